@@ -1,0 +1,79 @@
+//! Command-line interface: clap definitions and dispatch.
+//!
+//! Each subcommand's arguments and behaviour live in the module that owns the
+//! feature (`plugins::cli`, `config::cli`, ...); this file only wires them.
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+/// Reckon: reconcile ad spend, affiliate claims and orders; issue payout
+/// statements and KPI summaries.
+#[derive(Debug, Parser)]
+#[command(name = "reckon", version, about, long_about = None)]
+pub struct Cli {
+    /// Path to the config file.
+    #[arg(long, global = true, env = "RECKON_CONFIG", default_value = "reckon.toml")]
+    pub config: std::path::PathBuf,
+    /// Log format: `human` or `json` (overrides `[daemon] log_format`).
+    #[arg(long, global = true)]
+    pub log_format: Option<String>,
+    /// The command to run.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the daemon: schedules, server, reconciliation, statements.
+    Run(crate::schedule::cli::RunArgs),
+    /// Validate configuration.
+    #[command(subcommand)]
+    Config(crate::config::cli::ConfigCommand),
+    /// Inspect and check plugin libraries.
+    #[command(subcommand)]
+    Plugins(crate::plugins::cli::PluginsCommand),
+    /// Run one connector once, or backfill a date range.
+    Sync(crate::sync::cli::SyncArgs),
+    /// Show stored records.
+    #[command(subcommand)]
+    Records(crate::store::cli::RecordsCommand),
+    /// Reconcile claims against orders, or print a discrepancy report.
+    Reconcile(crate::reconcile::cli::ReconcileArgs),
+    /// Generate, finalise, show and verify payout statements.
+    #[command(subcommand)]
+    Statements(crate::payout::cli::StatementsCommand),
+    /// KPI summaries.
+    Kpi(crate::kpi::cli::KpiArgs),
+    /// Status of a running daemon.
+    Status(crate::server::cli::StatusArgs),
+    /// Run the whole pipeline against built-in loopback fakes.
+    Demo(crate::demo::DemoArgs),
+    /// Internal: host one plugin library over stdio (subprocess isolation).
+    #[command(hide = true)]
+    PluginHost(crate::plugins::cli::PluginHostArgs),
+}
+
+/// Runs a parsed command line; errors are printed with their causes.
+pub fn main(cli: Cli) -> ExitCode {
+    let result = match cli.command {
+        Command::PluginHost(args) => crate::plugins::cli::plugin_host(args),
+        Command::Plugins(cmd) => crate::plugins::cli::run(&cli.config, cmd),
+        Command::Config(cmd) => crate::config::cli::run(&cli.config, cmd),
+        Command::Run(args) => crate::schedule::cli::run(&cli.config, cli.log_format.as_deref(), args),
+        Command::Sync(args) => crate::sync::cli::run(&cli.config, args),
+        Command::Records(cmd) => crate::store::cli::run(&cli.config, cmd),
+        Command::Reconcile(args) => crate::reconcile::cli::run(&cli.config, args),
+        Command::Statements(cmd) => crate::payout::cli::run(&cli.config, cmd),
+        Command::Kpi(args) => crate::kpi::cli::run(&cli.config, args),
+        Command::Status(args) => crate::server::cli::run(&cli.config, args),
+        Command::Demo(args) => crate::demo::run(args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

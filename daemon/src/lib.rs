@@ -1,0 +1,31 @@
+//! # reckon: the daemon library
+//!
+//! The `reckon` binary is a thin shell over this library. Each module has one
+//! job; domain modules (reconcile, payout, kpi) are pure functions over data,
+//! and I/O stays at the edges (plugins' HTTP executor, store, server, CLI).
+//!
+//! | module | job |
+//! |---|---|
+//! | [`config`] | the TOML config: parse, validate, resolve secrets |
+//! | [`plugins`] | load plugin libraries, run sessions in-process or in a subprocess, execute their HTTP |
+//! | [`store`] | the sled store: records with revisions, checkpoints, runs, domain trees |
+//! | [`sync`] | one connector run: window from checkpoint and lookback, session, commit |
+//! | [`schedule`] | cron per connector in its timezone; `reckon run` |
+//! | [`reconcile`] | claims × orders per program: outcomes, decisions, discrepancy reports |
+//! | [`payout`] | commission rules and payout statements |
+//! | [`kpi`] | KPI summaries, reported and reconciled views |
+//! | [`server`] | HTTP: health, status, metrics, postbacks |
+//! | [`demo`] | `reckon demo`: the whole pipeline against loopback fakes |
+//! | [`cli`] | clap definitions and dispatch |
+
+pub mod cli;
+pub mod config;
+pub mod demo;
+pub mod kpi;
+pub mod payout;
+pub mod plugins;
+pub mod reconcile;
+pub mod schedule;
+pub mod server;
+pub mod store;
+pub mod sync;

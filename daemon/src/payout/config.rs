@@ -1,0 +1,12 @@
+//! Commission and FX config.
+use serde::Deserialize;
+
+/// `[programs.commission]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CommissionConfig {}
+
+/// `[fx]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FxConfig {}

@@ -1,0 +1,127 @@
+//! The output of reconciliation: one [`Decision`] per claim per program.
+//!
+//! Payout statements and KPI summaries read decisions only (never raw claims),
+//! so this type is the contract between reconcile, payout and kpi. Add fields
+//! at the end with `#[serde(default)]`; never change the meaning of one.
+
+use chrono::{DateTime, Utc};
+use plugin_api::{EventType, Money};
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+/// Exactly one outcome per claim.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// Matched an order; amounts agree within tolerance.
+    Matched,
+    /// Matched, but the claimed amount differs beyond tolerance; the basis is
+    /// the order's net amount.
+    AmountMismatch,
+    /// The order was fully refunded.
+    Refunded,
+    /// The order was partly refunded; the basis is net of refunds.
+    PartiallyRefunded,
+    /// Another claim for the same order won under the attribution rule.
+    Duplicate,
+    /// The network itself reversed the claim.
+    NetworkReversed,
+    /// The network itself rejected the claim.
+    NetworkRejected,
+    /// No order found after the grace period.
+    NoOrder,
+    /// No order found yet; still within the grace period.
+    AwaitingOrder,
+    /// Currencies differ and no FX rate exists for the date.
+    FxMissing,
+}
+
+impl Outcome {
+    /// snake_case name as used in files.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Matched => "matched",
+            Outcome::AmountMismatch => "amount_mismatch",
+            Outcome::Refunded => "refunded",
+            Outcome::PartiallyRefunded => "partially_refunded",
+            Outcome::Duplicate => "duplicate",
+            Outcome::NetworkReversed => "network_reversed",
+            Outcome::NetworkRejected => "network_rejected",
+            Outcome::NoOrder => "no_order",
+            Outcome::AwaitingOrder => "awaiting_order",
+            Outcome::FxMissing => "fx_missing",
+        }
+    }
+    /// Outcomes that can earn commission (given the lock date has passed).
+    pub fn earns(self) -> bool {
+        matches!(self, Outcome::Matched | Outcome::AmountMismatch | Outcome::PartiallyRefunded)
+    }
+}
+
+/// How a claim was matched to its order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MatchedBy {
+    OrderId,
+    ClickId,
+    Coupon,
+}
+
+/// A reference to a stored record at a revision.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct RecordRef {
+    /// Connector id.
+    pub source: String,
+    /// The record's key within the source (claim external id / order id).
+    pub id: String,
+    /// The record revision the decision used (1 = first version).
+    pub revision: u32,
+}
+
+/// The judgement of one claim in one program, with everything it used.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Decision {
+    /// Program id.
+    pub program: String,
+    /// The claim (a stored `Conversion`).
+    pub claim: RecordRef,
+    /// Partner id as the network names it.
+    pub partner_id: String,
+    /// Partner display name, if known.
+    pub partner_name: Option<String>,
+    /// Event type of the claim.
+    pub event_type: EventType,
+    /// When the conversion happened (UTC).
+    pub occurred_at: DateTime<Utc>,
+    /// The matched order, if any.
+    pub order: Option<RecordRef>,
+    /// How it matched.
+    pub matched_by: Option<MatchedBy>,
+    /// The outcome.
+    pub outcome: Outcome,
+    /// True when commission may be paid now: earning outcome and lock passed.
+    pub payable: bool,
+    /// When the claim can no longer change (network lock, else order time +
+    /// return window). `payable` needs `now >= lock_at`.
+    pub lock_at: Option<DateTime<Utc>>,
+    /// Commission basis in the program currency (order net of refunds for
+    /// mismatches and partial refunds, else the claimed sale amount).
+    pub basis: Option<Money>,
+    /// The claim's sale amount as the network reported it.
+    pub claimed_amount: Option<Money>,
+    /// The order's amount (net, before refunds).
+    pub order_amount: Option<Money>,
+    /// Refunds on the order so far.
+    pub refunded_amount: Option<Money>,
+    /// The network's own commission figure, to compare with ours.
+    pub network_commission: Option<Money>,
+    /// FX rate applied to reach the program currency (claim → program).
+    pub fx_rate: Option<Decimal>,
+    /// For `duplicate`: the winning claim. For the winner: none.
+    pub winner: Option<RecordRef>,
+    /// A sentence a person can check, e.g. "order A-1 also claimed by
+    /// impact/123, which wins on last click (2026-11-02T10:00Z)".
+    pub reason: String,
+    /// When this decision was made (the reconcile run's `now`).
+    pub decided_at: DateTime<Utc>,
+}

@@ -1,0 +1,2 @@
+//! HTTP server: health, status, metrics, postbacks. Owned by issues 3 and 5.
+pub mod cli;

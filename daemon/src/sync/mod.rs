@@ -1,0 +1,2 @@
+//! One connector run. Owned by the daemon-core work (issue 3).
+pub mod cli;

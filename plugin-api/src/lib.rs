@@ -1,0 +1,38 @@
+//! # plugin-api: write a Reckon connector
+//!
+//! The one crate a connector plugin depends on. A plugin is pure logic: it
+//! never opens a socket, reads a clock, a file or an environment variable. The
+//! daemon does all I/O and talks to the plugin through a small C ABI that moves
+//! bytes only.
+//!
+//! | module | what it is |
+//! |---|---|
+//! | [`abi`] | the static header and function table (the only `unsafe`, hidden behind [`export_plugin!`]) |
+//! | [`protocol`] | serde messages (manifest, session, events, actions, errors, logs) and the canonical records [`protocol::Spend`], [`protocol::Conversion`], [`protocol::Order`], [`protocol::Money`] |
+//! | [`sdk`] | the [`sdk::Connector`] trait with straight-line `async fn`s, and [`sdk::Cx`] |
+//! | [`testing`] | a fake host that replays recorded HTTP exchanges into a connector |
+//! | [`currency`] | ISO-4217 codes and minor units |
+//! | [`parse`] | lenient parsers for the number and date shapes platforms send |
+//!
+//! What it is not: no tokio, no reqwest, no libloading, no filesystem.
+//!
+//! See `plugins/example` for an annotated connector and README.md ("Writing a
+//! connector plugin") for the walk-through.
+
+pub mod abi;
+pub mod currency;
+pub mod parse;
+pub mod protocol;
+pub mod sdk;
+pub mod testing;
+
+pub use protocol::{
+    Channel, Checkpoint, Conversion, ConversionStatus, ErrorKind, EventType, Manifest, Money, Order, OrderStatus,
+    PluginError, PluginKind, Record, RecordKind, Refund, Spend, StreamSpec, Utm, Window,
+};
+pub use sdk::{Connector, Cx, Request, Response};
+
+/// Re-exported so plugins use the same versions as the host.
+pub use chrono;
+pub use rust_decimal;
+pub use serde_json;

@@ -1,0 +1,796 @@
+//! The messages that cross the plugin boundary, and the canonical records.
+//!
+//! Everything here is plain serde data. The host and a plugin exchange it as JSON
+//! (an HTTP body travels beside the JSON as raw bytes, see [`crate::abi`] and
+//! [`encode_frame`]). Money is a decimal string plus an ISO-4217 code; time is UTC.
+//!
+//! What this is not: there is no I/O here, and nothing that knows about a platform.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// Version of the message format below. The host refuses a plugin whose
+/// protocol version it does not speak.
+pub const PROTOCOL_VERSION: &str = "1";
+
+// ---------------------------------------------------------------------------
+// Describe
+// ---------------------------------------------------------------------------
+
+/// What a plugin says about itself before anything else happens.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Manifest {
+    /// Stable id used in config (`plugin = "..."`), e.g. `google_ads`.
+    pub id: String,
+    /// Human name, e.g. "Google Ads".
+    pub name: String,
+    /// The plugin's own semver version.
+    pub version: String,
+    /// What kind of records the plugin produces.
+    pub kind: PluginKind,
+    /// One paragraph for `reckon plugins describe`.
+    pub description: String,
+    /// JSON Schema (draft 2020-12 subset) of `[connectors.settings]`.
+    /// Fields holding secrets carry `"x-secret": true` and must be given as
+    /// secret references in config; the plugin never sees their values.
+    pub config_schema: serde_json::Value,
+    /// The streams a read session can produce.
+    pub streams: Vec<StreamSpec>,
+    /// Hosts the plugin may send requests to (exact host names). The host adds
+    /// the host of a configured `settings.base_url`.
+    pub allowed_hosts: Vec<String>,
+    /// The platform's real base URL, used when `settings.base_url` is absent.
+    pub default_base_url: Option<String>,
+    /// How the host authenticates requests. `None` for plugins without HTTP.
+    pub auth: Option<AuthSpec>,
+    /// The widest date window the platform accepts in one session; backfills
+    /// are split into windows of at most this many days.
+    pub max_window_days: Option<u32>,
+    /// A read-only file capability: the host reads files under the configured
+    /// directory (setting `directory`) matching these glob-like suffixes and
+    /// feeds their bytes as [`Event::File`].
+    #[serde(default)]
+    pub file_capability: Option<FileCapability>,
+}
+
+/// The family of records a plugin produces.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PluginKind {
+    /// Ad networks: produce [`Spend`].
+    AdNetwork,
+    /// Affiliate platforms: produce [`Conversion`].
+    Affiliate,
+    /// The advertiser's shop: produces [`Order`].
+    Orders,
+}
+
+/// One stream of records.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StreamSpec {
+    /// Stream name, unique within the plugin, e.g. `campaign_spend`.
+    pub name: String,
+    /// The canonical record type of the stream.
+    pub record: RecordKind,
+    /// Fields of the record that make its key (documentation; the key itself
+    /// is [`Record::key`]).
+    pub primary_key: Vec<String>,
+    /// The field the stream's checkpoint follows, e.g. `day` or `updated_at`.
+    pub cursor: Option<String>,
+    /// Trailing window re-pulled on every run (late data, restatements).
+    pub default_lookback_days: u32,
+}
+
+/// The canonical record types.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RecordKind {
+    /// Ad spend, see [`Spend`].
+    Spend,
+    /// A network's claim, see [`Conversion`].
+    Conversion,
+    /// An advertiser order, see [`Order`].
+    Order,
+}
+
+impl RecordKind {
+    /// The name used in trees, CLI flags and files.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RecordKind::Spend => "spend",
+            RecordKind::Conversion => "conversions",
+            RecordKind::Order => "orders",
+        }
+    }
+}
+
+/// How the host injects credentials. Values come from secret settings named
+/// here; the plugin only names the settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "scheme", rename_all = "snake_case", deny_unknown_fields)]
+pub enum AuthSpec {
+    /// HTTP Basic with two settings.
+    Basic { username: String, password: String },
+    /// `Authorization: Bearer <setting>`.
+    Bearer { token: String },
+    /// A custom header whose value is a setting.
+    Header { name: String, value: String },
+    /// A query parameter whose value is a setting.
+    Query { name: String, value: String },
+    /// OAuth2 refresh-token flow: the host exchanges the refresh token at
+    /// `token_url` (relative to the base URL's origin when it starts with `/`)
+    /// and sends `Authorization: Bearer <access_token>`, caching it until it expires.
+    Oauth2RefreshToken {
+        token_url: String,
+        client_id: String,
+        client_secret: String,
+        refresh_token: String,
+    },
+    /// Several schemes at once (e.g. OAuth2 plus a developer-token header).
+    All { schemes: Vec<AuthSpec> },
+}
+
+/// A read-only file capability (used by file-drop connectors).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileCapability {
+    /// The setting that names the directory the host may read.
+    pub directory_setting: String,
+    /// File name suffixes the plugin understands, e.g. `[".csv", ".jsonl"]`.
+    pub suffixes: Vec<String>,
+}
+
+// ---------------------------------------------------------------------------
+// Sessions
+// ---------------------------------------------------------------------------
+
+/// What a session is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SessionMode {
+    /// Verify credentials and settings with one cheap request.
+    Check,
+    /// Pull records.
+    Read,
+}
+
+/// Opens a session. Secret settings are absent from `settings`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SessionOpen {
+    /// Check or read.
+    pub mode: SessionMode,
+    /// The connector id from config, for messages.
+    pub connector_id: String,
+    /// Validated `[connectors.settings]` without secret values.
+    pub settings: serde_json::Value,
+    /// The base URL requests go to (configured or the manifest's default).
+    pub base_url: String,
+    /// Streams to read (empty means all).
+    pub streams: Vec<String>,
+    /// The days to pull, inclusive, in the platform's reporting timezone.
+    pub window: Option<Window>,
+    /// The last committed checkpoint of each stream.
+    pub checkpoints: BTreeMap<String, Checkpoint>,
+    /// The host's clock at session start; plugins never read a clock.
+    pub now: DateTime<Utc>,
+}
+
+/// An inclusive range of days.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Window {
+    /// First day, inclusive.
+    pub from: NaiveDate,
+    /// Last day, inclusive.
+    pub to: NaiveDate,
+}
+
+impl Window {
+    /// Number of days covered.
+    pub fn days(&self) -> i64 {
+        (self.to - self.from).num_days() + 1
+    }
+}
+
+/// A stream's resumption point. `watermark` orders checkpoints: the host
+/// refuses one that moves backwards within a session. `state` is the plugin's
+/// own opaque cursor (e.g. a page token or the last day done).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Checkpoint {
+    /// The stream this checkpoint belongs to.
+    pub stream: String,
+    /// Everything up to this instant is in the records emitted so far.
+    pub watermark: DateTime<Utc>,
+    /// Plugin-defined state.
+    #[serde(default)]
+    pub state: serde_json::Value,
+}
+
+/// Something the host tells the plugin.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum Event {
+    /// First event of a session, right after open: start working.
+    Start,
+    /// The answer to [`Action::Http`] with the same id. The body travels
+    /// beside the JSON (see [`encode_frame`]).
+    HttpResponse(HttpResponseHead),
+    /// The request with this id failed after the host's retries.
+    HttpFailure {
+        id: u64,
+        kind: HttpFailureKind,
+        message: String,
+    },
+    /// A requested [`Action::SleepUntil`] has elapsed.
+    Timer { id: u64, now: DateTime<Utc> },
+    /// The contents of a file the capability allows; `bytes` beside the JSON.
+    File { id: u64, name: String },
+}
+
+/// Why an HTTP request failed on the host side.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HttpFailureKind {
+    Connect,
+    Timeout,
+    TooLarge,
+    NotAllowed,
+    RateLimited,
+    Other,
+}
+
+/// An HTTP response as the plugin sees it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpResponseHead {
+    /// Matches [`HttpRequest::id`].
+    pub id: u64,
+    /// HTTP status code.
+    pub status: u16,
+    /// Response headers, names lower-cased.
+    pub headers: BTreeMap<String, String>,
+}
+
+/// Something the plugin asks the host to do.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "action", rename_all = "snake_case")]
+pub enum Action {
+    /// Send a request; the answer comes back as an event with the same id.
+    Http(HttpRequest),
+    /// Records produced since the last step.
+    Records { records: Vec<Record> },
+    /// Commit everything emitted so far together with this checkpoint.
+    Checkpoint(Checkpoint),
+    /// Wake me at this time (the host may wake earlier on shutdown).
+    SleepUntil { id: u64, until: DateTime<Utc> },
+    /// Read this file (capability-checked by the host).
+    ReadFile { id: u64, name: String },
+    /// List files (capability-checked); answered with a File event whose
+    /// bytes are the newline-separated names.
+    ListFiles { id: u64 },
+    /// A log line re-emitted by the host through `tracing`.
+    Log(LogRecord),
+    /// The session finished successfully.
+    Done,
+    /// The session failed.
+    Error(PluginError),
+}
+
+/// An HTTP request. The host adds auth, enforces allowed hosts, retries,
+/// rate limits and timeouts.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpRequest {
+    /// Correlates the response.
+    pub id: u64,
+    /// `GET`, `POST`, ...
+    pub method: String,
+    /// Absolute URL.
+    pub url: String,
+    /// Extra headers (never secrets: those are the host's job).
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    /// Request body as UTF-8 text (JSON or form), if any.
+    #[serde(default)]
+    pub body: Option<String>,
+    /// Whether the host may retry on 5xx and timeouts (GETs are; a POST that
+    /// only reads, like a report query, may say so).
+    #[serde(default)]
+    pub idempotent: bool,
+    /// A short label for logs and metrics, e.g. `insights page 3`.
+    #[serde(default)]
+    pub label: String,
+}
+
+/// A structured error: what kind, whether trying again later may help, and a
+/// message naming the stream, page, record and field concerned.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[error("{kind:?} error{}: {message}", if *retryable { " (retryable)" } else { "" })]
+#[serde(deny_unknown_fields)]
+pub struct PluginError {
+    /// Category of the failure.
+    pub kind: ErrorKind,
+    /// True when the same session may succeed later (throttling, 5xx).
+    pub retryable: bool,
+    /// Human sentence naming what went wrong and where.
+    pub message: String,
+}
+
+/// Categories of [`PluginError`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorKind {
+    /// Credentials were refused.
+    Auth,
+    /// Settings are wrong (the message names the setting).
+    Config,
+    /// The platform throttled us beyond what the host could absorb.
+    RateLimited,
+    /// The platform answered with something we cannot parse.
+    BadResponse,
+    /// The platform reported an error.
+    Upstream,
+    /// A network failure reported by the host.
+    Transport,
+    /// The plugin or host broke the protocol.
+    Protocol,
+    /// A bug in the plugin (e.g. a panic).
+    Internal,
+}
+
+impl PluginError {
+    /// A non-retryable error of this kind.
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+        PluginError {
+            kind,
+            retryable: false,
+            message: message.into(),
+        }
+    }
+    /// A retryable error of this kind.
+    pub fn retryable(kind: ErrorKind, message: impl Into<String>) -> Self {
+        PluginError {
+            kind,
+            retryable: true,
+            message: message.into(),
+        }
+    }
+    /// Shorthand for [`ErrorKind::BadResponse`].
+    pub fn bad_response(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::BadResponse, message)
+    }
+    /// Shorthand for [`ErrorKind::Config`].
+    pub fn config(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::Config, message)
+    }
+}
+
+/// A log line from a plugin.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogRecord {
+    /// Severity.
+    pub level: LogLevel,
+    /// A short sentence.
+    pub message: String,
+    /// Key-value fields.
+    #[serde(default)]
+    pub fields: BTreeMap<String, String>,
+}
+
+/// Severity of a [`LogRecord`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LogLevel {
+    Trace,
+    Debug,
+    Info,
+    Warn,
+    Error,
+}
+
+// ---------------------------------------------------------------------------
+// Canonical records
+// ---------------------------------------------------------------------------
+
+/// An amount of money: exact decimal plus ISO-4217 currency code.
+/// Serialised as `{"amount": "12.34", "currency": "USD"}`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Money {
+    /// The exact amount, in major units.
+    #[serde(with = "rust_decimal::serde::str")]
+    pub amount: Decimal,
+    /// ISO-4217 code, upper case.
+    pub currency: String,
+}
+
+impl Money {
+    /// Builds money from an amount and a currency code.
+    pub fn new(amount: Decimal, currency: impl Into<String>) -> Self {
+        Money {
+            amount,
+            currency: currency.into(),
+        }
+    }
+    /// Converts integer minor units (cents) using the currency's exponent.
+    pub fn from_minor(minor: i64, currency: &str) -> Self {
+        let scale = crate::currency::minor_unit_digits(currency).unwrap_or(2);
+        Money::new(Decimal::new(minor, scale), currency)
+    }
+    /// Converts micros (Google's `costMicros`) exactly.
+    pub fn from_micros(micros: i64, currency: &str) -> Self {
+        Money::new(Decimal::new(micros, 6).normalize(), currency)
+    }
+}
+
+impl std::fmt::Display for Money {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}", self.amount, self.currency)
+    }
+}
+
+/// A canonical record tagged with the stream that produced it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Record {
+    Spend(Spend),
+    Conversion(Conversion),
+    Order(Order),
+}
+
+impl Record {
+    /// The record's kind.
+    pub fn kind(&self) -> RecordKind {
+        match self {
+            Record::Spend(_) => RecordKind::Spend,
+            Record::Conversion(_) => RecordKind::Conversion,
+            Record::Order(_) => RecordKind::Order,
+        }
+    }
+    /// The source (connector id) the record came from.
+    pub fn source(&self) -> &str {
+        match self {
+            Record::Spend(r) => &r.source,
+            Record::Conversion(r) => &r.source,
+            Record::Order(r) => &r.source,
+        }
+    }
+    /// The stable key within its source, from the platform's own ids.
+    pub fn key(&self) -> String {
+        match self {
+            Record::Spend(r) => r.key(),
+            Record::Conversion(r) => r.external_id.clone(),
+            Record::Order(r) => r.order_id.clone(),
+        }
+    }
+    /// Sets the source; the host stamps the connector id on every record.
+    pub fn set_source(&mut self, source: &str) {
+        let s = match self {
+            Record::Spend(r) => &mut r.source,
+            Record::Conversion(r) => &mut r.source,
+            Record::Order(r) => &mut r.source,
+        };
+        if s != source {
+            *s = source.to_owned();
+        }
+    }
+}
+
+/// Marketing channel of spend.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Channel {
+    Search,
+    Social,
+    Native,
+    Display,
+    Video,
+    Affiliate,
+    Influencer,
+    Other,
+}
+
+impl Channel {
+    /// Lower-case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Channel::Search => "search",
+            Channel::Social => "social",
+            Channel::Native => "native",
+            Channel::Display => "display",
+            Channel::Video => "video",
+            Channel::Affiliate => "affiliate",
+            Channel::Influencer => "influencer",
+            Channel::Other => "other",
+        }
+    }
+}
+
+/// One day of ad spend for one campaign / ad group (/ ad).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Spend {
+    /// Connector id (stamped by the host).
+    #[serde(default)]
+    pub source: String,
+    /// Ad account id.
+    pub account_id: String,
+    /// The day in the account's timezone.
+    pub day: NaiveDate,
+    /// The IANA timezone `day` is in, e.g. `America/New_York`.
+    pub timezone: String,
+    pub campaign_id: String,
+    pub campaign_name: String,
+    #[serde(default)]
+    pub ad_group_id: Option<String>,
+    #[serde(default)]
+    pub ad_group_name: Option<String>,
+    #[serde(default)]
+    pub ad_id: Option<String>,
+    pub channel: Channel,
+    pub impressions: u64,
+    pub clicks: u64,
+    pub spend: Money,
+    /// Conversions as the platform reports them (may be fractional on Google).
+    #[serde(default, with = "rust_decimal::serde::str_option")]
+    pub platform_conversions: Option<Decimal>,
+    /// Conversion value as the platform reports it.
+    #[serde(default)]
+    pub platform_conversion_value: Option<Money>,
+}
+
+impl Spend {
+    /// `account/day/campaign/ad_group/ad`: ordered for per-day scans.
+    pub fn key(&self) -> String {
+        format!(
+            "{}/{}/{}/{}/{}",
+            self.account_id,
+            self.day,
+            self.campaign_id,
+            self.ad_group_id.as_deref().unwrap_or("-"),
+            self.ad_id.as_deref().unwrap_or("-")
+        )
+    }
+}
+
+/// What a conversion is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventType {
+    Sale,
+    Lead,
+    Signup,
+    Install,
+    Other,
+}
+
+impl EventType {
+    /// Lower-case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventType::Sale => "sale",
+            EventType::Lead => "lead",
+            EventType::Signup => "signup",
+            EventType::Install => "install",
+            EventType::Other => "other",
+        }
+    }
+}
+
+/// A network's status for a claim.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ConversionStatus {
+    Pending,
+    Approved,
+    /// Reversed by the network after the fact (refund, fraud, return).
+    Reversed,
+    /// Never accepted (invalid, scrubbed, declined).
+    Rejected,
+}
+
+/// Marketing attribution fields carried by claims and orders.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Utm {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub medium: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub campaign: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub term: Option<String>,
+}
+
+/// A network's claim that it drove a conversion.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Conversion {
+    /// Connector id (stamped by the host).
+    #[serde(default)]
+    pub source: String,
+    /// The network's id of the claim.
+    pub external_id: String,
+    /// The advertiser order id the network quotes.
+    #[serde(default)]
+    pub order_id: Option<String>,
+    /// The click id (e.g. Everflow transaction id, gclid-like id).
+    #[serde(default)]
+    pub click_id: Option<String>,
+    /// When the click happened, if known.
+    #[serde(default)]
+    pub clicked_at: Option<DateTime<Utc>>,
+    pub partner_id: String,
+    #[serde(default)]
+    pub partner_name: Option<String>,
+    /// The network's program / campaign / offer id.
+    #[serde(default)]
+    pub campaign_id: Option<String>,
+    pub event_type: EventType,
+    pub occurred_at: DateTime<Utc>,
+    #[serde(default)]
+    pub sale_amount: Option<Money>,
+    /// What the network says the partner earns.
+    #[serde(default)]
+    pub commission: Option<Money>,
+    pub status: ConversionStatus,
+    /// When the status last changed, if the network says.
+    #[serde(default)]
+    pub status_changed_at: Option<DateTime<Utc>>,
+    /// After this the network will not change the claim.
+    #[serde(default)]
+    pub locked_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub coupon: Option<String>,
+    #[serde(default)]
+    pub utm: Utm,
+}
+
+/// An advertiser's order: the truth claims are checked against.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Order {
+    /// Connector id (stamped by the host).
+    #[serde(default)]
+    pub source: String,
+    /// The shop's primary order id.
+    pub order_id: String,
+    /// Other ids a claim may quote (internal numeric id, order name/number).
+    #[serde(default)]
+    pub alt_ids: Vec<String>,
+    pub created_at: DateTime<Utc>,
+    /// Amount net of tax and shipping where known.
+    pub amount: Money,
+    #[serde(default)]
+    pub customer_id: Option<String>,
+    #[serde(default)]
+    pub new_customer: Option<bool>,
+    #[serde(default)]
+    pub coupon: Option<String>,
+    /// Click ids seen on the order (landing page parameters, note attributes).
+    #[serde(default)]
+    pub click_ids: Vec<String>,
+    #[serde(default)]
+    pub utm: Utm,
+    #[serde(default)]
+    pub refunds: Vec<Refund>,
+    pub status: OrderStatus,
+}
+
+impl Order {
+    /// Sum of refunds (in the order's currency).
+    pub fn refunded(&self) -> Decimal {
+        self.refunds.iter().map(|r| r.amount.amount).sum()
+    }
+}
+
+/// A refund against an order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Refund {
+    pub amount: Money,
+    pub at: DateTime<Utc>,
+}
+
+/// An order's status in the shop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OrderStatus {
+    Open,
+    Paid,
+    Fulfilled,
+    Cancelled,
+    Refunded,
+    PartiallyRefunded,
+}
+
+// ---------------------------------------------------------------------------
+// Framing
+// ---------------------------------------------------------------------------
+
+/// Encodes a message with optional raw bytes beside it:
+/// `[u32 LE json length][json][bytes]`. Events carrying an HTTP body or file
+/// contents use the bytes part; everything else leaves it empty.
+pub fn encode_frame<T: Serialize>(msg: &T, bytes: &[u8]) -> Vec<u8> {
+    let json = serde_json::to_vec(msg).expect("protocol messages always serialise");
+    let mut out = Vec::with_capacity(4 + json.len() + bytes.len());
+    out.extend_from_slice(&(json.len() as u32).to_le_bytes());
+    out.extend_from_slice(&json);
+    out.extend_from_slice(bytes);
+    out
+}
+
+/// Splits a frame made by [`encode_frame`] into its message and bytes.
+pub fn decode_frame<'a, T: Deserialize<'a>>(frame: &'a [u8]) -> Result<(T, &'a [u8]), String> {
+    if frame.len() < 4 {
+        return Err(format!("frame of {} bytes is shorter than its 4-byte length prefix", frame.len()));
+    }
+    let len = u32::from_le_bytes([frame[0], frame[1], frame[2], frame[3]]) as usize;
+    let rest = &frame[4..];
+    if rest.len() < len {
+        return Err(format!("frame says its message has {len} bytes but only {} follow", rest.len()));
+    }
+    let msg = serde_json::from_slice(&rest[..len]).map_err(|e| format!("malformed message: {e}"))?;
+    Ok((msg, &rest[len..]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rust_decimal_macros_free::dec;
+
+    mod rust_decimal_macros_free {
+        macro_rules! dec {
+            ($s:literal) => {
+                <rust_decimal::Decimal as std::str::FromStr>::from_str(stringify!($s)).unwrap()
+            };
+        }
+        pub(crate) use dec;
+    }
+
+    #[test]
+    fn money_crosses_as_decimal_string() {
+        let m = Money::new(dec!(12.30), "USD");
+        let json = serde_json::to_string(&m).unwrap();
+        assert_eq!(json, r#"{"amount":"12.30","currency":"USD"}"#);
+        assert_eq!(serde_json::from_str::<Money>(&json).unwrap(), m);
+    }
+
+    #[test]
+    fn micros_and_cents_convert_exactly() {
+        assert_eq!(Money::from_micros(1_234_567, "USD").amount, dec!(1.234567));
+        assert_eq!(Money::from_micros(5_000_000, "USD").amount, dec!(5));
+        assert_eq!(Money::from_minor(1999, "EUR").amount, dec!(19.99));
+        assert_eq!(Money::from_minor(1999, "JPY").amount, dec!(1999));
+    }
+
+    #[test]
+    fn frame_round_trip_keeps_bytes() {
+        let head = Event::HttpResponse(HttpResponseHead {
+            id: 7,
+            status: 200,
+            headers: BTreeMap::new(),
+        });
+        let frame = encode_frame(&head, b"\x00binary body");
+        let (back, bytes): (Event, _) = decode_frame(&frame).unwrap();
+        assert_eq!(back, head);
+        assert_eq!(bytes, b"\x00binary body");
+    }
+
+    #[test]
+    fn truncated_frame_is_an_error_not_a_panic() {
+        let frame = encode_frame(&Event::Start, b"");
+        assert!(decode_frame::<Event>(&frame[..2]).is_err());
+        assert!(decode_frame::<Event>(&frame[..frame.len() - 1]).is_err());
+    }
+}

@@ -1,0 +1,758 @@
+//! The safe way to write a plugin: implement [`Connector`] with straight-line
+//! `async fn`s and call [`crate::export_plugin!`].
+//!
+//! There is no async runtime in a plugin. A session's future is polled once per
+//! host event: when it awaits [`Cx::http`] (or a sleep, or a file), the request
+//! becomes an [`Action`] for the host, the poll returns `Pending`, and the
+//! future resumes when the host feeds the matching event. Authors never see
+//! events or actions, and never write `unsafe`.
+//!
+//! ```text
+//! impl Connector for MyPlatform {
+//!     fn manifest() -> Manifest { /* ... */ }
+//!     async fn check(cx: Cx) -> Result<(), PluginError> {
+//!         cx.http(Request::get(format!("{}/me", cx.base_url()))).await?.ok()?;
+//!         Ok(())
+//!     }
+//!     async fn read(cx: Cx) -> Result<(), PluginError> {
+//!         let page: Page = cx.http(Request::get(url)).await?.ok()?.json("orders page 1")?;
+//!         for row in page.rows { cx.emit(Record::Order(row.into_order()?)); }
+//!         cx.commit(checkpoint);
+//!         Ok(())
+//!     }
+//! }
+//! plugin_api::export_plugin!(id = "my_platform", connector = MyPlatform);
+//! ```
+
+use crate::protocol::{
+    Action, Checkpoint, ErrorKind, Event, HttpFailureKind, HttpRequest, LogLevel, LogRecord,
+    Manifest, PluginError, Record, SessionOpen, Window,
+};
+use chrono::{DateTime, Utc};
+use serde::de::DeserializeOwned;
+use std::cell::RefCell;
+use std::collections::{BTreeMap, HashMap};
+use std::future::Future;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::task::{Context, Poll};
+
+/// A connector: pure logic over the session context.
+pub trait Connector: 'static {
+    /// Describes the plugin: id, kind, config schema, streams, hosts, auth.
+    fn manifest() -> Manifest;
+    /// Verifies settings and credentials, usually with one cheap request.
+    fn check(cx: Cx) -> impl Future<Output = Result<(), PluginError>> + 'static;
+    /// Pulls the session's window, emitting records and checkpoints.
+    fn read(cx: Cx) -> impl Future<Output = Result<(), PluginError>> + 'static;
+}
+
+/// What the plugin can do during a session. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Cx {
+    open: Rc<SessionOpen>,
+    state: Rc<RefCell<State>>,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    next_id: u64,
+    outbox: Vec<Action>,
+    inbox: HashMap<u64, Delivery>,
+    awaiting: usize,
+    now: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug)]
+enum Delivery {
+    Http(Response),
+    Failure(HttpFailureKind, String),
+    Timer,
+    File(Vec<u8>),
+}
+
+impl Cx {
+    fn new(open: SessionOpen) -> Self {
+        Cx {
+            open: Rc::new(open),
+            state: Rc::new(RefCell::new(State {
+                next_id: 1,
+                ..State::default()
+            })),
+        }
+    }
+
+    /// The session as the host opened it.
+    pub fn session(&self) -> &SessionOpen {
+        &self.open
+    }
+    /// The connector id from config (use it in messages).
+    pub fn connector_id(&self) -> &str {
+        &self.open.connector_id
+    }
+    /// The base URL (configured `settings.base_url` or the platform's).
+    pub fn base_url(&self) -> &str {
+        self.open.base_url.trim_end_matches('/')
+    }
+    /// The days to pull. Read sessions always have one.
+    pub fn window(&self) -> Result<Window, PluginError> {
+        self.open
+            .window
+            .ok_or_else(|| PluginError::new(ErrorKind::Protocol, "read session opened without a window"))
+    }
+    /// The host's clock: session start, advanced by timers.
+    pub fn now(&self) -> DateTime<Utc> {
+        self.state.borrow().now.unwrap_or(self.open.now)
+    }
+    /// The last committed checkpoint of a stream.
+    pub fn checkpoint(&self, stream: &str) -> Option<&Checkpoint> {
+        self.open.checkpoints.get(stream)
+    }
+    /// True if the session should read this stream.
+    pub fn wants(&self, stream: &str) -> bool {
+        self.open.streams.is_empty() || self.open.streams.iter().any(|s| s == stream)
+    }
+    /// Deserialises the settings into the plugin's config struct; the error
+    /// names the connector and the serde path.
+    pub fn settings<T: DeserializeOwned>(&self) -> Result<T, PluginError> {
+        serde_json::from_value(self.open.settings.clone()).map_err(|e| {
+            PluginError::config(format!("connector `{}`: settings: {e}", self.open.connector_id))
+        })
+    }
+
+    /// Sends a request through the host and waits for its response.
+    pub fn http(&self, req: Request) -> HttpFuture {
+        let id = self.alloc_id();
+        HttpFuture {
+            cx: self.clone(),
+            id,
+            pending: Some(req.into_action(id)),
+        }
+    }
+
+    /// Waits until the given time (e.g. a throttling back-off or a job poll).
+    pub fn sleep_until(&self, until: DateTime<Utc>) -> WaitFuture {
+        let id = self.alloc_id();
+        WaitFuture {
+            cx: self.clone(),
+            id,
+            pending: Some(Action::SleepUntil { id, until }),
+        }
+    }
+
+    /// Reads a file through the host's file capability.
+    pub fn read_file(&self, name: &str) -> WaitFuture {
+        let id = self.alloc_id();
+        WaitFuture {
+            cx: self.clone(),
+            id,
+            pending: Some(Action::ReadFile {
+                id,
+                name: name.to_owned(),
+            }),
+        }
+    }
+
+    /// Lists files the capability allows; resolves to the names, sorted.
+    pub fn list_files(&self) -> WaitFuture {
+        let id = self.alloc_id();
+        WaitFuture {
+            cx: self.clone(),
+            id,
+            pending: Some(Action::ListFiles { id }),
+        }
+    }
+
+    /// Emits a record. It is stored when the next checkpoint commits.
+    pub fn emit(&self, record: Record) {
+        let mut st = self.state.borrow_mut();
+        if let Some(Action::Records { records }) = st.outbox.last_mut() {
+            records.push(record);
+        } else {
+            st.outbox.push(Action::Records {
+                records: vec![record],
+            });
+        }
+    }
+
+    /// Commits all records emitted so far together with this checkpoint.
+    pub fn commit(&self, checkpoint: Checkpoint) {
+        self.state.borrow_mut().outbox.push(Action::Checkpoint(checkpoint));
+    }
+
+    /// Logs a line through the host's `tracing`.
+    pub fn log(&self, level: LogLevel, message: impl Into<String>, fields: &[(&str, &dyn std::fmt::Display)]) {
+        let fields = fields
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), v.to_string()))
+            .collect();
+        self.state.borrow_mut().outbox.push(Action::Log(LogRecord {
+            level,
+            message: message.into(),
+            fields,
+        }));
+    }
+    /// Logs at info level.
+    pub fn info(&self, message: impl Into<String>, fields: &[(&str, &dyn std::fmt::Display)]) {
+        self.log(LogLevel::Info, message, fields)
+    }
+    /// Logs at warn level.
+    pub fn warn(&self, message: impl Into<String>, fields: &[(&str, &dyn std::fmt::Display)]) {
+        self.log(LogLevel::Warn, message, fields)
+    }
+
+    fn alloc_id(&self) -> u64 {
+        let mut st = self.state.borrow_mut();
+        let id = st.next_id;
+        st.next_id += 1;
+        id
+    }
+}
+
+/// A request under construction.
+#[derive(Debug, Clone)]
+pub struct Request {
+    method: String,
+    url: String,
+    query: Vec<(String, String)>,
+    headers: BTreeMap<String, String>,
+    body: Option<String>,
+    idempotent: bool,
+    label: String,
+}
+
+impl Request {
+    /// A GET (idempotent: the host retries it on 5xx and timeouts).
+    pub fn get(url: impl Into<String>) -> Self {
+        Self::new("GET", url, true)
+    }
+    /// A POST (not retried unless marked [`Request::idempotent`]).
+    pub fn post(url: impl Into<String>) -> Self {
+        Self::new("POST", url, false)
+    }
+    fn new(method: &str, url: impl Into<String>, idempotent: bool) -> Self {
+        Request {
+            method: method.to_owned(),
+            url: url.into(),
+            query: Vec::new(),
+            headers: BTreeMap::new(),
+            body: None,
+            idempotent,
+            label: String::new(),
+        }
+    }
+    /// Appends a query parameter (percent-encoded by the SDK).
+    pub fn query(mut self, key: &str, value: impl ToString) -> Self {
+        self.query.push((key.to_owned(), value.to_string()));
+        self
+    }
+    /// Adds a header. Never put a secret here: the host injects auth.
+    pub fn header(mut self, name: &str, value: impl Into<String>) -> Self {
+        self.headers.insert(name.to_ascii_lowercase(), value.into());
+        self
+    }
+    /// A JSON body (sets `content-type`).
+    pub fn json_body(mut self, body: &serde_json::Value) -> Self {
+        self.body = Some(body.to_string());
+        self.headers
+            .insert("content-type".to_owned(), "application/json".to_owned());
+        self
+    }
+    /// A form body (sets `content-type`).
+    pub fn form_body(mut self, pairs: &[(&str, &str)]) -> Self {
+        let encoded: Vec<String> = pairs
+            .iter()
+            .map(|(k, v)| format!("{}={}", encode_component(k), encode_component(v)))
+            .collect();
+        self.body = Some(encoded.join("&"));
+        self.headers.insert(
+            "content-type".to_owned(),
+            "application/x-www-form-urlencoded".to_owned(),
+        );
+        self
+    }
+    /// Marks the request safe to retry (e.g. a read-only POST query).
+    pub fn idempotent(mut self) -> Self {
+        self.idempotent = true;
+        self
+    }
+    /// A short label for logs and metrics, e.g. `actions page 2`.
+    pub fn label(mut self, label: impl Into<String>) -> Self {
+        self.label = label.into();
+        self
+    }
+    fn into_action(self, id: u64) -> Action {
+        let mut url = self.url;
+        if !self.query.is_empty() {
+            url.push(if url.contains('?') { '&' } else { '?' });
+            let q: Vec<String> = self
+                .query
+                .iter()
+                .map(|(k, v)| format!("{}={}", encode_component(k), encode_component(v)))
+                .collect();
+            url.push_str(&q.join("&"));
+        }
+        Action::Http(HttpRequest {
+            id,
+            method: self.method,
+            url,
+            headers: self.headers,
+            body: self.body,
+            idempotent: self.idempotent,
+            label: self.label,
+        })
+    }
+}
+
+/// Percent-encodes a query component (RFC 3986 unreserved set kept).
+pub fn encode_component(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => out.push(b as char),
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
+
+/// An HTTP response.
+#[derive(Debug, Clone)]
+pub struct Response {
+    /// HTTP status.
+    pub status: u16,
+    /// Headers, names lower-case.
+    pub headers: BTreeMap<String, String>,
+    /// The body bytes.
+    pub body: Vec<u8>,
+}
+
+impl Response {
+    /// A header value by lower-case name.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).map(String::as_str)
+    }
+    /// The body as UTF-8 text.
+    pub fn text(&self) -> Result<&str, PluginError> {
+        std::str::from_utf8(&self.body)
+            .map_err(|e| PluginError::bad_response(format!("response body is not UTF-8: {e}")))
+    }
+    /// Parses the JSON body; `what` names the stream and page in the error.
+    pub fn json<T: DeserializeOwned>(&self, what: &str) -> Result<T, PluginError> {
+        serde_json::from_slice(&self.body).map_err(|e| {
+            PluginError::bad_response(format!("{what}: malformed JSON: {e}"))
+        })
+    }
+    /// Errors on common non-success statuses: 401/403 as auth, 429 as
+    /// retryable rate limiting, 5xx as retryable upstream, other 4xx as upstream.
+    pub fn ok(self) -> Result<Self, PluginError> {
+        let snippet = || {
+            let s = String::from_utf8_lossy(&self.body);
+            let s: String = s.chars().take(300).collect();
+            s
+        };
+        match self.status {
+            200..=299 => Ok(self),
+            401 | 403 => Err(PluginError::new(
+                ErrorKind::Auth,
+                format!("credentials refused (HTTP {}): {}", self.status, snippet()),
+            )),
+            429 => Err(PluginError::retryable(
+                ErrorKind::RateLimited,
+                format!("rate limited (HTTP 429): {}", snippet()),
+            )),
+            500..=599 => Err(PluginError::retryable(
+                ErrorKind::Upstream,
+                format!("server error (HTTP {}): {}", self.status, snippet()),
+            )),
+            s => Err(PluginError::new(
+                ErrorKind::Upstream,
+                format!("request failed (HTTP {s}): {}", snippet()),
+            )),
+        }
+    }
+}
+
+/// Resolves to a [`Response`], or a transport error from the host.
+#[derive(Debug)]
+pub struct HttpFuture {
+    cx: Cx,
+    id: u64,
+    pending: Option<Action>,
+}
+
+impl Future for HttpFuture {
+    type Output = Result<Response, PluginError>;
+    fn poll(mut self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Self::Output> {
+        let id = self.id;
+        if let Some(action) = self.pending.take() {
+            let mut st = self.cx.state.borrow_mut();
+            st.outbox.push(action);
+            st.awaiting += 1;
+            return Poll::Pending;
+        }
+        let mut st = self.cx.state.borrow_mut();
+        match st.inbox.remove(&id) {
+            None => Poll::Pending,
+            Some(d) => {
+                st.awaiting -= 1;
+                Poll::Ready(match d {
+                    Delivery::Http(r) => Ok(r),
+                    Delivery::Failure(kind, msg) => Err(failure_error(kind, msg)),
+                    Delivery::Timer | Delivery::File(_) => Err(PluginError::new(
+                        ErrorKind::Protocol,
+                        format!("host answered request {id} with the wrong event"),
+                    )),
+                })
+            }
+        }
+    }
+}
+
+fn failure_error(kind: HttpFailureKind, msg: String) -> PluginError {
+    match kind {
+        HttpFailureKind::RateLimited => PluginError::retryable(ErrorKind::RateLimited, msg),
+        HttpFailureKind::NotAllowed => PluginError::new(ErrorKind::Config, msg),
+        HttpFailureKind::TooLarge => PluginError::new(ErrorKind::BadResponse, msg),
+        _ => PluginError::retryable(ErrorKind::Transport, msg),
+    }
+}
+
+/// Resolves when a timer fires (to `()` bytes) or a file arrives (its bytes).
+#[derive(Debug)]
+pub struct WaitFuture {
+    cx: Cx,
+    id: u64,
+    pending: Option<Action>,
+}
+
+impl Future for WaitFuture {
+    type Output = Result<Vec<u8>, PluginError>;
+    fn poll(mut self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Self::Output> {
+        let id = self.id;
+        if let Some(action) = self.pending.take() {
+            let mut st = self.cx.state.borrow_mut();
+            st.outbox.push(action);
+            st.awaiting += 1;
+            return Poll::Pending;
+        }
+        let mut st = self.cx.state.borrow_mut();
+        match st.inbox.remove(&id) {
+            None => Poll::Pending,
+            Some(d) => {
+                st.awaiting -= 1;
+                Poll::Ready(match d {
+                    Delivery::Timer => Ok(Vec::new()),
+                    Delivery::File(bytes) => Ok(bytes),
+                    Delivery::Failure(kind, msg) => Err(failure_error(kind, msg)),
+                    Delivery::Http(_) => Err(PluginError::new(
+                        ErrorKind::Protocol,
+                        format!("host answered wait {id} with an HTTP response"),
+                    )),
+                })
+            }
+        }
+    }
+}
+
+/// One running session: the author's future plus its context. Used by the
+/// export shims and by [`crate::testing`].
+pub struct Session {
+    cx: Cx,
+    future: Option<Pin<Box<dyn Future<Output = Result<(), PluginError>>>>>,
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session")
+            .field("connector", &self.cx.open.connector_id)
+            .field("finished", &self.future.is_none())
+            .finish()
+    }
+}
+
+impl Session {
+    /// Opens a check or read session of connector `C`.
+    pub fn open<C: Connector>(open: SessionOpen) -> Self {
+        let mode = open.mode;
+        let cx = Cx::new(open);
+        let future: Pin<Box<dyn Future<Output = Result<(), PluginError>>>> = match mode {
+            crate::protocol::SessionMode::Check => Box::pin(C::check(cx.clone())),
+            crate::protocol::SessionMode::Read => Box::pin(C::read(cx.clone())),
+        };
+        Session {
+            cx,
+            future: Some(future),
+        }
+    }
+
+    /// Feeds one event and returns the actions it produced. After `Done` or
+    /// `Error` the session is finished and further events are protocol errors.
+    pub fn step(&mut self, event: Event, bytes: &[u8]) -> Vec<Action> {
+        let Some(future) = self.future.as_mut() else {
+            return vec![Action::Error(PluginError::new(
+                ErrorKind::Protocol,
+                "event sent to a finished session",
+            ))];
+        };
+        {
+            let mut st = self.cx.state.borrow_mut();
+            let delivered = match event {
+                Event::Start => None,
+                Event::HttpResponse(head) => Some((
+                    head.id,
+                    Delivery::Http(Response {
+                        status: head.status,
+                        headers: head.headers,
+                        body: bytes.to_vec(),
+                    }),
+                )),
+                Event::HttpFailure { id, kind, message } => Some((id, Delivery::Failure(kind, message))),
+                Event::Timer { id, now } => {
+                    st.now = Some(now);
+                    Some((id, Delivery::Timer))
+                }
+                Event::File { id, .. } => Some((id, Delivery::File(bytes.to_vec()))),
+            };
+            if let Some((id, d)) = delivered {
+                if id == 0 || id >= st.next_id {
+                    return vec![Action::Error(PluginError::new(
+                        ErrorKind::Protocol,
+                        format!("host answered id {id}, which the plugin never asked for"),
+                    ))];
+                }
+                st.inbox.insert(id, d);
+            }
+        }
+        let waker = std::task::Waker::noop();
+        let mut task_cx = Context::from_waker(waker);
+        let polled = future.as_mut().poll(&mut task_cx);
+        let mut st = self.cx.state.borrow_mut();
+        let mut actions = std::mem::take(&mut st.outbox);
+        match polled {
+            Poll::Ready(Ok(())) => {
+                self.future = None;
+                actions.push(Action::Done);
+            }
+            Poll::Ready(Err(e)) => {
+                self.future = None;
+                actions.push(Action::Error(e));
+            }
+            Poll::Pending if st.awaiting == 0 => {
+                self.future = None;
+                actions.push(Action::Error(PluginError::new(
+                    ErrorKind::Protocol,
+                    "plugin awaited something the host does not drive (only Cx futures may be awaited)",
+                )));
+            }
+            Poll::Pending => {}
+        }
+        actions
+    }
+}
+
+/// Internals of [`crate::export_plugin!`]; not part of the public API.
+#[doc(hidden)]
+#[allow(unsafe_code)]
+pub mod __private {
+    use super::*;
+    use crate::abi::{WriteFn, STATUS_ERROR, STATUS_OK, STATUS_PANIC};
+    use std::ffi::c_void;
+    use std::panic::{catch_unwind, AssertUnwindSafe};
+
+    fn write(write: WriteFn, ctx: *mut c_void, bytes: &[u8]) {
+        // SAFETY: `write` and `ctx` come from the host for this call; the
+        // slice is valid for the duration of the call.
+        unsafe { write(ctx, bytes.as_ptr(), bytes.len()) }
+    }
+
+    fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
+        if let Some(s) = p.downcast_ref::<&str>() {
+            (*s).to_owned()
+        } else if let Some(s) = p.downcast_ref::<String>() {
+            s.clone()
+        } else {
+            "non-string panic payload".to_owned()
+        }
+    }
+
+    fn write_panic(w: WriteFn, ctx: *mut c_void, p: &(dyn std::any::Any + Send)) -> i32 {
+        let err = PluginError::new(ErrorKind::Internal, format!("plugin panicked: {}", panic_message(p)));
+        write(w, ctx, &serde_json::to_vec(&err).unwrap_or_default());
+        STATUS_PANIC
+    }
+
+    /// Shim body of `describe`.
+    pub fn describe<C: Connector>(w: WriteFn, ctx: *mut c_void) -> i32 {
+        match catch_unwind(|| serde_json::to_vec(&C::manifest())) {
+            Ok(Ok(bytes)) => {
+                write(w, ctx, &bytes);
+                STATUS_OK
+            }
+            Ok(Err(e)) => {
+                let err = PluginError::new(ErrorKind::Internal, format!("manifest does not serialise: {e}"));
+                write(w, ctx, &serde_json::to_vec(&err).unwrap_or_default());
+                STATUS_ERROR
+            }
+            Err(p) => write_panic(w, ctx, &*p),
+        }
+    }
+
+    /// Shim body of `session_open`.
+    ///
+    /// # Safety
+    /// `input..input+len` must be readable and `out` writable.
+    pub unsafe fn session_open<C: Connector>(
+        input: *const u8,
+        len: usize,
+        out: *mut *mut c_void,
+        w: WriteFn,
+        ctx: *mut c_void,
+    ) -> i32 {
+        // SAFETY: the host guarantees the input slice is valid for this call.
+        let input = unsafe { std::slice::from_raw_parts(input, len) };
+        let result = catch_unwind(|| {
+            let open: SessionOpen = serde_json::from_slice(input).map_err(|e| {
+                PluginError::new(ErrorKind::Protocol, format!("malformed session open: {e}"))
+            })?;
+            Ok::<_, PluginError>(Box::new(Session::open::<C>(open)))
+        });
+        match result {
+            Ok(Ok(session)) => {
+                // SAFETY: the host passes a valid out-pointer.
+                unsafe { *out = Box::into_raw(session) as *mut c_void };
+                STATUS_OK
+            }
+            Ok(Err(e)) => {
+                write(w, ctx, &serde_json::to_vec(&e).unwrap_or_default());
+                STATUS_ERROR
+            }
+            Err(p) => write_panic(w, ctx, &*p),
+        }
+    }
+
+    /// Shim body of `session_step`.
+    ///
+    /// # Safety
+    /// `handle` must come from `session_open` and not be closed; the input
+    /// slice must be readable.
+    pub unsafe fn session_step(
+        handle: *mut c_void,
+        input: *const u8,
+        len: usize,
+        w: WriteFn,
+        ctx: *mut c_void,
+    ) -> i32 {
+        // SAFETY: the host guarantees the input slice is valid for this call.
+        let input = unsafe { std::slice::from_raw_parts(input, len) };
+        // SAFETY: handle was produced by Box::into_raw in session_open and is
+        // used by one thread at a time.
+        let session = unsafe { &mut *(handle as *mut Session) };
+        let result = catch_unwind(AssertUnwindSafe(|| {
+            let actions = match crate::protocol::decode_frame::<Event>(input) {
+                Ok((event, bytes)) => session.step(event, bytes),
+                Err(e) => vec![Action::Error(PluginError::new(
+                    ErrorKind::Protocol,
+                    format!("malformed event frame: {e}"),
+                ))],
+            };
+            serde_json::to_vec(&actions)
+        }));
+        match result {
+            Ok(Ok(bytes)) => {
+                write(w, ctx, &bytes);
+                STATUS_OK
+            }
+            Ok(Err(e)) => {
+                let err = PluginError::new(ErrorKind::Internal, format!("actions do not serialise: {e}"));
+                write(w, ctx, &serde_json::to_vec(&err).unwrap_or_default());
+                STATUS_ERROR
+            }
+            Err(p) => write_panic(w, ctx, &*p),
+        }
+    }
+
+    /// Shim body of `session_close`.
+    ///
+    /// # Safety
+    /// `handle` must come from `session_open` and not be closed yet.
+    pub unsafe fn session_close(handle: *mut c_void) {
+        if handle.is_null() {
+            return;
+        }
+        let _ = catch_unwind(|| {
+            // SAFETY: produced by Box::into_raw in session_open, closed once.
+            drop(unsafe { Box::from_raw(handle as *mut Session) });
+        });
+    }
+}
+
+/// Exports a [`Connector`] as a Reckon plugin: builds the static header and
+/// the `extern "C"` shims, each of which catches panics.
+///
+/// `id` must equal the manifest's id; the host checks it.
+#[macro_export]
+macro_rules! export_plugin {
+    (id = $id:literal, connector = $connector:ty $(,)?) => {
+        #[doc(hidden)]
+        #[allow(unsafe_code)]
+        pub mod __reckon_plugin_export {
+            use super::*;
+            use $crate::abi::{FunctionTable, PluginHeader, WriteFn};
+            use ::std::ffi::c_void;
+
+            unsafe extern "C" fn describe(w: WriteFn, ctx: *mut c_void) -> i32 {
+                $crate::sdk::__private::describe::<$connector>(w, ctx)
+            }
+            unsafe extern "C" fn session_open(
+                input: *const u8,
+                len: usize,
+                out: *mut *mut c_void,
+                w: WriteFn,
+                ctx: *mut c_void,
+            ) -> i32 {
+                // SAFETY: forwarded verbatim from the host, which upholds the ABI contract.
+                unsafe { $crate::sdk::__private::session_open::<$connector>(input, len, out, w, ctx) }
+            }
+            unsafe extern "C" fn session_step(
+                handle: *mut c_void,
+                input: *const u8,
+                len: usize,
+                w: WriteFn,
+                ctx: *mut c_void,
+            ) -> i32 {
+                // SAFETY: forwarded verbatim from the host, which upholds the ABI contract.
+                unsafe { $crate::sdk::__private::session_step(handle, input, len, w, ctx) }
+            }
+            unsafe extern "C" fn session_close(handle: *mut c_void) {
+                // SAFETY: forwarded verbatim from the host, which upholds the ABI contract.
+                unsafe { $crate::sdk::__private::session_close(handle) }
+            }
+
+            static HEADER: PluginHeader = PluginHeader {
+                magic: $crate::abi::MAGIC,
+                header_size: ::std::mem::size_of::<PluginHeader>() as u32,
+                abi_major: $crate::abi::ABI_MAJOR,
+                abi_minor: $crate::abi::ABI_MINOR,
+                flags: if cfg!(panic = "unwind") { $crate::abi::FLAG_PANIC_UNWIND } else { 0 },
+                reserved: 0,
+                plugin_id: concat!($id, "\0").as_ptr() as *const ::std::ffi::c_char,
+                plugin_version: concat!(env!("CARGO_PKG_VERSION"), "\0").as_ptr() as *const ::std::ffi::c_char,
+                protocol_version: $crate::abi::PROTOCOL_VERSION_C.as_ptr(),
+                target: $crate::abi::TARGET_C.as_ptr(),
+                functions: FunctionTable {
+                    describe,
+                    session_open,
+                    session_step,
+                    session_close,
+                },
+            };
+
+            /// The plugin's entry point: returns its static header.
+            #[no_mangle]
+            pub extern "C" fn reckon_plugin_entry() -> *const PluginHeader {
+                &HEADER
+            }
+        }
+    };
+}

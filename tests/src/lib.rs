@@ -1,0 +1,1 @@
+//! Loopback fakes and shared test support.
