@@ -11,6 +11,7 @@
 //! | [`store`] | the sled store: records with revisions, checkpoints, runs, domain trees |
 //! | [`sync`] | one connector run: window from checkpoint and lookback, session, commit |
 //! | [`schedule`] | cron per connector in its timezone; `reckon run` |
+//! | [`fx`] | exchange rates table |
 //! | [`reconcile`] | claims × orders per program: outcomes, decisions, discrepancy reports |
 //! | [`payout`] | commission rules and payout statements |
 //! | [`kpi`] | KPI summaries, reported and reconciled views |
@@ -21,6 +22,7 @@
 pub mod cli;
 pub mod config;
 pub mod demo;
+pub mod fx;
 pub mod kpi;
 pub mod payout;
 pub mod plugins;

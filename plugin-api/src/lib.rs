@@ -27,8 +27,9 @@ pub mod sdk;
 pub mod testing;
 
 pub use protocol::{
-    Channel, Checkpoint, Conversion, ConversionStatus, ErrorKind, EventType, Manifest, Money, Order, OrderStatus,
-    PluginError, PluginKind, Record, RecordKind, Refund, Spend, StreamSpec, Utm, Window,
+    Channel, Checkpoint, Conversion, ConversionStatus, ErrorKind, EventType, Manifest, Money,
+    Order, OrderStatus, PluginError, PluginKind, Record, RecordKind, Refund, Spend, StreamSpec,
+    Utm, Window,
 };
 pub use sdk::{Connector, Cx, Request, Response};
 

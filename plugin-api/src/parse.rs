@@ -42,13 +42,18 @@ pub fn decimal_str(s: &str) -> Result<Option<Decimal>, String> {
 pub fn count(v: &Value) -> Result<Option<u64>, String> {
     match v {
         Value::Null => Ok(None),
-        Value::Number(n) => n.as_u64().map(Some).ok_or_else(|| format!("{n} is not a non-negative integer")),
+        Value::Number(n) => n
+            .as_u64()
+            .map(Some)
+            .ok_or_else(|| format!("{n} is not a non-negative integer")),
         Value::String(s) => {
             let t = s.trim();
             if t.is_empty() || t == "-" {
                 return Ok(None);
             }
-            t.parse::<u64>().map(Some).map_err(|_| format!("{s:?} is not a non-negative integer"))
+            t.parse::<u64>()
+                .map(Some)
+                .map_err(|_| format!("{s:?} is not a non-negative integer"))
         }
         other => Err(format!("expected an integer, got {other}")),
     }
@@ -58,13 +63,18 @@ pub fn count(v: &Value) -> Result<Option<u64>, String> {
 pub fn integer(v: &Value) -> Result<Option<i64>, String> {
     match v {
         Value::Null => Ok(None),
-        Value::Number(n) => n.as_i64().map(Some).ok_or_else(|| format!("{n} is not an integer")),
+        Value::Number(n) => n
+            .as_i64()
+            .map(Some)
+            .ok_or_else(|| format!("{n} is not an integer")),
         Value::String(s) => {
             let t = s.trim();
             if t.is_empty() || t == "-" {
                 return Ok(None);
             }
-            t.parse::<i64>().map(Some).map_err(|_| format!("{s:?} is not an integer"))
+            t.parse::<i64>()
+                .map(Some)
+                .map_err(|_| format!("{s:?} is not an integer"))
         }
         other => Err(format!("expected an integer, got {other}")),
     }
@@ -92,7 +102,8 @@ pub fn epoch_seconds(secs: i64) -> Result<DateTime<Utc>, String> {
 
 /// Milliseconds since the epoch to UTC.
 pub fn epoch_millis(ms: i64) -> Result<DateTime<Utc>, String> {
-    DateTime::from_timestamp_millis(ms).ok_or_else(|| format!("{ms} is not a valid epoch millisecond"))
+    DateTime::from_timestamp_millis(ms)
+        .ok_or_else(|| format!("{ms} is not a valid epoch millisecond"))
 }
 
 /// A `YYYY-MM-DD` date (a trailing time part such as ` 00:00:00` is ignored).
@@ -109,7 +120,10 @@ mod tests {
 
     #[test]
     fn decimals_from_every_shape() {
-        assert_eq!(decimal(&json!("12.50")).unwrap(), Some(Decimal::new(1250, 2)));
+        assert_eq!(
+            decimal(&json!("12.50")).unwrap(),
+            Some(Decimal::new(1250, 2))
+        );
         assert_eq!(decimal(&json!(12.5)).unwrap(), Some(Decimal::new(125, 1)));
         assert_eq!(decimal(&json!(0.1)).unwrap(), Some(Decimal::new(1, 1)));
         assert_eq!(decimal(&json!("-")).unwrap(), None);
@@ -126,6 +140,9 @@ mod tests {
             timestamp("2022-06-07T04:33:50-05:00").unwrap().to_rfc3339(),
             "2022-06-07T09:33:50+00:00"
         );
-        assert_eq!(date("2025-11-12 00:00:00").unwrap(), NaiveDate::from_ymd_opt(2025, 11, 12).unwrap());
+        assert_eq!(
+            date("2025-11-12 00:00:00").unwrap(),
+            NaiveDate::from_ymd_opt(2025, 11, 12).unwrap()
+        );
     }
 }

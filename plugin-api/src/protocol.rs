@@ -733,14 +733,21 @@ pub fn encode_frame<T: Serialize>(msg: &T, bytes: &[u8]) -> Vec<u8> {
 /// Splits a frame made by [`encode_frame`] into its message and bytes.
 pub fn decode_frame<'a, T: Deserialize<'a>>(frame: &'a [u8]) -> Result<(T, &'a [u8]), String> {
     if frame.len() < 4 {
-        return Err(format!("frame of {} bytes is shorter than its 4-byte length prefix", frame.len()));
+        return Err(format!(
+            "frame of {} bytes is shorter than its 4-byte length prefix",
+            frame.len()
+        ));
     }
     let len = u32::from_le_bytes([frame[0], frame[1], frame[2], frame[3]]) as usize;
     let rest = &frame[4..];
     if rest.len() < len {
-        return Err(format!("frame says its message has {len} bytes but only {} follow", rest.len()));
+        return Err(format!(
+            "frame says its message has {len} bytes but only {} follow",
+            rest.len()
+        ));
     }
-    let msg = serde_json::from_slice(&rest[..len]).map_err(|e| format!("malformed message: {e}"))?;
+    let msg =
+        serde_json::from_slice(&rest[..len]).map_err(|e| format!("malformed message: {e}"))?;
     Ok((msg, &rest[len..]))
 }
 

@@ -96,9 +96,9 @@ impl Cx {
     }
     /// The days to pull. Read sessions always have one.
     pub fn window(&self) -> Result<Window, PluginError> {
-        self.open
-            .window
-            .ok_or_else(|| PluginError::new(ErrorKind::Protocol, "read session opened without a window"))
+        self.open.window.ok_or_else(|| {
+            PluginError::new(ErrorKind::Protocol, "read session opened without a window")
+        })
     }
     /// The host's clock: session start, advanced by timers.
     pub fn now(&self) -> DateTime<Utc> {
@@ -116,7 +116,10 @@ impl Cx {
     /// names the connector and the serde path.
     pub fn settings<T: DeserializeOwned>(&self) -> Result<T, PluginError> {
         serde_json::from_value(self.open.settings.clone()).map_err(|e| {
-            PluginError::config(format!("connector `{}`: settings: {e}", self.open.connector_id))
+            PluginError::config(format!(
+                "connector `{}`: settings: {e}",
+                self.open.connector_id
+            ))
         })
     }
 
@@ -177,11 +180,19 @@ impl Cx {
 
     /// Commits all records emitted so far together with this checkpoint.
     pub fn commit(&self, checkpoint: Checkpoint) {
-        self.state.borrow_mut().outbox.push(Action::Checkpoint(checkpoint));
+        self.state
+            .borrow_mut()
+            .outbox
+            .push(Action::Checkpoint(checkpoint));
     }
 
     /// Logs a line through the host's `tracing`.
-    pub fn log(&self, level: LogLevel, message: impl Into<String>, fields: &[(&str, &dyn std::fmt::Display)]) {
+    pub fn log(
+        &self,
+        level: LogLevel,
+        message: impl Into<String>,
+        fields: &[(&str, &dyn std::fmt::Display)],
+    ) {
         let fields = fields
             .iter()
             .map(|(k, v)| ((*k).to_owned(), v.to_string()))
@@ -309,7 +320,9 @@ pub fn encode_component(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for b in s.bytes() {
         match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => out.push(b as char),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                out.push(b as char)
+            }
             _ => out.push_str(&format!("%{b:02X}")),
         }
     }
@@ -339,9 +352,8 @@ impl Response {
     }
     /// Parses the JSON body; `what` names the stream and page in the error.
     pub fn json<T: DeserializeOwned>(&self, what: &str) -> Result<T, PluginError> {
-        serde_json::from_slice(&self.body).map_err(|e| {
-            PluginError::bad_response(format!("{what}: malformed JSON: {e}"))
-        })
+        serde_json::from_slice(&self.body)
+            .map_err(|e| PluginError::bad_response(format!("{what}: malformed JSON: {e}")))
     }
     /// Errors on common non-success statuses: 401/403 as auth, 429 as
     /// retryable rate limiting, 5xx as retryable upstream, other 4xx as upstream.
@@ -507,7 +519,9 @@ impl Session {
                         body: bytes.to_vec(),
                     }),
                 )),
-                Event::HttpFailure { id, kind, message } => Some((id, Delivery::Failure(kind, message))),
+                Event::HttpFailure { id, kind, message } => {
+                    Some((id, Delivery::Failure(kind, message)))
+                }
                 Event::Timer { id, now } => {
                     st.now = Some(now);
                     Some((id, Delivery::Timer))
@@ -577,7 +591,10 @@ pub mod __private {
     }
 
     fn write_panic(w: WriteFn, ctx: *mut c_void, p: &(dyn std::any::Any + Send)) -> i32 {
-        let err = PluginError::new(ErrorKind::Internal, format!("plugin panicked: {}", panic_message(p)));
+        let err = PluginError::new(
+            ErrorKind::Internal,
+            format!("plugin panicked: {}", panic_message(p)),
+        );
         write(w, ctx, &serde_json::to_vec(&err).unwrap_or_default());
         STATUS_PANIC
     }
@@ -590,7 +607,10 @@ pub mod __private {
                 STATUS_OK
             }
             Ok(Err(e)) => {
-                let err = PluginError::new(ErrorKind::Internal, format!("manifest does not serialise: {e}"));
+                let err = PluginError::new(
+                    ErrorKind::Internal,
+                    format!("manifest does not serialise: {e}"),
+                );
                 write(w, ctx, &serde_json::to_vec(&err).unwrap_or_default());
                 STATUS_ERROR
             }
@@ -664,7 +684,10 @@ pub mod __private {
                 STATUS_OK
             }
             Ok(Err(e)) => {
-                let err = PluginError::new(ErrorKind::Internal, format!("actions do not serialise: {e}"));
+                let err = PluginError::new(
+                    ErrorKind::Internal,
+                    format!("actions do not serialise: {e}"),
+                );
                 write(w, ctx, &serde_json::to_vec(&err).unwrap_or_default());
                 STATUS_ERROR
             }
@@ -698,8 +721,8 @@ macro_rules! export_plugin {
         #[allow(unsafe_code)]
         pub mod __reckon_plugin_export {
             use super::*;
-            use $crate::abi::{FunctionTable, PluginHeader, WriteFn};
             use ::std::ffi::c_void;
+            use $crate::abi::{FunctionTable, PluginHeader, WriteFn};
 
             unsafe extern "C" fn describe(w: WriteFn, ctx: *mut c_void) -> i32 {
                 $crate::sdk::__private::describe::<$connector>(w, ctx)
@@ -712,7 +735,9 @@ macro_rules! export_plugin {
                 ctx: *mut c_void,
             ) -> i32 {
                 // SAFETY: forwarded verbatim from the host, which upholds the ABI contract.
-                unsafe { $crate::sdk::__private::session_open::<$connector>(input, len, out, w, ctx) }
+                unsafe {
+                    $crate::sdk::__private::session_open::<$connector>(input, len, out, w, ctx)
+                }
             }
             unsafe extern "C" fn session_step(
                 handle: *mut c_void,
@@ -734,10 +759,15 @@ macro_rules! export_plugin {
                 header_size: ::std::mem::size_of::<PluginHeader>() as u32,
                 abi_major: $crate::abi::ABI_MAJOR,
                 abi_minor: $crate::abi::ABI_MINOR,
-                flags: if cfg!(panic = "unwind") { $crate::abi::FLAG_PANIC_UNWIND } else { 0 },
+                flags: if cfg!(panic = "unwind") {
+                    $crate::abi::FLAG_PANIC_UNWIND
+                } else {
+                    0
+                },
                 reserved: 0,
                 plugin_id: concat!($id, "\0").as_ptr() as *const ::std::ffi::c_char,
-                plugin_version: concat!(env!("CARGO_PKG_VERSION"), "\0").as_ptr() as *const ::std::ffi::c_char,
+                plugin_version: concat!(env!("CARGO_PKG_VERSION"), "\0").as_ptr()
+                    as *const ::std::ffi::c_char,
                 protocol_version: $crate::abi::PROTOCOL_VERSION_C.as_ptr(),
                 target: $crate::abi::TARGET_C.as_ptr(),
                 functions: FunctionTable {

@@ -11,8 +11,8 @@
 //! ```
 
 use crate::protocol::{
-    Action, Checkpoint, Event, HttpRequest, HttpResponseHead, LogRecord, PluginError, Record, SessionMode,
-    SessionOpen, Window,
+    Action, Checkpoint, Event, HttpRequest, HttpResponseHead, LogRecord, PluginError, Record,
+    SessionMode, SessionOpen, Window,
 };
 use crate::sdk::{Connector, Session};
 use chrono::{DateTime, Utc};
@@ -111,7 +111,9 @@ enum Source {
 
 impl std::fmt::Debug for FakeHost {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("FakeHost").field("files", &self.files.len()).finish()
+        f.debug_struct("FakeHost")
+            .field("files", &self.files.len())
+            .finish()
     }
 }
 
@@ -156,7 +158,10 @@ impl FakeHost {
         while let Some((event, bytes)) = queue.pop_front() {
             steps += 1;
             if steps > self.max_steps {
-                out.result = Err(PluginError::new(crate::protocol::ErrorKind::Protocol, "too many steps"));
+                out.result = Err(PluginError::new(
+                    crate::protocol::ErrorKind::Protocol,
+                    "too many steps",
+                ));
                 break;
             }
             for action in session.step(event, &bytes) {
@@ -174,7 +179,10 @@ impl FakeHost {
                                 r.body,
                             )),
                             Err(msg) => {
-                                out.result = Err(PluginError::new(crate::protocol::ErrorKind::Protocol, msg));
+                                out.result = Err(PluginError::new(
+                                    crate::protocol::ErrorKind::Protocol,
+                                    msg,
+                                ));
                                 out.uncommitted = pending;
                                 return out;
                             }
@@ -225,7 +233,10 @@ impl FakeHost {
             Source::Handler(h) => Ok(h(req)),
             Source::Replay(q) => {
                 let Some(ex) = q.pop_front() else {
-                    return Err(format!("unexpected request {} {}: cassette exhausted", req.method, req.url));
+                    return Err(format!(
+                        "unexpected request {} {}: cassette exhausted",
+                        req.method, req.url
+                    ));
                 };
                 if ex.method != req.method || ex.url != req.url {
                     return Err(format!(
@@ -235,7 +246,10 @@ impl FakeHost {
                 }
                 if let Some(body) = &ex.request_body {
                     if req.body.as_deref() != Some(body.as_str()) {
-                        return Err(format!("request body mismatch for {}: got {:?}", req.url, req.body));
+                        return Err(format!(
+                            "request body mismatch for {}: got {:?}",
+                            req.url, req.body
+                        ));
                     }
                 }
                 Ok(Reply {
@@ -249,7 +263,12 @@ impl FakeHost {
 }
 
 /// A read session open message for tests.
-pub fn open_read(connector_id: &str, base_url: &str, settings: serde_json::Value, window: Window) -> SessionOpen {
+pub fn open_read(
+    connector_id: &str,
+    base_url: &str,
+    settings: serde_json::Value,
+    window: Window,
+) -> SessionOpen {
     SessionOpen {
         mode: SessionMode::Read,
         connector_id: connector_id.to_owned(),

@@ -1,1 +1,84 @@
-//! Loopback fakes and shared test support.
+//! # reckon-tests: loopback fakes and shared test support
+//!
+//! - [`fakes`]: one loopback fake server per platform, faithful to the
+//!   platform's documented API (auth, paging, error and throttling shapes,
+//!   numbers as strings, restatements), driven by seeded data generators so a
+//!   test can ask for 10 rows or 500k and know the ground truth.
+//! - `tests/*.rs`: end-to-end suites that run the real `reckon` binary.
+//! - `src/bin/reckon-fakes.rs`: the fakes as a binary (used by `reckon demo`).
+//!
+//! Helpers here find the built `reckon` binary and plugin libraries in the
+//! cargo target directory: run `cargo build --workspace` before the tests
+//! (the README's test command does).
+
+pub mod fakes;
+
+use std::path::{Path, PathBuf};
+
+/// The cargo profile directory the tests were built into (e.g. `target/debug`).
+pub fn profile_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    // target/debug/deps/<test-exe> → target/debug
+    let mut dir = exe.parent().expect("deps dir").to_path_buf();
+    if dir.ends_with("deps") {
+        dir.pop();
+    }
+    dir
+}
+
+/// Path of the built `reckon` binary.
+pub fn reckon_bin() -> PathBuf {
+    let p = profile_dir().join("reckon");
+    assert!(
+        p.exists(),
+        "{} not found: run `cargo build --workspace` before the tests",
+        p.display()
+    );
+    p
+}
+
+/// File name of a plugin crate's library, e.g. `example` →
+/// `libreckon_plugin_example.so`.
+pub fn plugin_file_name(plugin: &str) -> String {
+    format!(
+        "{}reckon_plugin_{plugin}{}",
+        std::env::consts::DLL_PREFIX,
+        std::env::consts::DLL_SUFFIX
+    )
+}
+
+/// Copies the named plugins' libraries from the target directory into `dir`
+/// (a fresh plugin directory for one test) and returns their paths.
+pub fn install_plugins(dir: &Path, plugins: &[&str]) -> Vec<PathBuf> {
+    std::fs::create_dir_all(dir).expect("create plugin dir");
+    plugins
+        .iter()
+        .map(|p| {
+            let name = plugin_file_name(p);
+            let src = profile_dir().join(&name);
+            assert!(
+                src.exists(),
+                "{} not found: run `cargo build --workspace` before the tests",
+                src.display()
+            );
+            let dst = dir.join(&name);
+            std::fs::copy(&src, &dst).expect("copy plugin");
+            dst
+        })
+        .collect()
+}
+
+/// Polls `f` until it returns `Some` or the deadline passes (no fixed sleeps).
+pub fn poll_until<T>(deadline: std::time::Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
+    let end = std::time::Instant::now() + deadline;
+    loop {
+        if let Some(v) = f() {
+            return Some(v);
+        }
+        if std::time::Instant::now() >= end {
+            return None;
+        }
+        std::thread::yield_now();
+        std::thread::park_timeout(std::time::Duration::from_millis(5));
+    }
+}

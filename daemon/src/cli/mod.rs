@@ -12,7 +12,12 @@ use std::process::ExitCode;
 #[command(name = "reckon", version, about, long_about = None)]
 pub struct Cli {
     /// Path to the config file.
-    #[arg(long, global = true, env = "RECKON_CONFIG", default_value = "reckon.toml")]
+    #[arg(
+        long,
+        global = true,
+        env = "RECKON_CONFIG",
+        default_value = "reckon.toml"
+    )]
     pub config: std::path::PathBuf,
     /// Log format: `human` or `json` (overrides `[daemon] log_format`).
     #[arg(long, global = true)]
@@ -60,7 +65,9 @@ pub fn main(cli: Cli) -> ExitCode {
         Command::PluginHost(args) => crate::plugins::cli::plugin_host(args),
         Command::Plugins(cmd) => crate::plugins::cli::run(&cli.config, cmd),
         Command::Config(cmd) => crate::config::cli::run(&cli.config, cmd),
-        Command::Run(args) => crate::schedule::cli::run(&cli.config, cli.log_format.as_deref(), args),
+        Command::Run(args) => {
+            crate::schedule::cli::run(&cli.config, cli.log_format.as_deref(), args)
+        }
         Command::Sync(args) => crate::sync::cli::run(&cli.config, args),
         Command::Records(cmd) => crate::store::cli::run(&cli.config, cmd),
         Command::Reconcile(args) => crate::reconcile::cli::run(&cli.config, args),

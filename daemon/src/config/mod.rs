@@ -22,8 +22,11 @@ pub struct Config {
     pub programs: Vec<crate::reconcile::config::ProgramConfig>,
     /// `[fx]`: exchange rates for payouts and reconciliation.
     #[serde(default)]
-    pub fx: Option<crate::payout::config::FxConfig>,
+    pub fx: Option<crate::fx::FxConfig>,
     /// `[kpi]`: KPI summaries.
     #[serde(default)]
     pub kpi: Option<crate::kpi::config::KpiConfig>,
+    /// `[[postbacks]]`: server-to-server conversion endpoints.
+    #[serde(default)]
+    pub postbacks: Vec<crate::server::postback::PostbackConfig>,
 }

@@ -133,7 +133,11 @@ pub struct SessionError {
 /// Receives validated records with the checkpoint that covers them.
 pub trait SessionSink: Send {
     /// Commits one page durably-enough (one store transaction).
-    fn commit(&mut self, records: Vec<Record>, checkpoint: Checkpoint) -> Result<crate::store::CommitStats, String>;
+    fn commit(
+        &mut self,
+        records: Vec<Record>,
+        checkpoint: Checkpoint,
+    ) -> Result<crate::store::CommitStats, String>;
 }
 
 /// Options for one session.

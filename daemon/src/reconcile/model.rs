@@ -54,7 +54,10 @@ impl Outcome {
     }
     /// Outcomes that can earn commission (given the lock date has passed).
     pub fn earns(self) -> bool {
-        matches!(self, Outcome::Matched | Outcome::AmountMismatch | Outcome::PartiallyRefunded)
+        matches!(
+            self,
+            Outcome::Matched | Outcome::AmountMismatch | Outcome::PartiallyRefunded
+        )
     }
 }
 

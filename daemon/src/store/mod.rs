@@ -15,16 +15,24 @@ use std::path::Path;
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// Another process holds the data directory.
-    #[error("data directory {path} is in use by another reckon process (lock held); stop it first")]
+    #[error(
+        "data directory {path} is in use by another reckon process (lock held); stop it first"
+    )]
     Locked { path: String },
     /// A value could not be decoded.
     #[error("unreadable value in tree `{tree}` at key `{key}`: {message}")]
-    Corrupt { tree: String, key: String, message: String },
+    Corrupt {
+        tree: String,
+        key: String,
+        message: String,
+    },
     /// sled or the filesystem failed (disk full, read-only, ...).
     #[error("store I/O failed at {path}: {message}")]
     Io { path: String, message: String },
     /// The on-disk schema is newer than this binary.
-    #[error("store schema version {found} is newer than this reckon ({supported}); upgrade reckon")]
+    #[error(
+        "store schema version {found} is newer than this reckon ({supported}); upgrade reckon"
+    )]
     SchemaTooNew { found: u32, supported: u32 },
 }
 
@@ -125,12 +133,22 @@ impl Store {
     }
 
     /// One record by kind, source and key.
-    pub fn get_record(&self, _kind: RecordKind, _source: &str, _key: &str) -> Result<Option<Stored>, StoreError> {
+    pub fn get_record(
+        &self,
+        _kind: RecordKind,
+        _source: &str,
+        _key: &str,
+    ) -> Result<Option<Stored>, StoreError> {
         Ok(None)
     }
 
     /// Previous values of a record, oldest first.
-    pub fn revisions(&self, _kind: RecordKind, _source: &str, _key: &str) -> Result<Vec<Revision>, StoreError> {
+    pub fn revisions(
+        &self,
+        _kind: RecordKind,
+        _source: &str,
+        _key: &str,
+    ) -> Result<Vec<Revision>, StoreError> {
         Ok(Vec::new())
     }
 
@@ -140,7 +158,10 @@ impl Store {
     }
 
     /// Changes with `seq > after`, in sequence order.
-    pub fn changes_since(&self, _after: u64) -> Box<dyn Iterator<Item = Result<Change, StoreError>> + '_> {
+    pub fn changes_since(
+        &self,
+        _after: u64,
+    ) -> Box<dyn Iterator<Item = Result<Change, StoreError>> + '_> {
         Box::new(std::iter::empty())
     }
 
@@ -171,7 +192,10 @@ impl DomainTree {
         Box::new(std::iter::empty())
     }
     /// Applies puts (`Some`) and deletes (`None`) atomically.
-    pub fn apply(&self, _batch: Vec<(String, Option<serde_json::Value>)>) -> Result<(), StoreError> {
+    pub fn apply(
+        &self,
+        _batch: Vec<(String, Option<serde_json::Value>)>,
+    ) -> Result<(), StoreError> {
         Ok(())
     }
 }

@@ -52,9 +52,10 @@ impl Connector for Example {
             name: "ExampleNet (template)".into(),
             version: env!("CARGO_PKG_VERSION").into(),
             kind: PluginKind::Affiliate,
-            description: "Template connector for ExampleNet, a small affiliate API: conversions and their \
+            description:
+                "Template connector for ExampleNet, a small affiliate API: conversions and their \
                           status changes, bearer-token auth, cursor paging."
-                .into(),
+                    .into(),
             // The schema is what `reckon config check` validates settings
             // against. `x-secret` marks fields that must be secret references
             // (`{ secret = "env:NAME" }`); the plugin never receives them.
@@ -89,7 +90,9 @@ impl Connector for Example {
             allowed_hosts: vec!["api.example.net".into()],
             default_base_url: Some("https://api.example.net".into()),
             // The host adds `Authorization: Bearer <value of api_key>`.
-            auth: Some(AuthSpec::Bearer { token: "api_key".into() }),
+            auth: Some(AuthSpec::Bearer {
+                token: "api_key".into(),
+            }),
             max_window_days: Some(31),
             file_capability: None,
         }
@@ -125,7 +128,12 @@ async fn read_stream(cx: &Cx, settings: &Settings, stream: &str) -> Result<(), P
     let mut cursor: Option<String> = cx
         .checkpoint(stream)
         .filter(|cp| cp.state.get("window").and_then(Value::as_str) == Some(window_key.as_str()))
-        .and_then(|cp| cp.state.get("cursor").and_then(Value::as_str).map(str::to_owned));
+        .and_then(|cp| {
+            cp.state
+                .get("cursor")
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+        });
     // A watermark never moves backwards: keep the committed one when resuming.
     let mut watermark = cx
         .checkpoint(stream)
@@ -143,11 +151,18 @@ async fn read_stream(cx: &Cx, settings: &Settings, stream: &str) -> Result<(), P
             req = req.query("cursor", c);
         }
         let what = format!("stream `{stream}` page {page}");
-        let resp = cx.http(req).await?.ok().map_err(|e| PluginError { message: format!("{what}: {}", e.message), ..e })?;
+        let resp = cx.http(req).await?.ok().map_err(|e| PluginError {
+            message: format!("{what}: {}", e.message),
+            ..e
+        })?;
         let body: rows::Page = resp.json(&what)?;
         for (i, row) in body.data.iter().enumerate() {
             let record = rows::to_conversion(row).map_err(|field_err| {
-                PluginError::bad_response(format!("{what}, record {} (id {}): {field_err}", i, row_id(row)))
+                PluginError::bad_response(format!(
+                    "{what}, record {} (id {}): {field_err}",
+                    i,
+                    row_id(row)
+                ))
             })?;
             cx.emit(record);
         }
@@ -156,7 +171,11 @@ async fn read_stream(cx: &Cx, settings: &Settings, stream: &str) -> Result<(), P
         // checkpoint in one transaction. On the last page the watermark moves
         // to the end of the window.
         if cursor.is_none() {
-            watermark = watermark.max((window.to + Duration::days(1)).and_time(NaiveTime::MIN).and_utc());
+            watermark = watermark.max(
+                (window.to + Duration::days(1))
+                    .and_time(NaiveTime::MIN)
+                    .and_utc(),
+            );
         }
         cx.commit(Checkpoint {
             stream: stream.into(),
@@ -173,7 +192,9 @@ async fn read_stream(cx: &Cx, settings: &Settings, stream: &str) -> Result<(), P
 }
 
 fn row_id(row: &Value) -> String {
-    row.get("id").map(|v| v.to_string()).unwrap_or_else(|| "?".into())
+    row.get("id")
+        .map(|v| v.to_string())
+        .unwrap_or_else(|| "?".into())
 }
 
 // Generates the C ABI exports. `id` must equal the manifest id.

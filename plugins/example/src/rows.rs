@@ -27,7 +27,10 @@ fn text<'a>(row: &'a Value, field: &str) -> Result<&'a str, String> {
 }
 
 fn opt_text(row: &Value, field: &str) -> Option<String> {
-    row.get(field).and_then(Value::as_str).filter(|s| !s.is_empty()).map(str::to_owned)
+    row.get(field)
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
 }
 
 fn money(row: &Value, field: &str, currency: &str) -> Result<Option<Money>, String> {
@@ -56,7 +59,9 @@ pub fn to_conversion(row: &Value) -> Result<Record, String> {
     let ts = |field: &str| -> Result<Option<_>, String> {
         match opt_text(row, field) {
             None => Ok(None),
-            Some(s) => parse::timestamp(&s).map(Some).map_err(|e| format!("field `{field}`: {e}")),
+            Some(s) => parse::timestamp(&s)
+                .map(Some)
+                .map_err(|e| format!("field `{field}`: {e}")),
         }
     };
     Ok(Record::Conversion(Conversion {
@@ -65,7 +70,9 @@ pub fn to_conversion(row: &Value) -> Result<Record, String> {
         order_id: opt_text(row, "order_ref"),
         click_id: opt_text(row, "click"),
         clicked_at: ts("clicked_at")?,
-        partner_id: text(partner, "id").map_err(|e| format!("partner: {e}"))?.to_owned(),
+        partner_id: text(partner, "id")
+            .map_err(|e| format!("partner: {e}"))?
+            .to_owned(),
         partner_name: opt_text(partner, "name"),
         campaign_id: opt_text(row, "campaign"),
         event_type,

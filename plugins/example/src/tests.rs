@@ -31,17 +31,31 @@ fn reads_two_pages_and_the_reversal_stream() {
     ));
     out.result.as_ref().unwrap();
     assert!(out.uncommitted.is_empty());
-    let ids: Vec<_> = out.committed.iter().map(|r| conv(r).external_id.as_str()).collect();
+    let ids: Vec<_> = out
+        .committed
+        .iter()
+        .map(|r| conv(r).external_id.as_str())
+        .collect();
     assert_eq!(ids, ["c1", "c2", "c3", "c1"]);
     let c2 = conv(&out.committed[1]);
     assert_eq!(c2.occurred_at.to_rfc3339(), "2026-11-02T04:59:59+00:00");
     assert_eq!(c2.commission.as_ref().unwrap().amount.to_string(), "5");
     assert!(c2.sale_amount.is_none());
-    assert_eq!(conv(&out.committed[0]).sale_amount.as_ref().unwrap().currency, "USD");
+    assert_eq!(
+        conv(&out.committed[0])
+            .sale_amount
+            .as_ref()
+            .unwrap()
+            .currency,
+        "USD"
+    );
     assert_eq!(conv(&out.committed[3]).status, ConversionStatus::Reversed);
     // One checkpoint per page; the last of each stream closes the window.
     assert_eq!(out.checkpoints.len(), 3);
-    assert_eq!(out.checkpoints[1].watermark.to_rfc3339(), "2026-11-03T00:00:00+00:00");
+    assert_eq!(
+        out.checkpoints[1].watermark.to_rfc3339(),
+        "2026-11-03T00:00:00+00:00"
+    );
     assert_eq!(out.checkpoints[0].state["cursor"], "cur-2");
 }
 
@@ -58,7 +72,11 @@ fn resumes_mid_window_from_its_checkpoint() {
         },
     );
     let out = FakeHost::handler(|req| {
-        assert!(req.url.ends_with("&cursor=cur-2"), "resumed at the wrong page: {}", req.url);
+        assert!(
+            req.url.ends_with("&cursor=cur-2"),
+            "resumed at the wrong page: {}",
+            req.url
+        );
         Reply::json(200, &json!({ "data": [], "next": null }))
     })
     .run::<Example>(open);
@@ -78,7 +96,11 @@ fn a_malformed_record_names_stream_page_record_and_field_and_commits_nothing() {
     .run::<Example>(open_read("net1", "http://fake", json!({}), window()));
     let err = out.result.unwrap_err();
     assert_eq!(err.kind, ErrorKind::BadResponse);
-    assert!(err.message.contains("stream `conversions` page 1"), "{}", err.message);
+    assert!(
+        err.message.contains("stream `conversions` page 1"),
+        "{}",
+        err.message
+    );
     assert!(err.message.contains("bad1"), "{}", err.message);
     assert!(err.message.contains("field `amount`"), "{}", err.message);
     assert!(out.committed.is_empty() && out.checkpoints.is_empty());
@@ -86,8 +108,9 @@ fn a_malformed_record_names_stream_page_record_and_field_and_commits_nothing() {
 
 #[test]
 fn a_refused_key_is_an_auth_error() {
-    let out = FakeHost::handler(|_| Reply::json(401, &json!({"error": "bad key"})))
-        .run::<Example>(plugin_api::testing::open_check("net1", "http://fake", json!({})));
+    let out = FakeHost::handler(|_| Reply::json(401, &json!({"error": "bad key"}))).run::<Example>(
+        plugin_api::testing::open_check("net1", "http://fake", json!({})),
+    );
     assert_eq!(out.result.unwrap_err().kind, ErrorKind::Auth);
 }
 

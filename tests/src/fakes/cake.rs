@@ -1,0 +1,1 @@
+//! Loopback fake of the cake API (to be written).

@@ -1,0 +1,1 @@
+//! Loopback fake of the everflow API (to be written).

@@ -1,0 +1,1 @@
+//! Loopback fake of the example API (to be written).

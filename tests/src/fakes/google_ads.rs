@@ -1,0 +1,1 @@
+//! Loopback fake of the google_ads API (to be written).

@@ -1,0 +1,1 @@
+//! Loopback fake of the impact API (to be written).

@@ -1,0 +1,1 @@
+//! Loopback fake of the meta_ads API (to be written).

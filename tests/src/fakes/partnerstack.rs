@@ -1,0 +1,1 @@
+//! Loopback fake of the partnerstack API (to be written).

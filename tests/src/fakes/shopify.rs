@@ -1,0 +1,1 @@
+//! Loopback fake of the shopify API (to be written).

@@ -1,0 +1,1 @@
+//! Loopback fake of the tiktok_ads API (to be written).
