@@ -238,9 +238,7 @@ fn de_section<T: serde::de::DeserializeOwned>(
                 let span = span.or_else(|| map.span_of(path));
                 errors.push(map.error_at(span, &at, source::explain_serde_message(e.message())));
                 // The direct child key of this section that failed.
-                let Some(rest) = at.strip_prefix(path).and_then(|r| r.strip_prefix('.')) else {
-                    return None;
-                };
+                let rest = at.strip_prefix(path).and_then(|r| r.strip_prefix('.'))?;
                 let child = rest
                     .split(['.', '['])
                     .next()

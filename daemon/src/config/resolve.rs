@@ -255,10 +255,9 @@ pub fn resolve_connector(
         errors.push(map.error(&path, msg));
     }
 
-    let base_url = match base_url.or_else(|| manifest.default_base_url.clone()) {
-        Some(u) => u,
-        None => String::new(),
-    };
+    let base_url = base_url
+        .or_else(|| manifest.default_base_url.clone())
+        .unwrap_or_default();
     let mut allowed_hosts = manifest.allowed_hosts.clone();
     if let Ok(u) = url::Url::parse(&base_url) {
         if let Some(h) = u.host_str() {

@@ -64,7 +64,7 @@ pub struct SourceMap {
     pub file: String,
     text: String,
     /// (path, key span, value span), in document order.
-    entries: Vec<(String, Option<Range<usize>>, Option<Range<usize>>)>,
+    entries: Entries,
 }
 
 impl SourceMap {
