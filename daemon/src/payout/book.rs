@@ -89,7 +89,7 @@ impl StatementBook for StoreBook {
     }
     fn flush(&self) -> Result<(), BookError> {
         self.store
-            .flush()
+            .fsync()
             .map_err(|e| BookError::Store(e.to_string()))
     }
 }
@@ -228,4 +228,51 @@ pub fn decode<T: serde::de::DeserializeOwned>(key: &str, v: Value) -> Result<T, 
 /// Encodes a value.
 pub fn encode<T: Serialize>(v: &T) -> Value {
     serde_json::to_value(v).unwrap_or(Value::Null)
+}
+
+/// An in-memory book (tests, dry runs). Not durable.
+#[derive(Debug, Default)]
+pub struct MemoryBook {
+    map: std::sync::Mutex<std::collections::BTreeMap<String, Value>>,
+}
+
+impl MemoryBook {
+    /// An empty book.
+    pub fn new() -> MemoryBook {
+        MemoryBook::default()
+    }
+    fn lock(&self) -> std::sync::MutexGuard<'_, std::collections::BTreeMap<String, Value>> {
+        self.map.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl StatementBook for MemoryBook {
+    fn get(&self, key: &str) -> Result<Option<Value>, BookError> {
+        Ok(self.lock().get(key).cloned())
+    }
+    fn scan_prefix(&self, prefix: &str) -> Result<Vec<(String, Value)>, BookError> {
+        Ok(self
+            .lock()
+            .range(prefix.to_string()..)
+            .take_while(|(k, _)| k.starts_with(prefix))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect())
+    }
+    fn apply(&self, batch: Vec<(String, Option<Value>)>) -> Result<(), BookError> {
+        let mut m = self.lock();
+        for (k, v) in batch {
+            match v {
+                Some(v) => {
+                    m.insert(k, v);
+                }
+                None => {
+                    m.remove(&k);
+                }
+            }
+        }
+        Ok(())
+    }
+    fn flush(&self) -> Result<(), BookError> {
+        Ok(())
+    }
 }

@@ -3,7 +3,7 @@
 use super::book::StoreBook;
 use super::lifecycle::{self, Inputs};
 use anyhow::Context as _;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::ExitCode;
 
 /// `reckon statements` subcommands.
@@ -33,28 +33,10 @@ pub struct PeriodArgs {
     pub period: String,
 }
 
-/// Where the daemon keeps its store and writes outputs. Read from `[daemon]`
-/// until the config loader exposes typed paths.
-fn daemon_paths(config: &crate::config::Config, config_path: &Path) -> (PathBuf, PathBuf) {
-    let base = config_path.parent().unwrap_or(Path::new("."));
-    let get = |k: &str, default: &str| {
-        let p = config
-            .daemon
-            .get(k)
-            .and_then(|v| v.as_str())
-            .unwrap_or(default);
-        base.join(p)
-    };
-    (get("data_dir", "data"), get("output_dir", "output"))
-}
-
 /// Runs a statements subcommand.
 pub fn run(config_path: &Path, cmd: StatementsCommand) -> anyhow::Result<ExitCode> {
-    let text = std::fs::read_to_string(config_path)
-        .with_context(|| format!("reading config {}", config_path.display()))?;
-    let config: crate::config::Config = toml::from_str(&text)
-        .with_context(|| format!("parsing config {}", config_path.display()))?;
-    let (data_dir, output_dir) = daemon_paths(&config, config_path);
+    let config = crate::config::load(config_path)?;
+    let (data_dir, output_dir) = (&config.daemon.data_dir, &config.daemon.output_dir);
     let args = match &cmd {
         StatementsCommand::Generate(a)
         | StatementsCommand::Finalize(a)
@@ -76,25 +58,25 @@ pub fn run(config_path: &Path, cmd: StatementsCommand) -> anyhow::Result<ExitCod
         .commission
         .as_ref()
         .ok_or_else(|| lifecycle::PayoutError::NoCommission(program.id.clone()))?;
-    let store = crate::store::Store::open(&data_dir)?;
+    let store = crate::store::Store::open(data_dir)?;
     let book = StoreBook::open(&store)?;
     match cmd {
         StatementsCommand::Generate(a) => {
             let decisions = crate::reconcile::load_decisions(&store, &a.program)?;
             let fx = crate::fx::FxTable::default();
-            let inputs = inputs(&a.program, commission, &decisions, &fx, &book, &output_dir);
+            let inputs = inputs(&a.program, commission, &decisions, &fx, &book, output_dir);
             print_report(&lifecycle::generate(&inputs, &a.period)?);
             Ok(ExitCode::SUCCESS)
         }
         StatementsCommand::Finalize(a) => {
             let decisions = crate::reconcile::load_decisions(&store, &a.program)?;
             let fx = crate::fx::FxTable::default();
-            let inputs = inputs(&a.program, commission, &decisions, &fx, &book, &output_dir);
+            let inputs = inputs(&a.program, commission, &decisions, &fx, &book, output_dir);
             print_report(&lifecycle::finalize(&inputs, &a.period)?);
             Ok(ExitCode::SUCCESS)
         }
         StatementsCommand::Show(a) => {
-            let shown = lifecycle::show(&book, &output_dir, &a.program, &a.period)?;
+            let shown = lifecycle::show(&book, output_dir, &a.program, &a.period)?;
             println!(
                 "{} {}: {} (version {}), {} statements",
                 shown.record.program,
@@ -121,7 +103,7 @@ pub fn run(config_path: &Path, cmd: StatementsCommand) -> anyhow::Result<ExitCod
             Ok(ExitCode::SUCCESS)
         }
         StatementsCommand::Verify(a) => {
-            let v = lifecycle::verify(&book, &output_dir, &a.program, &a.period)?;
+            let v = lifecycle::verify(&book, output_dir, &a.program, &a.period)?;
             if v.problems.is_empty() {
                 println!(
                     "{} {} ({}): {} files verified",
