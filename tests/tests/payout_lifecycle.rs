@@ -82,7 +82,11 @@ fn expected_november(decisions: &[Decision]) -> BTreeMap<String, i64> {
         let cents = match &x.basis {
             None => 300,
             Some(b) => {
-                let basis_cents = (b.amount * d("100")).to_string().parse::<i64>().unwrap();
+                let basis_cents = (b.amount * d("100"))
+                    .normalize()
+                    .to_string()
+                    .parse::<i64>()
+                    .unwrap();
                 (basis_cents * 75 + 500) / 1000
             }
         };
@@ -420,8 +424,7 @@ fn regenerating_a_draft_replaces_it_and_claims_are_paid_once() {
     let err =
         reckon::payout::generate(&inputs(&c, &ds, &fxr, &book, tmp.path()), "2026-09").unwrap_err();
     assert!(
-        err.to_string()
-            .contains("precedes finalised period 2026-11"),
+        err.to_string().contains("precedes finalised period"),
         "{err}"
     );
 }

@@ -92,15 +92,22 @@ pub struct ProgramFacts {
 }
 
 impl ProgramFacts {
-    /// Derives the program currency: the currency of the earliest decision
-    /// (by claim key) that has a basis.
+    /// Derives the program currency: the most common currency of the
+    /// decisions' bases (ties: the alphabetically first code).
     pub fn of(decisions: &[Decision]) -> ProgramFacts {
-        let volume_currency = decisions
-            .iter()
-            .filter_map(|d| d.basis.as_ref().map(|b| (&d.claim, &b.currency)))
-            .min_by(|a, b| a.0.cmp(b.0))
-            .map(|(_, c)| c.clone());
-        ProgramFacts { volume_currency }
+        let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+        for b in decisions.iter().filter_map(|d| d.basis.as_ref()) {
+            *counts.entry(b.currency.as_str()).or_default() += 1;
+        }
+        let mut best: Option<(&str, usize)> = None;
+        for (c, n) in counts {
+            if best.is_none_or(|(_, m)| n > m) {
+                best = Some((c, n));
+            }
+        }
+        ProgramFacts {
+            volume_currency: best.map(|(c, _)| c.to_string()),
+        }
     }
 }
 
