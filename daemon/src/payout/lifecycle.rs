@@ -424,7 +424,12 @@ fn ledger_entries(
             statement_id: s.statement_id.clone(),
             line_no: l.line_no,
             order_id: l.order_id.clone(),
-            original_basis: l.basis.as_ref().map(|b| b.amount),
+            // A flat (per-event) line does not scale with the basis.
+            original_basis: if l.flat_amount.is_some() {
+                None
+            } else {
+                l.basis.as_ref().map(|b| b.amount)
+            },
             original_commission: l.commission,
             paid_total: l.commission,
         };
