@@ -56,8 +56,10 @@ pub fn run(config_path: &Path, cmd: StatementsCommand) -> anyhow::Result<ExitCod
         })?;
     let commission = program
         .commission
-        .as_ref()
-        .ok_or_else(|| lifecycle::PayoutError::NoCommission(program.id.clone()))?;
+        .clone()
+        .ok_or_else(|| lifecycle::PayoutError::NoCommission(program.id.clone()))?
+        .with_default_timezone(config.daemon.timezone.0);
+    let commission = &commission;
     let store = crate::store::Store::open(data_dir)?;
     let book = StoreBook::open(&store)?;
     match cmd {

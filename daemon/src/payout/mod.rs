@@ -31,6 +31,7 @@ pub mod rules;
 pub mod statement;
 
 pub use lifecycle::{
-    finalize, generate, generate_open_drafts, show, verify, Inputs, PayoutError, Report,
+    finalize, finalize_partitioned, generate, generate_open_drafts, generate_partitioned, show,
+    verify, Inputs, Partition, PayoutError, Report,
 };
 pub use statement::FxRates;
