@@ -24,18 +24,18 @@ minimum_payout = "50.00"
 [partner_groups]
 top = ["partner-00001", "partner-00002", "partner-00003"]
 [[rules]]
+id = "lead"
+effective_from = "2026-01-01"
+event_types = ["lead"]
+kind = "flat"
+amount = "1.50"
+[[rules]]
 id = "top-tiered"
 effective_from = "2026-01-01"
 groups = ["top"]
 kind = "tiered"
 tier_mode = "marginal"
 tiers = [{ from_volume = "0", percent = "8" }, { from_volume = "5000", percent = "10" }]
-[[rules]]
-id = "lead"
-effective_from = "2026-01-01"
-event_types = ["lead"]
-kind = "flat"
-amount = "1.50"
 [[rules]]
 id = "cps"
 effective_from = "2026-01-01"
@@ -135,7 +135,13 @@ fn main() {
         base: Utc.with_ymd_and_hms(2026, 11, 1, 0, 0, 0).unwrap(),
         decided: Utc.with_ymd_and_hms(2026, 12, 2, 0, 0, 0).unwrap(),
     };
-    let tmp = tempfile::tempdir().expect("tempdir");
+    // PAYOUT_BENCH_DIR: where to write (default: a temp dir under $TMPDIR).
+    let tmp = match std::env::var("PAYOUT_BENCH_DIR") {
+        Ok(d) => tempfile::tempdir_in(d).expect("tempdir"),
+        Err(_) => tempfile::tempdir().expect("tempdir"),
+    };
+    let steps = std::cell::RefCell::new(Vec::new());
+    let step = |name: &str| steps.borrow_mut().push((name.to_string(), Instant::now()));
     let book = MemoryBook::new();
     let fx: BTreeMap<(String, String, chrono::NaiveDate), Decimal> = BTreeMap::new();
     let mut all = Vec::new();
@@ -159,7 +165,7 @@ fn main() {
         fx: &fx,
         book: &book,
         output_dir: tmp.path(),
-        step: &|_| {},
+        step: &step,
     };
     let t1 = Instant::now();
     let report = if mode == "slice" {
@@ -191,5 +197,23 @@ fn main() {
         "  total payable {} EUR, carried {} EUR",
         report.total_payable, report.carried_out
     );
+    let mut prev = t1;
+    let timeline: Vec<String> = steps
+        .borrow()
+        .iter()
+        .map(|(n, t)| {
+            let s = format!("{n} +{:.2?}", t.duration_since(prev));
+            prev = *t;
+            s
+        })
+        .collect();
+    println!("  steps: {}", timeline.join(", "));
+    println!(
+        "  skipped claims: {} {:?}",
+        report.skipped.len(),
+        report.skipped.first().map(|s| &s.reason)
+    );
     println!("  peak RSS (VmHWM): {} MiB", peak_rss_kib() / 1024);
+    // Removing the files (slow on a busy disk) is not part of the timing.
+    drop(tmp);
 }

@@ -443,7 +443,8 @@ fn run_with<'g>(
         partners.push(files);
     }
     let summary_bytes = render::summary_csv(&summary)?;
-    staging.write("summary.csv", &summary_bytes)?;
+    let summary_sha256 = render::sha256_hex(&summary_bytes);
+    staging.write("summary.csv", summary_bytes)?;
     staging.commit(inputs.step)?;
     (inputs.step)("files-durable");
 
@@ -455,7 +456,7 @@ fn run_with<'g>(
         status,
         version,
         partners,
-        summary_sha256: render::sha256_hex(&summary_bytes),
+        summary_sha256,
     };
     batch.push((
         period_key(inputs.program, &period_name),
@@ -481,9 +482,9 @@ fn write_statement(
 ) -> Result<(PartnerFiles, Vec<u8>), PayoutError> {
     let (files, bytes) = render_statement(s)?;
     let stem = &files.stem;
-    staging.write(&format!("{stem}.json"), &bytes.json)?;
-    staging.write(&format!("{stem}.csv"), &bytes.csv)?;
-    staging.write(&format!("{stem}.html"), bytes.html.as_bytes())?;
+    staging.write(&format!("{stem}.json"), bytes.json)?;
+    staging.write(&format!("{stem}.csv"), bytes.csv)?;
+    staging.write(&format!("{stem}.html"), bytes.html.into_bytes())?;
     Ok((files, bytes.canonical))
 }
 
@@ -662,7 +663,7 @@ fn reproduce(
     if !differs.is_empty() || !extra.is_empty() {
         let staging = Staging::new(&dir)?;
         for (name, bytes) in &wanted {
-            staging.write(name, bytes)?;
+            staging.write(name, bytes.clone())?;
         }
         staging.commit(step)?;
         report.restored = differs;
