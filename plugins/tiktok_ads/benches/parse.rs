@@ -17,10 +17,9 @@ fn page(p: usize, rows: usize, pages: usize) -> String {
         if r > 0 {
             s.push(',');
         }
-        let conv = if i % 5 == 0 {
-            "\"-\"".to_owned()
-        } else {
-            format!("\"{}\"", i % 9)
+        let conv = match i % 5 {
+            0 => "\"-\"".to_owned(),
+            _ => format!("\"{}\"", i % 9),
         };
         write!(
             s,

@@ -85,7 +85,7 @@ pub fn verdict(connector: &str, resp: &Response) -> Verdict {
         0 => Verdict::Ok,
         40100 => Verdict::Retry(format!("rate limited, {what}")),
         50000..=59999 | 60001 => Verdict::Retry(format!("temporary error, {what}")),
-        40104 | 40105 | 40106 => fatal(
+        40104..=40106 => fatal(
             ErrorKind::Auth,
             false,
             format!("TikTok refused the access token ({what}): check setting `access_token`"),
