@@ -226,9 +226,18 @@ async fn search_stream<T>(
                 ("attempt", &attempt),
             ],
         );
-        let secs = i64::try_from(secs).unwrap_or(i64::MAX / 2_000).min(86_400);
-        cx.sleep_until(cx.now() + Duration::seconds(secs)).await?;
+        wait_secs(cx, secs).await?;
     }
+}
+
+/// Waits `secs` seconds of the host's clock. `Cx::now` only moves with
+/// timers, so a zero-length sleep first fetches the host's current time;
+/// otherwise a wait after a long stretch of requests would be cut short.
+async fn wait_secs(cx: &Cx, secs: u64) -> Result<(), PluginError> {
+    cx.sleep_until(cx.now()).await?;
+    let secs = i64::try_from(secs.min(86_400)).unwrap_or(86_400);
+    cx.sleep_until(cx.now() + Duration::seconds(secs)).await?;
+    Ok(())
 }
 
 fn with_what(e: PluginError, what: &str) -> PluginError {

@@ -159,7 +159,11 @@ fn with_what(e: PluginError, what: &str) -> PluginError {
     }
 }
 
+/// Waits `secs` seconds of the host's clock. `Cx::now` only moves with
+/// timers, so a zero-length sleep first fetches the host's current time;
+/// otherwise a wait after a long stretch of requests would be cut short.
 async fn sleep_secs(cx: &Cx, secs: u64) -> Result<(), PluginError> {
+    cx.sleep_until(cx.now()).await?;
     let secs = i64::try_from(secs.min(86_400)).unwrap_or(86_400);
     cx.sleep_until(cx.now() + Duration::seconds(secs)).await?;
     Ok(())
@@ -378,6 +382,8 @@ impl Chunk<'_> {
                     cx.connector_id()
                 ))
             })?;
+        // Fresh clock for the deadline (see `sleep_secs`).
+        cx.sleep_until(cx.now()).await?;
         let deadline = cx.now() + Duration::seconds(i64::from(settings.job_timeout_secs));
         let mut polls = 0u32;
         loop {

@@ -179,6 +179,9 @@ async fn send(
                 ("error", &why),
             ],
         );
+        // `Cx::now` only moves with timers: a zero-length sleep first fetches
+        // the host's current time, so the back-off is not cut short.
+        cx.sleep_until(cx.now()).await?;
         let secs = i64::try_from(wait).unwrap_or(3600);
         cx.sleep_until(cx.now() + Duration::seconds(secs)).await?;
     }
