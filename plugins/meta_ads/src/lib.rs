@@ -363,6 +363,8 @@ impl Chunk<'_> {
         let what = format!("{} report run", self.label);
         let create = Request::post(format!("{}/act_{account_id}/insights", api(cx, settings)))
             .form_body(&pairs)
+            // Creating a report run only reads; a duplicate run is harmless.
+            .idempotent()
             .label(what.clone());
         let resp = send(cx, settings, create, &what).await?;
         let created: Value = resp.json(&format!(
