@@ -289,3 +289,8 @@ fn manifest_declares_oauth_plus_developer_token() {
         matches!(&schemes[1], AuthSpec::Header { name, value } if name == "developer-token" && value == "developer_token")
     );
 }
+
+#[test]
+fn manifest_snapshot() {
+    insta::assert_json_snapshot!(GoogleAds::manifest());
+}

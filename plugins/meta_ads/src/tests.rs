@@ -372,3 +372,8 @@ fn manifest_is_an_ad_network_with_a_28_day_lookback() {
     assert_eq!(m.streams[0].default_lookback_days, 28);
     assert!(matches!(m.auth, Some(AuthSpec::Query { .. })));
 }
+
+#[test]
+fn manifest_snapshot() {
+    insta::assert_json_snapshot!(MetaAds::manifest());
+}

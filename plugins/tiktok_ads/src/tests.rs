@@ -285,3 +285,8 @@ fn manifest_uses_the_access_token_header_and_a_3_day_lookback() {
         matches!(&m.auth, Some(AuthSpec::Header { name, value }) if name == "Access-Token" && value == "access_token")
     );
 }
+
+#[test]
+fn manifest_snapshot() {
+    insta::assert_json_snapshot!(TiktokAds::manifest());
+}
