@@ -329,6 +329,12 @@ impl Chunk<'_> {
                 cx.emit(Record::Spend(s));
             }
             match parsed.after {
+                Some(a) if after.as_deref() == Some(a.as_str()) => {
+                    return Err(PluginError::bad_response(format!(
+                        "connector `{}`: stream `{SPEND}` {what}: field `paging.cursors.after` repeats the previous cursor {a:?}; stopping instead of looping",
+                        cx.connector_id()
+                    )))
+                }
                 Some(a) => {
                     // Records so far are safe; the days finish with the last page.
                     self.progress.commit(cx);

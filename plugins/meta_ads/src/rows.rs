@@ -224,14 +224,16 @@ pub fn parse_page(
         })?;
         spend.push(s);
     }
-    let after = page.paging.and_then(|p| {
-        let next = p.next.filter(|n| !n.is_empty())?;
-        let _ = next;
-        p.cursors
-            .and_then(|c| c.after)
-            .filter(|a| !a.is_empty())
-            .map(|a| a.into_owned())
-    });
+    let after = match page.paging {
+        Some(p) if p.next.as_deref().is_some_and(|n| !n.is_empty()) => Some(
+            p.cursors
+                .and_then(|c| c.after)
+                .filter(|a| !a.is_empty())
+                .map(|a| a.into_owned())
+                .ok_or("field `paging.cursors.after` is missing although `paging.next` is set")?,
+        ),
+        _ => None,
+    };
     Ok(Parsed { spend, after })
 }
 

@@ -377,3 +377,40 @@ fn manifest_is_an_ad_network_with_a_28_day_lookback() {
 fn manifest_snapshot() {
     insta::assert_json_snapshot!(MetaAds::manifest());
 }
+
+#[test]
+fn a_next_link_without_a_cursor_or_a_repeated_cursor_is_an_error_not_a_silent_stop_or_a_loop() {
+    for paging in [
+        json!({"next": "http://x"}),
+        json!({"cursors": {"after": "same"}, "next": "http://x"}),
+    ] {
+        let p = paging.clone();
+        let out = FakeHost::handler(move |req| {
+            if req.url.contains("/act_42?") {
+                return account_reply();
+            }
+            Reply::json(
+                200,
+                &json!({"data": [row("2026-11-01", "1", "1.00")], "paging": p}),
+            )
+        })
+        .run::<MetaAds>(open_read(
+            "meta",
+            "http://fake",
+            json!({ "ad_account_id": "42", "report_mode": "sync" }),
+            window("2026-11-01", "2026-11-01"),
+        ));
+        let err = out.result.clone().unwrap_err();
+        assert_eq!(err.kind, ErrorKind::BadResponse, "{paging}");
+        assert!(
+            err.message.contains("paging.cursors.after"),
+            "{}",
+            err.message
+        );
+        assert!(
+            out.requests.len() <= 3,
+            "{paging}: {} requests",
+            out.requests.len()
+        );
+    }
+}
