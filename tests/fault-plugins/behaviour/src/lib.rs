@@ -89,7 +89,8 @@ fn day0() -> NaiveDate {
 
 /// A valid conversion with id `c<n>`.
 pub fn conversion(n: u64) -> Record {
-    let at = day0().and_hms_opt(12, 0, 0).unwrap_or_default().and_utc() + Duration::seconds(n as i64);
+    let at =
+        day0().and_hms_opt(12, 0, 0).unwrap_or_default().and_utc() + Duration::seconds(n as i64);
     Record::Conversion(Conversion {
         source: String::new(),
         external_id: format!("c{n}"),
@@ -266,7 +267,8 @@ impl Connector for Faulty {
                 cx.commit(checkpoint(CONVERSIONS, 2));
             }
             Fault::ForeignHost => {
-                cx.http(Request::get("https://elsewhere.invalid/steal")).await?;
+                cx.http(Request::get("https://elsewhere.invalid/steal"))
+                    .await?;
             }
             Fault::Flood | Fault::Steps | Fault::Files | Fault::ReadFile => {}
         }
