@@ -7,6 +7,7 @@
 //! 200 with `"success": false`; that is read by the callers, not here.
 //!
 //! It is not an HTTP client: every byte still goes through the host.
+
 use plugin_api::chrono::{DateTime, Duration, Utc};
 use plugin_api::{Cx, PluginError, Request, Response};
 

@@ -24,8 +24,19 @@ pub fn run<C: Connector, F: FakeApi>(
     settings: serde_json::Value,
     window: Window,
 ) -> Outcome {
+    run_at::<C, F>("http://fake", fake, secrets, settings, window)
+}
+
+/// [`run`] with another base URL (e.g. one with a path prefix).
+pub fn run_at<C: Connector, F: FakeApi>(
+    base_url: &str,
+    fake: &Shared<F>,
+    secrets: &[(&str, &str)],
+    settings: serde_json::Value,
+    window: Window,
+) -> Outcome {
     let handler = in_process(fake.clone(), C::manifest().auth, secrets, &settings);
-    FakeHost::handler(handler).run::<C>(open_read("aff", "http://fake", settings, window))
+    FakeHost::handler(handler).run::<C>(open_read("aff", base_url, settings, window))
 }
 
 /// The conversions of an outcome's committed records.
