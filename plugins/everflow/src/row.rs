@@ -11,10 +11,12 @@
 //! rejection, rejected when `is_scrub` is true (scrubbed at tracking time,
 //! never accepted).
 
+use crate::lenient::Scalar;
 use plugin_api::currency;
 use plugin_api::parse;
-use plugin_api::serde_json::Value;
+use plugin_api::rust_decimal::Decimal;
 use plugin_api::{Conversion, ConversionStatus, EventType, Money, Record, Utm};
+use serde::Deserialize;
 
 /// A page of `/networks/reporting/conversions`.
 #[derive(Debug)]
@@ -34,32 +36,107 @@ impl Page {
     }
 }
 
-/// A string field or a number as text; `None` when absent or empty.
-pub fn opt_text(row: &Value, field: &str) -> Option<String> {
-    match row.get(field)? {
-        Value::String(s) if !s.trim().is_empty() => Some(s.trim().to_owned()),
-        Value::Number(n) => Some(n.to_string()),
-        _ => None,
-    }
+#[derive(Debug, Deserialize)]
+struct Body<'a> {
+    #[serde(borrow, default)]
+    conversions: Option<Vec<Row<'a>>>,
+    #[serde(borrow)]
+    paging: Option<Paging<'a>>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Paging<'a> {
+    #[serde(borrow, default)]
+    page: Scalar<'a>,
+    #[serde(borrow, default)]
+    page_size: Scalar<'a>,
+    #[serde(borrow, default)]
+    total_count: Scalar<'a>,
+}
+
+/// One raw conversion; fields not read here are skipped unparsed.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct Row<'a> {
+    #[serde(borrow)]
+    conversion_id: Scalar<'a>,
+    #[serde(borrow)]
+    conversion_unix_timestamp: Scalar<'a>,
+    #[serde(borrow)]
+    click_unix_timestamp: Scalar<'a>,
+    #[serde(borrow)]
+    transaction_id: Scalar<'a>,
+    #[serde(borrow)]
+    status: Scalar<'a>,
+    #[serde(borrow)]
+    payout: Scalar<'a>,
+    #[serde(borrow)]
+    sale_amount: Scalar<'a>,
+    #[serde(borrow)]
+    currency_id: Scalar<'a>,
+    #[serde(borrow)]
+    order_id: Scalar<'a>,
+    #[serde(borrow)]
+    coupon_code: Scalar<'a>,
+    #[serde(borrow)]
+    is_event: Scalar<'a>,
+    #[serde(borrow)]
+    is_scrub: Scalar<'a>,
+    #[serde(borrow)]
+    network_affiliate_id: Scalar<'a>,
+    #[serde(borrow)]
+    network_offer_id: Scalar<'a>,
+    #[serde(borrow)]
+    query_parameters: Option<Utms<'a>>,
+    #[serde(borrow)]
+    relationship: Option<Relationship<'a>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct Utms<'a> {
+    #[serde(borrow)]
+    utm_source: Scalar<'a>,
+    #[serde(borrow)]
+    utm_medium: Scalar<'a>,
+    #[serde(borrow)]
+    utm_campaign: Scalar<'a>,
+    #[serde(borrow)]
+    utm_content: Scalar<'a>,
+    #[serde(borrow)]
+    utm_term: Scalar<'a>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct Relationship<'a> {
+    #[serde(borrow)]
+    affiliate: Option<Party<'a>>,
+    #[serde(borrow)]
+    offer: Option<Party<'a>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct Party<'a> {
+    #[serde(borrow)]
+    network_affiliate_id: Scalar<'a>,
+    #[serde(borrow)]
+    network_offer_id: Scalar<'a>,
+    #[serde(borrow)]
+    name: Scalar<'a>,
 }
 
 fn epoch(
-    row: &Value,
+    v: &Scalar<'_>,
     field: &str,
 ) -> Result<Option<plugin_api::chrono::DateTime<plugin_api::chrono::Utc>>, String> {
-    match parse::integer(row.get(field).unwrap_or(&Value::Null))
-        .map_err(|e| format!("field `{field}`: {e}"))?
-    {
+    match v.integer(field)? {
         None | Some(0) => Ok(None),
         Some(s) => parse::epoch_seconds(s)
             .map(Some)
             .map_err(|e| format!("field `{field}`: {e}")),
     }
-}
-
-fn amount(row: &Value, field: &str) -> Result<Option<plugin_api::rust_decimal::Decimal>, String> {
-    parse::decimal(row.get(field).unwrap_or(&Value::Null))
-        .map_err(|e| format!("field `{field}`: {e}"))
 }
 
 /// Maps `status` (and `is_scrub`).
@@ -76,25 +153,21 @@ pub fn status(status: &str, is_scrub: bool) -> Result<ConversionStatus, String> 
     }
 }
 
-/// The id of a row for error messages.
-pub fn row_id(row: &Value) -> String {
-    opt_text(row, "conversion_id").unwrap_or_else(|| "?".into())
-}
-
 /// Converts one row; the error names the field.
-pub fn to_conversion(row: &Value) -> Result<Record, String> {
-    if !row.is_object() {
-        return Err("the conversion is not a JSON object".into());
-    }
-    let rel = row.get("relationship").unwrap_or(&Value::Null);
-    let affiliate = rel.get("affiliate").unwrap_or(&Value::Null);
-    let offer = rel.get("offer").unwrap_or(&Value::Null);
-    let partner_id = opt_text(affiliate, "network_affiliate_id")
-        .or_else(|| opt_text(row, "network_affiliate_id"))
+fn to_conversion(row: &Row<'_>) -> Result<Record, String> {
+    let rel = row.relationship.as_ref();
+    let affiliate = rel.and_then(|r| r.affiliate.as_ref());
+    let offer = rel.and_then(|r| r.offer.as_ref());
+    let partner_id = affiliate
+        .and_then(|a| a.network_affiliate_id.string())
+        .or_else(|| row.network_affiliate_id.string())
         .ok_or("field `relationship.affiliate.network_affiliate_id` is missing")?;
-    let payout = amount(row, "payout")?;
-    let sale = amount(row, "sale_amount")?.filter(|a| !a.is_zero());
-    let currency = match opt_text(row, "currency_id") {
+    let payout = row.payout.decimal("payout")?;
+    let sale = row
+        .sale_amount
+        .decimal("sale_amount")?
+        .filter(|a| !a.is_zero());
+    let currency = match row.currency_id.text() {
         Some(c) => {
             let c = c.to_ascii_uppercase();
             if !currency::is_known(&c) {
@@ -109,82 +182,92 @@ pub fn to_conversion(row: &Value) -> Result<Record, String> {
         }
         None => None,
     };
-    let money = |a: Option<plugin_api::rust_decimal::Decimal>| {
-        a.zip(currency.as_deref()).map(|(a, c)| Money::new(a, c))
-    };
-    let is_event = row
-        .get("is_event")
-        .and_then(Value::as_bool)
-        .unwrap_or(false);
-    let is_scrub = row
-        .get("is_scrub")
-        .and_then(Value::as_bool)
-        .unwrap_or(false);
-    let params = row.get("query_parameters").unwrap_or(&Value::Null);
-    let utm = |k: &str| opt_text(params, k);
+    let money = |a: Option<Decimal>| a.zip(currency.as_deref()).map(|(a, c)| Money::new(a, c));
+    let utm = row.query_parameters.as_ref();
+    let u = |f: for<'r> fn(&'r Utms<'r>) -> &'r Scalar<'r>| utm.and_then(|q| f(q).string());
     Ok(Record::Conversion(Conversion {
         source: String::new(), // stamped by the host
-        external_id: opt_text(row, "conversion_id").ok_or("field `conversion_id` is missing")?,
-        order_id: opt_text(row, "order_id"),
-        click_id: opt_text(row, "transaction_id"),
-        clicked_at: epoch(row, "click_unix_timestamp")?,
+        external_id: row
+            .conversion_id
+            .string()
+            .ok_or("field `conversion_id` is missing")?,
+        order_id: row.order_id.string(),
+        click_id: row.transaction_id.string(),
+        clicked_at: epoch(&row.click_unix_timestamp, "click_unix_timestamp")?,
         partner_id,
-        partner_name: opt_text(affiliate, "name"),
-        campaign_id: opt_text(offer, "network_offer_id")
-            .or_else(|| opt_text(row, "network_offer_id")),
-        event_type: if is_event {
+        partner_name: affiliate.and_then(|a| a.name.string()),
+        campaign_id: offer
+            .and_then(|o| o.network_offer_id.string())
+            .or_else(|| row.network_offer_id.string()),
+        event_type: if row.is_event.as_bool().unwrap_or(false) {
             EventType::Other
         } else {
             EventType::Sale
         },
-        occurred_at: epoch(row, "conversion_unix_timestamp")?
+        occurred_at: epoch(&row.conversion_unix_timestamp, "conversion_unix_timestamp")?
             .ok_or("field `conversion_unix_timestamp` is missing")?,
         sale_amount: money(sale),
         commission: money(payout),
         status: status(
-            &opt_text(row, "status").ok_or("field `status` is missing")?,
-            is_scrub,
+            &row.status.text().ok_or("field `status` is missing")?,
+            row.is_scrub.as_bool().unwrap_or(false),
         )?,
         status_changed_at: None,
         locked_at: None,
-        coupon: opt_text(row, "coupon_code"),
+        coupon: row.coupon_code.string(),
         utm: Utm {
-            source: utm("utm_source"),
-            medium: utm("utm_medium"),
-            campaign: utm("utm_campaign"),
-            content: utm("utm_content"),
-            term: utm("utm_term"),
+            source: u(|q| &q.utm_source),
+            medium: u(|q| &q.utm_medium),
+            campaign: u(|q| &q.utm_campaign),
+            content: u(|q| &q.utm_content),
+            term: u(|q| &q.utm_term),
         },
     }))
+}
+
+/// Which record of a page serde could not read, for the error message.
+fn locate(body: &[u8], e: &plugin_api::serde_json::Error) -> String {
+    use plugin_api::serde_json::Value;
+    let Ok(v) = plugin_api::serde_json::from_slice::<Value>(body) else {
+        return format!("malformed JSON: {e}");
+    };
+    if let Some(rows) = v.get("conversions").and_then(Value::as_array) {
+        for (i, r) in rows.iter().enumerate() {
+            if let Err(re) = Row::deserialize(r) {
+                let id = r
+                    .get("conversion_id")
+                    .map(|v| v.to_string())
+                    .unwrap_or_else(|| "?".into());
+                return format!("record {i} (conversion_id {id}): {re}");
+            }
+        }
+    }
+    format!("unexpected page shape: {e}")
 }
 
 /// Parses a whole page body (used by the stream and the parse benchmark);
 /// the error names the record and field.
 pub fn parse_page(body: &[u8]) -> Result<(Page, Vec<Record>), String> {
-    let v: Value =
-        plugin_api::serde_json::from_slice(body).map_err(|e| format!("malformed JSON: {e}"))?;
-    let paging = v.get("paging").ok_or("field `paging` is missing")?;
-    let num = |k: &str| -> Result<u64, String> {
-        parse::count(paging.get(k).unwrap_or(&Value::Null))
-            .map_err(|e| format!("field `paging.{k}`: {e}"))?
-            .ok_or_else(|| format!("field `paging.{k}` is missing"))
+    let parsed: Body<'_> =
+        plugin_api::serde_json::from_slice(body).map_err(|e| locate(body, &e))?;
+    let paging = parsed.paging.ok_or("field `paging` is missing")?;
+    let num = |v: &Scalar<'_>, k: &str| -> Result<u64, String> {
+        v.integer(&format!("paging.{k}"))?
+            .and_then(|n| u64::try_from(n).ok())
+            .ok_or_else(|| format!("field `paging.{k}` is missing or negative"))
     };
     let page = Page {
-        page: num("page")?,
-        page_size: num("page_size")?,
-        total_count: num("total_count")?,
+        page: num(&paging.page, "page")?,
+        page_size: num(&paging.page_size, "page_size")?,
+        total_count: num(&paging.total_count, "total_count")?,
     };
-    let rows = match v.get("conversions") {
-        Some(Value::Array(a)) => a.as_slice(),
-        None | Some(Value::Null) => &[],
-        Some(_) => return Err("field `conversions` is not an array".into()),
-    };
+    let rows = parsed.conversions.unwrap_or_default();
     let mut out = Vec::with_capacity(rows.len());
     for (i, row) in rows.iter().enumerate() {
-        out.push(
-            to_conversion(row)
-                .map_err(|e| format!("record {i} (conversion_id {}): {e}", row_id(row)))?,
-        );
+        out.push(to_conversion(row).map_err(|e| {
+            let id = row.conversion_id.string().unwrap_or_else(|| "?".into());
+            format!("record {i} (conversion_id {id}): {e}")
+        })?);
     }
     Ok((page, out))
 }
