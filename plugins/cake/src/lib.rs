@@ -35,6 +35,7 @@
 
 pub mod client;
 mod config;
+mod lenient;
 pub mod row;
 
 use config::Settings;

@@ -16,10 +16,11 @@
 //!   advertiser's `#tid#`) the order id, `click_request_session_id` (CAKE's
 //!   request session, `#reqid#`) the click id.
 
+use crate::lenient::Scalar;
 use plugin_api::parse;
-use plugin_api::rust_decimal::Decimal;
 use plugin_api::serde_json::Value;
 use plugin_api::{Conversion, ConversionStatus, EventType, Money, Record, Utm};
+use serde::Deserialize;
 use std::collections::BTreeMap;
 
 /// CAKE currency id → ISO-4217 code.
@@ -57,32 +58,130 @@ pub fn aspnet_date(
 }
 
 fn opt_date(
-    row: &Value,
+    v: &Scalar<'_>,
     field: &str,
 ) -> Result<Option<plugin_api::chrono::DateTime<plugin_api::chrono::Utc>>, String> {
-    match row.get(field) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) if s.is_empty() => Ok(None),
-        Some(Value::String(s)) => aspnet_date(s)
+    match v {
+        Scalar::Null => Ok(None),
+        Scalar::Str(s) if s.is_empty() => Ok(None),
+        Scalar::Str(s) => aspnet_date(s)
             .map(Some)
             .map_err(|e| format!("field `{field}`: {e}")),
-        Some(other) => Err(format!(
-            "field `{field}`: expected a /Date(ms)/ string, got {other}"
-        )),
+        _ => Err(format!("field `{field}`: expected a /Date(ms)/ string")),
     }
 }
 
-fn money(row: &Value, field: &str, currencies: &Currencies) -> Result<Option<Money>, String> {
-    let Some(obj) = row.get(field).filter(|v| !v.is_null()) else {
+#[derive(Debug, Deserialize)]
+struct Outer<'a> {
+    #[serde(borrow)]
+    d: Option<Inner<'a>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct Inner<'a> {
+    #[serde(borrow)]
+    success: Scalar<'a>,
+    #[serde(borrow)]
+    message: Scalar<'a>,
+    #[serde(borrow)]
+    row_count: Scalar<'a>,
+    #[serde(borrow)]
+    event_conversions: Option<Vec<Row<'a>>>,
+}
+
+/// One event conversion; fields not read here are skipped unparsed.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct Row<'a> {
+    #[serde(borrow)]
+    event_conversion_id: Scalar<'a>,
+    #[serde(borrow)]
+    event_conversion_date: Scalar<'a>,
+    #[serde(borrow)]
+    last_updated: Scalar<'a>,
+    #[serde(borrow)]
+    click_date: Scalar<'a>,
+    #[serde(borrow)]
+    source_affiliate: Option<Affiliate<'a>>,
+    #[serde(borrow)]
+    site_offer: Option<Offer<'a>>,
+    #[serde(borrow)]
+    paid: Option<Amount<'a>>,
+    #[serde(borrow)]
+    received: Option<Amount<'a>>,
+    #[serde(borrow)]
+    order_total: Scalar<'a>,
+    #[serde(borrow)]
+    transaction_id: Scalar<'a>,
+    #[serde(borrow)]
+    click_request_session_id: Scalar<'a>,
+    #[serde(borrow)]
+    current_disposition: Option<Disposition<'a>>,
+    #[serde(borrow)]
+    event_info: Option<EventInfo<'a>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct Affiliate<'a> {
+    #[serde(borrow)]
+    source_affiliate_id: Scalar<'a>,
+    #[serde(borrow)]
+    source_affiliate_name: Scalar<'a>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct Offer<'a> {
+    #[serde(borrow)]
+    site_offer_id: Scalar<'a>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct Amount<'a> {
+    #[serde(borrow)]
+    currency_id: Scalar<'a>,
+    #[serde(borrow)]
+    amount: Scalar<'a>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct Disposition<'a> {
+    #[serde(borrow)]
+    disposition_type: Option<DispositionType<'a>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct DispositionType<'a> {
+    #[serde(borrow)]
+    disposition_type_name: Scalar<'a>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct EventInfo<'a> {
+    #[serde(borrow)]
+    event_name: Scalar<'a>,
+}
+
+fn money(
+    v: Option<&Amount<'_>>,
+    field: &str,
+    currencies: &Currencies,
+) -> Result<Option<Money>, String> {
+    let Some(obj) = v else {
         return Ok(None);
     };
-    let Some(amount) = parse::decimal(obj.get("amount").unwrap_or(&Value::Null))
-        .map_err(|e| format!("field `{field}.amount`: {e}"))?
-    else {
+    let Some(amount) = obj.amount.decimal(&format!("{field}.amount"))? else {
         return Ok(None);
     };
-    let id = parse::integer(obj.get("currency_id").unwrap_or(&Value::Null))
-        .map_err(|e| format!("field `{field}.currency_id`: {e}"))?
+    let id = obj
+        .currency_id
+        .integer(&format!("{field}.currency_id"))?
         .ok_or_else(|| format!("field `{field}.currency_id` is missing"))?;
     let code = currencies.get(&id).ok_or_else(|| {
         format!("field `{field}.currency_id`: {id} is not in the Currencies lookup")
@@ -127,59 +226,52 @@ fn event_type(name: &str) -> EventType {
     }
 }
 
-/// The id of a row for error messages.
-pub fn row_id(row: &Value) -> String {
-    opt_text(row, "event_conversion_id").unwrap_or_else(|| "?".into())
-}
-
 /// Converts one row; the error names the field.
-pub fn to_conversion(
-    row: &Value,
+fn to_conversion(
+    row: &Row<'_>,
     currencies: &Currencies,
     undispositioned: ConversionStatus,
 ) -> Result<Record, String> {
-    if !row.is_object() {
-        return Err("the conversion is not a JSON object".into());
-    }
-    let aff = row.get("source_affiliate").unwrap_or(&Value::Null);
-    let offer = row.get("site_offer").unwrap_or(&Value::Null);
+    let aff = row.source_affiliate.as_ref();
     let disposition = row
-        .get("current_disposition")
-        .and_then(|d| d.get("disposition_type"))
-        .and_then(|t| t.get("disposition_type_name"))
-        .and_then(Value::as_str);
+        .current_disposition
+        .as_ref()
+        .and_then(|d| d.disposition_type.as_ref())
+        .and_then(|t| t.disposition_type_name.text());
     let event_name = row
-        .get("event_info")
-        .and_then(|e| opt_text(e, "event_name"))
+        .event_info
+        .as_ref()
+        .and_then(|e| e.event_name.string())
         .unwrap_or_default();
+    let received = money(row.received.as_ref(), "received", currencies)?;
+    let sale_amount = match (row.order_total.decimal("order_total")?, received) {
+        (Some(a), Some(m)) => Some(Money::new(a, m.currency)),
+        _ => None,
+    };
     Ok(Record::Conversion(Conversion {
         source: String::new(), // stamped by the host
-        external_id: opt_text(row, "event_conversion_id")
+        external_id: row
+            .event_conversion_id
+            .string()
             .ok_or("field `event_conversion_id` is missing")?,
-        order_id: opt_text(row, "transaction_id"),
-        click_id: opt_text(row, "click_request_session_id"),
-        clicked_at: opt_date(row, "click_date")?,
-        partner_id: opt_text(aff, "source_affiliate_id")
+        order_id: row.transaction_id.string(),
+        click_id: row.click_request_session_id.string(),
+        clicked_at: opt_date(&row.click_date, "click_date")?,
+        partner_id: aff
+            .and_then(|a| a.source_affiliate_id.string())
             .ok_or("field `source_affiliate.source_affiliate_id` is missing")?,
-        partner_name: opt_text(aff, "source_affiliate_name"),
-        campaign_id: opt_text(offer, "site_offer_id"),
+        partner_name: aff.and_then(|a| a.source_affiliate_name.string()),
+        campaign_id: row
+            .site_offer
+            .as_ref()
+            .and_then(|o| o.site_offer_id.string()),
         event_type: event_type(&event_name),
-        occurred_at: opt_date(row, "event_conversion_date")?
+        occurred_at: opt_date(&row.event_conversion_date, "event_conversion_date")?
             .ok_or("field `event_conversion_date` is missing")?,
-        sale_amount: match opt_text(row, "order_total") {
-            None => None,
-            Some(_) => {
-                let a: Option<Decimal> = parse::decimal(&row["order_total"])
-                    .map_err(|e| format!("field `order_total`: {e}"))?;
-                match (a, money(row, "received", currencies)?) {
-                    (Some(a), Some(m)) => Some(Money::new(a, m.currency)),
-                    _ => None,
-                }
-            }
-        },
-        commission: money(row, "paid", currencies)?,
-        status: status(disposition, undispositioned)?,
-        status_changed_at: opt_date(row, "last_updated")?,
+        sale_amount,
+        commission: money(row.paid.as_ref(), "paid", currencies)?,
+        status: status(disposition.as_deref(), undispositioned)?,
+        status_changed_at: opt_date(&row.last_updated, "last_updated")?,
         locked_at: None,
         coupon: None,
         utm: Utm::default(),
@@ -201,6 +293,29 @@ pub fn envelope(body: &Value) -> Result<&Value, String> {
     Ok(d)
 }
 
+/// Which record of a page serde could not read, for the error message.
+fn locate(body: &[u8], e: &plugin_api::serde_json::Error) -> String {
+    let Ok(v) = plugin_api::serde_json::from_slice::<Value>(body) else {
+        return format!("malformed JSON: {e}");
+    };
+    if let Some(rows) = v
+        .get("d")
+        .and_then(|d| d.get("event_conversions"))
+        .and_then(Value::as_array)
+    {
+        for (i, r) in rows.iter().enumerate() {
+            if let Err(re) = Row::deserialize(r) {
+                let id = r
+                    .get("event_conversion_id")
+                    .map(|v| v.to_string())
+                    .unwrap_or_else(|| "?".into());
+                return format!("record {i} (event_conversion_id {id}): {re}");
+            }
+        }
+    }
+    format!("unexpected answer shape: {e}")
+}
+
 /// Parses an `EventConversions` / `EventConversionChanges` answer: the
 /// total `row_count` and the records. The error names the record and field.
 pub fn parse_page(
@@ -208,22 +323,31 @@ pub fn parse_page(
     currencies: &Currencies,
     undispositioned: ConversionStatus,
 ) -> Result<(u64, Vec<Record>), String> {
-    let v: Value =
-        plugin_api::serde_json::from_slice(body).map_err(|e| format!("malformed JSON: {e}"))?;
-    let d = envelope(&v)?;
-    let total = parse::count(d.get("row_count").unwrap_or(&Value::Null))
-        .map_err(|e| format!("field `row_count`: {e}"))?
+    let outer: Outer<'_> =
+        plugin_api::serde_json::from_slice(body).map_err(|e| locate(body, &e))?;
+    let d = outer.d.ok_or("the answer has no `d` object")?;
+    if d.success.as_bool() == Some(false) {
+        return Err(format!(
+            "CAKE answered success=false: {}",
+            d.message.string().unwrap_or_else(|| "(no message)".into())
+        ));
+    }
+    let total = d
+        .row_count
+        .integer("row_count")?
+        .and_then(|n| u64::try_from(n).ok())
         .unwrap_or(0);
-    let rows = match d.get("event_conversions") {
-        Some(Value::Array(a)) => a.as_slice(),
-        None | Some(Value::Null) => &[],
-        Some(_) => return Err("field `event_conversions` is not an array".into()),
-    };
+    let rows = d.event_conversions.unwrap_or_default();
     let mut out = Vec::with_capacity(rows.len());
     for (i, row) in rows.iter().enumerate() {
         out.push(
-            to_conversion(row, currencies, undispositioned)
-                .map_err(|e| format!("record {i} (event_conversion_id {}): {e}", row_id(row)))?,
+            to_conversion(row, currencies, undispositioned).map_err(|e| {
+                let id = row
+                    .event_conversion_id
+                    .string()
+                    .unwrap_or_else(|| "?".into());
+                format!("record {i} (event_conversion_id {id}): {e}")
+            })?,
         );
     }
     Ok((total, out))
