@@ -7,10 +7,12 @@
 //! offset; all of that is accepted here. Money is exact: amounts are parsed
 //! from their literal text into decimals, never through a float.
 
+use crate::lenient::Scalar;
 use plugin_api::currency;
 use plugin_api::parse;
 use plugin_api::serde_json::{Map, Value};
 use plugin_api::{Conversion, ConversionStatus, EventType, Money, Record, Utm};
+use serde::Deserialize;
 
 /// The `@`-envelope of a list page; every field arrives as a string.
 #[derive(Debug)]
@@ -80,30 +82,68 @@ pub fn opt_text(row: &Value, field: &str) -> Option<String> {
     }
 }
 
-fn text(row: &Value, field: &str) -> Result<String, String> {
-    opt_text(row, field).ok_or_else(|| format!("field `{field}` is missing or empty"))
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct ActionRow<'a> {
+    #[serde(rename = "Id", borrow)]
+    id: Scalar<'a>,
+    #[serde(rename = "Oid", borrow)]
+    oid: Scalar<'a>,
+    #[serde(rename = "ReferringDate", borrow)]
+    referring_date: Scalar<'a>,
+    #[serde(rename = "MediaPartnerId", borrow)]
+    partner_id: Scalar<'a>,
+    #[serde(rename = "MediaPartnerName", borrow)]
+    partner_name: Scalar<'a>,
+    #[serde(rename = "CampaignId", borrow)]
+    campaign_id: Scalar<'a>,
+    #[serde(rename = "EventCode", borrow)]
+    event_code: Scalar<'a>,
+    #[serde(rename = "ActionTrackerName", borrow)]
+    tracker: Scalar<'a>,
+    #[serde(rename = "EventDate", borrow)]
+    event_date: Scalar<'a>,
+    #[serde(rename = "Amount", borrow)]
+    amount: Scalar<'a>,
+    #[serde(rename = "Payout", borrow)]
+    payout: Scalar<'a>,
+    #[serde(rename = "Currency", borrow)]
+    currency: Scalar<'a>,
+    #[serde(rename = "State", borrow)]
+    state: Scalar<'a>,
+    #[serde(rename = "LockingDate", borrow)]
+    locking_date: Scalar<'a>,
+    #[serde(rename = "PromoCode", borrow)]
+    promo: Scalar<'a>,
 }
 
-fn opt_time(
-    row: &Value,
-    field: &str,
-) -> Result<Option<plugin_api::chrono::DateTime<plugin_api::chrono::Utc>>, String> {
-    match row.get(field) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) if s.trim().is_empty() => Ok(None),
-        Some(Value::String(s)) => parse::timestamp(s)
+#[derive(Debug, Deserialize)]
+struct ActionsPage<'a> {
+    #[serde(rename = "@page", borrow, default)]
+    page: Scalar<'a>,
+    #[serde(rename = "@numpages", borrow, default)]
+    num_pages: Scalar<'a>,
+    #[serde(rename = "@nextpageuri", borrow, default)]
+    next: Scalar<'a>,
+    #[serde(rename = "Actions", borrow, default)]
+    actions: Option<Vec<ActionRow<'a>>>,
+}
+
+type Time = plugin_api::chrono::DateTime<plugin_api::chrono::Utc>;
+
+fn opt_time(v: &Scalar<'_>, field: &str) -> Result<Option<Time>, String> {
+    match v {
+        Scalar::Null => Ok(None),
+        Scalar::Str(s) if s.trim().is_empty() => Ok(None),
+        Scalar::Str(s) => parse::timestamp(s)
             .map(Some)
             .map_err(|e| format!("field `{field}`: {e}")),
-        Some(other) => Err(format!(
-            "field `{field}`: expected a timestamp, got {other}"
-        )),
+        _ => Err(format!("field `{field}`: expected a timestamp string")),
     }
 }
 
-fn money(row: &Value, field: &str, currency: Option<&str>) -> Result<Option<Money>, String> {
-    let v = row.get(field).unwrap_or(&Value::Null);
-    let amount = parse::decimal(v).map_err(|e| format!("field `{field}`: {e}"))?;
-    match (amount, currency) {
+fn money(v: &Scalar<'_>, field: &str, currency: Option<&str>) -> Result<Option<Money>, String> {
+    match (v.decimal(field)?, currency) {
         (None, _) => Ok(None),
         (Some(a), Some(c)) => Ok(Some(Money::new(a, c))),
         (Some(_), None) => Err(format!(
@@ -145,12 +185,18 @@ pub fn row_id(row: &Value) -> String {
     opt_text(row, "Id").unwrap_or_else(|| "?".into())
 }
 
-/// Converts one Action; the error names the field.
+/// Converts one Action given as a JSON value (the single-action endpoint);
+/// the error names the field.
 pub fn to_conversion(row: &Value) -> Result<Record, String> {
     if !row.is_object() {
         return Err("the action is not a JSON object".into());
     }
-    let currency = match opt_text(row, "Currency") {
+    let typed = ActionRow::deserialize(row).map_err(|e| e.to_string())?;
+    convert(&typed)
+}
+
+fn convert(row: &ActionRow<'_>) -> Result<Record, String> {
+    let currency = match row.currency.text() {
         None => None,
         Some(c) => {
             let c = c.to_ascii_uppercase();
@@ -160,39 +206,84 @@ pub fn to_conversion(row: &Value) -> Result<Record, String> {
             Some(c)
         }
     };
-    let tracker = opt_text(row, "EventCode")
-        .or_else(|| opt_text(row, "ActionTrackerName"))
+    let tracker = row
+        .event_code
+        .text()
+        .or_else(|| row.tracker.text())
         .unwrap_or_default();
     Ok(Record::Conversion(Conversion {
         source: String::new(), // stamped by the host
-        external_id: text(row, "Id")?,
-        order_id: opt_text(row, "Oid"),
+        external_id: row.id.string().ok_or("field `Id` is missing or empty")?,
+        order_id: row.oid.string(),
         click_id: None,
-        clicked_at: opt_time(row, "ReferringDate")?,
-        partner_id: text(row, "MediaPartnerId")?,
-        partner_name: opt_text(row, "MediaPartnerName"),
-        campaign_id: opt_text(row, "CampaignId"),
+        clicked_at: opt_time(&row.referring_date, "ReferringDate")?,
+        partner_id: row
+            .partner_id
+            .string()
+            .ok_or("field `MediaPartnerId` is missing or empty")?,
+        partner_name: row.partner_name.string(),
+        campaign_id: row.campaign_id.string(),
         event_type: event_type(&tracker),
-        occurred_at: opt_time(row, "EventDate")?.ok_or("field `EventDate` is missing")?,
-        sale_amount: money(row, "Amount", currency.as_deref())?,
-        commission: money(row, "Payout", currency.as_deref())?,
-        status: status(&text(row, "State")?)?,
+        occurred_at: opt_time(&row.event_date, "EventDate")?
+            .ok_or("field `EventDate` is missing")?,
+        sale_amount: money(&row.amount, "Amount", currency.as_deref())?,
+        commission: money(&row.payout, "Payout", currency.as_deref())?,
+        status: status(
+            &row.state
+                .text()
+                .ok_or("field `State` is missing or empty")?,
+        )?,
         status_changed_at: None,
-        locked_at: opt_time(row, "LockingDate")?,
-        coupon: opt_text(row, "PromoCode"),
+        locked_at: opt_time(&row.locking_date, "LockingDate")?,
+        coupon: row.promo.string(),
         utm: Utm::default(),
     }))
+}
+
+/// Which record of a page serde could not read, for the error message.
+fn locate(body: &[u8], e: &plugin_api::serde_json::Error) -> String {
+    let Ok(v) = plugin_api::serde_json::from_slice::<Value>(body) else {
+        return format!("malformed JSON: {e}");
+    };
+    if let Some(rows) = v.get("Actions").and_then(Value::as_array) {
+        for (i, r) in rows.iter().enumerate() {
+            if let Err(re) = ActionRow::deserialize(r) {
+                return format!("record {i} (Id {}): {re}", row_id(r));
+            }
+        }
+    }
+    format!("unexpected page shape: {e}")
 }
 
 /// Parses a whole `/Actions` page body into records (used by the stream and
 /// the parse benchmark). The error names the record and field.
 pub fn parse_actions_page(body: &[u8]) -> Result<(Envelope, Vec<Record>), String> {
-    let v: Value =
-        plugin_api::serde_json::from_slice(body).map_err(|e| format!("malformed JSON: {e}"))?;
-    let (env, rows) = page(&v, "Actions")?;
+    let p: ActionsPage<'_> =
+        plugin_api::serde_json::from_slice(body).map_err(|e| locate(body, &e))?;
+    let num = |v: &Scalar<'_>, k: &str| -> Result<u64, String> {
+        Ok(v.integer(&format!("envelope field {k}"))?
+            .and_then(|n| u64::try_from(n).ok())
+            .unwrap_or(0))
+    };
+    let page = num(&p.page, "@page")?;
+    let num_pages = num(&p.num_pages, "@numpages")?;
+    let next = if num_pages > 0 && page >= num_pages {
+        None
+    } else {
+        p.next.string()
+    };
+    let env = Envelope {
+        page,
+        num_pages,
+        next,
+    };
+    let rows = p.actions.unwrap_or_default();
     let mut out = Vec::with_capacity(rows.len());
     for (i, row) in rows.iter().enumerate() {
-        out.push(to_conversion(row).map_err(|e| format!("record {i} (Id {}): {e}", row_id(row)))?);
+        out.push(convert(row).map_err(|e| {
+            let id = row.id.string().unwrap_or_else(|| "?".into());
+            format!("record {i} (Id {id}): {e}")
+        })?);
     }
     Ok((env, out))
 }
