@@ -56,7 +56,11 @@ impl<'de: 'a, 'a> Deserialize<'de> for Scalar<'a> {
                 Ok(Scalar::Bool(v))
             }
             fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
-                Ok(if v >= 0 { Scalar::UInt(v as u64) } else { Scalar::Int(v) })
+                Ok(if v >= 0 {
+                    Scalar::UInt(v as u64)
+                } else {
+                    Scalar::Int(v)
+                })
             }
             fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
                 Ok(Scalar::UInt(v))

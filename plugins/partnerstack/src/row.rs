@@ -16,10 +16,12 @@
 //!   `payment_status` of `paid_and_refunded` → reversed, whatever the status.
 //!   Any other value is an error naming the field, never a guess.
 
+use crate::lenient::Scalar;
 use plugin_api::currency;
 use plugin_api::parse;
 use plugin_api::serde_json::Value;
 use plugin_api::{Conversion, ConversionStatus, EventType, Money, Record, Utm};
+use serde::Deserialize;
 use std::collections::HashMap;
 
 /// Transaction key → (amount in cents, ISO currency).
@@ -37,20 +39,6 @@ pub fn opt_text(row: &Value, field: &str) -> Option<String> {
 fn cents(row: &Value, field: &str) -> Result<Option<i64>, String> {
     parse::integer(row.get(field).unwrap_or(&Value::Null))
         .map_err(|e| format!("field `{field}`: {e} (PartnerStack amounts are integer cents)"))
-}
-
-fn millis(
-    row: &Value,
-    field: &str,
-) -> Result<Option<plugin_api::chrono::DateTime<plugin_api::chrono::Utc>>, String> {
-    match parse::integer(row.get(field).unwrap_or(&Value::Null))
-        .map_err(|e| format!("field `{field}`: {e}"))?
-    {
-        None => Ok(None),
-        Some(ms) => parse::epoch_millis(ms)
-            .map(Some)
-            .map_err(|e| format!("field `{field}`: {e}")),
-    }
 }
 
 fn currency_of(row: &Value, field: &str) -> Result<Option<String>, String> {
@@ -114,69 +102,175 @@ pub fn add_transaction(
     Ok(())
 }
 
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct RewardRow<'a> {
+    #[serde(borrow)]
+    key: Scalar<'a>,
+    #[serde(borrow)]
+    amount: Scalar<'a>,
+    #[serde(borrow)]
+    currency: Scalar<'a>,
+    #[serde(borrow)]
+    reward_status: Scalar<'a>,
+    #[serde(borrow)]
+    payment_status: Scalar<'a>,
+    #[serde(borrow)]
+    created_at: Scalar<'a>,
+    #[serde(borrow)]
+    updated_at: Scalar<'a>,
+    #[serde(borrow)]
+    partnership: Option<Partnership<'a>>,
+    #[serde(borrow)]
+    customer: Option<Partnership<'a>>,
+    #[serde(borrow)]
+    transaction: Option<Txn<'a>>,
+    #[serde(borrow)]
+    offer: Option<Keyed<'a>>,
+    #[serde(borrow)]
+    trigger: Option<Keyed<'a>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct Partnership<'a> {
+    #[serde(borrow)]
+    key: Scalar<'a>,
+    #[serde(borrow)]
+    partner_key: Scalar<'a>,
+    #[serde(borrow)]
+    name: Scalar<'a>,
+    #[serde(borrow)]
+    first_name: Scalar<'a>,
+    #[serde(borrow)]
+    last_name: Scalar<'a>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct Txn<'a> {
+    #[serde(borrow)]
+    key: Scalar<'a>,
+    #[serde(borrow)]
+    amount: Scalar<'a>,
+    #[serde(borrow)]
+    currency: Scalar<'a>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct Keyed<'a> {
+    #[serde(borrow)]
+    key: Scalar<'a>,
+    #[serde(borrow)]
+    name: Scalar<'a>,
+}
+
+#[derive(Debug, Deserialize)]
+struct RewardsPage<'a> {
+    #[serde(borrow)]
+    data: Option<RewardsData<'a>>,
+}
+
+#[derive(Debug, Deserialize)]
+struct RewardsData<'a> {
+    #[serde(borrow, default)]
+    items: Option<Vec<RewardRow<'a>>>,
+    #[serde(borrow, default)]
+    has_more: Scalar<'a>,
+}
+
+fn t_cents(v: &Scalar<'_>, field: &str) -> Result<Option<i64>, String> {
+    v.integer(field)
+        .map_err(|e| format!("{e} (PartnerStack amounts are integer cents)"))
+}
+
+fn t_currency(v: &Scalar<'_>, field: &str) -> Result<Option<String>, String> {
+    match v.text() {
+        None => Ok(None),
+        Some(c) => {
+            let c = c.to_ascii_uppercase();
+            if currency::is_known(&c) {
+                Ok(Some(c))
+            } else {
+                Err(format!("field `{field}`: {c:?} is not an ISO-4217 code"))
+            }
+        }
+    }
+}
+
+fn t_millis(
+    v: &Scalar<'_>,
+    field: &str,
+) -> Result<Option<plugin_api::chrono::DateTime<plugin_api::chrono::Utc>>, String> {
+    match v.integer(field)? {
+        None => Ok(None),
+        Some(ms) => parse::epoch_millis(ms)
+            .map(Some)
+            .map_err(|e| format!("field `{field}`: {e}")),
+    }
+}
+
 /// Converts one reward; the error names the field.
-pub fn to_conversion(
-    row: &Value,
+fn convert(
+    row: &RewardRow<'_>,
     transactions: &Transactions,
     default_currency: &str,
 ) -> Result<Record, String> {
-    if !row.is_object() {
-        return Err("the reward is not a JSON object".into());
-    }
-    let txn = row.get("transaction").filter(|t| t.is_object());
+    let txn = row.transaction.as_ref();
+    let txn_key = txn.and_then(|t| t.key.string());
     // The transaction: embedded amount, else the lookup.
-    let txn_key = txn.and_then(|t| opt_text(t, "key"));
     let sale: Option<(i64, String)> = match txn {
-        Some(t) if t.get("amount").is_some_and(|a| !a.is_null()) => {
-            let a = cents(t, "amount")
-                .map_err(|e| format!("transaction.{e}"))?
-                .unwrap_or(0);
-            let c = currency_of(t, "currency")
-                .map_err(|e| format!("transaction.{e}"))?
+        Some(t) if t.amount != Scalar::Null => {
+            let a = t_cents(&t.amount, "transaction.amount")?.unwrap_or(0);
+            let c = t_currency(&t.currency, "transaction.currency")?
                 .unwrap_or_else(|| default_currency.to_owned());
             Some((a, c))
         }
         _ => txn_key.as_ref().and_then(|k| transactions.get(k).cloned()),
     };
-    let cur = currency_of(row, "currency")?
+    let cur = t_currency(&row.currency, "currency")?
         .or_else(|| sale.as_ref().map(|(_, c)| c.clone()))
         .unwrap_or_else(|| default_currency.to_owned());
-    let amount = cents(row, "amount")?.ok_or("field `amount` is missing")?;
-    let partnership = row.get("partnership").unwrap_or(&Value::Null);
-    let customer = row.get("customer").unwrap_or(&Value::Null);
-    let partner_id = opt_text(partnership, "partner_key")
-        .or_else(|| opt_text(partnership, "key"))
-        .or_else(|| opt_text(customer, "partner_key"))
+    let amount = t_cents(&row.amount, "amount")?.ok_or("field `amount` is missing")?;
+    let p = row.partnership.as_ref();
+    let partner_id = p
+        .and_then(|p| p.partner_key.string().or_else(|| p.key.string()))
+        .or_else(|| row.customer.as_ref().and_then(|c| c.partner_key.string()))
         .ok_or("field `partnership.partner_key` is missing")?;
-    let partner_name = opt_text(partnership, "name").or_else(|| {
-        let f = opt_text(partnership, "first_name");
-        let l = opt_text(partnership, "last_name");
-        match (f, l) {
-            (Some(f), Some(l)) => Some(format!("{f} {l}")),
-            (f, l) => f.or(l),
-        }
+    let partner_name = p.and_then(|p| {
+        p.name
+            .string()
+            .or_else(|| match (p.first_name.string(), p.last_name.string()) {
+                (Some(f), Some(l)) => Some(format!("{f} {l}")),
+                (f, l) => f.or(l),
+            })
     });
     let trigger = row
-        .get("trigger")
-        .and_then(|t| opt_text(t, "name").or_else(|| opt_text(t, "key")))
+        .trigger
+        .as_ref()
+        .and_then(|t| t.name.string().or_else(|| t.key.string()))
         .unwrap_or_default();
-    let reward_status = opt_text(row, "reward_status").ok_or("field `reward_status` is missing")?;
-    let payment_status = opt_text(row, "payment_status");
+    let reward_status = row
+        .reward_status
+        .text()
+        .ok_or("field `reward_status` is missing")?;
     Ok(Record::Conversion(Conversion {
         source: String::new(), // stamped by the host
-        external_id: opt_text(row, "key").ok_or("field `key` is missing")?,
+        external_id: row.key.string().ok_or("field `key` is missing")?,
         order_id: txn_key,
         click_id: None,
         clicked_at: None,
         partner_id,
         partner_name,
-        campaign_id: row.get("offer").and_then(|o| opt_text(o, "key")),
+        campaign_id: row.offer.as_ref().and_then(|o| o.key.string()),
         event_type: event_type(&trigger),
-        occurred_at: millis(row, "created_at")?.ok_or("field `created_at` is missing")?,
+        occurred_at: t_millis(&row.created_at, "created_at")?
+            .ok_or("field `created_at` is missing")?,
         sale_amount: sale.map(|(a, c)| Money::from_minor(a, &c)),
         commission: Some(Money::from_minor(amount, &cur)),
-        status: status(&reward_status, payment_status.as_deref())?,
-        status_changed_at: millis(row, "updated_at")?,
+        status: status(&reward_status, row.payment_status.text().as_deref())?,
+        status_changed_at: t_millis(&row.updated_at, "updated_at")?,
         locked_at: None,
         coupon: None,
         utm: Utm::default(),
@@ -197,6 +291,25 @@ pub fn page(body: &Value) -> Result<(&[Value], bool), String> {
     Ok((items, has_more))
 }
 
+/// Which reward of a page serde could not read, for the error message.
+fn locate(body: &[u8], e: &plugin_api::serde_json::Error) -> String {
+    let Ok(v) = plugin_api::serde_json::from_slice::<Value>(body) else {
+        return format!("malformed JSON: {e}");
+    };
+    if let Some(rows) = v
+        .get("data")
+        .and_then(|d| d.get("items"))
+        .and_then(Value::as_array)
+    {
+        for (i, r) in rows.iter().enumerate() {
+            if let Err(re) = RewardRow::deserialize(r) {
+                return format!("record {i} (key {}): {re}", row_key(r));
+            }
+        }
+    }
+    format!("unexpected page shape: {e}")
+}
+
 /// Parses a rewards page (used by the stream and the parse benchmark): the
 /// records, whether more follow and the last key. The error names the
 /// reward and field.
@@ -205,15 +318,22 @@ pub fn parse_rewards_page(
     transactions: &Transactions,
     default_currency: &str,
 ) -> Result<(Vec<Record>, bool, Option<String>), String> {
-    let v: Value =
-        plugin_api::serde_json::from_slice(body).map_err(|e| format!("malformed JSON: {e}"))?;
-    let (items, has_more) = page(&v)?;
+    let p: RewardsPage<'_> =
+        plugin_api::serde_json::from_slice(body).map_err(|e| locate(body, &e))?;
+    let data = p.data.ok_or("field `data` is missing")?;
+    let items = data
+        .items
+        .ok_or("field `data.items` is missing or not an array")?;
+    let has_more = data
+        .has_more
+        .as_bool()
+        .ok_or("field `data.has_more` is missing")?;
     let mut out = Vec::with_capacity(items.len());
     for (i, row) in items.iter().enumerate() {
-        out.push(
-            to_conversion(row, transactions, default_currency)
-                .map_err(|e| format!("record {i} (key {}): {e}", row_key(row)))?,
-        );
+        out.push(convert(row, transactions, default_currency).map_err(|e| {
+            let key = row.key.string().unwrap_or_else(|| "?".into());
+            format!("record {i} (key {key}): {e}")
+        })?);
     }
-    Ok((out, has_more, items.last().and_then(|r| opt_text(r, "key"))))
+    Ok((out, has_more, items.last().and_then(|r| r.key.string())))
 }
