@@ -534,7 +534,9 @@ mod tests {
             }))
         };
         let secret = |_: &crate::config::SecretRef| Ok("k".to_string());
-        crate::config::resolve(&cfg, &load, &secret).unwrap().remove(0)
+        crate::config::resolve(&cfg, &load, &secret)
+            .unwrap()
+            .remove(0)
     }
 
     #[test]
@@ -559,7 +561,10 @@ mod tests {
         let now: DateTime<Utc> = "2026-06-10T23:30:00Z".parse().unwrap(); // 11 June in Berlin
         let mut cps = BTreeMap::new();
         let (from, to) = crate::sync::scheduled_range(&c, &cps, now);
-        assert_eq!((from.to_string(), to.to_string()), ("2026-06-04".into(), "2026-06-11".into()));
+        assert_eq!(
+            (from.to_string(), to.to_string()),
+            ("2026-06-04".into(), "2026-06-11".into())
+        );
         for s in ["conversions", "reversals"] {
             cps.insert(
                 s.to_string(),
@@ -576,7 +581,10 @@ mod tests {
         }
         let (from, to) = crate::sync::scheduled_range(&c, &cps, now);
         // The oldest stream's watermark (1 June, 02:00 Berlin) minus 7 days.
-        assert_eq!((from.to_string(), to.to_string()), ("2026-05-25".into(), "2026-06-11".into()));
+        assert_eq!(
+            (from.to_string(), to.to_string()),
+            ("2026-05-25".into(), "2026-06-11".into())
+        );
     }
 
     #[test]
