@@ -1,22 +1,11 @@
 //! The shipped affiliate example configs (`config/{impact,everflow,cake,
-//! partnerstack}.toml`) parse and resolve against each plugin's real
-//! manifest and schema (the plugins are linked in; no library is loaded).
+//! partnerstack}.toml`) parse and resolve against each plugin library's
+//! manifest and schema, loaded by the real plugin loader.
 
-use plugin_api::Connector;
 use reckon::config::resolve::resolve;
 use reckon::plugins::{LoadError, Plugin};
 use std::path::Path;
 use std::sync::Arc;
-
-fn manifest(id: &str) -> Option<plugin_api::Manifest> {
-    Some(match id {
-        "impact" => reckon_plugin_impact::Impact::manifest(),
-        "everflow" => reckon_plugin_everflow::Everflow::manifest(),
-        "cake" => reckon_plugin_cake::Cake::manifest(),
-        "partnerstack" => reckon_plugin_partnerstack::PartnerStack::manifest(),
-        _ => return None,
-    })
-}
 
 fn text(name: &str) -> String {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("../config/{name}.toml"));
@@ -30,19 +19,15 @@ fn check(name: &str) {
 fn check_text(name: &str, text: &str) -> Result<(), String> {
     let cfg = reckon::config::parse(text, &format!("config/{name}.toml"))
         .map_err(|e| format!("{e:?}"))?;
-    let load = |dir: &Path, id: &str, _pin: Option<&str>| -> Result<Arc<Plugin>, LoadError> {
-        manifest(id)
-            .map(|m| {
-                Arc::new(Plugin {
-                    path: dir.join(reckon_tests::plugin_file_name(id)),
-                    manifest: m,
-                    panic_unwind: true,
-                })
-            })
-            .ok_or_else(|| LoadError::Refused {
-                path: dir.display().to_string(),
-                reason: format!("no plugin `{id}`"),
-            })
+    // The real loader, over the four libraries installed in a temp dir
+    // (the config's plugin_dir names a production path).
+    let plugins = tempfile::tempdir().unwrap();
+    reckon_tests::install_plugins(
+        plugins.path(),
+        &["impact", "everflow", "cake", "partnerstack"],
+    );
+    let load = |_dir: &Path, id: &str, pin: Option<&str>| -> Result<Arc<Plugin>, LoadError> {
+        reckon::plugins::load(plugins.path(), id, pin)
     };
     let secrets =
         |_: &reckon::config::resolve::SecretRef| -> Result<String, String> { Ok("s3cret".into()) };
