@@ -24,7 +24,7 @@
 //! - **Durable before 200**: requests go to one writer thread that commits
 //!   whatever is queued as one group (one store transaction per source, one
 //!   flush) and answers each request only after the flush (group commit).
-//! - **Counted**: `postback_requests_total{connector,outcome}` via
+//! - **Counted**: `reckon_postback_requests_total{connector,outcome}` via
 //!   [`render_metrics`] for the `/metrics` endpoint.
 //!
 //! What this is not: no plugin, no HTTP client; the routes only parse,
@@ -313,12 +313,12 @@ pub fn counters() -> Vec<(String, &'static str, u64)> {
 /// The counters in Prometheus text format, for `/metrics`.
 pub fn render_metrics() -> String {
     let mut out = String::from(
-        "# HELP postback_requests_total Postback requests by connector and outcome.\n\
-         # TYPE postback_requests_total counter\n",
+        "# HELP reckon_postback_requests_total Postback requests by connector and outcome.\n\
+         # TYPE reckon_postback_requests_total counter\n",
     );
     for (conn, outcome, n) in counters() {
         out.push_str(&format!(
-            "postback_requests_total{{connector=\"{conn}\",outcome=\"{outcome}\"}} {n}\n"
+            "reckon_postback_requests_total{{connector=\"{conn}\",outcome=\"{outcome}\"}} {n}\n"
         ));
     }
     out
