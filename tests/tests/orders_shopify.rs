@@ -124,6 +124,39 @@ fn a_refund_between_pulls_repulls_the_order_with_its_refund() {
     assert_eq!(after.refunded(), Decimal::new(100, 2));
     assert_eq!(after.status, OrderStatus::PartiallyRefunded);
     assert_eq!(after, &fake.truth()[idx]);
+
+    // Through the store, as the daemon commits pages: the refund is a new
+    // revision of the same order, the old value is kept.
+    let dir = tempfile::tempdir().unwrap();
+    let store = reckon::store::Store::open(dir.path()).unwrap();
+    for out in [&first, &second] {
+        let records: Vec<Record> = out
+            .committed
+            .iter()
+            .cloned()
+            .map(|mut r| {
+                r.set_source("shop");
+                r
+            })
+            .collect();
+        store
+            .commit_page("shop", &records, out.checkpoints.last(), chrono::Utc::now())
+            .unwrap();
+    }
+    let stored = store
+        .get_record(plugin_api::RecordKind::Order, "shop", &after.order_id)
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.revision, 2);
+    let old = store
+        .revisions(plugin_api::RecordKind::Order, "shop", &after.order_id)
+        .unwrap();
+    assert_eq!(old.len(), 1);
+    match &old[0].record {
+        Record::Order(o) => assert!(o.refunds.is_empty()),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(store.count_records(plugin_api::RecordKind::Order, Some("shop")), 50);
 }
 
 #[test]
