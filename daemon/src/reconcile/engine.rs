@@ -356,6 +356,15 @@ fn inputs(program: &ProgramConfig, tolerance_applied: Option<Decimal>) -> Decisi
     }
 }
 
+/// An amount for a sentence: no trailing zeros beyond two decimals.
+fn fmt_amount(d: Decimal) -> String {
+    let mut n = d.normalize();
+    if n.scale() < 2 {
+        n.rescale(2);
+    }
+    n.to_string()
+}
+
 fn fmt_time(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
 }
@@ -498,8 +507,8 @@ fn judge(
     let rivals = contest.len().saturating_sub(1);
     let contest_note = if rivals > 0 {
         format!(
-            "; won {} over {rivals} other claim(s)",
-            program.attribution.as_str()
+            "; won on {} over {rivals} other claim(s)",
+            program.attribution.as_str().replace('_', " ")
         )
     } else {
         String::new()
@@ -522,12 +531,15 @@ fn judge(
             }
             _ => (&order.amount, order.created_at),
         };
+        let age = match fx.max_age_days() {
+            0 => String::new(),
+            n => format!(" or the {n} days before"),
+        };
         d.outcome = Outcome::FxMissing;
         d.reason = format!(
-            "no {}→{cur} rate for {} (nor within {} days before); add it to [fx]",
+            "no {}→{cur} rate for {}{age}; add it to [fx]",
             money.currency,
             at.date_naive(),
-            fx.max_age_days()
         );
         return d;
     };
@@ -546,7 +558,7 @@ fn judge(
             format!(
                 "order {} was fully refunded ({} {})",
                 order_name(o),
-                refunded,
+                fmt_amount(refunded),
                 order.amount.currency
             )
         };
@@ -566,9 +578,9 @@ fn judge(
         d.reason = format!(
             "order {} was partly refunded ({} of {}); basis is the net {} {cur}{contest_note}",
             order_name(o),
-            refunded,
+            fmt_amount(refunded),
             order.amount,
-            basis
+            fmt_amount(basis)
         );
         d.basis = Some(Money::new(basis, cur));
         d.payable = d.lock_at.is_some_and(|l| now >= l);
@@ -587,7 +599,7 @@ fn judge(
                 d.basis = Some(Money::new(order_p, cur));
                 d.reason = format!(
                     "claimed {} {cur} but order {} is {} {cur} (difference {} beyond tolerance {}); basis is the order amount{contest_note}",
-                    claimed.amount, order_name(o), order_p, diff, tol
+                    fmt_amount(claimed.amount), order_name(o), fmt_amount(order_p), fmt_amount(diff), fmt_amount(tol)
                 );
             } else {
                 d.outcome = Outcome::Matched;
@@ -596,9 +608,9 @@ fn judge(
                     "matched order {} by {}; claimed {} {cur} vs order {} {cur} within tolerance {}{contest_note}",
                     order_name(o),
                     by.as_str().replace('_', " "),
-                    claimed.amount,
-                    order_p,
-                    tol
+                    fmt_amount(claimed.amount),
+                    fmt_amount(order_p),
+                    fmt_amount(tol)
                 );
             }
         }
@@ -609,7 +621,7 @@ fn judge(
                 "matched order {} by {}; the claim has no amount, basis is the order amount {} {cur}{contest_note}",
                 order_name(o),
                 by.as_str().replace('_', " "),
-                order_p
+                fmt_amount(order_p)
             );
         }
     }
