@@ -56,29 +56,13 @@ struct Loaded {
 }
 
 fn load(config: &Path) -> anyhow::Result<Loaded> {
-    let text = std::fs::read_to_string(config)
-        .with_context(|| format!("cannot read config file {}", config.display()))?;
-    let cfg: crate::config::Config =
-        toml::from_str(&text).with_context(|| format!("config file {}", config.display()))?;
-    let base = config.parent().unwrap_or(Path::new("."));
+    let cfg = crate::config::load(config)?;
     super::config::validate_programs(&cfg.programs)
         .with_context(|| format!("config file {}", config.display()))?;
-    let fx = match &cfg.fx {
-        Some(f) => FxTable::load(f, base)?,
-        None => FxTable::empty(),
-    };
-    let data_dir = match cfg.daemon.get("data_dir") {
-        Some(toml::Value::String(s)) => base.join(s),
-        Some(_) => anyhow::bail!(
-            "config file {}: [daemon] data_dir must be a string path",
-            config.display()
-        ),
-        None => base.join("data"),
-    };
     Ok(Loaded {
+        fx: super::fx_table(&cfg)?,
         programs: cfg.programs,
-        fx,
-        data_dir,
+        data_dir: cfg.daemon.data_dir,
     })
 }
 

@@ -28,6 +28,52 @@ use chrono::{DateTime, Utc};
 use config::ProgramConfig;
 pub use incremental::ProgramSummary;
 
+/// Loads the config's `[fx]` table (a relative `rates_csv` is resolved
+/// against the config file's directory); empty without `[fx]`.
+pub fn fx_table(cfg: &crate::config::Config) -> Result<FxTable, crate::fx::FxError> {
+    let base = std::path::Path::new(&cfg.source.file)
+        .parent()
+        .unwrap_or(std::path::Path::new(""))
+        .to_path_buf();
+    match &cfg.fx {
+        Some(f) => FxTable::load(f, &base),
+        None => Ok(FxTable::empty()),
+    }
+}
+
+/// The post-sync hook: after a sync that changed records of a connector
+/// feeding a program (as claims or orders), reconcile those programs.
+#[derive(Debug, Default)]
+pub struct ReconcileAfterSync;
+
+impl crate::schedule::hooks::PostSync for ReconcileAfterSync {
+    fn name(&self) -> &'static str {
+        "reconcile"
+    }
+    fn after_sync(&self, event: &crate::schedule::hooks::SyncEvent<'_>) -> Result<(), String> {
+        if event.seq_after == event.seq_before {
+            return Ok(());
+        }
+        let programs: Vec<ProgramConfig> = event
+            .config
+            .programs
+            .iter()
+            .filter(|p| {
+                p.claims.iter().any(|c| c == event.connector)
+                    || p.orders.iter().any(|c| c == event.connector)
+            })
+            .cloned()
+            .collect();
+        if programs.is_empty() {
+            return Ok(());
+        }
+        let fx = fx_table(event.config).map_err(|e| e.to_string())?;
+        run(event.store, &programs, &fx, Utc::now())
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    }
+}
+
 /// Why a reconcile run failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ReconcileError {
