@@ -287,8 +287,14 @@ fn same_judgement(a: &Decision, b: &Decision) -> bool {
 
 fn as_claim(s: Stored, source: &str) -> Result<ClaimInput, StoreError> {
     match s.record {
-        Record::Conversion(c) => Ok(ClaimInput {
-            claim: c,
+        Record::Conversion(mut c) => Ok(ClaimInput {
+            claim: {
+                // The store keys records by source; trust the key.
+                if c.source != source {
+                    c.source = source.to_owned();
+                }
+                c
+            },
             revision: s.revision,
         }),
         other => Err(StoreError::Corrupt {
@@ -301,8 +307,13 @@ fn as_claim(s: Stored, source: &str) -> Result<ClaimInput, StoreError> {
 
 fn as_order(s: Stored, source: &str) -> Result<OrderInput, StoreError> {
     match s.record {
-        Record::Order(o) => Ok(OrderInput {
-            order: o,
+        Record::Order(mut o) => Ok(OrderInput {
+            order: {
+                if o.source != source {
+                    o.source = source.to_owned();
+                }
+                o
+            },
             revision: s.revision,
         }),
         other => Err(StoreError::Corrupt {

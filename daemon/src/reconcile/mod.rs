@@ -10,6 +10,7 @@
 //! | [`backend`] | the storage trait the runs use (the store, or in memory for tests) |
 //! | [`report`] | discrepancy reports (CSV, JSON, HTML) |
 //! | [`cli`] | `reckon reconcile` and `reckon reconcile report` |
+//! | [`synth`] | seeded synthetic claims/orders with known discrepancies (benchmarks, tests) |
 //!
 //! What it is not: it computes no commission (payout does, from the
 //! decisions' bases) and never changes claims or orders.
@@ -20,6 +21,7 @@ pub mod engine;
 pub mod incremental;
 pub mod model;
 pub mod report;
+pub mod synth;
 
 use crate::fx::FxTable;
 use crate::store::{Store, StoreError};
