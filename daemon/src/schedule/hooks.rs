@@ -43,7 +43,7 @@ pub trait PostSync: Send + Sync {
 /// The hooks the daemon runs, in order. Other modules add theirs here
 /// (reconcile first, then statements and KPIs that read its decisions).
 pub fn registered() -> Vec<Box<dyn PostSync>> {
-    Vec::new()
+    vec![Box::new(crate::reconcile::ReconcileAfterSync)]
 }
 
 /// Runs every registered hook for one event.
