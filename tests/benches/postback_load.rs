@@ -30,7 +30,12 @@ fn percentile(sorted: &[Duration], p_per_mille: usize) -> Duration {
     sorted[idx]
 }
 
-async fn run(base: String, prefix: &'static str, n: usize, concurrency: usize) -> (Duration, Vec<Duration>, usize) {
+async fn run(
+    base: String,
+    prefix: &'static str,
+    n: usize,
+    concurrency: usize,
+) -> (Duration, Vec<Duration>, usize) {
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(concurrency)
         .build()
@@ -114,7 +119,14 @@ fn main() {
         lat.last().copied().unwrap_or_default()
     );
     let stored = store.count_records(RecordKind::Conversion, Some("bench"));
-    println!("  stored          {stored} conversions (expected {})", n + 2_000);
-    assert_eq!(stored as usize, n + 2_000, "every postback stored exactly once");
+    println!(
+        "  stored          {stored} conversions (expected {})",
+        n + 2_000
+    );
+    assert_eq!(
+        stored as usize,
+        n + 2_000,
+        "every postback stored exactly once"
+    );
     drop(server);
 }
