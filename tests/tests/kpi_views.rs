@@ -145,9 +145,9 @@ fn difference_and_notes_are_reported() {
     assert_eq!(aff.split(',').nth(col), Some("-4"));
     let notes = r.notes.join("\n");
     for want in [
-        "1 cancelled orders are not counted.",
-        "1 fully refunded orders are not counted",
-        "1 orders match no affiliate claim and no [[kpi.attribution]] rule",
+        "1 cancelled order not counted.",
+        "1 fully refunded order not counted",
+        "1 order matches no affiliate claim and no [[kpi.attribution]] rule",
         "Commission of 3 reconciled affiliate conversions is the network's reported commission",
     ] {
         assert!(notes.contains(want), "missing note {want:?} in\n{notes}");
@@ -214,7 +214,7 @@ fn mixed_currencies_need_a_reporting_currency() {
     assert!(
         r.notes
             .iter()
-            .any(|n| n.starts_with("1 orders in USD are left out: no USD→EUR rate")),
+            .any(|n| n.starts_with("1 order in USD left out: no USD→EUR rate")),
         "{:?}",
         r.notes
     );

@@ -173,6 +173,7 @@ fn spend_revenue(data: &ChartData, currency: &str) -> Result<Chart, KpiError> {
         let days = &data.days;
         chart
             .configure_mesh()
+            .label_style(("sans-serif", 15))
             .x_labels(n.clamp(2, 10))
             .x_label_formatter(&|x| {
                 let i = x.round();
@@ -211,6 +212,7 @@ fn spend_revenue(data: &ChartData, currency: &str) -> Result<Chart, KpiError> {
         chart
             .configure_series_labels()
             .position(SeriesLabelPosition::UpperLeft)
+            .label_font(("sans-serif", 15))
             .background_style(WHITE.mix(0.85))
             .border_style(BLACK.mix(0.4))
             .draw()
@@ -289,6 +291,7 @@ fn bars(
         chart
             .configure_mesh()
             .disable_y_mesh()
+            .label_style(("sans-serif", 15))
             .y_labels(n)
             .y_label_formatter(&|y| {
                 let i = y.round();
@@ -325,6 +328,7 @@ fn bars(
         chart
             .configure_series_labels()
             .position(SeriesLabelPosition::LowerRight)
+            .label_font(("sans-serif", 15))
             .background_style(WHITE.mix(0.85))
             .border_style(BLACK.mix(0.4))
             .draw()

@@ -373,7 +373,7 @@ impl<'a> Engine<'a> {
         with_platform_conversions: bool,
     ) -> Option<Fact<'a>> {
         let Some(spend) = conv.convert(&s.spend, s.day) else {
-            tally.fx_missing("spend rows", &s.spend.currency, s.day);
+            tally.fx_missing("spend row", &s.spend.currency, s.day);
             return None;
         };
         let mut totals = Totals {
@@ -386,7 +386,7 @@ impl<'a> Engine<'a> {
             totals.conversions = s.platform_conversions.unwrap_or_default();
             if let Some(v) = &s.platform_conversion_value {
                 let Some(value) = conv.convert(v, s.day) else {
-                    tally.fx_missing("spend rows", &v.currency, s.day);
+                    tally.fx_missing("spend row", &v.currency, s.day);
                     return None;
                 };
                 totals.revenue = value;
@@ -442,14 +442,14 @@ impl<'a> Engine<'a> {
             };
             if let Some(m) = &c.sale_amount {
                 let Some(v) = conv.convert(m, day) else {
-                    tally.fx_missing("claims", &m.currency, day);
+                    tally.fx_missing("claim", &m.currency, day);
                     continue;
                 };
                 totals.revenue = v;
             }
             if let Some(m) = &c.commission {
                 let Some(v) = conv.convert(m, day) else {
-                    tally.fx_missing("claims", &m.currency, day);
+                    tally.fx_missing("claim", &m.currency, day);
                     continue;
                 };
                 totals.commission = v;
@@ -503,7 +503,7 @@ impl<'a> Engine<'a> {
             }
             let Some(revenue) = conv.convert(&Money::new(net, o.amount.currency.as_str()), day)
             else {
-                tally.fx_missing("orders", &o.amount.currency, day);
+                tally.fx_missing("order", &o.amount.currency, day);
                 continue;
             };
             let totals = Totals {
@@ -612,7 +612,7 @@ impl<'a> Engine<'a> {
             },
         };
         conv.convert(&money, day).ok_or_else(|| {
-            tally.fx_missing("affiliate commissions", &money.currency, day);
+            tally.fx_missing("affiliate commission", &money.currency, day);
         })
     }
 
@@ -697,39 +697,43 @@ impl<'a> Engine<'a> {
         let mut notes = Vec::new();
         for ((what, cur), (n, first)) in &tally.fx_missing {
             notes.push(format!(
-                "{n} {what} in {cur} are left out: no {cur}→{} rate in [fx] (first missing day {first}).",
+                "{} in {cur} left out: no {cur}→{} rate in [fx] (first missing day {first}).",
+                count(*n, what),
                 self.currency
             ));
         }
         if view.has_reconciled() {
             if tally.cancelled_orders > 0 {
                 notes.push(format!(
-                    "{} cancelled orders are not counted.",
-                    tally.cancelled_orders
+                    "{} not counted.",
+                    count(tally.cancelled_orders, "cancelled order")
                 ));
             }
             if tally.refunded_orders > 0 {
                 notes.push(format!(
-                    "{} fully refunded orders are not counted; partly refunded orders count net of refunds.",
-                    tally.refunded_orders
+                    "{} not counted; partly refunded orders count net of refunds.",
+                    count(tally.refunded_orders, "fully refunded order")
                 ));
             }
             if tally.unattributed_orders > 0 {
                 notes.push(format!(
-                    "{} orders match no affiliate claim and no [[kpi.attribution]] rule; they are shown as `{UNATTRIBUTED}`.",
-                    tally.unattributed_orders
+                    "{} no affiliate claim and no [[kpi.attribution]] rule; shown as `{UNATTRIBUTED}`.",
+                    count(tally.unattributed_orders, "order matches/orders match")
                 ));
             }
             if tally.network_commission_fallback > 0 {
                 notes.push(format!(
-                    "Commission of {} reconciled affiliate conversions is the network's reported commission (no commission rule figure available).",
-                    tally.network_commission_fallback
+                    "Commission of {} is the network's reported commission (no commission rule figure available).",
+                    count(tally.network_commission_fallback, "reconciled affiliate conversion")
                 ));
             }
             if tally.no_commission > 0 {
                 notes.push(format!(
-                    "{} reconciled affiliate conversions have no commission figure and count at zero cost.",
-                    tally.no_commission
+                    "{} no commission figure and count at zero cost.",
+                    count(
+                        tally.no_commission,
+                        "reconciled affiliate conversion has/reconciled affiliate conversions have"
+                    )
                 ));
             }
         }
@@ -743,6 +747,16 @@ impl<'a> Engine<'a> {
             rows,
             total,
         }
+    }
+}
+
+/// `1 thing` / `2 things`; a `singular/plural` pair for irregular phrases.
+fn count(n: u64, noun: &str) -> String {
+    match noun.split_once('/') {
+        Some((one, _)) if n == 1 => format!("1 {one}"),
+        Some((_, many)) => format!("{n} {many}"),
+        None if n == 1 => format!("1 {noun}"),
+        None => format!("{n} {noun}s"),
     }
 }
 

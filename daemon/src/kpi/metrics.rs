@@ -189,12 +189,20 @@ pub const MACHINE_RATIO_DP: u32 = 6;
 
 /// The machine (CSV/JSON) text of a value: sums exact, ratios to
 /// [`MACHINE_RATIO_DP`] places; `None` is the empty string.
+/// Money keeps at least two decimal places (`12.50`, never `12.5`).
 pub fn machine_text(m: Metric, v: Option<Decimal>) -> String {
-    match v {
-        None => String::new(),
-        Some(v) if m.is_ratio() => v.round_dp(MACHINE_RATIO_DP).normalize().to_string(),
-        Some(v) => v.normalize().to_string(),
+    let Some(v) = v else {
+        return String::new();
+    };
+    let mut v = if m.is_ratio() {
+        v.round_dp(MACHINE_RATIO_DP).normalize()
+    } else {
+        v.normalize()
+    };
+    if m.kind() == Kind::Money && v.scale() < 2 {
+        v.rescale(2);
     }
+    v.to_string()
 }
 
 /// The human (table/HTML) text of a value: money and ROAS to 2 places,
@@ -234,5 +242,11 @@ mod tests {
             "0.666667"
         );
         assert_eq!(machine_text(Metric::Spend, Some(dec!(12.3400))), "12.34");
+        assert_eq!(machine_text(Metric::Spend, Some(dec!(12.5))), "12.50");
+        assert_eq!(
+            machine_text(Metric::Cpa, Some(dec!(1) / dec!(3))),
+            "0.333333"
+        );
+        assert_eq!(machine_text(Metric::Clicks, Some(dec!(7))), "7");
     }
 }
