@@ -1,5 +1,6 @@
 //! `reckon kpi`: a thin shell over [`super::summary::produce`].
 use std::path::{Path, PathBuf};
+
 use std::process::ExitCode;
 
 use anyhow::Context;
@@ -63,27 +64,9 @@ pub fn dims(args: &[DimArg]) -> Vec<Dim> {
 
 /// Prints (or writes) a KPI summary.
 pub fn run(config: &Path, args: KpiArgs) -> anyhow::Result<ExitCode> {
-    let text = std::fs::read_to_string(config)
-        .with_context(|| format!("reading config {}", config.display()))?;
-    let cfg: crate::config::Config =
-        toml::from_str(&text).with_context(|| format!("parsing config {}", config.display()))?;
-    let tz_name = cfg
-        .daemon
-        .get("timezone")
-        .and_then(|v| v.as_str())
-        .unwrap_or("UTC");
-    let zone = ReportingZone::parse(tz_name)?;
-    let data_dir = cfg
-        .daemon
-        .get("data_dir")
-        .and_then(|v| v.as_str())
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("data"));
-    let data_dir = if data_dir.is_relative() {
-        config.parent().unwrap_or(Path::new(".")).join(data_dir)
-    } else {
-        data_dir
-    };
+    let cfg = crate::config::load(config).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let zone = ReportingZone::from_tz(cfg.daemon.timezone.0);
+    let data_dir = cfg.daemon.data_dir.clone();
     let kpi = cfg.kpi.clone().unwrap_or_default();
     kpi.validate()?;
     let store = crate::store::Store::open(&data_dir)

@@ -122,6 +122,11 @@ impl ReportingZone {
             })
     }
 
+    /// From a parsed zone (`[daemon] timezone`).
+    pub fn from_tz(tz: Tz) -> ReportingZone {
+        ReportingZone { tz }
+    }
+
     /// UTC.
     pub fn utc() -> ReportingZone {
         ReportingZone { tz: chrono_tz::UTC }
