@@ -174,6 +174,7 @@ fn spend_revenue(data: &ChartData, currency: &str) -> Result<Chart, KpiError> {
         chart
             .configure_mesh()
             .label_style(("sans-serif", 15))
+            .light_line_style(WHITE.mix(0.0))
             .x_labels(n.clamp(2, 10))
             .x_label_formatter(&|x| {
                 let i = x.round();
@@ -276,7 +277,8 @@ fn bars(
         .flatten()
         .flatten()
         .fold(0.0f64, |a, b| a.min(*b));
-    let hi = if max > 0.0 { max * 1.15 } else { 1.0 };
+    // Head room on the right for the legend.
+    let hi = if max > 0.0 { max * 1.4 } else { 1.0 };
     let height = (60 + 34 * n as u32).max(200);
     let mut svg = String::new();
     {
@@ -291,6 +293,7 @@ fn bars(
         chart
             .configure_mesh()
             .disable_y_mesh()
+            .light_line_style(WHITE.mix(0.0))
             .label_style(("sans-serif", 15))
             .y_labels(n)
             .y_label_formatter(&|y| {
