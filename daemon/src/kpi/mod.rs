@@ -30,6 +30,7 @@ pub mod chart;
 pub mod cli;
 pub mod config;
 pub mod engine;
+pub mod hook;
 pub mod load;
 pub mod metrics;
 pub mod period;
