@@ -12,6 +12,7 @@
 //! (the README's test command does).
 
 pub mod fakes;
+pub mod story;
 
 use std::path::{Path, PathBuf};
 

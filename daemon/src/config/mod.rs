@@ -1,11 +1,35 @@
-//! The TOML configuration. Owned by the daemon-core work (issue 3).
+//! The TOML configuration: types, a pure parser, and resolution against the
+//! installed plugins.
+//!
+//! - [`parse`] is a pure function over the text and its file name: syntax,
+//!   types, unknown keys (with the nearest valid key), cron expressions,
+//!   timezones, ids, secret reference syntax. Every error found is returned at
+//!   once, each with file, line, column and key path.
+//! - [`resolve`] loads each connector's plugin, validates `[connectors.settings]`
+//!   against the plugin's config schema, resolves secret references into the
+//!   HTTP policy and removes them from the settings the plugin sees.
 //!
 //! Sections owned by other modules are typed there and only referenced here:
-//! `[[programs]]` (reconcile, with commission rules from payout), `[fx]`
-//! (payout), `[kpi]` (kpi), `[[postbacks]]` (server).
+//! `[[programs]]` (reconcile, with commission rules from payout), `[fx]`,
+//! `[kpi]` (kpi), `[[postbacks]]` (server).
+//!
+//! What it is not: no defaults are read from the environment, and nothing here
+//! starts work; `reckon config check` ([`cli`]) is the user-facing front.
 pub mod cli;
+pub mod cron;
+pub mod resolve;
+pub mod schema;
+pub mod source;
 
+pub use self::cron::{CronSchedule, Timezone};
+pub use resolve::{resolve, resolve_connector, ResolvedConnector, SecretRef};
+pub use source::{ConfigError, ConfigErrors, SourceMap};
+
+use serde::de::IntoDeserializer;
 use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// The whole config file.
 #[derive(Debug, Clone, Deserialize)]
@@ -13,10 +37,10 @@ use serde::Deserialize;
 pub struct Config {
     /// `[daemon]`.
     #[serde(default)]
-    pub daemon: toml::Table,
+    pub daemon: DaemonConfig,
     /// `[[connectors]]`.
     #[serde(default)]
-    pub connectors: Vec<toml::Table>,
+    pub connectors: Vec<ConnectorConfig>,
     /// `[[programs]]`: reconciliation programs and their commission rules.
     #[serde(default)]
     pub programs: Vec<crate::reconcile::config::ProgramConfig>,
@@ -29,4 +53,427 @@ pub struct Config {
     /// `[[postbacks]]`: server-to-server conversion endpoints.
     #[serde(default)]
     pub postbacks: Vec<crate::server::postback::PostbackConfig>,
+    /// The text and key spans the config was parsed from (for later errors).
+    #[serde(skip)]
+    pub source: Arc<SourceMap>,
 }
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Human,
+    /// One JSON object per line.
+    Json,
+}
+
+/// `[daemon]`: where the daemon keeps things and how it runs.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DaemonConfig {
+    /// Directory of the sled store, the lock file and run state. Relative
+    /// paths are relative to the config file. Default `data`.
+    #[serde(default = "default_data_dir")]
+    pub data_dir: PathBuf,
+    /// Directory holding plugin libraries (`*.so`/`*.dylib`). Default `plugins`.
+    #[serde(default = "default_plugin_dir")]
+    pub plugin_dir: PathBuf,
+    /// Directory for statements, KPI summaries and exports. Default `out`.
+    #[serde(default = "default_output_dir")]
+    pub output_dir: PathBuf,
+    /// The reporting timezone (IANA name): day boundaries of reports and KPIs.
+    /// Also the default timezone of connectors. Default `UTC`.
+    #[serde(default)]
+    pub timezone: Timezone,
+    /// Address of the HTTP server (`/healthz`, `/status`, `/metrics`,
+    /// postbacks). Default `127.0.0.1:9187` (loopback only).
+    #[serde(default = "default_listen")]
+    pub listen: SocketAddr,
+    /// At most this many syncs run at once. Default 4.
+    #[serde(default = "default_max_concurrent_syncs")]
+    pub max_concurrent_syncs: u32,
+    /// Log format: `human` (default) or `json`.
+    #[serde(default)]
+    pub log_format: LogFormat,
+}
+
+fn default_data_dir() -> PathBuf {
+    "data".into()
+}
+fn default_plugin_dir() -> PathBuf {
+    "plugins".into()
+}
+fn default_output_dir() -> PathBuf {
+    "out".into()
+}
+/// The default `listen` address.
+pub fn default_listen() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 9187))
+}
+fn default_max_concurrent_syncs() -> u32 {
+    4
+}
+fn default_true() -> bool {
+    true
+}
+fn default_timeout_secs() -> u64 {
+    30
+}
+
+impl Default for DaemonConfig {
+    fn default() -> Self {
+        DaemonConfig {
+            data_dir: default_data_dir(),
+            plugin_dir: default_plugin_dir(),
+            output_dir: default_output_dir(),
+            timezone: Timezone::default(),
+            listen: default_listen(),
+            max_concurrent_syncs: default_max_concurrent_syncs(),
+            log_format: LogFormat::default(),
+        }
+    }
+}
+
+/// `[[connectors]]`: one configured instance of a plugin.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConnectorConfig {
+    /// Connector id: stamped on every record as its `source`; lower-case
+    /// letters, digits, `_` and `-`.
+    pub id: String,
+    /// Manifest id of the plugin to run (see `reckon plugins list`).
+    pub plugin: String,
+    /// When to sync: a cron expression (5-field crontab, or 6/7 fields with
+    /// seconds/year), evaluated in `timezone`.
+    pub schedule: CronSchedule,
+    /// Timezone the schedule and the sync window's days are in (IANA name).
+    /// Default: `[daemon] timezone`.
+    #[serde(default)]
+    pub timezone: Option<Timezone>,
+    /// Days re-pulled before the last checkpoint on every run (late
+    /// conversions, restated spend). Default: the plugin's stream default.
+    #[serde(default)]
+    pub lookback_days: Option<u32>,
+    /// `subprocess` (default: a crash kills only a child process) or
+    /// `in_process`.
+    #[serde(default)]
+    pub isolation: crate::plugins::Isolation,
+    /// Our own request limit, e.g. `{ requests = 10, per_secs = 1 }`.
+    /// Default: unlimited (the platform's 429s are still honoured).
+    #[serde(default)]
+    pub rate_limit: Option<crate::plugins::RateLimit>,
+    /// Timeout of one HTTP request, in seconds. Default 30.
+    #[serde(default = "default_timeout_secs")]
+    pub timeout_secs: u64,
+    /// Optional SHA-256 (hex) the plugin library must match before it is loaded.
+    #[serde(default)]
+    pub sha256: Option<String>,
+    /// `false` keeps the connector configured but never scheduled. Default true.
+    #[serde(default = "default_true")]
+    pub enabled: bool,
+    /// Plugin settings, validated against the plugin's config schema. Secrets
+    /// only as references: `{ secret = "env:NAME" }` or `{ secret = "file:PATH" }`.
+    /// Every HTTP connector accepts `base_url` (default: the platform's URL).
+    #[serde(default)]
+    pub settings: toml::Table,
+}
+
+impl ConnectorConfig {
+    /// The connector's timezone (its own, else the daemon's).
+    pub fn tz(&self, daemon: &DaemonConfig) -> chrono_tz::Tz {
+        self.timezone.unwrap_or(daemon.timezone).0
+    }
+}
+
+const ROOT_KEYS: &[&str] = &["daemon", "connectors", "programs", "fx", "kpi", "postbacks"];
+
+fn de_item<T: serde::de::DeserializeOwned>(
+    item: &toml_edit::Item,
+) -> Result<T, toml_edit::de::Error> {
+    let value = match item.clone() {
+        toml_edit::Item::Value(v) => v,
+        other => match other.into_value() {
+            Ok(v) => v,
+            Err(_) => {
+                return Err(serde::de::Error::custom(
+                    "expected a table or a value, found an array of tables",
+                ))
+            }
+        },
+    };
+    T::deserialize(value.into_deserializer())
+}
+
+/// Deserializes one section, reporting every key that fails: after an
+/// error at a key, that key is removed and the section tried again, so one
+/// typo does not hide the next. Returns the value built from the keys that
+/// did deserialize (for the semantic checks; the errors already reject the file).
+fn de_section<T: serde::de::DeserializeOwned>(
+    item: &toml_edit::Item,
+    path: &str,
+    map: &SourceMap,
+    errors: &mut Vec<ConfigError>,
+) -> Option<T> {
+    let mut item = item.clone();
+    let mut removed_keys: Vec<String> = Vec::new();
+    for _ in 0..32 {
+        match de_item::<T>(&item) {
+            Ok(v) => return Some(v),
+            Err(e) => {
+                // A field we removed ourselves is not also "missing".
+                if removed_keys
+                    .iter()
+                    .any(|k| e.message() == format!("missing field `{k}`"))
+                {
+                    return None;
+                }
+                let span = e.span();
+                let at = span
+                    .clone()
+                    .and_then(|s| map.path_at(s.start))
+                    .filter(|p| p.starts_with(path) && p.len() > path.len())
+                    .unwrap_or_else(|| path.to_owned());
+                let span = span.or_else(|| map.span_of(path));
+                errors.push(map.error_at(span, &at, source::explain_serde_message(e.message())));
+                // The direct child key of this section that failed.
+                let rest = at.strip_prefix(path).and_then(|r| r.strip_prefix('.'))?;
+                let child = rest
+                    .split(['.', '['])
+                    .next()
+                    .unwrap_or("")
+                    .trim_matches('"');
+                let removed = item
+                    .as_table_like_mut()
+                    .and_then(|t| t.remove(child))
+                    .is_some();
+                if !removed {
+                    return None;
+                }
+                removed_keys.push(child.to_owned());
+            }
+        }
+    }
+    None
+}
+
+fn items_of(item: &toml_edit::Item) -> Option<Vec<toml_edit::Item>> {
+    match item {
+        toml_edit::Item::ArrayOfTables(a) => Some(
+            a.iter()
+                .map(|t| toml_edit::Item::Table(t.clone()))
+                .collect(),
+        ),
+        toml_edit::Item::Value(toml_edit::Value::Array(a)) => Some(
+            a.iter()
+                .map(|v| toml_edit::Item::Value(v.clone()))
+                .collect(),
+        ),
+        _ => None,
+    }
+}
+
+/// Parses and checks a config file's text. Pure: no file, plugin or
+/// environment access. Relative paths in `[daemon]` are made relative to the
+/// directory of `file`.
+pub fn parse(text: &str, file: &str) -> Result<Config, ConfigErrors> {
+    let doc = match toml_edit::ImDocument::parse(text) {
+        Ok(d) => d,
+        Err(e) => {
+            let map = SourceMap::unparsed(file, text);
+            let msg = e.message().trim_end().to_owned();
+            return Err(ConfigErrors(vec![map.error_at(
+                e.span(),
+                "",
+                format!("malformed TOML: {msg}"),
+            )]));
+        }
+    };
+    let map = SourceMap::new(file, text, doc.as_table());
+    let mut errors: Vec<ConfigError> = Vec::new();
+
+    let root = doc.as_table();
+    let mut cfg = Config {
+        daemon: DaemonConfig::default(),
+        connectors: Vec::new(),
+        programs: Vec::new(),
+        fx: None,
+        kpi: None,
+        postbacks: Vec::new(),
+        source: Arc::new(SourceMap::default()),
+    };
+    // (connector, its index in the file) for the checks below.
+    let mut connectors: Vec<(usize, ConnectorConfig)> = Vec::new();
+    for (key, item) in root.iter() {
+        match key {
+            "daemon" => {
+                if let Some(d) = de_section::<DaemonConfig>(item, "daemon", &map, &mut errors) {
+                    cfg.daemon = d;
+                }
+            }
+            "fx" => cfg.fx = de_section(item, "fx", &map, &mut errors),
+            "kpi" => cfg.kpi = de_section(item, "kpi", &map, &mut errors),
+            "connectors" | "programs" | "postbacks" => {
+                let Some(items) = items_of(item) else {
+                    errors
+                        .push(map.error(key, format!("expected an array of tables (`[[{key}]]`)")));
+                    continue;
+                };
+                for (i, it) in items.iter().enumerate() {
+                    let path = format!("{key}[{i}]");
+                    match key {
+                        "connectors" => {
+                            if let Some(c) = de_section(it, &path, &map, &mut errors) {
+                                connectors.push((i, c));
+                            }
+                        }
+                        "programs" => {
+                            if let Some(p) = de_section(it, &path, &map, &mut errors) {
+                                cfg.programs.push(p);
+                            }
+                        }
+                        _ => {
+                            if let Some(p) = de_section(it, &path, &map, &mut errors) {
+                                cfg.postbacks.push(p);
+                            }
+                        }
+                    }
+                }
+            }
+            other => {
+                let hint = match source::nearest(other, ROOT_KEYS.iter().copied()) {
+                    Some(n) => format!("; did you mean `{n}`?"),
+                    None => String::new(),
+                };
+                let span = root.get_key_value(other).and_then(|(k, _)| k.span());
+                errors.push(map.error_at(
+                    span,
+                    other,
+                    format!(
+                        "unknown section `{other}`{hint} (valid: {})",
+                        ROOT_KEYS.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", ")
+                    ),
+                ));
+            }
+        }
+    }
+
+    check_semantics(&cfg.daemon, &connectors, &map, &mut errors);
+    cfg.connectors = connectors.into_iter().map(|(_, c)| c).collect();
+
+    // Relative paths are relative to the config file.
+    let base = Path::new(file).parent().unwrap_or(Path::new(""));
+    for p in [
+        &mut cfg.daemon.data_dir,
+        &mut cfg.daemon.plugin_dir,
+        &mut cfg.daemon.output_dir,
+    ] {
+        if p.is_relative() && !base.as_os_str().is_empty() {
+            *p = base.join(&*p);
+        }
+    }
+    cfg.source = Arc::new(map);
+    if errors.is_empty() {
+        Ok(cfg)
+    } else {
+        errors.sort_by_key(|e| (e.line.unwrap_or(usize::MAX), e.column.unwrap_or(0)));
+        Err(ConfigErrors(errors))
+    }
+}
+
+fn valid_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 64
+        && id
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-')
+}
+
+fn check_semantics(
+    daemon: &DaemonConfig,
+    connectors: &[(usize, ConnectorConfig)],
+    map: &SourceMap,
+    errors: &mut Vec<ConfigError>,
+) {
+    if daemon.max_concurrent_syncs == 0 {
+        errors.push(map.error("daemon.max_concurrent_syncs", "must be at least 1"));
+    }
+    let mut seen = std::collections::BTreeMap::new();
+    for (i, c) in connectors {
+        let i = *i;
+        let p = |k: &str| format!("connectors[{i}].{k}");
+        if !valid_id(&c.id) {
+            errors.push(map.error(
+                &p("id"),
+                format!(
+                    "invalid connector id `{}`: use 1-64 lower-case letters, digits, `_` or `-`",
+                    c.id
+                ),
+            ));
+        }
+        if let Some(prev) = seen.insert(c.id.clone(), i) {
+            errors.push(map.error(
+                &p("id"),
+                format!(
+                    "duplicate connector id `{}` (also `connectors[{prev}]`); ids must be unique",
+                    c.id
+                ),
+            ));
+        }
+        if c.timeout_secs == 0 {
+            errors.push(map.error(&p("timeout_secs"), "must be at least 1 second"));
+        }
+        if let Some(rl) = c.rate_limit {
+            if rl.requests == 0 || rl.per_secs == 0 {
+                errors.push(map.error(
+                    &p("rate_limit"),
+                    "`requests` and `per_secs` must both be at least 1",
+                ));
+            }
+        }
+        if let Some(sha) = &c.sha256 {
+            if sha.len() != 64 || !sha.chars().all(|ch| ch.is_ascii_hexdigit()) {
+                errors.push(map.error(
+                    &p("sha256"),
+                    "expected 64 hexadecimal characters (the output of `sha256sum`)",
+                ));
+            }
+        }
+        for (k, v) in &c.settings {
+            check_secret_refs(v, &format!("connectors[{i}].settings.{k}"), map, errors);
+        }
+    }
+}
+
+fn check_secret_refs(v: &toml::Value, path: &str, map: &SourceMap, errors: &mut Vec<ConfigError>) {
+    if let toml::Value::Table(t) = v {
+        if t.contains_key("secret") {
+            if let Err(m) = SecretRef::from_toml(v) {
+                errors.push(map.error(path, m));
+            }
+        } else {
+            for (k, v) in t {
+                check_secret_refs(v, &format!("{path}.{k}"), map, errors);
+            }
+        }
+    }
+}
+
+/// Reads and parses a config file.
+pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
+    let file = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        ConfigErrors(vec![ConfigError {
+            file: file.clone(),
+            line: None,
+            column: None,
+            path: String::new(),
+            message: format!("cannot read the config file: {e}"),
+        }])
+    })?;
+    parse(&text, &file)
+}
+
+#[cfg(test)]
+mod tests;

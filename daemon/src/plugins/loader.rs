@@ -62,7 +62,54 @@ pub struct Instance(*mut c_void);
 // between threads is what the ABI allows.
 unsafe impl Send for Instance {}
 
+/// Function table of a plugin known only by its manifest: every call fails.
+unsafe extern "C" fn unavailable_describe(w: plugin_api::abi::WriteFn, ctx: *mut c_void) -> i32 {
+    unavailable_error(w, ctx)
+}
+unsafe extern "C" fn unavailable_open(
+    _input: *const u8,
+    _len: usize,
+    _out: *mut *mut c_void,
+    w: plugin_api::abi::WriteFn,
+    ctx: *mut c_void,
+) -> i32 {
+    unavailable_error(w, ctx)
+}
+unsafe extern "C" fn unavailable_step(
+    _handle: *mut c_void,
+    _input: *const u8,
+    _len: usize,
+    w: plugin_api::abi::WriteFn,
+    ctx: *mut c_void,
+) -> i32 {
+    unavailable_error(w, ctx)
+}
+unsafe extern "C" fn unavailable_close(_handle: *mut c_void) {}
+
+fn unavailable_error(w: plugin_api::abi::WriteFn, ctx: *mut c_void) -> i32 {
+    let err = PluginError::new(
+        plugin_api::ErrorKind::Internal,
+        "this plugin was described from its manifest only; it has no library to run",
+    );
+    let bytes = serde_json::to_vec(&err).unwrap_or_default();
+    // SAFETY: `w` and `ctx` are the host's writer for this call; the slice is live.
+    unsafe { w(ctx, bytes.as_ptr(), bytes.len()) };
+    plugin_api::abi::STATUS_ERROR
+}
+
 impl PluginFns {
+    /// A table whose every call fails cleanly (see [`Plugin::from_manifest`]).
+    pub(crate) fn unavailable() -> PluginFns {
+        PluginFns {
+            table: FunctionTable {
+                describe: unavailable_describe,
+                session_open: unavailable_open,
+                session_step: unavailable_step,
+                session_close: unavailable_close,
+            },
+        }
+    }
+
     /// Calls `describe`.
     pub fn describe(&self) -> CallOutput {
         let mut out = Vec::new();

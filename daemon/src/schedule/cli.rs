@@ -1,4 +1,4 @@
-//! `reckon run`.
+//! `reckon run`, and log setup shared by the long-running commands.
 use std::path::Path;
 use std::process::ExitCode;
 
@@ -6,7 +6,59 @@ use std::process::ExitCode;
 #[derive(Debug, clap::Args)]
 pub struct RunArgs {}
 
-/// Runs the daemon.
-pub fn run(_config: &Path, _log_format: Option<&str>, _args: RunArgs) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("`reckon run` is not built yet")
+/// Sets up `tracing` (stderr, `RUST_LOG` or `info`). `cli` (from
+/// `--log-format`) wins over `config` (`[daemon] log_format`).
+pub fn init_logging(cli: Option<&str>, config: Option<crate::config::LogFormat>) {
+    use tracing_subscriber::EnvFilter;
+    let json = match cli {
+        Some(f) => f.eq_ignore_ascii_case("json"),
+        None => config == Some(crate::config::LogFormat::Json),
+    };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = if json {
+        builder.json().try_init()
+    } else {
+        builder.try_init()
+    };
+}
+
+/// Runs the daemon until SIGTERM/SIGINT.
+pub fn run(config: &Path, log_format: Option<&str>, _args: RunArgs) -> anyhow::Result<ExitCode> {
+    let cfg = match crate::config::load(config) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("{e}");
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    init_logging(log_format, Some(cfg.daemon.log_format));
+    let connectors = match crate::config::resolve::resolve_all(&cfg) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("{}", crate::config::ConfigErrors(e));
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    let store = match crate::store::Store::open(&cfg.daemon.data_dir) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    let runtime = super::Runtime {
+        config: cfg,
+        connectors,
+    };
+    rt.block_on(super::run_daemon(config.to_path_buf(), runtime, store))?;
+    // Sessions stuck in a plugin step are not waited for beyond the grace period.
+    rt.shutdown_timeout(std::time::Duration::from_secs(1));
+    Ok(ExitCode::SUCCESS)
 }

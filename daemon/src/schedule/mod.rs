@@ -1,2 +1,613 @@
-//! Cron scheduling of connector runs (`reckon run`). Owned by the daemon-core work (issue 3).
+//! `reckon run`: the daemon. Cron per connector in its timezone, one run per
+//! connector at a time under a global concurrency cap, retries with backoff,
+//! catch-up of fires missed while down, signals (SIGTERM/SIGINT stop, SIGHUP
+//! reloads), the HTTP server, and the post-sync hooks other modules plug into.
+//!
+//! What it is not: it does not pull data itself ([`crate::sync`] does) and
+//! holds no domain logic; reconcile, statements and KPIs run through
+//! [`hooks`].
 pub mod cli;
+pub mod hooks;
+
+use crate::config::{Config, ResolvedConnector};
+use crate::server::metrics::Metrics;
+use crate::store::{RunRecord, Store};
+use crate::sync::{NoProgress, SyncContext, SyncError};
+use chrono::{DateTime, Duration, Utc};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+
+/// First retry delay after a failed run; doubles per attempt.
+pub const RETRY_BASE_SECS: i64 = 30;
+/// Longest retry delay.
+pub const RETRY_MAX_SECS: i64 = 30 * 60;
+/// Retries before waiting for the next scheduled fire.
+pub const MAX_RETRIES: u32 = 5;
+/// How long shutdown waits for running syncs to commit their page.
+pub const SHUTDOWN_GRACE_SECS: u64 = 8;
+
+/// The loaded configuration the daemon runs with (swapped on SIGHUP).
+#[derive(Debug, Clone)]
+pub struct Runtime {
+    /// The parsed config.
+    pub config: Config,
+    /// Its resolved connectors.
+    pub connectors: Vec<ResolvedConnector>,
+}
+
+/// What `/status` shows for one connector.
+#[derive(Debug, Clone, Default, Serialize, serde::Deserialize, PartialEq)]
+pub struct ConnectorStatus {
+    /// Connector id.
+    pub id: String,
+    /// Plugin id.
+    pub plugin: String,
+    /// Whether it is scheduled.
+    pub enabled: bool,
+    /// The cron expression.
+    pub schedule: String,
+    /// The schedule's timezone.
+    pub timezone: String,
+    /// Whether a run is in progress.
+    pub running: bool,
+    /// Next scheduled fire.
+    pub next_fire: Option<DateTime<Utc>>,
+    /// Next retry of a failed run, if one is pending.
+    pub next_retry: Option<DateTime<Utc>>,
+    /// Failed runs in a row.
+    pub consecutive_failures: u32,
+    /// The last finished run.
+    pub last_run: Option<RunRecord>,
+    /// The last error, until a run succeeds.
+    pub last_error: Option<String>,
+    /// Records stored for this connector (all kinds).
+    pub records: u64,
+}
+
+/// Shared state of a running daemon.
+#[derive(Debug)]
+pub struct Daemon {
+    /// The store.
+    pub store: Store,
+    /// Counters for `/metrics`.
+    pub metrics: Arc<Metrics>,
+    /// Set when shutting down.
+    pub shutdown: Arc<AtomicBool>,
+    /// Current config and connectors.
+    pub runtime: RwLock<Arc<Runtime>>,
+    /// Per-connector status.
+    pub status: Mutex<BTreeMap<String, ConnectorStatus>>,
+    /// When the daemon started.
+    pub started_at: DateTime<Utc>,
+    /// The config file.
+    pub config_path: PathBuf,
+    /// The `reckon` executable (subprocess isolation).
+    pub host_exe: PathBuf,
+}
+
+impl Daemon {
+    /// The current runtime.
+    pub fn runtime(&self) -> Arc<Runtime> {
+        self.runtime
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// A snapshot of every connector's status, with record counts.
+    pub fn status_snapshot(&self) -> Vec<ConnectorStatus> {
+        let st = self
+            .status
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        st.into_values()
+            .map(|mut s| {
+                s.records = [
+                    plugin_api::protocol::RecordKind::Spend,
+                    plugin_api::protocol::RecordKind::Conversion,
+                    plugin_api::protocol::RecordKind::Order,
+                ]
+                .into_iter()
+                .map(|k| self.store.count_records(k, Some(&s.id)))
+                .sum();
+                s
+            })
+            .collect()
+    }
+
+    fn with_status(&self, id: &str, f: impl FnOnce(&mut ConnectorStatus)) {
+        let mut st = self.status.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(s) = st.get_mut(id) {
+            f(s);
+        }
+    }
+
+    fn sync_context(&self) -> SyncContext {
+        SyncContext {
+            store: self.store.clone(),
+            host_exe: self.host_exe.clone(),
+            shutdown: self.shutdown.clone(),
+            metrics: self.metrics.clone(),
+        }
+    }
+}
+
+/// Per-connector scheduling state.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Plan {
+    /// Next cron fire.
+    pub next_fire: Option<DateTime<Utc>>,
+    /// Fire now once (a fire was missed while the daemon was down).
+    pub catch_up: bool,
+    /// Retry of a failed run.
+    pub retry_at: Option<DateTime<Utc>>,
+    /// Failed attempts in a row.
+    pub attempts: u32,
+}
+
+impl Plan {
+    /// The earliest instant this connector wants to run.
+    pub fn due(&self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        if self.catch_up {
+            return Some(now);
+        }
+        match (self.next_fire, self.retry_at) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+}
+
+/// The initial plan of a connector: its next fire after now, and a catch-up
+/// run if a fire fell between the last persisted fire and now.
+pub fn initial_plan(
+    c: &ResolvedConnector,
+    last_fire: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+) -> Plan {
+    let sched = &c.config.schedule;
+    let catch_up = last_fire
+        .and_then(|l| sched.next_after(c.timezone, l))
+        .is_some_and(|missed| missed <= now);
+    Plan {
+        next_fire: sched.next_after(c.timezone, now),
+        catch_up,
+        retry_at: None,
+        attempts: 0,
+    }
+}
+
+/// Delay before retry number `attempt` (1-based): 30 s, 60 s, ... ≤ 30 min.
+pub fn retry_delay(attempt: u32) -> Duration {
+    let secs = RETRY_BASE_SECS
+        .saturating_mul(1i64 << attempt.saturating_sub(1).min(20))
+        .min(RETRY_MAX_SECS);
+    Duration::seconds(secs)
+}
+
+fn status_for(
+    c: &ResolvedConnector,
+    plan: Option<&Plan>,
+    old: Option<&ConnectorStatus>,
+) -> ConnectorStatus {
+    let mut s = old.cloned().unwrap_or_default();
+    s.id = c.config.id.clone();
+    s.plugin = c.config.plugin.clone();
+    s.enabled = c.config.enabled;
+    s.schedule = c.config.schedule.expr.clone();
+    s.timezone = c.timezone.name().to_owned();
+    s.next_fire = plan.and_then(|p| p.next_fire);
+    s.next_retry = plan.and_then(|p| p.retry_at);
+    s
+}
+
+/// Runs the scheduler until SIGTERM/SIGINT. `runtime` is the validated
+/// config; the HTTP server is started on `[daemon] listen`.
+pub async fn run_daemon(
+    config_path: PathBuf,
+    runtime: Runtime,
+    store: Store,
+) -> anyhow::Result<()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let now = Utc::now();
+    let daemon = Arc::new(Daemon {
+        store: store.clone(),
+        metrics: crate::server::metrics::global(),
+        shutdown: Arc::new(AtomicBool::new(false)),
+        runtime: RwLock::new(Arc::new(runtime)),
+        status: Mutex::new(BTreeMap::new()),
+        started_at: now,
+        config_path: config_path.clone(),
+        host_exe: std::env::current_exe()?,
+    });
+
+    let mut plans: BTreeMap<String, Plan> = BTreeMap::new();
+    install_plans(&daemon, &mut plans, now)?;
+
+    // HTTP server.
+    let listen = daemon.runtime().config.daemon.listen;
+    let listener = tokio::net::TcpListener::bind(listen).await.map_err(|e| {
+        anyhow::anyhow!(
+            "cannot listen on {listen} (`[daemon] listen`): {e}; is another reckon running?"
+        )
+    })?;
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let app = crate::server::app(daemon.clone());
+    let mut server_stop = stop_rx.clone();
+    let server = tokio::spawn(async move {
+        let _ = axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                let _ = server_stop.wait_for(|v| *v).await;
+            })
+            .await;
+    });
+    tracing::info!(listen = %listen, connectors = plans.len(), "daemon started");
+
+    let mut sigterm = signal(SignalKind::terminate())?;
+    let mut sigint = signal(SignalKind::interrupt())?;
+    let mut sighup = signal(SignalKind::hangup())?;
+    let max = daemon.runtime().config.daemon.max_concurrent_syncs.max(1) as usize;
+    let semaphore = Arc::new(tokio::sync::Semaphore::new(max));
+    let mut running: tokio::task::JoinSet<(String, Result<RunRecord, String>, bool)> =
+        tokio::task::JoinSet::new();
+    let mut active: std::collections::BTreeSet<String> = Default::default();
+
+    loop {
+        // Start everything due.
+        let now = Utc::now();
+        let rt = daemon.runtime();
+        for c in rt.connectors.iter().filter(|c| c.config.enabled) {
+            let id = &c.config.id;
+            let Some(plan) = plans.get_mut(id) else {
+                continue;
+            };
+            let Some(due) = plan.due(now) else { continue };
+            if due > now {
+                continue;
+            }
+            let fired_by_cron = plan.next_fire.is_some_and(|f| f <= now) || plan.catch_up;
+            if fired_by_cron {
+                plan.next_fire = c.config.schedule.next_after(c.timezone, now);
+                plan.catch_up = false;
+                // A new cron fire replaces a pending retry.
+                plan.retry_at = None;
+                if let Err(e) = daemon.store.set_last_fire(id, now) {
+                    tracing::warn!(connector = %id, error = %e, "could not persist the last fire time");
+                }
+            } else {
+                plan.retry_at = None;
+            }
+            if active.contains(id) {
+                tracing::info!(connector = %id, "previous run still in progress; this fire is skipped");
+                continue;
+            }
+            active.insert(id.clone());
+            let p = plan.clone();
+            daemon.with_status(id, |s| {
+                s.running = true;
+                s.next_fire = p.next_fire;
+                s.next_retry = None;
+            });
+            let d = daemon.clone();
+            let c = c.clone();
+            let sem = semaphore.clone();
+            let config = rt.config.clone();
+            running.spawn(async move {
+                let _permit = sem.acquire_owned().await;
+                let id = c.config.id.clone();
+                if d.shutdown.load(Ordering::SeqCst) {
+                    return (id, Err("not started: shutting down".into()), false);
+                }
+                let seq_before = d.store.last_seq().unwrap_or(0);
+                let ctx = d.sync_context();
+                let result = crate::sync::run_sync(&ctx, &c, None, &NoProgress).await;
+                let retryable = result.as_ref().err().is_some_and(SyncError::retryable);
+                let result = result.map_err(|e| e.to_string());
+                if result.is_ok() {
+                    let seq_after = d.store.last_seq().unwrap_or(seq_before);
+                    let store = d.store.clone();
+                    let ev_connector = id.clone();
+                    let kind = c.plugin.manifest.kind;
+                    let _ = tokio::task::spawn_blocking(move || {
+                        hooks::run_post_sync(&hooks::SyncEvent {
+                            store: &store,
+                            config: &config,
+                            connector: &ev_connector,
+                            kind,
+                            seq_before,
+                            seq_after,
+                        })
+                    })
+                    .await;
+                }
+                (id, result, retryable)
+            });
+        }
+
+        if daemon.shutdown.load(Ordering::SeqCst) {
+            break;
+        }
+        // Sleep until the next due time, a finished run, or a signal. Wake at
+        // least once a minute to follow wall-clock jumps.
+        let now = Utc::now();
+        let next_due = plans
+            .iter()
+            .filter(|(id, _)| !active.contains(*id))
+            .filter_map(|(_, p)| p.due(now))
+            .min();
+        let sleep_for = next_due
+            .map(|d| (d - now).to_std().unwrap_or_default())
+            .unwrap_or(std::time::Duration::from_secs(60))
+            .min(std::time::Duration::from_secs(60));
+        tokio::select! {
+            _ = tokio::time::sleep(sleep_for) => {}
+            Some(done) = running.join_next(), if !running.is_empty() => {
+                if let Ok((id, result, retryable)) = done {
+                    active.remove(&id);
+                    finish_run(&daemon, &mut plans, &id, result, retryable);
+                }
+            }
+            _ = sigterm.recv() => { tracing::info!("SIGTERM: stopping"); daemon.shutdown.store(true, Ordering::SeqCst); }
+            _ = sigint.recv() => { tracing::info!("SIGINT: stopping"); daemon.shutdown.store(true, Ordering::SeqCst); }
+            _ = sighup.recv() => {
+                reload(&daemon, &mut plans);
+            }
+        }
+        if daemon.shutdown.load(Ordering::SeqCst) {
+            break;
+        }
+    }
+
+    // Shutdown: no new work; running syncs stop after their current page.
+    let deadline =
+        tokio::time::Instant::now() + std::time::Duration::from_secs(SHUTDOWN_GRACE_SECS);
+    while !running.is_empty() {
+        match tokio::time::timeout_at(deadline, running.join_next()).await {
+            Ok(Some(Ok((id, result, retryable)))) => {
+                active.remove(&id);
+                finish_run(&daemon, &mut plans, &id, result, retryable);
+            }
+            Ok(Some(Err(_))) => {}
+            Ok(None) => break,
+            Err(_) => {
+                tracing::warn!(still_running = ?active, "shutdown grace period over; leaving (committed pages are kept)");
+                running.abort_all();
+                break;
+            }
+        }
+    }
+    let _ = stop_tx.send(true);
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(1), server).await;
+    daemon.store.flush()?;
+    tracing::info!("daemon stopped");
+    Ok(())
+}
+
+fn install_plans(
+    daemon: &Daemon,
+    plans: &mut BTreeMap<String, Plan>,
+    now: DateTime<Utc>,
+) -> anyhow::Result<()> {
+    let rt = daemon.runtime();
+    let mut new_plans = BTreeMap::new();
+    let mut status = daemon.status.lock().unwrap_or_else(|p| p.into_inner());
+    let mut new_status = BTreeMap::new();
+    for c in &rt.connectors {
+        let id = &c.config.id;
+        let plan = match plans.get(id) {
+            // Keep retry state across a reload; recompute the next fire.
+            Some(old) => Plan {
+                next_fire: c.config.schedule.next_after(c.timezone, now),
+                ..old.clone()
+            },
+            None => {
+                let p = initial_plan(c, daemon.store.last_fire(id)?, now);
+                if p.catch_up {
+                    tracing::info!(connector = %id, "a scheduled fire was missed while the daemon was down; running once now");
+                }
+                p
+            }
+        };
+        let mut s = status_for(c, Some(&plan), status.get(id));
+        if s.last_run.is_none() {
+            s.last_run = daemon.store.runs(id, 1)?.into_iter().next();
+        }
+        new_status.insert(id.clone(), s);
+        if c.config.enabled {
+            new_plans.insert(id.clone(), plan);
+        }
+    }
+    *plans = new_plans;
+    *status = new_status;
+    Ok(())
+}
+
+fn finish_run(
+    daemon: &Daemon,
+    plans: &mut BTreeMap<String, Plan>,
+    id: &str,
+    result: Result<RunRecord, String>,
+    retryable: bool,
+) {
+    let now = Utc::now();
+    let last = daemon
+        .store
+        .runs(id, 1)
+        .ok()
+        .and_then(|r| r.into_iter().next());
+    let plan = plans.get_mut(id);
+    match result {
+        Ok(_) => {
+            if let Some(p) = plan {
+                p.attempts = 0;
+                p.retry_at = None;
+            }
+            daemon.with_status(id, |s| {
+                s.running = false;
+                s.consecutive_failures = 0;
+                s.last_error = None;
+                s.next_retry = None;
+                s.last_run = last;
+            });
+        }
+        Err(e) => {
+            let mut retry_at = None;
+            if let Some(p) = plan {
+                p.attempts += 1;
+                if retryable && p.attempts <= MAX_RETRIES && !daemon.shutdown.load(Ordering::SeqCst)
+                {
+                    let at = now + retry_delay(p.attempts);
+                    if p.next_fire.is_none_or(|f| at < f) {
+                        p.retry_at = Some(at);
+                        retry_at = Some(at);
+                    }
+                }
+            }
+            tracing::warn!(connector = %id, error = %e, retry_at = ?retry_at, "run failed");
+            daemon.with_status(id, |s| {
+                s.running = false;
+                s.consecutive_failures += 1;
+                s.last_error = Some(e);
+                s.next_retry = retry_at;
+                s.last_run = last;
+            });
+        }
+    }
+}
+
+/// SIGHUP: parse and resolve the config file again; on any error keep the
+/// old config and log every error.
+fn reload(daemon: &Daemon, plans: &mut BTreeMap<String, Plan>) {
+    let path = &daemon.config_path;
+    let new = crate::config::load(path)
+        .map_err(|e| e.0)
+        .and_then(|cfg| crate::config::resolve::resolve_all(&cfg).map(|c| (cfg, c)));
+    match new {
+        Err(errors) => {
+            for e in &errors {
+                tracing::error!(error = %e, "config reload rejected");
+            }
+            tracing::error!(
+                errors = errors.len(),
+                "SIGHUP: the new config has errors; the old config keeps running"
+            );
+        }
+        Ok((config, connectors)) => {
+            let old = daemon.runtime();
+            if old.config.daemon.listen != config.daemon.listen
+                || old.config.daemon.data_dir != config.daemon.data_dir
+            {
+                tracing::warn!(
+                    "SIGHUP: `listen` and `data_dir` changes take effect after a restart"
+                );
+            }
+            *daemon.runtime.write().unwrap_or_else(|p| p.into_inner()) =
+                Arc::new(Runtime { config, connectors });
+            match install_plans(daemon, plans, Utc::now()) {
+                Ok(()) => tracing::info!(connectors = plans.len(), "SIGHUP: config reloaded"),
+                Err(e) => tracing::error!(error = %e, "SIGHUP: reload failed"),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    use plugin_api::Connector;
+
+    fn connector(schedule: &str) -> ResolvedConnector {
+        let text = format!(
+            "[[connectors]]\nid = \"net\"\nplugin = \"example\"\nschedule = \"{schedule}\"\ntimezone = \"Europe/Berlin\"\n[connectors.settings]\napi_key = {{ secret = \"env:K\" }}\n"
+        );
+        let cfg = crate::config::parse(&text, "t.toml").unwrap();
+        let load = |d: &std::path::Path, _: &str, _: Option<&str>| {
+            Ok(Arc::new(crate::plugins::Plugin::from_manifest(
+                d.join("x.so"),
+                reckon_plugin_example::Example::manifest(),
+            )))
+        };
+        let secret = |_: &crate::config::SecretRef| Ok("k".to_string());
+        crate::config::resolve(&cfg, &load, &secret)
+            .unwrap()
+            .remove(0)
+    }
+
+    #[test]
+    fn a_fire_missed_while_down_runs_once_at_start() {
+        let c = connector("0 6 * * *");
+        let now: DateTime<Utc> = "2026-06-10T12:00:00Z".parse().unwrap();
+        // Last fired yesterday 06:00 Berlin; today's 06:00 was missed.
+        let p = initial_plan(&c, Some("2026-06-09T04:00:00Z".parse().unwrap()), now);
+        assert!(p.catch_up);
+        assert_eq!(p.due(now), Some(now));
+        assert_eq!(p.next_fire, Some("2026-06-11T04:00:00Z".parse().unwrap()));
+        // Last fired today 06:00: nothing missed.
+        let p = initial_plan(&c, Some("2026-06-10T04:00:00Z".parse().unwrap()), now);
+        assert!(!p.catch_up);
+        // Never fired (first start): wait for the schedule, no catch-up.
+        assert!(!initial_plan(&c, None, now).catch_up);
+    }
+
+    #[test]
+    fn scheduled_window_is_checkpoint_minus_lookback_through_today() {
+        let c = connector("0 6 * * *");
+        let now: DateTime<Utc> = "2026-06-10T23:30:00Z".parse().unwrap(); // 11 June in Berlin
+        let mut cps = BTreeMap::new();
+        let (from, to) = crate::sync::scheduled_range(&c, &cps, now);
+        assert_eq!(
+            (from.to_string(), to.to_string()),
+            ("2026-06-04".into(), "2026-06-11".into())
+        );
+        for s in ["conversions", "reversals"] {
+            cps.insert(
+                s.to_string(),
+                plugin_api::protocol::Checkpoint {
+                    stream: s.into(),
+                    watermark: if s == "reversals" {
+                        "2026-06-01T00:00:00Z".parse().unwrap()
+                    } else {
+                        "2026-06-09T00:00:00Z".parse().unwrap()
+                    },
+                    state: serde_json::Value::Null,
+                },
+            );
+        }
+        let (from, to) = crate::sync::scheduled_range(&c, &cps, now);
+        // The oldest stream's watermark (1 June, 02:00 Berlin) minus 7 days.
+        assert_eq!(
+            (from.to_string(), to.to_string()),
+            ("2026-05-25".into(), "2026-06-11".into())
+        );
+    }
+
+    #[test]
+    fn retry_backoff_doubles_and_caps() {
+        assert_eq!(retry_delay(1), Duration::seconds(30));
+        assert_eq!(retry_delay(2), Duration::seconds(60));
+        assert_eq!(retry_delay(4), Duration::seconds(240));
+        assert_eq!(retry_delay(30), Duration::seconds(RETRY_MAX_SECS));
+    }
+
+    #[test]
+    fn plan_due_prefers_catch_up_then_earliest() {
+        let now: DateTime<Utc> = "2026-01-01T12:00:00Z".parse().unwrap();
+        let p = Plan {
+            next_fire: Some(now + Duration::hours(1)),
+            catch_up: false,
+            retry_at: Some(now + Duration::minutes(5)),
+            attempts: 1,
+        };
+        assert_eq!(p.due(now), Some(now + Duration::minutes(5)));
+        let p = Plan {
+            catch_up: true,
+            ..p
+        };
+        assert_eq!(p.due(now), Some(now));
+    }
+}

@@ -1,12 +1,54 @@
-//! `reckon status`.
+//! `reckon status`: asks a running daemon (on `[daemon] listen`) for its status.
 use std::path::Path;
 use std::process::ExitCode;
 
 /// Arguments of `reckon status`.
 #[derive(Debug, clap::Args)]
-pub struct StatusArgs {}
+pub struct StatusArgs {
+    /// Print the raw JSON of `/status` instead of text.
+    #[arg(long)]
+    pub json: bool,
+    /// Daemon address (default: `[daemon] listen` from the config).
+    #[arg(long)]
+    pub addr: Option<std::net::SocketAddr>,
+}
 
 /// Prints the status of a running daemon.
-pub fn run(_config: &Path, _args: StatusArgs) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("`reckon status` is not built yet")
+pub fn run(config: &Path, args: StatusArgs) -> anyhow::Result<ExitCode> {
+    let addr = match args.addr {
+        Some(a) => a,
+        None => {
+            crate::config::load(config)
+                .map_err(|e| anyhow::anyhow!("{e}"))?
+                .daemon
+                .listen
+        }
+    };
+    let url = format!("http://{addr}/status");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let body = rt.block_on(async {
+        let client = reqwest::Client::builder()
+            .timeout(std::time::Duration::from_secs(5))
+            .build()?;
+        let resp = client.get(&url).send().await?;
+        let resp = resp.error_for_status()?;
+        resp.text().await
+    });
+    let body = match body {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!("error: no reckon daemon answered at {url}: {e}; is `reckon run` running with this config?");
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    if args.json {
+        println!("{body}");
+    } else {
+        let report: super::status::StatusReport = serde_json::from_str(&body)
+            .map_err(|e| anyhow::anyhow!("unexpected answer from {url}: {e}"))?;
+        print!("{}", report.render());
+    }
+    Ok(ExitCode::SUCCESS)
 }

@@ -1,15 +1,197 @@
-//! `reckon records ...`.
+//! `reckon records export`: what is stored, as JSON lines or CSV.
+//!
+//! Opens the store directly, so it needs the data directory's lock: stop
+//! `reckon run` first (a second process is refused with a clear message).
+use super::{Store, Stored};
+use chrono::NaiveDate;
+use plugin_api::protocol::{Record, RecordKind};
+use serde_json::{json, Value};
+use std::io::Write;
 use std::path::Path;
 use std::process::ExitCode;
+
+/// Record kinds on the command line.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum KindArg {
+    /// Ad spend.
+    Spend,
+    /// Affiliate claims.
+    Conversions,
+    /// Advertiser orders.
+    Orders,
+}
+
+impl From<KindArg> for RecordKind {
+    fn from(k: KindArg) -> Self {
+        match k {
+            KindArg::Spend => RecordKind::Spend,
+            KindArg::Conversions => RecordKind::Conversion,
+            KindArg::Orders => RecordKind::Order,
+        }
+    }
+}
+
+/// Output formats.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum FormatArg {
+    /// One JSON object per line.
+    Jsonl,
+    /// CSV with a header; nested fields flattened with `.`.
+    Csv,
+}
 
 /// `reckon records` subcommands.
 #[derive(Debug, clap::Subcommand)]
 pub enum RecordsCommand {
-    /// Export stored records.
-    Export,
+    /// Export stored records (current revision) in key order.
+    Export {
+        /// Which records.
+        #[arg(long, value_enum)]
+        kind: KindArg,
+        /// Only this connector.
+        #[arg(long)]
+        source: Option<String>,
+        /// Only records on or after this day (spend: its day; conversions:
+        /// occurred date, UTC; orders: created date, UTC).
+        #[arg(long)]
+        from: Option<NaiveDate>,
+        /// Only records on or before this day.
+        #[arg(long)]
+        to: Option<NaiveDate>,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "jsonl")]
+        format: FormatArg,
+    },
+}
+
+/// The day a record belongs to for `--from/--to`.
+pub fn record_day(r: &Record) -> NaiveDate {
+    match r {
+        Record::Spend(s) => s.day,
+        Record::Conversion(c) => c.occurred_at.date_naive(),
+        Record::Order(o) => o.created_at.date_naive(),
+    }
+}
+
+/// One exported row: bookkeeping fields plus the record.
+pub fn export_value(s: &Stored) -> Value {
+    json!({
+        "source": s.record.source(),
+        "key": s.record.key(),
+        "revision": s.revision,
+        "first_seen": s.first_seen,
+        "changed_at": s.changed_at,
+        "record": s.record,
+    })
+}
+
+fn flatten(prefix: &str, v: &Value, out: &mut std::collections::BTreeMap<String, String>) {
+    match v {
+        Value::Object(m) => {
+            for (k, v) in m {
+                let p = if prefix.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{prefix}.{k}")
+                };
+                flatten(&p, v, out);
+            }
+        }
+        Value::Null => {
+            out.insert(prefix.to_owned(), String::new());
+        }
+        Value::String(s) => {
+            out.insert(prefix.to_owned(), s.clone());
+        }
+        Value::Array(_) => {
+            out.insert(prefix.to_owned(), v.to_string());
+        }
+        other => {
+            out.insert(prefix.to_owned(), other.to_string());
+        }
+    }
+}
+
+/// Writes the selected records.
+pub fn export(
+    store: &Store,
+    kind: RecordKind,
+    source: Option<&str>,
+    from: Option<NaiveDate>,
+    to: Option<NaiveDate>,
+    format: FormatArg,
+    out: &mut dyn Write,
+) -> anyhow::Result<u64> {
+    let mut n = 0u64;
+    let mut rows = Vec::new();
+    for s in store.scan_records(kind, source) {
+        let s = s?;
+        let day = record_day(&s.record);
+        if from.is_some_and(|f| day < f) || to.is_some_and(|t| day > t) {
+            continue;
+        }
+        n += 1;
+        let v = export_value(&s);
+        match format {
+            FormatArg::Jsonl => writeln!(out, "{v}")?,
+            FormatArg::Csv => {
+                let mut flat = std::collections::BTreeMap::new();
+                flatten("", &v, &mut flat);
+                rows.push(flat);
+            }
+        }
+    }
+    if let FormatArg::Csv = format {
+        let mut header: Vec<String> = rows
+            .iter()
+            .flat_map(|r| r.keys().cloned())
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        // Bookkeeping first, then record fields.
+        let first = ["source", "key", "revision", "first_seen", "changed_at"];
+        header.retain(|h| !first.contains(&h.as_str()));
+        let header: Vec<String> = first.iter().map(|s| s.to_string()).chain(header).collect();
+        let mut w = csv::Writer::from_writer(out);
+        w.write_record(&header)?;
+        for r in &rows {
+            w.write_record(
+                header
+                    .iter()
+                    .map(|h| r.get(h).map(String::as_str).unwrap_or("")),
+            )?;
+        }
+        w.flush()?;
+    }
+    Ok(n)
 }
 
 /// Runs a records subcommand.
-pub fn run(_config: &Path, _cmd: RecordsCommand) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("`reckon records` is not built yet")
+pub fn run(config: &Path, cmd: RecordsCommand) -> anyhow::Result<ExitCode> {
+    let cfg = crate::config::load(config).map_err(|e| anyhow::anyhow!("{e}"))?;
+    match cmd {
+        RecordsCommand::Export {
+            kind,
+            source,
+            from,
+            to,
+            format,
+        } => {
+            let store = Store::open(&cfg.daemon.data_dir)?;
+            let stdout = std::io::stdout();
+            let mut lock = stdout.lock();
+            let n = export(
+                &store,
+                kind.into(),
+                source.as_deref(),
+                from,
+                to,
+                format,
+                &mut lock,
+            )?;
+            lock.flush()?;
+            eprintln!("{n} record(s) exported");
+            Ok(ExitCode::SUCCESS)
+        }
+    }
 }

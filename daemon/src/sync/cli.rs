@@ -1,15 +1,147 @@
-//! `reckon sync`.
+//! `reckon sync ID [--from DATE --to DATE]`: one run now, or a backfill.
+use super::{Progress, SyncContext};
+use crate::store::CommitStats;
+use chrono::NaiveDate;
+use plugin_api::protocol::Window;
+use std::io::IsTerminal;
 use std::path::Path;
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 /// Arguments of `reckon sync`.
 #[derive(Debug, clap::Args)]
 pub struct SyncArgs {
-    /// Connector id.
+    /// Connector id (from `[[connectors]]`).
     pub connector: String,
+    /// First day to pull (YYYY-MM-DD, the connector's timezone). With
+    /// `--to`, a backfill split into the platform's largest allowed windows.
+    #[arg(long, requires = "to")]
+    pub from: Option<NaiveDate>,
+    /// Last day to pull, inclusive.
+    #[arg(long, requires = "from")]
+    pub to: Option<NaiveDate>,
+}
+
+struct Bar(indicatif::ProgressBar);
+impl Progress for Bar {
+    fn window(&self, i: usize, n: usize, w: &Window) {
+        self.0
+            .set_prefix(format!("window {}/{n} {}..{}", i + 1, w.from, w.to));
+    }
+    fn page(&self, stream: &str, _: &CommitStats, t: &CommitStats) {
+        self.0.inc(1);
+        self.0.set_message(format!(
+            "{stream}: {} new, {} changed, {} unchanged",
+            t.new, t.changed, t.unchanged
+        ));
+    }
+}
+
+struct Lines;
+impl Progress for Lines {
+    fn window(&self, i: usize, n: usize, w: &Window) {
+        eprintln!("window {}/{n}: {}..{}", i + 1, w.from, w.to);
+    }
+    fn page(&self, stream: &str, s: &CommitStats, t: &CommitStats) {
+        eprintln!(
+            "page committed: stream {stream}: {} new, {} changed, {} unchanged (run total {} new, {} changed, {} unchanged)",
+            s.new, s.changed, s.unchanged, t.new, t.changed, t.unchanged
+        );
+    }
 }
 
 /// Runs one sync.
-pub fn run(_config: &Path, _args: SyncArgs) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("`reckon sync` is not built yet")
+pub fn run(config: &Path, args: SyncArgs) -> anyhow::Result<ExitCode> {
+    crate::schedule::cli::init_logging(None, None);
+    let cfg = match crate::config::load(config) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("{e}");
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    let Some(i) = cfg.connectors.iter().position(|c| c.id == args.connector) else {
+        let ids: Vec<&str> = cfg.connectors.iter().map(|c| c.id.as_str()).collect();
+        let hint = crate::config::source::nearest(&args.connector, ids.iter().copied())
+            .map(|n| format!("; did you mean `{n}`?"))
+            .unwrap_or_default();
+        eprintln!(
+            "error: no connector `{}` in {}{hint} (configured: {})",
+            args.connector,
+            config.display(),
+            ids.join(", ")
+        );
+        return Ok(ExitCode::FAILURE);
+    };
+    let base = config.parent().map(Path::to_path_buf).unwrap_or_default();
+    let reader = crate::config::resolve::os_secret_reader(base);
+    let connector = match crate::config::resolve_connector(&cfg, i, &crate::plugins::load, &reader)
+    {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("{}", crate::config::ConfigErrors(e));
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    let store = crate::store::Store::open(&cfg.daemon.data_dir)?;
+    let ctx = SyncContext {
+        store,
+        host_exe: std::env::current_exe()?,
+        shutdown: Arc::new(AtomicBool::new(false)),
+        metrics: crate::server::metrics::global(),
+    };
+    let range = args.from.zip(args.to);
+    let progress: Box<dyn Progress> = if std::io::stderr().is_terminal() {
+        let bar = indicatif::ProgressBar::new_spinner();
+        bar.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{spinner} {prefix} [{elapsed}] {pos} pages · {msg}",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+        );
+        bar.enable_steady_tick(std::time::Duration::from_millis(200));
+        Box::new(Bar(bar))
+    } else {
+        Box::new(Lines)
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    let result = rt.block_on(async {
+        let flag = ctx.shutdown.clone();
+        tokio::spawn(async move {
+            use tokio::signal::unix::{signal, SignalKind};
+            if let (Ok(mut t), Ok(mut i)) = (
+                signal(SignalKind::terminate()),
+                signal(SignalKind::interrupt()),
+            ) {
+                tokio::select! { _ = t.recv() => {}, _ = i.recv() => {} }
+                eprintln!("stopping after the current page commits...");
+                flag.store(true, Ordering::SeqCst);
+            }
+        });
+        super::run_sync(&ctx, &connector, range, progress.as_ref()).await
+    });
+    drop(progress);
+    match result {
+        Ok(run) => {
+            println!(
+                "{}: ok: {} window(s), {} pages, {} requests; records {} new, {} changed, {} unchanged",
+                run.source,
+                run.windows.len(),
+                run.pages,
+                run.requests,
+                run.records_new,
+                run.records_changed,
+                run.records_unchanged
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            Ok(ExitCode::FAILURE)
+        }
+    }
 }

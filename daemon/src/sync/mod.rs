@@ -1,2 +1,334 @@
-//! One connector run. Owned by the daemon-core work (issue 3).
+//! One connector run: choose the window(s) from the last checkpoint and the
+//! lookback (or an explicit backfill range), open a plugin session per window,
+//! commit every page with its checkpoint into the store, flush, and record the
+//! run in the history.
+//!
+//! What it is not: no scheduling (that is [`crate::schedule`]) and no HTTP
+//! (the plugin host executes requests).
 pub mod cli;
+
+use crate::config::ResolvedConnector;
+use crate::plugins::{SessionOptions, SessionSink};
+use crate::server::metrics::Metrics;
+use crate::store::{CommitStats, RunOutcome, RunRecord, Store};
+use chrono::{DateTime, Duration, NaiveDate, Utc};
+use plugin_api::protocol::{Checkpoint, Record, SessionMode, SessionOpen, Window};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+/// Things a run needs besides the connector.
+#[derive(Debug, Clone)]
+pub struct SyncContext {
+    /// The store.
+    pub store: Store,
+    /// The `reckon` executable (for subprocess isolation).
+    pub host_exe: PathBuf,
+    /// Set on shutdown: the run stops after the page being committed.
+    pub shutdown: Arc<AtomicBool>,
+    /// Metrics to update.
+    pub metrics: Arc<Metrics>,
+}
+
+/// Progress of a run, reported after every committed page.
+pub trait Progress: Send + Sync {
+    /// A window starts (`index` of `total`).
+    fn window(&self, index: usize, total: usize, window: &Window);
+    /// A page was committed.
+    fn page(&self, stream: &str, stats: &CommitStats, total: &CommitStats);
+}
+
+/// Progress that reports nothing.
+#[derive(Debug)]
+pub struct NoProgress;
+impl Progress for NoProgress {
+    fn window(&self, _: usize, _: usize, _: &Window) {}
+    fn page(&self, _: &str, _: &CommitStats, _: &CommitStats) {}
+}
+
+/// Why a run failed.
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    /// The store refused.
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    /// The session failed (after committing what it could).
+    #[error(transparent)]
+    Session(#[from] crate::plugins::SessionError),
+    /// Stopped by shutdown after the current page committed.
+    #[error("connector `{0}`: stopped by shutdown after committing its current page")]
+    Interrupted(String),
+    /// A window that makes no sense.
+    #[error("connector `{connector}`: {message}")]
+    BadRange { connector: String, message: String },
+}
+
+impl SyncError {
+    /// Whether retrying later may help.
+    pub fn retryable(&self) -> bool {
+        match self {
+            SyncError::Session(e) => e.retryable,
+            SyncError::Store(_) | SyncError::BadRange { .. } => false,
+            SyncError::Interrupted(_) => true,
+        }
+    }
+}
+
+/// Splits `from..=to` into windows of at most `max_days` days.
+pub fn split_windows(from: NaiveDate, to: NaiveDate, max_days: Option<u32>) -> Vec<Window> {
+    if from > to {
+        return Vec::new();
+    }
+    let step = i64::from(max_days.unwrap_or(u32::MAX).max(1)).min(1_000_000);
+    let mut out = Vec::new();
+    let mut start = from;
+    while start <= to {
+        let end = (start + Duration::days(step - 1)).min(to);
+        out.push(Window {
+            from: start,
+            to: end,
+        });
+        start = end + Duration::days(1);
+    }
+    out
+}
+
+/// The days a scheduled run pulls: from the oldest stream checkpoint (or
+/// today, on a first run) minus the lookback, through today, in the
+/// connector's timezone.
+pub fn scheduled_range(
+    connector: &ResolvedConnector,
+    checkpoints: &std::collections::BTreeMap<String, Checkpoint>,
+    now: DateTime<Utc>,
+) -> (NaiveDate, NaiveDate) {
+    let tz = connector.timezone;
+    let today = now.with_timezone(&tz).date_naive();
+    let streams = &connector.plugin.manifest.streams;
+    let oldest = streams
+        .iter()
+        .map(|s| checkpoints.get(&s.name).map(|c| c.watermark))
+        .collect::<Option<Vec<_>>>()
+        .and_then(|w| w.into_iter().min());
+    let anchor = match oldest {
+        Some(w) => w.with_timezone(&tz).date_naive().min(today),
+        None => today,
+    };
+    let from = anchor - Duration::days(i64::from(connector.lookback_days));
+    (from, today)
+}
+
+struct StoreSink<'a> {
+    ctx: &'a SyncContext,
+    source: String,
+    total: CommitStats,
+    pages: u64,
+    progress: &'a dyn Progress,
+}
+
+impl SessionSink for StoreSink<'_> {
+    fn commit(
+        &mut self,
+        mut records: Vec<Record>,
+        checkpoint: Checkpoint,
+    ) -> Result<CommitStats, String> {
+        for r in &mut records {
+            r.set_source(&self.source);
+        }
+        let stats = self
+            .ctx
+            .store
+            .commit_page(&self.source, &records, Some(&checkpoint), Utc::now())
+            .map_err(|e| e.to_string())?;
+        self.total += stats;
+        self.pages += 1;
+        self.ctx.metrics.records(&self.source, &stats);
+        tracing::debug!(
+            connector = %self.source,
+            stream = %checkpoint.stream,
+            new = stats.new,
+            changed = stats.changed,
+            unchanged = stats.unchanged,
+            "checkpoint committed"
+        );
+        self.progress.page(&checkpoint.stream, &stats, &self.total);
+        if self.ctx.shutdown.load(Ordering::SeqCst) {
+            return Err("shutting down: stopped after committing this page".into());
+        }
+        Ok(stats)
+    }
+}
+
+/// Runs a connector once over `range` (default: [`scheduled_range`]), window
+/// by window, and records the run. Success is reported only after a flush.
+pub async fn run_sync(
+    ctx: &SyncContext,
+    connector: &ResolvedConnector,
+    range: Option<(NaiveDate, NaiveDate)>,
+    progress: &dyn Progress,
+) -> Result<RunRecord, SyncError> {
+    let id = connector.config.id.clone();
+    let started = Utc::now();
+    let (from, to) = match range {
+        Some(r) => r,
+        None => scheduled_range(connector, &ctx.store.checkpoints(&id)?, started),
+    };
+    if from > to {
+        return Err(SyncError::BadRange {
+            connector: id,
+            message: format!("--from {from} is after --to {to}"),
+        });
+    }
+    let windows = split_windows(from, to, connector.plugin.manifest.max_window_days);
+    let mut run = RunRecord {
+        source: id.clone(),
+        started_at: started,
+        ended_at: None,
+        outcome: RunOutcome::Running,
+        windows: windows
+            .iter()
+            .map(|w| format!("{}..{}", w.from, w.to))
+            .collect(),
+        pages: 0,
+        requests: 0,
+        retries: 0,
+        rate_limit_waits: 0,
+        records_new: 0,
+        records_changed: 0,
+        records_unchanged: 0,
+        error: None,
+    };
+    ctx.store.save_run(&run)?;
+    tracing::info!(connector = %id, from = %from, to = %to, windows = windows.len(), "sync started");
+
+    let mut sink = StoreSink {
+        ctx,
+        source: id.clone(),
+        total: CommitStats::default(),
+        pages: 0,
+        progress,
+    };
+    let mut failure: Option<SyncError> = None;
+    for (i, w) in windows.iter().enumerate() {
+        if ctx.shutdown.load(Ordering::SeqCst) {
+            failure = Some(SyncError::Interrupted(id.clone()));
+            break;
+        }
+        progress.window(i, windows.len(), w);
+        let open = SessionOpen {
+            mode: SessionMode::Read,
+            connector_id: id.clone(),
+            settings: connector.settings.clone(),
+            base_url: connector.base_url.clone(),
+            streams: Vec::new(),
+            window: Some(*w),
+            checkpoints: ctx.store.checkpoints(&id)?,
+            now: Utc::now(),
+        };
+        let options = SessionOptions {
+            isolation: connector.config.isolation,
+            step_deadline: std::time::Duration::from_secs(connector.config.timeout_secs.max(1) * 4),
+            host_exe: ctx.host_exe.clone(),
+        };
+        let result = crate::plugins::run_session(
+            connector.plugin.clone(),
+            open,
+            connector.policy.clone(),
+            options,
+            &mut sink,
+        )
+        .await;
+        match result {
+            Ok(report) => {
+                run.requests += report.requests;
+                run.retries += report.retries;
+                run.rate_limit_waits += report.rate_limit_waits;
+                ctx.metrics.session(&id, &report);
+            }
+            Err(e) => {
+                if ctx.shutdown.load(Ordering::SeqCst) {
+                    failure = Some(SyncError::Interrupted(id.clone()));
+                } else {
+                    ctx.metrics.session_error(&id, &e);
+                    failure = Some(SyncError::Session(e));
+                }
+                break;
+            }
+        }
+    }
+    run.pages = sink.pages;
+    run.records_new = sink.total.new;
+    run.records_changed = sink.total.changed;
+    run.records_unchanged = sink.total.unchanged;
+    // Success only after the flush: a crash before it may lose the tail of
+    // the run (never a torn page), and the next run re-pulls it.
+    let flushed = ctx.store.flush();
+    run.ended_at = Some(Utc::now());
+    let result = match (failure, flushed) {
+        (None, Ok(())) => {
+            run.outcome = RunOutcome::Success;
+            Ok(())
+        }
+        (Some(f), _) => {
+            run.outcome = if matches!(f, SyncError::Interrupted(_)) {
+                RunOutcome::Interrupted
+            } else {
+                RunOutcome::Failed
+            };
+            run.error = Some(f.to_string());
+            Err(f)
+        }
+        (None, Err(e)) => {
+            run.outcome = RunOutcome::Failed;
+            run.error = Some(e.to_string());
+            Err(SyncError::Store(e))
+        }
+    };
+    // Best effort: the run history must not turn a good run into a failure.
+    if let Err(e) = ctx.store.save_run(&run).and_then(|_| ctx.store.flush()) {
+        tracing::warn!(connector = %id, error = %e, "could not save the run history");
+    }
+    ctx.metrics.sync_finished(&id, run.outcome);
+    match &result {
+        Ok(()) => tracing::info!(
+            connector = %id,
+            pages = run.pages,
+            requests = run.requests,
+            new = run.records_new,
+            changed = run.records_changed,
+            unchanged = run.records_unchanged,
+            "sync finished"
+        ),
+        Err(e) => {
+            tracing::warn!(connector = %id, outcome = run.outcome.as_str(), error = %e, "sync did not finish")
+        }
+    }
+    result.map(|_| run)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn d(s: &str) -> NaiveDate {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn backfill_is_split_into_max_window_days() {
+        let w = split_windows(d("2026-01-01"), d("2026-03-05"), Some(31));
+        let got: Vec<String> = w.iter().map(|w| format!("{}..{}", w.from, w.to)).collect();
+        assert_eq!(
+            got,
+            vec![
+                "2026-01-01..2026-01-31",
+                "2026-02-01..2026-03-03",
+                "2026-03-04..2026-03-05"
+            ]
+        );
+        assert_eq!(
+            split_windows(d("2026-01-01"), d("2026-01-01"), None).len(),
+            1
+        );
+        assert!(split_windows(d("2026-01-02"), d("2026-01-01"), None).is_empty());
+    }
+}

@@ -1,0 +1,314 @@
+//! Cron schedules and timezones as config values, and the DST-correct
+//! "next fire time" rule the scheduler and `reckon config check` share.
+//!
+//! A schedule is evaluated on the connector's local wall clock:
+//! - a local time that does not exist (the skipped hour when clocks go
+//!   forward) fires once, at the first instant after the gap;
+//! - a local time that occurs twice (the repeated hour when clocks go back)
+//!   fires once, at its first occurrence.
+
+use chrono::{DateTime, Duration, LocalResult, NaiveDateTime, TimeZone, Utc};
+use chrono_tz::Tz;
+use serde::Deserialize;
+use std::str::FromStr;
+
+/// A parsed cron expression. Accepts a 5-field crontab line (`min hour dom
+/// mon dow`, Sunday = 0 or 7) and the cron crate's 6-field (with seconds) and
+/// 7-field (with year) forms, where day-of-week 1 = Sunday.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(try_from = "String")]
+pub struct CronSchedule {
+    /// The expression as written in the config.
+    pub expr: String,
+    schedule: cron::Schedule,
+}
+
+impl PartialEq for CronSchedule {
+    fn eq(&self, o: &Self) -> bool {
+        self.expr == o.expr
+    }
+}
+
+impl TryFrom<String> for CronSchedule {
+    type Error = String;
+    fn try_from(expr: String) -> Result<Self, String> {
+        expr.parse()
+    }
+}
+
+impl FromStr for CronSchedule {
+    type Err = String;
+    fn from_str(expr: &str) -> Result<Self, String> {
+        let fields: Vec<&str> = expr.split_whitespace().collect();
+        let full = match fields.len() {
+            5 => {
+                let dow = crontab_dow(fields[4]).map_err(|e| {
+                    format!("invalid cron expression `{expr}`: day-of-week field: {e}")
+                })?;
+                format!("0 {} {} {} {} {dow}", fields[0], fields[1], fields[2], fields[3])
+            }
+            6 | 7 => fields.join(" "),
+            n => {
+                return Err(format!(
+                    "invalid cron expression `{expr}`: expected 5 fields (crontab: minute hour day-of-month month day-of-week) or 6/7 (with seconds / year), found {n}"
+                ))
+            }
+        };
+        let schedule = cron::Schedule::from_str(&full).map_err(|e| {
+            // The cron crate's message carries a caret snippet; keep its last line.
+            let e = e.to_string();
+            let why = e
+                .lines()
+                .rev()
+                .find(|l| !l.trim().is_empty() && !l.trim_start().starts_with('^'))
+                .unwrap_or("")
+                .trim()
+                // The crate's bounds are inclusive: "less than 23" means "at most 23".
+                .replace("must be less than", "must be at most");
+            format!(
+                "invalid cron expression `{expr}`: {why}; expected e.g. `0 */6 * * *` (every 6 hours)"
+            )
+        })?;
+        Ok(CronSchedule {
+            expr: expr.to_owned(),
+            schedule,
+        })
+    }
+}
+
+/// Converts a crontab day-of-week field (0-7, Sunday = 0 or 7) to the cron
+/// crate's numbering (1-7, Sunday = 1). Names pass through.
+fn crontab_dow(field: &str) -> Result<String, String> {
+    let map = |n: &str| -> Result<u32, String> {
+        let v: u32 = n
+            .parse()
+            .map_err(|_| format!("`{n}` is not a day (0-7 or SUN-SAT)"))?;
+        if v > 7 {
+            return Err(format!("`{v}` is out of range 0-7"));
+        }
+        Ok(v % 7 + 1)
+    };
+    let is_num = |s: &str| s.chars().all(|c| c.is_ascii_digit()) && !s.is_empty();
+    let mut out = Vec::new();
+    for part in field.split(',') {
+        let (range, step) = match part.split_once('/') {
+            Some((r, s)) => (r, Some(s)),
+            None => (part, None),
+        };
+        let step_s = step.map(|s| format!("/{s}")).unwrap_or_default();
+        if let Some((a, b)) = range.split_once('-') {
+            if is_num(a) && is_num(b) {
+                let (ma, mb) = (map(a)?, map(b)?);
+                if ma <= mb {
+                    out.push(format!("{ma}-{mb}{step_s}"));
+                } else if step.is_none() {
+                    // e.g. 5-7 (Fri..Sun) → 6-7,1
+                    out.push(format!("{ma}-7"));
+                    out.push(format!("1-{mb}"));
+                } else {
+                    return Err(format!("range `{range}` with a step wraps past Sunday"));
+                }
+                continue;
+            }
+        } else if is_num(range) {
+            out.push(format!("{}{step_s}", map(range)?));
+            continue;
+        }
+        out.push(part.to_owned());
+    }
+    Ok(out.join(","))
+}
+
+impl CronSchedule {
+    /// The first fire strictly after `after`, evaluated on `tz`'s wall clock.
+    pub fn next_after(&self, tz: Tz, after: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        // Walk the schedule on naive local time (treated as UTC so the cron
+        // iterator sees no DST), starting a little early so a gap or fold
+        // around `after` is handled, and map each local time to an instant.
+        let local_after = after.with_timezone(&tz).naive_local();
+        let start = Utc.from_utc_datetime(&(local_after - Duration::hours(3)));
+        for naive in self.schedule.after(&start).take(100_000) {
+            let instant = local_to_instant(tz, naive.naive_utc())?;
+            if instant > after {
+                return Some(instant);
+            }
+        }
+        None
+    }
+
+    /// The next `n` fires after `after`.
+    pub fn next_n(&self, tz: Tz, after: DateTime<Utc>, n: usize) -> Vec<DateTime<Utc>> {
+        let mut out = Vec::with_capacity(n);
+        let mut t = after;
+        while out.len() < n {
+            match self.next_after(tz, t) {
+                Some(x) => {
+                    out.push(x);
+                    t = x;
+                }
+                None => break,
+            }
+        }
+        out
+    }
+}
+
+/// Maps a local wall-clock time to an instant: ambiguous → the first
+/// occurrence; non-existent → the first instant after the gap.
+pub fn local_to_instant(tz: Tz, naive: NaiveDateTime) -> Option<DateTime<Utc>> {
+    match tz.from_local_datetime(&naive) {
+        LocalResult::Single(t) => Some(t.with_timezone(&Utc)),
+        LocalResult::Ambiguous(a, b) => Some(a.min(b).with_timezone(&Utc)),
+        LocalResult::None => {
+            for m in 1..=24 * 60 {
+                let probe = naive + Duration::minutes(m);
+                match tz.from_local_datetime(&probe) {
+                    LocalResult::Single(t) => return Some(t.with_timezone(&Utc)),
+                    LocalResult::Ambiguous(a, b) => return Some(a.min(b).with_timezone(&Utc)),
+                    LocalResult::None => {}
+                }
+            }
+            None
+        }
+    }
+}
+
+/// An IANA timezone name from the config.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub struct Timezone(pub Tz);
+
+impl Default for Timezone {
+    fn default() -> Self {
+        Timezone(Tz::UTC)
+    }
+}
+
+impl TryFrom<String> for Timezone {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        s.parse()
+    }
+}
+
+impl FromStr for Timezone {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.parse::<Tz>() {
+            Ok(tz) => Ok(Timezone(tz)),
+            Err(_) => {
+                let names = chrono_tz::TZ_VARIANTS.iter().map(|t| t.name());
+                let hint = match super::source::nearest(s, names) {
+                    Some(n) => format!("; did you mean `{n}`?"),
+                    None => String::new(),
+                };
+                Err(format!(
+                    "unknown timezone `{s}`: expected an IANA name such as `Europe/Berlin` or `UTC`{hint}"
+                ))
+            }
+        }
+    }
+}
+
+impl std::fmt::Display for Timezone {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.0.name())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn utc(s: &str) -> DateTime<Utc> {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn five_field_crontab_gets_seconds_and_sunday_zero() {
+        let s: CronSchedule = "30 6 * * 0".parse().unwrap();
+        // 2026-11-29 is a Sunday.
+        let next = s.next_after(Tz::UTC, utc("2026-11-28T00:00:00Z")).unwrap();
+        assert_eq!(next, utc("2026-11-29T06:30:00Z"));
+        let s: CronSchedule = "0 0 * * 5-7".parse().unwrap();
+        let fires = s.next_n(Tz::UTC, utc("2026-11-26T12:00:00Z"), 4);
+        // Fri 27, Sat 28, Sun 29, then Fri 4 Dec.
+        assert_eq!(
+            fires,
+            vec![
+                utc("2026-11-27T00:00:00Z"),
+                utc("2026-11-28T00:00:00Z"),
+                utc("2026-11-29T00:00:00Z"),
+                utc("2026-12-04T00:00:00Z"),
+            ]
+        );
+    }
+
+    #[test]
+    fn six_and_seven_fields_accepted_other_counts_refused() {
+        assert!("0 0 * * * *".parse::<CronSchedule>().is_ok());
+        assert!("0 0 * * * * 2030".parse::<CronSchedule>().is_ok());
+        let e = "* * *".parse::<CronSchedule>().unwrap_err();
+        assert!(e.contains("found 3"), "{e}");
+        assert!("61 * * * *".parse::<CronSchedule>().is_err());
+    }
+
+    #[test]
+    fn skipped_local_hour_fires_once_after_the_gap() {
+        // Europe/Berlin springs forward on 2026-03-29 at 02:00 → 03:00.
+        let tz: Tz = "Europe/Berlin".parse().unwrap();
+        let s: CronSchedule = "30 2 * * *".parse().unwrap();
+        let fires = s.next_n(tz, utc("2026-03-27T12:00:00Z"), 3);
+        assert_eq!(
+            fires,
+            vec![
+                utc("2026-03-28T01:30:00Z"), // 02:30 CET
+                utc("2026-03-29T01:00:00Z"), // 02:30 does not exist → 03:00 CEST
+                utc("2026-03-30T00:30:00Z"), // 02:30 CEST
+            ]
+        );
+        // Every 15 minutes: the four slots inside the gap collapse into one fire.
+        let s: CronSchedule = "*/15 * * * *".parse().unwrap();
+        let fires = s.next_n(tz, utc("2026-03-29T00:40:00Z"), 3);
+        assert_eq!(
+            fires,
+            vec![
+                utc("2026-03-29T00:45:00Z"), // 01:45 CET
+                utc("2026-03-29T01:00:00Z"), // 03:00 CEST (gap collapsed)
+                utc("2026-03-29T01:15:00Z"),
+            ]
+        );
+    }
+
+    #[test]
+    fn repeated_local_hour_fires_once() {
+        // Europe/Berlin falls back on 2026-10-25 at 03:00 → 02:00.
+        let tz: Tz = "Europe/Berlin".parse().unwrap();
+        let s: CronSchedule = "30 2 * * *".parse().unwrap();
+        let fires = s.next_n(tz, utc("2026-10-24T12:00:00Z"), 2);
+        assert_eq!(
+            fires,
+            vec![
+                utc("2026-10-25T00:30:00Z"), // first 02:30 (CEST)
+                utc("2026-10-26T01:30:00Z"), // next day 02:30 CET
+            ]
+        );
+        // Hourly across the fold: 02:00 fires once, then 03:00.
+        let s: CronSchedule = "0 * * * *".parse().unwrap();
+        let fires = s.next_n(tz, utc("2026-10-24T23:30:00Z"), 3);
+        assert_eq!(
+            fires,
+            vec![
+                utc("2026-10-25T00:00:00Z"), // 02:00 CEST
+                utc("2026-10-25T02:00:00Z"), // 03:00 CET (second 02:00 skipped)
+                utc("2026-10-25T03:00:00Z"),
+            ]
+        );
+    }
+
+    #[test]
+    fn unknown_timezone_suggests_nearest() {
+        let e = "Europe/Berln".parse::<Timezone>().unwrap_err();
+        assert!(e.contains("did you mean `Europe/Berlin`"), "{e}");
+    }
+}

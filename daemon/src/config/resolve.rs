@@ -1,0 +1,329 @@
+//! Resolution of connectors against their plugins: settings validated against
+//! the plugin's config schema, secret references resolved into the HTTP
+//! policy (and removed from the settings the plugin sees), the lookback
+//! default taken from the manifest.
+//!
+//! Plugin loading and secret reading are passed in, so tests resolve configs
+//! without files, environment or libraries.
+
+use super::{schema, Config, ConfigError, ConnectorConfig, DaemonConfig};
+use crate::plugins::{HttpPolicy, LoadError, Plugin, Secret};
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Largest response body the host accepts by default (bytes).
+pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 64 * 1024 * 1024;
+/// Retries of idempotent requests by default.
+pub const DEFAULT_MAX_RETRIES: u32 = 5;
+
+/// Where a secret value comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SecretRef {
+    /// `env:NAME`: an environment variable.
+    Env(String),
+    /// `file:PATH`: a file's contents (trailing newline removed); relative
+    /// paths are relative to the config file.
+    File(PathBuf),
+}
+
+impl SecretRef {
+    /// Parses `{ secret = "env:NAME" }` / `{ secret = "file:PATH" }`.
+    pub fn from_toml(v: &toml::Value) -> Result<SecretRef, String> {
+        let t = v
+            .as_table()
+            .ok_or("expected a secret reference `{ secret = \"env:NAME\" }`")?;
+        if t.len() != 1 {
+            let extra: Vec<&str> = t
+                .keys()
+                .map(String::as_str)
+                .filter(|k| *k != "secret")
+                .collect();
+            return Err(format!(
+                "a secret reference has only the key `secret`; remove {}",
+                extra
+                    .iter()
+                    .map(|k| format!("`{k}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        }
+        let s = t
+            .get("secret")
+            .and_then(toml::Value::as_str)
+            .ok_or("`secret` must be a string: `env:NAME` or `file:PATH`")?;
+        if let Some(name) = s.strip_prefix("env:") {
+            if name.is_empty() {
+                return Err("`env:` needs a variable name, e.g. `env:EXAMPLE_API_KEY`".into());
+            }
+            Ok(SecretRef::Env(name.to_owned()))
+        } else if let Some(path) = s.strip_prefix("file:") {
+            if path.is_empty() {
+                return Err("`file:` needs a path, e.g. `file:/run/secrets/api_key`".into());
+            }
+            Ok(SecretRef::File(path.into()))
+        } else {
+            Err(format!(
+                "secret reference `{s}` must start with `env:` or `file:`"
+            ))
+        }
+    }
+
+    /// Whether a TOML value is written as a secret reference.
+    pub fn is_ref(v: &toml::Value) -> bool {
+        v.as_table().is_some_and(|t| t.contains_key("secret"))
+    }
+}
+
+/// Reads a secret: `Err` says why it could not be read.
+pub type SecretReader<'a> = &'a dyn Fn(&SecretRef) -> Result<String, String>;
+
+/// Reads secrets from the process environment and files (relative to `base`).
+pub fn os_secret_reader(base: PathBuf) -> impl Fn(&SecretRef) -> Result<String, String> {
+    move |r| match r {
+        SecretRef::Env(name) => std::env::var(name).map_err(|_| {
+            format!("environment variable `{name}` is not set; export it before starting reckon")
+        }),
+        SecretRef::File(p) => {
+            let path = if p.is_relative() {
+                base.join(p)
+            } else {
+                p.clone()
+            };
+            std::fs::read_to_string(&path)
+                .map(|s| s.trim_end_matches(['\n', '\r']).to_owned())
+                .map_err(|e| format!("cannot read secret file {}: {e}", path.display()))
+        }
+    }
+}
+
+/// Loads a plugin by id: `(plugin_dir, id, sha256) -> plugin`.
+pub type PluginLoader<'a> = &'a dyn Fn(&Path, &str, Option<&str>) -> Result<Arc<Plugin>, LoadError>;
+
+/// A connector ready to run.
+#[derive(Debug, Clone)]
+pub struct ResolvedConnector {
+    /// The connector's config.
+    pub config: ConnectorConfig,
+    /// Its plugin.
+    pub plugin: Arc<Plugin>,
+    /// Timezone of schedule and window days.
+    pub timezone: chrono_tz::Tz,
+    /// Days re-pulled before the last checkpoint.
+    pub lookback_days: u32,
+    /// Settings the plugin sees (secrets removed), as JSON.
+    pub settings: Value,
+    /// Base URL requests go to.
+    pub base_url: String,
+    /// HTTP policy (allowed hosts, timeouts, rate limit, secrets).
+    pub policy: HttpPolicy,
+}
+
+fn toml_to_json(v: &toml::Value) -> Value {
+    match v {
+        toml::Value::String(s) => Value::String(s.clone()),
+        toml::Value::Integer(i) => Value::from(*i),
+        toml::Value::Float(f) => serde_json::Number::from_f64(*f)
+            .map(Value::Number)
+            .unwrap_or(Value::Null),
+        toml::Value::Boolean(b) => Value::Bool(*b),
+        toml::Value::Datetime(d) => Value::String(d.to_string()),
+        toml::Value::Array(a) => Value::Array(a.iter().map(toml_to_json).collect()),
+        toml::Value::Table(t) => Value::Object(
+            t.iter()
+                .map(|(k, v)| (k.clone(), toml_to_json(v)))
+                .collect(),
+        ),
+    }
+}
+
+/// Resolves one connector (index `i` in the file, for error paths).
+pub fn resolve_connector(
+    cfg: &Config,
+    i: usize,
+    load: PluginLoader<'_>,
+    read_secret: SecretReader<'_>,
+) -> Result<ResolvedConnector, Vec<ConfigError>> {
+    let map = &cfg.source;
+    let c = &cfg.connectors[i];
+    let daemon: &DaemonConfig = &cfg.daemon;
+    let p = |k: &str| format!("connectors[{i}].{k}");
+    let mut errors = Vec::new();
+
+    let plugin = match load(&daemon.plugin_dir, &c.plugin, c.sha256.as_deref()) {
+        Ok(pl) => pl,
+        Err(LoadError::Refused { path, reason }) => {
+            let dir = daemon.plugin_dir.display().to_string();
+            let at = if path == dir {
+                String::new()
+            } else {
+                format!(" ({path})")
+            };
+            return Err(vec![map.error(
+                &p("plugin"),
+                format!(
+                    "plugin `{}` could not be loaded from plugin_dir {dir}: {reason}{at}; see `reckon plugins list`",
+                    c.plugin
+                ),
+            )]);
+        }
+    };
+    let manifest = &plugin.manifest;
+    let schema_v = &manifest.config_schema;
+
+    // Split settings: secrets out, literals validated by the schema.
+    let mut plain = serde_json::Map::new();
+    let mut secrets = BTreeMap::new();
+    let mut base_url: Option<String> = None;
+    let mut for_schema_secrets: Vec<String> = Vec::new();
+    for (k, v) in &c.settings {
+        let path = p(&format!("settings.{k}"));
+        let secret_field = schema::is_secret(schema_v, k);
+        if k == "base_url" {
+            match v.as_str().map(url::Url::parse) {
+                Some(Ok(u)) if matches!(u.scheme(), "http" | "https") && u.host_str().is_some() => {
+                    base_url = Some(
+                        v.as_str()
+                            .unwrap_or_default()
+                            .trim_end_matches('/')
+                            .to_owned(),
+                    );
+                    // The schema may declare it too; the plugin sees it either way.
+                    plain.insert(k.clone(), toml_to_json(v));
+                }
+                _ => errors.push(map.error(
+                    &path,
+                    "expected an absolute http(s) URL such as `https://api.example.net`",
+                )),
+            }
+            continue;
+        }
+        if secret_field {
+            // Present (even if wrong): `required` is satisfied either way.
+            for_schema_secrets.push(k.clone());
+        }
+        if SecretRef::is_ref(v) {
+            if !secret_field {
+                errors.push(map.error(
+                    &path,
+                    format!(
+                        "`{k}` is not a secret setting of plugin `{}`; give its value directly",
+                        c.plugin
+                    ),
+                ));
+                continue;
+            }
+            match SecretRef::from_toml(v).and_then(|r| read_secret(&r)) {
+                Ok(val) => {
+                    secrets.insert(k.clone(), Secret(val));
+                }
+                Err(m) => errors.push(map.error(&path, format!("secret not resolvable: {m}"))),
+            }
+        } else if secret_field {
+            errors.push(map.error(
+                &path,
+                format!(
+                    "`{k}` is a secret: write `{k} = {{ secret = \"env:NAME\" }}` or `{{ secret = \"file:PATH\" }}`, never the value itself"
+                ),
+            ));
+        } else {
+            plain.insert(k.clone(), toml_to_json(v));
+        }
+    }
+    // Validate: secrets count as present strings for `required`.
+    let mut for_schema = plain.clone();
+    for k in &for_schema_secrets {
+        for_schema.insert(k.clone(), Value::String("<secret>".into()));
+    }
+    let declares_base_url = schema::property_names(schema_v)
+        .iter()
+        .any(|n| n == "base_url");
+    if !declares_base_url {
+        for_schema.remove("base_url");
+    }
+    let mut violations = Vec::new();
+    schema::validate(schema_v, &Value::Object(for_schema), "", &mut violations);
+    for v in violations {
+        let path = if v.path.is_empty() {
+            p("settings")
+        } else {
+            p(&format!("settings.{}", v.path))
+        };
+        let msg = format!("{} (plugin `{}` config schema)", v.message, c.plugin);
+        errors.push(map.error(&path, msg));
+    }
+
+    let base_url = base_url
+        .or_else(|| manifest.default_base_url.clone())
+        .unwrap_or_default();
+    let mut allowed_hosts = manifest.allowed_hosts.clone();
+    if let Ok(u) = url::Url::parse(&base_url) {
+        if let Some(h) = u.host_str() {
+            if !allowed_hosts.iter().any(|a| a == h) {
+                allowed_hosts.push(h.to_owned());
+            }
+        }
+    }
+    let lookback_days = c.lookback_days.unwrap_or_else(|| {
+        manifest
+            .streams
+            .iter()
+            .map(|s| s.default_lookback_days)
+            .max()
+            .unwrap_or(0)
+    });
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    Ok(ResolvedConnector {
+        timezone: c.tz(daemon),
+        lookback_days,
+        settings: Value::Object(plain),
+        policy: HttpPolicy {
+            connector_id: c.id.clone(),
+            allowed_hosts,
+            timeout: Duration::from_secs(c.timeout_secs),
+            rate_limit: c.rate_limit,
+            max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
+            max_retries: DEFAULT_MAX_RETRIES,
+            secrets,
+        },
+        base_url,
+        plugin: plugin.clone(),
+        config: c.clone(),
+    })
+}
+
+/// Resolves every connector; all errors of all connectors are returned.
+pub fn resolve(
+    cfg: &Config,
+    load: PluginLoader<'_>,
+    read_secret: SecretReader<'_>,
+) -> Result<Vec<ResolvedConnector>, Vec<ConfigError>> {
+    let mut out = Vec::new();
+    let mut errors = Vec::new();
+    for i in 0..cfg.connectors.len() {
+        match resolve_connector(cfg, i, load, read_secret) {
+            Ok(r) => out.push(r),
+            Err(mut e) => errors.append(&mut e),
+        }
+    }
+    if errors.is_empty() {
+        Ok(out)
+    } else {
+        errors.sort_by_key(|e| (e.line.unwrap_or(usize::MAX), e.column.unwrap_or(0)));
+        Err(errors)
+    }
+}
+
+/// Resolves with the real plugin loader and OS secrets.
+pub fn resolve_all(cfg: &Config) -> Result<Vec<ResolvedConnector>, Vec<ConfigError>> {
+    let base = Path::new(&cfg.source.file)
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default();
+    let reader = os_secret_reader(base);
+    resolve(cfg, &crate::plugins::load, &reader)
+}

@@ -1,0 +1,270 @@
+//! A validator for the JSON Schema subset plugin manifests use for their
+//! `config_schema`: `type` (one or several), `properties`, `required`,
+//! `additionalProperties` (bool or schema), `enum`, `const`, `minimum`,
+//! `maximum`, `exclusiveMinimum`, `exclusiveMaximum`, `minLength`,
+//! `maxLength`, `items`, `minItems`, `maxItems`, and the `x-secret` marker.
+//! Other keywords (`description`, `default`, `format`, `pattern`, `$schema`,
+//! ...) are accepted and not checked. Numbers are compared as decimals, never
+//! as floats. Every violation is reported, each with its settings path.
+
+use rust_decimal::Decimal;
+use serde_json::Value;
+use std::str::FromStr;
+
+/// One violation: the path inside `settings` and what was expected.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Violation {
+    /// Path relative to `settings`, e.g. `accounts[0].id` (empty = the table).
+    pub path: String,
+    /// What was wrong.
+    pub message: String,
+}
+
+fn type_name(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "boolean",
+        Value::Number(n) if n.is_i64() || n.is_u64() => "integer",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "table",
+    }
+}
+
+fn matches_type(v: &Value, t: &str) -> bool {
+    match t {
+        "null" => v.is_null(),
+        "boolean" => v.is_boolean(),
+        "integer" => v.as_i64().is_some() || v.as_u64().is_some(),
+        "number" => v.is_number(),
+        "string" => v.is_string(),
+        "array" => v.is_array(),
+        "object" => v.is_object(),
+        _ => true,
+    }
+}
+
+fn dec(v: &Value) -> Option<Decimal> {
+    match v {
+        Value::Number(n) => Decimal::from_str(&n.to_string())
+            .or_else(|_| Decimal::from_scientific(&n.to_string()))
+            .ok(),
+        _ => None,
+    }
+}
+
+fn sub(path: &str, key: &str) -> String {
+    if path.is_empty() {
+        key.to_owned()
+    } else {
+        format!("{path}.{key}")
+    }
+}
+
+/// Whether the schema marks `key` (a top-level property) as a secret.
+pub fn is_secret(schema: &Value, key: &str) -> bool {
+    schema
+        .get("properties")
+        .and_then(|p| p.get(key))
+        .and_then(|p| p.get("x-secret"))
+        .and_then(Value::as_bool)
+        .unwrap_or(false)
+}
+
+/// Names of the top-level properties the schema declares.
+pub fn property_names(schema: &Value) -> Vec<String> {
+    schema
+        .get("properties")
+        .and_then(Value::as_object)
+        .map(|m| m.keys().cloned().collect())
+        .unwrap_or_default()
+}
+
+/// Validates `value` against `schema`, appending every violation.
+pub fn validate(schema: &Value, value: &Value, path: &str, out: &mut Vec<Violation>) {
+    let mut push = |p: &str, m: String| {
+        out.push(Violation {
+            path: p.to_owned(),
+            message: m,
+        })
+    };
+    let Some(s) = schema.as_object() else {
+        return;
+    };
+    if let Some(t) = s.get("type") {
+        let types: Vec<&str> = match t {
+            Value::String(t) => vec![t.as_str()],
+            Value::Array(a) => a.iter().filter_map(Value::as_str).collect(),
+            _ => vec![],
+        };
+        if !types.is_empty() && !types.iter().any(|t| matches_type(value, t)) {
+            let want = types
+                .iter()
+                .map(|t| if *t == "object" { "table" } else { t })
+                .collect::<Vec<_>>()
+                .join(" or ");
+            push(path, format!("expected {want}, found {}", type_name(value)));
+            return;
+        }
+    }
+    if let Some(Value::Array(allowed)) = s.get("enum") {
+        if !allowed.contains(value) {
+            let list: Vec<String> = allowed.iter().map(|v| v.to_string()).collect();
+            push(
+                path,
+                format!("expected one of {}, found {value}", list.join(", ")),
+            );
+        }
+    }
+    if let Some(c) = s.get("const") {
+        if c != value {
+            push(path, format!("expected {c}, found {value}"));
+        }
+    }
+    if let Some(x) = dec(value) {
+        let bound = |k: &str| s.get(k).and_then(dec);
+        if let Some(m) = bound("minimum") {
+            if x < m {
+                push(path, format!("must be at least {m}, found {x}"));
+            }
+        }
+        if let Some(m) = bound("maximum") {
+            if x > m {
+                push(path, format!("must be at most {m}, found {x}"));
+            }
+        }
+        if let Some(m) = bound("exclusiveMinimum") {
+            if x <= m {
+                push(path, format!("must be greater than {m}, found {x}"));
+            }
+        }
+        if let Some(m) = bound("exclusiveMaximum") {
+            if x >= m {
+                push(path, format!("must be less than {m}, found {x}"));
+            }
+        }
+    }
+    if let Value::String(st) = value {
+        let n = st.chars().count() as u64;
+        if let Some(m) = s.get("minLength").and_then(Value::as_u64) {
+            if n < m {
+                push(path, format!("must be at least {m} characters long"));
+            }
+        }
+        if let Some(m) = s.get("maxLength").and_then(Value::as_u64) {
+            if n > m {
+                push(path, format!("must be at most {m} characters long"));
+            }
+        }
+    }
+    if let Value::Array(items) = value {
+        let n = items.len() as u64;
+        if let Some(m) = s.get("minItems").and_then(Value::as_u64) {
+            if n < m {
+                push(path, format!("needs at least {m} items, found {n}"));
+            }
+        }
+        if let Some(m) = s.get("maxItems").and_then(Value::as_u64) {
+            if n > m {
+                push(path, format!("takes at most {m} items, found {n}"));
+            }
+        }
+        if let Some(item_schema) = s.get("items") {
+            for (i, it) in items.iter().enumerate() {
+                validate(item_schema, it, &format!("{path}[{i}]"), out);
+            }
+        }
+    }
+    if let Value::Object(map) = value {
+        let props = s.get("properties").and_then(Value::as_object);
+        if let Some(Value::Array(req)) = s.get("required") {
+            for r in req.iter().filter_map(Value::as_str) {
+                if !map.contains_key(r) {
+                    let what = props
+                        .and_then(|p| p.get(r))
+                        .and_then(|p| p.get("description"))
+                        .and_then(Value::as_str)
+                        .map(|d| format!(" ({d})"))
+                        .unwrap_or_default();
+                    out.push(Violation {
+                        path: path.to_owned(),
+                        message: format!("missing required setting `{r}`{what}"),
+                    });
+                }
+            }
+        }
+        for (k, v) in map {
+            let p = sub(path, k);
+            match props.and_then(|p| p.get(k)) {
+                Some(ps) => validate(ps, v, &p, out),
+                None => match s.get("additionalProperties") {
+                    Some(Value::Bool(false)) => {
+                        let names: Vec<&str> = props
+                            .map(|m| m.keys().map(String::as_str).collect())
+                            .unwrap_or_default();
+                        let hint = match super::source::nearest(k, names.iter().copied()) {
+                            Some(n) => format!("; did you mean `{n}`?"),
+                            None => String::new(),
+                        };
+                        out.push(Violation {
+                            path: p,
+                            message: format!(
+                                "unknown setting `{k}`{hint} (valid settings: {})",
+                                names
+                                    .iter()
+                                    .map(|n| format!("`{n}`"))
+                                    .collect::<Vec<_>>()
+                                    .join(", ")
+                            ),
+                        });
+                    }
+                    Some(extra @ Value::Object(_)) => validate(extra, v, &p, out),
+                    _ => {}
+                },
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn reports_every_violation_with_its_path() {
+        let schema = json!({
+            "type": "object", "additionalProperties": false, "required": ["api_key", "mode"],
+            "properties": {
+                "api_key": {"type": "string", "x-secret": true},
+                "mode": {"enum": ["a", "b"]},
+                "page_size": {"type": "integer", "minimum": 1, "maximum": 1000},
+                "ids": {"type": "array", "items": {"type": "string"}, "minItems": 1}
+            }
+        });
+        let mut out = Vec::new();
+        validate(
+            &schema,
+            &json!({"page_sise": 5, "page_size": 0, "ids": ["x", 3], "mode": "c"}),
+            "",
+            &mut out,
+        );
+        let got: Vec<String> = out
+            .iter()
+            .map(|v| format!("{}: {}", v.path, v.message))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                ": missing required setting `api_key`",
+                "ids[1]: expected string, found integer",
+                "mode: expected one of \"a\", \"b\", found \"c\"",
+                "page_sise: unknown setting `page_sise`; did you mean `page_size`? (valid settings: `api_key`, `ids`, `mode`, `page_size`)",
+                "page_size: must be at least 1, found 0",
+            ]
+        );
+        assert!(is_secret(&schema, "api_key"));
+        assert!(!is_secret(&schema, "mode"));
+    }
+}

@@ -1,0 +1,150 @@
+use super::*;
+use crate::plugins::{LoadError, Plugin};
+use plugin_api::Connector;
+use std::path::Path;
+use std::sync::Arc;
+
+fn example_loader(dir: &Path, id: &str, _sha: Option<&str>) -> Result<Arc<Plugin>, LoadError> {
+    if id == "example" {
+        Ok(Arc::new(Plugin::from_manifest(
+            dir.join("libreckon_plugin_example.so"),
+            reckon_plugin_example::Example::manifest(),
+        )))
+    } else {
+        Err(LoadError::Refused {
+            path: dir.display().to_string(),
+            reason: format!("no plugin with id `{id}` (found: example)"),
+        })
+    }
+}
+
+fn secrets(r: &SecretRef) -> Result<String, String> {
+    match r {
+        SecretRef::Env(n) if n == "EXAMPLE_API_KEY" => Ok("k3y".into()),
+        SecretRef::Env(n) => Err(format!("environment variable `{n}` is not set")),
+        SecretRef::File(p) => Err(format!("cannot read secret file {}", p.display())),
+    }
+}
+
+/// Parse + resolve a fixture and render every error as `reckon config check` does.
+fn check(name: &str) -> String {
+    let path = format!("config/broken/{name}.toml");
+    let text =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(&path))
+            .unwrap();
+    match parse(&text, &path) {
+        Err(e) => e.to_string(),
+        Ok(cfg) => match resolve(&cfg, &example_loader, &secrets) {
+            Err(e) => ConfigErrors(e).to_string(),
+            Ok(_) => "ok".into(),
+        },
+    }
+}
+
+#[test]
+fn broken_malformed_toml() {
+    insta::assert_snapshot!(check("malformed"));
+}
+#[test]
+fn broken_unknown_key() {
+    insta::assert_snapshot!(check("unknown_key"));
+}
+#[test]
+fn broken_wrong_type() {
+    insta::assert_snapshot!(check("wrong_type"));
+}
+#[test]
+fn broken_bad_cron() {
+    insta::assert_snapshot!(check("bad_cron"));
+}
+#[test]
+fn broken_unknown_timezone() {
+    insta::assert_snapshot!(check("unknown_timezone"));
+}
+#[test]
+fn broken_missing_secret() {
+    insta::assert_snapshot!(check("missing_secret"));
+}
+#[test]
+fn broken_plugin_not_found() {
+    insta::assert_snapshot!(check("plugin_not_found"));
+}
+#[test]
+fn broken_literal_secret() {
+    insta::assert_snapshot!(check("literal_secret"));
+}
+#[test]
+fn broken_many_errors_reported_at_once() {
+    insta::assert_snapshot!(check("many_errors"));
+}
+
+#[test]
+fn every_broken_fixture_has_a_test() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/broken");
+    let src = include_str!("tests.rs");
+    for e in std::fs::read_dir(dir).unwrap() {
+        let name = e.unwrap().path();
+        let stem = name.file_stem().unwrap().to_str().unwrap().to_owned();
+        assert!(
+            src.contains(&format!("check(\"{stem}\")")),
+            "config/broken/{stem}.toml has no snapshot test"
+        );
+    }
+}
+
+#[test]
+fn valid_config_resolves_secrets_out_of_settings() {
+    let text = r#"
+[daemon]
+data_dir = "var/data"
+timezone = "Europe/Berlin"
+
+[[connectors]]
+id = "examplenet"
+plugin = "example"
+schedule = "0 */6 * * *"
+rate_limit = { requests = 5, per_secs = 1 }
+
+[connectors.settings]
+api_key = { secret = "env:EXAMPLE_API_KEY" }
+page_size = 50
+base_url = "http://127.0.0.1:4000/"
+"#;
+    let cfg = parse(text, "/etc/reckon/reckon.toml").unwrap();
+    assert_eq!(cfg.daemon.data_dir, Path::new("/etc/reckon/var/data"));
+    assert_eq!(cfg.daemon.listen, default_listen());
+    assert_eq!(cfg.connectors[0].tz(&cfg.daemon), chrono_tz::Europe::Berlin);
+    let r = resolve(&cfg, &example_loader, &secrets).unwrap();
+    let c = &r[0];
+    assert_eq!(c.lookback_days, 7, "manifest default");
+    assert_eq!(c.base_url, "http://127.0.0.1:4000");
+    assert_eq!(
+        c.settings,
+        serde_json::json!({"page_size": 50, "base_url": "http://127.0.0.1:4000/"})
+    );
+    assert_eq!(c.policy.secrets["api_key"].0, "k3y");
+    assert!(format!("{:?}", c.policy).contains("Secret(***)"));
+    assert!(!format!("{:?}", c.policy).contains("k3y"));
+    assert!(c.policy.allowed_hosts.contains(&"127.0.0.1".to_string()));
+    assert!(c
+        .policy
+        .allowed_hosts
+        .contains(&"api.example.net".to_string()));
+}
+
+#[test]
+fn shipped_example_configs_parse() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../config");
+    let mut n = 0;
+    for e in std::fs::read_dir(&dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.extension().is_some_and(|x| x == "toml") {
+            let text = std::fs::read_to_string(&p).unwrap();
+            if let Err(e) = parse(&text, &p.display().to_string()) {
+                panic!("{e}");
+            }
+            n += 1;
+        }
+    }
+    assert!(n >= 1, "config/ has no example config");
+}

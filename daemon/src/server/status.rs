@@ -1,0 +1,96 @@
+//! The `/status` document and its text rendering for `reckon status`.
+
+use crate::schedule::{ConnectorStatus, Daemon};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use std::fmt::Write;
+
+/// What `/status` returns.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct StatusReport {
+    /// When the daemon started.
+    pub started_at: DateTime<Utc>,
+    /// The config file it runs with.
+    pub config: String,
+    /// Bytes the store uses on disk.
+    pub store_size_bytes: Option<u64>,
+    /// Per connector, in id order.
+    pub connectors: Vec<ConnectorStatus>,
+}
+
+impl StatusReport {
+    /// The status of a running daemon.
+    pub fn of(d: &Daemon) -> StatusReport {
+        StatusReport {
+            started_at: d.started_at,
+            config: d.config_path.display().to_string(),
+            store_size_bytes: d.store.size_on_disk().ok(),
+            connectors: d.status_snapshot(),
+        }
+    }
+
+    /// Human-readable text, one block per connector.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        let t = |d: Option<DateTime<Utc>>| {
+            d.map(|d| d.format("%Y-%m-%d %H:%M:%S UTC").to_string())
+                .unwrap_or_else(|| "-".into())
+        };
+        let _ = writeln!(
+            out,
+            "reckon daemon: up since {}, config {}, store {} bytes",
+            t(Some(self.started_at)),
+            self.config,
+            self.store_size_bytes
+                .map(|b| b.to_string())
+                .unwrap_or_else(|| "?".into())
+        );
+        for c in &self.connectors {
+            let state = if !c.enabled {
+                "disabled"
+            } else if c.running {
+                "running"
+            } else {
+                "idle"
+            };
+            let _ = writeln!(
+                out,
+                "\n{} ({}): {state}, schedule `{}` in {}",
+                c.id, c.plugin, c.schedule, c.timezone
+            );
+            match &c.last_run {
+                Some(r) => {
+                    let _ = writeln!(
+                        out,
+                        "  last run:  {} → {} {} ({} pages, {} requests; records {} new, {} changed, {} unchanged)",
+                        t(Some(r.started_at)),
+                        t(r.ended_at),
+                        r.outcome.as_str(),
+                        r.pages,
+                        r.requests,
+                        r.records_new,
+                        r.records_changed,
+                        r.records_unchanged
+                    );
+                }
+                None => {
+                    let _ = writeln!(out, "  last run:  never");
+                }
+            }
+            let _ = writeln!(out, "  records:   {}", c.records);
+            let _ = writeln!(out, "  next fire: {}", t(c.next_fire));
+            if let Some(r) = c.next_retry {
+                let _ = writeln!(
+                    out,
+                    "  retry at:  {} (failure {} in a row)",
+                    t(Some(r)),
+                    c.consecutive_failures
+                );
+            }
+            if let Some(e) = &c.last_error {
+                let _ = writeln!(out, "  last error: {e}");
+            }
+        }
+        out
+    }
+}
