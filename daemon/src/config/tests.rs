@@ -1,16 +1,14 @@
 use super::*;
-use crate::plugins::{LoadError, Plugin};
+use crate::plugins::LoadError;
 use plugin_api::Connector;
 use std::path::Path;
 use std::sync::Arc;
 
-fn example_loader(dir: &Path, id: &str, _sha: Option<&str>) -> Result<Arc<Plugin>, LoadError> {
+fn example_loader(dir: &Path, id: &str, _sha: Option<&str>) -> Result<LoadedPlugin, LoadError> {
     if id == "example" {
-        Ok(Arc::new(Plugin {
-            path: dir.join("libreckon_plugin_example.so"),
-            manifest: reckon_plugin_example::Example::manifest(),
-            panic_unwind: true,
-        }))
+        Ok(LoadedPlugin::ManifestOnly(Arc::new(
+            reckon_plugin_example::Example::manifest(),
+        )))
     } else {
         Err(LoadError::Refused {
             path: dir.display().to_string(),

@@ -311,7 +311,7 @@ pub async fn run_daemon(
                     let seq_after = d.store.last_seq().unwrap_or(seq_before);
                     let store = d.store.clone();
                     let ev_connector = id.clone();
-                    let kind = c.plugin.manifest.kind;
+                    let kind = c.manifest().kind;
                     let _ = tokio::task::spawn_blocking(move || {
                         hooks::run_post_sync(&hooks::SyncEvent {
                             store: &store,
@@ -526,15 +526,15 @@ mod tests {
             "[[connectors]]\nid = \"net\"\nplugin = \"example\"\nschedule = \"{schedule}\"\ntimezone = \"Europe/Berlin\"\n[connectors.settings]\napi_key = {{ secret = \"env:K\" }}\n"
         );
         let cfg = crate::config::parse(&text, "t.toml").unwrap();
-        let load = |d: &std::path::Path, _: &str, _: Option<&str>| {
-            Ok(Arc::new(crate::plugins::Plugin {
-                path: d.join("x.so"),
-                manifest: reckon_plugin_example::Example::manifest(),
-                panic_unwind: true,
-            }))
+        let load = |_: &std::path::Path, _: &str, _: Option<&str>| {
+            Ok(crate::config::LoadedPlugin::ManifestOnly(Arc::new(
+                reckon_plugin_example::Example::manifest(),
+            )))
         };
         let secret = |_: &crate::config::SecretRef| Ok("k".to_string());
-        crate::config::resolve(&cfg, &load, &secret).unwrap().remove(0)
+        crate::config::resolve(&cfg, &load, &secret)
+            .unwrap()
+            .remove(0)
     }
 
     #[test]
@@ -559,7 +559,10 @@ mod tests {
         let now: DateTime<Utc> = "2026-06-10T23:30:00Z".parse().unwrap(); // 11 June in Berlin
         let mut cps = BTreeMap::new();
         let (from, to) = crate::sync::scheduled_range(&c, &cps, now);
-        assert_eq!((from.to_string(), to.to_string()), ("2026-06-04".into(), "2026-06-11".into()));
+        assert_eq!(
+            (from.to_string(), to.to_string()),
+            ("2026-06-04".into(), "2026-06-11".into())
+        );
         for s in ["conversions", "reversals"] {
             cps.insert(
                 s.to_string(),
@@ -576,7 +579,10 @@ mod tests {
         }
         let (from, to) = crate::sync::scheduled_range(&c, &cps, now);
         // The oldest stream's watermark (1 June, 02:00 Berlin) minus 7 days.
-        assert_eq!((from.to_string(), to.to_string()), ("2026-05-25".into(), "2026-06-11".into()));
+        assert_eq!(
+            (from.to_string(), to.to_string()),
+            ("2026-05-25".into(), "2026-06-11".into())
+        );
     }
 
     #[test]
