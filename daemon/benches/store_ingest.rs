@@ -285,10 +285,11 @@ fn idle_cpu(dir: &std::path::Path, secs: u64) {
         ));
     }
     let cfg = reckon::config::parse(&text, &dir.join("idle.toml").display().to_string()).unwrap();
-    let loader = |_: &std::path::Path, _: &str, _: Option<&str>| {
-        Ok(reckon::config::LoadedPlugin::ManifestOnly(
-            std::sync::Arc::new(reckon_plugin_example::Example::manifest()),
-        ))
+    let loader = |d: &std::path::Path, _: &str, _: Option<&str>| {
+        Ok(std::sync::Arc::new(reckon::plugins::Plugin::from_manifest(
+            d.join("example.so"),
+            reckon_plugin_example::Example::manifest(),
+        )))
     };
     let secrets = |_: &reckon::config::SecretRef| Ok("x".to_string());
     let connectors = reckon::config::resolve(&cfg, &loader, &secrets).unwrap();

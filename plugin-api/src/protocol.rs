@@ -539,7 +539,13 @@ pub struct Spend {
     pub clicks: u64,
     pub spend: Money,
     /// Conversions as the platform reports them (may be fractional on Google).
-    #[serde(default, with = "rust_decimal::serde::str_option")]
+    /// Omitted when absent: inside the tagged [`Record`] a JSON `null` would
+    /// not deserialise through `str_option`.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "rust_decimal::serde::str_option"
+    )]
     pub platform_conversions: Option<Decimal>,
     /// Conversion value as the platform reports it.
     #[serde(default)]
@@ -792,6 +798,38 @@ mod tests {
         let (back, bytes): (Event, _) = decode_frame(&frame).unwrap();
         assert_eq!(back, head);
         assert_eq!(bytes, b"\x00binary body");
+    }
+
+    #[test]
+    fn spend_without_platform_conversions_round_trips_inside_a_record() {
+        let spend = Record::Spend(Spend {
+            source: "g".into(),
+            account_id: "a".into(),
+            day: NaiveDate::from_ymd_opt(2026, 11, 1).unwrap(),
+            timezone: "UTC".into(),
+            campaign_id: "c".into(),
+            campaign_name: "C".into(),
+            ad_group_id: None,
+            ad_group_name: None,
+            ad_id: None,
+            channel: Channel::Search,
+            impressions: 1,
+            clicks: 1,
+            spend: Money::new(dec!(1.5), "USD"),
+            platform_conversions: None,
+            platform_conversion_value: None,
+        });
+        let json = serde_json::to_string(&vec![Action::Records {
+            records: vec![spend.clone()],
+        }])
+        .unwrap();
+        let back: Vec<Action> = serde_json::from_str(&json).unwrap();
+        assert_eq!(
+            back,
+            vec![Action::Records {
+                records: vec![spend]
+            }]
+        );
     }
 
     #[test]

@@ -67,7 +67,7 @@ pub fn check(
     );
     let now = Utc::now();
     for c in &connectors {
-        let m = c.manifest();
+        let m = &c.plugin.manifest;
         let _ = writeln!(
             out,
             "\n{} (plugin {} {}, schedule `{}` in {}, lookback {} days{})",

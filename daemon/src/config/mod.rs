@@ -22,7 +22,7 @@ pub mod schema;
 pub mod source;
 
 pub use self::cron::{CronSchedule, Timezone};
-pub use resolve::{resolve, resolve_connector, LoadedPlugin, ResolvedConnector, SecretRef};
+pub use resolve::{resolve, resolve_connector, ResolvedConnector, SecretRef};
 pub use source::{ConfigError, ConfigErrors, SourceMap};
 
 use serde::de::IntoDeserializer;

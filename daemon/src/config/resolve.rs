@@ -8,7 +8,6 @@
 
 use super::{schema, Config, ConfigError, ConnectorConfig, DaemonConfig};
 use crate::plugins::{HttpPolicy, LoadError, Plugin, Secret};
-use plugin_api::protocol::Manifest;
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -100,38 +99,8 @@ pub fn os_secret_reader(base: PathBuf) -> impl Fn(&SecretRef) -> Result<String, 
     }
 }
 
-/// A plugin as resolution sees it.
-#[derive(Debug, Clone)]
-pub enum LoadedPlugin {
-    /// A loaded library (what the daemon runs).
-    Library(Arc<Plugin>),
-    /// Only a manifest, without a library: for tests and benchmarks that
-    /// resolve configs but never run a session.
-    ManifestOnly(Arc<Manifest>),
-}
-
-impl LoadedPlugin {
-    /// The plugin's manifest.
-    pub fn manifest(&self) -> &Manifest {
-        match self {
-            LoadedPlugin::Library(p) => &p.manifest,
-            LoadedPlugin::ManifestOnly(m) => m,
-        }
-    }
-}
-
 /// Loads a plugin by id: `(plugin_dir, id, sha256) -> plugin`.
-pub type PluginLoader<'a> =
-    &'a dyn Fn(&Path, &str, Option<&str>) -> Result<LoadedPlugin, LoadError>;
-
-/// The daemon's loader: [`crate::plugins::load`].
-pub fn library_loader(
-    dir: &Path,
-    id: &str,
-    sha256: Option<&str>,
-) -> Result<LoadedPlugin, LoadError> {
-    crate::plugins::load(dir, id, sha256).map(LoadedPlugin::Library)
-}
+pub type PluginLoader<'a> = &'a dyn Fn(&Path, &str, Option<&str>) -> Result<Arc<Plugin>, LoadError>;
 
 /// A connector ready to run.
 #[derive(Debug, Clone)]
@@ -139,7 +108,7 @@ pub struct ResolvedConnector {
     /// The connector's config.
     pub config: ConnectorConfig,
     /// Its plugin.
-    pub plugin: LoadedPlugin,
+    pub plugin: Arc<Plugin>,
     /// Timezone of schedule and window days.
     pub timezone: chrono_tz::Tz,
     /// Days re-pulled before the last checkpoint.
@@ -150,13 +119,6 @@ pub struct ResolvedConnector {
     pub base_url: String,
     /// HTTP policy (allowed hosts, timeouts, rate limit, secrets).
     pub policy: HttpPolicy,
-}
-
-impl ResolvedConnector {
-    /// The plugin's manifest.
-    pub fn manifest(&self) -> &Manifest {
-        self.plugin.manifest()
-    }
 }
 
 fn toml_to_json(v: &toml::Value) -> Value {
@@ -208,7 +170,7 @@ pub fn resolve_connector(
             )]);
         }
     };
-    let manifest = plugin.manifest();
+    let manifest = &plugin.manifest;
     let schema_v = &manifest.config_schema;
 
     // Split settings: secrets out, literals validated by the schema.
@@ -363,5 +325,5 @@ pub fn resolve_all(cfg: &Config) -> Result<Vec<ResolvedConnector>, Vec<ConfigErr
         .map(Path::to_path_buf)
         .unwrap_or_default();
     let reader = os_secret_reader(base);
-    resolve(cfg, &library_loader, &reader)
+    resolve(cfg, &crate::plugins::load, &reader)
 }

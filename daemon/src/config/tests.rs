@@ -1,12 +1,13 @@
 use super::*;
-use crate::plugins::LoadError;
+use crate::plugins::{LoadError, Plugin};
 use plugin_api::Connector;
 use std::path::Path;
 use std::sync::Arc;
 
-fn example_loader(dir: &Path, id: &str, _sha: Option<&str>) -> Result<LoadedPlugin, LoadError> {
+fn example_loader(dir: &Path, id: &str, _sha: Option<&str>) -> Result<Arc<Plugin>, LoadError> {
     if id == "example" {
-        Ok(LoadedPlugin::ManifestOnly(Arc::new(
+        Ok(Arc::new(Plugin::from_manifest(
+            dir.join("libreckon_plugin_example.so"),
             reckon_plugin_example::Example::manifest(),
         )))
     } else {

@@ -311,7 +311,7 @@ pub async fn run_daemon(
                     let seq_after = d.store.last_seq().unwrap_or(seq_before);
                     let store = d.store.clone();
                     let ev_connector = id.clone();
-                    let kind = c.manifest().kind;
+                    let kind = c.plugin.manifest.kind;
                     let _ = tokio::task::spawn_blocking(move || {
                         hooks::run_post_sync(&hooks::SyncEvent {
                             store: &store,
@@ -526,8 +526,9 @@ mod tests {
             "[[connectors]]\nid = \"net\"\nplugin = \"example\"\nschedule = \"{schedule}\"\ntimezone = \"Europe/Berlin\"\n[connectors.settings]\napi_key = {{ secret = \"env:K\" }}\n"
         );
         let cfg = crate::config::parse(&text, "t.toml").unwrap();
-        let load = |_: &std::path::Path, _: &str, _: Option<&str>| {
-            Ok(crate::config::LoadedPlugin::ManifestOnly(Arc::new(
+        let load = |d: &std::path::Path, _: &str, _: Option<&str>| {
+            Ok(Arc::new(crate::plugins::Plugin::from_manifest(
+                d.join("x.so"),
                 reckon_plugin_example::Example::manifest(),
             )))
         };

@@ -76,12 +76,8 @@ pub fn run(config: &Path, args: SyncArgs) -> anyhow::Result<ExitCode> {
     };
     let base = config.parent().map(Path::to_path_buf).unwrap_or_default();
     let reader = crate::config::resolve::os_secret_reader(base);
-    let connector = match crate::config::resolve_connector(
-        &cfg,
-        i,
-        &crate::config::resolve::library_loader,
-        &reader,
-    ) {
+    let connector = match crate::config::resolve_connector(&cfg, i, &crate::plugins::load, &reader)
+    {
         Ok(c) => c,
         Err(e) => {
             eprintln!("{}", crate::config::ConfigErrors(e));

@@ -103,7 +103,7 @@ pub fn scheduled_range(
 ) -> (NaiveDate, NaiveDate) {
     let tz = connector.timezone;
     let today = now.with_timezone(&tz).date_naive();
-    let streams = &connector.manifest().streams;
+    let streams = &connector.plugin.manifest.streams;
     let oldest = streams
         .iter()
         .map(|s| checkpoints.get(&s.name).map(|c| c.watermark))
@@ -178,7 +178,7 @@ pub async fn run_sync(
             message: format!("--from {from} is after --to {to}"),
         });
     }
-    let windows = split_windows(from, to, connector.manifest().max_window_days);
+    let windows = split_windows(from, to, connector.plugin.manifest.max_window_days);
     let mut run = RunRecord {
         source: id.clone(),
         started_at: started,
@@ -229,15 +229,8 @@ pub async fn run_sync(
             step_deadline: std::time::Duration::from_secs(connector.config.timeout_secs.max(1) * 4),
             host_exe: ctx.host_exe.clone(),
         };
-        let crate::config::LoadedPlugin::Library(plugin) = &connector.plugin else {
-            failure = Some(SyncError::BadRange {
-                connector: id.clone(),
-                message: "the plugin was resolved without its library; nothing to run".into(),
-            });
-            break;
-        };
         let result = crate::plugins::run_session(
-            plugin.clone(),
+            connector.plugin.clone(),
             open,
             connector.policy.clone(),
             options,
