@@ -113,6 +113,8 @@ impl Gen {
                 winner: None,
                 reason: "order id matches".into(),
                 decided_at: self.decided,
+                order_fx_rate: None,
+                inputs: Default::default(),
             });
         }
         v

@@ -73,6 +73,8 @@ pub fn claim(
         winner: None,
         reason: "order id matches".into(),
         decided_at: at("2026-12-01T00:00:00Z"),
+        order_fx_rate: None,
+        inputs: Default::default(),
     }
 }
 
