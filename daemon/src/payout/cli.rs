@@ -65,14 +65,14 @@ pub fn run(config_path: &Path, cmd: StatementsCommand) -> anyhow::Result<ExitCod
     match cmd {
         StatementsCommand::Generate(a) => {
             let decisions = crate::reconcile::load_decisions(&store, &a.program)?;
-            let fx = crate::fx::FxTable::default();
+            let fx = crate::reconcile::fx_table(&config)?;
             let inputs = inputs(&a.program, commission, &decisions, &fx, &book, output_dir);
             print_report(&lifecycle::generate(&inputs, &a.period)?);
             Ok(ExitCode::SUCCESS)
         }
         StatementsCommand::Finalize(a) => {
             let decisions = crate::reconcile::load_decisions(&store, &a.program)?;
-            let fx = crate::fx::FxTable::default();
+            let fx = crate::reconcile::fx_table(&config)?;
             let inputs = inputs(&a.program, commission, &decisions, &fx, &book, output_dir);
             print_report(&lifecycle::finalize(&inputs, &a.period)?);
             Ok(ExitCode::SUCCESS)
