@@ -23,6 +23,9 @@ timezone = "Europe/Berlin"
 
 [[programs]]
 id = "shop"
+currency = "EUR"
+claims = []
+orders = []
 
 [programs.commission]
 payout_currency = "EUR"
