@@ -75,7 +75,7 @@ impl Gen {
             self.seed ^= self.seed >> 7;
             self.seed ^= self.seed << 17;
             let seed = self.seed;
-            let lead = seed % 10 == 0;
+            let lead = seed.is_multiple_of(10);
             let cents = (seed >> 8) % 50_000 + 100;
             let at = self.base + chrono::Duration::seconds(((seed >> 20) % (29 * 86_400)) as i64);
             let id = format!("{p}-{i}");

@@ -302,12 +302,12 @@ pub fn finalize_partitioned(
     )
 }
 
-fn run_partitioned<'p>(
+fn run_partitioned(
     inputs: &Inputs<'_>,
     period_name: &str,
     status: Status,
     volume_currency: Option<String>,
-    partitions: &'p mut dyn Iterator<Item = Result<Partition, PayoutError>>,
+    partitions: &mut dyn Iterator<Item = Result<Partition, PayoutError>>,
 ) -> Result<Report, PayoutError> {
     let facts = ProgramFacts { volume_currency };
     run_with(inputs, period_name, status, facts, move |history, _tz| {

@@ -112,7 +112,7 @@ impl ProgramFacts {
 }
 
 /// Sort key of a decision within a statement: date, time, network, claim id.
-fn order_key<'d>(d: &'d Decision, tz: chrono_tz::Tz) -> (NaiveDate, i64, &'d str, &'d str) {
+fn order_key(d: &Decision, tz: chrono_tz::Tz) -> (NaiveDate, i64, &str, &str) {
     (
         local_date(d, tz),
         d.occurred_at.timestamp_micros(),
