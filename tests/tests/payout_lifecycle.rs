@@ -16,6 +16,9 @@ use reckon::reconcile::model::Decision;
 use std::collections::BTreeMap;
 use std::path::Path;
 
+type Mutation = Box<dyn Fn(&mut Decision)>;
+type Tampering = Box<dyn Fn(&Path)>;
+
 const SEEDED: &str = r#"
 payout_currency = "EUR"
 minimum_payout = "25.00"
@@ -271,7 +274,7 @@ fn a_change_to_stored_data_after_finalisation_never_alters_a_finalised_file() {
     reckon::payout::finalize(&inputs(&c, &ds, &fxr, &book, tmp.path()), "2026-10").unwrap();
     let oct = tmp.path().join("statements/shop/2026-10");
     let before = read_dir(&oct);
-    let mutations: Vec<Box<dyn Fn(&mut Decision)>> = vec![
+    let mutations: Vec<Mutation> = vec![
         Box::new(|x| *x = refunded(x.clone())),
         Box::new(|x| {
             if let Some(b) = &mut x.basis {
@@ -284,7 +287,7 @@ fn a_change_to_stored_data_after_finalisation_never_alters_a_finalised_file() {
     ];
     for (i, m) in mutations.iter().enumerate() {
         let mut changed = ds.clone();
-        changed.iter_mut().for_each(|x| m(x));
+        changed.iter_mut().for_each(m);
         changed.push(sale(
             &format!("late{i}"),
             "p01",
@@ -321,7 +324,7 @@ fn verify_detects_a_tampered_file_and_generate_restores_it() {
     let ok = reckon::payout::verify(&book, tmp.path(), "shop", "2026-10").unwrap();
     assert!(ok.problems.is_empty(), "{:?}", ok.problems);
 
-    let tamperings: Vec<(&str, Box<dyn Fn(&Path)>)> = vec![
+    let tamperings: Vec<(&str, Tampering)> = vec![
         (
             "json amount",
             Box::new(|d: &Path| edit(&d.join("p1.json"), "\"20.00\"", "\"21.00\"")),
