@@ -73,7 +73,17 @@ base_url = "{}"
         .output()
         .unwrap();
     let stored = export.stdout.iter().filter(|b| **b == b'\n').count();
-    assert_eq!(stored, truth);
+    assert_eq!(
+        stored,
+        truth,
+        "stored rows differ from the fake's truth; sync log tail: {}",
+        String::from_utf8_lossy(&out.stderr)
+            .lines()
+            .rev()
+            .take(8)
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
     println!(
         "tiktok_ads backfill through the daemon: 90 days × 500 campaigns × 20 ad groups = {stored} rows in {ms} ms ({} rows/s, {} report requests)",
         stored as u128 * 1000 / ms,
