@@ -44,11 +44,22 @@ fn commit(store: &Store, out: &Outcome) -> CommitStats {
 }
 
 fn csv(n: usize, amount_of_7: &str) -> String {
-    let mut s = String::from("order_id,created_at,amount,currency,click_ids,refund_amount,refunded_at\n");
+    let mut s =
+        String::from("order_id,created_at,amount,currency,click_ids,refund_amount,refunded_at\n");
     for i in 0..n {
-        let amount = if i == 7 { amount_of_7.to_owned() } else { format!("{}.25", 10 + i) };
-        let refund = if i % 5 == 0 { "2.00,2026-11-02T00:00:00Z" } else { "," };
-        s.push_str(&format!("C-{i},2026-11-01T08:00:00Z,{amount},USD,ck{i},{refund}\n"));
+        let amount = if i == 7 {
+            amount_of_7.to_owned()
+        } else {
+            format!("{}.25", 10 + i)
+        };
+        let refund = if i % 5 == 0 {
+            "2.00,2026-11-02T00:00:00Z"
+        } else {
+            ","
+        };
+        s.push_str(&format!(
+            "C-{i},2026-11-01T08:00:00Z,{amount},USD,ck{i},{refund}\n"
+        ));
     }
     s
 }
@@ -77,7 +88,11 @@ fn sum_amounts(store: &Store) -> (u64, Decimal, Decimal) {
             refunds += o.refunded();
         }
     }
-    (store.count_records(RecordKind::Order, Some(SOURCE)), amount, refunds)
+    (
+        store.count_records(RecordKind::Order, Some(SOURCE)),
+        amount,
+        refunds,
+    )
 }
 
 #[test]
@@ -101,7 +116,10 @@ fn csv_and_jsonl_files_are_stored_once_and_a_changed_file_makes_revisions() {
     let csv_sum: Decimal = (0..40).map(|i| d(&format!("{}.25", 10 + i))).sum();
     let jsonl_sum: Decimal = (0..30).map(|i| d(&format!("{i}.5"))).sum();
     assert_eq!(sum_amounts(&store), (70, csv_sum + jsonl_sum, d("16.00")));
-    let j = store.get_record(RecordKind::Order, SOURCE, "J-3").unwrap().unwrap();
+    let j = store
+        .get_record(RecordKind::Order, SOURCE, "J-3")
+        .unwrap()
+        .unwrap();
     match j.record {
         Record::Order(o) => {
             assert_eq!(o.amount.currency, "EUR");
@@ -123,9 +141,18 @@ fn csv_and_jsonl_files_are_stored_once_and_a_changed_file_makes_revisions() {
     assert_eq!(third.committed.len(), 40);
     let stats = commit(&store, &third);
     assert_eq!((stats.new, stats.changed, stats.unchanged), (0, 1, 39));
-    let c7 = store.get_record(RecordKind::Order, SOURCE, "C-7").unwrap().unwrap();
+    let c7 = store
+        .get_record(RecordKind::Order, SOURCE, "C-7")
+        .unwrap()
+        .unwrap();
     assert_eq!(c7.revision, 2);
-    assert_eq!(store.revisions(RecordKind::Order, SOURCE, "C-7").unwrap().len(), 1);
+    assert_eq!(
+        store
+            .revisions(RecordKind::Order, SOURCE, "C-7")
+            .unwrap()
+            .len(),
+        1
+    );
 }
 
 #[test]
@@ -133,7 +160,9 @@ fn a_bad_line_names_file_line_and_column_and_stores_nothing_of_that_file() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path()).unwrap();
     let mut bad = jsonl(5);
-    bad.push_str("{\"order_id\":\"J-5\",\"created_at\":\"2026-11-01T09:00:00Z\",\"amount\":\"7.O0\"}\n");
+    bad.push_str(
+        "{\"order_id\":\"J-5\",\"created_at\":\"2026-11-01T09:00:00Z\",\"amount\":\"7.O0\"}\n",
+    );
     let out = FakeHost::handler(|_| panic!("no HTTP"))
         .with_file("a.csv", csv(10, "17.25"))
         .with_file("b.jsonl", bad)
@@ -156,5 +185,8 @@ fn a_bad_line_names_file_line_and_column_and_stores_nothing_of_that_file() {
         .with_file("c.csv", bad_csv)
         .run::<Orders>(open(&store));
     let msg = out.result.unwrap_err().message;
-    assert!(msg.starts_with("file `c.csv` line 2, column 2 (`created_at`), order X-1:"), "{msg}");
+    assert!(
+        msg.starts_with("file `c.csv` line 2, column 2 (`created_at`), order X-1:"),
+        "{msg}"
+    );
 }

@@ -156,7 +156,10 @@ fn a_refund_between_pulls_repulls_the_order_with_its_refund() {
         Record::Order(o) => assert!(o.refunds.is_empty()),
         other => panic!("{other:?}"),
     }
-    assert_eq!(store.count_records(plugin_api::RecordKind::Order, Some("shop")), 50);
+    assert_eq!(
+        store.count_records(plugin_api::RecordKind::Order, Some("shop")),
+        50
+    );
 }
 
 #[test]
