@@ -1053,12 +1053,14 @@ async fn handle(
     };
     let secret = match &endpoint.secret {
         Ok(s) => s,
-        Err(e) => {
+        // The reason (which secret reference failed) is in the daemon's log
+        // from start-up; callers only learn that it is the server's fault.
+        Err(_) => {
             return reply(
                 &id,
                 Outcome::Misconfigured,
                 StatusCode::SERVICE_UNAVAILABLE,
-                json!({"error": format!("endpoint is misconfigured on the server: {e}")}),
+                json!({"error": "endpoint is misconfigured on the server (its secret cannot be resolved; see the daemon log)"}),
             )
         }
     };
