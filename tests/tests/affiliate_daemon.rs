@@ -294,3 +294,74 @@ fn partnerstack_through_the_daemon_stores_ground_truth_then_a_refund_as_a_revisi
     assert_eq!((c.status, rev), (ConversionStatus::Reversed, 2));
     assert_eq!(truth(&second), fake.lock().unwrap().truth(from, to));
 }
+
+#[test]
+fn a_malformed_record_fails_the_sync_naming_it_and_stores_only_earlier_pages() {
+    let fake = shared(everflow::EverflowFake::new(everflow::Params::small(
+        65, 1_500,
+    )));
+    let bad = {
+        let f = fake.lock().unwrap();
+        let mut rows: Vec<_> = f.rows().iter().collect();
+        rows.sort_by(|a, b| b.at.cmp(&a.at).then(a.id.cmp(&b.id)));
+        rows[1_100].id.clone()
+    };
+    fake.lock().unwrap().corrupt(&bad, "payout");
+    let server = serve(&fake);
+    let s = setup(
+        "everflow",
+        &format!(
+            "api_key = {{ secret = \"env:T_EVERFLOW\" }}\npage_size = 500\nbase_url = \"{}\"",
+            server.base_url
+        ),
+        vec![("T_EVERFLOW", "ef-network-key")],
+    );
+    let out = s
+        .reckon()
+        .args([
+            "sync",
+            "everflow",
+            "--from",
+            "2026-10-01",
+            "--to",
+            "2026-11-27",
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    for part in [bad.as_str(), "field `payout`", "page 3"] {
+        assert!(err.contains(part), "{part} not in {err}");
+    }
+    // Pages 1 and 2 are stored; nothing of page 3.
+    let stored = s.export();
+    assert_eq!(stored.len(), 1_000);
+    assert!(!stored.contains_key(&bad));
+}
+
+#[test]
+fn plugins_list_shows_the_four_affiliate_plugins() {
+    let s = setup(
+        "impact",
+        "account_sid = \"x\"\nauth_token = { secret = \"env:T\" }\ncampaign_ids = [1]",
+        vec![],
+    );
+    reckon_tests::install_plugins(
+        &s.config.parent().unwrap().join("plugins"),
+        &["everflow", "cake", "partnerstack"],
+    );
+    let out = s.reckon().args(["plugins", "list"]).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for id in ["impact", "everflow", "cake", "partnerstack"] {
+        assert!(
+            text.lines()
+                .any(|l| l.split_whitespace().next() == Some(id)),
+            "{id} not in:\n{text}"
+        );
+    }
+}
