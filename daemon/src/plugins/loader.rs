@@ -62,7 +62,54 @@ pub struct Instance(*mut c_void);
 // between threads is what the ABI allows.
 unsafe impl Send for Instance {}
 
+/// Function table of a plugin known only by its manifest: every call fails.
+unsafe extern "C" fn unavailable_describe(w: plugin_api::abi::WriteFn, ctx: *mut c_void) -> i32 {
+    unavailable_error(w, ctx)
+}
+unsafe extern "C" fn unavailable_open(
+    _input: *const u8,
+    _len: usize,
+    _out: *mut *mut c_void,
+    w: plugin_api::abi::WriteFn,
+    ctx: *mut c_void,
+) -> i32 {
+    unavailable_error(w, ctx)
+}
+unsafe extern "C" fn unavailable_step(
+    _handle: *mut c_void,
+    _input: *const u8,
+    _len: usize,
+    w: plugin_api::abi::WriteFn,
+    ctx: *mut c_void,
+) -> i32 {
+    unavailable_error(w, ctx)
+}
+unsafe extern "C" fn unavailable_close(_handle: *mut c_void) {}
+
+fn unavailable_error(w: plugin_api::abi::WriteFn, ctx: *mut c_void) -> i32 {
+    let err = PluginError::new(
+        plugin_api::ErrorKind::Internal,
+        "this plugin was described from its manifest only; it has no library to run",
+    );
+    let bytes = serde_json::to_vec(&err).unwrap_or_default();
+    // SAFETY: `w` and `ctx` are the host's writer for this call; the slice is live.
+    unsafe { w(ctx, bytes.as_ptr(), bytes.len()) };
+    plugin_api::abi::STATUS_ERROR
+}
+
 impl PluginFns {
+    /// A table whose every call fails cleanly (see [`Plugin::from_manifest`]).
+    pub(crate) fn unavailable() -> PluginFns {
+        PluginFns {
+            table: FunctionTable {
+                describe: unavailable_describe,
+                session_open: unavailable_open,
+                session_step: unavailable_step,
+                session_close: unavailable_close,
+            },
+        }
+    }
+
     /// Calls `describe`.
     pub fn describe(&self) -> CallOutput {
         let mut out = Vec::new();
@@ -468,4 +515,89 @@ pub fn protect_stdout() -> std::io::Result<std::io::BufWriter<std::fs::File>> {
         1 << 16,
         std::fs::File::from(proto),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn good() -> HeaderFields {
+        HeaderFields {
+            magic: MAGIC,
+            header_size: MIN_HEADER_SIZE as u32,
+            abi_major: ABI_MAJOR,
+            abi_minor: 0,
+            flags: FLAG_PANIC_UNWIND,
+            plugin_id: "x".into(),
+            plugin_version: "1".into(),
+            protocol_version: PROTOCOL_VERSION.into(),
+            target: TARGET.into(),
+        }
+    }
+
+    #[test]
+    fn each_header_field_is_named_when_it_mismatches() {
+        assert_eq!(check_header(&good()), Ok(()));
+        let cases: Vec<(HeaderFields, &str)> = vec![
+            (HeaderFields { magic: 1, ..good() }, "header field `magic`"),
+            (
+                HeaderFields {
+                    header_size: 8,
+                    ..good()
+                },
+                "header too short",
+            ),
+            (
+                HeaderFields {
+                    abi_major: 2,
+                    ..good()
+                },
+                "header field `abi_major` is 2",
+            ),
+            (
+                HeaderFields {
+                    target: "riscv64gc-unknown-none-elf".into(),
+                    ..good()
+                },
+                "target mismatch",
+            ),
+            (
+                HeaderFields {
+                    protocol_version: "9".into(),
+                    ..good()
+                },
+                "header field `protocol_version` is `9`",
+            ),
+            (
+                HeaderFields {
+                    plugin_id: String::new(),
+                    ..good()
+                },
+                "header field `plugin_id` is empty",
+            ),
+        ];
+        for (h, needle) in cases {
+            let e = check_header(&h).unwrap_err();
+            assert!(e.contains(needle), "{e} should contain {needle}");
+        }
+    }
+
+    #[test]
+    fn manifests_without_streams_or_with_odd_ids_are_refused() {
+        let m: Manifest = serde_json::from_value(serde_json::json!({
+            "id": "Bad-Id", "name": "n", "version": "1", "kind": "affiliate",
+            "description": "d", "config_schema": {}, "streams": [],
+            "allowed_hosts": [], "default_base_url": null, "auth": null,
+            "max_window_days": null
+        }))
+        .unwrap();
+        assert!(check_manifest(&m).unwrap_err().contains("`id`"));
+        let m = Manifest {
+            id: "ok".into(),
+            ..m
+        };
+        assert!(check_manifest(&m)
+            .unwrap_err()
+            .contains("`streams` is empty"));
+    }
 }

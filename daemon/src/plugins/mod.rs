@@ -65,6 +65,21 @@ pub struct Plugin {
     pub(crate) fns: loader::PluginFns,
 }
 
+impl Plugin {
+    /// A plugin known only by its manifest, with no library behind it: config
+    /// validation tests and benchmarks use it; its sessions fail cleanly.
+    pub fn from_manifest(path: PathBuf, manifest: Manifest) -> Plugin {
+        Plugin {
+            path,
+            manifest,
+            panic_unwind: true,
+            sha256: String::new(),
+            abi_minor: 0,
+            fns: loader::PluginFns::unavailable(),
+        }
+    }
+}
+
 /// Lists plugin libraries (`*.so`/`*.dylib`) in `dir`, loading and describing
 /// each. Broken files are returned as errors, not skipped.
 pub fn discover(dir: &Path) -> Vec<Result<Arc<Plugin>, LoadError>> {

@@ -527,11 +527,10 @@ mod tests {
         );
         let cfg = crate::config::parse(&text, "t.toml").unwrap();
         let load = |d: &std::path::Path, _: &str, _: Option<&str>| {
-            Ok(Arc::new(crate::plugins::Plugin {
-                path: d.join("x.so"),
-                manifest: reckon_plugin_example::Example::manifest(),
-                panic_unwind: true,
-            }))
+            Ok(Arc::new(crate::plugins::Plugin::from_manifest(
+                d.join("x.so"),
+                reckon_plugin_example::Example::manifest(),
+            )))
         };
         let secret = |_: &crate::config::SecretRef| Ok("k".to_string());
         crate::config::resolve(&cfg, &load, &secret)
