@@ -209,6 +209,8 @@ fn decision(c: &Conversion, o: &Order, outcome: Outcome) -> Decision {
         winner: None,
         reason: String::new(),
         decided_at: o.created_at,
+        order_fx_rate: None,
+        inputs: Default::default(),
     }
 }
 

@@ -44,6 +44,8 @@ pub trait PostSync: Send + Sync {
 /// (reconcile first, then statements and KPIs that read its decisions).
 pub fn registered() -> Vec<Box<dyn PostSync>> {
     vec![
+        // Reconcile programs fed by the synced connector (issue 6).
+        Box::new(crate::reconcile::ReconcileAfterSync),
         // KPI summaries on their `[kpi.summaries]` schedule (issue 8).
         Box::new(crate::kpi::hook::KpiSummaries),
     ]

@@ -157,6 +157,8 @@ pub fn decision(c: &Conversion, o: Option<&Order>, outcome: Outcome, payable: bo
         winner: None,
         reason: format!("test decision {}", outcome.as_str()),
         decided_at: at("2026-12-01T00:00:00Z"),
+        order_fx_rate: None,
+        inputs: Default::default(),
     }
 }
 
