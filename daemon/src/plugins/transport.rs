@@ -445,14 +445,13 @@ impl Transport for Subprocess {
     fn close(mut self: Box<Self>) -> BoxFuture<'static, ()> {
         Box::pin(async move {
             drop(self.stdin.take());
-            if !self.dead {
-                if tokio::time::timeout(Duration::from_secs(2), self.child.wait())
+            if !self.dead
+                && tokio::time::timeout(Duration::from_secs(2), self.child.wait())
                     .await
                     .is_err()
-                {
-                    let _ = self.child.start_kill();
-                    let _ = self.child.wait().await;
-                }
+            {
+                let _ = self.child.start_kill();
+                let _ = self.child.wait().await;
             }
             if let Some(t) = self.stderr_task.take() {
                 let _ = tokio::time::timeout(Duration::from_secs(1), t).await;
