@@ -120,10 +120,15 @@ fn main() {
 
     // 1. Reckon ingest.
     let store = Store::open(&tmp.path().join("reckon")).unwrap();
+    let cpu0 = cpu_ticks();
+    let mut gen_us = 0u128;
     let mut logical: u64 = 0;
     let mut timed = 0u128;
+    let mut decode_us = 0u128;
     for p in 0..pages {
+        let tg = Instant::now();
         let raw = page_json(p);
+        gen_us += tg.elapsed().as_micros();
         let t = Instant::now();
         let mut recs = Vec::with_capacity(PAGE);
         for bytes in &raw {
@@ -131,6 +136,7 @@ fn main() {
             validate(&r).unwrap();
             recs.push(r);
         }
+        decode_us += t.elapsed().as_micros();
         let cp = Checkpoint {
             stream: "conversions".into(),
             watermark: now,
@@ -148,11 +154,21 @@ fn main() {
     timed += t.elapsed().as_micros();
     let reckon_rate = rate(n, timed);
     println!(
-        "reckon ingest:   {:>8} ms  {:>9} rec/s",
+        "reckon ingest:   {:>8} ms  {:>9} rec/s  (decode+validate {} ms, commit_page+flush {} ms = {} rec/s)",
         timed / 1000,
-        reckon_rate
+        reckon_rate,
+        decode_us / 1000,
+        (timed - decode_us) / 1000,
+        rate(n, timed - decode_us)
     );
     let seq = store.last_seq().unwrap();
+    let cpu_ingest = cpu_ticks() - cpu0;
+    println!(
+        "  process CPU during ingest: {} ms (incl. ~{} ms generating test data, not timed above)",
+        cpu_ingest * 10,
+        gen_us / 1000
+    );
+    let cpu1 = cpu_ticks();
 
     // 2. Re-pull, unchanged.
     let mut timed2 = 0u128;
@@ -184,6 +200,10 @@ fn main() {
     );
     let repull_rate = rate(n, timed2);
     println!(
+        "  process CPU during re-pull: {} ms (incl. data generation)",
+        (cpu_ticks() - cpu1) * 10
+    );
+    println!(
         "reckon re-pull:  {:>8} ms  {:>9} rec/s (unchanged, change seq stayed {seq})",
         timed2 / 1000,
         repull_rate
@@ -208,6 +228,7 @@ fn main() {
         .unwrap();
     let tree = db.open_tree("conversions").unwrap();
     let mut timed3 = 0u128;
+    let mut cpu_raw = 0u64;
     for p in 0..pages {
         let mut batch = sled::Batch::default();
         for i in p * PAGE as u64..(p + 1) * PAGE as u64 {
@@ -216,13 +237,21 @@ fn main() {
             let v = reckon::store::codec::encode_stored(1, i + 1, 0, 0, &body);
             batch.insert(format!("bench/{}", r.key()).into_bytes(), v);
         }
+        let c = cpu_ticks();
         let t = Instant::now();
         tree.apply_batch(batch).unwrap();
         timed3 += t.elapsed().as_micros();
+        cpu_raw += cpu_ticks() - c;
     }
+    let c = cpu_ticks();
     let t = Instant::now();
     db.flush().unwrap();
     timed3 += t.elapsed().as_micros();
+    cpu_raw += cpu_ticks() - c;
+    println!(
+        "  process CPU during raw apply_batch + flush: {} ms",
+        cpu_raw * 10
+    );
     let raw_rate = rate(n, timed3);
     println!(
         "raw sled batch:  {:>8} ms  {:>9} rec/s",
