@@ -1,28 +1,368 @@
-//! Exchange rates: a table of (date, base, quote, rate) loaded from CSV.
-//! Owned by the reconciliation work (issue 6); payout and kpi read it.
+//! Exchange rates: a table of (date, base, quote, rate) loaded from a CSV
+//! file and/or inline config. Owned by the reconciliation work (issue 6);
+//! payout and kpi read it. It is a lookup table, not a rate fetcher: Reckon
+//! never downloads rates.
 //!
-//! CONTRACT: `FxTable::rate` is what other modules call.
+//! CONTRACT: [`FxTable::rate`] is what other modules call.
+//!
+//! ## Lookup rule
+//! `rate(base, quote, date)` converts 1 `base` into `quote`:
+//! 1. `base == quote` → 1.
+//! 2. The newest rate dated on or before `date` and at most `max_age_days`
+//!    before it, taken from either the direct pair (base→quote) or the
+//!    inverse pair (quote→base, inverted as 1/rate rounded to 12 decimals).
+//!    When both pairs have a rate, the more recent date wins; on the same
+//!    date the direct pair wins.
+//! 3. Otherwise there is no rate (`None`): reconciliation reports the claim
+//!    as `fx_missing` rather than guessing. Rates dated after `date` are
+//!    never used.
+//!
+//! ```toml
+//! [fx]
+//! rates_csv = "rates/ecb.csv"     # header: date,base,quote,rate
+//! max_age_days = 5                # weekends and holidays have no rate
+//! [[fx.rates]]
+//! date = "2026-11-02"
+//! base = "EUR"
+//! quote = "USD"
+//! rate = "1.0841"
+//! ```
 
 use chrono::NaiveDate;
 use rust_decimal::Decimal;
 use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 
 /// `[fx]`: where rates come from.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct FxConfig {}
+pub struct FxConfig {
+    /// A CSV file with the header `date,base,quote,rate` (date as
+    /// YYYY-MM-DD, ISO-4217 codes, rate as a decimal: 1 base = rate quote).
+    /// A relative path is resolved against the config file's directory.
+    #[serde(default)]
+    pub rates_csv: Option<PathBuf>,
+    /// The most days a rate may be older than the date it is used for
+    /// (weekends and holidays have no fixing). 0 = exact date only.
+    #[serde(default = "default_max_age_days")]
+    pub max_age_days: u32,
+    /// Inline rates (`[[fx.rates]]`), added to the CSV ones; an inline rate
+    /// for the same date and pair replaces the CSV one.
+    #[serde(default)]
+    pub rates: Vec<FxRateConfig>,
+}
 
-/// Loaded rates.
+impl Default for FxConfig {
+    fn default() -> Self {
+        FxConfig {
+            rates_csv: None,
+            max_age_days: default_max_age_days(),
+            rates: Vec::new(),
+        }
+    }
+}
+
+fn default_max_age_days() -> u32 {
+    7
+}
+
+/// One inline rate: 1 `base` = `rate` `quote` on `date`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FxRateConfig {
+    /// The day the rate applies to: a TOML date (`2026-11-02`) or the same
+    /// as a string.
+    #[serde(deserialize_with = "toml_date")]
+    pub date: NaiveDate,
+    /// ISO-4217 code converted from.
+    pub base: String,
+    /// ISO-4217 code converted to.
+    pub quote: String,
+    /// The rate as a quoted decimal string, e.g. "1.0841".
+    pub rate: String,
+}
+
+fn toml_date<'de, D: serde::Deserializer<'de>>(d: D) -> Result<NaiveDate, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        Date(toml::value::Datetime),
+        Text(String),
+    }
+    let text = match Raw::deserialize(d)? {
+        Raw::Date(dt) => dt.to_string(),
+        Raw::Text(s) => s,
+    };
+    NaiveDate::parse_from_str(text.trim(), "%Y-%m-%d")
+        .map_err(|e| serde::de::Error::custom(format!("date `{text}` is not YYYY-MM-DD: {e}")))
+}
+
+/// A rate table that could not be loaded: names the file/line or field.
+#[derive(Debug, thiserror::Error)]
+pub enum FxError {
+    /// The CSV file could not be read.
+    #[error("[fx] rates_csv {path}: cannot read: {message}")]
+    Read { path: String, message: String },
+    /// A row or inline rate is invalid.
+    #[error("{origin}: {message}")]
+    Invalid { origin: String, message: String },
+}
+
+/// Loaded rates. Cheap to clone relative to a run; immutable once built.
 #[derive(Debug, Clone, Default)]
-pub struct FxTable {}
+pub struct FxTable {
+    /// (base, quote) → date → rate.
+    pairs: BTreeMap<(String, String), BTreeMap<NaiveDate, Decimal>>,
+    max_age_days: u32,
+}
 
 impl FxTable {
-    /// The rate converting 1 `base` into `quote` valid on `date`, if any.
+    /// An empty table (only same-currency conversions succeed).
+    pub fn empty() -> FxTable {
+        FxTable::default()
+    }
+
+    /// Builds a table from rates; later duplicates of a (date, pair) replace
+    /// earlier ones. Rates must be positive.
+    pub fn from_rates(
+        rates: impl IntoIterator<Item = (NaiveDate, String, String, Decimal)>,
+        max_age_days: u32,
+    ) -> FxTable {
+        let mut pairs: BTreeMap<(String, String), BTreeMap<NaiveDate, Decimal>> = BTreeMap::new();
+        for (date, base, quote, rate) in rates {
+            if rate > Decimal::ZERO && base != quote {
+                pairs.entry((base, quote)).or_default().insert(date, rate);
+            }
+        }
+        FxTable {
+            pairs,
+            max_age_days,
+        }
+    }
+
+    /// Loads `[fx]`: the CSV (relative to `base_dir`) then the inline rates.
+    pub fn load(config: &FxConfig, base_dir: &Path) -> Result<FxTable, FxError> {
+        let mut rates = Vec::new();
+        if let Some(csv_path) = &config.rates_csv {
+            let path = if csv_path.is_relative() {
+                base_dir.join(csv_path)
+            } else {
+                csv_path.clone()
+            };
+            let text = std::fs::read_to_string(&path).map_err(|e| FxError::Read {
+                path: path.display().to_string(),
+                message: e.to_string(),
+            })?;
+            rates.extend(parse_csv(&text, &path.display().to_string())?);
+        }
+        for (i, r) in config.rates.iter().enumerate() {
+            let origin = format!("[fx] rates[{i}] ({} {}/{})", r.date, r.base, r.quote);
+            rates.push(check_rate(r.date, &r.base, &r.quote, &r.rate, &origin)?);
+        }
+        Ok(FxTable::from_rates(rates, config.max_age_days))
+    }
+
+    /// How old a rate may be, in days, relative to the date asked for.
+    pub fn max_age_days(&self) -> u32 {
+        self.max_age_days
+    }
+
+    /// The rate converting 1 `base` into `quote` valid on `date`, if any
+    /// (see the module docs for the lookup rule).
     pub fn rate(&self, base: &str, quote: &str, date: NaiveDate) -> Option<Decimal> {
         if base == quote {
             return Some(Decimal::ONE);
         }
-        let _ = date;
-        None
+        let oldest = date - chrono::Duration::days(i64::from(self.max_age_days));
+        let newest = |b: &str, q: &str| {
+            self.pairs
+                .get(&(b.to_owned(), q.to_owned()))
+                .and_then(|m| m.range(oldest..=date).next_back())
+                .map(|(d, r)| (*d, *r))
+        };
+        let direct = newest(base, quote);
+        let inverse = newest(quote, base);
+        match (direct, inverse) {
+            (Some((dd, r)), Some((di, _))) if dd >= di => Some(r),
+            (_, Some((_, r))) => Some((Decimal::ONE / r).round_dp(12)),
+            (Some((_, r)), None) => Some(r),
+            (None, None) => None,
+        }
+    }
+
+    /// A fingerprint of the whole table: reconciliation re-runs in full when
+    /// it changes.
+    pub fn fingerprint(&self) -> String {
+        use sha2::Digest;
+        let mut h = sha2::Sha256::new();
+        h.update(self.max_age_days.to_le_bytes());
+        for ((b, q), m) in &self.pairs {
+            for (d, r) in m {
+                h.update(format!("{d},{b},{q},{}\n", r.normalize()).as_bytes());
+            }
+        }
+        hex::encode(h.finalize())
+    }
+}
+
+fn check_rate(
+    date: NaiveDate,
+    base: &str,
+    quote: &str,
+    rate: &str,
+    origin: &str,
+) -> Result<(NaiveDate, String, String, Decimal), FxError> {
+    let invalid = |message: String| FxError::Invalid {
+        origin: origin.to_owned(),
+        message,
+    };
+    for (field, code) in [("base", base), ("quote", quote)] {
+        if !plugin_api::currency::is_known(code) {
+            return Err(invalid(format!(
+                "{field} `{code}` is not an ISO-4217 code (upper case, e.g. USD)"
+            )));
+        }
+    }
+    let r: Decimal = rate
+        .trim()
+        .parse()
+        .map_err(|e| invalid(format!("rate `{rate}` is not a decimal: {e}")))?;
+    if r <= Decimal::ZERO {
+        return Err(invalid(format!("rate `{rate}` must be positive")));
+    }
+    if base == quote {
+        return Err(invalid("base and quote are the same currency".into()));
+    }
+    Ok((date, base.to_owned(), quote.to_owned(), r))
+}
+
+/// Parses `date,base,quote,rate` CSV text; errors name the file and line.
+pub fn parse_csv(
+    text: &str,
+    file: &str,
+) -> Result<Vec<(NaiveDate, String, String, Decimal)>, FxError> {
+    let mut rdr = csv::ReaderBuilder::new()
+        .trim(csv::Trim::All)
+        .from_reader(text.as_bytes());
+    let headers = rdr
+        .headers()
+        .map_err(|e| FxError::Invalid {
+            origin: file.to_owned(),
+            message: format!("cannot read the header: {e}"),
+        })?
+        .clone();
+    let want = ["date", "base", "quote", "rate"];
+    let cols: Vec<usize> = want
+        .iter()
+        .map(|w| {
+            headers
+                .iter()
+                .position(|h| h == *w)
+                .ok_or(FxError::Invalid {
+                    origin: file.to_owned(),
+                    message: format!("header lacks column `{w}`; expected date,base,quote,rate"),
+                })
+        })
+        .collect::<Result<_, _>>()?;
+    let mut out = Vec::new();
+    for (i, row) in rdr.records().enumerate() {
+        let line = i + 2;
+        let origin = format!("{file}:{line}");
+        let row = row.map_err(|e| FxError::Invalid {
+            origin: origin.clone(),
+            message: e.to_string(),
+        })?;
+        let get = |c: usize| row.get(cols[c]).unwrap_or("");
+        let date = NaiveDate::parse_from_str(get(0), "%Y-%m-%d").map_err(|e| FxError::Invalid {
+            origin: origin.clone(),
+            message: format!("date `{}` is not YYYY-MM-DD: {e}", get(0)),
+        })?;
+        out.push(check_rate(date, get(1), get(2), get(3), &origin)?);
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn d(s: &str) -> NaiveDate {
+        s.parse().unwrap()
+    }
+
+    fn table() -> FxTable {
+        let rows = parse_csv(
+            "date,base,quote,rate\n2026-11-02,EUR,USD,1.10\n2026-11-05,EUR,USD,1.20\n2026-11-04,USD,GBP,0.80\n",
+            "rates.csv",
+        )
+        .unwrap();
+        FxTable::from_rates(rows, 3)
+    }
+
+    #[test]
+    fn exact_then_latest_earlier_within_max_age() {
+        let t = table();
+        assert_eq!(
+            t.rate("EUR", "USD", d("2026-11-02")),
+            Some(Decimal::new(110, 2))
+        );
+        assert_eq!(
+            t.rate("EUR", "USD", d("2026-11-04")),
+            Some(Decimal::new(110, 2))
+        );
+        assert_eq!(
+            t.rate("EUR", "USD", d("2026-11-05")),
+            Some(Decimal::new(120, 2))
+        );
+        // older than max_age_days (3): none
+        assert_eq!(t.rate("EUR", "USD", d("2026-11-09")), None);
+        // never a rate from the future
+        assert_eq!(t.rate("EUR", "USD", d("2026-11-01")), None);
+        assert_eq!(t.rate("USD", "USD", d("2000-01-01")), Some(Decimal::ONE));
+    }
+
+    #[test]
+    fn inverse_when_only_the_other_direction_exists() {
+        let t = table();
+        assert_eq!(
+            t.rate("USD", "EUR", d("2026-11-05")),
+            Some((Decimal::ONE / Decimal::new(120, 2)).round_dp(12))
+        );
+        assert_eq!(
+            t.rate("GBP", "USD", d("2026-11-04")),
+            Some(Decimal::new(125, 2))
+        );
+        assert_eq!(t.rate("GBP", "EUR", d("2026-11-04")), None);
+    }
+
+    #[test]
+    fn csv_errors_name_file_and_line() {
+        let e = parse_csv("date,base,quote,rate\n2026-11-02,EUR,usd,1.1\n", "r.csv").unwrap_err();
+        assert!(e.to_string().starts_with("r.csv:2:"), "{e}");
+        let e = parse_csv("date,base,rate\n", "r.csv").unwrap_err();
+        assert!(e.to_string().contains("`quote`"), "{e}");
+        let e = parse_csv("date,base,quote,rate\n2026-11-02,EUR,USD,-1\n", "r.csv").unwrap_err();
+        assert!(e.to_string().contains("positive"), "{e}");
+    }
+
+    #[test]
+    fn inline_rates_override_csv_and_load_resolves_relative_path() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("r.csv"),
+            "date,base,quote,rate\n2026-11-02,EUR,USD,1.10\n",
+        )
+        .unwrap();
+        let cfg: FxConfig = toml::from_str(
+            "rates_csv = 'r.csv'\nmax_age_days = 0\n[[rates]]\ndate = 2026-11-02\nbase = 'EUR'\nquote = 'USD'\nrate = '1.15'\n",
+        )
+        .unwrap();
+        let t = FxTable::load(&cfg, dir.path()).unwrap();
+        assert_eq!(
+            t.rate("EUR", "USD", d("2026-11-02")),
+            Some(Decimal::new(115, 2))
+        );
+        assert_eq!(t.rate("EUR", "USD", d("2026-11-03")), None);
     }
 }

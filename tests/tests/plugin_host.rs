@@ -642,6 +642,67 @@ async fn the_file_capability_reads_inside_its_directory_only() {
     }
 }
 
+#[tokio::test]
+async fn long_sleeps_are_capped_and_end_on_shutdown() {
+    let dir = plugin_dir();
+    let plugin = load(dir.path(), "faulty", None).unwrap();
+    let capped = SessionTuning {
+        max_sleep: Duration::from_millis(10),
+        ..tuning()
+    };
+    let mut sink = MemSink::default();
+    run_session_with(
+        plugin.clone(),
+        open("flaky_net", "https://faulty.invalid", json!({ "fault": "sleep" })),
+        policy("flaky_net"),
+        options(Isolation::InProcess, Duration::from_secs(10)),
+        &mut sink,
+        capped,
+    )
+    .await
+    .unwrap();
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    tx.send(true).unwrap();
+    let stopping = SessionTuning {
+        shutdown: Some(rx),
+        ..tuning()
+    };
+    let e = run_session_with(
+        plugin,
+        open("flaky_net", "https://faulty.invalid", json!({ "fault": "sleep" })),
+        policy("flaky_net"),
+        options(Isolation::Subprocess, Duration::from_secs(10)),
+        &mut sink,
+        stopping,
+    )
+    .await
+    .unwrap_err();
+    assert!(e.retryable);
+    assert!(e.message.contains("shutting down"), "{e}");
+}
+
+#[tokio::test]
+async fn a_check_session_makes_one_request_and_commits_nothing() {
+    let dir = plugin_dir();
+    let plugin = load(dir.path(), "example", None).unwrap();
+    let (_api, server) = example_fake(5);
+    let mut o = open("net1", &server.base_url, json!({}));
+    o.mode = SessionMode::Check;
+    o.window = None;
+    let mut sink = MemSink::default();
+    let report = run(
+        &plugin,
+        o,
+        policy("net1"),
+        options(Isolation::Subprocess, Duration::from_secs(10)),
+        &mut sink,
+    )
+    .await
+    .unwrap();
+    assert_eq!(report.requests, 1);
+    assert!(sink.pages.is_empty());
+}
+
 // ---------------------------------------------------------------------------
 // Loader
 // ---------------------------------------------------------------------------

@@ -1,7 +1,8 @@
 //! `reckon plugins list|describe|check` and the hidden `reckon plugin-host`.
 //!
 //! The plugin directory is `--plugin-dir`, else `[daemon] plugin_dir` of the
-//! config file (relative to the file), else `./plugins`.
+//! config file (through `crate::config`, relative to the file), else
+//! `./plugins`.
 use super::{loader, LoadError, Plugin};
 use anyhow::Context;
 use plugin_api::protocol::{AuthSpec, Manifest};
@@ -54,6 +55,14 @@ pub struct PluginHostArgs {
 pub fn plugin_dir(config: &Path, flag: Option<PathBuf>) -> anyhow::Result<PathBuf> {
     if let Some(d) = flag {
         return Ok(d);
+    }
+    if !config.exists() {
+        return Ok(PathBuf::from("plugins"));
+    }
+    // The full config when it is valid; otherwise just its `[daemon]
+    // plugin_dir` (a config with other errors should not hide the plugins).
+    if let Ok(cfg) = crate::config::load(config) {
+        return Ok(cfg.daemon.plugin_dir);
     }
     if let Ok(text) = std::fs::read_to_string(config) {
         let table: toml::Table = toml::from_str(&text)

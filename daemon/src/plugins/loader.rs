@@ -516,3 +516,88 @@ pub fn protect_stdout() -> std::io::Result<std::io::BufWriter<std::fs::File>> {
         std::fs::File::from(proto),
     ))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn good() -> HeaderFields {
+        HeaderFields {
+            magic: MAGIC,
+            header_size: MIN_HEADER_SIZE as u32,
+            abi_major: ABI_MAJOR,
+            abi_minor: 0,
+            flags: FLAG_PANIC_UNWIND,
+            plugin_id: "x".into(),
+            plugin_version: "1".into(),
+            protocol_version: PROTOCOL_VERSION.into(),
+            target: TARGET.into(),
+        }
+    }
+
+    #[test]
+    fn each_header_field_is_named_when_it_mismatches() {
+        assert_eq!(check_header(&good()), Ok(()));
+        let cases: Vec<(HeaderFields, &str)> = vec![
+            (HeaderFields { magic: 1, ..good() }, "header field `magic`"),
+            (
+                HeaderFields {
+                    header_size: 8,
+                    ..good()
+                },
+                "header too short",
+            ),
+            (
+                HeaderFields {
+                    abi_major: 2,
+                    ..good()
+                },
+                "header field `abi_major` is 2",
+            ),
+            (
+                HeaderFields {
+                    target: "riscv64gc-unknown-none-elf".into(),
+                    ..good()
+                },
+                "target mismatch",
+            ),
+            (
+                HeaderFields {
+                    protocol_version: "9".into(),
+                    ..good()
+                },
+                "header field `protocol_version` is `9`",
+            ),
+            (
+                HeaderFields {
+                    plugin_id: String::new(),
+                    ..good()
+                },
+                "header field `plugin_id` is empty",
+            ),
+        ];
+        for (h, needle) in cases {
+            let e = check_header(&h).unwrap_err();
+            assert!(e.contains(needle), "{e} should contain {needle}");
+        }
+    }
+
+    #[test]
+    fn manifests_without_streams_or_with_odd_ids_are_refused() {
+        let m: Manifest = serde_json::from_value(serde_json::json!({
+            "id": "Bad-Id", "name": "n", "version": "1", "kind": "affiliate",
+            "description": "d", "config_schema": {}, "streams": [],
+            "allowed_hosts": [], "default_base_url": null, "auth": null,
+            "max_window_days": null
+        }))
+        .unwrap();
+        assert!(check_manifest(&m).unwrap_err().contains("`id`"));
+        let m = Manifest {
+            id: "ok".into(),
+            ..m
+        };
+        assert!(check_manifest(&m)
+            .unwrap_err()
+            .contains("`streams` is empty"));
+    }
+}

@@ -509,3 +509,57 @@ pub fn validate(r: &mut Record, kind: RecordKind, connector: &str) -> Result<(),
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use plugin_api::{Money, Order, OrderStatus, Refund, Utm};
+
+    fn order() -> Record {
+        Record::Order(Order {
+            source: String::new(),
+            order_id: "1001".into(),
+            alt_ids: vec![],
+            created_at: Utc::now(),
+            amount: Money::new(Decimal::new(1999, 2), "EUR"),
+            customer_id: None,
+            new_customer: None,
+            coupon: None,
+            click_ids: vec![],
+            utm: Utm::default(),
+            refunds: vec![],
+            status: OrderStatus::Paid,
+        })
+    }
+
+    #[test]
+    fn valid_records_get_their_source_stamped() {
+        let mut r = order();
+        validate(&mut r, RecordKind::Order, "shop").unwrap();
+        assert_eq!(r.source(), "shop");
+    }
+
+    #[test]
+    fn negative_amounts_and_unknown_currencies_are_named() {
+        let mut r = order();
+        if let Record::Order(o) = &mut r {
+            o.refunds.push(Refund {
+                amount: Money::new(Decimal::new(-5, 0), "EUR"),
+                at: Utc::now(),
+            });
+        }
+        let e = validate(&mut r, RecordKind::Order, "shop").unwrap_err();
+        assert!(e.contains("refunds[0].amount"), "{e}");
+        let mut r = order();
+        if let Record::Order(o) = &mut r {
+            o.amount.currency = "EURO".into();
+        }
+        let e = validate(&mut r, RecordKind::Order, "shop").unwrap_err();
+        assert!(e.contains("currency `EURO`"), "{e}");
+        let e = validate(&mut order(), RecordKind::Spend, "shop").unwrap_err();
+        assert!(
+            e.contains("orders record but the stream holds spend"),
+            "{e}"
+        );
+    }
+}

@@ -343,10 +343,17 @@ impl Subprocess {
                     "plugin process sent a frame of {len} bytes (protocol broken)"
                 )));
             }
-            let mut buf = vec![0u8; len];
+            let mut status = [0u8; 1];
+            self.stdout
+                .read_exact(&mut status)
+                .await
+                .map_err(|_| None)?;
+            let mut buf = vec![0u8; len - 1];
             self.stdout.read_exact(&mut buf).await.map_err(|_| None)?;
-            let status = buf.remove(0) as i32;
-            Ok(CallOutput { status, bytes: buf })
+            Ok(CallOutput {
+                status: i32::from(status[0]),
+                bytes: buf,
+            })
         };
         match tokio::time::timeout(deadline, exchange).await {
             Ok(Ok(out)) => Ok(out),

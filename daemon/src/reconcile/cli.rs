@@ -1,16 +1,145 @@
-//! `reckon reconcile`.
-use std::path::Path;
+//! `reckon reconcile` (run now) and `reckon reconcile report` (discrepancy
+//! report). A thin shell: load config and store, call [`super::run`] or
+//! [`super::report`], print.
+use super::config::ProgramConfig;
+use super::report::{self, Format, Period};
+use crate::fx::FxTable;
+use anyhow::Context as _;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 /// Arguments of `reckon reconcile`.
 #[derive(Debug, clap::Args)]
+#[command(args_conflicts_with_subcommands = true)]
 pub struct ReconcileArgs {
-    /// Only this program.
+    /// A report instead of a run.
+    #[command(subcommand)]
+    pub command: Option<ReconcileCommand>,
+    /// Only this program (default: every program).
     #[arg(long)]
     pub program: Option<String>,
+    /// Judge every claim again instead of only those touched since the last
+    /// run (the result is the same; this is slower).
+    #[arg(long)]
+    pub full: bool,
 }
 
-/// Runs reconciliation.
-pub fn run(_config: &Path, _args: ReconcileArgs) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("`reckon reconcile` is not built yet")
+/// `reckon reconcile <command>`.
+#[derive(Debug, clap::Subcommand)]
+pub enum ReconcileCommand {
+    /// Print a program's discrepancy report for one month.
+    Report(ReportArgs),
+}
+
+/// Arguments of `reckon reconcile report`.
+#[derive(Debug, clap::Args)]
+pub struct ReportArgs {
+    /// The program.
+    #[arg(long)]
+    pub program: String,
+    /// The month, YYYY-MM (claims by their UTC conversion time).
+    #[arg(long)]
+    pub period: Period,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "csv")]
+    pub format: Format,
+    /// Write to this file instead of stdout.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+/// The parts of the config file reconciliation needs.
+struct Loaded {
+    programs: Vec<ProgramConfig>,
+    fx: FxTable,
+    data_dir: PathBuf,
+}
+
+fn load(config: &Path) -> anyhow::Result<Loaded> {
+    let cfg = crate::config::load(config)?;
+    super::config::validate_programs(&cfg.programs)
+        .with_context(|| format!("config file {}", config.display()))?;
+    Ok(Loaded {
+        fx: super::fx_table(&cfg)?,
+        programs: cfg.programs,
+        data_dir: cfg.daemon.data_dir,
+    })
+}
+
+fn select<'a>(
+    programs: &'a [ProgramConfig],
+    id: Option<&str>,
+) -> anyhow::Result<Vec<ProgramConfig>> {
+    match id {
+        None => Ok(programs.to_vec()),
+        Some(id) => programs
+            .iter()
+            .find(|p| p.id == id)
+            .map(|p| vec![p.clone()])
+            .ok_or_else(|| {
+                super::ReconcileError::UnknownProgram(
+                    id.to_owned(),
+                    programs
+                        .iter()
+                        .map(|p| p.id.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                )
+                .into()
+            }),
+    }
+}
+
+/// Runs reconciliation now, or prints a report.
+pub fn run(config: &Path, args: ReconcileArgs) -> anyhow::Result<ExitCode> {
+    let loaded = load(config)?;
+    let store = crate::store::Store::open(&loaded.data_dir)?;
+    match args.command {
+        Some(ReconcileCommand::Report(r)) => {
+            let program = select(&loaded.programs, Some(&r.program))?.remove(0);
+            let decisions = super::load_decisions(&store, &program.id)?;
+            let rep = report::build(&program.id, &program.currency, r.period, &decisions);
+            let text = report::render(&rep, r.format);
+            match &r.out {
+                Some(path) => std::fs::write(path, text)
+                    .with_context(|| format!("cannot write {}", path.display()))?,
+                None => print!("{text}"),
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        None => {
+            let programs = select(&loaded.programs, args.program.as_deref())?;
+            if programs.is_empty() {
+                anyhow::bail!(
+                    "config file {} has no [[programs]]; add one to reconcile",
+                    config.display()
+                );
+            }
+            let backend = super::backend::StoreBackend::new(&store)?;
+            let summary = super::run_with(
+                &backend,
+                &programs,
+                &loaded.fx,
+                chrono::Utc::now(),
+                args.full,
+            )?;
+            for p in &summary.programs {
+                let outcomes: Vec<String> = p
+                    .by_outcome
+                    .iter()
+                    .map(|(o, n)| format!("{}={n}", o.as_str()))
+                    .collect();
+                println!(
+                    "{}: {} run, {} claims judged, {} decisions changed, {} payable [{}]",
+                    p.program,
+                    if p.full { "full" } else { "incremental" },
+                    p.claims_judged,
+                    p.decisions_changed,
+                    p.payable,
+                    outcomes.join(" ")
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
 }

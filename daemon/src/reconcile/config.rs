@@ -1,13 +1,373 @@
-//! `[[programs]]` config.
-use serde::Deserialize;
+//! `[[programs]]`: what a reconciliation program is and how it matches.
+//!
+//! A program ties the connectors whose conversions are *claims* to the
+//! connectors whose records are the advertiser's *orders*, in one currency,
+//! with the windows, attribution rule and match tolerances used to judge each
+//! claim. This module only parses and validates; the judging is in
+//! [`super::engine`]. Commission rules (`[programs.commission]`) belong to the
+//! payout module and are only carried here.
+//!
+//! ```toml
+//! [[programs]]
+//! id = "shop-us"
+//! currency = "USD"
+//! claims = ["impact", "everflow"]
+//! orders = ["shopify"]
+//! return_window_days = 30
+//! no_order_grace_days = 3
+//! attribution = "last_click"          # or "first_click", "source_priority"
+//! source_priority = ["impact", "everflow"]
+//!
+//! [programs.match]
+//! amount_tolerance_abs = "0.50"       # program currency
+//! amount_tolerance_pct = "1"          # percent of the order amount
+//! fuzzy_window_hours = 24
+//! coupon_matching = true
+//! ```
+use rust_decimal::Decimal;
+use serde::{Deserialize, Deserializer, Serialize};
 
 /// One reconciliation program.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ProgramConfig {
-    /// Program id.
+    /// Program id: names the program in decisions, reports and statements.
     pub id: String,
+    /// ISO-4217 code of the program currency: amounts are compared and
+    /// commission bases are stated in it (other currencies go through `[fx]`).
+    pub currency: String,
+    /// Connector ids whose conversions are this program's claims.
+    pub claims: Vec<String>,
+    /// Connector ids whose orders are this program's orders (the truth).
+    pub orders: Vec<String>,
+    /// Days after the order's creation before a claim locks when the network
+    /// has no lock date of its own (refunds inside the window reverse it).
+    #[serde(default = "default_return_window_days")]
+    pub return_window_days: u32,
+    /// Days after the conversion during which a claim without an order is
+    /// `awaiting_order` rather than `no_order` (orders may sync late).
+    #[serde(default = "default_no_order_grace_days")]
+    pub no_order_grace_days: u32,
+    /// Which claim wins when several claim one order: `last_click`
+    /// (default), `first_click` or `source_priority`.
+    #[serde(default)]
+    pub attribution: AttributionRule,
+    /// Claim connector ids, most preferred first: the primary key of
+    /// `source_priority` and a tie-break for the click rules. Connectors not
+    /// listed rank after every listed one.
+    #[serde(default)]
+    pub source_priority: Vec<String>,
+    /// `[programs.match]`: how claims are matched and amounts compared.
+    #[serde(default, rename = "match")]
+    pub matching: MatchConfig,
     /// Commission rules and payout settings of the program.
     #[serde(default)]
     pub commission: Option<crate::payout::config::CommissionConfig>,
+}
+
+fn default_return_window_days() -> u32 {
+    30
+}
+fn default_no_order_grace_days() -> u32 {
+    7
+}
+
+/// The attribution rule that picks one winner among claims of one order.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AttributionRule {
+    /// The latest click wins (click time, else conversion time), then
+    /// source priority, then the smallest (source, external id).
+    #[default]
+    LastClick,
+    /// The earliest click wins, with the same tie-breaks.
+    FirstClick,
+    /// The best-ranked source in `source_priority` wins, then last click,
+    /// then the smallest (source, external id).
+    SourcePriority,
+}
+
+impl AttributionRule {
+    /// snake_case name as written in config and decisions.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AttributionRule::LastClick => "last_click",
+            AttributionRule::FirstClick => "first_click",
+            AttributionRule::SourcePriority => "source_priority",
+        }
+    }
+}
+
+/// `[programs.match]`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MatchConfig {
+    /// Absolute amount tolerance in the program currency, as a quoted
+    /// decimal (`"0.50"`). A claim is `amount_mismatch` when it differs from
+    /// the order by more than max(abs, pct × order amount).
+    #[serde(default, deserialize_with = "decimal_string")]
+    pub amount_tolerance_abs: Decimal,
+    /// Percent tolerance (`"1"` = 1 % of the order amount), quoted decimal.
+    #[serde(default, deserialize_with = "decimal_string")]
+    pub amount_tolerance_pct: Decimal,
+    /// Coupon matching: the most hours between the conversion and the
+    /// order's creation.
+    #[serde(default = "default_fuzzy_window_hours")]
+    pub fuzzy_window_hours: u32,
+    /// Whether a claim with neither order id nor click id match may match an
+    /// order by coupon + amount within tolerance + time within the window.
+    #[serde(default)]
+    pub coupon_matching: bool,
+}
+
+fn default_fuzzy_window_hours() -> u32 {
+    24
+}
+
+impl Default for MatchConfig {
+    fn default() -> Self {
+        MatchConfig {
+            amount_tolerance_abs: Decimal::ZERO,
+            amount_tolerance_pct: Decimal::ZERO,
+            fuzzy_window_hours: default_fuzzy_window_hours(),
+            coupon_matching: false,
+        }
+    }
+}
+
+/// Decimals in config are written as strings (or integers), never floats,
+/// so no binary rounding sneaks into money.
+fn decimal_string<'de, D: Deserializer<'de>>(d: D) -> Result<Decimal, D::Error> {
+    struct V;
+    impl serde::de::Visitor<'_> for V {
+        type Value = Decimal;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a decimal written as a quoted string, e.g. \"0.50\"")
+        }
+        fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Decimal, E> {
+            v.trim().parse::<Decimal>().map_err(|e| {
+                E::custom(format!("`{v}` is not a decimal ({e}); write e.g. \"0.50\""))
+            })
+        }
+        fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Decimal, E> {
+            Ok(Decimal::from(v))
+        }
+        fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Decimal, E> {
+            Ok(Decimal::from(v))
+        }
+        fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Decimal, E> {
+            Err(E::custom(format!(
+                "{v} is a float; write decimals as quoted strings, e.g. \"{v}\""
+            )))
+        }
+    }
+    d.deserialize_any(V)
+}
+
+/// A program config that cannot be used, naming the program and field.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("[[programs]] `{program}`: field `{field}`: {message}")]
+pub struct ProgramConfigError {
+    /// The program id (or its position when the id is empty).
+    pub program: String,
+    /// The offending field.
+    pub field: &'static str,
+    /// What is wrong and what to do.
+    pub message: String,
+}
+
+impl ProgramConfig {
+    /// Checks one program on its own (currency known, connectors listed,
+    /// priorities consistent, tolerances non-negative).
+    pub fn validate(&self) -> Result<(), ProgramConfigError> {
+        let err = |field, message: String| ProgramConfigError {
+            program: self.id.clone(),
+            field,
+            message,
+        };
+        if self.id.trim().is_empty() {
+            return Err(err("id", "must not be empty".into()));
+        }
+        if !plugin_api::currency::is_known(&self.currency) {
+            return Err(err(
+                "currency",
+                format!(
+                    "`{}` is not an ISO-4217 code; use an upper-case code such as \"USD\"",
+                    self.currency
+                ),
+            ));
+        }
+        if self.claims.is_empty() {
+            return Err(err(
+                "claims",
+                "list at least one connector id whose conversions are claims".into(),
+            ));
+        }
+        if self.orders.is_empty() {
+            return Err(err(
+                "orders",
+                "list at least one connector id whose records are the orders".into(),
+            ));
+        }
+        if let Some(c) = self.claims.iter().find(|c| self.orders.contains(c)) {
+            return Err(err(
+                "orders",
+                format!("connector `{c}` is listed both as claims and as orders"),
+            ));
+        }
+        if self.attribution == AttributionRule::SourcePriority && self.source_priority.is_empty() {
+            return Err(err(
+                "source_priority",
+                "attribution = \"source_priority\" needs an ordered list of claim connector ids"
+                    .into(),
+            ));
+        }
+        if let Some(s) = self
+            .source_priority
+            .iter()
+            .find(|s| !self.claims.contains(s))
+        {
+            return Err(err(
+                "source_priority",
+                format!("`{s}` is not one of this program's `claims` connectors"),
+            ));
+        }
+        if self.matching.amount_tolerance_abs.is_sign_negative() {
+            return Err(err(
+                "match.amount_tolerance_abs",
+                "must be zero or more".into(),
+            ));
+        }
+        if self.matching.amount_tolerance_pct.is_sign_negative() {
+            return Err(err(
+                "match.amount_tolerance_pct",
+                "must be zero or more".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Rank of a claim source under `source_priority` (unlisted = after all).
+    pub fn source_rank(&self, source: &str) -> usize {
+        self.source_priority
+            .iter()
+            .position(|s| s == source)
+            .unwrap_or(self.source_priority.len())
+    }
+
+    /// A fingerprint of everything that changes decisions (not commission):
+    /// when it differs from the last run's, the next run is a full one.
+    pub fn fingerprint(&self) -> String {
+        use sha2::Digest;
+        let text = format!(
+            "{}|{}|{:?}|{:?}|{}|{}|{}|{:?}|{}|{}|{}|{}",
+            self.id,
+            self.currency,
+            self.claims,
+            self.orders,
+            self.return_window_days,
+            self.no_order_grace_days,
+            self.attribution.as_str(),
+            self.source_priority,
+            self.matching.amount_tolerance_abs.normalize(),
+            self.matching.amount_tolerance_pct.normalize(),
+            self.matching.fuzzy_window_hours,
+            self.matching.coupon_matching,
+        );
+        hex::encode(sha2::Sha256::digest(text.as_bytes()))
+    }
+}
+
+/// Checks every program and that program ids are unique.
+pub fn validate_programs(programs: &[ProgramConfig]) -> Result<(), ProgramConfigError> {
+    let mut seen = std::collections::BTreeSet::new();
+    for p in programs {
+        p.validate()?;
+        if !seen.insert(p.id.as_str()) {
+            return Err(ProgramConfigError {
+                program: p.id.clone(),
+                field: "id",
+                message: "another program has the same id; ids must be unique".into(),
+            });
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, Deserialize)]
+    struct File {
+        programs: Vec<ProgramConfig>,
+    }
+
+    fn parse(s: &str) -> Result<Vec<ProgramConfig>, String> {
+        toml::from_str::<File>(s)
+            .map(|f| f.programs)
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn parses_the_documented_example_with_defaults() {
+        let p = parse(
+            r#"
+[[programs]]
+id = "shop-us"
+currency = "USD"
+claims = ["impact", "everflow"]
+orders = ["shopify"]
+source_priority = ["impact"]
+[programs.match]
+amount_tolerance_abs = "0.50"
+amount_tolerance_pct = 1
+coupon_matching = true
+"#,
+        )
+        .unwrap();
+        let p = &p[0];
+        p.validate().unwrap();
+        assert_eq!(p.return_window_days, 30);
+        assert_eq!(p.no_order_grace_days, 7);
+        assert_eq!(p.attribution, AttributionRule::LastClick);
+        assert_eq!(p.matching.amount_tolerance_abs, Decimal::new(50, 2));
+        assert_eq!(p.matching.amount_tolerance_pct, Decimal::ONE);
+        assert_eq!(p.matching.fuzzy_window_hours, 24);
+        assert!(p.matching.coupon_matching);
+        assert_eq!(p.source_rank("impact"), 0);
+        assert_eq!(p.source_rank("everflow"), 1);
+    }
+
+    #[test]
+    fn rejects_unknown_fields_and_float_money() {
+        let e =
+            parse("[[programs]]\nid='a'\ncurrency='USD'\nclaims=['x']\norders=['y']\nwindow=3\n")
+                .unwrap_err();
+        assert!(e.contains("unknown field `window`"), "{e}");
+        let e = parse(
+            "[[programs]]\nid='a'\ncurrency='USD'\nclaims=['x']\norders=['y']\n[programs.match]\namount_tolerance_abs=0.5\n",
+        )
+        .unwrap_err();
+        assert!(e.contains("quoted"), "{e}");
+    }
+
+    #[test]
+    fn validation_names_program_and_field() {
+        let mut p = parse("[[programs]]\nid='a'\ncurrency='usd'\nclaims=['x']\norders=['y']\n")
+            .unwrap()
+            .remove(0);
+        let e = p.validate().unwrap_err();
+        assert_eq!(e.field, "currency");
+        assert!(e.to_string().contains("`a`"));
+        p.currency = "USD".into();
+        p.attribution = AttributionRule::SourcePriority;
+        assert_eq!(p.validate().unwrap_err().field, "source_priority");
+        p.source_priority = vec!["z".into()];
+        assert!(p.validate().unwrap_err().message.contains("`z`"));
+        p.source_priority = vec!["x".into()];
+        p.validate().unwrap();
+        let e = validate_programs(&[p.clone(), p]).unwrap_err();
+        assert_eq!(e.field, "id");
+    }
 }

@@ -36,6 +36,20 @@ pub enum Outcome {
     FxMissing,
 }
 
+/// Every outcome, in the order reports list them.
+pub const ALL_OUTCOMES: [Outcome; 10] = [
+    Outcome::Matched,
+    Outcome::AmountMismatch,
+    Outcome::PartiallyRefunded,
+    Outcome::Refunded,
+    Outcome::Duplicate,
+    Outcome::NetworkReversed,
+    Outcome::NetworkRejected,
+    Outcome::NoOrder,
+    Outcome::AwaitingOrder,
+    Outcome::FxMissing,
+];
+
 impl Outcome {
     /// snake_case name as used in files.
     pub fn as_str(self) -> &'static str {
@@ -65,9 +79,23 @@ impl Outcome {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum MatchedBy {
+    /// The claim's order id (normalised) equals the order's id or an alt id.
     OrderId,
+    /// The claim's click id is one of the order's click ids.
     ClickId,
+    /// Same coupon, amount within tolerance, time within the window.
     Coupon,
+}
+
+impl MatchedBy {
+    /// snake_case name as used in files.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MatchedBy::OrderId => "order_id",
+            MatchedBy::ClickId => "click_id",
+            MatchedBy::Coupon => "coupon",
+        }
+    }
 }
 
 /// A reference to a stored record at a revision.
@@ -125,6 +153,45 @@ pub struct Decision {
     /// A sentence a person can check, e.g. "order A-1 also claimed by
     /// impact/123, which wins on last click (2026-11-02T10:00Z)".
     pub reason: String,
-    /// When this decision was made (the reconcile run's `now`).
+    /// When this decision was made (the reconcile run's `now`). A later run
+    /// that reaches the same judgement keeps the earlier `decided_at`.
     pub decided_at: DateTime<Utc>,
+    /// FX rate applied to the order's amounts to reach the program currency
+    /// (order → program), when an order was used.
+    #[serde(default)]
+    pub order_fx_rate: Option<Decimal>,
+    /// The rule and tolerances the decision used.
+    #[serde(default)]
+    pub inputs: DecisionInputs,
+}
+
+/// The program settings a decision was made with, so a later reader can tell
+/// whether a different decision came from different data or different rules.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DecisionInputs {
+    /// Attribution rule (`last_click`, `first_click`, `source_priority`).
+    #[serde(default)]
+    pub attribution: String,
+    /// Absolute amount tolerance, program currency.
+    #[serde(default)]
+    pub amount_tolerance_abs: Decimal,
+    /// Percent amount tolerance.
+    #[serde(default)]
+    pub amount_tolerance_pct: Decimal,
+    /// The tolerance applied to this claim: max(abs, pct × order amount), in
+    /// the program currency (none when no amounts were compared).
+    #[serde(default)]
+    pub tolerance_applied: Option<Decimal>,
+    /// Program return window, days.
+    #[serde(default)]
+    pub return_window_days: u32,
+    /// Program no-order grace period, days.
+    #[serde(default)]
+    pub no_order_grace_days: u32,
+    /// Coupon matching window, hours.
+    #[serde(default)]
+    pub fuzzy_window_hours: u32,
+    /// Whether coupon matching was enabled.
+    #[serde(default)]
+    pub coupon_matching: bool,
 }

@@ -61,6 +61,8 @@ pub enum Fault {
     Files,
     /// Read the file named by `file` (tests the capability's refusals).
     ReadFile,
+    /// Ask the host to sleep for a day (tests the cap and shutdown).
+    Sleep,
 }
 
 #[derive(Debug, Deserialize)]
@@ -193,6 +195,11 @@ impl Connector for Faulty {
                 }
                 return Ok(());
             }
+            Fault::Sleep => {
+                cx.sleep_until(cx.now() + Duration::days(1)).await?;
+                cx.info("woke up", &[]);
+                return Ok(());
+            }
             Fault::ReadFile => {
                 let bytes = cx.read_file(&s.file).await?;
                 cx.info("file read", &[("name", &s.file), ("bytes", &bytes.len())]);
@@ -270,7 +277,7 @@ impl Connector for Faulty {
                 cx.http(Request::get("https://elsewhere.invalid/steal"))
                     .await?;
             }
-            Fault::Flood | Fault::Steps | Fault::Files | Fault::ReadFile => {}
+            Fault::Flood | Fault::Steps | Fault::Files | Fault::ReadFile | Fault::Sleep => {}
         }
         Ok(())
     }

@@ -1,0 +1,257 @@
+//! What reconciliation needs from storage, as a small trait: records with
+//! revisions and the change log (read), and the `recon` domain tree
+//! (read/write). [`crate::store::Store`] implements it; [`MemoryBackend`] is
+//! an in-memory stand-in with the same upsert/revision/change-log semantics,
+//! used by tests and benchmarks of the engine. It is not a store: nothing is
+//! durable.
+
+use crate::store::{Change, Store, StoreError, Stored};
+use chrono::{DateTime, Utc};
+use plugin_api::protocol::{Record, RecordKind};
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+
+/// Records, change log and the `recon` key-value tree.
+pub trait ReconBackend {
+    /// Highest change sequence so far.
+    fn last_seq(&self) -> Result<u64, StoreError>;
+    /// Changes with `seq > after`, in order.
+    fn changes_since(
+        &self,
+        after: u64,
+    ) -> Box<dyn Iterator<Item = Result<Change, StoreError>> + '_>;
+    /// All records of a kind and source, in key order.
+    fn scan_records(
+        &self,
+        kind: RecordKind,
+        source: &str,
+    ) -> Box<dyn Iterator<Item = Result<Stored, StoreError>> + '_>;
+    /// One record.
+    fn get_record(
+        &self,
+        kind: RecordKind,
+        source: &str,
+        key: &str,
+    ) -> Result<Option<Stored>, StoreError>;
+    /// One value of the `recon` tree.
+    fn kv_get(&self, key: &str) -> Result<Option<Value>, StoreError>;
+    /// Values of the `recon` tree under `prefix`, in key order.
+    fn kv_scan(
+        &self,
+        prefix: &str,
+    ) -> Box<dyn Iterator<Item = Result<(String, Value), StoreError>> + '_>;
+    /// Applies puts and deletes to the `recon` tree atomically.
+    fn kv_apply(&self, batch: Vec<(String, Option<Value>)>) -> Result<(), StoreError>;
+    /// Makes applied batches durable.
+    fn flush(&self) -> Result<(), StoreError>;
+}
+
+/// The real store seen through [`ReconBackend`].
+#[derive(Debug)]
+pub struct StoreBackend<'a> {
+    store: &'a Store,
+    recon: crate::store::DomainTree,
+}
+
+impl<'a> StoreBackend<'a> {
+    /// Opens the `recon` domain tree of `store`.
+    pub fn new(store: &'a Store) -> Result<Self, StoreError> {
+        Ok(StoreBackend {
+            store,
+            recon: store.domain("recon")?,
+        })
+    }
+}
+
+impl ReconBackend for StoreBackend<'_> {
+    fn last_seq(&self) -> Result<u64, StoreError> {
+        self.store.last_seq()
+    }
+    fn changes_since(
+        &self,
+        after: u64,
+    ) -> Box<dyn Iterator<Item = Result<Change, StoreError>> + '_> {
+        self.store.changes_since(after)
+    }
+    fn scan_records(
+        &self,
+        kind: RecordKind,
+        source: &str,
+    ) -> Box<dyn Iterator<Item = Result<Stored, StoreError>> + '_> {
+        self.store.scan_records(kind, Some(source))
+    }
+    fn get_record(
+        &self,
+        kind: RecordKind,
+        source: &str,
+        key: &str,
+    ) -> Result<Option<Stored>, StoreError> {
+        self.store.get_record(kind, source, key)
+    }
+    fn kv_get(&self, key: &str) -> Result<Option<Value>, StoreError> {
+        self.recon.get(key)
+    }
+    fn kv_scan(
+        &self,
+        prefix: &str,
+    ) -> Box<dyn Iterator<Item = Result<(String, Value), StoreError>> + '_> {
+        self.recon.scan_prefix::<Value>(prefix)
+    }
+    fn kv_apply(&self, batch: Vec<(String, Option<Value>)>) -> Result<(), StoreError> {
+        self.recon.apply(batch)
+    }
+    fn flush(&self) -> Result<(), StoreError> {
+        self.store.flush()
+    }
+}
+
+#[derive(Debug, Default)]
+struct MemoryState {
+    records: BTreeMap<(&'static str, String, String), Stored>,
+    changes: Vec<Change>,
+    kv: BTreeMap<String, Value>,
+}
+
+/// An in-memory [`ReconBackend`] with the store's upsert semantics: an
+/// unchanged record writes nothing, a changed one bumps its revision and
+/// appends to the change log.
+#[derive(Debug, Default)]
+pub struct MemoryBackend {
+    state: Mutex<MemoryState>,
+}
+
+impl MemoryBackend {
+    /// An empty backend.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, MemoryState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Upserts records (each carries its source), like `Store::commit_page`.
+    /// Returns how many were new or changed.
+    pub fn commit(&self, records: &[Record], now: DateTime<Utc>) -> u64 {
+        let mut st = self.lock();
+        let mut written = 0;
+        for r in records {
+            let key = (r.kind().as_str(), r.source().to_owned(), r.key());
+            let seq = st.changes.len() as u64 + 1;
+            let revision = match st.records.get(&key) {
+                Some(old) if old.record == *r => continue,
+                Some(old) => old.revision + 1,
+                None => 1,
+            };
+            let first_seen = st.records.get(&key).map_or(now, |o| o.first_seen);
+            st.records.insert(
+                key.clone(),
+                Stored {
+                    record: r.clone(),
+                    revision,
+                    seq,
+                    first_seen,
+                    changed_at: now,
+                },
+            );
+            st.changes.push(Change {
+                seq,
+                kind: r.kind(),
+                source: key.1,
+                key: key.2,
+            });
+            written += 1;
+        }
+        written
+    }
+
+    /// Number of keys in the `recon` tree (for tests).
+    pub fn kv_len(&self) -> usize {
+        self.lock().kv.len()
+    }
+
+    /// A copy of the whole `recon` tree (for tests comparing runs).
+    pub fn kv_snapshot(&self) -> BTreeMap<String, Value> {
+        self.lock().kv.clone()
+    }
+}
+
+impl ReconBackend for MemoryBackend {
+    fn last_seq(&self) -> Result<u64, StoreError> {
+        Ok(self.lock().changes.len() as u64)
+    }
+    fn changes_since(
+        &self,
+        after: u64,
+    ) -> Box<dyn Iterator<Item = Result<Change, StoreError>> + '_> {
+        let v: Vec<_> = self
+            .lock()
+            .changes
+            .iter()
+            .filter(|c| c.seq > after)
+            .cloned()
+            .map(Ok)
+            .collect();
+        Box::new(v.into_iter())
+    }
+    fn scan_records(
+        &self,
+        kind: RecordKind,
+        source: &str,
+    ) -> Box<dyn Iterator<Item = Result<Stored, StoreError>> + '_> {
+        let v: Vec<_> = self
+            .lock()
+            .records
+            .iter()
+            .filter(|((k, s, _), _)| *k == kind.as_str() && s == source)
+            .map(|(_, v)| Ok(v.clone()))
+            .collect();
+        Box::new(v.into_iter())
+    }
+    fn get_record(
+        &self,
+        kind: RecordKind,
+        source: &str,
+        key: &str,
+    ) -> Result<Option<Stored>, StoreError> {
+        Ok(self
+            .lock()
+            .records
+            .get(&(kind.as_str(), source.to_owned(), key.to_owned()))
+            .cloned())
+    }
+    fn kv_get(&self, key: &str) -> Result<Option<Value>, StoreError> {
+        Ok(self.lock().kv.get(key).cloned())
+    }
+    fn kv_scan(
+        &self,
+        prefix: &str,
+    ) -> Box<dyn Iterator<Item = Result<(String, Value), StoreError>> + '_> {
+        let v: Vec<_> = self
+            .lock()
+            .kv
+            .range(prefix.to_owned()..)
+            .take_while(|(k, _)| k.starts_with(prefix))
+            .map(|(k, v)| Ok((k.clone(), v.clone())))
+            .collect();
+        Box::new(v.into_iter())
+    }
+    fn kv_apply(&self, batch: Vec<(String, Option<Value>)>) -> Result<(), StoreError> {
+        let mut st = self.lock();
+        for (k, v) in batch {
+            match v {
+                Some(v) => {
+                    st.kv.insert(k, v);
+                }
+                None => {
+                    st.kv.remove(&k);
+                }
+            }
+        }
+        Ok(())
+    }
+    fn flush(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+}

@@ -1,0 +1,655 @@
+//! The matching engine: a pure function from one program's claims and orders
+//! (plus FX rates and `now`) to one [`Decision`] per claim.
+//!
+//! It does no I/O and keeps no state; [`super::run`] feeds it from the store
+//! (everything on a full run, the affected closure on an incremental run).
+//! The output never depends on the order of its inputs: inputs are sorted by
+//! their keys first, ties are broken by keys, and hash maps are only used for
+//! lookups, never iterated into the output.
+//!
+//! ## Matching (first rule that finds an order wins)
+//! 1. **order id**: the claim's order id, trimmed and case-folded, equals an
+//!    order's id or one of its `alt_ids` (normalised the same way). Primary
+//!    ids win over alt ids; then the smallest (source, order id).
+//! 2. **click id**: the claim's click id (trimmed, case-sensitive) is one of
+//!    the order's `click_ids`; the earliest created order wins, then the
+//!    smallest (source, order id).
+//! 3. **coupon** (only with `match.coupon_matching`): same coupon (trimmed,
+//!    case-folded), amount within tolerance, created within
+//!    `fuzzy_window_hours` of the conversion; the closest in time wins, then
+//!    the closest amount, then the smallest (source, order id).
+//!
+//! ## Outcome precedence (first that applies)
+//! 1. `network_rejected` / `network_reversed`: the network's own status.
+//!    Such claims still show their order but never compete for it.
+//! 2. No order: `awaiting_order` while `now < occurred_at + grace`, then
+//!    `no_order` (the boundary instant itself is `no_order`).
+//! 3. `duplicate`: the order is claimed by other non-rejected claims and the
+//!    attribution rule picks another one.
+//! 4. `fx_missing`: the claim's or order's currency differs from the
+//!    program's and [`FxTable::rate`] has no rate for that day.
+//! 5. `refunded`: refunds ≥ order amount, or the order is cancelled/refunded.
+//! 6. `partially_refunded`: some refunds; basis = order amount − refunds.
+//! 7. `amount_mismatch`: |claimed − order| > max(abs, pct % × order);
+//!    basis = order amount.
+//! 8. `matched`: basis = claimed amount (the order amount when the claim
+//!    has none).
+//!
+//! Bases are in the program currency; a converted basis is rounded to the
+//! currency's minor unit (half away from zero). A decision is payable when
+//! its outcome earns and `now >= lock_at` (network lock, else order time +
+//! return window).
+
+use super::config::{AttributionRule, ProgramConfig};
+use super::model::{Decision, DecisionInputs, MatchedBy, Outcome, RecordRef};
+use crate::fx::FxTable;
+use chrono::{DateTime, Duration, Utc};
+use plugin_api::{Conversion, ConversionStatus, Money, Order, OrderStatus};
+use rust_decimal::{Decimal, RoundingStrategy};
+use rustc_hash::FxHashMap;
+use std::cmp::Ordering;
+
+/// A claim as stored, with its revision.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClaimInput {
+    /// The network's conversion.
+    pub claim: Conversion,
+    /// Store revision (1 = first version).
+    pub revision: u32,
+}
+
+/// An order as stored, with its revision.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OrderInput {
+    /// The advertiser's order.
+    pub order: Order,
+    /// Store revision (1 = first version).
+    pub revision: u32,
+}
+
+/// Trims and case-folds an order id; `None` when nothing is left.
+pub fn normalize_order_id(id: &str) -> Option<String> {
+    let mut s = String::new();
+    normalize_into(id, &mut s);
+    (!s.is_empty()).then_some(s)
+}
+
+/// Trims and case-folds `id` into `out` (cleared first). ASCII ids take a
+/// fast path with no allocation beyond `out`'s buffer.
+pub fn normalize_into(id: &str, out: &mut String) {
+    out.clear();
+    let t = id.trim();
+    if t.is_ascii() {
+        out.push_str(t);
+        out.make_ascii_lowercase();
+    } else {
+        out.extend(t.chars().flat_map(char::to_lowercase));
+    }
+}
+
+/// Trims a click id (click ids are case-sensitive); `None` when empty.
+pub fn normalize_click_id(id: &str) -> Option<&str> {
+    let t = id.trim();
+    (!t.is_empty()).then_some(t)
+}
+
+/// Trims and case-folds a coupon code; `None` when empty.
+pub fn normalize_coupon(code: &str) -> Option<String> {
+    normalize_order_id(code)
+}
+
+/// Lookup of orders by normalised id, click id and coupon. Ties are resolved
+/// when the index is built (orders must be given sorted by source, id), so a
+/// lookup returns at most one order and never depends on hash order.
+#[derive(Debug, Default)]
+pub struct OrderIndex {
+    by_id: FxHashMap<Box<str>, (u32, bool)>,
+    by_click: FxHashMap<Box<str>, u32>,
+    by_coupon: FxHashMap<Box<str>, Vec<u32>>,
+}
+
+impl OrderIndex {
+    /// Indexes `orders` (already sorted by (source, order id)): position `i`
+    /// is the order's handle.
+    pub fn build(orders: &[&Order], with_coupons: bool) -> OrderIndex {
+        let mut ix = OrderIndex::default();
+        ix.by_id.reserve(orders.len());
+        let mut buf = String::new();
+        // Primary ids first so they win over any alt id.
+        for (i, o) in orders.iter().enumerate() {
+            normalize_into(&o.order_id, &mut buf);
+            if !buf.is_empty() {
+                ix.by_id
+                    .entry(buf.as_str().into())
+                    .or_insert((i as u32, true));
+            }
+        }
+        for (i, o) in orders.iter().enumerate() {
+            for alt in &o.alt_ids {
+                normalize_into(alt, &mut buf);
+                if !buf.is_empty() {
+                    ix.by_id
+                        .entry(buf.as_str().into())
+                        .or_insert((i as u32, false));
+                }
+            }
+        }
+        // Click ids: earliest created wins, then position.
+        let mut by_time: Vec<u32> = (0..orders.len() as u32).collect();
+        by_time.sort_by_key(|&i| (orders[i as usize].created_at, i));
+        for &i in &by_time {
+            let o = orders[i as usize];
+            for c in &o.click_ids {
+                if let Some(c) = normalize_click_id(c) {
+                    ix.by_click.entry(c.into()).or_insert(i);
+                }
+            }
+            if with_coupons {
+                if let Some(k) = o.coupon.as_deref().and_then(normalize_coupon) {
+                    ix.by_coupon.entry(k.into()).or_default().push(i);
+                }
+            }
+        }
+        ix
+    }
+
+    /// The order whose id or alt id normalises to `normalized`.
+    #[inline]
+    pub fn by_order_id(&self, normalized: &str) -> Option<u32> {
+        self.by_id.get(normalized).map(|&(i, _)| i)
+    }
+
+    /// The order carrying click id `click` (trimmed).
+    #[inline]
+    pub fn by_click_id(&self, click: &str) -> Option<u32> {
+        self.by_click.get(click).copied()
+    }
+
+    /// Orders with coupon `coupon` (normalised), earliest created first.
+    pub fn by_coupon(&self, coupon: &str) -> &[u32] {
+        self.by_coupon.get(coupon).map_or(&[], Vec::as_slice)
+    }
+}
+
+/// max(abs, pct % × order amount): the amount tolerance for one order amount
+/// (both in the program currency).
+#[inline]
+pub fn tolerance(program: &ProgramConfig, order_amount: Decimal) -> Decimal {
+    let pct = order_amount.abs() * program.matching.amount_tolerance_pct / Decimal::ONE_HUNDRED;
+    program.matching.amount_tolerance_abs.max(pct)
+}
+
+fn record_ref(source: &str, id: &str, revision: u32) -> RecordRef {
+    RecordRef {
+        source: source.to_owned(),
+        id: id.to_owned(),
+        revision,
+    }
+}
+
+/// Money converted into the program currency, or `None` without a rate.
+struct Converted {
+    amount: Decimal,
+    rate: Decimal,
+}
+
+fn convert(fx: &FxTable, money: &Money, to: &str, at: DateTime<Utc>) -> Option<Converted> {
+    let rate = fx.rate(&money.currency, to, at.date_naive())?;
+    let amount = if rate == Decimal::ONE {
+        money.amount
+    } else {
+        round_money(money.amount * rate, to)
+    };
+    Some(Converted { amount, rate })
+}
+
+fn round_money(amount: Decimal, currency: &str) -> Decimal {
+    let dp = plugin_api::currency::minor_unit_digits(currency).unwrap_or(2);
+    amount.round_dp_with_strategy(dp, RoundingStrategy::MidpointAwayFromZero)
+}
+
+/// The time a claim competes with under the click rules.
+fn attribution_time(c: &Conversion) -> DateTime<Utc> {
+    c.clicked_at.unwrap_or(c.occurred_at)
+}
+
+/// Orders claims for an attribution contest: the winner sorts first.
+fn contest_order(program: &ProgramConfig, a: &Conversion, b: &Conversion) -> Ordering {
+    let by_key = || (&a.source, &a.external_id).cmp(&(&b.source, &b.external_id));
+    let rank = || {
+        program
+            .source_rank(&a.source)
+            .cmp(&program.source_rank(&b.source))
+    };
+    let last = || attribution_time(b).cmp(&attribution_time(a));
+    let first = || attribution_time(a).cmp(&attribution_time(b));
+    match program.attribution {
+        AttributionRule::LastClick => last().then_with(rank).then_with(by_key),
+        AttributionRule::FirstClick => first().then_with(rank).then_with(by_key),
+        AttributionRule::SourcePriority => rank().then_with(last).then_with(by_key),
+    }
+}
+
+fn competes(c: &Conversion) -> bool {
+    !matches!(
+        c.status,
+        ConversionStatus::Reversed | ConversionStatus::Rejected
+    )
+}
+
+/// Finds the order a claim matches, by the rules in the module docs.
+/// `orders` and `index` are the sorted orders and their index.
+pub fn match_claim(
+    program: &ProgramConfig,
+    fx: &FxTable,
+    claim: &Conversion,
+    orders: &[&Order],
+    index: &OrderIndex,
+    buf: &mut String,
+) -> Option<(u32, MatchedBy)> {
+    if let Some(oid) = &claim.order_id {
+        normalize_into(oid, buf);
+        if !buf.is_empty() {
+            if let Some(i) = index.by_order_id(buf) {
+                return Some((i, MatchedBy::OrderId));
+            }
+        }
+    }
+    if let Some(click) = claim.click_id.as_deref().and_then(normalize_click_id) {
+        if let Some(i) = index.by_click_id(click) {
+            return Some((i, MatchedBy::ClickId));
+        }
+    }
+    if program.matching.coupon_matching {
+        let coupon = claim.coupon.as_deref().and_then(normalize_coupon)?;
+        let sale = claim.sale_amount.as_ref()?;
+        let claimed = convert(fx, sale, &program.currency, claim.occurred_at)?.amount;
+        let window = Duration::hours(i64::from(program.matching.fuzzy_window_hours));
+        let mut best: Option<(Duration, Decimal, u32)> = None;
+        for &i in index.by_coupon(&coupon) {
+            let o = orders[i as usize];
+            let dt = (o.created_at - claim.occurred_at).abs();
+            if dt > window {
+                continue;
+            }
+            let Some(order_amount) = convert(fx, &o.amount, &program.currency, o.created_at) else {
+                continue;
+            };
+            let diff = (claimed - order_amount.amount).abs();
+            if diff > tolerance(program, order_amount.amount) {
+                continue;
+            }
+            let cand = (dt, diff, i);
+            if best.as_ref().is_none_or(|b| cand < *b) {
+                best = Some(cand);
+            }
+        }
+        return best.map(|(_, _, i)| (i, MatchedBy::Coupon));
+    }
+    None
+}
+
+/// Judges every claim of one program. The result is sorted by claim
+/// (source, external id) and independent of input order. `claims` must have
+/// unique (source, external id) and `orders` unique (source, order id).
+pub fn decide(
+    program: &ProgramConfig,
+    claims: &[ClaimInput],
+    orders: &[OrderInput],
+    fx: &FxTable,
+    now: DateTime<Utc>,
+) -> Vec<Decision> {
+    let mut order_refs: Vec<&OrderInput> = orders.iter().collect();
+    order_refs.sort_by(|a, b| {
+        (&a.order.source, &a.order.order_id).cmp(&(&b.order.source, &b.order.order_id))
+    });
+    let sorted_orders: Vec<&Order> = order_refs.iter().map(|o| &o.order).collect();
+    let index = OrderIndex::build(&sorted_orders, program.matching.coupon_matching);
+
+    let mut claim_refs: Vec<&ClaimInput> = claims.iter().collect();
+    claim_refs.sort_by(|a, b| {
+        (&a.claim.source, &a.claim.external_id).cmp(&(&b.claim.source, &b.claim.external_id))
+    });
+
+    let mut buf = String::new();
+    let matches: Vec<Option<(u32, MatchedBy)>> = claim_refs
+        .iter()
+        .map(|c| match_claim(program, fx, &c.claim, &sorted_orders, &index, &mut buf))
+        .collect();
+
+    // Attribution contests: order → competing claims, winner first.
+    let mut contests: FxHashMap<u32, Vec<usize>> = FxHashMap::default();
+    for (ci, m) in matches.iter().enumerate() {
+        if let Some((oi, _)) = m {
+            if competes(&claim_refs[ci].claim) {
+                contests.entry(*oi).or_default().push(ci);
+            }
+        }
+    }
+    for v in contests.values_mut() {
+        v.sort_by(|&a, &b| contest_order(program, &claim_refs[a].claim, &claim_refs[b].claim));
+    }
+
+    claim_refs
+        .iter()
+        .enumerate()
+        .map(|(ci, c)| {
+            let matched = matches[ci].map(|(oi, by)| {
+                let contest = contests.get(&oi).map_or(&[][..], Vec::as_slice);
+                (order_refs[oi as usize], by, contest)
+            });
+            judge(program, fx, now, c, matched, &claim_refs)
+        })
+        .collect()
+}
+
+fn inputs(program: &ProgramConfig, tolerance_applied: Option<Decimal>) -> DecisionInputs {
+    DecisionInputs {
+        attribution: program.attribution.as_str().to_owned(),
+        amount_tolerance_abs: program.matching.amount_tolerance_abs,
+        amount_tolerance_pct: program.matching.amount_tolerance_pct,
+        tolerance_applied,
+        return_window_days: program.return_window_days,
+        no_order_grace_days: program.no_order_grace_days,
+        fuzzy_window_hours: program.matching.fuzzy_window_hours,
+        coupon_matching: program.matching.coupon_matching,
+    }
+}
+
+/// An amount for a sentence: no trailing zeros beyond two decimals.
+fn fmt_amount(d: Decimal) -> String {
+    let mut n = d.normalize();
+    if n.scale() < 2 {
+        n.rescale(2);
+    }
+    n.to_string()
+}
+
+fn fmt_time(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
+}
+
+/// Judges one claim given its matched order and that order's contest
+/// (competing claims, winner first).
+fn judge(
+    program: &ProgramConfig,
+    fx: &FxTable,
+    now: DateTime<Utc>,
+    c: &ClaimInput,
+    matched: Option<(&OrderInput, MatchedBy, &[usize])>,
+    all_claims: &[&ClaimInput],
+) -> Decision {
+    let claim = &c.claim;
+    let cur = program.currency.as_str();
+    let mut d = Decision {
+        program: program.id.clone(),
+        claim: record_ref(&claim.source, &claim.external_id, c.revision),
+        partner_id: claim.partner_id.clone(),
+        partner_name: claim.partner_name.clone(),
+        event_type: claim.event_type,
+        occurred_at: claim.occurred_at,
+        order: None,
+        matched_by: None,
+        outcome: Outcome::NoOrder,
+        payable: false,
+        lock_at: claim.locked_at,
+        basis: None,
+        claimed_amount: claim.sale_amount.clone(),
+        order_amount: None,
+        refunded_amount: None,
+        network_commission: claim.commission.clone(),
+        fx_rate: None,
+        winner: None,
+        reason: String::new(),
+        decided_at: now,
+        order_fx_rate: None,
+        inputs: inputs(program, None),
+    };
+    if let Some((o, by, _)) = matched {
+        let order = &o.order;
+        d.order = Some(record_ref(&order.source, &order.order_id, o.revision));
+        d.matched_by = Some(by);
+        d.order_amount = Some(order.amount.clone());
+        let refunded = order.refunded();
+        if refunded != Decimal::ZERO {
+            d.refunded_amount = Some(Money::new(refunded, order.amount.currency.clone()));
+        }
+        if d.lock_at.is_none() {
+            d.lock_at =
+                Some(order.created_at + Duration::days(i64::from(program.return_window_days)));
+        }
+    }
+    let order_name = |o: &OrderInput| format!("{}/{}", o.order.source, o.order.order_id);
+
+    // 1. The network's own status.
+    if matches!(
+        claim.status,
+        ConversionStatus::Rejected | ConversionStatus::Reversed
+    ) {
+        let (outcome, word) = if claim.status == ConversionStatus::Rejected {
+            (Outcome::NetworkRejected, "rejected")
+        } else {
+            (Outcome::NetworkReversed, "reversed")
+        };
+        d.outcome = outcome;
+        d.reason = match claim.status_changed_at {
+            Some(t) => format!("the network {word} the claim ({})", fmt_time(t)),
+            None => format!("the network {word} the claim"),
+        };
+        return d;
+    }
+
+    // 2. No order.
+    let Some((o, by, contest)) = matched else {
+        let deadline = claim.occurred_at + Duration::days(i64::from(program.no_order_grace_days));
+        let quoted = match (&claim.order_id, &claim.click_id) {
+            (Some(id), _) => format!("order id `{}`", id.trim()),
+            (None, Some(click)) => format!("click id `{}`", click.trim()),
+            (None, None) => "no order id or click id".to_owned(),
+        };
+        if now < deadline {
+            d.outcome = Outcome::AwaitingOrder;
+            d.reason = format!(
+                "no order matches {quoted} yet; the {}-day grace period ends {}",
+                program.no_order_grace_days,
+                fmt_time(deadline)
+            );
+        } else {
+            d.outcome = Outcome::NoOrder;
+            d.reason = format!(
+                "no order matches {quoted} after the {}-day grace period (ended {})",
+                program.no_order_grace_days,
+                fmt_time(deadline)
+            );
+        }
+        return d;
+    };
+    let order = &o.order;
+
+    // 3. Attribution contest.
+    if let Some(&winner_ix) = contest.first() {
+        let w = &all_claims[winner_ix].claim;
+        if (&w.source, &w.external_id) != (&claim.source, &claim.external_id) {
+            d.outcome = Outcome::Duplicate;
+            d.winner = Some(record_ref(
+                &w.source,
+                &w.external_id,
+                all_claims[winner_ix].revision,
+            ));
+            let why = match program.attribution {
+                AttributionRule::LastClick => format!(
+                    "last click ({} vs {})",
+                    fmt_time(attribution_time(w)),
+                    fmt_time(attribution_time(claim))
+                ),
+                AttributionRule::FirstClick => format!(
+                    "first click ({} vs {})",
+                    fmt_time(attribution_time(w)),
+                    fmt_time(attribution_time(claim))
+                ),
+                AttributionRule::SourcePriority => format!(
+                    "source priority ({} ranks {} vs {} ranks {})",
+                    w.source,
+                    program.source_rank(&w.source) + 1,
+                    claim.source,
+                    program.source_rank(&claim.source) + 1
+                ),
+            };
+            d.reason = format!(
+                "order {} is also claimed by {}/{}, which wins on {why}",
+                order_name(o),
+                w.source,
+                w.external_id
+            );
+            return d;
+        }
+    }
+    let rivals = contest.len().saturating_sub(1);
+    let contest_note = if rivals > 0 {
+        format!(
+            "; won on {} over {rivals} other claim(s)",
+            program.attribution.as_str().replace('_', " ")
+        )
+    } else {
+        String::new()
+    };
+
+    // 4. FX.
+    let order_conv = convert(fx, &order.amount, cur, order.created_at);
+    let claim_conv = match &claim.sale_amount {
+        Some(m) => convert(fx, m, cur, claim.occurred_at).map(Some),
+        None => Some(None),
+    };
+    let (Some(order_conv), Some(claim_conv)) = (order_conv, claim_conv) else {
+        let (money, at) = match &claim.sale_amount {
+            Some(m)
+                if fx
+                    .rate(&m.currency, cur, claim.occurred_at.date_naive())
+                    .is_none() =>
+            {
+                (m, claim.occurred_at)
+            }
+            _ => (&order.amount, order.created_at),
+        };
+        let age = match fx.max_age_days() {
+            0 => String::new(),
+            n => format!(" or the {n} days before"),
+        };
+        d.outcome = Outcome::FxMissing;
+        d.reason = format!(
+            "no {}→{cur} rate for {}{age}; add it to [fx]",
+            money.currency,
+            at.date_naive(),
+        );
+        return d;
+    };
+    d.order_fx_rate = Some(order_conv.rate);
+    d.fx_rate = claim_conv.as_ref().map(|c| c.rate);
+
+    // 5./6. Refunds.
+    let refunded = order.refunded();
+    let fully = refunded >= order.amount.amount
+        || matches!(order.status, OrderStatus::Refunded | OrderStatus::Cancelled);
+    if fully {
+        d.outcome = Outcome::Refunded;
+        d.reason = if order.status == OrderStatus::Cancelled && refunded < order.amount.amount {
+            format!("order {} was cancelled", order_name(o))
+        } else {
+            format!(
+                "order {} was fully refunded ({} {})",
+                order_name(o),
+                fmt_amount(refunded),
+                order.amount.currency
+            )
+        };
+        if d.lock_at.is_some_and(|l| last_refund_at(order) > Some(l)) {
+            d.reason.push_str(" after the lock date");
+        }
+        d.reason.push_str(&contest_note);
+        return d;
+    }
+    if refunded > Decimal::ZERO {
+        let net = Money::new(
+            order.amount.amount - refunded,
+            order.amount.currency.clone(),
+        );
+        let basis = convert_with(&net, &order_conv, cur);
+        d.outcome = Outcome::PartiallyRefunded;
+        d.reason = format!(
+            "order {} was partly refunded ({} of {}); basis is the net {} {cur}{contest_note}",
+            order_name(o),
+            fmt_amount(refunded),
+            order.amount,
+            fmt_amount(basis)
+        );
+        d.basis = Some(Money::new(basis, cur));
+        d.payable = d.lock_at.is_some_and(|l| now >= l);
+        return d;
+    }
+
+    // 7./8. Amounts.
+    let order_p = order_conv.amount;
+    match claim_conv {
+        Some(claimed) => {
+            let tol = tolerance(program, order_p);
+            d.inputs.tolerance_applied = Some(tol);
+            let diff = claimed.amount - order_p;
+            if diff.abs() > tol {
+                d.outcome = Outcome::AmountMismatch;
+                d.basis = Some(Money::new(order_p, cur));
+                d.reason = format!(
+                    "claimed {} {cur} but order {} is {} {cur} (difference {} beyond tolerance {}); basis is the order amount{contest_note}",
+                    fmt_amount(claimed.amount), order_name(o), fmt_amount(order_p), fmt_amount(diff), fmt_amount(tol)
+                );
+            } else {
+                d.outcome = Outcome::Matched;
+                d.basis = Some(Money::new(claimed.amount, cur));
+                d.reason = format!(
+                    "matched order {} by {}; claimed {} {cur} vs order {} {cur} within tolerance {}{contest_note}",
+                    order_name(o),
+                    by.as_str().replace('_', " "),
+                    fmt_amount(claimed.amount),
+                    fmt_amount(order_p),
+                    fmt_amount(tol)
+                );
+            }
+        }
+        None => {
+            d.outcome = Outcome::Matched;
+            d.basis = Some(Money::new(order_p, cur));
+            d.reason = format!(
+                "matched order {} by {}; the claim has no amount, basis is the order amount {} {cur}{contest_note}",
+                order_name(o),
+                by.as_str().replace('_', " "),
+                fmt_amount(order_p)
+            );
+        }
+    }
+    d.payable = d.lock_at.is_some_and(|l| now >= l);
+    d
+}
+
+fn convert_with(m: &Money, conv: &Converted, to: &str) -> Decimal {
+    if conv.rate == Decimal::ONE {
+        m.amount
+    } else {
+        round_money(m.amount * conv.rate, to)
+    }
+}
+
+fn last_refund_at(o: &Order) -> Option<DateTime<Utc>> {
+    o.refunds.iter().map(|r| r.at).max()
+}
+
+/// When a decision may change with time alone (no new data): the end of the
+/// grace period for `awaiting_order`, the lock date for an earning decision
+/// not yet payable. Incremental runs re-judge such claims once it passes.
+pub fn next_change_at(program: &ProgramConfig, d: &Decision) -> Option<DateTime<Utc>> {
+    match d.outcome {
+        Outcome::AwaitingOrder => {
+            Some(d.occurred_at + Duration::days(i64::from(program.no_order_grace_days)))
+        }
+        o if o.earns() && !d.payable => d.lock_at,
+        _ => None,
+    }
+}

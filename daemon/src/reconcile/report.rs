@@ -1,0 +1,388 @@
+//! Discrepancy reports: one program, one month, built from stored decisions
+//! only (pure over a slice of [`Decision`]s; the CLI loads and writes).
+//!
+//! A claim belongs to the period of its conversion time (`occurred_at`, UTC
+//! calendar month). The report has two parts:
+//! - **summary**: per network, partner, outcome and claim currency: claims,
+//!   payable claims, claimed amounts and network-reported commission (in the
+//!   claim's currency) and Reckon's commission basis (program currency);
+//! - **discrepancies**: every claim whose outcome is not `matched`, with its
+//!   reason, claim id, order id and amounts.
+//!
+//! Formats: JSON (the [`Report`] struct), CSV (the summary table, a blank
+//! line, then the discrepancy table, each with its header) and a printable
+//! HTML page.
+
+use super::model::{Decision, Outcome};
+use chrono::{Datelike, NaiveDate};
+use rust_decimal::Decimal;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+/// Report output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// Two CSV tables (summary, discrepancies) separated by a blank line.
+    Csv,
+    /// One JSON document.
+    Json,
+    /// A printable HTML page.
+    Html,
+}
+
+/// A calendar month, `YYYY-MM`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct Period {
+    /// Year.
+    pub year: i32,
+    /// Month 1–12.
+    pub month: u32,
+}
+
+impl std::str::FromStr for Period {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let bad = || format!("period `{s}` is not YYYY-MM (e.g. 2026-11)");
+        let (y, m) = s.trim().split_once('-').ok_or_else(bad)?;
+        let year: i32 = y.parse().map_err(|_| bad())?;
+        let month: u32 = m.parse().map_err(|_| bad())?;
+        if y.len() != 4 || m.len() != 2 || NaiveDate::from_ymd_opt(year, month, 1).is_none() {
+            return Err(bad());
+        }
+        Ok(Period { year, month })
+    }
+}
+
+impl std::fmt::Display for Period {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:04}-{:02}", self.year, self.month)
+    }
+}
+
+impl Period {
+    /// Whether a UTC time falls in this month.
+    pub fn contains(&self, t: chrono::DateTime<chrono::Utc>) -> bool {
+        t.year() == self.year && t.month() == self.month
+    }
+}
+
+/// One summary row.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SummaryRow {
+    /// Claim connector id.
+    pub network: String,
+    /// Partner id.
+    pub partner_id: String,
+    /// Partner name, if known.
+    pub partner_name: Option<String>,
+    /// Outcome.
+    pub outcome: Outcome,
+    /// Currency of the claimed amounts and network commission.
+    pub currency: String,
+    /// Number of claims.
+    pub claims: u64,
+    /// Of which payable now.
+    pub payable: u64,
+    /// Sum of claimed sale amounts (claim currency).
+    pub claimed_amount: Decimal,
+    /// Sum of network-reported commission (claim currency).
+    pub network_commission: Decimal,
+    /// Sum of Reckon's commission basis (program currency).
+    pub basis: Decimal,
+}
+
+/// One discrepancy line.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DiscrepancyRow {
+    /// Claim connector id.
+    pub network: String,
+    /// Claim external id.
+    pub claim_id: String,
+    /// Partner id.
+    pub partner_id: String,
+    /// Conversion time (UTC, RFC 3339).
+    pub occurred_at: String,
+    /// Outcome.
+    pub outcome: Outcome,
+    /// `source/order id` of the matched order, if any.
+    pub order: Option<String>,
+    /// How it matched.
+    pub matched_by: Option<String>,
+    /// Claimed amount with currency.
+    pub claimed_amount: Option<String>,
+    /// Order amount with currency.
+    pub order_amount: Option<String>,
+    /// Refunds with currency.
+    pub refunded_amount: Option<String>,
+    /// Reckon's basis with currency.
+    pub basis: Option<String>,
+    /// Network commission with currency.
+    pub network_commission: Option<String>,
+    /// Winning claim for duplicates (`source/id`).
+    pub winner: Option<String>,
+    /// Why.
+    pub reason: String,
+}
+
+/// A discrepancy report.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Report {
+    /// Program id.
+    pub program: String,
+    /// Program currency (of `basis`).
+    pub currency: String,
+    /// The month.
+    pub period: String,
+    /// Claims in the period.
+    pub claims: u64,
+    /// Claims by outcome.
+    pub totals: BTreeMap<Outcome, u64>,
+    /// Per network, partner, outcome, currency.
+    pub summary: Vec<SummaryRow>,
+    /// Every non-`matched` claim.
+    pub discrepancies: Vec<DiscrepancyRow>,
+}
+
+fn money(m: &Option<plugin_api::Money>) -> Option<String> {
+    m.as_ref().map(|m| format!("{} {}", m.amount, m.currency))
+}
+
+/// Builds the report of `period` from a program's decisions.
+pub fn build(program: &str, currency: &str, period: Period, decisions: &[Decision]) -> Report {
+    type GroupKey = (String, String, Outcome, String);
+    let mut groups: BTreeMap<GroupKey, SummaryRow> = BTreeMap::new();
+    let mut totals = BTreeMap::new();
+    let mut discrepancies = Vec::new();
+    let mut claims = 0;
+    let mut sorted: Vec<&Decision> = decisions
+        .iter()
+        .filter(|d| d.program == program && period.contains(d.occurred_at))
+        .collect();
+    sorted.sort_by(|a, b| (&a.claim.source, &a.claim.id).cmp(&(&b.claim.source, &b.claim.id)));
+    for d in sorted {
+        claims += 1;
+        *totals.entry(d.outcome).or_insert(0) += 1;
+        let cur = d
+            .claimed_amount
+            .as_ref()
+            .or(d.network_commission.as_ref())
+            .map_or(currency, |m| m.currency.as_str())
+            .to_owned();
+        let row = groups
+            .entry((
+                d.claim.source.clone(),
+                d.partner_id.clone(),
+                d.outcome,
+                cur.clone(),
+            ))
+            .or_insert_with(|| SummaryRow {
+                network: d.claim.source.clone(),
+                partner_id: d.partner_id.clone(),
+                partner_name: d.partner_name.clone(),
+                outcome: d.outcome,
+                currency: cur.clone(),
+                claims: 0,
+                payable: 0,
+                claimed_amount: Decimal::ZERO,
+                network_commission: Decimal::ZERO,
+                basis: Decimal::ZERO,
+            });
+        row.claims += 1;
+        row.payable += u64::from(d.payable);
+        if let Some(m) = d.claimed_amount.as_ref().filter(|m| m.currency == cur) {
+            row.claimed_amount += m.amount;
+        }
+        if let Some(m) = d.network_commission.as_ref().filter(|m| m.currency == cur) {
+            row.network_commission += m.amount;
+        }
+        if let Some(m) = &d.basis {
+            row.basis += m.amount;
+        }
+        if row.partner_name.is_none() {
+            row.partner_name.clone_from(&d.partner_name);
+        }
+        if d.outcome != Outcome::Matched {
+            discrepancies.push(DiscrepancyRow {
+                network: d.claim.source.clone(),
+                claim_id: d.claim.id.clone(),
+                partner_id: d.partner_id.clone(),
+                occurred_at: d
+                    .occurred_at
+                    .to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
+                outcome: d.outcome,
+                order: d.order.as_ref().map(|o| format!("{}/{}", o.source, o.id)),
+                matched_by: d.matched_by.map(|m| m.as_str().to_owned()),
+                claimed_amount: money(&d.claimed_amount),
+                order_amount: money(&d.order_amount),
+                refunded_amount: money(&d.refunded_amount),
+                basis: money(&d.basis),
+                network_commission: money(&d.network_commission),
+                winner: d.winner.as_ref().map(|w| format!("{}/{}", w.source, w.id)),
+                reason: d.reason.clone(),
+            });
+        }
+    }
+    Report {
+        program: program.to_owned(),
+        currency: currency.to_owned(),
+        period: period.to_string(),
+        claims,
+        totals,
+        summary: groups.into_values().collect(),
+        discrepancies,
+    }
+}
+
+const SUMMARY_HEADER: [&str; 10] = [
+    "network",
+    "partner_id",
+    "partner_name",
+    "outcome",
+    "currency",
+    "claims",
+    "payable",
+    "claimed_amount",
+    "network_commission",
+    "basis",
+];
+const DISCREPANCY_HEADER: [&str; 14] = [
+    "network",
+    "claim_id",
+    "partner_id",
+    "occurred_at",
+    "outcome",
+    "order",
+    "matched_by",
+    "claimed_amount",
+    "order_amount",
+    "refunded_amount",
+    "basis",
+    "network_commission",
+    "winner",
+    "reason",
+];
+
+fn summary_cells(r: &SummaryRow) -> [String; 10] {
+    [
+        r.network.clone(),
+        r.partner_id.clone(),
+        r.partner_name.clone().unwrap_or_default(),
+        r.outcome.as_str().to_owned(),
+        r.currency.clone(),
+        r.claims.to_string(),
+        r.payable.to_string(),
+        r.claimed_amount.to_string(),
+        r.network_commission.to_string(),
+        r.basis.to_string(),
+    ]
+}
+
+fn discrepancy_cells(r: &DiscrepancyRow) -> [String; 14] {
+    let o = |s: &Option<String>| s.clone().unwrap_or_default();
+    [
+        r.network.clone(),
+        r.claim_id.clone(),
+        r.partner_id.clone(),
+        r.occurred_at.clone(),
+        r.outcome.as_str().to_owned(),
+        o(&r.order),
+        o(&r.matched_by),
+        o(&r.claimed_amount),
+        o(&r.order_amount),
+        o(&r.refunded_amount),
+        o(&r.basis),
+        o(&r.network_commission),
+        o(&r.winner),
+        r.reason.clone(),
+    ]
+}
+
+/// Renders the report in `format`.
+pub fn render(report: &Report, format: Format) -> String {
+    match format {
+        Format::Json => {
+            let mut s = serde_json::to_string_pretty(report).unwrap_or_default();
+            s.push('\n');
+            s
+        }
+        Format::Csv => {
+            let mut out = Vec::new();
+            {
+                let mut w = csv::Writer::from_writer(&mut out);
+                let _ = w.write_record(SUMMARY_HEADER);
+                for r in &report.summary {
+                    let _ = w.write_record(summary_cells(r));
+                }
+                let _ = w.flush();
+            }
+            out.push(b'\n');
+            {
+                let mut w = csv::Writer::from_writer(&mut out);
+                let _ = w.write_record(DISCREPANCY_HEADER);
+                for r in &report.discrepancies {
+                    let _ = w.write_record(discrepancy_cells(r));
+                }
+                let _ = w.flush();
+            }
+            String::from_utf8_lossy(&out).into_owned()
+        }
+        Format::Html => html(report),
+    }
+}
+
+fn esc(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+fn table<const N: usize>(
+    out: &mut String,
+    header: [&str; N],
+    rows: impl Iterator<Item = [String; N]>,
+) {
+    out.push_str("<table>\n<thead><tr>");
+    for h in header {
+        let _ = write!(out, "<th>{}</th>", esc(&h.replace('_', " ")));
+    }
+    out.push_str("</tr></thead>\n<tbody>\n");
+    for r in rows {
+        out.push_str("<tr>");
+        for c in r {
+            let _ = write!(out, "<td>{}</td>", esc(&c));
+        }
+        out.push_str("</tr>\n");
+    }
+    out.push_str("</tbody>\n</table>\n");
+}
+
+fn html(r: &Report) -> String {
+    let mut out = String::new();
+    let title = format!("Reconciliation: {} {}", r.program, r.period);
+    let _ = write!(
+        out,
+        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>{t}</title>\n<style>\nbody{{font-family:sans-serif;font-size:12px;margin:2em}}\ntable{{border-collapse:collapse;margin-bottom:2em}}\nth,td{{border:1px solid #999;padding:2px 6px;text-align:left;vertical-align:top}}\nthead{{background:#eee}}\n@media print{{body{{margin:0}}}}\n</style>\n</head>\n<body>\n<h1>{t}</h1>\n<p>Program currency {c}; {n} claims.",
+        t = esc(&title),
+        c = esc(&r.currency),
+        n = r.claims
+    );
+    for (o, n) in &r.totals {
+        let _ = write!(out, " {}: {n};", o.as_str());
+    }
+    out.push_str("</p>\n<h2>Summary by network and partner</h2>\n");
+    table(
+        &mut out,
+        SUMMARY_HEADER,
+        r.summary.iter().map(summary_cells),
+    );
+    let _ = writeln!(out, "<h2>Discrepancies ({})</h2>", r.discrepancies.len());
+    table(
+        &mut out,
+        DISCREPANCY_HEADER,
+        r.discrepancies.iter().map(discrepancy_cells),
+    );
+    out.push_str("</body>\n</html>\n");
+    out
+}

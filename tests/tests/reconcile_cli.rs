@@ -1,0 +1,251 @@
+//! `reckon reconcile` and `reckon reconcile report` against a real store:
+//! a seeded month with injected discrepancies; the report must list every
+//! one with the right outcome, and nothing else.
+
+use reckon::reconcile::model::Outcome;
+use reckon::reconcile::synth::{generate, SynthSpec, NETWORKS, SHOP};
+use reckon::store::Store;
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::Command;
+
+fn write_config(dir: &Path) -> std::path::PathBuf {
+    let cfg = dir.join("reckon.toml");
+    std::fs::write(
+        &cfg,
+        r#"[daemon]
+data_dir = "data"
+
+[[programs]]
+id = "shop-us"
+currency = "USD"
+claims = ["impact", "everflow", "awin"]
+orders = ["shop"]
+return_window_days = 30
+no_order_grace_days = 7
+
+[programs.match]
+amount_tolerance_abs = "0.50"
+amount_tolerance_pct = "1"
+"#,
+    )
+    .unwrap();
+    cfg
+}
+
+fn seed_store(dir: &Path, spec: &SynthSpec) -> reckon::reconcile::synth::Synth {
+    let data = generate(spec);
+    let store = Store::open(&dir.join("data")).unwrap();
+    for net in NETWORKS {
+        let recs: Vec<_> = data
+            .claims
+            .iter()
+            .filter(|c| c.source == net)
+            .cloned()
+            .map(plugin_api::Record::Conversion)
+            .collect();
+        store.commit_page(net, &recs, None, spec.start).unwrap();
+    }
+    let orders: Vec<_> = data
+        .orders
+        .iter()
+        .cloned()
+        .map(plugin_api::Record::Order)
+        .collect();
+    store.commit_page(SHOP, &orders, None, spec.start).unwrap();
+    store.flush().unwrap();
+    data
+}
+
+/// The CLI judges at the real current time: put the data in a month long
+/// past, so every lock date and grace period has passed.
+fn past(mut spec: SynthSpec) -> SynthSpec {
+    spec.start = chrono::DateTime::parse_from_rfc3339("2026-08-01T00:00:00Z")
+        .unwrap()
+        .with_timezone(&chrono::Utc);
+    spec
+}
+
+fn reckon(cfg: &Path, args: &[&str]) -> String {
+    let out = Command::new(reckon_tests::reckon_bin())
+        .arg("--config")
+        .arg(cfg)
+        .args(args)
+        .output()
+        .expect("run reckon");
+    assert!(
+        out.status.success(),
+        "reckon {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[test]
+fn seeded_month_report_lists_every_injected_discrepancy() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(dir.path());
+    let spec = past(SynthSpec::benchmark(400, 42));
+    let data = seed_store(dir.path(), &spec);
+
+    let first = reckon(&cfg, &["reconcile"]);
+    assert!(first.contains("shop-us: full run"), "{first}");
+    let again = reckon(&cfg, &["reconcile"]);
+    assert!(
+        again.contains("shop-us: incremental run, 0 claims judged, 0 decisions changed"),
+        "{again}"
+    );
+
+    let json = reckon(
+        &cfg,
+        &[
+            "reconcile",
+            "report",
+            "--program",
+            "shop-us",
+            "--period",
+            "2026-08",
+            "--format",
+            "json",
+        ],
+    );
+    let report: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let listed: BTreeMap<(String, String), String> = report["discrepancies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            (
+                (
+                    d["network"].as_str().unwrap().to_owned(),
+                    d["claim_id"].as_str().unwrap().to_owned(),
+                ),
+                d["outcome"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    let mut injected = 0;
+    let mut kinds = BTreeMap::new();
+    for (src, id, outcome) in &data.expected {
+        let got = listed.get(&(src.clone(), id.clone()));
+        if *outcome == Outcome::Matched {
+            assert_eq!(got, None, "{src}/{id} is matched and must not be listed");
+        } else {
+            injected += 1;
+            *kinds.entry(outcome.as_str()).or_insert(0) += 1;
+            assert_eq!(
+                got.map(String::as_str),
+                Some(outcome.as_str()),
+                "{src}/{id}"
+            );
+        }
+    }
+    assert_eq!(listed.len(), injected);
+    // Every kind of injected discrepancy occurs in this seeded month.
+    for k in [
+        "duplicate",
+        "refunded",
+        "amount_mismatch",
+        "network_reversed",
+        "no_order",
+    ] {
+        assert!(kinds.contains_key(k), "{k} missing from {kinds:?}");
+    }
+    assert_eq!(
+        report["claims"].as_u64().unwrap() as usize,
+        data.claims.len()
+    );
+}
+
+#[test]
+fn report_formats_csv_html_and_out_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(dir.path());
+    let mut spec = past(SynthSpec::benchmark(12, 3));
+    spec.duplicate_pct = 25;
+    spec.mismatch_pct = 20;
+    seed_store(dir.path(), &spec);
+    reckon(&cfg, &["reconcile", "--program", "shop-us"]);
+    let csv = reckon(
+        &cfg,
+        &[
+            "reconcile",
+            "report",
+            "--program",
+            "shop-us",
+            "--period",
+            "2026-08",
+        ],
+    );
+    insta::assert_snapshot!("reconcile_report_csv", csv);
+    let out = dir.path().join("report.html");
+    let printed = reckon(
+        &cfg,
+        &[
+            "reconcile",
+            "report",
+            "--program",
+            "shop-us",
+            "--period",
+            "2026-08",
+            "--format",
+            "html",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+    );
+    assert!(printed.is_empty());
+    let html = std::fs::read_to_string(&out).unwrap();
+    assert!(html.starts_with("<!DOCTYPE html>"));
+    assert!(html.contains("<h2>Discrepancies ("));
+    // An empty month is a valid, empty report.
+    let empty = reckon(
+        &cfg,
+        &[
+            "reconcile",
+            "report",
+            "--program",
+            "shop-us",
+            "--period",
+            "2026-07",
+            "--format",
+            "json",
+        ],
+    );
+    let v: serde_json::Value = serde_json::from_str(&empty).unwrap();
+    assert_eq!(v["claims"], 0);
+}
+
+#[test]
+fn unknown_program_and_bad_period_are_clear_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(dir.path());
+    let out = Command::new(reckon_tests::reckon_bin())
+        .arg("--config")
+        .arg(&cfg)
+        .args(["reconcile", "--program", "nope"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("no program `nope`") && err.contains("shop-us"),
+        "{err}"
+    );
+    let out = Command::new(reckon_tests::reckon_bin())
+        .arg("--config")
+        .arg(&cfg)
+        .args([
+            "reconcile",
+            "report",
+            "--program",
+            "shop-us",
+            "--period",
+            "2026-13",
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("is not YYYY-MM"), "{err}");
+}

@@ -1,0 +1,161 @@
+//! Stored runs (in-memory backend): changes after a decision was payable,
+//! what incremental runs touch, and time-only changes.
+
+mod reconcile_support;
+
+use plugin_api::{ConversionStatus, OrderStatus, Record};
+use reckon::fx::FxTable;
+use reckon::reconcile::backend::MemoryBackend;
+use reckon::reconcile::incremental::load_stored_decisions;
+use reckon::reconcile::model::Outcome;
+use reckon::reconcile::run_with;
+use reconcile_support::*;
+
+fn setup() -> MemoryBackend {
+    let b = MemoryBackend::new();
+    let mut c2 = claim("everflow", "E1", Some("A-2"));
+    c2.partner_id = "p2".into();
+    b.commit(
+        &[
+            Record::Conversion(claim("impact", "C1", Some("A-1"))),
+            Record::Conversion(c2),
+            Record::Order(order("A-1")),
+            Record::Order(order("A-2")),
+        ],
+        t("2026-11-03T00:00:00Z"),
+    );
+    b
+}
+
+#[test]
+fn reversal_after_payable_makes_the_claim_unpayable() {
+    let b = setup();
+    let p = [program()];
+    let s = run_with(&b, &p, &FxTable::empty(), t("2026-12-10T00:00:00Z"), false).unwrap();
+    assert!(s.programs[0].full);
+    let d = load_stored_decisions(&b, "shop-us").unwrap();
+    assert!(d[1].payable && d[1].claim.id == "C1");
+    let decided = d[1].decided_at;
+
+    let mut c = claim("impact", "C1", Some("A-1"));
+    c.status = ConversionStatus::Reversed;
+    c.status_changed_at = Some(t("2026-12-11T00:00:00Z"));
+    b.commit(&[Record::Conversion(c)], t("2026-12-11T00:00:00Z"));
+    let s = run_with(&b, &p, &FxTable::empty(), t("2026-12-12T00:00:00Z"), false).unwrap();
+    assert!(!s.programs[0].full);
+    assert_eq!(s.programs[0].claims_judged, 1, "only the touched claim");
+    let d = load_stored_decisions(&b, "shop-us").unwrap();
+    assert_eq!(d[1].outcome, Outcome::NetworkReversed);
+    assert!(!d[1].payable);
+    assert_eq!(d[1].claim.revision, 2);
+    assert_eq!(d[1].decided_at, t("2026-12-12T00:00:00Z"));
+    assert_ne!(d[1].decided_at, decided);
+    // The untouched claim kept its decision, decided_at included.
+    assert_eq!(d[0].decided_at, t("2026-12-10T00:00:00Z"));
+}
+
+#[test]
+fn refund_after_payable_makes_the_claim_refunded() {
+    let b = setup();
+    let p = [program()];
+    run_with(&b, &p, &FxTable::empty(), t("2026-12-10T00:00:00Z"), false).unwrap();
+    let mut o = order("A-1");
+    o.refunds = vec![refund("100.00", "2026-12-11T00:00:00Z")];
+    o.status = OrderStatus::Refunded;
+    b.commit(&[Record::Order(o)], t("2026-12-11T00:00:00Z"));
+    let s = run_with(&b, &p, &FxTable::empty(), t("2026-12-12T00:00:00Z"), false).unwrap();
+    assert_eq!(
+        s.programs[0].claims_judged, 1,
+        "only the claim of the touched order"
+    );
+    let d = load_stored_decisions(&b, "shop-us").unwrap();
+    assert_eq!(d[1].outcome, Outcome::Refunded);
+    assert!(!d[1].payable);
+    assert_eq!(d[1].order.as_ref().unwrap().revision, 2);
+    assert!(
+        d[1].reason.ends_with("after the lock date"),
+        "{}",
+        d[1].reason
+    );
+}
+
+#[test]
+fn a_late_order_turns_awaiting_into_matched_and_time_turns_it_payable() {
+    let b = MemoryBackend::new();
+    let p = [program()];
+    b.commit(
+        &[Record::Conversion(claim("impact", "C1", Some("LATE-1")))],
+        t("2026-11-03T00:00:00Z"),
+    );
+    run_with(&b, &p, &FxTable::empty(), t("2026-11-04T00:00:00Z"), false).unwrap();
+    assert_eq!(
+        load_stored_decisions(&b, "shop-us").unwrap()[0].outcome,
+        Outcome::AwaitingOrder
+    );
+    b.commit(
+        &[Record::Order(order("late-1 "))],
+        t("2026-11-05T00:00:00Z"),
+    );
+    run_with(&b, &p, &FxTable::empty(), t("2026-11-06T00:00:00Z"), false).unwrap();
+    let d = &load_stored_decisions(&b, "shop-us").unwrap()[0];
+    assert_eq!(d.outcome, Outcome::Matched);
+    assert!(!d.payable, "lock 2026-12-02T10:00Z not reached");
+    // No new data; only time passes the lock date.
+    let s = run_with(&b, &p, &FxTable::empty(), t("2026-12-02T10:00:00Z"), false).unwrap();
+    assert_eq!(s.programs[0].claims_judged, 1);
+    assert!(load_stored_decisions(&b, "shop-us").unwrap()[0].payable);
+    // And then nothing is due any more.
+    let s = run_with(&b, &p, &FxTable::empty(), t("2026-12-30T00:00:00Z"), false).unwrap();
+    assert_eq!(s.programs[0].claims_judged, 0);
+}
+
+#[test]
+fn a_changed_program_config_triggers_a_full_run() {
+    let b = setup();
+    let mut p = program();
+    run_with(
+        &b,
+        std::slice::from_ref(&p),
+        &FxTable::empty(),
+        t("2026-12-10T00:00:00Z"),
+        false,
+    )
+    .unwrap();
+    p.return_window_days = 60;
+    let s = run_with(
+        &b,
+        &[p],
+        &FxTable::empty(),
+        t("2026-12-10T00:00:00Z"),
+        false,
+    )
+    .unwrap();
+    assert!(s.programs[0].full);
+    assert_eq!(s.programs[0].decisions_changed, 2);
+    assert!(load_stored_decisions(&b, "shop-us")
+        .unwrap()
+        .iter()
+        .all(|d| !d.payable));
+}
+
+#[test]
+fn a_new_duplicate_claim_rejudges_the_existing_winner() {
+    let b = setup();
+    let p = [program()];
+    run_with(&b, &p, &FxTable::empty(), t("2026-12-10T00:00:00Z"), false).unwrap();
+    let mut later = claim("awin", "W1", Some("a-1"));
+    later.clicked_at = Some(t("2026-11-02T09:59:00Z"));
+    later.occurred_at = t("2026-11-02T10:30:00Z");
+    b.commit(&[Record::Conversion(later)], t("2026-12-11T00:00:00Z"));
+    let s = run_with(&b, &p, &FxTable::empty(), t("2026-12-12T00:00:00Z"), false).unwrap();
+    assert_eq!(
+        s.programs[0].claims_judged, 2,
+        "the new claim and the one sharing its order"
+    );
+    let d = load_stored_decisions(&b, "shop-us").unwrap();
+    // awin/W1 (click 09:59) vs impact/C1 (no click: conversion 10:05) → C1 wins.
+    assert_eq!(d[0].claim.id, "W1");
+    assert_eq!(d[0].outcome, Outcome::Duplicate);
+    assert_eq!(d[0].winner.as_ref().unwrap().id, "C1");
+    assert_eq!(d[2].outcome, Outcome::Matched);
+}

@@ -1,0 +1,299 @@
+//! One hand-computed scenario per outcome, plus the edge cases of issue 6.
+//! Each test asserts the hand-computed facts and compares the full decisions
+//! with a reviewed golden file under `tests/golden/reconcile/`.
+
+mod reconcile_support;
+
+use plugin_api::{ConversionStatus, OrderStatus};
+use reckon::fx::FxTable;
+use reckon::reconcile::engine::decide;
+use reckon::reconcile::model::{Decision, MatchedBy, Outcome};
+use reconcile_support::*;
+
+const NOW: &str = "2026-12-15T00:00:00Z";
+
+fn run(cs: Vec<plugin_api::Conversion>, os: Vec<plugin_api::Order>) -> Vec<Decision> {
+    decide(
+        &program(),
+        &claims(cs),
+        &orders(os),
+        &FxTable::empty(),
+        t(NOW),
+    )
+}
+
+fn amount(d: &Decision) -> String {
+    d.basis.as_ref().map(|b| b.to_string()).unwrap_or_default()
+}
+
+#[test]
+fn matched_within_tolerance_is_payable_after_return_window() {
+    // Order 100.40, claim 100.00: tolerance max(0.50, 1 % × 100.40 = 1.004)
+    // = 1.004 ≥ 0.40 → matched; basis = the claimed 100.00; lock = order
+    // time + 30 days = 2026-12-02T10:00Z ≤ now → payable.
+    let mut o = order("A-100");
+    o.amount = m("100.40", "USD");
+    let d = run(vec![claim("impact", "C1", Some("A-100"))], vec![o]);
+    assert_eq!(d.len(), 1);
+    assert_eq!(d[0].outcome, Outcome::Matched);
+    assert_eq!(d[0].matched_by, Some(MatchedBy::OrderId));
+    assert_eq!(amount(&d[0]), "100.00 USD");
+    assert_eq!(d[0].lock_at, Some(t("2026-12-02T10:00:00Z")));
+    assert!(d[0].payable);
+    assert_golden("matched", &d);
+}
+
+#[test]
+fn amount_mismatch_uses_the_order_amount() {
+    // Claim 120.00 vs order 100.00: tolerance max(0.50, 1.00) = 1.00 < 20.00.
+    let mut c = claim("impact", "C2", Some("A-200"));
+    c.sale_amount = Some(m("120.00", "USD"));
+    let d = run(vec![c], vec![order("A-200")]);
+    assert_eq!(d[0].outcome, Outcome::AmountMismatch);
+    assert_eq!(amount(&d[0]), "100.00 USD");
+    assert!(d[0].payable);
+    assert!(
+        d[0].reason
+            .contains("difference 20.00 beyond tolerance 1.00"),
+        "{}",
+        d[0].reason
+    );
+    assert_golden("amount_mismatch", &d);
+}
+
+#[test]
+fn refunded_order_earns_nothing() {
+    let mut o = order("A-300");
+    o.refunds = vec![refund("100.00", "2026-11-05T00:00:00Z")];
+    o.status = OrderStatus::Refunded;
+    let d = run(vec![claim("impact", "C3", Some("A-300"))], vec![o]);
+    assert_eq!(d[0].outcome, Outcome::Refunded);
+    assert!(d[0].basis.is_none());
+    assert!(!d[0].payable);
+    assert_golden("refunded", &d);
+}
+
+#[test]
+fn partially_refunded_basis_is_net_of_refunds() {
+    // 100.00 − 30.00 = 70.00.
+    let mut o = order("A-400");
+    o.refunds = vec![refund("30.00", "2026-11-06T00:00:00Z")];
+    o.status = OrderStatus::PartiallyRefunded;
+    let d = run(vec![claim("impact", "C4", Some("A-400"))], vec![o]);
+    assert_eq!(d[0].outcome, Outcome::PartiallyRefunded);
+    assert_eq!(amount(&d[0]), "70.00 USD");
+    assert!(d[0].payable);
+    assert_golden("partially_refunded", &d);
+}
+
+#[test]
+fn duplicate_loses_on_last_click_and_names_the_winner() {
+    // impact clicked 09:00, everflow 12:00 → everflow wins on last click.
+    let mut a = claim("impact", "C5", Some("A-500"));
+    a.clicked_at = Some(t("2026-11-01T09:00:00Z"));
+    let mut b = claim("everflow", "E5", Some("a-500"));
+    b.clicked_at = Some(t("2026-11-01T12:00:00Z"));
+    b.partner_id = "p2".into();
+    let d = run(vec![a, b], vec![order("A-500")]);
+    // Sorted by (source, id): everflow/E5, impact/C5.
+    assert_eq!(d[0].claim.id, "E5");
+    assert_eq!(d[0].outcome, Outcome::Matched);
+    assert!(d[0].winner.is_none());
+    assert!(d[0].payable);
+    assert_eq!(d[1].claim.id, "C5");
+    assert_eq!(d[1].outcome, Outcome::Duplicate);
+    assert!(!d[1].payable);
+    let w = d[1].winner.as_ref().expect("winner named");
+    assert_eq!((w.source.as_str(), w.id.as_str()), ("everflow", "E5"));
+    assert_golden("duplicate", &d);
+}
+
+#[test]
+fn duplicate_tie_breaks_on_conversion_time_then_source_priority_then_id() {
+    // No click times: conversion times decide (later wins) ...
+    let mut a = claim("impact", "C6", Some("A-600"));
+    a.occurred_at = t("2026-11-02T11:00:00Z");
+    let b = claim("everflow", "E6", Some("A-600"));
+    let d = run(vec![a.clone(), b.clone()], vec![order("A-600")]);
+    assert_eq!(d[1].claim.id, "C6");
+    assert_eq!(d[1].outcome, Outcome::Matched);
+    assert_eq!(d[0].outcome, Outcome::Duplicate);
+    // ... equal times: source priority (impact before everflow) ...
+    a.occurred_at = b.occurred_at;
+    let d = run(vec![a.clone(), b], vec![order("A-600")]);
+    assert_eq!(d[1].outcome, Outcome::Matched, "impact ranks first");
+    // ... same source and time: the smaller external id.
+    let mut a2 = a.clone();
+    a2.external_id = "C0".into();
+    let d = run(vec![a, a2], vec![order("A-600")]);
+    assert_eq!(d[0].claim.id, "C0");
+    assert_eq!(d[0].outcome, Outcome::Matched);
+    assert_eq!(d[1].outcome, Outcome::Duplicate);
+}
+
+#[test]
+fn network_reversed_and_rejected_keep_their_order_but_never_compete() {
+    let mut rev = claim("impact", "C7", Some("A-700"));
+    rev.status = ConversionStatus::Reversed;
+    rev.status_changed_at = Some(t("2026-11-20T00:00:00Z"));
+    rev.clicked_at = Some(t("2026-11-02T09:00:00Z"));
+    let mut rej = claim("awin", "W7", Some("A-700"));
+    rej.status = ConversionStatus::Rejected;
+    rej.clicked_at = Some(t("2026-11-02T09:30:00Z"));
+    let mut ok = claim("everflow", "E7", Some("A-700"));
+    ok.clicked_at = Some(t("2026-11-01T00:00:00Z"));
+    let d = run(vec![rev, rej, ok], vec![order("A-700")]);
+    // awin/W7, everflow/E7, impact/C7
+    assert_eq!(d[0].outcome, Outcome::NetworkRejected);
+    assert_eq!(
+        d[1].outcome,
+        Outcome::Matched,
+        "the earlier click wins: the later ones are out"
+    );
+    assert_eq!(d[2].outcome, Outcome::NetworkReversed);
+    assert!(d[2].order.is_some());
+    assert!(!d[0].payable && !d[2].payable);
+    assert_golden("network_reversed_rejected", &d);
+}
+
+#[test]
+fn no_order_after_grace_and_awaiting_within_it() {
+    // Occurred 2026-11-20 → grace ends 11-27 < now: no_order.
+    let mut late = claim("impact", "C8", Some("ZZZ-1"));
+    late.occurred_at = t("2026-11-20T00:00:00Z");
+    // Occurred 2026-12-10 → grace ends 12-17 > now: awaiting_order.
+    let mut fresh = claim("impact", "C9", Some("ZZZ-2"));
+    fresh.occurred_at = t("2026-12-10T00:00:00Z");
+    let d = run(vec![late, fresh], vec![order("A-800")]);
+    assert_eq!(d[0].outcome, Outcome::NoOrder);
+    assert_eq!(d[1].outcome, Outcome::AwaitingOrder);
+    assert!(d.iter().all(|d| !d.payable && d.order.is_none()));
+    assert_golden("no_order_awaiting_order", &d);
+}
+
+#[test]
+fn fx_missing_when_no_rate_and_converted_when_there_is_one() {
+    let mut c = claim("impact", "C10", Some("A-1000"));
+    c.sale_amount = Some(m("92.00", "EUR"));
+    let d = run(vec![c.clone()], vec![order("A-1000")]);
+    assert_eq!(d[0].outcome, Outcome::FxMissing);
+    assert!(d[0].reason.contains("EUR→USD"), "{}", d[0].reason);
+    assert!(!d[0].payable);
+    assert_golden("fx_missing", &d);
+    // With EUR→USD 1.0870 on 2026-10-30 (3 days old, max age 7):
+    // 92.00 × 1.0870 = 100.004 → 100.00 USD, matched.
+    let fx = FxTable::from_rates(
+        vec![(
+            "2026-10-30".parse().unwrap(),
+            "EUR".to_string(),
+            "USD".to_string(),
+            "1.0870".parse().unwrap(),
+        )],
+        7,
+    );
+    let d = decide(
+        &program(),
+        &claims(vec![c]),
+        &orders(vec![order("A-1000")]),
+        &fx,
+        t(NOW),
+    );
+    assert_eq!(d[0].outcome, Outcome::Matched);
+    assert_eq!(amount(&d[0]), "100.00 USD");
+    assert_eq!(d[0].fx_rate, Some("1.0870".parse().unwrap()));
+}
+
+#[test]
+fn click_id_then_coupon_matching() {
+    let mut by_click = claim("impact", "C11", Some("unknown"));
+    by_click.click_id = Some(" clk-1 ".into());
+    let mut o1 = order("A-1100");
+    o1.click_ids = vec!["clk-1".into()];
+    // Coupon: same coupon (case-folded), 100.80 vs 100.00 within 1.00, 3 h apart.
+    let mut by_coupon = claim("everflow", "E11", None);
+    by_coupon.coupon = Some("save10".into());
+    by_coupon.sale_amount = Some(m("100.80", "USD"));
+    by_coupon.occurred_at = t("2026-11-03T13:00:00Z");
+    let mut o2 = order("A-1101");
+    o2.coupon = Some("SAVE10".into());
+    o2.created_at = t("2026-11-03T10:00:00Z");
+    let d = run(vec![by_click, by_coupon], vec![o1, o2]);
+    assert_eq!(d[0].matched_by, Some(MatchedBy::Coupon));
+    assert_eq!(d[0].order.as_ref().unwrap().id, "A-1101");
+    assert_eq!(d[1].matched_by, Some(MatchedBy::ClickId));
+    assert_eq!(d[1].order.as_ref().unwrap().id, "A-1100");
+    assert_golden("click_and_coupon", &d);
+}
+
+#[test]
+fn order_ids_differing_in_case_and_whitespace_and_alt_ids_match() {
+    let mut o = order("A-1200");
+    o.alt_ids = vec!["#1200".into(), "5550001200".into()];
+    let c1 = claim("impact", "C12", Some("  a-1200\t"));
+    let c2 = claim("everflow", "E12", Some(" #1200 "));
+    let d = run(vec![c1, c2], vec![o]);
+    assert!(d.iter().all(|d| d.matched_by == Some(MatchedBy::OrderId)));
+    // Both quote the same order: one wins (everflow: the later claim key? no:
+    // equal times → source priority → impact).
+    assert_eq!(d[1].claim.source, "impact");
+    assert_eq!(d[1].outcome, Outcome::Matched);
+    assert_eq!(d[0].outcome, Outcome::Duplicate);
+}
+
+#[test]
+fn claim_exactly_at_the_grace_boundary_is_no_order() {
+    let mut c = claim("impact", "C13", Some("NOPE"));
+    c.occurred_at = t("2026-12-08T00:00:00Z"); // + 7 days = NOW exactly
+    let d = run(vec![c.clone()], vec![]);
+    assert_eq!(d[0].outcome, Outcome::NoOrder);
+    c.occurred_at = t("2026-12-08T00:00:01Z"); // one second later: still waiting
+    let d = run(vec![c], vec![]);
+    assert_eq!(d[0].outcome, Outcome::AwaitingOrder);
+}
+
+#[test]
+fn dst_day_uses_instants_not_wall_clock() {
+    // Europe/Berlin switched to summer time at 2026-03-29T01:00Z.
+    // Order 00:45Z (01:45 CET); the network reports 03:30+02:00 (01:30Z):
+    // 45 minutes apart although the wall clocks differ by 1 h 45.
+    let p = program_from(
+        r#"
+id = "dst"
+currency = "USD"
+claims = ["impact"]
+orders = ["shop"]
+return_window_days = 30
+[match]
+fuzzy_window_hours = 1
+coupon_matching = true
+amount_tolerance_abs = "0.50"
+"#,
+    );
+    let mut o = order("A-DST");
+    o.created_at = t("2026-03-29T00:45:00Z");
+    o.coupon = Some("SPRING".into());
+    let mut c = claim("impact", "C-DST", None);
+    c.occurred_at = t("2026-03-29T03:30:00+02:00");
+    c.coupon = Some("spring".into());
+    let d = decide(
+        &p,
+        &claims(vec![c]),
+        &orders(vec![o]),
+        &FxTable::empty(),
+        t(NOW),
+    );
+    assert_eq!(d[0].matched_by, Some(MatchedBy::Coupon));
+    // Lock: exactly 30 × 24 h later in UTC, whatever the local clocks did.
+    assert_eq!(d[0].lock_at, Some(t("2026-04-28T00:45:00Z")));
+    assert!(d[0].payable);
+}
+
+#[test]
+fn network_lock_date_wins_over_return_window() {
+    let mut c = claim("impact", "C14", Some("A-1400"));
+    c.locked_at = Some(t("2026-12-20T00:00:00Z"));
+    let d = run(vec![c], vec![order("A-1400")]);
+    assert_eq!(d[0].outcome, Outcome::Matched);
+    assert_eq!(d[0].lock_at, Some(t("2026-12-20T00:00:00Z")));
+    assert!(!d[0].payable, "lock date not reached");
+}
