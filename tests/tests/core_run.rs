@@ -1,7 +1,8 @@
 //! `reckon run` end to end: syncs the example connector on its schedule,
 //! serves /healthz, /status and /metrics, refuses a second daemon on the
-//! same data directory, stops on SIGTERM within 10 s, and carries on after a
-//! restart without duplicating records.
+//! same data directory, rejects a broken config on SIGHUP (the old one keeps
+//! running) and applies a valid one, stops on SIGTERM within 10 s, and
+//! carries on after a restart without duplicating records.
 
 mod core_support;
 
@@ -47,6 +48,14 @@ fn last_success(port: u16) -> Option<(String, u64)> {
             c["records"].as_u64().unwrap_or(0),
         )
     })
+}
+
+fn signal(child: &std::process::Child, sig: &str) {
+    let ok = std::process::Command::new("kill")
+        .args([sig, &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(ok.success());
 }
 
 fn terminate(child: &mut std::process::Child) -> Duration {
@@ -110,6 +119,44 @@ fn run_syncs_on_schedule_through_a_restart() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+
+    // SIGHUP with a broken config: rejected, the old config keeps running.
+    let good = std::fs::read_to_string(&s.config).unwrap();
+    std::fs::write(
+        &s.config,
+        good.replace(
+            "schedule = \"*/2 * * * * *\"",
+            "schedule = \"*/2 * * *\"\nbogus = 1",
+        ),
+    )
+    .unwrap();
+    signal(&daemon, "-HUP");
+    let (before_hup, _) = last_success(port).unwrap();
+    let after_bad_hup = reckon_tests::poll_until(Duration::from_secs(30), || {
+        last_success(port).filter(|(start, _)| *start > before_hup)
+    });
+    assert!(
+        after_bad_hup.is_some(),
+        "syncs stopped after a rejected reload"
+    );
+    assert_eq!(
+        status(port).unwrap()["connectors"][0]["schedule"],
+        "*/2 * * * * *"
+    );
+    // SIGHUP with a valid new schedule: applied.
+    std::fs::write(
+        &s.config,
+        good.replace(
+            "schedule = \"*/2 * * * * *\"",
+            "schedule = \"*/3 * * * * *\"",
+        ),
+    )
+    .unwrap();
+    signal(&daemon, "-HUP");
+    let applied = reckon_tests::poll_until(Duration::from_secs(10), || {
+        (status(port)?["connectors"][0]["schedule"] == "*/3 * * * * *").then_some(())
+    });
+    assert!(applied.is_some(), "valid config was not reloaded");
 
     let took = terminate(&mut daemon);
     assert!(took < Duration::from_secs(10));
