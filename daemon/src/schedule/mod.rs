@@ -213,6 +213,11 @@ pub async fn run_daemon(
     store: Store,
 ) -> anyhow::Result<()> {
     use tokio::signal::unix::{signal, SignalKind};
+    // Handlers first: a signal during start-up must not kill the process
+    // with the default action.
+    let mut sigterm = signal(SignalKind::terminate())?;
+    let mut sigint = signal(SignalKind::interrupt())?;
+    let mut sighup = signal(SignalKind::hangup())?;
     let now = Utc::now();
     let daemon = Arc::new(Daemon {
         store: store.clone(),
@@ -247,9 +252,6 @@ pub async fn run_daemon(
     });
     tracing::info!(listen = %listen, connectors = plans.len(), "daemon started");
 
-    let mut sigterm = signal(SignalKind::terminate())?;
-    let mut sigint = signal(SignalKind::interrupt())?;
-    let mut sighup = signal(SignalKind::hangup())?;
     let max = daemon.runtime().config.daemon.max_concurrent_syncs.max(1) as usize;
     let semaphore = Arc::new(tokio::sync::Semaphore::new(max));
     let mut running: tokio::task::JoinSet<(String, Result<RunRecord, String>, bool)> =
