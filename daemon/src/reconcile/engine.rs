@@ -153,6 +153,24 @@ impl OrderIndex {
         ix
     }
 
+    /// Indexes bare primary ids (position = handle), first occurrence wins:
+    /// the same order-id table [`OrderIndex::build`] makes, for callers that
+    /// hold ids in columns (the matching benchmark).
+    pub fn from_ids<'a>(ids: impl ExactSizeIterator<Item = &'a str>) -> OrderIndex {
+        let mut ix = OrderIndex::default();
+        ix.by_id.reserve(ids.len());
+        let mut buf = String::new();
+        for (i, id) in ids.enumerate() {
+            normalize_into(id, &mut buf);
+            if !buf.is_empty() {
+                ix.by_id
+                    .entry(buf.as_str().into())
+                    .or_insert((i as u32, true));
+            }
+        }
+        ix
+    }
+
     /// The order whose id or alt id normalises to `normalized`.
     #[inline]
     pub fn by_order_id(&self, normalized: &str) -> Option<u32> {
