@@ -232,8 +232,16 @@ fn decode<T: serde::de::DeserializeOwned>(key: &str, v: Value) -> Result<T, Stor
 fn claim_entries(p: &str, sd: &StoredDecision, coupons: bool) -> Vec<(String, Value)> {
     let d = &sd.decision;
     let c = (d.claim.source.clone(), d.claim.id.clone());
-    let tail = format!("{}/{}", esc(&c.0), esc(&c.1));
     let mut out = vec![(decision_key(p, &c), to_value(sd))];
+    out.extend(claim_index_keys(p, sd, coupons));
+    out
+}
+
+/// The index keys of a decision (all but the decision itself).
+fn claim_index_keys(p: &str, sd: &StoredDecision, coupons: bool) -> Vec<(String, Value)> {
+    let d = &sd.decision;
+    let tail = format!("{}/{}", esc(&d.claim.source), esc(&d.claim.id));
+    let mut out = Vec::new();
     let by_id = d.matched_by == Some(MatchedBy::OrderId);
     let by_click = by_id || d.matched_by == Some(MatchedBy::ClickId);
     if let Some(oid) = sd.keys.oid.as_ref().filter(|_| !by_id) {
@@ -258,10 +266,16 @@ fn claim_entries(p: &str, sd: &StoredDecision, coupons: bool) -> Vec<(String, Va
 
 /// Every key an order owns, with its value.
 fn order_entries(p: &str, o: &Key2, entry: &OrderEntry, coupons: bool) -> Vec<(String, Value)> {
-    let keys = &entry.keys;
+    let mut out = vec![(primary_key(p, o), to_value(entry))];
+    out.extend(order_index_keys(p, o, &entry.keys, coupons));
+    out
+}
+
+/// The secondary index keys of an order (all but its primary entry).
+fn order_index_keys(p: &str, o: &Key2, keys: &OrderKeys, coupons: bool) -> Vec<(String, Value)> {
     let tail = format!("{}/{}", esc(&o.0), esc(&o.1));
     let primary = engine::normalize_order_id(&o.1).unwrap_or_default();
-    let mut out = vec![(primary_key(p, o), to_value(entry))];
+    let mut out = Vec::new();
     for id in keys.ids.iter().filter(|id| **id != primary) {
         out.push((format!("{}{tail}", index_prefix(p, "io", id)), Value::Null));
     }
@@ -410,15 +424,13 @@ fn full_run<B: ReconBackend>(
         }
     }
     let decisions = engine::decide(program, &claims, &orders, fx, now);
-    let mut keys_by_claim: BTreeMap<(&str, &str), ClaimKeys> = claims
-        .iter()
-        .map(|c| {
-            (
-                (c.claim.source.as_str(), c.claim.external_id.as_str()),
-                claim_keys(&c.claim),
-            )
-        })
-        .collect();
+    // `decide` returns claims in (source, id) order: align their keys.
+    claims.sort_unstable_by(|a, b| {
+        (&a.claim.source, &a.claim.external_id).cmp(&(&b.claim.source, &b.claim.external_id))
+    });
+    let keys: Vec<ClaimKeys> = claims.iter().map(|c| claim_keys(&c.claim)).collect();
+    drop(claims);
+    let summary = summarize(p, true, &decisions, 0, new_state.last_seq);
 
     let mut matched: BTreeMap<(&str, &str), Vec<(String, String)>> = BTreeMap::new();
     for d in &decisions {
@@ -429,8 +441,16 @@ fn full_run<B: ReconBackend>(
                 .push((d.claim.source.clone(), d.claim.id.clone()));
         }
     }
-    let mut entries: Vec<(String, Value)> =
+    // Values are made only when written (lazily): a full set of JSON values
+    // would take several times the memory of the decisions.
+    enum Lazy {
+        Ready(Value),
+        Decision(usize),
+        Order(usize),
+    }
+    let mut entries: Vec<(String, Lazy)> =
         Vec::with_capacity(decisions.len() * 2 + orders.len() * 2);
+    let mut order_list: Vec<(Key2, OrderEntry)> = Vec::with_capacity(orders.len());
     for o in &orders {
         let ok = (o.order.source.clone(), o.order.order_id.clone());
         let entry = OrderEntry {
@@ -439,23 +459,39 @@ fn full_run<B: ReconBackend>(
                 .remove(&(o.order.source.as_str(), o.order.order_id.as_str()))
                 .unwrap_or_default(),
         };
-        entries.extend(order_entries(p, &ok, &entry, coupons));
+        entries.push((primary_key(p, &ok), Lazy::Order(order_list.len())));
+        entries.extend(
+            order_index_keys(p, &ok, &entry.keys, coupons)
+                .into_iter()
+                .map(|(k, v)| (k, Lazy::Ready(v))),
+        );
+        order_list.push((ok, entry));
     }
     drop(matched);
     drop(orders);
-    for d in &decisions {
-        let keys = keys_by_claim
-            .remove(&(d.claim.source.as_str(), d.claim.id.as_str()))
-            .unwrap_or_default();
-        entries.extend(claim_entries(
-            p,
-            &stored_decision(program, d.clone(), keys),
-            coupons,
-        ));
+    let sds: Vec<StoredDecision> = decisions
+        .into_iter()
+        .zip(keys)
+        .map(|(d, k)| stored_decision(program, d, k))
+        .collect();
+    for (i, sd) in sds.iter().enumerate() {
+        let c = (
+            sd.decision.claim.source.clone(),
+            sd.decision.claim.id.clone(),
+        );
+        entries.push((decision_key(p, &c), Lazy::Decision(i)));
+        entries.extend(
+            claim_index_keys(p, sd, coupons)
+                .into_iter()
+                .map(|(k, v)| (k, Lazy::Ready(v))),
+        );
     }
-    drop(keys_by_claim);
-    drop(claims);
     entries.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    let materialise = |l: Lazy| match l {
+        Lazy::Ready(v) => v,
+        Lazy::Decision(i) => to_value(&sds[i]),
+        Lazy::Order(i) => to_value(&order_list[i].1),
+    };
 
     // Invalidate the state first: a crash part-way leaves no state, so the
     // next run is a full one again.
@@ -492,9 +528,9 @@ fn full_run<B: ReconBackend>(
         };
         match ord {
             std::cmp::Ordering::Less => {
-                let (k, v) = new.next().unwrap_or_default();
+                let Some((k, v)) = new.next() else { break };
                 changed += u64::from(k.starts_with(&dprefix));
-                batch.push((k, Some(v)));
+                batch.push((k, Some(materialise(v))));
             }
             std::cmp::Ordering::Greater => {
                 if let Some(Ok((k, _))) = old.next() {
@@ -502,7 +538,8 @@ fn full_run<B: ReconBackend>(
                 }
             }
             std::cmp::Ordering::Equal => {
-                let (k, v) = new.next().unwrap_or_default();
+                let Some((k, v)) = new.next() else { break };
+                let v = materialise(v);
                 let ov = match old.next() {
                     Some(Ok((_, ov))) => ov,
                     _ => Value::Null,
@@ -535,7 +572,10 @@ fn full_run<B: ReconBackend>(
     drop(old);
     batch.push((state_k, Some(to_value(&new_state))));
     flush(&mut batch)?;
-    Ok(summarize(p, true, &decisions, changed, new_state.last_seq))
+    Ok(ProgramSummary {
+        decisions_changed: changed,
+        ..summary
+    })
 }
 
 /// Reads through pending writes to the stored tree.
