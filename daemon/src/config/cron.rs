@@ -62,7 +62,9 @@ impl FromStr for CronSchedule {
                 .rev()
                 .find(|l| !l.trim().is_empty() && !l.trim_start().starts_with('^'))
                 .unwrap_or("")
-                .trim();
+                .trim()
+                // The crate's bounds are inclusive: "less than 23" means "at most 23".
+                .replace("must be less than", "must be at most");
             format!(
                 "invalid cron expression `{expr}`: {why}; expected e.g. `0 */6 * * *` (every 6 hours)"
             )

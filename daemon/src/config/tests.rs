@@ -6,11 +6,10 @@ use std::sync::Arc;
 
 fn example_loader(dir: &Path, id: &str, _sha: Option<&str>) -> Result<Arc<Plugin>, LoadError> {
     if id == "example" {
-        Ok(Arc::new(Plugin {
-            path: dir.join("libreckon_plugin_example.so"),
-            manifest: reckon_plugin_example::Example::manifest(),
-            panic_unwind: true,
-        }))
+        Ok(Arc::new(Plugin::from_manifest(
+            dir.join("libreckon_plugin_example.so"),
+            reckon_plugin_example::Example::manifest(),
+        )))
     } else {
         Err(LoadError::Refused {
             path: dir.display().to_string(),

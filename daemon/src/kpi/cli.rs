@@ -1,12 +1,93 @@
-//! `reckon kpi`.
-use std::path::Path;
+//! `reckon kpi`: a thin shell over [`super::summary::produce`].
+use std::path::{Path, PathBuf};
+
 use std::process::ExitCode;
+
+use anyhow::Context;
+
+use super::engine::KpiContext;
+use super::period::{Period, ReportingZone};
+use super::{Dim, Format, Query, View};
 
 /// Arguments of `reckon kpi`.
 #[derive(Debug, clap::Args)]
-pub struct KpiArgs {}
+pub struct KpiArgs {
+    /// The period: a month `YYYY-MM` or days `YYYY-MM-DD..YYYY-MM-DD` (inclusive),
+    /// in the reporting timezone (`[daemon] timezone`).
+    #[arg(long)]
+    pub period: Period,
+    /// Dimensions to group by, comma-separated (e.g. `channel,campaign`);
+    /// `--by ''` gives one total row.
+    #[arg(long, value_delimiter = ',', default_value = "channel")]
+    pub by: Vec<DimArg>,
+    /// Which numbers: each platform's own (`reported`), order-backed and
+    /// deduplicated (`reconciled`), or `both` with the difference.
+    #[arg(long, value_enum, default_value = "both")]
+    pub view: View,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: Format,
+    /// Write to this file instead of standard output.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
 
-/// Prints a KPI summary.
-pub fn run(_config: &Path, _args: KpiArgs) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("`reckon kpi` is not built yet")
+/// A `--by` item: a dimension, or empty for none.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DimArg(pub Option<Dim>);
+
+impl std::str::FromStr for DimArg {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let s = s.trim();
+        if s.is_empty() {
+            return Ok(DimArg(None));
+        }
+        <Dim as clap::ValueEnum>::from_str(s, true)
+            .map(|d| DimArg(Some(d)))
+            .map_err(|_| {
+                format!("unknown dimension {s:?}; use day, channel, source, campaign, partner")
+            })
+    }
+}
+
+/// Dimensions in order, without repeats or empties.
+pub fn dims(args: &[DimArg]) -> Vec<Dim> {
+    let mut out = Vec::new();
+    for d in args.iter().filter_map(|d| d.0) {
+        if !out.contains(&d) {
+            out.push(d);
+        }
+    }
+    out
+}
+
+/// Prints (or writes) a KPI summary.
+pub fn run(config: &Path, args: KpiArgs) -> anyhow::Result<ExitCode> {
+    let cfg = crate::config::load(config).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let zone = ReportingZone::from_tz(cfg.daemon.timezone.0);
+    let data_dir = cfg.daemon.data_dir.clone();
+    let kpi = cfg.kpi.clone().unwrap_or_default();
+    kpi.validate()?;
+    let store = crate::store::Store::open(&data_dir)
+        .with_context(|| format!("opening the store in {}", data_dir.display()))?;
+    let query = Query {
+        period: args.period,
+        by: dims(&args.by),
+        view: args.view,
+    };
+    let inputs = super::load::load_inputs(&store, &cfg.programs, zone, &query.period)?;
+    let fx = crate::fx::FxTable::default();
+    let ctx = KpiContext {
+        zone,
+        config: &kpi,
+        fx: &fx,
+        commission: None,
+    };
+    let out = super::summary::produce(ctx, &inputs, &query, args.format)?;
+    match &args.out {
+        Some(path) => super::summary::write_atomically(path, out.as_bytes())?,
+        None => print!("{out}"),
+    }
+    Ok(ExitCode::SUCCESS)
 }

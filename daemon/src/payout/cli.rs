@@ -1,15 +1,181 @@
-//! `reckon statements ...`.
+//! `reckon statements generate|finalize|show|verify`: a thin shell over
+//! [`super::lifecycle`].
+use super::book::StoreBook;
+use super::lifecycle::{self, Inputs};
+use anyhow::Context as _;
 use std::path::Path;
 use std::process::ExitCode;
 
 /// `reckon statements` subcommands.
 #[derive(Debug, clap::Subcommand)]
 pub enum StatementsCommand {
-    /// Generate draft statements.
-    Generate,
+    /// Generate (or regenerate) the draft statements of a period. For a
+    /// finalised period, restore its files byte for byte from the store.
+    Generate(PeriodArgs),
+    /// Finalise a period: freeze, hash and record its statements.
+    Finalize(PeriodArgs),
+    /// Show the recorded statements of a period.
+    Show(PeriodArgs),
+    /// Recompute the hashes of a period's files and compare them with the
+    /// store; exits with failure on any mismatch.
+    Verify(PeriodArgs),
+}
+
+/// Program and period.
+#[derive(Debug, clap::Args)]
+pub struct PeriodArgs {
+    /// Program id (a `[[programs]]` entry with a `[programs.commission]`).
+    #[arg(long)]
+    pub program: String,
+    /// Period: `YYYY-MM` (monthly), `YYYY-MM-H1`/`H2` (semi-monthly) or
+    /// `YYYY-Www` (weekly), as configured.
+    #[arg(long)]
+    pub period: String,
 }
 
 /// Runs a statements subcommand.
-pub fn run(_config: &Path, _cmd: StatementsCommand) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("`reckon statements` is not built yet")
+pub fn run(config_path: &Path, cmd: StatementsCommand) -> anyhow::Result<ExitCode> {
+    let config = crate::config::load(config_path)?;
+    let (data_dir, output_dir) = (&config.daemon.data_dir, &config.daemon.output_dir);
+    let args = match &cmd {
+        StatementsCommand::Generate(a)
+        | StatementsCommand::Finalize(a)
+        | StatementsCommand::Show(a)
+        | StatementsCommand::Verify(a) => a,
+    };
+    let program = config
+        .programs
+        .iter()
+        .find(|p| p.id == args.program)
+        .with_context(|| {
+            format!(
+                "no [[programs]] entry with id `{}` in {}",
+                args.program,
+                config_path.display()
+            )
+        })?;
+    let commission = program
+        .commission
+        .as_ref()
+        .ok_or_else(|| lifecycle::PayoutError::NoCommission(program.id.clone()))?;
+    let store = crate::store::Store::open(data_dir)?;
+    let book = StoreBook::open(&store)?;
+    match cmd {
+        StatementsCommand::Generate(a) => {
+            let decisions = crate::reconcile::load_decisions(&store, &a.program)?;
+            let fx = crate::fx::FxTable::default();
+            let inputs = inputs(&a.program, commission, &decisions, &fx, &book, output_dir);
+            print_report(&lifecycle::generate(&inputs, &a.period)?);
+            Ok(ExitCode::SUCCESS)
+        }
+        StatementsCommand::Finalize(a) => {
+            let decisions = crate::reconcile::load_decisions(&store, &a.program)?;
+            let fx = crate::fx::FxTable::default();
+            let inputs = inputs(&a.program, commission, &decisions, &fx, &book, output_dir);
+            print_report(&lifecycle::finalize(&inputs, &a.period)?);
+            Ok(ExitCode::SUCCESS)
+        }
+        StatementsCommand::Show(a) => {
+            let shown = lifecycle::show(&book, output_dir, &a.program, &a.period)?;
+            println!(
+                "{} {}: {} (version {}), {} statements",
+                shown.record.program,
+                shown.record.period,
+                shown.record.status.as_str(),
+                shown.record.version,
+                shown.rows.len()
+            );
+            println!(
+                "{:<24} {:>14} {:<4} {:>12} {:>12}  content hash",
+                "partner", "payable", "cur", "carried in", "carried out"
+            );
+            for r in &shown.rows {
+                println!(
+                    "{:<24} {:>14} {:<4} {:>12} {:>12}  {}",
+                    r.partner_id,
+                    r.total_payable,
+                    r.currency,
+                    r.carried_in,
+                    r.carried_out,
+                    r.content_hash
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        StatementsCommand::Verify(a) => {
+            let v = lifecycle::verify(&book, output_dir, &a.program, &a.period)?;
+            if v.problems.is_empty() {
+                println!(
+                    "{} {} ({}): {} files verified",
+                    v.program,
+                    v.period,
+                    v.status.as_str(),
+                    v.files_checked
+                );
+                Ok(ExitCode::SUCCESS)
+            } else {
+                for p in &v.problems {
+                    println!("MISMATCH {p}");
+                }
+                println!(
+                    "{} problem(s) in {} files",
+                    v.problems.len(),
+                    v.files_checked
+                );
+                Ok(ExitCode::FAILURE)
+            }
+        }
+    }
+}
+
+fn inputs<'a>(
+    program: &'a str,
+    config: &'a super::config::CommissionConfig,
+    decisions: &'a [crate::reconcile::model::Decision],
+    fx: &'a crate::fx::FxTable,
+    book: &'a StoreBook,
+    output_dir: &'a Path,
+) -> Inputs<'a> {
+    Inputs {
+        program,
+        config,
+        decisions,
+        fx,
+        book,
+        output_dir,
+        step: &|_| {},
+    }
+}
+
+/// Prints what a generate or finalise did.
+pub fn print_report(r: &lifecycle::Report) {
+    for w in &r.warnings {
+        eprintln!("warning: {w}");
+    }
+    if r.already_finalised {
+        println!(
+            "{} {}: already finalised (version {}); {}",
+            r.program,
+            r.period,
+            r.version,
+            if r.restored.is_empty() {
+                "files unchanged".to_string()
+            } else {
+                format!("restored {} file(s) from the store", r.restored.len())
+            }
+        );
+    }
+    println!(
+        "{} {}: {} version {}: {} statement(s), {} line(s), {} adjustment(s), total payable {}, carried out {} -> {}",
+        r.program,
+        r.period,
+        r.status.as_str(),
+        r.version,
+        r.partners,
+        r.lines,
+        r.adjustments,
+        r.total_payable,
+        r.carried_out,
+        r.dir.display()
+    );
 }

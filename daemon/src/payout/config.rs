@@ -1,7 +1,440 @@
-//! Commission and FX config.
-use serde::Deserialize;
+//! `[programs.commission]`: the commission rules and payout settings of one
+//! program.
+//!
+//! This module is the config schema and its validation only; applying the
+//! rules is [`super::rules`]. Amounts are exact decimals written as strings
+//! (`"12.50"`), never floats. Units are in the names: `*_percent` is a
+//! percentage (`"7.5"` = 7.5 %), `*_volume` is in the program currency (the
+//! currency of the commission basis), every other amount is in the
+//! `payout_currency`.
 
-/// `[programs.commission]`.
-#[derive(Debug, Clone, Default, Deserialize)]
+use chrono::NaiveDate;
+use plugin_api::EventType;
+use rust_decimal::Decimal;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+
+/// `[programs.commission]`: rules, bonuses, overrides and payout settings.
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct CommissionConfig {}
+pub struct CommissionConfig {
+    /// ISO-4217 code partners are paid in, e.g. `"EUR"`. Commission on a basis
+    /// in another currency is converted with the FX rate of the conversion's
+    /// date, and that rate is printed on the line.
+    pub payout_currency: String,
+    /// Statement period: `"monthly"` (default, `2026-11`), `"semi_monthly"`
+    /// (`2026-11-H1` = 1st–15th, `2026-11-H2` = 16th–end) or `"weekly"` (ISO
+    /// weeks, `2026-W48`, Monday to Sunday).
+    #[serde(default)]
+    pub period: PeriodKind,
+    /// IANA timezone in which conversion dates, periods and effective dates
+    /// are read (default `"UTC"`).
+    #[serde(default = "default_timezone")]
+    pub timezone: String,
+    /// Smallest total a partner is paid, in the payout currency (default 0).
+    /// A smaller total is carried into the partner's next statement.
+    #[serde(default, with = "rust_decimal::serde::str_option")]
+    pub minimum_payout: Option<Decimal>,
+    /// Cron expression (5 fields, in `timezone`) at which the daemon
+    /// regenerates the drafts of the open periods; none = only on demand.
+    #[serde(default)]
+    pub draft_schedule: Option<String>,
+    /// Named partner groups: `influencers = ["p-1", "p-7"]`. Rules, bonuses and
+    /// overrides may match a group instead of listing partners.
+    #[serde(default)]
+    pub partner_groups: BTreeMap<String, Vec<String>>,
+    /// `[[programs.commission.rules]]`, tried in order; the first rule that
+    /// matches a claim (in force on its date, event type, partner) prices it.
+    #[serde(default)]
+    pub rules: Vec<RuleConfig>,
+    /// `[[programs.commission.bonuses]]`: one bonus line per bonus whose
+    /// volume threshold a partner reaches in a period.
+    #[serde(default)]
+    pub bonuses: Vec<BonusConfig>,
+    /// `[[programs.commission.overrides]]`: per-partner replacements of a
+    /// rule's figures.
+    #[serde(default)]
+    pub overrides: Vec<OverrideConfig>,
+}
+
+fn default_timezone() -> String {
+    "UTC".into()
+}
+
+/// Length of a statement period.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PeriodKind {
+    /// Calendar months (`2026-11`).
+    #[default]
+    Monthly,
+    /// Halves of a month (`2026-11-H1`, `2026-11-H2`).
+    SemiMonthly,
+    /// ISO weeks (`2026-W48`).
+    Weekly,
+}
+
+/// What a rule pays.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RuleKind {
+    /// A fixed `amount` per event (CPA).
+    Flat,
+    /// `percent` of the commission basis (CPS).
+    Percent,
+    /// A percentage picked from `tiers` by the partner's payable volume in
+    /// the period (see `tier_mode`).
+    Tiered,
+}
+
+/// How tiers apply.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TierMode {
+    /// The tier reached by the partner's whole period volume prices every
+    /// line of the rule.
+    #[default]
+    AllVolume,
+    /// Each slice of volume is priced at its own tier's rate (lines taken in
+    /// date order; a line crossing a boundary is split).
+    Marginal,
+}
+
+/// One `[[programs.commission.rules]]` entry.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuleConfig {
+    /// Rule id, printed on every line it prices. Unique in the program.
+    pub id: String,
+    /// First day (in `timezone`) the rule is in force, e.g. `2026-01-01`.
+    pub effective_from: NaiveDate,
+    /// Last day the rule is in force (inclusive); none = open-ended.
+    #[serde(default)]
+    pub effective_to: Option<NaiveDate>,
+    /// Event types it matches (`sale`, `lead`, `signup`, `install`,
+    /// `other`); empty = all.
+    #[serde(default)]
+    pub event_types: Vec<EventType>,
+    /// Partner ids it matches; with `groups` empty too = all partners.
+    #[serde(default)]
+    pub partners: Vec<String>,
+    /// Partner groups it matches (names from `partner_groups`).
+    #[serde(default)]
+    pub groups: Vec<String>,
+    /// `flat`, `percent` or `tiered`.
+    pub kind: RuleKind,
+    /// `flat`: amount per event, in the payout currency.
+    #[serde(default, with = "rust_decimal::serde::str_option")]
+    pub amount: Option<Decimal>,
+    /// `percent`: percentage of the basis (`"8"` = 8 %).
+    #[serde(default, with = "rust_decimal::serde::str_option")]
+    pub percent: Option<Decimal>,
+    /// `tiered`: `all_volume` (default) or `marginal`.
+    #[serde(default)]
+    pub tier_mode: TierMode,
+    /// `tiered`: the tiers, ascending by `from_volume`, the first from 0.
+    #[serde(default)]
+    pub tiers: Vec<TierConfig>,
+    /// Most this rule pays one partner in one period, in the payout
+    /// currency; lines beyond it are cut (and say so). None = no cap.
+    #[serde(default, with = "rust_decimal::serde::str_option")]
+    pub cap_per_period: Option<Decimal>,
+}
+
+/// One tier of a tiered rule.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TierConfig {
+    /// Period volume (program currency) from which this tier applies.
+    #[serde(with = "rust_decimal::serde::str")]
+    pub from_volume: Decimal,
+    /// Percentage of the basis paid in this tier.
+    #[serde(with = "rust_decimal::serde::str")]
+    pub percent: Decimal,
+}
+
+/// One `[[programs.commission.bonuses]]` entry.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BonusConfig {
+    /// Bonus id, printed on the bonus line.
+    pub id: String,
+    /// First day the bonus is in force (it applies to a period when in force
+    /// on the period's last day).
+    pub effective_from: NaiveDate,
+    /// Last day in force (inclusive); none = open-ended.
+    #[serde(default)]
+    pub effective_to: Option<NaiveDate>,
+    /// Partner ids it applies to; with `groups` empty too = all partners.
+    #[serde(default)]
+    pub partners: Vec<String>,
+    /// Partner groups it applies to.
+    #[serde(default)]
+    pub groups: Vec<String>,
+    /// Period volume (program currency) a partner must reach.
+    #[serde(with = "rust_decimal::serde::str")]
+    pub threshold_volume: Decimal,
+    /// Fixed bonus in the payout currency (exactly one of `amount`,
+    /// `percent`).
+    #[serde(default, with = "rust_decimal::serde::str_option")]
+    pub amount: Option<Decimal>,
+    /// Bonus as a percentage of the partner's whole period volume, converted
+    /// at the FX rate of the period's last day.
+    #[serde(default, with = "rust_decimal::serde::str_option")]
+    pub percent: Option<Decimal>,
+}
+
+/// One `[[programs.commission.overrides]]` entry: for `partner`, the rule
+/// `rule` pays these figures instead of its own.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OverrideConfig {
+    /// Override id, printed on the lines it prices.
+    pub id: String,
+    /// The partner id it applies to.
+    pub partner: String,
+    /// The rule id it overrides.
+    pub rule: String,
+    /// First day in force; none = whenever the rule is.
+    #[serde(default)]
+    pub effective_from: Option<NaiveDate>,
+    /// Last day in force (inclusive); none = open-ended.
+    #[serde(default)]
+    pub effective_to: Option<NaiveDate>,
+    /// Replaces the rule's `amount` (flat rules).
+    #[serde(default, with = "rust_decimal::serde::str_option")]
+    pub amount: Option<Decimal>,
+    /// Replaces the rule's `percent` (percent rules).
+    #[serde(default, with = "rust_decimal::serde::str_option")]
+    pub percent: Option<Decimal>,
+    /// Replaces the rule's `tiers` (tiered rules).
+    #[serde(default)]
+    pub tiers: Option<Vec<TierConfig>>,
+    /// Replaces the rule's `cap_per_period`.
+    #[serde(default, with = "rust_decimal::serde::str_option")]
+    pub cap_per_period: Option<Decimal>,
+}
+
+/// A config mistake, naming the program, the entry and the key.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("[programs.commission] of program `{program}`, {entry}: {message}")]
+pub struct CommissionConfigError {
+    /// Program id.
+    pub program: String,
+    /// The entry, e.g. ``rules[2] (id `cps`)``.
+    pub entry: String,
+    /// What is wrong and what is expected.
+    pub message: String,
+}
+
+impl CommissionConfig {
+    /// The minimum payout (0 when not set).
+    pub fn minimum(&self) -> Decimal {
+        self.minimum_payout.unwrap_or(Decimal::ZERO)
+    }
+
+    /// The configured timezone (validated by [`CommissionConfig::validate`]).
+    pub fn tz(&self) -> chrono_tz::Tz {
+        self.timezone.parse().unwrap_or(chrono_tz::UTC)
+    }
+
+    /// Checks everything serde cannot: currencies, timezone, rule shapes,
+    /// unique ids, known groups and rules, tier order, date ranges.
+    pub fn validate(&self, program: &str) -> Result<(), CommissionConfigError> {
+        let err = |entry: String, message: String| CommissionConfigError {
+            program: program.into(),
+            entry,
+            message,
+        };
+        if !plugin_api::currency::is_known(&self.payout_currency) {
+            return Err(err(
+                "payout_currency".into(),
+                format!(
+                    "`{}` is not an active ISO-4217 code; write e.g. \"EUR\"",
+                    self.payout_currency
+                ),
+            ));
+        }
+        if self.timezone.parse::<chrono_tz::Tz>().is_err() {
+            return Err(err(
+                "timezone".into(),
+                format!(
+                    "`{}` is not an IANA timezone; write e.g. \"Europe/Berlin\" or \"UTC\"",
+                    self.timezone
+                ),
+            ));
+        }
+        if self.minimum() < Decimal::ZERO {
+            return Err(err("minimum_payout".into(), "must be zero or more".into()));
+        }
+        if let Some(expr) = &self.draft_schedule {
+            let fields = expr.split_whitespace().count();
+            if fields != 5 {
+                return Err(err(
+                    "draft_schedule".into(),
+                    format!("`{expr}` has {fields} fields; write a 5-field crontab expression such as \"0 6 * * *\""),
+                ));
+            }
+        }
+        let check_groups = |entry: &str, groups: &[String]| {
+            for g in groups {
+                if !self.partner_groups.contains_key(g) {
+                    return Err(err(
+                        entry.to_string(),
+                        format!("group `{g}` is not defined in partner_groups"),
+                    ));
+                }
+            }
+            Ok(())
+        };
+        let check_dates = |entry: &str, from: Option<NaiveDate>, to: Option<NaiveDate>| {
+            if let (Some(f), Some(t)) = (from, to) {
+                if t < f {
+                    return Err(err(
+                        entry.to_string(),
+                        format!("effective_to {t} is before effective_from {f}"),
+                    ));
+                }
+            }
+            Ok(())
+        };
+        let check_percent = |entry: &str, key: &str, p: Decimal| {
+            if p < Decimal::ZERO || p > Decimal::ONE_HUNDRED {
+                return Err(err(
+                    entry.to_string(),
+                    format!("{key} {p} must be between 0 and 100"),
+                ));
+            }
+            Ok(())
+        };
+        let mut ids = std::collections::BTreeSet::new();
+        for (i, r) in self.rules.iter().enumerate() {
+            let entry = format!("rules[{i}] (id `{}`)", r.id);
+            if r.id.is_empty() || !ids.insert(r.id.clone()) {
+                return Err(err(entry, "rule id is empty or used twice".into()));
+            }
+            check_groups(&entry, &r.groups)?;
+            check_dates(&entry, Some(r.effective_from), r.effective_to)?;
+            match r.kind {
+                RuleKind::Flat => {
+                    let Some(a) = r.amount else {
+                        return Err(err(
+                            entry,
+                            "kind = \"flat\" needs `amount` (per event, payout currency)".into(),
+                        ));
+                    };
+                    if a < Decimal::ZERO {
+                        return Err(err(entry, "amount must be zero or more".into()));
+                    }
+                }
+                RuleKind::Percent => {
+                    let Some(p) = r.percent else {
+                        return Err(err(
+                            entry,
+                            "kind = \"percent\" needs `percent` (e.g. \"8\" for 8 %)".into(),
+                        ));
+                    };
+                    check_percent(&entry, "percent", p)?;
+                }
+                RuleKind::Tiered => check_tiers(&r.tiers).map_err(|m| err(entry.clone(), m))?,
+            }
+            let stray = match r.kind {
+                RuleKind::Flat => r.percent.is_some() || !r.tiers.is_empty(),
+                RuleKind::Percent => r.amount.is_some() || !r.tiers.is_empty(),
+                RuleKind::Tiered => r.amount.is_some() || r.percent.is_some(),
+            };
+            if stray {
+                return Err(err(
+                    entry,
+                    "has keys of another kind: flat uses `amount`, percent uses `percent`, tiered uses `tiers`".into(),
+                ));
+            }
+            if r.cap_per_period.is_some_and(|c| c < Decimal::ZERO) {
+                return Err(err(entry, "cap_per_period must be zero or more".into()));
+            }
+        }
+        let mut bonus_ids = std::collections::BTreeSet::new();
+        for (i, b) in self.bonuses.iter().enumerate() {
+            let entry = format!("bonuses[{i}] (id `{}`)", b.id);
+            if b.id.is_empty() || !bonus_ids.insert(b.id.clone()) {
+                return Err(err(entry, "bonus id is empty or used twice".into()));
+            }
+            check_groups(&entry, &b.groups)?;
+            check_dates(&entry, Some(b.effective_from), b.effective_to)?;
+            match (b.amount, b.percent) {
+                (Some(a), None) if a >= Decimal::ZERO => {}
+                (None, Some(p)) => check_percent(&entry, "percent", p)?,
+                _ => {
+                    return Err(err(
+                        entry,
+                        "needs exactly one of `amount` (>= 0, payout currency) or `percent`".into(),
+                    ))
+                }
+            }
+        }
+        let mut override_ids = std::collections::BTreeSet::new();
+        for (i, o) in self.overrides.iter().enumerate() {
+            let entry = format!("overrides[{i}] (id `{}`)", o.id);
+            if o.id.is_empty() || !override_ids.insert(o.id.clone()) {
+                return Err(err(entry, "override id is empty or used twice".into()));
+            }
+            let Some(rule) = self.rules.iter().find(|r| r.id == o.rule) else {
+                return Err(err(
+                    entry,
+                    format!("rule `{}` is not defined in rules", o.rule),
+                ));
+            };
+            check_dates(&entry, o.effective_from, o.effective_to)?;
+            let fits = match rule.kind {
+                RuleKind::Flat => o.percent.is_none() && o.tiers.is_none(),
+                RuleKind::Percent => o.amount.is_none() && o.tiers.is_none(),
+                RuleKind::Tiered => o.amount.is_none() && o.percent.is_none(),
+            };
+            if !fits {
+                return Err(err(
+                    entry,
+                    format!(
+                        "rule `{}` is {:?}; override only its own figures (flat: amount, percent: percent, tiered: tiers) or cap_per_period",
+                        rule.id, rule.kind
+                    ),
+                ));
+            }
+            if let Some(p) = o.percent {
+                check_percent(&entry, "percent", p)?;
+            }
+            if let Some(t) = &o.tiers {
+                check_tiers(t).map_err(|m| err(entry.clone(), m))?;
+            }
+        }
+        Ok(())
+    }
+}
+
+fn check_tiers(tiers: &[TierConfig]) -> Result<(), String> {
+    let Some(first) = tiers.first() else {
+        return Err(
+            "kind = \"tiered\" needs `tiers = [{ from_volume = \"0\", percent = \"5\" }, ...]`"
+                .into(),
+        );
+    };
+    if !first.from_volume.is_zero() {
+        return Err("the first tier must start at from_volume = \"0\"".into());
+    }
+    for w in tiers.windows(2) {
+        if w[1].from_volume <= w[0].from_volume {
+            return Err(format!(
+                "tiers must ascend by from_volume ({} then {})",
+                w[0].from_volume, w[1].from_volume
+            ));
+        }
+    }
+    for t in tiers {
+        if t.percent < Decimal::ZERO || t.percent > Decimal::ONE_HUNDRED {
+            return Err(format!(
+                "tier percent {} must be between 0 and 100",
+                t.percent
+            ));
+        }
+    }
+    Ok(())
+}

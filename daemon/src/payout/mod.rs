@@ -1,3 +1,36 @@
-//! Commission rules and payout statements. Owned by issue 7.
+//! Commission rules and payout statements (issue 7).
+//!
+//! Reads reconciled decisions only (never raw claims), prices each payable
+//! claim with the program's commission rules, and issues one statement per
+//! partner and period: drafts that are replaced at will, then finalised
+//! statements that are immutable, content-hashed and recorded in the store.
+//! It does not reconcile, fetch FX rates or schedule itself: those inputs
+//! come from `reconcile`, `fx` and `schedule`.
+//!
+//! | module | job |
+//! |---|---|
+//! | [`config`] | `[programs.commission]`: rules, bonuses, overrides, payout settings |
+//! | [`period`] | monthly, semi-monthly and weekly periods |
+//! | [`rules`] | rule resolution, tier arithmetic, rounding |
+//! | [`model`] | the statement document |
+//! | [`statement`] | decisions → statements (pure) |
+//! | [`render`] | JSON, CSV, HTML, summary.csv |
+//! | [`files`] | durable all-or-nothing directory replacement |
+//! | [`book`] | what is recorded in the store's `statements` tree |
+//! | [`lifecycle`] | generate, finalize, show, verify, scheduled drafts |
+//! | [`cli`] | `reckon statements ...` |
+pub mod book;
 pub mod cli;
 pub mod config;
+pub mod files;
+pub mod lifecycle;
+pub mod model;
+pub mod period;
+pub mod render;
+pub mod rules;
+pub mod statement;
+
+pub use lifecycle::{
+    finalize, generate, generate_open_drafts, show, verify, Inputs, PayoutError, Report,
+};
+pub use statement::FxRates;

@@ -1,12 +1,42 @@
-//! `reckon plugins ...` and the hidden `reckon plugin-host`.
-use std::path::Path;
+//! `reckon plugins list|describe|check` and the hidden `reckon plugin-host`.
+//!
+//! The plugin directory is `--plugin-dir`, else `[daemon] plugin_dir` of the
+//! config file (through `crate::config`, relative to the file), else
+//! `./plugins`.
+use super::{loader, LoadError, Plugin};
+use anyhow::Context;
+use plugin_api::protocol::{AuthSpec, Manifest};
+use serde_json::Value;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 
 /// `reckon plugins` subcommands.
 #[derive(Debug, clap::Subcommand)]
 pub enum PluginsCommand {
-    /// List plugins in the plugin directory.
-    List,
+    /// List plugins in the plugin directory: id, version, kind, streams, file.
+    List {
+        /// The plugin directory (default: `[daemon] plugin_dir` of the config).
+        #[arg(long)]
+        plugin_dir: Option<PathBuf>,
+    },
+    /// Show a plugin's manifest and config schema.
+    Describe {
+        /// The plugin id, e.g. `example`.
+        id: String,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+        /// The plugin directory (default: `[daemon] plugin_dir` of the config).
+        #[arg(long)]
+        plugin_dir: Option<PathBuf>,
+    },
+    /// Run every loader check on one library and describe it; exit 1 with
+    /// the reason if it is refused.
+    Check {
+        /// The library file.
+        path: PathBuf,
+    },
 }
 
 /// Arguments of the hidden `reckon plugin-host`.
@@ -15,14 +45,283 @@ pub struct PluginHostArgs {
     /// The library to host.
     #[arg(long)]
     pub lib: std::path::PathBuf,
+    /// Refuse the library unless its bytes have this SHA-256.
+    #[arg(long)]
+    pub sha256: Option<String>,
+}
+
+/// The plugin directory: the flag, else the config's `[daemon] plugin_dir`
+/// (relative to the config file), else `plugins`.
+pub fn plugin_dir(config: &Path, flag: Option<PathBuf>) -> anyhow::Result<PathBuf> {
+    if let Some(d) = flag {
+        return Ok(d);
+    }
+    if !config.exists() {
+        return Ok(PathBuf::from("plugins"));
+    }
+    // The full config when it is valid; otherwise just its `[daemon]
+    // plugin_dir` (a config with other errors should not hide the plugins).
+    if let Ok(cfg) = crate::config::load(config) {
+        return Ok(cfg.daemon.plugin_dir);
+    }
+    if let Ok(text) = std::fs::read_to_string(config) {
+        let table: toml::Table = toml::from_str(&text)
+            .with_context(|| format!("{}: not valid TOML", config.display()))?;
+        if let Some(v) = table.get("daemon").and_then(|d| d.get("plugin_dir")) {
+            let s = v.as_str().with_context(|| {
+                format!(
+                    "{}: `[daemon] plugin_dir` must be a string",
+                    config.display()
+                )
+            })?;
+            let base = config.parent().unwrap_or(Path::new("."));
+            return Ok(base.join(s));
+        }
+    }
+    Ok(PathBuf::from("plugins"))
 }
 
 /// Runs a plugins subcommand.
-pub fn run(_config: &Path, _cmd: PluginsCommand) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("`reckon plugins` is not built yet")
+pub fn run(config: &Path, cmd: PluginsCommand) -> anyhow::Result<ExitCode> {
+    match cmd {
+        PluginsCommand::List { plugin_dir: flag } => {
+            let dir = plugin_dir(config, flag)?;
+            let found = super::discover(&dir);
+            print!("{}", render_list(&dir, &found));
+            Ok(ExitCode::SUCCESS)
+        }
+        PluginsCommand::Describe {
+            id,
+            json,
+            plugin_dir: flag,
+        } => {
+            let dir = plugin_dir(config, flag)?;
+            let plugin = super::load(&dir, &id, None)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&describe_json(&plugin))?);
+            } else {
+                print!("{}", render_describe(&plugin));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        PluginsCommand::Check { path } => match check(&path) {
+            Ok(plugin) => {
+                println!(
+                    "ok: {} is plugin `{}` {} (every check passed)\n",
+                    path.display(),
+                    plugin.manifest.id,
+                    plugin.manifest.version
+                );
+                print!("{}", render_describe(&plugin));
+                Ok(ExitCode::SUCCESS)
+            }
+            Err(e) => {
+                println!("refused: {e}");
+                Ok(ExitCode::FAILURE)
+            }
+        },
+    }
+}
+
+/// Every loader check on one file (its directory acts as the plugin directory).
+pub fn check(path: &Path) -> Result<Arc<Plugin>, LoadError> {
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    loader::load_file(dir, path, None)
+}
+
+fn kind_name(m: &Manifest) -> String {
+    serde_json::to_value(m.kind)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default()
+}
+
+/// The `plugins list` table.
+pub fn render_list(dir: &Path, found: &[Result<Arc<Plugin>, LoadError>]) -> String {
+    let mut rows = vec![[
+        "ID".to_owned(),
+        "VERSION".to_owned(),
+        "KIND".to_owned(),
+        "STREAMS".to_owned(),
+        "FILE".to_owned(),
+    ]];
+    let mut refused = Vec::new();
+    for r in found {
+        match r {
+            Ok(p) => rows.push([
+                p.manifest.id.clone(),
+                p.manifest.version.clone(),
+                kind_name(&p.manifest),
+                p.manifest
+                    .streams
+                    .iter()
+                    .map(|s| s.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(","),
+                p.path
+                    .file_name()
+                    .map(|f| f.to_string_lossy().into_owned())
+                    .unwrap_or_default(),
+            ]),
+            Err(e) => refused.push(e.to_string()),
+        }
+    }
+    let mut out = String::new();
+    if rows.len() == 1 && refused.is_empty() {
+        out.push_str(&format!("no plugins in {}\n", dir.display()));
+        return out;
+    }
+    let widths: Vec<usize> = (0..5)
+        .map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0))
+        .collect();
+    for r in &rows {
+        let line: Vec<String> = r
+            .iter()
+            .enumerate()
+            .map(|(i, c)| format!("{c:<w$}", w = widths[i]))
+            .collect();
+        out.push_str(line.join("  ").trim_end());
+        out.push('\n');
+    }
+    for e in refused {
+        out.push_str(&format!("refused: {e}\n"));
+    }
+    out
+}
+
+fn auth_text(a: &AuthSpec) -> String {
+    match a {
+        AuthSpec::Basic { username, password } => {
+            format!("basic (settings `{username}`, `{password}`)")
+        }
+        AuthSpec::Bearer { token } => format!("bearer token (setting `{token}`)"),
+        AuthSpec::Header { name, value } => format!("header `{name}` (setting `{value}`)"),
+        AuthSpec::Query { name, value } => {
+            format!("query parameter `{name}` (setting `{value}`)")
+        }
+        AuthSpec::Oauth2RefreshToken {
+            token_url,
+            client_id,
+            client_secret,
+            refresh_token,
+        } => format!(
+            "OAuth2 refresh token at {token_url} (settings `{client_id}`, `{client_secret}`, `{refresh_token}`)"
+        ),
+        AuthSpec::All { schemes } => schemes
+            .iter()
+            .map(auth_text)
+            .collect::<Vec<_>>()
+            .join(" + "),
+    }
+}
+
+/// `plugins describe` as text.
+pub fn render_describe(p: &Plugin) -> String {
+    let m = &p.manifest;
+    let mut o = String::new();
+    o.push_str(&format!("{} ({}) {}\n", m.name, m.id, m.version));
+    o.push_str(&format!("kind: {}\n", kind_name(m)));
+    o.push_str(&format!("{}\n\n", m.description));
+    o.push_str(&format!(
+        "file: {}\nsha256: {}\npanic strategy: {}\n",
+        p.path.display(),
+        p.sha256,
+        if p.panic_unwind {
+            "unwind (in-process allowed)"
+        } else {
+            "abort (subprocess only)"
+        }
+    ));
+    o.push_str(&format!(
+        "allowed hosts: {}\n",
+        if m.allowed_hosts.is_empty() {
+            "none".to_owned()
+        } else {
+            m.allowed_hosts.join(", ")
+        }
+    ));
+    if let Some(u) = &m.default_base_url {
+        o.push_str(&format!("default base URL: {u}\n"));
+    }
+    o.push_str(&format!(
+        "auth: {}\n",
+        m.auth
+            .as_ref()
+            .map(auth_text)
+            .unwrap_or_else(|| "none".into())
+    ));
+    if let Some(d) = m.max_window_days {
+        o.push_str(&format!("max window: {d} days\n"));
+    }
+    if let Some(f) = &m.file_capability {
+        o.push_str(&format!(
+            "reads files: directory from setting `{}`, suffixes {}\n",
+            f.directory_setting,
+            f.suffixes.join(", ")
+        ));
+    }
+    o.push_str("\nstreams:\n");
+    for s in &m.streams {
+        o.push_str(&format!(
+            "  {}: {} records, key [{}], cursor {}, lookback {} days\n",
+            s.name,
+            s.record.as_str(),
+            s.primary_key.join(", "),
+            s.cursor.as_deref().unwrap_or("-"),
+            s.default_lookback_days
+        ));
+    }
+    o.push_str("\nsettings:\n");
+    let required: Vec<&str> = m
+        .config_schema
+        .get("required")
+        .and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    if let Some(props) = m.config_schema.get("properties").and_then(Value::as_object) {
+        for (name, spec) in props {
+            let ty = spec.get("type").and_then(Value::as_str).unwrap_or("any");
+            let mut tags = vec![ty.to_owned()];
+            if required.contains(&name.as_str()) {
+                tags.push("required".into());
+            }
+            if spec.get("x-secret").and_then(Value::as_bool) == Some(true) {
+                tags.push("secret".into());
+            }
+            if let Some(d) = spec.get("default") {
+                tags.push(format!("default {d}"));
+            }
+            let desc = spec
+                .get("description")
+                .and_then(Value::as_str)
+                .unwrap_or("");
+            o.push_str(&format!("  {name} ({}): {desc}\n", tags.join(", ")));
+        }
+    }
+    o
+}
+
+/// `plugins describe --json`.
+pub fn describe_json(p: &Plugin) -> Value {
+    serde_json::json!({
+        "file": p.path,
+        "sha256": p.sha256,
+        "panic_unwind": p.panic_unwind,
+        "abi_minor": p.abi_minor,
+        "manifest": p.manifest,
+    })
 }
 
 /// Hosts one plugin over stdio.
-pub fn plugin_host(_args: PluginHostArgs) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("`reckon plugin-host` is not built yet")
+pub fn plugin_host(args: PluginHostArgs) -> anyhow::Result<ExitCode> {
+    match super::transport::serve_stdio(&args.lib, args.sha256.as_deref()) {
+        Ok(()) => Ok(ExitCode::SUCCESS),
+        Err(e) => {
+            eprintln!("reckon plugin-host: {e}");
+            Ok(ExitCode::from(2))
+        }
+    }
 }

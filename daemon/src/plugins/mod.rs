@@ -1,9 +1,26 @@
-//! The plugin host: loader, transports, HTTP executor. Owned by the foundation work (issue 2).
+//! The plugin host: loader, transports, HTTP executor, session driver.
 //!
 //! CONTRACT (used by sync, config, demo): the public types and functions in
-//! this file are what other modules code against. The bodies are filled in by
-//! the foundation work; keep the signatures (add, don't change).
+//! this file are what other modules code against; keep the signatures (add,
+//! don't change).
+//!
+//! | module | job |
+//! |---|---|
+//! | [`loader`] | the only `dlopen`: directory, permission, pin and header checks; describe; never unload |
+//! | [`transport`] | in-process (blocking thread) and subprocess (`reckon plugin-host`) carriers behind one trait |
+//! | [`http`] | the HTTP executor: allowed hosts, auth injection, retries, 429s, rate limit, size cap, redaction |
+//! | [`files`] | the read-only file capability |
+//! | [`session`] | the session driver: events in, actions out, validation, commits |
+//! | [`cli`] | `reckon plugins list/describe/check` and the hidden `reckon plugin-host` |
+//!
+//! What this is not: no scheduling, no store access (pages go to a
+//! [`SessionSink`]), no config parsing.
 pub mod cli;
+pub mod files;
+pub mod http;
+pub mod loader;
+pub mod session;
+pub mod transport;
 
 use plugin_api::protocol::{Checkpoint, Manifest, Record, SessionOpen};
 use std::collections::BTreeMap;
@@ -40,22 +57,111 @@ pub struct Plugin {
     pub manifest: Manifest,
     /// True if built with `panic = "unwind"` (required for in-process).
     pub panic_unwind: bool,
+    /// SHA-256 of the file when it was loaded (lower-case hex), for pins.
+    pub sha256: String,
+    /// The plugin's ABI minor version.
+    pub abi_minor: u16,
+    /// The function table (valid forever: libraries are never unloaded).
+    pub(crate) fns: loader::PluginFns,
+}
+
+impl Plugin {
+    /// A plugin known only by its manifest, with no library behind it: config
+    /// validation tests and benchmarks use it; its sessions fail cleanly.
+    pub fn from_manifest(path: PathBuf, manifest: Manifest) -> Plugin {
+        Plugin {
+            path,
+            manifest,
+            panic_unwind: true,
+            sha256: String::new(),
+            abi_minor: 0,
+            fns: loader::PluginFns::unavailable(),
+        }
+    }
 }
 
 /// Lists plugin libraries (`*.so`/`*.dylib`) in `dir`, loading and describing
 /// each. Broken files are returned as errors, not skipped.
 pub fn discover(dir: &Path) -> Vec<Result<Arc<Plugin>, LoadError>> {
-    let _ = dir;
-    Vec::new()
+    match loader::library_files(dir) {
+        Err(e) => vec![Err(e)],
+        Ok(files) => files
+            .iter()
+            .map(|f| loader::load_file(dir, f, None))
+            .collect(),
+    }
 }
 
 /// Finds and loads the plugin with manifest id `id` in `dir`, checking the
 /// optional SHA-256 pin before `dlopen`.
+///
+/// With a pin, only a file whose bytes hash to it is ever opened. Without
+/// one, the conventional file name (`libreckon_plugin_<id>.so`) is tried
+/// first, then every library in the directory.
 pub fn load(dir: &Path, id: &str, sha256: Option<&str>) -> Result<Arc<Plugin>, LoadError> {
-    Err(LoadError::Refused {
+    let refused = |reason: String| LoadError::Refused {
         path: dir.display().to_string(),
-        reason: format!("plugin host not built yet (looking for `{id}`, pin {sha256:?})"),
-    })
+        reason,
+    };
+    let files = loader::library_files(dir)?;
+    if let Some(pin) = sha256 {
+        let mut seen = Vec::new();
+        for f in &files {
+            let Ok(bytes) = std::fs::read(f) else {
+                continue;
+            };
+            let sha = loader::sha256_hex(&bytes);
+            if sha.eq_ignore_ascii_case(pin) {
+                let p = loader::load_file(dir, f, Some(pin))?;
+                if p.manifest.id != id {
+                    return Err(refused(format!(
+                        "the file pinned for `{id}` ({}) is plugin `{}`",
+                        f.display(),
+                        p.manifest.id
+                    )));
+                }
+                return Ok(p);
+            }
+            seen.push(format!(
+                "{} = {sha}",
+                f.file_name().unwrap_or_default().to_string_lossy()
+            ));
+        }
+        return Err(refused(format!(
+            "no library has the sha256 pinned for plugin `{id}` ({pin}); not loading anything unpinned. Files: {}",
+            if seen.is_empty() { "none".to_owned() } else { seen.join(", ") }
+        )));
+    }
+    let conventional = dir.join(format!(
+        "{}reckon_plugin_{id}{}",
+        std::env::consts::DLL_PREFIX,
+        std::env::consts::DLL_SUFFIX
+    ));
+    let mut refusals = Vec::new();
+    let ordered = files
+        .iter()
+        .filter(|f| **f == conventional)
+        .chain(files.iter().filter(|f| **f != conventional));
+    for f in ordered {
+        match loader::load_file(dir, f, None) {
+            Ok(p) if p.manifest.id == id => return Ok(p),
+            Ok(_) => {}
+            Err(e) if *f == conventional => return Err(e),
+            Err(e) => refusals.push(e.to_string()),
+        }
+    }
+    Err(refused(format!(
+        "no plugin with id `{id}` in the plugin directory{}",
+        if refusals.is_empty() {
+            String::new()
+        } else {
+            format!(
+                " ({} libraries refused: {})",
+                refusals.len(),
+                refusals.join("; ")
+            )
+        }
+    )))
 }
 
 /// A secret value: never printed (its Debug and Display are redacted).
@@ -65,6 +171,12 @@ pub struct Secret(pub String);
 impl std::fmt::Debug for Secret {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("Secret(***)")
+    }
+}
+
+impl std::fmt::Display for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("***")
     }
 }
 
@@ -85,6 +197,22 @@ pub struct HttpPolicy {
     pub max_retries: u32,
     /// Secret setting values by setting name, for the manifest's auth scheme.
     pub secrets: BTreeMap<String, Secret>,
+}
+
+impl HttpPolicy {
+    /// A policy with the daemon's defaults: 30 s timeout, 5 retries, 50 MiB
+    /// responses, no rate limit, no extra hosts, no secrets.
+    pub fn new(connector_id: impl Into<String>) -> Self {
+        HttpPolicy {
+            connector_id: connector_id.into(),
+            allowed_hosts: Vec::new(),
+            timeout: Duration::from_secs(30),
+            rate_limit: None,
+            max_response_bytes: 50 << 20,
+            max_retries: 5,
+            secrets: BTreeMap::new(),
+        }
+    }
 }
 
 /// At most `requests` requests per `per_secs` seconds (integer, no floats).
@@ -131,13 +259,46 @@ pub struct SessionError {
 }
 
 /// Receives validated records with the checkpoint that covers them.
-pub trait SessionSink: Send {
+pub trait SessionSink: Send + Sync {
     /// Commits one page durably-enough (one store transaction).
     fn commit(
         &mut self,
         records: Vec<Record>,
         checkpoint: Checkpoint,
     ) -> Result<crate::store::CommitStats, String>;
+}
+
+/// Knobs of the session driver and HTTP executor that the daemon rarely
+/// changes (tests shorten them). [`run_session`] uses the defaults.
+#[derive(Debug, Clone)]
+pub struct SessionTuning {
+    /// First retry backoff; doubles per attempt, plus up to 50% jitter.
+    pub backoff_base: Duration,
+    /// Largest backoff.
+    pub backoff_cap: Duration,
+    /// Longest wait a 429 may ask for before we stop retrying and hand the
+    /// 429 to the plugin.
+    pub max_rate_limit_wait: Duration,
+    /// Longest single `SleepUntil` honoured (the plugin is woken earlier).
+    pub max_sleep: Duration,
+    /// Largest file the file capability reads.
+    pub file_max_bytes: u64,
+    /// Flips to `true` on shutdown: sleeps and waits end early and the
+    /// session fails as retryable.
+    pub shutdown: Option<tokio::sync::watch::Receiver<bool>>,
+}
+
+impl Default for SessionTuning {
+    fn default() -> Self {
+        SessionTuning {
+            backoff_base: Duration::from_millis(500),
+            backoff_cap: Duration::from_secs(60),
+            max_rate_limit_wait: Duration::from_secs(15 * 60),
+            max_sleep: Duration::from_secs(15 * 60),
+            file_max_bytes: 1 << 30,
+            shutdown: None,
+        }
+    }
 }
 
 /// Options for one session.
@@ -161,11 +322,26 @@ pub async fn run_session(
     options: SessionOptions,
     sink: &mut dyn SessionSink,
 ) -> Result<SessionReport, SessionError> {
-    let _ = (plugin, policy, options, sink);
-    Err(SessionError {
-        connector: open.connector_id,
-        kind: plugin_api::ErrorKind::Internal,
-        retryable: false,
-        message: "plugin host not built yet".into(),
-    })
+    session::run(
+        plugin,
+        open,
+        policy,
+        options,
+        sink,
+        SessionTuning::default(),
+    )
+    .await
+}
+
+/// [`run_session`] with explicit [`SessionTuning`] (shutdown signal,
+/// backoff, caps).
+pub async fn run_session_with(
+    plugin: Arc<Plugin>,
+    open: SessionOpen,
+    policy: HttpPolicy,
+    options: SessionOptions,
+    sink: &mut dyn SessionSink,
+    tuning: SessionTuning,
+) -> Result<SessionReport, SessionError> {
+    session::run(plugin, open, policy, options, sink, tuning).await
 }

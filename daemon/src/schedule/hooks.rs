@@ -43,7 +43,12 @@ pub trait PostSync: Send + Sync {
 /// The hooks the daemon runs, in order. Other modules add theirs here
 /// (reconcile first, then statements and KPIs that read its decisions).
 pub fn registered() -> Vec<Box<dyn PostSync>> {
-    vec![Box::new(crate::reconcile::ReconcileAfterSync)]
+    vec![
+        // Reconcile programs fed by the synced connector (issue 6).
+        Box::new(crate::reconcile::ReconcileAfterSync),
+        // KPI summaries on their `[kpi.summaries]` schedule (issue 8).
+        Box::new(crate::kpi::hook::KpiSummaries),
+    ]
 }
 
 /// Runs every registered hook for one event.

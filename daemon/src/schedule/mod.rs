@@ -519,6 +519,73 @@ fn reload(daemon: &Daemon, plans: &mut BTreeMap<String, Plan>) {
 mod tests {
     use super::*;
 
+    use plugin_api::Connector;
+
+    fn connector(schedule: &str) -> ResolvedConnector {
+        let text = format!(
+            "[[connectors]]\nid = \"net\"\nplugin = \"example\"\nschedule = \"{schedule}\"\ntimezone = \"Europe/Berlin\"\n[connectors.settings]\napi_key = {{ secret = \"env:K\" }}\n"
+        );
+        let cfg = crate::config::parse(&text, "t.toml").unwrap();
+        let load = |d: &std::path::Path, _: &str, _: Option<&str>| {
+            Ok(Arc::new(crate::plugins::Plugin::from_manifest(
+                d.join("x.so"),
+                reckon_plugin_example::Example::manifest(),
+            )))
+        };
+        let secret = |_: &crate::config::SecretRef| Ok("k".to_string());
+        crate::config::resolve(&cfg, &load, &secret)
+            .unwrap()
+            .remove(0)
+    }
+
+    #[test]
+    fn a_fire_missed_while_down_runs_once_at_start() {
+        let c = connector("0 6 * * *");
+        let now: DateTime<Utc> = "2026-06-10T12:00:00Z".parse().unwrap();
+        // Last fired yesterday 06:00 Berlin; today's 06:00 was missed.
+        let p = initial_plan(&c, Some("2026-06-09T04:00:00Z".parse().unwrap()), now);
+        assert!(p.catch_up);
+        assert_eq!(p.due(now), Some(now));
+        assert_eq!(p.next_fire, Some("2026-06-11T04:00:00Z".parse().unwrap()));
+        // Last fired today 06:00: nothing missed.
+        let p = initial_plan(&c, Some("2026-06-10T04:00:00Z".parse().unwrap()), now);
+        assert!(!p.catch_up);
+        // Never fired (first start): wait for the schedule, no catch-up.
+        assert!(!initial_plan(&c, None, now).catch_up);
+    }
+
+    #[test]
+    fn scheduled_window_is_checkpoint_minus_lookback_through_today() {
+        let c = connector("0 6 * * *");
+        let now: DateTime<Utc> = "2026-06-10T23:30:00Z".parse().unwrap(); // 11 June in Berlin
+        let mut cps = BTreeMap::new();
+        let (from, to) = crate::sync::scheduled_range(&c, &cps, now);
+        assert_eq!(
+            (from.to_string(), to.to_string()),
+            ("2026-06-04".into(), "2026-06-11".into())
+        );
+        for s in ["conversions", "reversals"] {
+            cps.insert(
+                s.to_string(),
+                plugin_api::protocol::Checkpoint {
+                    stream: s.into(),
+                    watermark: if s == "reversals" {
+                        "2026-06-01T00:00:00Z".parse().unwrap()
+                    } else {
+                        "2026-06-09T00:00:00Z".parse().unwrap()
+                    },
+                    state: serde_json::Value::Null,
+                },
+            );
+        }
+        let (from, to) = crate::sync::scheduled_range(&c, &cps, now);
+        // The oldest stream's watermark (1 June, 02:00 Berlin) minus 7 days.
+        assert_eq!(
+            (from.to_string(), to.to_string()),
+            ("2026-05-25".into(), "2026-06-11".into())
+        );
+    }
+
     #[test]
     fn retry_backoff_doubles_and_caps() {
         assert_eq!(retry_delay(1), Duration::seconds(30));

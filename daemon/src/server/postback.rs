@@ -1,9 +1,54 @@
 //! `GET|POST /postback/<connector-id>`: server-to-server conversions.
 //! Owned by the orders/postbacks work (issue 5).
 //!
+//! A network (or the advertiser's own system) calls this endpoint when a
+//! conversion happens or changes status. Each configured `[[postbacks]]`
+//! entry is one endpoint; its id is the `source` the conversions are stored
+//! under, exactly like a connector's records.
+//!
+//! - **Parameters** come from the query string, a form body or a JSON object
+//!   body, under the usual macro names (see [`ALIASES`]): transaction id /
+//!   click id, order id, amount, payout, currency, status, partner id, event,
+//!   timestamp, coupon, UTM. Unknown parameters (sub ids, ...) are ignored; a
+//!   value that still looks like an unsubstituted macro (`{transaction_id}`,
+//!   `#tid#`) is a 400.
+//! - **Auth** per endpoint with a shared secret: `auth = "token"` (the
+//!   `token` parameter or the `X-Postback-Token` header equals the secret) or
+//!   `auth = "hmac"` (`X-Signature` = hex HMAC-SHA256 of the raw body, or of
+//!   the raw query string without the `signature` parameter when there is no
+//!   body). Missing credentials → 401, wrong ones → 403. Compared in constant time.
+//! - **Idempotent** on the transaction id: it is the record key. A replay is
+//!   stored once (the store sees an unchanged record); a status or amount
+//!   change becomes a new revision. A postback that omits a field keeps the
+//!   stored value (a status update may carry only the id and the status).
+//! - **Durable before 200**: requests go to one writer thread that commits
+//!   whatever is queued as one group (one store transaction per source, one
+//!   flush) and answers each request only after the flush (group commit).
+//! - **Counted**: `reckon_postback_requests_total{connector,outcome}` via
+//!   [`render_metrics`] for the `/metrics` endpoint.
+//!
+//! What this is not: no plugin, no HTTP client; the routes only parse,
+//! authenticate and store.
+//!
 //! CONTRACT: the server merges [`router`] into its app.
 
+use crate::store::Store;
+use axum::body::Bytes;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use chrono::{DateTime, NaiveDateTime, Utc};
+use hmac::{Hmac, Mac};
+use plugin_api::protocol::{
+    Conversion, ConversionStatus, EventType, Money, Record, RecordKind, Utm,
+};
+use rust_decimal::Decimal;
 use serde::Deserialize;
+use sha2::Sha256;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::str::FromStr;
+use std::sync::{Arc, LazyLock, Mutex};
 
 /// `[[postbacks]]`: one postback endpoint.
 #[derive(Debug, Clone, Deserialize)]
@@ -11,6 +56,188 @@ use serde::Deserialize;
 pub struct PostbackConfig {
     /// The connector id the conversions are stored under (`/postback/<id>`).
     pub id: String,
+    /// How callers authenticate: `"token"` or `"hmac"`.
+    #[serde(default)]
+    pub auth: PostbackAuth,
+    /// The shared secret, as a secret reference: `{ secret = "env:NAME" }`
+    /// (or `"file:/path"`). Never written in the config in clear.
+    pub secret: SecretRef,
+    /// The secret's value once resolved. Filled by the config loader (or by
+    /// [`PostbackConfig::resolve`]); never read from the TOML file.
+    #[serde(skip)]
+    pub resolved_secret: Option<String>,
+    /// Token auth: the query / form / JSON parameter carrying the token.
+    #[serde(default = "default_token_param")]
+    pub token_param: String,
+    /// Token auth: the header carrying the token (checked first).
+    #[serde(default = "default_token_header")]
+    pub token_header: String,
+    /// HMAC auth: the header carrying the hex signature (a `sha256=` prefix is accepted).
+    #[serde(default = "default_signature_header")]
+    pub signature_header: String,
+    /// HMAC auth: the query parameter carrying the signature when the header is absent.
+    #[serde(default = "default_signature_param")]
+    pub signature_param: String,
+    /// ISO-4217 code for postbacks that send amounts without a currency.
+    #[serde(default)]
+    pub default_currency: Option<String>,
+    /// Partner id for postbacks that carry none (e.g. one endpoint per partner).
+    #[serde(default)]
+    pub default_partner_id: Option<String>,
+    /// Status of a new conversion that names none: `pending` (default) or `approved`.
+    #[serde(default = "default_status")]
+    pub default_status: String,
+    /// Event type when none is given: `sale` (default), `lead`, `signup`, `install`, `other`.
+    #[serde(default = "default_event")]
+    pub default_event_type: String,
+}
+
+fn default_token_param() -> String {
+    "token".into()
+}
+fn default_token_header() -> String {
+    "x-postback-token".into()
+}
+fn default_signature_header() -> String {
+    "x-signature".into()
+}
+fn default_signature_param() -> String {
+    "signature".into()
+}
+fn default_status() -> String {
+    "pending".into()
+}
+fn default_event() -> String {
+    "sale".into()
+}
+
+/// How callers of an endpoint authenticate.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PostbackAuth {
+    /// The secret itself, in a header or parameter.
+    #[default]
+    Token,
+    /// HMAC-SHA256 of the raw body (or query) keyed with the secret.
+    Hmac,
+}
+
+/// A secret reference: `{ secret = "env:NAME" }` or `{ secret = "file:/path" }`.
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SecretRef {
+    /// `env:NAME` or `file:/path`.
+    pub secret: String,
+}
+
+impl std::fmt::Debug for SecretRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The reference is not secret, but keep it short in logs.
+        write!(f, "SecretRef({})", self.secret)
+    }
+}
+
+/// A configuration problem of one endpoint.
+#[derive(Debug, thiserror::Error)]
+pub enum PostbackError {
+    /// The secret reference cannot be resolved.
+    #[error("postbacks `{id}`: secret `{reference}` cannot be resolved: {message}")]
+    Secret {
+        id: String,
+        reference: String,
+        message: String,
+    },
+    /// A setting is invalid.
+    #[error("postbacks `{id}`: {message}")]
+    Invalid { id: String, message: String },
+}
+
+/// Resolves `env:NAME` and `file:/path` secret references. Stand-in until the
+/// config module resolves secret references for every section.
+pub fn resolve_secret(reference: &str) -> Result<String, String> {
+    if let Some(name) = reference.strip_prefix("env:") {
+        std::env::var(name).map_err(|_| format!("environment variable {name} is not set"))
+    } else if let Some(path) = reference.strip_prefix("file:") {
+        std::fs::read_to_string(path)
+            .map(|s| s.trim_end_matches(['\n', '\r']).to_owned())
+            .map_err(|e| format!("cannot read {path}: {e}"))
+    } else {
+        Err("expected `env:NAME` or `file:/path`".into())
+    }
+}
+
+impl PostbackConfig {
+    /// Resolves the secret (unless already resolved) and checks the settings.
+    pub fn resolve(&mut self) -> Result<(), PostbackError> {
+        self.validate()?;
+        if self.resolved_secret.is_none() {
+            let value =
+                resolve_secret(&self.secret.secret).map_err(|message| PostbackError::Secret {
+                    id: self.id.clone(),
+                    reference: self.secret.secret.clone(),
+                    message,
+                })?;
+            if value.is_empty() {
+                return Err(PostbackError::Secret {
+                    id: self.id.clone(),
+                    reference: self.secret.secret.clone(),
+                    message: "the secret is empty".into(),
+                });
+            }
+            self.resolved_secret = Some(value);
+        }
+        Ok(())
+    }
+
+    /// Checks ids, defaults and names (not the secret).
+    pub fn validate(&self) -> Result<(), PostbackError> {
+        let invalid = |message: String| PostbackError::Invalid {
+            id: self.id.clone(),
+            message,
+        };
+        if self.id.is_empty()
+            || !self
+                .id
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        {
+            return Err(invalid(
+                "id must be non-empty letters, digits, `_` or `-` (it is a URL path segment)"
+                    .into(),
+            ));
+        }
+        if let Some(c) = &self.default_currency {
+            if plugin_api::currency::minor_unit_digits(&c.to_ascii_uppercase()).is_none() {
+                return Err(invalid(format!(
+                    "default_currency {c:?} is not an ISO-4217 code"
+                )));
+            }
+        }
+        parse_status(&self.default_status).map_err(|e| invalid(format!("default_status: {e}")))?;
+        parse_event(&self.default_event_type).ok_or_else(|| {
+            invalid(format!(
+                "default_event_type {:?} is not sale, lead, signup, install or other",
+                self.default_event_type
+            ))
+        })?;
+        Ok(())
+    }
+}
+
+/// Checks a whole `[[postbacks]]` list: each entry, unique ids, secrets resolvable.
+pub fn check_config(postbacks: &[PostbackConfig]) -> Result<(), PostbackError> {
+    let mut seen = HashSet::new();
+    for p in postbacks {
+        let mut p = p.clone();
+        p.resolve()?;
+        if !seen.insert(p.id.clone()) {
+            return Err(PostbackError::Invalid {
+                id: p.id,
+                message: "id appears twice in [[postbacks]]".into(),
+            });
+        }
+    }
+    Ok(())
 }
 
 /// State the postback routes need.
@@ -22,8 +249,1024 @@ pub struct PostbackState {
     pub postbacks: Vec<PostbackConfig>,
 }
 
-/// The postback routes.
+// ---------------------------------------------------------------------------
+// Metrics
+// ---------------------------------------------------------------------------
+
+/// Outcome label of one postback request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Outcome {
+    /// A new conversion was stored.
+    Stored,
+    /// An existing conversion changed (a new revision).
+    Updated,
+    /// A replay: identical to what is stored, nothing written.
+    Duplicate,
+    /// No credentials (401).
+    Unauthorized,
+    /// Wrong credentials (403).
+    Forbidden,
+    /// Malformed or incomplete parameters (400).
+    BadRequest,
+    /// No `[[postbacks]]` entry with that id (404).
+    UnknownConnector,
+    /// The endpoint's secret could not be resolved (503).
+    Misconfigured,
+    /// The store failed (500); the caller should retry.
+    StoreError,
+}
+
+impl Outcome {
+    /// The Prometheus label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Stored => "stored",
+            Outcome::Updated => "updated",
+            Outcome::Duplicate => "duplicate",
+            Outcome::Unauthorized => "unauthorized",
+            Outcome::Forbidden => "forbidden",
+            Outcome::BadRequest => "bad_request",
+            Outcome::UnknownConnector => "unknown_connector",
+            Outcome::Misconfigured => "misconfigured",
+            Outcome::StoreError => "store_error",
+        }
+    }
+}
+
+static COUNTERS: LazyLock<Mutex<BTreeMap<(String, Outcome), u64>>> =
+    LazyLock::new(|| Mutex::new(BTreeMap::new()));
+
+fn count(connector: &str, outcome: Outcome) {
+    let mut c = COUNTERS.lock().unwrap_or_else(|p| p.into_inner());
+    *c.entry((connector.to_owned(), outcome)).or_insert(0) += 1;
+}
+
+/// Current counters: `(connector, outcome, count)`. Unknown connector ids are
+/// counted under connector `unknown` (ids in URLs are caller-controlled).
+pub fn counters() -> Vec<(String, &'static str, u64)> {
+    let c = COUNTERS.lock().unwrap_or_else(|p| p.into_inner());
+    c.iter()
+        .map(|((conn, o), n)| (conn.clone(), o.as_str(), *n))
+        .collect()
+}
+
+/// The counters in Prometheus text format, for `/metrics`.
+pub fn render_metrics() -> String {
+    let mut out = String::from(
+        "# HELP reckon_postback_requests_total Postback requests by connector and outcome.\n\
+         # TYPE reckon_postback_requests_total counter\n",
+    );
+    for (conn, outcome, n) in counters() {
+        out.push_str(&format!(
+            "reckon_postback_requests_total{{connector=\"{conn}\",outcome=\"{outcome}\"}} {n}\n"
+        ));
+    }
+    out
+}
+
+// ---------------------------------------------------------------------------
+// Parameters
+// ---------------------------------------------------------------------------
+
+/// Accepted parameter names per field (compared case-insensitively).
+pub const ALIASES: &[(&str, &[&str])] = &[
+    (
+        "transaction_id",
+        &[
+            "transaction_id",
+            "txn_id",
+            "txid",
+            "tid",
+            "conversion_id",
+            "action_id",
+            "actionid",
+        ],
+    ),
+    (
+        "click_id",
+        &[
+            "click_id",
+            "clickid",
+            "irclickid",
+            "_ef_transaction_id",
+            "subid1",
+        ],
+    ),
+    ("order_id", &["order_id", "orderid", "oid", "order"]),
+    (
+        "amount",
+        &["amount", "sale_amount", "sale", "order_amount", "revenue"],
+    ),
+    (
+        "payout",
+        &["payout", "commission", "payout_amount", "price"],
+    ),
+    ("currency", &["currency", "currency_code"]),
+    (
+        "status",
+        &["status", "action_status", "actionstatus", "state"],
+    ),
+    (
+        "partner_id",
+        &[
+            "partner_id",
+            "affiliate_id",
+            "affid",
+            "aff_id",
+            "publisher_id",
+            "mediapartnerid",
+            "pid",
+        ],
+    ),
+    (
+        "partner_name",
+        &["partner_name", "affiliate_name", "publisher_name"],
+    ),
+    (
+        "campaign_id",
+        &["campaign_id", "campaignid", "offer_id", "program_id"],
+    ),
+    ("event", &["event", "event_type", "event_name"]),
+    (
+        "timestamp",
+        &[
+            "timestamp",
+            "ts",
+            "occurred_at",
+            "event_time",
+            "eventdate",
+            "conversion_time",
+        ],
+    ),
+    ("coupon", &["coupon", "coupon_code"]),
+    ("utm_source", &["utm_source"]),
+    ("utm_medium", &["utm_medium"]),
+    ("utm_campaign", &["utm_campaign"]),
+    ("utm_content", &["utm_content"]),
+    ("utm_term", &["utm_term"]),
+];
+
+/// What one postback says; absent fields keep the stored value.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PostbackInput {
+    /// The record key.
+    pub key: String,
+    /// Click id, if sent.
+    pub click_id: Option<String>,
+    /// Order id.
+    pub order_id: Option<String>,
+    /// Sale amount.
+    pub amount: Option<Decimal>,
+    /// Partner commission.
+    pub payout: Option<Decimal>,
+    /// Currency code.
+    pub currency: Option<String>,
+    /// Status.
+    pub status: Option<ConversionStatus>,
+    /// Partner id.
+    pub partner_id: Option<String>,
+    /// Partner name.
+    pub partner_name: Option<String>,
+    /// Campaign / offer id.
+    pub campaign_id: Option<String>,
+    /// Event type.
+    pub event_type: Option<EventType>,
+    /// When it happened.
+    pub occurred_at: Option<DateTime<Utc>>,
+    /// Coupon.
+    pub coupon: Option<String>,
+    /// UTM fields (each `Some` overrides).
+    pub utm: Utm,
+}
+
+fn parse_status(s: &str) -> Result<ConversionStatus, String> {
+    Ok(match s.trim().to_ascii_lowercase().as_str() {
+        "pending" | "new" | "hold" | "held" | "0" | "open" => ConversionStatus::Pending,
+        "approved" | "approve" | "confirmed" | "paid" | "locked" | "1" | "valid" => {
+            ConversionStatus::Approved
+        }
+        "reversed" | "reverse" | "refunded" | "cancelled" | "canceled" | "returned" => {
+            ConversionStatus::Reversed
+        }
+        "rejected" | "reject" | "declined" | "invalid" | "fraud" | "-1" => {
+            ConversionStatus::Rejected
+        }
+        other => {
+            return Err(format!(
+                "status {other:?} is not one of pending, approved, reversed, rejected"
+            ))
+        }
+    })
+}
+
+fn parse_event(s: &str) -> Option<EventType> {
+    Some(match s.trim().to_ascii_lowercase().as_str() {
+        "sale" | "purchase" | "order" | "base" | "cps" => EventType::Sale,
+        "lead" | "cpl" => EventType::Lead,
+        "signup" | "sign_up" | "registration" | "register" => EventType::Signup,
+        "install" | "app_install" => EventType::Install,
+        "other" => EventType::Other,
+        _ => return None,
+    })
+}
+
+fn parse_amount(field: &str, s: &str) -> Result<Decimal, String> {
+    let t = s.trim();
+    // `12,34` (no dot) means 12.34, as Everflow documents.
+    let normalised;
+    let t = if t.contains(',') && !t.contains('.') {
+        normalised = t.replace(',', ".");
+        normalised.as_str()
+    } else {
+        t
+    };
+    let d = Decimal::from_str(t).map_err(|_| format!("{field} {s:?} is not a decimal number"))?;
+    if d.is_sign_negative() {
+        return Err(format!("{field} {s:?} is negative"));
+    }
+    Ok(d)
+}
+
+fn parse_time(s: &str) -> Result<DateTime<Utc>, String> {
+    let t = s.trim();
+    if !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()) {
+        let n: i64 = t
+            .parse()
+            .map_err(|_| format!("timestamp {s:?} is out of range"))?;
+        let dt = if t.len() >= 13 {
+            DateTime::from_timestamp_millis(n)
+        } else {
+            DateTime::from_timestamp(n, 0)
+        };
+        return dt.ok_or_else(|| format!("timestamp {s:?} is out of range"));
+    }
+    if let Ok(d) = DateTime::parse_from_rfc3339(t) {
+        return Ok(d.with_timezone(&Utc));
+    }
+    for fmt in ["%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S%.f"] {
+        if let Ok(n) = NaiveDateTime::parse_from_str(t, fmt) {
+            return Ok(n.and_utc());
+        }
+    }
+    Err(format!(
+        "timestamp {s:?} is not RFC 3339, `YYYY-MM-DD HH:MM:SS` (UTC) or epoch seconds/milliseconds"
+    ))
+}
+
+fn looks_unsubstituted(v: &str) -> bool {
+    let t = v.trim();
+    (t.starts_with('{') && t.ends_with('}') && t.len() > 2 && !t.contains('"'))
+        || (t.starts_with('#') && t.ends_with('#') && t.len() > 2)
+}
+
+/// Builds the input from parameters (name → value, first occurrence wins).
+pub fn parse_input(
+    params: &[(String, String)],
+    cfg: &PostbackConfig,
+) -> Result<PostbackInput, String> {
+    let mut by_field: HashMap<&'static str, &str> = HashMap::new();
+    for (name, value) in params {
+        let lower = name.to_ascii_lowercase();
+        if lower == cfg.token_param || lower == cfg.signature_param {
+            continue;
+        }
+        let Some((field, _)) = ALIASES
+            .iter()
+            .find(|(_, names)| names.iter().any(|n| *n == lower))
+        else {
+            continue;
+        };
+        let value = value.trim();
+        if value.is_empty() {
+            continue;
+        }
+        if looks_unsubstituted(value) {
+            return Err(format!(
+                "parameter `{name}` = {value:?} looks like a macro the network did not substitute"
+            ));
+        }
+        by_field.entry(field).or_insert(value);
+    }
+    let text = |f: &str| by_field.get(f).map(|s| (*s).to_owned());
+    let click_id = text("click_id");
+    let key = text("transaction_id")
+        .or_else(|| click_id.clone())
+        .ok_or("transaction_id is required (or click_id); accepted names: transaction_id, txn_id, tid, conversion_id, action_id, click_id, clickid")?;
+    if key.len() > 256 {
+        return Err("transaction_id is longer than 256 characters".into());
+    }
+    let amount = by_field
+        .get("amount")
+        .map(|s| parse_amount("amount", s))
+        .transpose()?;
+    let payout = by_field
+        .get("payout")
+        .map(|s| parse_amount("payout", s))
+        .transpose()?;
+    let currency = match by_field.get("currency") {
+        Some(c) => {
+            let c = c.to_ascii_uppercase();
+            if plugin_api::currency::minor_unit_digits(&c).is_none() {
+                return Err(format!("currency {c:?} is not an ISO-4217 code"));
+            }
+            Some(c)
+        }
+        None => None,
+    };
+    let status = by_field
+        .get("status")
+        .map(|s| parse_status(s))
+        .transpose()?;
+    let event_type = match by_field.get("event") {
+        Some(e) => Some(parse_event(e).unwrap_or(EventType::Other)),
+        None => None,
+    };
+    let occurred_at = by_field
+        .get("timestamp")
+        .map(|s| parse_time(s))
+        .transpose()?;
+    Ok(PostbackInput {
+        key,
+        click_id,
+        order_id: text("order_id"),
+        amount,
+        payout,
+        currency,
+        status,
+        partner_id: text("partner_id"),
+        partner_name: text("partner_name"),
+        campaign_id: text("campaign_id"),
+        event_type,
+        occurred_at,
+        coupon: text("coupon"),
+        utm: Utm {
+            source: text("utm_source"),
+            medium: text("utm_medium"),
+            campaign: text("utm_campaign"),
+            content: text("utm_content"),
+            term: text("utm_term"),
+        },
+    })
+}
+
+/// Applies a postback to the stored conversion (if any), giving the new value.
+///
+/// Absent fields keep their stored value. `occurred_at` defaults to the stored
+/// value, else `now`. `status_changed_at` moves to `now` only when the status
+/// changes, so a replay yields an identical record.
+pub fn merge(
+    existing: Option<&Conversion>,
+    input: &PostbackInput,
+    cfg: &PostbackConfig,
+    now: DateTime<Utc>,
+) -> Result<Conversion, String> {
+    let currency = input
+        .currency
+        .clone()
+        .or_else(|| {
+            existing.and_then(|e| {
+                e.sale_amount
+                    .as_ref()
+                    .or(e.commission.as_ref())
+                    .map(|m| m.currency.clone())
+            })
+        })
+        .or_else(|| {
+            cfg.default_currency
+                .as_ref()
+                .map(|c| c.to_ascii_uppercase())
+        });
+    let money = |amount: Option<Decimal>, old: Option<&Money>| -> Result<Option<Money>, String> {
+        match amount {
+            Some(a) => {
+                let c = currency.clone().ok_or(
+                    "currency is required with an amount or payout (or set default_currency)",
+                )?;
+                Ok(Some(Money::new(a, c)))
+            }
+            None => Ok(old.cloned()),
+        }
+    };
+    let default_status = parse_status(&cfg.default_status)?;
+    let status = input
+        .status
+        .or(existing.map(|e| e.status))
+        .unwrap_or(default_status);
+    let status_changed_at = match existing {
+        Some(e) if e.status == status => e.status_changed_at,
+        Some(_) => Some(now),
+        None => None,
+    };
+    let partner_id = input
+        .partner_id
+        .clone()
+        .or_else(|| existing.map(|e| e.partner_id.clone()))
+        .or_else(|| cfg.default_partner_id.clone())
+        .ok_or("partner_id is required (partner_id, affiliate_id, affid, aff_id, publisher_id) or set default_partner_id")?;
+    let pick = |new: &Option<String>, old: Option<&Option<String>>| {
+        new.clone().or_else(|| old.cloned().flatten())
+    };
+    let old_utm = existing.map(|e| &e.utm);
+    Ok(Conversion {
+        source: cfg.id.clone(),
+        external_id: input.key.clone(),
+        order_id: pick(&input.order_id, existing.map(|e| &e.order_id)),
+        click_id: pick(&input.click_id, existing.map(|e| &e.click_id)),
+        clicked_at: existing.and_then(|e| e.clicked_at),
+        partner_id,
+        partner_name: pick(&input.partner_name, existing.map(|e| &e.partner_name)),
+        campaign_id: pick(&input.campaign_id, existing.map(|e| &e.campaign_id)),
+        event_type: input
+            .event_type
+            .or(existing.map(|e| e.event_type))
+            .or_else(|| parse_event(&cfg.default_event_type))
+            .unwrap_or(EventType::Sale),
+        occurred_at: input
+            .occurred_at
+            .or(existing.map(|e| e.occurred_at))
+            .unwrap_or(now),
+        sale_amount: money(input.amount, existing.and_then(|e| e.sale_amount.as_ref()))?,
+        commission: money(input.payout, existing.and_then(|e| e.commission.as_ref()))?,
+        status,
+        status_changed_at,
+        locked_at: existing.and_then(|e| e.locked_at),
+        coupon: pick(&input.coupon, existing.map(|e| &e.coupon)),
+        utm: Utm {
+            source: pick(&input.utm.source, old_utm.map(|u| &u.source)),
+            medium: pick(&input.utm.medium, old_utm.map(|u| &u.medium)),
+            campaign: pick(&input.utm.campaign, old_utm.map(|u| &u.campaign)),
+            content: pick(&input.utm.content, old_utm.map(|u| &u.content)),
+            term: pick(&input.utm.term, old_utm.map(|u| &u.term)),
+        },
+    })
+}
+
+// ---------------------------------------------------------------------------
+// Auth
+// ---------------------------------------------------------------------------
+
+enum AuthFailure {
+    Missing(String),
+    Wrong(String),
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+/// The raw query without the signature parameter, as sent (order kept).
+fn query_without(query: &str, param: &str) -> String {
+    query
+        .split('&')
+        .filter(|pair| {
+            let name = pair.split('=').next().unwrap_or("");
+            !name.eq_ignore_ascii_case(param)
+        })
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+fn authenticate(
+    cfg: &PostbackConfig,
+    secret: &str,
+    headers: &HeaderMap,
+    query: &str,
+    body: &[u8],
+    params: &[(String, String)],
+) -> Result<(), AuthFailure> {
+    let param = |name: &str| {
+        params
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    };
+    match cfg.auth {
+        PostbackAuth::Token => {
+            let given = header(headers, &cfg.token_header)
+                .or_else(|| param(&cfg.token_param))
+                .ok_or_else(|| {
+                    AuthFailure::Missing(format!(
+                        "missing token: send header `{}` or parameter `{}`",
+                        cfg.token_header, cfg.token_param
+                    ))
+                })?;
+            if constant_time_eq(given.as_bytes(), secret.as_bytes()) {
+                Ok(())
+            } else {
+                Err(AuthFailure::Wrong("wrong token".into()))
+            }
+        }
+        PostbackAuth::Hmac => {
+            let given = header(headers, &cfg.signature_header)
+                .or_else(|| param(&cfg.signature_param))
+                .ok_or_else(|| {
+                    AuthFailure::Missing(format!(
+                        "missing signature: send header `{}` (hex HMAC-SHA256)",
+                        cfg.signature_header
+                    ))
+                })?;
+            let given = given.trim();
+            let given = given.strip_prefix("sha256=").unwrap_or(given);
+            let given = hex::decode(given)
+                .map_err(|_| AuthFailure::Wrong("signature is not hex".into()))?;
+            let message: Vec<u8> = if body.is_empty() {
+                query_without(query, &cfg.signature_param).into_bytes()
+            } else {
+                body.to_vec()
+            };
+            let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes())
+                .map_err(|_| AuthFailure::Wrong("unusable secret".into()))?;
+            mac.update(&message);
+            mac.verify_slice(&given)
+                .map_err(|_| AuthFailure::Wrong("wrong signature".into()))
+        }
+    }
+}
+
+/// Hex HMAC-SHA256 of `message` keyed with `secret` (for callers and tests).
+pub fn sign(secret: &str, message: &[u8]) -> String {
+    let mut mac =
+        Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC accepts any key length");
+    mac.update(message);
+    hex::encode(mac.finalize().into_bytes())
+}
+
+// ---------------------------------------------------------------------------
+// Group-commit writer
+// ---------------------------------------------------------------------------
+
+/// What the writer did with one postback.
+#[derive(Debug, Clone, PartialEq)]
+enum WriteResult {
+    Done(Outcome, u64),
+    Invalid(String),
+    Failed(String),
+}
+
+struct Job {
+    cfg: Arc<PostbackConfig>,
+    input: PostbackInput,
+    reply: tokio::sync::oneshot::Sender<WriteResult>,
+}
+
+/// Most postbacks committed in one group.
+const MAX_BATCH: usize = 2048;
+
+fn spawn_writer(store: Store) -> tokio::sync::mpsc::UnboundedSender<Job> {
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Job>();
+    std::thread::Builder::new()
+        .name("postback-writer".into())
+        .spawn(move || {
+            let mut batch = Vec::with_capacity(MAX_BATCH);
+            while let Some(first) = rx.blocking_recv() {
+                batch.push(first);
+                while batch.len() < MAX_BATCH {
+                    match rx.try_recv() {
+                        Ok(j) => batch.push(j),
+                        Err(_) => break,
+                    }
+                }
+                write_batch(&store, std::mem::take(&mut batch));
+            }
+        })
+        .expect("spawn postback writer thread");
+    tx
+}
+
+/// Merges, commits and flushes one group, then answers every job in it.
+fn write_batch(store: &Store, jobs: Vec<Job>) {
+    let now = Utc::now();
+    // Pending values of this group by (source, key), so several postbacks of
+    // one key in a group apply in order.
+    let mut pending: HashMap<(String, String), Conversion> = HashMap::new();
+    // Records to commit per source; a key repeats only after a cut, so every
+    // changed value of a key becomes its own revision.
+    let mut chunk: BTreeMap<String, Vec<Record>> = BTreeMap::new();
+    let mut chunk_keys: HashSet<(String, String)> = HashSet::new();
+    let mut results: Vec<WriteResult> = Vec::with_capacity(jobs.len());
+    let mut failed: Option<String> = None;
+
+    let commit = |chunk: &mut BTreeMap<String, Vec<Record>>| -> Result<(), String> {
+        for (source, records) in std::mem::take(chunk) {
+            store
+                .commit_page(&source, &records, None, now)
+                .map_err(|e| e.to_string())?;
+        }
+        Ok(())
+    };
+
+    for job in &jobs {
+        if let Some(e) = &failed {
+            results.push(WriteResult::Failed(e.clone()));
+            continue;
+        }
+        let source = job.cfg.id.clone();
+        let k = (source.clone(), job.input.key.clone());
+        let existing = match pending.get(&k) {
+            Some(c) => Some(c.clone()),
+            None => match store.get_record(RecordKind::Conversion, &source, &job.input.key) {
+                Ok(Some(stored)) => match stored.record {
+                    Record::Conversion(c) => Some(c),
+                    _ => None,
+                },
+                Ok(None) => None,
+                Err(e) => {
+                    failed = Some(e.to_string());
+                    results.push(WriteResult::Failed(e.to_string()));
+                    continue;
+                }
+            },
+        };
+        let merged = match merge(existing.as_ref(), &job.input, &job.cfg, now) {
+            Ok(m) => m,
+            Err(msg) => {
+                results.push(WriteResult::Invalid(msg));
+                continue;
+            }
+        };
+        let outcome = match &existing {
+            None => Outcome::Stored,
+            Some(e) if *e == merged => Outcome::Duplicate,
+            Some(_) => Outcome::Updated,
+        };
+        if outcome != Outcome::Duplicate {
+            if chunk_keys.contains(&k) {
+                if let Err(e) = commit(&mut chunk) {
+                    failed = Some(e.clone());
+                    results.push(WriteResult::Failed(e));
+                    continue;
+                }
+                chunk_keys.clear();
+            }
+            chunk_keys.insert(k.clone());
+            chunk
+                .entry(source)
+                .or_default()
+                .push(Record::Conversion(merged.clone()));
+            pending.insert(k, merged);
+        }
+        results.push(WriteResult::Done(outcome, 0));
+    }
+    if failed.is_none() {
+        if let Err(e) = commit(&mut chunk).and_then(|()| store.flush().map_err(|e| e.to_string())) {
+            failed = Some(e);
+        }
+    }
+    for (job, result) in jobs.into_iter().zip(results) {
+        let result = match (&failed, result) {
+            // Nothing of a failed group is acknowledged: the caller retries,
+            // and the retry is idempotent.
+            (Some(e), WriteResult::Done(..)) => WriteResult::Failed(e.clone()),
+            (_, r) => r,
+        };
+        let _ = job.reply.send(result);
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Routes
+// ---------------------------------------------------------------------------
+
+struct Endpoint {
+    cfg: Arc<PostbackConfig>,
+    /// `Err` when the secret could not be resolved: the endpoint answers 503.
+    secret: Result<String, String>,
+}
+
+struct Shared {
+    endpoints: HashMap<String, Endpoint>,
+    writer: tokio::sync::mpsc::UnboundedSender<Job>,
+}
+
+/// The postback routes (`/postback/{id}`, GET and POST).
 pub fn router(state: PostbackState) -> axum::Router {
-    let _ = state;
+    let endpoints = state
+        .postbacks
+        .into_iter()
+        .map(|mut cfg| {
+            let secret = match cfg.resolve() {
+                Ok(()) => Ok(cfg.resolved_secret.clone().unwrap_or_default()),
+                Err(e) => {
+                    tracing::error!(connector = %cfg.id, error = %e, "postback endpoint disabled");
+                    Err(e.to_string())
+                }
+            };
+            (
+                cfg.id.clone(),
+                Endpoint {
+                    cfg: Arc::new(cfg),
+                    secret,
+                },
+            )
+        })
+        .collect();
+    let shared = Arc::new(Shared {
+        endpoints,
+        writer: spawn_writer(state.store),
+    });
     axum::Router::new()
+        .route("/postback/{id}", get(handle).post(handle))
+        .with_state(shared)
+}
+
+fn reply(
+    connector: &str,
+    outcome: Outcome,
+    status: StatusCode,
+    body: serde_json::Value,
+) -> Response {
+    count(connector, outcome);
+    if status.is_client_error() || status.is_server_error() {
+        tracing::debug!(connector, outcome = outcome.as_str(), reason = %body["error"], "postback refused");
+    }
+    (status, axum::Json(body)).into_response()
+}
+
+fn form_pairs(bytes: &[u8]) -> Vec<(String, String)> {
+    url::form_urlencoded::parse(bytes).into_owned().collect()
+}
+
+fn body_params(headers: &HeaderMap, body: &[u8]) -> Result<Vec<(String, String)>, String> {
+    if body.is_empty() {
+        return Ok(Vec::new());
+    }
+    let ctype = header(headers, "content-type")
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    let looks_json = ctype.contains("json")
+        || (!ctype.contains("form")
+            && body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{'));
+    if !looks_json {
+        return Ok(form_pairs(body));
+    }
+    let v: serde_json::Value =
+        serde_json::from_slice(body).map_err(|e| format!("body is not valid JSON: {e}"))?;
+    let obj = v
+        .as_object()
+        .ok_or("JSON body must be an object of parameters")?;
+    Ok(obj
+        .iter()
+        .filter_map(|(k, v)| {
+            let s = match v {
+                serde_json::Value::String(s) => s.clone(),
+                serde_json::Value::Number(n) => n.to_string(),
+                serde_json::Value::Bool(b) => b.to_string(),
+                _ => return None,
+            };
+            Some((k.clone(), s))
+        })
+        .collect())
+}
+
+async fn handle(
+    State(shared): State<Arc<Shared>>,
+    Path(id): Path<String>,
+    method: Method,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    use serde_json::json;
+    let Some(endpoint) = shared.endpoints.get(&id) else {
+        return reply(
+            "unknown",
+            Outcome::UnknownConnector,
+            StatusCode::NOT_FOUND,
+            json!({"error": format!("no postback endpoint `{id}` is configured")}),
+        );
+    };
+    let secret = match &endpoint.secret {
+        Ok(s) => s,
+        Err(e) => {
+            return reply(
+                &id,
+                Outcome::Misconfigured,
+                StatusCode::SERVICE_UNAVAILABLE,
+                json!({"error": format!("endpoint is misconfigured on the server: {e}")}),
+            )
+        }
+    };
+    let query = query.unwrap_or_default();
+    let mut params = form_pairs(query.as_bytes());
+    let body: &[u8] = if method == Method::POST { &body } else { &[] };
+    match body_params(&headers, body) {
+        Ok(p) => params.extend(p),
+        Err(e) => {
+            return reply(
+                &id,
+                Outcome::BadRequest,
+                StatusCode::BAD_REQUEST,
+                json!({"error": e}),
+            )
+        }
+    }
+    match authenticate(&endpoint.cfg, secret, &headers, &query, body, &params) {
+        Ok(()) => {}
+        Err(AuthFailure::Missing(e)) => {
+            return reply(
+                &id,
+                Outcome::Unauthorized,
+                StatusCode::UNAUTHORIZED,
+                json!({"error": e}),
+            )
+        }
+        Err(AuthFailure::Wrong(e)) => {
+            return reply(
+                &id,
+                Outcome::Forbidden,
+                StatusCode::FORBIDDEN,
+                json!({"error": e}),
+            )
+        }
+    }
+    let input = match parse_input(&params, &endpoint.cfg) {
+        Ok(i) => i,
+        Err(e) => {
+            return reply(
+                &id,
+                Outcome::BadRequest,
+                StatusCode::BAD_REQUEST,
+                json!({"error": e}),
+            )
+        }
+    };
+    let key = input.key.clone();
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let job = Job {
+        cfg: endpoint.cfg.clone(),
+        input,
+        reply: tx,
+    };
+    if shared.writer.send(job).is_err() {
+        return reply(
+            &id,
+            Outcome::StoreError,
+            StatusCode::SERVICE_UNAVAILABLE,
+            json!({"error": "the postback writer has stopped; retry later"}),
+        );
+    }
+    match rx.await {
+        Ok(WriteResult::Done(outcome, _)) => reply(
+            &id,
+            outcome,
+            StatusCode::OK,
+            json!({"result": outcome.as_str(), "connector": id, "transaction_id": key}),
+        ),
+        Ok(WriteResult::Invalid(e)) => reply(
+            &id,
+            Outcome::BadRequest,
+            StatusCode::BAD_REQUEST,
+            json!({"error": e}),
+        ),
+        Ok(WriteResult::Failed(e)) => {
+            tracing::error!(connector = %id, error = %e, "postback not stored");
+            reply(
+                &id,
+                Outcome::StoreError,
+                StatusCode::INTERNAL_SERVER_ERROR,
+                json!({"error": "not stored (store failure); retry later"}),
+            )
+        }
+        Err(_) => reply(
+            &id,
+            Outcome::StoreError,
+            StatusCode::INTERNAL_SERVER_ERROR,
+            json!({"error": "not stored (writer stopped); retry later"}),
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg() -> PostbackConfig {
+        PostbackConfig {
+            id: "net1".into(),
+            auth: PostbackAuth::Token,
+            secret: SecretRef {
+                secret: "env:UNUSED".into(),
+            },
+            resolved_secret: Some("s3cret".into()),
+            token_param: default_token_param(),
+            token_header: default_token_header(),
+            signature_header: default_signature_header(),
+            signature_param: default_signature_param(),
+            default_currency: Some("USD".into()),
+            default_partner_id: None,
+            default_status: default_status(),
+            default_event_type: default_event(),
+        }
+    }
+
+    fn params(q: &str) -> Vec<(String, String)> {
+        form_pairs(q.as_bytes())
+    }
+
+    #[test]
+    fn macros_map_to_fields() {
+        let i = parse_input(
+            &params("TransAction_ID=t1&oid=A-1&sale_amount=12,50&payout=1.25&currency=eur&status=approved&affid=p9&event=lead&ts=1764000000&utm_source=x&sub2=ignored&token=s3cret"),
+            &cfg(),
+        )
+        .unwrap();
+        assert_eq!(i.key, "t1");
+        assert_eq!(i.order_id.as_deref(), Some("A-1"));
+        assert_eq!(i.amount, Some(Decimal::new(1250, 2)));
+        assert_eq!(i.payout, Some(Decimal::new(125, 2)));
+        assert_eq!(i.currency.as_deref(), Some("EUR"));
+        assert_eq!(i.status, Some(ConversionStatus::Approved));
+        assert_eq!(i.partner_id.as_deref(), Some("p9"));
+        assert_eq!(i.event_type, Some(EventType::Lead));
+        assert_eq!(i.occurred_at.unwrap().timestamp(), 1_764_000_000);
+        assert_eq!(i.utm.source.as_deref(), Some("x"));
+    }
+
+    #[test]
+    fn bad_parameters_are_explained() {
+        let e = |q: &str| parse_input(&params(q), &cfg()).unwrap_err();
+        assert!(e("order_id=1").contains("transaction_id is required"));
+        assert!(e("transaction_id={transaction_id}").contains("did not substitute"));
+        assert!(e("tid=1&amount=abc").contains("amount \"abc\" is not a decimal"));
+        assert!(e("tid=1&amount=-3").contains("negative"));
+        assert!(e("tid=1&status=maybe").contains("status \"maybe\""));
+        assert!(e("tid=1&currency=XXY").contains("ISO-4217"));
+        assert!(e("tid=1&ts=yesterday").contains("timestamp"));
+    }
+
+    #[test]
+    fn merge_keeps_stored_fields_and_is_stable_on_replay() {
+        let now = Utc::now();
+        let c = cfg();
+        let first = parse_input(&params("tid=t1&amount=10&affid=p1"), &c).unwrap();
+        let a = merge(None, &first, &c, now).unwrap();
+        assert_eq!(a.status, ConversionStatus::Pending);
+        assert_eq!(a.sale_amount, Some(Money::new(Decimal::from(10), "USD")));
+        // A replay later gives the identical record.
+        let later = now + chrono::Duration::minutes(5);
+        assert_eq!(merge(Some(&a), &first, &c, later).unwrap(), a);
+        // A status-only update keeps the amount and partner.
+        let upd = parse_input(&params("tid=t1&status=reversed"), &c).unwrap();
+        let b = merge(Some(&a), &upd, &c, later).unwrap();
+        assert_eq!(b.status, ConversionStatus::Reversed);
+        assert_eq!(b.status_changed_at, Some(later));
+        assert_eq!(b.sale_amount, a.sale_amount);
+        assert_eq!(b.partner_id, "p1");
+        // A new conversion without a partner is refused.
+        let no_partner = parse_input(&params("tid=t2"), &c).unwrap();
+        assert!(merge(None, &no_partner, &c, now)
+            .unwrap_err()
+            .contains("partner_id"));
+    }
+
+    #[test]
+    fn hmac_over_query_without_signature() {
+        let mut c = cfg();
+        c.auth = PostbackAuth::Hmac;
+        let q = "tid=1&affid=p&amount=3";
+        let sig = sign("s3cret", q.as_bytes());
+        let full = format!("{q}&signature={sig}");
+        let h = HeaderMap::new();
+        assert!(authenticate(&c, "s3cret", &h, &full, b"", &params(&full)).is_ok());
+        let tampered = full.replace("amount=3", "amount=4");
+        assert!(matches!(
+            authenticate(&c, "s3cret", &h, &tampered, b"", &params(&tampered)),
+            Err(AuthFailure::Wrong(_))
+        ));
+        assert!(matches!(
+            authenticate(&c, "s3cret", &h, q, b"", &params(q)),
+            Err(AuthFailure::Missing(_))
+        ));
+    }
+
+    #[test]
+    fn config_parses_and_validates() {
+        let c: PostbackConfig = toml::from_str(
+            r#"id = "impact-s2s"
+               auth = "hmac"
+               secret = { secret = "env:RECKON_TEST_PB_SECRET_UNSET" }
+               default_currency = "usd""#,
+        )
+        .unwrap();
+        assert_eq!(c.auth, PostbackAuth::Hmac);
+        c.validate().unwrap();
+        let err = check_config(&[c]).unwrap_err().to_string();
+        assert!(
+            err.contains("RECKON_TEST_PB_SECRET_UNSET is not set"),
+            "{err}"
+        );
+        let bad: Result<PostbackConfig, _> = toml::from_str(
+            r#"id = "x"
+                              secret = { secret = "env:X" }
+                              secrt = 1"#,
+        );
+        assert!(bad.is_err());
+    }
 }

@@ -80,7 +80,7 @@ fn resumes_mid_window_from_its_checkpoint() {
         Reply::json(200, &json!({ "data": [], "next": null }))
     })
     .run::<Example>(open);
-    out.result.unwrap();
+    out.result.as_ref().unwrap();
     assert_eq!(out.requests.len(), 1);
 }
 
@@ -94,7 +94,7 @@ fn a_malformed_record_names_stream_page_record_and_field_and_commits_nothing() {
         )
     })
     .run::<Example>(open_read("net1", "http://fake", json!({}), window()));
-    let err = out.result.unwrap_err();
+    let err = out.result.clone().unwrap_err();
     assert_eq!(err.kind, ErrorKind::BadResponse);
     assert!(
         err.message.contains("stream `conversions` page 1"),

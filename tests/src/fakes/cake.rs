@@ -1,1 +1,417 @@
-//! Loopback fake of the cake API (to be written).
+//! Loopback fake of a CAKE admin instance's classic `.asmx` API.
+//!
+//! Faithful to what the connector relies on: `api_key` in the query string
+//! (or the body), a refused key answered HTTP 200 with `{"d": {"success":
+//! false, "message": ...}}`; POST with a JSON body answers `{"d": {...}}`
+//! while GET answers XML; every parameter of a method must be present or
+//! ASP.NET answers 500 naming it; `EventConversions` filters on the
+//! conversion date (`end_date` excluded), `EventConversionChanges` on
+//! `last_updated`, both paged by 1-based `start_at_row` + `row_limit` with
+//! the total in `row_count`; `/Date(ms)/` dates; numeric `currency_id`s
+//! resolved by `/api/1/get.asmx/Currencies`; 429s on demand.
+//!
+//! Data comes from a seed ([`Params`]); [`CakeFake::truth`] is the ground
+//! truth of a window. Tests restate between pulls with
+//! [`CakeFake::set_disposition`], [`CakeFake::set_paid`],
+//! [`CakeFake::reverse`] (a `Returned` disposition) and [`CakeFake::corrupt`].
+
+use super::affiliate::{self, param, split_url, FakeApi, Shared, Throttle, Truth};
+use chrono::{DateTime, Duration, NaiveDate, NaiveDateTime, NaiveTime, Utc};
+use plugin_api::protocol::HttpRequest;
+use plugin_api::rust_decimal::prelude::ToPrimitive;
+use plugin_api::rust_decimal::Decimal;
+use plugin_api::testing::Reply;
+use plugin_api::ConversionStatus;
+use rand::{Rng, SeedableRng};
+use serde_json::{json, Value};
+
+/// What to generate.
+#[derive(Debug, Clone)]
+pub struct Params {
+    /// RNG seed.
+    pub seed: u64,
+    /// Number of conversions.
+    pub conversions: usize,
+    /// Number of affiliates.
+    pub affiliates: u64,
+    /// First conversion day (UTC).
+    pub from: NaiveDate,
+    /// Last conversion day (UTC).
+    pub to: NaiveDate,
+    /// The API key accepted.
+    pub api_key: String,
+}
+
+impl Params {
+    /// A small world in November 2026.
+    pub fn small(seed: u64, conversions: usize) -> Params {
+        Params {
+            seed,
+            conversions,
+            affiliates: 6,
+            from: NaiveDate::from_ymd_opt(2026, 11, 1).unwrap(),
+            to: NaiveDate::from_ymd_opt(2026, 11, 27).unwrap(),
+            api_key: "cake-key".into(),
+        }
+    }
+}
+
+/// One conversion as the fake stores it.
+#[derive(Debug, Clone)]
+pub struct Row {
+    pub id: u64,
+    pub at: DateTime<Utc>,
+    pub last_updated: DateTime<Utc>,
+    pub affiliate: u64,
+    pub offer: u64,
+    /// Disposition type name, `None` for none.
+    pub disposition: Option<&'static str>,
+    pub paid: Decimal,
+    pub received: Decimal,
+    pub order_total: Decimal,
+    /// CAKE currency id (1 USD, 2 EUR, 3 GBP).
+    pub currency_id: u32,
+    /// The advertiser's order id (`transaction_id`); `T-<id>` when absent.
+    pub transaction_id: Option<String>,
+}
+
+/// The fake's state.
+#[derive(Debug)]
+pub struct CakeFake {
+    params: Params,
+    rows: Vec<Row>,
+    /// The clock restatements are stamped with.
+    pub now: DateTime<Utc>,
+    /// 429 injection for report requests.
+    pub throttle: Throttle,
+    /// `Retry-After` seconds sent with a 429.
+    pub retry_after_secs: u64,
+    corrupt: Option<(u64, &'static str)>,
+}
+
+fn day_start(d: NaiveDate) -> DateTime<Utc> {
+    d.and_time(NaiveTime::MIN).and_utc()
+}
+
+const CURRENCIES: [(u32, &str); 3] = [(1, "USD"), (2, "EUR"), (3, "GBP")];
+
+const EVENT_CONVERSIONS_PARAMS: &[&str] = &[
+    "start_date",
+    "end_date",
+    "event_type",
+    "event_id",
+    "channel_id",
+    "source_affiliate_id",
+    "brand_advertiser_id",
+    "site_offer_id",
+    "site_offer_contract_id",
+    "campaign_id",
+    "creative_id",
+    "source_affiliate_tag_id",
+    "brand_advertiser_tag_id",
+    "site_offer_tag_id",
+    "price_format_id",
+    "source_type",
+    "payment_percentage_filter",
+    "disposition_type",
+    "disposition_id",
+    "source_affiliate_billing_status",
+    "brand_advertiser_billing_status",
+    "test_filter",
+    "start_at_row",
+    "row_limit",
+    "sort_field",
+    "sort_descending",
+];
+
+const CHANGES_PARAMS: &[&str] = &[
+    "changes_since",
+    "include_new_event_conversions",
+    "source_affiliate_id",
+    "brand_advertiser_id",
+    "site_offer_id",
+    "campaign_id",
+    "start_at_row",
+    "row_limit",
+];
+
+impl CakeFake {
+    /// A fake serving exactly these conversions (the demo's story).
+    pub fn from_rows(params: Params, rows: Vec<Row>) -> CakeFake {
+        let mut fake = CakeFake::new(Params {
+            conversions: 0,
+            ..params
+        });
+        fake.rows = rows;
+        fake
+    }
+
+    /// Generates the world.
+    pub fn new(params: Params) -> CakeFake {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(params.seed);
+        let span = (day_start(params.to) + Duration::days(1) - day_start(params.from))
+            .num_seconds()
+            .max(1);
+        let dispositions = [
+            None,
+            None,
+            Some("Approved"),
+            Some("Pending"),
+            Some("Rejected"),
+            Some("Returned"),
+        ];
+        let rows = (0..params.conversions)
+            .map(|i| {
+                let at = day_start(params.from) + Duration::seconds(rng.gen_range(0..span));
+                let total = Decimal::new(rng.gen_range(2_000..90_000), 2);
+                let paid = (total * Decimal::new(rng.gen_range(4..16), 2)).round_dp(2);
+                Row {
+                    id: 5_000_000 + i as u64,
+                    at,
+                    last_updated: at + Duration::minutes(5),
+                    affiliate: 200 + rng.gen_range(0..params.affiliates),
+                    offer: 30 + rng.gen_range(0..3),
+                    disposition: dispositions[rng.gen_range(0..dispositions.len())],
+                    paid,
+                    received: (paid * Decimal::new(13, 1)).round_dp(2),
+                    order_total: total,
+                    currency_id: CURRENCIES[i % 5 % 3].0,
+                    transaction_id: None,
+                }
+            })
+            .collect();
+        CakeFake {
+            now: day_start(params.to) + Duration::hours(20),
+            params,
+            rows,
+            throttle: Throttle::default(),
+            retry_after_secs: 1,
+            corrupt: None,
+        }
+    }
+
+    /// All rows.
+    pub fn rows(&self) -> &[Row] {
+        &self.rows
+    }
+
+    /// Canonical status (undispositioned counts as approved, the default).
+    pub fn canonical(r: &Row) -> ConversionStatus {
+        match r.disposition {
+            None | Some("Approved") => ConversionStatus::Approved,
+            Some("Pending") => ConversionStatus::Pending,
+            Some("Returned") => ConversionStatus::Reversed,
+            _ => ConversionStatus::Rejected,
+        }
+    }
+
+    /// Ground truth of the conversions in the UTC days `from..=to`.
+    pub fn truth(&self, from: NaiveDate, to: NaiveDate) -> Truth {
+        let (s, e) = (day_start(from), day_start(to) + Duration::days(1));
+        let mut t = Truth::default();
+        for r in self.rows.iter().filter(|r| r.at >= s && r.at < e) {
+            t.add(
+                &r.affiliate.to_string(),
+                Self::canonical(r),
+                Some(r.paid),
+                Some(r.order_total),
+            );
+        }
+        t
+    }
+
+    fn row_mut(&mut self, id: u64) -> &mut Row {
+        let now = self.now;
+        let r = self
+            .rows
+            .iter_mut()
+            .find(|r| r.id == id)
+            .unwrap_or_else(|| panic!("no conversion {id}"));
+        r.last_updated = now;
+        r
+    }
+
+    /// Sets a disposition type (`Approved`, `Pending`, `Rejected`, `Returned`).
+    pub fn set_disposition(&mut self, id: u64, d: Option<&'static str>) {
+        self.row_mut(id).disposition = d;
+    }
+
+    /// Changes the paid (payout) amount.
+    pub fn set_paid(&mut self, id: u64, paid: Decimal) {
+        self.row_mut(id).paid = paid;
+    }
+
+    /// Returns a conversion (a reversal after approval).
+    pub fn reverse(&mut self, id: u64) {
+        self.row_mut(id).disposition = Some("Returned");
+    }
+
+    /// Serves `field` of conversion `id` as garbage from now on.
+    pub fn corrupt(&mut self, id: u64, field: &'static str) {
+        self.corrupt = Some((id, field));
+    }
+
+    fn render(&self, r: &Row) -> Value {
+        let date = |t: DateTime<Utc>| format!("/Date({})/", t.timestamp_millis());
+        let num = |d: Decimal| json!(d.to_f64().unwrap_or_default());
+        let mut v = json!({
+            "event_conversion_id": r.id,
+            "event_conversion_date": date(r.at),
+            "last_updated": date(r.last_updated),
+            "click_date": date(r.at - Duration::minutes(17)),
+            "source_affiliate": {"source_affiliate_id": r.affiliate, "source_affiliate_name": format!("Affiliate {}", r.affiliate)},
+            "brand_advertiser": {"brand_advertiser_id": 3, "brand_advertiser_name": "Shop"},
+            "site_offer": {"site_offer_id": r.offer, "site_offer_name": format!("Offer {}", r.offer)},
+            "creative": {"creative_id": 1},
+            "sub_id_1": "s1", "sub_id_2": "", "sub_id_3": "", "sub_id_4": "", "sub_id_5": "",
+            "source_type": "Affiliate",
+            "paid": {"currency_id": r.currency_id, "amount": num(r.paid)},
+            "received": {"currency_id": r.currency_id, "amount": num(r.received)},
+            "paid_unbilled": {"amount": 0}, "received_unbilled": {"amount": 0},
+            "order_total": num(r.order_total),
+            "transaction_id": r.transaction_id.clone().unwrap_or_else(|| format!("T-{}", r.id)),
+            "click_request_session_id": format!("rs{}", r.id),
+            "tracking_id": "", "udid": "", "pixel_dropped": false,
+            "event_conversion_ip_address": "10.0.0.1",
+            "current_disposition": r.disposition.map(|d| json!({
+                "disposition_id": 4, "disposition_name": d,
+                "disposition_type": {"disposition_type_id": 2, "disposition_type_name": d}
+            })),
+            "event_info": {"event_id": 1, "event_name": "Sale"},
+            "price_format": {"price_format_name": "CPA"},
+            "event_conversion_score": 0,
+        });
+        if let Some((id, field)) = &self.corrupt {
+            if *id == r.id {
+                if *field == "paid" {
+                    v["paid"] = json!({"currency_id": r.currency_id, "amount": "n/a"});
+                } else {
+                    v[*field] = json!("garbage");
+                }
+            }
+        }
+        v
+    }
+
+    fn asmx_error(name: &str) -> Reply {
+        affiliate::json(
+            500,
+            &json!({"Message": format!("Invalid web service call, missing value for parameter: '{name}'."),
+                    "StackTrace": "", "ExceptionType": "System.InvalidOperationException"}),
+            &[],
+        )
+    }
+
+    fn report(&self, method: &str, body: &Value) -> Result<Value, Reply> {
+        let required = if method == "EventConversions" {
+            EVENT_CONVERSIONS_PARAMS
+        } else {
+            CHANGES_PARAMS
+        };
+        if let Some(missing) = required.iter().find(|p| body.get(**p).is_none()) {
+            return Err(Self::asmx_error(missing));
+        }
+        let fail = |m: &str| json!({"d": {"success": false, "message": m, "row_count": 0, "event_conversions": []}});
+        let start = body["start_at_row"].as_u64().unwrap_or(0);
+        let limit = body["row_limit"].as_u64().unwrap_or(0);
+        if start == 0 || limit == 0 {
+            return Ok(fail("start_at_row and row_limit must be positive"));
+        }
+        let date = |k: &str| -> Option<DateTime<Utc>> {
+            let s = body[k].as_str()?;
+            NaiveDate::parse_from_str(s, "%Y-%m-%d")
+                .map(day_start)
+                .ok()
+                .or_else(|| {
+                    NaiveDateTime::parse_from_str(s, "%m/%d/%Y %H:%M:%S")
+                        .ok()
+                        .map(|n| n.and_utc())
+                })
+        };
+        let mut rows: Vec<&Row> = if method == "EventConversions" {
+            let (Some(s), Some(e)) = (date("start_date"), date("end_date")) else {
+                return Ok(fail("Invalid start_date or end_date"));
+            };
+            self.rows.iter().filter(|r| r.at >= s && r.at < e).collect()
+        } else {
+            let Some(since) = date("changes_since") else {
+                return Ok(fail("Invalid changes_since"));
+            };
+            self.rows
+                .iter()
+                .filter(|r| r.last_updated > r.at + Duration::minutes(5) && r.last_updated >= since)
+                .collect()
+        };
+        rows.sort_by_key(|r| r.id);
+        let total = rows.len();
+        let page: Vec<Value> = rows
+            .into_iter()
+            .skip(start as usize - 1)
+            .take(limit as usize)
+            .map(|r| self.render(r))
+            .collect();
+        Ok(
+            json!({"d": {"__type": format!("Cake.Reports.{method}Response"), "success": true, "message": "",
+                        "row_count": total, "event_conversions": page}}),
+        )
+    }
+}
+
+impl FakeApi for CakeFake {
+    fn handle(&mut self, req: &HttpRequest) -> Reply {
+        let (path, q) = split_url(&req.url);
+        let body: Value = req
+            .body
+            .as_deref()
+            .and_then(|b| serde_json::from_str(b).ok())
+            .unwrap_or(Value::Null);
+        let key = param(&q, "api_key").or_else(|| body.get("api_key").and_then(Value::as_str));
+        let denied =
+            json!({"d": {"success": false, "message": "API Key is not valid", "row_count": 0}});
+        if key != Some(self.params.api_key.as_str()) {
+            return Reply::json(200, &denied);
+        }
+        if req.method == "GET" {
+            let mut r = Reply::json(200, &json!({}));
+            r.headers
+                .insert("content-type".into(), "text/xml; charset=utf-8".into());
+            r.body = b"<?xml version=\"1.0\" encoding=\"utf-8\"?><response><success>true</success><row_count>0</row_count></response>".to_vec();
+            return r;
+        }
+        if path == "/api/1/get.asmx/Currencies" {
+            let list: Vec<Value> = CURRENCIES
+                .iter()
+                .map(|(id, abbr)| json!({"currency_id": id, "currency_name": abbr, "currency_symbol": "", "currency_abbr": abbr}))
+                .collect();
+            return Reply::json(
+                200,
+                &json!({"d": {"success": true, "message": "", "currencies": list}}),
+            );
+        }
+        let method = path.rsplit('/').next().unwrap_or_default().to_owned();
+        if !path.contains("/reports.asmx/")
+            || !matches!(
+                method.as_str(),
+                "EventConversions" | "EventConversionChanges"
+            )
+        {
+            return affiliate::json(404, &json!({"Message": "Unknown web method"}), &[]);
+        }
+        if self.throttle.refuse() {
+            return affiliate::json(
+                429,
+                &json!({"Message": "Too many requests"}),
+                &[("retry-after", self.retry_after_secs.to_string())],
+            );
+        }
+        match self.report(&method, &body) {
+            Ok(v) => Reply::json(200, &v),
+            Err(r) => r,
+        }
+    }
+}
+
+/// Serves the fake over HTTP.
+pub fn router(state: Shared<CakeFake>) -> axum::Router {
+    affiliate::router(state)
+}

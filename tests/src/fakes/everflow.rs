@@ -1,1 +1,399 @@
-//! Loopback fake of the everflow API (to be written).
+//! Loopback fake of Everflow's Network API (`/v1`).
+//!
+//! Faithful to what the connector relies on: `X-Eflow-API-Key` auth (401
+//! with `{"error": ...}` without it, 403 for a non-network key);
+//! `GET /v1/meta/timezones`; `POST /v1/networks/reporting/conversions` with
+//! `page`/`page_size` in the query string (1-based, at most 2000) and
+//! `from`/`to`/`timezone_id` in the body (400 for an unknown zone, a span over
+//! a year or a start older than 365 days); `{conversions, paging}` answers
+//! with money as JSON numbers and epoch-second timestamps;
+//! `X-RateLimit-Limit`/`X-RateLimit-Remaining` on every answer, with a real
+//! per-window request budget (429 until the window resets, no `Retry-After`)
+//! plus 429s on demand.
+//!
+//! Data comes from a seed ([`Params`]); [`EverflowFake::truth`] is the ground
+//! truth of a UTC window. Tests change the world between pulls with
+//! [`EverflowFake::set_status`], [`EverflowFake::set_payout`],
+//! [`EverflowFake::reverse`] and [`EverflowFake::corrupt`].
+
+use super::affiliate::{self, param, split_url, FakeApi, Shared, Throttle, Truth};
+use chrono::{DateTime, Duration, NaiveDate, NaiveDateTime, NaiveTime, TimeZone, Utc};
+use plugin_api::protocol::HttpRequest;
+use plugin_api::rust_decimal::prelude::ToPrimitive;
+use plugin_api::rust_decimal::Decimal;
+use plugin_api::testing::Reply;
+use plugin_api::ConversionStatus;
+use rand::{Rng, SeedableRng};
+use serde_json::{json, Value};
+use std::time::{Duration as StdDuration, Instant};
+
+/// What to generate.
+#[derive(Debug, Clone)]
+pub struct Params {
+    /// RNG seed.
+    pub seed: u64,
+    /// Number of conversions.
+    pub conversions: usize,
+    /// Number of affiliates.
+    pub affiliates: u64,
+    /// First conversion day (UTC).
+    pub from: NaiveDate,
+    /// Last conversion day (UTC).
+    pub to: NaiveDate,
+    /// The network API key accepted.
+    pub api_key: String,
+}
+
+impl Params {
+    /// A small world in November 2026.
+    pub fn small(seed: u64, conversions: usize) -> Params {
+        Params {
+            seed,
+            conversions,
+            affiliates: 9,
+            from: NaiveDate::from_ymd_opt(2026, 10, 1).unwrap(),
+            to: NaiveDate::from_ymd_opt(2026, 11, 27).unwrap(),
+            api_key: "ef-network-key".into(),
+        }
+    }
+}
+
+/// One conversion as the fake stores it.
+#[derive(Debug, Clone)]
+pub struct Row {
+    pub id: String,
+    pub at: DateTime<Utc>,
+    pub affiliate: u64,
+    pub offer: u64,
+    pub status: &'static str,
+    pub is_scrub: bool,
+    pub payout: Decimal,
+    pub revenue: Decimal,
+    pub sale_amount: Decimal,
+    pub currency: &'static str,
+    pub order_id: String,
+}
+
+/// The fake's state.
+#[derive(Debug)]
+pub struct EverflowFake {
+    params: Params,
+    rows: Vec<Row>,
+    /// "Today" for the 365-day rule.
+    pub now: DateTime<Utc>,
+    /// 429 injection for report requests.
+    pub throttle: Throttle,
+    /// Requests allowed per rate-limit window.
+    pub limit_per_window: u32,
+    /// Length of the rate-limit window (30 s on the real API).
+    pub window: StdDuration,
+    window_start: Option<Instant>,
+    used: u32,
+    corrupt: Option<(String, &'static str)>,
+}
+
+fn day_start(d: NaiveDate) -> DateTime<Utc> {
+    d.and_time(NaiveTime::MIN).and_utc()
+}
+
+impl EverflowFake {
+    /// A fake serving exactly these conversions (the demo's story).
+    pub fn from_rows(params: Params, rows: Vec<Row>) -> EverflowFake {
+        let mut fake = EverflowFake::new(Params {
+            conversions: 0,
+            ..params
+        });
+        fake.rows = rows;
+        fake
+    }
+
+    /// Generates the world.
+    pub fn new(params: Params) -> EverflowFake {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(params.seed);
+        let span = (day_start(params.to) + Duration::days(1) - day_start(params.from))
+            .num_seconds()
+            .max(1);
+        let statuses = ["approved", "approved", "pending", "rejected", "invalid"];
+        let rows = (0..params.conversions)
+            .map(|i| {
+                let status = statuses[rng.gen_range(0..statuses.len())];
+                let sale = Decimal::new(rng.gen_range(1_000..80_000), 2);
+                let payout = (sale * Decimal::new(rng.gen_range(5..20), 2)).round_dp(2);
+                Row {
+                    id: format!("{:032x}", (params.seed as u128) << 64 | i as u128),
+                    at: day_start(params.from) + Duration::seconds(rng.gen_range(0..span)),
+                    affiliate: 100 + rng.gen_range(0..params.affiliates),
+                    offer: 10 + rng.gen_range(0..4),
+                    status,
+                    is_scrub: status == "rejected" && i % 3 == 0,
+                    payout,
+                    revenue: (payout * Decimal::new(15, 1)).round_dp(2),
+                    sale_amount: if i % 11 == 0 { Decimal::ZERO } else { sale },
+                    currency: if i % 8 == 7 { "EUR" } else { "USD" },
+                    order_id: format!("EF-{}", 700_000 + i),
+                }
+            })
+            .collect();
+        EverflowFake {
+            now: day_start(params.to) + Duration::days(1),
+            params,
+            rows,
+            throttle: Throttle::default(),
+            limit_per_window: 1_000_000,
+            window: StdDuration::from_secs(30),
+            window_start: None,
+            used: 0,
+            corrupt: None,
+        }
+    }
+
+    /// All rows.
+    pub fn rows(&self) -> &[Row] {
+        &self.rows
+    }
+
+    /// The canonical status, as the connector documents it.
+    pub fn canonical(r: &Row) -> ConversionStatus {
+        match (r.status, r.is_scrub) {
+            ("approved", _) => ConversionStatus::Approved,
+            ("pending", _) => ConversionStatus::Pending,
+            ("rejected", false) => ConversionStatus::Reversed,
+            _ => ConversionStatus::Rejected,
+        }
+    }
+
+    /// Ground truth of the conversions in the UTC days `from..=to`.
+    pub fn truth(&self, from: NaiveDate, to: NaiveDate) -> Truth {
+        let (s, e) = (day_start(from), day_start(to) + Duration::days(1));
+        let mut t = Truth::default();
+        for r in self.rows.iter().filter(|r| r.at >= s && r.at < e) {
+            let sale = (!r.sale_amount.is_zero()).then_some(r.sale_amount);
+            t.add(
+                &r.affiliate.to_string(),
+                Self::canonical(r),
+                Some(r.payout),
+                sale,
+            );
+        }
+        t
+    }
+
+    fn row_mut(&mut self, id: &str) -> &mut Row {
+        self.rows
+            .iter_mut()
+            .find(|r| r.id == id)
+            .unwrap_or_else(|| panic!("no conversion {id}"))
+    }
+
+    /// Changes a status (`approved`, `pending`, `rejected`, `invalid`).
+    pub fn set_status(&mut self, id: &str, status: &'static str) {
+        self.row_mut(id).status = status;
+    }
+
+    /// Changes a payout.
+    pub fn set_payout(&mut self, id: &str, payout: Decimal) {
+        self.row_mut(id).payout = payout;
+    }
+
+    /// Rejects a conversion manually (after approval: a reversal).
+    pub fn reverse(&mut self, id: &str) {
+        let r = self.row_mut(id);
+        r.status = "rejected";
+        r.is_scrub = false;
+    }
+
+    /// Serves `field` of conversion `id` as garbage from now on.
+    pub fn corrupt(&mut self, id: &str, field: &'static str) {
+        self.corrupt = Some((id.to_owned(), field));
+    }
+
+    fn render(&self, r: &Row) -> Value {
+        let num = |d: Decimal| json!(d.to_f64().unwrap_or_default());
+        let mut v = json!({
+            "conversion_id": r.id,
+            "conversion_unix_timestamp": r.at.timestamp(),
+            "click_unix_timestamp": (r.at - Duration::minutes(42)).timestamp(),
+            "transaction_id": format!("tx{}", &r.id[..16]),
+            "status": r.status,
+            "payout": num(r.payout),
+            "revenue": num(r.revenue),
+            "sale_amount": num(r.sale_amount),
+            "payout_type": "cpa", "revenue_type": "rpa",
+            "currency_id": r.currency,
+            "order_id": r.order_id,
+            "coupon_code": "",
+            "sub1": format!("sub-{}", r.affiliate), "sub2": "", "sub3": "", "sub4": "", "sub5": "",
+            "source_id": "", "adv1": "", "adv2": "", "adv3": "", "adv4": "", "adv5": "",
+            "is_event": false, "is_scrub": r.is_scrub, "is_view_through": false, "event": "Base",
+            "error_code": 0, "error_message": "", "notes": "",
+            "query_parameters": {"utm_source": "partner", "utm_medium": "affiliate"},
+            "relationship": {
+                "offer": {"network_offer_id": r.offer, "network_id": 1, "name": format!("Offer {}", r.offer), "offer_status": "active"},
+                "advertiser": {"network_advertiser_id": 3, "network_id": 1, "name": "Shop"},
+                "affiliate": {"network_affiliate_id": r.affiliate, "network_id": 1, "name": format!("Affiliate {}", r.affiliate), "account_status": "active"}
+            }
+        });
+        if let Some((id, field)) = &self.corrupt {
+            if *id == r.id {
+                v[*field] = json!("twelve");
+            }
+        }
+        v
+    }
+
+    fn error(status: u16, message: &str, headers: &[(&str, String)]) -> Reply {
+        affiliate::json(status, &json!({ "error": message }), headers)
+    }
+
+    /// Counts a request against the window; `None` if it is over budget.
+    fn budget(&mut self) -> Option<u32> {
+        let now = Instant::now();
+        match self.window_start {
+            Some(s) if now.duration_since(s) < self.window => {}
+            _ => {
+                self.window_start = Some(now);
+                self.used = 0;
+            }
+        }
+        if self.used >= self.limit_per_window {
+            return None;
+        }
+        self.used += 1;
+        Some(self.limit_per_window - self.used)
+    }
+
+    fn timezone(id: i64) -> Option<chrono_tz::Tz> {
+        match id {
+            67 => Some(chrono_tz::UTC),
+            80 => Some(chrono_tz::America::New_York),
+            _ => None,
+        }
+    }
+
+    fn report(&self, q: &[(String, String)], body: &Value) -> Result<Value, String> {
+        let page = param(q, "page")
+            .unwrap_or("1")
+            .parse::<usize>()
+            .map_err(|_| "page must be an integer")?;
+        let size = param(q, "page_size")
+            .unwrap_or("50")
+            .parse::<usize>()
+            .map_err(|_| "page_size must be an integer")?;
+        if page == 0 || size == 0 || size > 2000 {
+            return Err("page must be >= 1 and page_size between 1 and 2000".into());
+        }
+        let tz = body
+            .get("timezone_id")
+            .and_then(Value::as_i64)
+            .and_then(Self::timezone)
+            .ok_or("timezone_id is required and must be a valid time zone id")?;
+        let when = |k: &str| -> Result<DateTime<Utc>, String> {
+            let s = body
+                .get(k)
+                .and_then(Value::as_str)
+                .ok_or(format!("{k} is required"))?;
+            let naive = NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S")
+                .or_else(|_| {
+                    NaiveDate::parse_from_str(s, "%Y-%m-%d").map(|d| d.and_time(NaiveTime::MIN))
+                })
+                .map_err(|_| format!("{k} must be YYYY-MM-DD or YYYY-MM-DD HH:mm:ss"))?;
+            tz.from_local_datetime(&naive)
+                .earliest()
+                .map(|d| d.with_timezone(&Utc))
+                .ok_or(format!("{k} does not exist in the time zone"))
+        };
+        let (from, to) = (when("from")?, when("to")?);
+        if to < from || to - from > Duration::days(366) {
+            return Err("the date range must be positive and at most one year".into());
+        }
+        if from < self.now - Duration::days(365) {
+            return Err("only the last 365 days can be queried".into());
+        }
+        let mut rows: Vec<&Row> = self
+            .rows
+            .iter()
+            .filter(|r| r.at >= from && r.at <= to)
+            .collect();
+        rows.sort_by(|a, b| b.at.cmp(&a.at).then(a.id.cmp(&b.id)));
+        let total = rows.len();
+        let conversions: Vec<Value> = rows
+            .into_iter()
+            .skip((page - 1) * size)
+            .take(size)
+            .map(|r| self.render(r))
+            .collect();
+        Ok(json!({
+            "conversions": conversions,
+            "paging": {"page": page, "page_size": size, "total_count": total},
+        }))
+    }
+}
+
+impl FakeApi for EverflowFake {
+    fn handle(&mut self, req: &HttpRequest) -> Reply {
+        let (path, q) = split_url(&req.url);
+        match req.headers.get("x-eflow-api-key") {
+            None => return Self::error(401, "No Authentication Method Found", &[]),
+            Some(k) if *k != self.params.api_key => {
+                return Self::error(401, "Invalid API key", &[])
+            }
+            Some(_) => {}
+        }
+        let remaining = match self.budget() {
+            Some(r) => r,
+            None => {
+                return Self::error(
+                    429,
+                    "rate limit exceeded",
+                    &[
+                        ("x-ratelimit-limit", self.limit_per_window.to_string()),
+                        ("x-ratelimit-remaining", "0".into()),
+                    ],
+                )
+            }
+        };
+        let headers = [
+            ("x-ratelimit-limit", self.limit_per_window.to_string()),
+            ("x-ratelimit-remaining", remaining.to_string()),
+        ];
+        match (req.method.as_str(), path.as_str()) {
+            ("GET", "/v1/meta/timezones") => affiliate::json(
+                200,
+                &json!({"timezones": [
+                    {"timezone_id": 80, "timezone": "America/New_York", "label": "(UTC-05:00) Eastern Time"},
+                    {"timezone_id": 67, "timezone": "UTC", "label": "(UTC) Coordinated Universal Time"},
+                ]}),
+                &headers,
+            ),
+            ("POST", "/v1/networks/reporting/conversions") => {
+                if self.throttle.refuse() {
+                    return Self::error(
+                        429,
+                        "rate limit exceeded",
+                        &[
+                            ("x-ratelimit-limit", self.limit_per_window.to_string()),
+                            ("x-ratelimit-remaining", "0".into()),
+                        ],
+                    );
+                }
+                let body: Value = match req.body.as_deref().map(serde_json::from_str) {
+                    Some(Ok(v)) => v,
+                    _ => return Self::error(400, "invalid JSON body", &headers),
+                };
+                match self.report(&q, &body) {
+                    Ok(v) => affiliate::json(200, &v, &headers),
+                    Err(e) => Self::error(400, &e, &headers),
+                }
+            }
+            (_, p) if p.starts_with("/v1/affiliates/") || p.starts_with("/v1/advertisers/") => {
+                Self::error(403, "This API key cannot access this resource", &headers)
+            }
+            _ => Self::error(404, "Not found", &headers),
+        }
+    }
+}
+
+/// Serves the fake over HTTP.
+pub fn router(state: Shared<EverflowFake>) -> axum::Router {
+    affiliate::router(state)
+}

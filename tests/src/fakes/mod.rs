@@ -4,6 +4,8 @@
 
 pub mod server;
 
+pub mod affiliate;
+
 pub mod cake;
 pub mod everflow;
 pub mod example;

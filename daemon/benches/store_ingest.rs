@@ -1,0 +1,324 @@
+//! Store ingest benchmark (`cargo bench -p reckon --bench store_ingest`).
+//!
+//! On the same N canonical records (default 1,000,000; `RECKON_BENCH_RECORDS`
+//! overrides), pages of 1,000:
+//! 1. Reckon's ingest path: decode each record from JSON (as the plugin host
+//!    receives it), validate it, `Store::commit_page` (revision check, upsert,
+//!    change log, checkpoint in one transaction), flush at the end.
+//! 2. A full re-pull of the same pages: every record unchanged, nothing written.
+//! 3. Raw sled: `Tree::apply_batch` of the same keys and stored values
+//!    (pre-encoded, untimed), flush at the end.
+//!
+//! Reports records/s, Reckon vs raw ratio, bytes on disk vs logical size,
+//! peak RSS (VmHWM, measured after phases 1-2, before raw sled runs), and the
+//! idle CPU of the scheduler with 50 connectors (`RECKON_BENCH_IDLE_SECS`,
+//! default 20).
+
+use chrono::{DateTime, Duration, Utc};
+use plugin_api::protocol::{
+    Checkpoint, Conversion, ConversionStatus, EventType, Money, Record, Utm,
+};
+use plugin_api::Connector;
+use reckon::store::Store;
+use std::time::Instant;
+
+const PAGE: usize = 1000;
+
+fn record(i: u64) -> Record {
+    let t0: DateTime<Utc> = "2026-01-01T00:00:00Z".parse().unwrap();
+    Record::Conversion(Conversion {
+        source: "bench".into(),
+        external_id: format!("cv-{i:09}"),
+        order_id: Some(format!("ord-{:09}", i * 7 % 1_000_003)),
+        click_id: Some(format!("clk-{i:x}")),
+        clicked_at: None,
+        partner_id: format!("p{}", i % 500),
+        partner_name: Some(format!("Partner {}", i % 500)),
+        campaign_id: Some(format!("c{}", i % 40)),
+        event_type: EventType::Sale,
+        occurred_at: t0 + Duration::seconds((i * 31) as i64),
+        sale_amount: Some(Money::from_minor((i % 50_000) as i64 + 100, "USD")),
+        commission: Some(Money::from_minor((i % 5_000) as i64 + 10, "USD")),
+        status: ConversionStatus::Pending,
+        status_changed_at: None,
+        locked_at: None,
+        coupon: None,
+        utm: Utm::default(),
+    })
+}
+
+/// One page as the host receives it from a plugin: JSON per record.
+fn page_json(page: u64) -> Vec<Vec<u8>> {
+    (page * PAGE as u64..(page + 1) * PAGE as u64)
+        .map(|i| serde_json::to_vec(&record(i)).unwrap())
+        .collect()
+}
+
+fn validate(r: &Record) -> Result<(), String> {
+    if r.key().is_empty() {
+        return Err("empty key".into());
+    }
+    if let Record::Conversion(c) = r {
+        for m in [&c.sale_amount, &c.commission].into_iter().flatten() {
+            if m.currency.len() != 3 || !m.currency.bytes().all(|b| b.is_ascii_uppercase()) {
+                return Err(format!("bad currency {}", m.currency));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn rate(n: u64, micros: u128) -> u64 {
+    (u128::from(n) * 1_000_000 / micros.max(1)) as u64
+}
+
+fn vm_hwm_kb() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
+        })
+        .unwrap_or(0)
+}
+
+fn cpu_ticks() -> u64 {
+    let s = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let after = s.rsplit(')').next().unwrap_or("");
+    let f: Vec<&str> = after.split_whitespace().collect();
+    // fields after ')' start at index 2 (state); utime = 14th overall → f[11], stime f[12]
+    f.get(11).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0)
+        + f.get(12).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0)
+}
+
+fn dir_size(p: &std::path::Path) -> u64 {
+    let mut n = 0;
+    if let Ok(rd) = std::fs::read_dir(p) {
+        for e in rd.flatten() {
+            let m = e.metadata().unwrap();
+            n += if m.is_dir() {
+                dir_size(&e.path())
+            } else {
+                m.len()
+            };
+        }
+    }
+    n
+}
+
+fn main() {
+    let n: u64 = std::env::var("RECKON_BENCH_RECORDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1_000_000);
+    let pages = n / PAGE as u64;
+    let n = pages * PAGE as u64;
+    let tmp = tempfile::tempdir().unwrap();
+    let now = Utc::now();
+    println!("store_ingest: {n} conversion records, {pages} pages of {PAGE}");
+
+    // 1. Reckon ingest.
+    let store = Store::open(&tmp.path().join("reckon")).unwrap();
+    let cpu0 = cpu_ticks();
+    let mut gen_us = 0u128;
+    let mut logical: u64 = 0;
+    let mut timed = 0u128;
+    let mut decode_us = 0u128;
+    for p in 0..pages {
+        let tg = Instant::now();
+        let raw = page_json(p);
+        gen_us += tg.elapsed().as_micros();
+        let t = Instant::now();
+        let mut recs = Vec::with_capacity(PAGE);
+        for bytes in &raw {
+            let r: Record = serde_json::from_slice(bytes).unwrap();
+            validate(&r).unwrap();
+            recs.push(r);
+        }
+        decode_us += t.elapsed().as_micros();
+        let cp = Checkpoint {
+            stream: "conversions".into(),
+            watermark: now,
+            state: serde_json::json!({ "page": p }),
+        };
+        let s = store.commit_page("bench", &recs, Some(&cp), now).unwrap();
+        assert_eq!(s.new, PAGE as u64);
+        timed += t.elapsed().as_micros();
+        for (r, b) in recs.iter().zip(&raw) {
+            logical += (r.key().len() + "bench/".len() + b.len()) as u64;
+        }
+    }
+    let t = Instant::now();
+    store.flush().unwrap();
+    timed += t.elapsed().as_micros();
+    let reckon_rate = rate(n, timed);
+    println!(
+        "reckon ingest:   {:>8} ms  {:>9} rec/s  (decode+validate {} ms, commit_page+flush {} ms = {} rec/s)",
+        timed / 1000,
+        reckon_rate,
+        decode_us / 1000,
+        (timed - decode_us) / 1000,
+        rate(n, timed - decode_us)
+    );
+    let seq = store.last_seq().unwrap();
+    let cpu_ingest = cpu_ticks() - cpu0;
+    println!(
+        "  process CPU during ingest: {} ms (incl. ~{} ms generating test data, not timed above)",
+        cpu_ingest * 10,
+        gen_us / 1000
+    );
+    let cpu1 = cpu_ticks();
+
+    // 2. Re-pull, unchanged.
+    let mut timed2 = 0u128;
+    for p in 0..pages {
+        let raw = page_json(p);
+        let t = Instant::now();
+        let recs: Vec<Record> = raw
+            .iter()
+            .map(|b| {
+                let r: Record = serde_json::from_slice(b).unwrap();
+                validate(&r).unwrap();
+                r
+            })
+            .collect();
+        let cp = Checkpoint {
+            stream: "conversions".into(),
+            watermark: now,
+            state: serde_json::json!({ "page": p }),
+        };
+        let s = store.commit_page("bench", &recs, Some(&cp), now).unwrap();
+        assert_eq!(s.unchanged, PAGE as u64);
+        timed2 += t.elapsed().as_micros();
+    }
+    store.flush().unwrap();
+    assert_eq!(
+        store.last_seq().unwrap(),
+        seq,
+        "a re-pull must write no record"
+    );
+    let repull_rate = rate(n, timed2);
+    println!(
+        "  process CPU during re-pull: {} ms (incl. data generation)",
+        (cpu_ticks() - cpu1) * 10
+    );
+    println!(
+        "reckon re-pull:  {:>8} ms  {:>9} rec/s (unchanged, change seq stayed {seq})",
+        timed2 / 1000,
+        repull_rate
+    );
+    let on_disk = store.size_on_disk().unwrap();
+    let on_disk_files = dir_size(&tmp.path().join("reckon"));
+    let hwm = vm_hwm_kb();
+    println!(
+        "bytes on disk after ingest + re-pull: {on_disk} (sled size_on_disk), {on_disk_files} (files); logical {logical}; ratio {}.{:02}x",
+        on_disk_files / logical.max(1),
+        on_disk_files * 100 / logical.max(1) % 100
+    );
+    println!("peak RSS (VmHWM) after ingest + re-pull: {} MB", hwm / 1024);
+    drop(store);
+
+    // 3. Raw sled apply_batch of the same keys and values.
+    let db = sled::Config::new()
+        .path(tmp.path().join("raw"))
+        .cache_capacity(64 * 1024 * 1024)
+        .mode(sled::Mode::HighThroughput)
+        .open()
+        .unwrap();
+    let tree = db.open_tree("conversions").unwrap();
+    let mut timed3 = 0u128;
+    let mut cpu_raw = 0u64;
+    for p in 0..pages {
+        let mut batch = sled::Batch::default();
+        for i in p * PAGE as u64..(p + 1) * PAGE as u64 {
+            let r = record(i);
+            let body = reckon::store::codec::encode_record_body(&r);
+            let v = reckon::store::codec::encode_stored(1, i + 1, 0, 0, &body);
+            batch.insert(format!("bench/{}", r.key()).into_bytes(), v);
+        }
+        let c = cpu_ticks();
+        let t = Instant::now();
+        tree.apply_batch(batch).unwrap();
+        timed3 += t.elapsed().as_micros();
+        cpu_raw += cpu_ticks() - c;
+    }
+    let c = cpu_ticks();
+    let t = Instant::now();
+    db.flush().unwrap();
+    timed3 += t.elapsed().as_micros();
+    cpu_raw += cpu_ticks() - c;
+    println!(
+        "  process CPU during raw apply_batch + flush: {} ms",
+        cpu_raw * 10
+    );
+    let raw_rate = rate(n, timed3);
+    println!(
+        "raw sled batch:  {:>8} ms  {:>9} rec/s",
+        timed3 / 1000,
+        raw_rate
+    );
+    println!(
+        "reckon / raw sled: {}%",
+        u128::from(reckon_rate) * 100 / u128::from(raw_rate.max(1))
+    );
+    drop(tree);
+    drop(db);
+
+    // 4. Idle scheduler with 50 connectors.
+    let idle_secs: u64 = std::env::var("RECKON_BENCH_IDLE_SECS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(20);
+    if idle_secs > 0 {
+        idle_cpu(tmp.path(), idle_secs);
+    }
+}
+
+fn idle_cpu(dir: &std::path::Path, secs: u64) {
+    let mut text = String::from("[daemon]\nlisten = \"127.0.0.1:0\"\n");
+    for i in 0..50 {
+        text.push_str(&format!(
+            "[[connectors]]\nid = \"c{i}\"\nplugin = \"example\"\nschedule = \"{} {} * * *\"\ntimezone = \"Europe/Berlin\"\n[connectors.settings]\napi_key = {{ secret = \"env:X\" }}\n",
+            i % 60,
+            (i / 60 + 3) % 24
+        ));
+    }
+    let cfg = reckon::config::parse(&text, &dir.join("idle.toml").display().to_string()).unwrap();
+    let loader = |d: &std::path::Path, _: &str, _: Option<&str>| {
+        Ok(std::sync::Arc::new(reckon::plugins::Plugin::from_manifest(
+            d.join("example.so"),
+            reckon_plugin_example::Example::manifest(),
+        )))
+    };
+    let secrets = |_: &reckon::config::SecretRef| Ok("x".to_string());
+    let connectors = reckon::config::resolve(&cfg, &loader, &secrets).unwrap();
+    let store = Store::open(&dir.join("idle")).unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let path = dir.join("idle.toml");
+    rt.spawn(reckon::schedule::run_daemon(
+        path,
+        reckon::schedule::Runtime {
+            config: cfg,
+            connectors,
+        },
+        store,
+    ));
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    let c0 = cpu_ticks();
+    let t = Instant::now();
+    std::thread::sleep(std::time::Duration::from_secs(secs));
+    let ticks = cpu_ticks() - c0;
+    let wall_ms = t.elapsed().as_millis() as u64;
+    // ticks are 1/100 s on Linux.
+    let cpu_ms = ticks * 10;
+    println!(
+        "idle `reckon run` scheduler, 50 connectors, {secs} s: {cpu_ms} ms CPU = {}.{:02}% of one core",
+        cpu_ms * 100 / wall_ms.max(1),
+        cpu_ms * 10_000 / wall_ms.max(1) % 100
+    );
+}

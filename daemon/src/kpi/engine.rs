@@ -1,0 +1,871 @@
+//! The KPI engine: turns inputs into facts per view, attributes orders, and
+//! groups the facts by the requested dimensions into a [`Report`].
+//!
+//! A *fact* is one input row's contribution (a spend row, a claim, an order)
+//! with its dimension values and additive [`Totals`]; facts are never stored,
+//! only summed. Both views go through the same grouping, so a reported and a
+//! reconciled row with the same key describe the same thing.
+//!
+//! Money is converted to the reporting currency with the FX rate of the
+//! row's day; a row whose rate is missing is left out and counted in the
+//! report's notes (never silently). Ratios are computed after summing.
+use std::collections::BTreeMap;
+use std::hash::{BuildHasherDefault, Hasher};
+
+use chrono::NaiveDate;
+use plugin_api::{Channel, Conversion, ConversionStatus, Money, Order, OrderStatus, Spend};
+use rust_decimal::Decimal;
+use serde::Serialize;
+
+use super::config::{AttributionRule, CampaignMatch, KpiConfig};
+use super::metrics::Totals;
+use super::period::{Period, ReportingZone};
+use super::{Dim, KpiError, KpiInputs, Query};
+use crate::fx::FxTable;
+use crate::reconcile::model::Decision;
+
+/// A small, fast, non-cryptographic hasher (the rustc "Fx" hash) for the
+/// engine's in-memory maps: keys are our own data, not attacker-chosen, and
+/// SipHash dominated grouping time on a million rows.
+#[derive(Debug, Default, Clone, Copy)]
+struct FxHasher(u64);
+
+impl Hasher for FxHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(c);
+            self.add(u64::from_le_bytes(w));
+        }
+        for b in chunks.remainder() {
+            self.add(u64::from(*b));
+        }
+    }
+    fn write_u8(&mut self, i: u8) {
+        self.add(u64::from(i));
+    }
+    fn write_u32(&mut self, i: u32) {
+        self.add(u64::from(i));
+    }
+    fn write_u64(&mut self, i: u64) {
+        self.add(i);
+    }
+    fn write_usize(&mut self, i: usize) {
+        self.add(i as u64);
+    }
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+impl FxHasher {
+    #[inline]
+    fn add(&mut self, w: u64) {
+        self.0 = (self.0.rotate_left(5) ^ w).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+}
+
+type HashMap<K, V> = std::collections::HashMap<K, V, BuildHasherDefault<FxHasher>>;
+
+/// Computes the commission cost of an earning decision from its basis and
+/// the program's commission rules; `None` falls back to the network's own
+/// commission figure (`Decision::network_commission`).
+pub type CommissionFn<'a> = &'a (dyn Fn(&Decision) -> Option<Money> + Sync);
+
+/// Channel label of orders no rule attributes.
+pub const UNATTRIBUTED: &str = "unattributed";
+
+/// Everything besides the data that a summary depends on.
+#[derive(Clone, Copy)]
+pub struct KpiContext<'a> {
+    /// The reporting timezone (`[daemon] timezone`).
+    pub zone: ReportingZone,
+    /// `[kpi]`.
+    pub config: &'a KpiConfig,
+    /// Exchange rates.
+    pub fx: &'a FxTable,
+    /// Commission rules (from payout); `None`: network commission throughout.
+    pub commission: Option<CommissionFn<'a>>,
+}
+
+impl std::fmt::Debug for KpiContext<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KpiContext")
+            .field("zone", &self.zone)
+            .field("config", &self.config)
+            .field("commission_rules", &self.commission.is_some())
+            .finish()
+    }
+}
+
+/// The values of a row's dimensions; a field is `None` when its dimension
+/// was not asked for.
+#[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct RowKey {
+    /// Local day.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub day: Option<NaiveDate>,
+    /// Channel.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub channel: Option<String>,
+    /// Connector id.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+    /// Campaign id (empty when unknown).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub campaign_id: Option<String>,
+    /// Campaign name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub campaign: Option<String>,
+    /// Partner id (empty for ad spend and non-affiliate orders).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub partner_id: Option<String>,
+    /// Partner name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub partner: Option<String>,
+}
+
+/// One output row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReportRow {
+    /// Dimension values.
+    pub key: RowKey,
+    /// Reported totals (`None` when the view has no reported side).
+    pub reported: Option<Totals>,
+    /// Reconciled totals (`None` when the view has no reconciled side).
+    pub reconciled: Option<Totals>,
+    /// Labels of spend rows in this row whose days are in another timezone,
+    /// e.g. `google_ads: America/New_York`.
+    pub foreign_days: Vec<String>,
+}
+
+/// A finished summary.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Report {
+    /// What was asked.
+    pub query: Query,
+    /// Reporting timezone name.
+    pub timezone: String,
+    /// Reporting currency.
+    pub currency: String,
+    /// The day boundaries used, as a sentence.
+    pub day_boundaries: String,
+    /// One sentence per (connector, zone) whose spend days are in another
+    /// timezone and are labelled.
+    pub zone_labels: Vec<String>,
+    /// Everything else a reader must know: rows left out, fallbacks used.
+    pub notes: Vec<String>,
+    /// Rows, sorted by key.
+    pub rows: Vec<ReportRow>,
+    /// All rows added up.
+    pub total: ReportRow,
+}
+
+/// Which side a fact belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Side {
+    Reported,
+    Reconciled,
+}
+
+/// One input row's contribution.
+#[derive(Debug, Clone, Copy)]
+struct Fact<'a> {
+    day: NaiveDate,
+    /// 0: reporting zone; n: bit n-1 of the zone labels.
+    zone: u8,
+    channel: &'a str,
+    source: &'a str,
+    campaign_id: &'a str,
+    campaign_name: &'a str,
+    partner_id: &'a str,
+    partner_name: &'a str,
+    totals: Totals,
+}
+
+/// The grouping key of a fact under the chosen dimensions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct GroupKey<'a> {
+    day: Option<NaiveDate>,
+    channel: Option<&'a str>,
+    source: Option<&'a str>,
+    /// (source, id, name): a campaign id is unique within its source.
+    campaign: Option<(&'a str, &'a str, &'a str)>,
+    /// (source, id).
+    partner: Option<(&'a str, &'a str)>,
+}
+
+#[derive(Debug, Default)]
+struct Acc<'a> {
+    rep: Totals,
+    rec: Totals,
+    zones: u64,
+    partner_name: &'a str,
+}
+
+/// What a spend campaign looks like, for attribution.
+#[derive(Debug, Clone, Copy)]
+struct CampaignInfo<'a> {
+    id: &'a str,
+    name: &'a str,
+    channel: Channel,
+}
+
+/// Indexes built once over the inputs, reused by every grouping.
+#[derive(Debug)]
+pub struct Engine<'a> {
+    ctx: KpiContext<'a>,
+    inputs: &'a KpiInputs,
+    currency: String,
+    campaigns_by_id: HashMap<(&'a str, &'a str), CampaignInfo<'a>>,
+    campaigns_by_name: HashMap<(&'a str, String), CampaignInfo<'a>>,
+    connector_channel: HashMap<&'a str, Channel>,
+    /// Earning decisions by the order they stand on: (order source, order id).
+    earning: HashMap<(&'a str, &'a str), Vec<&'a Decision>>,
+    claims: HashMap<(&'a str, &'a str), &'a Conversion>,
+}
+
+/// Per-pass bookkeeping for the notes.
+#[derive(Debug, Default)]
+struct Tally {
+    /// (what, currency) → (rows, first day).
+    fx_missing: BTreeMap<(&'static str, String), (u64, NaiveDate)>,
+    zone_labels: Vec<(String, String)>,
+    refunded_orders: u64,
+    cancelled_orders: u64,
+    unattributed_orders: u64,
+    network_commission_fallback: u64,
+    no_commission: u64,
+}
+
+impl Tally {
+    fn fx_missing(&mut self, what: &'static str, currency: &str, day: NaiveDate) {
+        let e = self
+            .fx_missing
+            .entry((what, currency.to_owned()))
+            .or_insert((0, day));
+        e.0 += 1;
+        e.1 = e.1.min(day);
+    }
+
+    /// The bit index (1-based) of a foreign (source, zone) pair.
+    fn zone(&mut self, source: &str, tz: &str) -> u8 {
+        if let Some(i) = self
+            .zone_labels
+            .iter()
+            .position(|(s, z)| s == source && z == tz)
+        {
+            return (i.min(63) + 1) as u8;
+        }
+        self.zone_labels.push((source.to_owned(), tz.to_owned()));
+        (self.zone_labels.len().min(64)) as u8
+    }
+}
+
+/// Money → the reporting currency, with cached FX lookups.
+struct Converter<'a> {
+    to: &'a str,
+    fx: &'a FxTable,
+    cache: HashMap<String, HashMap<NaiveDate, Option<Decimal>>>,
+}
+
+impl<'a> Converter<'a> {
+    fn new(to: &'a str, fx: &'a FxTable) -> Self {
+        Converter {
+            to,
+            fx,
+            cache: HashMap::default(),
+        }
+    }
+
+    fn convert(&mut self, m: &Money, day: NaiveDate) -> Option<Decimal> {
+        if m.currency == self.to || m.amount.is_zero() {
+            return Some(m.amount);
+        }
+        let rate = match self
+            .cache
+            .get(m.currency.as_str())
+            .and_then(|c| c.get(&day))
+        {
+            Some(r) => *r,
+            None => {
+                let r = self.fx.rate(&m.currency, self.to, day);
+                self.cache
+                    .entry(m.currency.clone())
+                    .or_default()
+                    .insert(day, r);
+                r
+            }
+        };
+        rate.and_then(|r| m.amount.checked_mul(r))
+    }
+}
+
+impl<'a> Engine<'a> {
+    /// Indexes the inputs. Fails when amounts are in several currencies and
+    /// no reporting currency is configured.
+    pub fn new(ctx: KpiContext<'a>, inputs: &'a KpiInputs) -> Result<Engine<'a>, KpiError> {
+        let currency = match &ctx.config.currency {
+            Some(c) => c.clone(),
+            None => single_currency(inputs)?,
+        };
+        let mut campaigns_by_id: HashMap<(&str, &str), CampaignInfo> = HashMap::default();
+        let mut connector_channel = HashMap::default();
+        for s in &inputs.spend {
+            campaigns_by_id
+                .entry((s.source.as_str(), s.campaign_id.as_str()))
+                .or_insert(CampaignInfo {
+                    id: &s.campaign_id,
+                    name: &s.campaign_name,
+                    channel: s.channel,
+                });
+            connector_channel
+                .entry(s.source.as_str())
+                .or_insert(s.channel);
+        }
+        let mut campaigns_by_name = HashMap::default();
+        // Deterministic: the lowest campaign id wins a name shared by several.
+        let mut by_id: Vec<_> = campaigns_by_id.iter().collect();
+        by_id.sort_by_key(|(k, _)| **k);
+        for ((src, _), info) in by_id {
+            campaigns_by_name
+                .entry((*src, info.name.to_ascii_lowercase()))
+                .or_insert(*info);
+        }
+        let mut earning: HashMap<(&str, &str), Vec<&Decision>> = HashMap::default();
+        for d in &inputs.decisions {
+            if let (true, Some(o)) = (d.outcome.earns(), &d.order) {
+                earning
+                    .entry((o.source.as_str(), o.id.as_str()))
+                    .or_default()
+                    .push(d);
+            }
+        }
+        for ds in earning.values_mut() {
+            ds.sort_by(|a, b| (&a.program, &a.claim).cmp(&(&b.program, &b.claim)));
+        }
+        let claims = inputs
+            .claims
+            .iter()
+            .map(|c| ((c.source.as_str(), c.external_id.as_str()), c))
+            .collect();
+        Ok(Engine {
+            ctx,
+            inputs,
+            currency,
+            campaigns_by_id,
+            campaigns_by_name,
+            connector_channel,
+            earning,
+            claims,
+        })
+    }
+
+    /// The reporting currency.
+    pub fn currency(&self) -> &str {
+        &self.currency
+    }
+
+    /// Computes one summary.
+    pub fn report(&self, query: &Query) -> Report {
+        let mut groups: HashMap<GroupKey<'a>, Acc<'a>> = HashMap::default();
+        let mut tally = Tally::default();
+        let by = &query.by;
+        let has = |d: Dim| by.contains(&d);
+        let (kd, kc, ks, kcamp, kp) = (
+            has(Dim::Day),
+            has(Dim::Channel),
+            has(Dim::Source),
+            has(Dim::Campaign),
+            has(Dim::Partner),
+        );
+        let mut sink = |side: Side, f: Fact<'a>| {
+            let key = GroupKey {
+                day: kd.then_some(f.day),
+                channel: kc.then_some(f.channel),
+                source: ks.then_some(f.source),
+                campaign: kcamp.then_some((f.source, f.campaign_id, f.campaign_name)),
+                partner: kp.then_some((f.source, f.partner_id)),
+            };
+            let acc = groups.entry(key).or_default();
+            match side {
+                Side::Reported => acc.rep.add(&f.totals),
+                Side::Reconciled => acc.rec.add(&f.totals),
+            }
+            if f.zone > 0 {
+                acc.zones |= 1u64 << (f.zone - 1);
+            }
+            if acc.partner_name.is_empty() {
+                acc.partner_name = f.partner_name;
+            }
+        };
+        let mut conv = Converter::new(&self.currency, self.ctx.fx);
+        if query.view.has_reported() {
+            self.reported_facts(&query.period, &mut conv, &mut tally, &mut sink);
+        }
+        if query.view.has_reconciled() {
+            self.reconciled_facts(&query.period, &mut conv, &mut tally, &mut sink);
+        }
+        self.finish(query, groups, tally)
+    }
+
+    fn spend_fact(
+        &self,
+        s: &'a Spend,
+        conv: &mut Converter,
+        tally: &mut Tally,
+        with_platform_conversions: bool,
+    ) -> Option<Fact<'a>> {
+        let Some(spend) = conv.convert(&s.spend, s.day) else {
+            tally.fx_missing("spend row", &s.spend.currency, s.day);
+            return None;
+        };
+        let mut totals = Totals {
+            impressions: s.impressions,
+            clicks: s.clicks,
+            spend,
+            ..Totals::default()
+        };
+        if with_platform_conversions {
+            totals.conversions = s.platform_conversions.unwrap_or_default();
+            if let Some(v) = &s.platform_conversion_value {
+                let Some(value) = conv.convert(v, s.day) else {
+                    tally.fx_missing("spend row", &v.currency, s.day);
+                    return None;
+                };
+                totals.revenue = value;
+            }
+        }
+        let zone = if s.timezone == self.ctx.zone.name() {
+            0
+        } else {
+            tally.zone(&s.source, &s.timezone)
+        };
+        Some(Fact {
+            day: s.day,
+            zone,
+            channel: s.channel.as_str(),
+            source: &s.source,
+            campaign_id: &s.campaign_id,
+            campaign_name: &s.campaign_name,
+            partner_id: "",
+            partner_name: "",
+            totals,
+        })
+    }
+
+    fn reported_facts(
+        &self,
+        period: &Period,
+        conv: &mut Converter,
+        tally: &mut Tally,
+        sink: &mut impl FnMut(Side, Fact<'a>),
+    ) {
+        for s in &self.inputs.spend {
+            if !period.contains(s.day) {
+                continue;
+            }
+            if let Some(f) = self.spend_fact(s, conv, tally, true) {
+                sink(Side::Reported, f);
+            }
+        }
+        for c in &self.inputs.claims {
+            if !matches!(
+                c.status,
+                ConversionStatus::Pending | ConversionStatus::Approved
+            ) {
+                continue;
+            }
+            let day = self.ctx.zone.day_of(c.occurred_at);
+            if !period.contains(day) {
+                continue;
+            }
+            let mut totals = Totals {
+                conversions: Decimal::ONE,
+                ..Totals::default()
+            };
+            if let Some(m) = &c.sale_amount {
+                let Some(v) = conv.convert(m, day) else {
+                    tally.fx_missing("claim", &m.currency, day);
+                    continue;
+                };
+                totals.revenue = v;
+            }
+            if let Some(m) = &c.commission {
+                let Some(v) = conv.convert(m, day) else {
+                    tally.fx_missing("claim", &m.currency, day);
+                    continue;
+                };
+                totals.commission = v;
+            }
+            let campaign = c.campaign_id.as_deref().unwrap_or("");
+            sink(
+                Side::Reported,
+                Fact {
+                    day,
+                    zone: 0,
+                    channel: Channel::Affiliate.as_str(),
+                    source: &c.source,
+                    campaign_id: campaign,
+                    campaign_name: campaign,
+                    partner_id: &c.partner_id,
+                    partner_name: c.partner_name.as_deref().unwrap_or(&c.partner_id),
+                    totals,
+                },
+            );
+        }
+    }
+
+    fn reconciled_facts(
+        &self,
+        period: &Period,
+        conv: &mut Converter,
+        tally: &mut Tally,
+        sink: &mut impl FnMut(Side, Fact<'a>),
+    ) {
+        for s in &self.inputs.spend {
+            if !period.contains(s.day) {
+                continue;
+            }
+            if let Some(f) = self.spend_fact(s, conv, tally, false) {
+                sink(Side::Reconciled, f);
+            }
+        }
+        for o in &self.inputs.orders {
+            let day = self.ctx.zone.day_of(o.created_at);
+            if !period.contains(day) {
+                continue;
+            }
+            if o.status == OrderStatus::Cancelled {
+                tally.cancelled_orders += 1;
+                continue;
+            }
+            let net = o.amount.amount - o.refunded();
+            if o.status == OrderStatus::Refunded || net <= Decimal::ZERO {
+                tally.refunded_orders += 1;
+                continue;
+            }
+            let Some(revenue) = conv.convert(&Money::new(net, o.amount.currency.as_str()), day)
+            else {
+                tally.fx_missing("order", &o.amount.currency, day);
+                continue;
+            };
+            let totals = Totals {
+                conversions: Decimal::ONE,
+                revenue,
+                ..Totals::default()
+            };
+            if let Some(ds) = self.earning.get(&(o.source.as_str(), o.order_id.as_str())) {
+                // The first decision takes the order; further earning
+                // decisions (other programs) add their commission only.
+                for (i, d) in ds.iter().enumerate() {
+                    let mut t = if i == 0 { totals } else { Totals::default() };
+                    match self.commission(d, day, conv, tally) {
+                        Ok(c) => t.commission = c,
+                        Err(()) => continue,
+                    }
+                    let campaign = self
+                        .claims
+                        .get(&(d.claim.source.as_str(), d.claim.id.as_str()))
+                        .and_then(|c| c.campaign_id.as_deref())
+                        .unwrap_or(&d.program);
+                    sink(
+                        Side::Reconciled,
+                        Fact {
+                            day,
+                            zone: 0,
+                            channel: Channel::Affiliate.as_str(),
+                            source: &d.claim.source,
+                            campaign_id: campaign,
+                            campaign_name: campaign,
+                            partner_id: &d.partner_id,
+                            partner_name: d.partner_name.as_deref().unwrap_or(&d.partner_id),
+                            totals: t,
+                        },
+                    );
+                }
+                continue;
+            }
+            let attributed = self
+                .ctx
+                .config
+                .attribution
+                .iter()
+                .find(|r| rule_matches(r, o));
+            let fact = match attributed {
+                Some(rule) => {
+                    let utm = o.utm.campaign.as_deref().unwrap_or("");
+                    let found = self.find_campaign(rule, utm);
+                    let channel = found
+                        .map(|c| c.channel)
+                        .or(rule.channel)
+                        .or_else(|| self.connector_channel.get(rule.connector.as_str()).copied())
+                        .unwrap_or(Channel::Other);
+                    Fact {
+                        day,
+                        zone: 0,
+                        channel: channel.as_str(),
+                        source: &rule.connector,
+                        campaign_id: found.map(|c| c.id).unwrap_or(""),
+                        campaign_name: found.map(|c| c.name).unwrap_or(utm),
+                        partner_id: "",
+                        partner_name: "",
+                        totals,
+                    }
+                }
+                None => {
+                    tally.unattributed_orders += 1;
+                    Fact {
+                        day,
+                        zone: 0,
+                        channel: UNATTRIBUTED,
+                        source: UNATTRIBUTED,
+                        campaign_id: "",
+                        campaign_name: "",
+                        partner_id: "",
+                        partner_name: "",
+                        totals,
+                    }
+                }
+            };
+            sink(Side::Reconciled, fact);
+        }
+    }
+
+    /// Commission of an earning decision in the reporting currency: the
+    /// rules' figure, else the network's, else zero (each fallback counted).
+    fn commission(
+        &self,
+        d: &Decision,
+        day: NaiveDate,
+        conv: &mut Converter,
+        tally: &mut Tally,
+    ) -> Result<Decimal, ()> {
+        let from_rules = self.ctx.commission.and_then(|f| f(d));
+        let money = match from_rules {
+            Some(m) => m,
+            None => match &d.network_commission {
+                Some(m) => {
+                    tally.network_commission_fallback += 1;
+                    m.clone()
+                }
+                None => {
+                    tally.no_commission += 1;
+                    return Ok(Decimal::ZERO);
+                }
+            },
+        };
+        conv.convert(&money, day).ok_or_else(|| {
+            tally.fx_missing("affiliate commission", &money.currency, day);
+        })
+    }
+
+    fn find_campaign(&self, rule: &AttributionRule, utm: &str) -> Option<CampaignInfo<'a>> {
+        if utm.is_empty() {
+            return None;
+        }
+        let src = rule.connector.as_str();
+        let by_id = || self.campaigns_by_id.get(&(src, utm)).copied();
+        let by_name = || {
+            self.campaigns_by_name
+                .get(&(src, utm.to_ascii_lowercase()))
+                .copied()
+        };
+        match rule.campaign_by {
+            CampaignMatch::Id => by_id(),
+            CampaignMatch::Name => by_name(),
+            CampaignMatch::IdOrName => by_id().or_else(by_name),
+        }
+    }
+
+    fn finish(
+        &self,
+        query: &Query,
+        groups: HashMap<GroupKey<'a>, Acc<'a>>,
+        tally: Tally,
+    ) -> Report {
+        let view = query.view;
+        let zone_label = |bits: u64| -> Vec<String> {
+            tally
+                .zone_labels
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| bits & (1u64 << (*i).min(63)) != 0)
+                .map(|(_, (s, z))| format!("{s}: {z}"))
+                .collect()
+        };
+        let side = |on: bool, t: Totals| on.then_some(t);
+        let mut total_rep = Totals::default();
+        let mut total_rec = Totals::default();
+        let mut total_zones = 0u64;
+        let mut rows: Vec<ReportRow> = groups
+            .into_iter()
+            .map(|(k, acc)| {
+                total_rep.add(&acc.rep);
+                total_rec.add(&acc.rec);
+                total_zones |= acc.zones;
+                let key = RowKey {
+                    day: k.day,
+                    channel: k.channel.map(str::to_owned),
+                    source: k.source.map(str::to_owned),
+                    campaign_id: k.campaign.map(|(_, id, _)| id.to_owned()),
+                    campaign: k.campaign.map(|(_, _, name)| name.to_owned()),
+                    partner_id: k.partner.map(|(_, id)| id.to_owned()),
+                    partner: k.partner.map(|_| acc.partner_name.to_owned()),
+                };
+                ReportRow {
+                    key,
+                    reported: side(view.has_reported(), acc.rep),
+                    reconciled: side(view.has_reconciled(), acc.rec),
+                    foreign_days: zone_label(acc.zones),
+                }
+            })
+            .collect();
+        rows.sort_by(|a, b| a.key.cmp(&b.key));
+        let total = ReportRow {
+            key: RowKey::default(),
+            reported: side(view.has_reported(), total_rep),
+            reconciled: side(view.has_reconciled(), total_rec),
+            foreign_days: zone_label(total_zones),
+        };
+        let zone_labels = tally
+            .zone_labels
+            .iter()
+            .map(|(s, z)| {
+                format!(
+                    "{s} rows are in {z} days (the platform's account timezone), not {}, and are labelled.",
+                    self.ctx.zone.name()
+                )
+            })
+            .collect();
+        let mut notes = Vec::new();
+        for ((what, cur), (n, first)) in &tally.fx_missing {
+            notes.push(format!(
+                "{} in {cur} left out: no {cur}→{} rate in [fx] (first missing day {first}).",
+                count(*n, what),
+                self.currency
+            ));
+        }
+        if view.has_reconciled() {
+            if tally.cancelled_orders > 0 {
+                notes.push(format!(
+                    "{} not counted.",
+                    count(tally.cancelled_orders, "cancelled order")
+                ));
+            }
+            if tally.refunded_orders > 0 {
+                notes.push(format!(
+                    "{} not counted; partly refunded orders count net of refunds.",
+                    count(tally.refunded_orders, "fully refunded order")
+                ));
+            }
+            if tally.unattributed_orders > 0 {
+                notes.push(format!(
+                    "{} no affiliate claim and no [[kpi.attribution]] rule; shown as `{UNATTRIBUTED}`.",
+                    count(tally.unattributed_orders, "order matches/orders match")
+                ));
+            }
+            if tally.network_commission_fallback > 0 {
+                notes.push(format!(
+                    "Commission of {} is the network's reported commission (no commission rule figure available).",
+                    count(tally.network_commission_fallback, "reconciled affiliate conversion")
+                ));
+            }
+            if tally.no_commission > 0 {
+                notes.push(format!(
+                    "{} no commission figure and count at zero cost.",
+                    count(
+                        tally.no_commission,
+                        "reconciled affiliate conversion has/reconciled affiliate conversions have"
+                    )
+                ));
+            }
+        }
+        Report {
+            query: query.clone(),
+            timezone: self.ctx.zone.name().to_owned(),
+            currency: self.currency.clone(),
+            day_boundaries: self.ctx.zone.describe(&query.period),
+            zone_labels,
+            notes,
+            rows,
+            total,
+        }
+    }
+}
+
+/// `1 thing` / `2 things`; a `singular/plural` pair for irregular phrases.
+fn count(n: u64, noun: &str) -> String {
+    match noun.split_once('/') {
+        Some((one, _)) if n == 1 => format!("1 {one}"),
+        Some((_, many)) => format!("{n} {many}"),
+        None if n == 1 => format!("1 {noun}"),
+        None => format!("{n} {noun}s"),
+    }
+}
+
+/// Whether an attribution rule claims an order: a click id with the rule's
+/// prefix, or the rule's `utm_source` (and `utm_medium`, when set).
+fn rule_matches(rule: &AttributionRule, o: &Order) -> bool {
+    if let Some(p) = &rule.click_id_prefix {
+        if o.click_ids.iter().any(|c| c.starts_with(p.as_str())) {
+            return true;
+        }
+    }
+    let Some(src) = &rule.utm_source else {
+        return false;
+    };
+    let eq = |a: &Option<String>, b: &str| a.as_deref().is_some_and(|a| a.eq_ignore_ascii_case(b));
+    eq(&o.utm.source, src)
+        && rule
+            .utm_medium
+            .as_ref()
+            .is_none_or(|m| eq(&o.utm.medium, m))
+}
+
+/// The one currency all amounts share, for when `[kpi] currency` is unset.
+fn single_currency(inputs: &KpiInputs) -> Result<String, KpiError> {
+    let mut seen: Vec<String> = Vec::new();
+    let mut note = |m: &Money| {
+        if !seen.iter().any(|c| *c == m.currency) {
+            seen.push(m.currency.clone());
+        }
+    };
+    for s in &inputs.spend {
+        note(&s.spend);
+        if let Some(v) = &s.platform_conversion_value {
+            note(v);
+        }
+    }
+    for o in &inputs.orders {
+        note(&o.amount);
+    }
+    for c in &inputs.claims {
+        c.sale_amount
+            .iter()
+            .chain(c.commission.iter())
+            .for_each(&mut note);
+    }
+    for d in &inputs.decisions {
+        d.network_commission.iter().for_each(&mut note);
+    }
+    match seen.as_slice() {
+        [] => Ok("XXX".into()),
+        [one] => Ok(one.clone()),
+        many => {
+            let mut many = many.to_vec();
+            many.sort_unstable();
+            Err(KpiError::MixedCurrencies(many.join(", ")))
+        }
+    }
+}
+
+/// One summary from inputs: indexes them and groups once.
+pub fn summarize(
+    ctx: KpiContext<'_>,
+    inputs: &KpiInputs,
+    query: &Query,
+) -> Result<Report, KpiError> {
+    Ok(Engine::new(ctx, inputs)?.report(query))
+}

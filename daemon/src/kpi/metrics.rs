@@ -1,0 +1,252 @@
+//! The KPI formulas (DESIGN §9) over additive totals, in exact decimals.
+//!
+//! [`Totals`] holds only sums, so any grouping can be added up and the ratios
+//! computed last. A ratio whose denominator is zero is `None` (an empty cell),
+//! never 0 and never infinity. Nothing here rounds: rounding is display-only
+//! and happens in the renderers.
+use rust_decimal::Decimal;
+use serde::Serialize;
+
+/// Additive sums for one group of rows, money in the reporting currency.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Totals {
+    /// Ad impressions.
+    pub impressions: u64,
+    /// Ad clicks.
+    pub clicks: u64,
+    /// Ad spend.
+    pub spend: Decimal,
+    /// Conversions (platform-reported ones may be fractional).
+    pub conversions: Decimal,
+    /// Revenue of those conversions.
+    pub revenue: Decimal,
+    /// Affiliate commission.
+    pub commission: Decimal,
+}
+
+impl Totals {
+    /// Adds another group's sums.
+    pub fn add(&mut self, o: &Totals) {
+        self.impressions = self.impressions.saturating_add(o.impressions);
+        self.clicks = self.clicks.saturating_add(o.clicks);
+        self.spend += o.spend;
+        self.conversions += o.conversions;
+        self.revenue += o.revenue;
+        self.commission += o.commission;
+    }
+
+    /// Cost = ad spend + affiliate commission.
+    pub fn cost(&self) -> Decimal {
+        self.spend + self.commission
+    }
+
+    /// The value of one metric; `None` is an empty cell.
+    pub fn metric(&self, m: Metric) -> Option<Decimal> {
+        let clicks = Decimal::from(self.clicks);
+        let cost = self.cost();
+        match m {
+            Metric::Impressions => Some(Decimal::from(self.impressions)),
+            Metric::Clicks => Some(clicks),
+            Metric::Spend => Some(self.spend),
+            Metric::Conversions => Some(self.conversions),
+            Metric::Revenue => Some(self.revenue),
+            Metric::Commission => Some(self.commission),
+            Metric::Cost => Some(cost),
+            Metric::Ctr => ratio(clicks, Decimal::from(self.impressions)),
+            Metric::Cpc => ratio(self.spend, clicks),
+            Metric::Cvr => ratio(self.conversions, clicks),
+            Metric::Cpa => ratio(cost, self.conversions),
+            Metric::Roas => ratio(self.revenue, cost),
+            Metric::Roi => ratio(self.revenue - cost, cost),
+            Metric::Epc => ratio(self.commission, clicks),
+            Metric::Aov => ratio(self.revenue, self.conversions),
+        }
+    }
+}
+
+/// `num / den`, or `None` when `den` is zero (or the quotient overflows).
+pub fn ratio(num: Decimal, den: Decimal) -> Option<Decimal> {
+    if den.is_zero() {
+        None
+    } else {
+        num.checked_div(den)
+    }
+}
+
+/// How a metric is shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// A whole count (impressions, clicks).
+    Count,
+    /// A possibly fractional count (conversions).
+    Number,
+    /// Money in the reporting currency.
+    Money,
+    /// A fraction shown as a percentage in tables (CTR, CVR, ROI).
+    Percent,
+    /// A plain ratio (ROAS).
+    Ratio,
+}
+
+/// Every metric, in report column order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Metric {
+    Impressions,
+    Clicks,
+    Spend,
+    Conversions,
+    Revenue,
+    Commission,
+    Cost,
+    Ctr,
+    Cpc,
+    Cvr,
+    Cpa,
+    Roas,
+    Roi,
+    Epc,
+    Aov,
+}
+
+impl Metric {
+    /// All metrics in column order.
+    pub const ALL: [Metric; 15] = [
+        Metric::Impressions,
+        Metric::Clicks,
+        Metric::Spend,
+        Metric::Conversions,
+        Metric::Revenue,
+        Metric::Commission,
+        Metric::Cost,
+        Metric::Ctr,
+        Metric::Cpc,
+        Metric::Cvr,
+        Metric::Cpa,
+        Metric::Roas,
+        Metric::Roi,
+        Metric::Epc,
+        Metric::Aov,
+    ];
+
+    /// Column name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Metric::Impressions => "impressions",
+            Metric::Clicks => "clicks",
+            Metric::Spend => "spend",
+            Metric::Conversions => "conversions",
+            Metric::Revenue => "revenue",
+            Metric::Commission => "commission",
+            Metric::Cost => "cost",
+            Metric::Ctr => "ctr",
+            Metric::Cpc => "cpc",
+            Metric::Cvr => "cvr",
+            Metric::Cpa => "cpa",
+            Metric::Roas => "roas",
+            Metric::Roi => "roi",
+            Metric::Epc => "epc",
+            Metric::Aov => "aov",
+        }
+    }
+
+    /// How it is displayed.
+    pub fn kind(self) -> Kind {
+        match self {
+            Metric::Impressions | Metric::Clicks => Kind::Count,
+            Metric::Conversions => Kind::Number,
+            Metric::Spend
+            | Metric::Revenue
+            | Metric::Commission
+            | Metric::Cost
+            | Metric::Cpc
+            | Metric::Cpa
+            | Metric::Epc
+            | Metric::Aov => Kind::Money,
+            Metric::Ctr | Metric::Cvr | Metric::Roi => Kind::Percent,
+            Metric::Roas => Kind::Ratio,
+        }
+    }
+
+    /// Whether it is a ratio (has a denominator that may be zero).
+    pub fn is_ratio(self) -> bool {
+        matches!(
+            self,
+            Metric::Ctr
+                | Metric::Cpc
+                | Metric::Cvr
+                | Metric::Cpa
+                | Metric::Roas
+                | Metric::Roi
+                | Metric::Epc
+                | Metric::Aov
+        )
+    }
+}
+
+/// Places machine formats (CSV, JSON) round ratios to; sums stay exact.
+pub const MACHINE_RATIO_DP: u32 = 6;
+
+/// The machine (CSV/JSON) text of a value: sums exact, ratios to
+/// [`MACHINE_RATIO_DP`] places; `None` is the empty string.
+/// Money keeps at least two decimal places (`12.50`, never `12.5`).
+pub fn machine_text(m: Metric, v: Option<Decimal>) -> String {
+    let Some(v) = v else {
+        return String::new();
+    };
+    let mut v = if m.is_ratio() {
+        v.round_dp(MACHINE_RATIO_DP).normalize()
+    } else {
+        v.normalize()
+    };
+    if m.kind() == Kind::Money && v.scale() < 2 {
+        v.rescale(2);
+    }
+    v.to_string()
+}
+
+/// The human (table/HTML) text of a value: money and ROAS to 2 places,
+/// percentages to 2 places with `%`, counts whole; `None` is empty.
+pub fn display_text(m: Metric, v: Option<Decimal>) -> String {
+    let Some(v) = v else {
+        return String::new();
+    };
+    match m.kind() {
+        Kind::Count => v.round_dp(0).to_string(),
+        Kind::Number => v.round_dp(2).normalize().to_string(),
+        Kind::Money | Kind::Ratio => format!("{:.2}", v.round_dp(2)),
+        Kind::Percent => format!("{:.2}%", (v * Decimal::ONE_HUNDRED).round_dp(2)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rust_decimal_macros::dec;
+
+    #[test]
+    fn zero_denominators_are_empty() {
+        let t = Totals::default();
+        for m in Metric::ALL {
+            assert_eq!(t.metric(m).is_none(), m.is_ratio(), "{m:?}");
+        }
+    }
+
+    #[test]
+    fn display_rounding() {
+        assert_eq!(display_text(Metric::Ctr, Some(dec!(0.03125))), "3.13%");
+        assert_eq!(display_text(Metric::Cpa, Some(dec!(10))), "10.00");
+        assert_eq!(display_text(Metric::Cpa, None), "");
+        assert_eq!(
+            machine_text(Metric::Roas, Some(dec!(2) / dec!(3))),
+            "0.666667"
+        );
+        assert_eq!(machine_text(Metric::Spend, Some(dec!(12.3400))), "12.34");
+        assert_eq!(machine_text(Metric::Spend, Some(dec!(12.5))), "12.50");
+        assert_eq!(
+            machine_text(Metric::Cpa, Some(dec!(1) / dec!(3))),
+            "0.333333"
+        );
+        assert_eq!(machine_text(Metric::Clicks, Some(dec!(7))), "7");
+    }
+}

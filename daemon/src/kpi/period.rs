@@ -1,0 +1,221 @@
+//! Report periods and the reporting timezone: which local days a report
+//! covers, and how UTC instants (orders, claims) fall into those days.
+//!
+//! Spend rows are not converted: they carry their own local day and zone, and
+//! a row from another zone is labelled instead (see `summary`).
+use chrono::{DateTime, Datelike, Duration, NaiveDate, NaiveTime, TimeZone, Utc};
+use chrono_tz::Tz;
+use std::fmt;
+
+use super::KpiError;
+
+/// An inclusive range of local days in the reporting timezone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Period {
+    /// First day.
+    pub from: NaiveDate,
+    /// Last day (inclusive).
+    pub to: NaiveDate,
+}
+
+impl Period {
+    /// Builds a period; `from` must not be after `to`.
+    pub fn new(from: NaiveDate, to: NaiveDate) -> Result<Period, KpiError> {
+        if from > to {
+            return Err(KpiError::Period(format!(
+                "{from}..{to}: the first day is after the last"
+            )));
+        }
+        Ok(Period { from, to })
+    }
+
+    /// The calendar month containing `day`.
+    pub fn month_of(day: NaiveDate) -> Period {
+        let from = day.with_day(1).unwrap_or(day);
+        let next = if from.month() == 12 {
+            NaiveDate::from_ymd_opt(from.year() + 1, 1, 1)
+        } else {
+            NaiveDate::from_ymd_opt(from.year(), from.month() + 1, 1)
+        };
+        let to = next.and_then(|n| n.pred_opt()).unwrap_or(from);
+        Period { from, to }
+    }
+
+    /// One day.
+    pub fn day(day: NaiveDate) -> Period {
+        Period { from: day, to: day }
+    }
+
+    /// Whether `day` is in the period.
+    pub fn contains(&self, day: NaiveDate) -> bool {
+        self.from <= day && day <= self.to
+    }
+
+    /// Every day of the period, in order.
+    pub fn days(&self) -> impl Iterator<Item = NaiveDate> {
+        let to = self.to;
+        self.from.iter_days().take_while(move |d| *d <= to)
+    }
+
+    /// Whether this is exactly one calendar month.
+    pub fn is_month(&self) -> bool {
+        Period::month_of(self.from) == *self
+    }
+}
+
+impl fmt::Display for Period {
+    /// `2026-11` for a whole month, else `2026-11-01..2026-11-15`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.is_month() {
+            write!(f, "{}", self.from.format("%Y-%m"))
+        } else {
+            write!(f, "{}..{}", self.from, self.to)
+        }
+    }
+}
+
+impl std::str::FromStr for Period {
+    type Err = KpiError;
+    fn from_str(s: &str) -> Result<Period, KpiError> {
+        parse_period(s)
+    }
+}
+
+/// Parses `YYYY-MM` or `YYYY-MM-DD..YYYY-MM-DD` (both days inclusive).
+pub fn parse_period(s: &str) -> Result<Period, KpiError> {
+    {
+        let s = s.trim();
+        let bad = || {
+            KpiError::Period(format!(
+                "{s:?}: expected YYYY-MM (a month) or YYYY-MM-DD..YYYY-MM-DD (inclusive days)"
+            ))
+        };
+        if let Some((a, b)) = s.split_once("..") {
+            let from = NaiveDate::parse_from_str(a.trim(), "%Y-%m-%d").map_err(|_| bad())?;
+            let to = NaiveDate::parse_from_str(b.trim(), "%Y-%m-%d").map_err(|_| bad())?;
+            return Period::new(from, to);
+        }
+        if s.len() == 7 {
+            let first =
+                NaiveDate::parse_from_str(&format!("{s}-01"), "%Y-%m-%d").map_err(|_| bad())?;
+            return Ok(Period::month_of(first));
+        }
+        Err(bad())
+    }
+}
+
+/// The one reporting timezone (`[daemon] timezone`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReportingZone {
+    tz: Tz,
+}
+
+impl ReportingZone {
+    /// Parses an IANA zone name such as `Europe/Berlin`.
+    pub fn parse(name: &str) -> Result<ReportingZone, KpiError> {
+        name.parse::<Tz>()
+            .map(|tz| ReportingZone { tz })
+            .map_err(|_| {
+                KpiError::Config(format!(
+                    "[daemon] timezone = {name:?}: not an IANA timezone name (e.g. \"Europe/Berlin\", \"UTC\")"
+                ))
+            })
+    }
+
+    /// From a parsed zone (`[daemon] timezone`).
+    pub fn from_tz(tz: Tz) -> ReportingZone {
+        ReportingZone { tz }
+    }
+
+    /// UTC.
+    pub fn utc() -> ReportingZone {
+        ReportingZone { tz: chrono_tz::UTC }
+    }
+
+    /// The chrono-tz zone.
+    pub fn tz(&self) -> Tz {
+        self.tz
+    }
+
+    /// The IANA name.
+    pub fn name(&self) -> &'static str {
+        self.tz.name()
+    }
+
+    /// The local day an instant falls on (correct across DST changes).
+    pub fn day_of(&self, at: DateTime<Utc>) -> NaiveDate {
+        at.with_timezone(&self.tz).date_naive()
+    }
+
+    /// The instant a local day starts. Where midnight does not exist (a DST
+    /// jump at 00:00) the day starts at the first existing local time.
+    pub fn start_of(&self, day: NaiveDate) -> DateTime<Utc> {
+        let mut local = day.and_time(NaiveTime::MIN);
+        for _ in 0..8 {
+            if let Some(t) = self.tz.from_local_datetime(&local).earliest() {
+                return t.with_timezone(&Utc);
+            }
+            local += Duration::minutes(30);
+        }
+        // No zone skips four hours; fall back to the UTC reading.
+        Utc.from_utc_datetime(&day.and_time(NaiveTime::MIN))
+    }
+
+    /// The UTC instants `[start, end)` a period covers.
+    pub fn bounds(&self, period: &Period) -> (DateTime<Utc>, DateTime<Utc>) {
+        let end_day = period.to.succ_opt().unwrap_or(period.to);
+        (self.start_of(period.from), self.start_of(end_day))
+    }
+
+    /// A sentence stating the day boundaries, e.g. "Days are 00:00–24:00
+    /// Europe/Berlin: 2026-10-01 00:00 +02:00 to 2026-11-01 00:00 +01:00
+    /// (2026-09-30T22:00:00Z to 2026-10-31T23:00:00Z)."
+    pub fn describe(&self, period: &Period) -> String {
+        let (start, end) = self.bounds(period);
+        let ls = start.with_timezone(&self.tz);
+        let le = end.with_timezone(&self.tz);
+        format!(
+            "Days are 00:00–24:00 {}; the period runs from {} to {} ({} to {}).",
+            self.name(),
+            ls.format("%Y-%m-%d %H:%M %:z"),
+            le.format("%Y-%m-%d %H:%M %:z"),
+            start.format("%Y-%m-%dT%H:%M:%SZ"),
+            end.format("%Y-%m-%dT%H:%M:%SZ"),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn d(s: &str) -> NaiveDate {
+        NaiveDate::parse_from_str(s, "%Y-%m-%d").expect("date")
+    }
+
+    #[test]
+    fn parses_months_and_ranges() {
+        let p: Period = "2026-02".parse().expect("month");
+        assert_eq!((p.from, p.to), (d("2026-02-01"), d("2026-02-28")));
+        assert_eq!(p.to_string(), "2026-02");
+        let p: Period = "2026-12".parse().expect("december");
+        assert_eq!(p.to, d("2026-12-31"));
+        let p: Period = "2026-11-03..2026-11-05".parse().expect("range");
+        assert_eq!(p.days().count(), 3);
+        assert_eq!(p.to_string(), "2026-11-03..2026-11-05");
+        assert!("2026-11-05..2026-11-03".parse::<Period>().is_err());
+        assert!("2026-13".parse::<Period>().is_err());
+        assert!("last month".parse::<Period>().is_err());
+    }
+
+    #[test]
+    fn describes_boundaries_across_dst() {
+        let z = ReportingZone::parse("Europe/Berlin").expect("zone");
+        let p: Period = "2026-10".parse().expect("month");
+        let s = z.describe(&p);
+        assert!(s.contains("2026-10-01 00:00 +02:00"), "{s}");
+        assert!(s.contains("2026-11-01 00:00 +01:00"), "{s}");
+        assert!(s.contains("2026-09-30T22:00:00Z"), "{s}");
+        assert!(ReportingZone::parse("Mars/Olympus").is_err());
+    }
+}

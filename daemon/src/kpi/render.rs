@@ -1,0 +1,433 @@
+//! Renders a [`Report`] as an aligned text table, CSV, JSON or a
+//! self-contained HTML page (inline CSS and SVG charts, no network needed).
+//!
+//! Rounding happens here and only here: CSV and JSON keep sums exact and
+//! round ratios to [`MACHINE_RATIO_DP`](super::metrics::MACHINE_RATIO_DP)
+//! places; the table and HTML round money to cents and show CTR, CVR and ROI
+//! as percentages. An empty cell is a zero denominator.
+use serde::ser::{SerializeMap, Serializer};
+use serde::Serialize;
+
+use super::chart::ChartData;
+use super::engine::{Report, ReportRow, RowKey};
+use super::metrics::{display_text, machine_text, Metric, Totals};
+use super::{Dim, Format, KpiError, View};
+
+/// Renders a report; `charts` is used by HTML only (built when `None`
+/// would leave the page without charts, so pass it for HTML).
+pub fn render(
+    format: Format,
+    report: &Report,
+    charts: Option<&ChartData>,
+) -> Result<String, KpiError> {
+    Ok(match format {
+        Format::Table => table(report),
+        Format::Csv => csv(report)?,
+        Format::Json => json(report)?,
+        Format::Html => html(report, charts)?,
+    })
+}
+
+/// The dimension column names, in `--by` order.
+fn dim_columns(by: &[Dim]) -> Vec<&'static str> {
+    let mut cols = Vec::new();
+    for d in by {
+        match d {
+            Dim::Day => cols.push("day"),
+            Dim::Channel => cols.push("channel"),
+            Dim::Source => cols.push("source"),
+            Dim::Campaign => cols.extend(["campaign_id", "campaign"]),
+            Dim::Partner => cols.extend(["partner_id", "partner"]),
+        }
+    }
+    cols
+}
+
+fn dim_values(by: &[Dim], k: &RowKey) -> Vec<String> {
+    let s = |v: &Option<String>| v.clone().unwrap_or_default();
+    let mut out = Vec::new();
+    for d in by {
+        match d {
+            Dim::Day => out.push(k.day.map(|d| d.to_string()).unwrap_or_default()),
+            Dim::Channel => out.push(s(&k.channel)),
+            Dim::Source => out.push(s(&k.source)),
+            Dim::Campaign => out.extend([s(&k.campaign_id), s(&k.campaign)]),
+            Dim::Partner => out.extend([s(&k.partner_id), s(&k.partner)]),
+        }
+    }
+    out
+}
+
+/// The value columns of a view: `metric` or `metric_reported`,
+/// `metric_reconciled`, `metric_diff`.
+fn value_columns(view: View) -> Vec<(Metric, Col)> {
+    let mut cols = Vec::new();
+    for m in Metric::ALL {
+        match view {
+            View::Reported => cols.push((m, Col::Reported)),
+            View::Reconciled => cols.push((m, Col::Reconciled)),
+            View::Both => cols.extend([(m, Col::Reported), (m, Col::Reconciled), (m, Col::Diff)]),
+        }
+    }
+    cols
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Col {
+    Reported,
+    Reconciled,
+    Diff,
+}
+
+fn col_name(view: View, m: Metric, c: Col) -> String {
+    match (view, c) {
+        (View::Both, Col::Reported) => format!("{}_reported", m.name()),
+        (View::Both, Col::Reconciled) => format!("{}_reconciled", m.name()),
+        (View::Both, Col::Diff) => format!("{}_diff", m.name()),
+        _ => m.name().to_owned(),
+    }
+}
+
+fn value(row: &ReportRow, m: Metric, c: Col) -> Option<rust_decimal::Decimal> {
+    let get = |t: &Option<Totals>| t.as_ref().and_then(|t| t.metric(m));
+    match c {
+        Col::Reported => get(&row.reported),
+        Col::Reconciled => get(&row.reconciled),
+        Col::Diff => Some(get(&row.reconciled)? - get(&row.reported)?),
+    }
+}
+
+/// Header and string cells shared by the table, CSV and HTML.
+struct Grid {
+    header: Vec<String>,
+    /// Number of leading dimension (left-aligned) columns.
+    dims: usize,
+    rows: Vec<Vec<String>>,
+    total: Vec<String>,
+}
+
+fn grid(report: &Report, human: bool, with_total: bool) -> Grid {
+    let by = &report.query.by;
+    let view = report.query.view;
+    let show_zone = !human || report.rows.iter().any(|r| !r.foreign_days.is_empty());
+    let mut header: Vec<String> = dim_columns(by).into_iter().map(str::to_owned).collect();
+    if show_zone {
+        header.push("foreign_days".into());
+    }
+    let dims = header.len();
+    let vcols = value_columns(view);
+    header.extend(vcols.iter().map(|(m, c)| col_name(view, *m, *c)));
+    let cells = |row: &ReportRow, dimvals: Vec<String>| {
+        let mut out = dimvals;
+        if show_zone {
+            out.push(row.foreign_days.join("; "));
+        }
+        for (m, c) in &vcols {
+            let v = value(row, *m, *c);
+            out.push(if human {
+                display_text(*m, v)
+            } else {
+                machine_text(*m, v)
+            });
+        }
+        out
+    };
+    let rows = report
+        .rows
+        .iter()
+        .map(|r| cells(r, dim_values(by, &r.key)))
+        .collect();
+    let mut total_dims = vec![String::new(); dim_columns(by).len()];
+    if let Some(first) = total_dims.first_mut() {
+        *first = "total".into();
+    }
+    let total = if with_total {
+        cells(&report.total, total_dims)
+    } else {
+        Vec::new()
+    };
+    Grid {
+        header,
+        dims,
+        rows,
+        total,
+    }
+}
+
+fn preamble_lines(report: &Report) -> Vec<String> {
+    let q = &report.query;
+    let by: Vec<&str> = q.by.iter().map(|d| d.as_str()).collect();
+    let mut lines = vec![
+        format!(
+            "KPI summary {} ({} to {}), view {}, by {}, amounts in {}",
+            q.period,
+            q.period.from,
+            q.period.to,
+            q.view.as_str(),
+            if by.is_empty() {
+                "total".to_owned()
+            } else {
+                by.join(", ")
+            },
+            report.currency
+        ),
+        report.day_boundaries.clone(),
+    ];
+    lines.extend(report.zone_labels.iter().cloned());
+    lines.extend(report.notes.iter().cloned());
+    lines
+}
+
+/// An aligned text table with the day boundaries and notes above it.
+pub fn table(report: &Report) -> String {
+    let g = grid(report, true, true);
+    let mut widths: Vec<usize> = g.header.iter().map(|h| h.chars().count()).collect();
+    for r in g.rows.iter().chain(std::iter::once(&g.total)) {
+        for (i, c) in r.iter().enumerate() {
+            widths[i] = widths[i].max(c.chars().count());
+        }
+    }
+    let line = |cells: &[String]| {
+        let mut s = String::new();
+        for (i, c) in cells.iter().enumerate() {
+            if i > 0 {
+                s.push_str("  ");
+            }
+            let pad = widths[i].saturating_sub(c.chars().count());
+            if i < g.dims {
+                s.push_str(c);
+                s.push_str(&" ".repeat(pad));
+            } else {
+                s.push_str(&" ".repeat(pad));
+                s.push_str(c);
+            }
+        }
+        s.trim_end().to_owned()
+    };
+    let mut out = String::new();
+    for l in preamble_lines(report) {
+        out.push_str(&l);
+        out.push('\n');
+    }
+    out.push('\n');
+    out.push_str(&line(&g.header));
+    out.push('\n');
+    let rule: usize = widths.iter().sum::<usize>() + 2 * widths.len().saturating_sub(1);
+    out.push_str(&"-".repeat(rule));
+    out.push('\n');
+    for r in &g.rows {
+        out.push_str(&line(r));
+        out.push('\n');
+    }
+    out.push_str(&"-".repeat(rule));
+    out.push('\n');
+    out.push_str(&line(&g.total));
+    out.push('\n');
+    out
+}
+
+/// CSV: one header row, one row per group (no total row; JSON has it).
+pub fn csv(report: &Report) -> Result<String, KpiError> {
+    let g = grid(report, false, false);
+    let mut w = csv::Writer::from_writer(Vec::new());
+    let err = |e: csv::Error| KpiError::Render {
+        what: "CSV".into(),
+        message: e.to_string(),
+    };
+    w.write_record(&g.header).map_err(err)?;
+    for r in &g.rows {
+        w.write_record(r).map_err(err)?;
+    }
+    let bytes = w.into_inner().map_err(|e| KpiError::Render {
+        what: "CSV".into(),
+        message: e.to_string(),
+    })?;
+    String::from_utf8(bytes).map_err(|e| KpiError::Render {
+        what: "CSV".into(),
+        message: e.to_string(),
+    })
+}
+
+/// Metric values of one side as an ordered JSON object; `null` is empty.
+struct MetricsJson<'a> {
+    row: &'a ReportRow,
+    col: Col,
+}
+
+impl Serialize for MetricsJson<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut map = s.serialize_map(Some(Metric::ALL.len()))?;
+        for m in Metric::ALL {
+            let v = value(self.row, m, self.col);
+            map.serialize_entry(m.name(), &v.map(|v| machine_text(m, Some(v))))?;
+        }
+        map.end()
+    }
+}
+
+#[derive(Serialize)]
+struct RowJson<'a> {
+    #[serde(flatten)]
+    key: &'a RowKey,
+    foreign_days: &'a [String],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reported: Option<MetricsJson<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reconciled: Option<MetricsJson<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    difference: Option<MetricsJson<'a>>,
+}
+
+impl<'a> RowJson<'a> {
+    fn new(row: &'a ReportRow, view: View) -> Self {
+        RowJson {
+            key: &row.key,
+            foreign_days: &row.foreign_days,
+            reported: view.has_reported().then_some(MetricsJson {
+                row,
+                col: Col::Reported,
+            }),
+            reconciled: view.has_reconciled().then_some(MetricsJson {
+                row,
+                col: Col::Reconciled,
+            }),
+            difference: (view == View::Both).then_some(MetricsJson {
+                row,
+                col: Col::Diff,
+            }),
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct ReportJson<'a> {
+    period: String,
+    from: String,
+    to: String,
+    view: View,
+    by: &'a [Dim],
+    timezone: &'a str,
+    currency: &'a str,
+    day_boundaries: &'a str,
+    zone_labels: &'a [String],
+    notes: &'a [String],
+    rows: Vec<RowJson<'a>>,
+    total: RowJson<'a>,
+}
+
+/// JSON: the query, boundaries and notes, rows and the total. Values are
+/// decimal strings (sums exact, ratios to 6 places), `null` when empty.
+pub fn json(report: &Report) -> Result<String, KpiError> {
+    let q = &report.query;
+    let doc = ReportJson {
+        period: q.period.to_string(),
+        from: q.period.from.to_string(),
+        to: q.period.to.to_string(),
+        view: q.view,
+        by: &q.by,
+        timezone: &report.timezone,
+        currency: &report.currency,
+        day_boundaries: &report.day_boundaries,
+        zone_labels: &report.zone_labels,
+        notes: &report.notes,
+        rows: report
+            .rows
+            .iter()
+            .map(|r| RowJson::new(r, q.view))
+            .collect(),
+        total: RowJson::new(&report.total, q.view),
+    };
+    let mut s = serde_json::to_string_pretty(&doc).map_err(|e| KpiError::Render {
+        what: "JSON".into(),
+        message: e.to_string(),
+    })?;
+    s.push('\n');
+    Ok(s)
+}
+
+/// Escapes text for HTML.
+pub fn escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:2em;color:#222}\
+h1{font-size:1.4em}p.meta{color:#444;margin:.2em 0}ul.notes{color:#8a4b00}\
+.charts{display:flex;flex-wrap:wrap;gap:1.5em;margin:1.5em 0}\
+figure{margin:0}figcaption{font-weight:600;margin-bottom:.3em}\
+table{border-collapse:collapse;font-size:.85em}\
+th,td{border:1px solid #ccc;padding:.25em .5em;white-space:nowrap}\
+th{background:#f2f2f2;position:sticky;top:0}td.n{text-align:right;font-variant-numeric:tabular-nums}\
+tr.total td{font-weight:700;background:#fafafa}\
+@media print{.charts{page-break-inside:avoid}}";
+
+/// A self-contained HTML page: summary lines, the charts (inline SVG) and the
+/// table. Needs no network connection.
+pub fn html(report: &Report, charts: Option<&ChartData>) -> Result<String, KpiError> {
+    let q = &report.query;
+    let g = grid(report, true, true);
+    let mut out = String::new();
+    out.push_str("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n");
+    out.push_str(&format!(
+        "<title>KPI summary {} ({})</title>\n<style>{STYLE}</style>\n</head>\n<body>\n",
+        escape(&q.period.to_string()),
+        q.view.as_str()
+    ));
+    let lines = preamble_lines(report);
+    out.push_str(&format!("<h1>{}</h1>\n", escape(&lines[0])));
+    out.push_str(&format!(
+        "<p class=\"meta\" id=\"day-boundaries\">{}</p>\n",
+        escape(&report.day_boundaries)
+    ));
+    for z in &report.zone_labels {
+        out.push_str(&format!("<p class=\"meta zone\">{}</p>\n", escape(z)));
+    }
+    if !report.notes.is_empty() {
+        out.push_str("<ul class=\"notes\">\n");
+        for n in &report.notes {
+            out.push_str(&format!("<li>{}</li>\n", escape(n)));
+        }
+        out.push_str("</ul>\n");
+    }
+    if let Some(c) = charts {
+        out.push_str("<div class=\"charts\">\n");
+        for chart in super::chart::draw_all(c, &report.currency)? {
+            out.push_str(&format!(
+                "<figure class=\"chart\" data-chart=\"{}\">\n<figcaption>{}</figcaption>\n{}\n</figure>\n",
+                chart.id,
+                escape(&chart.title),
+                chart.svg
+            ));
+        }
+        out.push_str("</div>\n");
+    }
+    out.push_str("<table>\n<thead><tr>");
+    for h in &g.header {
+        out.push_str(&format!("<th>{}</th>", escape(h)));
+    }
+    out.push_str("</tr></thead>\n<tbody>\n");
+    let row = |out: &mut String, cells: &[String], class: &str| {
+        out.push_str(&format!("<tr{class}>"));
+        for (i, c) in cells.iter().enumerate() {
+            let cls = if i < g.dims { "" } else { " class=\"n\"" };
+            out.push_str(&format!("<td{cls}>{}</td>", escape(c)));
+        }
+        out.push_str("</tr>\n");
+    };
+    for r in &g.rows {
+        row(&mut out, r, "");
+    }
+    row(&mut out, &g.total, " class=\"total\"");
+    out.push_str("</tbody>\n</table>\n</body>\n</html>\n");
+    Ok(out)
+}

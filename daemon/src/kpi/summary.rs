@@ -1,0 +1,161 @@
+//! Producing KPI output: one call from inputs to rendered text
+//! ([`produce`]), and the daily and monthly summary files the daemon writes
+//! into `<output_dir>/kpi/` on the `[kpi.summaries]` schedule.
+//!
+//! The daemon's scheduler owns the timing: it asks [`next_run`] when to wake
+//! and calls [`write_scheduled_summaries`] (or [`write_summaries`] with its
+//! own loader). Files are written to a temporary name and renamed, so a
+//! reader never sees half a file.
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use chrono::{DateTime, Datelike, Utc};
+
+use super::chart::ChartData;
+use super::config::SummariesConfig;
+use super::engine::{Engine, KpiContext};
+use super::period::{Period, ReportingZone};
+use super::render::render;
+use super::{Format, KpiError, KpiInputs, Query};
+use crate::reconcile::config::ProgramConfig;
+use crate::store::Store;
+
+/// Computes a summary and renders it (with charts for HTML).
+pub fn produce(
+    ctx: KpiContext<'_>,
+    inputs: &KpiInputs,
+    query: &Query,
+    format: Format,
+) -> Result<String, KpiError> {
+    let engine = Engine::new(ctx, inputs)?;
+    let report = engine.report(query);
+    let charts = (format == Format::Html).then(|| ChartData::build(&engine, query));
+    render(format, &report, charts.as_ref())
+}
+
+/// Parses a standard 5-field crontab line (a 6- or 7-field line with
+/// seconds is accepted too).
+pub fn parse_schedule(expr: &str) -> Result<cron::Schedule, KpiError> {
+    let fields = expr.split_whitespace().count();
+    let full = if fields == 5 {
+        format!("0 {expr}")
+    } else {
+        expr.to_owned()
+    };
+    cron::Schedule::from_str(&full).map_err(|e| {
+        KpiError::Config(format!(
+            "[kpi.summaries] schedule = {expr:?}: {e}; expected a 5-field crontab line such as \"0 6 * * *\""
+        ))
+    })
+}
+
+/// When the summaries are next due after `after`, evaluated in the reporting
+/// zone; `None` when summaries are disabled or the schedule never fires.
+pub fn next_run(
+    cfg: &SummariesConfig,
+    zone: ReportingZone,
+    after: DateTime<Utc>,
+) -> Result<Option<DateTime<Utc>>, KpiError> {
+    if !cfg.enabled {
+        return Ok(None);
+    }
+    let schedule = parse_schedule(&cfg.schedule)?;
+    Ok(schedule
+        .after(&after.with_timezone(&zone.tz()))
+        .next()
+        .map(|t| t.with_timezone(&Utc)))
+}
+
+/// The periods a run at `now` summarises: the daily summary covers
+/// yesterday (reporting zone); the monthly one covers the month of
+/// yesterday up to yesterday (so on the 1st it is the whole previous month).
+pub fn summary_periods(zone: ReportingZone, now: DateTime<Utc>) -> (Period, Period) {
+    let today = zone.day_of(now);
+    let yesterday = today.pred_opt().unwrap_or(today);
+    let month = Period::month_of(yesterday);
+    (
+        Period::day(yesterday),
+        Period {
+            from: month.from,
+            to: yesterday,
+        },
+    )
+}
+
+/// Writes the daily and monthly summaries for a run at `now` into
+/// `<output_dir>/kpi/daily/<day>.<ext>` and `<output_dir>/kpi/monthly/<YYYY-MM>.<ext>`
+/// (the month's files are rewritten each day until the month is complete).
+/// `load` supplies the inputs of a period. Returns the files written.
+pub fn write_summaries(
+    ctx: KpiContext<'_>,
+    cfg: &SummariesConfig,
+    output_dir: &Path,
+    now: DateTime<Utc>,
+    mut load: impl FnMut(&Period) -> Result<KpiInputs, KpiError>,
+) -> Result<Vec<PathBuf>, KpiError> {
+    let (daily, monthly) = summary_periods(ctx.zone, now);
+    let mut written = Vec::new();
+    let jobs = [
+        ("daily", daily, daily.from.to_string()),
+        (
+            "monthly",
+            monthly,
+            format!("{:04}-{:02}", monthly.from.year(), monthly.from.month()),
+        ),
+    ];
+    for (dir, period, stem) in jobs {
+        let inputs = load(&period)?;
+        let query = Query {
+            period,
+            by: cfg.by.clone(),
+            view: cfg.view,
+        };
+        let engine = Engine::new(ctx, &inputs)?;
+        let report = engine.report(&query);
+        let charts = cfg
+            .formats
+            .contains(&Format::Html)
+            .then(|| ChartData::build(&engine, &query));
+        let dir = output_dir.join("kpi").join(dir);
+        std::fs::create_dir_all(&dir).map_err(|source| KpiError::Write {
+            path: dir.display().to_string(),
+            source,
+        })?;
+        for format in &cfg.formats {
+            let text = render(*format, &report, charts.as_ref())?;
+            let path = dir.join(format!("{stem}.{}", format.extension()));
+            write_atomically(&path, text.as_bytes())?;
+            written.push(path);
+        }
+    }
+    tracing::info!(files = written.len(), dir = %output_dir.display(), "KPI summaries written");
+    Ok(written)
+}
+
+/// [`write_summaries`] reading the inputs from the store.
+pub fn write_scheduled_summaries(
+    ctx: KpiContext<'_>,
+    cfg: &SummariesConfig,
+    store: &Store,
+    programs: &[ProgramConfig],
+    output_dir: &Path,
+    now: DateTime<Utc>,
+) -> Result<Vec<PathBuf>, KpiError> {
+    write_summaries(ctx, cfg, output_dir, now, |p| {
+        super::load::load_inputs(store, programs, ctx.zone, p)
+    })
+}
+
+/// Writes `bytes` to `path` through a temporary file and a rename.
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), KpiError> {
+    let tmp = path.with_extension(format!(
+        "{}.tmp",
+        path.extension().and_then(|e| e.to_str()).unwrap_or("out")
+    ));
+    let wrap = |source| KpiError::Write {
+        path: path.display().to_string(),
+        source,
+    };
+    std::fs::write(&tmp, bytes).map_err(wrap)?;
+    std::fs::rename(&tmp, path).map_err(wrap)
+}

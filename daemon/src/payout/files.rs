@@ -1,0 +1,177 @@
+//! Durable, all-or-nothing replacement of a period's statement directory.
+//!
+//! A period's files are written into a staging directory next to it (all
+//! made durable, then the directory), and the staging directory replaces the
+//! period directory by rename (the old one is first renamed aside, the parent
+//! fsynced after each rename). [`recover`] runs before every operation and
+//! undoes a half-finished swap, so after a kill at any point the period
+//! directory is either the complete old set or the complete new set.
+//!
+//! This module knows nothing of statements: it moves named byte blobs.
+
+use std::fs::{self, File};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// A filesystem step failed.
+#[derive(Debug, thiserror::Error)]
+#[error("{action} {path}: {source}")]
+pub struct FileError {
+    /// What was being done.
+    pub action: &'static str,
+    /// The path concerned.
+    pub path: String,
+    /// The OS error.
+    pub source: std::io::Error,
+}
+
+fn io<T>(r: std::io::Result<T>, action: &'static str, path: &Path) -> Result<T, FileError> {
+    r.map_err(|source| FileError {
+        action,
+        path: path.display().to_string(),
+        source,
+    })
+}
+
+/// fsyncs a directory so renames and creations in it are durable.
+pub fn sync_dir(dir: &Path) -> Result<(), FileError> {
+    let f = io(File::open(dir), "open directory", dir)?;
+    io(f.sync_all(), "fsync directory", dir)
+}
+
+fn sibling(period_dir: &Path, suffix: &str) -> PathBuf {
+    let name = period_dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    period_dir.with_file_name(format!(".{name}.{suffix}"))
+}
+
+/// The staging directory of a period directory.
+pub fn staging_dir(period_dir: &Path) -> PathBuf {
+    sibling(period_dir, "staging")
+}
+
+fn old_dir(period_dir: &Path) -> PathBuf {
+    sibling(period_dir, "old")
+}
+
+/// Undoes an interrupted [`replace_dir`]: drops a leftover staging
+/// directory; if the period directory is missing but the old one exists,
+/// puts the old one back; otherwise drops the old one.
+pub fn recover(period_dir: &Path) -> Result<(), FileError> {
+    let staging = staging_dir(period_dir);
+    if staging.exists() {
+        io(
+            fs::remove_dir_all(&staging),
+            "remove stale staging",
+            &staging,
+        )?;
+    }
+    let old = old_dir(period_dir);
+    if old.exists() {
+        if period_dir.exists() {
+            io(fs::remove_dir_all(&old), "remove old statements", &old)?;
+        } else {
+            io(fs::rename(&old, period_dir), "restore statements", &old)?;
+        }
+        if let Some(parent) = period_dir.parent() {
+            sync_dir(parent)?;
+        }
+    }
+    Ok(())
+}
+
+/// A staging directory being filled.
+#[derive(Debug)]
+pub struct Staging {
+    dir: PathBuf,
+    period_dir: PathBuf,
+}
+
+impl Staging {
+    /// Creates a fresh staging directory for `period_dir` (its parents are
+    /// created as needed).
+    pub fn new(period_dir: &Path) -> Result<Staging, FileError> {
+        recover(period_dir)?;
+        let dir = staging_dir(period_dir);
+        io(fs::create_dir_all(&dir), "create staging directory", &dir)?;
+        // The program and statements directories may be new: make their
+        // entries durable too.
+        let mut up = period_dir.parent();
+        for _ in 0..3 {
+            let Some(p) = up else { break };
+            sync_dir(p)?;
+            up = p.parent();
+        }
+        Ok(Staging {
+            dir,
+            period_dir: period_dir.to_path_buf(),
+        })
+    }
+
+    /// Writes one file. It is made durable by [`Staging::commit`].
+    pub fn write(&self, name: &str, bytes: &[u8]) -> Result<(), FileError> {
+        let path = self.dir.join(name);
+        let mut f = io(File::create(&path), "create", &path)?;
+        io(f.write_all(bytes), "write", &path)
+    }
+
+    /// Makes every staged file durable: on Linux one `syncfs` of the
+    /// filesystem (one journal commit instead of one per file: a period has
+    /// three files per partner), elsewhere an fsync per file; then the
+    /// staging directory itself.
+    fn sync_all(&self) -> Result<(), FileError> {
+        #[cfg(target_os = "linux")]
+        {
+            let d = io(File::open(&self.dir), "open directory", &self.dir)?;
+            io(
+                rustix::fs::syncfs(&d).map_err(std::io::Error::from),
+                "syncfs",
+                &self.dir,
+            )?;
+        }
+        #[cfg(not(target_os = "linux"))]
+        {
+            for e in io(fs::read_dir(&self.dir), "list", &self.dir)? {
+                let p = io(e, "list", &self.dir)?.path();
+                let f = io(File::open(&p), "open", &p)?;
+                io(f.sync_all(), "fsync", &p)?;
+            }
+        }
+        sync_dir(&self.dir)
+    }
+
+    /// Makes the staged files the period directory. `step` is called after
+    /// each durable step (for crash tests).
+    pub fn commit(self, step: &dyn Fn(&str)) -> Result<(), FileError> {
+        self.sync_all()?;
+        step("staged");
+        let parent = self.period_dir.parent().map(Path::to_path_buf);
+        let old = old_dir(&self.period_dir);
+        if self.period_dir.exists() {
+            io(
+                fs::rename(&self.period_dir, &old),
+                "move aside",
+                &self.period_dir,
+            )?;
+            if let Some(p) = &parent {
+                sync_dir(p)?;
+            }
+            step("moved-aside");
+        }
+        io(
+            fs::rename(&self.dir, &self.period_dir),
+            "rename staging to",
+            &self.period_dir,
+        )?;
+        if let Some(p) = &parent {
+            sync_dir(p)?;
+        }
+        step("swapped");
+        if old.exists() {
+            io(fs::remove_dir_all(&old), "remove old statements", &old)?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,754 @@
+//! The statement lifecycle: generate drafts, finalise, reproduce, show and
+//! verify — the library behind `reckon statements ...` and the scheduler's
+//! draft runs.
+//!
+//! Order of durable effects (what makes a kill at any point safe):
+//! 1. every file of the period is written into a staging directory and
+//!    fsynced, then the staging directory replaces the period directory by
+//!    rename ([`super::files`]); a half-done swap is undone by the next run;
+//! 2. only then is the period recorded in the store (one atomic batch:
+//!    period record, finalised statements, paid-claims ledger, balances),
+//!    and the store flushed.
+//!
+//! A kill before 2 leaves the period as it was in the store (files, if
+//! swapped, are complete but not recorded: `verify` says so and the next
+//! `finalize` or `generate` rewrites them); a kill after 2 leaves a complete,
+//! recorded period.
+
+use super::book::{self, Balance, FinalRecord, PartnerFiles, PeriodRecord, StatementBook};
+use super::config::{CommissionConfig, CommissionConfigError};
+use super::files::{self, FileError, Staging};
+use super::model::{PaidClaim, Statement, Status};
+use super::period::{Period, PeriodError};
+use super::render::{self, RenderError, SummaryRow};
+use super::statement::{self, Context, FxRates, History, ProgramFacts, Skipped};
+use crate::reconcile::model::Decision;
+use chrono::NaiveDate;
+use rust_decimal::Decimal;
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// Errors of the statement lifecycle; each says what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum PayoutError {
+    /// The commission config is invalid.
+    #[error(transparent)]
+    Config(#[from] CommissionConfigError),
+    /// The program has no `[programs.commission]`.
+    #[error("program `{0}` has no [programs.commission] section; add payout_currency and rules")]
+    NoCommission(String),
+    /// The period name is malformed.
+    #[error(transparent)]
+    Period(#[from] PeriodError),
+    /// The store failed.
+    #[error(transparent)]
+    Book(#[from] book::BookError),
+    /// A file operation failed.
+    #[error(transparent)]
+    File(#[from] FileError),
+    /// Rendering failed.
+    #[error(transparent)]
+    Render(#[from] RenderError),
+    /// A later period is already finalised.
+    #[error("program `{program}`: period {period} precedes finalised period {later}, whose statements already include its claims; generate {later} or a later period instead")]
+    Superseded {
+        /// Program.
+        program: String,
+        /// The period asked for.
+        period: String,
+        /// The finalised later period.
+        later: String,
+    },
+    /// Nothing recorded for the period.
+    #[error("program `{program}`: no statements recorded for period {period}; run `reckon statements generate --program {program} --period {period}` first")]
+    NotGenerated {
+        /// Program.
+        program: String,
+        /// Period.
+        period: String,
+    },
+    /// A finalised statement in the store does not reproduce its hash.
+    #[error("program `{program}` period {period}: the stored finalised statement of partner `{partner}` does not match its recorded hash; the store is damaged, restore it from a backup")]
+    StoreMismatch {
+        /// Program.
+        program: String,
+        /// Period.
+        period: String,
+        /// Partner.
+        partner: String,
+    },
+}
+
+/// Everything generation and finalisation read.
+#[derive(Clone, Copy)]
+pub struct Inputs<'a> {
+    /// Program id.
+    pub program: &'a str,
+    /// Its commission config.
+    pub config: &'a CommissionConfig,
+    /// The program's decisions (from `reconcile::load_decisions`).
+    pub decisions: &'a [Decision],
+    /// Exchange rates.
+    pub fx: &'a dyn FxRates,
+    /// The statements book in the store.
+    pub book: &'a dyn StatementBook,
+    /// The config's output directory (statements go under
+    /// `<output_dir>/statements/<program>/<period>/`).
+    pub output_dir: &'a Path,
+    /// Called after each durable step with its name (crash tests abort
+    /// here); pass `&|_| {}` otherwise.
+    pub step: &'a dyn Fn(&str),
+}
+
+impl std::fmt::Debug for Inputs<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Inputs")
+            .field("program", &self.program)
+            .field("decisions", &self.decisions.len())
+            .field("output_dir", &self.output_dir)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What a generate or finalise did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Report {
+    /// Program.
+    pub program: String,
+    /// Period.
+    pub period: String,
+    /// Status of the statements now.
+    pub status: Status,
+    /// Their version.
+    pub version: u32,
+    /// Directory of the files.
+    pub dir: PathBuf,
+    /// Partners with a statement.
+    pub partners: usize,
+    /// Payable lines over all statements.
+    pub lines: usize,
+    /// Adjustment lines over all statements.
+    pub adjustments: usize,
+    /// Sum of total payable (payout currency).
+    pub total_payable: Decimal,
+    /// Sum of balances carried out.
+    pub carried_out: Decimal,
+    /// True when the period was already finalised and nothing was recomputed
+    /// (files restored from the store if they had changed).
+    pub already_finalised: bool,
+    /// Files restored from the store (already-finalised periods only).
+    pub restored: Vec<String>,
+    /// Claims left out, with reasons.
+    pub skipped: Vec<Skipped>,
+    /// Warnings for the operator.
+    pub warnings: Vec<String>,
+}
+
+/// `<output_dir>/statements/<program>/<period>`.
+pub fn period_dir(output_dir: &Path, program: &str, period: &str) -> PathBuf {
+    output_dir
+        .join("statements")
+        .join(render::file_stem(program))
+        .join(period)
+}
+
+fn period_key(program: &str, period: &str) -> String {
+    book::key(&["period", program, period])
+}
+
+fn load_period(
+    b: &dyn StatementBook,
+    program: &str,
+    period: &str,
+) -> Result<Option<PeriodRecord>, PayoutError> {
+    let k = period_key(program, period);
+    match b.get(&k)? {
+        None => Ok(None),
+        Some(v) => Ok(Some(book::decode(&k, v)?)),
+    }
+}
+
+/// All period records of a program, by key.
+pub fn period_records(
+    b: &dyn StatementBook,
+    program: &str,
+) -> Result<Vec<PeriodRecord>, PayoutError> {
+    b.scan_prefix(&book::prefix(&["period", program]))?
+        .into_iter()
+        .map(|(k, v)| book::decode(&k, v).map_err(PayoutError::from))
+        .collect()
+}
+
+/// The program's payout history: claims paid and balances of finalised
+/// statements.
+pub fn load_history(b: &dyn StatementBook, program: &str) -> Result<History, PayoutError> {
+    let mut h = History::default();
+    let paid_prefix = book::prefix(&["paid", program]);
+    for (k, v) in b.scan_prefix(&paid_prefix)? {
+        let rest = &k[paid_prefix.len()..];
+        let Some((network, claim)) = rest.split_once('\x1f') else {
+            return Err(book::BookError::Corrupt {
+                key: book::printable(&k),
+                message: "key has no network/claim parts".into(),
+            }
+            .into());
+        };
+        let paid: PaidClaim = book::decode(&k, v)?;
+        h.paid
+            .insert((network.to_string(), claim.to_string()), paid);
+    }
+    let bal_prefix = book::prefix(&["balance", program]);
+    for (k, v) in b.scan_prefix(&bal_prefix)? {
+        let partner = k[bal_prefix.len()..].to_string();
+        let bal: Balance = book::decode(&k, v)?;
+        h.balances.insert(partner, bal.carried_out);
+    }
+    Ok(h)
+}
+
+fn check_not_superseded(
+    b: &dyn StatementBook,
+    program: &str,
+    period: &Period,
+) -> Result<Vec<String>, PayoutError> {
+    let mut warnings = Vec::new();
+    for r in period_records(b, program)? {
+        if r.status == Status::Finalised && r.period_start > period.start {
+            return Err(PayoutError::Superseded {
+                program: program.into(),
+                period: period.to_string(),
+                later: r.period,
+            });
+        }
+        if r.status == Status::Draft && r.period_start < period.start {
+            warnings.push(format!(
+                "period {} has drafts that are not finalised; its payable claims are included in {period} too",
+                r.period
+            ));
+        }
+    }
+    Ok(warnings)
+}
+
+fn config_for<'a>(inputs: &Inputs<'a>) -> Result<&'a CommissionConfig, PayoutError> {
+    inputs.config.validate(inputs.program)?;
+    Ok(inputs.config)
+}
+
+/// Generates the drafts of a period (replacing earlier drafts). For a
+/// finalised period nothing is recomputed: files that differ from the store
+/// are restored byte for byte.
+pub fn generate(inputs: &Inputs<'_>, period: &str) -> Result<Report, PayoutError> {
+    run(inputs, period, Status::Draft)
+}
+
+/// Finalises a period: recomputes its statements from the current data,
+/// writes them with status `finalised`, and records them (with the ledger of
+/// paid claims and the balances carried out) in the store. Finalising an
+/// already finalised period changes nothing.
+pub fn finalize(inputs: &Inputs<'_>, period: &str) -> Result<Report, PayoutError> {
+    run(inputs, period, Status::Finalised)
+}
+
+fn run(inputs: &Inputs<'_>, period_name: &str, status: Status) -> Result<Report, PayoutError> {
+    let config = config_for(inputs)?;
+    let period = Period::parse(config.period, period_name)?;
+    let period_name = period.to_string();
+    let dir = period_dir(inputs.output_dir, inputs.program, &period_name);
+    files::recover(&dir)?;
+    let existing = load_period(inputs.book, inputs.program, &period_name)?;
+    if let Some(rec) = existing.as_ref().filter(|r| r.status == Status::Finalised) {
+        return reproduce(inputs.book, inputs.output_dir, rec, inputs.step);
+    }
+    let mut warnings = check_not_superseded(inputs.book, inputs.program, &period)?;
+    let version = existing.as_ref().map_or(1, |r| r.version + 1);
+    let history = load_history(inputs.book, inputs.program)?;
+    let cx = Context {
+        program: inputs.program,
+        config,
+        period,
+        status,
+        version,
+    };
+    let facts = ProgramFacts::of(inputs.decisions);
+    let groups = statement::group_by_partner(inputs.decisions, &history, config.tz());
+
+    let staging = Staging::new(&dir)?;
+    let mut report = Report {
+        program: inputs.program.into(),
+        period: period_name.clone(),
+        status,
+        version,
+        dir: dir.clone(),
+        partners: 0,
+        lines: 0,
+        adjustments: 0,
+        total_payable: Decimal::ZERO,
+        carried_out: Decimal::ZERO,
+        already_finalised: false,
+        restored: Vec::new(),
+        skipped: Vec::new(),
+        warnings: Vec::new(),
+    };
+    let mut partners = Vec::new();
+    let mut summary = Vec::new();
+    let mut batch: Vec<(String, Option<Value>)> = Vec::new();
+    for (partner, ds) in &groups {
+        let Some(s) = statement::build_partner(
+            &cx,
+            &facts,
+            partner,
+            ds,
+            &history,
+            inputs.fx,
+            &mut report.skipped,
+        ) else {
+            continue;
+        };
+        let (files, canonical) = write_statement(&staging, &s)?;
+        report.partners += 1;
+        report.lines += s.lines.len();
+        report.adjustments += s.adjustments.len();
+        report.total_payable += s.totals.total_payable;
+        report.carried_out += s.totals.carried_out;
+        summary.push(SummaryRow::of(&s, &files.content_hash));
+        if status == Status::Finalised {
+            ledger_entries(inputs.program, &s, &history, &mut batch);
+            batch.push((
+                book::key(&["final", inputs.program, &period_name, partner]),
+                Some(book::encode(&FinalRecord {
+                    book_version: book::BOOK_VERSION,
+                    canonical_json: String::from_utf8(canonical).unwrap_or_default(),
+                    content_hash: files.content_hash.clone(),
+                })),
+            ));
+        }
+        partners.push(files);
+    }
+    let summary_bytes = render::summary_csv(&summary)?;
+    staging.write("summary.csv", &summary_bytes)?;
+    staging.commit(inputs.step)?;
+    (inputs.step)("files-durable");
+
+    let record = PeriodRecord {
+        book_version: book::BOOK_VERSION,
+        program: inputs.program.into(),
+        period: period_name.clone(),
+        period_start: period.start,
+        status,
+        version,
+        partners,
+        summary_sha256: render::sha256_hex(&summary_bytes),
+    };
+    batch.push((
+        period_key(inputs.program, &period_name),
+        Some(book::encode(&record)),
+    ));
+    inputs.book.apply(batch)?;
+    inputs.book.flush()?;
+    (inputs.step)("recorded");
+    warnings.extend(report.skipped.iter().map(|s| {
+        format!(
+            "partner `{}`: claim {} left out: {}",
+            s.partner_id, s.claim, s.reason
+        )
+    }));
+    report.warnings = warnings;
+    Ok(report)
+}
+
+/// Renders one statement's three files into the staging directory.
+fn write_statement(
+    staging: &Staging,
+    s: &Statement,
+) -> Result<(PartnerFiles, Vec<u8>), PayoutError> {
+    let (files, bytes) = render_statement(s)?;
+    let stem = &files.stem;
+    staging.write(&format!("{stem}.json"), &bytes.json)?;
+    staging.write(&format!("{stem}.csv"), &bytes.csv)?;
+    staging.write(&format!("{stem}.html"), bytes.html.as_bytes())?;
+    Ok((files, bytes.canonical))
+}
+
+/// The rendered files of one statement.
+#[derive(Debug, Clone)]
+pub struct RenderedFiles {
+    /// The canonical JSON (hashed).
+    pub canonical: Vec<u8>,
+    /// `<partner>.json`.
+    pub json: Vec<u8>,
+    /// `<partner>.csv`.
+    pub csv: Vec<u8>,
+    /// `<partner>.html`.
+    pub html: String,
+}
+
+/// Renders a statement's files and their hashes.
+pub fn render_statement(s: &Statement) -> Result<(PartnerFiles, RenderedFiles), PayoutError> {
+    let canonical = render::canonical_json(s)?;
+    let content_hash = render::sha256_hex(&canonical);
+    let json = render::json_file(&canonical, &content_hash);
+    let csv = render::csv_file(s)?;
+    let html = render::html_file(s, &content_hash);
+    let files = PartnerFiles {
+        partner_id: s.partner_id.clone(),
+        stem: render::file_stem(&s.partner_id),
+        json_sha256: render::sha256_hex(&json),
+        csv_sha256: render::sha256_hex(&csv),
+        html_sha256: render::sha256_hex(html.as_bytes()),
+        content_hash,
+    };
+    Ok((
+        files,
+        RenderedFiles {
+            canonical,
+            json,
+            csv,
+            html,
+        },
+    ))
+}
+
+/// Ledger updates of a finalised statement: new lines become paid claims,
+/// adjustments update what was paid, the balance carried out is recorded.
+fn ledger_entries(
+    program: &str,
+    s: &Statement,
+    history: &History,
+    batch: &mut Vec<(String, Option<Value>)>,
+) {
+    for l in &s.lines {
+        let paid = PaidClaim {
+            partner_id: s.partner_id.clone(),
+            statement_id: s.statement_id.clone(),
+            line_no: l.line_no,
+            order_id: l.order_id.clone(),
+            // A flat (per-event) line does not scale with the basis.
+            original_basis: if l.flat_amount.is_some() {
+                None
+            } else {
+                l.basis.as_ref().map(|b| b.amount)
+            },
+            original_commission: l.commission,
+            paid_total: l.commission,
+        };
+        batch.push((
+            book::key(&["paid", program, &l.network, &l.claim_id]),
+            Some(book::encode(&paid)),
+        ));
+    }
+    for a in &s.adjustments {
+        if let Some(prev) = history.paid.get(&(a.network.clone(), a.claim_id.clone())) {
+            let mut paid = prev.clone();
+            paid.paid_total += a.amount;
+            batch.push((
+                book::key(&["paid", program, &a.network, &a.claim_id]),
+                Some(book::encode(&paid)),
+            ));
+        }
+    }
+    let bal_key = book::key(&["balance", program, &s.partner_id]);
+    if s.totals.carried_out.is_zero() {
+        batch.push((bal_key, None));
+    } else {
+        batch.push((
+            bal_key,
+            Some(book::encode(&Balance {
+                period: s.period.clone(),
+                carried_out: s.totals.carried_out,
+            })),
+        ));
+    }
+}
+
+/// The stored finalised statements of a period, in partner order.
+pub fn finalised_statements(
+    b: &dyn StatementBook,
+    rec: &PeriodRecord,
+) -> Result<Vec<(Statement, FinalRecord)>, PayoutError> {
+    rec.partners
+        .iter()
+        .map(|p| {
+            let k = book::key(&["final", &rec.program, &rec.period, &p.partner_id]);
+            let v = b.get(&k)?.ok_or_else(|| PayoutError::StoreMismatch {
+                program: rec.program.clone(),
+                period: rec.period.clone(),
+                partner: p.partner_id.clone(),
+            })?;
+            let fr: FinalRecord = book::decode(&k, v)?;
+            let s: Statement =
+                serde_json::from_str(&fr.canonical_json).map_err(|e| book::BookError::Corrupt {
+                    key: book::printable(&k),
+                    message: e.to_string(),
+                })?;
+            Ok((s, fr))
+        })
+        .collect()
+}
+
+/// Re-renders a finalised period from the store; rewrites the directory only
+/// if a file on disk differs.
+fn reproduce(
+    b: &dyn StatementBook,
+    output_dir: &Path,
+    rec: &PeriodRecord,
+    step: &dyn Fn(&str),
+) -> Result<Report, PayoutError> {
+    let dir = period_dir(output_dir, &rec.program, &rec.period);
+    let mut wanted: BTreeMap<String, Vec<u8>> = BTreeMap::new();
+    let mut summary = Vec::new();
+    let mut report = Report {
+        program: rec.program.clone(),
+        period: rec.period.clone(),
+        status: Status::Finalised,
+        version: rec.version,
+        dir: dir.clone(),
+        partners: rec.partners.len(),
+        lines: 0,
+        adjustments: 0,
+        total_payable: Decimal::ZERO,
+        carried_out: Decimal::ZERO,
+        already_finalised: true,
+        restored: Vec::new(),
+        skipped: Vec::new(),
+        warnings: Vec::new(),
+    };
+    for ((s, fr), p) in finalised_statements(b, rec)?.into_iter().zip(&rec.partners) {
+        let (files, bytes) = render_statement(&s)?;
+        if files != *p || fr.content_hash != p.content_hash {
+            return Err(PayoutError::StoreMismatch {
+                program: rec.program.clone(),
+                period: rec.period.clone(),
+                partner: p.partner_id.clone(),
+            });
+        }
+        report.lines += s.lines.len();
+        report.adjustments += s.adjustments.len();
+        report.total_payable += s.totals.total_payable;
+        report.carried_out += s.totals.carried_out;
+        summary.push(SummaryRow::of(&s, &files.content_hash));
+        wanted.insert(format!("{}.json", p.stem), bytes.json);
+        wanted.insert(format!("{}.csv", p.stem), bytes.csv);
+        wanted.insert(format!("{}.html", p.stem), bytes.html.into_bytes());
+    }
+    wanted.insert("summary.csv".into(), render::summary_csv(&summary)?);
+    let mut differs = Vec::new();
+    for (name, bytes) in &wanted {
+        if std::fs::read(dir.join(name)).ok().as_deref() != Some(bytes.as_slice()) {
+            differs.push(name.clone());
+        }
+    }
+    let extra = list_files(&dir)
+        .into_iter()
+        .filter(|n| !wanted.contains_key(n))
+        .collect::<Vec<_>>();
+    if !differs.is_empty() || !extra.is_empty() {
+        let staging = Staging::new(&dir)?;
+        for (name, bytes) in &wanted {
+            staging.write(name, bytes)?;
+        }
+        staging.commit(step)?;
+        report.restored = differs;
+        report.restored.extend(extra);
+    }
+    Ok(report)
+}
+
+fn list_files(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
+/// The result of [`verify`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verification {
+    /// Program.
+    pub program: String,
+    /// Period.
+    pub period: String,
+    /// Status recorded in the store.
+    pub status: Status,
+    /// Files checked.
+    pub files_checked: usize,
+    /// Every mismatch found, one sentence each; empty = verified.
+    pub problems: Vec<String>,
+}
+
+/// Recomputes the hashes of a period's files and compares them with the
+/// store (and, for finalised periods, with the stored statements).
+pub fn verify(
+    b: &dyn StatementBook,
+    output_dir: &Path,
+    program: &str,
+    period: &str,
+) -> Result<Verification, PayoutError> {
+    let rec = load_period(b, program, period)?.ok_or_else(|| PayoutError::NotGenerated {
+        program: program.into(),
+        period: period.into(),
+    })?;
+    let dir = period_dir(output_dir, program, period);
+    let mut v = Verification {
+        program: program.into(),
+        period: period.into(),
+        status: rec.status,
+        files_checked: 0,
+        problems: Vec::new(),
+    };
+    let stored = if rec.status == Status::Finalised {
+        Some(finalised_statements(b, &rec)?)
+    } else {
+        None
+    };
+    let mut expected_names = vec!["summary.csv".to_string()];
+    for (i, p) in rec.partners.iter().enumerate() {
+        let json_name = format!("{}.json", p.stem);
+        let csv_name = format!("{}.csv", p.stem);
+        let html_name = format!("{}.html", p.stem);
+        expected_names.extend([json_name.clone(), csv_name.clone(), html_name.clone()]);
+        let mut check_bytes = |name: &str, want: &str| -> Option<Vec<u8>> {
+            v.files_checked += 1;
+            match std::fs::read(dir.join(name)) {
+                Err(e) => {
+                    v.problems.push(format!("{name}: cannot read ({e})"));
+                    None
+                }
+                Ok(bytes) => {
+                    let got = render::sha256_hex(&bytes);
+                    if got != want {
+                        v.problems.push(format!(
+                            "{name}: SHA-256 {got} differs from the recorded {want} (file changed)"
+                        ));
+                    }
+                    Some(bytes)
+                }
+            }
+        };
+        let json = check_bytes(&json_name, &p.json_sha256);
+        check_bytes(&csv_name, &p.csv_sha256);
+        check_bytes(&html_name, &p.html_sha256);
+        if let Some(json) = json {
+            match render::read_json_file(&json) {
+                Err(e) => v.problems.push(format!("{json_name}: {e}")),
+                Ok((_, claimed, actual)) => {
+                    if claimed != actual {
+                        v.problems.push(format!(
+                            "{json_name}: content hash in the file {claimed} differs from the hash of its content {actual}"
+                        ));
+                    }
+                    if actual != p.content_hash {
+                        v.problems.push(format!(
+                            "{json_name}: content hash {actual} differs from the recorded {}",
+                            p.content_hash
+                        ));
+                    }
+                }
+            }
+        }
+        if let Some(stored) = &stored {
+            let (s, fr) = &stored[i];
+            let again = render::canonical_json(s)?;
+            if render::sha256_hex(&again) != p.content_hash || fr.content_hash != p.content_hash {
+                v.problems.push(format!(
+                    "partner `{}`: the stored finalised statement does not match its recorded hash",
+                    p.partner_id
+                ));
+            }
+        }
+    }
+    v.files_checked += 1;
+    match std::fs::read(dir.join("summary.csv")) {
+        Err(e) => v.problems.push(format!("summary.csv: cannot read ({e})")),
+        Ok(bytes) => {
+            let got = render::sha256_hex(&bytes);
+            if got != rec.summary_sha256 {
+                v.problems.push(format!(
+                    "summary.csv: SHA-256 {got} differs from the recorded {}",
+                    rec.summary_sha256
+                ));
+            }
+        }
+    }
+    for name in list_files(&dir) {
+        if !expected_names.contains(&name) {
+            v.problems
+                .push(format!("{name}: not part of the recorded statements"));
+        }
+    }
+    Ok(v)
+}
+
+/// One partner's line in [`show`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShownPeriod {
+    /// The period record.
+    pub record: PeriodRecord,
+    /// The summary rows, read from the statements' JSON files (finalised:
+    /// from the store).
+    pub rows: Vec<SummaryRow>,
+}
+
+/// The recorded statements of a period, for `reckon statements show`.
+pub fn show(
+    b: &dyn StatementBook,
+    output_dir: &Path,
+    program: &str,
+    period: &str,
+) -> Result<ShownPeriod, PayoutError> {
+    let rec = load_period(b, program, period)?.ok_or_else(|| PayoutError::NotGenerated {
+        program: program.into(),
+        period: period.into(),
+    })?;
+    let mut rows = Vec::new();
+    if rec.status == Status::Finalised {
+        for (s, fr) in finalised_statements(b, &rec)? {
+            rows.push(SummaryRow::of(&s, &fr.content_hash));
+        }
+    } else {
+        let dir = period_dir(output_dir, program, period);
+        for p in &rec.partners {
+            let path = dir.join(format!("{}.json", p.stem));
+            let bytes = std::fs::read(&path).map_err(|source| FileError {
+                action: "read",
+                path: path.display().to_string(),
+                source,
+            })?;
+            let (s, _, actual) = render::read_json_file(&bytes)?;
+            rows.push(SummaryRow::of(&s, &actual));
+        }
+    }
+    Ok(ShownPeriod { record: rec, rows })
+}
+
+/// For the scheduler: regenerates the drafts of the open periods — the one
+/// containing `today` and the one before it — unless finalised. Call it at
+/// the times of `draft_schedule`.
+pub fn generate_open_drafts(
+    inputs: &Inputs<'_>,
+    today: NaiveDate,
+) -> Result<Vec<Report>, PayoutError> {
+    let config = config_for(inputs)?;
+    let current = Period::containing(config.period, today);
+    let mut out = Vec::new();
+    for p in [current.previous(), current] {
+        let name = p.to_string();
+        if load_period(inputs.book, inputs.program, &name)?
+            .is_some_and(|r| r.status == Status::Finalised)
+        {
+            continue;
+        }
+        match generate(inputs, &name) {
+            Ok(r) => out.push(r),
+            Err(PayoutError::Superseded { .. }) => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(out)
+}

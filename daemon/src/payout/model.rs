@@ -1,0 +1,220 @@
+//! The statement document: what a partner is paid for one period and why,
+//! line by line.
+//!
+//! These types are serialised as the statement's canonical JSON: fields in
+//! declaration order, compact, every decimal as a string, no timestamps of
+//! generation (so regenerating a finalised statement reproduces its bytes).
+//! Add fields only together with a new [`FORMAT_VERSION`].
+
+use chrono::{DateTime, NaiveDate, Utc};
+use plugin_api::{EventType, Money};
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+use crate::reconcile::model::Outcome;
+
+/// Version of the statement file format.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// Draft or final.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// Replaced at every generation; not for payment.
+    Draft,
+    /// Frozen: immutable, hashed, recorded in the store; pay from this.
+    Finalised,
+}
+
+impl Status {
+    /// `draft` / `finalised`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Draft => "draft",
+            Status::Finalised => "finalised",
+        }
+    }
+}
+
+/// One partner's statement for one period of one program.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Statement {
+    /// [`FORMAT_VERSION`].
+    pub format_version: u32,
+    /// `<program>/<period>/<partner>`: stable across versions.
+    pub statement_id: String,
+    /// 1 for the first generation of the period, +1 for each regeneration;
+    /// never changes once finalised.
+    pub version: u32,
+    /// Draft or finalised.
+    pub status: Status,
+    /// Program id.
+    pub program: String,
+    /// Partner id.
+    pub partner_id: String,
+    /// Partner display name, if known.
+    pub partner_name: Option<String>,
+    /// Period name (`2026-11`).
+    pub period: String,
+    /// First day of the period.
+    pub period_start: NaiveDate,
+    /// Last day of the period (inclusive).
+    pub period_end: NaiveDate,
+    /// Timezone the dates are in.
+    pub timezone: String,
+    /// Payout currency of every amount below except bases and volume.
+    pub currency: String,
+    /// The partner's payable volume (sum of the bases of `lines`), in the
+    /// program currency; drives tiers and bonuses.
+    pub volume: Option<Money>,
+    /// Payable claims paid for the first time.
+    pub lines: Vec<Line>,
+    /// Corrections of claims paid on earlier finalised statements.
+    pub adjustments: Vec<Adjustment>,
+    /// Bonuses reached in the period.
+    pub bonuses: Vec<BonusLine>,
+    /// The sums.
+    pub totals: Totals,
+}
+
+/// A payable claim priced by a rule.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Line {
+    /// Line number, unique within the statement (lines, then adjustments,
+    /// then bonuses).
+    pub line_no: u32,
+    /// The network (connector id) the claim came from.
+    pub network: String,
+    /// The claim's id at the network.
+    pub claim_id: String,
+    /// The matched order id.
+    pub order_id: Option<String>,
+    /// Conversion date in the statement's timezone.
+    pub date: NaiveDate,
+    /// Conversion time (UTC).
+    pub occurred_at: DateTime<Utc>,
+    /// Event type.
+    pub event: EventType,
+    /// Commission basis in the program currency.
+    pub basis: Option<Money>,
+    /// The rule that priced the line.
+    pub rule_id: String,
+    /// The per-partner override applied, if any.
+    pub override_id: Option<String>,
+    /// Percentage applied (percent and tiered rules).
+    pub rate_percent: Option<Decimal>,
+    /// Amount per event (flat rules), payout currency.
+    pub flat_amount: Option<Decimal>,
+    /// How a marginal-tier line was split, e.g. `5% × 200.00 + 7% × 50.00`.
+    pub rate_detail: Option<String>,
+    /// FX rate program currency → payout currency used (percent and tiered
+    /// rules).
+    pub fx_rate: Option<Decimal>,
+    /// Commission, rounded to the payout currency's minor unit.
+    pub commission: Decimal,
+    /// A remark, e.g. that a cap cut the line.
+    pub note: Option<String>,
+}
+
+/// A correction of a line on an earlier finalised statement.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Adjustment {
+    /// Line number within this statement.
+    pub line_no: u32,
+    /// Network of the claim.
+    pub network: String,
+    /// Claim id.
+    pub claim_id: String,
+    /// Order id.
+    pub order_id: Option<String>,
+    /// The claim's outcome now.
+    pub outcome: Outcome,
+    /// Why, in a sentence.
+    pub reason: String,
+    /// The statement that first paid the claim.
+    pub original_statement_id: String,
+    /// Its line number there.
+    pub original_line_no: u32,
+    /// The commission of that line.
+    pub original_commission: Decimal,
+    /// What the partner has been paid for the claim so far (original line
+    /// plus earlier adjustments).
+    pub previously_paid: Decimal,
+    /// The basis the original line used.
+    pub original_basis: Option<Decimal>,
+    /// The basis now.
+    pub current_basis: Option<Decimal>,
+    /// The correction (negative: clawback), payout currency.
+    pub amount: Decimal,
+}
+
+/// A bonus reached in the period.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BonusLine {
+    /// Line number within this statement.
+    pub line_no: u32,
+    /// Bonus id from the config.
+    pub bonus_id: String,
+    /// The volume threshold (program currency).
+    pub threshold_volume: Decimal,
+    /// The partner's volume in the period (program currency).
+    pub volume: Decimal,
+    /// Percentage of the volume, for percent bonuses.
+    pub percent: Option<Decimal>,
+    /// Fixed amount (payout currency), for fixed bonuses.
+    pub fixed_amount: Option<Decimal>,
+    /// FX rate program → payout currency on the period's last day (percent
+    /// bonuses).
+    pub fx_rate: Option<Decimal>,
+    /// The bonus, rounded to the payout currency's minor unit.
+    pub amount: Decimal,
+}
+
+/// The statement's sums, all in the payout currency.
+///
+/// `subtotal = lines + adjustments + bonuses + carried_in`; when `subtotal >=
+/// minimum_payout` (and positive) it is all payable, otherwise it is all
+/// carried out: `total_payable + carried_out = subtotal` always.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Totals {
+    /// Sum of `lines[].commission`.
+    pub lines: Decimal,
+    /// Sum of `adjustments[].amount`.
+    pub adjustments: Decimal,
+    /// Sum of `bonuses[].amount`.
+    pub bonuses: Decimal,
+    /// Balance carried in from the partner's previous finalised statement.
+    pub carried_in: Decimal,
+    /// lines + adjustments + bonuses + carried_in.
+    pub subtotal: Decimal,
+    /// The program's minimum payout.
+    pub minimum_payout: Decimal,
+    /// What to pay now.
+    pub total_payable: Decimal,
+    /// What is carried into the next statement.
+    pub carried_out: Decimal,
+}
+
+/// What the store remembers of a claim paid on a finalised statement.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PaidClaim {
+    /// Partner it was paid to.
+    pub partner_id: String,
+    /// The statement of the original line.
+    pub statement_id: String,
+    /// The original line's number.
+    pub line_no: u32,
+    /// Order id of the original line.
+    pub order_id: Option<String>,
+    /// Basis of the original line.
+    pub original_basis: Option<Decimal>,
+    /// Commission of the original line.
+    pub original_commission: Decimal,
+    /// Paid so far (original + adjustments on finalised statements).
+    pub paid_total: Decimal,
+}

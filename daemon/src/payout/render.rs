@@ -1,0 +1,469 @@
+//! Statement files: canonical JSON (with its content hash), CSV, printable
+//! HTML, and the period's `summary.csv`.
+//!
+//! Every output is a pure function of the [`Statement`] (or of the period's
+//! summary rows), so re-rendering a stored finalised statement reproduces its
+//! files byte for byte. Nothing here reads a clock, the environment or the
+//! network; the HTML carries its own CSS.
+
+use super::model::{Statement, Status};
+use sha2::{Digest, Sha256};
+use std::fmt::Write as _;
+
+/// Errors rendering or reading a statement file.
+#[derive(Debug, thiserror::Error)]
+pub enum RenderError {
+    /// Serialising or parsing JSON failed.
+    #[error("statement JSON: {0}")]
+    Json(#[from] serde_json::Error),
+    /// Writing CSV failed.
+    #[error("statement CSV: {0}")]
+    Csv(#[from] csv::Error),
+    /// The file is not in the canonical form this version writes.
+    #[error("{0}")]
+    NotCanonical(String),
+}
+
+/// Hex SHA-256 of bytes.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+/// The canonical JSON of a statement: compact, fields in declaration order,
+/// decimals as strings. Its SHA-256 is the statement's content hash.
+pub fn canonical_json(s: &Statement) -> Result<Vec<u8>, RenderError> {
+    Ok(serde_json::to_vec(s)?)
+}
+
+/// The `<partner>.json` file: the canonical JSON with `"content_hash"`
+/// appended as the last field, and a final newline.
+pub fn json_file(canonical: &[u8], content_hash: &str) -> Vec<u8> {
+    let mut out = Vec::with_capacity(canonical.len() + 90);
+    out.extend_from_slice(&canonical[..canonical.len().saturating_sub(1)]);
+    out.extend_from_slice(b",\"content_hash\":\"");
+    out.extend_from_slice(content_hash.as_bytes());
+    out.extend_from_slice(b"\"}\n");
+    out
+}
+
+/// Reads a `<partner>.json` file back: the statement, the hash it claims,
+/// and the hash its content actually has. Fails if the file is not exactly
+/// what [`json_file`] would write for that statement.
+pub fn read_json_file(bytes: &[u8]) -> Result<(Statement, String, String), RenderError> {
+    const MARK: &[u8] = b",\"content_hash\":\"";
+    let pos = bytes
+        .windows(MARK.len())
+        .rposition(|w| w == MARK)
+        .ok_or_else(|| RenderError::NotCanonical("no content_hash field".into()))?;
+    let mut canonical = bytes[..pos].to_vec();
+    canonical.push(b'}');
+    let claimed = std::str::from_utf8(&bytes[pos + MARK.len()..])
+        .map_err(|_| RenderError::NotCanonical("content_hash is not UTF-8".into()))?
+        .trim_end_matches('\n')
+        .trim_end_matches("\"}")
+        .to_string();
+    let statement: Statement = serde_json::from_slice(&canonical)?;
+    let again = canonical_json(&statement)?;
+    if again != canonical {
+        return Err(RenderError::NotCanonical(
+            "the JSON is not in canonical form (edited by hand?)".into(),
+        ));
+    }
+    if json_file(&canonical, &claimed) != bytes {
+        return Err(RenderError::NotCanonical(
+            "bytes after the content hash differ from the canonical layout".into(),
+        ));
+    }
+    let actual = sha256_hex(&canonical);
+    Ok((statement, claimed, actual))
+}
+
+fn opt<T: ToString>(v: &Option<T>) -> String {
+    v.as_ref().map(|x| x.to_string()).unwrap_or_default()
+}
+
+/// The `<partner>.csv` file: one row per line, adjustment and bonus, then
+/// one row per total.
+pub fn csv_file(s: &Statement) -> Result<Vec<u8>, RenderError> {
+    let mut w = csv::WriterBuilder::new().from_writer(Vec::new());
+    w.write_record([
+        "section",
+        "line_no",
+        "network",
+        "claim_id",
+        "order_id",
+        "date",
+        "event",
+        "basis",
+        "basis_currency",
+        "rule_id",
+        "override_id",
+        "rate_percent",
+        "flat_amount",
+        "rate_detail",
+        "fx_rate",
+        "amount",
+        "currency",
+        "refers_to",
+        "note",
+    ])?;
+    let cur = s.currency.as_str();
+    for l in &s.lines {
+        w.write_record([
+            "line",
+            &l.line_no.to_string(),
+            &l.network,
+            &l.claim_id,
+            &opt(&l.order_id),
+            &l.date.to_string(),
+            l.event.as_str(),
+            &opt(&l.basis.as_ref().map(|b| b.amount)),
+            &opt(&l.basis.as_ref().map(|b| b.currency.clone())),
+            &l.rule_id,
+            &opt(&l.override_id),
+            &opt(&l.rate_percent),
+            &opt(&l.flat_amount),
+            &opt(&l.rate_detail),
+            &opt(&l.fx_rate),
+            &l.commission.to_string(),
+            cur,
+            "",
+            &opt(&l.note),
+        ])?;
+    }
+    for a in &s.adjustments {
+        w.write_record([
+            "adjustment",
+            &a.line_no.to_string(),
+            &a.network,
+            &a.claim_id,
+            &opt(&a.order_id),
+            "",
+            "",
+            &opt(&a.current_basis),
+            "",
+            "",
+            "",
+            "",
+            "",
+            "",
+            "",
+            &a.amount.to_string(),
+            cur,
+            &format!("{}#{}", a.original_statement_id, a.original_line_no),
+            &a.reason,
+        ])?;
+    }
+    for b in &s.bonuses {
+        w.write_record([
+            "bonus",
+            &b.line_no.to_string(),
+            "",
+            "",
+            "",
+            "",
+            "",
+            &b.volume.to_string(),
+            &opt(&s.volume.as_ref().map(|v| v.currency.clone())),
+            &b.bonus_id,
+            "",
+            &opt(&b.percent),
+            &opt(&b.fixed_amount),
+            &format!("threshold {}", b.threshold_volume),
+            &opt(&b.fx_rate),
+            &b.amount.to_string(),
+            cur,
+            "",
+            "",
+        ])?;
+    }
+    let t = &s.totals;
+    for (name, v) in [
+        ("total_lines", t.lines),
+        ("total_adjustments", t.adjustments),
+        ("total_bonuses", t.bonuses),
+        ("carried_in", t.carried_in),
+        ("subtotal", t.subtotal),
+        ("minimum_payout", t.minimum_payout),
+        ("total_payable", t.total_payable),
+        ("carried_out", t.carried_out),
+    ] {
+        let amount = v.to_string();
+        let mut row = vec![""; 19];
+        row[0] = name;
+        row[15] = &amount;
+        row[16] = cur;
+        w.write_record(&row)?;
+    }
+    w.into_inner()
+        .map_err(|e| RenderError::NotCanonical(format!("csv buffer: {e}")))
+}
+
+fn esc(s: &str) -> String {
+    let mut o = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => o.push_str("&amp;"),
+            '<' => o.push_str("&lt;"),
+            '>' => o.push_str("&gt;"),
+            '"' => o.push_str("&quot;"),
+            '\'' => o.push_str("&#39;"),
+            c => o.push(c),
+        }
+    }
+    o
+}
+
+const CSS: &str = "body{font-family:-apple-system,'Segoe UI',Helvetica,Arial,sans-serif;color:#111;margin:2rem;font-size:13px}\
+h1{font-size:20px;margin:0 0 .3rem}h2{font-size:15px;margin:1.6rem 0 .4rem;border-bottom:1px solid #ccc}\
+table{border-collapse:collapse;width:100%}th,td{padding:3px 6px;border-bottom:1px solid #e3e3e3;text-align:left;vertical-align:top}\
+th{background:#f4f4f4;font-weight:600}td.n,th.n{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}\
+.meta td{border:none;padding:1px 12px 1px 0}.draft{color:#b00;font-weight:700}.total td{font-weight:700;border-top:2px solid #111}\
+.hash{font-family:monospace;font-size:11px;word-break:break-all;color:#555}\
+@media print{body{margin:1cm}h2{page-break-after:avoid}tr{page-break-inside:avoid}}";
+
+/// The `<partner>.html` file: a printable statement for the partner.
+pub fn html_file(s: &Statement, content_hash: &str) -> String {
+    let cur = esc(&s.currency);
+    let mut h = String::with_capacity(4096 + s.lines.len() * 400);
+    let name = s.partner_name.as_deref().unwrap_or(&s.partner_id);
+    let _ = write!(
+        h,
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>Statement {id}</title><style>{CSS}</style></head><body>\n\
+<h1>Payout statement — {name}</h1>\n<table class=\"meta\">\
+<tr><td>Statement</td><td>{id}</td></tr>\
+<tr><td>Program</td><td>{program}</td></tr>\
+<tr><td>Partner</td><td>{partner}</td></tr>\
+<tr><td>Period</td><td>{period} ({start} to {end}, {tz})</td></tr>\
+<tr><td>Status</td><td class=\"{status}\">{status} (version {version})</td></tr>\
+<tr><td>Currency</td><td>{cur}</td></tr></table>\n",
+        id = esc(&s.statement_id),
+        name = esc(name),
+        program = esc(&s.program),
+        partner = esc(&s.partner_id),
+        period = esc(&s.period),
+        start = s.period_start,
+        end = s.period_end,
+        tz = esc(&s.timezone),
+        status = s.status.as_str(),
+        version = s.version,
+    );
+    if s.status == Status::Draft {
+        h.push_str("<p class=\"draft\">DRAFT — not for payment.</p>\n");
+    }
+    if !s.lines.is_empty() {
+        h.push_str("<h2>Commission</h2>\n<table><tr><th class=\"n\">#</th><th>Date</th><th>Network</th><th>Claim</th><th>Order</th><th>Event</th><th class=\"n\">Basis</th><th>Rule</th><th class=\"n\">Rate</th><th class=\"n\">FX</th><th class=\"n\">Commission</th></tr>\n");
+        for l in &s.lines {
+            let rate = match (&l.rate_percent, &l.flat_amount, &l.rate_detail) {
+                (_, _, Some(d)) => esc(d),
+                (Some(p), _, _) => format!("{p}%"),
+                (_, Some(a), _) => format!("{a} {cur} flat"),
+                _ => String::new(),
+            };
+            let rule = match &l.override_id {
+                Some(o) => format!("{} ({})", esc(&l.rule_id), esc(o)),
+                None => esc(&l.rule_id),
+            };
+            let note = l
+                .note
+                .as_deref()
+                .map(|n| format!("<br><small>{}</small>", esc(n)))
+                .unwrap_or_default();
+            let _ = writeln!(
+                h,
+                "<tr><td class=\"n\">{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"n\">{}</td><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}{}</td></tr>",
+                l.line_no,
+                l.date,
+                esc(&l.network),
+                esc(&l.claim_id),
+                esc(l.order_id.as_deref().unwrap_or("")),
+                l.event.as_str(),
+                l.basis.as_ref().map(|b| esc(&b.to_string())).unwrap_or_default(),
+                rule,
+                rate,
+                opt(&l.fx_rate),
+                l.commission,
+                note,
+            );
+        }
+        h.push_str("</table>\n");
+    }
+    if !s.adjustments.is_empty() {
+        h.push_str("<h2>Adjustments to earlier statements</h2>\n<table><tr><th class=\"n\">#</th><th>Network</th><th>Claim</th><th>Order</th><th>Refers to</th><th>Reason</th><th class=\"n\">Previously paid</th><th class=\"n\">Amount</th></tr>\n");
+        for a in &s.adjustments {
+            let _ = writeln!(
+                h,
+                "<tr><td class=\"n\">{}</td><td>{}</td><td>{}</td><td>{}</td><td>{} line {}</td><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td></tr>",
+                a.line_no,
+                esc(&a.network),
+                esc(&a.claim_id),
+                esc(a.order_id.as_deref().unwrap_or("")),
+                esc(&a.original_statement_id),
+                a.original_line_no,
+                esc(&a.reason),
+                a.previously_paid,
+                a.amount,
+            );
+        }
+        h.push_str("</table>\n");
+    }
+    if !s.bonuses.is_empty() {
+        h.push_str("<h2>Bonuses</h2>\n<table><tr><th class=\"n\">#</th><th>Bonus</th><th class=\"n\">Threshold</th><th class=\"n\">Volume</th><th class=\"n\">Rate</th><th class=\"n\">FX</th><th class=\"n\">Amount</th></tr>\n");
+        for b in &s.bonuses {
+            let rate = match (&b.percent, &b.fixed_amount) {
+                (Some(p), _) => format!("{p}%"),
+                (_, Some(a)) => format!("{a} {cur} fixed"),
+                _ => String::new(),
+            };
+            let _ = writeln!(
+                h,
+                "<tr><td class=\"n\">{}</td><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td></tr>",
+                b.line_no,
+                esc(&b.bonus_id),
+                b.threshold_volume,
+                b.volume,
+                rate,
+                opt(&b.fx_rate),
+                b.amount,
+            );
+        }
+        h.push_str("</table>\n");
+    }
+    let t = &s.totals;
+    h.push_str("<h2>Totals</h2>\n<table>\n");
+    for (label, v) in [
+        ("Commission", t.lines),
+        ("Adjustments", t.adjustments),
+        ("Bonuses", t.bonuses),
+        ("Balance carried in", t.carried_in),
+        ("Subtotal", t.subtotal),
+        ("Minimum payout", t.minimum_payout),
+        ("Carried to next statement", t.carried_out),
+    ] {
+        let _ = writeln!(h, "<tr><td>{label}</td><td class=\"n\">{v} {cur}</td></tr>");
+    }
+    let _ = writeln!(
+        h,
+        "<tr class=\"total\"><td>Total payable</td><td class=\"n\">{} {cur}</td></tr>\n</table>",
+        t.total_payable
+    );
+    let _ = write!(
+        h,
+        "<p class=\"hash\">Content hash (SHA-256 of the canonical JSON): {}</p>\n</body></html>\n",
+        esc(content_hash)
+    );
+    h
+}
+
+/// One row of `summary.csv`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SummaryRow {
+    /// Partner id.
+    pub partner_id: String,
+    /// Partner name.
+    pub partner_name: String,
+    /// Statement id.
+    pub statement_id: String,
+    /// draft / finalised.
+    pub status: String,
+    /// Statement version.
+    pub version: u32,
+    /// Total payable now.
+    pub total_payable: String,
+    /// Currency.
+    pub currency: String,
+    /// Balance carried in.
+    pub carried_in: String,
+    /// Balance carried out.
+    pub carried_out: String,
+    /// Content hash.
+    pub content_hash: String,
+}
+
+impl SummaryRow {
+    /// The summary row of a statement.
+    pub fn of(s: &Statement, content_hash: &str) -> SummaryRow {
+        SummaryRow {
+            partner_id: s.partner_id.clone(),
+            partner_name: s.partner_name.clone().unwrap_or_default(),
+            statement_id: s.statement_id.clone(),
+            status: s.status.as_str().into(),
+            version: s.version,
+            total_payable: s.totals.total_payable.to_string(),
+            currency: s.currency.clone(),
+            carried_in: s.totals.carried_in.to_string(),
+            carried_out: s.totals.carried_out.to_string(),
+            content_hash: content_hash.into(),
+        }
+    }
+}
+
+/// `summary.csv` for accounts payable: one row per partner, in partner order.
+pub fn summary_csv(rows: &[SummaryRow]) -> Result<Vec<u8>, RenderError> {
+    let mut w = csv::WriterBuilder::new().from_writer(Vec::new());
+    w.write_record([
+        "partner_id",
+        "partner_name",
+        "amount",
+        "currency",
+        "carried_in",
+        "carried_out",
+        "status",
+        "version",
+        "statement_id",
+        "content_hash",
+    ])?;
+    for r in rows {
+        w.write_record([
+            &r.partner_id,
+            &r.partner_name,
+            &r.total_payable,
+            &r.currency,
+            &r.carried_in,
+            &r.carried_out,
+            &r.status,
+            &r.version.to_string(),
+            &r.statement_id,
+            &r.content_hash,
+        ])?;
+    }
+    w.into_inner()
+        .map_err(|e| RenderError::NotCanonical(format!("csv buffer: {e}")))
+}
+
+/// The file stem of a partner's files: the id with every byte outside
+/// `[A-Za-z0-9_-]` (and `.`, except leading) written as `%XX`, so any id maps
+/// to one safe, distinct name; `summary` is escaped so it cannot clash with
+/// `summary.csv`.
+pub fn file_stem(id: &str) -> String {
+    let mut o = String::with_capacity(id.len());
+    for (i, b) in id.bytes().enumerate() {
+        let keep = b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || (b == b'.' && i > 0);
+        if keep {
+            o.push(b as char);
+        } else {
+            let _ = write!(o, "%{b:02X}");
+        }
+    }
+    if o == "summary" {
+        o.replace_range(0..1, "%73");
+    }
+    if o.is_empty() {
+        o.push_str("%00");
+    }
+    o
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_stems_are_safe_and_distinct() {
+        assert_eq!(file_stem("p-1"), "p-1");
+        assert_eq!(file_stem("impact/123"), "impact%2F123");
+        assert_eq!(file_stem("../x"), "%2E.%2Fx");
+        assert_eq!(file_stem("summary"), "%73ummary");
+        assert_ne!(file_stem("a b"), file_stem("a%20b"));
+    }
+}

@@ -1,0 +1,217 @@
+//! Commission rules applied to one claim: which rule is in force, which
+//! override applies, and the arithmetic of each kind (flat, percent, tiers)
+//! plus the rounding rule.
+//!
+//! Pure functions over config values; no statements, no I/O.
+
+use super::config::{
+    BonusConfig, CommissionConfig, OverrideConfig, RuleConfig, RuleKind, TierConfig, TierMode,
+};
+use chrono::NaiveDate;
+use plugin_api::EventType;
+use rust_decimal::{Decimal, RoundingStrategy};
+
+/// Rounds `amount` to `currency`'s minor unit, half away from zero, and fixes
+/// the scale to exactly that many digits (`1.5` EUR → `1.50`).
+pub fn round_to_minor(amount: Decimal, currency: &str) -> Decimal {
+    let dp = plugin_api::currency::minor_unit_digits(currency).unwrap_or(2);
+    let mut r = amount.round_dp_with_strategy(dp, RoundingStrategy::MidpointAwayFromZero);
+    r.rescale(dp);
+    r
+}
+
+/// How a resolved rule prices a claim.
+#[derive(Debug, Clone)]
+pub enum Pricing<'a> {
+    /// Fixed amount per event (payout currency).
+    Flat(Decimal),
+    /// Percentage of the basis.
+    Percent(Decimal),
+    /// Tiers by period volume.
+    Tiered(TierMode, &'a [TierConfig]),
+}
+
+/// The rule (and override) in force for one claim.
+#[derive(Debug, Clone)]
+pub struct Resolved<'a> {
+    /// The matching rule.
+    pub rule: &'a RuleConfig,
+    /// The override applied, if any.
+    pub overridden_by: Option<&'a OverrideConfig>,
+    /// The figures to price with (rule's, or override's where it sets them).
+    pub pricing: Pricing<'a>,
+    /// Cap per partner per period, payout currency.
+    pub cap: Option<Decimal>,
+}
+
+fn in_force(from: Option<NaiveDate>, to: Option<NaiveDate>, date: NaiveDate) -> bool {
+    from.is_none_or(|f| f <= date) && to.is_none_or(|t| date <= t)
+}
+
+fn matches_partner(
+    config: &CommissionConfig,
+    partners: &[String],
+    groups: &[String],
+    partner: &str,
+) -> bool {
+    if partners.is_empty() && groups.is_empty() {
+        return true;
+    }
+    partners.iter().any(|p| p == partner)
+        || groups.iter().any(|g| {
+            config
+                .partner_groups
+                .get(g)
+                .is_some_and(|members| members.iter().any(|m| m == partner))
+        })
+}
+
+/// The first rule in force on `date` matching the event type and partner,
+/// with the partner's override for it, if any.
+pub fn resolve<'a>(
+    config: &'a CommissionConfig,
+    partner: &str,
+    event: EventType,
+    date: NaiveDate,
+) -> Option<Resolved<'a>> {
+    let rule = config.rules.iter().find(|r| {
+        in_force(Some(r.effective_from), r.effective_to, date)
+            && (r.event_types.is_empty() || r.event_types.contains(&event))
+            && matches_partner(config, &r.partners, &r.groups, partner)
+    })?;
+    let overridden_by = config.overrides.iter().find(|o| {
+        o.rule == rule.id
+            && o.partner == partner
+            && in_force(o.effective_from, o.effective_to, date)
+    });
+    let pricing = match rule.kind {
+        RuleKind::Flat => Pricing::Flat(
+            overridden_by
+                .and_then(|o| o.amount)
+                .or(rule.amount)
+                .unwrap_or_default(),
+        ),
+        RuleKind::Percent => Pricing::Percent(
+            overridden_by
+                .and_then(|o| o.percent)
+                .or(rule.percent)
+                .unwrap_or_default(),
+        ),
+        RuleKind::Tiered => Pricing::Tiered(
+            rule.tier_mode,
+            overridden_by
+                .and_then(|o| o.tiers.as_deref())
+                .unwrap_or(&rule.tiers),
+        ),
+    };
+    let cap = overridden_by
+        .and_then(|o| o.cap_per_period)
+        .or(rule.cap_per_period);
+    Some(Resolved {
+        rule,
+        overridden_by,
+        pricing,
+        cap,
+    })
+}
+
+/// True when `bonus` is in force on `date` and applies to `partner`.
+pub fn bonus_applies(
+    config: &CommissionConfig,
+    bonus: &BonusConfig,
+    partner: &str,
+    date: NaiveDate,
+) -> bool {
+    in_force(Some(bonus.effective_from), bonus.effective_to, date)
+        && matches_partner(config, &bonus.partners, &bonus.groups, partner)
+}
+
+/// The percentage of the tier reached by `volume` (all-volume tiers).
+pub fn tier_percent(tiers: &[TierConfig], volume: Decimal) -> Decimal {
+    tiers
+        .iter()
+        .rev()
+        .find(|t| t.from_volume <= volume)
+        .map(|t| t.percent)
+        .unwrap_or_default()
+}
+
+/// Marginal tiers: the exact commission (program currency) of a basis whose
+/// volume slice is `[before, before + basis)`, and a description of the split
+/// when it spans more than one tier.
+pub fn marginal(
+    tiers: &[TierConfig],
+    before: Decimal,
+    basis: Decimal,
+) -> (Decimal, Vec<(Decimal, Decimal)>) {
+    let mut parts = Vec::new();
+    let mut total = Decimal::ZERO;
+    let end = before + basis;
+    for (i, t) in tiers.iter().enumerate() {
+        let band_lo = t.from_volume;
+        let band_hi = tiers.get(i + 1).map(|n| n.from_volume);
+        let lo = band_lo.max(before);
+        let hi = band_hi.map_or(end, |h| h.min(end));
+        if hi > lo {
+            let slice = hi - lo;
+            total += slice * t.percent / Decimal::ONE_HUNDRED;
+            parts.push((t.percent, slice));
+        }
+    }
+    (total, parts)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::str::FromStr;
+
+    fn dec(s: &str) -> Decimal {
+        Decimal::from_str(s).unwrap()
+    }
+
+    fn tiers() -> Vec<TierConfig> {
+        vec![
+            TierConfig {
+                from_volume: dec("0"),
+                percent: dec("5"),
+            },
+            TierConfig {
+                from_volume: dec("1000"),
+                percent: dec("7"),
+            },
+            TierConfig {
+                from_volume: dec("5000"),
+                percent: dec("10"),
+            },
+        ]
+    }
+
+    #[test]
+    fn rounds_half_away_from_zero_to_the_minor_unit() {
+        assert_eq!(round_to_minor(dec("1.005"), "EUR").to_string(), "1.01");
+        assert_eq!(round_to_minor(dec("-1.005"), "EUR").to_string(), "-1.01");
+        assert_eq!(round_to_minor(dec("1.004999"), "EUR").to_string(), "1.00");
+        assert_eq!(round_to_minor(dec("2.5"), "JPY").to_string(), "3");
+        assert_eq!(round_to_minor(dec("1.0005"), "KWD").to_string(), "1.001");
+        assert_eq!(round_to_minor(dec("7"), "USD").to_string(), "7.00");
+    }
+
+    #[test]
+    fn all_volume_tier_is_the_last_reached() {
+        assert_eq!(tier_percent(&tiers(), dec("999.99")), dec("5"));
+        assert_eq!(tier_percent(&tiers(), dec("1000")), dec("7"));
+        assert_eq!(tier_percent(&tiers(), dec("9000")), dec("10"));
+    }
+
+    #[test]
+    fn marginal_tiers_split_a_crossing_line() {
+        let (c, parts) = marginal(&tiers(), dec("800"), dec("300"));
+        // 200 at 5% + 100 at 7%
+        assert_eq!(c, dec("17"));
+        assert_eq!(parts, vec![(dec("5"), dec("200")), (dec("7"), dec("100"))]);
+        let (c, parts) = marginal(&tiers(), dec("0"), dec("100"));
+        assert_eq!(c, dec("5"));
+        assert_eq!(parts.len(), 1);
+    }
+}

@@ -1,0 +1,972 @@
+//! The HTTP executor: runs a plugin's requests with the daemon's one reqwest
+//! client (rustls), on the plugin's behalf.
+//!
+//! Per request: the URL's host must be allowed (manifest's hosts plus the
+//! configured base URL's host) or the plugin gets `HttpFailure NotAllowed`;
+//! auth is injected per the manifest's [`AuthSpec`] from the policy's
+//! secrets; a per-connector token bucket spaces requests; each attempt has a
+//! timeout and a response-size cap. Idempotent requests are retried with
+//! exponential backoff and jitter on connect errors, timeouts and 5xx; a 429
+//! is retried after the time its `Retry-After` / `RateLimit-Reset` /
+//! `X-RateLimit-Reset` header asks for (or the backoff). Redirects are not
+//! followed (a redirect could leave the allowed hosts).
+//!
+//! Secrets: values are added to the request here and nowhere else; every
+//! message that leaves this module (errors, logs) goes through [`Redactor`],
+//! which masks secret values, their URL-encoded and Basic-encoded forms and
+//! OAuth2 access tokens.
+//!
+//! What this is not: no retries of non-idempotent requests, no caching, no
+//! redirect following, no cookies.
+
+use super::{HttpPolicy, RateLimit, SessionTuning};
+use base64::Engine;
+use plugin_api::protocol::{AuthSpec, Event, HttpFailureKind, HttpRequest, HttpResponseHead};
+use rand::Rng;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+use tokio::time::Instant;
+
+/// Masks secret values in text.
+#[derive(Debug, Clone, Default)]
+pub struct Redactor {
+    needles: Vec<String>,
+}
+
+impl Redactor {
+    /// Adds a secret value (and its URL-encoded form).
+    pub fn add(&mut self, secret: &str) {
+        if secret.is_empty() {
+            return;
+        }
+        for s in [
+            secret.to_owned(),
+            url::form_urlencoded::byte_serialize(secret.as_bytes()).collect::<String>(),
+            plugin_api::sdk::encode_component(secret),
+        ] {
+            if !self.needles.contains(&s) {
+                self.needles.push(s);
+            }
+        }
+        // Longest first, so a secret containing another is masked whole.
+        self.needles.sort_by_key(|s| std::cmp::Reverse(s.len()));
+    }
+
+    /// The text with every secret replaced by `***`.
+    pub fn redact(&self, text: &str) -> String {
+        let mut out = text.to_owned();
+        for n in &self.needles {
+            if out.contains(n.as_str()) {
+                out = out.replace(n.as_str(), "***");
+            }
+        }
+        out
+    }
+
+    /// True if nothing needs masking.
+    pub fn is_empty(&self) -> bool {
+        self.needles.is_empty()
+    }
+}
+
+/// The daemon's one HTTP client.
+pub fn client() -> &'static reqwest::Client {
+    static CLIENT: OnceLock<reqwest::Client> = OnceLock::new();
+    CLIENT.get_or_init(|| {
+        reqwest::Client::builder()
+            .use_rustls_tls()
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("reckon/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .unwrap_or_else(|_| reqwest::Client::new())
+    })
+}
+
+// ---------------------------------------------------------------------------
+// Rate limiting
+// ---------------------------------------------------------------------------
+
+/// A token bucket as GCRA, in integer nanoseconds: a burst of `requests`,
+/// refilled at one request per `per_secs / requests`.
+#[derive(Debug)]
+pub struct Bucket {
+    limit: RateLimit,
+    /// Theoretical arrival time of the next request.
+    tat: Option<Instant>,
+}
+
+impl Bucket {
+    /// A full bucket.
+    pub fn new(limit: RateLimit) -> Self {
+        Bucket { limit, tat: None }
+    }
+
+    fn interval(&self) -> Duration {
+        let requests = u64::from(self.limit.requests.max(1));
+        Duration::from_nanos(u64::from(self.limit.per_secs) * 1_000_000_000 / requests)
+    }
+
+    /// Takes a token at `now`, or says when one will be available.
+    pub fn take(&mut self, now: Instant) -> Result<(), Instant> {
+        let interval = self.interval();
+        let burst = interval * self.limit.requests.max(1).saturating_sub(1);
+        let tat = self.tat.map_or(now, |t| t.max(now));
+        let allow_at = tat.checked_sub(burst).unwrap_or(now);
+        if allow_at <= now {
+            self.tat = Some(tat + interval);
+            Ok(())
+        } else {
+            Err(allow_at)
+        }
+    }
+}
+
+fn buckets() -> &'static Mutex<HashMap<String, Arc<Mutex<Bucket>>>> {
+    static B: OnceLock<Mutex<HashMap<String, Arc<Mutex<Bucket>>>>> = OnceLock::new();
+    B.get_or_init(|| Mutex::new(HashMap::new()))
+}
+
+fn bucket_for(connector: &str, limit: RateLimit) -> Arc<Mutex<Bucket>> {
+    let mut map = buckets().lock().unwrap_or_else(|p| p.into_inner());
+    let b = map
+        .entry(connector.to_owned())
+        .or_insert_with(|| Arc::new(Mutex::new(Bucket::new(limit))));
+    if let Ok(mut g) = b.lock() {
+        if g.limit != limit {
+            *g = Bucket::new(limit);
+        }
+    }
+    b.clone()
+}
+
+// ---------------------------------------------------------------------------
+// Throttling headers
+// ---------------------------------------------------------------------------
+
+/// How long a 429 asks us to wait: `Retry-After` (seconds or HTTP date),
+/// then `RateLimit-Reset` (seconds), then `X-RateLimit-Reset` (seconds, or a
+/// Unix epoch when larger than 10^9).
+pub fn retry_after(
+    headers: &BTreeMap<String, String>,
+    now: std::time::SystemTime,
+) -> Option<Duration> {
+    let now_secs = now
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    if let Some(v) = headers.get("retry-after").map(|v| v.trim()) {
+        if let Ok(secs) = v.parse::<u64>() {
+            return Some(Duration::from_secs(secs));
+        }
+        if let Ok(at) = httpdate::parse_http_date(v) {
+            return Some(at.duration_since(now).unwrap_or(Duration::ZERO));
+        }
+    }
+    if let Some(secs) = headers
+        .get("ratelimit-reset")
+        .and_then(|v| v.trim().parse::<u64>().ok())
+    {
+        return Some(Duration::from_secs(secs));
+    }
+    if let Some(v) = headers
+        .get("x-ratelimit-reset")
+        .and_then(|v| v.trim().parse::<u64>().ok())
+    {
+        return Some(if v > 1_000_000_000 {
+            Duration::from_secs(v.saturating_sub(now_secs))
+        } else {
+            Duration::from_secs(v)
+        });
+    }
+    None
+}
+
+/// Exponential backoff for `attempt` (0-based) with up to +50% jitter.
+pub fn backoff(tuning: &SessionTuning, attempt: u32) -> Duration {
+    let base = tuning.backoff_base.as_millis() as u64;
+    let cap = tuning.backoff_cap.as_millis() as u64;
+    let exp = base.saturating_mul(1u64 << attempt.min(20)).min(cap);
+    let jitter = if exp >= 2 {
+        rand::thread_rng().gen_range(0..=exp / 2)
+    } else {
+        0
+    };
+    Duration::from_millis(exp + jitter)
+}
+
+// ---------------------------------------------------------------------------
+// OAuth2
+// ---------------------------------------------------------------------------
+
+#[derive(Debug, Clone)]
+struct CachedToken {
+    token: String,
+    expires: Instant,
+}
+
+fn tokens() -> &'static Mutex<HashMap<String, CachedToken>> {
+    static T: OnceLock<Mutex<HashMap<String, CachedToken>>> = OnceLock::new();
+    T.get_or_init(|| Mutex::new(HashMap::new()))
+}
+
+// ---------------------------------------------------------------------------
+// The executor
+// ---------------------------------------------------------------------------
+
+/// Counters for the session report.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct HttpStats {
+    /// Requests sent, retries and token refreshes included.
+    pub requests: u64,
+    /// Retries.
+    pub retries: u64,
+    /// Waits for a 429 or our own limiter.
+    pub rate_limit_waits: u64,
+}
+
+/// Why the executor stopped waiting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ShuttingDown;
+
+/// Runs one session's requests.
+#[derive(Debug)]
+pub struct HttpExecutor {
+    policy: HttpPolicy,
+    auth: Option<AuthSpec>,
+    settings: serde_json::Value,
+    base_url: Option<url::Url>,
+    allowed: Vec<String>,
+    tuning: SessionTuning,
+    redactor: Redactor,
+    /// What happened so far.
+    pub stats: HttpStats,
+}
+
+enum Attempt {
+    Response {
+        status: u16,
+        headers: BTreeMap<String, String>,
+        body: Vec<u8>,
+    },
+    Failure {
+        kind: HttpFailureKind,
+        message: String,
+        retry: bool,
+    },
+}
+
+impl HttpExecutor {
+    /// Prepares an executor for one session.
+    pub fn new(
+        policy: HttpPolicy,
+        auth: Option<AuthSpec>,
+        manifest_hosts: &[String],
+        base_url: &str,
+        settings: serde_json::Value,
+        tuning: SessionTuning,
+    ) -> Self {
+        let base_url = url::Url::parse(base_url).ok();
+        let mut allowed: Vec<String> = policy
+            .allowed_hosts
+            .iter()
+            .chain(manifest_hosts.iter())
+            .map(|h| h.to_ascii_lowercase())
+            .collect();
+        if let Some(h) = base_url.as_ref().and_then(|u| u.host_str()) {
+            allowed.push(h.to_ascii_lowercase());
+        }
+        allowed.sort();
+        allowed.dedup();
+        let mut redactor = Redactor::default();
+        for s in policy.secrets.values() {
+            redactor.add(&s.0);
+        }
+        // Basic credentials travel base64-encoded; mask that form too.
+        let mut exec = HttpExecutor {
+            policy,
+            auth,
+            settings,
+            base_url,
+            allowed,
+            tuning,
+            redactor,
+            stats: HttpStats::default(),
+        };
+        if let Some(AuthSpec::Basic { username, password }) = exec.auth.clone() {
+            if let (Ok(u), Ok(p)) = (exec.value(&username), exec.value(&password)) {
+                let encoded = base64::engine::general_purpose::STANDARD.encode(format!("{u}:{p}"));
+                exec.redactor.add(&encoded);
+            }
+        }
+        exec
+    }
+
+    /// The redactor (secrets and tokens seen so far).
+    pub fn redactor(&self) -> &Redactor {
+        &self.redactor
+    }
+
+    /// The hosts this session may reach.
+    pub fn allowed_hosts(&self) -> &[String] {
+        &self.allowed
+    }
+
+    /// A setting's value: a secret if the policy has one of that name, else
+    /// a plain string setting.
+    fn value(&self, name: &str) -> Result<String, String> {
+        if let Some(s) = self.policy.secrets.get(name) {
+            return Ok(s.0.clone());
+        }
+        match self.settings.get(name) {
+            Some(serde_json::Value::String(s)) => Ok(s.clone()),
+            Some(other) if !other.is_null() => Ok(other.to_string()),
+            _ => Err(format!(
+                "auth needs setting `{name}` but connector `{}` has no such secret or setting",
+                self.policy.connector_id
+            )),
+        }
+    }
+
+    async fn wait(&self, d: Duration) -> Result<(), ShuttingDown> {
+        if d.is_zero() {
+            return Ok(());
+        }
+        match self.tuning.shutdown.clone() {
+            None => {
+                tokio::time::sleep(d).await;
+                Ok(())
+            }
+            Some(mut rx) => {
+                if *rx.borrow() {
+                    return Err(ShuttingDown);
+                }
+                tokio::select! {
+                    _ = tokio::time::sleep(d) => Ok(()),
+                    _ = rx.changed() => Err(ShuttingDown),
+                }
+            }
+        }
+    }
+
+    async fn limit(&mut self) -> Result<(), ShuttingDown> {
+        let Some(limit) = self.policy.rate_limit else {
+            return Ok(());
+        };
+        let bucket = bucket_for(&self.policy.connector_id, limit);
+        let mut waited = false;
+        loop {
+            let r = bucket
+                .lock()
+                .map(|mut b| b.take(Instant::now()))
+                .unwrap_or(Ok(()));
+            match r {
+                Ok(()) => break,
+                Err(at) => {
+                    waited = true;
+                    self.wait(at.saturating_duration_since(Instant::now()))
+                        .await?;
+                }
+            }
+        }
+        if waited {
+            self.stats.rate_limit_waits += 1;
+        }
+        Ok(())
+    }
+
+    fn failure(&self, id: u64, kind: HttpFailureKind, message: &str) -> (Event, Vec<u8>) {
+        (
+            Event::HttpFailure {
+                id,
+                kind,
+                message: self.redactor.redact(message),
+            },
+            Vec::new(),
+        )
+    }
+
+    /// Executes a plugin's request (with retries) and returns the event to
+    /// feed back, with the body bytes beside it.
+    pub async fn execute(&mut self, req: &HttpRequest) -> (Event, Vec<u8>) {
+        let connector = self.policy.connector_id.clone();
+        let mut url = match url::Url::parse(&req.url) {
+            Ok(u) if matches!(u.scheme(), "http" | "https") => u,
+            Ok(u) => {
+                return self.failure(
+                    req.id,
+                    HttpFailureKind::NotAllowed,
+                    &format!(
+                        "scheme `{}` is not allowed (http or https only)",
+                        u.scheme()
+                    ),
+                )
+            }
+            Err(e) => {
+                return self.failure(
+                    req.id,
+                    HttpFailureKind::Other,
+                    &format!("malformed URL {:?}: {e}", self.redactor.redact(&req.url)),
+                )
+            }
+        };
+        let host = url.host_str().unwrap_or("").to_ascii_lowercase();
+        if !self.allowed.iter().any(|h| *h == host) {
+            tracing::warn!(connector = %connector, host = %host, "request to a host that is not allowed refused");
+            return self.failure(
+                req.id,
+                HttpFailureKind::NotAllowed,
+                &format!(
+                    "host `{host}` is not allowed for connector `{connector}` (allowed: {}); add it to the plugin's allowed_hosts or the connector's base_url",
+                    self.allowed.join(", ")
+                ),
+            );
+        }
+        let Ok(method) = reqwest::Method::from_bytes(req.method.as_bytes()) else {
+            return self.failure(
+                req.id,
+                HttpFailureKind::Other,
+                &format!("unknown HTTP method `{}`", req.method),
+            );
+        };
+        let log_url = self.redactor.redact(url.as_str());
+        let mut oauth_retried = false;
+        let mut attempt: u32 = 0;
+        loop {
+            // Auth is computed per attempt: an OAuth2 token may be refreshed.
+            let mut headers: Vec<(String, String)> = req
+                .headers
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
+            let mut query: Vec<(String, String)> = Vec::new();
+            if let Some(auth) = self.auth.clone() {
+                match self.auth_parts(&auth, &mut headers, &mut query).await {
+                    Ok(()) => {}
+                    Err(AuthFailure::Refused(msg)) => {
+                        // A synthetic 401 makes the plugin report an auth error.
+                        let msg = self.redactor.redact(&msg);
+                        return (
+                            Event::HttpResponse(HttpResponseHead {
+                                id: req.id,
+                                status: 401,
+                                headers: BTreeMap::from([(
+                                    "content-type".to_owned(),
+                                    "text/plain".to_owned(),
+                                )]),
+                            }),
+                            msg.into_bytes(),
+                        );
+                    }
+                    Err(AuthFailure::Failed(kind, msg)) => return self.failure(req.id, kind, &msg),
+                }
+            }
+            let mut attempt_url = url.clone();
+            if !query.is_empty() {
+                let mut pairs = attempt_url.query_pairs_mut();
+                for (k, v) in &query {
+                    pairs.append_pair(k, v);
+                }
+            }
+            if self.limit().await.is_err() {
+                return self.failure(
+                    req.id,
+                    HttpFailureKind::Other,
+                    "the daemon is shutting down",
+                );
+            }
+            self.stats.requests += 1;
+            let started = Instant::now();
+            let result = self
+                .send(method.clone(), attempt_url, &headers, req.body.clone())
+                .await;
+            let elapsed_ms = started.elapsed().as_millis() as u64;
+            let (retry_in, outcome) = match result {
+                Attempt::Response {
+                    status,
+                    headers,
+                    body,
+                } => {
+                    tracing::debug!(connector = %connector, label = %req.label, method = %req.method,
+                        url = %log_url, status, elapsed_ms, attempt, "request answered");
+                    let can_retry = attempt < self.policy.max_retries;
+                    let wait = if status == 429 && can_retry {
+                        let w = retry_after(&headers, std::time::SystemTime::now())
+                            .unwrap_or_else(|| backoff(&self.tuning, attempt));
+                        (w <= self.tuning.max_rate_limit_wait).then_some((w, true))
+                    } else if (500..=599).contains(&status) && req.idempotent && can_retry {
+                        Some((backoff(&self.tuning, attempt), false))
+                    } else if status == 401
+                        && !oauth_retried
+                        && self.auth.as_ref().is_some_and(has_oauth)
+                    {
+                        oauth_retried = true;
+                        self.forget_tokens();
+                        Some((Duration::ZERO, false))
+                    } else {
+                        None
+                    };
+                    let headers: BTreeMap<String, String> = headers
+                        .into_iter()
+                        .map(|(k, v)| (k, self.redactor.redact(&v)))
+                        .collect();
+                    (
+                        wait,
+                        (
+                            Event::HttpResponse(HttpResponseHead {
+                                id: req.id,
+                                status,
+                                headers,
+                            }),
+                            body,
+                        ),
+                    )
+                }
+                Attempt::Failure {
+                    kind,
+                    message,
+                    retry,
+                } => {
+                    let message = self.redactor.redact(&message);
+                    tracing::debug!(connector = %connector, label = %req.label, method = %req.method,
+                        url = %log_url, error = %message, elapsed_ms, attempt, "request failed");
+                    let wait = (retry && req.idempotent && attempt < self.policy.max_retries)
+                        .then(|| (backoff(&self.tuning, attempt), false));
+                    (
+                        wait,
+                        self.failure(
+                            req.id,
+                            kind,
+                            &format!("{} {log_url}: {message}", req.method),
+                        ),
+                    )
+                }
+            };
+            match retry_in {
+                None => return outcome,
+                Some((wait, throttled)) => {
+                    if throttled {
+                        self.stats.rate_limit_waits += 1;
+                        tracing::info!(connector = %connector, label = %req.label,
+                            wait_ms = wait.as_millis() as u64, "throttled (HTTP 429); waiting before retrying");
+                    }
+                    if !wait.is_zero() {
+                        self.stats.retries += 1;
+                    }
+                    if self.wait(wait).await.is_err() {
+                        return self.failure(
+                            req.id,
+                            HttpFailureKind::Other,
+                            "the daemon is shutting down",
+                        );
+                    }
+                    if !wait.is_zero() {
+                        attempt += 1;
+                    }
+                    // Rebuild the URL without the previous attempt's query auth.
+                    url = url::Url::parse(&req.url).unwrap_or(url);
+                }
+            }
+        }
+    }
+
+    async fn send(
+        &self,
+        method: reqwest::Method,
+        url: url::Url,
+        headers: &[(String, String)],
+        body: Option<String>,
+    ) -> Attempt {
+        let mut rb = client().request(method, url).timeout(self.policy.timeout);
+        for (k, v) in headers {
+            rb = rb.header(k.as_str(), v.as_str());
+        }
+        if let Some(b) = body {
+            rb = rb.body(b);
+        }
+        let mut resp = match rb.send().await {
+            Ok(r) => r,
+            Err(e) => return classify(e, "request"),
+        };
+        let status = resp.status().as_u16();
+        let mut headers = BTreeMap::new();
+        for (k, v) in resp.headers() {
+            let v = String::from_utf8_lossy(v.as_bytes()).into_owned();
+            headers
+                .entry(k.as_str().to_ascii_lowercase())
+                .and_modify(|old: &mut String| {
+                    old.push_str(", ");
+                    old.push_str(&v);
+                })
+                .or_insert(v);
+        }
+        let max = self.policy.max_response_bytes;
+        if let Some(len) = resp.content_length() {
+            if len > max as u64 {
+                return Attempt::Failure {
+                    kind: HttpFailureKind::TooLarge,
+                    message: format!(
+                        "response of {len} bytes exceeds the limit of {max} bytes (max_response_bytes)"
+                    ),
+                    retry: false,
+                };
+            }
+        }
+        let mut body = Vec::with_capacity(resp.content_length().unwrap_or(0) as usize);
+        loop {
+            match resp.chunk().await {
+                Ok(Some(chunk)) => {
+                    if body.len() + chunk.len() > max {
+                        return Attempt::Failure {
+                            kind: HttpFailureKind::TooLarge,
+                            message: format!(
+                                "response body exceeds the limit of {max} bytes (max_response_bytes)"
+                            ),
+                            retry: false,
+                        };
+                    }
+                    body.extend_from_slice(&chunk);
+                }
+                Ok(None) => break,
+                Err(e) => return classify(e, "response body"),
+            }
+        }
+        Attempt::Response {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    fn forget_tokens(&self) {
+        if let Ok(mut t) = tokens().lock() {
+            let prefix = format!("{}\u{0}", self.policy.connector_id);
+            t.retain(|k, _| !k.starts_with(&prefix));
+        }
+    }
+
+    async fn auth_parts(
+        &mut self,
+        auth: &AuthSpec,
+        headers: &mut Vec<(String, String)>,
+        query: &mut Vec<(String, String)>,
+    ) -> Result<(), AuthFailure> {
+        let set_header = |headers: &mut Vec<(String, String)>, name: &str, value: String| {
+            let lower = name.to_ascii_lowercase();
+            headers.retain(|(k, _)| k.to_ascii_lowercase() != lower);
+            headers.push((lower, value));
+        };
+        let missing = |e: String| AuthFailure::Failed(HttpFailureKind::Other, e);
+        match auth {
+            AuthSpec::Basic { username, password } => {
+                let u = self.value(username).map_err(missing)?;
+                let p = self.value(password).map_err(missing)?;
+                let encoded = base64::engine::general_purpose::STANDARD.encode(format!("{u}:{p}"));
+                set_header(headers, "authorization", format!("Basic {encoded}"));
+            }
+            AuthSpec::Bearer { token } => {
+                let t = self.value(token).map_err(missing)?;
+                set_header(headers, "authorization", format!("Bearer {t}"));
+            }
+            AuthSpec::Header { name, value } => {
+                let v = self.value(value).map_err(missing)?;
+                set_header(headers, name, v);
+            }
+            AuthSpec::Query { name, value } => {
+                let v = self.value(value).map_err(missing)?;
+                query.push((name.clone(), v));
+            }
+            AuthSpec::Oauth2RefreshToken {
+                token_url,
+                client_id,
+                client_secret,
+                refresh_token,
+            } => {
+                let token = self
+                    .oauth_token(token_url, client_id, client_secret, refresh_token)
+                    .await?;
+                set_header(headers, "authorization", format!("Bearer {token}"));
+            }
+            AuthSpec::All { schemes } => {
+                for s in schemes {
+                    Box::pin(self.auth_parts(s, headers, query)).await?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn oauth_token(
+        &mut self,
+        token_url: &str,
+        client_id: &str,
+        client_secret: &str,
+        refresh_token: &str,
+    ) -> Result<String, AuthFailure> {
+        let missing = |e: String| AuthFailure::Failed(HttpFailureKind::Other, e);
+        let id = self.value(client_id).map_err(missing)?;
+        let secret = self.value(client_secret).map_err(missing)?;
+        let refresh = self.value(refresh_token).map_err(missing)?;
+        let url = if token_url.starts_with('/') {
+            self.base_url
+                .as_ref()
+                .and_then(|b| b.join(token_url).ok())
+                .ok_or_else(|| {
+                    missing(format!(
+                        "OAuth2 token_url `{token_url}` is relative but the base URL is unusable"
+                    ))
+                })?
+        } else {
+            url::Url::parse(token_url)
+                .map_err(|e| missing(format!("OAuth2 token_url `{token_url}` is malformed: {e}")))?
+        };
+        let key = format!(
+            "{}\u{0}{}\u{0}{}",
+            self.policy.connector_id,
+            url.as_str(),
+            sha_of(&[&id, &refresh])
+        );
+        if let Some(hit) = tokens().lock().ok().and_then(|t| t.get(&key).cloned()) {
+            if hit.expires > Instant::now() {
+                self.redactor.add(&hit.token);
+                return Ok(hit.token);
+            }
+        }
+        let host = url.host_str().unwrap_or("").to_ascii_lowercase();
+        if !self.allowed.iter().any(|h| *h == host) {
+            return Err(AuthFailure::Failed(
+                HttpFailureKind::NotAllowed,
+                format!(
+                    "OAuth2 token host `{host}` is not allowed for connector `{}`; the plugin must list it in allowed_hosts",
+                    self.policy.connector_id
+                ),
+            ));
+        }
+        let form = [
+            ("grant_type", "refresh_token"),
+            ("client_id", id.as_str()),
+            ("client_secret", secret.as_str()),
+            ("refresh_token", refresh.as_str()),
+        ];
+        let body = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(form.iter())
+            .finish();
+        let mut attempt = 0u32;
+        loop {
+            if self.limit().await.is_err() {
+                return Err(AuthFailure::Failed(
+                    HttpFailureKind::Other,
+                    "the daemon is shutting down".into(),
+                ));
+            }
+            self.stats.requests += 1;
+            let r = self
+                .send(
+                    reqwest::Method::POST,
+                    url.clone(),
+                    &[(
+                        "content-type".into(),
+                        "application/x-www-form-urlencoded".into(),
+                    )],
+                    Some(body.clone()),
+                )
+                .await;
+            match r {
+                Attempt::Response { status, body, .. } if (200..300).contains(&status) => {
+                    #[derive(serde::Deserialize)]
+                    struct TokenResponse {
+                        access_token: String,
+                        #[serde(default)]
+                        expires_in: Option<u64>,
+                    }
+                    let t: TokenResponse = serde_json::from_slice(&body).map_err(|e| {
+                        AuthFailure::Refused(format!(
+                            "OAuth2 token response from {url} is malformed: {e}"
+                        ))
+                    })?;
+                    self.redactor.add(&t.access_token);
+                    // Refresh a minute early; default lifetime one hour.
+                    let life = t.expires_in.unwrap_or(3600).saturating_sub(60).max(1);
+                    if let Ok(mut c) = tokens().lock() {
+                        c.insert(
+                            key,
+                            CachedToken {
+                                token: t.access_token.clone(),
+                                expires: Instant::now() + Duration::from_secs(life),
+                            },
+                        );
+                    }
+                    tracing::debug!(connector = %self.policy.connector_id, expires_in_secs = life, "OAuth2 access token refreshed");
+                    return Ok(t.access_token);
+                }
+                Attempt::Response { status, body, .. }
+                    if (status >= 500 || status == 429) && attempt < self.policy.max_retries =>
+                {
+                    let _ = body;
+                    self.stats.retries += 1;
+                    let w = backoff(&self.tuning, attempt);
+                    attempt += 1;
+                    if self.wait(w).await.is_err() {
+                        return Err(AuthFailure::Failed(
+                            HttpFailureKind::Other,
+                            "the daemon is shutting down".into(),
+                        ));
+                    }
+                }
+                Attempt::Response { status, body, .. } => {
+                    let snippet: String =
+                        String::from_utf8_lossy(&body).chars().take(200).collect();
+                    return Err(AuthFailure::Refused(format!(
+                        "OAuth2 token refresh at {url} failed with HTTP {status}: {snippet}"
+                    )));
+                }
+                Attempt::Failure {
+                    kind,
+                    message,
+                    retry,
+                } => {
+                    if retry && attempt < self.policy.max_retries {
+                        self.stats.retries += 1;
+                        let w = backoff(&self.tuning, attempt);
+                        attempt += 1;
+                        if self.wait(w).await.is_err() {
+                            return Err(AuthFailure::Failed(
+                                HttpFailureKind::Other,
+                                "the daemon is shutting down".into(),
+                            ));
+                        }
+                        continue;
+                    }
+                    return Err(AuthFailure::Failed(
+                        kind,
+                        format!("OAuth2 token refresh at {url} failed: {message}"),
+                    ));
+                }
+            }
+        }
+    }
+}
+
+enum AuthFailure {
+    /// Credentials refused: surfaces to the plugin as a 401.
+    Refused(String),
+    /// Could not even try: surfaces as an `HttpFailure`.
+    Failed(HttpFailureKind, String),
+}
+
+fn has_oauth(a: &AuthSpec) -> bool {
+    match a {
+        AuthSpec::Oauth2RefreshToken { .. } => true,
+        AuthSpec::All { schemes } => schemes.iter().any(has_oauth),
+        _ => false,
+    }
+}
+
+fn sha_of(parts: &[&str]) -> String {
+    use sha2::Digest;
+    let mut h = sha2::Sha256::new();
+    for p in parts {
+        h.update(p.as_bytes());
+        h.update([0]);
+    }
+    hex::encode(&h.finalize()[..8])
+}
+
+fn classify(e: reqwest::Error, what: &str) -> Attempt {
+    let (kind, retry) = if e.is_timeout() {
+        (HttpFailureKind::Timeout, true)
+    } else if e.is_connect() {
+        (HttpFailureKind::Connect, true)
+    } else if e.is_body() || e.is_decode() || e.is_request() {
+        (HttpFailureKind::Other, true)
+    } else {
+        (HttpFailureKind::Other, false)
+    };
+    let e = e.without_url();
+    let mut message = format!("{what} failed: {e}");
+    let mut src = std::error::Error::source(&e);
+    while let Some(s) = src {
+        message.push_str(&format!(": {s}"));
+        src = s.source();
+    }
+    if kind == HttpFailureKind::Timeout {
+        message = format!("{what} timed out ({message})");
+    }
+    Attempt::Failure {
+        kind,
+        message,
+        retry,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_forms() {
+        let now = std::time::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+        let h = |k: &str, v: &str| BTreeMap::from([(k.to_owned(), v.to_owned())]);
+        assert_eq!(
+            retry_after(&h("retry-after", "7"), now),
+            Some(Duration::from_secs(7))
+        );
+        let date = httpdate::fmt_http_date(now + Duration::from_secs(30));
+        assert_eq!(
+            retry_after(&h("retry-after", &date), now),
+            Some(Duration::from_secs(30))
+        );
+        assert_eq!(
+            retry_after(&h("x-ratelimit-reset", "1800000012"), now),
+            Some(Duration::from_secs(12))
+        );
+        assert_eq!(
+            retry_after(&h("x-ratelimit-reset", "5"), now),
+            Some(Duration::from_secs(5))
+        );
+        assert_eq!(
+            retry_after(&h("ratelimit-reset", "3"), now),
+            Some(Duration::from_secs(3))
+        );
+        assert_eq!(retry_after(&h("retry-after", "soon"), now), None);
+        assert_eq!(retry_after(&BTreeMap::new(), now), None);
+    }
+
+    #[test]
+    fn token_bucket_allows_a_burst_then_spaces_requests() {
+        let mut b = Bucket::new(RateLimit {
+            requests: 2,
+            per_secs: 1,
+        });
+        let t0 = Instant::now();
+        assert!(b.take(t0).is_ok());
+        assert!(b.take(t0).is_ok());
+        let next = b.take(t0).unwrap_err();
+        assert_eq!(next - t0, Duration::from_millis(500));
+        assert!(b.take(next).is_ok());
+    }
+
+    #[test]
+    fn redactor_masks_plain_and_encoded_forms() {
+        let mut r = Redactor::default();
+        r.add("s3cr3t/+=");
+        assert_eq!(r.redact("key=s3cr3t/+= x"), "key=*** x");
+        assert_eq!(r.redact("key=s3cr3t%2F%2B%3D"), "key=***");
+        assert_eq!(r.redact("nothing"), "nothing");
+    }
+
+    #[test]
+    fn backoff_grows_and_is_capped() {
+        let t = SessionTuning {
+            backoff_base: Duration::from_millis(100),
+            backoff_cap: Duration::from_millis(1000),
+            ..SessionTuning::default()
+        };
+        let b0 = backoff(&t, 0);
+        assert!(b0 >= Duration::from_millis(100) && b0 <= Duration::from_millis(150));
+        let b3 = backoff(&t, 3);
+        assert!(b3 >= Duration::from_millis(800) && b3 <= Duration::from_millis(1200));
+        let b9 = backoff(&t, 9);
+        assert!(b9 >= Duration::from_millis(1000) && b9 <= Duration::from_millis(1500));
+    }
+}

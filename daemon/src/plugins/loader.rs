@@ -1,0 +1,603 @@
+//! The loader: the only place in Reckon that calls `dlopen`, and the only
+//! place that calls through a plugin's C function table.
+//!
+//! A library is accepted only after every check, in this order: it lies in
+//! the plugin directory (a symlink may not lead outside it), it is a regular
+//! file that is not world-writable, its SHA-256 matches the pin (checked on
+//! the bytes *before* `dlopen`), it is a loadable library, it exports
+//! [`ENTRY_SYMBOL`], and its header passes [`check_header`] field by field
+//! (magic, header size, ABI major, target, protocol version). Then the plugin
+//! describes itself and its manifest id must equal the header's id.
+//!
+//! Libraries are never unloaded: a loaded [`libloading::Library`] is leaked,
+//! so the function pointers in [`PluginFns`] stay valid for the life of the
+//! process. Loads are cached by (canonical path, SHA-256), so a sync that
+//! loads its plugin on every run does not `dlopen` again.
+//!
+//! What this is not: no session logic (see `session`), no process isolation
+//! (see `transport`).
+#![allow(unsafe_code)]
+
+use super::{LoadError, Plugin};
+use plugin_api::abi::{
+    write_to_vec, FunctionTable, PluginHeader, ABI_MAJOR, ENTRY_SYMBOL, FLAG_PANIC_UNWIND, MAGIC,
+    MIN_HEADER_SIZE, STATUS_OK, STATUS_PANIC, TARGET,
+};
+use plugin_api::protocol::{Manifest, PluginError, PROTOCOL_VERSION};
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::ffi::{c_void, CStr};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock};
+
+fn refused(path: &Path, reason: impl Into<String>) -> LoadError {
+    LoadError::Refused {
+        path: path.display().to_string(),
+        reason: reason.into(),
+    }
+}
+
+/// The plugin's functions, valid forever (the library is never unloaded).
+#[derive(Debug, Clone, Copy)]
+pub struct PluginFns {
+    table: FunctionTable,
+}
+
+/// What a plugin call returned: the ABI status and the bytes it wrote.
+#[derive(Debug)]
+pub struct CallOutput {
+    /// `STATUS_OK`, `STATUS_ERROR` or `STATUS_PANIC` (anything else is a bug).
+    pub status: i32,
+    /// Actions JSON on success, a JSON `PluginError` otherwise.
+    pub bytes: Vec<u8>,
+}
+
+/// An open plugin session instance. Owned by exactly one thread at a time;
+/// closed exactly once by [`PluginFns::close`].
+#[derive(Debug)]
+pub struct Instance(*mut c_void);
+
+// SAFETY: the SDK's session object is only ever touched by the one thread
+// that currently owns the `Instance` (calls are never concurrent); moving it
+// between threads is what the ABI allows.
+unsafe impl Send for Instance {}
+
+/// Function table of a plugin known only by its manifest: every call fails.
+unsafe extern "C" fn unavailable_describe(w: plugin_api::abi::WriteFn, ctx: *mut c_void) -> i32 {
+    unavailable_error(w, ctx)
+}
+unsafe extern "C" fn unavailable_open(
+    _input: *const u8,
+    _len: usize,
+    _out: *mut *mut c_void,
+    w: plugin_api::abi::WriteFn,
+    ctx: *mut c_void,
+) -> i32 {
+    unavailable_error(w, ctx)
+}
+unsafe extern "C" fn unavailable_step(
+    _handle: *mut c_void,
+    _input: *const u8,
+    _len: usize,
+    w: plugin_api::abi::WriteFn,
+    ctx: *mut c_void,
+) -> i32 {
+    unavailable_error(w, ctx)
+}
+unsafe extern "C" fn unavailable_close(_handle: *mut c_void) {}
+
+fn unavailable_error(w: plugin_api::abi::WriteFn, ctx: *mut c_void) -> i32 {
+    let err = PluginError::new(
+        plugin_api::ErrorKind::Internal,
+        "this plugin was described from its manifest only; it has no library to run",
+    );
+    let bytes = serde_json::to_vec(&err).unwrap_or_default();
+    // SAFETY: `w` and `ctx` are the host's writer for this call; the slice is live.
+    unsafe { w(ctx, bytes.as_ptr(), bytes.len()) };
+    plugin_api::abi::STATUS_ERROR
+}
+
+impl PluginFns {
+    /// A table whose every call fails cleanly (see [`Plugin::from_manifest`]).
+    pub(crate) fn unavailable() -> PluginFns {
+        PluginFns {
+            table: FunctionTable {
+                describe: unavailable_describe,
+                session_open: unavailable_open,
+                session_step: unavailable_step,
+                session_close: unavailable_close,
+            },
+        }
+    }
+
+    /// Calls `describe`.
+    pub fn describe(&self) -> CallOutput {
+        let mut out = Vec::new();
+        // SAFETY: the function pointer comes from a header that passed every
+        // check and a library that is never unloaded; `write_to_vec` gets a
+        // live `&mut Vec<u8>` as its context for the duration of the call.
+        let status =
+            unsafe { (self.table.describe)(write_to_vec, &mut out as *mut Vec<u8> as *mut c_void) };
+        CallOutput { status, bytes: out }
+    }
+
+    /// Calls `session_open` with a JSON `SessionOpen`.
+    pub fn open(&self, input: &[u8]) -> Result<Instance, CallOutput> {
+        let mut out = Vec::new();
+        let mut handle: *mut c_void = std::ptr::null_mut();
+        // SAFETY: as in `describe`; `input` is a live slice for the call and
+        // `handle` a valid out-pointer.
+        let status = unsafe {
+            (self.table.session_open)(
+                input.as_ptr(),
+                input.len(),
+                &mut handle,
+                write_to_vec,
+                &mut out as *mut Vec<u8> as *mut c_void,
+            )
+        };
+        if status == STATUS_OK && !handle.is_null() {
+            Ok(Instance(handle))
+        } else {
+            Err(CallOutput {
+                status: if status == STATUS_OK {
+                    STATUS_PANIC
+                } else {
+                    status
+                },
+                bytes: out,
+            })
+        }
+    }
+
+    /// Calls `session_step` with one event frame.
+    pub fn step(&self, instance: &mut Instance, frame: &[u8]) -> CallOutput {
+        let mut out = Vec::new();
+        // SAFETY: `instance` came from `session_open` of this table, is not
+        // closed (closing consumes it) and is used by this thread only.
+        let status = unsafe {
+            (self.table.session_step)(
+                instance.0,
+                frame.as_ptr(),
+                frame.len(),
+                write_to_vec,
+                &mut out as *mut Vec<u8> as *mut c_void,
+            )
+        };
+        CallOutput { status, bytes: out }
+    }
+
+    /// Calls `session_close`, consuming the instance.
+    pub fn close(&self, instance: Instance) {
+        // SAFETY: the instance came from `session_open` of this table and is
+        // consumed here, so it is closed exactly once.
+        unsafe { (self.table.session_close)(instance.0) }
+    }
+}
+
+/// The header fields the host checks, copied out of the library.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeaderFields {
+    /// `magic`.
+    pub magic: u64,
+    /// `header_size`.
+    pub header_size: u32,
+    /// `abi_major`.
+    pub abi_major: u16,
+    /// `abi_minor`.
+    pub abi_minor: u16,
+    /// `flags`.
+    pub flags: u32,
+    /// `plugin_id`.
+    pub plugin_id: String,
+    /// `plugin_version`.
+    pub plugin_version: String,
+    /// `protocol_version`.
+    pub protocol_version: String,
+    /// `target`.
+    pub target: String,
+}
+
+/// Checks the fixed-size prefix (magic, header size, ABI major) that is read
+/// before anything else. The error names the field.
+pub fn check_header_prefix(magic: u64, header_size: u32, abi_major: u16) -> Result<(), String> {
+    if magic != MAGIC {
+        return Err(format!(
+            "header field `magic` is {magic:#018x}, expected {MAGIC:#018x} (\"RECKONPL\"): not a Reckon plugin"
+        ));
+    }
+    if (header_size as usize) < MIN_HEADER_SIZE {
+        return Err(format!(
+            "header field `header_size` is {header_size} bytes, shorter than the {MIN_HEADER_SIZE} bytes of ABI {ABI_MAJOR}.0: header too short"
+        ));
+    }
+    if abi_major != ABI_MAJOR {
+        return Err(format!(
+            "header field `abi_major` is {abi_major}, this reckon speaks ABI {ABI_MAJOR}: rebuild the plugin against a matching plugin-api"
+        ));
+    }
+    Ok(())
+}
+
+/// Checks a whole header. The error names the field that mismatched.
+pub fn check_header(h: &HeaderFields) -> Result<(), String> {
+    check_header_prefix(h.magic, h.header_size, h.abi_major)?;
+    if h.target != TARGET {
+        return Err(format!(
+            "header field `target` is `{}`, this reckon runs on `{TARGET}`: target mismatch",
+            h.target
+        ));
+    }
+    if h.protocol_version != PROTOCOL_VERSION {
+        return Err(format!(
+            "header field `protocol_version` is `{}`, this reckon speaks protocol `{PROTOCOL_VERSION}`",
+            h.protocol_version
+        ));
+    }
+    if h.plugin_id.is_empty() {
+        return Err("header field `plugin_id` is empty".into());
+    }
+    Ok(())
+}
+
+/// SHA-256 of a file's bytes, lower-case hex.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+/// Checks that `path` may be loaded from `dir` and returns its canonical path
+/// and bytes. `dir` must already be canonical.
+fn vet_file(dir: &Path, path: &Path) -> Result<(PathBuf, Vec<u8>), LoadError> {
+    let meta =
+        std::fs::symlink_metadata(path).map_err(|e| refused(path, format!("cannot stat: {e}")))?;
+    let canonical = std::fs::canonicalize(path)
+        .map_err(|e| refused(path, format!("cannot resolve path: {e}")))?;
+    if !canonical.starts_with(dir) {
+        let what = if meta.file_type().is_symlink() {
+            "symlink leads outside the plugin directory"
+        } else {
+            "file is outside the plugin directory"
+        };
+        return Err(refused(
+            path,
+            format!(
+                "{what} ({} is not under {}); only libraries inside the plugin directory are loaded",
+                canonical.display(),
+                dir.display()
+            ),
+        ));
+    }
+    let meta =
+        std::fs::metadata(&canonical).map_err(|e| refused(path, format!("cannot stat: {e}")))?;
+    if !meta.is_file() {
+        return Err(refused(path, "not a regular file"));
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        if meta.permissions().mode() & 0o002 != 0 {
+            return Err(refused(
+                path,
+                "file is world-writable; anyone could replace the code: `chmod o-w` it",
+            ));
+        }
+    }
+    let bytes =
+        std::fs::read(&canonical).map_err(|e| refused(path, format!("cannot read: {e}")))?;
+    Ok((canonical, bytes))
+}
+
+/// Opens a library and checks its header. The library is leaked (never
+/// unloaded). Does no directory or pin checks: callers do them first.
+pub fn open_library(path: &Path) -> Result<(HeaderFields, PluginFns), LoadError> {
+    // SAFETY: loading a library runs its initialisers. Plugins are Rust
+    // cdylibs built against plugin-api, which have none; the file already
+    // passed the directory, permission and pin checks.
+    let lib = unsafe { libloading::Library::new(path) }.map_err(|e| {
+        refused(
+            path,
+            format!("not a loadable library (dlopen failed: {e}): is it a plugin built for this machine?"),
+        )
+    })?;
+    let lib: &'static libloading::Library = Box::leak(Box::new(lib));
+    // SAFETY: the symbol's type is the ABI's `EntryFn`; a library exporting
+    // the name with another type is malformed beyond what we can detect, and
+    // the header's magic is checked before anything else is trusted.
+    let entry = unsafe { lib.get::<plugin_api::abi::EntryFn>(ENTRY_SYMBOL) }.map_err(|_| {
+        refused(
+            path,
+            "missing symbol `reckon_plugin_entry`: not a Reckon plugin (does it call `plugin_api::export_plugin!`?)",
+        )
+    })?;
+    // SAFETY: the entry point takes no arguments and returns a pointer to
+    // static data.
+    let ptr: *const PluginHeader = unsafe { entry() };
+    if ptr.is_null() {
+        return Err(refused(path, "entry point returned a null header"));
+    }
+    // Read the fixed prefix first, as raw fields at their ABI offsets: a
+    // foreign header may be shorter than ours.
+    let base = ptr as *const u8;
+    // SAFETY: every ABI version's header starts with magic (8 bytes) and
+    // header_size, abi_major, abi_minor (8 bytes); unaligned reads of plain
+    // integers from static data.
+    let (magic, header_size, abi_major) = unsafe {
+        (
+            std::ptr::read_unaligned(base as *const u64),
+            std::ptr::read_unaligned(base.add(8) as *const u32),
+            std::ptr::read_unaligned(base.add(12) as *const u16),
+        )
+    };
+    check_header_prefix(magic, header_size, abi_major).map_err(|e| refused(path, e))?;
+    // SAFETY: magic, size and major match, so the plugin promises a full
+    // ABI-1 header of at least our size at `ptr`.
+    let header: &'static PluginHeader = unsafe { &*ptr };
+    let text = |field: &str, p: *const std::ffi::c_char| -> Result<String, LoadError> {
+        if p.is_null() {
+            return Err(refused(
+                path,
+                format!("header field `{field}` is a null pointer"),
+            ));
+        }
+        // SAFETY: a non-null header string points at static NUL-terminated
+        // data per the ABI.
+        let s = unsafe { CStr::from_ptr(p) };
+        s.to_str()
+            .map(str::to_owned)
+            .map_err(|_| refused(path, format!("header field `{field}` is not UTF-8")))
+    };
+    let fields = HeaderFields {
+        magic,
+        header_size,
+        abi_major,
+        abi_minor: header.abi_minor,
+        flags: header.flags,
+        plugin_id: text("plugin_id", header.plugin_id)?,
+        plugin_version: text("plugin_version", header.plugin_version)?,
+        protocol_version: text("protocol_version", header.protocol_version)?,
+        target: text("target", header.target)?,
+    };
+    check_header(&fields).map_err(|e| refused(path, e))?;
+    Ok((
+        fields,
+        PluginFns {
+            table: header.functions,
+        },
+    ))
+}
+
+/// Calls `describe` and parses the manifest; checks it against the header.
+pub fn describe(
+    path: &Path,
+    header: &HeaderFields,
+    fns: &PluginFns,
+) -> Result<Manifest, LoadError> {
+    let out = fns.describe();
+    if out.status != STATUS_OK {
+        let why = serde_json::from_slice::<PluginError>(&out.bytes)
+            .map(|e| e.message)
+            .unwrap_or_else(|_| String::from_utf8_lossy(&out.bytes).into_owned());
+        return Err(refused(
+            path,
+            format!("describe failed (status {}): {why}", out.status),
+        ));
+    }
+    let manifest: Manifest = serde_json::from_slice(&out.bytes)
+        .map_err(|e| refused(path, format!("describe returned a malformed manifest: {e}")))?;
+    if manifest.id != header.plugin_id {
+        return Err(refused(
+            path,
+            format!(
+                "id mismatch: header field `plugin_id` is `{}` but the manifest's `id` is `{}`",
+                header.plugin_id, manifest.id
+            ),
+        ));
+    }
+    check_manifest(&manifest).map_err(|e| refused(path, format!("manifest: {e}")))?;
+    Ok(manifest)
+}
+
+/// Sanity checks on a manifest that the host relies on.
+pub fn check_manifest(m: &Manifest) -> Result<(), String> {
+    if m.id.is_empty()
+        || !m
+            .id
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+    {
+        return Err(format!(
+            "`id` `{}` must be non-empty lower-case letters, digits and `_`",
+            m.id
+        ));
+    }
+    if m.streams.is_empty() {
+        return Err("`streams` is empty: a plugin must declare at least one stream".into());
+    }
+    let mut names = std::collections::BTreeSet::new();
+    for s in &m.streams {
+        if s.name.is_empty() || !names.insert(s.name.as_str()) {
+            return Err(format!("stream name `{}` is empty or repeated", s.name));
+        }
+    }
+    if !m.config_schema.is_object() {
+        return Err("`config_schema` is not a JSON object".into());
+    }
+    Ok(())
+}
+
+struct Cached {
+    sha256: String,
+    plugin: Arc<Plugin>,
+}
+
+fn cache() -> &'static Mutex<HashMap<PathBuf, Cached>> {
+    static CACHE: OnceLock<Mutex<HashMap<PathBuf, Cached>>> = OnceLock::new();
+    CACHE.get_or_init(|| Mutex::new(HashMap::new()))
+}
+
+/// Vets, opens, checks and describes one file of the plugin directory `dir`.
+/// With `pin`, the file's SHA-256 must match before it is opened.
+pub fn load_file(dir: &Path, path: &Path, pin: Option<&str>) -> Result<Arc<Plugin>, LoadError> {
+    let dir = std::fs::canonicalize(dir)
+        .map_err(|e| refused(dir, format!("plugin directory unreadable: {e}")))?;
+    let (canonical, bytes) = vet_file(&dir, path)?;
+    let sha = sha256_hex(&bytes);
+    drop(bytes);
+    if let Some(pin) = pin {
+        if !pin.eq_ignore_ascii_case(&sha) {
+            return Err(refused(
+                path,
+                format!("sha256 mismatch: pinned {pin}, file has {sha}; not loaded"),
+            ));
+        }
+    }
+    if let Ok(c) = cache().lock() {
+        if let Some(hit) = c.get(&canonical) {
+            if hit.sha256 == sha {
+                return Ok(hit.plugin.clone());
+            }
+        }
+    }
+    let (header, fns) = open_library(&canonical)?;
+    let manifest = describe(&canonical, &header, &fns)?;
+    let plugin = Arc::new(Plugin {
+        path: canonical.clone(),
+        manifest,
+        panic_unwind: header.flags & FLAG_PANIC_UNWIND != 0,
+        sha256: sha.clone(),
+        abi_minor: header.abi_minor,
+        fns,
+    });
+    if let Ok(mut c) = cache().lock() {
+        c.insert(
+            canonical,
+            Cached {
+                sha256: sha,
+                plugin: plugin.clone(),
+            },
+        );
+    }
+    Ok(plugin)
+}
+
+/// Library files (by suffix) in `dir`, sorted by name.
+pub fn library_files(dir: &Path) -> Result<Vec<PathBuf>, LoadError> {
+    let entries = std::fs::read_dir(dir)
+        .map_err(|e| refused(dir, format!("cannot list the plugin directory: {e}")))?;
+    let mut files: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.ends_with(std::env::consts::DLL_SUFFIX) && !n.starts_with('.'))
+        })
+        .collect();
+    files.sort();
+    Ok(files)
+}
+
+/// Child side (`reckon plugin-host`): returns a private handle on the
+/// original stdout for protocol frames and points file descriptor 1 at
+/// stderr, so anything the plugin prints cannot corrupt the protocol.
+#[cfg(unix)]
+pub fn protect_stdout() -> std::io::Result<std::io::BufWriter<std::fs::File>> {
+    use std::io::Write;
+    use std::os::fd::AsFd;
+    std::io::stdout().flush()?;
+    let proto = std::io::stdout().as_fd().try_clone_to_owned()?;
+    // SAFETY: dup2 on two descriptors that are open for the whole process
+    // (stderr and stdout); it only changes what descriptor 1 refers to.
+    let r = unsafe { libc::dup2(libc::STDERR_FILENO, libc::STDOUT_FILENO) };
+    if r < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(std::io::BufWriter::with_capacity(
+        1 << 16,
+        std::fs::File::from(proto),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn good() -> HeaderFields {
+        HeaderFields {
+            magic: MAGIC,
+            header_size: MIN_HEADER_SIZE as u32,
+            abi_major: ABI_MAJOR,
+            abi_minor: 0,
+            flags: FLAG_PANIC_UNWIND,
+            plugin_id: "x".into(),
+            plugin_version: "1".into(),
+            protocol_version: PROTOCOL_VERSION.into(),
+            target: TARGET.into(),
+        }
+    }
+
+    #[test]
+    fn each_header_field_is_named_when_it_mismatches() {
+        assert_eq!(check_header(&good()), Ok(()));
+        let cases: Vec<(HeaderFields, &str)> = vec![
+            (HeaderFields { magic: 1, ..good() }, "header field `magic`"),
+            (
+                HeaderFields {
+                    header_size: 8,
+                    ..good()
+                },
+                "header too short",
+            ),
+            (
+                HeaderFields {
+                    abi_major: 2,
+                    ..good()
+                },
+                "header field `abi_major` is 2",
+            ),
+            (
+                HeaderFields {
+                    target: "riscv64gc-unknown-none-elf".into(),
+                    ..good()
+                },
+                "target mismatch",
+            ),
+            (
+                HeaderFields {
+                    protocol_version: "9".into(),
+                    ..good()
+                },
+                "header field `protocol_version` is `9`",
+            ),
+            (
+                HeaderFields {
+                    plugin_id: String::new(),
+                    ..good()
+                },
+                "header field `plugin_id` is empty",
+            ),
+        ];
+        for (h, needle) in cases {
+            let e = check_header(&h).unwrap_err();
+            assert!(e.contains(needle), "{e} should contain {needle}");
+        }
+    }
+
+    #[test]
+    fn manifests_without_streams_or_with_odd_ids_are_refused() {
+        let m: Manifest = serde_json::from_value(serde_json::json!({
+            "id": "Bad-Id", "name": "n", "version": "1", "kind": "affiliate",
+            "description": "d", "config_schema": {}, "streams": [],
+            "allowed_hosts": [], "default_base_url": null, "auth": null,
+            "max_window_days": null
+        }))
+        .unwrap();
+        assert!(check_manifest(&m).unwrap_err().contains("`id`"));
+        let m = Manifest {
+            id: "ok".into(),
+            ..m
+        };
+        assert!(check_manifest(&m)
+            .unwrap_err()
+            .contains("`streams` is empty"));
+    }
+}

@@ -1,0 +1,565 @@
+//! The session driver: feeds a plugin events, carries out its actions and
+//! commits validated pages to the sink.
+//!
+//! The loop: `Start`, then for each step's actions in order — `Http` through
+//! the executor (its answer becomes the next event), `Records` buffered,
+//! `Checkpoint` validated (known stream, watermark not moving backwards
+//! against this session's previous checkpoint or the committed one) and
+//! committed with the buffered records after each record is validated
+//! (known currency, non-empty ids, no negative spend or amounts where they
+//! mean nothing, record kind matching the stream, `source` stamped), `SleepUntil`
+//! waited (capped, cut short by shutdown), `ReadFile`/`ListFiles` through the
+//! file capability, `Log` re-emitted through `tracing`, `Done`/`Error` end.
+//!
+//! On any failure the session ends with a [`SessionError`] naming the
+//! connector and cause; records after the last committed checkpoint are
+//! dropped (they were never given to the sink).
+
+use super::files::Files;
+use super::http::{HttpExecutor, Redactor};
+use super::transport::{CallFailure, InProcess, Subprocess, Transport};
+use super::{
+    HttpPolicy, Isolation, Plugin, SessionError, SessionOptions, SessionReport, SessionSink,
+    SessionTuning,
+};
+use chrono::{DateTime, Utc};
+use plugin_api::currency;
+use plugin_api::protocol::{
+    encode_frame, Action, Checkpoint, ErrorKind, Event, HttpFailureKind, LogLevel, LogRecord,
+    Manifest, Record, RecordKind, SessionMode, SessionOpen,
+};
+use rust_decimal::Decimal;
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::Arc;
+
+/// Most records buffered before a checkpoint (memory guard).
+pub const MAX_BUFFERED_RECORDS: usize = 2_000_000;
+
+struct Driver<'a> {
+    plugin: Arc<Plugin>,
+    connector: String,
+    mode: SessionMode,
+    sink: &'a mut dyn SessionSink,
+    exec: HttpExecutor,
+    files: Option<Files>,
+    tuning: SessionTuning,
+    buffered: Vec<Record>,
+    watermarks: BTreeMap<String, DateTime<Utc>>,
+    report: SessionReport,
+    queue: VecDeque<(Event, Vec<u8>)>,
+    now: DateTime<Utc>,
+}
+
+fn fail(connector: &str, kind: ErrorKind, retryable: bool, message: String) -> SessionError {
+    SessionError {
+        connector: connector.to_owned(),
+        kind,
+        retryable,
+        message,
+    }
+}
+
+/// Runs a session; see [`super::run_session`].
+pub async fn run(
+    plugin: Arc<Plugin>,
+    open: SessionOpen,
+    policy: HttpPolicy,
+    options: SessionOptions,
+    sink: &mut dyn SessionSink,
+    tuning: SessionTuning,
+) -> Result<SessionReport, SessionError> {
+    let connector = open.connector_id.clone();
+    let manifest = &plugin.manifest;
+    for s in &open.streams {
+        if !manifest.streams.iter().any(|m| m.name == *s) {
+            return Err(fail(
+                &connector,
+                ErrorKind::Config,
+                false,
+                format!(
+                    "stream `{s}` is not one of plugin `{}`'s streams ({})",
+                    manifest.id,
+                    stream_names(manifest)
+                ),
+            ));
+        }
+    }
+    let open_json = serde_json::to_vec(&open).map_err(|e| {
+        fail(
+            &connector,
+            ErrorKind::Internal,
+            false,
+            format!("session open does not serialise: {e}"),
+        )
+    })?;
+    let exec = HttpExecutor::new(
+        policy,
+        manifest.auth.clone(),
+        &manifest.allowed_hosts,
+        &open.base_url,
+        open.settings.clone(),
+        tuning.clone(),
+    );
+    let redactor = exec.redactor().clone();
+    let wrap = |f: CallFailure, redactor: &Redactor| {
+        fail(
+            &connector,
+            f.kind,
+            f.retryable,
+            redactor.redact(&format!("plugin `{}`: {}", plugin.manifest.id, f.message)),
+        )
+    };
+    tracing::info!(plugin = %manifest.id, connector = %connector, mode = ?open.mode,
+        isolation = ?options.isolation, "session started");
+    let transport: Box<dyn Transport> = match options.isolation {
+        Isolation::InProcess => Box::new(
+            InProcess::open(&plugin, open_json, options.step_deadline)
+                .await
+                .map_err(|f| wrap(f, &redactor))?,
+        ),
+        Isolation::Subprocess => Box::new(
+            Subprocess::open(
+                &plugin,
+                &options.host_exe,
+                &connector,
+                open_json,
+                options.step_deadline,
+            )
+            .await
+            .map_err(|f| wrap(f, &redactor))?,
+        ),
+    };
+    let mut driver = Driver {
+        files: Files::new(
+            manifest.file_capability.as_ref(),
+            &open.settings,
+            tuning.file_max_bytes,
+        ),
+        plugin: plugin.clone(),
+        connector: connector.clone(),
+        mode: open.mode,
+        sink,
+        exec,
+        tuning,
+        buffered: Vec::new(),
+        watermarks: open
+            .checkpoints
+            .iter()
+            .map(|(k, v)| (k.clone(), v.watermark))
+            .collect(),
+        report: SessionReport::default(),
+        queue: VecDeque::from([(Event::Start, Vec::new())]),
+        now: open.now,
+    };
+    let mut transport = transport;
+    let result = driver.drive(&mut *transport).await;
+    transport.close().await;
+    let stats = driver.exec.stats;
+    driver.report.requests = stats.requests;
+    driver.report.retries = stats.retries;
+    driver.report.rate_limit_waits = stats.rate_limit_waits;
+    let redactor = driver.exec.redactor().clone();
+    match result {
+        Ok(()) => {
+            tracing::info!(plugin = %manifest.id, connector = %connector,
+                pages = driver.report.pages, requests = driver.report.requests,
+                retries = driver.report.retries, new = driver.report.new,
+                changed = driver.report.changed, "session finished");
+            Ok(driver.report)
+        }
+        Err(mut e) => {
+            e.message = redactor.redact(&e.message);
+            tracing::warn!(plugin = %manifest.id, connector = %connector,
+                error = %e.message, retryable = e.retryable,
+                pages = driver.report.pages, dropped_records = driver.buffered.len(),
+                "session failed; nothing after the last committed checkpoint is kept");
+            Err(e)
+        }
+    }
+}
+
+fn stream_names(m: &Manifest) -> String {
+    m.streams
+        .iter()
+        .map(|s| format!("`{}`", s.name))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+impl Driver<'_> {
+    fn err(&self, kind: ErrorKind, retryable: bool, message: String) -> SessionError {
+        fail(&self.connector, kind, retryable, message)
+    }
+
+    fn invalid(&self, message: String) -> SessionError {
+        self.err(
+            ErrorKind::Protocol,
+            false,
+            format!(
+                "plugin `{}` produced invalid output: {message}",
+                self.plugin.manifest.id
+            ),
+        )
+    }
+
+    async fn drive(&mut self, transport: &mut dyn Transport) -> Result<(), SessionError> {
+        loop {
+            let Some((event, bytes)) = self.queue.pop_front() else {
+                return Err(self.invalid(
+                    "it stopped without `done` or `error` while waiting for nothing".into(),
+                ));
+            };
+            let frame = encode_frame(&event, &bytes);
+            drop(bytes);
+            let out = transport.step(frame).await.map_err(|f| {
+                self.err(
+                    f.kind,
+                    f.retryable,
+                    format!("plugin `{}`: {}", self.plugin.manifest.id, f.message),
+                )
+            })?;
+            let actions: Vec<Action> = serde_json::from_slice(&out)
+                .map_err(|e| self.invalid(format!("malformed actions: {e}")))?;
+            drop(out);
+            for action in actions {
+                if self.act(action).await? {
+                    return Ok(());
+                }
+            }
+        }
+    }
+
+    /// Carries out one action; `Ok(true)` when the session is done.
+    async fn act(&mut self, action: Action) -> Result<bool, SessionError> {
+        match action {
+            Action::Http(req) => {
+                let answer = self.exec.execute(&req).await;
+                self.queue.push_back(answer);
+            }
+            Action::Records { records } => {
+                if self.mode == SessionMode::Check {
+                    return Err(self.invalid("records emitted in a check session".into()));
+                }
+                if self.buffered.len() + records.len() > MAX_BUFFERED_RECORDS {
+                    return Err(self.invalid(format!(
+                        "more than {MAX_BUFFERED_RECORDS} records without a checkpoint"
+                    )));
+                }
+                self.buffered.extend(records);
+            }
+            Action::Checkpoint(cp) => self.checkpoint(cp)?,
+            Action::SleepUntil { id, until } => {
+                let now = Utc::now().max(self.now);
+                if until > now {
+                    let wanted = (until - now).to_std().unwrap_or_default();
+                    let wait = wanted.min(self.tuning.max_sleep);
+                    if self.sleep(wait).await.is_err() {
+                        return Err(self.err(
+                            ErrorKind::Internal,
+                            true,
+                            "session stopped: the daemon is shutting down".into(),
+                        ));
+                    }
+                }
+                self.now = Utc::now().max(self.now);
+                self.queue
+                    .push_back((Event::Timer { id, now: self.now }, Vec::new()));
+            }
+            Action::ReadFile { id, name } => {
+                let r = match &self.files {
+                    None => Err(format!(
+                        "plugin `{}` declares no file capability",
+                        self.plugin.manifest.id
+                    )),
+                    Some(f) => f.read(&name),
+                };
+                self.queue.push_back(match r {
+                    Ok(bytes) => (Event::File { id, name }, bytes),
+                    Err(message) => (
+                        Event::HttpFailure {
+                            id,
+                            kind: HttpFailureKind::NotAllowed,
+                            message,
+                        },
+                        Vec::new(),
+                    ),
+                });
+            }
+            Action::ListFiles { id } => {
+                let r = match &self.files {
+                    None => Err(format!(
+                        "plugin `{}` declares no file capability",
+                        self.plugin.manifest.id
+                    )),
+                    Some(f) => f.list(),
+                };
+                self.queue.push_back(match r {
+                    Ok(bytes) => (
+                        Event::File {
+                            id,
+                            name: String::new(),
+                        },
+                        bytes,
+                    ),
+                    Err(message) => (
+                        Event::HttpFailure {
+                            id,
+                            kind: HttpFailureKind::NotAllowed,
+                            message,
+                        },
+                        Vec::new(),
+                    ),
+                });
+            }
+            Action::Log(record) => self.log(record),
+            Action::Done => {
+                if !self.buffered.is_empty() {
+                    tracing::warn!(plugin = %self.plugin.manifest.id, connector = %self.connector,
+                        dropped_records = self.buffered.len(),
+                        "plugin finished with records after its last checkpoint; they are not stored");
+                    self.buffered.clear();
+                }
+                return Ok(true);
+            }
+            Action::Error(e) => {
+                return Err(self.err(
+                    e.kind,
+                    e.retryable,
+                    format!("plugin `{}` failed: {}", self.plugin.manifest.id, e.message),
+                ));
+            }
+        }
+        Ok(false)
+    }
+
+    async fn sleep(&self, d: std::time::Duration) -> Result<(), ()> {
+        match self.tuning.shutdown.clone() {
+            None => {
+                tokio::time::sleep(d).await;
+                Ok(())
+            }
+            Some(mut rx) => {
+                if *rx.borrow() {
+                    return Err(());
+                }
+                tokio::select! {
+                    _ = tokio::time::sleep(d) => Ok(()),
+                    _ = rx.changed() => Err(()),
+                }
+            }
+        }
+    }
+
+    fn checkpoint(&mut self, cp: Checkpoint) -> Result<(), SessionError> {
+        if self.mode == SessionMode::Check {
+            return Err(self.invalid("checkpoint in a check session".into()));
+        }
+        let Some(spec) = self
+            .plugin
+            .manifest
+            .streams
+            .iter()
+            .find(|s| s.name == cp.stream)
+        else {
+            return Err(self.invalid(format!(
+                "checkpoint for stream `{}`, which the manifest does not declare ({})",
+                cp.stream,
+                stream_names(&self.plugin.manifest)
+            )));
+        };
+        if let Some(prev) = self.watermarks.get(&cp.stream) {
+            if cp.watermark < *prev {
+                return Err(self.invalid(format!(
+                    "stream `{}`: checkpoint watermark {} moves backwards from {}",
+                    cp.stream,
+                    cp.watermark.to_rfc3339(),
+                    prev.to_rfc3339()
+                )));
+            }
+        }
+        let kind = spec.record;
+        let mut records = std::mem::take(&mut self.buffered);
+        for (i, r) in records.iter_mut().enumerate() {
+            if let Err(why) = validate(r, kind, &self.connector) {
+                return Err(self.invalid(format!(
+                    "stream `{}`, record {i} (key `{}`): {why}",
+                    cp.stream,
+                    r.key()
+                )));
+            }
+        }
+        let n = records.len();
+        let stream = cp.stream.clone();
+        let watermark = cp.watermark;
+        let stats = self.sink.commit(records, cp).map_err(|e| {
+            self.err(
+                ErrorKind::Internal,
+                true,
+                format!("committing stream `{stream}` failed: {e}"),
+            )
+        })?;
+        self.watermarks.insert(stream.clone(), watermark);
+        self.report.pages += 1;
+        self.report.new += stats.new;
+        self.report.changed += stats.changed;
+        self.report.unchanged += stats.unchanged;
+        tracing::debug!(plugin = %self.plugin.manifest.id, connector = %self.connector,
+            stream = %stream, records = n, watermark = %watermark.to_rfc3339(),
+            "checkpoint committed");
+        Ok(())
+    }
+
+    fn log(&self, record: LogRecord) {
+        let redactor = self.exec.redactor();
+        let message = redactor.redact(&record.message);
+        let fields = redactor.redact(
+            &record
+                .fields
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join(" "),
+        );
+        let plugin = self.plugin.manifest.id.as_str();
+        let connector = self.connector.as_str();
+        match record.level {
+            LogLevel::Trace => {
+                tracing::trace!(plugin, connector, fields = %fields, "{message}")
+            }
+            LogLevel::Debug => {
+                tracing::debug!(plugin, connector, fields = %fields, "{message}")
+            }
+            LogLevel::Info => tracing::info!(plugin, connector, fields = %fields, "{message}"),
+            LogLevel::Warn => tracing::warn!(plugin, connector, fields = %fields, "{message}"),
+            LogLevel::Error => {
+                tracing::error!(plugin, connector, fields = %fields, "{message}")
+            }
+        }
+    }
+}
+
+fn check_money(field: &str, m: &plugin_api::Money, non_negative: bool) -> Result<(), String> {
+    if !currency::is_known(&m.currency) {
+        return Err(format!(
+            "field `{field}`: currency `{}` is not an ISO-4217 code",
+            m.currency
+        ));
+    }
+    if non_negative && m.amount < Decimal::ZERO {
+        return Err(format!("field `{field}`: amount {} is negative", m.amount));
+    }
+    Ok(())
+}
+
+fn non_empty(field: &str, v: &str) -> Result<(), String> {
+    if v.trim().is_empty() {
+        Err(format!("field `{field}` is empty"))
+    } else {
+        Ok(())
+    }
+}
+
+/// Validates one record for a stream of `kind` and stamps its source.
+pub fn validate(r: &mut Record, kind: RecordKind, connector: &str) -> Result<(), String> {
+    if r.kind() != kind {
+        return Err(format!(
+            "record is a {} record but the stream holds {} records",
+            r.kind().as_str(),
+            kind.as_str()
+        ));
+    }
+    r.set_source(connector);
+    match r {
+        Record::Spend(s) => {
+            non_empty("account_id", &s.account_id)?;
+            non_empty("campaign_id", &s.campaign_id)?;
+            if s.timezone.parse::<chrono_tz::Tz>().is_err() {
+                return Err(format!(
+                    "field `timezone`: `{}` is not an IANA timezone",
+                    s.timezone
+                ));
+            }
+            check_money("spend", &s.spend, true)?;
+            if let Some(c) = s.platform_conversions {
+                if c < Decimal::ZERO {
+                    return Err(format!("field `platform_conversions`: {c} is negative"));
+                }
+            }
+            if let Some(v) = &s.platform_conversion_value {
+                check_money("platform_conversion_value", v, true)?;
+            }
+        }
+        Record::Conversion(c) => {
+            non_empty("external_id", &c.external_id)?;
+            non_empty("partner_id", &c.partner_id)?;
+            if let Some(m) = &c.sale_amount {
+                check_money("sale_amount", m, false)?;
+            }
+            if let Some(m) = &c.commission {
+                check_money("commission", m, false)?;
+            }
+        }
+        Record::Order(o) => {
+            non_empty("order_id", &o.order_id)?;
+            check_money("amount", &o.amount, true)?;
+            for (i, rf) in o.refunds.iter().enumerate() {
+                check_money(&format!("refunds[{i}].amount"), &rf.amount, true)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use plugin_api::{Money, Order, OrderStatus, Refund, Utm};
+
+    fn order() -> Record {
+        Record::Order(Order {
+            source: String::new(),
+            order_id: "1001".into(),
+            alt_ids: vec![],
+            created_at: Utc::now(),
+            amount: Money::new(Decimal::new(1999, 2), "EUR"),
+            customer_id: None,
+            new_customer: None,
+            coupon: None,
+            click_ids: vec![],
+            utm: Utm::default(),
+            refunds: vec![],
+            status: OrderStatus::Paid,
+        })
+    }
+
+    #[test]
+    fn valid_records_get_their_source_stamped() {
+        let mut r = order();
+        validate(&mut r, RecordKind::Order, "shop").unwrap();
+        assert_eq!(r.source(), "shop");
+    }
+
+    #[test]
+    fn negative_amounts_and_unknown_currencies_are_named() {
+        let mut r = order();
+        if let Record::Order(o) = &mut r {
+            o.refunds.push(Refund {
+                amount: Money::new(Decimal::new(-5, 0), "EUR"),
+                at: Utc::now(),
+            });
+        }
+        let e = validate(&mut r, RecordKind::Order, "shop").unwrap_err();
+        assert!(e.contains("refunds[0].amount"), "{e}");
+        let mut r = order();
+        if let Record::Order(o) = &mut r {
+            o.amount.currency = "EURO".into();
+        }
+        let e = validate(&mut r, RecordKind::Order, "shop").unwrap_err();
+        assert!(e.contains("currency `EURO`"), "{e}");
+        let e = validate(&mut order(), RecordKind::Spend, "shop").unwrap_err();
+        assert!(
+            e.contains("orders record but the stream holds spend"),
+            "{e}"
+        );
+    }
+}

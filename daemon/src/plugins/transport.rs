@@ -1,0 +1,534 @@
+//! The two ways a session's plugin calls are carried, behind one trait.
+//!
+//! - [`InProcess`]: the plugin runs on a dedicated thread of the daemon; each
+//!   step is a call through the function table. A panic is caught by the
+//!   plugin's shim; a hang past the step deadline fails the session, but the
+//!   thread cannot be killed and is abandoned (it closes its instance if the
+//!   call ever returns). Only for plugins built with `panic = "unwind"`.
+//! - [`Subprocess`]: a `reckon plugin-host --lib PATH` child per session. The
+//!   same calls travel as length-prefixed frames over its stdin/stdout (see
+//!   [`wire`]); its stderr is re-logged. A crash, abort or hang kills only the
+//!   child.
+//!
+//! What this is not: transports move bytes and report how a call ended; they
+//! do not interpret actions (that is `session`).
+
+use super::loader::{CallOutput, PluginFns};
+use super::Plugin;
+use futures::future::BoxFuture;
+use plugin_api::abi::{STATUS_ERROR, STATUS_OK, STATUS_PANIC};
+use plugin_api::protocol::{ErrorKind, PluginError};
+use std::collections::VecDeque;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
+
+/// How a transported call failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallFailure {
+    /// Category.
+    pub kind: ErrorKind,
+    /// Whether a later session may succeed.
+    pub retryable: bool,
+    /// What happened, without the connector name (the session adds it).
+    pub message: String,
+}
+
+impl CallFailure {
+    fn crashed(message: impl Into<String>) -> Self {
+        CallFailure {
+            kind: ErrorKind::Internal,
+            retryable: true,
+            message: message.into(),
+        }
+    }
+}
+
+/// Converts a call's status and bytes into the output bytes or a failure.
+pub fn interpret(out: CallOutput) -> Result<Vec<u8>, CallFailure> {
+    match out.status {
+        STATUS_OK => Ok(out.bytes),
+        STATUS_ERROR => {
+            let e: PluginError = serde_json::from_slice(&out.bytes).unwrap_or_else(|_| {
+                PluginError::new(
+                    ErrorKind::Protocol,
+                    format!(
+                        "plugin reported an error it could not describe: {}",
+                        String::from_utf8_lossy(&out.bytes)
+                    ),
+                )
+            });
+            Err(CallFailure {
+                kind: e.kind,
+                retryable: e.retryable,
+                message: e.message,
+            })
+        }
+        STATUS_PANIC => {
+            let msg = serde_json::from_slice::<PluginError>(&out.bytes)
+                .map(|e| e.message)
+                .unwrap_or_else(|_| "plugin panicked".into());
+            Err(CallFailure::crashed(format!(
+                "{msg} (the instance was dropped; nothing after the last checkpoint is stored)"
+            )))
+        }
+        other => Err(CallFailure {
+            kind: ErrorKind::Protocol,
+            retryable: false,
+            message: format!("plugin returned unknown status {other}"),
+        }),
+    }
+}
+
+/// One open plugin session, however it is carried.
+pub trait Transport: Send {
+    /// Feeds one event frame; resolves to the JSON array of actions.
+    fn step(&mut self, frame: Vec<u8>) -> BoxFuture<'_, Result<Vec<u8>, CallFailure>>;
+    /// Ends the session (closes the instance / lets the child exit).
+    fn close(self: Box<Self>) -> BoxFuture<'static, ()>;
+}
+
+// ---------------------------------------------------------------------------
+// In-process
+// ---------------------------------------------------------------------------
+
+type Job = (Vec<u8>, tokio::sync::oneshot::Sender<CallOutput>);
+
+/// Plugin calls on a dedicated thread of this process.
+#[derive(Debug)]
+pub struct InProcess {
+    jobs: Option<std::sync::mpsc::Sender<Job>>,
+    deadline: Duration,
+}
+
+impl InProcess {
+    /// Opens a session instance on a new thread.
+    pub async fn open(
+        plugin: &Arc<Plugin>,
+        open_json: Vec<u8>,
+        deadline: Duration,
+    ) -> Result<Self, CallFailure> {
+        if !plugin.panic_unwind {
+            return Err(CallFailure {
+                kind: ErrorKind::Config,
+                retryable: false,
+                message: format!(
+                    "plugin `{}` was built without panic = \"unwind\" and cannot run in-process; use isolation = \"subprocess\"",
+                    plugin.manifest.id
+                ),
+            });
+        }
+        let fns: PluginFns = plugin.fns;
+        let (jobs_tx, jobs_rx) = std::sync::mpsc::channel::<Job>();
+        let (opened_tx, opened_rx) = tokio::sync::oneshot::channel::<Result<(), CallOutput>>();
+        std::thread::Builder::new()
+            .name(format!("plugin-{}", plugin.manifest.id))
+            .spawn(move || {
+                let mut instance = match fns.open(&open_json) {
+                    Ok(i) => {
+                        let _ = opened_tx.send(Ok(()));
+                        i
+                    }
+                    Err(out) => {
+                        let _ = opened_tx.send(Err(out));
+                        return;
+                    }
+                };
+                while let Ok((frame, reply)) = jobs_rx.recv() {
+                    let out = fns.step(&mut instance, &frame);
+                    let panicked = out.status == STATUS_PANIC;
+                    if reply.send(out).is_err() || panicked {
+                        break;
+                    }
+                }
+                fns.close(instance);
+            })
+            .map_err(|e| CallFailure::crashed(format!("cannot start the plugin thread: {e}")))?;
+        match tokio::time::timeout(deadline, opened_rx).await {
+            Err(_) => Err(deadline_failure(deadline, "in-process")),
+            Ok(Err(_)) => Err(CallFailure::crashed("plugin thread ended while opening")),
+            Ok(Ok(Err(out))) => interpret(out).map(|_| Self {
+                jobs: None,
+                deadline,
+            }),
+            Ok(Ok(Ok(()))) => Ok(InProcess {
+                jobs: Some(jobs_tx),
+                deadline,
+            }),
+        }
+    }
+}
+
+fn deadline_failure(deadline: Duration, how: &str) -> CallFailure {
+    let what = if how == "in-process" {
+        "the in-process plugin thread cannot be killed and is abandoned"
+    } else {
+        "the plugin process was killed"
+    };
+    CallFailure::crashed(format!(
+        "plugin step exceeded its deadline of {} ms (hung or looping); {what}",
+        deadline.as_millis()
+    ))
+}
+
+impl Transport for InProcess {
+    fn step(&mut self, frame: Vec<u8>) -> BoxFuture<'_, Result<Vec<u8>, CallFailure>> {
+        Box::pin(async move {
+            let Some(jobs) = &self.jobs else {
+                return Err(CallFailure::crashed("plugin session is no longer running"));
+            };
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            if jobs.send((frame, tx)).is_err() {
+                self.jobs = None;
+                return Err(CallFailure::crashed(
+                    "plugin thread is gone (it panicked earlier)",
+                ));
+            }
+            match tokio::time::timeout(self.deadline, rx).await {
+                Err(_) => {
+                    self.jobs = None;
+                    Err(deadline_failure(self.deadline, "in-process"))
+                }
+                Ok(Err(_)) => {
+                    self.jobs = None;
+                    Err(CallFailure::crashed("plugin thread ended during a step"))
+                }
+                Ok(Ok(out)) => {
+                    let r = interpret(out);
+                    if r.is_err() {
+                        self.jobs = None;
+                    }
+                    r
+                }
+            }
+        })
+    }
+
+    fn close(self: Box<Self>) -> BoxFuture<'static, ()> {
+        // Dropping the sender ends the thread's loop, which closes the instance.
+        drop(self);
+        Box::pin(async {})
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Subprocess
+// ---------------------------------------------------------------------------
+
+/// The frames spoken over a `reckon plugin-host` child's stdin and stdout.
+///
+/// Parent → child: `[u32 LE length][u8 op][payload]` where `length` counts the
+/// op byte and the payload; `op` is [`wire::OP_OPEN`] (payload: the JSON
+/// `SessionOpen`) or [`wire::OP_STEP`] (payload: one event frame). Child →
+/// parent: `[u32 LE length][u8 status][payload]` with the ABI status and the
+/// bytes the plugin wrote. EOF on stdin ends the session.
+pub mod wire {
+    /// Open the session.
+    pub const OP_OPEN: u8 = 1;
+    /// Feed one event.
+    pub const OP_STEP: u8 = 2;
+    /// Largest frame either side accepts.
+    pub const MAX_FRAME: usize = 1 << 30;
+
+    /// Writes one frame (tag byte plus payload) with its length prefix.
+    pub fn header(tag: u8, payload_len: usize) -> [u8; 5] {
+        let len = (payload_len + 1) as u32;
+        let b = len.to_le_bytes();
+        [b[0], b[1], b[2], b[3], tag]
+    }
+}
+
+/// A `reckon plugin-host` child per session.
+#[derive(Debug)]
+pub struct Subprocess {
+    child: tokio::process::Child,
+    stdin: Option<tokio::process::ChildStdin>,
+    stdout: tokio::io::BufReader<tokio::process::ChildStdout>,
+    stderr_tail: Arc<Mutex<VecDeque<String>>>,
+    stderr_task: Option<tokio::task::JoinHandle<()>>,
+    deadline: Duration,
+    dead: bool,
+}
+
+impl Subprocess {
+    /// Starts the child and opens the session in it.
+    pub async fn open(
+        plugin: &Arc<Plugin>,
+        host_exe: &Path,
+        connector: &str,
+        open_json: Vec<u8>,
+        deadline: Duration,
+    ) -> Result<Self, CallFailure> {
+        let mut child = tokio::process::Command::new(host_exe)
+            .arg("plugin-host")
+            .arg("--lib")
+            .arg(&plugin.path)
+            .arg("--sha256")
+            .arg(&plugin.sha256)
+            .env_clear()
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(|e| {
+                CallFailure::crashed(format!(
+                    "cannot start the plugin host process {}: {e}",
+                    host_exe.display()
+                ))
+            })?;
+        let stdin = child.stdin.take();
+        let stdout = child
+            .stdout
+            .take()
+            .map(tokio::io::BufReader::new)
+            .ok_or_else(|| CallFailure::crashed("plugin host has no stdout"))?;
+        let stderr = child.stderr.take();
+        let tail = Arc::new(Mutex::new(VecDeque::new()));
+        let stderr_task = stderr.map(|stderr| {
+            let tail = tail.clone();
+            let plugin_id = plugin.manifest.id.clone();
+            let connector = connector.to_owned();
+            tokio::spawn(async move {
+                let mut lines = tokio::io::BufReader::new(stderr).lines();
+                while let Ok(Some(line)) = lines.next_line().await {
+                    tracing::warn!(
+                        plugin = %plugin_id,
+                        connector = %connector,
+                        line = %line,
+                        "plugin process wrote to stderr"
+                    );
+                    if let Ok(mut t) = tail.lock() {
+                        if t.len() == 5 {
+                            t.pop_front();
+                        }
+                        t.push_back(line);
+                    }
+                }
+            })
+        });
+        let mut sp = Subprocess {
+            child,
+            stdin,
+            stdout,
+            stderr_tail: tail,
+            stderr_task,
+            deadline,
+            dead: false,
+        };
+        let out = sp.call(wire::OP_OPEN, &open_json).await?;
+        interpret(out)?;
+        Ok(sp)
+    }
+
+    async fn call(&mut self, op: u8, payload: &[u8]) -> Result<CallOutput, CallFailure> {
+        if self.dead {
+            return Err(CallFailure::crashed("plugin process is no longer running"));
+        }
+        let deadline = self.deadline;
+        let exchange = async {
+            let stdin = self.stdin.as_mut().ok_or(None)?;
+            stdin
+                .write_all(&wire::header(op, payload.len()))
+                .await
+                .map_err(|_| None)?;
+            stdin.write_all(payload).await.map_err(|_| None)?;
+            stdin.flush().await.map_err(|_| None)?;
+            let mut len = [0u8; 4];
+            self.stdout.read_exact(&mut len).await.map_err(|_| None)?;
+            let len = u32::from_le_bytes(len) as usize;
+            if len == 0 || len > wire::MAX_FRAME {
+                return Err(Some(format!(
+                    "plugin process sent a frame of {len} bytes (protocol broken)"
+                )));
+            }
+            let mut status = [0u8; 1];
+            self.stdout
+                .read_exact(&mut status)
+                .await
+                .map_err(|_| None)?;
+            let mut buf = vec![0u8; len - 1];
+            self.stdout.read_exact(&mut buf).await.map_err(|_| None)?;
+            Ok(CallOutput {
+                status: i32::from(status[0]),
+                bytes: buf,
+            })
+        };
+        match tokio::time::timeout(deadline, exchange).await {
+            Ok(Ok(out)) => Ok(out),
+            Ok(Err(Some(protocol))) => {
+                self.kill().await;
+                Err(CallFailure {
+                    kind: ErrorKind::Protocol,
+                    retryable: true,
+                    message: protocol,
+                })
+            }
+            Ok(Err(None)) => Err(self.died().await),
+            Err(_) => {
+                self.kill().await;
+                Err(deadline_failure(deadline, "subprocess"))
+            }
+        }
+    }
+
+    async fn kill(&mut self) {
+        self.dead = true;
+        let _ = self.child.start_kill();
+        let _ = tokio::time::timeout(Duration::from_secs(5), self.child.wait()).await;
+    }
+
+    /// The child closed its pipes: find out how it ended.
+    async fn died(&mut self) -> CallFailure {
+        self.dead = true;
+        let status = match tokio::time::timeout(Duration::from_secs(5), self.child.wait()).await {
+            Ok(Ok(s)) => describe_exit(s),
+            _ => {
+                let _ = self.child.start_kill();
+                "stopped answering".to_owned()
+            }
+        };
+        if let Some(t) = self.stderr_task.take() {
+            let _ = tokio::time::timeout(Duration::from_secs(2), t).await;
+        }
+        let tail: Vec<String> = self
+            .stderr_tail
+            .lock()
+            .map(|t| t.iter().cloned().collect())
+            .unwrap_or_default();
+        let mut msg = format!("plugin process crashed: {status}");
+        if let Some(last) = tail.last() {
+            msg.push_str(&format!("; last stderr line: {last}"));
+        }
+        CallFailure::crashed(msg)
+    }
+}
+
+/// A child's exit status in words, naming the signal if there was one.
+pub fn describe_exit(status: std::process::ExitStatus) -> String {
+    #[cfg(unix)]
+    {
+        use std::os::unix::process::ExitStatusExt;
+        if let Some(sig) = status.signal() {
+            let name = match sig {
+                libc::SIGABRT => "SIGABRT (abort)",
+                libc::SIGSEGV => "SIGSEGV (segmentation fault)",
+                libc::SIGKILL => "SIGKILL",
+                libc::SIGBUS => "SIGBUS",
+                libc::SIGILL => "SIGILL",
+                libc::SIGFPE => "SIGFPE",
+                libc::SIGTERM => "SIGTERM",
+                _ => "a signal",
+            };
+            return format!("killed by signal {sig} {name}");
+        }
+    }
+    match status.code() {
+        Some(c) => format!("exited with status {c}"),
+        None => "ended".to_owned(),
+    }
+}
+
+impl Transport for Subprocess {
+    fn step(&mut self, frame: Vec<u8>) -> BoxFuture<'_, Result<Vec<u8>, CallFailure>> {
+        Box::pin(async move {
+            let out = self.call(wire::OP_STEP, &frame).await?;
+            let r = interpret(out);
+            if r.is_err() {
+                self.kill().await;
+            }
+            r
+        })
+    }
+
+    fn close(mut self: Box<Self>) -> BoxFuture<'static, ()> {
+        Box::pin(async move {
+            drop(self.stdin.take());
+            if !self.dead {
+                if tokio::time::timeout(Duration::from_secs(2), self.child.wait())
+                    .await
+                    .is_err()
+                {
+                    let _ = self.child.start_kill();
+                    let _ = self.child.wait().await;
+                }
+            }
+            if let Some(t) = self.stderr_task.take() {
+                let _ = tokio::time::timeout(Duration::from_secs(1), t).await;
+            }
+        })
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The child side
+// ---------------------------------------------------------------------------
+
+/// Runs in `reckon plugin-host`: loads `lib` (checking its SHA-256 when given),
+/// then serves open/step frames on stdin/stdout until EOF. The plugin's own
+/// writes to stdout are redirected to stderr first, so stdout carries
+/// protocol frames only.
+pub fn serve_stdio(lib: &Path, sha256: Option<&str>) -> Result<(), String> {
+    use std::io::{Read, Write};
+    let mut proto_out = super::loader::protect_stdout()
+        .map_err(|e| format!("cannot set up the protocol channel: {e}"))?;
+    if let Some(pin) = sha256 {
+        let bytes = std::fs::read(lib).map_err(|e| format!("{}: {e}", lib.display()))?;
+        let sha = super::loader::sha256_hex(&bytes);
+        if !pin.eq_ignore_ascii_case(&sha) {
+            return Err(format!(
+                "{}: sha256 mismatch: expected {pin}, file has {sha}",
+                lib.display()
+            ));
+        }
+    }
+    let (_, fns) = super::loader::open_library(lib).map_err(|e| e.to_string())?;
+    let mut stdin = std::io::BufReader::new(std::io::stdin().lock());
+    let mut instance = None;
+    let mut buf = Vec::new();
+    loop {
+        let mut len = [0u8; 4];
+        match stdin.read_exact(&mut len) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => break,
+            Err(e) => return Err(format!("reading stdin: {e}")),
+        }
+        let len = u32::from_le_bytes(len) as usize;
+        if len == 0 || len > wire::MAX_FRAME {
+            return Err(format!("frame of {len} bytes on stdin"));
+        }
+        buf.resize(len, 0);
+        stdin
+            .read_exact(&mut buf)
+            .map_err(|e| format!("reading stdin: {e}"))?;
+        let out = match (buf[0], &mut instance) {
+            (wire::OP_OPEN, None) => match fns.open(&buf[1..]) {
+                Ok(i) => {
+                    instance = Some(i);
+                    CallOutput {
+                        status: STATUS_OK,
+                        bytes: Vec::new(),
+                    }
+                }
+                Err(out) => out,
+            },
+            (wire::OP_STEP, Some(i)) => fns.step(i, &buf[1..]),
+            (op, _) => {
+                return Err(format!(
+                    "unexpected op {op} (open must come first, exactly once)"
+                ))
+            }
+        };
+        let status = u8::try_from(out.status).unwrap_or(u8::MAX);
+        proto_out
+            .write_all(&wire::header(status, out.bytes.len()))
+            .and_then(|()| proto_out.write_all(&out.bytes))
+            .and_then(|()| proto_out.flush())
+            .map_err(|e| format!("writing stdout: {e}"))?;
+    }
+    if let Some(i) = instance {
+        fns.close(i);
+    }
+    Ok(())
+}

@@ -1,0 +1,381 @@
+//! One CAKE `event_conversion` (JSON, inside `{"d": ...}`) into a canonical
+//! [`Conversion`], plus CAKE's envelope, dates and currency ids.
+//!
+//! - Dates are ASP.NET `"/Date(1425337200000)/"` strings (epoch
+//!   milliseconds, optionally followed by an offset such as `-0500`, which
+//!   does not change the instant).
+//! - Money is `paid{currency_id, amount}` (what the affiliate earns: the
+//!   commission) and `received{currency_id, amount}` (what the network is
+//!   paid: revenue). `currency_id` is CAKE's numeric id, mapped to ISO-4217
+//!   through the `Currencies` lookup.
+//! - Status comes from `current_disposition.disposition_type
+//!   .disposition_type_name`: approved → approved, pending → pending,
+//!   rejected → rejected, returned → reversed; no disposition → the
+//!   configured `no_disposition_status`.
+//! - Ids: `event_conversion_id` is the key, `transaction_id` (the
+//!   advertiser's `#tid#`) the order id, `click_request_session_id` (CAKE's
+//!   request session, `#reqid#`) the click id.
+
+use crate::lenient::Scalar;
+use plugin_api::parse;
+use plugin_api::serde_json::Value;
+use plugin_api::{Conversion, ConversionStatus, EventType, Money, Record, Utm};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+
+/// CAKE currency id → ISO-4217 code.
+pub type Currencies = BTreeMap<i64, String>;
+
+/// A string field or a number as text; `None` when absent or empty.
+pub fn opt_text(row: &Value, field: &str) -> Option<String> {
+    match row.get(field)? {
+        Value::String(s) if !s.trim().is_empty() => Some(s.trim().to_owned()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+/// Parses `/Date(ms)/` or `/Date(ms+hhmm)/` to UTC.
+pub fn aspnet_date(
+    s: &str,
+) -> Result<plugin_api::chrono::DateTime<plugin_api::chrono::Utc>, String> {
+    let inner = s
+        .trim()
+        .strip_prefix("/Date(")
+        .and_then(|r| r.strip_suffix(")/"))
+        .ok_or_else(|| format!("{s:?} is not a /Date(ms)/ date"))?;
+    let (sign, digits) = match inner.strip_prefix('-') {
+        Some(rest) => (-1, rest),
+        None => (1, inner),
+    };
+    let end = digits
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(digits.len());
+    let ms: i64 = digits[..end]
+        .parse()
+        .map_err(|_| format!("{s:?} is not a /Date(ms)/ date"))?;
+    parse::epoch_millis(sign * ms)
+}
+
+fn opt_date(
+    v: &Scalar<'_>,
+    field: &str,
+) -> Result<Option<plugin_api::chrono::DateTime<plugin_api::chrono::Utc>>, String> {
+    match v {
+        Scalar::Null => Ok(None),
+        Scalar::Str(s) if s.is_empty() => Ok(None),
+        Scalar::Str(s) => aspnet_date(s)
+            .map(Some)
+            .map_err(|e| format!("field `{field}`: {e}")),
+        _ => Err(format!("field `{field}`: expected a /Date(ms)/ string")),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct Outer<'a> {
+    #[serde(borrow)]
+    d: Option<Inner<'a>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct Inner<'a> {
+    #[serde(borrow)]
+    success: Scalar<'a>,
+    #[serde(borrow)]
+    message: Scalar<'a>,
+    #[serde(borrow)]
+    row_count: Scalar<'a>,
+    #[serde(borrow)]
+    event_conversions: Option<Vec<Row<'a>>>,
+}
+
+/// One event conversion; fields not read here are skipped unparsed.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct Row<'a> {
+    #[serde(borrow)]
+    event_conversion_id: Scalar<'a>,
+    #[serde(borrow)]
+    event_conversion_date: Scalar<'a>,
+    #[serde(borrow)]
+    last_updated: Scalar<'a>,
+    #[serde(borrow)]
+    click_date: Scalar<'a>,
+    #[serde(borrow)]
+    source_affiliate: Option<Affiliate<'a>>,
+    #[serde(borrow)]
+    site_offer: Option<Offer<'a>>,
+    #[serde(borrow)]
+    paid: Option<Amount<'a>>,
+    #[serde(borrow)]
+    received: Option<Amount<'a>>,
+    #[serde(borrow)]
+    order_total: Scalar<'a>,
+    #[serde(borrow)]
+    transaction_id: Scalar<'a>,
+    #[serde(borrow)]
+    click_request_session_id: Scalar<'a>,
+    #[serde(borrow)]
+    current_disposition: Option<Disposition<'a>>,
+    #[serde(borrow)]
+    event_info: Option<EventInfo<'a>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct Affiliate<'a> {
+    #[serde(borrow)]
+    source_affiliate_id: Scalar<'a>,
+    #[serde(borrow)]
+    source_affiliate_name: Scalar<'a>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct Offer<'a> {
+    #[serde(borrow)]
+    site_offer_id: Scalar<'a>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct Amount<'a> {
+    #[serde(borrow)]
+    currency_id: Scalar<'a>,
+    #[serde(borrow)]
+    amount: Scalar<'a>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct Disposition<'a> {
+    #[serde(borrow)]
+    disposition_type: Option<DispositionType<'a>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct DispositionType<'a> {
+    #[serde(borrow)]
+    disposition_type_name: Scalar<'a>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct EventInfo<'a> {
+    #[serde(borrow)]
+    event_name: Scalar<'a>,
+}
+
+fn money(
+    v: Option<&Amount<'_>>,
+    field: &str,
+    currencies: &Currencies,
+) -> Result<Option<Money>, String> {
+    let Some(obj) = v else {
+        return Ok(None);
+    };
+    let Some(amount) = obj.amount.decimal(&format!("{field}.amount"))? else {
+        return Ok(None);
+    };
+    let id = obj
+        .currency_id
+        .integer(&format!("{field}.currency_id"))?
+        .ok_or_else(|| format!("field `{field}.currency_id` is missing"))?;
+    let code = currencies.get(&id).ok_or_else(|| {
+        format!("field `{field}.currency_id`: {id} is not in the Currencies lookup")
+    })?;
+    Ok(Some(Money::new(amount, code.clone())))
+}
+
+/// Maps a disposition type name (`None` when the conversion has none).
+pub fn status(
+    name: Option<&str>,
+    undispositioned: ConversionStatus,
+) -> Result<ConversionStatus, String> {
+    let Some(name) = name else {
+        return Ok(undispositioned);
+    };
+    match name.trim().to_ascii_lowercase().as_str() {
+        "approved" => Ok(ConversionStatus::Approved),
+        "pending" => Ok(ConversionStatus::Pending),
+        "rejected" => Ok(ConversionStatus::Rejected),
+        "returned" => Ok(ConversionStatus::Reversed),
+        "" | "no_change" => Ok(undispositioned),
+        other => Err(format!(
+            "field `current_disposition.disposition_type.disposition_type_name`: unknown value {other:?}"
+        )),
+    }
+}
+
+fn event_type(name: &str) -> EventType {
+    let n = name.to_ascii_lowercase();
+    if n.contains("sale") || n.contains("purchase") || n.contains("order") {
+        EventType::Sale
+    } else if n.contains("lead") {
+        EventType::Lead
+    } else if n.contains("sign") || n.contains("regist") {
+        EventType::Signup
+    } else if n.contains("install") {
+        EventType::Install
+    } else if n.is_empty() || n == "conversion" {
+        EventType::Sale
+    } else {
+        EventType::Other
+    }
+}
+
+/// Converts one row; the error names the field.
+fn to_conversion(
+    row: &Row<'_>,
+    currencies: &Currencies,
+    undispositioned: ConversionStatus,
+) -> Result<Record, String> {
+    let aff = row.source_affiliate.as_ref();
+    let disposition = row
+        .current_disposition
+        .as_ref()
+        .and_then(|d| d.disposition_type.as_ref())
+        .and_then(|t| t.disposition_type_name.text());
+    let event_name = row
+        .event_info
+        .as_ref()
+        .and_then(|e| e.event_name.string())
+        .unwrap_or_default();
+    let received = money(row.received.as_ref(), "received", currencies)?;
+    let sale_amount = match (row.order_total.decimal("order_total")?, received) {
+        (Some(a), Some(m)) => Some(Money::new(a, m.currency)),
+        _ => None,
+    };
+    Ok(Record::Conversion(Conversion {
+        source: String::new(), // stamped by the host
+        external_id: row
+            .event_conversion_id
+            .string()
+            .ok_or("field `event_conversion_id` is missing")?,
+        order_id: row.transaction_id.string(),
+        click_id: row.click_request_session_id.string(),
+        clicked_at: opt_date(&row.click_date, "click_date")?,
+        partner_id: aff
+            .and_then(|a| a.source_affiliate_id.string())
+            .ok_or("field `source_affiliate.source_affiliate_id` is missing")?,
+        partner_name: aff.and_then(|a| a.source_affiliate_name.string()),
+        campaign_id: row
+            .site_offer
+            .as_ref()
+            .and_then(|o| o.site_offer_id.string()),
+        event_type: event_type(&event_name),
+        occurred_at: opt_date(&row.event_conversion_date, "event_conversion_date")?
+            .ok_or("field `event_conversion_date` is missing")?,
+        sale_amount,
+        commission: money(row.paid.as_ref(), "paid", currencies)?,
+        status: status(disposition.as_deref(), undispositioned)?,
+        status_changed_at: opt_date(&row.last_updated, "last_updated")?,
+        locked_at: None,
+        coupon: None,
+        utm: Utm::default(),
+    }))
+}
+
+/// The `d` object of a JSON answer; `success: false` is an error carrying
+/// CAKE's message (callers map "API key" messages to auth errors).
+pub fn envelope(body: &Value) -> Result<&Value, String> {
+    let d = body.get("d").ok_or("the answer has no `d` object")?;
+    if d.get("success").and_then(Value::as_bool) == Some(false) {
+        return Err(format!(
+            "CAKE answered success=false: {}",
+            d.get("message")
+                .and_then(Value::as_str)
+                .unwrap_or("(no message)")
+        ));
+    }
+    Ok(d)
+}
+
+/// Which record of a page serde could not read, for the error message.
+fn locate(body: &[u8], e: &plugin_api::serde_json::Error) -> String {
+    let Ok(v) = plugin_api::serde_json::from_slice::<Value>(body) else {
+        return format!("malformed JSON: {e}");
+    };
+    if let Some(rows) = v
+        .get("d")
+        .and_then(|d| d.get("event_conversions"))
+        .and_then(Value::as_array)
+    {
+        for (i, r) in rows.iter().enumerate() {
+            if let Err(re) = Row::deserialize(r) {
+                let id = r
+                    .get("event_conversion_id")
+                    .map(|v| v.to_string())
+                    .unwrap_or_else(|| "?".into());
+                return format!("record {i} (event_conversion_id {id}): {re}");
+            }
+        }
+    }
+    format!("unexpected answer shape: {e}")
+}
+
+/// Parses an `EventConversions` / `EventConversionChanges` answer: the
+/// total `row_count` and the records. The error names the record and field.
+pub fn parse_page(
+    body: &[u8],
+    currencies: &Currencies,
+    undispositioned: ConversionStatus,
+) -> Result<(u64, Vec<Record>), String> {
+    let outer: Outer<'_> =
+        plugin_api::serde_json::from_slice(body).map_err(|e| locate(body, &e))?;
+    let d = outer.d.ok_or("the answer has no `d` object")?;
+    if d.success.as_bool() == Some(false) {
+        return Err(format!(
+            "CAKE answered success=false: {}",
+            d.message.string().unwrap_or_else(|| "(no message)".into())
+        ));
+    }
+    let total = d
+        .row_count
+        .integer("row_count")?
+        .and_then(|n| u64::try_from(n).ok())
+        .unwrap_or(0);
+    let rows = d.event_conversions.unwrap_or_default();
+    let mut out = Vec::with_capacity(rows.len());
+    for (i, row) in rows.iter().enumerate() {
+        out.push(
+            to_conversion(row, currencies, undispositioned).map_err(|e| {
+                let id = row
+                    .event_conversion_id
+                    .string()
+                    .unwrap_or_else(|| "?".into());
+                format!("record {i} (event_conversion_id {id}): {e}")
+            })?,
+        );
+    }
+    Ok((total, out))
+}
+
+/// Parses the `Currencies` lookup.
+pub fn parse_currencies(body: &[u8]) -> Result<Currencies, String> {
+    let v: Value =
+        plugin_api::serde_json::from_slice(body).map_err(|e| format!("malformed JSON: {e}"))?;
+    let d = envelope(&v)?;
+    let list = d
+        .get("currencies")
+        .and_then(Value::as_array)
+        .ok_or("field `currencies` is missing")?;
+    let mut out = Currencies::new();
+    for (i, c) in list.iter().enumerate() {
+        let id = parse::integer(c.get("currency_id").unwrap_or(&Value::Null))
+            .map_err(|e| format!("currency {i}: field `currency_id`: {e}"))?
+            .ok_or_else(|| format!("currency {i}: field `currency_id` is missing"))?;
+        let code = opt_text(c, "currency_abbr")
+            .ok_or_else(|| format!("currency {i}: field `currency_abbr` is missing"))?
+            .to_ascii_uppercase();
+        if !plugin_api::currency::is_known(&code) {
+            return Err(format!(
+                "currency {i}: field `currency_abbr`: {code:?} is not an ISO-4217 code"
+            ));
+        }
+        out.insert(id, code);
+    }
+    Ok(out)
+}

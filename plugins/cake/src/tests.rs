@@ -1,0 +1,110 @@
+//! Recorded-exchange tests: the fake host replays `fixtures/*.json`.
+
+use super::*;
+use plugin_api::chrono::NaiveDate;
+use plugin_api::protocol::Window;
+use plugin_api::rust_decimal::Decimal;
+use plugin_api::testing::{open_read, Cassette, FakeHost, Reply};
+use plugin_api::{Conversion, Record};
+use std::str::FromStr;
+
+fn window() -> Window {
+    Window {
+        from: NaiveDate::from_ymd_opt(2026, 11, 1).unwrap(),
+        to: NaiveDate::from_ymd_opt(2026, 11, 2).unwrap(),
+    }
+}
+
+fn conv(r: &Record) -> &Conversion {
+    match r {
+        Record::Conversion(c) => c,
+        other => panic!("expected a conversion, got {other:?}"),
+    }
+}
+
+#[test]
+fn aspnet_dates_parse_with_and_without_offsets() {
+    assert_eq!(
+        row::aspnet_date("/Date(1425337200000)/")
+            .unwrap()
+            .to_rfc3339(),
+        "2015-03-02T23:00:00+00:00"
+    );
+    assert_eq!(
+        row::aspnet_date("/Date(1425337200000-0500)/")
+            .unwrap()
+            .to_rfc3339(),
+        "2015-03-02T23:00:00+00:00"
+    );
+    assert!(row::aspnet_date("2015-03-02").is_err());
+}
+
+#[test]
+fn dispositions_map_and_undispositioned_follows_the_setting() {
+    use ConversionStatus::*;
+    assert_eq!(row::status(Some("Approved"), Pending).unwrap(), Approved);
+    assert_eq!(row::status(Some("returned"), Pending).unwrap(), Reversed);
+    assert_eq!(row::status(Some("Rejected"), Pending).unwrap(), Rejected);
+    assert_eq!(row::status(None, Pending).unwrap(), Pending);
+    assert_eq!(row::status(None, Approved).unwrap(), Approved);
+    assert!(row::status(Some("Thrown Out"), Approved).is_err());
+}
+
+#[test]
+fn reads_offset_pages_and_changes_with_currency_lookup() {
+    let cassette = Cassette::from_json(include_str!("../fixtures/pages_and_changes.json")).unwrap();
+    let out = FakeHost::replay(cassette).run::<Cake>(open_read(
+        "cake",
+        "http://fake",
+        json!({ "base_url": "http://fake", "row_limit": 2 }),
+        window(),
+    ));
+    out.result.as_ref().unwrap();
+    let ids: Vec<_> = out
+        .committed
+        .iter()
+        .map(|r| conv(r).external_id.as_str())
+        .collect();
+    assert_eq!(ids, ["101", "102", "103", "90"]);
+    let c = conv(&out.committed[0]);
+    assert_eq!(
+        c.commission.as_ref().unwrap().amount,
+        Decimal::from_str("12.50").unwrap()
+    );
+    assert_eq!(c.commission.as_ref().unwrap().currency, "EUR");
+    assert_eq!(c.order_id.as_deref(), Some("T-101"));
+    assert_eq!(c.click_id.as_deref(), Some("req-101"));
+    assert_eq!(c.partner_id, "55");
+    assert_eq!(
+        c.status,
+        ConversionStatus::Approved,
+        "no disposition: the default"
+    );
+    assert_eq!(conv(&out.committed[3]).status, ConversionStatus::Reversed);
+    assert_eq!(out.checkpoints.len(), 3);
+    assert_eq!(
+        out.checkpoints[1].watermark.to_rfc3339(),
+        "2026-11-03T00:00:00+00:00"
+    );
+    assert_eq!(
+        out.checkpoints[2].watermark.to_rfc3339(),
+        "2026-11-28T12:00:00+00:00"
+    );
+}
+
+#[test]
+fn a_refused_key_is_an_auth_error() {
+    let out = FakeHost::handler(|_| {
+        Reply::json(
+            200,
+            &json!({"d": {"success": false, "message": "API Key is not valid"}}),
+        )
+    })
+    .run::<Cake>(open_read(
+        "cake",
+        "http://fake",
+        json!({ "base_url": "http://fake" }),
+        window(),
+    ));
+    assert_eq!(out.result.unwrap_err().kind, ErrorKind::Auth);
+}

@@ -1,0 +1,236 @@
+//! # Everflow connector (Network API)
+//!
+//! Pulls a network's **raw conversions** (the affiliates' claims) and
+//! produces canonical [`plugin_api::Conversion`] records keyed by Everflow's
+//! `conversion_id`.
+//!
+//! ## The API (`/v1`, network family)
+//! - Base `https://api.eflow.team`; auth header `X-Eflow-API-Key` (the host
+//!   injects it, manifest [`AuthSpec::Header`]). A network key is required:
+//!   affiliate or advertiser keys get 403 on `/v1/networks/*`.
+//! - `GET /v1/meta/timezones` → `{timezones: [{timezone_id, timezone}]}`: the
+//!   report's `timezone_id` is resolved from the configured name (default
+//!   `UTC`) every session, never hard-coded.
+//! - `POST /v1/networks/reporting/conversions?page=N&page_size=M` with body
+//!   `{from, to, timezone_id, show_conversions, show_events}` →
+//!   `{conversions: [...], paging: {page, page_size, total_count}}`. Pages
+//!   are 1-based; more follow while `page × page_size < total_count`.
+//!   Only the last 365 days can be queried.
+//! - Money is a JSON number in the offer's currency (`currency_id`), not
+//!   converted; timestamps are epoch seconds.
+//! - Rate limits: per-customer 30-second windows with `X-RateLimit-Remaining`
+//!   on every answer and 429s until the window resets; see [`client`].
+//!
+//! ## Stream `conversions`
+//! Conversions whose time falls in the session window (read in the
+//! configured time zone). `payout` is the commission, `sale_amount` the sale
+//! amount, `transaction_id` (Everflow's click id) the click id, `order_id`
+//! and `coupon_code` as sent; UTM fields come from the click's
+//! `query_parameters`. Statuses: see [`row`]. Everflow has no lock date and
+//! edits status and amounts at any time, so the default lookback re-pulls 90
+//! days; a changed row is an upsert of the same key (a new revision).
+//!
+//! A malformed row fails its page: nothing of that page is committed, and
+//! the error names the page, the `conversion_id` and the field.
+
+pub mod client;
+mod config;
+mod lenient;
+pub mod row;
+
+use config::Settings;
+use plugin_api::chrono::{Duration, NaiveTime};
+use plugin_api::protocol::{AuthSpec, Checkpoint, PluginKind, RecordKind, StreamSpec};
+use plugin_api::serde_json::{json, Value};
+use plugin_api::{Connector, Cx, Manifest, PluginError, Request};
+
+pub use row::parse_page;
+
+/// The connector type. It has no fields: all state lives in the session.
+#[derive(Debug)]
+pub struct Everflow;
+
+/// The one stream.
+pub const CONVERSIONS: &str = "conversions";
+
+impl Connector for Everflow {
+    fn manifest() -> Manifest {
+        Manifest {
+            id: "everflow".into(),
+            name: "Everflow (Network API)".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+            kind: PluginKind::Affiliate,
+            description: "Everflow network connector: raw conversions with status \
+                          (approved/pending/rejected/invalid), payout, sale amount, \
+                          transaction (click) id and order id. X-Eflow-API-Key auth."
+                .into(),
+            config_schema: json!({
+                "type": "object",
+                "additionalProperties": false,
+                "required": ["api_key"],
+                "properties": {
+                    "api_key": { "type": "string", "x-secret": true,
+                        "description": "Network API key (Everflow → Control Center → Security → API Keys)." },
+                    "page_size": { "type": "integer", "minimum": 1, "maximum": 2000, "default": 2000,
+                        "description": "Rows per page." },
+                    "timezone": { "type": "string", "default": "UTC",
+                        "description": "Everflow time zone name the window is read in (resolved via /v1/meta/timezones)." },
+                    "rate_limit_window_secs": { "type": "integer", "minimum": 1, "default": 30,
+                        "description": "Length of Everflow's rate-limit window." },
+                    "min_remaining_requests": { "type": "integer", "minimum": 0, "default": 1,
+                        "description": "Pause one window when fewer requests than this remain." },
+                    "base_url": { "type": "string", "description": "Override the API base URL (tests, proxies)." }
+                }
+            }),
+            streams: vec![StreamSpec {
+                name: CONVERSIONS.into(),
+                record: RecordKind::Conversion,
+                primary_key: vec!["external_id".into()],
+                cursor: Some("occurred_at".into()),
+                default_lookback_days: 90,
+            }],
+            allowed_hosts: vec!["api.eflow.team".into()],
+            default_base_url: Some("https://api.eflow.team".into()),
+            auth: Some(AuthSpec::Header {
+                name: "X-Eflow-API-Key".into(),
+                value: "api_key".into(),
+            }),
+            max_window_days: Some(365),
+            file_capability: None,
+        }
+    }
+
+    async fn check(cx: Cx) -> Result<(), PluginError> {
+        let settings: Settings = cx.settings()?;
+        let mut client = client::Client::new(&cx, 0, settings.rate_limit_window_secs);
+        timezone_id(&cx, &mut client, &settings).await?;
+        Ok(())
+    }
+
+    async fn read(cx: Cx) -> Result<(), PluginError> {
+        let settings: Settings = cx.settings()?;
+        if !(1..=2000).contains(&settings.page_size) {
+            return Err(PluginError::config(format!(
+                "connector `{}`: settings.page_size: Everflow accepts 1..=2000 rows per page",
+                cx.connector_id()
+            )));
+        }
+        if !cx.wants(CONVERSIONS) {
+            return Ok(());
+        }
+        let mut client = client::Client::new(
+            &cx,
+            settings.min_remaining_requests,
+            settings.rate_limit_window_secs,
+        );
+        let tz = timezone_id(&cx, &mut client, &settings).await?;
+        read_conversions(&cx, &mut client, &settings, tz).await
+    }
+}
+
+/// Resolves the configured time zone name to Everflow's `timezone_id`.
+async fn timezone_id(
+    cx: &Cx,
+    client: &mut client::Client,
+    settings: &Settings,
+) -> Result<i64, PluginError> {
+    let what = "time zones (/v1/meta/timezones)";
+    let resp = client
+        .send(
+            Request::get(format!("{}/v1/meta/timezones", cx.base_url())).label("timezones"),
+            what,
+        )
+        .await?;
+    let body: Value = resp.json(what)?;
+    let zones = body
+        .get("timezones")
+        .and_then(Value::as_array)
+        .ok_or_else(|| {
+            PluginError::bad_response(format!("{what}: field `timezones` is missing"))
+        })?;
+    zones
+        .iter()
+        .find(|z| z.get("timezone").and_then(Value::as_str) == Some(settings.timezone.as_str()))
+        .and_then(|z| z.get("timezone_id").and_then(Value::as_i64))
+        .ok_or_else(|| {
+            PluginError::config(format!(
+                "connector `{}`: settings.timezone: Everflow knows no time zone named {:?}",
+                cx.connector_id(),
+                settings.timezone
+            ))
+        })
+}
+
+async fn read_conversions(
+    cx: &Cx,
+    client: &mut client::Client,
+    settings: &Settings,
+    tz: i64,
+) -> Result<(), PluginError> {
+    let window = cx.window()?;
+    let window_key = format!("{}..{}", window.from, window.to);
+    let start = window.from.and_time(NaiveTime::MIN).and_utc();
+    let cp = cx.checkpoint(CONVERSIONS);
+    let mut watermark = cp.map(|c| c.watermark.max(start)).unwrap_or(start);
+    // Resume after the last committed page of this window.
+    let mut page = cp
+        .filter(|c| c.state.get("window").and_then(Value::as_str) == Some(window_key.as_str()))
+        .and_then(|c| c.state.get("page_done").and_then(Value::as_u64))
+        .unwrap_or(0)
+        + 1;
+    let body = json!({
+        "from": format!("{} 00:00:00", window.from),
+        "to": format!("{} 23:59:59", window.to),
+        "timezone_id": tz,
+        "show_conversions": true,
+        "show_events": false,
+    });
+    let mut rows = 0u64;
+    loop {
+        let what = format!("stream `{CONVERSIONS}` page {page}");
+        let req = Request::post(format!(
+            "{}/v1/networks/reporting/conversions",
+            cx.base_url()
+        ))
+        .query("page", page)
+        .query("page_size", settings.page_size)
+        .json_body(&body)
+        .idempotent()
+        .label(format!("conversions page {page}"));
+        let resp = client.send(req, &what).await?;
+        let (paging, records) = row::parse_page(&resp.body)
+            .map_err(|e| PluginError::bad_response(format!("{what}: {e}")))?;
+        rows += records.len() as u64;
+        for r in records {
+            cx.emit(r);
+        }
+        let more = paging.has_more() && paging.page_size > 0;
+        if !more {
+            watermark = watermark.max(
+                (window.to + Duration::days(1))
+                    .and_time(NaiveTime::MIN)
+                    .and_utc(),
+            );
+        }
+        cx.commit(Checkpoint {
+            stream: CONVERSIONS.into(),
+            watermark,
+            state: json!({ "window": window_key, "page_done": page }),
+        });
+        if !more {
+            break;
+        }
+        page += 1;
+    }
+    cx.info(
+        "stream done",
+        &[("stream", &CONVERSIONS), ("pages", &page), ("rows", &rows)],
+    );
+    Ok(())
+}
+
+// Generates the C ABI exports. `id` must equal the manifest id.
+plugin_api::export_plugin!(id = "everflow", connector = Everflow);
+
+#[cfg(test)]
+mod tests;

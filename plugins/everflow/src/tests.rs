@@ -1,0 +1,138 @@
+//! Recorded-exchange tests: the fake host replays `fixtures/*.json`.
+
+use super::*;
+use plugin_api::chrono::NaiveDate;
+use plugin_api::protocol::{ErrorKind, Window};
+use plugin_api::rust_decimal::Decimal;
+use plugin_api::testing::{open_read, Cassette, FakeHost, Reply};
+use plugin_api::{Conversion, ConversionStatus, Record};
+use std::str::FromStr;
+
+fn window() -> Window {
+    Window {
+        from: NaiveDate::from_ymd_opt(2026, 11, 1).unwrap(),
+        to: NaiveDate::from_ymd_opt(2026, 11, 2).unwrap(),
+    }
+}
+
+fn conv(r: &Record) -> &Conversion {
+    match r {
+        Record::Conversion(c) => c,
+        other => panic!("expected a conversion, got {other:?}"),
+    }
+}
+
+#[test]
+fn resolves_the_timezone_then_pages_by_total_count() {
+    let cassette = Cassette::from_json(include_str!("../fixtures/two_pages.json")).unwrap();
+    let out = FakeHost::replay(cassette).run::<Everflow>(open_read(
+        "ef",
+        "http://fake",
+        json!({ "page_size": 2 }),
+        window(),
+    ));
+    out.result.as_ref().unwrap();
+    let ids: Vec<_> = out
+        .committed
+        .iter()
+        .map(|r| conv(r).external_id.as_str())
+        .collect();
+    assert_eq!(ids, ["c1", "c2", "c3"]);
+    let c1 = conv(&out.committed[0]);
+    assert_eq!(c1.click_id.as_deref(), Some("tx-1"));
+    assert_eq!(c1.partner_id, "7");
+    assert_eq!(c1.campaign_id.as_deref(), Some("12"));
+    assert_eq!(
+        c1.commission.as_ref().unwrap().amount,
+        Decimal::from_str("4.1").unwrap()
+    );
+    assert_eq!(
+        c1.sale_amount.as_ref().unwrap().amount,
+        Decimal::from_str("41.00").unwrap()
+    );
+    assert_eq!(c1.occurred_at.to_rfc3339(), "2026-11-01T10:00:00+00:00");
+    assert_eq!(c1.utm.source.as_deref(), Some("newsletter"));
+    assert_eq!(conv(&out.committed[1]).status, ConversionStatus::Reversed);
+    assert_eq!(conv(&out.committed[2]).status, ConversionStatus::Rejected);
+    assert_eq!(out.checkpoints.len(), 2);
+    assert_eq!(
+        out.checkpoints[1].watermark.to_rfc3339(),
+        "2026-11-03T00:00:00+00:00"
+    );
+}
+
+#[test]
+fn statuses_map_with_scrubs_as_rejections() {
+    use row::status;
+    assert_eq!(
+        status("approved", false).unwrap(),
+        ConversionStatus::Approved
+    );
+    assert_eq!(status("pending", false).unwrap(), ConversionStatus::Pending);
+    assert_eq!(
+        status("invalid", false).unwrap(),
+        ConversionStatus::Rejected
+    );
+    assert_eq!(
+        status("rejected", true).unwrap(),
+        ConversionStatus::Rejected
+    );
+    assert_eq!(
+        status("rejected", false).unwrap(),
+        ConversionStatus::Reversed
+    );
+    assert!(status("weird", false)
+        .unwrap_err()
+        .contains("field `status`"));
+}
+
+#[test]
+fn an_unknown_timezone_name_is_a_config_error() {
+    let out = FakeHost::handler(|_| {
+        Reply::json(
+            200,
+            &json!({"timezones": [{"timezone_id": 67, "timezone": "UTC"}]}),
+        )
+    })
+    .run::<Everflow>(open_read(
+        "ef",
+        "http://fake",
+        json!({ "timezone": "Mars/Olympus" }),
+        window(),
+    ));
+    let err = out.result.unwrap_err();
+    assert_eq!(err.kind, ErrorKind::Config);
+    assert!(err.message.contains("Mars/Olympus"), "{}", err.message);
+}
+
+#[test]
+fn a_429_waits_one_window_and_remaining_zero_pauses_before_the_next_page() {
+    let mut n = 0;
+    let out = FakeHost::handler(move |req| {
+        n += 1;
+        if req.url.contains("timezones") {
+            return Reply::json(
+                200,
+                &json!({"timezones": [{"timezone_id": 67, "timezone": "UTC"}]}),
+            );
+        }
+        if n == 2 {
+            return Reply::json(429, &json!({"error": "rate limit exceeded"}));
+        }
+        let mut r = Reply::json(
+            200,
+            &json!({"conversions": [], "paging": {"page": 1, "page_size": 50, "total_count": 0}}),
+        );
+        r.headers.insert("x-ratelimit-remaining".into(), "0".into());
+        r
+    })
+    .run::<Everflow>(open_read(
+        "ef",
+        "http://fake",
+        json!({ "rate_limit_window_secs": 30 }),
+        window(),
+    ));
+    out.result.unwrap();
+    assert_eq!(out.sleeps.len(), 1);
+    assert_eq!(out.sleeps[0].to_rfc3339(), "2026-11-28T12:00:30+00:00");
+}

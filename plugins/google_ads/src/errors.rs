@@ -1,0 +1,239 @@
+//! Google's error envelope, mapped to structured plugin errors.
+//!
+//! REST errors follow the Google API error model:
+//! `{"error": {"code": 429, "message", "status": "RESOURCE_EXHAUSTED",
+//! "details": [{"@type": "...GoogleAdsFailure", "errors": [{"errorCode":
+//! {"quotaError": "RESOURCE_EXHAUSTED"}, "message", "details":
+//! {"quotaErrorDetails": {"retryDelay": "30s"}}}], "requestId"}]}}`.
+//! The same object can also arrive as the last element of a searchStream
+//! array. Quota errors are retryable (with the suggested delay); credential
+//! errors name the setting to fix.
+
+use plugin_api::serde_json::Value;
+use plugin_api::{ErrorKind, PluginError};
+
+/// What an error response means for the connector.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Classified {
+    /// Quota exhausted: wait (Google's `retryDelay` when given) and retry.
+    Quota {
+        /// Suggested wait in whole seconds (rounded up).
+        retry_delay_secs: Option<u64>,
+        /// Google's message.
+        message: String,
+    },
+    /// Anything else, already a finished plugin error.
+    Fatal(PluginError),
+}
+
+/// Classifies an HTTP error response (status plus body).
+pub fn classify(connector: &str, status: u16, body: &[u8]) -> Classified {
+    let parsed: Option<Value> = plugin_api::serde_json::from_slice(body).ok();
+    let err = parsed.as_ref().and_then(|v| {
+        // Either `{"error": ...}` or a stream array whose element holds it.
+        v.get("error").cloned().or_else(|| {
+            v.as_array()
+                .and_then(|a| a.iter().find_map(|b| b.get("error").cloned()))
+        })
+    });
+    match err {
+        Some(e) => classify_error(connector, status, &e),
+        None => {
+            let snippet: String = String::from_utf8_lossy(body).chars().take(200).collect();
+            classify_parts(connector, status, "", &[], &snippet, None)
+        }
+    }
+}
+
+/// Classifies a Google error object (`{"code", "message", "status", "details"}`).
+pub fn classify_error(connector: &str, http_status: u16, e: &Value) -> Classified {
+    let status = e.get("status").and_then(Value::as_str).unwrap_or("");
+    let code = e
+        .get("code")
+        .and_then(Value::as_u64)
+        .and_then(|c| u16::try_from(c).ok())
+        .unwrap_or(http_status);
+    let message = e
+        .get("message")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_owned();
+    let mut codes: Vec<(String, String)> = Vec::new();
+    let mut retry_delay = None;
+    for d in e
+        .get("details")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        for err in d
+            .get("errors")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            if let Some(ec) = err.get("errorCode").and_then(Value::as_object) {
+                for (k, v) in ec {
+                    codes.push((k.clone(), v.as_str().unwrap_or("").to_owned()));
+                }
+            }
+            if let Some(delay) = err
+                .pointer("/details/quotaErrorDetails/retryDelay")
+                .and_then(Value::as_str)
+            {
+                retry_delay = parse_duration_secs(delay).or(retry_delay);
+            }
+        }
+    }
+    classify_parts(connector, code, status, &codes, &message, retry_delay)
+}
+
+fn classify_parts(
+    connector: &str,
+    code: u16,
+    status: &str,
+    codes: &[(String, String)],
+    message: &str,
+    retry_delay_secs: Option<u64>,
+) -> Classified {
+    let has = |kind: &str| {
+        codes
+            .iter()
+            .find(|(k, _)| k == kind)
+            .map(|(_, v)| v.as_str())
+    };
+    let describe = || {
+        let mut s = format!("HTTP {code}");
+        if !status.is_empty() {
+            s.push(' ');
+            s.push_str(status);
+        }
+        for (k, v) in codes {
+            s.push_str(&format!(", {k} {v}"));
+        }
+        if !message.is_empty() {
+            s.push_str(&format!(": {message}"));
+        }
+        s
+    };
+    if let Some(q) = has("quotaError") {
+        if q == "ACCESS_PROHIBITED" {
+            return Classified::Fatal(PluginError::new(
+                ErrorKind::Upstream,
+                format!(
+                    "connector `{connector}`: Google Ads prohibits access for this developer token ({}): check setting `developer_token`",
+                    describe()
+                ),
+            ));
+        }
+        return Classified::Quota {
+            retry_delay_secs,
+            message: describe(),
+        };
+    }
+    if code == 429 || status == "RESOURCE_EXHAUSTED" {
+        return Classified::Quota {
+            retry_delay_secs,
+            message: describe(),
+        };
+    }
+    let auth = |settings: &str| {
+        Classified::Fatal(PluginError::new(
+            ErrorKind::Auth,
+            format!(
+                "connector `{connector}`: Google Ads refused the credentials ({}): check {settings}",
+                describe()
+            ),
+        ))
+    };
+    if let Some(a) = has("authenticationError") {
+        return if a.starts_with("DEVELOPER_TOKEN") {
+            auth("setting `developer_token`")
+        } else if a == "CUSTOMER_NOT_FOUND" {
+            auth("setting `customer_id`")
+        } else if a.starts_with("LOGIN_CUSTOMER_ID") {
+            auth("setting `login_customer_id`")
+        } else {
+            auth("settings `refresh_token`, `client_id` and `client_secret`")
+        };
+    }
+    if let Some(a) = has("authorizationError") {
+        return if a.starts_with("DEVELOPER_TOKEN") {
+            auth("setting `developer_token`")
+        } else {
+            auth("settings `customer_id` and `login_customer_id` (the credentials' user needs access to the account)")
+        };
+    }
+    match code {
+        401 => auth("settings `refresh_token`, `client_id` and `client_secret`"),
+        403 => auth("settings `customer_id`, `login_customer_id` and `developer_token`"),
+        500..=599 => Classified::Fatal(PluginError::retryable(
+            ErrorKind::Upstream,
+            format!(
+                "connector `{connector}`: Google Ads server error ({})",
+                describe()
+            ),
+        )),
+        _ => Classified::Fatal(PluginError::new(
+            ErrorKind::Upstream,
+            format!(
+                "connector `{connector}`: Google Ads rejected the request ({})",
+                describe()
+            ),
+        )),
+    }
+}
+
+/// Parses a protobuf JSON Duration (`"30s"`, `"1.5s"`) to whole seconds, rounded up.
+pub fn parse_duration_secs(s: &str) -> Option<u64> {
+    let t = s.trim().strip_suffix('s')?;
+    let (whole, frac) = t.split_once('.').unwrap_or((t, ""));
+    let secs: u64 = whole.parse().ok()?;
+    let up = frac.bytes().any(|b| b != b'0');
+    if !frac.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    Some(secs + u64::from(up))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use plugin_api::serde_json::json;
+
+    #[test]
+    fn durations_round_up() {
+        assert_eq!(parse_duration_secs("30s"), Some(30));
+        assert_eq!(parse_duration_secs("1.5s"), Some(2));
+        assert_eq!(parse_duration_secs("2.000s"), Some(2));
+        assert_eq!(parse_duration_secs("abc"), None);
+    }
+
+    #[test]
+    fn quota_error_carries_its_retry_delay() {
+        let body = json!({"error": {"code": 429, "status": "RESOURCE_EXHAUSTED", "message": "Too many",
+            "details": [{"@type": "type.googleapis.com/google.ads.googleads.v24.errors.GoogleAdsFailure",
+              "errors": [{"errorCode": {"quotaError": "RESOURCE_TEMPORARILY_EXHAUSTED"},
+                          "details": {"quotaErrorDetails": {"rateScope": "ACCOUNT", "retryDelay": "7s"}}}]}]}});
+        match classify("g", 429, body.to_string().as_bytes()) {
+            Classified::Quota {
+                retry_delay_secs, ..
+            } => assert_eq!(retry_delay_secs, Some(7)),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn developer_token_errors_name_the_setting() {
+        let body = json!({"error": {"code": 401, "status": "UNAUTHENTICATED", "message": "bad",
+            "details": [{"errors": [{"errorCode": {"authenticationError": "DEVELOPER_TOKEN_INVALID"}}]}]}});
+        match classify("gads", 401, body.to_string().as_bytes()) {
+            Classified::Fatal(e) => {
+                assert_eq!(e.kind, ErrorKind::Auth);
+                assert!(e.message.contains("connector `gads`"), "{}", e.message);
+                assert!(e.message.contains("`developer_token`"), "{}", e.message);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+}

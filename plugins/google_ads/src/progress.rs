@@ -1,0 +1,112 @@
+//! Day-by-day progress through a session window, and the checkpoints that
+//! record it.
+//!
+//! A checkpoint's state is `{"window": "FROM..TO", "done_through": "DAY"}`:
+//! every day up to `done_through` of that window is stored. A new session of
+//! the same window (a retry after a crash) resumes after that day; a session
+//! of another window starts at its beginning. The watermark is midnight UTC
+//! after the last finished day (a day marker: the days themselves are in the
+//! account's timezone) and never moves backwards.
+
+use plugin_api::chrono::{DateTime, Duration, NaiveDate, NaiveTime, Utc};
+use plugin_api::protocol::{Checkpoint, Window};
+use plugin_api::serde_json::{json, Value};
+use plugin_api::Cx;
+
+/// Where a stream stands within the session window.
+#[derive(Debug, Clone)]
+pub struct Progress {
+    stream: String,
+    window_key: String,
+    watermark: DateTime<Utc>,
+    /// The last day of the window known to be stored, if any.
+    pub done_through: Option<NaiveDate>,
+}
+
+fn midnight(day: NaiveDate) -> DateTime<Utc> {
+    day.and_time(NaiveTime::MIN).and_utc()
+}
+
+impl Progress {
+    /// Reads the stream's checkpoint and resumes within the same window.
+    pub fn resume(cx: &Cx, stream: &str, window: Window) -> Self {
+        let window_key = format!("{}..{}", window.from, window.to);
+        let cp = cx.checkpoint(stream);
+        let done_through = cp
+            .filter(|cp| cp.state.get("window").and_then(Value::as_str) == Some(&window_key))
+            .and_then(|cp| cp.state.get("done_through").and_then(Value::as_str))
+            .and_then(|s| NaiveDate::parse_from_str(s, "%Y-%m-%d").ok())
+            .filter(|d| *d >= window.from && *d <= window.to);
+        let start = midnight(window.from);
+        Progress {
+            stream: stream.to_owned(),
+            window_key,
+            watermark: cp.map(|cp| cp.watermark.max(start)).unwrap_or(start),
+            done_through,
+        }
+    }
+
+    /// The first day still to pull.
+    pub fn next_day(&self, window: Window) -> NaiveDate {
+        match self.done_through {
+            Some(d) => d + Duration::days(1),
+            None => window.from,
+        }
+    }
+
+    /// Commits everything emitted so far, marking days through `day` done.
+    pub fn finish_through(&mut self, cx: &Cx, day: NaiveDate) {
+        self.done_through = Some(self.done_through.map_or(day, |d| d.max(day)));
+        self.watermark = self.watermark.max(midnight(day + Duration::days(1)));
+        self.commit(cx);
+    }
+
+    /// Commits everything emitted so far without finishing a day (a page in
+    /// the middle of a request).
+    pub fn commit(&self, cx: &Cx) {
+        cx.commit(Checkpoint {
+            stream: self.stream.clone(),
+            watermark: self.watermark,
+            state: json!({
+                "window": self.window_key,
+                "done_through": self.done_through.map(|d| d.to_string()),
+            }),
+        });
+    }
+}
+
+/// Splits `from..=to` into consecutive chunks of at most `days` days.
+pub fn chunks(from: NaiveDate, to: NaiveDate, days: u32) -> Vec<(NaiveDate, NaiveDate)> {
+    let step = i64::from(days.max(1));
+    let mut out = Vec::new();
+    let mut start = from;
+    while start <= to {
+        let end = (start + Duration::days(step - 1)).min(to);
+        out.push((start, end));
+        start = end + Duration::days(1);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn d(s: &str) -> NaiveDate {
+        NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()
+    }
+
+    #[test]
+    fn chunks_cover_the_range_without_overlap() {
+        let c = chunks(d("2026-01-30"), d("2026-02-03"), 2);
+        assert_eq!(
+            c,
+            [
+                (d("2026-01-30"), d("2026-01-31")),
+                (d("2026-02-01"), d("2026-02-02")),
+                (d("2026-02-03"), d("2026-02-03"))
+            ]
+        );
+        assert!(chunks(d("2026-02-03"), d("2026-02-02"), 5).is_empty());
+    }
+}

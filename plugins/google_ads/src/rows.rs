@@ -1,0 +1,425 @@
+//! Parsing a `googleAds:searchStream` response into canonical [`Spend`].
+//!
+//! The body is a JSON array of batches `{results: [Row], fieldMask,
+//! requestId, ...}`. Rows are nested and camelCase; int64 fields (ids,
+//! `impressions`, `clicks`, `costMicros`) are JSON strings, doubles
+//! (`conversions`, `conversionsValue`) are JSON numbers, and proto3 JSON
+//! leaves out fields at their default (a day without clicks has no `clicks`).
+//! A batch may instead be `{error: {...}}` when the stream fails midway.
+//!
+//! Rows are deserialised into borrowed structs (fast path); numbers are read
+//! leniently (string or number) and converted exactly, never through a float
+//! sum. Errors name the batch, the row, its ids and the field.
+
+use crate::config::Level;
+use plugin_api::parse;
+use plugin_api::rust_decimal::Decimal;
+use plugin_api::{Channel, Money, Spend};
+use serde::de::{self, Deserializer, Visitor};
+use serde::Deserialize;
+use std::borrow::Cow;
+use std::str::FromStr;
+
+/// The account facts every row needs: read once from the `customer` resource.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Account {
+    /// Customer id, digits only.
+    pub customer_id: String,
+    /// `customer.currencyCode`, e.g. `EUR`.
+    pub currency: String,
+    /// `customer.timeZone`, an IANA name such as `Europe/Berlin`.
+    pub timezone: String,
+}
+
+/// A number as Google sends it: a JSON string (int64) or a JSON number (double).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Num<'a> {
+    /// A string such as `"1234567"`.
+    Str(Cow<'a, str>),
+    /// An unsigned JSON integer.
+    U(u64),
+    /// A negative JSON integer.
+    I(i64),
+    /// A JSON number with a fraction; its shortest round-trip text is used.
+    F(f64),
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Num<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> Visitor<'de> for V<'a> {
+            type Value = Num<'a>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a number or a numeric string")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Num<'a>, E> {
+                Ok(Num::Str(Cow::Borrowed(v)))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Num<'a>, E> {
+                Ok(Num::Str(Cow::Owned(v.to_owned())))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Num<'a>, E> {
+                Ok(Num::U(v))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Num<'a>, E> {
+                Ok(Num::I(v))
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Num<'a>, E> {
+                Ok(Num::F(v))
+            }
+        }
+        d.deserialize_any(V(std::marker::PhantomData))
+    }
+}
+
+impl Num<'_> {
+    fn text(&self) -> String {
+        match self {
+            Num::Str(s) => format!("{s:?}"),
+            Num::U(v) => v.to_string(),
+            Num::I(v) => v.to_string(),
+            Num::F(v) => v.to_string(),
+        }
+    }
+    /// An exact decimal (placeholders read as `None`).
+    pub fn decimal(&self) -> Result<Option<Decimal>, String> {
+        match self {
+            Num::Str(s) => parse::decimal_str(s),
+            Num::U(v) => Ok(Some(Decimal::from(*v))),
+            Num::I(v) => Ok(Some(Decimal::from(*v))),
+            Num::F(v) => {
+                if !v.is_finite() {
+                    return Err(format!("{v} is not a finite number"));
+                }
+                let t = v.to_string();
+                Decimal::from_str(&t)
+                    .or_else(|_| Decimal::from_scientific(&t))
+                    .map(Some)
+                    .map_err(|_| format!("number {t} is not a decimal"))
+            }
+        }
+    }
+    /// A signed 64-bit integer.
+    pub fn int(&self) -> Result<i64, String> {
+        match self {
+            Num::Str(s) => s
+                .trim()
+                .parse::<i64>()
+                .map_err(|_| format!("{s:?} is not an integer")),
+            Num::U(v) => i64::try_from(*v).map_err(|_| format!("{v} does not fit in int64")),
+            Num::I(v) => Ok(*v),
+            Num::F(_) => Err(format!("{} is not an integer", self.text())),
+        }
+    }
+    /// A non-negative integer.
+    pub fn count(&self) -> Result<u64, String> {
+        let v = self.int()?;
+        u64::try_from(v).map_err(|_| format!("{v} is negative"))
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct Batch<'a> {
+    #[serde(borrow, default)]
+    results: Vec<Row<'a>>,
+    #[serde(default)]
+    error: Option<plugin_api::serde_json::Value>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Row<'a> {
+    #[serde(borrow, default)]
+    segments: Option<Segments<'a>>,
+    #[serde(borrow, default)]
+    campaign: Option<Entity<'a>>,
+    #[serde(borrow, default)]
+    ad_group: Option<Entity<'a>>,
+    #[serde(borrow, default)]
+    ad_group_ad: Option<AdGroupAd<'a>>,
+    #[serde(borrow, default)]
+    metrics: Option<Metrics<'a>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct Segments<'a> {
+    #[serde(borrow, default)]
+    date: Option<Cow<'a, str>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Entity<'a> {
+    #[serde(borrow, default)]
+    id: Option<Num<'a>>,
+    #[serde(borrow, default)]
+    name: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    advertising_channel_type: Option<Cow<'a, str>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct AdGroupAd<'a> {
+    #[serde(borrow, default)]
+    ad: Option<Entity<'a>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Metrics<'a> {
+    #[serde(borrow, default)]
+    impressions: Option<Num<'a>>,
+    #[serde(borrow, default)]
+    clicks: Option<Num<'a>>,
+    #[serde(borrow, default)]
+    cost_micros: Option<Num<'a>>,
+    #[serde(borrow, default)]
+    conversions: Option<Num<'a>>,
+    #[serde(borrow, default)]
+    conversions_value: Option<Num<'a>>,
+}
+
+/// Why a response could not be turned into records.
+#[derive(Debug, Clone, PartialEq)]
+pub enum StreamError {
+    /// The stream carried a Google error object (e.g. quota exhausted midway).
+    Upstream(plugin_api::serde_json::Value),
+    /// The body or a row is malformed; the message names batch, row and field.
+    Malformed(String),
+}
+
+/// Maps `campaign.advertisingChannelType` to a canonical channel.
+pub fn channel(kind: Option<&str>) -> Channel {
+    match kind.unwrap_or("") {
+        "SEARCH" | "SHOPPING" | "LOCAL" | "HOTEL" | "TRAVEL" => Channel::Search,
+        "DISPLAY" | "DEMAND_GEN" | "DISCOVERY" | "SMART" => Channel::Display,
+        "VIDEO" | "MULTI_CHANNEL" => Channel::Video,
+        _ => Channel::Other,
+    }
+}
+
+fn id_text(n: &Option<Num<'_>>) -> Option<String> {
+    n.as_ref().map(|n| match n {
+        Num::Str(s) => s.to_string(),
+        other => other.text(),
+    })
+}
+
+/// Parses a whole searchStream body, appending one [`Spend`] per row.
+pub fn parse_stream(
+    body: &[u8],
+    account: &Account,
+    level: Level,
+    out: &mut Vec<Spend>,
+) -> Result<(), StreamError> {
+    let batches: Vec<Batch<'_>> = match plugin_api::serde_json::from_slice(body) {
+        Ok(b) => b,
+        Err(e) => return Err(StreamError::Malformed(locate_json_error(body, e))),
+    };
+    for (b, batch) in batches.iter().enumerate() {
+        if let Some(err) = &batch.error {
+            return Err(StreamError::Upstream(err.clone()));
+        }
+        out.reserve(batch.results.len());
+        for (r, row) in batch.results.iter().enumerate() {
+            let spend = to_spend(row, account, level).map_err(|e| {
+                let ids = [
+                    (
+                        "campaign",
+                        row.campaign.as_ref().and_then(|c| id_text(&c.id)),
+                    ),
+                    (
+                        "ad group",
+                        row.ad_group.as_ref().and_then(|c| id_text(&c.id)),
+                    ),
+                ]
+                .iter()
+                .filter_map(|(k, v)| v.as_ref().map(|v| format!("{k} {v}")))
+                .collect::<Vec<_>>()
+                .join(", ");
+                StreamError::Malformed(format!("batch {}, row {} ({ids}): {e}", b + 1, r + 1))
+            })?;
+            out.push(spend);
+        }
+    }
+    Ok(())
+}
+
+/// Finds the JSON path of a structural error (slow path, only on failure).
+fn locate_json_error(body: &[u8], first: plugin_api::serde_json::Error) -> String {
+    let mut de = plugin_api::serde_json::Deserializer::from_slice(body);
+    let located: Result<Vec<plugin_api::serde_json::Value>, _> =
+        serde::Deserialize::deserialize(&mut de);
+    match located {
+        Err(e) => format!("malformed JSON: {e}"),
+        Ok(batches) => {
+            // Valid JSON of the wrong shape: report the first offending field.
+            let path = shape_error(&batches).unwrap_or_default();
+            format!("unexpected shape{path}: {first}")
+        }
+    }
+}
+
+fn shape_error(batches: &[plugin_api::serde_json::Value]) -> Option<String> {
+    use plugin_api::serde_json::Value;
+    for (b, batch) in batches.iter().enumerate() {
+        let Some(obj) = batch.as_object() else {
+            return Some(format!(" at batch {}: not an object", b + 1));
+        };
+        let Some(results) = obj.get("results") else {
+            continue;
+        };
+        let Some(rows) = results.as_array() else {
+            return Some(format!(
+                " at batch {}: field `results` is not an array",
+                b + 1
+            ));
+        };
+        for (r, row) in rows.iter().enumerate() {
+            for (k, v) in row.as_object().into_iter().flatten() {
+                if let Some(inner) = v.as_object() {
+                    for (f, x) in inner {
+                        if matches!(x, Value::Array(_)) {
+                            return Some(format!(
+                                " at batch {}, row {}: field `{k}.{f}`",
+                                b + 1,
+                                r + 1
+                            ));
+                        }
+                    }
+                } else {
+                    return Some(format!(
+                        " at batch {}, row {}: field `{k}` is not an object",
+                        b + 1,
+                        r + 1
+                    ));
+                }
+            }
+        }
+    }
+    None
+}
+
+/// An absent int64 metric is zero (proto3 JSON leaves defaults out).
+fn count(n: Option<&Num<'_>>, name: &str) -> Result<u64, String> {
+    match n {
+        None => Ok(0),
+        Some(n) => n
+            .count()
+            .map_err(|e| format!("field `metrics.{name}`: {e}")),
+    }
+}
+
+/// An absent double metric is zero.
+fn dec(n: Option<&Num<'_>>, name: &str) -> Result<Decimal, String> {
+    match n {
+        None => Ok(Decimal::ZERO),
+        Some(n) => Ok(n
+            .decimal()
+            .map_err(|e| format!("field `metrics.{name}`: {e}"))?
+            .unwrap_or(Decimal::ZERO)),
+    }
+}
+
+fn to_spend(row: &Row<'_>, account: &Account, level: Level) -> Result<Spend, String> {
+    let date = row
+        .segments
+        .as_ref()
+        .and_then(|s| s.date.as_deref())
+        .ok_or("field `segments.date` is missing")?;
+    let day = parse::date(date).map_err(|e| format!("field `segments.date`: {e}"))?;
+    let campaign = row.campaign.as_ref().ok_or("field `campaign` is missing")?;
+    let campaign_id = id_text(&campaign.id).ok_or("field `campaign.id` is missing")?;
+    let (ad_group_id, ad_group_name) = match level {
+        Level::Campaign => (None, None),
+        Level::AdGroup | Level::Ad => {
+            let g = row.ad_group.as_ref().ok_or("field `adGroup` is missing")?;
+            (
+                Some(id_text(&g.id).ok_or("field `adGroup.id` is missing")?),
+                Some(g.name.as_deref().unwrap_or_default().to_owned()),
+            )
+        }
+    };
+    let ad_id = match level {
+        Level::Ad => Some(
+            row.ad_group_ad
+                .as_ref()
+                .and_then(|a| a.ad.as_ref())
+                .and_then(|a| id_text(&a.id))
+                .ok_or("field `adGroupAd.ad.id` is missing")?,
+        ),
+        _ => None,
+    };
+    let m = row.metrics.as_ref();
+    let impressions = count(m.and_then(|m| m.impressions.as_ref()), "impressions")?;
+    let clicks = count(m.and_then(|m| m.clicks.as_ref()), "clicks")?;
+    let micros = match m.and_then(|m| m.cost_micros.as_ref()) {
+        None => 0,
+        Some(n) => n
+            .int()
+            .map_err(|e| format!("field `metrics.costMicros`: {e}"))?,
+    };
+    let conversions = dec(m.and_then(|m| m.conversions.as_ref()), "conversions")?;
+    let value = dec(
+        m.and_then(|m| m.conversions_value.as_ref()),
+        "conversionsValue",
+    )?;
+    Ok(Spend {
+        source: String::new(),
+        account_id: account.customer_id.clone(),
+        day,
+        timezone: account.timezone.clone(),
+        campaign_id,
+        campaign_name: campaign.name.as_deref().unwrap_or_default().to_owned(),
+        ad_group_id,
+        ad_group_name,
+        ad_id,
+        channel: channel(campaign.advertising_channel_type.as_deref()),
+        impressions,
+        clicks,
+        spend: Money::from_micros(micros, &account.currency),
+        platform_conversions: Some(conversions.normalize()),
+        platform_conversion_value: Some(Money::new(value.normalize(), &account.currency)),
+    })
+}
+
+/// Parses the customer query's stream into the account facts.
+pub fn parse_customer(body: &[u8], customer_id: &str) -> Result<Account, StreamError> {
+    use plugin_api::serde_json::Value;
+    let batches: Vec<Value> = plugin_api::serde_json::from_slice(body)
+        .map_err(|e| StreamError::Malformed(format!("malformed JSON: {e}")))?;
+    for b in &batches {
+        if let Some(err) = b.get("error") {
+            return Err(StreamError::Upstream(err.clone()));
+        }
+    }
+    let customer = batches
+        .iter()
+        .filter_map(|b| b.get("results").and_then(Value::as_array))
+        .flatten()
+        .find_map(|r| r.get("customer"))
+        .ok_or_else(|| {
+            StreamError::Malformed(format!(
+                "no `customer` row for customer {customer_id} (is it a manager account?)"
+            ))
+        })?;
+    let text = |f: &str| {
+        customer
+            .get(f)
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .ok_or_else(|| StreamError::Malformed(format!("field `customer.{f}` is missing")))
+    };
+    let currency = text("currencyCode")?.to_ascii_uppercase();
+    if plugin_api::currency::minor_unit_digits(&currency).is_none() {
+        return Err(StreamError::Malformed(format!(
+            "field `customer.currencyCode`: {currency:?} is not an ISO-4217 code"
+        )));
+    }
+    Ok(Account {
+        customer_id: customer_id.to_owned(),
+        currency,
+        timezone: text("timeZone")?,
+    })
+}

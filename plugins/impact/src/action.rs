@@ -1,0 +1,289 @@
+//! One Impact `Action` (PascalCase JSON) into a canonical [`Conversion`], and
+//! the paging envelope every list endpoint shares.
+//!
+//! Rows are read as `serde_json::Value` and converted field by field, so an
+//! error names the field. Impact sends many numbers as strings (`"12.50"`,
+//! `"28763"`), empty strings for absent dates, and timestamps with any UTC
+//! offset; all of that is accepted here. Money is exact: amounts are parsed
+//! from their literal text into decimals, never through a float.
+
+use crate::lenient::Scalar;
+use plugin_api::currency;
+use plugin_api::parse;
+use plugin_api::serde_json::{Map, Value};
+use plugin_api::{Conversion, ConversionStatus, EventType, Money, Record, Utm};
+use serde::Deserialize;
+
+/// The `@`-envelope of a list page; every field arrives as a string.
+#[derive(Debug)]
+pub struct Envelope {
+    /// `@page` (1-based).
+    pub page: u64,
+    /// `@numpages`.
+    pub num_pages: u64,
+    /// `@nextpageuri`, relative (`/Advertisers/...`), `None` on the last page.
+    pub next: Option<String>,
+}
+
+impl Envelope {
+    /// Reads the envelope of `body`; `what` names the page in errors.
+    pub fn read(body: &Map<String, Value>) -> Result<Envelope, String> {
+        let num = |k: &str| -> Result<u64, String> {
+            match body.get(k) {
+                None => Ok(0),
+                Some(v) => parse::count(v)
+                    .map(Option::unwrap_or_default)
+                    .map_err(|e| format!("envelope field `{k}`: {e}")),
+            }
+        };
+        let page = num("@page")?;
+        let num_pages = num("@numpages")?;
+        let next = body
+            .get("@nextpageuri")
+            .and_then(Value::as_str)
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned);
+        // Stop when the link is empty or this is the last page.
+        let next = if num_pages > 0 && page >= num_pages {
+            None
+        } else {
+            next
+        };
+        Ok(Envelope {
+            page,
+            num_pages,
+            next,
+        })
+    }
+}
+
+/// Parses a list page: its envelope and the rows under `key` (`Actions`,
+/// `ActionUpdates`).
+pub fn page<'a>(body: &'a Value, key: &str) -> Result<(Envelope, &'a [Value]), String> {
+    let obj = body
+        .as_object()
+        .ok_or_else(|| "the page is not a JSON object".to_owned())?;
+    let env = Envelope::read(obj)?;
+    let rows = match obj.get(key) {
+        Some(Value::Array(a)) => a.as_slice(),
+        None | Some(Value::Null) => &[],
+        Some(_) => return Err(format!("field `{key}` is not an array")),
+    };
+    Ok((env, rows))
+}
+
+/// A string field, or a number rendered as text; `None` when absent or empty.
+pub fn opt_text(row: &Value, field: &str) -> Option<String> {
+    match row.get(field)? {
+        Value::String(s) if !s.trim().is_empty() => Some(s.trim().to_owned()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct ActionRow<'a> {
+    #[serde(rename = "Id", borrow)]
+    id: Scalar<'a>,
+    #[serde(rename = "Oid", borrow)]
+    oid: Scalar<'a>,
+    #[serde(rename = "ReferringDate", borrow)]
+    referring_date: Scalar<'a>,
+    #[serde(rename = "MediaPartnerId", borrow)]
+    partner_id: Scalar<'a>,
+    #[serde(rename = "MediaPartnerName", borrow)]
+    partner_name: Scalar<'a>,
+    #[serde(rename = "CampaignId", borrow)]
+    campaign_id: Scalar<'a>,
+    #[serde(rename = "EventCode", borrow)]
+    event_code: Scalar<'a>,
+    #[serde(rename = "ActionTrackerName", borrow)]
+    tracker: Scalar<'a>,
+    #[serde(rename = "EventDate", borrow)]
+    event_date: Scalar<'a>,
+    #[serde(rename = "Amount", borrow)]
+    amount: Scalar<'a>,
+    #[serde(rename = "Payout", borrow)]
+    payout: Scalar<'a>,
+    #[serde(rename = "Currency", borrow)]
+    currency: Scalar<'a>,
+    #[serde(rename = "State", borrow)]
+    state: Scalar<'a>,
+    #[serde(rename = "LockingDate", borrow)]
+    locking_date: Scalar<'a>,
+    #[serde(rename = "PromoCode", borrow)]
+    promo: Scalar<'a>,
+}
+
+#[derive(Debug, Deserialize)]
+struct ActionsPage<'a> {
+    #[serde(rename = "@page", borrow, default)]
+    page: Scalar<'a>,
+    #[serde(rename = "@numpages", borrow, default)]
+    num_pages: Scalar<'a>,
+    #[serde(rename = "@nextpageuri", borrow, default)]
+    next: Scalar<'a>,
+    #[serde(rename = "Actions", borrow, default)]
+    actions: Option<Vec<ActionRow<'a>>>,
+}
+
+type Time = plugin_api::chrono::DateTime<plugin_api::chrono::Utc>;
+
+fn opt_time(v: &Scalar<'_>, field: &str) -> Result<Option<Time>, String> {
+    match v {
+        Scalar::Null => Ok(None),
+        Scalar::Str(s) if s.trim().is_empty() => Ok(None),
+        Scalar::Str(s) => parse::timestamp(s)
+            .map(Some)
+            .map_err(|e| format!("field `{field}`: {e}")),
+        _ => Err(format!("field `{field}`: expected a timestamp string")),
+    }
+}
+
+fn money(v: &Scalar<'_>, field: &str, currency: Option<&str>) -> Result<Option<Money>, String> {
+    match (v.decimal(field)?, currency) {
+        (None, _) => Ok(None),
+        (Some(a), Some(c)) => Ok(Some(Money::new(a, c))),
+        (Some(_), None) => Err(format!(
+            "field `{field}` has an amount but field `Currency` is missing"
+        )),
+    }
+}
+
+/// Maps Impact's event type names to the canonical ones.
+pub fn event_type(name: &str) -> EventType {
+    let n = name.to_ascii_lowercase();
+    if n.contains("sale") || n.contains("purchase") || n.contains("order") {
+        EventType::Sale
+    } else if n.contains("lead") {
+        EventType::Lead
+    } else if n.contains("sign") || n.contains("regist") || n.contains("trial") {
+        EventType::Signup
+    } else if n.contains("install") {
+        EventType::Install
+    } else {
+        EventType::Other
+    }
+}
+
+/// Maps `State`.
+pub fn status(state: &str) -> Result<ConversionStatus, String> {
+    match state.trim().to_ascii_uppercase().as_str() {
+        "PENDING" => Ok(ConversionStatus::Pending),
+        "APPROVED" => Ok(ConversionStatus::Approved),
+        "REVERSED" => Ok(ConversionStatus::Reversed),
+        other => Err(format!(
+            "field `State`: unknown value {other:?} (expected PENDING, APPROVED or REVERSED)"
+        )),
+    }
+}
+
+/// The id of a row for error messages (`?` when it has none).
+pub fn row_id(row: &Value) -> String {
+    opt_text(row, "Id").unwrap_or_else(|| "?".into())
+}
+
+/// Converts one Action given as a JSON value (the single-action endpoint);
+/// the error names the field.
+pub fn to_conversion(row: &Value) -> Result<Record, String> {
+    if !row.is_object() {
+        return Err("the action is not a JSON object".into());
+    }
+    let typed = ActionRow::deserialize(row).map_err(|e| e.to_string())?;
+    convert(&typed)
+}
+
+fn convert(row: &ActionRow<'_>) -> Result<Record, String> {
+    let currency = match row.currency.text() {
+        None => None,
+        Some(c) => {
+            let c = c.to_ascii_uppercase();
+            if !currency::is_known(&c) {
+                return Err(format!("field `Currency`: {c:?} is not an ISO-4217 code"));
+            }
+            Some(c)
+        }
+    };
+    let tracker = row
+        .event_code
+        .text()
+        .or_else(|| row.tracker.text())
+        .unwrap_or_default();
+    Ok(Record::Conversion(Conversion {
+        source: String::new(), // stamped by the host
+        external_id: row.id.string().ok_or("field `Id` is missing or empty")?,
+        order_id: row.oid.string(),
+        click_id: None,
+        clicked_at: opt_time(&row.referring_date, "ReferringDate")?,
+        partner_id: row
+            .partner_id
+            .string()
+            .ok_or("field `MediaPartnerId` is missing or empty")?,
+        partner_name: row.partner_name.string(),
+        campaign_id: row.campaign_id.string(),
+        event_type: event_type(&tracker),
+        occurred_at: opt_time(&row.event_date, "EventDate")?
+            .ok_or("field `EventDate` is missing")?,
+        sale_amount: money(&row.amount, "Amount", currency.as_deref())?,
+        commission: money(&row.payout, "Payout", currency.as_deref())?,
+        status: status(
+            &row.state
+                .text()
+                .ok_or("field `State` is missing or empty")?,
+        )?,
+        status_changed_at: None,
+        locked_at: opt_time(&row.locking_date, "LockingDate")?,
+        coupon: row.promo.string(),
+        utm: Utm::default(),
+    }))
+}
+
+/// Which record of a page serde could not read, for the error message.
+fn locate(body: &[u8], e: &plugin_api::serde_json::Error) -> String {
+    let Ok(v) = plugin_api::serde_json::from_slice::<Value>(body) else {
+        return format!("malformed JSON: {e}");
+    };
+    if let Some(rows) = v.get("Actions").and_then(Value::as_array) {
+        for (i, r) in rows.iter().enumerate() {
+            if let Err(re) = ActionRow::deserialize(r) {
+                return format!("record {i} (Id {}): {re}", row_id(r));
+            }
+        }
+    }
+    format!("unexpected page shape: {e}")
+}
+
+/// Parses a whole `/Actions` page body into records (used by the stream and
+/// the parse benchmark). The error names the record and field.
+pub fn parse_actions_page(body: &[u8]) -> Result<(Envelope, Vec<Record>), String> {
+    let p: ActionsPage<'_> =
+        plugin_api::serde_json::from_slice(body).map_err(|e| locate(body, &e))?;
+    let num = |v: &Scalar<'_>, k: &str| -> Result<u64, String> {
+        Ok(v.integer(&format!("envelope field {k}"))?
+            .and_then(|n| u64::try_from(n).ok())
+            .unwrap_or(0))
+    };
+    let page = num(&p.page, "@page")?;
+    let num_pages = num(&p.num_pages, "@numpages")?;
+    let next = if num_pages > 0 && page >= num_pages {
+        None
+    } else {
+        p.next.string()
+    };
+    let env = Envelope {
+        page,
+        num_pages,
+        next,
+    };
+    let rows = p.actions.unwrap_or_default();
+    let mut out = Vec::with_capacity(rows.len());
+    for (i, row) in rows.iter().enumerate() {
+        out.push(convert(row).map_err(|e| {
+            let id = row.id.string().unwrap_or_else(|| "?".into());
+            format!("record {i} (Id {id}): {e}")
+        })?);
+    }
+    Ok((env, out))
+}

@@ -1,0 +1,238 @@
+//! # Impact.com connector (Brand API)
+//!
+//! Pulls a brand's **actions** (Impact's name for conversions, i.e. the
+//! partners' commission claims) per campaign, and re-fetches older actions
+//! that the **action updates** changelog says were modified. Produces
+//! canonical [`plugin_api::Conversion`] records keyed by the action `Id`.
+//!
+//! ## The API (Brand "Advertisers" API, `IR-Version: 14` by default)
+//! - Base `https://api.impact.com/Advertisers/{AccountSID}/`; JSON via
+//!   `Accept: application/json`.
+//! - Auth: HTTP Basic, user = account SID, password = auth token. The host
+//!   injects it (manifest [`AuthSpec::Basic`]); the SID also appears in every
+//!   path, so it is a plain setting while the token is a secret one.
+//! - `GET /Actions?CampaignId=&ActionDateStart=&ActionDateEnd=&PageSize=`:
+//!   `CampaignId` is required, the date range (on `EventDate`) may span at
+//!   most 45 days (so the manifest's `max_window_days` is 45), `PageSize` is
+//!   2000..=20000. Rows under `Actions`.
+//! - `GET /ActionUpdates?CampaignId=&StartDate=&EndDate=`: one row per
+//!   modification (filter on `UpdateDate`); `GET /Actions/{Id}` fetches one.
+//! - Paging: an `@`-envelope of **string** fields (`"@page": "1"`,
+//!   `"@numpages"`, `"@nextpageuri"`); `@nextpageuri` is a path relative to
+//!   the host, empty on the last page.
+//! - Rate limits: 429 with `X-RateLimit-*` (brand) or `X-RateLimit-*-hour` +
+//!   `RateLimit-Reset` (partner); see [`client`].
+//!
+//! ## Streams
+//! - `actions`: every action whose `EventDate` falls in the session window,
+//!   per configured campaign. `State` maps PENDING/APPROVED/REVERSED to the
+//!   canonical status, `LockingDate` to `locked_at`, `Oid` to `order_id`,
+//!   `Payout` to the commission and `Amount` to the sale amount.
+//! - `action_updates`: actions modified in the window (reversals, amount
+//!   changes) whose event date lies *before* the window, fetched one by one.
+//!
+//! A state change (PENDING → APPROVED at the locking date) is *not* an update
+//! in Impact's sense, so the default lookback (65 days) re-pulls a trailing
+//! window longer than the usual locking period (month end + ~27 days): each
+//! re-pull upserts the same key, and a changed value becomes a revision.
+//!
+//! A malformed action fails its page: nothing of that page is committed, and
+//! the error names the stream, campaign, page, action id and field.
+
+mod action;
+mod action_updates;
+mod actions;
+pub mod client;
+mod config;
+#[allow(dead_code)] // the same file in every affiliate connector; not all read every shape
+mod lenient;
+
+pub use action::{parse_actions_page, Envelope};
+use config::Settings;
+use plugin_api::protocol::{AuthSpec, PluginKind, RecordKind, StreamSpec};
+use plugin_api::serde_json::{json, Value};
+use plugin_api::{Connector, Cx, Manifest, PluginError, Request};
+
+/// The connector type. It has no fields: all state lives in the session.
+#[derive(Debug)]
+pub struct Impact;
+
+/// Stream of actions by event date.
+pub const ACTIONS: &str = "actions";
+/// Stream of older actions that changed in the window.
+pub const ACTION_UPDATES: &str = "action_updates";
+/// Impact's limit on a date range, in days.
+pub const MAX_WINDOW_DAYS: u32 = 45;
+/// Default trailing re-pull: longer than the usual locking period.
+pub const DEFAULT_LOOKBACK_DAYS: u32 = 65;
+
+impl Connector for Impact {
+    fn manifest() -> Manifest {
+        Manifest {
+            id: "impact".into(),
+            name: "Impact.com (Brand API)".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+            kind: PluginKind::Affiliate,
+            description: "Impact.com brand connector: actions (conversions) per campaign with \
+                          their PENDING/APPROVED/REVERSED state and locking date, plus older \
+                          actions modified since (ActionUpdates). Basic auth (account SID + \
+                          auth token)."
+                .into(),
+            config_schema: json!({
+                "type": "object",
+                "additionalProperties": false,
+                "required": ["account_sid", "auth_token", "campaign_ids"],
+                "properties": {
+                    "account_sid": { "type": "string", "minLength": 1,
+                        "description": "Brand account SID (Impact → Settings → API). Not secret: it is part of every URL." },
+                    "auth_token": { "type": "string", "x-secret": true,
+                        "description": "Auth token paired with the SID (Basic-auth password)." },
+                    "campaign_ids": { "type": "array", "minItems": 1, "items": { "type": "integer", "minimum": 1 },
+                        "description": "Campaign (program) ids to pull." },
+                    "page_size": { "type": "integer", "minimum": 2000, "maximum": 20000, "default": 20000,
+                        "description": "Rows per page." },
+                    "api_version": { "type": "integer", "minimum": 1, "default": 14,
+                        "description": "IR-Version header (pins the record shape)." },
+                    "min_remaining_requests": { "type": "integer", "minimum": 0, "default": 1,
+                        "description": "Pause until the rate-limit window resets when fewer requests than this remain." },
+                    "base_url": { "type": "string", "description": "Override the API base URL (tests, proxies)." }
+                }
+            }),
+            streams: vec![
+                StreamSpec {
+                    name: ACTIONS.into(),
+                    record: RecordKind::Conversion,
+                    primary_key: vec!["external_id".into()],
+                    cursor: Some("occurred_at".into()),
+                    default_lookback_days: DEFAULT_LOOKBACK_DAYS,
+                },
+                StreamSpec {
+                    name: ACTION_UPDATES.into(),
+                    record: RecordKind::Conversion,
+                    primary_key: vec!["external_id".into()],
+                    cursor: Some("update_date".into()),
+                    default_lookback_days: DEFAULT_LOOKBACK_DAYS,
+                },
+            ],
+            allowed_hosts: vec!["api.impact.com".into()],
+            default_base_url: Some("https://api.impact.com".into()),
+            auth: Some(AuthSpec::Basic {
+                username: "account_sid".into(),
+                password: "auth_token".into(),
+            }),
+            max_window_days: Some(MAX_WINDOW_DAYS),
+            file_capability: None,
+        }
+    }
+
+    async fn check(cx: Cx) -> Result<(), PluginError> {
+        let settings: Settings = cx.settings()?;
+        validate(&cx, &settings)?;
+        let mut client = client::Client::new(&cx, 0);
+        let req = base_request(&cx, &settings, "Campaigns").label("check campaigns");
+        let resp = client.send(req, "check").await?;
+        let body: Value = resp.json("check: campaigns")?;
+        let listed: Vec<String> = body
+            .get("Campaigns")
+            .and_then(Value::as_array)
+            .map(|a| a.iter().filter_map(|c| action::opt_text(c, "Id")).collect())
+            .unwrap_or_default();
+        for id in &settings.campaign_ids {
+            if !listed.iter().any(|l| *l == id.to_string()) {
+                return Err(PluginError::config(format!(
+                    "connector `{}`: settings.campaign_ids: campaign {id} is not visible to account {}",
+                    cx.connector_id(),
+                    settings.account_sid
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    async fn read(cx: Cx) -> Result<(), PluginError> {
+        let settings: Settings = cx.settings()?;
+        validate(&cx, &settings)?;
+        let window = cx.window()?;
+        if window.days() > i64::from(MAX_WINDOW_DAYS) {
+            return Err(PluginError::config(format!(
+                "connector `{}`: window {}..{} spans {} days; Impact accepts at most {MAX_WINDOW_DAYS}",
+                cx.connector_id(),
+                window.from,
+                window.to,
+                window.days()
+            )));
+        }
+        let mut client = client::Client::new(&cx, settings.min_remaining_requests);
+        let mut emitted = std::collections::HashSet::new();
+        if cx.wants(ACTIONS) {
+            actions::read(&cx, &mut client, &settings, &mut emitted).await?;
+        }
+        if cx.wants(ACTION_UPDATES) {
+            action_updates::read(&cx, &mut client, &settings, &mut emitted).await?;
+        }
+        Ok(())
+    }
+}
+
+fn validate(cx: &Cx, settings: &Settings) -> Result<(), PluginError> {
+    let bad = |field: &str, what: &str| {
+        Err(PluginError::config(format!(
+            "connector `{}`: settings.{field}: {what}",
+            cx.connector_id()
+        )))
+    };
+    if settings.account_sid.trim().is_empty()
+        || !settings
+            .account_sid
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    {
+        return bad(
+            "account_sid",
+            "must be the account SID (letters and digits)",
+        );
+    }
+    if settings.campaign_ids.is_empty() {
+        return bad("campaign_ids", "list at least one campaign id");
+    }
+    if !(2000..=20_000).contains(&settings.page_size) {
+        return bad("page_size", "Impact accepts 2000..=20000 rows per page");
+    }
+    Ok(())
+}
+
+/// A GET of `/Advertisers/{sid}/{resource}` with the JSON and version headers.
+fn base_request(cx: &Cx, settings: &Settings, resource: &str) -> Request {
+    with_headers(
+        Request::get(format!(
+            "{}/Advertisers/{}/{resource}",
+            cx.base_url(),
+            settings.account_sid
+        )),
+        settings,
+    )
+}
+
+/// A GET of a relative URI the API returned (`@nextpageuri`, `ActionUri`).
+fn relative_request(cx: &Cx, settings: &Settings, uri: &str) -> Request {
+    with_headers(Request::get(format!("{}{uri}", cx.base_url())), settings)
+}
+
+fn with_headers(req: Request, settings: &Settings) -> Request {
+    req.header("accept", "application/json")
+        .header("ir-version", settings.api_version.to_string())
+}
+
+/// Window bounds as Impact wants them (`2026-11-01T00:00:00Z`).
+fn window_bounds(window: plugin_api::Window) -> (String, String) {
+    (
+        format!("{}T00:00:00Z", window.from),
+        format!("{}T23:59:59Z", window.to),
+    )
+}
+
+// Generates the C ABI exports. `id` must equal the manifest id.
+plugin_api::export_plugin!(id = "impact", connector = Impact);
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,288 @@
+//! Recorded-exchange tests: the fake host replays `fixtures/*.json`.
+
+use super::*;
+use plugin_api::chrono::NaiveDate;
+use plugin_api::protocol::{ErrorKind, Window};
+use plugin_api::rust_decimal::Decimal;
+use plugin_api::testing::{open_check, open_read, Cassette, FakeHost, Reply};
+use plugin_api::{Conversion, ConversionStatus, EventType, Record};
+use std::collections::BTreeMap;
+use std::str::FromStr;
+
+fn window() -> Window {
+    Window {
+        from: NaiveDate::from_ymd_opt(2026, 11, 1).unwrap(),
+        to: NaiveDate::from_ymd_opt(2026, 11, 2).unwrap(),
+    }
+}
+
+fn settings() -> Value {
+    json!({ "account_sid": "IRsid1", "campaign_ids": [1000], "page_size": 2000 })
+}
+
+fn conv(r: &Record) -> &Conversion {
+    match r {
+        Record::Conversion(c) => c,
+        other => panic!("expected a conversion, got {other:?}"),
+    }
+}
+
+fn dec(s: &str) -> Decimal {
+    Decimal::from_str(s).unwrap()
+}
+
+#[test]
+fn reads_pages_by_relative_next_uri_and_refetches_old_updated_actions() {
+    let cassette =
+        Cassette::from_json(include_str!("../fixtures/two_pages_and_updates.json")).unwrap();
+    let out = FakeHost::replay(cassette).run::<Impact>(open_read(
+        "imp",
+        "http://fake",
+        settings(),
+        window(),
+    ));
+    out.result.as_ref().unwrap();
+    assert!(out.uncommitted.is_empty());
+    let ids: Vec<_> = out
+        .committed
+        .iter()
+        .map(|r| conv(r).external_id.as_str())
+        .collect();
+    // 1000.1.1 is named by the changelog but was already pulled: not re-fetched.
+    assert_eq!(ids, ["1000.1.1", "1000.1.2", "1000.1.3", "1000.0.9"]);
+    let a1 = conv(&out.committed[0]);
+    assert_eq!(a1.occurred_at.to_rfc3339(), "2026-11-01T17:00:00+00:00");
+    assert_eq!(
+        a1.locked_at.unwrap().to_rfc3339(),
+        "2026-12-27T08:00:00+00:00"
+    );
+    assert_eq!(a1.order_id.as_deref(), Some("A-100"));
+    assert_eq!(a1.partner_id, "501");
+    assert_eq!(a1.status, ConversionStatus::Pending);
+    assert_eq!(a1.event_type, EventType::Sale);
+    assert_eq!(a1.commission.as_ref().unwrap().amount, dec("12.00"));
+    assert_eq!(a1.sale_amount.as_ref().unwrap().currency, "USD");
+    let a2 = conv(&out.committed[1]);
+    assert_eq!(a2.partner_id, "502", "numeric ids are accepted too");
+    assert_eq!(a2.sale_amount.as_ref().unwrap().amount, dec("80.5"));
+    assert_eq!(a2.coupon.as_deref(), Some("SAVE10"));
+    assert_eq!(a2.event_type, EventType::Lead);
+    assert_eq!(a2.status, ConversionStatus::Approved);
+    assert_eq!(conv(&out.committed[2]).status, ConversionStatus::Reversed);
+    assert_eq!(conv(&out.committed[3]).status, ConversionStatus::Reversed);
+    // One checkpoint per page; the last page of each stream closes the window.
+    assert_eq!(out.checkpoints.len(), 3);
+    assert_eq!(out.checkpoints[0].state["next"], json!("/Advertisers/IRsid1/Actions?CampaignId=1000&ActionDateStart=2026-11-01T00%3A00%3A00Z&ActionDateEnd=2026-11-02T23%3A59%3A59Z&PageSize=2000&Page=2"));
+    assert_eq!(
+        out.checkpoints[1].watermark.to_rfc3339(),
+        "2026-11-03T00:00:00+00:00"
+    );
+    // Every request carries the JSON and version headers; none carries a secret.
+    for r in &out.requests {
+        assert_eq!(
+            r.headers.get("accept").map(String::as_str),
+            Some("application/json")
+        );
+        assert_eq!(r.headers.get("ir-version").map(String::as_str), Some("14"));
+        assert!(!r.headers.contains_key("authorization"));
+    }
+}
+
+#[test]
+fn resumes_at_the_page_after_the_last_commit() {
+    let mut open = open_read("imp", "http://fake", settings(), window());
+    open.streams = vec![ACTIONS.into()];
+    open.checkpoints.insert(
+        ACTIONS.into(),
+        plugin_api::Checkpoint {
+            stream: ACTIONS.into(),
+            watermark: window().from.and_hms_opt(0, 0, 0).unwrap().and_utc(),
+            state: json!({ "window": "2026-11-01..2026-11-02", "campaign_pos": 0,
+                           "next": "/Advertisers/IRsid1/Actions?x=1&Page=3" }),
+        },
+    );
+    let out = FakeHost::handler(|req| {
+        assert_eq!(req.url, "http://fake/Advertisers/IRsid1/Actions?x=1&Page=3");
+        Reply::json(
+            200,
+            &json!({"@page": "3", "@numpages": "3", "@nextpageuri": "", "Actions": []}),
+        )
+    })
+    .run::<Impact>(open);
+    out.result.unwrap();
+    assert_eq!(out.requests.len(), 1);
+}
+
+fn action(id: &str, payout: Value) -> Value {
+    json!({"Id": id, "CampaignId": "1000", "MediaPartnerId": "9", "State": "APPROVED",
+           "Payout": payout, "Amount": "10.00", "Currency": "USD",
+           "EventDate": "2026-11-01T00:00:00Z", "LockingDate": ""})
+}
+
+#[test]
+fn a_malformed_action_names_page_id_and_field_and_commits_nothing_of_its_page() {
+    let mut n = 0;
+    let out = FakeHost::handler(move |_| {
+        n += 1;
+        if n == 1 {
+            Reply::json(
+                200,
+                &json!({"@page": "1", "@numpages": "2", "@nextpageuri": "/p2",
+                                      "Actions": [action("ok.1", json!("1.00"))]}),
+            )
+        } else {
+            Reply::json(
+                200,
+                &json!({"@page": "2", "@numpages": "2", "@nextpageuri": "",
+                                      "Actions": [action("ok.2", json!("2.00")),
+                                                  action("bad.3", json!("1,50"))]}),
+            )
+        }
+    })
+    .run::<Impact>(open_read("imp", "http://fake", settings(), window()));
+    let err = out.result.unwrap_err();
+    assert_eq!(err.kind, ErrorKind::BadResponse);
+    for part in [
+        "stream `actions` campaign 1000 page 2",
+        "bad.3",
+        "field `Payout`",
+    ] {
+        assert!(
+            err.message.contains(part),
+            "{part:?} not in {}",
+            err.message
+        );
+    }
+    // Page 1 is committed; nothing of page 2 (not even the good row) is.
+    let ids: Vec<_> = out
+        .committed
+        .iter()
+        .map(|r| conv(r).external_id.clone())
+        .collect();
+    assert_eq!(ids, ["ok.1"]);
+    assert!(out.uncommitted.is_empty());
+    assert_eq!(out.checkpoints.len(), 1);
+}
+
+#[test]
+fn a_429_reaching_the_plugin_waits_for_the_reset_then_retries() {
+    let mut n = 0;
+    let out = FakeHost::handler(move |_| {
+        n += 1;
+        if n == 1 {
+            let mut r = Reply::json(
+                429,
+                &json!({"Status": "ERROR", "Message": "Too many requests"}),
+            );
+            r.headers.insert("x-ratelimit-remaining".into(), "0".into());
+            r.headers.insert("x-ratelimit-reset".into(), "30".into());
+            r
+        } else {
+            Reply::json(
+                200,
+                &json!({"@page": "1", "@numpages": "1", "@nextpageuri": "",
+                                      "Actions": [action("a.1", json!(3))]}),
+            )
+        }
+    })
+    .run::<Impact>(open_read(
+        "imp",
+        "http://fake",
+        json!({ "account_sid": "IRsid1", "campaign_ids": [1000], "page_size": 2000 }),
+        window(),
+    ));
+    out.result.as_ref().unwrap();
+    assert_eq!(out.sleeps.len(), 1);
+    assert_eq!(
+        out.sleeps[0].to_rfc3339(),
+        "2026-11-28T12:00:30+00:00",
+        "waited X-RateLimit-Reset seconds after the session clock"
+    );
+    assert_eq!(out.committed.len(), 1);
+}
+
+#[test]
+fn low_remaining_quota_pauses_before_the_next_request() {
+    let mut n = 0;
+    let out = FakeHost::handler(move |_| {
+        n += 1;
+        let mut r = Reply::json(
+            200,
+            &json!({"@page": n.to_string(), "@numpages": "2",
+            "@nextpageuri": if n == 1 { "/p2" } else { "" }, "Actions": []}),
+        );
+        r.headers
+            .insert("x-ratelimit-remaining-hour".into(), "0".into());
+        r.headers.insert("ratelimit-reset".into(), "5".into());
+        r
+    })
+    .run::<Impact>(open_read("imp", "http://fake", settings(), window()));
+    out.result.unwrap();
+    // A pause before page 2 and before the changelog request.
+    assert_eq!(out.sleeps.len(), 2);
+}
+
+#[test]
+fn a_window_wider_than_45_days_is_a_config_error() {
+    let wide = Window {
+        from: NaiveDate::from_ymd_opt(2026, 9, 1).unwrap(),
+        to: NaiveDate::from_ymd_opt(2026, 11, 2).unwrap(),
+    };
+    let out = FakeHost::handler(|_| Reply::json(200, &json!({}))).run::<Impact>(open_read(
+        "imp",
+        "http://fake",
+        settings(),
+        wide,
+    ));
+    let err = out.result.unwrap_err();
+    assert_eq!(err.kind, ErrorKind::Config);
+    assert!(err.message.contains("45"), "{}", err.message);
+    assert!(out.requests.is_empty());
+}
+
+#[test]
+fn check_refuses_a_campaign_the_account_cannot_see() {
+    let out = FakeHost::handler(|req| {
+        assert!(
+            req.url.ends_with("/Advertisers/IRsid1/Campaigns"),
+            "{}",
+            req.url
+        );
+        Reply::json(
+            200,
+            &json!({"@page": "1", "@numpages": "1", "Campaigns": [{"Id": "999"}]}),
+        )
+    })
+    .run::<Impact>(open_check("imp", "http://fake", settings()));
+    let err = out.result.unwrap_err();
+    assert_eq!(err.kind, ErrorKind::Config);
+    assert!(err.message.contains("campaign 1000"), "{}", err.message);
+}
+
+#[test]
+fn a_refused_token_is_an_auth_error() {
+    let out = FakeHost::handler(|_| {
+        Reply::json(
+            401,
+            &json!({"Status": "ERROR", "Message": "Invalid credentials"}),
+        )
+    })
+    .run::<Impact>(open_check("imp", "http://fake", settings()));
+    assert_eq!(out.result.unwrap_err().kind, ErrorKind::Auth);
+}
+
+#[test]
+fn manifest_marks_the_token_secret_and_caps_the_window() {
+    let m = Impact::manifest();
+    assert_eq!(m.id, "impact");
+    assert_eq!(m.max_window_days, Some(45));
+    assert_eq!(
+        m.config_schema["properties"]["auth_token"]["x-secret"],
+        json!(true)
+    );
+    assert!(m.config_schema["properties"]["account_sid"]
+        .get("x-secret")
+        .is_none());
+    assert!(m.streams.iter().all(|s| s.default_lookback_days >= 60));
+    let _: BTreeMap<String, Value> = BTreeMap::new();
+}

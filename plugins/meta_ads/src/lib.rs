@@ -1,0 +1,520 @@
+//! # Meta Ads spend connector
+//!
+//! Pulls daily ad spend from the Meta Marketing API (ad account insights) and
+//! maps each row to a canonical [`Spend`](plugin_api::Spend).
+//!
+//! - **API**: Graph API `{base}/{api_version}/act_{ad_account_id}/insights`
+//!   with `level`, `fields`, `time_range={"since","until"}` and
+//!   `time_increment=1`. Default version `v22.0` (setting `api_version`).
+//! - **Auth** (done by the host, from the manifest's [`AuthSpec`]): the secret
+//!   `access_token` (system-user or long-lived user token) as the
+//!   `access_token` query parameter.
+//! - **Stream** `spend`: one row per day and campaign, ad set (default) or ad
+//!   (setting `level`). Days are in the ad account's timezone
+//!   (`timezone_name`), read first with the currency from `act_{id}`.
+//! - **Reports**: short windows are read directly (`GET .../insights`); longer
+//!   ones through async report runs: `POST .../insights` → `report_run_id`,
+//!   poll `async_status` / `async_percent_completion` with `cx.sleep_until`
+//!   between polls, then read `/{report_run_id}/insights`. A failed run of
+//!   several days is split in halves and retried. One run (or request) per
+//!   `days_per_request` days, committed when fully read.
+//! - **Paging**: cursor paging; `paging.next` says whether there is another
+//!   page, `paging.cursors.after` is sent back as `after`. The `next` URL
+//!   itself is never followed: it carries the access token, which a plugin
+//!   must never see.
+//! - **Units**: every metric is a string in the account's currency (major
+//!   units). `actions` / `action_values` give conversions and value for the
+//!   one configured `conversion_action_type` (never a sum of overlapping
+//!   purchase types).
+//! - **Throttling**: error codes 4, 17, 32, 613 and 80000-80014 (by code, not
+//!   HTTP status) are waited out with a doubling back-off; the usage headers
+//!   (`x-business-use-case-usage`, `x-app-usage`, `x-ad-account-usage`,
+//!   `x-fb-ads-insights-throttle`) slow the connector down before the limit.
+//! - **Lookback**: 28 days by default (Meta freezes insights after 28 days).
+
+mod config;
+pub mod graph;
+mod progress;
+pub mod rows;
+
+pub use config::{Level, ReportMode, Settings};
+use plugin_api::chrono::Duration;
+use plugin_api::protocol::{AuthSpec, PluginKind, RecordKind, StreamSpec, Window};
+use plugin_api::serde_json::{json, Value};
+use plugin_api::{Connector, Cx, ErrorKind, Manifest, PluginError, Record, Request, Response};
+use progress::{chunks, Progress};
+use rows::Account;
+use std::collections::VecDeque;
+
+/// The connector type.
+#[derive(Debug)]
+pub struct MetaAds;
+
+/// The one stream.
+pub const SPEND: &str = "spend";
+
+impl Connector for MetaAds {
+    fn manifest() -> Manifest {
+        Manifest {
+            id: "meta_ads".into(),
+            name: "Meta Ads".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+            kind: PluginKind::AdNetwork,
+            description: "Daily spend from Meta (Facebook, Instagram) ad account insights by campaign, \
+                          ad set or ad, with async report runs for long windows and throttling by usage headers."
+                .into(),
+            config_schema: json!({
+                "type": "object",
+                "additionalProperties": false,
+                "required": ["ad_account_id", "access_token"],
+                "properties": {
+                    "ad_account_id": { "type": "string", "pattern": "^(act_)?[0-9]+$",
+                        "description": "Ad account id, e.g. act_1234567890." },
+                    "access_token": { "type": "string", "x-secret": true,
+                        "description": "System-user or long-lived user access token with ads_read." },
+                    "api_version": { "type": "string", "pattern": "^v[0-9]+\\.[0-9]+$", "default": "v22.0",
+                        "description": "Graph API version." },
+                    "level": { "enum": ["campaign", "adset", "ad"], "default": "adset",
+                        "description": "Row granularity." },
+                    "conversion_action_type": { "type": "string", "default": "omni_purchase",
+                        "description": "The one action_type counted as conversions and value; empty for none." },
+                    "action_attribution_windows": { "type": "array", "items": { "type": "string" },
+                        "description": "Attribution windows to request, e.g. [\"7d_click\", \"1d_view\"]." },
+                    "report_mode": { "enum": ["auto", "sync", "async"], "default": "auto",
+                        "description": "Direct reads, async report runs, or async only for windows longer than sync_max_days." },
+                    "sync_max_days": { "type": "integer", "minimum": 1, "maximum": 90, "default": 7,
+                        "description": "In auto mode, windows of at most this many days are read directly." },
+                    "days_per_request": { "type": "integer", "minimum": 1, "maximum": 90, "default": 7,
+                        "description": "Days per request or report run; each is committed when read." },
+                    "page_size": { "type": "integer", "minimum": 1, "maximum": 5000, "default": 500,
+                        "description": "Rows per page (limit)." },
+                    "poll_interval_secs": { "type": "integer", "minimum": 0, "maximum": 600, "default": 10,
+                        "description": "Wait between polls of an async report run." },
+                    "job_timeout_secs": { "type": "integer", "minimum": 1, "maximum": 86400, "default": 3600,
+                        "description": "Give up on a report run (retryable) after this long." },
+                    "slow_down_at_pct": { "type": "integer", "minimum": 1, "maximum": 100, "default": 75,
+                        "description": "Usage percentage at which the connector starts pausing." },
+                    "max_pause_secs": { "type": "integer", "minimum": 0, "maximum": 3600, "default": 300,
+                        "description": "Pause at 100 % usage (scaled down linearly from slow_down_at_pct)." },
+                    "throttle_backoff_secs": { "type": "integer", "minimum": 0, "maximum": 3600, "default": 60,
+                        "description": "First wait after a throttling error; doubled on each further one." },
+                    "max_throttle_retries": { "type": "integer", "minimum": 0, "maximum": 20, "default": 5,
+                        "description": "Throttling errors waited out per request before the sync fails (retryable)." },
+                    "base_url": { "type": "string", "description": "Override the API base URL (tests, proxies)." }
+                }
+            }),
+            streams: vec![StreamSpec {
+                name: SPEND.into(),
+                record: RecordKind::Spend,
+                primary_key: vec![
+                    "account_id".into(),
+                    "day".into(),
+                    "campaign_id".into(),
+                    "ad_group_id".into(),
+                    "ad_id".into(),
+                ],
+                cursor: Some("day".into()),
+                default_lookback_days: 28,
+            }],
+            allowed_hosts: vec!["graph.facebook.com".into()],
+            default_base_url: Some("https://graph.facebook.com".into()),
+            auth: Some(AuthSpec::Query {
+                name: "access_token".into(),
+                value: "access_token".into(),
+            }),
+            max_window_days: Some(90),
+            file_capability: None,
+        }
+    }
+
+    async fn check(cx: Cx) -> Result<(), PluginError> {
+        let settings: Settings = cx.settings()?;
+        fetch_account(&cx, &settings).await?;
+        Ok(())
+    }
+
+    async fn read(cx: Cx) -> Result<(), PluginError> {
+        let settings: Settings = cx.settings()?;
+        if cx.wants(SPEND) {
+            read_spend(&cx, &settings).await?;
+        }
+        Ok(())
+    }
+}
+
+fn account_digits(cx: &Cx, settings: &Settings) -> Result<String, PluginError> {
+    settings
+        .account_digits()
+        .map_err(|e| PluginError::config(format!("connector `{}`: {e}", cx.connector_id())))
+}
+
+fn api(cx: &Cx, settings: &Settings) -> String {
+    format!("{}/{}", cx.base_url(), settings.api_version)
+}
+
+fn with_what(e: PluginError, what: &str) -> PluginError {
+    PluginError {
+        message: format!("{} (stream `{SPEND}` {what})", e.message),
+        ..e
+    }
+}
+
+/// Waits `secs` seconds of the host's clock. `Cx::now` only moves with
+/// timers, so a zero-length sleep first fetches the host's current time;
+/// otherwise a wait after a long stretch of requests would be cut short.
+async fn sleep_secs(cx: &Cx, secs: u64) -> Result<(), PluginError> {
+    cx.sleep_until(cx.now()).await?;
+    let secs = i64::try_from(secs.min(86_400)).unwrap_or(86_400);
+    cx.sleep_until(cx.now() + Duration::seconds(secs)).await?;
+    Ok(())
+}
+
+/// Sends a request, pausing when usage headers run high and waiting out
+/// throttling errors; returns the first successful response.
+async fn send(
+    cx: &Cx,
+    settings: &Settings,
+    req: Request,
+    what: &str,
+) -> Result<Response, PluginError> {
+    let mut attempt = 0u32;
+    loop {
+        let throttled = match cx.http(req.clone()).await {
+            Ok(resp) => {
+                let usage = graph::usage(&resp);
+                let pause =
+                    graph::pause_secs(usage, settings.slow_down_at_pct, settings.max_pause_secs);
+                if pause > 0 {
+                    cx.info(
+                        "usage high, slowing down",
+                        &[
+                            ("request", &what),
+                            ("usage_pct", &usage.max_pct),
+                            ("pause_secs", &pause),
+                        ],
+                    );
+                    sleep_secs(cx, pause).await?;
+                }
+                if (200..300).contains(&resp.status) {
+                    return Ok(resp);
+                }
+                match graph::classify(cx.connector_id(), &resp) {
+                    graph::Classified::Throttled(m) => m,
+                    graph::Classified::Fatal(e) => return Err(with_what(e, what)),
+                }
+            }
+            Err(e) if e.kind == ErrorKind::RateLimited => e.message,
+            Err(e) => return Err(with_what(e, what)),
+        };
+        if attempt >= settings.max_throttle_retries {
+            return Err(PluginError::retryable(
+                ErrorKind::RateLimited,
+                format!(
+                    "connector `{}`: stream `{SPEND}` {what}: still throttled after {attempt} retries ({throttled})",
+                    cx.connector_id()
+                ),
+            ));
+        }
+        let backoff = u64::from(settings.throttle_backoff_secs) << attempt.min(16);
+        attempt += 1;
+        cx.warn(
+            "throttled, backing off",
+            &[
+                ("request", &what),
+                ("wait_secs", &backoff),
+                ("attempt", &attempt),
+                ("error", &throttled),
+            ],
+        );
+        sleep_secs(cx, backoff.max(1)).await?;
+    }
+}
+
+/// Reads the account's currency and timezone.
+async fn fetch_account(cx: &Cx, settings: &Settings) -> Result<Account, PluginError> {
+    let id = account_digits(cx, settings)?;
+    let req = Request::get(format!("{}/act_{id}", api(cx, settings)))
+        .query("fields", "account_id,name,currency,timezone_name")
+        .label("ad account");
+    let resp = send(cx, settings, req, "ad account").await?;
+    rows::parse_account(&resp.body, &id).map_err(|e| {
+        PluginError::bad_response(format!(
+            "connector `{}`: ad account act_{id}: {e}",
+            cx.connector_id()
+        ))
+    })
+}
+
+fn fields(level: config::Level) -> &'static str {
+    match level {
+        Level::Campaign => "account_id,account_currency,campaign_id,campaign_name,impressions,clicks,spend,actions,action_values,date_start,date_stop",
+        Level::Adset => "account_id,account_currency,campaign_id,campaign_name,adset_id,adset_name,impressions,clicks,spend,actions,action_values,date_start,date_stop",
+        Level::Ad => "account_id,account_currency,campaign_id,campaign_name,adset_id,adset_name,ad_id,ad_name,impressions,clicks,spend,actions,action_values,date_start,date_stop",
+    }
+}
+
+/// The report parameters shared by direct reads and report runs.
+fn report_params(settings: &Settings, from: &str, to: &str) -> Vec<(&'static str, String)> {
+    let mut p = vec![
+        ("level", settings.level.as_str().to_owned()),
+        ("fields", fields(settings.level).to_owned()),
+        (
+            "time_range",
+            json!({ "since": from, "until": to }).to_string(),
+        ),
+        ("time_increment", "1".to_owned()),
+    ];
+    if !settings.action_attribution_windows.is_empty() {
+        p.push((
+            "action_attribution_windows",
+            json!(settings.action_attribution_windows).to_string(),
+        ));
+    }
+    p
+}
+
+/// How reading one chunk of days ended.
+enum ChunkEnd {
+    /// All pages read (the caller commits the days).
+    Done,
+    /// The report run failed before any row was read.
+    JobFailed(String),
+}
+
+struct Chunk<'a> {
+    cx: &'a Cx,
+    settings: &'a Settings,
+    account: &'a Account,
+    progress: &'a mut Progress,
+    from: plugin_api::chrono::NaiveDate,
+    to: plugin_api::chrono::NaiveDate,
+    label: String,
+}
+
+impl Chunk<'_> {
+    /// Reads every page from `base` (a URL with its fixed query), following
+    /// `after` cursors, committing after each page.
+    async fn read_pages(&mut self, base: Request) -> Result<(), PluginError> {
+        let cx = self.cx;
+        let mut after: Option<String> = None;
+        let mut page = 1u32;
+        loop {
+            let what = format!("{} page {page}", self.label);
+            let mut req = base.clone().label(what.clone());
+            if let Some(a) = &after {
+                req = req.query("after", a);
+            }
+            let resp = send(cx, self.settings, req, &what).await?;
+            let parsed = rows::parse_page(
+                &resp.body,
+                self.account,
+                self.settings.level,
+                &self.settings.conversion_action_type,
+            )
+            .map_err(|m| {
+                PluginError::bad_response(format!(
+                    "connector `{}`: stream `{SPEND}` {what}: {m}",
+                    cx.connector_id()
+                ))
+            })?;
+            for s in parsed.spend {
+                if s.day < self.from || s.day > self.to {
+                    return Err(PluginError::bad_response(format!(
+                        "connector `{}`: stream `{SPEND}` {what}: row for campaign {} has day {} outside the requested days",
+                        cx.connector_id(),
+                        s.campaign_id,
+                        s.day
+                    )));
+                }
+                cx.emit(Record::Spend(s));
+            }
+            match parsed.after {
+                Some(a) if after.as_deref() == Some(a.as_str()) => {
+                    return Err(PluginError::bad_response(format!(
+                        "connector `{}`: stream `{SPEND}` {what}: field `paging.cursors.after` repeats the previous cursor {a:?}; stopping instead of looping",
+                        cx.connector_id()
+                    )))
+                }
+                Some(a) => {
+                    // Records so far are safe; the days finish with the last page.
+                    self.progress.commit(cx);
+                    after = Some(a);
+                    page += 1;
+                }
+                None => return Ok(()),
+            }
+        }
+    }
+
+    async fn read_sync(&mut self, account_id: &str) -> Result<ChunkEnd, PluginError> {
+        let (from, to) = (self.from.to_string(), self.to.to_string());
+        let mut req = Request::get(format!(
+            "{}/act_{account_id}/insights",
+            api(self.cx, self.settings)
+        ));
+        for (k, v) in report_params(self.settings, &from, &to) {
+            req = req.query(k, v);
+        }
+        req = req.query("limit", self.settings.page_size);
+        self.read_pages(req).await?;
+        Ok(ChunkEnd::Done)
+    }
+
+    async fn read_async(&mut self, account_id: &str) -> Result<ChunkEnd, PluginError> {
+        let cx = self.cx;
+        let settings = self.settings;
+        let (from, to) = (self.from.to_string(), self.to.to_string());
+        let params = report_params(settings, &from, &to);
+        let pairs: Vec<(&str, &str)> = params.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let what = format!("{} report run", self.label);
+        let create = Request::post(format!("{}/act_{account_id}/insights", api(cx, settings)))
+            .form_body(&pairs)
+            // Creating a report run only reads; a duplicate run is harmless.
+            .idempotent()
+            .label(what.clone());
+        let resp = send(cx, settings, create, &what).await?;
+        let created: Value = resp.json(&format!(
+            "connector `{}`: stream `{SPEND}` {what}",
+            cx.connector_id()
+        ))?;
+        let run_id = created
+            .get("report_run_id")
+            .and_then(|v| {
+                v.as_str()
+                    .map(str::to_owned)
+                    .or_else(|| v.as_u64().map(|n| n.to_string()))
+            })
+            .ok_or_else(|| {
+                PluginError::bad_response(format!(
+                    "connector `{}`: stream `{SPEND}` {what}: field `report_run_id` is missing",
+                    cx.connector_id()
+                ))
+            })?;
+        // Fresh clock for the deadline (see `sleep_secs`).
+        cx.sleep_until(cx.now()).await?;
+        let deadline = cx.now() + Duration::seconds(i64::from(settings.job_timeout_secs));
+        let mut polls = 0u32;
+        loop {
+            polls += 1;
+            let poll_what = format!("{what} {run_id} poll {polls}");
+            let req = Request::get(format!("{}/{run_id}", api(cx, settings)))
+                .query("fields", "async_status,async_percent_completion")
+                .label(poll_what.clone());
+            let resp = send(cx, settings, req, &poll_what).await?;
+            let status: Value = resp.json(&format!(
+                "connector `{}`: stream `{SPEND}` {poll_what}",
+                cx.connector_id()
+            ))?;
+            let state = status
+                .get("async_status")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_owned();
+            let pct = status
+                .get("async_percent_completion")
+                .map(|v| v.to_string())
+                .unwrap_or_default();
+            match state.as_str() {
+                "Job Completed" => break,
+                "Job Failed" | "Job Skipped" => {
+                    return Ok(ChunkEnd::JobFailed(format!(
+                        "report run {run_id} ended with `{state}`"
+                    )))
+                }
+                "Job Not Started" | "Job Started" | "Job Running" => {}
+                other => {
+                    return Err(PluginError::bad_response(format!(
+                        "connector `{}`: stream `{SPEND}` {poll_what}: field `async_status` has unknown value {other:?}",
+                        cx.connector_id()
+                    )))
+                }
+            }
+            if cx.now() >= deadline {
+                return Err(PluginError::retryable(
+                    ErrorKind::Upstream,
+                    format!(
+                        "connector `{}`: stream `{SPEND}` {what}: report run {run_id} not done after {} s ({state}, {pct} %)",
+                        cx.connector_id(),
+                        settings.job_timeout_secs
+                    ),
+                ));
+            }
+            sleep_secs(cx, u64::from(settings.poll_interval_secs)).await?;
+        }
+        let req = Request::get(format!("{}/{run_id}/insights", api(cx, settings)))
+            .query("limit", settings.page_size);
+        self.read_pages(req).await?;
+        Ok(ChunkEnd::Done)
+    }
+}
+
+async fn read_spend(cx: &Cx, settings: &Settings) -> Result<(), PluginError> {
+    let window: Window = cx.window()?;
+    let account_id = account_digits(cx, settings)?;
+    let account = fetch_account(cx, settings).await?;
+    let mut progress = Progress::resume(cx, SPEND, window);
+    let use_async = match settings.report_mode {
+        ReportMode::Sync => false,
+        ReportMode::Async => true,
+        ReportMode::Auto => window.days() > i64::from(settings.sync_max_days),
+    };
+    let start = progress.next_day(window);
+    let mut queue: VecDeque<_> = chunks(start, window.to, settings.days_per_request).into();
+    let mut n = 0u32;
+    while let Some((from, to)) = queue.pop_front() {
+        n += 1;
+        let mut chunk = Chunk {
+            cx,
+            settings,
+            account: &account,
+            progress: &mut progress,
+            from,
+            to,
+            label: format!("days {from}..{to}"),
+        };
+        let end = if use_async {
+            chunk.read_async(&account_id).await?
+        } else {
+            chunk.read_sync(&account_id).await?
+        };
+        match end {
+            ChunkEnd::Done => progress.finish_through(cx, to),
+            ChunkEnd::JobFailed(why) if from < to => {
+                // Smaller runs succeed where a big one fails: split in halves.
+                let half = (to - from).num_days() / 2;
+                let mid = from + Duration::days(half);
+                cx.warn(
+                    "report run failed, splitting",
+                    &[("days", &format!("{from}..{to}")), ("error", &why)],
+                );
+                queue.push_front((mid + Duration::days(1), to));
+                queue.push_front((from, mid));
+            }
+            ChunkEnd::JobFailed(why) => {
+                return Err(PluginError::retryable(
+                    ErrorKind::Upstream,
+                    format!(
+                        "connector `{}`: stream `{SPEND}` days {from}..{to}: {why}",
+                        cx.connector_id()
+                    ),
+                ))
+            }
+        }
+    }
+    cx.info(
+        "stream done",
+        &[
+            ("stream", &SPEND),
+            ("chunks", &n),
+            ("async", &use_async),
+            ("currency", &account.currency),
+            ("timezone", &account.timezone),
+        ],
+    );
+    Ok(())
+}
+
+plugin_api::export_plugin!(id = "meta_ads", connector = MetaAds);
+
+#[cfg(test)]
+mod tests;

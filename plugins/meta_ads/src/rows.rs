@@ -1,0 +1,389 @@
+//! Parsing one insights page into canonical [`Spend`].
+//!
+//! A page is `{"data": [Row], "paging": {"cursors": {"before", "after"},
+//! "next": "<url>"}}`. Every metric is a JSON string (`"impressions":
+//! "91839"`, `"spend": "123.45"`); `actions` and `action_values` are lists of
+//! `{action_type, value}` (plus one key per requested attribution window).
+//! Exactly one configured action type is counted: purchase types overlap
+//! (`purchase`, `omni_purchase`, `offsite_conversion.fb_pixel_purchase`) and
+//! summing them would double-count.
+
+use crate::config::Level;
+use plugin_api::parse;
+use plugin_api::rust_decimal::Decimal;
+use plugin_api::{Channel, Money, Spend};
+use serde::de::{self, Deserializer, Visitor};
+use serde::Deserialize;
+use std::borrow::Cow;
+use std::str::FromStr;
+
+/// The account facts every row needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Account {
+    /// Account id, digits only.
+    pub account_id: String,
+    /// `currency`, e.g. `EUR`.
+    pub currency: String,
+    /// `timezone_name`, an IANA name such as `America/Los_Angeles`.
+    pub timezone: String,
+}
+
+/// A number as a JSON string (Meta sends every metric so) or a JSON number.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Num<'a> {
+    /// A string such as `"1234567"`.
+    Str(Cow<'a, str>),
+    /// An unsigned JSON integer.
+    U(u64),
+    /// A negative JSON integer.
+    I(i64),
+    /// A JSON number with a fraction; its shortest round-trip text is used.
+    F(f64),
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Num<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> Visitor<'de> for V<'a> {
+            type Value = Num<'a>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a number or a numeric string")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Num<'a>, E> {
+                Ok(Num::Str(Cow::Borrowed(v)))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Num<'a>, E> {
+                Ok(Num::Str(Cow::Owned(v.to_owned())))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Num<'a>, E> {
+                Ok(Num::U(v))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Num<'a>, E> {
+                Ok(Num::I(v))
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Num<'a>, E> {
+                Ok(Num::F(v))
+            }
+        }
+        d.deserialize_any(V(std::marker::PhantomData))
+    }
+}
+
+impl Num<'_> {
+    fn text(&self) -> String {
+        match self {
+            Num::Str(s) => format!("{s:?}"),
+            Num::U(v) => v.to_string(),
+            Num::I(v) => v.to_string(),
+            Num::F(v) => v.to_string(),
+        }
+    }
+    /// An exact decimal (placeholders read as `None`).
+    pub fn decimal(&self) -> Result<Option<Decimal>, String> {
+        match self {
+            Num::Str(s) => parse::decimal_str(s),
+            Num::U(v) => Ok(Some(Decimal::from(*v))),
+            Num::I(v) => Ok(Some(Decimal::from(*v))),
+            Num::F(v) => {
+                if !v.is_finite() {
+                    return Err(format!("{v} is not a finite number"));
+                }
+                let t = v.to_string();
+                Decimal::from_str(&t)
+                    .or_else(|_| Decimal::from_scientific(&t))
+                    .map(Some)
+                    .map_err(|_| format!("number {t} is not a decimal"))
+            }
+        }
+    }
+    /// A signed 64-bit integer.
+    pub fn int(&self) -> Result<i64, String> {
+        match self {
+            Num::Str(s) => s
+                .trim()
+                .parse::<i64>()
+                .map_err(|_| format!("{s:?} is not an integer")),
+            Num::U(v) => i64::try_from(*v).map_err(|_| format!("{v} does not fit in int64")),
+            Num::I(v) => Ok(*v),
+            Num::F(_) => Err(format!("{} is not an integer", self.text())),
+        }
+    }
+    /// A non-negative integer.
+    pub fn count(&self) -> Result<u64, String> {
+        let v = self.int()?;
+        u64::try_from(v).map_err(|_| format!("{v} is negative"))
+    }
+}
+
+/// One page of insights.
+#[derive(Debug, Deserialize)]
+struct Page<'a> {
+    #[serde(borrow, default)]
+    data: Vec<Row<'a>>,
+    #[serde(borrow, default)]
+    paging: Option<Paging<'a>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct Paging<'a> {
+    #[serde(borrow, default)]
+    cursors: Option<Cursors<'a>>,
+    #[serde(borrow, default)]
+    next: Option<Cow<'a, str>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct Cursors<'a> {
+    #[serde(borrow, default)]
+    after: Option<Cow<'a, str>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct Row<'a> {
+    #[serde(borrow, default)]
+    date_start: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    date_stop: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    account_currency: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    campaign_id: Option<Num<'a>>,
+    #[serde(borrow, default)]
+    campaign_name: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    adset_id: Option<Num<'a>>,
+    #[serde(borrow, default)]
+    adset_name: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    ad_id: Option<Num<'a>>,
+    #[serde(borrow, default)]
+    impressions: Option<Num<'a>>,
+    #[serde(borrow, default)]
+    clicks: Option<Num<'a>>,
+    #[serde(borrow, default)]
+    spend: Option<Num<'a>>,
+    #[serde(borrow, default)]
+    actions: Option<Vec<Action<'a>>>,
+    #[serde(borrow, default)]
+    action_values: Option<Vec<Action<'a>>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct Action<'a> {
+    #[serde(borrow, default)]
+    action_type: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    value: Option<Num<'a>>,
+}
+
+/// What a page parsed to.
+#[derive(Debug, Default)]
+pub struct Parsed {
+    /// The page's records.
+    pub spend: Vec<Spend>,
+    /// `paging.cursors.after` when `paging.next` says there is another page.
+    pub after: Option<String>,
+}
+
+fn id_text(n: &Option<Num<'_>>) -> Option<String> {
+    n.as_ref().map(|n| match n {
+        Num::Str(s) => s.to_string(),
+        other => other.text(),
+    })
+}
+
+/// Parses one insights page. Errors name the row, its ids and the field.
+pub fn parse_page(
+    body: &[u8],
+    account: &Account,
+    level: Level,
+    action_type: &str,
+) -> Result<Parsed, String> {
+    let page: Page<'_> = plugin_api::serde_json::from_slice(body).map_err(|e| {
+        // Slow path: say which field had the wrong shape.
+        let detail = plugin_api::serde_json::from_slice::<plugin_api::serde_json::Value>(body)
+            .ok()
+            .and_then(|v| shape_error(&v));
+        match detail {
+            Some(d) => format!("{d}: {e}"),
+            None => format!("malformed JSON: {e}"),
+        }
+    })?;
+    let mut spend = Vec::with_capacity(page.data.len());
+    for (i, row) in page.data.iter().enumerate() {
+        let s = to_spend(row, account, level, action_type).map_err(|e| {
+            let ids = [
+                ("campaign", id_text(&row.campaign_id)),
+                ("adset", id_text(&row.adset_id)),
+            ]
+            .iter()
+            .filter_map(|(k, v)| v.as_ref().map(|v| format!("{k} {v}")))
+            .collect::<Vec<_>>()
+            .join(", ");
+            format!("row {} ({ids}): {e}", i + 1)
+        })?;
+        spend.push(s);
+    }
+    let after = match page.paging {
+        Some(p) if p.next.as_deref().is_some_and(|n| !n.is_empty()) => Some(
+            p.cursors
+                .and_then(|c| c.after)
+                .filter(|a| !a.is_empty())
+                .map(|a| a.into_owned())
+                .ok_or("field `paging.cursors.after` is missing although `paging.next` is set")?,
+        ),
+        _ => None,
+    };
+    Ok(Parsed { spend, after })
+}
+
+fn shape_error(v: &plugin_api::serde_json::Value) -> Option<String> {
+    use plugin_api::serde_json::Value;
+    let Some(data) = v.get("data") else {
+        return Some("field `data` is missing".into());
+    };
+    let Some(rows) = data.as_array() else {
+        return Some("field `data` is not a list".into());
+    };
+    for (i, row) in rows.iter().enumerate() {
+        let Some(obj) = row.as_object() else {
+            return Some(format!("row {}: not an object", i + 1));
+        };
+        for (k, v) in obj {
+            let bad = match k.as_str() {
+                "actions" | "action_values" => !matches!(v, Value::Array(_) | Value::Null),
+                _ => matches!(v, Value::Array(_) | Value::Object(_)),
+            };
+            if bad {
+                return Some(format!("row {}: field `{k}` has the wrong type", i + 1));
+            }
+        }
+    }
+    None
+}
+
+fn text<'r>(v: &'r Option<Cow<'_, str>>, field: &str) -> Result<&'r str, String> {
+    v.as_deref()
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| format!("field `{field}` is missing"))
+}
+
+fn count(n: &Option<Num<'_>>, field: &str) -> Result<u64, String> {
+    match n {
+        None => Ok(0),
+        Some(n) => match n.decimal() {
+            Ok(None) => Ok(0),
+            Ok(Some(_)) => n.count().map_err(|e| format!("field `{field}`: {e}")),
+            Err(e) => Err(format!("field `{field}`: {e}")),
+        },
+    }
+}
+
+fn pick(list: &Option<Vec<Action<'_>>>, action_type: &str, field: &str) -> Result<Decimal, String> {
+    let Some(list) = list else {
+        return Ok(Decimal::ZERO);
+    };
+    for a in list {
+        if a.action_type.as_deref() == Some(action_type) {
+            return match &a.value {
+                None => Ok(Decimal::ZERO),
+                Some(v) => Ok(v
+                    .decimal()
+                    .map_err(|e| format!("field `{field}` ({action_type}): {e}"))?
+                    .unwrap_or(Decimal::ZERO)),
+            };
+        }
+    }
+    Ok(Decimal::ZERO)
+}
+
+fn to_spend(
+    row: &Row<'_>,
+    account: &Account,
+    level: Level,
+    action_type: &str,
+) -> Result<Spend, String> {
+    let start = text(&row.date_start, "date_start")?;
+    let stop = text(&row.date_stop, "date_stop")?;
+    if start != stop {
+        return Err(format!(
+            "fields `date_start`/`date_stop`: {start}..{stop} is not one day (time_increment=1 expected)"
+        ));
+    }
+    let day = parse::date(start).map_err(|e| format!("field `date_start`: {e}"))?;
+    let currency = match row.account_currency.as_deref() {
+        Some(c) if !c.is_empty() => c.to_ascii_uppercase(),
+        _ => account.currency.clone(),
+    };
+    let campaign_id = id_text(&row.campaign_id).ok_or("field `campaign_id` is missing")?;
+    let (ad_group_id, ad_group_name) = match level {
+        Level::Campaign => (None, None),
+        _ => (
+            Some(id_text(&row.adset_id).ok_or("field `adset_id` is missing")?),
+            Some(row.adset_name.as_deref().unwrap_or_default().to_owned()),
+        ),
+    };
+    let ad_id = match level {
+        Level::Ad => Some(id_text(&row.ad_id).ok_or("field `ad_id` is missing")?),
+        _ => None,
+    };
+    let amount = match &row.spend {
+        None => Decimal::ZERO,
+        Some(n) => n
+            .decimal()
+            .map_err(|e| format!("field `spend`: {e}"))?
+            .unwrap_or(Decimal::ZERO),
+    };
+    let (conversions, value) = if action_type.is_empty() {
+        (None, None)
+    } else {
+        let c = pick(&row.actions, action_type, "actions")?;
+        let v = pick(&row.action_values, action_type, "action_values")?;
+        (
+            Some(c.normalize()),
+            Some(Money::new(v.normalize(), currency.clone())),
+        )
+    };
+    Ok(Spend {
+        source: String::new(),
+        account_id: account.account_id.clone(),
+        day,
+        timezone: account.timezone.clone(),
+        campaign_id,
+        campaign_name: row.campaign_name.as_deref().unwrap_or_default().to_owned(),
+        ad_group_id,
+        ad_group_name,
+        ad_id,
+        channel: Channel::Social,
+        impressions: count(&row.impressions, "impressions")?,
+        clicks: count(&row.clicks, "clicks")?,
+        spend: Money::new(amount.normalize(), currency),
+        platform_conversions: conversions,
+        platform_conversion_value: value,
+    })
+}
+
+/// Parses `GET /act_{id}?fields=account_id,name,currency,timezone_name`.
+pub fn parse_account(body: &[u8], account_id: &str) -> Result<Account, String> {
+    use plugin_api::serde_json::Value;
+    let v: Value =
+        plugin_api::serde_json::from_slice(body).map_err(|e| format!("malformed JSON: {e}"))?;
+    let text = |f: &str| {
+        v.get(f)
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .ok_or_else(|| format!("field `{f}` is missing"))
+    };
+    let currency = text("currency")?.to_ascii_uppercase();
+    if plugin_api::currency::minor_unit_digits(&currency).is_none() {
+        return Err(format!(
+            "field `currency`: {currency:?} is not an ISO-4217 code"
+        ));
+    }
+    Ok(Account {
+        account_id: account_id.to_owned(),
+        currency,
+        timezone: text("timezone_name")?,
+    })
+}

@@ -1,0 +1,416 @@
+//! Recorded-exchange tests: the fake host replays `fixtures/*.json` or answers
+//! from a closure.
+
+use super::*;
+use plugin_api::chrono::NaiveDate;
+use plugin_api::protocol::HttpRequest;
+use plugin_api::rust_decimal::Decimal;
+use plugin_api::testing::{open_check, open_read, Cassette, FakeHost, Reply};
+use plugin_api::{Channel, Spend};
+use std::collections::BTreeMap;
+use std::str::FromStr;
+
+fn day(s: &str) -> NaiveDate {
+    NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()
+}
+
+fn window(from: &str, to: &str) -> Window {
+    Window {
+        from: day(from),
+        to: day(to),
+    }
+}
+
+fn spend(r: &Record) -> &Spend {
+    match r {
+        Record::Spend(s) => s,
+        other => panic!("expected spend, got {other:?}"),
+    }
+}
+
+fn dec(s: &str) -> Decimal {
+    Decimal::from_str(s).unwrap()
+}
+
+fn account_reply() -> Reply {
+    Reply::json(
+        200,
+        &json!({"account_id": "42", "currency": "EUR", "timezone_name": "Europe/Paris", "id": "act_42"}),
+    )
+}
+
+fn row(d: &str, campaign: &str, spend: &str) -> Value {
+    json!({"campaign_id": campaign, "campaign_name": "C", "adset_id": "9", "adset_name": "S",
+           "impressions": "10", "clicks": "1", "spend": spend, "date_start": d, "date_stop": d})
+}
+
+fn query(req: &HttpRequest, key: &str) -> Option<String> {
+    let q = req.url.split_once('?')?.1;
+    q.split('&').find_map(|kv| {
+        let (k, v) = kv.split_once('=')?;
+        (k == key).then(|| {
+            // Decode %XX (enough for tests).
+            let b = v.as_bytes();
+            let mut out = Vec::new();
+            let mut i = 0;
+            while i < b.len() {
+                if b[i] == b'%' && i + 2 < b.len() + 1 {
+                    out.push(u8::from_str_radix(&v[i + 1..i + 3], 16).unwrap());
+                    i += 3;
+                } else {
+                    out.push(b[i]);
+                    i += 1;
+                }
+            }
+            String::from_utf8(out).unwrap()
+        })
+    })
+}
+
+/// The real waits: how far each sleep moved the host's clock (the
+/// zero-length sleeps that refresh the clock are left out).
+fn waits(out: &plugin_api::testing::Outcome) -> Vec<i64> {
+    let mut now: plugin_api::chrono::DateTime<plugin_api::chrono::Utc> =
+        "2026-11-28T12:00:00Z".parse().unwrap();
+    let mut v = Vec::new();
+    for s in &out.sleeps {
+        if *s > now {
+            v.push((*s - now).num_seconds());
+            now = *s;
+        }
+    }
+    v
+}
+
+#[test]
+fn reads_two_pages_by_cursor_and_counts_one_purchase_type() {
+    let cassette = Cassette::from_json(include_str!("../fixtures/sync_two_pages.json")).unwrap();
+    let out = FakeHost::replay(cassette).run::<MetaAds>(open_read(
+        "meta",
+        "http://fake",
+        json!({ "ad_account_id": "act_42", "page_size": 2 }),
+        window("2026-11-01", "2026-11-02"),
+    ));
+    out.result.as_ref().unwrap();
+    assert_eq!(out.committed.len(), 3);
+    let first = spend(&out.committed[0]);
+    assert_eq!(first.account_id, "42");
+    assert_eq!(first.timezone, "America/Los_Angeles");
+    assert_eq!(first.channel, Channel::Social);
+    assert_eq!((first.impressions, first.clicks), (91839, 1204));
+    assert_eq!(first.spend.amount, dec("1234.56"));
+    assert_eq!(first.spend.currency, "USD");
+    // omni_purchase only: not 7 + 7 + 8.
+    assert_eq!(first.platform_conversions, Some(dec("8")));
+    assert_eq!(
+        first.platform_conversion_value.as_ref().unwrap().amount,
+        dec("401.25")
+    );
+    // No actions at all: zero conversions, not missing.
+    assert_eq!(
+        spend(&out.committed[1]).platform_conversions,
+        Some(Decimal::ZERO)
+    );
+    assert_eq!(spend(&out.committed[2]).spend.amount, dec("0.07"));
+    // One commit per page; the last finishes the window.
+    assert_eq!(out.checkpoints.len(), 2);
+    assert_eq!(out.checkpoints[0].state["done_through"], Value::Null);
+    assert_eq!(out.checkpoints[1].state["done_through"], "2026-11-02");
+    // The `next` URL (with its token) is never requested verbatim.
+    assert!(out.requests.iter().all(|r| !r.url.contains("SECRET")));
+}
+
+#[test]
+fn long_windows_use_async_report_runs_polled_until_complete() {
+    let mut polls = 0;
+    let out = FakeHost::handler(move |req| {
+        let path = req.url.split('?').next().unwrap().to_owned();
+        match (req.method.as_str(), path.as_str()) {
+            ("GET", "http://fake/v22.0/act_42") => account_reply(),
+            ("POST", "http://fake/v22.0/act_42/insights") => {
+                let body = req.body.as_deref().unwrap();
+                assert!(body.contains("time_increment=1"), "{body}");
+                assert!(body.contains("level=adset"), "{body}");
+                Reply::json(200, &json!({"report_run_id": "6001"}))
+            }
+            ("GET", "http://fake/v22.0/6001") => {
+                polls += 1;
+                let (s, p) = match polls {
+                    1 => ("Job Not Started", 0),
+                    2 => ("Job Running", 40),
+                    _ => ("Job Completed", 100),
+                };
+                Reply::json(200, &json!({"id": "6001", "async_status": s, "async_percent_completion": p}))
+            }
+            ("GET", "http://fake/v22.0/6001/insights") => Reply::json(
+                200,
+                &json!({"data": [row("2026-11-03", "1", "5.5")], "paging": {"cursors": {"before": "a", "after": "b"}}}),
+            ),
+            other => panic!("unexpected {other:?}"),
+        }
+    })
+    .run::<MetaAds>(open_read(
+        "meta",
+        "http://fake",
+        json!({ "ad_account_id": "42", "days_per_request": 30, "poll_interval_secs": 10 }),
+        window("2026-11-01", "2026-11-10"),
+    ));
+    out.result.as_ref().unwrap();
+    assert_eq!(out.committed.len(), 1);
+    assert_eq!(spend(&out.committed[0]).spend.currency, "EUR");
+    assert_eq!(spend(&out.committed[0]).timezone, "Europe/Paris");
+    // Two waits between three polls, 10 s apart on the host's clock.
+    assert_eq!(waits(&out), [10, 10]);
+}
+
+#[test]
+fn a_failed_report_run_is_split_in_halves() {
+    let mut runs: BTreeMap<String, String> = BTreeMap::new();
+    let out = FakeHost::handler(move |req| {
+        let path = req.url.split('?').next().unwrap().to_owned();
+        if path.ends_with("/act_42") {
+            return account_reply();
+        }
+        if req.method == "POST" {
+            let body = req.body.clone().unwrap();
+            let id = format!("r{}", runs.len() + 1);
+            runs.insert(id.clone(), body);
+            return Reply::json(200, &json!({"report_run_id": id}));
+        }
+        let id = path
+            .rsplit('/')
+            .find(|s| s.starts_with('r'))
+            .unwrap()
+            .to_owned();
+        if path.ends_with("/insights") {
+            return Reply::json(200, &json!({"data": [], "paging": {}}));
+        }
+        // The first (4-day) run fails; the halves succeed.
+        let status = if id == "r1" {
+            "Job Failed"
+        } else {
+            "Job Completed"
+        };
+        Reply::json(
+            200,
+            &json!({"async_status": status, "async_percent_completion": 100}),
+        )
+    })
+    .run::<MetaAds>(open_read(
+        "meta",
+        "http://fake",
+        json!({ "ad_account_id": "42", "report_mode": "async", "days_per_request": 4 }),
+        window("2026-11-01", "2026-11-04"),
+    ));
+    out.result.as_ref().unwrap();
+    let posts: Vec<_> = out.requests.iter().filter(|r| r.method == "POST").collect();
+    assert_eq!(posts.len(), 3);
+    let ranges: Vec<String> = out
+        .checkpoints
+        .iter()
+        .map(|c| c.state["done_through"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(ranges, ["2026-11-02", "2026-11-04"]);
+}
+
+#[test]
+fn throttling_errors_back_off_and_high_usage_slows_down() {
+    let mut calls = 0;
+    let out = FakeHost::handler(move |req| {
+        calls += 1;
+        if req.url.contains("/act_42?") {
+            return account_reply();
+        }
+        match calls {
+            2 => Reply::json(
+                400,
+                &json!({"error": {"message": "(#80000) There have been too many calls from this ad-account.",
+                    "type": "OAuthException", "code": 80000, "error_subcode": 2446079, "fbtrace_id": "t"}}),
+            ),
+            _ => {
+                let mut r = Reply::json(
+                    200,
+                    &json!({"data": [row("2026-11-01", "1", "1.00")], "paging": {"cursors": {"after": "x"}}}),
+                );
+                r.headers.insert(
+                    "x-fb-ads-insights-throttle".into(),
+                    r#"{"app_id_util_pct": 90, "acc_id_util_pct": 20}"#.into(),
+                );
+                r
+            }
+        }
+    })
+    .run::<MetaAds>(open_read(
+        "meta",
+        "http://fake",
+        json!({ "ad_account_id": "42", "report_mode": "sync", "throttle_backoff_secs": 5,
+                "slow_down_at_pct": 80, "max_pause_secs": 100 }),
+        window("2026-11-01", "2026-11-01"),
+    ));
+    out.result.as_ref().unwrap();
+    assert_eq!(out.committed.len(), 1);
+    // 5 s back-off after the error, then a 50 s pause at 90 % usage.
+    assert_eq!(waits(&out), [5, 50]);
+}
+
+#[test]
+fn throttling_beyond_the_retry_budget_fails_retryable_with_nothing_committed() {
+    let out = FakeHost::handler(|req| {
+        if req.url.contains("/act_42?") {
+            return account_reply();
+        }
+        Reply::json(
+            400,
+            &json!({"error": {"message": "(#17) User request limit reached", "type": "OAuthException",
+                "code": 17, "error_subcode": 2446079, "is_transient": true, "fbtrace_id": "t"}}),
+        )
+    })
+    .run::<MetaAds>(open_read(
+        "meta",
+        "http://fake",
+        json!({ "ad_account_id": "42", "report_mode": "sync", "max_throttle_retries": 2, "throttle_backoff_secs": 1 }),
+        window("2026-11-01", "2026-11-01"),
+    ));
+    let err = out.result.clone().unwrap_err();
+    assert_eq!(err.kind, ErrorKind::RateLimited);
+    assert!(err.retryable);
+    assert_eq!(waits(&out), [1, 2]);
+    assert!(out.checkpoints.is_empty());
+}
+
+#[test]
+fn a_malformed_page_names_stream_page_row_and_field_and_is_not_committed() {
+    let out = FakeHost::handler(|req| {
+        if req.url.contains("/act_42?") {
+            return account_reply();
+        }
+        match query(req, "after").as_deref() {
+            None => Reply::json(
+                200,
+                &json!({"data": [row("2026-11-01", "1", "1.00")], "paging": {"cursors": {"after": "p2"}, "next": "http://x"}}),
+            ),
+            Some(_) => Reply::json(
+                200,
+                &json!({"data": [row("2026-11-01", "1", "1.00"), row("2026-11-01", "77", "1,5")], "paging": {}}),
+            ),
+        }
+    })
+    .run::<MetaAds>(open_read(
+        "meta",
+        "http://fake",
+        json!({ "ad_account_id": "42", "report_mode": "sync" }),
+        window("2026-11-01", "2026-11-01"),
+    ));
+    let err = out.result.clone().unwrap_err();
+    assert_eq!(err.kind, ErrorKind::BadResponse);
+    for part in [
+        "stream `spend`",
+        "page 2",
+        "row 2",
+        "campaign 77",
+        "field `spend`",
+    ] {
+        assert!(err.message.contains(part), "{part}: {}", err.message);
+    }
+    // Page 1 was committed, but no day was finished.
+    assert_eq!(out.checkpoints.len(), 1);
+    assert_eq!(out.checkpoints[0].state["done_through"], Value::Null);
+    assert!(out.uncommitted.is_empty());
+}
+
+#[test]
+fn an_invalid_token_is_an_auth_error_naming_connector_and_setting() {
+    let out = FakeHost::handler(|_| {
+        Reply::json(
+            400,
+            &json!({"error": {"message": "Invalid OAuth access token - Cannot parse access token",
+                "type": "OAuthException", "code": 190, "fbtrace_id": "t"}}),
+        )
+    })
+    .run::<MetaAds>(open_check(
+        "meta",
+        "http://fake",
+        json!({ "ad_account_id": "42" }),
+    ));
+    let err = out.result.clone().unwrap_err();
+    assert_eq!(err.kind, ErrorKind::Auth);
+    assert!(err.message.contains("connector `meta`"), "{}", err.message);
+    assert!(err.message.contains("`access_token`"), "{}", err.message);
+}
+
+#[test]
+fn sync_requests_carry_time_range_and_daily_increment() {
+    let out = FakeHost::handler(|req| {
+        if req.url.contains("/act_42?") {
+            return account_reply();
+        }
+        assert_eq!(
+            query(req, "time_range").as_deref(),
+            Some(r#"{"since":"2026-11-01","until":"2026-11-01"}"#)
+        );
+        assert_eq!(query(req, "time_increment").as_deref(), Some("1"));
+        assert_eq!(
+            query(req, "action_attribution_windows").as_deref(),
+            Some(r#"["7d_click","1d_view"]"#)
+        );
+        assert!(query(req, "access_token").is_none());
+        Reply::json(200, &json!({"data": [], "paging": {}}))
+    })
+    .run::<MetaAds>(open_read(
+        "meta",
+        "http://fake",
+        json!({ "ad_account_id": "42", "action_attribution_windows": ["7d_click", "1d_view"] }),
+        window("2026-11-01", "2026-11-01"),
+    ));
+    out.result.as_ref().unwrap();
+}
+
+#[test]
+fn manifest_is_an_ad_network_with_a_28_day_lookback() {
+    let m = MetaAds::manifest();
+    assert_eq!(m.id, "meta_ads");
+    assert_eq!(m.streams[0].default_lookback_days, 28);
+    assert!(matches!(m.auth, Some(AuthSpec::Query { .. })));
+}
+
+#[test]
+fn manifest_snapshot() {
+    insta::assert_json_snapshot!(MetaAds::manifest());
+}
+
+#[test]
+fn a_next_link_without_a_cursor_or_a_repeated_cursor_is_an_error_not_a_silent_stop_or_a_loop() {
+    for paging in [
+        json!({"next": "http://x"}),
+        json!({"cursors": {"after": "same"}, "next": "http://x"}),
+    ] {
+        let p = paging.clone();
+        let out = FakeHost::handler(move |req| {
+            if req.url.contains("/act_42?") {
+                return account_reply();
+            }
+            Reply::json(
+                200,
+                &json!({"data": [row("2026-11-01", "1", "1.00")], "paging": p}),
+            )
+        })
+        .run::<MetaAds>(open_read(
+            "meta",
+            "http://fake",
+            json!({ "ad_account_id": "42", "report_mode": "sync" }),
+            window("2026-11-01", "2026-11-01"),
+        ));
+        let err = out.result.clone().unwrap_err();
+        assert_eq!(err.kind, ErrorKind::BadResponse, "{paging}");
+        assert!(
+            err.message.contains("paging.cursors.after"),
+            "{}",
+            err.message
+        );
+        assert!(
+            out.requests.len() <= 3,
+            "{paging}: {} requests",
+            out.requests.len()
+        );
+    }
+}

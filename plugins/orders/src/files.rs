@@ -1,0 +1,619 @@
+//! File drop: orders from `.csv` and `.jsonl` files in a configured directory.
+//!
+//! The plugin does no I/O: it asks the host to list the directory
+//! ([`Cx::list_files`]) and to read each file ([`Cx::read_file`]); the host
+//! enforces the manifest's read-only file capability (setting `directory`,
+//! suffixes `.csv` and `.jsonl`).
+//!
+//! The `order_files` checkpoint remembers every processed file by name, size
+//! and SHA-256, so a file read again unchanged is skipped (idempotent) and a
+//! changed file is read again (its orders are upserts: changed ones become
+//! revisions). One checkpoint is committed per file read, so a file is
+//! stored entirely or not at all.
+//!
+//! ## Columns (CSV header / JSONL keys)
+//! | column | required | meaning |
+//! |---|---|---|
+//! | `order_id` | yes | the shop's order id (record key) |
+//! | `created_at` | yes | RFC 3339 with offset; a naive `YYYY-MM-DD HH:MM:SS` or `YYYY-MM-DD` is UTC |
+//! | `amount` | yes | order amount net of tax and shipping, decimal (`.` separator) |
+//! | `currency` | unless `default_currency` | ISO-4217 code |
+//! | `alt_ids` | no | other ids a claim may quote, `\|`-separated (JSONL: array or string) |
+//! | `coupon` | no | coupon code |
+//! | `click_ids` | no | click ids, `\|`-separated (JSONL: array or string) |
+//! | `utm_source` … `utm_term` | no | UTM fields |
+//! | `refund_amount`, `refunded_at` | no | one refund (JSONL may instead give `refunds: [{amount, at}]`) |
+//! | `status` | no | `open`, `paid`, `fulfilled`, `cancelled`, `refunded`, `partially_refunded`; empty → derived from refunds |
+//! | `customer_id` | no | customer id |
+//! | `new_customer` | no | `true`/`false` (`1`/`0`, `yes`/`no`) |
+//!
+//! A malformed row fails the session with an error naming the file, line,
+//! column and order id; orders of that file are not stored (earlier files
+//! are), and the file is read again on the next run once fixed.
+
+use crate::attribution::Attribution;
+use crate::config::Settings;
+use plugin_api::chrono::{DateTime, NaiveTime, Utc};
+use plugin_api::parse;
+use plugin_api::protocol::Checkpoint;
+use plugin_api::rust_decimal::Decimal;
+use plugin_api::serde_json::{json, Map, Value};
+use plugin_api::{Cx, Money, Order, OrderStatus, PluginError, Record, Refund, Utm};
+use sha2::{Digest, Sha256};
+
+/// Stream name of file-drop orders.
+pub const STREAM: &str = "order_files";
+/// File name suffixes read.
+pub const SUFFIXES: &[&str] = &[".csv", ".jsonl"];
+
+/// Every column (CSV) / key (JSONL) understood.
+pub const COLUMNS: &[&str] = &[
+    "order_id",
+    "created_at",
+    "amount",
+    "currency",
+    "alt_ids",
+    "coupon",
+    "click_ids",
+    "utm_source",
+    "utm_medium",
+    "utm_campaign",
+    "utm_content",
+    "utm_term",
+    "refund_amount",
+    "refunded_at",
+    "status",
+    "customer_id",
+    "new_customer",
+];
+
+/// Reads every new or changed file.
+pub async fn read(cx: &Cx, settings: &Settings) -> Result<(), PluginError> {
+    let listing = cx.list_files().await?;
+    let listing = String::from_utf8_lossy(&listing).into_owned();
+    let mut names: Vec<&str> = listing
+        .lines()
+        .map(str::trim)
+        .filter(|n| SUFFIXES.iter().any(|s| n.ends_with(s)))
+        .collect();
+    names.sort_unstable();
+    names.dedup();
+
+    let previous = cx.checkpoint(STREAM);
+    let prev_files = previous
+        .and_then(|cp| cp.state.get("files"))
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default();
+    // Only files still listed are remembered: the state stays bounded.
+    let mut files: Map<String, Value> = prev_files
+        .iter()
+        .filter(|(k, _)| names.contains(&k.as_str()))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    let watermark = previous
+        .map(|cp| cp.watermark.max(cx.now()))
+        .unwrap_or_else(|| cx.now());
+
+    let (mut read_count, mut skipped, mut orders) = (0usize, 0usize, 0usize);
+    for name in names {
+        let bytes = cx.read_file(name).await?;
+        let seen = json!({ "size": bytes.len(), "sha256": hex::encode(Sha256::digest(&bytes)) });
+        if prev_files.get(name) == Some(&seen) {
+            skipped += 1;
+            continue;
+        }
+        let parsed = parse_file(name, &bytes, settings)
+            .map_err(|e| PluginError::bad_response(e.to_string()))?;
+        orders += parsed.len();
+        for o in parsed {
+            cx.emit(Record::Order(o));
+        }
+        files.insert(name.to_owned(), seen);
+        cx.commit(Checkpoint {
+            stream: STREAM.into(),
+            watermark,
+            state: json!({ "files": files }),
+        });
+        read_count += 1;
+    }
+    // Forget files that disappeared, even when nothing was read.
+    cx.commit(Checkpoint {
+        stream: STREAM.into(),
+        watermark,
+        state: json!({ "files": files }),
+    });
+    cx.info(
+        "files done",
+        &[
+            ("read", &read_count),
+            ("unchanged", &skipped),
+            ("orders", &orders),
+        ],
+    );
+    Ok(())
+}
+
+/// Where a bad value is and what is wrong with it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileError {
+    /// File name.
+    pub file: String,
+    /// 1-based line.
+    pub line: u64,
+    /// 1-based column (CSV: field number; JSONL: character of the key or of the syntax error).
+    pub column: Option<u64>,
+    /// The field concerned.
+    pub field: Option<String>,
+    /// The order id, when the row has one.
+    pub order_id: Option<String>,
+    /// What is wrong and what is expected.
+    pub message: String,
+}
+
+impl std::fmt::Display for FileError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "file `{}` line {}", self.file, self.line)?;
+        if let Some(c) = self.column {
+            write!(f, ", column {c}")?;
+        }
+        if let Some(field) = &self.field {
+            write!(f, " (`{field}`)")?;
+        }
+        if let Some(id) = &self.order_id {
+            write!(f, ", order {id}")?;
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
+impl std::error::Error for FileError {}
+
+/// Parses one file by its suffix.
+pub fn parse_file(name: &str, bytes: &[u8], settings: &Settings) -> Result<Vec<Order>, FileError> {
+    if name.ends_with(".jsonl") {
+        parse_jsonl(name, bytes, settings)
+    } else {
+        parse_csv(name, bytes, settings)
+    }
+}
+
+/// A field's raw value, borrowed from the row.
+#[derive(Debug, Clone, Copy)]
+enum Raw<'a> {
+    Missing,
+    Text(&'a str),
+    Json(&'a Value),
+}
+
+impl<'a> Raw<'a> {
+    /// Text, with empty strings and JSON null treated as missing.
+    fn text(self) -> Result<Option<&'a str>, String> {
+        match self {
+            Raw::Missing | Raw::Json(Value::Null) => Ok(None),
+            Raw::Text(s) => {
+                let t = s.trim();
+                Ok((!t.is_empty()).then_some(t))
+            }
+            Raw::Json(Value::String(s)) => {
+                let t = s.trim();
+                Ok((!t.is_empty()).then_some(t))
+            }
+            Raw::Json(other) => Err(format!("expected a string, got {other}")),
+        }
+    }
+    fn id(self) -> Result<Option<String>, String> {
+        match self {
+            Raw::Json(Value::Number(n)) => Ok(Some(n.to_string())),
+            other => Ok(other.text()?.map(str::to_owned)),
+        }
+    }
+    fn decimal(self) -> Result<Option<Decimal>, String> {
+        match self {
+            Raw::Json(v @ Value::Number(_)) => parse::decimal(v),
+            other => match other.text()? {
+                None => Ok(None),
+                Some(s) => parse::decimal_str(s),
+            },
+        }
+    }
+    fn list(self) -> Result<Vec<String>, String> {
+        match self {
+            Raw::Json(Value::Array(a)) => a
+                .iter()
+                .map(|v| match v {
+                    Value::String(s) => Ok(s.trim().to_owned()),
+                    Value::Number(n) => Ok(n.to_string()),
+                    other => Err(format!("expected a list of strings, got {other}")),
+                })
+                .filter(|r| r.as_ref().map(|s| !s.is_empty()).unwrap_or(true))
+                .collect(),
+            other => Ok(other
+                .text()?
+                .map(|s| {
+                    s.split('|')
+                        .map(str::trim)
+                        .filter(|s| !s.is_empty())
+                        .map(str::to_owned)
+                        .collect()
+                })
+                .unwrap_or_default()),
+        }
+    }
+    fn time(self) -> Result<Option<DateTime<Utc>>, String> {
+        match self.text()? {
+            None => Ok(None),
+            Some(s) if s.len() == 10 => parse::date(s)
+                .map(|d| Some(d.and_time(NaiveTime::MIN).and_utc()))
+                .map_err(|_| format!("{s:?} is not an RFC 3339 timestamp or YYYY-MM-DD date")),
+            Some(s) => parse::timestamp(s).map(Some),
+        }
+    }
+    fn boolean(self) -> Result<Option<bool>, String> {
+        match self {
+            Raw::Json(Value::Bool(b)) => Ok(Some(*b)),
+            other => match other.text()?.map(str::to_ascii_lowercase).as_deref() {
+                None => Ok(None),
+                Some("true" | "1" | "yes" | "y" | "new") => Ok(Some(true)),
+                Some("false" | "0" | "no" | "n" | "returning") => Ok(Some(false)),
+                Some(s) => Err(format!("{s:?} is not true/false")),
+            },
+        }
+    }
+}
+
+/// A field error before it is located in the file.
+#[derive(Debug)]
+struct FieldError {
+    field: &'static str,
+    message: String,
+}
+
+fn fe(field: &'static str) -> impl Fn(String) -> FieldError {
+    move |message| FieldError { field, message }
+}
+
+/// Builds an order from a row's fields.
+fn build_order<'a>(
+    get: impl Fn(&'static str) -> Raw<'a>,
+    refunds_json: Option<&'a Value>,
+    settings: &Settings,
+) -> Result<Order, FieldError> {
+    let order_id = get("order_id")
+        .id()
+        .map_err(fe("order_id"))?
+        .ok_or_else(|| fe("order_id")("is required".into()))?;
+    let created_at = get("created_at")
+        .time()
+        .map_err(fe("created_at"))?
+        .ok_or_else(|| fe("created_at")("is required".into()))?;
+    let amount = get("amount")
+        .decimal()
+        .map_err(fe("amount"))?
+        .ok_or_else(|| fe("amount")("is required".into()))?;
+    let currency = match get("currency").text().map_err(fe("currency"))? {
+        Some(c) => c.to_ascii_uppercase(),
+        None => settings
+            .default_currency
+            .as_deref()
+            .map(str::to_ascii_uppercase)
+            .ok_or_else(|| {
+                fe("currency")("is required (or set settings.default_currency)".into())
+            })?,
+    };
+    if plugin_api::currency::minor_unit_digits(&currency).is_none() {
+        return Err(fe("currency")(format!(
+            "{currency:?} is not an ISO-4217 code"
+        )));
+    }
+
+    let mut refunds = Vec::new();
+    if let Some(refund) = get("refund_amount")
+        .decimal()
+        .map_err(fe("refund_amount"))?
+    {
+        let at = get("refunded_at")
+            .time()
+            .map_err(fe("refunded_at"))?
+            .ok_or_else(|| fe("refunded_at")("is required when refund_amount is set".into()))?;
+        if refund > Decimal::ZERO {
+            refunds.push(Refund {
+                amount: Money::new(refund, currency.clone()),
+                at,
+            });
+        }
+    }
+    if let Some(list) = refunds_json {
+        let items = list.as_array().ok_or_else(|| {
+            fe("refunds")(format!("expected an array of {{amount, at}}, got {list}"))
+        })?;
+        for (i, r) in items.iter().enumerate() {
+            let amount = r
+                .get("amount")
+                .map(parse::decimal)
+                .transpose()
+                .map_err(|e| fe("refunds")(format!("[{i}].amount: {e}")))?
+                .flatten()
+                .ok_or_else(|| fe("refunds")(format!("[{i}].amount is required")))?;
+            let at = Raw::Json(r.get("at").unwrap_or(&Value::Null))
+                .time()
+                .map_err(|e| fe("refunds")(format!("[{i}].at: {e}")))?
+                .ok_or_else(|| fe("refunds")(format!("[{i}].at is required")))?;
+            if amount > Decimal::ZERO {
+                refunds.push(Refund {
+                    amount: Money::new(amount, currency.clone()),
+                    at,
+                });
+            }
+        }
+    }
+    let refunded: Decimal = refunds.iter().map(|r| r.amount.amount).sum();
+    let status = match get("status").text().map_err(fe("status"))? {
+        Some(s) => match s.to_ascii_lowercase().as_str() {
+            "open" | "pending" => OrderStatus::Open,
+            "paid" => OrderStatus::Paid,
+            "fulfilled" => OrderStatus::Fulfilled,
+            "cancelled" | "canceled" => OrderStatus::Cancelled,
+            "refunded" => OrderStatus::Refunded,
+            "partially_refunded" => OrderStatus::PartiallyRefunded,
+            other => {
+                return Err(fe("status")(format!(
+                    "unknown value {other:?} (expected open, paid, fulfilled, cancelled, refunded, partially_refunded)"
+                )))
+            }
+        },
+        None if refunded > Decimal::ZERO && refunded >= amount => OrderStatus::Refunded,
+        None if refunded > Decimal::ZERO => OrderStatus::PartiallyRefunded,
+        None => OrderStatus::Paid,
+    };
+
+    let mut attribution = Attribution::default();
+    for c in get("click_ids").list().map_err(fe("click_ids"))? {
+        attribution.add_click_id(&c);
+    }
+    let utm = Utm {
+        source: get("utm_source")
+            .text()
+            .map_err(fe("utm_source"))?
+            .map(str::to_owned),
+        medium: get("utm_medium")
+            .text()
+            .map_err(fe("utm_medium"))?
+            .map(str::to_owned),
+        campaign: get("utm_campaign")
+            .text()
+            .map_err(fe("utm_campaign"))?
+            .map(str::to_owned),
+        content: get("utm_content")
+            .text()
+            .map_err(fe("utm_content"))?
+            .map(str::to_owned),
+        term: get("utm_term")
+            .text()
+            .map_err(fe("utm_term"))?
+            .map(str::to_owned),
+    };
+    let mut alt_ids = get("alt_ids").list().map_err(fe("alt_ids"))?;
+    alt_ids.retain(|a| a != &order_id);
+    alt_ids.dedup();
+
+    Ok(Order {
+        source: String::new(),
+        order_id,
+        alt_ids,
+        created_at,
+        amount: Money::new(amount, currency),
+        customer_id: get("customer_id").id().map_err(fe("customer_id"))?,
+        new_customer: get("new_customer").boolean().map_err(fe("new_customer"))?,
+        coupon: get("coupon")
+            .text()
+            .map_err(fe("coupon"))?
+            .map(str::to_owned),
+        click_ids: attribution.click_ids,
+        utm,
+        refunds,
+        status,
+    })
+}
+
+fn column_index(name: &str) -> Option<usize> {
+    COLUMNS.iter().position(|c| *c == name)
+}
+
+/// Parses a CSV file with a header row naming the columns above.
+pub fn parse_csv(name: &str, bytes: &[u8], settings: &Settings) -> Result<Vec<Order>, FileError> {
+    let err = |line: u64,
+               column: Option<u64>,
+               field: Option<&str>,
+               order_id: Option<&str>,
+               message: String| FileError {
+        file: name.to_owned(),
+        line,
+        column,
+        field: field.map(str::to_owned),
+        order_id: order_id.map(str::to_owned),
+        message,
+    };
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(true)
+        .trim(csv::Trim::All)
+        .from_reader(bytes);
+    let headers = reader
+        .headers()
+        .map_err(|e| err(1, None, None, None, format!("unreadable header row: {e}")))?
+        .clone();
+    // slot[i] = position of COLUMNS[i] in the file.
+    let mut slot: [Option<usize>; 17] = [None; 17];
+    for (pos, h) in headers.iter().enumerate() {
+        let h = h.trim_start_matches('\u{feff}');
+        match column_index(h) {
+            Some(i) if slot[i].is_some() => {
+                return Err(err(
+                    1,
+                    Some(pos as u64 + 1),
+                    Some(h),
+                    None,
+                    "column appears twice".into(),
+                ))
+            }
+            Some(i) => slot[i] = Some(pos),
+            None => {
+                return Err(err(
+                    1,
+                    Some(pos as u64 + 1),
+                    Some(h),
+                    None,
+                    format!("unknown column (expected some of: {})", COLUMNS.join(", ")),
+                ))
+            }
+        }
+    }
+    for required in ["order_id", "created_at", "amount"] {
+        if slot[column_index(required).unwrap_or(0)].is_none() {
+            return Err(err(
+                1,
+                None,
+                Some(required),
+                None,
+                "required column is missing from the header".into(),
+            ));
+        }
+    }
+
+    let mut out = Vec::new();
+    let mut record = csv::StringRecord::new();
+    loop {
+        match reader.read_record(&mut record) {
+            Ok(false) => break,
+            Ok(true) => {}
+            Err(e) => {
+                let line = e.position().map(|p| p.line()).unwrap_or(0);
+                return Err(err(line, None, None, None, format!("malformed CSV: {e}")));
+            }
+        }
+        let line = record.position().map(|p| p.line()).unwrap_or(0);
+        if record.iter().all(str::is_empty) {
+            continue;
+        }
+        let get = |field: &'static str| -> Raw<'_> {
+            match column_index(field)
+                .and_then(|i| slot[i])
+                .and_then(|p| record.get(p))
+            {
+                Some(s) => Raw::Text(s),
+                None => Raw::Missing,
+            }
+        };
+        match build_order(get, None, settings) {
+            Ok(o) => out.push(o),
+            Err(e) => {
+                let col = column_index(e.field)
+                    .and_then(|i| slot[i])
+                    .map(|p| p as u64 + 1);
+                let id = slot[0]
+                    .and_then(|p| record.get(p))
+                    .filter(|s| !s.is_empty());
+                return Err(err(line, col, Some(e.field), id, e.message));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Parses a JSONL file: one JSON object per line with the keys above
+/// (plus `refunds: [{"amount", "at"}]`); blank lines are skipped.
+pub fn parse_jsonl(name: &str, bytes: &[u8], settings: &Settings) -> Result<Vec<Order>, FileError> {
+    let err = |line: u64,
+               column: Option<u64>,
+               field: Option<&str>,
+               order_id: Option<String>,
+               message: String| FileError {
+        file: name.to_owned(),
+        line,
+        column,
+        field: field.map(str::to_owned),
+        order_id,
+        message,
+    };
+    let mut out = Vec::new();
+    for (i, raw_line) in bytes.split(|b| *b == b'\n').enumerate() {
+        let line_no = i as u64 + 1;
+        let text = std::str::from_utf8(raw_line).map_err(|e| {
+            err(
+                line_no,
+                Some(e.valid_up_to() as u64 + 1),
+                None,
+                None,
+                "not UTF-8".into(),
+            )
+        })?;
+        let text = text.trim_end_matches('\r');
+        if text.trim().is_empty() {
+            continue;
+        }
+        let value: Value = plugin_api::serde_json::from_str(text).map_err(|e| {
+            err(
+                line_no,
+                Some(e.column() as u64),
+                None,
+                None,
+                format!("malformed JSON: {e}"),
+            )
+        })?;
+        let obj = value.as_object().ok_or_else(|| {
+            err(
+                line_no,
+                Some(1),
+                None,
+                None,
+                "expected a JSON object per line".into(),
+            )
+        })?;
+        let key_column = |key: &str| -> Option<u64> {
+            text.find(&format!("\"{key}\""))
+                .map(|b| text[..b].chars().count() as u64 + 1)
+        };
+        let id = obj
+            .get("order_id")
+            .and_then(|v| Raw::Json(v).id().ok().flatten());
+        for k in obj.keys() {
+            if column_index(k).is_none() && k != "refunds" && k != "utm" {
+                return Err(err(
+                    line_no,
+                    key_column(k),
+                    Some(k),
+                    id,
+                    format!(
+                        "unknown key (expected some of: {}, refunds, utm)",
+                        COLUMNS.join(", ")
+                    ),
+                ));
+            }
+        }
+        let utm = obj.get("utm");
+        let get = |field: &'static str| -> Raw<'_> {
+            if let Some(v) = obj.get(field) {
+                return Raw::Json(v);
+            }
+            if let (Some(u), Some(short)) = (utm, field.strip_prefix("utm_")) {
+                if let Some(v) = u.get(short) {
+                    return Raw::Json(v);
+                }
+            }
+            Raw::Missing
+        };
+        match build_order(get, obj.get("refunds"), settings) {
+            Ok(o) => out.push(o),
+            Err(e) => {
+                return Err(err(
+                    line_no,
+                    key_column(e.field),
+                    Some(e.field),
+                    id,
+                    e.message,
+                ))
+            }
+        }
+    }
+    Ok(out)
+}

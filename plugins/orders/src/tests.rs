@@ -1,0 +1,349 @@
+//! Recorded-exchange tests: the fake host replays `fixtures/*.json` and
+//! serves in-memory files.
+
+use super::*;
+use plugin_api::chrono::{NaiveDate, NaiveTime};
+use plugin_api::protocol::{Checkpoint, ErrorKind, Window};
+use plugin_api::rust_decimal::Decimal;
+use plugin_api::testing::{open_read, Cassette, FakeHost, Reply};
+use plugin_api::{Order, OrderStatus, Record};
+use std::str::FromStr;
+
+fn window() -> Window {
+    Window {
+        from: NaiveDate::from_ymd_opt(2026, 11, 1).unwrap(),
+        to: NaiveDate::from_ymd_opt(2026, 11, 2).unwrap(),
+    }
+}
+
+fn d(s: &str) -> Decimal {
+    Decimal::from_str(s).unwrap()
+}
+
+fn order(r: &Record) -> &Order {
+    match r {
+        Record::Order(o) => o,
+        other => panic!("expected an order, got {other:?}"),
+    }
+}
+
+fn shopify_settings(page_size: u32) -> plugin_api::serde_json::Value {
+    json!({ "mode": "shopify", "base_url": "http://fake", "page_size": page_size })
+}
+
+#[test]
+fn shopify_reads_two_pages_waits_out_a_429_and_maps_every_field() {
+    let cassette = Cassette::from_json(include_str!("../fixtures/shopify_two_pages.json")).unwrap();
+    let out = FakeHost::replay(cassette).run::<Orders>(open_read(
+        "shop",
+        "http://fake",
+        shopify_settings(2),
+        window(),
+    ));
+    out.result.as_ref().unwrap();
+    assert!(out.uncommitted.is_empty());
+    assert_eq!(out.committed.len(), 3);
+    // The 429 made the plugin sleep Retry-After (2 s) before retrying.
+    assert_eq!(out.sleeps.len(), 1);
+    assert_eq!(out.sleeps[0].to_rfc3339(), "2026-11-28T12:00:02+00:00");
+
+    let o1 = order(&out.committed[0]);
+    assert_eq!(o1.order_id, "450789469");
+    assert_eq!(o1.alt_ids, ["#1001", "1001"]);
+    assert_eq!(o1.created_at.to_rfc3339(), "2026-11-01T15:00:00+00:00");
+    assert_eq!(o1.amount.amount, d("90.00"));
+    assert_eq!(o1.amount.currency, "USD");
+    assert_eq!(o1.click_ids, ["IR-abc/1", "G-1"]);
+    assert_eq!(o1.utm.source.as_deref(), Some("impact"));
+    assert_eq!(o1.utm.campaign.as_deref(), Some("fall"));
+    assert_eq!(o1.coupon.as_deref(), Some("FALL10"));
+    assert_eq!(o1.customer_id.as_deref(), Some("207119551"));
+    assert_eq!(o1.new_customer, Some(true));
+    assert_eq!(o1.status, OrderStatus::Fulfilled);
+    assert!(o1.refunds.is_empty());
+
+    // Taxes included: 121.00 - (21.95 total tax - 0.95 shipping tax) = 100.00;
+    // the refund is its line items' subtotal minus their tax.
+    let o2 = order(&out.committed[1]);
+    assert_eq!(o2.amount.amount, d("100.00"));
+    assert_eq!(o2.amount.currency, "EUR");
+    assert_eq!(o2.refunds.len(), 1);
+    assert_eq!(o2.refunds[0].amount.amount, d("50.00"));
+    assert_eq!(o2.refunds[0].at.to_rfc3339(), "2026-11-02T09:00:00+00:00");
+    assert_eq!(o2.status, OrderStatus::PartiallyRefunded);
+    assert_eq!(o2.new_customer, Some(false));
+    assert_eq!(o2.click_ids, ["EF-77"]);
+
+    let o3 = order(&out.committed[2]);
+    assert_eq!(o3.status, OrderStatus::Cancelled);
+    assert_eq!(o3.customer_id, None);
+
+    // One checkpoint per page; the last closes the window.
+    assert_eq!(out.checkpoints.len(), 2);
+    assert_eq!(
+        out.checkpoints[0].state["page_info"],
+        "eyJsYXN0X2lkIjo0NTA3ODk0NzB9"
+    );
+    assert_eq!(
+        out.checkpoints[1].watermark.to_rfc3339(),
+        "2026-11-03T00:00:00+00:00"
+    );
+    plugin_api::serde_json::to_string(&out.committed).unwrap();
+}
+
+#[test]
+fn shopify_resumes_at_the_checkpointed_page() {
+    let mut open = open_read("shop", "http://fake", shopify_settings(250), window());
+    open.checkpoints.insert(
+        shopify::STREAM.into(),
+        Checkpoint {
+            stream: shopify::STREAM.into(),
+            watermark: window().from.and_time(NaiveTime::MIN).and_utc(),
+            state: json!({ "window": "2026-11-01..2026-11-02", "page_info": "CUR" }),
+        },
+    );
+    let out = FakeHost::handler(|req| {
+        assert!(
+            req.url.ends_with("orders.json?limit=250&page_info=CUR"),
+            "resumed at the wrong page: {}",
+            req.url
+        );
+        Reply::json(200, &json!({ "orders": [] }))
+    })
+    .run::<Orders>(open);
+    out.result.unwrap();
+    assert_eq!(out.requests.len(), 1);
+}
+
+#[test]
+fn shopify_malformed_order_names_page_order_and_field_and_commits_nothing() {
+    let out = FakeHost::handler(|_| {
+        Reply::json(
+            200,
+            &json!({ "orders": [{ "id": 42, "name": "#1042", "created_at": "2026-11-01T00:00:00Z",
+                                  "currency": "USD", "subtotal_price": "12,50", "financial_status": "paid" }] }),
+        )
+    })
+    .run::<Orders>(open_read("shop", "http://fake", shopify_settings(250), window()));
+    let err = out.result.unwrap_err();
+    assert_eq!(err.kind, ErrorKind::BadResponse);
+    assert!(
+        err.message.contains("stream `orders` page 1"),
+        "{}",
+        err.message
+    );
+    assert!(err.message.contains("order 42 #1042"), "{}", err.message);
+    assert!(
+        err.message.contains("field `subtotal_price`"),
+        "{}",
+        err.message
+    );
+    assert!(out.committed.is_empty() && out.checkpoints.is_empty());
+}
+
+#[test]
+fn shopify_refused_token_is_an_auth_error() {
+    let out = FakeHost::handler(|_| {
+        Reply::json(401, &json!({"errors": "[API] Invalid API key or access token (unrecognized login or wrong password)"}))
+    })
+    .run::<Orders>(plugin_api::testing::open_check("shop", "http://fake", shopify_settings(250)));
+    assert_eq!(out.result.unwrap_err().kind, ErrorKind::Auth);
+}
+
+#[test]
+fn shopify_endless_throttling_gives_up_with_a_retryable_error() {
+    let out = FakeHost::handler(|_| Reply {
+        status: 429,
+        headers: [("retry-after".to_owned(), "1.0".to_owned())].into(),
+        body: b"{\"errors\":\"Exceeded 2 calls per second\"}".to_vec(),
+    })
+    .run::<Orders>(open_read(
+        "shop",
+        "http://fake",
+        json!({ "mode": "shopify", "base_url": "http://fake", "max_throttle_retries": 3 }),
+        window(),
+    ));
+    let err = out.result.unwrap_err();
+    assert_eq!(err.kind, ErrorKind::RateLimited);
+    assert!(err.retryable);
+    assert_eq!(out.requests.len(), 4);
+}
+
+fn files_settings() -> plugin_api::serde_json::Value {
+    json!({ "mode": "files", "directory": "/srv/orders", "default_currency": "EUR" })
+}
+
+const CSV: &str = "\
+order_id,created_at,amount,currency,alt_ids,coupon,click_ids,utm_source,refund_amount,refunded_at,status,customer_id,new_customer
+A-1,2026-11-01T10:00:00+01:00,100.00,USD,1001|#1001,SAVE5,gc-1|ir-2,google,,,,c1,true
+A-2,2026-11-01 12:00:00,50,,,,,,50,2026-11-03T00:00:00Z,,c2,0
+A-3,2026-11-02,20.5,usd,,,,,5,2026-11-03T00:00:00Z,fulfilled,,
+";
+
+const JSONL: &str = r#"{"order_id":"B-1","created_at":"2026-11-01T00:00:00Z","amount":12.5,"currency":"GBP","click_ids":["k1"],"utm":{"source":"tiktok"},"refunds":[{"amount":"2.5","at":"2026-11-02T00:00:00Z"}]}
+
+{"order_id":"B-2","created_at":"2026-11-01T00:00:00Z","amount":"7","status":"cancelled"}
+"#;
+
+#[test]
+fn files_reads_csv_and_jsonl_and_maps_every_column() {
+    let out = FakeHost::handler(|_| panic!("files mode makes no HTTP request"))
+        .with_file("a.csv", CSV)
+        .with_file("b.jsonl", JSONL)
+        .with_file("notes.txt", "ignored")
+        .run::<Orders>(open_read("drop", "", files_settings(), window()));
+    out.result.as_ref().unwrap();
+    let ids: Vec<_> = out
+        .committed
+        .iter()
+        .map(|r| order(r).order_id.as_str())
+        .collect();
+    assert_eq!(ids, ["A-1", "A-2", "A-3", "B-1", "B-2"]);
+    let a1 = order(&out.committed[0]);
+    assert_eq!(a1.created_at.to_rfc3339(), "2026-11-01T09:00:00+00:00");
+    assert_eq!(a1.alt_ids, ["1001", "#1001"]);
+    assert_eq!(a1.click_ids, ["gc-1", "ir-2"]);
+    assert_eq!(a1.utm.source.as_deref(), Some("google"));
+    assert_eq!(a1.coupon.as_deref(), Some("SAVE5"));
+    assert_eq!(a1.new_customer, Some(true));
+    assert_eq!(a1.status, OrderStatus::Paid);
+    let a2 = order(&out.committed[1]);
+    assert_eq!(a2.amount.currency, "EUR"); // default_currency
+    assert_eq!(a2.status, OrderStatus::Refunded);
+    assert_eq!(a2.new_customer, Some(false));
+    let a3 = order(&out.committed[2]);
+    assert_eq!(a3.created_at.to_rfc3339(), "2026-11-02T00:00:00+00:00");
+    assert_eq!(a3.amount.currency, "USD");
+    assert_eq!(a3.status, OrderStatus::Fulfilled);
+    assert_eq!(a3.refunded(), d("5"));
+    let b1 = order(&out.committed[3]);
+    assert_eq!(b1.amount.amount, d("12.5"));
+    assert_eq!(b1.utm.source.as_deref(), Some("tiktok"));
+    assert_eq!(b1.status, OrderStatus::PartiallyRefunded);
+    assert_eq!(order(&out.committed[4]).status, OrderStatus::Cancelled);
+    // One checkpoint per file plus the closing one, remembering both files.
+    assert_eq!(out.checkpoints.len(), 3);
+    let files = out.checkpoints[2].state["files"].as_object().unwrap();
+    assert_eq!(files.len(), 2);
+    assert_eq!(files["a.csv"]["size"], CSV.len());
+}
+
+#[test]
+fn files_unchanged_are_skipped_and_changed_are_read_again() {
+    let first = FakeHost::handler(|_| panic!("no HTTP"))
+        .with_file("a.csv", CSV)
+        .with_file("b.jsonl", JSONL)
+        .run::<Orders>(open_read("drop", "", files_settings(), window()));
+    first.result.as_ref().unwrap();
+    let cp = first.checkpoints.last().unwrap().clone();
+
+    let changed_csv = CSV.replace("A-3,2026-11-02,20.5", "A-3,2026-11-02,20.6");
+    let mut open = open_read("drop", "", files_settings(), window());
+    open.checkpoints.insert(files::STREAM.into(), cp);
+    let second = FakeHost::handler(|_| panic!("no HTTP"))
+        .with_file("a.csv", changed_csv)
+        .with_file("b.jsonl", JSONL)
+        .run::<Orders>(open);
+    second.result.as_ref().unwrap();
+    // Only the changed file was parsed again.
+    let ids: Vec<_> = second
+        .committed
+        .iter()
+        .map(|r| order(r).order_id.as_str())
+        .collect();
+    assert_eq!(ids, ["A-1", "A-2", "A-3"]);
+    assert_eq!(order(&second.committed[2]).amount.amount, d("20.6"));
+    let files = second.checkpoints.last().unwrap().state["files"]
+        .as_object()
+        .unwrap()
+        .clone();
+    assert_eq!(files.len(), 2);
+}
+
+#[test]
+fn files_bad_csv_value_names_file_line_column_field_and_order() {
+    let bad = "order_id,created_at,amount,currency\nA-1,2026-11-01T00:00:00Z,1,USD\nA-2,2026-11-01T00:00:00Z,12;5,USD\n";
+    let out = FakeHost::handler(|_| panic!("no HTTP"))
+        .with_file("a.csv", CSV)
+        .with_file("z.csv", bad)
+        .run::<Orders>(open_read("drop", "", files_settings(), window()));
+    let err = out.result.unwrap_err();
+    assert_eq!(err.kind, ErrorKind::BadResponse);
+    assert_eq!(
+        err.message,
+        "file `z.csv` line 3, column 3 (`amount`), order A-2: \"12;5\" is not a decimal number"
+    );
+    // The good file before it is committed; nothing of the bad one.
+    assert_eq!(out.committed.len(), 3);
+    assert!(out.uncommitted.is_empty());
+}
+
+#[test]
+fn files_bad_jsonl_line_names_file_line_and_column() {
+    let bad = "{\"order_id\":\"B-1\",\"created_at\":\"2026-11-01T00:00:00Z\",\"amount\":\"1\",\"currency\":\"USD\"}\n{\"order_id\":\"B-2\",\"created_at\":\"2026-11-01T00:00:00Z\",\"amount\":1,\"currency\":\"USD\",}\n";
+    let err = files::parse_jsonl("b.jsonl", bad.as_bytes(), &cx_settings()).unwrap_err();
+    assert_eq!(err.line, 2);
+    assert!(err.column.is_some());
+    assert!(
+        err.to_string()
+            .starts_with("file `b.jsonl` line 2, column "),
+        "{err}"
+    );
+
+    let bad_field =
+        "{\"order_id\":\"B-9\",\"created_at\":\"yesterday\",\"amount\":1,\"currency\":\"USD\"}\n";
+    let err = files::parse_jsonl("b.jsonl", bad_field.as_bytes(), &cx_settings()).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "file `b.jsonl` line 1, column 19 (`created_at`), order B-9: \"yesterday\" is not an RFC 3339 timestamp"
+    );
+
+    let unknown = "{\"order_id\":\"B-9\",\"created_at\":\"2026-11-01\",\"amount\":1,\"currency\":\"USD\",\"amout\":2}\n";
+    let err = files::parse_jsonl("b.jsonl", unknown.as_bytes(), &cx_settings()).unwrap_err();
+    assert_eq!(err.field.as_deref(), Some("amout"));
+}
+
+#[test]
+fn files_unknown_csv_column_is_reported_on_the_header() {
+    let err = files::parse_csv(
+        "a.csv",
+        b"order_id,created_at,amount,curency\n",
+        &cx_settings(),
+    )
+    .unwrap_err();
+    assert_eq!(err.line, 1);
+    assert_eq!(err.column, Some(4));
+    assert_eq!(err.field.as_deref(), Some("curency"));
+}
+
+#[test]
+fn files_mode_without_directory_is_a_config_error() {
+    let out = FakeHost::handler(|_| panic!("no HTTP")).run::<Orders>(open_read(
+        "drop",
+        "",
+        json!({ "mode": "files" }),
+        window(),
+    ));
+    let err = out.result.unwrap_err();
+    assert_eq!(err.kind, ErrorKind::Config);
+    assert!(
+        err.message.contains("settings.directory"),
+        "{}",
+        err.message
+    );
+}
+
+fn cx_settings() -> config::Settings {
+    plugin_api::serde_json::from_value(files_settings()).unwrap()
+}
+
+#[test]
+fn manifest_declares_the_file_capability_and_serialises() {
+    let m = Orders::manifest();
+    assert_eq!(m.id, "orders");
+    assert_eq!(m.kind, plugin_api::PluginKind::Orders);
+    let cap = m.file_capability.as_ref().unwrap();
+    assert_eq!(cap.directory_setting, "directory");
+    assert_eq!(cap.suffixes, [".csv", ".jsonl"]);
+    plugin_api::serde_json::to_string(&m).unwrap();
+}

@@ -1,0 +1,339 @@
+//! PartnerStack rewards (and the transactions they pay on) into canonical
+//! [`Conversion`]s.
+//!
+//! - A **reward** is a partner's commission: its `key` is the record key,
+//!   `amount` is in integer **cents** (minor units) and becomes the
+//!   commission via [`Money::from_minor`]; `created_at`/`updated_at` are
+//!   epoch **milliseconds**.
+//! - The **transaction** a reward pays on (the customer's payment the vendor
+//!   reported) gives the sale amount (cents of its `currency`) and the order
+//!   id (its `key`, the vendor's own id). It is read from the reward's
+//!   embedded `transaction` object, or, when that carries only a key, from
+//!   the session's transaction lookup.
+//! - Status (`reward_status`, the values the vendor dashboard shows):
+//!   `new`/`pending` and `hold` → pending (hold is still under review, not
+//!   payable); `approved` and `paid` → approved; `declined` → rejected; and a
+//!   `payment_status` of `paid_and_refunded` → reversed, whatever the status.
+//!   Any other value is an error naming the field, never a guess.
+
+use crate::lenient::Scalar;
+use plugin_api::currency;
+use plugin_api::parse;
+use plugin_api::serde_json::Value;
+use plugin_api::{Conversion, ConversionStatus, EventType, Money, Record, Utm};
+use serde::Deserialize;
+use std::collections::HashMap;
+
+/// Transaction key → (amount in cents, ISO currency).
+pub type Transactions = HashMap<String, (i64, String)>;
+
+/// A string field or a number as text; `None` when absent or empty.
+pub fn opt_text(row: &Value, field: &str) -> Option<String> {
+    match row.get(field)? {
+        Value::String(s) if !s.trim().is_empty() => Some(s.trim().to_owned()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+fn cents(row: &Value, field: &str) -> Result<Option<i64>, String> {
+    parse::integer(row.get(field).unwrap_or(&Value::Null))
+        .map_err(|e| format!("field `{field}`: {e} (PartnerStack amounts are integer cents)"))
+}
+
+fn currency_of(row: &Value, field: &str) -> Result<Option<String>, String> {
+    match opt_text(row, field) {
+        None => Ok(None),
+        Some(c) => {
+            let c = c.to_ascii_uppercase();
+            if currency::is_known(&c) {
+                Ok(Some(c))
+            } else {
+                Err(format!("field `{field}`: {c:?} is not an ISO-4217 code"))
+            }
+        }
+    }
+}
+
+/// Maps `reward_status` and `payment_status`.
+pub fn status(
+    reward_status: &str,
+    payment_status: Option<&str>,
+) -> Result<ConversionStatus, String> {
+    if payment_status.map(str::trim) == Some("paid_and_refunded") {
+        return Ok(ConversionStatus::Reversed);
+    }
+    match reward_status.trim().to_ascii_lowercase().as_str() {
+        "new" | "pending" | "hold" => Ok(ConversionStatus::Pending),
+        "approved" | "paid" => Ok(ConversionStatus::Approved),
+        "declined" => Ok(ConversionStatus::Rejected),
+        other => Err(format!(
+            "field `reward_status`: unknown value {other:?} (expected new, pending, hold, approved, paid or declined)"
+        )),
+    }
+}
+
+fn event_type(name: &str) -> EventType {
+    let n = name.to_ascii_lowercase();
+    if n.contains("sign") || n.contains("trial") {
+        EventType::Signup
+    } else if n.contains("lead") || n.contains("deal") {
+        EventType::Lead
+    } else {
+        EventType::Sale
+    }
+}
+
+/// The key of a row for error messages.
+pub fn row_key(row: &Value) -> String {
+    opt_text(row, "key").unwrap_or_else(|| "?".into())
+}
+
+/// Reads one transaction into the lookup.
+pub fn add_transaction(
+    row: &Value,
+    into: &mut Transactions,
+    default_currency: &str,
+) -> Result<(), String> {
+    let key = opt_text(row, "key").ok_or("field `key` is missing")?;
+    let amount = cents(row, "amount")?.ok_or("field `amount` is missing")?;
+    let cur = currency_of(row, "currency")?.unwrap_or_else(|| default_currency.to_owned());
+    into.insert(key, (amount, cur));
+    Ok(())
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct RewardRow<'a> {
+    #[serde(borrow)]
+    key: Scalar<'a>,
+    #[serde(borrow)]
+    amount: Scalar<'a>,
+    #[serde(borrow)]
+    currency: Scalar<'a>,
+    #[serde(borrow)]
+    reward_status: Scalar<'a>,
+    #[serde(borrow)]
+    payment_status: Scalar<'a>,
+    #[serde(borrow)]
+    created_at: Scalar<'a>,
+    #[serde(borrow)]
+    updated_at: Scalar<'a>,
+    #[serde(borrow)]
+    partnership: Option<Partnership<'a>>,
+    #[serde(borrow)]
+    customer: Option<Partnership<'a>>,
+    #[serde(borrow)]
+    transaction: Option<Txn<'a>>,
+    #[serde(borrow)]
+    offer: Option<Keyed<'a>>,
+    #[serde(borrow)]
+    trigger: Option<Keyed<'a>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct Partnership<'a> {
+    #[serde(borrow)]
+    key: Scalar<'a>,
+    #[serde(borrow)]
+    partner_key: Scalar<'a>,
+    #[serde(borrow)]
+    name: Scalar<'a>,
+    #[serde(borrow)]
+    first_name: Scalar<'a>,
+    #[serde(borrow)]
+    last_name: Scalar<'a>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct Txn<'a> {
+    #[serde(borrow)]
+    key: Scalar<'a>,
+    #[serde(borrow)]
+    amount: Scalar<'a>,
+    #[serde(borrow)]
+    currency: Scalar<'a>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct Keyed<'a> {
+    #[serde(borrow)]
+    key: Scalar<'a>,
+    #[serde(borrow)]
+    name: Scalar<'a>,
+}
+
+#[derive(Debug, Deserialize)]
+struct RewardsPage<'a> {
+    #[serde(borrow)]
+    data: Option<RewardsData<'a>>,
+}
+
+#[derive(Debug, Deserialize)]
+struct RewardsData<'a> {
+    #[serde(borrow, default)]
+    items: Option<Vec<RewardRow<'a>>>,
+    #[serde(borrow, default)]
+    has_more: Scalar<'a>,
+}
+
+fn t_cents(v: &Scalar<'_>, field: &str) -> Result<Option<i64>, String> {
+    v.integer(field)
+        .map_err(|e| format!("{e} (PartnerStack amounts are integer cents)"))
+}
+
+fn t_currency(v: &Scalar<'_>, field: &str) -> Result<Option<String>, String> {
+    match v.text() {
+        None => Ok(None),
+        Some(c) => {
+            let c = c.to_ascii_uppercase();
+            if currency::is_known(&c) {
+                Ok(Some(c))
+            } else {
+                Err(format!("field `{field}`: {c:?} is not an ISO-4217 code"))
+            }
+        }
+    }
+}
+
+fn t_millis(
+    v: &Scalar<'_>,
+    field: &str,
+) -> Result<Option<plugin_api::chrono::DateTime<plugin_api::chrono::Utc>>, String> {
+    match v.integer(field)? {
+        None => Ok(None),
+        Some(ms) => parse::epoch_millis(ms)
+            .map(Some)
+            .map_err(|e| format!("field `{field}`: {e}")),
+    }
+}
+
+/// Converts one reward; the error names the field.
+fn convert(
+    row: &RewardRow<'_>,
+    transactions: &Transactions,
+    default_currency: &str,
+) -> Result<Record, String> {
+    let txn = row.transaction.as_ref();
+    let txn_key = txn.and_then(|t| t.key.string());
+    // The transaction: embedded amount, else the lookup.
+    let sale: Option<(i64, String)> = match txn {
+        Some(t) if t.amount != Scalar::Null => {
+            let a = t_cents(&t.amount, "transaction.amount")?.unwrap_or(0);
+            let c = t_currency(&t.currency, "transaction.currency")?
+                .unwrap_or_else(|| default_currency.to_owned());
+            Some((a, c))
+        }
+        _ => txn_key.as_ref().and_then(|k| transactions.get(k).cloned()),
+    };
+    let cur = t_currency(&row.currency, "currency")?
+        .or_else(|| sale.as_ref().map(|(_, c)| c.clone()))
+        .unwrap_or_else(|| default_currency.to_owned());
+    let amount = t_cents(&row.amount, "amount")?.ok_or("field `amount` is missing")?;
+    let p = row.partnership.as_ref();
+    let partner_id = p
+        .and_then(|p| p.partner_key.string().or_else(|| p.key.string()))
+        .or_else(|| row.customer.as_ref().and_then(|c| c.partner_key.string()))
+        .ok_or("field `partnership.partner_key` is missing")?;
+    let partner_name = p.and_then(|p| {
+        p.name
+            .string()
+            .or_else(|| match (p.first_name.string(), p.last_name.string()) {
+                (Some(f), Some(l)) => Some(format!("{f} {l}")),
+                (f, l) => f.or(l),
+            })
+    });
+    let trigger = row
+        .trigger
+        .as_ref()
+        .and_then(|t| t.name.string().or_else(|| t.key.string()))
+        .unwrap_or_default();
+    let reward_status = row
+        .reward_status
+        .text()
+        .ok_or("field `reward_status` is missing")?;
+    Ok(Record::Conversion(Conversion {
+        source: String::new(), // stamped by the host
+        external_id: row.key.string().ok_or("field `key` is missing")?,
+        order_id: txn_key,
+        click_id: None,
+        clicked_at: None,
+        partner_id,
+        partner_name,
+        campaign_id: row.offer.as_ref().and_then(|o| o.key.string()),
+        event_type: event_type(&trigger),
+        occurred_at: t_millis(&row.created_at, "created_at")?
+            .ok_or("field `created_at` is missing")?,
+        sale_amount: sale.map(|(a, c)| Money::from_minor(a, &c)),
+        commission: Some(Money::from_minor(amount, &cur)),
+        status: status(&reward_status, row.payment_status.text().as_deref())?,
+        status_changed_at: t_millis(&row.updated_at, "updated_at")?,
+        locked_at: None,
+        coupon: None,
+        utm: Utm::default(),
+    }))
+}
+
+/// A list page: `data.items` and `data.has_more`.
+pub fn page(body: &Value) -> Result<(&[Value], bool), String> {
+    let data = body.get("data").ok_or("field `data` is missing")?;
+    let items = match data.get("items") {
+        Some(Value::Array(a)) => a.as_slice(),
+        _ => return Err("field `data.items` is missing or not an array".into()),
+    };
+    let has_more = data
+        .get("has_more")
+        .and_then(Value::as_bool)
+        .ok_or("field `data.has_more` is missing")?;
+    Ok((items, has_more))
+}
+
+/// Which reward of a page serde could not read, for the error message.
+fn locate(body: &[u8], e: &plugin_api::serde_json::Error) -> String {
+    let Ok(v) = plugin_api::serde_json::from_slice::<Value>(body) else {
+        return format!("malformed JSON: {e}");
+    };
+    if let Some(rows) = v
+        .get("data")
+        .and_then(|d| d.get("items"))
+        .and_then(Value::as_array)
+    {
+        for (i, r) in rows.iter().enumerate() {
+            if let Err(re) = RewardRow::deserialize(r) {
+                return format!("record {i} (key {}): {re}", row_key(r));
+            }
+        }
+    }
+    format!("unexpected page shape: {e}")
+}
+
+/// Parses a rewards page (used by the stream and the parse benchmark): the
+/// records, whether more follow and the last key. The error names the
+/// reward and field.
+pub fn parse_rewards_page(
+    body: &[u8],
+    transactions: &Transactions,
+    default_currency: &str,
+) -> Result<(Vec<Record>, bool, Option<String>), String> {
+    let p: RewardsPage<'_> =
+        plugin_api::serde_json::from_slice(body).map_err(|e| locate(body, &e))?;
+    let data = p.data.ok_or("field `data` is missing")?;
+    let items = data
+        .items
+        .ok_or("field `data.items` is missing or not an array")?;
+    let has_more = data
+        .has_more
+        .as_bool()
+        .ok_or("field `data.has_more` is missing")?;
+    let mut out = Vec::with_capacity(items.len());
+    for (i, row) in items.iter().enumerate() {
+        out.push(convert(row, transactions, default_currency).map_err(|e| {
+            let key = row.key.string().unwrap_or_else(|| "?".into());
+            format!("record {i} (key {key}): {e}")
+        })?);
+    }
+    Ok((out, has_more, items.last().and_then(|r| r.key.string())))
+}

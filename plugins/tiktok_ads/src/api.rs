@@ -1,0 +1,105 @@
+//! TikTok's response envelope: errors arrive as HTTP 200 with a non-zero
+//! `code`, so every response is checked here before its data is read.
+//!
+//! `{"code": 0, "message": "OK", "request_id": "...", "data": {...}}`.
+//! Codes: 40100 rate limited (retry after a back-off), 5xxxx server errors
+//! and 60001 maintenance (retry), 40104/40105 missing or invalid access token
+//! and 40001/40002 no permission (auth errors naming the setting), 40067 a
+//! query too large (config). HTTP 5xx (a 504 may not even be JSON) is retried.
+
+use plugin_api::serde_json::Value;
+use plugin_api::{ErrorKind, PluginError, Response};
+
+/// What a response means.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Verdict {
+    /// `code` 0: read the data.
+    Ok,
+    /// Wait and send the same request again (rate limit, temporary error).
+    Retry(String),
+    /// Give up with this error.
+    Fatal(PluginError),
+}
+
+/// Checks the HTTP status and the envelope's `code`.
+pub fn verdict(connector: &str, resp: &Response) -> Verdict {
+    let env: Option<Value> = plugin_api::serde_json::from_slice(&resp.body).ok();
+    let code = env
+        .as_ref()
+        .and_then(|v| v.get("code"))
+        .and_then(Value::as_i64);
+    let message = env
+        .as_ref()
+        .and_then(|v| v.get("message"))
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_owned();
+    let request_id = env
+        .as_ref()
+        .and_then(|v| v.get("request_id"))
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_owned();
+    let fatal = |kind, retryable: bool, text: String| {
+        Verdict::Fatal(PluginError {
+            kind,
+            retryable,
+            message: format!("connector `{connector}`: {text}"),
+        })
+    };
+    match resp.status {
+        200..=299 => {}
+        401 | 403 => {
+            return fatal(
+                ErrorKind::Auth,
+                false,
+                format!(
+                    "TikTok refused the access token (HTTP {}): check setting `access_token`",
+                    resp.status
+                ),
+            )
+        }
+        429 => return Verdict::Retry(format!("HTTP 429 {message}")),
+        500..=599 => return Verdict::Retry(format!("HTTP {} {message}", resp.status)),
+        s => {
+            return fatal(
+                ErrorKind::Upstream,
+                false,
+                format!("TikTok rejected the request (HTTP {s}, code {code:?}): {message}"),
+            )
+        }
+    }
+    let Some(code) = code else {
+        let snippet: String = String::from_utf8_lossy(&resp.body)
+            .chars()
+            .take(200)
+            .collect();
+        return fatal(
+            ErrorKind::BadResponse,
+            false,
+            format!("TikTok answered without a numeric `code`: {snippet}"),
+        );
+    };
+    let what = format!("code {code}: {message} (request_id {request_id})");
+    match code {
+        0 => Verdict::Ok,
+        40100 => Verdict::Retry(format!("rate limited, {what}")),
+        50000..=59999 | 60001 => Verdict::Retry(format!("temporary error, {what}")),
+        40104..=40106 => fatal(
+            ErrorKind::Auth,
+            false,
+            format!("TikTok refused the access token ({what}): check setting `access_token`"),
+        ),
+        40001 | 40002 => fatal(
+            ErrorKind::Auth,
+            false,
+            format!("the access token has no access to the advertiser ({what}): check settings `access_token` and `advertiser_id`"),
+        ),
+        40067 => fatal(
+            ErrorKind::Config,
+            false,
+            format!("TikTok says the query is too large ({what}): lower setting `days_per_request`"),
+        ),
+        _ => fatal(ErrorKind::Upstream, false, format!("TikTok reported an error ({what})")),
+    }
+}

@@ -1,0 +1,412 @@
+//! Parsing one `report/integrated/get/` page into canonical [`Spend`].
+//!
+//! The body is `{"code": 0, "message": "OK", "request_id", "data":
+//! {"page_info": {"page", "page_size", "total_number", "total_page"},
+//! "list": [{"dimensions": {"adgroup_id", "stat_time_day": "2026-11-01
+//! 00:00:00"}, "metrics": {"spend": "12.50", ...}}]}}`. Every metric is a
+//! string and a missing one is `"-"`. A non-zero `code` is an error even
+//! with HTTP 200 (see [`crate::api`]).
+
+use crate::config::Level;
+use plugin_api::parse;
+use plugin_api::rust_decimal::Decimal;
+use plugin_api::{Channel, Money, Spend};
+use serde::de::{self, Deserializer, MapAccess, Visitor};
+use serde::Deserialize;
+use std::borrow::Cow;
+use std::str::FromStr;
+
+/// The advertiser facts every row needs, from `advertiser/info/`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Account {
+    /// Advertiser id.
+    pub advertiser_id: String,
+    /// `currency`, e.g. `USD`.
+    pub currency: String,
+    /// `timezone`, an IANA name such as `Asia/Tokyo`.
+    pub timezone: String,
+}
+
+/// A value as TikTok sends it: usually a string (`"-"` when missing), sometimes a number.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Num<'a> {
+    /// A string such as `"1234567"`.
+    Str(Cow<'a, str>),
+    /// An unsigned JSON integer.
+    U(u64),
+    /// A negative JSON integer.
+    I(i64),
+    /// A JSON number with a fraction; its shortest round-trip text is used.
+    F(f64),
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Num<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> Visitor<'de> for V<'a> {
+            type Value = Num<'a>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a number or a numeric string")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Num<'a>, E> {
+                Ok(Num::Str(Cow::Borrowed(v)))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Num<'a>, E> {
+                Ok(Num::Str(Cow::Owned(v.to_owned())))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Num<'a>, E> {
+                Ok(Num::U(v))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Num<'a>, E> {
+                Ok(Num::I(v))
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Num<'a>, E> {
+                Ok(Num::F(v))
+            }
+        }
+        d.deserialize_any(V(std::marker::PhantomData))
+    }
+}
+
+impl Num<'_> {
+    fn text(&self) -> String {
+        match self {
+            Num::Str(s) => format!("{s:?}"),
+            Num::U(v) => v.to_string(),
+            Num::I(v) => v.to_string(),
+            Num::F(v) => v.to_string(),
+        }
+    }
+    /// An exact decimal (placeholders read as `None`).
+    pub fn decimal(&self) -> Result<Option<Decimal>, String> {
+        match self {
+            Num::Str(s) => parse::decimal_str(s),
+            Num::U(v) => Ok(Some(Decimal::from(*v))),
+            Num::I(v) => Ok(Some(Decimal::from(*v))),
+            Num::F(v) => {
+                if !v.is_finite() {
+                    return Err(format!("{v} is not a finite number"));
+                }
+                let t = v.to_string();
+                Decimal::from_str(&t)
+                    .or_else(|_| Decimal::from_scientific(&t))
+                    .map(Some)
+                    .map_err(|_| format!("number {t} is not a decimal"))
+            }
+        }
+    }
+    /// A signed 64-bit integer.
+    pub fn int(&self) -> Result<i64, String> {
+        match self {
+            Num::Str(s) => s
+                .trim()
+                .parse::<i64>()
+                .map_err(|_| format!("{s:?} is not an integer")),
+            Num::U(v) => i64::try_from(*v).map_err(|_| format!("{v} does not fit in int64")),
+            Num::I(v) => Ok(*v),
+            Num::F(_) => Err(format!("{} is not an integer", self.text())),
+        }
+    }
+    /// A non-negative integer.
+    pub fn count(&self) -> Result<u64, String> {
+        let v = self.int()?;
+        u64::try_from(v).map_err(|_| format!("{v} is negative"))
+    }
+}
+
+/// A JSON object kept as its pairs, in order (cheaper than a map for the
+/// handful of keys a row has).
+#[derive(Debug, Default)]
+pub struct Pairs<'a>(pub Vec<(Num<'a>, Option<Num<'a>>)>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for Pairs<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> Visitor<'de> for V<'a> {
+            type Value = Pairs<'a>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("an object of strings or numbers")
+            }
+            fn visit_map<M: MapAccess<'de>>(self, mut m: M) -> Result<Pairs<'a>, M::Error> {
+                let mut v = Vec::with_capacity(m.size_hint().unwrap_or(8));
+                while let Some((k, x)) = m.next_entry::<Num<'a>, Option<Num<'a>>>()? {
+                    v.push((k, x));
+                }
+                Ok(Pairs(v))
+            }
+        }
+        d.deserialize_map(V(std::marker::PhantomData))
+    }
+}
+
+impl Pairs<'_> {
+    fn get(&self, key: &str) -> Option<&Num<'_>> {
+        self.0
+            .iter()
+            .find(|(k, _)| matches!(k, Num::Str(s) if s == key))
+            .and_then(|(_, v)| v.as_ref())
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct Envelope<'a> {
+    #[serde(borrow, default)]
+    data: Option<Data<'a>>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Data<'a> {
+    #[serde(default)]
+    page_info: Option<PageInfo>,
+    #[serde(borrow, default)]
+    list: Vec<Row<'a>>,
+}
+
+#[derive(Debug, Deserialize)]
+struct PageInfo {
+    #[serde(default)]
+    page: Option<u64>,
+    #[serde(default)]
+    total_page: Option<u64>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Row<'a> {
+    #[serde(borrow, default)]
+    dimensions: Pairs<'a>,
+    #[serde(borrow, default)]
+    metrics: Pairs<'a>,
+}
+
+/// What a page parsed to.
+#[derive(Debug, Default)]
+pub struct Parsed {
+    /// The page's records.
+    pub spend: Vec<Spend>,
+    /// `page_info.total_page` (0 for an empty report).
+    pub total_pages: u64,
+}
+
+/// Which metrics to read for conversions and value.
+#[derive(Debug, Clone, Copy)]
+pub struct Metrics<'s> {
+    /// Row granularity.
+    pub level: Level,
+    /// Metric counted as conversions (empty: none).
+    pub conversions: &'s str,
+    /// Metric counted as conversion value (empty: none).
+    pub value: &'s str,
+}
+
+fn text(n: Option<&Num<'_>>) -> Option<String> {
+    n.map(|n| match n {
+        Num::Str(s) => s.to_string(),
+        other => other.text(),
+    })
+    .filter(|s| !s.is_empty() && s != "-")
+}
+
+/// Parses one report page. Errors name the row, its ids and the field.
+pub fn parse_page(body: &[u8], account: &Account, m: Metrics<'_>) -> Result<Parsed, String> {
+    let env: Envelope<'_> = plugin_api::serde_json::from_slice(body).map_err(|e| {
+        let detail = plugin_api::serde_json::from_slice::<plugin_api::serde_json::Value>(body)
+            .ok()
+            .and_then(|v| shape_error(&v));
+        match detail {
+            Some(d) => format!("{d}: {e}"),
+            None => format!("malformed JSON: {e}"),
+        }
+    })?;
+    let data = env.data.ok_or("field `data` is missing")?;
+    let total_pages = data
+        .page_info
+        .as_ref()
+        .and_then(|p| p.total_page)
+        .ok_or("field `data.page_info.total_page` is missing")?;
+    let _ = data.page_info.as_ref().and_then(|p| p.page);
+    let mut spend = Vec::with_capacity(data.list.len());
+    for (i, row) in data.list.iter().enumerate() {
+        let s = to_spend(row, account, m).map_err(|e| {
+            let ids = [
+                (
+                    "campaign",
+                    text(
+                        row.dimensions
+                            .get("campaign_id")
+                            .or(row.metrics.get("campaign_id")),
+                    ),
+                ),
+                (
+                    "ad group",
+                    text(
+                        row.dimensions
+                            .get("adgroup_id")
+                            .or(row.metrics.get("adgroup_id")),
+                    ),
+                ),
+            ]
+            .iter()
+            .filter_map(|(k, v)| v.as_ref().map(|v| format!("{k} {v}")))
+            .collect::<Vec<_>>()
+            .join(", ");
+            format!("row {} ({ids}): {e}", i + 1)
+        })?;
+        spend.push(s);
+    }
+    Ok(Parsed { spend, total_pages })
+}
+
+fn shape_error(v: &plugin_api::serde_json::Value) -> Option<String> {
+    use plugin_api::serde_json::Value;
+    let list = v.pointer("/data/list")?;
+    let Some(rows) = list.as_array() else {
+        return Some("field `data.list` is not a list".into());
+    };
+    for (i, row) in rows.iter().enumerate() {
+        for part in ["dimensions", "metrics"] {
+            match row.get(part) {
+                Some(Value::Object(o)) => {
+                    for (k, x) in o {
+                        if matches!(x, Value::Array(_) | Value::Object(_)) {
+                            return Some(format!(
+                                "row {}: field `{part}.{k}` is not a value",
+                                i + 1
+                            ));
+                        }
+                    }
+                }
+                Some(_) => return Some(format!("row {}: field `{part}` is not an object", i + 1)),
+                None => {}
+            }
+        }
+    }
+    None
+}
+
+fn count(row: &Row<'_>, field: &str) -> Result<u64, String> {
+    match row.metrics.get(field) {
+        None => Ok(0),
+        Some(n) => match n.decimal() {
+            Ok(None) => Ok(0),
+            Ok(Some(_)) => n
+                .count()
+                .map_err(|e| format!("field `metrics.{field}`: {e}")),
+            Err(e) => Err(format!("field `metrics.{field}`: {e}")),
+        },
+    }
+}
+
+fn decimal(row: &Row<'_>, field: &str) -> Result<Option<Decimal>, String> {
+    match row.metrics.get(field) {
+        None => Ok(None),
+        Some(n) => n
+            .decimal()
+            .map_err(|e| format!("field `metrics.{field}`: {e}")),
+    }
+}
+
+fn id(row: &Row<'_>, field: &str) -> Result<String, String> {
+    text(row.dimensions.get(field).or(row.metrics.get(field)))
+        .ok_or_else(|| format!("field `{field}` is missing"))
+}
+
+fn name(row: &Row<'_>, field: &str) -> String {
+    text(row.metrics.get(field).or(row.dimensions.get(field))).unwrap_or_default()
+}
+
+fn to_spend(row: &Row<'_>, account: &Account, m: Metrics<'_>) -> Result<Spend, String> {
+    let day_text = match row.dimensions.get("stat_time_day") {
+        Some(Num::Str(s)) => s.to_string(),
+        _ => return Err("field `dimensions.stat_time_day` is missing".into()),
+    };
+    let day =
+        parse::date(&day_text).map_err(|e| format!("field `dimensions.stat_time_day`: {e}"))?;
+    let campaign_id = id(row, "campaign_id")?;
+    let (ad_group_id, ad_group_name) = match m.level {
+        Level::Campaign => (None, None),
+        _ => (
+            Some(id(row, "adgroup_id")?),
+            Some(name(row, "adgroup_name")),
+        ),
+    };
+    let ad_id = match m.level {
+        Level::Ad => Some(id(row, "ad_id")?),
+        _ => None,
+    };
+    let amount = decimal(row, "spend")?.unwrap_or(Decimal::ZERO);
+    let conversions = if m.conversions.is_empty() {
+        None
+    } else {
+        Some(
+            decimal(row, m.conversions)?
+                .unwrap_or(Decimal::ZERO)
+                .normalize(),
+        )
+    };
+    let value = if m.value.is_empty() {
+        None
+    } else {
+        Some(Money::new(
+            decimal(row, m.value)?.unwrap_or(Decimal::ZERO).normalize(),
+            account.currency.clone(),
+        ))
+    };
+    Ok(Spend {
+        source: String::new(),
+        account_id: account.advertiser_id.clone(),
+        day,
+        timezone: account.timezone.clone(),
+        campaign_id,
+        campaign_name: name(row, "campaign_name"),
+        ad_group_id,
+        ad_group_name,
+        ad_id,
+        channel: Channel::Social,
+        impressions: count(row, "impressions")?,
+        clicks: count(row, "clicks")?,
+        spend: Money::new(amount.normalize(), account.currency.clone()),
+        platform_conversions: conversions,
+        platform_conversion_value: value,
+    })
+}
+
+/// Parses the `advertiser/info/` answer for one advertiser.
+pub fn parse_advertiser(body: &[u8], advertiser_id: &str) -> Result<Account, String> {
+    use plugin_api::serde_json::Value;
+    let v: Value =
+        plugin_api::serde_json::from_slice(body).map_err(|e| format!("malformed JSON: {e}"))?;
+    let item = v
+        .pointer("/data/list")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .find(|a| {
+            a.get("advertiser_id")
+                .map(|x| {
+                    x.as_str()
+                        .map(str::to_owned)
+                        .unwrap_or_else(|| x.to_string())
+                })
+                .as_deref()
+                == Some(advertiser_id)
+        })
+        .ok_or_else(|| format!("advertiser {advertiser_id} is not in `data.list`"))?;
+    let text = |f: &str| {
+        item.get(f)
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .ok_or_else(|| format!("field `{f}` is missing"))
+    };
+    let currency = text("currency")?.to_ascii_uppercase();
+    if plugin_api::currency::minor_unit_digits(&currency).is_none() {
+        return Err(format!(
+            "field `currency`: {currency:?} is not an ISO-4217 code"
+        ));
+    }
+    Ok(Account {
+        advertiser_id: advertiser_id.to_owned(),
+        currency,
+        timezone: text("timezone")?,
+    })
+}

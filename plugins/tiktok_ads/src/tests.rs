@@ -1,0 +1,292 @@
+//! Recorded-exchange tests: the fake host replays `fixtures/*.json` or answers
+//! from a closure.
+
+use super::*;
+use plugin_api::chrono::NaiveDate;
+use plugin_api::protocol::{HttpRequest, Window};
+use plugin_api::rust_decimal::Decimal;
+use plugin_api::serde_json::Value;
+use plugin_api::testing::{open_check, open_read, Cassette, FakeHost, Reply};
+use plugin_api::{Channel, Spend};
+use std::str::FromStr;
+
+fn day(s: &str) -> NaiveDate {
+    NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()
+}
+
+fn window(from: &str, to: &str) -> Window {
+    Window {
+        from: day(from),
+        to: day(to),
+    }
+}
+
+fn spend(r: &Record) -> &Spend {
+    match r {
+        Record::Spend(s) => s,
+        other => panic!("expected spend, got {other:?}"),
+    }
+}
+
+fn dec(s: &str) -> Decimal {
+    Decimal::from_str(s).unwrap()
+}
+
+fn info_reply() -> Reply {
+    Reply::json(
+        200,
+        &json!({"code": 0, "message": "OK", "request_id": "r", "data": {"list": [
+            {"advertiser_id": "7001", "currency": "USD", "timezone": "America/New_York"}]}}),
+    )
+}
+
+fn query(req: &HttpRequest, key: &str) -> Option<String> {
+    let q = req.url.split_once('?')?.1;
+    q.split('&').find_map(|kv| {
+        let (k, v) = kv.split_once('=')?;
+        (k == key).then(|| {
+            let b = v.as_bytes();
+            let mut out = Vec::new();
+            let mut i = 0;
+            while i < b.len() {
+                if b[i] == b'%' {
+                    out.push(u8::from_str_radix(&v[i + 1..i + 3], 16).unwrap());
+                    i += 3;
+                } else {
+                    out.push(b[i]);
+                    i += 1;
+                }
+            }
+            String::from_utf8(out).unwrap()
+        })
+    })
+}
+
+fn page(rows: Vec<Value>, page: u64, total_page: u64) -> Reply {
+    Reply::json(
+        200,
+        &json!({"code": 0, "message": "OK", "request_id": "r", "data": {
+            "page_info": {"page": page, "page_size": 1000, "total_number": rows.len(), "total_page": total_page},
+            "list": rows }}),
+    )
+}
+
+fn row(d: &str, spend: &str) -> Value {
+    json!({"dimensions": {"adgroup_id": "5", "stat_time_day": format!("{d} 00:00:00")},
+           "metrics": {"campaign_id": "9", "campaign_name": "C", "adgroup_name": "G",
+                       "spend": spend, "impressions": "10", "clicks": "1", "conversion": "-"}})
+}
+
+/// The real waits: how far each sleep moved the host's clock (the
+/// zero-length sleeps that refresh the clock are left out).
+fn waits(out: &plugin_api::testing::Outcome) -> Vec<i64> {
+    let mut now: plugin_api::chrono::DateTime<plugin_api::chrono::Utc> =
+        "2026-11-28T12:00:00Z".parse().unwrap();
+    let mut v = Vec::new();
+    for s in &out.sleeps {
+        if *s > now {
+            v.push((*s - now).num_seconds());
+            now = *s;
+        }
+    }
+    v
+}
+
+#[test]
+fn reads_two_pages_with_dashes_for_missing_metrics() {
+    let cassette = Cassette::from_json(include_str!("../fixtures/two_pages.json")).unwrap();
+    let out = FakeHost::replay(cassette).run::<TiktokAds>(open_read(
+        "tt",
+        "http://fake",
+        json!({ "advertiser_id": "7001", "page_size": 2 }),
+        window("2026-11-01", "2026-11-02"),
+    ));
+    out.result.as_ref().unwrap();
+    assert_eq!(out.committed.len(), 3);
+    let first = spend(&out.committed[0]);
+    assert_eq!(first.account_id, "7001");
+    assert_eq!(first.timezone, "Asia/Tokyo");
+    assert_eq!(first.channel, Channel::Social);
+    assert_eq!(first.spend.amount, dec("1250"));
+    assert_eq!(first.spend.currency, "JPY");
+    assert_eq!(first.campaign_id, "50");
+    assert_eq!(first.ad_group_name.as_deref(), Some("AG 501"));
+    assert_eq!(first.platform_conversions, Some(dec("3")));
+    let dashes = spend(&out.committed[1]);
+    assert_eq!((dashes.impressions, dashes.clicks), (0, 0));
+    assert_eq!(dashes.spend.amount, Decimal::ZERO);
+    assert_eq!(dashes.platform_conversions, Some(Decimal::ZERO));
+    assert_eq!(out.checkpoints.len(), 2);
+    assert_eq!(out.checkpoints[0].state["done_through"], Value::Null);
+    assert_eq!(out.checkpoints[1].state["done_through"], "2026-11-02");
+}
+
+#[test]
+fn windows_longer_than_30_days_are_split() {
+    let out = FakeHost::handler(|req| {
+        if req.url.contains("advertiser/info") {
+            return info_reply();
+        }
+        let (s, e) = (
+            day(&query(req, "start_date").unwrap()),
+            day(&query(req, "end_date").unwrap()),
+        );
+        assert!((e - s).num_days() < 30, "{s}..{e}");
+        page(vec![], 1, 0)
+    })
+    .run::<TiktokAds>(open_read(
+        "tt",
+        "http://fake",
+        json!({ "advertiser_id": "7001" }),
+        window("2026-09-01", "2026-11-15"),
+    ));
+    out.result.as_ref().unwrap();
+    let ranges: Vec<(String, String)> = out.requests[1..]
+        .iter()
+        .map(|r| {
+            (
+                query(r, "start_date").unwrap(),
+                query(r, "end_date").unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        ranges,
+        [
+            ("2026-09-01".into(), "2026-09-30".into()),
+            ("2026-10-01".into(), "2026-10-30".into()),
+            ("2026-10-31".into(), "2026-11-15".into())
+        ]
+    );
+}
+
+#[test]
+fn code_40100_with_http_200_backs_off_and_retries() {
+    let mut calls = 0;
+    let out = FakeHost::handler(move |req| {
+        calls += 1;
+        if req.url.contains("advertiser/info") {
+            return info_reply();
+        }
+        if calls == 2 || calls == 3 {
+            return Reply::json(
+                200,
+                &json!({"code": 40100, "message": "Too many requests. Please retry in some time.", "request_id": "x", "data": {}}),
+            );
+        }
+        page(vec![row("2026-11-01", "3.30")], 1, 1)
+    })
+    .run::<TiktokAds>(open_read(
+        "tt",
+        "http://fake",
+        json!({ "advertiser_id": "7001", "rate_limit_backoff_secs": 3 }),
+        window("2026-11-01", "2026-11-01"),
+    ));
+    out.result.as_ref().unwrap();
+    assert_eq!(out.committed.len(), 1);
+    assert_eq!(spend(&out.committed[0]).spend.amount, dec("3.3"));
+    assert_eq!(spend(&out.committed[0]).timezone, "America/New_York");
+    assert_eq!(waits(&out), [3, 6]);
+}
+
+#[test]
+fn a_malformed_page_names_stream_page_row_and_field() {
+    let out = FakeHost::handler(|req| {
+        if req.url.contains("advertiser/info") {
+            return info_reply();
+        }
+        match query(req, "page").as_deref() {
+            Some("1") => page(vec![row("2026-11-01", "1.00")], 1, 2),
+            _ => page(
+                vec![row("2026-11-01", "1.00"), row("2026-11-01", "abc")],
+                2,
+                2,
+            ),
+        }
+    })
+    .run::<TiktokAds>(open_read(
+        "tt",
+        "http://fake",
+        json!({ "advertiser_id": "7001" }),
+        window("2026-11-01", "2026-11-01"),
+    ));
+    let err = out.result.clone().unwrap_err();
+    assert_eq!(err.kind, ErrorKind::BadResponse);
+    for part in [
+        "stream `spend`",
+        "page 2",
+        "row 2",
+        "campaign 9",
+        "field `metrics.spend`",
+    ] {
+        assert!(err.message.contains(part), "{part}: {}", err.message);
+    }
+    assert_eq!(out.checkpoints.len(), 1);
+    assert_eq!(out.checkpoints[0].state["done_through"], Value::Null);
+}
+
+#[test]
+fn an_invalid_token_answered_with_http_200_is_an_auth_error_naming_the_setting() {
+    let out = FakeHost::handler(|_| {
+        Reply::json(
+            200,
+            &json!({"code": 40105, "message": "Access token is incorrect or has been revoked.", "request_id": "x", "data": {}}),
+        )
+    })
+    .run::<TiktokAds>(open_check("tt", "http://fake", json!({ "advertiser_id": "7001" })));
+    let err = out.result.clone().unwrap_err();
+    assert_eq!(err.kind, ErrorKind::Auth);
+    assert!(err.message.contains("connector `tt`"), "{}", err.message);
+    assert!(err.message.contains("`access_token`"), "{}", err.message);
+}
+
+#[test]
+fn value_metric_and_ad_level_ids_are_read_from_metrics() {
+    let out = FakeHost::handler(|req| {
+        if req.url.contains("advertiser/info") {
+            return info_reply();
+        }
+        assert_eq!(query(req, "data_level").as_deref(), Some("AUCTION_AD"));
+        assert_eq!(
+            query(req, "metrics").as_deref(),
+            Some(r#"["campaign_id","campaign_name","adgroup_id","adgroup_name","ad_name","spend","impressions","clicks","conversion","total_complete_payment_rate"]"#)
+        );
+        page(
+            vec![json!({"dimensions": {"ad_id": "77", "stat_time_day": "2026-11-01 00:00:00"},
+                "metrics": {"campaign_id": "9", "campaign_name": "C", "adgroup_id": "5", "adgroup_name": "G",
+                            "ad_name": "A", "spend": "2.5", "impressions": "3", "clicks": "2",
+                            "conversion": "2", "total_complete_payment_rate": "59.80"}})],
+            1,
+            1,
+        )
+    })
+    .run::<TiktokAds>(open_read(
+        "tt",
+        "http://fake",
+        json!({ "advertiser_id": "7001", "level": "ad", "conversion_value_metric": "total_complete_payment_rate" }),
+        window("2026-11-01", "2026-11-01"),
+    ));
+    out.result.as_ref().unwrap();
+    let s = spend(&out.committed[0]);
+    assert_eq!(s.ad_id.as_deref(), Some("77"));
+    assert_eq!(s.ad_group_id.as_deref(), Some("5"));
+    assert_eq!(
+        s.platform_conversion_value.as_ref().unwrap().amount,
+        dec("59.8")
+    );
+}
+
+#[test]
+fn manifest_uses_the_access_token_header_and_a_3_day_lookback() {
+    let m = TiktokAds::manifest();
+    assert_eq!(m.id, "tiktok_ads");
+    assert_eq!(m.streams[0].default_lookback_days, 3);
+    assert!(
+        matches!(&m.auth, Some(AuthSpec::Header { name, value }) if name == "Access-Token" && value == "access_token")
+    );
+}
+
+#[test]
+fn manifest_snapshot() {
+    insta::assert_json_snapshot!(TiktokAds::manifest());
+}

@@ -1,0 +1,56 @@
+//! Test-only library: a plugin header whose magic is wrong.
+//!
+//! Its header is written by hand (not by `export_plugin!`) so the loader's
+//! check of that field can be tested end to end. Never a real plugin.
+#![allow(unsafe_code)]
+
+use plugin_api::abi::{FunctionTable, PluginHeader, WriteFn};
+use std::ffi::{c_char, c_void};
+
+unsafe extern "C" fn describe(_w: WriteFn, _ctx: *mut c_void) -> i32 {
+    1
+}
+unsafe extern "C" fn session_open(
+    _input: *const u8,
+    _len: usize,
+    _out: *mut *mut c_void,
+    _w: WriteFn,
+    _ctx: *mut c_void,
+) -> i32 {
+    1
+}
+unsafe extern "C" fn session_step(
+    _handle: *mut c_void,
+    _input: *const u8,
+    _len: usize,
+    _w: WriteFn,
+    _ctx: *mut c_void,
+) -> i32 {
+    1
+}
+unsafe extern "C" fn session_close(_handle: *mut c_void) {}
+
+static HEADER: PluginHeader = PluginHeader {
+    magic: u64::from_le_bytes(*b"NOTRECKN"),
+    header_size: std::mem::size_of::<PluginHeader>() as u32,
+    abi_major: plugin_api::abi::ABI_MAJOR,
+    abi_minor: plugin_api::abi::ABI_MINOR,
+    flags: plugin_api::abi::FLAG_PANIC_UNWIND,
+    reserved: 0,
+    plugin_id: c"broken".as_ptr() as *const c_char,
+    plugin_version: c"0.0.0".as_ptr() as *const c_char,
+    protocol_version: plugin_api::abi::PROTOCOL_VERSION_C.as_ptr(),
+    target: plugin_api::abi::TARGET_C.as_ptr(),
+    functions: FunctionTable {
+        describe,
+        session_open,
+        session_step,
+        session_close,
+    },
+};
+
+/// The entry point, returning a header with the wrong magic.
+#[no_mangle]
+pub extern "C" fn reckon_plugin_entry() -> *const PluginHeader {
+    &HEADER
+}

@@ -1,0 +1,303 @@
+//! # `faulty`: a test-only plugin that misbehaves on demand
+//!
+//! Not a connector: the plugin host's fault tests and the boundary benchmark
+//! load it to prove the host survives a bad plugin. The setting `fault`
+//! chooses the behaviour (see [`Fault`]); everything else about it is a
+//! well-formed plugin built with the SDK, so each test isolates one fault.
+//!
+//! Every faulty mode first commits one good page (one record and a
+//! checkpoint), emits one more record and waits for a host event, then
+//! misbehaves: the host must keep the first page and drop the second record.
+
+use plugin_api::chrono::{Duration, NaiveDate};
+use plugin_api::protocol::{Checkpoint, FileCapability, PluginKind, RecordKind, StreamSpec};
+use plugin_api::rust_decimal::Decimal;
+use plugin_api::serde_json::json;
+use plugin_api::{
+    Channel, Connector, Conversion, ConversionStatus, Cx, EventType, Manifest, Money, PluginError,
+    Record, Request, Spend, Utm,
+};
+use serde::Deserialize;
+
+/// The plugin type.
+#[derive(Debug)]
+pub struct Faulty;
+
+/// Stream of conversions.
+pub const CONVERSIONS: &str = "conversions";
+
+/// What the plugin does wrong.
+#[derive(Debug, Clone, Copy, Deserialize, Default, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Fault {
+    /// Behave: one page, done.
+    #[default]
+    None,
+    /// Panic in a step.
+    Panic,
+    /// `std::process::abort()` in a step (kills the process hosting it).
+    Abort,
+    /// Spin in a step for `loop_millis` (0 = forever).
+    Loop,
+    /// Emit a record with an unknown currency.
+    InvalidRecord,
+    /// Emit a record with an empty id.
+    EmptyId,
+    /// Emit a spend record under a conversion stream.
+    WrongKind,
+    /// Emit a checkpoint whose watermark goes backwards.
+    BackwardsCheckpoint,
+    /// Checkpoint a stream the manifest does not declare.
+    UnknownStream,
+    /// Print to stdout (corrupts a subprocess's protocol channel).
+    Stdout,
+    /// Request a host outside the allowed list.
+    ForeignHost,
+    /// Emit `records` records in pages of `page` (benchmark).
+    Flood,
+    /// Take `steps` empty steps (benchmark of per-step overhead).
+    Steps,
+    /// List the capability's files and emit one log line per file with its size.
+    Files,
+    /// Read the file named by `file` (tests the capability's refusals).
+    ReadFile,
+    /// Ask the host to sleep for a day (tests the cap and shutdown).
+    Sleep,
+}
+
+#[derive(Debug, Deserialize)]
+struct Settings {
+    #[serde(default)]
+    fault: Fault,
+    #[serde(default)]
+    loop_millis: u64,
+    #[serde(default)]
+    records: u64,
+    #[serde(default = "one")]
+    page: u64,
+    #[serde(default)]
+    steps: u64,
+    #[serde(default)]
+    file: String,
+}
+
+fn one() -> u64 {
+    1
+}
+
+fn day0() -> NaiveDate {
+    NaiveDate::from_ymd_opt(2026, 11, 1).unwrap_or_default()
+}
+
+/// A valid conversion with id `c<n>`.
+pub fn conversion(n: u64) -> Record {
+    let at =
+        day0().and_hms_opt(12, 0, 0).unwrap_or_default().and_utc() + Duration::seconds(n as i64);
+    Record::Conversion(Conversion {
+        source: String::new(),
+        external_id: format!("c{n}"),
+        order_id: Some(format!("o{n}")),
+        click_id: Some(format!("click-{n}")),
+        clicked_at: Some(at - Duration::hours(1)),
+        partner_id: format!("p{}", n % 17),
+        partner_name: Some("Partner".into()),
+        campaign_id: Some("cmp1".into()),
+        event_type: EventType::Sale,
+        occurred_at: at,
+        sale_amount: Some(Money::new(Decimal::new(12_345 + n as i64 % 1000, 2), "USD")),
+        commission: Some(Money::new(Decimal::new(1_234, 2), "USD")),
+        status: ConversionStatus::Approved,
+        status_changed_at: Some(at),
+        locked_at: None,
+        coupon: None,
+        utm: Utm {
+            source: Some("aff".into()),
+            ..Utm::default()
+        },
+    })
+}
+
+fn checkpoint(stream: &str, day_offset: i64) -> Checkpoint {
+    Checkpoint {
+        stream: stream.into(),
+        watermark: (day0() + Duration::days(day_offset))
+            .and_hms_opt(0, 0, 0)
+            .unwrap_or_default()
+            .and_utc(),
+        state: json!({ "day": day_offset }),
+    }
+}
+
+/// Forces a step boundary: waits for a timer that is already due.
+async fn yield_to_host(cx: &Cx) -> Result<(), PluginError> {
+    cx.sleep_until(cx.now()).await.map(|_| ())
+}
+
+impl Connector for Faulty {
+    fn manifest() -> Manifest {
+        Manifest {
+            id: "faulty".into(),
+            name: "Faulty (test plugin)".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+            kind: PluginKind::Affiliate,
+            description: "Misbehaves on demand for the plugin host's fault tests.".into(),
+            config_schema: json!({
+                "type": "object",
+                "properties": {
+                    "fault": { "type": "string" },
+                    "loop_millis": { "type": "integer", "minimum": 0 },
+                    "records": { "type": "integer", "minimum": 0 },
+                    "page": { "type": "integer", "minimum": 1 },
+                    "steps": { "type": "integer", "minimum": 0 },
+                    "file": { "type": "string" },
+                    "directory": { "type": "string" },
+                    "api_key": { "type": "string", "x-secret": true }
+                }
+            }),
+            streams: vec![StreamSpec {
+                name: CONVERSIONS.into(),
+                record: RecordKind::Conversion,
+                primary_key: vec!["external_id".into()],
+                cursor: Some("occurred_at".into()),
+                default_lookback_days: 1,
+            }],
+            allowed_hosts: vec!["faulty.invalid".into()],
+            default_base_url: Some("https://faulty.invalid".into()),
+            auth: None,
+            max_window_days: None,
+            file_capability: Some(FileCapability {
+                directory_setting: "directory".into(),
+                suffixes: vec![".csv".into(), ".txt".into()],
+            }),
+        }
+    }
+
+    async fn check(_cx: Cx) -> Result<(), PluginError> {
+        Ok(())
+    }
+
+    async fn read(cx: Cx) -> Result<(), PluginError> {
+        let s: Settings = cx.settings()?;
+        match s.fault {
+            Fault::Flood => return flood(&cx, &s).await,
+            Fault::Steps => {
+                for _ in 0..s.steps {
+                    yield_to_host(&cx).await?;
+                }
+                return Ok(());
+            }
+            Fault::Files => {
+                let names = cx.list_files().await?;
+                let names = String::from_utf8_lossy(&names).into_owned();
+                for name in names.lines().filter(|n| !n.is_empty()) {
+                    let bytes = cx.read_file(name).await?;
+                    cx.info("file read", &[("name", &name), ("bytes", &bytes.len())]);
+                }
+                return Ok(());
+            }
+            Fault::Sleep => {
+                cx.sleep_until(cx.now() + Duration::days(1)).await?;
+                cx.info("woke up", &[]);
+                return Ok(());
+            }
+            Fault::ReadFile => {
+                let bytes = cx.read_file(&s.file).await?;
+                cx.info("file read", &[("name", &s.file), ("bytes", &bytes.len())]);
+                return Ok(());
+            }
+            _ => {}
+        }
+        // One good page.
+        cx.emit(conversion(1));
+        cx.commit(checkpoint(CONVERSIONS, 1));
+        // A record that must never be stored if the session fails.
+        cx.emit(conversion(2));
+        yield_to_host(&cx).await?;
+        match s.fault {
+            Fault::None => {
+                cx.commit(checkpoint(CONVERSIONS, 2));
+            }
+            Fault::Panic => panic!("faulty plugin panics on purpose"),
+            Fault::Abort => std::process::abort(),
+            Fault::Loop => {
+                let start = std::time::Instant::now();
+                let limit = std::time::Duration::from_millis(s.loop_millis);
+                let mut n = 0u64;
+                while s.loop_millis == 0 || start.elapsed() < limit {
+                    n = std::hint::black_box(n.wrapping_add(1));
+                }
+            }
+            Fault::InvalidRecord => {
+                let mut r = conversion(3);
+                if let Record::Conversion(c) = &mut r {
+                    c.sale_amount = Some(Money::new(Decimal::ONE, "XYZ"));
+                }
+                cx.emit(r);
+                cx.commit(checkpoint(CONVERSIONS, 2));
+            }
+            Fault::EmptyId => {
+                let mut r = conversion(3);
+                if let Record::Conversion(c) = &mut r {
+                    c.external_id = String::new();
+                }
+                cx.emit(r);
+                cx.commit(checkpoint(CONVERSIONS, 2));
+            }
+            Fault::WrongKind => {
+                cx.emit(Record::Spend(Spend {
+                    source: String::new(),
+                    account_id: "a1".into(),
+                    day: day0(),
+                    timezone: "UTC".into(),
+                    campaign_id: "cmp".into(),
+                    campaign_name: "Campaign".into(),
+                    ad_group_id: None,
+                    ad_group_name: None,
+                    ad_id: None,
+                    channel: Channel::Search,
+                    impressions: 1,
+                    clicks: 1,
+                    spend: Money::new(Decimal::ONE, "USD"),
+                    platform_conversions: None,
+                    platform_conversion_value: None,
+                }));
+                cx.commit(checkpoint(CONVERSIONS, 2));
+            }
+            Fault::BackwardsCheckpoint => {
+                cx.commit(checkpoint(CONVERSIONS, 0));
+            }
+            Fault::UnknownStream => {
+                cx.commit(checkpoint("nope", 2));
+            }
+            Fault::Stdout => {
+                println!("hello from a plugin that should not print");
+                cx.commit(checkpoint(CONVERSIONS, 2));
+            }
+            Fault::ForeignHost => {
+                cx.http(Request::get("https://elsewhere.invalid/steal"))
+                    .await?;
+            }
+            Fault::Flood | Fault::Steps | Fault::Files | Fault::ReadFile | Fault::Sleep => {}
+        }
+        Ok(())
+    }
+}
+
+async fn flood(cx: &Cx, s: &Settings) -> Result<(), PluginError> {
+    let page = s.page.max(1);
+    let mut n = 0u64;
+    let mut day = 0i64;
+    while n < s.records {
+        let end = (n + page).min(s.records);
+        while n < end {
+            cx.emit(conversion(n));
+            n += 1;
+        }
+        day += 1;
+        cx.commit(checkpoint(CONVERSIONS, day));
+        yield_to_host(cx).await?;
+    }
+    Ok(())
+}
+
+plugin_api::export_plugin!(id = "faulty", connector = Faulty);

@@ -1,0 +1,126 @@
+//! Everflow connector against the Everflow fake, in-process (FakeHost bridging
+//! to the fake's state machine, with the host's API-key header emulated).
+
+mod affiliate_support;
+
+use affiliate_support::{find, run, window};
+use plugin_api::protocol::ErrorKind;
+use plugin_api::rust_decimal::Decimal;
+use plugin_api::ConversionStatus;
+use reckon_plugin_everflow::Everflow;
+use reckon_tests::fakes::affiliate::{shared, Throttle, Truth};
+use reckon_tests::fakes::everflow::{EverflowFake, Params};
+use serde_json::json;
+
+const SECRETS: &[(&str, &str)] = &[("api_key", "ef-network-key")];
+
+fn settings() -> serde_json::Value {
+    json!({ "page_size": 500 })
+}
+
+#[test]
+fn everflow_sync_stores_exactly_the_fakes_ground_truth() {
+    let fake = shared(EverflowFake::new(Params::small(21, 6_000)));
+    let w = window((2026, 10, 1), (2026, 11, 27));
+    let out = run::<Everflow, _>(&fake, SECRETS, settings(), w);
+    out.result.as_ref().unwrap();
+    let truth = fake.lock().unwrap().truth(w.from, w.to);
+    assert_eq!(truth.total.count, 6_000);
+    assert_eq!(Truth::of_records(&out.committed), truth);
+    assert_eq!(out.checkpoints.len(), 12);
+    // Everflow click ids become click ids.
+    assert!(affiliate_support::conversions(&out)
+        .iter()
+        .all(|c| c.click_id.is_some()));
+}
+
+#[test]
+fn everflow_status_change_amount_change_and_reversal_become_revisions() {
+    let fake = shared(EverflowFake::new(Params::small(22, 2_000)));
+    let w = window((2026, 10, 1), (2026, 11, 27));
+    let first = run::<Everflow, _>(&fake, SECRETS, settings(), w);
+    first.result.as_ref().unwrap();
+    let (pending, approved) = {
+        let f = fake.lock().unwrap();
+        let pick = |s: &str, n: usize| {
+            f.rows()
+                .iter()
+                .filter(|r| r.status == s)
+                .nth(n)
+                .unwrap()
+                .id
+                .clone()
+        };
+        (pick("pending", 0), pick("approved", 0))
+    };
+    {
+        let mut f = fake.lock().unwrap();
+        f.set_status(&pending, "approved");
+        f.set_payout(&pending, Decimal::new(999, 2));
+        f.reverse(&approved);
+    }
+    let second = run::<Everflow, _>(&fake, SECRETS, settings(), w);
+    second.result.as_ref().unwrap();
+    assert_eq!(find(&first, &pending).status, ConversionStatus::Pending);
+    let p2 = find(&second, &pending);
+    assert_eq!(p2.status, ConversionStatus::Approved);
+    assert_eq!(p2.commission.as_ref().unwrap().amount, Decimal::new(999, 2));
+    assert_eq!(find(&first, &approved).status, ConversionStatus::Approved);
+    assert_eq!(find(&second, &approved).status, ConversionStatus::Reversed);
+    let truth = fake.lock().unwrap().truth(w.from, w.to);
+    let all: Vec<_> = first.committed.iter().chain(&second.committed).collect();
+    assert_eq!(Truth::of_records(all), truth);
+}
+
+#[test]
+fn everflow_429s_mid_sync_slow_down_and_the_sync_completes() {
+    let fake = shared(EverflowFake::new(Params::small(23, 3_000)));
+    fake.lock().unwrap().throttle = Throttle::new(2, 2);
+    let w = window((2026, 10, 1), (2026, 11, 27));
+    let out = run::<Everflow, _>(&fake, SECRETS, settings(), w);
+    out.result.as_ref().unwrap();
+    assert_eq!(fake.lock().unwrap().throttle.refused, 2);
+    assert_eq!(out.sleeps.len(), 2);
+    assert_eq!(
+        Truth::of_records(&out.committed),
+        fake.lock().unwrap().truth(w.from, w.to)
+    );
+}
+
+#[test]
+fn everflow_malformed_row_is_reported_with_its_id_and_field_and_its_page_is_not_committed() {
+    let fake = shared(EverflowFake::new(Params::small(24, 2_000)));
+    let w = window((2026, 10, 1), (2026, 11, 27));
+    // Rows come newest first; the 1200th sits on page 3 of 500.
+    let bad = {
+        let f = fake.lock().unwrap();
+        let mut rows: Vec<_> = f.rows().iter().collect();
+        rows.sort_by(|a, b| b.at.cmp(&a.at).then(a.id.cmp(&b.id)));
+        rows[1_200].id.clone()
+    };
+    fake.lock().unwrap().corrupt(&bad, "payout");
+    let out = run::<Everflow, _>(&fake, SECRETS, settings(), w);
+    let err = out.result.unwrap_err();
+    assert_eq!(err.kind, ErrorKind::BadResponse);
+    for part in [
+        format!("conversion_id {bad}"),
+        "field `payout`".into(),
+        "page 3".into(),
+    ] {
+        assert!(err.message.contains(&part), "{part} not in {}", err.message);
+    }
+    assert_eq!(out.committed.len(), 1_000);
+    assert!(out.uncommitted.is_empty());
+}
+
+#[test]
+fn everflow_wrong_key_is_an_auth_error() {
+    let fake = shared(EverflowFake::new(Params::small(1, 10)));
+    let out = run::<Everflow, _>(
+        &fake,
+        &[("api_key", "nope")],
+        settings(),
+        window((2026, 11, 1), (2026, 11, 2)),
+    );
+    assert_eq!(out.result.unwrap_err().kind, ErrorKind::Auth);
+}

@@ -1,0 +1,166 @@
+//! Impact connector against the Impact fake, in-process (FakeHost bridging to
+//! the fake's state machine, with the host's Basic auth emulated).
+
+mod affiliate_support;
+
+use affiliate_support::{find, run, window};
+use plugin_api::protocol::ErrorKind;
+use plugin_api::rust_decimal::Decimal;
+use plugin_api::ConversionStatus;
+use reckon_plugin_impact::Impact;
+use reckon_tests::fakes::affiliate::{shared, Throttle, Truth};
+use reckon_tests::fakes::impact::{ImpactFake, Params};
+use serde_json::json;
+
+const SECRETS: &[(&str, &str)] = &[("auth_token", "tok-impact")];
+
+fn settings() -> serde_json::Value {
+    json!({ "account_sid": "IRfakeSID1", "campaign_ids": [1000, 2000], "page_size": 2000 })
+}
+
+#[test]
+fn impact_sync_stores_exactly_the_fakes_ground_truth() {
+    let fake = shared(ImpactFake::new(Params::small(7, 9_000)));
+    let w = window((2026, 10, 20), (2026, 11, 27));
+    let out = run::<Impact, _>(&fake, SECRETS, settings(), w);
+    out.result.as_ref().unwrap();
+    assert!(out.uncommitted.is_empty());
+    let truth = fake.lock().unwrap().truth(w.from, w.to);
+    assert_eq!(truth.total.count, 9_000);
+    assert_eq!(Truth::of_records(&out.committed), truth);
+    // 4500 per campaign at 2000 per page: 3 pages each, all through @nextpageuri.
+    assert!(out.checkpoints.len() >= 6, "{}", out.checkpoints.len());
+    assert!(
+        out.requests
+            .iter()
+            .filter(|r| r.url.contains("&Page="))
+            .count()
+            >= 4
+    );
+}
+
+#[test]
+fn impact_status_change_amount_change_and_reversal_become_revisions_of_the_same_key() {
+    let fake = shared(ImpactFake::new(Params::small(11, 3_000)));
+    let first_w = window((2026, 10, 20), (2026, 11, 27));
+    let first = run::<Impact, _>(&fake, SECRETS, settings(), first_w);
+    first.result.as_ref().unwrap();
+
+    // Pick: a pending action in the re-pulled window (to approve), another (to
+    // change the payout), an approved one in the window and an approved one
+    // *before* the second window (both to reverse).
+    let second_w = window((2026, 11, 10), (2026, 11, 27));
+    let cut = second_w.from.and_hms_opt(0, 0, 0).unwrap().and_utc();
+    let (pending, repriced, in_window, old) = {
+        let f = fake.lock().unwrap();
+        let pick = |state: &str, after: bool, skip: usize| {
+            f.actions()
+                .iter()
+                .filter(|a| {
+                    a.state == state && (a.event_date >= cut) == after && a.currency == "USD"
+                })
+                .nth(skip)
+                .unwrap()
+                .id
+                .clone()
+        };
+        (
+            pick("PENDING", true, 0),
+            pick("PENDING", true, 1),
+            pick("APPROVED", true, 0),
+            pick("APPROVED", false, 0),
+        )
+    };
+    {
+        let mut f = fake.lock().unwrap();
+        f.now = "2026-11-27T12:00:00Z".parse().unwrap();
+        f.approve(&pending);
+        f.set_payout(&repriced, Decimal::new(4242, 2));
+        f.reverse(&in_window);
+        f.reverse(&old);
+    }
+    let second = run::<Impact, _>(&fake, SECRETS, settings(), second_w);
+    second.result.as_ref().unwrap();
+
+    assert_eq!(find(&first, &pending).status, ConversionStatus::Pending);
+    assert_eq!(find(&second, &pending).status, ConversionStatus::Approved);
+    assert_eq!(
+        find(&second, &repriced).commission.as_ref().unwrap().amount,
+        Decimal::new(4242, 2)
+    );
+    assert_eq!(find(&first, &in_window).status, ConversionStatus::Approved);
+    assert_eq!(find(&second, &in_window).status, ConversionStatus::Reversed);
+    // The old action is outside the second window: it comes back through the
+    // ActionUpdates changelog, fetched by id, under the same key.
+    assert_eq!(find(&first, &old).status, ConversionStatus::Approved);
+    let old_again = find(&second, &old);
+    assert_eq!(old_again.status, ConversionStatus::Reversed);
+    assert_eq!(old_again.external_id, find(&first, &old).external_id);
+
+    // Upserting both pulls (last wins) equals the fake's whole truth now.
+    let all: Vec<_> = first.committed.iter().chain(&second.committed).collect();
+    let truth = fake.lock().unwrap().truth(first_w.from, first_w.to);
+    assert_eq!(Truth::of_records(all), truth);
+}
+
+#[test]
+fn impact_429s_mid_sync_slow_down_and_the_sync_completes() {
+    let fake = shared(ImpactFake::new(Params::small(3, 5_000)));
+    fake.lock().unwrap().throttle = Throttle::new(2, 3);
+    fake.lock().unwrap().reset_secs = 20;
+    let w = window((2026, 10, 20), (2026, 11, 27));
+    let out = run::<Impact, _>(&fake, SECRETS, settings(), w);
+    out.result.as_ref().unwrap();
+    assert_eq!(fake.lock().unwrap().throttle.refused, 3);
+    assert_eq!(out.sleeps.len(), 3, "one pause per 429");
+    assert!(out.sleeps.windows(2).all(|s| s[1] > s[0]));
+    assert_eq!(
+        Truth::of_records(&out.committed),
+        fake.lock().unwrap().truth(w.from, w.to)
+    );
+}
+
+#[test]
+fn impact_malformed_action_is_reported_with_its_id_and_field_and_its_page_is_not_committed() {
+    let fake = shared(ImpactFake::new(Params::small(5, 5_000)));
+    let w = window((2026, 10, 20), (2026, 11, 27));
+    // The 2101st action of campaign 1000 sits on its second page.
+    let bad = {
+        let f = fake.lock().unwrap();
+        let mut rows: Vec<_> = f
+            .actions()
+            .iter()
+            .filter(|a| a.campaign_id == 1000)
+            .collect();
+        rows.sort_by(|a, b| b.event_date.cmp(&a.event_date).then(a.id.cmp(&b.id)));
+        rows[2_100].id.clone()
+    };
+    fake.lock().unwrap().corrupt(&bad, "Payout");
+    let out = run::<Impact, _>(&fake, SECRETS, settings(), w);
+    let err = out.result.unwrap_err();
+    assert_eq!(err.kind, ErrorKind::BadResponse);
+    for part in [
+        format!("Id {bad}"),
+        "field `Payout`".into(),
+        "campaign 1000 page 2".into(),
+    ] {
+        assert!(err.message.contains(&part), "{part} not in {}", err.message);
+    }
+    // Exactly page 1 (2000 rows) is committed; none of page 2.
+    assert_eq!(out.committed.len(), 2_000);
+    assert!(out.committed.iter().all(|r| r.key() != bad));
+    assert!(out.uncommitted.is_empty());
+}
+
+#[test]
+fn impact_wrong_token_is_an_auth_error_and_nothing_is_committed() {
+    let fake = shared(ImpactFake::new(Params::small(1, 100)));
+    let out = run::<Impact, _>(
+        &fake,
+        &[("auth_token", "wrong")],
+        settings(),
+        window((2026, 11, 1), (2026, 11, 2)),
+    );
+    assert_eq!(out.result.unwrap_err().kind, ErrorKind::Auth);
+    assert!(out.committed.is_empty());
+}

@@ -1,0 +1,60 @@
+//! Helpers shared by the `affiliate_*` suites: run a connector in-process
+//! against a fake (through `FakeHost`, with the host's auth emulated), and
+//! read conversions back.
+#![allow(dead_code)]
+
+use plugin_api::protocol::Window;
+use plugin_api::testing::{open_read, FakeHost, Outcome};
+use plugin_api::{Connector, Conversion, Record};
+use reckon_tests::fakes::affiliate::{in_process, FakeApi, Shared};
+
+/// A window of days.
+pub fn window(from: (i32, u32, u32), to: (i32, u32, u32)) -> Window {
+    let d = |(y, m, d): (i32, u32, u32)| chrono::NaiveDate::from_ymd_opt(y, m, d).unwrap();
+    Window {
+        from: d(from),
+        to: d(to),
+    }
+}
+
+/// Runs one read session of `C` against `fake`.
+pub fn run<C: Connector, F: FakeApi>(
+    fake: &Shared<F>,
+    secrets: &[(&str, &str)],
+    settings: serde_json::Value,
+    window: Window,
+) -> Outcome {
+    run_at::<C, F>("http://fake", fake, secrets, settings, window)
+}
+
+/// [`run`] with another base URL (e.g. one with a path prefix).
+pub fn run_at<C: Connector, F: FakeApi>(
+    base_url: &str,
+    fake: &Shared<F>,
+    secrets: &[(&str, &str)],
+    settings: serde_json::Value,
+    window: Window,
+) -> Outcome {
+    let handler = in_process(fake.clone(), C::manifest().auth, secrets, &settings);
+    FakeHost::handler(handler).run::<C>(open_read("aff", base_url, settings, window))
+}
+
+/// The conversions of an outcome's committed records.
+pub fn conversions(out: &Outcome) -> Vec<&Conversion> {
+    out.committed
+        .iter()
+        .filter_map(|r| match r {
+            Record::Conversion(c) => Some(c),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The committed conversion with this key (the last one, as an upsert keeps).
+pub fn find<'a>(out: &'a Outcome, key: &str) -> &'a Conversion {
+    conversions(out)
+        .into_iter()
+        .rev()
+        .find(|c| c.external_id == key)
+        .unwrap_or_else(|| panic!("no committed conversion {key}"))
+}

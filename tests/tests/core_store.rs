@@ -1,0 +1,172 @@
+//! Store faults end to end: a second process on the same data directory is
+//! refused; a read-only data directory is a clear error that loses nothing;
+//! `reckon records export` shows what is stored.
+
+mod core_support;
+
+use plugin_api::protocol::{
+    Checkpoint, Conversion, ConversionStatus, EventType, Money, Record, Utm,
+};
+use reckon::store::Store;
+use std::process::Command;
+
+fn conv(id: &str) -> Record {
+    Record::Conversion(Conversion {
+        source: "net".into(),
+        external_id: id.into(),
+        order_id: Some(format!("o-{id}")),
+        click_id: None,
+        clicked_at: None,
+        partner_id: "p1".into(),
+        partner_name: Some("Partner, One".into()),
+        campaign_id: None,
+        event_type: EventType::Sale,
+        occurred_at: "2026-01-02T03:04:05Z".parse().unwrap(),
+        sale_amount: Some(Money::from_minor(12345, "EUR")),
+        commission: Some(Money::from_minor(1234, "EUR")),
+        status: ConversionStatus::Approved,
+        status_changed_at: None,
+        locked_at: None,
+        coupon: None,
+        utm: Utm::default(),
+    })
+}
+
+fn config_for(dir: &std::path::Path) -> std::path::PathBuf {
+    let cfg = dir.join("reckon.toml");
+    std::fs::write(&cfg, "[daemon]\ndata_dir = \"data\"\n").unwrap();
+    cfg
+}
+
+fn seed(data: &std::path::Path) {
+    let store = Store::open(data).unwrap();
+    let cp = Checkpoint {
+        stream: "conversions".into(),
+        watermark: "2026-01-03T00:00:00Z".parse().unwrap(),
+        state: serde_json::json!({}),
+    };
+    let now = "2026-01-03T00:00:00Z".parse().unwrap();
+    store
+        .commit_page("net", &[conv("a"), conv("b")], Some(&cp), now)
+        .unwrap();
+    store.flush().unwrap();
+}
+
+#[test]
+fn second_process_on_the_same_data_dir_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config_for(dir.path());
+    let _held = Store::open(&dir.path().join("data")).unwrap();
+    let out = Command::new(reckon_tests::reckon_bin())
+        .args(["records", "export", "--kind", "conversions", "--config"])
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("is in use by another reckon process (lock held); stop it first"),
+        "{err}"
+    );
+}
+
+#[test]
+fn records_export_shows_what_is_stored() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config_for(dir.path());
+    seed(&dir.path().join("data"));
+    let run = |fmt: &str, extra: &[&str]| {
+        let out = Command::new(reckon_tests::reckon_bin())
+            .args([
+                "records",
+                "export",
+                "--kind",
+                "conversions",
+                "--format",
+                fmt,
+                "--config",
+            ])
+            .arg(&cfg)
+            .args(extra)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let csv = run("csv", &[]);
+    // first_seen/changed_at are the commit time given above, so stable.
+    insta::assert_snapshot!(csv);
+    let jsonl = run(
+        "jsonl",
+        &[
+            "--source",
+            "net",
+            "--from",
+            "2026-01-02",
+            "--to",
+            "2026-01-02",
+        ],
+    );
+    assert_eq!(jsonl.lines().count(), 2);
+    assert_eq!(run("jsonl", &["--source", "other"]).lines().count(), 0);
+    assert_eq!(run("jsonl", &["--from", "2026-01-03"]).lines().count(), 0);
+}
+
+#[test]
+fn read_only_data_dir_is_a_clear_error_and_loses_nothing() {
+    use std::os::unix::fs::PermissionsExt;
+    use std::os::unix::process::CommandExt;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let cfg = config_for(dir.path());
+    let data = dir.path().join("data");
+    seed(&data);
+    let set_mode = |mode: u32| {
+        for e in walk(&data) {
+            let m = if e.is_dir() { mode | 0o111 } else { mode };
+            std::fs::set_permissions(&e, std::fs::Permissions::from_mode(m)).unwrap();
+        }
+    };
+    set_mode(0o444);
+    let mut cmd = Command::new(reckon_tests::reckon_bin());
+    cmd.args(["records", "export", "--kind", "conversions", "--config"])
+        .arg(&cfg);
+    // root ignores permissions: run the child as `nobody` then.
+    let is_root = std::fs::metadata("/proc/self").map(|m| {
+        use std::os::unix::fs::MetadataExt;
+        m.uid() == 0
+    });
+    if is_root.unwrap_or(false) {
+        cmd.uid(65534).gid(65534);
+    }
+    let out = cmd.output().unwrap();
+    set_mode(0o644);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("reckon.lock"), "{err}");
+    assert!(err.contains("the data directory is not writable"), "{err}");
+    // Nothing committed was lost.
+    let store = Store::open(&data).unwrap();
+    assert_eq!(
+        store.count_records(plugin_api::protocol::RecordKind::Conversion, Some("net")),
+        2
+    );
+    assert!(store
+        .checkpoints("net")
+        .unwrap()
+        .contains_key("conversions"));
+}
+
+fn walk(p: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = vec![p.to_path_buf()];
+    if p.is_dir() {
+        for e in std::fs::read_dir(p).unwrap().flatten() {
+            out.extend(walk(&e.path()));
+        }
+    }
+    out
+}

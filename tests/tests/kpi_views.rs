@@ -1,0 +1,222 @@
+//! Reported vs reconciled: two networks claim the same orders; the reported
+//! view counts every claim, the reconciled view counts each real order once.
+mod kpi_fixtures;
+
+use kpi_fixtures::*;
+use plugin_api::Money;
+use reckon::fx::FxTable;
+use reckon::kpi::{summarize, Dim, Metric, Report, Totals, View};
+use reckon::reconcile::model::Decision;
+use rust_decimal::Decimal;
+
+fn both(by: &[Dim]) -> Report {
+    let cfg = config();
+    let fx = FxTable::default();
+    summarize(
+        ctx("Europe/Berlin", &cfg, &fx),
+        &two_network_scenario(),
+        &query("2026-11", by, View::Both),
+    )
+    .expect("summary")
+}
+
+fn channel<'a>(r: &'a Report, c: &str) -> (&'a Totals, &'a Totals) {
+    let row = r
+        .rows
+        .iter()
+        .find(|x| x.key.channel.as_deref() == Some(c))
+        .unwrap_or_else(|| panic!("no {c} row"));
+    (
+        row.reported.as_ref().expect("rep"),
+        row.reconciled.as_ref().expect("rec"),
+    )
+}
+
+#[test]
+fn reconciled_conversions_equal_the_real_orders() {
+    let r = both(&[Dim::Channel]);
+    let rec = r.total.reconciled.expect("reconciled total");
+    let rep = r.total.reported.expect("reported total");
+    // O1..O6 are real; O7 is cancelled and O8 fully refunded.
+    assert_eq!(rec.conversions, dec("6"));
+    assert_eq!(rec.revenue, dec("500.00"));
+    // Every platform counts its own: 3 + 2.5 platform conversions, 7 live claims.
+    assert_eq!(rep.conversions, dec("12.5"));
+    // Ad spend is the same fact in both views.
+    assert_eq!(rep.spend, rec.spend);
+    assert_eq!(rec.spend, dec("195.50"));
+}
+
+#[test]
+fn affiliate_claims_are_deduplicated_across_networks() {
+    let r = both(&[Dim::Channel]);
+    let (rep, rec) = channel(&r, "affiliate");
+    assert_eq!(
+        rep.conversions,
+        dec("7"),
+        "six claims on three orders plus one for a missing order"
+    );
+    assert_eq!(rep.revenue, dec("770.00"));
+    assert_eq!(rep.commission, dec("84.00"));
+    assert_eq!(
+        rec.conversions,
+        dec("3"),
+        "O1, O2, O3 once each (O3 pending)"
+    );
+    assert_eq!(rec.revenue, dec("350.00"));
+    assert_eq!(
+        rec.commission,
+        dec("39.00"),
+        "winners' network commission 10 + 24 + 5"
+    );
+    assert_eq!(rec.metric(Metric::Cpa), Some(dec("13")));
+    assert_eq!(rep.metric(Metric::Cpa), Some(dec("12")));
+}
+
+#[test]
+fn orders_are_attributed_by_utm_and_click_id_rules() {
+    let r = both(&[Dim::Channel, Dim::Source, Dim::Campaign]);
+    let find = |src: &str| {
+        r.rows
+            .iter()
+            .filter(|x| x.key.source.as_deref() == Some(src))
+            .map(|x| {
+                (
+                    x.key.campaign_id.clone().unwrap_or_default(),
+                    x.key.campaign.clone().unwrap_or_default(),
+                    x.reconciled.expect("rec").conversions,
+                )
+            })
+            .filter(|(_, _, c)| !c.is_zero())
+            .collect::<Vec<_>>()
+    };
+    // utm_source "Google" + utm_campaign "brand search" → google_ads g-1 by name.
+    assert_eq!(
+        find("google_ads"),
+        vec![("g-1".into(), "Brand Search".into(), dec("1"))]
+    );
+    // click id "fbclid-abc" → meta_ads; no utm_campaign, so no campaign.
+    assert_eq!(
+        find("meta_ads"),
+        vec![(String::new(), String::new(), dec("1"))]
+    );
+    assert_eq!(
+        find("unattributed"),
+        vec![(String::new(), String::new(), dec("1"))]
+    );
+    let by_channel = both(&[Dim::Channel]);
+    let (rep, rec) = channel(&by_channel, "search");
+    assert_eq!((rep.conversions, rec.conversions), (dec("3"), dec("1")));
+}
+
+#[test]
+fn partners_get_only_the_orders_they_won() {
+    let r = both(&[Dim::Partner]);
+    let p = |id: &str| {
+        r.rows
+            .iter()
+            .find(|x| x.key.partner_id.as_deref() == Some(id))
+            .map(|x| {
+                (
+                    x.key.partner.clone().unwrap_or_default(),
+                    x.reported.expect("rep").conversions,
+                    x.reconciled.expect("rec").conversions,
+                )
+            })
+            .expect("partner row")
+    };
+    assert_eq!(p("a-1"), ("Coupon Site".into(), dec("4"), dec("2")));
+    assert_eq!(p("i-9"), ("Cashback Club".into(), dec("3"), dec("1")));
+}
+
+#[test]
+fn difference_and_notes_are_reported() {
+    let r = both(&[Dim::Channel]);
+    let csv = reckon::kpi::render::csv(&r).expect("csv");
+    let header: Vec<&str> = csv.lines().next().expect("header").split(',').collect();
+    let col = header
+        .iter()
+        .position(|h| *h == "conversions_diff")
+        .expect("diff column");
+    let aff = csv
+        .lines()
+        .find(|l| l.starts_with("affiliate,"))
+        .expect("affiliate line");
+    assert_eq!(aff.split(',').nth(col), Some("-4"));
+    let notes = r.notes.join("\n");
+    for want in [
+        "1 cancelled order not counted.",
+        "1 fully refunded order not counted",
+        "1 order matches no affiliate claim and no [[kpi.attribution]] rule",
+        "Commission of 3 reconciled affiliate conversions is the network's reported commission",
+    ] {
+        assert!(notes.contains(want), "missing note {want:?} in\n{notes}");
+    }
+}
+
+#[test]
+fn commission_rules_take_precedence_over_network_commission() {
+    let cfg = config();
+    let fx = FxTable::default();
+    // 10 % of the decision's basis, as a program's CPS rule would compute.
+    let rule = |d: &Decision| -> Option<Money> {
+        d.basis
+            .as_ref()
+            .map(|b| Money::new(b.amount * Decimal::new(10, 2), b.currency.as_str()))
+    };
+    let mut c = ctx("Europe/Berlin", &cfg, &fx);
+    c.commission = Some(&rule);
+    let r = summarize(
+        c,
+        &two_network_scenario(),
+        &query("2026-11", &[Dim::Channel], View::Reconciled),
+    )
+    .expect("summary");
+    let aff = r
+        .rows
+        .iter()
+        .find(|x| x.key.channel.as_deref() == Some("affiliate"))
+        .and_then(|x| x.reconciled)
+        .expect("affiliate");
+    assert_eq!(aff.commission, dec("35.000"));
+    assert!(
+        !r.notes
+            .iter()
+            .any(|n| n.contains("network's reported commission")),
+        "{:?}",
+        r.notes
+    );
+    assert!(r.rows.iter().all(|x| x.reported.is_none()));
+}
+
+#[test]
+fn mixed_currencies_need_a_reporting_currency() {
+    let mut inputs = two_network_scenario();
+    inputs.orders[0].amount.currency = "USD".into();
+    let mut cfg = config();
+    cfg.currency = None;
+    let fx = FxTable::default();
+    let err = summarize(
+        ctx("UTC", &cfg, &fx),
+        &inputs,
+        &query("2026-11", &[], View::Both),
+    )
+    .expect_err("mixed currencies");
+    assert!(err.to_string().contains("EUR, USD"), "{err}");
+    // With a currency but no rate, the order is left out and the note says so.
+    let cfg = config();
+    let r = summarize(
+        ctx("UTC", &cfg, &fx),
+        &inputs,
+        &query("2026-11", &[], View::Reconciled),
+    )
+    .expect("summary");
+    assert!(
+        r.notes
+            .iter()
+            .any(|n| n.starts_with("1 order in USD left out: no USD→EUR rate")),
+        "{:?}",
+        r.notes
+    );
+    assert_eq!(r.total.reconciled.expect("rec").conversions, dec("5"));
+}

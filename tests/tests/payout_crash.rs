@@ -1,0 +1,370 @@
+//! `kill -9` during generation and finalisation never leaves a partial or
+//! duplicated statement.
+//!
+//! Runs the `payout-harness` binary (the payout library over the real store,
+//! decisions from a JSON file) and kills it with SIGKILL at random moments,
+//! and also makes it abort right after each durable step. After every kill
+//! the state is checked the way the next command would find it:
+//! - the period directory (after the recovery every command runs first) is
+//!   absent or complete and self-consistent;
+//! - a period recorded as finalised verifies against its files;
+//! - every claim is on at most one finalised statement line, and the ledger
+//!   of paid claims is exactly the finalised lines.
+//!
+//! Then the operation is rerun to completion and every payable claim must be
+//! paid exactly once. The random delays only pick the kill moment; nothing
+//! waits on them.
+
+mod payout_support;
+
+use payout_support::*;
+use rand::{Rng, SeedableRng};
+use reckon::payout::book::StoreBook;
+use reckon::payout::lifecycle;
+use reckon::payout::model::Status;
+use reckon::payout::render;
+use reckon::reconcile::model::Decision;
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+const COMMISSION: &str = r#"{
+  "payout_currency": "EUR",
+  "minimum_payout": "30.00",
+  "rules": [
+    {"id": "cps", "effective_from": "2026-01-01", "kind": "percent", "percent": "10"}
+  ]
+}"#;
+
+const PARTNERS: usize = 30;
+
+fn october() -> Vec<Decision> {
+    let mut v = Vec::new();
+    for p in 0..PARTNERS {
+        for i in 0..6 {
+            let amount = format!("{}.{:02}", 20 + (p * 7 + i * 13) % 300, (p + i) % 100);
+            let mut x = sale(
+                &format!("c{p}-{i}"),
+                &format!("partner/{p:03}"),
+                &format!("2026-10-{:02}T10:00:00Z", 1 + (p + i) % 28),
+                &amount,
+            );
+            // every fifth claim only becomes payable in November
+            if (p + i) % 5 == 0 {
+                x.payable = false;
+            }
+            v.push(x);
+        }
+    }
+    v
+}
+
+fn november() -> Vec<Decision> {
+    let mut v: Vec<Decision> = october()
+        .into_iter()
+        .enumerate()
+        .map(|(n, mut x)| {
+            x.payable = true;
+            if n % 7 == 0 {
+                refunded(x)
+            } else {
+                x
+            }
+        })
+        .collect();
+    for p in 0..PARTNERS {
+        v.push(sale(
+            &format!("n{p}"),
+            &format!("partner/{p:03}"),
+            "2026-11-12T10:00:00Z",
+            "55.55",
+        ));
+    }
+    v
+}
+
+struct Env {
+    _tmp: tempfile::TempDir,
+    root: PathBuf,
+}
+
+impl Env {
+    fn new() -> Env {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path().to_path_buf();
+        std::fs::write(root.join("commission.json"), COMMISSION).unwrap();
+        std::fs::write(
+            root.join("oct.json"),
+            serde_json::to_vec(&october()).unwrap(),
+        )
+        .unwrap();
+        std::fs::write(
+            root.join("nov.json"),
+            serde_json::to_vec(&november()).unwrap(),
+        )
+        .unwrap();
+        Env { _tmp: tmp, root }
+    }
+    fn data(&self) -> PathBuf {
+        self.root.join("data")
+    }
+    fn out(&self) -> PathBuf {
+        self.root.join("out")
+    }
+    fn command(
+        &self,
+        op: &str,
+        period: &str,
+        decisions: &str,
+        abort_after: Option<u32>,
+    ) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_payout-harness"));
+        c.arg(self.data())
+            .arg(self.out())
+            .arg(self.root.join(decisions))
+            .arg(self.root.join("commission.json"))
+            .arg("shop")
+            .arg(op)
+            .arg(period);
+        if let Some(n) = abort_after {
+            c.arg(n.to_string());
+        }
+        c.stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null());
+        c
+    }
+    fn run_ok(&self, op: &str, period: &str, decisions: &str) {
+        let out = self
+            .command(op, period, decisions, None)
+            .stderr(std::process::Stdio::piped())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{op} {period}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    /// Starts the operation and SIGKILLs it after `delay`.
+    fn run_killed(&self, op: &str, period: &str, decisions: &str, delay: Duration) {
+        let mut child = self.command(op, period, decisions, None).spawn().unwrap();
+        std::thread::sleep(delay);
+        let _ = child.kill(); // SIGKILL on Unix
+        let _ = child.wait();
+    }
+    fn run_aborted(&self, op: &str, period: &str, decisions: &str, step: u32) {
+        let status = self
+            .command(op, period, decisions, Some(step))
+            .status()
+            .unwrap();
+        let _ = status; // aborted, or finished if it has fewer steps
+    }
+    /// A copy of this environment's state (data and outputs).
+    fn fork(&self) -> Env {
+        let e = Env::new();
+        copy_dir(&self.data(), &e.data());
+        if self.out().exists() {
+            copy_dir(&self.out(), &e.out());
+        }
+        e
+    }
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let t = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &t);
+        } else {
+            std::fs::copy(e.path(), &t).unwrap();
+        }
+    }
+}
+
+/// Checks the invariants as the next command would see the state.
+fn check(env: &Env, context: &str) {
+    if !env.data().exists() {
+        return;
+    }
+    let store = match reckon::store::Store::open(&env.data()) {
+        Ok(s) => s,
+        Err(e) => panic!("{context}: store does not open after a kill: {e}"),
+    };
+    let book = StoreBook::open(&store).unwrap();
+    let mut finalised_claims = BTreeSet::new();
+    for period in ["2026-10", "2026-11"] {
+        let dir = lifecycle::period_dir(&env.out(), "shop", period);
+        reckon::payout::files::recover(&dir).unwrap();
+        if dir.exists() {
+            assert_complete(&dir, &format!("{context} {period}"));
+        }
+        let recs = lifecycle::period_records(&book, "shop").unwrap();
+        if let Some(rec) = recs.iter().find(|r| r.period == period) {
+            if rec.status == Status::Finalised {
+                let v = reckon::payout::verify(&book, &env.out(), "shop", period).unwrap();
+                assert!(
+                    v.problems.is_empty(),
+                    "{context} {period}: {:?}",
+                    v.problems
+                );
+                for (s, _) in lifecycle::finalised_statements(&book, rec).unwrap() {
+                    for l in &s.lines {
+                        assert!(
+                            finalised_claims.insert((l.network.clone(), l.claim_id.clone())),
+                            "{context}: claim {} paid twice",
+                            l.claim_id
+                        );
+                    }
+                }
+            }
+        }
+    }
+    let history = lifecycle::load_history(&book, "shop").unwrap();
+    let ledger: BTreeSet<(String, String)> = history.paid.keys().cloned().collect();
+    assert_eq!(
+        ledger, finalised_claims,
+        "{context}: ledger differs from finalised lines"
+    );
+}
+
+/// The directory holds one complete, consistent set of statements.
+fn assert_complete(dir: &Path, context: &str) {
+    let files = read_dir(dir);
+    let summary = String::from_utf8(
+        files
+            .get("summary.csv")
+            .unwrap_or_else(|| {
+                panic!(
+                    "{context}: no summary.csv in {files:?}",
+                    files = files.keys()
+                )
+            })
+            .clone(),
+    )
+    .unwrap();
+    let rows: Vec<Vec<String>> = summary
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').map(str::to_string).collect())
+        .collect();
+    assert_eq!(
+        files.len(),
+        1 + 3 * rows.len(),
+        "{context}: stray or missing files"
+    );
+    let mut versions = BTreeSet::new();
+    for r in &rows {
+        let stem = render::file_stem(&r[0]);
+        for ext in ["json", "csv", "html"] {
+            assert!(
+                files.contains_key(&format!("{stem}.{ext}")),
+                "{context}: {stem}.{ext} missing"
+            );
+        }
+        let (s, claimed, actual) = render::read_json_file(&files[&format!("{stem}.json")])
+            .unwrap_or_else(|e| panic!("{context}: {stem}.json unreadable: {e}"));
+        assert_eq!(claimed, actual, "{context}: {stem}.json hash");
+        assert_eq!(&r[9], &actual, "{context}: summary hash of {stem}");
+        versions.insert((s.status.as_str(), s.version));
+    }
+    assert!(
+        versions.len() <= 1,
+        "{context}: mixed versions {versions:?}"
+    );
+}
+
+/// After completing both months, every payable claim is paid exactly once.
+fn assert_paid_exactly_once(env: &Env) {
+    let store = reckon::store::Store::open(&env.data()).unwrap();
+    let book = StoreBook::open(&store).unwrap();
+    let mut lines = Vec::new();
+    for rec in lifecycle::period_records(&book, "shop").unwrap() {
+        assert_eq!(rec.status, Status::Finalised);
+        for (s, _) in lifecycle::finalised_statements(&book, &rec).unwrap() {
+            lines.extend(s.lines.iter().map(|l| l.claim_id.clone()));
+        }
+    }
+    let unique: BTreeSet<_> = lines.iter().cloned().collect();
+    assert_eq!(unique.len(), lines.len(), "a claim was paid twice");
+    // October paid its payable claims; November the rest (the late October
+    // ones, including those refunded before they were ever paid, are not).
+    let expected: BTreeSet<String> = october()
+        .iter()
+        .filter(|x| x.payable)
+        .map(|x| x.claim.id.clone())
+        .chain(
+            november()
+                .iter()
+                .filter(|x| x.payable)
+                .map(|x| x.claim.id.clone()),
+        )
+        .collect();
+    assert_eq!(unique, expected);
+}
+
+#[test]
+fn kill_9_during_generation_and_finalisation_never_leaves_a_partial_or_duplicated_statement() {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(0x5eed);
+    // How long a full run takes here, to spread the kills over it.
+    let probe = Env::new();
+    let t0 = Instant::now();
+    probe.run_ok("generate", "2026-10", "oct.json");
+    let gen_time = t0.elapsed();
+    let t0 = Instant::now();
+    probe.run_ok("finalize", "2026-10", "oct.json");
+    let fin_time = t0.elapsed();
+    let pick = |rng: &mut rand::rngs::StdRng, full: Duration| {
+        Duration::from_micros(rng.gen_range(0..(full.as_micros() as u64 * 12 / 10).max(1)))
+    };
+    let mut kills = 0;
+
+    // 1. Drafts: repeated kills of `generate` on the same state.
+    let env = Env::new();
+    for i in 0..8 {
+        env.run_killed("generate", "2026-10", "oct.json", pick(&mut rng, gen_time));
+        kills += 1;
+        check(&env, &format!("generate kill {i}"));
+    }
+    env.run_ok("generate", "2026-10", "oct.json");
+    check(&env, "generate completed");
+
+    // 2. Finalising October, from the drafts state, killed at random.
+    for i in 0..8 {
+        let e = env.fork();
+        e.run_killed("finalize", "2026-10", "oct.json", pick(&mut rng, fin_time));
+        kills += 1;
+        check(&e, &format!("finalize oct kill {i}"));
+        e.run_ok("finalize", "2026-10", "oct.json");
+        check(&e, &format!("finalize oct kill {i} then completed"));
+    }
+    // ... and aborted right after each durable step.
+    for step in 1..=6 {
+        let e = env.fork();
+        e.run_aborted("finalize", "2026-10", "oct.json", step);
+        check(&e, &format!("finalize oct abort after step {step}"));
+        e.run_ok("finalize", "2026-10", "oct.json");
+        check(&e, &format!("finalize oct abort {step} then completed"));
+    }
+
+    // 3. Finalising November (late claims, refunds → adjustments), killed.
+    env.run_ok("finalize", "2026-10", "oct.json");
+    check(&env, "october final");
+    for i in 0..8 {
+        let e = env.fork();
+        e.run_killed("finalize", "2026-11", "nov.json", pick(&mut rng, fin_time));
+        kills += 1;
+        check(&e, &format!("finalize nov kill {i}"));
+        e.run_ok("finalize", "2026-11", "nov.json");
+        check(&e, &format!("finalize nov kill {i} then completed"));
+        if i == 0 {
+            // a second finalisation changes nothing
+            e.run_ok("finalize", "2026-11", "nov.json");
+            check(&e, "finalize nov twice");
+        }
+        assert_paid_exactly_once(&e);
+    }
+    assert!(kills >= 24);
+}

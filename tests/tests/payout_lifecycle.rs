@@ -1,0 +1,529 @@
+//! Properties of the statement lifecycle: totals add up and equal an
+//! independent computation, finalised statements reproduce byte for byte and
+//! never change, `verify` catches tampering, and the printed outputs are
+//! snapshotted.
+
+mod payout_support;
+
+use payout_support::*;
+use plugin_api::EventType;
+use rand::{Rng, SeedableRng};
+use reckon::payout::book::MemoryBook;
+use reckon::payout::config::CommissionConfig;
+use reckon::payout::model::{Statement, Status};
+use reckon::payout::render;
+use reckon::reconcile::model::Decision;
+use std::collections::BTreeMap;
+use std::path::Path;
+
+const SEEDED: &str = r#"
+payout_currency = "EUR"
+minimum_payout = "25.00"
+[[rules]]
+id = "lead"
+effective_from = "2026-01-01"
+event_types = ["lead"]
+kind = "flat"
+amount = "3.00"
+[[rules]]
+id = "sale"
+effective_from = "2026-01-01"
+kind = "percent"
+percent = "7.5"
+"#;
+
+/// A seeded month of claims: 30 partners, sales and leads in Oct–Dec, some
+/// not yet payable, some refunded.
+fn seeded(seed: u64) -> Vec<Decision> {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    (0..400)
+        .map(|i| {
+            let partner = format!("p{:02}", rng.gen_range(0..30));
+            let month = rng.gen_range(10..=12);
+            let at = format!(
+                "2026-{month:02}-{:02}T{:02}:{:02}:00Z",
+                rng.gen_range(1..=28),
+                rng.gen_range(0..24),
+                rng.gen_range(0..60)
+            );
+            let mut dcs = if rng.gen_bool(0.2) {
+                claim(
+                    "awin",
+                    &format!("c{i}"),
+                    &partner,
+                    EventType::Lead,
+                    &at,
+                    None,
+                )
+            } else {
+                let cents: i64 = rng.gen_range(1..100_000);
+                let amount = format!("{}.{:02}", cents / 100, cents % 100);
+                sale(&format!("c{i}"), &partner, &at, &amount)
+            };
+            match rng.gen_range(0..10) {
+                0 => dcs = refunded(dcs),
+                1 => dcs.payable = false,
+                _ => {}
+            }
+            dcs
+        })
+        .collect()
+}
+
+/// Independent computation of a November statement's lines in integer
+/// cents: leads 300 cents, sales round_half_up(cents × 75 / 1000).
+fn expected_november(decisions: &[Decision]) -> BTreeMap<String, i64> {
+    let end = at("2026-12-01T00:00:00Z");
+    let mut by: BTreeMap<String, i64> = BTreeMap::new();
+    for x in decisions
+        .iter()
+        .filter(|x| x.payable && x.occurred_at < end)
+    {
+        let cents = match &x.basis {
+            None => 300,
+            Some(b) => {
+                let basis_cents = (b.amount * d("100"))
+                    .normalize()
+                    .to_string()
+                    .parse::<i64>()
+                    .unwrap();
+                (basis_cents * 75 + 500) / 1000
+            }
+        };
+        *by.entry(x.partner_id.clone()).or_default() += cents;
+    }
+    by
+}
+
+fn cents(s: &str) -> i64 {
+    let (a, b) = s.split_once('.').unwrap();
+    let sign = if a.starts_with('-') { -1 } else { 1 };
+    a.parse::<i64>().unwrap() * 100 + sign * b.parse::<i64>().unwrap()
+}
+
+fn assert_sums(s: &Statement) {
+    let t = &s.totals;
+    let lines: rust_decimal::Decimal = s.lines.iter().map(|l| l.commission).sum();
+    let adj: rust_decimal::Decimal = s.adjustments.iter().map(|a| a.amount).sum();
+    let bonus: rust_decimal::Decimal = s.bonuses.iter().map(|b| b.amount).sum();
+    assert_eq!(t.lines, lines, "{}", s.statement_id);
+    assert_eq!(t.adjustments, adj);
+    assert_eq!(t.bonuses, bonus);
+    assert_eq!(t.subtotal, lines + adj + bonus + t.carried_in);
+    assert_eq!(t.total_payable + t.carried_out, t.subtotal);
+    assert!(t.total_payable.is_zero() || t.total_payable >= t.minimum_payout);
+}
+
+fn read_statements(dir: &Path) -> Vec<Statement> {
+    let mut v: Vec<Statement> = read_dir(dir)
+        .into_iter()
+        .filter(|(n, _)| n.ends_with(".json"))
+        .map(|(_, b)| {
+            let (s, claimed, actual) = render::read_json_file(&b).unwrap();
+            assert_eq!(claimed, actual);
+            s
+        })
+        .collect();
+    v.sort_by(|a, b| a.partner_id.cmp(&b.partner_id));
+    v
+}
+
+#[test]
+fn seeded_month_totals_equal_an_independent_computation() {
+    let c = config(SEEDED);
+    for seed in 1..=5 {
+        let ds = seeded(seed);
+        let tmp = tempfile::tempdir().unwrap();
+        let book = MemoryBook::new();
+        let fxr = no_fx();
+        let report =
+            reckon::payout::generate(&inputs(&c, &ds, &fxr, &book, tmp.path()), "2026-11").unwrap();
+        assert!(report.skipped.is_empty());
+        let statements = read_statements(&report.dir);
+        let expected = expected_november(&ds);
+        assert_eq!(
+            statements
+                .iter()
+                .map(|s| s.partner_id.clone())
+                .collect::<Vec<_>>(),
+            expected.keys().cloned().collect::<Vec<_>>()
+        );
+        let mut total_payable = 0;
+        for s in &statements {
+            assert_sums(s);
+            let want = expected[&s.partner_id];
+            assert_eq!(
+                cents(&s.totals.lines.to_string()),
+                want,
+                "seed {seed} {}",
+                s.partner_id
+            );
+            let (pay, carry) = if want >= 2500 { (want, 0) } else { (0, want) };
+            assert_eq!(cents(&s.totals.total_payable.to_string()), pay);
+            assert_eq!(cents(&s.totals.carried_out.to_string()), carry);
+            assert_eq!(s.status, Status::Draft);
+            total_payable += pay;
+        }
+        assert_eq!(cents(&report.total_payable.to_string()), total_payable);
+        // summary.csv has one row per partner and the same amounts
+        let summary = std::fs::read_to_string(report.dir.join("summary.csv")).unwrap();
+        let rows: Vec<&str> = summary.lines().skip(1).collect();
+        assert_eq!(rows.len(), statements.len());
+        let summed: i64 = rows
+            .iter()
+            .map(|r| cents(r.split(',').nth(2).unwrap()))
+            .sum();
+        assert_eq!(summed, total_payable);
+    }
+}
+
+#[test]
+fn lines_sum_to_the_total_for_every_kind_of_statement() {
+    let c = config(
+        r#"
+payout_currency = "EUR"
+minimum_payout = "40"
+[[rules]]
+id = "t"
+effective_from = "2026-01-01"
+kind = "tiered"
+tier_mode = "marginal"
+cap_per_period = "90"
+tiers = [{ from_volume = "0", percent = "3.33" }, { from_volume = "500", percent = "6.67" }]
+[[bonuses]]
+id = "b"
+effective_from = "2026-01-01"
+threshold_volume = "700"
+percent = "0.5"
+"#,
+    );
+    for seed in 10..=14 {
+        let ds = seeded(seed);
+        let tmp = tempfile::tempdir().unwrap();
+        let book = MemoryBook::new();
+        let fxr = no_fx();
+        let inp = inputs(&c, &ds, &fxr, &book, tmp.path());
+        reckon::payout::finalize(&inp, "2026-10").unwrap();
+        // refund a third of everything, then November: adjustments too
+        let later: Vec<Decision> = ds
+            .iter()
+            .enumerate()
+            .map(|(i, x)| {
+                if i % 3 == 0 {
+                    refunded(x.clone())
+                } else {
+                    x.clone()
+                }
+            })
+            .collect();
+        let inp = inputs(&c, &later, &fxr, &book, tmp.path());
+        let nov = reckon::payout::finalize(&inp, "2026-11").unwrap();
+        assert!(nov.adjustments > 0);
+        for dir in ["2026-10", "2026-11"] {
+            for s in read_statements(&tmp.path().join("statements/shop").join(dir)) {
+                assert_sums(&s);
+            }
+        }
+    }
+}
+
+#[test]
+fn finalise_then_regenerate_gives_identical_bytes_and_hash() {
+    let c = config(SEEDED);
+    let ds = seeded(7);
+    let tmp = tempfile::tempdir().unwrap();
+    let book = MemoryBook::new();
+    let fxr = no_fx();
+    let inp = inputs(&c, &ds, &fxr, &book, tmp.path());
+    let draft = reckon::payout::generate(&inp, "2026-11").unwrap();
+    assert_eq!((draft.status, draft.version), (Status::Draft, 1));
+    let fin = reckon::payout::finalize(&inp, "2026-11").unwrap();
+    assert_eq!((fin.status, fin.version), (Status::Finalised, 2));
+    let files = read_dir(&fin.dir);
+    let shown = reckon::payout::show(&book, tmp.path(), "shop", "2026-11").unwrap();
+    for _ in 0..2 {
+        let again = reckon::payout::generate(&inp, "2026-11").unwrap();
+        assert!(again.already_finalised);
+        assert_eq!(again.version, 2);
+        assert_eq!(read_dir(&again.dir), files);
+        let again_fin = reckon::payout::finalize(&inp, "2026-11").unwrap();
+        assert!(again_fin.already_finalised);
+        assert_eq!(read_dir(&again.dir), files);
+    }
+    // the hashes shown match the files' content hashes
+    for row in &shown.rows {
+        let bytes = &files[&format!("{}.json", render::file_stem(&row.partner_id))];
+        let (_, claimed, actual) = render::read_json_file(bytes).unwrap();
+        assert_eq!((&claimed, &actual), (&row.content_hash, &row.content_hash));
+    }
+    let v = reckon::payout::verify(&book, tmp.path(), "shop", "2026-11").unwrap();
+    assert!(v.problems.is_empty(), "{:?}", v.problems);
+    assert_eq!(v.files_checked, 1 + 3 * shown.rows.len());
+}
+
+#[test]
+fn a_change_to_stored_data_after_finalisation_never_alters_a_finalised_file() {
+    let c = config(SEEDED);
+    let ds = seeded(8);
+    let tmp = tempfile::tempdir().unwrap();
+    let book = MemoryBook::new();
+    let fxr = no_fx();
+    reckon::payout::finalize(&inputs(&c, &ds, &fxr, &book, tmp.path()), "2026-10").unwrap();
+    let oct = tmp.path().join("statements/shop/2026-10");
+    let before = read_dir(&oct);
+    let mutations: Vec<Box<dyn Fn(&mut Decision)>> = vec![
+        Box::new(|x| *x = refunded(x.clone())),
+        Box::new(|x| {
+            if let Some(b) = &mut x.basis {
+                b.amount += d("1.23");
+            }
+        }),
+        Box::new(|x| x.partner_name = Some("Renamed".into())),
+        Box::new(|x| x.payable = true),
+        Box::new(|x| x.partner_id = format!("{}-moved", x.partner_id)),
+    ];
+    for (i, m) in mutations.iter().enumerate() {
+        let mut changed = ds.clone();
+        changed.iter_mut().for_each(|x| m(x));
+        changed.push(sale(
+            &format!("late{i}"),
+            "p01",
+            "2026-10-15T10:00:00Z",
+            "99.00",
+        ));
+        let inp = inputs(&c, &changed, &fxr, &book, tmp.path());
+        let r = reckon::payout::generate(&inp, "2026-10").unwrap();
+        assert!(r.already_finalised);
+        assert!(r.restored.is_empty());
+        reckon::payout::finalize(&inp, "2026-10").unwrap();
+        reckon::payout::generate(&inp, "2026-11").unwrap();
+        assert_eq!(
+            read_dir(&oct),
+            before,
+            "mutation {i} altered a finalised file"
+        );
+    }
+}
+
+#[test]
+fn verify_detects_a_tampered_file_and_generate_restores_it() {
+    let c = config(CPS_MIN);
+    let tmp = tempfile::tempdir().unwrap();
+    let book = MemoryBook::new();
+    let fxr = no_fx();
+    let ds = vec![
+        sale("A", "p1", "2026-10-05T10:00:00Z", "200.00"),
+        sale("B", "p2", "2026-10-06T10:00:00Z", "100.00"),
+    ];
+    let inp = inputs(&c, &ds, &fxr, &book, tmp.path());
+    reckon::payout::finalize(&inp, "2026-10").unwrap();
+    let dir = tmp.path().join("statements/shop/2026-10");
+    let ok = reckon::payout::verify(&book, tmp.path(), "shop", "2026-10").unwrap();
+    assert!(ok.problems.is_empty(), "{:?}", ok.problems);
+
+    let tamperings: Vec<(&str, Box<dyn Fn(&Path)>)> = vec![
+        (
+            "json amount",
+            Box::new(|d: &Path| edit(&d.join("p1.json"), "\"20.00\"", "\"21.00\"")),
+        ),
+        (
+            "csv amount",
+            Box::new(|d: &Path| edit(&d.join("p2.csv"), "10.00", "10.01")),
+        ),
+        (
+            "html",
+            Box::new(|d: &Path| edit(&d.join("p1.html"), "Total payable", "Total paid")),
+        ),
+        (
+            "summary",
+            Box::new(|d: &Path| edit(&d.join("summary.csv"), "20.00", "2000.00")),
+        ),
+        (
+            "deleted",
+            Box::new(|d: &Path| std::fs::remove_file(d.join("p2.json")).unwrap()),
+        ),
+        (
+            "extra",
+            Box::new(|d: &Path| std::fs::write(d.join("p3.json"), "{}").unwrap()),
+        ),
+    ];
+    for (what, tamper) in tamperings {
+        tamper(&dir);
+        let v = reckon::payout::verify(&book, tmp.path(), "shop", "2026-10").unwrap();
+        assert!(!v.problems.is_empty(), "verify missed tampering: {what}");
+        let r = reckon::payout::generate(&inp, "2026-10").unwrap();
+        assert!(!r.restored.is_empty(), "{what}");
+        let v = reckon::payout::verify(&book, tmp.path(), "shop", "2026-10").unwrap();
+        assert!(v.problems.is_empty(), "{what}: {:?}", v.problems);
+    }
+    // a consistent forgery (content and its hash both rewritten) is still
+    // caught against the hash recorded in the store
+    let path = dir.join("p1.json");
+    let (mut s, _, _) = render::read_json_file(&std::fs::read(&path).unwrap()).unwrap();
+    s.lines[0].commission = d("25.00");
+    let canonical = render::canonical_json(&s).unwrap();
+    let forged = render::json_file(&canonical, &render::sha256_hex(&canonical));
+    std::fs::write(&path, forged).unwrap();
+    let v = reckon::payout::verify(&book, tmp.path(), "shop", "2026-10").unwrap();
+    assert!(
+        v.problems.iter().any(|p| p.contains("recorded")),
+        "{:?}",
+        v.problems
+    );
+}
+
+fn edit(path: &Path, from: &str, to: &str) {
+    let text = std::fs::read_to_string(path).unwrap();
+    assert!(text.contains(from), "{} lacks {from}", path.display());
+    std::fs::write(path, text.replacen(from, to, 1)).unwrap();
+}
+
+const CPS_MIN: &str = r#"
+payout_currency = "EUR"
+[[rules]]
+id = "cps"
+effective_from = "2026-01-01"
+kind = "percent"
+percent = "10"
+"#;
+
+#[test]
+fn regenerating_a_draft_replaces_it_and_claims_are_paid_once() {
+    let c = config(CPS_MIN);
+    let tmp = tempfile::tempdir().unwrap();
+    let book = MemoryBook::new();
+    let fxr = no_fx();
+    let mut ds = vec![
+        sale("A", "p1", "2026-10-05T10:00:00Z", "200.00"),
+        sale("B", "p2", "2026-10-06T10:00:00Z", "100.00"),
+    ];
+    // B is not payable yet in October: rolls into November.
+    ds[1].payable = false;
+    let r1 =
+        reckon::payout::generate(&inputs(&c, &ds, &fxr, &book, tmp.path()), "2026-10").unwrap();
+    assert_eq!((r1.version, r1.partners), (1, 1));
+    ds[0] = refunded(ds[0].clone());
+    let r2 =
+        reckon::payout::generate(&inputs(&c, &ds, &fxr, &book, tmp.path()), "2026-10").unwrap();
+    assert_eq!((r2.version, r2.partners), (2, 0));
+    assert_eq!(
+        read_dir(&r2.dir).keys().collect::<Vec<_>>(),
+        ["summary.csv"]
+    );
+    ds[0] = sale("A", "p1", "2026-10-05T10:00:00Z", "200.00");
+    reckon::payout::finalize(&inputs(&c, &ds, &fxr, &book, tmp.path()), "2026-10").unwrap();
+    ds[1].payable = true;
+    let nov =
+        reckon::payout::finalize(&inputs(&c, &ds, &fxr, &book, tmp.path()), "2026-11").unwrap();
+    // only B, an October claim that became payable later; A is not paid again
+    let st = read_statements(&nov.dir);
+    assert_eq!(st.len(), 1);
+    assert_eq!(st[0].lines[0].claim_id, "B");
+    assert_eq!(st[0].lines[0].date, day("2026-10-06"));
+    // a period before a finalised one cannot be generated any more
+    let err =
+        reckon::payout::generate(&inputs(&c, &ds, &fxr, &book, tmp.path()), "2026-09").unwrap_err();
+    assert!(
+        err.to_string().contains("precedes finalised period"),
+        "{err}"
+    );
+}
+
+#[test]
+fn invalid_config_and_period_are_reported_clearly() {
+    let bad: CommissionConfig = toml::from_str(
+        r#"
+payout_currency = "EUR"
+[[rules]]
+id = "x"
+effective_from = "2026-01-01"
+kind = "percent"
+"#,
+    )
+    .unwrap();
+    let e = bad.validate("shop").unwrap_err().to_string();
+    assert!(
+        e.contains("rules[0] (id `x`)") && e.contains("needs `percent`"),
+        "{e}"
+    );
+    let unknown =
+        toml::from_str::<CommissionConfig>("payout_currency = \"EUR\"\nperiod = \"daily\"\n");
+    assert!(unknown.is_err());
+    let c = config(CPS_MIN);
+    let tmp = tempfile::tempdir().unwrap();
+    let book = MemoryBook::new();
+    let fxr = no_fx();
+    let e = reckon::payout::generate(&inputs(&c, &[], &fxr, &book, tmp.path()), "2026-13")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("YYYY-MM"), "{e}");
+}
+
+#[test]
+fn statement_outputs_snapshot() {
+    let c = config(
+        r#"
+payout_currency = "EUR"
+minimum_payout = "10"
+[[rules]]
+id = "cpa-lead"
+effective_from = "2026-01-01"
+event_types = ["lead"]
+kind = "flat"
+amount = "2.50"
+[[rules]]
+id = "cps"
+effective_from = "2026-01-01"
+kind = "tiered"
+tier_mode = "marginal"
+tiers = [{ from_volume = "0", percent = "10" }, { from_volume = "400", percent = "12" }]
+[[bonuses]]
+id = "fixed-300"
+effective_from = "2026-01-01"
+threshold_volume = "300"
+amount = "5"
+"#,
+    );
+    let tmp = tempfile::tempdir().unwrap();
+    let book = MemoryBook::new();
+    let fxr = fx(&[("USD", "EUR", "2026-11-09", "0.9")]);
+    let a = sale("A", "p<1>", "2026-10-05T10:00:00Z", "200.00");
+    let b = sale("B", "p<1>", "2026-10-06T10:00:00Z", "100.00");
+    reckon::payout::finalize(
+        &inputs(&c, &[a.clone(), b.clone()], &fxr, &book, tmp.path()),
+        "2026-10",
+    )
+    .unwrap();
+    let nov = vec![
+        partly_refunded(a, "150.00"),
+        refunded(b),
+        sale("C", "p<1>", "2026-11-07T10:00:00Z", "300.00"),
+        sale("D", "p<1>", "2026-11-08T10:00:00Z", "250.00"),
+        claim(
+            "awin",
+            "L",
+            "p<1>",
+            EventType::Lead,
+            "2026-11-09T10:00:00Z",
+            None,
+        ),
+    ];
+    let r =
+        reckon::payout::finalize(&inputs(&c, &nov, &fxr, &book, tmp.path()), "2026-11").unwrap();
+    let files = read_dir(&r.dir);
+    let json: serde_json::Value =
+        serde_json::from_slice(&files[&format!("{}.json", render::file_stem("p<1>"))]).unwrap();
+    insta::assert_json_snapshot!("payout_statement_json", json);
+    insta::assert_snapshot!(
+        "payout_statement_csv",
+        String::from_utf8(files[&format!("{}.csv", render::file_stem("p<1>"))].clone()).unwrap()
+    );
+    insta::assert_snapshot!(
+        "payout_statement_html",
+        String::from_utf8(files[&format!("{}.html", render::file_stem("p<1>"))].clone()).unwrap()
+    );
+    insta::assert_snapshot!(
+        "payout_summary_csv",
+        String::from_utf8(files["summary.csv"].clone()).unwrap()
+    );
+}

@@ -1,0 +1,160 @@
+//! Shared builders for the payout suites: decisions, configs, FX tables and
+//! the lifecycle inputs over an in-memory book.
+#![allow(dead_code)]
+
+use chrono::{DateTime, NaiveDate, Utc};
+use plugin_api::{EventType, Money};
+use reckon::payout::book::MemoryBook;
+use reckon::payout::config::CommissionConfig;
+use reckon::payout::statement::FxRates;
+use reckon::reconcile::model::{Decision, MatchedBy, Outcome, RecordRef};
+use rust_decimal::Decimal;
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::str::FromStr;
+
+/// A decimal from a literal.
+pub fn d(s: &str) -> Decimal {
+    Decimal::from_str(s).unwrap()
+}
+
+/// A UTC instant from RFC 3339.
+pub fn at(s: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+}
+
+/// A date.
+pub fn day(s: &str) -> NaiveDate {
+    NaiveDate::from_str(s).unwrap()
+}
+
+/// The commission config from a TOML snippet of `[programs.commission]`.
+pub fn config(toml_text: &str) -> CommissionConfig {
+    let c: CommissionConfig = toml::from_str(toml_text).expect("commission config parses");
+    c.validate("shop").expect("commission config is valid");
+    c
+}
+
+/// A payable, matched sale (or other event) of `partner` on network `net`.
+pub fn claim(
+    net: &str,
+    id: &str,
+    partner: &str,
+    event: EventType,
+    occurred: &str,
+    basis: Option<(&str, &str)>,
+) -> Decision {
+    Decision {
+        program: "shop".into(),
+        claim: RecordRef {
+            source: net.into(),
+            id: id.into(),
+            revision: 1,
+        },
+        partner_id: partner.into(),
+        partner_name: Some(format!("Partner {partner}")),
+        event_type: event,
+        occurred_at: at(occurred),
+        order: Some(RecordRef {
+            source: "shop".into(),
+            id: format!("O-{id}"),
+            revision: 1,
+        }),
+        matched_by: Some(MatchedBy::OrderId),
+        outcome: Outcome::Matched,
+        payable: true,
+        lock_at: Some(at(occurred) + chrono::Duration::days(1)),
+        basis: basis.map(|(a, c)| Money::new(d(a), c)),
+        claimed_amount: basis.map(|(a, c)| Money::new(d(a), c)),
+        order_amount: basis.map(|(a, c)| Money::new(d(a), c)),
+        refunded_amount: None,
+        network_commission: None,
+        fx_rate: None,
+        winner: None,
+        reason: "order id matches".into(),
+        decided_at: at("2026-12-01T00:00:00Z"),
+        order_fx_rate: None,
+        inputs: Default::default(),
+    }
+}
+
+/// A payable sale of `amount` EUR.
+pub fn sale(id: &str, partner: &str, occurred: &str, amount: &str) -> Decision {
+    claim(
+        "awin",
+        id,
+        partner,
+        EventType::Sale,
+        occurred,
+        Some((amount, "EUR")),
+    )
+}
+
+/// The claim refunded in full (not payable any more).
+pub fn refunded(mut dcs: Decision) -> Decision {
+    dcs.outcome = Outcome::Refunded;
+    dcs.payable = false;
+    dcs.refunded_amount = dcs.order_amount.clone();
+    dcs.basis = dcs.basis.map(|b| Money::new(Decimal::ZERO, b.currency));
+    dcs.reason = "order refunded in full".into();
+    dcs
+}
+
+/// The claim partly refunded: basis now `net`.
+pub fn partly_refunded(mut dcs: Decision, net: &str) -> Decision {
+    dcs.outcome = Outcome::PartiallyRefunded;
+    let cur = dcs
+        .basis
+        .as_ref()
+        .map(|b| b.currency.clone())
+        .unwrap_or_default();
+    let before = dcs.basis.as_ref().map(|b| b.amount).unwrap_or_default();
+    dcs.refunded_amount = Some(Money::new(before - d(net), cur.clone()));
+    dcs.basis = Some(Money::new(d(net), cur));
+    dcs.reason = "order partly refunded".into();
+    dcs
+}
+
+/// An FX table from `(base, quote, date, rate)` rows.
+pub fn fx(rows: &[(&str, &str, &str, &str)]) -> BTreeMap<(String, String, NaiveDate), Decimal> {
+    rows.iter()
+        .map(|(b, q, dt, r)| ((b.to_string(), q.to_string(), day(dt)), d(r)))
+        .collect()
+}
+
+/// No FX rates (same-currency programs).
+pub fn no_fx() -> BTreeMap<(String, String, NaiveDate), Decimal> {
+    BTreeMap::new()
+}
+
+/// Lifecycle inputs over an in-memory book.
+pub fn inputs<'a>(
+    config: &'a CommissionConfig,
+    decisions: &'a [Decision],
+    fx: &'a dyn FxRates,
+    book: &'a MemoryBook,
+    out: &'a Path,
+) -> reckon::payout::Inputs<'a> {
+    reckon::payout::Inputs {
+        program: "shop",
+        config,
+        decisions,
+        fx,
+        book,
+        output_dir: out,
+        step: &|_| {},
+    }
+}
+
+/// All files of a directory with their bytes, by name.
+pub fn read_dir(dir: &Path) -> BTreeMap<String, Vec<u8>> {
+    let mut m = BTreeMap::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let e = e.unwrap();
+        m.insert(
+            e.file_name().to_string_lossy().into_owned(),
+            std::fs::read(e.path()).unwrap(),
+        );
+    }
+    m
+}

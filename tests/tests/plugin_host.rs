@@ -1,0 +1,762 @@
+//! Plugin host end to end: real libraries, both transports, the example's
+//! loopback fake, and the faulty test plugin. Needs `cargo build --workspace`
+//! first (plugins and the `reckon` binary for subprocess isolation).
+
+use chrono::{NaiveDate, TimeZone, Utc};
+use plugin_api::protocol::{Checkpoint, ErrorKind, Record, SessionMode, SessionOpen, Window};
+use reckon::plugins::{
+    load, run_session_with, HttpPolicy, Isolation, Plugin, RateLimit, Secret, SessionError,
+    SessionOptions, SessionReport, SessionSink, SessionTuning,
+};
+use reckon::store::CommitStats;
+use reckon_tests::fakes::example::{router, BodyFault, ExampleApi, ExampleData};
+use reckon_tests::fakes::server::FakeServer;
+use serde_json::json;
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+const KEY: &str = "sk_live_TOPSECRET_4242";
+const BOTH: [Isolation; 2] = [Isolation::InProcess, Isolation::Subprocess];
+
+/// A plugin directory with the example and the faulty test plugin.
+fn plugin_dir() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    reckon_tests::install_plugins(dir.path(), &["example"]);
+    install_fault(dir.path(), "behaviour");
+    dir
+}
+
+fn install_fault(dir: &Path, name: &str) -> std::path::PathBuf {
+    let file = format!(
+        "{}reckon_fault_{name}{}",
+        std::env::consts::DLL_PREFIX,
+        std::env::consts::DLL_SUFFIX
+    );
+    let src = reckon_tests::profile_dir().join(&file);
+    assert!(
+        src.exists(),
+        "{} missing: run `cargo build --workspace` first",
+        src.display()
+    );
+    let dst = dir.join(&file);
+    std::fs::copy(&src, &dst).unwrap();
+    dst
+}
+
+#[derive(Debug, Default)]
+struct MemSink {
+    pages: Vec<(Vec<Record>, Checkpoint)>,
+}
+
+impl SessionSink for MemSink {
+    fn commit(
+        &mut self,
+        records: Vec<Record>,
+        checkpoint: Checkpoint,
+    ) -> Result<CommitStats, String> {
+        let n = records.len() as u64;
+        self.pages.push((records, checkpoint));
+        Ok(CommitStats {
+            new: n,
+            ..CommitStats::default()
+        })
+    }
+}
+
+impl MemSink {
+    fn keys(&self) -> Vec<String> {
+        self.pages
+            .iter()
+            .flat_map(|(r, _)| r.iter().map(Record::key))
+            .collect()
+    }
+}
+
+fn options(isolation: Isolation, deadline: Duration) -> SessionOptions {
+    SessionOptions {
+        isolation,
+        step_deadline: deadline,
+        host_exe: reckon_tests::reckon_bin(),
+    }
+}
+
+fn tuning() -> SessionTuning {
+    SessionTuning {
+        backoff_base: Duration::from_millis(5),
+        backoff_cap: Duration::from_millis(20),
+        ..SessionTuning::default()
+    }
+}
+
+fn policy(connector: &str) -> HttpPolicy {
+    let mut p = HttpPolicy::new(connector);
+    p.timeout = Duration::from_secs(5);
+    p.max_retries = 3;
+    p.secrets = BTreeMap::from([("api_key".to_owned(), Secret(KEY.to_owned()))]);
+    p
+}
+
+fn window() -> Window {
+    Window {
+        from: NaiveDate::from_ymd_opt(2026, 11, 1).unwrap(),
+        to: NaiveDate::from_ymd_opt(2026, 11, 7).unwrap(),
+    }
+}
+
+fn open(connector: &str, base_url: &str, settings: serde_json::Value) -> SessionOpen {
+    SessionOpen {
+        mode: SessionMode::Read,
+        connector_id: connector.to_owned(),
+        settings,
+        base_url: base_url.to_owned(),
+        streams: Vec::new(),
+        window: Some(window()),
+        checkpoints: BTreeMap::new(),
+        now: Utc.with_ymd_and_hms(2026, 11, 28, 12, 0, 0).unwrap(),
+    }
+}
+
+async fn run(
+    plugin: &Arc<Plugin>,
+    open: SessionOpen,
+    policy: HttpPolicy,
+    options: SessionOptions,
+    sink: &mut MemSink,
+) -> Result<SessionReport, SessionError> {
+    run_session_with(plugin.clone(), open, policy, options, sink, tuning()).await
+}
+
+fn example_fake(n: usize) -> (Arc<ExampleApi>, FakeServer) {
+    let w = window();
+    let api = ExampleApi::new(ExampleData::generate(7, n, w.from, w.to), KEY);
+    let server = FakeServer::start(router(api.clone()));
+    (api, server)
+}
+
+async fn faulty(
+    isolation: Isolation,
+    settings: serde_json::Value,
+    deadline: Duration,
+) -> (Result<SessionReport, SessionError>, MemSink) {
+    let dir = plugin_dir();
+    let plugin = load(dir.path(), "faulty", None).unwrap();
+    let mut sink = MemSink::default();
+    let r = run(
+        &plugin,
+        open("flaky_net", "https://faulty.invalid", settings),
+        policy("flaky_net"),
+        options(isolation, deadline),
+        &mut sink,
+    )
+    .await;
+    (r, sink)
+}
+
+fn expect_err(r: Result<SessionReport, SessionError>) -> SessionError {
+    match r {
+        Ok(rep) => panic!("session unexpectedly succeeded: {rep:?}"),
+        Err(e) => {
+            assert_eq!(e.connector, "flaky_net");
+            assert!(e.to_string().starts_with("connector `flaky_net`: "), "{e}");
+            e
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The example against its fake
+// ---------------------------------------------------------------------------
+
+#[tokio::test]
+async fn example_reads_every_fake_conversion_in_both_transports() {
+    let dir = plugin_dir();
+    let plugin = load(dir.path(), "example", None).unwrap();
+    let (api, server) = example_fake(230);
+    let w = window();
+    let truth_conv = api.data.created_in(w.from, w.to).len();
+    let truth_rev = api.data.reversed_in(w.from, w.to).len();
+    for iso in BOTH {
+        let mut sink = MemSink::default();
+        let report = run(
+            &plugin,
+            open("net1", &server.base_url, json!({ "page_size": 50 })),
+            policy("net1"),
+            options(iso, Duration::from_secs(10)),
+            &mut sink,
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{iso:?}: {e}"));
+        let records: Vec<&Record> = sink.pages.iter().flat_map(|(r, _)| r).collect();
+        assert_eq!(records.len(), truth_conv + truth_rev, "{iso:?}");
+        assert!(records.iter().all(|r| r.source() == "net1"));
+        assert_eq!(report.pages, sink.pages.len() as u64);
+        assert_eq!(report.new, (truth_conv + truth_rev) as u64);
+        // 5 pages of conversions (230 rows / 50) + reversal pages.
+        assert!(report.requests >= 6, "{report:?}");
+        assert_eq!(report.retries, 0);
+        // Euros arrive lower-case from the API and are normalised.
+        assert!(records.iter().any(|r| matches!(r, Record::Conversion(c)
+            if c.sale_amount.as_ref().is_some_and(|m| m.currency == "EUR"))));
+    }
+    let seen = api.auth_seen.lock().unwrap();
+    assert!(seen.iter().all(|a| *a == format!("Bearer {KEY}")));
+}
+
+#[tokio::test]
+async fn http_429_with_retry_after_is_waited_out_and_counted() {
+    let dir = plugin_dir();
+    let plugin = load(dir.path(), "example", None).unwrap();
+    let (api, server) = example_fake(20);
+    api.faults.throttle.store(1, Ordering::SeqCst);
+    api.faults.retry_after_secs.store(1, Ordering::SeqCst);
+    let mut sink = MemSink::default();
+    let report = run(
+        &plugin,
+        open("net1", &server.base_url, json!({})),
+        policy("net1"),
+        options(Isolation::InProcess, Duration::from_secs(10)),
+        &mut sink,
+    )
+    .await
+    .unwrap();
+    assert_eq!(report.rate_limit_waits, 1, "{report:?}");
+    assert_eq!(report.retries, 1);
+    assert_eq!(
+        sink.keys().len(),
+        api.data.created_in(window().from, window().to).len()
+            + api.data.reversed_in(window().from, window().to).len()
+    );
+}
+
+#[tokio::test]
+async fn http_500s_then_success_are_retried_in_both_transports() {
+    let dir = plugin_dir();
+    let plugin = load(dir.path(), "example", None).unwrap();
+    let (api, server) = example_fake(20);
+    for iso in BOTH {
+        api.faults.fail_500.store(2, Ordering::SeqCst);
+        let mut sink = MemSink::default();
+        let report = run(
+            &plugin,
+            open("net1", &server.base_url, json!({})),
+            policy("net1"),
+            options(iso, Duration::from_secs(10)),
+            &mut sink,
+        )
+        .await
+        .unwrap();
+        assert_eq!(report.retries, 2, "{iso:?} {report:?}");
+        assert!(!sink.pages.is_empty());
+    }
+}
+
+#[tokio::test]
+async fn http_500s_beyond_the_retries_fail_retryable_naming_the_connector() {
+    let dir = plugin_dir();
+    let plugin = load(dir.path(), "example", None).unwrap();
+    let (api, server) = example_fake(20);
+    api.faults.fail_500.store(100, Ordering::SeqCst);
+    let mut sink = MemSink::default();
+    let e = run(
+        &plugin,
+        open("net1", &server.base_url, json!({})),
+        policy("net1"),
+        options(Isolation::InProcess, Duration::from_secs(10)),
+        &mut sink,
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(e.connector, "net1");
+    assert!(e.retryable);
+    assert_eq!(e.kind, ErrorKind::Upstream);
+    assert!(e.message.contains("HTTP 500"), "{e}");
+    assert!(e.message.contains("stream `conversions` page 1"), "{e}");
+    assert!(sink.pages.is_empty());
+}
+
+#[tokio::test]
+async fn a_timeout_fails_the_session_as_a_retryable_transport_error() {
+    let dir = plugin_dir();
+    let plugin = load(dir.path(), "example", None).unwrap();
+    let (api, server) = example_fake(5);
+    api.faults.slow_ms.store(3_000, Ordering::SeqCst);
+    let mut p = policy("net1");
+    p.timeout = Duration::from_millis(200);
+    p.max_retries = 1;
+    for iso in BOTH {
+        let mut sink = MemSink::default();
+        let e = run(
+            &plugin,
+            open("net1", &server.base_url, json!({})),
+            p.clone(),
+            options(iso, Duration::from_secs(10)),
+            &mut sink,
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(e.kind, ErrorKind::Transport, "{e}");
+        assert!(e.retryable);
+        assert!(e.message.contains("timed out"), "{e}");
+        assert!(sink.pages.is_empty());
+    }
+}
+
+async fn body_fault(fault: BodyFault, max_bytes: usize) -> SessionError {
+    let dir = plugin_dir();
+    let plugin = load(dir.path(), "example", None).unwrap();
+    let (api, server) = example_fake(20);
+    *api.faults.body.lock().unwrap() = fault;
+    let mut p = policy("net1");
+    p.max_response_bytes = max_bytes;
+    let mut last = None;
+    for iso in BOTH {
+        let mut sink = MemSink::default();
+        let e = run(
+            &plugin,
+            open("net1", &server.base_url, json!({})),
+            p.clone(),
+            options(iso, Duration::from_secs(10)),
+            &mut sink,
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(e.connector, "net1");
+        assert!(sink.pages.is_empty(), "{iso:?}");
+        last = Some(e);
+    }
+    last.unwrap()
+}
+
+#[tokio::test]
+async fn a_garbage_body_fails_naming_stream_and_page() {
+    let e = body_fault(BodyFault::Garbage, 1 << 20).await;
+    assert_eq!(e.kind, ErrorKind::BadResponse);
+    assert!(
+        e.message
+            .contains("stream `conversions` page 1: malformed JSON"),
+        "{e}"
+    );
+}
+
+#[tokio::test]
+async fn a_truncated_body_fails_naming_stream_and_page() {
+    let e = body_fault(BodyFault::Truncated, 1 << 20).await;
+    assert_eq!(e.kind, ErrorKind::BadResponse);
+    assert!(e.message.contains("malformed JSON"), "{e}");
+    assert!(e.message.contains("EOF"), "{e}");
+}
+
+#[tokio::test]
+async fn an_oversize_body_is_refused_by_the_host() {
+    let e = body_fault(BodyFault::Oversize(200_000), 64 * 1024).await;
+    assert_eq!(e.kind, ErrorKind::BadResponse);
+    assert!(
+        e.message.contains("exceeds the limit of 65536 bytes"),
+        "{e}"
+    );
+}
+
+#[tokio::test]
+async fn our_own_rate_limit_spaces_requests() {
+    let dir = plugin_dir();
+    let plugin = load(dir.path(), "example", None).unwrap();
+    let (_api, server) = example_fake(40);
+    let mut p = policy("rate_limited_net");
+    p.rate_limit = Some(RateLimit {
+        requests: 20,
+        per_secs: 1,
+    });
+    let mut sink = MemSink::default();
+    let report = run(
+        &plugin,
+        open(
+            "rate_limited_net",
+            &server.base_url,
+            json!({ "page_size": 1 }),
+        ),
+        p,
+        options(Isolation::InProcess, Duration::from_secs(10)),
+        &mut sink,
+    )
+    .await
+    .unwrap();
+    assert!(report.requests > 20, "{report:?}");
+    assert!(report.rate_limit_waits >= 1, "{report:?}");
+}
+
+#[tokio::test]
+async fn wrong_credentials_fail_as_auth_without_leaking_the_key() {
+    let dir = plugin_dir();
+    let plugin = load(dir.path(), "example", None).unwrap();
+    let (_api, server) = example_fake(5);
+    let mut p = policy("net1");
+    let wrong = "sk_wrong_but_still_secret_777";
+    p.secrets = BTreeMap::from([("api_key".to_owned(), Secret(wrong.to_owned()))]);
+    let mut sink = MemSink::default();
+    let e = run(
+        &plugin,
+        open("net1", &server.base_url, json!({})),
+        p,
+        options(Isolation::Subprocess, Duration::from_secs(10)),
+        &mut sink,
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(e.kind, ErrorKind::Auth);
+    assert!(!e.retryable);
+    // The fake echoes the presented token in its 401 body; the host masks it.
+    assert!(e.message.contains("Bearer ***"), "{e}");
+    assert!(!e.to_string().contains(wrong), "{e}");
+}
+
+// ---------------------------------------------------------------------------
+// Faulty plugin
+// ---------------------------------------------------------------------------
+
+#[tokio::test]
+async fn a_panicking_plugin_fails_retryable_and_keeps_only_committed_pages() {
+    for iso in BOTH {
+        let (r, sink) = faulty(iso, json!({ "fault": "panic" }), Duration::from_secs(10)).await;
+        let e = expect_err(r);
+        assert!(e.retryable, "{iso:?}");
+        assert_eq!(e.kind, ErrorKind::Internal);
+        assert!(
+            e.message
+                .contains("plugin `faulty`: plugin panicked: faulty plugin panics on purpose"),
+            "{iso:?}: {e}"
+        );
+        assert_eq!(sink.keys(), ["c1"], "{iso:?}");
+    }
+}
+
+#[tokio::test]
+async fn an_aborting_plugin_kills_only_its_subprocess() {
+    let (r, sink) = faulty(
+        Isolation::Subprocess,
+        json!({ "fault": "abort" }),
+        Duration::from_secs(10),
+    )
+    .await;
+    let e = expect_err(r);
+    assert!(e.retryable);
+    assert!(e.message.contains("plugin process crashed"), "{e}");
+    assert!(e.message.contains("SIGABRT"), "{e}");
+    assert_eq!(sink.keys(), ["c1"]);
+    // We are still alive and can run another session.
+    let (r, sink) = faulty(
+        Isolation::Subprocess,
+        json!({ "fault": "none" }),
+        Duration::from_secs(10),
+    )
+    .await;
+    r.unwrap();
+    assert_eq!(sink.keys(), ["c1", "c2"]);
+}
+
+#[tokio::test]
+async fn a_looping_plugin_is_killed_at_the_step_deadline() {
+    let (r, sink) = faulty(
+        Isolation::Subprocess,
+        json!({ "fault": "loop" }),
+        Duration::from_millis(500),
+    )
+    .await;
+    let e = expect_err(r);
+    assert!(e.retryable);
+    assert!(e.message.contains("exceeded its deadline of 500 ms"), "{e}");
+    assert!(e.message.contains("process was killed"), "{e}");
+    assert_eq!(sink.keys(), ["c1"]);
+}
+
+#[tokio::test]
+async fn a_looping_in_process_plugin_fails_at_the_deadline_and_is_abandoned() {
+    let (r, sink) = faulty(
+        Isolation::InProcess,
+        json!({ "fault": "loop", "loop_millis": 1500 }),
+        Duration::from_millis(300),
+    )
+    .await;
+    let e = expect_err(r);
+    assert!(e.retryable);
+    assert!(e.message.contains("exceeded its deadline of 300 ms"), "{e}");
+    assert!(e.message.contains("abandoned"), "{e}");
+    assert_eq!(sink.keys(), ["c1"]);
+}
+
+async fn invalid_output(settings: serde_json::Value, needle: &str) {
+    for iso in BOTH {
+        let (r, sink) = faulty(iso, settings.clone(), Duration::from_secs(10)).await;
+        let e = expect_err(r);
+        assert_eq!(e.kind, ErrorKind::Protocol, "{iso:?}: {e}");
+        assert!(!e.retryable);
+        assert!(
+            e.message
+                .contains("plugin `faulty` produced invalid output"),
+            "{e}"
+        );
+        assert!(e.message.contains(needle), "{iso:?}: {e}");
+        assert_eq!(sink.keys(), ["c1"], "{iso:?}");
+    }
+}
+
+#[tokio::test]
+async fn an_unknown_currency_is_rejected_naming_stream_and_record() {
+    invalid_output(
+        json!({ "fault": "invalid_record" }),
+        "stream `conversions`, record 1 (key `c3`): field `sale_amount`: currency `XYZ` is not an ISO-4217 code",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn an_empty_id_is_rejected() {
+    invalid_output(
+        json!({ "fault": "empty_id" }),
+        "record 1 (key ``): field `external_id` is empty",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_record_of_the_wrong_kind_is_rejected() {
+    invalid_output(
+        json!({ "fault": "wrong_kind" }),
+        "is a spend record but the stream holds conversions records",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_backwards_checkpoint_is_rejected() {
+    invalid_output(
+        json!({ "fault": "backwards_checkpoint" }),
+        "stream `conversions`: checkpoint watermark 2026-11-01T00:00:00+00:00 moves backwards from 2026-11-02T00:00:00+00:00",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_checkpoint_behind_the_committed_one_is_rejected() {
+    let dir = plugin_dir();
+    let plugin = load(dir.path(), "faulty", None).unwrap();
+    let mut o = open("flaky_net", "https://faulty.invalid", json!({}));
+    o.checkpoints.insert(
+        "conversions".into(),
+        Checkpoint {
+            stream: "conversions".into(),
+            watermark: Utc.with_ymd_and_hms(2026, 11, 5, 0, 0, 0).unwrap(),
+            state: json!({}),
+        },
+    );
+    let mut sink = MemSink::default();
+    let e = run(
+        &plugin,
+        o,
+        policy("flaky_net"),
+        options(Isolation::InProcess, Duration::from_secs(10)),
+        &mut sink,
+    )
+    .await
+    .unwrap_err();
+    assert!(e.message.contains("moves backwards from 2026-11-05"), "{e}");
+    assert!(sink.pages.is_empty());
+}
+
+#[tokio::test]
+async fn a_checkpoint_for_an_undeclared_stream_is_rejected() {
+    invalid_output(
+        json!({ "fault": "unknown_stream" }),
+        "checkpoint for stream `nope`, which the manifest does not declare",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_request_to_a_foreign_host_is_refused() {
+    for iso in BOTH {
+        let (r, sink) = faulty(
+            iso,
+            json!({ "fault": "foreign_host" }),
+            Duration::from_secs(10),
+        )
+        .await;
+        let e = expect_err(r);
+        assert_eq!(e.kind, ErrorKind::Config);
+        assert!(
+            e.message
+                .contains("host `elsewhere.invalid` is not allowed for connector `flaky_net`"),
+            "{e}"
+        );
+        assert_eq!(sink.keys(), ["c1"]);
+    }
+}
+
+#[tokio::test]
+async fn a_plugin_printing_to_stdout_does_not_corrupt_the_subprocess_protocol() {
+    let (r, sink) = faulty(
+        Isolation::Subprocess,
+        json!({ "fault": "stdout" }),
+        Duration::from_secs(10),
+    )
+    .await;
+    r.unwrap();
+    assert_eq!(sink.keys(), ["c1", "c2"]);
+}
+
+#[tokio::test]
+async fn the_file_capability_reads_inside_its_directory_only() {
+    let drop_dir = tempfile::tempdir().unwrap();
+    std::fs::write(drop_dir.path().join("a.csv"), "id\n1\n").unwrap();
+    std::fs::write(drop_dir.path().join("b.txt"), "hello").unwrap();
+    std::fs::write(drop_dir.path().join("c.json"), "{}").unwrap();
+    for iso in BOTH {
+        let (r, _) = faulty(
+            iso,
+            json!({ "fault": "files", "directory": drop_dir.path() }),
+            Duration::from_secs(10),
+        )
+        .await;
+        r.unwrap_or_else(|e| panic!("{iso:?}: {e}"));
+        let (r, _) = faulty(
+            iso,
+            json!({ "fault": "read_file", "file": "../../etc/passwd.txt", "directory": drop_dir.path() }),
+            Duration::from_secs(10),
+        )
+        .await;
+        let e = expect_err(r);
+        assert!(
+            e.message.contains("cannot be opened") || e.message.contains("outside"),
+            "{e}"
+        );
+        let (r, _) = faulty(
+            iso,
+            json!({ "fault": "read_file", "file": "c.json", "directory": drop_dir.path() }),
+            Duration::from_secs(10),
+        )
+        .await;
+        let e = expect_err(r);
+        assert!(e.message.contains("only names ending in .csv, .txt"), "{e}");
+    }
+}
+
+#[tokio::test]
+async fn long_sleeps_are_capped_and_end_on_shutdown() {
+    let dir = plugin_dir();
+    let plugin = load(dir.path(), "faulty", None).unwrap();
+    let capped = SessionTuning {
+        max_sleep: Duration::from_millis(10),
+        ..tuning()
+    };
+    let mut sink = MemSink::default();
+    run_session_with(
+        plugin.clone(),
+        open(
+            "flaky_net",
+            "https://faulty.invalid",
+            json!({ "fault": "sleep" }),
+        ),
+        policy("flaky_net"),
+        options(Isolation::InProcess, Duration::from_secs(10)),
+        &mut sink,
+        capped,
+    )
+    .await
+    .unwrap();
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    tx.send(true).unwrap();
+    let stopping = SessionTuning {
+        shutdown: Some(rx),
+        ..tuning()
+    };
+    let e = run_session_with(
+        plugin,
+        open(
+            "flaky_net",
+            "https://faulty.invalid",
+            json!({ "fault": "sleep" }),
+        ),
+        policy("flaky_net"),
+        options(Isolation::Subprocess, Duration::from_secs(10)),
+        &mut sink,
+        stopping,
+    )
+    .await
+    .unwrap_err();
+    assert!(e.retryable);
+    assert!(e.message.contains("shutting down"), "{e}");
+}
+
+#[tokio::test]
+async fn a_check_session_makes_one_request_and_commits_nothing() {
+    let dir = plugin_dir();
+    let plugin = load(dir.path(), "example", None).unwrap();
+    let (_api, server) = example_fake(5);
+    let mut o = open("net1", &server.base_url, json!({}));
+    o.mode = SessionMode::Check;
+    o.window = None;
+    let mut sink = MemSink::default();
+    let report = run(
+        &plugin,
+        o,
+        policy("net1"),
+        options(Isolation::Subprocess, Duration::from_secs(10)),
+        &mut sink,
+    )
+    .await
+    .unwrap();
+    assert_eq!(report.requests, 1);
+    assert!(sink.pages.is_empty());
+}
+
+// ---------------------------------------------------------------------------
+// Loader
+// ---------------------------------------------------------------------------
+
+#[test]
+fn a_sha256_pin_is_checked_before_loading() {
+    let dir = plugin_dir();
+    let file = dir.path().join(reckon_tests::plugin_file_name("example"));
+    let sha = reckon::plugins::loader::sha256_hex(&std::fs::read(&file).unwrap());
+    let p = load(dir.path(), "example", Some(&sha)).unwrap();
+    assert_eq!(p.sha256, sha);
+    let wrong = "0".repeat(64);
+    let e = load(dir.path(), "example", Some(&wrong))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("no library has the sha256 pinned for plugin `example`"),
+        "{e}"
+    );
+    let e = load(dir.path(), "nope", None).unwrap_err().to_string();
+    assert!(e.contains("no plugin with id `nope`"), "{e}");
+}
+
+#[cfg(unix)]
+#[test]
+fn world_writable_files_and_symlinks_out_of_the_directory_are_refused() {
+    use std::os::unix::fs::PermissionsExt;
+    let outside = plugin_dir();
+    let dir = tempfile::tempdir().unwrap();
+    let src = outside
+        .path()
+        .join(reckon_tests::plugin_file_name("example"));
+    std::os::unix::fs::symlink(&src, dir.path().join("libsneaky.so")).unwrap();
+    let e = reckon::plugins::loader::load_file(dir.path(), &dir.path().join("libsneaky.so"), None)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("symlink leads outside the plugin directory"),
+        "{e}"
+    );
+
+    let ww = dir.path().join("libww.so");
+    std::fs::copy(&src, &ww).unwrap();
+    std::fs::set_permissions(&ww, std::fs::Permissions::from_mode(0o666)).unwrap();
+    let e = reckon::plugins::loader::load_file(dir.path(), &ww, None)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("world-writable"), "{e}");
+}

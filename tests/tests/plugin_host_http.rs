@@ -1,0 +1,372 @@
+//! The HTTP executor's auth injection and redaction against loopback fakes:
+//! basic, header, query, bearer, OAuth2 refresh token (with caching) and
+//! `All[...]`; plus a whole session with secrets whose every log line is
+//! captured and searched for the secret values.
+
+use axum::extract::{Form, Query, State};
+use axum::http::HeaderMap;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use plugin_api::protocol::{AuthSpec, Event, HttpFailureKind, HttpRequest};
+use reckon::plugins::http::HttpExecutor;
+use reckon::plugins::{HttpPolicy, Secret, SessionTuning};
+use reckon_tests::fakes::server::FakeServer;
+use serde_json::{json, Value};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+#[derive(Default)]
+struct Seen {
+    token_calls: AtomicU32,
+    requests: Mutex<Vec<(HeaderMap, HashMap<String, String>)>>,
+}
+
+fn echo_server() -> (Arc<Seen>, FakeServer) {
+    let seen = Arc::new(Seen::default());
+    let app = Router::new()
+        .route(
+            "/data",
+            get(
+                |State(s): State<Arc<Seen>>,
+                 headers: HeaderMap,
+                 Query(q): Query<HashMap<String, String>>| async move {
+                    s.requests.lock().unwrap().push((headers, q));
+                    Json(json!({ "ok": true }))
+                },
+            ),
+        )
+        .route(
+            "/oauth/token",
+            post(
+                |State(s): State<Arc<Seen>>, Form(f): Form<HashMap<String, String>>| async move {
+                    s.token_calls.fetch_add(1, Ordering::SeqCst);
+                    if f.get("grant_type").map(String::as_str) != Some("refresh_token")
+                        || f.get("refresh_token").map(String::as_str) != Some("rt-SECRET-1")
+                        || f.get("client_secret").map(String::as_str) != Some("cs-SECRET-2")
+                    {
+                        return (
+                            axum::http::StatusCode::BAD_REQUEST,
+                            Json(json!({ "error": "invalid_grant" })),
+                        );
+                    }
+                    (
+                        axum::http::StatusCode::OK,
+                        Json(json!({ "access_token": "at-SECRET-3", "expires_in": 3600 })),
+                    )
+                },
+            ),
+        )
+        .with_state(seen.clone());
+    (seen, FakeServer::start(app))
+}
+
+fn secrets(pairs: &[(&str, &str)]) -> BTreeMap<String, Secret> {
+    pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), Secret((*v).to_owned())))
+        .collect()
+}
+
+fn executor(
+    connector: &str,
+    base_url: &str,
+    auth: AuthSpec,
+    secrets: BTreeMap<String, Secret>,
+    settings: Value,
+) -> HttpExecutor {
+    let mut policy = HttpPolicy::new(connector);
+    policy.timeout = Duration::from_secs(5);
+    policy.secrets = secrets;
+    HttpExecutor::new(
+        policy,
+        Some(auth),
+        &[],
+        base_url,
+        settings,
+        SessionTuning::default(),
+    )
+}
+
+fn get_req(base: &str, path: &str) -> HttpRequest {
+    HttpRequest {
+        id: 1,
+        method: "GET".into(),
+        url: format!("{base}{path}"),
+        headers: BTreeMap::new(),
+        body: None,
+        idempotent: true,
+        label: "test".into(),
+    }
+}
+
+fn status(ev: &(Event, Vec<u8>)) -> u16 {
+    match &ev.0 {
+        Event::HttpResponse(h) => h.status,
+        other => panic!("expected a response, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn basic_header_and_query_auth_are_injected_by_the_host() {
+    let (seen, server) = echo_server();
+    let base = server.base_url.clone();
+    let mut basic = executor(
+        "aff_basic",
+        &base,
+        AuthSpec::Basic {
+            username: "account_sid".into(),
+            password: "auth_token".into(),
+        },
+        secrets(&[("auth_token", "tok-SECRET")]),
+        json!({ "account_sid": "AC123" }),
+    );
+    assert_eq!(status(&basic.execute(&get_req(&base, "/data")).await), 200);
+    let mut header = executor(
+        "aff_header",
+        &base,
+        AuthSpec::Header {
+            name: "X-Api-Key".into(),
+            value: "api_key".into(),
+        },
+        secrets(&[("api_key", "hdr-SECRET")]),
+        json!({}),
+    );
+    assert_eq!(status(&header.execute(&get_req(&base, "/data")).await), 200);
+    let mut query = executor(
+        "aff_query",
+        &base,
+        AuthSpec::Query {
+            name: "api_key".into(),
+            value: "api_key".into(),
+        },
+        secrets(&[("api_key", "q SECRET&=")]),
+        json!({}),
+    );
+    assert_eq!(
+        status(&query.execute(&get_req(&base, "/data?page=2")).await),
+        200
+    );
+    let reqs = seen.requests.lock().unwrap();
+    use base64::Engine;
+    let expected = base64::engine::general_purpose::STANDARD.encode("AC123:tok-SECRET");
+    assert_eq!(
+        reqs[0].0.get("authorization").unwrap(),
+        &format!("Basic {expected}")
+    );
+    assert_eq!(reqs[1].0.get("x-api-key").unwrap(), "hdr-SECRET");
+    assert_eq!(reqs[2].1.get("api_key").unwrap(), "q SECRET&=");
+    assert_eq!(reqs[2].1.get("page").unwrap(), "2");
+}
+
+#[tokio::test]
+async fn query_auth_secrets_are_masked_in_failure_messages() {
+    // Nothing listens on this port: the connect error must not show the key.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    drop(listener);
+    let mut policy = HttpPolicy::new("aff_query");
+    policy.max_retries = 0;
+    policy.secrets = secrets(&[("api_key", "QUERY-SECRET-9")]);
+    let mut exec = HttpExecutor::new(
+        policy,
+        Some(AuthSpec::Query {
+            name: "key".into(),
+            value: "api_key".into(),
+        }),
+        &[],
+        &base,
+        json!({}),
+        SessionTuning::default(),
+    );
+    let (ev, _) = exec.execute(&get_req(&base, "/data")).await;
+    match ev {
+        Event::HttpFailure { kind, message, .. } => {
+            assert_eq!(kind, HttpFailureKind::Connect, "{message}");
+            assert!(!message.contains("QUERY-SECRET-9"), "{message}");
+        }
+        other => panic!("expected a failure, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn oauth2_refresh_token_is_exchanged_once_and_cached_alongside_a_header() {
+    let (seen, server) = echo_server();
+    let base = server.base_url.clone();
+    let auth = AuthSpec::All {
+        schemes: vec![
+            AuthSpec::Oauth2RefreshToken {
+                token_url: "/oauth/token".into(),
+                client_id: "client_id".into(),
+                client_secret: "client_secret".into(),
+                refresh_token: "refresh_token".into(),
+            },
+            AuthSpec::Header {
+                name: "developer-token".into(),
+                value: "developer_token".into(),
+            },
+        ],
+    };
+    let mut exec = executor(
+        "gads_oauth_test",
+        &base,
+        auth,
+        secrets(&[
+            ("client_secret", "cs-SECRET-2"),
+            ("refresh_token", "rt-SECRET-1"),
+            ("developer_token", "dev-SECRET-4"),
+        ]),
+        json!({ "client_id": "cid" }),
+    );
+    for _ in 0..3 {
+        assert_eq!(status(&exec.execute(&get_req(&base, "/data")).await), 200);
+    }
+    assert_eq!(seen.token_calls.load(Ordering::SeqCst), 1);
+    let reqs = seen.requests.lock().unwrap();
+    assert_eq!(reqs.len(), 3);
+    for (h, _) in reqs.iter() {
+        assert_eq!(h.get("authorization").unwrap(), "Bearer at-SECRET-3");
+        assert_eq!(h.get("developer-token").unwrap(), "dev-SECRET-4");
+    }
+    // The access token is masked like the configured secrets.
+    assert_eq!(exec.redactor().redact("x at-SECRET-3 y"), "x *** y");
+    assert_eq!(exec.stats.requests, 4);
+}
+
+#[tokio::test]
+async fn a_refused_refresh_token_reaches_the_plugin_as_a_401() {
+    let (_seen, server) = echo_server();
+    let base = server.base_url.clone();
+    let mut exec = executor(
+        "gads_bad_refresh",
+        &base,
+        AuthSpec::Oauth2RefreshToken {
+            token_url: format!("{base}/oauth/token"),
+            client_id: "client_id".into(),
+            client_secret: "client_secret".into(),
+            refresh_token: "refresh_token".into(),
+        },
+        secrets(&[
+            ("client_id", "cid"),
+            ("client_secret", "cs-SECRET-2"),
+            ("refresh_token", "rt-WRONG"),
+        ]),
+        json!({}),
+    );
+    let ev = exec.execute(&get_req(&base, "/data")).await;
+    assert_eq!(status(&ev), 401);
+    let body = String::from_utf8(ev.1).unwrap();
+    assert!(body.contains("OAuth2 token refresh"), "{body}");
+    assert!(body.contains("invalid_grant"), "{body}");
+}
+
+// ---------------------------------------------------------------------------
+// No secret in any log line
+// ---------------------------------------------------------------------------
+
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[test]
+fn no_secret_appears_in_any_log_line_of_a_run() {
+    use reckon::plugins::{load, run_session_with, Isolation, SessionOptions, SessionSink};
+    use reckon_tests::fakes::example::{router, ExampleApi, ExampleData};
+
+    const KEY: &str = "sk_live_NEVER_LOG_ME_31337";
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let dir = tempfile::tempdir().unwrap();
+    reckon_tests::install_plugins(dir.path(), &["example"]);
+    let plugin = load(dir.path(), "example", None).unwrap();
+    let from = chrono::NaiveDate::from_ymd_opt(2026, 11, 1).unwrap();
+    let to = chrono::NaiveDate::from_ymd_opt(2026, 11, 3).unwrap();
+    let api = ExampleApi::new(ExampleData::generate(3, 30, from, to), KEY);
+    // One throttle and one 500 so retry paths log too.
+    api.faults.throttle.store(1, Ordering::SeqCst);
+    api.faults.fail_500.store(1, Ordering::SeqCst);
+    let server = FakeServer::start(router(api.clone()));
+
+    struct Discard;
+    impl SessionSink for Discard {
+        fn commit(
+            &mut self,
+            records: Vec<plugin_api::Record>,
+            _: plugin_api::Checkpoint,
+        ) -> Result<reckon::store::CommitStats, String> {
+            Ok(reckon::store::CommitStats {
+                new: records.len() as u64,
+                ..Default::default()
+            })
+        }
+    }
+
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let mut errors = Vec::new();
+    for (iso, key) in [
+        (Isolation::InProcess, KEY),
+        (Isolation::Subprocess, KEY),
+        // A wrong key that the fake echoes back in its 401 body.
+        (Isolation::Subprocess, "sk_wrong_ALSO_SECRET_555"),
+    ] {
+        let mut policy = HttpPolicy::new("net_secret");
+        policy.secrets = secrets(&[("api_key", key)]);
+        let open = plugin_api::testing::open_read(
+            "net_secret",
+            &server.base_url,
+            json!({ "page_size": 7 }),
+            plugin_api::Window { from, to },
+        );
+        let tuning = SessionTuning {
+            backoff_base: Duration::from_millis(5),
+            ..SessionTuning::default()
+        };
+        let r = rt.block_on(run_session_with(
+            plugin.clone(),
+            open,
+            policy,
+            SessionOptions {
+                isolation: iso,
+                step_deadline: Duration::from_secs(10),
+                host_exe: reckon_tests::reckon_bin(),
+            },
+            &mut Discard,
+            tuning,
+        ));
+        if let Err(e) = r {
+            errors.push(e.to_string());
+        }
+    }
+    drop(server);
+    let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    assert!(logs.contains("session finished"), "{logs}");
+    assert!(
+        logs.contains("connector=\"net_secret\"") || logs.contains("connector=net_secret"),
+        "{logs}"
+    );
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    for secret in [KEY, "sk_wrong_ALSO_SECRET_555"] {
+        assert!(!logs.contains(secret), "secret found in logs:\n{logs}");
+        assert!(!errors.iter().any(|e| e.contains(secret)), "{errors:?}");
+    }
+}

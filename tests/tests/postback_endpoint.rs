@@ -1,0 +1,232 @@
+//! The postback endpoint in process: a real sled store in a temp dir, the
+//! postback router on a loopback port, a reqwest client.
+
+use plugin_api::protocol::{ConversionStatus, Record, RecordKind};
+use reckon::server::postback::{self, PostbackAuth, PostbackConfig, PostbackState, SecretRef};
+use reckon::store::Store;
+use reckon_tests::fakes::server::FakeServer;
+
+fn endpoint(id: &str, auth: PostbackAuth) -> PostbackConfig {
+    let toml = format!(
+        "id = \"{id}\"\nauth = \"{}\"\nsecret = {{ secret = \"env:UNUSED_IN_TESTS\" }}\ndefault_currency = \"USD\"",
+        match auth {
+            PostbackAuth::Token => "token",
+            PostbackAuth::Hmac => "hmac",
+        }
+    );
+    let mut cfg: PostbackConfig = toml::from_str(&toml).unwrap();
+    // The config loader resolves the reference; tests hand over the value.
+    cfg.resolved_secret = Some("s3cret".into());
+    let _: &SecretRef = &cfg.secret;
+    cfg
+}
+
+struct Harness {
+    _dir: tempfile::TempDir,
+    store: Store,
+    server: FakeServer,
+    client: reqwest::Client,
+}
+
+fn harness(endpoints: Vec<PostbackConfig>) -> Harness {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let router = postback::router(PostbackState {
+        store: store.clone(),
+        postbacks: endpoints,
+    });
+    Harness {
+        _dir: dir,
+        store,
+        server: FakeServer::start(router),
+        client: reqwest::Client::new(),
+    }
+}
+
+impl Harness {
+    async fn get(&self, path_query: &str) -> (u16, String) {
+        let r = self
+            .client
+            .get(format!("{}{path_query}", self.server.base_url))
+            .send()
+            .await
+            .unwrap();
+        (r.status().as_u16(), r.text().await.unwrap())
+    }
+    fn conversion(&self, source: &str, key: &str) -> Option<(u32, plugin_api::Conversion)> {
+        self.store
+            .get_record(RecordKind::Conversion, source, key)
+            .unwrap()
+            .map(|s| match s.record {
+                Record::Conversion(c) => (s.revision, c),
+                other => panic!("not a conversion: {other:?}"),
+            })
+    }
+}
+
+fn counter(connector: &str, outcome: &str) -> u64 {
+    postback::counters()
+        .into_iter()
+        .filter(|(c, o, _)| c == connector && *o == outcome)
+        .map(|(_, _, n)| n)
+        .sum()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_or_missing_secret_is_rejected_and_counted() {
+    let h = harness(vec![endpoint("pb_auth", PostbackAuth::Token)]);
+    let (status, body) = h
+        .get("/postback/pb_auth?tid=t1&affid=p1&amount=10&token=nope")
+        .await;
+    assert_eq!(status, 403, "{body}");
+    assert!(body.contains("wrong token"), "{body}");
+    let (status, body) = h.get("/postback/pb_auth?tid=t1&affid=p1&amount=10").await;
+    assert_eq!(status, 401, "{body}");
+    assert!(body.contains("missing token"), "{body}");
+    assert!(h.conversion("pb_auth", "t1").is_none());
+    assert_eq!(counter("pb_auth", "forbidden"), 1);
+    assert_eq!(counter("pb_auth", "unauthorized"), 1);
+    let (status, _) = h.get("/postback/no_such?tid=t1").await;
+    assert_eq!(status, 404);
+    assert!(postback::render_metrics()
+        .contains("reckon_postback_requests_total{connector=\"pb_auth\",outcome=\"forbidden\"} 1"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replayed_postback_is_stored_once_and_a_status_change_is_a_revision() {
+    let h = harness(vec![endpoint("pb_replay", PostbackAuth::Token)]);
+    let q = "/postback/pb_replay?transaction_id=tx-9&order_id=A-1&sale_amount=120.50&payout=12.05&affiliate_id=p7&status=pending&token=s3cret";
+    let (status, body) = h.get(q).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("\"result\":\"stored\""), "{body}");
+    let (status, body) = h.get(q).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("\"result\":\"duplicate\""), "{body}");
+    let (rev, c) = h.conversion("pb_replay", "tx-9").unwrap();
+    assert_eq!(rev, 1);
+    assert_eq!(c.order_id.as_deref(), Some("A-1"));
+    assert_eq!(c.commission.unwrap().amount.to_string(), "12.05");
+    assert_eq!(
+        h.store
+            .count_records(RecordKind::Conversion, Some("pb_replay")),
+        1
+    );
+
+    // A status-only update keeps the amounts and becomes revision 2.
+    let (status, body) = h
+        .get("/postback/pb_replay?transaction_id=tx-9&status=reversed&token=s3cret")
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("\"result\":\"updated\""), "{body}");
+    let (rev, c) = h.conversion("pb_replay", "tx-9").unwrap();
+    assert_eq!(rev, 2);
+    assert_eq!(c.status, ConversionStatus::Reversed);
+    assert_eq!(c.sale_amount.unwrap().amount.to_string(), "120.50");
+    let old = h
+        .store
+        .revisions(RecordKind::Conversion, "pb_replay", "tx-9")
+        .unwrap();
+    assert_eq!(old.len(), 1);
+    assert_eq!(counter("pb_replay", "stored"), 1);
+    assert_eq!(counter("pb_replay", "duplicate"), 1);
+    assert_eq!(counter("pb_replay", "updated"), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_requests_get_a_reason_and_are_counted() {
+    let h = harness(vec![endpoint("pb_bad", PostbackAuth::Token)]);
+    for (q, reason) in [
+        ("affid=p&amount=1", "transaction_id is required"),
+        (
+            "tid=a&affid=p&amount=12.3.4",
+            "amount \\\"12.3.4\\\" is not a decimal",
+        ),
+        ("tid={transaction_id}&affid=p", "did not substitute"),
+        ("tid=b&amount=5", "partner_id is required"),
+    ] {
+        let (status, body) = h.get(&format!("/postback/pb_bad?{q}&token=s3cret")).await;
+        assert_eq!(status, 400, "{q}: {body}");
+        assert!(body.contains(reason), "{q}: {body}");
+    }
+    assert_eq!(counter("pb_bad", "bad_request"), 4);
+    assert_eq!(
+        h.store
+            .count_records(RecordKind::Conversion, Some("pb_bad")),
+        0
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hmac_signed_json_and_form_bodies_are_accepted_and_tampering_is_not() {
+    let h = harness(vec![endpoint("pb_hmac", PostbackAuth::Hmac)]);
+    let url = format!("{}/postback/pb_hmac", h.server.base_url);
+    let json_body = r#"{"transaction_id":"h1","amount":42.5,"currency":"EUR","partner_id":"p1","status":"approved","event":"sale","timestamp":"2026-11-20T10:00:00+01:00"}"#;
+    let sig = postback::sign("s3cret", json_body.as_bytes());
+    let r = h
+        .client
+        .post(&url)
+        .header("content-type", "application/json")
+        .header("x-signature", format!("sha256={sig}"))
+        .body(json_body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200, "{}", r.text().await.unwrap());
+    let (_, c) = h.conversion("pb_hmac", "h1").unwrap();
+    assert_eq!(c.sale_amount.unwrap().to_string(), "42.5 EUR");
+    assert_eq!(c.occurred_at.to_rfc3339(), "2026-11-20T09:00:00+00:00");
+    assert_eq!(c.status, ConversionStatus::Approved);
+
+    let form = "transaction_id=h2&amount=1&partner_id=p1";
+    let sig = postback::sign("s3cret", form.as_bytes());
+    let r = h
+        .client
+        .post(&url)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("x-signature", &sig)
+        .body(form.replace("amount=1", "amount=100"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 403);
+    assert!(h.conversion("pb_hmac", "h2").is_none());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_thousand_concurrent_postbacks_are_all_stored_exactly_once() {
+    let h = std::sync::Arc::new(harness(vec![endpoint("pb_load", PostbackAuth::Token)]));
+    let mut tasks = Vec::new();
+    // 1,000 distinct conversions plus 200 replays of some of them, all at once.
+    for i in 0..1200u32 {
+        let h = h.clone();
+        tasks.push(tokio::spawn(async move {
+            let n = if i < 1000 { i } else { (i - 1000) * 5 };
+            h.get(&format!(
+                "/postback/pb_load?tid=c{n}&affid=p{}&amount={}.{:02}&token=s3cret",
+                n % 7,
+                n,
+                n % 100
+            ))
+            .await
+        }));
+    }
+    let mut ok = 0;
+    for t in tasks {
+        let (status, body) = t.await.unwrap();
+        assert_eq!(status, 200, "{body}");
+        ok += 1;
+    }
+    assert_eq!(ok, 1200);
+    assert_eq!(
+        h.store
+            .count_records(RecordKind::Conversion, Some("pb_load")),
+        1000
+    );
+    for n in [0u32, 5, 499, 999] {
+        let (rev, c) = h.conversion("pb_load", &format!("c{n}")).unwrap();
+        assert_eq!(rev, 1, "c{n} was written more than once");
+        assert_eq!(c.partner_id, format!("p{}", n % 7));
+    }
+    assert_eq!(counter("pb_load", "stored"), 1000);
+    assert_eq!(counter("pb_load", "duplicate"), 200);
+}
