@@ -66,8 +66,8 @@ fn load(config: &Path) -> anyhow::Result<Loaded> {
     })
 }
 
-fn select<'a>(
-    programs: &'a [ProgramConfig],
+fn select(
+    programs: &[ProgramConfig],
     id: Option<&str>,
 ) -> anyhow::Result<Vec<ProgramConfig>> {
     match id {
