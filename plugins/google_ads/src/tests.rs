@@ -329,3 +329,32 @@ fn manifest_declares_oauth_plus_developer_token() {
 fn manifest_snapshot() {
     insta::assert_json_snapshot!(GoogleAds::manifest());
 }
+
+#[test]
+fn a_finished_window_is_pulled_whole_again_by_the_next_session() {
+    let mut open = open_read("gads", "http://fake", settings(), window());
+    open.checkpoints.insert(
+        SPEND.into(),
+        Checkpoint {
+            stream: SPEND.into(),
+            watermark: day("2026-11-03").and_hms_opt(0, 0, 0).unwrap().and_utc(),
+            state: json!({ "window": "2026-11-01..2026-11-02", "done_through": "2026-11-02", "complete": true }),
+        },
+    );
+    let out = FakeHost::handler(|req| {
+        if req.body.as_deref().unwrap_or("").contains("FROM customer") {
+            return Reply::json(200, &plugin_api::serde_json::from_str(CUSTOMER).unwrap());
+        }
+        Reply::json(200, &json!([{ "results": [], "requestId": "r" }]))
+    })
+    .run::<GoogleAds>(open);
+    out.result.as_ref().unwrap();
+    // Customer query plus both days: restatements are picked up.
+    assert_eq!(out.requests.len(), 3);
+    // The watermark does not move backwards.
+    assert!(out
+        .checkpoints
+        .iter()
+        .all(|c| c.watermark.to_rfc3339() == "2026-11-03T00:00:00+00:00"));
+    assert_eq!(out.checkpoints[1].state["complete"], true);
+}
