@@ -11,6 +11,7 @@
 //! cargo target directory: run `cargo build --workspace` before the tests
 //! (the README's test command does).
 
+pub mod demo_world;
 pub mod fakes;
 pub mod story;
 

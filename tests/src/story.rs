@@ -14,9 +14,7 @@
 
 use chrono::{DateTime, Duration, NaiveDate, NaiveTime, TimeZone, Utc};
 use chrono_tz::Tz;
-use plugin_api::{
-    Channel, Conversion, ConversionStatus, EventType, Money, Order, OrderStatus, Refund, Spend, Utm,
-};
+use plugin_api::{Conversion, ConversionStatus, EventType, Money, Order, OrderStatus, Refund, Utm};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use rust_decimal::Decimal;
@@ -24,7 +22,8 @@ use std::collections::BTreeMap;
 
 /// The affiliate networks of the story, in source-priority order.
 pub const NETWORKS: [&str; 4] = ["impact", "everflow", "cake", "partnerstack"];
-/// The ad networks of the story.
+/// The ad networks of the story (their spend comes from the ad fakes' own
+/// seeded universes; orders point at their campaigns through UTM tags).
 pub const AD_NETWORKS: [&str; 3] = ["google_ads", "meta_ads", "tiktok_ads"];
 /// The shop's timezone.
 pub const SHOP_TZ: Tz = chrono_tz::America::New_York;
@@ -89,11 +88,6 @@ pub struct Story {
     pub orders: Vec<Order>,
     /// Claims by network.
     pub claims: BTreeMap<&'static str, Vec<StoryClaim>>,
-    /// Spend rows by ad network, final (restated) figures.
-    pub spend: BTreeMap<&'static str, Vec<Spend>>,
-    /// For each ad network, one (day, campaign) whose first pull reports
-    /// lower figures that are restated on the next pull.
-    pub restated: BTreeMap<&'static str, (NaiveDate, String)>,
     /// A simulated "now" after every lock date of the story.
     pub now: DateTime<Utc>,
 }
@@ -163,8 +157,8 @@ pub fn generate(seed: u64, days: u32, end: NaiveDate) -> Story {
         (
             "partnerstack",
             vec![
-                ("ps_anna", "Anna's Outdoor Blog"),
-                ("ps_trail", "TrailTalk Podcast"),
+                ("part_1", "Anna's Outdoor Blog"),
+                ("part_2", "TrailTalk Podcast"),
             ],
         ),
     ]);
@@ -191,8 +185,8 @@ pub fn generate(seed: u64, days: u32, end: NaiveDate) -> Story {
             let amount = cents(&mut rng, 20, 300);
             let mut order = Order {
                 source: "shopify".into(),
-                order_id: format!("NW-{number}"),
-                alt_ids: vec![format!("{}", 5_000_000 + number), format!("#{number}")],
+                order_id: shopify_id(number).to_string(),
+                alt_ids: vec![format!("#{number}"), number.to_string()],
                 created_at,
                 amount: money(amount),
                 customer_id: Some(format!("cust-{}", rng.gen_range(1..800))),
@@ -226,20 +220,24 @@ pub fn generate(seed: u64, days: u32, end: NaiveDate) -> Story {
             let channel_roll: u32 = rng.gen_range(0..1000);
             if channel_roll < 300 {
                 order.click_ids.push(format!("gclid-{number}"));
-                order.utm = utm("google", "cpc", &format!("g-{}", rng.gen_range(1..4)));
+                order.utm = utm(
+                    "google",
+                    "cpc",
+                    &ad_campaign_id(rng.gen_range(0..AD_CAMPAIGNS[0])),
+                );
             } else if channel_roll < 450 {
                 order.click_ids.push(format!("fbclid-{number}"));
                 order.utm = utm(
                     "facebook",
                     "paid_social",
-                    &format!("m-{}", rng.gen_range(1..4)),
+                    &ad_campaign_id(rng.gen_range(0..AD_CAMPAIGNS[1])),
                 );
             } else if channel_roll < 550 {
                 order.click_ids.push(format!("ttclid-{number}"));
                 order.utm = utm(
                     "tiktok",
                     "paid_social",
-                    &format!("t-{}", rng.gen_range(1..3)),
+                    &ad_campaign_id(rng.gen_range(0..AD_CAMPAIGNS[2])),
                 );
             } else if channel_roll < 900 {
                 // Affiliate order: one network wins, maybe a second claims it too.
@@ -270,12 +268,17 @@ pub fn generate(seed: u64, days: u32, end: NaiveDate) -> Story {
                     } else if fault < 70 {
                         intended = Intended::NetworkReversed;
                         status = ConversionStatus::Reversed;
-                    } else if fault < 90 {
+                    } else if fault < 90 && net != "impact" {
+                        // Impact has no "rejected" state; the others do.
                         intended = Intended::NetworkRejected;
                         status = ConversionStatus::Rejected;
-                    } else if fault < 190 {
-                        let other = NETWORKS[(net_idx + 1 + rng.gen_range(0..3)) % 4];
-                        duplicate_by = Some(other);
+                    } else if fault < 190 && net != "partnerstack" {
+                        // Duplicates among the networks that report click times.
+                        let others: Vec<&'static str> = ["impact", "everflow", "cake"]
+                            .into_iter()
+                            .filter(|n| *n != net)
+                            .collect();
+                        duplicate_by = Some(others[rng.gen_range(0..others.len())]);
                     }
                 }
                 let basis = match intended {
@@ -303,9 +306,10 @@ pub fn generate(seed: u64, days: u32, end: NaiveDate) -> Story {
                     basis,
                 });
                 if let Some(other) = duplicate_by {
-                    // The loser clicked earlier, so last click picks the first network.
+                    // The loser clicked (and reports its conversion) a day or
+                    // more earlier, so last click picks the first network.
                     let (opid, opname) = partners[other][rng.gen_range(0..partners[other].len())];
-                    let early = click_at - Duration::hours(rng.gen_range(2..48));
+                    let early = created_at - Duration::hours(rng.gen_range(26..72));
                     claim_seq += 1;
                     claims.get_mut(other).unwrap().push(StoryClaim {
                         claim: claim(
@@ -314,12 +318,12 @@ pub fn generate(seed: u64, days: u32, end: NaiveDate) -> Story {
                             &order,
                             quote_order_id(other, number, &mut rng),
                             &format!("{other}-clk-{number}"),
-                            early,
+                            early - Duration::minutes(30),
                             opid,
                             opname,
                             amount,
                             ConversionStatus::Approved,
-                            created_at,
+                            early,
                         ),
                         intended: Intended::Duplicate,
                         basis: None,
@@ -364,14 +368,11 @@ pub fn generate(seed: u64, days: u32, end: NaiveDate) -> Story {
     let now = (to_utc_midnight(end)
         + Duration::days(DEMO_RETURN_WINDOW_DAYS.max(14) + DEMO_GRACE_DAYS + 1))
     .max(to_utc_midnight(end));
-    let (spend, restated) = spend_rows(&mut rng, from, end);
     Story {
         from,
         to: end,
         orders,
         claims,
-        spend,
-        restated,
         now,
     }
 }
@@ -402,16 +403,29 @@ fn weighted(rng: &mut StdRng, weights: &[u32]) -> usize {
     weights.len() - 1
 }
 
-/// How each network quotes the shop's order: Impact the order id (with
-/// case/whitespace noise), Everflow the numeric id, CAKE the order name,
-/// PartnerStack the order id.
+/// How each network quotes the shop's order: Impact the order name (with
+/// whitespace noise), Everflow the numeric id, CAKE the order name,
+/// PartnerStack the order number.
 fn quote_order_id(net: &str, number: u64, rng: &mut StdRng) -> String {
     match net {
-        "impact" if rng.gen_bool(0.2) => format!(" nw-{number} "),
-        "everflow" => format!("{}", 5_000_000 + number),
-        "cake" => format!("#{number}"),
-        _ => format!("NW-{number}"),
+        "impact" if rng.gen_bool(0.2) => format!(" #{number} "),
+        "impact" | "cake" => format!("#{number}"),
+        "everflow" => shopify_id(number).to_string(),
+        _ => number.to_string(),
     }
+}
+
+/// The shop's numeric order id for order number `number`.
+pub fn shopify_id(number: u64) -> u64 {
+    5_000_000 + number
+}
+
+/// Campaigns per ad network in the demo (Google, Meta, TikTok).
+pub const AD_CAMPAIGNS: [u32; 3] = [3, 3, 2];
+
+/// The ad fakes' id of campaign `c` (they share one id scheme).
+pub fn ad_campaign_id(c: u32) -> String {
+    crate::fakes::google_ads::wire::campaign_id(c)
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -432,7 +446,7 @@ fn claim(
         "impact" => format!("3641.{}.{}", 1000 + seq % 97, 180_000 + seq),
         "everflow" => format!("{:032x}", 0x9e6e_4d83_0000_0000u64 + seq),
         "cake" => format!("{}", 770_000 + seq),
-        _ => format!("rwd_{seq:08}"),
+        _ => format!("rew_{seq:08}"),
     };
     let _ = order;
     Conversion {
@@ -458,73 +472,6 @@ fn claim(
         coupon: None,
         utm: Utm::default(),
     }
-}
-
-fn spend_rows(
-    rng: &mut StdRng,
-    from: NaiveDate,
-    to: NaiveDate,
-) -> (
-    BTreeMap<&'static str, Vec<Spend>>,
-    BTreeMap<&'static str, (NaiveDate, String)>,
-) {
-    let setups: [(&'static str, &str, Channel, &[&str]); 3] = [
-        (
-            "google_ads",
-            "America/New_York",
-            Channel::Search,
-            &["g-1", "g-2", "g-3"],
-        ),
-        (
-            "meta_ads",
-            "Europe/London",
-            Channel::Social,
-            &["m-1", "m-2", "m-3"],
-        ),
-        ("tiktok_ads", "UTC", Channel::Video, &["t-1", "t-2"]),
-    ];
-    let mut spend = BTreeMap::new();
-    let mut restated = BTreeMap::new();
-    let days = (to - from).num_days() + 1;
-    for (net, tz, channel, campaigns) in setups {
-        let mut rows = Vec::new();
-        for d in 0..days {
-            let day = from + Duration::days(d);
-            for camp in campaigns {
-                for ag in 1..=2 {
-                    let impressions: u64 = rng.gen_range(2_000..40_000);
-                    let clicks: u64 = impressions * rng.gen_range(5..40) / 1000;
-                    let spend_amt = Decimal::new(
-                        i64::try_from(clicks).unwrap_or(0) * rng.gen_range(40..180),
-                        2,
-                    );
-                    rows.push(Spend {
-                        source: net.into(),
-                        account_id: format!("{net}-acct-1"),
-                        day,
-                        timezone: tz.into(),
-                        campaign_id: (*camp).into(),
-                        campaign_name: format!("Northwind {camp}"),
-                        ad_group_id: Some(format!("{camp}-ag{ag}")),
-                        ad_group_name: Some(format!("{camp} ad group {ag}")),
-                        ad_id: None,
-                        channel,
-                        impressions,
-                        clicks,
-                        spend: money(spend_amt),
-                        platform_conversions: Some(Decimal::from(clicks / 25)),
-                        platform_conversion_value: Some(money(
-                            Decimal::from(clicks / 25) * Decimal::from(90),
-                        )),
-                    });
-                }
-            }
-        }
-        let restated_day = to - Duration::days(1).min(Duration::days(days - 1));
-        restated.insert(net, (restated_day, campaigns[0].to_owned()));
-        spend.insert(net, rows);
-    }
-    (spend, restated)
 }
 
 #[cfg(test)]

@@ -104,7 +104,10 @@ fn kill_dash_nine_at_random_points_loses_and_duplicates_nothing() {
         let unique: BTreeSet<&String> = now.iter().collect();
         assert_eq!(unique.len(), now.len(), "round {round}: duplicated records");
     }
-    assert!(kills >= 20, "only {kills} runs were killed mid-way in {round} rounds");
+    assert!(
+        kills >= 20,
+        "only {kills} runs were killed mid-way in {round} rounds"
+    );
 
     // Restart once more and let it finish.
     let out = sync_cmd(&crashy.config).output().unwrap();

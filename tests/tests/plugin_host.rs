@@ -653,7 +653,11 @@ async fn long_sleeps_are_capped_and_end_on_shutdown() {
     let mut sink = MemSink::default();
     run_session_with(
         plugin.clone(),
-        open("flaky_net", "https://faulty.invalid", json!({ "fault": "sleep" })),
+        open(
+            "flaky_net",
+            "https://faulty.invalid",
+            json!({ "fault": "sleep" }),
+        ),
         policy("flaky_net"),
         options(Isolation::InProcess, Duration::from_secs(10)),
         &mut sink,
@@ -669,7 +673,11 @@ async fn long_sleeps_are_capped_and_end_on_shutdown() {
     };
     let e = run_session_with(
         plugin,
-        open("flaky_net", "https://faulty.invalid", json!({ "fault": "sleep" })),
+        open(
+            "flaky_net",
+            "https://faulty.invalid",
+            json!({ "fault": "sleep" }),
+        ),
         policy("flaky_net"),
         options(Isolation::Subprocess, Duration::from_secs(10)),
         &mut sink,

@@ -1,11 +1,410 @@
-//! `reckon demo`. Owned by issue 9.
-use std::process::ExitCode;
+//! `reckon demo`: the whole product against loopback fakes, in one command.
+//!
+//! It starts `reckon-fakes` (built beside `reckon` from the `tests` crate),
+//! which serves one seeded story from fakes of every platform; writes a config
+//! (`config/demo.toml` with the fakes' real addresses) and copies the plugin
+//! libraries into the output directory; then runs the same commands an
+//! operator would (`config check`, `sync` per connector, a second Google sync
+//! after a restated day, `reconcile`, `statements generate|finalize`,
+//! `reconcile report`, `kpi`), each as a child `reckon` process with
+//! subprocess plugin isolation, logging to `DIR/logs/`. It ends with a
+//! summary read back from the store and the statement files.
+//!
+//! What it is not: a test. The end-to-end test (`tests/tests/demo_e2e.rs`)
+//! runs it and checks the totals against the story's own ground truth.
+
+use anyhow::{bail, Context};
+use chrono::{Datelike, NaiveDate};
+use plugin_api::RecordKind;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitCode, Stdio};
+use std::time::Instant;
 
 /// Arguments of `reckon demo`.
 #[derive(Debug, clap::Args)]
-pub struct DemoArgs {}
+pub struct DemoArgs {
+    /// Output directory (created; an existing demo there is replaced).
+    #[arg(long, default_value = "reckon-demo")]
+    pub out: PathBuf,
+    /// Days of business in the story.
+    #[arg(long, default_value_t = 45)]
+    pub days: u32,
+    /// Seed of the story (same seed and end date, same files).
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Last day of the story (default: 20 days ago, so every lock date has passed).
+    #[arg(long)]
+    pub end: Option<NaiveDate>,
+}
+
+/// The connectors of the demo config, in sync order, with the fake each uses.
+const CONNECTORS: [(&str, &str, u16); 8] = [
+    ("shopify", "orders", 18081),
+    ("impact", "impact", 18082),
+    ("everflow", "everflow", 18083),
+    ("cake", "cake", 18084),
+    ("partnerstack", "partnerstack", 18085),
+    ("google_ads", "google_ads", 18086),
+    ("meta_ads", "meta_ads", 18087),
+    ("tiktok_ads", "tiktok_ads", 18088),
+];
+
+/// The demo config template (its addresses are replaced with the fakes').
+const DEMO_CONFIG: &str = include_str!("../../../config/demo.toml");
+
+/// Program id in the demo config.
+pub const PROGRAM: &str = "northwind";
+
+#[derive(Debug, Deserialize)]
+struct FakesReady {
+    from: NaiveDate,
+    to: NaiveDate,
+    urls: BTreeMap<String, String>,
+    google: BTreeMap<String, String>,
+    meta: BTreeMap<String, String>,
+    tiktok: BTreeMap<String, String>,
+}
+
+/// Kills the fakes when the demo ends, however it ends.
+struct FakesProcess(Child);
+
+impl Drop for FakesProcess {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
 
 /// Runs the demo.
-pub fn run(_args: DemoArgs) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("`reckon demo` is not built yet")
+pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
+    let started = Instant::now();
+    let exe = std::env::current_exe().context("cannot find the reckon executable")?;
+    let bin_dir = exe
+        .parent()
+        .context("reckon executable has no directory")?
+        .to_path_buf();
+    let fakes_bin = bin_dir.join(format!("reckon-fakes{}", std::env::consts::EXE_SUFFIX));
+    if !fakes_bin.exists() {
+        bail!(
+            "{} not found: build the whole workspace first (`cargo build --release --workspace`)",
+            fakes_bin.display()
+        );
+    }
+    let out = &args.out;
+    if out.join("data").exists() {
+        std::fs::remove_dir_all(out.join("data"))
+            .with_context(|| format!("cannot clear {}", out.display()))?;
+    }
+    for sub in ["statements", "reports", "kpi", "logs", "plugins"] {
+        let p = out.join(sub);
+        if p.exists() {
+            std::fs::remove_dir_all(&p).with_context(|| format!("cannot clear {}", p.display()))?;
+        }
+        std::fs::create_dir_all(&p).with_context(|| format!("cannot create {}", p.display()))?;
+    }
+    // The plugins the demo uses, copied from beside the reckon binary.
+    for (_, plugin, _) in CONNECTORS {
+        let name = format!(
+            "{}reckon_plugin_{plugin}{}",
+            std::env::consts::DLL_PREFIX,
+            std::env::consts::DLL_SUFFIX
+        );
+        let src = bin_dir.join(&name);
+        if !src.exists() {
+            bail!(
+                "plugin library {} not found: build the whole workspace first",
+                src.display()
+            );
+        }
+        std::fs::copy(&src, out.join("plugins").join(&name))
+            .with_context(|| format!("cannot copy {}", src.display()))?;
+    }
+
+    // The fakes.
+    let mut cmd = Command::new(&fakes_bin);
+    cmd.args([
+        "--seed",
+        &args.seed.to_string(),
+        "--days",
+        &args.days.to_string(),
+    ]);
+    if let Some(end) = args.end {
+        cmd.args(["--end", &end.to_string()]);
+    }
+    let mut child = FakesProcess(
+        cmd.stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .with_context(|| format!("cannot start {}", fakes_bin.display()))?,
+    );
+    let mut line = String::new();
+    let mut fakes_out = BufReader::new(child.0.stdout.take().context("fakes stdout")?);
+    fakes_out
+        .read_line(&mut line)
+        .context("reading the fakes' addresses")?;
+    let ready: FakesReady =
+        serde_json::from_str(&line).with_context(|| format!("reckon-fakes said {line:?}"))?;
+    println!(
+        "Reckon demo: Northwind Outfitters, {} to {} (seed {}), fakes of 8 platforms on loopback.",
+        ready.from, ready.to, args.seed
+    );
+
+    // The config.
+    let mut config = DEMO_CONFIG.to_owned();
+    for (id, _, port) in CONNECTORS {
+        let url = ready
+            .urls
+            .get(id)
+            .with_context(|| format!("no fake for {id}"))?;
+        config = config.replace(&format!("http://127.0.0.1:{port}"), url);
+    }
+    config = config
+        .replace(
+            "customer_id = \"1234567890\"",
+            &format!("customer_id = \"{}\"", ready.google["customer_id"]),
+        )
+        .replace(
+            "act_1234567890",
+            &format!("act_{}", ready.meta["ad_account_id"]),
+        )
+        .replace("7012345678901234567", &ready.tiktok["advertiser_id"]);
+    let config_path = out.join("reckon.toml");
+    std::fs::write(&config_path, config)
+        .with_context(|| format!("cannot write {}", config_path.display()))?;
+    let env: Vec<(&str, String)> = vec![
+        ("RECKON_DEMO_SHOPIFY_TOKEN", "shpat_demo_token".into()),
+        ("RECKON_DEMO_IMPACT_TOKEN", "demo-impact-token".into()),
+        ("RECKON_DEMO_EVERFLOW_KEY", "demo-everflow-key".into()),
+        ("RECKON_DEMO_CAKE_KEY", "demo-cake-key".into()),
+        ("RECKON_DEMO_PARTNERSTACK_PUBLIC", "pk_demo".into()),
+        ("RECKON_DEMO_PARTNERSTACK_PRIVATE", "sk_demo".into()),
+        (
+            "RECKON_DEMO_GOOGLE_DEVELOPER_TOKEN",
+            ready.google["developer_token"].clone(),
+        ),
+        (
+            "RECKON_DEMO_GOOGLE_CLIENT_ID",
+            ready.google["client_id"].clone(),
+        ),
+        (
+            "RECKON_DEMO_GOOGLE_CLIENT_SECRET",
+            ready.google["client_secret"].clone(),
+        ),
+        (
+            "RECKON_DEMO_GOOGLE_REFRESH_TOKEN",
+            ready.google["refresh_token"].clone(),
+        ),
+        ("RECKON_DEMO_META_TOKEN", ready.meta["access_token"].clone()),
+        (
+            "RECKON_DEMO_TIKTOK_TOKEN",
+            ready.tiktok["access_token"].clone(),
+        ),
+    ];
+    let step = |name: &str, argv: &[&str]| -> anyhow::Result<()> {
+        let log = out.join("logs").join(format!("{name}.log"));
+        let file = std::fs::File::create(&log)
+            .with_context(|| format!("cannot create {}", log.display()))?;
+        let t = Instant::now();
+        let status = Command::new(&exe)
+            .arg("--config")
+            .arg(&config_path)
+            .args(argv)
+            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+            .stdin(Stdio::null())
+            .stdout(file.try_clone()?)
+            .stderr(file)
+            .status()
+            .with_context(|| format!("cannot run reckon {}", argv.join(" ")))?;
+        println!(
+            "  {:<44} {:>6} ms  {}",
+            format!("reckon {}", argv.join(" ")),
+            t.elapsed().as_millis(),
+            if status.success() { "ok" } else { "FAILED" }
+        );
+        if !status.success() {
+            bail!("`reckon {}` failed; see {}", argv.join(" "), log.display());
+        }
+        Ok(())
+    };
+
+    // Pull a week past the story's last day: refunds and status changes land
+    // after the sale (the shop's orders are pulled by their update time).
+    let today = chrono::Utc::now().date_naive();
+    // Also a few days before its first day: a network may date a claim
+    // before the sale it claims (an earlier click).
+    let (from, to) = (
+        (ready.from - chrono::Duration::days(7)).to_string(),
+        (ready.to + chrono::Duration::days(7))
+            .min(today)
+            .to_string(),
+    );
+    step("config-check", &["config", "check"])?;
+    for (id, _, _) in CONNECTORS {
+        step(
+            &format!("sync-{id}"),
+            &["sync", id, "--from", &from, "--to", &to],
+        )?;
+    }
+    // Google restates a day; the next scheduled-style sync re-pulls its lookback.
+    if let Some(stdin) = child.0.stdin.as_mut() {
+        writeln!(stdin, "restate google_ads").context("asking the fakes to restate a day")?;
+        stdin.flush().ok();
+        let mut ack = String::new();
+        fakes_out
+            .read_line(&mut ack)
+            .context("waiting for the restatement")?;
+        println!(
+            "  (google_ads restated {})",
+            ack.trim().trim_start_matches("restated ")
+        );
+    }
+    step(
+        "sync-google_ads-again",
+        &["sync", "google_ads", "--from", &from, "--to", &to],
+    )?;
+    step("reconcile", &["reconcile"])?;
+    let months = months(ready.from, ready.to);
+    for (i, month) in months.iter().enumerate() {
+        step(
+            &format!("statements-generate-{month}"),
+            &[
+                "statements",
+                "generate",
+                "--program",
+                PROGRAM,
+                "--period",
+                month,
+            ],
+        )?;
+        if i + 1 < months.len() {
+            step(
+                &format!("statements-finalize-{month}"),
+                &[
+                    "statements",
+                    "finalize",
+                    "--program",
+                    PROGRAM,
+                    "--period",
+                    month,
+                ],
+            )?;
+        }
+        for fmt in ["html", "csv", "json"] {
+            let file = out
+                .join("reports")
+                .join(format!("discrepancies-{month}.{fmt}"));
+            let file = file.to_string_lossy();
+            step(
+                &format!("report-{month}-{fmt}"),
+                &[
+                    "reconcile",
+                    "report",
+                    "--program",
+                    PROGRAM,
+                    "--period",
+                    month,
+                    "--format",
+                    fmt,
+                    "--out",
+                    &file,
+                ],
+            )?;
+        }
+    }
+    let period = format!("{}..{}", ready.from, ready.to);
+    for (by, fmt) in [
+        ("channel", "html"),
+        ("channel", "csv"),
+        ("source,campaign", "csv"),
+        ("day", "json"),
+        ("partner", "csv"),
+    ] {
+        let file = out
+            .join("kpi")
+            .join(format!("kpi-by-{}.{fmt}", by.replace(',', "-")));
+        let file = file.to_string_lossy();
+        step(
+            &format!("kpi-{}-{fmt}", by.replace(',', "-")),
+            &[
+                "kpi", "--period", &period, "--by", by, "--view", "both", "--format", fmt, "--out",
+                &file,
+            ],
+        )?;
+    }
+    drop(child);
+    summary(out, &months, started)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `YYYY-MM` of every month touched by `from..=to`.
+fn months(from: NaiveDate, to: NaiveDate) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut d = from.with_day(1).unwrap_or(from);
+    while d <= to {
+        out.push(format!("{:04}-{:02}", d.year(), d.month()));
+        d = if d.month() == 12 {
+            NaiveDate::from_ymd_opt(d.year() + 1, 1, 1)
+        } else {
+            NaiveDate::from_ymd_opt(d.year(), d.month() + 1, 1)
+        }
+        .unwrap_or(to + chrono::Duration::days(1));
+    }
+    out
+}
+
+fn summary(out: &Path, months: &[String], started: Instant) -> anyhow::Result<()> {
+    let store = crate::store::Store::open(&out.join("data"))?;
+    println!("\nSynced (records stored per source):");
+    for kind in [RecordKind::Order, RecordKind::Conversion, RecordKind::Spend] {
+        let mut per: BTreeMap<String, u64> = BTreeMap::new();
+        for r in store.scan_records(kind, None) {
+            *per.entry(r?.record.source().to_owned()).or_default() += 1;
+        }
+        let list: Vec<String> = per.iter().map(|(s, n)| format!("{s} {n}")).collect();
+        println!("  {:<12} {}", kind.as_str(), list.join(", "));
+    }
+    let decisions = crate::reconcile::load_decisions(&store, PROGRAM)?;
+    let mut outcomes: BTreeMap<&str, u64> = BTreeMap::new();
+    for d in &decisions {
+        *outcomes.entry(d.outcome.as_str()).or_default() += 1;
+    }
+    let payable = decisions.iter().filter(|d| d.payable).count();
+    println!(
+        "\nReconciled {} claims ({payable} payable):",
+        decisions.len()
+    );
+    let list: Vec<String> = outcomes.iter().map(|(o, n)| format!("{o} {n}")).collect();
+    println!("  {}", list.join(", "));
+    println!("\nFiles:");
+    for m in months {
+        println!(
+            "  {}",
+            out.join("statements")
+                .join(PROGRAM)
+                .join(m)
+                .join("summary.csv")
+                .display()
+        );
+        println!(
+            "  {}",
+            out.join("reports")
+                .join(format!("discrepancies-{m}.html"))
+                .display()
+        );
+    }
+    println!(
+        "  {}",
+        out.join("kpi").join("kpi-by-channel.html").display()
+    );
+    println!(
+        "\nOpen {} (KPIs) and a partner's statement under {} in a browser. Done in {:.1?}.",
+        out.join("kpi").join("kpi-by-channel.html").display(),
+        out.join("statements").join(PROGRAM).display(),
+        started.elapsed()
+    );
+    Ok(())
 }

@@ -41,7 +41,9 @@ impl Progress {
             .filter(|cp| cp.state.get("complete").and_then(Value::as_bool) != Some(true))
             .and_then(|cp| cp.state.get("done_through").and_then(Value::as_str))
             .and_then(|s| NaiveDate::parse_from_str(s, "%Y-%m-%d").ok())
-            .filter(|d| *d >= window.from && *d <= window.to);
+            // A window finished earlier is pulled again from its start: a new run
+            // over the same days must see restatements.
+            .filter(|d| *d >= window.from && *d < window.to);
         let start = midnight(window.from);
         Progress {
             stream: stream.to_owned(),

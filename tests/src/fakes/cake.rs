@@ -71,6 +71,8 @@ pub struct Row {
     pub order_total: Decimal,
     /// CAKE currency id (1 USD, 2 EUR, 3 GBP).
     pub currency_id: u32,
+    /// The advertiser's order id (`transaction_id`); `T-<id>` when absent.
+    pub transaction_id: Option<String>,
 }
 
 /// The fake's state.
@@ -134,6 +136,16 @@ const CHANGES_PARAMS: &[&str] = &[
 ];
 
 impl CakeFake {
+    /// A fake serving exactly these conversions (the demo's story).
+    pub fn from_rows(params: Params, rows: Vec<Row>) -> CakeFake {
+        let mut fake = CakeFake::new(Params {
+            conversions: 0,
+            ..params
+        });
+        fake.rows = rows;
+        fake
+    }
+
     /// Generates the world.
     pub fn new(params: Params) -> CakeFake {
         let mut rng = rand::rngs::StdRng::seed_from_u64(params.seed);
@@ -164,6 +176,7 @@ impl CakeFake {
                     received: (paid * Decimal::new(13, 1)).round_dp(2),
                     order_total: total,
                     currency_id: CURRENCIES[i % 5 % 3].0,
+                    transaction_id: None,
                 }
             })
             .collect();
@@ -256,7 +269,7 @@ impl CakeFake {
             "received": {"currency_id": r.currency_id, "amount": num(r.received)},
             "paid_unbilled": {"amount": 0}, "received_unbilled": {"amount": 0},
             "order_total": num(r.order_total),
-            "transaction_id": format!("T-{}", r.id),
+            "transaction_id": r.transaction_id.clone().unwrap_or_else(|| format!("T-{}", r.id)),
             "click_request_session_id": format!("rs{}", r.id),
             "tracking_id": "", "udid": "", "pixel_dropped": false,
             "event_conversion_ip_address": "10.0.0.1",

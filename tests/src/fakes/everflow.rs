@@ -97,6 +97,16 @@ fn day_start(d: NaiveDate) -> DateTime<Utc> {
 }
 
 impl EverflowFake {
+    /// A fake serving exactly these conversions (the demo's story).
+    pub fn from_rows(params: Params, rows: Vec<Row>) -> EverflowFake {
+        let mut fake = EverflowFake::new(Params {
+            conversions: 0,
+            ..params
+        });
+        fake.rows = rows;
+        fake
+    }
+
     /// Generates the world.
     pub fn new(params: Params) -> EverflowFake {
         let mut rng = rand::rngs::StdRng::seed_from_u64(params.seed);

@@ -109,6 +109,16 @@ fn day_start(d: NaiveDate) -> DateTime<Utc> {
 }
 
 impl ImpactFake {
+    /// A fake serving exactly these actions (the demo's story).
+    pub fn from_actions(params: Params, actions: Vec<Action>) -> ImpactFake {
+        let mut fake = ImpactFake::new(Params {
+            actions: 0,
+            ..params
+        });
+        fake.actions = actions;
+        fake
+    }
+
     /// Generates the world.
     pub fn new(params: Params) -> ImpactFake {
         let mut rng = rand::rngs::StdRng::seed_from_u64(params.seed);

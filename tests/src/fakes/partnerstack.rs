@@ -101,6 +101,16 @@ fn cents(c: i64) -> Decimal {
 }
 
 impl PartnerStackFake {
+    /// A fake serving exactly these rewards (the demo's story).
+    pub fn from_rewards(params: Params, rewards: Vec<Reward>) -> PartnerStackFake {
+        let mut fake = PartnerStackFake::new(Params {
+            rewards: 0,
+            ..params
+        });
+        fake.rewards = rewards;
+        fake
+    }
+
     /// Generates the world.
     pub fn new(params: Params) -> PartnerStackFake {
         let mut rng = rand::rngs::StdRng::seed_from_u64(params.seed);

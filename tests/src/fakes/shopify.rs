@@ -313,6 +313,16 @@ fn cents(rng: &mut StdRng, lo: i64, hi: i64) -> Decimal {
 }
 
 impl ShopifyFake {
+    /// A shop serving exactly these orders (the demo's story).
+    pub fn from_orders(config: ShopifyConfig, orders: Vec<FakeOrder>) -> ShopifyFake {
+        let fake = ShopifyFake::generate(ShopifyConfig {
+            orders: 0,
+            ..config
+        });
+        fake.lock().orders = orders;
+        fake
+    }
+
     /// Generates a shop from the config (deterministic in the seed).
     pub fn generate(config: ShopifyConfig) -> ShopifyFake {
         let mut rng = StdRng::seed_from_u64(config.seed);

@@ -1,0 +1,396 @@
+//! The demo's world: the [`crate::story`] served by every platform's loopback
+//! fake, each in its own native shape.
+//!
+//! Orders go to the fake Shopify; each network's claims to its fake (Impact
+//! actions, Everflow conversions, CAKE event conversions, PartnerStack
+//! rewards); ad spend comes from the ad fakes' own seeded universes, whose
+//! campaign ids the story's orders carry in their UTM tags. Two faults are
+//! switched on for the demo: Everflow throttles (429s) part-way through, and
+//! Google restates one day between two pulls.
+
+use crate::fakes::server::FakeServer;
+use crate::fakes::{
+    affiliate, cake, everflow, google_ads, impact, meta_ads, partnerstack, shopify, tiktok_ads,
+};
+use crate::story::{self, Story, AD_CAMPAIGNS};
+use chrono::{Duration, NaiveDate, NaiveTime};
+use plugin_api::{Conversion, ConversionStatus};
+use rust_decimal::Decimal;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// Credentials every demo fake accepts (they are only ever used on loopback).
+pub mod creds {
+    /// Shopify access token.
+    pub const SHOPIFY_TOKEN: &str = "shpat_demo_token";
+    /// Impact account SID (not secret) and auth token.
+    pub const IMPACT_SID: &str = "IRdemoSID";
+    /// Impact auth token.
+    pub const IMPACT_TOKEN: &str = "demo-impact-token";
+    /// Everflow network API key.
+    pub const EVERFLOW_KEY: &str = "demo-everflow-key";
+    /// CAKE API key.
+    pub const CAKE_KEY: &str = "demo-cake-key";
+    /// PartnerStack public key.
+    pub const PARTNERSTACK_PUBLIC: &str = "pk_demo";
+    /// PartnerStack private key.
+    pub const PARTNERSTACK_PRIVATE: &str = "sk_demo";
+    /// Meta access token.
+    pub const META_TOKEN: &str = "demo-meta-token";
+    /// TikTok access token.
+    pub const TIKTOK_TOKEN: &str = "demo-tiktok-token";
+}
+
+/// The Impact campaign (program) id of the demo.
+pub const IMPACT_CAMPAIGN: u64 = 4242;
+/// Ad groups per campaign in the ad fakes.
+pub const AD_GROUPS: u32 = 2;
+
+/// Fakes of the demo, running on loopback.
+#[derive(Debug)]
+pub struct World {
+    /// The story the fakes serve.
+    pub story: Story,
+    /// Base URL per platform (`shopify`, `impact`, ..., `google_ads`, ...).
+    pub urls: BTreeMap<&'static str, String>,
+    /// The Google fake (for its credentials and ground truth).
+    pub google: Arc<google_ads::GoogleFake>,
+    /// The Meta fake.
+    pub meta: Arc<meta_ads::MetaFake>,
+    /// The TikTok fake.
+    pub tiktok: Arc<tiktok_ads::TiktokFake>,
+    servers: Vec<FakeServer>,
+}
+
+impl World {
+    /// Builds the story and starts every fake.
+    pub fn start(seed: u64, days: u32, end: NaiveDate) -> World {
+        let story = story::generate(seed, days, end);
+        let mut urls = BTreeMap::new();
+        let mut servers = Vec::new();
+        let mut serve = |name: &'static str, router: axum::Router| {
+            let s = FakeServer::start(router);
+            urls.insert(name, s.base_url.clone());
+            servers.push(s);
+        };
+        serve("shopify", shopify::router(shop(&story)));
+        serve(
+            "impact",
+            impact::router(affiliate::shared(impact_fake(&story))),
+        );
+        let mut ef = everflow_fake(&story);
+        ef.throttle = affiliate::Throttle::new(2, 2);
+        serve("everflow", everflow::router(affiliate::shared(ef)));
+        serve("cake", cake::router(affiliate::shared(cake_fake(&story))));
+        serve(
+            "partnerstack",
+            partnerstack::router(affiliate::shared(partnerstack_fake(&story))),
+        );
+
+        let google = google_ads::GoogleFake::new(
+            google_ads::Config {
+                currency: "USD".into(),
+                timezone: "America/New_York".into(),
+                ..google_ads::Config::default()
+            },
+            google_ads::wire::Universe::new(seed ^ 0x6001, AD_CAMPAIGNS[0], AD_GROUPS),
+        );
+        let meta = meta_ads::MetaFake::new(
+            meta_ads::Config {
+                access_token: creds::META_TOKEN.into(),
+                currency: "USD".into(),
+                timezone: "Europe/London".into(),
+                ..meta_ads::Config::default()
+            },
+            google_ads::wire::Universe::new(seed ^ 0x3e7a, AD_CAMPAIGNS[1], AD_GROUPS),
+        );
+        let tiktok = tiktok_ads::TiktokFake::new(
+            tiktok_ads::Config {
+                access_token: creds::TIKTOK_TOKEN.into(),
+                currency: "USD".into(),
+                timezone: "UTC".into(),
+                ..tiktok_ads::Config::default()
+            },
+            google_ads::wire::Universe::new(seed ^ 0x7171, AD_CAMPAIGNS[2], AD_GROUPS),
+        );
+        serve("google_ads", google_ads::router(google.clone()));
+        serve("meta_ads", meta_ads::router(meta.clone()));
+        serve("tiktok_ads", tiktok_ads::router(tiktok.clone()));
+        World {
+            story,
+            urls,
+            google,
+            meta,
+            tiktok,
+            servers,
+        }
+    }
+
+    /// Restates the story's second-to-last day on Google (figures change on
+    /// the next pull).
+    pub fn restate_google(&self) -> NaiveDate {
+        let day = self.story.to - Duration::days(1);
+        self.google.restate(day);
+        day
+    }
+
+    /// Number of running fake servers.
+    pub fn servers(&self) -> usize {
+        self.servers.len()
+    }
+}
+
+fn number_of(order_id: &str) -> u64 {
+    order_id
+        .parse::<u64>()
+        .unwrap_or(0)
+        .saturating_sub(story::shopify_id(0))
+}
+
+fn cents(d: Decimal) -> i64 {
+    (d * Decimal::from(100)).round().try_into().unwrap_or(0)
+}
+
+/// The story's orders as the fake Shopify serves them.
+pub fn shop(story: &Story) -> shopify::ShopifyFake {
+    let mut next_refund = 900_000_000u64;
+    let orders = story
+        .orders
+        .iter()
+        .map(|o| {
+            let number = number_of(&o.order_id);
+            let click = o.click_ids.first().cloned();
+            let src = o.utm.source.clone();
+            let affiliate = o.utm.medium.as_deref() == Some("affiliate");
+            let mut overrides = Vec::new();
+            if !affiliate {
+                if let (Some(s), Some(c)) = (&o.utm.source, &click) {
+                    let param = c.split('-').next().unwrap_or("gclid");
+                    overrides.push((
+                        "landing_site".to_owned(),
+                        serde_json::Value::from(format!(
+                            "/products/p{}?utm_source={s}&utm_medium={}&utm_campaign={}&{param}={c}",
+                            number % 97,
+                            o.utm.medium.as_deref().unwrap_or(""),
+                            o.utm.campaign.as_deref().unwrap_or(""),
+                        )),
+                    ));
+                }
+            }
+            let refunds = o
+                .refunds
+                .iter()
+                .map(|r| {
+                    next_refund += 10;
+                    shopify::FakeRefund {
+                        id: next_refund,
+                        at: r.at,
+                        net: r.amount.amount,
+                        tax: (r.amount.amount * Decimal::new(8, 2)).round_dp(2),
+                    }
+                })
+                .collect::<Vec<_>>();
+            shopify::FakeOrder {
+                id: story::shopify_id(number),
+                number,
+                created_at: o.created_at,
+                updated_at: refunds.last().map(|r| r.at).unwrap_or(o.created_at),
+                net: o.amount.amount,
+                items_tax: (o.amount.amount * Decimal::new(8, 2)).round_dp(2),
+                shipping: Decimal::new(500, 2),
+                shipping_tax: Decimal::ZERO,
+                taxes_included: false,
+                coupon: o.coupon.clone(),
+                customer: o
+                    .customer_id
+                    .as_deref()
+                    .and_then(|c| c.trim_start_matches("cust-").parse::<u64>().ok())
+                    .map(|id| (id, if o.new_customer == Some(true) { 1 } else { 3 })),
+                landing_click: if affiliate && src.as_deref() == Some("impact") { click.clone() } else { None },
+                note_click: if affiliate && src.as_deref() == Some("everflow") { click.clone() } else { None },
+                utm_source: if affiliate { src } else { None },
+                base_financial: "paid",
+                fulfilled: true,
+                cancelled_at: None,
+                refunds,
+                overrides,
+            }
+        })
+        .collect();
+    shopify::ShopifyFake::from_orders(
+        shopify::ShopifyConfig {
+            seed: 1,
+            orders: 0,
+            token: creds::SHOPIFY_TOKEN.into(),
+            start: story.from.and_time(NaiveTime::MIN).and_utc(),
+            days: 1,
+            currency: "USD".into(),
+        },
+        orders,
+    )
+}
+
+fn claims<'a>(story: &'a Story, net: &str) -> impl Iterator<Item = &'a Conversion> {
+    story.claims[net].iter().map(|c| &c.claim)
+}
+
+fn sale(c: &Conversion) -> Decimal {
+    c.sale_amount.as_ref().map(|m| m.amount).unwrap_or_default()
+}
+
+fn commission(c: &Conversion) -> Decimal {
+    c.commission.as_ref().map(|m| m.amount).unwrap_or_default()
+}
+
+fn numeric(id: &str) -> u64 {
+    id.trim_start_matches("part_").parse().unwrap_or(0)
+}
+
+/// Impact actions.
+pub fn impact_fake(story: &Story) -> impact::ImpactFake {
+    let actions = claims(story, "impact")
+        .map(|c| impact::Action {
+            id: c.external_id.clone(),
+            campaign_id: IMPACT_CAMPAIGN,
+            partner_id: numeric(&c.partner_id),
+            tracker: "Online Sale",
+            state: match c.status {
+                ConversionStatus::Pending => "PENDING",
+                ConversionStatus::Approved => "APPROVED",
+                ConversionStatus::Reversed | ConversionStatus::Rejected => "REVERSED",
+            },
+            amount: sale(c),
+            payout: commission(c),
+            currency: "USD",
+            event_date: c.occurred_at,
+            locking_date: c.locked_at.unwrap_or(c.occurred_at + Duration::days(14)),
+            oid: c.order_id.clone().unwrap_or_default(),
+            promo: c.coupon.clone(),
+        })
+        .collect();
+    impact::ImpactFake::from_actions(
+        impact::Params {
+            seed: 1,
+            actions: 0,
+            campaigns: vec![IMPACT_CAMPAIGN],
+            partners: 3,
+            from: story.from,
+            to: story.to,
+            account_sid: creds::IMPACT_SID.into(),
+            auth_token: creds::IMPACT_TOKEN.into(),
+        },
+        actions,
+    )
+}
+
+/// Everflow conversions.
+pub fn everflow_fake(story: &Story) -> everflow::EverflowFake {
+    let rows = claims(story, "everflow")
+        .map(|c| {
+            let (status, is_scrub) = match c.status {
+                ConversionStatus::Pending => ("pending", false),
+                ConversionStatus::Approved => ("approved", false),
+                ConversionStatus::Reversed => ("rejected", false),
+                ConversionStatus::Rejected => ("invalid", false),
+            };
+            everflow::Row {
+                id: c.external_id.clone(),
+                at: c.occurred_at,
+                affiliate: numeric(&c.partner_id),
+                offer: 10,
+                status,
+                is_scrub,
+                payout: commission(c),
+                revenue: (commission(c) * Decimal::new(15, 1)).round_dp(2),
+                sale_amount: sale(c),
+                currency: "USD",
+                order_id: c.order_id.clone().unwrap_or_default(),
+            }
+        })
+        .collect();
+    everflow::EverflowFake::from_rows(
+        everflow::Params {
+            seed: 1,
+            conversions: 0,
+            affiliates: 2,
+            from: story.from,
+            to: story.to,
+            api_key: creds::EVERFLOW_KEY.into(),
+        },
+        rows,
+    )
+}
+
+/// CAKE event conversions.
+pub fn cake_fake(story: &Story) -> cake::CakeFake {
+    let rows = claims(story, "cake")
+        .map(|c| cake::Row {
+            id: c.external_id.parse().unwrap_or(0),
+            at: c.occurred_at,
+            last_updated: c.status_changed_at.unwrap_or(c.occurred_at),
+            affiliate: numeric(&c.partner_id),
+            offer: 30,
+            disposition: Some(match c.status {
+                ConversionStatus::Pending => "Pending",
+                ConversionStatus::Approved => "Approved",
+                ConversionStatus::Reversed => "Returned",
+                ConversionStatus::Rejected => "Rejected",
+            }),
+            paid: commission(c),
+            received: (commission(c) * Decimal::new(13, 1)).round_dp(2),
+            order_total: sale(c),
+            currency_id: 1,
+            transaction_id: c.order_id.clone(),
+        })
+        .collect();
+    cake::CakeFake::from_rows(
+        cake::Params {
+            seed: 1,
+            conversions: 0,
+            affiliates: 2,
+            from: story.from,
+            to: story.to,
+            api_key: creds::CAKE_KEY.into(),
+        },
+        rows,
+    )
+}
+
+/// PartnerStack rewards.
+pub fn partnerstack_fake(story: &Story) -> partnerstack::PartnerStackFake {
+    let rewards = claims(story, "partnerstack")
+        .map(|c| {
+            let (status, payment_status) = match c.status {
+                ConversionStatus::Pending => ("pending", "available"),
+                ConversionStatus::Approved => ("approved", "available"),
+                ConversionStatus::Reversed => ("paid", "paid_and_refunded"),
+                ConversionStatus::Rejected => ("declined", "available"),
+            };
+            partnerstack::Reward {
+                key: c.external_id.clone(),
+                created_at: c.occurred_at,
+                updated_at: c.status_changed_at.unwrap_or(c.occurred_at),
+                partner: numeric(&c.partner_id),
+                status,
+                payment_status,
+                amount: cents(commission(c)),
+                currency: "USD",
+                txn_key: c.order_id.clone().unwrap_or_default(),
+                txn_amount: cents(sale(c)),
+                embed_txn: true,
+            }
+        })
+        .collect();
+    partnerstack::PartnerStackFake::from_rewards(
+        partnerstack::Params {
+            seed: 1,
+            rewards: 0,
+            partners: 2,
+            from: story.from,
+            to: story.to,
+            public_key: creds::PARTNERSTACK_PUBLIC.into(),
+            private_key: creds::PARTNERSTACK_PRIVATE.into(),
+        },
+        rewards,
+    )
+}
