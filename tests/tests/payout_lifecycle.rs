@@ -527,3 +527,37 @@ amount = "5"
         String::from_utf8(files["summary.csv"].clone()).unwrap()
     );
 }
+
+#[test]
+fn scheduled_drafts_cover_the_open_periods() {
+    let c = config(CPS_MIN);
+    let tmp = tempfile::tempdir().unwrap();
+    let book = MemoryBook::new();
+    let fxr = no_fx();
+    let ds = vec![
+        sale("A", "p1", "2026-11-05T10:00:00Z", "200.00"),
+        sale("B", "p1", "2026-12-02T10:00:00Z", "100.00"),
+    ];
+    let inp = inputs(&c, &ds, &fxr, &book, tmp.path());
+    let periods = |rs: Vec<reckon::payout::Report>| -> Vec<String> {
+        rs.into_iter()
+            .map(|r| format!("{} v{}", r.period, r.version))
+            .collect()
+    };
+    let today = day("2026-12-03");
+    let rs = reckon::payout::generate_open_drafts(&inp, today).unwrap();
+    assert_eq!(periods(rs), ["2026-11 v1", "2026-12 v1"]);
+    reckon::payout::finalize(&inp, "2026-11").unwrap();
+    let rs = reckon::payout::generate_open_drafts(&inp, today).unwrap();
+    assert_eq!(periods(rs), ["2026-12 v2"]);
+    // December's draft holds only B: A was paid on November's statement
+    let dec = read_statements(&tmp.path().join("statements/shop/2026-12"));
+    assert_eq!(
+        dec[0]
+            .lines
+            .iter()
+            .map(|l| l.claim_id.as_str())
+            .collect::<Vec<_>>(),
+        ["B"]
+    );
+}

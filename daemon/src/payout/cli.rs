@@ -56,21 +56,23 @@ pub fn run(config_path: &Path, cmd: StatementsCommand) -> anyhow::Result<ExitCod
         })?;
     let commission = program
         .commission
-        .as_ref()
-        .ok_or_else(|| lifecycle::PayoutError::NoCommission(program.id.clone()))?;
+        .clone()
+        .ok_or_else(|| lifecycle::PayoutError::NoCommission(program.id.clone()))?
+        .with_default_timezone(config.daemon.timezone.0);
+    let commission = &commission;
     let store = crate::store::Store::open(data_dir)?;
     let book = StoreBook::open(&store)?;
     match cmd {
         StatementsCommand::Generate(a) => {
             let decisions = crate::reconcile::load_decisions(&store, &a.program)?;
-            let fx = crate::fx::FxTable::default();
+            let fx = crate::reconcile::fx_table(&config)?;
             let inputs = inputs(&a.program, commission, &decisions, &fx, &book, output_dir);
             print_report(&lifecycle::generate(&inputs, &a.period)?);
             Ok(ExitCode::SUCCESS)
         }
         StatementsCommand::Finalize(a) => {
             let decisions = crate::reconcile::load_decisions(&store, &a.program)?;
-            let fx = crate::fx::FxTable::default();
+            let fx = crate::reconcile::fx_table(&config)?;
             let inputs = inputs(&a.program, commission, &decisions, &fx, &book, output_dir);
             print_report(&lifecycle::finalize(&inputs, &a.period)?);
             Ok(ExitCode::SUCCESS)

@@ -28,9 +28,10 @@ pub struct CommissionConfig {
     #[serde(default)]
     pub period: PeriodKind,
     /// IANA timezone in which conversion dates, periods and effective dates
-    /// are read (default `"UTC"`).
-    #[serde(default = "default_timezone")]
-    pub timezone: String,
+    /// are read. Default: `[daemon] timezone` (the reporting timezone), else
+    /// `"UTC"`.
+    #[serde(default)]
+    pub timezone: Option<String>,
     /// Smallest total a partner is paid, in the payout currency (default 0).
     /// A smaller total is carried into the partner's next statement.
     #[serde(default, with = "rust_decimal::serde::str_option")]
@@ -55,10 +56,6 @@ pub struct CommissionConfig {
     /// rule's figures.
     #[serde(default)]
     pub overrides: Vec<OverrideConfig>,
-}
-
-fn default_timezone() -> String {
-    "UTC".into()
 }
 
 /// Length of a statement period.
@@ -235,7 +232,20 @@ impl CommissionConfig {
 
     /// The configured timezone (validated by [`CommissionConfig::validate`]).
     pub fn tz(&self) -> chrono_tz::Tz {
-        self.timezone.parse().unwrap_or(chrono_tz::UTC)
+        self.timezone_name().parse().unwrap_or(chrono_tz::UTC)
+    }
+
+    /// The timezone's name (`UTC` when not set).
+    pub fn timezone_name(&self) -> &str {
+        self.timezone.as_deref().unwrap_or("UTC")
+    }
+
+    /// Fills an unset `timezone` with the daemon's reporting timezone.
+    pub fn with_default_timezone(mut self, tz: chrono_tz::Tz) -> CommissionConfig {
+        if self.timezone.is_none() {
+            self.timezone = Some(tz.name().to_string());
+        }
+        self
     }
 
     /// Checks everything serde cannot: currencies, timezone, rule shapes,
@@ -255,12 +265,12 @@ impl CommissionConfig {
                 ),
             ));
         }
-        if self.timezone.parse::<chrono_tz::Tz>().is_err() {
+        if self.timezone_name().parse::<chrono_tz::Tz>().is_err() {
             return Err(err(
                 "timezone".into(),
                 format!(
                     "`{}` is not an IANA timezone; write e.g. \"Europe/Berlin\" or \"UTC\"",
-                    self.timezone
+                    self.timezone_name()
                 ),
             ));
         }

@@ -82,11 +82,29 @@ pub fn recover(period_dir: &Path) -> Result<(), FileError> {
     Ok(())
 }
 
+/// Files are written by this many threads, so the waits of one file's
+/// creation overlap with the others' (the writes are I/O-bound).
+const WRITERS: usize = 4;
+
+type WriteJob = (PathBuf, Vec<u8>);
+
 /// A staging directory being filled.
-#[derive(Debug)]
 pub struct Staging {
     dir: PathBuf,
     period_dir: PathBuf,
+    tx: Option<std::sync::mpsc::SyncSender<WriteJob>>,
+    workers: Vec<std::thread::JoinHandle<Result<(), FileError>>>,
+}
+
+impl std::fmt::Debug for Staging {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Staging").field("dir", &self.dir).finish()
+    }
+}
+
+fn write_file(path: &Path, bytes: &[u8]) -> Result<(), FileError> {
+    let mut f = io(File::create(path), "create", path)?;
+    io(f.write_all(bytes), "write", path)
 }
 
 impl Staging {
@@ -104,17 +122,59 @@ impl Staging {
             sync_dir(p)?;
             up = p.parent();
         }
+        let (tx, rx) = std::sync::mpsc::sync_channel::<WriteJob>(64);
+        let rx = std::sync::Arc::new(std::sync::Mutex::new(rx));
+        let workers = (0..WRITERS)
+            .map(|_| {
+                let rx = rx.clone();
+                std::thread::spawn(move || loop {
+                    let job = rx.lock().unwrap_or_else(|p| p.into_inner()).recv();
+                    let Ok((path, bytes)) = job else {
+                        return Ok(());
+                    };
+                    write_file(&path, &bytes)?;
+                })
+            })
+            .collect();
         Ok(Staging {
             dir,
             period_dir: period_dir.to_path_buf(),
+            tx: Some(tx),
+            workers,
         })
     }
 
-    /// Writes one file. It is made durable by [`Staging::commit`].
-    pub fn write(&self, name: &str, bytes: &[u8]) -> Result<(), FileError> {
+    /// Queues one file for writing; errors surface at [`Staging::commit`]
+    /// (which then leaves the period directory untouched).
+    pub fn write(&self, name: &str, bytes: Vec<u8>) -> Result<(), FileError> {
         let path = self.dir.join(name);
-        let mut f = io(File::create(&path), "create", &path)?;
-        io(f.write_all(bytes), "write", &path)
+        match &self.tx {
+            Some(tx) => match tx.send((path, bytes)) {
+                Ok(()) => Ok(()),
+                // every writer stopped on an error: write here to report it
+                Err(std::sync::mpsc::SendError((path, bytes))) => write_file(&path, &bytes),
+            },
+            None => write_file(&path, &bytes),
+        }
+    }
+
+    /// Waits for the writers; the first error wins.
+    fn finish_writes(&mut self) -> Result<(), FileError> {
+        self.tx = None;
+        let mut first = Ok(());
+        for w in self.workers.drain(..) {
+            let r = w.join().unwrap_or_else(|_| {
+                Err(FileError {
+                    action: "write (writer thread panicked)",
+                    path: self.dir.display().to_string(),
+                    source: std::io::Error::other("panic"),
+                })
+            });
+            if first.is_ok() {
+                first = r;
+            }
+        }
+        first
     }
 
     /// Makes every staged file durable: on Linux one `syncfs` of the
@@ -144,7 +204,9 @@ impl Staging {
 
     /// Makes the staged files the period directory. `step` is called after
     /// each durable step (for crash tests).
-    pub fn commit(self, step: &dyn Fn(&str)) -> Result<(), FileError> {
+    pub fn commit(mut self, step: &dyn Fn(&str)) -> Result<(), FileError> {
+        self.finish_writes()?;
+        step("written");
         self.sync_all()?;
         step("staged");
         let parent = self.period_dir.parent().map(Path::to_path_buf);

@@ -68,6 +68,9 @@ pub enum PayoutError {
         /// Period.
         period: String,
     },
+    /// Streamed partitions were not in partner order.
+    #[error("statement input: {0}")]
+    Partitions(String),
     /// A finalised statement in the store does not reproduce its hash.
     #[error("program `{program}` period {period}: the stored finalised statement of partner `{partner}` does not match its recorded hash; the store is damaged, restore it from a backup")]
     StoreMismatch {
@@ -251,7 +254,111 @@ pub fn finalize(inputs: &Inputs<'_>, period: &str) -> Result<Report, PayoutError
     run(inputs, period, Status::Finalised)
 }
 
+/// Decisions of one partner: borrowed from the program-wide slice, or owned
+/// (streamed partition).
+enum Batch<'a> {
+    Borrowed(Vec<&'a Decision>),
+    Owned(Vec<Decision>),
+}
+
+/// One partner's decisions, as a streamed partition.
+pub type Partition = (String, Vec<Decision>);
+
 fn run(inputs: &Inputs<'_>, period_name: &str, status: Status) -> Result<Report, PayoutError> {
+    let facts = ProgramFacts::of(inputs.decisions);
+    run_with(inputs, period_name, status, facts, |history, tz| {
+        let groups = statement::group_by_partner(inputs.decisions, history, tz);
+        Box::new(groups.into_iter().map(|(p, v)| Ok((p, Batch::Borrowed(v)))))
+    })
+}
+
+/// Like [`generate`], but reads the decisions partner by partner instead of
+/// from `inputs.decisions` (which is ignored), so a large program never has
+/// all its decisions in memory at once. `partitions` must yield each partner
+/// once, in ascending partner id order, with that partner's decisions (by
+/// `partner_id`); `volume_currency` is the program currency of the bases.
+pub fn generate_partitioned(
+    inputs: &Inputs<'_>,
+    period: &str,
+    volume_currency: Option<String>,
+    partitions: &mut dyn Iterator<Item = Result<Partition, PayoutError>>,
+) -> Result<Report, PayoutError> {
+    run_partitioned(inputs, period, Status::Draft, volume_currency, partitions)
+}
+
+/// Like [`finalize`], reading partitions as [`generate_partitioned`] does.
+pub fn finalize_partitioned(
+    inputs: &Inputs<'_>,
+    period: &str,
+    volume_currency: Option<String>,
+    partitions: &mut dyn Iterator<Item = Result<Partition, PayoutError>>,
+) -> Result<Report, PayoutError> {
+    run_partitioned(
+        inputs,
+        period,
+        Status::Finalised,
+        volume_currency,
+        partitions,
+    )
+}
+
+fn run_partitioned<'p>(
+    inputs: &Inputs<'_>,
+    period_name: &str,
+    status: Status,
+    volume_currency: Option<String>,
+    partitions: &'p mut dyn Iterator<Item = Result<Partition, PayoutError>>,
+) -> Result<Report, PayoutError> {
+    let facts = ProgramFacts { volume_currency };
+    run_with(inputs, period_name, status, facts, move |history, _tz| {
+        // Partners that only have a balance carried in get a statement too:
+        // merge them (sorted) with the partitions (sorted).
+        let mut balances: Vec<String> = history.balances.keys().cloned().collect();
+        balances.sort();
+        let mut balances = balances.into_iter().peekable();
+        let mut parts = partitions.peekable();
+        let mut last: Option<String> = None;
+        Box::new(std::iter::from_fn(move || {
+            let next_part = match parts.peek() {
+                Some(Ok((p, _))) => Some(p.clone()),
+                Some(Err(_)) => return parts.next().map(|r| r.map(|(p, v)| (p, Batch::Owned(v)))),
+                None => None,
+            };
+            let item = match (balances.peek(), next_part) {
+                (Some(b), Some(p)) if *b < p => {
+                    balances.next().map(|b| Ok((b, Batch::Owned(Vec::new()))))
+                }
+                (Some(b), Some(p)) if *b == p => {
+                    balances.next();
+                    parts.next().map(|r| r.map(|(p, v)| (p, Batch::Owned(v))))
+                }
+                (_, Some(_)) => parts.next().map(|r| r.map(|(p, v)| (p, Batch::Owned(v)))),
+                (Some(_), None) => balances.next().map(|b| Ok((b, Batch::Owned(Vec::new())))),
+                (None, None) => None,
+            }?;
+            if let Ok((p, _)) = &item {
+                if last.as_ref().is_some_and(|l| l >= p) {
+                    return Some(Err(PayoutError::Partitions(format!(
+                        "partner `{p}` came after `{}`; partitions must be in ascending partner order, each partner once",
+                        last.as_deref().unwrap_or_default()
+                    ))));
+                }
+                last = Some(p.clone());
+            }
+            Some(item)
+        }))
+    })
+}
+
+type Groups<'g> = Box<dyn Iterator<Item = Result<(String, Batch<'g>), PayoutError>> + 'g>;
+
+fn run_with<'g>(
+    inputs: &Inputs<'_>,
+    period_name: &str,
+    status: Status,
+    facts: ProgramFacts,
+    groups: impl FnOnce(&History, chrono_tz::Tz) -> Groups<'g>,
+) -> Result<Report, PayoutError> {
     let config = config_for(inputs)?;
     let period = Period::parse(config.period, period_name)?;
     let period_name = period.to_string();
@@ -271,8 +378,8 @@ fn run(inputs: &Inputs<'_>, period_name: &str, status: Status) -> Result<Report,
         status,
         version,
     };
-    let facts = ProgramFacts::of(inputs.decisions);
-    let groups = statement::group_by_partner(inputs.decisions, &history, config.tz());
+    let tz = config.tz();
+    let groups = groups(&history, tz);
 
     let staging = Staging::new(&dir)?;
     let mut report = Report {
@@ -294,12 +401,21 @@ fn run(inputs: &Inputs<'_>, period_name: &str, status: Status) -> Result<Report,
     let mut partners = Vec::new();
     let mut summary = Vec::new();
     let mut batch: Vec<(String, Option<Value>)> = Vec::new();
-    for (partner, ds) in &groups {
+    for group in groups {
+        let (partner, decisions) = group?;
+        let refs: Vec<&Decision> = match &decisions {
+            Batch::Borrowed(v) => v.clone(),
+            Batch::Owned(v) => {
+                let mut r: Vec<&Decision> = v.iter().collect();
+                statement::sort_for_statement(&mut r, tz);
+                r
+            }
+        };
         let Some(s) = statement::build_partner(
             &cx,
             &facts,
-            partner,
-            ds,
+            &partner,
+            &refs,
             &history,
             inputs.fx,
             &mut report.skipped,
@@ -316,7 +432,7 @@ fn run(inputs: &Inputs<'_>, period_name: &str, status: Status) -> Result<Report,
         if status == Status::Finalised {
             ledger_entries(inputs.program, &s, &history, &mut batch);
             batch.push((
-                book::key(&["final", inputs.program, &period_name, partner]),
+                book::key(&["final", inputs.program, &period_name, &partner]),
                 Some(book::encode(&FinalRecord {
                     book_version: book::BOOK_VERSION,
                     canonical_json: String::from_utf8(canonical).unwrap_or_default(),
@@ -327,7 +443,8 @@ fn run(inputs: &Inputs<'_>, period_name: &str, status: Status) -> Result<Report,
         partners.push(files);
     }
     let summary_bytes = render::summary_csv(&summary)?;
-    staging.write("summary.csv", &summary_bytes)?;
+    let summary_sha256 = render::sha256_hex(&summary_bytes);
+    staging.write("summary.csv", summary_bytes)?;
     staging.commit(inputs.step)?;
     (inputs.step)("files-durable");
 
@@ -339,7 +456,7 @@ fn run(inputs: &Inputs<'_>, period_name: &str, status: Status) -> Result<Report,
         status,
         version,
         partners,
-        summary_sha256: render::sha256_hex(&summary_bytes),
+        summary_sha256,
     };
     batch.push((
         period_key(inputs.program, &period_name),
@@ -365,9 +482,9 @@ fn write_statement(
 ) -> Result<(PartnerFiles, Vec<u8>), PayoutError> {
     let (files, bytes) = render_statement(s)?;
     let stem = &files.stem;
-    staging.write(&format!("{stem}.json"), &bytes.json)?;
-    staging.write(&format!("{stem}.csv"), &bytes.csv)?;
-    staging.write(&format!("{stem}.html"), bytes.html.as_bytes())?;
+    staging.write(&format!("{stem}.json"), bytes.json)?;
+    staging.write(&format!("{stem}.csv"), bytes.csv)?;
+    staging.write(&format!("{stem}.html"), bytes.html.into_bytes())?;
     Ok((files, bytes.canonical))
 }
 
@@ -546,7 +663,7 @@ fn reproduce(
     if !differs.is_empty() || !extra.is_empty() {
         let staging = Staging::new(&dir)?;
         for (name, bytes) in &wanted {
-            staging.write(name, bytes)?;
+            staging.write(name, bytes.clone())?;
         }
         staging.commit(step)?;
         report.restored = differs;

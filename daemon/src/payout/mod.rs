@@ -18,11 +18,13 @@
 //! | [`files`] | durable all-or-nothing directory replacement |
 //! | [`book`] | what is recorded in the store's `statements` tree |
 //! | [`lifecycle`] | generate, finalize, show, verify, scheduled drafts |
+//! | [`hook`] | scheduled drafts after syncs (`draft_schedule`) |
 //! | [`cli`] | `reckon statements ...` |
 pub mod book;
 pub mod cli;
 pub mod config;
 pub mod files;
+pub mod hook;
 pub mod lifecycle;
 pub mod model;
 pub mod period;
@@ -31,6 +33,7 @@ pub mod rules;
 pub mod statement;
 
 pub use lifecycle::{
-    finalize, generate, generate_open_drafts, show, verify, Inputs, PayoutError, Report,
+    finalize, finalize_partitioned, generate, generate_open_drafts, generate_partitioned, show,
+    verify, Inputs, Partition, PayoutError, Report,
 };
 pub use statement::FxRates;

@@ -125,6 +125,12 @@ fn local_date(d: &Decision, tz: chrono_tz::Tz) -> NaiveDate {
     d.occurred_at.with_timezone(&tz).date_naive()
 }
 
+/// Sorts one partner's decisions into line order: local date, time,
+/// network, claim id.
+pub fn sort_for_statement(v: &mut [&Decision], tz: chrono_tz::Tz) {
+    v.sort_by(|a, b| order_key(a, tz).cmp(&order_key(b, tz)));
+}
+
 /// Groups decision indices by the partner whose statement they belong to:
 /// the partner a finalised statement paid (for claims in the history), else
 /// the decision's partner. Partners in id order, decisions in line order.
@@ -135,15 +141,20 @@ pub fn group_by_partner<'d>(
 ) -> BTreeMap<String, Vec<&'d Decision>> {
     let mut by: BTreeMap<String, Vec<&Decision>> = BTreeMap::new();
     for d in decisions {
-        let partner = history
-            .paid
-            .get(&(d.claim.source.clone(), d.claim.id.clone()))
+        let paid_to = if history.paid.is_empty() {
+            None
+        } else {
+            history
+                .paid
+                .get(&(d.claim.source.clone(), d.claim.id.clone()))
+        };
+        let partner = paid_to
             .map(|p| p.partner_id.clone())
             .unwrap_or_else(|| d.partner_id.clone());
         by.entry(partner).or_default().push(d);
     }
     for v in by.values_mut() {
-        v.sort_by(|a, b| order_key(a, tz).cmp(&order_key(b, tz)));
+        sort_for_statement(v, tz);
     }
     for partner in history.balances.keys() {
         by.entry(partner.clone()).or_default();
@@ -186,8 +197,14 @@ pub fn build_partner<'d>(
     let mut candidates = Vec::new();
     let mut already_paid = Vec::new();
     for &d in decisions {
-        let key = (d.claim.source.clone(), d.claim.id.clone());
-        if let Some(paid) = history.paid.get(&key) {
+        let paid = if history.paid.is_empty() {
+            None
+        } else {
+            history
+                .paid
+                .get(&(d.claim.source.clone(), d.claim.id.clone()))
+        };
+        if let Some(paid) = paid {
             already_paid.push((d, paid));
             continue;
         }
@@ -467,7 +484,7 @@ pub fn build_partner<'d>(
         period: cx.period.to_string(),
         period_start: cx.period.start,
         period_end: last_day,
-        timezone: config.timezone.clone(),
+        timezone: config.timezone_name().to_string(),
         currency: cur.to_string(),
         volume: facts
             .volume_currency

@@ -438,7 +438,7 @@ impl HttpExecutor {
             }
         };
         let host = url.host_str().unwrap_or("").to_ascii_lowercase();
-        if !self.allowed.iter().any(|h| *h == host) {
+        if !self.allowed.contains(&host) {
             tracing::warn!(connector = %connector, host = %host, "request to a host that is not allowed refused");
             return self.failure(
                 req.id,
@@ -760,7 +760,7 @@ impl HttpExecutor {
             }
         }
         let host = url.host_str().unwrap_or("").to_ascii_lowercase();
-        if !self.allowed.iter().any(|h| *h == host) {
+        if !self.allowed.contains(&host) {
             return Err(AuthFailure::Failed(
                 HttpFailureKind::NotAllowed,
                 format!(

@@ -46,6 +46,8 @@ pub fn registered() -> Vec<Box<dyn PostSync>> {
     vec![
         // Reconcile programs fed by the synced connector (issue 6).
         Box::new(crate::reconcile::ReconcileAfterSync),
+        // Statement drafts on each program's `draft_schedule` (issue 7).
+        Box::new(crate::payout::hook::StatementDrafts),
         // KPI summaries on their `[kpi.summaries]` schedule (issue 8).
         Box::new(crate::kpi::hook::KpiSummaries),
     ]

@@ -1,0 +1,85 @@
+//! The daemon's scheduled drafts: after a sync, each program whose
+//! `draft_schedule` fired since the last draft run gets the drafts of its
+//! open periods regenerated ([`super::generate_open_drafts`]). Finalising is
+//! never automatic.
+
+use super::book::{self, StatementBook, StoreBook};
+use super::lifecycle::{self, Inputs};
+use crate::schedule::hooks::{PostSync, SyncEvent};
+use chrono::{DateTime, Duration, Utc};
+use std::str::FromStr;
+
+/// The post-sync hook regenerating drafts on `draft_schedule`.
+#[derive(Debug, Default)]
+pub struct StatementDrafts;
+
+impl PostSync for StatementDrafts {
+    fn name(&self) -> &'static str {
+        "statement-drafts"
+    }
+    fn after_sync(&self, event: &SyncEvent<'_>) -> Result<(), String> {
+        run_due(event.store, event.config, Utc::now())
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    }
+}
+
+/// Regenerates the drafts of every program whose `draft_schedule` fired
+/// after its last draft run (or within the last day, the first time).
+/// Returns the programs done.
+pub fn run_due(
+    store: &crate::store::Store,
+    config: &crate::config::Config,
+    now: DateTime<Utc>,
+) -> anyhow::Result<Vec<String>> {
+    let book = StoreBook::open(store)?;
+    let mut done = Vec::new();
+    for program in &config.programs {
+        let Some(commission) = &program.commission else {
+            continue;
+        };
+        let Some(expr) = &commission.draft_schedule else {
+            continue;
+        };
+        let commission = commission
+            .clone()
+            .with_default_timezone(config.daemon.timezone.0);
+        let tz = commission.tz();
+        let key = book::key(&["drafts_last_run", &program.id]);
+        let last: Option<DateTime<Utc>> = match book.get(&key)? {
+            Some(v) => Some(book::decode(&key, v)?),
+            None => None,
+        };
+        let schedule = crate::config::CronSchedule::from_str(expr)
+            .map_err(|e| anyhow::anyhow!("program `{}` draft_schedule: {e}", program.id))?;
+        match schedule.next_after(tz, last.unwrap_or(now - Duration::days(1))) {
+            Some(due) if due <= now => {}
+            _ => continue,
+        }
+        let decisions = crate::reconcile::load_decisions(store, &program.id)?;
+        let fx = crate::reconcile::fx_table(config)?;
+        let inputs = Inputs {
+            program: &program.id,
+            config: &commission,
+            decisions: &decisions,
+            fx: &fx,
+            book: &book,
+            output_dir: &config.daemon.output_dir,
+            step: &|_| {},
+        };
+        let today = now.with_timezone(&tz).date_naive();
+        for r in lifecycle::generate_open_drafts(&inputs, today)? {
+            tracing::info!(
+                program = %program.id,
+                period = %r.period,
+                version = r.version,
+                statements = r.partners,
+                "statement drafts generated"
+            );
+        }
+        book.apply(vec![(key, Some(book::encode(&now)))])?;
+        book.flush()?;
+        done.push(program.id.clone());
+    }
+    Ok(done)
+}
