@@ -115,6 +115,7 @@ pub struct FunctionTable {
 }
 
 // The layout is part of the ABI: these assertions fail the build if it moves.
+#[allow(clippy::manual_bits)]
 const _: () = {
     use std::mem::{offset_of, size_of};
     assert!(offset_of!(PluginHeader, magic) == 0);

@@ -467,11 +467,14 @@ impl Future for WaitFuture {
     }
 }
 
+/// The author's `check` or `read` future, boxed.
+type SessionFuture = Pin<Box<dyn Future<Output = Result<(), PluginError>>>>;
+
 /// One running session: the author's future plus its context. Used by the
 /// export shims and by [`crate::testing`].
 pub struct Session {
     cx: Cx,
-    future: Option<Pin<Box<dyn Future<Output = Result<(), PluginError>>>>>,
+    future: Option<SessionFuture>,
 }
 
 impl std::fmt::Debug for Session {
@@ -488,7 +491,7 @@ impl Session {
     pub fn open<C: Connector>(open: SessionOpen) -> Self {
         let mode = open.mode;
         let cx = Cx::new(open);
-        let future: Pin<Box<dyn Future<Output = Result<(), PluginError>>>> = match mode {
+        let future: SessionFuture = match mode {
             crate::protocol::SessionMode::Check => Box::pin(C::check(cx.clone())),
             crate::protocol::SessionMode::Read => Box::pin(C::read(cx.clone())),
         };

@@ -3,8 +3,14 @@
 //! store in a temp dir, and reports accepted postbacks per second and
 //! latency percentiles. Run: `cargo bench -p reckon-tests --bench postback_load`.
 //!
-//! Knobs (environment): `POSTBACK_BENCH_N` (postbacks, default 50000),
-//! `POSTBACK_BENCH_CONCURRENCY` (in-flight requests, default 64).
+//! Two runs: closed loop (64 clients send as fast as answers come back: the
+//! maximum throughput) and open loop at a fixed arrival rate (default 5,000/s;
+//! latency is measured from each request's scheduled send time, so a stall
+//! counts against every request queued behind it).
+//!
+//! Knobs (environment): `POSTBACK_BENCH_N` (postbacks per run, default 50000),
+//! `POSTBACK_BENCH_CONCURRENCY` (max in-flight requests, default 64),
+//! `POSTBACK_BENCH_RATE` (open-loop arrivals per second, default 5000).
 //! Target: ≥ 5,000 accepted postbacks/s with p99 < 20 ms.
 
 use plugin_api::protocol::RecordKind;
@@ -35,6 +41,7 @@ async fn run(
     prefix: &'static str,
     n: usize,
     concurrency: usize,
+    rate_per_sec: Option<u64>,
 ) -> (Duration, Vec<Duration>, usize) {
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(concurrency)
@@ -59,7 +66,15 @@ async fn run(
                     i % 100,
                     i % 50
                 );
-                let t = Instant::now();
+                // Open loop: request i is due at start + i / rate.
+                let t = match rate_per_sec {
+                    Some(rate) => {
+                        let due = start + Duration::from_nanos(i as u64 * 1_000_000_000 / rate.max(1));
+                        tokio::time::sleep_until(due.into()).await;
+                        due
+                    }
+                    None => Instant::now(),
+                };
                 match client.get(url).send().await {
                     Ok(r) if r.status().as_u16() == 200 => {
                         let _ = r.bytes().await;
@@ -100,32 +115,37 @@ fn main() {
         .build()
         .expect("client runtime");
 
+    let rate = env_usize("POSTBACK_BENCH_RATE", 5_000) as u64;
     // Warm-up: connections, sled caches.
-    rt.block_on(run(server.base_url.clone(), "w", 2_000, concurrency));
+    rt.block_on(run(server.base_url.clone(), "w", 2_000, concurrency, None));
 
-    let (elapsed, mut lat, failed) = rt.block_on(run(server.base_url.clone(), "b", n, concurrency));
-    lat.sort_unstable();
-    let ok = lat.len();
-    let per_sec = ok as u128 * 1_000_000 / elapsed.as_micros().max(1);
-    println!("postback load: {n} postbacks, {concurrency} in flight, loopback, sled store with group commit");
-    println!("  accepted        {ok} ({failed} failed) in {elapsed:.2?}");
-    println!("  throughput      {per_sec} accepted postbacks/s");
-    println!(
-        "  latency         p50 {:.2?}  p90 {:.2?}  p99 {:.2?}  p99.9 {:.2?}  max {:.2?}",
-        percentile(&lat, 500),
-        percentile(&lat, 900),
-        percentile(&lat, 990),
-        percentile(&lat, 999),
-        lat.last().copied().unwrap_or_default()
-    );
+    println!("postback load: loopback, sled store with group commit, {concurrency} max in flight");
+    for (label, prefix, rate) in [("closed loop", "c", None), ("open loop", "o", Some(rate))] {
+        let (elapsed, mut lat, failed) =
+            rt.block_on(run(server.base_url.clone(), prefix, n, concurrency, rate));
+        lat.sort_unstable();
+        let ok = lat.len();
+        let per_sec = ok as u128 * 1_000_000 / elapsed.as_micros().max(1);
+        match rate {
+            Some(r) => println!("{label} at {r}/s: {n} postbacks"),
+            None => println!("{label}: {n} postbacks"),
+        }
+        println!("  accepted        {ok} ({failed} failed) in {elapsed:.2?}");
+        println!("  throughput      {per_sec} accepted postbacks/s");
+        println!(
+            "  latency         p50 {:.2?}  p90 {:.2?}  p99 {:.2?}  p99.9 {:.2?}  max {:.2?}",
+            percentile(&lat, 500),
+            percentile(&lat, 900),
+            percentile(&lat, 990),
+            percentile(&lat, 999),
+            lat.last().copied().unwrap_or_default()
+        );
+    }
     let stored = store.count_records(RecordKind::Conversion, Some("bench"));
-    println!(
-        "  stored          {stored} conversions (expected {})",
-        n + 2_000
-    );
+    println!("stored {stored} conversions (expected {})", 2 * n + 2_000);
     assert_eq!(
         stored as usize,
-        n + 2_000,
+        2 * n + 2_000,
         "every postback stored exactly once"
     );
     drop(server);

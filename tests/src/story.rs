@@ -157,8 +157,8 @@ pub fn generate(seed: u64, days: u32, end: NaiveDate) -> Story {
         (
             "partnerstack",
             vec![
-                ("ps_anna", "Anna's Outdoor Blog"),
-                ("ps_trail", "TrailTalk Podcast"),
+                ("part_1", "Anna's Outdoor Blog"),
+                ("part_2", "TrailTalk Podcast"),
             ],
         ),
     ]);
@@ -220,20 +220,24 @@ pub fn generate(seed: u64, days: u32, end: NaiveDate) -> Story {
             let channel_roll: u32 = rng.gen_range(0..1000);
             if channel_roll < 300 {
                 order.click_ids.push(format!("gclid-{number}"));
-                order.utm = utm("google", "cpc", &format!("g-{}", rng.gen_range(1..4)));
+                order.utm = utm(
+                    "google",
+                    "cpc",
+                    &ad_campaign_id(rng.gen_range(0..AD_CAMPAIGNS[0])),
+                );
             } else if channel_roll < 450 {
                 order.click_ids.push(format!("fbclid-{number}"));
                 order.utm = utm(
                     "facebook",
                     "paid_social",
-                    &format!("m-{}", rng.gen_range(1..4)),
+                    &ad_campaign_id(rng.gen_range(0..AD_CAMPAIGNS[1])),
                 );
             } else if channel_roll < 550 {
                 order.click_ids.push(format!("ttclid-{number}"));
                 order.utm = utm(
                     "tiktok",
                     "paid_social",
-                    &format!("t-{}", rng.gen_range(1..3)),
+                    &ad_campaign_id(rng.gen_range(0..AD_CAMPAIGNS[2])),
                 );
             } else if channel_roll < 900 {
                 // Affiliate order: one network wins, maybe a second claims it too.
@@ -302,9 +306,10 @@ pub fn generate(seed: u64, days: u32, end: NaiveDate) -> Story {
                     basis,
                 });
                 if let Some(other) = duplicate_by {
-                    // The loser clicked earlier, so last click picks the first network.
+                    // The loser clicked (and reports its conversion) a day or
+                    // more earlier, so last click picks the first network.
                     let (opid, opname) = partners[other][rng.gen_range(0..partners[other].len())];
-                    let early = click_at - Duration::hours(rng.gen_range(2..48));
+                    let early = created_at - Duration::hours(rng.gen_range(26..72));
                     claim_seq += 1;
                     claims.get_mut(other).unwrap().push(StoryClaim {
                         claim: claim(
@@ -313,12 +318,12 @@ pub fn generate(seed: u64, days: u32, end: NaiveDate) -> Story {
                             &order,
                             quote_order_id(other, number, &mut rng),
                             &format!("{other}-clk-{number}"),
-                            early,
+                            early - Duration::minutes(30),
                             opid,
                             opname,
                             amount,
                             ConversionStatus::Approved,
-                            created_at,
+                            early,
                         ),
                         intended: Intended::Duplicate,
                         basis: None,

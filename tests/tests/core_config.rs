@@ -147,3 +147,79 @@ fn shipped_example_config_passes_and_prints_three_fires() {
     // America/New_York fires at 15 minutes past every 6th hour, local time.
     assert!(stdout.contains(":15:00 E"), "{stdout}");
 }
+
+/// Every shipped config in `config/` passes `reckon config check`, with
+/// production paths pointed at a test directory: `plugin_dir` at all built
+/// plugin libraries, `file:` secrets at files created here, and every
+/// `env:` secret set. (Needs `cargo build --workspace` for the plugins.)
+#[test]
+fn every_shipped_config_passes_config_check() {
+    let mut checked = Vec::new();
+    for entry in std::fs::read_dir(workspace().join("config")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_none_or(|e| e != "toml") {
+            continue;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let plugins = dir.path().join("plugins");
+        std::fs::create_dir_all(&plugins).unwrap();
+        for lib in std::fs::read_dir(reckon_tests::profile_dir()).unwrap() {
+            let lib = lib.unwrap().path();
+            let name = lib.file_name().unwrap().to_string_lossy().into_owned();
+            if name.starts_with(&format!("{}reckon_plugin_", std::env::consts::DLL_PREFIX))
+                && name.ends_with(std::env::consts::DLL_SUFFIX)
+            {
+                std::fs::copy(&lib, plugins.join(&name)).unwrap();
+            }
+        }
+        let mut text = std::fs::read_to_string(&path).unwrap();
+        let mut out = String::new();
+        let mut envs = Vec::new();
+        for line in text.lines() {
+            let mut line = line.to_owned();
+            if line.trim_start().starts_with("plugin_dir") {
+                line = "plugin_dir = \"plugins\"".into();
+            }
+            if let Some(i) = line.find("\"file:/") {
+                let rest = &line[i + 7..];
+                let end = rest.find('"').unwrap();
+                let file = rest[..end].rsplit('/').next().unwrap().to_owned();
+                std::fs::create_dir_all(dir.path().join("secrets")).unwrap();
+                std::fs::write(dir.path().join("secrets").join(&file), "test-secret\n").unwrap();
+                line = format!("{}\"file:secrets/{file}{}", &line[..i], &rest[end..]);
+            }
+            let mut rest = line.as_str();
+            while let Some(i) = rest.find("env:") {
+                let name: String = rest[i + 4..]
+                    .chars()
+                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                    .collect();
+                if !name.is_empty() {
+                    envs.push(name);
+                }
+                rest = &rest[i + 4..];
+            }
+            out.push_str(&line);
+            out.push('\n');
+        }
+        text = out;
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        std::fs::write(dir.path().join(&name), text).unwrap();
+        let mut cmd = Command::new(reckon_tests::reckon_bin());
+        cmd.current_dir(dir.path())
+            .args(["config", "check", "--config", &name])
+            .env_remove("RECKON_CONFIG");
+        for e in &envs {
+            cmd.env(e, "test-secret");
+        }
+        let out = cmd.output().unwrap();
+        assert!(
+            out.status.success(),
+            "config/{name} fails `reckon config check`:\n{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        checked.push(name);
+    }
+    assert!(checked.iter().any(|n| n == "reckon.toml"), "{checked:?}");
+}

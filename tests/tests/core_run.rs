@@ -1,7 +1,8 @@
 //! `reckon run` end to end: syncs the example connector on its schedule,
 //! serves /healthz, /status and /metrics, refuses a second daemon on the
-//! same data directory, stops on SIGTERM within 10 s, and carries on after a
-//! restart without duplicating records.
+//! same data directory, rejects a broken config on SIGHUP (the old one keeps
+//! running) and applies a valid one, stops on SIGTERM within 10 s, and
+//! carries on after a restart without duplicating records.
 
 mod core_support;
 
@@ -49,6 +50,14 @@ fn last_success(port: u16) -> Option<(String, u64)> {
     })
 }
 
+fn signal(child: &std::process::Child, sig: &str) {
+    let ok = std::process::Command::new("kill")
+        .args([sig, &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(ok.success());
+}
+
 fn terminate(child: &mut std::process::Child) -> Duration {
     let start = std::time::Instant::now();
     let ok = std::process::Command::new("kill")
@@ -85,7 +94,7 @@ fn run_syncs_on_schedule_through_a_restart() {
 
     let mut daemon = reckon(&s.config).arg("run").spawn().unwrap();
     let first = reckon_tests::poll_until(Duration::from_secs(60), || last_success(port));
-    let (first_start, records) = first.expect("no successful scheduled run within 60 s");
+    let (_, records) = first.expect("no successful scheduled run within 60 s");
     assert!(records >= 30, "records {records}");
     assert_eq!(http_get(port, "/healthz").as_deref(), Some("ok\n"));
     let metrics = http_get(port, "/metrics").unwrap();
@@ -111,13 +120,56 @@ fn run_syncs_on_schedule_through_a_restart() {
         String::from_utf8_lossy(&out.stderr)
     );
 
+    // SIGHUP with a broken config: rejected, the old config keeps running.
+    let good = std::fs::read_to_string(&s.config).unwrap();
+    std::fs::write(
+        &s.config,
+        good.replace(
+            "schedule = \"*/2 * * * * *\"",
+            "schedule = \"*/2 * * *\"\nbogus = 1",
+        ),
+    )
+    .unwrap();
+    signal(&daemon, "-HUP");
+    let (before_hup, _) = last_success(port).unwrap();
+    let after_bad_hup = reckon_tests::poll_until(Duration::from_secs(30), || {
+        last_success(port).filter(|(start, _)| *start > before_hup)
+    });
+    assert!(
+        after_bad_hup.is_some(),
+        "syncs stopped after a rejected reload"
+    );
+    assert_eq!(
+        status(port).unwrap()["connectors"][0]["schedule"],
+        "*/2 * * * * *"
+    );
+    // SIGHUP with a valid new schedule: applied.
+    std::fs::write(
+        &s.config,
+        good.replace(
+            "schedule = \"*/2 * * * * *\"",
+            "schedule = \"*/3 * * * * *\"",
+        ),
+    )
+    .unwrap();
+    signal(&daemon, "-HUP");
+    let applied = reckon_tests::poll_until(Duration::from_secs(10), || {
+        (status(port)?["connectors"][0]["schedule"] == "*/3 * * * * *").then_some(())
+    });
+    assert!(applied.is_some(), "valid config was not reloaded");
+
     let took = terminate(&mut daemon);
     assert!(took < Duration::from_secs(10));
 
     // Restart: it runs again on schedule; the re-pull duplicates nothing.
+    let restarted_at = chrono::Utc::now();
     let mut daemon = reckon(&s.config).arg("run").spawn().unwrap();
     let again = reckon_tests::poll_until(Duration::from_secs(60), || {
-        last_success(port).filter(|(start, _)| *start > first_start)
+        last_success(port).filter(|(start, _)| {
+            start
+                .parse::<chrono::DateTime<chrono::Utc>>()
+                .is_ok_and(|t| t > restarted_at)
+        })
     });
     let (_, records_after) = again.expect("no run after the restart within 60 s");
     terminate(&mut daemon);

@@ -112,7 +112,7 @@ fn report(by: &[Dim]) -> Report {
     .expect("summary")
 }
 
-fn row<'a>(r: &'a Report, f: impl Fn(&ReportRow) -> bool) -> &'a Totals {
+fn row(r: &Report, f: impl Fn(&ReportRow) -> bool) -> &Totals {
     let row = r.rows.iter().find(|x| f(x)).expect("row present");
     row.reported.as_ref().expect("reported side")
 }

@@ -5,7 +5,7 @@ mod kpi_fixtures;
 use std::collections::{BTreeMap, BTreeSet};
 
 use kpi_fixtures::*;
-use plugin_api::{ConversionStatus, OrderStatus};
+use plugin_api::{Channel, ConversionStatus, OrderStatus};
 use reckon::fx::FxTable;
 use reckon::kpi::config::KpiConfig;
 use reckon::kpi::summary::produce;
@@ -31,11 +31,8 @@ fn outcome(i: Intended) -> Outcome {
 /// The story as KPI inputs, with the decisions reconciliation should make
 /// (the story's intended outcomes stand in for the reconcile engine).
 fn inputs(s: &Story) -> KpiInputs {
-    let by_number: BTreeMap<&str, &plugin_api::Order> = s
-        .orders
-        .iter()
-        .map(|o| (o.order_id.trim_start_matches("NW-"), o))
-        .collect();
+    let by_id: BTreeMap<&str, &plugin_api::Order> =
+        s.orders.iter().map(|o| (o.order_id.as_str(), o)).collect();
     let mut claims = Vec::new();
     let mut decisions = Vec::new();
     for sc in s.claims.values().flatten() {
@@ -45,17 +42,67 @@ fn inputs(s: &Story) -> KpiInputs {
             .as_deref()
             .and_then(|k| k.split("-clk-").nth(1))
             .unwrap_or("");
-        let order = by_number.get(number).copied();
+        let order = number.parse::<u64>().ok().and_then(|n| {
+            by_id
+                .get(story::shopify_id(n).to_string().as_str())
+                .copied()
+        });
         let o = outcome(sc.intended);
         decisions.push(decision(c, order, o, o.earns()));
         claims.push(c.clone());
     }
     KpiInputs {
-        spend: s.spend.values().flatten().cloned().collect(),
+        spend: spend_rows(s),
         claims,
         orders: s.orders.clone(),
         decisions,
     }
+}
+
+/// Ad spend for the story's days: the ad fakes serve it in the demo; here a
+/// fixed pattern per network, each in its account's timezone.
+fn spend_rows(s: &Story) -> Vec<plugin_api::Spend> {
+    let nets = [
+        (
+            "google_ads",
+            "America/New_York",
+            Channel::Search,
+            ["g-1", "g-2", "g-3"],
+        ),
+        (
+            "meta_ads",
+            "Europe/London",
+            Channel::Social,
+            ["m-1", "m-2", "m-3"],
+        ),
+        ("tiktok_ads", "UTC", Channel::Video, ["t-1", "t-2", "t-2"]),
+    ];
+    let mut rows = Vec::new();
+    for (i, d) in s.from.iter_days().take_while(|d| *d <= s.to).enumerate() {
+        for (src, tz, channel, campaigns) in nets {
+            for (c, camp) in campaigns.iter().enumerate() {
+                let clicks = 100 + (i as u64 * 7 + c as u64 * 13) % 50;
+                let mut row = spend(
+                    src,
+                    &d.to_string(),
+                    tz,
+                    (camp, &format!("Northwind {camp}")),
+                    channel,
+                    clicks * 40,
+                    clicks,
+                    &format!("{}.50", clicks * 2),
+                    Some(&(clicks / 20).to_string()),
+                    Some(&format!("{}.00", clicks / 20 * 90)),
+                );
+                row.spend.currency = "USD".into();
+                if let Some(v) = row.platform_conversion_value.as_mut() {
+                    v.currency = "USD".into();
+                }
+                rows.push(row);
+            }
+        }
+    }
+    rows
 }
 
 fn kpi_config() -> KpiConfig {
@@ -133,6 +180,15 @@ fn reconciled_view_matches_the_story_ground_truth() {
                 c.status,
                 ConversionStatus::Pending | ConversionStatus::Approved
             )
+        })
+        // A network may date a claim before the story's first day (a
+        // duplicate's earlier click); the report covers the period's days only.
+        .filter(|c| {
+            let local = c
+                .occurred_at
+                .with_timezone(&chrono_tz::America::New_York)
+                .date_naive();
+            local >= s.from && local <= s.to
         })
         .count();
     let affiliate_rep: Decimal = story::NETWORKS.iter().map(|n| side(n, false)).sum();

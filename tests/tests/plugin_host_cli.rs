@@ -31,7 +31,13 @@ fn reckon(args: &[&str], cwd: &Path) -> (i32, String) {
 fn plugin_dir() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     reckon_tests::install_plugins(dir.path(), &["example"]);
-    for f in ["bad_magic", "abi_major", "short_header", "no_symbol"] {
+    for f in [
+        "bad_magic",
+        "abi_major",
+        "short_header",
+        "no_symbol",
+        "id_mismatch",
+    ] {
         let src = fault_lib(f);
         assert!(
             src.exists(),
@@ -60,7 +66,7 @@ fn plugins_list_shows_the_example_and_the_refused_files() {
         example.contains(&reckon_tests::plugin_file_name("example")),
         "{example}"
     );
-    assert_eq!(out.matches("refused: ").count(), 5, "{out}");
+    assert_eq!(out.matches("refused: ").count(), 6, "{out}");
 }
 
 #[test]
@@ -101,6 +107,10 @@ fn plugins_check_rejects_each_broken_library_with_its_reason() {
             "missing symbol `reckon_plugin_entry`",
         ),
         ("libnot_a_library.so", "not a loadable library"),
+        (
+            "libreckon_fault_id_mismatch.so",
+            "id mismatch: header field `plugin_id` is `header_id` but the manifest's `id` is `manifest_id`",
+        ),
     ];
     for (file, reason) in cases {
         let path = dir.path().join(file);

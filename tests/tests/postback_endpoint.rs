@@ -17,7 +17,6 @@ fn endpoint(id: &str, auth: PostbackAuth) -> PostbackConfig {
     let mut cfg: PostbackConfig = toml::from_str(&toml).unwrap();
     // The config loader resolves the reference; tests hand over the value.
     cfg.resolved_secret = Some("s3cret".into());
-    let _: &SecretRef = &cfg.secret;
     cfg
 }
 
@@ -229,4 +228,22 @@ async fn a_thousand_concurrent_postbacks_are_all_stored_exactly_once() {
     }
     assert_eq!(counter("pb_load", "stored"), 1000);
     assert_eq!(counter("pb_load", "duplicate"), 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_endpoint_whose_secret_cannot_be_resolved_answers_503_and_stores_nothing() {
+    let mut cfg = endpoint("pb_nosecret", PostbackAuth::Token);
+    cfg.resolved_secret = None;
+    cfg.secret = SecretRef {
+        secret: "env:RECKON_TEST_PB_SECRET_NEVER_SET".into(),
+    };
+    let h = harness(vec![cfg]);
+    let (status, body) = h
+        .get("/postback/pb_nosecret?tid=t1&affid=p1&amount=1&token=anything")
+        .await;
+    assert_eq!(status, 503, "{body}");
+    assert!(body.contains("misconfigured on the server"), "{body}");
+    assert!(!body.contains("RECKON_TEST_PB_SECRET_NEVER_SET"), "{body}");
+    assert!(h.conversion("pb_nosecret", "t1").is_none());
+    assert_eq!(counter("pb_nosecret", "misconfigured"), 1);
 }

@@ -159,3 +159,37 @@ fn a_new_duplicate_claim_rejudges_the_existing_winner() {
     assert_eq!(d[0].winner.as_ref().unwrap().id, "C1");
     assert_eq!(d[2].outcome, Outcome::Matched);
 }
+
+#[test]
+fn a_new_order_winning_the_id_tie_takes_over_matched_claims() {
+    // Two order sources hold the same id; ties go to the smaller (source, id):
+    // "pos" < "shop", so a late pos order takes the claim from shop's order.
+    let b = MemoryBackend::new();
+    let mut p = program();
+    p.orders = vec!["shop".into(), "pos".into()];
+    let p = [p];
+    b.commit(
+        &[
+            Record::Conversion(claim("impact", "C1", Some("A-1"))),
+            Record::Order(order("A-1")),
+        ],
+        t("2026-11-03T00:00:00Z"),
+    );
+    run_with(&b, &p, &FxTable::empty(), t("2026-12-10T00:00:00Z"), false).unwrap();
+    assert_eq!(
+        load_stored_decisions(&b, "shop-us").unwrap()[0]
+            .order
+            .as_ref()
+            .unwrap()
+            .source,
+        "shop"
+    );
+    let mut o = order("a-1");
+    o.source = "pos".into();
+    b.commit(&[Record::Order(o)], t("2026-12-11T00:00:00Z"));
+    let s = run_with(&b, &p, &FxTable::empty(), t("2026-12-12T00:00:00Z"), false).unwrap();
+    assert!(!s.programs[0].full);
+    let d = &load_stored_decisions(&b, "shop-us").unwrap()[0];
+    let o = d.order.as_ref().unwrap();
+    assert_eq!((o.source.as_str(), o.id.as_str()), ("pos", "a-1"));
+}

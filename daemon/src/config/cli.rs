@@ -55,6 +55,11 @@ pub fn check(
             return ExitCode::FAILURE;
         }
     };
+    if let Err(e) = crate::server::postback::check_config(&cfg.postbacks) {
+        let _ = writeln!(err, "{}: [[postbacks]]: {e}", config.display());
+        let _ = writeln!(err, "{}: 1 error(s); nothing was started", config.display());
+        return ExitCode::FAILURE;
+    }
     let _ = writeln!(
         out,
         "{}: ok ({} connector(s); data_dir {}, plugin_dir {}, listen {}, reporting timezone {})",

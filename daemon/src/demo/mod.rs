@@ -142,7 +142,8 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
             .with_context(|| format!("cannot start {}", fakes_bin.display()))?,
     );
     let mut line = String::new();
-    BufReader::new(child.0.stdout.take().context("fakes stdout")?)
+    let mut fakes_out = BufReader::new(child.0.stdout.take().context("fakes stdout")?);
+    fakes_out
         .read_line(&mut line)
         .context("reading the fakes' addresses")?;
     let ready: FakesReady =
@@ -230,7 +231,17 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         Ok(())
     };
 
-    let (from, to) = (ready.from.to_string(), ready.to.to_string());
+    // Pull a week past the story's last day: refunds and status changes land
+    // after the sale (the shop's orders are pulled by their update time).
+    let today = chrono::Utc::now().date_naive();
+    // Also a few days before its first day: a network may date a claim
+    // before the sale it claims (an earlier click).
+    let (from, to) = (
+        (ready.from - chrono::Duration::days(7)).to_string(),
+        (ready.to + chrono::Duration::days(7))
+            .min(today)
+            .to_string(),
+    );
     step("config-check", &["config", "check"])?;
     for (id, _, _) in CONNECTORS {
         step(
@@ -242,6 +253,14 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     if let Some(stdin) = child.0.stdin.as_mut() {
         writeln!(stdin, "restate google_ads").context("asking the fakes to restate a day")?;
         stdin.flush().ok();
+        let mut ack = String::new();
+        fakes_out
+            .read_line(&mut ack)
+            .context("waiting for the restatement")?;
+        println!(
+            "  (google_ads restated {})",
+            ack.trim().trim_start_matches("restated ")
+        );
     }
     step(
         "sync-google_ads-again",
@@ -296,7 +315,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
             )?;
         }
     }
-    let period = format!("{from}..{to}");
+    let period = format!("{}..{}", ready.from, ready.to);
     for (by, fmt) in [
         ("channel", "html"),
         ("channel", "csv"),

@@ -158,7 +158,8 @@ fn spend_revenue(data: &ChartData, currency: &str) -> Result<Chart, KpiError> {
         .iter()
         .chain(revenue.iter().flatten())
         .fold(0.0f64, |a, b| a.max(*b));
-    let top = if max > 0.0 { max * 1.1 } else { 1.0 };
+    // Head room at the top for the legend.
+    let top = if max > 0.0 { max * 1.3 } else { 1.0 };
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, (720, 340)).into_drawing_area();

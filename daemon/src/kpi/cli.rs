@@ -77,12 +77,13 @@ pub fn run(config: &Path, args: KpiArgs) -> anyhow::Result<ExitCode> {
         view: args.view,
     };
     let inputs = super::load::load_inputs(&store, &cfg.programs, zone, &query.period)?;
-    let fx = crate::fx::FxTable::default();
+    let fx = crate::reconcile::fx_table(&cfg).context("loading [fx] rates")?;
+    let rules = super::commission::from_rules(&cfg.programs);
     let ctx = KpiContext {
         zone,
         config: &kpi,
         fx: &fx,
-        commission: None,
+        commission: Some(&rules),
     };
     let out = super::summary::produce(ctx, &inputs, &query, args.format)?;
     match &args.out {

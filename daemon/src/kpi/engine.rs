@@ -24,9 +24,9 @@ use super::{Dim, KpiError, KpiInputs, Query};
 use crate::fx::FxTable;
 use crate::reconcile::model::Decision;
 
-/// A small, fast, non-cryptographic hasher (the rustc "Fx" hash) for the
-/// engine's in-memory maps: keys are our own data, not attacker-chosen, and
-/// SipHash dominated grouping time on a million rows.
+/// A small, fast, non-cryptographic hasher (the rustc "Fx" word step plus a
+/// final avalanche) for the engine's in-memory maps: keys are our own data,
+/// not attacker-chosen, and SipHash was a large share of grouping time.
 #[derive(Debug, Default, Clone, Copy)]
 struct FxHasher(u64);
 
@@ -54,8 +54,15 @@ impl Hasher for FxHasher {
     fn write_usize(&mut self, i: usize) {
         self.add(i as u64);
     }
+    /// A final avalanche (murmur3's fmix64): the multiply-rotate steps move
+    /// entropy only upwards, and hashbrown picks buckets by the low bits.
     fn finish(&self) -> u64 {
-        self.0
+        let mut h = self.0;
+        h ^= h >> 33;
+        h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+        h ^= h >> 33;
+        h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+        h ^ (h >> 33)
     }
 }
 
@@ -138,6 +145,10 @@ pub struct ReportRow {
     /// Labels of spend rows in this row whose days are in another timezone,
     /// e.g. `google_ads: America/New_York`.
     pub foreign_days: Vec<String>,
+    /// The connector a campaign or partner row belongs to when `source` is
+    /// not a dimension (ids are unique per connector only); used to order
+    /// rows whose visible keys are equal. Empty otherwise.
+    pub owner: String,
 }
 
 /// A finished summary.
@@ -385,8 +396,20 @@ impl<'a> Engine<'a> {
                 day: kd.then_some(f.day),
                 channel: kc.then_some(f.channel),
                 source: ks.then_some(f.source),
-                campaign: kcamp.then_some((f.source, f.campaign_id, f.campaign_name)),
-                partner: kp.then_some((f.source, f.partner_id)),
+                // Rows without a campaign (or partner) share one key across
+                // connectors: "none" is the same thing everywhere.
+                campaign: kcamp.then_some(
+                    if f.campaign_id.is_empty() && f.campaign_name.is_empty() {
+                        ("", "", "")
+                    } else {
+                        (f.source, f.campaign_id, f.campaign_name)
+                    },
+                ),
+                partner: kp.then_some(if f.partner_id.is_empty() {
+                    ("", "")
+                } else {
+                    (f.source, f.partner_id)
+                }),
             };
             let acc = groups.entry(key).or_default();
             match side {
@@ -686,6 +709,7 @@ impl<'a> Engine<'a> {
         tally: Tally,
     ) -> Report {
         let view = query.view;
+        let by_source = query.by.contains(&Dim::Source);
         let zone_label = |bits: u64| -> Vec<String> {
             tally
                 .zone_labels
@@ -719,15 +743,25 @@ impl<'a> Engine<'a> {
                     reported: side(view.has_reported(), acc.rep),
                     reconciled: side(view.has_reconciled(), acc.rec),
                     foreign_days: zone_label(acc.zones),
+                    owner: if by_source {
+                        String::new()
+                    } else {
+                        k.campaign
+                            .map(|c| c.0)
+                            .or(k.partner.map(|p| p.0))
+                            .unwrap_or("")
+                            .to_owned()
+                    },
                 }
             })
             .collect();
-        rows.sort_by(|a, b| a.key.cmp(&b.key));
+        rows.sort_by(|a, b| (&a.key, &a.owner).cmp(&(&b.key, &b.owner)));
         let total = ReportRow {
             key: RowKey::default(),
             reported: side(view.has_reported(), total_rep),
             reconciled: side(view.has_reconciled(), total_rec),
             foreign_days: zone_label(total_zones),
+            owner: String::new(),
         };
         let zone_labels = tally
             .zone_labels
@@ -828,7 +862,7 @@ fn rule_matches(rule: &AttributionRule, o: &Order) -> bool {
 fn single_currency(inputs: &KpiInputs) -> Result<String, KpiError> {
     let mut seen: Vec<String> = Vec::new();
     let mut note = |m: &Money| {
-        if !seen.iter().any(|c| *c == m.currency) {
+        if !seen.contains(&m.currency) {
             seen.push(m.currency.clone());
         }
     };
@@ -868,4 +902,29 @@ pub fn summarize(
     query: &Query,
 ) -> Result<Report, KpiError> {
     Ok(Engine::new(ctx, inputs)?.report(query))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::hash::BuildHasher;
+
+    /// Keys that differ only in a few digits must spread over the low bits
+    /// (bucket index), or a million orders collide into a few buckets.
+    #[test]
+    fn hasher_spreads_similar_keys_over_low_bits() {
+        let build = BuildHasherDefault::<FxHasher>::default();
+        let mut buckets = std::collections::HashSet::new();
+        for i in 0..10_000 {
+            let id = format!("O-{i}");
+            let h = build.hash_one(("shop", id.as_str()));
+            buckets.insert(h & 0xfff);
+        }
+        // 10 000 keys into 4096 buckets: a good hash fills nearly all.
+        assert!(
+            buckets.len() > 3_500,
+            "only {} of 4096 buckets used",
+            buckets.len()
+        );
+    }
 }

@@ -17,7 +17,6 @@ use super::period::ReportingZone;
 use super::summary::{next_run, write_scheduled_summaries};
 use super::KpiError;
 use crate::config::Config;
-use crate::fx::FxTable;
 use crate::schedule::hooks::{PostSync, SyncEvent};
 use crate::store::Store;
 
@@ -60,12 +59,14 @@ pub fn run_if_due(
         _ => return Ok(None),
     }
     kpi.validate()?;
-    let fx = FxTable::default();
+    let fx =
+        crate::reconcile::fx_table(config).map_err(|e| KpiError::Config(format!("[fx]: {e}")))?;
+    let rules = super::commission::from_rules(&config.programs);
     let ctx = KpiContext {
         zone,
         config: kpi,
         fx: &fx,
-        commission: None,
+        commission: Some(&rules),
     };
     let files = write_scheduled_summaries(
         ctx,

@@ -4,7 +4,7 @@
 //! computed last. A ratio whose denominator is zero is `None` (an empty cell),
 //! never 0 and never infinity. Nothing here rounds: rounding is display-only
 //! and happens in the renderers.
-use rust_decimal::Decimal;
+use rust_decimal::{Decimal, RoundingStrategy};
 use serde::Serialize;
 
 /// Additive sums for one group of rows, money in the reporting currency.
@@ -62,6 +62,11 @@ impl Totals {
             Metric::Aov => ratio(self.revenue, self.conversions),
         }
     }
+}
+
+/// Rounds half away from zero (3.125 → 3.13), as people expect of reports.
+fn round(v: Decimal, dp: u32) -> Decimal {
+    v.round_dp_with_strategy(dp, RoundingStrategy::MidpointAwayFromZero)
 }
 
 /// `num / den`, or `None` when `den` is zero (or the quotient overflows).
@@ -195,7 +200,7 @@ pub fn machine_text(m: Metric, v: Option<Decimal>) -> String {
         return String::new();
     };
     let mut v = if m.is_ratio() {
-        v.round_dp(MACHINE_RATIO_DP).normalize()
+        round(v, MACHINE_RATIO_DP).normalize()
     } else {
         v.normalize()
     };
@@ -212,10 +217,10 @@ pub fn display_text(m: Metric, v: Option<Decimal>) -> String {
         return String::new();
     };
     match m.kind() {
-        Kind::Count => v.round_dp(0).to_string(),
-        Kind::Number => v.round_dp(2).normalize().to_string(),
-        Kind::Money | Kind::Ratio => format!("{:.2}", v.round_dp(2)),
-        Kind::Percent => format!("{:.2}%", (v * Decimal::ONE_HUNDRED).round_dp(2)),
+        Kind::Count => round(v, 0).to_string(),
+        Kind::Number => round(v, 2).normalize().to_string(),
+        Kind::Money | Kind::Ratio => format!("{:.2}", round(v, 2)),
+        Kind::Percent => format!("{:.2}%", round(v * Decimal::ONE_HUNDRED, 2)),
     }
 }
 

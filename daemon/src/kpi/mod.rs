@@ -28,6 +28,7 @@
 //! | [`cli`] | `reckon kpi` |
 pub mod chart;
 pub mod cli;
+pub mod commission;
 pub mod config;
 pub mod engine;
 pub mod hook;

@@ -229,6 +229,15 @@ pub struct HttpStats {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ShuttingDown;
 
+/// Points every OAuth2 scheme in `spec` at `url`.
+fn override_token_url(spec: &mut AuthSpec, url: &str) {
+    match spec {
+        AuthSpec::Oauth2RefreshToken { token_url, .. } => *token_url = url.to_owned(),
+        AuthSpec::All { schemes } => schemes.iter_mut().for_each(|s| override_token_url(s, url)),
+        _ => {}
+    }
+}
+
 /// Runs one session's requests.
 #[derive(Debug)]
 pub struct HttpExecutor {
@@ -267,10 +276,28 @@ impl HttpExecutor {
         tuning: SessionTuning,
     ) -> Self {
         let base_url = url::Url::parse(base_url).ok();
+        // `settings.token_url` (a plain setting, like `base_url`) overrides an
+        // OAuth2 scheme's token endpoint for tests and proxies; its host is allowed.
+        let mut auth = auth;
+        let token_url = settings
+            .get("token_url")
+            .and_then(serde_json::Value::as_str)
+            .map(str::to_owned);
+        let mut extra_hosts = Vec::new();
+        if let (Some(spec), Some(url)) = (auth.as_mut(), token_url) {
+            override_token_url(spec, &url);
+            if let Some(h) = url::Url::parse(&url)
+                .ok()
+                .and_then(|u| u.host_str().map(str::to_owned))
+            {
+                extra_hosts.push(h);
+            }
+        }
         let mut allowed: Vec<String> = policy
             .allowed_hosts
             .iter()
             .chain(manifest_hosts.iter())
+            .chain(extra_hosts.iter())
             .map(|h| h.to_ascii_lowercase())
             .collect();
         if let Some(h) = base_url.as_ref().and_then(|u| u.host_str()) {
@@ -411,7 +438,7 @@ impl HttpExecutor {
             }
         };
         let host = url.host_str().unwrap_or("").to_ascii_lowercase();
-        if !self.allowed.iter().any(|h| *h == host) {
+        if !self.allowed.contains(&host) {
             tracing::warn!(connector = %connector, host = %host, "request to a host that is not allowed refused");
             return self.failure(
                 req.id,
@@ -733,7 +760,7 @@ impl HttpExecutor {
             }
         }
         let host = url.host_str().unwrap_or("").to_ascii_lowercase();
-        if !self.allowed.iter().any(|h| *h == host) {
+        if !self.allowed.contains(&host) {
             return Err(AuthFailure::Failed(
                 HttpFailureKind::NotAllowed,
                 format!(

@@ -445,14 +445,13 @@ impl Transport for Subprocess {
     fn close(mut self: Box<Self>) -> BoxFuture<'static, ()> {
         Box::pin(async move {
             drop(self.stdin.take());
-            if !self.dead {
-                if tokio::time::timeout(Duration::from_secs(2), self.child.wait())
+            if !self.dead
+                && tokio::time::timeout(Duration::from_secs(2), self.child.wait())
                     .await
                     .is_err()
-                {
-                    let _ = self.child.start_kill();
-                    let _ = self.child.wait().await;
-                }
+            {
+                let _ = self.child.start_kill();
+                let _ = self.child.wait().await;
             }
             if let Some(t) = self.stderr_task.take() {
                 let _ = tokio::time::timeout(Duration::from_secs(1), t).await;
@@ -531,4 +530,71 @@ pub fn serve_stdio(lib: &Path, sha256: Option<&str>) -> Result<(), String> {
         fns.close(i);
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use plugin_api::protocol::{Manifest, PluginKind, RecordKind, StreamSpec};
+
+    fn manifest() -> Manifest {
+        Manifest {
+            id: "abortive".into(),
+            name: "n".into(),
+            version: "1".into(),
+            kind: PluginKind::Orders,
+            description: "d".into(),
+            config_schema: serde_json::json!({}),
+            streams: vec![StreamSpec {
+                name: "orders".into(),
+                record: RecordKind::Order,
+                primary_key: vec![],
+                cursor: None,
+                default_lookback_days: 0,
+            }],
+            allowed_hosts: vec![],
+            default_base_url: None,
+            auth: None,
+            max_window_days: None,
+            file_capability: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn in_process_is_refused_for_plugins_built_with_panic_abort() {
+        let mut plugin = Plugin::from_manifest("libx.so".into(), manifest());
+        plugin.panic_unwind = false;
+        let e = InProcess::open(&Arc::new(plugin), b"{}".to_vec(), Duration::from_secs(1))
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind, ErrorKind::Config);
+        assert!(e.message.contains("without panic = \"unwind\""), "{e:?}");
+    }
+
+    #[test]
+    fn statuses_map_to_failures() {
+        let panic = interpret(CallOutput {
+            status: STATUS_PANIC,
+            bytes: br#"{"kind":"internal","retryable":false,"message":"plugin panicked: boom"}"#
+                .to_vec(),
+        })
+        .unwrap_err();
+        assert!(panic.retryable);
+        assert!(panic.message.starts_with("plugin panicked: boom"));
+        let err = interpret(CallOutput {
+            status: STATUS_ERROR,
+            bytes: b"not json".to_vec(),
+        })
+        .unwrap_err();
+        assert_eq!(err.kind, ErrorKind::Protocol);
+        assert_eq!(
+            interpret(CallOutput {
+                status: 7,
+                bytes: vec![]
+            })
+            .unwrap_err()
+            .kind,
+            ErrorKind::Protocol
+        );
+    }
 }

@@ -66,10 +66,7 @@ fn load(config: &Path) -> anyhow::Result<Loaded> {
     })
 }
 
-fn select<'a>(
-    programs: &'a [ProgramConfig],
-    id: Option<&str>,
-) -> anyhow::Result<Vec<ProgramConfig>> {
+fn select(programs: &[ProgramConfig], id: Option<&str>) -> anyhow::Result<Vec<ProgramConfig>> {
     match id {
         None => Ok(programs.to_vec()),
         Some(id) => programs

@@ -98,12 +98,85 @@ pub fn normalize_coupon(code: &str) -> Option<String> {
     normalize_order_id(code)
 }
 
+/// Normalised order ids → order handle, without an allocation per id: the
+/// ids live in one arena string and a raw hash table (FxHash) holds
+/// (hash, span, handle). This is the hot path of matching.
+#[derive(Default)]
+struct IdTable {
+    arena: String,
+    table: hashbrown::HashTable<IdSlot>,
+}
+
+#[derive(Clone, Copy)]
+struct IdSlot {
+    hash: u64,
+    start: u32,
+    len: u32,
+    order: u32,
+    primary: bool,
+}
+
+impl std::fmt::Debug for IdTable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IdTable")
+            .field("ids", &self.table.len())
+            .finish()
+    }
+}
+
+#[inline]
+fn fx_hash(bytes: &[u8]) -> u64 {
+    use std::hash::Hasher as _;
+    let mut h = rustc_hash::FxHasher::default();
+    h.write(bytes);
+    h.finish()
+}
+
+impl IdTable {
+    fn reserve(&mut self, ids: usize, bytes: usize) {
+        self.table.reserve(ids, |s| s.hash);
+        self.arena.reserve(bytes);
+    }
+    #[inline]
+    fn key(&self, s: &IdSlot) -> &str {
+        &self.arena[s.start as usize..(s.start + s.len) as usize]
+    }
+    /// Inserts `id → order` unless `id` is already present (first wins).
+    #[inline]
+    fn insert_first(&mut self, id: &str, order: u32, primary: bool) {
+        let hash = fx_hash(id.as_bytes());
+        if self.find_slot(hash, id).is_some() {
+            return;
+        }
+        let start = self.arena.len() as u32;
+        self.arena.push_str(id);
+        let slot = IdSlot {
+            hash,
+            start,
+            len: id.len() as u32,
+            order,
+            primary,
+        };
+        self.table.insert_unique(hash, slot, |s| s.hash);
+    }
+    #[inline]
+    fn find_slot(&self, hash: u64, id: &str) -> Option<&IdSlot> {
+        self.table
+            .find(hash, |s| s.hash == hash && self.key(s) == id)
+    }
+    #[inline]
+    fn get(&self, id: &str) -> Option<(u32, bool)> {
+        self.find_slot(fx_hash(id.as_bytes()), id)
+            .map(|s| (s.order, s.primary))
+    }
+}
+
 /// Lookup of orders by normalised id, click id and coupon. Ties are resolved
 /// when the index is built (orders must be given sorted by source, id), so a
 /// lookup returns at most one order and never depends on hash order.
 #[derive(Debug, Default)]
 pub struct OrderIndex {
-    by_id: FxHashMap<Box<str>, (u32, bool)>,
+    by_id: IdTable,
     by_click: FxHashMap<Box<str>, u32>,
     by_coupon: FxHashMap<Box<str>, Vec<u32>>,
 }
@@ -113,24 +186,24 @@ impl OrderIndex {
     /// is the order's handle.
     pub fn build(orders: &[&Order], with_coupons: bool) -> OrderIndex {
         let mut ix = OrderIndex::default();
-        ix.by_id.reserve(orders.len());
+        let bytes = orders
+            .iter()
+            .map(|o| o.order_id.len() + o.alt_ids.iter().map(String::len).sum::<usize>())
+            .sum();
+        ix.by_id.reserve(orders.len(), bytes);
         let mut buf = String::new();
         // Primary ids first so they win over any alt id.
         for (i, o) in orders.iter().enumerate() {
             normalize_into(&o.order_id, &mut buf);
             if !buf.is_empty() {
-                ix.by_id
-                    .entry(buf.as_str().into())
-                    .or_insert((i as u32, true));
+                ix.by_id.insert_first(&buf, i as u32, true);
             }
         }
         for (i, o) in orders.iter().enumerate() {
             for alt in &o.alt_ids {
                 normalize_into(alt, &mut buf);
                 if !buf.is_empty() {
-                    ix.by_id
-                        .entry(buf.as_str().into())
-                        .or_insert((i as u32, false));
+                    ix.by_id.insert_first(&buf, i as u32, false);
                 }
             }
         }
@@ -153,10 +226,27 @@ impl OrderIndex {
         ix
     }
 
+    /// Indexes bare primary ids (position = handle), first occurrence wins:
+    /// the same order-id table [`OrderIndex::build`] makes, for callers that
+    /// hold ids in columns (the matching benchmark).
+    pub fn from_ids<'a>(ids: impl ExactSizeIterator<Item = &'a str> + Clone) -> OrderIndex {
+        let mut ix = OrderIndex::default();
+        let bytes = ids.clone().map(str::len).sum();
+        ix.by_id.reserve(ids.len(), bytes);
+        let mut buf = String::new();
+        for (i, id) in ids.enumerate() {
+            normalize_into(id, &mut buf);
+            if !buf.is_empty() {
+                ix.by_id.insert_first(&buf, i as u32, true);
+            }
+        }
+        ix
+    }
+
     /// The order whose id or alt id normalises to `normalized`.
     #[inline]
     pub fn by_order_id(&self, normalized: &str) -> Option<u32> {
-        self.by_id.get(normalized).map(|&(i, _)| i)
+        self.by_id.get(normalized).map(|(i, _)| i)
     }
 
     /// The order carrying click id `click` (trimmed).

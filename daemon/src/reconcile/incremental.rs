@@ -7,22 +7,27 @@
 //! |---|---|---|
 //! | `P/s` | [`ProgramState`] | last change seq seen, config and FX fingerprints |
 //! | `P/d/<claim src>/<claim id>` | [`StoredDecision`] | the decision and the claim's match keys |
-//! | `P/o/<order src>/<order id>` | [`OrderKeys`] | the order's match keys (to unindex on change) |
-//! | `P/io/<norm id>/<order src>/<order id>` | null | orders by normalised id / alt id |
+//! | `P/io/<norm id>/<order src>/<order id>` | [`OrderEntry`] under the order's own (primary) id, null under an alt id | orders by normalised id; the order's match keys and the claims matched to it |
 //! | `P/ic/<click>/<order src>/<order id>` | null | orders by click id |
 //! | `P/ik/<coupon>/<order src>/<order id>` | created_at | orders by coupon (coupon matching only) |
-//! | `P/qo/<norm id>/<claim src>/<claim id>` | null | claims quoting an order id |
-//! | `P/qc/<click>/<claim src>/<claim id>` | null | claims quoting a click id |
-//! | `P/qk/<coupon>/<claim src>/<claim id>` | null | claims with a coupon (coupon matching only) |
-//! | `P/m/<order src>/<order id>/<claim src>/<claim id>` | null | claims matched to an order |
+//! | `P/qo/<norm id>/<claim src>/<claim id>` | null | claims quoting an order id they are not matched by |
+//! | `P/qc/<click>/<claim src>/<claim id>` | null | claims with a click id, not matched by order id or click |
+//! | `P/qk/<coupon>/<claim src>/<claim id>` | null | claims with a coupon, not matched by order id or click (coupon matching only) |
 //! | `P/t/<time>/<claim src>/<claim id>` | null | decisions that change with time alone |
+//!
+//! Claims matched by their order id (nearly all) need no reverse index:
+//! the orders they could move to are found through the order index and the
+//! claims lists of the orders already holding that id. So a program costs
+//! about one key per claim and one per order id.
 //!
 //! A **full run** (first run, or the program's config or the FX table
 //! changed) judges every claim and rewrites the program's keys (merge with
 //! what is there: unchanged values are not written). An **incremental run**
 //! reads the change log since `P/s`'s seq and re-judges the closure:
-//! touched claims; claims that quote an id, click or coupon of a touched
-//! order (old or new values) or are matched to it; claims whose time-based
+//! touched claims; for each touched order (old and new values): the claims
+//! matched to it, the claims matched to any other order under one of its ids
+//! or click ids (it may win that tie now), and the claims in the `q*`
+//! indexes under its ids, click ids and coupon; claims whose time-based
 //! change is due; and every claim sharing an order (old or new) with any of
 //! those. Everything else keeps its match and contest, so the result equals a
 //! full run. A decision whose judgement is unchanged keeps its `decided_at`
@@ -31,7 +36,7 @@
 use super::backend::ReconBackend;
 use super::config::ProgramConfig;
 use super::engine::{self, ClaimInput, OrderInput};
-use super::model::{Decision, Outcome};
+use super::model::{Decision, MatchedBy, Outcome};
 use super::ReconcileError;
 use crate::fx::FxTable;
 use crate::store::{StoreError, Stored};
@@ -44,7 +49,7 @@ use std::collections::{BTreeMap, BTreeSet};
 /// Version of the values written by this module.
 const FORMAT: u32 = 1;
 /// Puts/deletes per atomic batch during a full run.
-const CHUNK: usize = 100_000;
+const CHUNK: usize = 20_000;
 
 /// Per-program bookkeeping.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -84,6 +89,15 @@ pub struct OrderKeys {
     pub coupon: Option<String>,
     /// Order creation time (coupon window filter).
     pub created_at: DateTime<Utc>,
+}
+
+/// What the order's primary index entry holds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderEntry {
+    /// The order's match keys as indexed.
+    pub keys: OrderKeys,
+    /// Claims currently matched to the order, as (source, id), sorted.
+    pub claims: Vec<(String, String)>,
 }
 
 /// A decision with the claim keys it was indexed under.
@@ -159,14 +173,13 @@ fn state_key(p: &str) -> String {
 fn decision_key(p: &str, c: &Key2) -> String {
     format!("{}/d/{}/{}", esc(p), esc(&c.0), esc(&c.1))
 }
-fn order_key(p: &str, o: &Key2) -> String {
-    format!("{}/o/{}/{}", esc(p), esc(&o.0), esc(&o.1))
+/// The order's primary index entry: under its own normalised id.
+fn primary_key(p: &str, o: &Key2) -> String {
+    let norm = engine::normalize_order_id(&o.1).unwrap_or_default();
+    format!("{}/io/{}/{}/{}", esc(p), esc(&norm), esc(&o.0), esc(&o.1))
 }
 fn index_prefix(p: &str, kind: &str, value: &str) -> String {
     format!("{}/{kind}/{}/", esc(p), esc(value))
-}
-fn matched_prefix(p: &str, o: &Key2) -> String {
-    format!("{}/m/{}/{}/", esc(p), esc(&o.0), esc(&o.1))
 }
 
 /// The claim's normalised match keys.
@@ -219,25 +232,31 @@ fn decode<T: serde::de::DeserializeOwned>(key: &str, v: Value) -> Result<T, Stor
 fn claim_entries(p: &str, sd: &StoredDecision, coupons: bool) -> Vec<(String, Value)> {
     let d = &sd.decision;
     let c = (d.claim.source.clone(), d.claim.id.clone());
-    let tail = format!("{}/{}", esc(&c.0), esc(&c.1));
     let mut out = vec![(decision_key(p, &c), to_value(sd))];
-    if let Some(oid) = &sd.keys.oid {
+    out.extend(claim_index_keys(p, sd, coupons));
+    out
+}
+
+/// The index keys of a decision (all but the decision itself).
+fn claim_index_keys(p: &str, sd: &StoredDecision, coupons: bool) -> Vec<(String, Value)> {
+    let d = &sd.decision;
+    let tail = format!("{}/{}", esc(&d.claim.source), esc(&d.claim.id));
+    let mut out = Vec::new();
+    let by_id = d.matched_by == Some(MatchedBy::OrderId);
+    let by_click = by_id || d.matched_by == Some(MatchedBy::ClickId);
+    if let Some(oid) = sd.keys.oid.as_ref().filter(|_| !by_id) {
         out.push((format!("{}{tail}", index_prefix(p, "qo", oid)), Value::Null));
     }
-    if let Some(click) = &sd.keys.click {
+    if let Some(click) = sd.keys.click.as_ref().filter(|_| !by_click) {
         out.push((
             format!("{}{tail}", index_prefix(p, "qc", click)),
             Value::Null,
         ));
     }
-    if coupons {
+    if coupons && !by_click {
         if let Some(k) = &sd.keys.coupon {
             out.push((format!("{}{tail}", index_prefix(p, "qk", k)), Value::Null));
         }
-    }
-    if let Some(o) = &d.order {
-        let ok = (o.source.clone(), o.id.clone());
-        out.push((format!("{}{tail}", matched_prefix(p, &ok)), Value::Null));
     }
     if let Some(t) = sd.due {
         out.push((format!("{}/t/{}/{tail}", esc(p), ts(t)), Value::Null));
@@ -246,10 +265,18 @@ fn claim_entries(p: &str, sd: &StoredDecision, coupons: bool) -> Vec<(String, Va
 }
 
 /// Every key an order owns, with its value.
-fn order_entries(p: &str, o: &Key2, keys: &OrderKeys, coupons: bool) -> Vec<(String, Value)> {
+fn order_entries(p: &str, o: &Key2, entry: &OrderEntry, coupons: bool) -> Vec<(String, Value)> {
+    let mut out = vec![(primary_key(p, o), to_value(entry))];
+    out.extend(order_index_keys(p, o, &entry.keys, coupons));
+    out
+}
+
+/// The secondary index keys of an order (all but its primary entry).
+fn order_index_keys(p: &str, o: &Key2, keys: &OrderKeys, coupons: bool) -> Vec<(String, Value)> {
     let tail = format!("{}/{}", esc(&o.0), esc(&o.1));
-    let mut out = vec![(order_key(p, o), to_value(keys))];
-    for id in &keys.ids {
+    let primary = engine::normalize_order_id(&o.1).unwrap_or_default();
+    let mut out = Vec::new();
+    for id in keys.ids.iter().filter(|id| **id != primary) {
         out.push((format!("{}{tail}", index_prefix(p, "io", id)), Value::Null));
     }
     for c in &keys.clicks {
@@ -397,36 +424,74 @@ fn full_run<B: ReconBackend>(
         }
     }
     let decisions = engine::decide(program, &claims, &orders, fx, now);
-    let mut keys_by_claim: BTreeMap<(&str, &str), ClaimKeys> = claims
-        .iter()
-        .map(|c| {
-            (
-                (c.claim.source.as_str(), c.claim.external_id.as_str()),
-                claim_keys(&c.claim),
-            )
-        })
-        .collect();
+    // `decide` returns claims in (source, id) order: align their keys.
+    claims.sort_unstable_by(|a, b| {
+        (&a.claim.source, &a.claim.external_id).cmp(&(&b.claim.source, &b.claim.external_id))
+    });
+    let keys: Vec<ClaimKeys> = claims.iter().map(|c| claim_keys(&c.claim)).collect();
+    drop(claims);
+    let summary = summarize(p, true, &decisions, 0, new_state.last_seq);
 
-    let mut entries: Vec<(String, Value)> =
-        Vec::with_capacity(decisions.len() * 4 + orders.len() * 3);
+    let mut matched: BTreeMap<(&str, &str), Vec<(String, String)>> = BTreeMap::new();
+    for d in &decisions {
+        if let Some(o) = &d.order {
+            matched
+                .entry((o.source.as_str(), o.id.as_str()))
+                .or_default()
+                .push((d.claim.source.clone(), d.claim.id.clone()));
+        }
+    }
+    // Values are made only when written (lazily): a full set of JSON values
+    // would take several times the memory of the decisions.
+    enum Lazy {
+        Ready(Value),
+        Decision(usize),
+        Order(usize),
+    }
+    let mut entries: Vec<(String, Lazy)> =
+        Vec::with_capacity(decisions.len() * 2 + orders.len() * 2);
+    let mut order_list: Vec<(Key2, OrderEntry)> = Vec::with_capacity(orders.len());
     for o in &orders {
         let ok = (o.order.source.clone(), o.order.order_id.clone());
-        entries.extend(order_entries(p, &ok, &order_keys(&o.order), coupons));
+        let entry = OrderEntry {
+            keys: order_keys(&o.order),
+            claims: matched
+                .remove(&(o.order.source.as_str(), o.order.order_id.as_str()))
+                .unwrap_or_default(),
+        };
+        entries.push((primary_key(p, &ok), Lazy::Order(order_list.len())));
+        entries.extend(
+            order_index_keys(p, &ok, &entry.keys, coupons)
+                .into_iter()
+                .map(|(k, v)| (k, Lazy::Ready(v))),
+        );
+        order_list.push((ok, entry));
     }
+    drop(matched);
     drop(orders);
-    for d in &decisions {
-        let keys = keys_by_claim
-            .remove(&(d.claim.source.as_str(), d.claim.id.as_str()))
-            .unwrap_or_default();
-        entries.extend(claim_entries(
-            p,
-            &stored_decision(program, d.clone(), keys),
-            coupons,
-        ));
+    let sds: Vec<StoredDecision> = decisions
+        .into_iter()
+        .zip(keys)
+        .map(|(d, k)| stored_decision(program, d, k))
+        .collect();
+    for (i, sd) in sds.iter().enumerate() {
+        let c = (
+            sd.decision.claim.source.clone(),
+            sd.decision.claim.id.clone(),
+        );
+        entries.push((decision_key(p, &c), Lazy::Decision(i)));
+        entries.extend(
+            claim_index_keys(p, sd, coupons)
+                .into_iter()
+                .map(|(k, v)| (k, Lazy::Ready(v))),
+        );
     }
-    drop(keys_by_claim);
-    drop(claims);
     entries.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    let materialise = |l: Lazy| match l {
+        Lazy::Ready(v) => v,
+        Lazy::Decision(i) => to_value(&sds[i]),
+        Lazy::Order(i) => to_value(&order_list[i].1),
+    };
 
     // Invalidate the state first: a crash part-way leaves no state, so the
     // next run is a full one again.
@@ -463,9 +528,9 @@ fn full_run<B: ReconBackend>(
         };
         match ord {
             std::cmp::Ordering::Less => {
-                let (k, v) = new.next().unwrap_or_default();
+                let Some((k, v)) = new.next() else { break };
                 changed += u64::from(k.starts_with(&dprefix));
-                batch.push((k, Some(v)));
+                batch.push((k, Some(materialise(v))));
             }
             std::cmp::Ordering::Greater => {
                 if let Some(Ok((k, _))) = old.next() {
@@ -473,7 +538,8 @@ fn full_run<B: ReconBackend>(
                 }
             }
             std::cmp::Ordering::Equal => {
-                let (k, v) = new.next().unwrap_or_default();
+                let Some((k, v)) = new.next() else { break };
+                let v = materialise(v);
                 let ov = match old.next() {
                     Some(Ok((_, ov))) => ov,
                     _ => Value::Null,
@@ -506,7 +572,10 @@ fn full_run<B: ReconBackend>(
     drop(old);
     batch.push((state_k, Some(to_value(&new_state))));
     flush(&mut batch)?;
-    Ok(summarize(p, true, &decisions, changed, new_state.last_seq))
+    Ok(ProgramSummary {
+        decisions_changed: changed,
+        ..summary
+    })
 }
 
 /// Reads through pending writes to the stored tree.
@@ -618,23 +687,41 @@ fn incremental_run<B: ReconBackend>(
             }
             Ok(())
         };
-    // Re-index touched orders; collect claims that quote or match them.
-    for o in &touched_orders {
-        let okey = order_key(p, o);
-        let old_keys: Option<OrderKeys> = match ov.get(&okey)? {
-            Some(v) => Some(decode(&okey, v)?),
-            None => None,
+    // The claims list of an order, as indexed (none for an unknown order).
+    let entry_of = |ov: &Overlay<B>, o: &Key2| -> Result<Option<OrderEntry>, StoreError> {
+        let k = primary_key(p, o);
+        match ov.get(&k)? {
+            Some(Value::Null) | None => Ok(None),
+            Some(v) => decode(&k, v).map(Some),
+        }
+    };
+    // Claims matched to any order indexed under `prefix` (io/ic entries).
+    let add_holders =
+        |ov: &Overlay<B>, prefix: &str, set: &mut BTreeSet<Key2>| -> Result<(), StoreError> {
+            for (k, _) in ov.scan(prefix)? {
+                if let Some(o) = tail_ref(&k) {
+                    if let Some(e) = entry_of(ov, &o)? {
+                        set.extend(e.claims);
+                    }
+                }
+            }
+            Ok(())
         };
+    // Re-index touched orders; collect the claims they may concern.
+    for o in &touched_orders {
+        let old = entry_of(&ov, o)?;
         let new_keys = match b.get_record(RecordKind::Order, &o.0, &o.1)? {
             Some(s) => Some(order_keys(&as_order(s, &o.0)?.order)),
             None => None,
         };
-        for keys in old_keys.iter().chain(new_keys.iter()) {
+        for keys in old.iter().map(|e| &e.keys).chain(new_keys.iter()) {
             for id in &keys.ids {
                 add_refs(&ov, &index_prefix(p, "qo", id), &mut affected)?;
+                add_holders(&ov, &index_prefix(p, "io", id), &mut affected)?;
             }
             for c in &keys.clicks {
                 add_refs(&ov, &index_prefix(p, "qc", c), &mut affected)?;
+                add_holders(&ov, &index_prefix(p, "ic", c), &mut affected)?;
             }
             if coupons {
                 if let Some(k) = &keys.coupon {
@@ -642,12 +729,13 @@ fn incremental_run<B: ReconBackend>(
                 }
             }
         }
-        add_refs(&ov, &matched_prefix(p, o), &mut affected)?;
-        let old_entries = old_keys
-            .map(|k| order_entries(p, o, &k, coupons))
+        let claims = old.as_ref().map(|e| e.claims.clone()).unwrap_or_default();
+        affected.extend(claims.iter().cloned());
+        let old_entries = old
+            .map(|e| order_entries(p, o, &e, coupons))
             .unwrap_or_default();
         let new_entries = new_keys
-            .map(|k| order_entries(p, o, &k, coupons))
+            .map(|keys| order_entries(p, o, &OrderEntry { keys, claims }, coupons))
             .unwrap_or_default();
         ov.replace(old_entries, new_entries);
     }
@@ -739,7 +827,9 @@ fn incremental_run<B: ReconBackend>(
     // Every claim sharing one of those orders joins the judgement.
     let mut mates: BTreeSet<Key2> = BTreeSet::new();
     for o in &contest_orders {
-        add_refs(&ov, &matched_prefix(p, o), &mut mates)?;
+        if let Some(e) = entry_of(&ov, o)? {
+            mates.extend(e.claims);
+        }
     }
     for c in &mates {
         load_claim(&ov, c, &mut claims, &mut olds, &mut orders)?;
@@ -749,6 +839,7 @@ fn incremental_run<B: ReconBackend>(
     let order_list: Vec<OrderInput> = orders.into_values().collect();
     let decisions = engine::decide(program, &claim_list, &order_list, fx, now);
     let mut changed = 0u64;
+    let mut moves: Vec<(Key2, Option<Key2>, Option<Key2>)> = Vec::new();
     for (d, ci) in decisions.iter().zip(claim_list.iter()) {
         let c = (d.claim.source.clone(), d.claim.id.clone());
         debug_assert_eq!(c, (ci.claim.source.clone(), ci.claim.external_id.clone()));
@@ -763,10 +854,47 @@ fn incremental_run<B: ReconBackend>(
             }
         }
         changed += 1;
+        let old_order = old
+            .as_ref()
+            .and_then(|o| o.decision.order.as_ref())
+            .map(|r| (r.source.clone(), r.id.clone()));
+        let new_order = sd
+            .decision
+            .order
+            .as_ref()
+            .map(|r| (r.source.clone(), r.id.clone()));
+        if old_order != new_order {
+            moves.push((c.clone(), old_order, new_order));
+        }
         let old_entries = old
             .map(|o| claim_entries(p, &o, coupons))
             .unwrap_or_default();
         ov.replace(old_entries, claim_entries(p, &sd, coupons));
+    }
+    // Keep each order's claims list in step with the decisions.
+    let mut lists: BTreeMap<Key2, Option<OrderEntry>> = BTreeMap::new();
+    for (c, from, to) in moves {
+        for (o, add) in [(from, false), (to, true)] {
+            let Some(o) = o else { continue };
+            if !lists.contains_key(&o) {
+                let e = entry_of(&ov, &o)?;
+                lists.insert(o.clone(), e);
+            }
+            if let Some(Some(e)) = lists.get_mut(&o) {
+                match (e.claims.binary_search(&c), add) {
+                    (Err(i), true) => e.claims.insert(i, c.clone()),
+                    (Ok(i), false) => {
+                        e.claims.remove(i);
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+    for (o, e) in lists {
+        if let Some(e) = e {
+            ov.pending.insert(primary_key(p, &o), Some(to_value(&e)));
+        }
     }
     // Drop writes that change nothing, then apply atomically with the state.
     let mut batch = Vec::with_capacity(ov.pending.len() + 1);

@@ -213,6 +213,11 @@ pub async fn run_daemon(
     store: Store,
 ) -> anyhow::Result<()> {
     use tokio::signal::unix::{signal, SignalKind};
+    // Handlers first: a signal during start-up must not kill the process
+    // with the default action.
+    let mut sigterm = signal(SignalKind::terminate())?;
+    let mut sigint = signal(SignalKind::interrupt())?;
+    let mut sighup = signal(SignalKind::hangup())?;
     let now = Utc::now();
     let daemon = Arc::new(Daemon {
         store: store.clone(),
@@ -247,14 +252,13 @@ pub async fn run_daemon(
     });
     tracing::info!(listen = %listen, connectors = plans.len(), "daemon started");
 
-    let mut sigterm = signal(SignalKind::terminate())?;
-    let mut sigint = signal(SignalKind::interrupt())?;
-    let mut sighup = signal(SignalKind::hangup())?;
     let max = daemon.runtime().config.daemon.max_concurrent_syncs.max(1) as usize;
     let semaphore = Arc::new(tokio::sync::Semaphore::new(max));
     let mut running: tokio::task::JoinSet<(String, Result<RunRecord, String>, bool)> =
         tokio::task::JoinSet::new();
     let mut active: std::collections::BTreeSet<String> = Default::default();
+    // Task id → connector, so a run task that panics still frees its connector.
+    let mut task_ids: std::collections::HashMap<tokio::task::Id, String> = Default::default();
 
     loop {
         // Start everything due.
@@ -296,7 +300,8 @@ pub async fn run_daemon(
             let c = c.clone();
             let sem = semaphore.clone();
             let config = rt.config.clone();
-            running.spawn(async move {
+            let task_connector = id.clone();
+            let handle = running.spawn(async move {
                 let _permit = sem.acquire_owned().await;
                 let id = c.config.id.clone();
                 if d.shutdown.load(Ordering::SeqCst) {
@@ -326,6 +331,7 @@ pub async fn run_daemon(
                 }
                 (id, result, retryable)
             });
+            task_ids.insert(handle.id(), task_connector);
         }
 
         if daemon.shutdown.load(Ordering::SeqCst) {
@@ -345,11 +351,10 @@ pub async fn run_daemon(
             .min(std::time::Duration::from_secs(60));
         tokio::select! {
             _ = tokio::time::sleep(sleep_for) => {}
-            Some(done) = running.join_next(), if !running.is_empty() => {
-                if let Ok((id, result, retryable)) = done {
-                    active.remove(&id);
-                    finish_run(&daemon, &mut plans, &id, result, retryable);
-                }
+            Some(done) = running.join_next_with_id(), if !running.is_empty() => {
+                let (id, result, retryable) = joined(done, &mut task_ids);
+                active.remove(&id);
+                finish_run(&daemon, &mut plans, &id, result, retryable);
             }
             _ = sigterm.recv() => { tracing::info!("SIGTERM: stopping"); daemon.shutdown.store(true, Ordering::SeqCst); }
             _ = sigint.recv() => { tracing::info!("SIGINT: stopping"); daemon.shutdown.store(true, Ordering::SeqCst); }
@@ -366,12 +371,12 @@ pub async fn run_daemon(
     let deadline =
         tokio::time::Instant::now() + std::time::Duration::from_secs(SHUTDOWN_GRACE_SECS);
     while !running.is_empty() {
-        match tokio::time::timeout_at(deadline, running.join_next()).await {
-            Ok(Some(Ok((id, result, retryable)))) => {
+        match tokio::time::timeout_at(deadline, running.join_next_with_id()).await {
+            Ok(Some(done)) => {
+                let (id, result, retryable) = joined(done, &mut task_ids);
                 active.remove(&id);
                 finish_run(&daemon, &mut plans, &id, result, retryable);
             }
-            Ok(Some(Err(_))) => {}
             Ok(None) => break,
             Err(_) => {
                 tracing::warn!(still_running = ?active, "shutdown grace period over; leaving (committed pages are kept)");
@@ -385,6 +390,26 @@ pub async fn run_daemon(
     daemon.store.flush()?;
     tracing::info!("daemon stopped");
     Ok(())
+}
+
+type RunResult = (String, Result<RunRecord, String>, bool);
+
+/// A finished run task: its result, or a panic turned into a failed run.
+fn joined(
+    done: Result<(tokio::task::Id, RunResult), tokio::task::JoinError>,
+    task_ids: &mut std::collections::HashMap<tokio::task::Id, String>,
+) -> RunResult {
+    match done {
+        Ok((tid, r)) => {
+            task_ids.remove(&tid);
+            r
+        }
+        Err(e) => {
+            let id = task_ids.remove(&e.id()).unwrap_or_default();
+            tracing::error!(connector = %id, error = %e, "run task panicked");
+            (id, Err(format!("run task failed: {e}")), true)
+        }
+    }
 }
 
 fn install_plans(

@@ -577,10 +577,9 @@ pub fn parse_input(
         .get("status")
         .map(|s| parse_status(s))
         .transpose()?;
-    let event_type = match by_field.get("event") {
-        Some(e) => Some(parse_event(e).unwrap_or(EventType::Other)),
-        None => None,
-    };
+    let event_type = by_field
+        .get("event")
+        .map(|e| parse_event(e).unwrap_or(EventType::Other));
     let occurred_at = by_field
         .get("timestamp")
         .map(|s| parse_time(s))
@@ -915,7 +914,17 @@ fn write_batch(store: &Store, jobs: Vec<Job>) {
         results.push(WriteResult::Done(outcome, 0));
     }
     if failed.is_none() {
-        if let Err(e) = commit(&mut chunk).and_then(|()| store.flush().map_err(|e| e.to_string())) {
+        let t0 = std::time::Instant::now();
+        let r1 = commit(&mut chunk);
+        let t1 = t0.elapsed();
+        let r = r1.and_then(|()| store.flush().map_err(|e| e.to_string()));
+        tracing::trace!(
+            postbacks = jobs.len(),
+            commit_us = t1.as_micros() as u64,
+            flush_us = (t0.elapsed() - t1).as_micros() as u64,
+            "postback group committed"
+        );
+        if let Err(e) = r {
             failed = Some(e);
         }
     }
@@ -1044,12 +1053,14 @@ async fn handle(
     };
     let secret = match &endpoint.secret {
         Ok(s) => s,
-        Err(e) => {
+        // The reason (which secret reference failed) is in the daemon's log
+        // from start-up; callers only learn that it is the server's fault.
+        Err(_) => {
             return reply(
                 &id,
                 Outcome::Misconfigured,
                 StatusCode::SERVICE_UNAVAILABLE,
-                json!({"error": format!("endpoint is misconfigured on the server: {e}")}),
+                json!({"error": "endpoint is misconfigured on the server (its secret cannot be resolved; see the daemon log)"}),
             )
         }
     };

@@ -18,7 +18,7 @@
 //! | `changes` | seq (u64 BE) | kind, source, key |
 //! | `checkpoints` | `source/stream` | a [`Checkpoint`] |
 //! | `runs` | `source/` + start (i64 µs BE) | a [`RunRecord`] |
-//! | `meta` | name | schema version, change seq, last fire per connector |
+//! | `meta` | name | schema version, change seq, record counts per kind and source, last fire per connector |
 //! | any other name | domain key | versioned JSON ([`DomainTree`]) |
 //!
 //! Records and the checkpoint that covers them are written in one multi-tree
@@ -253,6 +253,11 @@ fn revision_prefix(kind: RecordKind, source: &str, key: &str) -> Vec<u8> {
 const META_SCHEMA: &str = "schema_version";
 const META_SEQ: &str = "change_seq";
 const LAST_FIRE_PREFIX: &str = "last_fire/";
+const COUNT_PREFIX: &str = "count/";
+
+fn count_key(kind: RecordKind, source: &str) -> Vec<u8> {
+    format!("{COUNT_PREFIX}{}/{source}", kind.as_str()).into_bytes()
+}
 
 fn io_err(path: &Path, e: impl std::fmt::Display) -> StoreError {
     StoreError::Io {
@@ -519,6 +524,23 @@ impl Store {
         }
 
         let base_seq = self.last_seq()?;
+        // Record counts per kind and source, kept in `meta` so /status and
+        // `count_records` never scan.
+        let mut counts: Vec<(Vec<u8>, u64)> = Vec::new();
+        for ki in 0..3 {
+            let added = writes
+                .iter()
+                .filter(|w| w.kind == ki && w.old.is_none())
+                .count() as u64;
+            if added > 0 {
+                let key = count_key(
+                    [RecordKind::Spend, RecordKind::Conversion, RecordKind::Order][ki],
+                    source,
+                );
+                let current = self.read_u64_meta(&key)?;
+                counts.push((key, current + added));
+            }
+        }
         let trees = (
             &inner.records[0],
             &inner.records[1],
@@ -551,6 +573,9 @@ impl Store {
                 }
                 if seq != base_seq {
                     meta.insert(META_SEQ, &seq.to_be_bytes())?;
+                }
+                for (k, n) in &counts {
+                    meta.insert(k.as_slice(), &n.to_be_bytes())?;
                 }
                 if let Some((k, v)) = &cp_write {
                     cps.insert(k.as_slice(), v.as_slice())?;
@@ -658,12 +683,39 @@ impl Store {
         }))
     }
 
-    /// Number of records of a kind (of one source, if given).
+    /// Number of records of a kind (of one source, if given), from the
+    /// counters `commit_page` keeps in `meta` (no scan). 0 if unreadable.
     pub fn count_records(&self, kind: RecordKind, source: Option<&str>) -> u64 {
-        let tree = &self.inner.records[kind_index(kind)];
         match source {
-            Some(s) => tree.scan_prefix(format!("{s}/").as_bytes()).count() as u64,
-            None => tree.len() as u64,
+            Some(s) => self.read_u64_meta(&count_key(kind, s)).unwrap_or(0),
+            None => {
+                let prefix = format!("{COUNT_PREFIX}{}/", kind.as_str());
+                self.inner
+                    .meta
+                    .scan_prefix(prefix.as_bytes())
+                    .filter_map(Result::ok)
+                    .filter_map(|(_, v)| <[u8; 8]>::try_from(v.as_ref()).ok())
+                    .map(u64::from_be_bytes)
+                    .sum()
+            }
+        }
+    }
+
+    fn read_u64_meta(&self, key: &[u8]) -> Result<u64, StoreError> {
+        match self
+            .inner
+            .meta
+            .get(key)
+            .map_err(|e| sled_err(&self.inner.dir, e))?
+        {
+            None => Ok(0),
+            Some(v) => <[u8; 8]>::try_from(v.as_ref())
+                .map(u64::from_be_bytes)
+                .map_err(|_| StoreError::Corrupt {
+                    tree: "meta".into(),
+                    key: String::from_utf8_lossy(key).into_owned(),
+                    message: format!("expected 8 bytes, found {}", v.len()),
+                }),
         }
     }
 

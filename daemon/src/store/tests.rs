@@ -164,6 +164,12 @@ fn scans_are_per_source_and_in_key_order() {
         .collect();
     assert_eq!(keys, vec!["a", "b"]);
     assert_eq!(store.count_records(RecordKind::Conversion, None), 3);
+    assert_eq!(store.count_records(RecordKind::Conversion, Some("net")), 2);
+    // A change is not a new record.
+    store
+        .commit_page("net", &[conv("a", 9)], None, t(1))
+        .unwrap();
+    assert_eq!(store.count_records(RecordKind::Conversion, Some("net")), 2);
     assert_eq!(store.count_records(RecordKind::Spend, None), 0);
 }
 

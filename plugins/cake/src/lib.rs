@@ -267,9 +267,13 @@ async fn read_rows(
     let mut watermark = cp
         .map(|c| c.watermark.max(stream.start))
         .unwrap_or(stream.start);
-    // Resume at the row after the last committed page of the same run.
+    // Resume at the row after the last committed page of the same run
+    // (a completed run is pulled again from its first row).
     let mut next_row = cp
-        .filter(|c| c.state.get("key").and_then(Value::as_str) == Some(stream.key.as_str()))
+        .filter(|c| {
+            c.state.get("key").and_then(Value::as_str) == Some(stream.key.as_str())
+                && c.state.get("complete").and_then(Value::as_bool) != Some(true)
+        })
         .and_then(|c| c.state.get("next_row").and_then(Value::as_u64))
         .unwrap_or(1);
     let url = format!(
@@ -305,7 +309,7 @@ async fn read_rows(
         cx.commit(Checkpoint {
             stream: stream.name.into(),
             watermark,
-            state: json!({ "key": stream.key, "next_row": next_row }),
+            state: json!({ "key": stream.key, "next_row": next_row, "complete": done }),
         });
         if done {
             break;

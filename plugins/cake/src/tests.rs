@@ -108,3 +108,35 @@ fn a_refused_key_is_an_auth_error() {
     ));
     assert_eq!(out.result.unwrap_err().kind, ErrorKind::Auth);
 }
+
+#[test]
+fn a_completed_window_is_pulled_again_from_row_one() {
+    // Regression: a finished window's checkpoint (next_row past the total)
+    // made a re-pull of the same window read nothing.
+    let mut open = open_read(
+        "cake",
+        "http://fake",
+        json!({ "base_url": "http://fake" }),
+        window(),
+    );
+    open.streams = vec![EVENT_CONVERSIONS.into()];
+    open.checkpoints.insert(
+        EVENT_CONVERSIONS.into(),
+        plugin_api::Checkpoint {
+            stream: EVENT_CONVERSIONS.into(),
+            watermark: "2026-11-03T00:00:00Z".parse().unwrap(),
+            state: json!({ "key": "2026-11-01..2026-11-02", "next_row": 901, "complete": true }),
+        },
+    );
+    let out = FakeHost::handler(|req| {
+        if req.url.contains("Currencies") {
+            return Reply::json(200, &json!({"d": {"success": true, "currencies": [{"currency_id": 1, "currency_abbr": "USD"}]}}));
+        }
+        let body: Value = plugin_api::serde_json::from_str(req.body.as_deref().unwrap()).unwrap();
+        assert_eq!(body["start_at_row"], json!(1));
+        Reply::json(200, &json!({"d": {"success": true, "row_count": 0, "event_conversions": []}}))
+    })
+    .run::<Cake>(open);
+    out.result.unwrap();
+    assert_eq!(out.checkpoints.len(), 1);
+}

@@ -172,9 +172,13 @@ async fn read_conversions(
     let start = window.from.and_time(NaiveTime::MIN).and_utc();
     let cp = cx.checkpoint(CONVERSIONS);
     let mut watermark = cp.map(|c| c.watermark.max(start)).unwrap_or(start);
-    // Resume after the last committed page of this window.
+    // Resume after the last committed page of this window (a completed
+    // window is pulled again from page 1: that re-pull is the lookback).
     let mut page = cp
-        .filter(|c| c.state.get("window").and_then(Value::as_str) == Some(window_key.as_str()))
+        .filter(|c| {
+            c.state.get("window").and_then(Value::as_str) == Some(window_key.as_str())
+                && c.state.get("complete").and_then(Value::as_bool) != Some(true)
+        })
         .and_then(|c| c.state.get("page_done").and_then(Value::as_u64))
         .unwrap_or(0)
         + 1;
@@ -215,7 +219,7 @@ async fn read_conversions(
         cx.commit(Checkpoint {
             stream: CONVERSIONS.into(),
             watermark,
-            state: json!({ "window": window_key, "page_done": page }),
+            state: json!({ "window": window_key, "page_done": page, "complete": !more }),
         });
         if !more {
             break;

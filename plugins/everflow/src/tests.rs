@@ -136,3 +136,34 @@ fn a_429_waits_one_window_and_remaining_zero_pauses_before_the_next_page() {
     assert_eq!(out.sleeps.len(), 1);
     assert_eq!(out.sleeps[0].to_rfc3339(), "2026-11-28T12:00:30+00:00");
 }
+
+#[test]
+fn a_completed_window_is_pulled_again_from_page_one() {
+    // Regression: the last page's checkpoint made a re-pull of the same
+    // window start after it, so restatements were never seen.
+    let mut open = open_read("ef", "http://fake", json!({}), window());
+    open.checkpoints.insert(
+        CONVERSIONS.into(),
+        plugin_api::Checkpoint {
+            stream: CONVERSIONS.into(),
+            watermark: "2026-11-03T00:00:00Z".parse().unwrap(),
+            state: json!({ "window": "2026-11-01..2026-11-02", "page_done": 4, "complete": true }),
+        },
+    );
+    let out = FakeHost::handler(|req| {
+        if req.url.contains("timezones") {
+            return Reply::json(
+                200,
+                &json!({"timezones": [{"timezone_id": 67, "timezone": "UTC"}]}),
+            );
+        }
+        assert!(req.url.contains("page=1&"), "{}", req.url);
+        Reply::json(
+            200,
+            &json!({"conversions": [], "paging": {"page": 1, "page_size": 2000, "total_count": 0}}),
+        )
+    })
+    .run::<Everflow>(open);
+    out.result.unwrap();
+    assert_eq!(out.checkpoints.len(), 1);
+}

@@ -3,10 +3,13 @@
 //!
 //! A checkpoint's state is `{"window": "FROM..TO", "done_through": "DAY"}`:
 //! every day up to `done_through` of that window is stored. A new session of
-//! the same window (a retry after a crash) resumes after that day; a session
-//! of another window starts at its beginning. The watermark is midnight UTC
-//! after the last finished day (a day marker: the days themselves are in the
-//! account's timezone) and never moves backwards.
+//! the same window that did not finish (a retry after a crash or an error)
+//! resumes after that day. When the window's last day is done the state says
+//! `"complete": true`, so a later session of the same window (a second run on
+//! the same day, a repeated backfill) pulls every day again and picks up
+//! restatements; a session of another window starts at its beginning. The
+//! watermark is midnight UTC after the last finished day (a day marker: the
+//! days themselves are in the account's timezone) and never moves backwards.
 
 use plugin_api::chrono::{DateTime, Duration, NaiveDate, NaiveTime, Utc};
 use plugin_api::protocol::{Checkpoint, Window};
@@ -18,6 +21,7 @@ use plugin_api::Cx;
 pub struct Progress {
     stream: String,
     window_key: String,
+    window_to: NaiveDate,
     watermark: DateTime<Utc>,
     /// The last day of the window known to be stored, if any.
     pub done_through: Option<NaiveDate>,
@@ -34,13 +38,17 @@ impl Progress {
         let cp = cx.checkpoint(stream);
         let done_through = cp
             .filter(|cp| cp.state.get("window").and_then(Value::as_str) == Some(&window_key))
+            .filter(|cp| cp.state.get("complete").and_then(Value::as_bool) != Some(true))
             .and_then(|cp| cp.state.get("done_through").and_then(Value::as_str))
             .and_then(|s| NaiveDate::parse_from_str(s, "%Y-%m-%d").ok())
-            .filter(|d| *d >= window.from && *d <= window.to);
+            // A window finished earlier is pulled again from its start: a new run
+            // over the same days must see restatements.
+            .filter(|d| *d >= window.from && *d < window.to);
         let start = midnight(window.from);
         Progress {
             stream: stream.to_owned(),
             window_key,
+            window_to: window.to,
             watermark: cp.map(|cp| cp.watermark.max(start)).unwrap_or(start),
             done_through,
         }
@@ -70,6 +78,7 @@ impl Progress {
             state: json!({
                 "window": self.window_key,
                 "done_through": self.done_through.map(|d| d.to_string()),
+                "complete": self.done_through.is_some_and(|d| d >= self.window_to),
             }),
         });
     }

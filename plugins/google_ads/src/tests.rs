@@ -122,6 +122,41 @@ fn resumes_after_the_last_finished_day_of_the_same_window() {
     assert_eq!(out.requests.len(), 2);
 }
 
+/// Regression (found by the demo's end-to-end test): a second run over a
+/// window that was already finished skipped every day, so a restated day was
+/// never re-read. A finished window is now pulled again from its start.
+#[test]
+fn a_finished_window_is_pulled_again_so_restatements_are_seen() {
+    let mut open = open_read("gads", "http://fake", settings(), window());
+    open.checkpoints.insert(
+        SPEND.into(),
+        Checkpoint {
+            stream: SPEND.into(),
+            watermark: day("2026-11-03").and_hms_opt(0, 0, 0).unwrap().and_utc(),
+            state: json!({ "window": "2026-11-01..2026-11-02", "done_through": "2026-11-02" }),
+        },
+    );
+    let out = FakeHost::handler(|req| {
+        let body = req.body.as_deref().unwrap_or("");
+        if body.contains("FROM customer") {
+            return Reply::json(200, &plugin_api::serde_json::from_str(CUSTOMER).unwrap());
+        }
+        Reply::json(200, &json!([{ "results": [], "requestId": "r" }]))
+    })
+    .run::<GoogleAds>(open);
+    out.result.as_ref().unwrap();
+    let data: Vec<&str> = out
+        .requests
+        .iter()
+        .filter_map(|r| r.body.as_deref())
+        .filter(|b| !b.contains("FROM customer"))
+        .collect();
+    assert!(
+        data.first().is_some_and(|b| b.contains("'2026-11-01'")),
+        "the finished window must be pulled again from its first day: {data:?}"
+    );
+}
+
 #[test]
 fn login_customer_id_header_is_sent_without_dashes() {
     let out = FakeHost::handler(|req| {
@@ -293,4 +328,33 @@ fn manifest_declares_oauth_plus_developer_token() {
 #[test]
 fn manifest_snapshot() {
     insta::assert_json_snapshot!(GoogleAds::manifest());
+}
+
+#[test]
+fn a_finished_window_is_pulled_whole_again_by_the_next_session() {
+    let mut open = open_read("gads", "http://fake", settings(), window());
+    open.checkpoints.insert(
+        SPEND.into(),
+        Checkpoint {
+            stream: SPEND.into(),
+            watermark: day("2026-11-03").and_hms_opt(0, 0, 0).unwrap().and_utc(),
+            state: json!({ "window": "2026-11-01..2026-11-02", "done_through": "2026-11-02", "complete": true }),
+        },
+    );
+    let out = FakeHost::handler(|req| {
+        if req.body.as_deref().unwrap_or("").contains("FROM customer") {
+            return Reply::json(200, &plugin_api::serde_json::from_str(CUSTOMER).unwrap());
+        }
+        Reply::json(200, &json!([{ "results": [], "requestId": "r" }]))
+    })
+    .run::<GoogleAds>(open);
+    out.result.as_ref().unwrap();
+    // Customer query plus both days: restatements are picked up.
+    assert_eq!(out.requests.len(), 3);
+    // The watermark does not move backwards.
+    assert!(out
+        .checkpoints
+        .iter()
+        .all(|c| c.watermark.to_rfc3339() == "2026-11-03T00:00:00+00:00"));
+    assert_eq!(out.checkpoints[1].state["complete"], true);
 }

@@ -29,14 +29,18 @@ pub struct Progress {
 }
 
 impl Progress {
-    /// Resumes from the stream's checkpoint when it belongs to this window.
+    /// Resumes from the stream's checkpoint when it belongs to this window
+    /// and that window was not completed (a completed window is pulled again
+    /// from the start: that re-pull is how restatements are caught).
     pub fn resume(cx: &Cx, stream: &str, window: Window) -> Progress {
         let window_key = format!("{}..{}", window.from, window.to);
         let start = window.from.and_time(NaiveTime::MIN).and_utc();
         let cp = cx.checkpoint(stream);
         let watermark = cp.map(|c| c.watermark.max(start)).unwrap_or(start);
-        let same = cp
-            .filter(|c| c.state.get("window").and_then(Value::as_str) == Some(window_key.as_str()));
+        let same = cp.filter(|c| {
+            c.state.get("window").and_then(Value::as_str) == Some(window_key.as_str())
+                && c.state.get("complete").and_then(Value::as_bool) != Some(true)
+        });
         Progress {
             campaign_pos: same
                 .and_then(|c| c.state.get("campaign_pos").and_then(Value::as_u64))
@@ -68,6 +72,7 @@ impl Progress {
                 "window": self.window_key,
                 "campaign_pos": self.campaign_pos,
                 "next": self.next,
+                "complete": finished,
             }),
         });
     }

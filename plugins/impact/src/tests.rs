@@ -286,3 +286,32 @@ fn manifest_marks_the_token_secret_and_caps_the_window() {
     assert!(m.streams.iter().all(|s| s.default_lookback_days >= 60));
     let _: BTreeMap<String, Value> = BTreeMap::new();
 }
+
+#[test]
+fn a_completed_window_is_pulled_again_from_its_first_page() {
+    // Regression: a finished window's checkpoint (campaign_pos past the end)
+    // made the next run of the same window skip everything.
+    let mut open = open_read("imp", "http://fake", settings(), window());
+    open.streams = vec![ACTIONS.into()];
+    open.checkpoints.insert(
+        ACTIONS.into(),
+        plugin_api::Checkpoint {
+            stream: ACTIONS.into(),
+            watermark: "2026-11-03T00:00:00Z".parse().unwrap(),
+            state: json!({ "window": "2026-11-01..2026-11-02", "campaign_pos": 1,
+                           "next": null, "complete": true }),
+        },
+    );
+    let out = FakeHost::handler(|req| {
+        assert!(req.url.contains("/Actions?CampaignId=1000&"), "{}", req.url);
+        Reply::json(
+            200,
+            &json!({"@page": "1", "@numpages": "1", "@nextpageuri": "",
+                                  "Actions": [action("again.1", json!("1"))]}),
+        )
+    })
+    .run::<Impact>(open);
+    out.result.unwrap();
+    assert_eq!(out.committed.len(), 1);
+    assert_eq!(out.checkpoints[0].state["complete"], json!(true));
+}

@@ -76,11 +76,8 @@ pub async fn read(cx: &Cx, settings: &Settings) -> Result<(), PluginError> {
         }
         .label(format!("orders page {page}"));
         let resp = send_throttled(cx, settings, req, &what).await?;
-        let body: Value = resp.json(&what)?;
-        let orders = body
-            .get("orders")
-            .and_then(Value::as_array)
-            .ok_or_else(|| PluginError::bad_response(format!("{what}: no `orders` array")))?;
+        let orders = parse_page(&resp.body)
+            .map_err(|e| PluginError::bad_response(format!("{what}: {e}")))?;
         for (i, o) in orders.iter().enumerate() {
             let order = to_order(o, settings).map_err(|e| {
                 PluginError::bad_response(format!(
@@ -114,6 +111,86 @@ pub async fn read(cx: &Cx, settings: &Settings) -> Result<(), PluginError> {
         ],
     );
     Ok(())
+}
+
+/// The fields of an order [`to_order`] reads. Deserialising into this skips
+/// everything else (line items, addresses, fulfillments, money bags) without
+/// building it, which is most of a real order's bytes.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(default)]
+struct SlimOrder {
+    id: Value,
+    name: Value,
+    order_number: Value,
+    created_at: Value,
+    currency: Value,
+    taxes_included: Value,
+    subtotal_price: Value,
+    total_tax: Value,
+    shipping_lines: Value,
+    refunds: Value,
+    financial_status: Value,
+    fulfillment_status: Value,
+    cancelled_at: Value,
+    customer: Value,
+    discount_codes: Value,
+    landing_site: Value,
+    note_attributes: Value,
+}
+
+impl SlimOrder {
+    fn into_value(self) -> Value {
+        let mut m = plugin_api::serde_json::Map::new();
+        for (k, v) in [
+            ("id", self.id),
+            ("name", self.name),
+            ("order_number", self.order_number),
+            ("created_at", self.created_at),
+            ("currency", self.currency),
+            ("taxes_included", self.taxes_included),
+            ("subtotal_price", self.subtotal_price),
+            ("total_tax", self.total_tax),
+            ("shipping_lines", self.shipping_lines),
+            ("refunds", self.refunds),
+            ("financial_status", self.financial_status),
+            ("fulfillment_status", self.fulfillment_status),
+            ("cancelled_at", self.cancelled_at),
+            ("customer", self.customer),
+            ("discount_codes", self.discount_codes),
+            ("landing_site", self.landing_site),
+            ("note_attributes", self.note_attributes),
+        ] {
+            if !v.is_null() {
+                m.insert(k.to_owned(), v);
+            }
+        }
+        Value::Object(m)
+    }
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct SlimPage {
+    orders: Vec<SlimOrder>,
+}
+
+/// Parses an `orders.json` body into the orders' fields that matter (each
+/// order as a JSON object for [`to_order`]).
+pub fn parse_page(body: &[u8]) -> Result<Vec<Value>, String> {
+    match plugin_api::serde_json::from_slice::<SlimPage>(body) {
+        Ok(page) => Ok(page.orders.into_iter().map(SlimOrder::into_value).collect()),
+        // Say precisely what is wrong with the shape.
+        Err(slim_err) => {
+            let v: Value = plugin_api::serde_json::from_slice(body)
+                .map_err(|e| format!("malformed JSON: {e}"))?;
+            match v.get("orders") {
+                Some(Value::Array(a)) => match a.iter().position(|o| !o.is_object()) {
+                    Some(i) => Err(format!("record {i} is not a JSON object")),
+                    None => Err(format!("unexpected page shape: {slim_err}")),
+                },
+                _ => Err("no `orders` array".into()),
+            }
+        }
+    }
 }
 
 /// Checks credentials with one cheap request.

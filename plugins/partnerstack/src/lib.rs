@@ -173,12 +173,16 @@ impl Connector for PartnerStack {
             page += 1;
         }
 
-        // 2. Rewards, resuming after the last committed page of this window.
+        // 2. Rewards, resuming after the last committed page of this window (a
+        // completed window is pulled again from the start).
         let window_key = format!("{}..{}", window.from, window.to);
         let cp = cx.checkpoint(REWARDS);
         let mut watermark = cp.map(|c| c.watermark.max(start)).unwrap_or(start);
         let mut after: Option<String> = cp
-            .filter(|c| c.state.get("window").and_then(Value::as_str) == Some(window_key.as_str()))
+            .filter(|c| {
+                c.state.get("window").and_then(Value::as_str) == Some(window_key.as_str())
+                    && c.state.get("complete").and_then(Value::as_bool) != Some(true)
+            })
             .and_then(|c| {
                 c.state
                     .get("after")
@@ -213,7 +217,7 @@ impl Connector for PartnerStack {
             cx.commit(Checkpoint {
                 stream: REWARDS.into(),
                 watermark,
-                state: json!({ "window": window_key, "after": after }),
+                state: json!({ "window": window_key, "after": after, "complete": !more }),
             });
             if !more {
                 break;

@@ -96,3 +96,28 @@ fn an_error_body_is_reported_with_its_message() {
         err.message
     );
 }
+
+#[test]
+fn a_completed_window_is_pulled_again_from_the_start() {
+    // Regression: the last page's cursor made a re-pull of the same window
+    // start after the last reward, so review changes were never seen.
+    let mut open = open_read("ps", "http://fake", json!({}), window());
+    open.checkpoints.insert(
+        REWARDS.into(),
+        plugin_api::Checkpoint {
+            stream: REWARDS.into(),
+            watermark: "2026-11-03T00:00:00Z".parse().unwrap(),
+            state: json!({ "window": "2026-11-01..2026-11-02", "after": "rew_9", "complete": true }),
+        },
+    );
+    let out = FakeHost::handler(|req| {
+        assert!(!req.url.contains("starting_after"), "{}", req.url);
+        Reply::json(
+            200,
+            &json!({"data": {"has_more": false, "items": []}, "message": "ok", "status": 200}),
+        )
+    })
+    .run::<PartnerStack>(open);
+    out.result.unwrap();
+    assert_eq!(out.requests.len(), 2);
+}

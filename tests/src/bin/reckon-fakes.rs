@@ -67,7 +67,7 @@ fn main() {
         match cmd.as_deref().map(str::trim) {
             Ok("restate google_ads") => {
                 let day = world.restate_google();
-                eprintln!("reckon-fakes: google_ads restated {day}");
+                println!("restated {day}");
             }
             Ok(other) => eprintln!("reckon-fakes: unknown command {other:?}"),
             Err(_) => break,

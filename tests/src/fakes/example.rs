@@ -162,7 +162,7 @@ pub fn router(api: Arc<ExampleApi>) -> Router {
         .with_state(api)
 }
 
-fn authorise(api: &ExampleApi, headers: &HeaderMap) -> Result<(), Response> {
+fn authorise(api: &ExampleApi, headers: &HeaderMap) -> Result<(), Box<Response>> {
     api.requests.fetch_add(1, Ordering::SeqCst);
     let auth = headers
         .get("authorization")
@@ -175,11 +175,13 @@ fn authorise(api: &ExampleApi, headers: &HeaderMap) -> Result<(), Response> {
     if auth == format!("Bearer {}", api.api_key) {
         Ok(())
     } else {
-        Err((
-            StatusCode::UNAUTHORIZED,
-            Json(json!({ "error": format!("invalid credentials: {auth}") })),
-        )
-            .into_response())
+        Err(Box::new(
+            (
+                StatusCode::UNAUTHORIZED,
+                Json(json!({ "error": format!("invalid credentials: {auth}") })),
+            )
+                .into_response(),
+        ))
     }
 }
 
@@ -187,7 +189,7 @@ use axum::Json;
 
 async fn me(State(api): State<Arc<ExampleApi>>, headers: HeaderMap) -> Response {
     if let Err(r) = authorise(&api, &headers) {
-        return r;
+        return *r;
     }
     Json(json!({ "account": "acct-1" })).into_response()
 }
@@ -230,7 +232,7 @@ async fn page<'a>(
     rows: impl FnOnce(&'a ExampleData) -> Vec<&'a Value>,
 ) -> Response {
     if let Err(r) = authorise(api, headers) {
-        return r;
+        return *r;
     }
     let slow = api.faults.slow_ms.load(Ordering::SeqCst);
     if slow > 0 {

@@ -36,7 +36,7 @@ fn row(day: chrono::NaiveDate, i: u32) -> Value {
         "amount": format!("{}.{:02}", 10 + i, i % 100),
         "commission": format!("{}.50", 1 + i % 9),
         "currency": "usd",
-        "state": if i % 5 == 0 { "approved" } else { "pending" },
+        "state": if i.is_multiple_of(5) { "approved" } else { "pending" },
     })
 }
 

@@ -1,0 +1,519 @@
+//! Reconciliation benchmark (harness = false). One run prints a table:
+//!
+//! (a) the in-memory matching core (normalised order-id hash join with the
+//!     amount tolerance, `engine::OrderIndex` with FxHash, one thread)
+//!     against DuckDB (Python wheel, 2 threads) running the same matching as
+//!     SQL on the same seeded data, at 1M and 5M claims × orders; both print
+//!     the checksum (matched count, matched sum in minor units).
+//! (b) end to end from the sled store, writing decisions durably:
+//!     `reconcile::run` on 1M orders × 1.1M claims (10 % duplicates, 5 %
+//!     refunds, 3 % mismatches, 1 % reversals, 1 % ghosts), its time and the
+//!     child process's peak RSS; DuckDB recomputing every decision on the
+//!     same data (outcome counts compared).
+//! (c) an incremental run after 10k claims changed, against (b)'s DuckDB
+//!     full recompute.
+//!
+//! Phases that need their own peak RSS run in child processes of this
+//! binary (`--phase ...`). Usage:
+//! `cargo bench -p reckon --bench reconcile -- [--sizes 1000000,5000000] [--e2e 1000000] [--skip-duckdb]`
+//! Data goes to `target/reconcile-bench/`.
+
+// Timings and ratios are floats; no money is computed here.
+#![allow(clippy::float_arithmetic)]
+
+use chrono::Utc;
+use reckon::fx::FxTable;
+use reckon::reconcile::config::ProgramConfig;
+use reckon::reconcile::engine::{normalize_into, OrderIndex};
+use reckon::reconcile::synth::{self, SplitMix64, SynthSpec};
+use reckon::store::Store;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+fn arg(args: &[String], name: &str) -> Option<String> {
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1).cloned())
+}
+
+fn bench_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("bench exe");
+    // target/release/deps/reconcile-xxxx → target/
+    let target = exe
+        .ancestors()
+        .find(|p| p.file_name().is_some_and(|n| n == "target"))
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("target"));
+    target.join("reconcile-bench")
+}
+
+fn workspace_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("workspace root")
+        .to_path_buf()
+}
+
+fn peak_rss_mib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1).map(str::to_owned))
+        })
+        .and_then(|kb| kb.parse::<u64>().ok())
+        .map_or(0, |kb| kb / 1024)
+}
+
+// ---------------------------------------------------------------- (a) core
+
+struct CoreData {
+    claim_ids: Vec<String>,
+    claim_cents: Vec<i64>,
+    order_ids: Vec<String>,
+    order_cents: Vec<i64>,
+}
+
+/// n orders, n claims: 90 % quote an existing order (a random one, so some
+/// orders are claimed twice and some never) with case/space variations, 10 %
+/// quote an unknown id; 3 % of amounts are 20 % off.
+fn core_data(n: usize, seed: u64) -> CoreData {
+    let mut rng = SplitMix64(seed);
+    let order_ids: Vec<String> = (0..n).map(synth::order_id).collect();
+    let order_cents: Vec<i64> = (0..n).map(|_| 1_000 + rng.below(49_000) as i64).collect();
+    let mut claim_ids = Vec::with_capacity(n);
+    let mut claim_cents = Vec::with_capacity(n);
+    for _ in 0..n {
+        let r = rng.below(100);
+        let i = rng.below(n as u64) as usize;
+        if r < 10 {
+            claim_ids.push(format!("GHOST-{i:08}"));
+            claim_cents.push(order_cents[i]);
+        } else {
+            claim_ids.push(synth::quoted_order_id(i, rng.next_u64()));
+            let c = order_cents[i];
+            claim_cents.push(if r < 13 { c * 6 / 5 } else { c });
+        }
+    }
+    CoreData {
+        claim_ids,
+        claim_cents,
+        order_ids,
+        order_cents,
+    }
+}
+
+fn write_core_csv(d: &CoreData, dir: &Path, n: usize) -> (PathBuf, PathBuf) {
+    let claims = dir.join(format!("core_{n}_claims.csv"));
+    let orders = dir.join(format!("core_{n}_orders.csv"));
+    let mut w = std::io::BufWriter::new(std::fs::File::create(&claims).expect("claims csv"));
+    writeln!(w, "order_id,amount_cents").unwrap();
+    for (id, c) in d.claim_ids.iter().zip(&d.claim_cents) {
+        // Ids with spaces are quoted so both sides read the same bytes.
+        writeln!(w, "\"{id}\",{c}").unwrap();
+    }
+    w.flush().unwrap();
+    let mut w = std::io::BufWriter::new(std::fs::File::create(&orders).expect("orders csv"));
+    writeln!(w, "order_id,amount_cents").unwrap();
+    for (id, c) in d.order_ids.iter().zip(&d.order_cents) {
+        writeln!(w, "\"{id}\",{c}").unwrap();
+    }
+    w.flush().unwrap();
+    (claims, orders)
+}
+
+/// The matching core: index orders by normalised id, probe every claim's
+/// normalised id, keep those within max(50 minor units, 1 % of the order).
+fn core_match(d: &CoreData) -> (u64, i64) {
+    let index = OrderIndex::from_ids(d.order_ids.iter().map(String::as_str));
+    let mut buf = String::with_capacity(32);
+    let (mut count, mut sum) = (0u64, 0i64);
+    for (id, &c) in d.claim_ids.iter().zip(&d.claim_cents) {
+        normalize_into(id, &mut buf);
+        if let Some(o) = index.by_order_id(&buf) {
+            let oc = d.order_cents[o as usize];
+            if (c - oc).abs() <= (oc / 100).max(50) {
+                count += 1;
+                sum += c;
+            }
+        }
+    }
+    (count, sum)
+}
+
+#[derive(Debug, Default, Clone)]
+struct DuckResult {
+    seconds: f64,
+    checksum: String,
+}
+
+fn duckdb(args: &[&str]) -> Option<DuckResult> {
+    let script = workspace_root().join("bench/reconcile_duckdb.py");
+    let out = Command::new("python3").arg(&script).args(args).output();
+    let out = match out {
+        Ok(o) if o.status.success() => o,
+        Ok(o) => {
+            eprintln!(
+                "duckdb script failed: {}",
+                String::from_utf8_lossy(&o.stderr)
+            );
+            return None;
+        }
+        Err(e) => {
+            eprintln!("cannot run python3: {e}");
+            return None;
+        }
+    };
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
+    Some(DuckResult {
+        seconds: v["seconds"].as_f64()?,
+        checksum: v["checksum"].as_str()?.to_owned(),
+    })
+}
+
+// ---------------------------------------------------------------- (b)/(c)
+
+fn program() -> ProgramConfig {
+    toml::from_str(
+        r#"
+id = "bench"
+currency = "USD"
+claims = ["impact", "everflow", "awin"]
+orders = ["shop"]
+return_window_days = 30
+no_order_grace_days = 7
+[match]
+amount_tolerance_abs = "0.50"
+amount_tolerance_pct = "1"
+"#,
+    )
+    .expect("bench program")
+}
+
+fn phase_prepare(dir: &Path, n: usize) {
+    let _ = std::fs::remove_dir_all(dir);
+    std::fs::create_dir_all(dir).unwrap();
+    let spec = SynthSpec::benchmark(n, 2026);
+    let data = synth::generate(&spec);
+    // CSVs for DuckDB's full recompute.
+    let mut w = std::io::BufWriter::new(std::fs::File::create(dir.join("claims.csv")).unwrap());
+    writeln!(w, "source,external_id,order_id,t,amount_cents,status").unwrap();
+    for c in &data.claims {
+        let t = c.clicked_at.unwrap_or(c.occurred_at).timestamp();
+        let cents = c
+            .sale_amount
+            .as_ref()
+            .map(|m| (m.amount * rust_decimal::Decimal::ONE_HUNDRED).to_string())
+            .unwrap_or_default();
+        let status = match c.status {
+            plugin_api::ConversionStatus::Reversed => "reversed",
+            plugin_api::ConversionStatus::Rejected => "rejected",
+            plugin_api::ConversionStatus::Pending => "pending",
+            plugin_api::ConversionStatus::Approved => "approved",
+        };
+        writeln!(
+            w,
+            "{},{},\"{}\",{t},{},{status}",
+            c.source,
+            c.external_id,
+            c.order_id.as_deref().unwrap_or(""),
+            cents.split('.').next().unwrap_or("0")
+        )
+        .unwrap();
+    }
+    w.flush().unwrap();
+    let mut w = std::io::BufWriter::new(std::fs::File::create(dir.join("orders.csv")).unwrap());
+    writeln!(w, "order_id,amount_cents,refunded_cents").unwrap();
+    for o in &data.orders {
+        let c = |d: rust_decimal::Decimal| (d * rust_decimal::Decimal::ONE_HUNDRED).trunc();
+        writeln!(
+            w,
+            "\"{}\",{},{}",
+            o.order_id,
+            c(o.amount.amount),
+            c(o.refunded())
+        )
+        .unwrap();
+    }
+    w.flush().unwrap();
+
+    let store = Store::open(&dir.join("data")).unwrap();
+    let started = Instant::now();
+    for net in synth::NETWORKS {
+        let recs: Vec<_> = data
+            .claims
+            .iter()
+            .filter(|c| c.source == net)
+            .cloned()
+            .map(plugin_api::Record::Conversion)
+            .collect();
+        for chunk in recs.chunks(20_000) {
+            store.commit_page(net, chunk, None, spec.start).unwrap();
+        }
+    }
+    let orders: Vec<_> = data
+        .orders
+        .iter()
+        .cloned()
+        .map(plugin_api::Record::Order)
+        .collect();
+    for chunk in orders.chunks(20_000) {
+        store
+            .commit_page(synth::SHOP, chunk, None, spec.start)
+            .unwrap();
+    }
+    store.flush().unwrap();
+    let mut expected = std::collections::BTreeMap::new();
+    for (_, _, o) in &data.expected {
+        *expected.entry(o.as_str()).or_insert(0u64) += 1;
+    }
+    println!(
+        "{{\"claims\":{},\"orders\":{},\"ingest_seconds\":{:.3},\"expected\":{}}}",
+        data.claims.len(),
+        data.orders.len(),
+        started.elapsed().as_secs_f64(),
+        serde_json::to_string(&expected).unwrap()
+    );
+}
+
+fn phase_run(dir: &Path, now_offset_days: i64) {
+    let store = Store::open(&dir.join("data")).unwrap();
+    let spec = SynthSpec::benchmark(0, 0);
+    let now = spec.settled_now() + chrono::Duration::days(now_offset_days);
+    let started = Instant::now();
+    let summary = reckon::reconcile::run(&store, &[program()], &FxTable::empty(), now).unwrap();
+    let secs = started.elapsed().as_secs_f64();
+    let p = &summary.programs[0];
+    let counts: std::collections::BTreeMap<&str, u64> =
+        p.by_outcome.iter().map(|(o, n)| (o.as_str(), *n)).collect();
+    println!(
+        "{{\"seconds\":{secs:.3},\"peak_rss_mib\":{},\"full\":{},\"judged\":{},\"changed\":{},\"outcomes\":{}}}",
+        peak_rss_mib(),
+        p.full,
+        p.claims_judged,
+        p.decisions_changed,
+        serde_json::to_string(&counts).unwrap()
+    );
+}
+
+/// Changes `count` claims (every n/count-th): status → reversed for half,
+/// amount +20 % for the other half.
+fn phase_touch(dir: &Path, count: usize) {
+    let store = Store::open(&dir.join("data")).unwrap();
+    let mut all = Vec::new();
+    for net in synth::NETWORKS {
+        for s in store.scan_records(plugin_api::RecordKind::Conversion, Some(net)) {
+            all.push((net, s.unwrap().record));
+        }
+    }
+    let step = (all.len() / count).max(1);
+    let mut by_source: std::collections::BTreeMap<&str, Vec<plugin_api::Record>> =
+        Default::default();
+    for (i, (net, rec)) in all.into_iter().enumerate().step_by(step).take(count) {
+        let plugin_api::Record::Conversion(mut c) = rec else {
+            continue;
+        };
+        if i % 2 == 0 {
+            c.status = plugin_api::ConversionStatus::Reversed;
+        } else if let Some(m) = &mut c.sale_amount {
+            m.amount = (m.amount * rust_decimal::Decimal::new(12, 1)).round_dp(2);
+        }
+        by_source
+            .entry(net)
+            .or_default()
+            .push(plugin_api::Record::Conversion(c));
+    }
+    let mut n = 0;
+    for (net, recs) in by_source {
+        n += recs.len();
+        store.commit_page(net, &recs, None, Utc::now()).unwrap();
+    }
+    store.flush().unwrap();
+    println!("{{\"touched\":{n}}}");
+}
+
+fn child(phase: &str, extra: &[&str]) -> serde_json::Value {
+    let exe = std::env::current_exe().unwrap();
+    let out = Command::new(exe)
+        .args(["--phase", phase])
+        .args(extra)
+        .output()
+        .expect("run bench phase");
+    if !out.status.success() {
+        panic!(
+            "phase {phase} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = text
+        .lines()
+        .rev()
+        .find(|l| l.starts_with('{'))
+        .unwrap_or("{}");
+    serde_json::from_str(line).unwrap_or_default()
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let dir = bench_dir();
+    std::fs::create_dir_all(&dir).unwrap();
+    if let Some(phase) = arg(&args, "--phase") {
+        let e2e = dir.join("e2e");
+        match phase.as_str() {
+            "prepare" => phase_prepare(&e2e, arg(&args, "--n").unwrap().parse().unwrap()),
+            "run" => phase_run(&e2e, arg(&args, "--days").map_or(0, |d| d.parse().unwrap())),
+            "touch" => phase_touch(&e2e, arg(&args, "--count").unwrap().parse().unwrap()),
+            other => panic!("unknown phase {other}"),
+        }
+        return;
+    }
+    let sizes: Vec<usize> = arg(&args, "--sizes")
+        .unwrap_or_else(|| "1000000,5000000".into())
+        .split(',')
+        .map(|s| s.parse().expect("--sizes"))
+        .collect();
+    let e2e_n: usize = arg(&args, "--e2e").map_or(1_000_000, |s| s.parse().expect("--e2e"));
+    let skip_duck = args.iter().any(|a| a == "--skip-duckdb");
+    let mut rows: Vec<(String, String, String, String)> = Vec::new();
+
+    // (a)
+    for &n in &sizes {
+        let d = core_data(n, 7 + n as u64);
+        let (cpath, opath) = write_core_csv(&d, &dir, n);
+        let mut best = f64::MAX;
+        let mut sum = (0, 0);
+        for _ in 0..3 {
+            let t = Instant::now();
+            sum = std::hint::black_box(core_match(&d));
+            best = best.min(t.elapsed().as_secs_f64());
+        }
+        drop(d);
+        let ours = format!("{} / {}", sum.0, sum.1);
+        let duck = if skip_duck {
+            None
+        } else {
+            duckdb(&[
+                "core",
+                "--claims",
+                cpath.to_str().unwrap(),
+                "--orders",
+                opath.to_str().unwrap(),
+                "--threads",
+                "2",
+            ])
+        };
+        let (dt, dsum) = duck.as_ref().map_or(("-".into(), "-".into()), |r| {
+            (format!("{:.3}", r.seconds), r.checksum.clone())
+        });
+        let ratio = duck
+            .as_ref()
+            .map_or("-".into(), |r| format!("{:.2}", best / r.seconds));
+        rows.push((
+            format!(
+                "(a) matching core {}M × {}M: Reckon (1 thread)",
+                n / 1_000_000,
+                n / 1_000_000
+            ),
+            format!("{best:.3} s"),
+            format!("checksum {ours}"),
+            String::new(),
+        ));
+        rows.push((
+            format!(
+                "(a) matching core {}M × {}M: DuckDB (2 threads)",
+                n / 1_000_000,
+                n / 1_000_000
+            ),
+            format!("{dt} s"),
+            format!(
+                "checksum {dsum}{}",
+                if dsum == ours {
+                    " (same)"
+                } else {
+                    " (DIFFERS)"
+                }
+            ),
+            format!("Reckon/DuckDB = {ratio} (goal ≤ 1)"),
+        ));
+        print_table(&rows);
+    }
+
+    // (b) and (c)
+    if e2e_n > 0 {
+        let prep = child("prepare", &["--n", &e2e_n.to_string()]);
+        let full = child("run", &[]);
+        let e2e = dir.join("e2e");
+        let duck_full = if skip_duck {
+            None
+        } else {
+            duckdb(&[
+                "full",
+                "--claims",
+                e2e.join("claims.csv").to_str().unwrap(),
+                "--orders",
+                e2e.join("orders.csv").to_str().unwrap(),
+                "--threads",
+                "2",
+            ])
+        };
+        let ours_counts = full["outcomes"].to_string();
+        rows.push((
+            format!(
+                "(b) end to end {} orders × {} claims, full run from the store",
+                prep["orders"], prep["claims"]
+            ),
+            format!("{} s", full["seconds"]),
+            format!(
+                "peak RSS {} MiB; outcomes {ours_counts}",
+                full["peak_rss_mib"]
+            ),
+            format!("goal ≤ 15 s, ≤ 1024 MiB; expected {}", prep["expected"]),
+        ));
+        if let Some(d) = &duck_full {
+            rows.push((
+                "(b) DuckDB recomputing every decision (2 threads)".into(),
+                format!("{:.3} s", d.seconds),
+                format!("outcomes {}", d.checksum),
+                String::new(),
+            ));
+        }
+        let again = child("run", &[]);
+        rows.push((
+            "(b') rerun with no new data".into(),
+            format!("{} s", again["seconds"]),
+            format!("judged {}, changed {}", again["judged"], again["changed"]),
+            String::new(),
+        ));
+        let touched = child("touch", &["--count", "10000"]);
+        let inc = child("run", &[]);
+        let inc_s = inc["seconds"].as_f64().unwrap_or(f64::NAN);
+        rows.push((
+            format!("(c) incremental run, {} claims changed", touched["touched"]),
+            format!("{inc_s:.3} s"),
+            format!(
+                "judged {}, changed {}, peak RSS {} MiB",
+                inc["judged"], inc["changed"], inc["peak_rss_mib"]
+            ),
+            duck_full.as_ref().map_or("goal ≤ 1 s".into(), |d| {
+                format!(
+                    "goal ≤ 1 s; DuckDB full / incremental = {:.1}× (goal ≥ 10×)",
+                    d.seconds / inc_s
+                )
+            }),
+        ));
+    }
+    print_table(&rows);
+}
+
+fn print_table(rows: &[(String, String, String, String)]) {
+    println!();
+    println!("| measurement | time | result | goal / ratio |");
+    println!("|---|---|---|---|");
+    for (a, b, c, d) in rows {
+        println!("| {a} | {b} | {c} | {d} |");
+    }
+}

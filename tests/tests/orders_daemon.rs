@@ -1,0 +1,200 @@
+//! The orders plugin through the real daemon: `reckon sync` (plugin loaded
+//! from a plugin directory, run in a subprocess, HTTP by the host) against
+//! the fake Shopify on loopback and against a file-drop directory, then
+//! `reckon records export`. Needs `cargo build -p reckon -p reckon-plugin-orders`.
+
+use chrono::TimeZone;
+use plugin_api::Order;
+use reckon_tests::fakes::server::FakeServer;
+use reckon_tests::fakes::shopify::{router, totals, ShopifyConfig, ShopifyFake};
+use rust_decimal::Decimal;
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+struct Setup {
+    dir: tempfile::TempDir,
+    config: PathBuf,
+}
+
+fn setup(connector: &str) -> Setup {
+    let dir = tempfile::tempdir().unwrap();
+    reckon_tests::install_plugins(&dir.path().join("plugins"), &["orders"]);
+    let config = dir.path().join("reckon.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[daemon]\ndata_dir = \"data\"\nplugin_dir = \"plugins\"\ntimezone = \"UTC\"\n\n{connector}"
+        ),
+    )
+    .unwrap();
+    Setup { dir, config }
+}
+
+fn reckon(config: &Path, args: &[&str]) -> Output {
+    Command::new(reckon_tests::reckon_bin())
+        .arg("--config")
+        .arg(config)
+        .args(args)
+        .env("RECKON_TEST_SHOPIFY_TOKEN", "shpat_test_token")
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap()
+}
+
+fn ok(out: Output) -> Output {
+    assert!(
+        out.status.success(),
+        "reckon failed: {}\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        String::from_utf8_lossy(&out.stdout)
+    );
+    out
+}
+
+/// Exported orders of a source: (revision, order) in key order.
+fn export(config: &Path, source: &str) -> Vec<(u64, Order)> {
+    let out = ok(reckon(
+        config,
+        &[
+            "records", "export", "--kind", "orders", "--source", source, "--format", "jsonl",
+        ],
+    ));
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let v: Value = serde_json::from_str(l).unwrap();
+            let order = match serde_json::from_value(v["record"].clone()).unwrap() {
+                plugin_api::Record::Order(o) => o,
+                other => panic!("not an order: {other:?}"),
+            };
+            (v["revision"].as_u64().unwrap(), order)
+        })
+        .collect()
+}
+
+fn unsourced(mut o: Order) -> Order {
+    o.source = String::new();
+    o
+}
+
+#[test]
+fn reckon_sync_stores_the_fake_shops_orders_and_a_later_refund_as_a_revision() {
+    let fake = ShopifyFake::generate(ShopifyConfig {
+        orders: 420,
+        seed: 99,
+        ..ShopifyConfig::default()
+    });
+    let server = FakeServer::start(router(fake.clone()));
+    let s = setup(&format!(
+        "[[connectors]]\nid = \"shop\"\nplugin = \"orders\"\nschedule = \"0 * * * *\"\ntimezone = \"UTC\"\n\
+         isolation = \"subprocess\"\n\n[connectors.settings]\nmode = \"shopify\"\nbase_url = \"{}\"\n\
+         access_token = {{ secret = \"env:RECKON_TEST_SHOPIFY_TOKEN\" }}\npage_size = 100\n",
+        server.base_url
+    ));
+    // One 429 (Retry-After: 1.0) in the middle of the pull: the sync waits and completes.
+    fake.throttle(2, 1);
+    ok(reckon(
+        &s.config,
+        &["sync", "shop", "--from", "2026-11-01", "--to", "2026-11-20"],
+    ));
+    assert_eq!(fake.request_counts().1, 1, "the fake throttled once");
+
+    let stored = export(&s.config, "shop");
+    let mut truth = fake.truth();
+    truth.sort_by(|a, b| a.order_id.cmp(&b.order_id));
+    let got: Vec<Order> = stored.iter().map(|(_, o)| unsourced(o.clone())).collect();
+    assert_eq!(totals(&got), totals(&truth));
+    assert_eq!(got, truth);
+    assert!(stored.iter().all(|(rev, _)| *rev == 1));
+
+    // A refund and a cancellation between two pulls.
+    let at = chrono::Utc
+        .with_ymd_and_hms(2026, 11, 18, 9, 30, 0)
+        .unwrap();
+    let paid = fake
+        .orders()
+        .iter()
+        .position(|o| {
+            o.refunds.is_empty() && o.cancelled_at.is_none() && o.base_financial == "paid"
+        })
+        .unwrap();
+    let refunded_id = fake.add_refund(paid, Decimal::new(1250, 2), at).to_string();
+    let cancelled_id = fake.cancel(paid + 1, at).to_string();
+    ok(reckon(
+        &s.config,
+        &["sync", "shop", "--from", "2026-11-18", "--to", "2026-11-20"],
+    ));
+    let stored = export(&s.config, "shop");
+    assert_eq!(stored.len(), 420);
+    let find = |id: &str| {
+        stored
+            .iter()
+            .find(|(_, o)| o.order_id == id)
+            .unwrap()
+            .clone()
+    };
+    let (rev, o) = find(&refunded_id);
+    assert_eq!(rev, 2);
+    assert_eq!(o.refunded(), Decimal::new(1250, 2));
+    assert_eq!(find(&cancelled_id).0, 2);
+    assert_eq!(
+        find(&cancelled_id).1.status,
+        plugin_api::OrderStatus::Cancelled
+    );
+    let mut truth = fake.truth();
+    truth.sort_by(|a, b| a.order_id.cmp(&b.order_id));
+    let got: Vec<Order> = stored.into_iter().map(|(_, o)| unsourced(o)).collect();
+    assert_eq!(got, truth);
+}
+
+#[test]
+fn reckon_sync_reads_a_file_drop_once_and_names_a_bad_line() {
+    let drop_dir = tempfile::tempdir().unwrap();
+    let dir = drop_dir.path().canonicalize().unwrap();
+    std::fs::write(
+        dir.join("2026-11-01.csv"),
+        "order_id,created_at,amount,currency,click_ids,refund_amount,refunded_at\n\
+         A-1,2026-11-01T10:00:00Z,100.00,USD,gclid-1,,\n\
+         A-2,2026-11-01T11:00:00Z,50.00,USD,,50.00,2026-11-02T00:00:00Z\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("2026-11-01.jsonl"),
+        "{\"order_id\":\"B-1\",\"created_at\":\"2026-11-01T09:00:00Z\",\"amount\":\"20\",\"currency\":\"EUR\",\"alt_ids\":[\"#77\"]}\n",
+    )
+    .unwrap();
+    std::fs::write(dir.join("notes.txt"), "not read").unwrap();
+    let s = setup(&format!(
+        "[[connectors]]\nid = \"erp\"\nplugin = \"orders\"\nschedule = \"0 * * * *\"\ntimezone = \"UTC\"\n\
+         isolation = \"subprocess\"\n\n[connectors.settings]\nmode = \"files\"\ndirectory = \"{}\"\n",
+        dir.display()
+    ));
+    ok(reckon(&s.config, &["sync", "erp"]));
+    let first = export(&s.config, "erp");
+    let ids: Vec<&str> = first.iter().map(|(_, o)| o.order_id.as_str()).collect();
+    assert_eq!(ids, ["A-1", "A-2", "B-1"]);
+    assert_eq!(first[1].1.status, plugin_api::OrderStatus::Refunded);
+    assert_eq!(first[2].1.alt_ids, ["#77"]);
+
+    // Again: nothing changes.
+    ok(reckon(&s.config, &["sync", "erp"]));
+    assert_eq!(export(&s.config, "erp"), first);
+
+    // A new file with a bad line: the sync fails naming file, line and column.
+    std::fs::write(
+        dir.join("2026-11-02.csv"),
+        "order_id,created_at,amount,currency\nA-3,2026-11-02T10:00:00Z,12;50,USD\n",
+    )
+    .unwrap();
+    let out = reckon(&s.config, &["sync", "erp"]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("file `2026-11-02.csv` line 2, column 3 (`amount`), order A-3"),
+        "{stderr}"
+    );
+    assert_eq!(export(&s.config, "erp").len(), 3);
+    drop(s.dir);
+}
