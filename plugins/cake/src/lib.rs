@@ -35,7 +35,6 @@
 
 pub mod client;
 mod config;
-mod lenient;
 pub mod row;
 
 use config::Settings;

@@ -16,7 +16,7 @@
 //!   advertiser's `#tid#`) the order id, `click_request_session_id` (CAKE's
 //!   request session, `#reqid#`) the click id.
 
-use crate::lenient::Scalar;
+use plugin_api::lenient::Scalar;
 use plugin_api::parse;
 use plugin_api::serde_json::Value;
 use plugin_api::{Conversion, ConversionStatus, EventType, Money, Record, Utm};

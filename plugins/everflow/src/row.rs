@@ -11,8 +11,8 @@
 //! rejection, rejected when `is_scrub` is true (scrubbed at tracking time,
 //! never accepted).
 
-use crate::lenient::Scalar;
 use plugin_api::currency;
+use plugin_api::lenient::Scalar;
 use plugin_api::parse;
 use plugin_api::rust_decimal::Decimal;
 use plugin_api::{Conversion, ConversionStatus, EventType, Money, Record, Utm};

@@ -7,8 +7,8 @@
 //! offset; all of that is accepted here. Money is exact: amounts are parsed
 //! from their literal text into decimals, never through a float.
 
-use crate::lenient::Scalar;
 use plugin_api::currency;
+use plugin_api::lenient::Scalar;
 use plugin_api::parse;
 use plugin_api::serde_json::{Map, Value};
 use plugin_api::{Conversion, ConversionStatus, EventType, Money, Record, Utm};

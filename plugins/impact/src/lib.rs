@@ -45,8 +45,6 @@ mod actions;
 pub mod client;
 mod config;
 #[allow(dead_code)] // the same file in every affiliate connector; not all read every shape
-mod lenient;
-
 pub use action::{parse_actions_page, Envelope};
 use config::Settings;
 use plugin_api::protocol::{AuthSpec, PluginKind, RecordKind, StreamSpec};

@@ -33,7 +33,6 @@
 pub mod client;
 mod config;
 #[allow(dead_code)] // the same file in every affiliate connector; not all read every shape
-mod lenient;
 pub mod row;
 
 use config::Settings;

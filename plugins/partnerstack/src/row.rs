@@ -16,8 +16,8 @@
 //!   `payment_status` of `paid_and_refunded` → reversed, whatever the status.
 //!   Any other value is an error naming the field, never a guess.
 
-use crate::lenient::Scalar;
 use plugin_api::currency;
+use plugin_api::lenient::Scalar;
 use plugin_api::parse;
 use plugin_api::serde_json::Value;
 use plugin_api::{Conversion, ConversionStatus, EventType, Money, Record, Utm};

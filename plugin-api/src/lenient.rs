@@ -7,9 +7,9 @@
 //! `serde_json::Value` tree per row, which costs most of the parse time.
 //! A JSON number is read through serde_json's `f64`/integer and turned into a
 //! decimal from its shortest round-trip text, exactly like
-//! [`plugin_api::parse::decimal`] does.
+//! [`crate::parse::decimal`] does.
 
-use plugin_api::rust_decimal::Decimal;
+use rust_decimal::Decimal;
 use serde::de::{self, Deserialize, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use std::borrow::Cow;
 use std::fmt;
