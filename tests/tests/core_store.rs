@@ -132,7 +132,11 @@ fn read_only_data_dir_is_a_clear_error_and_loses_nothing() {
         }
     };
     set_mode(0o444);
-    let mut cmd = Command::new(reckon_tests::reckon_bin());
+    // The child may run as `nobody` (below), who cannot reach a binary inside
+    // a private checkout: run a copy from this world-readable directory.
+    let bin = dir.path().join("reckon");
+    std::fs::copy(reckon_tests::reckon_bin(), &bin).unwrap();
+    let mut cmd = Command::new(&bin);
     cmd.args(["records", "export", "--kind", "conversions", "--config"])
         .arg(&cfg);
     // root ignores permissions: run the child as `nobody` then.
