@@ -13,6 +13,7 @@
 //! | [`testing`] | a fake host that replays recorded HTTP exchanges into a connector |
 //! | [`currency`] | ISO-4217 codes and minor units |
 //! | [`parse`] | lenient parsers for the number and date shapes platforms send |
+//! | [`progress`] | day-by-day progress through a window and its checkpoints (resume a crashed window, re-pull a finished one) |
 //! | [`lenient`] | a borrowed JSON scalar for fast typed page parsing (`Scalar`) |
 //!
 //! What it is not: no tokio, no reqwest, no libloading, no filesystem.
@@ -24,6 +25,7 @@ pub mod abi;
 pub mod currency;
 pub mod lenient;
 pub mod parse;
+pub mod progress;
 pub mod protocol;
 pub mod sdk;
 pub mod testing;

@@ -31,15 +31,14 @@
 mod config;
 pub mod errors;
 pub mod gaql;
-mod progress;
 pub mod rows;
 
 pub use config::{Level, Settings};
 use plugin_api::chrono::Duration;
+use plugin_api::progress::{chunks, Progress};
 use plugin_api::protocol::{AuthSpec, PluginKind, RecordKind, StreamSpec};
 use plugin_api::serde_json::json;
 use plugin_api::{Connector, Cx, ErrorKind, Manifest, PluginError, Record, Request, Response};
-use progress::{chunks, Progress};
 use rows::{Account, StreamError};
 
 /// The connector type.

@@ -34,15 +34,14 @@
 
 mod config;
 pub mod graph;
-mod progress;
 pub mod rows;
 
 pub use config::{Level, ReportMode, Settings};
 use plugin_api::chrono::Duration;
+use plugin_api::progress::{chunks, Progress};
 use plugin_api::protocol::{AuthSpec, PluginKind, RecordKind, StreamSpec, Window};
 use plugin_api::serde_json::{json, Value};
 use plugin_api::{Connector, Cx, ErrorKind, Manifest, PluginError, Record, Request, Response};
-use progress::{chunks, Progress};
 use rows::Account;
 use std::collections::VecDeque;
 

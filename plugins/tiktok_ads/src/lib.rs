@@ -27,15 +27,14 @@
 
 pub mod api;
 mod config;
-mod progress;
 pub mod rows;
 
 pub use config::{Level, Settings};
 use plugin_api::chrono::Duration;
+use plugin_api::progress::{chunks, Progress};
 use plugin_api::protocol::{AuthSpec, PluginKind, RecordKind, StreamSpec};
 use plugin_api::serde_json::json;
 use plugin_api::{Connector, Cx, ErrorKind, Manifest, PluginError, Record, Request, Response};
-use progress::{chunks, Progress};
 use rows::Account;
 
 /// The connector type.

@@ -11,10 +11,10 @@
 //! watermark is midnight UTC after the last finished day (a day marker: the
 //! days themselves are in the account's timezone) and never moves backwards.
 
-use plugin_api::chrono::{DateTime, Duration, NaiveDate, NaiveTime, Utc};
-use plugin_api::protocol::{Checkpoint, Window};
-use plugin_api::serde_json::{json, Value};
-use plugin_api::Cx;
+use crate::protocol::{Checkpoint, Window};
+use crate::sdk::Cx;
+use chrono::{DateTime, Duration, NaiveDate, NaiveTime, Utc};
+use serde_json::{json, Value};
 
 /// Where a stream stands within the session window.
 #[derive(Debug, Clone)]
