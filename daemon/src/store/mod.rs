@@ -961,6 +961,48 @@ impl DomainTree {
         }
         self.tree.apply_batch(b).map_err(|e| sled_err(&self.dir, e))
     }
+
+    /// The tree's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// One raw value (the module owns its byte format).
+    pub fn get_raw(&self, key: &[u8]) -> Result<Option<sled::IVec>, StoreError> {
+        self.tree.get(key).map_err(|e| sled_err(&self.dir, e))
+    }
+
+    /// Raw (key, value) pairs whose key starts with `prefix`, in key order.
+    pub fn scan_prefix_raw(
+        &self,
+        prefix: &[u8],
+    ) -> impl DoubleEndedIterator<Item = Result<(sled::IVec, sled::IVec), StoreError>> + '_ {
+        self.tree
+            .scan_prefix(prefix)
+            .map(move |kv| kv.map_err(|e| sled_err(&self.dir, e)))
+    }
+
+    /// Raw (key, value) pairs with `from <= key`, in key order.
+    pub fn range_from_raw(
+        &self,
+        from: &[u8],
+    ) -> impl DoubleEndedIterator<Item = Result<(sled::IVec, sled::IVec), StoreError>> + '_ {
+        self.tree
+            .range(from..)
+            .map(move |kv| kv.map_err(|e| sled_err(&self.dir, e)))
+    }
+
+    /// Applies raw puts (`Some`) and deletes (`None`) atomically.
+    pub fn apply_raw(&self, batch: Vec<(Vec<u8>, Option<Vec<u8>>)>) -> Result<(), StoreError> {
+        let mut b = sled::Batch::default();
+        for (k, v) in batch {
+            match v {
+                Some(v) => b.insert(k, v),
+                None => b.remove(k),
+            }
+        }
+        self.tree.apply_batch(b).map_err(|e| sled_err(&self.dir, e))
+    }
 }
 
 #[cfg(test)]
