@@ -254,7 +254,7 @@ fn main() {
         .mode(sled::Mode::HighThroughput)
         .open()
         .unwrap();
-    let tree = db.open_tree("conversions").unwrap();
+    let tree = db.open_tree("data").unwrap();
     let mut timed3 = 0u128;
     let mut cpu_raw = 0u64;
     let mut cpu3_ns = 0u64;
@@ -264,7 +264,10 @@ fn main() {
             let r = record(i);
             let body = reckon::store::codec::encode_record_body(&r);
             let v = reckon::store::codec::encode_stored(1, i + 1, 0, 0, &body);
-            batch.insert(format!("bench/{}", r.key()).into_bytes(), v);
+            batch.insert(
+                reckon::store::record_key(plugin_api::RecordKind::Conversion, "bench", &r.key()),
+                v,
+            );
         }
         let c = cpu_ticks();
         let ct = thread_cpu_ns();

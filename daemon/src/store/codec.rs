@@ -5,20 +5,24 @@
 //!
 //! | value | layout |
 //! |---|---|
-//! | record | `01` · revision u32 BE · seq u64 BE · first seen i64 µs BE · changed at i64 µs BE · record JSON |
-//! | revision | `01` · superseded at i64 µs BE · record JSON |
-//! | change | `01` · kind u8 · source length u16 BE · source · key |
+//! | record | `02` · revision u32 BE · seq u64 BE · first seen i64 µs BE · changed at i64 µs BE · binary record ([`super::binrec`]) |
+//! | revision | `02` · superseded at i64 µs BE · binary record |
+//! | change-log page | `01` · then per change: kind u8 · source length u16 BE · source · key length u32 BE · key |
 //! | JSON (checkpoints, runs, domain trees) | `01` · JSON |
 //!
-//! The record JSON is serde_json's output for [`Record`], which is
-//! deterministic (struct field order), so "unchanged" is a byte comparison.
+//! Format `01` records and revisions (the same header with a JSON body, from
+//! schema 1 stores) are still read; the schema-2 migration rewrites them as
+//! `02`. The binary body is deterministic, so "unchanged" is a byte
+//! comparison of bodies.
 
 use super::Stored;
 use chrono::{DateTime, Utc};
 use plugin_api::protocol::{Record, RecordKind};
 
-/// The only format version written today.
+/// Format version of JSON values, change-log pages and old records.
 pub const V1: u8 = 1;
+/// Format version of records and revisions written today (binary body).
+pub const V2: u8 = 2;
 const HEADER: usize = 1 + 4 + 8 + 8 + 8;
 
 /// The fixed part of a stored record.
@@ -34,9 +38,20 @@ pub struct StoredHeader {
     pub changed_at_us: i64,
 }
 
-/// The canonical JSON body of a record.
+/// The canonical (binary, format 2) body of a record.
 pub fn encode_record_body(r: &Record) -> Vec<u8> {
-    serde_json::to_vec(r).expect("records always serialise")
+    let mut v = Vec::with_capacity(160);
+    super::binrec::encode(r, &mut v);
+    v
+}
+
+/// Decodes a record body of format `version`.
+fn decode_body(version: u8, body: &[u8]) -> Result<Record, String> {
+    if version == V1 {
+        serde_json::from_slice(body).map_err(|e| format!("bad record JSON: {e}"))
+    } else {
+        super::binrec::decode(body).map_err(|e| format!("bad record: {e}"))
+    }
 }
 
 /// Builds a stored record value.
@@ -48,7 +63,7 @@ pub fn encode_stored(
     body: &[u8],
 ) -> Vec<u8> {
     let mut v = Vec::with_capacity(HEADER + body.len());
-    v.push(V1);
+    v.push(V2);
     v.extend_from_slice(&revision.to_be_bytes());
     v.extend_from_slice(&seq.to_be_bytes());
     v.extend_from_slice(&first_us.to_be_bytes());
@@ -73,9 +88,9 @@ pub fn decode_header(v: &[u8]) -> Result<StoredHeader, String> {
     if v.is_empty() {
         return Err("empty value".into());
     }
-    if v[0] != V1 {
+    if v[0] != V1 && v[0] != V2 {
         return Err(format!(
-            "unknown record format version {} (this reckon reads {V1})",
+            "unknown record format version {} (this reckon reads {V1} and {V2})",
             v[0]
         ));
     }
@@ -93,7 +108,7 @@ pub fn decode_header(v: &[u8]) -> Result<StoredHeader, String> {
     })
 }
 
-/// The JSON body of a stored record (call after [`decode_header`] succeeded).
+/// The body of a stored record (call after [`decode_header`] succeeded).
 pub fn body_of(v: &[u8]) -> &[u8] {
     &v[HEADER.min(v.len())..]
 }
@@ -105,8 +120,7 @@ fn time(us: i64) -> Result<DateTime<Utc>, String> {
 /// Decodes a whole stored record.
 pub fn decode_stored(v: &[u8]) -> Result<Stored, String> {
     let h = decode_header(v)?;
-    let record: Record =
-        serde_json::from_slice(body_of(v)).map_err(|e| format!("bad record JSON: {e}"))?;
+    let record = decode_body(v[0], body_of(v))?;
     Ok(Stored {
         record,
         revision: h.revision,
@@ -119,7 +133,7 @@ pub fn decode_stored(v: &[u8]) -> Result<Stored, String> {
 /// Builds a revision value.
 pub fn encode_revision(superseded_us: i64, body: &[u8]) -> Vec<u8> {
     let mut v = Vec::with_capacity(9 + body.len());
-    v.push(V1);
+    v.push(V2);
     v.extend_from_slice(&superseded_us.to_be_bytes());
     v.extend_from_slice(body);
     v
@@ -127,11 +141,11 @@ pub fn encode_revision(superseded_us: i64, body: &[u8]) -> Vec<u8> {
 
 /// Decodes a revision value.
 pub fn decode_revision(v: &[u8]) -> Result<(DateTime<Utc>, Record), String> {
-    if v.first() != Some(&V1) || v.len() < 9 {
+    if !matches!(v.first(), Some(&V1) | Some(&V2)) || v.len() < 9 {
         return Err("unknown revision format or truncated value".into());
     }
     let at = time(i64::from_be_bytes(be(&v[1..])))?;
-    let rec = serde_json::from_slice(&v[9..]).map_err(|e| format!("bad record JSON: {e}"))?;
+    let rec = decode_body(v[0], &v[9..])?;
     Ok((at, rec))
 }
 
@@ -143,19 +157,49 @@ fn kind_byte(k: RecordKind) -> u8 {
     }
 }
 
-/// Builds a change-log value.
-pub fn encode_change(kind: RecordKind, source: &str, key: &str) -> Vec<u8> {
-    let mut v = Vec::with_capacity(4 + source.len() + key.len());
-    v.push(V1);
-    v.push(kind_byte(kind));
-    v.extend_from_slice(&(source.len() as u16).to_be_bytes());
-    v.extend_from_slice(source.as_bytes());
-    v.extend_from_slice(key.as_bytes());
-    v
+/// Appends one change to a change-log page value (start a page with
+/// `vec![V1]`).
+pub fn push_change(page: &mut Vec<u8>, kind: RecordKind, source: &str, key: &str) {
+    page.push(kind_byte(kind));
+    page.extend_from_slice(&(source.len() as u16).to_be_bytes());
+    page.extend_from_slice(source.as_bytes());
+    page.extend_from_slice(&(key.len() as u32).to_be_bytes());
+    page.extend_from_slice(key.as_bytes());
 }
 
-/// Decodes a change-log value.
-pub fn decode_change(v: &[u8]) -> Result<(RecordKind, String, String), String> {
+/// Decodes a change-log page value into its changes, in sequence order.
+pub fn decode_change_page(v: &[u8]) -> Result<Vec<(RecordKind, String, String)>, String> {
+    if v.first() != Some(&V1) {
+        return Err("unknown change-log format".into());
+    }
+    let mut out = Vec::new();
+    let mut at = 1;
+    let take = |at: &mut usize, n: usize| -> Result<&[u8], String> {
+        let s = v
+            .get(*at..*at + n)
+            .ok_or_else(|| "truncated change-log page".to_string())?;
+        *at += n;
+        Ok(s)
+    };
+    while at < v.len() {
+        let kind = match take(&mut at, 1)?[0] {
+            1 => RecordKind::Spend,
+            2 => RecordKind::Conversion,
+            3 => RecordKind::Order,
+            k => return Err(format!("unknown record kind byte {k}")),
+        };
+        let n = u16::from_be_bytes(be(take(&mut at, 2)?)) as usize;
+        let source = String::from_utf8(take(&mut at, n)?.to_vec()).map_err(|e| e.to_string())?;
+        let n = u32::from_be_bytes(be(take(&mut at, 4)?)) as usize;
+        let key = String::from_utf8(take(&mut at, n)?.to_vec()).map_err(|e| e.to_string())?;
+        out.push((kind, source, key));
+    }
+    Ok(out)
+}
+
+/// Decodes a schema-1 change-log value (one change per key); used by the
+/// schema-2 migration only.
+pub fn decode_change_v1(v: &[u8]) -> Result<(RecordKind, String, String), String> {
     if v.first() != Some(&V1) || v.len() < 4 {
         return Err("unknown change format or truncated value".into());
     }

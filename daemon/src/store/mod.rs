@@ -10,40 +10,45 @@
 //! What it is not: it does not know about platforms, reconciliation or
 //! statements; domain modules keep their own data in [`DomainTree`]s.
 //!
-//! ## Layout
+//! ## Layout (schema 2)
 //! | tree | key | value |
 //! |---|---|---|
-//! | `spend`, `conversions`, `orders` | `source/key` | [`Stored`] (see [`codec`]) |
-//! | `revisions` | `kind/source/key\0` + revision (u32 BE) | superseded time + old record |
-//! | `changes` | seq (u64 BE) | kind, source, key |
-//! | `checkpoints` | `source/stream` | a [`Checkpoint`] |
+//! | `data` | `r` · kind (`s`/`c`/`o`) · `source/key` | [`Stored`]: header + binary record (see [`codec`], [`binrec`]) |
+//! | `data` | `v` · kind · `source/key` · `\0` · revision (u32 BE) | superseded time + old record |
+//! | `data` | `c` · first seq (u64 BE) | one change-log page: the changes of one commit, seq = first, first+1, … |
+//! | `data` | `k` · `source/stream` | a [`Checkpoint`] |
+//! | `data` | `m` · `change_seq` / `count/<kind>/<source>` | counters (u64 BE) |
 //! | `runs` | `source/` + start (i64 µs BE) | a [`RunRecord`] |
-//! | `meta` | name | schema version, change seq, record counts per kind and source, last fire per connector |
-//! | any other name | domain key | versioned JSON ([`DomainTree`]) |
+//! | `meta` | name | schema version, last fire per connector |
+//! | any other name | domain key | versioned JSON ([`DomainTree`]) or the module's own bytes |
 //!
-//! Records and the checkpoint that covers them are written in one multi-tree
-//! sled transaction ([`Store::commit_page`]); commits are serialised by a mutex
-//! so the revision check (done against the committed state just before the
-//! transaction) cannot race another writer in this process, and the directory
+//! Everything one page commits (records, revisions, its change-log page,
+//! counters, the checkpoint) lives in the one `data` tree, so it is written
+//! by one `sled::Tree::apply_batch`, which sled applies atomically (and
+//! recovers all-or-nothing after a crash). sled 0.34's multi-tree
+//! transactions read every key they write first and cost ~4× more; schema 1
+//! used them (see ARCHITECTURE.md, departures). Commits are serialised by a
+//! mutex so the revision check (done against the committed state just before
+//! the batch) cannot race another writer in this process, and the directory
 //! lock keeps other processes out.
+pub mod binrec;
 pub mod cli;
 pub mod codec;
 
 use chrono::{DateTime, Utc};
 use plugin_api::protocol::{Checkpoint, Record, RecordKind};
 use serde::{Deserialize, Serialize};
-use sled::transaction::{ConflictableTransactionError, TransactionError, TransactionalTree};
-use sled::Transactional;
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 /// The schema version this binary writes. Older stores are migrated at open.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// Tree names the store itself uses; [`Store::domain`] refuses them.
 pub const RESERVED_TREES: &[&str] = &[
+    "data",
     "spend",
     "conversions",
     "orders",
@@ -201,10 +206,9 @@ pub struct RunRecord {
 struct Inner {
     dir: PathBuf,
     db: sled::Db,
-    records: [sled::Tree; 3],
-    revisions: sled::Tree,
-    changes: sled::Tree,
-    checkpoints: sled::Tree,
+    /// Records, revisions, change log, checkpoints and their counters, under
+    /// one-byte key prefixes, so one page commits as one `apply_batch`.
+    data: sled::Tree,
     runs: sled::Tree,
     meta: sled::Tree,
     commit_lock: Mutex<()>,
@@ -225,38 +229,85 @@ impl std::fmt::Debug for Store {
     }
 }
 
-fn kind_index(kind: RecordKind) -> usize {
+const P_RECORD: u8 = b'r';
+const P_REVISION: u8 = b'v';
+const P_CHANGE: u8 = b'c';
+const P_CHECKPOINT: u8 = b'k';
+const P_COUNTER: u8 = b'm';
+
+fn kind_char(kind: RecordKind) -> u8 {
     match kind {
-        RecordKind::Spend => 0,
-        RecordKind::Conversion => 1,
-        RecordKind::Order => 2,
+        RecordKind::Spend => b's',
+        RecordKind::Conversion => b'c',
+        RecordKind::Order => b'o',
     }
 }
 
-fn record_key(source: &str, key: &str) -> Vec<u8> {
-    let mut k = Vec::with_capacity(source.len() + 1 + key.len());
+/// The `data` key of a record: `r` · kind char · `source/key`. Public so the
+/// ingest benchmark writes raw sled with exactly the keys the store uses.
+pub fn record_key(kind: RecordKind, source: &str, key: &str) -> Vec<u8> {
+    let mut k = Vec::with_capacity(3 + source.len() + key.len());
+    k.push(P_RECORD);
+    k.push(kind_char(kind));
     k.extend_from_slice(source.as_bytes());
     k.push(b'/');
     k.extend_from_slice(key.as_bytes());
     k
 }
 
-fn revision_prefix(kind: RecordKind, source: &str, key: &str) -> Vec<u8> {
-    let mut k = Vec::new();
-    k.extend_from_slice(kind.as_str().as_bytes());
-    k.push(b'/');
-    k.extend_from_slice(&record_key(source, key));
+/// `source/key` of a record key, for messages.
+fn logical_key(data_key: &[u8]) -> String {
+    String::from_utf8_lossy(data_key.get(2..).unwrap_or_default()).into_owned()
+}
+
+fn revision_key(record_key: &[u8], revision: u32) -> Vec<u8> {
+    let mut k = Vec::with_capacity(record_key.len() + 5);
+    k.push(P_REVISION);
+    k.extend_from_slice(&record_key[1..]);
     k.push(0);
+    k.extend_from_slice(&revision.to_be_bytes());
+    k
+}
+
+fn change_key(seq: u64) -> [u8; 9] {
+    let mut k = [P_CHANGE; 9];
+    k[1..].copy_from_slice(&seq.to_be_bytes());
+    k
+}
+
+fn checkpoint_key(source: &str, stream: &str) -> Vec<u8> {
+    let mut k = vec![P_CHECKPOINT];
+    k.extend_from_slice(source.as_bytes());
+    k.push(b'/');
+    k.extend_from_slice(stream.as_bytes());
     k
 }
 
 const META_SCHEMA: &str = "schema_version";
-const META_SEQ: &str = "change_seq";
 const LAST_FIRE_PREFIX: &str = "last_fire/";
+const SEQ_NAME: &str = "change_seq";
 const COUNT_PREFIX: &str = "count/";
 
+fn counter_key(name: &str) -> Vec<u8> {
+    let mut k = vec![P_COUNTER];
+    k.extend_from_slice(name.as_bytes());
+    k
+}
+
 fn count_key(kind: RecordKind, source: &str) -> Vec<u8> {
-    format!("{COUNT_PREFIX}{}/{source}", kind.as_str()).into_bytes()
+    counter_key(&format!("{COUNT_PREFIX}{}/{source}", kind.as_str()))
+}
+
+/// The first key after every key starting with `prefix`.
+fn prefix_end(prefix: &[u8]) -> Vec<u8> {
+    let mut end = prefix.to_vec();
+    while let Some(last) = end.pop() {
+        if last < u8::MAX {
+            end.push(last + 1);
+            return end;
+        }
+    }
+    vec![u8::MAX; prefix.len() + 1]
 }
 
 fn io_err(path: &Path, e: impl std::fmt::Display) -> StoreError {
@@ -285,11 +336,69 @@ fn sled_err(dir: &Path, e: sled::Error) -> StoreError {
     }
 }
 
-fn tx_err(dir: &Path, e: TransactionError<StoreError>) -> StoreError {
-    match e {
-        TransactionError::Abort(e) => e,
-        TransactionError::Storage(e) => sled_err(dir, e),
+/// Trees of the schema-1 layout, removed by the schema-2 migration.
+const V1_TREES: [&str; 6] = [
+    "spend",
+    "conversions",
+    "orders",
+    "revisions",
+    "changes",
+    "checkpoints",
+];
+
+/// The `data` key of a record, without building its key string where the
+/// record's id is the key.
+fn key_of(r: &Record, source: &str) -> Vec<u8> {
+    match r {
+        Record::Conversion(c) => record_key(RecordKind::Conversion, source, &c.external_id),
+        Record::Order(o) => record_key(RecordKind::Order, source, &o.order_id),
+        Record::Spend(_) => record_key(RecordKind::Spend, source, &r.key()),
     }
+}
+
+/// Looks up the current values of `keys[i]` for every `i` in `sorted`
+/// (indexes of distinct keys, in key order); the result is indexed like
+/// `keys`. The keys are visited with one range scan, which costs one tree
+/// descent for a page of fresh keys instead of one per key; when the range
+/// holds many keys that are not in the page (keys spread over the store),
+/// the rest are looked up one by one.
+fn lookup_sorted(
+    tree: &sled::Tree,
+    keys: &[Vec<u8>],
+    sorted: &[usize],
+) -> Result<Vec<Option<sled::IVec>>, sled::Error> {
+    let mut found = vec![None; keys.len()];
+    let (Some(&first), Some(&last)) = (sorted.first(), sorted.last()) else {
+        return Ok(found);
+    };
+    let mut budget = 2 * sorted.len() + 64;
+    let mut pos = 0;
+    let mut rest_from = None;
+    for kv in tree.range(keys[first].as_slice()..=keys[last].as_slice()) {
+        let (k, v) = kv?;
+        while pos < sorted.len() && keys[sorted[pos]].as_slice() < k.as_ref() {
+            pos += 1;
+        }
+        if pos == sorted.len() {
+            break;
+        }
+        if keys[sorted[pos]].as_slice() == k.as_ref() {
+            found[sorted[pos]] = Some(v);
+            pos += 1;
+        } else {
+            budget -= 1;
+            if budget == 0 {
+                rest_from = Some(pos);
+                break;
+            }
+        }
+    }
+    if let Some(p) = rest_from {
+        for &i in &sorted[p..] {
+            found[i] = tree.get(&keys[i])?;
+        }
+    }
+    Ok(found)
 }
 
 impl Store {
@@ -339,10 +448,7 @@ impl Store {
             .map_err(|e| sled_err(&db_dir, e))?;
         let t = |name: &str| db.open_tree(name).map_err(|e| sled_err(&db_dir, e));
         let inner = Inner {
-            records: [t("spend")?, t("conversions")?, t("orders")?],
-            revisions: t("revisions")?,
-            changes: t("changes")?,
-            checkpoints: t("checkpoints")?,
+            data: t("data")?,
             runs: t("runs")?,
             meta: t("meta")?,
             dir: dir.to_path_buf(),
@@ -362,6 +468,10 @@ impl Store {
         &self.inner.dir
     }
 
+    fn err(&self, e: sled::Error) -> StoreError {
+        sled_err(&self.inner.dir, e)
+    }
+
     /// The schema version stored in `meta` (0 for a store never written).
     pub fn schema_version(&self) -> Result<u32, StoreError> {
         match self.meta_get(META_SCHEMA)? {
@@ -377,7 +487,17 @@ impl Store {
         }
     }
 
+    fn set_schema_version(&self, v: u32) -> Result<(), StoreError> {
+        self.inner
+            .meta
+            .insert(META_SCHEMA, &v.to_be_bytes())
+            .map_err(|e| self.err(e))?;
+        self.flush()
+    }
+
     /// Runs migrations from the stored schema version to [`SCHEMA_VERSION`].
+    /// Each step is restartable: a crash part-way leaves the old version
+    /// number, and the step runs again (it only overwrites) at the next open.
     fn migrate(&self) -> Result<(), StoreError> {
         let found = self.schema_version()?;
         if found > SCHEMA_VERSION {
@@ -386,38 +506,159 @@ impl Store {
                 supported: SCHEMA_VERSION,
             });
         }
-        let mut v = found;
-        while v < SCHEMA_VERSION {
-            // Each step migrates v → v+1. Version 0 is a fresh store: nothing to
-            // convert, only the version is written.
-            tracing::info!(
-                from = v,
-                to = v + 1,
-                dir = %self.inner.dir.display(),
-                "store migration"
-            );
-            v += 1;
-            self.inner
-                .meta
-                .insert(META_SCHEMA, &v.to_be_bytes())
-                .map_err(|e| sled_err(&self.inner.dir, e))?;
+        let has_v1_trees = self
+            .inner
+            .db
+            .tree_names()
+            .iter()
+            .any(|n| V1_TREES.iter().any(|t| n.as_ref() == t.as_bytes()));
+        match found {
+            SCHEMA_VERSION => {}
+            // A store never written (or written only by a schema-1 open that
+            // created empty trees) has nothing to convert.
+            0 | 1 if !has_v1_trees || found == 0 => {
+                if found != 0 || has_v1_trees {
+                    tracing::info!(from = found, to = SCHEMA_VERSION, "store migration");
+                }
+                self.set_schema_version(SCHEMA_VERSION)?;
+            }
+            _ => {
+                tracing::info!(
+                    from = found,
+                    to = SCHEMA_VERSION,
+                    dir = %self.inner.dir.display(),
+                    "store migration: rewriting records, revisions, change log and checkpoints into the one-tree binary layout"
+                );
+                let n = self.migrate_v1_to_v2()?;
+                self.set_schema_version(SCHEMA_VERSION)?;
+                tracing::info!(values = n, "store migration done");
+            }
         }
-        if found != SCHEMA_VERSION {
+        // Schema-1 trees left by a migration that stopped after writing the
+        // new version (their content is already in `data`).
+        if has_v1_trees {
+            for t in V1_TREES {
+                self.inner
+                    .db
+                    .drop_tree(t.as_bytes())
+                    .map_err(|e| self.err(e))?;
+            }
+            for k in self
+                .inner
+                .meta
+                .iter()
+                .keys()
+                .filter_map(Result::ok)
+                .filter(|k| k.as_ref() == SEQ_NAME.as_bytes() || k.starts_with(COUNT_PREFIX.as_bytes()))
+                .collect::<Vec<_>>()
+            {
+                self.inner.meta.remove(k).map_err(|e| self.err(e))?;
+            }
             self.flush()?;
         }
         Ok(())
     }
 
+    /// Schema 1 → 2: records and revisions re-encoded (binary body) under
+    /// `data` prefixes; each old change becomes a one-change page;
+    /// checkpoints and counters copied. Returns the number of values written.
+    fn migrate_v1_to_v2(&self) -> Result<u64, StoreError> {
+        let db = &self.inner.db;
+        let data = &self.inner.data;
+        let mut batch = sled::Batch::default();
+        let mut pending = 0usize;
+        let mut total = 0u64;
+        let mut put = |batch: &mut sled::Batch, k: Vec<u8>, v: Vec<u8>| -> Result<(), StoreError> {
+            batch.insert(k, v);
+            pending += 1;
+            total += 1;
+            if pending >= 10_000 {
+                data.apply_batch(std::mem::take(batch))
+                    .map_err(|e| self.err(e))?;
+                pending = 0;
+            }
+            Ok(())
+        };
+        let corrupt = |tree: &str, k: &[u8], message: String| StoreError::Corrupt {
+            tree: tree.into(),
+            key: String::from_utf8_lossy(k).into_owned(),
+            message,
+        };
+        let open = |name: &str| db.open_tree(name).map_err(|e| self.err(e));
+        for kind in [RecordKind::Spend, RecordKind::Conversion, RecordKind::Order] {
+            let name = kind.as_str();
+            for kv in open(name)?.iter() {
+                let (k, v) = kv.map_err(|e| self.err(e))?;
+                let h = codec::decode_header(&v).map_err(|m| corrupt(name, &k, m))?;
+                let s = codec::decode_stored(&v).map_err(|m| corrupt(name, &k, m))?;
+                let body = codec::encode_record_body(&s.record);
+                let mut nk = vec![P_RECORD, kind_char(kind)];
+                nk.extend_from_slice(&k);
+                put(
+                    &mut batch,
+                    nk,
+                    codec::encode_stored(h.revision, h.seq, h.first_seen_us, h.changed_at_us, &body),
+                )?;
+            }
+        }
+        for kv in open("revisions")?.iter() {
+            let (k, v) = kv.map_err(|e| self.err(e))?;
+            let slash = k.iter().position(|&b| b == b'/').unwrap_or(0);
+            let kind = [RecordKind::Spend, RecordKind::Conversion, RecordKind::Order]
+                .into_iter()
+                .find(|kd| kd.as_str().as_bytes() == &k[..slash])
+                .ok_or_else(|| corrupt("revisions", &k, "unknown record kind".into()))?;
+            let (at, rec) = codec::decode_revision(&v).map_err(|m| corrupt("revisions", &k, m))?;
+            let mut nk = vec![P_REVISION, kind_char(kind)];
+            nk.extend_from_slice(&k[slash + 1..]);
+            put(
+                &mut batch,
+                nk,
+                codec::encode_revision(at.timestamp_micros(), &codec::encode_record_body(&rec)),
+            )?;
+        }
+        for kv in open("changes")?.iter() {
+            let (k, v) = kv.map_err(|e| self.err(e))?;
+            let seq: [u8; 8] = k
+                .as_ref()
+                .try_into()
+                .map_err(|_| corrupt("changes", &k, "sequence key is not 8 bytes".into()))?;
+            let (kind, source, key) =
+                codec::decode_change_v1(&v).map_err(|m| corrupt("changes", &k, m))?;
+            let mut page = vec![codec::V1];
+            codec::push_change(&mut page, kind, &source, &key);
+            put(&mut batch, change_key(u64::from_be_bytes(seq)).to_vec(), page)?;
+        }
+        for kv in open("checkpoints")?.iter() {
+            let (k, v) = kv.map_err(|e| self.err(e))?;
+            let mut nk = vec![P_CHECKPOINT];
+            nk.extend_from_slice(&k);
+            put(&mut batch, nk, v.to_vec())?;
+        }
+        for kv in self.inner.meta.iter() {
+            let (k, v) = kv.map_err(|e| self.err(e))?;
+            if k.as_ref() == SEQ_NAME.as_bytes() || k.starts_with(COUNT_PREFIX.as_bytes()) {
+                let mut nk = vec![P_COUNTER];
+                nk.extend_from_slice(&k);
+                put(&mut batch, nk, v.to_vec())?;
+            }
+        }
+        data.apply_batch(batch).map_err(|e| self.err(e))?;
+        Ok(total)
+    }
+
     fn meta_get(&self, key: &str) -> Result<Option<sled::IVec>, StoreError> {
-        self.inner
-            .meta
-            .get(key)
-            .map_err(|e| sled_err(&self.inner.dir, e))
+        self.inner.meta.get(key).map_err(|e| self.err(e))
     }
 
     /// Upserts records of one source and (optionally) saves the checkpoint
-    /// that covers them, in one transaction. Unchanged records write nothing;
-    /// a changed record keeps its previous value as a [`Revision`].
+    /// that covers them, as one atomic sled batch. Unchanged records write
+    /// nothing; a changed record keeps its previous value as a [`Revision`].
+    ///
+    /// Cost per page: one range scan (or point gets) to find the current
+    /// values, one binary encode per record, and one `apply_batch` holding
+    /// the new/changed records, one change-log page, the counters and the
+    /// checkpoint.
     pub fn commit_page(
         &self,
         source: &str,
@@ -429,161 +670,116 @@ impl Store {
         let _guard = inner.commit_lock.lock().unwrap_or_else(|p| p.into_inner());
         let mut stats = CommitStats::default();
 
-        // Plan: decide new / changed / unchanged against the committed state.
-        // Safe outside the transaction: all record writers hold commit_lock.
-        struct Write {
-            kind: usize,
-            key: Vec<u8>,
-            value: Vec<u8>,
-            old: Option<(u32, Vec<u8>)>,
-            change: Vec<u8>,
-        }
-        // The same key twice in one page: only the last occurrence counts
-        // (the earlier one was never current).
-        let mut last_index: std::collections::HashMap<(usize, String), usize> =
-            std::collections::HashMap::with_capacity(records.len());
-        let keyed: Vec<(usize, String)> = records
-            .iter()
-            .map(|r| (kind_index(r.kind()), r.key()))
-            .collect();
-        for (i, k) in keyed.iter().enumerate() {
-            last_index.insert(k.clone(), i);
-        }
-        let mut writes: Vec<Write> = Vec::new();
-        let now_us = now.timestamp_micros();
-        for (i, rec) in records.iter().enumerate() {
-            if last_index.get(&keyed[i]) != Some(&i) {
+        // Keys sorted once: for the duplicate check (the same key twice in
+        // one page: only the last occurrence counts, the earlier one was
+        // never current) and for the ordered lookup of current values.
+        let keys: Vec<Vec<u8>> = records.iter().map(|r| key_of(r, source)).collect();
+        let mut order: Vec<usize> = (0..keys.len()).collect();
+        order.sort_unstable_by(|&a, &b| keys[a].cmp(&keys[b]).then(a.cmp(&b)));
+        let mut kept = vec![false; keys.len()];
+        let mut unique = Vec::with_capacity(keys.len());
+        for (w, &i) in order.iter().enumerate() {
+            if order.get(w + 1).is_some_and(|&j| keys[j] == keys[i]) {
                 continue;
             }
-            let kind = rec.kind();
-            let ki = keyed[i].0;
-            let rkey = &keyed[i].1;
-            let key = record_key(source, rkey);
-            let body = codec::encode_record_body(rec);
-            let existing = inner.records[ki]
-                .get(&key)
-                .map_err(|e| sled_err(&inner.dir, e))?;
-            match existing {
+            kept[i] = true;
+            unique.push(i);
+        }
+        // Decide new / changed / unchanged against the committed state.
+        // Safe outside the batch: every record writer holds commit_lock.
+        let current = lookup_sorted(&inner.data, &keys, &unique).map_err(|e| self.err(e))?;
+        let now_us = now.timestamp_micros();
+        let mut batch = sled::Batch::default();
+        let mut seq = self.last_seq()?;
+        let base_seq = seq;
+        let mut page = vec![codec::V1];
+        let mut added = [0u64; 3];
+        let mut body = Vec::with_capacity(256);
+        for (((key, rec), cur), _) in keys
+            .iter()
+            .zip(records)
+            .zip(current)
+            .zip(&kept)
+            .filter(|(_, &k)| k)
+        {
+            body.clear();
+            binrec::encode(rec, &mut body);
+            let (revision, first_us) = match &cur {
                 Some(bytes) => {
-                    let h = codec::decode_header(&bytes).map_err(|m| StoreError::Corrupt {
-                        tree: kind.as_str().into(),
-                        key: String::from_utf8_lossy(&key).into_owned(),
+                    let h = codec::decode_header(bytes).map_err(|m| StoreError::Corrupt {
+                        tree: rec.kind().as_str().into(),
+                        key: logical_key(key),
                         message: m,
                     })?;
-                    if codec::body_of(&bytes) == body.as_slice() {
+                    let old_body = if bytes[0] == codec::V2 {
+                        codec::body_of(bytes).to_vec()
+                    } else {
+                        // A format-1 value (none remain after the schema-2
+                        // migration): compare by meaning, keep it re-encoded.
+                        let s = codec::decode_stored(bytes).map_err(|m| StoreError::Corrupt {
+                            tree: rec.kind().as_str().into(),
+                            key: logical_key(key),
+                            message: m,
+                        })?;
+                        codec::encode_record_body(&s.record)
+                    };
+                    if old_body == body {
                         stats.unchanged += 1;
                         continue;
                     }
                     stats.changed += 1;
-                    writes.push(Write {
-                        kind: ki,
-                        value: codec::encode_stored(
-                            h.revision + 1,
-                            0,
-                            h.first_seen_us,
-                            now_us,
-                            &body,
-                        ),
-                        old: Some((h.revision, codec::body_of(&bytes).to_vec())),
-                        change: codec::encode_change(kind, source, rkey),
-                        key,
-                    });
+                    batch.insert(
+                        revision_key(key, h.revision),
+                        codec::encode_revision(now_us, &old_body),
+                    );
+                    (h.revision + 1, h.first_seen_us)
                 }
                 None => {
                     stats.new += 1;
-                    writes.push(Write {
-                        kind: ki,
-                        value: codec::encode_stored(1, 0, now_us, now_us, &body),
-                        old: None,
-                        change: codec::encode_change(kind, source, rkey),
-                        key,
-                    });
+                    added[kind_index(rec.kind())] += 1;
+                    (1, now_us)
                 }
-            }
+            };
+            seq += 1;
+            batch.insert(
+                key.as_slice(),
+                codec::encode_stored(revision, seq, first_us, now_us, &body),
+            );
+            let rkey = std::str::from_utf8(&key[2 + source.len() + 1..]).unwrap_or_default();
+            codec::push_change(&mut page, rec.kind(), source, rkey);
         }
 
-        let cp_write: Option<(Vec<u8>, Vec<u8>)> = match checkpoint {
-            None => None,
-            Some(cp) => {
-                let key = format!("{source}/{}", cp.stream).into_bytes();
-                let value = codec::encode_json(cp);
-                let same = inner
-                    .checkpoints
-                    .get(&key)
-                    .map_err(|e| sled_err(&inner.dir, e))?
-                    .is_some_and(|v| v.as_ref() == value.as_slice());
-                if same {
-                    None
-                } else {
-                    Some((key, value))
-                }
+        let mut cp_changed = false;
+        if let Some(cp) = checkpoint {
+            let key = checkpoint_key(source, &cp.stream);
+            let value = codec::encode_json(cp);
+            let same = inner
+                .data
+                .get(&key)
+                .map_err(|e| self.err(e))?
+                .is_some_and(|v| v.as_ref() == value.as_slice());
+            if !same {
+                batch.insert(key, value);
+                cp_changed = true;
             }
-        };
-        if writes.is_empty() && cp_write.is_none() {
+        }
+        if seq == base_seq && !cp_changed {
             return Ok(stats);
         }
-
-        let base_seq = self.last_seq()?;
-        // Record counts per kind and source, kept in `meta` so /status and
+        if seq != base_seq {
+            batch.insert(&change_key(base_seq + 1)[..], page);
+            batch.insert(counter_key(SEQ_NAME), &seq.to_be_bytes());
+        }
+        // Record counts per kind and source, so /status and
         // `count_records` never scan.
-        let mut counts: Vec<(Vec<u8>, u64)> = Vec::new();
-        for ki in 0..3 {
-            let added = writes
-                .iter()
-                .filter(|w| w.kind == ki && w.old.is_none())
-                .count() as u64;
-            if added > 0 {
-                let key = count_key(
-                    [RecordKind::Spend, RecordKind::Conversion, RecordKind::Order][ki],
-                    source,
-                );
-                let current = self.read_u64_meta(&key)?;
-                counts.push((key, current + added));
+        for (ki, n) in added.iter().enumerate() {
+            if *n > 0 {
+                let key = count_key(KINDS[ki], source);
+                let current = self.read_u64_counter(&key)?;
+                batch.insert(key, &(current + n).to_be_bytes());
             }
         }
-        let trees = (
-            &inner.records[0],
-            &inner.records[1],
-            &inner.records[2],
-            &inner.revisions,
-            &inner.changes,
-            &inner.checkpoints,
-            &inner.meta,
-        );
-        let result = trees.transaction(
-            |(spend, conv, ord, revs, changes, cps, meta)| -> Result<(), ConflictableTransactionError<StoreError>> {
-                let rec_trees: [&TransactionalTree; 3] = [spend, conv, ord];
-                let mut seq = base_seq;
-                for w in writes.iter() {
-                    if let Some((rev, old_body)) = &w.old {
-                        let kind = [RecordKind::Spend, RecordKind::Conversion, RecordKind::Order][w.kind];
-                        let mut rk = Vec::with_capacity(w.key.len() + 20);
-                        rk.extend_from_slice(kind.as_str().as_bytes());
-                        rk.push(b'/');
-                        rk.extend_from_slice(&w.key);
-                        rk.push(0);
-                        rk.extend_from_slice(&rev.to_be_bytes());
-                        revs.insert(rk, codec::encode_revision(now_us, old_body))?;
-                    }
-                    seq += 1;
-                    let mut value = w.value.clone();
-                    codec::set_seq(&mut value, seq);
-                    rec_trees[w.kind].insert(w.key.as_slice(), value)?;
-                    changes.insert(&seq.to_be_bytes(), w.change.as_slice())?;
-                }
-                if seq != base_seq {
-                    meta.insert(META_SEQ, &seq.to_be_bytes())?;
-                }
-                for (k, n) in &counts {
-                    meta.insert(k.as_slice(), &n.to_be_bytes())?;
-                }
-                if let Some((k, v)) = &cp_write {
-                    cps.insert(k.as_slice(), v.as_slice())?;
-                }
-                Ok(())
-            },
-        );
-        result.map_err(|e| tx_err(&inner.dir, e))?;
+        inner.data.apply_batch(batch).map_err(|e| self.err(e))?;
         Ok(stats)
     }
 
@@ -593,7 +789,7 @@ impl Store {
             .db
             .flush()
             .map(|_| ())
-            .map_err(|e| sled_err(&self.inner.dir, e))
+            .map_err(|e| self.err(e))
     }
 
     /// Flushes, then fsyncs sled's files and the data directory: use before an
@@ -624,19 +820,16 @@ impl Store {
 
     /// Bytes sled uses on disk.
     pub fn size_on_disk(&self) -> Result<u64, StoreError> {
-        self.inner
-            .db
-            .size_on_disk()
-            .map_err(|e| sled_err(&self.inner.dir, e))
+        self.inner.db.size_on_disk().map_err(|e| self.err(e))
     }
 
     /// The committed checkpoints of a connector, by stream.
     pub fn checkpoints(&self, source: &str) -> Result<BTreeMap<String, Checkpoint>, StoreError> {
-        let prefix = format!("{source}/");
+        let prefix = checkpoint_key(source, "");
         let mut out = BTreeMap::new();
-        for kv in self.inner.checkpoints.scan_prefix(prefix.as_bytes()) {
-            let (k, v) = kv.map_err(|e| sled_err(&self.inner.dir, e))?;
-            let key = String::from_utf8_lossy(&k).into_owned();
+        for kv in self.inner.data.scan_prefix(&prefix) {
+            let (k, v) = kv.map_err(|e| self.err(e))?;
+            let key = String::from_utf8_lossy(&k[1..]).into_owned();
             let cp: Checkpoint = codec::decode_json(&v).map_err(|message| StoreError::Corrupt {
                 tree: "checkpoints".into(),
                 key: key.clone(),
@@ -649,16 +842,16 @@ impl Store {
 
     /// Deletes a connector's checkpoints (a full re-pull starts from scratch).
     pub fn reset_checkpoints(&self, source: &str) -> Result<(), StoreError> {
-        let prefix = format!("{source}/");
+        let prefix = checkpoint_key(source, "");
         let mut batch = sled::Batch::default();
-        for kv in self.inner.checkpoints.scan_prefix(prefix.as_bytes()) {
-            let (k, _) = kv.map_err(|e| sled_err(&self.inner.dir, e))?;
+        for kv in self.inner.data.scan_prefix(&prefix) {
+            let (k, _) = kv.map_err(|e| self.err(e))?;
             batch.remove(k);
         }
         self.inner
-            .checkpoints
+            .data
             .apply_batch(batch)
-            .map_err(|e| sled_err(&self.inner.dir, e))
+            .map_err(|e| self.err(e))
     }
 
     /// All records of a kind, optionally of one source, in key order.
@@ -667,53 +860,45 @@ impl Store {
         kind: RecordKind,
         source: Option<&str>,
     ) -> Box<dyn Iterator<Item = Result<Stored, StoreError>> + '_> {
-        let tree = &self.inner.records[kind_index(kind)];
-        let iter = match source {
-            Some(s) => tree.scan_prefix(format!("{s}/").as_bytes()),
-            None => tree.iter(),
+        let prefix = match source {
+            Some(s) => record_key(kind, s, ""),
+            None => vec![P_RECORD, kind_char(kind)],
         };
         let dir = self.inner.dir.clone();
-        Box::new(iter.map(move |kv| {
+        Box::new(self.inner.data.scan_prefix(prefix).map(move |kv| {
             let (k, v) = kv.map_err(|e| sled_err(&dir, e))?;
             codec::decode_stored(&v).map_err(|message| StoreError::Corrupt {
                 tree: kind.as_str().into(),
-                key: String::from_utf8_lossy(&k).into_owned(),
+                key: logical_key(&k),
                 message,
             })
         }))
     }
 
     /// Number of records of a kind (of one source, if given), from the
-    /// counters `commit_page` keeps in `meta` (no scan). 0 if unreadable.
+    /// counters `commit_page` keeps (no scan). 0 if unreadable.
     pub fn count_records(&self, kind: RecordKind, source: Option<&str>) -> u64 {
         match source {
-            Some(s) => self.read_u64_meta(&count_key(kind, s)).unwrap_or(0),
-            None => {
-                let prefix = format!("{COUNT_PREFIX}{}/", kind.as_str());
-                self.inner
-                    .meta
-                    .scan_prefix(prefix.as_bytes())
-                    .filter_map(Result::ok)
-                    .filter_map(|(_, v)| <[u8; 8]>::try_from(v.as_ref()).ok())
-                    .map(u64::from_be_bytes)
-                    .sum()
-            }
+            Some(s) => self.read_u64_counter(&count_key(kind, s)).unwrap_or(0),
+            None => self
+                .inner
+                .data
+                .scan_prefix(counter_key(&format!("{COUNT_PREFIX}{}/", kind.as_str())))
+                .filter_map(Result::ok)
+                .filter_map(|(_, v)| <[u8; 8]>::try_from(v.as_ref()).ok())
+                .map(u64::from_be_bytes)
+                .sum(),
         }
     }
 
-    fn read_u64_meta(&self, key: &[u8]) -> Result<u64, StoreError> {
-        match self
-            .inner
-            .meta
-            .get(key)
-            .map_err(|e| sled_err(&self.inner.dir, e))?
-        {
+    fn read_u64_counter(&self, key: &[u8]) -> Result<u64, StoreError> {
+        match self.inner.data.get(key).map_err(|e| self.err(e))? {
             None => Ok(0),
             Some(v) => <[u8; 8]>::try_from(v.as_ref())
                 .map(u64::from_be_bytes)
                 .map_err(|_| StoreError::Corrupt {
                     tree: "meta".into(),
-                    key: String::from_utf8_lossy(key).into_owned(),
+                    key: String::from_utf8_lossy(&key[1..]).into_owned(),
                     message: format!("expected 8 bytes, found {}", v.len()),
                 }),
         }
@@ -726,17 +911,14 @@ impl Store {
         source: &str,
         key: &str,
     ) -> Result<Option<Stored>, StoreError> {
-        let k = record_key(source, key);
-        match self.inner.records[kind_index(kind)]
-            .get(&k)
-            .map_err(|e| sled_err(&self.inner.dir, e))?
-        {
+        let k = record_key(kind, source, key);
+        match self.inner.data.get(&k).map_err(|e| self.err(e))? {
             None => Ok(None),
             Some(v) => codec::decode_stored(&v)
                 .map(Some)
                 .map_err(|message| StoreError::Corrupt {
                     tree: kind.as_str().into(),
-                    key: String::from_utf8_lossy(&k).into_owned(),
+                    key: logical_key(&k),
                     message,
                 }),
         }
@@ -749,13 +931,15 @@ impl Store {
         source: &str,
         key: &str,
     ) -> Result<Vec<Revision>, StoreError> {
-        let prefix = revision_prefix(kind, source, key);
+        let rk = record_key(kind, source, key);
+        let mut prefix = revision_key(&rk, 0);
+        prefix.truncate(prefix.len() - 4);
         let mut out = Vec::new();
-        for kv in self.inner.revisions.scan_prefix(&prefix) {
-            let (k, v) = kv.map_err(|e| sled_err(&self.inner.dir, e))?;
+        for kv in self.inner.data.scan_prefix(&prefix) {
+            let (k, v) = kv.map_err(|e| self.err(e))?;
             let corrupt = |message: String| StoreError::Corrupt {
                 tree: "revisions".into(),
-                key: String::from_utf8_lossy(&k).into_owned(),
+                key: String::from_utf8_lossy(&k[2..]).into_owned(),
                 message,
             };
             let rev_bytes: [u8; 4] = k[prefix.len()..]
@@ -773,48 +957,62 @@ impl Store {
 
     /// The highest change sequence number so far (0 for an empty store).
     pub fn last_seq(&self) -> Result<u64, StoreError> {
-        match self.meta_get(META_SEQ)? {
-            None => Ok(0),
-            Some(v) => {
-                let b: [u8; 8] = v.as_ref().try_into().map_err(|_| StoreError::Corrupt {
-                    tree: "meta".into(),
-                    key: META_SEQ.into(),
-                    message: format!("expected 8 bytes, found {}", v.len()),
-                })?;
-                Ok(u64::from_be_bytes(b))
-            }
-        }
+        self.read_u64_counter(&counter_key(SEQ_NAME))
     }
 
-    /// Changes with `seq > after`, in sequence order.
+    /// Changes with `seq > after`, in sequence order. The change log holds
+    /// one entry per committed page, keyed by its first sequence number.
     pub fn changes_since(
         &self,
         after: u64,
     ) -> Box<dyn Iterator<Item = Result<Change, StoreError>> + '_> {
-        let start = after.saturating_add(1).to_be_bytes();
+        let start = after.saturating_add(1);
+        let data = &self.inner.data;
         let dir = self.inner.dir.clone();
-        Box::new(self.inner.changes.range(start..).map(move |kv| {
-            let (k, v) = kv.map_err(|e| sled_err(&dir, e))?;
-            let corrupt = |message: String| StoreError::Corrupt {
-                tree: "changes".into(),
-                key: hex::encode(&k),
-                message,
-            };
-            let seq_bytes: [u8; 8] = k
-                .as_ref()
-                .try_into()
-                .map_err(|_| corrupt("sequence key is not 8 bytes".into()))?;
-            let (kind, source, key) = codec::decode_change(&v).map_err(corrupt)?;
-            Ok(Change {
-                seq: u64::from_be_bytes(seq_bytes),
-                kind,
-                source,
-                key,
-            })
-        }))
+        // The page holding `start` begins at or before it.
+        let begin = match data
+            .range(change_key(0)..=change_key(start))
+            .next_back()
+        {
+            Some(Ok((k, _))) => k.to_vec(),
+            Some(Err(e)) => return Box::new(std::iter::once(Err(self.err(e)))),
+            None => change_key(start).to_vec(),
+        };
+        let end = prefix_end(&[P_CHANGE]);
+        Box::new(
+            data.range(begin..end)
+                .flat_map(move |kv| -> Vec<Result<Change, StoreError>> {
+                    let (k, v) = match kv {
+                        Ok(kv) => kv,
+                        Err(e) => return vec![Err(sled_err(&dir, e))],
+                    };
+                    let corrupt = |message: String| StoreError::Corrupt {
+                        tree: "changes".into(),
+                        key: hex::encode(&k[1..]),
+                        message,
+                    };
+                    let first = match <[u8; 8]>::try_from(&k[1..]) {
+                        Ok(b) => u64::from_be_bytes(b),
+                        Err(_) => return vec![Err(corrupt("sequence key is not 8 bytes".into()))],
+                    };
+                    match codec::decode_change_page(&v) {
+                        Err(m) => vec![Err(corrupt(m))],
+                        Ok(changes) => changes
+                            .into_iter()
+                            .enumerate()
+                            .map(|(i, (kind, source, key))| Change {
+                                seq: first + i as u64,
+                                kind,
+                                source,
+                                key,
+                            })
+                            .filter(|c| c.seq > after)
+                            .map(Ok)
+                            .collect(),
+                    }
+                }),
+        )
     }
-
-    /// Saves (inserts or replaces) a run history entry.
     pub fn save_run(&self, run: &RunRecord) -> Result<(), StoreError> {
         let key = run_key(&run.source, run.started_at);
         self.inner
@@ -893,6 +1091,16 @@ impl Store {
             tree,
             dir: self.inner.dir.clone(),
         })
+    }
+}
+
+const KINDS: [RecordKind; 3] = [RecordKind::Spend, RecordKind::Conversion, RecordKind::Order];
+
+fn kind_index(kind: RecordKind) -> usize {
+    match kind {
+        RecordKind::Spend => 0,
+        RecordKind::Conversion => 1,
+        RecordKind::Order => 2,
     }
 }
 

@@ -208,15 +208,20 @@ fn unreadable_value_is_reported_with_its_key() {
     store
         .commit_page("net", &[conv("a", 1)], None, t(0))
         .unwrap();
-    store.inner.records[1]
-        .insert("net/zz", &[9u8, 1, 2][..])
+    store
+        .inner
+        .data
+        .insert(
+            record_key(RecordKind::Conversion, "net", "zz"),
+            &[9u8, 1, 2][..],
+        )
         .unwrap();
     let results: Vec<_> = store.scan_records(RecordKind::Conversion, None).collect();
     assert!(results[0].is_ok());
     let err = results[1].as_ref().unwrap_err().to_string();
     assert_eq!(
         err,
-        "unreadable value in tree `conversions` at key `net/zz`: unknown record format version 9 (this reckon reads 1)"
+        "unreadable value in tree `conversions` at key `net/zz`: unknown record format version 9 (this reckon reads 1 and 2)"
     );
     // A commit over a corrupt value refuses instead of overwriting it.
     let err = store
@@ -296,4 +301,149 @@ fn runs_last_fire_and_domain_trees() {
         recon.get::<serde_json::Value>("p2/a").unwrap(),
         Some(serde_json::json!({"x": 3}))
     );
+}
+
+#[test]
+fn pages_of_keys_spread_over_the_store_are_judged_like_ordered_ones() {
+    // Many stored keys between the page's smallest and largest key make the
+    // range scan give up and fall back to point lookups: same results.
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let all: Vec<Record> = (0..3000).map(|i| conv(&format!("k{i:05}"), 1)).collect();
+    for chunk in all.chunks(500) {
+        store.commit_page("net", chunk, None, t(0)).unwrap();
+    }
+    // Every 100th key changed, every 100th+1 unchanged, plus new keys
+    // spread between them.
+    let mut page = Vec::new();
+    for i in (0..3000).step_by(100) {
+        page.push(conv(&format!("k{i:05}"), 2));
+        page.push(conv(&format!("k{:05}", i + 1), 1));
+        page.push(conv(&format!("k{i:05}x"), 1));
+    }
+    let s = store.commit_page("net", &page, None, t(1)).unwrap();
+    assert_eq!(
+        s,
+        CommitStats {
+            new: 30,
+            changed: 30,
+            unchanged: 30
+        }
+    );
+    assert_eq!(store.count_records(RecordKind::Conversion, Some("net")), 3030);
+    let changes: Vec<Change> = store.changes_since(3000).map(Result::unwrap).collect();
+    assert_eq!(changes.len(), 60);
+    assert_eq!(changes[0].seq, 3001);
+    assert_eq!(changes[59].seq, 3060);
+    assert_eq!(store.changes_since(0).count(), 3060);
+    assert_eq!(store.changes_since(3059).count(), 1);
+    assert_eq!(store.changes_since(3060).count(), 0);
+}
+
+/// Writes a schema-1 store (the layout before this binary): records in
+/// per-kind trees with JSON bodies, a revision, per-change log entries,
+/// a checkpoint and counters in `meta`.
+fn write_v1_store(dir: &Path) {
+    let db = sled::open(dir.join("store")).unwrap();
+    let v1_stored = |rev: u32, seq: u64, first: i64, changed: i64, r: &Record| {
+        let mut v = vec![1u8];
+        v.extend_from_slice(&rev.to_be_bytes());
+        v.extend_from_slice(&seq.to_be_bytes());
+        v.extend_from_slice(&first.to_be_bytes());
+        v.extend_from_slice(&changed.to_be_bytes());
+        v.extend_from_slice(&serde_json::to_vec(r).unwrap());
+        v
+    };
+    let conv_tree = db.open_tree("conversions").unwrap();
+    conv_tree
+        .insert("net/a", v1_stored(1, 1, 10, 10, &conv("a", 1)))
+        .unwrap();
+    conv_tree
+        .insert("net/b", v1_stored(2, 3, 10, 20, &conv("b", 3)))
+        .unwrap();
+    let mut rev = vec![1u8];
+    rev.extend_from_slice(&20i64.to_be_bytes());
+    rev.extend_from_slice(&serde_json::to_vec(&conv("b", 2)).unwrap());
+    db.open_tree("revisions")
+        .unwrap()
+        .insert(b"conversions/net/b\x00\x00\x00\x00\x01", rev)
+        .unwrap();
+    let changes = db.open_tree("changes").unwrap();
+    for (seq, key) in [(1u64, "a"), (2, "b"), (3, "b")] {
+        let mut v = vec![1u8, 2];
+        v.extend_from_slice(&3u16.to_be_bytes());
+        v.extend_from_slice(b"net");
+        v.extend_from_slice(key.as_bytes());
+        changes.insert(seq.to_be_bytes(), v).unwrap();
+    }
+    db.open_tree("checkpoints")
+        .unwrap()
+        .insert("net/c", codec::encode_json(&cp("c", 7)))
+        .unwrap();
+    for t in ["spend", "orders", "runs"] {
+        db.open_tree(t).unwrap();
+    }
+    let meta = db.open_tree("meta").unwrap();
+    meta.insert(META_SCHEMA, &1u32.to_be_bytes()).unwrap();
+    meta.insert(SEQ_NAME, &3u64.to_be_bytes()).unwrap();
+    meta.insert("count/conversions/net", &2u64.to_be_bytes())
+        .unwrap();
+    meta.insert("last_fire/net", &5i64.to_be_bytes()).unwrap();
+    db.flush().unwrap();
+}
+
+#[test]
+fn a_schema_1_store_is_migrated_on_open() {
+    let dir = tempfile::tempdir().unwrap();
+    write_v1_store(dir.path());
+    let store = Store::open(dir.path()).unwrap();
+    assert_eq!(store.schema_version().unwrap(), SCHEMA_VERSION);
+    let b = store
+        .get_record(RecordKind::Conversion, "net", "b")
+        .unwrap()
+        .unwrap();
+    assert_eq!((b.revision, b.seq, &b.record), (2, 3, &conv("b", 3)));
+    assert_eq!(b.first_seen.timestamp_micros(), 10);
+    assert_eq!(b.changed_at.timestamp_micros(), 20);
+    let revs = store.revisions(RecordKind::Conversion, "net", "b").unwrap();
+    assert_eq!(revs.len(), 1);
+    assert_eq!((revs[0].revision, &revs[0].record), (1, &conv("b", 2)));
+    let changes: Vec<(u64, String)> = store
+        .changes_since(1)
+        .map(|c| c.map(|c| (c.seq, c.key)).unwrap())
+        .collect();
+    assert_eq!(changes, vec![(2, "b".to_string()), (3, "b".to_string())]);
+    assert_eq!(store.last_seq().unwrap(), 3);
+    assert_eq!(store.count_records(RecordKind::Conversion, Some("net")), 2);
+    assert_eq!(store.checkpoints("net").unwrap()["c"], cp("c", 7));
+    assert_eq!(
+        store.last_fire("net").unwrap(),
+        DateTime::from_timestamp_micros(5)
+    );
+    // The old trees are gone and the values are in the new format: a
+    // re-pull of the same records writes nothing.
+    let names: Vec<String> = store
+        .inner
+        .db
+        .tree_names()
+        .iter()
+        .map(|n| String::from_utf8_lossy(n).into_owned())
+        .collect();
+    assert!(!names.iter().any(|n| V1_TREES.contains(&n.as_str())), "{names:?}");
+    let s = store
+        .commit_page("net", &[conv("a", 1), conv("b", 3)], None, t(0))
+        .unwrap();
+    assert_eq!(s.unchanged, 2);
+    assert_eq!(store.last_seq().unwrap(), 3);
+    // New changes continue the sequence.
+    store.commit_page("net", &[conv("c", 1)], None, t(0)).unwrap();
+    assert_eq!(
+        store.get_record(RecordKind::Conversion, "net", "c").unwrap().unwrap().seq,
+        4
+    );
+    drop(store);
+    // Reopening does not migrate again.
+    let store = Store::open(dir.path()).unwrap();
+    assert_eq!(store.count_records(RecordKind::Conversion, Some("net")), 3);
+    assert_eq!(store.changes_since(0).count(), 4);
 }
