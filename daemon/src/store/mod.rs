@@ -318,13 +318,17 @@ fn io_err(path: &Path, e: impl std::fmt::Display) -> StoreError {
 }
 
 fn sled_err(dir: &Path, e: sled::Error) -> StoreError {
+    use std::io::ErrorKind;
     let msg = match &e {
-        sled::Error::Io(io) => match io.raw_os_error() {
-            Some(28) => {
-                format!("{io}: the disk is full; free space and rerun (nothing committed was lost)")
+        // sled wraps some OS errors in a custom error that keeps only the
+        // kind, so match on the kind rather than the raw OS code.
+        sled::Error::Io(io) => match (io.kind(), io.raw_os_error()) {
+            (ErrorKind::StorageFull, _) | (_, Some(28)) => {
+                "no space left on device: the disk is full; free space and rerun (nothing committed was lost)".to_string()
             }
-            Some(30) | Some(13) => {
-                format!("{io}: the data directory is not writable; fix its permissions or mount")
+            (ErrorKind::ReadOnlyFilesystem | ErrorKind::PermissionDenied, _)
+            | (_, Some(30) | Some(13)) => {
+                format!("{}: the data directory is not writable; fix its permissions or mount", io.kind())
             }
             _ => io.to_string(),
         },
