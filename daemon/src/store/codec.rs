@@ -23,7 +23,8 @@ use plugin_api::protocol::{Record, RecordKind};
 pub const V1: u8 = 1;
 /// Format version of records and revisions written today (binary body).
 pub const V2: u8 = 2;
-const HEADER: usize = 1 + 4 + 8 + 8 + 8;
+/// Bytes before the body of a stored record.
+pub const HEADER: usize = 1 + 4 + 8 + 8 + 8;
 
 /// The fixed part of a stored record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -70,6 +71,16 @@ pub fn encode_stored(
     v.extend_from_slice(&changed_us.to_be_bytes());
     v.extend_from_slice(body);
     v
+}
+
+/// Writes a format-2 header over the first [`HEADER`] bytes of `v` (a
+/// buffer whose body was encoded after a zeroed header).
+pub fn put_header(v: &mut [u8], revision: u32, seq: u64, first_us: i64, changed_us: i64) {
+    v[0] = V2;
+    v[1..5].copy_from_slice(&revision.to_be_bytes());
+    v[5..13].copy_from_slice(&seq.to_be_bytes());
+    v[13..21].copy_from_slice(&first_us.to_be_bytes());
+    v[21..29].copy_from_slice(&changed_us.to_be_bytes());
 }
 
 /// Overwrites the sequence number of an encoded stored record.

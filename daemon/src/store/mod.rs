@@ -698,7 +698,8 @@ impl Store {
         let base_seq = seq;
         let mut page = vec![codec::V1];
         let mut added = [0u64; 3];
-        let mut body = Vec::with_capacity(256);
+        // The new value is built in one buffer: header, then the body.
+        let mut value = Vec::with_capacity(256);
         for (((key, rec), cur), _) in keys
             .iter()
             .zip(records)
@@ -706,8 +707,10 @@ impl Store {
             .zip(&kept)
             .filter(|(_, &k)| k)
         {
-            body.clear();
-            binrec::encode(rec, &mut body);
+            value.clear();
+            value.resize(codec::HEADER, 0);
+            binrec::encode(rec, &mut value);
+            let body = &value[codec::HEADER..];
             let (revision, first_us) = match &cur {
                 Some(bytes) => {
                     let h = codec::decode_header(bytes).map_err(|m| StoreError::Corrupt {
@@ -715,8 +718,8 @@ impl Store {
                         key: logical_key(key),
                         message: m,
                     })?;
-                    let old_body = if bytes[0] == codec::V2 {
-                        codec::body_of(bytes).to_vec()
+                    let old_body: std::borrow::Cow<'_, [u8]> = if bytes[0] == codec::V2 {
+                        codec::body_of(bytes).into()
                     } else {
                         // A format-1 value (none remain after the schema-2
                         // migration): compare by meaning, keep it re-encoded.
@@ -725,9 +728,9 @@ impl Store {
                             key: logical_key(key),
                             message: m,
                         })?;
-                        codec::encode_record_body(&s.record)
+                        codec::encode_record_body(&s.record).into()
                     };
-                    if old_body == body {
+                    if *old_body == *body {
                         stats.unchanged += 1;
                         continue;
                     }
@@ -745,10 +748,8 @@ impl Store {
                 }
             };
             seq += 1;
-            batch.insert(
-                key.as_slice(),
-                codec::encode_stored(revision, seq, first_us, now_us, &body),
-            );
+            codec::put_header(&mut value, revision, seq, first_us, now_us);
+            batch.insert(key.as_slice(), value.as_slice());
             let rkey = std::str::from_utf8(&key[2 + source.len() + 1..]).unwrap_or_default();
             codec::push_change(&mut page, rec.kind(), source, rkey);
         }
