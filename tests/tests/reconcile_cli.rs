@@ -249,3 +249,47 @@ fn unknown_program_and_bad_period_are_clear_errors() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("is not YYYY-MM"), "{err}");
 }
+
+#[test]
+fn now_judges_as_of_a_given_instant() {
+    // Data from a month that has not settled yet by the real clock is judged
+    // as of a chosen instant: before the grace period every ghost claim
+    // awaits its order; once settled, each outcome is the injected one.
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(dir.path());
+    let mut spec = SynthSpec::benchmark(300, 7);
+    spec.start = chrono::Utc::now() + chrono::Duration::days(400);
+    let data = seed_store(dir.path(), &spec);
+
+    let early = spec.start + chrono::Duration::days(1);
+    let out = reckon(&cfg, &["reconcile", "--now", &early.to_rfc3339()]);
+    assert!(out.contains("shop-us: full run"), "{out}");
+    assert!(out.contains("awaiting_order="), "{out}");
+    assert!(!out.contains("no_order="), "{out}");
+
+    let settled = spec.settled_now().to_rfc3339();
+    let out = reckon(&cfg, &["reconcile", "--now", &settled]);
+    assert!(out.contains("shop-us: full run"), "{out}");
+    assert!(!out.contains("awaiting_order="), "{out}");
+    let store = Store::open(&dir.path().join("data")).unwrap();
+    let decisions = reckon::reconcile::load_decisions(&store, "shop-us").unwrap();
+    let got: BTreeMap<(String, String), Outcome> = decisions
+        .iter()
+        .map(|d| ((d.claim.source.clone(), d.claim.id.clone()), d.outcome))
+        .collect();
+    assert_eq!(got.len(), data.expected.len());
+    for (src, id, outcome) in &data.expected {
+        assert_eq!(got[&(src.clone(), id.clone())], *outcome, "{src}/{id}");
+    }
+    drop(store);
+
+    let bad = Command::new(reckon_tests::reckon_bin())
+        .arg("--config")
+        .arg(&cfg)
+        .args(["reconcile", "--now", "yesterday"])
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(err.contains("--now") && err.contains("RFC 3339"), "{err}");
+}

@@ -22,6 +22,19 @@ pub struct ReconcileArgs {
     /// run (the result is the same; this is slower).
     #[arg(long)]
     pub full: bool,
+    /// Judge as of this instant instead of the current time (RFC 3339, e.g.
+    /// `2026-10-31T23:59:59Z`): grace periods and lock dates are compared
+    /// with it, and changed decisions carry it as their time. To reproduce a
+    /// past run; implies `--full`, since every time-dependent decision must
+    /// be judged again.
+    #[arg(long, value_name = "RFC3339", value_parser = parse_now)]
+    pub now: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+fn parse_now(s: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
+    chrono::DateTime::parse_from_rfc3339(s)
+        .map(|t| t.with_timezone(&chrono::Utc))
+        .map_err(|e| format!("{e}; expected an RFC 3339 time such as 2026-10-31T23:59:59Z"))
 }
 
 /// `reckon reconcile <command>`.
@@ -117,8 +130,8 @@ pub fn run(config: &Path, args: ReconcileArgs) -> anyhow::Result<ExitCode> {
                 &backend,
                 &programs,
                 &loaded.fx,
-                chrono::Utc::now(),
-                args.full,
+                args.now.unwrap_or_else(chrono::Utc::now),
+                args.full || args.now.is_some(),
             )?;
             for p in &summary.programs {
                 let outcomes: Vec<String> = p
