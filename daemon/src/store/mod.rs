@@ -34,6 +34,7 @@
 pub mod binrec;
 pub mod cli;
 pub mod codec;
+pub mod writer;
 
 use chrono::{DateTime, Utc};
 use plugin_api::protocol::{Checkpoint, Record, RecordKind};
@@ -360,34 +361,58 @@ fn key_of(r: &Record, source: &str) -> Vec<u8> {
     }
 }
 
-/// Looks up the current values of `keys[i]` for every `i` in `sorted`
-/// (indexes of distinct keys, in key order); the result is indexed like
-/// `keys`. The keys are visited with one range scan, which costs one tree
-/// descent for a page of fresh keys instead of one per key; when the range
-/// holds many keys that are not in the page (keys spread over the store),
-/// the rest are looked up one by one.
+/// One record of a [`PreparedPage`].
+struct Prepared {
+    key: sled::IVec,
+    kind: RecordKind,
+    /// A zeroed header, then the binary body.
+    value: sled::IVec,
+    /// Position in the page.
+    pos: usize,
+}
+
+/// A page's records encoded and sorted by key, ready for
+/// [`Store::commit_prepared`].
+pub struct PreparedPage {
+    source: String,
+    entries: Vec<Prepared>,
+}
+
+impl std::fmt::Debug for PreparedPage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PreparedPage")
+            .field("source", &self.source)
+            .field("records", &self.entries.len())
+            .finish()
+    }
+}
+
+/// Looks up the current values of `entries` (distinct keys, sorted); the
+/// result is aligned with `entries`. The keys are visited with one range
+/// scan, which costs one tree descent for a page of fresh keys instead of one
+/// per key; when the range holds many keys that are not in the page (keys
+/// spread over the store), the rest are looked up one by one.
 fn lookup_sorted(
     tree: &sled::Tree,
-    keys: &[Vec<u8>],
-    sorted: &[usize],
+    entries: &[Prepared],
 ) -> Result<Vec<Option<sled::IVec>>, sled::Error> {
-    let mut found = vec![None; keys.len()];
-    let (Some(&first), Some(&last)) = (sorted.first(), sorted.last()) else {
+    let mut found = vec![None; entries.len()];
+    let (Some(first), Some(last)) = (entries.first(), entries.last()) else {
         return Ok(found);
     };
-    let mut budget = 2 * sorted.len() + 64;
+    let mut budget = 2 * entries.len() + 64;
     let mut pos = 0;
     let mut rest_from = None;
-    for kv in tree.range(keys[first].as_slice()..=keys[last].as_slice()) {
+    for kv in tree.range(first.key.as_ref()..=last.key.as_ref()) {
         let (k, v) = kv?;
-        while pos < sorted.len() && keys[sorted[pos]].as_slice() < k.as_ref() {
+        while pos < entries.len() && entries[pos].key.as_ref() < k.as_ref() {
             pos += 1;
         }
-        if pos == sorted.len() {
+        if pos == entries.len() {
             break;
         }
-        if keys[sorted[pos]].as_slice() == k.as_ref() {
-            found[sorted[pos]] = Some(v);
+        if entries[pos].key == k {
+            found[pos] = Some(v);
             pos += 1;
         } else {
             budget -= 1;
@@ -398,8 +423,8 @@ fn lookup_sorted(
         }
     }
     if let Some(p) = rest_from {
-        for &i in &sorted[p..] {
-            found[i] = tree.get(&keys[i])?;
+        for (i, e) in entries.iter().enumerate().skip(p) {
+            found[i] = tree.get(&e.key)?;
         }
     }
     Ok(found)
@@ -553,7 +578,9 @@ impl Store {
                 .iter()
                 .keys()
                 .filter_map(Result::ok)
-                .filter(|k| k.as_ref() == SEQ_NAME.as_bytes() || k.starts_with(COUNT_PREFIX.as_bytes()))
+                .filter(|k| {
+                    k.as_ref() == SEQ_NAME.as_bytes() || k.starts_with(COUNT_PREFIX.as_bytes())
+                })
                 .collect::<Vec<_>>()
             {
                 self.inner.meta.remove(k).map_err(|e| self.err(e))?;
@@ -601,7 +628,13 @@ impl Store {
                 put(
                     &mut batch,
                     nk,
-                    codec::encode_stored(h.revision, h.seq, h.first_seen_us, h.changed_at_us, &body),
+                    codec::encode_stored(
+                        h.revision,
+                        h.seq,
+                        h.first_seen_us,
+                        h.changed_at_us,
+                        &body,
+                    ),
                 )?;
             }
         }
@@ -631,7 +664,11 @@ impl Store {
                 codec::decode_change_v1(&v).map_err(|m| corrupt("changes", &k, m))?;
             let mut page = vec![codec::V1];
             codec::push_change(&mut page, kind, &source, &key);
-            put(&mut batch, change_key(u64::from_be_bytes(seq)).to_vec(), page)?;
+            put(
+                &mut batch,
+                change_key(u64::from_be_bytes(seq)).to_vec(),
+                page,
+            )?;
         }
         for kv in open("checkpoints")?.iter() {
             let (k, v) = kv.map_err(|e| self.err(e))?;
@@ -659,10 +696,10 @@ impl Store {
     /// that covers them, as one atomic sled batch. Unchanged records write
     /// nothing; a changed record keeps its previous value as a [`Revision`].
     ///
-    /// Cost per page: one range scan (or point gets) to find the current
-    /// values, one binary encode per record, and one `apply_batch` holding
-    /// the new/changed records, one change-log page, the counters and the
-    /// checkpoint.
+    /// Cost per page: keys and binary values encoded and sorted
+    /// ([`Store::prepare_page`]), one range scan (or point gets) to find the
+    /// current values, and one `apply_batch` holding the new/changed records,
+    /// one change-log page, the counters and the checkpoint.
     pub fn commit_page(
         &self,
         source: &str,
@@ -670,64 +707,79 @@ impl Store {
         checkpoint: Option<&Checkpoint>,
         now: DateTime<Utc>,
     ) -> Result<CommitStats, StoreError> {
+        self.commit_prepared(Store::prepare_page(source, records), checkpoint, now)
+    }
+
+    /// The store-independent half of [`Store::commit_page`]: keys and values
+    /// encoded, sorted by key, a key given twice reduced to its last
+    /// occurrence (the earlier one was never current). Pure CPU work, so
+    /// [`writer::PageWriter`] runs it on the caller's thread while the writer
+    /// thread commits the previous page.
+    pub fn prepare_page(source: &str, records: &[Record]) -> PreparedPage {
+        let mut entries: Vec<Prepared> = records
+            .iter()
+            .enumerate()
+            .map(|(pos, r)| {
+                let mut value = Vec::with_capacity(codec::HEADER + 224);
+                value.resize(codec::HEADER, 0);
+                binrec::encode(r, &mut value);
+                Prepared {
+                    key: key_of(r, source).into(),
+                    kind: r.kind(),
+                    value: value.into(),
+                    pos,
+                }
+            })
+            .collect();
+        entries.sort_unstable_by(|a, b| a.key.cmp(&b.key).then(b.pos.cmp(&a.pos)));
+        entries.dedup_by(|later_in_sort, kept| later_in_sort.key == kept.key);
+        PreparedPage {
+            source: source.to_owned(),
+            entries,
+        }
+    }
+
+    /// Commits a page made by [`Store::prepare_page`] (see [`Store::commit_page`]).
+    pub fn commit_prepared(
+        &self,
+        page: PreparedPage,
+        checkpoint: Option<&Checkpoint>,
+        now: DateTime<Utc>,
+    ) -> Result<CommitStats, StoreError> {
         let inner = &*self.inner;
+        let source = page.source.as_str();
         let _guard = inner.commit_lock.lock().unwrap_or_else(|p| p.into_inner());
         let mut stats = CommitStats::default();
 
-        // Keys sorted once: for the duplicate check (the same key twice in
-        // one page: only the last occurrence counts, the earlier one was
-        // never current) and for the ordered lookup of current values.
-        let keys: Vec<Vec<u8>> = records.iter().map(|r| key_of(r, source)).collect();
-        let mut order: Vec<usize> = (0..keys.len()).collect();
-        order.sort_unstable_by(|&a, &b| keys[a].cmp(&keys[b]).then(a.cmp(&b)));
-        let mut kept = vec![false; keys.len()];
-        let mut unique = Vec::with_capacity(keys.len());
-        for (w, &i) in order.iter().enumerate() {
-            if order.get(w + 1).is_some_and(|&j| keys[j] == keys[i]) {
-                continue;
-            }
-            kept[i] = true;
-            unique.push(i);
-        }
         // Decide new / changed / unchanged against the committed state.
         // Safe outside the batch: every record writer holds commit_lock.
-        let current = lookup_sorted(&inner.data, &keys, &unique).map_err(|e| self.err(e))?;
+        let current = lookup_sorted(&inner.data, &page.entries).map_err(|e| self.err(e))?;
+        let mut work: Vec<(Prepared, Option<sled::IVec>)> =
+            page.entries.into_iter().zip(current).collect();
+        // Sequence numbers follow the order of the page.
+        work.sort_unstable_by_key(|(e, _)| e.pos);
         let now_us = now.timestamp_micros();
         let mut batch = sled::Batch::default();
         let mut seq = self.last_seq()?;
         let base_seq = seq;
-        let mut page = vec![codec::V1];
+        let mut change_page = vec![codec::V1];
         let mut added = [0u64; 3];
-        // The new value is built in one buffer: header, then the body.
-        let mut value = Vec::with_capacity(256);
-        for (((key, rec), cur), _) in keys
-            .iter()
-            .zip(records)
-            .zip(current)
-            .zip(&kept)
-            .filter(|(_, &k)| k)
-        {
-            value.clear();
-            value.resize(codec::HEADER, 0);
-            binrec::encode(rec, &mut value);
-            let body = &value[codec::HEADER..];
+        for (mut e, cur) in work {
+            let body = &e.value[codec::HEADER..];
             let (revision, first_us) = match &cur {
                 Some(bytes) => {
-                    let h = codec::decode_header(bytes).map_err(|m| StoreError::Corrupt {
-                        tree: rec.kind().as_str().into(),
-                        key: logical_key(key),
+                    let corrupt = |m: String| StoreError::Corrupt {
+                        tree: e.kind.as_str().into(),
+                        key: logical_key(&e.key),
                         message: m,
-                    })?;
+                    };
+                    let h = codec::decode_header(bytes).map_err(corrupt)?;
                     let old_body: std::borrow::Cow<'_, [u8]> = if bytes[0] == codec::V2 {
                         codec::body_of(bytes).into()
                     } else {
                         // A format-1 value (none remain after the schema-2
                         // migration): compare by meaning, keep it re-encoded.
-                        let s = codec::decode_stored(bytes).map_err(|m| StoreError::Corrupt {
-                            tree: rec.kind().as_str().into(),
-                            key: logical_key(key),
-                            message: m,
-                        })?;
+                        let s = codec::decode_stored(bytes).map_err(corrupt)?;
                         codec::encode_record_body(&s.record).into()
                     };
                     if *old_body == *body {
@@ -736,22 +788,22 @@ impl Store {
                     }
                     stats.changed += 1;
                     batch.insert(
-                        revision_key(key, h.revision),
+                        revision_key(&e.key, h.revision),
                         codec::encode_revision(now_us, &old_body),
                     );
                     (h.revision + 1, h.first_seen_us)
                 }
                 None => {
                     stats.new += 1;
-                    added[kind_index(rec.kind())] += 1;
+                    added[kind_index(e.kind)] += 1;
                     (1, now_us)
                 }
             };
             seq += 1;
-            codec::put_header(&mut value, revision, seq, first_us, now_us);
-            batch.insert(key.as_slice(), value.as_slice());
-            let rkey = std::str::from_utf8(&key[2 + source.len() + 1..]).unwrap_or_default();
-            codec::push_change(&mut page, rec.kind(), source, rkey);
+            let rkey = std::str::from_utf8(&e.key[2 + source.len() + 1..]).unwrap_or_default();
+            codec::push_change(&mut change_page, e.kind, source, rkey);
+            codec::put_header(&mut e.value, revision, seq, first_us, now_us);
+            batch.insert(e.key, e.value);
         }
 
         let mut cp_changed = false;
@@ -772,7 +824,7 @@ impl Store {
             return Ok(stats);
         }
         if seq != base_seq {
-            batch.insert(&change_key(base_seq + 1)[..], page);
+            batch.insert(&change_key(base_seq + 1)[..], change_page);
             batch.insert(counter_key(SEQ_NAME), &seq.to_be_bytes());
         }
         // Record counts per kind and source, so /status and
@@ -790,11 +842,7 @@ impl Store {
 
     /// Makes everything committed so far durable (flush; see ARCHITECTURE.md).
     pub fn flush(&self) -> Result<(), StoreError> {
-        self.inner
-            .db
-            .flush()
-            .map(|_| ())
-            .map_err(|e| self.err(e))
+        self.inner.db.flush().map(|_| ()).map_err(|e| self.err(e))
     }
 
     /// Flushes, then fsyncs sled's files and the data directory: use before an
@@ -853,10 +901,7 @@ impl Store {
             let (k, _) = kv.map_err(|e| self.err(e))?;
             batch.remove(k);
         }
-        self.inner
-            .data
-            .apply_batch(batch)
-            .map_err(|e| self.err(e))
+        self.inner.data.apply_batch(batch).map_err(|e| self.err(e))
     }
 
     /// All records of a kind, optionally of one source, in key order.
@@ -975,10 +1020,7 @@ impl Store {
         let data = &self.inner.data;
         let dir = self.inner.dir.clone();
         // The page holding `start` begins at or before it.
-        let begin = match data
-            .range(change_key(0)..=change_key(start))
-            .next_back()
-        {
+        let begin = match data.range(change_key(0)..=change_key(start)).next_back() {
             Some(Ok((k, _))) => k.to_vec(),
             Some(Err(e)) => return Box::new(std::iter::once(Err(self.err(e)))),
             None => change_key(start).to_vec(),

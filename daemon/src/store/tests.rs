@@ -330,7 +330,10 @@ fn pages_of_keys_spread_over_the_store_are_judged_like_ordered_ones() {
             unchanged: 30
         }
     );
-    assert_eq!(store.count_records(RecordKind::Conversion, Some("net")), 3030);
+    assert_eq!(
+        store.count_records(RecordKind::Conversion, Some("net")),
+        3030
+    );
     let changes: Vec<Change> = store.changes_since(3000).map(Result::unwrap).collect();
     assert_eq!(changes.len(), 60);
     assert_eq!(changes[0].seq, 3001);
@@ -429,16 +432,25 @@ fn a_schema_1_store_is_migrated_on_open() {
         .iter()
         .map(|n| String::from_utf8_lossy(n).into_owned())
         .collect();
-    assert!(!names.iter().any(|n| V1_TREES.contains(&n.as_str())), "{names:?}");
+    assert!(
+        !names.iter().any(|n| V1_TREES.contains(&n.as_str())),
+        "{names:?}"
+    );
     let s = store
         .commit_page("net", &[conv("a", 1), conv("b", 3)], None, t(0))
         .unwrap();
     assert_eq!(s.unchanged, 2);
     assert_eq!(store.last_seq().unwrap(), 3);
     // New changes continue the sequence.
-    store.commit_page("net", &[conv("c", 1)], None, t(0)).unwrap();
+    store
+        .commit_page("net", &[conv("c", 1)], None, t(0))
+        .unwrap();
     assert_eq!(
-        store.get_record(RecordKind::Conversion, "net", "c").unwrap().unwrap().seq,
+        store
+            .get_record(RecordKind::Conversion, "net", "c")
+            .unwrap()
+            .unwrap()
+            .seq,
         4
     );
     drop(store);

@@ -10,7 +10,8 @@ pub mod cli;
 use crate::config::ResolvedConnector;
 use crate::plugins::{SessionOptions, SessionSink};
 use crate::server::metrics::Metrics;
-use crate::store::{CommitStats, RunOutcome, RunRecord, Store};
+use crate::store::writer::{Committed, PageWriter};
+use crate::store::{CommitStats, RunOutcome, RunRecord, Store, StoreError};
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use plugin_api::protocol::{Checkpoint, Record, SessionMode, SessionOpen, Window};
 use std::path::PathBuf;
@@ -117,15 +118,53 @@ pub fn scheduled_range(
     (from, today)
 }
 
+/// Hands pages to a [`PageWriter`] so the store writes page n while the
+/// session produces page n + 1, and accounts for pages as they commit.
 struct StoreSink<'a> {
     ctx: &'a SyncContext,
     source: String,
     total: CommitStats,
     pages: u64,
     progress: &'a dyn Progress,
+    writer: PageWriter,
+}
+
+impl StoreSink<'_> {
+    /// Records committed pages: totals, metrics, progress lines.
+    fn account(&mut self, done: Vec<Committed>) -> CommitStats {
+        let mut sum = CommitStats::default();
+        for c in done {
+            let stats = c.stats;
+            sum += stats;
+            self.total += stats;
+            self.pages += 1;
+            self.ctx.metrics.records(&self.source, &stats);
+            let stream = c.checkpoint.as_ref().map_or("", |cp| cp.stream.as_str());
+            tracing::debug!(
+                connector = %self.source,
+                stream = %stream,
+                new = stats.new,
+                changed = stats.changed,
+                unchanged = stats.unchanged,
+                "checkpoint committed"
+            );
+            self.progress.page(stream, &stats, &self.total);
+        }
+        sum
+    }
+
+    /// Waits for every submitted page to commit.
+    fn drain(&mut self) -> Result<(), StoreError> {
+        let done = self.writer.drain()?;
+        self.account(done);
+        Ok(())
+    }
 }
 
 impl SessionSink for StoreSink<'_> {
+    /// Queues the page and returns the stats of the pages committed since
+    /// the last call (the session only logs them; the run's totals come from
+    /// [`StoreSink::account`]).
     fn commit(
         &mut self,
         mut records: Vec<Record>,
@@ -134,24 +173,15 @@ impl SessionSink for StoreSink<'_> {
         for r in &mut records {
             r.set_source(&self.source);
         }
-        let stats = self
-            .ctx
-            .store
-            .commit_page(&self.source, &records, Some(&checkpoint), Utc::now())
+        let done = self
+            .writer
+            .submit(&self.source, records, Some(checkpoint), Utc::now())
             .map_err(|e| e.to_string())?;
-        self.total += stats;
-        self.pages += 1;
-        self.ctx.metrics.records(&self.source, &stats);
-        tracing::debug!(
-            connector = %self.source,
-            stream = %checkpoint.stream,
-            new = stats.new,
-            changed = stats.changed,
-            unchanged = stats.unchanged,
-            "checkpoint committed"
-        );
-        self.progress.page(&checkpoint.stream, &stats, &self.total);
+        let mut stats = self.account(done);
         if self.ctx.shutdown.load(Ordering::SeqCst) {
+            // Let the page just handed over commit, then stop.
+            let done = self.writer.drain().map_err(|e| e.to_string())?;
+            stats += self.account(done);
             return Err("shutting down: stopped after committing this page".into());
         }
         Ok(stats)
@@ -200,12 +230,19 @@ pub async fn run_sync(
     ctx.store.save_run(&run)?;
     tracing::info!(connector = %id, from = %from, to = %to, windows = windows.len(), "sync started");
 
+    let writer = PageWriter::new(ctx.store.clone(), 1).map_err(|e| {
+        SyncError::Store(StoreError::Io {
+            path: "store writer thread".into(),
+            message: e.to_string(),
+        })
+    })?;
     let mut sink = StoreSink {
         ctx,
         source: id.clone(),
         total: CommitStats::default(),
         pages: 0,
         progress,
+        writer,
     };
     let mut failure: Option<SyncError> = None;
     for (i, w) in windows.iter().enumerate() {
@@ -237,6 +274,14 @@ pub async fn run_sync(
             &mut sink,
         )
         .await;
+        // Every page the session handed over commits before the next window
+        // reads its checkpoints (or the run ends).
+        if let Err(e) = sink.drain() {
+            if result.is_ok() {
+                failure = Some(SyncError::Store(e));
+                break;
+            }
+        }
         match result {
             Ok(report) => {
                 run.requests += report.requests;
