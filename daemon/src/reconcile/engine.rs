@@ -394,11 +394,7 @@ fn match_after_order_id(
 /// (by claim position), with [`OrderIndex`]'s tie-breaking. The join's build
 /// rows are all primary ids in order position, then all alt ids, so its
 /// first-occurrence rule gives primary ids precedence, then position.
-fn match_order_ids(
-    orders: &[&Order],
-    claims: &[&ClaimInput],
-    threads: usize,
-) -> Vec<Option<u32>> {
+fn match_order_ids(orders: &[&Order], claims: &[&ClaimInput], threads: usize) -> Vec<Option<u32>> {
     let alt_ids: Vec<(&str, u32)> = orders
         .iter()
         .enumerate()
@@ -814,7 +810,9 @@ mod tests {
             match rng.below(10) {
                 0 => o.alt_ids.push(synth::order_id((i + 1) % n).to_lowercase()),
                 1 => o.alt_ids.push(format!(" ALT-{} ", i % 50)),
-                2 => o.alt_ids.push(format!("Ålt-Ünïcode-{}-and-a-long-tail", i % 70)),
+                2 => o
+                    .alt_ids
+                    .push(format!("Ålt-Ünïcode-{}-and-a-long-tail", i % 70)),
                 3 => o.alt_ids.extend(["".to_owned(), "  ".to_owned()]),
                 4 => o.order_id = format!("Ördér-{i}"),
                 _ => {}

@@ -341,7 +341,9 @@ impl<T: Copy> BucketTable<T> {
     #[inline]
     fn find<Q>(&self, q: &Row<Q>, q_arena: &[u8], builds: &[Scattered<T>]) -> Option<&Row<T>> {
         let b = (q.hash & self.mask) as usize;
-        let bucket = self.rows.get(self.starts[b] as usize..self.starts[b + 1] as usize)?;
+        let bucket = self
+            .rows
+            .get(self.starts[b] as usize..self.starts[b + 1] as usize)?;
         bucket.iter().find(|r| {
             r.hash == q.hash
                 && r.len == q.len
@@ -498,6 +500,36 @@ mod tests {
         );
         // c: probe 0 → build 2 (20); a: probes 2, 3 → build 0.
         assert_eq!(accs.iter().sum::<i64>(), 20 + 200 + 300);
+    }
+
+    #[test]
+    fn equal_hashes_with_different_bytes_do_not_match() {
+        let row = |words: [u64; 2], len: u32, payload: u32| Row {
+            words,
+            hash: 7,
+            len,
+            payload,
+        };
+        // Short keys: same hash and length, different bytes.
+        let short = [row([1, 0], 8, 0), row([2, 0], 8, 1)];
+        // Long keys (arena offsets 0 and 20 of thread 0): same hash and
+        // length, bytes differ in the last byte only.
+        let arena = b"abcdefghijklmnopqrsXabcdefghijklmnopqrsY".to_vec();
+        let long = [row([0, 0], 20, 2), row([20, 0], 20, 3)];
+        let builds = vec![Scattered {
+            parts: vec![],
+            arena: arena.clone(),
+        }];
+        let mut table = BucketTable::default();
+        table.fill([&short[..], &long[..]].into_iter());
+        let found =
+            |q: Row<u32>, q_arena: &[u8]| table.find(&q, q_arena, &builds).map(|r| r.payload);
+        assert_eq!(found(row([2, 0], 8, 9), &[]), Some(1));
+        assert_eq!(found(row([3, 0], 8, 9), &[]), None);
+        assert_eq!(found(row([2, 0], 7, 9), &[]), None);
+        let q_arena = b"abcdefghijklmnopqrsYabcdefghijklmnopqrsZ";
+        assert_eq!(found(row([0, 0], 20, 9), q_arena), Some(3));
+        assert_eq!(found(row([20, 0], 20, 9), q_arena), None);
     }
 
     #[test]
