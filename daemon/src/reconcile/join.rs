@@ -6,9 +6,9 @@
 //! ## How it works
 //! 1. **Scatter** (each thread takes a contiguous slice of rows). Each id is
 //!    normalised once ([`super::engine::normalize_into`]: trim, case-fold;
-//!    ASCII ids take a branch-free fast path), hashed once, and written with
-//!    the caller's small `Copy` payload into one of `2^k` partitions chosen
-//!    by the hash's top bits. Keys of up to 16 bytes live inline in the row;
+//!    ASCII ids up to 16 bytes are case-folded 8 bytes at a time), hashed
+//!    once, and written with the caller's small `Copy` payload into one of
+//!    `2^k` partitions chosen by the hash's top bits. Keys of up to 16 bytes live inline in the row;
 //!    longer ones go to the thread's byte arena and the row holds their
 //!    offset. Partitions are sized so that one partition's build rows and
 //!    its bucket array fit in L2 (about [`BUILD_ROWS_PER_PARTITION`] rows).
