@@ -10,7 +10,9 @@
 //! ## Matching (first rule that finds an order wins)
 //! 1. **order id**: the claim's order id, trimmed and case-folded, equals an
 //!    order's id or one of its `alt_ids` (normalised the same way). Primary
-//!    ids win over alt ids; then the smallest (source, order id).
+//!    ids win over alt ids; then the smallest (source, order id). [`decide`]
+//!    applies this rule to all claims at once with [`super::join`];
+//!    [`match_claim`] (incremental runs) looks up [`OrderIndex`].
 //! 2. **click id**: the claim's click id (trimmed, case-sensitive) is one of
 //!    the order's `click_ids`; the earliest created order wins, then the
 //!    smallest (source, order id).
@@ -185,7 +187,38 @@ impl OrderIndex {
     /// Indexes `orders` (already sorted by (source, order id)): position `i`
     /// is the order's handle.
     pub fn build(orders: &[&Order], with_coupons: bool) -> OrderIndex {
+        Self::build_with(orders, true, with_coupons)
+    }
+
+    /// [`OrderIndex::build`], leaving the order-id table empty when
+    /// `with_ids` is false (for [`decide`], which matches order ids with
+    /// [`super::join`]).
+    fn build_with(orders: &[&Order], with_ids: bool, with_coupons: bool) -> OrderIndex {
         let mut ix = OrderIndex::default();
+        if with_ids {
+            ix.index_ids(orders);
+        }
+        // Click ids: earliest created wins, then position.
+        let mut by_time: Vec<u32> = (0..orders.len() as u32).collect();
+        by_time.sort_by_key(|&i| (orders[i as usize].created_at, i));
+        for &i in &by_time {
+            let o = orders[i as usize];
+            for c in &o.click_ids {
+                if let Some(c) = normalize_click_id(c) {
+                    ix.by_click.entry(c.into()).or_insert(i);
+                }
+            }
+            if with_coupons {
+                if let Some(k) = o.coupon.as_deref().and_then(normalize_coupon) {
+                    ix.by_coupon.entry(k.into()).or_default().push(i);
+                }
+            }
+        }
+        ix
+    }
+
+    fn index_ids(&mut self, orders: &[&Order]) {
+        let ix = self;
         let bytes = orders
             .iter()
             .map(|o| o.order_id.len() + o.alt_ids.iter().map(String::len).sum::<usize>())
@@ -207,40 +240,6 @@ impl OrderIndex {
                 }
             }
         }
-        // Click ids: earliest created wins, then position.
-        let mut by_time: Vec<u32> = (0..orders.len() as u32).collect();
-        by_time.sort_by_key(|&i| (orders[i as usize].created_at, i));
-        for &i in &by_time {
-            let o = orders[i as usize];
-            for c in &o.click_ids {
-                if let Some(c) = normalize_click_id(c) {
-                    ix.by_click.entry(c.into()).or_insert(i);
-                }
-            }
-            if with_coupons {
-                if let Some(k) = o.coupon.as_deref().and_then(normalize_coupon) {
-                    ix.by_coupon.entry(k.into()).or_default().push(i);
-                }
-            }
-        }
-        ix
-    }
-
-    /// Indexes bare primary ids (position = handle), first occurrence wins:
-    /// the same order-id table [`OrderIndex::build`] makes, for callers that
-    /// hold ids in columns (the matching benchmark).
-    pub fn from_ids<'a>(ids: impl ExactSizeIterator<Item = &'a str> + Clone) -> OrderIndex {
-        let mut ix = OrderIndex::default();
-        let bytes = ids.clone().map(str::len).sum();
-        ix.by_id.reserve(ids.len(), bytes);
-        let mut buf = String::new();
-        for (i, id) in ids.enumerate() {
-            normalize_into(id, &mut buf);
-            if !buf.is_empty() {
-                ix.by_id.insert_first(&buf, i as u32, true);
-            }
-        }
-        ix
     }
 
     /// The order whose id or alt id normalises to `normalized`.
@@ -345,6 +344,18 @@ pub fn match_claim(
             }
         }
     }
+    match_after_order_id(program, fx, claim, orders, index)
+}
+
+/// Rules 2 and 3 of [`match_claim`] (click id, then coupon), for a claim
+/// whose order id matched nothing.
+fn match_after_order_id(
+    program: &ProgramConfig,
+    fx: &FxTable,
+    claim: &Conversion,
+    orders: &[&Order],
+    index: &OrderIndex,
+) -> Option<(u32, MatchedBy)> {
     if let Some(click) = claim.click_id.as_deref().and_then(normalize_click_id) {
         if let Some(i) = index.by_click_id(click) {
             return Some((i, MatchedBy::ClickId));
@@ -379,6 +390,35 @@ pub fn match_claim(
     None
 }
 
+/// Rule 1 for every claim at once: the order each claim's order id matches
+/// (by claim position), with [`OrderIndex`]'s tie-breaking. The join's build
+/// rows are all primary ids in order position, then all alt ids, so its
+/// first-occurrence rule gives primary ids precedence, then position.
+fn match_order_ids(orders: &[&Order], claims: &[&ClaimInput], threads: usize) -> Vec<Option<u32>> {
+    let alt_ids: Vec<(&str, u32)> = orders
+        .iter()
+        .enumerate()
+        .flat_map(|(i, o)| o.alt_ids.iter().map(move |a| (a.as_str(), i as u32)))
+        .collect();
+    let n = orders.len();
+    let per_thread = super::join::join_first(
+        threads,
+        n + alt_ids.len(),
+        |i| match orders.get(i) {
+            Some(o) => Some((o.order_id.as_str(), i as u32)),
+            None => Some(alt_ids[i - n]),
+        },
+        claims.len(),
+        |j| Some((claims[j].claim.order_id.as_deref()?, j as u32)),
+        |acc: &mut Vec<(u32, u32)>, claim: u32, order: u32| acc.push((claim, order)),
+    );
+    let mut out = vec![None; claims.len()];
+    for (claim, order) in per_thread.into_iter().flatten() {
+        out[claim as usize] = Some(order);
+    }
+    out
+}
+
 /// Judges every claim of one program. The result is sorted by claim
 /// (source, external id) and independent of input order. `claims` must have
 /// unique (source, external id) and `orders` unique (source, order id).
@@ -394,17 +434,23 @@ pub fn decide(
         (&a.order.source, &a.order.order_id).cmp(&(&b.order.source, &b.order.order_id))
     });
     let sorted_orders: Vec<&Order> = order_refs.iter().map(|o| &o.order).collect();
-    let index = OrderIndex::build(&sorted_orders, program.matching.coupon_matching);
+    // Order ids are matched in bulk by the join below, not by this index.
+    let index = OrderIndex::build_with(&sorted_orders, false, program.matching.coupon_matching);
 
     let mut claim_refs: Vec<&ClaimInput> = claims.iter().collect();
     claim_refs.sort_by(|a, b| {
         (&a.claim.source, &a.claim.external_id).cmp(&(&b.claim.source, &b.claim.external_id))
     });
 
-    let mut buf = String::new();
+    let threads = super::join::default_threads(sorted_orders.len() + claim_refs.len());
+    let by_order_id = match_order_ids(&sorted_orders, &claim_refs, threads);
     let matches: Vec<Option<(u32, MatchedBy)>> = claim_refs
         .iter()
-        .map(|c| match_claim(program, fx, &c.claim, &sorted_orders, &index, &mut buf))
+        .zip(by_order_id)
+        .map(|(c, by_id)| match by_id {
+            Some(i) => Some((i, MatchedBy::OrderId)),
+            None => match_after_order_id(program, fx, &c.claim, &sorted_orders, &index),
+        })
         .collect();
 
     // Attribution contests: order → competing claims, winner first.
@@ -741,5 +787,75 @@ pub fn next_change_at(program: &ProgramConfig, d: &Decision) -> Option<DateTime<
         }
         o if o.earns() && !d.payable => d.lock_at,
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::reconcile::synth::{self, SplitMix64, SynthSpec};
+
+    /// `decide`'s bulk order-id rule (the join) and `match_claim`'s
+    /// (`OrderIndex`) pick the same order for every claim, whatever the
+    /// thread count: alt ids that repeat other orders' primary ids (primary
+    /// wins), alt ids shared by several orders (position wins), ids differing
+    /// in case and spaces, non-ASCII, long, empty and missing ids.
+    #[test]
+    fn bulk_order_id_matching_agrees_with_the_order_index() {
+        let data = synth::generate(&SynthSpec::benchmark(3_000, 11));
+        let mut rng = SplitMix64(5);
+        let mut orders = data.orders.clone();
+        let n = orders.len();
+        for (i, o) in orders.iter_mut().enumerate() {
+            match rng.below(10) {
+                0 => o.alt_ids.push(synth::order_id((i + 1) % n).to_lowercase()),
+                1 => o.alt_ids.push(format!(" ALT-{} ", i % 50)),
+                2 => o
+                    .alt_ids
+                    .push(format!("Ålt-Ünïcode-{}-and-a-long-tail", i % 70)),
+                3 => o.alt_ids.extend(["".to_owned(), "  ".to_owned()]),
+                4 => o.order_id = format!("Ördér-{i}"),
+                _ => {}
+            }
+        }
+        let mut claims: Vec<ClaimInput> = data
+            .claims
+            .iter()
+            .map(|c| ClaimInput {
+                claim: c.clone(),
+                revision: 1,
+            })
+            .collect();
+        for c in claims.iter_mut() {
+            let i = rng.below(n as u64) as usize;
+            c.claim.order_id = match rng.below(10) {
+                0 => None,
+                1 => Some(" ".to_owned()),
+                2 => Some(format!("alt-{}", i % 60)),
+                3 => Some(format!("ÅLT-ÜNÏCODE-{}-AND-A-LONG-TAIL", i % 80)),
+                4 => Some(format!(" ördér-{i}")),
+                5 => Some(synth::quoted_order_id(i, rng.next_u64())),
+                _ => c.claim.order_id.take(),
+            };
+        }
+        let order_refs: Vec<&Order> = orders.iter().collect();
+        let claim_refs: Vec<&ClaimInput> = claims.iter().collect();
+        let index = OrderIndex::build(&order_refs, false);
+        let mut buf = String::new();
+        let want: Vec<Option<u32>> = claim_refs
+            .iter()
+            .map(|c| {
+                normalize_into(c.claim.order_id.as_deref()?, &mut buf);
+                index.by_order_id(&buf)
+            })
+            .collect();
+        assert!(want.iter().flatten().count() > claims.len() / 2);
+        for threads in [1, 2, 3] {
+            assert_eq!(
+                match_order_ids(&order_refs, &claim_refs, threads),
+                want,
+                "{threads} threads"
+            );
+        }
     }
 }

@@ -6,6 +6,7 @@
 //! | [`config`] | `[[programs]]`: connectors, windows, attribution, match tolerances |
 //! | [`model`] | the [`model::Decision`] contract that payout and kpi read |
 //! | [`engine`] | the pure matching engine: claims × orders → decisions |
+//! | [`join`] | the radix-partitioned hash join on normalised order ids (full runs, benchmark) |
 //! | [`incremental`] | decisions and match indexes in the `recon` tree; full and incremental runs |
 //! | [`backend`] | the storage trait the runs use (the store, or in memory for tests) |
 //! | [`report`] | discrepancy reports (CSV, JSON, HTML) |
@@ -19,6 +20,7 @@ pub mod cli;
 pub mod config;
 pub mod engine;
 pub mod incremental;
+pub mod join;
 pub mod model;
 pub mod report;
 pub mod synth;
