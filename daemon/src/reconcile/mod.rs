@@ -8,6 +8,7 @@
 //! | [`engine`] | the pure matching engine: claims × orders → decisions |
 //! | [`incremental`] | decisions and match indexes in the `recon` tree; full and incremental runs |
 //! | [`backend`] | the storage trait the runs use (the store, or in memory for tests) |
+//! | [`codec`] | the byte format of decisions, order entries and buckets in the `recon` tree |
 //! | [`report`] | discrepancy reports (CSV, JSON, HTML) |
 //! | [`cli`] | `reckon reconcile` and `reckon reconcile report` |
 //! | [`synth`] | seeded synthetic claims/orders with known discrepancies (benchmarks, tests) |
@@ -16,6 +17,7 @@
 //! decisions' bases) and never changes claims or orders.
 pub mod backend;
 pub mod cli;
+pub mod codec;
 pub mod config;
 pub mod engine;
 pub mod incremental;
