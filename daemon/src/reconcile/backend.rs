@@ -14,6 +14,8 @@ use std::sync::Mutex;
 
 /// A raw (key, value) pair of the `recon` tree.
 pub type KeyValue = (Vec<u8>, Vec<u8>);
+/// A put (`Some`) or delete (`None`) of a raw key.
+pub type KeyWrite = (Vec<u8>, Option<Vec<u8>>);
 
 /// Records, change log and the `recon` key-value tree.
 pub trait ReconBackend {
@@ -40,9 +42,10 @@ pub trait ReconBackend {
     /// One value of the `recon` tree.
     fn kv_get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError>;
     /// Entries of the `recon` tree under `prefix`, in key order.
-    fn kv_scan(&self, prefix: &[u8]) -> Box<dyn Iterator<Item = Result<KeyValue, StoreError>> + '_>;
+    fn kv_scan(&self, prefix: &[u8])
+        -> Box<dyn Iterator<Item = Result<KeyValue, StoreError>> + '_>;
     /// Applies puts and deletes to the `recon` tree atomically.
-    fn kv_apply(&self, batch: Vec<(Vec<u8>, Option<Vec<u8>>)>) -> Result<(), StoreError>;
+    fn kv_apply(&self, batch: Vec<KeyWrite>) -> Result<(), StoreError>;
     /// Makes applied batches durable.
     fn flush(&self) -> Result<(), StoreError>;
 }
@@ -92,14 +95,17 @@ impl ReconBackend for StoreBackend<'_> {
     fn kv_get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
         Ok(self.recon.get_raw(key)?.map(|v| v.to_vec()))
     }
-    fn kv_scan(&self, prefix: &[u8]) -> Box<dyn Iterator<Item = Result<KeyValue, StoreError>> + '_> {
+    fn kv_scan(
+        &self,
+        prefix: &[u8],
+    ) -> Box<dyn Iterator<Item = Result<KeyValue, StoreError>> + '_> {
         Box::new(
             self.recon
                 .scan_prefix_raw(prefix)
                 .map(|r| r.map(|(k, v)| (k.to_vec(), v.to_vec()))),
         )
     }
-    fn kv_apply(&self, batch: Vec<(Vec<u8>, Option<Vec<u8>>)>) -> Result<(), StoreError> {
+    fn kv_apply(&self, batch: Vec<KeyWrite>) -> Result<(), StoreError> {
         self.recon.apply_raw(batch)
     }
     fn flush(&self) -> Result<(), StoreError> {
@@ -225,7 +231,10 @@ impl ReconBackend for MemoryBackend {
     fn kv_get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
         Ok(self.lock().kv.get(key).cloned())
     }
-    fn kv_scan(&self, prefix: &[u8]) -> Box<dyn Iterator<Item = Result<KeyValue, StoreError>> + '_> {
+    fn kv_scan(
+        &self,
+        prefix: &[u8],
+    ) -> Box<dyn Iterator<Item = Result<KeyValue, StoreError>> + '_> {
         let v: Vec<_> = self
             .lock()
             .kv
@@ -235,7 +244,7 @@ impl ReconBackend for MemoryBackend {
             .collect();
         Box::new(v.into_iter())
     }
-    fn kv_apply(&self, batch: Vec<(Vec<u8>, Option<Vec<u8>>)>) -> Result<(), StoreError> {
+    fn kv_apply(&self, batch: Vec<KeyWrite>) -> Result<(), StoreError> {
         let mut st = self.lock();
         for (k, v) in batch {
             match v {

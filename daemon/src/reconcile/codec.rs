@@ -3,12 +3,12 @@
 //! [`StoredDecision`] and [`OrderEntry`], and the bucket container that
 //! groups many logical entries under one tree key.
 //!
-//! Primitives: unsigned integers as LEB128 varints; strings as varint length
-//! + UTF-8; `Option` as a 0/1 tag then the value; times as zigzag varint
-//! seconds + varint nanoseconds; decimals as one byte (scale, sign in the
-//! top bit) + the 96-bit mantissa as a varint, so `1.50` and `1.5` keep
-//! their scale; enums as one byte. Fields are written in declaration order;
-//! a new field is a new FORMAT.
+//! Primitives: unsigned integers as LEB128 varints; strings as a varint
+//! length then UTF-8; `Option` as a 0/1 tag then the value; times as zigzag
+//! varint seconds then varint nanoseconds; decimals as one byte (scale, sign
+//! in the top bit) then the 96-bit mantissa as a varint, so `1.50` and `1.5`
+//! keep their scale; enums as one byte. Fields are written in declaration
+//! order; a new field is a new FORMAT.
 //!
 //! What it is not: a general serde format. Every type here is encoded by
 //! hand, and the round trip is tested for every field.

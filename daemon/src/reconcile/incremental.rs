@@ -55,7 +55,7 @@
 //! run cut short leaves no state and the next run is a full one; an
 //! incremental run writes its buckets and the state in one atomic batch.
 
-use super::backend::ReconBackend;
+use super::backend::{KeyWrite, ReconBackend};
 use super::codec;
 use super::config::ProgramConfig;
 use super::engine::{self, ClaimInput, OrderInput};
@@ -158,11 +158,11 @@ pub struct ProgramSummary {
     pub last_seq: u64,
 }
 
-pub(crate) fn esc(s: &str) -> String {
+pub(crate) fn esc(s: &str) -> std::borrow::Cow<'_, str> {
     if !s.contains(['%', '/']) {
-        return s.to_owned();
+        return std::borrow::Cow::Borrowed(s);
     }
-    s.replace('%', "%25").replace('/', "%2F")
+    std::borrow::Cow::Owned(s.replace('%', "%25").replace('/', "%2F"))
 }
 
 fn unesc(s: &str) -> String {
@@ -273,19 +273,23 @@ pub fn claim_keys(c: &plugin_api::Conversion) -> ClaimKeys {
 
 /// The order's normalised match keys (sorted, deduplicated).
 pub fn order_keys(o: &plugin_api::Order) -> OrderKeys {
-    let ids: BTreeSet<String> = std::iter::once(o.order_id.as_str())
+    let mut ids: Vec<String> = std::iter::once(o.order_id.as_str())
         .chain(o.alt_ids.iter().map(String::as_str))
         .filter_map(engine::normalize_order_id)
         .collect();
-    let clicks: BTreeSet<String> = o
+    ids.sort_unstable();
+    ids.dedup();
+    let mut clicks: Vec<String> = o
         .click_ids
         .iter()
         .filter_map(|c| engine::normalize_click_id(c))
         .map(str::to_owned)
         .collect();
+    clicks.sort_unstable();
+    clicks.dedup();
     OrderKeys {
-        ids: ids.into_iter().collect(),
-        clicks: clicks.into_iter().collect(),
+        ids,
+        clicks,
         coupon: o.coupon.as_deref().and_then(engine::normalize_coupon),
         created_at: o.created_at,
     }
@@ -327,9 +331,16 @@ fn encode_state(s: &ProgramState) -> Vec<u8> {
 /// The index keys of a decision (all but the decision itself), with values.
 fn claim_index_keys(sd: &StoredDecision, coupons: bool) -> Vec<(String, Vec<u8>)> {
     let d = &sd.decision;
-    let tail = format!("{}/{}", esc(&d.claim.source), esc(&d.claim.id));
     let mut out = Vec::new();
     let by_id = d.matched_by == Some(MatchedBy::OrderId);
+    let wanted = sd.keys.oid.is_some() && !by_id
+        || sd.keys.click.is_some()
+        || sd.keys.coupon.is_some()
+        || sd.due.is_some();
+    if !wanted {
+        return out;
+    }
+    let tail = format!("{}/{}", esc(&d.claim.source), esc(&d.claim.id));
     let by_click = by_id || d.matched_by == Some(MatchedBy::ClickId);
     if let Some(oid) = sd.keys.oid.as_ref().filter(|_| !by_id) {
         out.push((format!("{}{tail}", index_prefix("qo", oid)), Vec::new()));
@@ -366,9 +377,15 @@ fn order_entries(o: &Key2, entry: &OrderEntry, coupons: bool) -> Vec<(String, Ve
 
 /// The secondary index keys of an order (all but its primary entry).
 fn order_index_keys(o: &Key2, keys: &OrderKeys, coupons: bool) -> Vec<(String, Vec<u8>)> {
-    let tail = format!("{}/{}", esc(&o.0), esc(&o.1));
-    let primary = engine::normalize_order_id(&o.1).unwrap_or_default();
     let mut out = Vec::new();
+    let primary = engine::normalize_order_id(&o.1).unwrap_or_default();
+    if keys.ids.iter().all(|id| *id == primary)
+        && keys.clicks.is_empty()
+        && (!coupons || keys.coupon.is_none())
+    {
+        return out;
+    }
+    let tail = format!("{}/{}", esc(&o.0), esc(&o.1));
     for id in keys.ids.iter().filter(|id| **id != primary) {
         out.push((format!("{}{tail}", index_prefix("io", id)), Vec::new()));
     }
@@ -540,14 +557,16 @@ fn full_run<B: ReconBackend>(
     }
     let decisions = engine::decide(program, &claims, &orders, fx, now);
     // `decide` returns claims in (source, id) order: align their keys.
-    claims.sort_unstable_by(|a, b| {
+    // A stable sort: the scan gives one sorted run per source.
+    claims.sort_by(|a, b| {
         (&a.claim.source, &a.claim.external_id).cmp(&(&b.claim.source, &b.claim.external_id))
     });
     let keys: Vec<ClaimKeys> = claims.iter().map(|c| claim_keys(&c.claim)).collect();
     drop(claims);
     let summary = summarize(p, true, &decisions, 0, new_state.last_seq);
 
-    let mut matched: BTreeMap<(&str, &str), Vec<(String, String)>> = BTreeMap::new();
+    let mut matched: rustc_hash::FxHashMap<(&str, &str), Vec<(String, String)>> =
+        rustc_hash::FxHashMap::default();
     for d in &decisions {
         if let Some(o) = &d.order {
             matched
@@ -616,9 +635,9 @@ fn full_run<B: ReconBackend>(
     b.kv_apply(vec![(state_k.clone(), None)])?;
 
     let mut changed = 0u64;
-    let mut batch: Vec<(Vec<u8>, Option<Vec<u8>>)> = Vec::new();
+    let mut batch: Vec<KeyWrite> = Vec::new();
     let mut batch_bytes = 0usize;
-    let flush = |batch: &mut Vec<(Vec<u8>, Option<Vec<u8>>)>| -> Result<(), StoreError> {
+    let flush = |batch: &mut Vec<KeyWrite>| -> Result<(), StoreError> {
         if !batch.is_empty() {
             b.kv_apply(std::mem::take(batch))?;
         }
@@ -767,7 +786,9 @@ impl<'a, B: ReconBackend> Layer<'a, B> {
 
     fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
         let s = slot(key);
-        self.with_bucket(slot_key(&self.pp, s, key), |bk| bk.entries.get(key).cloned())
+        self.with_bucket(slot_key(&self.pp, s, key), |bk| {
+            bk.entries.get(key).cloned()
+        })
     }
 
     /// Entries under `prefix` (`<kind>/<value>/`: all in one bucket).
@@ -821,7 +842,7 @@ impl<'a, B: ReconBackend> Layer<'a, B> {
     }
 
     /// The tree writes that change something.
-    fn into_batch(self) -> Result<Vec<(Vec<u8>, Option<Vec<u8>>)>, StoreError> {
+    fn into_batch(self) -> Result<Vec<KeyWrite>, StoreError> {
         let mut batch = Vec::new();
         for (pk, bk) in self.buckets.into_inner() {
             let value = (!bk.entries.is_empty()).then(|| {
@@ -987,15 +1008,12 @@ fn incremental_run<B: ReconBackend>(
         if let Some(click) = &keys.click {
             add_refs(ov, &index_prefix("ic", click), &mut cands)?;
         }
-        if coupons {
-            if let Some(k) = &keys.coupon {
-                for (key, v) in ov.scan(&index_prefix("ik", k))? {
-                    let created =
-                        codec::decode_time(&v).map_err(|e| corrupt(key.as_bytes(), e))?;
-                    if (created - ci.claim.occurred_at).abs() <= window {
-                        if let Some(r) = tail_ref(&key) {
-                            cands.insert(r);
-                        }
+        if let Some(k) = keys.coupon.as_ref().filter(|_| coupons) {
+            for (key, v) in ov.scan(&index_prefix("ik", k))? {
+                let created = codec::decode_time(&v).map_err(|e| corrupt(key.as_bytes(), e))?;
+                if (created - ci.claim.occurred_at).abs() <= window {
+                    if let Some(r) = tail_ref(&key) {
+                        cands.insert(r);
                     }
                 }
             }
@@ -1080,9 +1098,7 @@ fn incremental_run<B: ReconBackend>(
         if old_order != new_order {
             moves.push((c.clone(), old_order, new_order));
         }
-        let old_entries = old
-            .map(|o| claim_entries(&o, coupons))
-            .unwrap_or_default();
+        let old_entries = old.map(|o| claim_entries(&o, coupons)).unwrap_or_default();
         ov.replace(old_entries, claim_entries(&sd, coupons))?;
     }
     // Keep each order's claims list in step with the decisions.
@@ -1158,4 +1174,115 @@ pub fn load_stored_decisions<B: ReconBackend>(
     }
     out.sort_unstable_by(|a, b| a.0.cmp(&b.0));
     Ok(out.into_iter().map(|(_, d)| d).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::reconcile::backend::MemoryBackend;
+    use crate::reconcile::synth::{self, SynthSpec};
+
+    fn program() -> ProgramConfig {
+        toml::from_str(
+            r#"
+id = "bench/1"
+currency = "USD"
+claims = ["impact", "everflow", "awin"]
+orders = ["shop"]
+return_window_days = 30
+no_order_grace_days = 7
+[match]
+amount_tolerance_abs = "0.50"
+"#,
+        )
+        .unwrap()
+    }
+
+    fn backend(spec: &SynthSpec) -> MemoryBackend {
+        let data = synth::generate(spec);
+        let b = MemoryBackend::new();
+        let mut recs: Vec<Record> = data.claims.into_iter().map(Record::Conversion).collect();
+        recs.extend(data.orders.into_iter().map(Record::Order));
+        b.commit(&recs, spec.start);
+        b
+    }
+
+    /// The store's JSON codec as FORMAT 1 wrote values: version 1 + JSON.
+    fn v1_json(v: &serde_json::Value) -> Vec<u8> {
+        let mut out = vec![1];
+        out.extend(serde_json::to_vec(v).unwrap());
+        out
+    }
+
+    #[test]
+    fn a_format_1_tree_forces_a_clean_full_run() {
+        let spec = SynthSpec::benchmark(300, 11);
+        let (p, fx, now) = (program(), FxTable::empty(), spec.settled_now());
+        let b = backend(&spec);
+        // What FORMAT 1 left: its JSON state (current fingerprints, so only
+        // the version differs), a per-claim JSON decision, index keys.
+        let pp = program_prefix(&p.id);
+        let old_state = serde_json::json!({
+            "v": 1, "last_seq": b.last_seq().unwrap(),
+            "program": p.fingerprint(), "fx": fx.fingerprint(),
+        });
+        b.kv_apply(vec![
+            (state_key(&p.id), Some(v1_json(&old_state))),
+            (
+                format!("{pp}d/impact/x-1").into_bytes(),
+                Some(v1_json(&serde_json::json!({"v": 1, "decision": {}}))),
+            ),
+            (
+                format!("{pp}io/a1/shop/A-1").into_bytes(),
+                Some(v1_json(&serde_json::Value::Null)),
+            ),
+            (
+                format!("{pp}t/2026-01-01T00:00:00.000000000Z/impact/x-1").into_bytes(),
+                Some(v1_json(&serde_json::Value::Null)),
+            ),
+        ])
+        .unwrap();
+        let s = run_program(&b, &p, &fx, now, false).unwrap();
+        assert!(s.full, "a FORMAT-1 state must force a full run");
+
+        // Same tree as a fresh store reconciled once: every old key is gone.
+        let fresh = backend(&spec);
+        run_program(&fresh, &p, &fx, now, false).unwrap();
+        assert_eq!(b.kv_snapshot(), fresh.kv_snapshot());
+        let state = decode_state(&b.kv_get(&state_key(&p.id)).unwrap().unwrap()).unwrap();
+        assert_eq!(state.v, FORMAT);
+        // And the next run is incremental and changes nothing.
+        let s = run_program(&b, &p, &fx, now, false).unwrap();
+        assert!(!s.full);
+        assert_eq!(s.decisions_changed, 0);
+    }
+
+    #[test]
+    fn an_unreadable_state_forces_a_full_run_and_decisions_round_trip() {
+        let spec = SynthSpec::benchmark(200, 5);
+        let (p, fx, now) = (program(), FxTable::empty(), spec.settled_now());
+        let b = backend(&spec);
+        let first = run_program(&b, &p, &fx, now, false).unwrap();
+        assert!(first.full);
+        b.kv_apply(vec![(state_key(&p.id), Some(b"garbage".to_vec()))])
+            .unwrap();
+        let again = run_program(&b, &p, &fx, now, false).unwrap();
+        assert!(again.full);
+        assert_eq!(again.decisions_changed, 0, "same judgements, same bytes");
+
+        // The stored decisions are exactly what the engine decides.
+        let data = synth::generate(&spec);
+        let claims: Vec<ClaimInput> = data
+            .claims
+            .into_iter()
+            .map(|claim| ClaimInput { claim, revision: 1 })
+            .collect();
+        let orders: Vec<OrderInput> = data
+            .orders
+            .into_iter()
+            .map(|order| OrderInput { order, revision: 1 })
+            .collect();
+        let want = engine::decide(&p, &claims, &orders, &fx, now);
+        assert_eq!(load_stored_decisions(&b, &p.id).unwrap(), want);
+    }
 }
