@@ -312,7 +312,7 @@ fn phase_touch(dir: &Path, count: usize) {
     let step = (all.len() / count).max(1);
     let mut by_source: std::collections::BTreeMap<&str, Vec<plugin_api::Record>> =
         Default::default();
-    for (i, (net, rec)) in all.into_iter().enumerate().step_by(step).take(count) {
+    for (i, (net, rec)) in all.into_iter().step_by(step).take(count).enumerate() {
         let plugin_api::Record::Conversion(mut c) = rec else {
             continue;
         };
