@@ -353,15 +353,22 @@ fn read_decision(r: &mut Reader<'_>) -> Result<Decision, CodecError> {
 
 /// A stored decision's bytes.
 pub fn encode_decision(sd: &StoredDecision) -> Vec<u8> {
+    let mut buf = Vec::with_capacity(256);
+    encode_decision_into(&mut buf, sd);
+    buf
+}
+
+/// Appends a stored decision's bytes to `buf`.
+pub fn encode_decision_into(buf: &mut Vec<u8>, sd: &StoredDecision) {
     let mut w = Writer {
-        buf: Vec::with_capacity(256),
+        buf: std::mem::take(buf),
     };
     write_decision(&mut w, &sd.decision);
     w.opt_str(&sd.keys.oid);
     w.opt_str(&sd.keys.click);
     w.opt_str(&sd.keys.coupon);
     w.opt(&sd.due, Writer::time);
-    w.buf
+    *buf = w.buf;
 }
 
 /// Reads [`encode_decision`]'s bytes.
@@ -401,17 +408,32 @@ fn read_strs(r: &mut Reader<'_>) -> Result<Vec<String>, CodecError> {
 
 /// An order index entry's bytes.
 pub fn encode_order(e: &OrderEntry) -> Vec<u8> {
-    let mut w = Writer::default();
-    write_strs(&mut w, &e.keys.ids);
-    write_strs(&mut w, &e.keys.clicks);
-    w.opt_str(&e.keys.coupon);
-    w.time(&e.keys.created_at);
-    w.uint(e.claims.len() as u128);
-    for (s, id) in &e.claims {
+    let mut buf = Vec::new();
+    let claims = e.claims.iter().map(|(s, id)| (s.as_str(), id.as_str()));
+    encode_order_into(&mut buf, &e.keys, claims);
+    buf
+}
+
+/// Appends the bytes of an order entry with these keys and claims (sorted)
+/// to `buf`, as [`encode_order`] writes them.
+pub fn encode_order_into<'a>(
+    buf: &mut Vec<u8>,
+    keys: &OrderKeys,
+    claims: impl ExactSizeIterator<Item = (&'a str, &'a str)>,
+) {
+    let mut w = Writer {
+        buf: std::mem::take(buf),
+    };
+    write_strs(&mut w, &keys.ids);
+    write_strs(&mut w, &keys.clicks);
+    w.opt_str(&keys.coupon);
+    w.time(&keys.created_at);
+    w.uint(claims.len() as u128);
+    for (s, id) in claims {
         w.str(s);
         w.str(id);
     }
-    w.buf
+    *buf = w.buf;
 }
 
 /// Reads [`encode_order`]'s bytes.

@@ -519,18 +519,43 @@ fn summarize(
     s
 }
 
-/// A full run's value for a logical key, made when its bucket is written.
-enum Lazy {
-    Ready(Vec<u8>),
-    Decision(usize),
-    Order(usize),
+/// A full run's logical entry: its slot, and its key and value as ranges of
+/// two arenas (one allocation each instead of two per entry).
+struct Entry {
+    slot: Slot,
+    key: std::ops::Range<usize>,
+    val: std::ops::Range<usize>,
 }
 
-/// The new physical entries of a full run, in tree key order.
-struct NewPhys {
-    key: Vec<u8>,
-    slot: Slot,
-    entries: Vec<(String, Lazy)>,
+/// The arenas of a full run's entries.
+#[derive(Default)]
+struct Arena {
+    keys: String,
+    vals: Vec<u8>,
+    entries: Vec<Entry>,
+}
+
+impl Arena {
+    /// Adds an entry whose key `write_key` appends and whose value
+    /// `write_val` appends.
+    fn push(&mut self, write_key: impl FnOnce(&mut String), write_val: impl FnOnce(&mut Vec<u8>)) {
+        let k0 = self.keys.len();
+        write_key(&mut self.keys);
+        let v0 = self.vals.len();
+        write_val(&mut self.vals);
+        let key = k0..self.keys.len();
+        self.entries.push(Entry {
+            slot: slot(&self.keys[key.clone()]),
+            key,
+            val: v0..self.vals.len(),
+        });
+    }
+    fn key(&self, e: &Entry) -> &str {
+        &self.keys[e.key.clone()]
+    }
+    fn val(&self, e: &Entry) -> &[u8] {
+        &self.vals[e.val.clone()]
+    }
 }
 
 fn full_run<B: ReconBackend>(
@@ -540,6 +565,7 @@ fn full_run<B: ReconBackend>(
     now: DateTime<Utc>,
     new_state: ProgramState,
 ) -> Result<ProgramSummary, ReconcileError> {
+    use std::fmt::Write as _;
     let p = program.id.as_str();
     let pp = program_prefix(p);
     let coupons = program.matching.coupon_matching;
@@ -565,69 +591,65 @@ fn full_run<B: ReconBackend>(
     drop(claims);
     let summary = summarize(p, true, &decisions, 0, new_state.last_seq);
 
-    let mut matched: rustc_hash::FxHashMap<(&str, &str), Vec<(String, String)>> =
+    // Claims matched to each order, as indexes into `decisions` (in claim
+    // order, so each list is sorted).
+    let mut matched: rustc_hash::FxHashMap<(&str, &str), Vec<u32>> =
         rustc_hash::FxHashMap::default();
-    for d in &decisions {
+    for (i, d) in decisions.iter().enumerate() {
         if let Some(o) = &d.order {
             matched
                 .entry((o.source.as_str(), o.id.as_str()))
                 .or_default()
-                .push((d.claim.source.clone(), d.claim.id.clone()));
+                .push(i as u32);
         }
     }
-    // Logical entries with values made lazily: only encoded bytes are kept.
-    let mut entries: Vec<(Slot, String, Lazy)> =
-        Vec::with_capacity(decisions.len() + orders.len() * 2);
-    let mut order_values: Vec<Vec<u8>> = Vec::with_capacity(orders.len());
+    let mut arena = Arena {
+        keys: String::with_capacity((decisions.len() + orders.len()) * 32),
+        vals: Vec::with_capacity(decisions.len() * 280 + orders.len() * 48),
+        entries: Vec::with_capacity(decisions.len() + orders.len()),
+    };
     for o in &orders {
         let ok = (o.order.source.clone(), o.order.order_id.clone());
-        let entry = OrderEntry {
-            keys: order_keys(&o.order),
-            claims: matched
-                .remove(&(o.order.source.as_str(), o.order.order_id.as_str()))
-                .unwrap_or_default(),
-        };
-        let pk = primary_key(&ok);
-        entries.push((slot(&pk), pk, Lazy::Order(order_values.len())));
-        for (k, v) in order_index_keys(&ok, &entry.keys, coupons) {
-            entries.push((slot(&k), k, Lazy::Ready(v)));
+        let okeys = order_keys(&o.order);
+        let list = matched
+            .remove(&(o.order.source.as_str(), o.order.order_id.as_str()))
+            .unwrap_or_default();
+        let norm = engine::normalize_order_id(&ok.1).unwrap_or_default();
+        arena.push(
+            |k| {
+                let _ = write!(k, "io/{}/{}/{}", esc(&norm), esc(&ok.0), esc(&ok.1));
+            },
+            |v| {
+                let claims = list.iter().map(|&i| {
+                    let c = &decisions[i as usize].claim;
+                    (c.source.as_str(), c.id.as_str())
+                });
+                codec::encode_order_into(v, &okeys, claims);
+            },
+        );
+        for (k, v) in order_index_keys(&ok, &okeys, coupons) {
+            arena.push(|ks| ks.push_str(&k), |vs| vs.extend_from_slice(&v));
         }
-        order_values.push(codec::encode_order(&entry));
     }
     drop(matched);
     drop(orders);
-    let mut decision_values: Vec<Vec<u8>> = Vec::with_capacity(decisions.len());
     for (d, k) in decisions.into_iter().zip(keys) {
         let sd = stored_decision(program, d, k);
-        let dk = decision_key(&(
-            sd.decision.claim.source.clone(),
-            sd.decision.claim.id.clone(),
-        ));
-        entries.push((slot(&dk), dk, Lazy::Decision(decision_values.len())));
+        let c = &sd.decision.claim;
+        arena.push(
+            |ks| {
+                let _ = write!(ks, "d/{}/{}", esc(&c.source), esc(&c.id));
+            },
+            |vs| codec::encode_decision_into(vs, &sd),
+        );
         for (k, v) in claim_index_keys(&sd, coupons) {
-            entries.push((slot(&k), k, Lazy::Ready(v)));
-        }
-        decision_values.push(codec::encode_decision(&sd));
-    }
-    entries.sort_unstable_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
-    // Group into physical keys; `Slot` orders D < X < direct, as the tree
-    // keys `P/D/..` < `P/X/..` < `P/t/..` do.
-    let mut phys: Vec<NewPhys> = Vec::new();
-    for (s, k, v) in entries {
-        match phys.last_mut() {
-            Some(last) if last.slot == s && s != Slot::Direct => last.entries.push((k, v)),
-            _ => phys.push(NewPhys {
-                key: slot_key(&pp, s, &k),
-                slot: s,
-                entries: vec![(k, v)],
-            }),
+            arena.push(|ks| ks.push_str(&k), |vs| vs.extend_from_slice(&v));
         }
     }
-    let mut materialise = |l: Lazy| match l {
-        Lazy::Ready(v) => v,
-        Lazy::Decision(i) => std::mem::take(&mut decision_values[i]),
-        Lazy::Order(i) => std::mem::take(&mut order_values[i]),
-    };
+    let mut entries = std::mem::take(&mut arena.entries);
+    // `Slot` orders D < X < direct, as the tree keys `P/D/..` < `P/X/..` <
+    // `P/t/..` do; within a bucket, logical keys in order.
+    entries.sort_unstable_by(|a, b| (a.slot, arena.key(a)).cmp(&(b.slot, arena.key(b))));
 
     // Invalidate the state first: a crash part-way leaves no state, so the
     // next run is a full one again.
@@ -649,13 +671,18 @@ fn full_run<B: ReconBackend>(
         .kv_scan(pp.as_bytes())
         .filter(|r| r.as_ref().map_or(true, |(k, _)| *k != state_k))
         .peekable();
-    let mut new = phys.into_iter().peekable();
+    let mut next = 0usize;
+    let mut new_key: Option<Vec<u8>> = None;
     loop {
-        let ord = match (new.peek(), old.peek()) {
+        if new_key.is_none() && next < entries.len() {
+            let e = &entries[next];
+            new_key = Some(slot_key(&pp, e.slot, arena.key(e)));
+        }
+        let ord = match (&new_key, old.peek()) {
             (None, None) => break,
             (Some(_), None) => std::cmp::Ordering::Less,
             (None, Some(_)) => std::cmp::Ordering::Greater,
-            (Some(n), Some(Ok((ok, _)))) => n.key.cmp(ok),
+            (Some(nk), Some(Ok((ok, _)))) => nk.cmp(ok),
             (_, Some(Err(_))) => {
                 if let Some(Err(e)) = old.next() {
                     return Err(e.into());
@@ -669,7 +696,7 @@ fn full_run<B: ReconBackend>(
                 _ => continue,
             },
             std::cmp::Ordering::Less | std::cmp::Ordering::Equal => {
-                let Some(n) = new.next() else { break };
+                let Some(key) = new_key.take() else { break };
                 let old_v = match ord {
                     std::cmp::Ordering::Equal => match old.next() {
                         Some(Ok((_, v))) => Some(v),
@@ -677,47 +704,64 @@ fn full_run<B: ReconBackend>(
                     },
                     _ => None,
                 };
-                let mut entries: Vec<(String, Vec<u8>)> = n
-                    .entries
-                    .into_iter()
-                    .map(|(k, l)| (k, materialise(l)))
-                    .collect();
-                let value = match n.slot {
-                    Slot::Direct => entries.pop().map(|(_, v)| v).unwrap_or_default(),
-                    Slot::D(_) => {
-                        let olds: BTreeMap<String, Vec<u8>> = old_v
-                            .as_deref()
-                            .and_then(|v| codec::decode_bucket(v).ok())
-                            .unwrap_or_default()
-                            .into_iter()
-                            .collect();
-                        for (k, v) in &mut entries {
-                            let Some(ov) = olds.get(k) else {
-                                changed += 1;
-                                continue;
-                            };
-                            if ov == v {
-                                continue;
-                            }
-                            let o = decode_decision(k, ov)?;
-                            match keep_decided_at(decode_decision(k, v)?, &o) {
-                                None => *v = ov.clone(),
-                                Some(sd) => {
-                                    changed += 1;
-                                    *v = codec::encode_decision(&sd);
+                // This key's entries: one direct entry, or a whole bucket.
+                let s = entries[next].slot;
+                let mut end = next + 1;
+                if s != Slot::Direct {
+                    while end < entries.len() && entries[end].slot == s {
+                        end += 1;
+                    }
+                }
+                let group = &entries[next..end];
+                next = end;
+                let fresh =
+                    || codec::encode_bucket(group.iter().map(|e| (arena.key(e), arena.val(e))));
+                let value = match s {
+                    Slot::Direct => arena.val(&group[0]).to_vec(),
+                    Slot::X(_) => fresh(),
+                    Slot::D(_) => match old_v.as_deref().map(codec::decode_bucket) {
+                        Some(Ok(olds)) => {
+                            let v = fresh();
+                            if old_v.as_ref() == Some(&v) {
+                                v
+                            } else {
+                                let olds: BTreeMap<String, Vec<u8>> = olds.into_iter().collect();
+                                let mut out: Vec<(String, Vec<u8>)> = Vec::new();
+                                for e in group {
+                                    let (k, v) = (arena.key(e), arena.val(e));
+                                    let v = match olds.get(k) {
+                                        None => {
+                                            changed += 1;
+                                            v.to_vec()
+                                        }
+                                        Some(ov) if ov[..] == v[..] => v.to_vec(),
+                                        Some(ov) => {
+                                            let o = decode_decision(k, ov)?;
+                                            match keep_decided_at(decode_decision(k, v)?, &o) {
+                                                None => ov.clone(),
+                                                Some(sd) => {
+                                                    changed += 1;
+                                                    codec::encode_decision(&sd)
+                                                }
+                                            }
+                                        }
+                                    };
+                                    out.push((k.to_owned(), v));
                                 }
+                                codec::encode_bucket(out.iter().map(|(k, v)| (k.as_str(), &v[..])))
                             }
                         }
-                        codec::encode_bucket(entries.iter().map(|(k, v)| (k.as_str(), &v[..])))
-                    }
-                    Slot::X(_) => {
-                        codec::encode_bucket(entries.iter().map(|(k, v)| (k.as_str(), &v[..])))
-                    }
+                        // No bucket yet, or not one of ours: all new.
+                        _ => {
+                            changed += group.len() as u64;
+                            fresh()
+                        }
+                    },
                 };
                 if old_v.as_ref() == Some(&value) {
                     continue;
                 }
-                (n.key, Some(value))
+                (key, Some(value))
             }
         };
         batch_bytes += key.len() + value.as_ref().map_or(0, Vec::len);
