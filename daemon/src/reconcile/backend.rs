@@ -17,8 +17,9 @@ pub type KeyValue = (Vec<u8>, Vec<u8>);
 /// A put (`Some`) or delete (`None`) of a raw key.
 pub type KeyWrite = (Vec<u8>, Option<Vec<u8>>);
 
-/// Records, change log and the `recon` key-value tree.
-pub trait ReconBackend {
+/// Records, change log and the `recon` key-value tree. `Sync`: an
+/// incremental run reads ahead on worker threads.
+pub trait ReconBackend: Sync {
     /// Highest change sequence so far.
     fn last_seq(&self) -> Result<u64, StoreError>;
     /// Changes with `seq > after`, in order.

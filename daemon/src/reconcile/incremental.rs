@@ -23,7 +23,7 @@
 //! |---|---|
 //! | `P/D/<b>` | the `d/` entries whose key hashes to `b` ([`D_BUCKETS`]) |
 //! | `P/X/<b>` | the index entries whose `<kind>/<value>/` hashes to `b` ([`X_BUCKETS`]), so one lookup finds every entry of a value |
-//! | `P/s` | [`ProgramState`]: FORMAT byte + JSON |
+//! | `P/s` | [`ProgramState`]: FORMAT byte + JSON (with the bucket counts: other counts force a full run) |
 //! | `P/t/<time>/<claim src>/<claim id>` | empty: one key each, scanned in time order |
 //!
 //! A bucket value is [`codec::FORMAT`], then its (logical key, value) pairs
@@ -48,8 +48,10 @@
 //! claims whose time-based change is due; and every claim sharing an order
 //! (old or new) with any of those. Everything else keeps its match and
 //! contest, so the result equals a full run. It reads only the buckets of
-//! those keys (each once) and the `t/` keys due. A decision whose judgement
-//! is unchanged keeps its `decided_at` and is not rewritten.
+//! those keys (each once) and the `t/` keys due; with many claims to load,
+//! worker threads read their records, buckets and candidate orders ahead
+//! ([`ReconBackend`] is `Sync`). A decision whose judgement is unchanged
+//! keeps its `decided_at` and is not rewritten.
 //!
 //! Crash safety: a full run deletes `P/s` first and writes it last, so a
 //! run cut short leaves no state and the next run is a full one; an
@@ -89,6 +91,10 @@ pub struct ProgramState {
     pub program: String,
     /// [`FxTable::fingerprint`] of the run.
     pub fx: String,
+    /// [`D_BUCKETS`] and [`X_BUCKETS`] the tree was written with (other
+    /// counts put keys in other buckets: a full run rewrites them).
+    #[serde(default)]
+    pub buckets: (u32, u32),
 }
 
 /// A claim's match keys as last seen (normalised).
@@ -240,6 +246,11 @@ fn slot(key: &str) -> Slot {
         let head = &key[..(cut + 1).min(key.len())];
         Slot::X((fnv(head.as_bytes()) % u64::from(X_BUCKETS)) as u32)
     }
+}
+
+/// The bucket of every index entry under `prefix` (`<kind>/<value>/`).
+fn prefix_slot(prefix: &str) -> Slot {
+    Slot::X((fnv(prefix.as_bytes()) % u64::from(X_BUCKETS)) as u32)
 }
 
 fn slot_key(pp: &str, slot: Slot, logical: &str) -> Vec<u8> {
@@ -488,9 +499,16 @@ pub fn run_program<B: ReconBackend>(
         last_seq: hi,
         program: program_fp.clone(),
         fx: fx_fp.clone(),
+        buckets: (D_BUCKETS, X_BUCKETS),
     };
     match state {
-        Some(s) if !force_full && s.v == FORMAT && s.program == program_fp && s.fx == fx_fp => {
+        Some(s)
+            if !force_full
+                && s.v == FORMAT
+                && s.buckets == new_state.buckets
+                && s.program == program_fp
+                && s.fx == fx_fp =>
+        {
             incremental_run(b, program, fx, now, s.last_seq, new_state)
         }
         _ => full_run(b, program, fx, now, new_state),
@@ -780,6 +798,105 @@ fn full_run<B: ReconBackend>(
     })
 }
 
+/// Reads done ahead on worker threads for a set of claims: their records,
+/// the buckets holding their decisions and their order-id and click-id
+/// index entries, and the records of the orders indexed there. The run takes
+/// what it needs from here instead of reading one key at a time; a failed
+/// read is left for the run's own read to report.
+#[derive(Default)]
+struct ReadAhead {
+    claims: rustc_hash::FxHashMap<Key2, Option<Stored>>,
+    orders: rustc_hash::FxHashMap<Key2, Option<Stored>>,
+    buckets: rustc_hash::FxHashMap<Vec<u8>, Bucket>,
+}
+
+impl ReadAhead {
+    fn merge(&mut self, other: ReadAhead) {
+        self.claims.extend(other.claims);
+        self.orders.extend(other.orders);
+        for (k, v) in other.buckets {
+            self.buckets.entry(k).or_insert(v);
+        }
+    }
+}
+
+/// Fewer claims than this are read in line.
+const READ_AHEAD_MIN: usize = 512;
+
+fn read_ahead<B: ReconBackend>(b: &B, pp: &str, claims: &[&Key2]) -> ReadAhead {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
+    if claims.len() < READ_AHEAD_MIN || threads < 2 {
+        return ReadAhead::default();
+    }
+    let chunk = claims.len().div_ceil(threads);
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = claims
+            .chunks(chunk)
+            .map(|part| scope.spawn(move || read_ahead_part(b, pp, part)))
+            .collect();
+        let mut all = ReadAhead::default();
+        for w in workers {
+            if let Ok(r) = w.join() {
+                all.merge(r);
+            }
+        }
+        all
+    })
+}
+
+fn read_ahead_part<B: ReconBackend>(b: &B, pp: &str, part: &[&Key2]) -> ReadAhead {
+    let mut r = ReadAhead::default();
+    let load = |r: &mut ReadAhead, pk: Vec<u8>| {
+        if r.buckets.contains_key(&pk) {
+            return;
+        }
+        let Ok(stored) = b.kv_get(&pk) else { return };
+        let entries = match &stored {
+            None => BTreeMap::new(),
+            Some(v) => match codec::decode_bucket(v) {
+                Ok(e) => e.into_iter().collect(),
+                Err(_) => return,
+            },
+        };
+        r.buckets.insert(pk, Bucket { stored, entries });
+    };
+    for &c in part {
+        let Ok(rec) = b.get_record(RecordKind::Conversion, &c.0, &c.1) else {
+            continue;
+        };
+        let dk = decision_key(c);
+        load(&mut r, slot_key(pp, slot(&dk), &dk));
+        if let Some(Record::Conversion(conv)) = rec.as_ref().map(|s| &s.record) {
+            let keys = claim_keys(conv);
+            let prefixes = (keys.oid.iter().map(|o| index_prefix("io", o)))
+                .chain(keys.click.iter().map(|c| index_prefix("ic", c)));
+            for prefix in prefixes {
+                let pk = slot_key(pp, prefix_slot(&prefix), &prefix);
+                load(&mut r, pk.clone());
+                let Some(bk) = r.buckets.get(&pk) else {
+                    continue;
+                };
+                let refs: Vec<Key2> = bk
+                    .entries
+                    .range(prefix.clone()..)
+                    .take_while(|(k, _)| k.starts_with(&prefix))
+                    .filter_map(|(k, _)| tail_ref(k))
+                    .collect();
+                for o in refs {
+                    if let std::collections::hash_map::Entry::Vacant(v) = r.orders.entry(o) {
+                        let (src, id) = v.key();
+                        if let Ok(s) = b.get_record(RecordKind::Order, src, id) {
+                            v.insert(s);
+                        }
+                    }
+                }
+            }
+        }
+        r.claims.insert(c.clone(), rec);
+    }
+    r
+}
+
 /// A bucket as loaded: its stored bytes and its entries (edited in place).
 struct Bucket {
     stored: Option<Vec<u8>>,
@@ -835,9 +952,17 @@ impl<'a, B: ReconBackend> Layer<'a, B> {
         })
     }
 
+    /// Adds buckets read ahead (those not loaded yet).
+    fn seed(&self, buckets: rustc_hash::FxHashMap<Vec<u8>, Bucket>) {
+        let mut mine = self.buckets.borrow_mut();
+        for (pk, bk) in buckets {
+            mine.entry(pk).or_insert(bk);
+        }
+    }
+
     /// Entries under `prefix` (`<kind>/<value>/`: all in one bucket).
     fn scan(&self, prefix: &str) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
-        let s = Slot::X((fnv(prefix.as_bytes()) % u64::from(X_BUCKETS)) as u32);
+        let s = prefix_slot(prefix);
         self.with_bucket(slot_key(&self.pp, s, prefix), |bk| {
             bk.entries
                 .range(prefix.to_owned()..)
@@ -1025,6 +1150,13 @@ fn incremental_run<B: ReconBackend>(
     let mut olds: BTreeMap<Key2, Option<StoredDecision>> = BTreeMap::new();
     let mut orders: BTreeMap<Key2, OrderInput> = BTreeMap::new();
     let window = Duration::hours(i64::from(program.matching.fuzzy_window_hours));
+    let pp = program_prefix(p);
+    let ra = RefCell::new(ReadAhead::default());
+    let ahead = |ov: &Layer<B>, cs: &[&Key2]| {
+        let mut r = read_ahead(b, &pp, cs);
+        ov.seed(std::mem::take(&mut r.buckets));
+        *ra.borrow_mut() = r;
+    };
     let load_claim = |ov: &Layer<B>,
                       c: &Key2,
                       claims: &mut BTreeMap<Key2, ClaimInput>,
@@ -1034,7 +1166,12 @@ fn incremental_run<B: ReconBackend>(
         if claims.contains_key(c) {
             return Ok(());
         }
-        let Some(s) = b.get_record(RecordKind::Conversion, &c.0, &c.1)? else {
+        let ahead = ra.borrow_mut().claims.remove(c);
+        let rec = match ahead {
+            Some(r) => r,
+            None => b.get_record(RecordKind::Conversion, &c.0, &c.1)?,
+        };
+        let Some(s) = rec else {
             return Ok(());
         };
         let ci = as_claim(s, &c.0)?;
@@ -1066,7 +1203,12 @@ fn incremental_run<B: ReconBackend>(
             if orders.contains_key(&o) {
                 continue;
             }
-            if let Some(s) = b.get_record(RecordKind::Order, &o.0, &o.1)? {
+            let ahead = ra.borrow_mut().orders.remove(&o);
+            let rec = match ahead {
+                Some(r) => r,
+                None => b.get_record(RecordKind::Order, &o.0, &o.1)?,
+            };
+            if let Some(s) = rec {
                 orders.insert(o.clone(), as_order(s, &o.0)?);
             }
         }
@@ -1074,6 +1216,7 @@ fn incremental_run<B: ReconBackend>(
         olds.insert(c.clone(), old);
         Ok(())
     };
+    ahead(&ov, &affected.iter().collect::<Vec<_>>());
     for c in &affected {
         load_claim(&ov, c, &mut claims, &mut olds, &mut orders)?;
     }
@@ -1109,6 +1252,8 @@ fn incremental_run<B: ReconBackend>(
             mates.extend(e.claims);
         }
     }
+    let new_mates: Vec<&Key2> = mates.iter().filter(|c| !claims.contains_key(*c)).collect();
+    ahead(&ov, &new_mates);
     for c in &mates {
         load_claim(&ov, c, &mut claims, &mut olds, &mut orders)?;
     }
@@ -1299,6 +1444,75 @@ amount_tolerance_abs = "0.50"
         let s = run_program(&b, &p, &fx, now, false).unwrap();
         assert!(!s.full);
         assert_eq!(s.decisions_changed, 0);
+    }
+
+    #[test]
+    fn a_large_incremental_run_reads_ahead_and_equals_a_full_run() {
+        let spec = SynthSpec::benchmark(1500, 9);
+        let (p, fx, now) = (program(), FxTable::empty(), spec.settled_now());
+        let data = synth::generate(&spec);
+        let b = backend(&spec);
+        assert!(run_program(&b, &p, &fx, now, false).unwrap().full);
+        // Change every other claim (status or amount) and drop some orders'
+        // refunds: more than READ_AHEAD_MIN claims to re-judge.
+        let mut changed: Vec<Record> = Vec::new();
+        for (i, c) in data.claims.iter().enumerate().filter(|(i, _)| i % 2 == 0) {
+            let mut c = c.clone();
+            if i % 4 == 0 {
+                c.status = plugin_api::ConversionStatus::Reversed;
+            } else if let Some(m) = &mut c.sale_amount {
+                m.amount *= rust_decimal::Decimal::new(12, 1);
+            }
+            changed.push(Record::Conversion(c));
+        }
+        for o in data.orders.iter().step_by(7) {
+            let mut o = o.clone();
+            o.refunds.clear();
+            changed.push(Record::Order(o));
+        }
+        assert!(changed.len() > READ_AHEAD_MIN);
+        b.commit(&changed, spec.start);
+        let inc = run_program(&b, &p, &fx, now, false).unwrap();
+        assert!(!inc.full);
+        assert!(inc.claims_judged as usize > READ_AHEAD_MIN);
+
+        let fresh = MemoryBackend::new();
+        let mut latest: BTreeMap<(&str, String, String), Record> = BTreeMap::new();
+        let all = data.claims.iter().cloned().map(Record::Conversion);
+        let all = all.chain(data.orders.iter().cloned().map(Record::Order));
+        for r in all.chain(changed) {
+            latest.insert((r.kind().as_str(), r.source().to_owned(), r.key()), r);
+        }
+        fresh.commit(&latest.into_values().collect::<Vec<_>>(), spec.start);
+        run_program(&fresh, &p, &fx, now, false).unwrap();
+        let strip = |ds: Vec<Decision>| -> Vec<Decision> {
+            ds.into_iter()
+                .map(|mut d| {
+                    d.claim.revision = 0;
+                    if let Some(o) = &mut d.order {
+                        o.revision = 0;
+                    }
+                    if let Some(w) = &mut d.winner {
+                        w.revision = 0;
+                    }
+                    d
+                })
+                .collect()
+        };
+        assert_eq!(
+            strip(load_stored_decisions(&b, &p.id).unwrap()),
+            strip(load_stored_decisions(&fresh, &p.id).unwrap())
+        );
+        let no_d = |m: BTreeMap<String, Vec<u8>>| -> Vec<String> {
+            m.into_iter()
+                .filter(|(k, _)| !k.starts_with("d/"))
+                .map(|(k, v)| format!("{k}={v:?}"))
+                .collect()
+        };
+        assert_eq!(
+            no_d(logical_entries(&b, &p.id).unwrap()),
+            no_d(logical_entries(&fresh, &p.id).unwrap())
+        );
     }
 
     #[test]
