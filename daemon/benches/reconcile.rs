@@ -10,6 +10,8 @@
 //!     refunds, 3 % mismatches, 1 % reversals, 1 % ghosts), its time and the
 //!     child process's peak RSS; DuckDB recomputing every decision on the
 //!     same data (outcome counts compared).
+//! (b') a rerun with no new data; (b'') `load_decisions` reading every
+//!     decision back, as payout and kpi do.
 //! (c) an incremental run after 10k claims changed, against (b)'s DuckDB
 //!     full recompute.
 //!
@@ -299,6 +301,19 @@ fn phase_run(dir: &Path, now_offset_days: i64) {
     );
 }
 
+/// Reads every stored decision back, as payout and kpi do.
+fn phase_load(dir: &Path) {
+    let store = Store::open(&dir.join("data")).unwrap();
+    let started = Instant::now();
+    let decisions = reckon::reconcile::load_decisions(&store, &program().id).unwrap();
+    let secs = started.elapsed().as_secs_f64();
+    println!(
+        "{{\"seconds\":{secs:.3},\"peak_rss_mib\":{},\"decisions\":{}}}",
+        peak_rss_mib(),
+        decisions.len()
+    );
+}
+
 /// Changes `count` claims (every n/count-th): status → reversed for half,
 /// amount +20 % for the other half.
 fn phase_touch(dir: &Path, count: usize) {
@@ -366,6 +381,7 @@ fn main() {
         match phase.as_str() {
             "prepare" => phase_prepare(&e2e, arg(&args, "--n").unwrap().parse().unwrap()),
             "run" => phase_run(&e2e, arg(&args, "--days").map_or(0, |d| d.parse().unwrap())),
+            "load" => phase_load(&e2e),
             "touch" => phase_touch(&e2e, arg(&args, "--count").unwrap().parse().unwrap()),
             other => panic!("unknown phase {other}"),
         }
@@ -486,6 +502,16 @@ fn main() {
             "(b') rerun with no new data".into(),
             format!("{} s", again["seconds"]),
             format!("judged {}, changed {}", again["judged"], again["changed"]),
+            String::new(),
+        ));
+        let load = child("load", &[]);
+        rows.push((
+            "(b'') load_decisions, every decision back (payout/kpi read path)".into(),
+            format!("{} s", load["seconds"]),
+            format!(
+                "{} decisions, peak RSS {} MiB",
+                load["decisions"], load["peak_rss_mib"]
+            ),
             String::new(),
         ));
         let touched = child("touch", &["--count", "10000"]);
