@@ -11,6 +11,8 @@
 //!     refunds, 3 % mismatches, 1 % reversals, 1 % ghosts), its time and the
 //!     child process's peak RSS; DuckDB recomputing every decision on the
 //!     same data (outcome counts compared).
+//! (b') a rerun with no new data; (b'') `load_decisions` reading every
+//!     decision back, as payout and kpi do.
 //! (c) an incremental run after 10k claims changed, against (b)'s DuckDB
 //!     full recompute.
 //!
@@ -305,6 +307,19 @@ fn phase_run(dir: &Path, now_offset_days: i64) {
     );
 }
 
+/// Reads every stored decision back, as payout and kpi do.
+fn phase_load(dir: &Path) {
+    let store = Store::open(&dir.join("data")).unwrap();
+    let started = Instant::now();
+    let decisions = reckon::reconcile::load_decisions(&store, &program().id).unwrap();
+    let secs = started.elapsed().as_secs_f64();
+    println!(
+        "{{\"seconds\":{secs:.3},\"peak_rss_mib\":{},\"decisions\":{}}}",
+        peak_rss_mib(),
+        decisions.len()
+    );
+}
+
 /// Changes `count` claims (every n/count-th): status → reversed for half,
 /// amount +20 % for the other half.
 fn phase_touch(dir: &Path, count: usize) {
@@ -318,7 +333,7 @@ fn phase_touch(dir: &Path, count: usize) {
     let step = (all.len() / count).max(1);
     let mut by_source: std::collections::BTreeMap<&str, Vec<plugin_api::Record>> =
         Default::default();
-    for (i, (net, rec)) in all.into_iter().enumerate().step_by(step).take(count) {
+    for (i, (net, rec)) in all.into_iter().step_by(step).take(count).enumerate() {
         let plugin_api::Record::Conversion(mut c) = rec else {
             continue;
         };
@@ -372,6 +387,7 @@ fn main() {
         match phase.as_str() {
             "prepare" => phase_prepare(&e2e, arg(&args, "--n").unwrap().parse().unwrap()),
             "run" => phase_run(&e2e, arg(&args, "--days").map_or(0, |d| d.parse().unwrap())),
+            "load" => phase_load(&e2e),
             "touch" => phase_touch(&e2e, arg(&args, "--count").unwrap().parse().unwrap()),
             other => panic!("unknown phase {other}"),
         }
@@ -509,6 +525,16 @@ fn main() {
             "(b') rerun with no new data".into(),
             format!("{} s", again["seconds"]),
             format!("judged {}, changed {}", again["judged"], again["changed"]),
+            String::new(),
+        ));
+        let load = child("load", &[]);
+        rows.push((
+            "(b'') load_decisions, every decision back (payout/kpi read path)".into(),
+            format!("{} s", load["seconds"]),
+            format!(
+                "{} decisions, peak RSS {} MiB",
+                load["decisions"], load["peak_rss_mib"]
+            ),
             String::new(),
         ));
         let touched = child("touch", &["--count", "10000"]);

@@ -1,6 +1,7 @@
 //! What reconciliation needs from storage, as a small trait: records with
 //! revisions and the change log (read), and the `recon` domain tree
-//! (read/write). [`crate::store::Store`] implements it; [`MemoryBackend`] is
+//! (read/write, raw bytes: reconcile owns its value format, see
+//! [`super::codec`]). [`crate::store::Store`] implements it; [`MemoryBackend`] is
 //! an in-memory stand-in with the same upsert/revision/change-log semantics,
 //! used by tests and benchmarks of the engine. It is not a store: nothing is
 //! durable.
@@ -8,12 +9,17 @@
 use crate::store::{Change, Store, StoreError, Stored};
 use chrono::{DateTime, Utc};
 use plugin_api::protocol::{Record, RecordKind};
-use serde_json::Value;
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 
-/// Records, change log and the `recon` key-value tree.
-pub trait ReconBackend {
+/// A raw (key, value) pair of the `recon` tree.
+pub type KeyValue = (Vec<u8>, Vec<u8>);
+/// A put (`Some`) or delete (`None`) of a raw key.
+pub type KeyWrite = (Vec<u8>, Option<Vec<u8>>);
+
+/// Records, change log and the `recon` key-value tree. `Sync`: an
+/// incremental run reads ahead on worker threads.
+pub trait ReconBackend: Sync {
     /// Highest change sequence so far.
     fn last_seq(&self) -> Result<u64, StoreError>;
     /// Changes with `seq > after`, in order.
@@ -35,14 +41,12 @@ pub trait ReconBackend {
         key: &str,
     ) -> Result<Option<Stored>, StoreError>;
     /// One value of the `recon` tree.
-    fn kv_get(&self, key: &str) -> Result<Option<Value>, StoreError>;
-    /// Values of the `recon` tree under `prefix`, in key order.
-    fn kv_scan(
-        &self,
-        prefix: &str,
-    ) -> Box<dyn Iterator<Item = Result<(String, Value), StoreError>> + '_>;
+    fn kv_get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError>;
+    /// Entries of the `recon` tree under `prefix`, in key order.
+    fn kv_scan(&self, prefix: &[u8])
+        -> Box<dyn Iterator<Item = Result<KeyValue, StoreError>> + '_>;
     /// Applies puts and deletes to the `recon` tree atomically.
-    fn kv_apply(&self, batch: Vec<(String, Option<Value>)>) -> Result<(), StoreError>;
+    fn kv_apply(&self, batch: Vec<KeyWrite>) -> Result<(), StoreError>;
     /// Makes applied batches durable.
     fn flush(&self) -> Result<(), StoreError>;
 }
@@ -89,17 +93,21 @@ impl ReconBackend for StoreBackend<'_> {
     ) -> Result<Option<Stored>, StoreError> {
         self.store.get_record(kind, source, key)
     }
-    fn kv_get(&self, key: &str) -> Result<Option<Value>, StoreError> {
-        self.recon.get(key)
+    fn kv_get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.recon.get_raw(key)?.map(|v| v.to_vec()))
     }
     fn kv_scan(
         &self,
-        prefix: &str,
-    ) -> Box<dyn Iterator<Item = Result<(String, Value), StoreError>> + '_> {
-        self.recon.scan_prefix::<Value>(prefix)
+        prefix: &[u8],
+    ) -> Box<dyn Iterator<Item = Result<KeyValue, StoreError>> + '_> {
+        Box::new(
+            self.recon
+                .scan_prefix_raw(prefix)
+                .map(|r| r.map(|(k, v)| (k.to_vec(), v.to_vec()))),
+        )
     }
-    fn kv_apply(&self, batch: Vec<(String, Option<Value>)>) -> Result<(), StoreError> {
-        self.recon.apply(batch)
+    fn kv_apply(&self, batch: Vec<KeyWrite>) -> Result<(), StoreError> {
+        self.recon.apply_raw(batch)
     }
     fn flush(&self) -> Result<(), StoreError> {
         self.store.flush()
@@ -110,7 +118,7 @@ impl ReconBackend for StoreBackend<'_> {
 struct MemoryState {
     records: BTreeMap<(&'static str, String, String), Stored>,
     changes: Vec<Change>,
-    kv: BTreeMap<String, Value>,
+    kv: BTreeMap<Vec<u8>, Vec<u8>>,
 }
 
 /// An in-memory [`ReconBackend`] with the store's upsert semantics: an
@@ -172,7 +180,7 @@ impl MemoryBackend {
     }
 
     /// A copy of the whole `recon` tree (for tests comparing runs).
-    pub fn kv_snapshot(&self) -> BTreeMap<String, Value> {
+    pub fn kv_snapshot(&self) -> BTreeMap<Vec<u8>, Vec<u8>> {
         self.lock().kv.clone()
     }
 }
@@ -221,23 +229,23 @@ impl ReconBackend for MemoryBackend {
             .get(&(kind.as_str(), source.to_owned(), key.to_owned()))
             .cloned())
     }
-    fn kv_get(&self, key: &str) -> Result<Option<Value>, StoreError> {
+    fn kv_get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
         Ok(self.lock().kv.get(key).cloned())
     }
     fn kv_scan(
         &self,
-        prefix: &str,
-    ) -> Box<dyn Iterator<Item = Result<(String, Value), StoreError>> + '_> {
+        prefix: &[u8],
+    ) -> Box<dyn Iterator<Item = Result<KeyValue, StoreError>> + '_> {
         let v: Vec<_> = self
             .lock()
             .kv
-            .range(prefix.to_owned()..)
+            .range(prefix.to_vec()..)
             .take_while(|(k, _)| k.starts_with(prefix))
             .map(|(k, v)| Ok((k.clone(), v.clone())))
             .collect();
         Box::new(v.into_iter())
     }
-    fn kv_apply(&self, batch: Vec<(String, Option<Value>)>) -> Result<(), StoreError> {
+    fn kv_apply(&self, batch: Vec<KeyWrite>) -> Result<(), StoreError> {
         let mut st = self.lock();
         for (k, v) in batch {
             match v {

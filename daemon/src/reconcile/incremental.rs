@@ -1,39 +1,64 @@
 //! Decisions as data: how a program's decisions and match indexes live in
 //! the `recon` tree, and the full and incremental runs that keep them.
 //!
-//! Keys (every component escaped so it holds no `/`; `P` = program id):
+//! **Logical entries.** A program's data is a sorted map of logical keys
+//! (every component escaped so it holds no `/`):
 //!
-//! | key | value | what for |
+//! | logical key | value | what for |
 //! |---|---|---|
-//! | `P/s` | [`ProgramState`] | last change seq seen, config and FX fingerprints |
-//! | `P/d/<claim src>/<claim id>` | [`StoredDecision`] | the decision and the claim's match keys |
-//! | `P/io/<norm id>/<order src>/<order id>` | [`OrderEntry`] under the order's own (primary) id, null under an alt id | orders by normalised id; the order's match keys and the claims matched to it |
-//! | `P/ic/<click>/<order src>/<order id>` | null | orders by click id |
-//! | `P/ik/<coupon>/<order src>/<order id>` | created_at | orders by coupon (coupon matching only) |
-//! | `P/qo/<norm id>/<claim src>/<claim id>` | null | claims quoting an order id they are not matched by |
-//! | `P/qc/<click>/<claim src>/<claim id>` | null | claims with a click id, not matched by order id or click |
-//! | `P/qk/<coupon>/<claim src>/<claim id>` | null | claims with a coupon, not matched by order id or click (coupon matching only) |
-//! | `P/t/<time>/<claim src>/<claim id>` | null | decisions that change with time alone |
+//! | `d/<claim src>/<claim id>` | [`StoredDecision`] | the decision and the claim's match keys |
+//! | `io/<norm id>/<order src>/<order id>` | [`OrderEntry`] under the order's own (primary) id, empty under an alt id | orders by normalised id; the order's match keys and the claims matched to it |
+//! | `ic/<click>/<order src>/<order id>` | empty | orders by click id |
+//! | `ik/<coupon>/<order src>/<order id>` | created_at | orders by coupon (coupon matching only) |
+//! | `qo/<norm id>/<claim src>/<claim id>` | empty | claims quoting an order id they are not matched by |
+//! | `qc/<click>/<claim src>/<claim id>` | empty | claims with a click id, not matched by order id or click |
+//! | `qk/<coupon>/<claim src>/<claim id>` | empty | claims with a coupon, not matched by order id or click (coupon matching only) |
+//! | `t/<time>/<claim src>/<claim id>` | empty | decisions that change with time alone |
+//!
+//! **Physical keys (FORMAT 2).** Writing one tree key per entry made sled
+//! inserts most of a run, so entries are grouped into hash buckets (`P` =
+//! escaped program id, `<b>` = 4 bytes big-endian):
+//!
+//! | tree key | value |
+//! |---|---|
+//! | `P/D/<b>` | the `d/` entries whose key hashes to `b` ([`D_BUCKETS`]) |
+//! | `P/X/<b>` | the index entries whose `<kind>/<value>/` hashes to `b` ([`X_BUCKETS`]), so one lookup finds every entry of a value |
+//! | `P/s` | [`ProgramState`]: FORMAT byte + JSON (with the bucket counts: other counts force a full run) |
+//! | `P/t/<time>/<claim src>/<claim id>` | empty: one key each, scanned in time order |
+//!
+//! A bucket value is [`codec::FORMAT`], then its (logical key, value) pairs
+//! in key order ([`codec::encode_bucket`]); decisions and order entries are
+//! encoded by [`codec`] (no JSON). The hash is FNV-1a 64, fixed forever for
+//! this FORMAT. A FORMAT-1 tree (one JSON value per logical key, state `v:
+//! 1`) is never read: its state forces a full run, whose merge deletes every
+//! old key (decisions are re-stamped with that run's `decided_at`).
 //!
 //! Claims matched by their order id (nearly all) need no reverse index:
 //! the orders they could move to are found through the order index and the
-//! claims lists of the orders already holding that id. So a program costs
-//! about one key per claim and one per order id.
+//! claims lists of the orders already holding that id.
 //!
 //! A **full run** (first run, or the program's config or the FX table
-//! changed) judges every claim and rewrites the program's keys (merge with
-//! what is there: unchanged values are not written). An **incremental run**
-//! reads the change log since `P/s`'s seq and re-judges the closure:
-//! touched claims; for each touched order (old and new values): the claims
-//! matched to it, the claims matched to any other order under one of its ids
-//! or click ids (it may win that tie now), and the claims in the `q*`
-//! indexes under its ids, click ids and coupon; claims whose time-based
-//! change is due; and every claim sharing an order (old or new) with any of
-//! those. Everything else keeps its match and contest, so the result equals a
-//! full run. A decision whose judgement is unchanged keeps its `decided_at`
-//! and is not rewritten.
+//! changed, or the format did) judges every claim and rewrites the
+//! program's buckets (merge with what is there: an unchanged bucket is not
+//! written). An **incremental run** reads the change log since `P/s`'s seq
+//! and re-judges the closure: touched claims; for each touched order (old
+//! and new values): the claims matched to it, the claims matched to any
+//! other order under one of its ids or click ids (it may win that tie now),
+//! and the claims in the `q*` indexes under its ids, click ids and coupon;
+//! claims whose time-based change is due; and every claim sharing an order
+//! (old or new) with any of those. Everything else keeps its match and
+//! contest, so the result equals a full run. It reads only the buckets of
+//! those keys (each once) and the `t/` keys due; with many claims to load,
+//! worker threads read their records, buckets and candidate orders ahead
+//! ([`ReconBackend`] is `Sync`). A decision whose judgement is unchanged
+//! keeps its `decided_at` and is not rewritten.
+//!
+//! Crash safety: a full run deletes `P/s` first and writes it last, so a
+//! run cut short leaves no state and the next run is a full one; an
+//! incremental run writes its buckets and the state in one atomic batch.
 
-use super::backend::ReconBackend;
+use super::backend::{KeyWrite, ReconBackend};
+use super::codec;
 use super::config::ProgramConfig;
 use super::engine::{self, ClaimInput, OrderInput};
 use super::model::{Decision, MatchedBy, Outcome};
@@ -43,13 +68,17 @@ use crate::store::{StoreError, Stored};
 use chrono::{DateTime, Duration, Utc};
 use plugin_api::protocol::{Record, RecordKind};
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
 
-/// Version of the values written by this module.
-const FORMAT: u32 = 1;
-/// Puts/deletes per atomic batch during a full run.
-const CHUNK: usize = 20_000;
+/// Version of the values written by this module (see [`codec::FORMAT`]).
+const FORMAT: u32 = codec::FORMAT as u32;
+/// Buckets holding decisions.
+pub const D_BUCKETS: u32 = 1 << 17;
+/// Buckets holding index entries.
+pub const X_BUCKETS: u32 = 1 << 17;
+/// Bytes of bucket values per atomic batch during a full run.
+const BATCH_BYTES: usize = 8 << 20;
 
 /// Per-program bookkeeping.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -62,6 +91,10 @@ pub struct ProgramState {
     pub program: String,
     /// [`FxTable::fingerprint`] of the run.
     pub fx: String,
+    /// [`D_BUCKETS`] and [`X_BUCKETS`] the tree was written with (other
+    /// counts put keys in other buckets: a full run rewrites them).
+    #[serde(default)]
+    pub buckets: (u32, u32),
 }
 
 /// A claim's match keys as last seen (normalised).
@@ -103,8 +136,6 @@ pub struct OrderEntry {
 /// A decision with the claim keys it was indexed under.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StoredDecision {
-    /// Value format version.
-    pub v: u32,
     /// The decision.
     pub decision: Decision,
     /// The claim's match keys.
@@ -133,11 +164,11 @@ pub struct ProgramSummary {
     pub last_seq: u64,
 }
 
-pub(crate) fn esc(s: &str) -> String {
+pub(crate) fn esc(s: &str) -> std::borrow::Cow<'_, str> {
     if !s.contains(['%', '/']) {
-        return s.to_owned();
+        return std::borrow::Cow::Borrowed(s);
     }
-    s.replace('%', "%25").replace('/', "%2F")
+    std::borrow::Cow::Owned(s.replace('%', "%25").replace('/', "%2F"))
 }
 
 fn unesc(s: &str) -> String {
@@ -161,25 +192,81 @@ fn tail_ref(key: &str) -> Option<Key2> {
     Some((unesc(src), unesc(id)))
 }
 
+/// Every tree key of a program starts with this.
 pub(crate) fn program_prefix(p: &str) -> String {
     format!("{}/", esc(p))
 }
-pub(crate) fn decision_prefix(p: &str) -> String {
-    format!("{}/d/", esc(p))
+fn state_key(p: &str) -> Vec<u8> {
+    format!("{}/s", esc(p)).into_bytes()
 }
-fn state_key(p: &str) -> String {
-    format!("{}/s", esc(p))
-}
-fn decision_key(p: &str, c: &Key2) -> String {
-    format!("{}/d/{}/{}", esc(p), esc(&c.0), esc(&c.1))
+fn decision_key(c: &Key2) -> String {
+    format!("d/{}/{}", esc(&c.0), esc(&c.1))
 }
 /// The order's primary index entry: under its own normalised id.
-fn primary_key(p: &str, o: &Key2) -> String {
+fn primary_key(o: &Key2) -> String {
     let norm = engine::normalize_order_id(&o.1).unwrap_or_default();
-    format!("{}/io/{}/{}/{}", esc(p), esc(&norm), esc(&o.0), esc(&o.1))
+    format!("io/{}/{}/{}", esc(&norm), esc(&o.0), esc(&o.1))
 }
-fn index_prefix(p: &str, kind: &str, value: &str) -> String {
-    format!("{}/{kind}/{}/", esc(p), esc(value))
+fn index_prefix(kind: &str, value: &str) -> String {
+    format!("{kind}/{}/", esc(value))
+}
+
+/// FNV-1a, 64 bits: stable across builds and platforms.
+fn fnv(b: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for &x in b {
+        h ^= u64::from(x);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h
+}
+
+/// Where a logical key lives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Slot {
+    /// In bucket `P/D/<b>`.
+    D(u32),
+    /// In bucket `P/X/<b>`.
+    X(u32),
+    /// Its own tree key `P/<logical key>` (`t/` entries).
+    Direct,
+}
+
+fn slot(key: &str) -> Slot {
+    if key.starts_with("t/") {
+        Slot::Direct
+    } else if key.starts_with("d/") {
+        Slot::D((fnv(key.as_bytes()) % u64::from(D_BUCKETS)) as u32)
+    } else {
+        // `<kind>/<value>/<src>/<id>`: the bucket of `<kind>/<value>/`.
+        let mut cut = key.len();
+        for _ in 0..2 {
+            cut = key[..cut].rfind('/').unwrap_or(0);
+        }
+        let head = &key[..(cut + 1).min(key.len())];
+        Slot::X((fnv(head.as_bytes()) % u64::from(X_BUCKETS)) as u32)
+    }
+}
+
+/// The bucket of every index entry under `prefix` (`<kind>/<value>/`).
+fn prefix_slot(prefix: &str) -> Slot {
+    Slot::X((fnv(prefix.as_bytes()) % u64::from(X_BUCKETS)) as u32)
+}
+
+fn slot_key(pp: &str, slot: Slot, logical: &str) -> Vec<u8> {
+    let mut k = pp.as_bytes().to_vec();
+    match slot {
+        Slot::D(b) => {
+            k.extend_from_slice(b"D/");
+            k.extend_from_slice(&b.to_be_bytes());
+        }
+        Slot::X(b) => {
+            k.extend_from_slice(b"X/");
+            k.extend_from_slice(&b.to_be_bytes());
+        }
+        Slot::Direct => k.extend_from_slice(logical.as_bytes()),
+    }
+    k
 }
 
 /// The claim's normalised match keys.
@@ -197,96 +284,130 @@ pub fn claim_keys(c: &plugin_api::Conversion) -> ClaimKeys {
 
 /// The order's normalised match keys (sorted, deduplicated).
 pub fn order_keys(o: &plugin_api::Order) -> OrderKeys {
-    let ids: BTreeSet<String> = std::iter::once(o.order_id.as_str())
+    let mut ids: Vec<String> = std::iter::once(o.order_id.as_str())
         .chain(o.alt_ids.iter().map(String::as_str))
         .filter_map(engine::normalize_order_id)
         .collect();
-    let clicks: BTreeSet<String> = o
+    ids.sort_unstable();
+    ids.dedup();
+    let mut clicks: Vec<String> = o
         .click_ids
         .iter()
         .filter_map(|c| engine::normalize_click_id(c))
         .map(str::to_owned)
         .collect();
+    clicks.sort_unstable();
+    clicks.dedup();
     OrderKeys {
-        ids: ids.into_iter().collect(),
-        clicks: clicks.into_iter().collect(),
+        ids,
+        clicks,
         coupon: o.coupon.as_deref().and_then(engine::normalize_coupon),
         created_at: o.created_at,
     }
 }
 
-fn to_value<T: Serialize>(v: &T) -> Value {
-    // Serialising these plain data types cannot fail (string keys only).
-    serde_json::to_value(v).unwrap_or(Value::Null)
-}
-
-fn decode<T: serde::de::DeserializeOwned>(key: &str, v: Value) -> Result<T, StoreError> {
-    serde_json::from_value(v).map_err(|e| StoreError::Corrupt {
+fn corrupt(key: &[u8], e: codec::CodecError) -> StoreError {
+    StoreError::Corrupt {
         tree: "recon".into(),
-        key: key.to_owned(),
+        key: String::from_utf8_lossy(key).into_owned(),
         message: e.to_string(),
-    })
+    }
 }
 
-/// Every key a decision owns, with its value.
-fn claim_entries(p: &str, sd: &StoredDecision, coupons: bool) -> Vec<(String, Value)> {
-    let d = &sd.decision;
-    let c = (d.claim.source.clone(), d.claim.id.clone());
-    let mut out = vec![(decision_key(p, &c), to_value(sd))];
-    out.extend(claim_index_keys(p, sd, coupons));
-    out
+fn decode_decision(key: &str, v: &[u8]) -> Result<StoredDecision, StoreError> {
+    codec::decode_decision(v).map_err(|e| corrupt(key.as_bytes(), e))
 }
 
-/// The index keys of a decision (all but the decision itself).
-fn claim_index_keys(p: &str, sd: &StoredDecision, coupons: bool) -> Vec<(String, Value)> {
+fn decode_order(key: &str, v: &[u8]) -> Result<OrderEntry, StoreError> {
+    codec::decode_order(v).map_err(|e| corrupt(key.as_bytes(), e))
+}
+
+/// The state as stored: FORMAT byte + JSON. A FORMAT-1 state (the store's
+/// JSON codec: version byte 1 + JSON) reads too and forces a full run by its
+/// `v`; anything unreadable counts as no state (a full run).
+fn decode_state(v: &[u8]) -> Option<ProgramState> {
+    match v.split_first() {
+        Some((&1 | &codec::FORMAT, json)) => serde_json::from_slice(json).ok(),
+        _ => None,
+    }
+}
+
+fn encode_state(s: &ProgramState) -> Vec<u8> {
+    let mut v = vec![codec::FORMAT];
+    // Serialising this plain struct cannot fail.
+    serde_json::to_writer(&mut v, s).unwrap_or_default();
+    v
+}
+
+/// The index keys of a decision (all but the decision itself), with values.
+fn claim_index_keys(sd: &StoredDecision, coupons: bool) -> Vec<(String, Vec<u8>)> {
     let d = &sd.decision;
-    let tail = format!("{}/{}", esc(&d.claim.source), esc(&d.claim.id));
     let mut out = Vec::new();
     let by_id = d.matched_by == Some(MatchedBy::OrderId);
+    let wanted = sd.keys.oid.is_some() && !by_id
+        || sd.keys.click.is_some()
+        || sd.keys.coupon.is_some()
+        || sd.due.is_some();
+    if !wanted {
+        return out;
+    }
+    let tail = format!("{}/{}", esc(&d.claim.source), esc(&d.claim.id));
     let by_click = by_id || d.matched_by == Some(MatchedBy::ClickId);
     if let Some(oid) = sd.keys.oid.as_ref().filter(|_| !by_id) {
-        out.push((format!("{}{tail}", index_prefix(p, "qo", oid)), Value::Null));
+        out.push((format!("{}{tail}", index_prefix("qo", oid)), Vec::new()));
     }
     if let Some(click) = sd.keys.click.as_ref().filter(|_| !by_click) {
-        out.push((
-            format!("{}{tail}", index_prefix(p, "qc", click)),
-            Value::Null,
-        ));
+        out.push((format!("{}{tail}", index_prefix("qc", click)), Vec::new()));
     }
     if coupons && !by_click {
         if let Some(k) = &sd.keys.coupon {
-            out.push((format!("{}{tail}", index_prefix(p, "qk", k)), Value::Null));
+            out.push((format!("{}{tail}", index_prefix("qk", k)), Vec::new()));
         }
     }
     if let Some(t) = sd.due {
-        out.push((format!("{}/t/{}/{tail}", esc(p), ts(t)), Value::Null));
+        out.push((format!("t/{}/{tail}", ts(t)), Vec::new()));
     }
     out
 }
 
-/// Every key an order owns, with its value.
-fn order_entries(p: &str, o: &Key2, entry: &OrderEntry, coupons: bool) -> Vec<(String, Value)> {
-    let mut out = vec![(primary_key(p, o), to_value(entry))];
-    out.extend(order_index_keys(p, o, &entry.keys, coupons));
+/// Every logical entry a decision owns.
+fn claim_entries(sd: &StoredDecision, coupons: bool) -> Vec<(String, Vec<u8>)> {
+    let d = &sd.decision;
+    let c = (d.claim.source.clone(), d.claim.id.clone());
+    let mut out = vec![(decision_key(&c), codec::encode_decision(sd))];
+    out.extend(claim_index_keys(sd, coupons));
+    out
+}
+
+/// Every logical entry an order owns.
+fn order_entries(o: &Key2, entry: &OrderEntry, coupons: bool) -> Vec<(String, Vec<u8>)> {
+    let mut out = vec![(primary_key(o), codec::encode_order(entry))];
+    out.extend(order_index_keys(o, &entry.keys, coupons));
     out
 }
 
 /// The secondary index keys of an order (all but its primary entry).
-fn order_index_keys(p: &str, o: &Key2, keys: &OrderKeys, coupons: bool) -> Vec<(String, Value)> {
-    let tail = format!("{}/{}", esc(&o.0), esc(&o.1));
-    let primary = engine::normalize_order_id(&o.1).unwrap_or_default();
+fn order_index_keys(o: &Key2, keys: &OrderKeys, coupons: bool) -> Vec<(String, Vec<u8>)> {
     let mut out = Vec::new();
+    let primary = engine::normalize_order_id(&o.1).unwrap_or_default();
+    if keys.ids.iter().all(|id| *id == primary)
+        && keys.clicks.is_empty()
+        && (!coupons || keys.coupon.is_none())
+    {
+        return out;
+    }
+    let tail = format!("{}/{}", esc(&o.0), esc(&o.1));
     for id in keys.ids.iter().filter(|id| **id != primary) {
-        out.push((format!("{}{tail}", index_prefix(p, "io", id)), Value::Null));
+        out.push((format!("{}{tail}", index_prefix("io", id)), Vec::new()));
     }
     for c in &keys.clicks {
-        out.push((format!("{}{tail}", index_prefix(p, "ic", c)), Value::Null));
+        out.push((format!("{}{tail}", index_prefix("ic", c)), Vec::new()));
     }
     if coupons {
         if let Some(k) = &keys.coupon {
             out.push((
-                format!("{}{tail}", index_prefix(p, "ik", k)),
-                Value::String(ts(keys.created_at)),
+                format!("{}{tail}", index_prefix("ik", k)),
+                codec::encode_time(&keys.created_at),
             ));
         }
     }
@@ -296,7 +417,6 @@ fn order_index_keys(p: &str, o: &Key2, keys: &OrderKeys, coupons: bool) -> Vec<(
 fn stored_decision(program: &ProgramConfig, d: Decision, keys: ClaimKeys) -> StoredDecision {
     let due = engine::next_change_at(program, &d);
     StoredDecision {
-        v: FORMAT,
         decision: d,
         keys,
         due,
@@ -310,6 +430,15 @@ fn same_judgement(a: &Decision, b: &Decision) -> bool {
         a2.decided_at = b.decided_at;
         a2 == *b
     }
+}
+
+/// `new` with the old `decided_at` when the judgement is the same; `None`
+/// when nothing differs from `old`.
+fn keep_decided_at(mut new: StoredDecision, old: &StoredDecision) -> Option<StoredDecision> {
+    if same_judgement(&new.decision, &old.decision) {
+        new.decision.decided_at = old.decision.decided_at;
+    }
+    (new != *old).then_some(new)
 }
 
 fn as_claim(s: Stored, source: &str) -> Result<ClaimInput, StoreError> {
@@ -362,18 +491,24 @@ pub fn run_program<B: ReconBackend>(
     let hi = b.last_seq()?;
     let program_fp = program.fingerprint();
     let fx_fp = fx.fingerprint();
-    let state: Option<ProgramState> = match b.kv_get(&state_key(&program.id))? {
-        Some(v) => Some(decode(&state_key(&program.id), v)?),
-        None => None,
-    };
+    let state = b
+        .kv_get(&state_key(&program.id))?
+        .and_then(|v| decode_state(&v));
     let new_state = ProgramState {
         v: FORMAT,
         last_seq: hi,
         program: program_fp.clone(),
         fx: fx_fp.clone(),
+        buckets: (D_BUCKETS, X_BUCKETS),
     };
     match state {
-        Some(s) if !force_full && s.v == FORMAT && s.program == program_fp && s.fx == fx_fp => {
+        Some(s)
+            if !force_full
+                && s.v == FORMAT
+                && s.buckets == new_state.buckets
+                && s.program == program_fp
+                && s.fx == fx_fp =>
+        {
             incremental_run(b, program, fx, now, s.last_seq, new_state)
         }
         _ => full_run(b, program, fx, now, new_state),
@@ -402,6 +537,45 @@ fn summarize(
     s
 }
 
+/// A full run's logical entry: its slot, and its key and value as ranges of
+/// two arenas (one allocation each instead of two per entry).
+struct Entry {
+    slot: Slot,
+    key: std::ops::Range<usize>,
+    val: std::ops::Range<usize>,
+}
+
+/// The arenas of a full run's entries.
+#[derive(Default)]
+struct Arena {
+    keys: String,
+    vals: Vec<u8>,
+    entries: Vec<Entry>,
+}
+
+impl Arena {
+    /// Adds an entry whose key `write_key` appends and whose value
+    /// `write_val` appends.
+    fn push(&mut self, write_key: impl FnOnce(&mut String), write_val: impl FnOnce(&mut Vec<u8>)) {
+        let k0 = self.keys.len();
+        write_key(&mut self.keys);
+        let v0 = self.vals.len();
+        write_val(&mut self.vals);
+        let key = k0..self.keys.len();
+        self.entries.push(Entry {
+            slot: slot(&self.keys[key.clone()]),
+            key,
+            val: v0..self.vals.len(),
+        });
+    }
+    fn key(&self, e: &Entry) -> &str {
+        &self.keys[e.key.clone()]
+    }
+    fn val(&self, e: &Entry) -> &[u8] {
+        &self.vals[e.val.clone()]
+    }
+}
+
 fn full_run<B: ReconBackend>(
     b: &B,
     program: &ProgramConfig,
@@ -409,7 +583,9 @@ fn full_run<B: ReconBackend>(
     now: DateTime<Utc>,
     new_state: ProgramState,
 ) -> Result<ProgramSummary, ReconcileError> {
+    use std::fmt::Write as _;
     let p = program.id.as_str();
+    let pp = program_prefix(p);
     let coupons = program.matching.coupon_matching;
     let mut claims = Vec::new();
     for src in &program.claims {
@@ -425,73 +601,73 @@ fn full_run<B: ReconBackend>(
     }
     let decisions = engine::decide(program, &claims, &orders, fx, now);
     // `decide` returns claims in (source, id) order: align their keys.
-    claims.sort_unstable_by(|a, b| {
+    // A stable sort: the scan gives one sorted run per source.
+    claims.sort_by(|a, b| {
         (&a.claim.source, &a.claim.external_id).cmp(&(&b.claim.source, &b.claim.external_id))
     });
     let keys: Vec<ClaimKeys> = claims.iter().map(|c| claim_keys(&c.claim)).collect();
     drop(claims);
     let summary = summarize(p, true, &decisions, 0, new_state.last_seq);
 
-    let mut matched: BTreeMap<(&str, &str), Vec<(String, String)>> = BTreeMap::new();
-    for d in &decisions {
+    // Claims matched to each order, as indexes into `decisions` (in claim
+    // order, so each list is sorted).
+    let mut matched: rustc_hash::FxHashMap<(&str, &str), Vec<u32>> =
+        rustc_hash::FxHashMap::default();
+    for (i, d) in decisions.iter().enumerate() {
         if let Some(o) = &d.order {
             matched
                 .entry((o.source.as_str(), o.id.as_str()))
                 .or_default()
-                .push((d.claim.source.clone(), d.claim.id.clone()));
+                .push(i as u32);
         }
     }
-    // Values are made only when written (lazily): a full set of JSON values
-    // would take several times the memory of the decisions.
-    enum Lazy {
-        Ready(Value),
-        Decision(usize),
-        Order(usize),
-    }
-    let mut entries: Vec<(String, Lazy)> =
-        Vec::with_capacity(decisions.len() * 2 + orders.len() * 2);
-    let mut order_list: Vec<(Key2, OrderEntry)> = Vec::with_capacity(orders.len());
+    let mut arena = Arena {
+        keys: String::with_capacity((decisions.len() + orders.len()) * 32),
+        vals: Vec::with_capacity(decisions.len() * 280 + orders.len() * 48),
+        entries: Vec::with_capacity(decisions.len() + orders.len()),
+    };
     for o in &orders {
         let ok = (o.order.source.clone(), o.order.order_id.clone());
-        let entry = OrderEntry {
-            keys: order_keys(&o.order),
-            claims: matched
-                .remove(&(o.order.source.as_str(), o.order.order_id.as_str()))
-                .unwrap_or_default(),
-        };
-        entries.push((primary_key(p, &ok), Lazy::Order(order_list.len())));
-        entries.extend(
-            order_index_keys(p, &ok, &entry.keys, coupons)
-                .into_iter()
-                .map(|(k, v)| (k, Lazy::Ready(v))),
+        let okeys = order_keys(&o.order);
+        let list = matched
+            .remove(&(o.order.source.as_str(), o.order.order_id.as_str()))
+            .unwrap_or_default();
+        let norm = engine::normalize_order_id(&ok.1).unwrap_or_default();
+        arena.push(
+            |k| {
+                let _ = write!(k, "io/{}/{}/{}", esc(&norm), esc(&ok.0), esc(&ok.1));
+            },
+            |v| {
+                let claims = list.iter().map(|&i| {
+                    let c = &decisions[i as usize].claim;
+                    (c.source.as_str(), c.id.as_str())
+                });
+                codec::encode_order_into(v, &okeys, claims);
+            },
         );
-        order_list.push((ok, entry));
+        for (k, v) in order_index_keys(&ok, &okeys, coupons) {
+            arena.push(|ks| ks.push_str(&k), |vs| vs.extend_from_slice(&v));
+        }
     }
     drop(matched);
     drop(orders);
-    let sds: Vec<StoredDecision> = decisions
-        .into_iter()
-        .zip(keys)
-        .map(|(d, k)| stored_decision(program, d, k))
-        .collect();
-    for (i, sd) in sds.iter().enumerate() {
-        let c = (
-            sd.decision.claim.source.clone(),
-            sd.decision.claim.id.clone(),
+    for (d, k) in decisions.into_iter().zip(keys) {
+        let sd = stored_decision(program, d, k);
+        let c = &sd.decision.claim;
+        arena.push(
+            |ks| {
+                let _ = write!(ks, "d/{}/{}", esc(&c.source), esc(&c.id));
+            },
+            |vs| codec::encode_decision_into(vs, &sd),
         );
-        entries.push((decision_key(p, &c), Lazy::Decision(i)));
-        entries.extend(
-            claim_index_keys(p, sd, coupons)
-                .into_iter()
-                .map(|(k, v)| (k, Lazy::Ready(v))),
-        );
+        for (k, v) in claim_index_keys(&sd, coupons) {
+            arena.push(|ks| ks.push_str(&k), |vs| vs.extend_from_slice(&v));
+        }
     }
-    entries.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-    let materialise = |l: Lazy| match l {
-        Lazy::Ready(v) => v,
-        Lazy::Decision(i) => to_value(&sds[i]),
-        Lazy::Order(i) => to_value(&order_list[i].1),
-    };
+    let mut entries = std::mem::take(&mut arena.entries);
+    // `Slot` orders D < X < direct, as the tree keys `P/D/..` < `P/X/..` <
+    // `P/t/..` do; within a bucket, logical keys in order.
+    entries.sort_unstable_by(|a, b| (a.slot, arena.key(a)).cmp(&(b.slot, arena.key(b))));
 
     // Invalidate the state first: a crash part-way leaves no state, so the
     // next run is a full one again.
@@ -499,26 +675,32 @@ fn full_run<B: ReconBackend>(
     b.kv_apply(vec![(state_k.clone(), None)])?;
 
     let mut changed = 0u64;
-    let mut batch: Vec<(String, Option<Value>)> = Vec::new();
-    let flush = |batch: &mut Vec<(String, Option<Value>)>| -> Result<(), StoreError> {
+    let mut batch: Vec<KeyWrite> = Vec::new();
+    let mut batch_bytes = 0usize;
+    let flush = |batch: &mut Vec<KeyWrite>| -> Result<(), StoreError> {
         if !batch.is_empty() {
             b.kv_apply(std::mem::take(batch))?;
         }
         Ok(())
     };
-    // Merge the new entries with what is stored (both in key order).
+    // Merge the new physical entries with what is stored (both in key
+    // order): write what differs, delete what is gone (FORMAT-1 keys too).
     let mut old = b
-        .kv_scan(&program_prefix(p))
+        .kv_scan(pp.as_bytes())
         .filter(|r| r.as_ref().map_or(true, |(k, _)| *k != state_k))
         .peekable();
-    let dprefix = decision_prefix(p);
-    let mut new = entries.into_iter().peekable();
+    let mut next = 0usize;
+    let mut new_key: Option<Vec<u8>> = None;
     loop {
-        let ord = match (new.peek(), old.peek()) {
+        if new_key.is_none() && next < entries.len() {
+            let e = &entries[next];
+            new_key = Some(slot_key(&pp, e.slot, arena.key(e)));
+        }
+        let ord = match (&new_key, old.peek()) {
             (None, None) => break,
             (Some(_), None) => std::cmp::Ordering::Less,
             (None, Some(_)) => std::cmp::Ordering::Greater,
-            (Some((nk, _)), Some(Ok((ok, _)))) => nk.cmp(ok),
+            (Some(nk), Some(Ok((ok, _)))) => nk.cmp(ok),
             (_, Some(Err(_))) => {
                 if let Some(Err(e)) = old.next() {
                     return Err(e.into());
@@ -526,51 +708,89 @@ fn full_run<B: ReconBackend>(
                 continue;
             }
         };
-        match ord {
-            std::cmp::Ordering::Less => {
-                let Some((k, v)) = new.next() else { break };
-                changed += u64::from(k.starts_with(&dprefix));
-                batch.push((k, Some(materialise(v))));
-            }
-            std::cmp::Ordering::Greater => {
-                if let Some(Ok((k, _))) = old.next() {
-                    batch.push((k, None));
-                }
-            }
-            std::cmp::Ordering::Equal => {
-                let Some((k, v)) = new.next() else { break };
-                let v = materialise(v);
-                let ov = match old.next() {
-                    Some(Ok((_, ov))) => ov,
-                    _ => Value::Null,
+        let (key, value) = match ord {
+            std::cmp::Ordering::Greater => match old.next() {
+                Some(Ok((k, _))) => (k, None),
+                _ => continue,
+            },
+            std::cmp::Ordering::Less | std::cmp::Ordering::Equal => {
+                let Some(key) = new_key.take() else { break };
+                let old_v = match ord {
+                    std::cmp::Ordering::Equal => match old.next() {
+                        Some(Ok((_, v))) => Some(v),
+                        _ => None,
+                    },
+                    _ => None,
                 };
-                if ov == v {
+                // This key's entries: one direct entry, or a whole bucket.
+                let s = entries[next].slot;
+                let mut end = next + 1;
+                if s != Slot::Direct {
+                    while end < entries.len() && entries[end].slot == s {
+                        end += 1;
+                    }
+                }
+                let group = &entries[next..end];
+                next = end;
+                let fresh =
+                    || codec::encode_bucket(group.iter().map(|e| (arena.key(e), arena.val(e))));
+                let value = match s {
+                    Slot::Direct => arena.val(&group[0]).to_vec(),
+                    Slot::X(_) => fresh(),
+                    Slot::D(_) => match old_v.as_deref().map(codec::decode_bucket) {
+                        Some(Ok(olds)) => {
+                            let v = fresh();
+                            if old_v.as_ref() == Some(&v) {
+                                v
+                            } else {
+                                let olds: BTreeMap<String, Vec<u8>> = olds.into_iter().collect();
+                                let mut out: Vec<(String, Vec<u8>)> = Vec::new();
+                                for e in group {
+                                    let (k, v) = (arena.key(e), arena.val(e));
+                                    let v = match olds.get(k) {
+                                        None => {
+                                            changed += 1;
+                                            v.to_vec()
+                                        }
+                                        Some(ov) if ov[..] == v[..] => v.to_vec(),
+                                        Some(ov) => {
+                                            let o = decode_decision(k, ov)?;
+                                            match keep_decided_at(decode_decision(k, v)?, &o) {
+                                                None => ov.clone(),
+                                                Some(sd) => {
+                                                    changed += 1;
+                                                    codec::encode_decision(&sd)
+                                                }
+                                            }
+                                        }
+                                    };
+                                    out.push((k.to_owned(), v));
+                                }
+                                codec::encode_bucket(out.iter().map(|(k, v)| (k.as_str(), &v[..])))
+                            }
+                        }
+                        // No bucket yet, or not one of ours: all new.
+                        _ => {
+                            changed += group.len() as u64;
+                            fresh()
+                        }
+                    },
+                };
+                if old_v.as_ref() == Some(&value) {
                     continue;
                 }
-                if k.starts_with(&dprefix) {
-                    let o: StoredDecision = decode(&k, ov)?;
-                    let mut n: StoredDecision = decode(&k, v.clone())?;
-                    if same_judgement(&n.decision, &o.decision) {
-                        n.decision.decided_at = o.decision.decided_at;
-                        if n == o {
-                            continue;
-                        }
-                        batch.push((k, Some(to_value(&n))));
-                    } else {
-                        batch.push((k, Some(v)));
-                    }
-                    changed += 1;
-                } else {
-                    batch.push((k, Some(v)));
-                }
+                (key, Some(value))
             }
-        }
-        if batch.len() >= CHUNK {
+        };
+        batch_bytes += key.len() + value.as_ref().map_or(0, Vec::len);
+        batch.push((key, value));
+        if batch_bytes >= BATCH_BYTES {
             flush(&mut batch)?;
+            batch_bytes = 0;
         }
     }
     drop(old);
-    batch.push((state_k, Some(to_value(&new_state))));
+    batch.push((state_k, Some(encode_state(&new_state))));
     flush(&mut batch)?;
     Ok(ProgramSummary {
         decisions_changed: changed,
@@ -578,48 +798,235 @@ fn full_run<B: ReconBackend>(
     })
 }
 
-/// Reads through pending writes to the stored tree.
-struct Overlay<'a, B: ReconBackend> {
-    b: &'a B,
-    pending: BTreeMap<String, Option<Value>>,
+/// Reads done ahead on worker threads for a set of claims: their records,
+/// the buckets holding their decisions and their order-id and click-id
+/// index entries, and the records of the orders indexed there. The run takes
+/// what it needs from here instead of reading one key at a time; a failed
+/// read is left for the run's own read to report.
+#[derive(Default)]
+struct ReadAhead {
+    claims: rustc_hash::FxHashMap<Key2, Option<Stored>>,
+    orders: rustc_hash::FxHashMap<Key2, Option<Stored>>,
+    buckets: rustc_hash::FxHashMap<Vec<u8>, Bucket>,
 }
 
-impl<'a, B: ReconBackend> Overlay<'a, B> {
-    fn get(&self, key: &str) -> Result<Option<Value>, StoreError> {
-        match self.pending.get(key) {
-            Some(v) => Ok(v.clone()),
-            None => self.b.kv_get(key),
+impl ReadAhead {
+    fn merge(&mut self, other: ReadAhead) {
+        self.claims.extend(other.claims);
+        self.orders.extend(other.orders);
+        for (k, v) in other.buckets {
+            self.buckets.entry(k).or_insert(v);
         }
     }
-    fn scan(&self, prefix: &str) -> Result<Vec<(String, Value)>, StoreError> {
-        let mut out: BTreeMap<String, Value> = BTreeMap::new();
-        for r in self.b.kv_scan(prefix) {
-            let (k, v) = r?;
-            out.insert(k, v);
-        }
-        for (k, v) in self
-            .pending
-            .range(prefix.to_owned()..)
-            .take_while(|(k, _)| k.starts_with(prefix))
-        {
-            match v {
-                Some(v) => out.insert(k.clone(), v.clone()),
-                None => out.remove(k),
-            };
-        }
-        Ok(out.into_iter().collect())
+}
+
+/// Fewer claims than this are read in line.
+const READ_AHEAD_MIN: usize = 512;
+
+fn read_ahead<B: ReconBackend>(b: &B, pp: &str, claims: &[&Key2]) -> ReadAhead {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
+    if claims.len() < READ_AHEAD_MIN || threads < 2 {
+        return ReadAhead::default();
     }
-    /// Replaces the entries `old` with `new` (deleting keys not in `new`).
-    fn replace(&mut self, old: Vec<(String, Value)>, new: Vec<(String, Value)>) {
-        let new_keys: BTreeSet<&String> = new.iter().map(|(k, _)| k).collect();
-        for (k, _) in old {
-            if !new_keys.contains(&k) {
-                self.pending.insert(k, None);
+    let chunk = claims.len().div_ceil(threads);
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = claims
+            .chunks(chunk)
+            .map(|part| scope.spawn(move || read_ahead_part(b, pp, part)))
+            .collect();
+        let mut all = ReadAhead::default();
+        for w in workers {
+            if let Ok(r) = w.join() {
+                all.merge(r);
             }
         }
-        for (k, v) in new {
-            self.pending.insert(k, Some(v));
+        all
+    })
+}
+
+fn read_ahead_part<B: ReconBackend>(b: &B, pp: &str, part: &[&Key2]) -> ReadAhead {
+    let mut r = ReadAhead::default();
+    let load = |r: &mut ReadAhead, pk: Vec<u8>| {
+        if r.buckets.contains_key(&pk) {
+            return;
         }
+        let Ok(stored) = b.kv_get(&pk) else { return };
+        let entries = match &stored {
+            None => BTreeMap::new(),
+            Some(v) => match codec::decode_bucket(v) {
+                Ok(e) => e.into_iter().collect(),
+                Err(_) => return,
+            },
+        };
+        r.buckets.insert(pk, Bucket { stored, entries });
+    };
+    for &c in part {
+        let Ok(rec) = b.get_record(RecordKind::Conversion, &c.0, &c.1) else {
+            continue;
+        };
+        let dk = decision_key(c);
+        load(&mut r, slot_key(pp, slot(&dk), &dk));
+        if let Some(Record::Conversion(conv)) = rec.as_ref().map(|s| &s.record) {
+            let keys = claim_keys(conv);
+            let prefixes = (keys.oid.iter().map(|o| index_prefix("io", o)))
+                .chain(keys.click.iter().map(|c| index_prefix("ic", c)));
+            for prefix in prefixes {
+                let pk = slot_key(pp, prefix_slot(&prefix), &prefix);
+                load(&mut r, pk.clone());
+                let Some(bk) = r.buckets.get(&pk) else {
+                    continue;
+                };
+                let refs: Vec<Key2> = bk
+                    .entries
+                    .range(prefix.clone()..)
+                    .take_while(|(k, _)| k.starts_with(&prefix))
+                    .filter_map(|(k, _)| tail_ref(k))
+                    .collect();
+                for o in refs {
+                    if let std::collections::hash_map::Entry::Vacant(v) = r.orders.entry(o) {
+                        let (src, id) = v.key();
+                        if let Ok(s) = b.get_record(RecordKind::Order, src, id) {
+                            v.insert(s);
+                        }
+                    }
+                }
+            }
+        }
+        r.claims.insert(c.clone(), rec);
+    }
+    r
+}
+
+/// A bucket as loaded: its stored bytes and its entries (edited in place).
+struct Bucket {
+    stored: Option<Vec<u8>>,
+    entries: BTreeMap<String, Vec<u8>>,
+}
+
+/// The program's logical entries over the tree, for an incremental run:
+/// each bucket is read once, edited in memory and written back at the end
+/// only if its bytes changed.
+struct Layer<'a, B: ReconBackend> {
+    b: &'a B,
+    pp: String,
+    buckets: RefCell<BTreeMap<Vec<u8>, Bucket>>,
+    direct: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+}
+
+impl<'a, B: ReconBackend> Layer<'a, B> {
+    fn new(b: &'a B, p: &str) -> Self {
+        Layer {
+            b,
+            pp: program_prefix(p),
+            buckets: RefCell::default(),
+            direct: BTreeMap::new(),
+        }
+    }
+
+    /// Runs `f` on the (loaded) bucket at tree key `pk`.
+    fn with_bucket<T>(
+        &self,
+        pk: Vec<u8>,
+        f: impl FnOnce(&mut Bucket) -> T,
+    ) -> Result<T, StoreError> {
+        let mut buckets = self.buckets.borrow_mut();
+        if let Some(bk) = buckets.get_mut(&pk) {
+            return Ok(f(bk));
+        }
+        let stored = self.b.kv_get(&pk)?;
+        let entries = match &stored {
+            Some(v) => codec::decode_bucket(v)
+                .map_err(|e| corrupt(&pk, e))?
+                .into_iter()
+                .collect(),
+            None => BTreeMap::new(),
+        };
+        let bk = buckets.entry(pk).or_insert(Bucket { stored, entries });
+        Ok(f(bk))
+    }
+
+    fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let s = slot(key);
+        self.with_bucket(slot_key(&self.pp, s, key), |bk| {
+            bk.entries.get(key).cloned()
+        })
+    }
+
+    /// Adds buckets read ahead (those not loaded yet).
+    fn seed(&self, buckets: rustc_hash::FxHashMap<Vec<u8>, Bucket>) {
+        let mut mine = self.buckets.borrow_mut();
+        for (pk, bk) in buckets {
+            mine.entry(pk).or_insert(bk);
+        }
+    }
+
+    /// Entries under `prefix` (`<kind>/<value>/`: all in one bucket).
+    fn scan(&self, prefix: &str) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+        let s = prefix_slot(prefix);
+        self.with_bucket(slot_key(&self.pp, s, prefix), |bk| {
+            bk.entries
+                .range(prefix.to_owned()..)
+                .take_while(|(k, _)| k.starts_with(prefix))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect()
+        })
+    }
+
+    fn put(&mut self, key: String, value: Option<Vec<u8>>) -> Result<(), StoreError> {
+        let s = slot(&key);
+        let pk = slot_key(&self.pp, s, &key);
+        if s == Slot::Direct {
+            self.direct.insert(pk, value);
+            return Ok(());
+        }
+        self.with_bucket(pk, |bk| match value {
+            Some(v) => {
+                bk.entries.insert(key, v);
+            }
+            None => {
+                bk.entries.remove(&key);
+            }
+        })
+    }
+
+    /// Replaces the entries `old` with `new` (deleting keys not in `new`).
+    fn replace(
+        &mut self,
+        old: Vec<(String, Vec<u8>)>,
+        new: Vec<(String, Vec<u8>)>,
+    ) -> Result<(), StoreError> {
+        let new_keys: BTreeSet<&String> = new.iter().map(|(k, _)| k).collect();
+        let gone: Vec<String> = old
+            .into_iter()
+            .map(|(k, _)| k)
+            .filter(|k| !new_keys.contains(k))
+            .collect();
+        for k in gone {
+            self.put(k, None)?;
+        }
+        for (k, v) in new {
+            self.put(k, Some(v))?;
+        }
+        Ok(())
+    }
+
+    /// The tree writes that change something.
+    fn into_batch(self) -> Result<Vec<KeyWrite>, StoreError> {
+        let mut batch = Vec::new();
+        for (pk, bk) in self.buckets.into_inner() {
+            let value = (!bk.entries.is_empty()).then(|| {
+                codec::encode_bucket(bk.entries.iter().map(|(k, v)| (k.as_str(), &v[..])))
+            });
+            if value != bk.stored {
+                batch.push((pk, value));
+            }
+        }
+        for (pk, v) in self.direct {
+            if self.b.kv_get(&pk)? != v {
+                batch.push((pk, v));
+            }
+        }
+        Ok(batch)
     }
 }
 
@@ -652,10 +1059,11 @@ fn incremental_run<B: ReconBackend>(
         }
     }
     // Decisions due to change with time alone.
-    let tprefix = format!("{}/t/", esc(p));
+    let tprefix = format!("{}t/", program_prefix(p));
     let now_ts = ts(now);
-    for r in b.kv_scan(&tprefix) {
+    for r in b.kv_scan(tprefix.as_bytes()) {
         let (k, _) = r?;
+        let k = String::from_utf8_lossy(&k).into_owned();
         let rest = &k[tprefix.len()..];
         let t = rest.split('/').next().unwrap_or("");
         if t > now_ts.as_str() {
@@ -666,20 +1074,17 @@ fn incremental_run<B: ReconBackend>(
         }
     }
     if touched_claims.is_empty() && touched_orders.is_empty() {
-        let old = b.kv_get(&state_key(p))?;
-        if old.as_ref() != Some(&to_value(&new_state)) {
-            b.kv_apply(vec![(state_key(p), Some(to_value(&new_state)))])?;
+        let new = encode_state(&new_state);
+        if b.kv_get(&state_key(p))?.as_ref() != Some(&new) {
+            b.kv_apply(vec![(state_key(p), Some(new))])?;
         }
         return Ok(summarize(p, false, &[], 0, hi));
     }
 
-    let mut ov = Overlay {
-        b,
-        pending: BTreeMap::new(),
-    };
+    let mut ov = Layer::new(b, p);
     let mut affected: BTreeSet<Key2> = touched_claims;
     let add_refs =
-        |ov: &Overlay<B>, prefix: &str, set: &mut BTreeSet<Key2>| -> Result<(), StoreError> {
+        |ov: &Layer<B>, prefix: &str, set: &mut BTreeSet<Key2>| -> Result<(), StoreError> {
             for (k, _) in ov.scan(prefix)? {
                 if let Some(c) = tail_ref(&k) {
                     set.insert(c);
@@ -688,16 +1093,16 @@ fn incremental_run<B: ReconBackend>(
             Ok(())
         };
     // The claims list of an order, as indexed (none for an unknown order).
-    let entry_of = |ov: &Overlay<B>, o: &Key2| -> Result<Option<OrderEntry>, StoreError> {
-        let k = primary_key(p, o);
+    let entry_of = |ov: &Layer<B>, o: &Key2| -> Result<Option<OrderEntry>, StoreError> {
+        let k = primary_key(o);
         match ov.get(&k)? {
-            Some(Value::Null) | None => Ok(None),
-            Some(v) => decode(&k, v).map(Some),
+            Some(v) if !v.is_empty() => decode_order(&k, &v).map(Some),
+            _ => Ok(None),
         }
     };
     // Claims matched to any order indexed under `prefix` (io/ic entries).
     let add_holders =
-        |ov: &Overlay<B>, prefix: &str, set: &mut BTreeSet<Key2>| -> Result<(), StoreError> {
+        |ov: &Layer<B>, prefix: &str, set: &mut BTreeSet<Key2>| -> Result<(), StoreError> {
             for (k, _) in ov.scan(prefix)? {
                 if let Some(o) = tail_ref(&k) {
                     if let Some(e) = entry_of(ov, &o)? {
@@ -716,28 +1121,28 @@ fn incremental_run<B: ReconBackend>(
         };
         for keys in old.iter().map(|e| &e.keys).chain(new_keys.iter()) {
             for id in &keys.ids {
-                add_refs(&ov, &index_prefix(p, "qo", id), &mut affected)?;
-                add_holders(&ov, &index_prefix(p, "io", id), &mut affected)?;
+                add_refs(&ov, &index_prefix("qo", id), &mut affected)?;
+                add_holders(&ov, &index_prefix("io", id), &mut affected)?;
             }
             for c in &keys.clicks {
-                add_refs(&ov, &index_prefix(p, "qc", c), &mut affected)?;
-                add_holders(&ov, &index_prefix(p, "ic", c), &mut affected)?;
+                add_refs(&ov, &index_prefix("qc", c), &mut affected)?;
+                add_holders(&ov, &index_prefix("ic", c), &mut affected)?;
             }
             if coupons {
                 if let Some(k) = &keys.coupon {
-                    add_refs(&ov, &index_prefix(p, "qk", k), &mut affected)?;
+                    add_refs(&ov, &index_prefix("qk", k), &mut affected)?;
                 }
             }
         }
         let claims = old.as_ref().map(|e| e.claims.clone()).unwrap_or_default();
         affected.extend(claims.iter().cloned());
         let old_entries = old
-            .map(|e| order_entries(p, o, &e, coupons))
+            .map(|e| order_entries(o, &e, coupons))
             .unwrap_or_default();
         let new_entries = new_keys
-            .map(|keys| order_entries(p, o, &OrderEntry { keys, claims }, coupons))
+            .map(|keys| order_entries(o, &OrderEntry { keys, claims }, coupons))
             .unwrap_or_default();
-        ov.replace(old_entries, new_entries);
+        ov.replace(old_entries, new_entries)?;
     }
 
     // Load the affected claims, their old decisions and candidate orders.
@@ -745,7 +1150,14 @@ fn incremental_run<B: ReconBackend>(
     let mut olds: BTreeMap<Key2, Option<StoredDecision>> = BTreeMap::new();
     let mut orders: BTreeMap<Key2, OrderInput> = BTreeMap::new();
     let window = Duration::hours(i64::from(program.matching.fuzzy_window_hours));
-    let load_claim = |ov: &Overlay<B>,
+    let pp = program_prefix(p);
+    let ra = RefCell::new(ReadAhead::default());
+    let ahead = |ov: &Layer<B>, cs: &[&Key2]| {
+        let mut r = read_ahead(b, &pp, cs);
+        ov.seed(std::mem::take(&mut r.buckets));
+        *ra.borrow_mut() = r;
+    };
+    let load_claim = |ov: &Layer<B>,
                       c: &Key2,
                       claims: &mut BTreeMap<Key2, ClaimInput>,
                       olds: &mut BTreeMap<Key2, Option<StoredDecision>>,
@@ -754,32 +1166,35 @@ fn incremental_run<B: ReconBackend>(
         if claims.contains_key(c) {
             return Ok(());
         }
-        let Some(s) = b.get_record(RecordKind::Conversion, &c.0, &c.1)? else {
+        let ahead = ra.borrow_mut().claims.remove(c);
+        let rec = match ahead {
+            Some(r) => r,
+            None => b.get_record(RecordKind::Conversion, &c.0, &c.1)?,
+        };
+        let Some(s) = rec else {
             return Ok(());
         };
         let ci = as_claim(s, &c.0)?;
         let keys = claim_keys(&ci.claim);
-        let dk = decision_key(p, c);
+        let dk = decision_key(c);
         let old: Option<StoredDecision> = match ov.get(&dk)? {
-            Some(v) => Some(decode(&dk, v)?),
+            Some(v) => Some(decode_decision(&dk, &v)?),
             None => None,
         };
         // Candidate orders under every key the claim could match by.
         let mut cands: BTreeSet<Key2> = BTreeSet::new();
         if let Some(oid) = &keys.oid {
-            add_refs(ov, &index_prefix(p, "io", oid), &mut cands)?;
+            add_refs(ov, &index_prefix("io", oid), &mut cands)?;
         }
         if let Some(click) = &keys.click {
-            add_refs(ov, &index_prefix(p, "ic", click), &mut cands)?;
+            add_refs(ov, &index_prefix("ic", click), &mut cands)?;
         }
-        if coupons {
-            if let Some(k) = &keys.coupon {
-                for (key, v) in ov.scan(&index_prefix(p, "ik", k))? {
-                    let created: DateTime<Utc> = decode(&key, v)?;
-                    if (created - ci.claim.occurred_at).abs() <= window {
-                        if let Some(r) = tail_ref(&key) {
-                            cands.insert(r);
-                        }
+        if let Some(k) = keys.coupon.as_ref().filter(|_| coupons) {
+            for (key, v) in ov.scan(&index_prefix("ik", k))? {
+                let created = codec::decode_time(&v).map_err(|e| corrupt(key.as_bytes(), e))?;
+                if (created - ci.claim.occurred_at).abs() <= window {
+                    if let Some(r) = tail_ref(&key) {
+                        cands.insert(r);
                     }
                 }
             }
@@ -788,7 +1203,12 @@ fn incremental_run<B: ReconBackend>(
             if orders.contains_key(&o) {
                 continue;
             }
-            if let Some(s) = b.get_record(RecordKind::Order, &o.0, &o.1)? {
+            let ahead = ra.borrow_mut().orders.remove(&o);
+            let rec = match ahead {
+                Some(r) => r,
+                None => b.get_record(RecordKind::Order, &o.0, &o.1)?,
+            };
+            if let Some(s) = rec {
                 orders.insert(o.clone(), as_order(s, &o.0)?);
             }
         }
@@ -796,6 +1216,7 @@ fn incremental_run<B: ReconBackend>(
         olds.insert(c.clone(), old);
         Ok(())
     };
+    ahead(&ov, &affected.iter().collect::<Vec<_>>());
     for c in &affected {
         load_claim(&ov, c, &mut claims, &mut olds, &mut orders)?;
     }
@@ -831,6 +1252,8 @@ fn incremental_run<B: ReconBackend>(
             mates.extend(e.claims);
         }
     }
+    let new_mates: Vec<&Key2> = mates.iter().filter(|c| !claims.contains_key(*c)).collect();
+    ahead(&ov, &new_mates);
     for c in &mates {
         load_claim(&ov, c, &mut claims, &mut olds, &mut orders)?;
     }
@@ -846,11 +1269,9 @@ fn incremental_run<B: ReconBackend>(
         let old = olds.remove(&c).flatten();
         let mut sd = stored_decision(program, d.clone(), claim_keys(&ci.claim));
         if let Some(o) = &old {
-            if same_judgement(&sd.decision, &o.decision) {
-                sd.decision.decided_at = o.decision.decided_at;
-            }
-            if sd == *o {
-                continue;
+            match keep_decided_at(sd, o) {
+                Some(n) => sd = n,
+                None => continue,
             }
         }
         changed += 1;
@@ -866,10 +1287,8 @@ fn incremental_run<B: ReconBackend>(
         if old_order != new_order {
             moves.push((c.clone(), old_order, new_order));
         }
-        let old_entries = old
-            .map(|o| claim_entries(p, &o, coupons))
-            .unwrap_or_default();
-        ov.replace(old_entries, claim_entries(p, &sd, coupons));
+        let old_entries = old.map(|o| claim_entries(&o, coupons)).unwrap_or_default();
+        ov.replace(old_entries, claim_entries(&sd, coupons))?;
     }
     // Keep each order's claims list in step with the decisions.
     let mut lists: BTreeMap<Key2, Option<OrderEntry>> = BTreeMap::new();
@@ -893,20 +1312,39 @@ fn incremental_run<B: ReconBackend>(
     }
     for (o, e) in lists {
         if let Some(e) = e {
-            ov.pending.insert(primary_key(p, &o), Some(to_value(&e)));
+            ov.put(primary_key(&o), Some(codec::encode_order(&e)))?;
         }
     }
-    // Drop writes that change nothing, then apply atomically with the state.
-    let mut batch = Vec::with_capacity(ov.pending.len() + 1);
-    for (k, v) in std::mem::take(&mut ov.pending) {
-        let cur = b.kv_get(&k)?;
-        if cur != v {
-            batch.push((k, v));
-        }
-    }
-    batch.push((state_key(p), Some(to_value(&new_state))));
+    // Write the buckets that changed, atomically with the state.
+    let mut batch = ov.into_batch()?;
+    batch.push((state_key(p), Some(encode_state(&new_state))));
     b.kv_apply(batch)?;
     Ok(summarize(p, false, &decisions, changed, hi))
+}
+
+/// Every logical entry of a program (decisions and indexes, not the
+/// state), decoded from its buckets: the layout-independent view tests
+/// compare.
+pub fn logical_entries<B: ReconBackend>(
+    b: &B,
+    program: &str,
+) -> Result<BTreeMap<String, Vec<u8>>, StoreError> {
+    let pp = program_prefix(program);
+    let mut out = BTreeMap::new();
+    for ns in ["D/", "X/", "t/"] {
+        let prefix = format!("{pp}{ns}");
+        for r in b.kv_scan(prefix.as_bytes()) {
+            let (k, v) = r?;
+            if ns == "t/" {
+                out.insert(String::from_utf8_lossy(&k[pp.len()..]).into_owned(), v);
+                continue;
+            }
+            for (lk, lv) in codec::decode_bucket(&v).map_err(|e| corrupt(&k, e))? {
+                out.insert(lk, lv);
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// Decodes every stored decision of a program, in claim key order.
@@ -914,11 +1352,195 @@ pub fn load_stored_decisions<B: ReconBackend>(
     b: &B,
     program: &str,
 ) -> Result<Vec<Decision>, StoreError> {
-    let mut out = Vec::new();
-    for r in b.kv_scan(&decision_prefix(program)) {
+    let prefix = format!("{}D/", program_prefix(program));
+    let mut out: Vec<(String, Decision)> = Vec::new();
+    for r in b.kv_scan(prefix.as_bytes()) {
         let (k, v) = r?;
-        let sd: StoredDecision = decode(&k, v)?;
-        out.push(sd.decision);
+        for (lk, lv) in codec::decode_bucket(&v).map_err(|e| corrupt(&k, e))? {
+            let sd = decode_decision(&lk, &lv)?;
+            out.push((lk, sd.decision));
+        }
     }
-    Ok(out)
+    out.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    Ok(out.into_iter().map(|(_, d)| d).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::reconcile::backend::MemoryBackend;
+    use crate::reconcile::synth::{self, SynthSpec};
+
+    fn program() -> ProgramConfig {
+        toml::from_str(
+            r#"
+id = "bench/1"
+currency = "USD"
+claims = ["impact", "everflow", "awin"]
+orders = ["shop"]
+return_window_days = 30
+no_order_grace_days = 7
+[match]
+amount_tolerance_abs = "0.50"
+"#,
+        )
+        .unwrap()
+    }
+
+    fn backend(spec: &SynthSpec) -> MemoryBackend {
+        let data = synth::generate(spec);
+        let b = MemoryBackend::new();
+        let mut recs: Vec<Record> = data.claims.into_iter().map(Record::Conversion).collect();
+        recs.extend(data.orders.into_iter().map(Record::Order));
+        b.commit(&recs, spec.start);
+        b
+    }
+
+    /// The store's JSON codec as FORMAT 1 wrote values: version 1 + JSON.
+    fn v1_json(v: &serde_json::Value) -> Vec<u8> {
+        let mut out = vec![1];
+        out.extend(serde_json::to_vec(v).unwrap());
+        out
+    }
+
+    #[test]
+    fn a_format_1_tree_forces_a_clean_full_run() {
+        let spec = SynthSpec::benchmark(300, 11);
+        let (p, fx, now) = (program(), FxTable::empty(), spec.settled_now());
+        let b = backend(&spec);
+        // What FORMAT 1 left: its JSON state (current fingerprints, so only
+        // the version differs), a per-claim JSON decision, index keys.
+        let pp = program_prefix(&p.id);
+        let old_state = serde_json::json!({
+            "v": 1, "last_seq": b.last_seq().unwrap(),
+            "program": p.fingerprint(), "fx": fx.fingerprint(),
+        });
+        b.kv_apply(vec![
+            (state_key(&p.id), Some(v1_json(&old_state))),
+            (
+                format!("{pp}d/impact/x-1").into_bytes(),
+                Some(v1_json(&serde_json::json!({"v": 1, "decision": {}}))),
+            ),
+            (
+                format!("{pp}io/a1/shop/A-1").into_bytes(),
+                Some(v1_json(&serde_json::Value::Null)),
+            ),
+            (
+                format!("{pp}t/2026-01-01T00:00:00.000000000Z/impact/x-1").into_bytes(),
+                Some(v1_json(&serde_json::Value::Null)),
+            ),
+        ])
+        .unwrap();
+        let s = run_program(&b, &p, &fx, now, false).unwrap();
+        assert!(s.full, "a FORMAT-1 state must force a full run");
+
+        // Same tree as a fresh store reconciled once: every old key is gone.
+        let fresh = backend(&spec);
+        run_program(&fresh, &p, &fx, now, false).unwrap();
+        assert_eq!(b.kv_snapshot(), fresh.kv_snapshot());
+        let state = decode_state(&b.kv_get(&state_key(&p.id)).unwrap().unwrap()).unwrap();
+        assert_eq!(state.v, FORMAT);
+        // And the next run is incremental and changes nothing.
+        let s = run_program(&b, &p, &fx, now, false).unwrap();
+        assert!(!s.full);
+        assert_eq!(s.decisions_changed, 0);
+    }
+
+    #[test]
+    fn a_large_incremental_run_reads_ahead_and_equals_a_full_run() {
+        let spec = SynthSpec::benchmark(1500, 9);
+        let (p, fx, now) = (program(), FxTable::empty(), spec.settled_now());
+        let data = synth::generate(&spec);
+        let b = backend(&spec);
+        assert!(run_program(&b, &p, &fx, now, false).unwrap().full);
+        // Change every other claim (status or amount) and drop some orders'
+        // refunds: more than READ_AHEAD_MIN claims to re-judge.
+        let mut changed: Vec<Record> = Vec::new();
+        for (i, c) in data.claims.iter().enumerate().filter(|(i, _)| i % 2 == 0) {
+            let mut c = c.clone();
+            if i % 4 == 0 {
+                c.status = plugin_api::ConversionStatus::Reversed;
+            } else if let Some(m) = &mut c.sale_amount {
+                m.amount *= rust_decimal::Decimal::new(12, 1);
+            }
+            changed.push(Record::Conversion(c));
+        }
+        for o in data.orders.iter().step_by(7) {
+            let mut o = o.clone();
+            o.refunds.clear();
+            changed.push(Record::Order(o));
+        }
+        assert!(changed.len() > READ_AHEAD_MIN);
+        b.commit(&changed, spec.start);
+        let inc = run_program(&b, &p, &fx, now, false).unwrap();
+        assert!(!inc.full);
+        assert!(inc.claims_judged as usize > READ_AHEAD_MIN);
+
+        let fresh = MemoryBackend::new();
+        let mut latest: BTreeMap<(&str, String, String), Record> = BTreeMap::new();
+        let all = data.claims.iter().cloned().map(Record::Conversion);
+        let all = all.chain(data.orders.iter().cloned().map(Record::Order));
+        for r in all.chain(changed) {
+            latest.insert((r.kind().as_str(), r.source().to_owned(), r.key()), r);
+        }
+        fresh.commit(&latest.into_values().collect::<Vec<_>>(), spec.start);
+        run_program(&fresh, &p, &fx, now, false).unwrap();
+        let strip = |ds: Vec<Decision>| -> Vec<Decision> {
+            ds.into_iter()
+                .map(|mut d| {
+                    d.claim.revision = 0;
+                    if let Some(o) = &mut d.order {
+                        o.revision = 0;
+                    }
+                    if let Some(w) = &mut d.winner {
+                        w.revision = 0;
+                    }
+                    d
+                })
+                .collect()
+        };
+        assert_eq!(
+            strip(load_stored_decisions(&b, &p.id).unwrap()),
+            strip(load_stored_decisions(&fresh, &p.id).unwrap())
+        );
+        let no_d = |m: BTreeMap<String, Vec<u8>>| -> Vec<String> {
+            m.into_iter()
+                .filter(|(k, _)| !k.starts_with("d/"))
+                .map(|(k, v)| format!("{k}={v:?}"))
+                .collect()
+        };
+        assert_eq!(
+            no_d(logical_entries(&b, &p.id).unwrap()),
+            no_d(logical_entries(&fresh, &p.id).unwrap())
+        );
+    }
+
+    #[test]
+    fn an_unreadable_state_forces_a_full_run_and_decisions_round_trip() {
+        let spec = SynthSpec::benchmark(200, 5);
+        let (p, fx, now) = (program(), FxTable::empty(), spec.settled_now());
+        let b = backend(&spec);
+        let first = run_program(&b, &p, &fx, now, false).unwrap();
+        assert!(first.full);
+        b.kv_apply(vec![(state_key(&p.id), Some(b"garbage".to_vec()))])
+            .unwrap();
+        let again = run_program(&b, &p, &fx, now, false).unwrap();
+        assert!(again.full);
+        assert_eq!(again.decisions_changed, 0, "same judgements, same bytes");
+
+        // The stored decisions are exactly what the engine decides.
+        let data = synth::generate(&spec);
+        let claims: Vec<ClaimInput> = data
+            .claims
+            .into_iter()
+            .map(|claim| ClaimInput { claim, revision: 1 })
+            .collect();
+        let orders: Vec<OrderInput> = data
+            .orders
+            .into_iter()
+            .map(|order| OrderInput { order, revision: 1 })
+            .collect();
+        let want = engine::decide(&p, &claims, &orders, &fx, now);
+        assert_eq!(load_stored_decisions(&b, &p.id).unwrap(), want);
+    }
 }

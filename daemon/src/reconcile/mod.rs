@@ -9,6 +9,7 @@
 //! | [`join`] | the radix-partitioned hash join on normalised order ids (full runs, benchmark) |
 //! | [`incremental`] | decisions and match indexes in the `recon` tree; full and incremental runs |
 //! | [`backend`] | the storage trait the runs use (the store, or in memory for tests) |
+//! | [`codec`] | the byte format of decisions, order entries and buckets in the `recon` tree |
 //! | [`report`] | discrepancy reports (CSV, JSON, HTML) |
 //! | [`cli`] | `reckon reconcile` and `reckon reconcile report` |
 //! | [`synth`] | seeded synthetic claims/orders with known discrepancies (benchmarks, tests) |
@@ -17,6 +18,7 @@
 //! decisions' bases) and never changes claims or orders.
 pub mod backend;
 pub mod cli;
+pub mod codec;
 pub mod config;
 pub mod engine;
 pub mod incremental;
