@@ -429,6 +429,22 @@ pub fn decide(
     fx: &FxTable,
     now: DateTime<Utc>,
 ) -> Vec<Decision> {
+    let mut out = Vec::with_capacity(claims.len());
+    decide_each(program, claims, orders, fx, now, |_, d| out.push(d));
+    out
+}
+
+/// [`decide`], handing each decision to `f` with its claim as soon as it is
+/// made, in claim (source, external id) order, so a caller can encode and
+/// drop decisions instead of holding them all (the full run does).
+pub fn decide_each<'c>(
+    program: &ProgramConfig,
+    claims: &'c [ClaimInput],
+    orders: &[OrderInput],
+    fx: &FxTable,
+    now: DateTime<Utc>,
+    mut f: impl FnMut(&'c ClaimInput, Decision),
+) {
     let mut order_refs: Vec<&OrderInput> = orders.iter().collect();
     order_refs.sort_by(|a, b| {
         (&a.order.source, &a.order.order_id).cmp(&(&b.order.source, &b.order.order_id))
@@ -466,17 +482,13 @@ pub fn decide(
         v.sort_by(|&a, &b| contest_order(program, &claim_refs[a].claim, &claim_refs[b].claim));
     }
 
-    claim_refs
-        .iter()
-        .enumerate()
-        .map(|(ci, c)| {
-            let matched = matches[ci].map(|(oi, by)| {
-                let contest = contests.get(&oi).map_or(&[][..], Vec::as_slice);
-                (order_refs[oi as usize], by, contest)
-            });
-            judge(program, fx, now, c, matched, &claim_refs)
-        })
-        .collect()
+    for (ci, c) in claim_refs.iter().enumerate() {
+        let matched = matches[ci].map(|(oi, by)| {
+            let contest = contests.get(&oi).map_or(&[][..], Vec::as_slice);
+            (order_refs[oi as usize], by, contest)
+        });
+        f(c, judge(program, fx, now, c, matched, &claim_refs));
+    }
 }
 
 fn inputs(program: &ProgramConfig, tolerance_applied: Option<Decimal>) -> DecisionInputs {

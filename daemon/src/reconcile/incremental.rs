@@ -599,39 +599,52 @@ fn full_run<B: ReconBackend>(
             orders.push(as_order(s?, src)?);
         }
     }
-    let decisions = engine::decide(program, &claims, &orders, fx, now);
-    // `decide` returns claims in (source, id) order: align their keys.
+    // Judge in claim (source, id) order, encoding each decision as it comes:
+    // holding every `Decision` at once would double the run's memory.
     // A stable sort: the scan gives one sorted run per source.
     claims.sort_by(|a, b| {
         (&a.claim.source, &a.claim.external_id).cmp(&(&b.claim.source, &b.claim.external_id))
     });
-    let keys: Vec<ClaimKeys> = claims.iter().map(|c| claim_keys(&c.claim)).collect();
-    drop(claims);
-    let summary = summarize(p, true, &decisions, 0, new_state.last_seq);
-
-    // Claims matched to each order, as indexes into `decisions` (in claim
-    // order, so each list is sorted).
-    let mut matched: rustc_hash::FxHashMap<(&str, &str), Vec<u32>> =
-        rustc_hash::FxHashMap::default();
-    for (i, d) in decisions.iter().enumerate() {
-        if let Some(o) = &d.order {
-            matched
-                .entry((o.source.as_str(), o.id.as_str()))
-                .or_default()
-                .push(i as u32);
-        }
-    }
-    let mut arena = Arena {
-        keys: String::with_capacity((decisions.len() + orders.len()) * 32),
-        vals: Vec::with_capacity(decisions.len() * 280 + orders.len() * 48),
-        entries: Vec::with_capacity(decisions.len() + orders.len()),
+    let mut summary = ProgramSummary {
+        program: p.to_owned(),
+        full: true,
+        last_seq: new_state.last_seq,
+        ..Default::default()
     };
+    // Claims matched to each order, as indexes into `claims` (in claim
+    // order, so each list is sorted).
+    let mut matched: rustc_hash::FxHashMap<(String, String), Vec<u32>> =
+        rustc_hash::FxHashMap::default();
+    let mut arena = Arena {
+        keys: String::with_capacity((claims.len() + orders.len()) * 32),
+        vals: Vec::with_capacity(claims.len() * 280 + orders.len() * 48),
+        entries: Vec::with_capacity(claims.len() + orders.len()),
+    };
+    let mut position = 0u32;
+    engine::decide_each(program, &claims, &orders, fx, now, |c, d| {
+        summary.claims_judged += 1;
+        *summary.by_outcome.entry(d.outcome).or_default() += 1;
+        summary.payable += u64::from(d.payable);
+        let sd = stored_decision(program, d, claim_keys(&c.claim));
+        let cr = &sd.decision.claim;
+        arena.push(
+            |ks| {
+                let _ = write!(ks, "d/{}/{}", esc(&cr.source), esc(&cr.id));
+            },
+            |vs| codec::encode_decision_into(vs, &sd),
+        );
+        for (k, v) in claim_index_keys(&sd, coupons) {
+            arena.push(|ks| ks.push_str(&k), |vs| vs.extend_from_slice(&v));
+        }
+        if let Some(o) = sd.decision.order {
+            matched.entry((o.source, o.id)).or_default().push(position);
+        }
+        position += 1;
+    });
     for o in &orders {
         let ok = (o.order.source.clone(), o.order.order_id.clone());
         let okeys = order_keys(&o.order);
-        let list = matched
-            .remove(&(o.order.source.as_str(), o.order.order_id.as_str()))
-            .unwrap_or_default();
+        let list = matched.remove(&ok).unwrap_or_default();
         let norm = engine::normalize_order_id(&ok.1).unwrap_or_default();
         arena.push(
             |k| {
@@ -639,8 +652,8 @@ fn full_run<B: ReconBackend>(
             },
             |v| {
                 let claims = list.iter().map(|&i| {
-                    let c = &decisions[i as usize].claim;
-                    (c.source.as_str(), c.id.as_str())
+                    let c = &claims[i as usize].claim;
+                    (c.source.as_str(), c.external_id.as_str())
                 });
                 codec::encode_order_into(v, &okeys, claims);
             },
@@ -651,19 +664,7 @@ fn full_run<B: ReconBackend>(
     }
     drop(matched);
     drop(orders);
-    for (d, k) in decisions.into_iter().zip(keys) {
-        let sd = stored_decision(program, d, k);
-        let c = &sd.decision.claim;
-        arena.push(
-            |ks| {
-                let _ = write!(ks, "d/{}/{}", esc(&c.source), esc(&c.id));
-            },
-            |vs| codec::encode_decision_into(vs, &sd),
-        );
-        for (k, v) in claim_index_keys(&sd, coupons) {
-            arena.push(|ks| ks.push_str(&k), |vs| vs.extend_from_slice(&v));
-        }
-    }
+    drop(claims);
     let mut entries = std::mem::take(&mut arena.entries);
     // `Slot` orders D < X < direct, as the tree keys `P/D/..` < `P/X/..` <
     // `P/t/..` do; within a bucket, logical keys in order.
