@@ -33,6 +33,11 @@ pub trait ReconBackend: Sync {
         kind: RecordKind,
         source: &str,
     ) -> Box<dyn Iterator<Item = Result<Stored, StoreError>> + '_>;
+    /// How many records [`ReconBackend::scan_records`] will give, if known
+    /// cheaply (a capacity hint; 0 when unknown).
+    fn count_records(&self, _kind: RecordKind, _source: &str) -> u64 {
+        0
+    }
     /// One record.
     fn get_record(
         &self,
@@ -84,6 +89,9 @@ impl ReconBackend for StoreBackend<'_> {
         source: &str,
     ) -> Box<dyn Iterator<Item = Result<Stored, StoreError>> + '_> {
         self.store.scan_records(kind, Some(source))
+    }
+    fn count_records(&self, kind: RecordKind, source: &str) -> u64 {
+        self.store.count_records(kind, Some(source))
     }
     fn get_record(
         &self,

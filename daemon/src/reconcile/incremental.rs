@@ -587,13 +587,21 @@ fn full_run<B: ReconBackend>(
     let p = program.id.as_str();
     let pp = program_prefix(p);
     let coupons = program.matching.coupon_matching;
-    let mut claims = Vec::new();
+    // Sized from the store's counters: growing by doubling would hold the
+    // old and the new buffer at once, the run's peak memory.
+    let count = |kind, sources: &[String]| -> usize {
+        sources
+            .iter()
+            .map(|src| b.count_records(kind, src) as usize)
+            .sum()
+    };
+    let mut claims = Vec::with_capacity(count(RecordKind::Conversion, &program.claims));
     for src in &program.claims {
         for s in b.scan_records(RecordKind::Conversion, src) {
             claims.push(as_claim(s?, src)?);
         }
     }
-    let mut orders = Vec::new();
+    let mut orders = Vec::with_capacity(count(RecordKind::Order, &program.orders));
     for src in &program.orders {
         for s in b.scan_records(RecordKind::Order, src) {
             orders.push(as_order(s?, src)?);
