@@ -334,8 +334,8 @@ fn raw_phase(n: u64, pages: u64) {
     drop(db);
 }
 
-/// Pages generated per untimed chunk (~23 MB of JSON).
-const CHUNK: u64 = 50;
+/// Pages generated per untimed chunk (~9 MB of JSON).
+const CHUNK: u64 = 20;
 
 /// Runs the ingest path over every page; returns (timed µs, decode µs,
 /// CPU ns of the ingesting and writer threads). Includes the final flush.
