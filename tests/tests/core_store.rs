@@ -174,3 +174,41 @@ fn walk(p: &std::path::Path) -> Vec<std::path::PathBuf> {
     }
     out
 }
+
+#[test]
+fn a_reader_that_stops_early_ends_the_export_quietly() {
+    // `reckon records export | head`: the pipe closes while reckon writes;
+    // that is not an error and must not panic.
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config_for(dir.path());
+    let store = Store::open(&dir.path().join("data")).unwrap();
+    let many: Vec<Record> = (0..2000).map(|i| conv(&format!("k{i:05}"))).collect();
+    let now = "2026-01-03T00:00:00Z".parse().unwrap();
+    store.commit_page("net", &many, None, now).unwrap();
+    store.flush().unwrap();
+    drop(store);
+    for format in ["jsonl", "csv"] {
+        let mut child = Command::new(reckon_tests::reckon_bin())
+            .arg("--config")
+            .arg(&cfg)
+            .args([
+                "records",
+                "export",
+                "--kind",
+                "conversions",
+                "--format",
+                format,
+            ])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Close the read end before reckon has written its ~600 KB.
+        drop(child.stdout.take());
+        let out = child.wait_with_output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!err.contains("panicked"), "{format}: {err}");
+        assert!(!err.contains("error"), "{format}: {err}");
+        assert_eq!(out.status.code(), Some(0), "{format}: {err}");
+    }
+}

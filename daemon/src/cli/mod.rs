@@ -78,9 +78,31 @@ pub fn main(cli: Cli) -> ExitCode {
     };
     match result {
         Ok(code) => code,
+        // The reader of our output stopped early (`reckon ... | head`): not
+        // an error of ours, end quietly as Unix tools do.
+        Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE
         }
     }
+}
+
+/// Writes a command's output to stdout. Unlike `print!`, which panics when
+/// the reader has closed the pipe, this returns the error, and [`main`]
+/// ends the command quietly.
+pub fn write_stdout(text: &str) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_bytes())?;
+    out.flush()
+}
+
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    let pipe = |io: &std::io::Error| io.kind() == std::io::ErrorKind::BrokenPipe;
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>().is_some_and(pipe)
+            || c.downcast_ref::<csv::Error>()
+                .is_some_and(|ce| matches!(ce.kind(), csv::ErrorKind::Io(io) if pipe(io)))
+    })
 }

@@ -88,7 +88,7 @@ pub fn run(config: &Path, args: KpiArgs) -> anyhow::Result<ExitCode> {
     let out = super::summary::produce(ctx, &inputs, &query, args.format)?;
     match &args.out {
         Some(path) => super::summary::write_atomically(path, out.as_bytes())?,
-        None => print!("{out}"),
+        None => crate::cli::write_stdout(&out)?,
     }
     Ok(ExitCode::SUCCESS)
 }

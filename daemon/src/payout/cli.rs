@@ -79,20 +79,23 @@ pub fn run(config_path: &Path, cmd: StatementsCommand) -> anyhow::Result<ExitCod
         }
         StatementsCommand::Show(a) => {
             let shown = lifecycle::show(&book, output_dir, &a.program, &a.period)?;
-            println!(
-                "{} {}: {} (version {}), {} statements",
+            use std::fmt::Write as _;
+            let mut text = format!(
+                "{} {}: {} (version {}), {} statements\n{:<24} {:>14} {:<4} {:>12} {:>12}  content hash\n",
                 shown.record.program,
                 shown.record.period,
                 shown.record.status.as_str(),
                 shown.record.version,
-                shown.rows.len()
-            );
-            println!(
-                "{:<24} {:>14} {:<4} {:>12} {:>12}  content hash",
-                "partner", "payable", "cur", "carried in", "carried out"
+                shown.rows.len(),
+                "partner",
+                "payable",
+                "cur",
+                "carried in",
+                "carried out"
             );
             for r in &shown.rows {
-                println!(
+                let _ = writeln!(
+                    text,
                     "{:<24} {:>14} {:<4} {:>12} {:>12}  {}",
                     r.partner_id,
                     r.total_payable,
@@ -102,6 +105,7 @@ pub fn run(config_path: &Path, cmd: StatementsCommand) -> anyhow::Result<ExitCod
                     r.content_hash
                 );
             }
+            crate::cli::write_stdout(&text)?;
             Ok(ExitCode::SUCCESS)
         }
         StatementsCommand::Verify(a) => {

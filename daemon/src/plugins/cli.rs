@@ -87,7 +87,7 @@ pub fn run(config: &Path, cmd: PluginsCommand) -> anyhow::Result<ExitCode> {
         PluginsCommand::List { plugin_dir: flag } => {
             let dir = plugin_dir(config, flag)?;
             let found = super::discover(&dir);
-            print!("{}", render_list(&dir, &found));
+            crate::cli::write_stdout(&render_list(&dir, &found))?;
             Ok(ExitCode::SUCCESS)
         }
         PluginsCommand::Describe {
@@ -100,7 +100,7 @@ pub fn run(config: &Path, cmd: PluginsCommand) -> anyhow::Result<ExitCode> {
             if json {
                 println!("{}", serde_json::to_string_pretty(&describe_json(&plugin))?);
             } else {
-                print!("{}", render_describe(&plugin));
+                crate::cli::write_stdout(&render_describe(&plugin))?;
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -112,7 +112,7 @@ pub fn run(config: &Path, cmd: PluginsCommand) -> anyhow::Result<ExitCode> {
                     plugin.manifest.id,
                     plugin.manifest.version
                 );
-                print!("{}", render_describe(&plugin));
+                crate::cli::write_stdout(&render_describe(&plugin))?;
                 Ok(ExitCode::SUCCESS)
             }
             Err(e) => {

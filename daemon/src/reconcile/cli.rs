@@ -113,7 +113,7 @@ pub fn run(config: &Path, args: ReconcileArgs) -> anyhow::Result<ExitCode> {
             match &r.out {
                 Some(path) => std::fs::write(path, text)
                     .with_context(|| format!("cannot write {}", path.display()))?,
-                None => print!("{text}"),
+                None => crate::cli::write_stdout(&text)?,
             }
             Ok(ExitCode::SUCCESS)
         }

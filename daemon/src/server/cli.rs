@@ -48,7 +48,7 @@ pub fn run(config: &Path, args: StatusArgs) -> anyhow::Result<ExitCode> {
     } else {
         let report: super::status::StatusReport = serde_json::from_str(&body)
             .map_err(|e| anyhow::anyhow!("unexpected answer from {url}: {e}"))?;
-        print!("{}", report.render());
+        crate::cli::write_stdout(&report.render())?;
     }
     Ok(ExitCode::SUCCESS)
 }
