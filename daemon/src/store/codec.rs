@@ -64,11 +64,8 @@ pub fn encode_stored(
     body: &[u8],
 ) -> Vec<u8> {
     let mut v = Vec::with_capacity(HEADER + body.len());
-    v.push(V2);
-    v.extend_from_slice(&revision.to_be_bytes());
-    v.extend_from_slice(&seq.to_be_bytes());
-    v.extend_from_slice(&first_us.to_be_bytes());
-    v.extend_from_slice(&changed_us.to_be_bytes());
+    v.resize(HEADER, 0);
+    put_header(&mut v, revision, seq, first_us, changed_us);
     v.extend_from_slice(body);
     v
 }
@@ -81,11 +78,6 @@ pub fn put_header(v: &mut [u8], revision: u32, seq: u64, first_us: i64, changed_
     v[5..13].copy_from_slice(&seq.to_be_bytes());
     v[13..21].copy_from_slice(&first_us.to_be_bytes());
     v[21..29].copy_from_slice(&changed_us.to_be_bytes());
-}
-
-/// Overwrites the sequence number of an encoded stored record.
-pub fn set_seq(v: &mut [u8], seq: u64) {
-    v[5..13].copy_from_slice(&seq.to_be_bytes());
 }
 
 fn be<const N: usize>(b: &[u8]) -> [u8; N] {

@@ -535,23 +535,9 @@ impl Store {
                 supported: SCHEMA_VERSION,
             });
         }
-        let has_v1_trees = self
-            .inner
-            .db
-            .tree_names()
-            .iter()
-            .any(|n| V1_TREES.iter().any(|t| n.as_ref() == t.as_bytes()));
-        match found {
-            SCHEMA_VERSION => {}
-            // A store never written (or written only by a schema-1 open that
-            // created empty trees) has nothing to convert.
-            0 | 1 if !has_v1_trees || found == 0 => {
-                if found != 0 || has_v1_trees {
-                    tracing::info!(from = found, to = SCHEMA_VERSION, "store migration");
-                }
-                self.set_schema_version(SCHEMA_VERSION)?;
-            }
-            _ => {
+        if found < SCHEMA_VERSION {
+            // Version 0 is a store never written: nothing to convert.
+            if found == 1 {
                 tracing::info!(
                     from = found,
                     to = SCHEMA_VERSION,
@@ -559,12 +545,18 @@ impl Store {
                     "store migration: rewriting records, revisions, change log and checkpoints into the one-tree binary layout"
                 );
                 let n = self.migrate_v1_to_v2()?;
-                self.set_schema_version(SCHEMA_VERSION)?;
                 tracing::info!(values = n, "store migration done");
             }
+            self.set_schema_version(SCHEMA_VERSION)?;
         }
-        // Schema-1 trees left by a migration that stopped after writing the
-        // new version (their content is already in `data`).
+        // Schema-1 trees, migrated just now or left by a migration that
+        // stopped after writing the new version (their content is in `data`).
+        let has_v1_trees = self
+            .inner
+            .db
+            .tree_names()
+            .iter()
+            .any(|n| V1_TREES.iter().any(|t| n.as_ref() == t.as_bytes()));
         if has_v1_trees {
             for t in V1_TREES {
                 self.inner
