@@ -399,7 +399,7 @@ fn writer_cpu_ns() -> u64 {
     if let Ok(rd) = std::fs::read_dir("/proc/self/task") {
         for e in rd.flatten() {
             let comm = std::fs::read_to_string(e.path().join("comm")).unwrap_or_default();
-            if comm.trim() == "reckon-store-wr" || comm.trim().starts_with("reckon-store") {
+            if comm.trim().starts_with("reckon-store") {
                 total += std::fs::read_to_string(e.path().join("schedstat"))
                     .ok()
                     .and_then(|s| {
