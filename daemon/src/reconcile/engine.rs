@@ -49,6 +49,7 @@ use chrono::{DateTime, Duration, Utc};
 use plugin_api::{Conversion, ConversionStatus, Money, Order, OrderStatus};
 use rust_decimal::{Decimal, RoundingStrategy};
 use rustc_hash::FxHashMap;
+use std::borrow::Cow;
 use std::cmp::Ordering;
 
 /// A claim as stored, with its revision.
@@ -135,10 +136,6 @@ fn fx_hash(bytes: &[u8]) -> u64 {
 }
 
 impl IdTable {
-    fn reserve(&mut self, ids: usize, bytes: usize) {
-        self.table.reserve(ids, |s| s.hash);
-        self.arena.reserve(bytes);
-    }
     #[inline]
     fn key(&self, s: &IdSlot) -> &str {
         &self.arena[s.start as usize..(s.start + s.len) as usize]
@@ -187,56 +184,55 @@ impl OrderIndex {
     /// Indexes `orders` (already sorted by (source, order id)): position `i`
     /// is the order's handle.
     pub fn build(orders: &[&Order], with_coupons: bool) -> OrderIndex {
-        Self::build_with(orders, true, with_coupons)
+        let mut ix = OrderIndex::default();
+        ix.index_ids(orders.len(), |i| Cow::Borrowed(orders[i]));
+        ix.index_clicks(orders.len(), |i| Cow::Borrowed(orders[i]), with_coupons);
+        ix
     }
 
-    /// [`OrderIndex::build`], leaving the order-id table empty when
-    /// `with_ids` is false (for [`decide`], which matches order ids with
-    /// [`super::join`]).
-    fn build_with(orders: &[&Order], with_ids: bool, with_coupons: bool) -> OrderIndex {
-        let mut ix = OrderIndex::default();
-        if with_ids {
-            ix.index_ids(orders);
-        }
-        // Click ids: earliest created wins, then position.
-        let mut by_time: Vec<u32> = (0..orders.len() as u32).collect();
-        by_time.sort_by_key(|&i| (orders[i as usize].created_at, i));
-        for &i in &by_time {
-            let o = orders[i as usize];
+    /// Click ids (and coupons): the earliest created order wins, then
+    /// position. `get(i)` gives order `i`.
+    fn index_clicks<'o>(
+        &mut self,
+        n: usize,
+        get: impl Fn(usize) -> Cow<'o, Order>,
+        with_coupons: bool,
+    ) {
+        let mut by_time: Vec<(DateTime<Utc>, u32)> =
+            (0..n).map(|i| (get(i).created_at, i as u32)).collect();
+        by_time.sort_unstable();
+        for &(_, i) in &by_time {
+            let o = get(i as usize);
+            if o.click_ids.is_empty() && !(with_coupons && o.coupon.is_some()) {
+                continue;
+            }
             for c in &o.click_ids {
                 if let Some(c) = normalize_click_id(c) {
-                    ix.by_click.entry(c.into()).or_insert(i);
+                    self.by_click.entry(c.into()).or_insert(i);
                 }
             }
             if with_coupons {
                 if let Some(k) = o.coupon.as_deref().and_then(normalize_coupon) {
-                    ix.by_coupon.entry(k.into()).or_default().push(i);
+                    self.by_coupon.entry(k.into()).or_default().push(i);
                 }
             }
         }
-        ix
     }
 
-    fn index_ids(&mut self, orders: &[&Order]) {
-        let ix = self;
-        let bytes = orders
-            .iter()
-            .map(|o| o.order_id.len() + o.alt_ids.iter().map(String::len).sum::<usize>())
-            .sum();
-        ix.by_id.reserve(orders.len(), bytes);
+    fn index_ids<'o>(&mut self, n: usize, get: impl Fn(usize) -> Cow<'o, Order>) {
         let mut buf = String::new();
         // Primary ids first so they win over any alt id.
-        for (i, o) in orders.iter().enumerate() {
-            normalize_into(&o.order_id, &mut buf);
+        for i in 0..n {
+            normalize_into(&get(i).order_id, &mut buf);
             if !buf.is_empty() {
-                ix.by_id.insert_first(&buf, i as u32, true);
+                self.by_id.insert_first(&buf, i as u32, true);
             }
         }
-        for (i, o) in orders.iter().enumerate() {
-            for alt in &o.alt_ids {
+        for i in 0..n {
+            for alt in &get(i).alt_ids {
                 normalize_into(alt, &mut buf);
                 if !buf.is_empty() {
-                    ix.by_id.insert_first(&buf, i as u32, false);
+                    self.by_id.insert_first(&buf, i as u32, false);
                 }
             }
         }
@@ -302,16 +298,33 @@ fn attribution_time(c: &Conversion) -> DateTime<Utc> {
     c.clicked_at.unwrap_or(c.occurred_at)
 }
 
-/// Orders claims for an attribution contest: the winner sorts first.
-fn contest_order(program: &ProgramConfig, a: &Conversion, b: &Conversion) -> Ordering {
-    let by_key = || (&a.source, &a.external_id).cmp(&(&b.source, &b.external_id));
-    let rank = || {
-        program
-            .source_rank(&a.source)
-            .cmp(&program.source_rank(&b.source))
-    };
-    let last = || attribution_time(b).cmp(&attribution_time(a));
-    let first = || attribution_time(a).cmp(&attribution_time(b));
+/// What an attribution contest compares of a claim. Claims are numbered in
+/// (source, external id) order, so comparing numbers compares keys.
+#[derive(Clone, Copy)]
+struct Rival {
+    at: DateTime<Utc>,
+    rank: u32,
+    competes: bool,
+}
+
+impl Rival {
+    fn of(program: &ProgramConfig, c: &Conversion) -> Rival {
+        Rival {
+            at: attribution_time(c),
+            rank: program.source_rank(&c.source) as u32,
+            competes: competes(c),
+        }
+    }
+}
+
+/// Orders claims `a` and `b` (by number) for an attribution contest: the
+/// winner sorts first.
+fn contest_order(program: &ProgramConfig, rivals: &[Rival], a: u32, b: u32) -> Ordering {
+    let (ra, rb) = (&rivals[a as usize], &rivals[b as usize]);
+    let by_key = || a.cmp(&b);
+    let rank = || ra.rank.cmp(&rb.rank);
+    let last = || rb.at.cmp(&ra.at);
+    let first = || ra.at.cmp(&rb.at);
     match program.attribution {
         AttributionRule::LastClick => last().then_with(rank).then_with(by_key),
         AttributionRule::FirstClick => first().then_with(rank).then_with(by_key),
@@ -344,16 +357,16 @@ pub fn match_claim(
             }
         }
     }
-    match_after_order_id(program, fx, claim, orders, index)
+    match_after_order_id(program, fx, claim, |i| Cow::Borrowed(orders[i]), index)
 }
 
 /// Rules 2 and 3 of [`match_claim`] (click id, then coupon), for a claim
 /// whose order id matched nothing.
-fn match_after_order_id(
+fn match_after_order_id<'o>(
     program: &ProgramConfig,
     fx: &FxTable,
     claim: &Conversion,
-    orders: &[&Order],
+    order: impl Fn(usize) -> Cow<'o, Order>,
     index: &OrderIndex,
 ) -> Option<(u32, MatchedBy)> {
     if let Some(click) = claim.click_id.as_deref().and_then(normalize_click_id) {
@@ -368,7 +381,7 @@ fn match_after_order_id(
         let window = Duration::hours(i64::from(program.matching.fuzzy_window_hours));
         let mut best: Option<(Duration, Decimal, u32)> = None;
         for &i in index.by_coupon(&coupon) {
-            let o = orders[i as usize];
+            let o = order(i as usize);
             let dt = (o.created_at - claim.occurred_at).abs();
             if dt > window {
                 continue;
@@ -390,33 +403,236 @@ fn match_after_order_id(
     None
 }
 
-/// Rule 1 for every claim at once: the order each claim's order id matches
-/// (by claim position), with [`OrderIndex`]'s tie-breaking. The join's build
-/// rows are all primary ids in order position, then all alt ids, so its
-/// first-occurrence rule gives primary ids precedence, then position.
-fn match_order_ids(orders: &[&Order], claims: &[&ClaimInput], threads: usize) -> Vec<Option<u32>> {
-    let alt_ids: Vec<(&str, u32)> = orders
-        .iter()
-        .enumerate()
-        .flat_map(|(i, o)| o.alt_ids.iter().map(move |a| (a.as_str(), i as u32)))
-        .collect();
-    let n = orders.len();
-    let per_thread = super::join::join_first(
-        threads,
-        n + alt_ids.len(),
-        |i| match orders.get(i) {
-            Some(o) => Some((o.order_id.as_str(), i as u32)),
-            None => Some(alt_ids[i - n]),
-        },
-        claims.len(),
-        |j| Some((claims[j].claim.order_id.as_deref()?, j as u32)),
-        |acc: &mut Vec<(u32, u32)>, claim: u32, order: u32| acc.push((claim, order)),
-    );
-    let mut out = vec![None; claims.len()];
-    for (claim, order) in per_thread.into_iter().flatten() {
-        out[claim as usize] = Some(order);
+/// Random access to one program's claims or orders in key order:
+/// (source, external id) for claims, (source, order id) for orders, each
+/// key once. A slice of references is the plain case; the full run keeps
+/// its inputs encoded and decodes one when asked (`super::packed`), which
+/// holds a million claims in a fraction of the memory.
+pub trait Inputs<T: Clone>: Sync {
+    /// How many.
+    fn len(&self) -> usize;
+    /// Whether there are none.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
     }
-    out
+    /// Item `i`.
+    fn get(&self, i: usize) -> Cow<'_, T>;
+}
+
+impl<T: Clone + Sync> Inputs<T> for [&T] {
+    fn len(&self) -> usize {
+        <[&T]>::len(self)
+    }
+    fn get(&self, i: usize) -> Cow<'_, T> {
+        Cow::Borrowed(self[i])
+    }
+}
+
+/// Strings by position in one buffer (`None` for an absent one): ids for
+/// the join without an allocation each.
+#[derive(Default)]
+struct Texts {
+    buf: String,
+    spans: Vec<(usize, u32)>,
+}
+
+impl Texts {
+    fn push(&mut self, s: Option<&str>) {
+        match s {
+            Some(s) => {
+                self.spans.push((self.buf.len(), s.len() as u32));
+                self.buf.push_str(s);
+            }
+            None => self.spans.push((0, u32::MAX)),
+        }
+    }
+    fn get(&self, i: usize) -> Option<&str> {
+        let (start, len) = self.spans[i];
+        (len != u32::MAX).then(|| &self.buf[start..start + len as usize])
+    }
+}
+
+/// Every order's ids for rule 1, in bulk.
+struct OrderIds {
+    ids: Texts,
+    alts: Texts,
+    /// The order of each alt id.
+    alt_of: Vec<u32>,
+}
+
+impl OrderIds {
+    fn of<'o>(n: usize, order: impl Fn(usize) -> Cow<'o, Order>) -> OrderIds {
+        let mut ids = OrderIds {
+            ids: Texts::default(),
+            alts: Texts::default(),
+            alt_of: Vec::new(),
+        };
+        for i in 0..n {
+            let o = order(i);
+            ids.ids.push(Some(&o.order_id));
+            for a in &o.alt_ids {
+                ids.alts.push(Some(a));
+                ids.alt_of.push(i as u32);
+            }
+        }
+        ids
+    }
+
+    /// Rule 1 for every claim at once: the order each claim's (`quoted`)
+    /// order id matches, with [`OrderIndex`]'s tie-breaking. The join's
+    /// build rows are all primary ids in order position, then all alt ids,
+    /// so its first-occurrence rule gives primary ids precedence, then
+    /// position.
+    fn join(&self, quoted: &Texts, threads: usize) -> Vec<Option<u32>> {
+        let n = self.ids.spans.len();
+        let per_thread = super::join::join_first(
+            threads,
+            n + self.alt_of.len(),
+            |i| match i.checked_sub(n) {
+                None => Some((self.ids.get(i)?, i as u32)),
+                Some(a) => Some((self.alts.get(a)?, self.alt_of[a])),
+            },
+            quoted.spans.len(),
+            |j| Some((quoted.get(j)?, j as u32)),
+            |acc: &mut Vec<(u32, u32)>, claim: u32, order: u32| acc.push((claim, order)),
+        );
+        let mut out = vec![None; quoted.spans.len()];
+        for (claim, order) in per_thread.into_iter().flatten() {
+            out[claim as usize] = Some(order);
+        }
+        out
+    }
+}
+
+/// One program's claims matched to orders, with every attribution contest
+/// decided: what [`Plan::judge`] needs to judge any claim on its own, in any
+/// order (the full run judges in the order its store buckets are written).
+pub struct Plan<'a, C: Inputs<ClaimInput> + ?Sized, O: Inputs<OrderInput> + ?Sized> {
+    program: &'a ProgramConfig,
+    fx: &'a FxTable,
+    claims: &'a C,
+    orders: &'a O,
+    matches: Vec<Option<(u32, MatchedBy)>>,
+    /// Order → the claims competing for it, winner first.
+    contests: FxHashMap<u32, Vec<u32>>,
+}
+
+impl<C: Inputs<ClaimInput> + ?Sized, O: Inputs<OrderInput> + ?Sized> std::fmt::Debug
+    for Plan<'_, C, O>
+{
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Plan")
+            .field("program", &self.program.id)
+            .field("claims", &self.matches.len())
+            .field("contests", &self.contests.len())
+            .finish()
+    }
+}
+
+impl<'a, C: Inputs<ClaimInput> + ?Sized, O: Inputs<OrderInput> + ?Sized> Plan<'a, C, O> {
+    /// Matches every claim (rule 1 in bulk with [`super::join`], rules 2-3
+    /// by [`OrderIndex`]) and decides the contests. `claims` and `orders`
+    /// must be in key order (see [`Inputs`]).
+    pub fn new(program: &'a ProgramConfig, fx: &'a FxTable, claims: &'a C, orders: &'a O) -> Self {
+        let order = |i: usize| -> Cow<'a, Order> {
+            match orders.get(i) {
+                Cow::Borrowed(o) => Cow::Borrowed(&o.order),
+                Cow::Owned(o) => Cow::Owned(o.order),
+            }
+        };
+        // Order ids are matched in bulk by the join, not by the index.
+        let mut index = OrderIndex::default();
+        index.index_clicks(orders.len(), order, program.matching.coupon_matching);
+        let order_ids = OrderIds::of(orders.len(), order);
+        let mut quoted = Texts::default();
+        let mut rivals = Vec::with_capacity(claims.len());
+        let mut previous: Option<(String, String)> = None;
+        for j in 0..claims.len() {
+            let c = claims.get(j);
+            quoted.push(c.claim.order_id.as_deref());
+            rivals.push(Rival::of(program, &c.claim));
+            if cfg!(debug_assertions) {
+                // Contests compare claim numbers as keys (`contest_order`).
+                let key = (c.claim.source.clone(), c.claim.external_id.clone());
+                debug_assert!(
+                    previous < Some(key.clone()),
+                    "claims not in key order at {key:?}"
+                );
+                previous = Some(key);
+            }
+        }
+        let threads = super::join::default_threads(orders.len() + claims.len());
+        let by_id = order_ids.join(&quoted, threads);
+        drop((order_ids, quoted));
+        let mut matches: Vec<Option<(u32, MatchedBy)>> = by_id
+            .into_iter()
+            .map(|m| m.map(|o| (o, MatchedBy::OrderId)))
+            .collect();
+        for (j, m) in matches.iter_mut().enumerate() {
+            if m.is_none() {
+                *m = match_after_order_id(program, fx, &claims.get(j).claim, order, &index);
+            }
+        }
+
+        // Attribution contests: order → competing claims, winner first.
+        let mut contests: FxHashMap<u32, Vec<u32>> = FxHashMap::default();
+        for (j, m) in matches.iter().enumerate() {
+            if let Some((oi, _)) = m {
+                if rivals[j].competes {
+                    contests.entry(*oi).or_default().push(j as u32);
+                }
+            }
+        }
+        // An uncontested order needs no list.
+        contests.retain(|_, v| v.len() > 1);
+        for v in contests.values_mut() {
+            v.sort_by(|&a, &b| contest_order(program, &rivals, a, b));
+        }
+        Plan {
+            program,
+            fx,
+            claims,
+            orders,
+            matches,
+            contests,
+        }
+    }
+
+    /// Number of claims.
+    pub fn len(&self) -> usize {
+        self.matches.len()
+    }
+
+    /// Whether there are no claims.
+    pub fn is_empty(&self) -> bool {
+        self.matches.is_empty()
+    }
+
+    /// The order claim `j` matched (its position in the orders), if any.
+    pub fn matched_order(&self, j: usize) -> Option<u32> {
+        self.matches[j].map(|(o, _)| o)
+    }
+
+    /// Judges claim `j`.
+    pub fn judge(&self, j: usize, now: DateTime<Utc>) -> Decision {
+        let c = self.claims.get(j);
+        let Some((oi, by)) = self.matches[j] else {
+            return judge(self.program, self.fx, now, &c, None);
+        };
+        let order = self.orders.get(oi as usize);
+        let contest = self.contests.get(&oi).map_or(&[][..], Vec::as_slice);
+        let winner = match contest.first() {
+            Some(&w) if w as usize != j => Some(self.claims.get(w as usize)),
+            _ => None,
+        };
+        let m = Matched {
+            order: &order,
+            by,
+            contest: contest.len(),
+            winner: winner.as_deref(),
+        };
+        judge(self.program, self.fx, now, &c, Some(m))
+    }
 }
 
 /// Judges every claim of one program. The result is sorted by claim
@@ -429,66 +645,26 @@ pub fn decide(
     fx: &FxTable,
     now: DateTime<Utc>,
 ) -> Vec<Decision> {
-    let mut out = Vec::with_capacity(claims.len());
-    decide_each(program, claims, orders, fx, now, |_, d| out.push(d));
-    out
-}
-
-/// [`decide`], handing each decision to `f` with its claim as soon as it is
-/// made, in claim (source, external id) order, so a caller can encode and
-/// drop decisions instead of holding them all (the full run does).
-pub fn decide_each<'c>(
-    program: &ProgramConfig,
-    claims: &'c [ClaimInput],
-    orders: &[OrderInput],
-    fx: &FxTable,
-    now: DateTime<Utc>,
-    mut f: impl FnMut(&'c ClaimInput, Decision),
-) {
     let mut order_refs: Vec<&OrderInput> = orders.iter().collect();
     order_refs.sort_by(|a, b| {
         (&a.order.source, &a.order.order_id).cmp(&(&b.order.source, &b.order.order_id))
     });
-    let sorted_orders: Vec<&Order> = order_refs.iter().map(|o| &o.order).collect();
-    // Order ids are matched in bulk by the join below, not by this index.
-    let index = OrderIndex::build_with(&sorted_orders, false, program.matching.coupon_matching);
-
     let mut claim_refs: Vec<&ClaimInput> = claims.iter().collect();
     claim_refs.sort_by(|a, b| {
         (&a.claim.source, &a.claim.external_id).cmp(&(&b.claim.source, &b.claim.external_id))
     });
+    let plan = Plan::new(program, fx, &claim_refs[..], &order_refs[..]);
+    (0..plan.len()).map(|j| plan.judge(j, now)).collect()
+}
 
-    let threads = super::join::default_threads(sorted_orders.len() + claim_refs.len());
-    let by_order_id = match_order_ids(&sorted_orders, &claim_refs, threads);
-    let matches: Vec<Option<(u32, MatchedBy)>> = claim_refs
-        .iter()
-        .zip(by_order_id)
-        .map(|(c, by_id)| match by_id {
-            Some(i) => Some((i, MatchedBy::OrderId)),
-            None => match_after_order_id(program, fx, &c.claim, &sorted_orders, &index),
-        })
-        .collect();
-
-    // Attribution contests: order → competing claims, winner first.
-    let mut contests: FxHashMap<u32, Vec<usize>> = FxHashMap::default();
-    for (ci, m) in matches.iter().enumerate() {
-        if let Some((oi, _)) = m {
-            if competes(&claim_refs[ci].claim) {
-                contests.entry(*oi).or_default().push(ci);
-            }
-        }
-    }
-    for v in contests.values_mut() {
-        v.sort_by(|&a, &b| contest_order(program, &claim_refs[a].claim, &claim_refs[b].claim));
-    }
-
-    for (ci, c) in claim_refs.iter().enumerate() {
-        let matched = matches[ci].map(|(oi, by)| {
-            let contest = contests.get(&oi).map_or(&[][..], Vec::as_slice);
-            (order_refs[oi as usize], by, contest)
-        });
-        f(c, judge(program, fx, now, c, matched, &claim_refs));
-    }
+/// A claim's matched order, as [`judge`] sees it.
+struct Matched<'m> {
+    order: &'m OrderInput,
+    by: MatchedBy,
+    /// Claims competing for the order (0 when uncontested).
+    contest: usize,
+    /// The contest's winner, when it is another claim.
+    winner: Option<&'m ClaimInput>,
 }
 
 fn inputs(program: &ProgramConfig, tolerance_applied: Option<Decimal>) -> DecisionInputs {
@@ -524,8 +700,7 @@ fn judge(
     fx: &FxTable,
     now: DateTime<Utc>,
     c: &ClaimInput,
-    matched: Option<(&OrderInput, MatchedBy, &[usize])>,
-    all_claims: &[&ClaimInput],
+    matched: Option<Matched<'_>>,
 ) -> Decision {
     let claim = &c.claim;
     let cur = program.currency.as_str();
@@ -553,10 +728,10 @@ fn judge(
         order_fx_rate: None,
         inputs: inputs(program, None),
     };
-    if let Some((o, by, _)) = matched {
+    if let Some(Matched { order: o, by, .. }) = &matched {
         let order = &o.order;
         d.order = Some(record_ref(&order.source, &order.order_id, o.revision));
-        d.matched_by = Some(by);
+        d.matched_by = Some(*by);
         d.order_amount = Some(order.amount.clone());
         let refunded = order.refunded();
         if refunded != Decimal::ZERO {
@@ -588,7 +763,13 @@ fn judge(
     }
 
     // 2. No order.
-    let Some((o, by, contest)) = matched else {
+    let Some(Matched {
+        order: o,
+        by,
+        contest,
+        winner,
+    }) = matched
+    else {
         let deadline = claim.occurred_at + Duration::days(i64::from(program.no_order_grace_days));
         let quoted = match (&claim.order_id, &claim.click_id) {
             (Some(id), _) => format!("order id `{}`", id.trim()),
@@ -615,15 +796,11 @@ fn judge(
     let order = &o.order;
 
     // 3. Attribution contest.
-    if let Some(&winner_ix) = contest.first() {
-        let w = &all_claims[winner_ix].claim;
-        if (&w.source, &w.external_id) != (&claim.source, &claim.external_id) {
+    if let Some(wi) = winner {
+        let w = &wi.claim;
+        {
             d.outcome = Outcome::Duplicate;
-            d.winner = Some(record_ref(
-                &w.source,
-                &w.external_id,
-                all_claims[winner_ix].revision,
-            ));
+            d.winner = Some(record_ref(&w.source, &w.external_id, wi.revision));
             let why = match program.attribution {
                 AttributionRule::LastClick => format!(
                     "last click ({} vs {})",
@@ -652,7 +829,7 @@ fn judge(
             return d;
         }
     }
-    let rivals = contest.len().saturating_sub(1);
+    let rivals = contest.saturating_sub(1);
     let contest_note = if rivals > 0 {
         format!(
             "; won on {} over {rivals} other claim(s)",
@@ -862,12 +1039,13 @@ mod tests {
             })
             .collect();
         assert!(want.iter().flatten().count() > claims.len() / 2);
+        let ids = OrderIds::of(order_refs.len(), |i| Cow::Borrowed(order_refs[i]));
+        let mut quoted = Texts::default();
+        for c in &claim_refs {
+            quoted.push(c.claim.order_id.as_deref());
+        }
         for threads in [1, 2, 3] {
-            assert_eq!(
-                match_order_ids(&order_refs, &claim_refs, threads),
-                want,
-                "{threads} threads"
-            );
+            assert_eq!(ids.join(&quoted, threads), want, "{threads} threads");
         }
     }
 }

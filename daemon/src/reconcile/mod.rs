@@ -24,6 +24,7 @@ pub mod engine;
 pub mod incremental;
 pub mod join;
 pub mod model;
+pub mod packed;
 pub mod report;
 pub mod synth;
 
