@@ -5,7 +5,7 @@
 //!   types, unknown keys (with the nearest valid key), cron expressions,
 //!   timezones, ids, secret reference syntax. Every error found is returned at
 //!   once, each with file, line, column and key path.
-//! - [`resolve`] loads each connector's plugin, validates `[connectors.settings]`
+//! - [`resolve()`] loads each connector's plugin, validates `[connectors.settings]`
 //!   against the plugin's config schema, resolves secret references into the
 //!   HTTP policy and removes them from the settings the plugin sees.
 //!

@@ -56,7 +56,7 @@ fn old_dir(period_dir: &Path) -> PathBuf {
     sibling(period_dir, "old")
 }
 
-/// Undoes an interrupted [`replace_dir`]: drops a leftover staging
+/// Undoes an interrupted [`Staging::commit`]: drops a leftover staging
 /// directory; if the period directory is missing but the old one exists,
 /// puts the old one back; otherwise drops the old one.
 pub fn recover(period_dir: &Path) -> Result<(), FileError> {

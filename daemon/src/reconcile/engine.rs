@@ -4,13 +4,14 @@
 //! It does no I/O and keeps no state; [`super::run`] feeds it from the store
 //! (everything on a full run, the affected closure on an incremental run).
 //! The output never depends on the order of its inputs: inputs are sorted by
-//! their keys first, ties are broken by keys, and hash maps are only used for
-//! lookups, never iterated into the output.
+//! their keys first ([`decide`] sorts; a [`Plan`] is given them in key
+//! order), ties are broken by keys, and hash maps are only used for lookups,
+//! never iterated into the output.
 //!
 //! ## Matching (first rule that finds an order wins)
 //! 1. **order id**: the claim's order id, trimmed and case-folded, equals an
 //!    order's id or one of its `alt_ids` (normalised the same way). Primary
-//!    ids win over alt ids; then the smallest (source, order id). [`decide`]
+//!    ids win over alt ids; then the smallest (source, order id). [`Plan`]
 //!    applies this rule to all claims at once with [`super::join`];
 //!    [`match_claim`] (incremental runs) looks up [`OrderIndex`].
 //! 2. **click id**: the claim's click id (trimmed, case-sensitive) is one of

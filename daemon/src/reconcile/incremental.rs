@@ -727,6 +727,8 @@ fn full_run<B: ReconBackend>(
         let upto = slot_key(&pp, Slot::D(hi), "");
         out.merge(&pp, &arena, &mut old, Some(&upto))?;
     }
+    // Judging is done: free its tables before the order entries grow.
+    drop((plan, slots));
     for i in 0..orders.len() {
         let o = Inputs::get(&orders, i);
         let ok = (o.order.source.clone(), o.order.order_id.clone());
@@ -751,8 +753,7 @@ fn full_run<B: ReconBackend>(
             rest.push(|ks| ks.push_str(&k), |vs| vs.extend_from_slice(&v));
         }
     }
-    drop(plan);
-    drop((claims, orders, slots, by_order, at));
+    drop((claims, orders, by_order, at));
     rest.sort();
     out.merge(&pp, &rest, &mut old, None)?;
     drop(old);
