@@ -94,32 +94,40 @@ impl<T> Packed<T> {
     }
 }
 
-impl Inputs<ClaimInput> for Packed<ClaimInput> {
-    fn len(&self) -> usize {
-        self.spans.len()
-    }
-    fn get(&self, i: usize) -> Cow<'_, ClaimInput> {
-        match self.record(i) {
-            Record::Conversion(claim) => Cow::Owned(ClaimInput {
-                claim,
-                revision: self.revisions[i],
-            }),
-            other => panic!("packed claim {i} is a {:?} record", other.kind()),
+/// A record kind a [`Packed`] can hold.
+pub trait Unpack: Clone + Sized {
+    /// `record` at `revision` as this kind, or `None` if it is another.
+    fn unpack(record: Record, revision: u32) -> Option<Self>;
+}
+
+impl Unpack for ClaimInput {
+    fn unpack(record: Record, revision: u32) -> Option<Self> {
+        match record {
+            Record::Conversion(claim) => Some(ClaimInput { claim, revision }),
+            _ => None,
         }
     }
 }
 
-impl Inputs<OrderInput> for Packed<OrderInput> {
+impl Unpack for OrderInput {
+    fn unpack(record: Record, revision: u32) -> Option<Self> {
+        match record {
+            Record::Order(order) => Some(OrderInput { order, revision }),
+            _ => None,
+        }
+    }
+}
+
+impl<T: Unpack> Inputs<T> for Packed<T> {
     fn len(&self) -> usize {
         self.spans.len()
     }
-    fn get(&self, i: usize) -> Cow<'_, OrderInput> {
-        match self.record(i) {
-            Record::Order(order) => Cow::Owned(OrderInput {
-                order,
-                revision: self.revisions[i],
-            }),
-            other => panic!("packed order {i} is a {:?} record", other.kind()),
+    fn get(&self, i: usize) -> Cow<'_, T> {
+        let record = self.record(i);
+        let kind = record.kind();
+        match T::unpack(record, self.revisions[i]) {
+            Some(t) => Cow::Owned(t),
+            None => panic!("packed record {i} is a {kind:?} record"),
         }
     }
 }
