@@ -165,3 +165,125 @@ impl Scalar<'_> {
         }
     }
 }
+
+/// A metric as ad networks send it: a JSON string (Google's int64, every
+/// Meta metric, TikTok's `"-"` for missing) or a JSON number, borrowed from
+/// the body. Unlike [`Scalar`], which takes any value, a `Num` must be a
+/// number or a string, and converts exactly (a JSON float through its
+/// shortest round-trip text, never a float sum).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Num<'a> {
+    /// A string such as `"1234567"`.
+    Str(Cow<'a, str>),
+    /// An unsigned JSON integer.
+    U(u64),
+    /// A negative JSON integer.
+    I(i64),
+    /// A JSON number with a fraction; its shortest round-trip text is used.
+    F(f64),
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Num<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> Visitor<'de> for V<'a> {
+            type Value = Num<'a>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a number or a numeric string")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Num<'a>, E> {
+                Ok(Num::Str(Cow::Borrowed(v)))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Num<'a>, E> {
+                Ok(Num::Str(Cow::Owned(v.to_owned())))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Num<'a>, E> {
+                Ok(Num::U(v))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Num<'a>, E> {
+                Ok(Num::I(v))
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Num<'a>, E> {
+                Ok(Num::F(v))
+            }
+        }
+        d.deserialize_any(V(std::marker::PhantomData))
+    }
+}
+
+impl Num<'_> {
+    /// The value as written, for messages (a string quoted).
+    pub fn text(&self) -> String {
+        match self {
+            Num::Str(s) => format!("{s:?}"),
+            Num::U(v) => v.to_string(),
+            Num::I(v) => v.to_string(),
+            Num::F(v) => v.to_string(),
+        }
+    }
+    /// An exact decimal (placeholders read as `None`).
+    pub fn decimal(&self) -> Result<Option<Decimal>, String> {
+        match self {
+            Num::Str(s) => crate::parse::decimal_str(s),
+            Num::U(v) => Ok(Some(Decimal::from(*v))),
+            Num::I(v) => Ok(Some(Decimal::from(*v))),
+            Num::F(v) => {
+                if !v.is_finite() {
+                    return Err(format!("{v} is not a finite number"));
+                }
+                let t = v.to_string();
+                Decimal::from_str(&t)
+                    .or_else(|_| Decimal::from_scientific(&t))
+                    .map(Some)
+                    .map_err(|_| format!("number {t} is not a decimal"))
+            }
+        }
+    }
+    /// A signed 64-bit integer.
+    pub fn int(&self) -> Result<i64, String> {
+        match self {
+            Num::Str(s) => s
+                .trim()
+                .parse::<i64>()
+                .map_err(|_| format!("{s:?} is not an integer")),
+            Num::U(v) => i64::try_from(*v).map_err(|_| format!("{v} does not fit in int64")),
+            Num::I(v) => Ok(*v),
+            Num::F(_) => Err(format!("{} is not an integer", self.text())),
+        }
+    }
+    /// A non-negative integer.
+    pub fn count(&self) -> Result<u64, String> {
+        let v = self.int()?;
+        u64::try_from(v).map_err(|_| format!("{v} is negative"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn num(json: &str) -> Num<'_> {
+        serde_json::from_str(json).unwrap()
+    }
+
+    #[test]
+    fn num_reads_strings_and_numbers_exactly() {
+        assert_eq!(num(r#""1234567""#).int(), Ok(1_234_567));
+        assert_eq!(num("42").count(), Ok(42));
+        assert_eq!(num("-3").int(), Ok(-3));
+        assert!(num("-3").count().unwrap_err().contains("negative"));
+        assert_eq!(
+            num("0.1").decimal(),
+            Ok(Some(Decimal::from_str("0.1").unwrap()))
+        );
+        assert_eq!(
+            num(r#"" 12.50 ""#).decimal(),
+            Ok(Some(Decimal::from_str("12.50").unwrap()))
+        );
+        assert_eq!(num(r#""-""#).decimal(), Ok(None));
+        assert!(num("1.5").int().unwrap_err().contains("not an integer"));
+        assert!(num(r#""12x""#).int().unwrap_err().contains("\"12x\""));
+        assert!(serde_json::from_str::<Num>("true").is_err());
+        assert!(serde_json::from_str::<Num>("{}").is_err());
+    }
+}

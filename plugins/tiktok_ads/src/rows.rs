@@ -8,13 +8,12 @@
 //! with HTTP 200 (see [`crate::api`]).
 
 use crate::config::Level;
+pub use plugin_api::lenient::Num;
 use plugin_api::parse;
 use plugin_api::rust_decimal::Decimal;
 use plugin_api::{Channel, Money, Spend};
-use serde::de::{self, Deserializer, MapAccess, Visitor};
+use serde::de::{Deserializer, MapAccess, Visitor};
 use serde::Deserialize;
-use std::borrow::Cow;
-use std::str::FromStr;
 
 /// The advertiser facts every row needs, from `advertiser/info/`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -25,93 +24,6 @@ pub struct Account {
     pub currency: String,
     /// `timezone`, an IANA name such as `Asia/Tokyo`.
     pub timezone: String,
-}
-
-/// A value as TikTok sends it: usually a string (`"-"` when missing), sometimes a number.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Num<'a> {
-    /// A string such as `"1234567"`.
-    Str(Cow<'a, str>),
-    /// An unsigned JSON integer.
-    U(u64),
-    /// A negative JSON integer.
-    I(i64),
-    /// A JSON number with a fraction; its shortest round-trip text is used.
-    F(f64),
-}
-
-impl<'de: 'a, 'a> Deserialize<'de> for Num<'a> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V<'a>(std::marker::PhantomData<&'a ()>);
-        impl<'de: 'a, 'a> Visitor<'de> for V<'a> {
-            type Value = Num<'a>;
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("a number or a numeric string")
-            }
-            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Num<'a>, E> {
-                Ok(Num::Str(Cow::Borrowed(v)))
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<Num<'a>, E> {
-                Ok(Num::Str(Cow::Owned(v.to_owned())))
-            }
-            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Num<'a>, E> {
-                Ok(Num::U(v))
-            }
-            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Num<'a>, E> {
-                Ok(Num::I(v))
-            }
-            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Num<'a>, E> {
-                Ok(Num::F(v))
-            }
-        }
-        d.deserialize_any(V(std::marker::PhantomData))
-    }
-}
-
-impl Num<'_> {
-    fn text(&self) -> String {
-        match self {
-            Num::Str(s) => format!("{s:?}"),
-            Num::U(v) => v.to_string(),
-            Num::I(v) => v.to_string(),
-            Num::F(v) => v.to_string(),
-        }
-    }
-    /// An exact decimal (placeholders read as `None`).
-    pub fn decimal(&self) -> Result<Option<Decimal>, String> {
-        match self {
-            Num::Str(s) => parse::decimal_str(s),
-            Num::U(v) => Ok(Some(Decimal::from(*v))),
-            Num::I(v) => Ok(Some(Decimal::from(*v))),
-            Num::F(v) => {
-                if !v.is_finite() {
-                    return Err(format!("{v} is not a finite number"));
-                }
-                let t = v.to_string();
-                Decimal::from_str(&t)
-                    .or_else(|_| Decimal::from_scientific(&t))
-                    .map(Some)
-                    .map_err(|_| format!("number {t} is not a decimal"))
-            }
-        }
-    }
-    /// A signed 64-bit integer.
-    pub fn int(&self) -> Result<i64, String> {
-        match self {
-            Num::Str(s) => s
-                .trim()
-                .parse::<i64>()
-                .map_err(|_| format!("{s:?} is not an integer")),
-            Num::U(v) => i64::try_from(*v).map_err(|_| format!("{v} does not fit in int64")),
-            Num::I(v) => Ok(*v),
-            Num::F(_) => Err(format!("{} is not an integer", self.text())),
-        }
-    }
-    /// A non-negative integer.
-    pub fn count(&self) -> Result<u64, String> {
-        let v = self.int()?;
-        u64::try_from(v).map_err(|_| format!("{v} is negative"))
-    }
 }
 
 /// A JSON object kept as its pairs, in order (cheaper than a map for the
