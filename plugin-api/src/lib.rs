@@ -14,7 +14,8 @@
 //! | [`currency`] | ISO-4217 codes and minor units |
 //! | [`parse`] | lenient parsers for the number and date shapes platforms send |
 //! | [`progress`] | day-by-day progress through a window and its checkpoints (resume a crashed window, re-pull a finished one) |
-//! | [`lenient`] | a borrowed JSON scalar for fast typed page parsing (`Scalar`) |
+//! | [`lenient`] | a borrowed JSON scalar for fast typed page parsing (`Scalar`), and `Num` for metrics sent as strings or numbers |
+//! | [`throttle`] | a session's requests sent through the host keeping to a platform's rate limit (pause when a window is nearly used up, wait out a 429) |
 //!
 //! What it is not: no tokio, no reqwest, no libloading, no filesystem.
 //!
@@ -29,6 +30,7 @@ pub mod progress;
 pub mod protocol;
 pub mod sdk;
 pub mod testing;
+pub mod throttle;
 
 pub use protocol::{
     Channel, Checkpoint, Conversion, ConversionStatus, ErrorKind, EventType, Manifest, Money,

@@ -33,7 +33,6 @@
 //! nothing of that page is committed, and the error names the stream, the
 //! page's first row, the `event_conversion_id` and the field.
 
-pub mod client;
 mod config;
 pub mod row;
 
@@ -41,7 +40,15 @@ use config::Settings;
 use plugin_api::chrono::{DateTime, Duration, NaiveTime, Utc};
 use plugin_api::protocol::{AuthSpec, Checkpoint, ErrorKind, PluginKind, RecordKind, StreamSpec};
 use plugin_api::serde_json::{json, Value};
+use plugin_api::throttle::{RetryAfter, Throttled};
 use plugin_api::{Connector, ConversionStatus, Cx, Manifest, PluginError, Request};
+
+/// A session's request sender. CAKE documents no rate limits, but instances
+/// sit behind proxies that do answer 429 (usually with `Retry-After`); one
+/// that reaches the plugin (the host gave up) is waited out. CAKE also
+/// reports failures as HTTP 200 with `"success": false`; the callers read
+/// that.
+pub type Client = Throttled<RetryAfter>;
 
 pub use row::{parse_currencies, parse_page, Currencies};
 
@@ -110,7 +117,7 @@ impl Connector for Cake {
     }
 
     async fn check(cx: Cx) -> Result<(), PluginError> {
-        let mut client = client::Client::new(&cx);
+        let mut client = Client::new(&cx, RetryAfter);
         currencies(&cx, &mut client).await?;
         Ok(())
     }
@@ -127,7 +134,7 @@ impl Connector for Cake {
                 )))
             }
         };
-        let mut client = client::Client::new(&cx);
+        let mut client = Client::new(&cx, RetryAfter);
         let currencies = currencies(&cx, &mut client).await?;
         let window = cx.window()?;
         let session_start = cx.now();
@@ -228,7 +235,7 @@ fn cake_error(what: &str, e: String) -> PluginError {
     }
 }
 
-async fn currencies(cx: &Cx, client: &mut client::Client) -> Result<Currencies, PluginError> {
+async fn currencies(cx: &Cx, client: &mut Client) -> Result<Currencies, PluginError> {
     let what = "currencies lookup (get.asmx/Currencies)";
     let resp = client
         .send(
@@ -255,7 +262,7 @@ struct Stream {
 #[allow(clippy::too_many_arguments)]
 async fn read_rows(
     cx: &Cx,
-    client: &mut client::Client,
+    client: &mut Client,
     settings: &Settings,
     currencies: &Currencies,
     undispositioned: ConversionStatus,

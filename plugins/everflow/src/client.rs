@@ -1,4 +1,4 @@
-//! Sending requests through the host with Everflow's rate-limit manners.
+//! Everflow's rate-limit manners, for [`plugin_api::throttle`].
 //!
 //! Everflow counts requests per customer in 30-second windows: every answer
 //! carries `X-RateLimit-Limit` and `X-RateLimit-Remaining`, and once the
@@ -8,80 +8,39 @@
 //! that reaches the plugin (the host gave up) a bounded number of times.
 //!
 //! It is not an HTTP client: every byte still goes through the host.
-use plugin_api::chrono::{DateTime, Duration, Utc};
-use plugin_api::{Cx, PluginError, Request, Response};
+use plugin_api::throttle::{RateLimit, Throttled};
+use plugin_api::{Cx, Response};
 
-/// How often a 429 that reaches the plugin is waited out before giving up.
-const MAX_THROTTLED_RETRIES: u32 = 5;
+/// A session's request sender.
+pub type Client = Throttled<EverflowLimit>;
 
-/// Sends requests and remembers when the next one may go.
-#[derive(Debug)]
-pub struct Client {
-    cx: Cx,
-    min_remaining: u32,
-    window_secs: i64,
-    not_before: Option<DateTime<Utc>>,
-    /// Times the plugin waited for the rate limit (for logs and tests).
-    pub waits: u32,
-}
-
-impl Client {
-    /// A client for one session.
-    pub fn new(cx: &Cx, min_remaining: u32, window_secs: u32) -> Self {
-        Client {
-            cx: cx.clone(),
+/// A sender that pauses for one `window_secs` window once fewer than
+/// `min_remaining` requests are left in it (0: only waits out 429s).
+pub fn client(cx: &Cx, min_remaining: u32, window_secs: u32) -> Client {
+    Throttled::new(
+        cx,
+        EverflowLimit {
             min_remaining,
             window_secs: i64::from(window_secs.max(1)),
-            not_before: None,
-            waits: 0,
-        }
-    }
-
-    /// Sends `req`; `what` names the stream and page in errors.
-    pub async fn send(&mut self, req: Request, what: &str) -> Result<Response, PluginError> {
-        let mut throttled = 0;
-        loop {
-            if let Some(at) = self.not_before.take() {
-                if at > self.cx.now() {
-                    self.waits += 1;
-                    self.cx.info(
-                        "rate limit nearly used up; pausing",
-                        &[("until", &at), ("request", &what)],
-                    );
-                    self.cx.sleep_until(at).await?;
-                }
-            }
-            let resp = self
-                .cx
-                .http(req.clone())
-                .await
-                .map_err(|e| prefixed(what, e))?;
-            let now = self.cx.now();
-            if resp.status == 429 && throttled < MAX_THROTTLED_RETRIES {
-                throttled += 1;
-                let wait = self.window_secs;
-                self.cx.warn(
-                    "throttled (HTTP 429); waiting one rate-limit window",
-                    &[("wait_secs", &wait), ("request", &what)],
-                );
-                self.not_before = Some(now + Duration::seconds(wait.max(1)));
-                continue;
-            }
-            if let Some(remaining) = remaining(&resp) {
-                if remaining < u64::from(self.min_remaining) {
-                    let wait = self.window_secs;
-                    self.not_before = Some(now + Duration::seconds(wait.max(1)));
-                }
-            }
-            return resp.ok().map_err(|e| prefixed(what, e));
-        }
-    }
+        },
+    )
 }
 
-fn prefixed(what: &str, e: PluginError) -> PluginError {
-    PluginError {
-        message: format!("{what}: {}", e.message),
-        ..e
+/// Everflow's rate limit: fixed windows, a remaining-count header, no
+/// `Retry-After`.
+#[derive(Debug, Clone, Copy)]
+pub struct EverflowLimit {
+    min_remaining: u32,
+    window_secs: i64,
+}
+
+impl RateLimit for EverflowLimit {
+    fn wait_after_429(&self, _resp: &Response) -> i64 {
+        self.window_secs
+    }
+    fn pause_after(&self, resp: &Response) -> Option<i64> {
+        let left = remaining(resp)?;
+        (left < u64::from(self.min_remaining)).then_some(self.window_secs)
     }
 }
 

@@ -101,7 +101,7 @@ impl Connector for Everflow {
 
     async fn check(cx: Cx) -> Result<(), PluginError> {
         let settings: Settings = cx.settings()?;
-        let mut client = client::Client::new(&cx, 0, settings.rate_limit_window_secs);
+        let mut client = client::client(&cx, 0, settings.rate_limit_window_secs);
         timezone_id(&cx, &mut client, &settings).await?;
         Ok(())
     }
@@ -117,7 +117,7 @@ impl Connector for Everflow {
         if !cx.wants(CONVERSIONS) {
             return Ok(());
         }
-        let mut client = client::Client::new(
+        let mut client = client::client(
             &cx,
             settings.min_remaining_requests,
             settings.rate_limit_window_secs,

@@ -1,4 +1,4 @@
-//! Sending requests through the host with Impact's rate-limit manners.
+//! Impact's rate-limit manners, for [`plugin_api::throttle`].
 //!
 //! The host already retries a 429 using `Retry-After`. This adds what only a
 //! plugin that knows Impact can do: read both header families (brand
@@ -11,82 +11,33 @@
 //!
 //! It is not an HTTP client: every byte still goes through the host.
 
-use plugin_api::chrono::{DateTime, Duration, Utc};
-use plugin_api::{Cx, PluginError, Request, Response};
+use plugin_api::chrono::DateTime;
+use plugin_api::throttle::{RateLimit, Throttled, DEFAULT_WAIT_SECS, MAX_WAIT_SECS};
+use plugin_api::{Cx, Response};
 
-/// How often a 429 that reaches the plugin is waited out before giving up.
-const MAX_THROTTLED_RETRIES: u32 = 5;
-/// Wait when a 429 carries no reset information.
-const DEFAULT_WAIT_SECS: i64 = 60;
-/// Never wait longer than this for one window (Impact windows are an hour).
-const MAX_WAIT_SECS: i64 = 3_600;
+/// A session's request sender.
+pub type Client = Throttled<ImpactLimit>;
 
-/// Sends requests and remembers when the next one may go.
-#[derive(Debug)]
-pub struct Client {
-    cx: Cx,
+/// A sender that pauses once fewer than `min_remaining` requests are left in
+/// the window (0: only waits out 429s).
+pub fn client(cx: &Cx, min_remaining: u32) -> Client {
+    Throttled::new(cx, ImpactLimit { min_remaining })
+}
+
+/// Impact's rate limit: its reset headers, and a floor of requests to keep.
+#[derive(Debug, Clone, Copy)]
+pub struct ImpactLimit {
     min_remaining: u32,
-    not_before: Option<DateTime<Utc>>,
-    /// Times the plugin waited for the rate limit (for logs and tests).
-    pub waits: u32,
 }
 
-impl Client {
-    /// A client for one session.
-    pub fn new(cx: &Cx, min_remaining: u32) -> Self {
-        Client {
-            cx: cx.clone(),
-            min_remaining,
-            not_before: None,
-            waits: 0,
-        }
+impl RateLimit for ImpactLimit {
+    fn wait_after_429(&self, resp: &Response) -> i64 {
+        reset_after(resp).unwrap_or(DEFAULT_WAIT_SECS)
     }
-
-    /// Sends `req`; `what` names the stream and page in errors.
-    pub async fn send(&mut self, req: Request, what: &str) -> Result<Response, PluginError> {
-        let mut throttled = 0;
-        loop {
-            if let Some(at) = self.not_before.take() {
-                if at > self.cx.now() {
-                    self.waits += 1;
-                    self.cx.info(
-                        "rate limit nearly used up; pausing",
-                        &[("until", &at), ("request", &what)],
-                    );
-                    self.cx.sleep_until(at).await?;
-                }
-            }
-            let resp = self
-                .cx
-                .http(req.clone())
-                .await
-                .map_err(|e| prefixed(what, e))?;
-            let now = self.cx.now();
-            if resp.status == 429 && throttled < MAX_THROTTLED_RETRIES {
-                throttled += 1;
-                let wait = reset_after(&resp).unwrap_or(DEFAULT_WAIT_SECS);
-                self.cx.warn(
-                    "throttled (HTTP 429); waiting for the window to reset",
-                    &[("wait_secs", &wait), ("request", &what)],
-                );
-                self.not_before = Some(now + Duration::seconds(wait.max(1)));
-                continue;
-            }
-            if let Some(remaining) = remaining(&resp) {
-                if remaining < u64::from(self.min_remaining) {
-                    let wait = reset_after(&resp).unwrap_or(DEFAULT_WAIT_SECS);
-                    self.not_before = Some(now + Duration::seconds(wait.max(1)));
-                }
-            }
-            return resp.ok().map_err(|e| prefixed(what, e));
-        }
-    }
-}
-
-fn prefixed(what: &str, e: PluginError) -> PluginError {
-    PluginError {
-        message: format!("{what}: {}", e.message),
-        ..e
+    fn pause_after(&self, resp: &Response) -> Option<i64> {
+        let left = remaining(resp)?;
+        (left < u64::from(self.min_remaining))
+            .then(|| reset_after(resp).unwrap_or(DEFAULT_WAIT_SECS))
     }
 }
 

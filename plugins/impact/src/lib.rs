@@ -126,7 +126,7 @@ impl Connector for Impact {
     async fn check(cx: Cx) -> Result<(), PluginError> {
         let settings: Settings = cx.settings()?;
         validate(&cx, &settings)?;
-        let mut client = client::Client::new(&cx, 0);
+        let mut client = client::client(&cx, 0);
         let req = base_request(&cx, &settings, "Campaigns").label("check campaigns");
         let resp = client.send(req, "check").await?;
         let body: Value = resp.json("check: campaigns")?;
@@ -160,7 +160,7 @@ impl Connector for Impact {
                 window.days()
             )));
         }
-        let mut client = client::Client::new(&cx, settings.min_remaining_requests);
+        let mut client = client::client(&cx, settings.min_remaining_requests);
         let mut emitted = std::collections::HashSet::new();
         if cx.wants(ACTIONS) {
             actions::read(&cx, &mut client, &settings, &mut emitted).await?;

@@ -30,7 +30,6 @@
 //! A malformed reward fails its page: nothing of that page is committed, and
 //! the error names the page, the reward key and the field.
 
-pub mod client;
 mod config;
 #[allow(dead_code)] // the same file in every affiliate connector; not all read every shape
 pub mod row;
@@ -39,7 +38,14 @@ use config::Settings;
 use plugin_api::chrono::{Duration, NaiveTime};
 use plugin_api::protocol::{AuthSpec, Checkpoint, PluginKind, RecordKind, StreamSpec};
 use plugin_api::serde_json::{json, Value};
+use plugin_api::throttle::{RetryAfter, Throttled};
 use plugin_api::{Connector, Cx, Manifest, PluginError, Request};
+
+/// A session's request sender. PartnerStack documents no rate limits, but
+/// its API does answer 429 (usually with `Retry-After`); one that reaches
+/// the plugin (the host gave up) is waited out. Errors are
+/// `{"message", "status"}` bodies with a matching HTTP status.
+pub type Client = Throttled<RetryAfter>;
 
 pub use row::{parse_rewards_page, Transactions};
 
@@ -96,7 +102,7 @@ impl Connector for PartnerStack {
     }
 
     async fn check(cx: Cx) -> Result<(), PluginError> {
-        let mut client = client::Client::new(&cx);
+        let mut client = Client::new(&cx, RetryAfter);
         client
             .send(
                 Request::get(format!("{}/rewards", cx.base_url()))
@@ -132,7 +138,7 @@ impl Connector for PartnerStack {
             .and_time(NaiveTime::MIN)
             .and_utc();
         let (min_ms, max_ms) = (start.timestamp_millis(), end.timestamp_millis() - 1);
-        let mut client = client::Client::new(&cx);
+        let mut client = Client::new(&cx, RetryAfter);
 
         // 1. The window's transactions, for rewards that only name theirs.
         let mut transactions = Transactions::new();
