@@ -338,8 +338,10 @@ fn phase_warm(dir: &Path, count: usize) {
     let spec = SynthSpec::benchmark(0, 0);
     let now = spec.settled_now();
     let run = || reckon::reconcile::run(&store, &[program()], &FxTable::empty(), now).unwrap();
+    // Chosen before the warm-up, so finding them is not part of what follows.
+    let picked = pick(&store, count, 1);
     run();
-    let touched = touch(&store, count, 1);
+    let touched = commit(&store, picked);
     let started = Instant::now();
     let summary = run();
     let secs = started.elapsed().as_secs_f64();
@@ -350,42 +352,62 @@ fn phase_warm(dir: &Path, count: usize) {
     );
 }
 
+type Touched = std::collections::BTreeMap<&'static str, Vec<plugin_api::Record>>;
+
 /// Changes `count` claims (every n/count-th, from the `offset`-th), commits
 /// them; returns how many.
 fn touch(store: &Store, count: usize, offset: usize) -> usize {
-    let mut all = Vec::new();
+    let picked = pick(store, count, offset);
+    commit(store, picked)
+}
+
+/// `count` claims changed (every n/count-th, from the `offset`-th): status
+/// → reversed for half, amount +20 % for the other half. Nothing written.
+fn pick(store: &Store, count: usize, offset: usize) -> Touched {
+    let mut keys = Vec::new();
     for net in synth::NETWORKS {
-        for s in store.scan_records(plugin_api::RecordKind::Conversion, Some(net)) {
-            all.push((net, s.unwrap().record));
-        }
+        let n = store.count_records(plugin_api::RecordKind::Conversion, Some(net)) as usize;
+        keys.extend((0..n).map(|i| (net, i)));
     }
-    let step = (all.len() / count).max(1);
-    let mut by_source: std::collections::BTreeMap<&str, Vec<plugin_api::Record>> =
-        Default::default();
-    for (i, (net, rec)) in all
+    let step = (keys.len() / count).max(1);
+    let wanted: std::collections::BTreeSet<(&str, usize)> = keys
         .into_iter()
         .skip(offset)
         .step_by(step)
         .take(count)
-        .enumerate()
-    {
-        let plugin_api::Record::Conversion(mut c) = rec else {
-            continue;
-        };
-        if i % 2 == 0 {
-            c.status = plugin_api::ConversionStatus::Reversed;
-        } else if let Some(m) = &mut c.sale_amount {
-            m.amount = (m.amount * rust_decimal::Decimal::new(12, 1)).round_dp(2);
+        .collect();
+    let mut by_source = Touched::new();
+    for net in synth::NETWORKS {
+        let scan = store.scan_records(plugin_api::RecordKind::Conversion, Some(net));
+        for (i, s) in scan.enumerate() {
+            if !wanted.contains(&(net, i)) {
+                continue;
+            }
+            let plugin_api::Record::Conversion(mut c) = s.unwrap().record else {
+                continue;
+            };
+            if by_source.values().map(Vec::len).sum::<usize>() % 2 == 0 {
+                c.status = plugin_api::ConversionStatus::Reversed;
+            } else if let Some(m) = &mut c.sale_amount {
+                m.amount = (m.amount * rust_decimal::Decimal::new(12, 1)).round_dp(2);
+            }
+            by_source
+                .entry(net)
+                .or_default()
+                .push(plugin_api::Record::Conversion(c));
         }
-        by_source
-            .entry(net)
-            .or_default()
-            .push(plugin_api::Record::Conversion(c));
     }
+    by_source
+}
+
+/// Commits `touched` as a sync would, then flushes; returns how many.
+fn commit(store: &Store, touched: Touched) -> usize {
     let mut n = 0;
-    for (net, recs) in by_source {
+    for (net, recs) in touched {
         n += recs.len();
-        store.commit_page(net, &recs, None, Utc::now()).unwrap();
+        for page in recs.chunks(1000) {
+            store.commit_page(net, page, None, Utc::now()).unwrap();
+        }
     }
     store.flush().unwrap();
     n

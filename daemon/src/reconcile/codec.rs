@@ -481,6 +481,15 @@ pub fn encode_bucket<'a>(entries: impl ExactSizeIterator<Item = (&'a str, &'a [u
     w.buf
 }
 
+/// How many entries [`encode_bucket`]'s bytes hold, without reading them.
+pub fn bucket_len(b: &[u8]) -> Result<usize, CodecError> {
+    let mut r = Reader::new(b);
+    if r.byte()? != FORMAT {
+        return err("unknown bucket format");
+    }
+    usize::try_from(r.uint()?).or_else(|_| err("bucket entry count out of range"))
+}
+
 /// Reads [`encode_bucket`]'s bytes.
 pub fn decode_bucket(b: &[u8]) -> Result<Vec<(String, Vec<u8>)>, CodecError> {
     let mut r = Reader::new(b);

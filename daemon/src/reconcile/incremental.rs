@@ -1480,16 +1480,23 @@ pub fn load_stored_decisions<B: ReconBackend>(
     program: &str,
 ) -> Result<Vec<Decision>, StoreError> {
     let prefix = format!("{}D/", program_prefix(program));
-    let mut out: Vec<(String, Decision)> = Vec::new();
+    // Counted first, so the result is allocated once: growing it by doubling
+    // would briefly hold two copies of a million decisions.
+    let mut n = 0usize;
+    for r in b.kv_scan(prefix.as_bytes()) {
+        let (k, v) = r?;
+        n += codec::bucket_len(&v).map_err(|e| corrupt(&k, e))?;
+    }
+    let mut out: Vec<Decision> = Vec::with_capacity(n);
     for r in b.kv_scan(prefix.as_bytes()) {
         let (k, v) = r?;
         for (lk, lv) in codec::decode_bucket(&v).map_err(|e| corrupt(&k, e))? {
-            let sd = decode_decision(&lk, &lv)?;
-            out.push((lk, sd.decision));
+            out.push(decode_decision(&lk, &lv)?.decision);
         }
     }
-    out.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-    Ok(out.into_iter().map(|(_, d)| d).collect())
+    // In logical key order (`d/<source>/<id>`, escaped).
+    out.sort_by_cached_key(|d| format!("{}/{}", esc(&d.claim.source), esc(&d.claim.id)));
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -1688,6 +1695,34 @@ amount_tolerance_abs = "0.50"
             no_d(logical_entries(&b, &p.id).unwrap()),
             no_d(logical_entries(&fresh, &p.id).unwrap())
         );
+    }
+
+    #[test]
+    fn decisions_load_in_logical_key_order_with_escaped_ids() {
+        let spec = SynthSpec::benchmark(50, 3);
+        let mut data = synth::generate(&spec);
+        let ids = ["x/1", "x%2", "x-3", "x.4", "x0", "x"];
+        for (c, id) in data.claims.iter_mut().zip(ids) {
+            c.source = "impact".into();
+            c.external_id = id.into();
+        }
+        let b = MemoryBackend::new();
+        let mut recs: Vec<Record> = data.claims.into_iter().map(Record::Conversion).collect();
+        recs.extend(data.orders.into_iter().map(Record::Order));
+        let n = recs.len() - 50;
+        b.commit(&recs, spec.start);
+        let p = program();
+        run_program(&b, &p, &FxTable::empty(), spec.settled_now(), true).unwrap();
+        let keys: Vec<String> = load_stored_decisions(&b, &p.id)
+            .unwrap()
+            .iter()
+            .map(|d| decision_key(&(d.claim.source.clone(), d.claim.id.clone())))
+            .collect();
+        assert_eq!(keys.len(), n);
+        let mut sorted = keys.clone();
+        sorted.sort();
+        assert_eq!(keys, sorted);
+        assert!(keys.contains(&"d/impact/x%2F1".to_owned()));
     }
 
     #[test]
