@@ -107,7 +107,10 @@ pub fn run(config: &Path, args: ReconcileArgs) -> anyhow::Result<ExitCode> {
     match args.command {
         Some(ReconcileCommand::Report(r)) => {
             let program = select(&loaded.programs, Some(&r.program))?.remove(0);
-            let decisions = super::load_decisions(&store, &program.id)?;
+            let period = r.period;
+            let decisions = super::load_decisions_where(&store, &program.id, |d| {
+                period.contains(d.occurred_at)
+            })?;
             let rep = report::build(&program.id, &program.currency, r.period, &decisions);
             let text = report::render(&rep, r.format);
             match &r.out {

@@ -1483,19 +1483,43 @@ pub fn load_stored_decisions<B: ReconBackend>(
     b: &B,
     program: &str,
 ) -> Result<Vec<Decision>, StoreError> {
-    let prefix = format!("{}D/", program_prefix(program));
     // Counted first, so the result is allocated once: growing it by doubling
     // would briefly hold two copies of a million decisions.
     let mut n = 0usize;
-    for r in b.kv_scan(prefix.as_bytes()) {
+    for r in b.kv_scan(decision_prefix(program).as_bytes()) {
         let (k, v) = r?;
         n += codec::bucket_len(&v).map_err(|e| corrupt(&k, e))?;
     }
-    let mut out: Vec<Decision> = Vec::with_capacity(n);
-    for r in b.kv_scan(prefix.as_bytes()) {
+    load_into(b, program, Vec::with_capacity(n), |_| true)
+}
+
+/// [`load_stored_decisions`], keeping only what `keep` accepts: decisions
+/// are decoded one at a time, so memory follows what is kept.
+pub fn load_stored_decisions_where<B: ReconBackend>(
+    b: &B,
+    program: &str,
+    keep: impl FnMut(&Decision) -> bool,
+) -> Result<Vec<Decision>, StoreError> {
+    load_into(b, program, Vec::new(), keep)
+}
+
+fn decision_prefix(program: &str) -> String {
+    format!("{}D/", program_prefix(program))
+}
+
+fn load_into<B: ReconBackend>(
+    b: &B,
+    program: &str,
+    mut out: Vec<Decision>,
+    mut keep: impl FnMut(&Decision) -> bool,
+) -> Result<Vec<Decision>, StoreError> {
+    for r in b.kv_scan(decision_prefix(program).as_bytes()) {
         let (k, v) = r?;
         for (lk, lv) in codec::decode_bucket(&v).map_err(|e| corrupt(&k, e))? {
-            out.push(decode_decision(&lk, &lv)?.decision);
+            let d = decode_decision(&lk, &lv)?.decision;
+            if keep(&d) {
+                out.push(d);
+            }
         }
     }
     // In logical key order (`d/<source>/<id>`, escaped).
@@ -1727,6 +1751,14 @@ amount_tolerance_abs = "0.50"
         sorted.sort();
         assert_eq!(keys, sorted);
         assert!(keys.contains(&"d/impact/x%2F1".to_owned()));
+
+        // A filtered load is the same subset, in the same order.
+        let all = load_stored_decisions(&b, &p.id).unwrap();
+        let earning = |d: &Decision| d.outcome.earns();
+        let some = load_stored_decisions_where(&b, &p.id, earning).unwrap();
+        let want: Vec<Decision> = all.into_iter().filter(earning).collect();
+        assert!(!want.is_empty() && want.len() < n);
+        assert_eq!(some, want);
     }
 
     #[test]

@@ -147,3 +147,13 @@ pub fn run_with<B: ReconBackend>(
 pub fn load_decisions(store: &Store, program: &str) -> Result<Vec<model::Decision>, StoreError> {
     incremental::load_stored_decisions(&StoreBackend::new(store)?, program)
 }
+
+/// [`load_decisions`], keeping only the decisions `keep` accepts, each
+/// decoded and dropped in turn: a report of one month holds that month.
+pub fn load_decisions_where(
+    store: &Store,
+    program: &str,
+    keep: impl FnMut(&model::Decision) -> bool,
+) -> Result<Vec<model::Decision>, StoreError> {
+    incremental::load_stored_decisions_where(&StoreBackend::new(store)?, program, keep)
+}
