@@ -616,9 +616,14 @@ impl<'a, C: Inputs<ClaimInput> + ?Sized, O: Inputs<OrderInput> + ?Sized> Plan<'a
 
     /// Judges claim `j`.
     pub fn judge(&self, j: usize, now: DateTime<Utc>) -> Decision {
-        let c = self.claims.get(j);
+        self.judge_claim(j, &self.claims.get(j), now)
+    }
+
+    /// [`Plan::judge`] for a caller that already holds claim `j` (`c`), so
+    /// packed inputs are not decoded twice.
+    pub fn judge_claim(&self, j: usize, c: &ClaimInput, now: DateTime<Utc>) -> Decision {
         let Some((oi, by)) = self.matches[j] else {
-            return judge(self.program, self.fx, now, &c, None);
+            return judge(self.program, self.fx, now, c, None);
         };
         let order = self.orders.get(oi as usize);
         let contest = self.contests.get(&oi).map_or(&[][..], Vec::as_slice);
@@ -632,7 +637,7 @@ impl<'a, C: Inputs<ClaimInput> + ?Sized, O: Inputs<OrderInput> + ?Sized> Plan<'a
             contest: contest.len(),
             winner: winner.as_deref(),
         };
-        judge(self.program, self.fx, now, &c, Some(m))
+        judge(self.program, self.fx, now, c, Some(m))
     }
 }
 

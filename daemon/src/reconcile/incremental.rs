@@ -711,7 +711,7 @@ fn full_run<B: ReconBackend>(
                 continue;
             }
             let c = Inputs::get(&claims, j);
-            let d = plan.judge(j, now);
+            let d = plan.judge_claim(j, &c, now);
             summary.claims_judged += 1;
             *summary.by_outcome.entry(d.outcome).or_default() += 1;
             summary.payable += u64::from(d.payable);
