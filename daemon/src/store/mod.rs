@@ -32,6 +32,7 @@
 //! the batch) cannot race another writer in this process, and the directory
 //! lock keeps other processes out.
 pub mod binrec;
+pub mod block;
 pub mod cli;
 pub mod codec;
 pub mod writer;
@@ -45,7 +46,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 /// The schema version this binary writes. Older stores are migrated at open.
-pub const SCHEMA_VERSION: u32 = 2;
+pub const SCHEMA_VERSION: u32 = 3;
 
 /// Tree names the store itself uses; [`Store::domain`] refuses them.
 pub const RESERVED_TREES: &[&str] = &[
@@ -230,7 +231,9 @@ impl std::fmt::Debug for Store {
     }
 }
 
+/// Schema-2 per-record keys; read only by the schema-3 migration.
 const P_RECORD: u8 = b'r';
+const P_BLOCK: u8 = b'b';
 const P_REVISION: u8 = b'v';
 const P_CHANGE: u8 = b'c';
 const P_CHECKPOINT: u8 = b'k';
@@ -244,8 +247,10 @@ fn kind_char(kind: RecordKind) -> u8 {
     }
 }
 
-/// The `data` key of a record: `r` · kind char · `source/key`. Public so the
-/// ingest benchmark writes raw sled with exactly the keys the store uses.
+/// A record's own key: `r` · kind char · `source/key`. Schema 2 stored each
+/// record under it; schema 3 stores records in blocks ([`block`]) and
+/// derives only revision keys from it. Public so the ingest benchmark
+/// writes raw sled with one key per record, the simple way to use sled.
 pub fn record_key(kind: RecordKind, source: &str, key: &str) -> Vec<u8> {
     let mut k = Vec::with_capacity(3 + source.len() + key.len());
     k.push(P_RECORD);
@@ -253,6 +258,15 @@ pub fn record_key(kind: RecordKind, source: &str, key: &str) -> Vec<u8> {
     k.extend_from_slice(source.as_bytes());
     k.push(b'/');
     k.extend_from_slice(key.as_bytes());
+    k
+}
+
+/// `b` · kind char · `source/`: the start of every block key of a source's
+/// records of one kind. A block's key is this followed by the last record
+/// key it holds ([`block`]).
+fn block_prefix(kind: RecordKind, source: &str) -> Vec<u8> {
+    let mut k = record_key(kind, source, "");
+    k[0] = P_BLOCK;
     k
 }
 
@@ -363,10 +377,11 @@ fn key_of(r: &Record, source: &str) -> Vec<u8> {
 
 /// One record of a [`PreparedPage`].
 struct Prepared {
-    key: sled::IVec,
+    /// [`record_key`] of the record.
+    key: Vec<u8>,
     kind: RecordKind,
     /// A zeroed header, then the binary body.
-    value: sled::IVec,
+    value: Vec<u8>,
     /// Position in the page.
     pos: usize,
 }
@@ -387,47 +402,119 @@ impl std::fmt::Debug for PreparedPage {
     }
 }
 
-/// Looks up the current values of `entries` (distinct keys, sorted); the
-/// result is aligned with `entries`. The keys are visited with one range
-/// scan, which costs one tree descent for a page of fresh keys instead of one
-/// per key; when the range holds many keys that are not in the page (keys
-/// spread over the store), the rest are looked up one by one.
-fn lookup_sorted(
+/// A stored block a page touches, or the place for a first block.
+struct Touched {
+    kind: RecordKind,
+    /// The stored block: its key and value.
+    old: Option<(sled::IVec, sled::IVec)>,
+    /// The page's entries (indices, in key order) that fall in it.
+    page: std::ops::Range<usize>,
+    /// Some of them lie past the source's last stored key.
+    tail: bool,
+}
+
+/// How far a page's range scan walks over blocks holding none of its keys
+/// before it seeks to the next key instead (keys spread over the store).
+const MAX_SKIP: usize = 8;
+
+/// Finds the blocks that `entries[range]` (one kind, sorted by key, of a
+/// source whose record keys start after `skip` bytes) fall in, appending
+/// them to `out` in key order. One forward scan from the first key serves
+/// a page of neighbouring keys; after [`MAX_SKIP`] blocks without a key of
+/// the page it seeks again, so a page spread over the store costs a seek
+/// per key, like point lookups.
+fn locate(
     tree: &sled::Tree,
+    prefix: &[u8],
     entries: &[Prepared],
-) -> Result<Vec<Option<sled::IVec>>, sled::Error> {
-    let mut found = vec![None; entries.len()];
-    let (Some(first), Some(last)) = (entries.first(), entries.last()) else {
-        return Ok(found);
+    range: std::ops::Range<usize>,
+    skip: usize,
+    out: &mut Vec<Touched>,
+) -> Result<(), sled::Error> {
+    let Some(first) = entries.get(range.start) else {
+        return Ok(());
     };
-    let mut budget = 2 * entries.len() + 64;
-    let mut pos = 0;
-    let mut rest_from = None;
-    for kv in tree.range(first.key.as_ref()..=last.key.as_ref()) {
-        let (k, v) = kv?;
-        while pos < entries.len() && entries[pos].key.as_ref() < k.as_ref() {
-            pos += 1;
-        }
-        if pos == entries.len() {
-            break;
-        }
-        if entries[pos].key == k {
-            found[pos] = Some(v);
-            pos += 1;
-        } else {
-            budget -= 1;
-            if budget == 0 {
-                rest_from = Some(pos);
+    let kind = first.kind;
+    let end = prefix_end(prefix);
+    let suffix = |i: usize| &entries[i].key[skip..];
+    let key_at = |i: usize| [prefix, suffix(i)].concat();
+    let mut pos = range.start;
+    let mut iter = tree.range(key_at(pos)..end.clone());
+    // The last block the current scan gave: an index into `out` or a block
+    // without keys of the page.
+    enum Last {
+        None,
+        Touched(usize),
+        Skipped(sled::IVec, sled::IVec),
+    }
+    let mut last = Last::None;
+    let mut skipped = 0;
+    while pos < range.end {
+        match iter.next() {
+            Some(kv) => {
+                let (k, v) = kv?;
+                let start = pos;
+                while pos < range.end && suffix(pos) <= &k[prefix.len()..] {
+                    pos += 1;
+                }
+                if pos > start {
+                    out.push(Touched {
+                        kind,
+                        old: Some((k, v)),
+                        page: start..pos,
+                        tail: false,
+                    });
+                    last = Last::Touched(out.len() - 1);
+                    skipped = 0;
+                } else if skipped == MAX_SKIP {
+                    iter = tree.range(key_at(pos)..end.clone());
+                    last = Last::None;
+                    skipped = 0;
+                } else {
+                    last = Last::Skipped(k, v);
+                    skipped += 1;
+                }
+            }
+            None => {
+                // Entries `pos..` lie past every block of the source: they
+                // go to its last block.
+                match last {
+                    Last::Touched(t) => {
+                        out[t].page.end = range.end;
+                        out[t].tail = true;
+                    }
+                    Last::Skipped(k, v) => out.push(Touched {
+                        kind,
+                        old: Some((k, v)),
+                        page: pos..range.end,
+                        tail: true,
+                    }),
+                    Last::None => {
+                        let before = tree.range(prefix.to_vec()..key_at(pos)).next_back();
+                        let old = before.transpose()?;
+                        match out.last_mut() {
+                            Some(t)
+                                if old.is_some()
+                                    && t.old.as_ref().map(|o| &o.0)
+                                        == old.as_ref().map(|o| &o.0) =>
+                            {
+                                t.page.end = range.end;
+                                t.tail = true;
+                            }
+                            _ => out.push(Touched {
+                                kind,
+                                old,
+                                page: pos..range.end,
+                                tail: true,
+                            }),
+                        }
+                    }
+                }
                 break;
             }
         }
     }
-    if let Some(p) = rest_from {
-        for (i, e) in entries.iter().enumerate().skip(p) {
-            found[i] = tree.get(&e.key)?;
-        }
-    }
-    Ok(found)
+    Ok(())
 }
 
 impl Store {
@@ -545,7 +632,20 @@ impl Store {
                     "store migration: rewriting records, revisions, change log and checkpoints into the one-tree binary layout"
                 );
                 let n = self.migrate_v1_to_v2()?;
-                tracing::info!(values = n, "store migration done");
+                tracing::info!(values = n, "store migration to schema 2 done");
+                // Each step is recorded, so a crash in the next one does
+                // not run this one again over its output.
+                self.set_schema_version(2)?;
+            }
+            if found == 1 || found == 2 {
+                tracing::info!(
+                    from = 2,
+                    to = 3,
+                    dir = %self.inner.dir.display(),
+                    "store migration: grouping records into blocks"
+                );
+                let (records, blocks) = self.migrate_v2_to_v3()?;
+                tracing::info!(records, blocks, "store migration to schema 3 done");
             }
             self.set_schema_version(SCHEMA_VERSION)?;
         }
@@ -680,6 +780,83 @@ impl Store {
         Ok(total)
     }
 
+    /// Schema 2 → 3: the per-record values (`r` keys) regrouped, in key
+    /// order, into blocks ([`block`]). Each `apply_batch` writes whole
+    /// blocks and removes the keys they hold, so a crash leaves every record
+    /// in exactly one place; the next open regroups the keys left, which
+    /// all lie after the blocks of their source. Returns (records, blocks).
+    fn migrate_v2_to_v3(&self) -> Result<(u64, u64), StoreError> {
+        let data = &self.inner.data;
+        let (mut records, mut blocks) = (0u64, 0u64);
+        let mut batch = sled::Batch::default();
+        let mut in_batch = 0usize;
+        // The block being filled: its prefix and (key, old `r` key, value).
+        let mut prefix: Vec<u8> = Vec::new();
+        let mut pending: Vec<(sled::IVec, sled::IVec)> = Vec::new();
+        let mut bytes = 0usize;
+        let mut close = |prefix: &[u8],
+                         pending: &mut Vec<(sled::IVec, sled::IVec)>,
+                         batch: &mut sled::Batch,
+                         last: bool|
+         -> Result<(), StoreError> {
+            if let Some((k, _)) = pending.last() {
+                let skip = prefix.len();
+                // `b` · kind · `source/` · last key (the `r` key's own prefix
+                // with the block marker).
+                let mut key = [prefix, &k[skip..]].concat();
+                key[0] = P_BLOCK;
+                let value = block::encode(pending.iter().map(|(k, v)| (&k[skip..], v.as_ref())));
+                batch.insert(key, value);
+                for (k, _) in pending.iter() {
+                    batch.remove(k.clone());
+                }
+                records += pending.len() as u64;
+                blocks += 1;
+                in_batch += pending.len();
+                pending.clear();
+            }
+            if in_batch >= 10_000 || (last && in_batch > 0) {
+                data.apply_batch(std::mem::take(batch))
+                    .map_err(|e| self.err(e))?;
+                in_batch = 0;
+            }
+            Ok(())
+        };
+        for kv in data.scan_prefix([P_RECORD]) {
+            let (k, v) = kv.map_err(|e| self.err(e))?;
+            let slash =
+                k.iter()
+                    .skip(2)
+                    .position(|&b| b == b'/')
+                    .ok_or_else(|| StoreError::Corrupt {
+                        tree: "data".into(),
+                        key: logical_key(&k),
+                        message: "record key without `source/`".into(),
+                    })?;
+            let p = &k[..2 + slash + 1];
+            let size = block::entry_len(&k[p.len()..], &v);
+            if p != prefix.as_slice() || (!pending.is_empty() && bytes + size > block::TARGET_BYTES)
+            {
+                close(&prefix, &mut pending, &mut batch, false)?;
+                prefix = p.to_vec();
+                bytes = 0;
+            }
+            bytes += size;
+            pending.push((k, v));
+        }
+        close(&prefix, &mut pending, &mut batch, true)?;
+        Ok((records, blocks))
+    }
+
+    /// Tests: stores `value` as the raw stored value of one record, in a
+    /// block of its own (replacing the block it was in, if that held only it).
+    #[cfg(test)]
+    pub(crate) fn put_raw_record(&self, kind: RecordKind, source: &str, key: &str, value: &[u8]) {
+        let bk = [block_prefix(kind, source).as_slice(), key.as_bytes()].concat();
+        let v = block::encode([(key.as_bytes(), value)].into_iter());
+        self.inner.data.insert(bk, v).unwrap();
+    }
+
     fn meta_get(&self, key: &str) -> Result<Option<sled::IVec>, StoreError> {
         self.inner.meta.get(key).map_err(|e| self.err(e))
     }
@@ -716,9 +893,9 @@ impl Store {
                 value.resize(codec::HEADER, 0);
                 binrec::encode(r, &mut value);
                 Prepared {
-                    key: key_of(r, source).into(),
+                    key: key_of(r, source),
                     kind: r.kind(),
-                    value: value.into(),
+                    value,
                     pos,
                 }
             })
@@ -743,59 +920,147 @@ impl Store {
         let _guard = inner.commit_lock.lock().unwrap_or_else(|p| p.into_inner());
         let mut stats = CommitStats::default();
 
-        // Decide new / changed / unchanged against the committed state.
-        // Safe outside the batch: every record writer holds commit_lock.
-        let current = lookup_sorted(&inner.data, &page.entries).map_err(|e| self.err(e))?;
-        let mut work: Vec<(Prepared, Option<sled::IVec>)> =
-            page.entries.into_iter().zip(current).collect();
-        // Sequence numbers follow the order of the page.
-        work.sort_unstable_by_key(|(e, _)| e.pos);
+        // Find the blocks the page's keys fall in. Safe outside the batch:
+        // every record writer holds commit_lock.
+        let mut entries = page.entries;
+        let skip = 2 + source.len() + 1;
+        let mut touched: Vec<Touched> = Vec::new();
+        let mut i = 0;
+        while i < entries.len() {
+            let kind = entries[i].kind;
+            let j = i + entries[i..].iter().take_while(|e| e.kind == kind).count();
+            locate(
+                &inner.data,
+                &block_prefix(kind, source),
+                &entries,
+                i..j,
+                skip,
+                &mut touched,
+            )
+            .map_err(|e| self.err(e))?;
+            i = j;
+        }
+
+        // Decide new / changed / unchanged per record, block by block, and
+        // lay out each block's new contents.
+        enum Item {
+            /// A stored entry, unchanged: its span in the old block.
+            Old(usize),
+            /// A page entry (new or changed).
+            Page(usize),
+        }
         let now_us = now.timestamp_micros();
         let mut batch = sled::Batch::default();
+        // (revision, first seen) of each new or changed entry.
+        let mut verdicts: Vec<Option<(u32, i64)>> = vec![None; entries.len()];
+        let mut layouts: Vec<Option<(Vec<block::Span>, Vec<Item>)>> =
+            Vec::with_capacity(touched.len());
+        let mut added = [0u64; 3];
+        for t in &touched {
+            let old = t.old.as_ref().map(|(_, v)| v.as_ref()).unwrap_or_default();
+            let corrupt = |key: &[u8], m: String| StoreError::Corrupt {
+                tree: t.kind.as_str().into(),
+                key: format!("{source}/{}", String::from_utf8_lossy(key)),
+                message: m,
+            };
+            let spans: Vec<block::Span> = match &t.old {
+                None => Vec::new(),
+                Some((k, v)) => block::spans(v).map_err(|m| corrupt(&k[skip..], m))?,
+            };
+            let mut items = Vec::with_capacity(spans.len() + t.page.len());
+            let mut dirty = false;
+            let mut o = 0;
+            for p in t.page.clone() {
+                let key = &entries[p].key[skip..];
+                while o < spans.len() && &old[spans[o].0.clone()] < key {
+                    items.push(Item::Old(o));
+                    o += 1;
+                }
+                let cur = (o < spans.len() && &old[spans[o].0.clone()] == key)
+                    .then(|| &old[spans[o].1.clone()]);
+                let Some(bytes) = cur else {
+                    stats.new += 1;
+                    added[kind_index(t.kind)] += 1;
+                    verdicts[p] = Some((1, now_us));
+                    items.push(Item::Page(p));
+                    dirty = true;
+                    continue;
+                };
+                let h = codec::decode_header(bytes).map_err(|m| corrupt(key, m))?;
+                let old_body: std::borrow::Cow<'_, [u8]> = if bytes[0] == codec::V2 {
+                    codec::body_of(bytes).into()
+                } else {
+                    // A format-1 value (none remain after the schema-2
+                    // migration): compare by meaning, keep it re-encoded.
+                    let s = codec::decode_stored(bytes).map_err(|m| corrupt(key, m))?;
+                    codec::encode_record_body(&s.record).into()
+                };
+                o += 1;
+                if *old_body == entries[p].value[codec::HEADER..] {
+                    stats.unchanged += 1;
+                    items.push(Item::Old(o - 1));
+                    continue;
+                }
+                stats.changed += 1;
+                batch.insert(
+                    revision_key(&entries[p].key, h.revision),
+                    codec::encode_revision(now_us, &old_body),
+                );
+                verdicts[p] = Some((h.revision + 1, h.first_seen_us));
+                items.push(Item::Page(p));
+                dirty = true;
+            }
+            items.extend((o..spans.len()).map(Item::Old));
+            layouts.push(dirty.then_some((spans, items)));
+        }
+
+        // Sequence numbers follow the order of the page.
         let mut seq = self.last_seq()?;
         let base_seq = seq;
         let mut change_page = vec![codec::V1];
-        let mut added = [0u64; 3];
-        for (mut e, cur) in work {
-            let body = &e.value[codec::HEADER..];
-            let (revision, first_us) = match &cur {
-                Some(bytes) => {
-                    let corrupt = |m: String| StoreError::Corrupt {
-                        tree: e.kind.as_str().into(),
-                        key: logical_key(&e.key),
-                        message: m,
-                    };
-                    let h = codec::decode_header(bytes).map_err(corrupt)?;
-                    let old_body: std::borrow::Cow<'_, [u8]> = if bytes[0] == codec::V2 {
-                        codec::body_of(bytes).into()
-                    } else {
-                        // A format-1 value (none remain after the schema-2
-                        // migration): compare by meaning, keep it re-encoded.
-                        let s = codec::decode_stored(bytes).map_err(corrupt)?;
-                        codec::encode_record_body(&s.record).into()
-                    };
-                    if *old_body == *body {
-                        stats.unchanged += 1;
-                        continue;
-                    }
-                    stats.changed += 1;
-                    batch.insert(
-                        revision_key(&e.key, h.revision),
-                        codec::encode_revision(now_us, &old_body),
-                    );
-                    (h.revision + 1, h.first_seen_us)
-                }
-                None => {
-                    stats.new += 1;
-                    added[kind_index(e.kind)] += 1;
-                    (1, now_us)
-                }
+        let mut order: Vec<usize> = (0..entries.len())
+            .filter(|&p| verdicts[p].is_some())
+            .collect();
+        order.sort_unstable_by_key(|&p| entries[p].pos);
+        for p in order {
+            let Some((revision, first_us)) = verdicts[p] else {
+                continue;
             };
             seq += 1;
-            let rkey = std::str::from_utf8(&e.key[2 + source.len() + 1..]).unwrap_or_default();
+            let e = &mut entries[p];
+            let rkey = std::str::from_utf8(&e.key[skip..]).unwrap_or_default();
             codec::push_change(&mut change_page, e.kind, source, rkey);
             codec::put_header(&mut e.value, revision, seq, first_us, now_us);
-            batch.insert(e.key, e.value);
+        }
+
+        // Write each changed block, split where it grew past the target.
+        for (t, layout) in touched.iter().zip(layouts) {
+            let Some((spans, items)) = layout else {
+                continue;
+            };
+            let old = t.old.as_ref().map(|(_, v)| v.as_ref()).unwrap_or_default();
+            let entry = |it: &Item| -> (&[u8], &[u8]) {
+                match it {
+                    Item::Old(o) => (&old[spans[*o].0.clone()], &old[spans[*o].1.clone()]),
+                    Item::Page(p) => (&entries[*p].key[skip..], &entries[*p].value),
+                }
+            };
+            let pairs: Vec<(&[u8], &[u8])> = items.iter().map(entry).collect();
+            let sizes: Vec<usize> = pairs.iter().map(|(k, v)| block::entry_len(k, v)).collect();
+            let prefix = block_prefix(t.kind, source);
+            let groups = block::split(&sizes, t.tail);
+            let keys: Vec<Vec<u8>> = groups
+                .iter()
+                .map(|g| [prefix.as_slice(), pairs[g.end - 1].0].concat())
+                .collect();
+            if let Some((k, _)) = &t.old {
+                if !keys.iter().any(|n| n.as_slice() == k.as_ref()) {
+                    batch.remove(k.clone());
+                }
+            }
+            for (g, key) in groups.into_iter().zip(keys) {
+                batch.insert(key, block::encode(pairs[g].iter().copied()));
+            }
         }
 
         let mut cp_changed = false;
@@ -903,18 +1168,35 @@ impl Store {
         source: Option<&str>,
     ) -> Box<dyn Iterator<Item = Result<Stored, StoreError>> + '_> {
         let prefix = match source {
-            Some(s) => record_key(kind, s, ""),
-            None => vec![P_RECORD, kind_char(kind)],
+            Some(s) => block_prefix(kind, s),
+            None => vec![P_BLOCK, kind_char(kind)],
         };
         let dir = self.inner.dir.clone();
-        Box::new(self.inner.data.scan_prefix(prefix).map(move |kv| {
-            let (k, v) = kv.map_err(|e| sled_err(&dir, e))?;
-            codec::decode_stored(&v).map_err(|message| StoreError::Corrupt {
-                tree: kind.as_str().into(),
-                key: logical_key(&k),
-                message,
-            })
-        }))
+        Box::new(self.inner.data.scan_prefix(prefix).flat_map(
+            move |kv| -> Vec<Result<Stored, StoreError>> {
+                let (k, v) = match kv {
+                    Ok(kv) => kv,
+                    Err(e) => return vec![Err(sled_err(&dir, e))],
+                };
+                // `source/` of the block key, to name records in errors.
+                let source = logical_key(&k);
+                let source = &source[..source.find('/').map_or(0, |i| i + 1)];
+                let corrupt = |key: &[u8], message| StoreError::Corrupt {
+                    tree: kind.as_str().into(),
+                    key: format!("{source}{}", String::from_utf8_lossy(key)),
+                    message,
+                };
+                match block::spans(&v) {
+                    Err(m) => vec![Err(corrupt(&k[2 + source.len()..], m))],
+                    Ok(spans) => spans
+                        .into_iter()
+                        .map(|(key, value)| {
+                            codec::decode_stored(&v[value]).map_err(|m| corrupt(&v[key], m))
+                        })
+                        .collect(),
+                }
+            },
+        ))
     }
 
     /// Number of records of a kind (of one source, if given), from the
@@ -953,16 +1235,21 @@ impl Store {
         source: &str,
         key: &str,
     ) -> Result<Option<Stored>, StoreError> {
-        let k = record_key(kind, source, key);
-        match self.inner.data.get(&k).map_err(|e| self.err(e))? {
+        let prefix = block_prefix(kind, source);
+        let from = [prefix.as_slice(), key.as_bytes()].concat();
+        let corrupt = |message| StoreError::Corrupt {
+            tree: kind.as_str().into(),
+            key: format!("{source}/{key}"),
+            message,
+        };
+        // The block holding `key` is the first whose last key is `>= key`.
+        let Some(kv) = self.inner.data.range(from..prefix_end(&prefix)).next() else {
+            return Ok(None);
+        };
+        let (_, v) = kv.map_err(|e| self.err(e))?;
+        match block::find(&v, key.as_bytes()).map_err(corrupt)? {
             None => Ok(None),
-            Some(v) => codec::decode_stored(&v)
-                .map(Some)
-                .map_err(|message| StoreError::Corrupt {
-                    tree: kind.as_str().into(),
-                    key: logical_key(&k),
-                    message,
-                }),
+            Some(value) => codec::decode_stored(value).map(Some).map_err(corrupt),
         }
     }
 

@@ -266,14 +266,7 @@ mod tests {
             .unwrap();
         // A corrupt stored value makes the commit of a page holding that key
         // fail (the store refuses to overwrite what it cannot read).
-        store
-            .inner
-            .data
-            .insert(
-                super::super::record_key(RecordKind::Conversion, "net", "bad"),
-                &[9u8][..],
-            )
-            .unwrap();
+        store.put_raw_record(RecordKind::Conversion, "net", "bad", &[9u8]);
         let mut w = PageWriter::new(store.clone(), 4).unwrap();
         let mut outcome = Ok(Vec::new());
         for p in 0..6 {
