@@ -8,11 +8,14 @@
 //!    revision check, upsert, change log, checkpoint in one atomic batch)
 //!    while the next page is decoded; flush at the end.
 //! 2. A full re-pull of the same pages: every record unchanged, nothing written.
+//!    Then a restatement re-pull: one record in 20 changed (reported, no goal).
 //! 3. Raw sled: `Tree::apply_batch` of the same keys and stored values
 //!    (encoded untimed; building the `sled::Batch` from them and applying it
 //!    timed), flush at the end.
 //!
-//! Phases 1-2 and 3 run in separate fresh child processes of this binary, so
+//! 4. The schema 2 → 3 migration of the same records at `Store::open`.
+//!
+//! Phases 1-2, 3 and 4 run in separate fresh child processes of this binary, so
 //! neither inherits the other's warmed-up heap.
 //!
 //! Reports records/s, Reckon vs raw ratio, bytes on disk vs logical size,
@@ -31,7 +34,15 @@ use std::time::Instant;
 
 const PAGE: usize = 1000;
 
+/// Every `RESTATED`th record changes status in the restatement re-pull.
+const RESTATED: u64 = 20;
+
 fn record(i: u64) -> Record {
+    record_as(i, false)
+}
+
+/// Record `i`, or its restated version (approved, for every [`RESTATED`]th).
+fn record_as(i: u64, restated: bool) -> Record {
     let t0: DateTime<Utc> = "2026-01-01T00:00:00Z".parse().unwrap();
     Record::Conversion(Conversion {
         source: "bench".into(),
@@ -46,7 +57,11 @@ fn record(i: u64) -> Record {
         occurred_at: t0 + Duration::seconds((i * 31) as i64),
         sale_amount: Some(Money::from_minor((i % 50_000) as i64 + 100, "USD")),
         commission: Some(Money::from_minor((i % 5_000) as i64 + 10, "USD")),
-        status: ConversionStatus::Pending,
+        status: if restated && i % RESTATED == 0 {
+            ConversionStatus::Approved
+        } else {
+            ConversionStatus::Pending
+        },
         status_changed_at: None,
         locked_at: None,
         coupon: None,
@@ -55,9 +70,9 @@ fn record(i: u64) -> Record {
 }
 
 /// One page as the host receives it from a plugin: JSON per record.
-fn page_json(page: u64) -> Vec<Vec<u8>> {
+fn page_json(page: u64, restated: bool) -> Vec<Vec<u8>> {
     (page * PAGE as u64..(page + 1) * PAGE as u64)
-        .map(|i| serde_json::to_vec(&record(i)).unwrap())
+        .map(|i| serde_json::to_vec(&record_as(i, restated)).unwrap())
         .collect()
 }
 
@@ -139,6 +154,7 @@ fn main() {
     {
         Some("reckon") => return reckon_phase(n, pages),
         Some("raw") => return raw_phase(n, pages),
+        Some("migrate") => return migrate_phase(n, pages),
         _ => {}
     }
     println!("store_ingest: {n} conversion records, {pages} pages of {PAGE}");
@@ -167,6 +183,7 @@ fn main() {
         "reckon / raw sled: {}% wall clock (goal >= 90%)",
         u128::from(reckon_rate) * 100 / u128::from(raw_rate.max(1)),
     );
+    child("migrate");
 
     // 4. Idle scheduler with 50 connectors.
     let idle_secs: u64 = std::env::var("RECKON_BENCH_IDLE_SECS")
@@ -197,6 +214,7 @@ fn reckon_phase(n: u64, pages: u64) {
         pages,
         now,
         &mut gen_us,
+        false,
         |stats| assert_eq!(stats.new, PAGE as u64),
         Some(&mut logical),
     );
@@ -228,6 +246,7 @@ fn reckon_phase(n: u64, pages: u64) {
         pages,
         now,
         &mut gen2,
+        false,
         |stats| assert_eq!(stats.unchanged, PAGE as u64),
         None,
     );
@@ -261,6 +280,30 @@ fn reckon_phase(n: u64, pages: u64) {
         on_disk_files * 100 / logical.max(1) % 100
     );
     println!("peak RSS (VmHWM) after ingest + re-pull: {} MB", hwm / 1024);
+
+    // 2b. A restatement: the same pages again, one record in RESTATED
+    // changed (status), spread evenly. Each change keeps a revision, and
+    // rewrites the block that holds the record.
+    let mut gen3 = 0u128;
+    let (timed3, _, _) = ingest(
+        &store,
+        pages,
+        now,
+        &mut gen3,
+        true,
+        |stats| assert_eq!(stats.changed, PAGE as u64 / RESTATED),
+        None,
+    );
+    let after = dir_size(&tmp.path().join("reckon"));
+    println!(
+        "reckon restatement re-pull ({}% changed): {:>8} ms  {:>9} rec/s; {} changed; disk {} -> {} bytes",
+        100 / RESTATED,
+        timed3 / 1000,
+        rate(n, timed3),
+        store.last_seq().unwrap() - seq,
+        on_disk_files,
+        after
+    );
     println!("RATE {reckon_rate}");
 }
 
@@ -334,6 +377,57 @@ fn raw_phase(n: u64, pages: u64) {
     drop(db);
 }
 
+/// The upgrade from schema 2: the same records written as a schema-2 store
+/// holds them (one `r` key per record, the raw phase's keys and values),
+/// then `Store::open` regroups them into blocks.
+fn migrate_phase(n: u64, pages: u64) {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("v2");
+    {
+        let db = sled::open(dir.join("store")).unwrap();
+        let data = db.open_tree("data").unwrap();
+        for p in 0..pages {
+            let mut batch = sled::Batch::default();
+            for i in p * PAGE as u64..(p + 1) * PAGE as u64 {
+                let r = record(i);
+                let body = reckon::store::codec::encode_record_body(&r);
+                batch.insert(
+                    reckon::store::record_key(
+                        plugin_api::RecordKind::Conversion,
+                        "bench",
+                        &r.key(),
+                    ),
+                    reckon::store::codec::encode_stored(1, i + 1, 0, 0, &body),
+                );
+            }
+            data.apply_batch(batch).unwrap();
+        }
+        db.open_tree("meta")
+            .unwrap()
+            .insert("schema_version", &2u32.to_be_bytes())
+            .unwrap();
+        db.flush().unwrap();
+    }
+    let t = Instant::now();
+    let store = Store::open(&dir).unwrap();
+    let took = t.elapsed();
+    assert_eq!(
+        store.schema_version().unwrap(),
+        reckon::store::SCHEMA_VERSION
+    );
+    assert_eq!(
+        store
+            .scan_records(plugin_api::RecordKind::Conversion, None)
+            .count() as u64,
+        n
+    );
+    println!(
+        "schema 2 -> 3 migration at open: {} ms for {n} records ({} rec/s)",
+        took.as_millis(),
+        rate(n, took.as_micros())
+    );
+}
+
 /// Pages generated per untimed chunk (~9 MB of JSON).
 const CHUNK: u64 = 20;
 
@@ -344,6 +438,7 @@ fn ingest(
     pages: u64,
     now: DateTime<Utc>,
     gen_us: &mut u128,
+    restated: bool,
     check: impl Fn(&reckon::store::CommitStats),
     mut logical: Option<&mut u64>,
 ) -> (u128, u128, u64) {
@@ -352,7 +447,9 @@ fn ingest(
     let mut p = 0;
     while p < pages {
         let tg = Instant::now();
-        let chunk: Vec<Vec<Vec<u8>>> = (p..(p + CHUNK).min(pages)).map(page_json).collect();
+        let chunk: Vec<Vec<Vec<u8>>> = (p..(p + CHUNK).min(pages))
+            .map(|p| page_json(p, restated))
+            .collect();
         *gen_us += tg.elapsed().as_micros();
         let c = thread_cpu_ns();
         let w0 = writer_cpu_ns();

@@ -10,10 +10,10 @@
 //! What it is not: it does not know about platforms, reconciliation or
 //! statements; domain modules keep their own data in [`DomainTree`]s.
 //!
-//! ## Layout (schema 2)
+//! ## Layout (schema 3)
 //! | tree | key | value |
 //! |---|---|---|
-//! | `data` | `r` · kind (`s`/`c`/`o`) · `source/key` | [`Stored`]: header + binary record (see [`codec`], [`binrec`]) |
+//! | `data` | `b` · kind (`s`/`c`/`o`) · `source/` · last key of the block | a [`block`] of ~4 KB of records, each a [`Stored`] value: header + binary record (see [`codec`], [`binrec`]) |
 //! | `data` | `v` · kind · `source/key` · `\0` · revision (u32 BE) | superseded time + old record |
 //! | `data` | `c` · first seq (u64 BE) | one change-log page: the changes of one commit, seq = first, first+1, … |
 //! | `data` | `k` · `source/stream` | a [`Checkpoint`] |
@@ -21,6 +21,10 @@
 //! | `runs` | `source/` + start (i64 µs BE) | a [`RunRecord`] |
 //! | `meta` | name | schema version, last fire per connector |
 //! | any other name | domain key | versioned JSON ([`DomainTree`]) or the module's own bytes |
+//!
+//! Schema 2 kept one `r` · kind · `source/key` entry per record; sled's
+//! per-key cost made that the whole cost of an ingest, so schema 3 groups
+//! neighbouring records into blocks (see [`block`]); open migrates.
 //!
 //! Everything one page commits (records, revisions, its change-log page,
 //! counters, the checkpoint) lives in the one `data` tree, so it is written
@@ -866,9 +870,10 @@ impl Store {
     /// nothing; a changed record keeps its previous value as a [`Revision`].
     ///
     /// Cost per page: keys and binary values encoded and sorted
-    /// ([`Store::prepare_page`]), one range scan (or point gets) to find the
-    /// current values, and one `apply_batch` holding the new/changed records,
-    /// one change-log page, the counters and the checkpoint.
+    /// ([`Store::prepare_page`]), one range scan (or a seek per key, for
+    /// keys spread over the store) to find the blocks they fall in, and one
+    /// `apply_batch` holding the blocks that changed, the revisions, one
+    /// change-log page, the counters and the checkpoint.
     pub fn commit_page(
         &self,
         source: &str,
