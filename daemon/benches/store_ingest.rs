@@ -57,7 +57,7 @@ fn record_as(i: u64, restated: bool) -> Record {
         occurred_at: t0 + Duration::seconds((i * 31) as i64),
         sale_amount: Some(Money::from_minor((i % 50_000) as i64 + 100, "USD")),
         commission: Some(Money::from_minor((i % 5_000) as i64 + 10, "USD")),
-        status: if restated && i % RESTATED == 0 {
+        status: if restated && i.is_multiple_of(RESTATED) {
             ConversionStatus::Approved
         } else {
             ConversionStatus::Pending
