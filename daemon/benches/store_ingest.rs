@@ -41,12 +41,29 @@ fn record(i: u64) -> Record {
     record_as(i, false)
 }
 
+/// Record ids in page order (`cv-000000001`, ...), as networks with
+/// increasing ids send them; with `RECKON_BENCH_RANDOM_IDS=1`, 16 hex digits
+/// of a hash of `i` instead (ids like Everflow's transaction ids: every page
+/// spread over the whole key space).
+fn external_id(i: u64) -> String {
+    static RANDOM: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    if *RANDOM.get_or_init(|| std::env::var_os("RECKON_BENCH_RANDOM_IDS").is_some()) {
+        // splitmix64: a bijection, so ids stay distinct.
+        let mut z = i.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        format!("cv-{:016x}", z ^ (z >> 31))
+    } else {
+        format!("cv-{i:09}")
+    }
+}
+
 /// Record `i`, or its restated version (approved, for every [`RESTATED`]th).
 fn record_as(i: u64, restated: bool) -> Record {
     let t0: DateTime<Utc> = "2026-01-01T00:00:00Z".parse().unwrap();
     Record::Conversion(Conversion {
         source: "bench".into(),
-        external_id: format!("cv-{i:09}"),
+        external_id: external_id(i),
         order_id: Some(format!("ord-{:09}", i * 7 % 1_000_003)),
         click_id: Some(format!("clk-{i:x}")),
         clicked_at: None,
