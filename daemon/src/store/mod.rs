@@ -411,10 +411,9 @@ struct Touched {
     kind: RecordKind,
     /// The stored block: its key and value.
     old: Option<(sled::IVec, sled::IVec)>,
-    /// The page's entries (indices, in key order) that fall in it.
+    /// The page's entries (indices, in key order) that fall in it (the
+    /// source's last block also takes those past its last key).
     page: std::ops::Range<usize>,
-    /// Some of them lie past the source's last stored key.
-    tail: bool,
 }
 
 /// How far a page's range scan walks over blocks holding none of its keys
@@ -469,7 +468,6 @@ fn locate(
                         kind,
                         old: Some((k, v)),
                         page: start..pos,
-                        tail: false,
                     });
                     last = Last::Touched(out.len() - 1);
                     skipped = 0;
@@ -486,15 +484,11 @@ fn locate(
                 // Entries `pos..` lie past every block of the source: they
                 // go to its last block.
                 match last {
-                    Last::Touched(t) => {
-                        out[t].page.end = range.end;
-                        out[t].tail = true;
-                    }
+                    Last::Touched(t) => out[t].page.end = range.end,
                     Last::Skipped(k, v) => out.push(Touched {
                         kind,
                         old: Some((k, v)),
                         page: pos..range.end,
-                        tail: true,
                     }),
                     Last::None => {
                         let before = tree.range(prefix.to_vec()..key_at(pos)).next_back();
@@ -506,13 +500,11 @@ fn locate(
                                         == old.as_ref().map(|o| &o.0) =>
                             {
                                 t.page.end = range.end;
-                                t.tail = true;
                             }
                             _ => out.push(Touched {
                                 kind,
                                 old,
                                 page: pos..range.end,
-                                tail: true,
                             }),
                         }
                     }
@@ -957,12 +949,18 @@ impl Store {
             /// A page entry (new or changed).
             Page(usize),
         }
+        /// A touched block's new contents.
+        struct Layout {
+            /// The stored block's entries.
+            spans: Vec<block::Span>,
+            /// Stored and page entries, in key order.
+            items: Vec<Item>,
+        }
         let now_us = now.timestamp_micros();
         let mut batch = sled::Batch::default();
         // (revision, first seen) of each new or changed entry.
         let mut verdicts: Vec<Option<(u32, i64)>> = vec![None; entries.len()];
-        let mut layouts: Vec<Option<(Vec<block::Span>, Vec<Item>)>> =
-            Vec::with_capacity(touched.len());
+        let mut layouts: Vec<Option<Layout>> = Vec::with_capacity(touched.len());
         let mut added = [0u64; 3];
         for t in &touched {
             let old = t.old.as_ref().map(|(_, v)| v.as_ref()).unwrap_or_default();
@@ -1019,7 +1017,7 @@ impl Store {
                 dirty = true;
             }
             items.extend((o..spans.len()).map(Item::Old));
-            layouts.push(dirty.then_some((spans, items)));
+            layouts.push(dirty.then_some(Layout { spans, items }));
         }
 
         // Sequence numbers follow the order of the page.
@@ -1042,31 +1040,38 @@ impl Store {
         }
 
         // Write each changed block, split where it grew past the target.
+        // The entries up to the stored block's last key replace it (its key
+        // stays: the last group ends with that key); entries past it (new
+        // keys at the end of the source) fill new blocks, and the stored
+        // block is not rewritten for them.
         for (t, layout) in touched.iter().zip(layouts) {
-            let Some((spans, items)) = layout else {
+            let Some(Layout { spans, items }) = layout else {
                 continue;
             };
             let old = t.old.as_ref().map(|(_, v)| v.as_ref()).unwrap_or_default();
-            let entry = |it: &Item| -> (&[u8], &[u8]) {
-                match it {
-                    Item::Old(o) => (&old[spans[*o].0.clone()], &old[spans[*o].1.clone()]),
-                    Item::Page(p) => (&entries[*p].key[skip..], &entries[*p].value),
-                }
-            };
-            let pairs: Vec<(&[u8], &[u8])> = items.iter().map(entry).collect();
-            let sizes: Vec<usize> = pairs.iter().map(|(k, v)| block::entry_len(k, v)).collect();
-            let prefix = block_prefix(t.kind, source);
-            let groups = block::split(&sizes, t.tail);
-            let keys: Vec<Vec<u8>> = groups
+            let pairs: Vec<(&[u8], &[u8])> = items
                 .iter()
-                .map(|g| [prefix.as_slice(), pairs[g.end - 1].0].concat())
+                .map(|it| match it {
+                    Item::Old(o) => (&old[spans[*o].0.clone()], &old[spans[*o].1.clone()]),
+                    Item::Page(p) => (&entries[*p].key[skip..], entries[*p].value.as_slice()),
+                })
                 .collect();
-            if let Some((k, _)) = &t.old {
-                if !keys.iter().any(|n| n.as_slice() == k.as_ref()) {
-                    batch.remove(k.clone());
-                }
+            let head = spans.last().map_or(0, |(k, _)| {
+                pairs.partition_point(|(pk, _)| *pk <= &old[k.clone()])
+            });
+            let sizes: Vec<usize> = pairs.iter().map(|(k, v)| block::entry_len(k, v)).collect();
+            let mut groups = Vec::new();
+            if items[..head].iter().any(|it| matches!(it, Item::Page(_))) {
+                groups.extend(block::split(&sizes[..head], block::TARGET_BYTES, false));
             }
-            for (g, key) in groups.into_iter().zip(keys) {
+            groups.extend(
+                block::split(&sizes[head..], block::TARGET_BYTES, true)
+                    .into_iter()
+                    .map(|g| g.start + head..g.end + head),
+            );
+            let prefix = block_prefix(t.kind, source);
+            for g in groups {
+                let key = [prefix.as_slice(), pairs[g.end - 1].0].concat();
                 batch.insert(key, block::encode(pairs[g].iter().copied()));
             }
         }
