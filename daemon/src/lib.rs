@@ -26,6 +26,20 @@
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// Returns memory the allocator holds but no longer uses to the OS. Call it
+/// after freeing a large working set and before building the next one, so
+/// the two do not add up in the process's resident memory.
+#[allow(unsafe_code)]
+pub fn release_free_memory() {
+    extern "C" {
+        fn mi_collect(force: bool);
+    }
+    // SAFETY: `mi_collect` (linked from libmimalloc-sys, the global
+    // allocator above) has no preconditions and may be called from any
+    // thread at any time.
+    unsafe { mi_collect(true) }
+}
+
 pub mod cli;
 pub mod config;
 pub mod demo;
