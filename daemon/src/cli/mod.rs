@@ -61,6 +61,12 @@ pub enum Command {
 
 /// Runs a parsed command line; errors are printed with their causes.
 pub fn main(cli: Cli) -> ExitCode {
+    if matches!(
+        cli.command,
+        Command::Records(_) | Command::Reconcile(_) | Command::Statements(_) | Command::Kpi(_)
+    ) {
+        crate::schedule::cli::init_command_logging();
+    }
     let result = match cli.command {
         Command::PluginHost(args) => crate::plugins::cli::plugin_host(args),
         Command::Plugins(cmd) => crate::plugins::cli::run(&cli.config, cmd),

@@ -17,12 +17,28 @@ pub fn init_logging(cli: Option<&str>, config: Option<crate::config::LogFormat>)
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr);
     let _ = if json {
         builder.json().try_init()
     } else {
         builder.try_init()
     };
+}
+
+/// Log setup of the one-shot commands that open the store (`records`,
+/// `reconcile`, `statements`, `kpi`): stderr, `RUST_LOG` or warnings only,
+/// except the store's own info lines, so a schema migration at open (which
+/// may take seconds per million records) is never silent.
+pub fn init_command_logging() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new("warn,reckon::store=info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_writer(std::io::stderr)
+        .try_init();
 }
 
 /// Runs the daemon until SIGTERM/SIGINT.
