@@ -1200,7 +1200,10 @@ impl Store {
                     message,
                 };
                 match block::spans(&v) {
-                    Err(m) => vec![Err(corrupt(&k[2 + source.len()..], m))],
+                    Err(m) => vec![Err(corrupt(
+                        k.get(2 + source.len()..).unwrap_or_default(),
+                        m,
+                    ))],
                     Ok(spans) => spans
                         .into_iter()
                         .map(|(key, value)| {

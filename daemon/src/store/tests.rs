@@ -693,3 +693,38 @@ fn a_schema_3_migration_stopped_part_way_finishes_at_the_next_open() {
         .unwrap();
     assert_eq!((s.new, s.changed), (1, 1));
 }
+
+#[test]
+fn a_damaged_block_is_reported_not_skipped_or_overwritten() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    store
+        .commit_page("net", &[conv("a", 1), conv("m", 1)], None, t(0))
+        .unwrap();
+    // Truncate the block that holds both records.
+    let bk = [block_prefix(RecordKind::Conversion, "net").as_slice(), b"m"].concat();
+    let v = store.inner.data.get(&bk).unwrap().unwrap();
+    store.inner.data.insert(&bk, &v[..v.len() - 3]).unwrap();
+    let scan: Vec<_> = store.scan_records(RecordKind::Conversion, None).collect();
+    assert_eq!(scan.len(), 1);
+    assert_eq!(
+        scan[0].as_ref().unwrap_err().to_string(),
+        "unreadable value in tree `conversions` at key `net/m`: truncated record block"
+    );
+    let err = store
+        .get_record(RecordKind::Conversion, "net", "a")
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "unreadable value in tree `conversions` at key `net/a`: truncated record block"
+    );
+    // A commit into it refuses rather than overwrite what it cannot read.
+    let err = store
+        .commit_page("net", &[conv("c", 1)], None, t(1))
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Corrupt { .. }), "{err}");
+    assert_eq!(
+        store.inner.data.get(&bk).unwrap().unwrap().len(),
+        v.len() - 3
+    );
+}
