@@ -516,6 +516,64 @@ fn locate(
     Ok(())
 }
 
+/// One entry of a touched block's new contents.
+enum Item {
+    /// A stored entry, unchanged: its index in the old block's spans.
+    Old(usize),
+    /// A page entry (new or changed): its index in the page.
+    Page(usize),
+}
+
+/// A touched block's new contents.
+struct Layout {
+    /// The stored block's entries.
+    spans: Vec<block::Span>,
+    /// Stored and page entries, in key order.
+    items: Vec<Item>,
+}
+
+/// Writes a touched block's new contents into `batch`, cut into blocks of
+/// about [`block::TARGET_BYTES`]. The entries up to the stored block's last
+/// key replace it (its key stays: the last cut ends with that key); entries
+/// past it (new keys at the end of the source) fill new blocks, and the
+/// stored block is not rewritten for them.
+fn write_block(
+    batch: &mut sled::Batch,
+    t: &Touched,
+    layout: &Layout,
+    entries: &[Prepared],
+    skip: usize,
+    source: &str,
+) {
+    let Layout { spans, items } = layout;
+    let old = t.old.as_ref().map(|(_, v)| v.as_ref()).unwrap_or_default();
+    let pairs: Vec<(&[u8], &[u8])> = items
+        .iter()
+        .map(|it| match it {
+            Item::Old(o) => (&old[spans[*o].0.clone()], &old[spans[*o].1.clone()]),
+            Item::Page(p) => (&entries[*p].key[skip..], entries[*p].value.as_slice()),
+        })
+        .collect();
+    let head = spans.last().map_or(0, |(k, _)| {
+        pairs.partition_point(|(pk, _)| *pk <= &old[k.clone()])
+    });
+    let sizes: Vec<usize> = pairs.iter().map(|(k, v)| block::entry_len(k, v)).collect();
+    let mut groups = Vec::new();
+    if items[..head].iter().any(|it| matches!(it, Item::Page(_))) {
+        groups.extend(block::split(&sizes[..head], block::TARGET_BYTES, false));
+    }
+    groups.extend(
+        block::split(&sizes[head..], block::TARGET_BYTES, true)
+            .into_iter()
+            .map(|g| g.start + head..g.end + head),
+    );
+    let prefix = block_prefix(t.kind, source);
+    for g in groups {
+        let key = [prefix.as_slice(), pairs[g.end - 1].0].concat();
+        batch.insert(key, block::encode(pairs[g].iter().copied()));
+    }
+}
+
 impl Store {
     /// Opens (creating if needed) the store in `dir`, takes the directory
     /// lock, and runs migrations (logged, never silent).
@@ -943,19 +1001,6 @@ impl Store {
 
         // Decide new / changed / unchanged per record, block by block, and
         // lay out each block's new contents.
-        enum Item {
-            /// A stored entry, unchanged: its span in the old block.
-            Old(usize),
-            /// A page entry (new or changed).
-            Page(usize),
-        }
-        /// A touched block's new contents.
-        struct Layout {
-            /// The stored block's entries.
-            spans: Vec<block::Span>,
-            /// Stored and page entries, in key order.
-            items: Vec<Item>,
-        }
         let now_us = now.timestamp_micros();
         let mut batch = sled::Batch::default();
         // (revision, first seen) of each new or changed entry.
@@ -1040,39 +1085,9 @@ impl Store {
         }
 
         // Write each changed block, split where it grew past the target.
-        // The entries up to the stored block's last key replace it (its key
-        // stays: the last group ends with that key); entries past it (new
-        // keys at the end of the source) fill new blocks, and the stored
-        // block is not rewritten for them.
         for (t, layout) in touched.iter().zip(layouts) {
-            let Some(Layout { spans, items }) = layout else {
-                continue;
-            };
-            let old = t.old.as_ref().map(|(_, v)| v.as_ref()).unwrap_or_default();
-            let pairs: Vec<(&[u8], &[u8])> = items
-                .iter()
-                .map(|it| match it {
-                    Item::Old(o) => (&old[spans[*o].0.clone()], &old[spans[*o].1.clone()]),
-                    Item::Page(p) => (&entries[*p].key[skip..], entries[*p].value.as_slice()),
-                })
-                .collect();
-            let head = spans.last().map_or(0, |(k, _)| {
-                pairs.partition_point(|(pk, _)| *pk <= &old[k.clone()])
-            });
-            let sizes: Vec<usize> = pairs.iter().map(|(k, v)| block::entry_len(k, v)).collect();
-            let mut groups = Vec::new();
-            if items[..head].iter().any(|it| matches!(it, Item::Page(_))) {
-                groups.extend(block::split(&sizes[..head], block::TARGET_BYTES, false));
-            }
-            groups.extend(
-                block::split(&sizes[head..], block::TARGET_BYTES, true)
-                    .into_iter()
-                    .map(|g| g.start + head..g.end + head),
-            );
-            let prefix = block_prefix(t.kind, source);
-            for g in groups {
-                let key = [prefix.as_slice(), pairs[g.end - 1].0].concat();
-                batch.insert(key, block::encode(pairs[g].iter().copied()));
+            if let Some(layout) = layout {
+                write_block(&mut batch, t, &layout, &entries, skip, source);
             }
         }
 
