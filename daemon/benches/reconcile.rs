@@ -19,7 +19,8 @@
 //!     one process whose store cache is warm.
 //!
 //! Phases that need their own peak RSS run in child processes of this
-//! binary (`--phase ...`). Usage:
+//! binary (`--phase ...`; with `RUST_LOG=reckon=debug` a phase run by hand
+//! logs where an incremental run's time goes). Usage:
 //! `cargo bench -p reckon --bench reconcile -- [--sizes 1000000,5000000] [--e2e 1000000] [--skip-duckdb]`
 //! Data goes to `target/reconcile-bench/`.
 
@@ -440,6 +441,11 @@ fn main() {
     let dir = bench_dir();
     std::fs::create_dir_all(&dir).unwrap();
     if let Some(phase) = arg(&args, "--phase") {
+        // A phase run by hand with RUST_LOG set shows the run's own logs,
+        // e.g. RUST_LOG=reckon=debug for an incremental run's phase times.
+        if std::env::var_os("RUST_LOG").is_some() {
+            reckon::schedule::cli::init_command_logging();
+        }
         let e2e = dir.join("e2e");
         match phase.as_str() {
             "prepare" => phase_prepare(&e2e, arg(&args, "--n").unwrap().parse().unwrap()),

@@ -1170,6 +1170,7 @@ fn incremental_run<B: ReconBackend>(
     new_state: ProgramState,
 ) -> Result<ProgramSummary, ReconcileError> {
     let p = program.id.as_str();
+    let started = std::time::Instant::now();
     let coupons = program.matching.coupon_matching;
     let hi = new_state.last_seq;
     let mut touched_claims: BTreeSet<Key2> = BTreeSet::new();
@@ -1277,6 +1278,7 @@ fn incremental_run<B: ReconBackend>(
     }
 
     // Load the affected claims, their old decisions and candidate orders.
+    let closure_done = started.elapsed();
     let mut claims: BTreeMap<Key2, ClaimInput> = BTreeMap::new();
     let mut olds: BTreeMap<Key2, Option<StoredDecision>> = BTreeMap::new();
     let mut orders: BTreeMap<Key2, OrderInput> = BTreeMap::new();
@@ -1389,9 +1391,11 @@ fn incremental_run<B: ReconBackend>(
         load_claim(&ov, c, &mut claims, &mut olds, &mut orders)?;
     }
 
+    let read_done = started.elapsed();
     let claim_list: Vec<ClaimInput> = claims.into_values().collect();
     let order_list: Vec<OrderInput> = orders.into_values().collect();
     let decisions = engine::decide(program, &claim_list, &order_list, fx, now);
+    let judge_done = started.elapsed();
     let mut changed = 0u64;
     let mut moves: Vec<(Key2, Option<Key2>, Option<Key2>)> = Vec::new();
     for (d, ci) in decisions.iter().zip(claim_list.iter()) {
@@ -1448,8 +1452,22 @@ fn incremental_run<B: ReconBackend>(
     }
     // Write the buckets that changed, atomically with the state.
     let mut batch = ov.into_batch()?;
+    let keys_written = batch.len();
     batch.push((state_key(p), Some(encode_state(&new_state))));
     b.kv_apply(batch)?;
+    // Where an incremental run's time goes (RUST_LOG=reckon=debug).
+    let ms = |d: std::time::Duration| d.as_millis() as u64;
+    tracing::debug!(
+        program = p,
+        touched_orders = touched_orders.len(),
+        judged = decisions.len(),
+        keys_written,
+        closure_ms = ms(closure_done),
+        read_ms = ms(read_done - closure_done),
+        judge_ms = ms(judge_done - read_done),
+        write_ms = ms(started.elapsed() - judge_done),
+        "incremental run timings (the store flush follows)"
+    );
     Ok(summarize(p, false, &decisions, changed, hi))
 }
 
