@@ -1452,6 +1452,7 @@ fn incremental_run<B: ReconBackend>(
     }
     // Write the buckets that changed, atomically with the state.
     let mut batch = ov.into_batch()?;
+    let encode_done = started.elapsed();
     let keys_written = batch.len();
     batch.push((state_key(p), Some(encode_state(&new_state))));
     b.kv_apply(batch)?;
@@ -1465,7 +1466,8 @@ fn incremental_run<B: ReconBackend>(
         closure_ms = ms(closure_done),
         read_ms = ms(read_done - closure_done),
         judge_ms = ms(judge_done - read_done),
-        write_ms = ms(started.elapsed() - judge_done),
+        encode_ms = ms(encode_done - judge_done),
+        write_ms = ms(started.elapsed() - encode_done),
         "incremental run timings (the store flush follows)"
     );
     Ok(summarize(p, false, &decisions, changed, hi))
