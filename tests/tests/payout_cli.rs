@@ -43,7 +43,7 @@ fn statements_commands_generate_finalize_show_verify() {
     let tmp = tempfile::tempdir().unwrap();
     let config = tmp.path().join("reckon.toml");
     std::fs::write(&config, CONFIG).unwrap();
-    let period = ["--program", "shop", "--period", "2026-11"];
+    let period = ["--program", "shop", "--period", "2026-10"];
 
     let out = reckon(
         &config,
@@ -55,8 +55,8 @@ fn statements_commands_generate_finalize_show_verify() {
         String::from_utf8_lossy(&out.stderr)
     );
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(stdout.contains("shop 2026-11: draft version 1"), "{stdout}");
-    let dir = tmp.path().join("out/statements/shop/2026-11");
+    assert!(stdout.contains("shop 2026-10: draft version 1"), "{stdout}");
+    let dir = tmp.path().join("out/statements/shop/2026-10");
     assert!(dir.join("summary.csv").exists());
 
     let out = reckon(
@@ -96,6 +96,39 @@ fn statements_commands_generate_finalize_show_verify() {
     assert!(String::from_utf8_lossy(&out.stdout).contains("already finalised"));
     let out = reckon(&config, &[&["statements", "verify"][..], &period].concat());
     assert!(out.status.success());
+}
+
+#[test]
+fn finalize_refuses_a_period_not_begun_and_needs_early_for_the_running_one() {
+    let tmp = tempfile::tempdir().unwrap();
+    let config = tmp.path().join("reckon.toml");
+    std::fs::write(&config, CONFIG).unwrap();
+    let finalize = |period: &str, extra: &[&str]| {
+        let args = [&["statements", "finalize", "--program", "shop", "--period", period][..], extra].concat();
+        reckon(&config, &args)
+    };
+    // A year typo must not close every period before it for good.
+    let out = finalize("2999-01", &["--early"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("period 2999-01 starts on 2999-01-01 (Europe/Berlin), after today"), "{err}");
+    assert!(!tmp.path().join("out/statements/shop/2999-01").exists());
+
+    // The month running now (in the program's timezone) needs --early.
+    let now = chrono::Utc::now().with_timezone(&chrono_tz::Europe::Berlin);
+    let month = now.format("%Y-%m").to_string();
+    let out = finalize(&month, &[]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(&format!("period {month} runs until")), "{err}");
+    assert!(err.contains("--early"), "{err}");
+    let out = finalize(&month, &["--early"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("finalised version 1"));
+    // Finalised, it may be asked again (a no-op) without --early.
+    let out = finalize(&month, &[]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("already finalised"));
 }
 
 #[test]

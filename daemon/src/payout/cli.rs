@@ -12,8 +12,9 @@ pub enum StatementsCommand {
     /// Generate (or regenerate) the draft statements of a period. For a
     /// finalised period, restore its files byte for byte from the store.
     Generate(PeriodArgs),
-    /// Finalise a period: freeze, hash and record its statements.
-    Finalize(PeriodArgs),
+    /// Finalise a period: freeze, hash and record its statements. Only a
+    /// period that has ended, or with --early the one running now.
+    Finalize(FinalizeArgs),
     /// Show the recorded statements of a period.
     Show(PeriodArgs),
     /// Recompute the hashes of a period's files and compare them with the
@@ -33,13 +34,25 @@ pub struct PeriodArgs {
     pub period: String,
 }
 
+/// Program and period to finalise.
+#[derive(Debug, clap::Args)]
+pub struct FinalizeArgs {
+    /// Program and period.
+    #[command(flatten)]
+    pub period: PeriodArgs,
+    /// Finalise the period running now (its end is still to come): claims
+    /// converted from now until its end go to the next period.
+    #[arg(long)]
+    pub early: bool,
+}
+
 /// Runs a statements subcommand.
 pub fn run(config_path: &Path, cmd: StatementsCommand) -> anyhow::Result<ExitCode> {
     let config = crate::config::load(config_path)?;
     let (data_dir, output_dir) = (&config.daemon.data_dir, &config.daemon.output_dir);
     let args = match &cmd {
+        StatementsCommand::Finalize(f) => &f.period,
         StatementsCommand::Generate(a)
-        | StatementsCommand::Finalize(a)
         | StatementsCommand::Show(a)
         | StatementsCommand::Verify(a) => a,
     };
@@ -70,7 +83,18 @@ pub fn run(config_path: &Path, cmd: StatementsCommand) -> anyhow::Result<ExitCod
             print_report(&lifecycle::generate(&inputs, &a.period)?);
             Ok(ExitCode::SUCCESS)
         }
-        StatementsCommand::Finalize(a) => {
+        StatementsCommand::Finalize(FinalizeArgs { period: a, early }) => {
+            let today = chrono::Utc::now()
+                .with_timezone(&commission.tz())
+                .date_naive();
+            lifecycle::check_finalizable(
+                &book,
+                &a.program,
+                commission,
+                &a.period,
+                today,
+                early,
+            )?;
             let decisions = crate::reconcile::load_decisions(&store, &a.program)?;
             let fx = crate::reconcile::fx_table(&config)?;
             let inputs = inputs(&a.program, commission, &decisions, &fx, &book, output_dir);

@@ -68,6 +68,35 @@ pub enum PayoutError {
         /// Period.
         period: String,
     },
+    /// The period has not started yet: finalising it would close every
+    /// earlier period for good.
+    #[error("program `{program}`: period {period} starts on {start} ({tz}), after today ({today}); only a period that has begun can be finalised. Check the period (a year typo?)")]
+    NotStarted {
+        /// Program.
+        program: String,
+        /// The period asked for.
+        period: String,
+        /// Its first day.
+        start: NaiveDate,
+        /// Today in the program's timezone.
+        today: NaiveDate,
+        /// The program's timezone.
+        tz: chrono_tz::Tz,
+    },
+    /// The period is still running and `early` was not given.
+    #[error("program `{program}`: period {period} runs until {last} ({tz}); finalising it now closes it early, and claims converted from now until then go to the next period. Pass --early to finalise it anyway, or wait until {next}")]
+    StillOpen {
+        /// Program.
+        program: String,
+        /// The period asked for.
+        period: String,
+        /// Its last day.
+        last: NaiveDate,
+        /// The first day after it.
+        next: NaiveDate,
+        /// The program's timezone.
+        tz: chrono_tz::Tz,
+    },
     /// Streamed partitions were not in partner order.
     #[error("statement input: {0}")]
     Partitions(String),
@@ -244,6 +273,44 @@ fn config_for<'a>(inputs: &Inputs<'a>) -> Result<&'a CommissionConfig, PayoutErr
 /// are restored byte for byte.
 pub fn generate(inputs: &Inputs<'_>, period: &str) -> Result<Report, PayoutError> {
     run(inputs, period, Status::Draft)
+}
+
+/// Whether `period` may be finalised on `today` (a local date in the
+/// program's timezone): never before it starts; while it runs only when
+/// `early` (the operator closes it early on purpose). A period that is
+/// already finalised passes (finalising again changes nothing).
+pub fn check_finalizable(
+    b: &dyn StatementBook,
+    program: &str,
+    config: &CommissionConfig,
+    period: &str,
+    today: NaiveDate,
+    early: bool,
+) -> Result<(), PayoutError> {
+    let p = Period::parse(config.period, period)?;
+    let name = p.to_string();
+    if load_period(b, program, &name)?.is_some_and(|r| r.status == Status::Finalised) {
+        return Ok(());
+    }
+    if today < p.start {
+        return Err(PayoutError::NotStarted {
+            program: program.into(),
+            period: name,
+            start: p.start,
+            today,
+            tz: config.tz(),
+        });
+    }
+    if today < p.end && !early {
+        return Err(PayoutError::StillOpen {
+            program: program.into(),
+            period: name,
+            last: p.last_day(),
+            next: p.end,
+            tz: config.tz(),
+        });
+    }
+    Ok(())
 }
 
 /// Finalises a period: recomputes its statements from the current data,
