@@ -293,3 +293,93 @@ fn now_judges_as_of_a_given_instant() {
     let err = String::from_utf8_lossy(&bad.stderr);
     assert!(err.contains("--now") && err.contains("RFC 3339"), "{err}");
 }
+
+#[test]
+fn now_reproduces_what_was_stored_then_and_the_next_run_returns_to_the_present() {
+    // A past month synced at `start`; on `later` a sync brings a full
+    // refund of one matched order, a reversal of another matched claim, and
+    // a claim never seen before. Judged as of an instant between the two,
+    // none of that has happened yet.
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(dir.path());
+    let spec = past(SynthSpec::benchmark(300, 11));
+    let data = seed_store(dir.path(), &spec);
+    let later = spec.start + chrono::Duration::days(60);
+    let between = (spec.start + chrono::Duration::days(45)).to_rfc3339();
+
+    let matched: Vec<&plugin_api::Conversion> = data
+        .expected
+        .iter()
+        .filter(|(_, _, o)| *o == Outcome::Matched)
+        .map(|(src, id, _)| {
+            data.claims
+                .iter()
+                .find(|c| &c.source == src && &c.external_id == id)
+                .unwrap()
+        })
+        .collect();
+    let (refund_claim, reversed_claim) = (matched[0], matched[1]);
+    let norm = |s: &str| s.trim().to_lowercase();
+    let mut order = data
+        .orders
+        .iter()
+        .find(|o| norm(&o.order_id) == norm(refund_claim.order_id.as_deref().unwrap()))
+        .unwrap()
+        .clone();
+    order.refunds.push(plugin_api::Refund {
+        amount: order.amount.clone(),
+        at: later,
+    });
+    let mut reversed = reversed_claim.clone();
+    reversed.status = plugin_api::ConversionStatus::Reversed;
+    reversed.status_changed_at = Some(later);
+    let mut newcomer = reversed_claim.clone();
+    newcomer.external_id = "late-arrival".into();
+    let store = Store::open(&dir.path().join("data")).unwrap();
+    store
+        .commit_page(SHOP, &[plugin_api::Record::Order(order)], None, later)
+        .unwrap();
+    store
+        .commit_page(
+            &reversed.source,
+            &[
+                plugin_api::Record::Conversion(reversed.clone()),
+                plugin_api::Record::Conversion(newcomer),
+            ],
+            None,
+            later,
+        )
+        .unwrap();
+    store.flush().unwrap();
+    drop(store);
+
+    let outcomes = || -> BTreeMap<(String, String), Outcome> {
+        let store = Store::open(&dir.path().join("data")).unwrap();
+        reckon::reconcile::load_decisions(&store, "shop-us")
+            .unwrap()
+            .into_iter()
+            .map(|d| ((d.claim.source, d.claim.id), d.outcome))
+            .collect()
+    };
+    let key = |c: &plugin_api::Conversion| (c.source.clone(), c.external_id.clone());
+
+    let out = reckon(&cfg, &["reconcile", "--now", &between]);
+    assert!(out.contains("shop-us: full run"), "{out}");
+    let then = outcomes();
+    assert_eq!(then.len(), data.expected.len(), "the late claim is not judged");
+    assert_eq!(then[&key(refund_claim)], Outcome::Matched);
+    assert_eq!(then[&key(reversed_claim)], Outcome::Matched);
+
+    // The next plain run is a full one, back to the present.
+    let out = reckon(&cfg, &["reconcile"]);
+    assert!(out.contains("shop-us: full run"), "{out}");
+    let now = outcomes();
+    assert_eq!(now.len(), data.expected.len() + 1);
+    assert_eq!(now[&key(refund_claim)], Outcome::Refunded);
+    assert_eq!(now[&key(reversed_claim)], Outcome::NetworkReversed);
+    let out = reckon(&cfg, &["reconcile"]);
+    assert!(
+        out.contains("shop-us: incremental run, 0 claims judged, 0 decisions changed"),
+        "{out}"
+    );
+}

@@ -54,6 +54,12 @@ pub trait ReconBackend: Sync {
     fn kv_apply(&self, batch: Vec<KeyWrite>) -> Result<(), StoreError>;
     /// Makes applied batches durable.
     fn flush(&self) -> Result<(), StoreError>;
+    /// The instant the records are seen as of ([`AsOf`]); `None` for the
+    /// records as they are now. A run over a past view judges every claim
+    /// and makes the next run a full one.
+    fn as_of(&self) -> Option<DateTime<Utc>> {
+        None
+    }
 }
 
 /// The real store seen through [`ReconBackend`].
@@ -119,6 +125,115 @@ impl ReconBackend for StoreBackend<'_> {
     }
     fn flush(&self) -> Result<(), StoreError> {
         self.store.flush()
+    }
+}
+
+/// The store as Reckon knew it at an instant: every record as its revision
+/// current then, records first stored after it left out. The `recon` tree
+/// is the real one (a run over this view writes its decisions there).
+#[derive(Debug)]
+pub struct AsOf<'a> {
+    inner: StoreBackend<'a>,
+    at: DateTime<Utc>,
+}
+
+impl<'a> AsOf<'a> {
+    /// `store` as of `at`.
+    pub fn new(store: &'a Store, at: DateTime<Utc>) -> Result<Self, StoreError> {
+        Ok(AsOf {
+            inner: StoreBackend::new(store)?,
+            at,
+        })
+    }
+
+    /// `s` as it was at `self.at`, if it existed then.
+    fn view(&self, s: Stored) -> Result<Option<Stored>, StoreError> {
+        if s.first_seen > self.at {
+            return Ok(None);
+        }
+        if s.changed_at <= self.at {
+            return Ok(Some(s));
+        }
+        let (kind, source, key) = (s.record.kind(), s.record.source(), s.record.key());
+        let revisions = self.inner.store.revisions(kind, source, &key)?;
+        // Revision r was current from the previous one's superseded_at (or
+        // first_seen) until its own superseded_at.
+        let mut from = s.first_seen;
+        for r in revisions {
+            if r.superseded_at > self.at {
+                return Ok(Some(Stored {
+                    record: r.record,
+                    revision: r.revision,
+                    seq: s.seq,
+                    first_seen: s.first_seen,
+                    changed_at: from,
+                }));
+            }
+            from = r.superseded_at;
+        }
+        Err(StoreError::Corrupt {
+            tree: "revisions".into(),
+            key: format!("{}/{source}/{key}", kind.as_str()),
+            message: format!(
+                "revision {} was stored at {} but no earlier revision covers {}",
+                s.revision, s.changed_at, self.at
+            ),
+        })
+    }
+}
+
+impl ReconBackend for AsOf<'_> {
+    fn last_seq(&self) -> Result<u64, StoreError> {
+        self.inner.last_seq()
+    }
+    fn changes_since(
+        &self,
+        after: u64,
+    ) -> Box<dyn Iterator<Item = Result<Change, StoreError>> + '_> {
+        self.inner.changes_since(after)
+    }
+    fn scan_records(
+        &self,
+        kind: RecordKind,
+        source: &str,
+    ) -> Box<dyn Iterator<Item = Result<Stored, StoreError>> + '_> {
+        Box::new(
+            self.inner
+                .scan_records(kind, source)
+                .filter_map(|r| r.and_then(|s| self.view(s)).transpose()),
+        )
+    }
+    fn count_records(&self, kind: RecordKind, source: &str) -> u64 {
+        self.inner.count_records(kind, source)
+    }
+    fn get_record(
+        &self,
+        kind: RecordKind,
+        source: &str,
+        key: &str,
+    ) -> Result<Option<Stored>, StoreError> {
+        match self.inner.get_record(kind, source, key)? {
+            Some(s) => self.view(s),
+            None => Ok(None),
+        }
+    }
+    fn kv_get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        self.inner.kv_get(key)
+    }
+    fn kv_scan(
+        &self,
+        prefix: &[u8],
+    ) -> Box<dyn Iterator<Item = Result<KeyValue, StoreError>> + '_> {
+        self.inner.kv_scan(prefix)
+    }
+    fn kv_apply(&self, batch: Vec<KeyWrite>) -> Result<(), StoreError> {
+        self.inner.kv_apply(batch)
+    }
+    fn flush(&self) -> Result<(), StoreError> {
+        self.inner.flush()
+    }
+    fn as_of(&self) -> Option<DateTime<Utc>> {
+        Some(self.at)
     }
 }
 

@@ -22,11 +22,12 @@ pub struct ReconcileArgs {
     /// run (the result is the same; this is slower).
     #[arg(long)]
     pub full: bool,
-    /// Judge as of this instant instead of the current time (RFC 3339, e.g.
-    /// `2026-10-31T23:59:59Z`): grace periods and lock dates are compared
-    /// with it, and changed decisions carry it as their time. To reproduce a
-    /// past run; implies `--full`, since every time-dependent decision must
-    /// be judged again.
+    /// Judge as of this instant (RFC 3339, e.g. `2026-10-31T23:59:59Z`):
+    /// every record as Reckon had stored it then (later syncs, refunds and
+    /// status changes left out), grace periods and lock dates compared with
+    /// it, changed decisions stamped with it. Reproduces what a run at that
+    /// instant decided; implies `--full`, and the next plain run is a full
+    /// one, back to the present.
     #[arg(long, value_name = "RFC3339", value_parser = parse_now)]
     pub now: Option<chrono::DateTime<chrono::Utc>>,
 }
@@ -128,14 +129,22 @@ pub fn run(config: &Path, args: ReconcileArgs) -> anyhow::Result<ExitCode> {
                     config.display()
                 );
             }
-            let backend = super::backend::StoreBackend::new(&store)?;
-            let summary = super::run_with(
-                &backend,
-                &programs,
-                &loaded.fx,
-                args.now.unwrap_or_else(chrono::Utc::now),
-                args.full || args.now.is_some(),
-            )?;
+            let summary = match args.now {
+                None => super::run_with(
+                    &super::backend::StoreBackend::new(&store)?,
+                    &programs,
+                    &loaded.fx,
+                    chrono::Utc::now(),
+                    args.full,
+                )?,
+                Some(at) => super::run_with(
+                    &super::backend::AsOf::new(&store, at)?,
+                    &programs,
+                    &loaded.fx,
+                    at,
+                    true,
+                )?,
+            };
             for p in &summary.programs {
                 let outcomes: Vec<String> = p
                     .by_outcome

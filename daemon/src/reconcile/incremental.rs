@@ -38,7 +38,8 @@
 //! claims lists of the orders already holding that id.
 //!
 //! A **full run** (first run, or the program's config or the FX table
-//! changed, or the format did) judges every claim and rewrites the
+//! changed, or the format did, or this run or the last saw the records as
+//! of a past instant, [`super::backend::AsOf`]) judges every claim and rewrites the
 //! program's buckets (merge with what is there: an unchanged bucket is not
 //! written). An **incremental run** reads the change log since `P/s`'s seq
 //! and re-judges the closure: touched claims; for each touched order (old
@@ -101,6 +102,10 @@ pub struct ProgramState {
     /// counts put keys in other buckets: a full run rewrites them).
     #[serde(default)]
     pub buckets: (u32, u32),
+    /// The instant the run saw the records as of (`reckon reconcile
+    /// --now`), if not the present: the next run is a full one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub as_of: Option<DateTime<Utc>>,
 }
 
 /// A claim's match keys as last seen (normalised).
@@ -519,10 +524,13 @@ fn run_program_with<B: ReconBackend>(
         program: program_fp.clone(),
         fx: fx_fp.clone(),
         buckets: (D_BUCKETS, X_BUCKETS),
+        as_of: b.as_of(),
     };
     match state {
         Some(s)
             if !force_full
+                && new_state.as_of.is_none()
+                && s.as_of.is_none()
                 && s.v == FORMAT
                 && s.buckets == new_state.buckets
                 && s.program == program_fp
