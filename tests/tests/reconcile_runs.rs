@@ -193,3 +193,85 @@ fn a_new_order_winning_the_id_tie_takes_over_matched_claims() {
     let o = d.order.as_ref().unwrap();
     assert_eq!((o.source.as_str(), o.id.as_str()), ("pos", "a-1"));
 }
+
+#[test]
+fn with_require_network_approval_a_pending_claim_waits_for_the_network_not_the_clock() {
+    // C1 pending at the network, order lock 2026-12-02T10:00Z.
+    let mut p = program();
+    p.require_network_approval = true;
+    let p = [p];
+    let b = MemoryBackend::new();
+    let mut c = claim("impact", "C1", Some("A-1"));
+    c.status = ConversionStatus::Pending;
+    b.commit(
+        &[Record::Conversion(c.clone()), Record::Order(order("A-1"))],
+        t("2026-11-03T00:00:00Z"),
+    );
+    run_with(&b, &p, &FxTable::empty(), t("2026-11-04T00:00:00Z"), false).unwrap();
+    let d = &load_stored_decisions(&b, "shop-us").unwrap()[0];
+    assert_eq!(d.outcome, Outcome::Matched);
+    assert!(!d.payable);
+    // The lock date passes: re-judged once, still not payable, and says why.
+    let s = run_with(&b, &p, &FxTable::empty(), t("2026-12-03T00:00:00Z"), false).unwrap();
+    assert_eq!(s.programs[0].claims_judged, 1);
+    let d = &load_stored_decisions(&b, "shop-us").unwrap()[0];
+    assert!(!d.payable);
+    assert!(d.reason.contains("network has the claim pending"), "{}", d.reason);
+    // Time alone changes nothing more: the claim is not re-judged.
+    let s = run_with(&b, &p, &FxTable::empty(), t("2026-12-20T00:00:00Z"), false).unwrap();
+    assert_eq!(s.programs[0].claims_judged, 0);
+    // The network approves it (a sync): payable.
+    c.status = ConversionStatus::Approved;
+    b.commit(&[Record::Conversion(c)], t("2026-12-21T00:00:00Z"));
+    let s = run_with(&b, &p, &FxTable::empty(), t("2026-12-22T00:00:00Z"), false).unwrap();
+    assert!(!s.programs[0].full);
+    assert_eq!(s.programs[0].claims_judged, 1);
+    let d = &load_stored_decisions(&b, "shop-us").unwrap()[0];
+    assert!(d.payable);
+    assert!(!d.reason.contains("pending"), "{}", d.reason);
+}
+
+#[test]
+fn by_default_a_pending_claim_is_paid_on_reckons_own_judgement() {
+    let b = MemoryBackend::new();
+    let mut c = claim("impact", "C1", Some("A-1"));
+    c.status = ConversionStatus::Pending;
+    b.commit(
+        &[Record::Conversion(c), Record::Order(order("A-1"))],
+        t("2026-11-03T00:00:00Z"),
+    );
+    run_with(&b, &[program()], &FxTable::empty(), t("2026-12-03T00:00:00Z"), false).unwrap();
+    assert!(load_stored_decisions(&b, "shop-us").unwrap()[0].payable);
+}
+
+#[test]
+fn turning_require_network_approval_on_is_a_full_run_and_off_keeps_the_old_fingerprint() {
+    let off = program();
+    let mut on = program();
+    on.require_network_approval = true;
+    assert_ne!(off.fingerprint(), on.fingerprint());
+    // The fingerprint of a program without the setting is what it was
+    // before the setting existed, so upgrading does not force a full run.
+    assert_eq!(
+        off.fingerprint(),
+        program_from(
+            r#"
+id = "shop-us"
+currency = "USD"
+claims = ["impact", "everflow", "awin"]
+orders = ["shop"]
+return_window_days = 30
+no_order_grace_days = 7
+attribution = "last_click"
+source_priority = ["impact", "everflow"]
+require_network_approval = false
+[match]
+amount_tolerance_abs = "0.50"
+amount_tolerance_pct = "1"
+fuzzy_window_hours = 24
+coupon_matching = true
+"#
+        )
+        .fingerprint()
+    );
+}

@@ -60,6 +60,12 @@ pub struct ProgramConfig {
     /// `[programs.match]`: how claims are matched and amounts compared.
     #[serde(default, rename = "match")]
     pub matching: MatchConfig,
+    /// Pay a claim only once its network has approved it: a claim the
+    /// network still has `pending` (PartnerStack's `hold` among them) stays
+    /// unpayable after its lock date. Default false: Reckon's own judgement
+    /// against the orders decides, whatever the network's pending status.
+    #[serde(default)]
+    pub require_network_approval: bool,
     /// Commission rules and payout settings of the program.
     #[serde(default)]
     pub commission: Option<crate::payout::config::CommissionConfig>,
@@ -274,6 +280,13 @@ impl ProgramConfig {
             self.matching.fuzzy_window_hours,
             self.matching.coupon_matching,
         );
+        // Appended only when set, so existing programs keep their
+        // fingerprint (and their next run stays incremental).
+        let text = if self.require_network_approval {
+            text + "|require_network_approval"
+        } else {
+            text
+        };
         hex::encode(sha2::Sha256::digest(text.as_bytes()))
     }
 }

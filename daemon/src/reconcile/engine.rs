@@ -919,7 +919,7 @@ fn judge(
             fmt_amount(basis)
         );
         d.basis = Some(Money::new(basis, cur));
-        d.payable = d.lock_at.is_some_and(|l| now >= l);
+        settle(program, claim, now, &mut d);
         return d;
     }
 
@@ -961,8 +961,25 @@ fn judge(
             );
         }
     }
-    d.payable = d.lock_at.is_some_and(|l| now >= l);
+    settle(program, claim, now, &mut d);
     d
+}
+
+/// An earning decision is payable once its lock date has passed, and, when
+/// the program requires it, the network has approved the claim.
+fn settle(program: &ProgramConfig, claim: &Conversion, now: DateTime<Utc>, d: &mut Decision) {
+    let locked = d.lock_at.is_some_and(|l| now >= l);
+    d.payable = locked && !awaits_network_approval(program, claim);
+    if locked && !d.payable {
+        d.reason
+            .push_str("; not payable while the network has the claim pending (require_network_approval)");
+    }
+}
+
+/// True when the program pays only network-approved claims and this one
+/// is still pending at its network.
+pub fn awaits_network_approval(program: &ProgramConfig, claim: &Conversion) -> bool {
+    program.require_network_approval && claim.status == ConversionStatus::Pending
 }
 
 fn convert_with(m: &Money, conv: &Converted, to: &str) -> Decimal {
@@ -979,13 +996,20 @@ fn last_refund_at(o: &Order) -> Option<DateTime<Utc>> {
 
 /// When a decision may change with time alone (no new data): the end of the
 /// grace period for `awaiting_order`, the lock date for an earning decision
-/// not yet payable. Incremental runs re-judge such claims once it passes.
-pub fn next_change_at(program: &ProgramConfig, d: &Decision) -> Option<DateTime<Utc>> {
+/// not yet payable (unless only the network's approval holds it: that
+/// comes with a sync). Incremental runs re-judge such claims once it passes.
+pub fn next_change_at(
+    program: &ProgramConfig,
+    d: &Decision,
+    claim: &Conversion,
+) -> Option<DateTime<Utc>> {
     match d.outcome {
         Outcome::AwaitingOrder => {
             Some(d.occurred_at + Duration::days(i64::from(program.no_order_grace_days)))
         }
-        o if o.earns() && !d.payable => d.lock_at,
+        o if o.earns() && !d.payable => d
+            .lock_at
+            .filter(|l| *l > d.decided_at || !awaits_network_approval(program, claim)),
         _ => None,
     }
 }

@@ -425,11 +425,15 @@ fn order_index_keys(o: &Key2, keys: &OrderKeys, coupons: bool) -> Vec<(String, V
     out
 }
 
-fn stored_decision(program: &ProgramConfig, d: Decision, keys: ClaimKeys) -> StoredDecision {
-    let due = engine::next_change_at(program, &d);
+fn stored_decision(
+    program: &ProgramConfig,
+    d: Decision,
+    claim: &plugin_api::Conversion,
+) -> StoredDecision {
+    let due = engine::next_change_at(program, &d, claim);
     StoredDecision {
         decision: d,
-        keys,
+        keys: claim_keys(claim),
         due,
     }
 }
@@ -723,7 +727,7 @@ fn full_run<B: ReconBackend>(
             summary.claims_judged += 1;
             *summary.by_outcome.entry(d.outcome).or_default() += 1;
             summary.payable += u64::from(d.payable);
-            let sd = stored_decision(program, d, claim_keys(&c.claim));
+            let sd = stored_decision(program, d, &c.claim);
             let cr = &sd.decision.claim;
             arena.push(
                 |ks| {
@@ -1410,7 +1414,7 @@ fn incremental_run<B: ReconBackend>(
         let c = (d.claim.source.clone(), d.claim.id.clone());
         debug_assert_eq!(c, (ci.claim.source.clone(), ci.claim.external_id.clone()));
         let old = olds.remove(&c).flatten();
-        let mut sd = stored_decision(program, d.clone(), claim_keys(&ci.claim));
+        let mut sd = stored_decision(program, d.clone(), &ci.claim);
         if let Some(o) = &old {
             match keep_decided_at(sd, o) {
                 Some(n) => sd = n,
