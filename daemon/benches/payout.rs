@@ -173,8 +173,8 @@ fn main() {
     let report = if mode == "slice" {
         reckon::payout::generate(&inputs, "2026-11").expect("generate")
     } else {
-        let mut parts =
-            (0..partners).map(|p| Ok((format!("partner-{p:05}"), gen.partner(p, per_partner))));
+        let mut parts = (0..partners)
+            .map(|p| Ok((format!("awin:partner-{p:05}"), gen.partner(p, per_partner))));
         reckon::payout::generate_partitioned(&inputs, "2026-11", Some("EUR".into()), &mut parts)
             .expect("generate")
     };

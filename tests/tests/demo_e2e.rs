@@ -104,7 +104,7 @@ fn the_demo_reproduces_the_story() {
         "payable claims"
     );
 
-    // 3. Statements: per partner, the sum over every period equals 10 % of
+    // 3. Statements: per payee, the sum over every period equals 10 % of
     // each payable basis, rounded per line.
     let mut paid: BTreeMap<String, Decimal> = BTreeMap::new();
     let dir = out.path().join("statements").join("northwind");
@@ -126,8 +126,9 @@ fn the_demo_reproduces_the_story() {
         }
     }
     let mut expected: BTreeMap<String, Decimal> = BTreeMap::new();
-    for ((_, partner), amount) in story.expected_commission() {
-        *expected.entry(partner).or_default() += amount;
+    // Payees are `<network>:<partner id>` (one partner of one network).
+    for ((net, partner), amount) in story.expected_commission() {
+        *expected.entry(format!("{net}:{partner}")).or_default() += amount;
     }
     paid.retain(|_, v| !v.is_zero());
     assert_eq!(paid, expected, "commission per partner over all statements");

@@ -257,7 +257,7 @@ fn assert_complete(dir: &Path, context: &str) {
     );
     let mut versions = BTreeSet::new();
     for r in &rows {
-        let stem = render::file_stem(&r[0]);
+        let stem = render::payee_stem(&r[0]);
         for ext in ["json", "csv", "html"] {
             assert!(
                 files.contains_key(&format!("{stem}.{ext}")),

@@ -404,8 +404,11 @@ percent = "10"
     ];
     let fxr = no_fx();
     let read = |period: &str| -> Statement {
-        let bytes =
-            std::fs::read(tmp.path().join(format!("statements/shop/{period}/p1.json"))).unwrap();
+        let bytes = std::fs::read(
+            tmp.path()
+                .join(format!("statements/shop/{period}/awin.p1.json")),
+        )
+        .unwrap();
         reckon::payout::render::read_json_file(&bytes).unwrap().0
     };
     // October: 20.00 < 50.00 → nothing payable, 20.00 carried out.
@@ -472,7 +475,7 @@ fn refund_after_finalisation_is_clawed_back_next_period() {
     let inp = inputs(&c, &nov_data, &fxr, &book, tmp.path());
     let report = reckon::payout::finalize(&inp, "2026-11").unwrap();
     assert_eq!((report.lines, report.adjustments), (1, 2));
-    let bytes = std::fs::read(tmp.path().join("statements/shop/2026-11/p1.json")).unwrap();
+    let bytes = std::fs::read(tmp.path().join("statements/shop/2026-11/awin.p1.json")).unwrap();
     let nov = reckon::payout::render::read_json_file(&bytes).unwrap().0;
     // C: 300 × 10 % = 30.00 (line 1)
     assert_eq!(commissions(&nov), ["30.00"]);
@@ -493,8 +496,13 @@ fn refund_after_finalisation_is_clawed_back_next_period() {
     assert_eq!(
         adj,
         vec![
-            ("A".into(), "shop/2026-10/p1".into(), 1, "-5.00".into()),
-            ("B".into(), "shop/2026-10/p1".into(), 2, "-10.00".into()),
+            ("A".into(), "shop/2026-10/awin:p1".into(), 1, "-5.00".into()),
+            (
+                "B".into(),
+                "shop/2026-10/awin:p1".into(),
+                2,
+                "-10.00".into()
+            ),
         ]
     );
     assert_eq!(nov.adjustments[0].line_no, 2);

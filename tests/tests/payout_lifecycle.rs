@@ -255,7 +255,7 @@ fn finalise_then_regenerate_gives_identical_bytes_and_hash() {
     }
     // the hashes shown match the files' content hashes
     for row in &shown.rows {
-        let bytes = &files[&format!("{}.json", render::file_stem(&row.partner_id))];
+        let bytes = &files[&format!("{}.json", render::payee_stem(&row.partner_id))];
         let (_, claimed, actual) = render::read_json_file(bytes).unwrap();
         assert_eq!((&claimed, &actual), (&row.content_hash, &row.content_hash));
     }
@@ -327,15 +327,15 @@ fn verify_detects_a_tampered_file_and_generate_restores_it() {
     let tamperings: Vec<(&str, Tampering)> = vec![
         (
             "json amount",
-            Box::new(|d: &Path| edit(&d.join("p1.json"), "\"20.00\"", "\"21.00\"")),
+            Box::new(|d: &Path| edit(&d.join("awin.p1.json"), "\"20.00\"", "\"21.00\"")),
         ),
         (
             "csv amount",
-            Box::new(|d: &Path| edit(&d.join("p2.csv"), "10.00", "10.01")),
+            Box::new(|d: &Path| edit(&d.join("awin.p2.csv"), "10.00", "10.01")),
         ),
         (
             "html",
-            Box::new(|d: &Path| edit(&d.join("p1.html"), "Total payable", "Total paid")),
+            Box::new(|d: &Path| edit(&d.join("awin.p1.html"), "Total payable", "Total paid")),
         ),
         (
             "summary",
@@ -343,11 +343,11 @@ fn verify_detects_a_tampered_file_and_generate_restores_it() {
         ),
         (
             "deleted",
-            Box::new(|d: &Path| std::fs::remove_file(d.join("p2.json")).unwrap()),
+            Box::new(|d: &Path| std::fs::remove_file(d.join("awin.p2.json")).unwrap()),
         ),
         (
             "extra",
-            Box::new(|d: &Path| std::fs::write(d.join("p3.json"), "{}").unwrap()),
+            Box::new(|d: &Path| std::fs::write(d.join("awin.p3.json"), "{}").unwrap()),
         ),
     ];
     for (what, tamper) in tamperings {
@@ -361,7 +361,7 @@ fn verify_detects_a_tampered_file_and_generate_restores_it() {
     }
     // a consistent forgery (content and its hash both rewritten) is still
     // caught against the hash recorded in the store
-    let path = dir.join("p1.json");
+    let path = dir.join("awin.p1.json");
     let (mut s, _, _) = render::read_json_file(&std::fs::read(&path).unwrap()).unwrap();
     s.lines[0].commission = d("25.00");
     let canonical = render::canonical_json(&s).unwrap();
@@ -515,15 +515,18 @@ amount = "5"
         reckon::payout::finalize(&inputs(&c, &nov, &fxr, &book, tmp.path()), "2026-11").unwrap();
     let files = read_dir(&r.dir);
     let json: serde_json::Value =
-        serde_json::from_slice(&files[&format!("{}.json", render::file_stem("p<1>"))]).unwrap();
+        serde_json::from_slice(&files[&format!("{}.json", render::payee_stem("awin:p<1>"))])
+            .unwrap();
     insta::assert_json_snapshot!("payout_statement_json", json);
     insta::assert_snapshot!(
         "payout_statement_csv",
-        String::from_utf8(files[&format!("{}.csv", render::file_stem("p<1>"))].clone()).unwrap()
+        String::from_utf8(files[&format!("{}.csv", render::payee_stem("awin:p<1>"))].clone())
+            .unwrap()
     );
     insta::assert_snapshot!(
         "payout_statement_html",
-        String::from_utf8(files[&format!("{}.html", render::file_stem("p<1>"))].clone()).unwrap()
+        String::from_utf8(files[&format!("{}.html", render::payee_stem("awin:p<1>"))].clone())
+            .unwrap()
     );
     insta::assert_snapshot!(
         "payout_summary_csv",

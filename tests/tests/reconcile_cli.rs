@@ -366,7 +366,11 @@ fn now_reproduces_what_was_stored_then_and_the_next_run_returns_to_the_present()
     let out = reckon(&cfg, &["reconcile", "--now", &between]);
     assert!(out.contains("shop-us: full run"), "{out}");
     let then = outcomes();
-    assert_eq!(then.len(), data.expected.len(), "the late claim is not judged");
+    assert_eq!(
+        then.len(),
+        data.expected.len(),
+        "the late claim is not judged"
+    );
     assert_eq!(then[&key(refund_claim)], Outcome::Matched);
     assert_eq!(then[&key(reversed_claim)], Outcome::Matched);
 

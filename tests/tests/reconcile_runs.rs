@@ -216,7 +216,11 @@ fn with_require_network_approval_a_pending_claim_waits_for_the_network_not_the_c
     assert_eq!(s.programs[0].claims_judged, 1);
     let d = &load_stored_decisions(&b, "shop-us").unwrap()[0];
     assert!(!d.payable);
-    assert!(d.reason.contains("network has the claim pending"), "{}", d.reason);
+    assert!(
+        d.reason.contains("network has the claim pending"),
+        "{}",
+        d.reason
+    );
     // Time alone changes nothing more: the claim is not re-judged.
     let s = run_with(&b, &p, &FxTable::empty(), t("2026-12-20T00:00:00Z"), false).unwrap();
     assert_eq!(s.programs[0].claims_judged, 0);
@@ -240,7 +244,14 @@ fn by_default_a_pending_claim_is_paid_on_reckons_own_judgement() {
         &[Record::Conversion(c), Record::Order(order("A-1"))],
         t("2026-11-03T00:00:00Z"),
     );
-    run_with(&b, &[program()], &FxTable::empty(), t("2026-12-03T00:00:00Z"), false).unwrap();
+    run_with(
+        &b,
+        &[program()],
+        &FxTable::empty(),
+        t("2026-12-03T00:00:00Z"),
+        false,
+    )
+    .unwrap();
     assert!(load_stored_decisions(&b, "shop-us").unwrap()[0].payable);
 }
 

@@ -20,7 +20,7 @@ pub fn from_rules(programs: &[ProgramConfig]) -> impl Fn(&Decision) -> Option<Mo
         let program = programs.iter().find(|p| p.id == d.program)?;
         let cfg = program.commission.as_ref()?;
         let date = d.occurred_at.with_timezone(&cfg.tz()).date_naive();
-        let resolved = resolve(cfg, &d.partner_id, d.event_type, date)?;
+        let resolved = resolve(cfg, &d.claim.source, &d.partner_id, d.event_type, date)?;
         match resolved.pricing {
             Pricing::Flat(amount) => Some(Money::new(amount, cfg.payout_currency.as_str())),
             Pricing::Percent(pct) => {

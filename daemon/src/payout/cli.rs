@@ -87,14 +87,7 @@ pub fn run(config_path: &Path, cmd: StatementsCommand) -> anyhow::Result<ExitCod
             let today = chrono::Utc::now()
                 .with_timezone(&commission.tz())
                 .date_naive();
-            lifecycle::check_finalizable(
-                &book,
-                &a.program,
-                commission,
-                &a.period,
-                today,
-                early,
-            )?;
+            lifecycle::check_finalizable(&book, &a.program, commission, &a.period, today, early)?;
             let decisions = crate::reconcile::load_decisions(&store, &a.program)?;
             let fx = crate::reconcile::fx_table(&config)?;
             let inputs = inputs(&a.program, commission, &decisions, &fx, &book, output_dir);

@@ -18,7 +18,7 @@
 use super::book::{self, Balance, FinalRecord, PartnerFiles, PeriodRecord, StatementBook};
 use super::config::{CommissionConfig, CommissionConfigError};
 use super::files::{self, FileError, Staging};
-use super::model::{PaidClaim, Statement, Status};
+use super::model::{payee_key, split_payee, PaidClaim, Statement, Status};
 use super::period::{Period, PeriodError};
 use super::render::{self, RenderError, SummaryRow};
 use super::statement::{self, Context, FxRates, History, ProgramFacts, Skipped};
@@ -232,11 +232,41 @@ pub fn load_history(b: &dyn StatementBook, program: &str) -> Result<History, Pay
     }
     let bal_prefix = book::prefix(&["balance", program]);
     for (k, v) in b.scan_prefix(&bal_prefix)? {
-        let partner = k[bal_prefix.len()..].to_string();
+        let stored = &k[bal_prefix.len()..];
         let bal: Balance = book::decode(&k, v)?;
-        h.balances.insert(partner, bal.carried_out);
+        let payee = match split_payee(stored) {
+            (Some(_), _) => stored.to_string(),
+            (None, partner) => legacy_payee(&mut h, partner),
+        };
+        if payee != stored {
+            h.legacy_balances.insert(payee.clone(), stored.to_string());
+        }
+        *h.balances.entry(payee).or_default() += bal.carried_out;
     }
     Ok(h)
+}
+
+/// The payee of a balance stored by format 1 under the bare partner id: the
+/// network of the claims the ledger paid to that partner. Format 1 merged
+/// partners of different networks that share an id; such a balance cannot
+/// be split, so it goes to the first of those networks, with a warning.
+fn legacy_payee(h: &mut History, partner: &str) -> String {
+    let networks: std::collections::BTreeSet<&str> = h
+        .paid
+        .iter()
+        .filter(|(_, p)| p.partner_id == partner)
+        .map(|((n, _), _)| n.as_str())
+        .collect();
+    let Some(first) = networks.first() else {
+        return partner.to_string();
+    };
+    if networks.len() > 1 {
+        h.warnings.push(format!(
+            "partner `{partner}`: the balance carried by an earlier version, which paid this id on {} as one partner, goes to {first}:{partner}; check it with the other networks' statements",
+            networks.iter().copied().collect::<Vec<_>>().join(", ")
+        ));
+    }
+    payee_key(first, partner)
 }
 
 fn check_not_superseded(
@@ -341,9 +371,10 @@ fn run(inputs: &Inputs<'_>, period_name: &str, status: Status) -> Result<Report,
 
 /// Like [`generate`], but reads the decisions partner by partner instead of
 /// from `inputs.decisions` (which is ignored), so a large program never has
-/// all its decisions in memory at once. `partitions` must yield each partner
-/// once, in ascending partner id order, with that partner's decisions (by
-/// `partner_id`); `volume_currency` is the program currency of the bases.
+/// all its decisions in memory at once. `partitions` must yield each payee
+/// once, in ascending payee key order (`<network>:<partner id>`,
+/// [`super::model::payee_key`]), with that payee's decisions;
+/// `volume_currency` is the program currency of the bases.
 pub fn generate_partitioned(
     inputs: &Inputs<'_>,
     period: &str,
@@ -438,6 +469,7 @@ fn run_with<'g>(
     let mut warnings = check_not_superseded(inputs.book, inputs.program, &period)?;
     let version = existing.as_ref().map_or(1, |r| r.version + 1);
     let history = load_history(inputs.book, inputs.program)?;
+    warnings.extend(history.warnings.iter().cloned());
     let cx = Context {
         program: inputs.program,
         config,
@@ -576,8 +608,8 @@ pub fn render_statement(s: &Statement) -> Result<(PartnerFiles, RenderedFiles), 
     let csv = render::csv_file(s)?;
     let html = render::html_file(s, &content_hash);
     let files = PartnerFiles {
-        partner_id: s.partner_id.clone(),
-        stem: render::file_stem(&s.partner_id),
+        partner_id: s.payee(),
+        stem: render::statement_stem(s),
         json_sha256: render::sha256_hex(&json),
         csv_sha256: render::sha256_hex(&csv),
         html_sha256: render::sha256_hex(html.as_bytes()),
@@ -632,7 +664,12 @@ fn ledger_entries(
             ));
         }
     }
-    let bal_key = book::key(&["balance", program, &s.partner_id]);
+    let bal_key = book::key(&["balance", program, &s.payee()]);
+    // A balance carried in under a format-1 key (the bare partner id) now
+    // lives under the payee key: drop the old key with the same write.
+    if let Some(old) = history.legacy_balances.get(&s.payee()) {
+        batch.push((book::key(&["balance", program, old]), None));
+    }
     if s.totals.carried_out.is_zero() {
         batch.push((bal_key, None));
     } else {

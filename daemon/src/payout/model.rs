@@ -13,8 +13,32 @@ use serde::{Deserialize, Serialize};
 
 use crate::reconcile::model::Outcome;
 
-/// Version of the statement file format.
-pub const FORMAT_VERSION: u32 = 1;
+/// Version of the statement file format. 2 added `network` (a payee is one
+/// partner of one network); version-1 statements have none and are
+/// reproduced byte for byte as they were.
+pub const FORMAT_VERSION: u32 = 2;
+
+/// The payee key of a network's partner: `<network>:<partner id>`. Partner
+/// ids are the network's own, so the same id on two networks is two payees.
+/// Connector ids never contain `:`, so the first `:` splits the key.
+pub fn payee_key(network: &str, partner_id: &str) -> String {
+    format!("{network}:{partner_id}")
+}
+
+/// Splits a payee key into (network, partner id); a key from before format
+/// 2 (no network) is `(None, partner id)`.
+pub fn split_payee(key: &str) -> (Option<&str>, &str) {
+    match key.split_once(':') {
+        Some((n, p)) if is_connector_id(n) => (Some(n), p),
+        _ => (None, key),
+    }
+}
+
+fn is_connector_id(s: &str) -> bool {
+    !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
+}
 
 /// Draft or final.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -42,7 +66,8 @@ impl Status {
 pub struct Statement {
     /// [`FORMAT_VERSION`].
     pub format_version: u32,
-    /// `<program>/<period>/<partner>`: stable across versions.
+    /// `<program>/<period>/<network>:<partner>` (format 1:
+    /// `<program>/<period>/<partner>`): stable across versions.
     pub statement_id: String,
     /// 1 for the first generation of the period, +1 for each regeneration;
     /// never changes once finalised.
@@ -51,7 +76,11 @@ pub struct Statement {
     pub status: Status,
     /// Program id.
     pub program: String,
-    /// Partner id.
+    /// The network (claims connector id) the partner belongs to; absent in
+    /// format 1, which keyed partners by id alone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network: Option<String>,
+    /// Partner id at that network.
     pub partner_id: String,
     /// Partner display name, if known.
     pub partner_name: Option<String>,
@@ -200,10 +229,21 @@ pub struct Totals {
     pub carried_out: Decimal,
 }
 
+impl Statement {
+    /// The payee key (`<network>:<partner>`; the bare partner id in format 1).
+    pub fn payee(&self) -> String {
+        match &self.network {
+            Some(n) => payee_key(n, &self.partner_id),
+            None => self.partner_id.clone(),
+        }
+    }
+}
+
 /// What the store remembers of a claim paid on a finalised statement.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PaidClaim {
-    /// Partner it was paid to.
+    /// Partner it was paid to (the network's partner id; the network is
+    /// the claim's, in the ledger key).
     pub partner_id: String,
     /// The statement of the original line.
     pub statement_id: String,

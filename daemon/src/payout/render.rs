@@ -240,7 +240,7 @@ pub fn html_file(s: &Statement, content_hash: &str) -> String {
         id = esc(&s.statement_id),
         name = esc(name),
         program = esc(&s.program),
-        partner = esc(&s.partner_id),
+        partner = esc(&s.payee()),
         period = esc(&s.period),
         start = s.period_start,
         end = s.period_end,
@@ -358,7 +358,7 @@ pub fn html_file(s: &Statement, content_hash: &str) -> String {
 /// One row of `summary.csv`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SummaryRow {
-    /// Partner id.
+    /// Payee: `<network>:<partner id>` (the bare partner id in format 1).
     pub partner_id: String,
     /// Partner name.
     pub partner_name: String,
@@ -384,7 +384,7 @@ impl SummaryRow {
     /// The summary row of a statement.
     pub fn of(s: &Statement, content_hash: &str) -> SummaryRow {
         SummaryRow {
-            partner_id: s.partner_id.clone(),
+            partner_id: s.payee(),
             partner_name: s.partner_name.clone().unwrap_or_default(),
             statement_id: s.statement_id.clone(),
             status: s.status.as_str().into(),
@@ -429,6 +429,21 @@ pub fn summary_csv(rows: &[SummaryRow]) -> Result<Vec<u8>, RenderError> {
     }
     w.into_inner()
         .map_err(|e| RenderError::NotCanonical(format!("csv buffer: {e}")))
+}
+
+/// The file stem of a statement's files.
+pub fn statement_stem(s: &Statement) -> String {
+    payee_stem(&s.payee())
+}
+
+/// The file stem of a payee key: `<network>.<partner stem>` (connector ids
+/// hold no `.`, so stems of different payees differ); a format-1 key (no
+/// network) is the partner stem alone.
+pub fn payee_stem(payee: &str) -> String {
+    match super::model::split_payee(payee) {
+        (Some(n), partner) => format!("{n}.{}", file_stem(partner)),
+        (None, partner) => file_stem(partner),
+    }
 }
 
 /// The file stem of a partner's files: the id with every byte outside

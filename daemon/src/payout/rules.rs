@@ -48,40 +48,57 @@ fn in_force(from: Option<NaiveDate>, to: Option<NaiveDate>, date: NaiveDate) -> 
     from.is_none_or(|f| f <= date) && to.is_none_or(|t| date <= t)
 }
 
+/// Whether a partner entry of the config names this network's partner:
+/// `network:id` names one network's partner; a bare `id` names that id on
+/// every network of the program.
+pub fn names_partner(entry: &str, network: Option<&str>, partner: &str) -> bool {
+    entry == partner
+        || network.is_some_and(|n| {
+            entry
+                .strip_prefix(n)
+                .and_then(|r| r.strip_prefix(':'))
+                .is_some_and(|id| id == partner)
+        })
+}
+
 fn matches_partner(
     config: &CommissionConfig,
     partners: &[String],
     groups: &[String],
+    network: Option<&str>,
     partner: &str,
 ) -> bool {
     if partners.is_empty() && groups.is_empty() {
         return true;
     }
-    partners.iter().any(|p| p == partner)
+    let named = |e: &String| names_partner(e, network, partner);
+    partners.iter().any(named)
         || groups.iter().any(|g| {
             config
                 .partner_groups
                 .get(g)
-                .is_some_and(|members| members.iter().any(|m| m == partner))
+                .is_some_and(|members| members.iter().any(named))
         })
 }
 
-/// The first rule in force on `date` matching the event type and partner,
-/// with the partner's override for it, if any.
+/// The first rule in force on `date` matching the event type and the
+/// network's partner, with the partner's override for it, if any.
 pub fn resolve<'a>(
     config: &'a CommissionConfig,
+    network: &str,
     partner: &str,
     event: EventType,
     date: NaiveDate,
 ) -> Option<Resolved<'a>> {
+    let network = Some(network);
     let rule = config.rules.iter().find(|r| {
         in_force(Some(r.effective_from), r.effective_to, date)
             && (r.event_types.is_empty() || r.event_types.contains(&event))
-            && matches_partner(config, &r.partners, &r.groups, partner)
+            && matches_partner(config, &r.partners, &r.groups, network, partner)
     })?;
     let overridden_by = config.overrides.iter().find(|o| {
         o.rule == rule.id
-            && o.partner == partner
+            && names_partner(&o.partner, network, partner)
             && in_force(o.effective_from, o.effective_to, date)
     });
     let pricing = match rule.kind {
@@ -115,15 +132,17 @@ pub fn resolve<'a>(
     })
 }
 
-/// True when `bonus` is in force on `date` and applies to `partner`.
+/// True when `bonus` is in force on `date` and applies to the network's
+/// partner (`network` is `None` only for format-1 payees).
 pub fn bonus_applies(
     config: &CommissionConfig,
     bonus: &BonusConfig,
+    network: Option<&str>,
     partner: &str,
     date: NaiveDate,
 ) -> bool {
     in_force(Some(bonus.effective_from), bonus.effective_to, date)
-        && matches_partner(config, &bonus.partners, &bonus.groups, partner)
+        && matches_partner(config, &bonus.partners, &bonus.groups, network, partner)
 }
 
 /// The percentage of the tier reached by `volume` (all-volume tiers).

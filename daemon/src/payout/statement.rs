@@ -53,8 +53,14 @@ impl FxRates for BTreeMap<(String, String, NaiveDate), Decimal> {
 pub struct History {
     /// Claims paid, by (network, claim id).
     pub paid: HashMap<(String, String), PaidClaim>,
-    /// Balance carried out of each partner's latest finalised statement.
+    /// Balance carried out of each payee's latest finalised statement, by
+    /// payee key ([`payee_key`]).
     pub balances: HashMap<String, Decimal>,
+    /// Payees whose balance is stored under a format-1 key (the bare
+    /// partner id): payee key → that stored id. Finalising replaces it.
+    pub legacy_balances: HashMap<String, String>,
+    /// Things the operator should know about the history.
+    pub warnings: Vec<String>,
 }
 
 /// Everything a statement computation needs besides the decisions.
@@ -131,9 +137,10 @@ pub fn sort_for_statement(v: &mut [&Decision], tz: chrono_tz::Tz) {
     v.sort_by(|a, b| order_key(a, tz).cmp(&order_key(b, tz)));
 }
 
-/// Groups decision indices by the partner whose statement they belong to:
-/// the partner a finalised statement paid (for claims in the history), else
-/// the decision's partner. Partners in id order, decisions in line order.
+/// Groups decisions by the payee whose statement they belong to (payee key,
+/// [`payee_key`]: the claim's network and partner): the partner a finalised
+/// statement paid (for claims in the history), else the decision's partner.
+/// Payees in key order, decisions in line order.
 pub fn group_by_partner<'d>(
     decisions: &'d [Decision],
     history: &History,
@@ -148,10 +155,10 @@ pub fn group_by_partner<'d>(
                 .paid
                 .get(&(d.claim.source.clone(), d.claim.id.clone()))
         };
-        let partner = paid_to
-            .map(|p| p.partner_id.clone())
-            .unwrap_or_else(|| d.partner_id.clone());
-        by.entry(partner).or_default().push(d);
+        let partner = paid_to.map_or(d.partner_id.as_str(), |p| p.partner_id.as_str());
+        by.entry(payee_key(&d.claim.source, partner))
+            .or_default()
+            .push(d);
     }
     for v in by.values_mut() {
         sort_for_statement(v, tz);
@@ -169,13 +176,13 @@ struct Candidate<'d> {
     fx: Option<Decimal>,
 }
 
-/// Builds the statement of one partner from its decisions (sorted as by
-/// [`group_by_partner`]). Returns `None` when there is nothing to state (no
-/// line, no adjustment, no balance).
+/// Builds the statement of one payee (a [`payee_key`]) from its decisions
+/// (sorted as by [`group_by_partner`]). Returns `None` when there is
+/// nothing to state (no line, no adjustment, no balance).
 pub fn build_partner<'d>(
     cx: &Context<'d>,
     facts: &ProgramFacts,
-    partner: &str,
+    payee: &str,
     decisions: &[&'d Decision],
     history: &History,
     fx: &dyn FxRates,
@@ -184,10 +191,11 @@ pub fn build_partner<'d>(
     let config = cx.config;
     let tz = config.tz();
     let cur = config.payout_currency.as_str();
-    let statement_id = format!("{}/{}/{}", cx.program, cx.period, partner);
+    let statement_id = format!("{}/{}/{}", cx.program, cx.period, payee);
+    let (network, partner) = split_payee(payee);
     let mut skip = |d: &Decision, reason: String| {
         skipped.push(Skipped {
-            partner_id: partner.to_string(),
+            partner_id: payee.to_string(),
             claim: format!("{}/{}", d.claim.source, d.claim.id),
             reason,
         })
@@ -212,12 +220,15 @@ pub fn build_partner<'d>(
         if !d.payable || date >= cx.period.end {
             continue;
         }
-        let Some(resolved) = rules::resolve(config, &d.partner_id, d.event_type, date) else {
+        let Some(resolved) =
+            rules::resolve(config, &d.claim.source, &d.partner_id, d.event_type, date)
+        else {
             skip(
                 d,
                 format!(
-                    "no commission rule in force on {date} matches event `{}` and partner `{}`; add or widen a rule",
+                    "no commission rule in force on {date} matches event `{}` and partner `{}:{}`; add or widen a rule",
                     d.event_type.as_str(),
+                    d.claim.source,
                     d.partner_id
                 ),
             );
@@ -415,7 +426,9 @@ pub fn build_partner<'d>(
     let last_day = cx.period.last_day();
     let mut bonuses = Vec::new();
     for b in &config.bonuses {
-        if !rules::bonus_applies(config, b, partner, last_day) || volume < b.threshold_volume {
+        if !rules::bonus_applies(config, b, network, partner, last_day)
+            || volume < b.threshold_volume
+        {
             continue;
         }
         if candidates.is_empty() {
@@ -427,7 +440,7 @@ pub fn build_partner<'d>(
                 let vc = facts.volume_currency.as_deref().unwrap_or(cur);
                 let Some(r) = fx.rate(vc, cur, last_day) else {
                     skipped.push(Skipped {
-                        partner_id: partner.to_string(),
+                        partner_id: payee.to_string(),
                         claim: format!("bonus {}", b.id),
                         reason: format!("no FX rate {vc}→{cur} for {last_day}; bonus left out"),
                     });
@@ -455,7 +468,7 @@ pub fn build_partner<'d>(
 
     let carried_in = history
         .balances
-        .get(partner)
+        .get(payee)
         .copied()
         .unwrap_or(Decimal::ZERO);
     if lines.is_empty() && adjustments.is_empty() && bonuses.is_empty() && carried_in.is_zero() {
@@ -479,6 +492,7 @@ pub fn build_partner<'d>(
         version: cx.version,
         status: cx.status,
         program: cx.program.to_string(),
+        network: network.map(str::to_string),
         partner_id: partner.to_string(),
         partner_name,
         period: cx.period.to_string(),

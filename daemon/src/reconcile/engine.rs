@@ -971,8 +971,9 @@ fn settle(program: &ProgramConfig, claim: &Conversion, now: DateTime<Utc>, d: &m
     let locked = d.lock_at.is_some_and(|l| now >= l);
     d.payable = locked && !awaits_network_approval(program, claim);
     if locked && !d.payable {
-        d.reason
-            .push_str("; not payable while the network has the claim pending (require_network_approval)");
+        d.reason.push_str(
+            "; not payable while the network has the claim pending (require_network_approval)",
+        );
     }
 }
 
