@@ -176,6 +176,18 @@ pub fn minor_unit_digits(code: &str) -> Option<u32> {
         .map(|i| CURRENCIES[i].1)
 }
 
+/// `amount` written with at least `code`'s minor-unit digits (`200` USD →
+/// `200.00`, `5.045` stays `5.045`): the same value, never rounded, for
+/// statements and reports. Unknown codes get 2.
+pub fn at_minor_scale(amount: rust_decimal::Decimal, code: &str) -> rust_decimal::Decimal {
+    let dp = minor_unit_digits(code).unwrap_or(2);
+    let mut a = amount;
+    if a.scale() < dp {
+        a.rescale(dp);
+    }
+    a
+}
+
 /// True for an active ISO-4217 code (upper case).
 pub fn is_known(code: &str) -> bool {
     minor_unit_digits(code).is_some()
@@ -188,6 +200,16 @@ mod tests {
     #[test]
     fn table_is_sorted_for_binary_search() {
         assert!(CURRENCIES.windows(2).all(|w| w[0].0 < w[1].0));
+    }
+
+    #[test]
+    fn pads_to_the_minor_unit_without_rounding() {
+        let d = |s: &str| s.parse::<rust_decimal::Decimal>().unwrap();
+        assert_eq!(at_minor_scale(d("200"), "USD").to_string(), "200.00");
+        assert_eq!(at_minor_scale(d("9.5"), "EUR").to_string(), "9.50");
+        assert_eq!(at_minor_scale(d("5.045"), "USD").to_string(), "5.045");
+        assert_eq!(at_minor_scale(d("7"), "JPY").to_string(), "7");
+        assert_eq!(at_minor_scale(d("1.5"), "KWD").to_string(), "1.500");
     }
 
     #[test]

@@ -359,6 +359,21 @@ fn verify_detects_a_tampered_file_and_generate_restores_it() {
         let v = reckon::payout::verify(&book, tmp.path(), "shop", "2026-10").unwrap();
         assert!(v.problems.is_empty(), "{what}: {:?}", v.problems);
     }
+    // a pretty-printed copy says so, instead of "no content_hash field"
+    let path = dir.join("awin.p1.json");
+    let issued = std::fs::read(&path).unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&issued).unwrap();
+    std::fs::write(&path, serde_json::to_vec_pretty(&v).unwrap()).unwrap();
+    let v = reckon::payout::verify(&book, tmp.path(), "shop", "2026-10").unwrap();
+    assert!(
+        v.problems
+            .iter()
+            .any(|p| p.contains("not laid out as issued (re-formatted or edited?)")),
+        "{:?}",
+        v.problems
+    );
+    std::fs::write(&path, issued).unwrap();
+
     // a consistent forgery (content and its hash both rewritten) is still
     // caught against the hash recorded in the store
     let path = dir.join("awin.p1.json");
@@ -565,5 +580,48 @@ fn scheduled_drafts_cover_the_open_periods() {
             .map(|l| l.claim_id.as_str())
             .collect::<Vec<_>>(),
         ["B"]
+    );
+}
+
+#[test]
+fn finalising_warns_when_the_figures_differ_from_the_reviewed_draft() {
+    let c = config(
+        r#"
+payout_currency = "EUR"
+[[rules]]
+id = "cps"
+effective_from = "2026-01-01"
+kind = "percent"
+percent = "10"
+"#,
+    );
+    let tmp = tempfile::tempdir().unwrap();
+    let book = MemoryBook::new();
+    let fxr = no_fx();
+    let ds = vec![
+        sale("A", "p1", "2026-10-05T10:00:00Z", "200.00"),
+        sale("B", "p2", "2026-10-06T10:00:00Z", "100.00"),
+    ];
+    // Unchanged since the draft: no warning.
+    reckon::payout::generate(&inputs(&c, &ds, &fxr, &book, tmp.path()), "2026-09").unwrap();
+    let r = reckon::payout::finalize(&inputs(&c, &ds, &fxr, &book, tmp.path()), "2026-09").unwrap();
+    assert!(
+        r.warnings.iter().all(|w| !w.contains("differ from draft")),
+        "{:?}",
+        r.warnings
+    );
+    // A refund after the draft of October: finalising says what moved.
+    reckon::payout::generate(&inputs(&c, &ds, &fxr, &book, tmp.path()), "2026-10").unwrap();
+    let later = vec![ds[0].clone(), refunded(ds[1].clone())];
+    let r =
+        reckon::payout::finalize(&inputs(&c, &later, &fxr, &book, tmp.path()), "2026-10").unwrap();
+    let w = r
+        .warnings
+        .iter()
+        .find(|w| w.contains("differ from draft version 1"));
+    assert!(
+        w.is_some_and(|w| w.contains("awin:p2 payable 10.00 → -, carried 0.00 → -")),
+        "{:?}",
+        r.warnings
     );
 }

@@ -59,7 +59,8 @@ fn read(dir: &std::path::Path, stem: &str) -> Statement {
 fn the_same_partner_id_on_two_networks_is_two_payees() {
     let c = config(RULES);
     let ds = vec![
-        sale_on("awin", "A1", "201", "2026-10-03T10:00:00Z", "200.00"),
+        // As the network sent it: "200" (stated as 200.00).
+        sale_on("awin", "A1", "201", "2026-10-03T10:00:00Z", "200"),
         sale_on("cj", "B1", "201", "2026-10-04T10:00:00Z", "150.00"),
         sale_on("cj", "B2", "201", "2026-10-05T10:00:00Z", "50.00"),
     ];
@@ -85,6 +86,9 @@ fn the_same_partner_id_on_two_networks_is_two_payees() {
     assert_eq!(awin.statement_id, "shop/2026-10/awin:201");
     assert_eq!(awin.lines.len(), 1);
     assert_eq!(awin.lines[0].rule_id, "vip");
+    let basis = awin.lines[0].basis.as_ref().unwrap();
+    assert_eq!(basis.amount.to_string(), "200.00");
+    assert_eq!(awin.volume.as_ref().unwrap().amount.to_string(), "200.00");
     assert_eq!(awin.totals.lines.to_string(), "40.00");
     assert_eq!(
         awin.bonuses.len(),

@@ -297,3 +297,24 @@ fn network_lock_date_wins_over_return_window() {
     assert_eq!(d[0].lock_at, Some(t("2026-12-20T00:00:00Z")));
     assert!(!d[0].payable, "lock date not reached");
 }
+
+#[test]
+fn the_report_writes_amounts_with_the_currency_minor_digits() {
+    // The network sends "95" and the order says "80.5": the report reads
+    // 95.00 and 80.50, in the listing and the sums.
+    let mut c = claim("impact", "C30", Some("A-3000"));
+    c.sale_amount = Some(m("95", "USD"));
+    c.commission = Some(m("9.5", "USD"));
+    let mut o = order("A-3000");
+    o.amount = m("80.5", "USD");
+    let d = run(vec![c], vec![o]);
+    assert_eq!(d[0].outcome, Outcome::AmountMismatch);
+    let period: reckon::reconcile::report::Period = "2026-11".parse().unwrap();
+    let r = reckon::reconcile::report::build("shop-us", "USD", period, &d);
+    let row = &r.discrepancies[0];
+    assert_eq!(row.claimed_amount.as_deref(), Some("95.00 USD"));
+    assert_eq!(row.order_amount.as_deref(), Some("80.50 USD"));
+    assert_eq!(row.network_commission.as_deref(), Some("9.50 USD"));
+    assert_eq!(r.summary[0].claimed_amount.to_string(), "95.00");
+    assert_eq!(r.summary[0].basis.to_string(), "80.50");
+}

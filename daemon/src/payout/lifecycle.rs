@@ -543,6 +543,11 @@ fn run_with<'g>(
     }
     let summary_bytes = render::summary_csv(&summary)?;
     let summary_sha256 = render::sha256_hex(&summary_bytes);
+    if status == Status::Finalised {
+        if let Some(draft) = existing.as_ref().filter(|r| r.status == Status::Draft) {
+            warnings.extend(differs_from_draft(&dir, draft.version, &summary));
+        }
+    }
     staging.write("summary.csv", summary_bytes)?;
     staging.commit(inputs.step)?;
     (inputs.step)("files-durable");
@@ -572,6 +577,54 @@ fn run_with<'g>(
     }));
     report.warnings = warnings;
     Ok(report)
+}
+
+/// A warning when the figures being finalised differ from the draft on
+/// disk (`summary.csv` of draft `version`): finalising recomputes from the
+/// current data, which may have changed since the draft was reviewed.
+fn differs_from_draft(dir: &Path, version: u32, rows: &[SummaryRow]) -> Option<String> {
+    let text = std::fs::read(dir.join("summary.csv")).ok()?;
+    let mut draft: BTreeMap<String, (String, String)> = BTreeMap::new();
+    let mut r = csv::Reader::from_reader(text.as_slice());
+    for rec in r.records().flatten() {
+        let (Some(p), Some(amount), Some(carried)) = (rec.get(0), rec.get(2), rec.get(5)) else {
+            continue;
+        };
+        draft.insert(p.to_string(), (amount.to_string(), carried.to_string()));
+    }
+    let now: BTreeMap<String, (String, String)> = rows
+        .iter()
+        .map(|r| {
+            (
+                r.partner_id.clone(),
+                (r.total_payable.clone(), r.carried_out.clone()),
+            )
+        })
+        .collect();
+    let keys: std::collections::BTreeSet<&String> = draft.keys().chain(now.keys()).collect();
+    let none = ("-".to_string(), "-".to_string());
+    let changes: Vec<String> = keys
+        .into_iter()
+        .filter(|k| draft.get(*k) != now.get(*k))
+        .map(|k| {
+            let (a, b) = (draft.get(k).unwrap_or(&none), now.get(k).unwrap_or(&none));
+            format!("{k} payable {} → {}, carried {} → {}", a.0, b.0, a.1, b.1)
+        })
+        .collect();
+    if changes.is_empty() {
+        return None;
+    }
+    let shown = changes
+        .iter()
+        .take(5)
+        .cloned()
+        .collect::<Vec<_>>()
+        .join("; ");
+    let more = changes.len().saturating_sub(5);
+    Some(format!(
+        "the finalised figures differ from draft version {version} (data changed since it was generated): {shown}{}",
+        if more > 0 { format!("; and {more} more") } else { String::new() }
+    ))
 }
 
 /// Renders one statement's three files into the staging directory.

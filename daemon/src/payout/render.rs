@@ -54,7 +54,15 @@ pub fn read_json_file(bytes: &[u8]) -> Result<(Statement, String, String), Rende
     let pos = bytes
         .windows(MARK.len())
         .rposition(|w| w == MARK)
-        .ok_or_else(|| RenderError::NotCanonical("no content_hash field".into()))?;
+        .ok_or_else(|| {
+            let has_hash = serde_json::from_slice::<serde_json::Value>(bytes)
+                .is_ok_and(|v| v.get("content_hash").is_some());
+            RenderError::NotCanonical(if has_hash {
+                "the JSON is not laid out as issued (re-formatted or edited?): its content hash cannot be checked; restore it with `statements generate`".into()
+            } else {
+                "no content_hash field".into()
+            })
+        })?;
     let mut canonical = bytes[..pos].to_vec();
     canonical.push(b'}');
     let claimed = std::str::from_utf8(&bytes[pos + MARK.len()..])

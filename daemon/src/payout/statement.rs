@@ -20,6 +20,7 @@ use super::period::Period;
 use super::rules::{self, Pricing};
 use crate::reconcile::model::Decision;
 use chrono::NaiveDate;
+use plugin_api::currency::at_minor_scale;
 use plugin_api::Money;
 use rust_decimal::Decimal;
 use std::collections::{BTreeMap, HashMap};
@@ -285,7 +286,15 @@ pub fn build_partner<'d>(
             .filter(|b| facts.volume_currency.as_deref() == Some(b.currency.as_str()))
             .map(|b| b.amount)
     };
-    let volume: Decimal = candidates.iter().filter_map(|c| in_volume(c.d)).sum();
+    // Amounts as stated: at least the currency's minor-unit digits (a
+    // network's "200" reads 200.00), never rounded.
+    let pad = |d: Decimal| {
+        facts
+            .volume_currency
+            .as_deref()
+            .map_or(d, |c| at_minor_scale(d, c))
+    };
+    let volume: Decimal = pad(candidates.iter().filter_map(|c| in_volume(c.d)).sum());
 
     // 3. Price each line, then apply caps in line order.
     let mut line_no = 0u32;
@@ -356,7 +365,11 @@ pub fn build_partner<'d>(
             date: c.date,
             occurred_at: c.d.occurred_at,
             event: c.d.event_type,
-            basis: c.d.basis.clone(),
+            basis: c
+                .d
+                .basis
+                .as_ref()
+                .map(|m| Money::new(at_minor_scale(m.amount, &m.currency), m.currency.clone())),
             rule_id: c.resolved.rule.id.clone(),
             override_id: c.resolved.overridden_by.map(|o| o.id.clone()),
             rate_percent,
@@ -416,8 +429,8 @@ pub fn build_partner<'d>(
             original_line_no: paid.line_no,
             original_commission: paid.original_commission,
             previously_paid: paid.paid_total,
-            original_basis: paid.original_basis,
-            current_basis,
+            original_basis: paid.original_basis.map(pad),
+            current_basis: current_basis.map(pad),
             amount: delta,
         });
     }

@@ -700,8 +700,10 @@ fn fmt_amount(d: Decimal) -> String {
     n.to_string()
 }
 
+/// A time in a reason: to the second (reasons are prose; the decision's
+/// fields keep the exact instants).
 fn fmt_time(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
+    t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
 /// Judges one claim given its matched order and that order's contest

@@ -145,7 +145,10 @@ pub struct Report {
 }
 
 fn money(m: &Option<plugin_api::Money>) -> Option<String> {
-    m.as_ref().map(|m| format!("{} {}", m.amount, m.currency))
+    m.as_ref().map(|m| {
+        let amount = plugin_api::currency::at_minor_scale(m.amount, &m.currency);
+        format!("{amount} {}", m.currency)
+    })
 }
 
 /// Builds the report of `period` from a program's decisions.
@@ -229,7 +232,16 @@ pub fn build(program: &str, currency: &str, period: Period, decisions: &[Decisio
         period: period.to_string(),
         claims,
         totals,
-        summary: groups.into_values().collect(),
+        summary: groups
+            .into_values()
+            .map(|mut r| {
+                use plugin_api::currency::at_minor_scale;
+                r.claimed_amount = at_minor_scale(r.claimed_amount, &r.currency);
+                r.network_commission = at_minor_scale(r.network_commission, &r.currency);
+                r.basis = at_minor_scale(r.basis, currency);
+                r
+            })
+            .collect(),
         discrepancies,
     }
 }
