@@ -160,3 +160,66 @@ fn plugins_describe_prints_text_and_json() {
     assert_eq!(code, 1);
     assert!(out.contains("no plugin with id `nope`"), "{out}");
 }
+
+#[test]
+fn plugins_check_with_a_config_uses_its_plugin_dir_and_pins() {
+    let dir = plugin_dir();
+    let lib = dir.path().join(reckon_tests::plugin_file_name("example"));
+    let elsewhere = tempfile::tempdir().unwrap();
+    let cfg = elsewhere.path().join("reckon.toml");
+    let config = |pin: &str| {
+        format!(
+            "[daemon]\nplugin_dir = \"plugins\"\n\n[[connectors]]\nid = \"ex\"\nplugin = \"example\"\nschedule = \"0 * * * *\"\nsha256 = \"{pin}\"\nsettings = {{ api_key = {{ secret = \"env:EX_KEY\" }} }}\n"
+        )
+    };
+    std::fs::create_dir(elsewhere.path().join("plugins")).unwrap();
+    std::fs::write(&cfg, config(&"0".repeat(64))).unwrap();
+    let c = cfg.to_str().unwrap();
+
+    // Outside the config's plugin directory: refused.
+    let (code, out) = reckon(
+        &["--config", c, "plugins", "check", lib.to_str().unwrap()],
+        Path::new("/"),
+    );
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("outside"), "{out}");
+
+    // Inside it, but the connector's pin does not match: refused, naming it.
+    let inside = elsewhere
+        .path()
+        .join("plugins")
+        .join(reckon_tests::plugin_file_name("example"));
+    std::fs::copy(&lib, &inside).unwrap();
+    let (code, out) = reckon(
+        &["--config", c, "plugins", "check", inside.to_str().unwrap()],
+        Path::new("/"),
+    );
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("sha256 mismatch: connector `ex`"), "{out}");
+
+    // The right pin: accepted.
+    let plugins = elsewhere.path().join("plugins");
+    let (_, described) = reckon(
+        &[
+            "plugins",
+            "describe",
+            "example",
+            "--plugin-dir",
+            plugins.to_str().unwrap(),
+        ],
+        Path::new("/"),
+    );
+    let sha = described
+        .lines()
+        .find_map(|l| l.strip_prefix("sha256: "))
+        .unwrap_or_else(|| panic!("no sha256 line:\n{described}"))
+        .trim()
+        .to_owned();
+    std::fs::write(&cfg, config(&sha)).unwrap();
+    let (code, out) = reckon(
+        &["--config", c, "plugins", "check", inside.to_str().unwrap()],
+        Path::new("/"),
+    );
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("every check passed"), "{out}");
+}

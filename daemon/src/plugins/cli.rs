@@ -32,10 +32,16 @@ pub enum PluginsCommand {
         plugin_dir: Option<PathBuf>,
     },
     /// Run every loader check on one library and describe it; exit 1 with
-    /// the reason if it is refused.
+    /// the reason if it is refused. With a config file, the file must be in
+    /// its plugin directory and match every `sha256` pin of the connectors
+    /// using it; without one, its own directory is the plugin directory.
     Check {
         /// The library file.
         path: PathBuf,
+        /// The plugin directory (default: `[daemon] plugin_dir` of the
+        /// config, else the file's own directory when there is no config).
+        #[arg(long)]
+        plugin_dir: Option<PathBuf>,
     },
 }
 
@@ -104,32 +110,84 @@ pub fn run(config: &Path, cmd: PluginsCommand) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        PluginsCommand::Check { path } => match check(&path) {
-            Ok(plugin) => {
-                println!(
-                    "ok: {} is plugin `{}` {} (every check passed)\n",
-                    path.display(),
-                    plugin.manifest.id,
-                    plugin.manifest.version
-                );
-                crate::cli::write_stdout(&render_describe(&plugin))?;
-                Ok(ExitCode::SUCCESS)
+        PluginsCommand::Check {
+            path,
+            plugin_dir: flag,
+        } => {
+            let dir = match flag {
+                Some(d) => d,
+                None if config.exists() => plugin_dir(config, None)?,
+                None => own_dir(&path).to_path_buf(),
+            };
+            let checked = check_in(&dir, &path).and_then(|plugin| {
+                check_pins(config, &plugin)?;
+                Ok(plugin)
+            });
+            match checked {
+                Ok(plugin) => {
+                    println!(
+                        "ok: {} is plugin `{}` {} (every check passed; plugin directory {})\n",
+                        path.display(),
+                        plugin.manifest.id,
+                        plugin.manifest.version,
+                        dir.display()
+                    );
+                    crate::cli::write_stdout(&render_describe(&plugin))?;
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(e) => {
+                    println!("refused: {e}");
+                    Ok(ExitCode::FAILURE)
+                }
             }
-            Err(e) => {
-                println!("refused: {e}");
-                Ok(ExitCode::FAILURE)
-            }
-        },
+        }
     }
+}
+
+fn own_dir(path: &Path) -> &Path {
+    path.parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
 }
 
 /// Every loader check on one file (its directory acts as the plugin directory).
 pub fn check(path: &Path) -> Result<Arc<Plugin>, LoadError> {
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
+    check_in(own_dir(path), path)
+}
+
+/// Every loader check on one file that must lie in plugin directory `dir`.
+pub fn check_in(dir: &Path, path: &Path) -> Result<Arc<Plugin>, LoadError> {
     loader::load_file(dir, path, None)
+}
+
+/// The `sha256` pins of the config's connectors using this plugin: each
+/// must match the file. No (valid) config: nothing to check.
+fn check_pins(config: &Path, plugin: &Plugin) -> Result<(), LoadError> {
+    let Ok(cfg) = crate::config::load(config) else {
+        return Ok(());
+    };
+    for c in cfg
+        .connectors
+        .iter()
+        .filter(|c| c.plugin == plugin.manifest.id)
+    {
+        if let Some(pin) = c
+            .sha256
+            .as_deref()
+            .filter(|p| !p.eq_ignore_ascii_case(&plugin.sha256))
+        {
+            return Err(LoadError::Refused {
+                path: plugin.path.display().to_string(),
+                reason: format!(
+                    "sha256 mismatch: connector `{}` in {} pins {pin}, the file has {}",
+                    c.id,
+                    config.display(),
+                    plugin.sha256
+                ),
+            });
+        }
+    }
+    Ok(())
 }
 
 fn kind_name(m: &Manifest) -> String {
