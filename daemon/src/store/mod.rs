@@ -574,6 +574,34 @@ fn write_block(
     }
 }
 
+/// Opens the sled database. We hold the directory's lock, so no other
+/// store has it open; but sled's own file lock can outlive a handle this
+/// process just dropped while one of sled's background writes still holds
+/// the file (a test or the demo reopening a store). That lock is waited
+/// for, up to [`SLED_LOCK_WAIT`].
+fn open_sled(db_dir: &Path) -> Result<sled::Db, StoreError> {
+    let started = std::time::Instant::now();
+    loop {
+        let opened = sled::Config::new()
+            .path(db_dir)
+            .cache_capacity(64 * 1024 * 1024)
+            .mode(sled::Mode::HighThroughput)
+            .open();
+        match opened {
+            Err(sled::Error::Io(e))
+                if e.to_string().contains("could not acquire lock")
+                    && started.elapsed() < SLED_LOCK_WAIT =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+            other => return other.map_err(|e| sled_err(db_dir, e)),
+        }
+    }
+}
+
+/// How long [`open_sled`] waits for sled's lock left by a dropped handle.
+const SLED_LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
+
 impl Store {
     /// Opens (creating if needed) the store in `dir`, takes the directory
     /// lock, and runs migrations (logged, never silent).
@@ -613,12 +641,7 @@ impl Store {
             let _ = writeln!(l, "{}", std::process::id());
         }
         let db_dir = dir.join("store");
-        let db = sled::Config::new()
-            .path(&db_dir)
-            .cache_capacity(64 * 1024 * 1024)
-            .mode(sled::Mode::HighThroughput)
-            .open()
-            .map_err(|e| sled_err(&db_dir, e))?;
+        let db = open_sled(&db_dir)?;
         let t = |name: &str| db.open_tree(name).map_err(|e| sled_err(&db_dir, e));
         let inner = Inner {
             data: t("data")?,
