@@ -264,43 +264,11 @@ pub async fn run_daemon(
         // Start everything due.
         let now = Utc::now();
         let rt = daemon.runtime();
-        for c in rt.connectors.iter().filter(|c| c.config.enabled) {
-            let id = &c.config.id;
-            let Some(plan) = plans.get_mut(id) else {
-                continue;
-            };
-            let Some(due) = plan.due(now) else { continue };
-            if due > now {
-                continue;
-            }
-            let fired_by_cron = plan.next_fire.is_some_and(|f| f <= now) || plan.catch_up;
-            if fired_by_cron {
-                plan.next_fire = c.config.schedule.next_after(c.timezone, now);
-                plan.catch_up = false;
-                // A new cron fire replaces a pending retry.
-                plan.retry_at = None;
-                if let Err(e) = daemon.store.set_last_fire(id, now) {
-                    tracing::warn!(connector = %id, error = %e, "could not persist the last fire time");
-                }
-            } else {
-                plan.retry_at = None;
-            }
-            if active.contains(id) {
-                tracing::info!(connector = %id, "previous run still in progress; this fire is skipped");
-                continue;
-            }
-            active.insert(id.clone());
-            let p = plan.clone();
-            daemon.with_status(id, |s| {
-                s.running = true;
-                s.next_fire = p.next_fire;
-                s.next_retry = None;
-            });
+        for c in take_due(&daemon, &rt, &mut plans, &mut active, now) {
             let d = daemon.clone();
-            let c = c.clone();
             let sem = semaphore.clone();
             let config = rt.config.clone();
-            let task_connector = id.clone();
+            let task_connector = c.config.id.clone();
             let handle = running.spawn(async move {
                 let _permit = sem.acquire_owned().await;
                 let id = c.config.id.clone();
@@ -390,6 +358,60 @@ pub async fn run_daemon(
     daemon.store.flush()?;
     tracing::info!("daemon stopped");
     Ok(())
+}
+
+/// Advances the plans of every connector due at `now`: a cron fire moves
+/// `next_fire` on (and persists the fire), a due retry is consumed. Returns
+/// the connectors to start now (marked running in `active` and `/status`).
+/// A connector whose previous run is still active is skipped for this fire;
+/// its `/status` still shows the new next fire.
+fn take_due(
+    daemon: &Daemon,
+    rt: &Runtime,
+    plans: &mut BTreeMap<String, Plan>,
+    active: &mut std::collections::BTreeSet<String>,
+    now: DateTime<Utc>,
+) -> Vec<ResolvedConnector> {
+    let mut start = Vec::new();
+    for c in rt.connectors.iter().filter(|c| c.config.enabled) {
+        let id = &c.config.id;
+        let Some(plan) = plans.get_mut(id) else {
+            continue;
+        };
+        let Some(due) = plan.due(now) else { continue };
+        if due > now {
+            continue;
+        }
+        let fired_by_cron = plan.next_fire.is_some_and(|f| f <= now) || plan.catch_up;
+        if fired_by_cron {
+            plan.next_fire = c.config.schedule.next_after(c.timezone, now);
+            plan.catch_up = false;
+            // A new cron fire replaces a pending retry.
+            plan.retry_at = None;
+            if let Err(e) = daemon.store.set_last_fire(id, now) {
+                tracing::warn!(connector = %id, error = %e, "could not persist the last fire time");
+            }
+        } else {
+            plan.retry_at = None;
+        }
+        let p = plan.clone();
+        if active.contains(id) {
+            tracing::info!(connector = %id, "previous run still in progress; this fire is skipped");
+            daemon.with_status(id, |s| {
+                s.next_fire = p.next_fire;
+                s.next_retry = p.retry_at;
+            });
+            continue;
+        }
+        active.insert(id.clone());
+        daemon.with_status(id, |s| {
+            s.running = true;
+            s.next_fire = p.next_fire;
+            s.next_retry = None;
+        });
+        start.push(c.clone());
+    }
+    start
 }
 
 type RunResult = (String, Result<RunRecord, String>, bool);
@@ -608,6 +630,68 @@ mod tests {
         assert_eq!(
             (from.to_string(), to.to_string()),
             ("2026-05-25".into(), "2026-06-11".into())
+        );
+    }
+
+    fn test_daemon(dir: &std::path::Path, c: &ResolvedConnector) -> Daemon {
+        let cfg = crate::config::parse("", "t.toml").unwrap();
+        Daemon {
+            store: Store::open(dir).unwrap(),
+            metrics: Arc::new(Metrics::default()),
+            shutdown: Arc::new(AtomicBool::new(false)),
+            runtime: RwLock::new(Arc::new(Runtime {
+                config: cfg,
+                connectors: vec![c.clone()],
+            })),
+            status: Mutex::new(BTreeMap::new()),
+            started_at: Utc::now(),
+            config_path: dir.join("t.toml"),
+            host_exe: PathBuf::from("reckon"),
+        }
+    }
+
+    #[test]
+    fn a_fire_skipped_because_the_previous_run_is_active_still_moves_next_fire_in_status() {
+        let c = connector("0 6 * * *");
+        let dir = tempfile::tempdir().unwrap();
+        let daemon = test_daemon(dir.path(), &c);
+        // 06:00 Berlin: the fire is due now.
+        let now: DateTime<Utc> = "2026-06-10T04:00:00Z".parse().unwrap();
+        let mut plans = BTreeMap::from([(
+            "net".to_string(),
+            Plan {
+                next_fire: Some(now),
+                catch_up: false,
+                retry_at: None,
+                attempts: 0,
+            },
+        )]);
+        daemon.status.lock().unwrap().insert(
+            "net".into(),
+            status_for(&c, plans.get("net"), None),
+        );
+        let rt = daemon.runtime();
+        // The previous run is still going: nothing starts...
+        let mut active = std::collections::BTreeSet::from(["net".to_string()]);
+        assert!(take_due(&daemon, &rt, &mut plans, &mut active, now).is_empty());
+        // ...but the plan and /status both show tomorrow's fire, not the skipped one.
+        let tomorrow: DateTime<Utc> = "2026-06-11T04:00:00Z".parse().unwrap();
+        assert_eq!(plans["net"].next_fire, Some(tomorrow));
+        let st = daemon.status_snapshot();
+        assert_eq!(st[0].next_fire, Some(tomorrow));
+        assert!(!st[0].running);
+
+        // Not active: the fire starts a run and marks it running.
+        let later = tomorrow;
+        let mut active = std::collections::BTreeSet::new();
+        let started = take_due(&daemon, &rt, &mut plans, &mut active, later);
+        assert_eq!(started.len(), 1);
+        assert!(active.contains("net"));
+        let st = daemon.status_snapshot();
+        assert!(st[0].running);
+        assert_eq!(
+            st[0].next_fire,
+            Some("2026-06-12T04:00:00Z".parse().unwrap())
         );
     }
 
