@@ -519,12 +519,30 @@ fn looks_unsubstituted(v: &str) -> bool {
         || (t.starts_with('#') && t.ends_with('#') && t.len() > 2)
 }
 
-/// Builds the input from parameters (name → value, first occurrence wins).
+/// How far in the future a postback's timestamp may be (clock skew between
+/// the network and us); later is a 400.
+pub const MAX_FUTURE_SKEW: chrono::Duration = chrono::Duration::days(1);
+
+/// The accepted parameter names of a field, as the 400 messages list them.
+pub fn accepted_names(field: &str) -> String {
+    ALIASES
+        .iter()
+        .find(|(f, _)| *f == field)
+        .map(|(_, names)| names.join(", "))
+        .unwrap_or_default()
+}
+
+/// Builds the input from parameters. A field given twice with different
+/// values (one name repeated, or two of its names) is refused: which one the
+/// network meant is unknown. A timestamp more than [`MAX_FUTURE_SKEW`] after
+/// `now` is refused.
 pub fn parse_input(
     params: &[(String, String)],
     cfg: &PostbackConfig,
+    now: DateTime<Utc>,
 ) -> Result<PostbackInput, String> {
-    let mut by_field: HashMap<&'static str, &str> = HashMap::new();
+    // field → (value, the parameter name it came as)
+    let mut by_field: HashMap<&'static str, (&str, &str)> = HashMap::new();
     for (name, value) in params {
         let lower = name.to_ascii_lowercase();
         if lower == cfg.token_param || lower == cfg.signature_param {
@@ -545,13 +563,36 @@ pub fn parse_input(
                 "parameter `{name}` = {value:?} looks like a macro the network did not substitute"
             ));
         }
-        by_field.entry(field).or_insert(value);
+        match by_field.get(field) {
+            Some((first, _)) if *first == value => {}
+            Some((first, first_name)) => {
+                let also = if first_name.eq_ignore_ascii_case(name) {
+                    String::new()
+                } else {
+                    format!(" (as `{first_name}` and `{name}`)")
+                };
+                return Err(format!(
+                    "parameter `{name}` is given more than once with different values{also}: {first:?} and {value:?}; send it once"
+                ));
+            }
+            None => {
+                by_field.insert(field, (value, name.as_str()));
+            }
+        }
     }
+    let by_field: HashMap<&'static str, &str> =
+        by_field.into_iter().map(|(f, (v, _))| (f, v)).collect();
     let text = |f: &str| by_field.get(f).map(|s| (*s).to_owned());
     let click_id = text("click_id");
     let key = text("transaction_id")
         .or_else(|| click_id.clone())
-        .ok_or("transaction_id is required (or click_id); accepted names: transaction_id, txn_id, tid, conversion_id, action_id, click_id, clickid")?;
+        .ok_or_else(|| {
+            format!(
+                "transaction_id is required (or a click id); accepted names: {}; click id: {}",
+                accepted_names("transaction_id"),
+                accepted_names("click_id")
+            )
+        })?;
     if key.len() > 256 {
         return Err("transaction_id is longer than 256 characters".into());
     }
@@ -584,6 +625,16 @@ pub fn parse_input(
         .get("timestamp")
         .map(|s| parse_time(s))
         .transpose()?;
+    if let Some(t) = occurred_at {
+        if t > now + MAX_FUTURE_SKEW {
+            return Err(format!(
+                "timestamp {} is more than {} hours in the future (server time {})",
+                t.to_rfc3339(),
+                MAX_FUTURE_SKEW.num_hours(),
+                now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+            ));
+        }
+    }
     Ok(PostbackInput {
         key,
         click_id,
@@ -661,7 +712,12 @@ pub fn merge(
         .clone()
         .or_else(|| existing.map(|e| e.partner_id.clone()))
         .or_else(|| cfg.default_partner_id.clone())
-        .ok_or("partner_id is required (partner_id, affiliate_id, affid, aff_id, publisher_id) or set default_partner_id")?;
+        .ok_or_else(|| {
+            format!(
+                "partner_id is required for a new conversion; accepted names: {} (or set default_partner_id)",
+                accepted_names("partner_id")
+            )
+        })?;
     let pick = |new: &Option<String>, old: Option<&Option<String>>| {
         new.clone().or_else(|| old.cloned().flatten())
     };
@@ -1097,7 +1153,7 @@ async fn handle(
             )
         }
     }
-    let input = match parse_input(&params, &endpoint.cfg) {
+    let input = match parse_input(&params, &endpoint.cfg, Utc::now()) {
         Ok(i) => i,
         Err(e) => {
             return reply(
@@ -1177,6 +1233,10 @@ mod tests {
         }
     }
 
+    fn now() -> DateTime<Utc> {
+        "2026-11-28T12:00:00Z".parse().unwrap()
+    }
+
     fn params(q: &str) -> Vec<(String, String)> {
         form_pairs(q.as_bytes())
     }
@@ -1186,6 +1246,7 @@ mod tests {
         let i = parse_input(
             &params("TransAction_ID=t1&oid=A-1&sale_amount=12,50&payout=1.25&currency=eur&status=approved&affid=p9&event=lead&ts=1764000000&utm_source=x&sub2=ignored&token=s3cret"),
             &cfg(),
+            now(),
         )
         .unwrap();
         assert_eq!(i.key, "t1");
@@ -1202,7 +1263,7 @@ mod tests {
 
     #[test]
     fn bad_parameters_are_explained() {
-        let e = |q: &str| parse_input(&params(q), &cfg()).unwrap_err();
+        let e = |q: &str| parse_input(&params(q), &cfg(), now()).unwrap_err();
         assert!(e("order_id=1").contains("transaction_id is required"));
         assert!(e("transaction_id={transaction_id}").contains("did not substitute"));
         assert!(e("tid=1&amount=abc").contains("amount \"abc\" is not a decimal"));
@@ -1216,7 +1277,7 @@ mod tests {
     fn merge_keeps_stored_fields_and_is_stable_on_replay() {
         let now = Utc::now();
         let c = cfg();
-        let first = parse_input(&params("tid=t1&amount=10&affid=p1"), &c).unwrap();
+        let first = parse_input(&params("tid=t1&amount=10&affid=p1"), &c, now).unwrap();
         let a = merge(None, &first, &c, now).unwrap();
         assert_eq!(a.status, ConversionStatus::Pending);
         assert_eq!(a.sale_amount, Some(Money::new(Decimal::from(10), "USD")));
@@ -1224,14 +1285,14 @@ mod tests {
         let later = now + chrono::Duration::minutes(5);
         assert_eq!(merge(Some(&a), &first, &c, later).unwrap(), a);
         // A status-only update keeps the amount and partner.
-        let upd = parse_input(&params("tid=t1&status=reversed"), &c).unwrap();
+        let upd = parse_input(&params("tid=t1&status=reversed"), &c, now).unwrap();
         let b = merge(Some(&a), &upd, &c, later).unwrap();
         assert_eq!(b.status, ConversionStatus::Reversed);
         assert_eq!(b.status_changed_at, Some(later));
         assert_eq!(b.sale_amount, a.sale_amount);
         assert_eq!(b.partner_id, "p1");
         // A new conversion without a partner is refused.
-        let no_partner = parse_input(&params("tid=t2"), &c).unwrap();
+        let no_partner = parse_input(&params("tid=t2"), &c, now).unwrap();
         assert!(merge(None, &no_partner, &c, now)
             .unwrap_err()
             .contains("partner_id"));
@@ -1279,5 +1340,67 @@ mod tests {
                               secrt = 1"#,
         );
         assert!(bad.is_err());
+    }
+
+    #[test]
+    fn the_missing_key_messages_list_every_accepted_name() {
+        let e = parse_input(&params("order_id=1"), &cfg(), now()).unwrap_err();
+        for (field, names) in ALIASES {
+            if *field == "transaction_id" || *field == "click_id" {
+                for n in *names {
+                    assert!(e.contains(n), "{n} missing from: {e}");
+                }
+            }
+        }
+        let i = parse_input(&params("tid=t9"), &cfg(), now()).unwrap();
+        let e = merge(None, &i, &cfg(), now()).unwrap_err();
+        for (field, names) in ALIASES {
+            if *field == "partner_id" {
+                for n in *names {
+                    assert!(e.contains(n), "{n} missing from: {e}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_field_given_twice_with_different_values_is_refused() {
+        let e = |q: &str| parse_input(&params(q), &cfg(), now());
+        let err = e("transaction_id=t11&transaction_id=t12&affid=p").unwrap_err();
+        assert!(err.contains("`transaction_id` is given more than once"), "{err}");
+        assert!(err.contains("\"t11\" and \"t12\""), "{err}");
+        let err = e("tid=t11&transaction_id=t12").unwrap_err();
+        assert!(err.contains("as `tid` and `transaction_id`"), "{err}");
+        // The same value twice is not ambiguous.
+        assert_eq!(e("tid=t11&transaction_id=t11").unwrap().key, "t11");
+    }
+
+    #[test]
+    fn a_timestamp_more_than_a_day_ahead_is_refused() {
+        let e = |q: &str| parse_input(&params(q), &cfg(), now());
+        let err = e("tid=1&timestamp=2099-01-01T00:00:00Z").unwrap_err();
+        assert!(err.contains("in the future"), "{err}");
+        // Clock skew within a day is accepted.
+        assert!(e("tid=1&timestamp=2026-11-29T11:00:00Z").is_ok());
+        assert!(e("tid=1&timestamp=2026-11-29T12:00:01Z").is_err());
+    }
+
+    /// README's parameter table lists exactly the names the parser accepts.
+    #[test]
+    fn readme_lists_every_accepted_parameter_name() {
+        let readme = include_str!("../../../README.md");
+        let start = readme
+            .find("## Postbacks (server-to-server conversions)")
+            .unwrap();
+        let section = &readme[start..];
+        let section = &section[..section[3..].find("\n## ").map_or(section.len(), |e| e + 3)];
+        for (_, names) in ALIASES {
+            for n in *names {
+                assert!(
+                    section.contains(&format!("`{n}`")),
+                    "README's postback table does not list `{n}`"
+                );
+            }
+        }
     }
 }
