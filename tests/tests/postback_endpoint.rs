@@ -260,4 +260,19 @@ async fn an_endpoint_whose_secret_cannot_be_resolved_answers_503_and_stores_noth
     assert!(!body.contains("RECKON_TEST_PB_SECRET_NEVER_SET"), "{body}");
     assert!(h.conversion("pb_nosecret", "t1").is_none());
     assert_eq!(counter("pb_nosecret", "misconfigured"), 1);
+    // Such an endpoint is listed as disabled (for `/status` and `/healthz`).
+    let mut cfg = endpoint("pb_nosecret", PostbackAuth::Token);
+    cfg.resolved_secret = None;
+    cfg.secret = SecretRef {
+        secret: "env:RECKON_TEST_PB_SECRET_NEVER_SET".into(),
+    };
+    let status = postback::Endpoints::new(vec![cfg]).status();
+    assert!(!status[0].enabled);
+    assert!(
+        status[0]
+            .error
+            .as_deref()
+            .is_some_and(|e| e.contains("RECKON_TEST_PB_SECRET_NEVER_SET")),
+        "{status:?}"
+    );
 }

@@ -38,6 +38,30 @@ pub struct Runtime {
     pub connectors: Vec<ResolvedConnector>,
 }
 
+impl Runtime {
+    /// Resolves a parsed config into what `reckon run` runs: connectors
+    /// against their plugins and postback endpoints with their secrets.
+    /// `reckon config check`, `reckon run` and SIGHUP all go through here, so
+    /// the daemon runs exactly what the check accepts. Every error of both is
+    /// returned, in file order.
+    pub fn resolve(mut config: Config) -> Result<Runtime, Vec<crate::config::ConfigError>> {
+        let connectors = crate::config::resolve::resolve_all(&config);
+        let postbacks = crate::server::postback::resolve_all(&config);
+        match (connectors, postbacks) {
+            (Ok(connectors), Ok(postbacks)) => {
+                config.postbacks = postbacks;
+                Ok(Runtime { config, connectors })
+            }
+            (c, p) => {
+                let mut errors = c.err().unwrap_or_default();
+                errors.extend(p.err().unwrap_or_default());
+                errors.sort_by_key(|e| (e.line.unwrap_or(usize::MAX), e.column.unwrap_or(0)));
+                Err(errors)
+            }
+        }
+    }
+}
+
 /// What `/status` shows for one connector.
 #[derive(Debug, Clone, Default, Serialize, serde::Deserialize, PartialEq)]
 pub struct ConnectorStatus {
@@ -86,6 +110,9 @@ pub struct Daemon {
     pub config_path: PathBuf,
     /// The `reckon` executable (subprocess isolation).
     pub host_exe: PathBuf,
+    /// The postback endpoints the server answers (replaced on SIGHUP with
+    /// the runtime).
+    pub postbacks: crate::server::postback::Endpoints,
 }
 
 impl Daemon {
@@ -219,6 +246,7 @@ pub async fn run_daemon(
     let mut sigint = signal(SignalKind::interrupt())?;
     let mut sighup = signal(SignalKind::hangup())?;
     let now = Utc::now();
+    let postbacks = crate::server::postback::Endpoints::new(runtime.config.postbacks.clone());
     let daemon = Arc::new(Daemon {
         store: store.clone(),
         metrics: crate::server::metrics::global(),
@@ -228,6 +256,7 @@ pub async fn run_daemon(
         started_at: now,
         config_path: config_path.clone(),
         host_exe: std::env::current_exe()?,
+        postbacks,
     });
 
     let mut plans: BTreeMap<String, Plan> = BTreeMap::new();
@@ -526,13 +555,15 @@ fn finish_run(
     }
 }
 
-/// SIGHUP: parse and resolve the config file again; on any error keep the
-/// old config and log every error.
+/// SIGHUP: parse and resolve the config file again (connectors and postback
+/// endpoints, as `reckon config check` does); on any error keep the old
+/// config and log every error. A valid config replaces connectors and
+/// postback endpoints together, and the log line names what changed.
 fn reload(daemon: &Daemon, plans: &mut BTreeMap<String, Plan>) {
     let path = &daemon.config_path;
     let new = crate::config::load(path)
         .map_err(|e| e.0)
-        .and_then(|cfg| crate::config::resolve::resolve_all(&cfg).map(|c| (cfg, c)));
+        .and_then(Runtime::resolve);
     match new {
         Err(errors) => {
             for e in &errors {
@@ -543,19 +574,46 @@ fn reload(daemon: &Daemon, plans: &mut BTreeMap<String, Plan>) {
                 "SIGHUP: the new config has errors; the old config keeps running"
             );
         }
-        Ok((config, connectors)) => {
+        Ok(runtime) => {
             let old = daemon.runtime();
-            if old.config.daemon.listen != config.daemon.listen
-                || old.config.daemon.data_dir != config.daemon.data_dir
+            if old.config.daemon.listen != runtime.config.daemon.listen
+                || old.config.daemon.data_dir != runtime.config.daemon.data_dir
             {
                 tracing::warn!(
                     "SIGHUP: `listen` and `data_dir` changes take effect after a restart"
                 );
             }
-            *daemon.runtime.write().unwrap_or_else(|p| p.into_inner()) =
-                Arc::new(Runtime { config, connectors });
+            let ids = |rt: &Runtime| -> std::collections::BTreeSet<String> {
+                rt.connectors.iter().map(|c| c.config.id.clone()).collect()
+            };
+            let (old_ids, new_ids) = (ids(&old), ids(&runtime));
+            let postbacks = runtime.config.postbacks.clone();
+            let changes = {
+                // Both swap under the runtime lock: nobody reading the
+                // runtime sees new connectors with old endpoints.
+                let mut rt = daemon.runtime.write().unwrap_or_else(|p| p.into_inner());
+                let changes = daemon.postbacks.replace(postbacks);
+                *rt = Arc::new(runtime);
+                changes
+            };
+            let list = |v: Vec<&String>| {
+                if v.is_empty() {
+                    "-".to_owned()
+                } else {
+                    v.into_iter().cloned().collect::<Vec<_>>().join(",")
+                }
+            };
             match install_plans(daemon, plans, Utc::now()) {
-                Ok(()) => tracing::info!(connectors = plans.len(), "SIGHUP: config reloaded"),
+                Ok(()) => tracing::info!(
+                    connectors = new_ids.len(),
+                    connectors_added = %list(new_ids.difference(&old_ids).collect()),
+                    connectors_removed = %list(old_ids.difference(&new_ids).collect()),
+                    postbacks = daemon.postbacks.status().len(),
+                    postbacks_added = %list(changes.added.iter().collect()),
+                    postbacks_removed = %list(changes.removed.iter().collect()),
+                    postbacks_changed = %list(changes.changed.iter().collect()),
+                    "SIGHUP: config reloaded"
+                ),
                 Err(e) => tracing::error!(error = %e, "SIGHUP: reload failed"),
             }
         }
@@ -647,6 +705,7 @@ mod tests {
             started_at: Utc::now(),
             config_path: dir.join("t.toml"),
             host_exe: PathBuf::from("reckon"),
+            postbacks: Default::default(),
         }
     }
 

@@ -51,7 +51,7 @@ use std::str::FromStr;
 use std::sync::{Arc, LazyLock, Mutex};
 
 /// `[[postbacks]]`: one postback endpoint.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PostbackConfig {
     /// The connector id the conversions are stored under (`/postback/<id>`).
@@ -92,6 +92,22 @@ pub struct PostbackConfig {
     pub default_event_type: String,
 }
 
+impl std::fmt::Debug for PostbackConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never the resolved secret's value.
+        f.debug_struct("PostbackConfig")
+            .field("id", &self.id)
+            .field("auth", &self.auth)
+            .field("secret", &self.secret)
+            .field("resolved", &self.resolved_secret.is_some())
+            .field("default_currency", &self.default_currency)
+            .field("default_partner_id", &self.default_partner_id)
+            .field("default_status", &self.default_status)
+            .field("default_event_type", &self.default_event_type)
+            .finish_non_exhaustive()
+    }
+}
+
 fn default_token_param() -> String {
     "token".into()
 }
@@ -123,11 +139,42 @@ pub enum PostbackAuth {
 }
 
 /// A secret reference: `{ secret = "env:NAME" }` or `{ secret = "file:/path" }`.
-#[derive(Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+///
+/// Deserialized with the same checks and messages as a connector's secret
+/// settings ([`crate::config::SecretRef::from_toml`]): a literal value is
+/// refused with a sentence saying how to write a reference.
+#[derive(Clone, PartialEq, Eq)]
 pub struct SecretRef {
     /// `env:NAME` or `file:/path`.
     pub secret: String,
+}
+
+impl<'de> Deserialize<'de> for SecretRef {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        let v = toml::Value::deserialize(d)?;
+        if !v.is_table() {
+            return Err(D::Error::custom(
+                "`secret` is a secret: write `secret = { secret = \"env:NAME\" }` or `{ secret = \"file:PATH\" }`, never the value itself",
+            ));
+        }
+        crate::config::SecretRef::from_toml(&v).map_err(D::Error::custom)?;
+        let secret = v
+            .get("secret")
+            .and_then(toml::Value::as_str)
+            .unwrap_or_default()
+            .to_owned();
+        Ok(SecretRef { secret })
+    }
+}
+
+impl SecretRef {
+    /// The reference as the config module reads it (`env:` / `file:`).
+    fn to_config_ref(&self) -> Result<crate::config::SecretRef, String> {
+        let mut t = toml::Table::new();
+        t.insert("secret".into(), toml::Value::String(self.secret.clone()));
+        crate::config::SecretRef::from_toml(&toml::Value::Table(t))
+    }
 }
 
 impl std::fmt::Debug for SecretRef {
@@ -152,92 +199,171 @@ pub enum PostbackError {
     Invalid { id: String, message: String },
 }
 
-/// Resolves `env:NAME` and `file:/path` secret references. Stand-in until the
-/// config module resolves secret references for every section.
-pub fn resolve_secret(reference: &str) -> Result<String, String> {
-    if let Some(name) = reference.strip_prefix("env:") {
-        std::env::var(name).map_err(|_| format!("environment variable {name} is not set"))
-    } else if let Some(path) = reference.strip_prefix("file:") {
-        std::fs::read_to_string(path)
-            .map(|s| s.trim_end_matches(['\n', '\r']).to_owned())
-            .map_err(|e| format!("cannot read {path}: {e}"))
-    } else {
-        Err("expected `env:NAME` or `file:/path`".into())
-    }
-}
-
 impl PostbackConfig {
-    /// Resolves the secret (unless already resolved) and checks the settings.
+    /// Resolves the secret (unless already resolved) from the environment or
+    /// a file (a relative path from the working directory) and checks the
+    /// settings. For endpoints built without a config file ([`router`]'s
+    /// callers); the daemon resolves through [`resolve_endpoints`].
     pub fn resolve(&mut self) -> Result<(), PostbackError> {
         self.validate()?;
         if self.resolved_secret.is_none() {
-            let value =
-                resolve_secret(&self.secret.secret).map_err(|message| PostbackError::Secret {
-                    id: self.id.clone(),
-                    reference: self.secret.secret.clone(),
-                    message,
-                })?;
+            let secret_error = |message: String| PostbackError::Secret {
+                id: self.id.clone(),
+                reference: self.secret.secret.clone(),
+                message,
+            };
+            let reader = crate::config::resolve::os_secret_reader(std::path::PathBuf::new());
+            let value = self
+                .secret
+                .to_config_ref()
+                .and_then(|r| reader(&r))
+                .map_err(secret_error)?;
             if value.is_empty() {
-                return Err(PostbackError::Secret {
-                    id: self.id.clone(),
-                    reference: self.secret.secret.clone(),
-                    message: "the secret is empty".into(),
-                });
+                return Err(secret_error("the secret is empty".into()));
             }
             self.resolved_secret = Some(value);
         }
         Ok(())
     }
 
-    /// Checks ids, defaults and names (not the secret).
-    pub fn validate(&self) -> Result<(), PostbackError> {
-        let invalid = |message: String| PostbackError::Invalid {
-            id: self.id.clone(),
-            message,
-        };
+    /// Every problem of the settings (not the secret), each with the key it
+    /// concerns.
+    pub fn problems(&self) -> Vec<(&'static str, String)> {
+        let mut out = Vec::new();
         if self.id.is_empty()
             || !self
                 .id
                 .chars()
                 .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
         {
-            return Err(invalid(
-                "id must be non-empty letters, digits, `_` or `-` (it is a URL path segment)"
-                    .into(),
+            out.push((
+                "id",
+                format!(
+                    "invalid postback id `{}`: use letters, digits, `_` or `-` (it is a URL path segment and the conversions' source)",
+                    self.id
+                ),
             ));
         }
         if let Some(c) = &self.default_currency {
             if plugin_api::currency::minor_unit_digits(&c.to_ascii_uppercase()).is_none() {
-                return Err(invalid(format!(
-                    "default_currency {c:?} is not an ISO-4217 code"
-                )));
+                out.push((
+                    "default_currency",
+                    format!("{c:?} is not an ISO-4217 currency code"),
+                ));
             }
         }
-        parse_status(&self.default_status).map_err(|e| invalid(format!("default_status: {e}")))?;
-        parse_event(&self.default_event_type).ok_or_else(|| {
-            invalid(format!(
-                "default_event_type {:?} is not sale, lead, signup, install or other",
-                self.default_event_type
-            ))
-        })?;
-        Ok(())
+        if let Err(e) = parse_status(&self.default_status) {
+            out.push(("default_status", e));
+        }
+        if parse_event(&self.default_event_type).is_none() {
+            out.push((
+                "default_event_type",
+                format!(
+                    "{:?} is not sale, lead, signup, install or other",
+                    self.default_event_type
+                ),
+            ));
+        }
+        out
+    }
+
+    /// Checks ids, defaults and names (not the secret): the first problem.
+    pub fn validate(&self) -> Result<(), PostbackError> {
+        match self.problems().into_iter().next() {
+            None => Ok(()),
+            Some((key, message)) => Err(PostbackError::Invalid {
+                id: self.id.clone(),
+                message: format!("{key}: {message}"),
+            }),
+        }
     }
 }
 
-/// Checks a whole `[[postbacks]]` list: each entry, unique ids, secrets resolvable.
-pub fn check_config(postbacks: &[PostbackConfig]) -> Result<(), PostbackError> {
-    let mut seen = HashSet::new();
-    for p in postbacks {
-        let mut p = p.clone();
-        p.resolve()?;
-        if !seen.insert(p.id.clone()) {
-            return Err(PostbackError::Invalid {
-                id: p.id,
-                message: "id appears twice in [[postbacks]]".into(),
-            });
+/// The `[[postbacks]]` checks of [`crate::config::parse`] (pure): each
+/// entry's settings, unique ids, and no id shared with a connector (both
+/// would store conversions under one `source`). `postbacks` pairs each entry
+/// with its index in the file; every problem is pushed with its file, line
+/// and column.
+pub fn check_semantics<'a>(
+    postbacks: &[(usize, PostbackConfig)],
+    connector_ids: impl IntoIterator<Item = &'a str>,
+    map: &crate::config::SourceMap,
+    errors: &mut Vec<crate::config::ConfigError>,
+) {
+    let connectors: Vec<&str> = connector_ids.into_iter().collect();
+    let mut seen: HashMap<&str, usize> = HashMap::new();
+    for (i, p) in postbacks {
+        let path = |k: &str| format!("postbacks[{i}].{k}");
+        for (key, message) in p.problems() {
+            errors.push(map.error(&path(key), message));
+        }
+        if let Some(prev) = seen.insert(&p.id, *i) {
+            errors.push(map.error(
+                &path("id"),
+                format!(
+                    "duplicate postback id `{}` (also `postbacks[{prev}]`); ids must be unique",
+                    p.id
+                ),
+            ));
+        }
+        if let Some(c) = connectors.iter().position(|c| *c == p.id) {
+            errors.push(map.error(
+                &path("id"),
+                format!(
+                    "postback id `{}` is also the id of `connectors[{c}]`: both would store conversions under the source `{}`; give the endpoint its own id (e.g. `{}_s2s`)",
+                    p.id, p.id, p.id
+                ),
+            ));
         }
     }
-    Ok(())
+}
+
+/// Resolves every endpoint's secret with `read_secret` (the same reader, and
+/// so the same rules, as connectors' secrets). Every error is returned, with
+/// file, line and column. `cfg` comes from [`crate::config::parse`], so its
+/// `postbacks[i]` is the file's `[[postbacks]]` number `i`.
+pub fn resolve_endpoints(
+    cfg: &crate::config::Config,
+    read_secret: crate::config::resolve::SecretReader<'_>,
+) -> Result<Vec<PostbackConfig>, Vec<crate::config::ConfigError>> {
+    let mut out = Vec::new();
+    let mut errors = Vec::new();
+    for (i, p) in cfg.postbacks.iter().enumerate() {
+        let path = format!("postbacks[{i}].secret");
+        let value = p.secret.to_config_ref().and_then(|r| {
+            read_secret(&r).map_err(|m| format!("secret not resolvable: {m}"))
+        });
+        match value {
+            Ok(v) if v.is_empty() => errors.push(
+                cfg.source
+                    .error(&path, format!("secret `{}` is empty", p.secret.secret)),
+            ),
+            Ok(v) => {
+                let mut p = p.clone();
+                p.resolved_secret = Some(v);
+                out.push(p);
+            }
+            Err(m) => errors.push(cfg.source.error(&path, m)),
+        }
+    }
+    if errors.is_empty() {
+        Ok(out)
+    } else {
+        Err(errors)
+    }
+}
+
+/// [`resolve_endpoints`] with the OS: environment variables, and files
+/// relative to the config file's directory.
+pub fn resolve_all(
+    cfg: &crate::config::Config,
+) -> Result<Vec<PostbackConfig>, Vec<crate::config::ConfigError>> {
+    let base = std::path::Path::new(&cfg.source.file)
+        .parent()
+        .map(std::path::Path::to_path_buf)
+        .unwrap_or_default();
+    let reader = crate::config::resolve::os_secret_reader(base);
+    resolve_endpoints(cfg, &reader)
 }
 
 /// State the postback routes need.
@@ -999,42 +1125,138 @@ fn write_batch(store: &Store, jobs: Vec<Job>) {
 // Routes
 // ---------------------------------------------------------------------------
 
+#[derive(Debug, Clone)]
 struct Endpoint {
     cfg: Arc<PostbackConfig>,
     /// `Err` when the secret could not be resolved: the endpoint answers 503.
     secret: Result<String, String>,
 }
 
+impl Endpoint {
+    fn new(mut cfg: PostbackConfig) -> Endpoint {
+        let secret = match cfg.resolve() {
+            Ok(()) => Ok(cfg.resolved_secret.clone().unwrap_or_default()),
+            Err(e) => {
+                tracing::error!(connector = %cfg.id, error = %e, "postback endpoint disabled");
+                Err(e.to_string())
+            }
+        };
+        Endpoint {
+            cfg: Arc::new(cfg),
+            secret,
+        }
+    }
+}
+
+/// What `/status` shows for one postback endpoint.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct EndpointStatus {
+    /// The endpoint id (`/postback/<id>`, the conversions' source).
+    pub id: String,
+    /// `token` or `hmac`.
+    pub auth: String,
+    /// False when the endpoint answers 503 (its secret could not be resolved).
+    pub enabled: bool,
+    /// Why it is disabled.
+    pub error: Option<String>,
+}
+
+/// Which endpoints a [`Endpoints::replace`] added, removed or changed (ids).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EndpointChanges {
+    /// New ids.
+    pub added: Vec<String>,
+    /// Ids no longer configured (they answer 404 from now on).
+    pub removed: Vec<String>,
+    /// Ids whose settings or secret changed.
+    pub changed: Vec<String>,
+}
+
+/// The configured endpoints, shared by the routes and replaced as a whole
+/// when the daemon reloads its config (SIGHUP). Requests already past the
+/// lookup finish with the endpoint they started with.
+#[derive(Debug, Clone, Default)]
+pub struct Endpoints(Arc<std::sync::RwLock<Arc<BTreeMap<String, Endpoint>>>>);
+
+impl Endpoints {
+    /// Endpoints from configs; a config whose secret is not resolved yet is
+    /// resolved here ([`PostbackConfig::resolve`]) and, if that fails, the
+    /// endpoint is disabled (503) and shown so in [`Endpoints::status`].
+    pub fn new(configs: Vec<PostbackConfig>) -> Endpoints {
+        let e = Endpoints::default();
+        e.replace(configs);
+        e
+    }
+
+    fn build(configs: Vec<PostbackConfig>) -> BTreeMap<String, Endpoint> {
+        configs
+            .into_iter()
+            .map(|cfg| (cfg.id.clone(), Endpoint::new(cfg)))
+            .collect()
+    }
+
+    fn current(&self) -> Arc<BTreeMap<String, Endpoint>> {
+        self.0.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Replaces every endpoint at once and says what changed.
+    pub fn replace(&self, configs: Vec<PostbackConfig>) -> EndpointChanges {
+        let new = Endpoints::build(configs);
+        let mut guard = self.0.write().unwrap_or_else(|p| p.into_inner());
+        let old = guard.clone();
+        let mut changes = EndpointChanges::default();
+        for (id, e) in &new {
+            match old.get(id) {
+                None => changes.added.push(id.clone()),
+                Some(o) if o.cfg != e.cfg || o.secret != e.secret => {
+                    changes.changed.push(id.clone())
+                }
+                Some(_) => {}
+            }
+        }
+        changes.removed = old
+            .keys()
+            .filter(|id| !new.contains_key(*id))
+            .cloned()
+            .collect();
+        *guard = Arc::new(new);
+        changes
+    }
+
+    /// Every endpoint, in id order, with whether it answers.
+    pub fn status(&self) -> Vec<EndpointStatus> {
+        self.current()
+            .values()
+            .map(|e| EndpointStatus {
+                id: e.cfg.id.clone(),
+                auth: match e.cfg.auth {
+                    PostbackAuth::Token => "token".into(),
+                    PostbackAuth::Hmac => "hmac".into(),
+                },
+                enabled: e.secret.is_ok(),
+                error: e.secret.as_ref().err().cloned(),
+            })
+            .collect()
+    }
+}
+
 struct Shared {
-    endpoints: HashMap<String, Endpoint>,
+    endpoints: Endpoints,
     writer: tokio::sync::mpsc::UnboundedSender<Job>,
 }
 
-/// The postback routes (`/postback/{id}`, GET and POST).
+/// The postback routes (`/postback/{id}`, GET and POST) over a fixed list of
+/// endpoints.
 pub fn router(state: PostbackState) -> axum::Router {
-    let endpoints = state
-        .postbacks
-        .into_iter()
-        .map(|mut cfg| {
-            let secret = match cfg.resolve() {
-                Ok(()) => Ok(cfg.resolved_secret.clone().unwrap_or_default()),
-                Err(e) => {
-                    tracing::error!(connector = %cfg.id, error = %e, "postback endpoint disabled");
-                    Err(e.to_string())
-                }
-            };
-            (
-                cfg.id.clone(),
-                Endpoint {
-                    cfg: Arc::new(cfg),
-                    secret,
-                },
-            )
-        })
-        .collect();
+    router_with(state.store, Endpoints::new(state.postbacks))
+}
+
+/// The postback routes over a shared [`Endpoints`] that the caller may
+/// replace later (the daemon does on SIGHUP).
+pub fn router_with(store: Store, endpoints: Endpoints) -> axum::Router {
     let shared = Arc::new(Shared {
         endpoints,
-        writer: spawn_writer(state.store),
+        writer: spawn_writer(store),
     });
     axum::Router::new()
         .route("/postback/{id}", get(handle).post(handle))
@@ -1099,7 +1321,8 @@ async fn handle(
     body: Bytes,
 ) -> Response {
     use serde_json::json;
-    let Some(endpoint) = shared.endpoints.get(&id) else {
+    let endpoints = shared.endpoints.current();
+    let Some(endpoint) = endpoints.get(&id).cloned() else {
         return reply(
             "unknown",
             Outcome::UnknownConnector,
@@ -1110,7 +1333,7 @@ async fn handle(
     let secret = match &endpoint.secret {
         Ok(s) => s,
         // The reason (which secret reference failed) is in the daemon's log
-        // from start-up; callers only learn that it is the server's fault.
+        // and `/status`; callers only learn that it is the server's fault.
         Err(_) => {
             return reply(
                 &id,
@@ -1329,9 +1552,9 @@ mod tests {
         .unwrap();
         assert_eq!(c.auth, PostbackAuth::Hmac);
         c.validate().unwrap();
-        let err = check_config(&[c]).unwrap_err().to_string();
+        let err = c.clone().resolve().unwrap_err().to_string();
         assert!(
-            err.contains("RECKON_TEST_PB_SECRET_UNSET is not set"),
+            err.contains("`RECKON_TEST_PB_SECRET_UNSET` is not set"),
             "{err}"
         );
         let bad: Result<PostbackConfig, _> = toml::from_str(
@@ -1383,6 +1606,82 @@ mod tests {
         // Clock skew within a day is accepted.
         assert!(e("tid=1&timestamp=2026-11-29T11:00:00Z").is_ok());
         assert!(e("tid=1&timestamp=2026-11-29T12:00:01Z").is_err());
+    }
+
+    /// Every `[[postbacks]]` problem of a file at once, each with file, line,
+    /// column and key (QA: one error per run, no position, serde's type
+    /// name for a literal secret, a connector's id accepted silently).
+    #[test]
+    fn config_errors_are_all_reported_with_their_position() {
+        let text = r#"[[connectors]]
+id = "ex"
+plugin = "example"
+schedule = "0 6 * * *"
+
+[[postbacks]]
+id = "Bad ID"
+secret = { secret = "env:A" }
+default_currency = "usdx"
+default_status = "approvd"
+default_event_type = "purchasex"
+
+[[postbacks]]
+id = "ex"
+secret = { secret = "env:A" }
+
+[[postbacks]]
+id = "lit"
+secret = "plain"
+
+[[postbacks]]
+id = "dup"
+secret = { secret = "env:B" }
+
+[[postbacks]]
+id = "dup"
+secret = { secret = "env:B" }
+
+[[postbacks]]
+id = "vault"
+secret = { secret = "vault:B" }
+"#;
+        let err = crate::config::parse(text, "pb.toml").unwrap_err();
+        insta::assert_snapshot!(err.to_string());
+    }
+
+    #[test]
+    fn secrets_resolve_like_connector_secrets_and_every_failure_is_reported() {
+        let text = r#"[[postbacks]]
+id = "a"
+secret = { secret = "env:SET" }
+
+[[postbacks]]
+id = "b"
+secret = { secret = "env:UNSET" }
+
+[[postbacks]]
+id = "c"
+secret = { secret = "file:empty.key" }
+"#;
+        let cfg = crate::config::parse(text, "conf/pb.toml").unwrap();
+        let reader = |r: &crate::config::SecretRef| match r {
+            crate::config::SecretRef::Env(n) if n == "SET" => Ok("s3cret".to_string()),
+            crate::config::SecretRef::Env(n) => Err(format!("environment variable `{n}` is not set")),
+            crate::config::SecretRef::File(_) => Ok(String::new()),
+        };
+        let errors = resolve_endpoints(&cfg, &reader).unwrap_err();
+        let text = crate::config::ConfigErrors(errors).to_string();
+        assert_eq!(
+            text,
+            "conf/pb.toml:7:10: `postbacks[1].secret`: secret not resolvable: environment variable `UNSET` is not set\n\
+             conf/pb.toml:11:10: `postbacks[2].secret`: secret `file:empty.key` is empty"
+        );
+        let one = "[[postbacks]]\nid = \"a\"\nsecret = { secret = \"env:SET\" }\n";
+        let cfg = crate::config::parse(one, "pb.toml").unwrap();
+        let ok = resolve_endpoints(&cfg, &reader).unwrap();
+        assert_eq!(ok[0].resolved_secret.as_deref(), Some("s3cret"));
+        // The resolved value never shows in Debug output.
+        assert!(!format!("{:?}", ok[0]).contains("s3cret"));
     }
 
     /// README's parameter table lists exactly the names the parser accepts.
