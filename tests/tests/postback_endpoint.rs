@@ -142,12 +142,26 @@ async fn bad_requests_get_a_reason_and_are_counted() {
         ),
         ("tid={transaction_id}&affid=p", "did not substitute"),
         ("tid=b&amount=5", "partner_id is required"),
+        // The 400s list every accepted name (README's table too).
+        ("affid=p&amount=1", "actionid"),
+        ("affid=p&amount=1", "irclickid"),
+        ("tid=c&amount=5", "mediapartnerid"),
+        // A repeated parameter with different values is ambiguous.
+        (
+            "transaction_id=t11&transaction_id=t12&affid=p&amount=1",
+            "parameter `transaction_id` is given more than once",
+        ),
+        // A conversion from the future is a broken macro or clock.
+        (
+            "tid=d&affid=p&amount=1&timestamp=2099-01-01T00:00:00Z",
+            "in the future",
+        ),
     ] {
         let (status, body) = h.get(&format!("/postback/pb_bad?{q}&token=s3cret")).await;
         assert_eq!(status, 400, "{q}: {body}");
         assert!(body.contains(reason), "{q}: {body}");
     }
-    assert_eq!(counter("pb_bad", "bad_request"), 4);
+    assert_eq!(counter("pb_bad", "bad_request"), 9);
     assert_eq!(
         h.store
             .count_records(RecordKind::Conversion, Some("pb_bad")),
@@ -246,4 +260,19 @@ async fn an_endpoint_whose_secret_cannot_be_resolved_answers_503_and_stores_noth
     assert!(!body.contains("RECKON_TEST_PB_SECRET_NEVER_SET"), "{body}");
     assert!(h.conversion("pb_nosecret", "t1").is_none());
     assert_eq!(counter("pb_nosecret", "misconfigured"), 1);
+    // Such an endpoint is listed as disabled (for `/status` and `/healthz`).
+    let mut cfg = endpoint("pb_nosecret", PostbackAuth::Token);
+    cfg.resolved_secret = None;
+    cfg.secret = SecretRef {
+        secret: "env:RECKON_TEST_PB_SECRET_NEVER_SET".into(),
+    };
+    let status = postback::Endpoints::new(vec![cfg]).status();
+    assert!(!status[0].enabled);
+    assert!(
+        status[0]
+            .error
+            .as_deref()
+            .is_some_and(|e| e.contains("RECKON_TEST_PB_SECRET_NEVER_SET")),
+        "{status:?}"
+    );
 }

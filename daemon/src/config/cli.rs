@@ -42,8 +42,10 @@ pub fn check(
             return ExitCode::FAILURE;
         }
     };
-    let connectors = match super::resolve::resolve_all(&cfg) {
-        Ok(c) => c,
+    // The same resolution as `reckon run` and SIGHUP (connectors and
+    // postback endpoints): what passes here, the daemon runs.
+    let runtime = match crate::schedule::Runtime::resolve(cfg) {
+        Ok(r) => r,
         Err(e) => {
             let n = e.len();
             let _ = writeln!(err, "{}", super::ConfigErrors(e));
@@ -55,11 +57,7 @@ pub fn check(
             return ExitCode::FAILURE;
         }
     };
-    if let Err(e) = crate::server::postback::check_config(&cfg.postbacks) {
-        let _ = writeln!(err, "{}: [[postbacks]]: {e}", config.display());
-        let _ = writeln!(err, "{}: 1 error(s); nothing was started", config.display());
-        return ExitCode::FAILURE;
-    }
+    let (cfg, connectors) = (&runtime.config, &runtime.connectors);
     let _ = writeln!(
         out,
         "{}: ok ({} connector(s); data_dir {}, plugin_dir {}, listen {}, reporting timezone {})",
@@ -71,7 +69,7 @@ pub fn check(
         cfg.daemon.timezone
     );
     let now = Utc::now();
-    for c in &connectors {
+    for c in connectors {
         let m = &c.plugin.manifest;
         let _ = writeln!(
             out,

@@ -305,6 +305,7 @@ pub fn parse(text: &str, file: &str) -> Result<Config, ConfigErrors> {
     };
     // (connector, its index in the file) for the checks below.
     let mut connectors: Vec<(usize, ConnectorConfig)> = Vec::new();
+    let mut postbacks: Vec<(usize, crate::server::postback::PostbackConfig)> = Vec::new();
     for (key, item) in root.iter() {
         match key {
             "daemon" => {
@@ -335,7 +336,7 @@ pub fn parse(text: &str, file: &str) -> Result<Config, ConfigErrors> {
                         }
                         _ => {
                             if let Some(p) = de_section(it, &path, &map, &mut errors) {
-                                cfg.postbacks.push(p);
+                                postbacks.push((i, p));
                             }
                         }
                     }
@@ -360,6 +361,9 @@ pub fn parse(text: &str, file: &str) -> Result<Config, ConfigErrors> {
     }
 
     check_semantics(&cfg.daemon, &connectors, &map, &mut errors);
+    let connector_ids = connectors.iter().map(|(_, c)| c.id.as_str());
+    crate::server::postback::check_semantics(&postbacks, connector_ids, &map, &mut errors);
+    cfg.postbacks = postbacks.into_iter().map(|(_, p)| p).collect();
     cfg.connectors = connectors.into_iter().map(|(_, c)| c).collect();
 
     // Relative paths are relative to the config file.

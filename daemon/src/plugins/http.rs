@@ -516,6 +516,7 @@ impl HttpExecutor {
                 } => {
                     tracing::debug!(connector = %connector, label = %req.label, method = %req.method,
                         url = %log_url, status, elapsed_ms, attempt, "request answered");
+                    crate::server::metrics::global().http_response(&connector, status);
                     let can_retry = attempt < self.policy.max_retries;
                     let wait = if status == 429 && can_retry {
                         let w = retry_after(&headers, std::time::SystemTime::now())
@@ -557,6 +558,7 @@ impl HttpExecutor {
                     let message = self.redactor.redact(&message);
                     tracing::debug!(connector = %connector, label = %req.label, method = %req.method,
                         url = %log_url, error = %message, elapsed_ms, attempt, "request failed");
+                    crate::server::metrics::global().http_error(&connector);
                     let wait = (retry && req.idempotent && attempt < self.policy.max_retries)
                         .then(|| (backoff(&self.tuning, attempt), false));
                     (

@@ -256,6 +256,10 @@ pub struct SessionError {
     pub retryable: bool,
     /// What went wrong.
     pub message: String,
+    /// What the session did before it failed: pages committed, and requests
+    /// and retries counted per attempt, including attempts that never got a
+    /// response (connect errors, timeouts).
+    pub report: SessionReport,
 }
 
 /// Receives validated records with the checkpoint that covers them.

@@ -56,6 +56,7 @@ fn fail(connector: &str, kind: ErrorKind, retryable: bool, message: String) -> S
         kind,
         retryable,
         message,
+        report: SessionReport::default(),
     }
 }
 
@@ -169,6 +170,7 @@ pub async fn run(
         }
         Err(mut e) => {
             e.message = redactor.redact(&e.message);
+            e.report = driver.report.clone();
             tracing::warn!(plugin = %manifest.id, connector = %connector,
                 error = %e.message, retryable = e.retryable,
                 pages = driver.report.pages, dropped_records = driver.buffered.len(),

@@ -51,14 +51,20 @@ pub fn run(config: &Path, log_format: Option<&str>, _args: RunArgs) -> anyhow::R
         }
     };
     init_logging(log_format, Some(cfg.daemon.log_format));
-    let connectors = match crate::config::resolve::resolve_all(&cfg) {
-        Ok(c) => c,
+    // The same resolution as `reckon config check`: run refuses what check rejects.
+    let runtime = match super::Runtime::resolve(cfg) {
+        Ok(r) => r,
         Err(e) => {
-            eprintln!("{}", crate::config::ConfigErrors(e));
+            eprintln!("{}", crate::config::ConfigErrors(e.clone()));
+            eprintln!(
+                "{}: {} error(s); nothing was started",
+                config.display(),
+                e.len()
+            );
             return Ok(ExitCode::FAILURE);
         }
     };
-    let store = match crate::store::Store::open(&cfg.daemon.data_dir) {
+    let store = match crate::store::Store::open(&runtime.config.daemon.data_dir) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("error: {e}");
@@ -69,10 +75,6 @@ pub fn run(config: &Path, log_format: Option<&str>, _args: RunArgs) -> anyhow::R
         .worker_threads(2)
         .enable_all()
         .build()?;
-    let runtime = super::Runtime {
-        config: cfg,
-        connectors,
-    };
     rt.block_on(super::run_daemon(config.to_path_buf(), runtime, store))?;
     // Sessions stuck in a plugin step are not waited for beyond the grace period.
     rt.shutdown_timeout(std::time::Duration::from_secs(1));

@@ -38,6 +38,30 @@ pub struct Runtime {
     pub connectors: Vec<ResolvedConnector>,
 }
 
+impl Runtime {
+    /// Resolves a parsed config into what `reckon run` runs: connectors
+    /// against their plugins and postback endpoints with their secrets.
+    /// `reckon config check`, `reckon run` and SIGHUP all go through here, so
+    /// the daemon runs exactly what the check accepts. Every error of both is
+    /// returned, in file order.
+    pub fn resolve(mut config: Config) -> Result<Runtime, Vec<crate::config::ConfigError>> {
+        let connectors = crate::config::resolve::resolve_all(&config);
+        let postbacks = crate::server::postback::resolve_all(&config);
+        match (connectors, postbacks) {
+            (Ok(connectors), Ok(postbacks)) => {
+                config.postbacks = postbacks;
+                Ok(Runtime { config, connectors })
+            }
+            (c, p) => {
+                let mut errors = c.err().unwrap_or_default();
+                errors.extend(p.err().unwrap_or_default());
+                errors.sort_by_key(|e| (e.line.unwrap_or(usize::MAX), e.column.unwrap_or(0)));
+                Err(errors)
+            }
+        }
+    }
+}
+
 /// What `/status` shows for one connector.
 #[derive(Debug, Clone, Default, Serialize, serde::Deserialize, PartialEq)]
 pub struct ConnectorStatus {
@@ -86,6 +110,9 @@ pub struct Daemon {
     pub config_path: PathBuf,
     /// The `reckon` executable (subprocess isolation).
     pub host_exe: PathBuf,
+    /// The postback endpoints the server answers (replaced on SIGHUP with
+    /// the runtime).
+    pub postbacks: crate::server::postback::Endpoints,
 }
 
 impl Daemon {
@@ -219,6 +246,7 @@ pub async fn run_daemon(
     let mut sigint = signal(SignalKind::interrupt())?;
     let mut sighup = signal(SignalKind::hangup())?;
     let now = Utc::now();
+    let postbacks = crate::server::postback::Endpoints::new(runtime.config.postbacks.clone());
     let daemon = Arc::new(Daemon {
         store: store.clone(),
         metrics: crate::server::metrics::global(),
@@ -228,6 +256,7 @@ pub async fn run_daemon(
         started_at: now,
         config_path: config_path.clone(),
         host_exe: std::env::current_exe()?,
+        postbacks,
     });
 
     let mut plans: BTreeMap<String, Plan> = BTreeMap::new();
@@ -264,43 +293,11 @@ pub async fn run_daemon(
         // Start everything due.
         let now = Utc::now();
         let rt = daemon.runtime();
-        for c in rt.connectors.iter().filter(|c| c.config.enabled) {
-            let id = &c.config.id;
-            let Some(plan) = plans.get_mut(id) else {
-                continue;
-            };
-            let Some(due) = plan.due(now) else { continue };
-            if due > now {
-                continue;
-            }
-            let fired_by_cron = plan.next_fire.is_some_and(|f| f <= now) || plan.catch_up;
-            if fired_by_cron {
-                plan.next_fire = c.config.schedule.next_after(c.timezone, now);
-                plan.catch_up = false;
-                // A new cron fire replaces a pending retry.
-                plan.retry_at = None;
-                if let Err(e) = daemon.store.set_last_fire(id, now) {
-                    tracing::warn!(connector = %id, error = %e, "could not persist the last fire time");
-                }
-            } else {
-                plan.retry_at = None;
-            }
-            if active.contains(id) {
-                tracing::info!(connector = %id, "previous run still in progress; this fire is skipped");
-                continue;
-            }
-            active.insert(id.clone());
-            let p = plan.clone();
-            daemon.with_status(id, |s| {
-                s.running = true;
-                s.next_fire = p.next_fire;
-                s.next_retry = None;
-            });
+        for c in take_due(&daemon, &rt, &mut plans, &mut active, now) {
             let d = daemon.clone();
-            let c = c.clone();
             let sem = semaphore.clone();
             let config = rt.config.clone();
-            let task_connector = id.clone();
+            let task_connector = c.config.id.clone();
             let handle = running.spawn(async move {
                 let _permit = sem.acquire_owned().await;
                 let id = c.config.id.clone();
@@ -390,6 +387,60 @@ pub async fn run_daemon(
     daemon.store.flush()?;
     tracing::info!("daemon stopped");
     Ok(())
+}
+
+/// Advances the plans of every connector due at `now`: a cron fire moves
+/// `next_fire` on (and persists the fire), a due retry is consumed. Returns
+/// the connectors to start now (marked running in `active` and `/status`).
+/// A connector whose previous run is still active is skipped for this fire;
+/// its `/status` still shows the new next fire.
+fn take_due(
+    daemon: &Daemon,
+    rt: &Runtime,
+    plans: &mut BTreeMap<String, Plan>,
+    active: &mut std::collections::BTreeSet<String>,
+    now: DateTime<Utc>,
+) -> Vec<ResolvedConnector> {
+    let mut start = Vec::new();
+    for c in rt.connectors.iter().filter(|c| c.config.enabled) {
+        let id = &c.config.id;
+        let Some(plan) = plans.get_mut(id) else {
+            continue;
+        };
+        let Some(due) = plan.due(now) else { continue };
+        if due > now {
+            continue;
+        }
+        let fired_by_cron = plan.next_fire.is_some_and(|f| f <= now) || plan.catch_up;
+        if fired_by_cron {
+            plan.next_fire = c.config.schedule.next_after(c.timezone, now);
+            plan.catch_up = false;
+            // A new cron fire replaces a pending retry.
+            plan.retry_at = None;
+            if let Err(e) = daemon.store.set_last_fire(id, now) {
+                tracing::warn!(connector = %id, error = %e, "could not persist the last fire time");
+            }
+        } else {
+            plan.retry_at = None;
+        }
+        let p = plan.clone();
+        if active.contains(id) {
+            tracing::info!(connector = %id, "previous run still in progress; this fire is skipped");
+            daemon.with_status(id, |s| {
+                s.next_fire = p.next_fire;
+                s.next_retry = p.retry_at;
+            });
+            continue;
+        }
+        active.insert(id.clone());
+        daemon.with_status(id, |s| {
+            s.running = true;
+            s.next_fire = p.next_fire;
+            s.next_retry = None;
+        });
+        start.push(c.clone());
+    }
+    start
 }
 
 type RunResult = (String, Result<RunRecord, String>, bool);
@@ -504,13 +555,15 @@ fn finish_run(
     }
 }
 
-/// SIGHUP: parse and resolve the config file again; on any error keep the
-/// old config and log every error.
+/// SIGHUP: parse and resolve the config file again (connectors and postback
+/// endpoints, as `reckon config check` does); on any error keep the old
+/// config and log every error. A valid config replaces connectors and
+/// postback endpoints together, and the log line names what changed.
 fn reload(daemon: &Daemon, plans: &mut BTreeMap<String, Plan>) {
     let path = &daemon.config_path;
     let new = crate::config::load(path)
         .map_err(|e| e.0)
-        .and_then(|cfg| crate::config::resolve::resolve_all(&cfg).map(|c| (cfg, c)));
+        .and_then(Runtime::resolve);
     match new {
         Err(errors) => {
             for e in &errors {
@@ -521,19 +574,46 @@ fn reload(daemon: &Daemon, plans: &mut BTreeMap<String, Plan>) {
                 "SIGHUP: the new config has errors; the old config keeps running"
             );
         }
-        Ok((config, connectors)) => {
+        Ok(runtime) => {
             let old = daemon.runtime();
-            if old.config.daemon.listen != config.daemon.listen
-                || old.config.daemon.data_dir != config.daemon.data_dir
+            if old.config.daemon.listen != runtime.config.daemon.listen
+                || old.config.daemon.data_dir != runtime.config.daemon.data_dir
             {
                 tracing::warn!(
                     "SIGHUP: `listen` and `data_dir` changes take effect after a restart"
                 );
             }
-            *daemon.runtime.write().unwrap_or_else(|p| p.into_inner()) =
-                Arc::new(Runtime { config, connectors });
+            let ids = |rt: &Runtime| -> std::collections::BTreeSet<String> {
+                rt.connectors.iter().map(|c| c.config.id.clone()).collect()
+            };
+            let (old_ids, new_ids) = (ids(&old), ids(&runtime));
+            let postbacks = runtime.config.postbacks.clone();
+            let changes = {
+                // Both swap under the runtime lock: nobody reading the
+                // runtime sees new connectors with old endpoints.
+                let mut rt = daemon.runtime.write().unwrap_or_else(|p| p.into_inner());
+                let changes = daemon.postbacks.replace(postbacks);
+                *rt = Arc::new(runtime);
+                changes
+            };
+            let list = |v: Vec<&String>| {
+                if v.is_empty() {
+                    "-".to_owned()
+                } else {
+                    v.into_iter().cloned().collect::<Vec<_>>().join(",")
+                }
+            };
             match install_plans(daemon, plans, Utc::now()) {
-                Ok(()) => tracing::info!(connectors = plans.len(), "SIGHUP: config reloaded"),
+                Ok(()) => tracing::info!(
+                    connectors = new_ids.len(),
+                    connectors_added = %list(new_ids.difference(&old_ids).collect()),
+                    connectors_removed = %list(old_ids.difference(&new_ids).collect()),
+                    postbacks = daemon.postbacks.status().len(),
+                    postbacks_added = %list(changes.added.iter().collect()),
+                    postbacks_removed = %list(changes.removed.iter().collect()),
+                    postbacks_changed = %list(changes.changed.iter().collect()),
+                    "SIGHUP: config reloaded"
+                ),
                 Err(e) => tracing::error!(error = %e, "SIGHUP: reload failed"),
             }
         }
@@ -608,6 +688,69 @@ mod tests {
         assert_eq!(
             (from.to_string(), to.to_string()),
             ("2026-05-25".into(), "2026-06-11".into())
+        );
+    }
+
+    fn test_daemon(dir: &std::path::Path, c: &ResolvedConnector) -> Daemon {
+        let cfg = crate::config::parse("", "t.toml").unwrap();
+        Daemon {
+            store: Store::open(dir).unwrap(),
+            metrics: Arc::new(Metrics::default()),
+            shutdown: Arc::new(AtomicBool::new(false)),
+            runtime: RwLock::new(Arc::new(Runtime {
+                config: cfg,
+                connectors: vec![c.clone()],
+            })),
+            status: Mutex::new(BTreeMap::new()),
+            started_at: Utc::now(),
+            config_path: dir.join("t.toml"),
+            host_exe: PathBuf::from("reckon"),
+            postbacks: Default::default(),
+        }
+    }
+
+    #[test]
+    fn a_fire_skipped_because_the_previous_run_is_active_still_moves_next_fire_in_status() {
+        let c = connector("0 6 * * *");
+        let dir = tempfile::tempdir().unwrap();
+        let daemon = test_daemon(dir.path(), &c);
+        // 06:00 Berlin: the fire is due now.
+        let now: DateTime<Utc> = "2026-06-10T04:00:00Z".parse().unwrap();
+        let mut plans = BTreeMap::from([(
+            "net".to_string(),
+            Plan {
+                next_fire: Some(now),
+                catch_up: false,
+                retry_at: None,
+                attempts: 0,
+            },
+        )]);
+        daemon.status.lock().unwrap().insert(
+            "net".into(),
+            status_for(&c, plans.get("net"), None),
+        );
+        let rt = daemon.runtime();
+        // The previous run is still going: nothing starts...
+        let mut active = std::collections::BTreeSet::from(["net".to_string()]);
+        assert!(take_due(&daemon, &rt, &mut plans, &mut active, now).is_empty());
+        // ...but the plan and /status both show tomorrow's fire, not the skipped one.
+        let tomorrow: DateTime<Utc> = "2026-06-11T04:00:00Z".parse().unwrap();
+        assert_eq!(plans["net"].next_fire, Some(tomorrow));
+        let st = daemon.status_snapshot();
+        assert_eq!(st[0].next_fire, Some(tomorrow));
+        assert!(!st[0].running);
+
+        // Not active: the fire starts a run and marks it running.
+        let later = tomorrow;
+        let mut active = std::collections::BTreeSet::new();
+        let started = take_due(&daemon, &rt, &mut plans, &mut active, later);
+        assert_eq!(started.len(), 1);
+        assert!(active.contains("net"));
+        let st = daemon.status_snapshot();
+        assert!(st[0].running);
+        assert_eq!(
+            st[0].next_fire,
+            Some("2026-06-12T04:00:00Z".parse().unwrap())
         );
     }
 

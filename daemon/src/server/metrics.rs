@@ -39,7 +39,7 @@ const HELP: &[(&str, &str)] = &[
     ),
     (
         "reckon_http_responses_total",
-        "HTTP responses from platforms, by connector and status.",
+        "HTTP attempts by connector and response status (`error`: no response).",
     ),
     ("reckon_http_retries_total", "HTTP retries, by connector."),
     (
@@ -132,6 +132,19 @@ impl Metrics {
             vec![
                 ("connector", connector.to_owned()),
                 ("status", status.to_string()),
+            ],
+            1,
+        );
+    }
+
+    /// An HTTP attempt got no response (connect error, timeout, a body cut
+    /// off or too large): counted under `status="error"`.
+    pub fn http_error(&self, connector: &str) {
+        self.add(
+            "reckon_http_responses_total",
+            vec![
+                ("connector", connector.to_owned()),
+                ("status", "error".to_owned()),
             ],
             1,
         );

@@ -11,7 +11,7 @@ pub mod status;
 
 use crate::schedule::Daemon;
 use axum::extract::State;
-use axum::http::header;
+use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::{Json, Router};
@@ -19,10 +19,8 @@ use std::sync::Arc;
 
 /// The daemon's axum app.
 pub fn app(daemon: Arc<Daemon>) -> Router {
-    let postbacks = postback::router(postback::PostbackState {
-        store: daemon.store.clone(),
-        postbacks: daemon.runtime().config.postbacks.clone(),
-    });
+    // The endpoints are shared with the daemon, which replaces them on SIGHUP.
+    let postbacks = postback::router_with(daemon.store.clone(), daemon.postbacks.clone());
     Router::new()
         .route("/healthz", get(healthz))
         .route("/status", get(status_json))
@@ -31,8 +29,28 @@ pub fn app(daemon: Arc<Daemon>) -> Router {
         .merge(postbacks)
 }
 
-async fn healthz() -> &'static str {
-    "ok\n"
+/// `ok` (200), or `degraded` (503) naming what does not work: a postback
+/// endpoint that answers 503. (The daemon refuses to start or reload with an
+/// unresolvable postback secret, so this is a guard, not a normal state.)
+async fn healthz(State(d): State<Arc<Daemon>>) -> (StatusCode, String) {
+    let disabled: Vec<String> = d
+        .postbacks
+        .status()
+        .into_iter()
+        .filter(|e| !e.enabled)
+        .map(|e| e.id)
+        .collect();
+    if disabled.is_empty() {
+        (StatusCode::OK, "ok\n".into())
+    } else {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!(
+                "degraded: postback endpoint(s) disabled: {} (see /status)\n",
+                disabled.join(", ")
+            ),
+        )
+    }
 }
 
 async fn status_json(State(d): State<Arc<Daemon>>) -> Json<status::StatusReport> {

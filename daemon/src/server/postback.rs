@@ -51,7 +51,7 @@ use std::str::FromStr;
 use std::sync::{Arc, LazyLock, Mutex};
 
 /// `[[postbacks]]`: one postback endpoint.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PostbackConfig {
     /// The connector id the conversions are stored under (`/postback/<id>`).
@@ -92,6 +92,22 @@ pub struct PostbackConfig {
     pub default_event_type: String,
 }
 
+impl std::fmt::Debug for PostbackConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never the resolved secret's value.
+        f.debug_struct("PostbackConfig")
+            .field("id", &self.id)
+            .field("auth", &self.auth)
+            .field("secret", &self.secret)
+            .field("resolved", &self.resolved_secret.is_some())
+            .field("default_currency", &self.default_currency)
+            .field("default_partner_id", &self.default_partner_id)
+            .field("default_status", &self.default_status)
+            .field("default_event_type", &self.default_event_type)
+            .finish_non_exhaustive()
+    }
+}
+
 fn default_token_param() -> String {
     "token".into()
 }
@@ -123,11 +139,42 @@ pub enum PostbackAuth {
 }
 
 /// A secret reference: `{ secret = "env:NAME" }` or `{ secret = "file:/path" }`.
-#[derive(Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+///
+/// Deserialized with the same checks and messages as a connector's secret
+/// settings ([`crate::config::SecretRef::from_toml`]): a literal value is
+/// refused with a sentence saying how to write a reference.
+#[derive(Clone, PartialEq, Eq)]
 pub struct SecretRef {
     /// `env:NAME` or `file:/path`.
     pub secret: String,
+}
+
+impl<'de> Deserialize<'de> for SecretRef {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        let v = toml::Value::deserialize(d)?;
+        if !v.is_table() {
+            return Err(D::Error::custom(
+                "`secret` is a secret: write `secret = { secret = \"env:NAME\" }` or `{ secret = \"file:PATH\" }`, never the value itself",
+            ));
+        }
+        crate::config::SecretRef::from_toml(&v).map_err(D::Error::custom)?;
+        let secret = v
+            .get("secret")
+            .and_then(toml::Value::as_str)
+            .unwrap_or_default()
+            .to_owned();
+        Ok(SecretRef { secret })
+    }
+}
+
+impl SecretRef {
+    /// The reference as the config module reads it (`env:` / `file:`).
+    fn to_config_ref(&self) -> Result<crate::config::SecretRef, String> {
+        let mut t = toml::Table::new();
+        t.insert("secret".into(), toml::Value::String(self.secret.clone()));
+        crate::config::SecretRef::from_toml(&toml::Value::Table(t))
+    }
 }
 
 impl std::fmt::Debug for SecretRef {
@@ -152,92 +199,171 @@ pub enum PostbackError {
     Invalid { id: String, message: String },
 }
 
-/// Resolves `env:NAME` and `file:/path` secret references. Stand-in until the
-/// config module resolves secret references for every section.
-pub fn resolve_secret(reference: &str) -> Result<String, String> {
-    if let Some(name) = reference.strip_prefix("env:") {
-        std::env::var(name).map_err(|_| format!("environment variable {name} is not set"))
-    } else if let Some(path) = reference.strip_prefix("file:") {
-        std::fs::read_to_string(path)
-            .map(|s| s.trim_end_matches(['\n', '\r']).to_owned())
-            .map_err(|e| format!("cannot read {path}: {e}"))
-    } else {
-        Err("expected `env:NAME` or `file:/path`".into())
-    }
-}
-
 impl PostbackConfig {
-    /// Resolves the secret (unless already resolved) and checks the settings.
+    /// Resolves the secret (unless already resolved) from the environment or
+    /// a file (a relative path from the working directory) and checks the
+    /// settings. For endpoints built without a config file ([`router`]'s
+    /// callers); the daemon resolves through [`resolve_endpoints`].
     pub fn resolve(&mut self) -> Result<(), PostbackError> {
         self.validate()?;
         if self.resolved_secret.is_none() {
-            let value =
-                resolve_secret(&self.secret.secret).map_err(|message| PostbackError::Secret {
-                    id: self.id.clone(),
-                    reference: self.secret.secret.clone(),
-                    message,
-                })?;
+            let secret_error = |message: String| PostbackError::Secret {
+                id: self.id.clone(),
+                reference: self.secret.secret.clone(),
+                message,
+            };
+            let reader = crate::config::resolve::os_secret_reader(std::path::PathBuf::new());
+            let value = self
+                .secret
+                .to_config_ref()
+                .and_then(|r| reader(&r))
+                .map_err(secret_error)?;
             if value.is_empty() {
-                return Err(PostbackError::Secret {
-                    id: self.id.clone(),
-                    reference: self.secret.secret.clone(),
-                    message: "the secret is empty".into(),
-                });
+                return Err(secret_error("the secret is empty".into()));
             }
             self.resolved_secret = Some(value);
         }
         Ok(())
     }
 
-    /// Checks ids, defaults and names (not the secret).
-    pub fn validate(&self) -> Result<(), PostbackError> {
-        let invalid = |message: String| PostbackError::Invalid {
-            id: self.id.clone(),
-            message,
-        };
+    /// Every problem of the settings (not the secret), each with the key it
+    /// concerns.
+    pub fn problems(&self) -> Vec<(&'static str, String)> {
+        let mut out = Vec::new();
         if self.id.is_empty()
             || !self
                 .id
                 .chars()
                 .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
         {
-            return Err(invalid(
-                "id must be non-empty letters, digits, `_` or `-` (it is a URL path segment)"
-                    .into(),
+            out.push((
+                "id",
+                format!(
+                    "invalid postback id `{}`: use letters, digits, `_` or `-` (it is a URL path segment and the conversions' source)",
+                    self.id
+                ),
             ));
         }
         if let Some(c) = &self.default_currency {
             if plugin_api::currency::minor_unit_digits(&c.to_ascii_uppercase()).is_none() {
-                return Err(invalid(format!(
-                    "default_currency {c:?} is not an ISO-4217 code"
-                )));
+                out.push((
+                    "default_currency",
+                    format!("{c:?} is not an ISO-4217 currency code"),
+                ));
             }
         }
-        parse_status(&self.default_status).map_err(|e| invalid(format!("default_status: {e}")))?;
-        parse_event(&self.default_event_type).ok_or_else(|| {
-            invalid(format!(
-                "default_event_type {:?} is not sale, lead, signup, install or other",
-                self.default_event_type
-            ))
-        })?;
-        Ok(())
+        if let Err(e) = parse_status(&self.default_status) {
+            out.push(("default_status", e));
+        }
+        if parse_event(&self.default_event_type).is_none() {
+            out.push((
+                "default_event_type",
+                format!(
+                    "{:?} is not sale, lead, signup, install or other",
+                    self.default_event_type
+                ),
+            ));
+        }
+        out
+    }
+
+    /// Checks ids, defaults and names (not the secret): the first problem.
+    pub fn validate(&self) -> Result<(), PostbackError> {
+        match self.problems().into_iter().next() {
+            None => Ok(()),
+            Some((key, message)) => Err(PostbackError::Invalid {
+                id: self.id.clone(),
+                message: format!("{key}: {message}"),
+            }),
+        }
     }
 }
 
-/// Checks a whole `[[postbacks]]` list: each entry, unique ids, secrets resolvable.
-pub fn check_config(postbacks: &[PostbackConfig]) -> Result<(), PostbackError> {
-    let mut seen = HashSet::new();
-    for p in postbacks {
-        let mut p = p.clone();
-        p.resolve()?;
-        if !seen.insert(p.id.clone()) {
-            return Err(PostbackError::Invalid {
-                id: p.id,
-                message: "id appears twice in [[postbacks]]".into(),
-            });
+/// The `[[postbacks]]` checks of [`crate::config::parse`] (pure): each
+/// entry's settings, unique ids, and no id shared with a connector (both
+/// would store conversions under one `source`). `postbacks` pairs each entry
+/// with its index in the file; every problem is pushed with its file, line
+/// and column.
+pub fn check_semantics<'a>(
+    postbacks: &[(usize, PostbackConfig)],
+    connector_ids: impl IntoIterator<Item = &'a str>,
+    map: &crate::config::SourceMap,
+    errors: &mut Vec<crate::config::ConfigError>,
+) {
+    let connectors: Vec<&str> = connector_ids.into_iter().collect();
+    let mut seen: HashMap<&str, usize> = HashMap::new();
+    for (i, p) in postbacks {
+        let path = |k: &str| format!("postbacks[{i}].{k}");
+        for (key, message) in p.problems() {
+            errors.push(map.error(&path(key), message));
+        }
+        if let Some(prev) = seen.insert(&p.id, *i) {
+            errors.push(map.error(
+                &path("id"),
+                format!(
+                    "duplicate postback id `{}` (also `postbacks[{prev}]`); ids must be unique",
+                    p.id
+                ),
+            ));
+        }
+        if let Some(c) = connectors.iter().position(|c| *c == p.id) {
+            errors.push(map.error(
+                &path("id"),
+                format!(
+                    "postback id `{}` is also the id of `connectors[{c}]`: both would store conversions under the source `{}`; give the endpoint its own id (e.g. `{}_s2s`)",
+                    p.id, p.id, p.id
+                ),
+            ));
         }
     }
-    Ok(())
+}
+
+/// Resolves every endpoint's secret with `read_secret` (the same reader, and
+/// so the same rules, as connectors' secrets). Every error is returned, with
+/// file, line and column. `cfg` comes from [`crate::config::parse`], so its
+/// `postbacks[i]` is the file's `[[postbacks]]` number `i`.
+pub fn resolve_endpoints(
+    cfg: &crate::config::Config,
+    read_secret: crate::config::resolve::SecretReader<'_>,
+) -> Result<Vec<PostbackConfig>, Vec<crate::config::ConfigError>> {
+    let mut out = Vec::new();
+    let mut errors = Vec::new();
+    for (i, p) in cfg.postbacks.iter().enumerate() {
+        let path = format!("postbacks[{i}].secret");
+        let value = p.secret.to_config_ref().and_then(|r| {
+            read_secret(&r).map_err(|m| format!("secret not resolvable: {m}"))
+        });
+        match value {
+            Ok(v) if v.is_empty() => errors.push(
+                cfg.source
+                    .error(&path, format!("secret `{}` is empty", p.secret.secret)),
+            ),
+            Ok(v) => {
+                let mut p = p.clone();
+                p.resolved_secret = Some(v);
+                out.push(p);
+            }
+            Err(m) => errors.push(cfg.source.error(&path, m)),
+        }
+    }
+    if errors.is_empty() {
+        Ok(out)
+    } else {
+        Err(errors)
+    }
+}
+
+/// [`resolve_endpoints`] with the OS: environment variables, and files
+/// relative to the config file's directory.
+pub fn resolve_all(
+    cfg: &crate::config::Config,
+) -> Result<Vec<PostbackConfig>, Vec<crate::config::ConfigError>> {
+    let base = std::path::Path::new(&cfg.source.file)
+        .parent()
+        .map(std::path::Path::to_path_buf)
+        .unwrap_or_default();
+    let reader = crate::config::resolve::os_secret_reader(base);
+    resolve_endpoints(cfg, &reader)
 }
 
 /// State the postback routes need.
@@ -519,12 +645,30 @@ fn looks_unsubstituted(v: &str) -> bool {
         || (t.starts_with('#') && t.ends_with('#') && t.len() > 2)
 }
 
-/// Builds the input from parameters (name → value, first occurrence wins).
+/// How far in the future a postback's timestamp may be (clock skew between
+/// the network and us); later is a 400.
+pub const MAX_FUTURE_SKEW: chrono::Duration = chrono::Duration::days(1);
+
+/// The accepted parameter names of a field, as the 400 messages list them.
+pub fn accepted_names(field: &str) -> String {
+    ALIASES
+        .iter()
+        .find(|(f, _)| *f == field)
+        .map(|(_, names)| names.join(", "))
+        .unwrap_or_default()
+}
+
+/// Builds the input from parameters. A field given twice with different
+/// values (one name repeated, or two of its names) is refused: which one the
+/// network meant is unknown. A timestamp more than [`MAX_FUTURE_SKEW`] after
+/// `now` is refused.
 pub fn parse_input(
     params: &[(String, String)],
     cfg: &PostbackConfig,
+    now: DateTime<Utc>,
 ) -> Result<PostbackInput, String> {
-    let mut by_field: HashMap<&'static str, &str> = HashMap::new();
+    // field → (value, the parameter name it came as)
+    let mut by_field: HashMap<&'static str, (&str, &str)> = HashMap::new();
     for (name, value) in params {
         let lower = name.to_ascii_lowercase();
         if lower == cfg.token_param || lower == cfg.signature_param {
@@ -545,13 +689,36 @@ pub fn parse_input(
                 "parameter `{name}` = {value:?} looks like a macro the network did not substitute"
             ));
         }
-        by_field.entry(field).or_insert(value);
+        match by_field.get(field) {
+            Some((first, _)) if *first == value => {}
+            Some((first, first_name)) => {
+                let also = if first_name.eq_ignore_ascii_case(name) {
+                    String::new()
+                } else {
+                    format!(" (as `{first_name}` and `{name}`)")
+                };
+                return Err(format!(
+                    "parameter `{name}` is given more than once with different values{also}: {first:?} and {value:?}; send it once"
+                ));
+            }
+            None => {
+                by_field.insert(field, (value, name.as_str()));
+            }
+        }
     }
+    let by_field: HashMap<&'static str, &str> =
+        by_field.into_iter().map(|(f, (v, _))| (f, v)).collect();
     let text = |f: &str| by_field.get(f).map(|s| (*s).to_owned());
     let click_id = text("click_id");
     let key = text("transaction_id")
         .or_else(|| click_id.clone())
-        .ok_or("transaction_id is required (or click_id); accepted names: transaction_id, txn_id, tid, conversion_id, action_id, click_id, clickid")?;
+        .ok_or_else(|| {
+            format!(
+                "transaction_id is required (or a click id); accepted names: {}; click id: {}",
+                accepted_names("transaction_id"),
+                accepted_names("click_id")
+            )
+        })?;
     if key.len() > 256 {
         return Err("transaction_id is longer than 256 characters".into());
     }
@@ -584,6 +751,16 @@ pub fn parse_input(
         .get("timestamp")
         .map(|s| parse_time(s))
         .transpose()?;
+    if let Some(t) = occurred_at {
+        if t > now + MAX_FUTURE_SKEW {
+            return Err(format!(
+                "timestamp {} is more than {} hours in the future (server time {})",
+                t.to_rfc3339(),
+                MAX_FUTURE_SKEW.num_hours(),
+                now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+            ));
+        }
+    }
     Ok(PostbackInput {
         key,
         click_id,
@@ -661,7 +838,12 @@ pub fn merge(
         .clone()
         .or_else(|| existing.map(|e| e.partner_id.clone()))
         .or_else(|| cfg.default_partner_id.clone())
-        .ok_or("partner_id is required (partner_id, affiliate_id, affid, aff_id, publisher_id) or set default_partner_id")?;
+        .ok_or_else(|| {
+            format!(
+                "partner_id is required for a new conversion; accepted names: {} (or set default_partner_id)",
+                accepted_names("partner_id")
+            )
+        })?;
     let pick = |new: &Option<String>, old: Option<&Option<String>>| {
         new.clone().or_else(|| old.cloned().flatten())
     };
@@ -943,42 +1125,138 @@ fn write_batch(store: &Store, jobs: Vec<Job>) {
 // Routes
 // ---------------------------------------------------------------------------
 
+#[derive(Debug, Clone)]
 struct Endpoint {
     cfg: Arc<PostbackConfig>,
     /// `Err` when the secret could not be resolved: the endpoint answers 503.
     secret: Result<String, String>,
 }
 
+impl Endpoint {
+    fn new(mut cfg: PostbackConfig) -> Endpoint {
+        let secret = match cfg.resolve() {
+            Ok(()) => Ok(cfg.resolved_secret.clone().unwrap_or_default()),
+            Err(e) => {
+                tracing::error!(connector = %cfg.id, error = %e, "postback endpoint disabled");
+                Err(e.to_string())
+            }
+        };
+        Endpoint {
+            cfg: Arc::new(cfg),
+            secret,
+        }
+    }
+}
+
+/// What `/status` shows for one postback endpoint.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct EndpointStatus {
+    /// The endpoint id (`/postback/<id>`, the conversions' source).
+    pub id: String,
+    /// `token` or `hmac`.
+    pub auth: String,
+    /// False when the endpoint answers 503 (its secret could not be resolved).
+    pub enabled: bool,
+    /// Why it is disabled.
+    pub error: Option<String>,
+}
+
+/// Which endpoints a [`Endpoints::replace`] added, removed or changed (ids).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EndpointChanges {
+    /// New ids.
+    pub added: Vec<String>,
+    /// Ids no longer configured (they answer 404 from now on).
+    pub removed: Vec<String>,
+    /// Ids whose settings or secret changed.
+    pub changed: Vec<String>,
+}
+
+/// The configured endpoints, shared by the routes and replaced as a whole
+/// when the daemon reloads its config (SIGHUP). Requests already past the
+/// lookup finish with the endpoint they started with.
+#[derive(Debug, Clone, Default)]
+pub struct Endpoints(Arc<std::sync::RwLock<Arc<BTreeMap<String, Endpoint>>>>);
+
+impl Endpoints {
+    /// Endpoints from configs; a config whose secret is not resolved yet is
+    /// resolved here ([`PostbackConfig::resolve`]) and, if that fails, the
+    /// endpoint is disabled (503) and shown so in [`Endpoints::status`].
+    pub fn new(configs: Vec<PostbackConfig>) -> Endpoints {
+        let e = Endpoints::default();
+        e.replace(configs);
+        e
+    }
+
+    fn build(configs: Vec<PostbackConfig>) -> BTreeMap<String, Endpoint> {
+        configs
+            .into_iter()
+            .map(|cfg| (cfg.id.clone(), Endpoint::new(cfg)))
+            .collect()
+    }
+
+    fn current(&self) -> Arc<BTreeMap<String, Endpoint>> {
+        self.0.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Replaces every endpoint at once and says what changed.
+    pub fn replace(&self, configs: Vec<PostbackConfig>) -> EndpointChanges {
+        let new = Endpoints::build(configs);
+        let mut guard = self.0.write().unwrap_or_else(|p| p.into_inner());
+        let old = guard.clone();
+        let mut changes = EndpointChanges::default();
+        for (id, e) in &new {
+            match old.get(id) {
+                None => changes.added.push(id.clone()),
+                Some(o) if o.cfg != e.cfg || o.secret != e.secret => {
+                    changes.changed.push(id.clone())
+                }
+                Some(_) => {}
+            }
+        }
+        changes.removed = old
+            .keys()
+            .filter(|id| !new.contains_key(*id))
+            .cloned()
+            .collect();
+        *guard = Arc::new(new);
+        changes
+    }
+
+    /// Every endpoint, in id order, with whether it answers.
+    pub fn status(&self) -> Vec<EndpointStatus> {
+        self.current()
+            .values()
+            .map(|e| EndpointStatus {
+                id: e.cfg.id.clone(),
+                auth: match e.cfg.auth {
+                    PostbackAuth::Token => "token".into(),
+                    PostbackAuth::Hmac => "hmac".into(),
+                },
+                enabled: e.secret.is_ok(),
+                error: e.secret.as_ref().err().cloned(),
+            })
+            .collect()
+    }
+}
+
 struct Shared {
-    endpoints: HashMap<String, Endpoint>,
+    endpoints: Endpoints,
     writer: tokio::sync::mpsc::UnboundedSender<Job>,
 }
 
-/// The postback routes (`/postback/{id}`, GET and POST).
+/// The postback routes (`/postback/{id}`, GET and POST) over a fixed list of
+/// endpoints.
 pub fn router(state: PostbackState) -> axum::Router {
-    let endpoints = state
-        .postbacks
-        .into_iter()
-        .map(|mut cfg| {
-            let secret = match cfg.resolve() {
-                Ok(()) => Ok(cfg.resolved_secret.clone().unwrap_or_default()),
-                Err(e) => {
-                    tracing::error!(connector = %cfg.id, error = %e, "postback endpoint disabled");
-                    Err(e.to_string())
-                }
-            };
-            (
-                cfg.id.clone(),
-                Endpoint {
-                    cfg: Arc::new(cfg),
-                    secret,
-                },
-            )
-        })
-        .collect();
+    router_with(state.store, Endpoints::new(state.postbacks))
+}
+
+/// The postback routes over a shared [`Endpoints`] that the caller may
+/// replace later (the daemon does on SIGHUP).
+pub fn router_with(store: Store, endpoints: Endpoints) -> axum::Router {
     let shared = Arc::new(Shared {
         endpoints,
-        writer: spawn_writer(state.store),
+        writer: spawn_writer(store),
     });
     axum::Router::new()
         .route("/postback/{id}", get(handle).post(handle))
@@ -1043,7 +1321,8 @@ async fn handle(
     body: Bytes,
 ) -> Response {
     use serde_json::json;
-    let Some(endpoint) = shared.endpoints.get(&id) else {
+    let endpoints = shared.endpoints.current();
+    let Some(endpoint) = endpoints.get(&id).cloned() else {
         return reply(
             "unknown",
             Outcome::UnknownConnector,
@@ -1054,7 +1333,7 @@ async fn handle(
     let secret = match &endpoint.secret {
         Ok(s) => s,
         // The reason (which secret reference failed) is in the daemon's log
-        // from start-up; callers only learn that it is the server's fault.
+        // and `/status`; callers only learn that it is the server's fault.
         Err(_) => {
             return reply(
                 &id,
@@ -1097,7 +1376,7 @@ async fn handle(
             )
         }
     }
-    let input = match parse_input(&params, &endpoint.cfg) {
+    let input = match parse_input(&params, &endpoint.cfg, Utc::now()) {
         Ok(i) => i,
         Err(e) => {
             return reply(
@@ -1177,6 +1456,10 @@ mod tests {
         }
     }
 
+    fn now() -> DateTime<Utc> {
+        "2026-11-28T12:00:00Z".parse().unwrap()
+    }
+
     fn params(q: &str) -> Vec<(String, String)> {
         form_pairs(q.as_bytes())
     }
@@ -1186,6 +1469,7 @@ mod tests {
         let i = parse_input(
             &params("TransAction_ID=t1&oid=A-1&sale_amount=12,50&payout=1.25&currency=eur&status=approved&affid=p9&event=lead&ts=1764000000&utm_source=x&sub2=ignored&token=s3cret"),
             &cfg(),
+            now(),
         )
         .unwrap();
         assert_eq!(i.key, "t1");
@@ -1202,7 +1486,7 @@ mod tests {
 
     #[test]
     fn bad_parameters_are_explained() {
-        let e = |q: &str| parse_input(&params(q), &cfg()).unwrap_err();
+        let e = |q: &str| parse_input(&params(q), &cfg(), now()).unwrap_err();
         assert!(e("order_id=1").contains("transaction_id is required"));
         assert!(e("transaction_id={transaction_id}").contains("did not substitute"));
         assert!(e("tid=1&amount=abc").contains("amount \"abc\" is not a decimal"));
@@ -1216,7 +1500,7 @@ mod tests {
     fn merge_keeps_stored_fields_and_is_stable_on_replay() {
         let now = Utc::now();
         let c = cfg();
-        let first = parse_input(&params("tid=t1&amount=10&affid=p1"), &c).unwrap();
+        let first = parse_input(&params("tid=t1&amount=10&affid=p1"), &c, now).unwrap();
         let a = merge(None, &first, &c, now).unwrap();
         assert_eq!(a.status, ConversionStatus::Pending);
         assert_eq!(a.sale_amount, Some(Money::new(Decimal::from(10), "USD")));
@@ -1224,14 +1508,14 @@ mod tests {
         let later = now + chrono::Duration::minutes(5);
         assert_eq!(merge(Some(&a), &first, &c, later).unwrap(), a);
         // A status-only update keeps the amount and partner.
-        let upd = parse_input(&params("tid=t1&status=reversed"), &c).unwrap();
+        let upd = parse_input(&params("tid=t1&status=reversed"), &c, now).unwrap();
         let b = merge(Some(&a), &upd, &c, later).unwrap();
         assert_eq!(b.status, ConversionStatus::Reversed);
         assert_eq!(b.status_changed_at, Some(later));
         assert_eq!(b.sale_amount, a.sale_amount);
         assert_eq!(b.partner_id, "p1");
         // A new conversion without a partner is refused.
-        let no_partner = parse_input(&params("tid=t2"), &c).unwrap();
+        let no_partner = parse_input(&params("tid=t2"), &c, now).unwrap();
         assert!(merge(None, &no_partner, &c, now)
             .unwrap_err()
             .contains("partner_id"));
@@ -1268,9 +1552,9 @@ mod tests {
         .unwrap();
         assert_eq!(c.auth, PostbackAuth::Hmac);
         c.validate().unwrap();
-        let err = check_config(&[c]).unwrap_err().to_string();
+        let err = c.clone().resolve().unwrap_err().to_string();
         assert!(
-            err.contains("RECKON_TEST_PB_SECRET_UNSET is not set"),
+            err.contains("`RECKON_TEST_PB_SECRET_UNSET` is not set"),
             "{err}"
         );
         let bad: Result<PostbackConfig, _> = toml::from_str(
@@ -1279,5 +1563,143 @@ mod tests {
                               secrt = 1"#,
         );
         assert!(bad.is_err());
+    }
+
+    #[test]
+    fn the_missing_key_messages_list_every_accepted_name() {
+        let e = parse_input(&params("order_id=1"), &cfg(), now()).unwrap_err();
+        for (field, names) in ALIASES {
+            if *field == "transaction_id" || *field == "click_id" {
+                for n in *names {
+                    assert!(e.contains(n), "{n} missing from: {e}");
+                }
+            }
+        }
+        let i = parse_input(&params("tid=t9"), &cfg(), now()).unwrap();
+        let e = merge(None, &i, &cfg(), now()).unwrap_err();
+        for (field, names) in ALIASES {
+            if *field == "partner_id" {
+                for n in *names {
+                    assert!(e.contains(n), "{n} missing from: {e}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_field_given_twice_with_different_values_is_refused() {
+        let e = |q: &str| parse_input(&params(q), &cfg(), now());
+        let err = e("transaction_id=t11&transaction_id=t12&affid=p").unwrap_err();
+        assert!(err.contains("`transaction_id` is given more than once"), "{err}");
+        assert!(err.contains("\"t11\" and \"t12\""), "{err}");
+        let err = e("tid=t11&transaction_id=t12").unwrap_err();
+        assert!(err.contains("as `tid` and `transaction_id`"), "{err}");
+        // The same value twice is not ambiguous.
+        assert_eq!(e("tid=t11&transaction_id=t11").unwrap().key, "t11");
+    }
+
+    #[test]
+    fn a_timestamp_more_than_a_day_ahead_is_refused() {
+        let e = |q: &str| parse_input(&params(q), &cfg(), now());
+        let err = e("tid=1&timestamp=2099-01-01T00:00:00Z").unwrap_err();
+        assert!(err.contains("in the future"), "{err}");
+        // Clock skew within a day is accepted.
+        assert!(e("tid=1&timestamp=2026-11-29T11:00:00Z").is_ok());
+        assert!(e("tid=1&timestamp=2026-11-29T12:00:01Z").is_err());
+    }
+
+    /// Every `[[postbacks]]` problem of a file at once, each with file, line,
+    /// column and key (QA: one error per run, no position, serde's type
+    /// name for a literal secret, a connector's id accepted silently).
+    #[test]
+    fn config_errors_are_all_reported_with_their_position() {
+        let text = r#"[[connectors]]
+id = "ex"
+plugin = "example"
+schedule = "0 6 * * *"
+
+[[postbacks]]
+id = "Bad ID"
+secret = { secret = "env:A" }
+default_currency = "usdx"
+default_status = "approvd"
+default_event_type = "purchasex"
+
+[[postbacks]]
+id = "ex"
+secret = { secret = "env:A" }
+
+[[postbacks]]
+id = "lit"
+secret = "plain"
+
+[[postbacks]]
+id = "dup"
+secret = { secret = "env:B" }
+
+[[postbacks]]
+id = "dup"
+secret = { secret = "env:B" }
+
+[[postbacks]]
+id = "vault"
+secret = { secret = "vault:B" }
+"#;
+        let err = crate::config::parse(text, "pb.toml").unwrap_err();
+        insta::assert_snapshot!(err.to_string());
+    }
+
+    #[test]
+    fn secrets_resolve_like_connector_secrets_and_every_failure_is_reported() {
+        let text = r#"[[postbacks]]
+id = "a"
+secret = { secret = "env:SET" }
+
+[[postbacks]]
+id = "b"
+secret = { secret = "env:UNSET" }
+
+[[postbacks]]
+id = "c"
+secret = { secret = "file:empty.key" }
+"#;
+        let cfg = crate::config::parse(text, "conf/pb.toml").unwrap();
+        let reader = |r: &crate::config::SecretRef| match r {
+            crate::config::SecretRef::Env(n) if n == "SET" => Ok("s3cret".to_string()),
+            crate::config::SecretRef::Env(n) => Err(format!("environment variable `{n}` is not set")),
+            crate::config::SecretRef::File(_) => Ok(String::new()),
+        };
+        let errors = resolve_endpoints(&cfg, &reader).unwrap_err();
+        let text = crate::config::ConfigErrors(errors).to_string();
+        assert_eq!(
+            text,
+            "conf/pb.toml:7:10: `postbacks[1].secret`: secret not resolvable: environment variable `UNSET` is not set\n\
+             conf/pb.toml:11:10: `postbacks[2].secret`: secret `file:empty.key` is empty"
+        );
+        let one = "[[postbacks]]\nid = \"a\"\nsecret = { secret = \"env:SET\" }\n";
+        let cfg = crate::config::parse(one, "pb.toml").unwrap();
+        let ok = resolve_endpoints(&cfg, &reader).unwrap();
+        assert_eq!(ok[0].resolved_secret.as_deref(), Some("s3cret"));
+        // The resolved value never shows in Debug output.
+        assert!(!format!("{:?}", ok[0]).contains("s3cret"));
+    }
+
+    /// README's parameter table lists exactly the names the parser accepts.
+    #[test]
+    fn readme_lists_every_accepted_parameter_name() {
+        let readme = include_str!("../../../README.md");
+        let start = readme
+            .find("## Postbacks (server-to-server conversions)")
+            .unwrap();
+        let section = &readme[start..];
+        let section = &section[..section[3..].find("\n## ").map_or(section.len(), |e| e + 3)];
+        for (_, names) in ALIASES {
+            for n in *names {
+                assert!(
+                    section.contains(&format!("`{n}`")),
+                    "README's postback table does not list `{n}`"
+                );
+            }
+        }
     }
 }

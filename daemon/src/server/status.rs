@@ -16,6 +16,9 @@ pub struct StatusReport {
     pub store_size_bytes: Option<u64>,
     /// Per connector, in id order.
     pub connectors: Vec<ConnectorStatus>,
+    /// Postback endpoints, in id order.
+    #[serde(default)]
+    pub postbacks: Vec<crate::server::postback::EndpointStatus>,
 }
 
 impl StatusReport {
@@ -26,6 +29,7 @@ impl StatusReport {
             config: d.config_path.display().to_string(),
             store_size_bytes: d.store.size_on_disk().ok(),
             connectors: d.status_snapshot(),
+            postbacks: d.postbacks.status(),
         }
     }
 
@@ -89,6 +93,23 @@ impl StatusReport {
             }
             if let Some(e) = &c.last_error {
                 let _ = writeln!(out, "  last error: {e}");
+            }
+        }
+        if !self.postbacks.is_empty() {
+            let _ = writeln!(out, "\npostback endpoints:");
+            for p in &self.postbacks {
+                match &p.error {
+                    None => {
+                        let _ = writeln!(out, "  /postback/{} ({} auth): ok", p.id, p.auth);
+                    }
+                    Some(e) => {
+                        let _ = writeln!(
+                            out,
+                            "  /postback/{} ({} auth): DISABLED, answers 503: {e}",
+                            p.id, p.auth
+                        );
+                    }
+                }
             }
         }
         out

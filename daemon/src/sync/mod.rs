@@ -282,13 +282,18 @@ pub async fn run_sync(
                 break;
             }
         }
+        // A failed session's requests and retries count too (a platform that
+        // refuses connections is retried without ever answering).
+        let report = match &result {
+            Ok(r) => r,
+            Err(e) => &e.report,
+        };
+        run.requests += report.requests;
+        run.retries += report.retries;
+        run.rate_limit_waits += report.rate_limit_waits;
+        ctx.metrics.session(&id, report);
         match result {
-            Ok(report) => {
-                run.requests += report.requests;
-                run.retries += report.retries;
-                run.rate_limit_waits += report.rate_limit_waits;
-                ctx.metrics.session(&id, &report);
-            }
+            Ok(_) => {}
             Err(e) => {
                 if ctx.shutdown.load(Ordering::SeqCst) {
                     failure = Some(SyncError::Interrupted(id.clone()));

@@ -1,0 +1,235 @@
+//! `[[postbacks]]` through the real binary: SIGHUP applies added, changed
+//! and removed endpoints (QA found a reload that logged success while the
+//! new endpoint still answered 404) and rejects a config whose postback
+//! secret cannot be resolved, keeping the old endpoints; `reckon run` refuses
+//! to start with such a config, with the same errors as `reckon config check`.
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+const UNSET: &str = "RECKON_TEST_PB_RELOAD_NEVER_SET";
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// `GET path` on the daemon: (status, body), or `None` if it does not answer.
+fn get(port: u16, path: &str) -> Option<(u16, String)> {
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut buf = String::new();
+    s.read_to_string(&mut buf).ok()?;
+    let (head, body) = buf.split_once("\r\n\r\n")?;
+    let status = head.split(' ').nth(1)?.parse().ok()?;
+    Some((status, body.to_owned()))
+}
+
+fn status_of(port: u16, path: &str) -> Option<u16> {
+    get(port, path).map(|(s, _)| s)
+}
+
+struct Daemon {
+    dir: tempfile::TempDir,
+    config: PathBuf,
+    log: PathBuf,
+    port: u16,
+    child: Option<Child>,
+}
+
+impl Daemon {
+    fn config_text(port: u16, postbacks: &str) -> String {
+        format!("[daemon]\ndata_dir = \"data\"\nlisten = \"127.0.0.1:{port}\"\n\n{postbacks}")
+    }
+
+    fn write_config(&self, postbacks: &str) {
+        std::fs::write(&self.config, Self::config_text(self.port, postbacks)).unwrap();
+    }
+
+    fn start(postbacks: &str) -> Daemon {
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let config = dir.path().join("reckon.toml");
+        let log = dir.path().join("run.log");
+        std::fs::write(&config, Self::config_text(port, postbacks)).unwrap();
+        let child = Command::new(reckon_tests::reckon_bin())
+            .arg("run")
+            .arg("--config")
+            .arg(&config)
+            .env("RUST_LOG", "info")
+            .env_remove(UNSET)
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap();
+        let mut d = Daemon {
+            dir,
+            config,
+            log,
+            port,
+            child: Some(child),
+        };
+        let up = reckon_tests::poll_until(Duration::from_secs(20), || {
+            assert!(
+                d.child.as_mut().unwrap().try_wait().unwrap().is_none(),
+                "reckon run exited early: {}",
+                d.log_text()
+            );
+            status_of(port, "/healthz")
+        });
+        assert_eq!(up, Some(200), "reckon run did not start listening");
+        d
+    }
+
+    fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    fn hup(&self) {
+        let pid = self.child.as_ref().unwrap().id().to_string();
+        assert!(Command::new("kill")
+            .args(["-HUP", &pid])
+            .status()
+            .unwrap()
+            .success());
+    }
+
+    /// Waits until the log has `n` lines containing `needle`.
+    fn wait_log(&self, needle: &str, n: usize) -> String {
+        reckon_tests::poll_until(Duration::from_secs(20), || {
+            let t = self.log_text();
+            (t.matches(needle).count() >= n).then_some(t)
+        })
+        .unwrap_or_else(|| panic!("no {n}× `{needle}` in the log:\n{}", self.log_text()))
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+fn endpoint(id: &str, secret: &str) -> String {
+    format!(
+        "[[postbacks]]\nid = \"{id}\"\nsecret = {{ secret = \"{secret}\" }}\ndefault_currency = \"USD\"\n"
+    )
+}
+
+fn postback(port: u16, id: &str, tid: &str, token: &str) -> Option<u16> {
+    status_of(
+        port,
+        &format!("/postback/{id}?tid={tid}&affid=p1&amount=10&token={token}"),
+    )
+}
+
+#[test]
+fn sighup_adds_changes_and_removes_postback_endpoints_and_rejects_a_broken_one() {
+    let d = Daemon::start("");
+    let port = d.port;
+    assert_eq!(postback(port, "pb", "t1", "one"), Some(404));
+    std::fs::write(d.path("pb.key"), "one\n").unwrap();
+
+    // Added: the endpoint answers after the reload, and the log says so.
+    d.write_config(&endpoint("pb", "file:pb.key"));
+    d.hup();
+    let log = d.wait_log("SIGHUP: config reloaded", 1);
+    assert!(log.contains("postbacks_added=pb"), "{log}");
+    assert_eq!(postback(port, "pb", "t1", "one"), Some(200));
+
+    // Changed secret (same reference, new file content).
+    std::fs::write(d.path("pb.key"), "two\n").unwrap();
+    d.hup();
+    let log = d.wait_log("SIGHUP: config reloaded", 2);
+    assert!(log.contains("postbacks_changed=pb"), "{log}");
+    assert_eq!(postback(port, "pb", "t2", "one"), Some(403));
+    assert_eq!(postback(port, "pb", "t2", "two"), Some(200));
+
+    // A second endpoint whose secret cannot be resolved: the whole reload is
+    // rejected, the old endpoints keep answering, the new one does not exist.
+    d.write_config(&format!(
+        "{}\n{}",
+        endpoint("pb", "file:pb.key"),
+        endpoint("pb2", &format!("env:{UNSET}"))
+    ));
+    d.hup();
+    let log = d.wait_log("the new config has errors; the old config keeps running", 1);
+    assert!(
+        log.contains(&format!("`postbacks[1].secret`: secret not resolvable: environment variable `{UNSET}` is not set")),
+        "{log}"
+    );
+    assert_eq!(postback(port, "pb", "t3", "two"), Some(200));
+    assert_eq!(postback(port, "pb2", "t3", "two"), Some(404));
+    let (code, status) = get(port, "/status").unwrap();
+    assert_eq!(code, 200);
+    let status: serde_json::Value = serde_json::from_str(&status).unwrap();
+    assert_eq!(
+        status["postbacks"],
+        serde_json::json!([{"id": "pb", "auth": "token", "enabled": true, "error": null}])
+    );
+    assert_eq!(get(port, "/healthz"), Some((200, "ok\n".into())));
+
+    // Removed.
+    d.write_config("");
+    d.hup();
+    let log = d.wait_log("SIGHUP: config reloaded", 3);
+    assert!(log.contains("postbacks_removed=pb"), "{log}");
+    assert_eq!(postback(port, "pb", "t4", "two"), Some(404));
+}
+
+fn run_and_check(config: &Path) -> ((Option<i32>, String), (Option<i32>, String)) {
+    let out = |args: &[&str]| {
+        let o = Command::new(reckon_tests::reckon_bin())
+            .args(args)
+            .arg("--config")
+            .arg(config)
+            .env_remove(UNSET)
+            .env("RUST_LOG", "warn")
+            .output()
+            .unwrap();
+        (
+            o.status.code(),
+            String::from_utf8_lossy(&o.stderr).into_owned(),
+        )
+    };
+    (out(&["config", "check"]), out(&["run"]))
+}
+
+#[test]
+fn run_refuses_to_start_with_a_postback_secret_that_config_check_rejects() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("reckon.toml");
+    std::fs::write(
+        &config,
+        Daemon::config_text(free_port(), &endpoint("pb", &format!("env:{UNSET}"))),
+    )
+    .unwrap();
+    // `reckon run` on a bad config exits at once (it never binds the port).
+    let ((check_code, check_err), (run_code, run_err)) = run_and_check(&config);
+    assert_eq!(check_code, Some(1), "{check_err}");
+    assert_eq!(run_code, Some(1), "{run_err}");
+    assert!(
+        check_err.contains(&format!(
+            "reckon.toml:7:10: `postbacks[0].secret`: secret not resolvable: environment variable `{UNSET}` is not set"
+        )),
+        "{check_err}"
+    );
+    assert_eq!(run_err, check_err);
+}
