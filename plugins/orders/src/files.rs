@@ -321,8 +321,7 @@ fn build_order<'a>(
             .time()
             .map_err(fe("refunded_at"))?
             .ok_or_else(|| fe("refunded_at")("is required when refund_amount is set".into()))?;
-        check_refund(refund, at, amount, created_at)
-            .map_err(|(field, m)| fe(field)(m))?;
+        check_refund(refund, at, amount, created_at).map_err(|(field, m)| fe(field)(m))?;
         if refund > Decimal::ZERO {
             refunds.push(Refund {
                 amount: Money::new(refund, currency.clone()),
@@ -359,7 +358,11 @@ fn build_order<'a>(
     }
     let refunded: Decimal = refunds.iter().map(|r| r.amount.amount).sum();
     if refunded > amount {
-        let field = if refunds_json.is_some() { "refunds" } else { "refund_amount" };
+        let field = if refunds_json.is_some() {
+            "refunds"
+        } else {
+            "refund_amount"
+        };
         return Err(fe(field)(format!(
             "refunds total {refunded}, more than the order amount {amount}"
         )));
@@ -467,7 +470,11 @@ fn check_refund(
 
 /// An order id seen earlier in the same file: the error message, naming
 /// both lines (nothing of the file is stored).
-fn repeated(seen: &mut std::collections::HashMap<String, u64>, id: &str, line: u64) -> Option<String> {
+fn repeated(
+    seen: &mut std::collections::HashMap<String, u64>,
+    id: &str,
+    line: u64,
+) -> Option<String> {
     match seen.insert(id.to_owned(), line) {
         Some(first) => Some(format!(
             "order id `{id}` appears twice in this file (lines {first} and {line}); \

@@ -408,7 +408,8 @@ fn files_refund_more_than_the_order_or_before_it_is_a_row_error() {
     let err = files::parse_jsonl("r.jsonl", jsonl.as_bytes(), &cx_settings()).unwrap_err();
     assert_eq!(err.field.as_deref(), Some("refunds"));
     assert!(
-        err.message.contains("refunds total 11, more than the order amount 10"),
+        err.message
+            .contains("refunds total 11, more than the order amount 10"),
         "{err}"
     );
     let jsonl = "{\"order_id\":\"B-1\",\"created_at\":\"2026-11-02\",\"amount\":\"10\",\"currency\":\"USD\",\
