@@ -15,6 +15,18 @@ data_dir = "data"
 output_dir = "out"
 timezone = "Europe/Berlin"
 
+[[connectors]]
+id = "google_ads"
+plugin = "google_ads"
+schedule = "0 * * * *"
+enabled = false
+
+[[connectors]]
+id = "meta_ads"
+plugin = "meta_ads"
+schedule = "0 * * * *"
+enabled = false
+
 [kpi]
 currency = "EUR"
 

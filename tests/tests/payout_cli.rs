@@ -21,11 +21,23 @@ data_dir = "data"
 output_dir = "out"
 timezone = "Europe/Berlin"
 
+[[connectors]]
+id = "network"
+plugin = "impact"
+schedule = "0 * * * *"
+enabled = false
+
+[[connectors]]
+id = "shop"
+plugin = "orders"
+schedule = "0 * * * *"
+enabled = false
+
 [[programs]]
 id = "shop"
 currency = "EUR"
-claims = []
-orders = []
+claims = ["network"]
+orders = ["shop"]
 
 [programs.commission]
 payout_currency = "EUR"
@@ -104,14 +116,28 @@ fn finalize_refuses_a_period_not_begun_and_needs_early_for_the_running_one() {
     let config = tmp.path().join("reckon.toml");
     std::fs::write(&config, CONFIG).unwrap();
     let finalize = |period: &str, extra: &[&str]| {
-        let args = [&["statements", "finalize", "--program", "shop", "--period", period][..], extra].concat();
+        let args = [
+            &[
+                "statements",
+                "finalize",
+                "--program",
+                "shop",
+                "--period",
+                period,
+            ][..],
+            extra,
+        ]
+        .concat();
         reckon(&config, &args)
     };
     // A year typo must not close every period before it for good.
     let out = finalize("2999-01", &["--early"]);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("period 2999-01 starts on 2999-01-01 (Europe/Berlin), after today"), "{err}");
+    assert!(
+        err.contains("period 2999-01 starts on 2999-01-01 (Europe/Berlin), after today"),
+        "{err}"
+    );
     assert!(!tmp.path().join("out/statements/shop/2999-01").exists());
 
     // The month running now (in the program's timezone) needs --early.
@@ -123,11 +149,19 @@ fn finalize_refuses_a_period_not_begun_and_needs_early_for_the_running_one() {
     assert!(err.contains(&format!("period {month} runs until")), "{err}");
     assert!(err.contains("--early"), "{err}");
     let out = finalize(&month, &["--early"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(String::from_utf8_lossy(&out.stdout).contains("finalised version 1"));
     // Finalised, it may be asked again (a no-op) without --early.
     let out = finalize(&month, &[]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(String::from_utf8_lossy(&out.stdout).contains("already finalised"));
 }
 

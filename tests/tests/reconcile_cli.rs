@@ -16,6 +16,30 @@ fn write_config(dir: &Path) -> std::path::PathBuf {
         r#"[daemon]
 data_dir = "data"
 
+[[connectors]]
+id = "impact"
+plugin = "impact"
+schedule = "0 * * * *"
+enabled = false
+
+[[connectors]]
+id = "everflow"
+plugin = "everflow"
+schedule = "0 * * * *"
+enabled = false
+
+[[connectors]]
+id = "awin"
+plugin = "impact"
+schedule = "0 * * * *"
+enabled = false
+
+[[connectors]]
+id = "shop"
+plugin = "orders"
+schedule = "0 * * * *"
+enabled = false
+
 [[programs]]
 id = "shop-us"
 currency = "USD"
@@ -366,7 +390,11 @@ fn now_reproduces_what_was_stored_then_and_the_next_run_returns_to_the_present()
     let out = reckon(&cfg, &["reconcile", "--now", &between]);
     assert!(out.contains("shop-us: full run"), "{out}");
     let then = outcomes();
-    assert_eq!(then.len(), data.expected.len(), "the late claim is not judged");
+    assert_eq!(
+        then.len(),
+        data.expected.len(),
+        "the late claim is not judged"
+    );
     assert_eq!(then[&key(refund_claim)], Outcome::Matched);
     assert_eq!(then[&key(reversed_claim)], Outcome::Matched);
 

@@ -74,10 +74,16 @@ pub fn run(config: &Path, args: SyncArgs) -> anyhow::Result<ExitCode> {
         );
         return Ok(ExitCode::FAILURE);
     };
-    let base = config.parent().map(Path::to_path_buf).unwrap_or_default();
-    let reader = crate::config::resolve::os_secret_reader(base);
+    let reader = crate::config::resolve::os_secret_reader(crate::config::resolve::config_dir(&cfg));
     let connector = match crate::config::resolve_connector(&cfg, i, &crate::plugins::load, &reader)
-    {
+        .and_then(|c| {
+            let e = crate::config::resolve::check_file_directories(&cfg, std::slice::from_ref(&c));
+            if e.is_empty() {
+                Ok(c)
+            } else {
+                Err(e)
+            }
+        }) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("{}", crate::config::ConfigErrors(e));
