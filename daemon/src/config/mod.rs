@@ -58,8 +58,8 @@ pub struct Config {
     pub source: Arc<SourceMap>,
 }
 
-/// Log output format.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+/// Log output format (`[daemon] log_format`, `--log-format`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "snake_case")]
 pub enum LogFormat {
     /// Human-readable lines.

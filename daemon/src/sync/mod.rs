@@ -218,6 +218,19 @@ pub async fn run_sync(
             message: format!("--from {from} is after --to {to}"),
         });
     }
+    // A backfill ends today at the latest: later days have no data yet, and
+    // a year typo would otherwise run hundreds of empty windows.
+    let today = started.with_timezone(&connector.timezone).date_naive();
+    if range.is_some() && to > today {
+        return Err(SyncError::BadRange {
+            connector: id,
+            message: format!(
+                "--to {to} is after today ({today} in the connector's timezone {}); \
+                 a backfill ends today at the latest",
+                connector.timezone.name()
+            ),
+        });
+    }
     let windows = split_windows(from, to, connector.plugin.manifest.max_window_days);
     let mut run = RunRecord {
         source: id.clone(),
