@@ -27,8 +27,10 @@
 //! | `customer_id` | no | customer id |
 //! | `new_customer` | no | `true`/`false` (`1`/`0`, `yes`/`no`) |
 //!
-//! A malformed row fails the session with an error naming the file, line,
-//! column and order id; orders of that file are not stored (earlier files
+//! A malformed row (a bad value, a negative amount, a refund above the
+//! order amount or before its creation, an `order_id` already seen in the
+//! file) fails the session with an error naming the file, line, column and
+//! order id; orders of that file are not stored (earlier files
 //! are), and the file is read again on the next run once fixed.
 
 use crate::attribution::Attribution;
@@ -475,13 +477,12 @@ fn repeated(
     id: &str,
     line: u64,
 ) -> Option<String> {
-    match seen.insert(id.to_owned(), line) {
-        Some(first) => Some(format!(
+    seen.insert(id.to_owned(), line).map(|first| {
+        format!(
             "order id `{id}` appears twice in this file (lines {first} and {line}); \
              give each order once per file"
-        )),
-        None => None,
-    }
+        )
+    })
 }
 
 fn column_index(name: &str) -> Option<usize> {
