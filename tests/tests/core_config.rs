@@ -151,7 +151,8 @@ fn shipped_example_config_passes_and_prints_three_fires() {
 /// Every shipped config in `config/` passes `reckon config check`, with
 /// production paths pointed at a test directory: `plugin_dir` at all built
 /// plugin libraries, `file:` secrets at files created here, and every
-/// `env:` secret set. (Needs `cargo build --workspace` for the plugins.)
+/// `env:` secret set, file-drop directories at one created here. (Needs
+/// `cargo build --workspace` for the plugins.)
 #[test]
 fn every_shipped_config_passes_config_check() {
     let mut checked = Vec::new();
@@ -179,6 +180,11 @@ fn every_shipped_config_passes_config_check() {
             let mut line = line.to_owned();
             if line.trim_start().starts_with("plugin_dir") {
                 line = "plugin_dir = \"plugins\"".into();
+            }
+            // A file-drop directory must exist: a fresh one next to the copy.
+            if line.trim_start().starts_with("directory = \"/") {
+                std::fs::create_dir_all(dir.path().join("drop")).unwrap();
+                line = "directory = \"drop\"".into();
             }
             if let Some(i) = line.find("\"file:/") {
                 let rest = &line[i + 7..];

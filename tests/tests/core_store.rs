@@ -34,7 +34,12 @@ fn conv(id: &str) -> Record {
 
 fn config_for(dir: &std::path::Path) -> std::path::PathBuf {
     let cfg = dir.join("reckon.toml");
-    std::fs::write(&cfg, "[daemon]\ndata_dir = \"data\"\n").unwrap();
+    std::fs::write(
+        &cfg,
+        "[daemon]\ndata_dir = \"data\"\n\n[[connectors]]\nid = \"net\"\nplugin = \"example\"\n\
+         schedule = \"0 * * * *\"\nenabled = false\n",
+    )
+    .unwrap();
     cfg
 }
 
@@ -112,8 +117,31 @@ fn records_export_shows_what_is_stored() {
         ],
     );
     assert_eq!(jsonl.lines().count(), 2);
-    assert_eq!(run("jsonl", &["--source", "other"]).lines().count(), 0);
     assert_eq!(run("jsonl", &["--from", "2026-01-03"]).lines().count(), 0);
+
+    // Filters that can match nothing are errors, not empty exports.
+    let fails = |extra: &[&str]| {
+        let out = Command::new(reckon_tests::reckon_bin())
+            .args(["records", "export", "--kind", "conversions", "--config"])
+            .arg(&cfg)
+            .args(extra)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1));
+        assert!(out.stdout.is_empty());
+        String::from_utf8(out.stderr).unwrap()
+    };
+    let e = fails(&["--source", "nte"]);
+    assert!(
+        e.contains("error: --source `nte` is not a connector or postback endpoint in ")
+            && e.contains("; did you mean `net`? (configured: net)"),
+        "{e}"
+    );
+    let e = fails(&["--from", "2026-01-03", "--to", "2026-01-02"]);
+    assert!(
+        e.contains("error: --from 2026-01-03 is after --to 2026-01-02"),
+        "{e}"
+    );
 }
 
 #[test]

@@ -15,6 +15,18 @@ data_dir = "data"
 output_dir = "out"
 timezone = "Europe/Berlin"
 
+[[connectors]]
+id = "google_ads"
+plugin = "google_ads"
+schedule = "0 * * * *"
+enabled = false
+
+[[connectors]]
+id = "meta_ads"
+plugin = "meta_ads"
+schedule = "0 * * * *"
+enabled = false
+
 [kpi]
 currency = "EUR"
 
@@ -194,4 +206,34 @@ fn the_summary_hook_writes_once_per_schedule() {
         .expect("hook");
     assert!(next.is_some());
     assert!(tmp.path().join("out/kpi/daily/2026-11-08.json").exists());
+}
+
+/// An `--out` that cannot be written names the file and the OS error once
+/// (it used to repeat the OS error: message and cause both carried it).
+#[test]
+fn an_unwritable_out_file_names_the_os_error_once() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    setup(tmp.path());
+    let target = tmp.path().join("nonexistent").join("x.csv");
+    let out = kpi(
+        tmp.path(),
+        &[
+            "--period",
+            "2026-11",
+            "--format",
+            "csv",
+            "--out",
+            target.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        stderr.trim_end(),
+        format!(
+            "error: writing {}: No such file or directory (os error 2)",
+            target.display()
+        ),
+        "{stderr}"
+    );
 }

@@ -198,3 +198,88 @@ fn reckon_sync_reads_a_file_drop_once_and_names_a_bad_line() {
     assert_eq!(export(&s.config, "erp").len(), 3);
     drop(s.dir);
 }
+
+/// A relative `directory` is relative to the config file, whatever the
+/// working directory (systemd starts services in `/`); it used to be
+/// resolved against the working directory. `config check` reports a
+/// missing directory, and files mode without `directory`.
+#[test]
+fn a_relative_file_drop_directory_is_relative_to_the_config_file() {
+    let files = |dir: &str| {
+        format!(
+            "[[connectors]]\nid = \"erp\"\nplugin = \"orders\"\nschedule = \"0 * * * *\"\n\
+             timezone = \"UTC\"\nisolation = \"subprocess\"\n\n[connectors.settings]\nmode = \"files\"\n{dir}"
+        )
+    };
+    let s = setup(&files("directory = \"drop\"\n"));
+    std::fs::create_dir(s.dir.path().join("drop")).unwrap();
+    std::fs::write(
+        s.dir.path().join("drop").join("a.csv"),
+        "order_id,created_at,amount,currency\nA-1,2026-11-01T10:00:00Z,10.00,USD\n",
+    )
+    .unwrap();
+    let in_root = |config: &Path, args: &[&str]| {
+        Command::new(reckon_tests::reckon_bin())
+            .current_dir("/")
+            .arg("--config")
+            .arg(config)
+            .args(args)
+            .env("RUST_LOG", "warn")
+            .output()
+            .unwrap()
+    };
+    ok(in_root(&s.config, &["config", "check"]));
+    ok(in_root(&s.config, &["sync", "erp"]));
+    let ids: Vec<String> = export(&s.config, "erp")
+        .into_iter()
+        .map(|(_, o)| o.order_id)
+        .collect();
+    assert_eq!(ids, ["A-1"]);
+
+    let missing = setup(&files("directory = \"no-such-dir\"\n"));
+    let out = in_root(&missing.config, &["config", "check"]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("`connectors[0].settings.directory`: directory ")
+            && stderr.contains(
+                "no-such-dir of connector `erp` cannot be read: No such file or directory"
+            ),
+        "{stderr}"
+    );
+
+    let none = setup(&files(""));
+    let out = in_root(&none.config, &["config", "check"]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("`connectors[0].settings`: missing required setting `directory` (when `mode` = \"files\")"),
+        "{stderr}"
+    );
+}
+
+/// A negative amount is a row error naming file, line and column, like
+/// every other bad value (it used to surface from the host's record check
+/// as "stream order_files, record 0" with no file or line).
+#[test]
+fn a_negative_amount_names_file_line_and_column() {
+    let s = setup(
+        "[[connectors]]\nid = \"erp\"\nplugin = \"orders\"\nschedule = \"0 * * * *\"\n\
+         timezone = \"UTC\"\nisolation = \"subprocess\"\n\n[connectors.settings]\nmode = \"files\"\ndirectory = \"drop\"\n",
+    );
+    std::fs::create_dir(s.dir.path().join("drop")).unwrap();
+    std::fs::write(
+        s.dir.path().join("drop").join("neg.csv"),
+        "order_id,created_at,amount,currency\nA-1,2026-11-01T10:00:00Z,-10.00,USD\n",
+    )
+    .unwrap();
+    let out = reckon(&s.config, &["sync", "erp"]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(
+            "file `neg.csv` line 2, column 3 (`amount`), order A-1: amount -10.00 is negative"
+        ),
+        "{stderr}"
+    );
+}

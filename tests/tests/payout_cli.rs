@@ -21,11 +21,23 @@ data_dir = "data"
 output_dir = "out"
 timezone = "Europe/Berlin"
 
+[[connectors]]
+id = "network"
+plugin = "impact"
+schedule = "0 * * * *"
+enabled = false
+
+[[connectors]]
+id = "shop"
+plugin = "orders"
+schedule = "0 * * * *"
+enabled = false
+
 [[programs]]
 id = "shop"
 currency = "EUR"
-claims = []
-orders = []
+claims = ["network"]
+orders = ["shop"]
 
 [programs.commission]
 payout_currency = "EUR"

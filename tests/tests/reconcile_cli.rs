@@ -16,6 +16,30 @@ fn write_config(dir: &Path) -> std::path::PathBuf {
         r#"[daemon]
 data_dir = "data"
 
+[[connectors]]
+id = "impact"
+plugin = "impact"
+schedule = "0 * * * *"
+enabled = false
+
+[[connectors]]
+id = "everflow"
+plugin = "everflow"
+schedule = "0 * * * *"
+enabled = false
+
+[[connectors]]
+id = "awin"
+plugin = "impact"
+schedule = "0 * * * *"
+enabled = false
+
+[[connectors]]
+id = "shop"
+plugin = "orders"
+schedule = "0 * * * *"
+enabled = false
+
 [[programs]]
 id = "shop-us"
 currency = "USD"

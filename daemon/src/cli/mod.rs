@@ -19,9 +19,9 @@ pub struct Cli {
         default_value = "reckon.toml"
     )]
     pub config: std::path::PathBuf,
-    /// Log format: `human` or `json` (overrides `[daemon] log_format`).
-    #[arg(long, global = true)]
-    pub log_format: Option<String>,
+    /// Log format of `run` and `sync` (overrides `[daemon] log_format`).
+    #[arg(long, global = true, value_enum)]
+    pub log_format: Option<crate::config::LogFormat>,
     /// The command to run.
     #[command(subcommand)]
     pub command: Command,
@@ -71,10 +71,8 @@ pub fn main(cli: Cli) -> ExitCode {
         Command::PluginHost(args) => crate::plugins::cli::plugin_host(args),
         Command::Plugins(cmd) => crate::plugins::cli::run(&cli.config, cmd),
         Command::Config(cmd) => crate::config::cli::run(&cli.config, cmd),
-        Command::Run(args) => {
-            crate::schedule::cli::run(&cli.config, cli.log_format.as_deref(), args)
-        }
-        Command::Sync(args) => crate::sync::cli::run(&cli.config, args),
+        Command::Run(args) => crate::schedule::cli::run(&cli.config, cli.log_format, args),
+        Command::Sync(args) => crate::sync::cli::run(&cli.config, cli.log_format, args),
         Command::Records(cmd) => crate::store::cli::run(&cli.config, cmd),
         Command::Reconcile(args) => crate::reconcile::cli::run(&cli.config, args),
         Command::Statements(cmd) => crate::payout::cli::run(&cli.config, cmd),

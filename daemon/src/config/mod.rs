@@ -58,8 +58,8 @@ pub struct Config {
     pub source: Arc<SourceMap>,
 }
 
-/// Log output format.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+/// Log output format (`[daemon] log_format`, `--log-format`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "snake_case")]
 pub enum LogFormat {
     /// Human-readable lines.
@@ -153,7 +153,8 @@ pub struct ConnectorConfig {
     #[serde(default)]
     pub timezone: Option<Timezone>,
     /// Days re-pulled before the last checkpoint on every run (late
-    /// conversions, restated spend). Default: the plugin's stream default.
+    /// conversions, restated spend). At most [`MAX_LOOKBACK_DAYS`] (3650,
+    /// about ten years). Default: the plugin's stream default.
     #[serde(default)]
     pub lookback_days: Option<u32>,
     /// `subprocess` (default: a crash kills only a child process) or
@@ -186,6 +187,10 @@ impl ConnectorConfig {
         self.timezone.unwrap_or(daemon.timezone).0
     }
 }
+
+/// The largest `lookback_days` accepted: about ten years. A longer history
+/// is a backfill (`reckon sync ID --from --to`), not a lookback.
+pub const MAX_LOOKBACK_DAYS: u32 = 3650;
 
 const ROOT_KEYS: &[&str] = &["daemon", "connectors", "programs", "fx", "kpi", "postbacks"];
 
@@ -274,10 +279,20 @@ fn items_of(item: &toml_edit::Item) -> Option<Vec<toml_edit::Item>> {
     }
 }
 
-/// Parses and checks a config file's text. Pure: no file, plugin or
-/// environment access. Relative paths in `[daemon]` are made relative to the
-/// directory of `file`.
+/// Parses and checks a config file's text. Pure but for the clock (see
+/// [`parse_at`]): no file, plugin or environment access. Relative paths in
+/// `[daemon]` are made relative to the directory of `file`.
 pub fn parse(text: &str, file: &str) -> Result<Config, ConfigErrors> {
+    parse_at(text, file, chrono::Utc::now())
+}
+
+/// [`parse`] at a given time: `now` is when each schedule must still have a
+/// next fire time.
+pub fn parse_at(
+    text: &str,
+    file: &str,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<Config, ConfigErrors> {
     let doc = match toml_edit::ImDocument::parse(text) {
         Ok(d) => d,
         Err(e) => {
@@ -360,11 +375,13 @@ pub fn parse(text: &str, file: &str) -> Result<Config, ConfigErrors> {
         }
     }
 
-    check_semantics(&cfg.daemon, &connectors, &map, &mut errors);
+    check_semantics(now, &cfg.daemon, &connectors, &map, &mut errors);
     let connector_ids = connectors.iter().map(|(_, c)| c.id.as_str());
     crate::server::postback::check_semantics(&postbacks, connector_ids, &map, &mut errors);
     cfg.postbacks = postbacks.into_iter().map(|(_, p)| p).collect();
     cfg.connectors = connectors.into_iter().map(|(_, c)| c).collect();
+    check_programs(&cfg, &map, &mut errors);
+    check_kpi(&cfg, &map, &mut errors);
 
     // Relative paths are relative to the config file.
     let base = Path::new(file).parent().unwrap_or(Path::new(""));
@@ -395,6 +412,7 @@ fn valid_id(id: &str) -> bool {
 }
 
 fn check_semantics(
+    now: chrono::DateTime<chrono::Utc>,
     daemon: &DaemonConfig,
     connectors: &[(usize, ConnectorConfig)],
     map: &SourceMap,
@@ -428,6 +446,29 @@ fn check_semantics(
         if c.timeout_secs == 0 {
             errors.push(map.error(&p("timeout_secs"), "must be at least 1 second"));
         }
+        if let Some(days) = c.lookback_days.filter(|d| *d > MAX_LOOKBACK_DAYS) {
+            errors.push(map.error(
+                &p("lookback_days"),
+                format!(
+                    "{days} days is more than the maximum of {MAX_LOOKBACK_DAYS} (about ten years); \
+                     pull older history once with `reckon sync {} --from DATE --to DATE`",
+                    c.id
+                ),
+            ));
+        }
+        let tz = c.tz(daemon);
+        if c.schedule.next_after(tz, now).is_none() {
+            errors.push(map.error(
+                &p("schedule"),
+                format!(
+                    "schedule `{}` of connector `{}` never fires (no fire time from now on, in {}); \
+                     write one that does, e.g. `0 */6 * * *`",
+                    c.schedule.expr,
+                    c.id,
+                    tz.name()
+                ),
+            ));
+        }
         if let Some(rl) = c.rate_limit {
             if rl.requests == 0 || rl.per_secs == 0 {
                 errors.push(map.error(
@@ -446,6 +487,96 @@ fn check_semantics(
         }
         for (k, v) in &c.settings {
             check_secret_refs(v, &format!("connectors[{i}].settings.{k}"), map, errors);
+        }
+    }
+}
+
+/// Where a program may take claims from: connectors and postback endpoints
+/// (a postback endpoint's id is the `source` of the conversions it stores).
+fn claim_sources(cfg: &Config) -> Vec<&str> {
+    cfg.connectors
+        .iter()
+        .map(|c| c.id.as_str())
+        .chain(cfg.postbacks.iter().map(|p| p.id.as_str()))
+        .collect()
+}
+
+/// "unknown connector `x`; did you mean `y`? (configured: ...)".
+fn unknown_connector(id: &str, known: &[&str], what: &str) -> String {
+    let hint = source::nearest(id, known.iter().copied())
+        .map(|n| format!("; did you mean `{n}`?"))
+        .unwrap_or_default();
+    let list = if known.is_empty() {
+        "none".to_owned()
+    } else {
+        known
+            .iter()
+            .map(|k| format!("`{k}`"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    format!("no {what} with id `{id}`{hint} (configured: {list}); add it or fix the id")
+}
+
+/// `[[programs]]`: each program's own rules (reconcile's validator), its
+/// commission rules (payout's validator), and that every connector it names
+/// is configured.
+fn check_programs(cfg: &Config, map: &SourceMap, errors: &mut Vec<ConfigError>) {
+    for (i, e) in crate::reconcile::config::programs_problems(&cfg.programs) {
+        errors.push(map.error(&format!("programs[{i}].{}", e.field), e.message));
+    }
+    let claim_sources = claim_sources(cfg);
+    let order_sources: Vec<&str> = cfg.connectors.iter().map(|c| c.id.as_str()).collect();
+    for (i, p) in cfg.programs.iter().enumerate() {
+        for (j, id) in p.claims.iter().enumerate() {
+            if !claim_sources.contains(&id.as_str()) {
+                errors.push(map.error(
+                    &format!("programs[{i}].claims[{j}]"),
+                    unknown_connector(id, &claim_sources, "connector or postback endpoint"),
+                ));
+            }
+        }
+        for (j, id) in p.orders.iter().enumerate() {
+            if !order_sources.contains(&id.as_str()) {
+                errors.push(map.error(
+                    &format!("programs[{i}].orders[{j}]"),
+                    unknown_connector(id, &order_sources, "connector"),
+                ));
+            }
+        }
+        // `source_priority` must name claim connectors (checked above), so an
+        // unknown id there is reported at `claims` or as "not one of claims".
+        if let Some(c) = &p.commission {
+            if let Err(e) = c.validate(&p.id) {
+                // `entry` is a key (`timezone`) or `rules[2] (id `cps`)`.
+                let (key, rest) = e.entry.split_once(' ').unwrap_or((e.entry.as_str(), ""));
+                let message = if rest.is_empty() {
+                    e.message
+                } else {
+                    format!("{rest}: {}", e.message)
+                };
+                errors.push(map.error(&format!("programs[{i}].commission.{key}"), message));
+            }
+        }
+    }
+}
+
+/// `[kpi]`: the KPI module's own checks, and that every
+/// `[[kpi.attribution]] connector` is configured.
+fn check_kpi(cfg: &Config, map: &SourceMap, errors: &mut Vec<ConfigError>) {
+    let Some(kpi) = &cfg.kpi else {
+        return;
+    };
+    for (path, message) in kpi.problems() {
+        errors.push(map.error(&format!("kpi.{path}"), message));
+    }
+    let connectors: Vec<&str> = cfg.connectors.iter().map(|c| c.id.as_str()).collect();
+    for (j, rule) in kpi.attribution.iter().enumerate() {
+        if !rule.connector.trim().is_empty() && !connectors.contains(&rule.connector.as_str()) {
+            errors.push(map.error(
+                &format!("kpi.attribution[{j}].connector"),
+                unknown_connector(&rule.connector, &connectors, "connector"),
+            ));
         }
     }
 }

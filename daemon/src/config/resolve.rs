@@ -71,6 +71,15 @@ impl SecretRef {
         }
     }
 
+    /// Where the value comes from, for messages: `environment variable
+    /// `NAME`` or `file PATH` (never the value).
+    pub fn describe(&self) -> String {
+        match self {
+            SecretRef::Env(name) => format!("environment variable `{name}`"),
+            SecretRef::File(p) => format!("file {}", p.display()),
+        }
+    }
+
     /// Whether a TOML value is written as a secret reference.
     pub fn is_ref(v: &toml::Value) -> bool {
         v.as_table().is_some_and(|t| t.contains_key("secret"))
@@ -215,8 +224,17 @@ pub fn resolve_connector(
                 ));
                 continue;
             }
-            match SecretRef::from_toml(v).and_then(|r| read_secret(&r)) {
-                Ok(val) => {
+            match SecretRef::from_toml(v).and_then(|r| read_secret(&r).map(|val| (r, val))) {
+                Ok((r, val)) if val.trim().is_empty() => errors.push(map.error(
+                    &path,
+                    format!(
+                        "secret of connector `{}` setting `{k}` is empty ({}); \
+                         put the credential there, an empty one is never sent",
+                        c.id,
+                        r.describe()
+                    ),
+                )),
+                Ok((_, val)) => {
                     secrets.insert(k.clone(), Secret(val));
                 }
                 Err(m) => errors.push(map.error(&path, format!("secret not resolvable: {m}"))),
@@ -255,6 +273,24 @@ pub fn resolve_connector(
         errors.push(map.error(&path, msg));
     }
 
+    // A file-drop connector's directory is relative to the config file (like
+    // `data_dir` and `file:` secrets); whether it exists is checked by
+    // [`check_file_directories`].
+    if let Some(cap) = &manifest.file_capability {
+        let key = &cap.directory_setting;
+        if let Some(Value::String(d)) = plain.get(key).cloned() {
+            if d.trim().is_empty() {
+                errors.push(map.error(
+                    &p(&format!("settings.{key}")),
+                    "must name a directory (relative paths are relative to the config file)",
+                ));
+            } else {
+                let dir = config_dir(cfg).join(&d);
+                plain.insert(key.clone(), Value::String(dir.display().to_string()));
+            }
+        }
+    }
+
     let base_url = base_url
         .or_else(|| manifest.default_base_url.clone())
         .unwrap_or_default();
@@ -266,14 +302,18 @@ pub fn resolve_connector(
             }
         }
     }
-    let lookback_days = c.lookback_days.unwrap_or_else(|| {
-        manifest
-            .streams
-            .iter()
-            .map(|s| s.default_lookback_days)
-            .max()
-            .unwrap_or(0)
-    });
+    let lookback_days = c
+        .lookback_days
+        .unwrap_or_else(|| {
+            manifest
+                .streams
+                .iter()
+                .map(|s| s.default_lookback_days)
+                .max()
+                .unwrap_or(0)
+        })
+        // A plugin's own default is held to the same bound as the config's.
+        .min(super::MAX_LOOKBACK_DAYS);
     if !errors.is_empty() {
         return Err(errors);
     }
@@ -318,12 +358,55 @@ pub fn resolve(
     }
 }
 
-/// Resolves with the real plugin loader and OS secrets.
-pub fn resolve_all(cfg: &Config) -> Result<Vec<ResolvedConnector>, Vec<ConfigError>> {
-    let base = Path::new(&cfg.source.file)
+/// The directory relative paths in the config are relative to: the config
+/// file's directory (empty, i.e. the working directory, for a bare file name).
+pub fn config_dir(cfg: &Config) -> PathBuf {
+    Path::new(&cfg.source.file)
         .parent()
         .map(Path::to_path_buf)
-        .unwrap_or_default();
-    let reader = os_secret_reader(base);
-    resolve(cfg, &crate::plugins::load, &reader)
+        .unwrap_or_default()
+}
+
+/// Checks that each file-drop connector's directory (already made relative
+/// to the config file by [`resolve_connector`]) is a readable directory.
+pub fn check_file_directories(cfg: &Config, connectors: &[ResolvedConnector]) -> Vec<ConfigError> {
+    let mut errors = Vec::new();
+    for c in connectors {
+        let Some(cap) = &c.plugin.manifest.file_capability else {
+            continue;
+        };
+        let key = &cap.directory_setting;
+        let Some(dir) = c.settings.get(key).and_then(Value::as_str) else {
+            continue;
+        };
+        if let Err(e) = std::fs::read_dir(dir) {
+            let i = cfg
+                .connectors
+                .iter()
+                .position(|k| k.id == c.config.id)
+                .unwrap_or(0);
+            errors.push(cfg.source.error(
+                &format!("connectors[{i}].settings.{key}"),
+                format!(
+                    "directory {dir} of connector `{}` cannot be read: {e}; create it or fix \
+                     the path (relative paths are relative to the config file)",
+                    c.config.id
+                ),
+            ));
+        }
+    }
+    errors
+}
+
+/// Resolves with the real plugin loader and OS secrets, and checks file-drop
+/// directories.
+pub fn resolve_all(cfg: &Config) -> Result<Vec<ResolvedConnector>, Vec<ConfigError>> {
+    let reader = os_secret_reader(config_dir(cfg));
+    let connectors = resolve(cfg, &crate::plugins::load, &reader)?;
+    let errors = check_file_directories(cfg, &connectors);
+    if errors.is_empty() {
+        Ok(connectors)
+    } else {
+        Err(errors)
+    }
 }

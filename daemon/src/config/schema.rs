@@ -81,7 +81,20 @@ pub fn property_names(schema: &Value) -> Vec<String> {
         .unwrap_or_default()
 }
 
-/// Validates `value` against `schema`, appending every violation.
+/// An `if` schema made of `const` properties, as text: `` `mode` = "files" ``.
+fn condition_text(cond: &Value) -> Option<String> {
+    let props = cond.get("properties")?.as_object()?;
+    let parts: Vec<String> = props
+        .iter()
+        .filter_map(|(k, v)| v.get("const").map(|c| format!("`{k}` = {c}")))
+        .collect();
+    (!parts.is_empty()).then(|| parts.join(" and "))
+}
+
+/// Validates `value` against `schema`, appending every violation. Supports
+/// the JSON Schema subset plugins use: `type`, `enum`, `const`, numeric and
+/// length bounds, `items`, `properties`, `required`,
+/// `additionalProperties`, `allOf` and `if`/`then`/`else`.
 pub fn validate(schema: &Value, value: &Value, path: &str, out: &mut Vec<Violation>) {
     let mut push = |p: &str, m: String| {
         out.push(Violation {
@@ -173,6 +186,31 @@ pub fn validate(schema: &Value, value: &Value, path: &str, out: &mut Vec<Violati
         if let Some(item_schema) = s.get("items") {
             for (i, it) in items.iter().enumerate() {
                 validate(item_schema, it, &format!("{path}[{i}]"), out);
+            }
+        }
+    }
+    // `allOf` and `if`/`then`/`else` (e.g. a setting required in one mode).
+    if let Some(Value::Array(all)) = s.get("allOf") {
+        for sub_schema in all {
+            validate(sub_schema, value, path, out);
+        }
+    }
+    if let Some(cond) = s.get("if") {
+        let mut probe = Vec::new();
+        validate(cond, value, path, &mut probe);
+        let (branch, when) = if probe.is_empty() {
+            (s.get("then"), condition_text(cond))
+        } else {
+            (s.get("else"), None)
+        };
+        if let Some(b) = branch {
+            let mut found = Vec::new();
+            validate(b, value, path, &mut found);
+            for mut v in found {
+                if let Some(w) = &when {
+                    v.message.push_str(&format!(" (when {w})"));
+                }
+                out.push(v);
             }
         }
     }

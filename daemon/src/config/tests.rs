@@ -21,6 +21,7 @@ fn example_loader(dir: &Path, id: &str, _sha: Option<&str>) -> Result<Arc<Plugin
 fn secrets(r: &SecretRef) -> Result<String, String> {
     match r {
         SecretRef::Env(n) if n == "EXAMPLE_API_KEY" => Ok("k3y".into()),
+        SecretRef::Env(n) if n == "RECKON_TEST_EMPTY" => Ok(String::new()),
         SecretRef::Env(n) => Err(format!("environment variable `{n}` is not set")),
         SecretRef::File(p) => Err(format!("cannot read secret file {}", p.display())),
     }
@@ -76,6 +77,99 @@ fn broken_literal_secret() {
 #[test]
 fn broken_many_errors_reported_at_once() {
     insta::assert_snapshot!(check("many_errors"));
+}
+
+#[test]
+fn broken_programs_are_config_errors() {
+    insta::assert_snapshot!(check("programs"));
+}
+#[test]
+fn broken_unknown_connectors_in_programs_and_kpi() {
+    insta::assert_snapshot!(check("unknown_connectors"));
+}
+#[test]
+fn broken_lookback_too_long() {
+    insta::assert_snapshot!(check("lookback_too_long"));
+}
+#[test]
+fn broken_empty_secret() {
+    insta::assert_snapshot!(check("empty_secret"));
+}
+#[test]
+fn broken_schedule_never_fires() {
+    insta::assert_snapshot!(check("schedule_never_fires"));
+}
+
+#[test]
+fn a_postback_endpoint_is_a_claim_source_but_not_an_order_source() {
+    let base = r#"
+[[connectors]]
+id = "shop"
+plugin = "example"
+schedule = "0 * * * *"
+
+[[postbacks]]
+id = "s2s"
+auth = "token"
+secret = { secret = "env:EXAMPLE_API_KEY" }
+
+[[programs]]
+id = "p"
+currency = "USD"
+"#;
+    parse(
+        &format!("{base}claims = [\"s2s\"]\norders = [\"shop\"]\n"),
+        "x.toml",
+    )
+    .unwrap();
+    let e = parse(
+        &format!("{base}claims = [\"shop\"]\norders = [\"s2s\"]\n"),
+        "x.toml",
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.contains("`programs[0].orders[0]`: no connector with id `s2s`"),
+        "{e}"
+    );
+}
+
+#[test]
+fn file_directory_is_relative_to_the_config_file_and_must_exist() {
+    let files_loader = |dir: &Path, _: &str, _: Option<&str>| -> Result<Arc<Plugin>, LoadError> {
+        let mut m = reckon_plugin_example::Example::manifest();
+        m.config_schema["properties"]["directory"] = serde_json::json!({ "type": "string" });
+        m.file_capability = Some(plugin_api::protocol::FileCapability {
+            directory_setting: "directory".into(),
+            suffixes: vec![".csv".into()],
+        });
+        Ok(Arc::new(Plugin::from_manifest(dir.join("x.so"), m)))
+    };
+    let root = tempfile::tempdir().unwrap();
+    std::fs::create_dir(root.path().join("drop")).unwrap();
+    std::fs::create_dir(root.path().join("etc")).unwrap();
+    let file = root.path().join("etc").join("reckon.toml");
+    let cfg_text = |dir: &str| {
+        format!(
+            "[[connectors]]\nid = \"files\"\nplugin = \"example\"\nschedule = \"0 * * * *\"\n\
+             [connectors.settings]\napi_key = {{ secret = \"env:EXAMPLE_API_KEY\" }}\ndirectory = \"{dir}\"\n"
+        )
+    };
+    // Relative to the config file's directory, not to the working directory.
+    let cfg = parse(&cfg_text("../drop"), &file.display().to_string()).unwrap();
+    let r = resolve(&cfg, &files_loader, &secrets).unwrap_or_else(|e| panic!("{e:?}"));
+    let dir = r[0].settings["directory"].as_str().unwrap().to_owned();
+    assert_eq!(Path::new(&dir), root.path().join("etc").join("../drop"));
+    assert!(resolve::check_file_directories(&cfg, &r).is_empty());
+    // A directory that does not exist is a config error at the setting.
+    let cfg = parse(&cfg_text("missing"), &file.display().to_string()).unwrap();
+    let r = resolve(&cfg, &files_loader, &secrets).unwrap_or_else(|e| panic!("{e:?}"));
+    let e = ConfigErrors(resolve::check_file_directories(&cfg, &r)).to_string();
+    assert!(
+        e.contains("`connectors[0].settings.directory`: directory ")
+            && e.contains("etc/missing of connector `files` cannot be read"),
+        "{e}"
+    );
 }
 
 #[test]

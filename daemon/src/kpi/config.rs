@@ -126,33 +126,53 @@ fn default_formats() -> Vec<Format> {
 
 impl KpiConfig {
     /// Checks what serde cannot: each rule matches something, the currency
-    /// code is well-formed, the schedule parses.
+    /// code is well-formed, the schedule parses. The first problem.
     pub fn validate(&self) -> Result<(), KpiError> {
+        match self.problems().into_iter().next() {
+            Some((_, message)) => Err(KpiError::Config(message)),
+            None => Ok(()),
+        }
+    }
+
+    /// Every problem [`KpiConfig::validate`] checks for, each with the key
+    /// path under `[kpi]` it is about (e.g. `attribution[1].connector`), so
+    /// the config loader can report them all with their lines.
+    pub fn problems(&self) -> Vec<(String, String)> {
+        let mut out = Vec::new();
         if let Some(c) = &self.currency {
             if c.len() != 3 || !c.bytes().all(|b| b.is_ascii_uppercase()) {
-                return Err(KpiError::Config(format!(
-                    "[kpi] currency = {c:?}: expected an ISO-4217 code such as \"EUR\""
-                )));
+                out.push((
+                    "currency".into(),
+                    format!("[kpi] currency = {c:?}: expected an ISO-4217 code such as \"EUR\""),
+                ));
             }
         }
         for (i, rule) in self.attribution.iter().enumerate() {
             if rule.utm_source.is_none() && rule.click_id_prefix.is_none() {
-                return Err(KpiError::Config(format!(
-                    "[[kpi.attribution]] #{} (connector {:?}): set utm_source or click_id_prefix, \
-                     otherwise the rule matches nothing",
-                    i + 1,
-                    rule.connector
-                )));
+                out.push((
+                    format!("attribution[{i}]"),
+                    format!(
+                        "[[kpi.attribution]] #{} (connector {:?}): set utm_source or click_id_prefix, \
+                         otherwise the rule matches nothing",
+                        i + 1,
+                        rule.connector
+                    ),
+                ));
             }
             if rule.connector.trim().is_empty() {
-                return Err(KpiError::Config(format!(
-                    "[[kpi.attribution]] #{}: connector is empty; name a connector id",
-                    i + 1
-                )));
+                out.push((
+                    format!("attribution[{i}].connector"),
+                    format!(
+                        "[[kpi.attribution]] #{}: connector is empty; name a connector id",
+                        i + 1
+                    ),
+                ));
             }
         }
-        super::summary::parse_schedule(&self.summaries.schedule)?;
-        Ok(())
+        if let Err(e) = super::summary::parse_schedule(&self.summaries.schedule) {
+            out.push(("summaries.schedule".into(), e.to_string()));
+        }
+        out
     }
 }
 

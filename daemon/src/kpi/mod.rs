@@ -188,12 +188,13 @@ pub enum KpiError {
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
     /// Writing output failed.
-    #[error("writing {path}: {source}")]
+    #[error("writing {path}: {error}")]
     Write {
         /// The file.
         path: String,
-        /// The cause.
-        source: std::io::Error,
+        /// The cause: in the message, deliberately not also a `source`
+        /// (an error chain printed with its causes would repeat it).
+        error: std::io::Error,
     },
     /// Rendering failed (a chart could not be drawn).
     #[error("rendering the {what}: {message}")]

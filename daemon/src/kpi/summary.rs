@@ -117,9 +117,9 @@ pub fn write_summaries(
             .contains(&Format::Html)
             .then(|| ChartData::build(&engine, &query));
         let dir = output_dir.join("kpi").join(dir);
-        std::fs::create_dir_all(&dir).map_err(|source| KpiError::Write {
+        std::fs::create_dir_all(&dir).map_err(|error| KpiError::Write {
             path: dir.display().to_string(),
-            source,
+            error,
         })?;
         for format in &cfg.formats {
             let text = render(*format, &report, charts.as_ref())?;
@@ -152,9 +152,9 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), KpiError> {
         "{}.tmp",
         path.extension().and_then(|e| e.to_str()).unwrap_or("out")
     ));
-    let wrap = |source| KpiError::Write {
+    let wrap = |error| KpiError::Write {
         path: path.display().to_string(),
-        source,
+        error,
     };
     std::fs::write(&tmp, bytes).map_err(wrap)?;
     std::fs::rename(&tmp, path).map_err(wrap)

@@ -184,73 +184,82 @@ pub struct ProgramConfigError {
 
 impl ProgramConfig {
     /// Checks one program on its own (currency known, connectors listed,
-    /// priorities consistent, tolerances non-negative).
+    /// priorities consistent, tolerances non-negative): the first problem.
     pub fn validate(&self) -> Result<(), ProgramConfigError> {
-        let err = |field, message: String| ProgramConfigError {
-            program: self.id.clone(),
-            field,
-            message,
+        match self.problems().into_iter().next() {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+
+    /// Every problem [`ProgramConfig::validate`] checks for, in field order
+    /// (the config loader reports them all at once).
+    pub fn problems(&self) -> Vec<ProgramConfigError> {
+        let mut out = Vec::new();
+        let mut err = |field, message: String| {
+            out.push(ProgramConfigError {
+                program: self.id.clone(),
+                field,
+                message,
+            })
         };
         if self.id.trim().is_empty() {
-            return Err(err("id", "must not be empty".into()));
+            err("id", "must not be empty".into());
         }
         if !plugin_api::currency::is_known(&self.currency) {
-            return Err(err(
+            err(
                 "currency",
                 format!(
                     "`{}` is not an ISO-4217 code; use an upper-case code such as \"USD\"",
                     self.currency
                 ),
-            ));
+            );
         }
         if self.claims.is_empty() {
-            return Err(err(
+            err(
                 "claims",
                 "list at least one connector id whose conversions are claims".into(),
-            ));
+            );
         }
         if self.orders.is_empty() {
-            return Err(err(
+            err(
                 "orders",
                 "list at least one connector id whose records are the orders".into(),
-            ));
+            );
         }
         if let Some(c) = self.claims.iter().find(|c| self.orders.contains(c)) {
-            return Err(err(
+            err(
                 "orders",
                 format!("connector `{c}` is listed both as claims and as orders"),
-            ));
+            );
         }
         if self.attribution == AttributionRule::SourcePriority && self.source_priority.is_empty() {
-            return Err(err(
+            err(
                 "source_priority",
                 "attribution = \"source_priority\" needs an ordered list of claim connector ids"
                     .into(),
-            ));
+            );
         }
         if let Some(s) = self
             .source_priority
             .iter()
             .find(|s| !self.claims.contains(s))
         {
-            return Err(err(
+            let hint = crate::config::source::nearest(s, self.claims.iter().map(String::as_str))
+                .map(|n| format!("; did you mean `{n}`?"))
+                .unwrap_or_default();
+            err(
                 "source_priority",
-                format!("`{s}` is not one of this program's `claims` connectors"),
-            ));
+                format!("`{s}` is not one of this program's `claims` connectors{hint}"),
+            );
         }
         if self.matching.amount_tolerance_abs.is_sign_negative() {
-            return Err(err(
-                "match.amount_tolerance_abs",
-                "must be zero or more".into(),
-            ));
+            err("match.amount_tolerance_abs", "must be zero or more".into());
         }
         if self.matching.amount_tolerance_pct.is_sign_negative() {
-            return Err(err(
-                "match.amount_tolerance_pct",
-                "must be zero or more".into(),
-            ));
+            err("match.amount_tolerance_pct", "must be zero or more".into());
         }
-        Ok(())
+        out
     }
 
     /// Rank of a claim source under `source_priority` (unlisted = after all).
@@ -291,20 +300,33 @@ impl ProgramConfig {
     }
 }
 
-/// Checks every program and that program ids are unique.
+/// Checks every program and that program ids are unique: the first problem.
 pub fn validate_programs(programs: &[ProgramConfig]) -> Result<(), ProgramConfigError> {
+    match programs_problems(programs).into_iter().next() {
+        Some((_, e)) => Err(e),
+        None => Ok(()),
+    }
+}
+
+/// Every problem of every program (with the program's index), and repeated
+/// program ids.
+pub fn programs_problems(programs: &[ProgramConfig]) -> Vec<(usize, ProgramConfigError)> {
+    let mut out = Vec::new();
     let mut seen = std::collections::BTreeSet::new();
-    for p in programs {
-        p.validate()?;
+    for (i, p) in programs.iter().enumerate() {
+        out.extend(p.problems().into_iter().map(|e| (i, e)));
         if !seen.insert(p.id.as_str()) {
-            return Err(ProgramConfigError {
-                program: p.id.clone(),
-                field: "id",
-                message: "another program has the same id; ids must be unique".into(),
-            });
+            out.push((
+                i,
+                ProgramConfigError {
+                    program: p.id.clone(),
+                    field: "id",
+                    message: "another program has the same id; ids must be unique".into(),
+                },
+            ));
         }
     }
-    Ok(())
+    out
 }
 
 #[cfg(test)]

@@ -8,12 +8,12 @@ pub struct RunArgs {}
 
 /// Sets up `tracing` (stderr, `RUST_LOG` or `info`). `cli` (from
 /// `--log-format`) wins over `config` (`[daemon] log_format`).
-pub fn init_logging(cli: Option<&str>, config: Option<crate::config::LogFormat>) {
+pub fn init_logging(
+    cli: Option<crate::config::LogFormat>,
+    config: Option<crate::config::LogFormat>,
+) {
     use tracing_subscriber::EnvFilter;
-    let json = match cli {
-        Some(f) => f.eq_ignore_ascii_case("json"),
-        None => config == Some(crate::config::LogFormat::Json),
-    };
+    let json = cli.or(config) == Some(crate::config::LogFormat::Json);
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
@@ -42,7 +42,11 @@ pub fn init_command_logging() {
 }
 
 /// Runs the daemon until SIGTERM/SIGINT.
-pub fn run(config: &Path, log_format: Option<&str>, _args: RunArgs) -> anyhow::Result<ExitCode> {
+pub fn run(
+    config: &Path,
+    log_format: Option<crate::config::LogFormat>,
+    _args: RunArgs,
+) -> anyhow::Result<ExitCode> {
     let cfg = match crate::config::load(config) {
         Ok(c) => c,
         Err(e) => {

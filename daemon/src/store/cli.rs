@@ -48,7 +48,7 @@ pub enum RecordsCommand {
         /// Which records.
         #[arg(long, value_enum)]
         kind: KindArg,
-        /// Only this connector.
+        /// Only this connector (or postback endpoint) id; it must be in the config.
         #[arg(long)]
         source: Option<String>,
         /// Only records on or after this day (spend: its day; conversions:
@@ -177,6 +177,30 @@ pub fn run(config: &Path, cmd: RecordsCommand) -> anyhow::Result<ExitCode> {
             to,
             format,
         } => {
+            // A filter that can match nothing is a mistake, not an empty export.
+            if let (Some(f), Some(t)) = (from, to) {
+                if f > t {
+                    anyhow::bail!("--from {f} is after --to {t}");
+                }
+            }
+            if let Some(s) = source.as_deref() {
+                let known: Vec<&str> = cfg
+                    .connectors
+                    .iter()
+                    .map(|c| c.id.as_str())
+                    .chain(cfg.postbacks.iter().map(|p| p.id.as_str()))
+                    .collect();
+                if !known.contains(&s) {
+                    let hint = crate::config::source::nearest(s, known.iter().copied())
+                        .map(|n| format!("; did you mean `{n}`?"))
+                        .unwrap_or_default();
+                    anyhow::bail!(
+                        "--source `{s}` is not a connector or postback endpoint in {}{hint} (configured: {})",
+                        config.display(),
+                        if known.is_empty() { "none".to_owned() } else { known.join(", ") }
+                    );
+                }
+            }
             let store = Store::open(&cfg.daemon.data_dir)?;
             let stdout = std::io::stdout();
             let mut lock = stdout.lock();

@@ -51,9 +51,13 @@ impl Progress for Lines {
     }
 }
 
-/// Runs one sync.
-pub fn run(config: &Path, args: SyncArgs) -> anyhow::Result<ExitCode> {
-    crate::schedule::cli::init_logging(None, None);
+/// Runs one sync. `log_format` (`--log-format`) wins over `[daemon]
+/// log_format`, as for `reckon run`.
+pub fn run(
+    config: &Path,
+    log_format: Option<crate::config::LogFormat>,
+    args: SyncArgs,
+) -> anyhow::Result<ExitCode> {
     let cfg = match crate::config::load(config) {
         Ok(c) => c,
         Err(e) => {
@@ -61,6 +65,7 @@ pub fn run(config: &Path, args: SyncArgs) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::FAILURE);
         }
     };
+    crate::schedule::cli::init_logging(log_format, Some(cfg.daemon.log_format));
     let Some(i) = cfg.connectors.iter().position(|c| c.id == args.connector) else {
         let ids: Vec<&str> = cfg.connectors.iter().map(|c| c.id.as_str()).collect();
         let hint = crate::config::source::nearest(&args.connector, ids.iter().copied())
@@ -74,10 +79,16 @@ pub fn run(config: &Path, args: SyncArgs) -> anyhow::Result<ExitCode> {
         );
         return Ok(ExitCode::FAILURE);
     };
-    let base = config.parent().map(Path::to_path_buf).unwrap_or_default();
-    let reader = crate::config::resolve::os_secret_reader(base);
+    let reader = crate::config::resolve::os_secret_reader(crate::config::resolve::config_dir(&cfg));
     let connector = match crate::config::resolve_connector(&cfg, i, &crate::plugins::load, &reader)
-    {
+        .and_then(|c| {
+            let e = crate::config::resolve::check_file_directories(&cfg, std::slice::from_ref(&c));
+            if e.is_empty() {
+                Ok(c)
+            } else {
+                Err(e)
+            }
+        }) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("{}", crate::config::ConfigErrors(e));

@@ -12,7 +12,7 @@ use crate::plugins::{SessionOptions, SessionSink};
 use crate::server::metrics::Metrics;
 use crate::store::writer::{Committed, PageWriter};
 use crate::store::{CommitStats, RunOutcome, RunRecord, Store, StoreError};
-use chrono::{DateTime, Duration, NaiveDate, Utc};
+use chrono::{DateTime, Days, NaiveDate, Utc};
 use plugin_api::protocol::{Checkpoint, Record, SessionMode, SessionOpen, Window};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -80,16 +80,22 @@ pub fn split_windows(from: NaiveDate, to: NaiveDate, max_days: Option<u32>) -> V
     if from > to {
         return Vec::new();
     }
-    let step = i64::from(max_days.unwrap_or(u32::MAX).max(1)).min(1_000_000);
+    let step = u64::from(max_days.unwrap_or(u32::MAX).max(1)).min(1_000_000);
     let mut out = Vec::new();
     let mut start = from;
     while start <= to {
-        let end = (start + Duration::days(step - 1)).min(to);
+        // Checked: a window near the calendar's end stops at `to`.
+        let end = start
+            .checked_add_days(Days::new(step - 1))
+            .map_or(to, |e| e.min(to));
         out.push(Window {
             from: start,
             to: end,
         });
-        start = end + Duration::days(1);
+        match end.succ_opt() {
+            Some(next) => start = next,
+            None => break,
+        }
     }
     out
 }
@@ -114,7 +120,11 @@ pub fn scheduled_range(
         Some(w) => w.with_timezone(&tz).date_naive().min(today),
         None => today,
     };
-    let from = anchor - Duration::days(i64::from(connector.lookback_days));
+    // Checked: a lookback past the calendar's start begins at its first day
+    // (config bounds `lookback_days`; this keeps any input from panicking).
+    let from = anchor
+        .checked_sub_days(Days::new(u64::from(connector.lookback_days)))
+        .unwrap_or(NaiveDate::MIN);
     (from, today)
 }
 
@@ -206,6 +216,19 @@ pub async fn run_sync(
         return Err(SyncError::BadRange {
             connector: id,
             message: format!("--from {from} is after --to {to}"),
+        });
+    }
+    // A backfill ends today at the latest: later days have no data yet, and
+    // a year typo would otherwise run hundreds of empty windows.
+    let today = started.with_timezone(&connector.timezone).date_naive();
+    if range.is_some() && to > today {
+        return Err(SyncError::BadRange {
+            connector: id,
+            message: format!(
+                "--to {to} is after today ({today} in the connector's timezone {}); \
+                 a backfill ends today at the latest",
+                connector.timezone.name()
+            ),
         });
     }
     let windows = split_windows(from, to, connector.plugin.manifest.max_window_days);
@@ -380,5 +403,48 @@ mod tests {
             1
         );
         assert!(split_windows(d("2026-01-02"), d("2026-01-01"), None).is_empty());
+    }
+
+    #[test]
+    fn windows_at_the_end_of_the_calendar_do_not_panic() {
+        let last = NaiveDate::MAX;
+        let w = split_windows(last.pred_opt().unwrap(), last, Some(31));
+        assert_eq!(w.len(), 1);
+        assert_eq!(w[0].to, last);
+        assert_eq!(split_windows(last, last, None).len(), 1);
+    }
+
+    /// A lookback past the calendar's start used to panic (`NaiveDate -
+    /// TimeDelta overflowed`); the config bounds it, and the arithmetic is
+    /// checked for any value that gets here anyway.
+    #[test]
+    fn a_huge_lookback_does_not_panic() {
+        use crate::plugins::Plugin;
+        use plugin_api::Connector;
+        let cfg = crate::config::parse(
+            "[[connectors]]\nid = \"x\"\nplugin = \"example\"\nschedule = \"0 * * * *\"\n\
+             [connectors.settings]\napi_key = { secret = \"env:K\" }\n",
+            "reckon.toml",
+        )
+        .unwrap();
+        let load = |dir: &std::path::Path, _: &str, _: Option<&str>| {
+            Ok(Arc::new(Plugin::from_manifest(
+                dir.join("x.so"),
+                reckon_plugin_example::Example::manifest(),
+            )))
+        };
+        let secrets = |_: &crate::config::SecretRef| Ok("k".to_owned());
+        let mut c = crate::config::resolve(&cfg, &load, &secrets)
+            .unwrap()
+            .remove(0);
+        c.lookback_days = u32::MAX;
+        let now: DateTime<Utc> = "2026-11-29T12:00:00Z".parse().unwrap();
+        let (from, to) = scheduled_range(&c, &Default::default(), now);
+        assert_eq!((from, to), (NaiveDate::MIN, d("2026-11-29")));
+        c.lookback_days = 3;
+        assert_eq!(
+            scheduled_range(&c, &Default::default(), now).0,
+            d("2026-11-26")
+        );
     }
 }

@@ -27,8 +27,10 @@
 //! | `customer_id` | no | customer id |
 //! | `new_customer` | no | `true`/`false` (`1`/`0`, `yes`/`no`) |
 //!
-//! A malformed row fails the session with an error naming the file, line,
-//! column and order id; orders of that file are not stored (earlier files
+//! A malformed row (a bad value, a negative amount, a refund above the
+//! order amount or before its creation, an `order_id` already seen in the
+//! file) fails the session with an error naming the file, line, column and
+//! order id; orders of that file are not stored (earlier files
 //! are), and the file is read again on the next run once fixed.
 
 use crate::attribution::Attribution;
@@ -291,6 +293,11 @@ fn build_order<'a>(
         .decimal()
         .map_err(fe("amount"))?
         .ok_or_else(|| fe("amount")("is required".into()))?;
+    if amount < Decimal::ZERO {
+        return Err(fe("amount")(format!(
+            "amount {amount} is negative; give the order amount (refunds go in refund_amount)"
+        )));
+    }
     let currency = match get("currency").text().map_err(fe("currency"))? {
         Some(c) => c.to_ascii_uppercase(),
         None => settings
@@ -316,6 +323,7 @@ fn build_order<'a>(
             .time()
             .map_err(fe("refunded_at"))?
             .ok_or_else(|| fe("refunded_at")("is required when refund_amount is set".into()))?;
+        check_refund(refund, at, amount, created_at).map_err(|(field, m)| fe(field)(m))?;
         if refund > Decimal::ZERO {
             refunds.push(Refund {
                 amount: Money::new(refund, currency.clone()),
@@ -323,6 +331,7 @@ fn build_order<'a>(
             });
         }
     }
+    let order_amount = amount;
     if let Some(list) = refunds_json {
         let items = list.as_array().ok_or_else(|| {
             fe("refunds")(format!("expected an array of {{amount, at}}, got {list}"))
@@ -339,6 +348,8 @@ fn build_order<'a>(
                 .time()
                 .map_err(|e| fe("refunds")(format!("[{i}].at: {e}")))?
                 .ok_or_else(|| fe("refunds")(format!("[{i}].at is required")))?;
+            check_refund(amount, at, order_amount, created_at)
+                .map_err(|(_, m)| fe("refunds")(format!("[{i}]: {m}")))?;
             if amount > Decimal::ZERO {
                 refunds.push(Refund {
                     amount: Money::new(amount, currency.clone()),
@@ -348,6 +359,16 @@ fn build_order<'a>(
         }
     }
     let refunded: Decimal = refunds.iter().map(|r| r.amount.amount).sum();
+    if refunded > amount {
+        let field = if refunds_json.is_some() {
+            "refunds"
+        } else {
+            "refund_amount"
+        };
+        return Err(fe(field)(format!(
+            "refunds total {refunded}, more than the order amount {amount}"
+        )));
+    }
     let status = match get("status").text().map_err(fe("status"))? {
         Some(s) => match s.to_ascii_lowercase().as_str() {
             "open" | "pending" => OrderStatus::Open,
@@ -416,6 +437,54 @@ fn build_order<'a>(
     })
 }
 
+/// One refund against its order: not negative, not more than the order,
+/// not before the order was created. `Err((field, message))`.
+fn check_refund(
+    refund: Decimal,
+    at: DateTime<Utc>,
+    amount: Decimal,
+    created_at: DateTime<Utc>,
+) -> Result<(), (&'static str, String)> {
+    if refund < Decimal::ZERO {
+        return Err((
+            "refund_amount",
+            format!("refund {refund} is negative; give the refunded amount as a positive number"),
+        ));
+    }
+    if refund > amount {
+        return Err((
+            "refund_amount",
+            format!("refund {refund} is more than the order amount {amount}"),
+        ));
+    }
+    if at < created_at {
+        return Err((
+            "refunded_at",
+            format!(
+                "refund time {} is before the order was created ({})",
+                at.to_rfc3339(),
+                created_at.to_rfc3339()
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// An order id seen earlier in the same file: the error message, naming
+/// both lines (nothing of the file is stored).
+fn repeated(
+    seen: &mut std::collections::HashMap<String, u64>,
+    id: &str,
+    line: u64,
+) -> Option<String> {
+    seen.insert(id.to_owned(), line).map(|first| {
+        format!(
+            "order id `{id}` appears twice in this file (lines {first} and {line}); \
+             give each order once per file"
+        )
+    })
+}
+
 fn column_index(name: &str) -> Option<usize> {
     COLUMNS.iter().position(|c| *c == name)
 }
@@ -481,6 +550,7 @@ pub fn parse_csv(name: &str, bytes: &[u8], settings: &Settings) -> Result<Vec<Or
     }
 
     let mut out = Vec::new();
+    let mut seen = std::collections::HashMap::new();
     let mut record = csv::StringRecord::new();
     loop {
         match reader.read_record(&mut record) {
@@ -505,7 +575,13 @@ pub fn parse_csv(name: &str, bytes: &[u8], settings: &Settings) -> Result<Vec<Or
             }
         };
         match build_order(get, None, settings) {
-            Ok(o) => out.push(o),
+            Ok(o) => {
+                if let Some(m) = repeated(&mut seen, &o.order_id, line) {
+                    let col = slot[0].map(|p| p as u64 + 1);
+                    return Err(err(line, col, Some("order_id"), Some(&o.order_id), m));
+                }
+                out.push(o)
+            }
             Err(e) => {
                 let col = column_index(e.field)
                     .and_then(|i| slot[i])
@@ -536,6 +612,7 @@ pub fn parse_jsonl(name: &str, bytes: &[u8], settings: &Settings) -> Result<Vec<
         message,
     };
     let mut out = Vec::new();
+    let mut seen = std::collections::HashMap::new();
     for (i, raw_line) in bytes.split(|b| *b == b'\n').enumerate() {
         let line_no = i as u64 + 1;
         let text = std::str::from_utf8(raw_line).map_err(|e| {
@@ -603,7 +680,18 @@ pub fn parse_jsonl(name: &str, bytes: &[u8], settings: &Settings) -> Result<Vec<
             Raw::Missing
         };
         match build_order(get, obj.get("refunds"), settings) {
-            Ok(o) => out.push(o),
+            Ok(o) => {
+                if let Some(m) = repeated(&mut seen, &o.order_id, line_no) {
+                    return Err(err(
+                        line_no,
+                        key_column("order_id"),
+                        Some("order_id"),
+                        Some(o.order_id),
+                        m,
+                    ));
+                }
+                out.push(o)
+            }
             Err(e) => {
                 return Err(err(
                     line_no,

@@ -71,7 +71,13 @@ impl Connector for Orders {
                                    "description": "Files: the directory holding .csv and .jsonl order files (files mode)." },
                     "default_currency": { "type": "string",
                                           "description": "Files: ISO-4217 code for rows without a currency." }
-                }
+                },
+                // Files mode needs the directory (the host checks it at
+                // `config check` and start, not at the first run).
+                "allOf": [{
+                    "if": { "properties": { "mode": { "const": "files" } }, "required": ["mode"] },
+                    "then": { "required": ["directory"] }
+                }]
             }),
             streams: vec![
                 StreamSpec {

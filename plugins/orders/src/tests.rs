@@ -347,3 +347,89 @@ fn manifest_declares_the_file_capability_and_serialises() {
     assert_eq!(cap.suffixes, [".csv", ".jsonl"]);
     plugin_api::serde_json::to_string(&m).unwrap();
 }
+
+#[test]
+fn files_same_order_id_twice_in_one_file_names_both_lines() {
+    let csv = "order_id,created_at,amount,currency\n\
+               A-1,2026-11-01T10:00:00Z,10.00,USD\n\
+               A-2,2026-11-01T10:00:00Z,11.00,USD\n\
+               A-1,2026-11-01T12:00:00Z,12.00,USD\n";
+    let err = files::parse_csv("d.csv", csv.as_bytes(), &cx_settings()).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "file `d.csv` line 4, column 1 (`order_id`), order A-1: order id `A-1` appears twice \
+         in this file (lines 2 and 4); give each order once per file"
+    );
+    let jsonl = "{\"order_id\":\"B-1\",\"created_at\":\"2026-11-01\",\"amount\":1,\"currency\":\"USD\"}\n\n\
+                 {\"order_id\":\"B-1\",\"created_at\":\"2026-11-02\",\"amount\":2,\"currency\":\"USD\"}\n";
+    let err = files::parse_jsonl("d.jsonl", jsonl.as_bytes(), &cx_settings()).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "file `d.jsonl` line 3, column 2 (`order_id`), order B-1: order id `B-1` appears twice \
+         in this file (lines 1 and 3); give each order once per file"
+    );
+}
+
+#[test]
+fn files_refund_more_than_the_order_or_before_it_is_a_row_error() {
+    let head = "order_id,created_at,amount,currency,refund_amount,refunded_at\n";
+    let err = files::parse_csv(
+        "r.csv",
+        format!("{head}A-1,2026-11-01T10:00:00Z,10.00,USD,10.01,2026-11-02T00:00:00Z\n").as_bytes(),
+        &cx_settings(),
+    )
+    .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "file `r.csv` line 2, column 5 (`refund_amount`), order A-1: refund 10.01 is more than \
+         the order amount 10.00"
+    );
+    let err = files::parse_csv(
+        "r.csv",
+        format!("{head}A-1,2026-11-01T10:00:00Z,10.00,USD,5,2026-10-31T00:00:00Z\n").as_bytes(),
+        &cx_settings(),
+    )
+    .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "file `r.csv` line 2, column 6 (`refunded_at`), order A-1: refund time \
+         2026-10-31T00:00:00+00:00 is before the order was created (2026-11-01T10:00:00+00:00)"
+    );
+    // A full refund at the order's own time is fine.
+    files::parse_csv(
+        "r.csv",
+        format!("{head}A-1,2026-11-01T10:00:00Z,10.00,USD,10.00,2026-11-01T10:00:00Z\n").as_bytes(),
+        &cx_settings(),
+    )
+    .unwrap();
+    // JSONL refund lists: each refund and their total.
+    let jsonl = "{\"order_id\":\"B-1\",\"created_at\":\"2026-11-01\",\"amount\":\"10\",\"currency\":\"USD\",\
+                 \"refunds\":[{\"amount\":\"6\",\"at\":\"2026-11-02\"},{\"amount\":\"5\",\"at\":\"2026-11-03\"}]}\n";
+    let err = files::parse_jsonl("r.jsonl", jsonl.as_bytes(), &cx_settings()).unwrap_err();
+    assert_eq!(err.field.as_deref(), Some("refunds"));
+    assert!(
+        err.message
+            .contains("refunds total 11, more than the order amount 10"),
+        "{err}"
+    );
+    let jsonl = "{\"order_id\":\"B-1\",\"created_at\":\"2026-11-02\",\"amount\":\"10\",\"currency\":\"USD\",\
+                 \"refunds\":[{\"amount\":\"6\",\"at\":\"2026-11-01\"}]}\n";
+    let err = files::parse_jsonl("r.jsonl", jsonl.as_bytes(), &cx_settings()).unwrap_err();
+    assert!(err.message.starts_with("[0]: refund time"), "{err}");
+}
+
+#[test]
+fn files_negative_amount_is_a_row_error_with_file_line_and_column() {
+    let csv = "order_id,created_at,amount,currency\nA-1,2026-11-01T10:00:00Z,-10.00,USD\n";
+    let err = files::parse_csv("n.csv", csv.as_bytes(), &cx_settings()).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "file `n.csv` line 2, column 3 (`amount`), order A-1: amount -10.00 is negative; give \
+         the order amount (refunds go in refund_amount)"
+    );
+    let csv = "order_id,created_at,amount,currency,refund_amount,refunded_at\n\
+               A-1,2026-11-01T10:00:00Z,10.00,USD,-1,2026-11-02\n";
+    let err = files::parse_csv("n.csv", csv.as_bytes(), &cx_settings()).unwrap_err();
+    assert_eq!(err.column, Some(5));
+    assert!(err.message.contains("refund -1 is negative"), "{err}");
+}

@@ -1,0 +1,132 @@
+//! `reckon sync` and the global `--log-format` through the real binary:
+//! regression tests for a backfill reaching into the future, an unchecked
+//! log format, and `sync` ignoring the configured log format.
+
+mod core_support;
+
+use core_support::*;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+fn fake() -> (Arc<FakeData>, reckon_tests::fakes::server::FakeServer) {
+    let data = Arc::new(FakeData {
+        per_day: 3,
+        requests: Default::default(),
+    });
+    let server = reckon_tests::fakes::server::FakeServer::start(router(data.clone()));
+    (data, server)
+}
+
+/// `--to` after today (in the connector's timezone) is refused before any
+/// request, naming the flag; it used to run windows into the future.
+#[test]
+fn sync_refuses_a_to_date_after_today() {
+    let (data, server) = fake();
+    let s = setup(&server.base_url, "0 0 * * *", "");
+    let out = reckon(&s.config)
+        .args([
+            "sync",
+            "examplenet",
+            "--from",
+            "2026-01-01",
+            "--to",
+            "2999-12-31",
+        ])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("error: connector `examplenet`: --to 2999-12-31 is after today (")
+            && stderr
+                .contains("in the connector's timezone UTC); a backfill ends today at the latest"),
+        "{stderr}"
+    );
+    assert_eq!(data.requests.load(Ordering::SeqCst), 0);
+    // Up to today is fine.
+    let today = chrono::Utc::now().date_naive().to_string();
+    let out = reckon(&s.config)
+        .args(["sync", "examplenet", "--from", &today, "--to", &today])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// An unknown `--log-format` is a usage error naming the valid values.
+#[test]
+fn an_unknown_log_format_is_refused() {
+    let s = setup("http://127.0.0.1:9", "0 0 * * *", "");
+    let out = reckon(&s.config)
+        .args(["--log-format", "xml", "run"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("invalid value 'xml' for '--log-format <LOG_FORMAT>'")
+            && stderr.contains("[possible values: human, json]"),
+        "{stderr}"
+    );
+}
+
+fn json_log_lines(stderr: &str) -> Vec<serde_json::Value> {
+    stderr
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v.get("level").is_some())
+        .collect()
+}
+
+/// `sync` logs in the format `--log-format` or `[daemon] log_format` asks
+/// for, like `run` (it used to log human lines whatever was asked).
+#[test]
+fn sync_honours_the_log_format_flag_and_the_config() {
+    let (_data, server) = fake();
+    let today = chrono::Utc::now().date_naive().to_string();
+    let sync = |config: &std::path::Path, flag: Option<&str>| {
+        let mut c = reckon(config);
+        c.env("RUST_LOG", "info");
+        if let Some(f) = flag {
+            c.args(["--log-format", f]);
+        }
+        let out = c
+            .args(["sync", "examplenet", "--from", &today, "--to", &today])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let human = setup(&server.base_url, "0 0 * * *", "");
+    let lines = json_log_lines(&sync(&human.config, Some("json")));
+    assert!(
+        lines
+            .iter()
+            .any(|v| v["fields"]["message"] == "sync started"),
+        "{lines:?}"
+    );
+    let stderr = sync(&human.config, None);
+    assert!(
+        json_log_lines(&stderr).is_empty() && stderr.contains("sync started"),
+        "{stderr}"
+    );
+
+    let json = setup(&server.base_url, "0 0 * * *", "log_format = \"json\"");
+    let lines = json_log_lines(&sync(&json.config, None));
+    assert!(
+        lines
+            .iter()
+            .any(|v| v["fields"]["message"] == "sync started"),
+        "{lines:?}"
+    );
+    // The flag wins over the config.
+    let stderr = sync(&json.config, Some("human"));
+    assert!(json_log_lines(&stderr).is_empty(), "{stderr}");
+}
