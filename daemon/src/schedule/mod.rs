@@ -725,10 +725,11 @@ mod tests {
                 attempts: 0,
             },
         )]);
-        daemon.status.lock().unwrap().insert(
-            "net".into(),
-            status_for(&c, plans.get("net"), None),
-        );
+        daemon
+            .status
+            .lock()
+            .unwrap()
+            .insert("net".into(), status_for(&c, plans.get("net"), None));
         let rt = daemon.runtime();
         // The previous run is still going: nothing starts...
         let mut active = std::collections::BTreeSet::from(["net".to_string()]);

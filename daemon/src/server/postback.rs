@@ -330,9 +330,10 @@ pub fn resolve_endpoints(
     let mut errors = Vec::new();
     for (i, p) in cfg.postbacks.iter().enumerate() {
         let path = format!("postbacks[{i}].secret");
-        let value = p.secret.to_config_ref().and_then(|r| {
-            read_secret(&r).map_err(|m| format!("secret not resolvable: {m}"))
-        });
+        let value = p
+            .secret
+            .to_config_ref()
+            .and_then(|r| read_secret(&r).map_err(|m| format!("secret not resolvable: {m}")));
         match value {
             Ok(v) if v.is_empty() => errors.push(
                 cfg.source
@@ -1590,7 +1591,10 @@ mod tests {
     fn a_field_given_twice_with_different_values_is_refused() {
         let e = |q: &str| parse_input(&params(q), &cfg(), now());
         let err = e("transaction_id=t11&transaction_id=t12&affid=p").unwrap_err();
-        assert!(err.contains("`transaction_id` is given more than once"), "{err}");
+        assert!(
+            err.contains("`transaction_id` is given more than once"),
+            "{err}"
+        );
         assert!(err.contains("\"t11\" and \"t12\""), "{err}");
         let err = e("tid=t11&transaction_id=t12").unwrap_err();
         assert!(err.contains("as `tid` and `transaction_id`"), "{err}");
@@ -1666,7 +1670,9 @@ secret = { secret = "file:empty.key" }
         let cfg = crate::config::parse(text, "conf/pb.toml").unwrap();
         let reader = |r: &crate::config::SecretRef| match r {
             crate::config::SecretRef::Env(n) if n == "SET" => Ok("s3cret".to_string()),
-            crate::config::SecretRef::Env(n) => Err(format!("environment variable `{n}` is not set")),
+            crate::config::SecretRef::Env(n) => {
+                Err(format!("environment variable `{n}` is not set"))
+            }
             crate::config::SecretRef::File(_) => Ok(String::new()),
         };
         let errors = resolve_endpoints(&cfg, &reader).unwrap_err();
