@@ -210,3 +210,27 @@ fn statements_errors_name_what_to_fix() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("run `reckon statements generate"));
 }
+
+#[test]
+fn an_unwritable_output_directory_is_named_once_with_the_os_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    let config = tmp.path().join("reckon.toml");
+    std::fs::write(&config, CONFIG).unwrap();
+    // `out` is a file, so no statement directory can be made under it.
+    std::fs::write(tmp.path().join("out"), "not a directory\n").unwrap();
+    let out = reckon(
+        &config,
+        &[
+            "statements",
+            "generate",
+            "--program",
+            "shop",
+            "--period",
+            "2026-10",
+        ],
+    );
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("out/statements"), "{err}");
+    assert_eq!(err.matches("os error").count(), 1, "{err}");
+}

@@ -15,21 +15,22 @@ use std::path::{Path, PathBuf};
 
 /// A filesystem step failed.
 #[derive(Debug, thiserror::Error)]
-#[error("{action} {path}: {source}")]
+#[error("{action} {path}: {error}")]
 pub struct FileError {
     /// What was being done.
     pub action: &'static str,
     /// The path concerned.
     pub path: String,
-    /// The OS error.
-    pub source: std::io::Error,
+    /// The OS error (in the message, not a `source`: error chains would
+    /// print it twice).
+    pub error: std::io::Error,
 }
 
 fn io<T>(r: std::io::Result<T>, action: &'static str, path: &Path) -> Result<T, FileError> {
-    r.map_err(|source| FileError {
+    r.map_err(|error| FileError {
         action,
         path: path.display().to_string(),
-        source,
+        error,
     })
 }
 
@@ -167,7 +168,7 @@ impl Staging {
                 Err(FileError {
                     action: "write (writer thread panicked)",
                     path: self.dir.display().to_string(),
-                    source: std::io::Error::other("panic"),
+                    error: std::io::Error::other("panic"),
                 })
             });
             if first.is_ok() {

@@ -989,10 +989,10 @@ pub fn show(
         let dir = period_dir(output_dir, program, period);
         for p in &rec.partners {
             let path = dir.join(format!("{}.json", p.stem));
-            let bytes = std::fs::read(&path).map_err(|source| FileError {
+            let bytes = std::fs::read(&path).map_err(|error| FileError {
                 action: "read",
                 path: path.display().to_string(),
-                source,
+                error,
             })?;
             let (s, _, actual) = render::read_json_file(&bytes)?;
             rows.push(SummaryRow::of(&s, &actual));
