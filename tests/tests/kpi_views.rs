@@ -220,3 +220,33 @@ fn mixed_currencies_need_a_reporting_currency() {
     );
     assert_eq!(r.total.reconciled.expect("rec").conversions, dec("5"));
 }
+
+#[test]
+fn claims_without_a_campaign_share_one_row_in_both_views() {
+    // Postback claims carry no campaign id: the reported and reconciled
+    // figures of that source must land in the same (empty-campaign) row.
+    let mut inputs = two_network_scenario();
+    for c in inputs.claims.iter_mut().filter(|c| c.source == "awin") {
+        c.campaign_id = None;
+    }
+    let cfg = config();
+    let fx = FxTable::default();
+    let r = summarize(
+        ctx("Europe/Berlin", &cfg, &fx),
+        &inputs,
+        &query("2026-11", &[Dim::Source, Dim::Campaign], View::Both),
+    )
+    .expect("summary");
+    let awin: Vec<_> = r
+        .rows
+        .iter()
+        .filter(|x| x.key.source.as_deref() == Some("awin"))
+        .collect();
+    assert_eq!(
+        awin.len(),
+        1,
+        "{:?}",
+        awin.iter().map(|x| &x.key).collect::<Vec<_>>()
+    );
+    assert!(awin[0].reported.is_some() && awin[0].reconciled.is_some());
+}

@@ -290,8 +290,12 @@ impl<'a> Converter<'a> {
         }
     }
 
+    /// `m` in the reporting currency at `day`'s rate; `None` when there is
+    /// no rate, even for a zero amount, so every row of a currency-day
+    /// without a rate is left out together (a day never shows some of its
+    /// impressions and clicks but not the rest).
     fn convert(&mut self, m: &Money, day: NaiveDate) -> Option<Decimal> {
-        if m.currency == self.to || m.amount.is_zero() {
+        if m.currency == self.to {
             return Some(m.amount);
         }
         let rate = match self
@@ -592,7 +596,7 @@ impl<'a> Engine<'a> {
                         .claims
                         .get(&(d.claim.source.as_str(), d.claim.id.as_str()))
                         .and_then(|c| c.campaign_id.as_deref())
-                        .unwrap_or(&d.program);
+                        .unwrap_or("");
                     sink(
                         Side::Reconciled,
                         Fact {
@@ -908,6 +912,19 @@ pub fn summarize(
 mod tests {
     use super::*;
     use std::hash::BuildHasher;
+
+    #[test]
+    fn a_zero_amount_without_a_rate_is_left_out_like_its_day() {
+        let fx = FxTable::empty();
+        let mut c = Converter::new("USD", &fx);
+        let day = NaiveDate::from_ymd_opt(2026, 10, 6).unwrap_or_default();
+        assert_eq!(c.convert(&Money::new(Decimal::ZERO, "EUR"), day), None);
+        assert_eq!(c.convert(&Money::new(Decimal::ONE, "EUR"), day), None);
+        assert_eq!(
+            c.convert(&Money::new(Decimal::ZERO, "USD"), day),
+            Some(Decimal::ZERO)
+        );
+    }
 
     /// Keys that differ only in a few digits must spread over the low bits
     /// (bucket index), or a million orders collide into a few buckets.
