@@ -68,6 +68,10 @@ fn statements_commands_generate_finalize_show_verify() {
     );
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("shop 2026-10: draft version 1"), "{stdout}");
+    assert!(
+        stdout.contains("total payable 0.00 EUR, carried out 0.00 EUR"),
+        "{stdout}"
+    );
     let dir = tmp.path().join("out/statements/shop/2026-10");
     assert!(dir.join("summary.csv").exists());
 

@@ -176,6 +176,21 @@ fn plugins_check_with_a_config_uses_its_plugin_dir_and_pins() {
     std::fs::write(&cfg, config(&"0".repeat(64))).unwrap();
     let c = cfg.to_str().unwrap();
 
+    // A mistyped --config is an error, not a check without pins.
+    let missing = elsewhere.path().join("nope.toml");
+    let (code, out) = reckon(
+        &[
+            "--config",
+            missing.to_str().unwrap(),
+            "plugins",
+            "check",
+            lib.to_str().unwrap(),
+        ],
+        Path::new("/"),
+    );
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("does not exist"), "{out}");
+
     // Outside the config's plugin directory: refused.
     let (code, out) = reckon(
         &["--config", c, "plugins", "check", lib.to_str().unwrap()],

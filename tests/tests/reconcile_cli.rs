@@ -389,6 +389,7 @@ fn now_reproduces_what_was_stored_then_and_the_next_run_returns_to_the_present()
 
     let out = reckon(&cfg, &["reconcile", "--now", &between]);
     assert!(out.contains("shop-us: full run"), "{out}");
+    assert!(out.contains("decisions now stored as of"), "{out}");
     let then = outcomes();
     assert_eq!(
         then.len(),

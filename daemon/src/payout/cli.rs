@@ -80,7 +80,10 @@ pub fn run(config_path: &Path, cmd: StatementsCommand) -> anyhow::Result<ExitCod
             let decisions = crate::reconcile::load_decisions(&store, &a.program)?;
             let fx = crate::reconcile::fx_table(&config)?;
             let inputs = inputs(&a.program, commission, &decisions, &fx, &book, output_dir);
-            print_report(&lifecycle::generate(&inputs, &a.period)?);
+            print_report(
+                &lifecycle::generate(&inputs, &a.period)?,
+                &commission.payout_currency,
+            );
             Ok(ExitCode::SUCCESS)
         }
         StatementsCommand::Finalize(FinalizeArgs { period: a, early }) => {
@@ -91,7 +94,10 @@ pub fn run(config_path: &Path, cmd: StatementsCommand) -> anyhow::Result<ExitCod
             let decisions = crate::reconcile::load_decisions(&store, &a.program)?;
             let fx = crate::reconcile::fx_table(&config)?;
             let inputs = inputs(&a.program, commission, &decisions, &fx, &book, output_dir);
-            print_report(&lifecycle::finalize(&inputs, &a.period)?);
+            print_report(
+                &lifecycle::finalize(&inputs, &a.period)?,
+                &commission.payout_currency,
+            );
             Ok(ExitCode::SUCCESS)
         }
         StatementsCommand::Show(a) => {
@@ -170,8 +176,14 @@ fn inputs<'a>(
     }
 }
 
-/// Prints what a generate or finalise did.
-pub fn print_report(r: &lifecycle::Report) {
+/// Prints what a generate or finalise did; amounts in `currency`.
+pub fn print_report(r: &lifecycle::Report, currency: &str) {
+    let money = |d: rust_decimal::Decimal| {
+        format!(
+            "{} {currency}",
+            plugin_api::currency::at_minor_scale(d, currency)
+        )
+    };
     for w in &r.warnings {
         eprintln!("warning: {w}");
     }
@@ -197,8 +209,8 @@ pub fn print_report(r: &lifecycle::Report) {
         r.partners,
         r.lines,
         r.adjustments,
-        r.total_payable,
-        r.carried_out,
+        money(r.total_payable),
+        money(r.carried_out),
         r.dir.display()
     );
 }

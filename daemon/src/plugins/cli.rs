@@ -114,6 +114,14 @@ pub fn run(config: &Path, cmd: PluginsCommand) -> anyhow::Result<ExitCode> {
             path,
             plugin_dir: flag,
         } => {
+            // A config named on purpose (not the default `reckon.toml`)
+            // must exist: a typo must not skip its directory and pins.
+            if !config.exists() && config != Path::new("reckon.toml") {
+                anyhow::bail!(
+                    "config file {} does not exist; fix --config (or RECKON_CONFIG), or leave it out to check the file on its own",
+                    config.display()
+                );
+            }
             let dir = match flag {
                 Some(d) => d,
                 None if config.exists() => plugin_dir(config, None)?,

@@ -152,13 +152,19 @@ pub fn run(config: &Path, args: ReconcileArgs) -> anyhow::Result<ExitCode> {
                     .map(|(o, n)| format!("{}={n}", o.as_str()))
                     .collect();
                 println!(
-                    "{}: {} run, {} claims judged, {} decisions changed, {} payable [{}]",
+                    "{}: {} run, {} claims judged, {} decisions changed, {} of them payable [{}]",
                     p.program,
                     if p.full { "full" } else { "incremental" },
                     p.claims_judged,
                     p.decisions_changed,
                     p.payable,
                     outcomes.join(" ")
+                );
+            }
+            if let Some(at) = args.now {
+                println!(
+                    "decisions now stored as of {}: only what was stored by then was judged; the next plain `reckon reconcile` is a full run back to the present",
+                    at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
                 );
             }
             Ok(ExitCode::SUCCESS)

@@ -240,17 +240,22 @@ impl ProgramConfig {
                     .into(),
             );
         }
-        if let Some(s) = self
+        // Every stray entry, with the claims listed: either side may hold
+        // the typo, so no guess is made.
+        let claims = self
+            .claims
+            .iter()
+            .map(|c| format!("`{c}`"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        for s in self
             .source_priority
             .iter()
-            .find(|s| !self.claims.contains(s))
+            .filter(|s| !self.claims.contains(s))
         {
-            let hint = crate::config::source::nearest(s, self.claims.iter().map(String::as_str))
-                .map(|n| format!("; did you mean `{n}`?"))
-                .unwrap_or_default();
             err(
                 "source_priority",
-                format!("`{s}` is not one of this program's `claims` connectors{hint}"),
+                format!("`{s}` is not one of this program's `claims` connectors ({claims})"),
             );
         }
         if self.matching.amount_tolerance_abs.is_sign_negative() {

@@ -471,18 +471,29 @@ fn check_refund(
 }
 
 /// An order id seen earlier in the same file: the error message, naming
-/// both lines (nothing of the file is stored).
+/// both lines (nothing of the file is stored). Ids are compared trimmed
+/// and case-folded, as reconciliation matches them, so `A-1` and `a-1 `
+/// are the same order.
 fn repeated(
-    seen: &mut std::collections::HashMap<String, u64>,
+    seen: &mut std::collections::HashMap<String, (u64, String)>,
     id: &str,
     line: u64,
 ) -> Option<String> {
-    seen.insert(id.to_owned(), line).map(|first| {
-        format!(
-            "order id `{id}` appears twice in this file (lines {first} and {line}); \
-             give each order once per file"
-        )
-    })
+    let key: String = id.trim().chars().flat_map(char::to_lowercase).collect();
+    seen.insert(key, (line, id.to_owned()))
+        .map(|(first, first_id)| {
+            if first_id == id {
+                format!(
+                    "order id `{id}` appears twice in this file (lines {first} and {line}); \
+                 give each order once per file"
+                )
+            } else {
+                format!(
+                    "order id `{id}` (line {line}) is order `{first_id}` of line {first}: \
+                 ids are matched trimmed and case-folded; give each order once per file"
+                )
+            }
+        })
 }
 
 fn column_index(name: &str) -> Option<usize> {

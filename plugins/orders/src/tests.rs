@@ -371,6 +371,21 @@ fn files_same_order_id_twice_in_one_file_names_both_lines() {
 }
 
 #[test]
+fn files_ids_differing_only_in_case_or_spaces_are_the_same_order() {
+    let csv = "order_id,created_at,amount,currency\n\
+               A-1,2026-11-01T10:00:00Z,10.00,USD\n\
+               a-1 ,2026-11-01T12:00:00Z,12.00,USD\n";
+    let err = files::parse_csv("d.csv", csv.as_bytes(), &cx_settings()).unwrap_err();
+    let msg = err.to_string();
+    assert!(
+        msg.contains("line 3")
+            && msg.contains("is order `A-1` of line 2")
+            && msg.contains("case-folded"),
+        "{msg}"
+    );
+}
+
+#[test]
 fn files_refund_more_than_the_order_or_before_it_is_a_row_error() {
     let head = "order_id,created_at,amount,currency,refund_amount,refunded_at\n";
     let err = files::parse_csv(
