@@ -512,6 +512,15 @@ async fn an_unknown_currency_is_rejected_naming_stream_and_record() {
 }
 
 #[tokio::test]
+async fn finishing_with_uncommitted_records_fails_instead_of_losing_them() {
+    invalid_output(
+        json!({ "fault": "no_commit" }),
+        "it finished with 1 record(s) after its last checkpoint, which are not stored",
+    )
+    .await;
+}
+
+#[tokio::test]
 async fn an_empty_id_is_rejected() {
     invalid_output(
         json!({ "fault": "empty_id" }),

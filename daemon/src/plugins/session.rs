@@ -315,11 +315,14 @@ impl Driver<'_> {
             }
             Action::Log(record) => self.log(record),
             Action::Done => {
+                // Records are stored only with the checkpoint that covers
+                // them; finishing without one would lose them silently.
                 if !self.buffered.is_empty() {
-                    tracing::warn!(plugin = %self.plugin.manifest.id, connector = %self.connector,
-                        dropped_records = self.buffered.len(),
-                        "plugin finished with records after its last checkpoint; they are not stored");
-                    self.buffered.clear();
+                    return Err(self.invalid(format!(
+                        "it finished with {} record(s) after its last checkpoint, which are not stored; \
+                         a plugin must commit (`cx.commit(checkpoint)`) after its last page",
+                        self.buffered.len()
+                    )));
                 }
                 return Ok(true);
             }

@@ -53,6 +53,8 @@ pub enum Fault {
     Stdout,
     /// Request a host outside the allowed list.
     ForeignHost,
+    /// Finish without committing the last record.
+    NoCommit,
     /// Emit `records` records in pages of `page` (benchmark).
     Flood,
     /// Take `steps` empty steps (benchmark of per-step overhead).
@@ -277,6 +279,7 @@ impl Connector for Faulty {
                 cx.http(Request::get("https://elsewhere.invalid/steal"))
                     .await?;
             }
+            Fault::NoCommit => {}
             Fault::Flood | Fault::Steps | Fault::Files | Fault::ReadFile | Fault::Sleep => {}
         }
         Ok(())
