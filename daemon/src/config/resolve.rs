@@ -181,6 +181,15 @@ pub fn resolve_connector(
     };
     let manifest = &plugin.manifest;
     let schema_v = &manifest.config_schema;
+    if c.isolation == crate::plugins::Isolation::InProcess && !plugin.panic_unwind {
+        errors.push(map.error(
+            &p("isolation"),
+            format!(
+                "plugin `{}` was built with panic = \"abort\", so a panic would kill the daemon: it cannot run in-process; use isolation = \"subprocess\" (the default) or rebuild it with panic = \"unwind\"",
+                c.plugin
+            ),
+        ));
+    }
 
     // Split settings: secrets out, literals validated by the schema.
     let mut plain = serde_json::Map::new();

@@ -242,3 +242,36 @@ fn shipped_example_configs_parse() {
     }
     assert!(n >= 1, "config/ has no example config");
 }
+
+#[test]
+fn an_abort_built_plugin_cannot_be_configured_in_process() {
+    let text = r#"
+[[connectors]]
+id = "examplenet"
+plugin = "example"
+schedule = "0 */6 * * *"
+isolation = "in_process"
+
+[connectors.settings]
+api_key = { secret = "env:EXAMPLE_API_KEY" }
+"#;
+    let cfg = parse(text, "reckon.toml").unwrap();
+    let abort_loader = |dir: &Path, id: &str, sha: Option<&str>| {
+        example_loader(dir, id, sha).map(|p| {
+            let mut p = Plugin::from_manifest(p.path.clone(), p.manifest.clone());
+            p.panic_unwind = false;
+            Arc::new(p)
+        })
+    };
+    let e = resolve(&cfg, &abort_loader, &secrets).unwrap_err();
+    let msg = ConfigErrors(e).to_string();
+    assert!(msg.contains("`connectors[0].isolation`"), "{msg}");
+    assert!(msg.contains("cannot run in-process"), "{msg}");
+    // The same plugin in a subprocess (the default) is fine.
+    let cfg = parse(
+        &text.replace("isolation = \"in_process\"\n", ""),
+        "reckon.toml",
+    )
+    .unwrap();
+    assert!(resolve(&cfg, &abort_loader, &secrets).is_ok());
+}
