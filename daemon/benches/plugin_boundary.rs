@@ -88,6 +88,7 @@ async fn timed(plugin: &Arc<Plugin>, isolation: Isolation, settings: serde_json:
         isolation,
         step_deadline: Duration::from_secs(60),
         host_exe: profile_dir().join("reckon"),
+        max_requests: u64::MAX,
     };
     let mut sink = CountingSink(0);
     let cpu = cpu_time();

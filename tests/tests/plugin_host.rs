@@ -80,6 +80,7 @@ fn options(isolation: Isolation, deadline: Duration) -> SessionOptions {
         isolation,
         step_deadline: deadline,
         host_exe: reckon_tests::reckon_bin(),
+        max_requests: 100_000,
     }
 }
 
@@ -518,6 +519,37 @@ async fn finishing_with_uncommitted_records_fails_instead_of_losing_them() {
         "it finished with 1 record(s) after its last checkpoint, which are not stored",
     )
     .await;
+}
+
+#[tokio::test]
+async fn a_plugin_asking_for_pages_without_end_stops_at_the_request_budget() {
+    let dir = plugin_dir();
+    let plugin = load(dir.path(), "faulty", None).unwrap();
+    for iso in BOTH {
+        let mut o = options(iso, Duration::from_secs(10));
+        o.max_requests = 50;
+        let mut sink = MemSink::default();
+        let e = run(
+            &plugin,
+            open(
+                "flaky_net",
+                "https://faulty.invalid",
+                json!({ "fault": "endless" }),
+            ),
+            policy("flaky_net"),
+            o,
+            &mut sink,
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(e.kind, ErrorKind::Protocol, "{iso:?}: {e}");
+        assert!(!e.retryable);
+        assert!(
+            e.message.contains("asked for more than 50 requests in one run (`max_requests_per_run` of connector `flaky_net`)"),
+            "{iso:?}: {e}"
+        );
+        assert_eq!(sink.keys(), ["c1"], "{iso:?}: the committed page stays");
+    }
 }
 
 #[tokio::test]

@@ -349,6 +349,7 @@ fn no_secret_appears_in_any_log_line_of_a_run() {
                 isolation: iso,
                 step_deadline: Duration::from_secs(10),
                 host_exe: reckon_tests::reckon_bin(),
+                max_requests: 100_000,
             },
             &mut Discard,
             tuning,

@@ -118,6 +118,10 @@ fn default_max_concurrent_syncs() -> u32 {
 fn default_true() -> bool {
     true
 }
+fn default_max_requests_per_run() -> u64 {
+    100_000
+}
+
 fn default_timeout_secs() -> u64 {
     30
 }
@@ -168,6 +172,11 @@ pub struct ConnectorConfig {
     /// Timeout of one HTTP request, in seconds. Default 30.
     #[serde(default = "default_timeout_secs")]
     pub timeout_secs: u64,
+    /// Most requests the plugin may ask for in one run (one `sync` or one
+    /// scheduled fire). A plugin that pages forever fails there instead of
+    /// hammering the platform. Default 100,000.
+    #[serde(default = "default_max_requests_per_run")]
+    pub max_requests_per_run: u64,
     /// Optional SHA-256 (hex) the plugin library must match before it is loaded.
     #[serde(default)]
     pub sha256: Option<String>,
@@ -442,6 +451,9 @@ fn check_semantics(
                     c.id
                 ),
             ));
+        }
+        if c.max_requests_per_run == 0 {
+            errors.push(map.error(&p("max_requests_per_run"), "must be at least 1"));
         }
         if c.timeout_secs == 0 {
             errors.push(map.error(&p("timeout_secs"), "must be at least 1 second"));

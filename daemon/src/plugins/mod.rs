@@ -314,6 +314,9 @@ pub struct SessionOptions {
     pub step_deadline: Duration,
     /// The `reckon` executable used for subprocess isolation.
     pub host_exe: PathBuf,
+    /// Most requests the plugin may ask for in the session (the
+    /// connector's `max_requests_per_run`); one more fails the session.
+    pub max_requests: u64,
 }
 
 /// Runs one session to completion: feeds events, executes the plugin's HTTP

@@ -48,6 +48,9 @@ struct Driver<'a> {
     report: SessionReport,
     queue: VecDeque<(Event, Vec<u8>)>,
     now: DateTime<Utc>,
+    /// Requests the plugin asked for, and the most it may.
+    asked: u64,
+    max_requests: u64,
 }
 
 fn fail(connector: &str, kind: ErrorKind, retryable: bool, message: String) -> SessionError {
@@ -151,6 +154,8 @@ pub async fn run(
         report: SessionReport::default(),
         queue: VecDeque::from([(Event::Start, Vec::new())]),
         now: open.now,
+        asked: 0,
+        max_requests: options.max_requests,
     };
     let mut transport = transport;
     let result = driver.drive(&mut *transport).await;
@@ -235,6 +240,19 @@ impl Driver<'_> {
     async fn act(&mut self, action: Action) -> Result<bool, SessionError> {
         match action {
             Action::Http(req) => {
+                self.asked += 1;
+                if self.asked > self.max_requests {
+                    return Err(self.err(
+                        ErrorKind::Protocol,
+                        false,
+                        format!(
+                            "plugin `{}` asked for more than {} requests in one run \
+                             (`max_requests_per_run` of connector `{}`): a plugin paging without end? \
+                             Raise the limit if this source really needs more",
+                            self.plugin.manifest.id, self.max_requests, self.connector
+                        ),
+                    ));
+                }
                 let answer = self.exec.execute(&req).await;
                 self.queue.push_back(answer);
             }

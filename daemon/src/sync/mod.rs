@@ -288,6 +288,7 @@ pub async fn run_sync(
             isolation: connector.config.isolation,
             step_deadline: std::time::Duration::from_secs(connector.config.timeout_secs.max(1) * 4),
             host_exe: ctx.host_exe.clone(),
+            max_requests: connector.config.max_requests_per_run,
         };
         let result = crate::plugins::run_session(
             connector.plugin.clone(),

@@ -55,6 +55,8 @@ pub enum Fault {
     ForeignHost,
     /// Finish without committing the last record.
     NoCommit,
+    /// Ask for the same page forever, whatever the answer.
+    Endless,
     /// Emit `records` records in pages of `page` (benchmark).
     Flood,
     /// Take `steps` empty steps (benchmark of per-step overhead).
@@ -280,6 +282,11 @@ impl Connector for Faulty {
                     .await?;
             }
             Fault::NoCommit => {}
+            Fault::Endless => loop {
+                let _ = cx
+                    .http(Request::get("https://elsewhere.invalid/page/1"))
+                    .await;
+            },
             Fault::Flood | Fault::Steps | Fault::Files | Fault::ReadFile | Fault::Sleep => {}
         }
         Ok(())
