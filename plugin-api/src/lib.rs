@@ -31,6 +31,7 @@ pub mod protocol;
 pub mod sdk;
 pub mod testing;
 pub mod throttle;
+pub mod validate;
 
 pub use protocol::{
     Channel, Checkpoint, Conversion, ConversionStatus, ErrorKind, EventType, Manifest, Money,

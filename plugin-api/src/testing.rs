@@ -140,8 +140,27 @@ impl FakeHost {
         self
     }
 
-    /// Runs one session of `C` to completion.
+    /// Runs one session of `C` to completion. Like the daemon, it refuses
+    /// a request to a host that is neither in the manifest's
+    /// `allowed_hosts` nor the session's base URL (the plugin gets a
+    /// `NotAllowed` failure), and fails the session with a protocol error
+    /// on a checkpoint the daemon would refuse (unknown stream, watermark
+    /// going backwards, a record failing [`crate::validate::record`]) or
+    /// on finishing with records after the last checkpoint.
     pub fn run<C: Connector>(mut self, open: SessionOpen) -> Outcome {
+        let manifest = C::manifest();
+        let connector = open.connector_id.clone();
+        let mut allowed: Vec<String> = manifest
+            .allowed_hosts
+            .iter()
+            .map(|h| h.to_ascii_lowercase())
+            .collect();
+        allowed.extend(host_of(&open.base_url));
+        let mut watermarks: BTreeMap<String, DateTime<Utc>> = open
+            .checkpoints
+            .iter()
+            .map(|(k, v)| (k.clone(), v.watermark))
+            .collect();
         let mut session = Session::open::<C>(open);
         let mut out = Outcome {
             committed: Vec::new(),
@@ -167,8 +186,23 @@ impl FakeHost {
             for action in session.step(event, &bytes) {
                 match action {
                     Action::Http(req) => {
-                        let reply = self.answer(&req);
                         out.requests.push(req.clone());
+                        let host = host_of(&req.url).unwrap_or_default();
+                        if !allowed.contains(&host) {
+                            queue.push_back((
+                                Event::HttpFailure {
+                                    id: req.id,
+                                    kind: crate::protocol::HttpFailureKind::NotAllowed,
+                                    message: format!(
+                                        "host {host} is not allowed for connector {connector} (allowed: {})",
+                                        allowed.join(", ")
+                                    ),
+                                },
+                                Vec::new(),
+                            ));
+                            continue;
+                        }
+                        let reply = self.answer(&req);
                         match reply {
                             Ok(r) => queue.push_back((
                                 Event::HttpResponse(HttpResponseHead {
@@ -190,6 +224,13 @@ impl FakeHost {
                     }
                     Action::Records { records } => pending.extend(records),
                     Action::Checkpoint(cp) => {
+                        let checked =
+                            check_page(&manifest, &connector, &mut watermarks, &cp, &mut pending);
+                        if let Err(msg) = checked {
+                            out.result = Err(invalid(&manifest.id, msg));
+                            out.uncommitted = pending;
+                            return out;
+                        }
                         out.committed.append(&mut pending);
                         out.checkpoints.push(cp);
                     }
@@ -219,6 +260,16 @@ impl FakeHost {
                         ));
                     }
                     Action::Log(l) => out.logs.push(l),
+                    Action::Done if !pending.is_empty() && out.result.is_ok() => {
+                        out.result = Err(invalid(
+                            &manifest.id,
+                            format!(
+                                "it finished with {} record(s) after its last checkpoint, which are not stored; \
+                                 a plugin must commit (`cx.commit(checkpoint)`) after its last page",
+                                pending.len()
+                            ),
+                        ));
+                    }
                     Action::Done => {}
                     Action::Error(e) => out.result = Err(e),
                 }
@@ -297,5 +348,206 @@ pub fn open_check(connector_id: &str, base_url: &str, settings: serde_json::Valu
                 to: chrono::NaiveDate::MIN,
             },
         )
+    }
+}
+
+/// The daemon's error for output it refuses.
+fn invalid(plugin: &str, msg: String) -> PluginError {
+    PluginError::new(
+        crate::protocol::ErrorKind::Protocol,
+        format!("plugin `{plugin}` produced invalid output: {msg}"),
+    )
+}
+
+/// The daemon's checks of one page: a declared stream, a watermark that
+/// does not go backwards, and every record valid for the stream's kind.
+fn check_page(
+    manifest: &crate::protocol::Manifest,
+    connector: &str,
+    watermarks: &mut BTreeMap<String, DateTime<Utc>>,
+    cp: &Checkpoint,
+    records: &mut [Record],
+) -> Result<(), String> {
+    let Some(spec) = manifest.streams.iter().find(|s| s.name == cp.stream) else {
+        return Err(format!(
+            "checkpoint for stream `{}`, which the manifest does not declare",
+            cp.stream
+        ));
+    };
+    if let Some(prev) = watermarks.get(&cp.stream) {
+        if cp.watermark < *prev {
+            return Err(format!(
+                "stream `{}`: checkpoint watermark {} moves backwards from {}",
+                cp.stream,
+                cp.watermark.to_rfc3339(),
+                prev.to_rfc3339()
+            ));
+        }
+    }
+    for (i, r) in records.iter_mut().enumerate() {
+        crate::validate::record(r, spec.record, connector).map_err(|why| {
+            format!(
+                "stream `{}`, record {i} (key `{}`): {why}",
+                cp.stream,
+                r.key()
+            )
+        })?;
+    }
+    watermarks.insert(cp.stream.clone(), cp.watermark);
+    Ok(())
+}
+
+/// The lower-case host of an absolute URL (no port, no user info).
+fn host_of(url: &str) -> Option<String> {
+    let rest = url.split_once("://")?.1;
+    let authority = rest.split(['/', '?', '#']).next()?;
+    let host = authority.rsplit('@').next()?;
+    let host = if let Some(v6) = host.strip_prefix('[') {
+        v6.split(']').next()?
+    } else {
+        host.split(':').next()?
+    };
+    (!host.is_empty()).then(|| host.to_ascii_lowercase())
+}
+
+#[cfg(test)]
+mod host_check_tests {
+    use super::*;
+    use crate::protocol::{Manifest, PluginKind, RecordKind, StreamSpec};
+    use crate::sdk::Cx;
+    use crate::{Conversion, ConversionStatus, EventType, Money, Request, Utm};
+
+    /// Misbehaves as its settings say: `bad_currency`, `foreign_host` or
+    /// `no_commit`.
+    struct Bad;
+    impl Connector for Bad {
+        fn manifest() -> Manifest {
+            Manifest {
+                id: "bad".into(),
+                name: "bad".into(),
+                version: "0".into(),
+                kind: PluginKind::Affiliate,
+                description: String::new(),
+                config_schema: serde_json::json!({}),
+                streams: vec![StreamSpec {
+                    name: "conversions".into(),
+                    record: RecordKind::Conversion,
+                    primary_key: vec!["external_id".into()],
+                    cursor: None,
+                    default_lookback_days: 1,
+                }],
+                allowed_hosts: vec!["api.bad.example".into()],
+                default_base_url: None,
+                auth: None,
+                max_window_days: None,
+                file_capability: Default::default(),
+            }
+        }
+        async fn check(_cx: Cx) -> Result<(), PluginError> {
+            Ok(())
+        }
+        async fn read(cx: Cx) -> Result<(), PluginError> {
+            let mode = cx.settings::<serde_json::Value>()?["mode"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned();
+            if mode == "foreign_host" {
+                cx.http(Request::get("https://elsewhere.example/x")).await?;
+                return Ok(());
+            }
+            let currency = if mode == "bad_currency" { "XYZ" } else { "USD" };
+            cx.emit(Record::Conversion(Conversion {
+                source: String::new(),
+                external_id: "c1".into(),
+                order_id: None,
+                click_id: None,
+                clicked_at: None,
+                partner_id: "p1".into(),
+                partner_name: None,
+                campaign_id: None,
+                event_type: EventType::Sale,
+                occurred_at: cx.now(),
+                sale_amount: Some(Money::new(rust_decimal::Decimal::ONE, currency)),
+                commission: None,
+                status: ConversionStatus::Approved,
+                status_changed_at: None,
+                locked_at: None,
+                coupon: None,
+                utm: Utm::default(),
+            }));
+            if mode != "no_commit" {
+                cx.commit(Checkpoint {
+                    stream: "conversions".into(),
+                    watermark: cx.now(),
+                    state: serde_json::json!({}),
+                });
+            }
+            Ok(())
+        }
+    }
+
+    fn run(mode: &str) -> Outcome {
+        let day = chrono::NaiveDate::from_ymd_opt(2026, 11, 1).unwrap_or_default();
+        FakeHost::handler(|_| Reply::json(200, &serde_json::json!({}))).run::<Bad>(open_read(
+            "badnet",
+            "https://api.bad.example",
+            serde_json::json!({ "mode": mode }),
+            Window { from: day, to: day },
+        ))
+    }
+
+    fn error(out: &Outcome) -> String {
+        match &out.result {
+            Err(e) => e.message.clone(),
+            Ok(()) => String::from("no error"),
+        }
+    }
+
+    #[test]
+    fn a_good_page_is_committed_with_its_source_stamped() {
+        let out = run("good");
+        assert!(out.result.is_ok(), "{}", error(&out));
+        assert_eq!(out.committed.len(), 1);
+        assert_eq!(out.committed[0].source(), "badnet");
+    }
+
+    #[test]
+    fn the_fake_host_refuses_what_the_daemon_refuses() {
+        let out = run("bad_currency");
+        assert!(
+            error(&out).contains(
+                "record 0 (key `c1`): field `sale_amount`: currency `XYZ` is not an ISO-4217 code"
+            ),
+            "{}",
+            error(&out)
+        );
+        assert!(out.committed.is_empty());
+        let out = run("no_commit");
+        assert!(
+            error(&out).contains("after its last checkpoint"),
+            "{}",
+            error(&out)
+        );
+        let out = run("foreign_host");
+        assert!(
+            error(&out).contains("elsewhere.example is not allowed"),
+            "{}",
+            error(&out)
+        );
+        assert!(out.requests.len() == 1);
+    }
+
+    #[test]
+    fn hosts_are_read_from_urls() {
+        assert_eq!(
+            host_of("https://API.x.example:443/p?q=1").as_deref(),
+            Some("api.x.example")
+        );
+        assert_eq!(
+            host_of("http://u:p@h.example/").as_deref(),
+            Some("h.example")
+        );
+        assert_eq!(host_of("http://[::1]:8080/").as_deref(), Some("::1"));
+        assert_eq!(host_of("not a url"), None);
     }
 }
