@@ -130,3 +130,39 @@ fn sync_honours_the_log_format_flag_and_the_config() {
     let stderr = sync(&json.config, Some("human"));
     assert!(json_log_lines(&stderr).is_empty(), "{stderr}");
 }
+
+/// `sync --check` runs the plugin's check (one cheap request), stores
+/// nothing and needs no store; a failing check names the cause.
+#[test]
+fn sync_check_runs_the_plugins_check_and_stores_nothing() {
+    let (_data, server) = fake();
+    let s = setup(&server.base_url, "0 0 * * *", "");
+    let out = reckon(&s.config)
+        .args(["sync", "examplenet", "--check"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains(
+            "examplenet: ok: plugin `example` accepted the settings and credentials (1 request(s))"
+        ),
+        "{stdout}"
+    );
+    assert!(!s.data_dir.exists(), "a check opens no store");
+
+    // A base URL where the API is not: the check fails, naming the
+    // connector (a 404 is not retried, so this is quick).
+    let s = setup(&format!("{}/nope", server.base_url), "0 0 * * *", "");
+    let out = reckon(&s.config)
+        .args(["sync", "examplenet", "--check"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("error: connector `examplenet`"), "{stderr}");
+}

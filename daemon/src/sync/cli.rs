@@ -21,6 +21,11 @@ pub struct SyncArgs {
     /// Last day to pull, inclusive.
     #[arg(long, requires = "from")]
     pub to: Option<NaiveDate>,
+    /// Only check the connector: the plugin makes one cheap request with
+    /// the configured settings and credentials; nothing is stored, and the
+    /// store is not opened (works while `reckon run` holds it).
+    #[arg(long, conflicts_with_all = ["from", "to"])]
+    pub check: bool,
 }
 
 struct Bar(indicatif::ProgressBar);
@@ -95,6 +100,24 @@ pub fn run(
             return Ok(ExitCode::FAILURE);
         }
     };
+    if args.check {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        return match rt.block_on(super::check_connector(&connector, std::env::current_exe()?)) {
+            Ok(r) => {
+                println!(
+                    "{}: ok: plugin `{}` accepted the settings and credentials ({} request(s))",
+                    connector.config.id, connector.plugin.manifest.id, r.requests
+                );
+                Ok(ExitCode::SUCCESS)
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                Ok(ExitCode::FAILURE)
+            }
+        };
+    }
     let store = crate::store::Store::open(&cfg.daemon.data_dir)?;
     let ctx = SyncContext {
         store,

@@ -200,6 +200,46 @@ impl SessionSink for StoreSink<'_> {
 
 /// Runs a connector once over `range` (default: [`scheduled_range`]), window
 /// by window, and records the run. Success is reported only after a flush.
+/// Runs the connector's check session (the plugin's `check`: one cheap
+/// request that proves the settings and credentials), storing nothing.
+pub async fn check_connector(
+    connector: &ResolvedConnector,
+    host_exe: PathBuf,
+) -> Result<crate::plugins::SessionReport, crate::plugins::SessionError> {
+    /// A check session commits nothing (the driver refuses records in
+    /// check mode before they could reach a sink).
+    struct NoSink;
+    impl SessionSink for NoSink {
+        fn commit(&mut self, _: Vec<Record>, _: Checkpoint) -> Result<CommitStats, String> {
+            Err("a check session stores nothing".into())
+        }
+    }
+    let open = SessionOpen {
+        mode: SessionMode::Check,
+        connector_id: connector.config.id.clone(),
+        settings: connector.settings.clone(),
+        base_url: connector.base_url.clone(),
+        streams: Vec::new(),
+        window: None,
+        checkpoints: Default::default(),
+        now: Utc::now(),
+    };
+    let options = SessionOptions {
+        isolation: connector.config.isolation,
+        step_deadline: std::time::Duration::from_secs(connector.config.timeout_secs.max(1) * 4),
+        host_exe,
+        max_requests: connector.config.max_requests_per_run,
+    };
+    crate::plugins::run_session(
+        connector.plugin.clone(),
+        open,
+        connector.policy.clone(),
+        options,
+        &mut NoSink,
+    )
+    .await
+}
+
 pub async fn run_sync(
     ctx: &SyncContext,
     connector: &ResolvedConnector,
