@@ -398,11 +398,39 @@ impl Subprocess {
             .map(|t| t.iter().cloned().collect())
             .unwrap_or_default();
         let mut msg = format!("plugin process crashed: {status}");
-        if let Some(last) = tail.last() {
-            msg.push_str(&format!("; last stderr line: {last}"));
+        if let Some(why) = crash_cause(&tail) {
+            msg.push_str(&format!("; stderr: {why}"));
         }
         CallFailure::crashed(msg)
     }
+}
+
+/// What the child's last stderr lines say about its crash: a Rust panic's
+/// message (the line after `panicked at ...`), else the last line that is
+/// not Rust's `note: run with RUST_BACKTRACE=1` hint or a backtrace frame.
+fn crash_cause(tail: &[String]) -> Option<String> {
+    if let Some(i) = tail.iter().rposition(|l| l.contains("panicked at")) {
+        let at = tail[i].trim();
+        return Some(
+            match tail.get(i + 1).map(|l| l.trim()).filter(|l| !l.is_empty()) {
+                Some(message) => format!("{at} {message}"),
+                None => at.to_owned(),
+            },
+        );
+    }
+    tail.iter()
+        .rev()
+        .map(|l| l.trim())
+        .find(|l| {
+            !l.is_empty()
+                && !l.starts_with("note: ")
+                && !l.starts_with("stack backtrace")
+                && !l.starts_with("at ")
+                && !l
+                    .split_once(':')
+                    .is_some_and(|(n, _)| n.trim().parse::<u32>().is_ok())
+        })
+        .map(str::to_owned)
 }
 
 /// A child's exit status in words, naming the signal if there was one.
@@ -536,6 +564,27 @@ pub fn serve_stdio(lib: &Path, sha256: Option<&str>) -> Result<(), String> {
 mod tests {
     use super::*;
     use plugin_api::protocol::{Manifest, PluginKind, RecordKind, StreamSpec};
+
+    #[test]
+    fn a_crash_names_the_panic_not_the_backtrace_hint() {
+        let tail: Vec<String> = [
+            "thread 'main' panicked at src/lib.rs:12:5:",
+            "index out of bounds: the len is 0 but the index is 3",
+            "note: run with `RUST_BACKTRACE=1` environment variable to display a backtrace",
+        ]
+        .map(String::from)
+        .to_vec();
+        assert_eq!(
+            crash_cause(&tail).as_deref(),
+            Some("thread 'main' panicked at src/lib.rs:12:5: index out of bounds: the len is 0 but the index is 3")
+        );
+        let tail = vec![
+            "fatal: out of memory".to_owned(),
+            "note: something".to_owned(),
+        ];
+        assert_eq!(crash_cause(&tail).as_deref(), Some("fatal: out of memory"));
+        assert_eq!(crash_cause(&[]), None);
+    }
 
     fn manifest() -> Manifest {
         Manifest {
