@@ -389,8 +389,8 @@ pub fn parse_at(
     crate::server::postback::check_semantics(&postbacks, connector_ids, &map, &mut errors);
     cfg.postbacks = postbacks.into_iter().map(|(_, p)| p).collect();
     cfg.connectors = connectors.into_iter().map(|(_, c)| c).collect();
-    check_programs(&cfg, &map, &mut errors);
-    check_kpi(&cfg, &map, &mut errors);
+    check_programs(now, &cfg, &map, &mut errors);
+    check_kpi(now, &cfg, &map, &mut errors);
 
     // Relative paths are relative to the config file.
     let base = Path::new(file).parent().unwrap_or(Path::new(""));
@@ -533,7 +533,12 @@ fn unknown_connector(id: &str, known: &[&str], what: &str) -> String {
 /// `[[programs]]`: each program's own rules (reconcile's validator), its
 /// commission rules (payout's validator), and that every connector it names
 /// is configured.
-fn check_programs(cfg: &Config, map: &SourceMap, errors: &mut Vec<ConfigError>) {
+fn check_programs(
+    now: chrono::DateTime<chrono::Utc>,
+    cfg: &Config,
+    map: &SourceMap,
+    errors: &mut Vec<ConfigError>,
+) {
     for (i, e) in crate::reconcile::config::programs_problems(&cfg.programs) {
         errors.push(map.error(&format!("programs[{i}].{}", e.field), e.message));
     }
@@ -556,6 +561,26 @@ fn check_programs(cfg: &Config, map: &SourceMap, errors: &mut Vec<ConfigError>) 
                 ));
             }
         }
+        let draft = p.commission.as_ref().and_then(|c| {
+            let expr = c.draft_schedule.as_ref()?;
+            let tz = c.clone().with_default_timezone(cfg.daemon.timezone.0).tz();
+            Some((
+                expr,
+                <CronSchedule as std::str::FromStr>::from_str(expr).ok()?,
+                tz,
+            ))
+        });
+        if let Some((expr, schedule, tz)) = draft {
+            if schedule.next_after(tz, now).is_none() {
+                errors.push(map.error(
+                    &format!("programs[{i}].commission.draft_schedule"),
+                    format!(
+                        "schedule `{expr}` never fires (no fire time from now on, in {}); write one that does, e.g. `0 6 * * *`",
+                        tz.name()
+                    ),
+                ));
+            }
+        }
         // `source_priority` must name claim connectors (checked above), so an
         // unknown id there is reported at `claims` or as "not one of claims".
         if let Some(c) = &p.commission {
@@ -575,10 +600,28 @@ fn check_programs(cfg: &Config, map: &SourceMap, errors: &mut Vec<ConfigError>) 
 
 /// `[kpi]`: the KPI module's own checks, and that every
 /// `[[kpi.attribution]] connector` is configured.
-fn check_kpi(cfg: &Config, map: &SourceMap, errors: &mut Vec<ConfigError>) {
+fn check_kpi(
+    now: chrono::DateTime<chrono::Utc>,
+    cfg: &Config,
+    map: &SourceMap,
+    errors: &mut Vec<ConfigError>,
+) {
     let Some(kpi) = &cfg.kpi else {
         return;
     };
+    if kpi.summaries.enabled {
+        if let Ok(s) = crate::kpi::summary::parse_schedule(&kpi.summaries.schedule) {
+            if s.after(&now).next().is_none() {
+                errors.push(map.error(
+                    "kpi.summaries.schedule",
+                    format!(
+                        "schedule `{}` never fires (no fire time from now on); write one that does, e.g. `0 6 * * *`",
+                        kpi.summaries.schedule
+                    ),
+                ));
+            }
+        }
+    }
     for (path, message) in kpi.problems() {
         errors.push(map.error(&format!("kpi.{path}"), message));
     }

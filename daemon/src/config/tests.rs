@@ -275,3 +275,52 @@ api_key = { secret = "env:EXAMPLE_API_KEY" }
     .unwrap();
     assert!(resolve(&cfg, &abort_loader, &secrets).is_ok());
 }
+
+#[test]
+fn draft_and_kpi_schedules_that_never_fire_are_config_errors() {
+    let text = r#"
+[[connectors]]
+id = "net"
+plugin = "example"
+schedule = "0 */6 * * *"
+enabled = false
+
+[[connectors]]
+id = "shop"
+plugin = "example"
+schedule = "0 */6 * * *"
+enabled = false
+
+[[programs]]
+id = "p"
+currency = "USD"
+claims = ["net"]
+orders = ["shop"]
+
+[programs.commission]
+payout_currency = "USD"
+draft_schedule = "0 0 30 2 *"
+
+[[programs.commission.rules]]
+id = "cps"
+effective_from = "2026-01-01"
+kind = "percent"
+percent = "10"
+
+[kpi.summaries]
+schedule = "0 0 31 4 *"
+"#;
+    let msg = parse(text, "reckon.toml").unwrap_err().to_string();
+    assert!(
+        msg.contains("`programs[0].commission.draft_schedule`: schedule `0 0 30 2 *` never fires"),
+        "{msg}"
+    );
+    assert!(
+        msg.contains("`kpi.summaries.schedule`: schedule `0 0 31 4 *` never fires"),
+        "{msg}"
+    );
+    let ok = text
+        .replace("0 0 30 2 *", "0 6 * * *")
+        .replace("0 0 31 4 *", "0 6 * * *");
+    assert!(parse(&ok, "reckon.toml").is_ok());
+}
