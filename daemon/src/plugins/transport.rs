@@ -426,9 +426,8 @@ fn crash_cause(tail: &[String]) -> Option<String> {
                 && !l.starts_with("note: ")
                 && !l.starts_with("stack backtrace")
                 && !l.starts_with("at ")
-                && !l
-                    .split_once(':')
-                    .is_some_and(|(n, _)| n.trim().parse::<u32>().is_ok())
+                && l.split_once(':')
+                    .is_none_or(|(n, _)| n.trim().parse::<u32>().is_err())
         })
         .map(str::to_owned)
 }
