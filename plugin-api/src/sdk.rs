@@ -593,10 +593,56 @@ pub mod __private {
         }
     }
 
+    thread_local! {
+        /// True while this thread runs a shim body.
+        static IN_SHIM: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+        /// Where the last panic inside a shim happened.
+        static PANIC_AT: RefCell<Option<String>> = const { RefCell::new(None) };
+    }
+
+    /// Marks a shim body running on this thread. The first one installs a
+    /// panic hook that, for panics inside a shim, only records the location
+    /// (the shim reports the panic as an error, through the host's logs);
+    /// other panics go to the hook that was there before. Without it the
+    /// plugin's copy of std printed the panic (and a backtrace) straight to
+    /// stderr, around the host's JSON logs.
+    struct Shim;
+
+    impl Shim {
+        fn enter() -> Shim {
+            static HOOK: std::sync::Once = std::sync::Once::new();
+            HOOK.call_once(|| {
+                let previous = std::panic::take_hook();
+                std::panic::set_hook(Box::new(move |info| {
+                    if IN_SHIM.with(std::cell::Cell::get) {
+                        let at = info
+                            .location()
+                            .map(|l| format!("{}:{}:{}", l.file(), l.line(), l.column()));
+                        PANIC_AT.with(|p| *p.borrow_mut() = at);
+                    } else {
+                        previous(info);
+                    }
+                }));
+            });
+            IN_SHIM.with(|f| f.set(true));
+            Shim
+        }
+    }
+
+    impl Drop for Shim {
+        fn drop(&mut self) {
+            IN_SHIM.with(|f| f.set(false));
+        }
+    }
+
     fn write_panic(w: WriteFn, ctx: *mut c_void, p: &(dyn std::any::Any + Send)) -> i32 {
+        let at = PANIC_AT
+            .with(|a| a.borrow_mut().take())
+            .map(|a| format!(" (at {a})"))
+            .unwrap_or_default();
         let err = PluginError::new(
             ErrorKind::Internal,
-            format!("plugin panicked: {}", panic_message(p)),
+            format!("plugin panicked: {}{at}", panic_message(p)),
         );
         write(w, ctx, &serde_json::to_vec(&err).unwrap_or_default());
         STATUS_PANIC
@@ -604,6 +650,7 @@ pub mod __private {
 
     /// Shim body of `describe`.
     pub fn describe<C: Connector>(w: WriteFn, ctx: *mut c_void) -> i32 {
+        let _shim = Shim::enter();
         match catch_unwind(|| serde_json::to_vec(&C::manifest())) {
             Ok(Ok(bytes)) => {
                 write(w, ctx, &bytes);
@@ -632,6 +679,7 @@ pub mod __private {
         w: WriteFn,
         ctx: *mut c_void,
     ) -> i32 {
+        let _shim = Shim::enter();
         // SAFETY: the host guarantees the input slice is valid for this call.
         let input = unsafe { std::slice::from_raw_parts(input, len) };
         let result = catch_unwind(|| {
@@ -666,6 +714,7 @@ pub mod __private {
         w: WriteFn,
         ctx: *mut c_void,
     ) -> i32 {
+        let _shim = Shim::enter();
         // SAFETY: the host guarantees the input slice is valid for this call.
         let input = unsafe { std::slice::from_raw_parts(input, len) };
         // SAFETY: handle was produced by Box::into_raw in session_open and is
@@ -706,6 +755,7 @@ pub mod __private {
         if handle.is_null() {
             return;
         }
+        let _shim = Shim::enter();
         let _ = catch_unwind(|| {
             // SAFETY: produced by Box::into_raw in session_open, closed once.
             drop(unsafe { Box::from_raw(handle as *mut Session) });

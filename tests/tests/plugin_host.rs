@@ -429,6 +429,12 @@ async fn a_panicking_plugin_fails_retryable_and_keeps_only_committed_pages() {
                 .contains("plugin `faulty`: plugin panicked: faulty plugin panics on purpose"),
             "{iso:?}: {e}"
         );
+        // The shim's panic hook recorded where (and printed nothing itself).
+        assert!(
+            e.message
+                .contains("(at tests/fault-plugins/behaviour/src/lib.rs:"),
+            "{iso:?}: {e}"
+        );
         assert_eq!(sink.keys(), ["c1"], "{iso:?}");
     }
 }
