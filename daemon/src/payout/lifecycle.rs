@@ -231,12 +231,26 @@ pub fn load_history(b: &dyn StatementBook, program: &str) -> Result<History, Pay
             .insert((network.to_string(), claim.to_string()), paid);
     }
     let bal_prefix = book::prefix(&["balance", program]);
-    for (k, v) in b.scan_prefix(&bal_prefix)? {
+    let balances = b.scan_prefix(&bal_prefix)?;
+    // Networks each partner id was paid on, built once and only when a
+    // format-1 balance (bare partner id) needs it.
+    let mut paid_on: Option<BTreeMap<String, std::collections::BTreeSet<String>>> = None;
+    for (k, v) in balances {
         let stored = &k[bal_prefix.len()..];
         let bal: Balance = book::decode(&k, v)?;
         let payee = match split_payee(stored) {
             (Some(_), _) => stored.to_string(),
-            (None, partner) => legacy_payee(&mut h, partner),
+            (None, partner) => {
+                let index = paid_on.get_or_insert_with(|| {
+                    let mut m: BTreeMap<String, std::collections::BTreeSet<String>> =
+                        BTreeMap::new();
+                    for ((n, _), p) in &h.paid {
+                        m.entry(p.partner_id.clone()).or_default().insert(n.clone());
+                    }
+                    m
+                });
+                legacy_payee(index.get(partner), partner, &mut h.warnings)
+            }
         };
         if payee != stored {
             h.legacy_balances.insert(payee.clone(), stored.to_string());
@@ -250,20 +264,21 @@ pub fn load_history(b: &dyn StatementBook, program: &str) -> Result<History, Pay
 /// network of the claims the ledger paid to that partner. Format 1 merged
 /// partners of different networks that share an id; such a balance cannot
 /// be split, so it goes to the first of those networks, with a warning.
-fn legacy_payee(h: &mut History, partner: &str) -> String {
-    let networks: std::collections::BTreeSet<&str> = h
-        .paid
-        .iter()
-        .filter(|(_, p)| p.partner_id == partner)
-        .map(|((n, _), _)| n.as_str())
-        .collect();
+fn legacy_payee(
+    networks: Option<&std::collections::BTreeSet<String>>,
+    partner: &str,
+    warnings: &mut Vec<String>,
+) -> String {
+    let Some(networks) = networks else {
+        return partner.to_string();
+    };
     let Some(first) = networks.first() else {
         return partner.to_string();
     };
     if networks.len() > 1 {
-        h.warnings.push(format!(
+        warnings.push(format!(
             "partner `{partner}`: the balance carried by an earlier version, which paid this id on {} as one partner, goes to {first}:{partner}; check it with the other networks' statements",
-            networks.iter().copied().collect::<Vec<_>>().join(", ")
+            networks.iter().map(String::as_str).collect::<Vec<_>>().join(", ")
         ));
     }
     payee_key(first, partner)
