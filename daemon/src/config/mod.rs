@@ -584,7 +584,7 @@ fn check_programs(
         // `source_priority` must name claim connectors (checked above), so an
         // unknown id there is reported at `claims` or as "not one of claims".
         if let Some(c) = &p.commission {
-            if let Err(e) = c.validate(&p.id) {
+            for e in c.problems(&p.id) {
                 // `entry` is a key (`timezone`) or `rules[2] (id `cps`)`.
                 let (key, rest) = e.entry.split_once(' ').unwrap_or((e.entry.as_str(), ""));
                 let message = if rest.is_empty() {

@@ -84,6 +84,11 @@ fn broken_programs_are_config_errors() {
     insta::assert_snapshot!(check("programs"));
 }
 #[test]
+fn broken_commission_problems_reported_at_once() {
+    insta::assert_snapshot!(check("commission"));
+}
+
+#[test]
 fn broken_unknown_connectors_in_programs_and_kpi() {
     insta::assert_snapshot!(check("unknown_connectors"));
 }

@@ -249,104 +249,101 @@ impl CommissionConfig {
     }
 
     /// Checks everything serde cannot: currencies, timezone, rule shapes,
-    /// unique ids, known groups and rules, tier order, date ranges.
+    /// unique ids, known groups and rules, tier order, date ranges. The
+    /// first problem; [`CommissionConfig::problems`] lists them all.
     pub fn validate(&self, program: &str) -> Result<(), CommissionConfigError> {
-        let err = |entry: String, message: String| CommissionConfigError {
-            program: program.into(),
-            entry,
-            message,
+        match self.problems(program).into_iter().next() {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+
+    /// Every problem [`CommissionConfig::validate`] checks for, in config
+    /// order, so one `reckon check` names them all.
+    pub fn problems(&self, program: &str) -> Vec<CommissionConfigError> {
+        let mut out = Vec::new();
+        let mut err = |entry: &str, message: String| {
+            out.push(CommissionConfigError {
+                program: program.into(),
+                entry: entry.to_string(),
+                message,
+            })
         };
         if !plugin_api::currency::is_known(&self.payout_currency) {
-            return Err(err(
-                "payout_currency".into(),
+            err(
+                "payout_currency",
                 format!(
                     "`{}` is not an active ISO-4217 code; write e.g. \"EUR\"",
                     self.payout_currency
                 ),
-            ));
+            );
         }
         if self.timezone_name().parse::<chrono_tz::Tz>().is_err() {
-            return Err(err(
-                "timezone".into(),
+            err(
+                "timezone",
                 format!(
                     "`{}` is not an IANA timezone; write e.g. \"Europe/Berlin\" or \"UTC\"",
                     self.timezone_name()
                 ),
-            ));
+            );
         }
         if self.minimum() < Decimal::ZERO {
-            return Err(err("minimum_payout".into(), "must be zero or more".into()));
+            err("minimum_payout", "must be zero or more".into());
         }
         if let Some(expr) = &self.draft_schedule {
             let fields = expr.split_whitespace().count();
             if fields != 5 {
-                return Err(err(
-                    "draft_schedule".into(),
+                err(
+                    "draft_schedule",
                     format!("`{expr}` has {fields} fields; write a 5-field crontab expression such as \"0 6 * * *\""),
-                ));
+                );
             }
         }
-        let check_groups = |entry: &str, groups: &[String]| {
-            for g in groups {
-                if !self.partner_groups.contains_key(g) {
-                    return Err(err(
-                        entry.to_string(),
-                        format!("group `{g}` is not defined in partner_groups"),
-                    ));
-                }
-            }
-            Ok(())
+        let group_problems = |groups: &[String]| -> Vec<String> {
+            groups
+                .iter()
+                .filter(|g| !self.partner_groups.contains_key(*g))
+                .map(|g| format!("group `{g}` is not defined in partner_groups"))
+                .collect()
         };
-        let check_dates = |entry: &str, from: Option<NaiveDate>, to: Option<NaiveDate>| {
-            if let (Some(f), Some(t)) = (from, to) {
-                if t < f {
-                    return Err(err(
-                        entry.to_string(),
-                        format!("effective_to {t} is before effective_from {f}"),
-                    ));
-                }
+        let date_problem = |from: Option<NaiveDate>, to: Option<NaiveDate>| match (from, to) {
+            (Some(f), Some(t)) if t < f => {
+                Some(format!("effective_to {t} is before effective_from {f}"))
             }
-            Ok(())
+            _ => None,
         };
-        let check_percent = |entry: &str, key: &str, p: Decimal| {
-            if p < Decimal::ZERO || p > Decimal::ONE_HUNDRED {
-                return Err(err(
-                    entry.to_string(),
-                    format!("{key} {p} must be between 0 and 100"),
-                ));
-            }
-            Ok(())
+        let percent_problem = |p: Decimal| {
+            (p < Decimal::ZERO || p > Decimal::ONE_HUNDRED)
+                .then(|| format!("percent {p} must be between 0 and 100"))
         };
         let mut ids = std::collections::BTreeSet::new();
         for (i, r) in self.rules.iter().enumerate() {
             let entry = format!("rules[{i}] (id `{}`)", r.id);
-            if r.id.is_empty() || !ids.insert(r.id.clone()) {
-                return Err(err(entry, "rule id is empty or used twice".into()));
+            let mut msgs = Vec::new();
+            if r.id.trim().is_empty() {
+                msgs.push("rule id is empty; give each rule a unique id".to_string());
+            } else if !ids.insert(r.id.clone()) {
+                msgs.push(format!("rule id `{}` is used twice; rule ids must be unique", r.id));
             }
-            check_groups(&entry, &r.groups)?;
-            check_dates(&entry, Some(r.effective_from), r.effective_to)?;
+            msgs.extend(group_problems(&r.groups));
+            msgs.extend(date_problem(Some(r.effective_from), r.effective_to));
             match r.kind {
-                RuleKind::Flat => {
-                    let Some(a) = r.amount else {
-                        return Err(err(
-                            entry,
-                            "kind = \"flat\" needs `amount` (per event, payout currency)".into(),
-                        ));
-                    };
-                    if a < Decimal::ZERO {
-                        return Err(err(entry, "amount must be zero or more".into()));
+                RuleKind::Flat => match r.amount {
+                    None => msgs.push(
+                        "kind = \"flat\" needs `amount` (per event, payout currency)".into(),
+                    ),
+                    Some(a) if a < Decimal::ZERO => {
+                        msgs.push("amount must be zero or more".into())
                     }
-                }
-                RuleKind::Percent => {
-                    let Some(p) = r.percent else {
-                        return Err(err(
-                            entry,
-                            "kind = \"percent\" needs `percent` (e.g. \"8\" for 8 %)".into(),
-                        ));
-                    };
-                    check_percent(&entry, "percent", p)?;
-                }
-                RuleKind::Tiered => check_tiers(&r.tiers).map_err(|m| err(entry.clone(), m))?,
+                    Some(_) => {}
+                },
+                RuleKind::Percent => match r.percent {
+                    None => msgs.push(
+                        "kind = \"percent\" needs `percent` (e.g. \"8\" for 8 %)".into(),
+                    ),
+                    Some(p) => msgs.extend(percent_problem(p)),
+                },
+                RuleKind::Tiered => msgs.extend(check_tiers(&r.tiers).err()),
             }
             let stray = match r.kind {
                 RuleKind::Flat => r.percent.is_some() || !r.tiers.is_empty(),
@@ -354,69 +351,72 @@ impl CommissionConfig {
                 RuleKind::Tiered => r.amount.is_some() || r.percent.is_some(),
             };
             if stray {
-                return Err(err(
-                    entry,
-                    "has keys of another kind: flat uses `amount`, percent uses `percent`, tiered uses `tiers`".into(),
-                ));
+                msgs.push("has keys of another kind: flat uses `amount`, percent uses `percent`, tiered uses `tiers`".into());
             }
             if r.cap_per_period.is_some_and(|c| c < Decimal::ZERO) {
-                return Err(err(entry, "cap_per_period must be zero or more".into()));
+                msgs.push("cap_per_period must be zero or more".into());
+            }
+            for m in msgs {
+                err(&entry, m);
             }
         }
         let mut bonus_ids = std::collections::BTreeSet::new();
         for (i, b) in self.bonuses.iter().enumerate() {
             let entry = format!("bonuses[{i}] (id `{}`)", b.id);
-            if b.id.is_empty() || !bonus_ids.insert(b.id.clone()) {
-                return Err(err(entry, "bonus id is empty or used twice".into()));
+            let mut msgs = Vec::new();
+            if b.id.trim().is_empty() {
+                msgs.push("bonus id is empty; give each bonus a unique id".to_string());
+            } else if !bonus_ids.insert(b.id.clone()) {
+                msgs.push(format!("bonus id `{}` is used twice; bonus ids must be unique", b.id));
             }
-            check_groups(&entry, &b.groups)?;
-            check_dates(&entry, Some(b.effective_from), b.effective_to)?;
+            msgs.extend(group_problems(&b.groups));
+            msgs.extend(date_problem(Some(b.effective_from), b.effective_to));
             match (b.amount, b.percent) {
                 (Some(a), None) if a >= Decimal::ZERO => {}
-                (None, Some(p)) => check_percent(&entry, "percent", p)?,
-                _ => {
-                    return Err(err(
-                        entry,
-                        "needs exactly one of `amount` (>= 0, payout currency) or `percent`".into(),
-                    ))
-                }
+                (None, Some(p)) => msgs.extend(percent_problem(p)),
+                _ => msgs.push(
+                    "needs exactly one of `amount` (>= 0, payout currency) or `percent`".into(),
+                ),
+            }
+            for m in msgs {
+                err(&entry, m);
             }
         }
         let mut override_ids = std::collections::BTreeSet::new();
         for (i, o) in self.overrides.iter().enumerate() {
             let entry = format!("overrides[{i}] (id `{}`)", o.id);
-            if o.id.is_empty() || !override_ids.insert(o.id.clone()) {
-                return Err(err(entry, "override id is empty or used twice".into()));
+            let mut msgs = Vec::new();
+            if o.id.trim().is_empty() {
+                msgs.push("override id is empty; give each override a unique id".to_string());
+            } else if !override_ids.insert(o.id.clone()) {
+                msgs.push(format!("override id `{}` is used twice; override ids must be unique", o.id));
             }
-            let Some(rule) = self.rules.iter().find(|r| r.id == o.rule) else {
-                return Err(err(
-                    entry,
-                    format!("rule `{}` is not defined in rules", o.rule),
-                ));
-            };
-            check_dates(&entry, o.effective_from, o.effective_to)?;
-            let fits = match rule.kind {
-                RuleKind::Flat => o.percent.is_none() && o.tiers.is_none(),
-                RuleKind::Percent => o.amount.is_none() && o.tiers.is_none(),
-                RuleKind::Tiered => o.amount.is_none() && o.percent.is_none(),
-            };
-            if !fits {
-                return Err(err(
-                    entry,
-                    format!(
-                        "rule `{}` is {:?}; override only its own figures (flat: amount, percent: percent, tiered: tiers) or cap_per_period",
-                        rule.id, rule.kind
-                    ),
-                ));
+            msgs.extend(date_problem(o.effective_from, o.effective_to));
+            match self.rules.iter().find(|r| r.id == o.rule) {
+                None => msgs.push(format!("rule `{}` is not defined in rules", o.rule)),
+                Some(rule) => {
+                    let fits = match rule.kind {
+                        RuleKind::Flat => o.percent.is_none() && o.tiers.is_none(),
+                        RuleKind::Percent => o.amount.is_none() && o.tiers.is_none(),
+                        RuleKind::Tiered => o.amount.is_none() && o.percent.is_none(),
+                    };
+                    if !fits {
+                        msgs.push(format!(
+                            "rule `{}` is {:?}; override only its own figures (flat: amount, percent: percent, tiered: tiers) or cap_per_period",
+                            rule.id, rule.kind
+                        ));
+                    }
+                }
             }
-            if let Some(p) = o.percent {
-                check_percent(&entry, "percent", p)?;
-            }
+            msgs.extend(o.percent.and_then(percent_problem));
             if let Some(t) = &o.tiers {
-                check_tiers(t).map_err(|m| err(entry.clone(), m))?;
+                msgs.extend(check_tiers(t).err());
+            }
+            for m in msgs {
+                err(&entry, m);
             }
         }
-        Ok(())
+        out
     }
 }
 
