@@ -62,6 +62,21 @@ fn amount_mismatch_uses_the_order_amount() {
 }
 
 #[test]
+fn a_negative_claimed_amount_never_becomes_a_negative_basis() {
+    // An order of 0.10 and a price adjustment claimed as -0.30: the
+    // difference 0.40 is within tolerance 0.50, but a negative claim is never
+    // `matched` (its basis would be negative); basis = the order's 0.10.
+    let mut o = order("A-250");
+    o.amount = m("0.10", "USD");
+    let mut c = claim("cake", "C25", Some("A-250"));
+    c.sale_amount = Some(m("-0.30", "USD"));
+    let d = run(vec![c], vec![o]);
+    assert_eq!(d[0].outcome, Outcome::AmountMismatch);
+    assert_eq!(amount(&d[0]), "0.10 USD");
+    assert!(d[0].reason.contains("negative amount -0.30 USD"), "{}", d[0].reason);
+}
+
+#[test]
 fn refunded_order_earns_nothing() {
     let mut o = order("A-300");
     o.refunds = vec![refund("100.00", "2026-11-05T00:00:00Z")];

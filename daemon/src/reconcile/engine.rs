@@ -33,8 +33,8 @@
 //!    program's and [`FxTable::rate`] has no rate for that day.
 //! 5. `refunded`: refunds ≥ order amount, or the order is cancelled/refunded.
 //! 6. `partially_refunded`: some refunds; basis = order amount − refunds.
-//! 7. `amount_mismatch`: |claimed − order| > max(abs, pct % × order);
-//!    basis = order amount.
+//! 7. `amount_mismatch`: |claimed − order| > max(abs, pct % × order), or
+//!    the claimed amount is negative; basis = order amount.
 //! 8. `matched`: basis = claimed amount (the order amount when the claim
 //!    has none).
 //!
@@ -932,7 +932,16 @@ fn judge(
             let tol = tolerance(program, order_p);
             d.inputs.tolerance_applied = Some(tol);
             let diff = claimed.amount - order_p;
-            if diff.abs() > tol {
+            if claimed.amount < Decimal::ZERO {
+                // A network's price adjustment (CAKE's negative `received`)
+                // never becomes a negative basis.
+                d.outcome = Outcome::AmountMismatch;
+                d.basis = Some(Money::new(order_p, cur));
+                d.reason = format!(
+                    "claimed a negative amount {} {cur} against order {} of {} {cur}; basis is the order amount{contest_note}",
+                    fmt_amount(claimed.amount), order_name(o), fmt_amount(order_p)
+                );
+            } else if diff.abs() > tol {
                 d.outcome = Outcome::AmountMismatch;
                 d.basis = Some(Money::new(order_p, cur));
                 d.reason = format!(
