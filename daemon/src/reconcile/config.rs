@@ -275,12 +275,13 @@ impl ProgramConfig {
             .unwrap_or(self.source_priority.len())
     }
 
-    /// A fingerprint of everything that changes decisions (not commission):
-    /// when it differs from the last run's, the next run is a full one.
+    /// A fingerprint of everything that changes decisions (not commission),
+    /// including [`super::engine::JUDGE_VERSION`]: when it differs from the
+    /// last run's, the next run is a full one.
     pub fn fingerprint(&self) -> String {
         use sha2::Digest;
         let text = format!(
-            "{}|{}|{:?}|{:?}|{}|{}|{}|{:?}|{}|{}|{}|{}",
+            "{}|{}|{:?}|{:?}|{}|{}|{}|{:?}|{}|{}|{}|{}|judge={}",
             self.id,
             self.currency,
             self.claims,
@@ -293,6 +294,7 @@ impl ProgramConfig {
             self.matching.amount_tolerance_pct.normalize(),
             self.matching.fuzzy_window_hours,
             self.matching.coupon_matching,
+            super::engine::JUDGE_VERSION,
         );
         // Appended only when set, so existing programs keep their
         // fingerprint (and their next run stays incremental).

@@ -44,6 +44,13 @@
 //! return window).
 
 use super::config::{AttributionRule, ProgramConfig};
+
+/// The version of the judging rules. Bump it with any change to how a
+/// claim is judged: it is part of [`ProgramConfig::fingerprint`], so the
+/// first run after an upgrade re-judges every claim (a full run) instead of
+/// keeping decisions the old rules made. 2: a negative claimed amount is
+/// `amount_mismatch`.
+pub const JUDGE_VERSION: u32 = 2;
 use super::model::{Decision, DecisionInputs, MatchedBy, Outcome, RecordRef};
 use crate::fx::FxTable;
 use chrono::{DateTime, Duration, Utc};
