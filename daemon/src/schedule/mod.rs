@@ -689,6 +689,16 @@ mod tests {
             (from.to_string(), to.to_string()),
             ("2026-05-25".into(), "2026-06-11".into())
         );
+        // A stream this configuration never fills (no checkpoint) does not
+        // turn the run into a first run: after an outage the window still
+        // starts at the other stream's checkpoint, so the gap is pulled.
+        cps.remove("conversions");
+        let later: DateTime<Utc> = "2026-09-01T12:00:00Z".parse().unwrap();
+        let (from, to) = crate::sync::scheduled_range(&c, &cps, later);
+        assert_eq!(
+            (from.to_string(), to.to_string()),
+            ("2026-05-25".into(), "2026-09-01".into())
+        );
     }
 
     fn test_daemon(dir: &std::path::Path, c: &ResolvedConnector) -> Daemon {

@@ -100,9 +100,14 @@ pub fn split_windows(from: NaiveDate, to: NaiveDate, max_days: Option<u32>) -> V
     out
 }
 
-/// The days a scheduled run pulls: from the oldest stream checkpoint (or
-/// today, on a first run) minus the lookback, through today, in the
-/// connector's timezone.
+/// The days a scheduled run pulls: from the oldest checkpoint of the
+/// connector's streams (or today, when none has one yet: a first run)
+/// minus the lookback, through today, in the connector's timezone.
+///
+/// A stream without a checkpoint does not make the run a first run: a
+/// plugin may declare streams a given configuration never fills (the
+/// orders plugin has one per mode), and treating that as "first run" would
+/// pull only the lookback after an outage, silently skipping the gap.
 pub fn scheduled_range(
     connector: &ResolvedConnector,
     checkpoints: &std::collections::BTreeMap<String, Checkpoint>,
@@ -113,9 +118,8 @@ pub fn scheduled_range(
     let streams = &connector.plugin.manifest.streams;
     let oldest = streams
         .iter()
-        .map(|s| checkpoints.get(&s.name).map(|c| c.watermark))
-        .collect::<Option<Vec<_>>>()
-        .and_then(|w| w.into_iter().min());
+        .filter_map(|s| checkpoints.get(&s.name).map(|c| c.watermark))
+        .min();
     let anchor = match oldest {
         Some(w) => w.with_timezone(&tz).date_naive().min(today),
         None => today,
