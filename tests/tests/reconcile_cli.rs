@@ -412,3 +412,48 @@ fn now_reproduces_what_was_stored_then_and_the_next_run_returns_to_the_present()
         "{out}"
     );
 }
+
+#[test]
+fn statements_are_built_from_decisions_brought_up_to_the_present() {
+    // Decisions stored as of the month's second day (nothing locked yet,
+    // so nothing payable); `statements generate` reconciles first, so the
+    // statement pays what is payable now, not what was stored.
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(dir.path());
+    let mut text = std::fs::read_to_string(&cfg).unwrap();
+    text.push_str(
+        r#"
+[programs.commission]
+payout_currency = "USD"
+
+[[programs.commission.rules]]
+id = "cps"
+effective_from = "2026-01-01"
+kind = "percent"
+percent = "10"
+"#,
+    );
+    std::fs::write(&cfg, text).unwrap();
+    let spec = past(SynthSpec::benchmark(300, 5));
+    seed_store(dir.path(), &spec);
+    let early = (spec.start + chrono::Duration::days(1)).to_rfc3339();
+    let out = reckon(&cfg, &["reconcile", "--now", &early]);
+    assert!(out.contains(", 0 of them payable"), "{out}");
+
+    let out = reckon(
+        &cfg,
+        &["statements", "generate", "--program", "shop-us", "--period", "2026-08"],
+    );
+    assert!(out.contains("reconciled shop-us first: full run"), "{out}");
+    assert!(out.contains("shop-us 2026-08: draft version 1"), "{out}");
+    assert!(!out.contains("total payable 0.00 USD"), "{out}");
+    // Nothing changed since: the next one reconciles incrementally.
+    let out = reckon(
+        &cfg,
+        &["statements", "generate", "--program", "shop-us", "--period", "2026-08"],
+    );
+    assert!(
+        out.contains("reconciled shop-us first: incremental run, 0 claims judged"),
+        "{out}"
+    );
+}

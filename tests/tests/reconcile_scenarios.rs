@@ -73,7 +73,11 @@ fn a_negative_claimed_amount_never_becomes_a_negative_basis() {
     let d = run(vec![c], vec![o]);
     assert_eq!(d[0].outcome, Outcome::AmountMismatch);
     assert_eq!(amount(&d[0]), "0.10 USD");
-    assert!(d[0].reason.contains("negative amount -0.30 USD"), "{}", d[0].reason);
+    assert!(
+        d[0].reason.contains("negative amount -0.30 USD"),
+        "{}",
+        d[0].reason
+    );
 }
 
 #[test]

@@ -77,8 +77,9 @@ pub fn run(config_path: &Path, cmd: StatementsCommand) -> anyhow::Result<ExitCod
     let book = StoreBook::open(&store)?;
     match cmd {
         StatementsCommand::Generate(a) => {
-            let decisions = crate::reconcile::load_decisions(&store, &a.program)?;
             let fx = crate::reconcile::fx_table(&config)?;
+            reconcile_first(&store, program, &fx)?;
+            let decisions = crate::reconcile::load_decisions(&store, &a.program)?;
             let inputs = inputs(&a.program, commission, &decisions, &fx, &book, output_dir);
             print_report(
                 &lifecycle::generate(&inputs, &a.period)?,
@@ -91,8 +92,9 @@ pub fn run(config_path: &Path, cmd: StatementsCommand) -> anyhow::Result<ExitCod
                 .with_timezone(&commission.tz())
                 .date_naive();
             lifecycle::check_finalizable(&book, &a.program, commission, &a.period, today, early)?;
-            let decisions = crate::reconcile::load_decisions(&store, &a.program)?;
             let fx = crate::reconcile::fx_table(&config)?;
+            reconcile_first(&store, program, &fx)?;
+            let decisions = crate::reconcile::load_decisions(&store, &a.program)?;
             let inputs = inputs(&a.program, commission, &decisions, &fx, &book, output_dir);
             print_report(
                 &lifecycle::finalize(&inputs, &a.period)?,
@@ -174,6 +176,29 @@ fn inputs<'a>(
         output_dir,
         step: &|_| {},
     }
+}
+
+/// Brings the program's decisions up to the present before statements are
+/// built from them: claims whose lock passed since the last run become
+/// payable, and decisions left by `reconcile --now` in the past are
+/// replaced. Cheap when nothing changed (an incremental run).
+fn reconcile_first(
+    store: &crate::store::Store,
+    program: &crate::reconcile::config::ProgramConfig,
+    fx: &crate::fx::FxTable,
+) -> anyhow::Result<()> {
+    let summary =
+        crate::reconcile::run(store, std::slice::from_ref(program), fx, chrono::Utc::now())?;
+    for p in &summary.programs {
+        println!(
+            "reconciled {} first: {} run, {} claims judged, {} decisions changed",
+            p.program,
+            if p.full { "full" } else { "incremental" },
+            p.claims_judged,
+            p.decisions_changed
+        );
+    }
+    Ok(())
 }
 
 /// Prints what a generate or finalise did; amounts in `currency`.

@@ -323,24 +323,24 @@ impl CommissionConfig {
             if r.id.trim().is_empty() {
                 msgs.push("rule id is empty; give each rule a unique id".to_string());
             } else if !ids.insert(r.id.clone()) {
-                msgs.push(format!("rule id `{}` is used twice; rule ids must be unique", r.id));
+                msgs.push(format!(
+                    "rule id `{}` is used twice; rule ids must be unique",
+                    r.id
+                ));
             }
             msgs.extend(group_problems(&r.groups));
             msgs.extend(date_problem(Some(r.effective_from), r.effective_to));
             match r.kind {
                 RuleKind::Flat => match r.amount {
-                    None => msgs.push(
-                        "kind = \"flat\" needs `amount` (per event, payout currency)".into(),
-                    ),
-                    Some(a) if a < Decimal::ZERO => {
-                        msgs.push("amount must be zero or more".into())
-                    }
+                    None => msgs
+                        .push("kind = \"flat\" needs `amount` (per event, payout currency)".into()),
+                    Some(a) if a < Decimal::ZERO => msgs.push("amount must be zero or more".into()),
                     Some(_) => {}
                 },
                 RuleKind::Percent => match r.percent {
-                    None => msgs.push(
-                        "kind = \"percent\" needs `percent` (e.g. \"8\" for 8 %)".into(),
-                    ),
+                    None => {
+                        msgs.push("kind = \"percent\" needs `percent` (e.g. \"8\" for 8 %)".into())
+                    }
                     Some(p) => msgs.extend(percent_problem(p)),
                 },
                 RuleKind::Tiered => msgs.extend(check_tiers(&r.tiers).err()),
@@ -367,7 +367,10 @@ impl CommissionConfig {
             if b.id.trim().is_empty() {
                 msgs.push("bonus id is empty; give each bonus a unique id".to_string());
             } else if !bonus_ids.insert(b.id.clone()) {
-                msgs.push(format!("bonus id `{}` is used twice; bonus ids must be unique", b.id));
+                msgs.push(format!(
+                    "bonus id `{}` is used twice; bonus ids must be unique",
+                    b.id
+                ));
             }
             msgs.extend(group_problems(&b.groups));
             msgs.extend(date_problem(Some(b.effective_from), b.effective_to));
@@ -389,7 +392,10 @@ impl CommissionConfig {
             if o.id.trim().is_empty() {
                 msgs.push("override id is empty; give each override a unique id".to_string());
             } else if !override_ids.insert(o.id.clone()) {
-                msgs.push(format!("override id `{}` is used twice; override ids must be unique", o.id));
+                msgs.push(format!(
+                    "override id `{}` is used twice; override ids must be unique",
+                    o.id
+                ));
             }
             msgs.extend(date_problem(o.effective_from, o.effective_to));
             match self.rules.iter().find(|r| r.id == o.rule) {

@@ -56,8 +56,10 @@ pub fn run_due(
             Some(due) if due <= now => {}
             _ => continue,
         }
-        let decisions = crate::reconcile::load_decisions(store, &program.id)?;
+        // Decisions as of now: a lock may have passed since the last sync.
         let fx = crate::reconcile::fx_table(config)?;
+        crate::reconcile::run(store, std::slice::from_ref(program), &fx, now)?;
+        let decisions = crate::reconcile::load_decisions(store, &program.id)?;
         let inputs = Inputs {
             program: &program.id,
             config: &commission,
