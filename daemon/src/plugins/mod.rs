@@ -12,6 +12,7 @@
 //! | [`http`] | the HTTP executor: allowed hosts, auth injection, retries, 429s, rate limit, size cap, redaction |
 //! | [`files`] | the read-only file capability |
 //! | [`session`] | the session driver: events in, actions out, validation, commits |
+//! | [`plugin_log`] | plugin log lines re-emitted as `tracing` events, one field per plugin field, bounded |
 //! | [`cli`] | `reckon plugins list/describe/check` and the hidden `reckon plugin-host` |
 //!
 //! What this is not: no scheduling, no store access (pages go to a
@@ -21,6 +22,7 @@ pub mod describe;
 pub mod files;
 pub mod http;
 pub mod loader;
+pub mod plugin_log;
 pub mod session;
 pub mod transport;
 

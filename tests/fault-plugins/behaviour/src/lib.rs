@@ -109,6 +109,9 @@ pub enum Fault {
     ReadFile,
     /// Ask the host to sleep for a day (tests the cap and shutdown).
     Sleep,
+    /// Log lines with structured fields, then finish: a plain one, and one
+    /// with more fields than the host keeps, odd keys and a huge value.
+    Log,
 }
 
 #[derive(Debug, Deserialize)]
@@ -257,6 +260,28 @@ impl Connector for Faulty {
                 cx.info("woke up", &[]);
                 return Ok(());
             }
+            Fault::Log => {
+                cx.info(
+                    "structured fields",
+                    &[
+                        ("page", &3),
+                        ("stream", &CONVERSIONS),
+                        ("note", &"two words = one value"),
+                        ("connector", &"not-the-host's"),
+                    ],
+                );
+                let many: Vec<(String, String)> = (0..40)
+                    .map(|i| (format!("k{i:02}"), i.to_string()))
+                    .collect();
+                let huge = "x".repeat(1 << 20);
+                let mut fields: Vec<(&str, &dyn std::fmt::Display)> = many
+                    .iter()
+                    .map(|(k, v)| (k.as_str(), v as &dyn std::fmt::Display))
+                    .collect();
+                fields.insert(0, ("a huge value!", &huge));
+                cx.warn("line one\nforged line two", &fields);
+                return Ok(());
+            }
             Fault::ReadFile => {
                 let bytes = cx.read_file(&s.file).await?;
                 cx.info("file read", &[("name", &s.file), ("bytes", &bytes.len())]);
@@ -344,7 +369,8 @@ impl Connector for Faulty {
             | Fault::Steps
             | Fault::Files
             | Fault::ReadFile
-            | Fault::Sleep => {}
+            | Fault::Sleep
+            | Fault::Log => {}
         }
         Ok(())
     }
