@@ -375,16 +375,90 @@ impl PluginError {
 }
 
 /// A log line from a plugin.
+///
+/// The host re-emits it through `tracing` with each entry of `fields` as a
+/// field of its own (named `field.<key>`), bounded in size and count.
+/// Reading one is lenient about text: `message` and the keys and values of
+/// `fields` that are not valid UTF-8 (raw bytes, or lone surrogate escapes
+/// from a plugin not written with the SDK) are decoded with U+FFFD in place
+/// of the bad bytes instead of failing the whole step; the JSON shape is
+/// unchanged, so this needs no protocol or ABI version change.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LogRecord {
     /// Severity.
     pub level: LogLevel,
     /// A short sentence.
+    #[serde(deserialize_with = "lossy_text::string")]
     pub message: String,
     /// Key-value fields.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lossy_text::map")]
     pub fields: BTreeMap<String, String>,
+}
+
+/// Deserialisers for log text that replace invalid UTF-8 instead of failing.
+///
+/// They ask for bytes: `serde_json` then hands over a string's raw bytes
+/// (escapes decoded, UTF-8 not checked) and they are decoded lossily.
+mod lossy_text {
+    use serde::de::{self, Deserializer, MapAccess, Visitor};
+    use std::collections::BTreeMap;
+    use std::fmt;
+
+    struct Text;
+
+    impl Visitor<'_> for Text {
+        type Value = String;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("a string")
+        }
+        fn visit_str<E: de::Error>(self, v: &str) -> Result<String, E> {
+            Ok(v.to_owned())
+        }
+        fn visit_string<E: de::Error>(self, v: String) -> Result<String, E> {
+            Ok(v)
+        }
+        fn visit_bytes<E: de::Error>(self, v: &[u8]) -> Result<String, E> {
+            Ok(String::from_utf8_lossy(v).into_owned())
+        }
+        fn visit_byte_buf<E: de::Error>(self, v: Vec<u8>) -> Result<String, E> {
+            Ok(String::from_utf8(v)
+                .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()))
+        }
+    }
+
+    /// One string in a map (as key or value).
+    struct Lossy(String);
+
+    impl<'de> serde::Deserialize<'de> for Lossy {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            d.deserialize_byte_buf(Text).map(Lossy)
+        }
+    }
+
+    pub(super) fn string<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+        d.deserialize_byte_buf(Text)
+    }
+
+    pub(super) fn map<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<BTreeMap<String, String>, D::Error> {
+        struct Fields;
+        impl<'de> Visitor<'de> for Fields {
+            type Value = BTreeMap<String, String>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("an object of string fields")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<Self::Value, A::Error> {
+                let mut out = BTreeMap::new();
+                while let Some((Lossy(k), Lossy(v))) = m.next_entry()? {
+                    out.insert(k, v);
+                }
+                Ok(out)
+            }
+        }
+        d.deserialize_map(Fields)
+    }
 }
 
 /// Severity of a [`LogRecord`].
@@ -1076,6 +1150,62 @@ mod tests {
         assert!(serde_json::from_str::<Action>(r#"{"action":"nope"}"#).is_err());
         assert!(serde_json::from_str::<Record>(r#"{"type":"order","bogus":1}"#).is_err());
         assert!(serde_json::from_str::<Action>(r#"{}"#).is_err());
+    }
+
+    #[test]
+    fn log_text_that_is_not_utf8_is_replaced_not_refused() {
+        // Raw invalid bytes and a lone surrogate escape in the message, a key
+        // and a value (the SDK never writes them; a hand-made plugin might).
+        let fast: Vec<Action> = serde_json::from_slice(
+            b"[{\"action\":\"log\",\"level\":\"warn\",\"message\":\"bad \xff byte\",\
+               \"fields\":{\"k\xfe\":\"v \\ud800 \\n\",\"ok\":\"fine\"}}]",
+        )
+        .unwrap();
+        let Action::Log(l) = &fast[0] else {
+            panic!("{fast:?}")
+        };
+        assert_eq!(l.level, LogLevel::Warn);
+        assert_eq!(l.message, "bad \u{fffd} byte");
+        assert_eq!(
+            l.fields,
+            BTreeMap::from([
+                (
+                    "k\u{fffd}".to_owned(),
+                    "v \u{fffd}\u{fffd}\u{fffd} \n".to_owned()
+                ),
+                ("ok".to_owned(), "fine".to_owned()),
+            ])
+        );
+        // The buffered path (tag not first) reads valid text as before.
+        let slow: Action = serde_json::from_str(
+            r#"{"message":"m","level":"info","action":"log","fields":{"a":"1"}}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            slow,
+            Action::Log(LogRecord {
+                level: LogLevel::Info,
+                message: "m".into(),
+                fields: BTreeMap::from([("a".to_owned(), "1".to_owned())]),
+            })
+        );
+        // Still strict about shape: a number is not a field value, and
+        // unknown keys are refused.
+        for bad in [
+            r#"{"action":"log","level":"info","message":"m","fields":{"a":1}}"#,
+            r#"{"action":"log","level":"info","message":7}"#,
+            r#"{"action":"log","level":"info","message":"m","extra":1}"#,
+        ] {
+            assert!(serde_json::from_str::<Action>(bad).is_err(), "{bad}");
+        }
+        // What the SDK writes round-trips unchanged.
+        let sdk = Action::Log(LogRecord {
+            level: LogLevel::Debug,
+            message: "page parsed".into(),
+            fields: BTreeMap::from([("rows".to_owned(), "12".to_owned())]),
+        });
+        let json = serde_json::to_vec(&sdk).unwrap();
+        assert_eq!(serde_json::from_slice::<Action>(&json).unwrap(), sdk);
     }
 
     #[test]

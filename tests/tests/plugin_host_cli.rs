@@ -1,8 +1,11 @@
-//! `reckon plugins list|describe|check` through the real binary. Needs
-//! `cargo build --workspace` first.
+//! `reckon plugins list|describe|check` through the real binary, and what
+//! every command that describes a plugin does when its describe loops,
+//! aborts or panics. Needs `cargo build --workspace` first.
 
+use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
 fn fault_lib(name: &str) -> PathBuf {
     reckon_tests::profile_dir().join(format!(
@@ -237,4 +240,219 @@ fn plugins_check_with_a_config_uses_its_plugin_dir_and_pins() {
     );
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("every check passed"), "{out}");
+}
+
+// ---------------------------------------------------------------------------
+// A describe that loops, aborts or panics (regression: a looping
+// `manifest()` hung `plugins check`, `plugins list` and config resolution
+// forever, and an aborting one took reckon down).
+// ---------------------------------------------------------------------------
+
+/// The describe deadline the binary applies (`reckon::plugins::DESCRIBE_DEADLINE`).
+const DEADLINE: Duration = reckon::plugins::DESCRIBE_DEADLINE;
+/// How long past the deadline a command may take to report (process start,
+/// killing the child) on a loaded machine.
+const SLACK: Duration = Duration::from_secs(20);
+
+/// Copies the `faulty` plugin into `dir` with its describe fault set to
+/// `mode` (`loop`, `abort`, `panic`): the mode is a marker in the library's
+/// bytes, since describe takes no input (see the plugin's `DESCRIBE_FAULT`).
+fn faulty_with_describe(dir: &Path, mode: &str) -> PathBuf {
+    const MARKER: &[u8] = b"reckon-faulty-describe-fault:";
+    let src = fault_lib("behaviour");
+    let mut bytes = std::fs::read(&src)
+        .unwrap_or_else(|e| panic!("{}: {e}: cargo build --workspace", src.display()));
+    let at: Vec<usize> = bytes
+        .windows(MARKER.len())
+        .enumerate()
+        .filter(|(_, w)| *w == MARKER)
+        .map(|(i, _)| i + MARKER.len())
+        .collect();
+    assert_eq!(
+        at.len(),
+        1,
+        "the describe marker must occur once in {}",
+        src.display()
+    );
+    let mode = format!("{mode:<8}");
+    assert_eq!(&bytes[at[0]..at[0] + 8], b"behave  ");
+    bytes[at[0]..at[0] + 8].copy_from_slice(mode.as_bytes());
+    std::fs::create_dir_all(dir).unwrap();
+    let dst = dir.join(src.file_name().unwrap());
+    std::fs::write(&dst, bytes).unwrap();
+    dst
+}
+
+/// Runs `reckon` and waits for it at most `limit` (polling the child, no
+/// fixed sleeps); returns its exit code, stdout + stderr and how long it took.
+/// A run still going at `limit` is killed and fails the test: it hangs.
+fn reckon_timed(args: &[&str], cwd: &Path, limit: Duration) -> (i32, String, Duration) {
+    let started = Instant::now();
+    let mut child = Command::new(reckon_tests::reckon_bin())
+        .args(args)
+        .current_dir(cwd)
+        .env_remove("RECKON_CONFIG")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run reckon");
+    let drain = |mut pipe: Box<dyn Read + Send>| {
+        std::thread::spawn(move || {
+            let mut s = String::new();
+            let _ = pipe.read_to_string(&mut s);
+            s
+        })
+    };
+    let out = drain(Box::new(child.stdout.take().unwrap()));
+    let err = drain(Box::new(child.stderr.take().unwrap()));
+    let status = reckon_tests::poll_until(limit, || child.try_wait().unwrap());
+    let took = started.elapsed();
+    let Some(status) = status else {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("reckon {args:?} still running after {limit:?}: it hangs");
+    };
+    let text = format!("{}{}", out.join().unwrap(), err.join().unwrap());
+    (status.code().unwrap_or(-1), text, took)
+}
+
+#[test]
+fn a_looping_describe_fails_plugins_check_and_list_at_the_deadline_naming_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    reckon_tests::install_plugins(dir.path(), &["example"]);
+    let looping = faulty_with_describe(dir.path(), "loop");
+    let d = dir.path().to_str().unwrap().to_owned();
+    let file = looping.to_str().unwrap().to_owned();
+    // Both at once: each waits out the deadline.
+    let check = {
+        let (d, file) = (d.clone(), file.clone());
+        std::thread::spawn(move || {
+            reckon_timed(
+                &["plugins", "check", &file],
+                Path::new(&d),
+                DEADLINE + SLACK,
+            )
+        })
+    };
+    let (code, out, took) = reckon_timed(
+        &["plugins", "list", "--plugin-dir", &d],
+        dir.path(),
+        DEADLINE + SLACK,
+    );
+    let expected = format!(
+        "{file}: describe did not finish within {} s: the plugin's `manifest()` loops or hangs; \
+         the plugin process describing it was killed. Fix the plugin, or remove the file from the plugin directory",
+        DEADLINE.as_secs()
+    );
+    // `list` still lists the good plugin and refuses the looping one.
+    assert_eq!(code, 0, "{out}");
+    assert!(out.lines().any(|l| l.starts_with("example ")), "{out}");
+    assert!(out.contains(&format!("refused: {expected}")), "{out}");
+    assert!(took >= DEADLINE, "list took {took:?}: {out}");
+
+    let (code, out, took) = check.join().unwrap();
+    assert_eq!(code, 1, "{out}");
+    assert_eq!(out.trim_end(), format!("refused: {expected}"));
+    assert!(took >= DEADLINE, "check took {took:?}: {out}");
+    eprintln!("plugins check on a looping describe failed after {took:?}");
+}
+
+#[test]
+fn an_aborting_or_panicking_describe_is_refused_and_reckon_survives() {
+    for (mode, expected) in [
+        (
+            "abort",
+            "describe crashed the plugin process describing it: killed by signal 6 SIGABRT (abort). \
+             Fix the plugin, or remove the file from the plugin directory",
+        ),
+        (
+            "panic",
+            "describe failed (status 2): plugin panicked: faulty plugin panics in describe on purpose",
+        ),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        reckon_tests::install_plugins(dir.path(), &["example"]);
+        let lib = faulty_with_describe(dir.path(), mode);
+        let (code, out, _) = reckon_timed(
+            &["plugins", "check", lib.to_str().unwrap()],
+            dir.path(),
+            DEADLINE + SLACK,
+        );
+        assert_eq!(code, 1, "{mode}: {out}");
+        assert!(
+            out.starts_with(&format!("refused: {}: {expected}", lib.display())),
+            "{mode}: {out}"
+        );
+        let (code, out, _) = reckon_timed(
+            &["plugins", "list", "--plugin-dir", dir.path().to_str().unwrap()],
+            dir.path(),
+            DEADLINE + SLACK,
+        );
+        assert_eq!(code, 0, "{mode}: {out}");
+        assert!(out.lines().any(|l| l.starts_with("example ")), "{mode}: {out}");
+        assert!(out.contains(expected), "{mode}: {out}");
+    }
+}
+
+/// `config check`, `sync` and `run` resolve the config, which describes each
+/// connector's plugin: a looping describe is a config error naming the file,
+/// reported at the deadline, and nothing starts.
+#[test]
+fn config_resolution_refuses_a_plugin_whose_describe_loops() {
+    let dir = tempfile::tempdir().unwrap();
+    let looping = faulty_with_describe(&dir.path().join("plugins"), "loop");
+    let cfg = dir.path().join("reckon.toml");
+    std::fs::write(
+        &cfg,
+        "[daemon]\ndata_dir = \"data\"\nplugin_dir = \"plugins\"\ntimezone = \"UTC\"\n\n\
+         [[connectors]]\nid = \"stuck\"\nplugin = \"faulty\"\nschedule = \"0 0 * * *\"\n\
+         timezone = \"UTC\"\n",
+    )
+    .unwrap();
+    let today = chrono::Utc::now().date_naive().to_string();
+    let c = cfg.to_str().unwrap().to_owned();
+    let commands: Vec<Vec<String>> = vec![
+        vec![
+            "--config".into(),
+            c.clone(),
+            "config".into(),
+            "check".into(),
+        ],
+        vec![
+            "--config".into(),
+            c.clone(),
+            "sync".into(),
+            "stuck".into(),
+            "--from".into(),
+            today.clone(),
+            "--to".into(),
+            today,
+        ],
+        vec!["--config".into(), c, "run".into()],
+    ];
+    let runs: Vec<_> = commands
+        .into_iter()
+        .map(|args| {
+            let cwd = dir.path().to_owned();
+            std::thread::spawn(move || {
+                let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+                let r = reckon_timed(&refs, &cwd, DEADLINE + SLACK);
+                (args, r)
+            })
+        })
+        .collect();
+    for run in runs {
+        let (args, (code, out, took)) = run.join().unwrap();
+        assert_ne!(code, 0, "{args:?}: {out}");
+        assert!(
+            out.contains(&format!(
+                "{}: describe did not finish within {} s",
+                looping.display(),
+                DEADLINE.as_secs()
+            )),
+            "{args:?}: {out}"
+        );
+        assert!(took >= DEADLINE, "{args:?} took {took:?}");
+    }
+    assert!(!dir.path().join("data").exists(), "nothing may start");
 }

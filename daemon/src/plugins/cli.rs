@@ -1,4 +1,5 @@
-//! `reckon plugins list|describe|check` and the hidden `reckon plugin-host`.
+//! `reckon plugins list|describe|check` and the hidden `reckon plugin-host`
+//! (`--describe`: describe one library and exit).
 //!
 //! The plugin directory is `--plugin-dir`, else `[daemon] plugin_dir` of the
 //! config file (through `crate::config`, relative to the file), else
@@ -54,6 +55,21 @@ pub struct PluginHostArgs {
     /// Refuse the library unless its bytes have this SHA-256.
     #[arg(long)]
     pub sha256: Option<String>,
+    /// Describe the library (one answer frame on stdout) and exit, instead
+    /// of serving a session.
+    #[arg(long)]
+    pub describe: bool,
+}
+
+/// Describe in a `plugin-host --describe` child of this binary (the CLI is
+/// always the `reckon` binary, whatever its file is named).
+fn describe_options() -> super::DescribeOptions {
+    super::DescribeOptions {
+        host: std::env::current_exe()
+            .map(super::DescribeHost::Child)
+            .unwrap_or(super::DescribeHost::Thread),
+        deadline: super::DESCRIBE_DEADLINE,
+    }
 }
 
 /// The plugin directory: the flag, else the config's `[daemon] plugin_dir`
@@ -92,7 +108,7 @@ pub fn run(config: &Path, cmd: PluginsCommand) -> anyhow::Result<ExitCode> {
     match cmd {
         PluginsCommand::List { plugin_dir: flag } => {
             let dir = plugin_dir(config, flag)?;
-            let found = super::discover(&dir);
+            let found = super::discover_with(&dir, &describe_options());
             crate::cli::write_stdout(&render_list(&dir, &found))?;
             Ok(ExitCode::SUCCESS)
         }
@@ -102,7 +118,7 @@ pub fn run(config: &Path, cmd: PluginsCommand) -> anyhow::Result<ExitCode> {
             plugin_dir: flag,
         } => {
             let dir = plugin_dir(config, flag)?;
-            let plugin = super::load(&dir, &id, None)?;
+            let plugin = super::load_with(&dir, &id, None, &describe_options())?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&describe_json(&plugin))?);
             } else {
@@ -165,7 +181,7 @@ pub fn check(path: &Path) -> Result<Arc<Plugin>, LoadError> {
 
 /// Every loader check on one file that must lie in plugin directory `dir`.
 pub fn check_in(dir: &Path, path: &Path) -> Result<Arc<Plugin>, LoadError> {
-    loader::load_file(dir, path, None)
+    loader::load_file_with(dir, path, None, &describe_options())
 }
 
 /// The `sha256` pins of the config's connectors using this plugin: each
@@ -383,7 +399,12 @@ pub fn describe_json(p: &Plugin) -> Value {
 
 /// Hosts one plugin over stdio.
 pub fn plugin_host(args: PluginHostArgs) -> anyhow::Result<ExitCode> {
-    match super::transport::serve_stdio(&args.lib, args.sha256.as_deref()) {
+    let served = if args.describe {
+        super::describe::serve(&args.lib, args.sha256.as_deref())
+    } else {
+        super::transport::serve_stdio(&args.lib, args.sha256.as_deref())
+    };
+    match served {
         Ok(()) => Ok(ExitCode::SUCCESS),
         Err(e) => {
             eprintln!("reckon plugin-host: {e}");

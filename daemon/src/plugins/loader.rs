@@ -7,7 +7,9 @@
 //! the bytes *before* `dlopen`), it is a loadable library, it exports
 //! [`ENTRY_SYMBOL`], and its header passes [`check_header`] field by field
 //! (magic, header size, ABI major, target, protocol version). Then the plugin
-//! describes itself and its manifest id must equal the header's id.
+//! describes itself, within a deadline and where [`super::describe`] says (a
+//! `reckon plugin-host --describe` child, or a thread when the caller is not
+//! the `reckon` binary), and its manifest id must equal the header's id.
 //!
 //! Libraries are never unloaded: a loaded [`libloading::Library`] is leaked,
 //! so the function pointers in [`PluginFns`] stay valid for the life of the
@@ -18,6 +20,7 @@
 //! (see `transport`).
 #![allow(unsafe_code)]
 
+use super::describe::{DescribeFailure, DescribeHost, DescribeOptions};
 use super::{LoadError, Plugin};
 use plugin_api::abi::{
     write_to_vec, FunctionTable, PluginHeader, ABI_MAJOR, ENTRY_SYMBOL, FLAG_PANIC_UNWIND, MAGIC,
@@ -25,7 +28,7 @@ use plugin_api::abi::{
 };
 use plugin_api::protocol::{Manifest, PluginError, PROTOCOL_VERSION};
 use sha2::{Digest, Sha256};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::ffi::{c_void, CStr};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -366,13 +369,79 @@ pub fn open_library(path: &Path) -> Result<(HeaderFields, PluginFns), LoadError>
     ))
 }
 
-/// Calls `describe` and parses the manifest; checks it against the header.
+/// Calls `describe` where `opts` says, within its deadline, and parses the
+/// manifest; checks it against the header. `sha256` is the file's hash (the
+/// describe child re-checks it before it opens the library).
 pub fn describe(
     path: &Path,
+    sha256: &str,
     header: &HeaderFields,
     fns: &PluginFns,
+    opts: &DescribeOptions,
 ) -> Result<Manifest, LoadError> {
-    let out = fns.describe();
+    let key = (path.to_path_buf(), sha256.to_owned());
+    let secs = human_duration(opts.deadline);
+    let thread = opts.host == DescribeHost::Thread;
+    if thread && hung().lock().is_ok_and(|h| h.contains(&key)) {
+        return Err(refused(
+            path,
+            format!(
+                "describe did not finish within its deadline ({secs}) earlier in this process \
+                 and is not called again until reckon restarts; fix the plugin's `manifest()` \
+                 or remove the file from the plugin directory"
+            ),
+        ));
+    }
+    let out = match &opts.host {
+        DescribeHost::Child(exe) => super::describe::in_child(exe, path, sha256, opts.deadline),
+        DescribeHost::Thread => super::describe::on_thread(*fns, opts.deadline),
+    };
+    let out = out.map_err(|f| {
+        let reason = match f {
+            DescribeFailure::TimedOut if thread => {
+                if let Ok(mut h) = hung().lock() {
+                    h.insert(key.clone());
+                }
+                format!(
+                    "describe did not finish within {secs}: the plugin's `manifest()` loops or \
+                     hangs. It ran on a thread of this process, which cannot be stopped: the thread \
+                     is abandoned (it runs until reckon exits) and this file is not described again. \
+                     Fix the plugin, or remove the file from the plugin directory"
+                )
+            }
+            DescribeFailure::TimedOut => format!(
+                "describe did not finish within {secs}: the plugin's `manifest()` loops or \
+                 hangs; the plugin process describing it was killed. Fix the plugin, or remove \
+                 the file from the plugin directory"
+            ),
+            DescribeFailure::Crashed(how) => format!(
+                "describe crashed the plugin process describing it: {how}. Fix the plugin, or \
+                 remove the file from the plugin directory"
+            ),
+            DescribeFailure::Spawn(why) | DescribeFailure::Protocol(why) => {
+                format!("describe failed: {why}")
+            }
+        };
+        refused(path, reason)
+    })?;
+    manifest_from(path, header, out)
+}
+
+/// `10 s`, or `250 ms` below a second or when not whole seconds.
+fn human_duration(d: std::time::Duration) -> String {
+    if d.subsec_millis() == 0 && d.as_secs() > 0 {
+        format!("{} s", d.as_secs())
+    } else {
+        format!("{} ms", d.as_millis())
+    }
+}
+
+/// Parses describe's output into a manifest and checks it against the header.
+pub fn manifest_from(
+    path: &Path,
+    header: &HeaderFields,
+    out: CallOutput,
+) -> Result<Manifest, LoadError> {
     if out.status != STATUS_OK {
         let why = serde_json::from_slice::<PluginError>(&out.bytes)
             .map(|e| e.message)
@@ -395,6 +464,14 @@ pub fn describe(
     }
     check_manifest(&manifest).map_err(|e| refused(path, format!("manifest: {e}")))?;
     Ok(manifest)
+}
+
+/// Files (canonical path, SHA-256) whose describe hung on a thread of this
+/// process: never described on a thread again (each try would strand one
+/// more thread).
+fn hung() -> &'static Mutex<HashSet<(PathBuf, String)>> {
+    static HUNG: OnceLock<Mutex<HashSet<(PathBuf, String)>>> = OnceLock::new();
+    HUNG.get_or_init(|| Mutex::new(HashSet::new()))
 }
 
 /// Sanity checks on a manifest that the host relies on.
@@ -436,8 +513,19 @@ fn cache() -> &'static Mutex<HashMap<PathBuf, Cached>> {
 }
 
 /// Vets, opens, checks and describes one file of the plugin directory `dir`.
-/// With `pin`, the file's SHA-256 must match before it is opened.
+/// With `pin`, the file's SHA-256 must match before it is opened. Describe
+/// runs as [`DescribeOptions::for_this_process`] says.
 pub fn load_file(dir: &Path, path: &Path, pin: Option<&str>) -> Result<Arc<Plugin>, LoadError> {
+    load_file_with(dir, path, pin, &DescribeOptions::for_this_process())
+}
+
+/// [`load_file`] with describe run where `opts` says, within its deadline.
+pub fn load_file_with(
+    dir: &Path,
+    path: &Path,
+    pin: Option<&str>,
+    opts: &DescribeOptions,
+) -> Result<Arc<Plugin>, LoadError> {
     let dir = std::fs::canonicalize(dir)
         .map_err(|e| refused(dir, format!("plugin directory unreadable: {e}")))?;
     let (canonical, bytes) = vet_file(&dir, path)?;
@@ -459,7 +547,7 @@ pub fn load_file(dir: &Path, path: &Path, pin: Option<&str>) -> Result<Arc<Plugi
         }
     }
     let (header, fns) = open_library(&canonical)?;
-    let manifest = describe(&canonical, &header, &fns)?;
+    let manifest = describe(&canonical, &sha, &header, &fns, opts)?;
     let plugin = Arc::new(Plugin {
         path: canonical.clone(),
         manifest,
@@ -580,6 +668,88 @@ mod tests {
             let e = check_header(&h).unwrap_err();
             assert!(e.contains(needle), "{e} should contain {needle}");
         }
+    }
+
+    /// Released by the test once it has seen the deadline pass.
+    static GATE: (Mutex<bool>, std::sync::Condvar) = (Mutex::new(false), std::sync::Condvar::new());
+
+    /// A describe that blocks until [`GATE`] opens (a hang that does not
+    /// burn a core while the other tests run).
+    unsafe extern "C" fn hanging_describe(w: plugin_api::abi::WriteFn, ctx: *mut c_void) -> i32 {
+        let (lock, cv) = &GATE;
+        let mut open = lock.lock().unwrap_or_else(|e| e.into_inner());
+        while !*open {
+            open = cv.wait(open).unwrap_or_else(|e| e.into_inner());
+        }
+        drop(open);
+        unavailable_error(w, ctx)
+    }
+
+    unsafe extern "C" fn good_describe(w: plugin_api::abi::WriteFn, ctx: *mut c_void) -> i32 {
+        let m = serde_json::json!({
+            "id": "x", "name": "n", "version": "1", "kind": "affiliate",
+            "description": "d", "config_schema": {},
+            "streams": [{"name": "s", "record": "conversion", "primary_key": [],
+                         "cursor": null, "default_lookback_days": 0}],
+            "allowed_hosts": [], "default_base_url": null, "auth": null,
+            "max_window_days": null
+        });
+        let bytes = serde_json::to_vec(&m).unwrap_or_default();
+        // SAFETY: the host's writer for this call; the slice is live.
+        unsafe { w(ctx, bytes.as_ptr(), bytes.len()) };
+        STATUS_OK
+    }
+
+    fn fns_with(
+        describe: unsafe extern "C" fn(plugin_api::abi::WriteFn, *mut c_void) -> i32,
+    ) -> PluginFns {
+        let mut fns = PluginFns::unavailable();
+        fns.table.describe = describe;
+        fns
+    }
+
+    #[test]
+    fn a_hung_describe_on_a_thread_is_given_up_at_the_deadline_and_not_called_again() {
+        let opts = DescribeOptions {
+            host: DescribeHost::Thread,
+            deadline: std::time::Duration::from_millis(200),
+        };
+        let path = Path::new("/plugins/libhangs.so");
+        let started = std::time::Instant::now();
+        let e = describe(path, "aa", &good(), &fns_with(hanging_describe), &opts)
+            .unwrap_err()
+            .to_string();
+        let waited = started.elapsed();
+        assert!(waited >= opts.deadline, "{waited:?}");
+        assert!(
+            e.starts_with("/plugins/libhangs.so: describe did not finish within 200 ms"),
+            "{e}"
+        );
+        assert!(
+            e.contains("cannot be stopped") && e.contains("Fix the plugin"),
+            "{e}"
+        );
+        // Not called again (it would strand another thread): refused at once.
+        let started = std::time::Instant::now();
+        let again = describe(path, "aa", &good(), &fns_with(hanging_describe), &opts)
+            .unwrap_err()
+            .to_string();
+        assert!(started.elapsed() < opts.deadline, "{again}");
+        assert!(again.contains("earlier in this process"), "{again}");
+        // Another file (or the same path with other bytes) is described.
+        let m = describe(
+            Path::new("/plugins/libok.so"),
+            "aa",
+            &good(),
+            &fns_with(good_describe),
+            &opts,
+        )
+        .unwrap();
+        assert_eq!(m.id, "x");
+        assert!(describe(path, "bb", &good(), &fns_with(good_describe), &opts).is_ok());
+        // Let the abandoned thread finish.
+        *GATE.0.lock().unwrap() = true;
+        GATE.1.notify_all();
     }
 
     #[test]

@@ -7,21 +7,26 @@
 //! | module | job |
 //! |---|---|
 //! | [`loader`] | the only `dlopen`: directory, permission, pin and header checks; describe; never unload |
+//! | [`describe`] | where describe runs (a `reckon plugin-host --describe` child, or a thread) and its deadline |
 //! | [`transport`] | in-process (blocking thread) and subprocess (`reckon plugin-host`) carriers behind one trait |
 //! | [`http`] | the HTTP executor: allowed hosts, auth injection, retries, 429s, rate limit, size cap, redaction |
 //! | [`files`] | the read-only file capability |
 //! | [`session`] | the session driver: events in, actions out, validation, commits |
+//! | [`plugin_log`] | plugin log lines re-emitted as `tracing` events, one field per plugin field, bounded |
 //! | [`cli`] | `reckon plugins list/describe/check` and the hidden `reckon plugin-host` |
 //!
 //! What this is not: no scheduling, no store access (pages go to a
 //! [`SessionSink`]), no config parsing.
 pub mod cli;
+pub mod describe;
 pub mod files;
 pub mod http;
 pub mod loader;
+pub mod plugin_log;
 pub mod session;
 pub mod transport;
 
+pub use describe::{DescribeHost, DescribeOptions, DESCRIBE_DEADLINE};
 use plugin_api::protocol::{Checkpoint, Manifest, Record, SessionOpen};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -81,13 +86,19 @@ impl Plugin {
 }
 
 /// Lists plugin libraries (`*.so`/`*.dylib`) in `dir`, loading and describing
-/// each. Broken files are returned as errors, not skipped.
+/// each. Broken files are returned as errors, not skipped. Describe runs as
+/// [`DescribeOptions::for_this_process`] says.
 pub fn discover(dir: &Path) -> Vec<Result<Arc<Plugin>, LoadError>> {
+    discover_with(dir, &DescribeOptions::for_this_process())
+}
+
+/// [`discover`] with describe run where `opts` says, within its deadline.
+pub fn discover_with(dir: &Path, opts: &DescribeOptions) -> Vec<Result<Arc<Plugin>, LoadError>> {
     match loader::library_files(dir) {
         Err(e) => vec![Err(e)],
         Ok(files) => files
             .iter()
-            .map(|f| loader::load_file(dir, f, None))
+            .map(|f| loader::load_file_with(dir, f, None, opts))
             .collect(),
     }
 }
@@ -97,8 +108,20 @@ pub fn discover(dir: &Path) -> Vec<Result<Arc<Plugin>, LoadError>> {
 ///
 /// With a pin, only a file whose bytes hash to it is ever opened. Without
 /// one, the conventional file name (`libreckon_plugin_<id>.so`) is tried
-/// first, then every library in the directory.
+/// first, then every library in the directory. Describe runs as
+/// [`DescribeOptions::for_this_process`] says: in a child when this is the
+/// `reckon` binary, else on a thread; either way within [`DESCRIBE_DEADLINE`].
 pub fn load(dir: &Path, id: &str, sha256: Option<&str>) -> Result<Arc<Plugin>, LoadError> {
+    load_with(dir, id, sha256, &DescribeOptions::for_this_process())
+}
+
+/// [`load`] with describe run where `opts` says, within its deadline.
+pub fn load_with(
+    dir: &Path,
+    id: &str,
+    sha256: Option<&str>,
+    opts: &DescribeOptions,
+) -> Result<Arc<Plugin>, LoadError> {
     let refused = |reason: String| LoadError::Refused {
         path: dir.display().to_string(),
         reason,
@@ -112,7 +135,7 @@ pub fn load(dir: &Path, id: &str, sha256: Option<&str>) -> Result<Arc<Plugin>, L
             };
             let sha = loader::sha256_hex(&bytes);
             if sha.eq_ignore_ascii_case(pin) {
-                let p = loader::load_file(dir, f, Some(pin))?;
+                let p = loader::load_file_with(dir, f, Some(pin), opts)?;
                 if p.manifest.id != id {
                     return Err(refused(format!(
                         "the file pinned for `{id}` ({}) is plugin `{}`",
@@ -143,7 +166,7 @@ pub fn load(dir: &Path, id: &str, sha256: Option<&str>) -> Result<Arc<Plugin>, L
         .filter(|f| **f == conventional)
         .chain(files.iter().filter(|f| **f != conventional));
     for f in ordered {
-        match loader::load_file(dir, f, None) {
+        match loader::load_file_with(dir, f, None, opts) {
             Ok(p) if p.manifest.id == id => return Ok(p),
             Ok(_) => {}
             Err(e) if *f == conventional => return Err(e),

@@ -9,7 +9,8 @@
 //! (known currency, non-empty ids, no negative spend or amounts where they
 //! mean nothing, record kind matching the stream, `source` stamped), `SleepUntil`
 //! waited (capped, cut short by shutdown), `ReadFile`/`ListFiles` through the
-//! file capability, `Log` re-emitted through `tracing`, `Done`/`Error` end.
+//! file capability, `Log` re-emitted through `tracing` (by `plugin_log`, one
+//! field per plugin field), `Done`/`Error` end.
 //!
 //! On any failure the session ends with a [`SessionError`] naming the
 //! connector and cause; records after the last committed checkpoint are
@@ -24,8 +25,8 @@ use super::{
 };
 use chrono::{DateTime, Utc};
 use plugin_api::protocol::{
-    encode_frame, Action, Checkpoint, ErrorKind, Event, HttpFailureKind, LogLevel, LogRecord,
-    Manifest, Record, RecordKind, SessionMode, SessionOpen,
+    encode_frame, Action, Checkpoint, ErrorKind, Event, HttpFailureKind, LogRecord, Manifest,
+    Record, RecordKind, SessionMode, SessionOpen,
 };
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
@@ -431,31 +432,12 @@ impl Driver<'_> {
     }
 
     fn log(&self, record: LogRecord) {
-        let redactor = self.exec.redactor();
-        let message = redactor.redact(&record.message);
-        let fields = redactor.redact(
-            &record
-                .fields
-                .iter()
-                .map(|(k, v)| format!("{k}={v}"))
-                .collect::<Vec<_>>()
-                .join(" "),
+        super::plugin_log::emit(
+            &self.plugin.manifest.id,
+            &self.connector,
+            record,
+            self.exec.redactor(),
         );
-        let plugin = self.plugin.manifest.id.as_str();
-        let connector = self.connector.as_str();
-        match record.level {
-            LogLevel::Trace => {
-                tracing::trace!(plugin, connector, fields = %fields, "{message}")
-            }
-            LogLevel::Debug => {
-                tracing::debug!(plugin, connector, fields = %fields, "{message}")
-            }
-            LogLevel::Info => tracing::info!(plugin, connector, fields = %fields, "{message}"),
-            LogLevel::Warn => tracing::warn!(plugin, connector, fields = %fields, "{message}"),
-            LogLevel::Error => {
-                tracing::error!(plugin, connector, fields = %fields, "{message}")
-            }
-        }
     }
 }
 

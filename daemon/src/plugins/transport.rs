@@ -408,7 +408,7 @@ impl Subprocess {
 /// What the child's last stderr lines say about its crash: a Rust panic's
 /// message (the line after `panicked at ...`), else the last line that is
 /// not Rust's `note: run with RUST_BACKTRACE=1` hint or a backtrace frame.
-fn crash_cause(tail: &[String]) -> Option<String> {
+pub(crate) fn crash_cause(tail: &[String]) -> Option<String> {
     if let Some(i) = tail.iter().rposition(|l| l.contains("panicked at")) {
         let at = tail[i].trim();
         return Some(

@@ -8,6 +8,12 @@
 //! Every faulty mode first commits one good page (one record and a
 //! checkpoint), emits one more record and waits for a host event, then
 //! misbehaves: the host must keep the first page and drop the second record.
+//!
+//! `describe` takes no input, so its faults cannot come from a setting: they
+//! are chosen by the bytes of the library itself. [`DESCRIBE_FAULT`] is a
+//! marker, `reckon-faulty-describe-fault:` followed by an 8-byte mode
+//! (`behave  `, `loop    `, `abort   `, `panic   `); a test copies the
+//! library and rewrites the mode in its copy (see [`DescribeFault`]).
 
 use plugin_api::chrono::{Duration, NaiveDate};
 use plugin_api::protocol::{Checkpoint, FileCapability, PluginKind, RecordKind, StreamSpec};
@@ -22,6 +28,42 @@ use serde::Deserialize;
 /// The plugin type.
 #[derive(Debug)]
 pub struct Faulty;
+
+/// What `manifest()` does: the marker `reckon-faulty-describe-fault:` and an
+/// 8-byte mode. It occurs once in the library's bytes (the marker text is
+/// nowhere else, so a test can find it) and is read through `black_box`, so
+/// the compiler cannot fold it: the mode is whatever the library file holds.
+#[used]
+pub static DESCRIBE_FAULT: [u8; 37] = *b"reckon-faulty-describe-fault:behave  ";
+
+/// Where the mode starts in [`DESCRIBE_FAULT`].
+const MODE_AT: usize = DESCRIBE_FAULT.len() - 8;
+
+/// What `manifest()` does wrong, chosen by the library's bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DescribeFault {
+    /// Return the manifest.
+    Behave,
+    /// Spin forever (the host must give up at its describe deadline).
+    Loop,
+    /// `std::process::abort()`.
+    Abort,
+    /// Panic.
+    Panic,
+}
+
+impl DescribeFault {
+    /// The mode in this library's [`DESCRIBE_FAULT`].
+    pub fn of_this_library() -> DescribeFault {
+        let marker: &[u8; 37] = std::hint::black_box(&DESCRIBE_FAULT);
+        match &marker[MODE_AT..] {
+            b"loop    " => DescribeFault::Loop,
+            b"abort   " => DescribeFault::Abort,
+            b"panic   " => DescribeFault::Panic,
+            _ => DescribeFault::Behave,
+        }
+    }
+}
 
 /// Stream of conversions.
 pub const CONVERSIONS: &str = "conversions";
@@ -67,6 +109,9 @@ pub enum Fault {
     ReadFile,
     /// Ask the host to sleep for a day (tests the cap and shutdown).
     Sleep,
+    /// Log lines with structured fields, then finish: a plain one, and one
+    /// with more fields than the host keeps, odd keys and a huge value.
+    Log,
 }
 
 #[derive(Debug, Deserialize)]
@@ -139,6 +184,17 @@ async fn yield_to_host(cx: &Cx) -> Result<(), PluginError> {
 
 impl Connector for Faulty {
     fn manifest() -> Manifest {
+        match DescribeFault::of_this_library() {
+            DescribeFault::Behave => {}
+            DescribeFault::Loop => {
+                let mut n = 0u64;
+                loop {
+                    n = std::hint::black_box(n.wrapping_add(1));
+                }
+            }
+            DescribeFault::Abort => std::process::abort(),
+            DescribeFault::Panic => panic!("faulty plugin panics in describe on purpose"),
+        }
         Manifest {
             id: "faulty".into(),
             name: "Faulty (test plugin)".into(),
@@ -202,6 +258,28 @@ impl Connector for Faulty {
             Fault::Sleep => {
                 cx.sleep_until(cx.now() + Duration::days(1)).await?;
                 cx.info("woke up", &[]);
+                return Ok(());
+            }
+            Fault::Log => {
+                cx.info(
+                    "structured fields",
+                    &[
+                        ("page", &3),
+                        ("stream", &CONVERSIONS),
+                        ("note", &"two words = one value"),
+                        ("connector", &"not-the-host's"),
+                    ],
+                );
+                let many: Vec<(String, String)> = (0..40)
+                    .map(|i| (format!("k{i:02}"), i.to_string()))
+                    .collect();
+                let huge = "x".repeat(1 << 20);
+                let mut fields: Vec<(&str, &dyn std::fmt::Display)> = many
+                    .iter()
+                    .map(|(k, v)| (k.as_str(), v as &dyn std::fmt::Display))
+                    .collect();
+                fields.insert(0, ("a huge value!", &huge));
+                cx.warn("line one\nforged line two", &fields);
                 return Ok(());
             }
             Fault::ReadFile => {
@@ -287,7 +365,12 @@ impl Connector for Faulty {
                     .http(Request::get("https://elsewhere.invalid/page/1"))
                     .await;
             },
-            Fault::Flood | Fault::Steps | Fault::Files | Fault::ReadFile | Fault::Sleep => {}
+            Fault::Flood
+            | Fault::Steps
+            | Fault::Files
+            | Fault::ReadFile
+            | Fault::Sleep
+            | Fault::Log => {}
         }
         Ok(())
     }
