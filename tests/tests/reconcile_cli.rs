@@ -442,7 +442,14 @@ percent = "10"
 
     let out = reckon(
         &cfg,
-        &["statements", "generate", "--program", "shop-us", "--period", "2026-08"],
+        &[
+            "statements",
+            "generate",
+            "--program",
+            "shop-us",
+            "--period",
+            "2026-08",
+        ],
     );
     assert!(out.contains("reconciled shop-us first: full run"), "{out}");
     assert!(out.contains("shop-us 2026-08: draft version 1"), "{out}");
@@ -450,7 +457,14 @@ percent = "10"
     // Nothing changed since: the next one reconciles incrementally.
     let out = reckon(
         &cfg,
-        &["statements", "generate", "--program", "shop-us", "--period", "2026-08"],
+        &[
+            "statements",
+            "generate",
+            "--program",
+            "shop-us",
+            "--period",
+            "2026-08",
+        ],
     );
     assert!(
         out.contains("reconciled shop-us first: incremental run, 0 claims judged"),

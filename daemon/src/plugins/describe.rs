@@ -17,8 +17,9 @@
 //!   never described again in this process. An abort here still ends the
 //!   process.
 //!
-//! [`DescribeOptions::for_this_process`] picks the child when this
-//! executable is named `reckon`, else the thread.
+//! [`DescribeOptions::for_this_process`] picks the child once the `reckon`
+//! binary's `main` has named itself with [`describe_in_children_of`], else
+//! the thread.
 //!
 //! What this is not: no manifest parsing or checks (that is `loader`).
 
@@ -51,17 +52,27 @@ pub struct DescribeOptions {
     pub deadline: Duration,
 }
 
+/// The executable that serves `plugin-host --describe`, once named.
+static CHILD_HOST: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+
+/// Makes every later [`DescribeOptions::for_this_process`] describe in a
+/// `plugin-host --describe` child of `exe`. The `reckon` binary calls this
+/// first thing in `main` (with its own path, whatever the file is named);
+/// a library caller without that command does not, and gets the thread.
+pub fn describe_in_children_of(exe: PathBuf) {
+    // Set once per process; a second call changes nothing.
+    let _ = CHILD_HOST.set(exe);
+}
+
 impl DescribeOptions {
-    /// A child of this executable when it is the `reckon` binary (its file
-    /// is named `reckon`), else a thread; [`DESCRIBE_DEADLINE`].
+    /// A child of the executable named by [`describe_in_children_of`], else
+    /// a thread; [`DESCRIBE_DEADLINE`].
     pub fn for_this_process() -> Self {
-        let exe = std::env::current_exe().ok().filter(|p| {
-            p.file_stem().and_then(|n| n.to_str()) == Some("reckon")
-                && p.extension()
-                    .is_none_or(|e| e == std::env::consts::EXE_EXTENSION)
-        });
         DescribeOptions {
-            host: exe.map_or(DescribeHost::Thread, DescribeHost::Child),
+            host: CHILD_HOST
+                .get()
+                .cloned()
+                .map_or(DescribeHost::Thread, DescribeHost::Child),
             deadline: DESCRIBE_DEADLINE,
         }
     }
@@ -293,8 +304,8 @@ mod tests {
     }
 
     #[test]
-    fn only_a_binary_named_reckon_describes_in_a_child() {
-        // This test binary is `reckon-<hash>`: a thread.
+    fn a_library_caller_describes_on_a_thread() {
+        // This test binary never calls `describe_in_children_of`.
         assert_eq!(
             DescribeOptions::for_this_process(),
             DescribeOptions {
