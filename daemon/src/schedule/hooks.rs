@@ -53,9 +53,24 @@ pub fn registered() -> Vec<Box<dyn PostSync>> {
     ]
 }
 
-/// Runs every registered hook for one event.
+/// Post-sync hooks of this process run one event at a time: syncs finish
+/// concurrently (`max_concurrent_syncs`), and two reconcile runs of one
+/// program, or two statement draft runs, must not interleave (each reads
+/// and rewrites whole decision buckets / one staging directory).
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// Runs every registered hook for one event, after any other event's hooks
+/// in this process have finished.
 pub fn run_post_sync(event: &SyncEvent<'_>) {
-    for hook in registered() {
+    run_hooks(&registered(), event);
+}
+
+fn run_hooks(hooks: &[Box<dyn PostSync>], event: &SyncEvent<'_>) {
+    // A hook that panicked poisoned nothing it shares with the next one.
+    let _turn = ONE_AT_A_TIME
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    for hook in hooks {
         match hook.after_sync(event) {
             Ok(()) => tracing::debug!(
                 hook = hook.name(),
@@ -66,5 +81,66 @@ pub fn run_post_sync(event: &SyncEvent<'_>) {
                 tracing::error!(hook = hook.name(), connector = event.connector, error = %e, "post-sync hook failed")
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+
+    /// Counts how many of its runs are in progress at once.
+    struct Overlap {
+        inside: Arc<AtomicUsize>,
+        most: Arc<AtomicUsize>,
+    }
+
+    impl PostSync for Overlap {
+        fn name(&self) -> &'static str {
+            "overlap"
+        }
+        fn after_sync(&self, _: &SyncEvent<'_>) -> Result<(), String> {
+            let n = self.inside.fetch_add(1, Ordering::SeqCst) + 1;
+            self.most.fetch_max(n, Ordering::SeqCst);
+            for _ in 0..200 {
+                std::thread::yield_now();
+            }
+            self.inside.fetch_sub(1, Ordering::SeqCst);
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn hooks_of_concurrent_syncs_run_one_event_at_a_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let config = crate::config::parse("", "t.toml").unwrap();
+        let (inside, most) = (Arc::default(), Arc::new(AtomicUsize::new(0)));
+        std::thread::scope(|scope| {
+            for _ in 0..8 {
+                let hooks: Vec<Box<dyn PostSync>> = vec![Box::new(Overlap {
+                    inside: Arc::clone(&inside),
+                    most: Arc::clone(&most),
+                })];
+                let (store, config) = (&store, &config);
+                scope.spawn(move || {
+                    for _ in 0..25 {
+                        run_hooks(
+                            &hooks,
+                            &SyncEvent {
+                                store,
+                                config,
+                                connector: "c",
+                                kind: PluginKind::Affiliate,
+                                seq_before: 0,
+                                seq_after: 1,
+                            },
+                        );
+                    }
+                });
+            }
+        });
+        assert_eq!(most.load(Ordering::SeqCst), 1);
     }
 }
