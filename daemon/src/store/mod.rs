@@ -1156,20 +1156,26 @@ impl Store {
     /// Flushes, then fsyncs sled's files and the data directory: use before an
     /// irreversible output (a finalised statement) that depends on the data.
     /// sled's own flush uses `sync_file_range` on Linux, which does not
-    /// survive power loss; this does.
+    /// survive power loss; this does. That includes `store/blobs/`, where
+    /// sled writes values larger than a quarter segment (~128 KiB, e.g. a
+    /// big program's period record) without ever syncing them.
     pub fn fsync(&self) -> Result<(), StoreError> {
         self.flush()?;
         let db_dir = self.inner.dir.join("store");
-        let mut dirs = vec![db_dir.clone(), self.inner.dir.clone()];
-        let entries = std::fs::read_dir(&db_dir).map_err(|e| io_err(&db_dir, e))?;
-        for e in entries.flatten() {
-            let p = e.path();
-            if p.is_file() {
-                let f = File::open(&p).map_err(|e| io_err(&p, e))?;
-                f.sync_all().map_err(|e| io_err(&p, e))?;
-            } else if p.is_dir() {
-                dirs.push(p);
+        let mut dirs = vec![self.inner.dir.clone()];
+        let mut todo = vec![db_dir];
+        while let Some(dir) = todo.pop() {
+            let entries = std::fs::read_dir(&dir).map_err(|e| io_err(&dir, e))?;
+            for e in entries.flatten() {
+                let p = e.path();
+                if p.is_file() {
+                    let f = File::open(&p).map_err(|e| io_err(&p, e))?;
+                    f.sync_all().map_err(|e| io_err(&p, e))?;
+                } else if p.is_dir() {
+                    todo.push(p);
+                }
             }
+            dirs.push(dir);
         }
         for d in dirs {
             if let Ok(f) = File::open(&d) {

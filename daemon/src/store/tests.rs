@@ -728,3 +728,21 @@ fn a_damaged_block_is_reported_not_skipped_or_overwritten() {
         v.len() - 3
     );
 }
+
+#[test]
+fn fsync_reaches_sleds_blob_files() {
+    // A value over a quarter segment goes to `store/blobs/<lsn>`, a file
+    // sled never syncs itself; `fsync` walks into that directory.
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let tree = store.domain("t").unwrap();
+    tree.apply_raw(vec![(b"big".to_vec(), Some(vec![7u8; 1 << 20]))])
+        .unwrap();
+    store.fsync().unwrap();
+    let blobs: Vec<_> = std::fs::read_dir(dir.path().join("store/blobs"))
+        .unwrap()
+        .flatten()
+        .collect();
+    assert!(!blobs.is_empty(), "the value was not written as a blob");
+    assert_eq!(tree.get_raw(b"big").unwrap().unwrap().len(), 1 << 20);
+}
