@@ -107,6 +107,16 @@ fn next_run_follows_the_cron_in_the_reporting_zone() {
         next_run(&cfg, berlin(), at("2026-07-08T04:30:00Z")).expect("ok"),
         Some(at("2026-07-09T04:00:00Z"))
     );
+    // Parsed as connector schedules are: day-of-week 1 is Monday (crontab),
+    // not the cron crate's Sunday. 2026-11-08 is a Sunday.
+    let mondays = SummariesConfig {
+        schedule: "0 6 * * 1".into(),
+        ..SummariesConfig::default()
+    };
+    assert_eq!(
+        next_run(&mondays, berlin(), at("2026-11-08T04:00:00Z")).expect("ok"),
+        Some(at("2026-11-09T05:00:00Z"))
+    );
     let off = SummariesConfig {
         enabled: false,
         ..SummariesConfig::default()

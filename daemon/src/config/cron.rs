@@ -15,12 +15,19 @@ use std::str::FromStr;
 /// A parsed cron expression. Accepts a 5-field crontab line (`min hour dom
 /// mon dow`, Sunday = 0 or 7) and the cron crate's 6-field (with seconds) and
 /// 7-field (with year) forms, where day-of-week 1 = Sunday.
+///
+/// A crontab line restricting both day-of-month and day-of-week fires when
+/// *either* matches, as crontab(5) says (`0 6 1 * 1`: the 1st and every
+/// Monday); the cron crate alone would require both. Such a line is held as
+/// two schedules, one per day field, and fires at the earlier of the two.
+/// As in Vixie cron, a day field starting with `*` (`*/10`) does not count
+/// as restricted, and both fields must then match.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(try_from = "String")]
 pub struct CronSchedule {
     /// The expression as written in the config.
     pub expr: String,
-    schedule: cron::Schedule,
+    schedules: Vec<cron::Schedule>,
 }
 
 impl PartialEq for CronSchedule {
@@ -40,21 +47,34 @@ impl FromStr for CronSchedule {
     type Err = String;
     fn from_str(expr: &str) -> Result<Self, String> {
         let fields: Vec<&str> = expr.split_whitespace().collect();
-        let full = match fields.len() {
+        let full: Vec<String> = match fields.len() {
             5 => {
                 let dow = crontab_dow(fields[4]).map_err(|e| {
                     format!("invalid cron expression `{expr}`: day-of-week field: {e}")
                 })?;
-                format!("0 {} {} {} {} {dow}", fields[0], fields[1], fields[2], fields[3])
+                let (min, hour, dom, mon) = (fields[0], fields[1], fields[2], fields[3]);
+                if dom.starts_with('*') || dow.starts_with('*') {
+                    vec![format!("0 {min} {hour} {dom} {mon} {dow}")]
+                } else {
+                    // Either day field matching fires (crontab's OR).
+                    vec![
+                        format!("0 {min} {hour} {dom} {mon} *"),
+                        format!("0 {min} {hour} * {mon} {dow}"),
+                    ]
+                }
             }
-            6 | 7 => fields.join(" "),
+            6 | 7 => vec![fields.join(" ")],
             n => {
                 return Err(format!(
                     "invalid cron expression `{expr}`: expected 5 fields (crontab: minute hour day-of-month month day-of-week) or 6/7 (with seconds / year), found {n}"
                 ))
             }
         };
-        let schedule = cron::Schedule::from_str(&full).map_err(|e| {
+        let schedules = full
+            .iter()
+            .map(|f| cron::Schedule::from_str(f))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| {
             // The cron crate's message carries a caret snippet; keep its last line.
             let e = e.to_string();
             let why = e
@@ -65,13 +85,13 @@ impl FromStr for CronSchedule {
                 .trim()
                 // The crate's bounds are inclusive: "less than 23" means "at most 23".
                 .replace("must be less than", "must be at most");
-            format!(
-                "invalid cron expression `{expr}`: {why}; expected e.g. `0 */6 * * *` (every 6 hours)"
-            )
-        })?;
+                format!(
+                    "invalid cron expression `{expr}`: {why}; expected e.g. `0 */6 * * *` (every 6 hours)"
+                )
+            })?;
         Ok(CronSchedule {
             expr: expr.to_owned(),
-            schedule,
+            schedules,
         })
     }
 }
@@ -122,18 +142,10 @@ fn crontab_dow(field: &str) -> Result<String, String> {
 impl CronSchedule {
     /// The first fire strictly after `after`, evaluated on `tz`'s wall clock.
     pub fn next_after(&self, tz: Tz, after: DateTime<Utc>) -> Option<DateTime<Utc>> {
-        // Walk the schedule on naive local time (treated as UTC so the cron
-        // iterator sees no DST), starting a little early so a gap or fold
-        // around `after` is handled, and map each local time to an instant.
-        let local_after = after.with_timezone(&tz).naive_local();
-        let start = Utc.from_utc_datetime(&(local_after - Duration::hours(3)));
-        for naive in self.schedule.after(&start).take(100_000) {
-            let instant = local_to_instant(tz, naive.naive_utc())?;
-            if instant > after {
-                return Some(instant);
-            }
-        }
-        None
+        self.schedules
+            .iter()
+            .filter_map(|s| next_of(s, tz, after))
+            .min()
     }
 
     /// The next `n` fires after `after`.
@@ -151,6 +163,23 @@ impl CronSchedule {
         }
         out
     }
+}
+
+/// The first fire of one cron schedule strictly after `after` on `tz`'s
+/// wall clock.
+fn next_of(schedule: &cron::Schedule, tz: Tz, after: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    // Walk the schedule on naive local time (treated as UTC so the cron
+    // iterator sees no DST), starting a little early so a gap or fold
+    // around `after` is handled, and map each local time to an instant.
+    let local_after = after.with_timezone(&tz).naive_local();
+    let start = Utc.from_utc_datetime(&(local_after - Duration::hours(3)));
+    for naive in schedule.after(&start).take(100_000) {
+        let instant = local_to_instant(tz, naive.naive_utc())?;
+        if instant > after {
+            return Some(instant);
+        }
+    }
+    None
 }
 
 /// Maps a local wall-clock time to an instant: ambiguous → the first
@@ -242,6 +271,28 @@ mod tests {
                 utc("2026-12-04T00:00:00Z"),
             ]
         );
+    }
+
+    #[test]
+    fn day_of_month_and_day_of_week_both_set_fire_on_either() {
+        // crontab(5): the 1st of the month and every Monday.
+        let s: CronSchedule = "0 6 1 * 1".parse().unwrap();
+        let fires = s.next_n(Tz::UTC, utc("2026-11-26T12:00:00Z"), 4);
+        // Mon 30 Nov, Tue 1 Dec, Mon 7 Dec, Mon 14 Dec.
+        assert_eq!(
+            fires,
+            vec![
+                utc("2026-11-30T06:00:00Z"),
+                utc("2026-12-01T06:00:00Z"),
+                utc("2026-12-07T06:00:00Z"),
+                utc("2026-12-14T06:00:00Z"),
+            ]
+        );
+        // A day field starting with `*` (here `*/10`) keeps both required,
+        // as in Vixie cron: days 1, 11, 21, 31 that are Mondays.
+        let s: CronSchedule = "0 6 */10 * 1".parse().unwrap();
+        let next = s.next_after(Tz::UTC, utc("2026-11-26T12:00:00Z")).unwrap();
+        assert_eq!(next, utc("2026-12-21T06:00:00Z"));
     }
 
     #[test]

@@ -611,7 +611,7 @@ fn check_kpi(
     };
     if kpi.summaries.enabled {
         if let Ok(s) = crate::kpi::summary::parse_schedule(&kpi.summaries.schedule) {
-            if s.after(&now).next().is_none() {
+            if s.next_after(chrono_tz::UTC, now).is_none() {
                 errors.push(map.error(
                     "kpi.summaries.schedule",
                     format!(

@@ -7,7 +7,6 @@
 //! own loader). Files are written to a temporary name and renamed, so a
 //! reader never sees half a file.
 use std::path::{Path, PathBuf};
-use std::str::FromStr;
 
 use chrono::{DateTime, Datelike, Utc};
 
@@ -34,15 +33,10 @@ pub fn produce(
 }
 
 /// Parses a standard 5-field crontab line (a 6- or 7-field line with
-/// seconds is accepted too).
-pub fn parse_schedule(expr: &str) -> Result<cron::Schedule, KpiError> {
-    let fields = expr.split_whitespace().count();
-    let full = if fields == 5 {
-        format!("0 {expr}")
-    } else {
-        expr.to_owned()
-    };
-    cron::Schedule::from_str(&full).map_err(|e| {
+/// seconds is accepted too), exactly as connector schedules are parsed:
+/// Sunday = 0 or 7, and day-of-month / day-of-week combined as crontab does.
+pub fn parse_schedule(expr: &str) -> Result<crate::config::CronSchedule, KpiError> {
+    expr.parse::<crate::config::CronSchedule>().map_err(|e| {
         KpiError::Config(format!(
             "[kpi.summaries] schedule = {expr:?}: {e}; expected a 5-field crontab line such as \"0 6 * * *\""
         ))
@@ -60,10 +54,7 @@ pub fn next_run(
         return Ok(None);
     }
     let schedule = parse_schedule(&cfg.schedule)?;
-    Ok(schedule
-        .after(&after.with_timezone(&zone.tz()))
-        .next()
-        .map(|t| t.with_timezone(&Utc)))
+    Ok(schedule.next_after(zone.tz(), after))
 }
 
 /// The periods a run at `now` summarises: the daily summary covers
