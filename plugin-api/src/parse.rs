@@ -10,7 +10,11 @@ use serde_json::Value;
 use std::str::FromStr;
 
 /// A decimal from a JSON number or numeric string. `Ok(None)` for null, `""`
-/// and `"-"`. JSON numbers are parsed from their literal text, never via f64.
+/// and `"-"`. A JSON number with a fraction has passed through serde_json's
+/// f64 (the workspace does not enable `arbitrary_precision`, which breaks
+/// untagged enums); its shortest round-trip text is parsed, which gives the
+/// literal back exactly for up to 15 significant digits (any amount below
+/// 10^13 with cents). Integers and numeric strings are exact at any size.
 pub fn decimal(v: &Value) -> Result<Option<Decimal>, String> {
     match v {
         Value::Null => Ok(None),
@@ -130,6 +134,15 @@ mod tests {
         assert_eq!(decimal(&json!(null)).unwrap(), None);
         assert!(decimal(&json!("abc")).is_err());
         assert!(decimal(&json!([1])).is_err());
+    }
+
+    #[test]
+    fn json_numbers_with_cents_come_back_exactly_up_to_15_digits() {
+        // Parsed from JSON text, as a connector gets them.
+        for text in ["0.07", "19.99", "1234567.89", "9999999999999.99", "0.000001"] {
+            let v: Value = serde_json::from_str(text).unwrap();
+            assert_eq!(decimal(&v).unwrap().unwrap().to_string(), text, "{text}");
+        }
     }
 
     #[test]
