@@ -164,6 +164,37 @@ fn throttling_mid_sync_slows_down_and_completes() {
     );
 }
 
+/// Regression: a throttling error that came with HTTP 200 (Meta signals
+/// throttling by `error.code`, not reliably by status) was read as an empty
+/// page, so its days were committed with no rows.
+#[test]
+fn a_throttling_error_with_http_200_is_waited_out_not_taken_for_an_empty_page() {
+    let config = Config {
+        throttle_errors_at: BTreeSet::from([3, 6]),
+        throttle_status: 200,
+        ..Config::default()
+    };
+    let fake = MetaFake::new(config, Universe::new(26, 8, 3));
+    let w = window("2026-10-01", "2026-10-04");
+    let out = run(
+        &fake,
+        json!({ "ad_account_id": "4242", "report_mode": "sync", "days_per_request": 1,
+                "throttle_backoff_secs": 30 }),
+        w,
+    );
+    out.result.as_ref().unwrap();
+    assert_eq!(
+        fake.throttle_errors_sent
+            .load(std::sync::atomic::Ordering::SeqCst),
+        2
+    );
+    assert_eq!(waits(&out), [30, 30]);
+    assert_eq!(
+        spend_totals(spend(&out)),
+        truth_totals(&fake, Level::AdGroup, w.from, w.to)
+    );
+}
+
 #[test]
 fn a_restated_day_is_pulled_again_with_its_new_figures() {
     let fake = MetaFake::new(Config::default(), Universe::new(25, 6, 3));

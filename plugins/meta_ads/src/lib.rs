@@ -27,7 +27,8 @@
 //!   one configured `conversion_action_type` (never a sum of overlapping
 //!   purchase types).
 //! - **Throttling**: error codes 4, 17, 32, 613 and 80000-80014 (by code, not
-//!   HTTP status) are waited out with a doubling back-off; the usage headers
+//!   HTTP status: an `error` object in a 2xx answer counts too) are waited
+//!   out with a doubling back-off; the usage headers
 //!   (`x-business-use-case-usage`, `x-app-usage`, `x-ad-account-usage`,
 //!   `x-fb-ads-insights-throttle`) slow the connector down before the limit.
 //! - **Lookback**: 28 days by default (Meta freezes insights after 28 days).
@@ -194,7 +195,7 @@ async fn send(
                     );
                     sleep_secs(cx, pause).await?;
                 }
-                if (200..300).contains(&resp.status) {
+                if (200..300).contains(&resp.status) && !graph::carries_error(&resp.body) {
                     return Ok(resp);
                 }
                 match graph::classify(cx.connector_id(), &resp) {

@@ -43,6 +43,9 @@ pub struct Config {
     /// API requests (1-based, all counted) answered with a throttling error
     /// (code 80000 for odd ordinals, 17 for even ones).
     pub throttle_errors_at: BTreeSet<u64>,
+    /// HTTP status of those throttling answers (400 by default; the
+    /// reference warns they are not reliably 4xx, so a test may use 200).
+    pub throttle_status: u16,
     /// API requests whose usage headers report 90 %.
     pub high_usage_at: BTreeSet<u64>,
     /// Real-time limit of requests per second (code 17 beyond).
@@ -62,6 +65,7 @@ impl Default for Config {
             async_polls: 3,
             fail_jobs: BTreeSet::new(),
             throttle_errors_at: BTreeSet::new(),
+            throttle_status: 400,
             high_usage_at: BTreeSet::new(),
             max_requests_per_sec: None,
             corrupt_day: None,
@@ -387,10 +391,16 @@ impl MetaFake {
             || self.limiter.as_ref().is_some_and(|l| !l.admit())
         {
             self.throttle_errors_sent.fetch_add(1, Ordering::SeqCst);
+            let status = self.config.throttle_status;
             return if n % 2 == 1 {
-                Self::error(400, 80000, Some(2446079), "(#80000) There have been too many calls from this ad-account. Wait a bit and try again.")
+                Self::error(status, 80000, Some(2446079), "(#80000) There have been too many calls from this ad-account. Wait a bit and try again.")
             } else {
-                Self::error(400, 17, Some(2446079), "(#17) User request limit reached")
+                Self::error(
+                    status,
+                    17,
+                    Some(2446079),
+                    "(#17) User request limit reached",
+                )
             };
         }
         let parts: Vec<&str> = req.path.trim_start_matches('/').split('/').collect();
