@@ -4,8 +4,10 @@
 //! maps each row to a canonical [`Spend`](plugin_api::Spend).
 //!
 //! - **API**: Graph API `{base}/{api_version}/act_{ad_account_id}/insights`
-//!   with `level`, `fields`, `time_range={"since","until"}` and
-//!   `time_increment=1`. Default version `v22.0` (setting `api_version`).
+//!   with `level`, `fields`, `time_range={"since","until"}`,
+//!   `time_increment=1` and `use_unified_attribution_setting=true` (actions
+//!   counted under each ad set's own attribution setting, as Ads Manager
+//!   does) unless `action_attribution_windows` are configured. Default version `v22.0` (setting `api_version`).
 //! - **Auth** (done by the host, from the manifest's [`AuthSpec`]): the secret
 //!   `access_token` (system-user or long-lived user token) as the
 //!   `access_token` query parameter.
@@ -264,7 +266,11 @@ fn report_params(settings: &Settings, from: &str, to: &str) -> Vec<(&'static str
         ),
         ("time_increment", "1".to_owned()),
     ];
-    if !settings.action_attribution_windows.is_empty() {
+    if settings.action_attribution_windows.is_empty() {
+        // Without it Meta counts actions under other windows than the ad
+        // sets' own attribution settings (what Ads Manager shows).
+        p.push(("use_unified_attribution_setting", "true".to_owned()));
+    } else {
         p.push((
             "action_attribution_windows",
             json!(settings.action_attribution_windows).to_string(),

@@ -9,8 +9,12 @@
 //! that moves through `Job Not Started` → `Job Started` → `Job Running` →
 //! `Job Completed` over several polls, then `/{run_id}/insights`). Every
 //! metric is a string; `actions` / `action_values` list the overlapping
-//! purchase types. Every response carries the usage headers; throttling is
-//! an HTTP 400 error body with code 17 or 80000.
+//! purchase types. Purchases follow each ad set's attribution setting only
+//! with `use_unified_attribution_setting=true` (or explicit windows); without
+//! it the fake reports one more purchase worth 1.00 per row with purchases,
+//! its stand-in for "wrong windows" (reference §10, airbyte #29894). Every
+//! response carries the usage headers; throttling is an error body with code
+//! 17 or 80000, HTTP 400 unless [`Config::throttle_status`] says otherwise.
 //!
 //! Data come from a seeded [`Universe`]; [`MetaFake::truth`] is the ground
 //! truth (conversions are `omni_purchase`).
@@ -76,6 +80,7 @@ impl Default for Config {
 #[derive(Debug, Clone)]
 struct Job {
     level: Level,
+    unified: bool,
     from: NaiveDate,
     to: NaiveDate,
     polls: u32,
@@ -239,7 +244,22 @@ impl MetaFake {
         }
     }
 
-    fn page(&self, req: &FakeRequest, rows: &[wire::Row], level: Level) -> FakeResponse {
+    /// True when a report follows each ad set's own attribution setting:
+    /// `use_unified_attribution_setting=true`, or explicit windows.
+    fn unified(params: &[(String, String)]) -> bool {
+        params.iter().any(|(k, v)| {
+            (k == "use_unified_attribution_setting" && v == "true")
+                || k == "action_attribution_windows"
+        })
+    }
+
+    fn page(
+        &self,
+        req: &FakeRequest,
+        rows: &[wire::Row],
+        level: Level,
+        unified: bool,
+    ) -> FakeResponse {
         let limit = req
             .q("limit")
             .and_then(|l| l.parse::<usize>().ok())
@@ -297,7 +317,15 @@ impl MetaFake {
                 r#","impressions":"{}","clicks":"{}","spend":"{spend}""#,
                 m.impressions, m.clicks
             );
-            let conv = m.conversions();
+            // Without the ad sets' own (unified) attribution settings Meta
+            // counts purchases under other windows: the fake's stand-in is one
+            // more purchase worth 1.00 wherever there were purchases.
+            let legacy = !unified && m.conversion_halves > 0;
+            let conv = if legacy {
+                m.conversions() + rust_decimal::Decimal::ONE
+            } else {
+                m.conversions()
+            };
             if m.clicks > 0 {
                 let _ = write!(
                     s,
@@ -315,7 +343,11 @@ impl MetaFake {
                 }
                 s.push(']');
                 if m.value_cents > 0 {
-                    let v = m.value();
+                    let v = if legacy {
+                        m.value() + rust_decimal::Decimal::ONE
+                    } else {
+                        m.value()
+                    };
                     s.push_str(r#","action_values":["#);
                     for (k, t) in [
                         "offsite_conversion.fb_pixel_purchase",
@@ -424,7 +456,7 @@ impl MetaFake {
             ("GET", [_v, a, "insights"]) if a.starts_with("act_") => match Self::report_args(&Self::params(req)) {
                 Ok((level, from, to)) => {
                     let rows = self.universe.rows(level, from, to);
-                    self.page(req, &rows, level)
+                    self.page(req, &rows, level, Self::unified(&Self::params(req)))
                 }
                 Err(e) => e,
             },
@@ -436,6 +468,7 @@ impl MetaFake {
                         id.clone(),
                         Job {
                             level,
+                            unified: Self::unified(&Self::params(req)),
                             from,
                             to,
                             polls: 0,
@@ -475,7 +508,7 @@ impl MetaFake {
                 match job {
                     Some(j) if j.polls >= self.config.async_polls.max(1) && !j.fails => {
                         let rows = self.universe.rows(j.level, j.from, j.to);
-                        self.page(req, &rows, j.level)
+                        self.page(req, &rows, j.level, j.unified)
                     }
                     Some(_) => Self::error(400, 100, None, "(#100) The report run is not complete"),
                     None => Self::error(400, 100, Some(33), &format!("Unsupported get request. Object with ID '{run}' does not exist.")),
