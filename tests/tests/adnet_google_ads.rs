@@ -8,8 +8,10 @@ use plugin_api::serde_json::json;
 use plugin_api::testing::{open_check, open_read, FakeHost, Outcome};
 use plugin_api::{Record, Spend};
 use reckon_plugin_google_ads::GoogleAds;
-use reckon_tests::fakes::google_ads::wire::{spend_totals, Level, Universe};
-use reckon_tests::fakes::google_ads::{bridge, truth_totals, Config, Credentials, GoogleFake};
+use reckon_tests::fakes::google_ads::wire::{campaign_id, spend_totals, Level, Totals, Universe};
+use reckon_tests::fakes::google_ads::{
+    bridge, is_performance_max, truth_totals, Config, Credentials, GoogleFake,
+};
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
@@ -103,7 +105,53 @@ fn campaign_and_ad_levels_match_their_truth_too() {
         );
         match level {
             Level::Campaign => assert!(records.iter().all(|s| s.ad_group_id.is_none())),
-            _ => assert!(records.iter().all(|s| s.ad_id.is_some())),
+            // Performance Max rows have no ad group and no ad.
+            _ => assert!(records
+                .iter()
+                .all(|s| s.ad_id.is_some() == s.ad_group_id.is_some())),
+        }
+    }
+}
+
+/// Regression: at the default `ad_group` level (and at `ad`) the cost of
+/// Performance Max campaigns was missing. They have asset groups, not ad
+/// groups, so `FROM ad_group` never reports them; only `FROM campaign` does.
+#[test]
+fn performance_max_cost_is_kept_at_the_ad_group_and_ad_levels() {
+    let fake = GoogleFake::new(Config::default(), Universe::new(10, 10, 3));
+    let w = window("2026-10-01", "2026-10-04");
+    // Per day and campaign, whatever the granularity (row counts differ).
+    let per_campaign = |mut t: Totals| {
+        t.values_mut().for_each(|s| s.rows = 0);
+        t
+    };
+    let want = per_campaign(truth_totals(&fake, Level::Campaign, w.from, w.to));
+    let pmax: BTreeSet<String> = (0..10)
+        .filter(|c| is_performance_max(*c))
+        .map(campaign_id)
+        .collect();
+    assert!(want.keys().any(|(_, c)| pmax.contains(c)));
+    for name in ["ad_group", "ad"] {
+        let out = run(
+            &fake,
+            json!({ "customer_id": "1234567890", "level": name }),
+            w,
+        );
+        out.result.as_ref().unwrap();
+        let records = spend(&out);
+        assert_eq!(
+            per_campaign(spend_totals(records.iter().copied())),
+            want,
+            "{name}"
+        );
+        for s in &records {
+            let is_pmax = pmax.contains(&s.campaign_id);
+            assert_eq!(s.ad_group_id.is_none(), is_pmax, "{name}: {s:?}");
+            assert_eq!(
+                s.ad_id.is_none(),
+                is_pmax || name == "ad_group",
+                "{name}: {s:?}"
+            );
         }
     }
 }
@@ -122,7 +170,8 @@ fn many_batches_and_multi_day_requests_are_read_whole() {
         w,
     );
     out.result.as_ref().unwrap();
-    assert_eq!(fake.data_requests(), 3);
+    // Three requests of three days, each with its Performance Max query.
+    assert_eq!(fake.data_requests(), 6);
     assert_eq!(
         spend_totals(spend(&out)),
         truth_totals(&fake, Level::AdGroup, w.from, w.to)

@@ -4,11 +4,12 @@
 
 use chrono::NaiveDate;
 use plugin_api::protocol::{ErrorKind, Window};
+use plugin_api::rust_decimal::Decimal;
 use plugin_api::serde_json::{json, Value};
 use plugin_api::testing::{open_check, open_read, FakeHost, Outcome};
 use plugin_api::{Record, Spend};
 use reckon_plugin_meta_ads::MetaAds;
-use reckon_tests::fakes::google_ads::wire::{spend_totals, Level, Universe};
+use reckon_tests::fakes::google_ads::wire::{self, spend_totals, Level, Universe};
 use reckon_tests::fakes::meta_ads::{bridge, truth_totals, Config, MetaFake};
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -162,6 +163,67 @@ fn throttling_mid_sync_slows_down_and_completes() {
         spend_totals(spend(&out)),
         truth_totals(&fake, Level::AdGroup, w.from, w.to)
     );
+}
+
+/// Regression: a throttling error that came with HTTP 200 (Meta signals
+/// throttling by `error.code`, not reliably by status) was read as an empty
+/// page, so its days were committed with no rows.
+#[test]
+fn a_throttling_error_with_http_200_is_waited_out_not_taken_for_an_empty_page() {
+    let config = Config {
+        throttle_errors_at: BTreeSet::from([3, 6]),
+        throttle_status: 200,
+        ..Config::default()
+    };
+    let fake = MetaFake::new(config, Universe::new(26, 8, 3));
+    let w = window("2026-10-01", "2026-10-04");
+    let out = run(
+        &fake,
+        json!({ "ad_account_id": "4242", "report_mode": "sync", "days_per_request": 1,
+                "throttle_backoff_secs": 30 }),
+        w,
+    );
+    out.result.as_ref().unwrap();
+    assert_eq!(
+        fake.throttle_errors_sent
+            .load(std::sync::atomic::Ordering::SeqCst),
+        2
+    );
+    assert_eq!(waits(&out), [30, 30]);
+    assert_eq!(
+        spend_totals(spend(&out)),
+        truth_totals(&fake, Level::AdGroup, w.from, w.to)
+    );
+}
+
+/// Regression: without `use_unified_attribution_setting` Meta counts
+/// purchases under other windows than the ad sets' own attribution settings
+/// (reference §10), so platform conversions and value did not match Ads
+/// Manager.
+#[test]
+fn purchases_follow_the_ad_sets_attribution_settings_direct_and_async() {
+    let fake = MetaFake::new(Config::default(), Universe::new(27, 6, 3));
+    let w = window("2026-10-01", "2026-10-03");
+    for mode in ["sync", "async"] {
+        let out = run(
+            &fake,
+            json!({ "ad_account_id": "4242", "report_mode": mode, "poll_interval_secs": 0 }),
+            w,
+        );
+        out.result.as_ref().unwrap();
+        let (got, want) = (
+            spend_totals(spend(&out)),
+            truth_totals(&fake, Level::AdGroup, w.from, w.to),
+        );
+        let purchases = |t: &wire::Totals| -> (Decimal, Decimal) {
+            t.values()
+                .fold((Decimal::ZERO, Decimal::ZERO), |(c, v), s| {
+                    (c + s.conversions, v + s.value)
+                })
+        };
+        assert!(purchases(&want).0 > Decimal::ZERO);
+        assert_eq!(purchases(&got), purchases(&want), "{mode}");
+    }
 }
 
 #[test]

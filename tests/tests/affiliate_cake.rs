@@ -6,8 +6,11 @@ mod affiliate_support;
 use affiliate_support::{find, run, window};
 use plugin_api::protocol::ErrorKind;
 use plugin_api::rust_decimal::Decimal;
+use plugin_api::testing::{open_read, FakeHost, Outcome};
+use plugin_api::Connector;
 use plugin_api::ConversionStatus;
 use reckon_plugin_cake::Cake;
+use reckon_tests::fakes::affiliate::in_process;
 use reckon_tests::fakes::affiliate::{shared, Throttle, Truth};
 use reckon_tests::fakes::cake::{CakeFake, Params};
 use serde_json::json;
@@ -115,6 +118,79 @@ fn cake_restatements_arrive_through_changes_as_revisions_of_the_same_key() {
         Truth::of_records(all),
         fake.lock().unwrap().truth(w1.from, w1.to)
     );
+}
+
+/// A session at `now` that carries on from `previous`'s checkpoints, as the
+/// daemon would run the next scheduled sync.
+fn next_run(
+    fake: &reckon_tests::fakes::affiliate::Shared<CakeFake>,
+    previous: &Outcome,
+    w: plugin_api::protocol::Window,
+    now: &str,
+) -> Outcome {
+    let mut open = open_read("aff", "http://fake", settings(), w);
+    open.now = now.parse().unwrap();
+    for cp in &previous.checkpoints {
+        open.checkpoints.insert(cp.stream.clone(), cp.clone());
+    }
+    let handler = in_process(fake.clone(), Cake::manifest().auth, SECRETS, &settings());
+    FakeHost::handler(handler).run::<Cake>(open)
+}
+
+/// Regression: `changes_since` went out as a UTC date-time one hour before the
+/// last run, but CAKE takes a date and reads it in the instance's time zone.
+/// An instance west of UTC read that time as several hours later, and a
+/// change made in between was never pulled.
+#[test]
+fn cake_change_right_after_a_run_is_pulled_by_the_next_run_whatever_the_instance_time_zone() {
+    let fake = shared(CakeFake::new(Params::small(35, 1_000)));
+    fake.lock().unwrap().timezone = chrono_tz::America::Los_Angeles;
+    let w = window((2026, 11, 1), (2026, 11, 27));
+    let mut first = run::<Cake, _>(&fake, SECRETS, settings(), w);
+    first.result.as_ref().unwrap();
+    // The first run's changes checkpoint as of a run at 02:00 UTC (18:00 the
+    // evening before in Los Angeles).
+    for cp in &mut first.checkpoints {
+        if cp.stream == "event_conversion_changes" {
+            cp.watermark = "2026-11-28T02:00:00Z".parse().unwrap();
+        }
+    }
+    // An hour later an old conversion is reversed.
+    let cut = "2026-11-20T00:00:00Z"
+        .parse::<chrono::DateTime<chrono::Utc>>()
+        .unwrap();
+    let old = {
+        let f = fake.lock().unwrap();
+        f.rows()
+            .iter()
+            .find(|r| r.at < cut && r.disposition != Some("Returned"))
+            .unwrap()
+            .id
+    };
+    {
+        let mut f = fake.lock().unwrap();
+        f.now = "2026-11-28T03:00:00Z".parse().unwrap();
+        f.reverse(old);
+    }
+    let second = next_run(
+        &fake,
+        &first,
+        window((2026, 11, 27), (2026, 11, 28)),
+        "2026-11-28T06:00:00Z",
+    );
+    second.result.as_ref().unwrap();
+    assert_eq!(
+        find(&second, &old.to_string()).status,
+        ConversionStatus::Reversed
+    );
+    let changes: Vec<_> = second
+        .requests
+        .iter()
+        .filter(|r| r.url.contains("EventConversionChanges"))
+        .collect();
+    let body: serde_json::Value =
+        serde_json::from_str(changes[0].body.as_deref().unwrap()).unwrap();
+    assert_eq!(body["changes_since"], "2026-11-27");
 }
 
 #[test]

@@ -18,16 +18,18 @@
 //! - `EventConversions`: `start_date`..`end_date` (`YYYY-mm-dd`; the end day
 //!   is excluded), offset paging with `start_at_row` (1-based) and
 //!   `row_limit`, total in `row_count`.
-//! - `EventConversionChanges`: the same rows, changed since `changes_since`.
+//! - `EventConversionChanges`: the same rows, changed since `changes_since`,
+//!   a *date* (`YYYY-mm-dd`) read in the instance's time zone.
 //! - Currencies: `paid`/`received` carry numeric `currency_id`s, resolved once
 //!   per session through `Currencies`.
 //!
 //! ## Streams
 //! - `event_conversions`: conversions of the session window (lookback 30
 //!   days).
-//! - `event_conversion_changes`: conversions changed since this stream's last
-//!   watermark (or the window start on a first run), so restatements of older
-//!   conversions arrive as new revisions of the same key.
+//! - `event_conversion_changes`: conversions changed since the day before
+//!   this stream's last watermark (or the window start on a first run), so
+//!   restatements of older conversions arrive as new revisions of the same
+//!   key whatever the instance's time zone (see [`changes_since`]).
 //!
 //! Row mapping and dispositions: see [`row`]. A malformed row fails its page:
 //! nothing of that page is committed, and the error names the stream, the
@@ -183,15 +185,15 @@ impl Connector for Cake {
             .await?;
         }
         if cx.wants(EVENT_CONVERSION_CHANGES) {
-            // Since the last run (an hour of overlap), else the window start.
-            let since = cx
-                .checkpoint(EVENT_CONVERSION_CHANGES)
-                .map(|c| c.watermark - Duration::hours(1))
-                .unwrap_or_else(|| window.from.and_time(NaiveTime::MIN).and_utc());
+            let since = changes_since(
+                cx.checkpoint(EVENT_CONVERSION_CHANGES).map(|c| c.watermark),
+                window.from,
+            );
             let mut params = base_params();
-            params["changes_since"] = json!(since.format("%m/%d/%Y %H:%M:%S").to_string());
+            params["changes_since"] = json!(since.format("%Y-%m-%d").to_string());
             params["include_new_event_conversions"] = json!("FALSE");
-            let key = since.to_rfc3339();
+            let key = since.to_string();
+            let since = since.and_time(NaiveTime::MIN).and_utc();
             read_rows(
                 &cx,
                 &mut client,
@@ -210,6 +212,24 @@ impl Connector for Cake {
             .await?;
         }
         Ok(())
+    }
+}
+
+/// The `changes_since` date of the changes stream: the day before the UTC
+/// day of the last run's watermark, else the window's first day.
+///
+/// CAKE takes a *date* here (`YYYY-mm-dd`) and reads it as midnight in the
+/// instance's own time zone, which the plugin does not know. Going back one
+/// whole day from the UTC date makes that midnight fall before the watermark
+/// for every zone from UTC−12 to UTC+14, so no change is missed; the cost is
+/// re-reading up to two days of changes, which are upserts of the same keys.
+pub fn changes_since(
+    watermark: Option<DateTime<Utc>>,
+    window_from: plugin_api::chrono::NaiveDate,
+) -> plugin_api::chrono::NaiveDate {
+    match watermark {
+        Some(w) => (w - Duration::days(1)).date_naive(),
+        None => window_from,
     }
 }
 

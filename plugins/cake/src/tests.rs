@@ -40,6 +40,25 @@ fn aspnet_dates_parse_with_and_without_offsets() {
 }
 
 #[test]
+fn changes_since_is_the_day_before_the_watermark_or_the_window_start() {
+    let d = |s: &str| NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap();
+    let at = |s: &str| s.parse::<DateTime<Utc>>().unwrap();
+    assert_eq!(changes_since(None, d("2026-11-01")), d("2026-11-01"));
+    // Midnight of the answer, in any zone from UTC-12 to UTC+14, is before
+    // the watermark.
+    for w in [
+        "2026-11-28T00:00:00Z",
+        "2026-11-28T02:00:00Z",
+        "2026-11-28T23:59:59Z",
+    ] {
+        let since = changes_since(Some(at(w)), d("2026-11-01"));
+        let midnight = since.and_time(NaiveTime::MIN).and_utc();
+        assert!(midnight + Duration::hours(12) <= at(w), "{w}: {since}");
+        assert!(midnight - Duration::hours(14) <= at(w), "{w}: {since}");
+    }
+}
+
+#[test]
 fn dispositions_map_and_undispositioned_follows_the_setting() {
     use ConversionStatus::*;
     assert_eq!(row::status(Some("Approved"), Pending).unwrap(), Approved);

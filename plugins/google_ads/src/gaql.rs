@@ -27,6 +27,21 @@ pub fn spend(level: Level, from: NaiveDate, to: NaiveDate) -> String {
     )
 }
 
+/// Performance Max spend for the days `from..=to`, by campaign.
+///
+/// Performance Max campaigns have asset groups, not ad groups: `FROM
+/// ad_group` and `FROM ad_group_ad` never return their cost, so at those
+/// levels this query adds one row per Performance Max campaign and day
+/// (no ad group, no ad).
+pub fn performance_max(from: NaiveDate, to: NaiveDate) -> String {
+    format!(
+        "SELECT segments.date, campaign.id, campaign.name, campaign.advertising_channel_type, \
+         metrics.impressions, metrics.clicks, metrics.cost_micros, metrics.conversions, metrics.conversions_value \
+         FROM campaign WHERE segments.date BETWEEN '{from}' AND '{to}' \
+         AND campaign.advertising_channel_type = 'PERFORMANCE_MAX' ORDER BY segments.date"
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

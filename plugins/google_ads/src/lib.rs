@@ -15,8 +15,11 @@
 //! - **Stream** `spend`: one row per day and campaign, ad group (default) or ad
 //!   (setting `level`), `FROM campaign | ad_group | ad_group_ad` by
 //!   `segments.date`, one request per `days_per_request` days, one checkpoint
-//!   per request. Days are in the account's timezone (Google has no override):
-//!   currency and timezone are read first from the `customer` resource.
+//!   per request. Performance Max campaigns have no ad groups, so at the
+//!   `ad_group` and `ad` levels a second query per request adds their cost by
+//!   campaign (rows without ad group or ad). Days are in the account's
+//!   timezone (Google has no override): currency and timezone are read first
+//!   from the `customer` resource.
 //! - **Units**: int64 fields arrive as strings (`impressions`, `clicks`,
 //!   `costMicros`), doubles as JSON numbers (`conversions`,
 //!   `conversionsValue`); fields at their default are left out and read as 0.
@@ -266,12 +269,30 @@ async fn read_spend(cx: &Cx, settings: &Settings) -> Result<(), PluginError> {
         requests += 1;
         let what = format!("request {requests} (days {from}..{to})");
         let query = gaql::spend(settings.level, from, to);
-        let spend = search_stream(cx, settings, &query, &what, |resp| {
+        let mut spend = search_stream(cx, settings, &query, &what, |resp| {
             let mut out = Vec::new();
             rows::parse_stream(&resp.body, &account, settings.level, &mut out)?;
             Ok(out)
         })
         .await?;
+        if settings.level != Level::Campaign {
+            // Performance Max has no ad groups: its cost is only reported by
+            // campaign, so it is read separately (same days, same checkpoint).
+            let what = format!("request {requests} (Performance Max, days {from}..{to})");
+            let pmax = search_stream(
+                cx,
+                settings,
+                &gaql::performance_max(from, to),
+                &what,
+                |resp| {
+                    let mut out = Vec::new();
+                    rows::parse_stream(&resp.body, &account, Level::Campaign, &mut out)?;
+                    Ok(out)
+                },
+            )
+            .await?;
+            spend.extend(pmax);
+        }
         rows += spend.len();
         for s in spend {
             if s.day < from || s.day > to {

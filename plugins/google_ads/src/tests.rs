@@ -64,7 +64,7 @@ fn reads_two_days_with_exact_micros_and_account_timezone() {
     ));
     out.result.as_ref().unwrap();
     assert!(out.uncommitted.is_empty());
-    assert_eq!(out.committed.len(), 4);
+    assert_eq!(out.committed.len(), 5);
     let first = spend(&out.committed[0]);
     assert_eq!(first.account_id, "1234567890");
     assert_eq!(first.timezone, "Europe/Berlin");
@@ -86,6 +86,15 @@ fn reads_two_days_with_exact_micros_and_account_timezone() {
     assert_eq!(video.spend.amount, dec("0.000001"));
     assert_eq!(video.platform_conversions, Some(dec("0.333333")));
     assert_eq!(video.channel, Channel::Video);
+    // Performance Max comes from its own by-campaign query: no ad group.
+    let pmax = spend(&out.committed[4]);
+    assert_eq!(pmax.day, day("2026-11-02"));
+    assert_eq!(
+        (pmax.campaign_id.as_str(), pmax.ad_group_id.as_deref()),
+        ("999", None)
+    );
+    assert_eq!(pmax.spend.amount, dec("55.5"));
+    assert_eq!(pmax.channel, Channel::Other);
     // One checkpoint per day-request, the last closing the window.
     assert_eq!(out.checkpoints.len(), 2);
     assert_eq!(out.checkpoints[0].state["done_through"], "2026-11-01");
@@ -119,7 +128,8 @@ fn resumes_after_the_last_finished_day_of_the_same_window() {
     })
     .run::<GoogleAds>(open);
     out.result.as_ref().unwrap();
-    assert_eq!(out.requests.len(), 2);
+    // Customer, then the day by ad group and its Performance Max query.
+    assert_eq!(out.requests.len(), 3);
 }
 
 /// Regression (found by the demo's end-to-end test): a second run over a
@@ -349,8 +359,9 @@ fn a_finished_window_is_pulled_whole_again_by_the_next_session() {
     })
     .run::<GoogleAds>(open);
     out.result.as_ref().unwrap();
-    // Customer query plus both days: restatements are picked up.
-    assert_eq!(out.requests.len(), 3);
+    // Customer query plus both days (each by ad group and Performance Max):
+    // restatements are picked up.
+    assert_eq!(out.requests.len(), 5);
     // The watermark does not move backwards.
     assert!(out
         .checkpoints

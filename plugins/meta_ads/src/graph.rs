@@ -2,7 +2,8 @@
 //!
 //! Errors are `{"error": {"message", "type", "code", "error_subcode",
 //! "is_transient", "fbtrace_id"}}`, usually with HTTP 400 whatever the cause,
-//! so they are classified by `code`, never by the HTTP status. Throttling
+//! so they are classified by `code`, never by the HTTP status (a 2xx answer
+//! carrying an `error` object is an error too, see [`carries_error`]). Throttling
 //! codes are 4 (app), 17 (user), 32 (page), 613 (ad account) and 80000-80014
 //! (business use case). Usage headers carry JSON with percentages; the
 //! connector slows down before they reach 100.
@@ -25,6 +26,20 @@ pub enum Classified {
 /// True for the Graph throttling codes.
 pub fn is_throttle_code(code: i64) -> bool {
     matches!(code, 4 | 17 | 32 | 613 | 80000..=80014)
+}
+
+/// True when a body is a JSON object with an `error` member. Graph errors
+/// (throttling included) are told by their code, not by the HTTP status, so
+/// a successful status is not taken on trust: an insights page parsed from
+/// `{"error": ...}` would read as an empty page and finish its days with no
+/// rows. Scans the body without building it.
+pub fn carries_error(body: &[u8]) -> bool {
+    #[derive(serde::Deserialize)]
+    struct Probe {
+        #[serde(default)]
+        error: Option<serde::de::IgnoredAny>,
+    }
+    plugin_api::serde_json::from_slice::<Probe>(body).is_ok_and(|p| p.error.is_some())
 }
 
 /// Reads the error object of a response, if the body has one.

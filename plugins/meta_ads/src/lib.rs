@@ -4,8 +4,10 @@
 //! maps each row to a canonical [`Spend`](plugin_api::Spend).
 //!
 //! - **API**: Graph API `{base}/{api_version}/act_{ad_account_id}/insights`
-//!   with `level`, `fields`, `time_range={"since","until"}` and
-//!   `time_increment=1`. Default version `v22.0` (setting `api_version`).
+//!   with `level`, `fields`, `time_range={"since","until"}`,
+//!   `time_increment=1` and `use_unified_attribution_setting=true` (actions
+//!   counted under each ad set's own attribution setting, as Ads Manager
+//!   does) unless `action_attribution_windows` are configured. Default version `v22.0` (setting `api_version`).
 //! - **Auth** (done by the host, from the manifest's [`AuthSpec`]): the secret
 //!   `access_token` (system-user or long-lived user token) as the
 //!   `access_token` query parameter.
@@ -27,7 +29,8 @@
 //!   one configured `conversion_action_type` (never a sum of overlapping
 //!   purchase types).
 //! - **Throttling**: error codes 4, 17, 32, 613 and 80000-80014 (by code, not
-//!   HTTP status) are waited out with a doubling back-off; the usage headers
+//!   HTTP status: an `error` object in a 2xx answer counts too) are waited
+//!   out with a doubling back-off; the usage headers
 //!   (`x-business-use-case-usage`, `x-app-usage`, `x-ad-account-usage`,
 //!   `x-fb-ads-insights-throttle`) slow the connector down before the limit.
 //! - **Lookback**: 28 days by default (Meta freezes insights after 28 days).
@@ -194,7 +197,7 @@ async fn send(
                     );
                     sleep_secs(cx, pause).await?;
                 }
-                if (200..300).contains(&resp.status) {
+                if (200..300).contains(&resp.status) && !graph::carries_error(&resp.body) {
                     return Ok(resp);
                 }
                 match graph::classify(cx.connector_id(), &resp) {
@@ -263,7 +266,11 @@ fn report_params(settings: &Settings, from: &str, to: &str) -> Vec<(&'static str
         ),
         ("time_increment", "1".to_owned()),
     ];
-    if !settings.action_attribution_windows.is_empty() {
+    if settings.action_attribution_windows.is_empty() {
+        // Without it Meta counts actions under other windows than the ad
+        // sets' own attribution settings (what Ads Manager shows).
+        p.push(("use_unified_attribution_setting", "true".to_owned()));
+    } else {
         p.push((
             "action_attribution_windows",
             json!(settings.action_attribution_windows).to_string(),

@@ -6,7 +6,9 @@
 //! while GET answers XML; every parameter of a method must be present or
 //! ASP.NET answers 500 naming it; `EventConversions` filters on the
 //! conversion date (`end_date` excluded), `EventConversionChanges` on
-//! `last_updated`, both paged by 1-based `start_at_row` + `row_limit` with
+//! `last_updated` since `changes_since` (a date only: `YYYY-mm-dd` or
+//! `dd-mm-YYYY`), every date read in the instance's time zone
+//! ([`CakeFake::timezone`]), both paged by 1-based `start_at_row` + `row_limit` with
 //! the total in `row_count`; `/Date(ms)/` dates; numeric `currency_id`s
 //! resolved by `/api/1/get.asmx/Currencies`; 429s on demand.
 //!
@@ -16,7 +18,7 @@
 //! [`CakeFake::reverse`] (a `Returned` disposition) and [`CakeFake::corrupt`].
 
 use super::affiliate::{self, param, split_url, FakeApi, Shared, Throttle, Truth};
-use chrono::{DateTime, Duration, NaiveDate, NaiveDateTime, NaiveTime, Utc};
+use chrono::{DateTime, Duration, NaiveDate, NaiveDateTime, NaiveTime, TimeZone, Utc};
 use plugin_api::protocol::HttpRequest;
 use plugin_api::rust_decimal::prelude::ToPrimitive;
 use plugin_api::rust_decimal::Decimal;
@@ -86,6 +88,9 @@ pub struct CakeFake {
     pub throttle: Throttle,
     /// `Retry-After` seconds sent with a 429.
     pub retry_after_secs: u64,
+    /// The instance's time zone: report dates and `changes_since` are read
+    /// in it (UTC unless a test sets another).
+    pub timezone: chrono_tz::Tz,
     corrupt: Option<(u64, &'static str)>,
 }
 
@@ -186,6 +191,7 @@ impl CakeFake {
             rows,
             throttle: Throttle::default(),
             retry_after_secs: 1,
+            timezone: chrono_tz::UTC,
             corrupt: None,
         }
     }
@@ -205,9 +211,16 @@ impl CakeFake {
         }
     }
 
-    /// Ground truth of the conversions in the UTC days `from..=to`.
+    /// Ground truth of the conversions in the instance's days `from..=to`.
     pub fn truth(&self, from: NaiveDate, to: NaiveDate) -> Truth {
-        let (s, e) = (day_start(from), day_start(to) + Duration::days(1));
+        let local = |d: NaiveDate| {
+            self.timezone
+                .from_local_datetime(&d.and_time(NaiveTime::MIN))
+                .earliest()
+                .map(|t| t.with_timezone(&Utc))
+                .unwrap_or_else(|| day_start(d))
+        };
+        let (s, e) = (local(from), local(to + Duration::days(1)));
         let mut t = Truth::default();
         for r in self.rows.iter().filter(|r| r.at >= s && r.at < e) {
             t.add(
@@ -317,16 +330,25 @@ impl CakeFake {
         if start == 0 || limit == 0 {
             return Ok(fail("start_at_row and row_limit must be positive"));
         }
+        // Every date is read in the instance's time zone. `start_date` and
+        // `end_date` take a time too; `changes_since` is a date only.
+        let local = |n: NaiveDateTime| -> Option<DateTime<Utc>> {
+            self.timezone
+                .from_local_datetime(&n)
+                .earliest()
+                .map(|t| t.with_timezone(&Utc))
+        };
+        let day = |s: &str| {
+            NaiveDate::parse_from_str(s, "%Y-%m-%d")
+                .or_else(|_| NaiveDate::parse_from_str(s, "%d-%m-%Y"))
+                .ok()
+                .map(|d| d.and_time(NaiveTime::MIN))
+        };
         let date = |k: &str| -> Option<DateTime<Utc>> {
             let s = body[k].as_str()?;
-            NaiveDate::parse_from_str(s, "%Y-%m-%d")
-                .map(day_start)
-                .ok()
-                .or_else(|| {
-                    NaiveDateTime::parse_from_str(s, "%m/%d/%Y %H:%M:%S")
-                        .ok()
-                        .map(|n| n.and_utc())
-                })
+            day(s)
+                .or_else(|| NaiveDateTime::parse_from_str(s, "%m/%d/%Y %H:%M:%S").ok())
+                .and_then(local)
         };
         let mut rows: Vec<&Row> = if method == "EventConversions" {
             let (Some(s), Some(e)) = (date("start_date"), date("end_date")) else {
@@ -334,8 +356,10 @@ impl CakeFake {
             };
             self.rows.iter().filter(|r| r.at >= s && r.at < e).collect()
         } else {
-            let Some(since) = date("changes_since") else {
-                return Ok(fail("Invalid changes_since"));
+            let Some(since) = body["changes_since"].as_str().and_then(day).and_then(local) else {
+                return Ok(fail(
+                    "Invalid changes_since: expected YYYY-mm-dd or dd-mm-YYYY",
+                ));
             };
             self.rows
                 .iter()

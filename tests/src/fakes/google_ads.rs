@@ -8,6 +8,10 @@
 //! `login-customer-id`; a wrong credential is a 401 / 403 in Google's error
 //! model. The answer is a JSON array of batches (`batch_rows` rows each),
 //! int64 fields are strings, doubles are numbers, zero metrics are left out.
+//! One campaign in five is Performance Max: like the real API, `FROM
+//! ad_group` / `FROM ad_group_ad` leave it out (it has asset groups, not ad
+//! groups) and only `FROM campaign` reports its cost, also under a `WHERE
+//! campaign.advertising_channel_type = 'PERFORMANCE_MAX'` filter.
 //! Quota errors are HTTP 429 `RESOURCE_EXHAUSTED` with a `GoogleAdsFailure`
 //! carrying `quotaErrorDetails.retryDelay`.
 //!
@@ -692,9 +696,37 @@ impl GoogleFake {
         })
     }
 
-    /// The rows a sync of `level` over `from..=to` must store.
+    /// The rows a sync of `level` over `from..=to` must store: at the
+    /// `ad_group` and `ad` levels, the other campaigns' rows of that level
+    /// plus the Performance Max campaigns' rows by campaign.
     pub fn truth(&self, level: Level, from: NaiveDate, to: NaiveDate) -> Arc<Vec<wire::Row>> {
-        self.universe.rows(level, from, to)
+        if level == Level::Campaign {
+            return self.universe.rows(level, from, to);
+        }
+        let mut rows = self.served(level, false, from, to);
+        rows.extend(self.served(Level::Campaign, true, from, to));
+        Arc::new(rows)
+    }
+
+    /// What a query of `level` answers: Performance Max campaigns have no ad
+    /// groups (nor ads), so only `FROM campaign` reports them; `pmax_only`
+    /// is its `advertising_channel_type = 'PERFORMANCE_MAX'` filter.
+    fn served(
+        &self,
+        level: Level,
+        pmax_only: bool,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> Vec<wire::Row> {
+        self.universe
+            .rows(level, from, to)
+            .iter()
+            .filter(|r| match level {
+                Level::Campaign => !pmax_only || is_performance_max(r.campaign),
+                Level::AdGroup | Level::Ad => !pmax_only && !is_performance_max(r.campaign),
+            })
+            .cloned()
+            .collect()
     }
 
     /// Restates a day.
@@ -866,7 +898,8 @@ impl GoogleFake {
                 Some(("queryError", "EXPECTED_FILTERS_ON_DATE_RANGE")),
             );
         };
-        let rows = self.universe.rows(level, from, to);
+        let pmax_only = query.contains("campaign.advertising_channel_type = 'PERFORMANCE_MAX'");
+        let rows = self.served(level, pmax_only, from, to);
         FakeResponse::json(200, self.render(&rows, level))
     }
 
@@ -886,8 +919,7 @@ impl GoogleFake {
                     s.push(',');
                 }
                 let c = r.campaign;
-                let kind =
-                    ["SEARCH", "DISPLAY", "VIDEO", "SHOPPING", "PERFORMANCE_MAX"][(c % 5) as usize];
+                let kind = channel_type(c);
                 let _ = write!(
                     s,
                     r#"{{"segments":{{"date":"{}"}},"campaign":{{"resourceName":"customers/{cid}/campaigns/{id}","id":"{id}","name":{},"advertisingChannelType":"{kind}"}}"#,
@@ -970,6 +1002,17 @@ impl wire::Handle for GoogleFake {
             ),
         }
     }
+}
+
+/// `campaign.advertisingChannelType` of campaign `c` (one in five is
+/// Performance Max).
+pub fn channel_type(c: u32) -> &'static str {
+    ["SEARCH", "DISPLAY", "VIDEO", "SHOPPING", "PERFORMANCE_MAX"][(c % 5) as usize]
+}
+
+/// True for the Performance Max campaigns, which have no ad groups.
+pub fn is_performance_max(c: u32) -> bool {
+    channel_type(c) == "PERFORMANCE_MAX"
 }
 
 /// The axum router of the fake (token endpoint and searchStream).

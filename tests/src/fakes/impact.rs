@@ -405,7 +405,8 @@ impl ImpactFake {
             .and_then(|p| p.parse::<usize>().ok())
             .unwrap_or(1)
             .max(1);
-        let num_pages = rows.len().div_ceil(size).max(1);
+        let total = rows.len();
+        let num_pages = total.div_ceil(size).max(1);
         let start = (page - 1) * size;
         let slice: Vec<Value> = rows.into_iter().skip(start).take(size).collect();
         let base_q: Vec<String> = q
@@ -424,7 +425,7 @@ impl ImpactFake {
             "@page": page.to_string(),
             "@numpages": num_pages.to_string(),
             "@pagesize": size.to_string(),
-            "@total": "0",
+            "@total": total.to_string(),
             "@start": start.to_string(),
             "@end": (start + slice.len()).saturating_sub(1).to_string(),
             "@uri": uri(page),

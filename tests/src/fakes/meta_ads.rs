@@ -9,8 +9,12 @@
 //! that moves through `Job Not Started` → `Job Started` → `Job Running` →
 //! `Job Completed` over several polls, then `/{run_id}/insights`). Every
 //! metric is a string; `actions` / `action_values` list the overlapping
-//! purchase types. Every response carries the usage headers; throttling is
-//! an HTTP 400 error body with code 17 or 80000.
+//! purchase types. Purchases follow each ad set's attribution setting only
+//! with `use_unified_attribution_setting=true` (or explicit windows); without
+//! it the fake reports one more purchase worth 1.00 per row with purchases,
+//! its stand-in for "wrong windows" (reference §10, airbyte #29894). Every
+//! response carries the usage headers; throttling is an error body with code
+//! 17 or 80000, HTTP 400 unless [`Config::throttle_status`] says otherwise.
 //!
 //! Data come from a seeded [`Universe`]; [`MetaFake::truth`] is the ground
 //! truth (conversions are `omni_purchase`).
@@ -43,6 +47,9 @@ pub struct Config {
     /// API requests (1-based, all counted) answered with a throttling error
     /// (code 80000 for odd ordinals, 17 for even ones).
     pub throttle_errors_at: BTreeSet<u64>,
+    /// HTTP status of those throttling answers (400 by default; the
+    /// reference warns they are not reliably 4xx, so a test may use 200).
+    pub throttle_status: u16,
     /// API requests whose usage headers report 90 %.
     pub high_usage_at: BTreeSet<u64>,
     /// Real-time limit of requests per second (code 17 beyond).
@@ -62,6 +69,7 @@ impl Default for Config {
             async_polls: 3,
             fail_jobs: BTreeSet::new(),
             throttle_errors_at: BTreeSet::new(),
+            throttle_status: 400,
             high_usage_at: BTreeSet::new(),
             max_requests_per_sec: None,
             corrupt_day: None,
@@ -72,6 +80,7 @@ impl Default for Config {
 #[derive(Debug, Clone)]
 struct Job {
     level: Level,
+    unified: bool,
     from: NaiveDate,
     to: NaiveDate,
     polls: u32,
@@ -235,7 +244,22 @@ impl MetaFake {
         }
     }
 
-    fn page(&self, req: &FakeRequest, rows: &[wire::Row], level: Level) -> FakeResponse {
+    /// True when a report follows each ad set's own attribution setting:
+    /// `use_unified_attribution_setting=true`, or explicit windows.
+    fn unified(params: &[(String, String)]) -> bool {
+        params.iter().any(|(k, v)| {
+            (k == "use_unified_attribution_setting" && v == "true")
+                || k == "action_attribution_windows"
+        })
+    }
+
+    fn page(
+        &self,
+        req: &FakeRequest,
+        rows: &[wire::Row],
+        level: Level,
+        unified: bool,
+    ) -> FakeResponse {
         let limit = req
             .q("limit")
             .and_then(|l| l.parse::<usize>().ok())
@@ -293,7 +317,15 @@ impl MetaFake {
                 r#","impressions":"{}","clicks":"{}","spend":"{spend}""#,
                 m.impressions, m.clicks
             );
-            let conv = m.conversions();
+            // Without the ad sets' own (unified) attribution settings Meta
+            // counts purchases under other windows: the fake's stand-in is one
+            // more purchase worth 1.00 wherever there were purchases.
+            let legacy = !unified && m.conversion_halves > 0;
+            let conv = if legacy {
+                m.conversions() + rust_decimal::Decimal::ONE
+            } else {
+                m.conversions()
+            };
             if m.clicks > 0 {
                 let _ = write!(
                     s,
@@ -311,7 +343,11 @@ impl MetaFake {
                 }
                 s.push(']');
                 if m.value_cents > 0 {
-                    let v = m.value();
+                    let v = if legacy {
+                        m.value() + rust_decimal::Decimal::ONE
+                    } else {
+                        m.value()
+                    };
                     s.push_str(r#","action_values":["#);
                     for (k, t) in [
                         "offsite_conversion.fb_pixel_purchase",
@@ -387,10 +423,16 @@ impl MetaFake {
             || self.limiter.as_ref().is_some_and(|l| !l.admit())
         {
             self.throttle_errors_sent.fetch_add(1, Ordering::SeqCst);
+            let status = self.config.throttle_status;
             return if n % 2 == 1 {
-                Self::error(400, 80000, Some(2446079), "(#80000) There have been too many calls from this ad-account. Wait a bit and try again.")
+                Self::error(status, 80000, Some(2446079), "(#80000) There have been too many calls from this ad-account. Wait a bit and try again.")
             } else {
-                Self::error(400, 17, Some(2446079), "(#17) User request limit reached")
+                Self::error(
+                    status,
+                    17,
+                    Some(2446079),
+                    "(#17) User request limit reached",
+                )
             };
         }
         let parts: Vec<&str> = req.path.trim_start_matches('/').split('/').collect();
@@ -414,7 +456,7 @@ impl MetaFake {
             ("GET", [_v, a, "insights"]) if a.starts_with("act_") => match Self::report_args(&Self::params(req)) {
                 Ok((level, from, to)) => {
                     let rows = self.universe.rows(level, from, to);
-                    self.page(req, &rows, level)
+                    self.page(req, &rows, level, Self::unified(&Self::params(req)))
                 }
                 Err(e) => e,
             },
@@ -426,6 +468,7 @@ impl MetaFake {
                         id.clone(),
                         Job {
                             level,
+                            unified: Self::unified(&Self::params(req)),
                             from,
                             to,
                             polls: 0,
@@ -465,7 +508,7 @@ impl MetaFake {
                 match job {
                     Some(j) if j.polls >= self.config.async_polls.max(1) && !j.fails => {
                         let rows = self.universe.rows(j.level, j.from, j.to);
-                        self.page(req, &rows, j.level)
+                        self.page(req, &rows, j.level, j.unified)
                     }
                     Some(_) => Self::error(400, 100, None, "(#100) The report run is not complete"),
                     None => Self::error(400, 100, Some(33), &format!("Unsupported get request. Object with ID '{run}' does not exist.")),
