@@ -337,3 +337,35 @@ fn the_report_writes_amounts_with_the_currency_minor_digits() {
     assert_eq!(r.summary[0].claimed_amount.to_string(), "95.00");
     assert_eq!(r.summary[0].basis.to_string(), "80.50");
 }
+
+#[test]
+fn the_report_sums_network_commission_in_its_own_currency() {
+    // A sale claimed in USD with the commission paid in EUR (CAKE pays and
+    // receives in different currencies): the commission is summed under
+    // EUR on its own row, not dropped.
+    let mut c1 = claim("cake", "C31", Some("A-3100"));
+    c1.commission = Some(m("7.5", "EUR"));
+    let mut c2 = claim("cake", "C32", Some("A-3200"));
+    c2.commission = Some(m("2.5", "EUR"));
+    let c3 = claim("cake", "C33", Some("A-3300"));
+    let d = run(
+        vec![c1, c2, c3],
+        vec![order("A-3100"), order("A-3200"), order("A-3300")],
+    );
+    let period: reckon::reconcile::report::Period = "2026-11".parse().unwrap();
+    let r = reckon::reconcile::report::build("shop-us", "USD", period, &d);
+    let by_cur: Vec<(&str, &str, String, u64)> = r
+        .summary
+        .iter()
+        .map(|s| {
+            (
+                s.currency.as_str(),
+                s.commission_currency.as_str(),
+                s.network_commission.to_string(),
+                s.claims,
+            )
+        })
+        .collect();
+    assert!(by_cur.contains(&("USD", "EUR", "10.00".into(), 2)), "{by_cur:?}");
+    assert_eq!(r.summary.iter().map(|s| s.claims).sum::<u64>(), 3);
+}

@@ -3,9 +3,11 @@
 //!
 //! A claim belongs to the period of its conversion time (`occurred_at`, UTC
 //! calendar month). The report has two parts:
-//! - **summary**: per network, partner, outcome and claim currency: claims,
-//!   payable claims, claimed amounts and network-reported commission (in the
-//!   claim's currency) and Reckon's commission basis (program currency);
+//! - **summary**: per network, partner, outcome, claim currency and
+//!   commission currency: claims, payable claims, claimed amounts (claim
+//!   currency), network-reported commission (its own currency, which may
+//!   differ: CAKE pays in one and receives in another) and Reckon's
+//!   commission basis (program currency);
 //! - **discrepancies**: every claim whose outcome is not `matched`, with its
 //!   reason, claim id, order id and amounts.
 //!
@@ -78,15 +80,18 @@ pub struct SummaryRow {
     pub partner_name: Option<String>,
     /// Outcome.
     pub outcome: Outcome,
-    /// Currency of the claimed amounts and network commission.
+    /// Currency of the claimed amounts.
     pub currency: String,
+    /// Currency of the network commission (the claim currency when the
+    /// claims report none).
+    pub commission_currency: String,
     /// Number of claims.
     pub claims: u64,
     /// Of which payable now.
     pub payable: u64,
     /// Sum of claimed sale amounts (claim currency).
     pub claimed_amount: Decimal,
-    /// Sum of network-reported commission (claim currency).
+    /// Sum of network-reported commission (`commission_currency`).
     pub network_commission: Decimal,
     /// Sum of Reckon's commission basis (program currency).
     pub basis: Decimal,
@@ -138,7 +143,7 @@ pub struct Report {
     pub claims: u64,
     /// Claims by outcome.
     pub totals: BTreeMap<Outcome, u64>,
-    /// Per network, partner, outcome, currency.
+    /// Per network, partner, outcome, claim and commission currency.
     pub summary: Vec<SummaryRow>,
     /// Every non-`matched` claim.
     pub discrepancies: Vec<DiscrepancyRow>,
@@ -153,7 +158,7 @@ fn money(m: &Option<plugin_api::Money>) -> Option<String> {
 
 /// Builds the report of `period` from a program's decisions.
 pub fn build(program: &str, currency: &str, period: Period, decisions: &[Decision]) -> Report {
-    type GroupKey = (String, String, Outcome, String);
+    type GroupKey = (String, String, Outcome, String, String);
     let mut groups: BTreeMap<GroupKey, SummaryRow> = BTreeMap::new();
     let mut totals = BTreeMap::new();
     let mut discrepancies = Vec::new();
@@ -172,12 +177,18 @@ pub fn build(program: &str, currency: &str, period: Period, decisions: &[Decisio
             .or(d.network_commission.as_ref())
             .map_or(currency, |m| m.currency.as_str())
             .to_owned();
+        let commission_cur = d
+            .network_commission
+            .as_ref()
+            .map_or(cur.as_str(), |m| m.currency.as_str())
+            .to_owned();
         let row = groups
             .entry((
                 d.claim.source.clone(),
                 d.partner_id.clone(),
                 d.outcome,
                 cur.clone(),
+                commission_cur.clone(),
             ))
             .or_insert_with(|| SummaryRow {
                 network: d.claim.source.clone(),
@@ -185,6 +196,7 @@ pub fn build(program: &str, currency: &str, period: Period, decisions: &[Decisio
                 partner_name: d.partner_name.clone(),
                 outcome: d.outcome,
                 currency: cur.clone(),
+                commission_currency: commission_cur.clone(),
                 claims: 0,
                 payable: 0,
                 claimed_amount: Decimal::ZERO,
@@ -196,7 +208,7 @@ pub fn build(program: &str, currency: &str, period: Period, decisions: &[Decisio
         if let Some(m) = d.claimed_amount.as_ref().filter(|m| m.currency == cur) {
             row.claimed_amount += m.amount;
         }
-        if let Some(m) = d.network_commission.as_ref().filter(|m| m.currency == cur) {
+        if let Some(m) = &d.network_commission {
             row.network_commission += m.amount;
         }
         if let Some(m) = &d.basis {
@@ -237,7 +249,8 @@ pub fn build(program: &str, currency: &str, period: Period, decisions: &[Decisio
             .map(|mut r| {
                 use plugin_api::currency::at_minor_scale;
                 r.claimed_amount = at_minor_scale(r.claimed_amount, &r.currency);
-                r.network_commission = at_minor_scale(r.network_commission, &r.currency);
+                r.network_commission =
+                    at_minor_scale(r.network_commission, &r.commission_currency);
                 r.basis = at_minor_scale(r.basis, currency);
                 r
             })
@@ -246,7 +259,7 @@ pub fn build(program: &str, currency: &str, period: Period, decisions: &[Decisio
     }
 }
 
-const SUMMARY_HEADER: [&str; 10] = [
+const SUMMARY_HEADER: [&str; 11] = [
     "network",
     "partner_id",
     "partner_name",
@@ -256,6 +269,7 @@ const SUMMARY_HEADER: [&str; 10] = [
     "payable",
     "claimed_amount",
     "network_commission",
+    "commission_currency",
     "basis",
 ];
 const DISCREPANCY_HEADER: [&str; 14] = [
@@ -275,7 +289,7 @@ const DISCREPANCY_HEADER: [&str; 14] = [
     "reason",
 ];
 
-fn summary_cells(r: &SummaryRow) -> [String; 10] {
+fn summary_cells(r: &SummaryRow) -> [String; 11] {
     [
         r.network.clone(),
         r.partner_id.clone(),
@@ -286,6 +300,7 @@ fn summary_cells(r: &SummaryRow) -> [String; 10] {
         r.payable.to_string(),
         r.claimed_amount.to_string(),
         r.network_commission.to_string(),
+        r.commission_currency.clone(),
         r.basis.to_string(),
     ]
 }
