@@ -329,7 +329,7 @@ fn the_report_writes_amounts_with_the_currency_minor_digits() {
     let d = run(vec![c], vec![o]);
     assert_eq!(d[0].outcome, Outcome::AmountMismatch);
     let period: reckon::reconcile::report::Period = "2026-11".parse().unwrap();
-    let r = reckon::reconcile::report::build("shop-us", "USD", period, &d);
+    let r = reckon::reconcile::report::build("shop-us", "USD", period, chrono_tz::UTC, &d);
     let row = &r.discrepancies[0];
     assert_eq!(row.claimed_amount.as_deref(), Some("95.00 USD"));
     assert_eq!(row.order_amount.as_deref(), Some("80.50 USD"));
@@ -353,7 +353,7 @@ fn the_report_sums_network_commission_in_its_own_currency() {
         vec![order("A-3100"), order("A-3200"), order("A-3300")],
     );
     let period: reckon::reconcile::report::Period = "2026-11".parse().unwrap();
-    let r = reckon::reconcile::report::build("shop-us", "USD", period, &d);
+    let r = reckon::reconcile::report::build("shop-us", "USD", period, chrono_tz::UTC, &d);
     let by_cur: Vec<(&str, &str, String, u64)> = r
         .summary
         .iter()
@@ -368,4 +368,22 @@ fn the_report_sums_network_commission_in_its_own_currency() {
         .collect();
     assert!(by_cur.contains(&("USD", "EUR", "10.00".into(), 2)), "{by_cur:?}");
     assert_eq!(r.summary.iter().map(|s| s.claims).sum::<u64>(), 3);
+}
+
+#[test]
+fn the_report_month_is_on_the_statement_timezone_calendar() {
+    // 23:30 UTC on 31 October is already 1 November in Berlin: the claim is
+    // in Berlin's November report (as on its November statement), not
+    // October's.
+    let mut c = claim("impact", "C40", Some("A-4000"));
+    c.occurred_at = t("2026-10-31T23:30:00Z");
+    let d = run(vec![c], vec![order("A-4000")]);
+    let berlin: chrono_tz::Tz = "Europe/Berlin".parse().unwrap();
+    let build = |month: &str, tz| {
+        reckon::reconcile::report::build("shop-us", "USD", month.parse().unwrap(), tz, &d)
+    };
+    assert_eq!(build("2026-11", berlin).claims, 1);
+    assert_eq!(build("2026-10", berlin).claims, 0);
+    assert_eq!(build("2026-10", chrono_tz::UTC).claims, 1);
+    assert_eq!(build("2026-11", berlin).timezone, "Europe/Berlin");
 }

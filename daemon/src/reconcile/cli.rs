@@ -67,6 +67,7 @@ struct Loaded {
     programs: Vec<ProgramConfig>,
     fx: FxTable,
     data_dir: PathBuf,
+    timezone: chrono_tz::Tz,
 }
 
 fn load(config: &Path) -> anyhow::Result<Loaded> {
@@ -77,6 +78,7 @@ fn load(config: &Path) -> anyhow::Result<Loaded> {
         fx: super::fx_table(&cfg)?,
         programs: cfg.programs,
         data_dir: cfg.daemon.data_dir,
+        timezone: cfg.daemon.timezone.0,
     })
 }
 
@@ -109,10 +111,15 @@ pub fn run(config: &Path, args: ReconcileArgs) -> anyhow::Result<ExitCode> {
         Some(ReconcileCommand::Report(r)) => {
             let program = select(&loaded.programs, Some(&r.program))?.remove(0);
             let period = r.period;
+            // The statements' calendar: the commission timezone, else the
+            // daemon's reporting timezone.
+            let tz = program.commission.as_ref().map_or(loaded.timezone, |c| {
+                c.clone().with_default_timezone(loaded.timezone).tz()
+            });
             let decisions = super::load_decisions_where(&store, &program.id, |d| {
-                period.contains(d.occurred_at)
+                period.contains(d.occurred_at, tz)
             })?;
-            let rep = report::build(&program.id, &program.currency, r.period, &decisions);
+            let rep = report::build(&program.id, &program.currency, r.period, tz, &decisions);
             let text = report::render(&rep, r.format);
             match &r.out {
                 Some(path) => std::fs::write(path, text)

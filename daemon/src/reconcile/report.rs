@@ -1,8 +1,10 @@
 //! Discrepancy reports: one program, one month, built from stored decisions
 //! only (pure over a slice of [`Decision`]s; the CLI loads and writes).
 //!
-//! A claim belongs to the period of its conversion time (`occurred_at`, UTC
-//! calendar month). The report has two parts:
+//! A claim belongs to the period of its conversion time (`occurred_at`) as a
+//! calendar month in the program's statement timezone (`[programs.commission]
+//! timezone`, else the daemon's reporting timezone), so a report and the
+//! statements of the same month hold the same claims. The report has two parts:
 //! - **summary**: per network, partner, outcome, claim currency and
 //!   commission currency: claims, payable claims, claimed amounts (claim
 //!   currency), network-reported commission (its own currency, which may
@@ -63,9 +65,10 @@ impl std::fmt::Display for Period {
 }
 
 impl Period {
-    /// Whether a UTC time falls in this month.
-    pub fn contains(&self, t: chrono::DateTime<chrono::Utc>) -> bool {
-        t.year() == self.year && t.month() == self.month
+    /// Whether an instant falls in this month on `tz`'s calendar.
+    pub fn contains(&self, t: chrono::DateTime<chrono::Utc>, tz: chrono_tz::Tz) -> bool {
+        let local = t.with_timezone(&tz);
+        local.year() == self.year && local.month() == self.month
     }
 }
 
@@ -139,6 +142,8 @@ pub struct Report {
     pub currency: String,
     /// The month.
     pub period: String,
+    /// The timezone whose calendar the month is (IANA name).
+    pub timezone: String,
     /// Claims in the period.
     pub claims: u64,
     /// Claims by outcome.
@@ -157,7 +162,13 @@ fn money(m: &Option<plugin_api::Money>) -> Option<String> {
 }
 
 /// Builds the report of `period` from a program's decisions.
-pub fn build(program: &str, currency: &str, period: Period, decisions: &[Decision]) -> Report {
+pub fn build(
+    program: &str,
+    currency: &str,
+    period: Period,
+    tz: chrono_tz::Tz,
+    decisions: &[Decision],
+) -> Report {
     type GroupKey = (String, String, Outcome, String, String);
     let mut groups: BTreeMap<GroupKey, SummaryRow> = BTreeMap::new();
     let mut totals = BTreeMap::new();
@@ -165,7 +176,7 @@ pub fn build(program: &str, currency: &str, period: Period, decisions: &[Decisio
     let mut claims = 0;
     let mut sorted: Vec<&Decision> = decisions
         .iter()
-        .filter(|d| d.program == program && period.contains(d.occurred_at))
+        .filter(|d| d.program == program && period.contains(d.occurred_at, tz))
         .collect();
     sorted.sort_by(|a, b| (&a.claim.source, &a.claim.id).cmp(&(&b.claim.source, &b.claim.id)));
     for d in sorted {
@@ -242,6 +253,7 @@ pub fn build(program: &str, currency: &str, period: Period, decisions: &[Decisio
         program: program.to_owned(),
         currency: currency.to_owned(),
         period: period.to_string(),
+        timezone: tz.name().to_owned(),
         claims,
         totals,
         summary: groups
@@ -390,8 +402,9 @@ fn html(r: &Report) -> String {
     let title = format!("Reconciliation: {} {}", r.program, r.period);
     let _ = write!(
         out,
-        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>{t}</title>\n<style>\nbody{{font-family:sans-serif;font-size:12px;margin:2em}}\ntable{{border-collapse:collapse;margin-bottom:2em}}\nth,td{{border:1px solid #999;padding:2px 6px;text-align:left;vertical-align:top}}\nthead{{background:#eee}}\n@media print{{body{{margin:0}}}}\n</style>\n</head>\n<body>\n<h1>{t}</h1>\n<p>Program currency {c}; {n} claims.",
+        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>{t}</title>\n<style>\nbody{{font-family:sans-serif;font-size:12px;margin:2em}}\ntable{{border-collapse:collapse;margin-bottom:2em}}\nth,td{{border:1px solid #999;padding:2px 6px;text-align:left;vertical-align:top}}\nthead{{background:#eee}}\n@media print{{body{{margin:0}}}}\n</style>\n</head>\n<body>\n<h1>{t}</h1>\n<p>Month in {z}. Program currency {c}; {n} claims.",
         t = esc(&title),
+        z = esc(&r.timezone),
         c = esc(&r.currency),
         n = r.claims
     );

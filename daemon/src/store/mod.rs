@@ -599,6 +599,27 @@ fn open_sled(db_dir: &Path) -> Result<sled::Db, StoreError> {
     }
 }
 
+/// Takes the data directory's lock, waiting up to [`DIR_LOCK_WAIT`]: a
+/// handle this process just dropped may still hold it for a moment through
+/// a child process being spawned (the child shares the lock file's open
+/// description from fork until exec closes it). Another process holding it
+/// for longer is [`StoreError::Locked`].
+fn lock_exclusive(lock: &File, dir: &Path) -> Result<(), StoreError> {
+    let started = std::time::Instant::now();
+    while fs2::FileExt::try_lock_exclusive(lock).is_err() {
+        if started.elapsed() >= DIR_LOCK_WAIT {
+            return Err(StoreError::Locked {
+                path: dir.display().to_string(),
+            });
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    Ok(())
+}
+
+/// How long [`lock_exclusive`] waits for the data directory's lock.
+const DIR_LOCK_WAIT: std::time::Duration = std::time::Duration::from_millis(500);
+
 /// How long [`open_sled`] waits for sled's lock left by a dropped handle.
 const SLED_LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
 
@@ -628,11 +649,7 @@ impl Store {
                 };
                 io_err(&lock_path, format!("{e}: {hint}"))
             })?;
-        if fs2::FileExt::try_lock_exclusive(&lock).is_err() {
-            return Err(StoreError::Locked {
-                path: dir.display().to_string(),
-            });
-        }
+        lock_exclusive(&lock, dir)?;
         {
             use std::io::{Seek, Write};
             let mut l = &lock;
