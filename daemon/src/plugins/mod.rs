@@ -130,10 +130,11 @@ pub fn load_with(
     if let Some(pin) = sha256 {
         let mut seen = Vec::new();
         for f in &files {
-            let Ok(bytes) = std::fs::read(f) else {
+            // Which file has the pinned hash; `load_file_with` checks the
+            // pin again on the file it opens and loads.
+            let Ok(sha) = std::fs::File::open(f).and_then(loader::sha256_of) else {
                 continue;
             };
-            let sha = loader::sha256_hex(&bytes);
             if sha.eq_ignore_ascii_case(pin) {
                 let p = loader::load_file_with(dir, f, Some(pin), opts)?;
                 if p.manifest.id != id {
