@@ -799,7 +799,9 @@ fn the_library_loaded_is_the_file_whose_hash_was_checked() {
     let (header, _) = open_library(vetted).unwrap();
     assert_eq!(header.plugin_id, "example");
     // Checked again now, the file at the path is refused.
-    let e = LibraryFile::open(&path, Some(&pin)).unwrap_err().to_string();
+    let e = LibraryFile::open(&path, Some(&pin))
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("sha256 mismatch: pinned"), "{e}");
     // Loaded without a pin, it is the other plugin: the dynamic loader knows
     // the first library as `/proc/self/fd/N` and hands it back for the same

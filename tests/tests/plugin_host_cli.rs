@@ -269,7 +269,11 @@ fn plugin_host_children_refuse_a_library_whose_hash_does_not_match() {
         .args(["plugin-host", "--describe", "--lib", lib, "--sha256", &sha])
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(String::from_utf8_lossy(&out.stdout).contains("\"id\":\"example\""));
 }
 

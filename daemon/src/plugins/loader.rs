@@ -376,7 +376,8 @@ fn vet_file(dir: &Path, path: &Path, pin: Option<&str>) -> Result<LibraryFile, L
             ),
         ));
     }
-    LibraryFile::open(&canonical, pin).map_err(|LoadError::Refused { reason, .. }| refused(path, reason))
+    LibraryFile::open(&canonical, pin)
+        .map_err(|LoadError::Refused { reason, .. }| refused(path, reason))
 }
 
 /// Opens a library (the very file `file` hashed, see [`LibraryFile`]) and

@@ -297,7 +297,9 @@ pub trait SessionSink: Send + Sync {
 }
 
 /// Knobs of the session driver and HTTP executor that the daemon rarely
-/// changes (tests shorten them). [`run_session`] uses the defaults.
+/// changes (tests shorten them), and its shutdown signal. [`run_session`]
+/// uses the defaults, without a shutdown signal; the daemon's syncs
+/// (`crate::sync::run_sync`) pass theirs through [`run_session_with`].
 #[derive(Debug, Clone)]
 pub struct SessionTuning {
     /// First retry backoff; doubles per attempt, plus up to 50% jitter.
@@ -311,8 +313,10 @@ pub struct SessionTuning {
     pub max_sleep: Duration,
     /// Largest file the file capability reads.
     pub file_max_bytes: u64,
-    /// Flips to `true` on shutdown: sleeps and waits end early and the
-    /// session fails as retryable.
+    /// Flips to `true` on shutdown: the plugin's sleeps, 429 and backoff
+    /// waits, rate-limit waits and a request in flight end at once, and the
+    /// session fails as retryable (nothing after its last committed
+    /// checkpoint is kept; a page the sink is committing commits).
     pub shutdown: Option<tokio::sync::watch::Receiver<bool>>,
 }
 

@@ -17,7 +17,7 @@
 //! dropped (they were never given to the sink).
 
 use super::files::Files;
-use super::http::{HttpExecutor, Redactor};
+use super::http::{stop_requested, HttpExecutor, Redactor, ShuttingDown};
 use super::transport::{CallFailure, InProcess, Subprocess, Transport};
 use super::{
     HttpPolicy, Isolation, Plugin, SessionError, SessionOptions, SessionReport, SessionSink,
@@ -252,8 +252,10 @@ impl Driver<'_> {
                         ),
                     ));
                 }
-                let answer = self.exec.execute(&req).await;
-                self.queue.push_back(answer);
+                match self.exec.execute(&req).await {
+                    Ok(answer) => self.queue.push_back(answer),
+                    Err(ShuttingDown) => return Err(self.stopped()),
+                }
             }
             Action::Records { records } => {
                 if self.mode == SessionMode::Check {
@@ -272,12 +274,15 @@ impl Driver<'_> {
                 if until > now {
                     let wanted = (until - now).to_std().unwrap_or_default();
                     let wait = wanted.min(self.tuning.max_sleep);
-                    if self.sleep(wait).await.is_err() {
-                        return Err(self.err(
-                            ErrorKind::Internal,
-                            true,
-                            "session stopped: the daemon is shutting down".into(),
-                        ));
+                    tracing::debug!(plugin = %self.plugin.manifest.id, connector = %self.connector,
+                        wait_ms = wait.as_millis() as u64, "sleeping until the plugin's timer");
+                    let woken = tokio::select! {
+                        biased;
+                        () = stop_requested(self.tuning.shutdown.clone()) => false,
+                        () = tokio::time::sleep(wait) => true,
+                    };
+                    if !woken {
+                        return Err(self.stopped());
                     }
                 }
                 self.now = Utc::now().max(self.now);
@@ -354,22 +359,16 @@ impl Driver<'_> {
         Ok(false)
     }
 
-    async fn sleep(&self, d: std::time::Duration) -> Result<(), ()> {
-        match self.tuning.shutdown.clone() {
-            None => {
-                tokio::time::sleep(d).await;
-                Ok(())
-            }
-            Some(mut rx) => {
-                if *rx.borrow() {
-                    return Err(());
-                }
-                tokio::select! {
-                    _ = tokio::time::sleep(d) => Ok(()),
-                    _ = rx.changed() => Err(()),
-                }
-            }
-        }
+    /// The session's end when the daemon stops during a wait: retryable;
+    /// what the plugin emitted after its last checkpoint is dropped.
+    fn stopped(&self) -> SessionError {
+        tracing::info!(plugin = %self.plugin.manifest.id, connector = %self.connector,
+            "shutdown requested: the session stops waiting");
+        self.err(
+            ErrorKind::Internal,
+            true,
+            "session stopped: the daemon is shutting down".into(),
+        )
     }
 
     fn checkpoint(&mut self, cp: Checkpoint) -> Result<(), SessionError> {

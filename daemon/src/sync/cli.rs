@@ -6,8 +6,6 @@ use plugin_api::protocol::Window;
 use std::io::IsTerminal;
 use std::path::Path;
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 
 /// Arguments of `reckon sync`.
 #[derive(Debug, clap::Args)]
@@ -122,7 +120,7 @@ pub fn run(
     let ctx = SyncContext {
         store,
         host_exe: std::env::current_exe()?,
-        shutdown: Arc::new(AtomicBool::new(false)),
+        shutdown: super::Shutdown::new(),
         metrics: crate::server::metrics::global(),
     };
     let range = args.from.zip(args.to);
@@ -153,7 +151,7 @@ pub fn run(
             ) {
                 tokio::select! { _ = t.recv() => {}, _ = i.recv() => {} }
                 eprintln!("stopping after the current page commits...");
-                flag.store(true, Ordering::SeqCst);
+                flag.request();
             }
         });
         super::run_sync(&ctx, &connector, range, progress.as_ref()).await
