@@ -10,6 +10,7 @@
 //! | [`describe`] | where describe runs (a `reckon plugin-host --describe` child, or a thread) and its deadline |
 //! | [`transport`] | in-process (blocking thread) and subprocess (`reckon plugin-host`) carriers behind one trait |
 //! | [`http`] | the HTTP executor: allowed hosts, auth injection, retries, 429s, rate limit, size cap, redaction |
+//! | [`cassette`] | recording a session's exchanges as a cassette `FakeHost` replays (`reckon sync --record`) |
 //! | [`files`] | the read-only file capability |
 //! | [`session`] | the session driver: events in, actions out, validation, commits |
 //! | [`plugin_log`] | plugin log lines re-emitted as `tracing` events, one field per plugin field, bounded |
@@ -17,6 +18,7 @@
 //!
 //! What this is not: no scheduling, no store access (pages go to a
 //! [`SessionSink`]), no config parsing.
+pub mod cassette;
 pub mod cli;
 pub mod describe;
 pub mod files;
@@ -318,6 +320,9 @@ pub struct SessionTuning {
     /// session fails as retryable (nothing after its last committed
     /// checkpoint is kept; a page the sink is committing commits).
     pub shutdown: Option<tokio::sync::watch::Receiver<bool>>,
+    /// Record the session's HTTP exchanges into this cassette file (and its
+    /// `SessionOpen` beside it), secrets masked: see [`cassette`].
+    pub record: Option<PathBuf>,
 }
 
 impl Default for SessionTuning {
@@ -329,6 +334,7 @@ impl Default for SessionTuning {
             max_sleep: Duration::from_secs(15 * 60),
             file_max_bytes: 1 << 30,
             shutdown: None,
+            record: None,
         }
     }
 }

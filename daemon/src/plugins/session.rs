@@ -16,6 +16,7 @@
 //! connector and cause; records after the last committed checkpoint are
 //! dropped (they were never given to the sink).
 
+use super::cassette::Recorder;
 use super::files::Files;
 use super::http::{stop_requested, HttpExecutor, Redactor, ShuttingDown};
 use super::transport::{CallFailure, InProcess, Subprocess, Transport};
@@ -50,6 +51,8 @@ struct Driver<'a> {
     /// Requests the plugin asked for, and the most it may.
     asked: u64,
     max_requests: u64,
+    /// The session's exchanges, when it is being recorded.
+    recorder: Option<Recorder>,
 }
 
 fn fail(connector: &str, kind: ErrorKind, retryable: bool, message: String) -> SessionError {
@@ -133,6 +136,7 @@ pub async fn run(
         ),
     };
     let mut driver = Driver {
+        recorder: tuning.record.clone().map(Recorder::new),
         files: Files::new(
             manifest.file_capability.as_ref(),
             &open.settings,
@@ -164,6 +168,14 @@ pub async fn run(
     driver.report.retries = stats.retries;
     driver.report.rate_limit_waits = stats.rate_limit_waits;
     let redactor = driver.exec.redactor().clone();
+    // Written whatever the outcome: a failed session's exchanges reproduce
+    // the failure.
+    if let Some(recorder) = driver.recorder.take() {
+        if let Err(e) = recorder.write(&open, &redactor) {
+            tracing::error!(plugin = %manifest.id, connector = %connector,
+                error = %redactor.redact(&e.to_string()), "the session's cassette could not be written");
+        }
+    }
     match result {
         Ok(()) => {
             tracing::info!(plugin = %manifest.id, connector = %connector,
@@ -253,7 +265,12 @@ impl Driver<'_> {
                     ));
                 }
                 match self.exec.execute(&req).await {
-                    Ok(answer) => self.queue.push_back(answer),
+                    Ok(answer) => {
+                        if let Some(r) = self.recorder.as_mut() {
+                            r.record(&req, &answer);
+                        }
+                        self.queue.push_back(answer);
+                    }
                     Err(ShuttingDown) => return Err(self.stopped()),
                 }
             }

@@ -67,6 +67,23 @@ pub struct SyncContext {
     pub metrics: Arc<Metrics>,
 }
 
+/// `reckon sync --record DIR`: where each session's cassette goes (see
+/// [`crate::plugins::cassette`]), and which were written.
+#[derive(Debug, Clone, Default)]
+pub struct Recording {
+    /// The directory the cassettes are written to (must exist).
+    pub dir: PathBuf,
+    /// Cassettes written so far, one per window.
+    pub written: Vec<PathBuf>,
+}
+
+/// The cassette of `connector`'s session over `window` in `dir`:
+/// `<connector>_<from>_<to>.json` (its `SessionOpen` beside it as
+/// `<connector>_<from>_<to>.open.json`).
+pub fn cassette_path(dir: &std::path::Path, connector: &str, window: &Window) -> PathBuf {
+    dir.join(format!("{connector}_{}_{}.json", window.from, window.to))
+}
+
 /// Progress of a run, reported after every committed page.
 pub trait Progress: Send + Sync {
     /// A window starts (`index` of `total`).
@@ -315,6 +332,18 @@ pub async fn run_sync(
     range: Option<(NaiveDate, NaiveDate)>,
     progress: &dyn Progress,
 ) -> Result<RunRecord, SyncError> {
+    run_sync_with(ctx, connector, range, progress, None).await
+}
+
+/// [`run_sync`], recording each window's session as a cassette when
+/// `recording` is given (`reckon sync --record`).
+pub async fn run_sync_with(
+    ctx: &SyncContext,
+    connector: &ResolvedConnector,
+    range: Option<(NaiveDate, NaiveDate)>,
+    progress: &dyn Progress,
+    mut recording: Option<&mut Recording>,
+) -> Result<RunRecord, SyncError> {
     let id = connector.config.id.clone();
     let started = Utc::now();
     let (from, to) = match range {
@@ -403,8 +432,20 @@ pub async fn run_sync(
             host_exe: ctx.host_exe.clone(),
             max_requests: connector.config.max_requests_per_run,
         };
+        let record = recording.as_deref().map(|r| cassette_path(&r.dir, &id, w));
+        if let Some(path) = &record {
+            // A file left from an earlier recording must not pass for this one.
+            for p in [path.clone(), crate::plugins::cassette::open_path(path)] {
+                if let Err(e) = std::fs::remove_file(&p) {
+                    if e.kind() != std::io::ErrorKind::NotFound {
+                        tracing::warn!(file = %p.display(), error = %e, "cannot remove an earlier cassette");
+                    }
+                }
+            }
+        }
         let tuning = crate::plugins::SessionTuning {
             shutdown: Some(ctx.shutdown.subscribe()),
+            record: record.clone(),
             ..Default::default()
         };
         let result = crate::plugins::run_session_with(
@@ -416,6 +457,11 @@ pub async fn run_sync(
             tuning,
         )
         .await;
+        if let (Some(r), Some(path)) = (recording.as_deref_mut(), record) {
+            if path.exists() {
+                r.written.push(path);
+            }
+        }
         // Every page the session handed over commits before the next window
         // reads its checkpoints (or the run ends).
         if let Err(e) = sink.drain() {
