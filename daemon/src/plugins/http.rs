@@ -9,7 +9,9 @@
 //! exponential backoff and jitter on connect errors, timeouts and 5xx; a 429
 //! is retried after the time its `Retry-After` / `RateLimit-Reset` /
 //! `X-RateLimit-Reset` header asks for (or the backoff). Redirects are not
-//! followed (a redirect could leave the allowed hosts).
+//! followed (a redirect could leave the allowed hosts). When the session's
+//! shutdown signal fires, a wait or a request in flight ends at once and
+//! [`HttpExecutor::execute`] returns [`ShuttingDown`] instead of an answer.
 //!
 //! Secrets: values are added to the request here and nowhere else; every
 //! message that leaves this module (errors, logs) goes through [`Redactor`],

@@ -2,7 +2,8 @@
 //! commits validated pages to the sink.
 //!
 //! The loop: `Start`, then for each step's actions in order — `Http` through
-//! the executor (its answer becomes the next event), `Records` buffered,
+//! the executor (its answer becomes the next event, and goes into the
+//! session's cassette when it is recorded), `Records` buffered,
 //! `Checkpoint` validated (known stream, watermark not moving backwards
 //! against this session's previous checkpoint or the committed one) and
 //! committed with the buffered records after each record is validated

@@ -255,11 +255,12 @@ impl SessionSink for StoreSink<'_> {
     }
 }
 
-/// A started run's record until the run records its own end: if the run is
-/// dropped first (the scheduler aborts runs still going when its shutdown
-/// grace period is over, e.g. during a long plugin step), it is saved as
-/// `interrupted`, so the history does not show a run of a stopped daemon as
-/// `running`. Its counts are those of the windows that had finished.
+/// A started run's record until the run records its own end (every way out
+/// of [`run_sync_with`] after the start does): if the run is dropped first
+/// (the scheduler aborts runs still going when its shutdown grace period is
+/// over, e.g. during a long plugin step), it is saved as `interrupted`, so
+/// the history does not show a run of a stopped daemon as `running`. Its
+/// counts are those of the windows that had finished.
 struct Unfinished<'a> {
     store: &'a Store,
     run: Option<RunRecord>,
@@ -273,9 +274,9 @@ impl Drop for Unfinished<'_> {
         run.outcome = RunOutcome::Interrupted;
         run.ended_at = Some(Utc::now());
         run.error = Some(format!(
-            "connector `{}`: stopped at shutdown when the grace period ran out, during a plugin \
-             step or page commit; pages committed before are kept, the counts are those of the \
-             windows that had finished",
+            "connector `{}`: aborted before it finished (at shutdown: the grace period ran out \
+             during a plugin step or page commit); pages committed before are kept, the counts \
+             are those of the windows that had finished",
             run.source
         ));
         if let Err(e) = self.store.save_run(&run).and_then(|_| self.store.flush()) {
@@ -388,6 +389,13 @@ pub async fn run_sync_with(
         records_unchanged: 0,
         error: None,
     };
+    // Before the run is recorded: from here on every way out records its end.
+    let writer = PageWriter::new(ctx.store.clone(), 1).map_err(|e| {
+        SyncError::Store(StoreError::Io {
+            path: "store writer thread".into(),
+            message: e.to_string(),
+        })
+    })?;
     ctx.store.save_run(&run)?;
     let mut unfinished = Unfinished {
         store: &ctx.store,
@@ -395,12 +403,6 @@ pub async fn run_sync_with(
     };
     tracing::info!(connector = %id, from = %from, to = %to, windows = windows.len(), "sync started");
 
-    let writer = PageWriter::new(ctx.store.clone(), 1).map_err(|e| {
-        SyncError::Store(StoreError::Io {
-            path: "store writer thread".into(),
-            message: e.to_string(),
-        })
-    })?;
     let mut sink = StoreSink {
         ctx,
         source: id.clone(),
@@ -416,6 +418,13 @@ pub async fn run_sync_with(
             break;
         }
         progress.window(i, windows.len(), w);
+        let checkpoints = match ctx.store.checkpoints(&id) {
+            Ok(c) => c,
+            Err(e) => {
+                failure = Some(SyncError::Store(e));
+                break;
+            }
+        };
         let open = SessionOpen {
             mode: SessionMode::Read,
             connector_id: id.clone(),
@@ -423,7 +432,7 @@ pub async fn run_sync_with(
             base_url: connector.base_url.clone(),
             streams: Vec::new(),
             window: Some(*w),
-            checkpoints: ctx.store.checkpoints(&id)?,
+            checkpoints,
             now: Utc::now(),
         };
         let options = SessionOptions {
