@@ -7,7 +7,6 @@
 use reckon::server::metrics::Metrics;
 use reckon::store::{RunOutcome, Store};
 use reckon::sync::{NoProgress, SyncContext};
-use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
 /// A loopback port nothing listens on (bound, then released).
@@ -54,7 +53,7 @@ base_url = "http://127.0.0.1:{port}"
     let ctx = SyncContext {
         store: store.clone(),
         host_exe: reckon_tests::reckon_bin(),
-        shutdown: Arc::new(AtomicBool::new(false)),
+        shutdown: reckon::sync::Shutdown::new(),
         metrics: metrics.clone(),
     };
     let result = reckon::sync::run_sync(&ctx, &c, None, &NoProgress).await;

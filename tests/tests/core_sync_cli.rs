@@ -166,3 +166,109 @@ fn sync_check_runs_the_plugins_check_and_stores_nothing() {
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("error: connector `examplenet`"), "{stderr}");
 }
+
+/// `sync --record DIR` writes each session's exchanges as a cassette that
+/// the plugin's `FakeHost` replays into exactly the records the sync
+/// stored; a 429 the host waited out is not in it (the plugin never saw
+/// it); secrets are masked, also where the platform echoes one in a body.
+#[test]
+fn sync_record_writes_a_cassette_that_fake_host_replays_into_the_stored_records() {
+    use plugin_api::protocol::{Record, RecordKind, SessionOpen};
+    use plugin_api::testing::{Cassette, FakeHost};
+    use reckon_tests::fakes::example::{router, ExampleApi, ExampleData};
+    use std::collections::BTreeMap;
+
+    let today = chrono::Utc::now().date_naive();
+    let (from, to) = (today - chrono::Days::new(6), today - chrono::Days::new(1));
+    let api = ExampleApi::new(ExampleData::generate(11, 40, from, to), API_KEY);
+    api.faults.throttle.store(1, Ordering::SeqCst);
+    api.faults.retry_after_secs.store(1, Ordering::SeqCst);
+    let server = reckon_tests::fakes::server::FakeServer::start(router(api.clone()));
+    let s = setup(&server.base_url, "0 0 * * *", "");
+    let dir = s.dir.path().join("cassettes");
+    let (from, to) = (from.to_string(), to.to_string());
+    let args = [
+        "sync",
+        "examplenet",
+        "--from",
+        &from,
+        "--to",
+        &to,
+        "--record",
+        dir.to_str().unwrap(),
+    ];
+    let out = reckon(&s.config).args(args).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let path = dir.join(format!("examplenet_{from}_{to}.json"));
+    assert!(
+        stdout.contains(&format!("recorded: {}", path.display())),
+        "{stdout}"
+    );
+    let text = std::fs::read_to_string(&path).unwrap();
+    let open_text =
+        std::fs::read_to_string(dir.join(format!("examplenet_{from}_{to}.open.json"))).unwrap();
+    for t in [&text, &open_text] {
+        assert!(!t.contains(API_KEY), "the key is in the recording:\n{t}");
+    }
+    let cassette = Cassette::from_json(&text).unwrap();
+    // One exchange per request the plugin made: the fake also saw the 429.
+    let requests = api.requests.load(Ordering::SeqCst) as usize;
+    assert_eq!(cassette.exchanges.len() + 1, requests, "{text}");
+    assert!(cassette.exchanges.iter().all(|e| e.status == 200), "{text}");
+    assert!(
+        cassette.exchanges[0].url.starts_with(&server.base_url)
+            && cassette.exchanges[0].url.contains("/v1/conversions?"),
+        "{text}"
+    );
+
+    // Replayed, the plugin produces what the sync stored.
+    let open: SessionOpen = serde_json::from_str(&open_text).unwrap();
+    let replay = FakeHost::replay(cassette).run::<reckon_plugin_example::Example>(open);
+    replay.result.as_ref().unwrap();
+    assert!(replay.uncommitted.is_empty());
+    let replayed: BTreeMap<String, Record> = replay
+        .committed
+        .into_iter()
+        .map(|mut r| {
+            r.set_source("examplenet");
+            (r.key(), r)
+        })
+        .collect();
+    let store = reckon::store::Store::open(&s.data_dir).unwrap();
+    let stored: BTreeMap<String, Record> = store
+        .scan_records(RecordKind::Conversion, Some("examplenet"))
+        .map(|r| {
+            let r = r.unwrap().record;
+            (r.key(), r)
+        })
+        .collect();
+    assert_eq!(stored.len(), 40);
+    assert_eq!(replayed, stored);
+    drop(store);
+
+    // A platform echoing the credential it was sent (ExampleNet's 401 does)
+    // has it masked in the cassette; the failed session is recorded too.
+    let wrong = "wrong-SECRET-key-77";
+    let out = reckon(&s.config)
+        .env("RECKON_TEST_EXAMPLE_KEY", wrong)
+        .args(args)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert!(!text.contains(wrong), "{text}");
+    let cassette = Cassette::from_json(&text).unwrap();
+    assert_eq!(cassette.exchanges.len(), 1, "{text}");
+    assert_eq!(cassette.exchanges[0].status, 401);
+    assert!(
+        cassette.exchanges[0]
+            .body
+            .contains("invalid credentials: Bearer ***"),
+        "{text}"
+    );
+}

@@ -781,6 +781,35 @@ fn a_sha256_pin_is_checked_before_loading() {
     assert!(e.contains("no plugin with id `nope`"), "{e}");
 }
 
+/// Regression (conformance audit): the pin was checked on bytes read by
+/// path and the library then `dlopen`ed by path again, so a library renamed
+/// over the file in between was loaded unverified. The loader now loads the
+/// file it hashed, whatever the path points at by then.
+#[test]
+fn the_library_loaded_is_the_file_whose_hash_was_checked() {
+    use reckon::plugins::loader::{open_library, sha256_of, LibraryFile};
+    let dir = plugin_dir();
+    let path = dir.path().join(reckon_tests::plugin_file_name("example"));
+    let pin = sha256_of(std::fs::File::open(&path).unwrap()).unwrap();
+    let vetted = LibraryFile::open(&path, Some(&pin)).unwrap();
+    // Another plugin renamed over the path after the hash was checked.
+    let swap = dir.path().join("swap.tmp");
+    std::fs::copy(install_fault(dir.path(), "behaviour"), &swap).unwrap();
+    std::fs::rename(&swap, &path).unwrap();
+    let (header, _) = open_library(vetted).unwrap();
+    assert_eq!(header.plugin_id, "example");
+    // Checked again now, the file at the path is refused.
+    let e = LibraryFile::open(&path, Some(&pin))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("sha256 mismatch: pinned"), "{e}");
+    // Loaded without a pin, it is the other plugin: the dynamic loader knows
+    // the first library as `/proc/self/fd/N` and hands it back for the same
+    // name, so that descriptor must never be closed and its number reused.
+    let (header, _) = open_library(LibraryFile::open(&path, None).unwrap()).unwrap();
+    assert_eq!(header.plugin_id, "faulty");
+}
+
 #[cfg(unix)]
 #[test]
 fn world_writable_files_and_symlinks_out_of_the_directory_are_refused() {

@@ -242,6 +242,41 @@ fn plugins_check_with_a_config_uses_its_plugin_dir_and_pins() {
     assert!(out.contains("every check passed"), "{out}");
 }
 
+/// The describe child and the session child check the `--sha256` they are
+/// given on the file they open and load, and refuse a mismatch before
+/// loading anything.
+#[test]
+fn plugin_host_children_refuse_a_library_whose_hash_does_not_match() {
+    let dir = plugin_dir();
+    let lib = dir.path().join(reckon_tests::plugin_file_name("example"));
+    let lib = lib.to_str().unwrap();
+    let wrong = "0".repeat(64);
+    for describe in [true, false] {
+        let mut args = vec!["plugin-host", "--lib", lib, "--sha256", &wrong];
+        if describe {
+            args.insert(1, "--describe");
+        }
+        let (code, out) = reckon(&args, Path::new("/"));
+        assert_ne!(code, 0, "{out}");
+        assert!(
+            out.contains(&format!("sha256 mismatch: pinned {wrong}, file has ")),
+            "{out}"
+        );
+    }
+    // The right hash is accepted: the describe child answers with a frame.
+    let sha = reckon::plugins::loader::sha256_of(std::fs::File::open(lib).unwrap()).unwrap();
+    let out = Command::new(reckon_tests::reckon_bin())
+        .args(["plugin-host", "--describe", "--lib", lib, "--sha256", &sha])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("\"id\":\"example\""));
+}
+
 // ---------------------------------------------------------------------------
 // A describe that loops, aborts or panics (regression: a looping
 // `manifest()` hung `plugins check`, `plugins list` and config resolution

@@ -122,7 +122,10 @@ async fn basic_header_and_query_auth_are_injected_by_the_host() {
         secrets(&[("auth_token", "tok-SECRET")]),
         json!({ "account_sid": "AC123" }),
     );
-    assert_eq!(status(&basic.execute(&get_req(&base, "/data")).await), 200);
+    assert_eq!(
+        status(&basic.execute(&get_req(&base, "/data")).await.unwrap()),
+        200
+    );
     let mut header = executor(
         "aff_header",
         &base,
@@ -133,7 +136,10 @@ async fn basic_header_and_query_auth_are_injected_by_the_host() {
         secrets(&[("api_key", "hdr-SECRET")]),
         json!({}),
     );
-    assert_eq!(status(&header.execute(&get_req(&base, "/data")).await), 200);
+    assert_eq!(
+        status(&header.execute(&get_req(&base, "/data")).await.unwrap()),
+        200
+    );
     let mut query = executor(
         "aff_query",
         &base,
@@ -145,7 +151,12 @@ async fn basic_header_and_query_auth_are_injected_by_the_host() {
         json!({}),
     );
     assert_eq!(
-        status(&query.execute(&get_req(&base, "/data?page=2")).await),
+        status(
+            &query
+                .execute(&get_req(&base, "/data?page=2"))
+                .await
+                .unwrap()
+        ),
         200
     );
     let reqs = seen.requests.lock().unwrap();
@@ -180,7 +191,7 @@ async fn query_auth_secrets_are_masked_in_failure_messages() {
         json!({}),
         SessionTuning::default(),
     );
-    let (ev, _) = exec.execute(&get_req(&base, "/data")).await;
+    let (ev, _) = exec.execute(&get_req(&base, "/data")).await.unwrap();
     match ev {
         Event::HttpFailure { kind, message, .. } => {
             assert_eq!(kind, HttpFailureKind::Connect, "{message}");
@@ -220,7 +231,10 @@ async fn oauth2_refresh_token_is_exchanged_once_and_cached_alongside_a_header() 
         json!({ "client_id": "cid" }),
     );
     for _ in 0..3 {
-        assert_eq!(status(&exec.execute(&get_req(&base, "/data")).await), 200);
+        assert_eq!(
+            status(&exec.execute(&get_req(&base, "/data")).await.unwrap()),
+            200
+        );
     }
     assert_eq!(seen.token_calls.load(Ordering::SeqCst), 1);
     let reqs = seen.requests.lock().unwrap();
@@ -254,7 +268,7 @@ async fn a_refused_refresh_token_reaches_the_plugin_as_a_401() {
         ]),
         json!({}),
     );
-    let ev = exec.execute(&get_req(&base, "/data")).await;
+    let ev = exec.execute(&get_req(&base, "/data")).await.unwrap();
     assert_eq!(status(&ev), 401);
     let body = String::from_utf8(ev.1).unwrap();
     assert!(body.contains("OAuth2 token refresh"), "{body}");

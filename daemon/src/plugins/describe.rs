@@ -257,17 +257,9 @@ pub fn serve(lib: &Path, sha256: Option<&str>) -> Result<(), String> {
     use std::io::Write;
     let mut proto_out = super::loader::protect_stdout()
         .map_err(|e| format!("cannot set up the protocol channel: {e}"))?;
-    if let Some(pin) = sha256 {
-        let bytes = std::fs::read(lib).map_err(|e| format!("{}: {e}", lib.display()))?;
-        let sha = super::loader::sha256_hex(&bytes);
-        if !pin.eq_ignore_ascii_case(&sha) {
-            return Err(format!(
-                "{}: sha256 mismatch: expected {pin}, file has {sha}",
-                lib.display()
-            ));
-        }
-    }
-    let (_, fns) = super::loader::open_library(lib).map_err(|e| e.to_string())?;
+    // Hashed through the open file that is then loaded (see `LibraryFile`).
+    let file = super::loader::LibraryFile::open(lib, sha256).map_err(|e| e.to_string())?;
+    let (_, fns) = super::loader::open_library(file).map_err(|e| e.to_string())?;
     let out = fns.describe();
     let status = u8::try_from(out.status).unwrap_or(u8::MAX);
     proto_out

@@ -9,7 +9,9 @@
 //! exponential backoff and jitter on connect errors, timeouts and 5xx; a 429
 //! is retried after the time its `Retry-After` / `RateLimit-Reset` /
 //! `X-RateLimit-Reset` header asks for (or the backoff). Redirects are not
-//! followed (a redirect could leave the allowed hosts).
+//! followed (a redirect could leave the allowed hosts). When the session's
+//! shutdown signal fires, a wait or a request in flight ends at once and
+//! [`HttpExecutor::execute`] returns [`ShuttingDown`] instead of an answer.
 //!
 //! Secrets: values are added to the request here and nowhere else; every
 //! message that leaves this module (errors, logs) goes through [`Redactor`],
@@ -225,9 +227,22 @@ pub struct HttpStats {
     pub rate_limit_waits: u64,
 }
 
-/// Why the executor stopped waiting.
+/// Why the executor stopped: the daemon is shutting down. The request is
+/// abandoned (a wait cut short, or a request in flight dropped); the
+/// session ends without handing the plugin an answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ShuttingDown;
+
+/// Completes once `shutdown` says a stop was requested (at once if it
+/// already was); never when there is no signal or its sender is gone.
+pub async fn stop_requested(shutdown: Option<tokio::sync::watch::Receiver<bool>>) {
+    if let Some(mut rx) = shutdown {
+        if rx.wait_for(|stop| *stop).await.is_ok() {
+            return;
+        }
+    }
+    std::future::pending::<()>().await
+}
 
 /// Points every OAuth2 scheme in `spec` at `url`.
 fn override_token_url(spec: &mut AuthSpec, url: &str) {
@@ -355,25 +370,24 @@ impl HttpExecutor {
         }
     }
 
+    /// Runs `work` unless shutdown is requested first (or meanwhile: then
+    /// `work` is dropped, e.g. a request in flight).
+    async fn unless_stopped<F: std::future::Future>(
+        &self,
+        work: F,
+    ) -> Result<F::Output, ShuttingDown> {
+        tokio::select! {
+            biased;
+            () = stop_requested(self.tuning.shutdown.clone()) => Err(ShuttingDown),
+            out = work => Ok(out),
+        }
+    }
+
     async fn wait(&self, d: Duration) -> Result<(), ShuttingDown> {
         if d.is_zero() {
             return Ok(());
         }
-        match self.tuning.shutdown.clone() {
-            None => {
-                tokio::time::sleep(d).await;
-                Ok(())
-            }
-            Some(mut rx) => {
-                if *rx.borrow() {
-                    return Err(ShuttingDown);
-                }
-                tokio::select! {
-                    _ = tokio::time::sleep(d) => Ok(()),
-                    _ = rx.changed() => Err(ShuttingDown),
-                }
-            }
-        }
+        self.unless_stopped(tokio::time::sleep(d)).await
     }
 
     async fn limit(&mut self) -> Result<(), ShuttingDown> {
@@ -414,47 +428,49 @@ impl HttpExecutor {
     }
 
     /// Executes a plugin's request (with retries) and returns the event to
-    /// feed back, with the body bytes beside it.
-    pub async fn execute(&mut self, req: &HttpRequest) -> (Event, Vec<u8>) {
+    /// feed back, with the body bytes beside it; [`ShuttingDown`] when the
+    /// daemon stops meanwhile (waits end and a request in flight is dropped
+    /// at once).
+    pub async fn execute(&mut self, req: &HttpRequest) -> Result<(Event, Vec<u8>), ShuttingDown> {
         let connector = self.policy.connector_id.clone();
         let mut url = match url::Url::parse(&req.url) {
             Ok(u) if matches!(u.scheme(), "http" | "https") => u,
             Ok(u) => {
-                return self.failure(
+                return Ok(self.failure(
                     req.id,
                     HttpFailureKind::NotAllowed,
                     &format!(
                         "scheme `{}` is not allowed (http or https only)",
                         u.scheme()
                     ),
-                )
+                ))
             }
             Err(e) => {
-                return self.failure(
+                return Ok(self.failure(
                     req.id,
                     HttpFailureKind::Other,
                     &format!("malformed URL {:?}: {e}", self.redactor.redact(&req.url)),
-                )
+                ))
             }
         };
         let host = url.host_str().unwrap_or("").to_ascii_lowercase();
         if !self.allowed.contains(&host) {
             tracing::warn!(connector = %connector, host = %host, "request to a host that is not allowed refused");
-            return self.failure(
+            return Ok(self.failure(
                 req.id,
                 HttpFailureKind::NotAllowed,
                 &format!(
                     "host `{host}` is not allowed for connector `{connector}` (allowed: {}); add it to the plugin's allowed_hosts or the connector's base_url",
                     self.allowed.join(", ")
                 ),
-            );
+            ));
         }
         let Ok(method) = reqwest::Method::from_bytes(req.method.as_bytes()) else {
-            return self.failure(
+            return Ok(self.failure(
                 req.id,
                 HttpFailureKind::Other,
                 &format!("unknown HTTP method `{}`", req.method),
-            );
+            ));
         };
         let log_url = self.redactor.redact(url.as_str());
         let mut oauth_retried = false;
@@ -473,7 +489,7 @@ impl HttpExecutor {
                     Err(AuthFailure::Refused(msg)) => {
                         // A synthetic 401 makes the plugin report an auth error.
                         let msg = self.redactor.redact(&msg);
-                        return (
+                        return Ok((
                             Event::HttpResponse(HttpResponseHead {
                                 id: req.id,
                                 status: 401,
@@ -483,9 +499,12 @@ impl HttpExecutor {
                                 )]),
                             }),
                             msg.into_bytes(),
-                        );
+                        ));
                     }
-                    Err(AuthFailure::Failed(kind, msg)) => return self.failure(req.id, kind, &msg),
+                    Err(AuthFailure::Failed(kind, msg)) => {
+                        return Ok(self.failure(req.id, kind, &msg))
+                    }
+                    Err(AuthFailure::ShuttingDown) => return Err(ShuttingDown),
                 }
             }
             let mut attempt_url = url.clone();
@@ -495,18 +514,12 @@ impl HttpExecutor {
                     pairs.append_pair(k, v);
                 }
             }
-            if self.limit().await.is_err() {
-                return self.failure(
-                    req.id,
-                    HttpFailureKind::Other,
-                    "the daemon is shutting down",
-                );
-            }
+            self.limit().await?;
             self.stats.requests += 1;
             let started = Instant::now();
             let result = self
-                .send(method.clone(), attempt_url, &headers, req.body.clone())
-                .await;
+                .unless_stopped(self.send(method.clone(), attempt_url, &headers, req.body.clone()))
+                .await?;
             let elapsed_ms = started.elapsed().as_millis() as u64;
             let (retry_in, outcome) = match result {
                 Attempt::Response {
@@ -572,7 +585,7 @@ impl HttpExecutor {
                 }
             };
             match retry_in {
-                None => return outcome,
+                None => return Ok(outcome),
                 Some((wait, throttled)) => {
                     if throttled {
                         self.stats.rate_limit_waits += 1;
@@ -582,13 +595,7 @@ impl HttpExecutor {
                     if !wait.is_zero() {
                         self.stats.retries += 1;
                     }
-                    if self.wait(wait).await.is_err() {
-                        return self.failure(
-                            req.id,
-                            HttpFailureKind::Other,
-                            "the daemon is shutting down",
-                        );
-                    }
+                    self.wait(wait).await?;
                     if !wait.is_zero() {
                         attempt += 1;
                     }
@@ -782,15 +789,10 @@ impl HttpExecutor {
             .finish();
         let mut attempt = 0u32;
         loop {
-            if self.limit().await.is_err() {
-                return Err(AuthFailure::Failed(
-                    HttpFailureKind::Other,
-                    "the daemon is shutting down".into(),
-                ));
-            }
+            self.limit().await?;
             self.stats.requests += 1;
             let r = self
-                .send(
+                .unless_stopped(self.send(
                     reqwest::Method::POST,
                     url.clone(),
                     &[(
@@ -798,8 +800,8 @@ impl HttpExecutor {
                         "application/x-www-form-urlencoded".into(),
                     )],
                     Some(body.clone()),
-                )
-                .await;
+                ))
+                .await?;
             match r {
                 Attempt::Response { status, body, .. } if (200..300).contains(&status) => {
                     #[derive(serde::Deserialize)]
@@ -835,12 +837,7 @@ impl HttpExecutor {
                     self.stats.retries += 1;
                     let w = backoff(&self.tuning, attempt);
                     attempt += 1;
-                    if self.wait(w).await.is_err() {
-                        return Err(AuthFailure::Failed(
-                            HttpFailureKind::Other,
-                            "the daemon is shutting down".into(),
-                        ));
-                    }
+                    self.wait(w).await?;
                 }
                 Attempt::Response { status, body, .. } => {
                     let snippet: String =
@@ -858,12 +855,7 @@ impl HttpExecutor {
                         self.stats.retries += 1;
                         let w = backoff(&self.tuning, attempt);
                         attempt += 1;
-                        if self.wait(w).await.is_err() {
-                            return Err(AuthFailure::Failed(
-                                HttpFailureKind::Other,
-                                "the daemon is shutting down".into(),
-                            ));
-                        }
+                        self.wait(w).await?;
                         continue;
                     }
                     return Err(AuthFailure::Failed(
@@ -881,6 +873,14 @@ enum AuthFailure {
     Refused(String),
     /// Could not even try: surfaces as an `HttpFailure`.
     Failed(HttpFailureKind, String),
+    /// The daemon is shutting down: the request is abandoned.
+    ShuttingDown,
+}
+
+impl From<ShuttingDown> for AuthFailure {
+    fn from(_: ShuttingDown) -> Self {
+        AuthFailure::ShuttingDown
+    }
 }
 
 fn has_oauth(a: &AuthSpec) -> bool {

@@ -3,8 +3,9 @@
 //!
 //! A library is accepted only after every check, in this order: it lies in
 //! the plugin directory (a symlink may not lead outside it), it is a regular
-//! file that is not world-writable, its SHA-256 matches the pin (checked on
-//! the bytes *before* `dlopen`), it is a loadable library, it exports
+//! file that is not world-writable, its SHA-256 matches the pin (hashed
+//! *before* `dlopen`, through the one open file that `dlopen` then loads:
+//! see [`LibraryFile`]), it is a loadable library, it exports
 //! [`ENTRY_SYMBOL`], and its header passes [`check_header`] field by field
 //! (magic, header size, ABI major, target, protocol version). Then the plugin
 //! describes itself, within a deadline and where [`super::describe`] says (a
@@ -248,9 +249,114 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
 
-/// Checks that `path` may be loaded from `dir` and returns its canonical path
-/// and bytes. `dir` must already be canonical.
-fn vet_file(dir: &Path, path: &Path) -> Result<(PathBuf, Vec<u8>), LoadError> {
+/// SHA-256 of everything `reader` yields, lower-case hex (streamed, so a
+/// library is never held in memory whole).
+pub fn sha256_of(mut reader: impl std::io::Read) -> std::io::Result<String> {
+    let mut hasher = Sha256::new();
+    std::io::copy(&mut reader, &mut hasher)?;
+    Ok(hex::encode(hasher.finalize()))
+}
+
+/// A library file opened once: its SHA-256 is computed from this open file
+/// and [`open_library`] `dlopen`s this same file, so a file swapped in at
+/// the path after the hash was taken is never what gets loaded.
+///
+/// On Linux `dlopen` is given `/proc/self/fd/N`, which names the open file
+/// itself, whatever the path now points at. Elsewhere (no such name for an
+/// open file that `dlopen` accepts) it is given the path again: a file
+/// renamed over it between the hash and the `dlopen` is loaded unverified.
+/// That window is milliseconds and needs write access to the plugin
+/// directory, which the directory and permission checks are there to deny.
+/// On every platform a write *into* the same file (not a rename over it)
+/// after the hash changes what is mapped; the not-world-writable check is
+/// the guard there (copying into a sealed memfd would close it, at the cost
+/// of unshared, unevictable memory per process; not done).
+#[derive(Debug)]
+pub struct LibraryFile {
+    file: std::fs::File,
+    path: PathBuf,
+    sha256: String,
+}
+
+impl LibraryFile {
+    /// Opens `path` (refusing a symlink as its last component: callers pass
+    /// canonical paths, so one there was swapped in), checks through the
+    /// open file that it is a regular file and not world-writable, and
+    /// hashes it through the same descriptor. With `pin`, a different hash
+    /// is refused before anything is loaded.
+    pub fn open(path: &Path, pin: Option<&str>) -> Result<Self, LoadError> {
+        let mut options = std::fs::OpenOptions::new();
+        options.read(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            options.custom_flags(libc::O_NOFOLLOW);
+        }
+        let file = options
+            .open(path)
+            .map_err(|e| refused(path, format!("cannot open: {e}")))?;
+        let meta = file
+            .metadata()
+            .map_err(|e| refused(path, format!("cannot stat: {e}")))?;
+        if !meta.is_file() {
+            return Err(refused(path, "not a regular file"));
+        }
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            if meta.permissions().mode() & 0o002 != 0 {
+                return Err(refused(
+                    path,
+                    "file is world-writable; anyone could replace the code: `chmod o-w` it",
+                ));
+            }
+        }
+        let sha256 = sha256_of(&file).map_err(|e| refused(path, format!("cannot read: {e}")))?;
+        if let Some(pin) = pin {
+            if !pin.eq_ignore_ascii_case(&sha256) {
+                return Err(refused(
+                    path,
+                    format!("sha256 mismatch: pinned {pin}, file has {sha256}; not loaded"),
+                ));
+            }
+        }
+        Ok(LibraryFile {
+            file,
+            path: path.to_path_buf(),
+            sha256,
+        })
+    }
+
+    /// SHA-256 of the bytes read through the open file, lower-case hex.
+    pub fn sha256(&self) -> &str {
+        &self.sha256
+    }
+
+    /// The path it was opened by.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// What `dlopen` is given: a name of the open file itself where the
+    /// platform has one (Linux: `/proc/self/fd/N`), else the path.
+    pub fn dlopen_path(&self) -> PathBuf {
+        #[cfg(target_os = "linux")]
+        {
+            use std::os::fd::AsRawFd;
+            let by_fd = PathBuf::from(format!("/proc/self/fd/{}", self.file.as_raw_fd()));
+            if by_fd.exists() {
+                return by_fd;
+            }
+            tracing::warn!(path = %self.path.display(),
+                "/proc is not mounted: loading the plugin by its path, so a file renamed over it after its hash was checked would be loaded unverified");
+        }
+        self.path.clone()
+    }
+}
+
+/// Checks that `path` may be loaded from `dir`, opens it and hashes it (see
+/// [`LibraryFile`]). `dir` must already be canonical.
+fn vet_file(dir: &Path, path: &Path, pin: Option<&str>) -> Result<LibraryFile, LoadError> {
     let meta =
         std::fs::symlink_metadata(path).map_err(|e| refused(path, format!("cannot stat: {e}")))?;
     let canonical = std::fs::canonicalize(path)
@@ -270,39 +376,31 @@ fn vet_file(dir: &Path, path: &Path) -> Result<(PathBuf, Vec<u8>), LoadError> {
             ),
         ));
     }
-    let meta =
-        std::fs::metadata(&canonical).map_err(|e| refused(path, format!("cannot stat: {e}")))?;
-    if !meta.is_file() {
-        return Err(refused(path, "not a regular file"));
-    }
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        if meta.permissions().mode() & 0o002 != 0 {
-            return Err(refused(
-                path,
-                "file is world-writable; anyone could replace the code: `chmod o-w` it",
-            ));
-        }
-    }
-    let bytes =
-        std::fs::read(&canonical).map_err(|e| refused(path, format!("cannot read: {e}")))?;
-    Ok((canonical, bytes))
+    LibraryFile::open(&canonical, pin)
+        .map_err(|LoadError::Refused { reason, .. }| refused(path, reason))
 }
 
-/// Opens a library and checks its header. The library is leaked (never
-/// unloaded). Does no directory or pin checks: callers do them first.
-pub fn open_library(path: &Path) -> Result<(HeaderFields, PluginFns), LoadError> {
+/// Opens a library (the very file `file` hashed, see [`LibraryFile`]) and
+/// checks its header. The library is leaked (never unloaded). Does no
+/// directory checks: callers do them first.
+pub fn open_library(file: LibraryFile) -> Result<(HeaderFields, PluginFns), LoadError> {
+    let path = file.path.as_path();
     // SAFETY: loading a library runs its initialisers. Plugins are Rust
     // cdylibs built against plugin-api, which have none; the file already
-    // passed the directory, permission and pin checks.
-    let lib = unsafe { libloading::Library::new(path) }.map_err(|e| {
+    // passed the directory, permission and pin checks, and this loads the
+    // file those checks read.
+    let lib = unsafe { libloading::Library::new(file.dlopen_path()) }.map_err(|e| {
         refused(
             path,
             format!("not a loadable library (dlopen failed: {e}): is it a plugin built for this machine?"),
         )
     })?;
     let lib: &'static libloading::Library = Box::leak(Box::new(lib));
+    // The descriptor stays open as long as the library (for ever): the
+    // dynamic loader knows the library by the name `/proc/self/fd/N` and
+    // would hand this library back for a later `dlopen` of the same name,
+    // so that number must never be reused for another file.
+    std::mem::forget(file.file);
     // SAFETY: the symbol's type is the ABI's `EntryFn`; a library exporting
     // the name with another type is malformed beyond what we can detect, and
     // the header's magic is checked before anything else is trusted.
@@ -528,17 +626,9 @@ pub fn load_file_with(
 ) -> Result<Arc<Plugin>, LoadError> {
     let dir = std::fs::canonicalize(dir)
         .map_err(|e| refused(dir, format!("plugin directory unreadable: {e}")))?;
-    let (canonical, bytes) = vet_file(&dir, path)?;
-    let sha = sha256_hex(&bytes);
-    drop(bytes);
-    if let Some(pin) = pin {
-        if !pin.eq_ignore_ascii_case(&sha) {
-            return Err(refused(
-                path,
-                format!("sha256 mismatch: pinned {pin}, file has {sha}; not loaded"),
-            ));
-        }
-    }
+    let file = vet_file(&dir, path, pin)?;
+    let canonical = file.path.clone();
+    let sha = file.sha256.clone();
     if let Ok(c) = cache().lock() {
         if let Some(hit) = c.get(&canonical) {
             if hit.sha256 == sha {
@@ -546,7 +636,7 @@ pub fn load_file_with(
             }
         }
     }
-    let (header, fns) = open_library(&canonical)?;
+    let (header, fns) = open_library(file)?;
     let manifest = describe(&canonical, &sha, &header, &fns, opts)?;
     let plugin = Arc::new(Plugin {
         path: canonical.clone(),
@@ -750,6 +840,59 @@ mod tests {
         // Let the abandoned thread finish.
         *GATE.0.lock().unwrap() = true;
         GATE.1.notify_all();
+    }
+
+    /// The pin used to be checked on bytes read by path and the library
+    /// opened by path again, so a file renamed over it in between was
+    /// loaded unverified. Now the hash is taken through the open file and
+    /// that file is what `dlopen` gets.
+    #[test]
+    fn the_hash_is_taken_from_the_open_file_that_is_loaded() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("libplugin.so");
+        std::fs::write(&path, b"the vetted library").unwrap();
+        let vetted = sha256_hex(b"the vetted library");
+        let file = LibraryFile::open(&path, Some(&vetted)).unwrap();
+        assert_eq!(file.sha256(), vetted);
+
+        // Another file renamed over the path after the check.
+        let swap = dir.path().join("swap.tmp");
+        std::fs::write(&swap, b"something else").unwrap();
+        std::fs::rename(&swap, &path).unwrap();
+        assert_eq!(file.sha256(), vetted);
+        #[cfg(target_os = "linux")]
+        {
+            let loaded = file.dlopen_path();
+            assert!(loaded.starts_with("/proc/self/fd/"), "{}", loaded.display());
+            assert_eq!(std::fs::read(&loaded).unwrap(), b"the vetted library");
+        }
+
+        // The file now at the path does not match the pin: refused.
+        let e = LibraryFile::open(&path, Some(&vetted))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains(&format!(
+                "sha256 mismatch: pinned {vetted}, file has {}; not loaded",
+                sha256_hex(b"something else")
+            )),
+            "{e}"
+        );
+        // Without a pin it is hashed as it is.
+        let now = LibraryFile::open(&path, None).unwrap();
+        assert_eq!(now.sha256(), sha256_hex(b"something else"));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_symlink_swapped_in_at_a_canonical_path_is_not_followed() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("real.so");
+        std::fs::write(&target, b"x").unwrap();
+        let link = dir.path().join("libplugin.so");
+        std::os::unix::fs::symlink(&target, &link).unwrap();
+        let e = LibraryFile::open(&link, None).unwrap_err().to_string();
+        assert!(e.contains("cannot open"), "{e}");
     }
 
     #[test]

@@ -10,6 +10,7 @@
 //! | [`describe`] | where describe runs (a `reckon plugin-host --describe` child, or a thread) and its deadline |
 //! | [`transport`] | in-process (blocking thread) and subprocess (`reckon plugin-host`) carriers behind one trait |
 //! | [`http`] | the HTTP executor: allowed hosts, auth injection, retries, 429s, rate limit, size cap, redaction |
+//! | [`cassette`] | recording a session's exchanges as a cassette `FakeHost` replays (`reckon sync --record`) |
 //! | [`files`] | the read-only file capability |
 //! | [`session`] | the session driver: events in, actions out, validation, commits |
 //! | [`plugin_log`] | plugin log lines re-emitted as `tracing` events, one field per plugin field, bounded |
@@ -17,6 +18,7 @@
 //!
 //! What this is not: no scheduling, no store access (pages go to a
 //! [`SessionSink`]), no config parsing.
+pub mod cassette;
 pub mod cli;
 pub mod describe;
 pub mod files;
@@ -130,10 +132,11 @@ pub fn load_with(
     if let Some(pin) = sha256 {
         let mut seen = Vec::new();
         for f in &files {
-            let Ok(bytes) = std::fs::read(f) else {
+            // Which file has the pinned hash; `load_file_with` checks the
+            // pin again on the file it opens and loads.
+            let Ok(sha) = std::fs::File::open(f).and_then(loader::sha256_of) else {
                 continue;
             };
-            let sha = loader::sha256_hex(&bytes);
             if sha.eq_ignore_ascii_case(pin) {
                 let p = loader::load_file_with(dir, f, Some(pin), opts)?;
                 if p.manifest.id != id {
@@ -296,7 +299,9 @@ pub trait SessionSink: Send + Sync {
 }
 
 /// Knobs of the session driver and HTTP executor that the daemon rarely
-/// changes (tests shorten them). [`run_session`] uses the defaults.
+/// changes (tests shorten them), and its shutdown signal. [`run_session`]
+/// uses the defaults, without a shutdown signal; the daemon's syncs
+/// (`crate::sync::run_sync`) pass theirs through [`run_session_with`].
 #[derive(Debug, Clone)]
 pub struct SessionTuning {
     /// First retry backoff; doubles per attempt, plus up to 50% jitter.
@@ -310,9 +315,14 @@ pub struct SessionTuning {
     pub max_sleep: Duration,
     /// Largest file the file capability reads.
     pub file_max_bytes: u64,
-    /// Flips to `true` on shutdown: sleeps and waits end early and the
-    /// session fails as retryable.
+    /// Flips to `true` on shutdown: the plugin's sleeps, 429 and backoff
+    /// waits, rate-limit waits and a request in flight end at once, and the
+    /// session fails as retryable (nothing after its last committed
+    /// checkpoint is kept; a page the sink is committing commits).
     pub shutdown: Option<tokio::sync::watch::Receiver<bool>>,
+    /// Record the session's HTTP exchanges into this cassette file (and its
+    /// `SessionOpen` beside it), secrets masked: see [`cassette`].
+    pub record: Option<PathBuf>,
 }
 
 impl Default for SessionTuning {
@@ -324,6 +334,7 @@ impl Default for SessionTuning {
             max_sleep: Duration::from_secs(15 * 60),
             file_max_bytes: 1 << 30,
             shutdown: None,
+            record: None,
         }
     }
 }

@@ -2,7 +2,8 @@
 //! commits validated pages to the sink.
 //!
 //! The loop: `Start`, then for each step's actions in order — `Http` through
-//! the executor (its answer becomes the next event), `Records` buffered,
+//! the executor (its answer becomes the next event, and goes into the
+//! session's cassette when it is recorded), `Records` buffered,
 //! `Checkpoint` validated (known stream, watermark not moving backwards
 //! against this session's previous checkpoint or the committed one) and
 //! committed with the buffered records after each record is validated
@@ -16,8 +17,9 @@
 //! connector and cause; records after the last committed checkpoint are
 //! dropped (they were never given to the sink).
 
+use super::cassette::Recorder;
 use super::files::Files;
-use super::http::{HttpExecutor, Redactor};
+use super::http::{stop_requested, HttpExecutor, Redactor, ShuttingDown};
 use super::transport::{CallFailure, InProcess, Subprocess, Transport};
 use super::{
     HttpPolicy, Isolation, Plugin, SessionError, SessionOptions, SessionReport, SessionSink,
@@ -50,6 +52,8 @@ struct Driver<'a> {
     /// Requests the plugin asked for, and the most it may.
     asked: u64,
     max_requests: u64,
+    /// The session's exchanges, when it is being recorded.
+    recorder: Option<Recorder>,
 }
 
 fn fail(connector: &str, kind: ErrorKind, retryable: bool, message: String) -> SessionError {
@@ -133,6 +137,7 @@ pub async fn run(
         ),
     };
     let mut driver = Driver {
+        recorder: tuning.record.clone().map(Recorder::new),
         files: Files::new(
             manifest.file_capability.as_ref(),
             &open.settings,
@@ -164,6 +169,14 @@ pub async fn run(
     driver.report.retries = stats.retries;
     driver.report.rate_limit_waits = stats.rate_limit_waits;
     let redactor = driver.exec.redactor().clone();
+    // Written whatever the outcome: a failed session's exchanges reproduce
+    // the failure.
+    if let Some(recorder) = driver.recorder.take() {
+        if let Err(e) = recorder.write(&open, &redactor) {
+            tracing::error!(plugin = %manifest.id, connector = %connector,
+                error = %redactor.redact(&e.to_string()), "the session's cassette could not be written");
+        }
+    }
     match result {
         Ok(()) => {
             tracing::info!(plugin = %manifest.id, connector = %connector,
@@ -252,8 +265,15 @@ impl Driver<'_> {
                         ),
                     ));
                 }
-                let answer = self.exec.execute(&req).await;
-                self.queue.push_back(answer);
+                match self.exec.execute(&req).await {
+                    Ok(answer) => {
+                        if let Some(r) = self.recorder.as_mut() {
+                            r.record(&req, &answer);
+                        }
+                        self.queue.push_back(answer);
+                    }
+                    Err(ShuttingDown) => return Err(self.stopped()),
+                }
             }
             Action::Records { records } => {
                 if self.mode == SessionMode::Check {
@@ -272,12 +292,15 @@ impl Driver<'_> {
                 if until > now {
                     let wanted = (until - now).to_std().unwrap_or_default();
                     let wait = wanted.min(self.tuning.max_sleep);
-                    if self.sleep(wait).await.is_err() {
-                        return Err(self.err(
-                            ErrorKind::Internal,
-                            true,
-                            "session stopped: the daemon is shutting down".into(),
-                        ));
+                    tracing::debug!(plugin = %self.plugin.manifest.id, connector = %self.connector,
+                        wait_ms = wait.as_millis() as u64, "sleeping until the plugin's timer");
+                    let woken = tokio::select! {
+                        biased;
+                        () = stop_requested(self.tuning.shutdown.clone()) => false,
+                        () = tokio::time::sleep(wait) => true,
+                    };
+                    if !woken {
+                        return Err(self.stopped());
                     }
                 }
                 self.now = Utc::now().max(self.now);
@@ -354,22 +377,16 @@ impl Driver<'_> {
         Ok(false)
     }
 
-    async fn sleep(&self, d: std::time::Duration) -> Result<(), ()> {
-        match self.tuning.shutdown.clone() {
-            None => {
-                tokio::time::sleep(d).await;
-                Ok(())
-            }
-            Some(mut rx) => {
-                if *rx.borrow() {
-                    return Err(());
-                }
-                tokio::select! {
-                    _ = tokio::time::sleep(d) => Ok(()),
-                    _ = rx.changed() => Err(()),
-                }
-            }
-        }
+    /// The session's end when the daemon stops during a wait: retryable;
+    /// what the plugin emitted after its last checkpoint is dropped.
+    fn stopped(&self) -> SessionError {
+        tracing::info!(plugin = %self.plugin.manifest.id, connector = %self.connector,
+            "shutdown requested: the session stops waiting");
+        self.err(
+            ErrorKind::Internal,
+            true,
+            "session stopped: the daemon is shutting down".into(),
+        )
     }
 
     fn checkpoint(&mut self, cp: Checkpoint) -> Result<(), SessionError> {

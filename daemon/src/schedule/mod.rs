@@ -17,7 +17,6 @@ use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 /// First retry delay after a failed run; doubles per attempt.
@@ -98,8 +97,8 @@ pub struct Daemon {
     pub store: Store,
     /// Counters for `/metrics`.
     pub metrics: Arc<Metrics>,
-    /// Set when shutting down.
-    pub shutdown: Arc<AtomicBool>,
+    /// Requested when shutting down (running syncs wait on it too).
+    pub shutdown: crate::sync::Shutdown,
     /// Current config and connectors.
     pub runtime: RwLock<Arc<Runtime>>,
     /// Per-connector status.
@@ -250,7 +249,7 @@ pub async fn run_daemon(
     let daemon = Arc::new(Daemon {
         store: store.clone(),
         metrics: crate::server::metrics::global(),
-        shutdown: Arc::new(AtomicBool::new(false)),
+        shutdown: crate::sync::Shutdown::new(),
         runtime: RwLock::new(Arc::new(runtime)),
         status: Mutex::new(BTreeMap::new()),
         started_at: now,
@@ -301,7 +300,7 @@ pub async fn run_daemon(
             let handle = running.spawn(async move {
                 let _permit = sem.acquire_owned().await;
                 let id = c.config.id.clone();
-                if d.shutdown.load(Ordering::SeqCst) {
+                if d.shutdown.is_requested() {
                     return (id, Err("not started: shutting down".into()), false);
                 }
                 let seq_before = d.store.last_seq().unwrap_or(0);
@@ -331,7 +330,7 @@ pub async fn run_daemon(
             task_ids.insert(handle.id(), task_connector);
         }
 
-        if daemon.shutdown.load(Ordering::SeqCst) {
+        if daemon.shutdown.is_requested() {
             break;
         }
         // Sleep until the next due time, a finished run, or a signal. Wake at
@@ -353,13 +352,13 @@ pub async fn run_daemon(
                 active.remove(&id);
                 finish_run(&daemon, &mut plans, &id, result, retryable);
             }
-            _ = sigterm.recv() => { tracing::info!("SIGTERM: stopping"); daemon.shutdown.store(true, Ordering::SeqCst); }
-            _ = sigint.recv() => { tracing::info!("SIGINT: stopping"); daemon.shutdown.store(true, Ordering::SeqCst); }
+            _ = sigterm.recv() => { tracing::info!("SIGTERM: stopping"); daemon.shutdown.request(); }
+            _ = sigint.recv() => { tracing::info!("SIGINT: stopping"); daemon.shutdown.request(); }
             _ = sighup.recv() => {
                 reload(&daemon, &mut plans);
             }
         }
-        if daemon.shutdown.load(Ordering::SeqCst) {
+        if daemon.shutdown.is_requested() {
             break;
         }
     }
@@ -534,8 +533,7 @@ fn finish_run(
             let mut retry_at = None;
             if let Some(p) = plan {
                 p.attempts += 1;
-                if retryable && p.attempts <= MAX_RETRIES && !daemon.shutdown.load(Ordering::SeqCst)
-                {
+                if retryable && p.attempts <= MAX_RETRIES && !daemon.shutdown.is_requested() {
                     let at = now + retry_delay(p.attempts);
                     if p.next_fire.is_none_or(|f| at < f) {
                         p.retry_at = Some(at);
@@ -706,7 +704,7 @@ mod tests {
         Daemon {
             store: Store::open(dir).unwrap(),
             metrics: Arc::new(Metrics::default()),
-            shutdown: Arc::new(AtomicBool::new(false)),
+            shutdown: crate::sync::Shutdown::new(),
             runtime: RwLock::new(Arc::new(Runtime {
                 config: cfg,
                 connectors: vec![c.clone()],

@@ -1,4 +1,6 @@
-//! `reckon sync ID [--from DATE --to DATE]`: one run now, or a backfill.
+//! `reckon sync ID [--from DATE --to DATE] [--record DIR]`: one run now, or a
+//! backfill, optionally recorded as test cassettes; `--check` runs the
+//! plugin's check only.
 use super::{Progress, SyncContext};
 use crate::store::CommitStats;
 use chrono::NaiveDate;
@@ -6,8 +8,6 @@ use plugin_api::protocol::Window;
 use std::io::IsTerminal;
 use std::path::Path;
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 
 /// Arguments of `reckon sync`.
 #[derive(Debug, clap::Args)]
@@ -26,6 +26,14 @@ pub struct SyncArgs {
     /// store is not opened (works while `reckon run` holds it).
     #[arg(long, conflicts_with_all = ["from", "to"])]
     pub check: bool,
+    /// Record every HTTP request the plugin makes and the answer it gets
+    /// into DIR (created if missing), one cassette per window
+    /// (`<connector>_<from>_<to>.json`, with its session as
+    /// `<connector>_<from>_<to>.open.json`), in the format the plugins'
+    /// `FakeHost` tests replay. Secrets are masked as in logs. The sync
+    /// stores its records as usual.
+    #[arg(long, value_name = "DIR", conflicts_with = "check")]
+    pub record: Option<std::path::PathBuf>,
 }
 
 struct Bar(indicatif::ProgressBar);
@@ -118,11 +126,24 @@ pub fn run(
             }
         };
     }
+    let mut recording = match &args.record {
+        None => None,
+        Some(dir) => match std::fs::create_dir_all(dir) {
+            Ok(()) => Some(super::Recording {
+                dir: dir.clone(),
+                written: Vec::new(),
+            }),
+            Err(e) => {
+                eprintln!("error: --record {}: {e}", dir.display());
+                return Ok(ExitCode::FAILURE);
+            }
+        },
+    };
     let store = crate::store::Store::open(&cfg.daemon.data_dir)?;
     let ctx = SyncContext {
         store,
         host_exe: std::env::current_exe()?,
-        shutdown: Arc::new(AtomicBool::new(false)),
+        shutdown: super::Shutdown::new(),
         metrics: crate::server::metrics::global(),
     };
     let range = args.from.zip(args.to);
@@ -153,12 +174,33 @@ pub fn run(
             ) {
                 tokio::select! { _ = t.recv() => {}, _ = i.recv() => {} }
                 eprintln!("stopping after the current page commits...");
-                flag.store(true, Ordering::SeqCst);
+                flag.request();
             }
         });
-        super::run_sync(&ctx, &connector, range, progress.as_ref()).await
+        super::run_sync_with(
+            &ctx,
+            &connector,
+            range,
+            progress.as_ref(),
+            recording.as_mut(),
+        )
+        .await
     });
     drop(progress);
+    let mut missing_cassettes = false;
+    if let Some(r) = &recording {
+        for path in &r.written {
+            println!("recorded: {}", path.display());
+        }
+        let sessions = result.as_ref().map_or(0, |run| run.windows.len());
+        if r.written.len() < sessions {
+            eprintln!(
+                "error: {} of {sessions} session(s) could not be recorded (see the log)",
+                sessions - r.written.len()
+            );
+            missing_cassettes = true;
+        }
+    }
     match result {
         Ok(run) => {
             println!(
@@ -171,7 +213,11 @@ pub fn run(
                 run.records_changed,
                 run.records_unchanged
             );
-            Ok(ExitCode::SUCCESS)
+            Ok(if missing_cassettes {
+                ExitCode::FAILURE
+            } else {
+                ExitCode::SUCCESS
+            })
         }
         Err(e) => {
             eprintln!("error: {e}");

@@ -15,8 +15,42 @@ use crate::store::{CommitStats, RunOutcome, RunRecord, Store, StoreError};
 use chrono::{DateTime, Days, NaiveDate, Utc};
 use plugin_api::protocol::{Checkpoint, Record, SessionMode, SessionOpen, Window};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+
+/// A request to stop (SIGTERM/SIGINT): a flag that running syncs can also
+/// wait on, so a session sleeping or waiting out a 429 wakes at once
+/// instead of when its wait ends. Clones share the one flag.
+#[derive(Debug, Clone)]
+pub struct Shutdown(Arc<tokio::sync::watch::Sender<bool>>);
+
+impl Shutdown {
+    /// Not requested yet.
+    pub fn new() -> Self {
+        Shutdown(Arc::new(tokio::sync::watch::channel(false).0))
+    }
+
+    /// Asks everything holding a clone or a [`Shutdown::subscribe`]r to stop.
+    pub fn request(&self) {
+        self.0.send_replace(true);
+    }
+
+    /// Whether a stop was requested.
+    pub fn is_requested(&self) -> bool {
+        *self.0.borrow()
+    }
+
+    /// A receiver that sees `true` once a stop is requested (what
+    /// [`crate::plugins::SessionTuning::shutdown`] takes).
+    pub fn subscribe(&self) -> tokio::sync::watch::Receiver<bool> {
+        self.0.subscribe()
+    }
+}
+
+impl Default for Shutdown {
+    fn default() -> Self {
+        Self::new()
+    }
+}
 
 /// Things a run needs besides the connector.
 #[derive(Debug, Clone)]
@@ -25,10 +59,29 @@ pub struct SyncContext {
     pub store: Store,
     /// The `reckon` executable (for subprocess isolation).
     pub host_exe: PathBuf,
-    /// Set on shutdown: the run stops after the page being committed.
-    pub shutdown: Arc<AtomicBool>,
+    /// Requested on shutdown: a session's waits (its sleeps, 429 and
+    /// backoff waits, a request in flight) end at once, a page being
+    /// committed commits, and the run ends as `interrupted`.
+    pub shutdown: Shutdown,
     /// Metrics to update.
     pub metrics: Arc<Metrics>,
+}
+
+/// `reckon sync --record DIR`: where each session's cassette goes (see
+/// [`crate::plugins::cassette`]), and which were written.
+#[derive(Debug, Clone, Default)]
+pub struct Recording {
+    /// The directory the cassettes are written to (must exist).
+    pub dir: PathBuf,
+    /// Cassettes written so far, one per window.
+    pub written: Vec<PathBuf>,
+}
+
+/// The cassette of `connector`'s session over `window` in `dir`:
+/// `<connector>_<from>_<to>.json` (its `SessionOpen` beside it as
+/// `<connector>_<from>_<to>.open.json`).
+pub fn cassette_path(dir: &std::path::Path, connector: &str, window: &Window) -> PathBuf {
+    dir.join(format!("{connector}_{}_{}.json", window.from, window.to))
 }
 
 /// Progress of a run, reported after every committed page.
@@ -192,7 +245,7 @@ impl SessionSink for StoreSink<'_> {
             .submit(&self.source, records, Some(checkpoint), Utc::now())
             .map_err(|e| e.to_string())?;
         let mut stats = self.account(done);
-        if self.ctx.shutdown.load(Ordering::SeqCst) {
+        if self.ctx.shutdown.is_requested() {
             // Let the page just handed over commit, then stop.
             let done = self.writer.drain().map_err(|e| e.to_string())?;
             stats += self.account(done);
@@ -202,8 +255,36 @@ impl SessionSink for StoreSink<'_> {
     }
 }
 
-/// Runs a connector once over `range` (default: [`scheduled_range`]), window
-/// by window, and records the run. Success is reported only after a flush.
+/// A started run's record until the run records its own end (every way out
+/// of [`run_sync_with`] after the start does): if the run is dropped first
+/// (the scheduler aborts runs still going when its shutdown grace period is
+/// over, e.g. during a long plugin step), it is saved as `interrupted`, so
+/// the history does not show a run of a stopped daemon as `running`. Its
+/// counts are those of the windows that had finished.
+struct Unfinished<'a> {
+    store: &'a Store,
+    run: Option<RunRecord>,
+}
+
+impl Drop for Unfinished<'_> {
+    fn drop(&mut self) {
+        let Some(mut run) = self.run.take() else {
+            return;
+        };
+        run.outcome = RunOutcome::Interrupted;
+        run.ended_at = Some(Utc::now());
+        run.error = Some(format!(
+            "connector `{}`: aborted before it finished (at shutdown: the grace period ran out \
+             during a plugin step or page commit); pages committed before are kept, the counts \
+             are those of the windows that had finished",
+            run.source
+        ));
+        if let Err(e) = self.store.save_run(&run).and_then(|_| self.store.flush()) {
+            tracing::warn!(connector = %run.source, error = %e, "could not save the run history");
+        }
+    }
+}
+
 /// Runs the connector's check session (the plugin's `check`: one cheap
 /// request that proves the settings and credentials), storing nothing.
 pub async fn check_connector(
@@ -244,11 +325,25 @@ pub async fn check_connector(
     .await
 }
 
+/// Runs a connector once over `range` (default: [`scheduled_range`]), window
+/// by window, and records the run. Success is reported only after a flush.
 pub async fn run_sync(
     ctx: &SyncContext,
     connector: &ResolvedConnector,
     range: Option<(NaiveDate, NaiveDate)>,
     progress: &dyn Progress,
+) -> Result<RunRecord, SyncError> {
+    run_sync_with(ctx, connector, range, progress, None).await
+}
+
+/// [`run_sync`], recording each window's session as a cassette when
+/// `recording` is given (`reckon sync --record`).
+pub async fn run_sync_with(
+    ctx: &SyncContext,
+    connector: &ResolvedConnector,
+    range: Option<(NaiveDate, NaiveDate)>,
+    progress: &dyn Progress,
+    mut recording: Option<&mut Recording>,
 ) -> Result<RunRecord, SyncError> {
     let id = connector.config.id.clone();
     let started = Utc::now();
@@ -294,15 +389,20 @@ pub async fn run_sync(
         records_unchanged: 0,
         error: None,
     };
-    ctx.store.save_run(&run)?;
-    tracing::info!(connector = %id, from = %from, to = %to, windows = windows.len(), "sync started");
-
+    // Before the run is recorded: from here on every way out records its end.
     let writer = PageWriter::new(ctx.store.clone(), 1).map_err(|e| {
         SyncError::Store(StoreError::Io {
             path: "store writer thread".into(),
             message: e.to_string(),
         })
     })?;
+    ctx.store.save_run(&run)?;
+    let mut unfinished = Unfinished {
+        store: &ctx.store,
+        run: Some(run.clone()),
+    };
+    tracing::info!(connector = %id, from = %from, to = %to, windows = windows.len(), "sync started");
+
     let mut sink = StoreSink {
         ctx,
         source: id.clone(),
@@ -313,11 +413,18 @@ pub async fn run_sync(
     };
     let mut failure: Option<SyncError> = None;
     for (i, w) in windows.iter().enumerate() {
-        if ctx.shutdown.load(Ordering::SeqCst) {
+        if ctx.shutdown.is_requested() {
             failure = Some(SyncError::Interrupted(id.clone()));
             break;
         }
         progress.window(i, windows.len(), w);
+        let checkpoints = match ctx.store.checkpoints(&id) {
+            Ok(c) => c,
+            Err(e) => {
+                failure = Some(SyncError::Store(e));
+                break;
+            }
+        };
         let open = SessionOpen {
             mode: SessionMode::Read,
             connector_id: id.clone(),
@@ -325,7 +432,7 @@ pub async fn run_sync(
             base_url: connector.base_url.clone(),
             streams: Vec::new(),
             window: Some(*w),
-            checkpoints: ctx.store.checkpoints(&id)?,
+            checkpoints,
             now: Utc::now(),
         };
         let options = SessionOptions {
@@ -334,14 +441,36 @@ pub async fn run_sync(
             host_exe: ctx.host_exe.clone(),
             max_requests: connector.config.max_requests_per_run,
         };
-        let result = crate::plugins::run_session(
+        let record = recording.as_deref().map(|r| cassette_path(&r.dir, &id, w));
+        if let Some(path) = &record {
+            // A file left from an earlier recording must not pass for this one.
+            for p in [path.clone(), crate::plugins::cassette::open_path(path)] {
+                if let Err(e) = std::fs::remove_file(&p) {
+                    if e.kind() != std::io::ErrorKind::NotFound {
+                        tracing::warn!(file = %p.display(), error = %e, "cannot remove an earlier cassette");
+                    }
+                }
+            }
+        }
+        let tuning = crate::plugins::SessionTuning {
+            shutdown: Some(ctx.shutdown.subscribe()),
+            record: record.clone(),
+            ..Default::default()
+        };
+        let result = crate::plugins::run_session_with(
             connector.plugin.clone(),
             open,
             connector.policy.clone(),
             options,
             &mut sink,
+            tuning,
         )
         .await;
+        if let (Some(r), Some(path)) = (recording.as_deref_mut(), record) {
+            if path.exists() {
+                r.written.push(path);
+            }
+        }
         // Every page the session handed over commits before the next window
         // reads its checkpoints (or the run ends).
         if let Err(e) = sink.drain() {
@@ -360,10 +489,16 @@ pub async fn run_sync(
         run.retries += report.retries;
         run.rate_limit_waits += report.rate_limit_waits;
         ctx.metrics.session(&id, report);
+        if let Some(r) = unfinished.run.as_mut() {
+            (r.pages, r.requests, r.retries, r.rate_limit_waits) =
+                (sink.pages, run.requests, run.retries, run.rate_limit_waits);
+            (r.records_new, r.records_changed, r.records_unchanged) =
+                (sink.total.new, sink.total.changed, sink.total.unchanged);
+        }
         match result {
             Ok(_) => {}
             Err(e) => {
-                if ctx.shutdown.load(Ordering::SeqCst) {
+                if ctx.shutdown.is_requested() {
                     failure = Some(SyncError::Interrupted(id.clone()));
                 } else {
                     ctx.metrics.session_error(&id, &e);
@@ -401,6 +536,7 @@ pub async fn run_sync(
             Err(SyncError::Store(e))
         }
     };
+    unfinished.run = None;
     // Best effort: the run history must not turn a good run into a failure.
     if let Err(e) = ctx.store.save_run(&run).and_then(|_| ctx.store.flush()) {
         tracing::warn!(connector = %id, error = %e, "could not save the run history");
