@@ -139,7 +139,13 @@ mod tests {
     #[test]
     fn json_numbers_with_cents_come_back_exactly_up_to_15_digits() {
         // Parsed from JSON text, as a connector gets them.
-        for text in ["0.07", "19.99", "1234567.89", "9999999999999.99", "0.000001"] {
+        for text in [
+            "0.07",
+            "19.99",
+            "1234567.89",
+            "9999999999999.99",
+            "0.000001",
+        ] {
             let v: Value = serde_json::from_str(text).unwrap();
             assert_eq!(decimal(&v).unwrap().unwrap().to_string(), text, "{text}");
         }

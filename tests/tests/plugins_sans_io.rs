@@ -44,7 +44,11 @@ fn first_party_plugins_do_no_io_of_their_own() {
             rust_files(&src, &mut files);
         }
     }
-    assert!(files.len() > 20, "found only {} plugin sources", files.len());
+    assert!(
+        files.len() > 20,
+        "found only {} plugin sources",
+        files.len()
+    );
     let mut found = Vec::new();
     for f in &files {
         let text = std::fs::read_to_string(f).unwrap();

@@ -366,7 +366,10 @@ fn the_report_sums_network_commission_in_its_own_currency() {
             )
         })
         .collect();
-    assert!(by_cur.contains(&("USD", "EUR", "10.00".into(), 2)), "{by_cur:?}");
+    assert!(
+        by_cur.contains(&("USD", "EUR", "10.00".into(), 2)),
+        "{by_cur:?}"
+    );
     assert_eq!(r.summary.iter().map(|s| s.claims).sum::<u64>(), 3);
 }
 

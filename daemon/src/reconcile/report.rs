@@ -261,8 +261,7 @@ pub fn build(
             .map(|mut r| {
                 use plugin_api::currency::at_minor_scale;
                 r.claimed_amount = at_minor_scale(r.claimed_amount, &r.currency);
-                r.network_commission =
-                    at_minor_scale(r.network_commission, &r.commission_currency);
+                r.network_commission = at_minor_scale(r.network_commission, &r.commission_currency);
                 r.basis = at_minor_scale(r.basis, currency);
                 r
             })
