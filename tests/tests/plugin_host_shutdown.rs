@@ -76,9 +76,27 @@ struct Daemon {
 impl Daemon {
     /// Starts `reckon run` on `config` with `RUST_LOG` = `filter`.
     fn start(config: &Path, filter: &str) -> Daemon {
-        let mut child = core_support::reckon(config)
-            .arg("run")
-            .env("RUST_LOG", filter)
+        Self::spawn(
+            core_support::reckon(config)
+                .arg("run")
+                .env("RUST_LOG", filter),
+        )
+    }
+
+    /// Starts `reckon run` as a terminal would: the leader of its own
+    /// process group, which Ctrl-C signals as a whole.
+    fn start_as_terminal_job(config: &Path, filter: &str) -> Daemon {
+        use std::os::unix::process::CommandExt as _;
+        Self::spawn(
+            core_support::reckon(config)
+                .arg("run")
+                .env("RUST_LOG", filter)
+                .process_group(0),
+        )
+    }
+
+    fn spawn(command: &mut std::process::Command) -> Daemon {
+        let mut child = command
             .stderr(std::process::Stdio::piped())
             .spawn()
             .unwrap();
@@ -124,9 +142,14 @@ impl Daemon {
 
     /// Sends SIGTERM and waits for a clean exit; returns how long it took.
     fn terminate(&mut self) -> Duration {
+        self.signal(&["-TERM", &self.child.id().to_string()])
+    }
+
+    /// Sends `kill args` and waits for a clean exit; returns how long it took.
+    fn signal(&mut self, args: &[&str]) -> Duration {
         let sent = Instant::now();
         let ok = std::process::Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
+            .args(args)
             .status()
             .unwrap();
         assert!(ok.success());
@@ -138,6 +161,14 @@ impl Daemon {
         let status = exited.unwrap_or_else(|| panic!("reckon run did not exit:\n{}", self.log()));
         assert!(status.success(), "{status:?}\n{}", self.log());
         took
+    }
+}
+
+/// A failed test leaves no daemon running.
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 
@@ -249,6 +280,50 @@ fn sigterm_ends_a_plugins_sleep_at_once() {
     assert!(took < Duration::from_secs(4), "{took:?}\n{}", daemon.log());
     let run = last_run(&dir.path().join("data"), "faultynet");
     assert_eq!(run.outcome, RunOutcome::Interrupted, "{run:?}");
+}
+
+/// Ctrl-C in a terminal signals the whole foreground process group. The
+/// plugin process is in a group of its own, so only reckon gets SIGINT and
+/// ends the session in order; before, the plugin process died of it too and
+/// the run could be recorded as `failed`.
+#[test]
+fn ctrl_c_in_a_terminal_interrupts_the_run_without_killing_the_plugin_process() {
+    let (dir, config) = faulty_setup("fault = \"sleep\"", free_port());
+    let mut daemon = Daemon::start_as_terminal_job(&config, "warn,reckon::plugins::session=debug");
+    let sleeping = daemon.wait_for("sleeping until the plugin's timer", Duration::from_secs(60));
+    assert!(sleeping, "the plugin never slept:\n{}", daemon.log());
+    // The plugin process (reckon's child) leads a group of its own.
+    let reckon = daemon.child.id();
+    let children: Vec<(u32, u32)> = std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter_map(|pid| {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+            // pid (comm) state ppid pgrp ...: fields after the last ')'.
+            let rest: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+            let ppid: u32 = rest.get(1)?.parse().ok()?;
+            let pgrp: u32 = rest.get(2)?.parse().ok()?;
+            (ppid == reckon).then_some((pid, pgrp))
+        })
+        .collect();
+    assert!(!children.is_empty(), "no plugin process found");
+    for (pid, pgrp) in &children {
+        assert_eq!(
+            pid, pgrp,
+            "the plugin process {pid} is in group {pgrp}, reckon's is {reckon}"
+        );
+    }
+    let group = format!("-{reckon}");
+    let took = daemon.signal(&["-INT", "--", &group]);
+    let log = daemon.log();
+    assert!(took < Duration::from_secs(4), "{took:?}\n{log}");
+    assert!(
+        !log.contains("plugin process"),
+        "the plugin process died:\n{log}"
+    );
+    let run = last_run(&dir.path().join("data"), "faultynet");
+    assert_eq!(run.outcome, RunOutcome::Interrupted, "{run:?}\n{log}");
 }
 
 /// What the shutdown cannot cut short (a plugin step in progress) is

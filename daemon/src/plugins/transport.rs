@@ -260,7 +260,8 @@ impl Subprocess {
         open_json: Vec<u8>,
         deadline: Duration,
     ) -> Result<Self, CallFailure> {
-        let mut child = tokio::process::Command::new(host_exe)
+        let mut command = tokio::process::Command::new(host_exe);
+        command
             .arg("plugin-host")
             .arg("--lib")
             .arg(&plugin.path)
@@ -270,14 +271,19 @@ impl Subprocess {
             .stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .map_err(|e| {
-                CallFailure::crashed(format!(
-                    "cannot start the plugin host process {}: {e}",
-                    host_exe.display()
-                ))
-            })?;
+            .kill_on_drop(true);
+        // Its own process group: Ctrl-C in a terminal signals reckon, which
+        // ends the session in order (run recorded `interrupted`), not the
+        // child directly (which would make the run `failed`). The child still
+        // ends with reckon: killed on drop, or at EOF on its stdin.
+        #[cfg(unix)]
+        command.process_group(0);
+        let mut child = command.spawn().map_err(|e| {
+            CallFailure::crashed(format!(
+                "cannot start the plugin host process {}: {e}",
+                host_exe.display()
+            ))
+        })?;
         let stdin = child.stdin.take();
         let stdout = child
             .stdout
