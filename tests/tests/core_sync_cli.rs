@@ -272,3 +272,48 @@ fn sync_record_writes_a_cassette_that_fake_host_replays_into_the_stored_records(
         "{text}"
     );
 }
+
+/// `window_days` splits a run into shorter windows than the plugin allows
+/// (31 days for the example plugin): six days at 2 days per window are
+/// three sessions, each recorded under its own window.
+#[test]
+fn window_days_splits_a_sync_into_shorter_windows() {
+    use reckon_tests::fakes::example::{router, ExampleApi, ExampleData};
+    let today = chrono::Utc::now().date_naive();
+    let (from, to) = (today - chrono::Days::new(6), today - chrono::Days::new(1));
+    let api = ExampleApi::new(ExampleData::generate(5, 12, from, to), API_KEY);
+    let server = reckon_tests::fakes::server::FakeServer::start(router(api));
+    let s = setup(&server.base_url, "0 0 * * *", "");
+    let text = std::fs::read_to_string(&s.config).unwrap();
+    std::fs::write(
+        &s.config,
+        text.replace(
+            "lookback_days = 2\n",
+            "lookback_days = 2\nwindow_days = 2\n",
+        ),
+    )
+    .unwrap();
+    let dir = s.dir.path().join("cassettes");
+    let (f, t) = (from.to_string(), to.to_string());
+    let out = reckon(&s.config)
+        .args(["sync", "examplenet", "--from", &f, "--to", &t])
+        .args(["--record", dir.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let day = |n: u64| (from + chrono::Days::new(n)).to_string();
+    for (a, b) in [(0, 1), (2, 3), (4, 5)] {
+        let path = dir.join(format!("examplenet_{}_{}.json", day(a), day(b)));
+        assert!(path.exists(), "no session for {} .. {}", day(a), day(b));
+    }
+    let sessions = std::fs::read_dir(&dir)
+        .unwrap()
+        .flatten()
+        .filter(|e| !e.file_name().to_string_lossy().ends_with(".open.json"))
+        .count();
+    assert_eq!(sessions, 3);
+}

@@ -161,6 +161,13 @@ pub struct ConnectorConfig {
     /// about ten years). Default: the plugin's stream default.
     #[serde(default)]
     pub lookback_days: Option<u32>,
+    /// Longest window, in days, one plugin session covers: a run's days are
+    /// split into windows this long. At most the plugin's own
+    /// `max_window_days`; lower it when a platform refuses a window with
+    /// too many rows (e.g. Impact above 10 × `page_size` actions). Default:
+    /// the plugin's `max_window_days` (unlimited when it has none).
+    #[serde(default)]
+    pub window_days: Option<u32>,
     /// `subprocess` (default: a crash kills only a child process) or
     /// `in_process`.
     #[serde(default)]
@@ -457,6 +464,9 @@ fn check_semantics(
         }
         if c.timeout_secs == 0 {
             errors.push(map.error(&p("timeout_secs"), "must be at least 1 second"));
+        }
+        if c.window_days == Some(0) {
+            errors.push(map.error(&p("window_days"), "must be at least 1 day"));
         }
         if let Some(days) = c.lookback_days.filter(|d| *d > MAX_LOOKBACK_DAYS) {
             errors.push(map.error(

@@ -122,6 +122,9 @@ pub struct ResolvedConnector {
     pub timezone: chrono_tz::Tz,
     /// Days re-pulled before the last checkpoint.
     pub lookback_days: u32,
+    /// Longest window one session covers (config `window_days`, else the
+    /// manifest's `max_window_days`; `None`: the whole run in one window).
+    pub window_days: Option<u32>,
     /// Settings the plugin sees (secrets removed), as JSON.
     pub settings: Value,
     /// Base URL requests go to.
@@ -189,6 +192,18 @@ pub fn resolve_connector(
                 c.plugin
             ),
         ));
+    }
+
+    if let (Some(days), Some(max)) = (c.window_days, manifest.max_window_days) {
+        if days > max {
+            errors.push(map.error(
+                &p("window_days"),
+                format!(
+                    "{days} days is more than plugin `{}` allows in one window ({max}); write at most {max}",
+                    c.plugin
+                ),
+            ));
+        }
     }
 
     // Split settings: secrets out, literals validated by the schema.
@@ -329,6 +344,7 @@ pub fn resolve_connector(
     Ok(ResolvedConnector {
         timezone: c.tz(daemon),
         lookback_days,
+        window_days: c.window_days.or(manifest.max_window_days),
         settings: Value::Object(plain),
         policy: HttpPolicy {
             connector_id: c.id.clone(),

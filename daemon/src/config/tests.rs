@@ -282,6 +282,32 @@ api_key = { secret = "env:EXAMPLE_API_KEY" }
 }
 
 #[test]
+fn window_days_narrows_the_plugins_windows_and_no_further() {
+    let text = |days: u32| {
+        format!(
+            "[[connectors]]\nid = \"examplenet\"\nplugin = \"example\"\nschedule = \"0 */6 * * *\"\n\
+             window_days = {days}\n\n[connectors.settings]\napi_key = {{ secret = \"env:EXAMPLE_API_KEY\" }}\n"
+        )
+    };
+    // The example plugin allows 31 days per window.
+    let cfg = parse(&text(7), "reckon.toml").unwrap();
+    let c = resolve(&cfg, &example_loader, &secrets).unwrap().remove(0);
+    assert_eq!(c.window_days, Some(7));
+    let cfg = parse(&text(7).replace("window_days = 7\n", ""), "reckon.toml").unwrap();
+    let c = resolve(&cfg, &example_loader, &secrets).unwrap().remove(0);
+    assert_eq!(c.window_days, Some(31), "the manifest's max_window_days");
+    let cfg = parse(&text(45), "reckon.toml").unwrap();
+    let msg = ConfigErrors(resolve(&cfg, &example_loader, &secrets).unwrap_err()).to_string();
+    assert!(msg.contains("`connectors[0].window_days`"), "{msg}");
+    assert!(msg.contains("write at most 31"), "{msg}");
+    let e = parse(&text(0), "reckon.toml").unwrap_err().to_string();
+    assert!(
+        e.contains("`connectors[0].window_days`: must be at least 1 day"),
+        "{e}"
+    );
+}
+
+#[test]
 fn draft_and_kpi_schedules_that_never_fire_are_config_errors() {
     let text = r#"
 [[connectors]]

@@ -370,7 +370,7 @@ pub async fn run_sync_with(
             ),
         });
     }
-    let windows = split_windows(from, to, connector.plugin.manifest.max_window_days);
+    let windows = split_windows(from, to, connector.window_days);
     let mut run = RunRecord {
         source: id.clone(),
         started_at: started,
