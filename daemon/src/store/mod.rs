@@ -580,23 +580,15 @@ fn write_block(
 /// the file (a test or the demo reopening a store). That lock is waited
 /// for, up to [`SLED_LOCK_WAIT`].
 fn open_sled(db_dir: &Path) -> Result<sled::Db, StoreError> {
-    let started = std::time::Instant::now();
-    loop {
-        let opened = sled::Config::new()
+    let open = || {
+        sled::Config::new()
             .path(db_dir)
             .cache_capacity(64 * 1024 * 1024)
             .mode(sled::Mode::HighThroughput)
-            .open();
-        match opened {
-            Err(sled::Error::Io(e))
-                if e.to_string().contains("could not acquire lock")
-                    && started.elapsed() < SLED_LOCK_WAIT =>
-            {
-                std::thread::sleep(std::time::Duration::from_millis(5));
-            }
-            other => return other.map_err(|e| sled_err(db_dir, e)),
-        }
-    }
+            .open()
+    };
+    let locked = |e: &sled::Error| matches!(e, sled::Error::Io(e) if e.to_string().contains("could not acquire lock"));
+    retry_while_locked(SLED_LOCK_WAIT, open, locked).map_err(|e| sled_err(db_dir, e))
 }
 
 /// Takes the data directory's lock, waiting up to [`DIR_LOCK_WAIT`]: a
@@ -605,16 +597,33 @@ fn open_sled(db_dir: &Path) -> Result<sled::Db, StoreError> {
 /// description from fork until exec closes it). Another process holding it
 /// for longer is [`StoreError::Locked`].
 fn lock_exclusive(lock: &File, dir: &Path) -> Result<(), StoreError> {
+    retry_while_locked(
+        DIR_LOCK_WAIT,
+        || fs2::FileExt::try_lock_exclusive(lock),
+        |_| true,
+    )
+    .map_err(|_| StoreError::Locked {
+        path: dir.display().to_string(),
+    })
+}
+
+/// Calls `attempt` until it succeeds, fails other than `locked`, or `wait`
+/// has passed, polling every 5 ms: the two locks [`Store::open`] takes are
+/// released moments after a handle of this same process is dropped.
+fn retry_while_locked<T, E>(
+    wait: std::time::Duration,
+    mut attempt: impl FnMut() -> Result<T, E>,
+    locked: impl Fn(&E) -> bool,
+) -> Result<T, E> {
     let started = std::time::Instant::now();
-    while fs2::FileExt::try_lock_exclusive(lock).is_err() {
-        if started.elapsed() >= DIR_LOCK_WAIT {
-            return Err(StoreError::Locked {
-                path: dir.display().to_string(),
-            });
+    loop {
+        match attempt() {
+            Err(e) if locked(&e) && started.elapsed() < wait => {
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+            other => return other,
         }
-        std::thread::sleep(std::time::Duration::from_millis(5));
     }
-    Ok(())
 }
 
 /// How long [`lock_exclusive`] waits for the data directory's lock.
