@@ -3,7 +3,11 @@
 //! Each subcommand's arguments and behaviour live in the module that owns the
 //! feature (`plugins::cli`, `config::cli`, ...); this file only wires them.
 
+pub mod remote;
+
 use clap::{Parser, Subcommand};
+use std::io::Write;
+use std::path::Path;
 use std::process::ExitCode;
 
 /// Reckon: reconcile ad spend, affiliate claims and orders; issue payout
@@ -67,16 +71,28 @@ pub fn main(cli: Cli) -> ExitCode {
     ) {
         crate::schedule::cli::init_command_logging();
     }
+    if remote::forwardable(&cli.command) {
+        match remote::forward(&cli.config) {
+            Ok(None) => {}
+            Ok(Some(code)) => return code,
+            Err(e) if is_broken_pipe(&e) => return ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                return ExitCode::FAILURE;
+            }
+        }
+    }
+    let console = &mut Console::terminal();
     let result = match cli.command {
         Command::PluginHost(args) => crate::plugins::cli::plugin_host(args),
         Command::Plugins(cmd) => crate::plugins::cli::run(&cli.config, cmd),
         Command::Config(cmd) => crate::config::cli::run(&cli.config, cmd),
         Command::Run(args) => crate::schedule::cli::run(&cli.config, cli.log_format, args),
         Command::Sync(args) => crate::sync::cli::run(&cli.config, cli.log_format, args),
-        Command::Records(cmd) => crate::store::cli::run(&cli.config, cmd),
-        Command::Reconcile(args) => crate::reconcile::cli::run(&cli.config, args),
-        Command::Statements(cmd) => crate::payout::cli::run(&cli.config, cmd),
-        Command::Kpi(args) => crate::kpi::cli::run(&cli.config, args),
+        Command::Records(cmd) => crate::store::cli::run(&cli.config, cmd, console),
+        Command::Reconcile(args) => crate::reconcile::cli::run(&cli.config, args, console),
+        Command::Statements(cmd) => crate::payout::cli::run(&cli.config, cmd, console),
+        Command::Kpi(args) => crate::kpi::cli::run(&cli.config, args, console),
         Command::Status(args) => crate::server::cli::run(&cli.config, args),
         Command::Demo(args) => crate::demo::run(args),
     };
@@ -89,6 +105,69 @@ pub fn main(cli: Cli) -> ExitCode {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// Where a command that opens the store writes its output, and which store
+/// it uses: the terminal and a store it opens itself, or, for a command the
+/// daemon runs for a client ([`remote`]), the client's socket and the
+/// daemon's open store.
+pub struct Console {
+    /// Standard output.
+    pub out: Box<dyn Write + Send>,
+    /// Standard error (warnings, counts).
+    pub err: Box<dyn Write + Send>,
+    /// The daemon's store, when the daemon runs the command.
+    daemon_store: Option<crate::store::Store>,
+}
+
+impl std::fmt::Debug for Console {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Console")
+            .field("daemon_store", &self.daemon_store)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Console {
+    /// The process's own stdout and stderr; the command opens the store.
+    pub fn terminal() -> Console {
+        Console {
+            out: Box::new(std::io::stdout()),
+            err: Box::new(std::io::stderr()),
+            daemon_store: None,
+        }
+    }
+
+    /// Output to `out` and `err`, using the daemon's open `store`.
+    pub fn in_daemon(
+        out: Box<dyn Write + Send>,
+        err: Box<dyn Write + Send>,
+        store: crate::store::Store,
+    ) -> Console {
+        Console {
+            out,
+            err,
+            daemon_store: Some(store),
+        }
+    }
+
+    /// The store in `data_dir`: opened here, or the daemon's, which must be
+    /// the same directory (the config the client named could point
+    /// elsewhere).
+    pub fn store(&self, data_dir: &Path) -> anyhow::Result<crate::store::Store> {
+        let Some(store) = &self.daemon_store else {
+            return Ok(crate::store::Store::open(data_dir)?);
+        };
+        let same = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
+        if same(data_dir) != same(store.dir()) {
+            anyhow::bail!(
+                "the config names data_dir {}, but the daemon that answered serves {}",
+                data_dir.display(),
+                store.dir().display()
+            );
+        }
+        Ok(store.clone())
     }
 }
 

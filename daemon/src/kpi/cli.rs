@@ -63,13 +63,18 @@ pub fn dims(args: &[DimArg]) -> Vec<Dim> {
 }
 
 /// Prints (or writes) a KPI summary.
-pub fn run(config: &Path, args: KpiArgs) -> anyhow::Result<ExitCode> {
+pub fn run(
+    config: &Path,
+    args: KpiArgs,
+    con: &mut crate::cli::Console,
+) -> anyhow::Result<ExitCode> {
     let cfg = crate::config::load(config).map_err(|e| anyhow::anyhow!("{e}"))?;
     let zone = ReportingZone::from_tz(cfg.daemon.timezone.0);
     let data_dir = cfg.daemon.data_dir.clone();
     let kpi = cfg.kpi.clone().unwrap_or_default();
     kpi.validate()?;
-    let store = crate::store::Store::open(&data_dir)
+    let store = con
+        .store(&data_dir)
         .with_context(|| format!("opening the store in {}", data_dir.display()))?;
     let query = Query {
         period: args.period,
@@ -88,7 +93,7 @@ pub fn run(config: &Path, args: KpiArgs) -> anyhow::Result<ExitCode> {
     let out = super::summary::produce(ctx, &inputs, &query, args.format)?;
     match &args.out {
         Some(path) => super::summary::write_atomically(path, out.as_bytes())?,
-        None => crate::cli::write_stdout(&out)?,
+        None => std::io::Write::write_all(&mut con.out, out.as_bytes())?,
     }
     Ok(ExitCode::SUCCESS)
 }

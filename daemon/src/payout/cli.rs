@@ -2,7 +2,9 @@
 //! [`super::lifecycle`].
 use super::book::StoreBook;
 use super::lifecycle::{self, Inputs};
+use crate::cli::Console;
 use anyhow::Context as _;
+use std::io::Write as _;
 use std::path::Path;
 use std::process::ExitCode;
 
@@ -47,7 +49,11 @@ pub struct FinalizeArgs {
 }
 
 /// Runs a statements subcommand.
-pub fn run(config_path: &Path, cmd: StatementsCommand) -> anyhow::Result<ExitCode> {
+pub fn run(
+    config_path: &Path,
+    cmd: StatementsCommand,
+    con: &mut Console,
+) -> anyhow::Result<ExitCode> {
     let config = crate::config::load(config_path)?;
     let (data_dir, output_dir) = (&config.daemon.data_dir, &config.daemon.output_dir);
     let args = match &cmd {
@@ -73,18 +79,19 @@ pub fn run(config_path: &Path, cmd: StatementsCommand) -> anyhow::Result<ExitCod
         .ok_or_else(|| lifecycle::PayoutError::NoCommission(program.id.clone()))?
         .with_default_timezone(config.daemon.timezone.0);
     let commission = &commission;
-    let store = crate::store::Store::open(data_dir)?;
+    let store = con.store(data_dir)?;
     let book = StoreBook::open(&store)?;
     match cmd {
         StatementsCommand::Generate(a) => {
             let fx = crate::reconcile::fx_table(&config)?;
-            reconcile_first(&store, program, &fx)?;
+            reconcile_first(&store, program, &fx, con)?;
             let decisions = crate::reconcile::load_decisions(&store, &a.program)?;
             let inputs = inputs(&a.program, commission, &decisions, &fx, &book, output_dir);
             print_report(
                 &lifecycle::generate(&inputs, &a.period)?,
                 &commission.payout_currency,
-            );
+                con,
+            )?;
             Ok(ExitCode::SUCCESS)
         }
         StatementsCommand::Finalize(FinalizeArgs { period: a, early }) => {
@@ -93,13 +100,14 @@ pub fn run(config_path: &Path, cmd: StatementsCommand) -> anyhow::Result<ExitCod
                 .date_naive();
             lifecycle::check_finalizable(&book, &a.program, commission, &a.period, today, early)?;
             let fx = crate::reconcile::fx_table(&config)?;
-            reconcile_first(&store, program, &fx)?;
+            reconcile_first(&store, program, &fx, con)?;
             let decisions = crate::reconcile::load_decisions(&store, &a.program)?;
             let inputs = inputs(&a.program, commission, &decisions, &fx, &book, output_dir);
             print_report(
                 &lifecycle::finalize(&inputs, &a.period)?,
                 &commission.payout_currency,
-            );
+                con,
+            )?;
             Ok(ExitCode::SUCCESS)
         }
         StatementsCommand::Show(a) => {
@@ -130,29 +138,31 @@ pub fn run(config_path: &Path, cmd: StatementsCommand) -> anyhow::Result<ExitCod
                     r.content_hash
                 );
             }
-            crate::cli::write_stdout(&text)?;
+            con.out.write_all(text.as_bytes())?;
             Ok(ExitCode::SUCCESS)
         }
         StatementsCommand::Verify(a) => {
             let v = lifecycle::verify(&book, output_dir, &a.program, &a.period)?;
             if v.problems.is_empty() {
-                println!(
+                writeln!(
+                    con.out,
                     "{} {} ({}): {} files verified",
                     v.program,
                     v.period,
                     v.status.as_str(),
                     v.files_checked
-                );
+                )?;
                 Ok(ExitCode::SUCCESS)
             } else {
                 for p in &v.problems {
-                    println!("MISMATCH {p}");
+                    writeln!(con.out, "MISMATCH {p}")?;
                 }
-                println!(
+                writeln!(
+                    con.out,
                     "{} problem(s) in {} files",
                     v.problems.len(),
                     v.files_checked
-                );
+                )?;
                 Ok(ExitCode::FAILURE)
             }
         }
@@ -186,23 +196,29 @@ fn reconcile_first(
     store: &crate::store::Store,
     program: &crate::reconcile::config::ProgramConfig,
     fx: &crate::fx::FxTable,
+    con: &mut Console,
 ) -> anyhow::Result<()> {
     let summary =
         crate::reconcile::run(store, std::slice::from_ref(program), fx, chrono::Utc::now())?;
     for p in &summary.programs {
-        println!(
+        writeln!(
+            con.out,
             "reconciled {} first: {} run, {} claims judged, {} decisions changed",
             p.program,
             if p.full { "full" } else { "incremental" },
             p.claims_judged,
             p.decisions_changed
-        );
+        )?;
     }
     Ok(())
 }
 
 /// Prints what a generate or finalise did; amounts in `currency`.
-pub fn print_report(r: &lifecycle::Report, currency: &str) {
+pub fn print_report(
+    r: &lifecycle::Report,
+    currency: &str,
+    con: &mut Console,
+) -> std::io::Result<()> {
     let money = |d: rust_decimal::Decimal| {
         format!(
             "{} {currency}",
@@ -210,10 +226,11 @@ pub fn print_report(r: &lifecycle::Report, currency: &str) {
         )
     };
     for w in &r.warnings {
-        eprintln!("warning: {w}");
+        writeln!(con.err, "warning: {w}")?;
     }
     if r.already_finalised {
-        println!(
+        writeln!(
+            con.out,
             "{} {}: already finalised (version {}); {}",
             r.program,
             r.period,
@@ -223,9 +240,10 @@ pub fn print_report(r: &lifecycle::Report, currency: &str) {
             } else {
                 format!("restored {} file(s) from the store", r.restored.len())
             }
-        );
+        )?;
     }
-    println!(
+    writeln!(
+        con.out,
         "{} {}: {} version {}: {} statement(s), {} line(s), {} adjustment(s), total payable {}, carried out {} -> {}",
         r.program,
         r.period,
@@ -237,5 +255,5 @@ pub fn print_report(r: &lifecycle::Report, currency: &str) {
         money(r.total_payable),
         money(r.carried_out),
         r.dir.display()
-    );
+    )
 }

@@ -3,8 +3,10 @@
 //! [`super::report`], print.
 use super::config::ProgramConfig;
 use super::report::{self, Format, Period};
+use crate::cli::Console;
 use crate::fx::FxTable;
 use anyhow::Context as _;
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -104,9 +106,9 @@ fn select(programs: &[ProgramConfig], id: Option<&str>) -> anyhow::Result<Vec<Pr
 }
 
 /// Runs reconciliation now, or prints a report.
-pub fn run(config: &Path, args: ReconcileArgs) -> anyhow::Result<ExitCode> {
+pub fn run(config: &Path, args: ReconcileArgs, con: &mut Console) -> anyhow::Result<ExitCode> {
     let loaded = load(config)?;
-    let store = crate::store::Store::open(&loaded.data_dir)?;
+    let store = con.store(&loaded.data_dir)?;
     match args.command {
         Some(ReconcileCommand::Report(r)) => {
             let program = select(&loaded.programs, Some(&r.program))?.remove(0);
@@ -124,7 +126,7 @@ pub fn run(config: &Path, args: ReconcileArgs) -> anyhow::Result<ExitCode> {
             match &r.out {
                 Some(path) => std::fs::write(path, text)
                     .with_context(|| format!("cannot write {}", path.display()))?,
-                None => crate::cli::write_stdout(&text)?,
+                None => con.out.write_all(text.as_bytes())?,
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -158,7 +160,8 @@ pub fn run(config: &Path, args: ReconcileArgs) -> anyhow::Result<ExitCode> {
                     .iter()
                     .map(|(o, n)| format!("{}={n}", o.as_str()))
                     .collect();
-                println!(
+                writeln!(
+                    con.out,
                     "{}: {} run, {} claims judged, {} decisions changed, {} of them payable [{}]",
                     p.program,
                     if p.full { "full" } else { "incremental" },
@@ -166,13 +169,14 @@ pub fn run(config: &Path, args: ReconcileArgs) -> anyhow::Result<ExitCode> {
                     p.decisions_changed,
                     p.payable,
                     outcomes.join(" ")
-                );
+                )?;
             }
             if let Some(at) = args.now {
-                println!(
+                writeln!(
+                    con.out,
                     "decisions now stored as of {}: only what was stored by then was judged; the next plain `reckon reconcile` is a full run back to the present",
                     at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
-                );
+                )?;
             }
             Ok(ExitCode::SUCCESS)
         }

@@ -57,7 +57,18 @@ pub fn registered() -> Vec<Box<dyn PostSync>> {
 /// concurrently (`max_concurrent_syncs`), and two reconcile runs of one
 /// program, or two statement draft runs, must not interleave (each reads
 /// and rewrites whole decision buckets / one staging directory).
+/// Commands the daemon runs for a client that write decisions or
+/// statements (`reckon reconcile`, `statements generate|finalize`) take
+/// the same turn ([`exclusive`]).
 static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// Waits for the turn to write decisions and statements in this process.
+pub fn exclusive() -> std::sync::MutexGuard<'static, ()> {
+    // A hook that panicked poisoned nothing it shares with the next one.
+    ONE_AT_A_TIME
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
 
 /// Runs every registered hook for one event, after any other event's hooks
 /// in this process have finished.
@@ -66,10 +77,7 @@ pub fn run_post_sync(event: &SyncEvent<'_>) {
 }
 
 fn run_hooks(hooks: &[Box<dyn PostSync>], event: &SyncEvent<'_>) {
-    // A hook that panicked poisoned nothing it shares with the next one.
-    let _turn = ONE_AT_A_TIME
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let _turn = exclusive();
     for hook in hooks {
         match hook.after_sync(event) {
             Ok(()) => tracing::debug!(

@@ -278,6 +278,8 @@ pub async fn run_daemon(
             })
             .await;
     });
+    // Commands (`reckon statements ...`) run by the daemon for a client.
+    let commands = crate::cli::remote::serve(daemon.store.clone(), daemon.shutdown.subscribe());
     tracing::info!(listen = %listen, connectors = plans.len(), "daemon started");
 
     let max = daemon.runtime().config.daemon.max_concurrent_syncs.max(1) as usize;
@@ -383,6 +385,12 @@ pub async fn run_daemon(
     }
     let _ = stop_tx.send(true);
     let _ = tokio::time::timeout(std::time::Duration::from_secs(1), server).await;
+    // Commands run for clients had the same grace as the syncs.
+    if let Some(commands) = commands {
+        if tokio::time::timeout_at(deadline, commands).await.is_err() {
+            tracing::warn!("a command run for a client is still running; leaving it");
+        }
+    }
     daemon.store.flush()?;
     tracing::info!("daemon stopped");
     Ok(())

@@ -167,7 +167,11 @@ pub fn export(
 }
 
 /// Runs a records subcommand.
-pub fn run(config: &Path, cmd: RecordsCommand) -> anyhow::Result<ExitCode> {
+pub fn run(
+    config: &Path,
+    cmd: RecordsCommand,
+    con: &mut crate::cli::Console,
+) -> anyhow::Result<ExitCode> {
     let cfg = crate::config::load(config).map_err(|e| anyhow::anyhow!("{e}"))?;
     match cmd {
         RecordsCommand::Export {
@@ -201,9 +205,8 @@ pub fn run(config: &Path, cmd: RecordsCommand) -> anyhow::Result<ExitCode> {
                     );
                 }
             }
-            let store = Store::open(&cfg.daemon.data_dir)?;
-            let stdout = std::io::stdout();
-            let mut lock = stdout.lock();
+            let store = con.store(&cfg.daemon.data_dir)?;
+            let mut out = std::io::BufWriter::with_capacity(64 * 1024, &mut con.out);
             let n = export(
                 &store,
                 kind.into(),
@@ -211,10 +214,11 @@ pub fn run(config: &Path, cmd: RecordsCommand) -> anyhow::Result<ExitCode> {
                 from,
                 to,
                 format,
-                &mut lock,
+                &mut out,
             )?;
-            lock.flush()?;
-            eprintln!("{n} record(s) exported");
+            out.flush()?;
+            drop(out);
+            writeln!(con.err, "{n} record(s) exported")?;
             Ok(ExitCode::SUCCESS)
         }
     }

@@ -1,0 +1,389 @@
+//! Finance commands beside a running daemon: `reckon reconcile`,
+//! `statements`, `records` and `kpi` find `reckon run` holding the store and
+//! have it run the command on its command socket (`<data_dir>/reckon.sock`).
+//! The outputs must be what the same command prints with the daemon stopped.
+
+use reckon::reconcile::synth::{generate, SynthSpec, NETWORKS, SHOP};
+use reckon::store::Store;
+use std::io::{BufRead as _, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::Duration;
+
+const NOTE: &str = "note: the reckon daemon holds";
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn config_text(port: u16) -> String {
+    format!(
+        r#"[daemon]
+data_dir = "data"
+plugin_dir = "plugins"
+output_dir = "out"
+listen = "127.0.0.1:{port}"
+timezone = "UTC"
+
+[[connectors]]
+id = "impact"
+plugin = "impact"
+schedule = "0 * * * *"
+enabled = false
+[connectors.settings]
+account_sid = "IRsid"
+auth_token = {{ secret = "env:DC_SECRET" }}
+campaign_ids = [1]
+
+[[connectors]]
+id = "everflow"
+plugin = "everflow"
+schedule = "0 * * * *"
+enabled = false
+[connectors.settings]
+api_key = {{ secret = "env:DC_SECRET" }}
+
+[[connectors]]
+id = "awin"
+plugin = "impact"
+schedule = "0 * * * *"
+enabled = false
+[connectors.settings]
+account_sid = "IRsid"
+auth_token = {{ secret = "env:DC_SECRET" }}
+campaign_ids = [1]
+
+[[connectors]]
+id = "shop"
+plugin = "orders"
+schedule = "0 * * * *"
+enabled = false
+[connectors.settings]
+mode = "shopify"
+base_url = "http://127.0.0.1:9"
+access_token = {{ secret = "env:DC_SECRET" }}
+
+[[programs]]
+id = "shop-us"
+currency = "USD"
+claims = ["impact", "everflow", "awin"]
+orders = ["shop"]
+return_window_days = 30
+no_order_grace_days = 7
+
+[programs.commission]
+payout_currency = "USD"
+minimum_payout = "0"
+
+[[programs.commission.rules]]
+id = "cps"
+effective_from = "2026-01-01"
+kind = "percent"
+percent = "10"
+"#
+    )
+}
+
+/// A store with a seeded month (August 2026, long past: every claim is
+/// judged for good).
+fn seed(dir: &Path) {
+    reckon_tests::install_plugins(&dir.join("plugins"), &["impact", "everflow", "orders"]);
+    let mut spec = SynthSpec::benchmark(400, 7);
+    spec.start = chrono::DateTime::parse_from_rfc3339("2026-08-01T00:00:00Z")
+        .unwrap()
+        .with_timezone(&chrono::Utc);
+    let data = generate(&spec);
+    let store = Store::open(&dir.join("data")).unwrap();
+    for net in NETWORKS {
+        let recs: Vec<_> = data
+            .claims
+            .iter()
+            .filter(|c| c.source == net)
+            .cloned()
+            .map(plugin_api::Record::Conversion)
+            .collect();
+        store.commit_page(net, &recs, None, spec.start).unwrap();
+    }
+    let orders: Vec<_> = data
+        .orders
+        .iter()
+        .cloned()
+        .map(plugin_api::Record::Order)
+        .collect();
+    store.commit_page(SHOP, &orders, None, spec.start).unwrap();
+    store.flush().unwrap();
+}
+
+struct Daemon {
+    config: PathBuf,
+    log: PathBuf,
+    child: Option<Child>,
+}
+
+impl Daemon {
+    fn start(config: &Path) -> Daemon {
+        let log = config.with_file_name(format!(
+            "run-{}.log",
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos()
+        ));
+        let child = Command::new(reckon_tests::reckon_bin())
+            .arg("run")
+            .arg("--config")
+            .arg(config)
+            .env("RUST_LOG", "info")
+            .env("DC_SECRET", "not-used")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap();
+        let mut d = Daemon {
+            config: config.to_path_buf(),
+            log,
+            child: Some(child),
+        };
+        let up = reckon_tests::poll_until(Duration::from_secs(20), || {
+            assert!(
+                d.child.as_mut().unwrap().try_wait().unwrap().is_none(),
+                "reckon run exited early: {}",
+                d.log_text()
+            );
+            d.log_text().contains("daemon started").then_some(())
+        });
+        assert!(up.is_some(), "reckon run did not start: {}", d.log_text());
+        d
+    }
+
+    fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    fn signal(&self, sig: &str) {
+        let pid = self.child.as_ref().unwrap().id().to_string();
+        assert!(Command::new("kill")
+            .args([sig, &pid])
+            .status()
+            .unwrap()
+            .success());
+    }
+
+    /// SIGTERM, then waits for the exit.
+    fn stop(mut self) -> String {
+        self.signal("-TERM");
+        let status = self.child.take().unwrap().wait().unwrap();
+        assert!(status.success(), "{}", self.log_text());
+        self.log_text()
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+fn reckon_in(cwd: &Path, config: &Path, args: &[&str]) -> Output {
+    Command::new(reckon_tests::reckon_bin())
+        .current_dir(cwd)
+        .arg("--config")
+        .arg(config)
+        .args(args)
+        .output()
+        .expect("run reckon")
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+#[test]
+fn finance_commands_run_in_the_daemon_with_the_outputs_of_a_stopped_one() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let config = root.join("reckon.toml");
+    std::fs::write(&config, config_text(free_port())).unwrap();
+    seed(root);
+    let elsewhere = root.join("elsewhere");
+    std::fs::create_dir(&elsewhere).unwrap();
+    let period = ["--program", "shop-us", "--period", "2026-08"];
+    let reckon = |args: &[&str]| reckon_in(&elsewhere, &config, args);
+
+    let daemon = Daemon::start(&config);
+    let socket = root.join("data/reckon.sock");
+    use std::os::unix::fs::PermissionsExt as _;
+    let mode = std::fs::metadata(&socket).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600, "the socket is the owner's only");
+
+    // A run: writes decisions through the daemon's store.
+    let out = reckon(&["reconcile"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains(NOTE), "{}", text(&out.stderr));
+    let run = text(&out.stdout);
+    assert!(run.starts_with("shop-us: full run, "), "{run}");
+
+    // Statements: generate reconciles first (nothing new: incremental).
+    let out = reckon(&[&["statements", "generate"][..], &period].concat());
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let generated = text(&out.stdout);
+    assert!(
+        generated.contains("reconciled shop-us first: incremental run, 0 claims judged"),
+        "{generated}"
+    );
+    assert!(
+        generated.contains("shop-us 2026-08: draft version 1"),
+        "{generated}"
+    );
+    let statements = root.join("out/statements/shop-us/2026-08");
+    assert!(statements.join("summary.csv").exists());
+
+    // A relative --out is the client's, not the daemon's working directory.
+    let out = reckon(
+        &[
+            &["reconcile", "report"][..],
+            &period,
+            &["--format", "csv", "--out", "report.csv"],
+        ]
+        .concat(),
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let report = std::fs::read_to_string(elsewhere.join("report.csv")).unwrap();
+    assert!(report.contains("duplicate"), "{report}");
+
+    // Exit codes travel: a tampered file fails verify.
+    let show = reckon(&[&["statements", "show"][..], &period].concat());
+    assert!(show.status.success(), "{}", text(&show.stderr));
+    let verify = reckon(&[&["statements", "verify"][..], &period].concat());
+    assert!(verify.status.success(), "{}", text(&verify.stdout));
+    std::fs::write(statements.join("summary.csv"), "tampered\n").unwrap();
+    let tampered = reckon(&[&["statements", "verify"][..], &period].concat());
+    assert_eq!(tampered.status.code(), Some(1));
+    assert!(text(&tampered.stdout).contains("MISMATCH"));
+    // Regenerating repairs the draft.
+    assert!(reckon(&[&["statements", "generate"][..], &period].concat())
+        .status
+        .success());
+
+    // Errors of the command come back as errors.
+    let out = reckon(&[
+        "statements",
+        "show",
+        "--program",
+        "nope",
+        "--period",
+        "2026-08",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("no [[programs]] entry with id `nope`"),
+        "{}",
+        text(&out.stderr)
+    );
+    // Usage errors are clap's, as without the daemon.
+    let out = reckon(&["kpi", "--period", "August"]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("expected YYYY-MM"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    // A reader that stops early ends the export; the daemon carries on.
+    let mut head = Command::new(reckon_tests::reckon_bin())
+        .current_dir(&elsewhere)
+        .arg("--config")
+        .arg(&config)
+        .args(["records", "export", "--kind", "orders"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    BufReader::new(head.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    assert!(first.contains("\"source\":\"shop\""), "{first}");
+    let _ = head.wait();
+
+    let kpi_through_daemon = reckon(&[
+        "kpi", "--period", "2026-08", "--by", "source", "--format", "csv",
+    ]);
+    assert!(
+        kpi_through_daemon.status.success(),
+        "{}",
+        text(&kpi_through_daemon.stderr)
+    );
+    let export_through_daemon = reckon(&[
+        "records",
+        "export",
+        "--kind",
+        "conversions",
+        "--format",
+        "csv",
+    ]);
+    assert!(export_through_daemon.status.success());
+    assert!(text(&export_through_daemon.stderr).contains("record(s) exported"));
+    let show_through_daemon = reckon(&[&["statements", "show"][..], &period].concat());
+
+    let log = daemon.stop();
+    assert!(log.contains("running a command for a client"), "{log}");
+    assert!(!socket.exists(), "the socket is removed at exit");
+
+    // The same commands with the daemon stopped print the same.
+    let local = reckon(&[&["statements", "show"][..], &period].concat());
+    assert!(!text(&local.stderr).contains(NOTE));
+    assert_eq!(text(&local.stdout), text(&show_through_daemon.stdout));
+    let local = reckon(&[
+        "kpi", "--period", "2026-08", "--by", "source", "--format", "csv",
+    ]);
+    assert_eq!(text(&local.stdout), text(&kpi_through_daemon.stdout));
+    let local = reckon(&[
+        "records",
+        "export",
+        "--kind",
+        "conversions",
+        "--format",
+        "csv",
+    ]);
+    assert_eq!(local.stdout, export_through_daemon.stdout);
+}
+
+#[test]
+fn a_socket_left_by_a_killed_daemon_is_ignored_and_replaced() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let config = root.join("reckon.toml");
+    std::fs::write(&config, config_text(free_port())).unwrap();
+    seed(root);
+    let socket = root.join("data/reckon.sock");
+
+    let mut daemon = Daemon::start(&config);
+    daemon.signal("-KILL");
+    let _ = daemon.child.take().unwrap().wait();
+    assert!(socket.exists(), "kill -9 leaves the socket file");
+
+    // Nobody answers: the command opens the store itself.
+    let out = reckon_in(root, &config, &["reconcile"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(!text(&out.stderr).contains(NOTE), "{}", text(&out.stderr));
+
+    // A new daemon replaces the stale socket and answers on it.
+    let daemon = Daemon::start(&daemon.config);
+    let out = reckon_in(root, &config, &["reconcile"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains(NOTE), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("incremental run, 0 claims judged"),
+        "{}",
+        text(&out.stdout)
+    );
+    daemon.stop();
+}
