@@ -21,6 +21,8 @@ fn free_port() -> u16 {
 }
 
 fn config_text(port: u16) -> String {
+    // `pb` is a postback endpoint feeding the program; DC_SECRET is its
+    // token (and the disabled connectors' unused secrets).
     format!(
         r#"[daemon]
 data_dir = "data"
@@ -67,10 +69,15 @@ mode = "shopify"
 base_url = "http://127.0.0.1:9"
 access_token = {{ secret = "env:DC_SECRET" }}
 
+[[postbacks]]
+id = "pb"
+secret = {{ secret = "env:DC_SECRET" }}
+default_currency = "USD"
+
 [[programs]]
 id = "shop-us"
 currency = "USD"
-claims = ["impact", "everflow", "awin"]
+claims = ["impact", "everflow", "awin", "pb"]
 orders = ["shop"]
 return_window_days = 30
 no_order_grace_days = 7
@@ -108,12 +115,22 @@ fn seed(dir: &Path) {
             .collect();
         store.commit_page(net, &recs, None, spec.start).unwrap();
     }
-    let orders: Vec<_> = data
+    let mut orders: Vec<_> = data
         .orders
         .iter()
         .cloned()
         .map(plugin_api::Record::Order)
         .collect();
+    // An order of today, for a postback to claim.
+    let mut today = data.orders[0].clone();
+    today.order_id = "PB-1".into();
+    today.alt_ids.clear();
+    today.click_ids.clear();
+    today.coupon = None;
+    today.refunds.clear();
+    today.amount.amount = "80.00".parse().unwrap();
+    today.created_at = chrono::Utc::now() - chrono::Duration::hours(1);
+    orders.push(plugin_api::Record::Order(today));
     store.commit_page(SHOP, &orders, None, spec.start).unwrap();
     store.flush().unwrap();
 }
@@ -386,4 +403,75 @@ fn a_socket_left_by_a_killed_daemon_is_ignored_and_replaced() {
         text(&out.stdout)
     );
     daemon.stop();
+}
+
+/// `GET path` on the daemon's HTTP port: the status code.
+fn http_get(port: u16, path: &str) -> Option<u16> {
+    use std::io::{Read as _, Write as _};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut buf = String::new();
+    s.read_to_string(&mut buf).ok()?;
+    buf.split(' ').nth(1)?.parse().ok()
+}
+
+#[test]
+fn a_postback_claim_is_judged_without_waiting_for_a_sync() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let config = root.join("reckon.toml");
+    let port = free_port();
+    std::fs::write(&config, config_text(port)).unwrap();
+    seed(root);
+    let daemon = Daemon::start(&config);
+    // Judge the seeded month first, so the postback's run is incremental.
+    assert!(reckon_in(root, &config, &["reconcile"]).status.success());
+
+    let status = http_get(
+        port,
+        "/postback/pb?tid=pb-claim-1&oid=PB-1&affid=p9&amount=80.00&token=not-used",
+    );
+    assert_eq!(status, Some(200), "{}", daemon_log(&daemon));
+
+    // No sync runs (every connector is disabled): only the postback hook
+    // can judge the claim. Poll the month's report through the daemon.
+    let month = chrono::Utc::now().format("%Y-%m").to_string();
+    let report = reckon_tests::poll_until(Duration::from_secs(30), || {
+        let out = reckon_in(
+            root,
+            &config,
+            &[
+                "reconcile",
+                "report",
+                "--program",
+                "shop-us",
+                "--period",
+                &month,
+                "--format",
+                "csv",
+            ],
+        );
+        let csv = text(&out.stdout);
+        csv.contains("pb-claim-1").then_some(csv)
+    });
+    let report = report.unwrap_or_else(|| {
+        panic!(
+            "the postback claim was never judged:\n{}",
+            daemon_log(&daemon)
+        )
+    });
+    let log = daemon.stop();
+    assert!(
+        log.contains("reconciled program program=shop-us full=false judged=1 changed=1"),
+        "{log}"
+    );
+}
+
+fn daemon_log(d: &Daemon) -> String {
+    d.log_text()
 }

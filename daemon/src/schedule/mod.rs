@@ -269,7 +269,9 @@ pub async fn run_daemon(
         )
     })?;
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let app = crate::server::app(daemon.clone());
+    let (commits, committed) = tokio::sync::mpsc::unbounded_channel();
+    let app = crate::server::app(daemon.clone(), Some(commits));
+    let after_postbacks = tokio::spawn(hooks_after_postbacks(daemon.clone(), committed));
     let mut server_stop = stop_rx.clone();
     let server = tokio::spawn(async move {
         let _ = axum::serve(listener, app)
@@ -385,6 +387,7 @@ pub async fn run_daemon(
     }
     let _ = stop_tx.send(true);
     let _ = tokio::time::timeout(std::time::Duration::from_secs(1), server).await;
+    after_postbacks.abort();
     // Commands run for clients had the same grace as the syncs.
     if let Some(commands) = commands {
         if tokio::time::timeout_at(deadline, commands).await.is_err() {
@@ -394,6 +397,56 @@ pub async fn run_daemon(
     daemon.store.flush()?;
     tracing::info!("daemon stopped");
     Ok(())
+}
+
+/// How long claims from postbacks gather before their programs are
+/// reconciled: a burst of postbacks is one run, not one per group commit.
+pub const POSTBACK_SETTLE: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Runs the post-sync hooks for postback endpoints whose groups stored or
+/// changed claims, at most once per [`POSTBACK_SETTLE`], so postback claims
+/// are judged (and reach decisions, KPIs, drafts) without waiting for the
+/// next sync of their program. Ends at shutdown.
+async fn hooks_after_postbacks(
+    daemon: Arc<Daemon>,
+    mut committed: tokio::sync::mpsc::UnboundedReceiver<Vec<String>>,
+) {
+    let mut seq_before = daemon.store.last_seq().unwrap_or(0);
+    while let Some(first) = committed.recv().await {
+        let mut sources: std::collections::BTreeSet<String> = first.into_iter().collect();
+        let settle = tokio::time::sleep(POSTBACK_SETTLE);
+        tokio::pin!(settle);
+        loop {
+            tokio::select! {
+                _ = &mut settle => break,
+                more = committed.recv() => match more {
+                    Some(more) => sources.extend(more),
+                    None => break,
+                },
+            }
+        }
+        if daemon.shutdown.is_requested() {
+            return;
+        }
+        let seq_after = daemon.store.last_seq().unwrap_or(seq_before);
+        let store = daemon.store.clone();
+        let config = daemon.runtime().config.clone();
+        tracing::debug!(sources = ?sources, "postbacks committed: running the post-sync hooks");
+        let _ = tokio::task::spawn_blocking(move || {
+            for source in &sources {
+                hooks::run_post_sync(&hooks::SyncEvent {
+                    store: &store,
+                    config: &config,
+                    connector: source,
+                    kind: plugin_api::protocol::PluginKind::Affiliate,
+                    seq_before,
+                    seq_after,
+                });
+            }
+        })
+        .await;
+        seq_before = seq_after;
+    }
 }
 
 /// Advances the plans of every connector due at `now`: a cron fire moves

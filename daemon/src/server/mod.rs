@@ -17,10 +17,11 @@ use axum::routing::get;
 use axum::{Json, Router};
 use std::sync::Arc;
 
-/// The daemon's axum app.
-pub fn app(daemon: Arc<Daemon>) -> Router {
+/// The daemon's axum app. Postback groups that changed claims are reported
+/// to `commits` (the daemon reconciles their programs).
+pub fn app(daemon: Arc<Daemon>, commits: Option<postback::Commits>) -> Router {
     // The endpoints are shared with the daemon, which replaces them on SIGHUP.
-    let postbacks = postback::router_with(daemon.store.clone(), daemon.postbacks.clone());
+    let postbacks = postback::router_with(daemon.store.clone(), daemon.postbacks.clone(), commits);
     Router::new()
         .route("/healthz", get(healthz))
         .route("/status", get(status_json))

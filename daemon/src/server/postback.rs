@@ -46,7 +46,7 @@ use plugin_api::protocol::{
 use rust_decimal::Decimal;
 use serde::Deserialize;
 use sha2::Sha256;
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::str::FromStr;
 use std::sync::{Arc, LazyLock, Mutex};
 
@@ -1001,7 +1001,11 @@ struct Job {
 /// Most postbacks committed in one group.
 const MAX_BATCH: usize = 2048;
 
-fn spawn_writer(store: Store) -> tokio::sync::mpsc::UnboundedSender<Job> {
+/// Where the writer reports the sources of each committed group that
+/// stored or changed a claim (the daemon reconciles their programs).
+pub type Commits = tokio::sync::mpsc::UnboundedSender<Vec<String>>;
+
+fn spawn_writer(store: Store, commits: Option<Commits>) -> tokio::sync::mpsc::UnboundedSender<Job> {
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Job>();
     std::thread::Builder::new()
         .name("postback-writer".into())
@@ -1015,15 +1019,16 @@ fn spawn_writer(store: Store) -> tokio::sync::mpsc::UnboundedSender<Job> {
                         Err(_) => break,
                     }
                 }
-                write_batch(&store, std::mem::take(&mut batch));
+                write_batch(&store, std::mem::take(&mut batch), commits.as_ref());
             }
         })
         .expect("spawn postback writer thread");
     tx
 }
 
-/// Merges, commits and flushes one group, then answers every job in it.
-fn write_batch(store: &Store, jobs: Vec<Job>) {
+/// Merges, commits and flushes one group, then answers every job in it and
+/// reports the sources it changed to `commits`.
+fn write_batch(store: &Store, jobs: Vec<Job>, commits: Option<&Commits>) {
     let now = Utc::now();
     // Pending values of this group by (source, key), so several postbacks of
     // one key in a group apply in order.
@@ -1032,6 +1037,7 @@ fn write_batch(store: &Store, jobs: Vec<Job>) {
     // changed value of a key becomes its own revision.
     let mut chunk: BTreeMap<String, Vec<Record>> = BTreeMap::new();
     let mut chunk_keys: HashSet<(String, String)> = HashSet::new();
+    let mut changed: BTreeSet<String> = BTreeSet::new();
     let mut results: Vec<WriteResult> = Vec::with_capacity(jobs.len());
     let mut failed: Option<String> = None;
 
@@ -1088,6 +1094,7 @@ fn write_batch(store: &Store, jobs: Vec<Job>) {
                 chunk_keys.clear();
             }
             chunk_keys.insert(k.clone());
+            changed.insert(source.clone());
             chunk
                 .entry(source)
                 .or_default()
@@ -1109,6 +1116,11 @@ fn write_batch(store: &Store, jobs: Vec<Job>) {
         );
         if let Err(e) = r {
             failed = Some(e);
+        }
+    }
+    if failed.is_none() && !changed.is_empty() {
+        if let Some(c) = commits {
+            let _ = c.send(changed.into_iter().collect());
         }
     }
     for (job, result) in jobs.into_iter().zip(results) {
@@ -1249,15 +1261,15 @@ struct Shared {
 /// The postback routes (`/postback/{id}`, GET and POST) over a fixed list of
 /// endpoints.
 pub fn router(state: PostbackState) -> axum::Router {
-    router_with(state.store, Endpoints::new(state.postbacks))
+    router_with(state.store, Endpoints::new(state.postbacks), None)
 }
 
 /// The postback routes over a shared [`Endpoints`] that the caller may
 /// replace later (the daemon does on SIGHUP).
-pub fn router_with(store: Store, endpoints: Endpoints) -> axum::Router {
+pub fn router_with(store: Store, endpoints: Endpoints, commits: Option<Commits>) -> axum::Router {
     let shared = Arc::new(Shared {
         endpoints,
-        writer: spawn_writer(store),
+        writer: spawn_writer(store, commits),
     });
     axum::Router::new()
         .route("/postback/{id}", get(handle).post(handle))
