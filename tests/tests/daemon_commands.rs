@@ -481,3 +481,186 @@ fn a_postback_claim_is_judged_without_waiting_for_a_sync() {
 fn daemon_log(d: &Daemon) -> String {
     d.log_text()
 }
+
+/// A daemon with one ExampleNet connector that never fires on its own;
+/// its API key is the daemon's secret `DC_SECRET`.
+fn example_config(root: &Path, base_url: &str) -> PathBuf {
+    reckon_tests::install_plugins(&root.join("plugins"), &["example"]);
+    let config = root.join("reckon.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"[daemon]
+data_dir = "data"
+plugin_dir = "plugins"
+listen = "127.0.0.1:{port}"
+timezone = "UTC"
+
+[[connectors]]
+id = "examplenet"
+plugin = "example"
+schedule = "0 0 1 1 *"
+timezone = "UTC"
+isolation = "subprocess"
+
+[connectors.settings]
+api_key = {{ secret = "env:DC_SECRET" }}
+page_size = 7
+base_url = "{base_url}"
+"#,
+            port = free_port()
+        ),
+    )
+    .unwrap();
+    config
+}
+
+#[test]
+fn a_backfill_runs_in_the_daemon_with_its_secrets_and_shows_as_the_last_run() {
+    use reckon_tests::fakes::example::{router, ExampleApi, ExampleData};
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let (from, to) = (
+        chrono::NaiveDate::from_ymd_opt(2026, 10, 1).unwrap(),
+        chrono::NaiveDate::from_ymd_opt(2026, 10, 5).unwrap(),
+    );
+    let api = ExampleApi::new(ExampleData::generate(3, 45, from, to), "not-used");
+    let server = reckon_tests::fakes::server::FakeServer::start(router(api.clone()));
+    let config = example_config(root, &server.base_url);
+    let daemon = Daemon::start(&config);
+    let (from, to) = (from.to_string(), to.to_string());
+    let backfill = ["sync", "examplenet", "--from", &from, "--to", &to];
+
+    // The client has no secret: the daemon's is used.
+    let out = Command::new(reckon_tests::reckon_bin())
+        .current_dir(root)
+        .arg("--config")
+        .arg(&config)
+        .args(backfill)
+        .env_remove("DC_SECRET")
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains(NOTE), "{stderr}");
+    assert!(
+        stderr.contains("page committed: stream conversions"),
+        "{stderr}"
+    );
+    let created = api.data.created_in(
+        chrono::NaiveDate::from_ymd_opt(2026, 10, 1).unwrap(),
+        chrono::NaiveDate::from_ymd_opt(2026, 10, 5).unwrap(),
+    );
+    assert!(
+        stdout.starts_with("examplenet: ok: 1 window(s), ")
+            && stdout.contains(&format!("records {} new", created.len())),
+        "{stdout}"
+    );
+    // Stored in the daemon's store: the export (also run by the daemon)
+    // lists them.
+    let export = reckon_in(
+        root,
+        &config,
+        &["records", "export", "--kind", "conversions"],
+    );
+    assert_eq!(text(&export.stdout).lines().count(), created.len());
+
+    // The same backfill again changes nothing.
+    let again = reckon_in(root, &config, &backfill);
+    assert!(
+        text(&again.stdout).contains(&format!(
+            "records 0 new, 0 changed, {} unchanged",
+            created.len()
+        )),
+        "{}",
+        text(&again.stdout)
+    );
+
+    // `reckon status` shows the backfill as the connector's last run.
+    let status = reckon_in(root, &config, &["status", "--json"]);
+    let status: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    let last = &status["connectors"][0]["last_run"];
+    assert_eq!(last["outcome"], "success", "{status}");
+    assert_eq!(last["records_unchanged"], created.len(), "{status}");
+
+    // An unknown connector is named.
+    let out = reckon_in(root, &config, &["sync", "nope"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("the running daemon has no connector `nope`"),
+        "{}",
+        text(&out.stderr)
+    );
+    let log = daemon.stop();
+    assert!(log.contains("sync for a client done"), "{log}");
+}
+
+#[test]
+fn a_backfill_whose_client_goes_away_stops_and_frees_its_connector() {
+    use reckon_tests::fakes::example::{router, ExampleApi, ExampleData};
+    use std::sync::atomic::Ordering;
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let day = chrono::NaiveDate::from_ymd_opt(2026, 10, 1).unwrap();
+    let api = ExampleApi::new(ExampleData::generate(4, 20, day, day), "not-used");
+    // The first request gets a 429 with a 10-minute Retry-After.
+    api.faults.throttle.store(1, Ordering::SeqCst);
+    api.faults.retry_after_secs.store(600, Ordering::SeqCst);
+    let server = reckon_tests::fakes::server::FakeServer::start(router(api.clone()));
+    let config = example_config(root, &server.base_url);
+    let daemon = Daemon::start(&config);
+    let day = day.to_string();
+    let backfill = ["sync", "examplenet", "--from", &day, "--to", &day];
+
+    let mut client = Command::new(reckon_tests::reckon_bin())
+        .current_dir(root)
+        .arg("--config")
+        .arg(&config)
+        .args(backfill)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let throttled = reckon_tests::poll_until(Duration::from_secs(20), || {
+        (api.requests.load(Ordering::SeqCst) >= 1).then_some(())
+    });
+    assert!(throttled.is_some(), "{}", daemon.log_text());
+
+    // While it waits, the connector is busy for everyone else.
+    let busy = reckon_in(root, &config, &backfill);
+    assert_eq!(busy.status.code(), Some(1));
+    assert!(
+        text(&busy.stderr).contains("connector `examplenet` is running now"),
+        "{}",
+        text(&busy.stderr)
+    );
+
+    // Ctrl-C (here: kill) on the client ends the wait at once.
+    client.kill().unwrap();
+    client.wait().unwrap();
+    let ended = reckon_tests::poll_until(Duration::from_secs(20), || {
+        let log = daemon.log_text();
+        log.contains("sync for a client failed").then_some(log)
+    });
+    let log = ended.unwrap_or_else(|| panic!("the sync went on:\n{}", daemon.log_text()));
+    assert!(
+        log.contains("stopped by shutdown after committing its current page"),
+        "{log}"
+    );
+
+    // The run was recorded `interrupted`, and the connector is free again.
+    let status = reckon_in(root, &config, &["status", "--json"]);
+    let status: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    assert_eq!(
+        status["connectors"][0]["last_run"]["outcome"], "interrupted",
+        "{status}"
+    );
+    let out = reckon_in(root, &config, &backfill);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("records 20 new"),
+        "{}",
+        text(&out.stdout)
+    );
+    daemon.stop();
+}

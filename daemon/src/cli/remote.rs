@@ -1,35 +1,44 @@
 //! Commands that open the store, run by the daemon for a client.
 //!
 //! The store is single-process: while `reckon run` holds the data
-//! directory, `reckon records|reconcile|statements|kpi` cannot open it. So
-//! the daemon listens on a Unix socket in the data directory
+//! directory, `reckon sync|records|reconcile|statements|kpi` cannot open
+//! it. So the daemon listens on a Unix socket in the data directory
 //! (`<data_dir>/reckon.sock`, mode 0600: only the user who owns the store
 //! can use it), and such a command, finding a daemon there, sends it its
-//! command line instead and prints what comes back. The daemon runs the very
-//! same command function with its own open store ([`Console::in_daemon`]),
-//! so the result is what the command would have done with the daemon
-//! stopped. Commands that write decisions or statements take the post-sync
-//! hooks' turn ([`crate::schedule::hooks::exclusive`]), so they never
-//! interleave with a reconcile or a draft run after a sync.
+//! command line instead and prints what comes back. For every command but
+//! `sync` the daemon runs the very same command function with its own open
+//! store ([`Console::in_daemon`]), so the result is what the command would
+//! have done with the daemon stopped. Commands that write decisions or
+//! statements take the post-sync hooks' turn
+//! ([`crate::schedule::hooks::exclusive`]), so they never interleave with a
+//! reconcile or a draft run after a sync. A `sync` (a backfill) runs the
+//! connector as the daemon runs it (its resolved config and secrets), never
+//! beside another run of the same connector ([`Daemon::claim`]), prints
+//! the same lines as without the daemon (progress as lines), stops after
+//! its current page when the client goes away, and is followed by the
+//! post-sync hooks like a scheduled run.
 //!
 //! Wire format (one connection per command):
 //! - client → daemon: one JSON line [`Request`] (the arguments after the
 //!   program name, the client's working directory and its config file as
-//!   absolute paths), then the client shuts its side for writing;
+//!   absolute paths); the client then keeps its side open and sends
+//!   nothing: end of input means it is gone;
 //! - daemon → client: frames `[u8 tag][u32 LE length][payload]`: `o` bytes
 //!   for stdout, `e` for stderr, `x` one byte: the exit code, last.
 //!
-//! Relative `--out` paths are resolved against the client's working
-//! directory; the config file is the client's (read when the command runs,
-//! as a stopped daemon's command would read it), and must name the
-//! daemon's data directory.
+//! Relative `--out` and `--record` paths are resolved against the client's
+//! working directory; the config file is the client's (read when the
+//! command runs, as a stopped daemon's command would read it), and must
+//! name the daemon's data directory.
 
 use super::{Cli, Command, Console};
+use crate::schedule::Daemon;
 use anyhow::Context as _;
 use serde::{Deserialize, Serialize};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 
 /// The socket's file name in the data directory.
 pub const SOCKET: &str = "reckon.sock";
@@ -59,12 +68,16 @@ pub struct Request {
     pub config: PathBuf,
 }
 
-/// The commands a daemon runs for a client.
+/// The commands a daemon runs for a client: those that open the store
+/// (`sync --check` does not, and runs where it is typed).
 pub fn forwardable(cmd: &Command) -> bool {
-    matches!(
-        cmd,
-        Command::Records(_) | Command::Reconcile(_) | Command::Statements(_) | Command::Kpi(_)
-    )
+    match cmd {
+        Command::Sync(s) => !s.check,
+        Command::Records(_) | Command::Reconcile(_) | Command::Statements(_) | Command::Kpi(_) => {
+            true
+        }
+        _ => false,
+    }
 }
 
 /// Whether `cmd` writes decisions or statements (it waits for the turn of
@@ -138,7 +151,8 @@ pub fn exchange(
     let mut line = serde_json::to_vec(request)?;
     line.push(b'\n');
     stream.write_all(&line)?;
-    stream.shutdown(std::net::Shutdown::Write)?;
+    // The write side stays open: its end tells the daemon this process is
+    // gone (Ctrl-C), which stops a sync after its page.
     let mut stream = std::io::BufReader::new(stream);
     let mut payload = Vec::new();
     loop {
@@ -169,22 +183,22 @@ pub fn exchange(
     }
 }
 
-/// Daemon side: serves commands on the socket of `store`'s directory until
-/// `stop` turns true; the task then ends when the commands still running
-/// have (the caller bounds the wait). Returns `None` (and logs why) when
-/// the socket cannot be made; the daemon runs on without it.
+/// Daemon side: serves commands on the socket of the daemon's data
+/// directory until `stop` turns true; the task then ends when the commands
+/// still running have (the caller bounds the wait). Returns `None` (and
+/// logs why) when the socket cannot be made; the daemon runs on without it.
 pub fn serve(
-    store: crate::store::Store,
+    daemon: Arc<Daemon>,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) -> Option<tokio::task::JoinHandle<()>> {
-    let path = socket_path(store.dir());
+    let path = socket_path(daemon.store.dir());
     let listener = match bind(&path) {
         Ok(l) => l,
         Err(e) => {
             tracing::warn!(
                 socket = %path.display(),
                 error = %e,
-                "commands cannot run beside the daemon (no command socket); stop it to run records, reconcile, statements or kpi"
+                "commands cannot run beside the daemon (no command socket); stop it to run sync, records, reconcile, statements or kpi"
             );
             return None;
         }
@@ -196,7 +210,7 @@ pub fn serve(
             tokio::select! {
                 accepted = listener.accept() => match accepted {
                     Ok((conn, _)) => {
-                        running.spawn(handle(conn, store.clone()));
+                        running.spawn(handle(conn, daemon.clone()));
                     }
                     Err(e) => tracing::warn!(error = %e, "command socket: accept failed"),
                 },
@@ -230,26 +244,56 @@ fn bind(path: &Path) -> std::io::Result<tokio::net::UnixListener> {
     Ok(listener)
 }
 
-/// One client: read its request, run the command on a blocking thread,
-/// stream its output back as it is written.
-async fn handle(conn: tokio::net::UnixStream, store: crate::store::Store) {
+type Frame = (u8, Vec<u8>);
+
+/// One client: read its request, run the command, stream its output back
+/// as it is written. The client keeps its side open until the answer
+/// ends, so end of input means it went away (Ctrl-C), which stops a sync
+/// after its current page.
+async fn handle(conn: tokio::net::UnixStream, daemon: Arc<Daemon>) {
     use tokio::io::{AsyncBufReadExt as _, AsyncReadExt as _, AsyncWriteExt as _};
     let (read, mut write) = conn.into_split();
+    let mut read = tokio::io::BufReader::new(read);
     let mut line = String::new();
-    let read = tokio::io::BufReader::new(read.take(MAX_REQUEST))
-        .read_line(&mut line)
-        .await;
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<(u8, Vec<u8>)>(16);
-    let request = read
-        .map_err(|e| e.to_string())
-        .and_then(|_| serde_json::from_str::<Request>(&line).map_err(|e| e.to_string()));
-    let worker = tokio::task::spawn_blocking(move || match request {
-        Ok(request) => run(request, store, tx),
-        Err(e) => {
-            let _ = tx.blocking_send((ERR, format!("error: unreadable request: {e}\n").into()));
-            let _ = tx.blocking_send((EXIT, vec![2]));
+    let got = (&mut read).take(MAX_REQUEST).read_line(&mut line).await;
+    let gone = crate::sync::Shutdown::new();
+    let watch = {
+        let gone = gone.clone();
+        tokio::spawn(async move {
+            let mut sink = [0u8; 256];
+            while let Ok(1..) = read.read(&mut sink).await {}
+            gone.request();
+        })
+    };
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Frame>(16);
+    let parsed = got
+        .map_err(|e| format!("error: unreadable request: {e}\n"))
+        .and_then(|_| {
+            serde_json::from_str::<Request>(&line)
+                .map_err(|e| format!("error: unreadable request: {e}\n"))
+        })
+        .and_then(|request| parse(&request).map(|cli| (request, cli)));
+    let worker = match parsed {
+        Err(message) => tokio::spawn(async move {
+            let _ = tx.send((ERR, message.into_bytes())).await;
+            let _ = tx.send((EXIT, vec![2])).await;
+        }),
+        Ok((request, cli)) => {
+            tracing::info!(command = %request.argv.join(" "), "running a command for a client");
+            match cli.command {
+                Command::Sync(args) => tokio::spawn(sync(daemon, cli.config, args, tx, gone)),
+                command => {
+                    let store = daemon.store.clone();
+                    let join = tokio::task::spawn_blocking(move || {
+                        run(&request, &cli.config, command, store, tx)
+                    });
+                    tokio::spawn(async move {
+                        let _ = join.await;
+                    })
+                }
+            }
         }
-    });
+    };
     while let Some((tag, bytes)) = rx.recv().await {
         let mut frame = Vec::with_capacity(5 + bytes.len());
         frame.push(tag);
@@ -263,10 +307,17 @@ async fn handle(conn: tokio::net::UnixStream, store: crate::store::Store) {
     }
     drop(rx);
     let _ = worker.await;
+    watch.abort();
 }
 
-/// Runs one client's command in this (blocking) thread.
-fn run(request: Request, store: crate::store::Store, tx: tokio::sync::mpsc::Sender<(u8, Vec<u8>)>) {
+/// Runs one client's command (not a sync) in this blocking thread.
+fn run(
+    request: &Request,
+    config: &Path,
+    command: Command,
+    store: crate::store::Store,
+    tx: tokio::sync::mpsc::Sender<Frame>,
+) {
     let out = std::io::BufWriter::with_capacity(
         FRAME_BYTES,
         Frames {
@@ -279,37 +330,191 @@ fn run(request: Request, store: crate::store::Store, tx: tokio::sync::mpsc::Send
         tx: tx.clone(),
     };
     let mut con = Console::in_daemon(Box::new(out), Box::new(err), store);
-    let code = match parse(&request) {
-        Err(message) => {
-            let _ = con.err.write_all(message.as_bytes());
-            2
-        }
-        Ok(cli) => {
-            let described = request.argv.join(" ");
-            tracing::info!(command = %described, "running a command for a client");
-            let _turn = writes(&cli.command).then(crate::schedule::hooks::exclusive);
-            let result = match cli.command {
-                Command::Records(cmd) => crate::store::cli::run(&cli.config, cmd, &mut con),
-                Command::Reconcile(a) => crate::reconcile::cli::run(&cli.config, a, &mut con),
-                Command::Statements(cmd) => crate::payout::cli::run(&cli.config, cmd, &mut con),
-                Command::Kpi(a) => crate::kpi::cli::run(&cli.config, a, &mut con),
-                _ => Err(anyhow::anyhow!("this command does not run in the daemon")),
-            };
-            let code = match result {
-                Ok(c) if c == ExitCode::SUCCESS => 0,
-                Ok(_) => 1,
-                Err(e) => {
-                    tracing::warn!(command = %described, error = %format!("{e:#}"), "command for a client failed");
-                    let _ = writeln!(con.err, "error: {e:#}");
-                    1
-                }
-            };
-            let _ = con.out.flush();
-            code
+    let _turn = writes(&command).then(crate::schedule::hooks::exclusive);
+    let result = match command {
+        Command::Records(cmd) => crate::store::cli::run(config, cmd, &mut con),
+        Command::Reconcile(a) => crate::reconcile::cli::run(config, a, &mut con),
+        Command::Statements(cmd) => crate::payout::cli::run(config, cmd, &mut con),
+        Command::Kpi(a) => crate::kpi::cli::run(config, a, &mut con),
+        _ => Err(anyhow::anyhow!("this command does not run in the daemon")),
+    };
+    let code = match result {
+        Ok(c) if c == ExitCode::SUCCESS => 0,
+        Ok(_) => 1,
+        Err(e) => {
+            tracing::warn!(command = %request.argv.join(" "), error = %format!("{e:#}"), "command for a client failed");
+            let _ = writeln!(con.err, "error: {e:#}");
+            1
         }
     };
+    let _ = con.out.flush();
     drop(con);
     let _ = tx.blocking_send((EXIT, vec![code]));
+}
+
+/// Runs a client's `reckon sync` in the daemon: the connector as the daemon
+/// runs it (its config at start or last SIGHUP, its secrets), never beside
+/// a scheduled run of the same connector, stopped after the current page
+/// when the client goes away or the daemon stops, followed by the post-sync
+/// hooks (reconcile) as a scheduled run is.
+async fn sync(
+    daemon: Arc<Daemon>,
+    config: PathBuf,
+    args: crate::sync::cli::SyncArgs,
+    tx: tokio::sync::mpsc::Sender<Frame>,
+    gone: crate::sync::Shutdown,
+) {
+    // A sync writes a line per page: an unbounded channel, copied into the
+    // client's frames, so its progress never waits for the client.
+    let (lines, mut pending) = tokio::sync::mpsc::unbounded_channel::<Frame>();
+    let pump = {
+        let tx = tx.clone();
+        tokio::spawn(async move {
+            while let Some(f) = pending.recv().await {
+                if tx.send(f).await.is_err() {
+                    break;
+                }
+            }
+        })
+    };
+    let code = sync_run(&daemon, &config, args, &lines, &gone).await;
+    drop(lines);
+    let _ = pump.await;
+    let _ = tx.send((EXIT, vec![code])).await;
+}
+
+async fn sync_run(
+    daemon: &Arc<Daemon>,
+    config: &Path,
+    args: crate::sync::cli::SyncArgs,
+    lines: &tokio::sync::mpsc::UnboundedSender<Frame>,
+    gone: &crate::sync::Shutdown,
+) -> u8 {
+    let mut out = Lines {
+        tag: OUT,
+        tx: lines.clone(),
+    };
+    let mut err = Lines {
+        tag: ERR,
+        tx: lines.clone(),
+    };
+    let rt = daemon.runtime();
+    let id = args.connector.as_str();
+    let Some(connector) = rt.connectors.iter().find(|c| c.config.id == id) else {
+        let ids: Vec<&str> = rt.connectors.iter().map(|c| c.config.id.as_str()).collect();
+        let _ = writeln!(
+            err,
+            "error: the running daemon has no connector `{id}` (its config {}, as of its start or last SIGHUP; configured: {})",
+            daemon.config_path.display(),
+            ids.join(", ")
+        );
+        return 1;
+    };
+    let same = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
+    if same(config) != same(&daemon.config_path) {
+        let _ = writeln!(
+            err,
+            "note: `{id}` is synced as the daemon's config {} has it (as of its start or last SIGHUP)",
+            daemon.config_path.display()
+        );
+    }
+    let mut recording = match &args.record {
+        None => None,
+        Some(dir) => match std::fs::create_dir_all(dir) {
+            Ok(()) => Some(crate::sync::Recording {
+                dir: dir.clone(),
+                written: Vec::new(),
+            }),
+            Err(e) => {
+                let _ = writeln!(err, "error: --record {}: {e}", dir.display());
+                return 1;
+            }
+        },
+    };
+    if !daemon.claim(id) {
+        let _ = writeln!(
+            err,
+            "error: connector `{id}` is running now (a scheduled run or another `reckon sync`); run this again when it ends (`reckon status`)"
+        );
+        return 1;
+    }
+    let _release = Release(daemon, id);
+    // Stop after the current page when the daemon stops or the client goes.
+    let stop = crate::sync::Shutdown::new();
+    let link = {
+        let (stop, mut down, mut gone) =
+            (stop.clone(), daemon.shutdown.subscribe(), gone.subscribe());
+        tokio::spawn(async move {
+            tokio::select! {
+                _ = down.wait_for(|v| *v) => {}
+                _ = gone.wait_for(|v| *v) => {}
+            }
+            stop.request();
+        })
+    };
+    let ctx = crate::sync::SyncContext {
+        shutdown: stop,
+        ..daemon.sync_context()
+    };
+    let progress = crate::sync::cli::Lines({
+        let lines = lines.clone();
+        move |line: String| {
+            let _ = lines.send((ERR, line.into_bytes()));
+        }
+    });
+    let seq_before = daemon.store.last_seq().unwrap_or(0);
+    let result = crate::sync::run_sync_with(
+        &ctx,
+        connector,
+        args.from.zip(args.to),
+        &progress,
+        recording.as_mut(),
+    )
+    .await;
+    link.abort();
+    match &result {
+        Ok(run) => tracing::info!(
+            connector = id,
+            records_new = run.records_new,
+            records_changed = run.records_changed,
+            "sync for a client done"
+        ),
+        Err(e) => tracing::warn!(connector = id, error = %e, "sync for a client failed"),
+    }
+    if result.is_ok() {
+        let seq_after = daemon.store.last_seq().unwrap_or(seq_before);
+        let (store, config, kind) = (
+            daemon.store.clone(),
+            rt.config.clone(),
+            connector.plugin.manifest.kind,
+        );
+        let connector = id.to_owned();
+        let _ = tokio::task::spawn_blocking(move || {
+            crate::schedule::hooks::run_post_sync(&crate::schedule::hooks::SyncEvent {
+                store: &store,
+                config: &config,
+                connector: &connector,
+                kind,
+                seq_before,
+                seq_after,
+            })
+        })
+        .await;
+    }
+    match crate::sync::cli::report(&result, recording.as_ref(), &mut out, &mut err) {
+        Ok(c) if c == ExitCode::SUCCESS => 0,
+        _ => 1,
+    }
+}
+
+/// Ends a client's run of a connector (see [`Daemon::claim`]) however the
+/// run ends.
+struct Release<'a>(&'a Daemon, &'a str);
+
+impl Drop for Release<'_> {
+    fn drop(&mut self) {
+        self.0.release(self.1);
+    }
 }
 
 /// The client's command line as this daemon runs it: its config file and
@@ -321,7 +526,8 @@ fn parse(request: &Request) -> Result<Cli, String> {
     let mut cli = Cli::try_parse_from(argv).map_err(|e| e.render().to_string())?;
     if !forwardable(&cli.command) {
         return Err(
-            "error: only records, reconcile, statements and kpi run through the daemon\n".into(),
+            "error: only sync, records, reconcile, statements and kpi run through the daemon\n"
+                .into(),
         );
     }
     cli.config = request.config.clone();
@@ -337,15 +543,38 @@ fn parse(request: &Request) -> Result<Cli, String> {
             }
         }
         Command::Kpi(k) => absolute(&mut k.out),
+        Command::Sync(s) => absolute(&mut s.record),
         _ => {}
     }
     Ok(cli)
 }
 
-/// A writer whose every write is one frame to the client.
+/// A writer whose every write is one frame to the client, for output
+/// written from async code (a sync's lines): it never waits.
+struct Lines {
+    tag: u8,
+    tx: tokio::sync::mpsc::UnboundedSender<Frame>,
+}
+
+impl Write for Lines {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.tx
+            .send((self.tag, buf.to_vec()))
+            .map_err(|_| std::io::Error::from(std::io::ErrorKind::BrokenPipe))?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// A writer whose every write is one frame to the client (at most
+/// [`FRAME_BYTES`]), waiting while the client is behind: for commands on a
+/// blocking thread.
 struct Frames {
     tag: u8,
-    tx: tokio::sync::mpsc::Sender<(u8, Vec<u8>)>,
+    tx: tokio::sync::mpsc::Sender<Frame>,
 }
 
 impl Write for Frames {

@@ -112,6 +112,9 @@ pub struct Daemon {
     /// The postback endpoints the server answers (replaced on SIGHUP with
     /// the runtime).
     pub postbacks: crate::server::postback::Endpoints,
+    /// Connectors with a run in progress: scheduled, or a client's `reckon
+    /// sync` run by the daemon. One run per connector at a time.
+    pub active: Mutex<std::collections::BTreeSet<String>>,
 }
 
 impl Daemon {
@@ -152,7 +155,39 @@ impl Daemon {
         }
     }
 
-    fn sync_context(&self) -> SyncContext {
+    fn active(&self) -> std::sync::MutexGuard<'_, std::collections::BTreeSet<String>> {
+        self.active.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Marks `id` running for a run outside the schedule (a client's `reckon
+    /// sync`); false if it is running already.
+    pub fn claim(&self, id: &str) -> bool {
+        let fresh = self.active().insert(id.to_owned());
+        if fresh {
+            self.with_status(id, |s| s.running = true);
+        }
+        fresh
+    }
+
+    /// Ends a run started with [`Daemon::claim`]: `/status` shows its run
+    /// record as the connector's last run.
+    pub fn release(&self, id: &str) {
+        let last = self
+            .store
+            .runs(id, 1)
+            .ok()
+            .and_then(|r| r.into_iter().next());
+        self.with_status(id, |s| {
+            s.running = false;
+            if last.is_some() {
+                s.last_run = last;
+            }
+        });
+        self.active().remove(id);
+    }
+
+    /// The context a sync of this daemon runs in.
+    pub fn sync_context(&self) -> SyncContext {
         SyncContext {
             store: self.store.clone(),
             host_exe: self.host_exe.clone(),
@@ -256,6 +291,7 @@ pub async fn run_daemon(
         config_path: config_path.clone(),
         host_exe: std::env::current_exe()?,
         postbacks,
+        active: Mutex::new(Default::default()),
     });
 
     let mut plans: BTreeMap<String, Plan> = BTreeMap::new();
@@ -281,14 +317,13 @@ pub async fn run_daemon(
             .await;
     });
     // Commands (`reckon statements ...`) run by the daemon for a client.
-    let commands = crate::cli::remote::serve(daemon.store.clone(), daemon.shutdown.subscribe());
+    let commands = crate::cli::remote::serve(daemon.clone(), daemon.shutdown.subscribe());
     tracing::info!(listen = %listen, connectors = plans.len(), "daemon started");
 
     let max = daemon.runtime().config.daemon.max_concurrent_syncs.max(1) as usize;
     let semaphore = Arc::new(tokio::sync::Semaphore::new(max));
     let mut running: tokio::task::JoinSet<(String, Result<RunRecord, String>, bool)> =
         tokio::task::JoinSet::new();
-    let mut active: std::collections::BTreeSet<String> = Default::default();
     // Task id → connector, so a run task that panics still frees its connector.
     let mut task_ids: std::collections::HashMap<tokio::task::Id, String> = Default::default();
 
@@ -296,7 +331,8 @@ pub async fn run_daemon(
         // Start everything due.
         let now = Utc::now();
         let rt = daemon.runtime();
-        for c in take_due(&daemon, &rt, &mut plans, &mut active, now) {
+        let due = take_due(&daemon, &rt, &mut plans, &mut daemon.active(), now);
+        for c in due {
             let d = daemon.clone();
             let sem = semaphore.clone();
             let config = rt.config.clone();
@@ -340,6 +376,7 @@ pub async fn run_daemon(
         // Sleep until the next due time, a finished run, or a signal. Wake at
         // least once a minute to follow wall-clock jumps.
         let now = Utc::now();
+        let active = daemon.active().clone();
         let next_due = plans
             .iter()
             .filter(|(id, _)| !active.contains(*id))
@@ -353,7 +390,7 @@ pub async fn run_daemon(
             _ = tokio::time::sleep(sleep_for) => {}
             Some(done) = running.join_next_with_id(), if !running.is_empty() => {
                 let (id, result, retryable) = joined(done, &mut task_ids);
-                active.remove(&id);
+                daemon.active().remove(&id);
                 finish_run(&daemon, &mut plans, &id, result, retryable);
             }
             _ = sigterm.recv() => { tracing::info!("SIGTERM: stopping"); daemon.shutdown.request(); }
@@ -374,12 +411,12 @@ pub async fn run_daemon(
         match tokio::time::timeout_at(deadline, running.join_next_with_id()).await {
             Ok(Some(done)) => {
                 let (id, result, retryable) = joined(done, &mut task_ids);
-                active.remove(&id);
+                daemon.active().remove(&id);
                 finish_run(&daemon, &mut plans, &id, result, retryable);
             }
             Ok(None) => break,
             Err(_) => {
-                tracing::warn!(still_running = ?active, "shutdown grace period over; leaving (committed pages are kept)");
+                tracing::warn!(still_running = ?*daemon.active(), "shutdown grace period over; leaving (committed pages are kept)");
                 running.abort_all();
                 break;
             }
@@ -775,7 +812,37 @@ mod tests {
             config_path: dir.join("t.toml"),
             host_exe: PathBuf::from("reckon"),
             postbacks: Default::default(),
+            active: Default::default(),
         }
+    }
+
+    #[test]
+    fn a_connector_claimed_by_a_client_sync_is_busy_for_the_schedule_until_released() {
+        let c = connector("0 6 * * *");
+        let dir = tempfile::tempdir().unwrap();
+        let daemon = test_daemon(dir.path(), &c);
+        let now: DateTime<Utc> = "2026-06-10T04:00:00Z".parse().unwrap();
+        let plan = Plan {
+            next_fire: Some(now),
+            catch_up: false,
+            retry_at: None,
+            attempts: 0,
+        };
+        let mut plans = BTreeMap::from([("net".to_string(), plan)]);
+        daemon
+            .status
+            .lock()
+            .unwrap()
+            .insert("net".into(), status_for(&c, plans.get("net"), None));
+        assert!(daemon.claim("net"));
+        assert!(!daemon.claim("net"), "one run per connector");
+        assert!(daemon.status_snapshot()[0].running);
+        let rt = daemon.runtime();
+        // The scheduled fire finds it busy and is skipped.
+        assert!(take_due(&daemon, &rt, &mut plans, &mut daemon.active(), now).is_empty());
+        daemon.release("net");
+        assert!(!daemon.status_snapshot()[0].running);
+        assert!(daemon.claim("net"));
     }
 
     #[test]

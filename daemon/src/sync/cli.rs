@@ -51,16 +51,24 @@ impl Progress for Bar {
     }
 }
 
-struct Lines;
-impl Progress for Lines {
+/// Progress as one text line per window and per committed page, handed
+/// to the function (stderr when not a terminal; a client's stderr when the
+/// daemon runs the sync).
+pub struct Lines<F>(pub F);
+impl<F> std::fmt::Debug for Lines<F> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Lines")
+    }
+}
+impl<F: Fn(String) + Send + Sync> Progress for Lines<F> {
     fn window(&self, i: usize, n: usize, w: &Window) {
-        eprintln!("window {}/{n}: {}..{}", i + 1, w.from, w.to);
+        (self.0)(format!("window {}/{n}: {}..{}\n", i + 1, w.from, w.to));
     }
     fn page(&self, stream: &str, s: &CommitStats, t: &CommitStats) {
-        eprintln!(
-            "page committed: stream {stream}: {} new, {} changed, {} unchanged (run total {} new, {} changed, {} unchanged)",
+        (self.0)(format!(
+            "page committed: stream {stream}: {} new, {} changed, {} unchanged (run total {} new, {} changed, {} unchanged)\n",
             s.new, s.changed, s.unchanged, t.new, t.changed, t.unchanged
-        );
+        ));
     }
 }
 
@@ -158,7 +166,7 @@ pub fn run(
         bar.enable_steady_tick(std::time::Duration::from_millis(200));
         Box::new(Bar(bar))
     } else {
-        Box::new(Lines)
+        Box::new(Lines(|line: String| eprint!("{line}")))
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -187,23 +195,42 @@ pub fn run(
         .await
     });
     drop(progress);
+    Ok(report(
+        &result,
+        recording.as_ref(),
+        &mut std::io::stdout(),
+        &mut std::io::stderr(),
+    )?)
+}
+
+/// The last lines of a sync: the cassettes written, then the run's figures
+/// (stdout) or its error (stderr). Failure if the run failed or a session
+/// could not be recorded.
+pub fn report(
+    result: &Result<super::RunRecord, super::SyncError>,
+    recording: Option<&super::Recording>,
+    out: &mut dyn std::io::Write,
+    err: &mut dyn std::io::Write,
+) -> std::io::Result<ExitCode> {
     let mut missing_cassettes = false;
-    if let Some(r) = &recording {
+    if let Some(r) = recording {
         for path in &r.written {
-            println!("recorded: {}", path.display());
+            writeln!(out, "recorded: {}", path.display())?;
         }
         let sessions = result.as_ref().map_or(0, |run| run.windows.len());
         if r.written.len() < sessions {
-            eprintln!(
+            writeln!(
+                err,
                 "error: {} of {sessions} session(s) could not be recorded (see the log)",
                 sessions - r.written.len()
-            );
+            )?;
             missing_cassettes = true;
         }
     }
     match result {
         Ok(run) => {
-            println!(
+            writeln!(
+                out,
                 "{}: ok: {} window(s), {} pages, {} requests; records {} new, {} changed, {} unchanged",
                 run.source,
                 run.windows.len(),
@@ -212,7 +239,7 @@ pub fn run(
                 run.records_new,
                 run.records_changed,
                 run.records_unchanged
-            );
+            )?;
             Ok(if missing_cassettes {
                 ExitCode::FAILURE
             } else {
@@ -220,7 +247,7 @@ pub fn run(
             })
         }
         Err(e) => {
-            eprintln!("error: {e}");
+            writeln!(err, "error: {e}")?;
             Ok(ExitCode::FAILURE)
         }
     }
