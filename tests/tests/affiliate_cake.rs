@@ -298,7 +298,11 @@ fn cake_a_conversion_changed_again_between_two_pages_of_changes_skips_no_change(
         .iter()
         .map(|c| c.external_id.parse().unwrap())
         .collect();
-    assert_eq!(read, changed.iter().copied().collect(), "a change was skipped");
+    assert_eq!(
+        read,
+        changed.iter().copied().collect(),
+        "a change was skipped"
+    );
     assert_eq!(
         find(&out, &again.to_string())
             .commission

@@ -176,7 +176,8 @@ fn impact_campaign_over_ten_times_page_size_in_one_window_syncs_fully_in_halves(
         ..Params::small(8, 25_000)
     }));
     let w = window((2026, 10, 20), (2026, 11, 27));
-    let settings = json!({ "account_sid": "IRfakeSID1", "campaign_ids": [1000], "page_size": 2000 });
+    let settings =
+        json!({ "account_sid": "IRfakeSID1", "campaign_ids": [1000], "page_size": 2000 });
     let out = run::<Impact, _>(&fake, SECRETS, settings, w);
     out.result.as_ref().unwrap();
     assert!(out.uncommitted.is_empty());
@@ -193,9 +194,22 @@ fn impact_campaign_over_ten_times_page_size_in_one_window_syncs_fully_in_halves(
         .map(|r| r.url.clone())
         .collect();
     assert_eq!(firsts.len(), 3, "{firsts:#?}");
-    assert!(firsts[0].contains("ActionDateStart=2026-10-20T") && firsts[0].contains("ActionDateEnd=2026-11-27T"));
-    assert!(firsts[1].contains("ActionDateStart=2026-10-20T") && firsts[1].contains("ActionDateEnd=2026-11-08T"));
-    assert!(firsts[2].contains("ActionDateStart=2026-11-09T") && firsts[2].contains("ActionDateEnd=2026-11-27T"));
-    let last = out.checkpoints.iter().rfind(|c| c.stream == "actions").unwrap();
+    assert!(
+        firsts[0].contains("ActionDateStart=2026-10-20T")
+            && firsts[0].contains("ActionDateEnd=2026-11-27T")
+    );
+    assert!(
+        firsts[1].contains("ActionDateStart=2026-10-20T")
+            && firsts[1].contains("ActionDateEnd=2026-11-08T")
+    );
+    assert!(
+        firsts[2].contains("ActionDateStart=2026-11-09T")
+            && firsts[2].contains("ActionDateEnd=2026-11-27T")
+    );
+    let last = out
+        .checkpoints
+        .iter()
+        .rfind(|c| c.stream == "actions")
+        .unwrap();
     assert_eq!(last.state["complete"], json!(true));
 }

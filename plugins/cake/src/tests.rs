@@ -254,7 +254,12 @@ fn a_row_leaving_the_set_between_pages_restarts_the_stream_instead_of_skipping_o
     );
     let starts: Vec<_> = report_bodies(&out)
         .iter()
-        .map(|b| (b["start_at_row"].as_u64().unwrap(), b["row_limit"].as_u64().unwrap()))
+        .map(|b| {
+            (
+                b["start_at_row"].as_u64().unwrap(),
+                b["row_limit"].as_u64().unwrap(),
+            )
+        })
         .collect();
     // Page 2 asks from row 2 (the overlap), finds 3 instead of 2, and the
     // stream is read again from row 1.

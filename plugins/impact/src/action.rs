@@ -313,7 +313,10 @@ pub fn too_many_results(resp: &plugin_api::Response) -> bool {
 /// `Errors[].Field`/`Message`), else the start of its body.
 pub fn error_message(resp: &plugin_api::Response) -> String {
     let Ok(body) = plugin_api::serde_json::from_slice::<Value>(&resp.body) else {
-        return String::from_utf8_lossy(&resp.body).chars().take(300).collect();
+        return String::from_utf8_lossy(&resp.body)
+            .chars()
+            .take(300)
+            .collect();
     };
     let mut parts: Vec<String> = Vec::new();
     if let Some(m) = opt_text(&body, "Message") {

@@ -47,7 +47,9 @@ pub async fn read(
                     .query("EndDate", &end)
                     .query("PageSize", settings.page_size),
             }
-            .label(format!("action updates campaign {campaign} page {page_no}{note}"));
+            .label(format!(
+                "action updates campaign {campaign} page {page_no}{note}"
+            ));
             let what =
                 format!("stream `{ACTION_UPDATES}` campaign {campaign} page {page_no}{note}");
             let resp = client

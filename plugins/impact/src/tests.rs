@@ -385,7 +385,12 @@ fn a_range_refused_as_too_many_actions_is_read_in_halves_with_each_half_committe
         .collect();
     assert_eq!(
         ids,
-        ["1000.2026-11-01", "1000.2026-11-02", "1000.2026-11-03", "1000.2026-11-04"]
+        [
+            "1000.2026-11-01",
+            "1000.2026-11-02",
+            "1000.2026-11-03",
+            "1000.2026-11-04"
+        ]
     );
     assert!(out.uncommitted.is_empty());
     // The first half's checkpoint says only the second half is left, and the
@@ -422,7 +427,11 @@ fn a_single_day_still_over_the_cap_fails_naming_the_campaign_the_day_and_page_si
         "settings.page_size (now 2000",
         "Too many results",
     ] {
-        assert!(err.message.contains(part), "{part:?} not in {}", err.message);
+        assert!(
+            err.message.contains(part),
+            "{part:?} not in {}",
+            err.message
+        );
     }
     // 11-01..02 refused, then 11-01 alone; nothing was committed.
     assert_eq!(out.requests.len(), 2);
@@ -466,7 +475,9 @@ fn the_changelog_is_split_the_same_way() {
     .run::<Impact>(open);
     out.result.as_ref().unwrap();
     assert_eq!(out.requests.len(), 3);
-    assert!(out.requests[2].url.contains("StartDate=2026-11-03T00%3A00%3A00Z"));
+    assert!(out.requests[2]
+        .url
+        .contains("StartDate=2026-11-03T00%3A00%3A00Z"));
     assert_eq!(out.checkpoints.len(), 2);
     assert_eq!(out.checkpoints[1].state["complete"], json!(true));
 }
