@@ -76,6 +76,19 @@ impl<P: RateLimit> Throttled<P> {
     /// answer becomes a [`PluginError`]. `what` names the stream and page in
     /// errors and logs.
     pub async fn send(&mut self, req: Request, what: &str) -> Result<Response, PluginError> {
+        self.send_allowing(req, what, |_| false).await
+    }
+
+    /// [`send`](Self::send), except that an error answer for which `allow`
+    /// returns true comes back as a [`Response`] for the caller to read (e.g.
+    /// a refusal the plugin can work around, like Impact's "too many
+    /// results"). 429s are waited out as by `send` before `allow` sees them.
+    pub async fn send_allowing(
+        &mut self,
+        req: Request,
+        what: &str,
+        allow: impl Fn(&Response) -> bool,
+    ) -> Result<Response, PluginError> {
         let mut throttled = 0;
         loop {
             if let Some(at) = self.not_before.take() {
@@ -106,6 +119,9 @@ impl<P: RateLimit> Throttled<P> {
             }
             if let Some(wait) = self.limit.pause_after(&resp) {
                 self.not_before = Some(now + Duration::seconds(wait.max(1)));
+            }
+            if allow(&resp) {
+                return Ok(resp);
             }
             return resp.ok().map_err(|e| prefixed(what, e));
         }

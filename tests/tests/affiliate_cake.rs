@@ -246,3 +246,71 @@ fn cake_wrong_key_is_an_auth_error() {
     let err = out.result.unwrap_err();
     assert_eq!(err.kind, ErrorKind::Auth, "{}", err.message);
 }
+
+/// Regression: offset paging skipped rows when the result set changed while
+/// it was read. Here a conversion on the first page of the changes is
+/// changed again before the second page: the fake keeps changes in change
+/// order, so it moves to the end and every later row moves up one place; the
+/// plugin used to skip the row that slid onto the page already read. Now the
+/// overlap row shows the shift and the stream is read again from row 1.
+#[test]
+fn cake_a_conversion_changed_again_between_two_pages_of_changes_skips_no_change() {
+    let fake = shared(CakeFake::new(Params::small(36, 500)));
+    let cut = "2026-11-20T00:00:00Z"
+        .parse::<chrono::DateTime<chrono::Utc>>()
+        .unwrap();
+    // Seven older conversions restated, one minute apart.
+    let changed: Vec<u64> = {
+        let mut f = fake.lock().unwrap();
+        let ids: Vec<u64> = f
+            .rows()
+            .iter()
+            .filter(|r| r.at < cut)
+            .take(7)
+            .map(|r| r.id)
+            .collect();
+        f.now = "2026-11-27T21:00:00Z".parse().unwrap();
+        for id in &ids {
+            f.now += chrono::Duration::minutes(1);
+            f.set_paid(*id, Decimal::new(1_000, 2));
+        }
+        ids
+    };
+    // After the first page (3 rows), the second change is changed again.
+    let again = changed[1];
+    fake.lock().unwrap().after_reports(1, move |f| {
+        f.now += chrono::Duration::hours(1);
+        f.set_paid(again, Decimal::new(777, 2));
+    });
+    let settings = json!({ "base_url": "http://fake", "row_limit": 3 });
+    let mut open = open_read(
+        "aff",
+        "http://fake",
+        settings.clone(),
+        window((2026, 11, 20), (2026, 11, 27)),
+    );
+    open.streams = vec!["event_conversion_changes".into()];
+    let handler = in_process(fake.clone(), Cake::manifest().auth, SECRETS, &settings);
+    let out = FakeHost::handler(handler).run::<Cake>(open);
+    out.result.as_ref().unwrap();
+
+    let read: std::collections::BTreeSet<u64> = affiliate_support::conversions(&out)
+        .iter()
+        .map(|c| c.external_id.parse().unwrap())
+        .collect();
+    assert_eq!(
+        read,
+        changed.iter().copied().collect(),
+        "a change was skipped"
+    );
+    assert_eq!(
+        find(&out, &again.to_string())
+            .commission
+            .as_ref()
+            .unwrap()
+            .amount,
+        Decimal::new(777, 2)
+    );
+    // First page, the shifted second page, then the stream again from row 1.
+    assert!(fake.lock().unwrap().reports() >= 5);
+}

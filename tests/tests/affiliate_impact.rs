@@ -164,3 +164,52 @@ fn impact_wrong_token_is_an_auth_error_and_nothing_is_committed() {
     assert_eq!(out.result.unwrap_err().kind, ErrorKind::Auth);
     assert!(out.committed.is_empty());
 }
+
+/// Regression: a campaign with more than 10 × `page_size` actions in one
+/// window failed the whole run with Impact's "Too many results" (ops had to
+/// lower `window_days` by hand). The plugin now reads the refused range in
+/// halves.
+#[test]
+fn impact_campaign_over_ten_times_page_size_in_one_window_syncs_fully_in_halves() {
+    let fake = shared(ImpactFake::new(Params {
+        campaigns: vec![1000],
+        ..Params::small(8, 25_000)
+    }));
+    let w = window((2026, 10, 20), (2026, 11, 27));
+    let settings =
+        json!({ "account_sid": "IRfakeSID1", "campaign_ids": [1000], "page_size": 2000 });
+    let out = run::<Impact, _>(&fake, SECRETS, settings, w);
+    out.result.as_ref().unwrap();
+    assert!(out.uncommitted.is_empty());
+    // Every action exactly once: 25,000 > 10 × 2000 in the 39-day window.
+    assert_eq!(out.committed.len(), 25_000);
+    let truth = fake.lock().unwrap().truth(w.from, w.to);
+    assert_eq!(truth.total.count, 25_000);
+    assert_eq!(Truth::of_records(&out.committed), truth);
+    // The whole window was asked for once (refused), then its two halves.
+    let firsts: Vec<_> = out
+        .requests
+        .iter()
+        .filter(|r| r.url.contains("/Actions?") && !r.url.contains("&Page="))
+        .map(|r| r.url.clone())
+        .collect();
+    assert_eq!(firsts.len(), 3, "{firsts:#?}");
+    assert!(
+        firsts[0].contains("ActionDateStart=2026-10-20T")
+            && firsts[0].contains("ActionDateEnd=2026-11-27T")
+    );
+    assert!(
+        firsts[1].contains("ActionDateStart=2026-10-20T")
+            && firsts[1].contains("ActionDateEnd=2026-11-08T")
+    );
+    assert!(
+        firsts[2].contains("ActionDateStart=2026-11-09T")
+            && firsts[2].contains("ActionDateEnd=2026-11-27T")
+    );
+    let last = out
+        .checkpoints
+        .iter()
+        .rfind(|c| c.stream == "actions")
+        .unwrap();
+    assert_eq!(last.state["complete"], json!(true));
+}

@@ -163,8 +163,9 @@ pub struct ConnectorConfig {
     pub lookback_days: Option<u32>,
     /// Longest window, in days, one plugin session covers: a run's days are
     /// split into windows this long. At most the plugin's own
-    /// `max_window_days`; lower it when a platform refuses a window with
-    /// too many rows (e.g. Impact above 10 × `page_size` actions). Default:
+    /// `max_window_days`; lower it to keep each session (and what a failed
+    /// session re-pulls) smaller. (Impact's 10 × `page_size` cap needs no
+    /// change here: that plugin splits a refused range itself.) Default:
     /// the plugin's `max_window_days` (unlimited when it has none).
     #[serde(default)]
     pub window_days: Option<u32>,

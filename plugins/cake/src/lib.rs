@@ -19,7 +19,9 @@
 //!   is excluded), offset paging with `start_at_row` (1-based) and
 //!   `row_limit`, total in `row_count`.
 //! - `EventConversionChanges`: the same rows, changed since `changes_since`,
-//!   a *date* (`YYYY-mm-dd`) read in the instance's time zone.
+//!   a *date* (`YYYY-mm-dd`) read in the instance's time zone. CAKE's page
+//!   for it lists no `sort_field`; the plugin sends one anyway (unverified
+//!   whether it is honoured; an extra parameter is not an error).
 //! - Currencies: `paid`/`received` carry numeric `currency_id`s, resolved once
 //!   per session through `Currencies`.
 //!
@@ -30,6 +32,25 @@
 //!   this stream's last watermark (or the window start on a first run), so
 //!   restatements of older conversions arrive as new revisions of the same
 //!   key whatever the instance's time zone (see [`changes_since`]).
+//!
+//! ## Offset paging that cannot silently skip rows
+//! Both streams page by row offset, and their result sets can change while
+//! they are read: a new conversion or change enters, a row leaves, and in an
+//! unsorted set a row changed again moves. Plain offsets would then skip
+//! rows, and a skipped conversion or restatement would never reach finance.
+//! So both streams ask for `event_conversion_id` ascending, and each page
+//! after the first starts one row early (`start_at_row = next_row - 1`,
+//! `row_limit + 1`): that overlap row must be the last row committed, whose
+//! id the checkpoint keeps (`last_id`, next to `next_row`), so a session
+//! that resumes a stream checks it as well. A different row means the set
+//! shifted: the stream is read again from row 1 (records are upserts by
+//! key), at most [`MAX_RESTARTS`] times per session, after which the session
+//! fails with a retryable error naming the stream. Rows appended at the end
+//! (new ids) shift nothing. Not caught within a session: a row entering
+//! *and* another leaving before the offset between the same two pages; the
+//! entering row is newer than the session and the next run reads it (the
+//! conversions window is re-pulled every run, changes from the day before
+//! the last run).
 //!
 //! Row mapping and dispositions: see [`row`]. A malformed row fails its page:
 //! nothing of that page is committed, and the error names the stream, the
@@ -164,8 +185,6 @@ impl Connector for Cake {
             params["source_affiliate_billing_status"] = json!("all");
             params["brand_advertiser_billing_status"] = json!("all");
             params["test_filter"] = json!("non_tests");
-            params["sort_field"] = json!("event_conversion_id");
-            params["sort_descending"] = json!("FALSE");
             let key = format!("{}..{}", window.from, window.to);
             read_rows(
                 &cx,
@@ -279,6 +298,24 @@ struct Stream {
     end: DateTime<Utc>,
 }
 
+/// How often one session starts a stream again from row 1 because its
+/// result set shifted under the offset paging, before giving up with an
+/// error (see [`read_rows`]).
+pub const MAX_RESTARTS: u32 = 3;
+
+/// Reads a stream's rows page by page, committing each page with its
+/// checkpoint.
+///
+/// Offset paging can skip rows when the result set changes while it is read
+/// (a row leaves the set, a row with a lower id enters it, a row changed
+/// again moves). So rows are asked for in `event_conversion_id` order, and
+/// every page after the first starts one row early: that overlap row must be
+/// the last row committed (its id is kept in the checkpoint state as
+/// `last_id`, so a later session resuming the same window or changes date
+/// checks it too). When it is not, the set shifted, and the stream starts
+/// again from row 1 (records are upserts by key, so re-reading is harmless),
+/// at most [`MAX_RESTARTS`] times per session; then the session fails with
+/// an error naming the stream rather than skip rows.
 #[allow(clippy::too_many_arguments)]
 async fn read_rows(
     cx: &Cx,
@@ -293,37 +330,96 @@ async fn read_rows(
     let mut watermark = cp
         .map(|c| c.watermark.max(stream.start))
         .unwrap_or(stream.start);
-    // Resume at the row after the last committed page of the same run
-    // (a completed run is pulled again from its first row).
-    let mut next_row = cp
-        .filter(|c| {
-            c.state.get("key").and_then(Value::as_str) == Some(stream.key.as_str())
-                && c.state.get("complete").and_then(Value::as_bool) != Some(true)
-        })
-        .and_then(|c| c.state.get("next_row").and_then(Value::as_u64))
-        .unwrap_or(1);
+    // Resume after the last committed page of the same run (a completed run
+    // is pulled again from its first row). A state without `last_id` cannot
+    // be checked, so it starts again from row 1 too.
+    let resume = cp.filter(|c| {
+        c.state.get("key").and_then(Value::as_str) == Some(stream.key.as_str())
+            && c.state.get("complete").and_then(Value::as_bool) != Some(true)
+    });
+    let mut last_id: Option<String> = resume
+        .and_then(|c| c.state.get("last_id").and_then(Value::as_str))
+        .map(str::to_owned);
+    let mut next_row = match &last_id {
+        Some(_) => resume
+            .and_then(|c| c.state.get("next_row").and_then(Value::as_u64))
+            .unwrap_or(1)
+            .max(1),
+        None => 1,
+    };
+    if next_row == 1 {
+        last_id = None;
+    }
+    // EventConversions documents `sort_field`; EventConversionChanges does not
+    // list it. It is sent to both: where it is ignored, the overlap check
+    // below still catches a shifted set.
+    params["sort_field"] = json!("event_conversion_id");
+    params["sort_descending"] = json!("FALSE");
     let url = format!(
         "{}/api/{}/reports.asmx/{}",
         cx.base_url(),
         settings.api_version,
         stream.method
     );
+    let mut restarts = 0u32;
     loop {
-        params["start_at_row"] = json!(next_row);
-        params["row_limit"] = json!(settings.row_limit);
+        // From the second page on, ask from the last committed row too.
+        let overlap = next_row > 1;
+        let start_at_row = if overlap { next_row - 1 } else { 1 };
+        params["start_at_row"] = json!(start_at_row);
+        params["row_limit"] = json!(u64::from(settings.row_limit) + u64::from(overlap));
         let what = format!("stream `{}` rows from {next_row}", stream.name);
         let resp = client
             .send(
                 Request::post(&url)
                     .json_body(&params)
                     .idempotent()
-                    .label(format!("{} from row {next_row}", stream.method)),
+                    .label(format!("{} from row {start_at_row}", stream.method)),
                 &what,
             )
             .await?;
         let (total, records) = row::parse_page(&resp.body, currencies, undispositioned)
             .map_err(|e| cake_error(&what, e))?;
+        let mut records = records.into_iter();
+        if overlap {
+            let found = records.next().map(|r| r.key());
+            if found != last_id {
+                restarts += 1;
+                let expected = last_id.as_deref().unwrap_or("?");
+                let found = found.as_deref().unwrap_or("no row");
+                if restarts > MAX_RESTARTS {
+                    return Err(PluginError::retryable(
+                        ErrorKind::Upstream,
+                        format!(
+                            "stream `{}`: the result set kept changing while it was paged: row \
+                             {start_at_row} should be event_conversion_id {expected} (the last \
+                             row committed) but is {found}, after {MAX_RESTARTS} restarts from \
+                             row 1; stopping rather than skip rows (pages committed so far stay; \
+                             the next run reads the stream again)",
+                            stream.name
+                        ),
+                    ));
+                }
+                cx.warn(
+                    "result set shifted under offset paging; reading the stream again from row 1",
+                    &[
+                        ("stream", &stream.name),
+                        ("row", &start_at_row),
+                        ("expected_id", &expected),
+                        ("found_id", &found),
+                        ("restart", &restarts),
+                    ],
+                );
+                next_row = 1;
+                last_id = None;
+                continue;
+            }
+        }
+        let records: Vec<_> = records.collect();
         let n = records.len() as u64;
+        if let Some(last) = records.last() {
+            last_id = Some(last.key());
+        }
         for r in records {
             cx.emit(r);
         }
@@ -335,7 +431,12 @@ async fn read_rows(
         cx.commit(Checkpoint {
             stream: stream.name.into(),
             watermark,
-            state: json!({ "key": stream.key, "next_row": next_row, "complete": done }),
+            state: json!({
+                "key": stream.key,
+                "next_row": next_row,
+                "last_id": last_id,
+                "complete": done,
+            }),
         });
         if done {
             break;
@@ -343,7 +444,11 @@ async fn read_rows(
     }
     cx.info(
         "stream done",
-        &[("stream", &stream.name), ("rows", &(next_row - 1))],
+        &[
+            ("stream", &stream.name),
+            ("rows", &(next_row - 1)),
+            ("restarts", &restarts),
+        ],
     );
     Ok(())
 }

@@ -159,3 +159,193 @@ fn a_completed_window_is_pulled_again_from_row_one() {
     out.result.unwrap();
     assert_eq!(out.checkpoints.len(), 1);
 }
+
+/// A tiny CAKE instance for the paging tests: conversion ids in the order
+/// the instance keeps them, sorted by id only when asked and `sorts` is set
+/// (EventConversionChanges does not document `sort_field`), and `shift`
+/// called with the report's number (1-based) before each report is answered:
+/// that is how a test changes the result set between two pages.
+fn instance(
+    ids: Vec<u64>,
+    sorts: bool,
+    mut shift: impl FnMut(usize, &mut Vec<u64>) + 'static,
+) -> FakeHost {
+    let mut ids = ids;
+    let mut reports = 0;
+    FakeHost::handler(move |req| {
+        if req.url.contains("Currencies") {
+            return Reply::json(
+                200,
+                &json!({"d": {"success": true, "currencies": [{"currency_id": 1, "currency_abbr": "USD"}]}}),
+            );
+        }
+        reports += 1;
+        shift(reports, &mut ids);
+        let body: Value = plugin_api::serde_json::from_str(req.body.as_deref().unwrap()).unwrap();
+        let mut rows = ids.clone();
+        if sorts && body["sort_field"] == json!("event_conversion_id") {
+            rows.sort_unstable();
+        }
+        let start = body["start_at_row"].as_u64().unwrap() as usize;
+        let limit = body["row_limit"].as_u64().unwrap() as usize;
+        let page: Vec<Value> = rows
+            .iter()
+            .skip(start - 1)
+            .take(limit)
+            .map(|id| {
+                json!({
+                    "event_conversion_id": id,
+                    "event_conversion_date": "/Date(1793527200000)/",
+                    "last_updated": "/Date(1793527260000)/",
+                    "source_affiliate": {"source_affiliate_id": 55},
+                    "paid": {"currency_id": 1, "amount": 2.5},
+                })
+            })
+            .collect();
+        Reply::json(
+            200,
+            &json!({"d": {"success": true, "row_count": rows.len(), "event_conversions": page}}),
+        )
+    })
+}
+
+fn open_stream(stream: &str, row_limit: u32) -> plugin_api::protocol::SessionOpen {
+    let mut open = open_read(
+        "cake",
+        "http://fake",
+        json!({ "base_url": "http://fake", "row_limit": row_limit }),
+        window(),
+    );
+    open.streams = vec![stream.into()];
+    open
+}
+
+fn committed_ids(out: &plugin_api::testing::Outcome) -> std::collections::BTreeSet<u64> {
+    out.committed
+        .iter()
+        .map(|r| conv(r).external_id.parse().unwrap())
+        .collect()
+}
+
+fn report_bodies(out: &plugin_api::testing::Outcome) -> Vec<Value> {
+    out.requests
+        .iter()
+        .filter(|r| r.url.contains("reports.asmx"))
+        .map(|r| plugin_api::serde_json::from_str(r.body.as_deref().unwrap()).unwrap())
+        .collect()
+}
+
+/// Regression: a conversion that left the result set between two pages
+/// (e.g. flagged as a test) moved every later row one place up, and plain
+/// offset paging skipped the row that slid onto the page already read.
+#[test]
+fn a_row_leaving_the_set_between_pages_restarts_the_stream_instead_of_skipping_one() {
+    let out = instance((1..=6).collect(), true, |n, ids| {
+        if n == 2 {
+            ids.retain(|&id| id != 2);
+        }
+    })
+    .run::<Cake>(open_stream(EVENT_CONVERSIONS, 2));
+    out.result.as_ref().unwrap();
+    assert_eq!(
+        committed_ids(&out),
+        (1..=6).collect(),
+        "3 must not be skipped"
+    );
+    let starts: Vec<_> = report_bodies(&out)
+        .iter()
+        .map(|b| {
+            (
+                b["start_at_row"].as_u64().unwrap(),
+                b["row_limit"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    // Page 2 asks from row 2 (the overlap), finds 3 instead of 2, and the
+    // stream is read again from row 1.
+    assert_eq!(starts, [(1, 2), (2, 3), (1, 2), (2, 3), (4, 3)]);
+    assert!(out.logs.iter().any(|l| l.message.contains("shifted")));
+    let last = out.checkpoints.last().unwrap();
+    assert_eq!(last.state["complete"], json!(true));
+    assert_eq!(last.state["last_id"], json!("6"));
+}
+
+/// Regression: EventConversionChanges was paged without any sort, so a
+/// conversion changed again while the changes were read moved to the end of
+/// the set (in an instance that keeps changes in change order) and the row
+/// after it was skipped. The plugin now asks for id order and, where that is
+/// not honoured (as here), the overlap row shows the shift.
+#[test]
+fn changes_ask_for_id_order_and_a_row_changed_again_mid_read_is_not_skipped() {
+    let out = instance(vec![40, 10, 30, 20, 50], false, |n, ids| {
+        if n == 2 {
+            // 10 is changed again: it moves to the end.
+            ids.retain(|&id| id != 10);
+            ids.push(10);
+        }
+    })
+    .run::<Cake>(open_stream(EVENT_CONVERSION_CHANGES, 2));
+    out.result.as_ref().unwrap();
+    assert_eq!(committed_ids(&out), [10, 20, 30, 40, 50].into());
+    for body in report_bodies(&out) {
+        assert_eq!(body["sort_field"], json!("event_conversion_id"));
+        assert_eq!(body["sort_descending"], json!("FALSE"));
+    }
+}
+
+/// Regression: a session resuming a stream at the checkpoint's `next_row`
+/// skipped a row when the set had shifted since the last session.
+#[test]
+fn a_resumed_stream_checks_the_last_committed_row_before_carrying_on() {
+    let resume = |state: Value| {
+        let mut open = open_stream(EVENT_CONVERSIONS, 2);
+        open.checkpoints.insert(
+            EVENT_CONVERSIONS.into(),
+            plugin_api::Checkpoint {
+                stream: EVENT_CONVERSIONS.into(),
+                watermark: "2026-11-01T00:00:00Z".parse().unwrap(),
+                state,
+            },
+        );
+        open
+    };
+    let state = json!({ "key": "2026-11-01..2026-11-02", "next_row": 3, "last_id": "2", "complete": false });
+    // Unchanged: carries on after the overlap row, which is not emitted again.
+    let out = instance((1..=5).collect(), true, |_, _| {}).run::<Cake>(resume(state.clone()));
+    out.result.as_ref().unwrap();
+    assert_eq!(committed_ids(&out), [3, 4, 5].into());
+    assert_eq!(out.committed.len(), 3);
+    assert_eq!(report_bodies(&out)[0]["start_at_row"], json!(2));
+    // Conversion 1 left since: row 2 is now 3, so the stream restarts.
+    let out = instance(vec![2, 3, 4, 5], true, |_, _| {}).run::<Cake>(resume(state));
+    out.result.as_ref().unwrap();
+    assert_eq!(committed_ids(&out), [2, 3, 4, 5].into());
+    // A checkpoint without `last_id` (older plugin) cannot be checked.
+    let out = instance((1..=5).collect(), true, |_, _| {}).run::<Cake>(resume(
+        json!({ "key": "2026-11-01..2026-11-02", "next_row": 3, "complete": false }),
+    ));
+    out.result.as_ref().unwrap();
+    assert_eq!(committed_ids(&out), (1..=5).collect());
+}
+
+#[test]
+fn a_set_that_keeps_shifting_fails_the_session_naming_the_stream() {
+    // Before every report the lowest id leaves: each second page finds a
+    // shifted set.
+    let out = instance((1..=40).collect(), true, |_, ids| {
+        ids.remove(0);
+    })
+    .run::<Cake>(open_stream(EVENT_CONVERSION_CHANGES, 3));
+    let err = out.result.unwrap_err();
+    assert_eq!(err.kind, ErrorKind::Upstream);
+    assert!(err.retryable);
+    assert!(
+        err.message.contains("stream `event_conversion_changes`")
+            && err.message.contains("restarts"),
+        "{}",
+        err.message
+    );
+    // One first page per attempt, each committed, nothing left uncommitted.
+    assert_eq!(out.checkpoints.len(), MAX_RESTARTS as usize + 1);
+    assert!(out.uncommitted.is_empty());
+}

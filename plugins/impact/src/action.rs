@@ -287,3 +287,57 @@ pub fn parse_actions_page(body: &[u8]) -> Result<(Envelope, Vec<Record>), String
     }
     Ok((env, out))
 }
+
+/// Impact's refusal of a query that matches more than 10 × `PageSize` rows.
+///
+/// Impact documents the limit and that the error asks to change `PageSize`
+/// or the dates, but neither the status nor the wording. Assumed: a 4xx
+/// (400 like its other parameter errors; not 401/403/404/429) with its error
+/// envelope, whose messages name `PageSize` together with the dates or the
+/// count (`date`, `too many`, `exceed`, `total`). That tells it from the
+/// other 400s the plugin can meet: a bad `PageSize` (settings keep it in
+/// range, and its message says nothing of dates or counts), a range over 45
+/// days or older than 3 years (no `PageSize`).
+pub fn too_many_results(resp: &plugin_api::Response) -> bool {
+    if !(400..500).contains(&resp.status) || matches!(resp.status, 401 | 403 | 404 | 429) {
+        return false;
+    }
+    let text = error_message(resp).to_ascii_lowercase();
+    text.contains("pagesize")
+        && ["date", "too many", "exceed", "total"]
+            .iter()
+            .any(|w| text.contains(w))
+}
+
+/// The messages of an Impact error answer (`Message` and each
+/// `Errors[].Field`/`Message`), else the start of its body.
+pub fn error_message(resp: &plugin_api::Response) -> String {
+    let Ok(body) = plugin_api::serde_json::from_slice::<Value>(&resp.body) else {
+        return String::from_utf8_lossy(&resp.body)
+            .chars()
+            .take(300)
+            .collect();
+    };
+    let mut parts: Vec<String> = Vec::new();
+    if let Some(m) = opt_text(&body, "Message") {
+        parts.push(m);
+    }
+    for e in body
+        .get("Errors")
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+    {
+        // An error repeating the top message adds nothing.
+        match (opt_text(e, "Field"), opt_text(e, "Message")) {
+            (_, Some(m)) if parts.contains(&m) => {}
+            (Some(f), Some(m)) => parts.push(format!("{f}: {m}")),
+            (None, Some(m)) => parts.push(m),
+            _ => {}
+        }
+    }
+    if parts.is_empty() {
+        parts.push(body.to_string().chars().take(300).collect());
+    }
+    format!("HTTP {}: {}", resp.status, parts.join("; "))
+}

@@ -8,12 +8,15 @@
 //! `GET /Actions/{Id}` (its `ActionUri`) and emitted whole, so the store
 //! upserts the same key as a new revision. Each changelog page is committed
 //! after the actions it names were fetched.
+//!
+//! A changelog query over more than 10 × `PageSize` rows is refused like an
+//! `/Actions` one and split the same way (see [`crate::actions::Progress`]).
 
 use crate::action;
 use crate::actions::Progress;
 use crate::client::Client;
 use crate::config::Settings;
-use crate::{base_request, relative_request, window_bounds, ACTION_UPDATES};
+use crate::{base_request, day_bounds, relative_request, ACTION_UPDATES};
 use plugin_api::serde_json::Value;
 use plugin_api::{Cx, PluginError};
 use std::collections::HashSet;
@@ -27,11 +30,13 @@ pub async fn read(
     emitted: &mut HashSet<String>,
 ) -> Result<(), PluginError> {
     let window = cx.window()?;
-    let (start, end) = window_bounds(window);
     let mut progress = Progress::resume(cx, ACTION_UPDATES, window);
     let mut fetched = 0u64;
     while progress.campaign_pos < settings.campaign_ids.len() {
         let campaign = settings.campaign_ids[progress.campaign_pos];
+        let (from, to) = progress.range();
+        let (start, end) = day_bounds(from, to);
+        let note = progress.range_note(window);
         let mut page_no = 1u64;
         loop {
             let req = match &progress.next {
@@ -42,9 +47,18 @@ pub async fn read(
                     .query("EndDate", &end)
                     .query("PageSize", settings.page_size),
             }
-            .label(format!("action updates campaign {campaign} page {page_no}"));
-            let what = format!("stream `{ACTION_UPDATES}` campaign {campaign} page {page_no}");
-            let resp = client.send(req, &what).await?;
+            .label(format!(
+                "action updates campaign {campaign} page {page_no}{note}"
+            ));
+            let what =
+                format!("stream `{ACTION_UPDATES}` campaign {campaign} page {page_no}{note}");
+            let resp = client
+                .send_allowing(req, &what, action::too_many_results)
+                .await?;
+            if action::too_many_results(&resp) {
+                progress.split_refused(cx, ACTION_UPDATES, campaign, settings, &resp)?;
+                break;
+            }
             let body: Value = resp.json(&what)?;
             let (env, rows) = action::page(&body, "ActionUpdates")
                 .map_err(|e| PluginError::bad_response(format!("{what}: {e}")))?;
@@ -89,7 +103,7 @@ pub async fn read(
             }
             progress.next = env.next;
             if progress.next.is_none() {
-                progress.campaign_pos += 1;
+                progress.range_done(window);
             }
             let finished = progress.campaign_pos >= settings.campaign_ids.len();
             progress.commit(cx, ACTION_UPDATES, window, finished);

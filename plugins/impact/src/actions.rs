@@ -1,18 +1,28 @@
 //! The `actions` stream: `/Actions` by event date, per campaign, page by page.
 //!
 //! Each page is committed with a checkpoint naming the window, the campaign
-//! position and the next page's URI, so a session that died mid-window
-//! resumes at the page after the last committed one. The watermark moves to
-//! the end of the window only after the last page of the last campaign.
+//! position, the date ranges of that campaign still to read and the next
+//! page's URI, so a session that died mid-window resumes at the page after
+//! the last committed one. The watermark moves to the end of the window only
+//! after the last page of the last campaign.
+//!
+//! Impact refuses a query that matches more than 10 × `PageSize` rows. Such
+//! a refusal ([`action::too_many_results`]) splits the date range being read
+//! into two halves, read one after the other (and split again if needed),
+//! down to a single day; a single day still refused fails the session with an
+//! error naming the campaign, the day and `page_size`. Nothing is committed
+//! for a refused query (it carried no rows), and a checkpoint only ever says
+//! "these ranges are left, the first from this page on", so a crash at any
+//! point loses no range and skips no page.
 
 use crate::action;
 use crate::client::Client;
 use crate::config::Settings;
-use crate::{base_request, relative_request, window_bounds, ACTIONS};
-use plugin_api::chrono::{DateTime, Duration, NaiveTime, Utc};
+use crate::{base_request, day_bounds, relative_request, ACTIONS, MAX_PAGE_SIZE};
+use plugin_api::chrono::{DateTime, Duration, NaiveDate, NaiveTime, Utc};
 use plugin_api::protocol::Checkpoint;
 use plugin_api::serde_json::{json, Value};
-use plugin_api::{Cx, PluginError, Record, Window};
+use plugin_api::{Cx, PluginError, Record, Response, Window};
 use std::collections::HashSet;
 
 /// Where a stream is inside its window; saved in every checkpoint.
@@ -22,7 +32,11 @@ pub struct Progress {
     pub window_key: String,
     /// Index into `campaign_ids` of the campaign being read.
     pub campaign_pos: usize,
-    /// Relative URI of the next page of that campaign, if mid-campaign.
+    /// Day ranges of that campaign still to read, in order, together the
+    /// rest of the window; never empty. The first is being read. Starts as
+    /// the whole window; a range Impact refuses as too big becomes its halves.
+    pub ranges: Vec<(NaiveDate, NaiveDate)>,
+    /// Relative URI of the next page of the first range, if mid-range.
     pub next: Option<String>,
     /// The watermark to commit (never behind the committed one).
     pub watermark: DateTime<Utc>,
@@ -45,6 +59,11 @@ impl Progress {
             campaign_pos: same
                 .and_then(|c| c.state.get("campaign_pos").and_then(Value::as_u64))
                 .unwrap_or(0) as usize,
+            // A state without ranges (written before ranges existed) was
+            // reading the whole window.
+            ranges: same
+                .and_then(|c| ranges_of(c.state.get("ranges")?, window))
+                .unwrap_or_else(|| vec![(window.from, window.to)]),
             next: same.and_then(|c| {
                 c.state
                     .get("next")
@@ -56,6 +75,36 @@ impl Progress {
         }
     }
 
+    /// The day range being read.
+    pub fn range(&self) -> (NaiveDate, NaiveDate) {
+        self.ranges[0]
+    }
+
+    /// The first range's last page was read: on to the next range, or to the
+    /// next campaign (with the whole window again).
+    pub fn range_done(&mut self, window: Window) {
+        self.next = None;
+        self.ranges.remove(0);
+        if self.ranges.is_empty() {
+            self.campaign_pos += 1;
+            self.ranges = vec![(window.from, window.to)];
+        }
+    }
+
+    /// Replaces the first range by its two halves, to be read from their
+    /// first page; false when it is a single day.
+    pub fn split(&mut self) -> bool {
+        let (from, to) = self.ranges[0];
+        if from >= to {
+            return false;
+        }
+        let mid = from + Duration::days((to - from).num_days() / 2);
+        self.ranges
+            .splice(0..1, [(from, mid), (mid + Duration::days(1), to)]);
+        self.next = None;
+        true
+    }
+
     /// Commits what was emitted so far; `finished` moves the watermark to the
     /// end of the window.
     pub fn commit(&mut self, cx: &Cx, stream: &str, window: Window, finished: bool) {
@@ -65,17 +114,96 @@ impl Progress {
                 .and_utc();
             self.watermark = self.watermark.max(end);
         }
+        let ranges: Vec<[String; 2]> = self
+            .ranges
+            .iter()
+            .map(|(f, t)| [f.to_string(), t.to_string()])
+            .collect();
         cx.commit(Checkpoint {
             stream: stream.into(),
             watermark: self.watermark,
             state: json!({
                 "window": self.window_key,
                 "campaign_pos": self.campaign_pos,
+                "ranges": ranges,
                 "next": self.next,
                 "complete": finished,
             }),
         });
     }
+
+    /// " of {from}..{to}" when the range is only part of the window, for
+    /// errors and labels.
+    pub fn range_note(&self, window: Window) -> String {
+        let (from, to) = self.range();
+        if (from, to) == (window.from, window.to) {
+            String::new()
+        } else {
+            format!(" of {from}..{to}")
+        }
+    }
+
+    /// After Impact refused the first range as too many rows: splits it, or
+    /// fails naming the stream, campaign and day when it is a single day.
+    pub fn split_refused(
+        &mut self,
+        cx: &Cx,
+        stream: &str,
+        campaign: u64,
+        settings: &Settings,
+        refusal: &Response,
+    ) -> Result<(), PluginError> {
+        let (from, to) = self.range();
+        if !self.split() {
+            let remedy = if settings.page_size < MAX_PAGE_SIZE {
+                format!(
+                    "raise settings.page_size (now {}; Impact accepts up to {MAX_PAGE_SIZE}, \
+                     i.e. {} rows per query)",
+                    settings.page_size,
+                    10 * MAX_PAGE_SIZE
+                )
+            } else {
+                format!(
+                    "settings.page_size is already Impact's maximum ({MAX_PAGE_SIZE}), so \
+                     this day cannot be read through this API"
+                )
+            };
+            return Err(PluginError::config(format!(
+                "stream `{stream}` campaign {campaign}: Impact refuses even the single day \
+                 {from} as more than 10 × page_size = {} rows ({}); {remedy}",
+                10 * u64::from(settings.page_size),
+                action::error_message(refusal)
+            )));
+        }
+        let (first, second) = (self.ranges[0], self.ranges[1]);
+        cx.info(
+            "too many rows for one query; splitting the date range",
+            &[
+                ("stream", &stream),
+                ("campaign", &campaign),
+                ("range", &format!("{from}..{to}")),
+                ("first", &format!("{}..{}", first.0, first.1)),
+                ("second", &format!("{}..{}", second.0, second.1)),
+            ],
+        );
+        Ok(())
+    }
+}
+
+/// The ranges of a checkpoint state, if they are well-formed, ordered and
+/// inside the window; else `None` (the caller reads the whole window again).
+fn ranges_of(v: &Value, window: Window) -> Option<Vec<(NaiveDate, NaiveDate)>> {
+    let day = |v: &Value| v.as_str()?.parse::<NaiveDate>().ok();
+    let ranges: Vec<(NaiveDate, NaiveDate)> = v
+        .as_array()?
+        .iter()
+        .map(|r| Some((day(r.get(0)?)?, day(r.get(1)?)?)))
+        .collect::<Option<_>>()?;
+    let ordered = ranges.windows(2).all(|w| w[0].1 < w[1].0);
+    let inside = ranges
+        .iter()
+        .all(|(f, t)| window.from <= *f && f <= t && *t <= window.to);
+    (!ranges.is_empty() && ordered && inside).then_some(ranges)
 }
 
 /// Reads the stream over the session window; records the emitted ids.
@@ -86,12 +214,15 @@ pub async fn read(
     emitted: &mut HashSet<String>,
 ) -> Result<(), PluginError> {
     let window = cx.window()?;
-    let (start, end) = window_bounds(window);
     let mut progress = Progress::resume(cx, ACTIONS, window);
     let mut pages = 0u64;
     let mut rows = 0u64;
+    let mut splits = 0u64;
     while progress.campaign_pos < settings.campaign_ids.len() {
         let campaign = settings.campaign_ids[progress.campaign_pos];
+        let (from, to) = progress.range();
+        let (start, end) = day_bounds(from, to);
+        let note = progress.range_note(window);
         let mut page_no = 1u64;
         loop {
             let req = match &progress.next {
@@ -102,9 +233,16 @@ pub async fn read(
                     .query("ActionDateEnd", &end)
                     .query("PageSize", settings.page_size),
             }
-            .label(format!("actions campaign {campaign} page {page_no}"));
-            let what = format!("stream `{ACTIONS}` campaign {campaign} page {page_no}");
-            let resp = client.send(req, &what).await?;
+            .label(format!("actions campaign {campaign} page {page_no}{note}"));
+            let what = format!("stream `{ACTIONS}` campaign {campaign} page {page_no}{note}");
+            let resp = client
+                .send_allowing(req, &what, action::too_many_results)
+                .await?;
+            if action::too_many_results(&resp) {
+                progress.split_refused(cx, ACTIONS, campaign, settings, &resp)?;
+                splits += 1;
+                break;
+            }
             let (env, records) = action::parse_actions_page(&resp.body)
                 .map_err(|e| PluginError::bad_response(format!("{what}: {e}")))?;
             if env.page > 0 {
@@ -120,7 +258,7 @@ pub async fn read(
             pages += 1;
             progress.next = env.next;
             if progress.next.is_none() {
-                progress.campaign_pos += 1;
+                progress.range_done(window);
             }
             let finished = progress.campaign_pos >= settings.campaign_ids.len();
             progress.commit(cx, ACTIONS, window, finished);
@@ -132,7 +270,12 @@ pub async fn read(
     }
     cx.info(
         "stream done",
-        &[("stream", &ACTIONS), ("pages", &pages), ("rows", &rows)],
+        &[
+            ("stream", &ACTIONS),
+            ("pages", &pages),
+            ("rows", &rows),
+            ("splits", &splits),
+        ],
     );
     Ok(())
 }

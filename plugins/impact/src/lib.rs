@@ -14,7 +14,10 @@
 //! - `GET /Actions?CampaignId=&ActionDateStart=&ActionDateEnd=&PageSize=`:
 //!   `CampaignId` is required, the date range (on `EventDate`) may span at
 //!   most 45 days (so the manifest's `max_window_days` is 45), `PageSize` is
-//!   2000..=20000. Rows under `Actions`.
+//!   2000..=20000, and a query matching more than 10 × `PageSize` rows is
+//!   refused (an error asking for a shorter range or a larger `PageSize`;
+//!   see `action::too_many_results` for how it is recognised). Rows under
+//!   `Actions`.
 //! - `GET /ActionUpdates?CampaignId=&StartDate=&EndDate=`: one row per
 //!   modification (filter on `UpdateDate`); `GET /Actions/{Id}` fetches one.
 //! - Paging: an `@`-envelope of **string** fields (`"@page": "1"`,
@@ -30,6 +33,14 @@
 //!   `Payout` to the commission and `Amount` to the sale amount.
 //! - `action_updates`: actions modified in the window (reversals, amount
 //!   changes) whose event date lies *before* the window, fetched one by one.
+//!
+//! Too many rows for one query: when Impact refuses a campaign's date range
+//! as more than 10 × `page_size` rows, the stream splits that range into
+//! halves and reads each (again halving where refused), down to one day, so
+//! a busy campaign needs no shorter `window_days`. Each page is still
+//! committed with a checkpoint that lists the ranges left (module
+//! `actions`). A single day over the cap fails the session with an error
+//! naming the campaign, the day and `page_size`.
 //!
 //! A state change (PENDING → APPROVED at the locking date) is *not* an update
 //! in Impact's sense, so the default lookback (65 days) re-pulls a trailing
@@ -63,6 +74,10 @@ pub const ACTION_UPDATES: &str = "action_updates";
 pub const MAX_WINDOW_DAYS: u32 = 45;
 /// Default trailing re-pull: longer than the usual locking period.
 pub const DEFAULT_LOOKBACK_DAYS: u32 = 65;
+/// Impact's smallest `PageSize`.
+pub const MIN_PAGE_SIZE: u32 = 2_000;
+/// Impact's largest (and default) `PageSize`.
+pub const MAX_PAGE_SIZE: u32 = 20_000;
 
 impl Connector for Impact {
     fn manifest() -> Manifest {
@@ -193,7 +208,7 @@ fn validate(cx: &Cx, settings: &Settings) -> Result<(), PluginError> {
     if settings.campaign_ids.is_empty() {
         return bad("campaign_ids", "list at least one campaign id");
     }
-    if !(2000..=20_000).contains(&settings.page_size) {
+    if !(MIN_PAGE_SIZE..=MAX_PAGE_SIZE).contains(&settings.page_size) {
         return bad("page_size", "Impact accepts 2000..=20000 rows per page");
     }
     Ok(())
@@ -221,12 +236,13 @@ fn with_headers(req: Request, settings: &Settings) -> Request {
         .header("ir-version", settings.api_version.to_string())
 }
 
-/// Window bounds as Impact wants them (`2026-11-01T00:00:00Z`).
-fn window_bounds(window: plugin_api::Window) -> (String, String) {
-    (
-        format!("{}T00:00:00Z", window.from),
-        format!("{}T23:59:59Z", window.to),
-    )
+/// Bounds of the days `from..=to` as Impact wants them
+/// (`2026-11-01T00:00:00Z`, `2026-11-02T23:59:59Z`).
+fn day_bounds(
+    from: plugin_api::chrono::NaiveDate,
+    to: plugin_api::chrono::NaiveDate,
+) -> (String, String) {
+    (format!("{from}T00:00:00Z"), format!("{to}T23:59:59Z"))
 }
 
 // Generates the C ABI exports. `id` must equal the manifest id.

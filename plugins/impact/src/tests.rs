@@ -315,3 +315,169 @@ fn a_completed_window_is_pulled_again_from_its_first_page() {
     assert_eq!(out.committed.len(), 1);
     assert_eq!(out.checkpoints[0].state["complete"], json!(true));
 }
+
+/// Impact's refusal of a query over 10 × `PageSize` rows, as the fake sends it.
+fn too_many() -> Reply {
+    let m = "Too many results: reduce the date range or increase PageSize";
+    Reply::json(
+        400,
+        &json!({"Status": "ERROR", "Message": m, "Errors": [{"Field": "PageSize", "Message": m}]}),
+    )
+}
+
+/// The days `(from, to)` of an `/Actions` request (`ActionDateStart/End`).
+fn days_of(url: &str) -> (String, String) {
+    let day = |name: &str| {
+        let at = url.find(&format!("{name}=")).unwrap() + name.len() + 1;
+        url[at..at + 10].to_owned()
+    };
+    (day("ActionDateStart"), day("ActionDateEnd"))
+}
+
+/// An Impact that refuses `/Actions` over more than `max_days` days and
+/// otherwise answers one action per day, on one page.
+fn capped(max_days: i64) -> FakeHost {
+    FakeHost::handler(move |req| {
+        let (from, to) = days_of(&req.url);
+        let (from, to): (NaiveDate, NaiveDate) = (from.parse().unwrap(), to.parse().unwrap());
+        if (to - from).num_days() + 1 > max_days {
+            return too_many();
+        }
+        let actions: Vec<Value> = from
+            .iter_days()
+            .take_while(|d| *d <= to)
+            .map(|d| action(&format!("1000.{d}"), json!("1.00")))
+            .collect();
+        Reply::json(
+            200,
+            &json!({"@page": "1", "@numpages": "1", "@nextpageuri": "", "Actions": actions}),
+        )
+    })
+}
+
+fn four_days() -> Window {
+    Window {
+        from: NaiveDate::from_ymd_opt(2026, 11, 1).unwrap(),
+        to: NaiveDate::from_ymd_opt(2026, 11, 4).unwrap(),
+    }
+}
+
+#[test]
+fn a_range_refused_as_too_many_actions_is_read_in_halves_with_each_half_committed() {
+    let mut open = open_read("imp", "http://fake", settings(), four_days());
+    open.streams = vec![ACTIONS.into()];
+    let out = capped(2).run::<Impact>(open.clone());
+    out.result.as_ref().unwrap();
+    let asked: Vec<_> = out.requests.iter().map(|r| days_of(&r.url)).collect();
+    let d = |a: &str, b: &str| (a.to_owned(), b.to_owned());
+    assert_eq!(
+        asked,
+        [
+            d("2026-11-01", "2026-11-04"),
+            d("2026-11-01", "2026-11-02"),
+            d("2026-11-03", "2026-11-04")
+        ]
+    );
+    let ids: Vec<_> = out
+        .committed
+        .iter()
+        .map(|r| conv(r).external_id.clone())
+        .collect();
+    assert_eq!(
+        ids,
+        [
+            "1000.2026-11-01",
+            "1000.2026-11-02",
+            "1000.2026-11-03",
+            "1000.2026-11-04"
+        ]
+    );
+    assert!(out.uncommitted.is_empty());
+    // The first half's checkpoint says only the second half is left, and the
+    // watermark stays at the window start until the window is done.
+    assert_eq!(out.checkpoints.len(), 2);
+    let first = &out.checkpoints[0];
+    assert_eq!(first.state["ranges"], json!([["2026-11-03", "2026-11-04"]]));
+    assert_eq!(first.state["complete"], json!(false));
+    assert_eq!(first.watermark.to_rfc3339(), "2026-11-01T00:00:00+00:00");
+    assert_eq!(out.checkpoints[1].state["complete"], json!(true));
+    assert_eq!(
+        out.checkpoints[1].watermark.to_rfc3339(),
+        "2026-11-05T00:00:00+00:00"
+    );
+
+    // A session that died after the first half resumes with the second.
+    open.checkpoints.insert(ACTIONS.into(), first.clone());
+    let resumed = capped(2).run::<Impact>(open);
+    resumed.result.as_ref().unwrap();
+    let asked: Vec<_> = resumed.requests.iter().map(|r| days_of(&r.url)).collect();
+    assert_eq!(asked, [d("2026-11-03", "2026-11-04")]);
+    assert_eq!(resumed.committed.len(), 2);
+}
+
+#[test]
+fn a_single_day_still_over_the_cap_fails_naming_the_campaign_the_day_and_page_size() {
+    let out = capped(0).run::<Impact>(open_read("imp", "http://fake", settings(), window()));
+    let err = out.result.unwrap_err();
+    assert_eq!(err.kind, ErrorKind::Config);
+    for part in [
+        "stream `actions` campaign 1000",
+        "single day 2026-11-01",
+        "20000 rows",
+        "settings.page_size (now 2000",
+        "Too many results",
+    ] {
+        assert!(
+            err.message.contains(part),
+            "{part:?} not in {}",
+            err.message
+        );
+    }
+    // 11-01..02 refused, then 11-01 alone; nothing was committed.
+    assert_eq!(out.requests.len(), 2);
+    assert!(out.checkpoints.is_empty());
+}
+
+#[test]
+fn other_refusals_are_not_split() {
+    let out = FakeHost::handler(|_| {
+        Reply::json(
+            400,
+            &json!({"Status": "ERROR", "Message": "The date range cannot exceed 45 days",
+                    "Errors": [{"Field": "ActionDateStart", "Message": "The date range cannot exceed 45 days"}]}),
+        )
+    })
+    .run::<Impact>(open_read("imp", "http://fake", settings(), four_days()));
+    let err = out.result.unwrap_err();
+    assert_eq!(err.kind, ErrorKind::Upstream);
+    assert!(err.message.contains("HTTP 400"), "{}", err.message);
+    assert_eq!(out.requests.len(), 1);
+}
+
+#[test]
+fn the_changelog_is_split_the_same_way() {
+    let mut open = open_read("imp", "http://fake", settings(), four_days());
+    open.streams = vec![ACTION_UPDATES.into()];
+    let out = FakeHost::handler(|req| {
+        let at = req.url.find("StartDate=").unwrap() + 10;
+        let (from, to) = (&req.url[at..at + 10], {
+            let at = req.url.find("EndDate=").unwrap() + 8;
+            &req.url[at..at + 10]
+        });
+        if (from, to) == ("2026-11-01", "2026-11-04") {
+            return too_many();
+        }
+        Reply::json(
+            200,
+            &json!({"@page": "1", "@numpages": "1", "@nextpageuri": "", "ActionUpdates": []}),
+        )
+    })
+    .run::<Impact>(open);
+    out.result.as_ref().unwrap();
+    assert_eq!(out.requests.len(), 3);
+    assert!(out.requests[2]
+        .url
+        .contains("StartDate=2026-11-03T00%3A00%3A00Z"));
+    assert_eq!(out.checkpoints.len(), 2);
+    assert_eq!(out.checkpoints[1].state["complete"], json!(true));
+}

@@ -12,10 +12,19 @@
 //! the total in `row_count`; `/Date(ms)/` dates; numeric `currency_id`s
 //! resolved by `/api/1/get.asmx/Currencies`; 429s on demand.
 //!
+//! Order: `EventConversions` honours its documented `sort_field`
+//! (`event_conversion_id`, `event_conversion_date`) and `sort_descending`.
+//! `EventConversionChanges` documents no sort: the fake accepts and ignores
+//! those parameters and answers in change order (`last_updated`, then id).
+//! CAKE does not say what order it uses; change order is the pessimistic
+//! choice, in which a conversion changed again moves to the end of the set.
+//!
 //! Data comes from a seed ([`Params`]); [`CakeFake::truth`] is the ground
 //! truth of a window. Tests restate between pulls with
 //! [`CakeFake::set_disposition`], [`CakeFake::set_paid`],
-//! [`CakeFake::reverse`] (a `Returned` disposition) and [`CakeFake::corrupt`].
+//! [`CakeFake::reverse`] (a `Returned` disposition) and [`CakeFake::corrupt`],
+//! take a conversion out of every report with [`CakeFake::remove`], and
+//! change the result set *between two pages* with [`CakeFake::after_reports`].
 
 use super::affiliate::{self, param, split_url, FakeApi, Shared, Throttle, Truth};
 use chrono::{DateTime, Duration, NaiveDate, NaiveDateTime, NaiveTime, TimeZone, Utc};
@@ -92,6 +101,24 @@ pub struct CakeFake {
     /// in it (UTC unless a test sets another).
     pub timezone: chrono_tz::Tz,
     corrupt: Option<(u64, &'static str)>,
+    /// Report requests answered (429s not counted).
+    reports: u64,
+    /// Changes to apply once `reports` reaches their count.
+    pending: Vec<PendingChange>,
+}
+
+/// A change [`CakeFake::after_reports`] applies between two pages.
+struct PendingChange {
+    after: u64,
+    change: Box<dyn FnOnce(&mut CakeFake) + Send>,
+}
+
+impl std::fmt::Debug for PendingChange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PendingChange")
+            .field("after", &self.after)
+            .finish_non_exhaustive()
+    }
 }
 
 fn day_start(d: NaiveDate) -> DateTime<Utc> {
@@ -193,6 +220,8 @@ impl CakeFake {
             retry_after_secs: 1,
             timezone: chrono_tz::UTC,
             corrupt: None,
+            reports: 0,
+            pending: Vec::new(),
         }
     }
 
@@ -257,6 +286,29 @@ impl CakeFake {
     /// Returns a conversion (a reversal after approval).
     pub fn reverse(&mut self, id: u64) {
         self.row_mut(id).disposition = Some("Returned");
+    }
+
+    /// Takes conversion `id` out of every report (deleted, or flagged as a
+    /// test conversion, which `test_filter = non_tests` leaves out).
+    pub fn remove(&mut self, id: u64) {
+        let before = self.rows.len();
+        self.rows.retain(|r| r.id != id);
+        assert!(self.rows.len() < before, "no conversion {id}");
+    }
+
+    /// Applies `change` once `n` more report requests have been answered,
+    /// before the next one: a test's way to change the result set between two
+    /// pages of one session (`n = 1`: after the next page).
+    pub fn after_reports(&mut self, n: u64, change: impl FnOnce(&mut CakeFake) + Send + 'static) {
+        self.pending.push(PendingChange {
+            after: self.reports + n,
+            change: Box::new(change),
+        });
+    }
+
+    /// Report requests answered so far (429s not counted).
+    pub fn reports(&self) -> u64 {
+        self.reports
     }
 
     /// Serves `field` of conversion `id` as garbage from now on.
@@ -366,7 +418,18 @@ impl CakeFake {
                 .filter(|r| r.last_updated > r.at + Duration::minutes(5) && r.last_updated >= since)
                 .collect()
         };
-        rows.sort_by_key(|r| r.id);
+        if method == "EventConversions" {
+            match body["sort_field"].as_str() {
+                Some("event_conversion_date") => rows.sort_by_key(|r| (r.at, r.id)),
+                _ => rows.sort_by_key(|r| r.id),
+            }
+            if body["sort_descending"].as_str() == Some("TRUE") {
+                rows.reverse();
+            }
+        } else {
+            // No documented sort: change order, whatever was asked.
+            rows.sort_by_key(|r| (r.last_updated, r.id));
+        }
         let total = rows.len();
         let page: Vec<Value> = rows
             .into_iter()
@@ -428,6 +491,14 @@ impl FakeApi for CakeFake {
                 &[("retry-after", self.retry_after_secs.to_string())],
             );
         }
+        let (due, later): (Vec<_>, Vec<_>) = std::mem::take(&mut self.pending)
+            .into_iter()
+            .partition(|p| p.after <= self.reports);
+        self.pending = later;
+        for p in due {
+            (p.change)(self);
+        }
+        self.reports += 1;
         match self.report(&method, &body) {
             Ok(v) => Reply::json(200, &v),
             Err(r) => r,

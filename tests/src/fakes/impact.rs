@@ -4,7 +4,9 @@
 //! the path too; `CampaignId` required on `/Actions` and `/ActionUpdates`;
 //! date ranges of at most 45 days and no older than 3 years, `PageSize`
 //! 2000..=20000 and at most 10 × `PageSize` rows per query (400 with
-//! Impact's `{"Status": "ERROR", "Message", "Errors"}` envelope otherwise); the
+//! Impact's `{"Status": "ERROR", "Message", "Errors"}` envelope otherwise;
+//! Impact documents the 10 × `PageSize` limit and that its error asks to
+//! change `PageSize` or the dates, not the status or exact wording); the
 //! `@`-envelope with **string** values and a relative `@nextpageuri`; numbers
 //! as strings (and some as JSON numbers); timestamps with offsets;
 //! `X-RateLimit-*` headers on every answer and 429s on demand.
