@@ -84,3 +84,64 @@ pub fn poll_until<T>(deadline: std::time::Duration, mut f: impl FnMut() -> Optio
         std::thread::park_timeout(std::time::Duration::from_millis(5));
     }
 }
+
+/// A free loopback port (bound, then released): for a daemon's `listen`,
+/// or a port nothing listens on.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind a loopback port")
+        .local_addr()
+        .expect("local address")
+        .port()
+}
+
+/// `GET path` on `127.0.0.1:port` (HTTP/1.1, connection closed after):
+/// the status code and body, or `None` if nothing answers within 5 s.
+pub fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
+    use std::io::{Read as _, Write as _};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(std::time::Duration::from_secs(5)))
+        .ok()?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut buf = String::new();
+    s.read_to_string(&mut buf).ok()?;
+    let (head, body) = buf.split_once("\r\n\r\n")?;
+    let status = head.split(' ').nth(1)?.parse().ok()?;
+    Some((status, body.to_owned()))
+}
+
+/// Stores a synthetic program's claims and orders (`reconcile::synth`) as
+/// their connectors would, first seen at `at`, and flushes.
+pub fn store_synth(
+    store: &reckon::store::Store,
+    data: &reckon::reconcile::synth::Synth,
+    at: chrono::DateTime<chrono::Utc>,
+) {
+    use reckon::reconcile::synth::{NETWORKS, SHOP};
+    for net in NETWORKS {
+        let claims: Vec<_> = data
+            .claims
+            .iter()
+            .filter(|c| c.source == net)
+            .cloned()
+            .map(plugin_api::Record::Conversion)
+            .collect();
+        store
+            .commit_page(net, &claims, None, at)
+            .expect("store claims");
+    }
+    let orders: Vec<_> = data
+        .orders
+        .iter()
+        .cloned()
+        .map(plugin_api::Record::Order)
+        .collect();
+    store
+        .commit_page(SHOP, &orders, None, at)
+        .expect("store orders");
+    store.flush().expect("flush");
+}

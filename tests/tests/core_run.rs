@@ -8,30 +8,14 @@ mod core_support;
 
 use core_support::*;
 use serde_json::Value;
-use std::io::{Read, Write};
 use std::sync::Arc;
 use std::time::Duration;
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
+/// The body of `GET path` if it answers 200.
 fn http_get(port: u16, path: &str) -> Option<String> {
-    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
-    )
-    .ok()?;
-    let mut buf = String::new();
-    s.read_to_string(&mut buf).ok()?;
-    let (head, body) = buf.split_once("\r\n\r\n")?;
-    head.starts_with("HTTP/1.1 200").then(|| body.to_owned())
+    reckon_tests::http_get(port, path)
+        .filter(|(status, _)| *status == 200)
+        .map(|(_, body)| body)
 }
 
 fn status(port: u16) -> Option<Value> {
@@ -84,7 +68,7 @@ fn run_syncs_on_schedule_through_a_restart() {
         requests: Default::default(),
     });
     let server = reckon_tests::fakes::server::FakeServer::start(router(data));
-    let port = free_port();
+    let port = reckon_tests::free_port();
     // Every 2 seconds (6-field cron with seconds).
     let s = setup(
         &server.base_url,

@@ -3,7 +3,7 @@
 //! have it run the command on its command socket (`<data_dir>/reckon.sock`).
 //! The outputs must be what the same command prints with the daemon stopped.
 
-use reckon::reconcile::synth::{generate, SynthSpec, NETWORKS, SHOP};
+use reckon::reconcile::synth::{generate, SynthSpec};
 use reckon::store::Store;
 use std::io::{BufRead as _, BufReader};
 use std::path::{Path, PathBuf};
@@ -11,14 +11,6 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
 
 const NOTE: &str = "note: the reckon daemon holds";
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 fn config_text(port: u16) -> String {
     // `pb` is a postback endpoint feeding the program; DC_SECRET is its
@@ -103,24 +95,7 @@ fn seed(dir: &Path) {
     spec.start = chrono::DateTime::parse_from_rfc3339("2026-08-01T00:00:00Z")
         .unwrap()
         .with_timezone(&chrono::Utc);
-    let data = generate(&spec);
-    let store = Store::open(&dir.join("data")).unwrap();
-    for net in NETWORKS {
-        let recs: Vec<_> = data
-            .claims
-            .iter()
-            .filter(|c| c.source == net)
-            .cloned()
-            .map(plugin_api::Record::Conversion)
-            .collect();
-        store.commit_page(net, &recs, None, spec.start).unwrap();
-    }
-    let mut orders: Vec<_> = data
-        .orders
-        .iter()
-        .cloned()
-        .map(plugin_api::Record::Order)
-        .collect();
+    let mut data = generate(&spec);
     // An order of today, for a postback to claim.
     let mut today = data.orders[0].clone();
     today.order_id = "PB-1".into();
@@ -131,9 +106,9 @@ fn seed(dir: &Path) {
     today.status = plugin_api::OrderStatus::Paid;
     today.amount.amount = "80.00".parse().unwrap();
     today.created_at = chrono::Utc::now() - chrono::Duration::hours(1);
-    orders.push(plugin_api::Record::Order(today));
-    store.commit_page(SHOP, &orders, None, spec.start).unwrap();
-    store.flush().unwrap();
+    data.orders.push(today);
+    let store = Store::open(&dir.join("data")).unwrap();
+    reckon_tests::store_synth(&store, &data, spec.start);
 }
 
 struct Daemon {
@@ -228,7 +203,7 @@ fn finance_commands_run_in_the_daemon_with_the_outputs_of_a_stopped_one() {
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path();
     let config = root.join("reckon.toml");
-    std::fs::write(&config, config_text(free_port())).unwrap();
+    std::fs::write(&config, config_text(reckon_tests::free_port())).unwrap();
     seed(root);
     let elsewhere = root.join("elsewhere");
     std::fs::create_dir(&elsewhere).unwrap();
@@ -379,7 +354,7 @@ fn a_socket_left_by_a_killed_daemon_is_ignored_and_replaced() {
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path();
     let config = root.join("reckon.toml");
-    std::fs::write(&config, config_text(free_port())).unwrap();
+    std::fs::write(&config, config_text(reckon_tests::free_port())).unwrap();
     seed(root);
     let socket = root.join("data/reckon.sock");
 
@@ -406,38 +381,23 @@ fn a_socket_left_by_a_killed_daemon_is_ignored_and_replaced() {
     daemon.stop();
 }
 
-/// `GET path` on the daemon's HTTP port: the status code.
-fn http_get(port: u16, path: &str) -> Option<u16> {
-    use std::io::{Read as _, Write as _};
-    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
-    )
-    .ok()?;
-    let mut buf = String::new();
-    s.read_to_string(&mut buf).ok()?;
-    buf.split(' ').nth(1)?.parse().ok()
-}
-
 #[test]
 fn a_postback_claim_is_judged_without_waiting_for_a_sync() {
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path();
     let config = root.join("reckon.toml");
-    let port = free_port();
+    let port = reckon_tests::free_port();
     std::fs::write(&config, config_text(port)).unwrap();
     seed(root);
     let daemon = Daemon::start(&config);
     // Judge the seeded month first, so the postback's run is incremental.
     assert!(reckon_in(root, &config, &["reconcile"]).status.success());
 
-    let status = http_get(
+    let answer = reckon_tests::http_get(
         port,
         "/postback/pb?tid=pb-claim-1&oid=PB-1&affid=p9&amount=80.00&token=not-used",
     );
-    assert_eq!(status, Some(200), "{}", daemon_log(&daemon));
+    assert_eq!(answer.map(|a| a.0), Some(200), "{}", daemon.log_text());
 
     // No sync runs (every connector is disabled): only the postback hook
     // can judge the claim. Poll the month's report through the daemon.
@@ -466,7 +426,7 @@ fn a_postback_claim_is_judged_without_waiting_for_a_sync() {
     let report = report.unwrap_or_else(|| {
         panic!(
             "the postback claim was never judged:\n{}",
-            daemon_log(&daemon)
+            daemon.log_text()
         )
     });
     // Matched (payable only after its lock date, weeks away).
@@ -476,10 +436,6 @@ fn a_postback_claim_is_judged_without_waiting_for_a_sync() {
         log.contains("reconciled program program=shop-us full=false judged=1 changed=1"),
         "{log}"
     );
-}
-
-fn daemon_log(d: &Daemon) -> String {
-    d.log_text()
 }
 
 /// A daemon with one ExampleNet connector that never fires on its own;
@@ -508,7 +464,7 @@ api_key = {{ secret = "env:DC_SECRET" }}
 page_size = 7
 base_url = "{base_url}"
 "#,
-            port = free_port()
+            port = reckon_tests::free_port()
         ),
     )
     .unwrap();

@@ -58,14 +58,6 @@ async fn conversions(
     Json(json!({ "data": data, "next": "p2" })).into_response()
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// `reckon run` with its log lines read as they come.
 struct Daemon {
     child: std::process::Child,
@@ -217,7 +209,7 @@ fn sigterm_ends_a_session_waiting_out_a_429_and_records_the_run_as_interrupted()
     let s = core_support::setup(
         &server.base_url,
         "* * * * * *",
-        &format!("listen = \"127.0.0.1:{}\"", free_port()),
+        &format!("listen = \"127.0.0.1:{}\"", reckon_tests::free_port()),
     );
     let mut daemon = Daemon::start(&s.config, "info");
     let waiting = daemon.wait_for(
@@ -271,7 +263,7 @@ fn sigterm_ends_a_session_waiting_out_a_429_and_records_the_run_as_interrupted()
 
 #[test]
 fn sigterm_ends_a_plugins_sleep_at_once() {
-    let (dir, config) = faulty_setup("fault = \"sleep\"", free_port());
+    let (dir, config) = faulty_setup("fault = \"sleep\"", reckon_tests::free_port());
     let mut daemon = Daemon::start(&config, "warn,reckon::plugins::session=debug");
     let sleeping = daemon.wait_for("sleeping until the plugin's timer", Duration::from_secs(60));
     assert!(sleeping, "the plugin never slept:\n{}", daemon.log());
@@ -288,7 +280,7 @@ fn sigterm_ends_a_plugins_sleep_at_once() {
 /// the run could be recorded as `failed`.
 #[test]
 fn ctrl_c_in_a_terminal_interrupts_the_run_without_killing_the_plugin_process() {
-    let (dir, config) = faulty_setup("fault = \"sleep\"", free_port());
+    let (dir, config) = faulty_setup("fault = \"sleep\"", reckon_tests::free_port());
     let mut daemon = Daemon::start_as_terminal_job(&config, "warn,reckon::plugins::session=debug");
     let sleeping = daemon.wait_for("sleeping until the plugin's timer", Duration::from_secs(60));
     assert!(sleeping, "the plugin never slept:\n{}", daemon.log());
@@ -332,7 +324,10 @@ fn ctrl_c_in_a_terminal_interrupts_the_run_without_killing_the_plugin_process() 
 #[test]
 fn a_run_aborted_at_the_end_of_the_grace_period_is_recorded_as_interrupted() {
     // The step after the first page spins for 60 s; its deadline is 120 s.
-    let (dir, config) = faulty_setup("fault = \"loop\"\nloop_millis = 60000", free_port());
+    let (dir, config) = faulty_setup(
+        "fault = \"loop\"\nloop_millis = 60000",
+        reckon_tests::free_port(),
+    );
     let mut daemon = Daemon::start(&config, "warn,reckon::plugins::session=debug");
     let committed = daemon.wait_for("checkpoint committed", Duration::from_secs(60));
     assert!(committed, "no page was committed:\n{}", daemon.log());

@@ -9,18 +9,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_right_after_200s_loses_no_acknowledged_postback() {
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
+    let port = reckon_tests::free_port();
     let config = dir.path().join("reckon.toml");
     std::fs::write(
         &config,

@@ -4,39 +4,14 @@
 //! secret cannot be resolved, keeping the old endpoints; `reckon run` refuses
 //! to start with such a config, with the same errors as `reckon config check`.
 
-use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 const UNSET: &str = "RECKON_TEST_PB_RELOAD_NEVER_SET";
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// `GET path` on the daemon: (status, body), or `None` if it does not answer.
-fn get(port: u16, path: &str) -> Option<(u16, String)> {
-    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
-    )
-    .ok()?;
-    let mut buf = String::new();
-    s.read_to_string(&mut buf).ok()?;
-    let (head, body) = buf.split_once("\r\n\r\n")?;
-    let status = head.split(' ').nth(1)?.parse().ok()?;
-    Some((status, body.to_owned()))
-}
-
 fn status_of(port: u16, path: &str) -> Option<u16> {
-    get(port, path).map(|(s, _)| s)
+    reckon_tests::http_get(port, path).map(|(s, _)| s)
 }
 
 struct Daemon {
@@ -58,7 +33,7 @@ impl Daemon {
 
     fn start(postbacks: &str) -> Daemon {
         let dir = tempfile::tempdir().unwrap();
-        let port = free_port();
+        let port = reckon_tests::free_port();
         let config = dir.path().join("reckon.toml");
         let log = dir.path().join("run.log");
         std::fs::write(&config, Self::config_text(port, postbacks)).unwrap();
@@ -177,14 +152,17 @@ fn sighup_adds_changes_and_removes_postback_endpoints_and_rejects_a_broken_one()
     );
     assert_eq!(postback(port, "pb", "t3", "two"), Some(200));
     assert_eq!(postback(port, "pb2", "t3", "two"), Some(404));
-    let (code, status) = get(port, "/status").unwrap();
+    let (code, status) = reckon_tests::http_get(port, "/status").unwrap();
     assert_eq!(code, 200);
     let status: serde_json::Value = serde_json::from_str(&status).unwrap();
     assert_eq!(
         status["postbacks"],
         serde_json::json!([{"id": "pb", "auth": "token", "enabled": true, "error": null}])
     );
-    assert_eq!(get(port, "/healthz"), Some((200, "ok\n".into())));
+    assert_eq!(
+        reckon_tests::http_get(port, "/healthz"),
+        Some((200, "ok\n".into()))
+    );
 
     // Removed.
     d.write_config("");
@@ -218,7 +196,10 @@ fn run_refuses_to_start_with_a_postback_secret_that_config_check_rejects() {
     let config = dir.path().join("reckon.toml");
     std::fs::write(
         &config,
-        Daemon::config_text(free_port(), &endpoint("pb", &format!("env:{UNSET}"))),
+        Daemon::config_text(
+            reckon_tests::free_port(),
+            &endpoint("pb", &format!("env:{UNSET}")),
+        ),
     )
     .unwrap();
     // `reckon run` on a bad config exits at once (it never binds the port).

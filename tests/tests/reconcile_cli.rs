@@ -3,7 +3,7 @@
 //! one with the right outcome, and nothing else.
 
 use reckon::reconcile::model::Outcome;
-use reckon::reconcile::synth::{generate, SynthSpec, NETWORKS, SHOP};
+use reckon::reconcile::synth::{generate, SynthSpec, SHOP};
 use reckon::store::Store;
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -60,24 +60,7 @@ amount_tolerance_pct = "1"
 fn seed_store(dir: &Path, spec: &SynthSpec) -> reckon::reconcile::synth::Synth {
     let data = generate(spec);
     let store = Store::open(&dir.join("data")).unwrap();
-    for net in NETWORKS {
-        let recs: Vec<_> = data
-            .claims
-            .iter()
-            .filter(|c| c.source == net)
-            .cloned()
-            .map(plugin_api::Record::Conversion)
-            .collect();
-        store.commit_page(net, &recs, None, spec.start).unwrap();
-    }
-    let orders: Vec<_> = data
-        .orders
-        .iter()
-        .cloned()
-        .map(plugin_api::Record::Order)
-        .collect();
-    store.commit_page(SHOP, &orders, None, spec.start).unwrap();
-    store.flush().unwrap();
+    reckon_tests::store_synth(&store, &data, spec.start);
     data
 }
 
