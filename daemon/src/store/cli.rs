@@ -1,7 +1,7 @@
 //! `reckon records export`: what is stored, as JSON lines or CSV.
 //!
-//! Opens the store directly, so it needs the data directory's lock: stop
-//! `reckon run` first (a second process is refused with a clear message).
+//! Opens the store itself, or, while `reckon run` holds it, is run by the
+//! daemon with its store (`cli::remote`).
 use super::{Store, Stored};
 use chrono::NaiveDate;
 use plugin_api::protocol::{Record, RecordKind};
