@@ -620,3 +620,26 @@ fn a_backfill_whose_client_goes_away_stops_and_frees_its_connector() {
     );
     daemon.stop();
 }
+
+#[test]
+fn a_data_dir_too_deep_for_a_socket_address_still_gets_its_commands_run() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    // A socket address holds at most 107 bytes; this path alone is longer.
+    let deep = format!("{}/{}", "d".repeat(60), "e".repeat(60));
+    let config = root.join("reckon.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[daemon]\ndata_dir = \"{deep}\"\nlisten = \"127.0.0.1:{}\"\n",
+            reckon_tests::free_port()
+        ),
+    )
+    .unwrap();
+    let daemon = Daemon::start(&config);
+    assert!(root.join(&deep).join("reckon.sock").exists());
+    let out = reckon_in(root, &config, &["records", "export", "--kind", "orders"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains(NOTE), "{}", text(&out.stderr));
+    daemon.stop();
+}

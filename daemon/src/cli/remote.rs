@@ -96,6 +96,21 @@ pub fn socket_path(data_dir: &Path) -> PathBuf {
     data_dir.join(SOCKET)
 }
 
+/// A name of `data_dir`'s socket short enough for a socket address (at most
+/// 107 bytes on Linux): its path, or, for a deeper directory, the same file
+/// through `/proc/self/fd/<n>` of the directory, opened here; the caller
+/// keeps the returned handle open while it binds or connects.
+fn reachable(data_dir: &Path) -> std::io::Result<(PathBuf, Option<std::fs::File>)> {
+    use std::os::fd::AsRawFd as _;
+    let path = socket_path(data_dir);
+    if path.as_os_str().len() < 100 {
+        return Ok((path, None));
+    }
+    let dir = std::fs::File::open(data_dir)?;
+    let short = PathBuf::from(format!("/proc/self/fd/{}/{SOCKET}", dir.as_raw_fd()));
+    Ok((short, Some(dir)))
+}
+
 /// Client side. If a daemon answers on the socket of the data directory
 /// the config names, runs this process's command line there, copies its
 /// output and returns its exit code; `None` when no daemon answers (run
@@ -106,10 +121,12 @@ pub fn forward(config: &Path) -> anyhow::Result<Option<ExitCode>> {
         return Ok(None);
     };
     let socket = socket_path(&cfg.daemon.data_dir);
-    let stream = match std::os::unix::net::UnixStream::connect(&socket) {
-        Ok(s) => s,
-        // No daemon, or a socket file left by one that was killed.
-        Err(_) => return Ok(None),
+    // No daemon, or a socket file left by one that was killed.
+    let Ok((reachable, _dir)) = reachable(&cfg.daemon.data_dir) else {
+        return Ok(None);
+    };
+    let Ok(stream) = std::os::unix::net::UnixStream::connect(&reachable) else {
+        return Ok(None);
     };
     let argv = std::env::args_os()
         .skip(1)
@@ -239,7 +256,9 @@ fn bind(path: &Path) -> std::io::Result<tokio::net::UnixListener> {
         }
         Err(_) => {}
     }
-    let listener = tokio::net::UnixListener::bind(path)?;
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let (reachable, _dir) = reachable(dir)?;
+    let listener = tokio::net::UnixListener::bind(reachable)?;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
     Ok(listener)
 }
