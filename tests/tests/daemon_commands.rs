@@ -521,8 +521,22 @@ fn a_backfill_runs_in_the_daemon_with_its_secrets_and_shows_as_the_last_run() {
     );
     assert_eq!(text(&export.stdout).lines().count(), created.len());
 
-    // The same backfill again changes nothing.
-    let again = reckon_in(root, &config, &backfill);
+    // The same backfill again changes nothing; recorded, its cassette lands
+    // in the client's working directory.
+    let elsewhere = root.join("elsewhere");
+    std::fs::create_dir(&elsewhere).unwrap();
+    let again = reckon_in(
+        &elsewhere,
+        &config,
+        &[&backfill[..], &["--record", "cassettes"]].concat(),
+    );
+    assert!(
+        elsewhere
+            .join(format!("cassettes/examplenet_{from}_{to}.json"))
+            .exists(),
+        "{}",
+        text(&again.stdout)
+    );
     assert!(
         text(&again.stdout).contains(&format!(
             "records 0 new, 0 changed, {} unchanged",
