@@ -324,12 +324,11 @@ fn last_cp<'a>(out: &'a plugin_api::testing::Outcome, stream: &str) -> Option<&'
     out.checkpoints.iter().rev().find(|c| c.stream == stream)
 }
 
-/// Keys committed by a stream: the records of the pages its checkpoints
-/// cover (records precede their checkpoint in `committed`).
+/// Committed keys, in order, of rewards created inside `lookback()` (read by
+/// `rewards`) or before it (read by the review: `Outcome` does not say which
+/// stream emitted a record, and `rewards` asks only for the window, as the
+/// tests' request checks pin).
 fn keys_of(out: &plugin_api::testing::Outcome, stream: &str) -> Vec<String> {
-    // `Outcome` keeps records and checkpoints apart; the streams never
-    // interleave within a session (rewards, then the review), and the
-    // review's records are those outside the window.
     let w = |c: &Conversion| c.occurred_at.date_naive() >= lookback().from;
     out.committed
         .iter()
