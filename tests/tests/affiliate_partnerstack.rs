@@ -1,5 +1,8 @@
 //! PartnerStack connector against the PartnerStack fake, in-process (FakeHost
-//! bridging to the fake's state machine, with the host's Basic auth emulated).
+//! bridging to the fake's state machine, with the host's Basic auth emulated),
+//! and its review of older rewards through the real daemon (`reckon sync`
+//! with the plugin in a `reckon plugin-host` child; needs
+//! `cargo build -p reckon -p reckon-plugin-partnerstack` first).
 
 mod affiliate_support;
 
@@ -31,7 +34,15 @@ fn partnerstack_sync_stores_exactly_the_fakes_ground_truth() {
     let truth = fake.lock().unwrap().truth(w.from, w.to);
     assert_eq!(truth.total.count, 3_000);
     assert_eq!(Truth::of_records(&out.committed), truth);
-    assert_eq!(out.checkpoints.len(), 30);
+    let pages = |stream: &str| {
+        out.checkpoints
+            .iter()
+            .filter(|c| c.stream == stream)
+            .count()
+    };
+    assert_eq!(pages("rewards"), 30);
+    // A first run: nothing stored before the window, nothing to review.
+    assert_eq!(pages("rewards_review"), 1);
     // Rewards that embed only their transaction's key got the sale amount
     // from the transactions list.
     let key_only = fake
@@ -148,4 +159,158 @@ fn partnerstack_wrong_keys_are_an_auth_error() {
         window((2026, 11, 1), (2026, 11, 2)),
     );
     assert_eq!(out.result.unwrap_err().kind, ErrorKind::Auth);
+}
+
+/// The defect: PartnerStack filters rewards by creation date only, so a
+/// reward refunded after it left the lookback was never read again and
+/// stayed approved (finance paid it). Through the real binary: a sync whose
+/// window does not include a July reward, refunded since at PartnerStack,
+/// stores it reversed (revision 2), and no other reward changes.
+///
+/// The daemon's clock cannot be moved in a test, so the first sync runs with
+/// the review off (`review_days = 0`); with it on (the default), the next
+/// run's review is due at once, as after an upgrade.
+#[test]
+fn partnerstack_sync_reviews_an_old_reward_refunded_outside_its_window_as_reversed() {
+    use chrono::{Datelike, NaiveDate};
+    use plugin_api::Record;
+    use reckon_tests::fakes::affiliate::router;
+    use reckon_tests::fakes::server::FakeServer;
+    use std::collections::BTreeMap;
+
+    let day = |m, d| NaiveDate::from_ymd_opt(2026, m, d).unwrap();
+    let fake = shared(PartnerStackFake::new(Params {
+        from: day(6, 1),
+        to: day(11, 27),
+        ..Params::small(46, 900)
+    }));
+    let server = FakeServer::start(router(fake.clone()));
+    let dir = tempfile::tempdir().unwrap();
+    reckon_tests::install_plugins(&dir.path().join("plugins"), &["partnerstack"]);
+    let config = dir.path().join("reckon.toml");
+    let write_config = |extra: &str| {
+        std::fs::write(
+            &config,
+            format!(
+                "[daemon]\ndata_dir = \"data\"\nplugin_dir = \"plugins\"\ntimezone = \"UTC\"\n\n\
+                 [[connectors]]\nid = \"partnerstack\"\nplugin = \"partnerstack\"\n\
+                 schedule = \"30 4 * * *\"\ntimezone = \"UTC\"\n\n[connectors.settings]\n\
+                 public_key = {{ secret = \"env:T_PS_PUB\" }}\n\
+                 private_key = {{ secret = \"env:T_PS_PRIV\" }}\n\
+                 page_size = 100\nbase_url = \"{}/api/v2\"\n{extra}",
+                server.base_url
+            ),
+        )
+        .unwrap()
+    };
+    let reckon = |args: &[&str]| {
+        let out = std::process::Command::new(reckon_tests::reckon_bin())
+            .arg("--config")
+            .arg(&config)
+            .args(args)
+            .env("RUST_LOG", "warn")
+            .env("T_PS_PUB", "pk_live_fake")
+            .env("T_PS_PRIV", "sk_live_fake")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "reckon {args:?} failed:\n{}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out.stdout
+    };
+    // Stored conversions by key: (record, revision).
+    let export = || -> BTreeMap<String, (plugin_api::Conversion, u64)> {
+        let out = reckon(&[
+            "records",
+            "export",
+            "--kind",
+            "conversions",
+            "--format",
+            "jsonl",
+        ]);
+        String::from_utf8(out)
+            .unwrap()
+            .lines()
+            .map(|l| {
+                let v: serde_json::Value = serde_json::from_str(l).unwrap();
+                match serde_json::from_value(v["record"].clone()).unwrap() {
+                    Record::Conversion(c) => {
+                        (c.external_id.clone(), (c, v["revision"].as_u64().unwrap()))
+                    }
+                    other => panic!("not a conversion: {other:?}"),
+                }
+            })
+            .collect()
+    };
+
+    write_config("review_days = 0\n");
+    reckon(&[
+        "sync",
+        "partnerstack",
+        "--from",
+        "2026-06-01",
+        "--to",
+        "2026-11-27",
+    ]);
+    let first = export();
+    assert_eq!(first.len(), 900);
+    let july = fake
+        .lock()
+        .unwrap()
+        .rewards()
+        .iter()
+        .filter(|r| r.status == "approved" && r.created_at.date_naive().month() == 7)
+        .map(|r| r.key.clone())
+        .next()
+        .expect("an approved July reward");
+    assert_eq!(first[&july].0.status, ConversionStatus::Approved);
+
+    // Refunded in November, long after it left a 62-day lookback.
+    fake.lock().unwrap().refund(&july);
+    write_config("");
+    reckon(&[
+        "sync",
+        "partnerstack",
+        "--from",
+        "2026-10-01",
+        "--to",
+        "2026-11-27",
+    ]);
+    let second = export();
+    assert!(first[&july].0.occurred_at.date_naive() < day(10, 1));
+    let (c, rev) = &second[&july];
+    assert_eq!((c.status, *rev), (ConversionStatus::Reversed, 2));
+    // Every other reward re-read by the review or the window is unchanged
+    // (no new revision), and nothing else was added.
+    assert_eq!(second.len(), 900);
+    let changed: Vec<_> = second
+        .iter()
+        .filter(|(_, (_, rev))| *rev != 1)
+        .map(|(k, _)| k.as_str())
+        .collect();
+    assert_eq!(changed, [july.as_str()]);
+    let records: Vec<Record> = second
+        .values()
+        .map(|(c, _)| Record::Conversion(c.clone()))
+        .collect();
+    assert_eq!(
+        Truth::of_records(&records),
+        fake.lock().unwrap().truth(day(6, 1), day(11, 27))
+    );
+
+    // The review's watermark does not drag the next scheduled window back:
+    // the oldest watermark (the host's anchor) is still `rewards'`.
+    let store = reckon::store::Store::open(&dir.path().join("data")).unwrap();
+    let cps = store.checkpoints("partnerstack").unwrap();
+    let (rewards, review) = (&cps["rewards"], &cps["rewards_review"]);
+    assert!(review.watermark >= rewards.watermark, "{cps:?}");
+    assert_eq!(review.state["complete"], json!(true), "{cps:?}");
+    assert_eq!(
+        review.state["range"],
+        json!({"from": "2026-06-01", "to": "2026-09-30"}),
+        "180 days before the window, from the first day read"
+    );
 }

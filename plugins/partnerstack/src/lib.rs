@@ -14,8 +14,11 @@
 //!   `starting_after=<last item key>`; answers
 //!   `{"data": {"items": [...], "has_more": bool}, "message", "status"}`,
 //!   errors `{"message", "status"}` with the same HTTP status.
+//! - Rewards can be filtered by creation date only (no `min_updated`): a
+//!   reward's later status change is seen only by reading its creation day
+//!   again.
 //! - Amounts are integer **cents**; timestamps epoch milliseconds.
-//! - No rate limits are documented; 429s are waited out (see [`client`]).
+//! - No rate limits are documented; 429s are waited out (see [`Client`]).
 //!
 //! ## Stream `rewards`
 //! Every reward created in the session window. First the window's
@@ -25,18 +28,39 @@
 //! rewards (approve, decline, hold) during the month before the invoice, and
 //! the API filters rewards only by creation date, so the default lookback
 //! (62 days) re-pulls the current and the previous month; a changed reward is
-//! an upsert of the same key. Status mapping: see [`row`].
+//! an upsert of the same key. Status mapping: see [`row`]. The checkpoint
+//! also keeps `since`, the first day the stream has read (see [`since`]).
+//!
+//! ## Stream `rewards_review`
+//! A reward refunded or declined after it left the lookback (a subscription
+//! refunded in month 4: `payment_status = paid_and_refunded`) would never be
+//! read again and would stay approved. So, at most every
+//! `review_every_days` (default 7, by the host's clock `cx.now()` against
+//! the `last_review` time in this stream's checkpoint), the review re-reads
+//! the rewards created in the `review_days` (default 180) before the session
+//! window, the window itself being read by `rewards`: the range's
+//! transactions first (the same lookup), then its rewards page by page, each
+//! page committed with its cursor, so a review cut short resumes after its
+//! last committed page in the next session (whether due or not), over the
+//! range it started with. A reward that did not change is an upsert that
+//! stores nothing. `review_days = 0` turns the review off. Details and
+//! cost: see [`review`].
+//!
+//! Both streams' watermarks reach the end of the session window (the review
+//! commits one checkpoint even when it is not due), so the review never
+//! makes the host's scheduled window start earlier.
 //!
 //! A malformed reward fails its page: nothing of that page is committed, and
-//! the error names the page, the reward key and the field.
+//! the error names the stream, the page, the reward key and the field.
 
 mod config;
+pub mod review;
 #[allow(dead_code)] // the same file in every affiliate connector; not all read every shape
 pub mod row;
 
 use config::Settings;
-use plugin_api::chrono::{Duration, NaiveTime};
-use plugin_api::protocol::{AuthSpec, Checkpoint, PluginKind, RecordKind, StreamSpec};
+use plugin_api::chrono::{DateTime, Duration, NaiveDate, NaiveTime, Utc};
+use plugin_api::protocol::{AuthSpec, Checkpoint, PluginKind, RecordKind, StreamSpec, Window};
 use plugin_api::serde_json::{json, Value};
 use plugin_api::throttle::{RetryAfter, Throttled};
 use plugin_api::{Connector, Cx, Manifest, PluginError, Request};
@@ -53,8 +77,10 @@ pub use row::{parse_rewards_page, Transactions};
 #[derive(Debug)]
 pub struct PartnerStack;
 
-/// The one stream of records.
+/// Rewards created in the session window.
 pub const REWARDS: &str = "rewards";
+/// The periodic re-read of rewards created before the window (see [`review`]).
+pub const REWARDS_REVIEW: &str = "rewards_review";
 
 impl Connector for PartnerStack {
     fn manifest() -> Manifest {
@@ -65,7 +91,8 @@ impl Connector for PartnerStack {
             kind: PluginKind::Affiliate,
             description: "PartnerStack vendor connector: partner rewards (commissions, integer \
                           cents) with their review status, sale amounts and order ids from \
-                          transactions; starting_after cursor paging; Basic auth."
+                          transactions; starting_after cursor paging; Basic auth; a periodic \
+                          review re-reads older rewards for late refunds and declines."
                 .into(),
             config_schema: json!({
                 "type": "object",
@@ -80,16 +107,32 @@ impl Connector for PartnerStack {
                         "description": "Items per page." },
                     "default_currency": { "type": "string", "minLength": 3, "maxLength": 3, "default": "USD",
                         "description": "Currency of a reward that names none." },
+                    "review_days": { "type": "integer", "minimum": 0, "maximum": config::MAX_REVIEW_DAYS, "default": 180,
+                        "description": "Days of rewards created before the window that the review re-reads (late refunds and declines); 0 turns the review off." },
+                    "review_every_days": { "type": "integer", "minimum": 1, "maximum": config::MAX_REVIEW_EVERY_DAYS, "default": 7,
+                        "description": "Least number of days between two reviews." },
                     "base_url": { "type": "string", "description": "Override the API base URL (tests, proxies)." }
                 }
             }),
-            streams: vec![StreamSpec {
-                name: REWARDS.into(),
-                record: RecordKind::Conversion,
-                primary_key: vec!["external_id".into()],
-                cursor: Some("occurred_at".into()),
-                default_lookback_days: 62,
-            }],
+            streams: vec![
+                StreamSpec {
+                    name: REWARDS.into(),
+                    record: RecordKind::Conversion,
+                    primary_key: vec!["external_id".into()],
+                    cursor: Some("occurred_at".into()),
+                    default_lookback_days: 62,
+                },
+                StreamSpec {
+                    name: REWARDS_REVIEW.into(),
+                    record: RecordKind::Conversion,
+                    primary_key: vec!["external_id".into()],
+                    cursor: Some("occurred_at".into()),
+                    // It re-reads no trailing window of its own: the days
+                    // before the window, by `review_days`. (The host takes
+                    // the largest stream default as the connector's.)
+                    default_lookback_days: 0,
+                },
+            ],
             allowed_hosts: vec!["api.partnerstack.com".into()],
             default_base_url: Some("https://api.partnerstack.com/api/v2".into()),
             auth: Some(AuthSpec::Basic {
@@ -115,129 +158,202 @@ impl Connector for PartnerStack {
     }
 
     async fn read(cx: Cx) -> Result<(), PluginError> {
-        let settings: Settings = cx.settings()?;
-        if !(1..=250).contains(&settings.page_size) {
-            return Err(PluginError::config(format!(
-                "connector `{}`: settings.page_size: PartnerStack accepts 1..=250 items per page",
-                cx.connector_id()
-            )));
-        }
-        let default_currency = settings.default_currency.to_ascii_uppercase();
-        if !plugin_api::currency::is_known(&default_currency) {
-            return Err(PluginError::config(format!(
-                "connector `{}`: settings.default_currency: {default_currency:?} is not an ISO-4217 code",
-                cx.connector_id()
-            )));
-        }
-        if !cx.wants(REWARDS) {
-            return Ok(());
-        }
+        let settings = cx.settings::<Settings>()?.validate(cx.connector_id())?;
         let window = cx.window()?;
-        let start = window.from.and_time(NaiveTime::MIN).and_utc();
-        let end = (window.to + Duration::days(1))
-            .and_time(NaiveTime::MIN)
-            .and_utc();
-        let (min_ms, max_ms) = (start.timestamp_millis(), end.timestamp_millis() - 1);
         let mut client = Client::new(&cx, RetryAfter);
+        let since = since(cx.checkpoint(REWARDS), window.from);
+        if cx.wants(REWARDS) {
+            read_window(&cx, &mut client, &settings, window, since).await?;
+        }
+        if cx.wants(REWARDS_REVIEW) {
+            review::read(&cx, &mut client, &settings, window, since).await?;
+        }
+        Ok(())
+    }
+}
 
-        // 1. The window's transactions, for rewards that only name theirs.
-        let mut transactions = Transactions::new();
-        let mut after: Option<String> = None;
-        let mut page = 1u32;
-        loop {
-            let what = format!("transactions page {page}");
-            let resp = client
-                .send(
-                    list(
-                        &cx,
-                        "transactions",
-                        min_ms,
-                        max_ms,
-                        settings.page_size,
-                        &after,
-                    )
-                    .label(what.clone()),
-                    &what,
-                )
-                .await?;
-            let body: Value = resp.json(&what)?;
-            let (items, has_more) =
-                row::page(&body).map_err(|e| PluginError::bad_response(format!("{what}: {e}")))?;
-            for (i, t) in items.iter().enumerate() {
-                row::add_transaction(t, &mut transactions, &default_currency).map_err(|e| {
+/// The first day the connector has read rewards from, as the `rewards`
+/// checkpoint records it (`since`), lowered to this window's first day (a
+/// backfill of older days); the window's first day when `rewards` has no
+/// checkpoint yet (nothing is stored). `None` when a checkpoint exists
+/// without `since` (written before it was recorded): older rewards may be
+/// stored, how old is unknown.
+///
+/// The review reads nothing created before it, so it never imports rewards
+/// from before the connector's history (e.g. on a new installation).
+pub fn since(rewards: Option<&Checkpoint>, window_from: NaiveDate) -> Option<NaiveDate> {
+    match rewards {
+        None => Some(window_from),
+        Some(c) => c
+            .state
+            .get("since")
+            .and_then(Value::as_str)
+            .and_then(|s| s.parse::<NaiveDate>().ok())
+            .map(|s| s.min(window_from)),
+    }
+}
+
+/// The first instant of `day` (UTC).
+fn day_start(day: NaiveDate) -> DateTime<Utc> {
+    day.and_time(NaiveTime::MIN).and_utc()
+}
+
+/// The instant after a window's last day (UTC): its watermark once read.
+fn window_end(window: Window) -> DateTime<Utc> {
+    day_start(window.to + Duration::days(1))
+}
+
+/// `min_created`/`max_created` of the UTC days `days.from..=days.to`: the
+/// first and the last millisecond.
+fn created_millis(days: Window) -> (i64, i64) {
+    (
+        day_start(days.from).timestamp_millis(),
+        window_end(days).timestamp_millis() - 1,
+    )
+}
+
+/// Stream `rewards`: the window's transactions, then its rewards, resuming
+/// after the last committed page of this window (a completed window is
+/// pulled again from the start).
+async fn read_window(
+    cx: &Cx,
+    client: &mut Client,
+    settings: &Settings,
+    window: Window,
+    since: Option<NaiveDate>,
+) -> Result<(), PluginError> {
+    let (start, end) = (day_start(window.from), window_end(window));
+    let created = created_millis(window);
+    let transactions = read_transactions(cx, client, settings, created, "").await?;
+    let window_key = format!("{}..{}", window.from, window.to);
+    let cp = cx.checkpoint(REWARDS);
+    let mut watermark = cp.map(|c| c.watermark.max(start)).unwrap_or(start);
+    let after: Option<String> = cp
+        .filter(|c| {
+            c.state.get("window").and_then(Value::as_str) == Some(window_key.as_str())
+                && c.state.get("complete").and_then(Value::as_bool) != Some(true)
+        })
+        .and_then(|c| {
+            c.state
+                .get("after")
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+        });
+    let since = since.map(|d| d.to_string());
+    let rows = read_rewards(
+        cx,
+        client,
+        settings,
+        &transactions,
+        REWARDS,
+        created,
+        after,
+        |after, complete| {
+            if complete {
+                watermark = watermark.max(end);
+            }
+            Checkpoint {
+                stream: REWARDS.into(),
+                watermark,
+                state: json!({ "window": window_key, "after": after, "complete": complete, "since": since }),
+            }
+        },
+    )
+    .await?;
+    cx.info(
+        "stream done",
+        &[
+            ("stream", &REWARDS),
+            ("rows", &rows),
+            ("transactions", &transactions.len()),
+        ],
+    );
+    Ok(())
+}
+
+/// The transactions created in `created` (ms, inclusive), as a lookup for
+/// rewards that only name theirs. `what` prefixes the page names in labels
+/// and errors (empty for the window's).
+async fn read_transactions(
+    cx: &Cx,
+    client: &mut Client,
+    settings: &Settings,
+    created: (i64, i64),
+    what: &str,
+) -> Result<Transactions, PluginError> {
+    let mut transactions = Transactions::new();
+    let mut after: Option<String> = None;
+    let mut page = 1u32;
+    loop {
+        let what = format!("{what}transactions page {page}");
+        let resp = client
+            .send(
+                list(cx, "transactions", created, settings.page_size, &after).label(what.clone()),
+                &what,
+            )
+            .await?;
+        let body: Value = resp.json(&what)?;
+        let (items, has_more) =
+            row::page(&body).map_err(|e| PluginError::bad_response(format!("{what}: {e}")))?;
+        for (i, t) in items.iter().enumerate() {
+            row::add_transaction(t, &mut transactions, &settings.default_currency).map_err(
+                |e| {
                     PluginError::bad_response(format!(
                         "{what}: record {i} (key {}): {e}",
                         row::row_key(t)
                     ))
-                })?;
-            }
-            after = items.last().and_then(|t| row::opt_text(t, "key"));
-            if !has_more || after.is_none() {
-                break;
-            }
-            page += 1;
+                },
+            )?;
         }
+        after = items.last().and_then(|t| row::opt_text(t, "key"));
+        if !has_more || after.is_none() {
+            return Ok(transactions);
+        }
+        page += 1;
+    }
+}
 
-        // 2. Rewards, resuming after the last committed page of this window (a
-        // completed window is pulled again from the start).
-        let window_key = format!("{}..{}", window.from, window.to);
-        let cp = cx.checkpoint(REWARDS);
-        let mut watermark = cp.map(|c| c.watermark.max(start)).unwrap_or(start);
-        let mut after: Option<String> = cp
-            .filter(|c| {
-                c.state.get("window").and_then(Value::as_str) == Some(window_key.as_str())
-                    && c.state.get("complete").and_then(Value::as_bool) != Some(true)
-            })
-            .and_then(|c| {
-                c.state
-                    .get("after")
-                    .and_then(Value::as_str)
-                    .map(str::to_owned)
-            });
-        let mut page = 1u32;
-        let mut rows = 0usize;
-        loop {
-            let what = format!("stream `{REWARDS}` page {page}");
-            let resp = client
-                .send(
-                    list(&cx, "rewards", min_ms, max_ms, settings.page_size, &after)
-                        .label(what.clone()),
-                    &what,
-                )
-                .await?;
-            let (records, has_more, last) =
-                row::parse_rewards_page(&resp.body, &transactions, &default_currency)
-                    .map_err(|e| PluginError::bad_response(format!("{what}: {e}")))?;
-            rows += records.len();
-            for r in records {
-                cx.emit(r);
-            }
-            let more = has_more && last.is_some();
-            if last.is_some() {
-                after = last;
-            }
-            if !more {
-                watermark = watermark.max(end);
-            }
-            cx.commit(Checkpoint {
-                stream: REWARDS.into(),
-                watermark,
-                state: json!({ "window": window_key, "after": after, "complete": !more }),
-            });
-            if !more {
-                break;
-            }
-            page += 1;
+/// Reads the rewards created in `created` (ms, inclusive) page by page from
+/// the cursor `after`, emitting each page and committing it with the
+/// checkpoint `checkpoint(cursor, complete)` builds (the cursor is the last
+/// key read so far). Returns the number of rewards read.
+#[allow(clippy::too_many_arguments)]
+async fn read_rewards(
+    cx: &Cx,
+    client: &mut Client,
+    settings: &Settings,
+    transactions: &Transactions,
+    stream: &str,
+    created: (i64, i64),
+    mut after: Option<String>,
+    mut checkpoint: impl FnMut(&Option<String>, bool) -> Checkpoint,
+) -> Result<usize, PluginError> {
+    let mut page = 1u32;
+    let mut rows = 0usize;
+    loop {
+        let what = format!("stream `{stream}` page {page}");
+        let resp = client
+            .send(
+                list(cx, "rewards", created, settings.page_size, &after).label(what.clone()),
+                &what,
+            )
+            .await?;
+        let (records, has_more, last) =
+            row::parse_rewards_page(&resp.body, transactions, &settings.default_currency)
+                .map_err(|e| PluginError::bad_response(format!("{what}: {e}")))?;
+        rows += records.len();
+        for r in records {
+            cx.emit(r);
         }
-        cx.info(
-            "stream done",
-            &[
-                ("stream", &REWARDS),
-                ("rows", &rows),
-                ("transactions", &transactions.len()),
-            ],
-        );
-        Ok(())
+        let more = has_more && last.is_some();
+        if last.is_some() {
+            after = last;
+        }
+        cx.commit(checkpoint(&after, !more));
+        if !more {
+            return Ok(rows);
+        }
+        page += 1;
     }
 }
 
@@ -245,8 +361,7 @@ impl Connector for PartnerStack {
 fn list(
     cx: &Cx,
     resource: &str,
-    min_ms: i64,
-    max_ms: i64,
+    (min_ms, max_ms): (i64, i64),
     limit: u32,
     after: &Option<String>,
 ) -> Request {

@@ -1,11 +1,11 @@
 //! Recorded-exchange tests: the fake host replays `fixtures/*.json`.
 
 use super::*;
-use plugin_api::chrono::NaiveDate;
+use plugin_api::chrono::{DateTime, NaiveDate, Utc};
 use plugin_api::protocol::{ErrorKind, Window};
 use plugin_api::rust_decimal::Decimal;
 use plugin_api::testing::{open_read, Cassette, FakeHost, Reply};
-use plugin_api::{Conversion, ConversionStatus, Record};
+use plugin_api::{Checkpoint, Conversion, ConversionStatus, Record};
 use std::str::FromStr;
 
 fn window() -> Window {
@@ -75,8 +75,19 @@ fn reads_transactions_then_rewards_by_cursor_in_cents_and_millis() {
         "embedded"
     );
     assert_eq!(conv(&out.committed[2]).status, ConversionStatus::Rejected);
-    assert_eq!(out.checkpoints.len(), 2);
-    assert_eq!(out.checkpoints[0].state["after"], json!("rew_2"));
+    let rewards: Vec<_> = out
+        .checkpoints
+        .iter()
+        .filter(|c| c.stream == REWARDS)
+        .collect();
+    assert_eq!(rewards.len(), 2);
+    assert_eq!(rewards[0].state["after"], json!("rew_2"));
+    assert_eq!(rewards[1].state["since"], json!("2026-11-01"));
+    // A first run: nothing is stored before the window, so the review has
+    // nothing to read (the cassette holds no other request).
+    let review = last_cp(&out, REVIEW).expect("a review checkpoint");
+    assert_eq!(review.state["complete"], json!(true));
+    assert_eq!(review.state["range"], json!(null));
 }
 
 #[test]
@@ -102,6 +113,7 @@ fn a_completed_window_is_pulled_again_from_the_start() {
     // Regression: the last page's cursor made a re-pull of the same window
     // start after the last reward, so review changes were never seen.
     let mut open = open_read("ps", "http://fake", json!({}), window());
+    open.streams = vec![REWARDS.into()];
     open.checkpoints.insert(
         REWARDS.into(),
         plugin_api::Checkpoint {
@@ -120,4 +132,578 @@ fn a_completed_window_is_pulled_again_from_the_start() {
     .run::<PartnerStack>(open);
     out.result.unwrap();
     assert_eq!(out.requests.len(), 2);
+}
+
+// ---- The review (stream `rewards_review`) -------------------------------
+//
+// The stream is named by its string here, not the constant, so that these
+// tests compile (and fail) against the connector before the review existed.
+
+const REVIEW: &str = "rewards_review";
+/// `open_read`'s clock.
+const NOW: &str = "2026-11-28T12:00:00Z";
+
+fn at(s: &str) -> DateTime<Utc> {
+    s.parse().unwrap()
+}
+
+fn ms(day: &str) -> i64 {
+    day.parse::<NaiveDate>()
+        .unwrap()
+        .and_hms_opt(0, 0, 0)
+        .unwrap()
+        .and_utc()
+        .timestamp_millis()
+}
+
+/// A scheduled run's window: the lookback (62 days) through today.
+fn lookback() -> Window {
+    Window {
+        from: NaiveDate::from_ymd_opt(2026, 9, 28).unwrap(),
+        to: NaiveDate::from_ymd_opt(2026, 11, 28).unwrap(),
+    }
+}
+
+/// A reward as PartnerStack sends it. Every other one embeds only its
+/// transaction's key (the sale amount then comes from the transactions).
+fn reward(key: &str, created: &str, status: &str, payment: &str) -> Value {
+    let t = at(created).timestamp_millis();
+    let n: i64 = key.bytes().map(i64::from).sum();
+    let txn = if n % 2 == 0 {
+        json!({"key": format!("txn_{key}"), "amount": 10_000 + n, "currency": "USD"})
+    } else {
+        json!({"key": format!("txn_{key}")})
+    };
+    json!({
+        "key": key, "amount": 1_000 + n, "currency": "USD", "reward_status": status,
+        "payment_status": payment, "created_at": t, "updated_at": t + 60_000,
+        "partnership": {"key": "pshp_1", "partner_key": "part_a"},
+        "transaction": txn, "offer": {"key": "offr_1"}, "trigger": {"name": "Payment"},
+    })
+}
+
+fn query(url: &str) -> Vec<(String, String)> {
+    url.split_once('?')
+        .map(|(_, q)| {
+            q.split('&')
+                .filter_map(|p| p.split_once('='))
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn param(url: &str, key: &str) -> Option<String> {
+    query(url)
+        .into_iter()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v)
+}
+
+/// A small PartnerStack: `/rewards` and `/transactions` (one per reward)
+/// filtered by `min_created`/`max_created`, newest first, `limit` and
+/// `starting_after` (an unknown key is a 400), in the v2 envelope.
+fn api(rewards: Vec<Value>) -> impl FnMut(&plugin_api::protocol::HttpRequest) -> Reply {
+    move |req| {
+        let url = &req.url;
+        let num = |k: &str| param(url, k).map(|v| v.parse::<i64>().unwrap());
+        let (min, max) = (num("min_created"), num("max_created"));
+        let limit = num("limit").unwrap_or(10) as usize;
+        let mut rows: Vec<&Value> = rewards
+            .iter()
+            .filter(|r| {
+                let c = r["created_at"].as_i64().unwrap();
+                min.is_none_or(|m| c >= m) && max.is_none_or(|m| c <= m)
+            })
+            .collect();
+        rows.sort_by_key(|r| {
+            (
+                std::cmp::Reverse(r["created_at"].as_i64().unwrap()),
+                std::cmp::Reverse(r["key"].as_str().unwrap().to_owned()),
+            )
+        });
+        let transactions = url.contains("/transactions?");
+        let key = |r: &Value| {
+            if transactions {
+                r["transaction"]["key"].as_str().unwrap().to_owned()
+            } else {
+                r["key"].as_str().unwrap().to_owned()
+            }
+        };
+        let start = match param(url, "starting_after") {
+            None => 0,
+            Some(k) => match rows.iter().position(|r| key(r) == k) {
+                Some(p) => p + 1,
+                None => return Reply::json(400, &json!({"message": "no such key", "status": 400})),
+            },
+        };
+        let items: Vec<Value> = rows
+            .iter()
+            .skip(start)
+            .take(limit)
+            .map(|r| {
+                if transactions {
+                    let n: i64 = r["key"].as_str().unwrap().bytes().map(i64::from).sum();
+                    json!({"key": key(r), "amount": 10_000 + n, "currency": "USD",
+                           "created_at": r["created_at"]})
+                } else {
+                    (*r).clone()
+                }
+            })
+            .collect();
+        let has_more = start + items.len() < rows.len();
+        Reply::json(
+            200,
+            &json!({"data": {"has_more": has_more, "items": items}, "message": "ok", "status": 200}),
+        )
+    }
+}
+
+fn cp(stream: &str, watermark: &str, state: Value) -> (String, plugin_api::Checkpoint) {
+    (
+        stream.into(),
+        plugin_api::Checkpoint {
+            stream: stream.into(),
+            watermark: at(watermark),
+            state,
+        },
+    )
+}
+
+/// The checkpoints of a connector that has run daily since 2026-01-01,
+/// whose last review started at `last_review`.
+fn history(last_review: &str) -> Vec<(String, plugin_api::Checkpoint)> {
+    vec![
+        cp(
+            REWARDS,
+            "2026-11-28T00:00:00Z",
+            json!({"window": "2026-09-27..2026-11-27", "after": null, "complete": true,
+                   "since": "2026-01-01"}),
+        ),
+        cp(
+            REVIEW,
+            last_review,
+            json!({"range": {"from": "2026-03-31", "to": "2026-09-26"}, "after": "rew_x",
+                   "complete": true, "started_at": last_review, "last_review": last_review}),
+        ),
+    ]
+}
+
+fn session(
+    settings: Value,
+    window: Window,
+    checkpoints: Vec<(String, plugin_api::Checkpoint)>,
+) -> plugin_api::protocol::SessionOpen {
+    let mut open = open_read("ps", "http://fake/api/v2", settings, window);
+    open.checkpoints.extend(checkpoints);
+    open
+}
+
+/// The world of the review tests: two rewards in the window; older ones,
+/// among them a subscription paid 100 days ago (2026-08-20) and refunded
+/// since; and one created the day before the review's first day.
+fn world() -> Vec<Value> {
+    vec![
+        reward("rew_new1", "2026-11-20T09:00:00Z", "approved", "available"),
+        reward("rew_new2", "2026-10-02T09:00:00Z", "new", "available"),
+        reward("rew_edge", "2026-09-27T23:59:59Z", "approved", "available"),
+        reward(
+            "rew_sub",
+            "2026-08-20T10:00:00Z",
+            "paid",
+            "paid_and_refunded",
+        ),
+        reward("rew_gone", "2026-07-01T10:00:00Z", "declined", "available"),
+        reward("rew_mar", "2026-04-01T00:00:00Z", "paid", "available"),
+        reward("rew_old", "2026-03-31T23:59:59Z", "paid", "available"),
+        reward("rew_may", "2026-05-12T08:00:00Z", "approved", "available"),
+    ]
+}
+
+fn last_cp<'a>(out: &'a plugin_api::testing::Outcome, stream: &str) -> Option<&'a Checkpoint> {
+    out.checkpoints.iter().rev().find(|c| c.stream == stream)
+}
+
+/// Committed keys, in order, of rewards created inside `lookback()` (read by
+/// `rewards`) or before it (read by the review: `Outcome` does not say which
+/// stream emitted a record, and `rewards` asks only for the window, as the
+/// tests' request checks pin).
+fn keys_of(out: &plugin_api::testing::Outcome, stream: &str) -> Vec<String> {
+    let w = |c: &Conversion| c.occurred_at.date_naive() >= lookback().from;
+    out.committed
+        .iter()
+        .map(conv)
+        .filter(|c| if stream == REWARDS { w(c) } else { !w(c) })
+        .map(|c| c.external_id.clone())
+        .collect()
+}
+
+/// The review's watermark is never behind `rewards`': the host anchors a
+/// scheduled run's window on the oldest stream watermark.
+fn assert_review_keeps_up(out: &plugin_api::testing::Outcome) {
+    let rewards = last_cp(out, REWARDS).expect("a rewards checkpoint");
+    let review = last_cp(out, REVIEW).expect("a review checkpoint");
+    assert!(
+        review.watermark >= rewards.watermark,
+        "review watermark {} is behind rewards' {}",
+        review.watermark,
+        rewards.watermark
+    );
+    assert_eq!(
+        review.watermark,
+        at("2026-11-29T00:00:00Z"),
+        "the window's end"
+    );
+}
+
+fn review_requests(out: &plugin_api::testing::Outcome) -> Vec<&str> {
+    out.requests
+        .iter()
+        .map(|r| r.url.as_str())
+        .filter(|u| {
+            param(u, "min_created").map(|m| m.parse::<i64>().unwrap()) != Some(ms("2026-09-28"))
+        })
+        .collect()
+}
+
+#[test]
+fn review_rereads_the_review_days_before_the_window_when_due() {
+    // The last review started exactly `review_every_days` (7) ago: due.
+    let out = FakeHost::handler(api(world())).run::<PartnerStack>(session(
+        json!({}),
+        lookback(),
+        history("2026-11-21T12:00:00Z"),
+    ));
+    out.result.as_ref().unwrap();
+    // Transactions, then rewards, of 2026-04-01..=2026-09-27 (180 days before
+    // the window's first day 2026-09-28, up to its last millisecond).
+    let reviewed = review_requests(&out);
+    assert_eq!(reviewed.len(), 2, "{reviewed:?}");
+    for (url, path) in reviewed.iter().zip(["/transactions?", "/rewards?"]) {
+        assert!(url.contains(path), "{url}");
+        assert_eq!(
+            param(url, "min_created"),
+            Some(ms("2026-04-01").to_string())
+        );
+        assert_eq!(
+            param(url, "max_created"),
+            Some((ms("2026-09-28") - 1).to_string())
+        );
+    }
+    assert_eq!(keys_of(&out, REWARDS), ["rew_new1", "rew_new2"]);
+    assert_eq!(
+        keys_of(&out, REVIEW),
+        ["rew_edge", "rew_sub", "rew_gone", "rew_may", "rew_mar"]
+    );
+    let review = last_cp(&out, REVIEW).unwrap();
+    assert_eq!(review.state["complete"], json!(true));
+    assert_eq!(review.state["last_review"], json!(NOW));
+    assert_eq!(
+        review.state["range"],
+        json!({"from": "2026-04-01", "to": "2026-09-27"})
+    );
+    // A reward that embeds only its transaction's key keeps its sale amount.
+    for c in out.committed.iter().map(conv) {
+        assert!(
+            c.sale_amount.is_some(),
+            "{} lost its sale amount",
+            c.external_id
+        );
+    }
+    assert_review_keeps_up(&out);
+}
+
+#[test]
+fn review_brings_back_a_100_day_old_reward_refunded_since_as_reversed() {
+    let out = FakeHost::handler(api(world())).run::<PartnerStack>(session(
+        json!({}),
+        lookback(),
+        history("2026-11-01T00:00:00Z"),
+    ));
+    out.result.as_ref().unwrap();
+    let sub = out
+        .committed
+        .iter()
+        .map(conv)
+        .find(|c| c.external_id == "rew_sub")
+        .expect("the refunded subscription reward was read again");
+    assert_eq!(sub.status, ConversionStatus::Reversed);
+    assert_eq!(sub.occurred_at, at("2026-08-20T10:00:00Z"));
+    let gone = out
+        .committed
+        .iter()
+        .map(conv)
+        .find(|c| c.external_id == "rew_gone");
+    assert_eq!(gone.unwrap().status, ConversionStatus::Rejected);
+}
+
+#[test]
+fn review_is_skipped_when_not_due_by_the_host_clock_and_its_watermark_keeps_up() {
+    // Six days and 23 hours after the last review (by `cx.now()`): not due.
+    let prev = history("2026-11-21T12:00:01Z");
+    let prev_state = prev[1].1.state.clone();
+    let out =
+        FakeHost::handler(api(world())).run::<PartnerStack>(session(json!({}), lookback(), prev));
+    out.result.as_ref().unwrap();
+    assert!(
+        review_requests(&out).is_empty(),
+        "{:?}",
+        review_requests(&out)
+    );
+    assert_eq!(
+        out.requests.len(),
+        2,
+        "the window's transactions and rewards"
+    );
+    assert_eq!(keys_of(&out, REVIEW), Vec::<String>::new());
+    // One checkpoint, its state unchanged, its watermark up with rewards'.
+    let review: Vec<_> = out
+        .checkpoints
+        .iter()
+        .filter(|c| c.stream == REVIEW)
+        .collect();
+    assert_eq!(review.len(), 1);
+    assert_eq!(review[0].state, prev_state);
+    assert_review_keeps_up(&out);
+}
+
+#[test]
+fn review_is_due_again_when_the_host_clock_went_back_before_the_last_one() {
+    let out = FakeHost::handler(api(world())).run::<PartnerStack>(session(
+        json!({}),
+        lookback(),
+        history("2027-01-01T00:00:00Z"),
+    ));
+    out.result.as_ref().unwrap();
+    assert_eq!(review_requests(&out).len(), 2);
+    assert_eq!(
+        last_cp(&out, REVIEW).unwrap().state["last_review"],
+        json!(NOW)
+    );
+}
+
+#[test]
+fn review_cut_short_resumes_after_its_last_committed_page_without_skipping() {
+    let settings = json!({ "page_size": 2 });
+    // The first session dies on the review's second rewards page.
+    let mut fake = api(world());
+    let first = FakeHost::handler(move |req| {
+        let reviewing = param(&req.url, "min_created") == Some(ms("2026-04-01").to_string());
+        if reviewing && req.url.contains("/rewards?") && req.url.contains("starting_after") {
+            return Reply::json(500, &json!({"message": "Internal error", "status": 500}));
+        }
+        fake(req)
+    })
+    .run::<PartnerStack>(session(
+        settings.clone(),
+        lookback(),
+        history("2026-11-01T00:00:00Z"),
+    ));
+    assert!(first.result.is_err());
+    let cut = last_cp(&first, REVIEW).expect("the review's first page was committed");
+    assert_eq!(cut.state["complete"], json!(false));
+    assert_eq!(cut.state["after"], json!("rew_sub"));
+    assert_eq!(
+        cut.state["last_review"],
+        json!("2026-11-01T00:00:00Z"),
+        "not done yet"
+    );
+    assert_eq!(keys_of(&first, REVIEW), ["rew_edge", "rew_sub"]);
+
+    // The next session, a day later and with a later window (the review is
+    // not due by then: it resumes anyway, over the range it started with).
+    let mut checkpoints = history("2026-11-01T00:00:00Z");
+    checkpoints[0].1 = last_cp(&first, REWARDS).unwrap().clone();
+    checkpoints[1].1 = cut.clone();
+    let later = Window {
+        from: NaiveDate::from_ymd_opt(2026, 9, 29).unwrap(),
+        to: NaiveDate::from_ymd_opt(2026, 11, 29).unwrap(),
+    };
+    let mut open = session(settings, later, checkpoints);
+    open.now = at("2026-11-29T12:00:00Z");
+    let second = FakeHost::handler(api(world())).run::<PartnerStack>(open);
+    second.result.as_ref().unwrap();
+    let resumed: Vec<_> = second
+        .requests
+        .iter()
+        .map(|r| r.url.as_str())
+        .filter(|u| {
+            u.contains("/rewards?") && param(u, "min_created") == Some(ms("2026-04-01").to_string())
+        })
+        .collect();
+    assert_eq!(
+        param(resumed[0], "starting_after").as_deref(),
+        Some("rew_sub")
+    );
+    for u in &resumed {
+        assert_eq!(
+            param(u, "max_created"),
+            Some((ms("2026-09-28") - 1).to_string())
+        );
+    }
+    let again: Vec<_> = second
+        .committed
+        .iter()
+        .map(conv)
+        .filter(|c| c.occurred_at < at("2026-09-28T00:00:00Z"))
+        .map(|c| c.external_id.as_str())
+        .collect();
+    assert_eq!(again, ["rew_gone", "rew_may", "rew_mar"]);
+    let done = last_cp(&second, REVIEW).unwrap();
+    assert_eq!(done.state["complete"], json!(true));
+    assert_eq!(
+        done.state["last_review"],
+        json!(NOW),
+        "the time the review started, in the first session"
+    );
+    assert!(done.watermark >= last_cp(&second, REWARDS).unwrap().watermark);
+}
+
+#[test]
+fn review_days_0_turns_the_review_off() {
+    let prev = history("2026-10-01T00:00:00Z");
+    let prev_state = prev[1].1.state.clone();
+    let out = FakeHost::handler(api(world())).run::<PartnerStack>(session(
+        json!({ "review_days": 0 }),
+        lookback(),
+        prev,
+    ));
+    out.result.as_ref().unwrap();
+    assert!(review_requests(&out).is_empty());
+    assert_eq!(keys_of(&out, REVIEW), Vec::<String>::new());
+    // Its old checkpoint still keeps up, unchanged otherwise.
+    assert_eq!(last_cp(&out, REVIEW).unwrap().state, prev_state);
+    assert_review_keeps_up(&out);
+
+    // Off from the start: the stream never gets a checkpoint.
+    let out = FakeHost::handler(api(world())).run::<PartnerStack>(session(
+        json!({ "review_days": 0 }),
+        lookback(),
+        vec![],
+    ));
+    out.result.as_ref().unwrap();
+    assert!(last_cp(&out, REVIEW).is_none());
+}
+
+#[test]
+fn review_never_reads_before_the_first_day_the_connector_read() {
+    // A new installation: nothing stored before its first window, so the
+    // first review has nothing to read and makes no request.
+    let first =
+        FakeHost::handler(api(world())).run::<PartnerStack>(session(json!({}), lookback(), vec![]));
+    first.result.as_ref().unwrap();
+    assert!(review_requests(&first).is_empty());
+    assert_eq!(
+        last_cp(&first, REWARDS).unwrap().state["since"],
+        json!("2026-09-28")
+    );
+    let review = last_cp(&first, REVIEW).unwrap();
+    assert_eq!(review.state["last_review"], json!(NOW));
+    assert_review_keeps_up(&first);
+
+    // A week later the review reads only the days that left the window.
+    let later = Window {
+        from: NaiveDate::from_ymd_opt(2026, 10, 5).unwrap(),
+        to: NaiveDate::from_ymd_opt(2026, 12, 5).unwrap(),
+    };
+    let mut open = session(
+        json!({}),
+        later,
+        vec![
+            (REWARDS.into(), last_cp(&first, REWARDS).unwrap().clone()),
+            (REVIEW.into(), review.clone()),
+        ],
+    );
+    open.now = at("2026-12-05T12:00:00Z");
+    let week = FakeHost::handler(api(world())).run::<PartnerStack>(open);
+    week.result.as_ref().unwrap();
+    let reviewed: Vec<_> = week
+        .requests
+        .iter()
+        .map(|r| r.url.as_str())
+        .filter(|u| param(u, "min_created") != Some(ms("2026-10-05").to_string()))
+        .collect();
+    assert_eq!(reviewed.len(), 2, "{reviewed:?}");
+    for u in reviewed {
+        assert_eq!(param(u, "min_created"), Some(ms("2026-09-28").to_string()));
+        assert_eq!(
+            param(u, "max_created"),
+            Some((ms("2026-10-05") - 1).to_string())
+        );
+    }
+    let ids: Vec<_> = week
+        .committed
+        .iter()
+        .map(|r| conv(r).external_id.as_str())
+        .collect();
+    assert_eq!(ids, ["rew_new1", "rew_new2"], "rew_new2 from the review");
+    // A backfill of older days lowers `since` for the reviews after it.
+    let backfill = Window {
+        from: NaiveDate::from_ymd_opt(2026, 3, 1).unwrap(),
+        to: NaiveDate::from_ymd_opt(2026, 5, 31).unwrap(),
+    };
+    let mut open = session(
+        json!({}),
+        backfill,
+        vec![
+            (REWARDS.into(), last_cp(&week, REWARDS).unwrap().clone()),
+            (REVIEW.into(), last_cp(&week, REVIEW).unwrap().clone()),
+        ],
+    );
+    open.now = at("2026-12-05T13:00:00Z");
+    let old = FakeHost::handler(api(world())).run::<PartnerStack>(open);
+    old.result.as_ref().unwrap();
+    assert_eq!(
+        last_cp(&old, REWARDS).unwrap().state["since"],
+        json!("2026-03-01")
+    );
+    assert_eq!(
+        last_cp(&old, REWARDS).unwrap().watermark,
+        at("2026-12-06T00:00:00Z"),
+        "a backfill moves no watermark back"
+    );
+    assert_eq!(old.requests.len(), 2, "the review is not due");
+}
+
+#[test]
+fn bad_review_settings_are_config_errors_naming_the_field() {
+    let run = |settings: Value| {
+        FakeHost::handler(api(world()))
+            .run::<PartnerStack>(session(settings, lookback(), vec![]))
+            .result
+    };
+    for (settings, field) in [
+        (json!({ "review_days": 731 }), "settings.review_days"),
+        (
+            json!({ "review_every_days": 0 }),
+            "settings.review_every_days",
+        ),
+        (
+            json!({ "review_every_days": 366 }),
+            "settings.review_every_days",
+        ),
+    ] {
+        let err = run(settings.clone()).unwrap_err();
+        assert_eq!(err.kind, ErrorKind::Config, "{settings}");
+        assert!(
+            err.message.contains(field),
+            "{field} not in {}",
+            err.message
+        );
+    }
+    // Not even a number of days (the host's schema check names the field
+    // before a session opens; serde's message does not).
+    assert_eq!(
+        run(json!({ "review_days": -1 })).unwrap_err().kind,
+        ErrorKind::Config
+    );
+    // In range, they are accepted.
+    run(json!({ "review_days": 730, "review_every_days": 365 })).unwrap();
+    // The host validates them against the manifest's schema first.
+    let schema = PartnerStack::manifest().config_schema;
+    assert_eq!(schema["properties"]["review_days"]["maximum"], json!(730));
+    assert_eq!(
+        schema["properties"]["review_every_days"]["minimum"],
+        json!(1)
+    );
 }
