@@ -431,6 +431,12 @@ fn a_postback_claim_is_judged_without_waiting_for_a_sync() {
     });
     // Matched (payable only after its lock date, weeks away).
     assert!(report.starts_with("pb,p9,,matched,USD,1,"), "{report}");
+    // `reckon status` shows the program's last run: the postback's.
+    let status = text(&reckon_in(root, &config, &["status"]).stdout);
+    assert!(
+        status.contains("incremental run: 1 claims judged, 1 decisions changed, 0 payable"),
+        "{status}"
+    );
     let log = daemon.stop();
     assert!(
         log.contains("reconciled program program=shop-us full=false judged=1 changed=1"),

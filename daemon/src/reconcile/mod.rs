@@ -114,6 +114,60 @@ pub fn run(
     run_with(&StoreBackend::new(store)?, programs, fx, now, false)
 }
 
+/// A program's last reconcile run in this process (`/status`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct LastRun {
+    /// Program id.
+    pub program: String,
+    /// When the run ended.
+    pub at: DateTime<Utc>,
+    /// Every claim judged (else the affected closure only).
+    pub full: bool,
+    /// Claims judged.
+    pub claims_judged: u64,
+    /// Decisions new or changed.
+    pub decisions_changed: u64,
+    /// Judged claims payable now.
+    pub payable: u64,
+    /// Why the run failed (its decisions are those of the run before).
+    pub error: Option<String>,
+}
+
+/// Last run per program, kept by [`run_with`] for the daemon's `/status`:
+/// runs after syncs and postbacks, and those run for clients.
+static LAST_RUNS: std::sync::Mutex<std::collections::BTreeMap<String, LastRun>> =
+    std::sync::Mutex::new(std::collections::BTreeMap::new());
+
+/// Each program's last run in this process, in id order.
+pub fn last_runs() -> Vec<LastRun> {
+    LAST_RUNS
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .values()
+        .cloned()
+        .collect()
+}
+
+fn remember(program: &str, outcome: Result<&ProgramSummary, &ReconcileError>) {
+    let (s, error) = match outcome {
+        Ok(s) => (Some(s), None),
+        Err(e) => (None, Some(e.to_string())),
+    };
+    let run = LastRun {
+        program: program.to_owned(),
+        at: Utc::now(),
+        full: s.is_some_and(|s| s.full),
+        claims_judged: s.map_or(0, |s| s.claims_judged),
+        decisions_changed: s.map_or(0, |s| s.decisions_changed),
+        payable: s.map_or(0, |s| s.payable),
+        error,
+    };
+    LAST_RUNS
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .insert(program.to_owned(), run);
+}
+
 /// [`run`] over any backend; `force_full` judges every claim again.
 pub fn run_with<B: ReconBackend>(
     backend: &B,
@@ -125,7 +179,9 @@ pub fn run_with<B: ReconBackend>(
     config::validate_programs(programs)?;
     let mut summary = RunSummary::default();
     for p in programs {
-        let s = incremental::run_program(backend, p, fx, now, force_full)?;
+        let s = incremental::run_program(backend, p, fx, now, force_full);
+        remember(&p.id, s.as_ref());
+        let s = s?;
         tracing::info!(
             program = %s.program,
             full = s.full,

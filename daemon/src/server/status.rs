@@ -19,6 +19,10 @@ pub struct StatusReport {
     /// Postback endpoints, in id order.
     #[serde(default)]
     pub postbacks: Vec<crate::server::postback::EndpointStatus>,
+    /// Each program's last reconcile run since the daemon started, in id
+    /// order.
+    #[serde(default)]
+    pub programs: Vec<crate::reconcile::LastRun>,
 }
 
 impl StatusReport {
@@ -30,6 +34,7 @@ impl StatusReport {
             store_size_bytes: d.store.size_on_disk().ok(),
             connectors: d.status_snapshot(),
             postbacks: d.postbacks.status(),
+            programs: crate::reconcile::last_runs(),
         }
     }
 
@@ -112,6 +117,63 @@ impl StatusReport {
                 }
             }
         }
+        if !self.programs.is_empty() {
+            let _ = writeln!(out, "\nprograms (last reconcile since start):");
+            for p in &self.programs {
+                let _ = match &p.error {
+                    None => writeln!(
+                        out,
+                        "  {}: {} {} run: {} claims judged, {} decisions changed, {} payable",
+                        p.program,
+                        t(Some(p.at)),
+                        if p.full { "full" } else { "incremental" },
+                        p.claims_judged,
+                        p.decisions_changed,
+                        p.payable
+                    ),
+                    Some(e) => writeln!(out, "  {}: {} FAILED: {e}", p.program, t(Some(p.at))),
+                };
+            }
+        }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn programs_render_their_last_run_or_its_failure() {
+        let at = "2026-11-29T08:00:00Z".parse().unwrap();
+        let run = |program: &str, error: Option<&str>| crate::reconcile::LastRun {
+            program: program.into(),
+            at,
+            full: false,
+            claims_judged: 12,
+            decisions_changed: 3,
+            payable: 2,
+            error: error.map(str::to_owned),
+        };
+        let report = StatusReport {
+            started_at: at,
+            config: "reckon.toml".into(),
+            store_size_bytes: Some(1),
+            connectors: vec![],
+            postbacks: vec![],
+            programs: vec![run("a", None), run("b", Some("store I/O failed"))],
+        };
+        let text = report.render();
+        assert!(text.contains(
+            "  a: 2026-11-29 08:00:00 UTC incremental run: 12 claims judged, 3 decisions changed, 2 payable"
+        ), "{text}");
+        assert!(
+            text.contains("  b: 2026-11-29 08:00:00 UTC FAILED: store I/O failed"),
+            "{text}"
+        );
+        // A daemon of before `programs` answers without it.
+        let old = r#"{"started_at":"2026-11-29T08:00:00Z","config":"c","store_size_bytes":null,"connectors":[]}"#;
+        let parsed: StatusReport = serde_json::from_str(old).unwrap();
+        assert!(parsed.programs.is_empty());
     }
 }
