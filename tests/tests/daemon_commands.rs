@@ -434,9 +434,17 @@ fn a_postback_claim_is_judged_without_waiting_for_a_sync() {
     // `reckon status` shows the program's last run: the postback's.
     let status = text(&reckon_in(root, &config, &["status"]).stdout);
     assert!(
-        status.contains("incremental run: 1 claims judged, 1 decisions changed, 0 payable"),
+        status.contains(" incremental run in ")
+            && status.contains(" s: 1 claims judged, 1 decisions changed, 0 payable"),
         "{status}"
     );
+    let (_, metrics) = reckon_tests::http_get(port, "/metrics").unwrap();
+    for line in [
+        "reckon_reconcile_runs_total{program=\"shop-us\",kind=\"full\",outcome=\"ok\"} 1",
+        "reckon_reconcile_runs_total{program=\"shop-us\",kind=\"incremental\",outcome=\"ok\"} 1",
+    ] {
+        assert!(metrics.contains(line), "{line} missing in\n{metrics}");
+    }
     let log = daemon.stop();
     assert!(
         log.contains("reconciled program program=shop-us full=false judged=1 changed=1"),

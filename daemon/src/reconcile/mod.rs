@@ -121,6 +121,9 @@ pub struct LastRun {
     pub program: String,
     /// When the run ended.
     pub at: DateTime<Utc>,
+    /// How long it took, in milliseconds.
+    #[serde(default)]
+    pub millis: u64,
     /// Every claim judged (else the affected closure only).
     pub full: bool,
     /// Claims judged.
@@ -133,22 +136,91 @@ pub struct LastRun {
     pub error: Option<String>,
 }
 
-/// Last run per program, kept by [`run_with`] for the daemon's `/status`:
-/// runs after syncs and postbacks, and those run for clients.
-static LAST_RUNS: std::sync::Mutex<std::collections::BTreeMap<String, LastRun>> =
-    std::sync::Mutex::new(std::collections::BTreeMap::new());
+/// Per program: the last run and counters since the process started.
+#[derive(Debug, Default)]
+struct Runs {
+    last: std::collections::BTreeMap<String, LastRun>,
+    /// (program, full, failed) → runs.
+    runs: std::collections::BTreeMap<(String, bool, bool), u64>,
+    /// program → (claims judged, decisions changed).
+    totals: std::collections::BTreeMap<String, (u64, u64)>,
+}
+
+/// Kept by [`run_with`] for the daemon's `/status` and `/metrics`: runs
+/// after syncs and postbacks, and those run for clients.
+static RUNS: std::sync::Mutex<Option<Runs>> = std::sync::Mutex::new(None);
+
+fn with_runs<T>(f: impl FnOnce(&mut Runs) -> T) -> T {
+    let mut guard = RUNS
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    f(guard.get_or_insert_with(Runs::default))
+}
 
 /// Each program's last run in this process, in id order.
 pub fn last_runs() -> Vec<LastRun> {
-    LAST_RUNS
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .values()
-        .cloned()
-        .collect()
+    with_runs(|r| r.last.values().cloned().collect())
 }
 
-fn remember(program: &str, outcome: Result<&ProgramSummary, &ReconcileError>) {
+/// Prometheus text of the runs in this process:
+/// `reckon_reconcile_runs_total{program,kind,outcome}`,
+/// `reckon_reconcile_claims_judged_total{program}`,
+/// `reckon_reconcile_decisions_changed_total{program}` and
+/// `reckon_reconcile_last_run_seconds{program}`.
+pub fn render_metrics() -> String {
+    use std::fmt::Write as _;
+    with_runs(|r| {
+        let mut out = String::from(
+            "# HELP reckon_reconcile_runs_total Reconcile runs by program, kind and outcome.\n\
+             # TYPE reckon_reconcile_runs_total counter\n",
+        );
+        for ((program, full, failed), n) in &r.runs {
+            let kind = if *full { "full" } else { "incremental" };
+            let outcome = if *failed { "failed" } else { "ok" };
+            let _ = writeln!(
+                out,
+                "reckon_reconcile_runs_total{{program=\"{program}\",kind=\"{kind}\",outcome=\"{outcome}\"}} {n}"
+            );
+        }
+        let mut series = |name: &str, help: &str, kind: &str, value: &dyn Fn(&str) -> String| {
+            let _ = writeln!(out, "# HELP reckon_reconcile_{name} {help}");
+            let _ = writeln!(out, "# TYPE reckon_reconcile_{name} {kind}");
+            for program in r.totals.keys() {
+                let v = value(program);
+                let _ = writeln!(out, "reckon_reconcile_{name}{{program=\"{program}\"}} {v}");
+            }
+        };
+        series(
+            "claims_judged_total",
+            "Claims judged by reconcile runs.",
+            "counter",
+            &|p| r.totals[p].0.to_string(),
+        );
+        series(
+            "decisions_changed_total",
+            "Decisions new or changed by reconcile runs.",
+            "counter",
+            &|p| r.totals[p].1.to_string(),
+        );
+        series(
+            "last_run_seconds",
+            "Duration of the program's last reconcile run.",
+            "gauge",
+            // Milliseconds written as seconds, exactly (no float).
+            &|p| {
+                let ms = r.last.get(p).map_or(0, |l| l.millis);
+                format!("{}.{:03}", ms / 1000, ms % 1000)
+            },
+        );
+        out
+    })
+}
+
+fn remember(
+    program: &str,
+    outcome: Result<&ProgramSummary, &ReconcileError>,
+    took: std::time::Duration,
+) {
     let (s, error) = match outcome {
         Ok(s) => (Some(s), None),
         Err(e) => (None, Some(e.to_string())),
@@ -156,16 +228,22 @@ fn remember(program: &str, outcome: Result<&ProgramSummary, &ReconcileError>) {
     let run = LastRun {
         program: program.to_owned(),
         at: Utc::now(),
+        millis: u64::try_from(took.as_millis()).unwrap_or(u64::MAX),
         full: s.is_some_and(|s| s.full),
         claims_judged: s.map_or(0, |s| s.claims_judged),
         decisions_changed: s.map_or(0, |s| s.decisions_changed),
         payable: s.map_or(0, |s| s.payable),
         error,
     };
-    LAST_RUNS
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .insert(program.to_owned(), run);
+    with_runs(|r| {
+        *r.runs
+            .entry((program.to_owned(), run.full, run.error.is_some()))
+            .or_default() += 1;
+        let t = r.totals.entry(program.to_owned()).or_default();
+        t.0 += run.claims_judged;
+        t.1 += run.decisions_changed;
+        r.last.insert(program.to_owned(), run);
+    });
 }
 
 /// [`run`] over any backend; `force_full` judges every claim again.
@@ -179,8 +257,9 @@ pub fn run_with<B: ReconBackend>(
     config::validate_programs(programs)?;
     let mut summary = RunSummary::default();
     for p in programs {
+        let started = std::time::Instant::now();
         let s = incremental::run_program(backend, p, fx, now, force_full);
-        remember(&p.id, s.as_ref());
+        remember(&p.id, s.as_ref(), started.elapsed());
         let s = s?;
         tracing::info!(
             program = %s.program,
@@ -212,4 +291,38 @@ pub fn load_decisions_where(
     keep: impl FnMut(&model::Decision) -> bool,
 ) -> Result<Vec<model::Decision>, StoreError> {
     incremental::load_stored_decisions_where(&StoreBackend::new(store)?, program, keep)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn runs_are_counted_for_status_and_metrics() {
+        // A program id no other test uses: the counters are process-wide.
+        let id = "metrics-test-program";
+        let summary = ProgramSummary {
+            program: id.into(),
+            full: false,
+            claims_judged: 7,
+            decisions_changed: 2,
+            payable: 1,
+            ..Default::default()
+        };
+        remember(id, Ok(&summary), std::time::Duration::from_millis(1234));
+        let failed = ReconcileError::UnknownProgram("x".into(), "y".into());
+        remember(id, Err(&failed), std::time::Duration::from_millis(5));
+        let last = last_runs().into_iter().find(|r| r.program == id).unwrap();
+        assert_eq!(last.error.as_deref(), Some(failed.to_string().as_str()));
+        let text = render_metrics();
+        for line in [
+            "reckon_reconcile_runs_total{program=\"metrics-test-program\",kind=\"incremental\",outcome=\"ok\"} 1",
+            "reckon_reconcile_runs_total{program=\"metrics-test-program\",kind=\"incremental\",outcome=\"failed\"} 1",
+            "reckon_reconcile_claims_judged_total{program=\"metrics-test-program\"} 7",
+            "reckon_reconcile_decisions_changed_total{program=\"metrics-test-program\"} 2",
+            "reckon_reconcile_last_run_seconds{program=\"metrics-test-program\"} 0.005",
+        ] {
+            assert!(text.contains(line), "{line} missing in:\n{text}");
+        }
+    }
 }

@@ -62,6 +62,8 @@ async fn metrics_text(State(d): State<Arc<Daemon>>) -> impl IntoResponse {
     let size = d.store.size_on_disk().ok();
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        d.metrics.render(size) + &crate::server::postback::render_metrics(),
+        d.metrics.render(size)
+            + &crate::server::postback::render_metrics()
+            + &crate::reconcile::render_metrics(),
     )
 }

@@ -123,10 +123,12 @@ impl StatusReport {
                 let _ = match &p.error {
                     None => writeln!(
                         out,
-                        "  {}: {} {} run: {} claims judged, {} decisions changed, {} payable",
+                        "  {}: {} {} run in {}.{:03} s: {} claims judged, {} decisions changed, {} payable",
                         p.program,
                         t(Some(p.at)),
                         if p.full { "full" } else { "incremental" },
+                        p.millis / 1000,
+                        p.millis % 1000,
                         p.claims_judged,
                         p.decisions_changed,
                         p.payable
@@ -149,6 +151,7 @@ mod tests {
         let run = |program: &str, error: Option<&str>| crate::reconcile::LastRun {
             program: program.into(),
             at,
+            millis: 1234,
             full: false,
             claims_judged: 12,
             decisions_changed: 3,
@@ -165,7 +168,7 @@ mod tests {
         };
         let text = report.render();
         assert!(text.contains(
-            "  a: 2026-11-29 08:00:00 UTC incremental run: 12 claims judged, 3 decisions changed, 2 payable"
+            "  a: 2026-11-29 08:00:00 UTC incremental run in 1.234 s: 12 claims judged, 3 decisions changed, 2 payable"
         ), "{text}");
         assert!(
             text.contains("  b: 2026-11-29 08:00:00 UTC FAILED: store I/O failed"),
