@@ -671,3 +671,40 @@ fn a_data_dir_too_deep_for_a_socket_address_still_gets_its_commands_run() {
     assert!(text(&out.stderr).contains(NOTE), "{}", text(&out.stderr));
     daemon.stop();
 }
+
+#[test]
+fn a_garbage_request_or_a_silent_client_does_not_disturb_the_daemon() {
+    use std::io::{Read as _, Write as _};
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let config = root.join("reckon.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[daemon]\ndata_dir = \"data\"\nlisten = \"127.0.0.1:{}\"\n",
+            reckon_tests::free_port()
+        ),
+    )
+    .unwrap();
+    let daemon = Daemon::start(&config);
+    let socket = root.join("data/reckon.sock");
+    // A client that connects and goes away without a word.
+    drop(std::os::unix::net::UnixStream::connect(&socket).unwrap());
+    // One that sends something else than a request: told so, exit code 2.
+    let mut s = std::os::unix::net::UnixStream::connect(&socket).unwrap();
+    s.write_all(b"GET / HTTP/1.1\r\n\r\n").unwrap();
+    let mut answer = Vec::new();
+    s.read_to_end(&mut answer).unwrap();
+    assert_eq!(answer[0], b'e', "{answer:?}");
+    assert!(
+        text(&answer).contains("error: unreadable request"),
+        "{}",
+        text(&answer)
+    );
+    assert_eq!(&answer[answer.len() - 6..], &[b'x', 1, 0, 0, 0, 2]);
+    // The daemon still runs commands.
+    let out = reckon_in(root, &config, &["records", "export", "--kind", "orders"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains(NOTE));
+    daemon.stop();
+}

@@ -57,6 +57,9 @@ const MAX_FRAME: u32 = 1 << 24;
 /// Largest request the daemon reads.
 const MAX_REQUEST: u64 = 1 << 20;
 
+/// How long the daemon waits for a connected client's request.
+const REQUEST_WITHIN: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// What a client sends.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct Request {
@@ -274,7 +277,18 @@ async fn handle(conn: tokio::net::UnixStream, daemon: Arc<Daemon>) {
     let (read, mut write) = conn.into_split();
     let mut read = tokio::io::BufReader::new(read);
     let mut line = String::new();
-    let got = (&mut read).take(MAX_REQUEST).read_line(&mut line).await;
+    // A client sends its request at once; one that does not is dropped.
+    let got = tokio::time::timeout(
+        REQUEST_WITHIN,
+        (&mut read).take(MAX_REQUEST).read_line(&mut line),
+    )
+    .await
+    .unwrap_or_else(|_| {
+        Err(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            "no request within 10 s",
+        ))
+    });
     let gone = crate::sync::Shutdown::new();
     let watch = {
         let gone = gone.clone();
