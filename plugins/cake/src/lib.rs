@@ -300,7 +300,7 @@ struct Stream {
 
 /// How often one session starts a stream again from row 1 because its
 /// result set shifted under the offset paging, before giving up with an
-/// error (see [`read_rows`]).
+/// error (see `read_rows`).
 pub const MAX_RESTARTS: u32 = 3;
 
 /// Reads a stream's rows page by page, committing each page with its
