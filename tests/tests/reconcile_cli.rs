@@ -394,6 +394,44 @@ fn now_reproduces_what_was_stored_then_and_the_next_run_returns_to_the_present()
         out.contains("shop-us: incremental run, 0 claims judged, 0 decisions changed"),
         "{out}"
     );
+
+    // A report as of the instant in between shows what `--now` stored
+    // then, without touching the stored decisions or the program's state.
+    let report = |extra: &[&str]| -> serde_json::Value {
+        let args = [
+            &[
+                "reconcile",
+                "report",
+                "--program",
+                "shop-us",
+                "--period",
+                "2026-08",
+            ][..],
+            &["--format", "json"],
+            extra,
+        ]
+        .concat();
+        serde_json::from_str(&reckon(&cfg, &args)).unwrap()
+    };
+    let counts = |m: &BTreeMap<(String, String), Outcome>| -> serde_json::Value {
+        let mut c = BTreeMap::<&str, u64>::new();
+        for o in m.values() {
+            *c.entry(o.as_str()).or_default() += 1;
+        }
+        serde_json::to_value(c).unwrap()
+    };
+    let as_of = report(&["--as-of", &between]);
+    assert_eq!(as_of["totals"], counts(&then), "{as_of}");
+    assert_eq!(as_of["as_of"], between.replace("+00:00", "Z"), "{as_of}");
+    let present = report(&[]);
+    assert_eq!(present["totals"], counts(&now), "{present}");
+    assert!(present.get("as_of").is_none());
+    assert_eq!(outcomes(), now, "stored decisions untouched");
+    let out = reckon(&cfg, &["reconcile"]);
+    assert!(
+        out.contains("shop-us: incremental run, 0 claims judged, 0 decisions changed"),
+        "the program's state is untouched: {out}"
+    );
 }
 
 #[test]

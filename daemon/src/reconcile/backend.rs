@@ -129,12 +129,15 @@ impl ReconBackend for StoreBackend<'_> {
 }
 
 /// The store as Reckon knew it at an instant: every record as its revision
-/// current then, records first stored after it left out. The `recon` tree
-/// is the real one (a run over this view writes its decisions there).
+/// current then, records first stored later left out. The `recon` tree
+/// is the real one (a run over this view writes its decisions there),
+/// or, for [`AsOf::scratch`], an empty one in memory that is dropped with
+/// the view (a report as of the instant that changes nothing stored).
 #[derive(Debug)]
 pub struct AsOf<'a> {
     inner: StoreBackend<'a>,
     at: DateTime<Utc>,
+    scratch: Option<Mutex<BTreeMap<Vec<u8>, Vec<u8>>>>,
 }
 
 impl<'a> AsOf<'a> {
@@ -143,7 +146,24 @@ impl<'a> AsOf<'a> {
         Ok(AsOf {
             inner: StoreBackend::new(store)?,
             at,
+            scratch: None,
         })
+    }
+
+    /// `store` as of `at`, with a `recon` tree of its own in memory,
+    /// starting empty: a run over it is a full run whose decisions never
+    /// reach the store.
+    pub fn scratch(store: &'a Store, at: DateTime<Utc>) -> Result<Self, StoreError> {
+        Ok(AsOf {
+            scratch: Some(Mutex::new(BTreeMap::new())),
+            ..AsOf::new(store, at)?
+        })
+    }
+
+    fn scratch_tree(&self) -> Option<std::sync::MutexGuard<'_, BTreeMap<Vec<u8>, Vec<u8>>>> {
+        self.scratch
+            .as_ref()
+            .map(|m| m.lock().unwrap_or_else(std::sync::PoisonError::into_inner))
     }
 
     /// `s` as it was at `self.at`, if it existed then.
@@ -218,19 +238,34 @@ impl ReconBackend for AsOf<'_> {
         }
     }
     fn kv_get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
-        self.inner.kv_get(key)
+        match self.scratch_tree() {
+            Some(tree) => Ok(tree.get(key).cloned()),
+            None => self.inner.kv_get(key),
+        }
     }
     fn kv_scan(
         &self,
         prefix: &[u8],
     ) -> Box<dyn Iterator<Item = Result<KeyValue, StoreError>> + '_> {
-        self.inner.kv_scan(prefix)
+        match self.scratch_tree() {
+            Some(tree) => Box::new(scan_map(&tree, prefix).into_iter().map(Ok)),
+            None => self.inner.kv_scan(prefix),
+        }
     }
     fn kv_apply(&self, batch: Vec<KeyWrite>) -> Result<(), StoreError> {
-        self.inner.kv_apply(batch)
+        match self.scratch_tree() {
+            Some(mut tree) => {
+                apply_map(&mut tree, batch);
+                Ok(())
+            }
+            None => self.inner.kv_apply(batch),
+        }
     }
     fn flush(&self) -> Result<(), StoreError> {
-        self.inner.flush()
+        match self.scratch {
+            Some(_) => Ok(()),
+            None => self.inner.flush(),
+        }
     }
     fn as_of(&self) -> Option<DateTime<Utc>> {
         Some(self.at)
@@ -359,30 +394,35 @@ impl ReconBackend for MemoryBackend {
         &self,
         prefix: &[u8],
     ) -> Box<dyn Iterator<Item = Result<KeyValue, StoreError>> + '_> {
-        let v: Vec<_> = self
-            .lock()
-            .kv
-            .range(prefix.to_vec()..)
-            .take_while(|(k, _)| k.starts_with(prefix))
-            .map(|(k, v)| Ok((k.clone(), v.clone())))
-            .collect();
-        Box::new(v.into_iter())
+        Box::new(scan_map(&self.lock().kv, prefix).into_iter().map(Ok))
     }
     fn kv_apply(&self, batch: Vec<KeyWrite>) -> Result<(), StoreError> {
-        let mut st = self.lock();
-        for (k, v) in batch {
-            match v {
-                Some(v) => {
-                    st.kv.insert(k, v);
-                }
-                None => {
-                    st.kv.remove(&k);
-                }
-            }
-        }
+        apply_map(&mut self.lock().kv, batch);
         Ok(())
     }
     fn flush(&self) -> Result<(), StoreError> {
         Ok(())
+    }
+}
+
+/// The pairs of an in-memory tree under `prefix`, in key order.
+fn scan_map(tree: &BTreeMap<Vec<u8>, Vec<u8>>, prefix: &[u8]) -> Vec<KeyValue> {
+    tree.range(prefix.to_vec()..)
+        .take_while(|(k, _)| k.starts_with(prefix))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
+}
+
+/// Applies a batch to an in-memory tree (`None` deletes).
+fn apply_map(tree: &mut BTreeMap<Vec<u8>, Vec<u8>>, batch: Vec<KeyWrite>) {
+    for (k, v) in batch {
+        match v {
+            Some(v) => {
+                tree.insert(k, v);
+            }
+            None => {
+                tree.remove(&k);
+            }
+        }
     }
 }

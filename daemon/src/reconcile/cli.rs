@@ -62,6 +62,12 @@ pub struct ReportArgs {
     /// Write to this file instead of stdout.
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// Judge the claims as of this instant (RFC 3339), from the claims and
+    /// orders as Reckon had stored them then, instead of reading the stored
+    /// decisions. Nothing stored changes (unlike `reckon reconcile --now`);
+    /// costs a full run of the program in memory.
+    #[arg(long, value_name = "RFC3339", value_parser = parse_now)]
+    pub as_of: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// The parts of the config file reconciliation needs.
@@ -118,10 +124,13 @@ pub fn run(config: &Path, args: ReconcileArgs, con: &mut Console) -> anyhow::Res
             let tz = program.commission.as_ref().map_or(loaded.timezone, |c| {
                 c.clone().with_default_timezone(loaded.timezone).tz()
             });
-            let decisions = super::load_decisions_where(&store, &program.id, |d| {
-                period.contains(d.occurred_at, tz)
-            })?;
-            let rep = report::build(&program.id, &program.currency, r.period, tz, &decisions);
+            let in_period = |d: &super::model::Decision| period.contains(d.occurred_at, tz);
+            let decisions = match r.as_of {
+                None => super::load_decisions_where(&store, &program.id, in_period)?,
+                Some(at) => super::decisions_as_of(&store, &program, &loaded.fx, at, in_period)?,
+            };
+            let mut rep = report::build(&program.id, &program.currency, r.period, tz, &decisions);
+            rep.as_of = r.as_of;
             let text = report::render(&rep, r.format);
             match &r.out {
                 Some(path) => std::fs::write(path, text)

@@ -283,6 +283,28 @@ pub fn load_decisions(store: &Store, program: &str) -> Result<Vec<model::Decisio
     incremental::load_stored_decisions(&StoreBackend::new(store)?, program)
 }
 
+/// A program's decisions as a run at `at` would have made them, from the
+/// store as Reckon knew it then ([`backend::AsOf::scratch`]): judged in
+/// memory, nothing stored changes, and the daemon's decisions stay as they
+/// are. Keeps the decisions `keep` accepts. Costs a full run of the
+/// program (and its decisions in memory).
+pub fn decisions_as_of(
+    store: &Store,
+    program: &ProgramConfig,
+    fx: &FxTable,
+    at: DateTime<Utc>,
+    keep: impl FnMut(&model::Decision) -> bool,
+) -> Result<Vec<model::Decision>, ReconcileError> {
+    config::validate_programs(std::slice::from_ref(program))?;
+    let view = backend::AsOf::scratch(store, at)?;
+    incremental::run_program(&view, program, fx, at, true)?;
+    Ok(incremental::load_stored_decisions_where(
+        &view,
+        &program.id,
+        keep,
+    )?)
+}
+
 /// [`load_decisions`], keeping only the decisions `keep` accepts, each
 /// decoded and dropped in turn: a report of one month holds that month.
 pub fn load_decisions_where(

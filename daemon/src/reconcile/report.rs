@@ -144,6 +144,10 @@ pub struct Report {
     pub period: String,
     /// The timezone whose calendar the month is (IANA name).
     pub timezone: String,
+    /// Judged as of this instant, from the store as Reckon knew it then
+    /// (`reckon reconcile report --as-of`); absent: the stored decisions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub as_of: Option<chrono::DateTime<chrono::Utc>>,
     /// Claims in the period.
     pub claims: u64,
     /// Claims by outcome.
@@ -254,6 +258,7 @@ pub fn build(
         currency: currency.to_owned(),
         period: period.to_string(),
         timezone: tz.name().to_owned(),
+        as_of: None,
         claims,
         totals,
         summary: groups
@@ -409,6 +414,13 @@ fn html(r: &Report) -> String {
     );
     for (o, n) in &r.totals {
         let _ = write!(out, " {}: {n};", o.as_str());
+    }
+    if let Some(at) = r.as_of {
+        let _ = write!(
+            out,
+            " Judged as of {}, from the claims and orders as Reckon had stored them then.",
+            esc(&at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+        );
     }
     out.push_str("</p>\n<h2>Summary by network and partner</h2>\n");
     table(
