@@ -13,7 +13,8 @@
 //!     same data (outcome counts compared), in memory and into a database
 //!     file it commits and checkpoints (the like-for-like of a durable write).
 //! (b') a rerun with no new data; (b'') `load_decisions` reading every
-//!     decision back, as payout and kpi do.
+//!     decision back, as payout and kpi do; (b''') the same decisions judged
+//!     in memory as `reconcile report --as-of` does.
 //! (c) an incremental run after 10k claims changed, against (b)'s DuckDB
 //!     full recomputes (in memory, and durable), in a fresh process (cold store cache); (c') the same
 //!     as the daemon runs it: 10k other claims committed, then the run, in
@@ -324,6 +325,23 @@ fn phase_load(dir: &Path) {
     );
 }
 
+/// `reckon reconcile report --as-of`: every decision judged in memory as of
+/// the bench's `now`, nothing stored.
+fn phase_as_of(dir: &Path) {
+    let store = Store::open(&dir.join("data")).unwrap();
+    let now = SynthSpec::benchmark(0, 0).settled_now();
+    let started = Instant::now();
+    let decisions =
+        reckon::reconcile::decisions_as_of(&store, &program(), &FxTable::empty(), now, |_| true)
+            .unwrap();
+    let secs = started.elapsed().as_secs_f64();
+    println!(
+        "{{\"seconds\":{secs:.3},\"peak_rss_mib\":{},\"decisions\":{}}}",
+        peak_rss_mib(),
+        decisions.len()
+    );
+}
+
 /// Changes `count` claims (every n/count-th): status → reversed for half,
 /// amount +20 % for the other half.
 fn phase_touch(dir: &Path, count: usize) {
@@ -452,6 +470,7 @@ fn main() {
             "prepare" => phase_prepare(&e2e, arg(&args, "--n").unwrap().parse().unwrap()),
             "run" => phase_run(&e2e, arg(&args, "--days").map_or(0, |d| d.parse().unwrap())),
             "load" => phase_load(&e2e),
+            "as-of" => phase_as_of(&e2e),
             "touch" => phase_touch(&e2e, arg(&args, "--count").unwrap().parse().unwrap()),
             "warm" => phase_warm(&e2e, arg(&args, "--count").unwrap().parse().unwrap()),
             other => panic!("unknown phase {other}"),
@@ -627,6 +646,17 @@ fn main() {
             format!(
                 "{} decisions, peak RSS {} MiB",
                 load["decisions"], load["peak_rss_mib"]
+            ),
+            String::new(),
+        ));
+        let as_of = child("as-of", &[]);
+        rows.push((
+            "(b''') `reconcile report --as-of`: every claim judged in memory, nothing stored"
+                .into(),
+            format!("{} s", as_of["seconds"]),
+            format!(
+                "{} decisions, peak RSS {} MiB",
+                as_of["decisions"], as_of["peak_rss_mib"]
             ),
             String::new(),
         ));

@@ -137,7 +137,15 @@ impl ReconBackend for StoreBackend<'_> {
 pub struct AsOf<'a> {
     inner: StoreBackend<'a>,
     at: DateTime<Utc>,
-    scratch: Option<Mutex<BTreeMap<Vec<u8>, Vec<u8>>>>,
+    scratch: Option<Scratch>,
+}
+
+/// [`AsOf::scratch`]'s in-memory `recon` tree: the keys under `keep`
+/// only; writes of other keys are dropped.
+#[derive(Debug)]
+struct Scratch {
+    tree: Mutex<BTreeMap<Vec<u8>, Vec<u8>>>,
+    keep: Vec<u8>,
 }
 
 impl<'a> AsOf<'a> {
@@ -151,19 +159,26 @@ impl<'a> AsOf<'a> {
     }
 
     /// `store` as of `at`, with a `recon` tree of its own in memory,
-    /// starting empty: a run over it is a full run whose decisions never
-    /// reach the store.
-    pub fn scratch(store: &'a Store, at: DateTime<Utc>) -> Result<Self, StoreError> {
+    /// starting empty and keeping only the keys under `keep` (writes of
+    /// others are dropped: a full run never reads back what it wrote
+    /// outside the bucket it is merging). A run over it is a full run whose
+    /// decisions never reach the store.
+    pub fn scratch(store: &'a Store, at: DateTime<Utc>, keep: &[u8]) -> Result<Self, StoreError> {
         Ok(AsOf {
-            scratch: Some(Mutex::new(BTreeMap::new())),
+            scratch: Some(Scratch {
+                tree: Mutex::new(BTreeMap::new()),
+                keep: keep.to_vec(),
+            }),
             ..AsOf::new(store, at)?
         })
     }
 
     fn scratch_tree(&self) -> Option<std::sync::MutexGuard<'_, BTreeMap<Vec<u8>, Vec<u8>>>> {
-        self.scratch
-            .as_ref()
-            .map(|m| m.lock().unwrap_or_else(std::sync::PoisonError::into_inner))
+        self.scratch.as_ref().map(|s| {
+            s.tree
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+        })
     }
 
     /// `s` as it was at `self.at`, if it existed then.
@@ -253,12 +268,13 @@ impl ReconBackend for AsOf<'_> {
         }
     }
     fn kv_apply(&self, batch: Vec<KeyWrite>) -> Result<(), StoreError> {
-        match self.scratch_tree() {
-            Some(mut tree) => {
-                apply_map(&mut tree, batch);
+        match (&self.scratch, self.scratch_tree()) {
+            (Some(s), Some(mut tree)) => {
+                let kept = batch.into_iter().filter(|(k, _)| k.starts_with(&s.keep));
+                apply_map(&mut tree, kept.collect());
                 Ok(())
             }
-            None => self.inner.kv_apply(batch),
+            _ => self.inner.kv_apply(batch),
         }
     }
     fn flush(&self) -> Result<(), StoreError> {

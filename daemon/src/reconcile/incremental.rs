@@ -1535,7 +1535,7 @@ pub fn load_stored_decisions_where<B: ReconBackend>(
     load_into(b, program, Vec::new(), keep)
 }
 
-fn decision_prefix(program: &str) -> String {
+pub(crate) fn decision_prefix(program: &str) -> String {
     format!("{}D/", program_prefix(program))
 }
 

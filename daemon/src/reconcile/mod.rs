@@ -296,7 +296,9 @@ pub fn decisions_as_of(
     keep: impl FnMut(&model::Decision) -> bool,
 ) -> Result<Vec<model::Decision>, ReconcileError> {
     config::validate_programs(std::slice::from_ref(program))?;
-    let view = backend::AsOf::scratch(store, at)?;
+    // Only the decision buckets are read back.
+    let decisions = incremental::decision_prefix(&program.id);
+    let view = backend::AsOf::scratch(store, at, decisions.as_bytes())?;
     incremental::run_program(&view, program, fx, at, true)?;
     Ok(incremental::load_stored_decisions_where(
         &view,
