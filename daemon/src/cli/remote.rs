@@ -382,6 +382,9 @@ fn run(
     };
     let _ = con.out.flush();
     drop(con);
+    // A report or statements of a large program may have taken a GB or
+    // more; the daemon runs on, so hand it back to the system.
+    crate::release_free_memory();
     let _ = tx.blocking_send((EXIT, vec![code]));
 }
 

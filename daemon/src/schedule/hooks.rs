@@ -90,6 +90,9 @@ fn run_hooks(hooks: &[Box<dyn PostSync>], event: &SyncEvent<'_>) {
             }
         }
     }
+    // A full reconcile or the drafts of a large program may have taken a
+    // GB; the daemon runs on, so hand the freed memory back to the system.
+    crate::release_free_memory();
 }
 
 #[cfg(test)]
