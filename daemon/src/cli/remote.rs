@@ -426,11 +426,11 @@ async fn sync_run(
     lines: &tokio::sync::mpsc::UnboundedSender<Frame>,
     gone: &crate::sync::Shutdown,
 ) -> u8 {
-    let mut out = Lines {
+    let mut out = QueuedFrames {
         tag: OUT,
         tx: lines.clone(),
     };
-    let mut err = Lines {
+    let mut err = QueuedFrames {
         tag: ERR,
         tx: lines.clone(),
     };
@@ -587,12 +587,12 @@ fn parse(request: &Request) -> Result<Cli, String> {
 
 /// A writer whose every write is one frame to the client, for output
 /// written from async code (a sync's lines): it never waits.
-struct Lines {
+struct QueuedFrames {
     tag: u8,
     tx: tokio::sync::mpsc::UnboundedSender<Frame>,
 }
 
-impl Write for Lines {
+impl Write for QueuedFrames {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         self.tx
             .send((self.tag, buf.to_vec()))
