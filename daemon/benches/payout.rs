@@ -163,7 +163,7 @@ fn main() {
     let inputs = reckon::payout::Inputs {
         program: "bench",
         config: &config,
-        decisions: &all,
+        decisions: reckon::payout::Decisions::Slice(&all),
         fx: &fx,
         book: &book,
         output_dir: tmp.path(),

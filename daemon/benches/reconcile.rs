@@ -342,6 +342,60 @@ fn phase_as_of(dir: &Path) {
     );
 }
 
+/// `reckon statements generate` of the month holding every claim, from the
+/// stored decisions: `slice` decodes them all first (as before
+/// 2026-11-29), `stored` keeps the period's as stored, by payee.
+fn phase_statements(dir: &Path, mode: &str) {
+    use reckon::payout::{self, book::StoreBook, config::CommissionConfig, Decisions};
+    let store = Store::open(&dir.join("data")).unwrap();
+    let mut config: CommissionConfig = toml::from_str(
+        "payout_currency = \"USD\"\n[[rules]]\nid = \"cps\"\neffective_from = \"2026-01-01\"\nkind = \"percent\"\npercent = \"8\"\n",
+    )
+    .unwrap();
+    config = config.with_default_timezone(chrono_tz::UTC);
+    let out = dir.join(format!("statements-{mode}"));
+    let _ = std::fs::remove_dir_all(&out);
+    let book = StoreBook::open(&store).unwrap();
+    let fx = FxTable::empty();
+    let program = program().id;
+    let started = Instant::now();
+    let (slice, source);
+    let decisions = match mode {
+        "slice" => {
+            slice = reckon::reconcile::load_decisions(&store, &program).unwrap();
+            Decisions::Slice(&slice)
+        }
+        _ => {
+            source = payout::StoredDecisions {
+                store: &store,
+                program: &program,
+            };
+            Decisions::Source(&source)
+        }
+    };
+    let inputs = payout::Inputs {
+        program: &program,
+        config: &config,
+        decisions,
+        fx: &fx,
+        book: &book,
+        output_dir: &out,
+        step: &|_| {},
+    };
+    // Drafts are never recorded as final: both modes start from the same
+    // book, and a rerun only bumps the draft version.
+    let r = payout::generate(&inputs, "2027-01").unwrap();
+    let secs = started.elapsed().as_secs_f64();
+    println!(
+        "{{\"seconds\":{secs:.3},\"peak_rss_mib\":{},\"statements\":{},\"lines\":{},\"total\":\"{}\"}}",
+        peak_rss_mib(),
+        r.partners,
+        r.lines,
+        r.total_payable
+    );
+    let _ = std::fs::remove_dir_all(&out);
+}
+
 /// Changes `count` claims (every n/count-th): status → reversed for half,
 /// amount +20 % for the other half.
 fn phase_touch(dir: &Path, count: usize) {
@@ -471,6 +525,7 @@ fn main() {
             "run" => phase_run(&e2e, arg(&args, "--days").map_or(0, |d| d.parse().unwrap())),
             "load" => phase_load(&e2e),
             "as-of" => phase_as_of(&e2e),
+            "statements" => phase_statements(&e2e, &arg(&args, "--mode").unwrap()),
             "touch" => phase_touch(&e2e, arg(&args, "--count").unwrap().parse().unwrap()),
             "warm" => phase_warm(&e2e, arg(&args, "--count").unwrap().parse().unwrap()),
             other => panic!("unknown phase {other}"),
@@ -660,6 +715,18 @@ fn main() {
             ),
             String::new(),
         ));
+        for mode in ["slice", "stored"] {
+            let st = child("statements", &["--mode", mode]);
+            rows.push((
+                format!("(d) `statements generate` of the month, decisions read {mode}"),
+                format!("{} s", st["seconds"]),
+                format!(
+                    "{} statements, {} lines, total {}, peak RSS {} MiB",
+                    st["statements"], st["lines"], st["total"], st["peak_rss_mib"]
+                ),
+                String::new(),
+            ));
+        }
         let touched = child("touch", &["--count", "10000"]);
         let inc = child("run", &[]);
         let inc_s = inc["seconds"].as_f64().unwrap_or(f64::NAN);

@@ -1,5 +1,6 @@
 //! Reads a period's inputs from the store: spend rows, claims and orders
-//! whose day falls in the period, and every program's latest decisions.
+//! whose day falls in the period, and the latest earning decisions matched
+//! to those orders.
 //!
 //! Read-only; an unreadable stored value is an error naming its key (from the
 //! store), never skipped.
@@ -41,10 +42,24 @@ pub fn load_inputs(
             }
         }
     }
+    // The reconciled view credits orders with the earning decisions matched
+    // to them: only those of the period's orders are kept (decoded one at a
+    // time), not every decision ever made.
+    let orders: std::collections::HashSet<(&str, &str)> = inputs
+        .orders
+        .iter()
+        .map(|o| (o.source.as_str(), o.order_id.as_str()))
+        .collect();
+    let mut decisions = Vec::new();
     for p in programs {
-        inputs
-            .decisions
-            .extend(crate::reconcile::load_decisions(store, &p.id)?);
+        decisions.extend(crate::reconcile::load_decisions_where(store, &p.id, |d| {
+            d.outcome.earns()
+                && d.order
+                    .as_ref()
+                    .is_some_and(|o| orders.contains(&(o.source.as_str(), o.id.as_str())))
+        })?);
     }
+    drop(orders);
+    inputs.decisions = decisions;
     Ok(inputs)
 }

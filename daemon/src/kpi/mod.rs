@@ -57,7 +57,8 @@ pub struct KpiInputs {
     pub claims: Vec<Conversion>,
     /// The advertiser's orders (`RecordKind::Order`).
     pub orders: Vec<Order>,
-    /// Reconciliation decisions of every program.
+    /// Reconciliation decisions of every program. Only the earning ones
+    /// matched to `orders` are read ([`load::load_inputs`] keeps just those).
     pub decisions: Vec<Decision>,
 }
 

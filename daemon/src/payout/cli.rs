@@ -1,7 +1,7 @@
 //! `reckon statements generate|finalize|show|verify`: a thin shell over
 //! [`super::lifecycle`].
 use super::book::StoreBook;
-use super::lifecycle::{self, Inputs};
+use super::lifecycle::{self, Decisions, Inputs, StoredDecisions};
 use crate::cli::Console;
 use anyhow::Context as _;
 use std::io::Write as _;
@@ -85,7 +85,10 @@ pub fn run(
         StatementsCommand::Generate(a) => {
             let fx = crate::reconcile::fx_table(&config)?;
             reconcile_first(&store, program, &fx, con)?;
-            let decisions = crate::reconcile::load_decisions(&store, &a.program)?;
+            let decisions = StoredDecisions {
+                store: &store,
+                program: &a.program,
+            };
             let inputs = inputs(&a.program, commission, &decisions, &fx, &book, output_dir);
             print_report(
                 &lifecycle::generate(&inputs, &a.period)?,
@@ -101,7 +104,10 @@ pub fn run(
             lifecycle::check_finalizable(&book, &a.program, commission, &a.period, today, early)?;
             let fx = crate::reconcile::fx_table(&config)?;
             reconcile_first(&store, program, &fx, con)?;
-            let decisions = crate::reconcile::load_decisions(&store, &a.program)?;
+            let decisions = StoredDecisions {
+                store: &store,
+                program: &a.program,
+            };
             let inputs = inputs(&a.program, commission, &decisions, &fx, &book, output_dir);
             print_report(
                 &lifecycle::finalize(&inputs, &a.period)?,
@@ -172,7 +178,7 @@ pub fn run(
 fn inputs<'a>(
     program: &'a str,
     config: &'a super::config::CommissionConfig,
-    decisions: &'a [crate::reconcile::model::Decision],
+    decisions: &'a StoredDecisions<'a>,
     fx: &'a crate::fx::FxTable,
     book: &'a StoreBook,
     output_dir: &'a Path,
@@ -180,7 +186,7 @@ fn inputs<'a>(
     Inputs {
         program,
         config,
-        decisions,
+        decisions: Decisions::Source(decisions),
         fx,
         book,
         output_dir,

@@ -4,7 +4,7 @@
 //! never automatic.
 
 use super::book::{self, StatementBook, StoreBook};
-use super::lifecycle::{self, Inputs};
+use super::lifecycle::{self, Decisions, Inputs, StoredDecisions};
 use crate::schedule::hooks::{PostSync, SyncEvent};
 use chrono::{DateTime, Duration, Utc};
 use std::str::FromStr;
@@ -59,11 +59,14 @@ pub fn run_due(
         // Decisions as of now: a lock may have passed since the last sync.
         let fx = crate::reconcile::fx_table(config)?;
         crate::reconcile::run(store, std::slice::from_ref(program), &fx, now)?;
-        let decisions = crate::reconcile::load_decisions(store, &program.id)?;
+        let decisions = StoredDecisions {
+            store,
+            program: &program.id,
+        };
         let inputs = Inputs {
             program: &program.id,
             config: &commission,
-            decisions: &decisions,
+            decisions: Decisions::Source(&decisions),
             fx: &fx,
             book: &book,
             output_dir: &config.daemon.output_dir,

@@ -97,6 +97,14 @@ pub enum PayoutError {
         /// The program's timezone.
         tz: chrono_tz::Tz,
     },
+    /// The program's decisions could not be read.
+    #[error("reading the decisions of program `{program}`: {reason}")]
+    Decisions {
+        /// Program.
+        program: String,
+        /// What failed.
+        reason: String,
+    },
     /// Streamed partitions were not in partner order.
     #[error("statement input: {0}")]
     Partitions(String),
@@ -119,8 +127,8 @@ pub struct Inputs<'a> {
     pub program: &'a str,
     /// Its commission config.
     pub config: &'a CommissionConfig,
-    /// The program's decisions (from `reconcile::load_decisions`).
-    pub decisions: &'a [Decision],
+    /// The program's decisions.
+    pub decisions: Decisions<'a>,
     /// Exchange rates.
     pub fx: &'a dyn FxRates,
     /// The statements book in the store.
@@ -137,9 +145,65 @@ impl std::fmt::Debug for Inputs<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Inputs")
             .field("program", &self.program)
-            .field("decisions", &self.decisions.len())
+            .field("decisions", &self.decisions)
             .field("output_dir", &self.output_dir)
             .finish_non_exhaustive()
+    }
+}
+
+/// Where a statement run reads the program's decisions.
+#[derive(Clone, Copy)]
+pub enum Decisions<'a> {
+    /// All of them, decoded (tests, small programs).
+    Slice(&'a [Decision]),
+    /// Read where they are stored, in one pass per run: only the decisions
+    /// the period's statements read ([`statement::concerns`]) are kept, as
+    /// their stored bytes grouped by payee, and each payee's are decoded
+    /// when its statement is built.
+    Source(&'a dyn DecisionSource),
+}
+
+impl std::fmt::Debug for Decisions<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Decisions::Slice(d) => write!(f, "Slice({} decisions)", d.len()),
+            Decisions::Source(_) => f.write_str("Source"),
+        }
+    }
+}
+
+/// A program's stored decisions (`reconcile`'s tree; tests use memory).
+pub trait DecisionSource {
+    /// Calls `each` with every decision of the program, in any order, as
+    /// decoded and as stored.
+    fn scan(&self, each: &mut dyn FnMut(&Decision, &[u8])) -> Result<(), PayoutError>;
+    /// Decodes what [`DecisionSource::scan`] gave as stored.
+    fn decode(&self, stored: &[u8]) -> Result<Decision, PayoutError>;
+}
+
+/// A program's decisions in the store, as the last reconcile run left them.
+#[derive(Debug, Clone, Copy)]
+pub struct StoredDecisions<'s> {
+    /// The store.
+    pub store: &'s crate::store::Store,
+    /// The program.
+    pub program: &'s str,
+}
+
+impl DecisionSource for StoredDecisions<'_> {
+    fn scan(&self, each: &mut dyn FnMut(&Decision, &[u8])) -> Result<(), PayoutError> {
+        crate::reconcile::scan_decisions(self.store, self.program, each).map_err(|e| {
+            PayoutError::Decisions {
+                program: self.program.into(),
+                reason: e.to_string(),
+            }
+        })
+    }
+    fn decode(&self, stored: &[u8]) -> Result<Decision, PayoutError> {
+        crate::reconcile::decode_stored_decision(stored).map_err(|e| PayoutError::Decisions {
+            program: self.program.into(),
+            reason: format!("a stored decision is unreadable ({e}); run `reckon reconcile --full --program {}`", self.program),
+        })
     }
 }
 
@@ -377,11 +441,59 @@ enum Batch<'a> {
 pub type Partition = (String, Vec<Decision>);
 
 fn run(inputs: &Inputs<'_>, period_name: &str, status: Status) -> Result<Report, PayoutError> {
-    let facts = ProgramFacts::of(inputs.decisions);
-    run_with(inputs, period_name, status, facts, |history, tz| {
-        let groups = statement::group_by_partner(inputs.decisions, history, tz);
-        Box::new(groups.into_iter().map(|(p, v)| Ok((p, Batch::Borrowed(v)))))
-    })
+    match inputs.decisions {
+        Decisions::Slice(all) => run_with(inputs, period_name, status, |history, _, tz| {
+            let groups = statement::group_by_partner(all, history, tz);
+            Ok((
+                ProgramFacts::of(all),
+                Box::new(groups.into_iter().map(|(p, v)| Ok((p, Batch::Borrowed(v))))),
+            ))
+        }),
+        Decisions::Source(source) => run_with(inputs, period_name, status, |history, period, tz| {
+            by_payee(source, history, period.end, tz)
+        }),
+    }
+}
+
+/// One pass over `source`: the program facts from every decision, and the
+/// decisions a statement of the period ending `end` reads, kept as stored
+/// (about a quarter of a decoded [`Decision`]) under their payee. Each
+/// payee's are decoded when the groups reach it, and dropped after.
+fn by_payee<'s>(
+    source: &'s dyn DecisionSource,
+    history: &History,
+    end: NaiveDate,
+    tz: chrono_tz::Tz,
+) -> Result<(ProgramFacts, Groups<'s>), PayoutError> {
+    /// One payee's decisions as stored, end to end.
+    #[derive(Default)]
+    struct Stored {
+        bytes: Vec<u8>,
+        ends: Vec<usize>,
+    }
+    let mut facts = statement::FactsCount::default();
+    let mut by: BTreeMap<String, Stored> = BTreeMap::new();
+    source.scan(&mut |d, stored| {
+        facts.add(d);
+        if statement::concerns(d, history, end, tz) {
+            let group = by.entry(statement::payee_of(d, history)).or_default();
+            group.bytes.extend_from_slice(stored);
+            group.ends.push(group.bytes.len());
+        }
+    })?;
+    for payee in history.balances.keys() {
+        by.entry(payee.clone()).or_default();
+    }
+    let groups = by.into_iter().map(move |(payee, group)| {
+        let mut start = 0;
+        let mut decisions = Vec::with_capacity(group.ends.len());
+        for &end in &group.ends {
+            decisions.push(source.decode(&group.bytes[start..end])?);
+            start = end;
+        }
+        Ok((payee, Batch::Owned(decisions)))
+    });
+    Ok((facts.facts(), Box::new(groups)))
 }
 
 /// Like [`generate`], but reads the decisions partner by partner instead of
@@ -423,7 +535,7 @@ fn run_partitioned(
     partitions: &mut dyn Iterator<Item = Result<Partition, PayoutError>>,
 ) -> Result<Report, PayoutError> {
     let facts = ProgramFacts { volume_currency };
-    run_with(inputs, period_name, status, facts, move |history, _tz| {
+    run_with(inputs, period_name, status, move |history, _, _tz| {
         // Partners that only have a balance carried in get a statement too:
         // merge them (sorted) with the partitions (sorted).
         let mut balances: Vec<String> = history.balances.keys().cloned().collect();
@@ -431,7 +543,7 @@ fn run_partitioned(
         let mut balances = balances.into_iter().peekable();
         let mut parts = partitions.peekable();
         let mut last: Option<String> = None;
-        Box::new(std::iter::from_fn(move || {
+        let groups: Groups<'_> = Box::new(std::iter::from_fn(move || {
             let next_part = match parts.peek() {
                 Some(Ok((p, _))) => Some(p.clone()),
                 Some(Err(_)) => return parts.next().map(|r| r.map(|(p, v)| (p, Batch::Owned(v)))),
@@ -459,7 +571,8 @@ fn run_partitioned(
                 last = Some(p.clone());
             }
             Some(item)
-        }))
+        }));
+        Ok((facts, groups))
     })
 }
 
@@ -469,8 +582,7 @@ fn run_with<'g>(
     inputs: &Inputs<'_>,
     period_name: &str,
     status: Status,
-    facts: ProgramFacts,
-    groups: impl FnOnce(&History, chrono_tz::Tz) -> Groups<'g>,
+    groups: impl FnOnce(&History, &Period, chrono_tz::Tz) -> Result<(ProgramFacts, Groups<'g>), PayoutError>,
 ) -> Result<Report, PayoutError> {
     let config = config_for(inputs)?;
     let period = Period::parse(config.period, period_name)?;
@@ -493,7 +605,7 @@ fn run_with<'g>(
         version,
     };
     let tz = config.tz();
-    let groups = groups(&history, tz);
+    let (facts, groups) = groups(&history, &period, tz)?;
 
     let staging = Staging::new(&dir)?;
     let mut report = Report {

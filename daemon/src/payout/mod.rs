@@ -34,6 +34,6 @@ pub mod statement;
 
 pub use lifecycle::{
     finalize, finalize_partitioned, generate, generate_open_drafts, generate_partitioned, show,
-    verify, Inputs, Partition, PayoutError, Report,
+    verify, DecisionSource, Decisions, Inputs, Partition, PayoutError, Report, StoredDecisions,
 };
 pub use statement::FxRates;

@@ -102,12 +102,34 @@ impl ProgramFacts {
     /// Derives the program currency: the most common currency of the
     /// decisions' bases (ties: the alphabetically first code).
     pub fn of(decisions: &[Decision]) -> ProgramFacts {
-        let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
-        for b in decisions.iter().filter_map(|d| d.basis.as_ref()) {
-            *counts.entry(b.currency.as_str()).or_default() += 1;
+        let mut count = FactsCount::default();
+        decisions.iter().for_each(|d| count.add(d));
+        count.facts()
+    }
+}
+
+/// [`ProgramFacts::of`] over decisions seen one at a time.
+#[derive(Debug, Default)]
+pub struct FactsCount {
+    bases: BTreeMap<String, usize>,
+}
+
+impl FactsCount {
+    /// Counts one decision.
+    pub fn add(&mut self, d: &Decision) {
+        if let Some(b) = &d.basis {
+            match self.bases.get_mut(b.currency.as_str()) {
+                Some(n) => *n += 1,
+                None => {
+                    self.bases.insert(b.currency.clone(), 1);
+                }
+            }
         }
+    }
+    /// The facts of the decisions counted.
+    pub fn facts(&self) -> ProgramFacts {
         let mut best: Option<(&str, usize)> = None;
-        for (c, n) in counts {
+        for (c, &n) in &self.bases {
             if best.is_none_or(|(_, m)| n > m) {
                 best = Some((c, n));
             }
@@ -149,17 +171,7 @@ pub fn group_by_partner<'d>(
 ) -> BTreeMap<String, Vec<&'d Decision>> {
     let mut by: BTreeMap<String, Vec<&Decision>> = BTreeMap::new();
     for d in decisions {
-        let paid_to = if history.paid.is_empty() {
-            None
-        } else {
-            history
-                .paid
-                .get(&(d.claim.source.clone(), d.claim.id.clone()))
-        };
-        let partner = paid_to.map_or(d.partner_id.as_str(), |p| p.partner_id.as_str());
-        by.entry(payee_key(&d.claim.source, partner))
-            .or_default()
-            .push(d);
+        by.entry(payee_of(d, history)).or_default().push(d);
     }
     for v in by.values_mut() {
         sort_for_statement(v, tz);
@@ -168,6 +180,33 @@ pub fn group_by_partner<'d>(
         by.entry(partner.clone()).or_default();
     }
     by
+}
+
+/// The payee ([`payee_key`]) whose statement a decision belongs to: the
+/// partner a finalised statement paid (claims in the history), else the
+/// decision's partner.
+pub fn payee_of(d: &Decision, history: &History) -> String {
+    let paid_to = if history.paid.is_empty() {
+        None
+    } else {
+        history
+            .paid
+            .get(&(d.claim.source.clone(), d.claim.id.clone()))
+    };
+    let partner = paid_to.map_or(d.partner_id.as_str(), |p| p.partner_id.as_str());
+    payee_key(&d.claim.source, partner)
+}
+
+/// Whether a statement of the period ending `end` (first local date after
+/// it) reads the decision at all: a claim already paid (it may need an
+/// adjustment), or one payable now and dated before `end`. [`build_partner`]
+/// passes over every other decision, so leaving them out changes nothing.
+pub fn concerns(d: &Decision, history: &History, end: NaiveDate, tz: chrono_tz::Tz) -> bool {
+    (d.payable && local_date(d, tz) < end)
+        || (!history.paid.is_empty()
+            && history
+                .paid
+                .contains_key(&(d.claim.source.clone(), d.claim.id.clone())))
 }
 
 struct Candidate<'d> {

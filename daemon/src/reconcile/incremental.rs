@@ -1535,6 +1535,22 @@ pub fn load_stored_decisions_where<B: ReconBackend>(
     load_into(b, program, Vec::new(), keep)
 }
 
+/// Calls `each` with every stored decision of a program, in bucket order
+/// (not claim order), decoded and as stored ([`codec::encode_decision`]).
+pub fn scan_stored_decisions<B: ReconBackend>(
+    b: &B,
+    program: &str,
+    mut each: impl FnMut(&Decision, &[u8]),
+) -> Result<(), StoreError> {
+    for r in b.kv_scan(decision_prefix(program).as_bytes()) {
+        let (k, v) = r?;
+        for (lk, lv) in codec::decode_bucket(&v).map_err(|e| corrupt(&k, e))? {
+            each(&decode_decision(&lk, &lv)?.decision, &lv);
+        }
+    }
+    Ok(())
+}
+
 pub(crate) fn decision_prefix(program: &str) -> String {
     format!("{}D/", program_prefix(program))
 }

@@ -283,6 +283,22 @@ pub fn load_decisions(store: &Store, program: &str) -> Result<Vec<model::Decisio
     incremental::load_stored_decisions(&StoreBackend::new(store)?, program)
 }
 
+/// [`load_decisions`] one at a time: `each` gets every decision of the
+/// program, in no particular order, decoded and as stored (a quarter of
+/// the memory; [`decode_stored_decision`] decodes it again).
+pub fn scan_decisions(
+    store: &Store,
+    program: &str,
+    each: impl FnMut(&model::Decision, &[u8]),
+) -> Result<(), StoreError> {
+    incremental::scan_stored_decisions(&StoreBackend::new(store)?, program, each)
+}
+
+/// Decodes a decision as [`scan_decisions`] gave it.
+pub fn decode_stored_decision(stored: &[u8]) -> Result<model::Decision, codec::CodecError> {
+    Ok(codec::decode_decision(stored)?.decision)
+}
+
 /// A program's decisions as a run at `at` would have made them, from the
 /// store as Reckon knew it then ([`backend::AsOf::scratch`]): judged in
 /// memory, nothing stored changes, and the daemon's decisions stay as they

@@ -44,7 +44,7 @@ fn run() -> anyhow::Result<()> {
     let inputs = reckon::payout::Inputs {
         program: &args[4],
         config: &config,
-        decisions: &decisions,
+        decisions: reckon::payout::Decisions::Slice(&decisions),
         fx: &fx,
         book: &book,
         output_dir: Path::new(&args[1]),

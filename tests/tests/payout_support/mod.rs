@@ -7,6 +7,7 @@ use plugin_api::{EventType, Money};
 use reckon::payout::book::MemoryBook;
 use reckon::payout::config::CommissionConfig;
 use reckon::payout::statement::FxRates;
+use reckon::payout::{DecisionSource, Decisions, PayoutError};
 use reckon::reconcile::model::{Decision, MatchedBy, Outcome, RecordRef};
 use rust_decimal::Decimal;
 use std::collections::BTreeMap;
@@ -127,8 +128,24 @@ pub fn no_fx() -> BTreeMap<(String, String, NaiveDate), Decimal> {
     BTreeMap::new()
 }
 
-/// Lifecycle inputs over an in-memory book.
+/// Lifecycle inputs over an in-memory book, with the decisions read as
+/// `reckon statements` reads them ([`Decisions::Source`]).
 pub fn inputs<'a>(
+    config: &'a CommissionConfig,
+    decisions: &'a [Decision],
+    fx: &'a dyn FxRates,
+    book: &'a MemoryBook,
+    out: &'a Path,
+) -> reckon::payout::Inputs<'a> {
+    let source: &'static JsonSource = Box::leak(Box::new(JsonSource(decisions.to_vec())));
+    reckon::payout::Inputs {
+        decisions: Decisions::Source(source),
+        ..inputs_slice(config, decisions, fx, book, out)
+    }
+}
+
+/// [`inputs`] with the decisions as one decoded slice ([`Decisions::Slice`]).
+pub fn inputs_slice<'a>(
     config: &'a CommissionConfig,
     decisions: &'a [Decision],
     fx: &'a dyn FxRates,
@@ -138,11 +155,27 @@ pub fn inputs<'a>(
     reckon::payout::Inputs {
         program: "shop",
         config,
-        decisions,
+        decisions: Decisions::Slice(decisions),
         fx,
         book,
         output_dir: out,
         step: &|_| {},
+    }
+}
+
+/// Decisions as stored (JSON here; the store keeps reconcile's codec),
+/// scanned newest first: the store's order is not claim order either.
+pub struct JsonSource(pub Vec<Decision>);
+
+impl DecisionSource for JsonSource {
+    fn scan(&self, each: &mut dyn FnMut(&Decision, &[u8])) -> Result<(), PayoutError> {
+        for d in self.0.iter().rev() {
+            each(d, &serde_json::to_vec(d).unwrap());
+        }
+        Ok(())
+    }
+    fn decode(&self, stored: &[u8]) -> Result<Decision, PayoutError> {
+        Ok(serde_json::from_slice(stored).unwrap())
     }
 }
 
