@@ -390,3 +390,57 @@ fn the_report_month_is_on_the_statement_timezone_calendar() {
     assert_eq!(build("2026-10", chrono_tz::UTC).claims, 1);
     assert_eq!(build("2026-11", berlin).timezone, "Europe/Berlin");
 }
+
+#[test]
+fn fx_rates_are_taken_on_the_programs_day() {
+    // 2026-10-14T15:30Z is 10-15 00:30 in Tokyo. EUR→USD is 1.20 on 10-14
+    // and 1.08 on 10-15 (max age 0). The claim is 100.00 EUR, the order
+    // 108.00 USD (the program's currency): on Tokyo's day 100.00 × 1.08 =
+    // 108.00, matched; on the UTC day × 1.20 = 120.00, a mismatch.
+    let at = t("2026-10-14T15:30:00Z");
+    let mut c = claim("impact", "C40", Some("A-4000"));
+    c.sale_amount = Some(m("100.00", "EUR"));
+    c.occurred_at = at;
+    c.clicked_at = None;
+    let mut o = order("A-4000");
+    o.amount = m("108.00", "USD");
+    o.created_at = at;
+    let rate = |day: &str, r: &str| {
+        (
+            day.parse().unwrap(),
+            "EUR".to_string(),
+            "USD".to_string(),
+            r.parse().unwrap(),
+        )
+    };
+    let fx = FxTable::from_rates(vec![rate("2026-10-14", "1.20"), rate("2026-10-15", "1.08")], 0);
+    let judge = |p: &reckon::reconcile::config::ProgramConfig| {
+        decide(p, &claims(vec![c.clone()]), &orders(vec![o.clone()]), &fx, t(NOW))
+    };
+    let mut tokyo = program();
+    tokyo.default_timezone = Some(chrono_tz::Asia::Tokyo);
+    let d = judge(&tokyo);
+    assert_eq!(d[0].outcome, Outcome::Matched, "{}", d[0].reason);
+    assert_eq!(d[0].fx_rate, Some("1.08".parse().unwrap()));
+    // A commission timezone is the program's calendar too.
+    let mut utc_daemon = program();
+    let commission: reckon::payout::config::CommissionConfig =
+        toml::from_str("payout_currency = \"USD\"\ntimezone = \"Asia/Tokyo\"\n").unwrap();
+    utc_daemon.commission = Some(commission);
+    assert_eq!(judge(&utc_daemon)[0].fx_rate, Some("1.08".parse().unwrap()));
+    // On UTC days (the default) the 10-14 rate applies.
+    let d = judge(&program());
+    assert_eq!(d[0].outcome, Outcome::AmountMismatch);
+    assert_eq!(d[0].fx_rate, Some("1.20".parse().unwrap()));
+    // Only 10-14's rate, Tokyo: none for the program's day, named in the reason.
+    let only = FxTable::from_rates(vec![rate("2026-10-14", "1.20")], 0);
+    let d = decide(&tokyo, &claims(vec![c.clone()]), &orders(vec![o.clone()]), &only, t(NOW));
+    assert_eq!(d[0].outcome, Outcome::FxMissing);
+    assert!(d[0].reason.contains("rate for 2026-10-15"), "{}", d[0].reason);
+    // The calendar is part of the program's fingerprint (a change re-judges
+    // every claim), except UTC's, so existing UTC programs keep theirs.
+    assert_ne!(tokyo.fingerprint(), program().fingerprint());
+    let mut utc = program();
+    utc.default_timezone = Some(chrono_tz::UTC);
+    assert_eq!(utc.fingerprint(), program().fingerprint());
+}

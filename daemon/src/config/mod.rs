@@ -399,6 +399,9 @@ pub fn parse_at(
     cfg.connectors = connectors.into_iter().map(|(_, c)| c).collect();
     check_programs(now, &cfg, &map, &mut errors);
     check_kpi(now, &cfg, &map, &mut errors);
+    for p in &mut cfg.programs {
+        p.default_timezone = Some(cfg.daemon.timezone.0);
+    }
 
     // Relative paths are relative to the config file.
     let base = Path::new(file).parent().unwrap_or(Path::new(""));

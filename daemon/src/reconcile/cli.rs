@@ -53,7 +53,8 @@ pub struct ReportArgs {
     /// The program.
     #[arg(long)]
     pub program: String,
-    /// The month, YYYY-MM (claims by their UTC conversion time).
+    /// The month, YYYY-MM, on the program's calendar (the commission
+    /// timezone, else `daemon.timezone`), by the claims' conversion time.
     #[arg(long)]
     pub period: Period,
     /// Output format.
@@ -75,7 +76,6 @@ struct Loaded {
     programs: Vec<ProgramConfig>,
     fx: FxTable,
     data_dir: PathBuf,
-    timezone: chrono_tz::Tz,
 }
 
 fn load(config: &Path) -> anyhow::Result<Loaded> {
@@ -86,7 +86,6 @@ fn load(config: &Path) -> anyhow::Result<Loaded> {
         fx: super::fx_table(&cfg)?,
         programs: cfg.programs,
         data_dir: cfg.daemon.data_dir,
-        timezone: cfg.daemon.timezone.0,
     })
 }
 
@@ -121,9 +120,7 @@ pub fn run(config: &Path, args: ReconcileArgs, con: &mut Console) -> anyhow::Res
             let period = r.period;
             // The statements' calendar: the commission timezone, else the
             // daemon's reporting timezone.
-            let tz = program.commission.as_ref().map_or(loaded.timezone, |c| {
-                c.clone().with_default_timezone(loaded.timezone).tz()
-            });
+            let tz = program.calendar();
             let in_period = |d: &super::model::Decision| period.contains(d.occurred_at, tz);
             let decisions = match r.as_of {
                 None => super::load_decisions_where(&store, &program.id, in_period)?,

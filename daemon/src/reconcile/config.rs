@@ -69,6 +69,11 @@ pub struct ProgramConfig {
     /// Commission rules and payout settings of the program.
     #[serde(default)]
     pub commission: Option<crate::payout::config::CommissionConfig>,
+    /// The daemon's reporting timezone (`daemon.timezone`), set when the
+    /// config is loaded: the program's calendar when its commission names
+    /// none. See [`ProgramConfig::calendar`].
+    #[serde(skip)]
+    pub default_timezone: Option<chrono_tz::Tz>,
 }
 
 fn default_return_window_days() -> u32 {
@@ -183,6 +188,24 @@ pub struct ProgramConfigError {
 }
 
 impl ProgramConfig {
+    /// The timezone of the program's days: its statements' timezone
+    /// (`[programs.commission] timezone`), else the daemon's reporting
+    /// timezone, else UTC. FX rates are looked up on a claim's or order's
+    /// day in it, and reports and statements count months in it.
+    pub fn calendar(&self) -> chrono_tz::Tz {
+        self.commission
+            .as_ref()
+            .and_then(|c| c.timezone.as_deref())
+            .and_then(|name| name.parse().ok())
+            .or(self.default_timezone)
+            .unwrap_or(chrono_tz::UTC)
+    }
+
+    /// The program's day of an instant ([`ProgramConfig::calendar`]).
+    pub fn day(&self, t: chrono::DateTime<chrono::Utc>) -> chrono::NaiveDate {
+        t.with_timezone(&self.calendar()).date_naive()
+    }
+
     /// Checks one program on its own (currency known, connectors listed,
     /// priorities consistent, tolerances non-negative): the first problem.
     pub fn validate(&self) -> Result<(), ProgramConfigError> {
@@ -302,6 +325,12 @@ impl ProgramConfig {
             text + "|require_network_approval"
         } else {
             text
+        };
+        // FX days follow the calendar (a change re-judges every claim);
+        // UTC, the only calendar before, adds nothing.
+        let text = match self.calendar() {
+            chrono_tz::UTC => text,
+            tz => format!("{text}|calendar={}", tz.name()),
         };
         hex::encode(sha2::Sha256::digest(text.as_bytes()))
     }

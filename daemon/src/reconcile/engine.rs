@@ -53,7 +53,7 @@ use super::config::{AttributionRule, ProgramConfig};
 pub const JUDGE_VERSION: u32 = 2;
 use super::model::{Decision, DecisionInputs, MatchedBy, Outcome, RecordRef};
 use crate::fx::FxTable;
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Duration, NaiveDate, Utc};
 use plugin_api::{Conversion, ConversionStatus, Money, Order, OrderStatus};
 use rust_decimal::{Decimal, RoundingStrategy};
 use rustc_hash::FxHashMap;
@@ -286,8 +286,10 @@ struct Converted {
     rate: Decimal,
 }
 
-fn convert(fx: &FxTable, money: &Money, to: &str, at: DateTime<Utc>) -> Option<Converted> {
-    let rate = fx.rate(&money.currency, to, at.date_naive())?;
+/// `money` in `to` at the rate of `day` (the program's day of the claim
+/// or order, [`ProgramConfig::day`]).
+fn convert(fx: &FxTable, money: &Money, to: &str, day: NaiveDate) -> Option<Converted> {
+    let rate = fx.rate(&money.currency, to, day)?;
     let amount = if rate == Decimal::ONE {
         money.amount
     } else {
@@ -385,7 +387,7 @@ fn match_after_order_id<'o>(
     if program.matching.coupon_matching {
         let coupon = claim.coupon.as_deref().and_then(normalize_coupon)?;
         let sale = claim.sale_amount.as_ref()?;
-        let claimed = convert(fx, sale, &program.currency, claim.occurred_at)?.amount;
+        let claimed = convert(fx, sale, &program.currency, program.day(claim.occurred_at))?.amount;
         let window = Duration::hours(i64::from(program.matching.fuzzy_window_hours));
         let mut best: Option<(Duration, Decimal, u32)> = None;
         for &i in index.by_coupon(&coupon) {
@@ -394,7 +396,9 @@ fn match_after_order_id<'o>(
             if dt > window {
                 continue;
             }
-            let Some(order_amount) = convert(fx, &o.amount, &program.currency, o.created_at) else {
+            let Some(order_amount) =
+                convert(fx, &o.amount, &program.currency, program.day(o.created_at))
+            else {
                 continue;
             };
             let diff = (claimed - order_amount.amount).abs();
@@ -860,21 +864,16 @@ fn judge(
     };
 
     // 4. FX.
-    let order_conv = convert(fx, &order.amount, cur, order.created_at);
+    let (claim_day, order_day) = (program.day(claim.occurred_at), program.day(order.created_at));
+    let order_conv = convert(fx, &order.amount, cur, order_day);
     let claim_conv = match &claim.sale_amount {
-        Some(m) => convert(fx, m, cur, claim.occurred_at).map(Some),
+        Some(m) => convert(fx, m, cur, claim_day).map(Some),
         None => Some(None),
     };
     let (Some(order_conv), Some(claim_conv)) = (order_conv, claim_conv) else {
-        let (money, at) = match &claim.sale_amount {
-            Some(m)
-                if fx
-                    .rate(&m.currency, cur, claim.occurred_at.date_naive())
-                    .is_none() =>
-            {
-                (m, claim.occurred_at)
-            }
-            _ => (&order.amount, order.created_at),
+        let (money, day) = match &claim.sale_amount {
+            Some(m) if fx.rate(&m.currency, cur, claim_day).is_none() => (m, claim_day),
+            _ => (&order.amount, order_day),
         };
         let age = match fx.max_age_days() {
             0 => String::new(),
@@ -882,9 +881,8 @@ fn judge(
         };
         d.outcome = Outcome::FxMissing;
         d.reason = format!(
-            "no {}→{cur} rate for {}{age}; add it to [fx]",
+            "no {}→{cur} rate for {day}{age}; add it to [fx]",
             money.currency,
-            at.date_naive(),
         );
         return d;
     };
