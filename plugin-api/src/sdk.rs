@@ -100,7 +100,8 @@ impl Cx {
             PluginError::new(ErrorKind::Protocol, "read session opened without a window")
         })
     }
-    /// The host's clock: session start, advanced by timers.
+    /// The host's clock: session start, advanced by timers only (not by
+    /// HTTP answers); see [`Cx::sleep_for`] for relative waits.
     pub fn now(&self) -> DateTime<Utc> {
         self.state.borrow().now.unwrap_or(self.open.now)
     }
@@ -133,7 +134,20 @@ impl Cx {
         }
     }
 
-    /// Waits until the given time (e.g. a throttling back-off or a job poll).
+    /// Sleeps `wait` from the host's time now. [`Cx::now`] moves only with
+    /// timers (HTTP answers carry no time), so this first asks the host's
+    /// time with a timer already due, then sleeps until that time + `wait`.
+    /// Use it for every relative wait (Retry-After, a poll interval);
+    /// `sleep_until(cx.now() + wait)` after an HTTP request may wait too
+    /// little, or not at all.
+    pub async fn sleep_for(&self, wait: chrono::Duration) -> Result<(), PluginError> {
+        self.sleep_until(self.now()).await?;
+        self.sleep_until(self.now() + wait).await?;
+        Ok(())
+    }
+
+    /// Waits until the given time (an instant from a response, or a
+    /// deadline); for a wait relative to now use [`Cx::sleep_for`].
     pub fn sleep_until(&self, until: DateTime<Utc>) -> WaitFuture {
         let id = self.alloc_id();
         WaitFuture {

@@ -91,8 +91,13 @@ pub struct Outcome {
     pub logs: Vec<LogRecord>,
     /// Requests the plugin made, in order.
     pub requests: Vec<HttpRequest>,
-    /// Sleeps the plugin asked for.
+    /// Until when each wait the plugin asked for lasted (a timer already
+    /// due, as [`crate::Cx::sleep_for`] sets to read the host's clock, is
+    /// not a wait and is not listed).
     pub sleeps: Vec<DateTime<Utc>>,
+    /// The fake clock when each of [`Outcome::requests`] was sent (it
+    /// moves with timers and [`FakeHost::with_http_latency`]).
+    pub request_times: Vec<DateTime<Utc>>,
     /// How the session ended.
     pub result: Result<(), PluginError>,
 }
@@ -102,6 +107,7 @@ pub struct FakeHost {
     source: Source,
     files: BTreeMap<String, Vec<u8>>,
     max_steps: usize,
+    latency: chrono::Duration,
 }
 
 enum Source {
@@ -124,6 +130,7 @@ impl FakeHost {
             source: Source::Replay(cassette.exchanges.into()),
             files: BTreeMap::new(),
             max_steps: 1_000_000,
+            latency: chrono::Duration::zero(),
         }
     }
     /// Answers every request from a closure (e.g. a generated fake API).
@@ -132,7 +139,16 @@ impl FakeHost {
             source: Source::Handler(Box::new(f)),
             files: BTreeMap::new(),
             max_steps: 1_000_000,
+            latency: chrono::Duration::zero(),
         }
+    }
+    /// Lets every HTTP answer take `latency` of the fake clock, as real
+    /// requests take time. The clock starts at the session's `now` and
+    /// otherwise moves only with timers; a plugin's [`crate::Cx::now`]
+    /// learns it only from a timer, as with the daemon.
+    pub fn with_http_latency(mut self, latency: chrono::Duration) -> Self {
+        self.latency = latency;
+        self
     }
     /// Makes a file readable through the file capability.
     pub fn with_file(mut self, name: &str, bytes: impl Into<Vec<u8>>) -> Self {
@@ -161,6 +177,7 @@ impl FakeHost {
             .iter()
             .map(|(k, v)| (k.clone(), v.watermark))
             .collect();
+        let mut clock = open.now;
         let mut session = Session::open::<C>(open);
         let mut out = Outcome {
             committed: Vec::new(),
@@ -169,6 +186,7 @@ impl FakeHost {
             logs: Vec::new(),
             requests: Vec::new(),
             sleeps: Vec::new(),
+            request_times: Vec::new(),
             result: Ok(()),
         };
         let mut queue: VecDeque<(Event, Vec<u8>)> = VecDeque::from([(Event::Start, Vec::new())]);
@@ -187,6 +205,8 @@ impl FakeHost {
                 match action {
                     Action::Http(req) => {
                         out.requests.push(req.clone());
+                        out.request_times.push(clock);
+                        clock += self.latency;
                         let host = host_of(&req.url).unwrap_or_default();
                         if !allowed.contains(&host) {
                             queue.push_back((
@@ -235,8 +255,11 @@ impl FakeHost {
                         out.checkpoints.push(cp);
                     }
                     Action::SleepUntil { id, until } => {
-                        out.sleeps.push(until);
-                        queue.push_back((Event::Timer { id, now: until }, Vec::new()));
+                        if until > clock {
+                            out.sleeps.push(until);
+                            clock = until;
+                        }
+                        queue.push_back((Event::Timer { id, now: clock }, Vec::new()));
                     }
                     Action::ReadFile { id, name } => match self.files.get(&name) {
                         Some(b) => queue.push_back((Event::File { id, name }, b.clone())),

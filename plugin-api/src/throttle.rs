@@ -10,7 +10,9 @@
 //!   bounded number of times, for as long as the platform says
 //!   ([`RateLimit::wait_after_429`]).
 //!
-//! Waiting is [`Cx::sleep_until`]: the host's timer, not a sleeping thread.
+//! Waiting is [`Cx::sleep_for`]: the host's timer, not a sleeping thread,
+//! counted from the host's time when the wait starts (a plugin's `cx.now()`
+//! does not move with HTTP answers).
 //! It is not an HTTP client: every byte still goes through the host.
 //!
 //! ```ignore
@@ -20,7 +22,7 @@
 
 use crate::sdk::{Cx, Request, Response};
 use crate::PluginError;
-use chrono::{DateTime, Duration, Utc};
+use chrono::Duration;
 
 /// How often a 429 that reaches the plugin is waited out before giving up.
 pub const MAX_THROTTLED_RETRIES: u32 = 5;
@@ -56,7 +58,8 @@ impl RateLimit for RetryAfter {
 pub struct Throttled<P> {
     cx: Cx,
     limit: P,
-    not_before: Option<DateTime<Utc>>,
+    /// Seconds to wait, from the host's time, before the next request.
+    pause: Option<i64>,
     /// Times it paused for the rate limit.
     pub waits: u32,
 }
@@ -67,7 +70,7 @@ impl<P: RateLimit> Throttled<P> {
         Throttled {
             cx: cx.clone(),
             limit,
-            not_before: None,
+            pause: None,
             waits: 0,
         }
     }
@@ -91,22 +94,21 @@ impl<P: RateLimit> Throttled<P> {
     ) -> Result<Response, PluginError> {
         let mut throttled = 0;
         loop {
-            if let Some(at) = self.not_before.take() {
-                if at > self.cx.now() {
-                    self.waits += 1;
-                    self.cx.info(
-                        "pausing for the rate limit",
-                        &[("until", &at), ("request", &what)],
-                    );
-                    self.cx.sleep_until(at).await?;
-                }
+            if let Some(secs) = self.pause.take() {
+                self.waits += 1;
+                self.cx.info(
+                    "pausing for the rate limit",
+                    &[("wait_secs", &secs), ("request", &what)],
+                );
+                // From the host's time now: `cx.now()` did not move with
+                // the answer that asked for the pause.
+                self.cx.sleep_for(Duration::seconds(secs)).await?;
             }
             let resp = self
                 .cx
                 .http(req.clone())
                 .await
                 .map_err(|e| prefixed(what, e))?;
-            let now = self.cx.now();
             if resp.status == 429 && throttled < MAX_THROTTLED_RETRIES {
                 throttled += 1;
                 let wait = self.limit.wait_after_429(&resp);
@@ -114,11 +116,11 @@ impl<P: RateLimit> Throttled<P> {
                     "throttled (HTTP 429); waiting for the rate limit",
                     &[("wait_secs", &wait), ("request", &what)],
                 );
-                self.not_before = Some(now + Duration::seconds(wait.max(1)));
+                self.pause = Some(wait.max(1));
                 continue;
             }
             if let Some(wait) = self.limit.pause_after(&resp) {
-                self.not_before = Some(now + Duration::seconds(wait.max(1)));
+                self.pause = Some(wait.max(1));
             }
             if allow(&resp) {
                 return Ok(resp);
@@ -196,13 +198,15 @@ mod tests {
         }
     }
 
+    /// Each answer takes 10 s of the fake clock.
     fn run(mut answers: Vec<Reply>) -> crate::testing::Outcome {
         answers.reverse();
         let host = FakeHost::handler(move |_| {
             answers
                 .pop()
                 .unwrap_or(Reply::json(500, &serde_json::json!({})))
-        });
+        })
+        .with_http_latency(chrono::Duration::seconds(10));
         let day = NaiveDate::from_ymd_opt(2026, 11, 1).unwrap_or_default();
         let window = Window { from: day, to: day };
         host.run::<Three>(open_read(
@@ -232,19 +236,15 @@ mod tests {
         ]);
         out.result.as_ref().unwrap();
         assert_eq!(out.requests.len(), 5);
-        let t0 = open_read(
-            "x",
-            "",
-            serde_json::json!({}),
-            Window {
-                from: NaiveDate::MIN,
-                to: NaiveDate::MIN,
-            },
-        )
-        .now;
-        let waits: Vec<i64> = out.sleeps.iter().map(|s| (*s - t0).num_seconds()).collect();
-        // 7 s (Retry-After), then a minute more, then 30 s before page 3.
-        assert_eq!(waits, vec![7, 67, 97]);
+        // Seconds from each answer (sent + 10 s) to the next request: the
+        // waits count from the answer, not from the session's start.
+        let gaps: Vec<i64> = out
+            .request_times
+            .windows(2)
+            .map(|w| (w[1] - w[0]).num_seconds() - 10)
+            .collect();
+        // 7 s (Retry-After), a minute (no Retry-After), none, 30 s (x-left 1).
+        assert_eq!(gaps, vec![7, 60, 0, 30]);
     }
 
     #[test]

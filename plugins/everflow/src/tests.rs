@@ -126,6 +126,7 @@ fn a_429_waits_one_window_and_remaining_zero_pauses_before_the_next_page() {
         r.headers.insert("x-ratelimit-remaining".into(), "0".into());
         r
     })
+    .with_http_latency(plugin_api::chrono::Duration::seconds(5))
     .run::<Everflow>(open_read(
         "ef",
         "http://fake",
@@ -133,8 +134,10 @@ fn a_429_waits_one_window_and_remaining_zero_pauses_before_the_next_page() {
         window(),
     ));
     out.result.unwrap();
-    assert_eq!(out.sleeps.len(), 1);
-    assert_eq!(out.sleeps[0].to_rfc3339(), "2026-11-28T12:00:30+00:00");
+    // Each answer takes 5 s: the retry goes 30 s after the 429's answer.
+    let t = &out.request_times;
+    assert_eq!(t.len(), 3);
+    assert_eq!((t[2] - t[1]).num_seconds(), 5 + 30);
 }
 
 #[test]

@@ -25,7 +25,7 @@
 //!   `conversionsValue`); fields at their default are left out and read as 0.
 //!   Cost is converted exactly with [`Money::from_micros`](plugin_api::Money::from_micros).
 //! - **Quota**: `RESOURCE_EXHAUSTED` (HTTP 429, or an error element inside the
-//!   stream) is waited out with `cx.sleep_until` for Google's `retryDelay`
+//!   stream) is waited out with `cx.sleep_for` for Google's `retryDelay`
 //!   (or `quota_backoff_secs`) and retried up to `max_quota_retries` times,
 //!   then fails as a retryable rate-limit error.
 //! - **Lookback**: 14 days by default (Google restates conversions for the
@@ -232,14 +232,10 @@ async fn search_stream<T>(
     }
 }
 
-/// Waits `secs` seconds of the host's clock. `Cx::now` only moves with
-/// timers, so a zero-length sleep first fetches the host's current time;
-/// otherwise a wait after a long stretch of requests would be cut short.
+/// Waits `secs` seconds of the host's clock (capped at a day).
 async fn wait_secs(cx: &Cx, secs: u64) -> Result<(), PluginError> {
-    cx.sleep_until(cx.now()).await?;
     let secs = i64::try_from(secs.min(86_400)).unwrap_or(86_400);
-    cx.sleep_until(cx.now() + Duration::seconds(secs)).await?;
-    Ok(())
+    cx.sleep_for(Duration::seconds(secs)).await
 }
 
 fn with_what(e: PluginError, what: &str) -> PluginError {

@@ -1,7 +1,7 @@
 //! Recorded-exchange tests: the fake host replays `fixtures/*.json`.
 
 use super::*;
-use plugin_api::chrono::NaiveDate;
+use plugin_api::chrono::{Duration, NaiveDate};
 use plugin_api::protocol::{ErrorKind, Window};
 use plugin_api::rust_decimal::Decimal;
 use plugin_api::testing::{open_check, open_read, Cassette, FakeHost, Reply};
@@ -185,6 +185,7 @@ fn a_429_reaching_the_plugin_waits_for_the_reset_then_retries() {
             )
         }
     })
+    .with_http_latency(Duration::seconds(5))
     .run::<Impact>(open_read(
         "imp",
         "http://fake",
@@ -192,12 +193,10 @@ fn a_429_reaching_the_plugin_waits_for_the_reset_then_retries() {
         window(),
     ));
     out.result.as_ref().unwrap();
-    assert_eq!(out.sleeps.len(), 1);
-    assert_eq!(
-        out.sleeps[0].to_rfc3339(),
-        "2026-11-28T12:00:30+00:00",
-        "waited X-RateLimit-Reset seconds after the session clock"
-    );
+    // Each answer takes 5 s; the retry waits X-RateLimit-Reset (30 s) from
+    // the 429's answer.
+    let t = &out.request_times;
+    assert_eq!((t[1] - t[0]).num_seconds(), 5 + 30);
     assert_eq!(out.committed.len(), 1);
 }
 
@@ -216,10 +215,17 @@ fn low_remaining_quota_pauses_before_the_next_request() {
         r.headers.insert("ratelimit-reset".into(), "5".into());
         r
     })
+    .with_http_latency(Duration::seconds(1))
     .run::<Impact>(open_read("imp", "http://fake", settings(), window()));
     out.result.unwrap();
-    // A pause before page 2 and before the changelog request.
-    assert_eq!(out.sleeps.len(), 2);
+    // A 5 s pause (from each answer) before page 2 and before the changelog
+    // request.
+    let gaps: Vec<i64> = out
+        .request_times
+        .windows(2)
+        .map(|w| (w[1] - w[0]).num_seconds())
+        .collect();
+    assert_eq!(gaps, [1 + 5, 1 + 5]);
 }
 
 #[test]

@@ -16,7 +16,7 @@
 //!   (`timezone_name`), read first with the currency from `act_{id}`.
 //! - **Reports**: short windows are read directly (`GET .../insights`); longer
 //!   ones through async report runs: `POST .../insights` → `report_run_id`,
-//!   poll `async_status` / `async_percent_completion` with `cx.sleep_until`
+//!   poll `async_status` / `async_percent_completion` with `cx.sleep_for`
 //!   between polls, then read `/{report_run_id}/insights`. A failed run of
 //!   several days is split in halves and retried. One run (or request) per
 //!   `days_per_request` days, committed when fully read.
@@ -161,14 +161,10 @@ fn with_what(e: PluginError, what: &str) -> PluginError {
     }
 }
 
-/// Waits `secs` seconds of the host's clock. `Cx::now` only moves with
-/// timers, so a zero-length sleep first fetches the host's current time;
-/// otherwise a wait after a long stretch of requests would be cut short.
+/// Waits `secs` seconds of the host's clock (capped at a day).
 async fn sleep_secs(cx: &Cx, secs: u64) -> Result<(), PluginError> {
-    cx.sleep_until(cx.now()).await?;
     let secs = i64::try_from(secs.min(86_400)).unwrap_or(86_400);
-    cx.sleep_until(cx.now() + Duration::seconds(secs)).await?;
-    Ok(())
+    cx.sleep_for(Duration::seconds(secs)).await
 }
 
 /// Sends a request, pausing when usage headers run high and waiting out

@@ -233,8 +233,7 @@ async fn send_throttled(
                     ("attempt", &throttled),
                 ],
             );
-            cx.sleep_until(cx.now() + Duration::milliseconds(wait_ms))
-                .await?;
+            cx.sleep_for(Duration::milliseconds(wait_ms)).await?;
             continue;
         }
         let resp = resp.ok().map_err(|e| PluginError {
@@ -242,8 +241,7 @@ async fn send_throttled(
             ..e
         })?;
         if let Some(wait_ms) = call_limit_pause_ms(resp.header("x-shopify-shop-api-call-limit")) {
-            cx.sleep_until(cx.now() + Duration::milliseconds(wait_ms))
-                .await?;
+            cx.sleep_for(Duration::milliseconds(wait_ms)).await?;
         }
         return Ok(resp);
     }

@@ -34,18 +34,20 @@ fn shopify_settings(page_size: u32) -> plugin_api::serde_json::Value {
 #[test]
 fn shopify_reads_two_pages_waits_out_a_429_and_maps_every_field() {
     let cassette = Cassette::from_json(include_str!("../fixtures/shopify_two_pages.json")).unwrap();
-    let out = FakeHost::replay(cassette).run::<Orders>(open_read(
-        "shop",
-        "http://fake",
-        shopify_settings(2),
-        window(),
-    ));
+    let out = FakeHost::replay(cassette)
+        .with_http_latency(plugin_api::chrono::Duration::seconds(1))
+        .run::<Orders>(open_read("shop", "http://fake", shopify_settings(2), window()));
     out.result.as_ref().unwrap();
     assert!(out.uncommitted.is_empty());
     assert_eq!(out.committed.len(), 3);
-    // The 429 made the plugin sleep Retry-After (2 s) before retrying.
-    assert_eq!(out.sleeps.len(), 1);
-    assert_eq!(out.sleeps[0].to_rfc3339(), "2026-11-28T12:00:02+00:00");
+    // The 429 made the plugin sleep Retry-After (2 s) from its answer
+    // (answers take 1 s) before retrying.
+    let gaps: Vec<i64> = out
+        .request_times
+        .windows(2)
+        .map(|w| (w[1] - w[0]).num_seconds())
+        .collect();
+    assert_eq!(gaps, [1, 1 + 2]);
 
     let o1 = order(&out.committed[0]);
     assert_eq!(o1.order_id, "450789469");

@@ -21,7 +21,7 @@
 //!   `conversion_value_metric`.
 //! - **Errors and throttling** arrive as HTTP 200 with a non-zero `code`:
 //!   40100 (rate limit) and temporary server codes are waited out with a
-//!   doubling back-off (`cx.sleep_until`), others are mapped (see [`api`]).
+//!   doubling back-off (`cx.sleep_for`), others are mapped (see [`api`]).
 //! - **Lookback**: 3 days by default (reporting latency about 11 h plus
 //!   TikTok's attribution window); raise `lookback_days` for longer windows.
 
@@ -178,11 +178,8 @@ async fn send(
                 ("error", &why),
             ],
         );
-        // `Cx::now` only moves with timers: a zero-length sleep first fetches
-        // the host's current time, so the back-off is not cut short.
-        cx.sleep_until(cx.now()).await?;
         let secs = i64::try_from(wait).unwrap_or(3600);
-        cx.sleep_until(cx.now() + Duration::seconds(secs)).await?;
+        cx.sleep_for(Duration::seconds(secs)).await?;
     }
 }
 
