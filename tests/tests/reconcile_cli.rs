@@ -99,7 +99,7 @@ fn seeded_month_report_lists_every_injected_discrepancy() {
     assert!(first.contains("shop-us: full run"), "{first}");
     let again = reckon(&cfg, &["reconcile"]);
     assert!(
-        again.contains("shop-us: incremental run, 0 claims judged, 0 decisions changed"),
+        again.contains("shop-us: incremental run, 0 claims judged (0 payable), 0 decisions changed"),
         "{again}"
     );
 
@@ -290,6 +290,15 @@ fn now_judges_as_of_a_given_instant() {
     }
     drop(store);
 
+    // Before anything was stored: no claims, and the run says it removed
+    // every stored decision (it used to say "0 decisions changed").
+    let out = reckon(&cfg, &["reconcile", "--now", "2020-01-01T00:00:00Z"]);
+    let removed = format!(
+        "0 claims judged (0 payable), 0 decisions changed, {} decisions removed",
+        data.expected.len()
+    );
+    assert!(out.contains(&removed), "{out}");
+
     let bad = Command::new(reckon_tests::reckon_bin())
         .arg("--config")
         .arg(&cfg)
@@ -391,7 +400,7 @@ fn now_reproduces_what_was_stored_then_and_the_next_run_returns_to_the_present()
     assert_eq!(now[&key(reversed_claim)], Outcome::NetworkReversed);
     let out = reckon(&cfg, &["reconcile"]);
     assert!(
-        out.contains("shop-us: incremental run, 0 claims judged, 0 decisions changed"),
+        out.contains("shop-us: incremental run, 0 claims judged (0 payable), 0 decisions changed"),
         "{out}"
     );
 
@@ -429,7 +438,7 @@ fn now_reproduces_what_was_stored_then_and_the_next_run_returns_to_the_present()
     assert_eq!(outcomes(), now, "stored decisions untouched");
     let out = reckon(&cfg, &["reconcile"]);
     assert!(
-        out.contains("shop-us: incremental run, 0 claims judged, 0 decisions changed"),
+        out.contains("shop-us: incremental run, 0 claims judged (0 payable), 0 decisions changed"),
         "the program's state is untouched: {out}"
     );
 }
@@ -459,7 +468,7 @@ percent = "10"
     seed_store(dir.path(), &spec);
     let early = (spec.start + chrono::Duration::days(1)).to_rfc3339();
     let out = reckon(&cfg, &["reconcile", "--now", &early]);
-    assert!(out.contains(", 0 of them payable"), "{out}");
+    assert!(out.contains(" (0 payable), "), "{out}");
 
     let out = reckon(
         &cfg,

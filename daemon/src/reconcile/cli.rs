@@ -166,14 +166,18 @@ pub fn run(config: &Path, args: ReconcileArgs, con: &mut Console) -> anyhow::Res
                     .iter()
                     .map(|(o, n)| format!("{}={n}", o.as_str()))
                     .collect();
+                let removed = match p.decisions_removed {
+                    0 => String::new(),
+                    n => format!(", {n} decisions removed (their claims were not stored yet)"),
+                };
                 writeln!(
                     con.out,
-                    "{}: {} run, {} claims judged, {} decisions changed, {} of them payable [{}]",
+                    "{}: {} run, {} claims judged ({} payable), {} decisions changed{removed} [{}]",
                     p.program,
                     if p.full { "full" } else { "incremental" },
                     p.claims_judged,
-                    p.decisions_changed,
                     p.payable,
+                    p.decisions_changed,
                     outcomes.join(" ")
                 )?;
             }

@@ -167,6 +167,9 @@ pub struct ProgramSummary {
     pub claims_judged: u64,
     /// Decisions new or different from the stored ones.
     pub decisions_changed: u64,
+    /// Stored decisions of claims the run no longer saw (a full run `--now`
+    /// before they were stored), deleted.
+    pub decisions_removed: u64,
     /// Judged claims by outcome.
     pub by_outcome: BTreeMap<Outcome, u64>,
     /// Judged claims payable now.
@@ -703,6 +706,7 @@ fn full_run<B: ReconBackend>(
         batch: Vec::new(),
         batch_bytes: 0,
         changed: 0,
+        removed: 0,
     };
     // Decisions are judged and merged a range of buckets at a time, so only
     // a part of them is ever encoded at once. Index entries (X buckets and
@@ -777,6 +781,7 @@ fn full_run<B: ReconBackend>(
     out.flush()?;
     Ok(ProgramSummary {
         decisions_changed: out.changed,
+        decisions_removed: out.removed,
         ..summary
     })
 }
@@ -792,6 +797,8 @@ struct Merge<'b, B: ReconBackend> {
     batch_bytes: usize,
     /// Decisions new or changed.
     changed: u64,
+    /// Stored decisions with no new one.
+    removed: u64,
 }
 
 type OldEntries<'o> =
@@ -851,7 +858,12 @@ impl<B: ReconBackend> Merge<'_, B> {
             };
             let (key, value) = match ord {
                 std::cmp::Ordering::Greater => match old.next() {
-                    Some(Ok((k, _))) => (k, None),
+                    Some(Ok((k, v))) => {
+                        if k.starts_with(format!("{pp}D/").as_bytes()) {
+                            self.removed += codec::bucket_len(&v).unwrap_or(0) as u64;
+                        }
+                        (k, None)
+                    }
                     _ => continue,
                 },
                 std::cmp::Ordering::Less | std::cmp::Ordering::Equal => {
@@ -906,6 +918,10 @@ impl<B: ReconBackend> Merge<'_, B> {
                         v
                     } else {
                         let olds: BTreeMap<String, Vec<u8>> = olds.into_iter().collect();
+                        self.removed += olds
+                            .keys()
+                            .filter(|k| !group.iter().any(|e| arena.key(e) == k.as_str()))
+                            .count() as u64;
                         let mut out: Vec<(String, Vec<u8>)> = Vec::new();
                         for e in group {
                             let (k, v) = (arena.key(e), arena.val(e));
