@@ -519,4 +519,25 @@ fn refund_after_finalisation_is_clawed_back_next_period() {
     // December with nothing new: no statement, nothing clawed back twice.
     let dec = reckon::payout::finalize(&inp, "2026-12").unwrap();
     assert_eq!((dec.partners, dec.adjustments), (0, 0));
+
+    // January: B's refund is undone (matched again at 100.00): the 10.00
+    // reversed in November is paid back, and the line says so.
+    let jan_data = vec![
+        partly_refunded(nov_data[0].clone(), "150.00"),
+        sale("B", "p1", "2026-10-06T10:00:00Z", "100.00"),
+        nov_data[2].clone(),
+    ];
+    let inp = inputs(&c, &jan_data, &fxr, &book, tmp.path());
+    let jan = reckon::payout::finalize(&inp, "2027-01").unwrap();
+    assert_eq!((jan.lines, jan.adjustments), (0, 1));
+    let bytes = std::fs::read(tmp.path().join("statements/shop/2027-01/awin.p1.json")).unwrap();
+    let jan = reckon::payout::render::read_json_file(&bytes).unwrap().0;
+    let a = &jan.adjustments[0];
+    assert_eq!((a.claim_id.as_str(), a.amount.to_string()), ("B", "10.00".into()));
+    assert!(
+        a.reason.starts_with("claim earns again (`matched`")
+            && a.reason.ends_with("the commission reversed earlier is paid back"),
+        "{}",
+        a.reason
+    );
 }

@@ -440,9 +440,18 @@ pub fn build_partner<'d>(
             continue;
         }
         line_no += 1;
+        let basis_unchanged = paid.original_basis == current_basis;
         let reason = if !d.outcome.earns() {
             format!(
                 "claim is now `{}`: {}; the earlier commission is reversed",
+                d.outcome.as_str(),
+                d.reason
+            )
+        } else if delta > Decimal::ZERO && basis_unchanged {
+            // Earning again after a reversal (a refund or reversal undone,
+            // a duplicate contest won back): the reversed amount is repaid.
+            format!(
+                "claim earns again (`{}`: {}); the commission reversed earlier is paid back",
                 d.outcome.as_str(),
                 d.reason
             )

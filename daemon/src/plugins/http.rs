@@ -642,7 +642,7 @@ impl HttpExecutor {
                 return Attempt::Failure {
                     kind: HttpFailureKind::TooLarge,
                     message: format!(
-                        "response of {len} bytes exceeds the limit of {max} bytes (max_response_bytes)"
+                        "response of {len} bytes exceeds the host's limit of {max} bytes per response; ask for smaller pages (a lower page size or a shorter window_days)"
                     ),
                     retry: false,
                 };
@@ -656,7 +656,7 @@ impl HttpExecutor {
                         return Attempt::Failure {
                             kind: HttpFailureKind::TooLarge,
                             message: format!(
-                                "response body exceeds the limit of {max} bytes (max_response_bytes)"
+                                "response body exceeds the host's limit of {max} bytes per response; ask for smaller pages (a lower page size or a shorter window_days)"
                             ),
                             retry: false,
                         };
