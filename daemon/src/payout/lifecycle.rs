@@ -723,7 +723,7 @@ fn differs_from_draft(dir: &Path, version: u32, rows: &[SummaryRow]) -> Option<S
         .iter()
         .map(|r| {
             (
-                r.partner_id.clone(),
+                render::text_cell(&r.partner_id, r.guard),
                 (r.total_payable.clone(), r.carried_out.clone()),
             )
         })

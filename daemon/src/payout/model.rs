@@ -14,9 +14,12 @@ use serde::{Deserialize, Serialize};
 use crate::reconcile::model::Outcome;
 
 /// Version of the statement file format. 2 added `network` (a payee is one
-/// partner of one network); version-1 statements have none and are
-/// reproduced byte for byte as they were.
-pub const FORMAT_VERSION: u32 = 2;
+/// partner of one network); 3 added each line's and adjustment's `trace`
+/// (the claim and order revisions and the decision time it was computed
+/// from) and CSV cells guarded against spreadsheet formulas. Statements of
+/// earlier versions have neither and are reproduced byte for byte as they
+/// were.
+pub const FORMAT_VERSION: u32 = 3;
 
 /// The payee key of a network's partner: `<network>:<partner id>`. Partner
 /// ids are the network's own, so the same id on two networks is two payees.
@@ -145,6 +148,37 @@ pub struct Line {
     pub commission: Decimal,
     /// A remark, e.g. that a cap cut the line.
     pub note: Option<String>,
+    /// What the line was computed from (format 3).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trace: Option<Trace>,
+}
+
+/// The inputs of a line or adjustment, for an auditor to find them: the
+/// reconciliation decision it used and the record revisions that decision
+/// judged (`reckon records export` shows a record's current revision).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Trace {
+    /// Revision of the claim (1 = as first stored).
+    pub claim_revision: u32,
+    /// Connector id of the matched order.
+    pub order_source: Option<String>,
+    /// Revision of the matched order.
+    pub order_revision: Option<u32>,
+    /// When reconciliation made the decision (UTC).
+    pub decided_at: DateTime<Utc>,
+}
+
+impl Trace {
+    /// The trace of a decision.
+    pub fn of(d: &crate::reconcile::model::Decision) -> Trace {
+        Trace {
+            claim_revision: d.claim.revision,
+            order_source: d.order.as_ref().map(|o| o.source.clone()),
+            order_revision: d.order.as_ref().map(|o| o.revision),
+            decided_at: d.decided_at,
+        }
+    }
 }
 
 /// A correction of a line on an earlier finalised statement.
@@ -178,6 +212,9 @@ pub struct Adjustment {
     pub current_basis: Option<Decimal>,
     /// The correction (negative: clawback), payout currency.
     pub amount: Decimal,
+    /// What the correction was computed from (format 3).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trace: Option<Trace>,
 }
 
 /// A bonus reached in the period.

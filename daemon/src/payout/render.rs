@@ -93,8 +93,12 @@ fn opt<T: ToString>(v: &Option<T>) -> String {
 /// The `<partner>.csv` file: one row per line, adjustment and bonus, then
 /// one row per total.
 pub fn csv_file(s: &Statement) -> Result<Vec<u8>, RenderError> {
+    // Format 3 guards text cells against formulas and adds each line's
+    // trace; earlier formats are rendered exactly as they were issued.
+    let v3 = s.format_version >= 3;
+    let t = |x: &str| text_cell(x, v3);
     let mut w = csv::WriterBuilder::new().from_writer(Vec::new());
-    w.write_record([
+    let mut head = vec![
         "section",
         "line_no",
         "network",
@@ -114,76 +118,89 @@ pub fn csv_file(s: &Statement) -> Result<Vec<u8>, RenderError> {
         "currency",
         "refers_to",
         "note",
-    ])?;
+    ];
+    if v3 {
+        head.extend(TRACE_COLUMNS);
+    }
+    w.write_record(&head)?;
+    let width = head.len();
     let cur = s.currency.as_str();
     for l in &s.lines {
-        w.write_record([
-            "line",
-            &l.line_no.to_string(),
-            &l.network,
-            &l.claim_id,
-            &opt(&l.order_id),
-            &l.date.to_string(),
-            l.event.as_str(),
-            &opt(&l.basis.as_ref().map(|b| b.amount)),
-            &opt(&l.basis.as_ref().map(|b| b.currency.clone())),
-            &l.rule_id,
-            &opt(&l.override_id),
-            &opt(&l.rate_percent),
-            &opt(&l.flat_amount),
-            &opt(&l.rate_detail),
-            &opt(&l.fx_rate),
-            &l.commission.to_string(),
-            cur,
-            "",
-            &opt(&l.note),
-        ])?;
+        let mut row: Vec<String> = vec![
+            "line".into(),
+            l.line_no.to_string(),
+            t(&l.network),
+            t(&l.claim_id),
+            t(&opt(&l.order_id)),
+            l.date.to_string(),
+            l.event.as_str().into(),
+            opt(&l.basis.as_ref().map(|b| b.amount)),
+            opt(&l.basis.as_ref().map(|b| b.currency.clone())),
+            t(&l.rule_id),
+            t(&opt(&l.override_id)),
+            opt(&l.rate_percent),
+            opt(&l.flat_amount),
+            t(&opt(&l.rate_detail)),
+            opt(&l.fx_rate),
+            l.commission.to_string(),
+            cur.into(),
+            String::new(),
+            t(&opt(&l.note)),
+        ];
+        if v3 {
+            row.extend(trace_cells(l.trace.as_ref()));
+        }
+        w.write_record(&row)?;
     }
     for a in &s.adjustments {
-        w.write_record([
-            "adjustment",
-            &a.line_no.to_string(),
-            &a.network,
-            &a.claim_id,
-            &opt(&a.order_id),
-            "",
-            "",
-            &opt(&a.current_basis),
-            "",
-            "",
-            "",
-            "",
-            "",
-            "",
-            "",
-            &a.amount.to_string(),
-            cur,
-            &format!("{}#{}", a.original_statement_id, a.original_line_no),
-            &a.reason,
-        ])?;
+        let mut row: Vec<String> = vec![
+            "adjustment".into(),
+            a.line_no.to_string(),
+            t(&a.network),
+            t(&a.claim_id),
+            t(&opt(&a.order_id)),
+            String::new(),
+            String::new(),
+            opt(&a.current_basis),
+            String::new(),
+            String::new(),
+            String::new(),
+            String::new(),
+            String::new(),
+            String::new(),
+            String::new(),
+            a.amount.to_string(),
+            cur.into(),
+            t(&format!("{}#{}", a.original_statement_id, a.original_line_no)),
+            t(&a.reason),
+        ];
+        if v3 {
+            row.extend(trace_cells(a.trace.as_ref()));
+        }
+        w.write_record(&row)?;
     }
     for b in &s.bonuses {
-        w.write_record([
-            "bonus",
-            &b.line_no.to_string(),
-            "",
-            "",
-            "",
-            "",
-            "",
-            &b.volume.to_string(),
-            &opt(&s.volume.as_ref().map(|v| v.currency.clone())),
-            &b.bonus_id,
-            "",
-            &opt(&b.percent),
-            &opt(&b.fixed_amount),
-            &format!("threshold {}", b.threshold_volume),
-            &opt(&b.fx_rate),
-            &b.amount.to_string(),
-            cur,
-            "",
-            "",
-        ])?;
+        let mut row: Vec<String> = vec![
+            "bonus".into(),
+            b.line_no.to_string(),
+            String::new(),
+            String::new(),
+            String::new(),
+            String::new(),
+            String::new(),
+            b.volume.to_string(),
+            opt(&s.volume.as_ref().map(|v| v.currency.clone())),
+            t(&b.bonus_id),
+            String::new(),
+            opt(&b.percent),
+            opt(&b.fixed_amount),
+            format!("threshold {}", b.threshold_volume),
+            opt(&b.fx_rate),
+            b.amount.to_string(),
+            cur.into(),
+        ];
+        row.resize(width, String::new());
+        w.write_record(&row)?;
     }
     let t = &s.totals;
     for (name, v) in [
@@ -197,7 +214,7 @@ pub fn csv_file(s: &Statement) -> Result<Vec<u8>, RenderError> {
         ("carried_out", t.carried_out),
     ] {
         let amount = v.to_string();
-        let mut row = vec![""; 19];
+        let mut row = vec![""; width];
         row[0] = name;
         row[15] = &amount;
         row[16] = cur;
@@ -205,6 +222,51 @@ pub fn csv_file(s: &Statement) -> Result<Vec<u8>, RenderError> {
     }
     w.into_inner()
         .map_err(|e| RenderError::NotCanonical(format!("csv buffer: {e}")))
+}
+
+/// The trace columns of a format-3 statement CSV.
+const TRACE_COLUMNS: [&str; 4] = ["claim_revision", "order_source", "order_revision", "decided_at"];
+
+fn trace_cells(t: Option<&super::model::Trace>) -> Vec<String> {
+    match t {
+        None => vec![String::new(); TRACE_COLUMNS.len()],
+        Some(t) => vec![
+            t.claim_revision.to_string(),
+            text_cell(&opt(&t.order_source), true),
+            opt(&t.order_revision),
+            t.decided_at.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
+        ],
+    }
+}
+
+/// A line's trace under its claim id in the HTML (format 3).
+fn trace_html(t: Option<&super::model::Trace>) -> String {
+    let Some(t) = t else {
+        return String::new();
+    };
+    let order = match (&t.order_source, t.order_revision) {
+        (Some(src), Some(rev)) => format!(", order at {} rev {rev}", esc(src)),
+        _ => String::new(),
+    };
+    format!(
+        "<br><small>rev {}{order}; decided {}</small>",
+        t.claim_revision,
+        t.decided_at.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
+    )
+}
+
+/// A text cell for a CSV a spreadsheet may open: one starting with `=`,
+/// `+`, `-`, `@`, a tab or a carriage return would run as a formula there
+/// (a partner names itself `=HYPERLINK(...)`), so it gets a leading `'`
+/// (OWASP's advice), which spreadsheets show as text. Amounts are never
+/// passed through here: "-5.00" stays a number. `guard` false keeps the
+/// text as is (statements issued before format 3).
+pub fn text_cell(s: &str, guard: bool) -> String {
+    if guard && s.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{s}")
+    } else {
+        s.to_owned()
+    }
 }
 
 fn esc(s: &str) -> String {
@@ -283,7 +345,7 @@ pub fn html_file(s: &Statement, content_hash: &str) -> String {
                 l.line_no,
                 l.date,
                 esc(&l.network),
-                esc(&l.claim_id),
+                format!("{}{}", esc(&l.claim_id), trace_html(l.trace.as_ref())),
                 esc(l.order_id.as_deref().unwrap_or("")),
                 l.event.as_str(),
                 l.basis.as_ref().map(|b| esc(&b.to_string())).unwrap_or_default(),
@@ -304,7 +366,7 @@ pub fn html_file(s: &Statement, content_hash: &str) -> String {
                 "<tr><td class=\"n\">{}</td><td>{}</td><td>{}</td><td>{}</td><td>{} line {}</td><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td></tr>",
                 a.line_no,
                 esc(&a.network),
-                esc(&a.claim_id),
+                format!("{}{}", esc(&a.claim_id), trace_html(a.trace.as_ref())),
                 esc(a.order_id.as_deref().unwrap_or("")),
                 esc(&a.original_statement_id),
                 a.original_line_no,
@@ -386,6 +448,9 @@ pub struct SummaryRow {
     pub carried_out: String,
     /// Content hash.
     pub content_hash: String,
+    /// Guard the text cells against formulas ([`text_cell`]; statements of
+    /// format 3 on).
+    pub guard: bool,
 }
 
 impl SummaryRow {
@@ -394,6 +459,7 @@ impl SummaryRow {
         SummaryRow {
             partner_id: s.payee(),
             partner_name: s.partner_name.clone().unwrap_or_default(),
+            guard: s.format_version >= 3,
             statement_id: s.statement_id.clone(),
             status: s.status.as_str().into(),
             version: s.version,
@@ -423,15 +489,15 @@ pub fn summary_csv(rows: &[SummaryRow]) -> Result<Vec<u8>, RenderError> {
     ])?;
     for r in rows {
         w.write_record([
-            &r.partner_id,
-            &r.partner_name,
+            &text_cell(&r.partner_id, r.guard),
+            &text_cell(&r.partner_name, r.guard),
             &r.total_payable,
             &r.currency,
             &r.carried_in,
             &r.carried_out,
             &r.status,
             &r.version.to_string(),
-            &r.statement_id,
+            &text_cell(&r.statement_id, r.guard),
             &r.content_hash,
         ])?;
     }

@@ -417,6 +417,7 @@ pub fn build_partner<'d>(
             fx_rate: c.fx,
             commission,
             note,
+            trace: Some(Trace::of(c.d)),
         });
     }
 
@@ -480,6 +481,7 @@ pub fn build_partner<'d>(
             original_basis: paid.original_basis.map(pad),
             current_basis: current_basis.map(pad),
             amount: delta,
+            trace: Some(Trace::of(d)),
         });
     }
 
