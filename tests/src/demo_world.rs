@@ -78,9 +78,10 @@ impl World {
             "impact",
             impact::router(affiliate::shared(impact_fake(&story))),
         );
-        let mut ef = everflow_fake(&story);
-        ef.throttle = affiliate::Throttle::new(2, 2);
-        serve("everflow", everflow::router(affiliate::shared(ef)));
+        serve(
+            "everflow",
+            everflow::router(affiliate::shared(everflow_fake(&story))),
+        );
         serve("cake", cake::router(affiliate::shared(cake_fake(&story))));
         serve(
             "partnerstack",

@@ -210,3 +210,37 @@ fn the_demo_reproduces_the_story() {
         "the KPI report has its charts"
     );
 }
+
+/// `reckon demo --out DIR` replaces `DIR`'s data and config: it refuses a
+/// directory that is not an earlier demo's, and a demo whose store a
+/// reckon process is using, and touches nothing of either.
+#[test]
+fn the_demo_never_replaces_what_is_not_its_own() {
+    let demo = |dir: &Path| {
+        Command::new(reckon_tests::reckon_bin())
+            .args(["demo", "--out"])
+            .arg(dir)
+            .output()
+            .unwrap()
+    };
+    // A real installation: a config and a store, no demo marker.
+    let real = tempfile::tempdir().unwrap();
+    std::fs::write(real.path().join("reckon.toml"), "[daemon]\n").unwrap();
+    drop(reckon::store::Store::open(&real.path().join("data")).unwrap());
+    let out = demo(real.path());
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("is not an earlier demo's output"), "{err}");
+    assert_eq!(std::fs::read_to_string(real.path().join("reckon.toml")).unwrap(), "[daemon]\n");
+    assert!(real.path().join("data").exists());
+    // An earlier demo's directory whose store is in use (a daemon on it).
+    let earlier = tempfile::tempdir().unwrap();
+    std::fs::write(earlier.path().join(".reckon-demo"), "").unwrap();
+    let store = reckon::store::Store::open(&earlier.path().join("data")).unwrap();
+    let out = demo(earlier.path());
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("stop the reckon process using it"), "{err}");
+    drop(store);
+    assert!(earlier.path().join("data").exists());
+}

@@ -26,7 +26,8 @@ use std::time::Instant;
 /// Arguments of `reckon demo`.
 #[derive(Debug, clap::Args)]
 pub struct DemoArgs {
-    /// Output directory (created; an existing demo there is replaced).
+    /// Output directory: new or empty, or an earlier demo's (replaced). A
+    /// directory with anything else in it is refused.
     #[arg(long, default_value = "reckon-demo")]
     pub out: PathBuf,
     /// Days of business in the story.
@@ -78,6 +79,46 @@ impl Drop for FakesProcess {
     }
 }
 
+/// Marks a directory as the demo's, so a later demo may replace it.
+const MARKER: &str = ".reckon-demo";
+
+/// Checks that `out` may be (re)filled: it is new or empty, or an earlier
+/// demo's (its marker, or the demo's own `reckon.toml` from before the
+/// marker) that no reckon process is using. Anything else is refused: the
+/// demo replaces `data/`, `reckon.toml` and the output directories, and
+/// must never do that to a real installation. Then marks it.
+fn make_room(out: &Path) -> anyhow::Result<()> {
+    let is_empty = match std::fs::read_dir(out) {
+        Ok(mut entries) => entries.next().is_none(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => true,
+        Err(e) => bail!("cannot read {}: {e}", out.display()),
+    };
+    let demo_config = std::fs::read_to_string(out.join("reckon.toml"))
+        .is_ok_and(|t| t.starts_with("# The demo's config: what `reckon demo` writes"));
+    if !is_empty && !out.join(MARKER).exists() && !demo_config {
+        bail!(
+            "{} is not empty and is not an earlier demo's output: the demo replaces its data, config and statements, so it only writes into a new or empty directory or one it made. Choose another --out",
+            out.display()
+        );
+    }
+    if out.join("data").exists() {
+        // A daemon (or a command) on the demo's store holds its lock.
+        crate::store::Store::open(&out.join("data")).map_err(|e| {
+            anyhow::anyhow!(
+                "{}: {e}; stop the reckon process using it (or choose another --out) and run the demo again",
+                out.display()
+            )
+        })?;
+    }
+    std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
+    std::fs::write(
+        out.join(MARKER),
+        "Written by `reckon demo`: a later demo may replace this directory.\n",
+    )
+    .with_context(|| format!("cannot write {}", out.join(MARKER).display()))?;
+    Ok(())
+}
+
 /// Runs the demo.
 pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
@@ -94,6 +135,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         );
     }
     let out = &args.out;
+    make_room(out)?;
     if out.join("data").exists() {
         std::fs::remove_dir_all(out.join("data"))
             .with_context(|| format!("cannot clear {}", out.display()))?;
