@@ -682,7 +682,37 @@ impl Store {
             inner: Arc::new(inner),
         };
         store.migrate()?;
+        store.close_stale_runs()?;
         Ok(store)
+    }
+
+    /// Marks runs recorded as `running` as `interrupted`: the store is
+    /// single-process, so a run still `running` when it is opened belongs
+    /// to a process that died (kill -9, a crash, power loss) and would
+    /// otherwise show as running until the connector's next run.
+    fn close_stale_runs(&self) -> Result<(), StoreError> {
+        for kv in self.inner.runs.iter() {
+            let (k, v) = kv.map_err(|e| self.err(e))?;
+            // Cheap pre-filter before decoding.
+            if !v.windows(19).any(|w| w == br#""outcome":"running""#) {
+                continue;
+            }
+            let Ok(mut run) = codec::decode_json::<RunRecord>(&v) else {
+                continue;
+            };
+            if run.outcome != RunOutcome::Running {
+                continue;
+            }
+            run.outcome = RunOutcome::Interrupted;
+            run.error = Some(
+                "the reckon process running it ended without finishing it (killed or crashed); pages committed before are kept, and the next run resumes from them".into(),
+            );
+            self.inner
+                .runs
+                .insert(k, codec::encode_json(&run))
+                .map_err(|e| self.err(e))?;
+        }
+        Ok(())
     }
 
     /// The data directory.

@@ -243,6 +243,35 @@ fn newer_schema_is_refused() {
 }
 
 #[test]
+fn a_run_left_running_by_a_dead_process_reads_as_interrupted() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let run = RunRecord {
+        source: "net".into(),
+        started_at: t(0),
+        ended_at: None,
+        outcome: RunOutcome::Running,
+        windows: vec![],
+        pages: 3,
+        requests: 4,
+        retries: 0,
+        rate_limit_waits: 0,
+        records_new: 10,
+        records_changed: 0,
+        records_unchanged: 0,
+        error: None,
+    };
+    store.save_run(&run).unwrap();
+    assert_eq!(store.runs("net", 1).unwrap()[0].outcome, RunOutcome::Running);
+    drop(store);
+    let store = Store::open(dir.path()).unwrap();
+    let got = &store.runs("net", 1).unwrap()[0];
+    assert_eq!(got.outcome, RunOutcome::Interrupted);
+    assert_eq!((got.pages, got.records_new), (3, 10));
+    assert!(got.error.as_deref().unwrap().contains("killed or crashed"));
+}
+
+#[test]
 fn runs_last_fire_and_domain_trees() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path()).unwrap();
