@@ -12,16 +12,21 @@ use chrono_tz::Tz;
 use serde::Deserialize;
 use std::str::FromStr;
 
-/// A parsed cron expression. Accepts a 5-field crontab line (`min hour dom
-/// mon dow`, Sunday = 0 or 7) and the cron crate's 6-field (with seconds) and
-/// 7-field (with year) forms, where day-of-week 1 = Sunday.
+/// A parsed cron expression: a 5-field crontab line (`min hour dom mon
+/// dow`), or the same with seconds first (6 fields) and a year last (7
+/// fields). Every form reads its fields as crontab(5) does: day-of-week
+/// Sunday = 0 or 7 (names too), and `?` in a day field means `*`.
 ///
-/// A crontab line restricting both day-of-month and day-of-week fires when
+/// A line restricting both day-of-month and day-of-week fires when
 /// *either* matches, as crontab(5) says (`0 6 1 * 1`: the 1st and every
 /// Monday); the cron crate alone would require both. Such a line is held as
 /// two schedules, one per day field, and fires at the earlier of the two.
 /// As in Vixie cron, a day field starting with `*` (`*/10`) does not count
 /// as restricted, and both fields must then match.
+///
+/// Before 2026-11-29 the 6/7-field forms went to the cron crate as written
+/// (day-of-week 1 = Sunday, both day fields required): adding a seconds
+/// field moved a job to another weekday (a QA finding).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(try_from = "String")]
 pub struct CronSchedule {
@@ -47,28 +52,29 @@ impl FromStr for CronSchedule {
     type Err = String;
     fn from_str(expr: &str) -> Result<Self, String> {
         let fields: Vec<&str> = expr.split_whitespace().collect();
-        let full: Vec<String> = match fields.len() {
-            5 => {
-                let dow = crontab_dow(fields[4]).map_err(|e| {
-                    format!("invalid cron expression `{expr}`: day-of-week field: {e}")
-                })?;
-                let (min, hour, dom, mon) = (fields[0], fields[1], fields[2], fields[3]);
-                if dom.starts_with('*') || dow.starts_with('*') {
-                    vec![format!("0 {min} {hour} {dom} {mon} {dow}")]
-                } else {
-                    // Either day field matching fires (crontab's OR).
-                    vec![
-                        format!("0 {min} {hour} {dom} {mon} *"),
-                        format!("0 {min} {hour} * {mon} {dow}"),
-                    ]
-                }
-            }
-            6 | 7 => vec![fields.join(" ")],
+        let (sec, rest, year) = match fields.len() {
+            5 => ("0", &fields[..], None),
+            6 => (fields[0], &fields[1..], None),
+            7 => (fields[0], &fields[1..6], Some(fields[6])),
             n => {
                 return Err(format!(
-                    "invalid cron expression `{expr}`: expected 5 fields (crontab: minute hour day-of-month month day-of-week) or 6/7 (with seconds / year), found {n}"
+                    "invalid cron expression `{expr}`: expected 5 fields (crontab: minute hour day-of-month month day-of-week) or 6/7 (seconds first / a year last), found {n}"
                 ))
             }
+        };
+        let day = |f: &str| if f == "?" { "*".to_owned() } else { f.to_owned() };
+        let dow = crontab_dow(&day(rest[4]))
+            .map_err(|e| format!("invalid cron expression `{expr}`: day-of-week field: {e}"))?;
+        let (min, hour, dom, mon) = (rest[0], rest[1], day(rest[2]), rest[3]);
+        let year = year.map(|y| format!(" {y}")).unwrap_or_default();
+        let full: Vec<String> = if dom.starts_with('*') || dow.starts_with('*') {
+            vec![format!("{sec} {min} {hour} {dom} {mon} {dow}{year}")]
+        } else {
+            // Either day field matching fires (crontab's OR).
+            vec![
+                format!("{sec} {min} {hour} {dom} {mon} *{year}"),
+                format!("{sec} {min} {hour} * {mon} {dow}{year}"),
+            ]
         };
         let schedules = full
             .iter()
@@ -302,6 +308,38 @@ mod tests {
         let e = "* * *".parse::<CronSchedule>().unwrap_err();
         assert!(e.contains("found 3"), "{e}");
         assert!("61 * * * *".parse::<CronSchedule>().is_err());
+    }
+
+    #[test]
+    fn six_and_seven_fields_read_the_day_fields_as_crontab_does() {
+        let after = utc("2026-11-26T12:00:00Z");
+        // Seconds first: Monday is 1, Sunday 0 or 7, exactly as in 5 fields.
+        for (six, five) in [
+            ("0 0 6 * * 1", "0 6 * * 1"),
+            ("0 0 6 * * 7", "0 6 * * 7"),
+            ("0 0 6 * * 0", "0 6 * * 0"),
+            ("0 0 6 1 * 1", "0 6 1 * 1"),
+            ("0 0 6 * * MON-FRI", "0 6 * * MON-FRI"),
+        ] {
+            let a: CronSchedule = six.parse().unwrap();
+            let b: CronSchedule = five.parse().unwrap();
+            assert_eq!(a.next_n(Tz::UTC, after, 5), b.next_n(Tz::UTC, after, 5), "{six}");
+        }
+        // Mon 30 Nov, then the 1st of December (either day field).
+        let s: CronSchedule = "0 0 6 1 * 1".parse().unwrap();
+        assert_eq!(
+            s.next_n(Tz::UTC, after, 2),
+            [utc("2026-11-30T06:00:00Z"), utc("2026-12-01T06:00:00Z")]
+        );
+        // `?` is `*`: Mondays only, not every day.
+        let s: CronSchedule = "0 6 ? * 1".parse().unwrap();
+        assert_eq!(
+            s.next_n(Tz::UTC, after, 2),
+            [utc("2026-11-30T06:00:00Z"), utc("2026-12-07T06:00:00Z")]
+        );
+        // A year last: Sunday 7 in 2027 only.
+        let s: CronSchedule = "0 0 6 * * 7 2027".parse().unwrap();
+        assert_eq!(s.next_after(Tz::UTC, after), Some(utc("2027-01-03T06:00:00Z")));
     }
 
     #[test]

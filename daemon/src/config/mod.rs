@@ -338,6 +338,9 @@ pub fn parse_at(
     // (connector, its index in the file) for the checks below.
     let mut connectors: Vec<(usize, ConnectorConfig)> = Vec::new();
     let mut postbacks: Vec<(usize, crate::server::postback::PostbackConfig)> = Vec::new();
+    // Ids of connectors and endpoints whose own section has errors (already
+    // reported): a program or rule naming one is not also "unknown".
+    let mut unparsed: Vec<String> = Vec::new();
     for (key, item) in root.iter() {
         match key {
             "daemon" => {
@@ -359,6 +362,8 @@ pub fn parse_at(
                         "connectors" => {
                             if let Some(c) = de_section(it, &path, &map, &mut errors) {
                                 connectors.push((i, c));
+                            } else if let Some(id) = it.get("id").and_then(|v| v.as_str()) {
+                                unparsed.push(id.to_owned());
                             }
                         }
                         "programs" => {
@@ -369,6 +374,8 @@ pub fn parse_at(
                         _ => {
                             if let Some(p) = de_section(it, &path, &map, &mut errors) {
                                 postbacks.push((i, p));
+                            } else if let Some(id) = it.get("id").and_then(|v| v.as_str()) {
+                                unparsed.push(id.to_owned());
                             }
                         }
                     }
@@ -397,8 +404,8 @@ pub fn parse_at(
     crate::server::postback::check_semantics(&postbacks, connector_ids, &map, &mut errors);
     cfg.postbacks = postbacks.into_iter().map(|(_, p)| p).collect();
     cfg.connectors = connectors.into_iter().map(|(_, c)| c).collect();
-    check_programs(now, &cfg, &map, &mut errors);
-    check_kpi(now, &cfg, &map, &mut errors);
+    check_programs(now, &cfg, &unparsed, &map, &mut errors);
+    check_kpi(now, &cfg, &unparsed, &map, &mut errors);
     for p in &mut cfg.programs {
         p.default_timezone = Some(cfg.daemon.timezone.0);
     }
@@ -550,6 +557,7 @@ fn unknown_connector(id: &str, known: &[&str], what: &str) -> String {
 fn check_programs(
     now: chrono::DateTime<chrono::Utc>,
     cfg: &Config,
+    unparsed: &[String],
     map: &SourceMap,
     errors: &mut Vec<ConfigError>,
 ) {
@@ -560,7 +568,7 @@ fn check_programs(
     let order_sources: Vec<&str> = cfg.connectors.iter().map(|c| c.id.as_str()).collect();
     for (i, p) in cfg.programs.iter().enumerate() {
         for (j, id) in p.claims.iter().enumerate() {
-            if !claim_sources.contains(&id.as_str()) {
+            if !claim_sources.contains(&id.as_str()) && !unparsed.contains(id) {
                 errors.push(map.error(
                     &format!("programs[{i}].claims[{j}]"),
                     unknown_connector(id, &claim_sources, "connector or postback endpoint"),
@@ -568,7 +576,7 @@ fn check_programs(
             }
         }
         for (j, id) in p.orders.iter().enumerate() {
-            if !order_sources.contains(&id.as_str()) {
+            if !order_sources.contains(&id.as_str()) && !unparsed.contains(id) {
                 errors.push(map.error(
                     &format!("programs[{i}].orders[{j}]"),
                     unknown_connector(id, &order_sources, "connector"),
@@ -617,6 +625,7 @@ fn check_programs(
 fn check_kpi(
     now: chrono::DateTime<chrono::Utc>,
     cfg: &Config,
+    unparsed: &[String],
     map: &SourceMap,
     errors: &mut Vec<ConfigError>,
 ) {
@@ -641,7 +650,10 @@ fn check_kpi(
     }
     let connectors: Vec<&str> = cfg.connectors.iter().map(|c| c.id.as_str()).collect();
     for (j, rule) in kpi.attribution.iter().enumerate() {
-        if !rule.connector.trim().is_empty() && !connectors.contains(&rule.connector.as_str()) {
+        if !rule.connector.trim().is_empty()
+            && !connectors.contains(&rule.connector.as_str())
+            && !unparsed.contains(&rule.connector)
+        {
             errors.push(map.error(
                 &format!("kpi.attribution[{j}].connector"),
                 unknown_connector(&rule.connector, &connectors, "connector"),
