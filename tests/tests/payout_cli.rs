@@ -143,6 +143,22 @@ fn finalize_refuses_a_period_not_begun_and_needs_early_for_the_running_one() {
         "{err}"
     );
     assert!(!tmp.path().join("out/statements/shop/2999-01").exists());
+    // Nor may drafts of it be generated: they would hold every unpaid claim.
+    let out = reckon(
+        &config,
+        &["statements", "generate", "--program", "shop", "--period", "2999-01"],
+    );
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("period 2999-01 starts on 2999-01-01"), "{err}");
+    assert!(!tmp.path().join("out/statements/shop/2999-01").exists());
+    // A malformed period is refused before anything is reconciled.
+    let out = reckon(
+        &config,
+        &["statements", "generate", "--program", "shop", "--period", "2026-9"],
+    );
+    assert!(!out.status.success());
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("reconciled"));
 
     // The month running now (in the program's timezone) needs --early.
     let now = chrono::Utc::now().with_timezone(&chrono_tz::Europe::Berlin);

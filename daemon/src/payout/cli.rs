@@ -83,6 +83,10 @@ pub fn run(
     let book = StoreBook::open(&store)?;
     match cmd {
         StatementsCommand::Generate(a) => {
+            let today = chrono::Utc::now()
+                .with_timezone(&commission.tz())
+                .date_naive();
+            lifecycle::check_generatable(&book, &a.program, commission, &a.period, today)?;
             let fx = crate::reconcile::fx_table(&config)?;
             reconcile_first(&store, program, &fx, con)?;
             let decisions = StoredDecisions {

@@ -70,7 +70,7 @@ pub enum PayoutError {
     },
     /// The period has not started yet: finalising it would close every
     /// earlier period for good.
-    #[error("program `{program}`: period {period} starts on {start} ({tz}), after today ({today}); only a period that has begun can be finalised. Check the period (a year typo?)")]
+    #[error("program `{program}`: period {period} starts on {start} ({tz}), after today ({today}); only a period that has begun has statements to generate or finalise. Check the period (a year typo?)")]
     NotStarted {
         /// Program.
         program: String,
@@ -416,6 +416,34 @@ pub fn check_finalizable(
             period: name,
             last: p.last_day(),
             next: p.end,
+            tz: config.tz(),
+        });
+    }
+    Ok(())
+}
+
+/// Checks that drafts of `period` may be generated: the period parses and
+/// has begun by `today` (the program's timezone). A draft of a period still
+/// to come would hold every unpaid claim, payable-looking, and no schedule
+/// would ever refresh it. A finalised period is always fine (its files are
+/// restored).
+pub fn check_generatable(
+    b: &dyn StatementBook,
+    program: &str,
+    config: &CommissionConfig,
+    period: &str,
+    today: NaiveDate,
+) -> Result<(), PayoutError> {
+    let p = Period::parse(config.period, period)?;
+    let name = p.to_string();
+    if today < p.start
+        && !load_period(b, program, &name)?.is_some_and(|r| r.status == Status::Finalised)
+    {
+        return Err(PayoutError::NotStarted {
+            program: program.into(),
+            period: name,
+            start: p.start,
+            today,
             tz: config.tz(),
         });
     }
