@@ -141,6 +141,28 @@ impl FxTable {
         }
     }
 
+    /// Every problem [`FxTable::load`] would stop at, for `reckon config
+    /// check` and config (re)loading: (config key, message) pairs, the
+    /// CSV's (unreadable file, or its first bad row, by line) under
+    /// `fx.rates_csv`, each bad inline rate under `fx.rates[i].rate`.
+    pub fn problems(config: &FxConfig, base_dir: &Path) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        let csv_only = FxConfig {
+            rates: Vec::new(),
+            ..config.clone()
+        };
+        if let Err(e) = FxTable::load(&csv_only, base_dir) {
+            out.push(("fx.rates_csv".to_owned(), e.to_string()));
+        }
+        for (i, r) in config.rates.iter().enumerate() {
+            let origin = format!("{} {}/{}", r.date, r.base, r.quote);
+            if let Err(e) = check_rate(r.date, &r.base, &r.quote, &r.rate, &origin) {
+                out.push((format!("fx.rates[{i}].rate"), e.to_string()));
+            }
+        }
+        out
+    }
+
     /// Loads `[fx]`: the CSV (relative to `base_dir`) then the inline rates.
     pub fn load(config: &FxConfig, base_dir: &Path) -> Result<FxTable, FxError> {
         let mut rates = Vec::new();

@@ -83,6 +83,13 @@ fn bad_cron() {
 }
 
 #[test]
+fn bad_fx_rates() {
+    let (code, err) = check_fixture("bad_fx");
+    assert_eq!(code, 1);
+    insta::assert_snapshot!(err);
+}
+
+#[test]
 fn unknown_timezone() {
     let (code, err) = check_fixture("unknown_timezone");
     assert_eq!(code, 1);

@@ -421,6 +421,11 @@ pub fn parse_at(
             *p = base.join(&*p);
         }
     }
+    if let Some(fx) = &cfg.fx {
+        for (key, message) in crate::fx::FxTable::problems(fx, base) {
+            errors.push(map.error(&key, message));
+        }
+    }
     cfg.source = Arc::new(map);
     if errors.is_empty() {
         Ok(cfg)

@@ -74,7 +74,18 @@ impl crate::schedule::hooks::PostSync for ReconcileAfterSync {
         if programs.is_empty() {
             return Ok(());
         }
-        let fx = fx_table(event.config).map_err(|e| e.to_string())?;
+        let fx = match fx_table(event.config) {
+            Ok(fx) => fx,
+            Err(e) => {
+                // Shown as each program's failed run in /status and /metrics,
+                // not only in the log.
+                let e = ReconcileError::Fx(e);
+                for p in &programs {
+                    remember(&p.id, Err(&e), std::time::Duration::ZERO);
+                }
+                return Err(e.to_string());
+            }
+        };
         run(event.store, &programs, &fx, Utc::now())
             .map(|_| ())
             .map_err(|e| e.to_string())
@@ -90,6 +101,10 @@ pub enum ReconcileError {
     /// A program's config is unusable.
     #[error(transparent)]
     Config(#[from] config::ProgramConfigError),
+    /// The `[fx]` rates could not be loaded (a rates CSV changed since the
+    /// config was checked).
+    #[error(transparent)]
+    Fx(#[from] crate::fx::FxError),
     /// `--program` named a program that is not configured.
     #[error("no program `{0}` in [[programs]]; configured: {1}")]
     UnknownProgram(String, String),
