@@ -245,7 +245,10 @@ impl FakeHost {
                     Action::Records { records } => pending.extend(records),
                     Action::Checkpoint(cp) => {
                         let checked =
-                            check_page(&manifest, &connector, &mut watermarks, &cp, &pending);
+                            check_page(&manifest, &connector, &mut watermarks, &cp, &pending)
+                                .map_err(|why| {
+                                    format!("page {} of this session, {why}", out.checkpoints.len() + 1)
+                                });
                         if let Err(msg) = checked {
                             out.result = Err(invalid(&manifest.id, msg));
                             out.uncommitted = pending;
@@ -412,8 +415,10 @@ fn check_page(
     for (i, r) in records.iter().enumerate() {
         crate::validate::record(&mut r.clone(), spec.record, connector).map_err(|why| {
             format!(
-                "stream `{}`, record {i} (key `{}`): {why}",
+                "stream `{}`, record {} of {} (key `{}`): {why}; the page is not stored",
                 cp.stream,
+                i + 1,
+                records.len(),
                 r.key()
             )
         })?;
@@ -541,7 +546,7 @@ mod host_check_tests {
         let out = run("bad_currency");
         assert!(
             error(&out).contains(
-                "record 0 (key `c1`): field `sale_amount`: currency `XYZ` is not an ISO-4217 code"
+                "page 1 of this session, stream `conversions`, record 1 of 1 (key `c1`): field `sale_amount`: currency `XYZ` is not an ISO-4217 code"
             ),
             "{}",
             error(&out)

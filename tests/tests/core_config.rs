@@ -90,6 +90,13 @@ fn bad_fx_rates() {
 }
 
 #[test]
+fn connectors_named_where_their_records_do_not_belong() {
+    let (code, err) = check_fixture_with_plugins("wrong_kind", &[("EXAMPLE_API_KEY", "k-1")]);
+    assert_eq!(code, 1);
+    insta::assert_snapshot!(err);
+}
+
+#[test]
 fn unknown_timezone() {
     let (code, err) = check_fixture("unknown_timezone");
     assert_eq!(code, 1);

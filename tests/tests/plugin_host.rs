@@ -513,7 +513,7 @@ async fn invalid_output(settings: serde_json::Value, needle: &str) {
 async fn an_unknown_currency_is_rejected_naming_stream_and_record() {
     invalid_output(
         json!({ "fault": "invalid_record" }),
-        "stream `conversions`, record 1 (key `c3`): field `sale_amount`: currency `XYZ` is not an ISO-4217 code",
+        "stream `conversions`, page 2 of this session, record 2 of 2 (key `c3`): field `sale_amount`: currency `XYZ` is not an ISO-4217 code; the page is not stored",
     )
     .await;
 }
@@ -562,7 +562,7 @@ async fn a_plugin_asking_for_pages_without_end_stops_at_the_request_budget() {
 async fn an_empty_id_is_rejected() {
     invalid_output(
         json!({ "fault": "empty_id" }),
-        "record 1 (key ``): field `external_id` is empty",
+        "record 2 of 2 (key ``): field `external_id` is empty",
     )
     .await;
 }

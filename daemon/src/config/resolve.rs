@@ -362,6 +362,60 @@ pub fn resolve_connector(
 }
 
 /// Resolves every connector; all errors of all connectors are returned.
+/// A connector named where its plugin's records do not belong: a
+/// program's `claims` must be affiliate connectors (or postback endpoints),
+/// its `orders` orders connectors, and a `[[kpi.attribution]]` rule's
+/// `connector` an ad network's. Swapped, a program would judge nothing and
+/// pay nobody without a word (a QA finding, 2026-11-29).
+fn kind_problems(cfg: &Config, resolved: &[ResolvedConnector]) -> Vec<ConfigError> {
+    use plugin_api::protocol::PluginKind;
+    let kind_of = |id: &str| {
+        resolved
+            .iter()
+            .find(|r| r.config.id == id)
+            .map(|r| (r.plugin.manifest.kind, r.plugin.manifest.id.as_str()))
+    };
+    let what = |k: PluginKind| match k {
+        PluginKind::AdNetwork => "ad spend",
+        PluginKind::Affiliate => "claims (conversions)",
+        PluginKind::Orders => "orders",
+    };
+    let mut errors = Vec::new();
+    let mut check = |path: String, id: &str, want: PluginKind, place: &str| {
+        if let Some((kind, plugin)) = kind_of(id) {
+            if kind != want {
+                errors.push(cfg.source.error(
+                    &path,
+                    format!(
+                        "connector `{id}` runs plugin `{plugin}`, which produces {}, but {place} takes {}; name it where its records belong",
+                        what(kind),
+                        what(want)
+                    ),
+                ));
+            }
+        }
+    };
+    for (i, p) in cfg.programs.iter().enumerate() {
+        for (j, id) in p.claims.iter().enumerate() {
+            check(format!("programs[{i}].claims[{j}]"), id, PluginKind::Affiliate, "`claims`");
+        }
+        for (j, id) in p.orders.iter().enumerate() {
+            check(format!("programs[{i}].orders[{j}]"), id, PluginKind::Orders, "`orders`");
+        }
+    }
+    if let Some(kpi) = &cfg.kpi {
+        for (j, rule) in kpi.attribution.iter().enumerate() {
+            check(
+                format!("kpi.attribution[{j}].connector"),
+                &rule.connector,
+                PluginKind::AdNetwork,
+                "an attribution rule",
+            );
+        }
+    }
+    errors
+}
+
 pub fn resolve(
     cfg: &Config,
     load: PluginLoader<'_>,
@@ -375,6 +429,7 @@ pub fn resolve(
             Err(mut e) => errors.append(&mut e),
         }
     }
+    errors.extend(kind_problems(cfg, &out));
     if errors.is_empty() {
         Ok(out)
     } else {

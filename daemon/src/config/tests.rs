@@ -59,6 +59,14 @@ fn broken_bad_cron() {
     insta::assert_snapshot!(check("bad_cron"));
 }
 #[test]
+fn broken_bad_fx() {
+    insta::assert_snapshot!(check("bad_fx"));
+}
+#[test]
+fn broken_wrong_kind() {
+    insta::assert_snapshot!(check("wrong_kind"));
+}
+#[test]
 fn broken_unknown_timezone() {
     insta::assert_snapshot!(check("unknown_timezone"));
 }

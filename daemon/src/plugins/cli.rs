@@ -110,7 +110,14 @@ pub fn run(config: &Path, cmd: PluginsCommand) -> anyhow::Result<ExitCode> {
             let dir = plugin_dir(config, flag)?;
             let found = super::discover_with(&dir, &describe_options());
             crate::cli::write_stdout(&render_list(&dir, &found))?;
-            Ok(ExitCode::SUCCESS)
+            // The directory itself unreadable is a failure (a script must
+            // see it); a refused library is listed and is not.
+            let unreadable = std::fs::read_dir(&dir).is_err();
+            Ok(if unreadable {
+                ExitCode::FAILURE
+            } else {
+                ExitCode::SUCCESS
+            })
         }
         PluginsCommand::Describe {
             id,
@@ -270,6 +277,33 @@ pub fn render_list(dir: &Path, found: &[Result<Arc<Plugin>, LoadError>]) -> Stri
     }
     for e in refused {
         out.push_str(&format!("refused: {e}\n"));
+    }
+    // Several libraries with one id: `load_with` takes the conventional
+    // file name, else the first by name; say which, so a new build that
+    // sorts after an old one is not silently ignored.
+    let mut by_id: std::collections::BTreeMap<&str, Vec<&Path>> = Default::default();
+    for p in found.iter().flatten() {
+        by_id.entry(p.manifest.id.as_str()).or_default().push(&p.path);
+    }
+    for (id, paths) in by_id.into_iter().filter(|(_, p)| p.len() > 1) {
+        let conventional = format!(
+            "{}reckon_plugin_{id}{}",
+            std::env::consts::DLL_PREFIX,
+            std::env::consts::DLL_SUFFIX
+        );
+        let name = |p: &Path| p.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default();
+        let used = paths
+            .iter()
+            .find(|p| name(p) == conventional)
+            .or(paths.first())
+            .map(|p| name(p))
+            .unwrap_or_default();
+        let names: Vec<String> = paths.iter().map(|p| name(p)).collect();
+        out.push_str(&format!(
+            "warning: plugin `{id}` is in {} files ({}); connectors load {used}. Remove the others, or pin one with the connector's `sha256`\n",
+            names.len(),
+            names.join(", ")
+        ));
     }
     out
 }

@@ -417,16 +417,23 @@ impl Driver<'_> {
             }
         }
         let kind = spec.record;
-        let mut records = std::mem::take(&mut self.buffered);
-        for (i, r) in records.iter_mut().enumerate() {
-            if let Err(why) = validate(r, kind, &self.connector) {
-                return Err(self.invalid(format!(
-                    "stream `{}`, record {i} (key `{}`): {why}",
-                    cp.stream,
-                    r.key()
-                )));
-            }
+        // Checked in place: a refused page stays buffered, so the failure
+        // log counts the records it drops.
+        let (page, total) = (self.report.pages + 1, self.buffered.len());
+        let connector = self.connector.clone();
+        let bad = self
+            .buffered
+            .iter_mut()
+            .enumerate()
+            .find_map(|(i, r)| validate(r, kind, &connector).err().map(|why| (i, r.key(), why)));
+        if let Some((i, key, why)) = bad {
+            return Err(self.invalid(format!(
+                "stream `{}`, page {page} of this session, record {} of {total} (key `{key}`): {why}; the page is not stored",
+                cp.stream,
+                i + 1
+            )));
         }
+        let records = std::mem::take(&mut self.buffered);
         let n = records.len();
         let stream = cp.stream.clone();
         let watermark = cp.watermark;

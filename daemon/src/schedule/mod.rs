@@ -11,7 +11,7 @@ pub mod hooks;
 
 use crate::config::{Config, ResolvedConnector};
 use crate::server::metrics::Metrics;
-use crate::store::{RunRecord, Store};
+use crate::store::{RunOutcome, RunRecord, Store};
 use crate::sync::{NoProgress, SyncContext, SyncError};
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
@@ -179,8 +179,14 @@ impl Daemon {
             .and_then(|r| r.into_iter().next());
         self.with_status(id, |s| {
             s.running = false;
-            if last.is_some() {
-                s.last_run = last;
+            if let Some(run) = last {
+                // As after a scheduled run: status shows why it failed.
+                match run.outcome {
+                    RunOutcome::Failed => s.last_error = run.error.clone(),
+                    RunOutcome::Success => s.last_error = None,
+                    _ => {}
+                }
+                s.last_run = Some(run);
             }
         });
         self.active().remove(id);
@@ -585,7 +591,8 @@ fn install_plans(
                 p
             }
         };
-        let mut s = status_for(c, Some(&plan), status.get(id));
+        // A disabled connector never fires: no next fire to show.
+        let mut s = status_for(c, c.config.enabled.then_some(&plan), status.get(id));
         if s.last_run.is_none() {
             s.last_run = daemon.store.runs(id, 1)?.into_iter().next();
         }
