@@ -73,6 +73,31 @@ fn plugins_list_shows_the_example_and_the_refused_files() {
 }
 
 #[test]
+fn plugins_list_names_a_plugin_in_two_files_and_fails_on_a_missing_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let installed = reckon_tests::install_plugins(dir.path(), &["example"]);
+    // A second build of the same plugin, sorting after the first.
+    std::fs::copy(&installed[0], dir.path().join("libreckon_plugin_example_new.so")).unwrap();
+    let d = dir.path().to_str().unwrap();
+    let (code, out) = reckon(&["plugins", "list", "--plugin-dir", d], dir.path());
+    assert_eq!(code, 0, "{out}");
+    let conventional = reckon_tests::plugin_file_name("example");
+    assert!(
+        out.contains(&format!(
+            "warning: plugin `example` is in 2 files ({conventional}, libreckon_plugin_example_new.so); connectors load {conventional}"
+        )),
+        "{out}"
+    );
+    let missing = dir.path().join("nope");
+    let (code, out) = reckon(
+        &["plugins", "list", "--plugin-dir", missing.to_str().unwrap()],
+        dir.path(),
+    );
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("cannot list the plugin directory"), "{out}");
+}
+
+#[test]
 fn plugins_list_reads_the_plugin_dir_from_the_config() {
     let dir = plugin_dir();
     let cfg = dir.path().join("reckon.toml");

@@ -267,6 +267,8 @@ fn status_for(
     s.enabled = c.config.enabled;
     s.schedule = c.config.schedule.expr.clone();
     s.timezone = c.timezone.name().to_owned();
+    // A disabled connector never fires: no next fire or retry to show.
+    let plan = plan.filter(|_| c.config.enabled);
     s.next_fire = plan.and_then(|p| p.next_fire);
     s.next_retry = plan.and_then(|p| p.retry_at);
     s
@@ -591,8 +593,7 @@ fn install_plans(
                 p
             }
         };
-        // A disabled connector never fires: no next fire to show.
-        let mut s = status_for(c, c.config.enabled.then_some(&plan), status.get(id));
+        let mut s = status_for(c, Some(&plan), status.get(id));
         if s.last_run.is_none() {
             s.last_run = daemon.store.runs(id, 1)?.into_iter().next();
         }
@@ -850,6 +851,55 @@ mod tests {
         daemon.release("net");
         assert!(!daemon.status_snapshot()[0].running);
         assert!(daemon.claim("net"));
+    }
+
+    #[test]
+    fn a_disabled_connector_shows_no_next_fire_and_a_failed_backfill_shows_its_error() {
+        let mut c = connector("* * * * *");
+        let now: DateTime<Utc> = "2026-06-10T04:00:00Z".parse().unwrap();
+        let plan = initial_plan(&c, None, now);
+        assert!(status_for(&c, Some(&plan), None).next_fire.is_some());
+        c.config.enabled = false;
+        let s = status_for(&c, Some(&plan), None);
+        assert_eq!((s.next_fire, s.next_retry), (None, None));
+
+        // A client's backfill that failed: status names the error, as after
+        // a scheduled run; a later successful one clears it.
+        let c = connector("0 6 * * *");
+        let dir = tempfile::tempdir().unwrap();
+        let daemon = test_daemon(dir.path(), &c);
+        daemon
+            .status
+            .lock()
+            .unwrap()
+            .insert("net".into(), status_for(&c, None, None));
+        let mut run = RunRecord {
+            source: "net".into(),
+            started_at: now,
+            ended_at: Some(now),
+            outcome: RunOutcome::Failed,
+            windows: vec![],
+            pages: 0,
+            requests: 1,
+            retries: 0,
+            rate_limit_waits: 0,
+            records_new: 0,
+            records_changed: 0,
+            records_unchanged: 0,
+            error: Some("HTTP 400: bad window".into()),
+        };
+        assert!(daemon.claim("net"));
+        daemon.store.save_run(&run).unwrap();
+        daemon.release("net");
+        let st = &daemon.status_snapshot()[0];
+        assert_eq!(st.last_error.as_deref(), Some("HTTP 400: bad window"));
+        run.started_at = now + Duration::hours(1);
+        run.outcome = RunOutcome::Success;
+        run.error = None;
+        assert!(daemon.claim("net"));
+        daemon.store.save_run(&run).unwrap();
+        daemon.release("net");
+        assert_eq!(daemon.status_snapshot()[0].last_error, None);
     }
 
     #[test]
