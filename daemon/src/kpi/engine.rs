@@ -125,7 +125,8 @@ pub struct RowKey {
     /// Campaign name.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub campaign: Option<String>,
-    /// Partner id (empty for ad spend and non-affiliate orders).
+    /// The partner as `network:partner id` (empty for ad spend and
+    /// non-affiliate orders).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub partner_id: Option<String>,
     /// Partner name.
@@ -739,7 +740,15 @@ impl<'a> Engine<'a> {
                     source: k.source.map(str::to_owned),
                     campaign_id: k.campaign.map(|(_, id, _)| id.to_owned()),
                     campaign: k.campaign.map(|(_, _, name)| name.to_owned()),
-                    partner_id: k.partner.map(|(_, id)| id.to_owned()),
+                    // The payee key (`network:partner`), as statements
+                    // name partners: ids are per network.
+                    partner_id: k.partner.map(|(src, id)| {
+                        if id.is_empty() {
+                            String::new()
+                        } else {
+                            crate::payout::model::payee_key(src, id)
+                        }
+                    }),
                     partner: k.partner.map(|_| acc.partner_name.to_owned()),
                 };
                 ReportRow {
