@@ -444,3 +444,23 @@ fn fx_rates_are_taken_on_the_programs_day() {
     utc.default_timezone = Some(chrono_tz::UTC);
     assert_eq!(utc.fingerprint(), program().fingerprint());
 }
+
+#[test]
+fn the_report_csv_names_the_basis_currency_and_guards_text_against_formulas() {
+    let mut c = claim("impact", "-C34", Some("A-3400"));
+    c.partner_name = Some("=HYPERLINK(\"http://x.test\",\"Click\")".into());
+    c.sale_amount = Some(m("120.00", "USD"));
+    let d = run(vec![c], vec![order("A-3400")]);
+    let period: reckon::reconcile::report::Period = "2026-11".parse().unwrap();
+    let r = reckon::reconcile::report::build("shop-us", "USD", period, chrono_tz::UTC, &d);
+    use reckon::reconcile::report::{render, Format};
+    let csv = render(&r, Format::Csv);
+    let mut lines = csv.lines();
+    assert!(lines.next().unwrap().ends_with(",basis,basis_currency,as_of"), "{csv}");
+    let row = lines.next().unwrap();
+    assert!(row.contains(",\"'=HYPERLINK(") && row.ends_with(",100.00,USD,"), "{row}");
+    assert!(csv.contains("\n'-C34,") || csv.contains(",'-C34,"), "{csv}");
+    // The HTML shows the text as it is (escaped, no quote added).
+    let html = render(&r, Format::Html);
+    assert!(html.contains("=HYPERLINK(") && !html.contains("'=HYPERLINK"), "{html}");
+}

@@ -17,6 +17,7 @@
 //! line, then the discrepancy table, each with its header) and a printable
 //! HTML page.
 
+use crate::payout::render::text_cell;
 use super::model::{Decision, Outcome};
 use chrono::{Datelike, NaiveDate};
 use rust_decimal::Decimal;
@@ -275,7 +276,7 @@ pub fn build(
     }
 }
 
-const SUMMARY_HEADER: [&str; 11] = [
+const SUMMARY_HEADER: [&str; 13] = [
     "network",
     "partner_id",
     "partner_name",
@@ -287,6 +288,8 @@ const SUMMARY_HEADER: [&str; 11] = [
     "network_commission",
     "commission_currency",
     "basis",
+    "basis_currency",
+    "as_of",
 ];
 const DISCREPANCY_HEADER: [&str; 14] = [
     "network",
@@ -305,11 +308,15 @@ const DISCREPANCY_HEADER: [&str; 14] = [
     "reason",
 ];
 
-fn summary_cells(r: &SummaryRow) -> [String; 11] {
+/// With `guard` (the CSV), text cells go through [`text_cell`]: a partner
+/// naming itself `=HYPERLINK(..)` must not run as a formula where the CSV
+/// is opened.
+fn summary_cells(report: &Report, r: &SummaryRow, guard: bool) -> [String; 13] {
+    let t = |s: &str| text_cell(s, guard);
     [
-        r.network.clone(),
-        r.partner_id.clone(),
-        r.partner_name.clone().unwrap_or_default(),
+        t(&r.network),
+        t(&r.partner_id),
+        t(r.partner_name.as_deref().unwrap_or_default()),
         r.outcome.as_str().to_owned(),
         r.currency.clone(),
         r.claims.to_string(),
@@ -318,26 +325,32 @@ fn summary_cells(r: &SummaryRow) -> [String; 11] {
         r.network_commission.to_string(),
         r.commission_currency.clone(),
         r.basis.to_string(),
+        report.currency.clone(),
+        report
+            .as_of
+            .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+            .unwrap_or_default(),
     ]
 }
 
-fn discrepancy_cells(r: &DiscrepancyRow) -> [String; 14] {
+fn discrepancy_cells(r: &DiscrepancyRow, guard: bool) -> [String; 14] {
     let o = |s: &Option<String>| s.clone().unwrap_or_default();
+    let t = |s: &str| text_cell(s, guard);
     [
-        r.network.clone(),
-        r.claim_id.clone(),
-        r.partner_id.clone(),
+        t(&r.network),
+        t(&r.claim_id),
+        t(&r.partner_id),
         r.occurred_at.clone(),
         r.outcome.as_str().to_owned(),
-        o(&r.order),
+        t(&o(&r.order)),
         o(&r.matched_by),
         o(&r.claimed_amount),
         o(&r.order_amount),
         o(&r.refunded_amount),
         o(&r.basis),
         o(&r.network_commission),
-        o(&r.winner),
-        r.reason.clone(),
+        t(&o(&r.winner)),
+        t(&r.reason),
     ]
 }
 
@@ -355,7 +368,7 @@ pub fn render(report: &Report, format: Format) -> String {
                 let mut w = csv::Writer::from_writer(&mut out);
                 let _ = w.write_record(SUMMARY_HEADER);
                 for r in &report.summary {
-                    let _ = w.write_record(summary_cells(r));
+                    let _ = w.write_record(summary_cells(report, r, true));
                 }
                 let _ = w.flush();
             }
@@ -364,7 +377,7 @@ pub fn render(report: &Report, format: Format) -> String {
                 let mut w = csv::Writer::from_writer(&mut out);
                 let _ = w.write_record(DISCREPANCY_HEADER);
                 for r in &report.discrepancies {
-                    let _ = w.write_record(discrepancy_cells(r));
+                    let _ = w.write_record(discrepancy_cells(r, true));
                 }
                 let _ = w.flush();
             }
@@ -426,13 +439,13 @@ fn html(r: &Report) -> String {
     table(
         &mut out,
         SUMMARY_HEADER,
-        r.summary.iter().map(summary_cells),
+        r.summary.iter().map(|row| summary_cells(r, row, false)),
     );
     let _ = writeln!(out, "<h2>Discrepancies ({})</h2>", r.discrepancies.len());
     table(
         &mut out,
         DISCREPANCY_HEADER,
-        r.discrepancies.iter().map(discrepancy_cells),
+        r.discrepancies.iter().map(|row| discrepancy_cells(row, false)),
     );
     out.push_str("</body>\n</html>\n");
     out
