@@ -31,6 +31,33 @@ pub const FLAG_PANIC_UNWIND: u32 = 1;
 pub const TARGET: &str = env!("RECKON_PLUGIN_TARGET");
 /// [`TARGET`] as a C string, for the header.
 pub const TARGET_C: &std::ffi::CStr = c_str(concat!(env!("RECKON_PLUGIN_TARGET"), "\0"));
+/// Identifies the exact wire types a plugin was built with: FNV-1a (32
+/// bit) of `protocol.rs`, the file defining every record, event and action
+/// the plugin and the host exchange as JSON (several with
+/// `deny_unknown_fields`). A plugin built against a plugin-api whose
+/// protocol differs in any way (a field added to `Conversion`, say) has
+/// another fingerprint, and the host refuses it when loading, naming the
+/// fix, instead of every sync failing later on an unknown field. Never 0.
+pub const PROTOCOL_FINGERPRINT: u32 = {
+    let h = fnv1a32(include_bytes!("protocol.rs"));
+    if h == 0 {
+        1
+    } else {
+        h
+    }
+};
+
+const fn fnv1a32(bytes: &[u8]) -> u32 {
+    let mut h: u32 = 0x811c_9dc5;
+    let mut i = 0;
+    while i < bytes.len() {
+        h ^= bytes[i] as u32;
+        h = h.wrapping_mul(0x0100_0193);
+        i += 1;
+    }
+    h
+}
+
 /// [`crate::protocol::PROTOCOL_VERSION`] as a C string, for the header.
 pub const PROTOCOL_VERSION_C: &std::ffi::CStr = c_str("1\0");
 
@@ -68,8 +95,10 @@ pub struct PluginHeader {
     pub abi_minor: u16,
     /// Bit set of `FLAG_*`.
     pub flags: u32,
-    /// Reserved, zero.
-    pub reserved: u32,
+    /// [`PROTOCOL_FINGERPRINT`] of the plugin-api the plugin was built
+    /// against; 0 in plugins built before it existed (the slot was
+    /// reserved and zero).
+    pub protocol_fingerprint: u32,
     /// NUL-terminated plugin id, e.g. `google_ads`.
     pub plugin_id: *const c_char,
     /// NUL-terminated plugin version.

@@ -831,7 +831,7 @@ macro_rules! export_plugin {
                 } else {
                     0
                 },
-                reserved: 0,
+                protocol_fingerprint: $crate::abi::PROTOCOL_FINGERPRINT,
                 plugin_id: concat!($id, "\0").as_ptr() as *const ::std::ffi::c_char,
                 plugin_version: concat!(env!("CARGO_PKG_VERSION"), "\0").as_ptr()
                     as *const ::std::ffi::c_char,

@@ -25,7 +25,7 @@ use super::describe::{DescribeFailure, DescribeHost, DescribeOptions};
 use super::{LoadError, Plugin};
 use plugin_api::abi::{
     write_to_vec, FunctionTable, PluginHeader, ABI_MAJOR, ENTRY_SYMBOL, FLAG_PANIC_UNWIND, MAGIC,
-    MIN_HEADER_SIZE, STATUS_OK, STATUS_PANIC, TARGET,
+    MIN_HEADER_SIZE, PROTOCOL_FINGERPRINT, STATUS_OK, STATUS_PANIC, TARGET,
 };
 use plugin_api::protocol::{Manifest, PluginError, PROTOCOL_VERSION};
 use sha2::{Digest, Sha256};
@@ -192,6 +192,8 @@ pub struct HeaderFields {
     pub abi_minor: u16,
     /// `flags`.
     pub flags: u32,
+    /// `protocol_fingerprint` (0: built before it existed).
+    pub protocol_fingerprint: u32,
     /// `plugin_id`.
     pub plugin_id: String,
     /// `plugin_version`.
@@ -236,6 +238,12 @@ pub fn check_header(h: &HeaderFields) -> Result<(), String> {
         return Err(format!(
             "header field `protocol_version` is `{}`, this reckon speaks protocol `{PROTOCOL_VERSION}`",
             h.protocol_version
+        ));
+    }
+    if h.protocol_fingerprint != 0 && h.protocol_fingerprint != PROTOCOL_FINGERPRINT {
+        return Err(format!(
+            "header field `protocol_fingerprint` is {:#010x}, this reckon's is {PROTOCOL_FINGERPRINT:#010x}: the plugin was built against a plugin-api whose records and messages differ from this reckon's (another release, or a changed copy); rebuild it against the plugin-api of this reckon",
+            h.protocol_fingerprint
         ));
     }
     if h.plugin_id.is_empty() {
@@ -453,6 +461,7 @@ pub fn open_library(file: LibraryFile) -> Result<(HeaderFields, PluginFns), Load
         abi_major,
         abi_minor: header.abi_minor,
         flags: header.flags,
+        protocol_fingerprint: header.protocol_fingerprint,
         plugin_id: text("plugin_id", header.plugin_id)?,
         plugin_version: text("plugin_version", header.plugin_version)?,
         protocol_version: text("protocol_version", header.protocol_version)?,
@@ -706,6 +715,7 @@ mod tests {
             abi_major: ABI_MAJOR,
             abi_minor: 0,
             flags: FLAG_PANIC_UNWIND,
+            protocol_fingerprint: PROTOCOL_FINGERPRINT,
             plugin_id: "x".into(),
             plugin_version: "1".into(),
             protocol_version: PROTOCOL_VERSION.into(),
@@ -753,7 +763,20 @@ mod tests {
                 },
                 "header field `plugin_id` is empty",
             ),
+            (
+                HeaderFields {
+                    protocol_fingerprint: PROTOCOL_FINGERPRINT ^ 1,
+                    ..good()
+                },
+                "rebuild it against the plugin-api of this reckon",
+            ),
         ];
+        // A plugin built before fingerprints (the slot was zero) loads.
+        let old = HeaderFields {
+            protocol_fingerprint: 0,
+            ..good()
+        };
+        assert_eq!(check_header(&old), Ok(()));
         for (h, needle) in cases {
             let e = check_header(&h).unwrap_err();
             assert!(e.contains(needle), "{e} should contain {needle}");

@@ -36,7 +36,7 @@ static HEADER: PluginHeader = PluginHeader {
     abi_major: 99,
     abi_minor: plugin_api::abi::ABI_MINOR,
     flags: plugin_api::abi::FLAG_PANIC_UNWIND,
-    reserved: 0,
+    protocol_fingerprint: 0,
     plugin_id: c"broken".as_ptr() as *const c_char,
     plugin_version: c"0.0.0".as_ptr() as *const c_char,
     protocol_version: plugin_api::abi::PROTOCOL_VERSION_C.as_ptr(),
