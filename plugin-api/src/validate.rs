@@ -16,8 +16,19 @@ fn check_money(field: &str, m: &crate::Money, non_negative: bool) -> Result<(), 
     if non_negative && m.amount < Decimal::ZERO {
         return Err(format!("field `{field}`: amount {} is negative", m.amount));
     }
+    if m.amount.scale() > MAX_MONEY_SCALE {
+        return Err(format!(
+            "field `{field}`: amount {} has {} decimal places, more than any platform sends (at most {MAX_MONEY_SCALE}): it looks computed through a float (f64); build money from the platform's text (`plugin_api::parse`) or integer units (`Money::from_micros`, `Money::from_minor`)",
+            m.amount,
+            m.amount.scale()
+        ));
+    }
     Ok(())
 }
+
+/// Most decimal places an amount may have. Platforms send 2–6 (micros);
+/// `Decimal::from_f64_retain(11.011)` has 27.
+pub const MAX_MONEY_SCALE: u32 = 12;
 
 fn non_empty(field: &str, v: &str) -> Result<(), String> {
     if v.trim().is_empty() {
@@ -32,7 +43,7 @@ fn non_empty(field: &str, v: &str) -> Result<(), String> {
 pub fn record(r: &mut Record, kind: RecordKind, connector: &str) -> Result<(), String> {
     if r.kind() != kind {
         return Err(format!(
-            "record is a {} record but the stream holds {} records",
+            "record is of kind `{}` but the stream holds `{}`",
             r.kind().as_str(),
             kind.as_str()
         ));
@@ -126,9 +137,20 @@ mod tests {
         }
         let e = record(&mut r, RecordKind::Order, "shop").unwrap_err();
         assert!(e.contains("currency `EURO`"), "{e}");
+        let mut r = order();
+        if let Record::Order(o) = &mut r {
+            o.amount.amount = Decimal::from_f64_retain(11.011).unwrap();
+        }
+        let e = record(&mut r, RecordKind::Order, "shop").unwrap_err();
+        assert!(e.contains("field `amount`") && e.contains("through a float"), "{e}");
+        let mut r = order();
+        if let Record::Order(o) = &mut r {
+            o.amount.amount = Decimal::new(1_234_567_890_123, 12);
+        }
+        record(&mut r, RecordKind::Order, "shop").unwrap();
         let e = record(&mut order(), RecordKind::Spend, "shop").unwrap_err();
         assert!(
-            e.contains("orders record but the stream holds spend"),
+            e.contains("record is of kind `orders` but the stream holds `spend`"),
             "{e}"
         );
     }

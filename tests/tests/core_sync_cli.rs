@@ -105,11 +105,20 @@ fn sync_honours_the_log_format_flag_and_the_config() {
         String::from_utf8_lossy(&out.stderr).into_owned()
     };
     let human = setup(&server.base_url, "0 0 * * *", "");
-    let lines = json_log_lines(&sync(&human.config, Some("json")));
+    let stderr = sync(&human.config, Some("json"));
+    let lines = json_log_lines(&stderr);
     assert!(
         lines
             .iter()
             .any(|v| v["fields"]["message"] == "sync started"),
+        "{lines:?}"
+    );
+    // Every stderr line is a JSON object, progress included.
+    assert_eq!(lines.len(), stderr.lines().count(), "{stderr}");
+    assert!(
+        lines
+            .iter()
+            .any(|v| v["fields"]["message"] == "page committed" && v["fields"]["stream"].is_string()),
         "{lines:?}"
     );
     let stderr = sync(&human.config, None);

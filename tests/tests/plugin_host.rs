@@ -571,7 +571,7 @@ async fn an_empty_id_is_rejected() {
 async fn a_record_of_the_wrong_kind_is_rejected() {
     invalid_output(
         json!({ "fault": "wrong_kind" }),
-        "is a spend record but the stream holds conversions records",
+        "record is of kind `spend` but the stream holds `conversions`",
     )
     .await;
 }

@@ -72,6 +72,20 @@ impl<F: Fn(String) + Send + Sync> Progress for Lines<F> {
     }
 }
 
+/// Progress as log events, for `--log-format json`: stderr then holds one
+/// JSON object per line, as a log shipper expects.
+struct Events;
+impl Progress for Events {
+    fn window(&self, i: usize, n: usize, w: &Window) {
+        tracing::info!(window = i + 1, windows = n, from = %w.from, to = %w.to, "window");
+    }
+    fn page(&self, stream: &str, s: &CommitStats, t: &CommitStats) {
+        tracing::info!(stream, new = s.new, changed = s.changed, unchanged = s.unchanged,
+            run_new = t.new, run_changed = t.changed, run_unchanged = t.unchanged,
+            "page committed");
+    }
+}
+
 /// Runs one sync. `log_format` (`--log-format`) wins over `[daemon]
 /// log_format`, as for `reckon run`.
 pub fn run(
@@ -155,7 +169,10 @@ pub fn run(
         metrics: crate::server::metrics::global(),
     };
     let range = args.from.zip(args.to);
-    let progress: Box<dyn Progress> = if std::io::stderr().is_terminal() {
+    let json = log_format.unwrap_or(cfg.daemon.log_format) == crate::config::LogFormat::Json;
+    let progress: Box<dyn Progress> = if json {
+        Box::new(Events)
+    } else if std::io::stderr().is_terminal() {
         let bar = indicatif::ProgressBar::new_spinner();
         bar.set_style(
             indicatif::ProgressStyle::with_template(
@@ -181,7 +198,11 @@ pub fn run(
                 signal(SignalKind::interrupt()),
             ) {
                 tokio::select! { _ = t.recv() => {}, _ = i.recv() => {} }
-                eprintln!("stopping after the current page commits...");
+                if json {
+                    tracing::warn!("stopping after the current page commits");
+                } else {
+                    eprintln!("stopping after the current page commits...");
+                }
                 flag.request();
             }
         });
