@@ -716,19 +716,28 @@ pub struct Conversion {
     /// When the click happened, if known.
     #[serde(default)]
     pub clicked_at: Option<DateTime<Utc>>,
+    /// The network's id of the partner (publisher, affiliate) credited;
+    /// with the network it names the payee of the commission.
     pub partner_id: String,
+    /// The partner's display name, if the network gives one.
     #[serde(default)]
     pub partner_name: Option<String>,
     /// The network's program / campaign / offer id.
     #[serde(default)]
     pub campaign_id: Option<String>,
+    /// What the partner is paid for: a sale, a lead, an install ...
     pub event_type: EventType,
+    /// When the conversion happened (UTC; converted from the network's
+    /// timezone by the plugin).
     pub occurred_at: DateTime<Utc>,
+    /// The sale's amount as the network reports it (the order value the
+    /// commission is computed on), if any.
     #[serde(default)]
     pub sale_amount: Option<Money>,
     /// What the network says the partner earns.
     #[serde(default)]
     pub commission: Option<Money>,
+    /// The network's own status of the claim.
     pub status: ConversionStatus,
     /// When the status last changed, if the network says.
     #[serde(default)]
@@ -736,8 +745,10 @@ pub struct Conversion {
     /// After this the network will not change the claim.
     #[serde(default)]
     pub locked_at: Option<DateTime<Utc>>,
+    /// Coupon or voucher code used with the sale, if reported.
     #[serde(default)]
     pub coupon: Option<String>,
+    /// UTM parameters of the click, if reported.
     #[serde(default)]
     pub utm: Utm,
 }

@@ -6,9 +6,22 @@
 //!
 //! ```text
 //! let cassette = Cassette::from_json(include_str!("../fixtures/two_pages.json"))?;
-//! let out = FakeHost::replay(cassette).run::<MyConnector>(open_read("my", settings, window));
+//! let out = FakeHost::replay(cassette)
+//!     .run::<MyConnector>(open_read("my", "https://api.example.test", settings, window));
 //! assert_eq!(out.committed.len(), 3);
+//!
+//! // Or answer from a closure: a generated fake API, 429s, bad rows.
+//! let out = FakeHost::handler(|req| Reply::json(200, &page_for(&req.url)))
+//!     .with_http_latency(chrono::Duration::seconds(1)) // answers take time
+//!     .run::<MyConnector>(open_read("my", "http://fake", settings, window));
 //! ```
+//!
+//! A [`Reply`] is a status, headers and a body; [`Outcome`] holds what the
+//! session committed, the checkpoints, logs, requests (with the fake
+//! clock's time of each) and waits, and how it ended. What the fake host
+//! does not model: the daemon's own HTTP retries and 429 waits (a reply
+//! reaches the plugin as is), and a panic in the plugin (it panics the
+//! test; the daemon reports it as the sync's error).
 
 use crate::protocol::{
     Action, Checkpoint, Event, HttpRequest, HttpResponseHead, LogRecord, PluginError, Record,

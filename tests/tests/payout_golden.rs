@@ -541,3 +541,23 @@ fn refund_after_finalisation_is_clawed_back_next_period() {
         a.reason
     );
 }
+
+#[test]
+fn a_clawback_larger_than_the_earnings_is_reported_as_owed_back() {
+    // October pays A (20.00) to p1 and B (10.00) to p2; in November A is
+    // refunded in full and p1 earns nothing new: p1 carries −20.00 (owes it
+    // back), p2 earns C (30.00, payable). The report keeps the two apart.
+    let c = config(CPS);
+    let tmp = tempfile::tempdir().unwrap();
+    let book = MemoryBook::new();
+    let fxr = no_fx();
+    let a = sale("A", "p1", "2026-10-05T10:00:00Z", "200.00");
+    let b = sale("B", "p2", "2026-10-06T10:00:00Z", "100.00");
+    let oct = vec![a.clone(), b.clone()];
+    reckon::payout::finalize(&inputs(&c, &oct, &fxr, &book, tmp.path()), "2026-10").unwrap();
+    let nov = vec![refunded(a), b, sale("C", "p2", "2026-11-07T10:00:00Z", "300.00")];
+    let r = reckon::payout::finalize(&inputs(&c, &nov, &fxr, &book, tmp.path()), "2026-11").unwrap();
+    assert_eq!(r.total_payable.to_string(), "30.00");
+    assert_eq!(r.owed_back.to_string(), "-20.00");
+    assert_eq!(r.carried_out.to_string(), "-20.00");
+}

@@ -54,7 +54,7 @@ fn amount_mismatch_uses_the_order_amount() {
     assert!(d[0].payable);
     assert!(
         d[0].reason
-            .contains("difference 20.00 beyond tolerance 1.00"),
+            .contains("difference 20.00 over, beyond tolerance 1.00"),
         "{}",
         d[0].reason
     );

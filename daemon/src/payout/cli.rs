@@ -254,7 +254,7 @@ pub fn print_report(
     }
     writeln!(
         con.out,
-        "{} {}: {} version {}: {} statement(s), {} line(s), {} adjustment(s), total payable {}, carried out {} -> {}",
+        "{} {}: {} version {}: {} statement(s), {} line(s), {} adjustment(s), total payable {}, carried out {}{} -> {}",
         r.program,
         r.period,
         r.status.as_str(),
@@ -263,7 +263,12 @@ pub fn print_report(
         r.lines,
         r.adjustments,
         money(r.total_payable),
-        money(r.carried_out),
+        money(r.carried_out - r.owed_back),
+        if r.owed_back.is_zero() {
+            String::new()
+        } else {
+            format!(", owed back by partners {}", money(-r.owed_back))
+        },
         r.dir.display()
     )
 }

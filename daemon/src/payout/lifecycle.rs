@@ -230,6 +230,10 @@ pub struct Report {
     pub total_payable: Decimal,
     /// Sum of balances carried out.
     pub carried_out: Decimal,
+    /// The negative part of `carried_out`: what partners owe back (their
+    /// clawbacks exceeded their earnings); `carried_out - owed_back` is
+    /// what is owed to partners.
+    pub owed_back: Decimal,
     /// True when the period was already finalised and nothing was recomputed
     /// (files restored from the store if they had changed).
     pub already_finalised: bool,
@@ -647,6 +651,7 @@ fn run_with<'g>(
         adjustments: 0,
         total_payable: Decimal::ZERO,
         carried_out: Decimal::ZERO,
+        owed_back: Decimal::ZERO,
         already_finalised: false,
         restored: Vec::new(),
         skipped: Vec::new(),
@@ -682,6 +687,7 @@ fn run_with<'g>(
         report.adjustments += s.adjustments.len();
         report.total_payable += s.totals.total_payable;
         report.carried_out += s.totals.carried_out;
+        report.owed_back += s.totals.carried_out.min(Decimal::ZERO);
         summary.push(SummaryRow::of(&s, &files.content_hash));
         if status == Status::Finalised {
             ledger_entries(inputs.program, &s, &history, &mut batch);
@@ -938,6 +944,7 @@ fn reproduce(
         adjustments: 0,
         total_payable: Decimal::ZERO,
         carried_out: Decimal::ZERO,
+        owed_back: Decimal::ZERO,
         already_finalised: true,
         restored: Vec::new(),
         skipped: Vec::new(),
@@ -956,6 +963,7 @@ fn reproduce(
         report.adjustments += s.adjustments.len();
         report.total_payable += s.totals.total_payable;
         report.carried_out += s.totals.carried_out;
+        report.owed_back += s.totals.carried_out.min(Decimal::ZERO);
         summary.push(SummaryRow::of(&s, &files.content_hash));
         wanted.insert(format!("{}.json", p.stem), bytes.json);
         wanted.insert(format!("{}.csv", p.stem), bytes.csv);

@@ -388,8 +388,9 @@ pub fn build_partner<'d>(
             let room = (cap - *used).max(Decimal::ZERO);
             if commission > room {
                 note = Some(format!(
-                    "capped: {commission} cut to {} (cap {cap} per period)",
-                    rules::round_to_minor(room, cur)
+                    "capped: {commission} cut to {} (cap {} per period)",
+                    rules::round_to_minor(room, cur),
+                    at_minor_scale(cap, cur)
                 ));
                 commission = rules::round_to_minor(room, cur);
             }
@@ -520,10 +521,12 @@ pub fn build_partner<'d>(
         bonuses.push(BonusLine {
             line_no,
             bonus_id: b.id.clone(),
-            threshold_volume: b.threshold_volume,
+            // Amounts as stated, at their currency's minor digits ("25"
+            // in the config reads 25.00).
+            threshold_volume: pad(b.threshold_volume),
             volume,
             percent: b.percent,
-            fixed_amount: b.amount,
+            fixed_amount: b.amount.map(|a| at_minor_scale(a, cur)),
             fx_rate,
             amount,
         });

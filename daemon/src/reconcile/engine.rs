@@ -950,8 +950,9 @@ fn judge(
                 d.outcome = Outcome::AmountMismatch;
                 d.basis = Some(Money::new(order_p, cur));
                 d.reason = format!(
-                    "claimed {} {cur} but order {} is {} {cur} (difference {} beyond tolerance {}); basis is the order amount{contest_note}",
-                    fmt_amount(claimed.amount), order_name(o), fmt_amount(order_p), fmt_amount(diff), fmt_amount(tol)
+                    "claimed {} {cur} but order {} is {} {cur} (difference {} {}, beyond tolerance {}); basis is the order amount{contest_note}",
+                    fmt_amount(claimed.amount), order_name(o), fmt_amount(order_p), fmt_amount(diff.abs()),
+                    if diff > Decimal::ZERO { "over" } else { "under" }, fmt_amount(tol)
                 );
             } else {
                 d.outcome = Outcome::Matched;

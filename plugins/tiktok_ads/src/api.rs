@@ -15,8 +15,10 @@ use plugin_api::{ErrorKind, PluginError, Response};
 pub enum Verdict {
     /// `code` 0: read the data.
     Ok,
-    /// Wait and send the same request again (rate limit, temporary error).
-    Retry(String),
+    /// Wait and send the same request again: a rate limit
+    /// ([`ErrorKind::RateLimited`]) or a temporary error on TikTok's side
+    /// ([`ErrorKind::Upstream`]), with why.
+    Retry(ErrorKind, String),
     /// Give up with this error.
     Fatal(PluginError),
 }
@@ -59,8 +61,18 @@ pub fn verdict(connector: &str, resp: &Response) -> Verdict {
                 ),
             )
         }
-        429 => return Verdict::Retry(format!("HTTP 429 {message}")),
-        500..=599 => return Verdict::Retry(format!("HTTP {} {message}", resp.status)),
+        429 => {
+            return Verdict::Retry(
+                ErrorKind::RateLimited,
+                format!("HTTP 429 {message}").trim_end().to_owned(),
+            )
+        }
+        500..=599 => {
+            return Verdict::Retry(
+                ErrorKind::Upstream,
+                format!("HTTP {} {message}", resp.status).trim_end().to_owned(),
+            )
+        }
         s => {
             return fatal(
                 ErrorKind::Upstream,
@@ -83,8 +95,10 @@ pub fn verdict(connector: &str, resp: &Response) -> Verdict {
     let what = format!("code {code}: {message} (request_id {request_id})");
     match code {
         0 => Verdict::Ok,
-        40100 => Verdict::Retry(format!("rate limited, {what}")),
-        50000..=59999 | 60001 => Verdict::Retry(format!("temporary error, {what}")),
+        40100 => Verdict::Retry(ErrorKind::RateLimited, format!("rate limited, {what}")),
+        50000..=59999 | 60001 => {
+            Verdict::Retry(ErrorKind::Upstream, format!("temporary error, {what}"))
+        }
         40104..=40106 => fatal(
             ErrorKind::Auth,
             false,

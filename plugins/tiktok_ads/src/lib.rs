@@ -149,18 +149,18 @@ async fn send(
 ) -> Result<Response, PluginError> {
     let mut attempt = 0u32;
     loop {
-        let why = match cx.http(req.clone()).await {
+        let (kind, why) = match cx.http(req.clone()).await {
             Ok(resp) => match api::verdict(cx.connector_id(), &resp) {
                 api::Verdict::Ok => return Ok(resp),
-                api::Verdict::Retry(why) => why,
+                api::Verdict::Retry(kind, why) => (kind, why),
                 api::Verdict::Fatal(e) => return Err(with_what(e, what)),
             },
-            Err(e) if e.kind == ErrorKind::RateLimited => e.message,
+            Err(e) if e.kind == ErrorKind::RateLimited => (e.kind, e.message),
             Err(e) => return Err(with_what(e, what)),
         };
         if attempt >= settings.max_rate_limit_retries {
             return Err(PluginError::retryable(
-                ErrorKind::RateLimited,
+                kind,
                 format!(
                     "connector `{}`: stream `{SPEND}` {what}: still refused after {attempt} retries ({why})",
                     cx.connector_id()
@@ -170,7 +170,11 @@ async fn send(
         let wait = (u64::from(settings.rate_limit_backoff_secs) << attempt.min(16)).clamp(1, 3600);
         attempt += 1;
         cx.warn(
-            "rate limited, backing off",
+            if kind == ErrorKind::RateLimited {
+                "rate limited, backing off"
+            } else {
+                "temporary error at TikTok, backing off"
+            },
             &[
                 ("request", &what),
                 ("wait_secs", &wait),
