@@ -94,6 +94,12 @@ fn run_syncs_on_schedule_through_a_restart() {
     assert!(out.status.success(), "{text}");
     assert!(text.contains("examplenet (example):"), "{text}");
     assert!(text.contains("next fire:"), "{text}");
+    // The address may name the host.
+    let out = reckon(&s.config)
+        .args(["status", "--addr", &format!("localhost:{port}")])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 
     // A second daemon on the same data_dir is refused.
     let out = reckon(&s.config).arg("run").output().unwrap();

@@ -179,10 +179,11 @@ pub async fn run(
     }
     match result {
         Ok(()) => {
+            // No record counts here: pages may still be committing on the
+            // store's writer; the sync's own line has the final ones.
             tracing::info!(plugin = %manifest.id, connector = %connector,
                 pages = driver.report.pages, requests = driver.report.requests,
-                retries = driver.report.retries, new = driver.report.new,
-                changed = driver.report.changed, "session finished");
+                retries = driver.report.retries, "session finished");
             Ok(driver.report)
         }
         Err(mut e) => {

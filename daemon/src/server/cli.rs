@@ -8,9 +8,20 @@ pub struct StatusArgs {
     /// Print the raw JSON of `/status` instead of text.
     #[arg(long)]
     pub json: bool,
-    /// Daemon address (default: `[daemon] listen` from the config).
-    #[arg(long)]
+    /// Daemon address, `host:port` (`localhost:9187`, `127.0.0.1:9187`);
+    /// default: `[daemon] listen` from the config.
+    #[arg(long, value_parser = parse_addr)]
     pub addr: Option<std::net::SocketAddr>,
+}
+
+/// `host:port`, the host a name or an IP address (the first address it
+/// resolves to).
+fn parse_addr(s: &str) -> Result<std::net::SocketAddr, String> {
+    use std::net::ToSocketAddrs;
+    s.to_socket_addrs()
+        .map_err(|e| format!("`{s}` is not a host:port address ({e}); e.g. 127.0.0.1:9187"))?
+        .next()
+        .ok_or_else(|| format!("`{s}` resolves to no address"))
 }
 
 /// Prints the status of a running daemon.

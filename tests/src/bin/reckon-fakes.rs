@@ -7,8 +7,7 @@
 //! `{"from": .., "to": .., "urls": {"shopify": "http://127.0.0.1:..", ...},
 //!   "google": {"customer_id", "client_id", ...}, "restated_day": ..}`,
 //! then serves until its standard input closes (the parent exits) or it is
-//! killed. A line `restate google_ads` on stdin restates one Google day;
-//! Everflow throttles (HTTP 429) part-way through.
+//! killed. A line `restate google_ads` on stdin restates one Google day.
 
 use chrono::{Duration, NaiveDate, Utc};
 use reckon_tests::demo_world::{creds, World};
@@ -27,8 +26,33 @@ fn arg<T: std::str::FromStr>(args: &[String], name: &str) -> Result<Option<T>, S
     }
 }
 
+const USAGE: &str = "usage: reckon-fakes [--seed S] [--days N] [--end YYYY-MM-DD]
+
+Serves the demo's story (a shop, four affiliate networks, three ad
+networks) from loopback fakes of each platform's API. Prints one JSON line
+with every fake's URL and credentials once they listen, then serves until
+its standard input closes. A line `restate google_ads` on stdin restates
+one Google day.
+
+  --seed S          story seed (default 42)
+  --days N          days of sales (default 45)
+  --end YYYY-MM-DD  last day of sales (default 20 days ago)";
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
+    if args.iter().any(|a| a == "--help" || a == "-h") {
+        println!("{USAGE}");
+        return;
+    }
+    // Values never start with `-`: anything else that does is unknown.
+    if let Some(bad) = args
+        .iter()
+        .skip(1)
+        .find(|a| a.starts_with('-') && !["--seed", "--days", "--end"].contains(&a.as_str()))
+    {
+        eprintln!("reckon-fakes: unknown option {bad}\n{USAGE}");
+        std::process::exit(2);
+    }
     let parsed = (|| -> Result<(u64, u32, NaiveDate), String> {
         let seed = arg(&args, "--seed")?.unwrap_or(42);
         let days = arg(&args, "--days")?.unwrap_or(45);
