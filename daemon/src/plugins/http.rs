@@ -55,13 +55,21 @@ impl Redactor {
         self.needles.sort_by_key(|s| std::cmp::Reverse(s.len()));
     }
 
-    /// The text with every secret replaced by `***`.
+    /// The text with every secret replaced by `***`. A secret shorter than
+    /// [`SHORT_SECRET`] characters is masked only where it stands alone
+    /// (not inside a word): masking every `k` of a one-letter test key
+    /// turned "killed" into "***illed" in every message.
     pub fn redact(&self, text: &str) -> String {
         let mut out = text.to_owned();
         for n in &self.needles {
-            if out.contains(n.as_str()) {
-                out = out.replace(n.as_str(), "***");
+            if !out.contains(n.as_str()) {
+                continue;
             }
+            out = if n.chars().count() >= SHORT_SECRET {
+                out.replace(n.as_str(), "***")
+            } else {
+                replace_standalone(&out, n)
+            };
         }
         out
     }
@@ -70,6 +78,30 @@ impl Redactor {
     pub fn is_empty(&self) -> bool {
         self.needles.is_empty()
     }
+}
+
+/// Secrets shorter than this are masked only where they stand alone.
+const SHORT_SECRET: usize = 8;
+
+/// `text` with each occurrence of `needle` that is not part of a longer
+/// word (no letter or digit right before or after it) replaced by `***`.
+fn replace_standalone(text: &str, needle: &str) -> String {
+    let word = |c: Option<char>| c.is_some_and(|c| c.is_alphanumeric());
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(i) = rest.find(needle) {
+        let before = rest[..i].chars().next_back().or(out.chars().next_back());
+        let after = rest[i + needle.len()..].chars().next();
+        out.push_str(&rest[..i]);
+        if word(before) || word(after) {
+            out.push_str(needle);
+        } else {
+            out.push_str("***");
+        }
+        rest = &rest[i + needle.len()..];
+    }
+    out.push_str(rest);
+    out
 }
 
 /// The daemon's one HTTP client.
@@ -931,6 +963,19 @@ fn classify(e: reqwest::Error, what: &str) -> Attempt {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_short_secret_is_masked_only_where_it_stands_alone() {
+        let mut r = Redactor::default();
+        r.add("k");
+        assert_eq!(
+            r.redact("plugin process crashed: killed by signal 6; api_key=k&x=1, token k."),
+            "plugin process crashed: killed by signal 6; api_key=***&x=1, token ***."
+        );
+        let mut r = Redactor::default();
+        r.add("s3cr3t-t0ken");
+        assert_eq!(r.redact("Bearer s3cr3t-t0kenXYZ"), "Bearer ***XYZ");
+    }
 
     #[test]
     fn retry_after_forms() {
