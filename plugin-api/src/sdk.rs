@@ -628,7 +628,11 @@ pub mod __private {
             HOOK.call_once(|| {
                 let previous = std::panic::take_hook();
                 std::panic::set_hook(Box::new(move |info| {
-                    if IN_SHIM.with(std::cell::Cell::get) {
+                    // Built with panic = "abort", the process ends right
+                    // after this hook and the shim never reports the panic:
+                    // print it (Rust's own hook), so the host finds the
+                    // message and place in the child's stderr.
+                    if IN_SHIM.with(std::cell::Cell::get) && !cfg!(panic = "abort") {
                         let at = info
                             .location()
                             .map(|l| format!("{}:{}:{}", l.file(), l.line(), l.column()));
