@@ -236,7 +236,7 @@ pub fn check_header(h: &HeaderFields) -> Result<(), String> {
     }
     if h.protocol_version != PROTOCOL_VERSION {
         return Err(format!(
-            "header field `protocol_version` is `{}`, this reckon speaks protocol `{PROTOCOL_VERSION}`",
+            "header field `protocol_version` is `{}`, this reckon speaks protocol `{PROTOCOL_VERSION}`: rebuild the plugin against the plugin-api of this reckon",
             h.protocol_version
         ));
     }
@@ -397,7 +397,13 @@ pub fn open_library(file: LibraryFile) -> Result<(HeaderFields, PluginFns), Load
     // cdylibs built against plugin-api, which have none; the file already
     // passed the directory, permission and pin checks, and this loads the
     // file those checks read.
-    let lib = unsafe { libloading::Library::new(file.dlopen_path()) }.map_err(|e| {
+    let dlopen_path = file.dlopen_path();
+    let lib = unsafe { libloading::Library::new(&dlopen_path) }.map_err(|e| {
+        // The loader names the file by the descriptor it was given; the
+        // error names it by its path.
+        let e = e
+            .to_string()
+            .replace(&dlopen_path.display().to_string(), &path.display().to_string());
         refused(
             path,
             format!("not a loadable library (dlopen failed: {e}): is it a plugin built for this machine?"),
