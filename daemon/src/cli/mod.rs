@@ -171,6 +171,19 @@ impl Console {
     }
 }
 
+/// A day given on the command line (`YYYY-MM-DD`), with an error a person
+/// can act on: chrono alone says "input is out of range" for 2026-11-31.
+pub fn parse_day(s: &str) -> Result<chrono::NaiveDate, String> {
+    s.parse::<chrono::NaiveDate>().map_err(|e| {
+        let shaped = s.len() == 10 && s.as_bytes()[4] == b'-' && s.as_bytes()[7] == b'-';
+        if shaped {
+            format!("`{s}` is not a day of the calendar ({e}); check the month and day")
+        } else {
+            format!("`{s}` is not a day: write it as YYYY-MM-DD, e.g. 2026-11-01")
+        }
+    })
+}
+
 /// Writes a command's output to stdout. Unlike `print!`, which panics when
 /// the reader has closed the pipe, this returns the error, and [`main`]
 /// ends the command quietly.
@@ -188,4 +201,19 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
             || c.downcast_ref::<csv::Error>()
                 .is_some_and(|ce| matches!(ce.kind(), csv::ErrorKind::Io(io) if pipe(io)))
     })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_day_that_is_not_one_says_why() {
+        assert_eq!(
+            super::parse_day("2026-11-01"),
+            Ok(chrono::NaiveDate::from_ymd_opt(2026, 11, 1).unwrap())
+        );
+        let e = super::parse_day("2026-11-31").unwrap_err();
+        assert!(e.contains("not a day of the calendar") && e.contains("month and day"), "{e}");
+        let e = super::parse_day("11/01/2026").unwrap_err();
+        assert!(e.contains("YYYY-MM-DD"), "{e}");
+    }
 }

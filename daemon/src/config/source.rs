@@ -287,8 +287,25 @@ pub fn explain_serde_message(msg: &str) -> String {
             .replace("expected u64", "expected a whole number")
             .replace("expected u32", "expected a whole number")
             .replace("expected usize", "expected a whole number")
-            .replace("expected a boolean", "expected `true` or `false`");
+            .replace("expected a boolean", "expected `true` or `false`")
+            .replace(
+                "expected a Decimal type representing a fixed-point number",
+                "expected a decimal written as a quoted string, e.g. \"10\" or \"12.50\" (a bare number could lose digits as a float)",
+            )
+            .replace(
+                "found map, expected a formatted date string",
+                "found a TOML date, expected a date written as a quoted string, e.g. \"2026-11-01\"",
+            );
         return format!("wrong type: found {rest}");
+    }
+    if let Some(rest) = msg.strip_prefix("invalid value: integer `") {
+        if rest.starts_with('-') && rest.contains("expected u") {
+            let n = rest.split('`').next().unwrap_or_default();
+            return format!("{n} is negative; expected a whole number of 0 or more");
+        }
+    }
+    if msg.trim_end() == "input is out of range" {
+        return "not a day of the calendar (check the month and day), e.g. \"2026-11-01\"".into();
     }
     msg.trim_end().to_owned()
 }

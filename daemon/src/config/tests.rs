@@ -363,3 +363,43 @@ schedule = "0 0 31 4 *"
         .replace("0 0 31 4 *", "0 6 * * *");
     assert!(parse(&ok, "reckon.toml").is_ok());
 }
+
+#[test]
+fn serde_errors_say_what_to_write() {
+    let text = r#"
+[[connectors]]
+id = "examplenet"
+plugin = "example"
+schedule = "0 6 * * *"
+lookback_days = -5
+
+[[programs]]
+id = "shop"
+currency = "USD"
+claims = ["examplenet"]
+orders = ["examplenet"]
+[programs.commission]
+payout_currency = "USD"
+[[programs.commission.rules]]
+id = "cps"
+effective_from = "2020-13-01"
+kind = "percent"
+percent = 10
+"#;
+    let e = parse(text, "t.toml").unwrap_err().to_string();
+    assert!(e.contains("-5 is negative; expected a whole number of 0 or more"), "{e}");
+    let text = text.replace("lookback_days = -5\n", "");
+    let e = parse(&text, "t.toml").unwrap_err().to_string();
+    assert!(
+        e.contains("not a day of the calendar") || e.contains("decimal written as a quoted string"),
+        "{e}"
+    );
+    let e = parse(&text.replace("\"2020-13-01\"", "\"2020-12-01\""), "t.toml")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("expected a decimal written as a quoted string, e.g. \"10\""), "{e}");
+    let e = parse(&text.replace("percent = 10", "percent = \"10\""), "t.toml")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("not a day of the calendar"), "{e}");
+}

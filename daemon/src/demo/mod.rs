@@ -37,7 +37,7 @@ pub struct DemoArgs {
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
     /// Last day of the story (default: 20 days ago, so every lock date has passed).
-    #[arg(long)]
+    #[arg(long, value_parser = crate::cli::parse_day)]
     pub end: Option<NaiveDate>,
 }
 

@@ -53,10 +53,10 @@ pub enum RecordsCommand {
         source: Option<String>,
         /// Only records on or after this day (spend: its day; conversions:
         /// occurred date, UTC; orders: created date, UTC).
-        #[arg(long)]
+        #[arg(long, value_parser = crate::cli::parse_day)]
         from: Option<NaiveDate>,
         /// Only records on or before this day.
-        #[arg(long)]
+        #[arg(long, value_parser = crate::cli::parse_day)]
         to: Option<NaiveDate>,
         /// Output format.
         #[arg(long, value_enum, default_value = "jsonl")]

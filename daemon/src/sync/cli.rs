@@ -16,10 +16,10 @@ pub struct SyncArgs {
     pub connector: String,
     /// First day to pull (YYYY-MM-DD, the connector's timezone). With
     /// `--to`, a backfill split into the platform's largest allowed windows.
-    #[arg(long, requires = "to")]
+    #[arg(long, requires = "to", value_parser = crate::cli::parse_day)]
     pub from: Option<NaiveDate>,
     /// Last day to pull, inclusive.
-    #[arg(long, requires = "from")]
+    #[arg(long, requires = "from", value_parser = crate::cli::parse_day)]
     pub to: Option<NaiveDate>,
     /// Only check the connector: the plugin makes one cheap request with
     /// the configured settings and credentials; nothing is stored, and the
