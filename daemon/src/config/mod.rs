@@ -259,25 +259,33 @@ fn de_section<T: serde::de::DeserializeOwned>(
                     .unwrap_or_else(|| path.to_owned());
                 let span = span.or_else(|| map.span_of(path));
                 errors.push(map.error_at(span, &at, source::explain_serde_message(e.message())));
-                // The direct child key of this section that failed.
+                // Remove the key that failed, as deep as it can be found
+                // (`summaries.by[1]` → `by` of `summaries`), so the next
+                // round reports the section's other errors too; else the
+                // direct child key of this section.
                 let rest = at.strip_prefix(path).and_then(|r| r.strip_prefix('.'))?;
-                let child = rest
-                    .split(['.', '['])
-                    .next()
-                    .unwrap_or("")
-                    .trim_matches('"');
-                let removed = item
-                    .as_table_like_mut()
-                    .and_then(|t| t.remove(child))
-                    .is_some();
-                if !removed {
-                    return None;
-                }
-                removed_keys.push(child.to_owned());
+                let parts: Vec<&str> = rest
+                    .split('.')
+                    .map(|p| p.split('[').next().unwrap_or("").trim_matches('"'))
+                    .collect();
+                let removed = remove_at(&mut item, &parts)
+                    .or_else(|| remove_at(&mut item, &parts[..1]))?;
+                removed_keys.push(removed);
             }
         }
     }
     None
+}
+
+/// Removes the key at `parts` (table keys, outermost first) from `item`;
+/// its name if it was there.
+fn remove_at(item: &mut toml_edit::Item, parts: &[&str]) -> Option<String> {
+    let (last, tables) = parts.split_last()?;
+    let mut t = item.as_table_like_mut()?;
+    for p in tables {
+        t = t.get_mut(p)?.as_table_like_mut()?;
+    }
+    t.remove(last).map(|_| (*last).to_owned())
 }
 
 fn items_of(item: &toml_edit::Item) -> Option<Vec<toml_edit::Item>> {

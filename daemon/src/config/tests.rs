@@ -403,3 +403,20 @@ percent = 10
         .to_string();
     assert!(e.contains("not a day of the calendar"), "{e}");
 }
+
+#[test]
+fn every_error_of_a_nested_table_is_reported_at_once() {
+    let text = r#"
+[kpi.summaries]
+enabled = true
+by = ["channel", "week"]
+view = "all"
+formats = ["csv", "pdf"]
+schedule = "0 6 * *"
+"#;
+    let e = parse(text, "t.toml").unwrap_err();
+    let text = e.to_string();
+    for key in ["kpi.summaries.by", "kpi.summaries.view", "kpi.summaries.formats", "kpi.summaries.schedule"] {
+        assert!(text.contains(&format!("`{key}")), "{key} missing from:\n{text}");
+    }
+}
