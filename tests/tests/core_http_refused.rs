@@ -63,16 +63,19 @@ base_url = "http://127.0.0.1:{port}"
     let run = store.runs("refused", 1).unwrap().remove(0);
     assert_eq!(run.outcome, RunOutcome::Failed);
     assert_eq!((run.requests, run.retries), (2, 1), "{run:?}");
+    // The host counts requests and retries in the process's metrics as
+    // they happen (not when the session ends).
+    let global = reckon::server::metrics::global();
     let by = [("connector", "refused")];
-    assert_eq!(metrics.get("reckon_http_requests_total", &by), 2);
-    assert_eq!(metrics.get("reckon_http_retries_total", &by), 1);
+    assert_eq!(global.get("reckon_http_requests_total", &by), 2);
+    assert_eq!(global.get("reckon_http_retries_total", &by), 1);
     // Each attempt is also counted by status, `error` when nothing answered.
-    let responses = reckon::server::metrics::global().get(
+    let responses = global.get(
         "reckon_http_responses_total",
         &[("connector", "refused"), ("status", "error")],
     );
     assert_eq!(responses, 2);
-    let text = metrics.render(None);
+    let text = global.render(None);
     assert!(
         text.contains("reckon_http_requests_total{connector=\"refused\"} 2"),
         "{text}"

@@ -104,6 +104,14 @@ fn replace_standalone(text: &str, needle: &str) -> String {
     out
 }
 
+/// What [`HttpExecutor::count`] counts.
+#[derive(Debug, Clone, Copy)]
+enum Count {
+    Request,
+    Retry,
+    RateLimitWait,
+}
+
 /// The daemon's one HTTP client.
 pub fn client() -> &'static reqwest::Client {
     static CLIENT: OnceLock<reqwest::Client> = OnceLock::new();
@@ -313,6 +321,23 @@ enum Attempt {
 }
 
 impl HttpExecutor {
+    /// Counts a request, retry or rate-limit wait in the session's stats
+    /// and at once in `/metrics` (not when the session ends: a sync
+    /// retrying for minutes showed 1 request beside 30 responses).
+    fn count(&mut self, what: Count) {
+        let (stat, metric) = match what {
+            Count::Request => (&mut self.stats.requests, "reckon_http_requests_total"),
+            Count::Retry => (&mut self.stats.retries, "reckon_http_retries_total"),
+            Count::RateLimitWait => (&mut self.stats.rate_limit_waits, "reckon_rate_limit_waits_total"),
+        };
+        *stat += 1;
+        crate::server::metrics::global().add(
+            metric,
+            vec![("connector", self.policy.connector_id.clone())],
+            1,
+        );
+    }
+
     /// Prepares an executor for one session.
     pub fn new(
         policy: HttpPolicy,
@@ -443,7 +468,7 @@ impl HttpExecutor {
             }
         }
         if waited {
-            self.stats.rate_limit_waits += 1;
+            self.count(Count::RateLimitWait);
         }
         Ok(())
     }
@@ -547,7 +572,7 @@ impl HttpExecutor {
                 }
             }
             self.limit().await?;
-            self.stats.requests += 1;
+            self.count(Count::Request);
             let started = Instant::now();
             let result = self
                 .unless_stopped(self.send(method.clone(), attempt_url, &headers, req.body.clone()))
@@ -620,12 +645,12 @@ impl HttpExecutor {
                 None => return Ok(outcome),
                 Some((wait, throttled)) => {
                     if throttled {
-                        self.stats.rate_limit_waits += 1;
+                        self.count(Count::RateLimitWait);
                         tracing::info!(connector = %connector, label = %req.label,
                             wait_ms = wait.as_millis() as u64, "throttled (HTTP 429); waiting before retrying");
                     }
                     if !wait.is_zero() {
-                        self.stats.retries += 1;
+                        self.count(Count::Retry);
                     }
                     self.wait(wait).await?;
                     if !wait.is_zero() {
@@ -822,7 +847,7 @@ impl HttpExecutor {
         let mut attempt = 0u32;
         loop {
             self.limit().await?;
-            self.stats.requests += 1;
+            self.count(Count::Request);
             let r = self
                 .unless_stopped(self.send(
                     reqwest::Method::POST,
@@ -866,7 +891,7 @@ impl HttpExecutor {
                     if (status >= 500 || status == 429) && attempt < self.policy.max_retries =>
                 {
                     let _ = body;
-                    self.stats.retries += 1;
+                    self.count(Count::Retry);
                     let w = backoff(&self.tuning, attempt);
                     attempt += 1;
                     self.wait(w).await?;
@@ -884,7 +909,7 @@ impl HttpExecutor {
                     retry,
                 } => {
                     if retry && attempt < self.policy.max_retries {
-                        self.stats.retries += 1;
+                        self.count(Count::Retry);
                         let w = backoff(&self.tuning, attempt);
                         attempt += 1;
                         self.wait(w).await?;

@@ -9,7 +9,7 @@
 //! What it is not: no histograms and no external crate; counters are plain
 //! integers behind a mutex (updates happen per page, not per record).
 
-use crate::plugins::{SessionError, SessionReport};
+use crate::plugins::SessionError;
 use crate::store::{CommitStats, RunOutcome};
 use std::collections::BTreeMap;
 use std::fmt::Write;
@@ -92,13 +92,6 @@ impl Metrics {
         );
     }
 
-    /// A session finished; its totals.
-    pub fn session(&self, connector: &str, r: &SessionReport) {
-        let l = || vec![("connector", connector.to_owned())];
-        self.add("reckon_http_requests_total", l(), r.requests);
-        self.add("reckon_http_retries_total", l(), r.retries);
-        self.add("reckon_rate_limit_waits_total", l(), r.rate_limit_waits);
-    }
 
     /// A session failed.
     pub fn session_error(&self, connector: &str, e: &SessionError) {

@@ -488,7 +488,6 @@ pub async fn run_sync_with(
         run.requests += report.requests;
         run.retries += report.retries;
         run.rate_limit_waits += report.rate_limit_waits;
-        ctx.metrics.session(&id, report);
         if let Some(r) = unfinished.run.as_mut() {
             (r.pages, r.requests, r.retries, r.rate_limit_waits) =
                 (sink.pages, run.requests, run.retries, run.rate_limit_waits);
