@@ -124,23 +124,27 @@ async fn read_stream(cx: &Cx, settings: &Settings, stream: &str) -> Result<(), P
     let window_start = window.from.and_time(NaiveTime::MIN).and_utc();
 
     // Resume mid-window if the last session of this stream crashed after
-    // committing some pages of the same window.
-    let mut cursor: Option<String> = cx
+    // committing some pages of the same window: at its cursor, counting
+    // pages on from where it stopped (errors name the server's page).
+    let resumed = cx
         .checkpoint(stream)
-        .filter(|cp| cp.state.get("window").and_then(Value::as_str) == Some(window_key.as_str()))
-        .and_then(|cp| {
-            cp.state
-                .get("cursor")
-                .and_then(Value::as_str)
-                .map(str::to_owned)
-        });
+        .filter(|cp| cp.state.get("window").and_then(Value::as_str) == Some(window_key.as_str()));
+    let mut cursor: Option<String> = resumed.and_then(|cp| {
+        cp.state
+            .get("cursor")
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+    });
     // A watermark never moves backwards: keep the committed one when resuming.
     let mut watermark = cx
         .checkpoint(stream)
         .map(|cp| cp.watermark.max(window_start))
         .unwrap_or(window_start);
 
-    let mut page = 1u32;
+    let mut page: u32 = match (&cursor, resumed) {
+        (Some(_), Some(cp)) => cp.state.get("page").and_then(Value::as_u64).map_or(1, |p| p as u32 + 1),
+        _ => 1,
+    };
     loop {
         let mut req = Request::get(format!("{}/v1/{stream}", cx.base_url()))
             .query("start", window.from)
@@ -169,18 +173,18 @@ async fn read_stream(cx: &Cx, settings: &Settings, stream: &str) -> Result<(), P
         cursor = body.next.filter(|c| !c.is_empty());
         // Commit the page: the host stores the records above and this
         // checkpoint in one transaction. On the last page the watermark moves
-        // to the end of the window.
+        // to the end of the window, or to now if the window reaches today
+        // (a watermark says how far the data was read, never the future).
         if cursor.is_none() {
-            watermark = watermark.max(
-                (window.to + Duration::days(1))
-                    .and_time(NaiveTime::MIN)
-                    .and_utc(),
-            );
+            let end = (window.to + Duration::days(1))
+                .and_time(NaiveTime::MIN)
+                .and_utc();
+            watermark = watermark.max(end.min(cx.now()));
         }
         cx.commit(Checkpoint {
             stream: stream.into(),
             watermark,
-            state: json!({ "window": window_key, "cursor": cursor }),
+            state: json!({ "window": window_key, "cursor": cursor, "page": page }),
         });
         if cursor.is_none() {
             break;
