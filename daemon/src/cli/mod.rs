@@ -72,7 +72,7 @@ pub fn main(cli: Cli) -> ExitCode {
         crate::schedule::cli::init_command_logging();
     }
     if remote::forwardable(&cli.command) {
-        match remote::forward(&cli.config) {
+        match remote::forward(&cli.config, cli.log_format) {
             Ok(None) => {}
             Ok(Some(code)) => return code,
             Err(e) if is_broken_pipe(&e) => return ExitCode::SUCCESS,

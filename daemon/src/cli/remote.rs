@@ -119,7 +119,10 @@ fn reachable(data_dir: &Path) -> std::io::Result<(PathBuf, Option<std::fs::File>
 /// output and returns its exit code; `None` when no daemon answers (run
 /// the command here). A config that does not load is left to the command
 /// to report.
-pub fn forward(config: &Path) -> anyhow::Result<Option<ExitCode>> {
+pub fn forward(
+    config: &Path,
+    log_format: Option<crate::config::LogFormat>,
+) -> anyhow::Result<Option<ExitCode>> {
     let Ok(cfg) = crate::config::load(config) else {
         return Ok(None);
     };
@@ -146,10 +149,18 @@ pub fn forward(config: &Path) -> anyhow::Result<Option<ExitCode>> {
         cwd: std::env::current_dir().context("the working directory")?,
         config: std::path::absolute(config).context("the config file's path")?,
     };
-    eprintln!(
-        "note: the reckon daemon holds {}; it runs this command",
+    let note = format!(
+        "the reckon daemon holds {}; it runs this command",
         cfg.daemon.data_dir.display()
     );
+    if log_format.unwrap_or(cfg.daemon.log_format) == crate::config::LogFormat::Json {
+        eprint!(
+            "{}",
+            crate::sync::cli::json_log_line("INFO", &note, serde_json::Value::Null)
+        );
+    } else {
+        eprintln!("note: {note}");
+    }
     let code = exchange(
         stream,
         &request,
@@ -314,7 +325,14 @@ async fn handle(conn: tokio::net::UnixStream, daemon: Arc<Daemon>) {
         Ok((request, cli)) => {
             tracing::info!(command = %request.argv.join(" "), "running a command for a client");
             match cli.command {
-                Command::Sync(args) => tokio::spawn(sync(daemon, cli.config, args, tx, gone)),
+                Command::Sync(args) => {
+                    // As a local sync: the flag, else the daemon's config.
+                    let json = cli
+                        .log_format
+                        .unwrap_or(daemon.runtime().config.daemon.log_format)
+                        == crate::config::LogFormat::Json;
+                    tokio::spawn(sync(daemon, cli.config, args, json, tx, gone))
+                }
                 command => {
                     let store = daemon.store.clone();
                     let join = tokio::task::spawn_blocking(move || {
@@ -397,6 +415,7 @@ async fn sync(
     daemon: Arc<Daemon>,
     config: PathBuf,
     args: crate::sync::cli::SyncArgs,
+    json: bool,
     tx: tokio::sync::mpsc::Sender<Frame>,
     gone: crate::sync::Shutdown,
 ) {
@@ -413,16 +432,19 @@ async fn sync(
             }
         })
     };
-    let code = sync_run(&daemon, &config, args, &lines, &gone).await;
+    let code = sync_run(&daemon, &config, args, json, &lines, &gone).await;
     drop(lines);
     let _ = pump.await;
     let _ = tx.send((EXIT, vec![code])).await;
 }
 
+/// `json`: the client's stderr gets JSON log lines (`--log-format json`),
+/// progress and messages alike, as a local sync writes them.
 async fn sync_run(
     daemon: &Arc<Daemon>,
     config: &Path,
     args: crate::sync::cli::SyncArgs,
+    json: bool,
     lines: &tokio::sync::mpsc::UnboundedSender<Frame>,
     gone: &crate::sync::Shutdown,
 ) -> u8 {
@@ -430,9 +452,14 @@ async fn sync_run(
         tag: OUT,
         tx: lines.clone(),
     };
-    let mut err = QueuedFrames {
+    let err = QueuedFrames {
         tag: ERR,
         tx: lines.clone(),
+    };
+    let mut err: Box<dyn Write + Send> = if json {
+        Box::new(crate::sync::cli::JsonErr::new(err))
+    } else {
+        Box::new(err)
     };
     let rt = daemon.runtime();
     let id = args.connector.as_str();
@@ -492,18 +519,23 @@ async fn sync_run(
         shutdown: stop,
         ..daemon.sync_context()
     };
-    let progress = crate::sync::cli::Lines({
+    let send = {
         let lines = lines.clone();
         move |line: String| {
             let _ = lines.send((ERR, line.into_bytes()));
         }
-    });
+    };
+    let progress: Box<dyn crate::sync::Progress> = if json {
+        Box::new(crate::sync::cli::JsonLines(send))
+    } else {
+        Box::new(crate::sync::cli::Lines(send))
+    };
     let seq_before = daemon.store.last_seq().unwrap_or(0);
     let result = crate::sync::run_sync_with(
         &ctx,
         connector,
         args.from.zip(args.to),
-        &progress,
+        progress.as_ref(),
         recording.as_mut(),
     )
     .await;
@@ -537,10 +569,12 @@ async fn sync_run(
         })
         .await;
     }
-    match crate::sync::cli::report(&result, recording.as_ref(), &mut out, &mut err) {
+    let code = match crate::sync::cli::report(&result, recording.as_ref(), &mut out, &mut err) {
         Ok(c) if c == ExitCode::SUCCESS => 0,
         _ => 1,
-    }
+    };
+    let _ = err.flush();
+    code
 }
 
 /// Ends a client's run of a connector (see [`Daemon::claim`]) however the

@@ -400,30 +400,22 @@ pub fn check_finalizable(
     today: NaiveDate,
     early: bool,
 ) -> Result<(), PayoutError> {
+    check_generatable(b, program, config, period, today)?;
     let p = Period::parse(config.period, period)?;
-    let name = p.to_string();
-    if load_period(b, program, &name)?.is_some_and(|r| r.status == Status::Finalised) {
-        return Ok(());
-    }
-    if today < p.start {
-        return Err(PayoutError::NotStarted {
-            program: program.into(),
-            period: name,
-            start: p.start,
-            today,
-            tz: config.tz(),
-        });
-    }
-    if today < p.end && !early {
+    if today < p.end && !early && !is_finalised(b, program, &p.to_string())? {
         return Err(PayoutError::StillOpen {
             program: program.into(),
-            period: name,
+            period: p.to_string(),
             last: p.last_day(),
             next: p.end,
             tz: config.tz(),
         });
     }
     Ok(())
+}
+
+fn is_finalised(b: &dyn StatementBook, program: &str, period: &str) -> Result<bool, PayoutError> {
+    Ok(load_period(b, program, period)?.is_some_and(|r| r.status == Status::Finalised))
 }
 
 /// Checks that drafts of `period` may be generated: the period parses and
@@ -440,9 +432,7 @@ pub fn check_generatable(
 ) -> Result<(), PayoutError> {
     let p = Period::parse(config.period, period)?;
     let name = p.to_string();
-    if today < p.start
-        && !load_period(b, program, &name)?.is_some_and(|r| r.status == Status::Finalised)
-    {
+    if today < p.start && !is_finalised(b, program, &name)? {
         return Err(PayoutError::NotStarted {
             program: program.into(),
             period: name,

@@ -86,6 +86,98 @@ impl Progress for Events {
     }
 }
 
+/// One log line as `--log-format json` writes them (the shape of the
+/// tracing JSON layer: `timestamp`, `level`, `fields` with `message`,
+/// `target`), for what a command prints itself.
+pub fn json_log_line(level: &str, message: &str, fields: serde_json::Value) -> String {
+    let mut f = match fields {
+        serde_json::Value::Object(m) => m,
+        _ => serde_json::Map::new(),
+    };
+    f.insert("message".into(), message.into());
+    let line = serde_json::json!({
+        "timestamp": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+        "level": level,
+        "fields": f,
+        "target": "reckon::sync",
+    });
+    format!("{line}\n")
+}
+
+/// Progress as JSON log lines handed to the function: what [`Events`]
+/// logs, for a sync the daemon runs for a client in `--log-format json`.
+pub struct JsonLines<F>(pub F);
+impl<F> std::fmt::Debug for JsonLines<F> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("JsonLines")
+    }
+}
+impl<F: Fn(String) + Send + Sync> Progress for JsonLines<F> {
+    fn window(&self, i: usize, n: usize, w: &Window) {
+        (self.0)(json_log_line(
+            "INFO",
+            "window",
+            serde_json::json!({"window": i + 1, "windows": n, "from": w.from, "to": w.to}),
+        ));
+    }
+    fn page(&self, stream: &str, s: &CommitStats, t: &CommitStats) {
+        (self.0)(json_log_line(
+            "INFO",
+            "page committed",
+            serde_json::json!({"stream": stream, "new": s.new, "changed": s.changed,
+                "unchanged": s.unchanged, "run_new": t.new, "run_changed": t.changed,
+                "run_unchanged": t.unchanged}),
+        ));
+    }
+}
+
+/// A writer turning each line written to it (`error: ...`, `note: ...`)
+/// into a [`json_log_line`], for stderr in `--log-format json`.
+#[derive(Debug)]
+pub struct JsonErr<W: std::io::Write> {
+    inner: W,
+    pending: Vec<u8>,
+}
+
+impl<W: std::io::Write> JsonErr<W> {
+    /// Wraps `inner`.
+    pub fn new(inner: W) -> Self {
+        JsonErr {
+            inner,
+            pending: Vec::new(),
+        }
+    }
+}
+
+impl<W: std::io::Write> std::io::Write for JsonErr<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.pending.extend_from_slice(buf);
+        while let Some(i) = self.pending.iter().position(|&b| b == b'\n') {
+            let line: Vec<u8> = self.pending.drain(..=i).collect();
+            let text = String::from_utf8_lossy(&line[..line.len() - 1]).into_owned();
+            let (level, message) = if let Some(m) = text.strip_prefix("error: ") {
+                ("ERROR", m)
+            } else if let Some(m) = text.strip_prefix("warning: ") {
+                ("WARN", m)
+            } else if let Some(m) = text.strip_prefix("note: ") {
+                ("INFO", m)
+            } else {
+                ("INFO", text.as_str())
+            };
+            self.inner
+                .write_all(json_log_line(level, message, serde_json::Value::Null).as_bytes())?;
+        }
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        if !self.pending.is_empty() {
+            self.pending.push(b'\n');
+            self.write(&[])?;
+        }
+        self.inner.flush()
+    }
+}
+
 /// Runs one sync. `log_format` (`--log-format`) wins over `[daemon]
 /// log_format`, as for `reckon run`.
 pub fn run(
@@ -216,12 +308,14 @@ pub fn run(
         .await
     });
     drop(progress);
-    Ok(report(
-        &result,
-        recording.as_ref(),
-        &mut std::io::stdout(),
-        &mut std::io::stderr(),
-    )?)
+    let mut err: Box<dyn std::io::Write> = if json {
+        Box::new(JsonErr::new(std::io::stderr()))
+    } else {
+        Box::new(std::io::stderr())
+    };
+    let code = report(&result, recording.as_ref(), &mut std::io::stdout(), &mut err)?;
+    err.flush()?;
+    Ok(code)
 }
 
 /// The last lines of a sync: the cassettes written, then the run's figures
