@@ -250,3 +250,14 @@ fn claims_without_a_campaign_share_one_row_in_both_views() {
     );
     assert!(awin[0].reported.is_some() && awin[0].reconciled.is_some());
 }
+
+#[test]
+fn csv_dimension_cells_are_guarded_against_spreadsheet_formulas() {
+    let mut r = both(&[Dim::Partner]);
+    r.rows[0].key.partner = Some("=HYPERLINK(\"http://x\")".into());
+    let csv = reckon::kpi::render::csv(&r).expect("csv");
+    assert!(csv.contains("\"'=HYPERLINK("), "{csv}");
+    // The JSON carries the name as it is.
+    let json = reckon::kpi::render::json(&r).expect("json");
+    assert!(json.contains("=HYPERLINK("), "{json}");
+}

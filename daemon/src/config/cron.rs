@@ -86,11 +86,22 @@ impl FromStr for CronSchedule {
             let why = e
                 .lines()
                 .rev()
-                .find(|l| !l.trim().is_empty() && !l.trim_start().starts_with('^'))
+                .find(|l| {
+                    let l = l.trim();
+                    // Not the caret line, nor the expression as the crate
+                    // got it (rewritten from crontab's fields).
+                    !l.is_empty() && !l.starts_with('^') && !full.iter().any(|f| f == l)
+                })
                 .unwrap_or("")
                 .trim()
                 // The crate's bounds are inclusive: "less than 23" means "at most 23".
                 .replace("must be less than", "must be at most");
+                // Some of the crate's errors say nothing beyond the snippet.
+                let why = if why.is_empty() {
+                    "a field holds a value cron does not know (numbers, `*`, ranges `a-b`, lists `a,b`, steps `*/n`, day and month names)".to_owned()
+                } else {
+                    why
+                };
                 format!(
                     "invalid cron expression `{expr}`: {why}; expected e.g. `0 */6 * * *` (every 6 hours)"
                 )
@@ -307,6 +318,9 @@ mod tests {
         assert!("0 0 * * * * 2030".parse::<CronSchedule>().is_ok());
         let e = "* * *".parse::<CronSchedule>().unwrap_err();
         assert!(e.contains("found 3"), "{e}");
+        // The crate's own rewrite of the fields never shows.
+        let e = "0 12 * * 7L".parse::<CronSchedule>().unwrap_err();
+        assert!(!e.contains("0 0 12") && e.contains("a field holds a value"), "{e}");
         assert!("61 * * * *".parse::<CronSchedule>().is_err());
     }
 

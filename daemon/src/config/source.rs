@@ -293,8 +293,8 @@ pub fn explain_serde_message(msg: &str) -> String {
                 "expected a decimal written as a quoted string, e.g. \"10\" or \"12.50\" (a bare number could lose digits as a float)",
             )
             .replace(
-                "found map, expected a formatted date string",
-                "found a TOML date, expected a date written as a quoted string, e.g. \"2026-11-01\"",
+                "map, expected a formatted date string",
+                "a TOML date, expected a date written as a quoted string, e.g. \"2026-11-01\"",
             );
         return format!("wrong type: found {rest}");
     }

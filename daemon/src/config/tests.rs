@@ -402,6 +402,15 @@ percent = 10
         .unwrap_err()
         .to_string();
     assert!(e.contains("not a day of the calendar"), "{e}");
+    let e = parse(
+        &text
+            .replace("percent = 10", "percent = \"10\"")
+            .replace("\"2020-13-01\"", "2020-12-01"),
+        "t.toml",
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("found a TOML date, expected a date written as a quoted string"), "{e}");
 }
 
 #[test]
@@ -419,4 +428,37 @@ schedule = "0 6 * *"
     for key in ["kpi.summaries.by", "kpi.summaries.view", "kpi.summaries.formats", "kpi.summaries.schedule"] {
         assert!(text.contains(&format!("`{key}")), "{key} missing from:\n{text}");
     }
+}
+
+#[test]
+fn draft_schedule_takes_the_connectors_cron_syntax() {
+    let text = |schedule: &str| {
+        format!(
+            r#"
+[[connectors]]
+id = "examplenet"
+plugin = "example"
+schedule = "0 6 * * *"
+
+[[connectors]]
+id = "shop"
+plugin = "example"
+schedule = "0 6 * * *"
+
+[[programs]]
+id = "shop"
+currency = "USD"
+claims = ["examplenet"]
+orders = ["shop"]
+[programs.commission]
+payout_currency = "USD"
+draft_schedule = "{schedule}"
+"#
+        )
+    };
+    for ok in ["0 6 * * *", "0 0 6 ? * 7", "0 0 6 * * MON 2030"] {
+        assert!(parse(&text(ok), "t.toml").is_ok(), "{ok}");
+    }
+    let e = parse(&text("0 25 * * *"), "t.toml").unwrap_err().to_string();
+    assert!(e.contains("draft_schedule") && e.contains("Hours must be at most 23"), "{e}");
 }

@@ -236,7 +236,17 @@ pub fn csv(report: &Report) -> Result<String, KpiError> {
     };
     w.write_record(&g.header).map_err(err)?;
     for r in &g.rows {
-        w.write_record(r).map_err(err)?;
+        // Dimension cells are text from the platforms (partner and
+        // campaign names): guarded against spreadsheet formulas, as in
+        // statements. Metric cells are numbers and stay as they are.
+        let row = r.iter().enumerate().map(|(i, c)| {
+            if i < g.dims {
+                crate::payout::render::text_cell(c, true)
+            } else {
+                c.clone()
+            }
+        });
+        w.write_record(row).map_err(err)?;
     }
     let bytes = w.into_inner().map_err(|e| KpiError::Render {
         what: "CSV".into(),

@@ -38,7 +38,7 @@ pub fn produce(
 pub fn parse_schedule(expr: &str) -> Result<crate::config::CronSchedule, KpiError> {
     expr.parse::<crate::config::CronSchedule>().map_err(|e| {
         KpiError::Config(format!(
-            "[kpi.summaries] schedule = {expr:?}: {e}; expected a 5-field crontab line such as \"0 6 * * *\""
+            "[kpi.summaries] schedule = {expr:?}: {e}"
         ))
     })
 }

@@ -291,12 +291,9 @@ impl CommissionConfig {
             err("minimum_payout", "must be zero or more".into());
         }
         if let Some(expr) = &self.draft_schedule {
-            let fields = expr.split_whitespace().count();
-            if fields != 5 {
-                err(
-                    "draft_schedule",
-                    format!("`{expr}` has {fields} fields; write a 5-field crontab expression such as \"0 6 * * *\""),
-                );
+            // The connectors' cron syntax (5, 6 or 7 fields).
+            if let Err(e) = expr.parse::<crate::config::CronSchedule>() {
+                err("draft_schedule", e);
             }
         }
         let group_problems = |groups: &[String]| -> Vec<String> {
