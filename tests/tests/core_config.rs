@@ -243,3 +243,24 @@ fn every_shipped_config_passes_config_check() {
     }
     assert!(checked.iter().any(|n| n == "reckon.toml"), "{checked:?}");
 }
+
+#[test]
+fn a_disabled_connector_is_shown_without_next_fires() {
+    let dir = tempfile::tempdir().unwrap();
+    reckon_tests::install_plugins(&dir.path().join("plugins"), &["example"]);
+    std::fs::write(
+        dir.path().join("reckon.toml"),
+        "[daemon]\nplugin_dir = \"plugins\"\n\n[[connectors]]\nid = \"examplenet\"\nplugin = \"example\"\nschedule = \"0 6 * * *\"\nenabled = false\n[connectors.settings]\napi_key = { secret = \"env:EXAMPLE_API_KEY\" }\n",
+    )
+    .unwrap();
+    let out = Command::new(reckon_tests::reckon_bin())
+        .current_dir(dir.path())
+        .args(["config", "check", "--config", "reckon.toml"])
+        .env("EXAMPLE_API_KEY", "k-1")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("DISABLED") && stdout.contains("never fires while disabled"), "{stdout}");
+    assert!(!stdout.contains("next:"), "{stdout}");
+}

@@ -240,7 +240,7 @@ fn the_demo_never_replaces_what_is_not_its_own() {
     let out = demo(earlier.path());
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("stop the reckon process using it"), "{err}");
+    assert!(err.contains("in use by another reckon process") && err.contains("choose another --out"), "{err}");
     drop(store);
     assert!(earlier.path().join("data").exists());
 }

@@ -82,6 +82,10 @@ pub fn check(
             c.lookback_days,
             if c.config.enabled { "" } else { ", DISABLED" }
         );
+        if !c.config.enabled {
+            let _ = writeln!(out, "  never fires while disabled");
+            continue;
+        }
         for t in c.config.schedule.next_n(c.timezone, now, 3) {
             let _ = writeln!(
                 out,

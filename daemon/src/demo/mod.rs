@@ -105,7 +105,7 @@ fn make_room(out: &Path) -> anyhow::Result<()> {
         // A daemon (or a command) on the demo's store holds its lock.
         crate::store::Store::open(&out.join("data")).map_err(|e| {
             anyhow::anyhow!(
-                "{}: {e}; stop the reckon process using it (or choose another --out) and run the demo again",
+                "{}: {e} (or choose another --out), then run the demo again",
                 out.display()
             )
         })?;
