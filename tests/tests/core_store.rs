@@ -240,3 +240,50 @@ fn a_reader_that_stops_early_ends_the_export_quietly() {
         assert_eq!(out.status.code(), Some(0), "{format}: {err}");
     }
 }
+
+#[test]
+fn records_history_lists_every_revision_with_when_it_was_current() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config_for(dir.path());
+    seed(&dir.path().join("data"));
+    {
+        // The network restates `b` a day later: revision 2.
+        let store = Store::open(&dir.path().join("data")).unwrap();
+        let mut b = conv("b");
+        if let Record::Conversion(c) = &mut b {
+            c.status = ConversionStatus::Reversed;
+        }
+        let later = "2026-01-04T00:00:00Z".parse().unwrap();
+        store.commit_page("net", &[b], None, later).unwrap();
+        store.flush().unwrap();
+    }
+    let run = |args: &[&str]| {
+        Command::new(reckon_tests::reckon_bin())
+            .args(["records", "history", "--kind", "conversions", "--source", "net"])
+            .args(args)
+            .arg("--config")
+            .arg(&cfg)
+            .output()
+            .unwrap()
+    };
+    let out = run(&["--key", "b"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let rows: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(rows.len(), 2);
+    assert_eq!((rows[0]["revision"].as_u64(), rows[1]["revision"].as_u64()), (Some(1), Some(2)));
+    assert_eq!(rows[0]["current_to"], rows[1]["current_from"]);
+    assert_eq!(rows[0]["current_to"], "2026-01-04T00:00:00Z");
+    assert!(rows[1]["current_to"].is_null());
+    assert_eq!(rows[0]["record"]["status"], "approved");
+    assert_eq!(rows[1]["record"]["status"], "reversed");
+    let csv = run(&["--key", "b", "--format", "csv"]);
+    let csv = String::from_utf8_lossy(&csv.stdout);
+    assert!(csv.starts_with("source,key,revision,current_from,current_to,"), "{csv}");
+    // A key that is not stored is named.
+    let out = run(&["--key", "zz"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no conversions record `zz` from `net`"));
+}

@@ -62,6 +62,100 @@ pub enum RecordsCommand {
         #[arg(long, value_enum, default_value = "jsonl")]
         format: FormatArg,
     },
+    /// Every revision of one record, oldest first, each with the time it
+    /// was current from and to: what a statement line's `trace` (claim or
+    /// order revision) refers to.
+    History {
+        /// Which records.
+        #[arg(long, value_enum)]
+        kind: KindArg,
+        /// The connector (or postback endpoint) id.
+        #[arg(long)]
+        source: String,
+        /// The record's key: a claim's external id, an order's id (a spend
+        /// row's `day/account/campaign/...` key as `records export` shows it).
+        #[arg(long)]
+        key: String,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "jsonl")]
+        format: FormatArg,
+    },
+}
+
+/// The revisions of one record as rows (`revision`, `current_from`,
+/// `current_to`, empty for the current one, then the record), oldest
+/// first; `None` if no such record is stored.
+pub fn history_values(
+    store: &Store,
+    kind: RecordKind,
+    source: &str,
+    key: &str,
+) -> anyhow::Result<Option<Vec<Value>>> {
+    let Some(current) = store.get_record(kind, source, key)? else {
+        return Ok(None);
+    };
+    let mut rows = Vec::new();
+    let mut from = current.first_seen;
+    for old in store.revisions(kind, source, key)? {
+        rows.push(json!({
+            "source": source,
+            "key": key,
+            "revision": old.revision,
+            "current_from": from,
+            "current_to": old.superseded_at,
+            "record": old.record,
+        }));
+        from = old.superseded_at;
+    }
+    rows.push(json!({
+        "source": source,
+        "key": key,
+        "revision": current.revision,
+        "current_from": current.changed_at,
+        "current_to": Value::Null,
+        "record": current.record,
+    }));
+    Ok(Some(rows))
+}
+
+fn write_rows(rows: &[Value], first: &[&str], format: FormatArg, out: &mut dyn Write) -> anyhow::Result<()> {
+    match format {
+        FormatArg::Jsonl => {
+            for v in rows {
+                writeln!(out, "{v}")?;
+            }
+        }
+        FormatArg::Csv => {
+            let flat: Vec<std::collections::BTreeMap<String, String>> = rows
+                .iter()
+                .map(|v| {
+                    let mut m = std::collections::BTreeMap::new();
+                    flatten("", v, &mut m);
+                    m
+                })
+                .collect();
+            let mut header: Vec<String> = flat
+                .iter()
+                .flat_map(|r| r.keys().cloned())
+                .collect::<std::collections::BTreeSet<_>>()
+                .into_iter()
+                .collect();
+            // Bookkeeping first, then record fields.
+            header.retain(|h| !first.contains(&h.as_str()));
+            let header: Vec<String> = first.iter().map(|s| s.to_string()).chain(header).collect();
+            let mut w = csv::Writer::from_writer(out);
+            w.write_record(&header)?;
+            for r in &flat {
+                w.write_record(
+                    header
+                        .iter()
+                        .map(|h| r.get(h).map(String::as_str).unwrap_or("")),
+                )?;
+            }
+            w.flush()?;
+        }
+    }
+    Ok(())
 }
 
 /// The day a record belongs to for `--from/--to`.
@@ -133,35 +227,14 @@ pub fn export(
         n += 1;
         let v = export_value(&s);
         match format {
+            // Streamed: an export may hold millions of records.
             FormatArg::Jsonl => writeln!(out, "{v}")?,
-            FormatArg::Csv => {
-                let mut flat = std::collections::BTreeMap::new();
-                flatten("", &v, &mut flat);
-                rows.push(flat);
-            }
+            FormatArg::Csv => rows.push(v),
         }
     }
     if let FormatArg::Csv = format {
-        let mut header: Vec<String> = rows
-            .iter()
-            .flat_map(|r| r.keys().cloned())
-            .collect::<std::collections::BTreeSet<_>>()
-            .into_iter()
-            .collect();
-        // Bookkeeping first, then record fields.
         let first = ["source", "key", "revision", "first_seen", "changed_at"];
-        header.retain(|h| !first.contains(&h.as_str()));
-        let header: Vec<String> = first.iter().map(|s| s.to_string()).chain(header).collect();
-        let mut w = csv::Writer::from_writer(out);
-        w.write_record(&header)?;
-        for r in &rows {
-            w.write_record(
-                header
-                    .iter()
-                    .map(|h| r.get(h).map(String::as_str).unwrap_or("")),
-            )?;
-        }
-        w.flush()?;
+        write_rows(&rows, &first, format, out)?;
     }
     Ok(n)
 }
@@ -219,6 +292,26 @@ pub fn run(
             out.flush()?;
             drop(out);
             writeln!(con.err, "{n} record(s) exported")?;
+            Ok(ExitCode::SUCCESS)
+        }
+        RecordsCommand::History {
+            kind,
+            source,
+            key,
+            format,
+        } => {
+            let store = con.store(&cfg.daemon.data_dir)?;
+            let kind: RecordKind = kind.into();
+            let Some(rows) = history_values(&store, kind, &source, &key)? else {
+                anyhow::bail!(
+                    "no {} record `{key}` from `{source}` is stored; `reckon records export --kind {} --source {source}` lists the keys",
+                    kind.as_str(),
+                    kind.as_str()
+                );
+            };
+            let first = ["source", "key", "revision", "current_from", "current_to"];
+            write_rows(&rows, &first, format, &mut con.out)?;
+            writeln!(con.err, "{} revision(s)", rows.len())?;
             Ok(ExitCode::SUCCESS)
         }
     }
