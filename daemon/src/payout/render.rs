@@ -162,7 +162,12 @@ pub fn csv_file(s: &Statement) -> Result<Vec<u8>, RenderError> {
             String::new(),
             String::new(),
             opt(&a.current_basis),
-            String::new(),
+            // The basis is in the program currency (format 3 names it).
+            if v3 && a.current_basis.is_some() {
+                opt(&s.volume.as_ref().map(|v| v.currency.clone()))
+            } else {
+                String::new()
+            },
             String::new(),
             String::new(),
             String::new(),
