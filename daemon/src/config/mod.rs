@@ -589,7 +589,12 @@ fn check_programs(
             }
         }
         for (j, id) in p.orders.iter().enumerate() {
-            if !order_sources.contains(&id.as_str()) && !unparsed.contains(id) {
+            if cfg.postbacks.iter().any(|p| &p.id == id) {
+                errors.push(map.error(
+                    &format!("programs[{i}].orders[{j}]"),
+                    format!("`{id}` is a postback endpoint: postbacks carry claims (conversions), not orders; list it under `claims`"),
+                ));
+            } else if !order_sources.contains(&id.as_str()) && !unparsed.contains(id) {
                 errors.push(map.error(
                     &format!("programs[{i}].orders[{j}]"),
                     unknown_connector(id, &order_sources, "connector"),
