@@ -142,7 +142,7 @@ currency = "USD"
     .unwrap_err()
     .to_string();
     assert!(
-        e.contains("`programs[0].orders[0]`: no connector with id `s2s`"),
+        e.contains("`programs[0].orders[0]`: `s2s` is a postback endpoint: postbacks carry claims (conversions), not orders"),
         "{e}"
     );
 }
