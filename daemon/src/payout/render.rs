@@ -346,11 +346,12 @@ pub fn html_file(s: &Statement, content_hash: &str) -> String {
                 .unwrap_or_default();
             let _ = writeln!(
                 h,
-                "<tr><td class=\"n\">{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"n\">{}</td><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}{}</td></tr>",
+                "<tr><td class=\"n\">{}</td><td>{}</td><td>{}</td><td>{}{}</td><td>{}</td><td>{}</td><td class=\"n\">{}</td><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}{}</td></tr>",
                 l.line_no,
                 l.date,
                 esc(&l.network),
-                format!("{}{}", esc(&l.claim_id), trace_html(l.trace.as_ref())),
+                esc(&l.claim_id),
+                trace_html(l.trace.as_ref()),
                 esc(l.order_id.as_deref().unwrap_or("")),
                 l.event.as_str(),
                 l.basis.as_ref().map(|b| esc(&b.to_string())).unwrap_or_default(),
@@ -368,10 +369,11 @@ pub fn html_file(s: &Statement, content_hash: &str) -> String {
         for a in &s.adjustments {
             let _ = writeln!(
                 h,
-                "<tr><td class=\"n\">{}</td><td>{}</td><td>{}</td><td>{}</td><td>{} line {}</td><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td></tr>",
+                "<tr><td class=\"n\">{}</td><td>{}</td><td>{}{}</td><td>{}</td><td>{} line {}</td><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td></tr>",
                 a.line_no,
                 esc(&a.network),
-                format!("{}{}", esc(&a.claim_id), trace_html(a.trace.as_ref())),
+                esc(&a.claim_id),
+                trace_html(a.trace.as_ref()),
                 esc(a.order_id.as_deref().unwrap_or("")),
                 esc(&a.original_statement_id),
                 a.original_line_no,
