@@ -140,9 +140,14 @@ impl Cx {
     /// Use it for every relative wait (Retry-After, a poll interval);
     /// `sleep_until(cx.now() + wait)` after an HTTP request may wait too
     /// little, or not at all.
+    /// The host caps one timer (15 minutes in the daemon); a longer wait is
+    /// slept in turns until the host's clock reaches it.
     pub async fn sleep_for(&self, wait: chrono::Duration) -> Result<(), PluginError> {
         self.sleep_until(self.now()).await?;
-        self.sleep_until(self.now() + wait).await?;
+        let until = self.now() + wait;
+        while self.now() < until {
+            self.sleep_until(until).await?;
+        }
         Ok(())
     }
 

@@ -21,7 +21,8 @@
 //! clock's time of each) and waits, and how it ended. What the fake host
 //! does not model: the daemon's own HTTP retries and 429 waits (a reply
 //! reaches the plugin as is), and a panic in the plugin (it panics the
-//! test; the daemon reports it as the sync's error).
+//! test; the daemon reports it as the sync's error). It does cap one timer
+//! at [`MAX_TIMER_SECS`], as the daemon does.
 
 use crate::protocol::{
     Action, Checkpoint, Event, HttpRequest, HttpResponseHead, LogRecord, PluginError, Record,
@@ -113,6 +114,15 @@ pub struct Outcome {
     pub request_times: Vec<DateTime<Utc>>,
     /// How the session ended.
     pub result: Result<(), PluginError>,
+}
+
+/// The longest single timer the daemon waits (its `max_sleep`); a plugin
+/// asking for longer is woken then, with the time, and sleeps again
+/// ([`crate::Cx::sleep_for`] does).
+pub const MAX_TIMER_SECS: i64 = 15 * 60;
+
+fn max_timer() -> chrono::Duration {
+    chrono::Duration::seconds(MAX_TIMER_SECS)
 }
 
 /// The fake host.
@@ -273,7 +283,9 @@ impl FakeHost {
                     Action::SleepUntil { id, until } => {
                         if until > clock {
                             out.sleeps.push(until);
-                            clock = until;
+                            // As the daemon: one timer waits at most
+                            // MAX_TIMER; a longer sleep wakes early.
+                            clock = until.min(clock + max_timer());
                         }
                         queue.push_back((Event::Timer { id, now: clock }, Vec::new()));
                     }
