@@ -518,3 +518,22 @@ fn config_resolution_refuses_a_plugin_whose_describe_loops() {
     }
     assert!(!dir.path().join("data").exists(), "nothing may start");
 }
+
+/// A library cut short (a copy still running) made `dlopen` touch pages
+/// past its end: SIGBUS killed reckon, a daemon reloading on SIGHUP too.
+#[test]
+fn a_truncated_library_is_refused_not_a_crash() {
+    let dir = tempfile::tempdir().unwrap();
+    let installed = reckon_tests::install_plugins(dir.path(), &["example"]);
+    let bytes = std::fs::read(&installed[0]).unwrap();
+    for len in [1000, 100_000, bytes.len() * 9 / 10] {
+        std::fs::write(&installed[0], &bytes[..len]).unwrap();
+        let d = dir.path().to_str().unwrap();
+        let (code, out) = reckon(&["plugins", "check", installed[0].to_str().unwrap()], dir.path());
+        assert_eq!(code, 1, "{len}: {out}");
+        assert!(out.contains("truncated library"), "{len}: {out}");
+        let (code, out) = reckon(&["plugins", "list", "--plugin-dir", d], dir.path());
+        assert_eq!(code, 0, "{len}: {out}");
+        assert!(out.contains("refused: ") && out.contains("truncated library"), "{len}: {out}");
+    }
+}

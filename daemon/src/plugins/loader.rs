@@ -388,6 +388,53 @@ fn vet_file(dir: &Path, path: &Path, pin: Option<&str>) -> Result<LibraryFile, L
         .map_err(|LoadError::Refused { reason, .. }| refused(path, reason))
 }
 
+/// Why an ELF file is shorter than its own headers say, if it is: the
+/// program and section header tables and every segment's bytes must lie
+/// inside the file. Only 64-bit little-endian ELF is checked (what Linux
+/// plugins are); anything else is left to `dlopen`, which refuses what it
+/// cannot read without touching it.
+pub(crate) fn elf_truncation(file: &std::fs::File) -> Option<String> {
+    use std::os::unix::fs::FileExt;
+    let size = file.metadata().ok()?.len();
+    let mut h = [0u8; 64];
+    file.read_exact_at(&mut h, 0).ok()?;
+    if &h[..4] != b"\x7fELF" || h[4] != 2 || h[5] != 1 {
+        return None;
+    }
+    let u16_at = |b: &[u8], o: usize| u64::from(u16::from_le_bytes([b[o], b[o + 1]]));
+    let u64_at = |b: &[u8], o: usize| {
+        let mut a = [0u8; 8];
+        a.copy_from_slice(&b[o..o + 8]);
+        u64::from_le_bytes(a)
+    };
+    let (phoff, shoff) = (u64_at(&h, 0x20), u64_at(&h, 0x28));
+    let (phentsize, phnum) = (u16_at(&h, 0x36), u16_at(&h, 0x38));
+    let (shentsize, shnum) = (u16_at(&h, 0x3A), u16_at(&h, 0x3C));
+    let short = |need: u64, what: &str| {
+        (need > size).then(|| format!("truncated library: {size} bytes, but its {what} reach byte {need}"))
+    };
+    if let Some(e) = short(phoff.saturating_add(phentsize.saturating_mul(phnum)), "program headers") {
+        return Some(e);
+    }
+    if shoff != 0 {
+        if let Some(e) = short(shoff.saturating_add(shentsize.saturating_mul(shnum)), "section headers") {
+            return Some(e);
+        }
+    }
+    if phentsize < 0x38 {
+        return None;
+    }
+    for i in 0..phnum {
+        let mut ph = [0u8; 0x38];
+        file.read_exact_at(&mut ph, phoff + i * phentsize).ok()?;
+        let (offset, filesz) = (u64_at(&ph, 0x08), u64_at(&ph, 0x20));
+        if let Some(e) = short(offset.saturating_add(filesz), "segments") {
+            return Some(e);
+        }
+    }
+    None
+}
+
 /// Opens a library (the very file `file` hashed, see [`LibraryFile`]) and
 /// checks its header. The library is leaked (never unloaded). Does no
 /// directory checks: callers do them first.
@@ -397,6 +444,15 @@ pub fn open_library(file: LibraryFile) -> Result<(HeaderFields, PluginFns), Load
     // cdylibs built against plugin-api, which have none; the file already
     // passed the directory, permission and pin checks, and this loads the
     // file those checks read.
+    // A truncated library (a copy still running or cut short) makes the
+    // dynamic loader touch pages past the end of the file: SIGBUS, which
+    // kills this process, the daemon on SIGHUP included.
+    if let Some(why) = elf_truncation(&file.file) {
+        return Err(refused(
+            path,
+            format!("{why}: a copy still in progress or cut short? copy the library again"),
+        ));
+    }
     let dlopen_path = file.dlopen_path();
     let lib = unsafe { libloading::Library::new(&dlopen_path) }.map_err(|e| {
         // The loader names the file by the descriptor it was given; the
