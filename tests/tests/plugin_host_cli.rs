@@ -536,4 +536,11 @@ fn a_truncated_library_is_refused_not_a_crash() {
         assert_eq!(code, 0, "{len}: {out}");
         assert!(out.contains("refused: ") && out.contains("truncated library"), "{len}: {out}");
     }
+    // A good build of the same plugin under another name is the one loaded
+    // (the listing shows it, so connectors find it too).
+    std::fs::write(dir.path().join("libreckon_plugin_example_good.so"), &bytes).unwrap();
+    let d = dir.path().to_str().unwrap();
+    let (code, out) = reckon(&["plugins", "describe", "example", "--plugin-dir", d], dir.path());
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("libreckon_plugin_example_good.so"), "{out}");
 }

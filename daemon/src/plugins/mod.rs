@@ -164,17 +164,29 @@ pub fn load_with(
         std::env::consts::DLL_SUFFIX
     ));
     let mut refusals = Vec::new();
+    let mut conventional_refused = None;
     let ordered = files
         .iter()
         .filter(|f| **f == conventional)
         .chain(files.iter().filter(|f| **f != conventional));
     for f in ordered {
         match loader::load_file_with(dir, f, None, opts) {
-            Ok(p) if p.manifest.id == id => return Ok(p),
+            Ok(p) if p.manifest.id == id => {
+                if let Some(e) = &conventional_refused {
+                    tracing::warn!(plugin = id, used = %f.display(), refused = %e,
+                        "the plugin's conventional file is refused; loading another file with its id");
+                }
+                return Ok(p);
+            }
             Ok(_) => {}
-            Err(e) if *f == conventional => return Err(e),
+            // The conventional file refused: another file may hold the id
+            // (`plugins list` shows it); failing that, this is the error.
+            Err(e) if *f == conventional => conventional_refused = Some(e),
             Err(e) => refusals.push(e.to_string()),
         }
+    }
+    if let Some(e) = conventional_refused {
+        return Err(e);
     }
     Err(refused(format!(
         "no plugin with id `{id}` in the plugin directory{}",
