@@ -417,12 +417,19 @@ impl Subprocess {
 pub(crate) fn crash_cause(tail: &[String]) -> Option<String> {
     if let Some(i) = tail.iter().rposition(|l| l.contains("panicked at")) {
         let at = tail[i].trim();
-        return Some(
-            match tail.get(i + 1).map(|l| l.trim()).filter(|l| !l.is_empty()) {
-                Some(message) => format!("{at} {message}"),
-                None => at.to_owned(),
-            },
-        );
+        // The message may span lines; it ends at Rust's `note:` hint or a
+        // backtrace.
+        let message: Vec<&str> = tail[i + 1..]
+            .iter()
+            .map(|l| l.trim())
+            .take_while(|l| !l.starts_with("note: ") && !l.starts_with("stack backtrace"))
+            .filter(|l| !l.is_empty())
+            .collect();
+        return Some(if message.is_empty() {
+            at.to_owned()
+        } else {
+            format!("{at} {}", message.join(" / "))
+        });
     }
     tail.iter()
         .rev()
@@ -581,6 +588,19 @@ mod tests {
         ];
         assert_eq!(crash_cause(&tail).as_deref(), Some("fatal: out of memory"));
         assert_eq!(crash_cause(&[]), None);
+        // A message over several lines is kept whole.
+        let tail: Vec<String> = [
+            "thread '<unnamed>' panicked at src/lib.rs:83:17:",
+            "first line",
+            "second line: 42",
+            "note: run with `RUST_BACKTRACE=1` environment variable to display a backtrace",
+        ]
+        .map(String::from)
+        .to_vec();
+        assert_eq!(
+            crash_cause(&tail).as_deref(),
+            Some("thread '<unnamed>' panicked at src/lib.rs:83:17: first line / second line: 42")
+        );
     }
 
     fn manifest() -> Manifest {
