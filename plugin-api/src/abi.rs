@@ -34,12 +34,14 @@ pub const TARGET_C: &std::ffi::CStr = c_str(concat!(env!("RECKON_PLUGIN_TARGET")
 /// Identifies the exact wire types a plugin was built with: FNV-1a (32
 /// bit) of `protocol.rs`, the file defining every record, event and action
 /// the plugin and the host exchange as JSON (several with
-/// `deny_unknown_fields`). A plugin built against a plugin-api whose
-/// protocol differs in any way (a field added to `Conversion`, say) has
-/// another fingerprint, and the host refuses it when loading, naming the
-/// fix, instead of every sync failing later on an unknown field. Never 0.
+/// `deny_unknown_fields`), without its `//` comments and whitespace, so
+/// documentation and formatting (or a CRLF checkout) leave it alone. A
+/// plugin built against a plugin-api whose protocol code differs (a field
+/// added to `Conversion`, say) has another fingerprint, and the host
+/// refuses it when loading, naming the fix, instead of every sync failing
+/// later on an unknown field. Never 0.
 pub const PROTOCOL_FINGERPRINT: u32 = {
-    let h = fnv1a32(include_bytes!("protocol.rs"));
+    let h = code_fnv1a32(include_bytes!("protocol.rs"));
     if h == 0 {
         1
     } else {
@@ -47,12 +49,24 @@ pub const PROTOCOL_FINGERPRINT: u32 = {
     }
 };
 
-const fn fnv1a32(bytes: &[u8]) -> u32 {
+/// FNV-1a of Rust source without `//` comments (doc comments included)
+/// and whitespace. A `//` inside a string literal also ends what is
+/// hashed on that line: the result is still a fixed function of the code.
+const fn code_fnv1a32(bytes: &[u8]) -> u32 {
     let mut h: u32 = 0x811c_9dc5;
     let mut i = 0;
     while i < bytes.len() {
-        h ^= bytes[i] as u32;
-        h = h.wrapping_mul(0x0100_0193);
+        let b = bytes[i];
+        if b == b'/' && i + 1 < bytes.len() && bytes[i + 1] == b'/' {
+            while i < bytes.len() && bytes[i] != b'\n' {
+                i += 1;
+            }
+            continue;
+        }
+        if !(b == b' ' || b == b'\t' || b == b'\n' || b == b'\r') {
+            h ^= b as u32;
+            h = h.wrapping_mul(0x0100_0193);
+        }
         i += 1;
     }
     h
@@ -174,4 +188,24 @@ pub unsafe extern "C" fn write_to_vec(ctx: *mut c_void, ptr: *const u8, len: usi
     let out = unsafe { &mut *(ctx as *mut Vec<u8>) };
     // SAFETY: as above.
     out.extend_from_slice(unsafe { std::slice::from_raw_parts(ptr, len) });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::code_fnv1a32;
+
+    #[test]
+    fn the_fingerprint_ignores_comments_and_layout_but_not_code() {
+        let base = code_fnv1a32(b"pub struct A {\n    /// doc\n    pub x: u32,\n}\n");
+        // Other docs, comments, indentation, CRLF: the same protocol.
+        assert_eq!(
+            base,
+            code_fnv1a32(b"pub struct A { // note\r\n  /// other doc\r\n  pub x: u32, }")
+        );
+        // A field added: another protocol.
+        assert_ne!(
+            base,
+            code_fnv1a32(b"pub struct A {\n    pub x: u32,\n    pub y: u32,\n}\n")
+        );
+    }
 }
