@@ -268,10 +268,14 @@ impl FakeHost {
                     Action::Records { records } => pending.extend(records),
                     Action::Checkpoint(cp) => {
                         let checked =
-                            check_page(&manifest, &connector, &mut watermarks, &cp, &pending)
-                                .map_err(|why| {
-                                    format!("page {} of this session, {why}", out.checkpoints.len() + 1)
-                                });
+                            check_page(
+                                &manifest,
+                                &connector,
+                                &mut watermarks,
+                                &cp,
+                                &pending,
+                                out.checkpoints.len() + 1,
+                            );
                         if let Err(msg) = checked {
                             out.result = Err(invalid(&manifest.id, msg));
                             out.uncommitted = pending;
@@ -418,6 +422,7 @@ fn check_page(
     watermarks: &mut BTreeMap<String, DateTime<Utc>>,
     cp: &Checkpoint,
     records: &[Record],
+    page: usize,
 ) -> Result<(), String> {
     let Some(spec) = manifest.streams.iter().find(|s| s.name == cp.stream) else {
         return Err(format!(
@@ -440,7 +445,7 @@ fn check_page(
     for (i, r) in records.iter().enumerate() {
         crate::validate::record(&mut r.clone(), spec.record, connector).map_err(|why| {
             format!(
-                "stream `{}`, record {} of {} (key `{}`): {why}; the page is not stored",
+                "stream `{}`, page {page} of this session, record {} of {} (key `{}`): {why}; the page is not stored",
                 cp.stream,
                 i + 1,
                 records.len(),
@@ -571,7 +576,7 @@ mod host_check_tests {
         let out = run("bad_currency");
         assert!(
             error(&out).contains(
-                "page 1 of this session, stream `conversions`, record 1 of 1 (key `c1`): field `sale_amount`: currency `XYZ` is not an ISO-4217 code"
+                "stream `conversions`, page 1 of this session, record 1 of 1 (key `c1`): field `sale_amount`: currency `XYZ` is not an ISO-4217 code"
             ),
             "{}",
             error(&out)

@@ -95,6 +95,7 @@ fn plugins_list_names_a_plugin_in_two_files_and_fails_on_a_missing_directory() {
     );
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("cannot list the plugin directory"), "{out}");
+    assert!(!out.contains("VERSION"), "no empty table: {out}");
 }
 
 #[test]

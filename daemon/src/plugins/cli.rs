@@ -263,6 +263,10 @@ pub fn render_list(dir: &Path, found: &[Result<Arc<Plugin>, LoadError>]) -> Stri
         out.push_str(&format!("no plugins in {}\n", dir.display()));
         return out;
     }
+    // Only refusals (or an unreadable directory): no empty table.
+    if rows.len() == 1 {
+        rows.clear();
+    }
     let widths: Vec<usize> = (0..5)
         .map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0))
         .collect();
