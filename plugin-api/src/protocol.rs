@@ -650,10 +650,15 @@ impl Spend {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum EventType {
+    /// A purchase (paid on its amount, or flat).
     Sale,
+    /// A lead: a form or an enquiry.
     Lead,
+    /// An account or newsletter sign-up.
     Signup,
+    /// An app install.
     Install,
+    /// Anything else the network pays for.
     Other,
 }
 
@@ -674,7 +679,9 @@ impl EventType {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ConversionStatus {
+    /// Not yet decided by the network (in review, on hold).
     Pending,
+    /// Accepted by the network for payment.
     Approved,
     /// Reversed by the network after the fact (refund, fraud, return).
     Reversed,
@@ -686,14 +693,19 @@ pub enum ConversionStatus {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Utm {
+    /// `utm_source`: the referrer (`google`, a network, a newsletter).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source: Option<String>,
+    /// `utm_medium`: the kind of traffic (`cpc`, `affiliate`, `email`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub medium: Option<String>,
+    /// `utm_campaign`: the campaign's id or name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub campaign: Option<String>,
+    /// `utm_content`: the ad or link variant.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub content: Option<String>,
+    /// `utm_term`: the search keyword.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub term: Option<String>,
 }
@@ -765,22 +777,29 @@ pub struct Order {
     /// Other ids a claim may quote (internal numeric id, order name/number).
     #[serde(default)]
     pub alt_ids: Vec<String>,
+    /// When the order was placed (UTC).
     pub created_at: DateTime<Utc>,
     /// Amount net of tax and shipping where known.
     pub amount: Money,
+    /// The shop's customer id, if known.
     #[serde(default)]
     pub customer_id: Option<String>,
+    /// Whether it is the customer's first order, if the shop says.
     #[serde(default)]
     pub new_customer: Option<bool>,
+    /// Discount code used, if any.
     #[serde(default)]
     pub coupon: Option<String>,
     /// Click ids seen on the order (landing page parameters, note attributes).
     #[serde(default)]
     pub click_ids: Vec<String>,
+    /// UTM parameters of the landing page, if known.
     #[serde(default)]
     pub utm: Utm,
+    /// Refunds so far, each with its amount and time.
     #[serde(default)]
     pub refunds: Vec<Refund>,
+    /// The shop's status of the order.
     pub status: OrderStatus,
 }
 
@@ -795,7 +814,9 @@ impl Order {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Refund {
+    /// Amount refunded (positive, the order's currency).
     pub amount: Money,
+    /// When it was refunded (UTC).
     pub at: DateTime<Utc>,
 }
 
