@@ -205,6 +205,26 @@ fn report_formats_csv_html_and_out_file() {
     let html = std::fs::read_to_string(&out).unwrap();
     assert!(html.starts_with("<!DOCTYPE html>"));
     assert!(html.contains("<h2>Discrepancies ("));
+    // --all lists every claim of the month, matched ones too.
+    let json = |extra: &[&str]| -> serde_json::Value {
+        let args = [
+            &["reconcile", "report", "--program", "shop-us", "--period", "2026-08", "--format", "json"][..],
+            extra,
+        ]
+        .concat();
+        serde_json::from_str(&reckon(&cfg, &args)).unwrap()
+    };
+    let (some, all) = (json(&[]), json(&["--all"]));
+    let listed = |r: &serde_json::Value| r["discrepancies"].as_array().unwrap().len() as u64;
+    assert_eq!(listed(&all), all["claims"].as_u64().unwrap());
+    assert!(listed(&some) < listed(&all));
+    assert_eq!(all["all_claims"], true);
+    assert!(some.get("all_claims").is_none());
+    assert!(all["discrepancies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|d| d["outcome"] == "matched"));
     // An empty month is a valid, empty report.
     let empty = reckon(
         &cfg,

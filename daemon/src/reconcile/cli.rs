@@ -69,6 +69,10 @@ pub struct ReportArgs {
     /// costs a full run of the program in memory.
     #[arg(long, value_name = "RFC3339", value_parser = parse_now)]
     pub as_of: Option<chrono::DateTime<chrono::Utc>>,
+    /// List every claim of the month, `matched` ones too, not only the
+    /// discrepancies (each with its order, amounts and reason).
+    #[arg(long)]
+    pub all: bool,
 }
 
 /// The parts of the config file reconciliation needs.
@@ -126,7 +130,14 @@ pub fn run(config: &Path, args: ReconcileArgs, con: &mut Console) -> anyhow::Res
                 None => super::load_decisions_where(&store, &program.id, in_period)?,
                 Some(at) => super::decisions_as_of(&store, &program, &loaded.fx, at, in_period)?,
             };
-            let mut rep = report::build(&program.id, &program.currency, r.period, tz, &decisions);
+            let mut rep = report::build_with(
+                &program.id,
+                &program.currency,
+                r.period,
+                tz,
+                &decisions,
+                r.all,
+            );
             rep.as_of = r.as_of;
             let text = report::render(&rep, r.format);
             match &r.out {

@@ -155,8 +155,11 @@ pub struct Report {
     pub totals: BTreeMap<Outcome, u64>,
     /// Per network, partner, outcome, claim and commission currency.
     pub summary: Vec<SummaryRow>,
-    /// Every non-`matched` claim.
+    /// Every non-`matched` claim; with [`Report::all_claims`], every claim.
     pub discrepancies: Vec<DiscrepancyRow>,
+    /// `discrepancies` lists `matched` claims too (`report --all`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub all_claims: bool,
 }
 
 fn money(m: &Option<plugin_api::Money>) -> Option<String> {
@@ -173,6 +176,20 @@ pub fn build(
     period: Period,
     tz: chrono_tz::Tz,
     decisions: &[Decision],
+) -> Report {
+    build_with(program, currency, period, tz, decisions, false)
+}
+
+/// [`build`]; with `all_claims`, the listing holds every claim of the
+/// month, `matched` ones too (an auditor's view: each claim's order,
+/// amounts and reason).
+pub fn build_with(
+    program: &str,
+    currency: &str,
+    period: Period,
+    tz: chrono_tz::Tz,
+    decisions: &[Decision],
+    all_claims: bool,
 ) -> Report {
     type GroupKey = (String, String, Outcome, String, String);
     let mut groups: BTreeMap<GroupKey, SummaryRow> = BTreeMap::new();
@@ -233,7 +250,7 @@ pub fn build(
         if row.partner_name.is_none() {
             row.partner_name.clone_from(&d.partner_name);
         }
-        if d.outcome != Outcome::Matched {
+        if all_claims || d.outcome != Outcome::Matched {
             discrepancies.push(DiscrepancyRow {
                 network: d.claim.source.clone(),
                 claim_id: d.claim.id.clone(),
@@ -273,6 +290,7 @@ pub fn build(
             })
             .collect(),
         discrepancies,
+        all_claims,
     }
 }
 
@@ -441,7 +459,12 @@ fn html(r: &Report) -> String {
         SUMMARY_HEADER,
         r.summary.iter().map(|row| summary_cells(r, row, false)),
     );
-    let _ = writeln!(out, "<h2>Discrepancies ({})</h2>", r.discrepancies.len());
+    let _ = writeln!(
+        out,
+        "<h2>{} ({})</h2>",
+        if r.all_claims { "Claims" } else { "Discrepancies" },
+        r.discrepancies.len()
+    );
     table(
         &mut out,
         DISCREPANCY_HEADER,
