@@ -267,15 +267,14 @@ impl FakeHost {
                     }
                     Action::Records { records } => pending.extend(records),
                     Action::Checkpoint(cp) => {
-                        let checked =
-                            check_page(
-                                &manifest,
-                                &connector,
-                                &mut watermarks,
-                                &cp,
-                                &pending,
-                                out.checkpoints.len() + 1,
-                            );
+                        let checked = check_page(
+                            &manifest,
+                            &connector,
+                            &mut watermarks,
+                            &cp,
+                            &pending,
+                            out.checkpoints.len() + 1,
+                        );
                         if let Err(msg) = checked {
                             out.result = Err(invalid(&manifest.id, msg));
                             out.uncommitted = pending;

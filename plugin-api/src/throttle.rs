@@ -250,7 +250,12 @@ mod tests {
     #[test]
     fn a_wait_longer_than_one_host_timer_is_waited_in_full() {
         // Retry-After 20 minutes; the host wakes a timer after 15 at most.
-        let out = run(vec![reply(429, &[("retry-after", "1200")]), reply(200, &[]), reply(200, &[]), reply(200, &[])]);
+        let out = run(vec![
+            reply(429, &[("retry-after", "1200")]),
+            reply(200, &[]),
+            reply(200, &[]),
+            reply(200, &[]),
+        ]);
         out.result.as_ref().unwrap();
         let t = &out.request_times;
         assert_eq!((t[1] - t[0]).num_seconds(), 10 + 1200);

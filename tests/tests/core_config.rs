@@ -260,7 +260,14 @@ fn a_disabled_connector_is_shown_without_next_fires() {
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert!(stdout.contains("DISABLED") && stdout.contains("never fires while disabled"), "{stdout}");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("DISABLED") && stdout.contains("never fires while disabled"),
+        "{stdout}"
+    );
     assert!(!stdout.contains("next:"), "{stdout}");
 }

@@ -99,7 +99,11 @@ fn run_syncs_on_schedule_through_a_restart() {
         .args(["status", "--addr", &format!("localhost:{port}")])
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 
     // A second daemon on the same data_dir is refused.
     let out = reckon(&s.config).arg("run").output().unwrap();

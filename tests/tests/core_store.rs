@@ -259,7 +259,14 @@ fn records_history_lists_every_revision_with_when_it_was_current() {
     }
     let run = |args: &[&str]| {
         Command::new(reckon_tests::reckon_bin())
-            .args(["records", "history", "--kind", "conversions", "--source", "net"])
+            .args([
+                "records",
+                "history",
+                "--kind",
+                "conversions",
+                "--source",
+                "net",
+            ])
             .args(args)
             .arg("--config")
             .arg(&cfg)
@@ -267,13 +274,20 @@ fn records_history_lists_every_revision_with_when_it_was_current() {
             .unwrap()
     };
     let out = run(&["--key", "b"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let rows: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
     assert_eq!(rows.len(), 2);
-    assert_eq!((rows[0]["revision"].as_u64(), rows[1]["revision"].as_u64()), (Some(1), Some(2)));
+    assert_eq!(
+        (rows[0]["revision"].as_u64(), rows[1]["revision"].as_u64()),
+        (Some(1), Some(2))
+    );
     assert_eq!(rows[0]["current_to"], rows[1]["current_from"]);
     assert_eq!(rows[0]["current_to"], "2026-01-04T00:00:00Z");
     assert!(rows[1]["current_to"].is_null());
@@ -281,7 +295,10 @@ fn records_history_lists_every_revision_with_when_it_was_current() {
     assert_eq!(rows[1]["record"]["status"], "reversed");
     let csv = run(&["--key", "b", "--format", "csv"]);
     let csv = String::from_utf8_lossy(&csv.stdout);
-    assert!(csv.starts_with("source,key,revision,current_from,current_to,"), "{csv}");
+    assert!(
+        csv.starts_with("source,key,revision,current_from,current_to,"),
+        "{csv}"
+    );
     // A key that is not stored is named.
     let out = run(&["--key", "zz"]);
     assert_eq!(out.status.code(), Some(1));

@@ -116,9 +116,9 @@ fn sync_honours_the_log_format_flag_and_the_config() {
     // Every stderr line is a JSON object, progress included.
     assert_eq!(lines.len(), stderr.lines().count(), "{stderr}");
     assert!(
-        lines
-            .iter()
-            .any(|v| v["fields"]["message"] == "page committed" && v["fields"]["stream"].is_string()),
+        lines.iter().any(
+            |v| v["fields"]["message"] == "page committed" && v["fields"]["stream"].is_string()
+        ),
         "{lines:?}"
     );
     let stderr = sync(&human.config, None);

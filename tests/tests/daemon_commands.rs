@@ -563,14 +563,21 @@ fn a_backfill_runs_in_the_daemon_with_its_secrets_and_shows_as_the_last_run() {
     // With --log-format json, the client's stderr is JSON lines only, as
     // for a local sync: the note, each window and page, and an error.
     for args in [&backfill[..], &["sync", "nope"][..]] {
-        let out = reckon_in(root, &config, &[&["--log-format", "json"][..], args].concat());
+        let out = reckon_in(
+            root,
+            &config,
+            &[&["--log-format", "json"][..], args].concat(),
+        );
         let stderr = text(&out.stderr);
         let lines: Vec<serde_json::Value> = stderr
             .lines()
             .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}\n{stderr}")))
             .collect();
         assert!(lines.len() >= 2, "{stderr}");
-        assert!(lines.iter().all(|v| v["fields"]["message"].is_string()), "{stderr}");
+        assert!(
+            lines.iter().all(|v| v["fields"]["message"].is_string()),
+            "{stderr}"
+        );
     }
 
     // `reckon status` shows the backfill as the connector's last run.

@@ -231,7 +231,10 @@ fn the_demo_never_replaces_what_is_not_its_own() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("is not an earlier demo's output"), "{err}");
-    assert_eq!(std::fs::read_to_string(real.path().join("reckon.toml")).unwrap(), "[daemon]\n");
+    assert_eq!(
+        std::fs::read_to_string(real.path().join("reckon.toml")).unwrap(),
+        "[daemon]\n"
+    );
     assert!(real.path().join("data").exists());
     // An earlier demo's directory whose store is in use (a daemon on it).
     let earlier = tempfile::tempdir().unwrap();
@@ -240,7 +243,10 @@ fn the_demo_never_replaces_what_is_not_its_own() {
     let out = demo(earlier.path());
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("in use by another reckon process") && err.contains("choose another --out"), "{err}");
+    assert!(
+        err.contains("in use by another reckon process") && err.contains("choose another --out"),
+        "{err}"
+    );
     drop(store);
     assert!(earlier.path().join("data").exists());
 }

@@ -126,7 +126,10 @@ fn partners_get_only_the_orders_they_won() {
             .expect("partner row")
     };
     assert_eq!(p("awin:a-1"), ("Coupon Site".into(), dec("4"), dec("2")));
-    assert_eq!(p("impact:i-9"), ("Cashback Club".into(), dec("3"), dec("1")));
+    assert_eq!(
+        p("impact:i-9"),
+        ("Cashback Club".into(), dec("3"), dec("1"))
+    );
 }
 
 #[test]

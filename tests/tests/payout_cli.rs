@@ -146,7 +146,14 @@ fn finalize_refuses_a_period_not_begun_and_needs_early_for_the_running_one() {
     // Nor may drafts of it be generated: they would hold every unpaid claim.
     let out = reckon(
         &config,
-        &["statements", "generate", "--program", "shop", "--period", "2999-01"],
+        &[
+            "statements",
+            "generate",
+            "--program",
+            "shop",
+            "--period",
+            "2999-01",
+        ],
     );
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
@@ -155,7 +162,14 @@ fn finalize_refuses_a_period_not_begun_and_needs_early_for_the_running_one() {
     // A malformed period is refused before anything is reconciled.
     let out = reckon(
         &config,
-        &["statements", "generate", "--program", "shop", "--period", "2026-9"],
+        &[
+            "statements",
+            "generate",
+            "--program",
+            "shop",
+            "--period",
+            "2026-9",
+        ],
     );
     assert!(!out.status.success());
     assert!(!String::from_utf8_lossy(&out.stdout).contains("reconciled"));

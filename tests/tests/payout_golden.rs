@@ -533,10 +533,14 @@ fn refund_after_finalisation_is_clawed_back_next_period() {
     let bytes = std::fs::read(tmp.path().join("statements/shop/2027-01/awin.p1.json")).unwrap();
     let jan = reckon::payout::render::read_json_file(&bytes).unwrap().0;
     let a = &jan.adjustments[0];
-    assert_eq!((a.claim_id.as_str(), a.amount.to_string()), ("B", "10.00".into()));
+    assert_eq!(
+        (a.claim_id.as_str(), a.amount.to_string()),
+        ("B", "10.00".into())
+    );
     assert!(
         a.reason.starts_with("claim earns again (`matched`")
-            && a.reason.ends_with("the commission reversed earlier is paid back"),
+            && a.reason
+                .ends_with("the commission reversed earlier is paid back"),
         "{}",
         a.reason
     );
@@ -555,8 +559,13 @@ fn a_clawback_larger_than_the_earnings_is_reported_as_owed_back() {
     let b = sale("B", "p2", "2026-10-06T10:00:00Z", "100.00");
     let oct = vec![a.clone(), b.clone()];
     reckon::payout::finalize(&inputs(&c, &oct, &fxr, &book, tmp.path()), "2026-10").unwrap();
-    let nov = vec![refunded(a), b, sale("C", "p2", "2026-11-07T10:00:00Z", "300.00")];
-    let r = reckon::payout::finalize(&inputs(&c, &nov, &fxr, &book, tmp.path()), "2026-11").unwrap();
+    let nov = vec![
+        refunded(a),
+        b,
+        sale("C", "p2", "2026-11-07T10:00:00Z", "300.00"),
+    ];
+    let r =
+        reckon::payout::finalize(&inputs(&c, &nov, &fxr, &book, tmp.path()), "2026-11").unwrap();
     assert_eq!(r.total_payable.to_string(), "30.00");
     assert_eq!(r.owed_back.to_string(), "-20.00");
     assert_eq!(r.carried_out.to_string(), "-20.00");

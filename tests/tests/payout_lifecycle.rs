@@ -697,8 +697,15 @@ fn stored_decisions_and_a_decoded_slice_give_the_same_statements() {
         assert_eq!(x.2, y.2, "files of {} differ", x.0);
     }
     // The sequence exercised what it is meant to.
-    let all = stored.iter().map(|s| s.1.as_str()).collect::<Vec<_>>().join("\n");
-    assert!(stored[1].1.contains("adjustments") && !stored[1].1.contains("adjustments 0 "), "{all}");
+    let all = stored
+        .iter()
+        .map(|s| s.1.as_str())
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert!(
+        stored[1].1.contains("adjustments") && !stored[1].1.contains("adjustments 0 "),
+        "{all}"
+    );
     assert!(stored.iter().all(|s| s.2.len() > 1), "{all}");
 }
 
@@ -718,7 +725,10 @@ fn format_3_traces_each_line_and_guards_csv_text_and_format_2_renders_as_issued(
     assert_eq!(st[0].format_version, 3);
     let trace = st[0].lines[0].trace.as_ref().unwrap();
     assert_eq!(trace.claim_revision, 3);
-    assert_eq!(trace.order_source.as_deref(), Some(ds[0].order.as_ref().unwrap().source.as_str()));
+    assert_eq!(
+        trace.order_source.as_deref(),
+        Some(ds[0].order.as_ref().unwrap().source.as_str())
+    );
     assert_eq!(trace.decided_at, ds[0].decided_at);
     // Text cells that a spreadsheet would run as formulas get a leading
     // quote; amounts do not.
@@ -726,17 +736,27 @@ fn format_3_traces_each_line_and_guards_csv_text_and_format_2_renders_as_issued(
     assert!(summary.contains("\"'=HYPERLINK("), "{summary}");
     let csv = String::from_utf8(files["awin.p1.csv"].clone()).unwrap();
     assert!(csv.contains(",'-A1,"), "{csv}");
-    assert!(csv.lines().next().unwrap().ends_with(",claim_revision,order_source,order_revision,decided_at"));
+    assert!(csv
+        .lines()
+        .next()
+        .unwrap()
+        .ends_with(",claim_revision,order_source,order_revision,decided_at"));
     assert!(csv.contains(",3,shop,"), "{csv}");
     let html = String::from_utf8(files["awin.p1.html"].clone()).unwrap();
-    assert!(html.contains("<br><small>rev 3, order at shop rev 1; decided "), "{html}");
+    assert!(
+        html.contains("<br><small>rev 3, order at shop rev 1; decided "),
+        "{html}"
+    );
     // The same statement as format 2 (issued before traces): its files are
     // rendered as they were, with no trace and no guard.
     let mut old = st[0].clone();
     old.format_version = 2;
     old.lines.iter_mut().for_each(|l| l.trace = None);
     let csv2 = String::from_utf8(render::csv_file(&old).unwrap()).unwrap();
-    assert!(csv2.lines().next().unwrap().ends_with(",refers_to,note"), "{csv2}");
+    assert!(
+        csv2.lines().next().unwrap().ends_with(",refers_to,note"),
+        "{csv2}"
+    );
     assert!(csv2.contains(",-A1,"), "{csv2}");
     let json2 = String::from_utf8(render::canonical_json(&old).unwrap()).unwrap();
     assert!(!json2.contains("trace"), "{json2}");

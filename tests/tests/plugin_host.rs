@@ -355,7 +355,8 @@ async fn an_oversize_body_is_refused_by_the_host() {
     let e = body_fault(BodyFault::Oversize(200_000), 64 * 1024).await;
     assert_eq!(e.kind, ErrorKind::BadResponse);
     assert!(
-        e.message.contains("exceeds the host's limit of 65536 bytes"),
+        e.message
+            .contains("exceeds the host's limit of 65536 bytes"),
         "{e}"
     );
 }

@@ -77,7 +77,11 @@ fn plugins_list_names_a_plugin_in_two_files_and_fails_on_a_missing_directory() {
     let dir = tempfile::tempdir().unwrap();
     let installed = reckon_tests::install_plugins(dir.path(), &["example"]);
     // A second build of the same plugin, sorting after the first.
-    std::fs::copy(&installed[0], dir.path().join("libreckon_plugin_example_new.so")).unwrap();
+    std::fs::copy(
+        &installed[0],
+        dir.path().join("libreckon_plugin_example_new.so"),
+    )
+    .unwrap();
     let d = dir.path().to_str().unwrap();
     let (code, out) = reckon(&["plugins", "list", "--plugin-dir", d], dir.path());
     assert_eq!(code, 0, "{out}");
@@ -530,18 +534,27 @@ fn a_truncated_library_is_refused_not_a_crash() {
     for len in [1000, 100_000, bytes.len() * 9 / 10] {
         std::fs::write(&installed[0], &bytes[..len]).unwrap();
         let d = dir.path().to_str().unwrap();
-        let (code, out) = reckon(&["plugins", "check", installed[0].to_str().unwrap()], dir.path());
+        let (code, out) = reckon(
+            &["plugins", "check", installed[0].to_str().unwrap()],
+            dir.path(),
+        );
         assert_eq!(code, 1, "{len}: {out}");
         assert!(out.contains("truncated library"), "{len}: {out}");
         let (code, out) = reckon(&["plugins", "list", "--plugin-dir", d], dir.path());
         assert_eq!(code, 0, "{len}: {out}");
-        assert!(out.contains("refused: ") && out.contains("truncated library"), "{len}: {out}");
+        assert!(
+            out.contains("refused: ") && out.contains("truncated library"),
+            "{len}: {out}"
+        );
     }
     // A good build of the same plugin under another name is the one loaded
     // (the listing shows it, so connectors find it too).
     std::fs::write(dir.path().join("libreckon_plugin_example_good.so"), &bytes).unwrap();
     let d = dir.path().to_str().unwrap();
-    let (code, out) = reckon(&["plugins", "describe", "example", "--plugin-dir", d], dir.path());
+    let (code, out) = reckon(
+        &["plugins", "describe", "example", "--plugin-dir", d],
+        dir.path(),
+    );
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("libreckon_plugin_example_good.so"), "{out}");
 }

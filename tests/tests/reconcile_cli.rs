@@ -99,7 +99,8 @@ fn seeded_month_report_lists_every_injected_discrepancy() {
     assert!(first.contains("shop-us: full run"), "{first}");
     let again = reckon(&cfg, &["reconcile"]);
     assert!(
-        again.contains("shop-us: incremental run, 0 claims judged (0 payable), 0 decisions changed"),
+        again
+            .contains("shop-us: incremental run, 0 claims judged (0 payable), 0 decisions changed"),
         "{again}"
     );
 
@@ -208,7 +209,16 @@ fn report_formats_csv_html_and_out_file() {
     // --all lists every claim of the month, matched ones too.
     let json = |extra: &[&str]| -> serde_json::Value {
         let args = [
-            &["reconcile", "report", "--program", "shop-us", "--period", "2026-08", "--format", "json"][..],
+            &[
+                "reconcile",
+                "report",
+                "--program",
+                "shop-us",
+                "--period",
+                "2026-08",
+                "--format",
+                "json",
+            ][..],
             extra,
         ]
         .concat();

@@ -413,9 +413,18 @@ fn fx_rates_are_taken_on_the_programs_day() {
             r.parse().unwrap(),
         )
     };
-    let fx = FxTable::from_rates(vec![rate("2026-10-14", "1.20"), rate("2026-10-15", "1.08")], 0);
+    let fx = FxTable::from_rates(
+        vec![rate("2026-10-14", "1.20"), rate("2026-10-15", "1.08")],
+        0,
+    );
     let judge = |p: &reckon::reconcile::config::ProgramConfig| {
-        decide(p, &claims(vec![c.clone()]), &orders(vec![o.clone()]), &fx, t(NOW))
+        decide(
+            p,
+            &claims(vec![c.clone()]),
+            &orders(vec![o.clone()]),
+            &fx,
+            t(NOW),
+        )
     };
     let mut tokyo = program();
     tokyo.default_timezone = Some(chrono_tz::Asia::Tokyo);
@@ -434,9 +443,19 @@ fn fx_rates_are_taken_on_the_programs_day() {
     assert_eq!(d[0].fx_rate, Some("1.20".parse().unwrap()));
     // Only 10-14's rate, Tokyo: none for the program's day, named in the reason.
     let only = FxTable::from_rates(vec![rate("2026-10-14", "1.20")], 0);
-    let d = decide(&tokyo, &claims(vec![c.clone()]), &orders(vec![o.clone()]), &only, t(NOW));
+    let d = decide(
+        &tokyo,
+        &claims(vec![c.clone()]),
+        &orders(vec![o.clone()]),
+        &only,
+        t(NOW),
+    );
     assert_eq!(d[0].outcome, Outcome::FxMissing);
-    assert!(d[0].reason.contains("rate for 2026-10-15"), "{}", d[0].reason);
+    assert!(
+        d[0].reason.contains("rate for 2026-10-15"),
+        "{}",
+        d[0].reason
+    );
     // The calendar is part of the program's fingerprint (a change re-judges
     // every claim), except UTC's, so existing UTC programs keep theirs.
     assert_ne!(tokyo.fingerprint(), program().fingerprint());
@@ -456,11 +475,23 @@ fn the_report_csv_names_the_basis_currency_and_guards_text_against_formulas() {
     use reckon::reconcile::report::{render, Format};
     let csv = render(&r, Format::Csv);
     let mut lines = csv.lines();
-    assert!(lines.next().unwrap().ends_with(",basis,basis_currency,as_of"), "{csv}");
+    assert!(
+        lines
+            .next()
+            .unwrap()
+            .ends_with(",basis,basis_currency,as_of"),
+        "{csv}"
+    );
     let row = lines.next().unwrap();
-    assert!(row.contains(",\"'=HYPERLINK(") && row.ends_with(",100.00,USD,"), "{row}");
+    assert!(
+        row.contains(",\"'=HYPERLINK(") && row.ends_with(",100.00,USD,"),
+        "{row}"
+    );
     assert!(csv.contains("\n'-C34,") || csv.contains(",'-C34,"), "{csv}");
     // The HTML shows the text as it is (escaped, no quote added).
     let html = render(&r, Format::Html);
-    assert!(html.contains("=HYPERLINK(") && !html.contains("'=HYPERLINK"), "{html}");
+    assert!(
+        html.contains("=HYPERLINK(") && !html.contains("'=HYPERLINK"),
+        "{html}"
+    );
 }

@@ -212,7 +212,10 @@ mod tests {
             Ok(chrono::NaiveDate::from_ymd_opt(2026, 11, 1).unwrap())
         );
         let e = super::parse_day("2026-11-31").unwrap_err();
-        assert!(e.contains("not a day of the calendar") && e.contains("month and day"), "{e}");
+        assert!(
+            e.contains("not a day of the calendar") && e.contains("month and day"),
+            "{e}"
+        );
         let e = super::parse_day("11/01/2026").unwrap_err();
         assert!(e.contains("YYYY-MM-DD"), "{e}");
     }

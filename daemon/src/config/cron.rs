@@ -62,7 +62,13 @@ impl FromStr for CronSchedule {
                 ))
             }
         };
-        let day = |f: &str| if f == "?" { "*".to_owned() } else { f.to_owned() };
+        let day = |f: &str| {
+            if f == "?" {
+                "*".to_owned()
+            } else {
+                f.to_owned()
+            }
+        };
         let dow = crontab_dow(&day(rest[4]))
             .map_err(|e| format!("invalid cron expression `{expr}`: day-of-week field: {e}"))?;
         let (min, hour, dom, mon) = (rest[0], rest[1], day(rest[2]), rest[3]);
@@ -320,7 +326,10 @@ mod tests {
         assert!(e.contains("found 3"), "{e}");
         // The crate's own rewrite of the fields never shows.
         let e = "0 12 * * 7L".parse::<CronSchedule>().unwrap_err();
-        assert!(!e.contains("0 0 12") && e.contains("a field holds a value"), "{e}");
+        assert!(
+            !e.contains("0 0 12") && e.contains("a field holds a value"),
+            "{e}"
+        );
         assert!("61 * * * *".parse::<CronSchedule>().is_err());
     }
 
@@ -337,7 +346,11 @@ mod tests {
         ] {
             let a: CronSchedule = six.parse().unwrap();
             let b: CronSchedule = five.parse().unwrap();
-            assert_eq!(a.next_n(Tz::UTC, after, 5), b.next_n(Tz::UTC, after, 5), "{six}");
+            assert_eq!(
+                a.next_n(Tz::UTC, after, 5),
+                b.next_n(Tz::UTC, after, 5),
+                "{six}"
+            );
         }
         // Mon 30 Nov, then the 1st of December (either day field).
         let s: CronSchedule = "0 0 6 1 * 1".parse().unwrap();
@@ -353,7 +366,10 @@ mod tests {
         );
         // A year last: Sunday 7 in 2027 only.
         let s: CronSchedule = "0 0 6 * * 7 2027".parse().unwrap();
-        assert_eq!(s.next_after(Tz::UTC, after), Some(utc("2027-01-03T06:00:00Z")));
+        assert_eq!(
+            s.next_after(Tz::UTC, after),
+            Some(utc("2027-01-03T06:00:00Z"))
+        );
     }
 
     #[test]

@@ -268,8 +268,8 @@ fn de_section<T: serde::de::DeserializeOwned>(
                     .split('.')
                     .map(|p| p.split('[').next().unwrap_or("").trim_matches('"'))
                     .collect();
-                let removed = remove_at(&mut item, &parts)
-                    .or_else(|| remove_at(&mut item, &parts[..1]))?;
+                let removed =
+                    remove_at(&mut item, &parts).or_else(|| remove_at(&mut item, &parts[..1]))?;
                 removed_keys.push(removed);
             }
         }

@@ -397,10 +397,20 @@ fn kind_problems(cfg: &Config, resolved: &[ResolvedConnector]) -> Vec<ConfigErro
     };
     for (i, p) in cfg.programs.iter().enumerate() {
         for (j, id) in p.claims.iter().enumerate() {
-            check(format!("programs[{i}].claims[{j}]"), id, PluginKind::Affiliate, "`claims`");
+            check(
+                format!("programs[{i}].claims[{j}]"),
+                id,
+                PluginKind::Affiliate,
+                "`claims`",
+            );
         }
         for (j, id) in p.orders.iter().enumerate() {
-            check(format!("programs[{i}].orders[{j}]"), id, PluginKind::Orders, "`orders`");
+            check(
+                format!("programs[{i}].orders[{j}]"),
+                id,
+                PluginKind::Orders,
+                "`orders`",
+            );
         }
     }
     if let Some(kpi) = &cfg.kpi {

@@ -387,7 +387,10 @@ kind = "percent"
 percent = 10
 "#;
     let e = parse(text, "t.toml").unwrap_err().to_string();
-    assert!(e.contains("-5 is negative; expected a whole number of 0 or more"), "{e}");
+    assert!(
+        e.contains("-5 is negative; expected a whole number of 0 or more"),
+        "{e}"
+    );
     let text = text.replace("lookback_days = -5\n", "");
     let e = parse(&text, "t.toml").unwrap_err().to_string();
     assert!(
@@ -397,7 +400,10 @@ percent = 10
     let e = parse(&text.replace("\"2020-13-01\"", "\"2020-12-01\""), "t.toml")
         .unwrap_err()
         .to_string();
-    assert!(e.contains("expected a decimal written as a quoted string, e.g. \"10\""), "{e}");
+    assert!(
+        e.contains("expected a decimal written as a quoted string, e.g. \"10\""),
+        "{e}"
+    );
     let e = parse(&text.replace("percent = 10", "percent = \"10\""), "t.toml")
         .unwrap_err()
         .to_string();
@@ -410,7 +416,10 @@ percent = 10
     )
     .unwrap_err()
     .to_string();
-    assert!(e.contains("found a TOML date, expected a date written as a quoted string"), "{e}");
+    assert!(
+        e.contains("found a TOML date, expected a date written as a quoted string"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -425,8 +434,16 @@ schedule = "0 6 * *"
 "#;
     let e = parse(text, "t.toml").unwrap_err();
     let text = e.to_string();
-    for key in ["kpi.summaries.by", "kpi.summaries.view", "kpi.summaries.formats", "kpi.summaries.schedule"] {
-        assert!(text.contains(&format!("`{key}")), "{key} missing from:\n{text}");
+    for key in [
+        "kpi.summaries.by",
+        "kpi.summaries.view",
+        "kpi.summaries.formats",
+        "kpi.summaries.schedule",
+    ] {
+        assert!(
+            text.contains(&format!("`{key}")),
+            "{key} missing from:\n{text}"
+        );
     }
 }
 
@@ -459,6 +476,11 @@ draft_schedule = "{schedule}"
     for ok in ["0 6 * * *", "0 0 6 ? * 7", "0 0 6 * * MON 2030"] {
         assert!(parse(&text(ok), "t.toml").is_ok(), "{ok}");
     }
-    let e = parse(&text("0 25 * * *"), "t.toml").unwrap_err().to_string();
-    assert!(e.contains("draft_schedule") && e.contains("Hours must be at most 23"), "{e}");
+    let e = parse(&text("0 25 * * *"), "t.toml")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("draft_schedule") && e.contains("Hours must be at most 23"),
+        "{e}"
+    );
 }

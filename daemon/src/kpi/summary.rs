@@ -36,11 +36,8 @@ pub fn produce(
 /// seconds is accepted too), exactly as connector schedules are parsed:
 /// Sunday = 0 or 7, and day-of-month / day-of-week combined as crontab does.
 pub fn parse_schedule(expr: &str) -> Result<crate::config::CronSchedule, KpiError> {
-    expr.parse::<crate::config::CronSchedule>().map_err(|e| {
-        KpiError::Config(format!(
-            "[kpi.summaries] schedule = {expr:?}: {e}"
-        ))
-    })
+    expr.parse::<crate::config::CronSchedule>()
+        .map_err(|e| KpiError::Config(format!("[kpi.summaries] schedule = {expr:?}: {e}")))
 }
 
 /// When the summaries are next due after `after`, evaluated in the reporting

@@ -202,7 +202,10 @@ impl DecisionSource for StoredDecisions<'_> {
     fn decode(&self, stored: &[u8]) -> Result<Decision, PayoutError> {
         crate::reconcile::decode_stored_decision(stored).map_err(|e| PayoutError::Decisions {
             program: self.program.into(),
-            reason: format!("a stored decision is unreadable ({e}); run `reckon reconcile --full --program {}`", self.program),
+            reason: format!(
+                "a stored decision is unreadable ({e}); run `reckon reconcile --full --program {}`",
+                self.program
+            ),
         })
     }
 }
@@ -471,9 +474,11 @@ fn run(inputs: &Inputs<'_>, period_name: &str, status: Status) -> Result<Report,
                 Box::new(groups.into_iter().map(|(p, v)| Ok((p, Batch::Borrowed(v))))),
             ))
         }),
-        Decisions::Source(source) => run_with(inputs, period_name, status, |history, period, tz| {
-            by_payee(source, history, period.end, tz)
-        }),
+        Decisions::Source(source) => {
+            run_with(inputs, period_name, status, |history, period, tz| {
+                by_payee(source, history, period.end, tz)
+            })
+        }
     }
 }
 
@@ -604,7 +609,11 @@ fn run_with<'g>(
     inputs: &Inputs<'_>,
     period_name: &str,
     status: Status,
-    groups: impl FnOnce(&History, &Period, chrono_tz::Tz) -> Result<(ProgramFacts, Groups<'g>), PayoutError>,
+    groups: impl FnOnce(
+        &History,
+        &Period,
+        chrono_tz::Tz,
+    ) -> Result<(ProgramFacts, Groups<'g>), PayoutError>,
 ) -> Result<Report, PayoutError> {
     let config = config_for(inputs)?;
     let period = Period::parse(config.period, period_name)?;

@@ -176,7 +176,10 @@ pub fn csv_file(s: &Statement) -> Result<Vec<u8>, RenderError> {
             String::new(),
             a.amount.to_string(),
             cur.into(),
-            t(&format!("{}#{}", a.original_statement_id, a.original_line_no)),
+            t(&format!(
+                "{}#{}",
+                a.original_statement_id, a.original_line_no
+            )),
             t(&a.reason),
         ];
         if v3 {
@@ -230,7 +233,12 @@ pub fn csv_file(s: &Statement) -> Result<Vec<u8>, RenderError> {
 }
 
 /// The trace columns of a format-3 statement CSV.
-const TRACE_COLUMNS: [&str; 4] = ["claim_revision", "order_source", "order_revision", "decided_at"];
+const TRACE_COLUMNS: [&str; 4] = [
+    "claim_revision",
+    "order_source",
+    "order_revision",
+    "decided_at",
+];
 
 fn trace_cells(t: Option<&super::model::Trace>) -> Vec<String> {
     match t {
@@ -239,7 +247,8 @@ fn trace_cells(t: Option<&super::model::Trace>) -> Vec<String> {
             t.claim_revision.to_string(),
             text_cell(&opt(&t.order_source), true),
             opt(&t.order_revision),
-            t.decided_at.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
+            t.decided_at
+                .to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
         ],
     }
 }
@@ -256,7 +265,8 @@ fn trace_html(t: Option<&super::model::Trace>) -> String {
     format!(
         "<br><small>rev {}{order}; decided {}</small>",
         t.claim_revision,
-        t.decided_at.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
+        t.decided_at
+            .to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
     )
 }
 

@@ -287,7 +287,10 @@ pub fn render_list(dir: &Path, found: &[Result<Arc<Plugin>, LoadError>]) -> Stri
     // sorts after an old one is not silently ignored.
     let mut by_id: std::collections::BTreeMap<&str, Vec<&Path>> = Default::default();
     for p in found.iter().flatten() {
-        by_id.entry(p.manifest.id.as_str()).or_default().push(&p.path);
+        by_id
+            .entry(p.manifest.id.as_str())
+            .or_default()
+            .push(&p.path);
     }
     for (id, paths) in by_id.into_iter().filter(|(_, p)| p.len() > 1) {
         let conventional = format!(
@@ -295,7 +298,11 @@ pub fn render_list(dir: &Path, found: &[Result<Arc<Plugin>, LoadError>]) -> Stri
             std::env::consts::DLL_PREFIX,
             std::env::consts::DLL_SUFFIX
         );
-        let name = |p: &Path| p.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default();
+        let name = |p: &Path| {
+            p.file_name()
+                .map(|f| f.to_string_lossy().into_owned())
+                .unwrap_or_default()
+        };
         let used = paths
             .iter()
             .find(|p| name(p) == conventional)

@@ -328,7 +328,10 @@ impl HttpExecutor {
         let (stat, metric) = match what {
             Count::Request => (&mut self.stats.requests, "reckon_http_requests_total"),
             Count::Retry => (&mut self.stats.retries, "reckon_http_retries_total"),
-            Count::RateLimitWait => (&mut self.stats.rate_limit_waits, "reckon_rate_limit_waits_total"),
+            Count::RateLimitWait => (
+                &mut self.stats.rate_limit_waits,
+                "reckon_rate_limit_waits_total",
+            ),
         };
         *stat += 1;
         crate::server::metrics::global().add(

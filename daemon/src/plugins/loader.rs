@@ -411,13 +411,20 @@ pub(crate) fn elf_truncation(file: &std::fs::File) -> Option<String> {
     let (phentsize, phnum) = (u16_at(&h, 0x36), u16_at(&h, 0x38));
     let (shentsize, shnum) = (u16_at(&h, 0x3A), u16_at(&h, 0x3C));
     let short = |need: u64, what: &str| {
-        (need > size).then(|| format!("truncated library: {size} bytes, but its {what} reach byte {need}"))
+        (need > size)
+            .then(|| format!("truncated library: {size} bytes, but its {what} reach byte {need}"))
     };
-    if let Some(e) = short(phoff.saturating_add(phentsize.saturating_mul(phnum)), "program headers") {
+    if let Some(e) = short(
+        phoff.saturating_add(phentsize.saturating_mul(phnum)),
+        "program headers",
+    ) {
         return Some(e);
     }
     if shoff != 0 {
-        if let Some(e) = short(shoff.saturating_add(shentsize.saturating_mul(shnum)), "section headers") {
+        if let Some(e) = short(
+            shoff.saturating_add(shentsize.saturating_mul(shnum)),
+            "section headers",
+        ) {
             return Some(e);
         }
     }

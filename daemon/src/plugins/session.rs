@@ -422,11 +422,11 @@ impl Driver<'_> {
         // log counts the records it drops.
         let (page, total) = (self.report.pages + 1, self.buffered.len());
         let connector = self.connector.clone();
-        let bad = self
-            .buffered
-            .iter_mut()
-            .enumerate()
-            .find_map(|(i, r)| validate(r, kind, &connector).err().map(|why| (i, r.key(), why)));
+        let bad = self.buffered.iter_mut().enumerate().find_map(|(i, r)| {
+            validate(r, kind, &connector)
+                .err()
+                .map(|why| (i, r.key(), why))
+        });
         if let Some((i, key, why)) = bad {
             return Err(self.invalid(format!(
                 "stream `{}`, page {page} of this session, record {} of {total} (key `{key}`): {why}; the page is not stored",

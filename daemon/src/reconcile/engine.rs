@@ -864,7 +864,10 @@ fn judge(
     };
 
     // 4. FX.
-    let (claim_day, order_day) = (program.day(claim.occurred_at), program.day(order.created_at));
+    let (claim_day, order_day) = (
+        program.day(claim.occurred_at),
+        program.day(order.created_at),
+    );
     let order_conv = convert(fx, &order.amount, cur, order_day);
     let claim_conv = match &claim.sale_amount {
         Some(m) => convert(fx, m, cur, claim_day).map(Some),

@@ -17,8 +17,8 @@
 //! line, then the discrepancy table, each with its header) and a printable
 //! HTML page.
 
-use crate::payout::render::text_cell;
 use super::model::{Decision, Outcome};
+use crate::payout::render::text_cell;
 use chrono::{Datelike, NaiveDate};
 use rust_decimal::Decimal;
 use serde::Serialize;
@@ -462,13 +462,19 @@ fn html(r: &Report) -> String {
     let _ = writeln!(
         out,
         "<h2>{} ({})</h2>",
-        if r.all_claims { "Claims" } else { "Discrepancies" },
+        if r.all_claims {
+            "Claims"
+        } else {
+            "Discrepancies"
+        },
         r.discrepancies.len()
     );
     table(
         &mut out,
         DISCREPANCY_HEADER,
-        r.discrepancies.iter().map(|row| discrepancy_cells(row, false)),
+        r.discrepancies
+            .iter()
+            .map(|row| discrepancy_cells(row, false)),
     );
     out.push_str("</body>\n</html>\n");
     out

@@ -92,7 +92,6 @@ impl Metrics {
         );
     }
 
-
     /// A session failed.
     pub fn session_error(&self, connector: &str, e: &SessionError) {
         let kind = serde_json::to_value(e.kind)

@@ -118,7 +118,12 @@ pub fn history_values(
     Ok(Some(rows))
 }
 
-fn write_rows(rows: &[Value], first: &[&str], format: FormatArg, out: &mut dyn Write) -> anyhow::Result<()> {
+fn write_rows(
+    rows: &[Value],
+    first: &[&str],
+    format: FormatArg,
+    out: &mut dyn Write,
+) -> anyhow::Result<()> {
     match format {
         FormatArg::Jsonl => {
             for v in rows {

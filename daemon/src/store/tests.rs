@@ -262,7 +262,10 @@ fn a_run_left_running_by_a_dead_process_reads_as_interrupted() {
         error: None,
     };
     store.save_run(&run).unwrap();
-    assert_eq!(store.runs("net", 1).unwrap()[0].outcome, RunOutcome::Running);
+    assert_eq!(
+        store.runs("net", 1).unwrap()[0].outcome,
+        RunOutcome::Running
+    );
     drop(store);
     let store = Store::open(dir.path()).unwrap();
     let got = &store.runs("net", 1).unwrap()[0];

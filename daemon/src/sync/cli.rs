@@ -80,9 +80,16 @@ impl Progress for Events {
         tracing::info!(window = i + 1, windows = n, from = %w.from, to = %w.to, "window");
     }
     fn page(&self, stream: &str, s: &CommitStats, t: &CommitStats) {
-        tracing::info!(stream, new = s.new, changed = s.changed, unchanged = s.unchanged,
-            run_new = t.new, run_changed = t.changed, run_unchanged = t.unchanged,
-            "page committed");
+        tracing::info!(
+            stream,
+            new = s.new,
+            changed = s.changed,
+            unchanged = s.unchanged,
+            run_new = t.new,
+            run_changed = t.changed,
+            run_unchanged = t.unchanged,
+            "page committed"
+        );
     }
 }
 
@@ -313,7 +320,12 @@ pub fn run(
     } else {
         Box::new(std::io::stderr())
     };
-    let code = report(&result, recording.as_ref(), &mut std::io::stdout(), &mut err)?;
+    let code = report(
+        &result,
+        recording.as_ref(),
+        &mut std::io::stdout(),
+        &mut err,
+    )?;
     err.flush()?;
     Ok(code)
 }

@@ -142,7 +142,11 @@ async fn read_stream(cx: &Cx, settings: &Settings, stream: &str) -> Result<(), P
         .unwrap_or(window_start);
 
     let mut page: u32 = match (&cursor, resumed) {
-        (Some(_), Some(cp)) => cp.state.get("page").and_then(Value::as_u64).map_or(1, |p| p as u32 + 1),
+        (Some(_), Some(cp)) => cp
+            .state
+            .get("page")
+            .and_then(Value::as_u64)
+            .map_or(1, |p| p as u32 + 1),
         _ => 1,
     };
     loop {

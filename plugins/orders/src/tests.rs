@@ -36,7 +36,12 @@ fn shopify_reads_two_pages_waits_out_a_429_and_maps_every_field() {
     let cassette = Cassette::from_json(include_str!("../fixtures/shopify_two_pages.json")).unwrap();
     let out = FakeHost::replay(cassette)
         .with_http_latency(plugin_api::chrono::Duration::seconds(1))
-        .run::<Orders>(open_read("shop", "http://fake", shopify_settings(2), window()));
+        .run::<Orders>(open_read(
+            "shop",
+            "http://fake",
+            shopify_settings(2),
+            window(),
+        ));
     out.result.as_ref().unwrap();
     assert!(out.uncommitted.is_empty());
     assert_eq!(out.committed.len(), 3);

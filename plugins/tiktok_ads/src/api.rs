@@ -70,7 +70,9 @@ pub fn verdict(connector: &str, resp: &Response) -> Verdict {
         500..=599 => {
             return Verdict::Retry(
                 ErrorKind::Upstream,
-                format!("HTTP {} {message}", resp.status).trim_end().to_owned(),
+                format!("HTTP {} {message}", resp.status)
+                    .trim_end()
+                    .to_owned(),
             )
         }
         s => {
