@@ -304,6 +304,9 @@ fn checkpoint_key(source: &str, stream: &str) -> Vec<u8> {
 
 const META_SCHEMA: &str = "schema_version";
 const LAST_FIRE_PREFIX: &str = "last_fire/";
+/// `meta` keys `running/<run key>` (value: the run key) for each run saved
+/// as `running` and not yet saved with its outcome.
+const RUNNING_PREFIX: &str = "running/";
 const SEQ_NAME: &str = "change_seq";
 const COUNT_PREFIX: &str = "count/";
 
@@ -690,13 +693,20 @@ impl Store {
     /// single-process, so a run still `running` when it is opened belongs
     /// to a process that died (kill -9, a crash, power loss) and would
     /// otherwise show as running until the connector's next run.
+    /// Only the runs marked under [`RUNNING_PREFIX`] are read, not the
+    /// whole (never pruned) history.
     fn close_stale_runs(&self) -> Result<(), StoreError> {
-        for kv in self.inner.runs.iter() {
-            let (k, v) = kv.map_err(|e| self.err(e))?;
-            // Cheap pre-filter before decoding.
-            if !v.windows(19).any(|w| w == br#""outcome":"running""#) {
+        let marks: Vec<(sled::IVec, sled::IVec)> = self
+            .inner
+            .meta
+            .scan_prefix(RUNNING_PREFIX.as_bytes())
+            .collect::<Result<_, _>>()
+            .map_err(|e| self.err(e))?;
+        for (mark, k) in marks {
+            self.inner.meta.remove(mark).map_err(|e| self.err(e))?;
+            let Some(v) = self.inner.runs.get(&k).map_err(|e| self.err(e))? else {
                 continue;
-            }
+            };
             let Ok(mut run) = codec::decode_json::<RunRecord>(&v) else {
                 continue;
             };
@@ -1457,10 +1467,20 @@ impl Store {
     }
     pub fn save_run(&self, run: &RunRecord) -> Result<(), StoreError> {
         let key = run_key(&run.source, run.started_at);
+        let mut mark = RUNNING_PREFIX.as_bytes().to_vec();
+        mark.extend_from_slice(key.as_ref());
         self.inner
             .runs
-            .insert(key, codec::encode_json(run))
+            .insert(key.clone(), codec::encode_json(run))
             .map_err(|e| sled_err(&self.inner.dir, e))?;
+        // A run saved as `running` is marked until saved with its outcome,
+        // so the next open finds a dead process's runs without a scan.
+        let marked = if run.outcome == RunOutcome::Running {
+            self.inner.meta.insert(mark, key)
+        } else {
+            self.inner.meta.remove(mark)
+        };
+        marked.map_err(|e| sled_err(&self.inner.dir, e))?;
         Ok(())
     }
 
