@@ -72,27 +72,6 @@ impl<F: Fn(String) + Send + Sync> Progress for Lines<F> {
     }
 }
 
-/// Progress as log events, for `--log-format json`: stderr then holds one
-/// JSON object per line, as a log shipper expects.
-struct Events;
-impl Progress for Events {
-    fn window(&self, i: usize, n: usize, w: &Window) {
-        tracing::info!(window = i + 1, windows = n, from = %w.from, to = %w.to, "window");
-    }
-    fn page(&self, stream: &str, s: &CommitStats, t: &CommitStats) {
-        tracing::info!(
-            stream,
-            new = s.new,
-            changed = s.changed,
-            unchanged = s.unchanged,
-            run_new = t.new,
-            run_changed = t.changed,
-            run_unchanged = t.unchanged,
-            "page committed"
-        );
-    }
-}
-
 /// One log line as `--log-format json` writes them (the shape of the
 /// tracing JSON layer: `timestamp`, `level`, `fields` with `message`,
 /// `target`), for what a command prints itself.
@@ -111,8 +90,8 @@ pub fn json_log_line(level: &str, message: &str, fields: serde_json::Value) -> S
     format!("{line}\n")
 }
 
-/// Progress as JSON log lines handed to the function: what [`Events`]
-/// logs, for a sync the daemon runs for a client in `--log-format json`.
+/// Progress as JSON log lines handed to the function (stderr, or a
+/// client's stderr when the daemon runs the sync), for `--log-format json`.
 pub struct JsonLines<F>(pub F);
 impl<F> std::fmt::Debug for JsonLines<F> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -270,7 +249,7 @@ pub fn run(
     let range = args.from.zip(args.to);
     let json = log_format.unwrap_or(cfg.daemon.log_format) == crate::config::LogFormat::Json;
     let progress: Box<dyn Progress> = if json {
-        Box::new(Events)
+        Box::new(JsonLines(|line: String| eprint!("{line}")))
     } else if std::io::stderr().is_terminal() {
         let bar = indicatif::ProgressBar::new_spinner();
         bar.set_style(
