@@ -583,6 +583,7 @@ fn write_block(
 /// the file (a test or the demo reopening a store). That lock is waited
 /// for, up to [`SLED_LOCK_WAIT`].
 fn open_sled(db_dir: &Path) -> Result<sled::Db, StoreError> {
+    remove_unfinished_snapshots(db_dir)?;
     let open = || {
         sled::Config::new()
             .path(db_dir)
@@ -592,6 +593,44 @@ fn open_sled(db_dir: &Path) -> Result<sled::Db, StoreError> {
     };
     let locked = |e: &sled::Error| matches!(e, sled::Error::Io(e) if e.to_string().contains("could not acquire lock"));
     retry_while_locked(SLED_LOCK_WAIT, open, locked).map_err(|e| sled_err(db_dir, e))
+}
+
+/// Removes the snapshots sled began but never finished.
+///
+/// sled 0.34.7 writes a snapshot of its page table to
+/// `snap.<lsn>.generating` while it opens (recovery), then renames it to
+/// `snap.<lsn>`. But when it opens, it reads the last `snap.*` file by name,
+/// an unfinished one included, and refuses a cut one as "Read corrupted
+/// data" (sled issue #1527). A process killed during that write (kill -9
+/// while `reckon` started) would leave a store no command could open.
+/// The unfinished file holds nothing the log and the finished snapshot do
+/// not: the rename is sled's commit point. We hold the directory's lock and
+/// sled writes snapshots only while opening, so no other writer can be
+/// finishing it.
+fn remove_unfinished_snapshots(db_dir: &Path) -> Result<(), StoreError> {
+    let entries = match std::fs::read_dir(db_dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(io_err(db_dir, format!("cannot list the store: {e}"))),
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with("snap.") && name.ends_with(".generating") {
+            let path = entry.path();
+            tracing::warn!(
+                path = %path.display(),
+                "removing a store snapshot left unfinished by a process that stopped while it opened the store"
+            );
+            std::fs::remove_file(&path).map_err(|e| {
+                io_err(
+                    &path,
+                    format!("cannot remove an unfinished store snapshot: {e}; remove it by hand"),
+                )
+            })?;
+        }
+    }
+    Ok(())
 }
 
 /// Takes the data directory's lock, waiting up to [`DIR_LOCK_WAIT`]: a
