@@ -306,6 +306,9 @@ pub fn everflow_fake(story: &Story) -> everflow::EverflowFake {
                 sale_amount: sale(c),
                 currency: "USD",
                 order_id: c.order_id.clone().unwrap_or_default(),
+                click_id: c.click_id.clone().unwrap_or_default(),
+                clicked_at: c.clicked_at.unwrap_or(c.occurred_at),
+                event: None,
             }
         })
         .collect();

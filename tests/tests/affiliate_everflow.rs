@@ -28,10 +28,21 @@ fn everflow_sync_stores_exactly_the_fakes_ground_truth() {
     assert_eq!(truth.total.count, 6_000);
     assert_eq!(Truth::of_records(&out.committed), truth);
     assert_eq!(out.checkpoints.len(), 12);
-    // Everflow click ids become click ids.
-    assert!(affiliate_support::conversions(&out)
+    // Everflow's click ids (`transaction_id`, one per click) become click
+    // ids, and event rows (asked for with `show_events`) arrive as events.
+    let f = fake.lock().unwrap();
+    let stored = affiliate_support::conversions(&out);
+    let events = stored
         .iter()
-        .all(|c| c.click_id.is_some()));
+        .filter(|c| c.event_type == plugin_api::EventType::Other)
+        .count();
+    assert_eq!(events, f.rows().iter().filter(|r| r.event.is_some()).count());
+    assert_eq!(events, 600);
+    for row in f.rows() {
+        let c = find(&out, &row.id);
+        assert_eq!(c.click_id.as_deref(), Some(row.click_id.as_str()));
+        assert_eq!(c.clicked_at, Some(row.clicked_at));
+    }
 }
 
 #[test]

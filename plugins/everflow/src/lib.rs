@@ -185,8 +185,10 @@ async fn read_conversions(
         "from": format!("{} 00:00:00", window.from),
         "to": format!("{} 23:59:59", window.to),
         "timezone_id": tz,
+        // Events (a purchase after a lead, an upsell) are conversions with
+        // their own id and payout; without them their commissions are lost.
         "show_conversions": true,
-        "show_events": false,
+        "show_events": true,
     });
     let mut rows = 0u64;
     loop {

@@ -6,7 +6,9 @@
 //! `page`/`page_size` in the query string (1-based, at most 2000) and
 //! `from`/`to`/`timezone_id` in the body (400 for an unknown zone, a span over
 //! a year or a start older than 365 days); `{conversions, paging}` answers
-//! with money as JSON numbers and epoch-second timestamps;
+//! with money as JSON numbers and epoch-second timestamps; base conversions
+//! only with `show_conversions: true` and event rows (`is_event`, `event`
+//! named) only with `show_events: true`, as the real API filters them;
 //! `X-RateLimit-Limit`/`X-RateLimit-Remaining` on every answer, with a real
 //! per-window request budget (429 until the window resets, no `Retry-After`)
 //! plus 429s on demand.
@@ -72,6 +74,11 @@ pub struct Row {
     pub sale_amount: Decimal,
     pub currency: &'static str,
     pub order_id: String,
+    /// Everflow's click id (`transaction_id`), one per click.
+    pub click_id: String,
+    pub clicked_at: DateTime<Utc>,
+    /// `None` for a base conversion, else the event's name (`is_event`).
+    pub event: Option<&'static str>,
 }
 
 /// The fake's state.
@@ -119,9 +126,10 @@ impl EverflowFake {
                 let status = statuses[rng.gen_range(0..statuses.len())];
                 let sale = Decimal::new(rng.gen_range(1_000..80_000), 2);
                 let payout = (sale * Decimal::new(rng.gen_range(5..20), 2)).round_dp(2);
+                let at = day_start(params.from) + Duration::seconds(rng.gen_range(0..span));
                 Row {
                     id: format!("{:032x}", (params.seed as u128) << 64 | i as u128),
-                    at: day_start(params.from) + Duration::seconds(rng.gen_range(0..span)),
+                    at,
                     affiliate: 100 + rng.gen_range(0..params.affiliates),
                     offer: 10 + rng.gen_range(0..4),
                     status,
@@ -131,6 +139,10 @@ impl EverflowFake {
                     sale_amount: if i % 11 == 0 { Decimal::ZERO } else { sale },
                     currency: if i % 8 == 7 { "EUR" } else { "USD" },
                     order_id: format!("EF-{}", 700_000 + i),
+                    click_id: format!("{:032x}", (params.seed as u128 + 1) << 64 | i as u128),
+                    clicked_at: at - Duration::minutes(rng.gen_range(1..600)),
+                    // Every tenth conversion is an event of an earlier click.
+                    event: (i % 10 == 9).then_some("Upsell"),
                 }
             })
             .collect();
@@ -212,8 +224,8 @@ impl EverflowFake {
         let mut v = json!({
             "conversion_id": r.id,
             "conversion_unix_timestamp": r.at.timestamp(),
-            "click_unix_timestamp": (r.at - Duration::minutes(42)).timestamp(),
-            "transaction_id": format!("tx{}", &r.id[..16]),
+            "click_unix_timestamp": r.clicked_at.timestamp(),
+            "transaction_id": r.click_id,
             "status": r.status,
             "payout": num(r.payout),
             "revenue": num(r.revenue),
@@ -224,7 +236,8 @@ impl EverflowFake {
             "coupon_code": "",
             "sub1": format!("sub-{}", r.affiliate), "sub2": "", "sub3": "", "sub4": "", "sub5": "",
             "source_id": "", "adv1": "", "adv2": "", "adv3": "", "adv4": "", "adv5": "",
-            "is_event": false, "is_scrub": r.is_scrub, "is_view_through": false, "event": "Base",
+            "is_event": r.event.is_some(), "is_scrub": r.is_scrub, "is_view_through": false,
+            "event": r.event.unwrap_or("Base"),
             "error_code": 0, "error_message": "", "notes": "",
             "query_parameters": {"utm_source": "partner", "utm_medium": "affiliate"},
             "relationship": {
@@ -309,10 +322,13 @@ impl EverflowFake {
         if from < self.now - Duration::days(365) {
             return Err("only the last 365 days can be queried".into());
         }
+        let shown = |k: &str| body.get(k).and_then(Value::as_bool).unwrap_or(false);
+        let (base, events) = (shown("show_conversions"), shown("show_events"));
         let mut rows: Vec<&Row> = self
             .rows
             .iter()
             .filter(|r| r.at >= from && r.at <= to)
+            .filter(|r| if r.event.is_some() { events } else { base })
             .collect();
         rows.sort_by(|a, b| b.at.cmp(&a.at).then(a.id.cmp(&b.id)));
         let total = rows.len();
