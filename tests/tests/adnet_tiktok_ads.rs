@@ -111,6 +111,46 @@ fn campaign_and_ad_levels_and_a_long_window_split_at_30_days() {
 }
 
 #[test]
+fn a_query_too_large_is_asked_again_for_fewer_days_and_one_day_too_large_is_an_error() {
+    // TikTok answers 40067 to a query over too much data: the range is
+    // halved until it is answered, pages already read included.
+    let config = Config {
+        max_days_per_query: Some(4),
+        ..Config::default()
+    };
+    let fake = TiktokFake::new(config, Universe::new(35, 6, 3));
+    let w = window("2026-10-01", "2026-10-20");
+    let out = run(&fake, settings(json!({ "level": "ad" })), w);
+    out.result.as_ref().unwrap();
+    assert_eq!(
+        spend_totals(spend(&out)),
+        truth_totals(&fake, Level::Ad, w.from, w.to)
+    );
+    // 20 days refused; 10 + 10 refused; 5 + 5 + 5 + 5 refused; eight
+    // ranges of 2–3 days answered.
+    assert_eq!(fake.report_requests(), 1 + 2 + 4 + 8);
+    assert!(out
+        .logs
+        .iter()
+        .any(|l| l.message.contains("query too large")));
+
+    let config = Config {
+        max_days_per_query: Some(0),
+        ..Config::default()
+    };
+    let fake = TiktokFake::new(config, Universe::new(35, 6, 3));
+    let out = run(&fake, settings(json!({ "level": "ad" })), w);
+    let e = out.result.unwrap_err();
+    assert_eq!(e.kind, ErrorKind::Config);
+    assert!(
+        e.message.contains("too large even for one day"),
+        "{}",
+        e.message
+    );
+    assert!(e.message.contains("`page_size`"), "{}", e.message);
+}
+
+#[test]
 fn rate_limit_answers_mid_sync_back_off_and_the_sync_completes() {
     let config = Config {
         rate_limit_at: BTreeSet::from([2, 3, 5]),

@@ -36,7 +36,10 @@ fn everflow_sync_stores_exactly_the_fakes_ground_truth() {
         .iter()
         .filter(|c| c.event_type == plugin_api::EventType::Other)
         .count();
-    assert_eq!(events, f.rows().iter().filter(|r| r.event.is_some()).count());
+    assert_eq!(
+        events,
+        f.rows().iter().filter(|r| r.event.is_some()).count()
+    );
     assert_eq!(events, 600);
     for row in f.rows() {
         let c = find(&out, &row.id);

@@ -5,7 +5,8 @@
 //! Codes: 40100 rate limited (retry after a back-off), 5xxxx server errors
 //! and 60001 maintenance (retry), 40104/40105 missing or invalid access token
 //! and 40001/40002 no permission (auth errors naming the setting), 40067 a
-//! query too large (config). HTTP 5xx (a 504 may not even be JSON) is retried.
+//! query too large (the caller asks again for fewer days). HTTP 5xx (a 504
+//! may not even be JSON) is retried.
 
 use plugin_api::serde_json::Value;
 use plugin_api::{ErrorKind, PluginError, Response};
@@ -19,6 +20,9 @@ pub enum Verdict {
     /// ([`ErrorKind::RateLimited`]) or a temporary error on TikTok's side
     /// ([`ErrorKind::Upstream`]), with why.
     Retry(ErrorKind, String),
+    /// Code 40067, "query too large": ask for fewer days; the error is for
+    /// when the request was already one day.
+    TooLarge(PluginError),
     /// Give up with this error.
     Fatal(PluginError),
 }
@@ -111,11 +115,13 @@ pub fn verdict(connector: &str, resp: &Response) -> Verdict {
             false,
             format!("the access token has no access to the advertiser ({what}): check settings `access_token` and `advertiser_id`"),
         ),
-        40067 => fatal(
-            ErrorKind::Config,
-            false,
-            format!("TikTok says the query is too large ({what}): lower setting `days_per_request`"),
-        ),
+        40067 => Verdict::TooLarge(PluginError {
+            kind: ErrorKind::Config,
+            retryable: false,
+            message: format!(
+                "connector `{connector}`: TikTok says the query is too large even for one day ({what}): lower setting `page_size` or choose a coarser `level`"
+            ),
+        }),
         _ => fatal(ErrorKind::Upstream, false, format!("TikTok reported an error ({what})")),
     }
 }

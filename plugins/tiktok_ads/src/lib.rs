@@ -30,7 +30,7 @@ mod config;
 pub mod rows;
 
 pub use config::{Level, Settings};
-use plugin_api::chrono::Duration;
+use plugin_api::chrono::{Duration, NaiveDate};
 use plugin_api::progress::{chunks, Progress};
 use plugin_api::protocol::{AuthSpec, PluginKind, RecordKind, StreamSpec};
 use plugin_api::serde_json::json;
@@ -140,19 +140,22 @@ fn with_what(e: PluginError, what: &str) -> PluginError {
     }
 }
 
+/// What [`send`] got: the answer, or TikTok's "query too large" (40067,
+/// with the error to give when the request cannot be made smaller).
+enum Sent {
+    Answer(Response),
+    TooLarge(PluginError),
+}
+
 /// Sends a request and checks its envelope, waiting out rate limits.
-async fn send(
-    cx: &Cx,
-    settings: &Settings,
-    req: Request,
-    what: &str,
-) -> Result<Response, PluginError> {
+async fn send(cx: &Cx, settings: &Settings, req: Request, what: &str) -> Result<Sent, PluginError> {
     let mut attempt = 0u32;
     loop {
         let (kind, why) = match cx.http(req.clone()).await {
             Ok(resp) => match api::verdict(cx.connector_id(), &resp) {
-                api::Verdict::Ok => return Ok(resp),
+                api::Verdict::Ok => return Ok(Sent::Answer(resp)),
                 api::Verdict::Retry(kind, why) => (kind, why),
+                api::Verdict::TooLarge(e) => return Ok(Sent::TooLarge(with_what(e, what))),
                 api::Verdict::Fatal(e) => return Err(with_what(e, what)),
             },
             Err(e) if e.kind == ErrorKind::RateLimited => (e.kind, e.message),
@@ -197,7 +200,10 @@ async fn fetch_advertiser(cx: &Cx, settings: &Settings) -> Result<Account, Plugi
             json!(["advertiser_id", "name", "currency", "timezone"]).to_string(),
         )
         .label("advertiser info");
-    let resp = send(cx, settings, req, "advertiser info").await?;
+    let resp = match send(cx, settings, req, "advertiser info").await? {
+        Sent::Answer(resp) => resp,
+        Sent::TooLarge(e) => return Err(e),
+    };
     rows::parse_advertiser(&resp.body, &id).map_err(|e| {
         PluginError::bad_response(format!(
             "connector `{}`: advertiser info: {e}",
@@ -245,7 +251,12 @@ async fn read_spend(cx: &Cx, settings: &Settings) -> Result<(), PluginError> {
         value: &settings.conversion_value_metric,
     };
     let mut requests = 0u32;
-    for (from, to) in chunks(progress.next_day(window), window.to, days) {
+    // Day ranges still to read, the next on top. A range TikTok finds too
+    // large (40067) is read again as two halves from their first page: rows
+    // of its pages already committed are the same records, stored once.
+    let mut todo: Vec<(NaiveDate, NaiveDate)> = chunks(progress.next_day(window), window.to, days);
+    todo.reverse();
+    'range: while let Some((from, to)) = todo.pop() {
         let mut page = 1u64;
         loop {
             requests += 1;
@@ -262,7 +273,26 @@ async fn read_spend(cx: &Cx, settings: &Settings) -> Result<(), PluginError> {
                 .query("page", page)
                 .query("page_size", settings.page_size)
                 .label(what.clone());
-            let resp = send(cx, settings, req, &what).await?;
+            let resp = match send(cx, settings, req, &what).await? {
+                Sent::Answer(resp) => resp,
+                Sent::TooLarge(e) if from == to => return Err(e),
+                Sent::TooLarge(_) => {
+                    let mid = from + Duration::days((to - from).num_days() / 2);
+                    cx.warn(
+                        "query too large, asking for fewer days",
+                        &[
+                            ("request", &what),
+                            (
+                                "days",
+                                &format!("{from}..{mid} and {}..{to}", mid + Duration::days(1)),
+                            ),
+                        ],
+                    );
+                    todo.push((mid + Duration::days(1), to));
+                    todo.push((from, mid));
+                    continue 'range;
+                }
+            };
             let parsed = rows::parse_page(&resp.body, &account, which).map_err(|m| {
                 PluginError::bad_response(format!(
                     "connector `{}`: stream `{SPEND}` {what}: {m}",

@@ -37,6 +37,10 @@ pub struct Config {
     pub max_requests_per_sec: Option<u32>,
     /// A day whose first row has a malformed `spend`.
     pub corrupt_day: Option<NaiveDate>,
+    /// Longest span of days answered; longer ones get 40067 "query too
+    /// large", as TikTok answers a query over too much data (the 30-day
+    /// cap applies in any case).
+    pub max_days_per_query: Option<u32>,
 }
 
 impl Default for Config {
@@ -49,6 +53,7 @@ impl Default for Config {
             rate_limit_at: BTreeSet::new(),
             max_requests_per_sec: None,
             corrupt_day: None,
+            max_days_per_query: None,
         }
     }
 }
@@ -168,6 +173,18 @@ impl TiktokFake {
             return self.envelope(
                 40067,
                 "The time span between start_date and end_date must be within 30 days.",
+                "{}",
+            );
+        }
+        let span = (to - from).num_days() + 1;
+        if self
+            .config
+            .max_days_per_query
+            .is_some_and(|max| span > i64::from(max))
+        {
+            return self.envelope(
+                40067,
+                "The query is too large. Please narrow down the time range or reduce the dimensions.",
                 "{}",
             );
         }
