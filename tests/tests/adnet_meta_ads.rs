@@ -226,6 +226,55 @@ fn purchases_follow_the_ad_sets_attribution_settings_direct_and_async() {
     }
 }
 
+/// Regression (QA 2026-11-29): with `action_attribution_windows` Meta adds
+/// one key per window to each action and `value` stays the account's
+/// default; the plugin read `value`, so the configured windows were asked
+/// for and ignored.
+#[test]
+fn configured_attribution_windows_are_read_from_their_keys_and_overlapping_ones_refused() {
+    let fake = MetaFake::new(Config::default(), Universe::new(27, 6, 3));
+    let w = window("2026-10-01", "2026-10-03");
+    let purchases = |t: &wire::Totals| -> (Decimal, Decimal) {
+        t.values()
+            .fold((Decimal::ZERO, Decimal::ZERO), |(c, v), s| {
+                (c + s.conversions, v + s.value)
+            })
+    };
+    let truth = purchases(&truth_totals(&fake, Level::AdGroup, w.from, w.to));
+    let read = |windows: Value| {
+        let out = run(
+            &fake,
+            json!({ "ad_account_id": "4242", "report_mode": "sync", "action_attribution_windows": windows }),
+            w,
+        );
+        out.result.as_ref().unwrap();
+        purchases(&spend_totals(spend(&out)))
+    };
+    // A click and a view window: the whole truth, not the account default.
+    assert!(truth.0 > Decimal::ZERO);
+    assert_eq!(read(json!(["7d_click", "1d_view"])), truth);
+    // The click window alone leaves out the view-through share.
+    let click = read(json!(["7d_click"]));
+    assert!(
+        click.0 < truth.0 && click.1 < truth.1,
+        "{click:?} {truth:?}"
+    );
+    assert!(click.0 > Decimal::ZERO);
+
+    let out = run(
+        &fake,
+        json!({ "ad_account_id": "4242", "action_attribution_windows": ["1d_click", "7d_click"] }),
+        w,
+    );
+    let e = out.result.unwrap_err();
+    assert_eq!(e.kind, ErrorKind::Config);
+    assert!(
+        e.message.contains("would count a purchase twice"),
+        "{}",
+        e.message
+    );
+}
+
 #[test]
 fn a_restated_day_is_pulled_again_with_its_new_figures() {
     let fake = MetaFake::new(Config::default(), Universe::new(25, 6, 3));

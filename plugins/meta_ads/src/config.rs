@@ -40,6 +40,19 @@ pub enum ReportMode {
     Async,
 }
 
+/// The attribution windows Meta accepts (reference §6); composite ones like
+/// `7d_view_1d_click` are rejected by the API.
+pub const WINDOWS: [&str; 8] = [
+    "1d_view",
+    "7d_view",
+    "28d_view",
+    "1d_click",
+    "7d_click",
+    "28d_click",
+    "dda",
+    "default",
+];
+
 /// `[connectors.settings]` for Meta Ads.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -58,7 +71,10 @@ pub struct Settings {
     #[serde(default = "default_action_type")]
     pub conversion_action_type: String,
     /// `action_attribution_windows` to request (e.g. `["7d_click", "1d_view"]`);
-    /// empty uses the account's default. The `value` of each action is used.
+    /// empty asks for each ad set's own setting and reads each action's
+    /// `value`. With windows, each action's figures under them (one key per
+    /// window) are added up; at most one click and one view window, which
+    /// do not overlap (see [`Settings::check_windows`]).
     #[serde(default)]
     pub action_attribution_windows: Vec<String>,
     /// `auto` (default), `sync` or `async`.
@@ -139,6 +155,24 @@ fn default_max_throttle_retries() -> u32 {
 
 impl Settings {
     /// The account id's digits, or an error naming the setting.
+    /// Refuses windows whose figures would overlap when added up: two
+    /// click windows (a 1-day click is also a 7-day click), two view
+    /// windows, or `dda` / `default` beside another. Composite names
+    /// (`7d_view_1d_click`), which Meta rejects, are refused by the
+    /// manifest's schema ([`WINDOWS`]).
+    pub fn check_windows(&self) -> Result<(), String> {
+        let w = &self.action_attribution_windows;
+        let count = |suffix: &str| w.iter().filter(|x| x.ends_with(suffix)).count();
+        let whole = w.iter().any(|x| x == "dda" || x == "default");
+        if count("_click") > 1 || count("_view") > 1 || (whole && w.len() > 1) {
+            return Err(format!(
+                "setting `action_attribution_windows` = {w:?} would count a purchase twice: \
+                 give at most one click window and one view window (e.g. [\"7d_click\", \"1d_view\"]), or `dda` / `default` alone"
+            ));
+        }
+        Ok(())
+    }
+
     pub fn account_digits(&self) -> Result<String, String> {
         let d = self
             .ad_account_id

@@ -80,8 +80,9 @@ impl Connector for MetaAds {
                         "description": "Row granularity." },
                     "conversion_action_type": { "type": "string", "default": "omni_purchase",
                         "description": "The one action_type counted as conversions and value; empty for none." },
-                    "action_attribution_windows": { "type": "array", "items": { "type": "string" },
-                        "description": "Attribution windows to request, e.g. [\"7d_click\", \"1d_view\"]." },
+                    "action_attribution_windows": { "type": "array", "items": { "enum": config::WINDOWS },
+                        "maxItems": 2,
+                        "description": "Attribution windows to request and add up, e.g. [\"7d_click\", \"1d_view\"]: at most one click and one view window, or dda / default alone. Empty: each ad set's own setting." },
                     "report_mode": { "enum": ["auto", "sync", "async"], "default": "auto",
                         "description": "Direct reads, async report runs, or async only for windows longer than sync_max_days." },
                     "sync_max_days": { "type": "integer", "minimum": 1, "maximum": 90, "default": 7,
@@ -130,18 +131,27 @@ impl Connector for MetaAds {
     }
 
     async fn check(cx: Cx) -> Result<(), PluginError> {
-        let settings: Settings = cx.settings()?;
+        let settings = settings(&cx)?;
         fetch_account(&cx, &settings).await?;
         Ok(())
     }
 
     async fn read(cx: Cx) -> Result<(), PluginError> {
-        let settings: Settings = cx.settings()?;
+        let settings = settings(&cx)?;
         if cx.wants(SPEND) {
             read_spend(&cx, &settings).await?;
         }
         Ok(())
     }
+}
+
+/// The settings, with the attribution windows checked.
+fn settings(cx: &Cx) -> Result<Settings, PluginError> {
+    let settings: Settings = cx.settings()?;
+    settings
+        .check_windows()
+        .map_err(|e| PluginError::config(format!("connector `{}`: {e}", cx.connector_id())))?;
+    Ok(settings)
 }
 
 fn account_digits(cx: &Cx, settings: &Settings) -> Result<String, PluginError> {
@@ -311,7 +321,10 @@ impl Chunk<'_> {
                 &resp.body,
                 self.account,
                 self.settings.level,
-                &self.settings.conversion_action_type,
+                rows::Counted {
+                    action_type: &self.settings.conversion_action_type,
+                    windows: &self.settings.action_attribution_windows,
+                },
             )
             .map_err(|m| {
                 PluginError::bad_response(format!(

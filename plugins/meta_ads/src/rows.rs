@@ -80,12 +80,59 @@ struct Row<'a> {
     action_values: Option<Vec<Action<'a>>>,
 }
 
+/// One entry of `actions` / `action_values`: `value` under the account's
+/// (or the ad sets' unified) attribution, plus one key per requested
+/// attribution window.
 #[derive(Debug, Default, Deserialize)]
 struct Action<'a> {
     #[serde(borrow, default)]
     action_type: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
     value: Option<Num<'a>>,
+    #[serde(borrow, default, rename = "1d_view")]
+    view_1d: Option<Num<'a>>,
+    #[serde(borrow, default, rename = "7d_view")]
+    view_7d: Option<Num<'a>>,
+    #[serde(borrow, default, rename = "28d_view")]
+    view_28d: Option<Num<'a>>,
+    #[serde(borrow, default, rename = "1d_click")]
+    click_1d: Option<Num<'a>>,
+    #[serde(borrow, default, rename = "7d_click")]
+    click_7d: Option<Num<'a>>,
+    #[serde(borrow, default, rename = "28d_click")]
+    click_28d: Option<Num<'a>>,
+    #[serde(borrow, default)]
+    dda: Option<Num<'a>>,
+    #[serde(borrow, default)]
+    default: Option<Num<'a>>,
+}
+
+impl<'a> Action<'a> {
+    /// The figure under `window` (one of [`crate::config::WINDOWS`]).
+    fn window(&self, window: &str) -> &Option<Num<'a>> {
+        match window {
+            "1d_view" => &self.view_1d,
+            "7d_view" => &self.view_7d,
+            "28d_view" => &self.view_28d,
+            "1d_click" => &self.click_1d,
+            "7d_click" => &self.click_7d,
+            "28d_click" => &self.click_28d,
+            "dda" => &self.dda,
+            _ => &self.default,
+        }
+    }
+}
+
+/// What counts as conversions and value: one action type, under the
+/// requested attribution windows (none: each action's `value`).
+#[derive(Debug, Clone, Copy)]
+pub struct Counted<'s> {
+    /// The one `action_type` counted; empty for none.
+    pub action_type: &'s str,
+    /// The configured `action_attribution_windows`; their figures are
+    /// added up (the config allows at most one click and one view window,
+    /// which do not overlap).
+    pub windows: &'s [String],
 }
 
 /// What a page parsed to.
@@ -109,7 +156,7 @@ pub fn parse_page(
     body: &[u8],
     account: &Account,
     level: Level,
-    action_type: &str,
+    counted: Counted<'_>,
 ) -> Result<Parsed, String> {
     let page: Page<'_> = plugin_api::serde_json::from_slice(body).map_err(|e| {
         // Slow path: say which field had the wrong shape.
@@ -123,7 +170,7 @@ pub fn parse_page(
     })?;
     let mut spend = Vec::with_capacity(page.data.len());
     for (i, row) in page.data.iter().enumerate() {
-        let s = to_spend(row, account, level, action_type).map_err(|e| {
+        let s = to_spend(row, account, level, counted).map_err(|e| {
             let ids = [
                 ("campaign", id_text(&row.campaign_id)),
                 ("adset", id_text(&row.adset_id)),
@@ -191,29 +238,44 @@ fn count(n: &Option<Num<'_>>, field: &str) -> Result<u64, String> {
     }
 }
 
-fn pick(list: &Option<Vec<Action<'_>>>, action_type: &str, field: &str) -> Result<Decimal, String> {
+fn pick(
+    list: &Option<Vec<Action<'_>>>,
+    counted: Counted<'_>,
+    field: &str,
+) -> Result<Decimal, String> {
     let Some(list) = list else {
         return Ok(Decimal::ZERO);
     };
-    for a in list {
-        if a.action_type.as_deref() == Some(action_type) {
-            return match &a.value {
-                None => Ok(Decimal::ZERO),
-                Some(v) => Ok(v
-                    .decimal()
-                    .map_err(|e| format!("field `{field}` ({action_type}): {e}"))?
-                    .unwrap_or(Decimal::ZERO)),
-            };
+    let action_type = counted.action_type;
+    let Some(a) = list
+        .iter()
+        .find(|a| a.action_type.as_deref() == Some(action_type))
+    else {
+        return Ok(Decimal::ZERO);
+    };
+    let figure = |n: &Option<Num<'_>>, key: &str| -> Result<Decimal, String> {
+        match n {
+            None => Ok(Decimal::ZERO),
+            Some(v) => Ok(v
+                .decimal()
+                .map_err(|e| format!("field `{field}` ({action_type}, `{key}`): {e}"))?
+                .unwrap_or(Decimal::ZERO)),
         }
+    };
+    if counted.windows.is_empty() {
+        return figure(&a.value, "value");
     }
-    Ok(Decimal::ZERO)
+    counted
+        .windows
+        .iter()
+        .try_fold(Decimal::ZERO, |sum, w| Ok(sum + figure(a.window(w), w)?))
 }
 
 fn to_spend(
     row: &Row<'_>,
     account: &Account,
     level: Level,
-    action_type: &str,
+    counted: Counted<'_>,
 ) -> Result<Spend, String> {
     let start = text(&row.date_start, "date_start")?;
     let stop = text(&row.date_stop, "date_stop")?;
@@ -246,11 +308,11 @@ fn to_spend(
             .map_err(|e| format!("field `spend`: {e}"))?
             .unwrap_or(Decimal::ZERO),
     };
-    let (conversions, value) = if action_type.is_empty() {
+    let (conversions, value) = if counted.action_type.is_empty() {
         (None, None)
     } else {
-        let c = pick(&row.actions, action_type, "actions")?;
-        let v = pick(&row.action_values, action_type, "action_values")?;
+        let c = pick(&row.actions, counted, "actions")?;
+        let v = pick(&row.action_values, counted, "action_values")?;
         (
             Some(c.normalize()),
             Some(Money::new(v.normalize(), currency.clone())),

@@ -10,9 +10,14 @@
 //! `Job Completed` over several polls, then `/{run_id}/insights`). Every
 //! metric is a string; `actions` / `action_values` list the overlapping
 //! purchase types. Purchases follow each ad set's attribution setting only
-//! with `use_unified_attribution_setting=true` (or explicit windows); without
-//! it the fake reports one more purchase worth 1.00 per row with purchases,
-//! its stand-in for "wrong windows" (reference §10, airbyte #29894). Every
+//! with `use_unified_attribution_setting=true`; without it the fake reports
+//! one more purchase worth 1.00 per row with purchases in `value`, its
+//! stand-in for "wrong windows" (reference §10, airbyte #29894). With
+//! `action_attribution_windows`, each action also carries one key per
+//! requested window (reference §6): a view window holds the view-through
+//! share (half a purchase worth 1.00 on a row with at least one purchase),
+//! a click window the rest, so one click and one view window add up to the
+//! truth while `value` stays the account default. Every
 //! response carries the usage headers; throttling is an error body with code
 //! 17 or 80000, HTTP 400 unless [`Config::throttle_status`] says otherwise.
 //!
@@ -77,10 +82,22 @@ impl Default for Config {
     }
 }
 
+/// Which attribution a report was asked for.
+#[derive(Debug, Clone, PartialEq)]
+enum Attribution {
+    /// Neither parameter: the account default (`value` off by one).
+    AccountDefault,
+    /// `use_unified_attribution_setting=true`: the truth in `value`.
+    Unified,
+    /// `action_attribution_windows`: `value` the account default, plus one
+    /// key per window.
+    Windows(Vec<String>),
+}
+
 #[derive(Debug, Clone)]
 struct Job {
     level: Level,
-    unified: bool,
+    attribution: Attribution,
     from: NaiveDate,
     to: NaiveDate,
     polls: u32,
@@ -244,13 +261,16 @@ impl MetaFake {
         }
     }
 
-    /// True when a report follows each ad set's own attribution setting:
-    /// `use_unified_attribution_setting=true`, or explicit windows.
-    fn unified(params: &[(String, String)]) -> bool {
-        params.iter().any(|(k, v)| {
-            (k == "use_unified_attribution_setting" && v == "true")
-                || k == "action_attribution_windows"
-        })
+    /// The attribution a report asks for.
+    fn attribution(params: &[(String, String)]) -> Attribution {
+        let get = |name: &str| params.iter().find(|(k, _)| k == name).map(|(_, v)| v);
+        if let Some(w) = get("action_attribution_windows") {
+            Attribution::Windows(serde_json::from_str(w).unwrap_or_default())
+        } else if get("use_unified_attribution_setting").is_some_and(|v| v == "true") {
+            Attribution::Unified
+        } else {
+            Attribution::AccountDefault
+        }
     }
 
     fn page(
@@ -258,7 +278,7 @@ impl MetaFake {
         req: &FakeRequest,
         rows: &[wire::Row],
         level: Level,
-        unified: bool,
+        attribution: &Attribution,
     ) -> FakeResponse {
         let limit = req
             .q("limit")
@@ -320,11 +340,41 @@ impl MetaFake {
             // Without the ad sets' own (unified) attribution settings Meta
             // counts purchases under other windows: the fake's stand-in is one
             // more purchase worth 1.00 wherever there were purchases.
-            let legacy = !unified && m.conversion_halves > 0;
+            let legacy = *attribution != Attribution::Unified && m.conversion_halves > 0;
             let conv = if legacy {
                 m.conversions() + rust_decimal::Decimal::ONE
             } else {
                 m.conversions()
+            };
+            // The window keys of one action: its view-through share in view
+            // windows, the rest in click windows.
+            let windows = |truth: rust_decimal::Decimal, view: rust_decimal::Decimal| -> String {
+                let Attribution::Windows(ws) = attribution else {
+                    return String::new();
+                };
+                ws.iter()
+                    .map(|w| {
+                        let share = if w.ends_with("_view") {
+                            view
+                        } else if w.ends_with("_click") {
+                            truth - view
+                        } else {
+                            truth
+                        };
+                        format!(r#","{w}":"{share}""#)
+                    })
+                    .collect()
+            };
+            let half = rust_decimal::Decimal::new(5, 1);
+            let view_conv = if m.conversion_halves >= 2 {
+                half
+            } else {
+                rust_decimal::Decimal::ZERO
+            };
+            let view_value = if m.conversion_halves >= 2 && m.value_cents >= 100 {
+                rust_decimal::Decimal::ONE
+            } else {
+                rust_decimal::Decimal::ZERO
             };
             if m.clicks > 0 {
                 let _ = write!(
@@ -338,7 +388,8 @@ impl MetaFake {
                         "purchase",
                         "omni_purchase",
                     ] {
-                        let _ = write!(s, r#",{{"action_type":"{t}","value":"{conv}"}}"#);
+                        let w = windows(m.conversions(), view_conv);
+                        let _ = write!(s, r#",{{"action_type":"{t}","value":"{conv}"{w}}}"#);
                     }
                 }
                 s.push(']');
@@ -360,7 +411,8 @@ impl MetaFake {
                         if k > 0 {
                             s.push(',');
                         }
-                        let _ = write!(s, r#"{{"action_type":"{t}","value":"{v}"}}"#);
+                        let w = windows(m.value(), view_value);
+                        let _ = write!(s, r#"{{"action_type":"{t}","value":"{v}"{w}}}"#);
                     }
                     s.push(']');
                 }
@@ -456,7 +508,7 @@ impl MetaFake {
             ("GET", [_v, a, "insights"]) if a.starts_with("act_") => match Self::report_args(&Self::params(req)) {
                 Ok((level, from, to)) => {
                     let rows = self.universe.rows(level, from, to);
-                    self.page(req, &rows, level, Self::unified(&Self::params(req)))
+                    self.page(req, &rows, level, &Self::attribution(&Self::params(req)))
                 }
                 Err(e) => e,
             },
@@ -468,7 +520,7 @@ impl MetaFake {
                         id.clone(),
                         Job {
                             level,
-                            unified: Self::unified(&Self::params(req)),
+                            attribution: Self::attribution(&Self::params(req)),
                             from,
                             to,
                             polls: 0,
@@ -508,7 +560,7 @@ impl MetaFake {
                 match job {
                     Some(j) if j.polls >= self.config.async_polls.max(1) && !j.fails => {
                         let rows = self.universe.rows(j.level, j.from, j.to);
-                        self.page(req, &rows, j.level, j.unified)
+                        self.page(req, &rows, j.level, &j.attribution)
                     }
                     Some(_) => Self::error(400, 100, None, "(#100) The report run is not complete"),
                     None => Self::error(400, 100, Some(33), &format!("Unsupported get request. Object with ID '{run}' does not exist.")),
