@@ -4,7 +4,7 @@
 //! with overlapping purchase action types) and times `rows::parse_page` over
 //! them. Target: ≥ 100k spend rows/s.
 
-use reckon_plugin_meta_ads::rows::{parse_page, Account};
+use reckon_plugin_meta_ads::rows::{parse_page, Account, Counted};
 use reckon_plugin_meta_ads::Level;
 use std::fmt::Write;
 use std::time::Instant;
@@ -47,12 +47,16 @@ fn main() {
         currency: "USD".into(),
         timezone: "America/Los_Angeles".into(),
     };
+    let counted = Counted {
+        action_type: "omni_purchase",
+        windows: &[],
+    };
     let mut best = u128::MAX;
     for _ in 0..5 {
         let t = Instant::now();
         let mut n = 0;
         for b in &bodies {
-            n += parse_page(b.as_bytes(), &account, Level::Adset, "omni_purchase")
+            n += parse_page(b.as_bytes(), &account, Level::Adset, counted)
                 .unwrap()
                 .spend
                 .len();
