@@ -694,6 +694,13 @@ async fn the_file_capability_reads_inside_its_directory_only() {
 async fn long_sleeps_are_capped_and_end_on_shutdown() {
     let dir = plugin_dir();
     let plugin = load(dir.path(), "faulty", None).unwrap();
+    // The plugin sleeps a day past the session's `now`; the host waits only
+    // for a time still ahead of its clock, so `now` must be the real one
+    // (a fixed date made this test pass only until that date's next day).
+    let open = |connector: &str, base_url: &str, settings: serde_json::Value| SessionOpen {
+        now: Utc::now(),
+        ..open(connector, base_url, settings)
+    };
     let capped = SessionTuning {
         max_sleep: Duration::from_millis(10),
         ..tuning()
