@@ -349,8 +349,38 @@ pub fn validate_programs(programs: &[ProgramConfig]) -> Result<(), ProgramConfig
 pub fn programs_problems(programs: &[ProgramConfig]) -> Vec<(usize, ProgramConfigError)> {
     let mut out = Vec::new();
     let mut seen = std::collections::BTreeSet::new();
+    // Claims connector → the program that judges its claims.
+    let mut judged_by = std::collections::BTreeMap::new();
     for (i, p) in programs.iter().enumerate() {
         out.extend(p.problems().into_iter().map(|e| (i, e)));
+        for (j, c) in p.claims.iter().enumerate() {
+            let problem = |message: String| {
+                let program = p.id.clone();
+                (
+                    i,
+                    ProgramConfigError {
+                        program,
+                        field: "claims",
+                        message,
+                    },
+                )
+            };
+            if p.claims[..j].contains(c) {
+                out.push(problem(format!(
+                    "connector `{c}` is listed twice; list it once"
+                )));
+            } else if let Some(&(k, other)) = judged_by.get(c.as_str()) {
+                if k != i {
+                    out.push(problem(format!(
+                        "connector `{c}` is already a claims connector of program `{other}`: \
+                         each program would judge and pay its claims, so a claim could be paid twice; \
+                         give each program its own connector (one per network account)"
+                    )));
+                }
+            } else {
+                judged_by.insert(c.as_str(), (i, p.id.as_str()));
+            }
+        }
         if !seen.insert(p.id.as_str()) {
             out.push((
                 i,
@@ -438,7 +468,28 @@ coupon_matching = true
         assert!(p.validate().unwrap_err().message.contains("`z`"));
         p.source_priority = vec!["x".into()];
         p.validate().unwrap();
-        let e = validate_programs(&[p.clone(), p]).unwrap_err();
-        assert_eq!(e.field, "id");
+        let fields = |ps: &[ProgramConfig]| -> Vec<(usize, &'static str, String)> {
+            programs_problems(ps)
+                .into_iter()
+                .map(|(i, e)| (i, e.field, e.message))
+                .collect()
+        };
+        let mut q = p.clone();
+        q.id = "b".into();
+        q.claims.push("x".into());
+        q.source_priority.clear();
+        q.attribution = AttributionRule::LastClick;
+        let problems = fields(&[p.clone(), q.clone(), p]);
+        // `b` judges `x` twice over and `a` already judges it: a claim of `x`
+        // would be paid by two programs (a QA finding); a repeated id too.
+        assert_eq!(problems.len(), 4, "{problems:?}");
+        assert!(problems[0]
+            .2
+            .contains("already a claims connector of program `a`"));
+        assert!(problems[0].2.contains("paid twice"));
+        assert_eq!((problems[0].0, problems[0].1), (1, "claims"));
+        assert!(problems[1].2.contains("listed twice"), "{problems:?}");
+        assert_eq!((problems[2].0, problems[2].1), (2, "claims"));
+        assert_eq!((problems[3].0, problems[3].1), (2, "id"));
     }
 }
