@@ -244,6 +244,133 @@ fn click_id_then_coupon_matching() {
     assert_golden("click_and_coupon", &d);
 }
 
+/// QA 2026-11-29: one click, two purchases. Orders TWO-1 (100.00, 10:00)
+/// and TWO-2 (60.00, 14:00) carry the same click id; the network reports
+/// two sales, 100.00 at 10:01 and 60.00 at 14:01. Each claim fits its own
+/// order (amount within tolerance, closest in time): both are matched,
+/// basis 100.00 and 60.00. Before, both went to the earliest order: one
+/// duplicate, one amount mismatch, 100.00 paid instead of 160.00.
+#[test]
+fn claims_sharing_a_click_id_each_match_the_order_they_fit() {
+    let mut o1 = order("TWO-1");
+    o1.click_ids = vec!["same-click".into()];
+    o1.created_at = t("2026-11-02T10:00:00Z");
+    let mut o2 = order("TWO-2");
+    o2.click_ids = vec!["same-click".into()];
+    o2.created_at = t("2026-11-02T14:00:00Z");
+    o2.amount = m("60.00", "USD");
+    let mut c1 = claim("impact", "SC1", None);
+    c1.click_id = Some("same-click".into());
+    c1.occurred_at = t("2026-11-02T10:01:00Z");
+    let mut c2 = claim("impact", "SC2", None);
+    c2.click_id = Some("same-click".into());
+    c2.occurred_at = t("2026-11-02T14:01:00Z");
+    c2.sale_amount = Some(m("60.00", "USD"));
+    let d = run(vec![c1.clone(), c2.clone()], vec![o1.clone(), o2.clone()]);
+    let got: Vec<(&str, Outcome, &str, String)> = d
+        .iter()
+        .map(|d| {
+            (
+                d.claim.id.as_str(),
+                d.outcome,
+                d.order.as_ref().unwrap().id.as_str(),
+                amount(d),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("SC1", Outcome::Matched, "TWO-1", "100.00 USD".to_owned()),
+            ("SC2", Outcome::Matched, "TWO-2", "60.00 USD".to_owned()),
+        ]
+    );
+    // The amount decides before time: a 60.00 claim at 10:01 still takes
+    // the 60.00 order, the one within tolerance.
+    c2.occurred_at = t("2026-11-02T10:01:00Z");
+    let d = run(vec![c2.clone()], vec![o1.clone(), o2.clone()]);
+    assert_eq!(d[0].order.as_ref().unwrap().id, "TWO-2");
+    // No amount to compare: the order closest in time.
+    c2.sale_amount = None;
+    let d = run(vec![c2], vec![o1, o2]);
+    assert_eq!(d[0].order.as_ref().unwrap().id, "TWO-1");
+}
+
+/// QA 2026-11-29: a claim naming the order (order id) beats one that found
+/// it only by coupon, whatever the click times say; the reason says so.
+#[test]
+fn a_claim_naming_the_order_beats_a_coupon_match() {
+    let mut o = order("C-1");
+    o.coupon = Some("CODE7".into());
+    let mut named = claim("impact", "N1", Some("C-1"));
+    named.occurred_at = t("2026-11-02T10:00:00Z");
+    let mut guessed = claim("everflow", "G1", None);
+    guessed.coupon = Some("code7".into());
+    guessed.occurred_at = t("2026-11-02T12:00:00Z"); // later: last click would pick it
+    let d = run(vec![named, guessed], vec![o]);
+    // everflow/G1, impact/N1
+    assert_eq!(d[0].matched_by, Some(MatchedBy::Coupon));
+    assert_eq!(d[0].outcome, Outcome::Duplicate);
+    assert!(
+        d[0].reason
+            .contains("naming the order, while this claim matched it only by coupon"),
+        "{}",
+        d[0].reason
+    );
+    assert_eq!(d[1].outcome, Outcome::Matched);
+}
+
+/// QA 2026-11-29: a duplicate's reason names the criterion that told the
+/// claims apart, not the rule's first one when that was a tie.
+#[test]
+fn a_duplicate_names_the_tie_break_that_decided() {
+    // Equal click times: source priority (impact ranks 1, everflow 2).
+    let mut a = claim("impact", "T1", Some("A-900"));
+    a.clicked_at = Some(t("2026-11-02T09:00:00Z"));
+    let mut b = claim("everflow", "T2", Some("A-900"));
+    b.clicked_at = a.clicked_at;
+    let d = run(vec![a.clone(), b], vec![order("A-900")]);
+    assert_eq!(d[0].outcome, Outcome::Duplicate);
+    assert!(
+        d[0].reason.contains(
+            "source priority (impact ranks 1 vs everflow ranks 2), the tie-break after equal last click times"
+        ),
+        "{}",
+        d[0].reason
+    );
+    // Same source and time: the claim id.
+    let mut a2 = a.clone();
+    a2.external_id = "T0".into();
+    let d = run(vec![a, a2], vec![order("A-900")]);
+    assert_eq!(d[1].outcome, Outcome::Duplicate);
+    assert!(
+        d[1].reason.contains("claim id, the last tie-break"),
+        "{}",
+        d[1].reason
+    );
+}
+
+/// QA 2026-11-29: a 0.00 order without a refund is not "fully refunded",
+/// and a claim with no id to match says so plainly.
+#[test]
+fn a_zero_order_is_not_refunded_and_an_idless_claim_says_what_it_lacks() {
+    let mut o = order("Z-0");
+    o.amount = m("0.00", "USD");
+    let mut c = claim("impact", "Z1", Some("Z-0"));
+    c.sale_amount = Some(m("0.00", "USD"));
+    let d = run(vec![c], vec![o]);
+    assert_eq!(d[0].outcome, Outcome::Matched, "{}", d[0].reason);
+    let d = run(vec![claim("impact", "Z2", None)], vec![]);
+    assert_eq!(d[0].outcome, Outcome::NoOrder);
+    assert!(
+        d[0].reason.starts_with(
+            "the claim carries no order id or click id to match; the 7-day grace period ended"
+        ),
+        "{}",
+        d[0].reason
+    );
+}
+
 #[test]
 fn order_ids_differing_in_case_and_whitespace_and_alt_ids_match() {
     let mut o = order("A-1200");

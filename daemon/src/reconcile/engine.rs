@@ -15,8 +15,11 @@
 //!    applies this rule to all claims at once with [`super::join`];
 //!    [`match_claim`] (incremental runs) looks up [`OrderIndex`].
 //! 2. **click id**: the claim's click id (trimmed, case-sensitive) is one of
-//!    the order's `click_ids`; the earliest created order wins, then the
-//!    smallest (source, order id).
+//!    the order's `click_ids`. One click can lead to several purchases, so
+//!    among several such orders the best fit wins: amount within tolerance
+//!    first, then the closest in time to the conversion, the closest amount,
+//!    the earliest created, the smallest (source, order id)
+//!    ([`closest_by_click`]).
 //! 3. **coupon** (only with `match.coupon_matching`): same coupon (trimmed,
 //!    case-folded), amount within tolerance, created within
 //!    `fuzzy_window_hours` of the conversion; the closest in time wins, then
@@ -27,8 +30,10 @@
 //!    Such claims still show their order but never compete for it.
 //! 2. No order: `awaiting_order` while `now < occurred_at + grace`, then
 //!    `no_order` (the boundary instant itself is `no_order`).
-//! 3. `duplicate`: the order is claimed by other non-rejected claims and the
-//!    attribution rule picks another one.
+//! 3. `duplicate`: the order is claimed by other non-rejected claims and
+//!    another one wins: a claim matched by order id or click id beats one
+//!    matched only by coupon (the network names the sale; a coupon is a
+//!    guess), then the attribution rule decides ([`contest_order`]).
 //! 4. `fx_missing`: the claim's or order's currency differs from the
 //!    program's and [`FxTable::rate`] has no rate for that day.
 //! 5. `refunded`: refunds ≥ order amount, or the order is cancelled/refunded.
@@ -49,8 +54,10 @@ use super::config::{AttributionRule, ProgramConfig};
 /// claim is judged: it is part of [`ProgramConfig::fingerprint`], so the
 /// first run after an upgrade re-judges every claim (a full run) instead of
 /// keeping decisions the old rules made. 2: a negative claimed amount is
-/// `amount_mismatch`.
-pub const JUDGE_VERSION: u32 = 2;
+/// `amount_mismatch`. 3: the best-fitting order among those sharing a click
+/// id; an exact match beats a coupon match in a contest; a 0.00 order is
+/// not "fully refunded" (QA findings of 2026-11-29).
+pub const JUDGE_VERSION: u32 = 3;
 use super::model::{Decision, DecisionInputs, MatchedBy, Outcome, RecordRef};
 use crate::fx::FxTable;
 use chrono::{DateTime, Duration, NaiveDate, Utc};
@@ -178,13 +185,14 @@ impl IdTable {
     }
 }
 
-/// Lookup of orders by normalised id, click id and coupon. Ties are resolved
-/// when the index is built (orders must be given sorted by source, id), so a
-/// lookup returns at most one order and never depends on hash order.
+/// Lookup of orders by normalised id, click id and coupon. Orders must be
+/// given sorted by (source, id); id ties are resolved when the index is
+/// built, click ids and coupons list their orders earliest created first,
+/// so a lookup never depends on hash order.
 #[derive(Debug, Default)]
 pub struct OrderIndex {
     by_id: IdTable,
-    by_click: FxHashMap<Box<str>, u32>,
+    by_click: FxHashMap<Box<str>, Vec<u32>>,
     by_coupon: FxHashMap<Box<str>, Vec<u32>>,
 }
 
@@ -198,8 +206,8 @@ impl OrderIndex {
         ix
     }
 
-    /// Click ids (and coupons): the earliest created order wins, then
-    /// position. `get(i)` gives order `i`.
+    /// Click ids (and coupons): each lists its orders earliest created
+    /// first, then by position. `get(i)` gives order `i`.
     fn index_clicks<'o>(
         &mut self,
         n: usize,
@@ -216,7 +224,11 @@ impl OrderIndex {
             }
             for c in &o.click_ids {
                 if let Some(c) = normalize_click_id(c) {
-                    self.by_click.entry(c.into()).or_insert(i);
+                    let orders = self.by_click.entry(c.into()).or_default();
+                    // An order listing one click id twice is one candidate.
+                    if orders.last() != Some(&i) {
+                        orders.push(i);
+                    }
                 }
             }
             if with_coupons {
@@ -252,10 +264,11 @@ impl OrderIndex {
         self.by_id.get(normalized).map(|(i, _)| i)
     }
 
-    /// The order carrying click id `click` (trimmed).
+    /// The orders carrying click id `click` (trimmed), earliest created
+    /// first.
     #[inline]
-    pub fn by_click_id(&self, click: &str) -> Option<u32> {
-        self.by_click.get(click).copied()
+    pub fn by_click_id(&self, click: &str) -> &[u32] {
+        self.by_click.get(click).map_or(&[], Vec::as_slice)
     }
 
     /// Orders with coupon `coupon` (normalised), earliest created first.
@@ -315,6 +328,8 @@ struct Rival {
     at: DateTime<Utc>,
     rank: u32,
     competes: bool,
+    /// Matched only by coupon: loses to a claim that names the order.
+    fuzzy: bool,
 }
 
 impl Rival {
@@ -323,6 +338,7 @@ impl Rival {
             at: attribution_time(c),
             rank: program.source_rank(&c.source) as u32,
             competes: competes(c),
+            fuzzy: false,
         }
     }
 }
@@ -331,15 +347,37 @@ impl Rival {
 /// winner sorts first.
 fn contest_order(program: &ProgramConfig, rivals: &[Rival], a: u32, b: u32) -> Ordering {
     let (ra, rb) = (&rivals[a as usize], &rivals[b as usize]);
-    let by_key = || a.cmp(&b);
-    let rank = || ra.rank.cmp(&rb.rank);
-    let last = || rb.at.cmp(&ra.at);
-    let first = || ra.at.cmp(&rb.at);
-    match program.attribution {
-        AttributionRule::LastClick => last().then_with(rank).then_with(by_key),
-        AttributionRule::FirstClick => first().then_with(rank).then_with(by_key),
-        AttributionRule::SourcePriority => rank().then_with(last).then_with(by_key),
-    }
+    ra.fuzzy
+        .cmp(&rb.fuzzy)
+        .then_with(|| deciding(program, ra, rb).0)
+        .then_with(|| a.cmp(&b))
+}
+
+/// What decides a contest between two claims that match their order alike
+/// (both exactly, or both by coupon), by the attribution rule and its
+/// tie-breaks: the order (the winner sorts first) and which criterion told
+/// them apart (`None`: only their keys do).
+fn deciding(program: &ProgramConfig, ra: &Rival, rb: &Rival) -> (Ordering, Option<Criterion>) {
+    let rank = (ra.rank.cmp(&rb.rank), Criterion::SourcePriority);
+    let last = (rb.at.cmp(&ra.at), Criterion::LastClick);
+    let first = (ra.at.cmp(&rb.at), Criterion::FirstClick);
+    let steps = match program.attribution {
+        AttributionRule::LastClick => [last, rank],
+        AttributionRule::FirstClick => [first, rank],
+        AttributionRule::SourcePriority => [rank, last],
+    };
+    steps
+        .into_iter()
+        .find(|(o, _)| o.is_ne())
+        .map_or((Ordering::Equal, None), |(o, c)| (o, Some(c)))
+}
+
+/// A criterion that decided an attribution contest.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Criterion {
+    LastClick,
+    FirstClick,
+    SourcePriority,
 }
 
 fn competes(c: &Conversion) -> bool {
@@ -380,7 +418,7 @@ fn match_after_order_id<'o>(
     index: &OrderIndex,
 ) -> Option<(u32, MatchedBy)> {
     if let Some(click) = claim.click_id.as_deref().and_then(normalize_click_id) {
-        if let Some(i) = index.by_click_id(click) {
+        if let Some(i) = closest_by_click(program, fx, claim, index.by_click_id(click), &order) {
             return Some((i, MatchedBy::ClickId));
         }
     }
@@ -413,6 +451,51 @@ fn match_after_order_id<'o>(
         return best.map(|(_, _, i)| (i, MatchedBy::Coupon));
     }
     None
+}
+
+/// Of the orders sharing the claim's click id (`orders`, earliest created
+/// first), the one the claim fits best. One click can lead to several
+/// purchases, and each claim is the network's report of one of them: an
+/// order whose amount is within tolerance of the claim's first, then the
+/// closest in time to the conversion, then the closest amount, then the
+/// earliest created. The choice depends only on the claim and these orders,
+/// so incremental runs (which re-judge the claims of every order sharing a
+/// click id with a changed one) agree with full runs.
+fn closest_by_click<'o>(
+    program: &ProgramConfig,
+    fx: &FxTable,
+    claim: &Conversion,
+    orders: &[u32],
+    order: &impl Fn(usize) -> Cow<'o, Order>,
+) -> Option<u32> {
+    if orders.len() <= 1 {
+        return orders.first().copied();
+    }
+    let claimed = claim
+        .sale_amount
+        .as_ref()
+        .and_then(|m| convert(fx, m, &program.currency, program.day(claim.occurred_at)));
+    orders
+        .iter()
+        .enumerate()
+        .min_by_key(|&(pos, &i)| {
+            let o = order(i as usize);
+            let diff = claimed.as_ref().and_then(|c| {
+                let amount = convert(fx, &o.amount, &program.currency, program.day(o.created_at))?;
+                Some((c.amount - amount.amount).abs())
+                    .filter(|d| *d <= tolerance(program, amount.amount))
+            });
+            // Within tolerance (or nothing to compare) first; an amount that
+            // cannot be compared counts as beyond it.
+            let beyond = claimed.is_some() && diff.is_none();
+            (
+                beyond,
+                (o.created_at - claim.occurred_at).abs(),
+                diff.unwrap_or_default(),
+                pos,
+            )
+        })
+        .map(|(_, &i)| i)
 }
 
 /// Random access to one program's claims or orders in key order:
@@ -525,6 +608,8 @@ pub struct Plan<'a, C: Inputs<ClaimInput> + ?Sized, O: Inputs<OrderInput> + ?Siz
     claims: &'a C,
     orders: &'a O,
     matches: Vec<Option<(u32, MatchedBy)>>,
+    /// What each claim competes with (by claim number).
+    rivals: Vec<Rival>,
     /// Order → the claims competing for it, winner first.
     contests: FxHashMap<u32, Vec<u32>>,
 }
@@ -589,6 +674,7 @@ impl<'a, C: Inputs<ClaimInput> + ?Sized, O: Inputs<OrderInput> + ?Sized> Plan<'a
             if m.is_none() {
                 *m = match_after_order_id(program, fx, &claims.get(j).claim, order, &index);
             }
+            rivals[j].fuzzy = matches!(m, Some((_, MatchedBy::Coupon)));
         }
 
         // Attribution contests: order → competing claims, winner first.
@@ -611,7 +697,20 @@ impl<'a, C: Inputs<ClaimInput> + ?Sized, O: Inputs<OrderInput> + ?Sized> Plan<'a
             claims,
             orders,
             matches,
+            rivals,
             contests,
+        }
+    }
+
+    /// Why the winner `w` beat the loser `l` of a contest.
+    fn why_won(&self, w: &Rival, l: &Rival) -> Won {
+        if w.fuzzy != l.fuzzy {
+            Won::Exact
+        } else {
+            match deciding(self.program, w, l).1 {
+                Some(c) => Won::By(c),
+                None => Won::ByKey,
+            }
         }
     }
 
@@ -644,14 +743,17 @@ impl<'a, C: Inputs<ClaimInput> + ?Sized, O: Inputs<OrderInput> + ?Sized> Plan<'a
         let order = self.orders.get(oi as usize);
         let contest = self.contests.get(&oi).map_or(&[][..], Vec::as_slice);
         let winner = match contest.first() {
-            Some(&w) if w as usize != j => Some(self.claims.get(w as usize)),
+            Some(&w) if w as usize != j => Some((
+                self.claims.get(w as usize),
+                self.why_won(&self.rivals[w as usize], &self.rivals[j]),
+            )),
             _ => None,
         };
         let m = Matched {
             order: &order,
             by,
             contest: contest.len(),
-            winner: winner.as_deref(),
+            winner: winner.as_ref().map(|(w, why)| (w.as_ref(), *why)),
         };
         judge(self.program, self.fx, now, c, Some(m))
     }
@@ -685,8 +787,20 @@ struct Matched<'m> {
     by: MatchedBy,
     /// Claims competing for the order (0 when uncontested).
     contest: usize,
-    /// The contest's winner, when it is another claim.
-    winner: Option<&'m ClaimInput>,
+    /// The contest's winner, when it is another claim, and why it won.
+    winner: Option<(&'m ClaimInput, Won)>,
+}
+
+/// Why a contest's winner beat a claim.
+#[derive(Clone, Copy)]
+enum Won {
+    /// It names the order (order id or click id); the loser matched only
+    /// by coupon.
+    Exact,
+    /// By this criterion of the attribution rule.
+    By(Criterion),
+    /// Everything else equal: the smaller (source, claim id).
+    ByKey,
 }
 
 fn inputs(program: &ProgramConfig, tolerance_applied: Option<Decimal>) -> DecisionInputs {
@@ -795,53 +909,90 @@ fn judge(
     }) = matched
     else {
         let deadline = claim.occurred_at + Duration::days(i64::from(program.no_order_grace_days));
-        let quoted = match (&claim.order_id, &claim.click_id) {
-            (Some(id), _) => format!("order id `{}`", id.trim()),
-            (None, Some(click)) => format!("click id `{}`", click.trim()),
-            (None, None) => "no order id or click id".to_owned(),
-        };
-        if now < deadline {
-            d.outcome = Outcome::AwaitingOrder;
-            d.reason = format!(
-                "no order matches {quoted} yet; the {}-day grace period ends {}",
-                program.no_order_grace_days,
-                fmt_time(deadline)
-            );
-        } else {
-            d.outcome = Outcome::NoOrder;
-            d.reason = format!(
-                "no order matches {quoted} after the {}-day grace period (ended {})",
-                program.no_order_grace_days,
-                fmt_time(deadline)
-            );
+        let mut quoted: Vec<String> = Vec::new();
+        if let Some(id) = &claim.order_id {
+            quoted.push(format!("order id `{}`", id.trim()));
         }
+        if let Some(click) = &claim.click_id {
+            quoted.push(format!("click id `{}`", click.trim()));
+        }
+        if program.matching.coupon_matching {
+            if let Some(coupon) = &claim.coupon {
+                quoted.push(format!(
+                    "coupon `{}` (amount within tolerance, created within {} hours)",
+                    coupon.trim(),
+                    program.matching.fuzzy_window_hours
+                ));
+            }
+        }
+        let (days, at) = (program.no_order_grace_days, fmt_time(deadline));
+        let pending = now < deadline;
+        d.outcome = if pending {
+            Outcome::AwaitingOrder
+        } else {
+            Outcome::NoOrder
+        };
+        d.reason = match (quoted.is_empty(), pending) {
+            (true, true) => format!(
+                "the claim carries no order id or click id to match; the {days}-day grace period ends {at}"
+            ),
+            (true, false) => format!(
+                "the claim carries no order id or click id to match; the {days}-day grace period ended {at}"
+            ),
+            (false, true) => format!(
+                "no order matches {} yet; the {days}-day grace period ends {at}",
+                quoted.join(" or ")
+            ),
+            (false, false) => format!(
+                "no order matches {} after the {days}-day grace period (ended {at})",
+                quoted.join(" or ")
+            ),
+        };
         return d;
     };
     let order = &o.order;
 
     // 3. Attribution contest.
-    if let Some(wi) = winner {
+    if let Some((wi, won)) = winner {
         let w = &wi.claim;
         {
             d.outcome = Outcome::Duplicate;
             d.winner = Some(record_ref(&w.source, &w.external_id, wi.revision));
-            let why = match program.attribution {
-                AttributionRule::LastClick => format!(
-                    "last click ({} vs {})",
+            let times = || {
+                format!(
+                    "({} vs {})",
                     fmt_time(attribution_time(w)),
                     fmt_time(attribution_time(claim))
-                ),
-                AttributionRule::FirstClick => format!(
-                    "first click ({} vs {})",
-                    fmt_time(attribution_time(w)),
-                    fmt_time(attribution_time(claim))
-                ),
-                AttributionRule::SourcePriority => format!(
-                    "source priority ({} ranks {} vs {} ranks {})",
-                    w.source,
-                    program.source_rank(&w.source) + 1,
-                    claim.source,
-                    program.source_rank(&claim.source) + 1
+                )
+            };
+            let rule = program.attribution.as_str().replace('_', " ");
+            let why = match won {
+                Won::Exact => {
+                    "naming the order, while this claim matched it only by coupon".to_owned()
+                }
+                Won::By(Criterion::LastClick) => format!("last click {}", times()),
+                Won::By(Criterion::FirstClick) => format!("first click {}", times()),
+                Won::By(Criterion::SourcePriority) => {
+                    let rank = |s: &str| match program.source_priority.iter().position(|p| p == s) {
+                        Some(r) => format!("ranks {}", r + 1),
+                        None => "is not listed".to_owned(),
+                    };
+                    let tie = if program.attribution == AttributionRule::SourcePriority {
+                        String::new()
+                    } else {
+                        format!(", the tie-break after equal {rule} times {}", times())
+                    };
+                    format!(
+                        "source priority ({} {} vs {} {}){tie}",
+                        w.source,
+                        rank(&w.source),
+                        claim.source,
+                        rank(&claim.source),
+                    )
+                }
+                Won::ByKey => format!(
+                    "claim id, the last tie-break ({rule}, times {} and source priority equal)",
+                    times()
                 ),
             };
             d.reason = format!(
@@ -894,7 +1045,8 @@ fn judge(
 
     // 5./6. Refunds.
     let refunded = order.refunded();
-    let fully = refunded >= order.amount.amount
+    // A 0.00 order with no refund is not "fully refunded".
+    let fully = (refunded > Decimal::ZERO && refunded >= order.amount.amount)
         || matches!(order.status, OrderStatus::Refunded | OrderStatus::Cancelled);
     if fully {
         d.outcome = Outcome::Refunded;
