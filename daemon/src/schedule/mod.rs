@@ -691,6 +691,28 @@ fn reload(daemon: &Daemon, plans: &mut BTreeMap<String, Plan>) {
                 rt.connectors.iter().map(|c| c.config.id.clone()).collect()
             };
             let (old_ids, new_ids) = (ids(&old), ids(&runtime));
+            // Programs (matching, commission) and [fx] apply from the next
+            // reconcile and statement run; the log says which changed. Debug
+            // text compares the whole parsed section.
+            let programs = |rt: &Runtime| -> BTreeMap<String, String> {
+                rt.config
+                    .programs
+                    .iter()
+                    .map(|p| (p.id.clone(), format!("{p:?}")))
+                    .collect()
+            };
+            let (old_programs, new_programs) = (programs(&old), programs(&runtime));
+            let programs_changed: Vec<&String> = new_programs
+                .iter()
+                .filter(|(id, p)| old_programs.get(*id) != Some(*p))
+                .map(|(id, _)| id)
+                .chain(
+                    old_programs
+                        .keys()
+                        .filter(|id| !new_programs.contains_key(*id)),
+                )
+                .collect();
+            let fx_changed = format!("{:?}", old.config.fx) != format!("{:?}", runtime.config.fx);
             let postbacks = runtime.config.postbacks.clone();
             let changes = {
                 // Both swap under the runtime lock: nobody reading the
@@ -716,6 +738,8 @@ fn reload(daemon: &Daemon, plans: &mut BTreeMap<String, Plan>) {
                     postbacks_added = %list(changes.added.iter().collect()),
                     postbacks_removed = %list(changes.removed.iter().collect()),
                     postbacks_changed = %list(changes.changed.iter().collect()),
+                    programs_changed = %list(programs_changed),
+                    fx_changed,
                     "SIGHUP: config reloaded"
                 ),
                 Err(e) => tracing::error!(error = %e, "SIGHUP: reload failed"),
