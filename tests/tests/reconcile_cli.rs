@@ -599,6 +599,14 @@ fn the_report_names_the_instant_its_decisions_were_judged_and_warns_when_they_ar
     let v: serde_json::Value = serde_json::from_str(&json).unwrap();
     assert_eq!(v["judged_at"], then_s.as_str(), "{v}");
     assert!(v.get("as_of").is_none(), "not an --as-of report");
+    // Judged from the store as it stood then, and said so.
+    assert_eq!(v["store_as_of"], then_s.as_str(), "{v}");
+    assert!(
+        err.contains(&format!(
+            "note: these decisions were stored by `reckon reconcile --now {then_s}`"
+        )),
+        "{err}"
+    );
     let stale = v["stale"]["decisions"].as_u64().unwrap();
     assert!(v["stale"]["grace_ended"].as_u64().unwrap() > 0, "{v}");
     assert!(v["stale"]["lock_passed"].as_u64().unwrap() > 0, "{v}");
@@ -626,7 +634,8 @@ fn the_report_names_the_instant_its_decisions_were_judged_and_warns_when_they_ar
     assert!(
         html.contains(&format!(
             "Decisions as judged by the reconcile run of {then_s}."
-        )) && html.contains("<strong>Out of date:</strong>"),
+        )) && html.contains("<strong>Out of date:</strong>")
+            && html.contains("later records were left out"),
         "{html}"
     );
 
@@ -638,6 +647,7 @@ fn the_report_names_the_instant_its_decisions_were_judged_and_warns_when_they_ar
     let judged: chrono::DateTime<chrono::Utc> = v["judged_at"].as_str().unwrap().parse().unwrap();
     assert!(judged > then && judged <= chrono::Utc::now(), "{v}");
     assert!(v.get("stale").is_none() && err.is_empty(), "{v} {err}");
+    assert!(v.get("store_as_of").is_none(), "{v}");
     let store = Store::open(&dir.path().join("data")).unwrap();
     let payable = reckon::reconcile::load_decisions(&store, "shop-us")
         .unwrap()

@@ -130,16 +130,17 @@ pub fn run(config: &Path, args: ReconcileArgs, con: &mut Console) -> anyhow::Res
             // The instant the decisions were judged at, and those judged
             // before a deadline of their own that has passed since (stored
             // decisions only: `--as-of` judges at the instant asked for).
-            let (decisions, judged_at, stale) = match r.as_of {
+            let (decisions, judged_at, stale, store_as_of) = match r.as_of {
                 None => {
                     let j = super::load_judgements_where(&store, &program.id, in_period)?;
                     let stale =
                         report::stale(j.decisions.iter().zip(j.due.iter().copied()), present);
-                    (j.decisions, j.judged_at, stale)
+                    (j.decisions, j.judged_at, stale, j.store_as_of)
                 }
                 Some(at) => (
                     super::decisions_as_of(&store, &program, &loaded.fx, at, in_period)?,
                     Some(at),
+                    None,
                     None,
                 ),
             };
@@ -154,6 +155,14 @@ pub fn run(config: &Path, args: ReconcileArgs, con: &mut Console) -> anyhow::Res
             rep.as_of = r.as_of;
             rep.judged_at = judged_at;
             rep.stale = stale;
+            rep.store_as_of = store_as_of;
+            if let Some(t) = store_as_of {
+                writeln!(
+                    con.err,
+                    "note: these decisions were stored by `reckon reconcile --now {}`: only records stored by then were judged; a plain `reckon reconcile` judges the present",
+                    t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+                )?;
+            }
             if r.as_of.is_none() {
                 match judged_at {
                     None if !decisions.is_empty() => writeln!(

@@ -363,6 +363,9 @@ pub struct StoredJudgements {
     /// [`incremental::ProgramState::judged_at`]); none before the first
     /// run, during a full run, or from a version before 2026-11-29.
     pub judged_at: Option<DateTime<Utc>>,
+    /// Set when that run judged the store as it stood at this instant
+    /// (`reckon reconcile --now`): records stored later were left out.
+    pub store_as_of: Option<DateTime<Utc>>,
 }
 
 /// [`load_decisions_where`], with each decision's due instant and the
@@ -375,7 +378,8 @@ pub fn load_judgements_where(
     keep: impl FnMut(&model::Decision) -> bool,
 ) -> Result<StoredJudgements, StoreError> {
     let b = StoreBackend::new(store)?;
-    let judged_at = incremental::stored_state(&b, program)?.and_then(|s| s.judged_at);
+    let state = incremental::stored_state(&b, program)?;
+    let (judged_at, store_as_of) = state.map_or((None, None), |s| (s.judged_at, s.as_of));
     let (decisions, due) = incremental::load_stored_decisions_due_where(&b, program, keep)?
         .into_iter()
         .unzip();
@@ -383,6 +387,7 @@ pub fn load_judgements_where(
         decisions,
         due,
         judged_at,
+        store_as_of,
     })
 }
 

@@ -265,6 +265,11 @@ pub struct Report {
     /// passed since (absent when none, and for `--as-of` reports).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stale: Option<Stale>,
+    /// Stored decisions of a `reckon reconcile --now T` run: judged from
+    /// the store as it stood at `T` (records stored later left out).
+    /// Absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub store_as_of: Option<chrono::DateTime<chrono::Utc>>,
     /// Claims in the period.
     pub claims: u64,
     /// Claims by outcome.
@@ -408,6 +413,7 @@ pub fn build_with(
         as_of: None,
         judged_at: None,
         stale: None,
+        store_as_of: None,
         claims,
         totals,
         summary: groups
@@ -599,6 +605,13 @@ fn html(r: &Report) -> String {
                 " Decisions as judged by the reconcile run of {}.",
                 esc(&rfc3339(at))
             );
+            if let Some(t) = r.store_as_of {
+                let _ = write!(
+                    out,
+                    " That run (<code>reckon reconcile --now</code>) judged the claims and orders as Reckon had stored them at {}: later records were left out.",
+                    esc(&rfc3339(t))
+                );
+            }
         }
         (None, None) => out.push_str(
             " When these decisions were judged is not recorded (stored by an earlier version): run <code>reckon reconcile</code> to record it.",
