@@ -435,7 +435,8 @@ fn a_postback_claim_is_judged_without_waiting_for_a_sync() {
     let status = text(&reckon_in(root, &config, &["status"]).stdout);
     assert!(
         status.contains(" incremental run in ")
-            && status.contains(" s: 1 claims judged, 1 decisions changed, 0 payable"),
+            && status.contains(" s: 1 claims judged (0 of them payable), 1 decisions changed (1 with a new outcome, basis or payable flag); ")
+            && status.contains(" payable in the program"),
         "{status}"
     );
     let (_, metrics) = reckon_tests::http_get(port, "/metrics").unwrap();

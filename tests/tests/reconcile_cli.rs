@@ -100,7 +100,7 @@ fn seeded_month_report_lists_every_injected_discrepancy() {
     let again = reckon(&cfg, &["reconcile"]);
     assert!(
         again
-            .contains("shop-us: incremental run, 0 claims judged (0 payable), 0 decisions changed"),
+            .contains("shop-us: incremental run, 0 claims judged (0 of them payable), 0 decisions changed (0 with a new outcome, basis or payable flag)"),
         "{again}"
     );
 
@@ -173,7 +173,18 @@ fn report_formats_csv_html_and_out_file() {
     spec.duplicate_pct = 25;
     spec.mismatch_pct = 20;
     seed_store(dir.path(), &spec);
-    reckon(&cfg, &["reconcile", "--program", "shop-us"]);
+    // A fixed instant (every lock date passed), so the snapshot's
+    // `judged_at` and `decided_at` do not follow the clock.
+    reckon(
+        &cfg,
+        &[
+            "reconcile",
+            "--program",
+            "shop-us",
+            "--now",
+            "2026-11-01T00:00:00Z",
+        ],
+    );
     let csv = reckon(
         &cfg,
         &[
@@ -324,7 +335,7 @@ fn now_judges_as_of_a_given_instant() {
     // every stored decision (it used to say "0 decisions changed").
     let out = reckon(&cfg, &["reconcile", "--now", "2020-01-01T00:00:00Z"]);
     let removed = format!(
-        "0 claims judged (0 payable), 0 decisions changed, {} decisions removed",
+        "0 claims judged (0 of them payable), 0 decisions changed (0 with a new outcome, basis or payable flag), {} decisions removed",
         data.expected.len()
     );
     assert!(out.contains(&removed), "{out}");
@@ -430,7 +441,7 @@ fn now_reproduces_what_was_stored_then_and_the_next_run_returns_to_the_present()
     assert_eq!(now[&key(reversed_claim)], Outcome::NetworkReversed);
     let out = reckon(&cfg, &["reconcile"]);
     assert!(
-        out.contains("shop-us: incremental run, 0 claims judged (0 payable), 0 decisions changed"),
+        out.contains("shop-us: incremental run, 0 claims judged (0 of them payable), 0 decisions changed (0 with a new outcome, basis or payable flag)"),
         "{out}"
     );
 
@@ -468,7 +479,7 @@ fn now_reproduces_what_was_stored_then_and_the_next_run_returns_to_the_present()
     assert_eq!(outcomes(), now, "stored decisions untouched");
     let out = reckon(&cfg, &["reconcile"]);
     assert!(
-        out.contains("shop-us: incremental run, 0 claims judged (0 payable), 0 decisions changed"),
+        out.contains("shop-us: incremental run, 0 claims judged (0 of them payable), 0 decisions changed (0 with a new outcome, basis or payable flag)"),
         "the program's state is untouched: {out}"
     );
 }
@@ -498,7 +509,7 @@ percent = "10"
     seed_store(dir.path(), &spec);
     let early = (spec.start + chrono::Duration::days(1)).to_rfc3339();
     let out = reckon(&cfg, &["reconcile", "--now", &early]);
-    assert!(out.contains(" (0 payable), "), "{out}");
+    assert!(out.contains(" (0 of them payable), "), "{out}");
 
     let out = reckon(
         &cfg,
@@ -528,6 +539,128 @@ percent = "10"
     );
     assert!(
         out.contains("reconciled shop-us first: incremental run, 0 claims judged"),
+        "{out}"
+    );
+}
+
+fn reckon_with_stderr(cfg: &Path, args: &[&str]) -> (String, String) {
+    let out = Command::new(reckon_tests::reckon_bin())
+        .arg("--config")
+        .arg(cfg)
+        .args(args)
+        .output()
+        .expect("run reckon");
+    assert!(
+        out.status.success(),
+        "reckon {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (
+        String::from_utf8(out.stdout).unwrap(),
+        String::from_utf8(out.stderr).unwrap(),
+    )
+}
+
+/// QA findings of 2026-11-29 (M2, L3, M7): after `reckon reconcile --now
+/// T` the report showed T's decisions with an empty `as_of` and nothing
+/// else to say when they were judged, its CSV did not name the month's
+/// timezone, and "(N payable)" counted only the claims a run judged.
+#[test]
+fn the_report_names_the_instant_its_decisions_were_judged_and_warns_when_they_are_out_of_date() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(dir.path());
+    let mut spec = past(SynthSpec::benchmark(60, 13));
+    spec.no_order_pct = 20;
+    seed_store(dir.path(), &spec);
+    let report = |format: &str| {
+        reckon_with_stderr(
+            &cfg,
+            &[
+                "reconcile",
+                "report",
+                "--program",
+                "shop-us",
+                "--period",
+                "2026-08",
+                "--format",
+                format,
+            ],
+        )
+    };
+    // Judged on the month's second day: orders unlocked, ghost claims
+    // awaiting their order. Both deadlines passed months ago.
+    let then = spec.start + chrono::Duration::days(1);
+    let then_s = then.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let out = reckon(&cfg, &["reconcile", "--now", &then_s]);
+    assert!(out.contains(" (0 of them payable), "), "{out}");
+    assert!(out.contains("; 0 payable in the program"), "{out}");
+
+    let (json, err) = report("json");
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(v["judged_at"], then_s.as_str(), "{v}");
+    assert!(v.get("as_of").is_none(), "not an --as-of report");
+    // Judged from the store as it stood then, and said so.
+    assert_eq!(v["store_as_of"], then_s.as_str(), "{v}");
+    assert!(
+        err.contains(&format!(
+            "note: these decisions were stored by `reckon reconcile --now {then_s}`"
+        )),
+        "{err}"
+    );
+    let stale = v["stale"]["decisions"].as_u64().unwrap();
+    assert!(v["stale"]["grace_ended"].as_u64().unwrap() > 0, "{v}");
+    assert!(v["stale"]["lock_passed"].as_u64().unwrap() > 0, "{v}");
+    assert!(
+        err.contains(&format!(
+            "warning: {stale} decision(s) in this report were judged at {then_s}, before a deadline of their own passed"
+        )) && err.contains("run `reckon reconcile` and report again"),
+        "{err}"
+    );
+    let (csv, err) = report("csv");
+    assert!(
+        err.contains("warning: "),
+        "the CSV has no room for it: {err}"
+    );
+    let mut rows = csv.lines();
+    assert!(
+        rows.next()
+            .unwrap()
+            .ends_with(",basis,basis_currency,as_of,timezone,judged_at"),
+        "{csv}"
+    );
+    let row = rows.next().unwrap();
+    assert!(row.ends_with(&format!(",USD,,UTC,{then_s}")), "{csv}");
+    let (html, _) = report("html");
+    assert!(
+        html.contains(&format!(
+            "Decisions as judged by the reconcile run of {then_s}."
+        )) && html.contains("<strong>Out of date:</strong>")
+            && html.contains("later records were left out"),
+        "{html}"
+    );
+
+    // Judged now: nothing out of date, and the program's payable count.
+    let out = reckon(&cfg, &["reconcile"]);
+    assert!(out.contains("shop-us: full run"), "{out}");
+    let (json, err) = report("json");
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let judged: chrono::DateTime<chrono::Utc> = v["judged_at"].as_str().unwrap().parse().unwrap();
+    assert!(judged > then && judged <= chrono::Utc::now(), "{v}");
+    assert!(v.get("stale").is_none() && err.is_empty(), "{v} {err}");
+    assert!(v.get("store_as_of").is_none(), "{v}");
+    let store = Store::open(&dir.path().join("data")).unwrap();
+    let payable = reckon::reconcile::load_decisions(&store, "shop-us")
+        .unwrap()
+        .iter()
+        .filter(|d| d.payable)
+        .count();
+    drop(store);
+    assert!(payable > 0);
+    let out = reckon(&cfg, &["reconcile"]);
+    assert!(
+        out.contains(&format!(
+            "shop-us: incremental run, 0 claims judged (0 of them payable), 0 decisions changed (0 with a new outcome, basis or payable flag) []; {payable} payable in the program"
+        )),
         "{out}"
     );
 }

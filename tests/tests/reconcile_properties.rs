@@ -347,8 +347,13 @@ proptest! {
         let fc: Vec<Conversion> = final_claims.into_values().collect();
         let fo: Vec<Order> = final_orders.into_values().collect();
         fresh.commit(&records(&fc, &fo), base());
-        run_with(&fresh, &p, &fx(), now2, false).unwrap();
+        let full = run_with(&fresh, &p, &fx(), now2, false).unwrap();
         let full_decisions = judgements(load_stored_decisions(&fresh, "shop-us").unwrap());
+        // The program's payable count an incremental run keeps (its state
+        // plus what it changed) is the one a full run counts.
+        let payable = full_decisions.iter().filter(|d| d.payable).count() as u64;
+        prop_assert_eq!(full.programs[0].payable_total, Some(payable));
+        prop_assert_eq!(inc.programs[0].payable_total, Some(payable));
         // Revisions differ (the incremental store saw two versions): compare
         // everything else.
         let strip = |ds: Vec<Decision>| -> Vec<Decision> {

@@ -606,12 +606,12 @@ fn the_report_csv_names_the_basis_currency_and_guards_text_against_formulas() {
         lines
             .next()
             .unwrap()
-            .ends_with(",basis,basis_currency,as_of"),
+            .ends_with(",basis,basis_currency,as_of,timezone,judged_at"),
         "{csv}"
     );
     let row = lines.next().unwrap();
     assert!(
-        row.contains(",\"'=HYPERLINK(") && row.ends_with(",100.00,USD,"),
+        row.contains(",\"'=HYPERLINK(") && row.ends_with(",100.00,USD,,UTC,"),
         "{row}"
     );
     assert!(csv.contains("\n'-C34,") || csv.contains(",'-C34,"), "{csv}");
@@ -621,4 +621,149 @@ fn the_report_csv_names_the_basis_currency_and_guards_text_against_formulas() {
         html.contains("=HYPERLINK(") && !html.contains("'=HYPERLINK"),
         "{html}"
     );
+}
+
+#[test]
+fn the_report_lists_the_fx_rates_behind_a_converted_basis() {
+    // QA finding M5 of 2026-11-29: decisions keep the rates a basis was
+    // converted with, the report showed neither. A 92.00 EUR claim against
+    // an 80.00 GBP order in a USD program: 92.00 × 1.0870 = 100.00 and
+    // 80.00 × 1.25 = 100.00, each rate listed so the basis can be
+    // recomputed; a claim and order in USD list none.
+    let mut eur = claim("impact", "C50", Some("A-5000"));
+    eur.sale_amount = Some(m("92.00", "EUR"));
+    let mut gbp = order("A-5000");
+    gbp.amount = m("80.00", "GBP");
+    let rate = |base: &str, r: &str| {
+        (
+            "2026-11-01".parse().unwrap(),
+            base.to_string(),
+            "USD".to_string(),
+            r.parse().unwrap(),
+        )
+    };
+    let fx = FxTable::from_rates(vec![rate("EUR", "1.0870"), rate("GBP", "1.25")], 7);
+    let d = decide(
+        &program(),
+        &claims(vec![eur, claim("impact", "C51", Some("A-5100"))]),
+        &orders(vec![gbp, order("A-5100")]),
+        &fx,
+        t(NOW),
+    );
+    assert_eq!(d[0].outcome, Outcome::Matched, "{}", d[0].reason);
+    let period: reckon::reconcile::report::Period = "2026-11".parse().unwrap();
+    use reckon::reconcile::report::{build_with, render, Format};
+    let r = build_with("shop-us", "USD", period, chrono_tz::UTC, &d, true);
+    let (converted, plain) = (&r.discrepancies[0], &r.discrepancies[1]);
+    assert_eq!(converted.claim_fx_rate, Some("1.0870".parse().unwrap()));
+    assert_eq!(converted.order_fx_rate, Some("1.25".parse().unwrap()));
+    assert_eq!((plain.claim_fx_rate, plain.order_fx_rate), (None, None));
+    let csv = render(&r, Format::Csv);
+    let listing: Vec<&str> = csv.split("\n\n").nth(1).unwrap().lines().collect();
+    // Appended after the existing columns, which keep their places.
+    assert!(
+        listing[0].starts_with("network,claim_id,partner_id,occurred_at,outcome,order,")
+            && listing[0].ends_with(",winner,reason,claim_fx_rate,order_fx_rate,decided_at"),
+        "{csv}"
+    );
+    assert!(
+        listing[1].ends_with(",1.0870,1.25,2026-12-15T00:00:00Z"),
+        "{csv}"
+    );
+    assert!(listing[2].ends_with(",,,2026-12-15T00:00:00Z"), "{csv}");
+    let json: serde_json::Value = serde_json::from_str(&render(&r, Format::Json)).unwrap();
+    assert_eq!(json["discrepancies"][0]["claim_fx_rate"], "1.0870");
+    assert_eq!(json["discrepancies"][0]["order_fx_rate"], "1.25");
+    assert!(json["discrepancies"][1]["claim_fx_rate"].is_null());
+    let html = render(&r, Format::Html);
+    assert!(
+        html.contains("<th>claim fx rate</th><th>order fx rate</th>")
+            && html.contains("<td>1.0870</td><td>1.25</td>"),
+        "{html}"
+    );
+}
+
+#[test]
+fn the_report_says_when_its_decisions_were_judged_and_which_are_out_of_date() {
+    // QA finding M2 of 2026-11-29: a report of stored decisions did not
+    // say when they were judged, and showed a claim whose grace period had
+    // ended since as still awaiting its order. Judged at NOW (12-15): C60
+    // awaits its order until 12-17; C61 is matched but locked by its
+    // network until 12-20; C62 is payable (nothing left to change).
+    use reckon::reconcile::engine::next_change_at;
+    use reckon::reconcile::report::{build, render, stale, Format};
+    let mut waiting = claim("impact", "C60", Some("ZZZ-60"));
+    waiting.occurred_at = t("2026-12-10T00:00:00Z");
+    let mut locked = claim("impact", "C61", Some("A-6100"));
+    locked.locked_at = Some(t("2026-12-20T00:00:00Z"));
+    locked.occurred_at = t("2026-12-02T00:00:00Z");
+    let mut paid = claim("impact", "C62", Some("A-6200"));
+    paid.occurred_at = t("2026-12-02T00:00:00Z");
+    let cs = vec![waiting, locked, paid];
+    let d = run(cs.clone(), vec![order("A-6100"), order("A-6200")]);
+    let outcomes: Vec<(Outcome, bool)> = d.iter().map(|d| (d.outcome, d.payable)).collect();
+    assert_eq!(
+        outcomes,
+        [
+            (Outcome::AwaitingOrder, false),
+            (Outcome::Matched, false),
+            (Outcome::Matched, true)
+        ]
+    );
+    let due: Vec<_> = d
+        .iter()
+        .zip(&cs)
+        .map(|(d, c)| next_change_at(&program(), d, c))
+        .collect();
+    let judged = || d.iter().zip(due.iter().copied());
+    // Nothing has passed yet on 12-16.
+    assert_eq!(stale(judged(), t("2026-12-16T00:00:00Z")), None);
+    // On 12-18 the grace period has ended; on 12-21 the lock too.
+    let s = stale(judged(), t("2026-12-18T00:00:00Z")).unwrap();
+    assert_eq!((s.decisions, s.grace_ended, s.lock_passed), (1, 1, 0));
+    let s = stale(judged(), t("2026-12-21T00:00:00Z")).unwrap();
+    assert_eq!((s.decisions, s.grace_ended, s.lock_passed), (2, 1, 1));
+    assert_eq!(s.since, t("2026-12-17T00:00:00Z"));
+
+    let period: reckon::reconcile::report::Period = "2026-12".parse().unwrap();
+    let mut r = build("shop-us", "USD", period, chrono_tz::UTC, &d);
+    r.judged_at = Some(t(NOW));
+    r.stale = Some(s);
+    let csv = render(&r, Format::Csv);
+    let mut lines = csv.lines();
+    assert!(
+        lines
+            .next()
+            .unwrap()
+            .ends_with(",basis_currency,as_of,timezone,judged_at"),
+        "{csv}"
+    );
+    assert!(
+        lines
+            .next()
+            .unwrap()
+            .ends_with(",USD,,UTC,2026-12-15T00:00:00Z"),
+        "{csv}"
+    );
+    let json: serde_json::Value = serde_json::from_str(&render(&r, Format::Json)).unwrap();
+    assert_eq!(json["judged_at"], "2026-12-15T00:00:00Z");
+    assert_eq!(json["stale"]["decisions"], 2);
+    assert_eq!(json["stale"]["since"], "2026-12-17T00:00:00Z");
+    assert!(json.get("as_of").is_none(), "a report of the present");
+    let html = render(&r, Format::Html);
+    assert!(
+        html.contains("Decisions as judged by the reconcile run of 2026-12-15T00:00:00Z."),
+        "{html}"
+    );
+    assert!(
+        html.contains("<strong>Out of date:</strong> 2 decision(s) in this report were judged at 2026-12-15T00:00:00Z, before a deadline of their own passed (the earliest 2026-12-17T00:00:00Z): 1 awaiting_order past the end of their grace period, 1 not yet payable past their lock date.")
+            && html.contains("run `reckon reconcile` and report again"),
+        "{html}"
+    );
+    // Unknown (stored by an earlier version): null, and the HTML says so.
+    r.judged_at = None;
+    r.stale = None;
+    let json: serde_json::Value = serde_json::from_str(&render(&r, Format::Json)).unwrap();
+    assert!(json["judged_at"].is_null() && json.get("stale").is_none());
+    assert!(render(&r, Format::Html).contains("is not recorded"));
 }

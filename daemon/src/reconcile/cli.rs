@@ -126,9 +126,23 @@ pub fn run(config: &Path, args: ReconcileArgs, con: &mut Console) -> anyhow::Res
             // daemon's reporting timezone.
             let tz = program.calendar();
             let in_period = |d: &super::model::Decision| period.contains(d.occurred_at, tz);
-            let decisions = match r.as_of {
-                None => super::load_decisions_where(&store, &program.id, in_period)?,
-                Some(at) => super::decisions_as_of(&store, &program, &loaded.fx, at, in_period)?,
+            let present = chrono::Utc::now();
+            // The instant the decisions were judged at, and those judged
+            // before a deadline of their own that has passed since (stored
+            // decisions only: `--as-of` judges at the instant asked for).
+            let (decisions, judged_at, stale, store_as_of) = match r.as_of {
+                None => {
+                    let j = super::load_judgements_where(&store, &program.id, in_period)?;
+                    let stale =
+                        report::stale(j.decisions.iter().zip(j.due.iter().copied()), present);
+                    (j.decisions, j.judged_at, stale, j.store_as_of)
+                }
+                Some(at) => (
+                    super::decisions_as_of(&store, &program, &loaded.fx, at, in_period)?,
+                    Some(at),
+                    None,
+                    None,
+                ),
             };
             let mut rep = report::build_with(
                 &program.id,
@@ -139,6 +153,33 @@ pub fn run(config: &Path, args: ReconcileArgs, con: &mut Console) -> anyhow::Res
                 r.all,
             );
             rep.as_of = r.as_of;
+            rep.judged_at = judged_at;
+            rep.stale = stale;
+            rep.store_as_of = store_as_of;
+            if let Some(t) = store_as_of {
+                writeln!(
+                    con.err,
+                    "note: these decisions were stored by `reckon reconcile --now {}`: only records stored by then were judged; a plain `reckon reconcile` judges the present",
+                    t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+                )?;
+            }
+            if r.as_of.is_none() {
+                match judged_at {
+                    None if !decisions.is_empty() => writeln!(
+                        con.err,
+                        "note: these decisions do not record when they were judged (stored by an earlier version); run `reckon reconcile` to record it"
+                    )?,
+                    Some(at) if at > present => writeln!(
+                        con.err,
+                        "warning: these decisions were judged as of {}, later than now (`reckon reconcile --now`): they take grace periods and lock dates as passed that have not; run `reckon reconcile` to judge them as of now",
+                        at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+                    )?,
+                    _ => {}
+                }
+            }
+            if let Some(s) = &rep.stale {
+                writeln!(con.err, "warning: {}", s.sentence(judged_at))?;
+            }
             let text = report::render(&rep, r.format);
             match &r.out {
                 Some(path) => std::fs::write(path, text)
@@ -181,14 +222,19 @@ pub fn run(config: &Path, args: ReconcileArgs, con: &mut Console) -> anyhow::Res
                     0 => String::new(),
                     n => format!(", {n} decisions removed (their claims were not stored yet)"),
                 };
+                let total = match p.payable_total {
+                    Some(n) => format!("; {n} payable in the program"),
+                    None => String::new(),
+                };
                 writeln!(
                     con.out,
-                    "{}: {} run, {} claims judged ({} payable), {} decisions changed{removed} [{}]",
+                    "{}: {} run, {} claims judged ({} of them payable), {} decisions changed ({} with a new outcome, basis or payable flag){removed} [{}]{total}",
                     p.program,
                     if p.full { "full" } else { "incremental" },
                     p.claims_judged,
                     p.payable,
                     p.decisions_changed,
+                    p.outcomes_changed,
                     outcomes.join(" ")
                 )?;
             }

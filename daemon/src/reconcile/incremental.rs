@@ -106,6 +106,17 @@ pub struct ProgramState {
     /// --now`), if not the present: the next run is a full one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub as_of: Option<DateTime<Utc>>,
+    /// The run's `now`: every stored decision is as a full run at this
+    /// instant would judge it (grace periods and lock dates compared with
+    /// it). `reckon reconcile report` prints it (`judged_at`); none in a
+    /// state written before 2026-11-29.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub judged_at: Option<DateTime<Utc>>,
+    /// How many of the program's stored decisions are payable: a full run
+    /// counts them, an incremental run adds what it changed. None when not
+    /// known (a state written before 2026-11-29, until the next full run).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payable: Option<u64>,
 }
 
 /// A claim's match keys as last seen (normalised).
@@ -165,15 +176,24 @@ pub struct ProgramSummary {
     pub full: bool,
     /// Claims judged in this run.
     pub claims_judged: u64,
-    /// Decisions new or different from the stored ones.
+    /// Decisions new or different from the stored ones (in anything:
+    /// outcome, amounts, reason, the rule's inputs, the record revisions).
     pub decisions_changed: u64,
+    /// Of `decisions_changed`, those new or with a different outcome,
+    /// basis or payable flag (the rest changed only in what they record:
+    /// reason, inputs, revisions, e.g. after a config change).
+    pub outcomes_changed: u64,
     /// Stored decisions of claims the run no longer saw (a full run `--now`
     /// before they were stored), deleted.
     pub decisions_removed: u64,
     /// Judged claims by outcome.
     pub by_outcome: BTreeMap<Outcome, u64>,
-    /// Judged claims payable now.
+    /// Of the claims judged in this run, those payable now (not the
+    /// program's total: see `payable_total`).
     pub payable: u64,
+    /// Every payable decision of the program after the run (from
+    /// [`ProgramState::payable`]; none when not known yet).
+    pub payable_total: Option<u64>,
     /// Change seq reconciled up to.
     pub last_seq: u64,
 }
@@ -450,6 +470,12 @@ fn same_judgement(a: &Decision, b: &Decision) -> bool {
     }
 }
 
+/// Whether `new` differs from `old` in what it decides: outcome, basis or
+/// payable flag (not only in the reason, inputs or revisions it records).
+fn new_outcome(old: &Decision, new: &Decision) -> bool {
+    old.outcome != new.outcome || old.payable != new.payable || old.basis != new.basis
+}
+
 /// `new` with the old `decided_at` when the judgement is the same; `None`
 /// when nothing differs from `old`.
 fn keep_decided_at(mut new: StoredDecision, old: &StoredDecision) -> Option<StoredDecision> {
@@ -532,6 +558,8 @@ fn run_program_with<B: ReconBackend>(
         fx: fx_fp.clone(),
         buckets: (D_BUCKETS, X_BUCKETS),
         as_of: b.as_of(),
+        judged_at: Some(now),
+        payable: None,
     };
     match state {
         Some(s)
@@ -543,6 +571,10 @@ fn run_program_with<B: ReconBackend>(
                 && s.program == program_fp
                 && s.fx == fx_fp =>
         {
+            let new_state = ProgramState {
+                payable: s.payable,
+                ..new_state
+            };
             incremental_run(b, program, fx, now, s.last_seq, new_state)
         }
         _ => full_run(b, program, fx, now, new_state, pass_claims),
@@ -553,15 +585,17 @@ fn summarize(
     program: &str,
     full: bool,
     decisions: &[Decision],
-    changed: u64,
-    seq: u64,
+    (changed, outcomes_changed): (u64, u64),
+    state: &ProgramState,
 ) -> ProgramSummary {
     let mut s = ProgramSummary {
         program: program.to_owned(),
         full,
         claims_judged: decisions.len() as u64,
         decisions_changed: changed,
-        last_seq: seq,
+        outcomes_changed,
+        payable_total: state.payable,
+        last_seq: state.last_seq,
         ..Default::default()
     };
     for d in decisions {
@@ -623,7 +657,7 @@ fn full_run<B: ReconBackend>(
     program: &ProgramConfig,
     fx: &FxTable,
     now: DateTime<Utc>,
-    new_state: ProgramState,
+    mut new_state: ProgramState,
     pass_claims: usize,
 ) -> Result<ProgramSummary, ReconcileError> {
     use std::fmt::Write as _;
@@ -706,6 +740,7 @@ fn full_run<B: ReconBackend>(
         batch: Vec::new(),
         batch_bytes: 0,
         changed: 0,
+        outcomes_changed: 0,
         removed: 0,
     };
     // Decisions are judged and merged a range of buckets at a time, so only
@@ -777,11 +812,15 @@ fn full_run<B: ReconBackend>(
     rest.sort();
     out.merge(&pp, &rest, &mut old, None)?;
     drop(old);
+    // Every claim was judged: its payable ones are the program's.
+    new_state.payable = Some(summary.payable);
     out.batch.push((state_k, Some(encode_state(&new_state))));
     out.flush()?;
     Ok(ProgramSummary {
         decisions_changed: out.changed,
+        outcomes_changed: out.outcomes_changed,
         decisions_removed: out.removed,
+        payable_total: new_state.payable,
         ..summary
     })
 }
@@ -797,6 +836,8 @@ struct Merge<'b, B: ReconBackend> {
     batch_bytes: usize,
     /// Decisions new or changed.
     changed: u64,
+    /// Of `changed`, new or with another outcome, basis or payable flag.
+    outcomes_changed: u64,
     /// Stored decisions with no new one.
     removed: u64,
 }
@@ -928,6 +969,7 @@ impl<B: ReconBackend> Merge<'_, B> {
                             let v = match olds.get(k) {
                                 None => {
                                     self.changed += 1;
+                                    self.outcomes_changed += 1;
                                     v.to_vec()
                                 }
                                 Some(ov) if ov[..] == v[..] => v.to_vec(),
@@ -937,6 +979,8 @@ impl<B: ReconBackend> Merge<'_, B> {
                                         None => ov.clone(),
                                         Some(sd) => {
                                             self.changed += 1;
+                                            self.outcomes_changed +=
+                                                u64::from(new_outcome(&o.decision, &sd.decision));
                                             codec::encode_decision(&sd)
                                         }
                                     }
@@ -950,6 +994,7 @@ impl<B: ReconBackend> Merge<'_, B> {
                 // No bucket yet, or not one of ours: all new.
                 _ => {
                     self.changed += group.len() as u64;
+                    self.outcomes_changed += group.len() as u64;
                     fresh()
                 }
             },
@@ -1195,7 +1240,7 @@ fn incremental_run<B: ReconBackend>(
     fx: &FxTable,
     now: DateTime<Utc>,
     after: u64,
-    new_state: ProgramState,
+    mut new_state: ProgramState,
 ) -> Result<ProgramSummary, ReconcileError> {
     let p = program.id.as_str();
     let started = std::time::Instant::now();
@@ -1238,7 +1283,7 @@ fn incremental_run<B: ReconBackend>(
         if b.kv_get(&state_key(p))?.as_ref() != Some(&new) {
             b.kv_apply(vec![(state_key(p), Some(new))])?;
         }
-        return Ok(summarize(p, false, &[], 0, hi));
+        return Ok(summarize(p, false, &[], (0, 0), &new_state));
     }
 
     let mut ov = Layer::new(b, p);
@@ -1425,6 +1470,9 @@ fn incremental_run<B: ReconBackend>(
     let decisions = engine::decide(program, &claim_list, &order_list, fx, now);
     let judge_done = started.elapsed();
     let mut changed = 0u64;
+    let mut outcomes_changed = 0u64;
+    // Payable decisions gained and lost, to keep the program's count.
+    let (mut gained, mut lost) = (0u64, 0u64);
     let mut moves: Vec<(Key2, Option<Key2>, Option<Key2>)> = Vec::new();
     for (d, ci) in decisions.iter().zip(claim_list.iter()) {
         let c = (d.claim.source.clone(), d.claim.id.clone());
@@ -1438,6 +1486,13 @@ fn incremental_run<B: ReconBackend>(
             }
         }
         changed += 1;
+        let was_payable = old.as_ref().is_some_and(|o| o.decision.payable);
+        outcomes_changed += u64::from(
+            old.as_ref()
+                .is_none_or(|o| new_outcome(&o.decision, &sd.decision)),
+        );
+        gained += u64::from(sd.decision.payable && !was_payable);
+        lost += u64::from(was_payable && !sd.decision.payable);
         let old_order = old
             .as_ref()
             .and_then(|o| o.decision.order.as_ref())
@@ -1478,6 +1533,7 @@ fn incremental_run<B: ReconBackend>(
             ov.put(primary_key(&o), Some(codec::encode_order(&e)))?;
         }
     }
+    new_state.payable = new_state.payable.map(|n| (n + gained).saturating_sub(lost));
     // Write the buckets that changed, atomically with the state.
     let mut batch = ov.into_batch()?;
     let encode_done = started.elapsed();
@@ -1498,7 +1554,13 @@ fn incremental_run<B: ReconBackend>(
         write_ms = ms(started.elapsed() - encode_done),
         "incremental run timings (the store flush follows)"
     );
-    Ok(summarize(p, false, &decisions, changed, hi))
+    Ok(summarize(
+        p,
+        false,
+        &decisions,
+        (changed, outcomes_changed),
+        &new_state,
+    ))
 }
 
 /// Every logical entry of a program (decisions and indexes, not the
@@ -1549,6 +1611,40 @@ pub fn load_stored_decisions_where<B: ReconBackend>(
     keep: impl FnMut(&Decision) -> bool,
 ) -> Result<Vec<Decision>, StoreError> {
     load_into(b, program, Vec::new(), keep)
+}
+
+/// A decision and when it changes with time alone ([`StoredDecision::due`]).
+pub type DecisionDue = (Decision, Option<DateTime<Utc>>);
+
+/// [`load_stored_decisions_where`], each decision with the instant it
+/// changes with time alone ([`StoredDecision::due`]), in claim key order.
+pub fn load_stored_decisions_due_where<B: ReconBackend>(
+    b: &B,
+    program: &str,
+    mut keep: impl FnMut(&Decision) -> bool,
+) -> Result<Vec<DecisionDue>, StoreError> {
+    let mut out = Vec::new();
+    for r in b.kv_scan(decision_prefix(program).as_bytes()) {
+        let (k, v) = r?;
+        for (lk, lv) in codec::decode_bucket(&v).map_err(|e| corrupt(&k, e))? {
+            let sd = decode_decision(&lk, &lv)?;
+            if keep(&sd.decision) {
+                out.push((sd.decision, sd.due));
+            }
+        }
+    }
+    out.sort_by_cached_key(|(d, _)| format!("{}/{}", esc(&d.claim.source), esc(&d.claim.id)));
+    Ok(out)
+}
+
+/// The program's state as the last run left it; none before the first
+/// run, or while a full run is under way or was cut short.
+pub fn stored_state<B: ReconBackend>(
+    b: &B,
+    program: &str,
+) -> Result<Option<ProgramState>, StoreError> {
+    Ok(b.kv_get(&state_key(program))?
+        .and_then(|v| decode_state(&v)))
 }
 
 /// Calls `each` with every stored decision of a program, in bucket order
@@ -1718,6 +1814,112 @@ amount_tolerance_abs = "0.50"
         let s = run_program(&b, &p, &fx, now, false).unwrap();
         assert!(!s.full);
         assert_eq!(s.decisions_changed, 0);
+    }
+
+    /// QA findings of 2026-11-29: a full run after a config change said
+    /// "32 decisions changed" when 2 outcomes did (the rest changed only in
+    /// their recorded inputs), and a run's "payable" counted only the
+    /// claims it judged. Runs now count the decisions with a new outcome,
+    /// basis or payable flag apart, keep the program's payable count in
+    /// their state, and record their `now` there for reports.
+    #[test]
+    fn runs_tell_new_outcomes_from_new_inputs_and_keep_the_payable_count() {
+        let spec = SynthSpec::benchmark(400, 21);
+        let (p, fx, now) = (program(), FxTable::empty(), spec.settled_now());
+        let data = synth::generate(&spec);
+        let b = backend(&spec);
+        let payable = || {
+            load_stored_decisions(&b, &p.id)
+                .unwrap()
+                .iter()
+                .filter(|d| d.payable)
+                .count() as u64
+        };
+        let first = run_program(&b, &p, &fx, now, false).unwrap();
+        assert_eq!(first.outcomes_changed, first.decisions_changed, "all new");
+        assert_eq!(first.payable_total, Some(payable()));
+        let state = stored_state(&b, &p.id).unwrap().unwrap();
+        assert_eq!(state.judged_at, Some(now));
+        assert_eq!(state.payable, Some(payable()));
+
+        // A wider tolerance: every decision records it (changed), a few
+        // mismatches now match (new outcome and basis).
+        let before = load_stored_decisions(&b, &p.id).unwrap();
+        let mut wider = p.clone();
+        wider.matching.amount_tolerance_pct = rust_decimal::Decimal::new(25, 0);
+        let s = run_program(&b, &wider, &fx, now, false).unwrap();
+        assert!(s.full);
+        let after = load_stored_decisions(&b, &p.id).unwrap();
+        let differ = |f: fn(&Decision, &Decision) -> bool| {
+            before.iter().zip(&after).filter(|(a, b)| f(a, b)).count() as u64
+        };
+        assert_eq!(s.decisions_changed, differ(|a, b| a != b));
+        assert_eq!(s.decisions_changed, before.len() as u64);
+        assert_eq!(s.outcomes_changed, differ(new_outcome));
+        assert!(
+            0 < s.outcomes_changed && s.outcomes_changed < s.decisions_changed,
+            "{s:?}"
+        );
+        assert_eq!(s.payable_total, Some(payable()));
+
+        // Incremental: one claim reversed (a new outcome, one payable
+        // fewer), another renamed (changed, same outcome).
+        let paid: Vec<&plugin_api::Conversion> = data
+            .claims
+            .iter()
+            .filter(|c| {
+                after
+                    .iter()
+                    .any(|d| d.claim.id == c.external_id && d.payable && d.winner.is_none())
+            })
+            .collect();
+        let mut reversed = paid[0].clone();
+        reversed.status = plugin_api::ConversionStatus::Reversed;
+        let mut renamed = paid[1].clone();
+        renamed.partner_name = Some("Renamed Partner".into());
+        b.commit(
+            &[Record::Conversion(reversed), Record::Conversion(renamed)],
+            spec.start,
+        );
+        let later = now + Duration::hours(1);
+        let s = run_program(&b, &wider, &fx, later, false).unwrap();
+        assert!(!s.full);
+        assert_eq!((s.decisions_changed, s.outcomes_changed), (2, 1), "{s:?}");
+        assert_eq!(s.payable, 1, "of the claims judged");
+        assert_eq!(s.payable_total, Some(payable()));
+        assert_eq!(s.payable_total, first_payable_minus(&after, 1));
+        let state = stored_state(&b, &p.id).unwrap().unwrap();
+        assert_eq!(state.judged_at, Some(later), "every run records its now");
+        // A run with nothing to judge records its now too.
+        let idle = later + Duration::hours(1);
+        let s = run_program(&b, &wider, &fx, idle, false).unwrap();
+        assert_eq!((s.claims_judged, s.payable_total), (0, Some(payable())));
+        let state = stored_state(&b, &p.id).unwrap().unwrap();
+        assert_eq!(state.judged_at, Some(idle));
+    }
+
+    fn first_payable_minus(ds: &[Decision], n: u64) -> Option<u64> {
+        Some(ds.iter().filter(|d| d.payable).count() as u64 - n)
+    }
+
+    #[test]
+    fn a_state_without_a_payable_count_keeps_none_until_a_full_run() {
+        // A state written before the count existed: incremental runs cannot
+        // know the total and say nothing; the next full run counts it.
+        let spec = SynthSpec::benchmark(100, 4);
+        let (p, fx, now) = (program(), FxTable::empty(), spec.settled_now());
+        let b = backend(&spec);
+        run_program(&b, &p, &fx, now, false).unwrap();
+        let mut state = stored_state(&b, &p.id).unwrap().unwrap();
+        state.payable = None;
+        state.judged_at = None;
+        b.kv_apply(vec![(state_key(&p.id), Some(encode_state(&state)))])
+            .unwrap();
+        let s = run_program(&b, &p, &fx, now, false).unwrap();
+        assert_eq!((s.full, s.payable_total), (false, None));
+        let s = run_program(&b, &p, &fx, now, true).unwrap();
+        assert!(s.full);
+        assert!(s.payable_total.is_some_and(|n| n > 0), "{s:?}");
     }
 
     #[test]

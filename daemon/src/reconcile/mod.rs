@@ -145,10 +145,18 @@ pub struct LastRun {
     pub claims_judged: u64,
     /// Decisions new or changed.
     pub decisions_changed: u64,
-    /// Judged claims payable now.
+    /// Of the claims judged in this run, those payable now (not the
+    /// program's total: that is `payable_total`).
     pub payable: u64,
     /// Why the run failed (its decisions are those of the run before).
     pub error: Option<String>,
+    /// Of `decisions_changed`, those new or with another outcome, basis or
+    /// payable flag (none from a daemon of before 2026-11-29).
+    #[serde(default)]
+    pub outcomes_changed: Option<u64>,
+    /// The program's payable decisions after the run, when known.
+    #[serde(default)]
+    pub payable_total: Option<u64>,
 }
 
 /// Per program: the last run and counters since the process started.
@@ -249,6 +257,8 @@ fn remember(
         decisions_changed: s.map_or(0, |s| s.decisions_changed),
         payable: s.map_or(0, |s| s.payable),
         error,
+        outcomes_changed: s.map(|s| s.outcomes_changed),
+        payable_total: s.and_then(|s| s.payable_total),
     };
     with_runs(|r| {
         *r.runs
@@ -281,7 +291,9 @@ pub fn run_with<B: ReconBackend>(
             full = s.full,
             judged = s.claims_judged,
             changed = s.decisions_changed,
+            outcomes_changed = s.outcomes_changed,
             payable = s.payable,
+            payable_total = s.payable_total,
             last_seq = s.last_seq,
             "reconciled program"
         );
@@ -336,6 +348,47 @@ pub fn decisions_as_of(
         &program.id,
         keep,
     )?)
+}
+
+/// A program's stored decisions as `reckon reconcile report` shows them.
+#[derive(Debug, Clone, Default)]
+pub struct StoredJudgements {
+    /// The decisions kept, in claim (source, external id) order.
+    pub decisions: Vec<model::Decision>,
+    /// For each, when it changes with time alone (the end of an
+    /// `awaiting_order` grace period, the lock date of an earning decision
+    /// not yet payable): [`report::stale`] compares these with the present.
+    pub due: Vec<Option<DateTime<Utc>>>,
+    /// The `now` of the run that left them (see
+    /// [`incremental::ProgramState::judged_at`]); none before the first
+    /// run, during a full run, or from a version before 2026-11-29.
+    pub judged_at: Option<DateTime<Utc>>,
+    /// Set when that run judged the store as it stood at this instant
+    /// (`reckon reconcile --now`): records stored later were left out.
+    pub store_as_of: Option<DateTime<Utc>>,
+}
+
+/// [`load_decisions_where`], with each decision's due instant and the
+/// instant the last run judged them at. The state is read first: a run
+/// that ends in between makes the decisions newer than `judged_at`, never
+/// older.
+pub fn load_judgements_where(
+    store: &Store,
+    program: &str,
+    keep: impl FnMut(&model::Decision) -> bool,
+) -> Result<StoredJudgements, StoreError> {
+    let b = StoreBackend::new(store)?;
+    let state = incremental::stored_state(&b, program)?;
+    let (judged_at, store_as_of) = state.map_or((None, None), |s| (s.judged_at, s.as_of));
+    let (decisions, due) = incremental::load_stored_decisions_due_where(&b, program, keep)?
+        .into_iter()
+        .unzip();
+    Ok(StoredJudgements {
+        decisions,
+        due,
+        judged_at,
+        store_as_of,
+    })
 }
 
 /// [`load_decisions`], keeping only the decisions `keep` accepts, each

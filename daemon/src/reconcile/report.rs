@@ -15,10 +15,19 @@
 //!
 //! Formats: JSON (the [`Report`] struct), CSV (the summary table, a blank
 //! line, then the discrepancy table, each with its header) and a printable
-//! HTML page.
+//! HTML page. Columns are only ever appended (other tools read them by
+//! position).
+//!
+//! Every format names the instant the decisions were judged at
+//! ([`Report::judged_at`]: the `now` of the run that stored them, or the
+//! `--as-of` instant) and, for stored decisions, warns when some were
+//! judged before a deadline of their own that has passed since
+//! ([`Report::stale`], from [`stale`]): a grace period or a lock date that
+//! only a new run takes into account.
 
 use super::model::{Decision, Outcome};
 use crate::payout::render::text_cell;
+use chrono::{DateTime, Utc};
 use chrono::{Datelike, NaiveDate};
 use rust_decimal::Decimal;
 use serde::Serialize;
@@ -132,6 +141,103 @@ pub struct DiscrepancyRow {
     pub winner: Option<String>,
     /// Why.
     pub reason: String,
+    /// The rate that converted the claimed amount to the program currency
+    /// (1 claim currency = this many program currency units), on the
+    /// claim's day; none when the claim is in the program currency or no
+    /// conversion was made.
+    pub claim_fx_rate: Option<Decimal>,
+    /// The rate that converted the order's amounts (order, refunds) to the
+    /// program currency, on the order's day; none when the order is in the
+    /// program currency or no conversion was made.
+    pub order_fx_rate: Option<Decimal>,
+    /// When this judgement was first made (UTC, RFC 3339, to the second):
+    /// the `now` of the run that first reached it (later runs reaching the
+    /// same keep it).
+    pub decided_at: String,
+}
+
+/// Decisions of a report judged before a deadline of their own that has
+/// passed since: a new run may judge them differently.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Stale {
+    /// How many.
+    pub decisions: u64,
+    /// Of which `awaiting_order` whose grace period has ended (a run makes
+    /// them `no_order`).
+    pub grace_ended: u64,
+    /// Of which earning but not payable, whose lock date has passed (a run
+    /// makes them payable).
+    pub lock_passed: u64,
+    /// The earliest of those deadlines.
+    pub since: DateTime<Utc>,
+    /// The present they were compared with.
+    pub checked_at: DateTime<Utc>,
+}
+
+/// Which of the stored decisions, each with the instant it changes with
+/// time alone (`StoredDecision::due`: the end of an `awaiting_order`
+/// grace period, the lock date of an earning decision not yet payable),
+/// have such an instant at or before `now`. A run judges every decision
+/// whose instant has come, so these were judged before it: they are out
+/// of date until the next `reckon reconcile`.
+pub fn stale<'a>(
+    decisions: impl IntoIterator<Item = (&'a Decision, Option<DateTime<Utc>>)>,
+    now: DateTime<Utc>,
+) -> Option<Stale> {
+    let mut out: Option<Stale> = None;
+    for (d, due) in decisions {
+        let Some(due) = due.filter(|t| *t <= now) else {
+            continue;
+        };
+        let s = out.get_or_insert(Stale {
+            decisions: 0,
+            grace_ended: 0,
+            lock_passed: 0,
+            since: due,
+            checked_at: now,
+        });
+        s.decisions += 1;
+        s.since = s.since.min(due);
+        if d.outcome == Outcome::AwaitingOrder {
+            s.grace_ended += 1;
+        } else {
+            s.lock_passed += 1;
+        }
+    }
+    out
+}
+
+impl Stale {
+    /// One sentence for people: what is out of date and what to do.
+    pub fn sentence(&self, judged_at: Option<DateTime<Utc>>) -> String {
+        let mut what = Vec::new();
+        if self.grace_ended > 0 {
+            what.push(format!(
+                "{} awaiting_order past the end of their grace period",
+                self.grace_ended
+            ));
+        }
+        if self.lock_passed > 0 {
+            what.push(format!(
+                "{} not yet payable past their lock date",
+                self.lock_passed
+            ));
+        }
+        let when = judged_at.map_or_else(
+            || "before".to_owned(),
+            |t| format!("at {}, before", rfc3339(t)),
+        );
+        format!(
+            "{n} decision(s) in this report were judged {when} a deadline of their own passed (the earliest {since}): {what}. They may have changed; run `reckon reconcile` and report again.",
+            n = self.decisions,
+            since = rfc3339(self.since),
+            what = what.join(", "),
+        )
+    }
+}
+
+fn rfc3339(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
 /// A discrepancy report.
@@ -149,6 +255,21 @@ pub struct Report {
     /// (`reckon reconcile report --as-of`); absent: the stored decisions.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub as_of: Option<chrono::DateTime<chrono::Utc>>,
+    /// The instant the decisions were judged at: grace periods and lock
+    /// dates were compared with it. For stored decisions the `now` of the
+    /// last `reckon reconcile` run (its `--now`, if given); with `--as-of`,
+    /// that instant. Null when not recorded (decisions stored by a version
+    /// before 2026-11-29, until the next run).
+    pub judged_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// Stored decisions judged before a deadline of their own that has
+    /// passed since (absent when none, and for `--as-of` reports).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stale: Option<Stale>,
+    /// Stored decisions of a `reckon reconcile --now T` run: judged from
+    /// the store as it stood at `T` (records stored later left out).
+    /// Absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub store_as_of: Option<chrono::DateTime<chrono::Utc>>,
     /// Claims in the period.
     pub claims: u64,
     /// Claims by outcome.
@@ -268,6 +389,19 @@ pub fn build_with(
                 network_commission: money(&d.network_commission),
                 winner: d.winner.as_ref().map(|w| format!("{}/{}", w.source, w.id)),
                 reason: d.reason.clone(),
+                // A rate is shown only where a currency was converted (a
+                // same-currency "rate" is 1 and says nothing).
+                claim_fx_rate: d.fx_rate.filter(|_| {
+                    d.claimed_amount
+                        .as_ref()
+                        .is_some_and(|m| m.currency != currency)
+                }),
+                order_fx_rate: d.order_fx_rate.filter(|_| {
+                    d.order_amount
+                        .as_ref()
+                        .is_some_and(|m| m.currency != currency)
+                }),
+                decided_at: rfc3339(d.decided_at),
             });
         }
     }
@@ -277,6 +411,9 @@ pub fn build_with(
         period: period.to_string(),
         timezone: tz.name().to_owned(),
         as_of: None,
+        judged_at: None,
+        stale: None,
+        store_as_of: None,
         claims,
         totals,
         summary: groups
@@ -294,7 +431,7 @@ pub fn build_with(
     }
 }
 
-const SUMMARY_HEADER: [&str; 13] = [
+const SUMMARY_HEADER: [&str; 15] = [
     "network",
     "partner_id",
     "partner_name",
@@ -308,8 +445,10 @@ const SUMMARY_HEADER: [&str; 13] = [
     "basis",
     "basis_currency",
     "as_of",
+    "timezone",
+    "judged_at",
 ];
-const DISCREPANCY_HEADER: [&str; 14] = [
+const DISCREPANCY_HEADER: [&str; 17] = [
     "network",
     "claim_id",
     "partner_id",
@@ -324,12 +463,15 @@ const DISCREPANCY_HEADER: [&str; 14] = [
     "network_commission",
     "winner",
     "reason",
+    "claim_fx_rate",
+    "order_fx_rate",
+    "decided_at",
 ];
 
 /// With `guard` (the CSV), text cells go through [`text_cell`]: a partner
 /// naming itself `=HYPERLINK(..)` must not run as a formula where the CSV
 /// is opened.
-fn summary_cells(report: &Report, r: &SummaryRow, guard: bool) -> [String; 13] {
+fn summary_cells(report: &Report, r: &SummaryRow, guard: bool) -> [String; 15] {
     let t = |s: &str| text_cell(s, guard);
     [
         t(&r.network),
@@ -344,14 +486,14 @@ fn summary_cells(report: &Report, r: &SummaryRow, guard: bool) -> [String; 13] {
         r.commission_currency.clone(),
         r.basis.to_string(),
         report.currency.clone(),
-        report
-            .as_of
-            .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
-            .unwrap_or_default(),
+        report.as_of.map(rfc3339).unwrap_or_default(),
+        report.timezone.clone(),
+        report.judged_at.map(rfc3339).unwrap_or_default(),
     ]
 }
 
-fn discrepancy_cells(r: &DiscrepancyRow, guard: bool) -> [String; 14] {
+fn discrepancy_cells(r: &DiscrepancyRow, guard: bool) -> [String; 17] {
+    let rate = |r: &Option<Decimal>| r.map(|r| r.to_string()).unwrap_or_default();
     let o = |s: &Option<String>| s.clone().unwrap_or_default();
     let t = |s: &str| text_cell(s, guard);
     [
@@ -369,6 +511,9 @@ fn discrepancy_cells(r: &DiscrepancyRow, guard: bool) -> [String; 14] {
         o(&r.network_commission),
         t(&o(&r.winner)),
         t(&r.reason),
+        rate(&r.claim_fx_rate),
+        rate(&r.order_fx_rate),
+        r.decided_at.clone(),
     ]
 }
 
@@ -437,7 +582,7 @@ fn html(r: &Report) -> String {
     let title = format!("Reconciliation: {} {}", r.program, r.period);
     let _ = write!(
         out,
-        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>{t}</title>\n<style>\nbody{{font-family:sans-serif;font-size:12px;margin:2em}}\ntable{{border-collapse:collapse;margin-bottom:2em}}\nth,td{{border:1px solid #999;padding:2px 6px;text-align:left;vertical-align:top}}\nthead{{background:#eee}}\n@media print{{body{{margin:0}}}}\n</style>\n</head>\n<body>\n<h1>{t}</h1>\n<p>Month in {z}. Program currency {c}; {n} claims.",
+        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>{t}</title>\n<style>\nbody{{font-family:sans-serif;font-size:12px;margin:2em}}\ntable{{border-collapse:collapse;margin-bottom:2em}}\nth,td{{border:1px solid #999;padding:2px 6px;text-align:left;vertical-align:top}}\nthead{{background:#eee}}\n.stale{{border:2px solid #c00;padding:4px 8px}}\n@media print{{body{{margin:0}}}}\n</style>\n</head>\n<body>\n<h1>{t}</h1>\n<p>Month in {z}. Program currency {c}; {n} claims.",
         t = esc(&title),
         z = esc(&r.timezone),
         c = esc(&r.currency),
@@ -446,14 +591,41 @@ fn html(r: &Report) -> String {
     for (o, n) in &r.totals {
         let _ = write!(out, " {}: {n};", o.as_str());
     }
-    if let Some(at) = r.as_of {
-        let _ = write!(
+    match (r.as_of, r.judged_at) {
+        (Some(at), _) => {
+            let _ = write!(
+                out,
+                " Judged as of {}, from the claims and orders as Reckon had stored them then.",
+                esc(&rfc3339(at))
+            );
+        }
+        (None, Some(at)) => {
+            let _ = write!(
+                out,
+                " Decisions as judged by the reconcile run of {}.",
+                esc(&rfc3339(at))
+            );
+            if let Some(t) = r.store_as_of {
+                let _ = write!(
+                    out,
+                    " That run (<code>reckon reconcile --now</code>) judged the claims and orders as Reckon had stored them at {}: later records were left out.",
+                    esc(&rfc3339(t))
+                );
+            }
+        }
+        (None, None) => out.push_str(
+            " When these decisions were judged is not recorded (stored by an earlier version): run <code>reckon reconcile</code> to record it.",
+        ),
+    }
+    out.push_str("</p>\n");
+    if let Some(s) = &r.stale {
+        let _ = writeln!(
             out,
-            " Judged as of {}, from the claims and orders as Reckon had stored them then.",
-            esc(&at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+            "<p class=\"stale\"><strong>Out of date:</strong> {}</p>",
+            esc(&s.sentence(r.judged_at))
         );
     }
-    out.push_str("</p>\n<h2>Summary by network and partner</h2>\n");
+    out.push_str("<h2>Summary by network and partner</h2>\n");
     table(
         &mut out,
         SUMMARY_HEADER,

@@ -120,18 +120,26 @@ impl StatusReport {
         if !self.programs.is_empty() {
             let _ = writeln!(out, "\nprograms (last reconcile since start):");
             for p in &self.programs {
+                // "payable" of a run counts the claims it judged, not the
+                // program's: say so, and give the program's when known.
+                let outcomes = p.outcomes_changed.map_or_else(String::new, |n| {
+                    format!(" ({n} with a new outcome, basis or payable flag)")
+                });
+                let total = p
+                    .payable_total
+                    .map_or_else(String::new, |n| format!("; {n} payable in the program"));
                 let _ = match &p.error {
                     None => writeln!(
                         out,
-                        "  {}: {} {} run in {}.{:03} s: {} claims judged, {} decisions changed, {} payable",
+                        "  {}: {} {} run in {}.{:03} s: {} claims judged ({} of them payable), {} decisions changed{outcomes}{total}",
                         p.program,
                         t(Some(p.at)),
                         if p.full { "full" } else { "incremental" },
                         p.millis / 1000,
                         p.millis % 1000,
                         p.claims_judged,
+                        p.payable,
                         p.decisions_changed,
-                        p.payable
                     ),
                     Some(e) => writeln!(out, "  {}: {} FAILED: {e}", p.program, t(Some(p.at))),
                 };
@@ -157,6 +165,8 @@ mod tests {
             decisions_changed: 3,
             payable: 2,
             error: error.map(str::to_owned),
+            outcomes_changed: Some(1),
+            payable_total: Some(20),
         };
         let report = StatusReport {
             started_at: at,
@@ -167,11 +177,25 @@ mod tests {
             programs: vec![run("a", None), run("b", Some("store I/O failed"))],
         };
         let text = report.render();
+        // The run's payable count is of the claims it judged (QA 2026-11-29:
+        // "2 payable" read as the program's); the program's follows.
         assert!(text.contains(
-            "  a: 2026-11-29 08:00:00 UTC incremental run in 1.234 s: 12 claims judged, 3 decisions changed, 2 payable"
+            "  a: 2026-11-29 08:00:00 UTC incremental run in 1.234 s: 12 claims judged (2 of them payable), 3 decisions changed (1 with a new outcome, basis or payable flag); 20 payable in the program"
         ), "{text}");
         assert!(
             text.contains("  b: 2026-11-29 08:00:00 UTC FAILED: store I/O failed"),
+            "{text}"
+        );
+        // A daemon of before 2026-11-29 sends neither count: not printed.
+        let older = r#"{"program":"c","at":"2026-11-29T08:00:00Z","full":true,"claims_judged":3,"decisions_changed":3,"payable":1,"error":null}"#;
+        let older: crate::reconcile::LastRun = serde_json::from_str(older).unwrap();
+        let text = StatusReport {
+            programs: vec![older],
+            ..report
+        }
+        .render();
+        assert!(
+            text.contains("3 claims judged (1 of them payable), 3 decisions changed\n"),
             "{text}"
         );
         // A daemon of before `programs` answers without it.
