@@ -570,3 +570,269 @@ fn a_clawback_larger_than_the_earnings_is_reported_as_owed_back() {
     assert_eq!(r.owed_back.to_string(), "-20.00");
     assert_eq!(r.carried_out.to_string(), "-20.00");
 }
+
+/// A sale of `amount` EUR claimed on network `g1`.
+fn g1_sale(id: &str, partner: &str, occurred: &str, amount: &str) -> Decision {
+    claim(
+        "g1",
+        id,
+        partner,
+        EventType::Sale,
+        occurred,
+        Some((amount, "EUR")),
+    )
+}
+
+/// Every finalised statement of the book, in period and payee order.
+fn finalised(book: &MemoryBook) -> Vec<Statement> {
+    let mut v = Vec::new();
+    for rec in reckon::payout::lifecycle::period_records(book, "shop").unwrap() {
+        if rec.status == Status::Finalised {
+            for (s, _) in reckon::payout::lifecycle::finalised_statements(book, &rec).unwrap() {
+                v.push(s);
+            }
+        }
+    }
+    v
+}
+
+/// The bookkeeping invariant: for every claim, what the finalised
+/// statements paid each payee (lines plus adjustments) is zero except for
+/// the payee in the ledger of paid claims, which was paid its `paid_total`.
+fn assert_ledger_matches_statements(book: &MemoryBook) {
+    use rust_decimal::Decimal;
+    use std::collections::BTreeMap;
+    let mut net: BTreeMap<(String, String), BTreeMap<String, Decimal>> = BTreeMap::new();
+    for s in finalised(book) {
+        let payee = s.payee();
+        for l in &s.lines {
+            *net.entry((l.network.clone(), l.claim_id.clone()))
+                .or_default()
+                .entry(payee.clone())
+                .or_default() += l.commission;
+        }
+        for a in &s.adjustments {
+            *net.entry((a.network.clone(), a.claim_id.clone()))
+                .or_default()
+                .entry(payee.clone())
+                .or_default() += a.amount;
+        }
+    }
+    let history = reckon::payout::lifecycle::load_history(book, "shop").unwrap();
+    for (claim, by_payee) in &net {
+        let paid = history.paid.get(claim);
+        for (payee, amount) in by_payee {
+            let want = match paid {
+                Some(p) if *payee == format!("{}:{}", claim.0, p.partner_id) => p.paid_total,
+                _ => Decimal::ZERO,
+            };
+            assert_eq!(
+                *amount, want,
+                "claim {claim:?}, payee {payee}: {by_payee:?}"
+            );
+        }
+    }
+    for claim in history.paid.keys() {
+        assert!(
+            net.contains_key(claim),
+            "{claim:?} in the ledger, never on a statement"
+        );
+    }
+}
+
+const WEEKLY_CPS: &str = r#"
+payout_currency = "EUR"
+period = "weekly"
+[[rules]]
+id = "cps"
+effective_from = "2026-01-01"
+kind = "percent"
+percent = "10"
+"#;
+
+/// QA finding of 2026-11-29: claim k2 of network g1, paid 10.00 to g1:p1
+/// on the finalised statement of 2026-W40, was restated by the network
+/// with partner p9. No later statement corrected it: p9 was never paid,
+/// and a later reversal of k2 was taken from p1.
+fn a_claim_moved_after_payment(make: MakeInputs) {
+    let c = config(WEEKLY_CPS);
+    let tmp = tempfile::tempdir().unwrap();
+    let book = MemoryBook::new();
+    let fxr = no_fx();
+    let read = |period: &str, stem: &str| -> Statement {
+        let path = tmp
+            .path()
+            .join(format!("statements/shop/{period}/{stem}.json"));
+        let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        reckon::payout::render::read_json_file(&bytes).unwrap().0
+    };
+    let money = |x: rust_decimal::Decimal| x.to_string();
+
+    // W40 (2026-09-28 .. 10-04): p1 is paid k1 (50.00 × 10 % = 5.00) and
+    // k2 (100.00 × 10 % = 10.00).
+    let k1 = g1_sale("k1", "p1", "2026-09-29T10:00:00Z", "50.00");
+    let k2 = g1_sale("k2", "p1", "2026-09-30T10:00:00Z", "100.00");
+    // k5 is p1's too, but converted in W43: unpaid when it moves.
+    let k5 = g1_sale("k5", "p1", "2026-10-20T10:00:00Z", "150.00");
+    let w40 = vec![k1.clone(), k2.clone(), k5.clone()];
+    reckon::payout::finalize(&make(&c, &w40, &fxr, &book, tmp.path()), "2026-W40").unwrap();
+    let s = read("2026-W40", "g1.p1");
+    assert_eq!(commissions(&s), ["5.00", "10.00"]);
+    assert_eq!(money(s.totals.total_payable), "15.00");
+
+    // W42 (10-12 .. 10-18): the network restates k2 with partner p9. New
+    // sales: k4 of p9 (200.00 → 20.00), k6 of p1 (300.00 → 30.00).
+    let mut k2_moved = k2.clone();
+    k2_moved.partner_id = "p9".into();
+    k2_moved.partner_name = Some("Partner p9".into());
+    k2_moved.claim.revision = 2;
+    let k4 = g1_sale("k4", "p9", "2026-10-13T10:00:00Z", "200.00");
+    let k6 = g1_sale("k6", "p1", "2026-10-14T10:00:00Z", "300.00");
+    let w42 = vec![
+        k1.clone(),
+        k2_moved.clone(),
+        k4.clone(),
+        k5.clone(),
+        k6.clone(),
+    ];
+    let inp = make(&c, &w42, &fxr, &book, tmp.path());
+    // The daemon's scheduled drafts on Tuesday of W43 (W42 and W43) carry
+    // the correction already ...
+    let drafts = reckon::payout::generate_open_drafts(&inp, day("2026-10-20")).unwrap();
+    let names: Vec<&str> = drafts.iter().map(|r| r.period.as_str()).collect();
+    assert_eq!(names, ["2026-W42", "2026-W43"]);
+    assert_eq!(
+        read("2026-W42", "g1.p1").totals.adjustments.to_string(),
+        "-10.00"
+    );
+    assert_eq!(commissions(&read("2026-W42", "g1.p9")), ["10.00", "20.00"]);
+    // ... and so does the finalised W42.
+    let r = reckon::payout::finalize(&inp, "2026-W42").unwrap();
+    assert_eq!((r.partners, r.lines, r.adjustments), (2, 3, 1));
+    // p1: k6 30.00, k2 taken back −10.00 → 20.00 payable.
+    let p1 = read("2026-W42", "g1.p1");
+    assert_eq!(commissions(&p1), ["30.00"]);
+    assert_eq!(p1.partner_name.as_deref(), Some("Partner p1"));
+    let a = &p1.adjustments[0];
+    assert_eq!(
+        (
+            a.claim_id.as_str(),
+            a.original_statement_id.as_str(),
+            a.original_line_no,
+            money(a.previously_paid),
+            money(a.amount),
+            a.line_no
+        ),
+        (
+            "k2",
+            "shop/2026-W40/g1:p1",
+            2,
+            "10.00".into(),
+            "-10.00".into(),
+            2
+        )
+    );
+    assert!(
+        a.reason
+            .starts_with("claim moved to partner `g1:p9` by the network (`matched`")
+            && a.reason
+                .ends_with("the commission paid here is taken back and paid to that partner"),
+        "{}",
+        a.reason
+    );
+    assert_eq!(a.trace.as_ref().unwrap().claim_revision, 2);
+    assert_eq!(money(p1.totals.total_payable), "20.00");
+    // p9: k2 as a new line of its own, dated as converted (10.00), then k4
+    // (20.00) → 30.00 payable.
+    let p9 = read("2026-W42", "g1.p9");
+    let lines: Vec<(&str, String, String)> = p9
+        .lines
+        .iter()
+        .map(|l| (l.claim_id.as_str(), l.date.to_string(), money(l.commission)))
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            ("k2", "2026-09-30".into(), "10.00".into()),
+            ("k4", "2026-10-13".into(), "20.00".into())
+        ]
+    );
+    assert!(p9.adjustments.is_empty());
+    assert_eq!(money(p9.totals.total_payable), "30.00");
+    // The ledger now says p9 was paid k2, by its W42 line 1.
+    let history = reckon::payout::lifecycle::load_history(&book, "shop").unwrap();
+    let paid = &history.paid[&("g1".to_string(), "k2".to_string())];
+    assert_eq!(
+        (
+            paid.partner_id.as_str(),
+            paid.statement_id.as_str(),
+            paid.line_no,
+            money(paid.paid_total)
+        ),
+        ("p9", "shop/2026-W42/g1:p9", 1, "10.00".into())
+    );
+    assert_ledger_matches_statements(&book);
+
+    // W44 (10-26 .. 11-01): the network reverses k2, now p9's; and k5,
+    // unpaid, moves to p9 too (nothing to take back from p1).
+    let mut k2_reversed = k2_moved.clone();
+    k2_reversed.outcome = reckon::reconcile::model::Outcome::NetworkReversed;
+    k2_reversed.payable = false;
+    k2_reversed.reason = "the network reversed the claim".into();
+    k2_reversed.claim.revision = 3;
+    let mut k5_moved = k5.clone();
+    k5_moved.partner_id = "p9".into();
+    let w44 = vec![k1, k2_reversed, k4, k5_moved, k6];
+    let r = reckon::payout::finalize(&make(&c, &w44, &fxr, &book, tmp.path()), "2026-W44").unwrap();
+    // Only p9 has a statement: p1 has nothing to correct.
+    assert_eq!((r.partners, r.lines, r.adjustments), (1, 1, 1));
+    let p9 = read("2026-W44", "g1.p9");
+    // k5: 150.00 × 10 % = 15.00; k2: the 10.00 paid in W42 reversed
+    // → 5.00 payable.
+    assert_eq!(commissions(&p9), ["15.00"]);
+    assert_eq!(p9.lines[0].claim_id, "k5");
+    let a = &p9.adjustments[0];
+    assert_eq!(
+        (
+            a.claim_id.as_str(),
+            a.original_statement_id.as_str(),
+            a.original_line_no,
+            money(a.amount)
+        ),
+        ("k2", "shop/2026-W42/g1:p9", 1, "-10.00".into())
+    );
+    assert!(
+        a.reason.starts_with("claim is now `network_reversed`"),
+        "{}",
+        a.reason
+    );
+    assert_eq!(money(p9.totals.total_payable), "5.00");
+    assert!(!tmp
+        .path()
+        .join("statements/shop/2026-W44/g1.p1.json")
+        .exists());
+    assert_ledger_matches_statements(&book);
+
+    // Regenerating W44 reproduces it; nothing is taken back twice.
+    let again =
+        reckon::payout::generate(&make(&c, &w44, &fxr, &book, tmp.path()), "2026-W44").unwrap();
+    assert!(again.already_finalised && again.restored.is_empty());
+}
+
+type MakeInputs = for<'a> fn(
+    &'a CommissionConfig,
+    &'a [Decision],
+    &'a dyn FxRates,
+    &'a MemoryBook,
+    &'a std::path::Path,
+) -> reckon::payout::Inputs<'a>;
+
+#[test]
+fn a_claim_moved_after_payment_is_taken_back_from_the_old_partner_and_paid_to_the_new() {
+    a_claim_moved_after_payment(inputs);
+}
+
+#[test]
+fn a_claim_moved_after_payment_is_corrected_with_decisions_from_a_slice_too() {
+    a_claim_moved_after_payment(inputs_slice);
+}

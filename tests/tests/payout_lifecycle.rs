@@ -707,6 +707,71 @@ fn stored_decisions_and_a_decoded_slice_give_the_same_statements() {
         "{all}"
     );
     assert!(stored.iter().all(|s| s.2.len() > 1), "{all}");
+    // Claims moved to another partner after October paid them are taken
+    // back from the partner paid (an adjustment) and paid to the new one
+    // (a line dated in October on a `-moved` partner's statement).
+    let november: Vec<Statement> = stored[2]
+        .2
+        .iter()
+        .filter(|(n, _)| n.ends_with(".json"))
+        .map(|(_, b)| render::read_json_file(b).unwrap().0)
+        .collect();
+    let taken_back: Vec<&str> = november
+        .iter()
+        .flat_map(|s| &s.adjustments)
+        .filter(|a| a.reason.starts_with("claim moved to partner `awin:p"))
+        .map(|a| a.claim_id.as_str())
+        .collect();
+    let paid_anew: Vec<&str> = november
+        .iter()
+        .filter(|s| s.partner_id.ends_with("-moved"))
+        .flat_map(|s| &s.lines)
+        .filter(|l| l.date < day("2026-11-01"))
+        .map(|l| l.claim_id.as_str())
+        .collect();
+    assert!(!taken_back.is_empty(), "{all}");
+    assert!(
+        taken_back.iter().all(|c| paid_anew.contains(c)),
+        "{taken_back:?} taken back, {paid_anew:?} paid anew"
+    );
+}
+
+#[test]
+fn partitions_that_give_a_moved_claim_only_to_its_new_partner_are_refused() {
+    // October pays A to p1; the network then moves A to p9. Partitions by
+    // the decision's partner give A to p9 only: p9 would be paid and p1
+    // never give it back, so the run is refused and nothing is recorded.
+    let c = config(CPS_MIN);
+    let tmp = tempfile::tempdir().unwrap();
+    let book = MemoryBook::new();
+    let fxr = no_fx();
+    let a = sale("A", "p1", "2026-10-05T10:00:00Z", "200.00");
+    reckon::payout::finalize(
+        &inputs(&c, std::slice::from_ref(&a), &fxr, &book, tmp.path()),
+        "2026-10",
+    )
+    .unwrap();
+    let mut moved = a;
+    moved.partner_id = "p9".into();
+    let inp = inputs(&c, &[], &fxr, &book, tmp.path());
+    let mut parts = std::iter::once(Ok(("awin:p9".to_string(), vec![moved.clone()])));
+    let err = reckon::payout::generate_partitioned(&inp, "2026-11", Some("EUR".into()), &mut parts)
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("claim awin/A was paid to another partner and is now `awin:p9`'s"),
+        "{err}"
+    );
+    assert!(!tmp.path().join("statements/shop/2026-11").exists());
+    // Given under both partners, it is taken back from p1 and paid to p9.
+    let mut parts = vec![
+        Ok(("awin:p1".to_string(), vec![moved.clone()])),
+        Ok(("awin:p9".to_string(), vec![moved])),
+    ]
+    .into_iter();
+    let r = reckon::payout::generate_partitioned(&inp, "2026-11", Some("EUR".into()), &mut parts)
+        .unwrap();
+    assert_eq!((r.partners, r.lines, r.adjustments), (2, 1, 1));
 }
 
 #[test]

@@ -664,3 +664,115 @@ fn the_report_names_the_instant_its_decisions_were_judged_and_warns_when_they_ar
         "{out}"
     );
 }
+
+#[test]
+fn a_claim_restated_with_another_partner_after_payment_moves_its_commission() {
+    // QA finding of 2026-11-29: August's finalised statement paid a claim
+    // to its partner; the network then restated the claim with another
+    // partner (same claim id). `statements finalize` of September, reading
+    // the stored decisions, must take the commission back from the partner
+    // paid and pay it to the new one.
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(dir.path());
+    let mut text = std::fs::read_to_string(&cfg).unwrap();
+    text.push_str(
+        r#"
+[programs.commission]
+payout_currency = "USD"
+
+[[programs.commission.rules]]
+id = "cps"
+effective_from = "2026-01-01"
+kind = "percent"
+percent = "10"
+"#,
+    );
+    std::fs::write(&cfg, text).unwrap();
+    let spec = past(SynthSpec::benchmark(200, 7));
+    let data = seed_store(dir.path(), &spec);
+    let finalize = |period: &str| {
+        reckon(
+            &cfg,
+            &[
+                "statements",
+                "finalize",
+                "--program",
+                "shop-us",
+                "--period",
+                period,
+            ],
+        )
+    };
+    let statements = |period: &str| -> Vec<reckon::payout::model::Statement> {
+        let dir = dir.path().join("out/statements/shop-us").join(period);
+        std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|x| x == "json"))
+            .map(|p| {
+                let bytes = std::fs::read(p).unwrap();
+                reckon::payout::render::read_json_file(&bytes).unwrap().0
+            })
+            .collect()
+    };
+    finalize("2026-08");
+    let august = statements("2026-08");
+    let paid = august
+        .iter()
+        .find(|s| !s.lines.is_empty())
+        .expect("August pays something");
+    let line = &paid.lines[0];
+    let old_payee = paid.payee();
+    let mut restated = data
+        .claims
+        .iter()
+        .find(|c| c.source == line.network && c.external_id == line.claim_id)
+        .unwrap()
+        .clone();
+    restated.partner_id = "moved-here".into();
+    let new_payee = format!("{}:moved-here", line.network);
+    let store = Store::open(&dir.path().join("data")).unwrap();
+    store
+        .commit_page(
+            &line.network,
+            &[plugin_api::Record::Conversion(restated)],
+            None,
+            spec.start + chrono::Duration::days(40),
+        )
+        .unwrap();
+    store.flush().unwrap();
+    drop(store);
+
+    let out = finalize("2026-09");
+    assert!(out.contains("reconciled shop-us first"), "{out}");
+    let september = statements("2026-09");
+    let of = |payee: &str| september.iter().find(|s| s.payee() == payee);
+    let old = of(&old_payee).unwrap_or_else(|| panic!("no statement for {old_payee}: {out}"));
+    let back: Vec<_> = old
+        .adjustments
+        .iter()
+        .filter(|a| a.claim_id == line.claim_id)
+        .collect();
+    assert_eq!(back.len(), 1, "{:?}", old.adjustments);
+    assert_eq!(back[0].amount, -line.commission);
+    assert!(
+        back[0]
+            .reason
+            .starts_with(&format!("claim moved to partner `{new_payee}`")),
+        "{}",
+        back[0].reason
+    );
+    let new = of(&new_payee).unwrap_or_else(|| panic!("no statement for {new_payee}: {out}"));
+    assert_eq!(new.lines.len(), 1);
+    assert_eq!(
+        (new.lines[0].claim_id.as_str(), new.lines[0].commission),
+        (line.claim_id.as_str(), line.commission)
+    );
+    // The ledger now says the new partner was paid.
+    let store = Store::open(&dir.path().join("data")).unwrap();
+    let book = reckon::payout::book::StoreBook::open(&store).unwrap();
+    let history = reckon::payout::lifecycle::load_history(&book, "shop-us").unwrap();
+    let entry = &history.paid[&(line.network.clone(), line.claim_id.clone())];
+    assert_eq!(entry.partner_id, "moved-here");
+    assert_eq!(entry.paid_total, line.commission);
+}

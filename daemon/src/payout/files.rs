@@ -97,6 +97,16 @@ pub struct Staging {
     workers: Vec<std::thread::JoinHandle<Result<(), FileError>>>,
 }
 
+/// A run that fails before [`Staging::commit`] drops its staging: the
+/// writers still queued are waited for, so that the next run's
+/// [`recover`] does not race them (it would find files appearing in the
+/// directory it removes).
+impl Drop for Staging {
+    fn drop(&mut self) {
+        let _ = self.finish_writes();
+    }
+}
+
 impl std::fmt::Debug for Staging {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Staging").field("dir", &self.dir).finish()

@@ -503,9 +503,12 @@ fn by_payee<'s>(
     source.scan(&mut |d, stored| {
         facts.add(d);
         if statement::concerns(d, history, end, tz) {
-            let group = by.entry(statement::payee_of(d, history)).or_default();
-            group.bytes.extend_from_slice(stored);
-            group.ends.push(group.bytes.len());
+            let (paid_to, moved_to) = statement::payees_of(d, history);
+            for payee in std::iter::once(paid_to).chain(moved_to) {
+                let group = by.entry(payee).or_default();
+                group.bytes.extend_from_slice(stored);
+                group.ends.push(group.bytes.len());
+            }
         }
     })?;
     for payee in history.balances.keys() {
@@ -659,6 +662,10 @@ fn run_with<'g>(
     let mut partners = Vec::new();
     let mut summary = Vec::new();
     let mut batch: Vec<(String, Option<Value>)> = Vec::new();
+    // Ledger entries released by moved claims, deleted before `batch` so
+    // that the new partner's line, written in the same batch, stays.
+    let mut released: Vec<(String, Option<Value>)> = Vec::new();
+    let mut moves = Moves::default();
     for group in groups {
         let (partner, decisions) = group?;
         let refs: Vec<&Decision> = match &decisions {
@@ -669,6 +676,7 @@ fn run_with<'g>(
                 r
             }
         };
+        let moved_away = moves.see(&partner, &refs, &history);
         let Some(s) = statement::build_partner(
             &cx,
             &facts,
@@ -689,7 +697,14 @@ fn run_with<'g>(
         report.owed_back += s.totals.carried_out.min(Decimal::ZERO);
         summary.push(SummaryRow::of(&s, &files.content_hash));
         if status == Status::Finalised {
-            ledger_entries(inputs.program, &s, &history, &mut batch);
+            ledger_entries(
+                inputs.program,
+                &s,
+                &history,
+                &moved_away,
+                &mut released,
+                &mut batch,
+            );
             batch.push((
                 book::key(&["final", inputs.program, &period_name, &partner]),
                 Some(book::encode(&FinalRecord {
@@ -701,6 +716,7 @@ fn run_with<'g>(
         }
         partners.push(files);
     }
+    moves.check()?;
     let summary_bytes = render::summary_csv(&summary)?;
     let summary_sha256 = render::sha256_hex(&summary_bytes);
     if status == Status::Finalised {
@@ -726,7 +742,8 @@ fn run_with<'g>(
         period_key(inputs.program, &period_name),
         Some(book::encode(&record)),
     ));
-    inputs.book.apply(batch)?;
+    released.append(&mut batch);
+    inputs.book.apply(released)?;
     inputs.book.flush()?;
     (inputs.step)("recorded");
     warnings.extend(report.skipped.iter().map(|s| {
@@ -737,6 +754,68 @@ fn run_with<'g>(
     }));
     report.warnings = warnings;
     Ok(report)
+}
+
+/// The claims the network moved to another partner after a finalised
+/// statement paid them, as the statement groups of one run meet them: each
+/// such claim must reach both the partner that was paid (which takes the
+/// payment back) and the one it belongs to now (which is paid it as a new
+/// line). [`Decisions::Slice`] and [`Decisions::Source`] group it under
+/// both ([`statement::payees_of`]); streamed partitions that give it only
+/// under its new partner would pay it twice, and are refused.
+#[derive(Default)]
+struct Moves {
+    /// Seen under the partner that was paid.
+    taken_back: std::collections::HashSet<(String, String)>,
+    /// Seen under another partner, with that partner's key.
+    paid_anew: BTreeMap<(String, String), String>,
+}
+
+impl Moves {
+    /// Notes the moved claims among one payee's decisions; returns those
+    /// this payee was paid for (its statement takes them back).
+    fn see(
+        &mut self,
+        payee: &str,
+        decisions: &[&Decision],
+        history: &History,
+    ) -> std::collections::HashSet<(String, String)> {
+        let mut moved_away = std::collections::HashSet::new();
+        if history.paid.is_empty() {
+            return moved_away;
+        }
+        let (network, partner) = split_payee(payee);
+        for d in decisions {
+            let Some(paid) = statement::paid_entry(d, history) else {
+                continue;
+            };
+            let claim = || (d.claim.source.clone(), d.claim.id.clone());
+            if network == Some(d.claim.source.as_str()) && paid.partner_id == partner {
+                if d.partner_id != paid.partner_id {
+                    moved_away.insert(claim());
+                    self.taken_back.insert(claim());
+                }
+            } else {
+                self.paid_anew.insert(claim(), payee.to_string());
+            }
+        }
+        moved_away
+    }
+
+    /// Refuses a run in which a moved claim reached its new partner but
+    /// not the partner that was paid.
+    fn check(&self) -> Result<(), PayoutError> {
+        match self
+            .paid_anew
+            .iter()
+            .find(|(claim, _)| !self.taken_back.contains(*claim))
+        {
+            None => Ok(()),
+            Some(((network, claim), payee)) => Err(PayoutError::Partitions(format!(
+                "claim {network}/{claim} was paid to another partner and is now `{payee}`'s; give its decision under the partner that was paid as well, which takes the payment back"
+            ))),
+        }
+    }
 }
 
 /// A warning when the figures being finalised differ from the draft on
@@ -841,10 +920,17 @@ pub fn render_statement(s: &Statement) -> Result<(PartnerFiles, RenderedFiles), 
 
 /// Ledger updates of a finalised statement: new lines become paid claims,
 /// adjustments update what was paid, the balance carried out is recorded.
+///
+/// A claim the network moved to another partner (in `moved_away`) leaves
+/// the ledger when its payment is taken back: it is unpaid again, and the
+/// new partner's line (this batch or a later one) records it anew. Those
+/// deletions go to `released`, which is applied before `batch`.
 fn ledger_entries(
     program: &str,
     s: &Statement,
     history: &History,
+    moved_away: &std::collections::HashSet<(String, String)>,
+    released: &mut Vec<(String, Option<Value>)>,
     batch: &mut Vec<(String, Option<Value>)>,
 ) {
     for l in &s.lines {
@@ -868,7 +954,12 @@ fn ledger_entries(
         ));
     }
     for a in &s.adjustments {
-        if let Some(prev) = history.paid.get(&(a.network.clone(), a.claim_id.clone())) {
+        let claim = (a.network.clone(), a.claim_id.clone());
+        if moved_away.contains(&claim) {
+            released.push((book::key(&["paid", program, &a.network, &a.claim_id]), None));
+            continue;
+        }
+        if let Some(prev) = history.paid.get(&claim) {
             let mut paid = prev.clone();
             paid.paid_total += a.amount;
             batch.push((

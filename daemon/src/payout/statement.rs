@@ -13,6 +13,14 @@
 //! into the first later period generated after it becomes payable. Once a
 //! claim is on a finalised statement it is in the history and is never a new
 //! line again; later changes to it become adjustment lines.
+//!
+//! One change is not an adjustment of the partner paid: the network crediting
+//! a paid claim to another partner (a *moved* claim, same claim id). The
+//! partner paid gets an adjustment taking back everything it was paid for
+//! the claim, and the new partner is paid the claim as a new line (priced by
+//! its rules, dated as converted); finalising that line makes it the claim's
+//! entry in the ledger, so later refunds and reversals are taken from the
+//! new partner. See [`payees_of`].
 
 use super::config::{CommissionConfig, TierMode};
 use super::model::*;
@@ -160,10 +168,11 @@ pub fn sort_for_statement(v: &mut [&Decision], tz: chrono_tz::Tz) {
     v.sort_by(|a, b| order_key(a, tz).cmp(&order_key(b, tz)));
 }
 
-/// Groups decisions by the payee whose statement they belong to (payee key,
-/// [`payee_key`]: the claim's network and partner): the partner a finalised
-/// statement paid (for claims in the history), else the decision's partner.
-/// Payees in key order, decisions in line order.
+/// Groups decisions by the payees whose statements read them
+/// ([`payees_of`]): payees in key order, decisions in line order. A claim
+/// the network moved to another partner after it was paid is in two
+/// groups: the partner that was paid (which takes the payment back) and
+/// the partner it belongs to now (which is paid it as a new line).
 pub fn group_by_partner<'d>(
     decisions: &'d [Decision],
     history: &History,
@@ -171,7 +180,11 @@ pub fn group_by_partner<'d>(
 ) -> BTreeMap<String, Vec<&'d Decision>> {
     let mut by: BTreeMap<String, Vec<&Decision>> = BTreeMap::new();
     for d in decisions {
-        by.entry(payee_of(d, history)).or_default().push(d);
+        let (paid_to, moved_to) = payees_of(d, history);
+        by.entry(paid_to).or_default().push(d);
+        if let Some(now) = moved_to {
+            by.entry(now).or_default().push(d);
+        }
     }
     for v in by.values_mut() {
         sort_for_statement(v, tz);
@@ -182,19 +195,34 @@ pub fn group_by_partner<'d>(
     by
 }
 
-/// The payee ([`payee_key`]) whose statement a decision belongs to: the
-/// partner a finalised statement paid (claims in the history), else the
-/// decision's partner.
-pub fn payee_of(d: &Decision, history: &History) -> String {
-    let paid_to = if history.paid.is_empty() {
+/// The claim's entry in the ledger of paid claims, if a finalised
+/// statement paid it.
+pub fn paid_entry<'h>(d: &Decision, history: &'h History) -> Option<&'h PaidClaim> {
+    if history.paid.is_empty() {
         None
     } else {
         history
             .paid
             .get(&(d.claim.source.clone(), d.claim.id.clone()))
-    };
-    let partner = paid_to.map_or(d.partner_id.as_str(), |p| p.partner_id.as_str());
-    payee_key(&d.claim.source, partner)
+    }
+}
+
+/// The payees ([`payee_key`]) whose statements read a decision: first the
+/// partner a finalised statement paid (claims in the history), else the
+/// decision's partner; second, for a paid claim the network has since
+/// credited to another partner (a *moved* claim), that partner when the
+/// claim is payable. The first takes back what it was paid
+/// ([`build_partner`] writes an adjustment); the second is paid the claim
+/// as a new line, priced by its own rules.
+pub fn payees_of(d: &Decision, history: &History) -> (String, Option<String>) {
+    match paid_entry(d, history) {
+        Some(p) if p.partner_id != d.partner_id => (
+            payee_key(&d.claim.source, &p.partner_id),
+            d.payable.then(|| payee_key(&d.claim.source, &d.partner_id)),
+        ),
+        Some(p) => (payee_key(&d.claim.source, &p.partner_id), None),
+        None => (payee_key(&d.claim.source, &d.partner_id), None),
+    }
 }
 
 /// Whether a statement of the period ending `end` (first local date after
@@ -219,6 +247,12 @@ struct Candidate<'d> {
 /// Builds the statement of one payee (a [`payee_key`]) from its decisions
 /// (sorted as by [`group_by_partner`]). Returns `None` when there is
 /// nothing to state (no line, no adjustment, no balance).
+///
+/// A claim in the ledger is adjusted here only if the ledger says this payee
+/// was paid it; if the decision now names another partner, the adjustment
+/// takes back everything paid. A claim the ledger says another partner was
+/// paid is here because the network moved it to this payee: it is priced
+/// as a new line.
 pub fn build_partner<'d>(
     cx: &Context<'d>,
     facts: &ProgramFacts,
@@ -241,18 +275,19 @@ pub fn build_partner<'d>(
         })
     };
 
+    // Whether this payee is the one the ledger says was paid for a claim.
+    let paid_here = |p: &PaidClaim, d: &Decision| {
+        network == Some(d.claim.source.as_str()) && p.partner_id == partner
+    };
+
     // 1. Split into new payable claims and claims already paid.
     let mut candidates = Vec::new();
     let mut already_paid = Vec::new();
     for &d in decisions {
-        let paid = if history.paid.is_empty() {
-            None
-        } else {
-            history
-                .paid
-                .get(&(d.claim.source.clone(), d.claim.id.clone()))
-        };
-        if let Some(paid) = paid {
+        // A claim paid to this payee may need an adjustment; a claim paid
+        // to another partner is here because the network moved it to this
+        // one: the other takes its payment back, this one is paid it new.
+        if let Some(paid) = paid_entry(d, history).filter(|p| paid_here(p, d)) {
             already_paid.push((d, paid));
             continue;
         }
@@ -426,7 +461,10 @@ pub fn build_partner<'d>(
     let mut adjustments = Vec::new();
     for (d, paid) in already_paid {
         let current_basis = d.basis.as_ref().map(|b| b.amount);
-        let target = if !d.outcome.earns() {
+        // Moved: the network now credits the claim to another partner,
+        // whose statement pays it; everything paid here is taken back.
+        let moved = d.partner_id != paid.partner_id;
+        let target = if moved || !d.outcome.earns() {
             Decimal::ZERO
         } else {
             match (paid.original_basis, current_basis) {
@@ -443,7 +481,19 @@ pub fn build_partner<'d>(
         }
         line_no += 1;
         let basis_unchanged = paid.original_basis == current_basis;
-        let reason = if !d.outcome.earns() {
+        let reason = if moved {
+            let to = payee_key(&d.claim.source, &d.partner_id);
+            format!(
+                "claim moved to partner `{to}` by the network (`{}`: {}); the commission paid here is taken back and {}",
+                d.outcome.as_str(),
+                d.reason,
+                if d.payable {
+                    "paid to that partner"
+                } else {
+                    "paid to that partner once the claim is payable"
+                }
+            )
+        } else if !d.outcome.earns() {
             format!(
                 "claim is now `{}`: {}; the earlier commission is reversed",
                 d.outcome.as_str(),
@@ -551,7 +601,13 @@ pub fn build_partner<'d>(
     } else {
         (r(Decimal::ZERO), subtotal)
     };
-    let partner_name = decisions.iter().rev().find_map(|d| d.partner_name.clone());
+    // The name the network gives this partner: a claim moved away from it
+    // carries its new partner's name.
+    let partner_name = decisions
+        .iter()
+        .rev()
+        .filter(|d| d.partner_id == partner)
+        .find_map(|d| d.partner_name.clone());
     Some(Statement {
         format_version: FORMAT_VERSION,
         statement_id,
@@ -605,4 +661,157 @@ pub fn build_all(
         }
     }
     (out, skipped)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::reconcile::model::{MatchedBy, Outcome, RecordRef};
+    use std::str::FromStr;
+
+    fn dec(s: &str) -> Decimal {
+        Decimal::from_str(s).unwrap()
+    }
+
+    /// A payable sale of 100.00 EUR, claim `id` of network g1.
+    fn sale(id: &str, partner: &str) -> Decision {
+        let at = chrono::DateTime::parse_from_rfc3339("2026-09-30T10:00:00Z")
+            .unwrap()
+            .with_timezone(&chrono::Utc);
+        let eur = Some(Money::new(dec("100.00"), "EUR"));
+        Decision {
+            program: "shop".into(),
+            claim: RecordRef {
+                source: "g1".into(),
+                id: id.into(),
+                revision: 2,
+            },
+            partner_id: partner.into(),
+            partner_name: Some(format!("Partner {partner}")),
+            event_type: plugin_api::EventType::Sale,
+            occurred_at: at,
+            order: Some(RecordRef {
+                source: "shop".into(),
+                id: format!("O-{id}"),
+                revision: 1,
+            }),
+            matched_by: Some(MatchedBy::OrderId),
+            outcome: Outcome::Matched,
+            payable: true,
+            lock_at: Some(at),
+            basis: eur.clone(),
+            claimed_amount: eur.clone(),
+            order_amount: eur,
+            refunded_amount: None,
+            network_commission: None,
+            fx_rate: None,
+            winner: None,
+            reason: "order id matches".into(),
+            decided_at: at,
+            order_fx_rate: None,
+            inputs: Default::default(),
+        }
+    }
+
+    /// k2 paid 10.00 to g1:p1 on W40's line 2.
+    fn paid_to_p1() -> History {
+        let mut h = History::default();
+        h.paid.insert(
+            ("g1".into(), "k2".into()),
+            PaidClaim {
+                partner_id: "p1".into(),
+                statement_id: "shop/2026-W40/g1:p1".into(),
+                line_no: 2,
+                order_id: Some("O-k2".into()),
+                original_basis: Some(dec("100.00")),
+                original_commission: dec("10.00"),
+                paid_total: dec("10.00"),
+            },
+        );
+        h
+    }
+
+    fn build(decisions: &[Decision], history: &History) -> Vec<Statement> {
+        let config: CommissionConfig = toml::from_str(
+            r#"
+payout_currency = "EUR"
+period = "weekly"
+[[rules]]
+id = "cps"
+effective_from = "2026-01-01"
+kind = "percent"
+percent = "10"
+"#,
+        )
+        .unwrap();
+        let cx = Context {
+            program: "shop",
+            config: &config,
+            period: Period::parse(config.period, "2026-W42").unwrap(),
+            status: Status::Draft,
+            version: 1,
+        };
+        let fx: BTreeMap<(String, String, NaiveDate), Decimal> = BTreeMap::new();
+        let (s, skipped) = build_all(&cx, decisions, history, &fx);
+        assert!(skipped.is_empty(), "{skipped:?}");
+        s
+    }
+
+    #[test]
+    fn a_paid_claim_moved_to_another_partner_is_taken_back_and_paid_to_it() {
+        let history = paid_to_p1();
+        let s = build(&[sale("k2", "p9")], &history);
+        assert_eq!(
+            s.iter().map(Statement::payee).collect::<Vec<_>>(),
+            ["g1:p1", "g1:p9"]
+        );
+        let (p1, p9) = (&s[0], &s[1]);
+        // p1: everything paid for k2 comes back; its name is not p9's.
+        assert!(p1.lines.is_empty());
+        assert_eq!(p1.partner_name.as_deref(), None);
+        let a = &p1.adjustments[0];
+        assert_eq!((a.amount, a.previously_paid), (dec("-10.00"), dec("10.00")));
+        assert_eq!(
+            (a.original_statement_id.as_str(), a.original_line_no),
+            ("shop/2026-W40/g1:p1", 2)
+        );
+        assert!(
+            a.reason.starts_with("claim moved to partner `g1:p9`"),
+            "{}",
+            a.reason
+        );
+        // p9: a new line, priced by its rules: 100.00 × 10 % = 10.00.
+        assert!(p9.adjustments.is_empty());
+        assert_eq!(p9.lines.len(), 1);
+        assert_eq!(
+            (p9.lines[0].claim_id.as_str(), p9.lines[0].commission),
+            ("k2", dec("10.00"))
+        );
+        assert_eq!(p9.partner_name.as_deref(), Some("Partner p9"));
+    }
+
+    #[test]
+    fn a_moved_claim_not_payable_is_taken_back_and_paid_later() {
+        let history = paid_to_p1();
+        let mut k2 = sale("k2", "p9");
+        k2.payable = false;
+        k2.outcome = Outcome::AwaitingOrder;
+        let s = build(&[k2], &history);
+        assert_eq!(s.len(), 1);
+        assert_eq!(s[0].payee(), "g1:p1");
+        assert_eq!(s[0].adjustments[0].amount, dec("-10.00"));
+        assert!(
+            s[0].adjustments[0]
+                .reason
+                .ends_with("paid to that partner once the claim is payable"),
+            "{}",
+            s[0].adjustments[0].reason
+        );
+    }
+
+    #[test]
+    fn a_paid_claim_that_stays_with_its_partner_needs_no_adjustment() {
+        let s = build(&[sale("k2", "p1")], &paid_to_p1());
+        assert!(s.is_empty(), "{s:?}");
+    }
 }
