@@ -659,7 +659,7 @@ fn the_report_names_the_instant_its_decisions_were_judged_and_warns_when_they_ar
     let out = reckon(&cfg, &["reconcile"]);
     assert!(
         out.contains(&format!(
-            "shop-us: incremental run, 0 claims judged (0 of them payable), 0 decisions changed (0 with a new outcome, basis or payable flag) []; {payable} payable in the program"
+            "shop-us: incremental run, 0 claims judged (0 of them payable), 0 decisions changed (0 with a new outcome, basis or payable flag); {payable} payable in the program"
         )),
         "{out}"
     );

@@ -218,6 +218,12 @@ pub fn run(config: &Path, args: ReconcileArgs, con: &mut Console) -> anyhow::Res
                     .iter()
                     .map(|(o, n)| format!("{}={n}", o.as_str()))
                     .collect();
+                // The judged claims' outcomes; nothing when none was judged.
+                let outcomes = if outcomes.is_empty() {
+                    String::new()
+                } else {
+                    format!(" [{}]", outcomes.join(" "))
+                };
                 let removed = match p.decisions_removed {
                     0 => String::new(),
                     n => format!(", {n} decisions removed (their claims were not stored yet)"),
@@ -228,14 +234,13 @@ pub fn run(config: &Path, args: ReconcileArgs, con: &mut Console) -> anyhow::Res
                 };
                 writeln!(
                     con.out,
-                    "{}: {} run, {} claims judged ({} of them payable), {} decisions changed ({} with a new outcome, basis or payable flag){removed} [{}]{total}",
+                    "{}: {} run, {} claims judged ({} of them payable), {} decisions changed ({} with a new outcome, basis or payable flag){removed}{outcomes}{total}",
                     p.program,
                     if p.full { "full" } else { "incremental" },
                     p.claims_judged,
                     p.payable,
                     p.decisions_changed,
                     p.outcomes_changed,
-                    outcomes.join(" ")
                 )?;
             }
             if let Some(at) = args.now {
