@@ -171,11 +171,16 @@ fn sighup_adds_changes_and_removes_postback_endpoints_and_rejects_a_broken_one()
         Some((200, "ok\n".into()))
     );
 
-    // Removed.
-    d.write_config("");
+    // Removed; and a [daemon] setting read only at start changed: the log
+    // says it needs a restart (QA: it was ignored without a word).
+    d.write_config("max_concurrent_syncs = 1\n");
     d.hup();
     let log = d.wait_log("SIGHUP: config reloaded", 3);
     assert!(log.contains("postbacks_removed=pb"), "{log}");
+    assert!(
+        log.contains("take effect after a restart; the daemon keeps running with the old ones settings=max_concurrent_syncs"),
+        "{log}"
+    );
     assert_eq!(postback(port, "pb", "t4", "two"), Some(404));
 }
 

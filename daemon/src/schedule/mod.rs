@@ -303,7 +303,7 @@ pub async fn run_daemon(
     });
 
     let mut plans: BTreeMap<String, Plan> = BTreeMap::new();
-    install_plans(&daemon, &mut plans, now)?;
+    install_plans(&daemon, &mut plans, now, Install::Start)?;
 
     // HTTP server.
     let listen = daemon.runtime().config.daemon.listen;
@@ -568,10 +568,20 @@ fn joined(
     }
 }
 
+/// Why plans are (re)installed: a fire missed before is reported as missed
+/// while the daemon was down at start, and while the connector was disabled
+/// or not configured on a reload.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Install {
+    Start,
+    Reload,
+}
+
 fn install_plans(
     daemon: &Daemon,
     plans: &mut BTreeMap<String, Plan>,
     now: DateTime<Utc>,
+    why: Install,
 ) -> anyhow::Result<()> {
     let rt = daemon.runtime();
     let mut new_plans = BTreeMap::new();
@@ -587,8 +597,17 @@ fn install_plans(
             },
             None => {
                 let p = initial_plan(c, daemon.store.last_fire(id)?, now);
-                if p.catch_up {
-                    tracing::info!(connector = %id, "a scheduled fire was missed while the daemon was down; running once now");
+                // A disabled connector gets no plan: nothing runs, nothing
+                // to report.
+                if p.catch_up && c.config.enabled {
+                    match why {
+                        Install::Start => {
+                            tracing::info!(connector = %id, "a scheduled fire was missed while the daemon was down; running once now")
+                        }
+                        Install::Reload => {
+                            tracing::info!(connector = %id, "a scheduled fire was missed while the connector was disabled or not configured; running once now")
+                        }
+                    }
                 }
                 p
             }
@@ -647,7 +666,12 @@ fn finish_run(
                     }
                 }
             }
-            tracing::warn!(connector = %id, error = %e, retry_at = ?retry_at, "run failed");
+            match retry_at {
+                Some(at) => {
+                    tracing::warn!(connector = %id, error = %e, retry_at = %at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true), "run failed; retrying")
+                }
+                None => tracing::warn!(connector = %id, error = %e, "run failed"),
+            }
             daemon.with_status(id, |s| {
                 s.running = false;
                 s.consecutive_failures += 1;
@@ -680,17 +704,46 @@ fn reload(daemon: &Daemon, plans: &mut BTreeMap<String, Plan>) {
         }
         Ok(runtime) => {
             let old = daemon.runtime();
-            if old.config.daemon.listen != runtime.config.daemon.listen
-                || old.config.daemon.data_dir != runtime.config.daemon.data_dir
-            {
+            // Read once when the daemon starts: the listener, the store, the
+            // sync slots and the log writer.
+            let (o, n) = (&old.config.daemon, &runtime.config.daemon);
+            let restart: Vec<&str> = [
+                ("listen", o.listen != n.listen),
+                ("data_dir", o.data_dir != n.data_dir),
+                (
+                    "max_concurrent_syncs",
+                    o.max_concurrent_syncs != n.max_concurrent_syncs,
+                ),
+                (
+                    "log_format",
+                    format!("{:?}", o.log_format) != format!("{:?}", n.log_format),
+                ),
+            ]
+            .into_iter()
+            .filter_map(|(key, changed)| changed.then_some(key))
+            .collect();
+            if !restart.is_empty() {
                 tracing::warn!(
-                    "SIGHUP: `listen` and `data_dir` changes take effect after a restart"
+                    settings = %restart.join(","),
+                    "SIGHUP: these [daemon] settings changed and take effect after a restart; the daemon keeps running with the old ones"
                 );
             }
             let ids = |rt: &Runtime| -> std::collections::BTreeSet<String> {
                 rt.connectors.iter().map(|c| c.config.id.clone()).collect()
             };
             let (old_ids, new_ids) = (ids(&old), ids(&runtime));
+            let connector_configs = |rt: &Runtime| -> BTreeMap<String, String> {
+                rt.connectors
+                    .iter()
+                    .map(|c| (c.config.id.clone(), format!("{:?}", c.config)))
+                    .collect()
+            };
+            let (old_cc, new_cc) = (connector_configs(&old), connector_configs(&runtime));
+            let connectors_changed: Vec<&String> = new_cc
+                .iter()
+                .filter(|(id, c)| old_cc.get(*id).is_some_and(|o| o != *c))
+                .map(|(id, _)| id)
+                .collect();
             // Programs (matching, commission) and [fx] apply from the next
             // reconcile and statement run; the log says which changed. Debug
             // text compares the whole parsed section.
@@ -729,11 +782,12 @@ fn reload(daemon: &Daemon, plans: &mut BTreeMap<String, Plan>) {
                     v.into_iter().cloned().collect::<Vec<_>>().join(",")
                 }
             };
-            match install_plans(daemon, plans, Utc::now()) {
+            match install_plans(daemon, plans, Utc::now(), Install::Reload) {
                 Ok(()) => tracing::info!(
                     connectors = new_ids.len(),
                     connectors_added = %list(new_ids.difference(&old_ids).collect()),
                     connectors_removed = %list(old_ids.difference(&new_ids).collect()),
+                    connectors_changed = %list(connectors_changed),
                     postbacks = daemon.postbacks.status().len(),
                     postbacks_added = %list(changes.added.iter().collect()),
                     postbacks_removed = %list(changes.removed.iter().collect()),
