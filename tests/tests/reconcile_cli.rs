@@ -97,10 +97,15 @@ fn seeded_month_report_lists_every_injected_discrepancy() {
 
     let first = reckon(&cfg, &["reconcile"]);
     assert!(first.contains("shop-us: full run"), "{first}");
+    // The bracket lists the judged claims' outcomes, and says so.
+    assert!(
+        first.contains("[judged: matched=373 amount_mismatch=9 "),
+        "{first}"
+    );
     let again = reckon(&cfg, &["reconcile"]);
     assert!(
         again
-            .contains("shop-us: incremental run, 0 claims judged (0 of them payable), 0 decisions changed (0 with a new outcome, basis or payable flag)"),
+            .contains("shop-us: incremental run, 0 claims judged (0 of them payable), 0 decisions changed (0 with a new outcome, basis or payable flag);"),
         "{again}"
     );
 

@@ -222,7 +222,7 @@ pub fn run(config: &Path, args: ReconcileArgs, con: &mut Console) -> anyhow::Res
                 let outcomes = if outcomes.is_empty() {
                     String::new()
                 } else {
-                    format!(" [{}]", outcomes.join(" "))
+                    format!(" [judged: {}]", outcomes.join(" "))
                 };
                 let removed = match p.decisions_removed {
                     0 => String::new(),
