@@ -754,7 +754,7 @@ impl Store {
             }
             run.outcome = RunOutcome::Interrupted;
             run.error = Some(
-                "the reckon process running it ended without finishing it (killed or crashed); pages committed before are kept, and the next run resumes from them".into(),
+                "the reckon process running it ended without finishing it (killed or crashed); the pages it committed are kept (its page and record counts were not saved); a scheduled run resumes from the checkpoints, a backfill (`reckon sync --from/--to`) must be run again".into(),
             );
             self.inner
                 .runs
@@ -1520,6 +1520,12 @@ impl Store {
             self.inner.meta.remove(mark)
         };
         marked.map_err(|e| sled_err(&self.inner.dir, e))?;
+        // A run's start is made durable at once: a process killed in its
+        // first half second (sled's own flush interval) would otherwise
+        // leave no record of it, and status would show an older run.
+        if run.outcome == RunOutcome::Running {
+            self.flush()?;
+        }
         Ok(())
     }
 
