@@ -649,7 +649,7 @@ fn a_backfill_whose_client_goes_away_stops_and_frees_its_connector() {
     });
     let log = ended.unwrap_or_else(|| panic!("the sync went on:\n{}", daemon.log_text()));
     assert!(
-        log.contains("stopped by shutdown after committing its current page"),
+        log.contains("stopped after committing its current page (the daemon is shutting down, or the command that ran the sync was interrupted)"),
         "{log}"
     );
 

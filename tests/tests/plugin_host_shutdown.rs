@@ -244,7 +244,7 @@ fn sigterm_ends_a_session_waiting_out_a_429_and_records_the_run_as_interrupted()
     assert!(
         run.error
             .as_deref()
-            .is_some_and(|e| e.contains("stopped by shutdown")),
+            .is_some_and(|e| e.contains("stopped after committing its current page")),
         "{run:?}"
     );
     let store = Store::open(&s.data_dir).unwrap();

@@ -109,8 +109,9 @@ pub enum SyncError {
     /// The session failed (after committing what it could).
     #[error(transparent)]
     Session(#[from] crate::plugins::SessionError),
-    /// Stopped by shutdown after the current page committed.
-    #[error("connector `{0}`: stopped by shutdown after committing its current page")]
+    /// Stopped after the current page committed: the daemon is shutting
+    /// down, or the client whose command ran the sync went away (Ctrl-C).
+    #[error("connector `{0}`: stopped after committing its current page (the daemon is shutting down, or the command that ran the sync was interrupted)")]
     Interrupted(String),
     /// A window that makes no sense.
     #[error("connector `{connector}`: {message}")]
