@@ -76,6 +76,10 @@ pub struct ConnectorStatus {
     pub timezone: String,
     /// Whether a run is in progress.
     pub running: bool,
+    /// Whether a scheduled run is due but waits for a sync slot
+    /// (`max_concurrent_syncs`); it is `running` once it has one.
+    #[serde(default)]
+    pub queued: bool,
     /// Next scheduled fire.
     pub next_fire: Option<DateTime<Utc>>,
     /// Next retry of a failed run, if one is pending.
@@ -179,6 +183,7 @@ impl Daemon {
             .and_then(|r| r.into_iter().next());
         self.with_status(id, |s| {
             s.running = false;
+            s.queued = false;
             if let Some(run) = last {
                 // As after a scheduled run: status shows why it failed.
                 match run.outcome {
@@ -348,6 +353,10 @@ pub async fn run_daemon(
             let handle = running.spawn(async move {
                 let _permit = sem.acquire_owned().await;
                 let id = c.config.id.clone();
+                d.with_status(&id, |s| {
+                    s.queued = false;
+                    s.running = !d.shutdown.is_requested();
+                });
                 if d.shutdown.is_requested() {
                     return (id, Err("not started: shutting down".into()), false);
                 }
@@ -539,7 +548,7 @@ fn take_due(
         }
         active.insert(id.clone());
         daemon.with_status(id, |s| {
-            s.running = true;
+            s.queued = true;
             s.next_fire = p.next_fire;
             s.next_retry = None;
         });
@@ -648,6 +657,7 @@ fn finish_run(
             }
             daemon.with_status(id, |s| {
                 s.running = false;
+                s.queued = false;
                 s.consecutive_failures = 0;
                 s.last_error = None;
                 s.next_retry = None;
@@ -674,6 +684,7 @@ fn finish_run(
             }
             daemon.with_status(id, |s| {
                 s.running = false;
+                s.queued = false;
                 s.consecutive_failures += 1;
                 s.last_error = Some(e);
                 s.next_retry = retry_at;

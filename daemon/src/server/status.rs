@@ -59,6 +59,8 @@ impl StatusReport {
                 "disabled"
             } else if c.running {
                 "running"
+            } else if c.queued {
+                "queued (waiting for a sync slot, `max_concurrent_syncs`)"
             } else {
                 "idle"
             };
@@ -152,6 +154,37 @@ impl StatusReport {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Soak QA 2026-11-29: with `max_concurrent_syncs = 1`, seven
+    /// connectors waiting for the one slot all showed `running`.
+    #[test]
+    fn a_run_waiting_for_a_sync_slot_shows_as_queued() {
+        let at = "2026-11-29T08:00:00Z".parse().unwrap();
+        let connector = |id: &str, running: bool, queued: bool| crate::schedule::ConnectorStatus {
+            id: id.into(),
+            plugin: "example".into(),
+            enabled: true,
+            schedule: "*/15 * * * * *".into(),
+            timezone: "UTC".into(),
+            running,
+            queued,
+            ..Default::default()
+        };
+        let report = StatusReport {
+            started_at: at,
+            config: "reckon.toml".into(),
+            store_size_bytes: Some(1),
+            connectors: vec![connector("a", true, false), connector("b", false, true)],
+            postbacks: vec![],
+            programs: vec![],
+        };
+        let text = report.render();
+        assert!(text.contains("a (example): running,"), "{text}");
+        assert!(
+            text.contains("b (example): queued (waiting for a sync slot, `max_concurrent_syncs`),"),
+            "{text}"
+        );
+    }
 
     #[test]
     fn programs_render_their_last_run_or_its_failure() {
