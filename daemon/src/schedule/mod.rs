@@ -1023,14 +1023,15 @@ mod tests {
         assert_eq!(st[0].next_fire, Some(tomorrow));
         assert!(!st[0].running);
 
-        // Not active: the fire starts a run and marks it running.
+        // Not active: the fire starts a run, queued until the run task has
+        // a sync slot (then `running`).
         let later = tomorrow;
         let mut active = std::collections::BTreeSet::new();
         let started = take_due(&daemon, &rt, &mut plans, &mut active, later);
         assert_eq!(started.len(), 1);
         assert!(active.contains("net"));
         let st = daemon.status_snapshot();
-        assert!(st[0].running);
+        assert!(st[0].queued && !st[0].running);
         assert_eq!(
             st[0].next_fire,
             Some("2026-06-12T04:00:00Z".parse().unwrap())
