@@ -393,13 +393,7 @@ pub async fn run_daemon(
         // Sleep until the next due time, a finished run, or a signal. Wake at
         // least once a minute to follow wall-clock jumps.
         let now = Utc::now();
-        let active = daemon.active().clone();
-        let next_due = plans
-            .iter()
-            .filter(|(id, _)| !active.contains(*id))
-            .filter_map(|(_, p)| p.due(now))
-            .min();
-        let sleep_for = next_due
+        let sleep_for = next_due(&plans, now)
             .map(|d| (d - now).to_std().unwrap_or_default())
             .unwrap_or(std::time::Duration::from_secs(60))
             .min(std::time::Duration::from_secs(60));
@@ -508,6 +502,16 @@ async fn hooks_after_postbacks(
 /// the connectors to start now (marked running in `active` and `/status`).
 /// A connector whose previous run is still active is skipped for this fire;
 /// its `/status` still shows the new next fire.
+/// When the loop must wake next: the earliest due time of every plan,
+/// connectors with a run in progress included, so a fire that comes during
+/// a run is always skipped (and logged) at its time by [`take_due`], as
+/// documented. Leaving them out (as before 2026-11-29, a soak QA finding)
+/// made such a fire run late instead whenever nothing else woke the loop
+/// before the run ended.
+fn next_due(plans: &BTreeMap<String, Plan>, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    plans.values().filter_map(|p| p.due(now)).min()
+}
+
 fn take_due(
     daemon: &Daemon,
     rt: &Runtime,
@@ -1022,6 +1026,9 @@ mod tests {
         let st = daemon.status_snapshot();
         assert_eq!(st[0].next_fire, Some(tomorrow));
         assert!(!st[0].running);
+        // The loop wakes for the busy connector's next fire too (to skip it
+        // then, not run it late), and not before: no busy loop.
+        assert_eq!(next_due(&plans, now), Some(tomorrow));
 
         // Not active: the fire starts a run, queued until the run task has
         // a sync slot (then `running`).
