@@ -165,6 +165,41 @@ fn throttling_mid_sync_slows_down_and_completes() {
     );
 }
 
+/// Every throttling error code of the reference (§6: 80000, 17, 613, 4) is
+/// waited out, and a business-use-case header with
+/// `estimated_time_to_regain_access` pauses that many minutes (QA
+/// 2026-11-29: the fake only ever sent 17 and 80000 and never a regain
+/// time, so those paths of the plugin were untested).
+#[test]
+fn every_throttling_code_and_a_regain_time_are_waited_out() {
+    let config = Config {
+        throttle_errors_at: BTreeSet::from([2, 3, 4, 5]),
+        regain_minutes_at: std::collections::BTreeMap::from([(7, 3)]),
+        ..Config::default()
+    };
+    let fake = MetaFake::new(config, Universe::new(24, 10, 4));
+    let w = window("2026-10-01", "2026-10-04");
+    let out = run(
+        &fake,
+        json!({ "ad_account_id": "4242", "report_mode": "sync", "page_size": 50, "days_per_request": 1,
+                "throttle_backoff_secs": 10, "max_throttle_retries": 5 }),
+        w,
+    );
+    out.result.as_ref().unwrap();
+    assert_eq!(
+        fake.throttle_errors_sent
+            .load(std::sync::atomic::Ordering::SeqCst),
+        4
+    );
+    // Four refusals of one request (codes 17, 613, 4, 80000): 10, 20, 40,
+    // 80 s; then request 7 says access returns in 3 minutes: 180 s.
+    assert_eq!(waits(&out), [10, 20, 40, 80, 180]);
+    assert_eq!(
+        spend_totals(spend(&out)),
+        truth_totals(&fake, Level::AdGroup, w.from, w.to)
+    );
+}
+
 /// Regression: a throttling error that came with HTTP 200 (Meta signals
 /// throttling by `error.code`, not reliably by status) was read as an empty
 /// page, so its days were committed with no rows.

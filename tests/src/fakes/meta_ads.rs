@@ -19,7 +19,9 @@
 //! a click window the rest, so one click and one view window add up to the
 //! truth while `value` stays the account default. Every
 //! response carries the usage headers; throttling is an error body with code
-//! 17 or 80000, HTTP 400 unless [`Config::throttle_status`] says otherwise.
+//! 80000, 17, 613 or 4 (in turn), HTTP 400 unless [`Config::throttle_status`]
+//! says otherwise; [`Config::regain_minutes_at`] makes the business use
+//! case header say when access is regained.
 //!
 //! Data come from a seeded [`Universe`]; [`MetaFake::truth`] is the ground
 //! truth (conversions are `omni_purchase`).
@@ -57,6 +59,9 @@ pub struct Config {
     pub throttle_status: u16,
     /// API requests whose usage headers report 90 %.
     pub high_usage_at: BTreeSet<u64>,
+    /// API requests whose business-use-case header says access is regained
+    /// in this many minutes (`estimated_time_to_regain_access`).
+    pub regain_minutes_at: BTreeMap<u64, u32>,
     /// Real-time limit of requests per second (code 17 beyond).
     pub max_requests_per_sec: Option<u32>,
     /// A day whose first row has a malformed `spend`.
@@ -76,6 +81,7 @@ impl Default for Config {
             throttle_errors_at: BTreeSet::new(),
             throttle_status: 400,
             high_usage_at: BTreeSet::new(),
+            regain_minutes_at: BTreeMap::new(),
             max_requests_per_sec: None,
             corrupt_day: None,
         }
@@ -189,6 +195,7 @@ impl MetaFake {
             n % 10
         };
         let id = &self.config.account_id;
+        let regain = self.config.regain_minutes_at.get(&n).copied().unwrap_or(0);
         resp.with_header(
             "x-app-usage",
             format!(r#"{{"call_count":{pct},"total_cputime":{},"total_time":{}}}"#, pct / 2, pct / 2),
@@ -196,7 +203,7 @@ impl MetaFake {
         .with_header(
             "x-business-use-case-usage",
             format!(
-                r#"{{"1000000001":[{{"type":"ads_insights","call_count":{pct},"total_cputime":1,"total_time":1,"estimated_time_to_regain_access":0}}]}}"#
+                r#"{{"1000000001":[{{"type":"ads_insights","call_count":{pct},"total_cputime":1,"total_time":1,"estimated_time_to_regain_access":{regain}}}]}}"#
             ),
         )
         .with_header("x-ad-account-usage", format!(r#"{{"acc_id_util_pct":{pct},"reset_time_duration":0,"ads_api_access_tier":"standard_access"}}"#))
@@ -476,15 +483,12 @@ impl MetaFake {
         {
             self.throttle_errors_sent.fetch_add(1, Ordering::SeqCst);
             let status = self.config.throttle_status;
-            return if n % 2 == 1 {
-                Self::error(status, 80000, Some(2446079), "(#80000) There have been too many calls from this ad-account. Wait a bit and try again.")
-            } else {
-                Self::error(
-                    status,
-                    17,
-                    Some(2446079),
-                    "(#17) User request limit reached",
-                )
+            // The four throttling errors of the reference (§6), in turn.
+            return match n % 4 {
+                1 => Self::error(status, 80000, Some(2446079), "(#80000) There have been too many calls from this ad-account. Wait a bit and try again."),
+                2 => Self::error(status, 17, Some(2446079), "(#17) User request limit reached"),
+                3 => Self::error(status, 613, Some(1487742), "(#613) Calls to this api have exceeded the rate limit."),
+                _ => Self::error(status, 4, Some(1504022), "(#4) Application request limit reached"),
             };
         }
         let parts: Vec<&str> = req.path.trim_start_matches('/').split('/').collect();
