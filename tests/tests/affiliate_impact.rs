@@ -120,6 +120,45 @@ fn impact_429s_mid_sync_slow_down_and_the_sync_completes() {
     );
 }
 
+/// The documented rate-limit headers: `X-RateLimit-Remaining` reaching 0
+/// makes the connector pause *before* its next request until the window
+/// resets, and a reset sent as an epoch (the docs' example) is read against
+/// the answer's `Date` (connector QA 2026-11-29: the fake never counted down
+/// to 0 nor sent an epoch, so neither path ran against it).
+#[test]
+fn impact_pauses_when_the_window_runs_out_and_reads_an_epoch_reset() {
+    let fake = shared(ImpactFake::new(Params::small(3, 5_000)));
+    {
+        let mut f = fake.lock().unwrap();
+        f.limit_per_window = 3;
+        f.epoch_reset = true;
+    }
+    let w = window((2026, 10, 20), (2026, 11, 27));
+    let out = run::<Impact, _>(&fake, SECRETS, settings(), w);
+    out.result.as_ref().unwrap();
+    // Every third request leaves 0: a pause of the hour to the reset (the
+    // fake's clock stands still, so each reset is an hour ahead). The
+    // zero-length timers that refresh the plugin's clock are left out.
+    let mut waits = Vec::new();
+    let mut at = out.sleeps[0];
+    for s in &out.sleeps {
+        if *s > at {
+            waits.push((*s - at).num_seconds());
+            at = *s;
+        }
+    }
+    let requests = out.requests.len() as i64;
+    assert_eq!(
+        waits,
+        vec![3600; ((requests - 1) / 3) as usize],
+        "{requests} requests"
+    );
+    assert_eq!(
+        Truth::of_records(&out.committed),
+        fake.lock().unwrap().truth(w.from, w.to)
+    );
+}
+
 #[test]
 fn impact_malformed_action_is_reported_with_its_id_and_field_and_its_page_is_not_committed() {
     let fake = shared(ImpactFake::new(Params::small(5, 5_000)));

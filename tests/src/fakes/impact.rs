@@ -102,6 +102,12 @@ pub struct ImpactFake {
     pub throttle: Throttle,
     /// `X-RateLimit-Reset` seconds sent with a 429.
     pub reset_secs: u64,
+    /// Requests per rate-limit window (`X-RateLimit-Limit`, 1000 by
+    /// default); `X-RateLimit-Remaining` counts down to 0 within it.
+    pub limit_per_window: u64,
+    /// Send `X-RateLimit-Reset` as an epoch (with a `Date` header from
+    /// [`ImpactFake::now`]), as the docs' example does, instead of seconds.
+    pub epoch_reset: bool,
     corrupt: Option<(String, &'static str)>,
     requests: u64,
 }
@@ -172,6 +178,8 @@ impl ImpactFake {
             updates: Vec::new(),
             throttle: Throttle::default(),
             reset_secs: 1,
+            limit_per_window: 1000,
+            epoch_reset: false,
             corrupt: None,
             requests: 0,
         }
@@ -333,14 +341,24 @@ impl ImpactFake {
     }
 
     fn rate_headers(&self) -> Vec<(&'static str, String)> {
-        vec![
-            ("x-ratelimit-limit", "1000".into()),
+        let limit = self.limit_per_window.max(1);
+        let mut h = vec![
+            ("x-ratelimit-limit", limit.to_string()),
             (
                 "x-ratelimit-remaining",
-                (1000 - (self.requests % 1000)).to_string(),
+                (limit - (self.requests % limit) - 1).to_string(),
             ),
-            ("x-ratelimit-reset", "3600".into()),
-        ]
+        ];
+        if self.epoch_reset {
+            h.push((
+                "x-ratelimit-reset",
+                (self.now.timestamp() + 3600).to_string(),
+            ));
+            h.push(("date", self.now.to_rfc2822()));
+        } else {
+            h.push(("x-ratelimit-reset", "3600".into()));
+        }
+        h
     }
 
     fn range(
