@@ -9,7 +9,10 @@
 //! change `PageSize` or the dates, not the status or exact wording); the
 //! `@`-envelope with **string** values and a relative `@nextpageuri`; numbers
 //! as strings (and some as JSON numbers); timestamps with offsets;
-//! `X-RateLimit-*` headers on every answer and 429s on demand.
+//! `X-RateLimit-*` headers on every answer (`Remaining` counting down to 0
+//! in each window of [`ImpactFake::limit_per_window`] requests; `Reset` in
+//! seconds, or as an epoch with a `Date` header, [`ImpactFake::epoch_reset`])
+//! and 429s on demand.
 //!
 //! The data is generated from a seed ([`Params`]); [`ImpactFake::truth`] is
 //! the ground truth of a window. Tests change the world between two pulls:
