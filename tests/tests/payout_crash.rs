@@ -27,8 +27,7 @@ use reckon::payout::lifecycle;
 use reckon::payout::model::Status;
 use reckon::payout::render;
 use reckon::reconcile::model::Decision;
-use rust_decimal::Decimal;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -205,7 +204,7 @@ fn check(env: &Env, context: &str) {
     let book = StoreBook::open(&store).unwrap();
     let mut finalised_lines = BTreeSet::new();
     // claim → payee → paid on finalised statements
-    let mut net: BTreeMap<(String, String), BTreeMap<String, Decimal>> = BTreeMap::new();
+    let mut net = PaidByPayee::new();
     for period in ["2026-10", "2026-11"] {
         let dir = lifecycle::period_dir(&env.out(), "shop", period);
         reckon::payout::files::recover(&dir).unwrap();
@@ -233,43 +232,14 @@ fn check(env: &Env, context: &str) {
                             "{context}: claim {} paid twice to {payee}",
                             l.claim_id
                         );
-                        let claim = (l.network.clone(), l.claim_id.clone());
-                        *net.entry(claim)
-                            .or_default()
-                            .entry(payee.clone())
-                            .or_default() += l.commission;
                     }
-                    for a in &s.adjustments {
-                        let claim = (a.network.clone(), a.claim_id.clone());
-                        *net.entry(claim)
-                            .or_default()
-                            .entry(payee.clone())
-                            .or_default() += a.amount;
-                    }
+                    add_paid(&mut net, &s);
                 }
             }
         }
     }
     let history = lifecycle::load_history(&book, "shop").unwrap();
-    for (claim, by_payee) in &net {
-        let paid = history.paid.get(claim);
-        for (payee, amount) in by_payee {
-            let want = match paid {
-                Some(p) if *payee == format!("{}:{}", claim.0, p.partner_id) => p.paid_total,
-                _ => Decimal::ZERO,
-            };
-            assert_eq!(
-                *amount, want,
-                "{context}: claim {claim:?} paid {by_payee:?}, ledger {paid:?}"
-            );
-        }
-    }
-    for claim in history.paid.keys() {
-        assert!(
-            net.contains_key(claim),
-            "{context}: claim {claim:?} in the ledger but on no finalised statement"
-        );
-    }
+    assert_paid_matches_ledger(&net, &history, context);
 }
 
 /// The directory holds one complete, consistent set of statements.

@@ -600,44 +600,12 @@ fn finalised(book: &MemoryBook) -> Vec<Statement> {
 /// statements paid each payee (lines plus adjustments) is zero except for
 /// the payee in the ledger of paid claims, which was paid its `paid_total`.
 fn assert_ledger_matches_statements(book: &MemoryBook) {
-    use rust_decimal::Decimal;
-    use std::collections::BTreeMap;
-    let mut net: BTreeMap<(String, String), BTreeMap<String, Decimal>> = BTreeMap::new();
+    let mut net = PaidByPayee::new();
     for s in finalised(book) {
-        let payee = s.payee();
-        for l in &s.lines {
-            *net.entry((l.network.clone(), l.claim_id.clone()))
-                .or_default()
-                .entry(payee.clone())
-                .or_default() += l.commission;
-        }
-        for a in &s.adjustments {
-            *net.entry((a.network.clone(), a.claim_id.clone()))
-                .or_default()
-                .entry(payee.clone())
-                .or_default() += a.amount;
-        }
+        add_paid(&mut net, &s);
     }
     let history = reckon::payout::lifecycle::load_history(book, "shop").unwrap();
-    for (claim, by_payee) in &net {
-        let paid = history.paid.get(claim);
-        for (payee, amount) in by_payee {
-            let want = match paid {
-                Some(p) if *payee == format!("{}:{}", claim.0, p.partner_id) => p.paid_total,
-                _ => Decimal::ZERO,
-            };
-            assert_eq!(
-                *amount, want,
-                "claim {claim:?}, payee {payee}: {by_payee:?}"
-            );
-        }
-    }
-    for claim in history.paid.keys() {
-        assert!(
-            net.contains_key(claim),
-            "{claim:?} in the ledger, never on a statement"
-        );
-    }
+    assert_paid_matches_ledger(&net, &history, "ledger");
 }
 
 const WEEKLY_CPS: &str = r#"

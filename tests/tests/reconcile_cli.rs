@@ -489,13 +489,9 @@ fn now_reproduces_what_was_stored_then_and_the_next_run_returns_to_the_present()
     );
 }
 
-#[test]
-fn statements_are_built_from_decisions_brought_up_to_the_present() {
-    // Decisions stored as of the month's second day (nothing locked yet,
-    // so nothing payable); `statements generate` reconciles first, so the
-    // statement pays what is payable now, not what was stored.
-    let dir = tempfile::tempdir().unwrap();
-    let cfg = write_config(dir.path());
+/// [`write_config`] plus a commission of 10 % in USD, for statements.
+fn write_config_paying_10_percent(dir: &Path) -> std::path::PathBuf {
+    let cfg = write_config(dir);
     let mut text = std::fs::read_to_string(&cfg).unwrap();
     text.push_str(
         r#"
@@ -510,6 +506,16 @@ percent = "10"
 "#,
     );
     std::fs::write(&cfg, text).unwrap();
+    cfg
+}
+
+#[test]
+fn statements_are_built_from_decisions_brought_up_to_the_present() {
+    // Decisions stored as of the month's second day (nothing locked yet,
+    // so nothing payable); `statements generate` reconciles first, so the
+    // statement pays what is payable now, not what was stored.
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config_paying_10_percent(dir.path());
     let spec = past(SynthSpec::benchmark(300, 5));
     seed_store(dir.path(), &spec);
     let early = (spec.start + chrono::Duration::days(1)).to_rfc3339();
@@ -678,21 +684,7 @@ fn a_claim_restated_with_another_partner_after_payment_moves_its_commission() {
     // the stored decisions, must take the commission back from the partner
     // paid and pay it to the new one.
     let dir = tempfile::tempdir().unwrap();
-    let cfg = write_config(dir.path());
-    let mut text = std::fs::read_to_string(&cfg).unwrap();
-    text.push_str(
-        r#"
-[programs.commission]
-payout_currency = "USD"
-
-[[programs.commission.rules]]
-id = "cps"
-effective_from = "2026-01-01"
-kind = "percent"
-percent = "10"
-"#,
-    );
-    std::fs::write(&cfg, text).unwrap();
+    let cfg = write_config_paying_10_percent(dir.path());
     let spec = past(SynthSpec::benchmark(200, 7));
     let data = seed_store(dir.path(), &spec);
     let finalize = |period: &str| {

@@ -191,3 +191,57 @@ pub fn read_dir(dir: &Path) -> BTreeMap<String, Vec<u8>> {
     }
     m
 }
+
+/// Per claim (network, claim id), what finalised statements paid each payee
+/// (lines plus adjustments).
+pub type PaidByPayee = BTreeMap<(String, String), BTreeMap<String, Decimal>>;
+
+/// Adds one finalised statement's lines and adjustments to `net`.
+pub fn add_paid(net: &mut PaidByPayee, s: &reckon::payout::model::Statement) {
+    let payee = s.payee();
+    let amounts = s
+        .lines
+        .iter()
+        .map(|l| (&l.network, &l.claim_id, l.commission))
+        .chain(
+            s.adjustments
+                .iter()
+                .map(|a| (&a.network, &a.claim_id, a.amount)),
+        );
+    for (network, claim, amount) in amounts {
+        *net.entry((network.clone(), claim.clone()))
+            .or_default()
+            .entry(payee.clone())
+            .or_default() += amount;
+    }
+}
+
+/// The bookkeeping invariant: for every claim, what the finalised
+/// statements paid each payee is zero except for the payee in the ledger of
+/// paid claims, which was paid its `paid_total`; and every ledger entry is
+/// on some finalised statement.
+pub fn assert_paid_matches_ledger(
+    net: &PaidByPayee,
+    history: &reckon::payout::statement::History,
+    context: &str,
+) {
+    for (claim, by_payee) in net {
+        let paid = history.paid.get(claim);
+        for (payee, amount) in by_payee {
+            let want = match paid {
+                Some(p) if *payee == format!("{}:{}", claim.0, p.partner_id) => p.paid_total,
+                _ => Decimal::ZERO,
+            };
+            assert_eq!(
+                *amount, want,
+                "{context}: claim {claim:?}, payee {payee}: {by_payee:?}, ledger {paid:?}"
+            );
+        }
+    }
+    for claim in history.paid.keys() {
+        assert!(
+            net.contains_key(claim),
+            "{context}: claim {claim:?} in the ledger but on no finalised statement"
+        );
+    }
+}
