@@ -1600,7 +1600,13 @@ pub fn load_stored_decisions<B: ReconBackend>(
         let (k, v) = r?;
         n += codec::bucket_len(&v).map_err(|e| corrupt(&k, e))?;
     }
-    load_into(b, program, Vec::with_capacity(n), |_| true)
+    load_into(
+        b,
+        program,
+        Vec::with_capacity(n),
+        |sd| Some(sd.decision),
+        |d| d,
+    )
 }
 
 /// [`load_stored_decisions`], keeping only what `keep` accepts: decisions
@@ -1608,9 +1614,10 @@ pub fn load_stored_decisions<B: ReconBackend>(
 pub fn load_stored_decisions_where<B: ReconBackend>(
     b: &B,
     program: &str,
-    keep: impl FnMut(&Decision) -> bool,
+    mut keep: impl FnMut(&Decision) -> bool,
 ) -> Result<Vec<Decision>, StoreError> {
-    load_into(b, program, Vec::new(), keep)
+    let take = |sd: StoredDecision| keep(&sd.decision).then_some(sd.decision);
+    load_into(b, program, Vec::new(), take, |d| d)
 }
 
 /// A decision and when it changes with time alone ([`StoredDecision::due`]).
@@ -1623,18 +1630,8 @@ pub fn load_stored_decisions_due_where<B: ReconBackend>(
     program: &str,
     mut keep: impl FnMut(&Decision) -> bool,
 ) -> Result<Vec<DecisionDue>, StoreError> {
-    let mut out = Vec::new();
-    for r in b.kv_scan(decision_prefix(program).as_bytes()) {
-        let (k, v) = r?;
-        for (lk, lv) in codec::decode_bucket(&v).map_err(|e| corrupt(&k, e))? {
-            let sd = decode_decision(&lk, &lv)?;
-            if keep(&sd.decision) {
-                out.push((sd.decision, sd.due));
-            }
-        }
-    }
-    out.sort_by_cached_key(|(d, _)| format!("{}/{}", esc(&d.claim.source), esc(&d.claim.id)));
-    Ok(out)
+    let take = |sd: StoredDecision| keep(&sd.decision).then_some((sd.decision, sd.due));
+    load_into(b, program, Vec::new(), take, |(d, _)| d)
 }
 
 /// The program's state as the last run left it; none before the first
@@ -1667,23 +1664,27 @@ pub(crate) fn decision_prefix(program: &str) -> String {
     format!("{}D/", program_prefix(program))
 }
 
-fn load_into<B: ReconBackend>(
+/// Every stored decision of `program` that `take` keeps (as what it
+/// returns), pushed onto `out` and sorted in claim key order (`decision`
+/// gives the decision of an item).
+fn load_into<B: ReconBackend, T>(
     b: &B,
     program: &str,
-    mut out: Vec<Decision>,
-    mut keep: impl FnMut(&Decision) -> bool,
-) -> Result<Vec<Decision>, StoreError> {
+    mut out: Vec<T>,
+    mut take: impl FnMut(StoredDecision) -> Option<T>,
+    decision: impl Fn(&T) -> &Decision,
+) -> Result<Vec<T>, StoreError> {
     for r in b.kv_scan(decision_prefix(program).as_bytes()) {
         let (k, v) = r?;
         for (lk, lv) in codec::decode_bucket(&v).map_err(|e| corrupt(&k, e))? {
-            let d = decode_decision(&lk, &lv)?.decision;
-            if keep(&d) {
-                out.push(d);
-            }
+            out.extend(take(decode_decision(&lk, &lv)?));
         }
     }
     // In logical key order (`d/<source>/<id>`, escaped).
-    out.sort_by_cached_key(|d| format!("{}/{}", esc(&d.claim.source), esc(&d.claim.id)));
+    out.sort_by_cached_key(|t| {
+        let d = decision(t);
+        format!("{}/{}", esc(&d.claim.source), esc(&d.claim.id))
+    });
     Ok(out)
 }
 
