@@ -116,7 +116,7 @@ pub fn write_summaries(
             written.push(path);
         }
     }
-    tracing::info!(files = written.len(), dir = %output_dir.display(), "KPI summaries written");
+    tracing::info!(files = written.len(), dir = %output_dir.join("kpi").display(), "KPI summaries written");
     Ok(written)
 }
 

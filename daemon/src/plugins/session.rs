@@ -189,8 +189,10 @@ pub async fn run(
         Err(mut e) => {
             e.message = redactor.redact(&e.message);
             e.report = driver.report.clone();
+            // The error itself is reported once, by the caller (the sync's
+            // "sync did not finish" line, or the command's error).
             tracing::warn!(plugin = %manifest.id, connector = %connector,
-                error = %e.message, retryable = e.retryable,
+                retryable = e.retryable,
                 pages = driver.report.pages, dropped_records = driver.buffered.len(),
                 "session failed; nothing after the last committed checkpoint is kept");
             Err(e)

@@ -331,7 +331,12 @@ pub async fn run_daemon(
     });
     // Commands (`reckon statements ...`) run by the daemon for a client.
     let commands = crate::cli::remote::serve(daemon.clone(), daemon.shutdown.subscribe());
-    tracing::info!(listen = %listen, connectors = plans.len(), "daemon started");
+    tracing::info!(
+        listen = %listen,
+        connectors = daemon.runtime().connectors.len(),
+        scheduled = plans.len(),
+        "daemon started"
+    );
 
     let max = daemon.runtime().config.daemon.max_concurrent_syncs.max(1) as usize;
     let semaphore = Arc::new(tokio::sync::Semaphore::new(max));
@@ -800,6 +805,7 @@ fn reload(daemon: &Daemon, plans: &mut BTreeMap<String, Plan>) {
             match install_plans(daemon, plans, Utc::now(), Install::Reload) {
                 Ok(()) => tracing::info!(
                     connectors = new_ids.len(),
+                    scheduled = plans.len(),
                     connectors_added = %list(new_ids.difference(&old_ids).collect()),
                     connectors_removed = %list(old_ids.difference(&new_ids).collect()),
                     connectors_changed = %list(connectors_changed),

@@ -599,9 +599,16 @@ fn parse_event(s: &str) -> Option<EventType> {
 
 fn parse_amount(field: &str, s: &str) -> Result<Decimal, String> {
     let t = s.trim();
-    // `12,34` (no dot) means 12.34, as Everflow documents.
+    // `12,34` (no dot) means 12.34, as Everflow documents. `1,234` could as
+    // well be a thousands separator; a guess would be 1000× off, so it is
+    // refused.
     let normalised;
     let t = if t.contains(',') && !t.contains('.') {
+        if t.rsplit(',').next().is_some_and(|frac| frac.len() == 3) {
+            return Err(format!(
+                "{field} {s:?} is ambiguous (a decimal comma or a thousands separator?): send it with a `.` decimal point and no separators, e.g. 1234 or 1.234"
+            ));
+        }
         normalised = t.replace(',', ".");
         normalised.as_str()
     } else {
@@ -1504,6 +1511,11 @@ mod tests {
         assert!(e("transaction_id={transaction_id}").contains("did not substitute"));
         assert!(e("tid=1&amount=abc").contains("amount \"abc\" is not a decimal"));
         assert!(e("tid=1&amount=-3").contains("negative"));
+        assert!(e("tid=1&amount=1%2C234").contains("amount \"1,234\" is ambiguous"));
+        assert!(e("tid=1&payout=1%2C000%2C000").contains("payout \"1,000,000\" is ambiguous"));
+        let amount = |q: &str| parse_input(&params(q), &cfg(), now()).unwrap().amount;
+        assert_eq!(amount("tid=1&amount=12%2C34"), Some(Decimal::new(1234, 2)));
+        assert_eq!(amount("tid=1&amount=1%2C5"), Some(Decimal::new(15, 1)));
         assert!(e("tid=1&status=maybe").contains("status \"maybe\""));
         assert!(e("tid=1&currency=XXY").contains("ISO-4217"));
         assert!(e("tid=1&ts=yesterday").contains("timestamp"));
