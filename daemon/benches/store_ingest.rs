@@ -489,6 +489,7 @@ fn ingest(
                 stream: "conversions".into(),
                 watermark: now,
                 state: serde_json::json!({ "page": p }),
+                covers: None,
             };
             p += 1;
             for done in writer.submit("bench", recs, Some(cp), now).unwrap() {

@@ -34,9 +34,9 @@ pub mod throttle;
 pub mod validate;
 
 pub use protocol::{
-    Channel, Checkpoint, Conversion, ConversionStatus, ErrorKind, EventType, Manifest, Money,
-    Order, OrderStatus, PluginError, PluginKind, Record, RecordKind, Refund, Spend, StreamSpec,
-    Utm, Window,
+    Channel, Checkpoint, Conversion, ConversionStatus, Covers, ErrorKind, EventType, Manifest,
+    Money, Order, OrderStatus, PluginError, PluginKind, Record, RecordKind, Refund, Spend,
+    StreamSpec, Utm, Window,
 };
 pub use sdk::{Connector, Cx, Request, Response};
 

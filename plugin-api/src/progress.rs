@@ -10,8 +10,16 @@
 //! restatements; a session of another window starts at its beginning. The
 //! watermark is midnight UTC after the last finished day (a day marker: the
 //! days themselves are in the account's timezone) and never moves backwards.
+//!
+//! A spend stream that pulls one account ([`Progress::covering`]) declares
+//! the window's last checkpoint a complete pass ([`Checkpoint::covers`])
+//! when this session pulled every day of the window itself: the host then
+//! sets to zero the stored rows of those days the pass did not deliver. A
+//! session that resumed after a day of the window does not declare it (the
+//! rows of the days before were delivered by an earlier session); the next
+//! run, which pulls the finished window again from its start, does.
 
-use crate::protocol::{Checkpoint, Window};
+use crate::protocol::{Checkpoint, Covers, Window};
 use crate::sdk::Cx;
 use chrono::{DateTime, Duration, NaiveDate, NaiveTime, Utc};
 use serde_json::{json, Value};
@@ -20,11 +28,14 @@ use serde_json::{json, Value};
 #[derive(Debug, Clone)]
 pub struct Progress {
     stream: String,
+    window: Window,
     window_key: String,
-    window_to: NaiveDate,
     watermark: DateTime<Utc>,
     /// The last day of the window known to be stored, if any.
     pub done_through: Option<NaiveDate>,
+    /// The account of a complete pass: set by [`Progress::covering`] when
+    /// this session starts at the window's first day.
+    covers: Option<String>,
 }
 
 fn midnight(day: NaiveDate) -> DateTime<Utc> {
@@ -47,11 +58,22 @@ impl Progress {
         let start = midnight(window.from);
         Progress {
             stream: stream.to_owned(),
+            window,
             window_key,
-            window_to: window.to,
             watermark: cp.map(|cp| cp.watermark.max(start)).unwrap_or(start),
             done_through,
+            covers: None,
         }
+    }
+
+    /// For a spend stream that pulls every row of `account_id`: the
+    /// checkpoint finishing the window declares the pass complete
+    /// ([`Checkpoint::covers`]), unless this session resumed mid-window.
+    pub fn covering(mut self, account_id: &str) -> Self {
+        if self.done_through.is_none() {
+            self.covers = Some(account_id.to_owned());
+        }
+        self
     }
 
     /// The first day still to pull.
@@ -72,14 +94,23 @@ impl Progress {
     /// Commits everything emitted so far without finishing a day (a page in
     /// the middle of a request).
     pub fn commit(&self, cx: &Cx) {
+        let complete = self.done_through.is_some_and(|d| d >= self.window.to);
         cx.commit(Checkpoint {
             stream: self.stream.clone(),
             watermark: self.watermark,
             state: json!({
                 "window": self.window_key,
                 "done_through": self.done_through.map(|d| d.to_string()),
-                "complete": self.done_through.is_some_and(|d| d >= self.window_to),
+                "complete": complete,
             }),
+            covers: self
+                .covers
+                .as_ref()
+                .filter(|_| complete)
+                .map(|account_id| Covers {
+                    account_id: account_id.clone(),
+                    days: self.window,
+                }),
         });
     }
 }

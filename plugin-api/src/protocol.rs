@@ -210,6 +210,26 @@ pub struct Checkpoint {
     /// Plugin-defined state.
     #[serde(default)]
     pub state: serde_json::Value,
+    /// Spend streams only: this checkpoint ends a full pass, begun in this
+    /// same session, over every row of one account for a range of days.
+    /// The host then sets to zero the stored rows of that account and those
+    /// days that the session did not deliver: platforms leave rows without
+    /// activity out of their reports, so a row missing from a complete
+    /// re-pull was restated to nothing. A session that resumed in the middle
+    /// of the range must not declare it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub covers: Option<Covers>,
+}
+
+/// A complete pass over one account's spend rows for `days` (see
+/// [`Checkpoint::covers`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Covers {
+    /// The account every row of the pass belongs to ([`Spend::account_id`]).
+    pub account_id: String,
+    /// The days of the pass, all within the session's window.
+    pub days: Window,
 }
 
 /// Something the host tells the plugin.

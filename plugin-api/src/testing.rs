@@ -539,6 +539,7 @@ mod host_check_tests {
                     stream: "conversions".into(),
                     watermark: cx.now(),
                     state: serde_json::json!({}),
+                    covers: None,
                 });
             }
             Ok(())

@@ -49,6 +49,7 @@ fn seed(data: &std::path::Path) {
         stream: "conversions".into(),
         watermark: "2026-01-03T00:00:00Z".parse().unwrap(),
         state: serde_json::json!({}),
+        covers: None,
     };
     let now = "2026-01-03T00:00:00Z".parse().unwrap();
     store

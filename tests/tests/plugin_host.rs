@@ -597,6 +597,7 @@ async fn a_checkpoint_behind_the_committed_one_is_rejected() {
             stream: "conversions".into(),
             watermark: Utc.with_ymd_and_hms(2026, 11, 5, 0, 0, 0).unwrap(),
             state: json!({}),
+            covers: None,
         },
     );
     let mut sink = MemSink::default();
@@ -618,6 +619,15 @@ async fn a_checkpoint_for_an_undeclared_stream_is_rejected() {
     invalid_output(
         json!({ "fault": "unknown_stream" }),
         "checkpoint for stream `nope`, which the manifest does not declare",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_complete_pass_outside_a_spend_stream_is_rejected() {
+    invalid_output(
+        json!({ "fault": "false_pass" }),
+        "stream `conversions`: checkpoint declares a complete pass over account `a1` days 2026-11-01..2026-11-01, but a pass must be of a spend stream",
     )
     .await;
 }

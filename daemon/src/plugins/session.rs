@@ -28,7 +28,7 @@ use super::{
 use chrono::{DateTime, Utc};
 use plugin_api::protocol::{
     encode_frame, Action, Checkpoint, ErrorKind, Event, HttpFailureKind, LogRecord, Manifest,
-    Record, RecordKind, SessionMode, SessionOpen,
+    Record, RecordKind, SessionMode, SessionOpen, Window,
 };
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
@@ -54,6 +54,8 @@ struct Driver<'a> {
     max_requests: u64,
     /// The session's exchanges, when it is being recorded.
     recorder: Option<Recorder>,
+    /// The session's window (a complete pass must lie within it).
+    window: Option<Window>,
 }
 
 fn fail(connector: &str, kind: ErrorKind, retryable: bool, message: String) -> SessionError {
@@ -157,6 +159,7 @@ pub async fn run(
             .collect(),
         report: SessionReport::default(),
         queue: VecDeque::from([(Event::Start, Vec::new())]),
+        window: open.window,
         now: open.now,
         asked: 0,
         max_requests: options.max_requests,
@@ -420,6 +423,21 @@ impl Driver<'_> {
             }
         }
         let kind = spec.record;
+        if let Some(c) = &cp.covers {
+            let within = self.window.is_some_and(|w| {
+                w.from <= c.days.from && c.days.from <= c.days.to && c.days.to <= w.to
+            });
+            if kind != RecordKind::Spend || c.account_id.is_empty() || !within {
+                return Err(self.invalid(format!(
+                    "stream `{}`: checkpoint declares a complete pass over account `{}` days {}..{}, but a pass must be of a spend stream, name an account and lie within the session's window ({})",
+                    cp.stream,
+                    c.account_id,
+                    c.days.from,
+                    c.days.to,
+                    self.window.map_or("none".to_owned(), |w| format!("{}..{}", w.from, w.to))
+                )));
+            }
+        }
         // Checked in place: a refused page stays buffered, so the failure
         // log counts the records it drops.
         let (page, total) = (self.report.pages + 1, self.buffered.len());

@@ -883,6 +883,7 @@ mod tests {
                         "2026-06-09T00:00:00Z".parse().unwrap()
                     },
                     state: serde_json::Value::Null,
+                    covers: None,
                 },
             );
         }

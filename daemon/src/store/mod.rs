@@ -279,6 +279,35 @@ fn logical_key(data_key: &[u8]) -> String {
     String::from_utf8_lossy(data_key.get(2..).unwrap_or_default()).into_owned()
 }
 
+/// The records of block `v` (at data key `k`) whose keys `keep` accepts,
+/// decoded.
+fn block_records(
+    kind: RecordKind,
+    k: &[u8],
+    v: &[u8],
+    keep: impl Fn(&[u8]) -> bool,
+) -> Vec<Result<Stored, StoreError>> {
+    // `source/` of the block key, to name records in errors.
+    let source = logical_key(k);
+    let source = &source[..source.find('/').map_or(0, |i| i + 1)];
+    let corrupt = |key: &[u8], message| StoreError::Corrupt {
+        tree: kind.as_str().into(),
+        key: format!("{source}{}", String::from_utf8_lossy(key)),
+        message,
+    };
+    match block::spans(v) {
+        Err(m) => vec![Err(corrupt(
+            k.get(2 + source.len()..).unwrap_or_default(),
+            m,
+        ))],
+        Ok(spans) => spans
+            .into_iter()
+            .filter(|(key, _)| keep(&v[key.clone()]))
+            .map(|(key, value)| codec::decode_stored(&v[value]).map_err(|m| corrupt(&v[key], m)))
+            .collect(),
+    }
+}
+
 fn revision_key(record_key: &[u8], revision: u32) -> Vec<u8> {
     let mut k = Vec::with_capacity(record_key.len() + 5);
     k.push(P_REVISION);
@@ -1334,34 +1363,45 @@ impl Store {
             None => vec![P_BLOCK, kind_char(kind)],
         };
         let dir = self.inner.dir.clone();
-        Box::new(self.inner.data.scan_prefix(prefix).flat_map(
-            move |kv| -> Vec<Result<Stored, StoreError>> {
-                let (k, v) = match kv {
-                    Ok(kv) => kv,
-                    Err(e) => return vec![Err(sled_err(&dir, e))],
-                };
-                // `source/` of the block key, to name records in errors.
-                let source = logical_key(&k);
-                let source = &source[..source.find('/').map_or(0, |i| i + 1)];
-                let corrupt = |key: &[u8], message| StoreError::Corrupt {
-                    tree: kind.as_str().into(),
-                    key: format!("{source}{}", String::from_utf8_lossy(key)),
-                    message,
-                };
-                match block::spans(&v) {
-                    Err(m) => vec![Err(corrupt(
-                        k.get(2 + source.len()..).unwrap_or_default(),
-                        m,
-                    ))],
-                    Ok(spans) => spans
-                        .into_iter()
-                        .map(|(key, value)| {
-                            codec::decode_stored(&v[value]).map_err(|m| corrupt(&v[key], m))
-                        })
-                        .collect(),
-                }
-            },
-        ))
+        Box::new(
+            self.inner
+                .data
+                .scan_prefix(prefix)
+                .flat_map(move |kv| match kv {
+                    Ok((k, v)) => block_records(kind, &k, &v, |_| true),
+                    Err(e) => vec![Err(sled_err(&dir, e))],
+                }),
+        )
+    }
+
+    /// The records of one source and kind whose keys lie in
+    /// `first..=last`, in key order: only the blocks holding such keys
+    /// are read (a spend pass reads one account's days, not the source).
+    pub fn records_between(
+        &self,
+        kind: RecordKind,
+        source: &str,
+        first: &str,
+        last: &str,
+    ) -> Result<Vec<Stored>, StoreError> {
+        let prefix = block_prefix(kind, source);
+        let mut start = prefix.clone();
+        start.extend_from_slice(first.as_bytes());
+        let mut out = Vec::new();
+        // A block's key is its last record's key: the first block at or
+        // after `first` holds it, and the first block ending after `last`
+        // is the last one to read.
+        for kv in self.inner.data.range(start..prefix_end(&prefix)) {
+            let (k, v) = kv.map_err(|e| self.err(e))?;
+            let within = |key: &[u8]| key >= first.as_bytes() && key <= last.as_bytes();
+            for r in block_records(kind, &k, &v, within) {
+                out.push(r?);
+            }
+            if &k[prefix.len()..] >= last.as_bytes() {
+                break;
+            }
+        }
+        Ok(out)
     }
 
     /// Number of records of a kind (of one source, if given), from the

@@ -28,6 +28,7 @@ fn cp(stream: &str, n: i64) -> Checkpoint {
         stream: stream.into(),
         watermark: DateTime::from_timestamp(1_700_000_000 + n, 0).unwrap(),
         state: serde_json::json!({ "page": n }),
+        covers: None,
     }
 }
 
@@ -829,4 +830,54 @@ fn fsync_reaches_sleds_blob_files() {
         .collect();
     assert!(!blobs.is_empty(), "the value was not written as a blob");
     assert_eq!(tree.get_raw(b"big").unwrap().unwrap().len(), 1 << 20);
+}
+
+fn spend_row(account: &str, day: u32, campaign: u32) -> Record {
+    Record::Spend(plugin_api::Spend {
+        source: "ads".into(),
+        account_id: account.into(),
+        day: chrono::NaiveDate::from_ymd_opt(2026, 10, day).unwrap(),
+        timezone: "UTC".into(),
+        campaign_id: format!("c{campaign:04}"),
+        campaign_name: format!("Campaign {campaign} with a name long enough to fill blocks"),
+        ad_group_id: None,
+        ad_group_name: None,
+        ad_id: None,
+        channel: plugin_api::Channel::Search,
+        impressions: 100,
+        clicks: 3,
+        spend: Money::from_minor(1234, "EUR"),
+        platform_conversions: None,
+        platform_conversion_value: None,
+    })
+}
+
+#[test]
+fn records_between_reads_one_accounts_days_across_blocks() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    // Accounts `a` and `ab` (a prefix of each other), days 1..=9, 60
+    // campaigns a day: many blocks per account.
+    let rows: Vec<Record> = ["a", "ab"]
+        .iter()
+        .flat_map(|acc| (1..=9).flat_map(move |d| (0..60).map(move |c| spend_row(acc, d, c))))
+        .collect();
+    store.commit_page("ads", &rows, None, t(0)).unwrap();
+    let got = store
+        .records_between(RecordKind::Spend, "ads", "a/2026-10-03", "a/2026-10-050")
+        .unwrap();
+    let keys: Vec<String> = got.iter().map(|s| s.record.key()).collect();
+    let want: Vec<String> = rows
+        .iter()
+        .filter(|r| matches!(r, Record::Spend(s) if s.account_id == "a" && (3..=5).contains(&chrono::Datelike::day(&s.day))))
+        .map(Record::key)
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    assert_eq!(keys.len(), 180);
+    assert_eq!(keys, want);
+    assert!(store
+        .records_between(RecordKind::Spend, "ads", "z/", "z/~")
+        .unwrap()
+        .is_empty());
 }

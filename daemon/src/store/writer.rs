@@ -220,6 +220,7 @@ mod tests {
             stream: "conversions".into(),
             watermark: DateTime::from_timestamp(1_700_000_000 + n, 0).unwrap(),
             state: serde_json::json!({ "page": n }),
+            covers: None,
         }
     }
 

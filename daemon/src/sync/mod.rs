@@ -13,7 +13,12 @@ use crate::server::metrics::Metrics;
 use crate::store::writer::{Committed, PageWriter};
 use crate::store::{CommitStats, RunOutcome, RunRecord, Store, StoreError};
 use chrono::{DateTime, Days, NaiveDate, Utc};
-use plugin_api::protocol::{Checkpoint, Record, SessionMode, SessionOpen, Window};
+use plugin_api::protocol::{
+    Checkpoint, Covers, Record, RecordKind, SessionMode, SessionOpen, Spend, Window,
+};
+use plugin_api::Money;
+use rust_decimal::Decimal;
+use std::collections::HashSet;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -195,6 +200,9 @@ struct StoreSink<'a> {
     pages: u64,
     progress: &'a dyn Progress,
     writer: PageWriter,
+    /// Keys of the spend rows the current session delivered (for a
+    /// complete pass, [`Checkpoint::covers`]); cleared per session.
+    delivered: HashSet<String>,
 }
 
 impl StoreSink<'_> {
@@ -221,6 +229,34 @@ impl StoreSink<'_> {
         sum
     }
 
+    /// The stored spend rows of a complete pass's account and days that this
+    /// session did not deliver, set to zero: the platform reports no
+    /// activity for them any more (a restatement to nothing, or rows of a
+    /// `level` no longer pulled). Rows already zero are left alone.
+    fn not_delivered(&self, covers: &Covers) -> Result<Vec<Record>, StoreError> {
+        let Covers { account_id, days } = covers;
+        let first = format!("{account_id}/{}", days.from);
+        // `0` sorts after the `/` that follows a day in a key.
+        let last = format!("{account_id}/{}0", days.to);
+        let stored =
+            self.ctx
+                .store
+                .records_between(RecordKind::Spend, &self.source, &first, &last)?;
+        Ok(stored
+            .into_iter()
+            .filter_map(|s| match s.record {
+                Record::Spend(s)
+                    if s.account_id == *account_id
+                        && (days.from..=days.to).contains(&s.day)
+                        && !self.delivered.contains(&s.key()) =>
+                {
+                    zeroed(s).map(Record::Spend)
+                }
+                _ => None,
+            })
+            .collect())
+    }
+
     /// Waits for every submitted page to commit.
     fn drain(&mut self) -> Result<(), StoreError> {
         let done = self.writer.drain()?;
@@ -240,6 +276,24 @@ impl SessionSink for StoreSink<'_> {
     ) -> Result<CommitStats, String> {
         for r in &mut records {
             r.set_source(&self.source);
+            if let Record::Spend(s) = r {
+                self.delivered.insert(s.key());
+            }
+        }
+        let mut checkpoint = checkpoint;
+        // Stored without it: it speaks of this session only.
+        if let Some(covers) = checkpoint.covers.take() {
+            let gone = self.not_delivered(&covers).map_err(|e| e.to_string())?;
+            if !gone.is_empty() {
+                tracing::info!(
+                    connector = %self.source,
+                    account = %covers.account_id,
+                    days = %format!("{}..{}", covers.days.from, covers.days.to),
+                    rows = gone.len(),
+                    "spend rows the platform no longer reports are set to zero"
+                );
+            }
+            records.extend(gone);
         }
         let done = self
             .writer
@@ -254,6 +308,29 @@ impl SessionSink for StoreSink<'_> {
         }
         Ok(stats)
     }
+}
+
+/// `s` with no activity: impressions, clicks, spend and the platform's
+/// conversions at zero (same currency, names and ids); `None` when it
+/// already has none.
+fn zeroed(mut s: Spend) -> Option<Spend> {
+    let zero = |m: &Money| Money::new(Decimal::ZERO, m.currency.as_str());
+    let idle = s.impressions == 0
+        && s.clicks == 0
+        && s.spend.amount.is_zero()
+        && s.platform_conversions.is_none_or(|c| c.is_zero())
+        && s.platform_conversion_value
+            .as_ref()
+            .is_none_or(|v| v.amount.is_zero());
+    if idle {
+        return None;
+    }
+    s.impressions = 0;
+    s.clicks = 0;
+    s.spend = zero(&s.spend);
+    s.platform_conversions = s.platform_conversions.map(|_| Decimal::ZERO);
+    s.platform_conversion_value = s.platform_conversion_value.as_ref().map(zero);
+    Some(s)
 }
 
 /// A started run's record until the run records its own end (every way out
@@ -411,6 +488,7 @@ pub async fn run_sync_with(
         pages: 0,
         progress,
         writer,
+        delivered: HashSet::new(),
     };
     let mut failure: Option<SyncError> = None;
     for (i, w) in windows.iter().enumerate() {
@@ -419,6 +497,7 @@ pub async fn run_sync_with(
             break;
         }
         progress.window(i, windows.len(), w);
+        sink.delivered.clear();
         let checkpoints = match ctx.store.checkpoints(&id) {
             Ok(c) => c,
             Err(e) => {

@@ -437,6 +437,7 @@ async fn read_rows(
                 "last_id": last_id,
                 "complete": done,
             }),
+            covers: None,
         });
         if done {
             break;

@@ -145,6 +145,7 @@ fn a_completed_window_is_pulled_again_from_row_one() {
             stream: EVENT_CONVERSIONS.into(),
             watermark: "2026-11-03T00:00:00Z".parse().unwrap(),
             state: json!({ "key": "2026-11-01..2026-11-02", "next_row": 901, "complete": true }),
+            covers: None,
         },
     );
     let out = FakeHost::handler(|req| {
@@ -305,6 +306,7 @@ fn a_resumed_stream_checks_the_last_committed_row_before_carrying_on() {
                 stream: EVENT_CONVERSIONS.into(),
                 watermark: "2026-11-01T00:00:00Z".parse().unwrap(),
                 state,
+                covers: None,
             },
         );
         open

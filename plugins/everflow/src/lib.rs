@@ -221,6 +221,7 @@ async fn read_conversions(
             stream: CONVERSIONS.into(),
             watermark,
             state: json!({ "window": window_key, "page_done": page, "complete": !more }),
+            covers: None,
         });
         if !more {
             break;

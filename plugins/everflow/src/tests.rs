@@ -151,6 +151,7 @@ fn a_completed_window_is_pulled_again_from_page_one() {
             stream: CONVERSIONS.into(),
             watermark: "2026-11-03T00:00:00Z".parse().unwrap(),
             state: json!({ "window": "2026-11-01..2026-11-02", "page_done": 4, "complete": true }),
+            covers: None,
         },
     );
     let out = FakeHost::handler(|req| {

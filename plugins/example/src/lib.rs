@@ -189,6 +189,7 @@ async fn read_stream(cx: &Cx, settings: &Settings, stream: &str) -> Result<(), P
             stream: stream.into(),
             watermark,
             state: json!({ "window": window_key, "cursor": cursor, "page": page }),
+            covers: None,
         });
         if cursor.is_none() {
             break;

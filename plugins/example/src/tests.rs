@@ -69,6 +69,7 @@ fn resumes_mid_window_from_its_checkpoint() {
             stream: CONVERSIONS.into(),
             watermark: window().from.and_time(NaiveTime::MIN).and_utc(),
             state: json!({ "window": "2026-11-01..2026-11-02", "cursor": "cur-2" }),
+            covers: None,
         },
     );
     let out = FakeHost::handler(|req| {

@@ -257,7 +257,7 @@ async fn fetch_account(cx: &Cx, settings: &Settings) -> Result<Account, PluginEr
 async fn read_spend(cx: &Cx, settings: &Settings) -> Result<(), PluginError> {
     let window = cx.window()?;
     let account = fetch_account(cx, settings).await?;
-    let mut progress = Progress::resume(cx, SPEND, window);
+    let mut progress = Progress::resume(cx, SPEND, window).covering(&account.customer_id);
     let start = progress.next_day(window);
     let mut requests = 0u32;
     let mut rows = 0usize;

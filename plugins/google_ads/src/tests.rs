@@ -102,6 +102,16 @@ fn reads_two_days_with_exact_micros_and_account_timezone() {
         out.checkpoints[1].watermark.to_rfc3339(),
         "2026-11-03T00:00:00+00:00"
     );
+    // The session pulled the whole window: its last checkpoint says so, so
+    // the host can set rows no longer reported to zero.
+    assert_eq!(out.checkpoints[0].covers, None);
+    assert_eq!(
+        out.checkpoints[1].covers,
+        Some(plugin_api::Covers {
+            account_id: "1234567890".into(),
+            days: window(),
+        })
+    );
 }
 
 #[test]
@@ -113,6 +123,7 @@ fn resumes_after_the_last_finished_day_of_the_same_window() {
             stream: SPEND.into(),
             watermark: day("2026-11-02").and_hms_opt(0, 0, 0).unwrap().and_utc(),
             state: json!({ "window": "2026-11-01..2026-11-02", "done_through": "2026-11-01" }),
+            covers: None,
         },
     );
     let out = FakeHost::handler(|req| {
@@ -130,6 +141,9 @@ fn resumes_after_the_last_finished_day_of_the_same_window() {
     out.result.as_ref().unwrap();
     // Customer, then the day by ad group and its Performance Max query.
     assert_eq!(out.requests.len(), 3);
+    // The first day came from an earlier session: no complete pass.
+    assert_eq!(out.checkpoints.len(), 1);
+    assert_eq!(out.checkpoints[0].covers, None);
 }
 
 /// Regression (found by the demo's end-to-end test): a second run over a
@@ -144,6 +158,7 @@ fn a_finished_window_is_pulled_again_so_restatements_are_seen() {
             stream: SPEND.into(),
             watermark: day("2026-11-03").and_hms_opt(0, 0, 0).unwrap().and_utc(),
             state: json!({ "window": "2026-11-01..2026-11-02", "done_through": "2026-11-02" }),
+            covers: None,
         },
     );
     let out = FakeHost::handler(|req| {
@@ -348,7 +363,7 @@ fn a_finished_window_is_pulled_whole_again_by_the_next_session() {
         Checkpoint {
             stream: SPEND.into(),
             watermark: day("2026-11-03").and_hms_opt(0, 0, 0).unwrap().and_utc(),
-            state: json!({ "window": "2026-11-01..2026-11-02", "done_through": "2026-11-02", "complete": true }),
+            state: json!({ "window": "2026-11-01..2026-11-02", "done_through": "2026-11-02", "complete": true }), covers: None,
         },
     );
     let out = FakeHost::handler(|req| {

@@ -129,6 +129,7 @@ impl Progress {
                 "next": self.next,
                 "complete": finished,
             }),
+            covers: None,
         });
     }
 

@@ -99,6 +99,7 @@ fn resumes_at_the_page_after_the_last_commit() {
             watermark: window().from.and_hms_opt(0, 0, 0).unwrap().and_utc(),
             state: json!({ "window": "2026-11-01..2026-11-02", "campaign_pos": 0,
                            "next": "/Advertisers/IRsid1/Actions?x=1&Page=3" }),
+            covers: None,
         },
     );
     let out = FakeHost::handler(|req| {
@@ -306,6 +307,7 @@ fn a_completed_window_is_pulled_again_from_its_first_page() {
             watermark: "2026-11-03T00:00:00Z".parse().unwrap(),
             state: json!({ "window": "2026-11-01..2026-11-02", "campaign_pos": 1,
                            "next": null, "complete": true }),
+            covers: None,
         },
     );
     let out = FakeHost::handler(|req| {

@@ -467,7 +467,7 @@ async fn read_spend(cx: &Cx, settings: &Settings) -> Result<(), PluginError> {
     let window: Window = cx.window()?;
     let account_id = account_digits(cx, settings)?;
     let account = fetch_account(cx, settings).await?;
-    let mut progress = Progress::resume(cx, SPEND, window);
+    let mut progress = Progress::resume(cx, SPEND, window).covering(&account.account_id);
     let use_async = match settings.report_mode {
         ReportMode::Sync => false,
         ReportMode::Async => true,

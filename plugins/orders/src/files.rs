@@ -116,6 +116,7 @@ pub async fn read(cx: &Cx, settings: &Settings) -> Result<(), PluginError> {
             stream: STREAM.into(),
             watermark,
             state: json!({ "files": files }),
+            covers: None,
         });
         read_count += 1;
     }
@@ -124,6 +125,7 @@ pub async fn read(cx: &Cx, settings: &Settings) -> Result<(), PluginError> {
         stream: STREAM.into(),
         watermark,
         state: json!({ "files": files }),
+        covers: None,
     });
     cx.info(
         "files done",

@@ -96,6 +96,7 @@ pub async fn read(cx: &Cx, settings: &Settings) -> Result<(), PluginError> {
             stream: STREAM.into(),
             watermark,
             state: json!({ "window": window_key, "page_info": page_info }),
+            covers: None,
         });
         if page_info.is_none() {
             break;

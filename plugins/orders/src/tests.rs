@@ -107,6 +107,7 @@ fn shopify_resumes_at_the_checkpointed_page() {
             stream: shopify::STREAM.into(),
             watermark: window().from.and_time(NaiveTime::MIN).and_utc(),
             state: json!({ "window": "2026-11-01..2026-11-02", "page_info": "CUR" }),
+            covers: None,
         },
     );
     let out = FakeHost::handler(|req| {

@@ -255,7 +255,7 @@ async fn read_window(
             Checkpoint {
                 stream: REWARDS.into(),
                 watermark,
-                state: json!({ "window": window_key, "after": after, "complete": complete, "since": since }),
+                state: json!({ "window": window_key, "after": after, "complete": complete, "since": since }), covers: None,
             }
         },
     )

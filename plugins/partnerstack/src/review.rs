@@ -168,6 +168,7 @@ pub(crate) async fn read(
                     stream: REWARDS_REVIEW.into(),
                     watermark,
                     state: c.state.clone(),
+                    covers: None,
                 });
             }
             match skipped {
@@ -202,6 +203,7 @@ pub(crate) async fn read(
             stream: REWARDS_REVIEW.into(),
             watermark,
             state: state(None, &None, true).to_value(),
+            covers: None,
         });
         cx.info(
             "review done: nothing stored before the window",
@@ -234,6 +236,7 @@ pub(crate) async fn read(
             stream: REWARDS_REVIEW.into(),
             watermark,
             state: state(Some(range), after, complete).to_value(),
+            covers: None,
         },
     )
     .await?;

@@ -119,7 +119,7 @@ fn a_completed_window_is_pulled_again_from_the_start() {
         plugin_api::Checkpoint {
             stream: REWARDS.into(),
             watermark: "2026-11-03T00:00:00Z".parse().unwrap(),
-            state: json!({ "window": "2026-11-01..2026-11-02", "after": "rew_9", "complete": true }),
+            state: json!({ "window": "2026-11-01..2026-11-02", "after": "rew_9", "complete": true }), covers: None,
         },
     );
     let out = FakeHost::handler(|req| {
@@ -266,6 +266,7 @@ fn cp(stream: &str, watermark: &str, state: Value) -> (String, plugin_api::Check
             stream: stream.into(),
             watermark: at(watermark),
             state,
+            covers: None,
         },
     )
 }

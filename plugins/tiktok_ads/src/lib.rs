@@ -241,7 +241,7 @@ async fn read_spend(cx: &Cx, settings: &Settings) -> Result<(), PluginError> {
     let window = cx.window()?;
     let id = advertiser(cx, settings)?;
     let account = fetch_advertiser(cx, settings).await?;
-    let mut progress = Progress::resume(cx, SPEND, window);
+    let mut progress = Progress::resume(cx, SPEND, window).covering(&account.advertiser_id);
     let days = settings.days_per_request.clamp(1, MAX_DAYS_PER_REQUEST);
     let dimensions = json!([settings.level.id_dimension(), "stat_time_day"]).to_string();
     let metric_list = json!(metrics(settings)).to_string();

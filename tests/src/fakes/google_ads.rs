@@ -334,7 +334,7 @@ pub mod wire {
 
     /// A seeded spend generator: campaigns × ad groups × ads, one row per
     /// entity and day unless the entity was idle that day. Figures of a day
-    /// change when the day is restated.
+    /// change when the day is restated, and some of its rows disappear.
     #[derive(Debug)]
     pub struct Universe {
         /// Seed.
@@ -409,6 +409,11 @@ pub mod wire {
                 return None;
             }
             let h = mix(base ^ rev.wrapping_mul(0xA24B_AED4_963E_E407));
+            // A restatement takes all activity from about one entity in
+            // ten, which the platform then leaves out of its report.
+            if rev > 0 && (h >> 56).is_multiple_of(10) {
+                return None;
+            }
             let impressions = 1 + h % 20_000;
             let clicks = (h >> 16) % (impressions / 20 + 1);
             let mut cost_micros =
@@ -542,10 +547,16 @@ pub mod wire {
         t
     }
 
-    /// Totals of canonical spend records.
+    /// Totals of canonical spend records. Rows without activity (the ones
+    /// the host set to zero when a complete re-pull no longer had them) are
+    /// not rows of the platform's report: the fakes' rows all have
+    /// impressions.
     pub fn spend_totals<'a>(records: impl IntoIterator<Item = &'a plugin_api::Spend>) -> Totals {
         let mut t = Totals::new();
         for r in records {
+            if r.impressions == 0 && r.spend.amount.is_zero() {
+                continue;
+            }
             let s = t.entry((r.day, r.campaign_id.clone())).or_default();
             s.rows += 1;
             s.impressions += r.impressions;

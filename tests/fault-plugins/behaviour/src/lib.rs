@@ -91,6 +91,9 @@ pub enum Fault {
     BackwardsCheckpoint,
     /// Checkpoint a stream the manifest does not declare.
     UnknownStream,
+    /// Declare a complete spend pass ([`Checkpoint::covers`]) on the
+    /// conversions stream.
+    FalsePass,
     /// Print to stdout (corrupts a subprocess's protocol channel).
     Stdout,
     /// Request a host outside the allowed list.
@@ -174,6 +177,7 @@ fn checkpoint(stream: &str, day_offset: i64) -> Checkpoint {
             .unwrap_or_default()
             .and_utc(),
         state: json!({ "day": day_offset }),
+        covers: None,
     }
 }
 
@@ -350,6 +354,17 @@ impl Connector for Faulty {
             }
             Fault::UnknownStream => {
                 cx.commit(checkpoint("nope", 2));
+            }
+            Fault::FalsePass => {
+                let mut cp = checkpoint(CONVERSIONS, 2);
+                cp.covers = Some(plugin_api::Covers {
+                    account_id: "a1".into(),
+                    days: plugin_api::protocol::Window {
+                        from: day0(),
+                        to: day0(),
+                    },
+                });
+                cx.commit(cp);
             }
             Fault::Stdout => {
                 println!("hello from a plugin that should not print");
