@@ -1,10 +1,46 @@
 //! The host's checks of a plugin's records, shared by the daemon and
 //! [`crate::testing::FakeHost`], so a plugin's tests refuse what the daemon
 //! refuses: the record kind of the stream, non-empty ids, ISO-4217
-//! currencies, amounts that must not be negative, IANA timezones.
+//! currencies, amounts that must not be negative, IANA timezones, and times
+//! and days within [`EARLIEST`, `LATEST`).
 
 use crate::protocol::{Record, RecordKind};
+use chrono::{DateTime, NaiveDate, Utc};
 use rust_decimal::Decimal;
+
+/// The first day a record may be of (inclusive): an earlier time is a
+/// platform's "no value" (0 or -1 as a Unix time) or a misread field.
+pub const EARLIEST: NaiveDate = match NaiveDate::from_ymd_opt(2000, 1, 1) {
+    Some(d) => d,
+    None => panic!("a valid date"),
+};
+
+/// The first day a record may no longer be of: a later time is a misread
+/// field (milliseconds read as seconds give years past 50,000), and would
+/// take date arithmetic out of range downstream.
+pub const LATEST: NaiveDate = match NaiveDate::from_ymd_opt(2100, 1, 1) {
+    Some(d) => d,
+    None => panic!("a valid date"),
+};
+
+fn check_day(field: &str, day: NaiveDate) -> Result<(), String> {
+    if (EARLIEST..LATEST).contains(&day) {
+        Ok(())
+    } else {
+        Err(format!(
+            "field `{field}`: {day} is outside {EARLIEST} .. {LATEST} (a misread or placeholder time?)"
+        ))
+    }
+}
+
+fn check_time(field: &str, t: DateTime<Utc>) -> Result<(), String> {
+    check_day(field, t.date_naive()).map_err(|_| {
+        format!(
+            "field `{field}`: {} is outside {EARLIEST} .. {LATEST} (a misread or placeholder time?)",
+            t.to_rfc3339()
+        )
+    })
+}
 
 fn check_money(field: &str, m: &crate::Money, non_negative: bool) -> Result<(), String> {
     if !crate::currency::is_known(&m.currency) {
@@ -42,6 +78,7 @@ pub fn record(r: &mut Record, kind: RecordKind, connector: &str) -> Result<(), S
         Record::Spend(s) => {
             non_empty("account_id", &s.account_id)?;
             non_empty("campaign_id", &s.campaign_id)?;
+            check_day("day", s.day)?;
             if s.timezone.parse::<chrono_tz::Tz>().is_err() {
                 return Err(format!(
                     "field `timezone`: `{}` is not an IANA timezone",
@@ -61,6 +98,16 @@ pub fn record(r: &mut Record, kind: RecordKind, connector: &str) -> Result<(), S
         Record::Conversion(c) => {
             non_empty("external_id", &c.external_id)?;
             non_empty("partner_id", &c.partner_id)?;
+            check_time("occurred_at", c.occurred_at)?;
+            for (field, t) in [
+                ("clicked_at", c.clicked_at),
+                ("status_changed_at", c.status_changed_at),
+                ("locked_at", c.locked_at),
+            ] {
+                if let Some(t) = t {
+                    check_time(field, t)?;
+                }
+            }
             if let Some(m) = &c.sale_amount {
                 check_money("sale_amount", m, false)?;
             }
@@ -70,9 +117,11 @@ pub fn record(r: &mut Record, kind: RecordKind, connector: &str) -> Result<(), S
         }
         Record::Order(o) => {
             non_empty("order_id", &o.order_id)?;
+            check_time("created_at", o.created_at)?;
             check_money("amount", &o.amount, true)?;
             for (i, rf) in o.refunds.iter().enumerate() {
                 check_money(&format!("refunds[{i}].amount"), &rf.amount, true)?;
+                check_time(&format!("refunds[{i}].at"), rf.at)?;
             }
         }
     }
@@ -107,6 +156,38 @@ mod tests {
         let mut r = order();
         record(&mut r, RecordKind::Order, "shop").unwrap();
         assert_eq!(r.source(), "shop");
+    }
+
+    #[test]
+    fn times_outside_2000_to_2100_are_refused_naming_the_field() {
+        // QA findings: milliseconds read as seconds (year 58879) and a year
+        // of +262142 were stored, and the latter panicked every reconcile.
+        let at = |s: &str| s.parse::<DateTime<Utc>>().unwrap();
+        let mut r = order();
+        if let Record::Order(o) = &mut r {
+            o.created_at = at("+58879-01-01T00:00:00Z");
+        }
+        let e = record(&mut r, RecordKind::Order, "shop").unwrap_err();
+        assert!(e.starts_with("field `created_at`: +58879-01-01"), "{e}");
+        for (t, ok) in [
+            ("1999-12-31T23:59:59Z", false),
+            ("2000-01-01T00:00:00Z", true),
+            ("2099-12-31T23:59:59Z", true),
+            ("2100-01-01T00:00:00Z", false),
+        ] {
+            let mut r = order();
+            if let Record::Order(o) = &mut r {
+                o.refunds.push(Refund {
+                    amount: Money::new(Decimal::ONE, "EUR"),
+                    at: at(t),
+                });
+            }
+            let got = record(&mut r, RecordKind::Order, "shop");
+            assert_eq!(got.is_ok(), ok, "{t}: {got:?}");
+            if let Err(e) = got {
+                assert!(e.contains("refunds[0].at"), "{e}");
+            }
+        }
     }
 
     #[test]

@@ -43,6 +43,26 @@ fn sync_refuses_a_to_date_after_today() {
         "{stderr}"
     );
     assert_eq!(data.requests.load(Ordering::SeqCst), 0);
+    // A year typo the other way (QA finding: `--from 0001-01-01` planned
+    // 2028 windows against the platform).
+    let out = reckon(&s.config)
+        .args([
+            "sync",
+            "examplenet",
+            "--from",
+            "0001-01-01",
+            "--to",
+            "2026-01-01",
+        ])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("--from 0001-01-01 is before 2000-01-01, the earliest day reckon stores"),
+        "{stderr}"
+    );
+    assert_eq!(data.requests.load(Ordering::SeqCst), 0);
     // Up to today is fine.
     let today = chrono::Utc::now().date_naive().to_string();
     let out = reckon(&s.config)

@@ -418,6 +418,19 @@ pub fn parse_at(
         p.default_timezone = Some(cfg.daemon.timezone.0);
     }
 
+    // Empty paths would silently mean the config file's own directory.
+    for (key, path) in [
+        ("daemon.data_dir", &cfg.daemon.data_dir),
+        ("daemon.plugin_dir", &cfg.daemon.plugin_dir),
+        ("daemon.output_dir", &cfg.daemon.output_dir),
+    ] {
+        if path.as_os_str().is_empty() {
+            errors.push(map.error(
+                key,
+                "must name a directory (relative paths are relative to the config file)",
+            ));
+        }
+    }
     // Relative paths are relative to the config file.
     let base = Path::new(file).parent().unwrap_or(Path::new(""));
     for p in [
@@ -428,6 +441,15 @@ pub fn parse_at(
         if p.is_relative() && !base.as_os_str().is_empty() {
             *p = base.join(&*p);
         }
+    }
+    if cfg.daemon.data_dir.is_file() {
+        errors.push(map.error(
+            "daemon.data_dir",
+            format!(
+                "{} is a file, not a directory; point data_dir at a directory (it is created when missing)",
+                cfg.daemon.data_dir.display()
+            ),
+        ));
     }
     if let Some(fx) = &cfg.fx {
         for (key, message) in crate::fx::FxTable::problems(fx, base) {

@@ -216,6 +216,14 @@ pub fn resolve_connector(
         let secret_field = schema::is_secret(schema_v, k);
         if k == "base_url" {
             match v.as_str().map(url::Url::parse) {
+                // Credentials belong in secret references: a URL's user
+                // and password would be written to cassettes as they are.
+                Some(Ok(u)) if !u.username().is_empty() || u.password().is_some() => errors.push(
+                    map.error(
+                        &path,
+                        "must not carry a user or password (`https://user:pass@...`); put credentials in the plugin's secret settings, as references such as { secret = \"env:NAME\" }",
+                    ),
+                ),
                 Some(Ok(u)) if matches!(u.scheme(), "http" | "https") && u.host_str().is_some() => {
                     base_url = Some(
                         v.as_str()

@@ -484,3 +484,53 @@ draft_schedule = "{schedule}"
         "{e}"
     );
 }
+
+/// QA findings: an empty `data_dir` meant the config's own directory, a
+/// `data_dir` that is a file passed `config check` and failed every
+/// command, and a `base_url` with a password was written to cassettes.
+#[test]
+fn empty_or_file_data_dirs_and_credentials_in_base_url_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("a-file"), "").unwrap();
+    let config = dir.path().join("reckon.toml");
+    let text = |data_dir: &str, base_url: &str| {
+        format!(
+            r#"
+[daemon]
+data_dir = "{data_dir}"
+
+[[connectors]]
+id = "examplenet"
+plugin = "example"
+schedule = "0 */6 * * *"
+
+[connectors.settings]
+api_key = {{ secret = "env:EXAMPLE_API_KEY" }}
+base_url = "{base_url}"
+"#
+        )
+    };
+    let errors = |t: String| -> String {
+        match parse(&t, &config.display().to_string()) {
+            Err(e) => e.to_string(),
+            Ok(cfg) => match resolve(&cfg, &example_loader, &secrets) {
+                Err(e) => ConfigErrors(e).to_string(),
+                Ok(_) => "ok".into(),
+            },
+        }
+    };
+    assert_eq!(errors(text("data", "http://127.0.0.1:4000")), "ok");
+    let e = errors(text("", "http://127.0.0.1:4000"));
+    assert!(
+        e.contains("`daemon.data_dir`: must name a directory"),
+        "{e}"
+    );
+    let e = errors(text("a-file", "http://127.0.0.1:4000"));
+    assert!(e.contains("a-file is a file, not a directory"), "{e}");
+    let e = errors(text("data", "http://admin:hunter2@127.0.0.1:4000"));
+    assert!(
+        e.contains("`connectors[0].settings.base_url`: must not carry a user or password"),
+        "{e}"
+    );
+    assert!(!e.contains("hunter2"), "{e}");
+}

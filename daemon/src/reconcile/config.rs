@@ -76,6 +76,9 @@ pub struct ProgramConfig {
     pub default_timezone: Option<chrono_tz::Tz>,
 }
 
+/// The longest return window, grace period or fuzzy window (in days).
+pub const MAX_WINDOW_DAYS: u32 = 3650;
+
 fn default_return_window_days() -> u32 {
     30
 }
@@ -287,6 +290,38 @@ impl ProgramConfig {
         if self.matching.amount_tolerance_pct.is_sign_negative() {
             err("match.amount_tolerance_pct", "must be zero or more".into());
         }
+        if self.matching.amount_tolerance_pct > Decimal::ONE_HUNDRED {
+            err(
+                "match.amount_tolerance_pct",
+                format!(
+                    "{} % would match a claim to an order of any amount; it is a percent of the order amount, at most 100 (e.g. \"1\" for 1 %)",
+                    self.matching.amount_tolerance_pct
+                ),
+            );
+        }
+        // Ten years: longer is a typo, and no date arithmetic may leave
+        // chrono's range.
+        for (field, days) in [
+            ("return_window_days", self.return_window_days),
+            ("no_order_grace_days", self.no_order_grace_days),
+        ] {
+            if days > MAX_WINDOW_DAYS {
+                err(
+                    field,
+                    format!("{days} days is more than the {MAX_WINDOW_DAYS} (ten years) allowed"),
+                );
+            }
+        }
+        if self.matching.fuzzy_window_hours > MAX_WINDOW_DAYS * 24 {
+            err(
+                "match.fuzzy_window_hours",
+                format!(
+                    "{} hours is more than the {} (ten years) allowed",
+                    self.matching.fuzzy_window_hours,
+                    MAX_WINDOW_DAYS * 24
+                ),
+            );
+        }
         out
     }
 
@@ -451,6 +486,41 @@ coupon_matching = true
         )
         .unwrap_err();
         assert!(e.contains("quoted"), "{e}");
+    }
+
+    #[test]
+    fn windows_and_tolerance_are_bounded() {
+        // QA finding: 300000000 grace days passed `config check`, then every
+        // run panicked computing a date beyond chrono's range.
+        let mut p = parse("[[programs]]\nid='a'\ncurrency='USD'\nclaims=['x']\norders=['y']\n")
+            .unwrap()
+            .remove(0);
+        p.return_window_days = MAX_WINDOW_DAYS;
+        p.no_order_grace_days = MAX_WINDOW_DAYS;
+        p.matching.amount_tolerance_pct = Decimal::ONE_HUNDRED;
+        p.validate().unwrap();
+        p.return_window_days = 300_000_000;
+        p.no_order_grace_days = MAX_WINDOW_DAYS + 1;
+        p.matching.fuzzy_window_hours = u32::MAX;
+        p.matching.amount_tolerance_pct = Decimal::new(1000, 0);
+        let fields: Vec<&str> = p.problems().iter().map(|e| e.field).collect();
+        assert_eq!(
+            fields,
+            [
+                "match.amount_tolerance_pct",
+                "return_window_days",
+                "no_order_grace_days",
+                "match.fuzzy_window_hours"
+            ]
+        );
+        assert!(p.problems()[1]
+            .message
+            .contains("300000000 days is more than the 3650"));
+        // The engine's own guard: a time at the end of chrono's range.
+        assert_eq!(
+            super::super::engine::days_after(chrono::DateTime::<chrono::Utc>::MAX_UTC, 30),
+            chrono::DateTime::<chrono::Utc>::MAX_UTC
+        );
     }
 
     #[test]

@@ -111,6 +111,14 @@ pub fn normalize_click_id(id: &str) -> Option<&str> {
     (!t.is_empty()).then_some(t)
 }
 
+/// `t` plus `days` days of 24 hours, at the end of time at most: a stored
+/// time near chrono's limits must not panic a run (config bounds the days,
+/// the host bounds record times; this is the last guard).
+pub fn days_after(t: DateTime<Utc>, days: u32) -> DateTime<Utc> {
+    t.checked_add_signed(Duration::days(i64::from(days)))
+        .unwrap_or(DateTime::<Utc>::MAX_UTC)
+}
+
 /// Trims and case-folds a coupon code; `None` when empty.
 pub fn normalize_coupon(code: &str) -> Option<String> {
     normalize_order_id(code)
@@ -876,8 +884,7 @@ fn judge(
             d.refunded_amount = Some(Money::new(refunded, order.amount.currency.clone()));
         }
         if d.lock_at.is_none() {
-            d.lock_at =
-                Some(order.created_at + Duration::days(i64::from(program.return_window_days)));
+            d.lock_at = Some(days_after(order.created_at, program.return_window_days));
         }
     }
     let order_name = |o: &OrderInput| format!("{}/{}", o.order.source, o.order.order_id);
@@ -908,7 +915,7 @@ fn judge(
         winner,
     }) = matched
     else {
-        let deadline = claim.occurred_at + Duration::days(i64::from(program.no_order_grace_days));
+        let deadline = days_after(claim.occurred_at, program.no_order_grace_days);
         let mut quoted: Vec<String> = Vec::new();
         if let Some(id) = &claim.order_id {
             quoted.push(format!("order id `{}`", id.trim()));
@@ -1177,9 +1184,7 @@ pub fn next_change_at(
     claim: &Conversion,
 ) -> Option<DateTime<Utc>> {
     match d.outcome {
-        Outcome::AwaitingOrder => {
-            Some(d.occurred_at + Duration::days(i64::from(program.no_order_grace_days)))
-        }
+        Outcome::AwaitingOrder => Some(days_after(d.occurred_at, program.no_order_grace_days)),
         o if o.earns() && !d.payable => d
             .lock_at
             .filter(|l| *l > d.decided_at || !awaits_network_approval(program, claim)),

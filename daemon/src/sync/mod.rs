@@ -448,6 +448,17 @@ pub async fn run_sync_with(
             ),
         });
     }
+    // Records before 2000 are refused anyway; such a --from is a typo that
+    // would run thousands of empty windows against the platform.
+    if range.is_some() && from < plugin_api::validate::EARLIEST {
+        return Err(SyncError::BadRange {
+            connector: id,
+            message: format!(
+                "--from {from} is before {}, the earliest day reckon stores",
+                plugin_api::validate::EARLIEST
+            ),
+        });
+    }
     let windows = split_windows(from, to, connector.window_days);
     let mut run = RunRecord {
         source: id.clone(),
