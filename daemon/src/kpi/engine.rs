@@ -433,20 +433,27 @@ impl<'a> Engine<'a> {
             self.reported_facts(&query.period, &mut conv, &mut tally, &mut sink);
         }
         if query.view.has_reconciled() {
-            self.reconciled_facts(&query.period, &mut conv, &mut tally, &mut sink);
+            let counted = query.view.has_reported();
+            self.reconciled_facts(&query.period, &mut conv, &mut tally, counted, &mut sink);
         }
         self.finish(query, groups, tally)
     }
 
+    /// The fact of a spend row; `None` (counted in the tally when
+    /// `count_missing`) when a rate is missing. Both views read each spend
+    /// row: the second pass does not count it again.
     fn spend_fact(
         &self,
         s: &'a Spend,
         conv: &mut Converter,
         tally: &mut Tally,
         with_platform_conversions: bool,
+        count_missing: bool,
     ) -> Option<Fact<'a>> {
         let Some(spend) = conv.convert(&s.spend, s.day) else {
-            tally.fx_missing("spend row", &s.spend.currency, s.day);
+            if count_missing {
+                tally.fx_missing("spend row", &s.spend.currency, s.day);
+            }
             return None;
         };
         let mut totals = Totals {
@@ -494,7 +501,7 @@ impl<'a> Engine<'a> {
             if !period.contains(s.day) {
                 continue;
             }
-            if let Some(f) = self.spend_fact(s, conv, tally, true) {
+            if let Some(f) = self.spend_fact(s, conv, tally, true, true) {
                 sink(Side::Reported, f);
             }
         }
@@ -545,18 +552,23 @@ impl<'a> Engine<'a> {
         }
     }
 
+    /// The reconciled side's facts; `count_spend_once`: the reported pass
+    /// ran and already counted the spend rows left out for a missing rate.
     fn reconciled_facts(
         &self,
         period: &Period,
         conv: &mut Converter,
         tally: &mut Tally,
+        count_spend_once: bool,
         sink: &mut impl FnMut(Side, Fact<'a>),
     ) {
         for s in &self.inputs.spend {
             if !period.contains(s.day) {
                 continue;
             }
-            if let Some(f) = self.spend_fact(s, conv, tally, false) {
+            // A row whose spend has no rate was counted by the reported
+            // pass when there was one (its spend is the same).
+            if let Some(f) = self.spend_fact(s, conv, tally, false, !count_spend_once) {
                 sink(Side::Reconciled, f);
             }
         }
@@ -569,11 +581,17 @@ impl<'a> Engine<'a> {
                 tally.cancelled_orders += 1;
                 continue;
             }
-            let net = o.amount.amount - o.refunded();
-            if o.status == OrderStatus::Refunded || net <= Decimal::ZERO {
+            // Reconciliation's rule: refunded in full (a refund of at least
+            // the amount) or marked refunded. A 0.00 order without refunds
+            // (a lead) is a conversion with no revenue, not a refund.
+            let refunded = o.refunded();
+            if o.status == OrderStatus::Refunded
+                || (refunded > Decimal::ZERO && refunded >= o.amount.amount)
+            {
                 tally.refunded_orders += 1;
                 continue;
             }
+            let net = o.amount.amount - refunded;
             let Some(revenue) = conv.convert(&Money::new(net, o.amount.currency.as_str()), day)
             else {
                 tally.fx_missing("order", &o.amount.currency, day);
@@ -591,6 +609,9 @@ impl<'a> Engine<'a> {
                     let mut t = if i == 0 { totals } else { Totals::default() };
                     match self.commission(d, day, conv, tally) {
                         Ok(c) => t.commission = c,
+                        // No rate for the commission: it is left out (and
+                        // noted); the order itself still counts.
+                        Err(()) if i == 0 => {}
                         Err(()) => continue,
                     }
                     let campaign = self
