@@ -98,6 +98,7 @@ fn table() -> KpiInputs {
         ],
         orders: Vec::new(),
         decisions: Vec::new(),
+        reconcile_notes: Vec::new(),
     }
 }
 

@@ -808,6 +808,23 @@ impl<'a> Engine<'a> {
             })
             .collect();
         let mut notes = Vec::new();
+        let period = &query.period;
+        let inputs = self.inputs;
+        let any = inputs.spend.iter().any(|s| period.contains(s.day))
+            || inputs
+                .claims
+                .iter()
+                .any(|c| period.contains(self.ctx.zone.day_of(c.occurred_at)))
+            || inputs
+                .orders
+                .iter()
+                .any(|o| period.contains(self.ctx.zone.day_of(o.created_at)));
+        if !any {
+            notes.push(format!(
+                "No records in the period: no spend rows, claims or orders from {} to {}.",
+                period.from, period.to
+            ));
+        }
         for ((what, cur), (n, first)) in &tally.fx_missing {
             notes.push(format!(
                 "{} in {cur} left out: no {cur}→{} rate in [fx] (first missing day {first}).",
@@ -816,6 +833,7 @@ impl<'a> Engine<'a> {
             ));
         }
         if view.has_reconciled() {
+            notes.extend(inputs.reconcile_notes.iter().cloned());
             if tally.cancelled_orders > 0 {
                 notes.push(format!(
                     "{} not counted.",
