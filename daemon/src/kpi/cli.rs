@@ -82,8 +82,7 @@ pub fn run(
         by: dims(&args.by),
         view: args.view,
     };
-    let inputs =
-        super::load::load_inputs(&store, &cfg.programs, zone, &query.period, Utc::now())?;
+    let inputs = super::load::load_inputs(&store, &cfg.programs, zone, &query.period, Utc::now())?;
     if query.view.has_reconciled() {
         // Also on stderr: CSV output carries no notes.
         for n in &inputs.reconcile_notes {

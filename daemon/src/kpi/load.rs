@@ -66,10 +66,8 @@ pub fn load_inputs(
                     .is_some_and(|o| orders.contains(&(o.source.as_str(), o.id.as_str())))
         })?;
         if any_records {
-            let stale = crate::reconcile::report::stale(
-                j.decisions.iter().zip(j.due.iter().copied()),
-                now,
-            );
+            let stale =
+                crate::reconcile::report::stale(j.decisions.iter().zip(j.due.iter().copied()), now);
             let unjudged = crate::reconcile::unjudged(store, p)?;
             inputs
                 .reconcile_notes
@@ -108,7 +106,10 @@ pub fn freshness_notes(
             what.push(plural(unjudged.orders, "order"));
         }
         let when = unjudged.judged_at.map_or_else(String::new, |t| {
-            format!(" ({})", t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+            format!(
+                " ({})",
+                t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+            )
         });
         notes.push(format!(
             "Reconciliation of program `{program}` is out of date: {} stored after its last run{when} are not judged yet (a new order shows as `unattributed`); run `reckon reconcile` and report again.",

@@ -426,9 +426,7 @@ pub fn unjudged(store: &Store, program: &ProgramConfig) -> Result<Unjudged, Stor
             plugin_api::RecordKind::Conversion if program.claims.contains(&ch.source) => {
                 &mut out.claims
             }
-            plugin_api::RecordKind::Order if program.orders.contains(&ch.source) => {
-                &mut out.orders
-            }
+            plugin_api::RecordKind::Order if program.orders.contains(&ch.source) => &mut out.orders,
             _ => continue,
         };
         if seen.insert((ch.kind, ch.source, ch.key)) {
