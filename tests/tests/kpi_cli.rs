@@ -346,14 +346,23 @@ fn records_newer_than_the_last_reconcile_run_are_flagged() {
         "up to date: {}",
         v["notes"]
     );
-    assert!(out.stderr.is_empty(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 
     // A sync adds an order (a claim's order) after the run.
     {
         let store = Store::open(&tmp.path().join("data")).expect("store");
         let o = order("O9", "2026-11-12T10:00:00Z", "70.00", None, &[]);
         store
-            .commit_page("shop", &[Record::Order(o)], None, at("2026-12-02T00:00:00Z"))
+            .commit_page(
+                "shop",
+                &[Record::Order(o)],
+                None,
+                at("2026-12-02T00:00:00Z"),
+            )
             .expect("commit");
         store.flush().expect("flush");
     }

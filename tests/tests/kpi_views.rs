@@ -3,10 +3,10 @@
 mod kpi_fixtures;
 
 use kpi_fixtures::*;
+use plugin_api::ConversionStatus;
 use plugin_api::Money;
 use reckon::fx::FxTable;
 use reckon::kpi::{summarize, Dim, Metric, Report, Totals, View};
-use plugin_api::ConversionStatus;
 use reckon::reconcile::model::{Decision, Outcome};
 use rust_decimal::Decimal;
 
@@ -348,8 +348,9 @@ fn a_commission_without_a_rate_leaves_out_the_commission_only() {
     assert_eq!(aff.revenue, dec("350.00"));
     assert_eq!(aff.commission, dec("29.00"), "24 + 5, O1's 10 USD left out");
     assert!(
-        r.notes.iter().any(|n| n
-            .starts_with("1 affiliate commission in USD left out: no USD→EUR rate")),
+        r.notes
+            .iter()
+            .any(|n| n.starts_with("1 affiliate commission in USD left out: no USD→EUR rate")),
         "{:?}",
         r.notes
     );
@@ -388,4 +389,62 @@ fn channel_rec<'a>(r: &Report, c: &'a str) -> (&'a str, Totals) {
         .find(|x| x.key.channel.as_deref() == Some(c))
         .unwrap_or_else(|| panic!("no {c} row"));
     (c, row.reconciled.expect("rec"))
+}
+
+/// A shown difference is the difference of the shown values (regression:
+/// 10819.94 → 9032.37 showed −1787.58, rounded from the exact values).
+/// CSV/JSON money is rounded to the currency's minor unit (regression:
+/// `9032.365`).
+#[test]
+fn differences_are_those_of_the_shown_values() {
+    let mut r = both(&[Dim::Channel]);
+    let row = &mut r.rows[0];
+    row.reported = Some(Totals {
+        commission: dec("10819.944"),
+        ..Totals::default()
+    });
+    row.reconciled = Some(Totals {
+        commission: dec("9032.365"),
+        ..Totals::default()
+    });
+    let channel = row.key.channel.clone().expect("channel");
+    let table = reckon::kpi::render::table(&r);
+    let line = table
+        .lines()
+        .find(|l| l.starts_with(&channel))
+        .expect("row line");
+    let cells: Vec<&str> = line.split_whitespace().collect();
+    assert!(
+        cells
+            .windows(3)
+            .any(|w| w == ["10819.94", "9032.37", "-1787.57"]),
+        "{line}"
+    );
+    let csv = reckon::kpi::render::csv(&r).expect("csv");
+    assert!(csv.contains(",10819.94,9032.37,-1787.57,"), "{csv}");
+    let json = reckon::kpi::render::json(&r).expect("json");
+    assert!(json.contains("\"commission\": \"-1787.57\""), "{json}");
+    assert!(!json.contains("9032.365"), "{json}");
+}
+
+/// Campaign (and partner) keys include the source: the source is shown
+/// even when not asked for, or Google's, Meta's and TikTok's "Brand" look
+/// like one campaign listed three times.
+#[test]
+fn campaign_rows_show_their_source() {
+    let r = both(&[Dim::Campaign]);
+    let csv = reckon::kpi::render::csv(&r).expect("csv");
+    assert!(
+        csv.starts_with("source,campaign_id,campaign,foreign_days,"),
+        "{csv}"
+    );
+    assert!(csv.contains("\ngoogle_ads,g-1,Brand Search,"), "{csv}");
+    let table = reckon::kpi::render::table(&r);
+    assert!(table.contains("source"), "{table}");
+    let g1 = r
+        .rows
+        .iter()
+        .find(|x| x.key.campaign_id.as_deref() == Some("g-1"))
+        .expect("g-1");
+    assert_eq!(g1.key.source.as_deref(), Some("google_ads"));
 }

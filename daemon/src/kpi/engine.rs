@@ -116,7 +116,9 @@ pub struct RowKey {
     /// Channel.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub channel: Option<String>,
-    /// Connector id.
+    /// Connector id; also set (without `source` in `--by`) on campaign and
+    /// partner rows, whose keys include it (empty on the row of those
+    /// without a campaign or partner).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub source: Option<String>,
     /// Campaign id (empty when unknown).
@@ -518,6 +520,7 @@ impl<'a> Engine<'a> {
             }
             let mut totals = Totals {
                 conversions: Decimal::ONE,
+                affiliate_facts: 1,
                 ..Totals::default()
             };
             if let Some(m) = &c.sale_amount {
@@ -607,6 +610,7 @@ impl<'a> Engine<'a> {
                 // decisions (other programs) add their commission only.
                 for (i, d) in ds.iter().enumerate() {
                     let mut t = if i == 0 { totals } else { Totals::default() };
+                    t.affiliate_facts = 1;
                     match self.commission(d, day, conv, tally) {
                         Ok(c) => t.commission = c,
                         // No rate for the commission: it is left out (and
@@ -755,10 +759,13 @@ impl<'a> Engine<'a> {
                 total_rep.add(&acc.rep);
                 total_rec.add(&acc.rec);
                 total_zones |= acc.zones;
+                // A campaign or partner key includes its source: it is
+                // shown even when `source` was not asked for.
+                let owner = k.campaign.map(|c| c.0).or(k.partner.map(|p| p.0));
                 let key = RowKey {
                     day: k.day,
                     channel: k.channel.map(str::to_owned),
-                    source: k.source.map(str::to_owned),
+                    source: k.source.or(owner).map(str::to_owned),
                     campaign_id: k.campaign.map(|(_, id, _)| id.to_owned()),
                     campaign: k.campaign.map(|(_, _, name)| name.to_owned()),
                     // The payee key (`network:partner`), as statements
