@@ -150,6 +150,7 @@ fn generate() -> KpiInputs {
         claims,
         orders,
         decisions,
+        reconcile_notes: Vec::new(),
     }
 }
 

@@ -237,3 +237,147 @@ fn an_unwritable_out_file_names_the_os_error_once() {
         "{stderr}"
     );
 }
+
+/// A data_dir without a store (mistyped, or nothing synced yet) is an error
+/// naming it, and `reckon kpi` does not create it (regression: a report of
+/// zeros "in XXX", exit 0, and an empty store left behind).
+#[test]
+fn a_data_dir_without_a_store_is_an_error_and_is_not_created() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        tmp.path().join("reckon.toml"),
+        CONFIG.replace("data_dir = \"data\"", "data_dir = \"dta\""),
+    )
+    .expect("config");
+    let out = kpi(tmp.path(), &["--period", "2026-11"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("no Reckon store in"), "{err}");
+    assert!(err.contains("dta"), "{err}");
+    assert!(!tmp.path().join("dta").exists(), "kpi created the data dir");
+}
+
+/// A store with nothing in the period says so instead of a bare report of
+/// zeros.
+#[test]
+fn a_period_without_records_says_so() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    setup(tmp.path());
+    let out = kpi(tmp.path(), &["--period", "2025-01", "--format", "json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let notes = v["notes"].to_string();
+    assert!(notes.contains("No records in the period"), "{notes}");
+    // A period with records has no such note.
+    let out = kpi(tmp.path(), &["--period", "2026-11", "--format", "json"]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert!(!v["notes"].to_string().contains("No records"), "{v}");
+}
+
+const PROGRAM: &str = r#"
+[[connectors]]
+id = "shop"
+plugin = "shopify"
+schedule = "0 * * * *"
+enabled = false
+
+[[connectors]]
+id = "awin"
+plugin = "awin"
+schedule = "0 * * * *"
+enabled = false
+
+[[connectors]]
+id = "impact"
+plugin = "impact"
+schedule = "0 * * * *"
+enabled = false
+
+[[programs]]
+id = "main"
+currency = "EUR"
+claims = ["awin", "impact"]
+orders = ["shop"]
+"#;
+
+/// Claims or orders stored after the last `reckon reconcile` are not in the
+/// reconciled view yet (a new order shows as `unattributed`): the report
+/// says so, per program, on stderr and in its notes.
+#[test]
+fn records_newer_than_the_last_reconcile_run_are_flagged() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    setup(tmp.path());
+    let path = tmp.path().join("reckon.toml");
+    let text = std::fs::read_to_string(&path).expect("config");
+    std::fs::write(&path, format!("{text}{PROGRAM}")).expect("config");
+
+    // Never reconciled.
+    let out = kpi(tmp.path(), &["--period", "2026-11", "--format", "json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert!(
+        v["notes"]
+            .to_string()
+            .contains("Program `main` has not been reconciled"),
+        "{}",
+        v["notes"]
+    );
+
+    let config = reckon::config::load(&path).expect("config");
+    {
+        let store = Store::open(&tmp.path().join("data")).expect("store");
+        let fx = reckon::reconcile::fx_table(&config).expect("fx");
+        reckon::reconcile::run(&store, &config.programs, &fx, at("2026-12-01T00:00:00Z"))
+            .expect("reconcile");
+        store.flush().expect("flush");
+    }
+    let out = kpi(tmp.path(), &["--period", "2026-11", "--format", "json"]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert!(
+        !v["notes"].to_string().contains("reckon reconcile"),
+        "up to date: {}",
+        v["notes"]
+    );
+    assert!(
+        out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // A sync adds an order (a claim's order) after the run.
+    {
+        let store = Store::open(&tmp.path().join("data")).expect("store");
+        let o = order("O9", "2026-11-12T10:00:00Z", "70.00", None, &[]);
+        store
+            .commit_page(
+                "shop",
+                &[Record::Order(o)],
+                None,
+                at("2026-12-02T00:00:00Z"),
+            )
+            .expect("commit");
+        store.flush().expect("flush");
+    }
+    let out = kpi(tmp.path(), &["--period", "2026-11", "--format", "csv"]);
+    assert!(out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("warning: Reconciliation of program `main` is out of date: 1 order stored after its last run"),
+        "{err}"
+    );
+    let out = kpi(tmp.path(), &["--period", "2026-11", "--format", "json"]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert!(
+        v["notes"].to_string().contains("run `reckon reconcile`"),
+        "{}",
+        v["notes"]
+    );
+}

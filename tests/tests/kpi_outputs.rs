@@ -61,12 +61,12 @@ fn json_is_valid_and_empty_cells_are_null() {
         .iter()
         .find(|r| r["source"] == "unattributed")
         .expect("unattributed row");
-    // No cost behind direct orders: ROAS and ROI are empty (not 0, not
-    // infinity); CPA is 0 cost over 1 conversion; no clicks: CVR empty.
+    // No cost behind direct orders: ROAS, ROI and CPA are empty (not 0,
+    // not infinity; CPA was 0.00); no clicks: CVR empty.
     assert!(unattributed["reconciled"]["roas"].is_null());
     assert!(unattributed["reconciled"]["roi"].is_null());
     assert!(unattributed["reconciled"]["cvr"].is_null());
-    assert_eq!(unattributed["reconciled"]["cpa"], "0.00");
+    assert!(unattributed["reconciled"]["cpa"].is_null());
     assert_eq!(unattributed["reconciled"]["conversions"], "1");
     assert_eq!(v["total"]["reconciled"]["conversions"], "6");
     assert_eq!(v["timezone"], "Europe/Berlin");

@@ -56,6 +56,7 @@ fn inputs(s: &Story) -> KpiInputs {
         claims,
         orders: s.orders.clone(),
         decisions,
+        reconcile_notes: Vec::new(),
     }
 }
 

@@ -3,10 +3,11 @@
 mod kpi_fixtures;
 
 use kpi_fixtures::*;
+use plugin_api::ConversionStatus;
 use plugin_api::Money;
 use reckon::fx::FxTable;
 use reckon::kpi::{summarize, Dim, Metric, Report, Totals, View};
-use reckon::reconcile::model::Decision;
+use reckon::reconcile::model::{Decision, Outcome};
 use rust_decimal::Decimal;
 
 fn both(by: &[Dim]) -> Report {
@@ -263,4 +264,187 @@ fn csv_dimension_cells_are_guarded_against_spreadsheet_formulas() {
     // The JSON carries the name as it is.
     let json = reckon::kpi::render::json(&r).expect("json");
     assert!(json.contains("=HYPERLINK("), "{json}");
+}
+
+/// A lead recorded as a 0.00 order (README: so a flat per-lead rule pays
+/// it) is a conversion with revenue 0.00 and its commission, not a "fully
+/// refunded" order (regression: `net <= 0` dropped it).
+#[test]
+fn a_zero_amount_order_is_a_conversion_not_a_refund() {
+    let mut inputs = two_network_scenario();
+    let lead = order("L1", "2026-11-10T10:00:00Z", "0.00", None, &[]);
+    let c = claim(
+        "awin",
+        "aw-lead",
+        "L1",
+        ("a-1", "Coupon Site"),
+        "2026-11-10T10:00:00Z",
+        "0.00",
+        "2.50",
+        ConversionStatus::Approved,
+    );
+    inputs
+        .decisions
+        .push(decision(&c, Some(&lead), Outcome::Matched, true));
+    inputs.claims.push(c);
+    // And a lead no claim wins, attributed to Google by UTM.
+    inputs.orders.push(order(
+        "L2",
+        "2026-11-11T10:00:00Z",
+        "0.00",
+        Some(("google", "g-1")),
+        &[],
+    ));
+    inputs.orders.push(lead);
+    let cfg = config();
+    let fx = FxTable::default();
+    let r = summarize(
+        ctx("Europe/Berlin", &cfg, &fx),
+        &inputs,
+        &query("2026-11", &[Dim::Channel], View::Reconciled),
+    )
+    .expect("summary");
+    let rec = r.total.reconciled.expect("rec");
+    assert_eq!(rec.conversions, dec("8"), "O1..O6 and the two leads");
+    assert_eq!(rec.revenue, dec("500.00"));
+    let (_, aff) = channel_rec(&r, "affiliate");
+    assert_eq!(aff.conversions, dec("4"));
+    assert_eq!(aff.commission, dec("41.50"), "39.00 + the lead's 2.50");
+    let (_, search) = channel_rec(&r, "search");
+    assert_eq!(search.conversions, dec("2"), "O4 and the lead L2");
+    let notes = r.notes.join("\n");
+    assert!(
+        notes.contains("1 fully refunded order not counted"),
+        "only O8 is fully refunded:\n{notes}"
+    );
+}
+
+/// A winning claim whose commission has no FX rate: the order still counts
+/// (conversion and revenue); only the commission is left out, and noted
+/// (regression: the whole order was dropped).
+#[test]
+fn a_commission_without_a_rate_leaves_out_the_commission_only() {
+    let mut inputs = two_network_scenario();
+    // aw-1 wins O1 (100.00); its network commission is in USD, no rate.
+    let d = inputs
+        .decisions
+        .iter_mut()
+        .find(|d| d.claim.id == "aw-1")
+        .expect("aw-1");
+    d.network_commission = Some(Money::new(dec("10.00"), "USD"));
+    let cfg = config();
+    let fx = FxTable::default();
+    let r = summarize(
+        ctx("Europe/Berlin", &cfg, &fx),
+        &inputs,
+        &query("2026-11", &[Dim::Channel], View::Reconciled),
+    )
+    .expect("summary");
+    let rec = r.total.reconciled.expect("rec");
+    assert_eq!(rec.conversions, dec("6"));
+    assert_eq!(rec.revenue, dec("500.00"));
+    let (_, aff) = channel_rec(&r, "affiliate");
+    assert_eq!(aff.conversions, dec("3"));
+    assert_eq!(aff.revenue, dec("350.00"));
+    assert_eq!(aff.commission, dec("29.00"), "24 + 5, O1's 10 USD left out");
+    assert!(
+        r.notes
+            .iter()
+            .any(|n| n.starts_with("1 affiliate commission in USD left out: no USD→EUR rate")),
+        "{:?}",
+        r.notes
+    );
+}
+
+/// `--view both` reads each spend row twice (once per side): a row left out
+/// for a missing rate is still one row (regression: counted twice).
+#[test]
+fn a_spend_row_without_a_rate_is_counted_once_in_both_views() {
+    let mut inputs = two_network_scenario();
+    inputs.spend[0].spend.currency = "USD".into();
+    inputs.spend[0].platform_conversion_value = None;
+    let cfg = config();
+    let fx = FxTable::default();
+    for view in [View::Both, View::Reported, View::Reconciled] {
+        let r = summarize(
+            ctx("Europe/Berlin", &cfg, &fx),
+            &inputs,
+            &query("2026-11", &[Dim::Channel], view),
+        )
+        .expect("summary");
+        assert!(
+            r.notes
+                .iter()
+                .any(|n| n.starts_with("1 spend row in USD left out")),
+            "{view:?}: {:?}",
+            r.notes
+        );
+    }
+}
+
+fn channel_rec<'a>(r: &Report, c: &'a str) -> (&'a str, Totals) {
+    let row = r
+        .rows
+        .iter()
+        .find(|x| x.key.channel.as_deref() == Some(c))
+        .unwrap_or_else(|| panic!("no {c} row"));
+    (c, row.reconciled.expect("rec"))
+}
+
+/// A shown difference is the difference of the shown values (regression:
+/// 10819.94 → 9032.37 showed −1787.58, rounded from the exact values).
+/// CSV/JSON money is rounded to the currency's minor unit (regression:
+/// `9032.365`).
+#[test]
+fn differences_are_those_of_the_shown_values() {
+    let mut r = both(&[Dim::Channel]);
+    let row = &mut r.rows[0];
+    row.reported = Some(Totals {
+        commission: dec("10819.944"),
+        ..Totals::default()
+    });
+    row.reconciled = Some(Totals {
+        commission: dec("9032.365"),
+        ..Totals::default()
+    });
+    let channel = row.key.channel.clone().expect("channel");
+    let table = reckon::kpi::render::table(&r);
+    let line = table
+        .lines()
+        .find(|l| l.starts_with(&channel))
+        .expect("row line");
+    let cells: Vec<&str> = line.split_whitespace().collect();
+    assert!(
+        cells
+            .windows(3)
+            .any(|w| w == ["10819.94", "9032.37", "-1787.57"]),
+        "{line}"
+    );
+    let csv = reckon::kpi::render::csv(&r).expect("csv");
+    assert!(csv.contains(",10819.94,9032.37,-1787.57,"), "{csv}");
+    let json = reckon::kpi::render::json(&r).expect("json");
+    assert!(json.contains("\"commission\": \"-1787.57\""), "{json}");
+    assert!(!json.contains("9032.365"), "{json}");
+}
+
+/// Campaign (and partner) keys include the source: the source is shown
+/// even when not asked for, or Google's, Meta's and TikTok's "Brand" look
+/// like one campaign listed three times.
+#[test]
+fn campaign_rows_show_their_source() {
+    let r = both(&[Dim::Campaign]);
+    let csv = reckon::kpi::render::csv(&r).expect("csv");
+    assert!(
+        csv.starts_with("source,campaign_id,campaign,foreign_days,"),
+        "{csv}"
+    );
+    assert!(csv.contains("\ngoogle_ads,g-1,Brand Search,"), "{csv}");
+    let table = reckon::kpi::render::table(&r);
+    assert!(table.contains("source"), "{table}");
+    let g1 = r
+        .rows
+        .iter()
+        .find(|x| x.key.campaign_id.as_deref() == Some("g-1"))
+        .expect("g-1");
+    assert_eq!(g1.key.source.as_deref(), Some("google_ads"));
 }

@@ -171,6 +171,23 @@ impl Console {
     }
 }
 
+impl Console {
+    /// [`Console::store`] for a read-only command: a `data_dir` without a
+    /// store (mistyped, or nothing synced yet) is an error naming it, and
+    /// is not created.
+    pub fn existing_store(&self, data_dir: &Path) -> anyhow::Result<crate::store::Store> {
+        if self.daemon_store.is_none() && !data_dir.join("store").is_dir() {
+            anyhow::bail!(
+                "no Reckon store in {}: check `[daemon] data_dir` in the config (relative paths are from the config file's directory), or run `reckon sync` first",
+                data_dir.display()
+            );
+        }
+        anyhow::Context::with_context(self.store(data_dir), || {
+            format!("opening the store in {}", data_dir.display())
+        })
+    }
+}
+
 /// A day given on the command line (`YYYY-MM-DD`), with an error a person
 /// can act on: chrono alone says "input is out of range" for 2026-11-31.
 pub fn parse_day(s: &str) -> Result<chrono::NaiveDate, String> {

@@ -4,6 +4,8 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
+use chrono::Utc;
+use std::io::Write as _;
 
 use super::engine::KpiContext;
 use super::period::{Period, ReportingZone};
@@ -73,15 +75,20 @@ pub fn run(
     let data_dir = cfg.daemon.data_dir.clone();
     let kpi = cfg.kpi.clone().unwrap_or_default();
     kpi.validate()?;
-    let store = con
-        .store(&data_dir)
-        .with_context(|| format!("opening the store in {}", data_dir.display()))?;
+    // Read-only: a missing store is an error, not a new empty one.
+    let store = con.existing_store(&data_dir)?;
     let query = Query {
         period: args.period,
         by: dims(&args.by),
         view: args.view,
     };
-    let inputs = super::load::load_inputs(&store, &cfg.programs, zone, &query.period)?;
+    let inputs = super::load::load_inputs(&store, &cfg.programs, zone, &query.period, Utc::now())?;
+    if query.view.has_reconciled() {
+        // Also on stderr: CSV output carries no notes.
+        for n in &inputs.reconcile_notes {
+            writeln!(con.err, "warning: {n}")?;
+        }
+    }
     let fx = crate::reconcile::fx_table(&cfg).context("loading [fx] rates")?;
     let rules = super::commission::from_rules(&cfg.programs);
     let ctx = KpiContext {

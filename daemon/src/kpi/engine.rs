@@ -116,7 +116,9 @@ pub struct RowKey {
     /// Channel.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub channel: Option<String>,
-    /// Connector id.
+    /// Connector id; also set (without `source` in `--by`) on campaign and
+    /// partner rows, whose keys include it (empty on the row of those
+    /// without a campaign or partner).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub source: Option<String>,
     /// Campaign id (empty when unknown).
@@ -433,20 +435,27 @@ impl<'a> Engine<'a> {
             self.reported_facts(&query.period, &mut conv, &mut tally, &mut sink);
         }
         if query.view.has_reconciled() {
-            self.reconciled_facts(&query.period, &mut conv, &mut tally, &mut sink);
+            let counted = query.view.has_reported();
+            self.reconciled_facts(&query.period, &mut conv, &mut tally, counted, &mut sink);
         }
         self.finish(query, groups, tally)
     }
 
+    /// The fact of a spend row; `None` (counted in the tally when
+    /// `count_missing`) when a rate is missing. Both views read each spend
+    /// row: the second pass does not count it again.
     fn spend_fact(
         &self,
         s: &'a Spend,
         conv: &mut Converter,
         tally: &mut Tally,
         with_platform_conversions: bool,
+        count_missing: bool,
     ) -> Option<Fact<'a>> {
         let Some(spend) = conv.convert(&s.spend, s.day) else {
-            tally.fx_missing("spend row", &s.spend.currency, s.day);
+            if count_missing {
+                tally.fx_missing("spend row", &s.spend.currency, s.day);
+            }
             return None;
         };
         let mut totals = Totals {
@@ -494,7 +503,7 @@ impl<'a> Engine<'a> {
             if !period.contains(s.day) {
                 continue;
             }
-            if let Some(f) = self.spend_fact(s, conv, tally, true) {
+            if let Some(f) = self.spend_fact(s, conv, tally, true, true) {
                 sink(Side::Reported, f);
             }
         }
@@ -511,6 +520,7 @@ impl<'a> Engine<'a> {
             }
             let mut totals = Totals {
                 conversions: Decimal::ONE,
+                affiliate_facts: 1,
                 ..Totals::default()
             };
             if let Some(m) = &c.sale_amount {
@@ -545,18 +555,23 @@ impl<'a> Engine<'a> {
         }
     }
 
+    /// The reconciled side's facts; `count_spend_once`: the reported pass
+    /// ran and already counted the spend rows left out for a missing rate.
     fn reconciled_facts(
         &self,
         period: &Period,
         conv: &mut Converter,
         tally: &mut Tally,
+        count_spend_once: bool,
         sink: &mut impl FnMut(Side, Fact<'a>),
     ) {
         for s in &self.inputs.spend {
             if !period.contains(s.day) {
                 continue;
             }
-            if let Some(f) = self.spend_fact(s, conv, tally, false) {
+            // A row whose spend has no rate was counted by the reported
+            // pass when there was one (its spend is the same).
+            if let Some(f) = self.spend_fact(s, conv, tally, false, !count_spend_once) {
                 sink(Side::Reconciled, f);
             }
         }
@@ -569,11 +584,17 @@ impl<'a> Engine<'a> {
                 tally.cancelled_orders += 1;
                 continue;
             }
-            let net = o.amount.amount - o.refunded();
-            if o.status == OrderStatus::Refunded || net <= Decimal::ZERO {
+            // Reconciliation's rule: refunded in full (a refund of at least
+            // the amount) or marked refunded. A 0.00 order without refunds
+            // (a lead) is a conversion with no revenue, not a refund.
+            let refunded = o.refunded();
+            if o.status == OrderStatus::Refunded
+                || (refunded > Decimal::ZERO && refunded >= o.amount.amount)
+            {
                 tally.refunded_orders += 1;
                 continue;
             }
+            let net = o.amount.amount - refunded;
             let Some(revenue) = conv.convert(&Money::new(net, o.amount.currency.as_str()), day)
             else {
                 tally.fx_missing("order", &o.amount.currency, day);
@@ -589,8 +610,12 @@ impl<'a> Engine<'a> {
                 // decisions (other programs) add their commission only.
                 for (i, d) in ds.iter().enumerate() {
                     let mut t = if i == 0 { totals } else { Totals::default() };
+                    t.affiliate_facts = 1;
                     match self.commission(d, day, conv, tally) {
                         Ok(c) => t.commission = c,
+                        // No rate for the commission: it is left out (and
+                        // noted); the order itself still counts.
+                        Err(()) if i == 0 => {}
                         Err(()) => continue,
                     }
                     let campaign = self
@@ -734,10 +759,13 @@ impl<'a> Engine<'a> {
                 total_rep.add(&acc.rep);
                 total_rec.add(&acc.rec);
                 total_zones |= acc.zones;
+                // A campaign or partner key includes its source: it is
+                // shown even when `source` was not asked for.
+                let owner = k.campaign.map(|c| c.0).or(k.partner.map(|p| p.0));
                 let key = RowKey {
                     day: k.day,
                     channel: k.channel.map(str::to_owned),
-                    source: k.source.map(str::to_owned),
+                    source: k.source.or(owner).map(str::to_owned),
                     campaign_id: k.campaign.map(|(_, id, _)| id.to_owned()),
                     campaign: k.campaign.map(|(_, _, name)| name.to_owned()),
                     // The payee key (`network:partner`), as statements
@@ -787,6 +815,23 @@ impl<'a> Engine<'a> {
             })
             .collect();
         let mut notes = Vec::new();
+        let period = &query.period;
+        let inputs = self.inputs;
+        let any = inputs.spend.iter().any(|s| period.contains(s.day))
+            || inputs
+                .claims
+                .iter()
+                .any(|c| period.contains(self.ctx.zone.day_of(c.occurred_at)))
+            || inputs
+                .orders
+                .iter()
+                .any(|o| period.contains(self.ctx.zone.day_of(o.created_at)));
+        if !any {
+            notes.push(format!(
+                "No records in the period: no spend rows, claims or orders from {} to {}.",
+                period.from, period.to
+            ));
+        }
         for ((what, cur), (n, first)) in &tally.fx_missing {
             notes.push(format!(
                 "{} in {cur} left out: no {cur}→{} rate in [fx] (first missing day {first}).",
@@ -795,6 +840,7 @@ impl<'a> Engine<'a> {
             ));
         }
         if view.has_reconciled() {
+            notes.extend(inputs.reconcile_notes.iter().cloned());
             if tally.cancelled_orders > 0 {
                 notes.push(format!(
                     "{} not counted.",

@@ -1,6 +1,6 @@
 //! Reads a period's inputs from the store: spend rows, claims and orders
 //! whose day falls in the period, and the latest earning decisions matched
-//! to those orders.
+//! to those orders, with notes when those decisions are out of date.
 //!
 //! Read-only; an unreadable stored value is an error naming its key (from the
 //! store), never skipped.
@@ -13,11 +13,14 @@ use crate::store::Store;
 
 /// Loads what a summary of `period` needs. Spend rows are selected by their
 /// own local day; claims and orders by the reporting zone's day boundaries.
+/// When the period has records, notes per program whether its decisions are
+/// out of date at `now` ([`KpiInputs::reconcile_notes`]).
 pub fn load_inputs(
     store: &Store,
     programs: &[ProgramConfig],
     zone: ReportingZone,
     period: &Period,
+    now: chrono::DateTime<chrono::Utc>,
 ) -> Result<KpiInputs, KpiError> {
     let (start, end) = zone.bounds(period);
     let mut inputs = KpiInputs::default();
@@ -51,15 +54,81 @@ pub fn load_inputs(
         .map(|o| (o.source.as_str(), o.order_id.as_str()))
         .collect();
     let mut decisions = Vec::new();
+    let any_records =
+        !(inputs.spend.is_empty() && inputs.claims.is_empty() && inputs.orders.is_empty());
     for p in programs {
-        decisions.extend(crate::reconcile::load_decisions_where(store, &p.id, |d| {
+        // As `reckon reconcile report` reads them: with each decision's
+        // deadline and the instant the last run judged them at.
+        let j = crate::reconcile::load_judgements_where(store, &p.id, |d| {
             d.outcome.earns()
                 && d.order
                     .as_ref()
                     .is_some_and(|o| orders.contains(&(o.source.as_str(), o.id.as_str())))
-        })?);
+        })?;
+        if any_records {
+            let stale =
+                crate::reconcile::report::stale(j.decisions.iter().zip(j.due.iter().copied()), now);
+            let unjudged = crate::reconcile::unjudged(store, p)?;
+            inputs
+                .reconcile_notes
+                .extend(freshness_notes(&p.id, &unjudged, stale.as_ref()));
+        }
+        decisions.extend(j.decisions);
     }
     drop(orders);
     inputs.decisions = decisions;
     Ok(inputs)
+}
+
+/// What a reader of the reconciled view must know about a program's
+/// decisions: never reconciled, records stored after the last run (not
+/// judged yet: a new order shows as `unattributed`), or decisions judged
+/// before a deadline of their own that has passed since (the sentence of
+/// `reckon reconcile report`).
+pub fn freshness_notes(
+    program: &str,
+    unjudged: &crate::reconcile::Unjudged,
+    stale: Option<&crate::reconcile::report::Stale>,
+) -> Vec<String> {
+    let mut notes = Vec::new();
+    if !unjudged.ran {
+        notes.push(format!(
+            "Program `{program}` has not been reconciled (or its last run did not finish): its affiliate orders are not credited to partners and may show as `unattributed`; run `reckon reconcile` and report again."
+        ));
+        return notes;
+    }
+    if unjudged.claims > 0 || unjudged.orders > 0 {
+        let mut what = Vec::new();
+        if unjudged.claims > 0 {
+            what.push(plural(unjudged.claims, "claim"));
+        }
+        if unjudged.orders > 0 {
+            what.push(plural(unjudged.orders, "order"));
+        }
+        let when = unjudged.judged_at.map_or_else(String::new, |t| {
+            format!(
+                " ({})",
+                t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+            )
+        });
+        notes.push(format!(
+            "Reconciliation of program `{program}` is out of date: {} stored after its last run{when} are not judged yet (a new order shows as `unattributed`); run `reckon reconcile` and report again.",
+            what.join(" and ")
+        ));
+    }
+    if let Some(s) = stale {
+        notes.push(format!(
+            "Program `{program}`: {}",
+            s.sentence(unjudged.judged_at)
+        ));
+    }
+    notes
+}
+
+fn plural(n: u64, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
 }

@@ -22,6 +22,10 @@ pub struct Totals {
     pub revenue: Decimal,
     /// Affiliate commission.
     pub commission: Decimal,
+    /// How many affiliate facts (claims, winning decisions) are in these
+    /// sums. Affiliate networks report no clicks, so CVR and EPC are left
+    /// empty where affiliate conversions meet ad clicks.
+    pub affiliate_facts: u64,
 }
 
 impl Totals {
@@ -33,6 +37,14 @@ impl Totals {
         self.conversions += o.conversions;
         self.revenue += o.revenue;
         self.commission += o.commission;
+        self.affiliate_facts = self.affiliate_facts.saturating_add(o.affiliate_facts);
+    }
+
+    /// Whether affiliate facts (no clicks of their own) are summed with ad
+    /// clicks: a ratio over clicks would divide one channel's conversions
+    /// or commission by another's clicks.
+    fn mixes_clicks(&self) -> bool {
+        self.affiliate_facts > 0 && self.clicks > 0
     }
 
     /// Cost = ad spend + affiliate commission.
@@ -54,10 +66,15 @@ impl Totals {
             Metric::Cost => Some(cost),
             Metric::Ctr => ratio(clicks, Decimal::from(self.impressions)),
             Metric::Cpc => ratio(self.spend, clicks),
+            Metric::Cvr if self.mixes_clicks() => None,
             Metric::Cvr => ratio(self.conversions, clicks),
+            // No cost attributed to the row (e.g. `unattributed`): empty,
+            // as ROAS is, not 0.00.
+            Metric::Cpa if cost.is_zero() => None,
             Metric::Cpa => ratio(cost, self.conversions),
             Metric::Roas => ratio(self.revenue, cost),
             Metric::Roi => ratio(self.revenue - cost, cost),
+            Metric::Epc if self.mixes_clicks() => None,
             Metric::Epc => ratio(self.commission, clicks),
             Metric::Aov => ratio(self.revenue, self.conversions),
         }
@@ -192,22 +209,46 @@ impl Metric {
 /// Places machine formats (CSV, JSON) round ratios to; sums stay exact.
 pub const MACHINE_RATIO_DP: u32 = 6;
 
-/// The machine (CSV/JSON) text of a value: sums exact, ratios to
-/// [`MACHINE_RATIO_DP`] places; `None` is the empty string.
-/// Money keeps at least two decimal places (`12.50`, never `12.5`).
-pub fn machine_text(m: Metric, v: Option<Decimal>) -> String {
+/// A value as the machine formats (CSV/JSON) show it: money sums rounded
+/// to `currency`'s minor unit (half away from zero; 2 places for an
+/// unknown code), ratios to [`MACHINE_RATIO_DP`] places, counts as they
+/// are. Sums stay exact until here.
+pub fn machine_round(m: Metric, v: Decimal, currency: &str) -> Decimal {
+    if m.is_ratio() {
+        round(v, MACHINE_RATIO_DP).normalize()
+    } else if m.kind() == Kind::Money {
+        let dp = plugin_api::currency::minor_unit_digits(currency).unwrap_or(2);
+        let mut r = round(v, dp);
+        r.rescale(dp);
+        r
+    } else {
+        v.normalize()
+    }
+}
+
+/// The machine (CSV/JSON) text of a value ([`machine_round`]); `None` is
+/// the empty string. Money sums have exactly the currency's minor-unit
+/// places (`12.50`, never `12.5` or `12.495`); money ratios at least two.
+pub fn machine_text(m: Metric, v: Option<Decimal>, currency: &str) -> String {
     let Some(v) = v else {
         return String::new();
     };
-    let mut v = if m.is_ratio() {
-        round(v, MACHINE_RATIO_DP).normalize()
-    } else {
-        v.normalize()
-    };
-    if m.kind() == Kind::Money && v.scale() < 2 {
+    let mut v = machine_round(m, v, currency);
+    // Money ratios (CPC, CPA, EPC, AOV) keep at least two places, as before.
+    if m.is_ratio() && m.kind() == Kind::Money && v.scale() < 2 {
         v.rescale(2);
     }
     v.to_string()
+}
+
+/// A value as the table and HTML show it, in the metric's own units
+/// (a percentage stays a fraction): what [`display_text`] prints.
+pub fn display_round(m: Metric, v: Decimal) -> Decimal {
+    match m.kind() {
+        Kind::Count => round(v, 0),
+        Kind::Number | Kind::Money | Kind::Ratio => round(v, 2),
+        Kind::Percent => round(v * Decimal::ONE_HUNDRED, 2) / Decimal::ONE_HUNDRED,
+    }
 }
 
 /// The human (table/HTML) text of a value: money and ROAS to 2 places,
@@ -243,15 +284,72 @@ mod tests {
         assert_eq!(display_text(Metric::Cpa, Some(dec!(10))), "10.00");
         assert_eq!(display_text(Metric::Cpa, None), "");
         assert_eq!(
-            machine_text(Metric::Roas, Some(dec!(2) / dec!(3))),
+            machine_text(Metric::Roas, Some(dec!(2) / dec!(3)), "EUR"),
             "0.666667"
         );
-        assert_eq!(machine_text(Metric::Spend, Some(dec!(12.3400))), "12.34");
-        assert_eq!(machine_text(Metric::Spend, Some(dec!(12.5))), "12.50");
         assert_eq!(
-            machine_text(Metric::Cpa, Some(dec!(1) / dec!(3))),
+            machine_text(Metric::Spend, Some(dec!(12.3400)), "EUR"),
+            "12.34"
+        );
+        assert_eq!(
+            machine_text(Metric::Spend, Some(dec!(12.5)), "EUR"),
+            "12.50"
+        );
+        assert_eq!(
+            machine_text(Metric::Cpa, Some(dec!(1) / dec!(3)), "EUR"),
             "0.333333"
         );
-        assert_eq!(machine_text(Metric::Clicks, Some(dec!(7))), "7");
+        assert_eq!(machine_text(Metric::Clicks, Some(dec!(7)), "EUR"), "7");
+    }
+
+    /// Money sums in CSV/JSON: the currency's minor unit, half away from
+    /// zero (an inverse FX rate gave `13.09090909091`, a percent rule
+    /// `9032.365`).
+    #[test]
+    fn machine_money_is_rounded_to_the_minor_unit() {
+        let inv = dec!(144) / dec!(11);
+        assert_eq!(machine_text(Metric::Spend, Some(inv), "USD"), "13.09");
+        assert_eq!(
+            machine_text(Metric::Commission, Some(dec!(9032.365)), "EUR"),
+            "9032.37"
+        );
+        assert_eq!(
+            machine_text(Metric::Commission, Some(dec!(-0.005)), "EUR"),
+            "-0.01"
+        );
+        assert_eq!(
+            machine_text(Metric::Revenue, Some(dec!(1234.5)), "JPY"),
+            "1235"
+        );
+    }
+
+    /// Ratios over clicks are empty where affiliate facts (no clicks) meet
+    /// ad clicks; CPA is empty without cost.
+    #[test]
+    fn mixed_click_ratios_and_costless_cpa_are_empty() {
+        let ads = Totals {
+            clicks: 100,
+            spend: dec!(50),
+            conversions: dec!(2),
+            ..Totals::default()
+        };
+        assert_eq!(ads.metric(Metric::Cvr), Some(dec!(0.02)));
+        let mut mixed = ads;
+        mixed.add(&Totals {
+            conversions: dec!(3),
+            commission: dec!(7),
+            affiliate_facts: 3,
+            ..Totals::default()
+        });
+        assert_eq!(mixed.metric(Metric::Cvr), None);
+        assert_eq!(mixed.metric(Metric::Epc), None);
+        assert_eq!(mixed.metric(Metric::Cpc), Some(dec!(0.5)));
+        let unattributed = Totals {
+            conversions: dec!(3),
+            revenue: dec!(90),
+            ..Totals::default()
+        };
+        assert_eq!(unattributed.metric(Metric::Cpa), None);
+        assert_eq!(unattributed.metric(Metric::Aov), Some(dec!(30)));
     }
 }

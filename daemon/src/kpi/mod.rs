@@ -60,6 +60,10 @@ pub struct KpiInputs {
     /// Reconciliation decisions of every program. Only the earning ones
     /// matched to `orders` are read ([`load::load_inputs`] keeps just those).
     pub decisions: Vec<Decision>,
+    /// Sentences on how current those decisions are (a program never
+    /// reconciled, records stored after its last run, deadlines passed
+    /// since): the reconciled view's notes repeat them.
+    pub reconcile_notes: Vec<String>,
 }
 
 /// A dimension to group by.

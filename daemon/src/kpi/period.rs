@@ -90,18 +90,48 @@ pub fn parse_period(s: &str) -> Result<Period, KpiError> {
                 "{s:?}: expected YYYY-MM (a month) or YYYY-MM-DD..YYYY-MM-DD (inclusive days)"
             ))
         };
+        // Days go through the CLI's shared parser, which tells a day that
+        // does not exist (2026-02-30) from a malformed one.
+        let day = |d: &str| -> Result<NaiveDate, KpiError> {
+            let d = d.trim();
+            if d.len() != 10 {
+                return Err(bad());
+            }
+            let day = crate::cli::parse_day(d).map_err(KpiError::Period)?;
+            check_year(day)
+        };
         if let Some((a, b)) = s.split_once("..") {
-            let from = NaiveDate::parse_from_str(a.trim(), "%Y-%m-%d").map_err(|_| bad())?;
-            let to = NaiveDate::parse_from_str(b.trim(), "%Y-%m-%d").map_err(|_| bad())?;
-            return Period::new(from, to);
+            return Period::new(day(a)?, day(b)?);
         }
-        if s.len() == 7 {
-            let first =
-                NaiveDate::parse_from_str(&format!("{s}-01"), "%Y-%m-%d").map_err(|_| bad())?;
-            return Ok(Period::month_of(first));
-        }
-        Err(bad())
+        let shaped = s.len() == 7 && s.as_bytes()[4] == b'-';
+        let (Some(y), Some(m)) = (
+            s.get(..4)
+                .filter(|_| shaped)
+                .and_then(|y| y.parse::<i32>().ok()),
+            s.get(5..)
+                .filter(|_| shaped)
+                .and_then(|m| m.parse::<u32>().ok()),
+        ) else {
+            return Err(bad());
+        };
+        let first = NaiveDate::from_ymd_opt(y, m, 1).ok_or_else(|| {
+            KpiError::Period(format!("`{s}`: there is no month {m}; months are 01 to 12"))
+        })?;
+        Ok(Period::month_of(check_year(first)?))
     }
+}
+
+/// The first year a period may start in: no marketing data predates 1970,
+/// so an earlier year (`0000-01`) is a typo.
+pub const FIRST_YEAR: i32 = 1970;
+
+fn check_year(day: NaiveDate) -> Result<NaiveDate, KpiError> {
+    if day.year() < FIRST_YEAR {
+        return Err(KpiError::Period(format!(
+            "{day}: years before {FIRST_YEAR} are not accepted (a typo?)"
+        )));
+    }
+    Ok(day)
 }
 
 /// The one reporting timezone (`[daemon] timezone`).
@@ -206,6 +236,24 @@ mod tests {
         assert!("2026-11-05..2026-11-03".parse::<Period>().is_err());
         assert!("2026-13".parse::<Period>().is_err());
         assert!("last month".parse::<Period>().is_err());
+    }
+
+    /// A day that does not exist is named as such (it got the generic
+    /// "expected YYYY-MM…"); years before 1970 are refused (`0000-01` was
+    /// accepted).
+    #[test]
+    fn period_errors_are_precise() {
+        let e = |s: &str| s.parse::<Period>().expect_err(s).to_string();
+        let err = e("2026-02-30..2026-03-01");
+        assert!(err.contains("not a day of the calendar"), "{err}");
+        let err = e("2026-13");
+        assert!(err.contains("no month 13"), "{err}");
+        for s in ["0000-01", "1969-12-01..1970-01-02"] {
+            let err = e(s);
+            assert!(err.contains("years before 1970"), "{s}: {err}");
+        }
+        assert!(e("2026-1-5..2026-01-06").contains("expected YYYY-MM"));
+        assert!("1970-01".parse::<Period>().is_ok());
     }
 
     #[test]

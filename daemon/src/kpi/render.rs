@@ -1,17 +1,20 @@
 //! Renders a [`Report`] as an aligned text table, CSV, JSON or a
 //! self-contained HTML page (inline CSS and SVG charts, no network needed).
 //!
-//! Rounding happens here and only here: CSV and JSON keep sums exact and
-//! round ratios to [`MACHINE_RATIO_DP`](super::metrics::MACHINE_RATIO_DP)
-//! places; the table and HTML round money to cents and show CTR, CVR and ROI
-//! as percentages. An empty cell is a zero denominator.
+//! Rounding happens here and only here: CSV and JSON round money sums to
+//! the currency's minor unit and ratios to
+//! [`MACHINE_RATIO_DP`](super::metrics::MACHINE_RATIO_DP) places; the table
+//! and HTML round money to cents and show CTR, CVR and ROI as percentages.
+//! A difference is that of the values as shown. An empty cell is a zero
+//! denominator (or a ratio that would mix channels, see `metrics`).
 use serde::ser::{SerializeMap, Serializer};
 use serde::Serialize;
 
 use super::chart::ChartData;
 use super::engine::{Report, ReportRow, RowKey};
-use super::metrics::{display_text, machine_text, Metric, Totals};
+use super::metrics::{display_round, display_text, machine_round, machine_text, Metric, Totals};
 use super::{Dim, Format, KpiError, View};
+use rust_decimal::Decimal;
 
 /// Renders a report; `charts` is used by HTML only (built when `None`
 /// would leave the page without charts, so pass it for HTML).
@@ -28,10 +31,27 @@ pub fn render(
     })
 }
 
+/// The dimensions shown, in `--by` order: `source` is added before
+/// `campaign` or `partner` when not asked for, because their grouping keys
+/// include it (the same campaign id on two connectors is two rows).
+pub fn shown_dims(by: &[Dim]) -> Vec<Dim> {
+    let mut out = Vec::new();
+    for d in by {
+        if matches!(d, Dim::Campaign | Dim::Partner)
+            && !by.contains(&Dim::Source)
+            && !out.contains(&Dim::Source)
+        {
+            out.push(Dim::Source);
+        }
+        out.push(*d);
+    }
+    out
+}
+
 /// The dimension column names, in `--by` order.
 fn dim_columns(by: &[Dim]) -> Vec<&'static str> {
     let mut cols = Vec::new();
-    for d in by {
+    for d in shown_dims(by) {
         match d {
             Dim::Day => cols.push("day"),
             Dim::Channel => cols.push("channel"),
@@ -46,7 +66,7 @@ fn dim_columns(by: &[Dim]) -> Vec<&'static str> {
 fn dim_values(by: &[Dim], k: &RowKey) -> Vec<String> {
     let s = |v: &Option<String>| v.clone().unwrap_or_default();
     let mut out = Vec::new();
-    for d in by {
+    for d in shown_dims(by) {
         match d {
             Dim::Day => out.push(k.day.map(|d| d.to_string()).unwrap_or_default()),
             Dim::Channel => out.push(s(&k.channel)),
@@ -88,12 +108,19 @@ fn col_name(view: View, m: Metric, c: Col) -> String {
     }
 }
 
-fn value(row: &ReportRow, m: Metric, c: Col) -> Option<rust_decimal::Decimal> {
+/// A cell's value. `shown` rounds a value as the format shows it: a
+/// difference is that of the shown values, so it adds up on the page.
+fn value(
+    row: &ReportRow,
+    m: Metric,
+    c: Col,
+    shown: impl Fn(Decimal) -> Decimal,
+) -> Option<Decimal> {
     let get = |t: &Option<Totals>| t.as_ref().and_then(|t| t.metric(m));
     match c {
         Col::Reported => get(&row.reported),
         Col::Reconciled => get(&row.reconciled),
-        Col::Diff => Some(get(&row.reconciled)? - get(&row.reported)?),
+        Col::Diff => Some(shown(get(&row.reconciled)?) - shown(get(&row.reported)?)),
     }
 }
 
@@ -123,11 +150,11 @@ fn grid(report: &Report, human: bool, with_total: bool) -> Grid {
             out.push(row.foreign_days.join("; "));
         }
         for (m, c) in &vcols {
-            let v = value(row, *m, *c);
             out.push(if human {
-                display_text(*m, v)
+                display_text(*m, value(row, *m, *c, |v| display_round(*m, v)))
             } else {
-                machine_text(*m, v)
+                let cur = report.currency.as_str();
+                machine_text(*m, value(row, *m, *c, |v| machine_round(*m, v, cur)), cur)
             });
         }
         out
@@ -262,14 +289,16 @@ pub fn csv(report: &Report) -> Result<String, KpiError> {
 struct MetricsJson<'a> {
     row: &'a ReportRow,
     col: Col,
+    currency: &'a str,
 }
 
 impl Serialize for MetricsJson<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let mut map = s.serialize_map(Some(Metric::ALL.len()))?;
         for m in Metric::ALL {
-            let v = value(self.row, m, self.col);
-            map.serialize_entry(m.name(), &v.map(|v| machine_text(m, Some(v))))?;
+            let cur = self.currency;
+            let v = value(self.row, m, self.col, |v| machine_round(m, v, cur));
+            map.serialize_entry(m.name(), &v.map(|v| machine_text(m, Some(v), cur)))?;
         }
         map.end()
     }
@@ -289,21 +318,24 @@ struct RowJson<'a> {
 }
 
 impl<'a> RowJson<'a> {
-    fn new(row: &'a ReportRow, view: View) -> Self {
+    fn new(row: &'a ReportRow, view: View, currency: &'a str) -> Self {
         RowJson {
             key: &row.key,
             foreign_days: &row.foreign_days,
             reported: view.has_reported().then_some(MetricsJson {
                 row,
                 col: Col::Reported,
+                currency,
             }),
             reconciled: view.has_reconciled().then_some(MetricsJson {
                 row,
                 col: Col::Reconciled,
+                currency,
             }),
             difference: (view == View::Both).then_some(MetricsJson {
                 row,
                 col: Col::Diff,
+                currency,
             }),
         }
     }
@@ -343,9 +375,9 @@ pub fn json(report: &Report) -> Result<String, KpiError> {
         rows: report
             .rows
             .iter()
-            .map(|r| RowJson::new(r, q.view))
+            .map(|r| RowJson::new(r, q.view, &report.currency))
             .collect(),
-        total: RowJson::new(&report.total, q.view),
+        total: RowJson::new(&report.total, q.view, &report.currency),
     };
     let mut s = serde_json::to_string_pretty(&doc).map_err(|e| KpiError::Render {
         what: "JSON".into(),

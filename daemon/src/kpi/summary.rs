@@ -130,7 +130,7 @@ pub fn write_scheduled_summaries(
     now: DateTime<Utc>,
 ) -> Result<Vec<PathBuf>, KpiError> {
     write_summaries(ctx, cfg, output_dir, now, |p| {
-        super::load::load_inputs(store, programs, ctx.zone, p)
+        super::load::load_inputs(store, programs, ctx.zone, p, now)
     })
 }
 

@@ -391,6 +391,51 @@ pub fn load_judgements_where(
     })
 }
 
+/// What a program's stored decisions have not judged yet: the claims and
+/// orders of its sources stored (new or changed) after its last run.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Unjudged {
+    /// Whether the program has a last run at all (none: never reconciled,
+    /// or a full run under way or cut short).
+    pub ran: bool,
+    /// The `now` of that run, when recorded.
+    pub judged_at: Option<DateTime<Utc>>,
+    /// Claims (of the program's `claims` sources) stored since.
+    pub claims: u64,
+    /// Orders (of its `orders` sources) stored since.
+    pub orders: u64,
+}
+
+/// The claims and orders stored after `program`'s last run (the change log
+/// after the run's `last_seq`, as the next incremental run reads it), each
+/// record counted once. Not read when the program never ran.
+pub fn unjudged(store: &Store, program: &ProgramConfig) -> Result<Unjudged, StoreError> {
+    let b = StoreBackend::new(store)?;
+    let Some(state) = incremental::stored_state(&b, &program.id)? else {
+        return Ok(Unjudged::default());
+    };
+    let mut out = Unjudged {
+        ran: true,
+        judged_at: state.judged_at,
+        ..Unjudged::default()
+    };
+    let mut seen = std::collections::HashSet::new();
+    for ch in store.changes_since(state.last_seq) {
+        let ch = ch?;
+        let counter = match ch.kind {
+            plugin_api::RecordKind::Conversion if program.claims.contains(&ch.source) => {
+                &mut out.claims
+            }
+            plugin_api::RecordKind::Order if program.orders.contains(&ch.source) => &mut out.orders,
+            _ => continue,
+        };
+        if seen.insert((ch.kind, ch.source, ch.key)) {
+            *counter += 1;
+        }
+    }
+    Ok(out)
+}
+
 /// [`load_decisions`], keeping only the decisions `keep` accepts, each
 /// decoded and dropped in turn: a report of one month holds that month.
 pub fn load_decisions_where(

@@ -376,5 +376,6 @@ pub fn two_network_scenario() -> KpiInputs {
         claims: vec![a1, i1, a2, i2, a3, i3, ghost, reversed],
         orders: vec![o1, o2, o3, o4, o5, o6, o7, o8],
         decisions,
+        reconcile_notes: Vec::new(),
     }
 }
