@@ -52,3 +52,5 @@ pub mod schedule;
 pub mod server;
 pub mod store;
 pub mod sync;
+#[cfg(test)]
+mod test_log;

@@ -348,6 +348,18 @@ pub fn encode_component(s: &str) -> String {
     out
 }
 
+/// The message for a body serde could not read as JSON: `malformed JSON:
+/// <error>` when it looks like JSON, else what it is (an HTML login or
+/// maintenance page answered with 200), with its first characters.
+pub fn malformed_json(body: &[u8], e: &serde_json::Error) -> String {
+    let first = body.iter().find(|b| !b.is_ascii_whitespace());
+    if matches!(first, Some(b'{' | b'[')) {
+        return format!("malformed JSON: {e}");
+    }
+    let text: String = String::from_utf8_lossy(body).chars().take(120).collect();
+    format!("the answer is not JSON: {:?}", text.trim())
+}
+
 /// An HTTP response.
 #[derive(Debug, Clone)]
 pub struct Response {
@@ -370,9 +382,25 @@ impl Response {
             .map_err(|e| PluginError::bad_response(format!("response body is not UTF-8: {e}")))
     }
     /// Parses the JSON body; `what` names the stream and page in the error.
+    /// A body that is not JSON at all (an HTML login or maintenance page
+    /// sent with 200) is named with its content type and first characters,
+    /// and is retryable: such pages are usually passing.
     pub fn json<T: DeserializeOwned>(&self, what: &str) -> Result<T, PluginError> {
-        serde_json::from_slice(&self.body)
-            .map_err(|e| PluginError::bad_response(format!("{what}: malformed JSON: {e}")))
+        serde_json::from_slice(&self.body).map_err(|e| {
+            let first = self.body.iter().find(|b| !b.is_ascii_whitespace());
+            if matches!(first, Some(b'{' | b'[')) {
+                return PluginError::bad_response(format!("{what}: malformed JSON: {e}"));
+            }
+            PluginError::retryable(
+                ErrorKind::Upstream,
+                format!(
+                    "{what}: HTTP {}, content-type `{}`: {}",
+                    self.status,
+                    self.header("content-type").unwrap_or("none"),
+                    malformed_json(&self.body, &e)
+                ),
+            )
+        })
     }
     /// Errors on common non-success statuses: 401/403 as auth, 429 as
     /// retryable rate limiting, 5xx as retryable upstream, other 4xx as upstream.
@@ -861,4 +889,47 @@ macro_rules! export_plugin {
             }
         }
     };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn response(content_type: &str, body: &str) -> Response {
+        Response {
+            status: 200,
+            headers: BTreeMap::from([("content-type".to_owned(), content_type.to_owned())]),
+            body: body.as_bytes().to_vec(),
+        }
+    }
+
+    /// QA finding: a maintenance page answered with 200 read as "malformed
+    /// JSON: expected value at line 1 column 1", and was not retried.
+    #[test]
+    fn a_page_that_is_not_json_is_named_and_retryable() {
+        let html = response(
+            "text/html",
+            "\n<html><title>Down for maintenance</title></html>",
+        );
+        let e = html
+            .json::<serde_json::Value>("stream x page 2")
+            .unwrap_err();
+        assert!(e.retryable);
+        assert_eq!(
+            e.message,
+            "stream x page 2: HTTP 200, content-type `text/html`: the answer is not JSON: \
+             \"<html><title>Down for maintenance</title></html>\""
+        );
+        let cut = response("application/json", "{\"rows\": [1, 2");
+        let e = cut
+            .json::<serde_json::Value>("stream x page 2")
+            .unwrap_err();
+        assert!(!e.retryable);
+        assert!(
+            e.message
+                .starts_with("stream x page 2: malformed JSON: EOF"),
+            "{}",
+            e.message
+        );
+    }
 }

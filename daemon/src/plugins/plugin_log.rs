@@ -363,8 +363,8 @@ fn emit_flat(plugin: &str, connector: &str, line: &BoundedLog) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_log::json_lines;
     use std::collections::BTreeMap;
-    use std::sync::Arc;
 
     fn record(level: LogLevel, message: &str, fields: &[(&str, &str)]) -> LogRecord {
         LogRecord {
@@ -504,37 +504,6 @@ mod tests {
         assert_eq!(oversized_key.fields[0].0.len(), MAX_KEY_BYTES);
     }
 
-    /// Collects what a subscriber writes.
-    #[derive(Clone, Default)]
-    struct Captured(Arc<Mutex<Vec<u8>>>);
-
-    impl std::io::Write for Captured {
-        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(b);
-            Ok(b.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-
-    fn json_lines(emit_lines: impl FnOnce()) -> Vec<serde_json::Value> {
-        let out = Captured::default();
-        let writer = out.clone();
-        let subscriber = tracing_subscriber::fmt()
-            .json()
-            .with_max_level(tracing::Level::TRACE)
-            .with_writer(move || writer.clone())
-            .finish();
-        tracing::subscriber::with_default(subscriber, emit_lines);
-        let bytes = out.0.lock().unwrap().clone();
-        String::from_utf8(bytes)
-            .unwrap()
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect()
-    }
-
     #[test]
     fn fields_become_separate_json_keys_under_the_prefix() {
         let r = redactor();
@@ -620,14 +589,7 @@ mod tests {
 
     #[test]
     fn levels_the_subscriber_does_not_want_are_not_emitted() {
-        let out = Captured::default();
-        let writer = out.clone();
-        let subscriber = tracing_subscriber::fmt()
-            .json()
-            .with_max_level(tracing::Level::INFO)
-            .with_writer(move || writer.clone())
-            .finish();
-        tracing::subscriber::with_default(subscriber, || {
+        let lines = crate::test_log::json_lines_at(tracing::Level::INFO, || {
             emit(
                 "p",
                 "c",
@@ -641,6 +603,6 @@ mod tests {
                 &Redactor::default(),
             );
         });
-        assert!(out.0.lock().unwrap().is_empty());
+        assert!(lines.is_empty(), "{lines:?}");
     }
 }

@@ -18,7 +18,7 @@ use plugin_api::protocol::{
 };
 use plugin_api::Money;
 use rust_decimal::Decimal;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -280,6 +280,7 @@ impl SessionSink for StoreSink<'_> {
                 self.delivered.insert(s.key());
             }
         }
+        warn_conflicting_duplicates(&self.source, &checkpoint.stream, &records);
         let mut checkpoint = checkpoint;
         // Stored without it: it speaks of this session only.
         if let Some(covers) = checkpoint.covers.take() {
@@ -307,6 +308,33 @@ impl SessionSink for StoreSink<'_> {
             return Err("shutting down: stopped after committing this page".into());
         }
         Ok(stats)
+    }
+}
+
+/// A key given twice in one page is stored once, the last occurrence
+/// winning (`Store::prepare_page`); when the two differ the platform
+/// contradicted itself within one answer, which the log says, naming the
+/// key. Identical repeats (a page boundary shifted by a new record) are
+/// not worth a line.
+fn warn_conflicting_duplicates(source: &str, stream: &str, records: &[Record]) {
+    if records.len() < 2 {
+        return;
+    }
+    let mut first: HashMap<(RecordKind, String), &Record> = HashMap::with_capacity(records.len());
+    for r in records {
+        let key = (r.kind(), r.key());
+        match first.get(&key) {
+            Some(earlier) if *earlier != r => tracing::warn!(
+                connector = %source,
+                stream = %stream,
+                key = %key.1,
+                "the page holds this key twice with different values; the later one is stored"
+            ),
+            Some(_) => {}
+            None => {
+                first.insert(key, r);
+            }
+        }
     }
 }
 
@@ -652,6 +680,48 @@ pub async fn run_sync_with(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use plugin_api::{Conversion, ConversionStatus, EventType, Utm};
+
+    fn claim(id: &str, commission: i64) -> Record {
+        Record::Conversion(Conversion {
+            source: "net".into(),
+            external_id: id.into(),
+            order_id: None,
+            click_id: None,
+            clicked_at: None,
+            partner_id: "p1".into(),
+            partner_name: None,
+            campaign_id: None,
+            event_type: EventType::Sale,
+            occurred_at: "2026-11-02T03:04:05Z".parse().unwrap(),
+            sale_amount: None,
+            commission: Some(Money::from_minor(commission, "USD")),
+            status: ConversionStatus::Pending,
+            status_changed_at: None,
+            locked_at: None,
+            coupon: None,
+            utm: Utm::default(),
+        })
+    }
+
+    /// QA finding: two different payouts for one claim id in one page were
+    /// reduced to the last without a word.
+    #[test]
+    fn a_key_twice_in_a_page_with_different_values_is_logged() {
+        let lines = crate::test_log::json_lines(|| {
+            let page = [
+                claim("a", 500),
+                claim("b", 1),
+                claim("a", 700),
+                claim("b", 1),
+            ];
+            warn_conflicting_duplicates("net", "conversions", &page);
+        });
+        assert_eq!(lines.len(), 1, "{lines:?}");
+        assert_eq!(lines[0]["level"], "WARN");
+        assert_eq!(lines[0]["fields"]["key"], "a");
+        assert_eq!(lines[0]["fields"]["connector"], "net");
+    }
 
     fn d(s: &str) -> NaiveDate {
         s.parse().unwrap()

@@ -229,7 +229,7 @@ fn to_conversion(row: &Row<'_>) -> Result<Record, String> {
 fn locate(body: &[u8], e: &plugin_api::serde_json::Error) -> String {
     use plugin_api::serde_json::Value;
     let Ok(v) = plugin_api::serde_json::from_slice::<Value>(body) else {
-        return format!("malformed JSON: {e}");
+        return plugin_api::sdk::malformed_json(body, e);
     };
     if let Some(rows) = v.get("conversions").and_then(Value::as_array) {
         for (i, r) in rows.iter().enumerate() {

@@ -163,7 +163,7 @@ fn locate_json_error(body: &[u8], first: plugin_api::serde_json::Error) -> Strin
     let located: Result<Vec<plugin_api::serde_json::Value>, _> =
         serde::Deserialize::deserialize(&mut de);
     match located {
-        Err(e) => format!("malformed JSON: {e}"),
+        Err(e) => plugin_api::sdk::malformed_json(body, &e),
         Ok(batches) => {
             // Valid JSON of the wrong shape: report the first offending field.
             let path = shape_error(&batches).unwrap_or_default();

@@ -243,7 +243,7 @@ fn convert(row: &ActionRow<'_>) -> Result<Record, String> {
 /// Which record of a page serde could not read, for the error message.
 fn locate(body: &[u8], e: &plugin_api::serde_json::Error) -> String {
     let Ok(v) = plugin_api::serde_json::from_slice::<Value>(body) else {
-        return format!("malformed JSON: {e}");
+        return plugin_api::sdk::malformed_json(body, e);
     };
     if let Some(rows) = v.get("Actions").and_then(Value::as_array) {
         for (i, r) in rows.iter().enumerate() {

@@ -165,7 +165,7 @@ pub fn parse_page(
             .and_then(|v| shape_error(&v));
         match detail {
             Some(d) => format!("{d}: {e}"),
-            None => format!("malformed JSON: {e}"),
+            None => plugin_api::sdk::malformed_json(body, &e),
         }
     })?;
     let mut spend = Vec::with_capacity(page.data.len());
@@ -340,8 +340,8 @@ fn to_spend(
 /// Parses `GET /act_{id}?fields=account_id,name,currency,timezone_name`.
 pub fn parse_account(body: &[u8], account_id: &str) -> Result<Account, String> {
     use plugin_api::serde_json::Value;
-    let v: Value =
-        plugin_api::serde_json::from_slice(body).map_err(|e| format!("malformed JSON: {e}"))?;
+    let v: Value = plugin_api::serde_json::from_slice(body)
+        .map_err(|e| plugin_api::sdk::malformed_json(body, &e))?;
     let text = |f: &str| {
         v.get(f)
             .and_then(Value::as_str)

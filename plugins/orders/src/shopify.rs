@@ -182,7 +182,7 @@ pub fn parse_page(body: &[u8]) -> Result<Vec<Value>, String> {
         // Say precisely what is wrong with the shape.
         Err(slim_err) => {
             let v: Value = plugin_api::serde_json::from_slice(body)
-                .map_err(|e| format!("malformed JSON: {e}"))?;
+                .map_err(|e| plugin_api::sdk::malformed_json(body, &e))?;
             match v.get("orders") {
                 Some(Value::Array(a)) => match a.iter().position(|o| !o.is_object()) {
                     Some(i) => Err(format!("record {i} is not a JSON object")),

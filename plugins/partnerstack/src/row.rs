@@ -294,7 +294,7 @@ pub fn page(body: &Value) -> Result<(&[Value], bool), String> {
 /// Which reward of a page serde could not read, for the error message.
 fn locate(body: &[u8], e: &plugin_api::serde_json::Error) -> String {
     let Ok(v) = plugin_api::serde_json::from_slice::<Value>(body) else {
-        return format!("malformed JSON: {e}");
+        return plugin_api::sdk::malformed_json(body, e);
     };
     if let Some(rows) = v
         .get("data")

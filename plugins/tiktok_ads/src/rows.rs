@@ -126,7 +126,7 @@ pub fn parse_page(body: &[u8], account: &Account, m: Metrics<'_>) -> Result<Pars
             .and_then(|v| shape_error(&v));
         match detail {
             Some(d) => format!("{d}: {e}"),
-            None => format!("malformed JSON: {e}"),
+            None => plugin_api::sdk::malformed_json(body, &e),
         }
     })?;
     let data = env.data.ok_or("field `data` is missing")?;
@@ -285,8 +285,8 @@ fn to_spend(row: &Row<'_>, account: &Account, m: Metrics<'_>) -> Result<Spend, S
 /// Parses the `advertiser/info/` answer for one advertiser.
 pub fn parse_advertiser(body: &[u8], advertiser_id: &str) -> Result<Account, String> {
     use plugin_api::serde_json::Value;
-    let v: Value =
-        plugin_api::serde_json::from_slice(body).map_err(|e| format!("malformed JSON: {e}"))?;
+    let v: Value = plugin_api::serde_json::from_slice(body)
+        .map_err(|e| plugin_api::sdk::malformed_json(body, &e))?;
     let item = v
         .pointer("/data/list")
         .and_then(Value::as_array)
