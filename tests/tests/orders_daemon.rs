@@ -258,6 +258,28 @@ fn a_relative_file_drop_directory_is_relative_to_the_config_file() {
     );
 }
 
+/// Shopify mode without the shop's URL or its token used to pass `config
+/// check` (the schema required only `directory`, in files mode) and fail at
+/// the first sync; `config check` now names both missing settings.
+#[test]
+fn shopify_mode_without_base_url_or_access_token_fails_config_check() {
+    let s = setup(
+        "[[connectors]]\nid = \"shop\"\nplugin = \"orders\"\nschedule = \"0 * * * *\"\n\
+         timezone = \"UTC\"\n\n[connectors.settings]\nmode = \"shopify\"\n",
+    );
+    let out = reckon(&s.config, &["config", "check"]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    for setting in ["base_url", "access_token"] {
+        assert!(
+            stderr.contains(&format!(
+                "`connectors[0].settings`: missing required setting `{setting}`"
+            )) && stderr.contains("(when `mode` = \"shopify\")"),
+            "{stderr}"
+        );
+    }
+}
+
 /// A negative amount is a row error naming file, line and column, like
 /// every other bad value (it used to surface from the host's record check
 /// as "stream order_files, record 0" with no file or line).

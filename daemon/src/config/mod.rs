@@ -574,16 +574,20 @@ fn unknown_connector(id: &str, known: &[&str], what: &str) -> String {
     let hint = source::nearest(id, known.iter().copied())
         .map(|n| format!("; did you mean `{n}`?"))
         .unwrap_or_default();
-    let list = if known.is_empty() {
+    let list = id_list(known);
+    format!("no {what} with id `{id}`{hint} (configured: {list}); add it or fix the id")
+}
+
+/// "`a`, `b`", or "none".
+fn id_list(ids: &[&str]) -> String {
+    if ids.is_empty() {
         "none".to_owned()
     } else {
-        known
-            .iter()
+        ids.iter()
             .map(|k| format!("`{k}`"))
             .collect::<Vec<_>>()
             .join(", ")
-    };
-    format!("no {what} with id `{id}`{hint} (configured: {list}); add it or fix the id")
+    }
 }
 
 /// `[[programs]]`: each program's own rules (reconcile's validator), its
@@ -656,8 +660,65 @@ fn check_programs(
                 };
                 errors.push(map.error(&format!("programs[{i}].commission.{key}"), message));
             }
+            for (key, entry) in partner_refs(c) {
+                if let Some(message) = unknown_partner_network(entry, &p.claims) {
+                    errors.push(map.error(&format!("programs[{i}].commission.{key}"), message));
+                }
+            }
         }
     }
+}
+
+/// Every partner entry of a commission section (`partner_groups` members,
+/// `rules[].partners`, `bonuses[].partners`, `overrides[].partner`), each
+/// with its key path under `commission`, in config order.
+fn partner_refs(c: &crate::payout::config::CommissionConfig) -> Vec<(String, &str)> {
+    fn list<'a>(key: &str, ids: &'a [String]) -> impl Iterator<Item = (String, &'a str)> {
+        let key = key.to_owned();
+        ids.iter()
+            .enumerate()
+            .map(move |(j, id)| (format!("{key}[{j}]"), id.as_str()))
+    }
+    let mut out = Vec::new();
+    for (name, members) in &c.partner_groups {
+        out.extend(list(&source::join("partner_groups", name), members));
+    }
+    for (i, r) in c.rules.iter().enumerate() {
+        out.extend(list(&format!("rules[{i}].partners"), &r.partners));
+    }
+    for (i, b) in c.bonuses.iter().enumerate() {
+        out.extend(list(&format!("bonuses[{i}].partners"), &b.partners));
+    }
+    for (i, o) in c.overrides.iter().enumerate() {
+        out.push((format!("overrides[{i}].partner"), o.partner.as_str()));
+    }
+    out
+}
+
+/// A partner entry `network:id` matches only that network's partners
+/// (`payout::rules::names_partner`), so a network that is not one of the
+/// program's `claims` makes it match nothing: a typo would silently disable
+/// a rule, bonus or override. A bare id (no `:`, or a prefix that cannot be
+/// an id) matches the id on every network and cannot be checked.
+fn unknown_partner_network(entry: &str, claims: &[String]) -> Option<String> {
+    let (network, partner) = entry.split_once(':')?;
+    let id_like = !network.is_empty()
+        && network
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+    if !id_like || claims.iter().any(|c| c == network) {
+        return None;
+    }
+    let known: Vec<&str> = claims.iter().map(String::as_str).collect();
+    let how = "write `<claims connector>:<partner id>`, or the bare partner id for every network";
+    let fix = match source::nearest(network, known.iter().copied()) {
+        Some(n) => format!("did you mean `{n}:{partner}`? ({how})"),
+        None => how.to_owned(),
+    };
+    let list = id_list(&known);
+    Some(format!(
+        "`{network}` is not one of this program's claims connectors ({list}), so `{entry}` matches no partner; {fix}"
+    ))
 }
 
 /// `[kpi]`: the KPI module's own checks, and that every

@@ -158,7 +158,9 @@ impl SourceMap {
     }
 }
 
-fn join(prefix: &str, key: &str) -> String {
+/// `prefix.key`, the key quoted unless it is a bare TOML key (the key path
+/// form of [`SourceMap`]'s index).
+pub(crate) fn join(prefix: &str, key: &str) -> String {
     let bare = !key.is_empty()
         && key
             .chars()

@@ -96,6 +96,63 @@ fn broken_commission_problems_reported_at_once() {
     insta::assert_snapshot!(check("commission"));
 }
 
+/// A `network:` prefix of a commission partner entry used to pass unchecked,
+/// so a typo silently disabled the rule, bonus or override; a prefix that
+/// is one of the program's claims (a postback id too) or a bare id passes.
+#[test]
+fn partner_entries_name_a_network_of_the_programs_claims() {
+    let text = r#"
+[[connectors]]
+id = "impact"
+plugin = "example"
+schedule = "0 * * * *"
+
+[[connectors]]
+id = "shop"
+plugin = "example"
+schedule = "0 * * * *"
+
+[[postbacks]]
+id = "Everflow_S2S"
+auth = "token"
+secret = { secret = "env:EXAMPLE_API_KEY" }
+
+[[programs]]
+id = "p"
+currency = "USD"
+claims = ["impact", "Everflow_S2S"]
+orders = ["shop"]
+
+[programs.commission]
+payout_currency = "USD"
+
+[[programs.commission.rules]]
+id = "r"
+effective_from = "2026-01-01"
+partners = ["impact:1", "Everflow_S2S:2", "3", "shop:4"]
+kind = "percent"
+percent = "10"
+
+[[programs.commission.bonuses]]
+id = "b"
+effective_from = "2026-01-01"
+partners = ["awin:5"]
+threshold_volume = "100"
+amount = "1"
+"#;
+    let e = parse(text, "x.toml").unwrap_err().to_string();
+    let lines: Vec<&str> = e.lines().collect();
+    assert_eq!(lines.len(), 2, "{e}");
+    assert!(
+        lines[0].contains("`programs[0].commission.rules[0].partners[3]`: `shop` is not one of this program's claims connectors (`impact`, `Everflow_S2S`), so `shop:4` matches no partner"),
+        "{e}"
+    );
+    assert!(
+        lines[1].contains("`programs[0].commission.bonuses[0].partners[0]`: `awin` is not one"),
+        "{e}"
+    );
+}
+
 #[test]
 fn broken_unknown_connectors_in_programs_and_kpi() {
     insta::assert_snapshot!(check("unknown_connectors"));

@@ -72,8 +72,10 @@ pub enum RecordsCommand {
         /// The connector (or postback endpoint) id.
         #[arg(long)]
         source: String,
-        /// The record's key: a claim's external id, an order's id (a spend
-        /// row's `day/account/campaign/...` key as `records export` shows it).
+        /// The record's key: a claim's external id, an order's id, a spend
+        /// row's `account/day/campaign/ad_group/ad` key (`-` for none, e.g.
+        /// `1234567890/2026-11-08/20000000000/30000000000/-`), as `records
+        /// export` shows it in `key`.
         #[arg(long)]
         key: String,
         /// Output format.

@@ -58,7 +58,7 @@ impl Connector for Orders {
                     "mode": { "type": "string", "enum": ["shopify", "files"],
                               "description": "Where orders come from." },
                     "access_token": { "type": "string", "x-secret": true,
-                                      "description": "Shopify: Admin API access token of a custom app with read_orders (shopify mode)." },
+                                      "description": "Shopify: Admin API access token of a custom app with read_orders (required in shopify mode)." },
                     "base_url": { "type": "string",
                                   "description": "Shopify: the shop's URL, https://<shop>.myshopify.com (required in shopify mode)." },
                     "page_size": { "type": "integer", "minimum": 1, "maximum": 250, "default": 250,
@@ -72,11 +72,16 @@ impl Connector for Orders {
                     "default_currency": { "type": "string",
                                           "description": "Files: ISO-4217 code for rows without a currency." }
                 },
-                // Files mode needs the directory (the host checks it at
-                // `config check` and start, not at the first run).
+                // Each mode's own required settings, so the host refuses a
+                // connector missing them at `config check` and start, not at
+                // the first run: files mode needs the directory, shopify
+                // mode the shop's URL and its access token.
                 "allOf": [{
                     "if": { "properties": { "mode": { "const": "files" } }, "required": ["mode"] },
                     "then": { "required": ["directory"] }
+                }, {
+                    "if": { "properties": { "mode": { "const": "shopify" } }, "required": ["mode"] },
+                    "then": { "required": ["base_url", "access_token"] }
                 }]
             }),
             streams: vec![
