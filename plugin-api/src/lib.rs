@@ -12,7 +12,8 @@
 //! | [`sdk`] | the [`sdk::Connector`] trait with straight-line `async fn`s, and [`sdk::Cx`] |
 //! | [`testing`] | a fake host that replays recorded HTTP exchanges into a connector |
 //! | [`currency`] | ISO-4217 codes and minor units |
-//! | [`parse`] | lenient parsers for the number and date shapes platforms send |
+//! | [`parse`] | lenient parsers for the number and date shapes platforms send (and a strict one for amounts people write) |
+//! | [`json_object`] | a JSON object's keys all kept, so a repeated key can be refused |
 //! | [`progress`] | day-by-day progress through a window and its checkpoints (resume a crashed window, re-pull a finished one) |
 //! | [`lenient`] | a borrowed JSON scalar for fast typed page parsing (`Scalar`), and `Num` for metrics sent as strings or numbers |
 //! | [`throttle`] | a session's requests sent through the host keeping to a platform's rate limit (pause when a window is nearly used up, wait out a 429) |
@@ -24,6 +25,7 @@
 
 pub mod abi;
 pub mod currency;
+pub mod json_object;
 pub mod lenient;
 pub mod parse;
 pub mod progress;

@@ -3,6 +3,11 @@
 //! Platforms send numbers as JSON numbers, numeric strings, or placeholders
 //! (`"-"`, `""`, `null`). These helpers turn any of them into exact decimals
 //! or integers, and say what they got when they fail.
+//!
+//! Amounts a person or a spreadsheet wrote (order files, postbacks) go
+//! through the strict [`plain_decimal_str`] instead: no exponent, no digit
+//! separators. The lenient parsers stay for platform APIs, whose JSON
+//! numbers may print with an exponent (`1e-7`).
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use rust_decimal::Decimal;
@@ -38,6 +43,43 @@ pub fn decimal_str(s: &str) -> Result<Option<Decimal>, String> {
     }
     Decimal::from_str(t)
         .or_else(|_| Decimal::from_scientific(t))
+        .map(Some)
+        .map_err(|_| format!("{s:?} is not a decimal number"))
+}
+
+/// A decimal written in full: optional sign, digits, at most one `.`
+/// (`12`, `12.50`, `.5`); `Ok(None)` for `""` and `"-"`. Unlike
+/// [`decimal_str`] it refuses scientific notation (`1.23457E+05` is how a
+/// spreadsheet shows 123456.78 in a narrow column, and is 123457 once saved)
+/// and digit separators (`1_000`, which rust_decimal would accept).
+pub fn plain_decimal_str(s: &str) -> Result<Option<Decimal>, String> {
+    let t = s.trim();
+    if t.is_empty() || t == "-" || t == "--" {
+        return Ok(None);
+    }
+    let digits = t.strip_prefix(['-', '+']).unwrap_or(t);
+    let plain = digits.bytes().any(|b| b.is_ascii_digit())
+        && digits.bytes().all(|b| b.is_ascii_digit() || b == b'.')
+        && digits.bytes().filter(|b| *b == b'.').count() <= 1;
+    if !plain {
+        let looks_scientific = digits.contains(['e', 'E'])
+            && digits.starts_with(|c: char| c.is_ascii_digit() || c == '.')
+            && digits
+                .bytes()
+                .all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'e' | b'E' | b'+' | b'-'));
+        return Err(if looks_scientific {
+            format!(
+                "{s:?} is in scientific notation: write the amount in full, e.g. 123456.78; a spreadsheet may have shortened it"
+            )
+        } else if digits.contains(['_', '\'', ' ']) && digits.bytes().any(|b| b.is_ascii_digit()) {
+            format!(
+                "{s:?} has a digit separator: write the amount with digits and a `.` decimal point only, e.g. 1000.00"
+            )
+        } else {
+            format!("{s:?} is not a decimal number")
+        });
+    }
+    Decimal::from_str(t)
         .map(Some)
         .map_err(|_| format!("{s:?} is not a decimal number"))
 }
@@ -149,6 +191,39 @@ mod tests {
             let v: Value = serde_json::from_str(text).unwrap();
             assert_eq!(decimal(&v).unwrap().unwrap().to_string(), text, "{text}");
         }
+    }
+
+    #[test]
+    fn plain_decimals_refuse_exponents_and_separators() {
+        assert_eq!(
+            plain_decimal_str(" 123456.78 ").unwrap(),
+            Some(Decimal::new(12345678, 2))
+        );
+        assert_eq!(plain_decimal_str(".5").unwrap(), Some(Decimal::new(5, 1)));
+        assert_eq!(plain_decimal_str("-10").unwrap(), Some(Decimal::from(-10)));
+        assert_eq!(plain_decimal_str("-").unwrap(), None);
+        let e = plain_decimal_str("1.23457E+05").unwrap_err();
+        assert!(
+            e.contains("scientific notation") && e.contains("in full"),
+            "{e}"
+        );
+        assert!(plain_decimal_str("1e3").unwrap_err().contains("scientific"));
+        assert!(plain_decimal_str("1_000")
+            .unwrap_err()
+            .contains("digit separator"));
+        assert!(plain_decimal_str("1 000")
+            .unwrap_err()
+            .contains("digit separator"));
+        for bad in ["abc", "1.2.3", "1-2", "e5", "--1", "."] {
+            assert!(
+                plain_decimal_str(bad)
+                    .unwrap_err()
+                    .contains("is not a decimal number"),
+                "{bad}"
+            );
+        }
+        // The lenient parser, for platform APIs, is unchanged.
+        assert_eq!(decimal_str("1e3").unwrap(), Some(Decimal::from(1000)));
     }
 
     #[test]

@@ -276,3 +276,92 @@ async fn an_endpoint_whose_secret_cannot_be_resolved_answers_503_and_stores_noth
         "{status:?}"
     );
 }
+
+/// QA's hostile postbacks (each was a 200 that stored a wrong or ambiguous
+/// conversion): now each is a 400 naming the parameter, and nothing is
+/// stored. Every case is checked and the wrong ones listed together.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_postbacks_are_refused_and_store_nothing() {
+    let h = harness(vec![endpoint("pb_hostile", PostbackAuth::Token)]);
+    let url = format!("{}/postback/pb_hostile?token=s3cret", h.server.base_url);
+    let mut wrong = Vec::new();
+    let mut expect = |case: &str, (status, body): (u16, String), reason: &str| {
+        if status != 400 || !body.contains(reason) {
+            wrong.push(format!(
+                "{case}: {status} {body} (expected 400 with {reason:?})"
+            ));
+        }
+    };
+    for (body, reason) in [
+        // A JSON key twice: 1000 was stored.
+        (
+            r#"{"transaction_id":"v2","amount":"10","amount":"1000","affiliate_id":"7"}"#,
+            "parameter `amount` is given more than once with different values",
+        ),
+        // An object amount: the claim was stored without an amount.
+        (
+            r#"{"transaction_id":"v3","amount":{"x":1},"affiliate_id":"7"}"#,
+            "parameter `amount` is an object",
+        ),
+    ] {
+        let r = h
+            .client
+            .post(&url)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        let got = (r.status().as_u16(), r.text().await.unwrap());
+        expect(body, got, reason);
+    }
+    for (q, reason) in [
+        // An unknown event became `other`.
+        (
+            "tid=e1&affid=p&event=bogus",
+            "event \\\"bogus\\\" is not one of",
+        ),
+        (
+            "tid=e2&affid=p&event=leads",
+            "event \\\"leads\\\" is not one of",
+        ),
+        // Times before 2000 (1970 from a small epoch value).
+        ("tid=t1&affid=p&timestamp=86400", "before 2000-01-01"),
+        // Macros of other syntaxes collapsed into one conversion.
+        ("tid=%5BTRANSACTION_ID%5D&affid=p", "did not substitute"),
+        ("tid=%25%25TID%25%25&affid=p", "did not substitute"),
+        ("tid=%24%7Btid%7D&affid=p", "did not substitute"),
+        ("tid=%3Ctid%3E&affid=p", "did not substitute"),
+        ("tid=null&affid=p", "did not substitute"),
+        ("tid=undefined&affid=p", "did not substitute"),
+        ("tid=m1&affid=%5Baffiliate_id%5D", "did not substitute"),
+        // Not UTF-8: different ids became one U+FFFD id.
+        (
+            "tid=u1&affiliate_id=%FF",
+            "parameter `affiliate_id` is not valid UTF-8",
+        ),
+        // Exponents and digit separators.
+        ("tid=n1&affid=p&amount=1e3", "scientific notation"),
+        ("tid=n2&affid=p&amount=1_000", "digit separator"),
+    ] {
+        let got = h
+            .get(&format!("/postback/pb_hostile?{q}&token=s3cret"))
+            .await;
+        expect(q, got, reason);
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+    assert_eq!(
+        h.store
+            .count_records(RecordKind::Conversion, Some("pb_hostile")),
+        0
+    );
+
+    // `timestamp=0` (an unfilled macro) is the time received, not 1970.
+    let before = chrono::Utc::now() - chrono::Duration::minutes(1);
+    let (status, body) = h
+        .get("/postback/pb_hostile?tid=z1&affid=p&timestamp=0&token=s3cret")
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (_, c) = h.conversion("pb_hostile", "z1").unwrap();
+    assert!(c.occurred_at >= before, "{}", c.occurred_at);
+}

@@ -9,9 +9,11 @@
 //! - **Parameters** come from the query string, a form body or a JSON object
 //!   body, under the usual macro names (see [`ALIASES`]): transaction id /
 //!   click id, order id, amount, payout, currency, status, partner id, event,
-//!   timestamp, coupon, UTM. Unknown parameters (sub ids, ...) are ignored; a
-//!   value that still looks like an unsubstituted macro (`{transaction_id}`,
-//!   `#tid#`) is a 400.
+//!   timestamp, coupon, UTM. Unknown parameters (sub ids, ...) are ignored.
+//!   A read parameter is a 400 naming it when its value still looks like an
+//!   unsubstituted macro (`{transaction_id}`, `#tid#`, `[TID]`, `null`, ...),
+//!   is not UTF-8, is a JSON object or array, or differs from the same
+//!   field's value sent under another (or the same) name, JSON keys included.
 //! - **Auth** per endpoint with a shared secret: `auth = "token"` (the
 //!   `token` parameter or the `X-Postback-Token` header equals the secret) or
 //!   `auth = "hmac"` (`X-Signature` = hex HMAC-SHA256 of the raw body, or of
@@ -47,7 +49,6 @@ use rust_decimal::Decimal;
 use serde::Deserialize;
 use sha2::Sha256;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
-use std::str::FromStr;
 use std::sync::{Arc, LazyLock, Mutex};
 
 /// `[[postbacks]]`: one postback endpoint.
@@ -586,14 +587,39 @@ fn parse_status(s: &str) -> Result<ConversionStatus, String> {
     })
 }
 
+/// Event names and their synonyms (compared case-insensitively); the first
+/// of each type is its canonical name.
+const EVENTS: &[(&str, EventType)] = &[
+    ("sale", EventType::Sale),
+    ("lead", EventType::Lead),
+    ("signup", EventType::Signup),
+    ("install", EventType::Install),
+    ("other", EventType::Other),
+    ("purchase", EventType::Sale),
+    ("order", EventType::Sale),
+    ("base", EventType::Sale),
+    ("cps", EventType::Sale),
+    ("cpl", EventType::Lead),
+    ("sign_up", EventType::Signup),
+    ("registration", EventType::Signup),
+    ("register", EventType::Signup),
+    ("app_install", EventType::Install),
+];
+
 fn parse_event(s: &str) -> Option<EventType> {
-    Some(match s.trim().to_ascii_lowercase().as_str() {
-        "sale" | "purchase" | "order" | "base" | "cps" => EventType::Sale,
-        "lead" | "cpl" => EventType::Lead,
-        "signup" | "sign_up" | "registration" | "register" => EventType::Signup,
-        "install" | "app_install" => EventType::Install,
-        "other" => EventType::Other,
-        _ => return None,
+    let s = s.trim().to_ascii_lowercase();
+    EVENTS.iter().find(|(n, _)| *n == s).map(|(_, e)| *e)
+}
+
+/// An event parameter's value; an unknown one is an error (a typo such as
+/// `leads` would otherwise be priced as an `other` event).
+fn parse_event_param(s: &str) -> Result<EventType, String> {
+    parse_event(s).ok_or_else(|| {
+        let names: Vec<&str> = EVENTS.iter().map(|(n, _)| *n).collect();
+        format!(
+            "event {s:?} is not one of sale, lead, signup, install, other (accepted: {})",
+            names.join(", ")
+        )
     })
 }
 
@@ -614,7 +640,11 @@ fn parse_amount(field: &str, s: &str) -> Result<Decimal, String> {
     } else {
         t
     };
-    let d = Decimal::from_str(t).map_err(|_| format!("{field} {s:?} is not a decimal number"))?;
+    // Written in full: no exponent (`1e3`, a spreadsheet's `1.23457E+05`)
+    // and no digit separators (`1_000`).
+    let d = plugin_api::parse::plain_decimal_str(t)
+        .map_err(|e| format!("{field} {e}"))?
+        .ok_or_else(|| format!("{field} {s:?} is not a decimal number"))?;
     if d.is_sign_negative() {
         return Err(format!("{field} {s:?} is negative"));
     }
@@ -647,15 +677,54 @@ fn parse_time(s: &str) -> Result<DateTime<Utc>, String> {
     ))
 }
 
+/// A whole value that is a macro the network left unsubstituted, in the
+/// syntaxes networks and templating tools use: `{tid}`, `#tid#`, `${tid}`,
+/// `[TRANSACTION_ID]`, `%%TID%%`, `%tid%`, `<tid>`, or a stringified empty
+/// value (`null`, `undefined`, `(null)`, `nil`). Stored, every such
+/// postback would collapse into one conversion keyed `[TRANSACTION_ID]`.
+/// Only the whole value counts: `ord[1]` or `a<b>` is a real value.
 fn looks_unsubstituted(v: &str) -> bool {
     let t = v.trim();
+    // A macro name: starts with a letter or `_`, then letters, digits, `_.:-`.
+    let is_name = |inner: &str| {
+        inner.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+            && inner
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | ':' | '-'))
+    };
+    let wrapped = |open: &str, close: &str| {
+        t.len() > open.len() + close.len()
+            && t.starts_with(open)
+            && t.ends_with(close)
+            && is_name(&t[open.len()..t.len() - close.len()])
+    };
     (t.starts_with('{') && t.ends_with('}') && t.len() > 2 && !t.contains('"'))
         || (t.starts_with('#') && t.ends_with('#') && t.len() > 2)
+        || wrapped("${", "}")
+        || wrapped("[", "]")
+        || wrapped("%%", "%%")
+        || wrapped("%", "%")
+        || wrapped("<", ">")
+        || matches!(
+            t.to_ascii_lowercase().as_str(),
+            "null" | "undefined" | "(null)" | "nil"
+        )
 }
 
 /// How far in the future a postback's timestamp may be (clock skew between
 /// the network and us); later is a 400.
 pub const MAX_FUTURE_SKEW: chrono::Duration = chrono::Duration::days(1);
+
+/// The earliest conversion time accepted, 2000-01-01T00:00:00Z (as epoch
+/// seconds); earlier is a 400. A `0` (an unfilled macro's usual value) is
+/// read as no time at all, as when the parameter is absent.
+pub const EARLIEST_TIME_SECS: i64 = 946_684_800;
+
+/// `0` (or `000…`): the value of an unfilled time macro.
+fn is_zero_time(s: &str) -> bool {
+    let t = s.trim();
+    !t.is_empty() && t.bytes().all(|b| b == b'0')
+}
 
 /// The accepted parameter names of a field, as the 400 messages list them.
 pub fn accepted_names(field: &str) -> String {
@@ -754,12 +823,20 @@ pub fn parse_input(
         .transpose()?;
     let event_type = by_field
         .get("event")
-        .map(|e| parse_event(e).unwrap_or(EventType::Other));
+        .map(|e| parse_event_param(e))
+        .transpose()?;
     let occurred_at = by_field
         .get("timestamp")
+        .filter(|s| !is_zero_time(s))
         .map(|s| parse_time(s))
         .transpose()?;
     if let Some(t) = occurred_at {
+        if t.timestamp() < EARLIEST_TIME_SECS {
+            return Err(format!(
+                "timestamp {} is before 2000-01-01: send the conversion time (or leave it out: the time received is used)",
+                t.to_rfc3339()
+            ));
+        }
         if t > now + MAX_FUTURE_SKEW {
             return Err(format!(
                 "timestamp {} is more than {} hours in the future (server time {})",
@@ -1296,11 +1373,77 @@ fn reply(
     (status, axum::Json(body)).into_response()
 }
 
-fn form_pairs(bytes: &[u8]) -> Vec<(String, String)> {
-    url::form_urlencoded::parse(bytes).into_owned().collect()
+/// Whether a parameter name is one the endpoint reads (a field, the token
+/// or the signature); others are ignored.
+fn is_read(cfg: &PostbackConfig, name: &str) -> bool {
+    let lower = name.to_ascii_lowercase();
+    lower == cfg.token_param
+        || lower == cfg.signature_param
+        || ALIASES
+            .iter()
+            .any(|(_, names)| names.iter().any(|n| *n == lower))
 }
 
-fn body_params(headers: &HeaderMap, body: &[u8]) -> Result<Vec<(String, String)>, String> {
+/// `%XX` and `+` decoded to bytes (a bad escape is kept as written).
+fn percent_decode(s: &[u8]) -> Vec<u8> {
+    let hex = |b: u8| (b as char).to_digit(16);
+    let mut out = Vec::with_capacity(s.len());
+    let mut i = 0;
+    while i < s.len() {
+        match s[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < s.len() => match (hex(s[i + 1]), hex(s[i + 2])) {
+                (Some(h), Some(l)) => {
+                    out.push((h * 16 + l) as u8);
+                    i += 3;
+                    continue;
+                }
+                _ => out.push(b'%'),
+            },
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    out
+}
+
+/// Query-string or form-body pairs. A parameter the endpoint reads whose
+/// value is not UTF-8 once decoded (`affiliate_id=%FF`) is an error naming
+/// it: decoded lossily, different ids would become one `\u{FFFD}` id.
+/// Others are ignored anyway and are decoded lossily.
+fn form_pairs(bytes: &[u8], cfg: &PostbackConfig) -> Result<Vec<(String, String)>, String> {
+    let mut out = Vec::new();
+    for pair in bytes.split(|b| *b == b'&').filter(|p| !p.is_empty()) {
+        let (name, value) = match pair.iter().position(|b| *b == b'=') {
+            Some(i) => (&pair[..i], &pair[i + 1..]),
+            None => (pair, &[][..]),
+        };
+        let name = String::from_utf8_lossy(&percent_decode(name)).into_owned();
+        let value = match String::from_utf8(percent_decode(value)) {
+            Ok(v) => v,
+            Err(_) if is_read(cfg, &name) => {
+                return Err(format!(
+                    "parameter `{name}` is not valid UTF-8 once percent-decoded; send its value as UTF-8"
+                ))
+            }
+            Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
+        };
+        out.push((name, value));
+    }
+    Ok(out)
+}
+
+/// A form or JSON body's parameters. A JSON body is read with every key
+/// kept ([`plugin_api::json_object`]), so a key sent twice with different
+/// values is refused by [`parse_input`] like a repeated query parameter
+/// (serde_json's `Value` would keep the last one silently). A read
+/// parameter whose JSON value is an object or an array is an error; `null`
+/// is absent.
+fn body_params(
+    headers: &HeaderMap,
+    body: &[u8],
+    cfg: &PostbackConfig,
+) -> Result<Vec<(String, String)>, String> {
     if body.is_empty() {
         return Ok(Vec::new());
     }
@@ -1311,25 +1454,37 @@ fn body_params(headers: &HeaderMap, body: &[u8]) -> Result<Vec<(String, String)>
         || (!ctype.contains("form")
             && body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{'));
     if !looks_json {
-        return Ok(form_pairs(body));
+        return form_pairs(body, cfg);
     }
-    let v: serde_json::Value =
-        serde_json::from_slice(body).map_err(|e| format!("body is not valid JSON: {e}"))?;
-    let obj = v
-        .as_object()
-        .ok_or("JSON body must be an object of parameters")?;
-    Ok(obj
-        .iter()
-        .filter_map(|(k, v)| {
-            let s = match v {
-                serde_json::Value::String(s) => s.clone(),
-                serde_json::Value::Number(n) => n.to_string(),
-                serde_json::Value::Bool(b) => b.to_string(),
-                _ => return None,
-            };
-            Some((k.clone(), s))
-        })
-        .collect())
+    let text = std::str::from_utf8(body)
+        .map_err(|e| format!("body is not valid JSON: not UTF-8 ({e})"))?;
+    if !text.trim_start().starts_with('{') {
+        return Err("JSON body must be an object of parameters".into());
+    }
+    let pairs = plugin_api::json_object::entries(text)
+        .map_err(|e| format!("body is not valid JSON: {e}"))?;
+    let mut out = Vec::with_capacity(pairs.len());
+    for (k, v) in pairs {
+        let s = match v {
+            serde_json::Value::String(s) => s,
+            serde_json::Value::Number(n) => n.to_string(),
+            serde_json::Value::Bool(b) => b.to_string(),
+            serde_json::Value::Null => continue,
+            serde_json::Value::Object(_) | serde_json::Value::Array(_) if is_read(cfg, &k) => {
+                let what = if v.is_object() {
+                    "an object"
+                } else {
+                    "an array"
+                };
+                return Err(format!(
+                    "parameter `{k}` is {what} in the JSON body; send a string or a number"
+                ));
+            }
+            serde_json::Value::Object(_) | serde_json::Value::Array(_) => continue,
+        };
+        out.push((k, s));
+    }
+    Ok(out)
 }
 
 async fn handle(
@@ -1364,10 +1519,13 @@ async fn handle(
         }
     };
     let query = query.unwrap_or_default();
-    let mut params = form_pairs(query.as_bytes());
     let body: &[u8] = if method == Method::POST { &body } else { &[] };
-    match body_params(&headers, body) {
-        Ok(p) => params.extend(p),
+    let params = form_pairs(query.as_bytes(), &endpoint.cfg).and_then(|mut params| {
+        params.extend(body_params(&headers, body, &endpoint.cfg)?);
+        Ok(params)
+    });
+    let params = match params {
+        Ok(p) => p,
         Err(e) => {
             return reply(
                 &id,
@@ -1376,7 +1534,7 @@ async fn handle(
                 json!({"error": e}),
             )
         }
-    }
+    };
     match authenticate(&endpoint.cfg, secret, &headers, &query, body, &params) {
         Ok(()) => {}
         Err(AuthFailure::Missing(e)) => {
@@ -1481,7 +1639,7 @@ mod tests {
     }
 
     fn params(q: &str) -> Vec<(String, String)> {
-        form_pairs(q.as_bytes())
+        form_pairs(q.as_bytes(), &cfg()).unwrap()
     }
 
     #[test]
@@ -1634,6 +1792,189 @@ mod tests {
         // Clock skew within a day is accepted.
         assert!(e("tid=1&timestamp=2026-11-29T11:00:00Z").is_ok());
         assert!(e("tid=1&timestamp=2026-11-29T12:00:01Z").is_err());
+    }
+
+    fn json_headers() -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert("content-type", "application/json".parse().unwrap());
+        h
+    }
+
+    /// QA: `{"amount":"10","amount":"1000"}` stored 1000 (serde_json's
+    /// `Value` keeps the last key).
+    #[test]
+    fn a_json_key_sent_twice_with_different_values_is_refused() {
+        let body = br#"{"transaction_id":"v2","amount":"10","amount":"1000","affiliate_id":"7"}"#;
+        let p = body_params(&json_headers(), body, &cfg()).unwrap();
+        let err = parse_input(&p, &cfg(), now()).unwrap_err();
+        assert!(
+            err.contains("parameter `amount` is given more than once with different values"),
+            "{err}"
+        );
+        assert!(err.contains("\"10\" and \"1000\""), "{err}");
+        // The same value twice is accepted, as in a query string.
+        let body = br#"{"tid":"v2","amount":"10","amount":10}"#;
+        let p = body_params(&json_headers(), body, &cfg()).unwrap();
+        assert_eq!(
+            parse_input(&p, &cfg(), now()).unwrap().amount,
+            Some(Decimal::from(10))
+        );
+    }
+
+    /// QA: `"amount":{"x":1}` was dropped and the claim stored without it.
+    #[test]
+    fn a_json_object_or_array_for_a_read_parameter_is_refused() {
+        let e = |body: &[u8]| body_params(&json_headers(), body, &cfg()).unwrap_err();
+        assert_eq!(
+            e(br#"{"tid":"t1","amount":{"x":1}}"#),
+            "parameter `amount` is an object in the JSON body; send a string or a number"
+        );
+        assert!(e(br#"{"tid":["t1"]}"#).contains("parameter `tid` is an array"));
+        // Parameters the endpoint does not read may carry anything; null is absent.
+        let p = body_params(
+            &json_headers(),
+            br#"{"tid":"t1","sub":{"a":[1]},"amount":null}"#,
+            &cfg(),
+        )
+        .unwrap();
+        assert_eq!(p, [("tid".to_string(), "t1".to_string())]);
+    }
+
+    /// QA: `event=bogus` and `event=leads` became `other` silently.
+    #[test]
+    fn an_unknown_event_is_refused_and_an_absent_one_keeps_the_default() {
+        let e = |q: &str| parse_input(&params(q), &cfg(), now());
+        for bad in ["bogus", "leads"] {
+            let err = e(&format!("tid=1&event={bad}")).unwrap_err();
+            assert!(
+                err.starts_with(&format!(
+                    "event \"{bad}\" is not one of sale, lead, signup, install, other (accepted: sale, lead,"
+                )),
+                "{err}"
+            );
+        }
+        assert_eq!(
+            e("tid=1&event=Purchase").unwrap().event_type,
+            Some(EventType::Sale)
+        );
+        let absent = e("tid=1&affid=p").unwrap();
+        assert_eq!(absent.event_type, None);
+        let c = merge(None, &absent, &cfg(), now()).unwrap();
+        assert_eq!(c.event_type, EventType::Sale);
+    }
+
+    /// QA: `timestamp=0` was stored as 1970-01-01.
+    #[test]
+    fn a_zero_timestamp_is_absent_and_one_before_2000_is_refused() {
+        let e = |q: &str| parse_input(&params(q), &cfg(), now());
+        for zero in ["0", "000", "0000000000000"] {
+            let i = e(&format!("tid=1&affid=p&timestamp={zero}")).unwrap();
+            assert_eq!(i.occurred_at, None, "{zero}");
+            // As when absent: the time received.
+            assert_eq!(merge(None, &i, &cfg(), now()).unwrap().occurred_at, now());
+        }
+        for early in ["1", "86400", "1999-12-31T23:59:59Z", "1999-12-31 23:59:59"] {
+            let err = e(&format!("tid=1&ts={early}")).unwrap_err();
+            assert!(err.contains("is before 2000-01-01"), "{early}: {err}");
+        }
+        assert_eq!(
+            e("tid=1&ts=946684800")
+                .unwrap()
+                .occurred_at
+                .unwrap()
+                .to_rfc3339(),
+            "2000-01-01T00:00:00+00:00"
+        );
+    }
+
+    /// QA: `[TRANSACTION_ID]`, `%%TID%%`, `${tid}`, `<tid>`, `null`,
+    /// `undefined` were stored as transaction ids (all collapsing into one).
+    #[test]
+    fn unsubstituted_macros_of_every_syntax_are_refused_in_every_field() {
+        let e = |q: &str| parse_input(&params(q), &cfg(), now());
+        for macro_ in [
+            "[TRANSACTION_ID]",
+            "%25%25TID%25%25",
+            "%25tid%25",
+            "%24%7Btid%7D",
+            "%3Ctid%3E",
+            "null",
+            "NULL",
+            "undefined",
+            "(null)",
+            "{transaction_id}",
+            "%23tid%23",
+        ] {
+            for field in [
+                "transaction_id",
+                "click_id",
+                "order_id",
+                "affiliate_id",
+                "coupon",
+            ] {
+                let err = e(&format!("tid=t1&{field}={macro_}")).unwrap_err();
+                assert!(
+                    err.contains("did not substitute"),
+                    "{field}={macro_}: {err}"
+                );
+            }
+        }
+        // Brackets or percent signs inside a real value are fine.
+        for ok in [
+            "ord[1]", "a<b>", "[1]", "[]", "50%off", "x%y%", "nullable", "A-[2]-B",
+        ] {
+            let q = format!(
+                "tid={}",
+                url::form_urlencoded::byte_serialize(ok.as_bytes()).collect::<String>()
+            );
+            assert_eq!(e(&q).unwrap().key, ok);
+        }
+    }
+
+    /// QA: `affiliate_id=%FF` was stored as U+FFFD, so different ids
+    /// collided into one payee.
+    #[test]
+    fn a_read_parameter_that_is_not_utf8_is_refused_by_name() {
+        let err = form_pairs(b"tid=t1&affiliate_id=%FF", &cfg()).unwrap_err();
+        assert_eq!(
+            err,
+            "parameter `affiliate_id` is not valid UTF-8 once percent-decoded; send its value as UTF-8"
+        );
+        assert!(form_pairs(b"TID=%C3%28", &cfg())
+            .unwrap_err()
+            .contains("`TID`"));
+        // A form body's raw bytes too.
+        let mut h = HeaderMap::new();
+        h.insert(
+            "content-type",
+            "application/x-www-form-urlencoded".parse().unwrap(),
+        );
+        assert!(body_params(&h, b"tid=t1&oid=\xff", &cfg())
+            .unwrap_err()
+            .contains("`oid`"));
+        // Ignored parameters may carry anything; UTF-8 and `+` decode as before.
+        let p = form_pairs(b"sub1=%FF&tid=caf%C3%A9+1&bad=%zz", &cfg()).unwrap();
+        assert_eq!(p[1], ("tid".to_string(), "café 1".to_string()));
+        assert_eq!(p[2], ("bad".to_string(), "%zz".to_string()));
+    }
+
+    /// QA: `1e3` and `1_000` were accepted as amounts.
+    #[test]
+    fn amounts_with_an_exponent_or_digit_separators_are_refused() {
+        let e = |q: &str| parse_input(&params(q), &cfg(), now()).unwrap_err();
+        let err = e("tid=1&amount=1e3");
+        assert!(
+            err.starts_with("amount \"1e3\" is in scientific notation"),
+            "{err}"
+        );
+        assert!(err.contains("write the amount in full"), "{err}");
+        assert!(e("tid=1&payout=1.23457E%2B05").contains("payout \"1.23457E+05\" is in scientific"));
+        assert!(e("tid=1&amount=1_000").contains("amount \"1_000\" has a digit separator"));
+        // A JSON number too.
+        let p = body_params(&json_headers(), br#"{"tid":"1","amount":1e30}"#, &cfg()).unwrap();
+        assert!(parse_input(&p, &cfg(), now())
+            .unwrap_err()
+            .contains("scientific"));
     }
 
     /// Every `[[postbacks]]` problem of a file at once, each with file, line,

@@ -16,7 +16,7 @@
 //! |---|---|---|
 //! | `order_id` | yes | the shop's order id (record key) |
 //! | `created_at` | yes | RFC 3339 with offset; a naive `YYYY-MM-DD HH:MM:SS` or `YYYY-MM-DD` is UTC |
-//! | `amount` | yes | order amount net of tax and shipping, decimal (`.` separator) |
+//! | `amount` | yes | order amount net of tax and shipping, decimal written in full (`.` separator, no exponent or digit separators) |
 //! | `currency` | unless `default_currency` | ISO-4217 code |
 //! | `alt_ids` | no | other ids a claim may quote, `\|`-separated (JSONL: array or string) |
 //! | `coupon` | no | coupon code |
@@ -27,9 +27,11 @@
 //! | `customer_id` | no | customer id |
 //! | `new_customer` | no | `true`/`false` (`1`/`0`, `yes`/`no`) |
 //!
-//! A malformed row (a bad value, a negative amount, a refund above the
-//! order amount or before its creation, an `order_id` already seen in the
-//! file) fails the session with an error naming the file, line, column and
+//! A malformed row (a bad value, a negative amount, an amount in scientific
+//! notation or with digit separators or more decimals than its currency
+//! has, a refund above the order amount or before its creation, a status
+//! contradicting the refunds, a JSONL key given twice, an `order_id`
+//! already seen in the file) fails the session with an error naming the file, line, column and
 //! order id; orders of that file are not stored (earlier files
 //! are), and the file is read again on the next run once fixed.
 
@@ -212,12 +214,14 @@ impl<'a> Raw<'a> {
             other => Ok(other.text()?.map(str::to_owned)),
         }
     }
+    /// An amount: a JSON number, or text written in full (no exponent, no
+    /// digit separators: [`parse::plain_decimal_str`]).
     fn decimal(self) -> Result<Option<Decimal>, String> {
         match self {
             Raw::Json(v @ Value::Number(_)) => parse::decimal(v),
             other => match other.text()? {
                 None => Ok(None),
-                Some(s) => parse::decimal_str(s),
+                Some(s) => parse::plain_decimal_str(s),
             },
         }
     }
@@ -310,17 +314,23 @@ fn build_order<'a>(
                 fe("currency")("is required (or set settings.default_currency)".into())
             })?,
     };
-    if plugin_api::currency::minor_unit_digits(&currency).is_none() {
+    let Some(minor_digits) = plugin_api::currency::minor_unit_digits(&currency) else {
         return Err(fe("currency")(format!(
             "{currency:?} is not an ISO-4217 code"
         )));
-    }
+    };
+    let decimals = |value: Decimal| check_decimals(value, &currency, minor_digits);
+    decimals(amount).map_err(fe("amount"))?;
 
     let mut refunds = Vec::new();
+    // Whether the row says anything about refunds (an explicit 0 included).
+    let mut refund_given = false;
     if let Some(refund) = get("refund_amount")
         .decimal()
         .map_err(fe("refund_amount"))?
     {
+        refund_given = true;
+        decimals(refund).map_err(fe("refund_amount"))?;
         let at = get("refunded_at")
             .time()
             .map_err(fe("refunded_at"))?
@@ -338,14 +348,13 @@ fn build_order<'a>(
         let items = list.as_array().ok_or_else(|| {
             fe("refunds")(format!("expected an array of {{amount, at}}, got {list}"))
         })?;
+        refund_given = true;
         for (i, r) in items.iter().enumerate() {
-            let amount = r
-                .get("amount")
-                .map(parse::decimal)
-                .transpose()
+            let amount = Raw::Json(r.get("amount").unwrap_or(&Value::Null))
+                .decimal()
                 .map_err(|e| fe("refunds")(format!("[{i}].amount: {e}")))?
-                .flatten()
                 .ok_or_else(|| fe("refunds")(format!("[{i}].amount is required")))?;
+            decimals(amount).map_err(|e| fe("refunds")(format!("[{i}].amount: {e}")))?;
             let at = Raw::Json(r.get("at").unwrap_or(&Value::Null))
                 .time()
                 .map_err(|e| fe("refunds")(format!("[{i}].at: {e}")))?
@@ -389,6 +398,7 @@ fn build_order<'a>(
         None if refunded > Decimal::ZERO => OrderStatus::PartiallyRefunded,
         None => OrderStatus::Paid,
     };
+    check_status(status, refund_given, refunded, amount).map_err(fe("status"))?;
 
     let mut attribution = Attribution::default();
     for c in get("click_ids").list().map_err(fe("click_ids"))? {
@@ -470,6 +480,65 @@ fn check_refund(
         ));
     }
     Ok(())
+}
+
+/// An amount with more decimals than its currency has (JPY 10.5) is an
+/// error: the currency has no such amount, so the value is mistyped or in
+/// another currency. Trailing zeros do not count (`10.00` JPY is 10).
+fn check_decimals(value: Decimal, currency: &str, digits: u32) -> Result<(), String> {
+    if value.normalize().scale() > digits {
+        return Err(format!(
+            "{value} has more decimals than {currency} has ({digits}); check the amount and the currency"
+        ));
+    }
+    Ok(())
+}
+
+/// A status that contradicts the row's refunds is an error (which one is
+/// right is unknown, and reconciliation reverses a commission on either a
+/// `refunded` status or a full refund):
+/// - `refunded` with refunds given (an explicit 0 included) that total less
+///   than the amount (`refunded` with no refund at all is a full refund);
+/// - `partially_refunded` without refunds between zero and the amount;
+/// - `open`, `paid` or `fulfilled` with refunds totalling the whole amount.
+///
+/// A partial refund on an `open`, `paid` or `fulfilled` order is accepted
+/// (a fulfilled order may be partly refunded), and so is anything
+/// `cancelled`.
+fn check_status(
+    status: OrderStatus,
+    refund_given: bool,
+    refunded: Decimal,
+    amount: Decimal,
+) -> Result<(), String> {
+    let full = refunded > Decimal::ZERO && refunded >= amount;
+    match status {
+        OrderStatus::Refunded if refund_given && refunded < amount => Err(format!(
+            "status refunded, but the refunds total {refunded} of the order amount {amount}: \
+             give the whole refund, or status partially_refunded (or leave the status empty)"
+        )),
+        OrderStatus::PartiallyRefunded if refunded == Decimal::ZERO || full => Err(format!(
+            "status partially_refunded, but the refunds total {refunded} of the order amount \
+             {amount}: give the refunded part in refund_amount (or leave the status empty)"
+        )),
+        OrderStatus::Open | OrderStatus::Paid | OrderStatus::Fulfilled if full => Err(format!(
+            "status {}, but the order is refunded in full ({refunded} of {amount}): \
+             write status refunded (or leave it empty)",
+            status_name(status)
+        )),
+        _ => Ok(()),
+    }
+}
+
+fn status_name(s: OrderStatus) -> &'static str {
+    match s {
+        OrderStatus::Open => "open",
+        OrderStatus::Paid => "paid",
+        OrderStatus::Fulfilled => "fulfilled",
+        OrderStatus::Cancelled => "cancelled",
+        OrderStatus::Refunded => "refunded",
+        OrderStatus::PartiallyRefunded => "partially_refunded",
+    }
 }
 
 /// An order id seen earlier in the same file: the error message, naming
@@ -638,10 +707,27 @@ pub fn parse_jsonl(name: &str, bytes: &[u8], settings: &Settings) -> Result<Vec<
             )
         })?;
         let text = text.trim_end_matches('\r');
+        // A byte-order mark (Windows editors write one) is not content,
+        // as in the CSV reader.
+        let text = if i == 0 {
+            text.strip_prefix('\u{feff}').unwrap_or(text)
+        } else {
+            text
+        };
         if text.trim().is_empty() {
             continue;
         }
-        let value: Value = plugin_api::serde_json::from_str(text).map_err(|e| {
+        if !text.trim_start().starts_with('{') {
+            return Err(err(
+                line_no,
+                Some(1),
+                None,
+                None,
+                "expected a JSON object per line".into(),
+            ));
+        }
+        // Every key kept: a repeated one is refused below, not overwritten.
+        let pairs = plugin_api::json_object::entries(text).map_err(|e| {
             err(
                 line_no,
                 Some(e.column() as u64),
@@ -650,22 +736,30 @@ pub fn parse_jsonl(name: &str, bytes: &[u8], settings: &Settings) -> Result<Vec<
                 format!("malformed JSON: {e}"),
             )
         })?;
-        let obj = value.as_object().ok_or_else(|| {
-            err(
-                line_no,
-                Some(1),
-                None,
-                None,
-                "expected a JSON object per line".into(),
-            )
-        })?;
-        let key_column = |key: &str| -> Option<u64> {
-            text.find(&format!("\"{key}\""))
-                .map(|b| text[..b].chars().count() as u64 + 1)
+        // Column of the `nth` occurrence of a key.
+        let key_column_nth = |key: &str, nth: usize| -> Option<u64> {
+            text.match_indices(&format!("\"{key}\""))
+                .nth(nth)
+                .map(|(b, _)| text[..b].chars().count() as u64 + 1)
         };
+        let key_column = |key: &str| key_column_nth(key, 0);
+        let repeat = plugin_api::json_object::first_repeat(&pairs)
+            .map(|(k, first, second)| (k.to_owned(), first, second));
+        let obj: Map<String, Value> = pairs.into_iter().collect();
         let id = obj
             .get("order_id")
             .and_then(|v| Raw::Json(v).id().ok().flatten());
+        if let Some((key, _, _)) = repeat {
+            return Err(err(
+                line_no,
+                key_column_nth(&key, 1),
+                Some(&key),
+                id,
+                format!(
+                    "key `{key}` appears twice in this line; which value is meant is unknown: give it once"
+                ),
+            ));
+        }
         for k in obj.keys() {
             if column_index(k).is_none() && k != "refunds" && k != "utm" {
                 return Err(err(

@@ -456,3 +456,152 @@ fn files_negative_amount_is_a_row_error_with_file_line_and_column() {
     assert_eq!(err.column, Some(5));
     assert!(err.message.contains("refund -1 is negative"), "{err}");
 }
+
+/// QA: `{"amount":"10","amount":"1000"}` synced and stored 1000.
+#[test]
+fn files_jsonl_key_given_twice_is_a_row_error() {
+    let jsonl = "{\"order_id\":\"A-1\",\"created_at\":\"2026-11-01\",\"amount\":\"10\",\"amount\":\"1000\"}\n";
+    let err = files::parse_jsonl("k.jsonl", jsonl.as_bytes(), &cx_settings()).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "file `k.jsonl` line 1, column 59 (`amount`), order A-1: key `amount` appears twice in \
+         this line; which value is meant is unknown: give it once"
+    );
+    // Even with the same value: one key per line.
+    let jsonl =
+        "{\"order_id\":\"A-1\",\"order_id\":\"A-1\",\"created_at\":\"2026-11-01\",\"amount\":1}\n";
+    let err = files::parse_jsonl("k.jsonl", jsonl.as_bytes(), &cx_settings()).unwrap_err();
+    assert_eq!(err.field.as_deref(), Some("order_id"));
+    assert_eq!(err.column, Some(19));
+    // Inside `utm` or a refund, too.
+    let jsonl = "{\"order_id\":\"A-1\",\"created_at\":\"2026-11-01\",\"amount\":\"10\",\
+                 \"refunds\":[{\"amount\":\"1\",\"amount\":\"10\",\"at\":\"2026-11-02\"}]}\n";
+    let err = files::parse_jsonl("k.jsonl", jsonl.as_bytes(), &cx_settings()).unwrap_err();
+    assert_eq!(err.line, 1);
+    assert!(
+        err.message
+            .starts_with("malformed JSON: key `amount` appears twice in an object"),
+        "{err}"
+    );
+}
+
+/// QA: a JSONL file saved with a byte-order mark failed "line 1, column 1:
+/// malformed JSON".
+#[test]
+fn files_jsonl_with_a_byte_order_mark_is_read() {
+    let jsonl =
+        "\u{feff}{\"order_id\":\"A-1\",\"created_at\":\"2026-11-01\",\"amount\":\"10\"}\r\n\
+                 {\"order_id\":\"A-2\",\"created_at\":\"2026-11-01\",\"amount\":\"11\"}\r\n";
+    let orders = files::parse_jsonl("b.jsonl", jsonl.as_bytes(), &cx_settings()).unwrap();
+    assert_eq!(orders.len(), 2);
+    assert_eq!(orders[0].order_id, "A-1");
+    // Only at the start of the file.
+    let later = "{\"order_id\":\"A-1\",\"created_at\":\"2026-11-01\",\"amount\":\"10\"}\n\
+                 \u{feff}{\"order_id\":\"A-2\",\"created_at\":\"2026-11-01\",\"amount\":\"11\"}\n";
+    let err = files::parse_jsonl("b.jsonl", later.as_bytes(), &cx_settings()).unwrap_err();
+    assert_eq!(err.line, 2);
+}
+
+/// QA: `1.23457E+05` (Excel's display of 123456.78) was stored as 123457,
+/// `1_000` and `1e3` as 1000.
+#[test]
+fn files_amounts_with_an_exponent_or_digit_separators_are_row_errors() {
+    let head = "order_id,created_at,amount,currency,refund_amount,refunded_at\n";
+    let err = |row: &str| {
+        files::parse_csv("s.csv", format!("{head}{row}\n").as_bytes(), &cx_settings())
+            .unwrap_err()
+            .to_string()
+    };
+    assert_eq!(
+        err("A-1,2026-11-01,1.23457E+05,USD,,"),
+        "file `s.csv` line 2, column 3 (`amount`), order A-1: \"1.23457E+05\" is in scientific \
+         notation: write the amount in full, e.g. 123456.78; a spreadsheet may have shortened it"
+    );
+    assert!(err("A-1,2026-11-01,1e3,USD,,").contains("scientific notation"));
+    assert!(err("A-1,2026-11-01,1_000,USD,,").contains("\"1_000\" has a digit separator"));
+    assert!(err("A-1,2026-11-01,100,USD,1E1,2026-11-02").contains("column 5 (`refund_amount`)"));
+    let jsonl = "{\"order_id\":\"B-1\",\"created_at\":\"2026-11-01\",\"amount\":\"10\",\
+                 \"refunds\":[{\"amount\":\"5e0\",\"at\":\"2026-11-02\"}]}\n";
+    let e = files::parse_jsonl("s.jsonl", jsonl.as_bytes(), &cx_settings()).unwrap_err();
+    assert!(
+        e.message
+            .starts_with("[0].amount: \"5e0\" is in scientific"),
+        "{e}"
+    );
+}
+
+/// QA: fractional JPY (`10.5`) was accepted.
+#[test]
+fn files_more_decimals_than_the_currency_has_are_row_errors() {
+    let head = "order_id,created_at,amount,currency,refund_amount,refunded_at\n";
+    let parse =
+        |row: &str| files::parse_csv("j.csv", format!("{head}{row}\n").as_bytes(), &cx_settings());
+    assert_eq!(
+        parse("A-1,2026-11-01,10.5,JPY,,").unwrap_err().to_string(),
+        "file `j.csv` line 2, column 3 (`amount`), order A-1: 10.5 has more decimals than JPY \
+         has (0); check the amount and the currency"
+    );
+    assert_eq!(
+        parse("A-1,2026-11-01,100,JPY,0.5,2026-11-02")
+            .unwrap_err()
+            .column,
+        Some(5)
+    );
+    assert!(parse("A-1,2026-11-01,1.005,USD,,").is_err());
+    // Trailing zeros are not decimals; BHD has three.
+    assert_eq!(
+        parse("A-1,2026-11-01,1000.00,JPY,,").unwrap()[0]
+            .amount
+            .amount,
+        d("1000")
+    );
+    parse("A-1,2026-11-01,1.005,BHD,,").unwrap();
+}
+
+/// QA: `paid` with a full refund, `partially_refunded` with none and
+/// `refunded` with a refund of 0 were accepted.
+#[test]
+fn files_a_status_contradicting_the_refunds_is_a_row_error() {
+    let head = "order_id,created_at,amount,currency,refund_amount,refunded_at,status\n";
+    let parse =
+        |row: &str| files::parse_csv("c.csv", format!("{head}{row}\n").as_bytes(), &cx_settings());
+    let err = |row: &str| parse(row).unwrap_err().to_string();
+    assert_eq!(
+        err("A-1,2026-11-01,10,USD,10,2026-11-02,paid"),
+        "file `c.csv` line 2, column 7 (`status`), order A-1: status paid, but the order is \
+         refunded in full (10 of 10): write status refunded (or leave it empty)"
+    );
+    assert!(err("A-1,2026-11-01,10,USD,,,partially_refunded")
+        .contains("status partially_refunded, but the refunds total 0 of the order amount 10"));
+    assert!(
+        err("A-1,2026-11-01,10,USD,10,2026-11-02,partially_refunded")
+            .contains("partially_refunded")
+    );
+    assert!(err("A-1,2026-11-01,10,USD,0,2026-11-02,refunded")
+        .contains("status refunded, but the refunds total 0 of the order amount 10"));
+    assert!(err("A-1,2026-11-01,10,USD,4,2026-11-02,refunded").contains("total 4 of"));
+    // Consistent or uninformative combinations are accepted.
+    for (row, status) in [
+        ("A-1,2026-11-01,10,USD,,,refunded", OrderStatus::Refunded),
+        (
+            "A-1,2026-11-01,10,USD,10,2026-11-02,refunded",
+            OrderStatus::Refunded,
+        ),
+        (
+            "A-1,2026-11-01,10,USD,4,2026-11-02,partially_refunded",
+            OrderStatus::PartiallyRefunded,
+        ),
+        (
+            "A-1,2026-11-01,10,USD,4,2026-11-02,fulfilled",
+            OrderStatus::Fulfilled,
+        ),
+        ("A-1,2026-11-01,10,USD,0,2026-11-02,paid", OrderStatus::Paid),
+        (
+            "A-1,2026-11-01,10,USD,10,2026-11-02,cancelled",
+            OrderStatus::Cancelled,
+        ),
+        ("A-1,2026-11-01,10,USD,,,cancelled", OrderStatus::Cancelled),
+    ] {
+        assert_eq!(parse(row).unwrap()[0].status, status, "{row}");
+    }
+}

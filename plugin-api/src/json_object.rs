@@ -1,0 +1,169 @@
+//! JSON objects read with every key kept, so a repeated key can be refused.
+//!
+//! `serde_json::Value` keeps the last of a repeated key: in
+//! `{"amount":"10","amount":"1000"}` the 10 disappears without a trace.
+//! Where money is read from input a person or a network writes (order files,
+//! postback bodies), a repeated key is ambiguous and must be an error instead.
+//!
+//! - [`entries`] gives a top-level object's `(key, value)` pairs in order,
+//!   repeats included, so the caller decides (postbacks accept the same
+//!   value twice, order files refuse any repeat).
+//! - Inside those values, an object with a repeated key is a parse error
+//!   (`key `x` appears twice in an object`), with serde_json's line and column.
+//!
+//! What it is not: not a JSON parser of its own (serde_json does the
+//! parsing), and not for API pages, which are read as `Value` as usual.
+
+use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde_json::{Map, Value};
+use std::fmt;
+
+/// The `(key, value)` pairs of a JSON object text, in order, repeated keys
+/// included. An error if the text is not one JSON object, or if an object
+/// nested in a value repeats a key.
+pub fn entries(text: &str) -> Result<Vec<(String, Value)>, serde_json::Error> {
+    let mut de = serde_json::Deserializer::from_str(text);
+    let pairs = de.deserialize_map(EntriesVisitor)?;
+    de.end()?;
+    Ok(pairs)
+}
+
+/// The first key that appears more than once in `pairs`, with the indexes
+/// of its first and second occurrence.
+pub fn first_repeat(pairs: &[(String, Value)]) -> Option<(&str, usize, usize)> {
+    let mut seen = std::collections::HashMap::new();
+    for (i, (k, _)) in pairs.iter().enumerate() {
+        if let Some(first) = seen.insert(k.as_str(), i) {
+            return Some((k.as_str(), first, i));
+        }
+    }
+    None
+}
+
+struct EntriesVisitor;
+
+impl<'de> Visitor<'de> for EntriesVisitor {
+    type Value = Vec<(String, Value)>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut out = Vec::new();
+        while let Some(key) = map.next_key::<String>()? {
+            let value = map.next_value_seed(UniqueKeys)?;
+            out.push((key, value));
+        }
+        Ok(out)
+    }
+}
+
+/// A `Value` whose objects (at any depth) have no repeated key.
+struct UniqueKeys;
+
+impl<'de> DeserializeSeed<'de> for UniqueKeys {
+    type Value = Value;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for UniqueKeys {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
+        // serde_json never yields a non-finite number.
+        Ok(serde_json::Number::from_f64(v).map_or(Value::Null, Value::Number))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+        Ok(Value::String(v.to_owned()))
+    }
+    fn visit_string<E>(self, v: String) -> Result<Value, E> {
+        Ok(Value::String(v))
+    }
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_none<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+        d.deserialize_any(self)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut out = Vec::new();
+        while let Some(v) = seq.next_element_seed(UniqueKeys)? {
+            out.push(v);
+        }
+        Ok(Value::Array(out))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut out = Map::new();
+        while let Some(key) = map.next_key::<String>()? {
+            let value = map.next_value_seed(UniqueKeys)?;
+            if out.contains_key(&key) {
+                return Err(de::Error::custom(format_args!(
+                    "key `{key}` appears twice in an object"
+                )));
+            }
+            out.insert(key, value);
+        }
+        Ok(Value::Object(out))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn repeated_keys_are_kept_in_order() {
+        let pairs = entries(r#"{"a":"1","b":2,"a":"3"}"#).unwrap();
+        assert_eq!(
+            pairs,
+            [
+                ("a".to_string(), json!("1")),
+                ("b".to_string(), json!(2)),
+                ("a".to_string(), json!("3"))
+            ]
+        );
+        assert_eq!(first_repeat(&pairs), Some(("a", 0, 2)));
+        assert_eq!(first_repeat(&pairs[..2]), None);
+    }
+
+    #[test]
+    fn values_are_those_serde_json_gives() {
+        let text = r#"{"n":-1,"u":18446744073709551615,"f":12.5,"s":"x","t":true,"z":null,"l":[1,{"k":"v"}],"o":{"p":{"q":[]}}}"#;
+        let pairs = entries(text).unwrap();
+        let via_value: Value = serde_json::from_str(text).unwrap();
+        let rebuilt: Map<String, Value> = pairs.into_iter().collect();
+        assert_eq!(Value::Object(rebuilt), via_value);
+    }
+
+    #[test]
+    fn a_nested_repeat_a_non_object_and_trailing_text_are_errors() {
+        let e = entries(r#"{"utm":{"source":"a","source":"b"}}"#).unwrap_err();
+        assert!(e.to_string().contains("key `source` appears twice"), "{e}");
+        let e = entries(r#"{"refunds":[{"amount":"1","amount":"2"}]}"#).unwrap_err();
+        assert!(e.to_string().contains("key `amount` appears twice"), "{e}");
+        assert!(entries("[1]").is_err());
+        assert!(entries(r#"{"a":1} x"#).is_err());
+        assert!(entries(r#"{"a":1,}"#).is_err());
+    }
+}
