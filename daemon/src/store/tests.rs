@@ -180,7 +180,131 @@ fn second_open_of_the_same_dir_is_refused() {
     let _store = Store::open(dir.path()).unwrap();
     let err = Store::open(dir.path()).unwrap_err();
     assert!(matches!(err, StoreError::Locked { .. }), "{err}");
-    assert!(err.to_string().contains("in use by another reckon process"));
+    // The holder wrote its pid into the lock file; the refusal names it.
+    let me = std::process::id();
+    assert!(
+        err.to_string().contains(&format!(
+            "in use by another reckon process (pid {me}, lock held)"
+        )),
+        "{err}"
+    );
+}
+
+/// A store with a few MB in its `db` file, closed.
+fn store_of_some_megabytes(dir: &Path) {
+    let store = Store::open(dir).unwrap();
+    for page in 0..40 {
+        let records: Vec<Record> = (0..200)
+            .map(|i| conv(&format!("k{page:03}-{i:04}-{}", "x".repeat(200)), i))
+            .collect();
+        store.commit_page("net", &records, None, t(page)).unwrap();
+    }
+    store.flush().unwrap();
+    drop(store);
+    // sled writes its page-table snapshot while it opens: this one covers
+    // every segment of the `db` file.
+    drop(Store::open(dir).unwrap());
+}
+
+/// QA, 2026-11-29: with its `db` file cut short, sled 0.34.7 panicked while
+/// opening ("index out of bounds" in its segment accounting), so every
+/// command died with exit 101 and the daemon could not start.
+#[test]
+fn a_truncated_store_is_reported_as_damaged_not_a_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    store_of_some_megabytes(dir.path());
+    let db = dir.path().join("store/db");
+    let len = std::fs::metadata(&db).unwrap().len();
+    assert!(len > 2 << 20, "db is only {len} bytes");
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&db)
+        .unwrap()
+        .set_len(len / 2)
+        .unwrap();
+    let err = Store::open(dir.path()).unwrap_err();
+    assert!(matches!(err, StoreError::Damaged { .. }), "{err}");
+    let text = err.to_string();
+    let store_dir = dir.path().join("store");
+    assert!(
+        text.starts_with(&format!("store at {} is damaged (", store_dir.display())),
+        "{text}"
+    );
+    assert!(
+        text.ends_with(&format!(
+            "restore {} from a backup (see README, Backup and restore)",
+            dir.path().display()
+        )),
+        "{text}"
+    );
+    assert!(!text.contains("backtrace"), "{text}");
+}
+
+#[test]
+fn sled_corruption_names_the_store_and_the_remedy_without_a_backtrace() {
+    let e = sled_err(
+        Path::new("/srv/reckon/data"),
+        sled::Error::Corruption { at: None, bt: () },
+    );
+    assert_eq!(
+        e.to_string(),
+        "store at /srv/reckon/data/store is damaged (sled read corrupted data); restore /srv/reckon/data from a backup (see README, Backup and restore)"
+    );
+}
+
+/// QA, 2026-11-29: after `rm -rf data/store` (or of its `db` file) every
+/// command silently started a new, empty store.
+#[test]
+fn a_store_removed_from_its_data_dir_is_not_silently_replaced() {
+    for remove in ["store", "store/db"] {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let store = Store::open(dir.path()).unwrap();
+            store
+                .commit_page("net", &[conv("a", 1)], Some(&cp("c", 5)), t(0))
+                .unwrap();
+            store.flush().unwrap();
+        }
+        let gone = dir.path().join(remove);
+        if gone.is_dir() {
+            std::fs::remove_dir_all(&gone).unwrap();
+        } else {
+            std::fs::remove_file(&gone).unwrap();
+            for e in std::fs::read_dir(dir.path().join("store"))
+                .unwrap()
+                .flatten()
+            {
+                if e.file_name().to_string_lossy().starts_with("snap.") {
+                    std::fs::remove_file(e.path()).unwrap();
+                }
+            }
+        }
+        let err = Store::open(dir.path()).unwrap_err();
+        assert!(matches!(err, StoreError::Missing { .. }), "{remove}: {err}");
+        let d = dir.path().display();
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "data_dir {d} held a store but {d}/{remove} is missing: restore it from a backup (see README, Backup and restore), or, to start a new empty store, remove {d}/reckon.lock"
+            )
+        );
+        // Nothing was created meanwhile.
+        assert!(!gone.exists(), "{remove}");
+        // As the message says: without the lock file, a new empty store.
+        std::fs::remove_file(dir.path().join("reckon.lock")).unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        assert!(store.checkpoints("net").unwrap().is_empty());
+    }
+}
+
+#[test]
+fn a_new_or_empty_data_dir_gets_a_new_store() {
+    let dir = tempfile::tempdir().unwrap();
+    // Empty and existing, then not existing yet.
+    drop(Store::open(dir.path()).unwrap());
+    drop(Store::open(dir.path()).unwrap());
+    drop(Store::open(&dir.path().join("new/data")).unwrap());
+    drop(Store::open(&dir.path().join("new/data")).unwrap());
 }
 
 #[test]
