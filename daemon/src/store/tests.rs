@@ -1005,3 +1005,78 @@ fn records_between_reads_one_accounts_days_across_blocks() {
         .unwrap()
         .is_empty());
 }
+/// QA, 2026-11-29: after a write error (a full disk) sled returns that
+/// error from every later call, even once space is freed, so the daemon
+/// must learn that only a restart recovers. The fault: the file size limit
+/// (`RLIMIT_FSIZE`, set with `prlimit` on this test's own process, run as a
+/// child with SIGXFSZ ignored) makes sled's next write past the end of its
+/// log fail with EFBIG, as a full disk fails it with ENOSPC; raising the
+/// limit again stands in for freeing space.
+#[test]
+fn a_write_error_sled_keeps_marks_the_store_failed() {
+    const CHILD: &str = "RECKON_TEST_FSIZE_CHILD";
+    if std::env::var_os(CHILD).is_none() {
+        let out = std::process::Command::new("sh")
+            .args(["-c", "trap '' XFSZ; exec \"$0\" \"$@\""])
+            .arg(std::env::current_exe().unwrap())
+            .args([
+                "--exact",
+                "store::tests::a_write_error_sled_keeps_marks_the_store_failed",
+                "--nocapture",
+                "--test-threads=1",
+            ])
+            .env(CHILD, "1")
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout) + String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{text}");
+        assert!(text.contains("1 passed"), "{text}");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    store
+        .commit_page("net", &[conv("a", 1)], None, t(0))
+        .unwrap();
+    store.flush().unwrap();
+    assert_eq!(store.failure(), None);
+    let mut failed = store.watch_failure();
+    assert!(!failed.has_changed().unwrap());
+    let limit = |size: &str| {
+        let ok = std::process::Command::new("prlimit")
+            .arg(format!("--pid={}", std::process::id()))
+            .arg(format!("--fsize={size}"))
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "prlimit --fsize={size}");
+    };
+    let len = std::fs::metadata(dir.path().join("store/db")).unwrap().len();
+    limit(&format!("{len}:unlimited"));
+    // Pages until sled's log has to grow past the limit.
+    let mut error = None;
+    for page in 0..200 {
+        let records: Vec<Record> = (0..100)
+            .map(|i| conv(&format!("p{page:03}-{i:03}-{}", "x".repeat(300)), i))
+            .collect();
+        if let Err(e) = store
+            .commit_page("net", &records, None, t(page))
+            .and_then(|_| store.flush())
+        {
+            error = Some(e);
+            break;
+        }
+    }
+    let error = error.expect("no write failed");
+    let reason = store.failure().expect("the store is marked failed");
+    assert!(reason.contains(&dir.path().display().to_string()), "{reason}");
+    assert!(failed.has_changed().unwrap(), "{error}");
+    assert_eq!(failed.borrow_and_update().as_deref(), Some(reason.as_str()));
+    // The cause goes away; sled keeps the error, and so does the store.
+    limit("unlimited");
+    assert!(store
+        .commit_page("net", &[conv("b", 1)], None, t(500))
+        .and_then(|_| store.flush())
+        .is_err());
+    assert_eq!(store.failure(), Some(reason));
+}
