@@ -1051,7 +1051,9 @@ fn a_write_error_sled_keeps_marks_the_store_failed() {
             .success();
         assert!(ok, "prlimit --fsize={size}");
     };
-    let len = std::fs::metadata(dir.path().join("store/db")).unwrap().len();
+    let len = std::fs::metadata(dir.path().join("store/db"))
+        .unwrap()
+        .len();
     limit(&format!("{len}:unlimited"));
     // Pages until sled's log has to grow past the limit.
     let mut error = None;
@@ -1069,7 +1071,10 @@ fn a_write_error_sled_keeps_marks_the_store_failed() {
     }
     let error = error.expect("no write failed");
     let reason = store.failure().expect("the store is marked failed");
-    assert!(reason.contains(&dir.path().display().to_string()), "{reason}");
+    assert!(
+        reason.contains(&dir.path().display().to_string()),
+        "{reason}"
+    );
     assert!(failed.has_changed().unwrap(), "{error}");
     assert_eq!(failed.borrow_and_update().as_deref(), Some(reason.as_str()));
     // The cause goes away; sled keeps the error, and so does the store.
