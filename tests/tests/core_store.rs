@@ -70,10 +70,86 @@ fn second_process_on_the_same_data_dir_is_refused() {
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
+    // The holder (this test process) wrote its pid into the lock file.
+    let holder = std::process::id();
     assert!(
-        err.contains("is in use by another reckon process (lock held); stop it first"),
+        err.contains(&format!(
+            "is in use by another reckon process (pid {holder}, lock held); stop it first"
+        )),
         "{err}"
     );
+}
+
+/// QA, 2026-11-29: a `db` file cut short made every command panic (exit
+/// 101) and `rm -rf data/store` made every command start an empty store
+/// (`records export`: 0 records, exit 0). Both are now a clear error.
+#[test]
+fn a_damaged_or_missing_store_is_a_clear_error_not_a_panic_or_an_empty_store() {
+    let export = |cfg: &std::path::Path| {
+        Command::new(reckon_tests::reckon_bin())
+            .args(["records", "export", "--kind", "conversions", "--config"])
+            .arg(cfg)
+            .output()
+            .unwrap()
+    };
+    // Damaged: a few MB of records, then the `db` file cut in half.
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config_for(dir.path());
+    let data = dir.path().join("data");
+    {
+        let store = Store::open(&data).unwrap();
+        let now = "2026-01-03T00:00:00Z".parse().unwrap();
+        for page in 0..40 {
+            let records: Vec<Record> = (0..200)
+                .map(|i| conv(&format!("k{page:03}-{i:04}-{}", "x".repeat(200))))
+                .collect();
+            store.commit_page("net", &records, None, now).unwrap();
+        }
+        store.flush().unwrap();
+    }
+    // sled writes its page-table snapshot while it opens: this one covers
+    // every segment of the `db` file, so cutting it leaves the snapshot
+    // pointing past the end (what made sled panic).
+    drop(Store::open(&data).unwrap());
+    let db = data.join("store/db");
+    let len = std::fs::metadata(&db).unwrap().len();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&db)
+        .unwrap()
+        .set_len(len / 2)
+        .unwrap();
+    let out = export(&cfg);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(
+        err.contains(&format!(
+            "store at {} is damaged (",
+            data.join("store").display()
+        )),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!("restore {} from a backup", data.display())),
+        "{err}"
+    );
+
+    // Missing: the store directory removed.
+    std::fs::remove_dir_all(data.join("store")).unwrap();
+    let out = export(&cfg);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(out.stdout.is_empty());
+    assert!(
+        err.contains(&format!(
+            "data_dir {} held a store but {} is missing",
+            data.display(),
+            data.join("store").display()
+        )),
+        "{err}"
+    );
+    assert!(!data.join("store").exists());
 }
 
 #[test]

@@ -6,6 +6,14 @@ use std::process::ExitCode;
 #[derive(Debug, clap::Args)]
 pub struct RunArgs {}
 
+/// What the default log filters leave out of sled's own log lines (they
+/// reach `tracing` through its `log` bridge): `sled::tree` logs only
+/// "failed to flush data to disk" as each open tree is dropped, once per
+/// tree, after an I/O error reckon has already reported (6+ lines per
+/// process after a full disk). sled's other lines (its flusher's first
+/// error, damaged config) stay. `RUST_LOG` replaces the default, this too.
+const QUIET_SLED: &str = "sled::tree=off";
+
 /// Sets up `tracing` (stderr, `RUST_LOG` or `info`). `cli` (from
 /// `--log-format`) wins over `config` (`[daemon] log_format`).
 pub fn init_logging(
@@ -14,7 +22,8 @@ pub fn init_logging(
 ) {
     use tracing_subscriber::EnvFilter;
     let json = cli.or(config) == Some(crate::config::LogFormat::Json);
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new(format!("info,{QUIET_SLED}")));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
@@ -33,7 +42,7 @@ pub fn init_logging(
 pub fn init_command_logging() {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new("warn,reckon::store=info"));
+        .unwrap_or_else(|_| EnvFilter::new(format!("warn,reckon::store=info,{QUIET_SLED}")));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
@@ -79,8 +88,17 @@ pub fn run(
         .worker_threads(2)
         .enable_all()
         .build()?;
-    rt.block_on(super::run_daemon(config.to_path_buf(), runtime, store))?;
+    let stopped = rt.block_on(super::run_daemon(config.to_path_buf(), runtime, store))?;
     // Sessions stuck in a plugin step are not waited for beyond the grace period.
     rt.shutdown_timeout(std::time::Duration::from_secs(1));
-    Ok(ExitCode::SUCCESS)
+    Ok(match stopped {
+        super::Stopped::Signal => ExitCode::SUCCESS,
+        super::Stopped::StoreFailed(reason) => {
+            eprintln!(
+                "error: {reason}\nthe store refuses every write until reckon restarts; free space (or fix the cause), then start reckon again (exit status {})",
+                super::EXIT_STORE_FAILED
+            );
+            ExitCode::from(super::EXIT_STORE_FAILED)
+        }
+    })
 }

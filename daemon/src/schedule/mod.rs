@@ -27,6 +27,19 @@ pub const RETRY_MAX_SECS: i64 = 30 * 60;
 pub const MAX_RETRIES: u32 = 5;
 /// How long shutdown waits for running syncs to commit their page.
 pub const SHUTDOWN_GRACE_SECS: u64 = 8;
+/// Exit status of `reckon run` after the store failed for good
+/// ([`Store::failure`]): EX_TEMPFAIL, so a supervisor restarts it.
+pub const EXIT_STORE_FAILED: u8 = 75;
+
+/// Why [`run_daemon`] returned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Stopped {
+    /// SIGTERM or SIGINT.
+    Signal,
+    /// The store failed for good (the reason): the process must be
+    /// restarted, see [`EXIT_STORE_FAILED`].
+    StoreFailed(String),
+}
 
 /// The loaded configuration the daemon runs with (swapped on SIGHUP).
 #[derive(Debug, Clone)]
@@ -285,7 +298,7 @@ pub async fn run_daemon(
     config_path: PathBuf,
     runtime: Runtime,
     store: Store,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<Stopped> {
     use tokio::signal::unix::{signal, SignalKind};
     // Handlers first: a signal during start-up must not kill the process
     // with the default action.
@@ -344,6 +357,22 @@ pub async fn run_daemon(
         tokio::task::JoinSet::new();
     // Task id → connector, so a run task that panics still frees its connector.
     let mut task_ids: std::collections::HashMap<tokio::task::Id, String> = Default::default();
+    // sled keeps its first write error for good: then nothing the daemon
+    // does can succeed until it is restarted.
+    let mut store_failure = daemon.store.watch_failure();
+    let mut stopped = Stopped::Signal;
+    let on_store_failure = |stopped: &mut Stopped, reason: String| {
+        tracing::error!(
+            error = %reason,
+            exit_status = EXIT_STORE_FAILED,
+            "the store refuses every write until reckon restarts: stopping; free space (or fix the cause), then restart reckon (a supervisor restarts it on this exit status)"
+        );
+        *stopped = Stopped::StoreFailed(reason);
+        daemon.shutdown.request();
+    };
+    if let Some(reason) = daemon.store.failure() {
+        on_store_failure(&mut stopped, reason);
+    }
 
     loop {
         // Start everything due.
@@ -368,6 +397,9 @@ pub async fn run_daemon(
                 let seq_before = d.store.last_seq().unwrap_or(0);
                 let ctx = d.sync_context();
                 let result = crate::sync::run_sync(&ctx, &c, None, &NoProgress).await;
+                if let Err(SyncError::Store(_)) = &result {
+                    d.metrics.store_error(&id);
+                }
                 let retryable = result.as_ref().err().is_some_and(SyncError::retryable);
                 let result = result.map_err(|e| e.to_string());
                 if result.is_ok() {
@@ -414,6 +446,12 @@ pub async fn run_daemon(
             _ = sighup.recv() => {
                 reload(&daemon, &mut plans);
             }
+            Ok(()) = store_failure.changed() => {
+                let reason = store_failure.borrow_and_update().clone();
+                if let Some(reason) = reason {
+                    on_store_failure(&mut stopped, reason);
+                }
+            }
         }
         if daemon.shutdown.is_requested() {
             break;
@@ -447,9 +485,12 @@ pub async fn run_daemon(
             tracing::warn!("a command run for a client is still running; leaving it");
         }
     }
-    daemon.store.flush()?;
+    // A store that failed refuses the flush too; it was reported above.
+    if matches!(stopped, Stopped::Signal) {
+        daemon.store.flush()?;
+    }
     tracing::info!("daemon stopped");
-    Ok(())
+    Ok(stopped)
 }
 
 /// How long claims from postbacks gather before their programs are
@@ -652,11 +693,20 @@ fn finish_run(
     retryable: bool,
 ) {
     let now = Utc::now();
-    let last = daemon
+    let mut last = daemon
         .store
         .runs(id, 1)
         .ok()
         .and_then(|r| r.into_iter().next());
+    // A run whose end could not be saved (the store failed) still reads
+    // `running` in the history: show how it ended.
+    if let (Some(run), Err(e)) = (last.as_mut(), &result) {
+        if run.outcome == RunOutcome::Running {
+            run.outcome = RunOutcome::Failed;
+            run.ended_at = Some(now);
+            run.error = Some(e.clone());
+        }
+    }
     let plan = plans.get_mut(id);
     match result {
         Ok(_) => {

@@ -108,6 +108,19 @@ impl Metrics {
         }
     }
 
+    /// A scheduled run failed because the store refused it (kind `store`:
+    /// disk full, a failed store).
+    pub fn store_error(&self, connector: &str) {
+        self.add(
+            "reckon_sync_errors_total",
+            vec![
+                ("connector", connector.to_owned()),
+                ("kind", "store".to_owned()),
+            ],
+            1,
+        );
+    }
+
     /// A plugin crashed (panic, abort, hang).
     pub fn plugin_crash(&self, connector: &str) {
         self.add(

@@ -30,10 +30,18 @@ pub fn app(daemon: Arc<Daemon>, commits: Option<postback::Commits>) -> Router {
         .merge(postbacks)
 }
 
-/// `ok` (200), or `degraded` (503) naming what does not work: a postback
-/// endpoint that answers 503. (The daemon refuses to start or reload with an
+/// `ok` (200); `failed: …` (503) once the store refuses every write
+/// ([`crate::store::Store::failure`]; the daemon is stopping then); or
+/// `degraded` (503) naming what does not work: a postback endpoint that
+/// answers 503. (The daemon refuses to start or reload with an
 /// unresolvable postback secret, so this is a guard, not a normal state.)
 async fn healthz(State(d): State<Arc<Daemon>>) -> (StatusCode, String) {
+    if let Some(reason) = d.store.failure() {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("failed: the store refuses every write until reckon restarts: {reason}\n"),
+        );
+    }
     let disabled: Vec<String> = d
         .postbacks
         .status()

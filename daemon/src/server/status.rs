@@ -23,6 +23,10 @@ pub struct StatusReport {
     /// order.
     #[serde(default)]
     pub programs: Vec<crate::reconcile::LastRun>,
+    /// Why the store refuses every write, once it does (the daemon stops
+    /// then; a restart recovers): [`crate::store::Store::failure`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub store_failure: Option<String>,
 }
 
 impl StatusReport {
@@ -35,6 +39,7 @@ impl StatusReport {
             connectors: d.status_snapshot(),
             postbacks: d.postbacks.status(),
             programs: crate::reconcile::last_runs(),
+            store_failure: d.store.failure(),
         }
     }
 
@@ -54,6 +59,12 @@ impl StatusReport {
                 .map(|b| b.to_string())
                 .unwrap_or_else(|| "?".into())
         );
+        if let Some(f) = &self.store_failure {
+            let _ = writeln!(
+                out,
+                "STORE FAILED: {f}\n  the store refuses every write until reckon restarts; the daemon is stopping"
+            );
+        }
         for c in &self.connectors {
             let state = if !c.enabled {
                 "disabled"
@@ -176,6 +187,7 @@ mod tests {
             store_size_bytes: Some(1),
             connectors: vec![connector("a", true, false), connector("b", false, true)],
             postbacks: vec![],
+            store_failure: None,
             programs: vec![],
         };
         let text = report.render();
@@ -207,6 +219,7 @@ mod tests {
             store_size_bytes: Some(1),
             connectors: vec![],
             postbacks: vec![],
+            store_failure: None,
             programs: vec![run("a", None), run("b", Some("store I/O failed"))],
         };
         let text = report.render();
@@ -223,6 +236,7 @@ mod tests {
         let older = r#"{"program":"c","at":"2026-11-29T08:00:00Z","full":true,"claims_judged":3,"decisions_changed":3,"payable":1,"error":null}"#;
         let older: crate::reconcile::LastRun = serde_json::from_str(older).unwrap();
         let text = StatusReport {
+            store_failure: None,
             programs: vec![older],
             ..report
         }

@@ -70,9 +70,24 @@ pub const RESERVED_TREES: &[&str] = &[
 pub enum StoreError {
     /// Another process holds the data directory.
     #[error(
-        "data directory {path} is in use by another reckon process (lock held); stop it first"
+        "data directory {path} is in use by another reckon process ({}lock held); stop it first",
+        pid.map(|p| format!("pid {p}, ")).unwrap_or_default()
     )]
-    Locked { path: String },
+    Locked {
+        path: String,
+        /// The holder's process id, as it wrote it into the lock file.
+        pid: Option<u32>,
+    },
+    /// The data directory held a store (its lock file is there) but the
+    /// sled files are gone: opening would silently start an empty store.
+    #[error(
+        "data_dir {data_dir} held a store but {missing} is missing: restore it from a backup (see README, Backup and restore), or, to start a new empty store, remove {lock}"
+    )]
+    Missing {
+        data_dir: String,
+        missing: String,
+        lock: String,
+    },
     /// A value could not be decoded.
     #[error("unreadable value in tree `{tree}` at key `{key}`: {message}")]
     Corrupt {
@@ -83,6 +98,16 @@ pub enum StoreError {
     /// sled or the filesystem failed (disk full, read-only, ...).
     #[error("store I/O failed at {path}: {message}")]
     Io { path: String, message: String },
+    /// sled found the store's files damaged (cut short, overwritten, a
+    /// file missing): nothing this process can repair.
+    #[error(
+        "store at {path} is damaged ({detail}); restore {data_dir} from a backup (see README, Backup and restore)"
+    )]
+    Damaged {
+        path: String,
+        data_dir: String,
+        detail: String,
+    },
     /// The on-disk schema is newer than this binary.
     #[error(
         "store schema version {found} is newer than this reckon ({supported}); upgrade reckon"
@@ -209,8 +234,60 @@ pub struct RunRecord {
     pub error: Option<String>,
 }
 
+/// Whether sled has failed for good ([`Store::failure`]).
+struct Health {
+    /// The data directory, for messages.
+    dir: PathBuf,
+    /// The config the store was opened with: it shares sled's sticky error
+    /// (`Config::global_error`, public but doc-hidden in sled 0.34.7, which
+    /// the workspace pins).
+    config: sled::Config,
+    /// The first sticky error, as a message.
+    failure: tokio::sync::watch::Sender<Option<String>>,
+}
+
+impl std::fmt::Debug for Health {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Health")
+            .field("failure", &*self.failure.borrow())
+            .finish()
+    }
+}
+
+impl Health {
+    /// Maps a sled error, noting whether sled now keeps an error for good.
+    fn err(&self, e: sled::Error) -> StoreError {
+        let err = sled_err(&self.dir, e);
+        self.check();
+        err
+    }
+
+    /// Records sled's sticky error, the first time it is there.
+    fn check(&self) {
+        if self.failure.borrow().is_some() {
+            return;
+        }
+        if let Err(sticky) = self.config.global_error() {
+            let reason = sled_err(&self.dir, sticky).to_string();
+            self.failure.send_if_modified(|f| {
+                let first = f.is_none();
+                if first {
+                    tracing::error!(
+                        dir = %self.dir.display(),
+                        error = %reason,
+                        "the store failed: sled refuses every write from now on, even after the cause is fixed; only a restart of reckon recovers"
+                    );
+                    *f = Some(reason.clone());
+                }
+                first
+            });
+        }
+    }
+}
+
 struct Inner {
     dir: PathBuf,
+    health: Arc<Health>,
     db: sled::Db,
     /// Records, revisions, change log, checkpoints and their counters, under
     /// one-byte key prefixes, so one page commits as one `apply_batch`.
@@ -368,9 +445,29 @@ fn io_err(path: &Path, e: impl std::fmt::Display) -> StoreError {
     }
 }
 
+/// Maps a sled error. `dir` is the data directory (the sled files are in
+/// its `store/`); errors say what to do, and never carry sled's debug
+/// output (its `Corruption` error prints "backtrace ()").
 fn sled_err(dir: &Path, e: sled::Error) -> StoreError {
     use std::io::ErrorKind;
+    let damaged = |detail: String| StoreError::Damaged {
+        path: dir.join("store").display().to_string(),
+        data_dir: dir.display().to_string(),
+        detail,
+    };
     let msg = match &e {
+        sled::Error::Corruption { at, .. } => {
+            return damaged(match at {
+                Some(at) => format!("sled read corrupted data at log offset {}", at.lid()),
+                None => "sled read corrupted data".to_string(),
+            })
+        }
+        // sled turns a `Corruption` into an `io::Error` in some paths.
+        sled::Error::Io(io)
+            if io.kind() == ErrorKind::InvalidData && io.to_string().contains("orrupt") =>
+        {
+            return damaged("sled read corrupted data".to_string());
+        }
         // sled wraps some OS errors in a custom error that keeps only the
         // kind, so match on the kind rather than the raw OS code.
         sled::Error::Io(io) => match (io.kind(), io.raw_os_error()) {
@@ -606,22 +703,82 @@ fn write_block(
     }
 }
 
-/// Opens the sled database. We hold the directory's lock, so no other
-/// store has it open; but sled's own file lock can outlive a handle this
-/// process just dropped while one of sled's background writes still holds
-/// the file (a test or the demo reopening a store). That lock is waited
-/// for, up to [`SLED_LOCK_WAIT`].
-fn open_sled(db_dir: &Path) -> Result<sled::Db, StoreError> {
-    remove_unfinished_snapshots(db_dir)?;
-    let open = || {
-        sled::Config::new()
-            .path(db_dir)
-            .cache_capacity(64 * 1024 * 1024)
-            .mode(sled::Mode::HighThroughput)
-            .open()
+/// Opens the sled database in `data_dir/store`. We hold the directory's
+/// lock, so no other store has it open; but sled's own file lock can
+/// outlive a handle this process just dropped while one of sled's
+/// background writes still holds the file (a test or the demo reopening a
+/// store). That lock is waited for, up to [`SLED_LOCK_WAIT`].
+///
+/// sled 0.34.7 panics on some damaged files instead of returning an error
+/// (a `db` file cut short: "index out of bounds" in its segment
+/// accounting); that panic is caught here and reported as
+/// [`StoreError::Damaged`]. Returns the config too: it holds sled's sticky
+/// error ([`Health`]).
+fn open_sled(data_dir: &Path) -> Result<(sled::Db, sled::Config), StoreError> {
+    let db_dir = data_dir.join("store");
+    remove_unfinished_snapshots(&db_dir)?;
+    let config = sled::Config::new()
+        .path(&db_dir)
+        .cache_capacity(64 * 1024 * 1024)
+        .mode(sled::Mode::HighThroughput);
+    enum Failure {
+        Sled(sled::Error),
+        Panicked(String),
+    }
+    let open = || match catch_quietly(|| config.open()) {
+        Ok(opened) => opened.map_err(Failure::Sled),
+        Err(panic) => Err(Failure::Panicked(panic)),
     };
-    let locked = |e: &sled::Error| matches!(e, sled::Error::Io(e) if e.to_string().contains("could not acquire lock"));
-    retry_while_locked(SLED_LOCK_WAIT, open, locked).map_err(|e| sled_err(db_dir, e))
+    let locked = |e: &Failure| matches!(e, Failure::Sled(sled::Error::Io(e)) if e.to_string().contains("could not acquire lock"));
+    match retry_while_locked(SLED_LOCK_WAIT, open, locked) {
+        Ok(db) => Ok((db, config)),
+        Err(Failure::Sled(e)) => Err(sled_err(data_dir, e)),
+        Err(Failure::Panicked(panic)) => Err(StoreError::Damaged {
+            path: db_dir.display().to_string(),
+            data_dir: data_dir.display().to_string(),
+            detail: panic,
+        }),
+    }
+}
+
+thread_local! {
+    /// Set while this thread runs [`catch_quietly`].
+    static QUIET_PANICS: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Runs `f`, returning a panic in it as `Err(its message)` without the
+/// panic being printed (the caller reports it as an error of its own).
+///
+/// The panic hook is process-wide, so swapping it around the call would
+/// also silence, or race with, a panic on another thread. Instead the
+/// first call installs, once, a hook that stays silent only on a thread
+/// inside this function and hands every other panic to the hook it
+/// replaced: a panic of one of sled's own threads, a plugin or another test
+/// is printed as before. (A hook installed later by someone else replaces
+/// ours; the panic is then printed but still caught.) `AssertUnwindSafe`:
+/// nothing `f` touches outlives it when it panics (sled's half-opened
+/// state is dropped while unwinding).
+fn catch_quietly<T>(f: impl FnOnce() -> T) -> Result<T, String> {
+    static HOOK: std::sync::Once = std::sync::Once::new();
+    HOOK.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if !QUIET_PANICS.with(std::cell::Cell::get) {
+                previous(info);
+            }
+        }));
+    });
+    QUIET_PANICS.with(|q| q.set(true));
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+    QUIET_PANICS.with(|q| q.set(false));
+    result.map_err(|payload| {
+        let message = payload
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "a panic without a message".into());
+        format!("sled panicked: {message}")
+    })
 }
 
 /// Removes the snapshots sled began but never finished.
@@ -649,7 +806,7 @@ fn remove_unfinished_snapshots(db_dir: &Path) -> Result<(), StoreError> {
             let path = entry.path();
             tracing::warn!(
                 path = %path.display(),
-                "removing a store snapshot left unfinished by a process that stopped while it opened the store"
+                "removing an unfinished store snapshot (sled writes one while it opens the store; a process stopped during that, or an open that failed, e.g. on a full disk, leaves it)"
             );
             std::fs::remove_file(&path).map_err(|e| {
                 io_err(
@@ -675,8 +832,20 @@ fn lock_exclusive(lock: &File, dir: &Path) -> Result<(), StoreError> {
     )
     .map_err(|_| StoreError::Locked {
         path: dir.display().to_string(),
+        // The holder wrote its pid after it took the lock; a pid no
+        // process has is an older holder's (the lock is held by something
+        // else, e.g. `flock` during a backup): not named.
+        pid: std::fs::read_to_string(dir.join(LOCK_FILE))
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+            .filter(|pid: &u32| Path::new(&format!("/proc/{pid}")).exists()),
     })
 }
+
+/// The data directory's lock file. Every open writes its pid into it; it
+/// stays when the process ends, so it also shows that the directory has
+/// held a store ([`StoreError::Missing`]).
+const LOCK_FILE: &str = "reckon.lock";
 
 /// Calls `attempt` until it succeeds, fails other than `locked`, or `wait`
 /// has passed, polling every 5 ms: the two locks [`Store::open`] takes are
@@ -713,7 +882,9 @@ impl Store {
                 format!("cannot create the data directory: {e}; check `[daemon] data_dir`"),
             )
         })?;
-        let lock_path = dir.join("reckon.lock");
+        let lock_path = dir.join(LOCK_FILE);
+        // A lock file left by an earlier open: this directory held a store.
+        let held_a_store = lock_path.exists();
         let lock = std::fs::OpenOptions::new()
             .read(true)
             .write(true)
@@ -738,9 +909,29 @@ impl Store {
             let _ = writeln!(l, "{}", std::process::id());
         }
         let db_dir = dir.join("store");
-        let db = open_sled(&db_dir)?;
-        let t = |name: &str| db.open_tree(name).map_err(|e| sled_err(&db_dir, e));
+        // sled creates its files when they are missing: after `rm -rf
+        // store` (or of its `db` file) every command would silently work
+        // on a new, empty store.
+        if held_a_store {
+            let missing = [db_dir.clone(), db_dir.join("db")]
+                .into_iter()
+                .find(|p| !p.exists());
+            if let Some(missing) = missing {
+                return Err(StoreError::Missing {
+                    data_dir: dir.display().to_string(),
+                    missing: missing.display().to_string(),
+                    lock: lock_path.display().to_string(),
+                });
+            }
+        }
+        let (db, config) = open_sled(dir)?;
+        let t = |name: &str| db.open_tree(name).map_err(|e| sled_err(dir, e));
         let inner = Inner {
+            health: Arc::new(Health {
+                dir: dir.to_path_buf(),
+                config,
+                failure: tokio::sync::watch::channel(None).0,
+            }),
             data: t("data")?,
             runs: t("runs")?,
             meta: t("meta")?,
@@ -799,7 +990,24 @@ impl Store {
     }
 
     fn err(&self, e: sled::Error) -> StoreError {
-        sled_err(&self.inner.dir, e)
+        self.inner.health.err(e)
+    }
+
+    /// Why the store refuses every write for the rest of this process, once
+    /// it does: sled 0.34 keeps the first I/O error of a write to its log
+    /// (a full disk, a failing device) and returns it from every later call,
+    /// even after space is freed. Only a new process (a new open) recovers.
+    /// `None` while the store works. Checked at each call (an atomic load),
+    /// so an error of sled's own background flush shows here too.
+    pub fn failure(&self) -> Option<String> {
+        self.inner.health.check();
+        self.inner.health.failure.borrow().clone()
+    }
+
+    /// Changes when the store fails for good (see [`Store::failure`]), for
+    /// the daemon, which must stop and be restarted then.
+    pub fn watch_failure(&self) -> tokio::sync::watch::Receiver<Option<String>> {
+        self.inner.health.failure.subscribe()
     }
 
     /// The schema version stored in `meta` (0 for a store never written).
@@ -1551,7 +1759,7 @@ impl Store {
         self.inner
             .runs
             .insert(key.clone(), codec::encode_json(run))
-            .map_err(|e| sled_err(&self.inner.dir, e))?;
+            .map_err(|e| self.err(e))?;
         // A run saved as `running` is marked until saved with its outcome,
         // so the next open finds a dead process's runs without a scan.
         let marked = if run.outcome == RunOutcome::Running {
@@ -1559,7 +1767,7 @@ impl Store {
         } else {
             self.inner.meta.remove(mark)
         };
-        marked.map_err(|e| sled_err(&self.inner.dir, e))?;
+        marked.map_err(|e| self.err(e))?;
         // A run's start is made durable at once: a process killed in its
         // first half second (sled's own flush interval) would otherwise
         // leave no record of it, and status would show an older run.
@@ -1577,7 +1785,7 @@ impl Store {
             if out.len() >= limit {
                 break;
             }
-            let (k, v) = kv.map_err(|e| sled_err(&self.inner.dir, e))?;
+            let (k, v) = kv.map_err(|e| self.err(e))?;
             out.push(
                 codec::decode_json(&v).map_err(|message| StoreError::Corrupt {
                     tree: "runs".into(),
@@ -1612,7 +1820,7 @@ impl Store {
         self.inner
             .meta
             .insert(key, &at.timestamp_micros().to_be_bytes())
-            .map_err(|e| sled_err(&self.inner.dir, e))?;
+            .map_err(|e| self.err(e))?;
         Ok(())
     }
 
@@ -1628,15 +1836,11 @@ impl Store {
                 ),
             });
         }
-        let tree = self
-            .inner
-            .db
-            .open_tree(name)
-            .map_err(|e| sled_err(&self.inner.dir, e))?;
+        let tree = self.inner.db.open_tree(name).map_err(|e| self.err(e))?;
         Ok(DomainTree {
             name: name.to_owned(),
             tree,
-            dir: self.inner.dir.clone(),
+            health: self.inner.health.clone(),
         })
     }
 }
@@ -1662,7 +1866,7 @@ fn run_key(source: &str, started: DateTime<Utc>) -> Vec<u8> {
 pub struct DomainTree {
     name: String,
     tree: sled::Tree,
-    dir: PathBuf,
+    health: Arc<Health>,
 }
 
 impl std::fmt::Debug for DomainTree {
@@ -1676,7 +1880,7 @@ impl std::fmt::Debug for DomainTree {
 impl DomainTree {
     /// Reads and decodes one value.
     pub fn get<T: serde::de::DeserializeOwned>(&self, key: &str) -> Result<Option<T>, StoreError> {
-        match self.tree.get(key).map_err(|e| sled_err(&self.dir, e))? {
+        match self.tree.get(key).map_err(|e| self.health.err(e))? {
             None => Ok(None),
             Some(v) => codec::decode_json(&v)
                 .map(Some)
@@ -1693,7 +1897,7 @@ impl DomainTree {
         prefix: &str,
     ) -> Box<dyn Iterator<Item = Result<(String, T), StoreError>> + '_> {
         Box::new(self.tree.scan_prefix(prefix.as_bytes()).map(move |kv| {
-            let (k, v) = kv.map_err(|e| sled_err(&self.dir, e))?;
+            let (k, v) = kv.map_err(|e| self.health.err(e))?;
             let key = String::from_utf8_lossy(&k).into_owned();
             match codec::decode_json(&v) {
                 Ok(t) => Ok((key, t)),
@@ -1714,7 +1918,7 @@ impl DomainTree {
                 None => b.remove(k.as_bytes()),
             }
         }
-        self.tree.apply_batch(b).map_err(|e| sled_err(&self.dir, e))
+        self.tree.apply_batch(b).map_err(|e| self.health.err(e))
     }
 
     /// The tree's name.
@@ -1724,7 +1928,7 @@ impl DomainTree {
 
     /// One raw value (the module owns its byte format).
     pub fn get_raw(&self, key: &[u8]) -> Result<Option<sled::IVec>, StoreError> {
-        self.tree.get(key).map_err(|e| sled_err(&self.dir, e))
+        self.tree.get(key).map_err(|e| self.health.err(e))
     }
 
     /// Raw (key, value) pairs whose key starts with `prefix`, in key order.
@@ -1734,7 +1938,7 @@ impl DomainTree {
     ) -> impl DoubleEndedIterator<Item = Result<(sled::IVec, sled::IVec), StoreError>> + '_ {
         self.tree
             .scan_prefix(prefix)
-            .map(move |kv| kv.map_err(|e| sled_err(&self.dir, e)))
+            .map(move |kv| kv.map_err(|e| self.health.err(e)))
     }
 
     /// Raw (key, value) pairs with `from <= key`, in key order.
@@ -1744,7 +1948,7 @@ impl DomainTree {
     ) -> impl DoubleEndedIterator<Item = Result<(sled::IVec, sled::IVec), StoreError>> + '_ {
         self.tree
             .range(from..)
-            .map(move |kv| kv.map_err(|e| sled_err(&self.dir, e)))
+            .map(move |kv| kv.map_err(|e| self.health.err(e)))
     }
 
     /// Applies raw puts (`Some`) and deletes (`None`) atomically.
@@ -1756,7 +1960,7 @@ impl DomainTree {
                 None => b.remove(k),
             }
         }
-        self.tree.apply_batch(b).map_err(|e| sled_err(&self.dir, e))
+        self.tree.apply_batch(b).map_err(|e| self.health.err(e))
     }
 }
 

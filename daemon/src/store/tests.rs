@@ -180,7 +180,131 @@ fn second_open_of_the_same_dir_is_refused() {
     let _store = Store::open(dir.path()).unwrap();
     let err = Store::open(dir.path()).unwrap_err();
     assert!(matches!(err, StoreError::Locked { .. }), "{err}");
-    assert!(err.to_string().contains("in use by another reckon process"));
+    // The holder wrote its pid into the lock file; the refusal names it.
+    let me = std::process::id();
+    assert!(
+        err.to_string().contains(&format!(
+            "in use by another reckon process (pid {me}, lock held)"
+        )),
+        "{err}"
+    );
+}
+
+/// A store with a few MB in its `db` file, closed.
+fn store_of_some_megabytes(dir: &Path) {
+    let store = Store::open(dir).unwrap();
+    for page in 0..40 {
+        let records: Vec<Record> = (0..200)
+            .map(|i| conv(&format!("k{page:03}-{i:04}-{}", "x".repeat(200)), i))
+            .collect();
+        store.commit_page("net", &records, None, t(page)).unwrap();
+    }
+    store.flush().unwrap();
+    drop(store);
+    // sled writes its page-table snapshot while it opens: this one covers
+    // every segment of the `db` file.
+    drop(Store::open(dir).unwrap());
+}
+
+/// QA, 2026-11-29: with its `db` file cut short, sled 0.34.7 panicked while
+/// opening ("index out of bounds" in its segment accounting), so every
+/// command died with exit 101 and the daemon could not start.
+#[test]
+fn a_truncated_store_is_reported_as_damaged_not_a_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    store_of_some_megabytes(dir.path());
+    let db = dir.path().join("store/db");
+    let len = std::fs::metadata(&db).unwrap().len();
+    assert!(len > 2 << 20, "db is only {len} bytes");
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&db)
+        .unwrap()
+        .set_len(len / 2)
+        .unwrap();
+    let err = Store::open(dir.path()).unwrap_err();
+    assert!(matches!(err, StoreError::Damaged { .. }), "{err}");
+    let text = err.to_string();
+    let store_dir = dir.path().join("store");
+    assert!(
+        text.starts_with(&format!("store at {} is damaged (", store_dir.display())),
+        "{text}"
+    );
+    assert!(
+        text.ends_with(&format!(
+            "restore {} from a backup (see README, Backup and restore)",
+            dir.path().display()
+        )),
+        "{text}"
+    );
+    assert!(!text.contains("backtrace"), "{text}");
+}
+
+#[test]
+fn sled_corruption_names_the_store_and_the_remedy_without_a_backtrace() {
+    let e = sled_err(
+        Path::new("/srv/reckon/data"),
+        sled::Error::Corruption { at: None, bt: () },
+    );
+    assert_eq!(
+        e.to_string(),
+        "store at /srv/reckon/data/store is damaged (sled read corrupted data); restore /srv/reckon/data from a backup (see README, Backup and restore)"
+    );
+}
+
+/// QA, 2026-11-29: after `rm -rf data/store` (or of its `db` file) every
+/// command silently started a new, empty store.
+#[test]
+fn a_store_removed_from_its_data_dir_is_not_silently_replaced() {
+    for remove in ["store", "store/db"] {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let store = Store::open(dir.path()).unwrap();
+            store
+                .commit_page("net", &[conv("a", 1)], Some(&cp("c", 5)), t(0))
+                .unwrap();
+            store.flush().unwrap();
+        }
+        let gone = dir.path().join(remove);
+        if gone.is_dir() {
+            std::fs::remove_dir_all(&gone).unwrap();
+        } else {
+            std::fs::remove_file(&gone).unwrap();
+            for e in std::fs::read_dir(dir.path().join("store"))
+                .unwrap()
+                .flatten()
+            {
+                if e.file_name().to_string_lossy().starts_with("snap.") {
+                    std::fs::remove_file(e.path()).unwrap();
+                }
+            }
+        }
+        let err = Store::open(dir.path()).unwrap_err();
+        assert!(matches!(err, StoreError::Missing { .. }), "{remove}: {err}");
+        let d = dir.path().display();
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "data_dir {d} held a store but {d}/{remove} is missing: restore it from a backup (see README, Backup and restore), or, to start a new empty store, remove {d}/reckon.lock"
+            )
+        );
+        // Nothing was created meanwhile.
+        assert!(!gone.exists(), "{remove}");
+        // As the message says: without the lock file, a new empty store.
+        std::fs::remove_file(dir.path().join("reckon.lock")).unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        assert!(store.checkpoints("net").unwrap().is_empty());
+    }
+}
+
+#[test]
+fn a_new_or_empty_data_dir_gets_a_new_store() {
+    let dir = tempfile::tempdir().unwrap();
+    // Empty and existing, then not existing yet.
+    drop(Store::open(dir.path()).unwrap());
+    drop(Store::open(dir.path()).unwrap());
+    drop(Store::open(&dir.path().join("new/data")).unwrap());
+    drop(Store::open(&dir.path().join("new/data")).unwrap());
 }
 
 #[test]
@@ -880,4 +1004,84 @@ fn records_between_reads_one_accounts_days_across_blocks() {
         .records_between(RecordKind::Spend, "ads", "z/", "z/~")
         .unwrap()
         .is_empty());
+}
+/// QA, 2026-11-29: after a write error (a full disk) sled returns that
+/// error from every later call, even once space is freed, so the daemon
+/// must learn that only a restart recovers. The fault: the file size limit
+/// (`RLIMIT_FSIZE`, set with `prlimit` on this test's own process, run as a
+/// child with SIGXFSZ ignored) makes sled's next write past the end of its
+/// log fail with EFBIG, as a full disk fails it with ENOSPC; raising the
+/// limit again stands in for freeing space.
+#[test]
+fn a_write_error_sled_keeps_marks_the_store_failed() {
+    const CHILD: &str = "RECKON_TEST_FSIZE_CHILD";
+    if std::env::var_os(CHILD).is_none() {
+        let out = std::process::Command::new("sh")
+            .args(["-c", "trap '' XFSZ; exec \"$0\" \"$@\""])
+            .arg(std::env::current_exe().unwrap())
+            .args([
+                "--exact",
+                "store::tests::a_write_error_sled_keeps_marks_the_store_failed",
+                "--nocapture",
+                "--test-threads=1",
+            ])
+            .env(CHILD, "1")
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout) + String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{text}");
+        assert!(text.contains("1 passed"), "{text}");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    store
+        .commit_page("net", &[conv("a", 1)], None, t(0))
+        .unwrap();
+    store.flush().unwrap();
+    assert_eq!(store.failure(), None);
+    let mut failed = store.watch_failure();
+    assert!(!failed.has_changed().unwrap());
+    let limit = |size: &str| {
+        let ok = std::process::Command::new("prlimit")
+            .arg(format!("--pid={}", std::process::id()))
+            .arg(format!("--fsize={size}"))
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "prlimit --fsize={size}");
+    };
+    let len = std::fs::metadata(dir.path().join("store/db"))
+        .unwrap()
+        .len();
+    limit(&format!("{len}:unlimited"));
+    // Pages until sled's log has to grow past the limit.
+    let mut error = None;
+    for page in 0..200 {
+        let records: Vec<Record> = (0..100)
+            .map(|i| conv(&format!("p{page:03}-{i:03}-{}", "x".repeat(300)), i))
+            .collect();
+        if let Err(e) = store
+            .commit_page("net", &records, None, t(page))
+            .and_then(|_| store.flush())
+        {
+            error = Some(e);
+            break;
+        }
+    }
+    let error = error.expect("no write failed");
+    let reason = store.failure().expect("the store is marked failed");
+    assert!(
+        reason.contains(&dir.path().display().to_string()),
+        "{reason}"
+    );
+    assert!(failed.has_changed().unwrap(), "{error}");
+    assert_eq!(failed.borrow_and_update().as_deref(), Some(reason.as_str()));
+    // The cause goes away; sled keeps the error, and so does the store.
+    limit("unlimited");
+    assert!(store
+        .commit_page("net", &[conv("b", 1)], None, t(500))
+        .and_then(|_| store.flush())
+        .is_err());
+    assert_eq!(store.failure(), Some(reason));
 }
