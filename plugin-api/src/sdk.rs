@@ -392,7 +392,7 @@ impl Response {
                 return PluginError::bad_response(format!("{what}: malformed JSON: {e}"));
             }
             PluginError::retryable(
-                ErrorKind::Upstream,
+                ErrorKind::BadResponse,
                 format!(
                     "{what}: HTTP {}, content-type `{}`: {}",
                     self.status,

@@ -337,7 +337,7 @@ async fn a_garbage_body_fails_naming_stream_and_page() {
     assert_eq!(e.kind, ErrorKind::BadResponse);
     assert!(
         e.message
-            .contains("stream `conversions` page 1: malformed JSON"),
+            .contains("stream `conversions` page 1: HTTP 200, content-type `application/json`: the answer is not JSON: \"<html><body>502 Bad Gateway</body></html>\""),
         "{e}"
     );
 }
