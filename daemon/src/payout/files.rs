@@ -213,13 +213,27 @@ impl Staging {
         sync_dir(&self.dir)
     }
 
-    /// Makes the staged files the period directory. `step` is called after
-    /// each durable step (for crash tests).
+    /// Makes the staged files the period directory: [`Staging::stage`]
+    /// then [`Staging::swap`]. `step` is called after each durable step
+    /// (for crash tests).
     pub fn commit(mut self, step: &dyn Fn(&str)) -> Result<(), FileError> {
+        self.stage(step)?;
+        self.swap(step)
+    }
+
+    /// Waits for every queued file and makes the staging directory
+    /// durable; the period directory is untouched.
+    pub fn stage(&mut self, step: &dyn Fn(&str)) -> Result<(), FileError> {
         self.finish_writes()?;
         step("written");
         self.sync_all()?;
         step("staged");
+        Ok(())
+    }
+
+    /// Swaps the staged directory (made durable by [`Staging::stage`]) in
+    /// as the period directory.
+    pub fn swap(self, step: &dyn Fn(&str)) -> Result<(), FileError> {
         let parent = self.period_dir.parent().map(Path::to_path_buf);
         let old = old_dir(&self.period_dir);
         if self.period_dir.exists() {
