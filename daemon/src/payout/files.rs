@@ -2,10 +2,15 @@
 //!
 //! A period's files are written into a staging directory next to it (all
 //! made durable, then the directory), and the staging directory replaces the
-//! period directory by rename (the old one is first renamed aside, the parent
-//! fsynced after each rename). [`recover`] runs before every operation and
-//! undoes a half-finished swap, so after a kill at any point the period
-//! directory is either the complete old set or the complete new set.
+//! period directory in one step: on Linux by `renameat2(RENAME_EXCHANGE)`,
+//! which swaps the two names atomically (the staging name then holds the
+//! old set, which is removed). Where the exchange is not available (another
+//! OS, or a filesystem without it) the old directory is first renamed aside
+//! and the staging directory renamed into place, the parent fsynced after
+//! each rename; a kill between the two leaves no period directory, which
+//! [`recover`] repairs. Every operation on a period, readers included, runs
+//! [`recover`] first, so after a kill at any point the period directory is
+//! either the complete old set or the complete new set.
 //!
 //! This module knows nothing of statements: it moves named byte blobs.
 
@@ -57,11 +62,35 @@ fn old_dir(period_dir: &Path) -> PathBuf {
     sibling(period_dir, "old")
 }
 
-/// Undoes an interrupted [`Staging::commit`]: drops a leftover staging
-/// directory; if the period directory is missing but the old one exists,
-/// puts the old one back; otherwise drops the old one.
+/// Repairs an interrupted [`Staging::swap`]. If the period directory is
+/// missing but the old one exists (a kill between the two renames of the
+/// fallback swap), the swap is completed: the staging directory, made
+/// durable before the old set was moved aside and already recorded in the
+/// store, becomes the period directory (without one, the old set is put
+/// back). Then a leftover old directory and a leftover staging directory
+/// (an unfinished write, or the old set after an exchange) are dropped.
+/// Cheap when there is nothing to do (two `stat`s).
 pub fn recover(period_dir: &Path) -> Result<(), FileError> {
     let staging = staging_dir(period_dir);
+    let old = old_dir(period_dir);
+    let mut renamed = false;
+    if old.exists() {
+        if !period_dir.exists() {
+            if staging.exists() {
+                io(
+                    fs::rename(&staging, period_dir),
+                    "complete the swap of",
+                    &staging,
+                )?;
+            } else {
+                io(fs::rename(&old, period_dir), "restore statements", &old)?;
+            }
+            renamed = true;
+        }
+        if old.exists() {
+            io(fs::remove_dir_all(&old), "remove old statements", &old)?;
+        }
+    }
     if staging.exists() {
         io(
             fs::remove_dir_all(&staging),
@@ -69,18 +98,44 @@ pub fn recover(period_dir: &Path) -> Result<(), FileError> {
             &staging,
         )?;
     }
-    let old = old_dir(period_dir);
-    if old.exists() {
-        if period_dir.exists() {
-            io(fs::remove_dir_all(&old), "remove old statements", &old)?;
-        } else {
-            io(fs::rename(&old, period_dir), "restore statements", &old)?;
-        }
+    if renamed {
         if let Some(parent) = period_dir.parent() {
             sync_dir(parent)?;
         }
     }
     Ok(())
+}
+
+/// Removes the old set after a swap. The new set is in place whatever
+/// happens here, so a failure is only logged (the next [`recover`] removes
+/// the directory).
+fn remove_leftover(dir: &Path) {
+    if let Err(error) = fs::remove_dir_all(dir) {
+        if error.kind() != std::io::ErrorKind::NotFound {
+            tracing::warn!(dir = %dir.display(), %error, "old statements left behind; the next run removes them");
+        }
+    }
+}
+
+/// Swaps the names of two directories atomically; `Ok(false)` when the
+/// system or filesystem cannot (the caller falls back to two renames).
+#[cfg(target_os = "linux")]
+fn exchange(a: &Path, b: &Path) -> Result<bool, FileError> {
+    use rustix::fs::{renameat_with, RenameFlags, CWD};
+    match renameat_with(CWD, a, CWD, b, RenameFlags::EXCHANGE) {
+        Ok(()) => Ok(true),
+        Err(e) if e == rustix::io::Errno::INVAL || e == rustix::io::Errno::NOSYS => Ok(false),
+        Err(e) => Err(FileError {
+            action: "swap in the new statements at",
+            path: b.display().to_string(),
+            error: e.into(),
+        }),
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn exchange(_: &Path, _: &Path) -> Result<bool, FileError> {
+    Ok(false)
 }
 
 /// Files are written by this many threads, so the waits of one file's
@@ -235,6 +290,17 @@ impl Staging {
     /// as the period directory.
     pub fn swap(self, step: &dyn Fn(&str)) -> Result<(), FileError> {
         let parent = self.period_dir.parent().map(Path::to_path_buf);
+        let sync_parent = || match &parent {
+            Some(p) => sync_dir(p),
+            None => Ok(()),
+        };
+        if self.period_dir.exists() && exchange(&self.dir, &self.period_dir)? {
+            // the staging name now holds the old set
+            sync_parent()?;
+            step("swapped");
+            remove_leftover(&self.dir);
+            return Ok(());
+        }
         let old = old_dir(&self.period_dir);
         if self.period_dir.exists() {
             io(
@@ -242,9 +308,7 @@ impl Staging {
                 "move aside",
                 &self.period_dir,
             )?;
-            if let Some(p) = &parent {
-                sync_dir(p)?;
-            }
+            sync_parent()?;
             step("moved-aside");
         }
         io(
@@ -252,13 +316,88 @@ impl Staging {
             "rename staging to",
             &self.period_dir,
         )?;
-        if let Some(p) = &parent {
-            sync_dir(p)?;
-        }
+        sync_parent()?;
         step("swapped");
-        if old.exists() {
-            io(fs::remove_dir_all(&old), "remove old statements", &old)?;
-        }
+        remove_leftover(&old);
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::cell::RefCell;
+
+    fn names(dir: &Path) -> Vec<String> {
+        let mut v: Vec<String> = fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        v.sort();
+        v
+    }
+
+    fn write_set(period_dir: &Path, content: &str) -> Vec<String> {
+        let steps = RefCell::new(Vec::new());
+        let s = Staging::new(period_dir).unwrap();
+        s.write("a.json", content.as_bytes().to_vec()).unwrap();
+        s.commit(&|step| steps.borrow_mut().push(step.to_string()))
+            .unwrap();
+        steps.into_inner()
+    }
+
+    /// QA finding of 2026-11-29: the swap was two renames, and a kill
+    /// between them left no period directory. On Linux it is one atomic
+    /// exchange: no step in between, nothing left beside the new set.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn replacing_a_period_directory_is_one_exchange_on_linux() {
+        let tmp = tempfile::tempdir().unwrap();
+        let period = tmp.path().join("2026-10");
+        write_set(&period, "v1");
+        let steps = write_set(&period, "v2");
+        assert_eq!(steps, ["written", "staged", "swapped"]);
+        assert_eq!(names(tmp.path()), ["2026-10"]);
+        assert_eq!(fs::read(period.join("a.json")).unwrap(), b"v2");
+    }
+
+    /// Every state a kill can leave is repaired to one complete set.
+    #[test]
+    fn recover_leaves_one_complete_set_from_every_interrupted_state() {
+        // (directories present, what the period directory holds after)
+        let cases: [(&[&str], Option<&str>); 6] = [
+            (&["staging"], None),                // first run, killed writing
+            (&["period", "staging"], Some("p")), // killed writing, or after an exchange
+            (&["old", "staging"], Some("s")),    // between the two renames
+            (&["old"], Some("o")),
+            (&["period", "old"], Some("p")), // after both renames
+            (&["period"], Some("p")),
+        ];
+        for (present, want) in cases {
+            let tmp = tempfile::tempdir().unwrap();
+            let period = tmp.path().join("2026-10");
+            for (which, path) in [
+                ("period", period.clone()),
+                ("staging", staging_dir(&period)),
+                ("old", old_dir(&period)),
+            ] {
+                if present.contains(&which) {
+                    fs::create_dir(&path).unwrap();
+                    fs::write(path.join("a.json"), &which[..1]).unwrap();
+                }
+            }
+            recover(&period).unwrap();
+            match want {
+                None => assert!(names(tmp.path()).is_empty(), "{present:?}"),
+                Some(w) => {
+                    assert_eq!(names(tmp.path()), ["2026-10"], "{present:?}");
+                    assert_eq!(
+                        fs::read_to_string(period.join("a.json")).unwrap(),
+                        w,
+                        "{present:?}"
+                    );
+                }
+            }
+        }
     }
 }

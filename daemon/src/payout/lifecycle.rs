@@ -1224,6 +1224,8 @@ pub fn verify(
         period: period.into(),
     })?;
     let dir = period_dir(output_dir, program, period);
+    // a swap stopped between its renames is completed before reading
+    files::recover(&dir)?;
     let mut v = Verification {
         program: program.into(),
         period: period.into(),
@@ -1348,6 +1350,8 @@ pub fn show(
     })?;
     let mut rows = Vec::new();
     let dir = period_dir(output_dir, program, period);
+    // a swap stopped between its renames is completed before reading
+    files::recover(&dir)?;
     let not_recorded = files_not_recorded(&rec, &dir);
     if rec.status == Status::Finalised {
         for (s, fr) in finalised_statements(b, &rec)? {
