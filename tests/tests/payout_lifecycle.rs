@@ -1053,3 +1053,39 @@ fn a_finalize_interrupted_before_its_files_are_swapped_in_is_named_and_rerun_giv
     let v = reckon::payout::verify(&book, tmp.path(), "shop", "2026-10").unwrap();
     assert!(v.problems.is_empty(), "{:?}", v.problems);
 }
+
+/// QA finding of 2026-11-29: a run that failed while writing its files
+/// (disk full) left its `.staging` directory, which kept the disk full
+/// until the next run. A failed run removes it, and changes nothing.
+#[test]
+fn a_run_that_fails_while_staging_removes_its_staging_directory_and_records_nothing() {
+    let c = config(CPS_MIN);
+    let fxr = no_fx();
+    let ds = vec![sale("A", "p1", "2026-10-05T10:00:00Z", "200.00")];
+    let tmp = tempfile::tempdir().unwrap();
+    let book = MemoryBook::new();
+    let inp = inputs(&c, &ds, &fxr, &book, tmp.path());
+    reckon::payout::generate(&inp, "2026-10").unwrap();
+    let program = tmp.path().join("statements/shop");
+    let drafts = read_dir(&program.join("2026-10"));
+    for at in ["written", "staged"] {
+        let stop = |step: &str| {
+            if step == at {
+                panic!("failed at {step}");
+            }
+        };
+        let failing = reckon::payout::Inputs { step: &stop, ..inp };
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            reckon::payout::finalize(&failing, "2026-10")
+        }));
+        assert!(r.is_err());
+        let left: Vec<String> = std::fs::read_dir(&program)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(left, ["2026-10"], "failed at {at}");
+        assert_eq!(read_dir(&program.join("2026-10")), drafts);
+        let shown = reckon::payout::show(&book, tmp.path(), "shop", "2026-10").unwrap();
+        assert_eq!(shown.record.status, Status::Draft);
+    }
+}

@@ -18,9 +18,11 @@ use std::fs::{self, File};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-/// A filesystem step failed.
+/// A filesystem step failed. The message ends with what to do when the
+/// cause is one an operator fixes (a full disk, a read-only filesystem,
+/// missing permissions).
 #[derive(Debug, thiserror::Error)]
-#[error("{action} {path}: {error}")]
+#[error("{action} {path}: {error}{}", what_to_do(.error, .path))]
 pub struct FileError {
     /// What was being done.
     pub action: &'static str,
@@ -29,6 +31,34 @@ pub struct FileError {
     /// The OS error (in the message, not a `source`: error chains would
     /// print it twice).
     pub error: std::io::Error,
+}
+
+/// What the operator does about `error` at `path`, as a sentence after the
+/// OS error (empty when there is nothing to say). The directory named is
+/// the `statements` directory above `path` (the output directory's), else
+/// `path`'s parent.
+fn what_to_do(error: &std::io::Error, path: &str) -> String {
+    use std::io::ErrorKind as K;
+    let path = Path::new(path);
+    let dir = path
+        .ancestors()
+        .find(|a| a.file_name().is_some_and(|n| n == "statements"))
+        .or(path.parent())
+        .unwrap_or(path)
+        .display();
+    let then = "then run the command again (a failed run removes its partial files; the statements and the store are as they were unless the error says otherwise)";
+    match error.kind() {
+        K::StorageFull | K::QuotaExceeded => format!(
+            ". The disk is full: free space on the filesystem holding {dir} (or set daemon.output_dir to a directory on another disk), {then}"
+        ),
+        K::ReadOnlyFilesystem => format!(
+            ". {dir} is on a read-only filesystem: remount it read-write or set daemon.output_dir to a writable directory, {then}"
+        ),
+        K::PermissionDenied => format!(
+            ". This user may not write there: give the user running Reckon (the daemon and `reckon statements` alike) write access to {dir}, or set daemon.output_dir to a writable directory, {then}"
+        ),
+        _ => String::new(),
+    }
 }
 
 fn io<T>(r: std::io::Result<T>, action: &'static str, path: &Path) -> Result<T, FileError> {
@@ -106,13 +136,13 @@ pub fn recover(period_dir: &Path) -> Result<(), FileError> {
     Ok(())
 }
 
-/// Removes the old set after a swap. The new set is in place whatever
-/// happens here, so a failure is only logged (the next [`recover`] removes
+/// Removes the old set after a swap, or a failed run's staging. Nothing
+/// reads either, so a failure is only logged (the next [`recover`] removes
 /// the directory).
 fn remove_leftover(dir: &Path) {
     if let Err(error) = fs::remove_dir_all(dir) {
         if error.kind() != std::io::ErrorKind::NotFound {
-            tracing::warn!(dir = %dir.display(), %error, "old statements left behind; the next run removes them");
+            tracing::warn!(dir = %dir.display(), %error, "directory left behind; the next statements run removes it");
         }
     }
 }
@@ -152,13 +182,16 @@ pub struct Staging {
     workers: Vec<std::thread::JoinHandle<Result<(), FileError>>>,
 }
 
-/// A run that fails before [`Staging::commit`] drops its staging: the
-/// writers still queued are waited for, so that the next run's
-/// [`recover`] does not race them (it would find files appearing in the
-/// directory it removes).
+/// A run that fails before [`Staging::swap`] drops its staging: the
+/// writers still queued are waited for, then the staging directory is
+/// removed, so a run that failed on a full disk does not keep the space
+/// (before 2026-11-29 it stayed until the next run's [`recover`], a QA
+/// finding). After a swap, the name holds the old set after an exchange
+/// (removed here too) or nothing.
 impl Drop for Staging {
     fn drop(&mut self) {
         let _ = self.finish_writes();
+        remove_leftover(&self.dir);
     }
 }
 
@@ -359,6 +392,62 @@ mod tests {
         assert_eq!(steps, ["written", "staged", "swapped"]);
         assert_eq!(names(tmp.path()), ["2026-10"]);
         assert_eq!(fs::read(period.join("a.json")).unwrap(), b"v2");
+    }
+
+    /// QA finding of 2026-11-29: "write …/everflow.201.json: No space left
+    /// on device (os error 28)" said what failed, not what to do, and the
+    /// staging directory kept the disk full until a rerun.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_write_on_a_full_disk_says_what_to_do_and_removes_the_staging_directory() {
+        let tmp = tempfile::tempdir().unwrap();
+        let period = tmp.path().join("statements/shop/2026-10");
+        let staging = Staging::new(&period).unwrap();
+        // writing to /dev/full fails with ENOSPC
+        std::os::unix::fs::symlink("/dev/full", staging_dir(&period).join("a.json")).unwrap();
+        staging.write("a.json", vec![b'x'; 10]).unwrap();
+        let e = staging.commit(&|_| {}).unwrap_err().to_string();
+        assert!(e.contains("No space left on device (os error 28)"), "{e}");
+        let statements = tmp.path().join("statements");
+        assert!(
+            e.contains(&format!(
+                "The disk is full: free space on the filesystem holding {}",
+                statements.display()
+            )),
+            "{e}"
+        );
+        assert!(e.contains("run the command again"), "{e}");
+        assert_eq!(names(&statements.join("shop")), Vec::<String>::new());
+    }
+
+    #[test]
+    fn read_only_and_permission_errors_say_what_to_do() {
+        let path = "/srv/out/statements/shop/.2026-10.staging";
+        for (kind, words) in [
+            (
+                std::io::ErrorKind::ReadOnlyFilesystem,
+                "/srv/out/statements is on a read-only filesystem: remount it read-write or set daemon.output_dir to a writable directory",
+            ),
+            (
+                std::io::ErrorKind::PermissionDenied,
+                "give the user running Reckon (the daemon and `reckon statements` alike) write access to /srv/out/statements",
+            ),
+        ] {
+            let e = FileError {
+                action: "create staging directory",
+                path: path.into(),
+                error: std::io::Error::from(kind),
+            }
+            .to_string();
+            assert!(e.starts_with(&format!("create staging directory {path}: ")), "{e}");
+            assert!(e.contains(words), "{e}");
+        }
+        let other = FileError {
+            action: "read",
+            path: path.into(),
+            error: std::io::Error::from(std::io::ErrorKind::NotADirectory),
+        };
+        assert!(!other.to_string().contains("run the command again"));
     }
 
     /// Every state a kill can leave is repaired to one complete set.
