@@ -829,3 +829,263 @@ fn format_3_traces_each_line_and_guards_csv_text_and_format_2_renders_as_issued(
     let summary2 = String::from_utf8(render::summary_csv(&[row]).unwrap()).unwrap();
     assert!(summary2.contains("\"=HYPERLINK("), "{summary2}");
 }
+
+/// A copy of every entry of `book` (a store backup taken now).
+fn backup(book: &MemoryBook) -> MemoryBook {
+    use reckon::payout::book::StatementBook;
+    let copy = MemoryBook::new();
+    copy.apply(
+        book.scan_prefix("")
+            .unwrap()
+            .into_iter()
+            .map(|(k, v)| (k, Some(v)))
+            .collect(),
+    )
+    .unwrap();
+    copy
+}
+
+/// Every run that writes statements, over `inp`: each must be refused
+/// with an error naming the finalised periods the store does not know.
+fn assert_every_run_refused(inp: &reckon::payout::Inputs<'_>, periods: &[&str], context: &str) {
+    let runs: Vec<(&str, Result<(), reckon::payout::PayoutError>)> = vec![
+        (
+            "generate 2026-09",
+            reckon::payout::generate(inp, "2026-09").map(drop),
+        ),
+        (
+            "generate 2026-10",
+            reckon::payout::generate(inp, "2026-10").map(drop),
+        ),
+        (
+            "generate 2026-11",
+            reckon::payout::generate(inp, "2026-11").map(drop),
+        ),
+        (
+            "finalize 2026-10",
+            reckon::payout::finalize(inp, "2026-10").map(drop),
+        ),
+        (
+            "finalize 2026-11",
+            reckon::payout::finalize(inp, "2026-11").map(drop),
+        ),
+        (
+            "scheduled drafts",
+            reckon::payout::generate_open_drafts(inp, day("2026-12-03")).map(drop),
+        ),
+    ];
+    for (run, result) in runs {
+        let e = match result {
+            Err(e @ reckon::payout::PayoutError::UnknownFinalised { .. }) => e.to_string(),
+            other => panic!("{context}: {run} was not refused: {other:?}"),
+        };
+        for p in periods {
+            assert!(
+                e.contains(&format!("{p} ("))
+                    && e.contains(&format!("{p}/summary.csv says finalised")),
+                "{context}: {run}: {p} not named: {e}"
+            );
+        }
+        for words in [
+            "older backup",
+            "a new or empty store",
+            "daemon.data_dir",
+            "pay their claims again",
+            "Restore the store that finalised them",
+        ] {
+            assert!(e.contains(words), "{context}: {run}: no `{words}`: {e}");
+        }
+    }
+}
+
+/// QA finding of 2026-11-29 (a): with the store gone (`rm -rf data/store`,
+/// a mistyped data_dir) and the output directory still holding finalised
+/// September and October, `generate --period 2026-09` replaced the
+/// finalised files with drafts, and November paid every claim of
+/// September and October again (9032.77 instead of 1924.09).
+#[test]
+fn a_new_store_refuses_to_overwrite_or_pay_again_finalised_statements_it_did_not_issue() {
+    let c = config(CPS_MIN);
+    let tmp = tempfile::tempdir().unwrap();
+    let fxr = no_fx();
+    let ds = vec![
+        sale("A", "p1", "2026-09-05T10:00:00Z", "200.00"),
+        sale("B", "p2", "2026-10-06T10:00:00Z", "400.00"),
+        sale("C", "p1", "2026-11-03T10:00:00Z", "50.00"),
+    ];
+    let book = MemoryBook::new();
+    let inp = inputs(&c, &ds, &fxr, &book, tmp.path());
+    reckon::payout::finalize(&inp, "2026-09").unwrap();
+    reckon::payout::finalize(&inp, "2026-10").unwrap();
+    let statements = tmp.path().join("statements/shop");
+    let sep = read_dir(&statements.join("2026-09"));
+    let oct = read_dir(&statements.join("2026-10"));
+
+    let fresh = MemoryBook::new();
+    let over_fresh = inputs(&c, &ds, &fxr, &fresh, tmp.path());
+    assert_every_run_refused(&over_fresh, &["2026-09", "2026-10"], "new store");
+    assert_eq!(read_dir(&statements.join("2026-09")), sep);
+    assert_eq!(read_dir(&statements.join("2026-10")), oct);
+    assert!(!statements.join("2026-11").exists());
+    assert!(reckon::payout::lifecycle::period_records(&fresh, "shop")
+        .unwrap()
+        .is_empty());
+
+    // A store that finalised September itself, with other data, is not
+    // the one that issued these files either.
+    let elsewhere = tempfile::tempdir().unwrap();
+    let other = MemoryBook::new();
+    let other_ds = vec![sale("A", "p1", "2026-09-05T10:00:00Z", "300.00")];
+    reckon::payout::finalize(
+        &inputs(&c, &other_ds, &fxr, &other, elsewhere.path()),
+        "2026-09",
+    )
+    .unwrap();
+    let e = reckon::payout::generate(&inputs(&c, &other_ds, &fxr, &other, tmp.path()), "2026-09")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("the store has it as finalised version 1 with other statements"),
+        "{e}"
+    );
+    assert_eq!(read_dir(&statements.join("2026-09")), sep);
+
+    // The store that issued them goes on as before: November pays C only.
+    let r = reckon::payout::generate(&inp, "2026-11").unwrap();
+    assert_eq!(r.total_payable, d("5.00"));
+    // and a finalised file edited by hand is still restored by generate
+    edit(&statements.join("2026-09/summary.csv"), "20.00", "2000.00");
+    let r = reckon::payout::generate(&inp, "2026-09").unwrap();
+    assert_eq!(r.restored, ["summary.csv"]);
+}
+
+/// QA finding of 2026-11-29 (b): a store backup taken after finalising
+/// 2026-09 and before finalising 2026-10, restored: `generate --period
+/// 2026-10` wrote "draft version 2" over the finalised, paid October files.
+#[test]
+fn a_store_restored_from_an_older_backup_refuses_to_overwrite_later_finalised_statements() {
+    let c = config(CPS_MIN);
+    let tmp = tempfile::tempdir().unwrap();
+    let fxr = no_fx();
+    let ds = vec![
+        sale("A", "p1", "2026-09-05T10:00:00Z", "200.00"),
+        sale("B", "p2", "2026-10-06T10:00:00Z", "400.00"),
+    ];
+    let book = MemoryBook::new();
+    let inp = inputs(&c, &ds, &fxr, &book, tmp.path());
+    reckon::payout::finalize(&inp, "2026-09").unwrap();
+    reckon::payout::generate(&inp, "2026-10").unwrap();
+    let old = backup(&book);
+    reckon::payout::finalize(&inp, "2026-10").unwrap();
+    let oct_dir = tmp.path().join("statements/shop/2026-10");
+    let oct = read_dir(&oct_dir);
+
+    let restored = inputs(&c, &ds, &fxr, &old, tmp.path());
+    assert_every_run_refused(&restored, &["2026-10"], "older backup");
+    let e = reckon::payout::generate(&restored, "2026-10")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("the store has it as draft version 1"), "{e}");
+    assert!(!e.contains("2026-09 ("), "September is known: {e}");
+    assert!(e.contains("a backup taken after finalising 2026-10"), "{e}");
+    assert_eq!(read_dir(&oct_dir), oct);
+}
+
+/// QA finding of 2026-11-29: a finalize interrupted after swapping its
+/// files in (disk full, or kill -9 at the 7th fsync) left files saying
+/// "finalised" while the store still said draft; `verify` printed 28 ×
+/// "MISMATCH … (file changed)" and `show` "draft (version 1)". The store is
+/// now written before the files are swapped in; a run stopped between the
+/// two leaves the store finalised and the drafts in place, which `verify`
+/// and `show` name as an interrupted finalize, and rerunning it writes the
+/// same bytes as an uninterrupted one.
+#[test]
+fn a_finalize_interrupted_before_its_files_are_swapped_in_is_named_and_rerun_gives_the_same_bytes()
+{
+    let c = config(CPS_MIN);
+    let fxr = no_fx();
+    let ds = vec![
+        sale("A", "p1", "2026-10-05T10:00:00Z", "200.00"),
+        sale("B", "p2", "2026-10-06T10:00:00Z", "400.00"),
+    ];
+    let reference = tempfile::tempdir().unwrap();
+    let ref_book = MemoryBook::new();
+    let inp = inputs(&c, &ds, &fxr, &ref_book, reference.path());
+    reckon::payout::generate(&inp, "2026-10").unwrap();
+    reckon::payout::finalize(&inp, "2026-10").unwrap();
+    let want = read_dir(&reference.path().join("statements/shop/2026-10"));
+
+    let tmp = tempfile::tempdir().unwrap();
+    let book = MemoryBook::new();
+    let inp = inputs(&c, &ds, &fxr, &book, tmp.path());
+    reckon::payout::generate(&inp, "2026-10").unwrap();
+    let dir = tmp.path().join("statements/shop/2026-10");
+    let drafts = read_dir(&dir);
+    let stop = |step: &str| {
+        if step == "recorded" {
+            panic!("stopped after {step}");
+        }
+    };
+    let stopping = reckon::payout::Inputs { step: &stop, ..inp };
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        reckon::payout::finalize(&stopping, "2026-10")
+    }));
+    assert!(r.is_err());
+    assert_eq!(read_dir(&dir), drafts, "files changed before the swap");
+
+    let v = reckon::payout::verify(&book, tmp.path(), "shop", "2026-10").unwrap();
+    assert_eq!(
+        v.problems,
+        ["a finalize of 2026-10 was interrupted: the store recorded finalised version 2 but the files are draft version 1 (the run stopped before swapping its files in); run `reckon statements finalize --program shop --period 2026-10` again, which writes the recorded statements byte for byte"]
+    );
+    let shown = reckon::payout::show(&book, tmp.path(), "shop", "2026-10").unwrap();
+    assert_eq!(shown.record.status, Status::Finalised);
+    assert_eq!(shown.rows.len(), 2);
+    assert!(shown
+        .files_not_recorded
+        .is_some_and(|w| w.starts_with("a finalize of 2026-10 was interrupted")));
+    // other periods are not held up by it
+    reckon::payout::generate(&inp, "2026-11").unwrap();
+
+    let r = reckon::payout::finalize(&inp, "2026-10").unwrap();
+    assert!(r.already_finalised);
+    assert_eq!(read_dir(&dir), want);
+    let v = reckon::payout::verify(&book, tmp.path(), "shop", "2026-10").unwrap();
+    assert!(v.problems.is_empty(), "{:?}", v.problems);
+}
+
+/// QA finding of 2026-11-29: a run that failed while writing its files
+/// (disk full) left its `.staging` directory, which kept the disk full
+/// until the next run. A failed run removes it, and changes nothing.
+#[test]
+fn a_run_that_fails_while_staging_removes_its_staging_directory_and_records_nothing() {
+    let c = config(CPS_MIN);
+    let fxr = no_fx();
+    let ds = vec![sale("A", "p1", "2026-10-05T10:00:00Z", "200.00")];
+    let tmp = tempfile::tempdir().unwrap();
+    let book = MemoryBook::new();
+    let inp = inputs(&c, &ds, &fxr, &book, tmp.path());
+    reckon::payout::generate(&inp, "2026-10").unwrap();
+    let program = tmp.path().join("statements/shop");
+    let drafts = read_dir(&program.join("2026-10"));
+    for at in ["written", "staged"] {
+        let stop = |step: &str| {
+            if step == at {
+                panic!("failed at {step}");
+            }
+        };
+        let failing = reckon::payout::Inputs { step: &stop, ..inp };
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            reckon::payout::finalize(&failing, "2026-10")
+        }));
+        assert!(r.is_err());
+        let left: Vec<String> = std::fs::read_dir(&program)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(left, ["2026-10"], "failed at {at}");
+        assert_eq!(read_dir(&program.join("2026-10")), drafts);
+        let shown = reckon::payout::show(&book, tmp.path(), "shop", "2026-10").unwrap();
+        assert_eq!(shown.record.status, Status::Draft);
+    }
+}

@@ -149,6 +149,9 @@ pub fn run(
                 );
             }
             con.out.write_all(text.as_bytes())?;
+            if let Some(why) = &shown.files_not_recorded {
+                writeln!(con.err, "warning: {why}")?;
+            }
             Ok(ExitCode::SUCCESS)
         }
         StatementsCommand::Verify(a) => {

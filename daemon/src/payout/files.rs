@@ -2,10 +2,15 @@
 //!
 //! A period's files are written into a staging directory next to it (all
 //! made durable, then the directory), and the staging directory replaces the
-//! period directory by rename (the old one is first renamed aside, the parent
-//! fsynced after each rename). [`recover`] runs before every operation and
-//! undoes a half-finished swap, so after a kill at any point the period
-//! directory is either the complete old set or the complete new set.
+//! period directory in one step: on Linux by `renameat2(RENAME_EXCHANGE)`,
+//! which swaps the two names atomically (the staging name then holds the
+//! old set, which is removed). Where the exchange is not available (another
+//! OS, or a filesystem without it) the old directory is first renamed aside
+//! and the staging directory renamed into place, the parent fsynced after
+//! each rename; a kill between the two leaves no period directory, which
+//! [`recover`] repairs. Every operation on a period, readers included, runs
+//! [`recover`] first, so after a kill at any point the period directory is
+//! either the complete old set or the complete new set.
 //!
 //! This module knows nothing of statements: it moves named byte blobs.
 
@@ -13,9 +18,11 @@ use std::fs::{self, File};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-/// A filesystem step failed.
+/// A filesystem step failed. The message ends with what to do when the
+/// cause is one an operator fixes (a full disk, a read-only filesystem,
+/// missing permissions).
 #[derive(Debug, thiserror::Error)]
-#[error("{action} {path}: {error}")]
+#[error("{action} {path}: {error}{}", what_to_do(.error, .path))]
 pub struct FileError {
     /// What was being done.
     pub action: &'static str,
@@ -24,6 +31,34 @@ pub struct FileError {
     /// The OS error (in the message, not a `source`: error chains would
     /// print it twice).
     pub error: std::io::Error,
+}
+
+/// What the operator does about `error` at `path`, as a sentence after the
+/// OS error (empty when there is nothing to say). The directory named is
+/// the `statements` directory above `path` (the output directory's), else
+/// `path`'s parent.
+fn what_to_do(error: &std::io::Error, path: &str) -> String {
+    use std::io::ErrorKind as K;
+    let path = Path::new(path);
+    let dir = path
+        .ancestors()
+        .find(|a| a.file_name().is_some_and(|n| n == "statements"))
+        .or(path.parent())
+        .unwrap_or(path)
+        .display();
+    let then = "then run the command again (a failed run removes its partial files; the statements and the store are as they were unless the error says otherwise)";
+    match error.kind() {
+        K::StorageFull | K::QuotaExceeded => format!(
+            ". The disk is full: free space on the filesystem holding {dir} (or set daemon.output_dir to a directory on another disk), {then}"
+        ),
+        K::ReadOnlyFilesystem => format!(
+            ". {dir} is on a read-only filesystem: remount it read-write or set daemon.output_dir to a writable directory, {then}"
+        ),
+        K::PermissionDenied => format!(
+            ". This user may not write there: give the user running Reckon (the daemon and `reckon statements` alike) write access to {dir}, or set daemon.output_dir to a writable directory, {then}"
+        ),
+        _ => String::new(),
+    }
 }
 
 fn io<T>(r: std::io::Result<T>, action: &'static str, path: &Path) -> Result<T, FileError> {
@@ -57,11 +92,35 @@ fn old_dir(period_dir: &Path) -> PathBuf {
     sibling(period_dir, "old")
 }
 
-/// Undoes an interrupted [`Staging::commit`]: drops a leftover staging
-/// directory; if the period directory is missing but the old one exists,
-/// puts the old one back; otherwise drops the old one.
+/// Repairs an interrupted [`Staging::swap`]. If the period directory is
+/// missing but the old one exists (a kill between the two renames of the
+/// fallback swap), the swap is completed: the staging directory, made
+/// durable before the old set was moved aside and already recorded in the
+/// store, becomes the period directory (without one, the old set is put
+/// back). Then a leftover old directory and a leftover staging directory
+/// (an unfinished write, or the old set after an exchange) are dropped.
+/// Cheap when there is nothing to do (two `stat`s).
 pub fn recover(period_dir: &Path) -> Result<(), FileError> {
     let staging = staging_dir(period_dir);
+    let old = old_dir(period_dir);
+    let mut renamed = false;
+    if old.exists() {
+        if !period_dir.exists() {
+            if staging.exists() {
+                io(
+                    fs::rename(&staging, period_dir),
+                    "complete the swap of",
+                    &staging,
+                )?;
+            } else {
+                io(fs::rename(&old, period_dir), "restore statements", &old)?;
+            }
+            renamed = true;
+        }
+        if old.exists() {
+            io(fs::remove_dir_all(&old), "remove old statements", &old)?;
+        }
+    }
     if staging.exists() {
         io(
             fs::remove_dir_all(&staging),
@@ -69,18 +128,44 @@ pub fn recover(period_dir: &Path) -> Result<(), FileError> {
             &staging,
         )?;
     }
-    let old = old_dir(period_dir);
-    if old.exists() {
-        if period_dir.exists() {
-            io(fs::remove_dir_all(&old), "remove old statements", &old)?;
-        } else {
-            io(fs::rename(&old, period_dir), "restore statements", &old)?;
-        }
+    if renamed {
         if let Some(parent) = period_dir.parent() {
             sync_dir(parent)?;
         }
     }
     Ok(())
+}
+
+/// Removes the old set after a swap, or a failed run's staging. Nothing
+/// reads either, so a failure is only logged (the next [`recover`] removes
+/// the directory).
+fn remove_leftover(dir: &Path) {
+    if let Err(error) = fs::remove_dir_all(dir) {
+        if error.kind() != std::io::ErrorKind::NotFound {
+            tracing::warn!(dir = %dir.display(), %error, "directory left behind; the next statements run removes it");
+        }
+    }
+}
+
+/// Swaps the names of two directories atomically; `Ok(false)` when the
+/// system or filesystem cannot (the caller falls back to two renames).
+#[cfg(target_os = "linux")]
+fn exchange(a: &Path, b: &Path) -> Result<bool, FileError> {
+    use rustix::fs::{renameat_with, RenameFlags, CWD};
+    match renameat_with(CWD, a, CWD, b, RenameFlags::EXCHANGE) {
+        Ok(()) => Ok(true),
+        Err(e) if e == rustix::io::Errno::INVAL || e == rustix::io::Errno::NOSYS => Ok(false),
+        Err(e) => Err(FileError {
+            action: "swap in the new statements at",
+            path: b.display().to_string(),
+            error: e.into(),
+        }),
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn exchange(_: &Path, _: &Path) -> Result<bool, FileError> {
+    Ok(false)
 }
 
 /// Files are written by this many threads, so the waits of one file's
@@ -97,13 +182,16 @@ pub struct Staging {
     workers: Vec<std::thread::JoinHandle<Result<(), FileError>>>,
 }
 
-/// A run that fails before [`Staging::commit`] drops its staging: the
-/// writers still queued are waited for, so that the next run's
-/// [`recover`] does not race them (it would find files appearing in the
-/// directory it removes).
+/// A run that fails before [`Staging::swap`] drops its staging: the
+/// writers still queued are waited for, then the staging directory is
+/// removed, so a run that failed on a full disk does not keep the space
+/// (before 2026-11-29 it stayed until the next run's [`recover`], a QA
+/// finding). After a swap, the name holds the old set after an exchange
+/// (removed here too) or nothing.
 impl Drop for Staging {
     fn drop(&mut self) {
         let _ = self.finish_writes();
+        remove_leftover(&self.dir);
     }
 }
 
@@ -213,14 +301,39 @@ impl Staging {
         sync_dir(&self.dir)
     }
 
-    /// Makes the staged files the period directory. `step` is called after
-    /// each durable step (for crash tests).
+    /// Makes the staged files the period directory: [`Staging::stage`]
+    /// then [`Staging::swap`]. `step` is called after each durable step
+    /// (for crash tests).
     pub fn commit(mut self, step: &dyn Fn(&str)) -> Result<(), FileError> {
+        self.stage(step)?;
+        self.swap(step)
+    }
+
+    /// Waits for every queued file and makes the staging directory
+    /// durable; the period directory is untouched.
+    pub fn stage(&mut self, step: &dyn Fn(&str)) -> Result<(), FileError> {
         self.finish_writes()?;
         step("written");
         self.sync_all()?;
         step("staged");
+        Ok(())
+    }
+
+    /// Swaps the staged directory (made durable by [`Staging::stage`]) in
+    /// as the period directory.
+    pub fn swap(self, step: &dyn Fn(&str)) -> Result<(), FileError> {
         let parent = self.period_dir.parent().map(Path::to_path_buf);
+        let sync_parent = || match &parent {
+            Some(p) => sync_dir(p),
+            None => Ok(()),
+        };
+        if self.period_dir.exists() && exchange(&self.dir, &self.period_dir)? {
+            // the staging name now holds the old set
+            sync_parent()?;
+            step("swapped");
+            remove_leftover(&self.dir);
+            return Ok(());
+        }
         let old = old_dir(&self.period_dir);
         if self.period_dir.exists() {
             io(
@@ -228,9 +341,7 @@ impl Staging {
                 "move aside",
                 &self.period_dir,
             )?;
-            if let Some(p) = &parent {
-                sync_dir(p)?;
-            }
+            sync_parent()?;
             step("moved-aside");
         }
         io(
@@ -238,13 +349,144 @@ impl Staging {
             "rename staging to",
             &self.period_dir,
         )?;
-        if let Some(p) = &parent {
-            sync_dir(p)?;
-        }
+        sync_parent()?;
         step("swapped");
-        if old.exists() {
-            io(fs::remove_dir_all(&old), "remove old statements", &old)?;
-        }
+        remove_leftover(&old);
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::cell::RefCell;
+
+    fn names(dir: &Path) -> Vec<String> {
+        let mut v: Vec<String> = fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        v.sort();
+        v
+    }
+
+    fn write_set(period_dir: &Path, content: &str) -> Vec<String> {
+        let steps = RefCell::new(Vec::new());
+        let s = Staging::new(period_dir).unwrap();
+        s.write("a.json", content.as_bytes().to_vec()).unwrap();
+        s.commit(&|step| steps.borrow_mut().push(step.to_string()))
+            .unwrap();
+        steps.into_inner()
+    }
+
+    /// QA finding of 2026-11-29: the swap was two renames, and a kill
+    /// between them left no period directory. On Linux it is one atomic
+    /// exchange: no step in between, nothing left beside the new set.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn replacing_a_period_directory_is_one_exchange_on_linux() {
+        let tmp = tempfile::tempdir().unwrap();
+        let period = tmp.path().join("2026-10");
+        write_set(&period, "v1");
+        let steps = write_set(&period, "v2");
+        assert_eq!(steps, ["written", "staged", "swapped"]);
+        assert_eq!(names(tmp.path()), ["2026-10"]);
+        assert_eq!(fs::read(period.join("a.json")).unwrap(), b"v2");
+    }
+
+    /// QA finding of 2026-11-29: "write …/everflow.201.json: No space left
+    /// on device (os error 28)" said what failed, not what to do, and the
+    /// staging directory kept the disk full until a rerun.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_write_on_a_full_disk_says_what_to_do_and_removes_the_staging_directory() {
+        let tmp = tempfile::tempdir().unwrap();
+        let period = tmp.path().join("statements/shop/2026-10");
+        let staging = Staging::new(&period).unwrap();
+        // writing to /dev/full fails with ENOSPC
+        std::os::unix::fs::symlink("/dev/full", staging_dir(&period).join("a.json")).unwrap();
+        staging.write("a.json", vec![b'x'; 10]).unwrap();
+        let e = staging.commit(&|_| {}).unwrap_err().to_string();
+        assert!(e.contains("No space left on device (os error 28)"), "{e}");
+        let statements = tmp.path().join("statements");
+        assert!(
+            e.contains(&format!(
+                "The disk is full: free space on the filesystem holding {}",
+                statements.display()
+            )),
+            "{e}"
+        );
+        assert!(e.contains("run the command again"), "{e}");
+        assert_eq!(names(&statements.join("shop")), Vec::<String>::new());
+    }
+
+    #[test]
+    fn read_only_and_permission_errors_say_what_to_do() {
+        let path = "/srv/out/statements/shop/.2026-10.staging";
+        for (kind, words) in [
+            (
+                std::io::ErrorKind::ReadOnlyFilesystem,
+                "/srv/out/statements is on a read-only filesystem: remount it read-write or set daemon.output_dir to a writable directory",
+            ),
+            (
+                std::io::ErrorKind::PermissionDenied,
+                "give the user running Reckon (the daemon and `reckon statements` alike) write access to /srv/out/statements",
+            ),
+        ] {
+            let e = FileError {
+                action: "create staging directory",
+                path: path.into(),
+                error: std::io::Error::from(kind),
+            }
+            .to_string();
+            assert!(e.starts_with(&format!("create staging directory {path}: ")), "{e}");
+            assert!(e.contains(words), "{e}");
+        }
+        let other = FileError {
+            action: "read",
+            path: path.into(),
+            error: std::io::Error::from(std::io::ErrorKind::NotADirectory),
+        };
+        assert!(!other.to_string().contains("run the command again"));
+    }
+
+    /// Every state a kill can leave is repaired to one complete set.
+    #[test]
+    fn recover_leaves_one_complete_set_from_every_interrupted_state() {
+        // (directories present, what the period directory holds after)
+        let cases: [(&[&str], Option<&str>); 6] = [
+            (&["staging"], None),                // first run, killed writing
+            (&["period", "staging"], Some("p")), // killed writing, or after an exchange
+            (&["old", "staging"], Some("s")),    // between the two renames
+            (&["old"], Some("o")),
+            (&["period", "old"], Some("p")), // after both renames
+            (&["period"], Some("p")),
+        ];
+        for (present, want) in cases {
+            let tmp = tempfile::tempdir().unwrap();
+            let period = tmp.path().join("2026-10");
+            for (which, path) in [
+                ("period", period.clone()),
+                ("staging", staging_dir(&period)),
+                ("old", old_dir(&period)),
+            ] {
+                if present.contains(&which) {
+                    fs::create_dir(&path).unwrap();
+                    fs::write(path.join("a.json"), &which[..1]).unwrap();
+                }
+            }
+            recover(&period).unwrap();
+            match want {
+                None => assert!(names(tmp.path()).is_empty(), "{present:?}"),
+                Some(w) => {
+                    assert_eq!(names(tmp.path()), ["2026-10"], "{present:?}");
+                    assert_eq!(
+                        fs::read_to_string(period.join("a.json")).unwrap(),
+                        w,
+                        "{present:?}"
+                    );
+                }
+            }
+        }
     }
 }

@@ -4,16 +4,22 @@
 //!
 //! Order of durable effects (what makes a kill at any point safe):
 //! 1. every file of the period is written into a staging directory and
-//!    fsynced, then the staging directory replaces the period directory by
-//!    rename ([`super::files`]); a half-done swap is undone by the next run;
-//! 2. only then is the period recorded in the store (one atomic batch:
-//!    period record, finalised statements, paid-claims ledger, balances),
-//!    and the store flushed.
+//!    made durable ([`super::files::Staging::stage`]); a failure here
+//!    changes nothing (the staging directory is dropped);
+//! 2. the period is recorded in the store (one atomic batch: period
+//!    record, finalised statements, paid-claims ledger, balances), and the
+//!    store flushed;
+//! 3. the staging directory replaces the period directory
+//!    ([`super::files::Staging::swap`]); a half-done swap is repaired by
+//!    the next command.
 //!
-//! A kill before 2 leaves the period as it was in the store (files, if
-//! swapped, are complete but not recorded: `verify` says so and the next
-//! `finalize` or `generate` rewrites them); a kill after 2 leaves a complete,
-//! recorded period.
+//! So files never say `finalised` before the store does: finalised files
+//! the store does not record come from another (older, new, wrong) store
+//! and are refused ([`super::issued`]). A kill before 2 leaves the period
+//! as it was; a kill between 2 and 3 leaves the store recorded and the
+//! previous files in place: `verify` and `show` say so, and running the
+//! command again writes the files (a finalised period byte for byte from
+//! the store).
 
 use super::book::{self, Balance, FinalRecord, PartnerFiles, PeriodRecord, StatementBook};
 use super::config::{CommissionConfig, CommissionConfigError};
@@ -105,11 +111,38 @@ pub enum PayoutError {
         /// What failed.
         reason: String,
     },
+    /// The statement directory holds finalised statements that the store
+    /// does not record as finalised with the same content
+    /// ([`super::issued`]).
+    #[error("program `{program}`: {dir} holds finalised statements that this store did not issue: {}. The store is older than these files or not the one that issued them (restored from an older backup, a new or empty store, or a wrong daemon.data_dir). Generating or finalising now would overwrite statements that may already have been paid and pay their claims again, so nothing was written. Restore the store that finalised them (a backup taken after finalising {}) or point daemon.data_dir at it (README, Payout statements, \"Backups and restoring the store\"). If these files are not this program's statements, move them out of {dir} or set daemon.output_dir to another directory", sets.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "), sets.last().map_or("", |s| s.period.as_str()), dir = dir.display())]
+    UnknownFinalised {
+        /// Program.
+        program: String,
+        /// `<output_dir>/statements/<program>`.
+        dir: PathBuf,
+        /// The sets, by period.
+        sets: Vec<super::issued::UnknownSet>,
+    },
+    /// The period was recorded but its staged files could not be swapped
+    /// in.
+    #[error("{error}. The store has recorded {period} as {} version {version}, but its files are not in place: fix that and run `reckon statements {} --program {program} --period {period}` again{}", status.as_str(), command(*status), if *status == Status::Finalised { ", which writes the recorded statements byte for byte" } else { "" })]
+    NotSwappedIn {
+        /// Program.
+        program: String,
+        /// Period.
+        period: String,
+        /// Status recorded.
+        status: Status,
+        /// Version recorded.
+        version: u32,
+        /// What failed.
+        error: FileError,
+    },
     /// Streamed partitions were not in partner order.
     #[error("statement input: {0}")]
     Partitions(String),
     /// A finalised statement in the store does not reproduce its hash.
-    #[error("program `{program}` period {period}: the stored finalised statement of partner `{partner}` does not match its recorded hash; the store is damaged, restore it from a backup")]
+    #[error("program `{program}` period {period}: the stored finalised statement of partner `{partner}` does not match its recorded hash; the store is damaged. Stop the daemon and restore the store (daemon.data_dir) from the latest backup taken after this program's latest finalize (README, Payout statements, \"Backups and restoring the store\"); an older backup is refused")]
     StoreMismatch {
         /// Program.
         program: String,
@@ -118,6 +151,14 @@ pub enum PayoutError {
         /// Partner.
         partner: String,
     },
+}
+
+/// The command that writes a period's statements with `status`.
+fn command(status: Status) -> &'static str {
+    match status {
+        Status::Finalised => "finalize",
+        Status::Draft => "generate",
+    }
 }
 
 /// Everything generation and finalisation read.
@@ -623,6 +664,7 @@ fn run_with<'g>(
     let period_name = period.to_string();
     let dir = period_dir(inputs.output_dir, inputs.program, &period_name);
     files::recover(&dir)?;
+    super::issued::check(inputs.book, inputs.output_dir, inputs.program)?;
     let existing = load_period(inputs.book, inputs.program, &period_name)?;
     if let Some(rec) = existing.as_ref().filter(|r| r.status == Status::Finalised) {
         return reproduce(inputs.book, inputs.output_dir, rec, inputs.step);
@@ -725,9 +767,14 @@ fn run_with<'g>(
         }
     }
     staging.write("summary.csv", summary_bytes)?;
-    staging.commit(inputs.step)?;
-    (inputs.step)("files-durable");
+    let mut staging = staging;
+    staging.stage(inputs.step)?;
 
+    // Recorded before the files are swapped in: files never say
+    // `finalised` before the store does (so finalised files the store
+    // does not know come from another store, never from an interrupted
+    // run, see `issued`), and an interrupted swap is repaired from the
+    // store by running the command again.
     let record = PeriodRecord {
         book_version: book::BOOK_VERSION,
         program: inputs.program.into(),
@@ -746,6 +793,16 @@ fn run_with<'g>(
     inputs.book.apply(released)?;
     inputs.book.flush()?;
     (inputs.step)("recorded");
+    staging
+        .swap(inputs.step)
+        .map_err(|error| PayoutError::NotSwappedIn {
+            program: inputs.program.into(),
+            period: period_name.clone(),
+            status,
+            version,
+            error,
+        })?;
+    (inputs.step)("files-durable");
     warnings.extend(report.skipped.iter().map(|s| {
         format!(
             "partner `{}`: claim {} left out: {}",
@@ -1094,6 +1151,51 @@ fn list_files(dir: &Path) -> Vec<String> {
     v
 }
 
+/// When a period's files are not the set the store recorded for it because
+/// a run stopped between recording and swapping the files in (or the
+/// store is not the one that wrote them): one sentence saying which and
+/// what to do. `None` when `summary.csv` is the recorded one, or the files
+/// are of the recorded status and version (then they were changed, which
+/// [`verify`] reports file by file).
+pub fn files_not_recorded(rec: &PeriodRecord, dir: &Path) -> Option<String> {
+    let on_disk = match std::fs::read(dir.join("summary.csv")) {
+        Ok(bytes) if render::sha256_hex(&bytes) == rec.summary_sha256 => return None,
+        Ok(bytes) => Some(super::issued::summary_status(&bytes)?),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !dir.exists() => None,
+        Err(_) => return None,
+    };
+    let (program, period) = (&rec.program, &rec.period);
+    let recorded = format!("{} version {}", rec.status.as_str(), rec.version);
+    let behind = match on_disk {
+        None => true,
+        Some((status, version)) => {
+            if (status, version) == (rec.status, rec.version) {
+                return None;
+            }
+            status == Status::Draft && version < rec.version
+        }
+    };
+    let files = match on_disk {
+        None => "there are no files".to_string(),
+        Some((status, version)) => format!("the files are {} version {version}", status.as_str()),
+    };
+    if behind {
+        let cmd = command(rec.status);
+        Some(format!(
+            "a {cmd} of {period} was interrupted: the store recorded {recorded} but {files} (the run stopped before swapping its files in); run `reckon statements {cmd} --program {program} --period {period}` again{}",
+            if rec.status == Status::Finalised {
+                ", which writes the recorded statements byte for byte"
+            } else {
+                ""
+            }
+        ))
+    } else {
+        Some(format!(
+            "the store recorded {recorded} but {files}: the store is older than the files or not the one that wrote them (restored from an older backup, or a wrong daemon.data_dir); see README, Payout statements, \"Backups and restoring the store\""
+        ))
+    }
+}
+
 /// The result of [`verify`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Verification {
@@ -1122,6 +1224,8 @@ pub fn verify(
         period: period.into(),
     })?;
     let dir = period_dir(output_dir, program, period);
+    // a swap stopped between its renames is completed before reading
+    files::recover(&dir)?;
     let mut v = Verification {
         program: program.into(),
         period: period.into(),
@@ -1129,6 +1233,13 @@ pub fn verify(
         files_checked: 0,
         problems: Vec::new(),
     };
+    // Not the recorded set at all: one sentence instead of a mismatch per
+    // file.
+    if let Some(why) = files_not_recorded(&rec, &dir) {
+        v.files_checked = 1;
+        v.problems.push(why);
+        return Ok(v);
+    }
     let stored = if rec.status == Status::Finalised {
         Some(finalised_statements(b, &rec)?)
     } else {
@@ -1220,6 +1331,10 @@ pub struct ShownPeriod {
     /// The summary rows, read from the statements' JSON files (finalised:
     /// from the store).
     pub rows: Vec<SummaryRow>,
+    /// Set when the files are not the recorded set
+    /// ([`files_not_recorded`]): why, and what to do. A draft period then
+    /// shows no rows.
+    pub files_not_recorded: Option<String>,
 }
 
 /// The recorded statements of a period, for `reckon statements show`.
@@ -1234,12 +1349,15 @@ pub fn show(
         period: period.into(),
     })?;
     let mut rows = Vec::new();
+    let dir = period_dir(output_dir, program, period);
+    // a swap stopped between its renames is completed before reading
+    files::recover(&dir)?;
+    let not_recorded = files_not_recorded(&rec, &dir);
     if rec.status == Status::Finalised {
         for (s, fr) in finalised_statements(b, &rec)? {
             rows.push(SummaryRow::of(&s, &fr.content_hash));
         }
-    } else {
-        let dir = period_dir(output_dir, program, period);
+    } else if not_recorded.is_none() {
         for p in &rec.partners {
             let path = dir.join(format!("{}.json", p.stem));
             let bytes = std::fs::read(&path).map_err(|error| FileError {
@@ -1251,7 +1369,11 @@ pub fn show(
             rows.push(SummaryRow::of(&s, &actual));
         }
     }
-    Ok(ShownPeriod { record: rec, rows })
+    Ok(ShownPeriod {
+        record: rec,
+        rows,
+        files_not_recorded: not_recorded,
+    })
 }
 
 /// For the scheduler: regenerates the drafts of the open periods — the one

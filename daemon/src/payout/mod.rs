@@ -17,6 +17,7 @@
 //! | [`render`] | JSON, CSV, HTML, summary.csv |
 //! | [`files`] | durable all-or-nothing directory replacement |
 //! | [`book`] | what is recorded in the store's `statements` tree |
+//! | [`issued`] | refuses runs over finalised files the store did not issue |
 //! | [`lifecycle`] | generate, finalize, show, verify, scheduled drafts |
 //! | [`hook`] | scheduled drafts after syncs (`draft_schedule`) |
 //! | [`cli`] | `reckon statements ...` |
@@ -25,6 +26,7 @@ pub mod cli;
 pub mod config;
 pub mod files;
 pub mod hook;
+pub mod issued;
 pub mod lifecycle;
 pub mod model;
 pub mod period;
