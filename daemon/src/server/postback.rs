@@ -715,11 +715,6 @@ fn looks_unsubstituted(v: &str) -> bool {
 /// the network and us); later is a 400.
 pub const MAX_FUTURE_SKEW: chrono::Duration = chrono::Duration::days(1);
 
-/// The earliest conversion time accepted, 2000-01-01T00:00:00Z (as epoch
-/// seconds); earlier is a 400. A `0` (an unfilled macro's usual value) is
-/// read as no time at all, as when the parameter is absent.
-pub const EARLIEST_TIME_SECS: i64 = 946_684_800;
-
 /// `0` (or `000…`): the value of an unfilled time macro.
 fn is_zero_time(s: &str) -> bool {
     let t = s.trim();
@@ -831,9 +826,12 @@ pub fn parse_input(
         .map(|s| parse_time(s))
         .transpose()?;
     if let Some(t) = occurred_at {
-        if t.timestamp() < EARLIEST_TIME_SECS {
+        // The host's earliest record day (`plugin_api::validate`). A `0`
+        // (an unfilled macro's usual value) was read as no time above.
+        let earliest = plugin_api::validate::EARLIEST;
+        if t.date_naive() < earliest {
             return Err(format!(
-                "timestamp {} is before 2000-01-01: send the conversion time (or leave it out: the time received is used)",
+                "timestamp {} is before {earliest}: send the conversion time (or leave it out: the time received is used)",
                 t.to_rfc3339()
             ));
         }
