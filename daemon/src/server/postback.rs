@@ -253,8 +253,28 @@ impl PostbackConfig {
                 ));
             }
         }
-        if let Err(e) = parse_status(&self.default_status) {
-            out.push(("default_status", e));
+        match parse_status(&self.default_status) {
+            Err(e) => out.push(("default_status", e)),
+            // A new conversion the network has already reversed or rejected
+            // is not a default anyone means: every postback naming no
+            // status would arrive dead.
+            Ok(ConversionStatus::Pending | ConversionStatus::Approved) => {}
+            Ok(_) => out.push((
+                "default_status",
+                format!(
+                    "{:?}: a new conversion starts \"pending\" or \"approved\"",
+                    self.default_status
+                ),
+            )),
+        }
+        if axum::http::HeaderName::from_bytes(self.token_header.as_bytes()).is_err() {
+            out.push((
+                "token_header",
+                format!(
+                    "{:?} is not an HTTP header name (letters, digits and `-`, e.g. \"X-Postback-Token\")",
+                    self.token_header
+                ),
+            ));
         }
         if parse_event(&self.default_event_type).is_none() {
             out.push((
@@ -2011,6 +2031,12 @@ secret = { secret = "env:B" }
 [[postbacks]]
 id = "vault"
 secret = { secret = "vault:B" }
+
+[[postbacks]]
+id = "odd"
+secret = { secret = "env:C" }
+default_status = "reversed"
+token_header = "bad header"
 "#;
         let err = crate::config::parse(text, "pb.toml").unwrap_err();
         insta::assert_snapshot!(err.to_string());
