@@ -55,9 +55,13 @@ fn check_money(field: &str, m: &crate::Money, non_negative: bool) -> Result<(), 
     Ok(())
 }
 
+/// An id: not empty, and no control characters (a NUL or newline in a key
+/// cannot be typed into `records history --key`, and breaks CSV exports).
 fn non_empty(field: &str, v: &str) -> Result<(), String> {
     if v.trim().is_empty() {
         Err(format!("field `{field}` is empty"))
+    } else if v.chars().any(char::is_control) {
+        Err(format!("field `{field}`: {v:?} holds a control character"))
     } else {
         Ok(())
     }
@@ -188,6 +192,16 @@ mod tests {
                 assert!(e.contains("refunds[0].at"), "{e}");
             }
         }
+    }
+
+    #[test]
+    fn ids_with_control_characters_are_refused() {
+        let mut r = order();
+        if let Record::Order(o) = &mut r {
+            o.order_id = "A\0-1".into();
+        }
+        let e = record(&mut r, RecordKind::Order, "shop").unwrap_err();
+        assert_eq!(e, "field `order_id`: \"A\\0-1\" holds a control character");
     }
 
     #[test]

@@ -951,7 +951,7 @@ pub fn merge(
         new.clone().or_else(|| old.cloned().flatten())
     };
     let old_utm = existing.map(|e| &e.utm);
-    Ok(Conversion {
+    let conversion = Conversion {
         source: cfg.id.clone(),
         external_id: input.key.clone(),
         order_id: pick(&input.order_id, existing.map(|e| &e.order_id)),
@@ -982,7 +982,16 @@ pub fn merge(
             content: pick(&input.utm.content, old_utm.map(|u| &u.content)),
             term: pick(&input.utm.term, old_utm.map(|u| &u.term)),
         },
-    })
+    };
+    // What the host checks of every plugin's records (ids without control
+    // characters, currencies, times), so a postback stores nothing a sync
+    // would refuse.
+    let mut record = plugin_api::Record::Conversion(conversion);
+    plugin_api::validate::record(&mut record, plugin_api::RecordKind::Conversion, &cfg.id)?;
+    let plugin_api::Record::Conversion(c) = record else {
+        return Err("internal: a postback did not stay a conversion".into());
+    };
+    Ok(c)
 }
 
 // ---------------------------------------------------------------------------
@@ -1695,6 +1704,20 @@ mod tests {
         assert!(e("tid=1&status=maybe").contains("status \"maybe\""));
         assert!(e("tid=1&currency=XXY").contains("ISO-4217"));
         assert!(e("tid=1&ts=yesterday").contains("timestamp"));
+    }
+
+    /// QA finding: `transaction_id=t27%00x` was stored, a key that cannot
+    /// be typed into `records history --key`. A postback's record now gets
+    /// the checks of every plugin record.
+    #[test]
+    fn a_postback_record_gets_the_host_checks() {
+        let c = cfg();
+        let input = parse_input(&params("tid=t27%00x&affid=p1"), &c, now()).unwrap();
+        let e = merge(None, &input, &c, now()).unwrap_err();
+        assert_eq!(
+            e,
+            "field `external_id`: \"t27\\0x\" holds a control character"
+        );
     }
 
     #[test]
