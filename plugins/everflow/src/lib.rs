@@ -209,7 +209,16 @@ async fn read_conversions(
         for r in records {
             cx.emit(r);
         }
-        let more = paging.has_more() && paging.page_size > 0;
+        // A page size of 0 echoed beside rows still to come cannot be paged
+        // by; taking it as "done" would mark the window complete without
+        // them (a QA finding).
+        if paging.page_size == 0 && paging.total_count > 0 {
+            return Err(PluginError::bad_response(format!(
+                "{what}: paging.page_size is 0 while paging.total_count is {}: cannot tell which rows are left",
+                paging.total_count
+            )));
+        }
+        let more = paging.has_more();
         if !more {
             watermark = watermark.max(
                 (window.to + Duration::days(1))

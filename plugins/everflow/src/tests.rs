@@ -171,3 +171,28 @@ fn a_completed_window_is_pulled_again_from_page_one() {
     out.result.unwrap();
     assert_eq!(out.checkpoints.len(), 1);
 }
+
+#[test]
+fn an_echoed_page_size_of_zero_with_rows_left_is_a_bad_response_not_the_end() {
+    let out = FakeHost::handler(|req| {
+        if req.url.contains("timezones") {
+            return Reply::json(
+                200,
+                &json!({"timezones": [{"timezone_id": 67, "timezone": "UTC"}]}),
+            );
+        }
+        Reply::json(
+            200,
+            &json!({"conversions": [], "paging": {"page": 1, "page_size": 0, "total_count": 100}}),
+        )
+    })
+    .run::<Everflow>(open_read("ef", "http://fake", json!({}), window()));
+    let e = out.result.unwrap_err();
+    assert_eq!(e.kind, plugin_api::ErrorKind::BadResponse);
+    assert!(
+        e.message.contains("paging.page_size is 0 while paging.total_count is 100"),
+        "{}",
+        e.message
+    );
+    assert!(out.checkpoints.is_empty(), "nothing may be marked complete");
+}
