@@ -424,6 +424,14 @@ impl Response {
                 ErrorKind::Upstream,
                 format!("server error (HTTP {}): {}", self.status, snippet()),
             )),
+            300..=399 => Err(PluginError::new(
+                ErrorKind::Upstream,
+                format!(
+                    "redirected (HTTP {}) to {}; redirects are not followed: set the connector's base_url to where the API answers",
+                    self.status,
+                    self.header("location").unwrap_or("no location")
+                ),
+            )),
             s => Err(PluginError::new(
                 ErrorKind::Upstream,
                 format!("request failed (HTTP {s}): {}", snippet()),
@@ -901,6 +909,21 @@ mod tests {
             headers: BTreeMap::from([("content-type".to_owned(), content_type.to_owned())]),
             body: body.as_bytes().to_vec(),
         }
+    }
+
+    /// QA finding: a redirect failed with "request failed (HTTP 302): " and
+    /// nothing after it.
+    #[test]
+    fn a_redirect_names_where_it_points() {
+        let mut r = response("text/html", "");
+        r.status = 302;
+        r.headers
+            .insert("location".into(), "https://login.example.net/".into());
+        let e = r.ok().unwrap_err();
+        assert_eq!(
+            e.message,
+            "redirected (HTTP 302) to https://login.example.net/; redirects are not followed: set the connector's base_url to where the API answers"
+        );
     }
 
     /// QA finding: a maintenance page answered with 200 read as "malformed

@@ -190,7 +190,8 @@ fn an_echoed_page_size_of_zero_with_rows_left_is_a_bad_response_not_the_end() {
     let e = out.result.unwrap_err();
     assert_eq!(e.kind, plugin_api::ErrorKind::BadResponse);
     assert!(
-        e.message.contains("paging.page_size is 0 while paging.total_count is 100"),
+        e.message
+            .contains("paging.page_size is 0 while paging.total_count is 100"),
         "{}",
         e.message
     );
