@@ -52,8 +52,15 @@ fn seed(data: &std::path::Path) {
         covers: None,
     };
     let now = "2026-01-03T00:00:00Z".parse().unwrap();
+    // `b` has no commission (a null beside `a`'s object) and a name that
+    // would run as a formula in a spreadsheet (QA findings on the CSV).
+    let mut b = conv("b");
+    if let Record::Conversion(c) = &mut b {
+        c.commission = None;
+        c.partner_name = Some("=HYPERLINK(\"http://x\")".into());
+    }
     store
-        .commit_page("net", &[conv("a"), conv("b")], Some(&cp), now)
+        .commit_page("net", &[conv("a"), b], Some(&cp), now)
         .unwrap();
     store.flush().unwrap();
 }

@@ -147,8 +147,14 @@ fn write_rows(
                 .collect::<std::collections::BTreeSet<_>>()
                 .into_iter()
                 .collect();
-            // Bookkeeping first, then record fields.
-            header.retain(|h| !first.contains(&h.as_str()));
+            // Bookkeeping first, then record fields. A field that is null in
+            // one record and an object in another (`record.commission`) is
+            // its object's columns only.
+            let objects: std::collections::BTreeSet<String> = header
+                .iter()
+                .filter_map(|h| h.rsplit_once('.').map(|(parent, _)| parent.to_owned()))
+                .collect();
+            header.retain(|h| !first.contains(&h.as_str()) && !objects.contains(h));
             let header: Vec<String> = first.iter().map(|s| s.to_string()).chain(header).collect();
             let mut w = csv::Writer::from_writer(out);
             w.write_record(&header)?;
@@ -201,8 +207,13 @@ fn flatten(prefix: &str, v: &Value, out: &mut std::collections::BTreeMap<String,
         Value::Null => {
             out.insert(prefix.to_owned(), String::new());
         }
-        Value::String(s) => {
+        // Text from the platforms (names, ids) could run as a formula where
+        // the CSV is opened; amounts are decimal strings and stay numbers.
+        Value::String(s) if s.parse::<rust_decimal::Decimal>().is_ok() => {
             out.insert(prefix.to_owned(), s.clone());
+        }
+        Value::String(s) => {
+            out.insert(prefix.to_owned(), crate::payout::render::text_cell(s, true));
         }
         Value::Array(_) => {
             out.insert(prefix.to_owned(), v.to_string());
