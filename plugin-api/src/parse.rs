@@ -71,7 +71,12 @@ pub fn plain_decimal_str(s: &str) -> Result<Option<Decimal>, String> {
             format!(
                 "{s:?} is in scientific notation: write the amount in full, e.g. 123456.78; a spreadsheet may have shortened it"
             )
-        } else if digits.contains(['_', '\'', ' ']) && digits.bytes().any(|b| b.is_ascii_digit()) {
+        } else if digits.contains(['_', '\'', ' '])
+            && digits.bytes().any(|b| b.is_ascii_digit())
+            && digits
+                .bytes()
+                .all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'_' | b'\'' | b' '))
+        {
             format!(
                 "{s:?} has a digit separator: write the amount with digits and a `.` decimal point only, e.g. 1000.00"
             )

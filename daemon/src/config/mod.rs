@@ -17,6 +17,7 @@
 //! starts work; `reckon config check` ([`cli`]) is the user-facing front.
 pub mod cli;
 pub mod cron;
+pub mod decimal;
 pub mod resolve;
 pub mod schema;
 pub mod source;

@@ -441,7 +441,7 @@ payout_currency = "USD"
 id = "cps"
 effective_from = "2020-13-01"
 kind = "percent"
-percent = 10
+percent = 10.5
 "#;
     let e = parse(text, "t.toml").unwrap_err().to_string();
     assert!(
@@ -458,16 +458,19 @@ percent = 10
         .unwrap_err()
         .to_string();
     assert!(
-        e.contains("expected a decimal written as a quoted string, e.g. \"10\""),
+        e.contains("10.5 is a float; write decimals as quoted strings, e.g. \"10.5\""),
         "{e}"
     );
-    let e = parse(&text.replace("percent = 10", "percent = \"10\""), "t.toml")
-        .unwrap_err()
-        .to_string();
+    let e = parse(
+        &text.replace("percent = 10.5", "percent = \"10\""),
+        "t.toml",
+    )
+    .unwrap_err()
+    .to_string();
     assert!(e.contains("not a day of the calendar"), "{e}");
     let e = parse(
         &text
-            .replace("percent = 10", "percent = \"10\"")
+            .replace("percent = 10.5", "percent = \"10\"")
             .replace("\"2020-13-01\"", "2020-12-01"),
         "t.toml",
     )

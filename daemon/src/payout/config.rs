@@ -34,7 +34,7 @@ pub struct CommissionConfig {
     pub timezone: Option<String>,
     /// Smallest total a partner is paid, in the payout currency (default 0).
     /// A smaller total is carried into the partner's next statement.
-    #[serde(default, with = "rust_decimal::serde::str_option")]
+    #[serde(default, deserialize_with = "crate::config::decimal::string_option")]
     pub minimum_payout: Option<Decimal>,
     /// Cron expression (5 fields, in `timezone`) at which the daemon
     /// regenerates the drafts of the open periods; none = only on demand.
@@ -121,10 +121,10 @@ pub struct RuleConfig {
     /// `flat`, `percent` or `tiered`.
     pub kind: RuleKind,
     /// `flat`: amount per event, in the payout currency.
-    #[serde(default, with = "rust_decimal::serde::str_option")]
+    #[serde(default, deserialize_with = "crate::config::decimal::string_option")]
     pub amount: Option<Decimal>,
     /// `percent`: percentage of the basis (`"8"` = 8 %).
-    #[serde(default, with = "rust_decimal::serde::str_option")]
+    #[serde(default, deserialize_with = "crate::config::decimal::string_option")]
     pub percent: Option<Decimal>,
     /// `tiered`: `all_volume` (default) or `marginal`.
     #[serde(default)]
@@ -134,7 +134,7 @@ pub struct RuleConfig {
     pub tiers: Vec<TierConfig>,
     /// Most this rule pays one partner in one period, in the payout
     /// currency; lines beyond it are cut (and say so). None = no cap.
-    #[serde(default, with = "rust_decimal::serde::str_option")]
+    #[serde(default, deserialize_with = "crate::config::decimal::string_option")]
     pub cap_per_period: Option<Decimal>,
 }
 
@@ -143,10 +143,10 @@ pub struct RuleConfig {
 #[serde(deny_unknown_fields)]
 pub struct TierConfig {
     /// Period volume (program currency) from which this tier applies.
-    #[serde(with = "rust_decimal::serde::str")]
+    #[serde(deserialize_with = "crate::config::decimal::string")]
     pub from_volume: Decimal,
     /// Percentage of the basis paid in this tier.
-    #[serde(with = "rust_decimal::serde::str")]
+    #[serde(deserialize_with = "crate::config::decimal::string")]
     pub percent: Decimal,
 }
 
@@ -169,15 +169,15 @@ pub struct BonusConfig {
     #[serde(default)]
     pub groups: Vec<String>,
     /// Period volume (program currency) a partner must reach.
-    #[serde(with = "rust_decimal::serde::str")]
+    #[serde(deserialize_with = "crate::config::decimal::string")]
     pub threshold_volume: Decimal,
     /// Fixed bonus in the payout currency (exactly one of `amount`,
     /// `percent`).
-    #[serde(default, with = "rust_decimal::serde::str_option")]
+    #[serde(default, deserialize_with = "crate::config::decimal::string_option")]
     pub amount: Option<Decimal>,
     /// Bonus as a percentage of the partner's whole period volume, converted
     /// at the FX rate of the period's last day.
-    #[serde(default, with = "rust_decimal::serde::str_option")]
+    #[serde(default, deserialize_with = "crate::config::decimal::string_option")]
     pub percent: Option<Decimal>,
 }
 
@@ -199,16 +199,16 @@ pub struct OverrideConfig {
     #[serde(default)]
     pub effective_to: Option<NaiveDate>,
     /// Replaces the rule's `amount` (flat rules).
-    #[serde(default, with = "rust_decimal::serde::str_option")]
+    #[serde(default, deserialize_with = "crate::config::decimal::string_option")]
     pub amount: Option<Decimal>,
     /// Replaces the rule's `percent` (percent rules).
-    #[serde(default, with = "rust_decimal::serde::str_option")]
+    #[serde(default, deserialize_with = "crate::config::decimal::string_option")]
     pub percent: Option<Decimal>,
     /// Replaces the rule's `tiers` (tiered rules).
     #[serde(default)]
     pub tiers: Option<Vec<TierConfig>>,
     /// Replaces the rule's `cap_per_period`.
-    #[serde(default, with = "rust_decimal::serde::str_option")]
+    #[serde(default, deserialize_with = "crate::config::decimal::string_option")]
     pub cap_per_period: Option<Decimal>,
 }
 

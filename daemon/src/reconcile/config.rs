@@ -25,7 +25,7 @@
 //! coupon_matching = true
 //! ```
 use rust_decimal::Decimal;
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Serialize};
 
 /// One reconciliation program.
 #[derive(Debug, Clone, Deserialize)]
@@ -119,10 +119,10 @@ pub struct MatchConfig {
     /// Absolute amount tolerance in the program currency, as a quoted
     /// decimal (`"0.50"`). A claim is `amount_mismatch` when it differs from
     /// the order by more than max(abs, pct × order amount).
-    #[serde(default, deserialize_with = "decimal_string")]
+    #[serde(default, deserialize_with = "crate::config::decimal::string")]
     pub amount_tolerance_abs: Decimal,
     /// Percent tolerance (`"1"` = 1 % of the order amount), quoted decimal.
-    #[serde(default, deserialize_with = "decimal_string")]
+    #[serde(default, deserialize_with = "crate::config::decimal::string")]
     pub amount_tolerance_pct: Decimal,
     /// Coupon matching: the most hours between the conversion and the
     /// order's creation.
@@ -147,35 +147,6 @@ impl Default for MatchConfig {
             coupon_matching: false,
         }
     }
-}
-
-/// Decimals in config are written as strings (or integers), never floats,
-/// so no binary rounding sneaks into money.
-fn decimal_string<'de, D: Deserializer<'de>>(d: D) -> Result<Decimal, D::Error> {
-    struct V;
-    impl serde::de::Visitor<'_> for V {
-        type Value = Decimal;
-        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-            f.write_str("a decimal written as a quoted string, e.g. \"0.50\"")
-        }
-        fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Decimal, E> {
-            v.trim().parse::<Decimal>().map_err(|e| {
-                E::custom(format!("`{v}` is not a decimal ({e}); write e.g. \"0.50\""))
-            })
-        }
-        fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Decimal, E> {
-            Ok(Decimal::from(v))
-        }
-        fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Decimal, E> {
-            Ok(Decimal::from(v))
-        }
-        fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Decimal, E> {
-            Err(E::custom(format!(
-                "{v} is a float; write decimals as quoted strings, e.g. \"{v}\""
-            )))
-        }
-    }
-    d.deserialize_any(V)
 }
 
 /// A program config that cannot be used, naming the program and field.
