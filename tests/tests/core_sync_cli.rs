@@ -345,4 +345,18 @@ fn window_days_splits_a_sync_into_shorter_windows() {
         .filter(|e| !e.file_name().to_string_lossy().ends_with(".open.json"))
         .count();
     assert_eq!(sessions, 3);
+    // A file where the directory should be (QA: "File exists (os error 17)").
+    let file = s.dir.path().join("not-a-dir");
+    std::fs::write(&file, "").unwrap();
+    let out = reckon(&s.config)
+        .args(["sync", "examplenet", "--from", &f, "--to", &t])
+        .args(["--record", file.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("not-a-dir: is a file, not a directory; name a directory for the cassettes"),
+        "{err}"
+    );
 }

@@ -234,7 +234,12 @@ pub fn run(
                 written: Vec::new(),
             }),
             Err(e) => {
-                eprintln!("error: --record {}: {e}", dir.display());
+                let why = if dir.exists() && !dir.is_dir() {
+                    "is a file, not a directory; name a directory for the cassettes (it is created when missing)".to_owned()
+                } else {
+                    e.to_string()
+                };
+                eprintln!("error: --record {}: {why}", dir.display());
                 return Ok(ExitCode::FAILURE);
             }
         },
