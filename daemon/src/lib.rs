@@ -53,4 +53,4 @@ pub mod server;
 pub mod store;
 pub mod sync;
 #[cfg(test)]
-mod test_log;
+mod test_support;

@@ -363,7 +363,7 @@ fn emit_flat(plugin: &str, connector: &str, line: &BoundedLog) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::test_log::json_lines;
+    use crate::test_support::json_lines;
     use std::collections::BTreeMap;
 
     fn record(level: LogLevel, message: &str, fields: &[(&str, &str)]) -> LogRecord {
@@ -589,7 +589,7 @@ mod tests {
 
     #[test]
     fn levels_the_subscriber_does_not_want_are_not_emitted() {
-        let lines = crate::test_log::json_lines_at(tracing::Level::INFO, || {
+        let lines = crate::test_support::json_lines_at(tracing::Level::INFO, || {
             emit(
                 "p",
                 "c",

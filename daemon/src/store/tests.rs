@@ -1,27 +1,6 @@
 use super::*;
-use plugin_api::protocol::{Conversion, ConversionStatus, EventType, Money, Utm};
-
-fn conv(id: &str, commission: i64) -> Record {
-    Record::Conversion(Conversion {
-        source: "net".into(),
-        external_id: id.into(),
-        order_id: Some(format!("o-{id}")),
-        click_id: None,
-        clicked_at: None,
-        partner_id: "p1".into(),
-        partner_name: None,
-        campaign_id: None,
-        event_type: EventType::Sale,
-        occurred_at: "2026-01-02T03:04:05Z".parse().unwrap(),
-        sale_amount: None,
-        commission: Some(Money::from_minor(commission, "USD")),
-        status: ConversionStatus::Pending,
-        status_changed_at: None,
-        locked_at: None,
-        coupon: None,
-        utm: Utm::default(),
-    })
-}
+use crate::test_support::conversion as conv;
+use plugin_api::protocol::{Money, Utm};
 
 fn cp(stream: &str, n: i64) -> Checkpoint {
     Checkpoint {

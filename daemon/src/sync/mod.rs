@@ -680,35 +680,12 @@ pub async fn run_sync_with(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use plugin_api::{Conversion, ConversionStatus, EventType, Utm};
-
-    fn claim(id: &str, commission: i64) -> Record {
-        Record::Conversion(Conversion {
-            source: "net".into(),
-            external_id: id.into(),
-            order_id: None,
-            click_id: None,
-            clicked_at: None,
-            partner_id: "p1".into(),
-            partner_name: None,
-            campaign_id: None,
-            event_type: EventType::Sale,
-            occurred_at: "2026-11-02T03:04:05Z".parse().unwrap(),
-            sale_amount: None,
-            commission: Some(Money::from_minor(commission, "USD")),
-            status: ConversionStatus::Pending,
-            status_changed_at: None,
-            locked_at: None,
-            coupon: None,
-            utm: Utm::default(),
-        })
-    }
-
+    use crate::test_support::conversion as claim;
     /// QA finding: two different payouts for one claim id in one page were
     /// reduced to the last without a word.
     #[test]
     fn a_key_twice_in_a_page_with_different_values_is_logged() {
-        let lines = crate::test_log::json_lines(|| {
+        let lines = crate::test_support::json_lines(|| {
             let page = [
                 claim("a", 500),
                 claim("b", 1),

@@ -1,7 +1,33 @@
-//! Test support: what `tracing` events a piece of code emits, as the JSON
-//! lines the daemon's `--log-format json` writes.
+//! Test support shared by the crate's unit tests: a conversion to store,
+//! and what `tracing` events a piece of code emits, as the JSON lines the
+//! daemon's `--log-format json` writes.
 
+use plugin_api::protocol::{Conversion, ConversionStatus, EventType, Money, Record, Utm};
 use std::sync::{Arc, Mutex};
+
+/// A pending sale of partner `p1` on network `net`, paying `commission`
+/// USD cents.
+pub fn conversion(id: &str, commission: i64) -> Record {
+    Record::Conversion(Conversion {
+        source: "net".into(),
+        external_id: id.into(),
+        order_id: Some(format!("o-{id}")),
+        click_id: None,
+        clicked_at: None,
+        partner_id: "p1".into(),
+        partner_name: None,
+        campaign_id: None,
+        event_type: EventType::Sale,
+        occurred_at: "2026-01-02T03:04:05Z".parse().unwrap(),
+        sale_amount: None,
+        commission: Some(Money::from_minor(commission, "USD")),
+        status: ConversionStatus::Pending,
+        status_changed_at: None,
+        locked_at: None,
+        coupon: None,
+        utm: Utm::default(),
+    })
+}
 
 /// Collects what a subscriber writes.
 #[derive(Clone, Default)]
