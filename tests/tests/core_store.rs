@@ -129,7 +129,9 @@ fn a_damaged_or_missing_store_is_a_clear_error_not_a_panic_or_an_empty_store() {
     let out = export(&cfg);
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{err}");
-    assert!(!err.contains("panicked"), "{err}");
+    // No panic escaped (the detail may quote the panic sled raised inside
+    // the open, when that is how it met the damage: "sled panicked: ...").
+    assert!(!err.contains("thread 'main' panicked"), "{err}");
     assert!(
         err.contains(&format!(
             "store at {} is damaged (",
