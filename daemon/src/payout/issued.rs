@@ -83,8 +83,9 @@ fn read_issued(dir: &Path) -> Result<Option<Issued>, PayoutError> {
     }
 }
 
-/// The status, version and content hashes of `summary.csv`'s rows; columns
-/// found by header name. A row that cannot be read counts for nothing.
+/// The status, version and content hashes of `summary.csv`'s rows
+/// ([`render::read_summary_csv`]). A row that cannot be read counts for
+/// nothing.
 fn parse_summary(path: &Path, bytes: &[u8]) -> Issued {
     let mut issued = Issued {
         file: path.to_path_buf(),
@@ -93,26 +94,10 @@ fn parse_summary(path: &Path, bytes: &[u8]) -> Issued {
         content_hashes: BTreeSet::new(),
         partial: false,
     };
-    let mut r = csv::Reader::from_reader(bytes);
-    let Ok(headers) = r.headers().cloned() else {
-        return issued;
-    };
-    let col = |name: &str| headers.iter().position(|h| h == name);
-    let (Some(status), Some(version), Some(hash)) =
-        (col("status"), col("version"), col("content_hash"))
-    else {
-        return issued;
-    };
-    for row in r.records().flatten() {
-        if row.get(status) == Some(Status::Finalised.as_str()) {
-            issued.finalised = true;
-        }
-        if let Some(v) = row.get(version).and_then(|v| v.parse::<u32>().ok()) {
-            issued.version = issued.version.max(v);
-        }
-        if let Some(h) = row.get(hash) {
-            issued.content_hashes.insert(h.to_string());
-        }
+    for row in render::read_summary_csv(bytes).unwrap_or_default() {
+        issued.finalised |= row.status == Status::Finalised.as_str();
+        issued.version = issued.version.max(row.version.unwrap_or(0));
+        issued.content_hashes.insert(row.content_hash);
     }
     issued
 }

@@ -880,14 +880,10 @@ impl Moves {
 /// current data, which may have changed since the draft was reviewed.
 fn differs_from_draft(dir: &Path, version: u32, rows: &[SummaryRow]) -> Option<String> {
     let text = std::fs::read(dir.join("summary.csv")).ok()?;
-    let mut draft: BTreeMap<String, (String, String)> = BTreeMap::new();
-    let mut r = csv::Reader::from_reader(text.as_slice());
-    for rec in r.records().flatten() {
-        let (Some(p), Some(amount), Some(carried)) = (rec.get(0), rec.get(2), rec.get(5)) else {
-            continue;
-        };
-        draft.insert(p.to_string(), (amount.to_string(), carried.to_string()));
-    }
+    let draft: BTreeMap<String, (String, String)> = render::read_summary_csv(&text)?
+        .into_iter()
+        .map(|row| (row.partner_id, (row.amount, row.carried_out)))
+        .collect();
     let now: BTreeMap<String, (String, String)> = rows
         .iter()
         .map(|r| {

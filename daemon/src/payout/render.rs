@@ -522,6 +522,55 @@ pub fn summary_csv(rows: &[SummaryRow]) -> Result<Vec<u8>, RenderError> {
         .map_err(|e| RenderError::NotCanonical(format!("csv buffer: {e}")))
 }
 
+/// The cells of one `summary.csv` row as written (text cells keep their
+/// formula guard), read back by [`read_summary_csv`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SummaryCells {
+    /// `partner_id` column.
+    pub partner_id: String,
+    /// `amount` column (total payable).
+    pub amount: String,
+    /// `carried_out` column.
+    pub carried_out: String,
+    /// `status` column.
+    pub status: String,
+    /// `version` column, when it is a number.
+    pub version: Option<u32>,
+    /// `content_hash` column.
+    pub content_hash: String,
+}
+
+/// The rows of a `summary.csv` ([`summary_csv`]'s output), columns found
+/// by header name. `None` when the header lacks one of the columns read;
+/// a row that cannot be read is skipped.
+pub fn read_summary_csv(bytes: &[u8]) -> Option<Vec<SummaryCells>> {
+    let mut r = csv::Reader::from_reader(bytes);
+    let headers = r.headers().ok()?.clone();
+    let col = |name: &str| headers.iter().position(|h| h == name);
+    let (partner, amount, carried, status, version, hash) = (
+        col("partner_id")?,
+        col("amount")?,
+        col("carried_out")?,
+        col("status")?,
+        col("version")?,
+        col("content_hash")?,
+    );
+    let cell = |row: &csv::StringRecord, i: usize| row.get(i).unwrap_or_default().to_string();
+    Some(
+        r.records()
+            .flatten()
+            .map(|row| SummaryCells {
+                partner_id: cell(&row, partner),
+                amount: cell(&row, amount),
+                carried_out: cell(&row, carried),
+                status: cell(&row, status),
+                version: row.get(version).and_then(|v| v.parse().ok()),
+                content_hash: cell(&row, hash),
+            })
+            .collect(),
+    )
+}
+
 /// The file stem of a statement's files.
 pub fn statement_stem(s: &Statement) -> String {
     payee_stem(&s.payee())
