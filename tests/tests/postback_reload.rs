@@ -24,7 +24,7 @@ struct Daemon {
 
 impl Daemon {
     fn config_text(port: u16, postbacks: &str) -> String {
-        format!("[daemon]\ndata_dir = \"data\"\nlisten = \"127.0.0.1:{port}\"\n\n{postbacks}")
+        format!("[daemon]\ndata_dir = \"data\"\nplugin_dir = \"plugins\"\nlisten = \"127.0.0.1:{port}\"\n\n{postbacks}")
     }
 
     fn write_config(&self, postbacks: &str) {
@@ -36,6 +36,7 @@ impl Daemon {
         let port = reckon_tests::free_port();
         let config = dir.path().join("reckon.toml");
         let log = dir.path().join("run.log");
+        reckon_tests::install_plugins(&dir.path().join("plugins"), &["example"]);
         std::fs::write(&config, Self::config_text(port, postbacks)).unwrap();
         let child = Command::new(reckon_tests::reckon_bin())
             .arg("run")
@@ -184,6 +185,54 @@ fn sighup_adds_changes_and_removes_postback_endpoints_and_rejects_a_broken_one()
     assert_eq!(postback(port, "pb", "t4", "two"), Some(404));
 }
 
+/// A connector that never fires during the test, its key in `file`.
+fn connector(file: &str, page_size: u32) -> String {
+    format!(
+        "[[connectors]]\nid = \"examplenet\"\nplugin = \"example\"\nschedule = \"0 0 1 1 *\"\n\n[connectors.settings]\napi_key = {{ secret = \"file:{file}\" }}\npage_size = {page_size}\nbase_url = \"http://127.0.0.1:9\"\n"
+    )
+}
+
+#[test]
+fn sighup_names_a_connector_whose_section_or_secret_value_changed() {
+    let d = Daemon::start("");
+    std::fs::write(d.path("ex.key"), "key-one\n").unwrap();
+    d.write_config(&connector("ex.key", 7));
+    d.hup();
+    let log = d.wait_log("SIGHUP: config reloaded", 1);
+    assert!(log.contains("connectors_added=examplenet"), "{log}");
+
+    // Same reference, new file content: the connector changed (the log
+    // compared only the section before).
+    std::fs::write(d.path("ex.key"), "key-two\n").unwrap();
+    d.hup();
+    let log = d.wait_log("SIGHUP: config reloaded", 2);
+    let line = log
+        .lines()
+        .rfind(|l| l.contains("config reloaded"))
+        .unwrap();
+    assert!(line.contains("connectors_changed=examplenet"), "{line}");
+    assert!(!line.contains("key-two"), "{line}");
+
+    // Nothing changed: nothing named.
+    d.hup();
+    let log = d.wait_log("SIGHUP: config reloaded", 3);
+    let line = log
+        .lines()
+        .rfind(|l| l.contains("config reloaded"))
+        .unwrap();
+    assert!(line.contains("connectors_changed=-"), "{line}");
+
+    // A setting changed.
+    d.write_config(&connector("ex.key", 9));
+    d.hup();
+    let log = d.wait_log("SIGHUP: config reloaded", 4);
+    let line = log
+        .lines()
+        .rfind(|l| l.contains("config reloaded"))
+        .unwrap();
+    assert!(line.contains("connectors_changed=examplenet"), "{line}");
+}
+
 fn run_and_check(config: &Path) -> ((Option<i32>, String), (Option<i32>, String)) {
     let out = |args: &[&str]| {
         let o = Command::new(reckon_tests::reckon_bin())
@@ -220,7 +269,7 @@ fn run_refuses_to_start_with_a_postback_secret_that_config_check_rejects() {
     assert_eq!(run_code, Some(1), "{run_err}");
     assert!(
         check_err.contains(&format!(
-            "reckon.toml:7:10: `postbacks[0].secret`: secret not resolvable: environment variable `{UNSET}` is not set"
+            "reckon.toml:8:10: `postbacks[0].secret`: secret not resolvable: environment variable `{UNSET}` is not set"
         )),
         "{check_err}"
     );

@@ -802,17 +802,28 @@ fn reload(daemon: &Daemon, plans: &mut BTreeMap<String, Plan>) {
                 rt.connectors.iter().map(|c| c.config.id.clone()).collect()
             };
             let (old_ids, new_ids) = (ids(&old), ids(&runtime));
-            let connector_configs = |rt: &Runtime| -> BTreeMap<String, String> {
-                rt.connectors
-                    .iter()
-                    .map(|c| (c.config.id.clone(), format!("{:?}", c.config)))
-                    .collect()
-            };
-            let (old_cc, new_cc) = (connector_configs(&old), connector_configs(&runtime));
-            let connectors_changed: Vec<&String> = new_cc
+            // A connector changed when its section did (Debug text compares
+            // the whole parsed section) or a secret it reads has another
+            // value (same reference, e.g. an env var changed before SIGHUP).
+            fn connector_state(c: &ResolvedConnector) -> (String, Vec<(&str, &str)>) {
+                let secrets = c.policy.secrets.iter();
+                let secrets = secrets.map(|(name, s)| (name.as_str(), s.0.as_str()));
+                (format!("{:?}", c.config), secrets.collect())
+            }
+            let old_cc: BTreeMap<&str, _> = old
+                .connectors
                 .iter()
-                .filter(|(id, c)| old_cc.get(*id).is_some_and(|o| o != *c))
-                .map(|(id, _)| id)
+                .map(|c| (c.config.id.as_str(), connector_state(c)))
+                .collect();
+            let connectors_changed: Vec<String> = runtime
+                .connectors
+                .iter()
+                .filter(|c| {
+                    old_cc
+                        .get(c.config.id.as_str())
+                        .is_some_and(|o| *o != connector_state(c))
+                })
+                .map(|c| c.config.id.clone())
                 .collect();
             // Programs (matching, commission) and [fx] apply from the next
             // reconcile and statement run; the log says which changed. Debug
@@ -858,7 +869,7 @@ fn reload(daemon: &Daemon, plans: &mut BTreeMap<String, Plan>) {
                     scheduled = plans.len(),
                     connectors_added = %list(new_ids.difference(&old_ids).collect()),
                     connectors_removed = %list(old_ids.difference(&new_ids).collect()),
-                    connectors_changed = %list(connectors_changed),
+                    connectors_changed = %list(connectors_changed.iter().collect()),
                     postbacks = daemon.postbacks.status().len(),
                     postbacks_added = %list(changes.added.iter().collect()),
                     postbacks_removed = %list(changes.removed.iter().collect()),
