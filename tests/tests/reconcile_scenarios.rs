@@ -106,6 +106,36 @@ fn partially_refunded_basis_is_net_of_refunds() {
 }
 
 #[test]
+fn a_refund_never_raises_the_basis_of_a_claim_matched_within_tolerance() {
+    // Claim 99.50 on order 100.00 (tolerance 1.00): matched, basis 99.50.
+    // A 5.00 refund leaves the order at 95.00; the basis is the claimed
+    // 99.50 × 95 / 100 = 94.525 → 94.53, not the order's net 95.00
+    // (QA: a 90.00 claim within a 10 % tolerance was raised to 95.00).
+    let mut c = claim("impact", "C41", Some("A-410"));
+    c.sale_amount = Some(m("99.50", "USD"));
+    let d = run(vec![c.clone()], vec![order("A-410")]);
+    assert_eq!(d[0].outcome, Outcome::Matched);
+    assert_eq!(amount(&d[0]), "99.50 USD");
+    let mut o = order("A-410");
+    o.refunds = vec![refund("5.00", "2026-11-06T00:00:00Z")];
+    o.status = OrderStatus::PartiallyRefunded;
+    let d = run(vec![c.clone()], vec![o.clone()]);
+    assert_eq!(d[0].outcome, Outcome::PartiallyRefunded);
+    assert_eq!(amount(&d[0]), "94.53 USD");
+    assert!(
+        d[0].reason
+            .contains("basis is the claimed 99.50 USD less the refunded share, 94.53 USD"),
+        "{}",
+        d[0].reason
+    );
+    // Beyond tolerance the order's net stays the basis (amount_mismatch
+    // takes the order amount; a refund reduces it).
+    c.sale_amount = Some(m("120.00", "USD"));
+    let d = run(vec![c], vec![o]);
+    assert_eq!(amount(&d[0]), "95.00 USD");
+}
+
+#[test]
 fn duplicate_loses_on_last_click_and_names_the_winner() {
     // impact clicked 09:00, everflow 12:00 → everflow wins on last click.
     let mut a = claim("impact", "C5", Some("A-500"));

@@ -37,7 +37,10 @@
 //! 4. `fx_missing`: the claim's or order's currency differs from the
 //!    program's and [`FxTable::rate`] has no rate for that day.
 //! 5. `refunded`: refunds ≥ order amount, or the order is cancelled/refunded.
-//! 6. `partially_refunded`: some refunds; basis = order amount − refunds.
+//! 6. `partially_refunded`: some refunds; basis = order amount − refunds,
+//!    or, for a claim whose own amount would be its basis (within
+//!    tolerance), that amount × (order net ÷ order amount): never more than
+//!    the basis without refunds.
 //! 7. `amount_mismatch`: |claimed − order| > max(abs, pct % × order), or
 //!    the claimed amount is negative; basis = order amount.
 //! 8. `matched`: basis = claimed amount (the order amount when the claim
@@ -56,8 +59,10 @@ use super::config::{AttributionRule, ProgramConfig};
 /// keeping decisions the old rules made. 2: a negative claimed amount is
 /// `amount_mismatch`. 3: the best-fitting order among those sharing a click
 /// id; an exact match beats a coupon match in a contest; a 0.00 order is
-/// not "fully refunded" (QA findings of 2026-11-29).
-pub const JUDGE_VERSION: u32 = 3;
+/// not "fully refunded" (QA findings of 2026-11-29). 4: a partly refunded
+/// claim matched within tolerance keeps its claimed amount less the
+/// refunded share (it was the order's net, which could exceed the claim).
+pub const JUDGE_VERSION: u32 = 4;
 use super::model::{Decision, DecisionInputs, MatchedBy, Outcome, RecordRef};
 use crate::fx::FxTable;
 use chrono::{DateTime, Duration, NaiveDate, Utc};
@@ -1073,27 +1078,50 @@ fn judge(
         d.reason.push_str(&contest_note);
         return d;
     }
+    let order_p = order_conv.amount;
     if refunded > Decimal::ZERO {
         let net = Money::new(
             order.amount.amount - refunded,
             order.amount.currency.clone(),
         );
-        let basis = convert_with(&net, &order_conv, cur);
+        let net_p = convert_with(&net, &order_conv, cur);
+        // The basis the claim would have without refunds (its own amount
+        // within tolerance, else the order's), less the refunded share:
+        // a refund never raises a commission (QA 2026-11-29: a 90.00 claim
+        // on a 100.00 order was rescaled up to 95.00 by a 5.00 refund).
+        let claimed = claim_conv
+            .as_ref()
+            .map(|c| c.amount)
+            .filter(|a| *a >= Decimal::ZERO && (*a - order_p).abs() <= tolerance(program, order_p))
+            .filter(|a| *a != order_p);
+        let basis = match claimed {
+            None => net_p,
+            Some(a) => round_money(a * net.amount / order.amount.amount, &cur),
+        };
         d.outcome = Outcome::PartiallyRefunded;
-        d.reason = format!(
-            "order {} was partly refunded ({} of {}); basis is the net {} {cur}{contest_note}",
-            order_name(o),
-            fmt_amount(refunded),
-            order.amount,
-            fmt_amount(basis)
-        );
+        d.reason = match claimed {
+            None => format!(
+                "order {} was partly refunded ({} of {}); basis is the net {} {cur}{contest_note}",
+                order_name(o),
+                fmt_amount(refunded),
+                order.amount,
+                fmt_amount(basis)
+            ),
+            Some(a) => format!(
+                "order {} was partly refunded ({} of {}); basis is the claimed {} {cur} less the refunded share, {} {cur}{contest_note}",
+                order_name(o),
+                fmt_amount(refunded),
+                order.amount,
+                fmt_amount(a),
+                fmt_amount(basis)
+            ),
+        };
         d.basis = Some(Money::new(basis, cur));
         settle(program, claim, now, &mut d);
         return d;
     }
 
     // 7./8. Amounts.
-    let order_p = order_conv.amount;
     match claim_conv {
         Some(claimed) => {
             let tol = tolerance(program, order_p);
