@@ -163,6 +163,10 @@ fn format_1_october(
         original_basis: Some(d("200.00")),
         original_commission: d("20.00"),
         paid_total: d("20.00"),
+        date: None,
+        event: None,
+        basis: None,
+        fx_rate: None,
     };
     book.apply(vec![
         (book::key(&["final", "shop", "2026-10", "awin:p1"]), None),

@@ -987,20 +987,7 @@ fn ledger_entries(
     batch: &mut Vec<(String, Option<Value>)>,
 ) {
     for l in &s.lines {
-        let paid = PaidClaim {
-            partner_id: s.partner_id.clone(),
-            statement_id: s.statement_id.clone(),
-            line_no: l.line_no,
-            order_id: l.order_id.clone(),
-            // A flat (per-event) line does not scale with the basis.
-            original_basis: if l.flat_amount.is_some() {
-                None
-            } else {
-                l.basis.as_ref().map(|b| b.amount)
-            },
-            original_commission: l.commission,
-            paid_total: l.commission,
-        };
+        let paid = PaidClaim::of_line(s, l);
         batch.push((
             book::key(&["paid", program, &l.network, &l.claim_id]),
             Some(book::encode(&paid)),

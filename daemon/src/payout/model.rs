@@ -294,4 +294,43 @@ pub struct PaidClaim {
     pub original_commission: Decimal,
     /// Paid so far (original + adjustments on finalised statements).
     pub paid_total: Decimal,
+    /// What the original line was priced from (ledger entries written
+    /// since 2026-11-29; older ones lack them and adjustments take the
+    /// claim's current values for them instead): its conversion date ...
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub date: Option<NaiveDate>,
+    /// ... its event ...
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event: Option<EventType>,
+    /// ... its basis in the program currency, flat lines included (they
+    /// count in the statement's volume) ...
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub basis: Option<Decimal>,
+    /// ... and the FX rate its basis was converted at.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fx_rate: Option<Decimal>,
+}
+
+impl PaidClaim {
+    /// The ledger entry of a line of a statement being finalised.
+    pub fn of_line(s: &Statement, l: &Line) -> PaidClaim {
+        PaidClaim {
+            partner_id: s.partner_id.clone(),
+            statement_id: s.statement_id.clone(),
+            line_no: l.line_no,
+            order_id: l.order_id.clone(),
+            // A flat (per-event) line does not scale with the basis.
+            original_basis: if l.flat_amount.is_some() {
+                None
+            } else {
+                l.basis.as_ref().map(|b| b.amount)
+            },
+            original_commission: l.commission,
+            paid_total: l.commission,
+            date: Some(l.date),
+            event: Some(l.event),
+            basis: l.basis.as_ref().map(|b| b.amount),
+            fx_rate: l.fx_rate,
+        }
+    }
 }

@@ -354,12 +354,6 @@ pub fn build_partner<'d>(
     }
 
     // 2. Period volume: bases of the new lines in the program currency.
-    let in_volume = |d: &Decision| {
-        d.basis
-            .as_ref()
-            .filter(|b| facts.volume_currency.as_deref() == Some(b.currency.as_str()))
-            .map(|b| b.amount)
-    };
     // Amounts as stated: at least the currency's minor-unit digits (a
     // network's "200" reads 200.00), never rounded.
     let pad = |d: Decimal| {
@@ -368,69 +362,26 @@ pub fn build_partner<'d>(
             .as_deref()
             .map_or(d, |c| at_minor_scale(d, c))
     };
-    let volume: Decimal = pad(candidates.iter().filter_map(|c| in_volume(c.d)).sum());
+    let volume: Decimal = pad(candidates
+        .iter()
+        .filter_map(|c| in_volume(facts, c.d))
+        .sum());
 
     // 3. Price each line, then apply caps in line order.
+    let priced = price_lines(
+        &candidates
+            .iter()
+            .map(|c| PriceIn {
+                basis: in_volume(facts, c.d),
+                resolved: Some(&c.resolved),
+                fx: c.fx,
+            })
+            .collect::<Vec<_>>(),
+        cur,
+    );
     let mut line_no = 0u32;
     let mut lines = Vec::with_capacity(candidates.len());
-    let mut running_volume = Decimal::ZERO;
-    let mut cap_used: HashMap<(&str, Option<&str>), Decimal> = HashMap::new();
-    for c in &candidates {
-        let basis_amount = in_volume(c.d);
-        let (mut rate_percent, mut flat_amount, mut rate_detail) = (None, None, None);
-        let exact = match &c.resolved.pricing {
-            Pricing::Flat(a) => {
-                flat_amount = Some(*a);
-                *a
-            }
-            Pricing::Percent(p) => {
-                rate_percent = Some(*p);
-                basis_amount.unwrap_or_default() * *p / Decimal::ONE_HUNDRED
-                    * c.fx.unwrap_or(Decimal::ONE)
-            }
-            Pricing::Tiered(TierMode::AllVolume, tiers) => {
-                let p = rules::tier_percent(tiers, volume);
-                rate_percent = Some(p);
-                basis_amount.unwrap_or_default() * p / Decimal::ONE_HUNDRED
-                    * c.fx.unwrap_or(Decimal::ONE)
-            }
-            Pricing::Tiered(TierMode::Marginal, tiers) => {
-                let b = basis_amount.unwrap_or_default();
-                let (amount, parts) = rules::marginal(tiers, running_volume, b);
-                if parts.len() == 1 {
-                    rate_percent = Some(parts[0].0);
-                } else {
-                    rate_detail = Some(
-                        parts
-                            .iter()
-                            .map(|(p, s)| format!("{p}% × {s}"))
-                            .collect::<Vec<_>>()
-                            .join(" + "),
-                    );
-                }
-                amount * c.fx.unwrap_or(Decimal::ONE)
-            }
-        };
-        running_volume += basis_amount.unwrap_or_default();
-        let mut commission = rules::round_to_minor(exact, cur);
-        let mut note = None;
-        if let Some(cap) = c.resolved.cap {
-            let key = (
-                c.resolved.rule.id.as_str(),
-                c.resolved.overridden_by.map(|o| o.id.as_str()),
-            );
-            let used = cap_used.entry(key).or_default();
-            let room = (cap - *used).max(Decimal::ZERO);
-            if commission > room {
-                note = Some(format!(
-                    "capped: {commission} cut to {} (cap {} per period)",
-                    rules::round_to_minor(room, cur),
-                    at_minor_scale(cap, cur)
-                ));
-                commission = rules::round_to_minor(room, cur);
-            }
-            *used += commission;
-        }
+    for (c, p) in candidates.iter().zip(priced) {
         line_no += 1;
         lines.push(Line {
             line_no,
@@ -447,40 +398,32 @@ pub fn build_partner<'d>(
                 .map(|m| Money::new(at_minor_scale(m.amount, &m.currency), m.currency.clone())),
             rule_id: c.resolved.rule.id.clone(),
             override_id: c.resolved.overridden_by.map(|o| o.id.clone()),
-            rate_percent,
-            flat_amount,
-            rate_detail,
+            rate_percent: p.rate_percent,
+            flat_amount: p.flat_amount,
+            rate_detail: p.rate_detail,
             fx_rate: c.fx,
-            commission,
-            note,
+            commission: p.commission,
+            note: p.note,
             trace: Some(Trace::of(c.d)),
         });
     }
 
-    // 4. Adjustments of claims paid on finalised statements.
+    // 4. Adjustments of claims paid on finalised statements: each earlier
+    // statement that paid one is priced again (see [`reprice`]).
+    let targets = reprice(cx, facts, &already_paid, fx, skipped);
     let mut adjustments = Vec::new();
     for (d, paid) in already_paid {
         let current_basis = d.basis.as_ref().map(|b| b.amount);
-        // Moved: the network now credits the claim to another partner,
-        // whose statement pays it; everything paid here is taken back.
         let moved = d.partner_id != paid.partner_id;
-        let target = if moved || !d.outcome.earns() {
-            Decimal::ZERO
-        } else {
-            match (paid.original_basis, current_basis) {
-                (Some(orig), Some(now)) if !orig.is_zero() && orig != now => {
-                    rules::round_to_minor(paid.original_commission * now / orig, cur)
-                }
-                _ => paid.original_commission,
-            }
+        let Some(target) = targets.get(&(d.claim.source.as_str(), d.claim.id.as_str())) else {
+            continue;
         };
-        let delta = target - paid.paid_total;
+        let delta = target.amount - paid.paid_total;
         // Increases wait until the claim is payable again; decreases apply now.
         if delta.is_zero() || (delta > Decimal::ZERO && !d.payable) {
             continue;
         }
         line_no += 1;
-        let basis_unchanged = paid.original_basis == current_basis;
         let reason = if moved {
             let to = payee_key(&d.claim.source, &d.partner_id);
             format!(
@@ -499,7 +442,7 @@ pub fn build_partner<'d>(
                 d.outcome.as_str(),
                 d.reason
             )
-        } else if delta > Decimal::ZERO && basis_unchanged {
+        } else if target.changes.is_empty() && target.own_price_unchanged {
             // Earning again after a reversal (a refund or reversal undone,
             // a duplicate contest won back): the reversed amount is repaid.
             format!(
@@ -507,13 +450,19 @@ pub fn build_partner<'d>(
                 d.outcome.as_str(),
                 d.reason
             )
+        } else if target.changes.is_empty() {
+            format!(
+                "repriced with the other lines of statement {}: their volume changed, so its tiers and caps give this line {} now (`{}`: {})",
+                paid.statement_id,
+                target.amount,
+                d.outcome.as_str(),
+                d.reason
+            )
         } else {
             format!(
-                "basis changed from {} to {} (`{}`: {}); commission rescaled",
-                paid.original_basis
-                    .map(|b| b.to_string())
-                    .unwrap_or_default(),
-                current_basis.map(|b| b.to_string()).unwrap_or_default(),
+                "{}; repriced to {} (`{}`: {})",
+                target.changes.join("; "),
+                target.amount,
                 d.outcome.as_str(),
                 d.reason
             )
@@ -642,6 +591,318 @@ pub fn build_partner<'d>(
     })
 }
 
+/// One line to price: its basis in the program currency (`None` without
+/// one, or in another currency), its rule (`None`: not priced, its basis
+/// still counts in the volume) and FX rate (program → payout currency).
+struct PriceIn<'r, 'c> {
+    basis: Option<Decimal>,
+    resolved: Option<&'r rules::Resolved<'c>>,
+    fx: Option<Decimal>,
+}
+
+/// A priced line.
+#[derive(Debug, Clone, Default)]
+struct Priced {
+    commission: Decimal,
+    rate_percent: Option<Decimal>,
+    flat_amount: Option<Decimal>,
+    rate_detail: Option<String>,
+    note: Option<String>,
+}
+
+/// Prices the lines of one statement in line order: all-volume tiers on
+/// the total volume, marginal tiers on the volume before each line, each
+/// line rounded once to the payout currency, then caps per (rule,
+/// override) in line order.
+fn price_lines(items: &[PriceIn<'_, '_>], cur: &str) -> Vec<Priced> {
+    let volume: Decimal = items.iter().filter_map(|i| i.basis).sum();
+    let mut running_volume = Decimal::ZERO;
+    let mut cap_used: HashMap<(&str, Option<&str>), Decimal> = HashMap::new();
+    let mut out = Vec::with_capacity(items.len());
+    for c in items {
+        let basis_amount = c.basis.unwrap_or_default();
+        let Some(resolved) = c.resolved else {
+            running_volume += basis_amount;
+            out.push(Priced::default());
+            continue;
+        };
+        let fx = c.fx.unwrap_or(Decimal::ONE);
+        let mut p = Priced::default();
+        let exact = match &resolved.pricing {
+            Pricing::Flat(a) => {
+                p.flat_amount = Some(*a);
+                *a
+            }
+            Pricing::Percent(r) => {
+                p.rate_percent = Some(*r);
+                basis_amount * *r / Decimal::ONE_HUNDRED * fx
+            }
+            Pricing::Tiered(TierMode::AllVolume, tiers) => {
+                let r = rules::tier_percent(tiers, volume);
+                p.rate_percent = Some(r);
+                basis_amount * r / Decimal::ONE_HUNDRED * fx
+            }
+            Pricing::Tiered(TierMode::Marginal, tiers) => {
+                let (amount, parts) = rules::marginal(tiers, running_volume, basis_amount);
+                if parts.len() == 1 {
+                    p.rate_percent = Some(parts[0].0);
+                } else {
+                    p.rate_detail = Some(
+                        parts
+                            .iter()
+                            .map(|(r, s)| format!("{r}% × {s}"))
+                            .collect::<Vec<_>>()
+                            .join(" + "),
+                    );
+                }
+                amount * fx
+            }
+        };
+        running_volume += basis_amount;
+        p.commission = rules::round_to_minor(exact, cur);
+        if let Some(cap) = resolved.cap {
+            let key = (
+                resolved.rule.id.as_str(),
+                resolved.overridden_by.map(|o| o.id.as_str()),
+            );
+            let used = cap_used.entry(key).or_default();
+            let room = (cap - *used).max(Decimal::ZERO);
+            if p.commission > room {
+                p.note = Some(format!(
+                    "capped: {} cut to {} (cap {} per period)",
+                    p.commission,
+                    rules::round_to_minor(room, cur),
+                    at_minor_scale(cap, cur)
+                ));
+                p.commission = rules::round_to_minor(room, cur);
+            }
+            *used += p.commission;
+        }
+        out.push(p);
+    }
+    out
+}
+
+/// The basis of a decision in the program currency, if it has one in it.
+fn in_volume(facts: &ProgramFacts, d: &Decision) -> Option<Decimal> {
+    d.basis
+        .as_ref()
+        .filter(|b| facts.volume_currency.as_deref() == Some(b.currency.as_str()))
+        .map(|b| b.amount)
+}
+
+/// What a claim paid on a finalised statement should have been paid, all
+/// told, with today's data ([`reprice`]).
+struct Target {
+    amount: Decimal,
+    /// Its own inputs that changed since it was paid, for the reason.
+    changes: Vec<String>,
+    /// Its price in the statement is the same then and now.
+    own_price_unchanged: bool,
+}
+
+/// Prices again every earlier statement that paid one of `already_paid`
+/// (its lines this payee still holds, in line order), twice: with the
+/// inputs its lines were priced from (the ledger's: basis, event, date, FX
+/// rate) and with today's (each claim's current decision, the rule in force
+/// on its current date for its current event, the FX rate of that date).
+/// A claim's target is its original commission plus the difference of the
+/// two prices. So a changed basis, event, date, rule or rate reprices the
+/// claim; a changed volume reprices every line of the statement through its
+/// tiers and caps (a refund that drops a partner below a tier, a restated
+/// amount that the cap still holds); and rules edited since, with the data
+/// unchanged, change nothing. A claim that no longer earns, or that the
+/// network moved to another partner, targets 0. A claim that cannot be
+/// priced today (no rule, no FX rate) keeps its inputs of then, with a
+/// warning, until it can.
+fn reprice<'d>(
+    cx: &Context<'_>,
+    facts: &ProgramFacts,
+    already_paid: &[(&'d Decision, &PaidClaim)],
+    fx: &dyn FxRates,
+    skipped: &mut Vec<Skipped>,
+) -> HashMap<(&'d str, &'d str), Target> {
+    let config = cx.config;
+    let tz = config.tz();
+    let cur = config.payout_currency.as_str();
+    let pad = |d: Decimal| {
+        facts
+            .volume_currency
+            .as_deref()
+            .map_or(d, |c| at_minor_scale(d, c))
+    };
+    let show = |d: Option<Decimal>| d.map_or("none".to_string(), |d| pad(d).to_string());
+    let mut by_statement: BTreeMap<&str, Vec<(&'d Decision, &PaidClaim)>> = BTreeMap::new();
+    for &(d, p) in already_paid {
+        by_statement
+            .entry(p.statement_id.as_str())
+            .or_default()
+            .push((d, p));
+    }
+    let mut out = HashMap::new();
+    for (_, mut claims) in by_statement {
+        claims.sort_by_key(|(_, p)| p.line_no);
+        struct Side<'c> {
+            basis: Option<Decimal>,
+            date: NaiveDate,
+            event: plugin_api::EventType,
+            resolved: Option<rules::Resolved<'c>>,
+            fx: Option<Decimal>,
+        }
+        let mut sides: Vec<(Side, Option<Side>)> = Vec::with_capacity(claims.len());
+        for &(d, p) in &claims {
+            let (network, partner) = (d.claim.source.as_str(), p.partner_id.as_str());
+            let needs_fx = |r: &rules::Resolved| !matches!(r.pricing, Pricing::Flat(_));
+            let date = local_date(d, tz);
+            let (then_date, then_event) = (p.date.unwrap_or(date), p.event.unwrap_or(d.event_type));
+            let then_resolved = rules::resolve(config, network, partner, then_event, then_date);
+            let then = Side {
+                basis: p.basis.or(p.original_basis).or_else(|| in_volume(facts, d)),
+                date: then_date,
+                event: then_event,
+                // Ledger entries from before 2026-11-29 kept no rate.
+                fx: if p.date.is_some() {
+                    p.fx_rate
+                } else {
+                    then_resolved
+                        .as_ref()
+                        .filter(|r| needs_fx(r))
+                        .and(d.basis.as_ref())
+                        .and_then(|b| fx.rate(&b.currency, cur, then_date))
+                },
+                resolved: then_resolved,
+            };
+            let earns = d.partner_id == p.partner_id && d.outcome.earns();
+            if !earns {
+                sides.push((then, None));
+                continue;
+            }
+            let resolved = rules::resolve(config, network, partner, d.event_type, date);
+            let basis = in_volume(facts, d);
+            let mut why_not = None;
+            let rate = match &resolved {
+                None => {
+                    why_not = Some(format!(
+                        "no commission rule in force on {date} matches event `{}`",
+                        d.event_type.as_str()
+                    ));
+                    None
+                }
+                Some(r) if needs_fx(r) => match &d.basis {
+                    Some(b) if basis.is_some() => {
+                        let rate = fx.rate(&b.currency, cur, date);
+                        if rate.is_none() {
+                            why_not = Some(format!("no FX rate {}→{cur} for {date}", b.currency));
+                        }
+                        rate
+                    }
+                    _ => {
+                        why_not = Some("no commission basis in the program currency".into());
+                        None
+                    }
+                },
+                Some(_) => None,
+            };
+            if let Some(why) = why_not {
+                skipped.push(Skipped {
+                    partner_id: payee_key(network, partner),
+                    claim: format!("{network}/{}", d.claim.id),
+                    reason: format!("{why}; its adjustment waits until it can be priced"),
+                });
+                let same = Side {
+                    resolved: rules::resolve(config, network, partner, then.event, then.date),
+                    ..then
+                };
+                sides.push((then, Some(same)));
+                continue;
+            }
+            let now = Side {
+                basis,
+                date,
+                event: d.event_type,
+                resolved,
+                fx: rate,
+            };
+            sides.push((then, Some(now)));
+        }
+        fn item<'r, 'c>(side: Option<&'r Side<'c>>) -> PriceIn<'r, 'c> {
+            PriceIn {
+                basis: side.and_then(|s| s.basis),
+                resolved: side.and_then(|s| s.resolved.as_ref()),
+                fx: side.and_then(|s| s.fx),
+            }
+        }
+        let then_items: Vec<PriceIn> = sides.iter().map(|s| item(Some(&s.0))).collect();
+        let now_items: Vec<PriceIn> = sides.iter().map(|s| item(s.1.as_ref())).collect();
+        let (then_prices, now_prices) =
+            (price_lines(&then_items, cur), price_lines(&now_items, cur));
+        for (((d, p), (then, now)), (pt, pn)) in claims
+            .iter()
+            .zip(&sides)
+            .zip(then_prices.iter().zip(&now_prices))
+        {
+            let Some(now) = now else {
+                out.insert(
+                    (d.claim.source.as_str(), d.claim.id.as_str()),
+                    Target {
+                        amount: Decimal::ZERO,
+                        changes: Vec::new(),
+                        own_price_unchanged: false,
+                    },
+                );
+                continue;
+            };
+            // A line no rule prices any more was priced then by rules
+            // edited since: its original commission stands for it.
+            let was = if then.resolved.is_some() {
+                pt.commission
+            } else {
+                p.original_commission
+            };
+            let amount = (p.original_commission + pn.commission - was).max(Decimal::ZERO);
+            let mut changes = Vec::new();
+            if then.basis != now.basis {
+                changes.push(format!("basis {} → {}", show(then.basis), show(now.basis)));
+            }
+            if then.event != now.event {
+                changes.push(format!(
+                    "event {} → {}",
+                    then.event.as_str(),
+                    now.event.as_str()
+                ));
+            }
+            if then.date != now.date {
+                changes.push(format!("date {} → {}", then.date, now.date));
+            }
+            let rule_of = |r: &Option<rules::Resolved>| {
+                r.as_ref().map(|r| match r.overridden_by {
+                    Some(o) => format!("`{}` (override `{}`)", r.rule.id, o.id),
+                    None => format!("`{}`", r.rule.id),
+                })
+            };
+            if rule_of(&then.resolved) != rule_of(&now.resolved) {
+                changes.push(format!(
+                    "rule {} → {}",
+                    rule_of(&then.resolved).unwrap_or_else(|| "none".into()),
+                    rule_of(&now.resolved).unwrap_or_else(|| "none".into())
+                ));
+            }
+            if then.fx != now.fx && now.fx.is_some() {
+                changes.push(format!("FX rate {} → {}", show(then.fx), show(now.fx)));
+            }
+            out.insert(
+                (d.claim.source.as_str(), d.claim.id.as_str()),
+                Target {
+                    amount,
+                    changes,
+                    own_price_unchanged: was == pn.commission,
+                },
+            );
+        }
+    }
+    out
+}
+
 /// All statements of a period, in partner order (convenience over
 /// [`group_by_partner`] and [`build_partner`] for tests and small programs;
 /// the lifecycle streams partner by partner instead).
@@ -726,6 +987,10 @@ mod tests {
                 original_basis: Some(dec("100.00")),
                 original_commission: dec("10.00"),
                 paid_total: dec("10.00"),
+                date: None,
+                event: None,
+                basis: None,
+                fx_rate: None,
             },
         );
         h
@@ -813,5 +1078,180 @@ percent = "10"
     fn a_paid_claim_that_stays_with_its_partner_needs_no_adjustment() {
         let s = build(&[sale("k2", "p1")], &paid_to_p1());
         assert!(s.is_empty(), "{s:?}");
+    }
+
+    /// Statements of `period` under `rules` (TOML of `[[rules]]` tables).
+    fn run(rules: &str, period: &str, decisions: &[Decision], history: &History) -> Vec<Statement> {
+        let config: CommissionConfig = toml::from_str(&format!(
+            "payout_currency = \"EUR\"\nperiod = \"weekly\"\n{rules}"
+        ))
+        .unwrap();
+        let cx = Context {
+            program: "shop",
+            config: &config,
+            period: Period::parse(config.period, period).unwrap(),
+            status: Status::Draft,
+            version: 1,
+        };
+        let fx: BTreeMap<(String, String, NaiveDate), Decimal> = BTreeMap::new();
+        let (s, skipped) = build_all(&cx, decisions, history, &fx);
+        assert!(skipped.is_empty(), "{skipped:?}");
+        s
+    }
+
+    /// The history after finalising `statements` (their lines).
+    fn finalise(statements: &[Statement]) -> History {
+        let mut h = History::default();
+        for s in statements {
+            for l in &s.lines {
+                h.paid.insert(
+                    (l.network.clone(), l.claim_id.clone()),
+                    PaidClaim::of_line(s, l),
+                );
+            }
+        }
+        h
+    }
+
+    fn with_basis(mut d: Decision, amount: &str) -> Decision {
+        d.basis = Some(Money::new(dec(amount), "EUR"));
+        d
+    }
+
+    fn adjustments(s: &[Statement]) -> Vec<(String, Decimal)> {
+        s.iter()
+            .flat_map(|s| &s.adjustments)
+            .map(|a| (a.claim_id.clone(), a.amount))
+            .collect()
+    }
+
+    #[test]
+    fn a_capped_line_is_repriced_under_its_cap() {
+        // 12 % of 1000.00 = 120.00, cut to the 100.00 cap. Restated to
+        // 2000.00 (240.00 before the cap): the cap still holds, nothing is
+        // owed (QA: +100.00 was paid). Refunded down to 500.00: 60.00,
+        // under the cap, so -40.00 (a rescale of the capped 100.00 gave
+        // 50.00).
+        let rules = "[[rules]]\nid = \"cps\"\neffective_from = \"2026-01-01\"\nkind = \"percent\"\npercent = \"12\"\ncap_per_period = \"100\"\n";
+        let w40 = run(
+            rules,
+            "2026-W40",
+            &[with_basis(sale("k1", "p1"), "1000.00")],
+            &History::default(),
+        );
+        assert_eq!(w40[0].lines[0].commission, dec("100.00"));
+        let history = finalise(&w40);
+        let up = run(
+            rules,
+            "2026-W41",
+            &[with_basis(sale("k1", "p1"), "2000.00")],
+            &history,
+        );
+        assert!(adjustments(&up).is_empty(), "{up:?}");
+        let mut down = with_basis(sale("k1", "p1"), "500.00");
+        down.outcome = Outcome::PartiallyRefunded;
+        let down = run(rules, "2026-W41", &[down], &history);
+        assert_eq!(adjustments(&down), [("k1".to_string(), dec("-40.00"))]);
+        assert!(
+            down[0].adjustments[0]
+                .reason
+                .starts_with("basis 1000.00 → 500.00; repriced to 60.00"),
+            "{}",
+            down[0].adjustments[0].reason
+        );
+    }
+
+    #[test]
+    fn a_refund_below_an_all_volume_tier_reprices_the_other_lines_of_its_statement() {
+        // 600 + 600 = 1200 reaches the 8 % tier: 48.00 each. k2 is then
+        // refunded: k2 gives back 48.00, and k1, alone at 600 in the 5 %
+        // tier, 18.00 (48.00 → 30.00).
+        let rules = "[[rules]]\nid = \"tiers\"\neffective_from = \"2026-01-01\"\nkind = \"tiered\"\ntiers = [{ from_volume = \"0\", percent = \"5\" }, { from_volume = \"1000\", percent = \"8\" }]\n";
+        let paid = [
+            with_basis(sale("k1", "p1"), "600.00"),
+            with_basis(sale("k2", "p1"), "600.00"),
+        ];
+        let w40 = run(rules, "2026-W40", &paid, &History::default());
+        assert_eq!(
+            w40[0]
+                .lines
+                .iter()
+                .map(|l| l.commission)
+                .collect::<Vec<_>>(),
+            [dec("48.00"), dec("48.00")]
+        );
+        let history = finalise(&w40);
+        let mut k2 = sale("k2", "p1");
+        (k2.outcome, k2.payable, k2.basis) = (Outcome::Refunded, false, None);
+        let w41 = run(rules, "2026-W41", &[paid[0].clone(), k2], &history);
+        assert_eq!(
+            adjustments(&w41),
+            [
+                ("k1".to_string(), dec("-18.00")),
+                ("k2".to_string(), dec("-48.00"))
+            ]
+        );
+        assert!(
+            w41[0].adjustments[0].reason.starts_with(
+                "repriced with the other lines of statement shop/2026-W40/g1:p1: their volume changed"
+            ),
+            "{}",
+            w41[0].adjustments[0].reason
+        );
+    }
+
+    #[test]
+    fn a_restated_event_or_date_reprices_the_claim_by_the_rule_now_in_force() {
+        let rules = "[[rules]]\nid = \"lead\"\neffective_from = \"2026-01-01\"\nevent_types = [\"lead\"]\nkind = \"flat\"\namount = \"2.50\"\n\
+            [[rules]]\nid = \"cps-old\"\neffective_from = \"2026-01-01\"\neffective_to = \"2026-09-29\"\nkind = \"percent\"\npercent = \"10\"\n\
+            [[rules]]\nid = \"cps-new\"\neffective_from = \"2026-09-30\"\nkind = \"percent\"\npercent = \"12\"\n";
+        // Both paid 12.00 (100.00 × 12 % on 2026-09-30).
+        let w40 = run(
+            rules,
+            "2026-W40",
+            &[sale("k1", "p1"), sale("k2", "p1")],
+            &History::default(),
+        );
+        assert_eq!(w40[0].lines[1].commission, dec("12.00"));
+        let history = finalise(&w40);
+        // k1 restated as a lead (flat 2.50); k2 restated a day earlier,
+        // under the 10 % rule (QA: neither was repriced).
+        let mut k1 = sale("k1", "p1");
+        k1.event_type = plugin_api::EventType::Lead;
+        let mut k2 = sale("k2", "p1");
+        k2.occurred_at -= chrono::Duration::days(1);
+        let w41 = run(rules, "2026-W41", &[k1, k2], &history);
+        assert_eq!(
+            adjustments(&w41),
+            // In date order: k2 is now the earlier.
+            [
+                ("k2".to_string(), dec("-2.00")),
+                ("k1".to_string(), dec("-9.50"))
+            ]
+        );
+        let reasons: Vec<&str> = w41[0]
+            .adjustments
+            .iter()
+            .map(|a| a.reason.as_str())
+            .collect();
+        assert!(
+            reasons[1].starts_with("event sale → lead; rule `cps-new` → `lead`; repriced to 2.50"),
+            "{reasons:?}"
+        );
+        assert!(
+            reasons[0].starts_with(
+                "date 2026-09-30 → 2026-09-29; rule `cps-new` → `cps-old`; repriced to 10.00"
+            ),
+            "{reasons:?}"
+        );
+        // Unchanged data under edited rules: nothing is repriced.
+        let edited = rules.replace("percent = \"12\"", "percent = \"15\"");
+        let again = run(
+            &edited,
+            "2026-W41",
+            &[sale("k1", "p1"), sale("k2", "p1")],
+            &history,
+        );
+        assert!(adjustments(&again).is_empty(), "{again:?}");
     }
 }

@@ -1096,7 +1096,7 @@ fn judge(
             .filter(|a| *a != order_p);
         let basis = match claimed {
             None => net_p,
-            Some(a) => round_money(a * net.amount / order.amount.amount, &cur),
+            Some(a) => round_money(a * net.amount / order.amount.amount, cur),
         };
         d.outcome = Outcome::PartiallyRefunded;
         d.reason = match claimed {
