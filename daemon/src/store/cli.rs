@@ -6,6 +6,7 @@ use super::{Store, Stored};
 use chrono::NaiveDate;
 use plugin_api::protocol::{Record, RecordKind};
 use serde_json::{json, Value};
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
 use std::path::Path;
 use std::process::ExitCode;
@@ -133,42 +134,54 @@ fn write_rows(
             }
         }
         FormatArg::Csv => {
-            let flat: Vec<std::collections::BTreeMap<String, String>> = rows
-                .iter()
-                .map(|v| {
-                    let mut m = std::collections::BTreeMap::new();
-                    flatten("", v, &mut m);
-                    m
-                })
-                .collect();
-            let mut header: Vec<String> = flat
-                .iter()
-                .flat_map(|r| r.keys().cloned())
-                .collect::<std::collections::BTreeSet<_>>()
-                .into_iter()
-                .collect();
-            // Bookkeeping first, then record fields. A field that is null in
-            // one record and an object in another (`record.commission`) is
-            // its object's columns only.
-            let objects: std::collections::BTreeSet<String> = header
-                .iter()
-                .filter_map(|h| h.rsplit_once('.').map(|(parent, _)| parent.to_owned()))
-                .collect();
-            header.retain(|h| !first.contains(&h.as_str()) && !objects.contains(h));
-            let header: Vec<String> = first.iter().map(|s| s.to_string()).chain(header).collect();
+            let flat: Vec<BTreeMap<String, String>> = rows.iter().map(flat_row).collect();
+            let header = csv_header(flat.iter().flat_map(|r| r.keys().cloned()).collect(), first);
             let mut w = csv::Writer::from_writer(out);
             w.write_record(&header)?;
             for r in &flat {
-                w.write_record(
-                    header
-                        .iter()
-                        .map(|h| r.get(h).map(String::as_str).unwrap_or("")),
-                )?;
+                write_flat(&mut w, &header, r)?;
             }
             w.flush()?;
         }
     }
     Ok(())
+}
+
+/// A row's fields by dotted path ([`flatten`]).
+fn flat_row(v: &Value) -> BTreeMap<String, String> {
+    let mut m = BTreeMap::new();
+    flatten("", v, &mut m);
+    m
+}
+
+/// The CSV header over the rows' dotted paths: bookkeeping (`first`)
+/// first, then record fields. A field that is null in one record and an
+/// object in another (`record.commission`) is its object's columns only.
+fn csv_header(paths: BTreeSet<String>, first: &[&str]) -> Vec<String> {
+    let objects: BTreeSet<&str> = paths
+        .iter()
+        .filter_map(|h| h.rsplit_once('.').map(|(parent, _)| parent))
+        .collect();
+    let rest = paths
+        .iter()
+        .filter(|h| !first.contains(&h.as_str()) && !objects.contains(h.as_str()));
+    first
+        .iter()
+        .map(|s| s.to_string())
+        .chain(rest.cloned())
+        .collect()
+}
+
+fn write_flat<W: Write>(
+    w: &mut csv::Writer<W>,
+    header: &[String],
+    row: &BTreeMap<String, String>,
+) -> csv::Result<()> {
+    w.write_record(
+        header
+            .iter()
+            .map(|h| row.get(h).map(String::as_str).unwrap_or("")),
+    )
 }
 
 /// The day a record belongs to for `--from/--to`.
@@ -192,7 +205,7 @@ pub fn export_value(s: &Stored) -> Value {
     })
 }
 
-fn flatten(prefix: &str, v: &Value, out: &mut std::collections::BTreeMap<String, String>) {
+fn flatten(prefix: &str, v: &Value, out: &mut BTreeMap<String, String>) {
     match v {
         Value::Object(m) => {
             for (k, v) in m {
@@ -234,25 +247,58 @@ pub fn export(
     format: FormatArg,
     out: &mut dyn Write,
 ) -> anyhow::Result<u64> {
-    let mut n = 0u64;
-    let mut rows = Vec::new();
-    for s in store.scan_records(kind, source) {
-        let s = s?;
+    let selected = |s: &Stored| {
         let day = record_day(&s.record);
-        if from.is_some_and(|f| day < f) || to.is_some_and(|t| day > t) {
-            continue;
+        !(from.is_some_and(|f| day < f) || to.is_some_and(|t| day > t))
+    };
+    let mut n = 0u64;
+    match format {
+        // Streamed: an export may hold millions of records.
+        FormatArg::Jsonl => {
+            for s in store.scan_records(kind, source) {
+                let s = s?;
+                if selected(&s) {
+                    n += 1;
+                    writeln!(out, "{}", export_value(&s))?;
+                }
+            }
         }
-        n += 1;
-        let v = export_value(&s);
-        match format {
-            // Streamed: an export may hold millions of records.
-            FormatArg::Jsonl => writeln!(out, "{v}")?,
-            FormatArg::Csv => rows.push(v),
+        // Two passes, so that memory holds the header, not the records
+        // (QA: 2.9 GB for 300k conversions): the columns are every path
+        // some record has, then the rows.
+        FormatArg::Csv => {
+            let mut paths = BTreeSet::new();
+            for s in store.scan_records(kind, source) {
+                let s = s?;
+                if selected(&s) {
+                    paths.extend(flat_row(&export_value(&s)).into_keys());
+                }
+            }
+            let header = csv_header(
+                paths.clone(),
+                &["source", "key", "revision", "first_seen", "changed_at"],
+            );
+            let mut w = csv::Writer::from_writer(out);
+            w.write_record(&header)?;
+            let mut left_out = 0u64;
+            for s in store.scan_records(kind, source) {
+                let s = s?;
+                if !selected(&s) {
+                    continue;
+                }
+                n += 1;
+                let row = flat_row(&export_value(&s));
+                left_out += row.keys().filter(|k| !paths.contains(*k)).count() as u64;
+                write_flat(&mut w, &header, &row)?;
+            }
+            w.flush()?;
+            if left_out > 0 {
+                tracing::warn!(
+                    cells = left_out,
+                    "records stored during the export have fields no column of it has; those cells are left out (export again for them)"
+                );
+            }
         }
-    }
-    if let FormatArg::Csv = format {
-        let first = ["source", "key", "revision", "first_seen", "changed_at"];
-        write_rows(&rows, &first, format, out)?;
     }
     Ok(n)
 }
