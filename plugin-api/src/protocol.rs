@@ -39,8 +39,9 @@ pub struct Manifest {
     pub config_schema: serde_json::Value,
     /// The streams a read session can produce.
     pub streams: Vec<StreamSpec>,
-    /// Hosts the plugin may send requests to (exact host names). The host adds
-    /// the host of a configured `settings.base_url`.
+    /// Hosts the plugin may send requests to over https (port 443; exact
+    /// host names). The host also allows the scheme, host and port of a
+    /// configured `settings.base_url`, and nothing else.
     pub allowed_hosts: Vec<String>,
     /// The platform's real base URL, used when `settings.base_url` is absent.
     pub default_base_url: Option<String>,

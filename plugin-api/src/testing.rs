@@ -180,9 +180,10 @@ impl FakeHost {
     }
 
     /// Runs one session of `C` to completion. Like the daemon, it refuses
-    /// a request to a host that is neither in the manifest's
-    /// `allowed_hosts` nor the session's base URL (the plugin gets a
-    /// `NotAllowed` failure), and fails the session with a protocol error
+    /// a request whose origin is neither the session's base URL's (scheme,
+    /// host and port) nor https on a host of the manifest's
+    /// `allowed_hosts`, or that carries a user or password (the plugin gets
+    /// a `NotAllowed` failure), and fails the session with a protocol error
     /// on a checkpoint the daemon would refuse (unknown stream, watermark
     /// going backwards, a record failing [`crate::validate::record`]) or
     /// on finishing with records after the last checkpoint.
@@ -192,9 +193,9 @@ impl FakeHost {
         let mut allowed: Vec<String> = manifest
             .allowed_hosts
             .iter()
-            .map(|h| h.to_ascii_lowercase())
+            .map(|h| format!("https://{}:443", h.to_ascii_lowercase()))
             .collect();
-        allowed.extend(host_of(&open.base_url));
+        allowed.extend(origin_of(&open.base_url));
         let mut watermarks: BTreeMap<String, DateTime<Utc>> = open
             .checkpoints
             .iter()
@@ -230,14 +231,17 @@ impl FakeHost {
                         out.requests.push(req.clone());
                         out.request_times.push(clock);
                         clock += self.latency;
-                        let host = host_of(&req.url).unwrap_or_default();
-                        if !allowed.contains(&host) {
+                        let origin = origin_of(&req.url);
+                        if !origin.as_ref().is_some_and(|o| allowed.contains(o)) {
+                            let host = origin.unwrap_or_else(|| {
+                                "(a URL with a user or password, or unreadable)".into()
+                            });
                             queue.push_back((
                                 Event::HttpFailure {
                                     id: req.id,
                                     kind: crate::protocol::HttpFailureKind::NotAllowed,
                                     message: format!(
-                                        "host {host} is not allowed for connector {connector} (allowed: {})",
+                                        "origin {host} is not allowed for connector {connector} (allowed: {})",
                                         allowed.join(", ")
                                     ),
                                 },
@@ -457,16 +461,32 @@ fn check_page(
 }
 
 /// The lower-case host of an absolute URL (no port, no user info).
-fn host_of(url: &str) -> Option<String> {
-    let rest = url.split_once("://")?.1;
+/// A URL's origin as the daemon checks it: `scheme://host:port` (default
+/// ports filled in, host lower-cased); `None` for a URL with a user or
+/// password, or that cannot be read.
+fn origin_of(url: &str) -> Option<String> {
+    let (scheme, rest) = url.split_once("://")?;
+    let scheme = scheme.to_ascii_lowercase();
     let authority = rest.split(['/', '?', '#']).next()?;
-    let host = authority.rsplit('@').next()?;
-    let host = if let Some(v6) = host.strip_prefix('[') {
-        v6.split(']').next()?
+    if authority.contains('@') {
+        return None;
+    }
+    let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
+        let (host, after) = v6.split_once(']')?;
+        (format!("[{host}]"), after.strip_prefix(':'))
     } else {
-        host.split(':').next()?
+        match authority.split_once(':') {
+            Some((h, p)) => (h.to_owned(), Some(p)),
+            None => (authority.to_owned(), None),
+        }
     };
-    (!host.is_empty()).then(|| host.to_ascii_lowercase())
+    let port = match (port, scheme.as_str()) {
+        (Some(p), _) => p.parse::<u16>().ok()?,
+        (None, "https") => 443,
+        (None, "http") => 80,
+        _ => return None,
+    };
+    (!host.is_empty()).then(|| format!("{scheme}://{}:{port}", host.to_ascii_lowercase()))
 }
 
 #[cfg(test)]
@@ -590,7 +610,7 @@ mod host_check_tests {
         );
         let out = run("foreign_host");
         assert!(
-            error(&out).contains("elsewhere.example is not allowed"),
+            error(&out).contains("https://elsewhere.example:443 is not allowed"),
             "{}",
             error(&out)
         );
@@ -598,16 +618,20 @@ mod host_check_tests {
     }
 
     #[test]
-    fn hosts_are_read_from_urls() {
+    fn origins_are_read_from_urls() {
         assert_eq!(
-            host_of("https://API.x.example:443/p?q=1").as_deref(),
-            Some("api.x.example")
+            origin_of("https://API.x.example/p?q=1").as_deref(),
+            Some("https://api.x.example:443")
         );
         assert_eq!(
-            host_of("http://u:p@h.example/").as_deref(),
-            Some("h.example")
+            origin_of("http://h.example:8080/").as_deref(),
+            Some("http://h.example:8080")
         );
-        assert_eq!(host_of("http://[::1]:8080/").as_deref(), Some("::1"));
-        assert_eq!(host_of("not a url"), None);
+        assert_eq!(origin_of("http://u:p@h.example/"), None);
+        assert_eq!(
+            origin_of("http://[::1]:8080/").as_deref(),
+            Some("http://[::1]:8080")
+        );
+        assert_eq!(origin_of("not a url"), None);
     }
 }

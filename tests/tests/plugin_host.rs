@@ -644,11 +644,43 @@ async fn a_request_to_a_foreign_host_is_refused() {
         let e = expect_err(r);
         assert_eq!(e.kind, ErrorKind::Config);
         assert!(
-            e.message
-                .contains("host `elsewhere.invalid` is not allowed for connector `flaky_net`"),
+            e.message.contains(
+                "origin `https://elsewhere.invalid:443` is not allowed for connector `flaky_net` (allowed: https://faulty.invalid:443)"
+            ),
             "{e}"
         );
         assert_eq!(sink.keys(), ["c1"]);
+    }
+}
+
+/// The base URL's host over plain http, on another port, or with a user in
+/// the URL: the connector's credentials would go there (QA: an API key
+/// was sent in clear text to another port of the base URL's host).
+#[tokio::test]
+async fn a_request_to_another_scheme_or_port_of_the_base_host_is_refused() {
+    for (url, says) in [
+        (
+            "http://faulty.invalid/x",
+            "origin `http://faulty.invalid:80` is not allowed",
+        ),
+        (
+            "https://faulty.invalid:8443/x",
+            "origin `https://faulty.invalid:8443` is not allowed",
+        ),
+        (
+            "https://u:p@faulty.invalid/x",
+            "a URL with a user or password is not allowed",
+        ),
+    ] {
+        let (r, _) = faulty(
+            Isolation::InProcess,
+            json!({ "fault": "foreign_host", "url": url }),
+            Duration::from_secs(10),
+        )
+        .await;
+        let e = expect_err(r);
+        assert_eq!(e.kind, ErrorKind::Config, "{url}");
+        assert!(e.message.contains(says), "{url}: {e}");
     }
 }
 

@@ -1,8 +1,11 @@
 //! The HTTP executor: runs a plugin's requests with the daemon's one reqwest
 //! client (rustls), on the plugin's behalf.
 //!
-//! Per request: the URL's host must be allowed (manifest's hosts plus the
-//! configured base URL's host) or the plugin gets `HttpFailure NotAllowed`;
+//! Per request: the URL's origin must be allowed ([`Origin`]: the configured
+//! base URL's scheme, host and port, an OAuth2 `token_url`'s, or https on
+//! port 443 of a manifest host) and carry no user or password, or the
+//! plugin gets `HttpFailure NotAllowed`: a plugin bug cannot send the
+//! connector's credentials in clear text or to another port;
 //! auth is injected per the manifest's [`AuthSpec`] from the policy's
 //! secrets; a per-connector token bucket spaces requests; each attempt has a
 //! timeout and a response-size cap. Idempotent requests are retried with
@@ -300,7 +303,7 @@ pub struct HttpExecutor {
     auth: Option<AuthSpec>,
     settings: serde_json::Value,
     base_url: Option<url::Url>,
-    allowed: Vec<String>,
+    allowed: Vec<Origin>,
     tuning: SessionTuning,
     redactor: Redactor,
     /// What happened so far.
@@ -358,26 +361,17 @@ impl HttpExecutor {
             .get("token_url")
             .and_then(serde_json::Value::as_str)
             .map(str::to_owned);
-        let mut extra_hosts = Vec::new();
-        if let (Some(spec), Some(url)) = (auth.as_mut(), token_url) {
-            override_token_url(spec, &url);
-            if let Some(h) = url::Url::parse(&url)
-                .ok()
-                .and_then(|u| u.host_str().map(str::to_owned))
-            {
-                extra_hosts.push(h);
-            }
-        }
-        let mut allowed: Vec<String> = policy
+        let mut allowed: Vec<Origin> = policy
             .allowed_hosts
             .iter()
             .chain(manifest_hosts.iter())
-            .chain(extra_hosts.iter())
-            .map(|h| h.to_ascii_lowercase())
+            .map(|h| Origin::https(h))
             .collect();
-        if let Some(h) = base_url.as_ref().and_then(|u| u.host_str()) {
-            allowed.push(h.to_ascii_lowercase());
+        if let (Some(spec), Some(url)) = (auth.as_mut(), token_url) {
+            override_token_url(spec, &url);
+            allowed.extend(url::Url::parse(&url).ok().as_ref().and_then(Origin::of));
         }
+        allowed.extend(base_url.as_ref().and_then(Origin::of));
         allowed.sort();
         allowed.dedup();
         let mut redactor = Redactor::default();
@@ -409,9 +403,43 @@ impl HttpExecutor {
         &self.redactor
     }
 
-    /// The hosts this session may reach.
-    pub fn allowed_hosts(&self) -> &[String] {
+    /// The origins this session may reach.
+    pub fn allowed_origins(&self) -> &[Origin] {
         &self.allowed
+    }
+
+    /// Why a URL may not be requested (its origin, and the message), or
+    /// `None` when it may.
+    fn refused(&self, url: &url::Url) -> Option<(String, String)> {
+        let connector = &self.policy.connector_id;
+        if !url.username().is_empty() || url.password().is_some() {
+            return Some((
+                "-".into(),
+                format!(
+                    "a URL with a user or password is not allowed for connector `{connector}`: credentials come from the connector's secret settings"
+                ),
+            ));
+        }
+        let Some(origin) = Origin::of(url) else {
+            return Some((
+                "-".into(),
+                format!(
+                    "URL {:?} has no host or port",
+                    self.redactor.redact(url.as_str())
+                ),
+            ));
+        };
+        if self.allowed.contains(&origin) {
+            return None;
+        }
+        let allowed: Vec<String> = self.allowed.iter().map(Origin::to_string).collect();
+        Some((
+            origin.to_string(),
+            format!(
+                "origin `{origin}` is not allowed for connector `{connector}` (allowed: {}); requests go to the base_url's scheme, host and port, or over https to a host of the plugin's allowed_hosts",
+                allowed.join(", ")
+            ),
+        ))
     }
 
     /// A setting's value: a secret if the policy has one of that name, else
@@ -513,17 +541,9 @@ impl HttpExecutor {
                 ))
             }
         };
-        let host = url.host_str().unwrap_or("").to_ascii_lowercase();
-        if !self.allowed.contains(&host) {
-            tracing::warn!(connector = %connector, host = %host, "request to a host that is not allowed refused");
-            return Ok(self.failure(
-                req.id,
-                HttpFailureKind::NotAllowed,
-                &format!(
-                    "host `{host}` is not allowed for connector `{connector}` (allowed: {}); add it to the plugin's allowed_hosts or the connector's base_url",
-                    self.allowed.join(", ")
-                ),
-            ));
+        if let Some(why) = self.refused(&url) {
+            tracing::warn!(connector = %connector, origin = %why.0, "request to an origin that is not allowed refused");
+            return Ok(self.failure(req.id, HttpFailureKind::NotAllowed, &why.1));
         }
         let Ok(method) = reqwest::Method::from_bytes(req.method.as_bytes()) else {
             return Ok(self.failure(
@@ -828,14 +848,10 @@ impl HttpExecutor {
                 return Ok(hit.token);
             }
         }
-        let host = url.host_str().unwrap_or("").to_ascii_lowercase();
-        if !self.allowed.contains(&host) {
+        if let Some((_, why)) = self.refused(&url) {
             return Err(AuthFailure::Failed(
                 HttpFailureKind::NotAllowed,
-                format!(
-                    "OAuth2 token host `{host}` is not allowed for connector `{}`; the plugin must list it in allowed_hosts",
-                    self.policy.connector_id
-                ),
+                format!("OAuth2 token endpoint: {why}"),
             ));
         }
         let form = [
@@ -985,6 +1001,40 @@ fn classify(e: reqwest::Error, what: &str) -> Attempt {
         kind,
         message,
         retry,
+    }
+}
+
+/// Scheme, host and port: what a request may be sent to.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Origin {
+    scheme: String,
+    host: String,
+    port: u16,
+}
+
+impl Origin {
+    /// A URL's origin (`None` without a host or a known port).
+    pub fn of(url: &url::Url) -> Option<Origin> {
+        Some(Origin {
+            scheme: url.scheme().to_owned(),
+            host: url.host_str()?.to_ascii_lowercase(),
+            port: url.port_or_known_default()?,
+        })
+    }
+
+    /// https on port 443 of a host.
+    pub fn https(host: &str) -> Origin {
+        Origin {
+            scheme: "https".into(),
+            host: host.to_ascii_lowercase(),
+            port: 443,
+        }
+    }
+}
+
+impl std::fmt::Display for Origin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}://{}:{}", self.scheme, self.host, self.port)
     }
 }
 

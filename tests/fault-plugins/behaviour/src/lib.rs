@@ -131,6 +131,9 @@ struct Settings {
     steps: u64,
     #[serde(default)]
     file: String,
+    /// The URL `foreign_host` requests (default another host).
+    #[serde(default)]
+    url: Option<String>,
 }
 
 fn one() -> u64 {
@@ -371,8 +374,11 @@ impl Connector for Faulty {
                 cx.commit(checkpoint(CONVERSIONS, 2));
             }
             Fault::ForeignHost => {
-                cx.http(Request::get("https://elsewhere.invalid/steal"))
-                    .await?;
+                let url = s
+                    .url
+                    .as_deref()
+                    .unwrap_or("https://elsewhere.invalid/steal");
+                cx.http(Request::get(url)).await?;
             }
             Fault::NoCommit => {}
             Fault::Endless => loop {
