@@ -104,8 +104,9 @@ pub struct SummaryRow {
     pub payable: u64,
     /// Sum of claimed sale amounts (claim currency).
     pub claimed_amount: Decimal,
-    /// Sum of network-reported commission (`commission_currency`).
-    pub network_commission: Decimal,
+    /// Sum of network-reported commission (`commission_currency`); `None`
+    /// when no claim of the row reported one (not "the network says 0").
+    pub network_commission: Option<Decimal>,
     /// Sum of Reckon's commission basis (program currency).
     pub basis: Decimal,
 }
@@ -354,7 +355,7 @@ pub fn build_with(
                 claims: 0,
                 payable: 0,
                 claimed_amount: Decimal::ZERO,
-                network_commission: Decimal::ZERO,
+                network_commission: None,
                 basis: Decimal::ZERO,
             });
         row.claims += 1;
@@ -363,7 +364,7 @@ pub fn build_with(
             row.claimed_amount += m.amount;
         }
         if let Some(m) = &d.network_commission {
-            row.network_commission += m.amount;
+            *row.network_commission.get_or_insert(Decimal::ZERO) += m.amount;
         }
         if let Some(m) = &d.basis {
             row.basis += m.amount;
@@ -421,7 +422,9 @@ pub fn build_with(
             .map(|mut r| {
                 use plugin_api::currency::at_minor_scale;
                 r.claimed_amount = at_minor_scale(r.claimed_amount, &r.currency);
-                r.network_commission = at_minor_scale(r.network_commission, &r.commission_currency);
+                r.network_commission = r
+                    .network_commission
+                    .map(|c| at_minor_scale(c, &r.commission_currency));
                 r.basis = at_minor_scale(r.basis, currency);
                 r
             })
@@ -482,7 +485,9 @@ fn summary_cells(report: &Report, r: &SummaryRow, guard: bool) -> [String; 15] {
         r.claims.to_string(),
         r.payable.to_string(),
         r.claimed_amount.to_string(),
-        r.network_commission.to_string(),
+        r.network_commission
+            .map(|c| c.to_string())
+            .unwrap_or_default(),
         r.commission_currency.clone(),
         r.basis.to_string(),
         report.currency.clone(),
