@@ -20,7 +20,7 @@
 //! document; the update-date filter on `/Actions` returns the same actions
 //! whole, a page at a time.
 
-use crate::actions::{read_passes, Filter, Repeats};
+use crate::actions::{read_passes, DateFilter, Repeats};
 use crate::client::Client;
 use crate::config::Settings;
 use crate::ACTION_UPDATES;
@@ -28,7 +28,7 @@ use plugin_api::{Cx, PluginError};
 use std::collections::HashSet;
 
 /// The passes, in order.
-pub const PASSES: &[Filter] = &[Filter::UpdateDate, Filter::LockingDate];
+pub const PASSES: &[DateFilter] = &[DateFilter::LastUpdated, DateFilter::Locking];
 
 /// Reads both passes; `emitted` holds action ids already emitted this session
 /// (they are skipped) and grows with the ones emitted here.

@@ -1,10 +1,10 @@
 //! `/Actions` queries by a date filter, per campaign, page by page; and the
 //! `actions` stream, which reads them by event date.
 //!
-//! Both streams read full action records from `/Actions`; they differ only in
-//! the date the window is applied to ([`Filter`]): `actions` by event date,
-//! `action_updates` (module [`crate::action_updates`]) by last-updated date
-//! and by locking date. One loop ([`read_passes`]) serves both.
+//! Both streams read full action records from `/Actions`; they differ only
+//! in the date the window is applied to ([`DateFilter`]): `actions` by event
+//! date, `action_updates` (module [`crate::action_updates`]) by last-updated
+//! date and by locking date. One loop ([`read_passes`]) serves both.
 //!
 //! Each page is committed with a checkpoint naming the window, the campaign
 //! position, the filter (pass) being read, the date ranges of that pass still
@@ -34,50 +34,54 @@ use std::collections::HashSet;
 
 /// Which date of an action an `/Actions` query applies the window to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Filter {
+pub enum DateFilter {
     /// `ActionDateStart` / `ActionDateEnd`: the event date (`EventDate`).
-    EventDate,
+    Event,
     /// `StartDate` / `EndDate`: the last-updated date. Impact does not count
     /// a state transition (PENDING → APPROVED at the locking date) as an
-    /// update; [`Filter::LockingDate`] catches those.
-    UpdateDate,
+    /// update; [`DateFilter::Locking`] catches those.
+    LastUpdated,
     /// `LockingDateStart` / `LockingDateEnd`: the locking date, i.e. when
     /// the action was (or will be) approved.
-    LockingDate,
+    Locking,
 }
 
-impl Filter {
+impl DateFilter {
     /// The query parameters carrying the range's start and end.
     fn params(self) -> (&'static str, &'static str) {
         match self {
-            Filter::EventDate => ("ActionDateStart", "ActionDateEnd"),
-            Filter::UpdateDate => ("StartDate", "EndDate"),
-            Filter::LockingDate => ("LockingDateStart", "LockingDateEnd"),
+            DateFilter::Event => ("ActionDateStart", "ActionDateEnd"),
+            DateFilter::LastUpdated => ("StartDate", "EndDate"),
+            DateFilter::Locking => ("LockingDateStart", "LockingDateEnd"),
         }
     }
 
     /// The name saved in a checkpoint's `pass`.
     fn name(self) -> &'static str {
         match self {
-            Filter::EventDate => "event_date",
-            Filter::UpdateDate => "update_date",
-            Filter::LockingDate => "locking_date",
+            DateFilter::Event => "event_date",
+            DateFilter::LastUpdated => "update_date",
+            DateFilter::Locking => "locking_date",
         }
     }
 
-    fn from_name(name: &str) -> Option<Filter> {
-        [Filter::EventDate, Filter::UpdateDate, Filter::LockingDate]
-            .into_iter()
-            .find(|f| f.name() == name)
+    fn from_name(name: &str) -> Option<DateFilter> {
+        [
+            DateFilter::Event,
+            DateFilter::LastUpdated,
+            DateFilter::Locking,
+        ]
+        .into_iter()
+        .find(|f| f.name() == name)
     }
 
     /// Words for errors and labels: nothing for the event date (the
     /// `actions` stream has one pass), else " by update date" and so on.
     fn note(self) -> &'static str {
         match self {
-            Filter::EventDate => "",
-            Filter::UpdateDate => " by update date",
-            Filter::LockingDate => " by locking date",
+            DateFilter::Event => "",
+            DateFilter::LastUpdated => " by update date",
+            DateFilter::Locking => " by locking date",
         }
     }
 }
@@ -90,7 +94,7 @@ pub struct Progress {
     /// Index into `campaign_ids` of the campaign being read.
     pub campaign_pos: usize,
     /// The filters read for each campaign, in order (one per pass).
-    pub passes: &'static [Filter],
+    pub passes: &'static [DateFilter],
     /// Index into `passes` of the pass being read.
     pub pass: usize,
     /// Day ranges of that campaign's pass still to read, in order, together the
@@ -111,15 +115,20 @@ impl Progress {
     /// `actions` stream before passes existed (by event date); any other
     /// (e.g. `action_updates` when it read the `/ActionUpdates` changelog,
     /// whose next-page URI is no `/Actions` page) starts the window over.
-    pub fn resume(cx: &Cx, stream: &str, window: Window, passes: &'static [Filter]) -> Progress {
+    pub fn resume(
+        cx: &Cx,
+        stream: &str,
+        window: Window,
+        passes: &'static [DateFilter],
+    ) -> Progress {
         let window_key = format!("{}..{}", window.from, window.to);
         let start = window.from.and_time(NaiveTime::MIN).and_utc();
         let cp = cx.checkpoint(stream);
         let watermark = cp.map(|c| c.watermark.max(start)).unwrap_or(start);
         let pass_of = |c: &Checkpoint| {
             let filter = match c.state.get("pass") {
-                None | Some(Value::Null) => Some(Filter::EventDate),
-                Some(p) => p.as_str().and_then(Filter::from_name),
+                None | Some(Value::Null) => Some(DateFilter::Event),
+                Some(p) => p.as_str().and_then(DateFilter::from_name),
             };
             passes.iter().position(|p| Some(*p) == filter)
         };
@@ -156,7 +165,7 @@ impl Progress {
     }
 
     /// The filter of the pass being read.
-    pub fn filter(&self) -> Filter {
+    pub fn filter(&self) -> DateFilter {
         self.passes[self.pass]
     }
 
@@ -313,7 +322,7 @@ pub async fn read_passes(
     client: &mut Client,
     settings: &Settings,
     stream: &str,
-    passes: &'static [Filter],
+    passes: &'static [DateFilter],
     repeats: Repeats,
     emitted: &mut HashSet<String>,
 ) -> Result<(), PluginError> {
@@ -404,7 +413,7 @@ pub async fn read(
         client,
         settings,
         crate::ACTIONS,
-        &[Filter::EventDate],
+        &[DateFilter::Event],
         Repeats::Emit,
         emitted,
     )
