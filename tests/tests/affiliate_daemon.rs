@@ -130,14 +130,15 @@ fn impact_through_the_daemon_stores_ground_truth_then_revisions() {
     };
     assert_eq!(truth(&first), fake.lock().unwrap().truth(from, to));
 
-    // Approve one, reverse one inside the window and one before a narrower
-    // second window (that one comes back through ActionUpdates).
+    // Approve one and reverse one inside the window; reverse one and approve
+    // (lock) one before a narrower second window (those come back through
+    // `/Actions` by last-updated date and by locking date).
     let cut = chrono::NaiveDate::from_ymd_opt(2026, 11, 10)
         .unwrap()
         .and_hms_opt(0, 0, 0)
         .unwrap()
         .and_utc();
-    let (pending, approved, old) = {
+    let (pending, approved, old, old_pending) = {
         let f = fake.lock().unwrap();
         let pick = |st: &str, after: bool| {
             f.actions()
@@ -151,6 +152,7 @@ fn impact_through_the_daemon_stores_ground_truth_then_revisions() {
             pick("PENDING", true),
             pick("APPROVED", true),
             pick("APPROVED", false),
+            pick("PENDING", false),
         )
     };
     {
@@ -159,6 +161,7 @@ fn impact_through_the_daemon_stores_ground_truth_then_revisions() {
         f.approve(&pending);
         f.reverse(&approved);
         f.reverse(&old);
+        f.approve(&old_pending);
     }
     s.sync("impact", "2026-11-10", "2026-11-27");
     let second = s.export();
@@ -167,7 +170,7 @@ fn impact_through_the_daemon_stores_ground_truth_then_revisions() {
         first.len(),
         "a status change is never a new record"
     );
-    for key in [&pending, &approved, &old] {
+    for key in [&pending, &approved, &old, &old_pending] {
         assert_eq!(conv(&first, key).1, 1);
         assert_eq!(conv(&second, key).1, 2, "{key} became revision 2");
     }
@@ -177,6 +180,10 @@ fn impact_through_the_daemon_stores_ground_truth_then_revisions() {
         ConversionStatus::Reversed
     );
     assert_eq!(conv(&second, &old).0.status, ConversionStatus::Reversed);
+    assert_eq!(
+        conv(&second, &old_pending).0.status,
+        ConversionStatus::Approved
+    );
     assert_eq!(truth(&second), fake.lock().unwrap().truth(from, to));
 }
 

@@ -3,13 +3,14 @@
 
 mod affiliate_support;
 
-use affiliate_support::{find, run, window};
+use affiliate_support::{conversions, find, run, window};
 use plugin_api::protocol::ErrorKind;
 use plugin_api::rust_decimal::Decimal;
-use plugin_api::ConversionStatus;
+use plugin_api::testing::Outcome;
+use plugin_api::{ConversionStatus, EventType};
 use reckon_plugin_impact::Impact;
-use reckon_tests::fakes::affiliate::{shared, Throttle, Truth};
-use reckon_tests::fakes::impact::{ImpactFake, Params};
+use reckon_tests::fakes::affiliate::{shared, Shared, Throttle, Truth};
+use reckon_tests::fakes::impact::{event_code, ImpactFake, Params};
 use serde_json::json;
 
 const SECRETS: &[(&str, &str)] = &[("auth_token", "tok-impact")];
@@ -90,8 +91,8 @@ fn impact_status_change_amount_change_and_reversal_become_revisions_of_the_same_
     );
     assert_eq!(find(&first, &in_window).status, ConversionStatus::Approved);
     assert_eq!(find(&second, &in_window).status, ConversionStatus::Reversed);
-    // The old action is outside the second window: it comes back through the
-    // ActionUpdates changelog, fetched by id, under the same key.
+    // The old action is outside the second window: it comes back through
+    // `/Actions` by last-updated date, under the same key.
     assert_eq!(find(&first, &old).status, ConversionStatus::Approved);
     let old_again = find(&second, &old);
     assert_eq!(old_again.status, ConversionStatus::Reversed);
@@ -101,6 +102,189 @@ fn impact_status_change_amount_change_and_reversal_become_revisions_of_the_same_
     let all: Vec<_> = first.committed.iter().chain(&second.committed).collect();
     let truth = fake.lock().unwrap().truth(first_w.from, first_w.to);
     assert_eq!(Truth::of_records(all), truth);
+    only_documented_routes(&second);
+}
+
+/// Every request of a session is a documented `/Actions` list query (QA M3:
+/// the connector fetched changed actions one by one from `/Actions/{Id}`, a
+/// route the reference does not have).
+fn only_documented_routes(out: &Outcome) {
+    assert!(!out.requests.is_empty());
+    for r in &out.requests {
+        let path = r.url.split('?').next().unwrap();
+        assert!(
+            path.ends_with("/Advertisers/IRfakeSID1/Actions"),
+            "{}",
+            r.url
+        );
+    }
+}
+
+/// A first pull of the whole world, then the fake's clock at the end of the
+/// second window (11-10..11-27) and the id of a `state` USD action whose event
+/// lies *before* that window (skipping `skip` of them).
+fn pulled_world(seed: u64) -> (Shared<ImpactFake>, Outcome) {
+    let fake = shared(ImpactFake::new(Params::small(seed, 3_000)));
+    let first = run::<Impact, _>(
+        &fake,
+        SECRETS,
+        settings(),
+        window((2026, 10, 20), (2026, 11, 27)),
+    );
+    first.result.as_ref().unwrap();
+    fake.lock().unwrap().now = "2026-11-27T12:00:00Z".parse().unwrap();
+    (fake, first)
+}
+
+fn old_action(fake: &Shared<ImpactFake>, state: &str, skip: usize) -> String {
+    let cut = "2026-11-10T00:00:00Z"
+        .parse::<chrono::DateTime<chrono::Utc>>()
+        .unwrap();
+    let f = fake.lock().unwrap();
+    f.actions()
+        .iter()
+        .filter(|a| a.state == state && a.event_date < cut && a.currency == "USD")
+        .nth(skip)
+        .unwrap()
+        .id
+        .clone()
+}
+
+/// QA M3: an action whose event date is older than the re-pulled window and
+/// that is modified in the window comes back whole, with its new state and
+/// amounts, from `/Actions` by last-updated date.
+#[test]
+fn impact_old_action_modified_in_the_window_is_re_pulled_with_its_new_state_and_amounts() {
+    let (fake, first) = pulled_world(21);
+    let (reversed, repriced, untouched) = (
+        old_action(&fake, "APPROVED", 0),
+        old_action(&fake, "PENDING", 0),
+        old_action(&fake, "PENDING", 1),
+    );
+    {
+        let mut f = fake.lock().unwrap();
+        f.reverse(&reversed);
+        f.set_payout(&repriced, Decimal::new(1234, 2));
+    }
+    let second = run::<Impact, _>(
+        &fake,
+        SECRETS,
+        settings(),
+        window((2026, 11, 10), (2026, 11, 27)),
+    );
+    second.result.as_ref().unwrap();
+
+    let before = find(&first, &reversed);
+    assert_eq!(before.status, ConversionStatus::Approved);
+    assert!(before.commission.as_ref().unwrap().amount > Decimal::ZERO);
+    let after = find(&second, &reversed);
+    assert_eq!(after.status, ConversionStatus::Reversed);
+    assert_eq!(after.commission.as_ref().unwrap().amount, Decimal::ZERO);
+    assert_eq!(after.sale_amount.as_ref().unwrap().amount, Decimal::ZERO);
+    assert_eq!(after.occurred_at, before.occurred_at);
+    let after = find(&second, &repriced);
+    assert_eq!(after.status, ConversionStatus::Pending);
+    assert_eq!(
+        after.commission.as_ref().unwrap().amount,
+        Decimal::new(1234, 2)
+    );
+    // Only what changed comes back from before the window, each once.
+    assert!(conversions(&second)
+        .iter()
+        .all(|c| c.external_id != untouched));
+    for id in [&reversed, &repriced] {
+        let n = conversions(&second)
+            .iter()
+            .filter(|c| c.external_id == *id)
+            .count();
+        assert_eq!(n, 1, "{id}");
+    }
+    only_documented_routes(&second);
+    assert!(second
+        .requests
+        .iter()
+        .any(|r| r.url.contains("StartDate=2026-11-10T")));
+}
+
+/// QA L2: PENDING → APPROVED at the locking date is no update in Impact's
+/// sense, so an old action that locks in the window is only found by
+/// `/Actions` by locking date; it comes back approved.
+#[test]
+fn impact_old_pending_action_that_locks_in_the_window_is_re_pulled_as_approved() {
+    let (fake, first) = pulled_world(22);
+    let (locks, untouched) = (
+        old_action(&fake, "PENDING", 0),
+        old_action(&fake, "PENDING", 1),
+    );
+    fake.lock().unwrap().approve(&locks);
+    let second = run::<Impact, _>(
+        &fake,
+        SECRETS,
+        settings(),
+        window((2026, 11, 10), (2026, 11, 27)),
+    );
+    second.result.as_ref().unwrap();
+
+    assert_eq!(find(&first, &locks).status, ConversionStatus::Pending);
+    let after = find(&second, &locks);
+    assert_eq!(after.status, ConversionStatus::Approved);
+    assert_eq!(
+        after.locked_at.unwrap().to_rfc3339(),
+        "2026-11-27T12:00:00+00:00"
+    );
+    assert_eq!(after.commission, find(&first, &locks).commission);
+    assert!(conversions(&second)
+        .iter()
+        .all(|c| c.external_id != untouched));
+    only_documented_routes(&second);
+    assert!(second
+        .requests
+        .iter()
+        .any(|r| r.url.contains("LockingDateStart=2026-11-10T")));
+    // Upserting both pulls (last wins) equals the fake's whole truth now.
+    let all: Vec<_> = first.committed.iter().chain(&second.committed).collect();
+    let f = fake.lock().unwrap();
+    assert_eq!(
+        Truth::of_records(all),
+        f.truth(f.params().from, f.params().to)
+    );
+}
+
+/// QA L1: `EventCode` decides the event type when it names one; a
+/// brand-defined code that does not (`EVT-22`) falls back to the tracker
+/// name instead of giving `Other`.
+#[test]
+fn impact_event_code_without_a_type_word_falls_back_to_the_tracker_name() {
+    let fake = shared(ImpactFake::new(Params::small(9, 600)));
+    let out = run::<Impact, _>(
+        &fake,
+        SECRETS,
+        settings(),
+        window((2026, 10, 20), (2026, 11, 27)),
+    );
+    out.result.as_ref().unwrap();
+    let f = fake.lock().unwrap();
+    let mut codes = std::collections::BTreeMap::new();
+    for a in f.actions() {
+        let want = match a.tracker {
+            "Online Sale" => EventType::Sale,
+            "Lead" => EventType::Lead,
+            "Sign Up" => EventType::Signup,
+            other => panic!("tracker {other}"),
+        };
+        assert_eq!(
+            find(&out, &a.id).event_type,
+            want,
+            "{} {:?}",
+            a.tracker,
+            event_code(a)
+        );
+        *codes.entry(event_code(a)).or_insert(0) += 1;
+    }
+    // The fake sent all three kinds of code.
+    for code in ["", "online_purchase", "EVT-22"] {
+        assert!(codes.get(code).copied().unwrap_or(0) > 10, "{codes:?}");
+    }
 }
 
 #[test]
@@ -136,11 +320,13 @@ fn impact_pauses_when_the_window_runs_out_and_reads_an_epoch_reset() {
     let w = window((2026, 10, 20), (2026, 11, 27));
     let out = run::<Impact, _>(&fake, SECRETS, settings(), w);
     out.result.as_ref().unwrap();
-    // Every third request leaves 0: a pause of the hour to the reset (the
-    // fake's clock stands still, so each reset is an hour ahead). The
-    // zero-length timers that refresh the plugin's clock are left out.
+    // Requests 2, 5, 8, ... leave 0: a pause of the hour to the reset before
+    // the next request (the fake's clock stands still, so each reset is an
+    // hour ahead). The zero-length timers that refresh the plugin's clock are
+    // left out. (The waits were once counted from the first pause, which
+    // matched `(requests - 1) / 3` only by chance for 6 requests.)
     let mut waits = Vec::new();
-    let mut at = out.sleeps[0];
+    let mut at = out.request_times[0];
     for s in &out.sleeps {
         if *s > at {
             waits.push((*s - at).num_seconds());
@@ -150,7 +336,7 @@ fn impact_pauses_when_the_window_runs_out_and_reads_an_epoch_reset() {
     let requests = out.requests.len() as i64;
     assert_eq!(
         waits,
-        vec![3600; ((requests - 1) / 3) as usize],
+        vec![3600; (requests / 3) as usize],
         "{requests} requests"
     );
     assert_eq!(
@@ -229,7 +415,7 @@ fn impact_campaign_over_ten_times_page_size_in_one_window_syncs_fully_in_halves(
     let firsts: Vec<_> = out
         .requests
         .iter()
-        .filter(|r| r.url.contains("/Actions?") && !r.url.contains("&Page="))
+        .filter(|r| r.url.contains("ActionDateStart=") && !r.url.contains("&Page="))
         .map(|r| r.url.clone())
         .collect();
     assert_eq!(firsts.len(), 3, "{firsts:#?}");

@@ -10,7 +10,7 @@
 use plugin_api::currency;
 use plugin_api::lenient::Scalar;
 use plugin_api::parse;
-use plugin_api::serde_json::{Map, Value};
+use plugin_api::serde_json::Value;
 use plugin_api::{Conversion, ConversionStatus, EventType, Money, Record, Utm};
 use serde::Deserialize;
 
@@ -23,54 +23,6 @@ pub struct Envelope {
     pub num_pages: u64,
     /// `@nextpageuri`, relative (`/Advertisers/...`), `None` on the last page.
     pub next: Option<String>,
-}
-
-impl Envelope {
-    /// Reads the envelope of `body`; `what` names the page in errors.
-    pub fn read(body: &Map<String, Value>) -> Result<Envelope, String> {
-        let num = |k: &str| -> Result<u64, String> {
-            match body.get(k) {
-                None => Ok(0),
-                Some(v) => parse::count(v)
-                    .map(Option::unwrap_or_default)
-                    .map_err(|e| format!("envelope field `{k}`: {e}")),
-            }
-        };
-        let page = num("@page")?;
-        let num_pages = num("@numpages")?;
-        let next = body
-            .get("@nextpageuri")
-            .and_then(Value::as_str)
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(str::to_owned);
-        // Stop when the link is empty or this is the last page.
-        let next = if num_pages > 0 && page >= num_pages {
-            None
-        } else {
-            next
-        };
-        Ok(Envelope {
-            page,
-            num_pages,
-            next,
-        })
-    }
-}
-
-/// Parses a list page: its envelope and the rows under `key` (`Actions`,
-/// `ActionUpdates`).
-pub fn page<'a>(body: &'a Value, key: &str) -> Result<(Envelope, &'a [Value]), String> {
-    let obj = body
-        .as_object()
-        .ok_or_else(|| "the page is not a JSON object".to_owned())?;
-    let env = Envelope::read(obj)?;
-    let rows = match obj.get(key) {
-        Some(Value::Array(a)) => a.as_slice(),
-        None | Some(Value::Null) => &[],
-        Some(_) => return Err(format!("field `{key}` is not an array")),
-    };
-    Ok((env, rows))
 }
 
 /// A string field, or a number rendered as text; `None` when absent or empty.
@@ -168,6 +120,17 @@ pub fn event_type(name: &str) -> EventType {
     }
 }
 
+/// The event type of an action: its `EventCode` when that names a known
+/// type, else its `ActionTrackerName`. `EventCode` (IR-Version 12 and later)
+/// is often a brand-defined code without such a word (`EVT-22`), and then
+/// the tracker name (`Online Sale`) still says what it is.
+fn classify(event_code: &Scalar<'_>, tracker: &Scalar<'_>) -> EventType {
+    match event_code.text().map(|c| event_type(&c)) {
+        Some(t) if t != EventType::Other => t,
+        _ => tracker.text().map_or(EventType::Other, |t| event_type(&t)),
+    }
+}
+
 /// Maps `State`.
 pub fn status(state: &str) -> Result<ConversionStatus, String> {
     match state.trim().to_ascii_uppercase().as_str() {
@@ -185,16 +148,6 @@ pub fn row_id(row: &Value) -> String {
     opt_text(row, "Id").unwrap_or_else(|| "?".into())
 }
 
-/// Converts one Action given as a JSON value (the single-action endpoint);
-/// the error names the field.
-pub fn to_conversion(row: &Value) -> Result<Record, String> {
-    if !row.is_object() {
-        return Err("the action is not a JSON object".into());
-    }
-    let typed = ActionRow::deserialize(row).map_err(|e| e.to_string())?;
-    convert(&typed)
-}
-
 fn convert(row: &ActionRow<'_>) -> Result<Record, String> {
     let currency = match row.currency.text() {
         None => None,
@@ -206,11 +159,7 @@ fn convert(row: &ActionRow<'_>) -> Result<Record, String> {
             Some(c)
         }
     };
-    let tracker = row
-        .event_code
-        .text()
-        .or_else(|| row.tracker.text())
-        .unwrap_or_default();
+    let event_type = classify(&row.event_code, &row.tracker);
     Ok(Record::Conversion(Conversion {
         source: String::new(), // stamped by the host
         external_id: row.id.string().ok_or("field `Id` is missing or empty")?,
@@ -223,7 +172,7 @@ fn convert(row: &ActionRow<'_>) -> Result<Record, String> {
             .ok_or("field `MediaPartnerId` is missing or empty")?,
         partner_name: row.partner_name.string(),
         campaign_id: row.campaign_id.string(),
-        event_type: event_type(&tracker),
+        event_type,
         occurred_at: opt_time(&row.event_date, "EventDate")?
             .ok_or("field `EventDate` is missing")?,
         sale_amount: money(&row.amount, "Amount", currency.as_deref())?,

@@ -1,10 +1,17 @@
-//! The `actions` stream: `/Actions` by event date, per campaign, page by page.
+//! `/Actions` queries by a date filter, per campaign, page by page; and the
+//! `actions` stream, which reads them by event date.
+//!
+//! Both streams read full action records from `/Actions`; they differ only
+//! in the date the window is applied to ([`DateFilter`]): `actions` by event
+//! date, `action_updates` (module [`crate::action_updates`]) by last-updated
+//! date and by locking date. One loop ([`read_passes`]) serves both.
 //!
 //! Each page is committed with a checkpoint naming the window, the campaign
-//! position, the date ranges of that campaign still to read and the next
-//! page's URI, so a session that died mid-window resumes at the page after
-//! the last committed one. The watermark moves to the end of the window only
-//! after the last page of the last campaign.
+//! position, the filter (pass) being read, the date ranges of that pass still
+//! to read and the next page's URI, so a session that died mid-window resumes
+//! at the page after the last committed one. The watermark moves to the end
+//! of the window only after the last page of the last pass of the last
+//! campaign.
 //!
 //! Impact refuses a query that matches more than 10 × `PageSize` rows. Such
 //! a refusal ([`action::too_many_results`]) splits the date range being read
@@ -18,12 +25,66 @@
 use crate::action;
 use crate::client::Client;
 use crate::config::Settings;
-use crate::{base_request, day_bounds, relative_request, ACTIONS, MAX_PAGE_SIZE};
+use crate::{base_request, day_bounds, relative_request, MAX_PAGE_SIZE};
 use plugin_api::chrono::{DateTime, Duration, NaiveDate, NaiveTime, Utc};
 use plugin_api::protocol::Checkpoint;
 use plugin_api::serde_json::{json, Value};
 use plugin_api::{Cx, PluginError, Record, Response, Window};
 use std::collections::HashSet;
+
+/// Which date of an action an `/Actions` query applies the window to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DateFilter {
+    /// `ActionDateStart` / `ActionDateEnd`: the event date (`EventDate`).
+    Event,
+    /// `StartDate` / `EndDate`: the last-updated date. Impact does not count
+    /// a state transition (PENDING → APPROVED at the locking date) as an
+    /// update; [`DateFilter::Locking`] catches those.
+    LastUpdated,
+    /// `LockingDateStart` / `LockingDateEnd`: the locking date, i.e. when
+    /// the action was (or will be) approved.
+    Locking,
+}
+
+impl DateFilter {
+    /// The query parameters carrying the range's start and end.
+    fn params(self) -> (&'static str, &'static str) {
+        match self {
+            DateFilter::Event => ("ActionDateStart", "ActionDateEnd"),
+            DateFilter::LastUpdated => ("StartDate", "EndDate"),
+            DateFilter::Locking => ("LockingDateStart", "LockingDateEnd"),
+        }
+    }
+
+    /// The name saved in a checkpoint's `pass`.
+    fn name(self) -> &'static str {
+        match self {
+            DateFilter::Event => "event_date",
+            DateFilter::LastUpdated => "update_date",
+            DateFilter::Locking => "locking_date",
+        }
+    }
+
+    fn from_name(name: &str) -> Option<DateFilter> {
+        [
+            DateFilter::Event,
+            DateFilter::LastUpdated,
+            DateFilter::Locking,
+        ]
+        .into_iter()
+        .find(|f| f.name() == name)
+    }
+
+    /// Words for errors and labels: nothing for the event date (the
+    /// `actions` stream has one pass), else " by update date" and so on.
+    fn note(self) -> &'static str {
+        match self {
+            DateFilter::Event => "",
+            DateFilter::LastUpdated => " by update date",
+            DateFilter::Locking => " by locking date",
+        }
+    }
+}
 
 /// Where a stream is inside its window; saved in every checkpoint.
 #[derive(Debug)]
@@ -32,7 +93,11 @@ pub struct Progress {
     pub window_key: String,
     /// Index into `campaign_ids` of the campaign being read.
     pub campaign_pos: usize,
-    /// Day ranges of that campaign still to read, in order, together the
+    /// The filters read for each campaign, in order (one per pass).
+    pub passes: &'static [DateFilter],
+    /// Index into `passes` of the pass being read.
+    pub pass: usize,
+    /// Day ranges of that campaign's pass still to read, in order, together the
     /// rest of the window; never empty. The first is being read. Starts as
     /// the whole window; a range Impact refuses as too big becomes its halves.
     pub ranges: Vec<(NaiveDate, NaiveDate)>,
@@ -45,17 +110,36 @@ pub struct Progress {
 impl Progress {
     /// Resumes from the stream's checkpoint when it belongs to this window
     /// and that window was not completed (a completed window is pulled again
-    /// from the start: that re-pull is how restatements are caught).
-    pub fn resume(cx: &Cx, stream: &str, window: Window) -> Progress {
+    /// from the start: that re-pull is how restatements are caught), and its
+    /// pass is one of `passes`. A state without a pass was written by the
+    /// `actions` stream before passes existed (by event date); any other
+    /// (e.g. `action_updates` when it read the `/ActionUpdates` changelog,
+    /// whose next-page URI is no `/Actions` page) starts the window over.
+    pub fn resume(
+        cx: &Cx,
+        stream: &str,
+        window: Window,
+        passes: &'static [DateFilter],
+    ) -> Progress {
         let window_key = format!("{}..{}", window.from, window.to);
         let start = window.from.and_time(NaiveTime::MIN).and_utc();
         let cp = cx.checkpoint(stream);
         let watermark = cp.map(|c| c.watermark.max(start)).unwrap_or(start);
+        let pass_of = |c: &Checkpoint| {
+            let filter = match c.state.get("pass") {
+                None | Some(Value::Null) => Some(DateFilter::Event),
+                Some(p) => p.as_str().and_then(DateFilter::from_name),
+            };
+            passes.iter().position(|p| Some(*p) == filter)
+        };
         let same = cp.filter(|c| {
             c.state.get("window").and_then(Value::as_str) == Some(window_key.as_str())
                 && c.state.get("complete").and_then(Value::as_bool) != Some(true)
+                && pass_of(c).is_some()
         });
         Progress {
+            passes,
+            pass: same.and_then(pass_of).unwrap_or(0),
             campaign_pos: same
                 .and_then(|c| c.state.get("campaign_pos").and_then(Value::as_u64))
                 .unwrap_or(0) as usize,
@@ -80,13 +164,23 @@ impl Progress {
         self.ranges[0]
     }
 
-    /// The first range's last page was read: on to the next range, or to the
-    /// next campaign (with the whole window again).
+    /// The filter of the pass being read.
+    pub fn filter(&self) -> DateFilter {
+        self.passes[self.pass]
+    }
+
+    /// The first range's last page was read: on to the next range, else to
+    /// the next pass, else to the next campaign (each with the whole window
+    /// again).
     pub fn range_done(&mut self, window: Window) {
         self.next = None;
         self.ranges.remove(0);
         if self.ranges.is_empty() {
-            self.campaign_pos += 1;
+            self.pass += 1;
+            if self.pass >= self.passes.len() {
+                self.pass = 0;
+                self.campaign_pos += 1;
+            }
             self.ranges = vec![(window.from, window.to)];
         }
     }
@@ -125,6 +219,7 @@ impl Progress {
             state: json!({
                 "window": self.window_key,
                 "campaign_pos": self.campaign_pos,
+                "pass": self.filter().name(),
                 "ranges": ranges,
                 "next": self.next,
                 "complete": finished,
@@ -170,8 +265,9 @@ impl Progress {
                 )
             };
             return Err(PluginError::config(format!(
-                "stream `{stream}` campaign {campaign}: Impact refuses even the single day \
+                "stream `{stream}` campaign {campaign}{}: Impact refuses even the single day \
                  {from} as more than 10 × page_size = {} rows ({}); {remedy}",
+                self.filter().note(),
                 10 * u64::from(settings.page_size),
                 action::error_message(refusal)
             )));
@@ -182,6 +278,7 @@ impl Progress {
             &[
                 ("stream", &stream),
                 ("campaign", &campaign),
+                ("pass", &self.filter().name()),
                 ("range", &format!("{from}..{to}")),
                 ("first", &format!("{}..{}", first.0, first.1)),
                 ("second", &format!("{}..{}", second.0, second.1)),
@@ -207,22 +304,38 @@ fn ranges_of(v: &Value, window: Window) -> Option<Vec<(NaiveDate, NaiveDate)>> {
     (!ranges.is_empty() && ordered && inside).then_some(ranges)
 }
 
-/// Reads the stream over the session window; records the emitted ids.
-pub async fn read(
+/// What [`read_passes`] does with an action this session already emitted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Repeats {
+    /// Emit it again (the `actions` stream: every row of its window).
+    Emit,
+    /// Skip it (`action_updates`: the `actions` stream or an earlier pass
+    /// already emitted it, seconds ago).
+    Skip,
+}
+
+/// Reads `/Actions` for every campaign and pass of `stream` over the session
+/// window, committing each page; `emitted` holds the action ids emitted this
+/// session and grows with the ones emitted here.
+pub async fn read_passes(
     cx: &Cx,
     client: &mut Client,
     settings: &Settings,
+    stream: &str,
+    passes: &'static [DateFilter],
+    repeats: Repeats,
     emitted: &mut HashSet<String>,
 ) -> Result<(), PluginError> {
     let window = cx.window()?;
-    let mut progress = Progress::resume(cx, ACTIONS, window);
-    let mut pages = 0u64;
-    let mut rows = 0u64;
-    let mut splits = 0u64;
+    let mut progress = Progress::resume(cx, stream, window, passes);
+    let (mut pages, mut rows, mut skipped, mut splits) = (0u64, 0u64, 0u64, 0u64);
     while progress.campaign_pos < settings.campaign_ids.len() {
         let campaign = settings.campaign_ids[progress.campaign_pos];
+        let filter = progress.filter();
+        let (start_param, end_param) = filter.params();
         let (from, to) = progress.range();
         let (start, end) = day_bounds(from, to);
+        let pass = filter.note();
         let note = progress.range_note(window);
         let mut page_no = 1u64;
         loop {
@@ -230,17 +343,19 @@ pub async fn read(
                 Some(uri) => relative_request(cx, settings, uri),
                 None => base_request(cx, settings, "Actions")
                     .query("CampaignId", campaign)
-                    .query("ActionDateStart", &start)
-                    .query("ActionDateEnd", &end)
+                    .query(start_param, &start)
+                    .query(end_param, &end)
                     .query("PageSize", settings.page_size),
             }
-            .label(format!("actions campaign {campaign} page {page_no}{note}"));
-            let what = format!("stream `{ACTIONS}` campaign {campaign} page {page_no}{note}");
+            .label(format!(
+                "{stream} campaign {campaign}{pass} page {page_no}{note}"
+            ));
+            let what = format!("stream `{stream}` campaign {campaign}{pass} page {page_no}{note}");
             let resp = client
                 .send_allowing(req, &what, action::too_many_results)
                 .await?;
             if action::too_many_results(&resp) {
-                progress.split_refused(cx, ACTIONS, campaign, settings, &resp)?;
+                progress.split_refused(cx, stream, campaign, settings, &resp)?;
                 splits += 1;
                 break;
             }
@@ -252,7 +367,11 @@ pub async fn read(
             rows += records.len() as u64;
             for r in records {
                 if let Record::Conversion(c) = &r {
-                    emitted.insert(c.external_id.clone());
+                    let new = emitted.insert(c.external_id.clone());
+                    if !new && repeats == Repeats::Skip {
+                        skipped += 1;
+                        continue;
+                    }
                 }
                 cx.emit(r);
             }
@@ -262,7 +381,7 @@ pub async fn read(
                 progress.range_done(window);
             }
             let finished = progress.campaign_pos >= settings.campaign_ids.len();
-            progress.commit(cx, ACTIONS, window, finished);
+            progress.commit(cx, stream, window, finished);
             if progress.next.is_none() {
                 break;
             }
@@ -272,11 +391,31 @@ pub async fn read(
     cx.info(
         "stream done",
         &[
-            ("stream", &ACTIONS),
+            ("stream", &stream),
             ("pages", &pages),
             ("rows", &rows),
+            ("skipped_already_emitted", &skipped),
             ("splits", &splits),
         ],
     );
     Ok(())
+}
+
+/// The `actions` stream: every action whose event date falls in the window.
+pub async fn read(
+    cx: &Cx,
+    client: &mut Client,
+    settings: &Settings,
+    emitted: &mut HashSet<String>,
+) -> Result<(), PluginError> {
+    read_passes(
+        cx,
+        client,
+        settings,
+        crate::ACTIONS,
+        &[DateFilter::Event],
+        Repeats::Emit,
+        emitted,
+    )
+    .await
 }

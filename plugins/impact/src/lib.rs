@@ -1,9 +1,9 @@
 //! # Impact.com connector (Brand API)
 //!
 //! Pulls a brand's **actions** (Impact's name for conversions, i.e. the
-//! partners' commission claims) per campaign, and re-fetches older actions
-//! that the **action updates** changelog says were modified. Produces
-//! canonical [`plugin_api::Conversion`] records keyed by the action `Id`.
+//! partners' commission claims) per campaign, and re-reads older actions that
+//! were modified or locked (approved) in the window. Produces canonical
+//! [`plugin_api::Conversion`] records keyed by the action `Id`.
 //!
 //! ## The API (Brand "Advertisers" API, `IR-Version: 14` by default)
 //! - Base `https://api.impact.com/Advertisers/{AccountSID}/`; JSON via
@@ -17,9 +17,11 @@
 //!   2000..=20000, and a query matching more than 10 × `PageSize` rows is
 //!   refused (an error asking for a shorter range or a larger `PageSize`;
 //!   see `action::too_many_results` for how it is recognised). Rows under
-//!   `Actions`.
-//! - `GET /ActionUpdates?CampaignId=&StartDate=&EndDate=`: one row per
-//!   modification (filter on `UpdateDate`); `GET /Actions/{Id}` fetches one.
+//!   `Actions`. The same endpoint filters on the last-updated date instead
+//!   with `StartDate=&EndDate=`, and on `LockingDate` with
+//!   `LockingDateStart=&LockingDateEnd=` (same limits).
+//! - Not used: `GET /ActionUpdates` (a changelog of deltas, not actions) and
+//!   any single-action route (none is documented).
 //! - Paging: an `@`-envelope of **string** fields (`"@page": "1"`,
 //!   `"@numpages"`, `"@nextpageuri"`); `@nextpageuri` is a path relative to
 //!   the host, empty on the last page.
@@ -31,8 +33,13 @@
 //!   per configured campaign. `State` maps PENDING/APPROVED/REVERSED to the
 //!   canonical status, `LockingDate` to `locked_at`, `Oid` to `order_id`,
 //!   `Payout` to the commission and `Amount` to the sale amount.
-//! - `action_updates`: actions modified in the window (reversals, amount
-//!   changes) whose event date lies *before* the window, fetched one by one.
+//! - `action_updates`: actions whose last-updated date (reversals, amount
+//!   changes) or locking date (PENDING → APPROVED) falls in the window, read
+//!   from `/Actions` by those two filters, a page at a time. They are mostly
+//!   actions whose event date lies *before* the window; those the `actions`
+//!   stream already emitted in the session are skipped. Cost: two more
+//!   queries per campaign and window (plus their extra pages), however many
+//!   actions changed.
 //!
 //! Too many rows for one query: when Impact refuses a campaign's date range
 //! as more than 10 × `page_size` rows, the stream splits that range into
@@ -43,9 +50,11 @@
 //! naming the campaign, the day and `page_size`.
 //!
 //! A state change (PENDING → APPROVED at the locking date) is *not* an update
-//! in Impact's sense, so the default lookback (65 days) re-pulls a trailing
-//! window longer than the usual locking period (month end + ~27 days): each
-//! re-pull upserts the same key, and a changed value becomes a revision.
+//! in Impact's sense: the locking-date pass of `action_updates` catches it
+//! for any action, and the default lookback (65 days) re-pulls by event date
+//! a trailing window longer than the usual locking period (month end + ~27
+//! days) as well. Each re-pull upserts the same key, and a changed value
+//! becomes a revision.
 //!
 //! A malformed action fails its page: nothing of that page is committed, and
 //! the error names the stream, campaign, page, action id and field.
@@ -68,7 +77,7 @@ pub struct Impact;
 
 /// Stream of actions by event date.
 pub const ACTIONS: &str = "actions";
-/// Stream of older actions that changed in the window.
+/// Stream of actions updated or locked in the window (mostly older ones).
 pub const ACTION_UPDATES: &str = "action_updates";
 /// Impact's limit on a date range, in days.
 pub const MAX_WINDOW_DAYS: u32 = 45;
@@ -87,9 +96,10 @@ impl Connector for Impact {
             version: env!("CARGO_PKG_VERSION").into(),
             kind: PluginKind::Affiliate,
             description: "Impact.com brand connector: actions (conversions) per campaign with \
-                          their PENDING/APPROVED/REVERSED state and locking date, plus older \
-                          actions modified since (ActionUpdates). Basic auth (account SID + \
-                          auth token)."
+                          their PENDING/APPROVED/REVERSED state and locking date (stream \
+                          actions, by event date), plus older actions updated or locked in the \
+                          window (stream action_updates: /Actions by last-updated date and by \
+                          locking date). Basic auth (account SID + auth token)."
                 .into(),
             config_schema: json!({
                 "type": "object",
@@ -123,7 +133,7 @@ impl Connector for Impact {
                     name: ACTION_UPDATES.into(),
                     record: RecordKind::Conversion,
                     primary_key: vec!["external_id".into()],
-                    cursor: Some("update_date".into()),
+                    cursor: Some("update_date, locking_date".into()),
                     default_lookback_days: DEFAULT_LOOKBACK_DAYS,
                 },
             ],
@@ -226,7 +236,7 @@ fn base_request(cx: &Cx, settings: &Settings, resource: &str) -> Request {
     )
 }
 
-/// A GET of a relative URI the API returned (`@nextpageuri`, `ActionUri`).
+/// A GET of a relative URI the API returned (`@nextpageuri`).
 fn relative_request(cx: &Cx, settings: &Settings, uri: &str) -> Request {
     with_headers(Request::get(format!("{}{uri}", cx.base_url())), settings)
 }

@@ -32,9 +32,11 @@ fn dec(s: &str) -> Decimal {
 }
 
 #[test]
-fn reads_pages_by_relative_next_uri_and_refetches_old_updated_actions() {
-    let cassette =
-        Cassette::from_json(include_str!("../fixtures/two_pages_and_updates.json")).unwrap();
+fn reads_pages_by_relative_next_uri_then_old_actions_by_update_and_locking_date() {
+    let cassette = Cassette::from_json(include_str!(
+        "../fixtures/two_pages_then_updated_and_locked.json"
+    ))
+    .unwrap();
     let out = FakeHost::replay(cassette).run::<Impact>(open_read(
         "imp",
         "http://fake",
@@ -48,8 +50,13 @@ fn reads_pages_by_relative_next_uri_and_refetches_old_updated_actions() {
         .iter()
         .map(|r| conv(r).external_id.as_str())
         .collect();
-    // 1000.1.1 is named by the changelog but was already pulled: not re-fetched.
-    assert_eq!(ids, ["1000.1.1", "1000.1.2", "1000.1.3", "1000.0.9"]);
+    // The update pass returns 1000.1.1 (already emitted by `actions`) and
+    // 1000.0.9; the locking pass 1000.0.9 again (emitted by the update pass)
+    // and 1000.0.7. Each action is emitted once.
+    assert_eq!(
+        ids,
+        ["1000.1.1", "1000.1.2", "1000.1.3", "1000.0.9", "1000.0.7"]
+    );
     let a1 = conv(&out.committed[0]);
     assert_eq!(a1.occurred_at.to_rfc3339(), "2026-11-01T17:00:00+00:00");
     assert_eq!(
@@ -69,9 +76,37 @@ fn reads_pages_by_relative_next_uri_and_refetches_old_updated_actions() {
     assert_eq!(a2.event_type, EventType::Lead);
     assert_eq!(a2.status, ConversionStatus::Approved);
     assert_eq!(conv(&out.committed[2]).status, ConversionStatus::Reversed);
-    assert_eq!(conv(&out.committed[3]).status, ConversionStatus::Reversed);
-    // One checkpoint per page; the last page of each stream closes the window.
-    assert_eq!(out.checkpoints.len(), 3);
+    let updated = conv(&out.committed[3]);
+    assert_eq!(updated.status, ConversionStatus::Reversed);
+    assert_eq!(updated.commission.as_ref().unwrap().amount, dec("0"));
+    assert_eq!(
+        updated.occurred_at.to_rfc3339(),
+        "2026-08-01T08:00:00+00:00"
+    );
+    // EventCode `EVT-22` names no type: the tracker name (Online Sale) does.
+    assert_eq!(updated.event_type, EventType::Sale);
+    let locked = conv(&out.committed[4]);
+    assert_eq!(locked.status, ConversionStatus::Approved);
+    assert_eq!(locked.occurred_at.to_rfc3339(), "2026-09-20T08:00:00+00:00");
+    assert_eq!(
+        locked.locked_at.unwrap().to_rfc3339(),
+        "2026-11-01T07:00:00+00:00"
+    );
+    assert_eq!(locked.event_type, EventType::Lead);
+    // One checkpoint per page: 2 for `actions` (the second closes its
+    // window), 1 per pass of `action_updates` (the locking pass closes it).
+    assert_eq!(out.checkpoints.len(), 4);
+    assert_eq!(out.checkpoints[2].state["pass"], json!("locking_date"));
+    assert_eq!(out.checkpoints[2].state["complete"], json!(false));
+    assert_eq!(out.checkpoints[3].state["complete"], json!(true));
+    // Only `/Actions` queries: no changelog, no single-action route.
+    for r in &out.requests {
+        assert!(
+            r.url.starts_with("http://fake/Advertisers/IRsid1/Actions?"),
+            "{}",
+            r.url
+        );
+    }
     assert_eq!(out.checkpoints[0].state["next"], json!("/Advertisers/IRsid1/Actions?CampaignId=1000&ActionDateStart=2026-11-01T00%3A00%3A00Z&ActionDateEnd=2026-11-02T23%3A59%3A59Z&PageSize=2000&Page=2"));
     assert_eq!(
         out.checkpoints[1].watermark.to_rfc3339(),
@@ -219,14 +254,14 @@ fn low_remaining_quota_pauses_before_the_next_request() {
     .with_http_latency(Duration::seconds(1))
     .run::<Impact>(open_read("imp", "http://fake", settings(), window()));
     out.result.unwrap();
-    // A 5 s pause (from each answer) before page 2 and before the changelog
-    // request.
+    // A 5 s pause (from each answer) before page 2 and before each pass of
+    // `action_updates`.
     let gaps: Vec<i64> = out
         .request_times
         .windows(2)
         .map(|w| (w[1] - w[0]).num_seconds())
         .collect();
-    assert_eq!(gaps, [1 + 5, 1 + 5]);
+    assert_eq!(gaps, [1 + 5, 1 + 5, 1 + 5]);
 }
 
 #[test]
@@ -462,30 +497,157 @@ fn other_refusals_are_not_split() {
     assert_eq!(out.requests.len(), 1);
 }
 
+/// The days `(from, to)` of an `/Actions` request filtered by `start`/`end`.
+fn days_by(url: &str, start: &str, end: &str) -> Option<(String, String)> {
+    let day = |name: &str| {
+        let at = url.find(&format!("{name}="))? + name.len() + 1;
+        Some(url[at..at + 10].to_owned())
+    };
+    Some((day(start)?, day(end)?))
+}
+
 #[test]
-fn the_changelog_is_split_the_same_way() {
+fn both_update_passes_are_split_the_same_way_and_resume_in_their_pass() {
     let mut open = open_read("imp", "http://fake", settings(), four_days());
     open.streams = vec![ACTION_UPDATES.into()];
-    let out = FakeHost::handler(|req| {
-        let at = req.url.find("StartDate=").unwrap() + 10;
-        let (from, to) = (&req.url[at..at + 10], {
-            let at = req.url.find("EndDate=").unwrap() + 8;
-            &req.url[at..at + 10]
-        });
-        if (from, to) == ("2026-11-01", "2026-11-04") {
+    let handler = |req: &plugin_api::protocol::HttpRequest| {
+        let by_update = days_by(&req.url, "&StartDate", "&EndDate");
+        let by_locking = days_by(&req.url, "LockingDateStart", "LockingDateEnd");
+        assert!(by_update.is_some() != by_locking.is_some(), "{}", req.url);
+        let (from, to) = by_update.or(by_locking).unwrap();
+        if (from.as_str(), to.as_str()) == ("2026-11-01", "2026-11-04") {
             return too_many();
         }
         Reply::json(
             200,
-            &json!({"@page": "1", "@numpages": "1", "@nextpageuri": "", "ActionUpdates": []}),
+            &json!({"@page": "1", "@numpages": "1", "@nextpageuri": "", "Actions": []}),
         )
+    };
+    let out = FakeHost::handler(handler).run::<Impact>(open.clone());
+    out.result.as_ref().unwrap();
+    let urls: Vec<_> = out.requests.iter().map(|r| r.url.as_str()).collect();
+    assert_eq!(urls.len(), 6, "{urls:#?}");
+    for (i, (param, from)) in [
+        ("StartDate", "2026-11-01"),
+        ("StartDate", "2026-11-01"),
+        ("StartDate", "2026-11-03"),
+        ("LockingDateStart", "2026-11-01"),
+        ("LockingDateStart", "2026-11-01"),
+        ("LockingDateStart", "2026-11-03"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        assert!(
+            urls[i].contains(&format!("?CampaignId=1000&{param}={from}T00%3A00%3A00Z")),
+            "{i}: {}",
+            urls[i]
+        );
+    }
+    // One checkpoint per half; the pass moves on after the update pass's
+    // second half, and only the locking pass's last half closes the window
+    // (its state then points at the next campaign's first pass).
+    let passes: Vec<_> = out
+        .checkpoints
+        .iter()
+        .map(|c| c.state["pass"].clone())
+        .collect();
+    assert_eq!(
+        passes[..3],
+        [
+            json!("update_date"),
+            json!("locking_date"),
+            json!("locking_date")
+        ]
+    );
+    let done: Vec<_> = out
+        .checkpoints
+        .iter()
+        .map(|c| c.state["complete"].clone())
+        .collect();
+    assert_eq!(
+        done,
+        [json!(false), json!(false), json!(false), json!(true)]
+    );
+    assert_eq!(
+        out.checkpoints[1].state["ranges"],
+        json!([["2026-11-01", "2026-11-04"]])
+    );
+
+    // A session that died after the update pass resumes with the locking pass.
+    open.checkpoints
+        .insert(ACTION_UPDATES.into(), out.checkpoints[1].clone());
+    let resumed = FakeHost::handler(handler).run::<Impact>(open.clone());
+    resumed.result.as_ref().unwrap();
+    assert_eq!(resumed.requests.len(), 3);
+    assert!(resumed.requests[0]
+        .url
+        .contains("LockingDateStart=2026-11-01"));
+
+    // A checkpoint of the stream when it read the `/ActionUpdates` changelog
+    // (no pass, a changelog next-page URI) is not resumed: the window starts over.
+    open.checkpoints.insert(
+        ACTION_UPDATES.into(),
+        plugin_api::Checkpoint {
+            stream: ACTION_UPDATES.into(),
+            watermark: "2026-11-01T00:00:00Z".parse().unwrap(),
+            state: json!({ "window": "2026-11-01..2026-11-04", "campaign_pos": 0,
+                           "ranges": [["2026-11-03", "2026-11-04"]],
+                           "next": "/Advertisers/IRsid1/ActionUpdates?Page=2", "complete": false }),
+            covers: None,
+        },
+    );
+    let legacy = FakeHost::handler(handler).run::<Impact>(open);
+    legacy.result.as_ref().unwrap();
+    assert_eq!(legacy.requests.len(), 6);
+    assert!(legacy.requests[0].url.contains("StartDate=2026-11-01"));
+}
+
+#[test]
+fn a_single_day_over_the_cap_in_an_update_pass_names_the_pass() {
+    let mut open = open_read("imp", "http://fake", settings(), window());
+    open.streams = vec![ACTION_UPDATES.into()];
+    let out = FakeHost::handler(|req| {
+        if req.url.contains("LockingDateStart") {
+            too_many()
+        } else {
+            Reply::json(
+                200,
+                &json!({"@page": "1", "@numpages": "1", "@nextpageuri": "", "Actions": []}),
+            )
+        }
     })
     .run::<Impact>(open);
-    out.result.as_ref().unwrap();
-    assert_eq!(out.requests.len(), 3);
-    assert!(out.requests[2]
-        .url
-        .contains("StartDate=2026-11-03T00%3A00%3A00Z"));
-    assert_eq!(out.checkpoints.len(), 2);
-    assert_eq!(out.checkpoints[1].state["complete"], json!(true));
+    let err = out.result.unwrap_err();
+    assert_eq!(err.kind, ErrorKind::Config);
+    assert!(
+        err.message
+            .contains("stream `action_updates` campaign 1000 by locking date: Impact refuses even the single day 2026-11-01"),
+        "{}",
+        err.message
+    );
+}
+
+#[test]
+fn event_code_decides_the_event_type_when_it_names_one_else_the_tracker_name() {
+    let row = |code: &str, tracker: &str| {
+        let mut a = action("e.1", json!("1.00"));
+        a["EventCode"] = json!(code);
+        a["ActionTrackerName"] = json!(tracker);
+        a
+    };
+    let cases = [
+        (row("", "Online Sale"), EventType::Sale),
+        (row("lead_form", "Online Sale"), EventType::Lead),
+        // Brand-defined codes without a type word fall back to the tracker.
+        (row("EVT-22", "Online Sale"), EventType::Sale),
+        (row("CPA_7", "Newsletter Sign Up"), EventType::Signup),
+        (row("EVT-22", "Custom Tracker"), EventType::Other),
+    ];
+    let rows: Vec<Value> = cases.iter().map(|(r, _)| r.clone()).collect();
+    let body = json!({"@page": "1", "@numpages": "1", "@nextpageuri": "", "Actions": rows});
+    let (_, records) = parse_actions_page(body.to_string().as_bytes()).unwrap();
+    let got: Vec<_> = records.iter().map(|r| conv(r).event_type).collect();
+    let want: Vec<_> = cases.iter().map(|(_, t)| *t).collect();
+    assert_eq!(got, want);
 }

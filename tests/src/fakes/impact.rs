@@ -2,7 +2,10 @@
 //!
 //! Faithful to what the connector relies on: HTTP Basic auth with the SID in
 //! the path too; `CampaignId` required on `/Actions` and `/ActionUpdates`;
-//! date ranges of at most 45 days and no older than 3 years, `PageSize`
+//! `/Actions` filtered by event date (`ActionDateStart/End`), last-updated
+//! date (`StartDate/EndDate`) and locking date (`LockingDateStart/End`),
+//! each pair given applying (none: the last 7 days by event date); each
+//! date range at most 45 days and no older than 3 years, `PageSize`
 //! 2000..=20000 and at most 10 × `PageSize` rows per query (400 with
 //! Impact's `{"Status": "ERROR", "Message", "Errors"}` envelope otherwise;
 //! Impact documents the 10 × `PageSize` limit and that its error asks to
@@ -12,13 +15,25 @@
 //! `X-RateLimit-*` headers on every answer (`Remaining` counting down to 0
 //! in each window of [`ImpactFake::limit_per_window`] requests; `Reset` in
 //! seconds, or as an epoch with a `Date` header, [`ImpactFake::epoch_reset`])
-//! and 429s on demand.
+//! and 429s on demand; `EventCode` empty for some actions, a code naming the
+//! type for others and a brand code naming none (`EVT-22`) for the rest
+//! ([`event_code`]).
+//!
+//! An action's last-updated date is its latest logged modification, else its
+//! creation (event + 1 minute): the reference does not say what
+//! `StartDate/EndDate` match for an action never modified, and counting its
+//! creation is the costlier reading for the connector (the update filter then
+//! returns the window's new actions too). `/ActionUpdates` serves the
+//! changelog with the reference's fields only; there is no single-action
+//! route (`/Actions/{Id}` is not in the reference: 404).
 //!
 //! The data is generated from a seed ([`Params`]); [`ImpactFake::truth`] is
 //! the ground truth of a window. Tests change the world between two pulls:
-//! [`ImpactFake::approve`] (a locking-date transition, which Impact does *not*
-//! log as an update), [`ImpactFake::set_payout`] and [`ImpactFake::reverse`]
-//! (both logged in `/ActionUpdates`), and [`ImpactFake::corrupt`].
+//! [`ImpactFake::approve`] (the action locks now: a state transition, which
+//! Impact does *not* log as an update nor count in the last-updated date),
+//! [`ImpactFake::set_payout`] and [`ImpactFake::reverse`] (both logged in
+//! `/ActionUpdates` and moving the last-updated date), and
+//! [`ImpactFake::corrupt`].
 
 use super::affiliate::{self, param, split_url, FakeApi, Shared, Throttle, Truth};
 use chrono::{DateTime, Duration, FixedOffset, NaiveDate, NaiveTime, Utc};
@@ -91,6 +106,35 @@ struct Update {
     state: &'static str,
     update_date: DateTime<Utc>,
     delta_payout: Decimal,
+    delta_amount: Decimal,
+}
+
+/// The `EventCode` the fake sends for an action (by a hash of its id): empty
+/// (accounts on an old `IR-Version`), a code naming the tracker's type
+/// (`online_purchase`, `lead_form`, `signup`), or a brand-defined code that
+/// names none (`EVT-22`), for which only `ActionTrackerName` tells the type.
+pub fn event_code(a: &Action) -> &'static str {
+    let bucket = a.id.bytes().map(u64::from).sum::<u64>() % 3;
+    match (bucket, a.tracker) {
+        (0, _) => "",
+        (1, "Online Sale") => "online_purchase",
+        (1, "Lead") => "lead_form",
+        (1, "Sign Up") => "signup",
+        _ => "EVT-22",
+    }
+}
+
+/// When Impact created an action (`CreationDate`).
+fn creation_date(a: &Action) -> DateTime<Utc> {
+    a.event_date + Duration::minutes(1)
+}
+
+/// The date an `/Actions` query filters on.
+#[derive(Debug, Clone, Copy)]
+enum DateFilter {
+    Event,
+    Updated,
+    Locking,
 }
 
 /// The fake's state.
@@ -233,7 +277,7 @@ impl ImpactFake {
             .unwrap_or_else(|| panic!("no action {id}"))
     }
 
-    fn log(&mut self, i: usize, delta_payout: Decimal) {
+    fn log(&mut self, i: usize, delta_payout: Decimal, delta_amount: Decimal) {
         let n = self.updates.len();
         self.updates.push(Update {
             id: format!("{}.{}", self.actions[i].id, 90_000 + n),
@@ -241,13 +285,19 @@ impl ImpactFake {
             state: self.actions[i].state,
             update_date: self.now,
             delta_payout,
+            delta_amount,
         });
     }
 
-    /// PENDING → APPROVED at the locking date: not an update in Impact's sense.
+    /// PENDING → APPROVED: the action locks now (its `LockingDate` becomes
+    /// [`ImpactFake::now`] when it was later). Not an update in Impact's
+    /// sense: nothing is logged and the last-updated date stays.
     pub fn approve(&mut self, id: &str) {
         let i = self.index(id);
-        self.actions[i].state = "APPROVED";
+        let now = self.now;
+        let a = &mut self.actions[i];
+        a.state = "APPROVED";
+        a.locking_date = a.locking_date.min(now);
     }
 
     /// Changes the payout (logged as an update).
@@ -255,18 +305,18 @@ impl ImpactFake {
         let i = self.index(id);
         let delta = payout - self.actions[i].payout;
         self.actions[i].payout = payout;
-        self.log(i, delta);
+        self.log(i, delta, Decimal::ZERO);
     }
 
     /// Reverses an action (logged as an update); amounts go to zero.
     pub fn reverse(&mut self, id: &str) {
         let i = self.index(id);
-        let delta = -self.actions[i].payout;
+        let (delta_payout, delta_amount) = (-self.actions[i].payout, -self.actions[i].amount);
         let a = &mut self.actions[i];
         a.state = "REVERSED";
         a.payout = Decimal::ZERO;
         a.amount = Decimal::ZERO;
-        self.log(i, delta);
+        self.log(i, delta_payout, delta_amount);
     }
 
     /// Serves `field` of action `id` as garbage from now on.
@@ -301,7 +351,7 @@ impl ImpactFake {
             "CampaignName": format!("Campaign {}", a.campaign_id),
             "ActionTrackerId": "22",
             "ActionTrackerName": a.tracker,
-            "EventCode": "",
+            "EventCode": event_code(a),
             "MediaPartnerId": if as_number { json!(a.partner_id) } else { json!(a.partner_id.to_string()) },
             "MediaPartnerName": format!("Partner {}", a.partner_id),
             "State": a.state,
@@ -316,7 +366,7 @@ impl ImpactFake {
             "Currency": a.currency,
             "ReferringDate": ts(a.event_date - Duration::minutes(30)),
             "EventDate": ts(a.event_date),
-            "CreationDate": ts(a.event_date + Duration::minutes(1)),
+            "CreationDate": ts(creation_date(a)),
             "LockingDate": ts(a.locking_date),
             "ClearedDate": "",
             "ReferringType": "CLICK_COOKIE",
@@ -333,6 +383,17 @@ impl ImpactFake {
             }
         }
         v
+    }
+
+    /// Each action's last-updated date when it differs from its creation:
+    /// its latest logged modification.
+    fn last_updated(&self) -> std::collections::HashMap<usize, DateTime<Utc>> {
+        let mut m = std::collections::HashMap::new();
+        for u in &self.updates {
+            let d = m.entry(u.action).or_insert(u.update_date);
+            *d = (*d).max(u.update_date);
+        }
+        m
     }
 
     fn error(status: u16, message: &str, field: Option<&str>) -> Reply {
@@ -510,14 +571,44 @@ impl FakeApi for ImpactFake {
                     Ok(c) => c,
                     Err(r) => return r,
                 };
-                let (s, e) = match self.range(&q, "ActionDateStart", "ActionDateEnd") {
-                    Ok(r) => r,
-                    Err(r) => return r,
-                };
+                // Each date pair given filters its date; none: the last 7
+                // days by event date.
+                let mut by: Vec<(DateFilter, DateTime<Utc>, DateTime<Utc>)> = Vec::new();
+                for (filter, start, end) in [
+                    (DateFilter::Event, "ActionDateStart", "ActionDateEnd"),
+                    (DateFilter::Updated, "StartDate", "EndDate"),
+                    (DateFilter::Locking, "LockingDateStart", "LockingDateEnd"),
+                ] {
+                    if param(&q, start).is_none() && param(&q, end).is_none() {
+                        continue;
+                    }
+                    match self.range(&q, start, end) {
+                        Ok((s, e)) => by.push((filter, s, e)),
+                        Err(r) => return r,
+                    }
+                }
+                if by.is_empty() {
+                    by.push((DateFilter::Event, self.now - Duration::days(7), self.now));
+                }
+                let updated = self.last_updated();
                 let mut rows: Vec<&Action> = self
                     .actions
                     .iter()
-                    .filter(|a| a.campaign_id == c && a.event_date >= s && a.event_date <= e)
+                    .enumerate()
+                    .filter(|(i, a)| {
+                        a.campaign_id == c
+                            && by.iter().all(|(f, s, e)| {
+                                let d = match f {
+                                    DateFilter::Event => a.event_date,
+                                    DateFilter::Updated => {
+                                        updated.get(i).copied().unwrap_or(creation_date(a))
+                                    }
+                                    DateFilter::Locking => a.locking_date,
+                                };
+                                *s <= d && d <= *e
+                            })
+                    })
+                    .map(|(_, a)| a)
                     .collect();
                 // Most recently created first, as Impact documents.
                 rows.sort_by(|a, b| b.event_date.cmp(&a.event_date).then(a.id.cmp(&b.id)));
@@ -542,28 +633,23 @@ impl FakeApi for ImpactFake {
                             && u.update_date <= e
                     })
                     .map(|u| {
+                        // The reference's fields of a changelog row, no more.
                         let a = &self.actions[u.action];
                         json!({
                             "Id": u.id, "ActionId": a.id, "CampaignId": a.campaign_id.to_string(),
+                            "ActionTrackerId": "22",
                             "MediaPartnerId": a.partner_id.to_string(), "State": u.state,
+                            "StateDetail": "",
                             "UpdateDate": u.update_date.to_rfc3339(),
-                            "ActionDate": a.event_date.to_rfc3339(),
+                            "DeltaPayout": u.delta_payout.to_string(),
+                            "DeltaAmount": u.delta_amount.to_string(),
                             "LockingDate": a.locking_date.to_rfc3339(),
-                            "DeltaPayout": u.delta_payout.to_string(), "DeltaAmount": "0",
-                            "Oid": a.oid,
-                            "ActionUri": format!("/Advertisers/{}/Actions/{}", self.params.account_sid, a.id),
                         })
                     })
                     .collect();
                 self.paged(&path, &q, "ActionUpdates", rows)
             }
-            other => match other.strip_prefix("Actions/") {
-                Some(id) => match self.actions.iter().find(|a| a.id == id) {
-                    Some(a) => affiliate::json(200, &self.render(a), &self.rate_headers()),
-                    None => Self::error(404, &format!("Action {id} not found"), None),
-                },
-                None => Self::error(404, &format!("Unknown resource {other}"), None),
-            },
+            other => Self::error(404, &format!("Unknown resource {other}"), None),
         }
     }
 }
