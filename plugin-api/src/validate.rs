@@ -67,6 +67,16 @@ fn non_empty(field: &str, v: &str) -> Result<(), String> {
     }
 }
 
+/// A matching key that may be absent: no control characters (a newline in
+/// an order or click id would never match the order's, and breaks exports).
+fn no_control(field: &str, v: &str) -> Result<(), String> {
+    if v.chars().any(char::is_control) {
+        Err(format!("field `{field}`: {v:?} holds a control character"))
+    } else {
+        Ok(())
+    }
+}
+
 /// Validates one record for a stream of `kind` and stamps its source
 /// (`connector`): what the host checks before it stores anything.
 pub fn record(r: &mut Record, kind: RecordKind, connector: &str) -> Result<(), String> {
@@ -102,6 +112,15 @@ pub fn record(r: &mut Record, kind: RecordKind, connector: &str) -> Result<(), S
         Record::Conversion(c) => {
             non_empty("external_id", &c.external_id)?;
             non_empty("partner_id", &c.partner_id)?;
+            for (field, v) in [
+                ("order_id", &c.order_id),
+                ("click_id", &c.click_id),
+                ("coupon", &c.coupon),
+            ] {
+                if let Some(v) = v {
+                    no_control(field, v)?;
+                }
+            }
             check_time("occurred_at", c.occurred_at)?;
             for (field, t) in [
                 ("clicked_at", c.clicked_at),
@@ -121,6 +140,15 @@ pub fn record(r: &mut Record, kind: RecordKind, connector: &str) -> Result<(), S
         }
         Record::Order(o) => {
             non_empty("order_id", &o.order_id)?;
+            for (i, v) in o.alt_ids.iter().enumerate() {
+                no_control(&format!("alt_ids[{i}]"), v)?;
+            }
+            for (i, v) in o.click_ids.iter().enumerate() {
+                no_control(&format!("click_ids[{i}]"), v)?;
+            }
+            if let Some(v) = &o.coupon {
+                no_control("coupon", v)?;
+            }
             check_time("created_at", o.created_at)?;
             check_money("amount", &o.amount, true)?;
             for (i, rf) in o.refunds.iter().enumerate() {
@@ -202,6 +230,12 @@ mod tests {
         }
         let e = record(&mut r, RecordKind::Order, "shop").unwrap_err();
         assert_eq!(e, "field `order_id`: \"A\\0-1\" holds a control character");
+        let mut r = order();
+        if let Record::Order(o) = &mut r {
+            o.click_ids = vec!["k1".into(), "k\n2".into()];
+        }
+        let e = record(&mut r, RecordKind::Order, "shop").unwrap_err();
+        assert_eq!(e, "field `click_ids[1]`: \"k\\n2\" holds a control character");
     }
 
     #[test]
