@@ -199,8 +199,12 @@ impl Window {
 }
 
 /// A stream's resumption point. `watermark` orders checkpoints: the host
-/// refuses one that moves backwards within a session. `state` is the plugin's
-/// own opaque cursor (e.g. a page token or the last day done).
+/// refuses one earlier than the stream's last checkpoint, whether committed
+/// in this session or stored by an earlier one (so a watermark set to the
+/// start of a re-pulled window fails every run after the first). `state`
+/// is the plugin's own opaque cursor (e.g. a page token or the last day
+/// done); the stored one belongs to the window it was committed in, which
+/// is usually not the next run's (see [`crate::sdk::Cx::checkpoint`]).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Checkpoint {

@@ -105,7 +105,9 @@ impl Cx {
     pub fn now(&self) -> DateTime<Utc> {
         self.state.borrow().now.unwrap_or(self.open.now)
     }
-    /// The last committed checkpoint of a stream.
+    /// The last committed checkpoint of a stream: at the session start the
+    /// stored one, whose `state` may belong to another window than this
+    /// session's ([`Cx::window`]); check before resuming a cursor from it.
     pub fn checkpoint(&self, stream: &str) -> Option<&Checkpoint> {
         self.open.checkpoints.get(stream)
     }

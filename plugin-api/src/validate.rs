@@ -235,7 +235,10 @@ mod tests {
             o.click_ids = vec!["k1".into(), "k\n2".into()];
         }
         let e = record(&mut r, RecordKind::Order, "shop").unwrap_err();
-        assert_eq!(e, "field `click_ids[1]`: \"k\\n2\" holds a control character");
+        assert_eq!(
+            e,
+            "field `click_ids[1]`: \"k\\n2\" holds a control character"
+        );
     }
 
     #[test]

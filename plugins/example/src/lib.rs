@@ -168,7 +168,7 @@ async fn read_stream(cx: &Cx, settings: &Settings, stream: &str) -> Result<(), P
             let record = rows::to_conversion(row).map_err(|field_err| {
                 PluginError::bad_response(format!(
                     "{what}, record {} (id {}): {field_err}",
-                    i,
+                    i + 1,
                     row_id(row)
                 ))
             })?;
