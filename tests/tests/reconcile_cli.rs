@@ -477,6 +477,22 @@ fn now_reproduces_what_was_stored_then_and_the_next_run_returns_to_the_present()
     };
     let as_of = report(&["--as-of", &between]);
     assert_eq!(as_of["totals"], counts(&then), "{as_of}");
+    // It says the rules and rates are today's (QA: a controller took it
+    // for the state of a past close).
+    let (_, err) = reckon_with_stderr(
+        &cfg,
+        &[
+            "reconcile",
+            "report",
+            "--program",
+            "shop-us",
+            "--period",
+            "2026-08",
+            "--as-of",
+            &between,
+        ],
+    );
+    assert!(err.contains("with today's [[programs]] and [fx]"), "{err}");
     assert_eq!(as_of["as_of"], between.replace("+00:00", "Z"), "{as_of}");
     let present = report(&[]);
     assert_eq!(present["totals"], counts(&now), "{present}");

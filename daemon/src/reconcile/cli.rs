@@ -163,6 +163,13 @@ pub fn run(config: &Path, args: ReconcileArgs, con: &mut Console) -> anyhow::Res
                     t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
                 )?;
             }
+            if let Some(at) = r.as_of {
+                writeln!(
+                    con.err,
+                    "note: --as-of judges the records stored at {} with today's [[programs]] and [fx]: rates added or restated since are used, so this is what today's rules make of the store then, not necessarily what was decided or paid then (statements record what they paid)",
+                    at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+                )?;
+            }
             if r.as_of.is_none() {
                 match judged_at {
                     None if !decisions.is_empty() => writeln!(
