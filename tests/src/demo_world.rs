@@ -342,6 +342,8 @@ pub fn cake_fake(story: &Story) -> cake::CakeFake {
             }),
             paid: commission(c),
             received: (commission(c) * Decimal::new(13, 1)).round_dp(2),
+            // Never sent: CAKE's record has no sale amount (the story's
+            // CAKE claims have none either).
             order_total: sale(c),
             currency_id: 1,
             transaction_id: c.order_id.clone(),
