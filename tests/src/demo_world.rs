@@ -381,9 +381,11 @@ pub fn partnerstack_fake(story: &Story) -> partnerstack::PartnerStackFake {
                 payment_status,
                 amount: cents(commission(c)),
                 currency: "USD",
+                currency_on_reward: false,
                 txn_key: c.order_id.clone().unwrap_or_default(),
                 txn_amount: cents(sale(c)),
                 embed_txn: true,
+                txn_created_at: None,
             }
         })
         .collect();

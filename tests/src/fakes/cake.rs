@@ -359,7 +359,7 @@ impl CakeFake {
             let local = t.with_timezone(&self.timezone);
             match self.dates {
                 DateStyle::AspNet => format!("/Date({})/", t.timestamp_millis()),
-                DateStyle::IsoLocal if r.id % 2 == 0 => format!(
+                DateStyle::IsoLocal if r.id.is_multiple_of(2) => format!(
                     "{}.{:07}",
                     local.format("%Y-%m-%dT%H:%M:%S"),
                     local.timestamp_subsec_nanos() / 100
