@@ -156,12 +156,45 @@ impl Scalar<'_> {
         }
     }
 
-    /// A bool (also `"true"`/`"false"` strings); `None` otherwise.
+    /// A bool as platforms send flags: `true`/`false`, the numbers `1`/`0`,
+    /// or those as strings (`"true"`, `"False"`, `"1"`, `"0"`); `None`
+    /// for anything else (null, another number, other text). Platforms that
+    /// do not type a flag send either shape, and reading `1` as "not a bool"
+    /// would silently turn every set flag into `false`.
     pub fn as_bool(&self) -> Option<bool> {
         match self {
             Scalar::Bool(b) => Some(*b),
-            Scalar::Str(s) => s.trim().parse().ok(),
+            Scalar::UInt(0) => Some(false),
+            Scalar::UInt(1) => Some(true),
+            Scalar::Str(s) => {
+                let t = s.trim();
+                if t == "1" || t.eq_ignore_ascii_case("true") {
+                    Some(true)
+                } else if t == "0" || t.eq_ignore_ascii_case("false") {
+                    Some(false)
+                } else {
+                    None
+                }
+            }
             _ => None,
+        }
+    }
+
+    /// A flag field: [`Scalar::as_bool`]'s shapes, `None` when absent
+    /// (null or `""`), and an error naming the field for any other value,
+    /// so a flag sent in a shape nobody expected is never read as `false`.
+    pub fn flag(&self, field: &str) -> Result<Option<bool>, String> {
+        match self {
+            Scalar::Null => Ok(None),
+            Scalar::Str(s) if s.trim().is_empty() => Ok(None),
+            other => other.as_bool().map(Some).ok_or_else(|| {
+                let got = match other {
+                    Scalar::Str(s) => format!("{s:?}"),
+                    Scalar::Other(what) => (*what).to_owned(),
+                    v => v.text().map(|t| t.into_owned()).unwrap_or_default(),
+                };
+                format!("field `{field}`: expected a flag (true/false or 1/0), got {got}")
+            }),
         }
     }
 }
@@ -264,6 +297,36 @@ mod tests {
 
     fn num(json: &str) -> Num<'_> {
         serde_json::from_str(json).unwrap()
+    }
+
+    fn scalar(json: &str) -> Scalar<'_> {
+        serde_json::from_str(json).unwrap()
+    }
+
+    /// Regression (QA M2): Everflow's untyped `is_event`/`is_scrub` sent as
+    /// `1` were read as "not a bool", then as `false`.
+    #[test]
+    fn flags_read_bools_and_ones_and_zeros_and_refuse_other_values() {
+        for (json, want) in [
+            ("true", true),
+            ("false", false),
+            ("1", true),
+            ("0", false),
+            (r#""1""#, true),
+            (r#"" 0 ""#, false),
+            (r#""true""#, true),
+            (r#""False""#, false),
+        ] {
+            assert_eq!(scalar(json).as_bool(), Some(want), "{json}");
+            assert_eq!(scalar(json).flag("f"), Ok(Some(want)), "{json}");
+        }
+        assert_eq!(scalar("null").flag("f"), Ok(None));
+        assert_eq!(scalar(r#""""#).flag("f"), Ok(None));
+        for json in ["2", "-1", "1.0", r#""yes""#, "{}", "[]"] {
+            assert_eq!(scalar(json).as_bool(), None, "{json}");
+            let e = scalar(json).flag("is_event").unwrap_err();
+            assert!(e.contains("field `is_event`"), "{json}: {e}");
+        }
     }
 
     #[test]

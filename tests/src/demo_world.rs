@@ -342,6 +342,8 @@ pub fn cake_fake(story: &Story) -> cake::CakeFake {
             }),
             paid: commission(c),
             received: (commission(c) * Decimal::new(13, 1)).round_dp(2),
+            // Never sent: CAKE's record has no sale amount (the story's
+            // CAKE claims have none either).
             order_total: sale(c),
             currency_id: 1,
             transaction_id: c.order_id.clone(),
@@ -379,9 +381,11 @@ pub fn partnerstack_fake(story: &Story) -> partnerstack::PartnerStackFake {
                 payment_status,
                 amount: cents(commission(c)),
                 currency: "USD",
+                currency_on_reward: false,
                 txn_key: c.order_id.clone().unwrap_or_default(),
                 txn_amount: cents(sale(c)),
                 embed_txn: true,
+                txn_created_at: None,
             }
         })
         .collect();

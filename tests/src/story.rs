@@ -4,7 +4,8 @@
 //! `days` days. Orders come from Google, Meta and TikTok ads, from four
 //! affiliate networks, or direct. The networks' claims are derived from the
 //! orders with deliberate faults: duplicated claims across networks, refunded
-//! and partly refunded orders, inflated amounts, network reversals and
+//! and partly refunded orders, inflated amounts (not on CAKE, whose claims
+//! carry no sale amount), network reversals and
 //! rejections, and claims for orders that do not exist. Every claim is
 //! generated with the outcome it *should* get, so a test can check Reckon's
 //! decisions against the story instead of against Reckon itself.
@@ -263,8 +264,13 @@ pub fn generate(seed: u64, days: u32, end: NaiveDate) -> Story {
                 let mut duplicate_by: Option<&'static str> = None;
                 if intended == Intended::Matched {
                     if fault < 40 {
-                        intended = Intended::AmountMismatch;
-                        claimed = (amount * Decimal::new(125, 2)).round_dp(2);
+                        // CAKE claims carry no sale amount (the reference's
+                        // record has none), so there is nothing to inflate:
+                        // a CAKE claim here stays an honest match.
+                        if net != "cake" {
+                            intended = Intended::AmountMismatch;
+                            claimed = (amount * Decimal::new(125, 2)).round_dp(2);
+                        }
                     } else if fault < 70 {
                         intended = Intended::NetworkReversed;
                         status = ConversionStatus::Reversed;
@@ -460,7 +466,10 @@ fn claim(
         campaign_id: Some("northwind".into()),
         event_type: EventType::Sale,
         occurred_at,
-        sale_amount: Some(money(sale)),
+        // CAKE reports no sale amount (connector-apis.md section 3: `paid`
+        // and `received`, no order total); reconciliation then takes the
+        // order's amount as the basis.
+        sale_amount: (net != "cake").then(|| money(sale)),
         commission: Some(money((sale * Decimal::new(10, 2)).round_dp(2))),
         status,
         status_changed_at: Some(occurred_at + Duration::days(1)),

@@ -255,3 +255,46 @@ fn a_malformed_page_names_stream_page_and_field_and_no_checkpoint_passes_it() {
     );
     assert!(spend(&out).iter().all(|s| s.day == day("2026-10-01")));
 }
+
+/// Regression (QA L5): the fake answered a malformed request parameter with
+/// 40002, which the reference gives as "no access" and the plugin reads as
+/// wrong credentials, so a request-building bug looked like an auth problem
+/// in the tests. A parameter error now comes back as an upstream error that
+/// quotes TikTok's message and names no credential setting.
+#[test]
+fn a_malformed_request_parameter_is_not_reported_as_an_auth_problem() {
+    use plugin_api::protocol::HttpRequest;
+    use reckon_plugin_tiktok_ads::api::{verdict, Verdict};
+    let fake = TiktokFake::new(Config::default(), Universe::new(1, 1, 1));
+    let mut handler = bridge(fake, TOKEN);
+    let url = format!(
+        "http://fake/open_api/v1.3/report/integrated/get/?advertiser_id={ADVERTISER}\
+         &service_type=AUCTION&report_type=BASIC&data_level=AUCTION_NOPE\
+         &dimensions=%5B%22campaign_id%22%2C%22stat_time_day%22%5D&metrics=%5B%22spend%22%5D\
+         &start_date=2026-10-01&end_date=2026-10-02&page=1&page_size=10"
+    );
+    let reply = handler(&HttpRequest {
+        id: 1,
+        method: "GET".into(),
+        url,
+        headers: Default::default(),
+        body: None,
+        idempotent: true,
+        label: "report".into(),
+    });
+    let body: Value = plugin_api::serde_json::from_slice(&reply.body).unwrap();
+    assert_ne!(body["code"], json!(40002), "{body}");
+    let resp = plugin_api::Response {
+        status: reply.status,
+        headers: reply.headers,
+        body: reply.body,
+    };
+    match verdict("tt", &resp) {
+        Verdict::Fatal(e) => {
+            assert_eq!(e.kind, ErrorKind::Upstream, "{}", e.message);
+            assert!(e.message.contains("data_level"), "{}", e.message);
+            assert!(!e.message.contains("access_token"), "{}", e.message);
+        }
+        other => panic!("expected a fatal upstream error, got {other:?}"),
+    }
+}

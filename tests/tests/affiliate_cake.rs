@@ -12,7 +12,7 @@ use plugin_api::ConversionStatus;
 use reckon_plugin_cake::Cake;
 use reckon_tests::fakes::affiliate::in_process;
 use reckon_tests::fakes::affiliate::{shared, Throttle, Truth};
-use reckon_tests::fakes::cake::{CakeFake, Params};
+use reckon_tests::fakes::cake::{CakeFake, DateStyle, Params};
 use serde_json::json;
 
 const SECRETS: &[(&str, &str)] = &[("api_key", "cake-key")];
@@ -313,4 +313,165 @@ fn cake_a_conversion_changed_again_between_two_pages_of_changes_skips_no_change(
     );
     // First page, the shifted second page, then the stream again from row 1.
     assert!(fake.lock().unwrap().reports() >= 5);
+}
+
+/// Five older conversions restated, one minute apart; returns their ids.
+fn restate_five(fake: &reckon_tests::fakes::affiliate::Shared<CakeFake>) -> Vec<u64> {
+    let cut = "2026-11-20T00:00:00Z"
+        .parse::<chrono::DateTime<chrono::Utc>>()
+        .unwrap();
+    let mut f = fake.lock().unwrap();
+    let ids: Vec<u64> = f
+        .rows()
+        .iter()
+        .filter(|r| r.at < cut)
+        .take(5)
+        .map(|r| r.id)
+        .collect();
+    f.now = "2026-11-27T21:00:00Z".parse().unwrap();
+    for id in &ids {
+        f.now += chrono::Duration::minutes(1);
+        f.set_paid(*id, Decimal::new(1_000, 2));
+    }
+    ids
+}
+
+fn changes_only(
+    fake: &reckon_tests::fakes::affiliate::Shared<CakeFake>,
+    settings: serde_json::Value,
+) -> Outcome {
+    let mut open = open_read(
+        "aff",
+        "http://fake",
+        settings.clone(),
+        window((2026, 11, 20), (2026, 11, 27)),
+    );
+    open.streams = vec!["event_conversion_changes".into()];
+    let handler = in_process(fake.clone(), Cake::manifest().auth, SECRETS, &settings);
+    FakeHost::handler(handler).run::<Cake>(open)
+}
+
+fn read_ids(out: &Outcome) -> std::collections::BTreeSet<u64> {
+    affiliate_support::conversions(out)
+        .iter()
+        .map(|c| c.external_id.parse().unwrap())
+        .collect()
+}
+
+/// Regression (QA M1): EventConversionChanges documents no `row_count`; the
+/// fake invented one, hiding that the plugin read its absence as 0, ended
+/// the stream after the first page and marked it complete, so later changes
+/// of older conversions were never stored. The fake now omits it.
+#[test]
+fn cake_changes_without_row_count_are_paged_to_the_end_and_every_change_is_stored() {
+    let fake = shared(CakeFake::new(Params::small(37, 400)));
+    let changed = restate_five(&fake);
+    let out = changes_only(&fake, json!({ "base_url": "http://fake", "row_limit": 2 }));
+    out.result.as_ref().unwrap();
+    assert_eq!(read_ids(&out), changed.iter().copied().collect());
+    for id in &changed {
+        assert_eq!(
+            find(&out, &id.to_string())
+                .commission
+                .as_ref()
+                .unwrap()
+                .amount,
+            Decimal::new(1_000, 2)
+        );
+    }
+    let changes: Vec<serde_json::Value> = out
+        .requests
+        .iter()
+        .filter(|r| r.url.contains("EventConversionChanges"))
+        .map(|r| serde_json::from_str(r.body.as_deref().unwrap()).unwrap())
+        .collect();
+    // Rows 1-2, 2-4 (with the overlap row), 4-5: the short page ends it.
+    assert_eq!(changes.len(), 3);
+    assert_eq!(
+        out.checkpoints.last().unwrap().state["complete"],
+        json!(true)
+    );
+}
+
+/// The other reading of the reference (no paging for EventConversionChanges
+/// at all): an instance that answers every change to the first request.
+#[test]
+fn cake_changes_answered_whole_by_an_instance_that_does_not_page_them_are_all_stored() {
+    let fake = shared(CakeFake::new(Params::small(38, 400)));
+    fake.lock().unwrap().changes_ignore_paging = true;
+    let changed = restate_five(&fake);
+    let out = changes_only(&fake, json!({ "base_url": "http://fake", "row_limit": 2 }));
+    out.result.as_ref().unwrap();
+    assert_eq!(read_ids(&out), changed.iter().copied().collect());
+    assert_eq!(fake.lock().unwrap().reports(), 1);
+}
+
+/// Regression (QA M4): only `/Date(ms)/` dates were read. CAKE may send ISO
+/// date-times; without an offset they are the instance's time, read in the
+/// `instance_timezone` setting, and refused (naming it) when it is not set.
+#[test]
+fn cake_iso_dates_are_read_in_the_instance_time_zone_or_refused_naming_the_setting() {
+    let w = window((2026, 11, 1), (2026, 11, 27));
+    for style in [DateStyle::IsoLocal, DateStyle::IsoOffset] {
+        let fake = shared(CakeFake::new(Params::small(39, 300)));
+        {
+            let mut f = fake.lock().unwrap();
+            f.timezone = chrono_tz::America::Los_Angeles;
+            f.dates = style;
+        }
+        let settings = json!({ "base_url": "http://fake", "row_limit": 700,
+                               "instance_timezone": "America/Los_Angeles" });
+        let out = run::<Cake, _>(&fake, SECRETS, settings, w);
+        out.result.as_ref().unwrap();
+        let f = fake.lock().unwrap();
+        assert_eq!(Truth::of_records(&out.committed), f.truth(w.from, w.to));
+        let read_from: chrono::DateTime<chrono::Utc> = "2026-11-02T00:00:00Z".parse().unwrap();
+        for r in f.rows().iter().filter(|r| r.at >= read_from) {
+            let c = find(&out, &r.id.to_string());
+            assert_eq!(c.occurred_at, r.at, "{style:?} {}", r.id);
+            assert_eq!(c.status_changed_at, Some(r.last_updated), "{style:?}");
+        }
+    }
+    // Offset-less times without the setting: a config error naming it.
+    let fake = shared(CakeFake::new(Params::small(39, 300)));
+    fake.lock().unwrap().dates = DateStyle::IsoLocal;
+    let out = run::<Cake, _>(&fake, SECRETS, settings(), w);
+    let err = out.result.unwrap_err();
+    assert_eq!(err.kind, ErrorKind::Config, "{}", err.message);
+    assert!(
+        err.message.contains("`instance_timezone`"),
+        "{}",
+        err.message
+    );
+    assert!(out.committed.is_empty());
+}
+
+/// Regression (QA M5): the fake invented an `order_total` the reference's
+/// record does not have, hiding that CAKE claims carry no sale amount.
+/// By default none is stored; an instance that does send `order_total`
+/// still gets it.
+#[test]
+fn cake_conversions_carry_no_sale_amount_unless_the_instance_sends_order_total() {
+    let w = window((2026, 11, 1), (2026, 11, 27));
+    let fake = shared(CakeFake::new(Params::small(40, 200)));
+    let out = run::<Cake, _>(&fake, SECRETS, settings(), w);
+    out.result.as_ref().unwrap();
+    let stored = affiliate_support::conversions(&out);
+    assert_eq!(stored.len(), 200);
+    assert!(stored.iter().all(|c| c.sale_amount.is_none()));
+    assert!(stored.iter().all(|c| c.commission.is_some()));
+    assert_eq!(
+        Truth::of_records(&out.committed),
+        fake.lock().unwrap().truth(w.from, w.to)
+    );
+
+    fake.lock().unwrap().send_order_total = true;
+    let out = run::<Cake, _>(&fake, SECRETS, settings(), w);
+    out.result.as_ref().unwrap();
+    let f = fake.lock().unwrap();
+    for r in f.rows() {
+        let c = find(&out, &r.id.to_string());
+        assert_eq!(c.sale_amount.as_ref().unwrap().amount, r.order_total);
+    }
+    assert_eq!(Truth::of_records(&out.committed), f.truth(w.from, w.to));
 }

@@ -48,6 +48,40 @@ fn everflow_sync_stores_exactly_the_fakes_ground_truth() {
     }
 }
 
+/// Regression (QA M2): the fake sent `is_event`/`is_scrub` only as JSON
+/// bools, hiding that the plugin read `1` as `false` (a scrub stored as a
+/// reversal, an upsell as a sale). It now sends bools, `1`/`0` and
+/// `"1"`/`"0"` by row; every row keeps its status and event type.
+#[test]
+fn everflow_flags_sent_as_numbers_or_strings_keep_scrubs_and_events_apart() {
+    let fake = shared(EverflowFake::new(Params::small(22, 1_500)));
+    let w = window((2026, 10, 1), (2026, 11, 27));
+    let out = run::<Everflow, _>(&fake, SECRETS, settings(), w);
+    out.result.as_ref().unwrap();
+    let f = fake.lock().unwrap();
+    let mut shapes = std::collections::BTreeSet::new();
+    for row in f.rows() {
+        let c = find(&out, &row.id);
+        assert_eq!(c.status, EverflowFake::canonical(row), "{}", row.id);
+        let event = row.event.is_some();
+        assert_eq!(
+            c.event_type == plugin_api::EventType::Other,
+            event,
+            "{}",
+            row.id
+        );
+        if row.is_scrub || event {
+            shapes.insert(row.id.bytes().last().unwrap() % 3);
+        }
+    }
+    assert_eq!(
+        shapes.len(),
+        3,
+        "bool, number and string flags were all sent"
+    );
+    assert!(f.rows().iter().any(|r| r.is_scrub));
+}
+
 #[test]
 fn everflow_status_change_amount_change_and_reversal_become_revisions() {
     let fake = shared(EverflowFake::new(Params::small(22, 2_000)));

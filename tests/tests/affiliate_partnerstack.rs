@@ -63,6 +63,79 @@ fn partnerstack_sync_stores_exactly_the_fakes_ground_truth() {
     );
 }
 
+/// Regression (QA M6): the reference's Reward has no `currency`, yet the
+/// fake put one on every reward, hiding that a reward's currency could fall
+/// back to `default_currency` without a word. The fake now sends it on every
+/// third reward only (else on the transaction); a reward whose currency
+/// nothing names (its key-only transaction created before the window) is
+/// stored in the default currency and reported once, with a count, naming
+/// the setting.
+#[test]
+fn partnerstack_reward_currency_comes_from_its_transaction_and_a_default_is_reported() {
+    let fake = shared(PartnerStackFake::new(Params::small(43, 900)));
+    let w = window((2026, 10, 1), (2026, 11, 27));
+    let settings = json!({ "page_size": 100, "review_days": 0 });
+    let out = run_at::<PartnerStack, _>(BASE, &fake, SECRETS, settings.clone(), w);
+    out.result.as_ref().unwrap();
+    let warned = |out: &plugin_api::testing::Outcome| {
+        out.logs
+            .iter()
+            .filter(|l| l.message.contains("default currency"))
+            .cloned()
+            .collect::<Vec<_>>()
+    };
+    {
+        let f = fake.lock().unwrap();
+        for r in f.rewards() {
+            let c = find(&out, &r.key);
+            assert_eq!(
+                c.commission.as_ref().unwrap().currency,
+                r.currency,
+                "{}",
+                r.key
+            );
+        }
+        let without = |cur: &str| {
+            f.rewards()
+                .iter()
+                .filter(|r| !r.currency_on_reward && r.currency == cur)
+                .count()
+        };
+        assert!(without("EUR") > 0 && without("USD") > 0);
+    }
+    assert!(warned(&out).is_empty(), "{:?}", warned(&out));
+
+    // A EUR reward naming only its transaction's key, the transaction
+    // created a month before the window: nothing names its currency.
+    let key = {
+        let mut f = fake.lock().unwrap();
+        let key = f
+            .rewards()
+            .iter()
+            .find(|r| r.currency == "EUR" && !r.currency_on_reward && !r.embed_txn)
+            .unwrap()
+            .key
+            .clone();
+        let r = f.rewards_mut().iter_mut().find(|r| r.key == key).unwrap();
+        r.txn_created_at = Some("2026-09-01T12:00:00Z".parse().unwrap());
+        key
+    };
+    let out = run_at::<PartnerStack, _>(BASE, &fake, SECRETS, settings, w);
+    out.result.as_ref().unwrap();
+    let c = find(&out, &key);
+    assert_eq!(c.commission.as_ref().unwrap().currency, "USD");
+    assert!(c.sale_amount.is_none());
+    let w = warned(&out);
+    assert_eq!(w.len(), 1, "once per session: {w:?}");
+    assert_eq!(w[0].fields["count"], "1");
+    assert_eq!(w[0].fields["examples"], key);
+    assert!(
+        w[0].message.contains("settings.default_currency"),
+        "{}",
+        w[0].message
+    );
+}
+
 #[test]
 fn partnerstack_review_changes_and_a_refund_become_revisions_of_the_same_key() {
     let fake = shared(PartnerStackFake::new(Params::small(42, 1_000)));

@@ -50,7 +50,7 @@ fn main() {
     let cpu_start = cpu_ns();
     for _ in 0..runs {
         let (_, records) =
-            reckon_plugin_cake::parse_page(&body, &currencies, Approved).expect("parses");
+            reckon_plugin_cake::parse_page(&body, &currencies, Approved, None).expect("parses");
         assert_eq!(records.len(), rows);
     }
     let elapsed = start.elapsed();

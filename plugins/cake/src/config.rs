@@ -4,6 +4,7 @@
 //! the `api_key` query parameter. CAKE runs on each customer's own admin
 //! domain, so `base_url` is required (the host allows its host name).
 
+use plugin_api::PluginError;
 use serde::Deserialize;
 
 /// `[connectors.settings]` for CAKE.
@@ -23,6 +24,29 @@ pub struct Settings {
     /// (`approved`: CAKE bills undispositioned conversions; or `pending`).
     #[serde(default = "default_no_disposition")]
     pub no_disposition_status: String,
+    /// The CAKE instance's time zone, an IANA name (e.g.
+    /// `America/New_York`): CAKE reports in instance time, and a date-time
+    /// it sends without a UTC offset is read in this zone. Unset, such a
+    /// date-time fails its page with an error naming this setting (it is
+    /// never taken as UTC); `/Date(ms)/` dates and times with an offset need
+    /// no zone.
+    #[serde(default)]
+    pub instance_timezone: Option<String>,
+}
+
+impl Settings {
+    /// The parsed `instance_timezone`; the error names the connector and the
+    /// setting.
+    pub fn instance_tz(&self, connector: &str) -> Result<Option<chrono_tz::Tz>, PluginError> {
+        let Some(name) = self.instance_timezone.as_deref() else {
+            return Ok(None);
+        };
+        name.trim().parse::<chrono_tz::Tz>().map(Some).map_err(|_| {
+            PluginError::config(format!(
+                "connector `{connector}`: settings.instance_timezone: {name:?} is not an IANA time zone name (e.g. \"America/New_York\", \"UTC\")"
+            ))
+        })
+    }
 }
 
 fn default_api_version() -> u32 {

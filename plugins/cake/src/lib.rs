@@ -17,11 +17,14 @@
 //!   must be present, optional ones as `0`/`all`, or ASP.NET answers 500.
 //! - `EventConversions`: `start_date`..`end_date` (`YYYY-mm-dd`; the end day
 //!   is excluded), offset paging with `start_at_row` (1-based) and
-//!   `row_limit`, total in `row_count`.
+//!   `row_limit`, total in `row_count` (the last two seen only in
+//!   third-party code).
 //! - `EventConversionChanges`: the same rows, changed since `changes_since`,
 //!   a *date* (`YYYY-mm-dd`) read in the instance's time zone. CAKE's page
-//!   for it lists no `sort_field`; the plugin sends one anyway (unverified
-//!   whether it is honoured; an extra parameter is not an error).
+//!   for it lists no paging, no `row_count` and no `sort_field`; the plugin
+//!   sends `start_at_row`/`row_limit`/`sort_field` anyway (unverified whether
+//!   they are honoured; an extra parameter is not an error) and reads the
+//!   answer whether or not they were (see "Paging without `row_count`").
 //! - Currencies: `paid`/`received` carry numeric `currency_id`s, resolved once
 //!   per session through `Currencies`.
 //!
@@ -52,13 +55,26 @@
 //! conversions window is re-pulled every run, changes from the day before
 //! the last run).
 //!
-//! Row mapping and dispositions: see [`row`]. A malformed row fails its page:
+//! ## Paging without `row_count`
+//! `row_count` is documented for `EventConversions` only, and only by
+//! third-party code. An absent `row_count` is never read as 0 (which ended
+//! the stream after its first page and marked it complete, losing the
+//! rest): without it, the stream keeps asking while pages come back full
+//! and ends at the first page with fewer rows than asked for (or none). An
+//! answer with *more* rows than asked for means the instance ignores
+//! `row_limit`: on the first page that is the whole set, and the stream
+//! ends there; on a later page it is an error rather than a guess.
+//!
+//! Row mapping, dates (`/Date(ms)/` or ISO; offset-less times in the
+//! `instance_timezone` setting) and dispositions: see [`row`]. CAKE's
+//! record has no sale amount (see [`row`]). A malformed row fails its page:
 //! nothing of that page is committed, and the error names the stream, the
 //! page's first row, the `event_conversion_id` and the field.
 
 mod config;
 pub mod row;
 
+use chrono_tz::Tz;
 use config::Settings;
 use plugin_api::chrono::{DateTime, Duration, NaiveTime, Utc};
 use plugin_api::protocol::{AuthSpec, Checkpoint, ErrorKind, PluginKind, RecordKind, StreamSpec};
@@ -73,7 +89,7 @@ use plugin_api::{Connector, ConversionStatus, Cx, Manifest, PluginError, Request
 /// that.
 pub type Client = Throttled<RetryAfter>;
 
-pub use row::{parse_currencies, parse_page, Currencies};
+pub use row::{parse_currencies, parse_page, Currencies, PageError};
 
 /// The connector type. It has no fields: all state lives in the session.
 #[derive(Debug)]
@@ -109,7 +125,9 @@ impl Connector for Cake {
                     "row_limit": { "type": "integer", "minimum": 1, "maximum": 100000, "default": 5000,
                         "description": "Rows per request." },
                     "no_disposition_status": { "type": "string", "enum": ["approved", "pending"], "default": "approved",
-                        "description": "Status of a conversion without a disposition." }
+                        "description": "Status of a conversion without a disposition." },
+                    "instance_timezone": { "type": "string",
+                        "description": "The CAKE instance's time zone (IANA name, e.g. America/New_York): date-times CAKE sends without a UTC offset are read in it. Unset, such a date-time is refused, never read as UTC." }
                 }
             }),
             streams: vec![
@@ -140,6 +158,8 @@ impl Connector for Cake {
     }
 
     async fn check(cx: Cx) -> Result<(), PluginError> {
+        let settings: Settings = cx.settings()?;
+        settings.instance_tz(cx.connector_id())?;
         let mut client = Client::new(&cx, RetryAfter);
         currencies(&cx, &mut client).await?;
         Ok(())
@@ -157,8 +177,14 @@ impl Connector for Cake {
                 )))
             }
         };
+        let instance_tz = settings.instance_tz(cx.connector_id())?;
         let mut client = Client::new(&cx, RetryAfter);
         let currencies = currencies(&cx, &mut client).await?;
+        let reading = Reading {
+            currencies: &currencies,
+            undispositioned,
+            instance_tz,
+        };
         let window = cx.window()?;
         let session_start = cx.now();
         if cx.wants(EVENT_CONVERSIONS) {
@@ -190,8 +216,7 @@ impl Connector for Cake {
                 &cx,
                 &mut client,
                 &settings,
-                &currencies,
-                undispositioned,
+                &reading,
                 Stream {
                     name: EVENT_CONVERSIONS,
                     method: "EventConversions",
@@ -217,8 +242,7 @@ impl Connector for Cake {
                 &cx,
                 &mut client,
                 &settings,
-                &currencies,
-                undispositioned,
+                &reading,
                 Stream {
                     name: EVENT_CONVERSION_CHANGES,
                     method: "EventConversionChanges",
@@ -262,6 +286,18 @@ fn base_params() -> Value {
     })
 }
 
+/// Maps a page that could not be read: a date-time without an offset and no
+/// `instance_timezone` is a config error naming the connector; the rest as
+/// [`cake_error`].
+fn page_error(cx: &Cx, what: &str, e: PageError) -> PluginError {
+    match e {
+        PageError::NeedsTimezone(m) => {
+            PluginError::config(format!("connector `{}`: {what}: {m}", cx.connector_id()))
+        }
+        PageError::Malformed(m) => cake_error(what, m),
+    }
+}
+
 /// Maps CAKE's `success: false` answers: a key problem is an auth error.
 fn cake_error(what: &str, e: String) -> PluginError {
     let lower = e.to_ascii_lowercase();
@@ -286,6 +322,14 @@ async fn currencies(cx: &Cx, client: &mut Client) -> Result<Currencies, PluginEr
         )
         .await?;
     row::parse_currencies(&resp.body).map_err(|e| cake_error(what, e))
+}
+
+/// How rows are read: the `Currencies` lookup, the status of a conversion
+/// without a disposition, and the instance's time zone.
+struct Reading<'a> {
+    currencies: &'a Currencies,
+    undispositioned: ConversionStatus,
+    instance_tz: Option<Tz>,
 }
 
 struct Stream {
@@ -316,13 +360,11 @@ pub const MAX_RESTARTS: u32 = 3;
 /// again from row 1 (records are upserts by key, so re-reading is harmless),
 /// at most [`MAX_RESTARTS`] times per session; then the session fails with
 /// an error naming the stream rather than skip rows.
-#[allow(clippy::too_many_arguments)]
 async fn read_rows(
     cx: &Cx,
     client: &mut Client,
     settings: &Settings,
-    currencies: &Currencies,
-    undispositioned: ConversionStatus,
+    reading: &Reading<'_>,
     stream: Stream,
     mut params: Value,
 ) -> Result<(), PluginError> {
@@ -366,8 +408,9 @@ async fn read_rows(
         // From the second page on, ask from the last committed row too.
         let overlap = next_row > 1;
         let start_at_row = if overlap { next_row - 1 } else { 1 };
+        let asked = u64::from(settings.row_limit) + u64::from(overlap);
         params["start_at_row"] = json!(start_at_row);
-        params["row_limit"] = json!(u64::from(settings.row_limit) + u64::from(overlap));
+        params["row_limit"] = json!(asked);
         let what = format!("stream `{}` rows from {next_row}", stream.name);
         let resp = client
             .send(
@@ -378,8 +421,25 @@ async fn read_rows(
                 &what,
             )
             .await?;
-        let (total, records) = row::parse_page(&resp.body, currencies, undispositioned)
-            .map_err(|e| cake_error(&what, e))?;
+        let (total, records) = row::parse_page(
+            &resp.body,
+            reading.currencies,
+            reading.undispositioned,
+            reading.instance_tz,
+        )
+        .map_err(|e| page_error(cx, &what, e))?;
+        let answered = records.len() as u64;
+        // More rows than asked for: the instance ignores `row_limit` (and
+        // presumably `start_at_row`). On the first page that is the whole
+        // set; later, the pages cannot be trusted.
+        let unpaged = answered > asked;
+        if unpaged && overlap {
+            return Err(PluginError::bad_response(format!(
+                "{what}: CAKE answered {answered} rows to row_limit {asked} from row \
+                 {start_at_row}: it does not page this method the way it paged the first \
+                 page; stopping rather than guess which rows are new"
+            )));
+        }
         let mut records = records.into_iter();
         if overlap {
             let found = records.next().map(|r| r.key());
@@ -424,7 +484,15 @@ async fn read_rows(
             cx.emit(r);
         }
         next_row += n;
-        let done = n == 0 || next_row > total;
+        // With `row_count`, done past it; without it (not documented for
+        // EventConversionChanges), done at a short page, never after one
+        // full page (an absent total once read as 0 lost every later page).
+        let done = n == 0
+            || unpaged
+            || match total {
+                Some(total) => next_row > total,
+                None => answered < asked,
+            };
         if done {
             watermark = watermark.max(stream.end);
         }

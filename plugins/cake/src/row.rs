@@ -1,13 +1,27 @@
 //! One CAKE `event_conversion` (JSON, inside `{"d": ...}`) into a canonical
 //! [`Conversion`], plus CAKE's envelope, dates and currency ids.
 //!
-//! - Dates are ASP.NET `"/Date(1425337200000)/"` strings (epoch
-//!   milliseconds, optionally followed by an offset such as `-0500`, which
-//!   does not change the instant).
+//! - Dates: the reference calls CAKE's JSON date format inferred and an open
+//!   question, so two shapes are read ([`date_time`]): ASP.NET
+//!   `"/Date(1425337200000)/"` strings (epoch milliseconds, optionally
+//!   followed by an offset such as `-0500`, which does not change the
+//!   instant), and ISO-like text such as `2015-03-02T13:04:27.567` (any
+//!   fraction or none, `T` or a space). ISO text with an offset (`Z`,
+//!   `-05:00`, `-0500`) is that instant. ISO text **without** an offset is
+//!   the CAKE instance's own time (CAKE reports in instance time): it is
+//!   read in the `instance_timezone` setting, and without that setting it
+//!   is refused with [`PageError::NeedsTimezone`], never taken as UTC (which
+//!   would shift every time by the instance's offset). A date without a
+//!   time is not a conversion time and is refused.
 //! - Money is `paid{currency_id, amount}` (what the affiliate earns: the
 //!   commission) and `received{currency_id, amount}` (what the network is
 //!   paid: revenue). `currency_id` is CAKE's numeric id, mapped to ISO-4217
-//!   through the `Currencies` lookup.
+//!   through the `Currencies` lookup. **No sale amount**: the reference's
+//!   record has no order or sale total, so `sale_amount` stays empty and
+//!   reconciliation matches CAKE claims without an amount check (the
+//!   order's amount is the basis). Only an instance that does send an
+//!   `order_total` field (not in the reference) gets it as the sale amount,
+//!   in `received`'s currency.
 //! - Status comes from `current_disposition.disposition_type
 //!   .disposition_type_name`: approved → approved, pending → pending,
 //!   rejected → rejected, returned → reversed; no disposition → the
@@ -16,12 +30,56 @@
 //!   advertiser's `#tid#`) the order id, `click_request_session_id` (CAKE's
 //!   request session, `#reqid#`) the click id.
 
+use chrono_tz::Tz;
+use plugin_api::chrono::{DateTime, NaiveDateTime, TimeZone, Utc};
 use plugin_api::lenient::Scalar;
 use plugin_api::parse;
 use plugin_api::serde_json::Value;
 use plugin_api::{Conversion, ConversionStatus, EventType, Money, Record, Utm};
 use serde::Deserialize;
 use std::collections::BTreeMap;
+use std::fmt;
+
+/// Why a page (or one of its rows) could not be read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PageError {
+    /// The answer, a row or a field is malformed, or CAKE answered
+    /// `success: false`; the message names the record and field.
+    Malformed(String),
+    /// A date-time without a UTC offset while the `instance_timezone`
+    /// setting is not set: the fix is that setting, not the data.
+    NeedsTimezone(String),
+}
+
+impl PageError {
+    /// The same error with `prefix` (e.g. the record) before its message.
+    fn within(self, prefix: &str) -> PageError {
+        match self {
+            PageError::Malformed(m) => PageError::Malformed(format!("{prefix}{m}")),
+            PageError::NeedsTimezone(m) => PageError::NeedsTimezone(format!("{prefix}{m}")),
+        }
+    }
+}
+
+impl fmt::Display for PageError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PageError::Malformed(m) | PageError::NeedsTimezone(m) => f.write_str(m),
+        }
+    }
+}
+
+impl From<String> for PageError {
+    fn from(m: String) -> Self {
+        PageError::Malformed(m)
+    }
+}
+
+impl From<&str> for PageError {
+    fn from(m: &str) -> Self {
+        PageError::Malformed(m.to_owned())
+    }
+}
 
 /// CAKE currency id → ISO-4217 code.
 pub type Currencies = BTreeMap<i64, String>;
@@ -57,17 +115,67 @@ pub fn aspnet_date(
     parse::epoch_millis(sign * ms)
 }
 
+/// Parses a CAKE date-time to UTC: `/Date(ms)/` ([`aspnet_date`]), or ISO
+/// text with an offset, or ISO text without one read in `instance_tz` (the
+/// instance's time zone; [`PageError::NeedsTimezone`] when it is not
+/// configured). A local time that falls twice (the hour a DST change repeats)
+/// is taken as the earlier instant; one that does not exist (skipped by a DST
+/// change) is an error.
+pub fn date_time(s: &str, instance_tz: Option<Tz>) -> Result<DateTime<Utc>, PageError> {
+    let t = s.trim();
+    if t.starts_with("/Date(") {
+        return aspnet_date(t).map_err(PageError::Malformed);
+    }
+    let not_a_date = || {
+        PageError::Malformed(format!(
+            "{s:?} is neither a /Date(ms)/ date nor an ISO date-time (YYYY-MM-DDThh:mm:ss[.fff][offset])"
+        ))
+    };
+    // `2015-03-02 13:04:27` reads like `2015-03-02T13:04:27`.
+    let iso: String = match t.as_bytes().get(10) {
+        Some(b' ') => format!("{}T{}", &t[..10], &t[11..]),
+        _ => t.to_owned(),
+    };
+    if let Ok(d) = DateTime::parse_from_rfc3339(&iso) {
+        return Ok(d.with_timezone(&Utc));
+    }
+    if let Ok(d) = DateTime::parse_from_str(&iso, "%Y-%m-%dT%H:%M:%S%.f%z") {
+        return Ok(d.with_timezone(&Utc));
+    }
+    let local =
+        NaiveDateTime::parse_from_str(&iso, "%Y-%m-%dT%H:%M:%S%.f").map_err(|_| not_a_date())?;
+    let Some(tz) = instance_tz else {
+        return Err(PageError::NeedsTimezone(format!(
+            "{s:?} has no UTC offset, and CAKE gives such times in the instance's own time zone, \
+             which is not configured: set `instance_timezone` in the connector's settings to the \
+             instance's IANA time zone (e.g. \"America/New_York\"); the time is never read as UTC"
+        )));
+    };
+    tz.from_local_datetime(&local)
+        .earliest()
+        .map(|d| d.with_timezone(&Utc))
+        .ok_or_else(|| {
+            PageError::Malformed(format!(
+                "{s:?} does not exist in {} (a time skipped by a daylight-saving change)",
+                tz.name()
+            ))
+        })
+}
+
 fn opt_date(
     v: &Scalar<'_>,
     field: &str,
-) -> Result<Option<plugin_api::chrono::DateTime<plugin_api::chrono::Utc>>, String> {
+    instance_tz: Option<Tz>,
+) -> Result<Option<DateTime<Utc>>, PageError> {
     match v {
         Scalar::Null => Ok(None),
         Scalar::Str(s) if s.is_empty() => Ok(None),
-        Scalar::Str(s) => aspnet_date(s)
+        Scalar::Str(s) => date_time(s, instance_tz)
             .map(Some)
-            .map_err(|e| format!("field `{field}`: {e}")),
-        _ => Err(format!("field `{field}`: expected a /Date(ms)/ string")),
+            .map_err(|e| e.within(&format!("field `{field}`: "))),
+        _ => Err(PageError::Malformed(format!(
+            "field `{field}`: expected a /Date(ms)/ or ISO date-time string"
+        ))),
     }
 }
 
@@ -231,7 +339,8 @@ fn to_conversion(
     row: &Row<'_>,
     currencies: &Currencies,
     undispositioned: ConversionStatus,
-) -> Result<Record, String> {
+    instance_tz: Option<Tz>,
+) -> Result<Record, PageError> {
     let aff = row.source_affiliate.as_ref();
     let disposition = row
         .current_disposition
@@ -244,6 +353,8 @@ fn to_conversion(
         .and_then(|e| e.event_name.string())
         .unwrap_or_default();
     let received = money(row.received.as_ref(), "received", currencies)?;
+    // Not in the reference's record (which has no sale amount at all): read
+    // only where an instance sends it.
     let sale_amount = match (row.order_total.decimal("order_total")?, received) {
         (Some(a), Some(m)) => Some(Money::new(a, m.currency)),
         _ => None,
@@ -256,7 +367,7 @@ fn to_conversion(
             .ok_or("field `event_conversion_id` is missing")?,
         order_id: row.transaction_id.string(),
         click_id: row.click_request_session_id.string(),
-        clicked_at: opt_date(&row.click_date, "click_date")?,
+        clicked_at: opt_date(&row.click_date, "click_date", instance_tz)?,
         partner_id: aff
             .and_then(|a| a.source_affiliate_id.string())
             .ok_or("field `source_affiliate.source_affiliate_id` is missing")?,
@@ -266,12 +377,16 @@ fn to_conversion(
             .as_ref()
             .and_then(|o| o.site_offer_id.string()),
         event_type: event_type(&event_name),
-        occurred_at: opt_date(&row.event_conversion_date, "event_conversion_date")?
-            .ok_or("field `event_conversion_date` is missing")?,
+        occurred_at: opt_date(
+            &row.event_conversion_date,
+            "event_conversion_date",
+            instance_tz,
+        )?
+        .ok_or("field `event_conversion_date` is missing")?,
         sale_amount,
         commission: money(row.paid.as_ref(), "paid", currencies)?,
         status: status(disposition.as_deref(), undispositioned)?,
-        status_changed_at: opt_date(&row.last_updated, "last_updated")?,
+        status_changed_at: opt_date(&row.last_updated, "last_updated", instance_tz)?,
         locked_at: None,
         coupon: None,
         utm: Utm::default(),
@@ -317,36 +432,41 @@ fn locate(body: &[u8], e: &plugin_api::serde_json::Error) -> String {
 }
 
 /// Parses an `EventConversions` / `EventConversionChanges` answer: the
-/// total `row_count` and the records. The error names the record and field.
+/// total `row_count` when CAKE sends one (the reference documents it for
+/// `EventConversions` only; `None` when absent, never read as 0), and the
+/// records. Date-times without an offset are read in `instance_tz`. The
+/// error names the record and field.
 pub fn parse_page(
     body: &[u8],
     currencies: &Currencies,
     undispositioned: ConversionStatus,
-) -> Result<(u64, Vec<Record>), String> {
+    instance_tz: Option<Tz>,
+) -> Result<(Option<u64>, Vec<Record>), PageError> {
     let outer: Outer<'_> =
         plugin_api::serde_json::from_slice(body).map_err(|e| locate(body, &e))?;
     let d = outer.d.ok_or("the answer has no `d` object")?;
     if d.success.as_bool() == Some(false) {
-        return Err(format!(
+        return Err(PageError::Malformed(format!(
             "CAKE answered success=false: {}",
             d.message.string().unwrap_or_else(|| "(no message)".into())
-        ));
+        )));
     }
-    let total = d
-        .row_count
-        .integer("row_count")?
-        .and_then(|n| u64::try_from(n).ok())
-        .unwrap_or(0);
+    let total = match d.row_count.integer("row_count")? {
+        None => None,
+        Some(n) => {
+            Some(u64::try_from(n).map_err(|_| format!("field `row_count`: {n} is negative"))?)
+        }
+    };
     let rows = d.event_conversions.unwrap_or_default();
     let mut out = Vec::with_capacity(rows.len());
     for (i, row) in rows.iter().enumerate() {
         out.push(
-            to_conversion(row, currencies, undispositioned).map_err(|e| {
+            to_conversion(row, currencies, undispositioned, instance_tz).map_err(|e| {
                 let id = row
                     .event_conversion_id
                     .string()
                     .unwrap_or_else(|| "?".into());
-                format!("record {i} (event_conversion_id {id}): {e}")
+                e.within(&format!("record {i} (event_conversion_id {id}): "))
             })?,
         );
     }

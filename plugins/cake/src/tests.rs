@@ -39,6 +39,137 @@ fn aspnet_dates_parse_with_and_without_offsets() {
     assert!(row::aspnet_date("2015-03-02").is_err());
 }
 
+/// Regression (QA M4): only `/Date(ms)/` was read, although the reference
+/// calls CAKE's JSON date format an open question; an ISO date-time failed
+/// every page. ISO text with an offset is that instant; without one it is
+/// instance time, read in `instance_timezone`, and refused (naming the
+/// setting) when that is not set: never read as UTC.
+#[test]
+fn iso_date_times_are_read_with_their_offset_or_in_the_instance_time_zone() {
+    use row::{date_time, PageError};
+    let ny: Option<chrono_tz::Tz> = Some(chrono_tz::America::New_York);
+    let utc = |s: &str, tz| date_time(s, tz).unwrap().to_rfc3339();
+    // Offsets: the instant, whatever the instance's zone.
+    assert_eq!(
+        utc("2015-03-02T13:04:27.567-05:00", None),
+        "2015-03-02T18:04:27.567+00:00"
+    );
+    assert_eq!(
+        utc("2015-03-02T13:04:27-0500", None),
+        "2015-03-02T18:04:27+00:00"
+    );
+    assert_eq!(utc("2015-03-02T13:04:27Z", ny), "2015-03-02T13:04:27+00:00");
+    // No offset: instance time (New York is UTC-5 in March before the
+    // change, UTC-4 in July), with or without a fraction, `T` or a space.
+    assert_eq!(
+        utc("2015-03-02T13:04:27.567", ny),
+        "2015-03-02T18:04:27.567+00:00"
+    );
+    assert_eq!(utc("2015-03-02T13:04:27", ny), "2015-03-02T18:04:27+00:00");
+    assert_eq!(utc("2015-07-02 13:04:27", ny), "2015-07-02T17:04:27+00:00");
+    // CAKE's `#sourcetime#` shape (seven fraction digits).
+    assert_eq!(
+        utc("2013-11-12T13:04:27.5670000", ny),
+        "2013-11-12T18:04:27.567+00:00"
+    );
+    // `/Date(ms)/` is unchanged.
+    assert_eq!(
+        utc("/Date(1425337200000)/", None),
+        "2015-03-02T23:00:00+00:00"
+    );
+    // Without the setting: refused, naming it.
+    match date_time("2015-03-02T13:04:27.567", None) {
+        Err(PageError::NeedsTimezone(m)) => {
+            assert!(
+                m.contains("`instance_timezone`") && m.contains("never read as UTC"),
+                "{m}"
+            )
+        }
+        other => panic!("expected NeedsTimezone, got {other:?}"),
+    }
+    // A date alone is not a conversion time; garbage is garbage.
+    for bad in ["2015-03-02", "yesterday", "2015-03-02T25:00:00"] {
+        assert!(
+            matches!(date_time(bad, ny), Err(PageError::Malformed(_))),
+            "{bad}"
+        );
+    }
+    // A local time a DST change skips does not exist.
+    assert!(matches!(
+        date_time("2015-03-08T02:30:00", ny),
+        Err(PageError::Malformed(_))
+    ));
+}
+
+fn iso_page(date: &str) -> Value {
+    json!({"d": {"success": true, "row_count": 1, "event_conversions": [{
+        "event_conversion_id": 7,
+        "event_conversion_date": date,
+        "source_affiliate": {"source_affiliate_id": 55},
+        "paid": {"currency_id": 1, "amount": 2.5},
+    }]}})
+}
+
+fn iso_host(date: &'static str) -> FakeHost {
+    FakeHost::handler(move |req| {
+        if req.url.contains("Currencies") {
+            return Reply::json(
+                200,
+                &json!({"d": {"success": true, "currencies": [{"currency_id": 1, "currency_abbr": "USD"}]}}),
+            );
+        }
+        Reply::json(200, &iso_page(date))
+    })
+}
+
+#[test]
+fn an_offset_less_time_without_instance_timezone_is_a_config_error_naming_the_setting() {
+    let mut open = open_stream(EVENT_CONVERSIONS, 10);
+    open.connector_id = "cake_eu".into();
+    let out = iso_host("2026-11-01T10:00:00").run::<Cake>(open);
+    let err = out.result.unwrap_err();
+    assert_eq!(err.kind, ErrorKind::Config);
+    for part in [
+        "connector `cake_eu`",
+        "`instance_timezone`",
+        "event_conversion_id 7",
+        "field `event_conversion_date`",
+    ] {
+        assert!(err.message.contains(part), "{part}: {}", err.message);
+    }
+    assert!(out.committed.is_empty());
+    // With the setting, the same page is read in the instance's zone.
+    let mut open = open_read(
+        "cake",
+        "http://fake",
+        json!({ "base_url": "http://fake", "instance_timezone": "Europe/Berlin" }),
+        window(),
+    );
+    open.streams = vec![EVENT_CONVERSIONS.into()];
+    let out = iso_host("2026-11-01T10:00:00").run::<Cake>(open);
+    out.result.as_ref().unwrap();
+    assert_eq!(
+        conv(&out.committed[0]).occurred_at.to_rfc3339(),
+        "2026-11-01T09:00:00+00:00"
+    );
+    // A name that is not a zone is refused before any request.
+    let open = open_read(
+        "cake",
+        "http://fake",
+        json!({ "base_url": "http://fake", "instance_timezone": "Mars/Olympus" }),
+        window(),
+    );
+    let out = iso_host("2026-11-01T10:00:00").run::<Cake>(open);
+    let err = out.result.unwrap_err();
+    assert_eq!(err.kind, ErrorKind::Config);
+    assert!(
+        err.message.contains("settings.instance_timezone"),
+        "{}",
+        err.message
+    );
+    assert!(out.requests.is_empty());
+}
+
 #[test]
 fn changes_since_is_the_day_before_the_watermark_or_the_window_start() {
     let d = |s: &str| NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap();
@@ -169,6 +300,16 @@ fn a_completed_window_is_pulled_again_from_row_one() {
 fn instance(
     ids: Vec<u64>,
     sorts: bool,
+    shift: impl FnMut(usize, &mut Vec<u64>) + 'static,
+) -> FakeHost {
+    instance_with(ids, sorts, true, shift)
+}
+
+/// [`instance`], sending `row_count` or not.
+fn instance_with(
+    ids: Vec<u64>,
+    sorts: bool,
+    row_count: bool,
     mut shift: impl FnMut(usize, &mut Vec<u64>) + 'static,
 ) -> FakeHost {
     let mut ids = ids;
@@ -203,10 +344,11 @@ fn instance(
                 })
             })
             .collect();
-        Reply::json(
-            200,
-            &json!({"d": {"success": true, "row_count": rows.len(), "event_conversions": page}}),
-        )
+        let mut d = json!({"success": true, "event_conversions": page});
+        if row_count {
+            d["row_count"] = json!(rows.len());
+        }
+        Reply::json(200, &json!({ "d": d }))
     })
 }
 
@@ -350,4 +492,62 @@ fn a_set_that_keeps_shifting_fails_the_session_naming_the_stream() {
     // One first page per attempt, each committed, nothing left uncommitted.
     assert_eq!(out.checkpoints.len(), MAX_RESTARTS as usize + 1);
     assert!(out.uncommitted.is_empty());
+}
+
+/// Regression (QA M1): an absent `row_count` (not documented for
+/// EventConversionChanges) was read as 0, so the stream ended after its
+/// first page, marked complete, and the other changes were never read.
+#[test]
+fn without_row_count_the_stream_pages_until_a_short_page() {
+    for stream in [EVENT_CONVERSION_CHANGES, EVENT_CONVERSIONS] {
+        let out = instance_with(vec![1, 2, 3, 4, 5], true, false, |_, _| {})
+            .run::<Cake>(open_stream(stream, 2));
+        out.result.as_ref().unwrap();
+        assert_eq!(committed_ids(&out), (1..=5).collect(), "{stream}");
+        assert_eq!(out.committed.len(), 5, "{stream}: no row read twice");
+        let starts: Vec<_> = report_bodies(&out)
+            .iter()
+            .map(|b| b["start_at_row"].as_u64().unwrap())
+            .collect();
+        // Rows 1-2, 2-4 (the overlap row, then 2 new), 4-5 (short: done).
+        assert_eq!(starts, [1, 2, 4], "{stream}");
+        assert_eq!(
+            out.checkpoints.last().unwrap().state["complete"],
+            json!(true)
+        );
+    }
+    // A full last page needs one more (empty) answer to be sure.
+    let out = instance_with(vec![1, 2, 3, 4], true, false, |_, _| {})
+        .run::<Cake>(open_stream(EVENT_CONVERSION_CHANGES, 2));
+    out.result.as_ref().unwrap();
+    assert_eq!(committed_ids(&out), (1..=4).collect());
+    assert_eq!(report_bodies(&out).len(), 3);
+}
+
+/// An instance that does not page EventConversionChanges at all answers the
+/// whole set to the first request: that is all of it, not a page to go on
+/// from (going on would see the same rows as a shifted set).
+#[test]
+fn an_answer_longer_than_row_limit_on_the_first_page_is_the_whole_set() {
+    let out = FakeHost::handler(|req| {
+        if req.url.contains("Currencies") {
+            return Reply::json(200, &json!({"d": {"success": true, "currencies": [{"currency_id": 1, "currency_abbr": "USD"}]}}));
+        }
+        let rows: Vec<Value> = (1..=5)
+            .map(|id| json!({
+                "event_conversion_id": id,
+                "event_conversion_date": "/Date(1793527200000)/",
+                "source_affiliate": {"source_affiliate_id": 55},
+            }))
+            .collect();
+        Reply::json(200, &json!({"d": {"success": true, "event_conversions": rows}}))
+    })
+    .run::<Cake>(open_stream(EVENT_CONVERSION_CHANGES, 2));
+    out.result.as_ref().unwrap();
+    assert_eq!(committed_ids(&out), (1..=5).collect());
+    assert_eq!(report_bodies(&out).len(), 1);
+    assert_eq!(
+        out.checkpoints.last().unwrap().state["complete"],
+        json!(true)
+    );
 }

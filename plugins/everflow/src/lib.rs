@@ -15,7 +15,10 @@
 //!   `{from, to, timezone_id, show_conversions, show_events}` →
 //!   `{conversions: [...], paging: {page, page_size, total_count}}`. Pages
 //!   are 1-based; more follow while `page × page_size < total_count`.
-//!   Only the last 365 days can be queried.
+//!   Only the prior 365 days can be queried: a window reaching further back
+//!   is refused before any request, with an error naming the earliest day
+//!   (see [`earliest_day`]), rather than sent for Everflow's bare 400 or
+//!   clamped (which would silently leave the older days unread).
 //! - Money is a JSON number in the offer's currency (`currency_id`), not
 //!   converted; timestamps are epoch seconds.
 //! - Rate limits: per-customer 30-second windows with `X-RateLimit-Remaining`
@@ -38,8 +41,8 @@ mod config;
 pub mod row;
 
 use config::Settings;
-use plugin_api::chrono::{Duration, NaiveTime};
-use plugin_api::protocol::{AuthSpec, Checkpoint, PluginKind, RecordKind, StreamSpec};
+use plugin_api::chrono::{DateTime, Duration, NaiveDate, NaiveTime, Utc};
+use plugin_api::protocol::{AuthSpec, Checkpoint, PluginKind, RecordKind, StreamSpec, Window};
 use plugin_api::serde_json::{json, Value};
 use plugin_api::{Connector, Cx, Manifest, PluginError, Request};
 
@@ -117,6 +120,7 @@ impl Connector for Everflow {
         if !cx.wants(CONVERSIONS) {
             return Ok(());
         }
+        check_window_age(&cx, cx.window()?)?;
         let mut client = client::client(
             &cx,
             settings.min_remaining_requests,
@@ -158,6 +162,36 @@ async fn timezone_id(
                 settings.timezone
             ))
         })
+}
+
+/// How far back Everflow's raw conversions can be queried ("only the prior
+/// 365 days").
+pub const MAX_AGE_DAYS: i64 = 365;
+
+/// The first day a window may start on at `now`: the UTC date 364 days
+/// before today, so the window reaches back at most 365 days counting
+/// today. Everflow counts in the report's time zone, which may be a day
+/// ahead of or behind UTC; starting one day later than the bare UTC limit
+/// keeps an allowed window allowed in every zone.
+pub fn earliest_day(now: DateTime<Utc>) -> NaiveDate {
+    now.date_naive() - Duration::days(MAX_AGE_DAYS - 1)
+}
+
+/// Refuses a window that starts before [`earliest_day`]: Everflow would
+/// answer 400, and clamping would silently leave the older days unread.
+fn check_window_age(cx: &Cx, window: Window) -> Result<(), PluginError> {
+    let earliest = earliest_day(cx.now());
+    if window.from < earliest {
+        return Err(PluginError::config(format!(
+            "connector `{}`: window {}..{} starts before {earliest}: Everflow keeps raw \
+             conversions for only the prior {MAX_AGE_DAYS} days, so days before {earliest} \
+             cannot be read (nothing was requested); sync from {earliest} or later",
+            cx.connector_id(),
+            window.from,
+            window.to
+        )));
+    }
+    Ok(())
 }
 
 async fn read_conversions(

@@ -8,8 +8,17 @@
 //!
 //! Status mapping: `approved` → approved, `pending` → pending, `invalid` →
 //! rejected (never accepted), `rejected` → reversed when it was a manual
-//! rejection, rejected when `is_scrub` is true (scrubbed at tracking time,
+//! rejection, rejected when `is_scrub` is set (scrubbed at tracking time,
 //! never accepted).
+//!
+//! Flags: the reference gives `is_event` and `is_scrub` no type, so each is
+//! read as `true`/`false`, `1`/`0` or those as strings
+//! ([`Scalar::flag`]); any other value fails the row, never read as
+//! `false`. A row is an event (a purchase after a lead, an upsell:
+//! [`EventType::Other`]) or the base conversion ([`EventType::Sale`]) by
+//! `event`, documented as `"Base"` for the base conversion and the event's
+//! name otherwise, and by `is_event`; when both are sent they must agree
+//! (see [`is_event`]).
 
 use plugin_api::currency;
 use plugin_api::lenient::Scalar;
@@ -78,6 +87,8 @@ struct Row<'a> {
     order_id: Scalar<'a>,
     #[serde(borrow)]
     coupon_code: Scalar<'a>,
+    #[serde(borrow)]
+    event: Scalar<'a>,
     #[serde(borrow)]
     is_event: Scalar<'a>,
     #[serde(borrow)]
@@ -153,6 +164,25 @@ pub fn status(status: &str, is_scrub: bool) -> Result<ConversionStatus, String> 
     }
 }
 
+/// Whether a row is an event rather than the base conversion, from `event`
+/// (`"Base"` for the base conversion, any other name an event) and the
+/// `is_event` flag. Either alone decides; neither means a base conversion
+/// (the raw report's default row); a disagreement is an error naming both
+/// fields rather than a guess (an event read as a sale doubles the order's
+/// claims, a sale read as an event loses its sale type).
+pub fn is_event(event: Option<&str>, is_event: Option<bool>) -> Result<bool, String> {
+    let by_name = event.map(|e| !e.trim().eq_ignore_ascii_case("base"));
+    match (by_name, is_event) {
+        (Some(a), Some(b)) if a != b => Err(format!(
+            "fields `event` ({:?}) and `is_event` ({b}) disagree on whether the row is an event",
+            event.unwrap_or_default()
+        )),
+        (Some(a), _) => Ok(a),
+        (None, Some(b)) => Ok(b),
+        (None, None) => Ok(false),
+    }
+}
+
 /// Converts one row; the error names the field.
 fn to_conversion(row: &Row<'_>) -> Result<Record, String> {
     let rel = row.relationship.as_ref();
@@ -199,7 +229,7 @@ fn to_conversion(row: &Row<'_>) -> Result<Record, String> {
         campaign_id: offer
             .and_then(|o| o.network_offer_id.string())
             .or_else(|| row.network_offer_id.string()),
-        event_type: if row.is_event.as_bool().unwrap_or(false) {
+        event_type: if is_event(row.event.text().as_deref(), row.is_event.flag("is_event")?)? {
             EventType::Other
         } else {
             EventType::Sale
@@ -210,7 +240,7 @@ fn to_conversion(row: &Row<'_>) -> Result<Record, String> {
         commission: money(payout),
         status: status(
             &row.status.text().ok_or("field `status` is missing")?,
-            row.is_scrub.as_bool().unwrap_or(false),
+            row.is_scrub.flag("is_scrub")?.unwrap_or(false),
         )?,
         status_changed_at: None,
         locked_at: None,

@@ -197,3 +197,114 @@ fn an_echoed_page_size_of_zero_with_rows_left_is_a_bad_response_not_the_end() {
     );
     assert!(out.checkpoints.is_empty(), "nothing may be marked complete");
 }
+
+fn one_row_page(fields: Value) -> Vec<u8> {
+    let mut row = json!({
+        "conversion_id": "c1", "conversion_unix_timestamp": 1793527200,
+        "transaction_id": "tx-1", "status": "approved", "payout": 4.1,
+        "sale_amount": 41, "currency_id": "USD", "order_id": "ORD-1",
+        "relationship": {"affiliate": {"network_affiliate_id": 7}},
+    });
+    for (k, v) in fields.as_object().unwrap() {
+        row[k] = v.clone();
+    }
+    plugin_api::serde_json::to_vec(
+        &json!({"conversions": [row], "paging": {"page": 1, "page_size": 50, "total_count": 1}}),
+    )
+    .unwrap()
+}
+
+fn one_row(fields: Value) -> Result<Conversion, String> {
+    let (_, mut records) = row::parse_page(&one_row_page(fields))?;
+    match records.pop() {
+        Some(Record::Conversion(c)) => Ok(c),
+        other => panic!("expected one conversion, got {other:?}"),
+    }
+}
+
+/// Regression (QA M2): `is_event`/`is_scrub`, untyped in the reference, were
+/// read only as JSON booleans, so `1` became `false`: an upsell was stored as
+/// a sale of the same order, and a scrubbed (never accepted) conversion as a
+/// reversal of an accepted one.
+#[test]
+fn flags_sent_as_one_and_zero_are_read_and_event_names_an_event() {
+    use plugin_api::EventType;
+    let upsell = one_row(json!({"event": "Upsell", "is_event": 1})).unwrap();
+    assert_eq!(upsell.event_type, EventType::Other);
+    let scrub = one_row(json!({"status": "rejected", "is_scrub": 1})).unwrap();
+    assert_eq!(scrub.status, ConversionStatus::Rejected);
+    let scrub = one_row(json!({"status": "rejected", "is_scrub": "1"})).unwrap();
+    assert_eq!(scrub.status, ConversionStatus::Rejected);
+    let manual = one_row(json!({"status": "rejected", "is_scrub": "0"})).unwrap();
+    assert_eq!(manual.status, ConversionStatus::Reversed);
+    // `event` alone decides, as documented ("Base" for the base conversion).
+    let event = one_row(json!({"event": "Upsell"})).unwrap();
+    assert_eq!(event.event_type, EventType::Other);
+    let base = one_row(json!({"event": "Base", "is_event": 0})).unwrap();
+    assert_eq!(base.event_type, EventType::Sale);
+    let base = one_row(json!({"is_event": "false"})).unwrap();
+    assert_eq!(base.event_type, EventType::Sale);
+    assert_eq!(one_row(json!({})).unwrap().event_type, EventType::Sale);
+}
+
+#[test]
+fn a_flag_in_another_shape_or_flags_that_disagree_fail_the_row() {
+    let e = one_row(json!({"status": "rejected", "is_scrub": 2})).unwrap_err();
+    assert!(e.contains("field `is_scrub`"), "{e}");
+    let e = one_row(json!({"is_event": "yes"})).unwrap_err();
+    assert!(e.contains("field `is_event`"), "{e}");
+    let e = one_row(json!({"event": "Base", "is_event": true})).unwrap_err();
+    assert!(e.contains("`event`") && e.contains("`is_event`"), "{e}");
+    assert!(e.contains("conversion_id"), "{e}");
+}
+
+/// Regression (QA L7): a window older than Everflow's 365 days was sent and
+/// failed on Everflow's bare 400. It is now refused before any request, with
+/// an error that says why and names the earliest day.
+#[test]
+fn a_window_older_than_365_days_is_refused_before_any_request() {
+    // The fake host's clock is 2026-11-28T12:00Z: the earliest day is
+    // 2025-11-29 (today counts as one of the 365).
+    assert_eq!(
+        earliest_day("2026-11-28T12:00:00Z".parse().unwrap()),
+        NaiveDate::from_ymd_opt(2025, 11, 29).unwrap()
+    );
+    let old = Window {
+        from: NaiveDate::from_ymd_opt(2025, 11, 28).unwrap(),
+        to: NaiveDate::from_ymd_opt(2026, 1, 10).unwrap(),
+    };
+    let out = FakeHost::handler(|req| panic!("no request expected, got {}", req.url))
+        .run::<Everflow>(open_read("ef", "http://fake", json!({}), old));
+    let err = out.result.unwrap_err();
+    assert_eq!(err.kind, ErrorKind::Config);
+    assert!(!err.retryable);
+    for part in [
+        "connector `ef`",
+        "365 days",
+        "2025-11-29",
+        "2025-11-28..2026-01-10",
+    ] {
+        assert!(err.message.contains(part), "{part}: {}", err.message);
+    }
+    assert!(out.requests.is_empty());
+    assert!(out.checkpoints.is_empty());
+    // The earliest day itself is read.
+    let ok = Window {
+        from: NaiveDate::from_ymd_opt(2025, 11, 29).unwrap(),
+        to: NaiveDate::from_ymd_opt(2025, 11, 29).unwrap(),
+    };
+    let out = FakeHost::handler(|req| {
+        if req.url.contains("timezones") {
+            return Reply::json(
+                200,
+                &json!({"timezones": [{"timezone_id": 67, "timezone": "UTC"}]}),
+            );
+        }
+        Reply::json(
+            200,
+            &json!({"conversions": [], "paging": {"page": 1, "page_size": 2000, "total_count": 0}}),
+        )
+    })
+    .run::<Everflow>(open_read("ef", "http://fake", json!({}), ok));
+    out.result.unwrap();
+}

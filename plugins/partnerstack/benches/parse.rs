@@ -43,9 +43,9 @@ fn main() {
     let start = Instant::now();
     let cpu_start = cpu_ns();
     for _ in 0..runs {
-        let (records, _, _) =
+        let page =
             reckon_plugin_partnerstack::parse_rewards_page(&body, &lookup, "USD").expect("parses");
-        assert_eq!(records.len(), rows);
+        assert_eq!(page.records.len(), rows);
     }
     let elapsed = start.elapsed();
     let cpu = cpu_ns().zip(cpu_start).map(|(b, a)| b.saturating_sub(a));

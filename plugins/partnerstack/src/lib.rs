@@ -64,6 +64,7 @@ use plugin_api::protocol::{AuthSpec, Checkpoint, PluginKind, RecordKind, StreamS
 use plugin_api::serde_json::{json, Value};
 use plugin_api::throttle::{RetryAfter, Throttled};
 use plugin_api::{Connector, Cx, Manifest, PluginError, Request};
+use std::cell::RefCell;
 
 /// A session's request sender. PartnerStack documents no rate limits, but
 /// its API does answer 429 (usually with `Retry-After`); one that reaches
@@ -71,7 +72,7 @@ use plugin_api::{Connector, Cx, Manifest, PluginError, Request};
 /// `{"message", "status"}` bodies with a matching HTTP status.
 pub type Client = Throttled<RetryAfter>;
 
-pub use row::{parse_rewards_page, Transactions};
+pub use row::{parse_rewards_page, RewardsPage, Transactions};
 
 /// The connector type. It has no fields: all state lives in the session.
 #[derive(Debug)]
@@ -162,13 +163,55 @@ impl Connector for PartnerStack {
         let window = cx.window()?;
         let mut client = Client::new(&cx, RetryAfter);
         let since = since(cx.checkpoint(REWARDS), window.from);
+        let defaulted = DefaultedCurrency::default();
+        let mut result = Ok(());
         if cx.wants(REWARDS) {
-            read_window(&cx, &mut client, &settings, window, since).await?;
+            result = read_window(&cx, &mut client, &settings, window, since, &defaulted).await;
         }
-        if cx.wants(REWARDS_REVIEW) {
-            review::read(&cx, &mut client, &settings, window, since).await?;
+        if result.is_ok() && cx.wants(REWARDS_REVIEW) {
+            result = review::read(&cx, &mut client, &settings, window, since, &defaulted).await;
         }
-        Ok(())
+        // Also when a stream failed: the pages committed before it count.
+        defaulted.report(&cx, &settings.default_currency);
+        result
+    }
+}
+
+/// The rewards of a session whose currency is only the configured
+/// `default_currency` (neither the reward nor its transaction named one,
+/// e.g. a reward that embeds only its transaction's key, the transaction
+/// created before the window read). Reported once per session, with the
+/// count, as a warning naming the setting: a vendor not invoicing in that
+/// currency would otherwise get commissions in the wrong unit without a word.
+#[derive(Debug, Default)]
+pub(crate) struct DefaultedCurrency(RefCell<(usize, Vec<String>)>);
+
+impl DefaultedCurrency {
+    /// How many rewards' keys [`DefaultedCurrency::report`] quotes.
+    const EXAMPLES: usize = 3;
+
+    fn add(&self, keys: &[String]) {
+        let mut d = self.0.borrow_mut();
+        d.0 += keys.len();
+        let room = Self::EXAMPLES.saturating_sub(d.1.len());
+        d.1.extend(keys.iter().take(room).cloned());
+    }
+
+    fn report(&self, cx: &Cx, default_currency: &str) {
+        let (count, examples) = &*self.0.borrow();
+        if *count == 0 {
+            return;
+        }
+        cx.warn(
+            "rewards stored in the configured default currency: neither the reward nor its \
+             transaction named one; check settings.default_currency",
+            &[
+                ("count", count),
+                ("default_currency", &default_currency),
+                ("setting", &"default_currency"),
+                ("examples", &examples.join(",")),
+            ],
+        );
     }
 }
 
@@ -221,6 +264,7 @@ async fn read_window(
     settings: &Settings,
     window: Window,
     since: Option<NaiveDate>,
+    defaulted: &DefaultedCurrency,
 ) -> Result<(), PluginError> {
     let (start, end) = (day_start(window.from), window_end(window));
     let created = created_millis(window);
@@ -245,6 +289,7 @@ async fn read_window(
         client,
         settings,
         &transactions,
+        defaulted,
         REWARDS,
         created,
         after,
@@ -296,14 +341,12 @@ async fn read_transactions(
         let (items, has_more) =
             row::page(&body).map_err(|e| PluginError::bad_response(format!("{what}: {e}")))?;
         for (i, t) in items.iter().enumerate() {
-            row::add_transaction(t, &mut transactions, &settings.default_currency).map_err(
-                |e| {
-                    PluginError::bad_response(format!(
-                        "{what}: record {i} (key {}): {e}",
-                        row::row_key(t)
-                    ))
-                },
-            )?;
+            row::add_transaction(t, &mut transactions).map_err(|e| {
+                PluginError::bad_response(format!(
+                    "{what}: record {i} (key {}): {e}",
+                    row::row_key(t)
+                ))
+            })?;
         }
         after = items.last().and_then(|t| row::opt_text(t, "key"));
         if !has_more || after.is_none() {
@@ -323,6 +366,7 @@ async fn read_rewards(
     client: &mut Client,
     settings: &Settings,
     transactions: &Transactions,
+    defaulted: &DefaultedCurrency,
     stream: &str,
     created: (i64, i64),
     mut after: Option<String>,
@@ -338,13 +382,18 @@ async fn read_rewards(
                 &what,
             )
             .await?;
-        let (records, has_more, last) =
-            row::parse_rewards_page(&resp.body, transactions, &settings.default_currency)
-                .map_err(|e| PluginError::bad_response(format!("{what}: {e}")))?;
+        let RewardsPage {
+            records,
+            has_more,
+            last_key: last,
+            default_currency_keys,
+        } = row::parse_rewards_page(&resp.body, transactions, &settings.default_currency)
+            .map_err(|e| PluginError::bad_response(format!("{what}: {e}")))?;
         rows += records.len();
         for r in records {
             cx.emit(r);
         }
+        defaulted.add(&default_currency_keys);
         let more = has_more && last.is_some();
         if last.is_some() {
             after = last;

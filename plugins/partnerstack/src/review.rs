@@ -41,7 +41,10 @@
 //!   `review_every_days`.
 
 use crate::config::Settings;
-use crate::{created_millis, read_rewards, read_transactions, window_end, Client, REWARDS_REVIEW};
+use crate::{
+    created_millis, read_rewards, read_transactions, window_end, Client, DefaultedCurrency,
+    REWARDS_REVIEW,
+};
 use plugin_api::chrono::{DateTime, Days, Duration, NaiveDate, Utc};
 use plugin_api::protocol::{Checkpoint, Window};
 use plugin_api::serde_json::{self, Value};
@@ -142,6 +145,7 @@ pub(crate) async fn read(
     settings: &Settings,
     window: Window,
     since: Option<NaiveDate>,
+    defaulted: &DefaultedCurrency,
 ) -> Result<(), PluginError> {
     let cp = cx.checkpoint(REWARDS_REVIEW);
     let prev = State::of(cp);
@@ -229,6 +233,7 @@ pub(crate) async fn read(
         client,
         settings,
         &transactions,
+        defaulted,
         REWARDS_REVIEW,
         created,
         after,

@@ -10,6 +10,14 @@
 //!   id (its `key`, the vendor's own id). It is read from the reward's
 //!   embedded `transaction` object, or, when that carries only a key, from
 //!   the session's transaction lookup.
+//! - **Currency.** The reference's Reward has no `currency` of its own; only
+//!   the Transaction has one. A reward's currency (commission and sale) is
+//!   the reward's `currency` if it sends one, else its embedded
+//!   transaction's `currency` (read even when the embedded object carries no
+//!   amount), else the looked-up transaction's, else the `default_currency`
+//!   setting (the sale amount prefers the transaction's currency). That last case is a guess (a transaction created before the
+//!   window is not in the lookup), so [`RewardsPage::default_currency_keys`]
+//!   lists those rewards and the stream reports them once per session.
 //! - Status (`reward_status`, the values the vendor dashboard shows):
 //!   `new`/`pending` and `hold` → pending (hold is still under review, not
 //!   payable); `approved` and `paid` → approved; `declined` → rejected; and a
@@ -24,8 +32,9 @@ use plugin_api::{Conversion, ConversionStatus, EventType, Money, Record, Utm};
 use serde::Deserialize;
 use std::collections::HashMap;
 
-/// Transaction key → (amount in cents, ISO currency).
-pub type Transactions = HashMap<String, (i64, String)>;
+/// Transaction key → (amount in cents, ISO currency if the transaction
+/// named one).
+pub type Transactions = HashMap<String, (i64, Option<String>)>;
 
 /// A string field or a number as text; `None` when absent or empty.
 pub fn opt_text(row: &Value, field: &str) -> Option<String> {
@@ -89,15 +98,12 @@ pub fn row_key(row: &Value) -> String {
     opt_text(row, "key").unwrap_or_else(|| "?".into())
 }
 
-/// Reads one transaction into the lookup.
-pub fn add_transaction(
-    row: &Value,
-    into: &mut Transactions,
-    default_currency: &str,
-) -> Result<(), String> {
+/// Reads one transaction into the lookup (its currency as sent, if any:
+/// the reward that uses it falls back to `default_currency`, and says so).
+pub fn add_transaction(row: &Value, into: &mut Transactions) -> Result<(), String> {
     let key = opt_text(row, "key").ok_or("field `key` is missing")?;
     let amount = cents(row, "amount")?.ok_or("field `amount` is missing")?;
-    let cur = currency_of(row, "currency")?.unwrap_or_else(|| default_currency.to_owned());
+    let cur = currency_of(row, "currency")?;
     into.insert(key, (amount, cur));
     Ok(())
 }
@@ -167,7 +173,7 @@ struct Keyed<'a> {
 }
 
 #[derive(Debug, Deserialize)]
-struct RewardsPage<'a> {
+struct RewardsBody<'a> {
     #[serde(borrow)]
     data: Option<RewardsData<'a>>,
 }
@@ -211,27 +217,38 @@ fn t_millis(
     }
 }
 
-/// Converts one reward; the error names the field.
+/// Converts one reward; the error names the field. The flag is true when
+/// its currency is only the configured `default_currency` (neither the
+/// reward nor its transaction named one).
 fn convert(
     row: &RewardRow<'_>,
     transactions: &Transactions,
     default_currency: &str,
-) -> Result<Record, String> {
+) -> Result<(Record, bool), String> {
     let txn = row.transaction.as_ref();
     let txn_key = txn.and_then(|t| t.key.string());
-    // The transaction: embedded amount, else the lookup.
-    let sale: Option<(i64, String)> = match txn {
+    let looked_up = txn_key.as_ref().and_then(|k| transactions.get(k));
+    // The sale amount: the embedded transaction's, else the lookup's.
+    let sale_cents: Option<i64> = match txn {
         Some(t) if t.amount != Scalar::Null => {
-            let a = t_cents(&t.amount, "transaction.amount")?.unwrap_or(0);
-            let c = t_currency(&t.currency, "transaction.currency")?
-                .unwrap_or_else(|| default_currency.to_owned());
-            Some((a, c))
+            Some(t_cents(&t.amount, "transaction.amount")?.unwrap_or(0))
         }
-        _ => txn_key.as_ref().and_then(|k| transactions.get(k).cloned()),
+        _ => looked_up.map(|(a, _)| *a),
     };
-    let cur = t_currency(&row.currency, "currency")?
-        .or_else(|| sale.as_ref().map(|(_, c)| c.clone()))
-        .unwrap_or_else(|| default_currency.to_owned());
+    // The transaction's currency: the embedded object's (even without an
+    // amount), else the looked-up transaction's.
+    let txn_cur = match txn {
+        Some(t) => t_currency(&t.currency, "transaction.currency")?,
+        None => None,
+    }
+    .or_else(|| looked_up.and_then(|(_, c)| c.clone()));
+    // The reward's own (not in the reference's Reward; read if sent).
+    let reward_cur = t_currency(&row.currency, "currency")?;
+    let defaulted = reward_cur.is_none() && txn_cur.is_none();
+    let or_default = |c: Option<&String>| c.cloned().unwrap_or_else(|| default_currency.to_owned());
+    // Commission in the reward's currency, the sale in the transaction's.
+    let cur = or_default(reward_cur.as_ref().or(txn_cur.as_ref()));
+    let sale_cur = or_default(txn_cur.as_ref().or(reward_cur.as_ref()));
     let amount = t_cents(&row.amount, "amount")?.ok_or("field `amount` is missing")?;
     let p = row.partnership.as_ref();
     let partner_id = p
@@ -255,7 +272,7 @@ fn convert(
         .reward_status
         .text()
         .ok_or("field `reward_status` is missing")?;
-    Ok(Record::Conversion(Conversion {
+    let record = Record::Conversion(Conversion {
         source: String::new(), // stamped by the host
         external_id: row.key.string().ok_or("field `key` is missing")?,
         order_id: txn_key,
@@ -267,14 +284,15 @@ fn convert(
         event_type: event_type(&trigger),
         occurred_at: t_millis(&row.created_at, "created_at")?
             .ok_or("field `created_at` is missing")?,
-        sale_amount: sale.map(|(a, c)| Money::from_minor(a, &c)),
+        sale_amount: sale_cents.map(|a| Money::from_minor(a, &sale_cur)),
         commission: Some(Money::from_minor(amount, &cur)),
         status: status(&reward_status, row.payment_status.text().as_deref())?,
         status_changed_at: t_millis(&row.updated_at, "updated_at")?,
         locked_at: None,
         coupon: None,
         utm: Utm::default(),
-    }))
+    });
+    Ok((record, defaulted))
 }
 
 /// A list page: `data.items` and `data.has_more`.
@@ -310,15 +328,27 @@ fn locate(body: &[u8], e: &plugin_api::serde_json::Error) -> String {
     format!("unexpected page shape: {e}")
 }
 
-/// Parses a rewards page (used by the stream and the parse benchmark): the
-/// records, whether more follow and the last key. The error names the
-/// reward and field.
+/// A parsed rewards page.
+#[derive(Debug)]
+pub struct RewardsPage {
+    /// One conversion per reward.
+    pub records: Vec<Record>,
+    /// More rewards follow.
+    pub has_more: bool,
+    /// The last reward's key (the next cursor).
+    pub last_key: Option<String>,
+    /// Keys of the rewards whose currency is only `default_currency`.
+    pub default_currency_keys: Vec<String>,
+}
+
+/// Parses a rewards page (used by the stream and the parse benchmark). The
+/// error names the reward and field.
 pub fn parse_rewards_page(
     body: &[u8],
     transactions: &Transactions,
     default_currency: &str,
-) -> Result<(Vec<Record>, bool, Option<String>), String> {
-    let p: RewardsPage<'_> =
+) -> Result<RewardsPage, String> {
+    let p: RewardsBody<'_> =
         plugin_api::serde_json::from_slice(body).map_err(|e| locate(body, &e))?;
     let data = p.data.ok_or("field `data` is missing")?;
     let items = data
@@ -328,12 +358,21 @@ pub fn parse_rewards_page(
         .has_more
         .as_bool()
         .ok_or("field `data.has_more` is missing")?;
-    let mut out = Vec::with_capacity(items.len());
+    let mut records = Vec::with_capacity(items.len());
+    let mut default_currency_keys = Vec::new();
     for (i, row) in items.iter().enumerate() {
-        out.push(convert(row, transactions, default_currency).map_err(|e| {
-            let key = row.key.string().unwrap_or_else(|| "?".into());
-            format!("record {i} (key {key}): {e}")
-        })?);
+        let key = || row.key.string().unwrap_or_else(|| "?".into());
+        let (record, defaulted) = convert(row, transactions, default_currency)
+            .map_err(|e| format!("record {i} (key {}): {e}", key()))?;
+        if defaulted {
+            default_currency_keys.push(key());
+        }
+        records.push(record);
     }
-    Ok((out, has_more, items.last().and_then(|r| r.key.string())))
+    Ok(RewardsPage {
+        records,
+        has_more,
+        last_key: items.last().and_then(|r| r.key.string()),
+        default_currency_keys,
+    })
 }

@@ -708,3 +708,84 @@ fn bad_review_settings_are_config_errors_naming_the_field() {
         json!(1)
     );
 }
+
+/// Regression (QA M6): the reference's Reward has no `currency`; only its
+/// transaction does. A reward without one whose embedded transaction named
+/// its currency but carried no amount fell to the transactions lookup, and,
+/// when that did not have it (created before the window), silently to
+/// `default_currency`. Now the embedded transaction's currency is read
+/// whenever it is there, and rewards left with only the default are
+/// reported once per session, counted, naming the setting.
+#[test]
+fn a_reward_takes_its_transactions_currency_and_the_default_is_reported_once() {
+    let out = FakeHost::handler(|req| {
+        if req.url.contains("/transactions") {
+            return Reply::json(
+                200,
+                &json!({"data": {"has_more": false, "items": [
+                {"key": "txn_c", "amount": 5_000, "currency": "GBP"},
+                {"key": "txn_d", "amount": 6_000},
+            ]}, "message": "ok", "status": 200}),
+            );
+        }
+        let reward = |key: &str, txn: Value| {
+            json!({
+                "key": key, "amount": 1_000, "reward_status": "approved",
+                "created_at": 1_793_527_200_000i64, "updated_at": 1_793_527_200_000i64,
+                "partnership": {"partner_key": "part_1"}, "transaction": txn,
+            })
+        };
+        Reply::json(
+            200,
+            &json!({"data": {"has_more": false, "items": [
+            reward("rew_a", json!({"key": "txn_a", "currency": "EUR"})),
+            reward("rew_b", json!({"key": "txn_b"})),
+            reward("rew_c", json!({"key": "txn_c"})),
+            reward("rew_d", json!({"key": "txn_d"})),
+            reward("rew_e", json!({"key": "txn_e", "amount": 2_000, "currency": "CHF"})),
+        ]}, "message": "ok", "status": 200}),
+        )
+    })
+    .run::<PartnerStack>(open_read(
+        "ps",
+        "http://fake/api/v2",
+        json!({ "review_days": 0 }),
+        window(),
+    ));
+    out.result.as_ref().unwrap();
+    let cur = |key: &str| {
+        let c = out
+            .committed
+            .iter()
+            .map(conv)
+            .find(|c| c.external_id == key)
+            .unwrap();
+        (
+            c.commission.as_ref().unwrap().currency.clone(),
+            c.sale_amount.as_ref().map(|m| m.currency.clone()),
+        )
+    };
+    // Embedded without an amount: its currency still counts.
+    assert_eq!(cur("rew_a"), ("EUR".into(), None));
+    // Neither the reward nor a known transaction names one: the default.
+    assert_eq!(cur("rew_b"), ("USD".into(), None));
+    assert_eq!(cur("rew_c"), ("GBP".into(), Some("GBP".into())));
+    assert_eq!(cur("rew_d"), ("USD".into(), Some("USD".into())));
+    assert_eq!(cur("rew_e"), ("CHF".into(), Some("CHF".into())));
+    let warnings: Vec<_> = out
+        .logs
+        .iter()
+        .filter(|l| l.message.contains("default currency"))
+        .collect();
+    assert_eq!(warnings.len(), 1, "{:?}", out.logs);
+    let w = warnings[0];
+    assert_eq!(w.level, plugin_api::protocol::LogLevel::Warn);
+    assert!(
+        w.message.contains("settings.default_currency"),
+        "{}",
+        w.message
+    );
+    assert_eq!(w.fields["count"], "2");
+    assert_eq!(w.fields["default_currency"], "USD");
+    assert_eq!(w.fields["examples"], "rew_b,rew_d");
+}

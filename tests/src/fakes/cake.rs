@@ -8,9 +8,20 @@
 //! conversion date (`end_date` excluded), `EventConversionChanges` on
 //! `last_updated` since `changes_since` (a date only: `YYYY-mm-dd` or
 //! `dd-mm-YYYY`), every date read in the instance's time zone
-//! ([`CakeFake::timezone`]), both paged by 1-based `start_at_row` + `row_limit` with
-//! the total in `row_count`; `/Date(ms)/` dates; numeric `currency_id`s
-//! resolved by `/api/1/get.asmx/Currencies`; 429s on demand.
+//! ([`CakeFake::timezone`]); `EventConversions` paged by 1-based
+//! `start_at_row` + `row_limit` with the total in `row_count`;
+//! `EventConversionChanges`, for which the reference documents no paging
+//! and no `row_count`, answers **without** `row_count`, and pages by
+//! `start_at_row`/`row_limit` when they are sent (neither is required) or,
+//! with [`CakeFake::changes_ignore_paging`], answers the whole set whatever
+//! is sent; `/Date(ms)/` dates, or ISO date-times in instance time with or
+//! without an offset ([`CakeFake::dates`]); numeric `currency_id`s resolved
+//! by `/api/1/get.asmx/Currencies`; 429s on demand.
+//!
+//! Money as the reference lists it: `paid{currency_id, amount}` (affiliate
+//! payout) and `received{currency_id, amount}` (advertiser revenue), and no
+//! sale amount. An `order_total` field (not in the reference) is sent only
+//! when a test sets [`CakeFake::send_order_total`].
 //!
 //! Order: `EventConversions` honours its documented `sort_field`
 //! (`event_conversion_id`, `event_conversion_date`) and `sort_descending`.
@@ -67,6 +78,21 @@ impl Params {
     }
 }
 
+/// How the fake writes date-times.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DateStyle {
+    /// `/Date(1425337200000)/` (epoch milliseconds), the reference's reading.
+    #[default]
+    AspNet,
+    /// ISO text in the instance's time zone without an offset, as CAKE's
+    /// `#sourcetime#` token shows (`2013-11-12T13:04:27.5670000`): with a
+    /// fraction on even ids, without on odd ones.
+    IsoLocal,
+    /// ISO text in the instance's time zone with its offset
+    /// (`2015-03-02T13:04:27.567-05:00`).
+    IsoOffset,
+}
+
 /// One conversion as the fake stores it.
 #[derive(Debug, Clone)]
 pub struct Row {
@@ -79,6 +105,8 @@ pub struct Row {
     pub disposition: Option<&'static str>,
     pub paid: Decimal,
     pub received: Decimal,
+    /// A sale amount the fake keeps for tests that opt into sending it
+    /// ([`CakeFake::send_order_total`]); CAKE's record has none.
     pub order_total: Decimal,
     /// CAKE currency id (1 USD, 2 EUR, 3 GBP).
     pub currency_id: u32,
@@ -100,6 +128,15 @@ pub struct CakeFake {
     /// The instance's time zone: report dates and `changes_since` are read
     /// in it (UTC unless a test sets another).
     pub timezone: chrono_tz::Tz,
+    /// How date-times are written (`/Date(ms)/` unless a test sets another).
+    pub dates: DateStyle,
+    /// Sends `order_total` (a field the reference does not list) with every
+    /// conversion; off by default, as CAKE's record has no sale amount.
+    pub send_order_total: bool,
+    /// `EventConversionChanges` answers every change whatever
+    /// `start_at_row`/`row_limit` say (the reference documents no paging for
+    /// it); off by default (they are honoured when sent).
+    pub changes_ignore_paging: bool,
     corrupt: Option<(u64, &'static str)>,
     /// Report requests answered (429s not counted).
     reports: u64,
@@ -163,8 +200,6 @@ const CHANGES_PARAMS: &[&str] = &[
     "brand_advertiser_id",
     "site_offer_id",
     "campaign_id",
-    "start_at_row",
-    "row_limit",
 ];
 
 impl CakeFake {
@@ -219,6 +254,9 @@ impl CakeFake {
             throttle: Throttle::default(),
             retry_after_secs: 1,
             timezone: chrono_tz::UTC,
+            dates: DateStyle::AspNet,
+            send_order_total: false,
+            changes_ignore_paging: false,
             corrupt: None,
             reports: 0,
             pending: Vec::new(),
@@ -256,7 +294,7 @@ impl CakeFake {
                 &r.affiliate.to_string(),
                 Self::canonical(r),
                 Some(r.paid),
-                Some(r.order_total),
+                self.send_order_total.then_some(r.order_total),
             );
         }
         t
@@ -317,7 +355,19 @@ impl CakeFake {
     }
 
     fn render(&self, r: &Row) -> Value {
-        let date = |t: DateTime<Utc>| format!("/Date({})/", t.timestamp_millis());
+        let date = |t: DateTime<Utc>| {
+            let local = t.with_timezone(&self.timezone);
+            match self.dates {
+                DateStyle::AspNet => format!("/Date({})/", t.timestamp_millis()),
+                DateStyle::IsoLocal if r.id.is_multiple_of(2) => format!(
+                    "{}.{:07}",
+                    local.format("%Y-%m-%dT%H:%M:%S"),
+                    local.timestamp_subsec_nanos() / 100
+                ),
+                DateStyle::IsoLocal => local.format("%Y-%m-%dT%H:%M:%S").to_string(),
+                DateStyle::IsoOffset => local.format("%Y-%m-%dT%H:%M:%S%.3f%:z").to_string(),
+            }
+        };
         let num = |d: Decimal| json!(d.to_f64().unwrap_or_default());
         let mut v = json!({
             "event_conversion_id": r.id,
@@ -333,7 +383,6 @@ impl CakeFake {
             "paid": {"currency_id": r.currency_id, "amount": num(r.paid)},
             "received": {"currency_id": r.currency_id, "amount": num(r.received)},
             "paid_unbilled": {"amount": 0}, "received_unbilled": {"amount": 0},
-            "order_total": num(r.order_total),
             "transaction_id": r.transaction_id.clone().unwrap_or_else(|| format!("T-{}", r.id)),
             "click_request_session_id": format!("rs{}", r.id),
             "tracking_id": "", "udid": "", "pixel_dropped": false,
@@ -346,6 +395,9 @@ impl CakeFake {
             "price_format": {"price_format_name": "CPA"},
             "event_conversion_score": 0,
         });
+        if self.send_order_total {
+            v["order_total"] = num(r.order_total);
+        }
         if let Some((id, field)) = &self.corrupt {
             if *id == r.id {
                 if *field == "paid" {
@@ -376,12 +428,23 @@ impl CakeFake {
         if let Some(missing) = required.iter().find(|p| body.get(**p).is_none()) {
             return Err(Self::asmx_error(missing));
         }
+        let changes = method != "EventConversions";
         let fail = |m: &str| json!({"d": {"success": false, "message": m, "row_count": 0, "event_conversions": []}});
-        let start = body["start_at_row"].as_u64().unwrap_or(0);
-        let limit = body["row_limit"].as_u64().unwrap_or(0);
-        if start == 0 || limit == 0 {
-            return Ok(fail("start_at_row and row_limit must be positive"));
-        }
+        // EventConversionChanges documents no paging: without the
+        // parameters (or ignoring them) it answers every row.
+        let paged = !(changes
+            && (self.changes_ignore_paging
+                || (body.get("start_at_row").is_none() && body.get("row_limit").is_none())));
+        let (start, limit) = if paged {
+            let start = body["start_at_row"].as_u64().unwrap_or(0);
+            let limit = body["row_limit"].as_u64().unwrap_or(0);
+            if start == 0 || limit == 0 {
+                return Ok(fail("start_at_row and row_limit must be positive"));
+            }
+            (start, limit)
+        } else {
+            (1, u64::MAX)
+        };
         // Every date is read in the instance's time zone. `start_date` and
         // `end_date` take a time too; `changes_since` is a date only.
         let local = |n: NaiveDateTime| -> Option<DateTime<Utc>> {
@@ -434,13 +497,17 @@ impl CakeFake {
         let page: Vec<Value> = rows
             .into_iter()
             .skip(start as usize - 1)
-            .take(limit as usize)
+            .take(usize::try_from(limit).unwrap_or(usize::MAX))
             .map(|r| self.render(r))
             .collect();
-        Ok(
-            json!({"d": {"__type": format!("Cake.Reports.{method}Response"), "success": true, "message": "",
-                        "row_count": total, "event_conversions": page}}),
-        )
+        let mut d = json!({"__type": format!("Cake.Reports.{method}Response"), "success": true, "message": "",
+                           "event_conversions": page});
+        // `row_count` is documented (third-party code only) for
+        // EventConversions; the Changes method's page documents none.
+        if !changes {
+            d["row_count"] = json!(total);
+        }
+        Ok(json!({ "d": d }))
     }
 }
 

@@ -7,8 +7,10 @@
 //! `from`/`to`/`timezone_id` in the body (400 for an unknown zone, a span over
 //! a year or a start older than 365 days); `{conversions, paging}` answers
 //! with money as JSON numbers and epoch-second timestamps; base conversions
-//! only with `show_conversions: true` and event rows (`is_event`, `event`
-//! named) only with `show_events: true`, as the real API filters them;
+//! (`event: "Base"`) only with `show_conversions: true` and event rows
+//! (`is_event`, `event` named) only with `show_events: true`, as the real API
+//! filters them; the untyped flags `is_event`/`is_scrub` as JSON bools, `1`/`0`
+//! or `"1"`/`"0"`, by row;
 //! `X-RateLimit-Limit`/`X-RateLimit-Remaining` on every answer, with a real
 //! per-window request budget (429 until the window resets, no `Retry-After`)
 //! plus 429s on demand.
@@ -236,7 +238,9 @@ impl EverflowFake {
             "coupon_code": "",
             "sub1": format!("sub-{}", r.affiliate), "sub2": "", "sub3": "", "sub4": "", "sub5": "",
             "source_id": "", "adv1": "", "adv2": "", "adv3": "", "adv4": "", "adv5": "",
-            "is_event": r.event.is_some(), "is_scrub": r.is_scrub, "is_view_through": false,
+            "is_event": Self::flag(&r.id, r.event.is_some()),
+            "is_scrub": Self::flag(&r.id, r.is_scrub),
+            "is_view_through": Self::flag(&r.id, false),
             "event": r.event.unwrap_or("Base"),
             "error_code": 0, "error_message": "", "notes": "",
             "query_parameters": {"utm_source": "partner", "utm_medium": "affiliate"},
@@ -252,6 +256,17 @@ impl EverflowFake {
             }
         }
         v
+    }
+
+    /// A flag in one of the shapes the reference allows: it gives `is_event`,
+    /// `is_scrub` and `is_view_through` no type, so by the conversion id's
+    /// last digit the fake sends a JSON bool, `1`/`0`, or `"1"`/`"0"`.
+    fn flag(id: &str, on: bool) -> Value {
+        match id.bytes().last().unwrap_or(0) % 3 {
+            0 => json!(on),
+            1 => json!(u8::from(on)),
+            _ => json!(if on { "1" } else { "0" }),
+        }
     }
 
     fn error(status: u16, message: &str, headers: &[(&str, String)]) -> Reply {

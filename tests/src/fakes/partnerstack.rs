@@ -11,7 +11,12 @@
 //!
 //! Data comes from a seed ([`Params`]): every reward pays on a transaction;
 //! most rewards embed the transaction whole, every fourth only its key (the
-//! connector then needs the transactions list). [`PartnerStackFake::truth`]
+//! connector then needs the transactions list). The reference's Reward has
+//! no `currency` (only the Transaction has one): the fake puts one on every
+//! third reward (an instance may send it) and otherwise only on the
+//! transaction. A transaction may be created before its reward
+//! ([`Reward::txn_created_at`]), so the transactions list of the reward's
+//! window does not have it. [`PartnerStackFake::truth`]
 //! is the ground truth of a window. Tests change the world between pulls
 //! with [`PartnerStackFake::set_status`], [`PartnerStackFake::set_amount`],
 //! [`PartnerStackFake::refund`] (paid → `paid_and_refunded`) and
@@ -71,11 +76,17 @@ pub struct Reward {
     pub payment_status: &'static str,
     /// Commission in cents.
     pub amount: i64,
+    /// The currency of the reward's transaction (and commission).
     pub currency: &'static str,
+    /// Also send `currency` on the reward itself (not in the reference's
+    /// Reward); otherwise it is only on the transaction.
+    pub currency_on_reward: bool,
     pub txn_key: String,
     /// Sale in cents.
     pub txn_amount: i64,
     pub embed_txn: bool,
+    /// When the transaction was created, if not with the reward.
+    pub txn_created_at: Option<DateTime<Utc>>,
 }
 
 /// The fake's state.
@@ -132,9 +143,11 @@ impl PartnerStackFake {
                     payment_status: "available",
                     amount: txn_amount * rng.gen_range(5..25) / 100,
                     currency: if i % 9 == 8 { "EUR" } else { "USD" },
+                    currency_on_reward: i % 3 == 0,
                     txn_key: format!("txn_{:06}", i),
                     txn_amount,
                     embed_txn: i % 4 != 3,
+                    txn_created_at: None,
                 }
             })
             .collect();
@@ -151,6 +164,12 @@ impl PartnerStackFake {
     /// All rewards.
     pub fn rewards(&self) -> &[Reward] {
         &self.rewards
+    }
+
+    /// All rewards, to change what the fake serves (e.g. a transaction's
+    /// creation time); unlike the setters, this stamps no `updated_at`.
+    pub fn rewards_mut(&mut self) -> &mut [Reward] {
+        &mut self.rewards
     }
 
     /// The canonical status, as the connector documents it.
@@ -217,12 +236,17 @@ impl PartnerStackFake {
         self.corrupt = Some((key.to_owned(), field));
     }
 
+    fn txn_created_at(r: &Reward) -> DateTime<Utc> {
+        r.txn_created_at.unwrap_or(r.created_at)
+    }
+
     fn transaction(&self, r: &Reward) -> Value {
+        let at = Self::txn_created_at(r).timestamp_millis();
         json!({
             "key": r.txn_key, "amount": r.txn_amount, "amount_usd": r.txn_amount,
             "currency": r.currency, "approved": true, "category_key": "cat_1",
             "product_key": "prod_1", "customer_key": format!("cust_{}", r.txn_key),
-            "created_at": r.created_at.timestamp_millis(), "updated_at": r.created_at.timestamp_millis(),
+            "created_at": at, "updated_at": at,
         })
     }
 
@@ -230,7 +254,6 @@ impl PartnerStackFake {
         let mut v = json!({
             "key": r.key,
             "amount": r.amount,
-            "currency": r.currency,
             "reward_status": r.status,
             "payment_status": r.payment_status,
             "description": "20% of payment",
@@ -246,6 +269,9 @@ impl PartnerStackFake {
             "action": null,
             "invoice": null,
         });
+        if r.currency_on_reward {
+            v["currency"] = json!(r.currency);
+        }
         if let Some((key, field)) = &self.corrupt {
             if *key == r.key {
                 v[*field] = json!("12.34");
@@ -295,10 +321,22 @@ impl PartnerStackFake {
             .rewards
             .iter()
             .filter(|r| {
-                min.is_none_or(|m| r.created_at >= m) && max.is_none_or(|m| r.created_at <= m)
+                let at = if rewards {
+                    r.created_at
+                } else {
+                    Self::txn_created_at(r)
+                };
+                min.is_none_or(|m| at >= m) && max.is_none_or(|m| at <= m)
             })
             .collect();
-        rows.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.key.cmp(&a.key)));
+        let at = |r: &Reward| {
+            if rewards {
+                r.created_at
+            } else {
+                Self::txn_created_at(r)
+            }
+        };
+        rows.sort_by(|a, b| at(b).cmp(&at(a)).then(b.key.cmp(&a.key)));
         let key_of = |r: &Reward| {
             if rewards {
                 r.key.clone()

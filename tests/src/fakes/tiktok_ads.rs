@@ -5,7 +5,9 @@
 //! `Access-Token` header; every answer is HTTP 200 with a JSON envelope
 //! `{code, message, request_id, data}` whose non-zero `code` is the error
 //! (40105 for a wrong token, 40100 when rate limited, 40067 for a range over
-//! 30 days, 40002 for another advertiser). Reports page with `page` /
+//! 30 days, 40002, "no access", for another advertiser; a malformed request
+//! parameter gets [`PARAM_ERROR`], a code the reference does not give).
+//! Reports page with `page` /
 //! `page_size` (≤ 1000) and `page_info.total_page`; `dimensions` and
 //! `metrics` are JSON arrays in the query; every metric is a string and
 //! missing ones are `"-"`.
@@ -19,6 +21,16 @@ use std::collections::BTreeSet;
 use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+
+/// The code the fake answers a malformed request parameter with (a bad
+/// `data_level`, `dimensions`, `metrics`, dates or `page_size`).
+///
+/// Not from the reference: connector-apis.md section 7 documents no code for
+/// parameter errors, and gives 40002 as "no access (skip)", which the plugin
+/// reads as an auth problem. A request-building bug must not look like
+/// wrong credentials, so the fake uses a code the plugin has no meaning for
+/// (it becomes a plain upstream error quoting TikTok's message).
+pub const PARAM_ERROR: i64 = 40000;
 
 /// How the fake behaves.
 #[derive(Debug, Clone)]
@@ -132,7 +144,7 @@ impl TiktokFake {
             || req.q("report_type") != Some("BASIC")
         {
             return self.envelope(
-                40002,
+                PARAM_ERROR,
                 "The fake serves report_type=BASIC, service_type=AUCTION.",
                 "{}",
             );
@@ -142,7 +154,11 @@ impl TiktokFake {
             Some("AUCTION_ADGROUP") => Level::AdGroup,
             Some("AUCTION_AD") => Level::Ad,
             other => {
-                return self.envelope(40002, &format!("data_level: invalid value {other:?}"), "{}")
+                return self.envelope(
+                    PARAM_ERROR,
+                    &format!("data_level: invalid value {other:?}"),
+                    "{}",
+                )
             }
         };
         let id_dim = match level {
@@ -151,23 +167,35 @@ impl TiktokFake {
             Level::Ad => "ad_id",
         };
         let Some(dims) = Self::json_list(req, "dimensions") else {
-            return self.envelope(40002, "dimensions: must be a JSON array of strings", "{}");
+            return self.envelope(
+                PARAM_ERROR,
+                "dimensions: must be a JSON array of strings",
+                "{}",
+            );
         };
         if dims != [id_dim, "stat_time_day"] {
             return self.envelope(
-                40002,
+                PARAM_ERROR,
                 &format!("dimensions: the fake serves [\"{id_dim}\", \"stat_time_day\"]"),
                 "{}",
             );
         }
         let Some(metrics) = Self::json_list(req, "metrics") else {
-            return self.envelope(40002, "metrics: must be a JSON array of strings", "{}");
+            return self.envelope(
+                PARAM_ERROR,
+                "metrics: must be a JSON array of strings",
+                "{}",
+            );
         };
         let (Some(from), Some(to)) = (
             req.q("start_date").and_then(wire::date),
             req.q("end_date").and_then(wire::date),
         ) else {
-            return self.envelope(40002, "start_date/end_date: expected YYYY-MM-DD", "{}");
+            return self.envelope(
+                PARAM_ERROR,
+                "start_date/end_date: expected YYYY-MM-DD",
+                "{}",
+            );
         };
         if to < from || (to - from).num_days() >= 30 {
             return self.envelope(
@@ -198,7 +226,7 @@ impl TiktokFake {
             .and_then(|p| p.parse().ok())
             .unwrap_or(10);
         if !(1..=1000).contains(&page_size) {
-            return self.envelope(40002, "page_size: must be between 1 and 1000", "{}");
+            return self.envelope(PARAM_ERROR, "page_size: must be between 1 and 1000", "{}");
         }
         let rows = self.universe.rows(level, from, to);
         let total_page = rows.len().div_ceil(page_size);
@@ -272,7 +300,7 @@ impl TiktokFake {
     fn advertiser_info(&self, req: &FakeRequest) -> FakeResponse {
         let Some(ids) = Self::json_list(req, "advertiser_ids") else {
             return self.envelope(
-                40002,
+                PARAM_ERROR,
                 "advertiser_ids: must be a JSON array of strings",
                 "{}",
             );
