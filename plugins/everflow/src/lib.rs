@@ -15,10 +15,10 @@
 //!   `{from, to, timezone_id, show_conversions, show_events}` →
 //!   `{conversions: [...], paging: {page, page_size, total_count}}`. Pages
 //!   are 1-based; more follow while `page × page_size < total_count`.
-//!   Only the prior 365 days can be queried: a window reaching further back
-//!   is refused before any request, with an error naming the earliest day
-//!   (see [`earliest_day`]), rather than sent for Everflow's bare 400 or
-//!   clamped (which would silently leave the older days unread).
+//!   Only the prior 365 days can be queried: Everflow's 400 for a window
+//!   reaching further back becomes an error naming the earliest day (see
+//!   [`earliest_day`]); the window is not clamped (which would silently
+//!   leave the older days unread) nor refused before Everflow answers.
 //! - Money is a JSON number in the offer's currency (`currency_id`), not
 //!   converted; timestamps are epoch seconds.
 //! - Rate limits: per-customer 30-second windows with `X-RateLimit-Remaining`
@@ -120,7 +120,6 @@ impl Connector for Everflow {
         if !cx.wants(CONVERSIONS) {
             return Ok(());
         }
-        check_window_age(&cx, cx.window()?)?;
         let mut client = client::client(
             &cx,
             settings.min_remaining_requests,
@@ -177,21 +176,25 @@ pub fn earliest_day(now: DateTime<Utc>) -> NaiveDate {
     now.date_naive() - Duration::days(MAX_AGE_DAYS - 1)
 }
 
-/// Refuses a window that starts before [`earliest_day`]: Everflow would
-/// answer 400, and clamping would silently leave the older days unread.
-fn check_window_age(cx: &Cx, window: Window) -> Result<(), PluginError> {
+/// Explains Everflow's refusal of a window that starts before
+/// [`earliest_day`]: its bare 400 becomes a config error saying why and from
+/// which day to sync. The platform decides (its clock, its time zone): a
+/// window is never refused here before it is asked for, so tests and demos
+/// on fixed dates keep working as the years pass.
+fn explain_age(cx: &Cx, window: Window, e: PluginError) -> PluginError {
     let earliest = earliest_day(cx.now());
-    if window.from < earliest {
-        return Err(PluginError::config(format!(
-            "connector `{}`: window {}..{} starts before {earliest}: Everflow keeps raw \
-             conversions for only the prior {MAX_AGE_DAYS} days, so days before {earliest} \
-             cannot be read (nothing was requested); sync from {earliest} or later",
-            cx.connector_id(),
-            window.from,
-            window.to
-        )));
+    if window.from >= earliest || e.retryable || e.kind != plugin_api::ErrorKind::Upstream {
+        return e;
     }
-    Ok(())
+    PluginError::config(format!(
+        "connector `{}`: window {}..{} starts before {earliest}: Everflow keeps raw \
+         conversions for only the prior {MAX_AGE_DAYS} days, so days before {earliest} \
+         cannot be read; sync from {earliest} or later (Everflow said: {})",
+        cx.connector_id(),
+        window.from,
+        window.to,
+        e.message
+    ))
 }
 
 async fn read_conversions(
@@ -236,7 +239,10 @@ async fn read_conversions(
         .json_body(&body)
         .idempotent()
         .label(format!("conversions page {page}"));
-        let resp = client.send(req, &what).await?;
+        let resp = client
+            .send(req, &what)
+            .await
+            .map_err(|e| explain_age(cx, window, e))?;
         let (paging, records) = row::parse_page(&resp.body)
             .map_err(|e| PluginError::bad_response(format!("{what}: {e}")))?;
         rows += records.len() as u64;

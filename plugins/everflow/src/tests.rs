@@ -258,23 +258,35 @@ fn a_flag_in_another_shape_or_flags_that_disagree_fail_the_row() {
     assert!(e.contains("conversion_id"), "{e}");
 }
 
-/// Regression (QA L7): a window older than Everflow's 365 days was sent and
-/// failed on Everflow's bare 400. It is now refused before any request, with
-/// an error that says why and names the earliest day.
+/// Regression (QA L7): a window older than Everflow's 365 days failed on
+/// Everflow's bare 400. The 400 now says why and names the earliest day;
+/// the platform decides, so nothing is refused before it answers.
 #[test]
-fn a_window_older_than_365_days_is_refused_before_any_request() {
+fn everflows_400_for_a_window_older_than_365_days_says_why() {
     // The fake host's clock is 2026-11-28T12:00Z: the earliest day is
     // 2025-11-29 (today counts as one of the 365).
     assert_eq!(
         earliest_day("2026-11-28T12:00:00Z".parse().unwrap()),
         NaiveDate::from_ymd_opt(2025, 11, 29).unwrap()
     );
+    let everflow = |req: &plugin_api::protocol::HttpRequest| {
+        if req.url.contains("timezones") {
+            return Reply::json(
+                200,
+                &json!({"timezones": [{"timezone_id": 67, "timezone": "UTC"}]}),
+            );
+        }
+        Reply::json(
+            400,
+            &json!({"Error": "only the last 365 days can be queried"}),
+        )
+    };
     let old = Window {
         from: NaiveDate::from_ymd_opt(2025, 11, 28).unwrap(),
         to: NaiveDate::from_ymd_opt(2026, 1, 10).unwrap(),
     };
-    let out = FakeHost::handler(|req| panic!("no request expected, got {}", req.url))
-        .run::<Everflow>(open_read("ef", "http://fake", json!({}), old));
+    let out =
+        FakeHost::handler(everflow).run::<Everflow>(open_read("ef", "http://fake", json!({}), old));
     let err = out.result.unwrap_err();
     assert_eq!(err.kind, ErrorKind::Config);
     assert!(!err.retryable);
@@ -283,28 +295,23 @@ fn a_window_older_than_365_days_is_refused_before_any_request() {
         "365 days",
         "2025-11-29",
         "2025-11-28..2026-01-10",
+        "only the last 365 days can be queried",
     ] {
         assert!(err.message.contains(part), "{part}: {}", err.message);
     }
-    assert!(out.requests.is_empty());
     assert!(out.checkpoints.is_empty());
-    // The earliest day itself is read.
-    let ok = Window {
+    // A 400 for a window within the 365 days stays Everflow's own error.
+    let recent = Window {
         from: NaiveDate::from_ymd_opt(2025, 11, 29).unwrap(),
         to: NaiveDate::from_ymd_opt(2025, 11, 29).unwrap(),
     };
-    let out = FakeHost::handler(|req| {
-        if req.url.contains("timezones") {
-            return Reply::json(
-                200,
-                &json!({"timezones": [{"timezone_id": 67, "timezone": "UTC"}]}),
-            );
-        }
-        Reply::json(
-            200,
-            &json!({"conversions": [], "paging": {"page": 1, "page_size": 2000, "total_count": 0}}),
-        )
-    })
-    .run::<Everflow>(open_read("ef", "http://fake", json!({}), ok));
-    out.result.unwrap();
+    let out = FakeHost::handler(everflow).run::<Everflow>(open_read(
+        "ef",
+        "http://fake",
+        json!({}),
+        recent,
+    ));
+    let err = out.result.unwrap_err();
+    assert_ne!(err.kind, ErrorKind::Config, "{}", err.message);
+    assert!(!err.message.contains("prior 365 days"), "{}", err.message);
 }
