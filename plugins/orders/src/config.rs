@@ -49,7 +49,7 @@ fn default_page_size() -> u32 {
 }
 
 fn default_max_throttle_retries() -> u32 {
-    10
+    1
 }
 
 /// Click-id parameter names recognised in `landing_site` query strings,

@@ -201,8 +201,10 @@ pub async fn check(cx: &Cx) -> Result<(), PluginError> {
     Ok(())
 }
 
-/// Sends a request; on 429 sleeps `Retry-After` and retries (at most
-/// `max_throttle_retries` times in a row); slows down when the call-limit
+/// Sends a request; on a 429 the host has already waited out and retried
+/// up to its own limit (5), sleeps `Retry-After` and asks again, at most
+/// `max_throttle_retries` times (each ask is up to 6 requests: QA found the
+/// default of 10 meant 66 requests per page); slows down when the call-limit
 /// header says the bucket is nearly full. Other statuses go through
 /// [`Response::ok`] with `what` prefixed to the message.
 async fn send_throttled(
@@ -220,8 +222,8 @@ async fn send_throttled(
                 return Err(PluginError::retryable(
                     plugin_api::ErrorKind::RateLimited,
                     format!(
-                        "{what}: still throttled (HTTP 429) after {} retries",
-                        throttled - 1
+                        "{what}: still throttled (HTTP 429) after {throttled} asks, each retried by the host (max_throttle_retries = {}); the next run tries again",
+                        settings.max_throttle_retries
                     ),
                 ));
             }
