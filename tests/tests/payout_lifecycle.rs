@@ -775,7 +775,7 @@ fn partitions_that_give_a_moved_claim_only_to_its_new_partner_are_refused() {
 }
 
 #[test]
-fn format_3_traces_each_line_and_guards_csv_text_and_format_2_renders_as_issued() {
+fn format_4_traces_each_line_and_guards_csv_text_and_formats_2_and_3_render_as_issued() {
     let c = config(CPS_MIN);
     let tmp = tempfile::tempdir().unwrap();
     let book = MemoryBook::new();
@@ -787,7 +787,7 @@ fn format_3_traces_each_line_and_guards_csv_text_and_format_2_renders_as_issued(
     let r = reckon::payout::generate(&inputs(&c, &ds, &fxr, &book, tmp.path()), "2026-10").unwrap();
     let files = read_dir(&r.dir);
     let st = read_statements(&r.dir);
-    assert_eq!(st[0].format_version, 3);
+    assert_eq!(st[0].format_version, 4);
     let trace = st[0].lines[0].trace.as_ref().unwrap();
     assert_eq!(trace.claim_revision, 3);
     assert_eq!(
@@ -801,16 +801,22 @@ fn format_3_traces_each_line_and_guards_csv_text_and_format_2_renders_as_issued(
     assert!(summary.contains("\"'=HYPERLINK("), "{summary}");
     let csv = String::from_utf8(files["awin.p1.csv"].clone()).unwrap();
     assert!(csv.contains(",'-A1,"), "{csv}");
-    assert!(csv
-        .lines()
-        .next()
-        .unwrap()
-        .ends_with(",claim_revision,order_source,order_revision,decided_at"));
+    assert!(csv.lines().next().unwrap().ends_with(
+        ",claim_revision,order_source,order_revision,decided_at,claim_fx_rate,order_fx_rate"
+    ));
     assert!(csv.contains(",3,shop,"), "{csv}");
     let html = String::from_utf8(files["awin.p1.html"].clone()).unwrap();
     assert!(
         html.contains("<br><small>rev 3, order at shop rev 1; decided "),
         "{html}"
+    );
+    // The same statement as format 3 (before the rates): no rate columns.
+    let mut v3 = st[0].clone();
+    v3.format_version = 3;
+    let csv3 = String::from_utf8(render::csv_file(&v3).unwrap()).unwrap();
+    assert!(
+        csv3.lines().next().unwrap().ends_with(",decided_at"),
+        "{csv3}"
     );
     // The same statement as format 2 (issued before traces): its files are
     // rendered as they were, with no trace and no guard.

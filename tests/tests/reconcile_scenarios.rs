@@ -504,7 +504,8 @@ fn the_report_sums_network_commission_in_its_own_currency() {
     c1.commission = Some(m("7.5", "EUR"));
     let mut c2 = claim("cake", "C32", Some("A-3200"));
     c2.commission = Some(m("2.5", "EUR"));
-    let c3 = claim("cake", "C33", Some("A-3300"));
+    let mut c3 = claim("cake", "C33", Some("A-3300"));
+    c3.commission = None;
     let d = run(
         vec![c1, c2, c3],
         vec![order("A-3100"), order("A-3200"), order("A-3300")],
@@ -518,13 +519,20 @@ fn the_report_sums_network_commission_in_its_own_currency() {
             (
                 s.currency.as_str(),
                 s.commission_currency.as_str(),
-                s.network_commission.to_string(),
+                s.network_commission
+                    .map(|c| c.to_string())
+                    .unwrap_or_default(),
                 s.claims,
             )
         })
         .collect();
     assert!(
         by_cur.contains(&("USD", "EUR", "10.00".into(), 2)),
+        "{by_cur:?}"
+    );
+    // C33 reported no commission: its row's is empty, not 0.00 (QA L4).
+    assert!(
+        by_cur.contains(&("USD", "USD", String::new(), 1)),
         "{by_cur:?}"
     );
     assert_eq!(r.summary.iter().map(|s| s.claims).sum::<u64>(), 3);

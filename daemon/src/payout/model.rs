@@ -18,8 +18,10 @@ use crate::reconcile::model::Outcome;
 /// (the claim and order revisions and the decision time it was computed
 /// from) and CSV cells guarded against spreadsheet formulas. Statements of
 /// earlier versions have neither and are reproduced byte for byte as they
-/// were.
-pub const FORMAT_VERSION: u32 = 3;
+/// were. 4 adds to the trace the exchange rates reconciliation converted
+/// the basis with (`claim_fx_rate`, `order_fx_rate`, when the claim's or
+/// order's currency is not the program's), and their CSV columns.
+pub const FORMAT_VERSION: u32 = 4;
 
 /// The payee key of a network's partner: `<network>:<partner id>`. Partner
 /// ids are the network's own, so the same id on two networks is two payees.
@@ -167,16 +169,34 @@ pub struct Trace {
     pub order_revision: Option<u32>,
     /// When reconciliation made the decision (UTC).
     pub decided_at: DateTime<Utc>,
+    /// The rate that converted the claimed amount into the program
+    /// currency, when it was in another (format 4).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub claim_fx_rate: Option<Decimal>,
+    /// The rate that converted the order's amount and refunds into the
+    /// program currency, when it was in another (format 4).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub order_fx_rate: Option<Decimal>,
 }
 
 impl Trace {
-    /// The trace of a decision.
+    /// The trace of a decision. A rate is kept only where a currency was
+    /// converted (the same-currency rate 1 says nothing), as in the
+    /// discrepancy report; the rates and the claim and order revisions
+    /// reproduce the basis even after `[fx]` is restated.
     pub fn of(d: &crate::reconcile::model::Decision) -> Trace {
+        let program = d.basis.as_ref().map(|b| b.currency.as_str());
+        let converted = |m: &Option<Money>| {
+            m.as_ref()
+                .is_some_and(|m| program.is_some_and(|p| p != m.currency))
+        };
         Trace {
             claim_revision: d.claim.revision,
             order_source: d.order.as_ref().map(|o| o.source.clone()),
             order_revision: d.order.as_ref().map(|o| o.revision),
             decided_at: d.decided_at,
+            claim_fx_rate: d.fx_rate.filter(|_| converted(&d.claimed_amount)),
+            order_fx_rate: d.order_fx_rate.filter(|_| converted(&d.order_amount)),
         }
     }
 }

@@ -96,6 +96,7 @@ pub fn csv_file(s: &Statement) -> Result<Vec<u8>, RenderError> {
     // Format 3 guards text cells against formulas and adds each line's
     // trace; earlier formats are rendered exactly as they were issued.
     let v3 = s.format_version >= 3;
+    let v4 = s.format_version >= 4;
     let t = |x: &str| text_cell(x, v3);
     let mut w = csv::WriterBuilder::new().from_writer(Vec::new());
     let mut head = vec![
@@ -121,6 +122,9 @@ pub fn csv_file(s: &Statement) -> Result<Vec<u8>, RenderError> {
     ];
     if v3 {
         head.extend(TRACE_COLUMNS);
+    }
+    if v4 {
+        head.extend(FX_COLUMNS);
     }
     w.write_record(&head)?;
     let width = head.len();
@@ -149,6 +153,9 @@ pub fn csv_file(s: &Statement) -> Result<Vec<u8>, RenderError> {
         ];
         if v3 {
             row.extend(trace_cells(l.trace.as_ref()));
+        }
+        if v4 {
+            row.extend(fx_cells(l.trace.as_ref()));
         }
         w.write_record(&row)?;
     }
@@ -184,6 +191,9 @@ pub fn csv_file(s: &Statement) -> Result<Vec<u8>, RenderError> {
         ];
         if v3 {
             row.extend(trace_cells(a.trace.as_ref()));
+        }
+        if v4 {
+            row.extend(fx_cells(a.trace.as_ref()));
         }
         w.write_record(&row)?;
     }
@@ -253,6 +263,16 @@ fn trace_cells(t: Option<&super::model::Trace>) -> Vec<String> {
     }
 }
 
+/// The reconciliation rate columns of a format-4 statement CSV.
+const FX_COLUMNS: [&str; 2] = ["claim_fx_rate", "order_fx_rate"];
+
+fn fx_cells(t: Option<&super::model::Trace>) -> Vec<String> {
+    vec![
+        opt(&t.and_then(|t| t.claim_fx_rate)),
+        opt(&t.and_then(|t| t.order_fx_rate)),
+    ]
+}
+
 /// A line's trace under its claim id in the HTML (format 3).
 fn trace_html(t: Option<&super::model::Trace>) -> String {
     let Some(t) = t else {
@@ -262,8 +282,15 @@ fn trace_html(t: Option<&super::model::Trace>) -> String {
         (Some(src), Some(rev)) => format!(", order at {} rev {rev}", esc(src)),
         _ => String::new(),
     };
+    let mut fx = String::new();
+    if let Some(r) = t.claim_fx_rate {
+        fx.push_str(&format!("; claim converted at {r}"));
+    }
+    if let Some(r) = t.order_fx_rate {
+        fx.push_str(&format!("; order converted at {r}"));
+    }
     format!(
-        "<br><small>rev {}{order}; decided {}</small>",
+        "<br><small>rev {}{order}; decided {}{fx}</small>",
         t.claim_revision,
         t.decided_at
             .to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)

@@ -1126,6 +1126,23 @@ percent = "10"
     }
 
     #[test]
+    fn a_trace_keeps_the_rates_that_converted_the_basis() {
+        // Claimed in GBP, order and basis in EUR: only the claim's rate
+        // converted anything (the order's 1 says nothing).
+        let mut d = sale("k1", "p1");
+        d.claimed_amount = Some(Money::new(dec("90.00"), "GBP"));
+        (d.fx_rate, d.order_fx_rate) = (Some(dec("1.11")), Some(Decimal::ONE));
+        let t = Trace::of(&d);
+        assert_eq!(
+            (t.claim_fx_rate, t.order_fx_rate),
+            (Some(dec("1.11")), None)
+        );
+        let s = run("[[rules]]\nid = \"cps\"\neffective_from = \"2026-01-01\"\nkind = \"percent\"\npercent = \"10\"\n", "2026-W40", &[d], &History::default());
+        let csv = String::from_utf8(super::super::render::csv_file(&s[0]).unwrap()).unwrap();
+        assert!(csv.lines().nth(1).unwrap().ends_with(",1.11,"), "{csv}");
+    }
+
+    #[test]
     fn a_capped_line_is_repriced_under_its_cap() {
         // 12 % of 1000.00 = 120.00, cut to the 100.00 cap. Restated to
         // 2000.00 (240.00 before the cap): the cap still holds, nothing is
