@@ -390,6 +390,59 @@ fn verify_detects_a_tampered_file_and_generate_restores_it() {
     );
 }
 
+/// QA: a claim left out for a missing payout FX rate was only a warning on
+/// stderr; the finalised period said nothing of it.
+#[test]
+fn a_claim_held_back_for_a_missing_rate_is_listed_in_held_back_csv_which_verify_covers() {
+    let c = config(&CPS_MIN.replace("payout_currency = \"EUR\"", "payout_currency = \"USD\""));
+    let tmp = tempfile::tempdir().unwrap();
+    let book = MemoryBook::new();
+    let fxr = fx(&[("EUR", "USD", "2026-10-05", "1.10")]);
+    let ds = vec![
+        sale("A", "p1", "2026-10-05T10:00:00Z", "200.00"),
+        sale("B", "p1", "2026-10-06T10:00:00Z", "100.00"),
+    ];
+    let inp = inputs(&c, &ds, &fxr, &book, tmp.path());
+    let r = reckon::payout::finalize(&inp, "2026-10").unwrap();
+    assert!(
+        r.warnings.iter().any(|w| w.contains("awin/B")),
+        "{:?}",
+        r.warnings
+    );
+    let dir = tmp.path().join("statements/shop/2026-10");
+    let held = std::fs::read_to_string(dir.join("held_back.csv")).unwrap();
+    assert_eq!(
+        held,
+        "payee,claim,reason\nawin:p1,awin/B,no FX rate EUR→USD for 2026-10-06; add it to the rates table\n"
+    );
+    let ok = reckon::payout::verify(&book, tmp.path(), "shop", "2026-10").unwrap();
+    assert!(ok.problems.is_empty(), "{:?}", ok.problems);
+    for tamper in [
+        |d: &Path| edit(&d.join("held_back.csv"), "awin/B", "awin/C"),
+        |d: &Path| std::fs::remove_file(d.join("held_back.csv")).unwrap(),
+    ] {
+        tamper(&dir);
+        let v = reckon::payout::verify(&book, tmp.path(), "shop", "2026-10").unwrap();
+        assert!(
+            v.problems.iter().any(|p| p.starts_with("held_back.csv: ")),
+            "{:?}",
+            v.problems
+        );
+        let r = reckon::payout::generate(&inp, "2026-10").unwrap();
+        assert_eq!(r.restored, ["held_back.csv"]);
+        assert_eq!(
+            std::fs::read_to_string(dir.join("held_back.csv")).unwrap(),
+            held
+        );
+    }
+    // A period without held-back claims has no such file.
+    let ds = vec![sale("C", "p1", "2026-11-05T10:00:00Z", "10.00")];
+    let fxr = fx(&[("EUR", "USD", "2026-11-05", "1.10")]);
+    let inp = inputs(&c, &ds, &fxr, &book, tmp.path());
+    let r = reckon::payout::generate(&inp, "2026-11").unwrap();
+    assert!(!r.dir.join("held_back.csv").exists());
+}
+
 fn edit(path: &Path, from: &str, to: &str) {
     let text = std::fs::read_to_string(path).unwrap();
     assert!(text.contains(from), "{} lacks {from}", path.display());

@@ -194,6 +194,12 @@ pub struct PeriodRecord {
     pub partners: Vec<PartnerFiles>,
     /// SHA-256 of `summary.csv`.
     pub summary_sha256: String,
+    /// `held_back.csv` as written (claims payable but left out of the
+    /// period, and why); absent when none was (and in records written
+    /// before 2026-11-29). Kept whole so a finalised period's file is
+    /// reproduced and verified like the statements.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub held_back_csv: Option<String>,
 }
 
 /// A finalised statement as recorded: its canonical JSON (so the files can

@@ -767,6 +767,10 @@ fn run_with<'g>(
         }
     }
     staging.write("summary.csv", summary_bytes)?;
+    let held_back = render::held_back_csv(&report.skipped)?;
+    if let Some(bytes) = &held_back {
+        staging.write("held_back.csv", bytes.clone())?;
+    }
     let mut staging = staging;
     staging.stage(inputs.step)?;
 
@@ -784,6 +788,7 @@ fn run_with<'g>(
         version,
         partners,
         summary_sha256,
+        held_back_csv: held_back.map(|b| String::from_utf8_lossy(&b).into_owned()),
     };
     batch.push((
         period_key(inputs.program, &period_name),
@@ -1100,6 +1105,9 @@ fn reproduce(
         wanted.insert(format!("{}.html", p.stem), bytes.html.into_bytes());
     }
     wanted.insert("summary.csv".into(), render::summary_csv(&summary)?);
+    if let Some(held) = &rec.held_back_csv {
+        wanted.insert("held_back.csv".into(), held.clone().into_bytes());
+    }
     let mut differs = Vec::new();
     for (name, bytes) in &wanted {
         if std::fs::read(dir.join(name)).ok().as_deref() != Some(bytes.as_slice()) {
@@ -1295,6 +1303,18 @@ pub fn verify(
                     rec.summary_sha256
                 ));
             }
+        }
+    }
+    if let Some(held) = &rec.held_back_csv {
+        v.files_checked += 1;
+        expected_names.push("held_back.csv".into());
+        match std::fs::read(dir.join("held_back.csv")) {
+            Err(e) => v.problems.push(format!("held_back.csv: cannot read ({e})")),
+            Ok(bytes) if bytes != held.as_bytes() => v.problems.push(
+                "held_back.csv: differs from the recorded list of held-back claims (file changed)"
+                    .into(),
+            ),
+            Ok(_) => {}
         }
     }
     for name in list_files(&dir) {

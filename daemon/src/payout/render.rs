@@ -549,6 +549,30 @@ pub fn summary_csv(rows: &[SummaryRow]) -> Result<Vec<u8>, RenderError> {
         .map_err(|e| RenderError::NotCanonical(format!("csv buffer: {e}")))
 }
 
+/// `held_back.csv`: the claims a run left out although payable (no FX
+/// rate, no rule, no basis), one row each, so the period's files say what
+/// is owed but not yet paid: `payee`, `claim` (`network/claim id`),
+/// `reason`. `None` when there are none.
+pub fn held_back_csv(
+    skipped: &[super::statement::Skipped],
+) -> Result<Option<Vec<u8>>, RenderError> {
+    if skipped.is_empty() {
+        return Ok(None);
+    }
+    let mut w = csv::WriterBuilder::new().from_writer(Vec::new());
+    w.write_record(["payee", "claim", "reason"])?;
+    for s in skipped {
+        w.write_record([
+            text_cell(&s.partner_id, true),
+            text_cell(&s.claim, true),
+            text_cell(&s.reason, true),
+        ])?;
+    }
+    w.into_inner()
+        .map(Some)
+        .map_err(|e| RenderError::NotCanonical(format!("csv buffer: {e}")))
+}
+
 /// The cells of one `summary.csv` row as written (text cells keep their
 /// formula guard), read back by [`read_summary_csv`].
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
