@@ -424,7 +424,7 @@ fn locate(body: &[u8], e: &plugin_api::serde_json::Error) -> String {
                     .get("event_conversion_id")
                     .map(|v| v.to_string())
                     .unwrap_or_else(|| "?".into());
-                return format!("record {i} (event_conversion_id {id}): {re}");
+                return format!("record {n} (event_conversion_id {id}): {re}", n = i + 1);
             }
         }
     }
@@ -466,7 +466,10 @@ pub fn parse_page(
                     .event_conversion_id
                     .string()
                     .unwrap_or_else(|| "?".into());
-                e.within(&format!("record {i} (event_conversion_id {id}): "))
+                e.within(&format!(
+                    "record {n} (event_conversion_id {id}): ",
+                    n = i + 1
+                ))
             })?,
         );
     }

@@ -268,7 +268,7 @@ fn locate(body: &[u8], e: &plugin_api::serde_json::Error) -> String {
                     .get("conversion_id")
                     .map(|v| v.to_string())
                     .unwrap_or_else(|| "?".into());
-                return format!("record {i} (conversion_id {id}): {re}");
+                return format!("record {n} (conversion_id {id}): {re}", n = i + 1);
             }
         }
     }
@@ -296,7 +296,7 @@ pub fn parse_page(body: &[u8]) -> Result<(Page, Vec<Record>), String> {
     for (i, row) in rows.iter().enumerate() {
         out.push(to_conversion(row).map_err(|e| {
             let id = row.conversion_id.string().unwrap_or_else(|| "?".into());
-            format!("record {i} (conversion_id {id}): {e}")
+            format!("record {n} (conversion_id {id}): {e}", n = i + 1)
         })?);
     }
     Ok((page, out))

@@ -197,7 +197,7 @@ fn locate(body: &[u8], e: &plugin_api::serde_json::Error) -> String {
     if let Some(rows) = v.get("Actions").and_then(Value::as_array) {
         for (i, r) in rows.iter().enumerate() {
             if let Err(re) = ActionRow::deserialize(r) {
-                return format!("record {i} (Id {}): {re}", row_id(r));
+                return format!("record {n} (Id {}): {re}", row_id(r), n = i + 1);
             }
         }
     }
@@ -231,7 +231,7 @@ pub fn parse_actions_page(body: &[u8]) -> Result<(Envelope, Vec<Record>), String
     for (i, row) in rows.iter().enumerate() {
         out.push(convert(row).map_err(|e| {
             let id = row.id.string().unwrap_or_else(|| "?".into());
-            format!("record {i} (Id {id}): {e}")
+            format!("record {n} (Id {id}): {e}", n = i + 1)
         })?);
     }
     Ok((env, out))

@@ -81,8 +81,9 @@ pub async fn read(cx: &Cx, settings: &Settings) -> Result<(), PluginError> {
         for (i, o) in orders.iter().enumerate() {
             let order = to_order(o, settings).map_err(|e| {
                 PluginError::bad_response(format!(
-                    "{what}, record {i} (order {}): {e}",
-                    order_label(o)
+                    "{what}, record {n} (order {}): {e}",
+                    order_label(o),
+                    n = i + 1
                 ))
             })?;
             cx.emit(Record::Order(order));
@@ -185,7 +186,7 @@ pub fn parse_page(body: &[u8]) -> Result<Vec<Value>, String> {
                 .map_err(|e| plugin_api::sdk::malformed_json(body, &e))?;
             match v.get("orders") {
                 Some(Value::Array(a)) => match a.iter().position(|o| !o.is_object()) {
-                    Some(i) => Err(format!("record {i} is not a JSON object")),
+                    Some(i) => Err(format!("record {} is not a JSON object", i + 1)),
                     None => Err(format!("unexpected page shape: {slim_err}")),
                 },
                 _ => Err("no `orders` array".into()),

@@ -343,8 +343,9 @@ async fn read_transactions(
         for (i, t) in items.iter().enumerate() {
             row::add_transaction(t, &mut transactions).map_err(|e| {
                 PluginError::bad_response(format!(
-                    "{what}: record {i} (key {}): {e}",
-                    row::row_key(t)
+                    "{what}: record {n} (key {}): {e}",
+                    row::row_key(t),
+                    n = i + 1
                 ))
             })?;
         }

@@ -321,7 +321,7 @@ fn locate(body: &[u8], e: &plugin_api::serde_json::Error) -> String {
     {
         for (i, r) in rows.iter().enumerate() {
             if let Err(re) = RewardRow::deserialize(r) {
-                return format!("record {i} (key {}): {re}", row_key(r));
+                return format!("record {n} (key {}): {re}", row_key(r), n = i + 1);
             }
         }
     }
@@ -363,7 +363,7 @@ pub fn parse_rewards_page(
     for (i, row) in items.iter().enumerate() {
         let key = || row.key.string().unwrap_or_else(|| "?".into());
         let (record, defaulted) = convert(row, transactions, default_currency)
-            .map_err(|e| format!("record {i} (key {}): {e}", key()))?;
+            .map_err(|e| format!("record {n} (key {}): {e}", key(), n = i + 1))?;
         if defaulted {
             default_currency_keys.push(key());
         }
