@@ -9,19 +9,22 @@
 //! |---|---|
 //! | [`abi`] | the static header and function table (the only `unsafe`, hidden behind [`export_plugin!`]) |
 //! | [`protocol`] | serde messages (manifest, session, events, actions, errors, logs) and the canonical records [`protocol::Spend`], [`protocol::Conversion`], [`protocol::Order`], [`protocol::Money`] |
-//! | [`sdk`] | the [`sdk::Connector`] trait with straight-line `async fn`s, and [`sdk::Cx`] |
-//! | [`testing`] | a fake host that replays recorded HTTP exchanges into a connector |
-//! | [`currency`] | ISO-4217 codes and minor units |
+//! | [`sdk`] | the [`sdk::Connector`] trait with straight-line `async fn`s, and [`sdk::Cx`]; also [`sdk::encode_component`] (percent-encode a query value) and [`sdk::malformed_json`] (the message for a body that is not JSON) |
+//! | [`testing`] | a fake host that replays recorded HTTP exchanges (or answers from a closure) into a connector, with [`testing::open_read`] / [`testing::open_check`] to open a session |
+//! | [`validate`] | the host's checks of a plugin's records ([`validate::record`]), shared by the daemon and [`testing::FakeHost`] |
+//! | [`currency`] | ISO-4217 codes and minor units ([`currency::is_known`], [`currency::minor_unit_digits`], [`currency::at_minor_scale`]) |
 //! | [`parse`] | lenient parsers for the number and date shapes platforms send (and a strict one for amounts people write) |
 //! | [`json_object`] | a JSON object's keys all kept, so a repeated key can be refused |
-//! | [`progress`] | day-by-day progress through a window and its checkpoints (resume a crashed window, re-pull a finished one) |
-//! | [`lenient`] | a borrowed JSON scalar for fast typed page parsing (`Scalar`), and `Num` for metrics sent as strings or numbers |
+//! | [`progress`] | day-by-day progress through a window and its checkpoints (resume a crashed window, re-pull a finished one), and [`progress::chunks`] to split a range of days |
+//! | [`lenient`] | a borrowed JSON scalar for fast typed page parsing ([`lenient::Scalar`]), and [`lenient::Num`] for metrics sent as strings or numbers |
 //! | [`throttle`] | a session's requests sent through the host keeping to a platform's rate limit (pause when a window is nearly used up, wait out a 429) |
 //!
 //! What it is not: no tokio, no reqwest, no libloading, no filesystem.
 //!
 //! See `plugins/example` for an annotated connector and README.md ("Writing a
 //! connector plugin") for the walk-through.
+
+#![warn(missing_docs)]
 
 pub mod abi;
 pub mod currency;

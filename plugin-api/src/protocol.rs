@@ -115,24 +115,56 @@ impl RecordKind {
 #[serde(tag = "scheme", rename_all = "snake_case", deny_unknown_fields)]
 pub enum AuthSpec {
     /// HTTP Basic with two settings.
-    Basic { username: String, password: String },
+    Basic {
+        /// The NAME of the setting holding the user name (not the user name).
+        username: String,
+        /// The NAME of the setting holding the password (not the password).
+        password: String,
+    },
     /// `Authorization: Bearer <setting>`.
-    Bearer { token: String },
+    Bearer {
+        /// The NAME of the setting holding the token (not the token), e.g.
+        /// `"api_key"`.
+        token: String,
+    },
     /// A custom header whose value is a setting.
-    Header { name: String, value: String },
+    Header {
+        /// The header's name, sent as is, e.g. `"X-Api-Key"`.
+        name: String,
+        /// The NAME of the setting (normally an `x-secret` one) whose value
+        /// the host sends as the header's value, e.g. `"api_key"`; not the
+        /// value itself.
+        value: String,
+    },
     /// A query parameter whose value is a setting.
-    Query { name: String, value: String },
+    Query {
+        /// The query parameter's name, sent as is, e.g. `"key"`.
+        name: String,
+        /// The NAME of the setting (normally an `x-secret` one) whose value
+        /// the host sends as the parameter's value, e.g. `"api_key"`; not the
+        /// value itself.
+        value: String,
+    },
     /// OAuth2 refresh-token flow: the host exchanges the refresh token at
     /// `token_url` (relative to the base URL's origin when it starts with `/`)
     /// and sends `Authorization: Bearer <access_token>`, caching it until it expires.
     Oauth2RefreshToken {
+        /// The token endpoint itself (not a setting): an absolute URL, or a path starting
+        /// with `/` taken relative to the base URL's origin. A string setting
+        /// `token_url` in the connector's config replaces it.
         token_url: String,
+        /// The NAME of the setting holding the OAuth2 client id.
         client_id: String,
+        /// The NAME of the setting holding the OAuth2 client secret.
         client_secret: String,
+        /// The NAME of the setting holding the refresh token.
         refresh_token: String,
     },
     /// Several schemes at once (e.g. OAuth2 plus a developer-token header).
-    All { schemes: Vec<AuthSpec> },
+    All {
+        /// The schemes, applied in this order to every request.
+        schemes: Vec<AuthSpec>,
+    },
 }
 
 /// A read-only file capability (used by file-drop connectors).
@@ -248,25 +280,51 @@ pub enum Event {
     HttpResponse(HttpResponseHead),
     /// The request with this id failed after the host's retries.
     HttpFailure {
+        /// The id of the failed [`Action::Http`] request (or of a refused
+        /// [`Action::ReadFile`] / [`Action::ListFiles`]).
         id: u64,
+        /// Why it failed.
         kind: HttpFailureKind,
+        /// What went wrong, in words, with secrets masked.
         message: String,
     },
     /// A requested [`Action::SleepUntil`] has elapsed.
-    Timer { id: u64, now: DateTime<Utc> },
+    Timer {
+        /// The id of the [`Action::SleepUntil`].
+        id: u64,
+        /// The host's clock when the timer fired; the plugin's new "now".
+        /// The host caps one wait, so this may be before the requested time.
+        now: DateTime<Utc>,
+    },
     /// The contents of a file the capability allows; `bytes` beside the JSON.
-    File { id: u64, name: String },
+    File {
+        /// The id of the [`Action::ReadFile`] or [`Action::ListFiles`].
+        id: u64,
+        /// The file's name as asked for; empty for a listing.
+        name: String,
+    },
 }
 
 /// Why an HTTP request failed on the host side.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum HttpFailureKind {
+    /// No connection could be made (DNS, refused connection, TLS).
     Connect,
+    /// The request or the response took longer than the host's timeout.
     Timeout,
+    /// The response was larger than the host's size limit per response.
     TooLarge,
+    /// Refused by the host before sending: an origin that is not allowed, a
+    /// URL with a user or password, a scheme other than http(s); also a file
+    /// read or listing the capability refuses.
     NotAllowed,
+    /// The platform's rate limit could not be waited out. The current host
+    /// does not send it: a 429 it gives up on reaches the plugin as a
+    /// response.
     RateLimited,
+    /// Anything else: a malformed URL or unknown method, an auth setting
+    /// missing from the connector's config, a broken response body.
     Other,
 }
 
@@ -292,16 +350,34 @@ pub enum Action {
     /// Send a request; the answer comes back as an event with the same id.
     Http(HttpRequest),
     /// Records produced since the last step.
-    Records { records: Vec<Record> },
+    Records {
+        /// The records, stored only with the next [`Action::Checkpoint`].
+        records: Vec<Record>,
+    },
     /// Commit everything emitted so far together with this checkpoint.
     Checkpoint(Checkpoint),
     /// Wake me at this time (the host may wake earlier on shutdown).
-    SleepUntil { id: u64, until: DateTime<Utc> },
+    SleepUntil {
+        /// Chosen by the plugin; the [`Event::Timer`] carries it back.
+        id: u64,
+        /// When to wake (UTC).
+        until: DateTime<Utc>,
+    },
     /// Read this file (capability-checked by the host).
-    ReadFile { id: u64, name: String },
+    ReadFile {
+        /// Chosen by the plugin; the [`Event::File`] (or, when refused,
+        /// [`Event::HttpFailure`]) carries it back.
+        id: u64,
+        /// A file name within the capability's directory (no path).
+        name: String,
+    },
     /// List files (capability-checked); answered with a File event whose
     /// bytes are the newline-separated names.
-    ListFiles { id: u64 },
+    ListFiles {
+        /// Chosen by the plugin; the [`Event::File`] (or, when refused,
+        /// [`Event::HttpFailure`]) carries it back.
+        id: u64,
+    },
     /// A log line re-emitted by the host through `tracing`.
     Log(LogRecord),
     /// The session finished successfully.
@@ -490,10 +566,15 @@ mod lossy_text {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum LogLevel {
+    /// Re-emitted as a `tracing` TRACE event.
     Trace,
+    /// Re-emitted as a `tracing` DEBUG event.
     Debug,
+    /// Re-emitted as a `tracing` INFO event.
     Info,
+    /// Re-emitted as a `tracing` WARN event.
     Warn,
+    /// Re-emitted as a `tracing` ERROR event.
     Error,
 }
 
@@ -545,8 +626,11 @@ impl std::fmt::Display for Money {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Record {
+    /// Ad spend (streams of [`RecordKind::Spend`]).
     Spend(Spend),
+    /// A network's claim (streams of [`RecordKind::Conversion`]).
     Conversion(Conversion),
+    /// An advertiser order (streams of [`RecordKind::Order`]).
     Order(Order),
 }
 
@@ -592,13 +676,21 @@ impl Record {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Channel {
+    /// Search and shopping ads (e.g. Google Ads search campaigns).
     Search,
+    /// Social network ads (e.g. Meta, TikTok).
     Social,
+    /// Native ads: sponsored content in a publisher's feed.
     Native,
+    /// Display (banner) ads.
     Display,
+    /// Video ads.
     Video,
+    /// Affiliate networks.
     Affiliate,
+    /// Influencer and creator campaigns.
     Influencer,
+    /// Anything else, or not known.
     Other,
 }
 
@@ -631,17 +723,26 @@ pub struct Spend {
     pub day: NaiveDate,
     /// The IANA timezone `day` is in, e.g. `America/New_York`.
     pub timezone: String,
+    /// The platform's campaign id (part of the key; must not be empty).
     pub campaign_id: String,
+    /// The campaign's name as the platform reports it.
     pub campaign_name: String,
+    /// The ad group's (Meta: ad set's) id, when the row is per ad group.
     #[serde(default)]
     pub ad_group_id: Option<String>,
+    /// The ad group's name, if known.
     #[serde(default)]
     pub ad_group_name: Option<String>,
+    /// The ad's id, when the row is per ad.
     #[serde(default)]
     pub ad_id: Option<String>,
+    /// The marketing channel of the campaign.
     pub channel: Channel,
+    /// Impressions that day.
     pub impressions: u64,
+    /// Clicks that day.
     pub clicks: u64,
+    /// The amount spent that day, in the account's currency (not negative).
     pub spend: Money,
     /// Conversions as the platform reports them (may be fractional on Google).
     /// Omitted when absent: inside the tagged [`Record`] a JSON `null` would
@@ -849,11 +950,19 @@ pub struct Refund {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum OrderStatus {
+    /// Placed but not (fully) paid yet: pending, authorized.
     Open,
+    /// Paid.
     Paid,
+    /// Paid and fulfilled (shipped or delivered).
     Fulfilled,
+    /// Cancelled or voided: no revenue; reconciliation treats it like an
+    /// order refunded in full.
     Cancelled,
+    /// Refunded in full; counted so even when [`Order::refunds`] adds up to
+    /// less.
     Refunded,
+    /// Part of it refunded (see [`Order::refunds`]).
     PartiallyRefunded,
 }
 
