@@ -216,6 +216,47 @@ fn main() {
         report.skipped.first().map(|s| &s.reason)
     );
     println!("  peak RSS (VmHWM): {} MiB", peak_rss_kib() / 1024);
+    // PAYOUT_BENCH_NEXT=1: finalise the month, restate one claim in ten
+    // (basis -20 %), and time the next month's drafts: every paid claim's
+    // statement is repriced to find the adjustments (partitioned mode).
+    if std::env::var("PAYOUT_BENCH_NEXT").is_ok_and(|v| v == "1") && mode != "slice" {
+        let regen = |gen: &mut Gen, restate: bool| {
+            (0..partners)
+                .map(|p| {
+                    let mut ds = gen.partner(p, per_partner);
+                    if restate {
+                        for d in ds.iter_mut().step_by(10) {
+                            if let Some(b) = &mut d.basis {
+                                b.amount = (b.amount * Decimal::new(8, 1)).round_dp(2);
+                                d.outcome = Outcome::PartiallyRefunded;
+                            }
+                        }
+                    }
+                    Ok((format!("awin:partner-{p:05}"), ds))
+                })
+                .collect::<Vec<_>>()
+        };
+        let seed = 0x9e3779b97f4a7c15;
+        let mut g = Gen { seed, base: gen.base, decided: gen.decided };
+        let t = Instant::now();
+        let mut parts = regen(&mut g, false).into_iter();
+        reckon::payout::finalize_partitioned(&inputs, "2026-11", Some("EUR".into()), &mut parts)
+            .expect("finalize");
+        println!("  finalize 2026-11: {:.2?}", t.elapsed());
+        let mut g = Gen { seed, base: gen.base, decided: gen.decided };
+        let mut parts = regen(&mut g, true).into_iter();
+        let t = Instant::now();
+        let next = reckon::payout::generate_partitioned(&inputs, "2026-12", Some("EUR".into()), &mut parts)
+            .expect("generate next");
+        println!(
+            "  next month's drafts, {} paid claims repriced: {:.2?}, {} adjustments, {} lines; peak RSS {} MiB",
+            partners * per_partner,
+            t.elapsed(),
+            next.adjustments,
+            next.lines,
+            peak_rss_kib() / 1024
+        );
+    }
     // Removing the files (slow on a busy disk) is not part of the timing.
     drop(tmp);
 }

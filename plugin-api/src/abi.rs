@@ -35,7 +35,8 @@ pub const TARGET_C: &std::ffi::CStr = c_str(concat!(env!("RECKON_PLUGIN_TARGET")
 /// bit) of `protocol.rs`, the file defining every record, event and action
 /// the plugin and the host exchange as JSON (several with
 /// `deny_unknown_fields`), without its `//` comments and whitespace, so
-/// documentation and formatting (or a CRLF checkout) leave it alone. A
+/// documentation and re-indenting (or a CRLF checkout) leave it alone
+/// (punctuation rustfmt adds, such as a trailing comma, does not). A
 /// plugin built against a plugin-api whose protocol code differs (a field
 /// added to `Conversion`, say) has another fingerprint, and the host
 /// refuses it when loading, naming the fix, instead of every sync failing
