@@ -943,7 +943,10 @@ mod tests {
         let mut r = response("text/plain", "");
         r.status = 429;
         assert_eq!(r.ok().unwrap_err().message, "rate limited (HTTP 429)");
-        let mut r = response("text/html", "\n<html>\n  <p>bad\r\n gateway</p>\n</html>\n\n");
+        let mut r = response(
+            "text/html",
+            "\n<html>\n  <p>bad\r\n gateway</p>\n</html>\n\n",
+        );
         r.status = 502;
         assert_eq!(
             r.ok().unwrap_err().message,

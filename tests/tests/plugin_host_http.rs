@@ -440,9 +440,17 @@ fn each_retry_after_a_server_error_or_a_dead_port_is_logged() {
     policy.timeout = Duration::from_secs(5);
     let max = policy.max_retries;
     let mut refused = HttpExecutor::new(policy, None, &[], &dead, json!({}), tuning);
-    let answer = rt.block_on(refused.execute(&get_req(&dead, "/data"))).unwrap();
+    let answer = rt
+        .block_on(refused.execute(&get_req(&dead, "/data")))
+        .unwrap();
     assert!(
-        matches!(answer.0, Event::HttpFailure { kind: HttpFailureKind::Connect, .. }),
+        matches!(
+            answer.0,
+            Event::HttpFailure {
+                kind: HttpFailureKind::Connect,
+                ..
+            }
+        ),
         "{answer:?}"
     );
 

@@ -637,7 +637,9 @@ api_kye = { secret = "env:EXAMPLE_API_KEY" }
     let cfg = parse(text, "reckon.toml").unwrap();
     let e = ConfigErrors(resolve(&cfg, &example_loader, &secrets).unwrap_err()).to_string();
     assert!(
-        e.contains("`connectors[0].settings.api_kye`: unknown setting `api_kye`; did you mean `api_key`?"),
+        e.contains(
+            "`connectors[0].settings.api_kye`: unknown setting `api_kye`; did you mean `api_key`?"
+        ),
         "{e}"
     );
     assert!(!e.contains("give its value directly"), "{e}");

@@ -624,7 +624,7 @@ impl HttpExecutor {
                     let wait = if status == 429 && can_retry {
                         let w = retry_after(&headers, std::time::SystemTime::now())
                             .unwrap_or_else(|| backoff(&self.tuning, attempt));
-                        (w <= self.tuning.max_rate_limit_wait).then(|| (w, Retry::Throttled))
+                        (w <= self.tuning.max_rate_limit_wait).then_some((w, Retry::Throttled))
                     } else if (500..=599).contains(&status) && req.idempotent && can_retry {
                         let cause = format!("HTTP {status}");
                         Some((backoff(&self.tuning, attempt), Retry::Failed(cause)))
@@ -663,8 +663,13 @@ impl HttpExecutor {
                     tracing::debug!(connector = %connector, label = %req.label, method = %req.method,
                         url = %log_url, error = %message, elapsed_ms, attempt, "request failed");
                     crate::server::metrics::global().http_error(&connector);
-                    let wait = (retry && req.idempotent && attempt < self.policy.max_retries)
-                        .then(|| (backoff(&self.tuning, attempt), Retry::Failed(message.clone())));
+                    let wait =
+                        (retry && req.idempotent && attempt < self.policy.max_retries).then(|| {
+                            (
+                                backoff(&self.tuning, attempt),
+                                Retry::Failed(message.clone()),
+                            )
+                        });
                     (
                         wait,
                         self.failure(

@@ -306,7 +306,10 @@ pub fn resume(plan: &mut Plan, last: Option<&RunRecord>, now: DateTime<Utc>) -> 
             let missed = plan.catch_up;
             plan.catch_up = true;
             plan.attempts = 0;
-            let reason = last.error.clone().unwrap_or_else(|| "no reason recorded".into());
+            let reason = last
+                .error
+                .clone()
+                .unwrap_or_else(|| "no reason recorded".into());
             (!missed).then_some(Resume::CutOff { reason })
         }
         RunOutcome::Failed if last.retryable == Some(true) && !plan.catch_up => {
@@ -1396,7 +1399,10 @@ mod tests {
         let p = &plans["net"];
         assert!(!p.catch_up, "{p:?}");
         assert_eq!(p.retry_at, Some(now + Duration::seconds(30)));
-        assert_eq!(p.attempts, 1, "the retry's failure waits 60 s, then 120 s...");
+        assert_eq!(
+            p.attempts, 1,
+            "the retry's failure waits 60 s, then 120 s..."
+        );
         let st = &daemon.status_snapshot()[0];
         assert_eq!(st.next_retry, Some(now + Duration::seconds(30)));
         assert_eq!(st.consecutive_failures, 2);
@@ -1424,7 +1430,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let config = dir.path().join("t.toml");
         let write = |port: u16| {
-            std::fs::write(&config, format!("[daemon]\nlisten = \"127.0.0.1:{port}\"\n")).unwrap()
+            std::fs::write(
+                &config,
+                format!("[daemon]\nlisten = \"127.0.0.1:{port}\"\n"),
+            )
+            .unwrap()
         };
         write(29190);
         let mut daemon = test_daemon(dir.path(), &c);

@@ -1790,12 +1790,11 @@ impl Store {
         let mut out = Vec::new();
         for kv in self.inner.runs.scan_prefix(prefix.as_bytes()).rev() {
             let (k, v) = kv.map_err(|e| self.err(e))?;
-            let run: RunRecord =
-                codec::decode_json(&v).map_err(|message| StoreError::Corrupt {
-                    tree: "runs".into(),
-                    key: String::from_utf8_lossy(&k[..prefix.len()]).into_owned(),
-                    message,
-                })?;
+            let run: RunRecord = codec::decode_json(&v).map_err(|message| StoreError::Corrupt {
+                tree: "runs".into(),
+                key: String::from_utf8_lossy(&k[..prefix.len()]).into_owned(),
+                message,
+            })?;
             if run.outcome == RunOutcome::Success {
                 break;
             }
