@@ -284,8 +284,9 @@ pub enum Resume {
         /// Why it did not finish, as recorded.
         reason: String,
     },
-    /// The last run failed with a retryable error and no run followed: its
-    /// retry is due [`retry_delay`]`(1)` from now.
+    /// The last run failed with a retryable error: a retry is due
+    /// [`retry_delay`]`(1)` from now. (Whether its fire had retries left is
+    /// not stored: a restart gives it a new series.)
     Retry {
         /// When.
         at: DateTime<Utc>,
@@ -297,8 +298,9 @@ pub enum Resume {
 /// Applies the stored run history to a connector's plan at start: the
 /// scheduler keeps neither retries nor runs in progress across a restart,
 /// so a run cut off by a stop, `kill -9` or a crash runs once now, and a
-/// failed run that was waiting for its retry is retried (first delay from
-/// now). `last` is the newest run of the connector.
+/// run that failed with a retryable error is retried (first delay from
+/// now), unless the next fire comes first. `last` is the newest run of the
+/// connector.
 pub fn resume(plan: &mut Plan, last: Option<&RunRecord>, now: DateTime<Utc>) -> Option<Resume> {
     let last = last?;
     match last.outcome {
@@ -761,10 +763,10 @@ fn install_plans(
                             tracing::info!(connector = %id, "a scheduled fire was missed while the connector was disabled or not configured; running once now")
                         }
                         (_, false, Some(Resume::CutOff { reason })) => {
-                            tracing::info!(connector = %id, reason = %reason, "the last run did not finish (the daemon stopped or died during it); running once now")
+                            tracing::info!(connector = %id, reason = %reason, "the last run did not finish (stopped, or its process died); running once now")
                         }
                         (_, false, Some(Resume::Retry { at, error })) => {
-                            tracing::warn!(connector = %id, error = %error, retry_at = %at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true), "the last run failed and its retry was pending when the daemon stopped; retrying")
+                            tracing::warn!(connector = %id, error = %error, retry_at = %at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true), "the last run failed with a retryable error; retrying after the restart")
                         }
                         (_, false, None) => {}
                     }
