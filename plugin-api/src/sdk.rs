@@ -362,6 +362,31 @@ pub fn malformed_json(body: &[u8], e: &serde_json::Error) -> String {
     format!("the answer is not JSON: {:?}", text.trim())
 }
 
+/// An upstream body for error text: `": "` and its first `max_chars`
+/// characters on one line (line breaks and runs of spaces become one
+/// space, no leading or trailing blank), or nothing for an empty body, so
+/// an error never ends in a dangling `": "` nor carries a newline into a log
+/// line.
+pub fn body_suffix(body: &[u8], max_chars: usize) -> String {
+    let text = String::from_utf8_lossy(body);
+    let mut out = String::new();
+    for word in text.split_whitespace() {
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        out.push_str(word);
+        if out.chars().count() >= max_chars {
+            break;
+        }
+    }
+    let snippet: String = out.chars().take(max_chars).collect();
+    if snippet.is_empty() {
+        snippet
+    } else {
+        format!(": {snippet}")
+    }
+}
+
 /// An HTTP response.
 #[derive(Debug, Clone)]
 pub struct Response {
@@ -407,24 +432,20 @@ impl Response {
     /// Errors on common non-success statuses: 401/403 as auth, 429 as
     /// retryable rate limiting, 5xx as retryable upstream, other 4xx as upstream.
     pub fn ok(self) -> Result<Self, PluginError> {
-        let snippet = || {
-            let s = String::from_utf8_lossy(&self.body);
-            let s: String = s.chars().take(300).collect();
-            s
-        };
+        let snippet = || body_suffix(&self.body, 300);
         match self.status {
             200..=299 => Ok(self),
             401 | 403 => Err(PluginError::new(
                 ErrorKind::Auth,
-                format!("credentials refused (HTTP {}): {}", self.status, snippet()),
+                format!("credentials refused (HTTP {}){}", self.status, snippet()),
             )),
             429 => Err(PluginError::retryable(
                 ErrorKind::RateLimited,
-                format!("rate limited (HTTP 429): {}", snippet()),
+                format!("rate limited (HTTP 429){}", snippet()),
             )),
             500..=599 => Err(PluginError::retryable(
                 ErrorKind::Upstream,
-                format!("server error (HTTP {}): {}", self.status, snippet()),
+                format!("server error (HTTP {}){}", self.status, snippet()),
             )),
             300..=399 => Err(PluginError::new(
                 ErrorKind::Upstream,
@@ -436,7 +457,7 @@ impl Response {
             )),
             s => Err(PluginError::new(
                 ErrorKind::Upstream,
-                format!("request failed (HTTP {s}): {}", snippet()),
+                format!("request failed (HTTP {s}){}", snippet()),
             )),
         }
     }
@@ -911,6 +932,29 @@ mod tests {
             headers: BTreeMap::from([("content-type".to_owned(), content_type.to_owned())]),
             body: body.as_bytes().to_vec(),
         }
+    }
+
+    /// QA (ops #10): the body went into the error as it came: `oops\n`
+    /// left a blank line in the daemon log and a `\n` in `/status`, and an
+    /// empty body a dangling `: `.
+    #[test]
+    fn an_upstream_body_in_error_text_is_one_trimmed_line() {
+        let mut r = response("text/plain", "oops\n");
+        r.status = 500;
+        assert_eq!(r.ok().unwrap_err().message, "server error (HTTP 500): oops");
+        let mut r = response("text/plain", "");
+        r.status = 429;
+        assert_eq!(r.ok().unwrap_err().message, "rate limited (HTTP 429)");
+        let mut r = response(
+            "text/html",
+            "\n<html>\n  <p>bad\r\n gateway</p>\n</html>\n\n",
+        );
+        r.status = 502;
+        assert_eq!(
+            r.ok().unwrap_err().message,
+            "server error (HTTP 502): <html> <p>bad gateway</p> </html>"
+        );
+        assert_eq!(body_suffix("x".repeat(500).as_bytes(), 300).len(), 302);
     }
 
     /// QA finding: a redirect failed with "request failed (HTTP 302): " and

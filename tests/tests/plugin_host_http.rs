@@ -385,3 +385,101 @@ fn no_secret_appears_in_any_log_line_of_a_run() {
         assert!(!errors.iter().any(|e| e.contains(secret)), "{errors:?}");
     }
 }
+
+/// QA (ops #11): retries after a 5xx or a connection error were silent (a
+/// run sat 17-20 s per request with no log line); 429 waits were logged.
+/// Now each retry logs one line: attempt, wait and cause.
+#[test]
+fn each_retry_after_a_server_error_or_a_dead_port_is_logged() {
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .json()
+        .with_max_level(tracing::Level::INFO)
+        .with_writer(move || writer.clone())
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    // Two 500s, then the answer.
+    let failures = Arc::new(AtomicU32::new(2));
+    let app = Router::new()
+        .route(
+            "/data",
+            get(|State(left): State<Arc<AtomicU32>>| async move {
+                let failing = left
+                    .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                    .is_ok();
+                if failing {
+                    (axum::http::StatusCode::INTERNAL_SERVER_ERROR, "oops\n")
+                } else {
+                    (axum::http::StatusCode::OK, "{}")
+                }
+            }),
+        )
+        .with_state(failures);
+    let server = FakeServer::start(app);
+    let tuning = SessionTuning {
+        backoff_base: Duration::from_millis(1),
+        backoff_cap: Duration::from_millis(4),
+        ..SessionTuning::default()
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let base = server.base_url.clone();
+    let mut policy = HttpPolicy::new("flaky");
+    policy.timeout = Duration::from_secs(5);
+    let mut ok = HttpExecutor::new(policy, None, &[], &base, json!({}), tuning.clone());
+    let answer = rt.block_on(ok.execute(&get_req(&base, "/data"))).unwrap();
+    assert_eq!(status(&answer), 200);
+
+    // Nothing listens: every attempt is refused, 5 retries.
+    let dead = format!("http://127.0.0.1:{}", reckon_tests::free_port());
+    let mut policy = HttpPolicy::new("dead");
+    policy.timeout = Duration::from_secs(5);
+    let max = policy.max_retries;
+    let mut refused = HttpExecutor::new(policy, None, &[], &dead, json!({}), tuning);
+    let answer = rt
+        .block_on(refused.execute(&get_req(&dead, "/data")))
+        .unwrap();
+    assert!(
+        matches!(
+            answer.0,
+            Event::HttpFailure {
+                kind: HttpFailureKind::Connect,
+                ..
+            }
+        ),
+        "{answer:?}"
+    );
+
+    let text = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let retries: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|l| l["fields"]["message"] == "request failed; retrying")
+        .collect();
+    let of = |connector: &str| -> Vec<&Value> {
+        retries
+            .iter()
+            .filter(|l| l["fields"]["connector"] == connector)
+            .collect()
+    };
+    let flaky = of("flaky");
+    assert_eq!(flaky.len(), 2, "{text}");
+    for (n, l) in flaky.iter().enumerate() {
+        assert_eq!(l["level"], "WARN", "{l}");
+        assert_eq!(l["fields"]["attempt"], n as u64 + 1, "{l}");
+        assert_eq!(l["fields"]["cause"], "HTTP 500", "{l}");
+        assert!(l["fields"]["wait_ms"].as_u64().is_some(), "{l}");
+    }
+    let dead = of("dead");
+    assert_eq!(dead.len(), max as usize, "{text}");
+    assert!(
+        dead.iter().all(|l| l["fields"]["cause"]
+            .as_str()
+            .is_some_and(|c| c.contains("failed"))),
+        "{text}"
+    );
+}

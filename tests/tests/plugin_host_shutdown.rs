@@ -354,3 +354,66 @@ fn a_run_aborted_at_the_end_of_the_grace_period_is_recorded_as_interrupted() {
         1
     );
 }
+
+/// `pid`'s state letter (`R`, `S`, `Z`, ...) and parent pid, from
+/// `/proc/PID/stat`; `None` once it is gone.
+#[cfg(target_os = "linux")]
+fn proc_stat(pid: u32) -> Option<(char, u32)> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // `pid (comm) S ppid ...`: comm may hold spaces, so split after `)`.
+    let mut rest = stat.rsplit_once(')')?.1.split_whitespace();
+    let state = rest.next()?.chars().next()?;
+    let ppid = rest.next()?.parse().ok()?;
+    Some((state, ppid))
+}
+
+/// The `reckon plugin-host` child of `parent`, if it has one.
+#[cfg(target_os = "linux")]
+fn plugin_host_child(parent: u32) -> Option<u32> {
+    std::fs::read_dir("/proc").ok()?.find_map(|e| {
+        let pid: u32 = e.ok()?.file_name().to_str()?.parse().ok()?;
+        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+        let host = cmdline.split(|b| *b == 0).any(|a| a == b"plugin-host");
+        (host && proc_stat(pid)?.1 == parent).then_some(pid)
+    })
+}
+
+/// QA (ops #4): after `kill -9` (or an OOM kill) of the daemon, a plugin
+/// child busy in a step lived on, reparented and spinning a CPU for good:
+/// it only notices reckon is gone when it reads its stdin again, and only
+/// the dead daemon enforced the step deadline. The kernel now kills it
+/// with its parent (`PR_SET_PDEATHSIG`).
+#[cfg(target_os = "linux")]
+#[test]
+fn a_plugin_child_busy_in_a_step_dies_with_a_daemon_killed_by_sigkill() {
+    // The step after the first page spins until killed.
+    let (_dir, config) = faulty_setup(
+        "fault = \"loop\"\nloop_millis = 0",
+        reckon_tests::free_port(),
+    );
+    let mut daemon = Daemon::start(&config, "warn,reckon::plugins::session=debug");
+    let committed = daemon.wait_for("checkpoint committed", Duration::from_secs(60));
+    assert!(committed, "no page was committed:\n{}", daemon.log());
+    let parent = daemon.child.id();
+    // The child once it spins in the step (running, not reading its stdin).
+    let child = reckon_tests::poll_until(Duration::from_secs(30), || {
+        plugin_host_child(parent).filter(|&pid| proc_stat(pid).is_some_and(|(s, _)| s == 'R'))
+    })
+    .unwrap_or_else(|| panic!("no plugin-host child spinning:\n{}", daemon.log()));
+
+    let _ = daemon.child.kill(); // SIGKILL
+    let _ = daemon.child.wait();
+    // Gone, or a zombie waiting for whoever adopted it to reap it.
+    let died = reckon_tests::poll_until(Duration::from_secs(10), || {
+        proc_stat(child)
+            .is_none_or(|(state, _)| state == 'Z' || state == 'X')
+            .then_some(())
+    });
+    if died.is_none() {
+        // Do not leave the orphan spinning after a failed run.
+        let _ = std::process::Command::new("kill")
+            .args(["-KILL", &child.to_string()])
+            .status();
+        panic!("the plugin-host child {child} outlived its killed daemon");
+    }
+}

@@ -102,6 +102,7 @@ impl FromStr for CronSchedule {
                 .trim()
                 // The crate's bounds are inclusive: "less than 23" means "at most 23".
                 .replace("must be less than", "must be at most");
+                let why = step_out_of_range(&why).unwrap_or(why);
                 // Some of the crate's errors say nothing beyond the snippet.
                 let why = if why.is_empty() {
                     "a field holds a value cron does not know (numbers, `*`, ranges `a-b`, lists `a,b`, steps `*/n`, day and month names)".to_owned()
@@ -117,6 +118,18 @@ impl FromStr for CronSchedule {
             schedules,
         })
     }
+}
+
+/// The cron crate's "Minutes must be between 1 and 59. ('61' specified.)"
+/// is about the step of `*/61`, not the minute (0 is a valid minute): say so.
+fn step_out_of_range(why: &str) -> Option<String> {
+    let (field, rest) = why.split_once(" must be between 1 and ")?;
+    let (max, rest) = rest.split_once(". ('")?;
+    let step = rest.strip_suffix("' specified.)")?;
+    Some(format!(
+        "the step `/{step}` in the {} field must be between 1 and {max}",
+        field.to_lowercase()
+    ))
 }
 
 /// Converts a crontab day-of-week field (0-7, Sunday = 0 or 7) to the cron
@@ -423,6 +436,21 @@ mod tests {
                 utc("2026-10-25T03:00:00Z"),
             ]
         );
+    }
+
+    /// QA (ops #14): `*/61` was refused with the crate's "Minutes must be
+    /// between 1 and 59", which reads as if minute 0 were invalid.
+    #[test]
+    fn a_step_out_of_range_is_named_as_a_step() {
+        let e = "*/61 * * * *".parse::<CronSchedule>().unwrap_err();
+        assert!(
+            e.contains(": the step `/61` in the minutes field must be between 1 and 59;"),
+            "{e}"
+        );
+        assert!(!e.contains("Minutes must be between"), "{e}");
+        // A value out of range keeps the crate's (inclusive) bound.
+        let e = "61 * * * *".parse::<CronSchedule>().unwrap_err();
+        assert!(e.contains("Minutes must be at most 59"), "{e}");
     }
 
     #[test]

@@ -443,12 +443,24 @@ pub fn parse_at(
             *p = base.join(&*p);
         }
     }
-    if cfg.daemon.data_dir.is_file() {
+    // Both are created when missing; something else in their place fails
+    // every command (data_dir) or every post-sync hook (output_dir).
+    for (key, dir) in [
+        ("data_dir", &cfg.daemon.data_dir),
+        ("output_dir", &cfg.daemon.output_dir),
+    ] {
+        let what = if dir.is_file() {
+            "is a file, not a directory"
+        } else if dir.exists() && !dir.is_dir() {
+            "exists and is not a directory"
+        } else {
+            continue;
+        };
         errors.push(map.error(
-            "daemon.data_dir",
+            &format!("daemon.{key}"),
             format!(
-                "{} is a file, not a directory; point data_dir at a directory (it is created when missing)",
-                cfg.daemon.data_dir.display()
+                "{} {what}; point {key} at a directory (it is created when missing)",
+                dir.display()
             ),
         ));
     }

@@ -246,6 +246,15 @@ pub fn resolve_connector(
             for_schema_secrets.push(k.clone());
         }
         if SecretRef::is_ref(v) {
+            let names = schema::property_names(schema_v);
+            if !names.iter().any(|n| n == k) {
+                // A misspelled secret setting is an unknown setting, as a
+                // misspelled plain one is ("give its value directly" would
+                // invite a credential in the file).
+                let names: Vec<&str> = names.iter().map(String::as_str).collect();
+                errors.push(map.error(&path, schema::unknown_setting(k, &names)));
+                continue;
+            }
             if !secret_field {
                 errors.push(map.error(
                     &path,

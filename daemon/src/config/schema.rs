@@ -241,20 +241,9 @@ pub fn validate(schema: &Value, value: &Value, path: &str, out: &mut Vec<Violati
                         let names: Vec<&str> = props
                             .map(|m| m.keys().map(String::as_str).collect())
                             .unwrap_or_default();
-                        let hint = match super::source::nearest(k, names.iter().copied()) {
-                            Some(n) => format!("; did you mean `{n}`?"),
-                            None => String::new(),
-                        };
                         out.push(Violation {
                             path: p,
-                            message: format!(
-                                "unknown setting `{k}`{hint} (valid settings: {})",
-                                names
-                                    .iter()
-                                    .map(|n| format!("`{n}`"))
-                                    .collect::<Vec<_>>()
-                                    .join(", ")
-                            ),
+                            message: unknown_setting(k, &names),
                         });
                     }
                     Some(extra @ Value::Object(_)) => validate(extra, v, &p, out),
@@ -263,6 +252,23 @@ pub fn validate(schema: &Value, value: &Value, path: &str, out: &mut Vec<Violati
             }
         }
     }
+}
+
+/// "unknown setting `k`; did you mean `n`? (valid settings: ...)": a key
+/// the schema does not declare, given as a value or as a secret reference.
+pub fn unknown_setting(k: &str, names: &[&str]) -> String {
+    let hint = match super::source::nearest(k, names.iter().copied()) {
+        Some(n) => format!("; did you mean `{n}`?"),
+        None => String::new(),
+    };
+    format!(
+        "unknown setting `{k}`{hint} (valid settings: {})",
+        names
+            .iter()
+            .map(|n| format!("`{n}`"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    )
 }
 
 #[cfg(test)]

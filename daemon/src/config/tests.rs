@@ -594,3 +594,53 @@ base_url = "{base_url}"
     );
     assert!(!e.contains("hunter2"), "{e}");
 }
+
+/// QA (ops #8): an `output_dir` that is a file passed `config check`; every
+/// post-sync hook then failed with an error that named no key.
+#[test]
+fn an_output_dir_that_is_not_a_directory_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("a-file"), "").unwrap();
+    let config = dir.path().join("reckon.toml");
+    let check = |output_dir: &str| {
+        parse(
+            &format!("[daemon]\noutput_dir = \"{output_dir}\"\n"),
+            &config.display().to_string(),
+        )
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+    };
+    assert_eq!(check("out"), Ok(()), "missing: created when needed");
+    let e = check("a-file").unwrap_err();
+    assert!(e.contains("reckon.toml:2"), "{e}");
+    assert!(
+        e.contains("`daemon.output_dir`: ")
+            && e.contains("a-file is a file, not a directory; point output_dir at a directory"),
+        "{e}"
+    );
+}
+
+/// QA (ops #9): a misspelled secret setting was told "`acess_token` is not
+/// a secret setting ...; give its value directly", which invites a literal
+/// credential in the file; a misspelled plain setting gets "did you mean".
+#[test]
+fn a_misspelled_secret_setting_is_an_unknown_setting_with_a_suggestion() {
+    let text = r#"
+[[connectors]]
+id = "examplenet"
+plugin = "example"
+schedule = "0 */6 * * *"
+
+[connectors.settings]
+api_kye = { secret = "env:EXAMPLE_API_KEY" }
+"#;
+    let cfg = parse(text, "reckon.toml").unwrap();
+    let e = ConfigErrors(resolve(&cfg, &example_loader, &secrets).unwrap_err()).to_string();
+    assert!(
+        e.contains(
+            "`connectors[0].settings.api_kye`: unknown setting `api_kye`; did you mean `api_key`?"
+        ),
+        "{e}"
+    );
+    assert!(!e.contains("give its value directly"), "{e}");
+}

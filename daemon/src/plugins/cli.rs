@@ -59,6 +59,11 @@ pub struct PluginHostArgs {
     /// of serving a session.
     #[arg(long)]
     pub describe: bool,
+    /// The pid of the reckon process that started this one: if it is not
+    /// the parent any more when the parent-death signal is set up, it died
+    /// first, and this process exits at once.
+    #[arg(long)]
+    pub parent_pid: Option<u32>,
 }
 
 /// Describe in a `plugin-host --describe` child of this binary (the CLI is
@@ -444,6 +449,10 @@ pub fn describe_json(p: &Plugin) -> Value {
 
 /// Hosts one plugin over stdio.
 pub fn plugin_host(args: PluginHostArgs) -> anyhow::Result<ExitCode> {
+    if let Err(e) = die_with_parent(args.parent_pid) {
+        eprintln!("reckon plugin-host: {e}");
+        return Ok(ExitCode::from(2));
+    }
     let served = if args.describe {
         super::describe::serve(&args.lib, args.sha256.as_deref())
     } else {
@@ -456,4 +465,32 @@ pub fn plugin_host(args: PluginHostArgs) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::from(2))
         }
     }
+}
+
+/// Makes this `plugin-host` child die with the reckon process that started
+/// it (`parent`), even when the plugin is busy in a step and never reads
+/// its stdin again (its EOF is how a child otherwise learns that reckon is
+/// gone): after a `kill -9` or an OOM kill of the daemon an orphan would
+/// spin on, as the daemon enforced the step deadline. On Linux the kernel
+/// sends SIGKILL when the parent thread ends (`PR_SET_PDEATHSIG`); the
+/// threads that start children (the async runtime's workers, a thread
+/// waiting for a describe child) outlive them. A parent that died before
+/// the call is caught by comparing the parent pid with `parent`.
+fn die_with_parent(parent: Option<u32>) -> Result<(), String> {
+    #[cfg(target_os = "linux")]
+    {
+        rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL))
+            .map_err(|e| format!("cannot set the parent-death signal: {e}"))?;
+        if let Some(parent) = parent {
+            let now = std::os::unix::process::parent_id();
+            if now != parent {
+                return Err(format!(
+                    "the reckon process that started this one (pid {parent}) has ended; exiting"
+                ));
+            }
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = parent;
+    Ok(())
 }

@@ -132,6 +132,8 @@ pub fn in_child(
         .arg(lib)
         .arg("--sha256")
         .arg(sha256)
+        .arg("--parent-pid")
+        .arg(std::process::id().to_string())
         .env_clear()
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::piped())

@@ -310,6 +310,16 @@ pub struct HttpExecutor {
     pub stats: HttpStats,
 }
 
+/// Why a request is sent again.
+enum Retry {
+    /// HTTP 429: a rate-limit wait.
+    Throttled,
+    /// A 5xx, a connection error or a timeout (the cause), after a backoff.
+    Failed(String),
+    /// A 401 with OAuth2: at once, with a fresh token.
+    TokenRefused,
+}
+
 enum Attempt {
     Response {
         status: u16,
@@ -614,16 +624,17 @@ impl HttpExecutor {
                     let wait = if status == 429 && can_retry {
                         let w = retry_after(&headers, std::time::SystemTime::now())
                             .unwrap_or_else(|| backoff(&self.tuning, attempt));
-                        (w <= self.tuning.max_rate_limit_wait).then_some((w, true))
+                        (w <= self.tuning.max_rate_limit_wait).then_some((w, Retry::Throttled))
                     } else if (500..=599).contains(&status) && req.idempotent && can_retry {
-                        Some((backoff(&self.tuning, attempt), false))
+                        let cause = format!("HTTP {status}");
+                        Some((backoff(&self.tuning, attempt), Retry::Failed(cause)))
                     } else if status == 401
                         && !oauth_retried
                         && self.auth.as_ref().is_some_and(has_oauth)
                     {
                         oauth_retried = true;
                         self.forget_tokens();
-                        Some((Duration::ZERO, false))
+                        Some((Duration::ZERO, Retry::TokenRefused))
                     } else {
                         None
                     };
@@ -652,8 +663,13 @@ impl HttpExecutor {
                     tracing::debug!(connector = %connector, label = %req.label, method = %req.method,
                         url = %log_url, error = %message, elapsed_ms, attempt, "request failed");
                     crate::server::metrics::global().http_error(&connector);
-                    let wait = (retry && req.idempotent && attempt < self.policy.max_retries)
-                        .then(|| (backoff(&self.tuning, attempt), false));
+                    let wait =
+                        (retry && req.idempotent && attempt < self.policy.max_retries).then(|| {
+                            (
+                                backoff(&self.tuning, attempt),
+                                Retry::Failed(message.clone()),
+                            )
+                        });
                     (
                         wait,
                         self.failure(
@@ -666,11 +682,22 @@ impl HttpExecutor {
             };
             match retry_in {
                 None => return Ok(outcome),
-                Some((wait, throttled)) => {
-                    if throttled {
-                        self.count(Count::RateLimitWait);
-                        tracing::info!(connector = %connector, label = %req.label,
-                            wait_ms = wait.as_millis() as u64, "throttled (HTTP 429); waiting before retrying");
+                Some((wait, why)) => {
+                    match why {
+                        Retry::Throttled => {
+                            self.count(Count::RateLimitWait);
+                            tracing::info!(connector = %connector, label = %req.label,
+                                wait_ms = wait.as_millis() as u64, "throttled (HTTP 429); waiting before retrying");
+                        }
+                        // One line per retry: a run waiting out 5xx or
+                        // connection errors is not silent for minutes.
+                        Retry::Failed(cause) => {
+                            tracing::warn!(connector = %connector, label = %req.label,
+                                attempt = attempt + 1, max_retries = self.policy.max_retries,
+                                wait_ms = wait.as_millis() as u64, cause = %cause,
+                                "request failed; retrying");
+                        }
+                        Retry::TokenRefused => {}
                     }
                     if !wait.is_zero() {
                         self.count(Count::Retry);
@@ -906,20 +933,21 @@ impl HttpExecutor {
                     tracing::debug!(connector = %self.policy.connector_id, expires_in_secs = life, "OAuth2 access token refreshed");
                     return Ok(t.access_token);
                 }
-                Attempt::Response { status, body, .. }
+                Attempt::Response { status, .. }
                     if (status >= 500 || status == 429) && attempt < self.policy.max_retries =>
                 {
-                    let _ = body;
                     self.count(Count::Retry);
                     let w = backoff(&self.tuning, attempt);
                     attempt += 1;
+                    tracing::warn!(connector = %self.policy.connector_id, attempt,
+                        max_retries = self.policy.max_retries, wait_ms = w.as_millis() as u64,
+                        cause = %format!("HTTP {status}"), "OAuth2 token refresh failed; retrying");
                     self.wait(w).await?;
                 }
                 Attempt::Response { status, body, .. } => {
-                    let snippet: String =
-                        String::from_utf8_lossy(&body).chars().take(200).collect();
                     return Err(AuthFailure::Refused(format!(
-                        "OAuth2 token refresh at {url} failed with HTTP {status}: {snippet}"
+                        "OAuth2 token refresh at {url} failed with HTTP {status}{}",
+                        plugin_api::sdk::body_suffix(&body, 200)
                     )));
                 }
                 Attempt::Failure {
@@ -931,6 +959,9 @@ impl HttpExecutor {
                         self.count(Count::Retry);
                         let w = backoff(&self.tuning, attempt);
                         attempt += 1;
+                        tracing::warn!(connector = %self.policy.connector_id, attempt,
+                            max_retries = self.policy.max_retries, wait_ms = w.as_millis() as u64,
+                            cause = %self.redactor.redact(&message), "OAuth2 token refresh failed; retrying");
                         self.wait(w).await?;
                         continue;
                     }

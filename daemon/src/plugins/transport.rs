@@ -267,6 +267,8 @@ impl Subprocess {
             .arg(&plugin.path)
             .arg("--sha256")
             .arg(&plugin.sha256)
+            .arg("--parent-pid")
+            .arg(std::process::id().to_string())
             .env_clear()
             .stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::piped())
@@ -275,7 +277,9 @@ impl Subprocess {
         // Its own process group: Ctrl-C in a terminal signals reckon, which
         // ends the session in order (run recorded `interrupted`), not the
         // child directly (which would make the run `failed`). The child still
-        // ends with reckon: killed on drop, or at EOF on its stdin.
+        // ends with reckon: killed on drop, at EOF on its stdin, or (Linux)
+        // by its parent-death signal when reckon is killed while the plugin
+        // is busy in a step (see `plugin_host`).
         #[cfg(unix)]
         command.process_group(0);
         let mut child = command.spawn().map_err(|e| {

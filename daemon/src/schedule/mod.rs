@@ -132,6 +132,11 @@ pub struct Daemon {
     /// Connectors with a run in progress: scheduled, or a client's `reckon
     /// sync` run by the daemon. One run per connector at a time.
     pub active: Mutex<std::collections::BTreeSet<String>>,
+    /// The `[daemon]` settings the process started with. `listen`,
+    /// `data_dir`, `max_concurrent_syncs` and `log_format` keep these
+    /// values until a restart, whatever SIGHUP loads: the reload's "needs a
+    /// restart" warning compares the file with these.
+    pub started_with: crate::config::DaemonConfig,
 }
 
 impl Daemon {
@@ -230,7 +235,9 @@ pub struct Plan {
     pub catch_up: bool,
     /// Retry of a failed run.
     pub retry_at: Option<DateTime<Utc>>,
-    /// Failed attempts in a row.
+    /// Failed attempts since the cron fire that started them (a fire resets
+    /// it): retry `n` waits [`retry_delay`]`(n)`, at most [`MAX_RETRIES`]
+    /// per fire.
     pub attempts: u32,
 }
 
@@ -264,6 +271,78 @@ pub fn initial_plan(
         retry_at: None,
         attempts: 0,
     }
+}
+
+/// What the run history makes the scheduler do at start, beyond the
+/// missed fires of [`initial_plan`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum Resume {
+    /// The last run did not finish (`interrupted` by a stop, or left
+    /// `running` by a process that died and closed at start): it runs once
+    /// now, like a missed fire.
+    CutOff {
+        /// Why it did not finish, as recorded.
+        reason: String,
+    },
+    /// The last run failed with a retryable error: a retry is due
+    /// [`retry_delay`]`(1)` from now. (Whether its fire had retries left is
+    /// not stored: a restart gives it a new series.)
+    Retry {
+        /// When.
+        at: DateTime<Utc>,
+        /// The failure.
+        error: String,
+    },
+}
+
+/// Applies the stored run history to a connector's plan at start: the
+/// scheduler keeps neither retries nor runs in progress across a restart,
+/// so a run cut off by a stop, `kill -9` or a crash runs once now, and a
+/// run that failed with a retryable error is retried (first delay from
+/// now), unless the next fire comes first. `last` is the newest run of the
+/// connector.
+pub fn resume(plan: &mut Plan, last: Option<&RunRecord>, now: DateTime<Utc>) -> Option<Resume> {
+    let last = last?;
+    match last.outcome {
+        RunOutcome::Interrupted | RunOutcome::Running => {
+            let missed = plan.catch_up;
+            plan.catch_up = true;
+            plan.attempts = 0;
+            let reason = last
+                .error
+                .clone()
+                .unwrap_or_else(|| "no reason recorded".into());
+            (!missed).then_some(Resume::CutOff { reason })
+        }
+        RunOutcome::Failed if last.retryable == Some(true) && !plan.catch_up => {
+            let at = now + retry_delay(1);
+            // The next fire comes first: it replaces the retry.
+            if plan.next_fire.is_some_and(|f| f <= at) {
+                return None;
+            }
+            plan.retry_at = Some(at);
+            plan.attempts = 1;
+            Some(Resume::Retry {
+                at,
+                error: last.error.clone().unwrap_or_default(),
+            })
+        }
+        _ => None,
+    }
+}
+
+/// `consecutive_failures` and `last_error` of a connector from its runs
+/// since the last success (newest first), as the daemon counts them while
+/// it runs: every run that did not succeed is a failure, and the newest
+/// one's error is the last error. A run still `running` (a client's sync
+/// in progress during a reload) is not counted.
+pub fn failures_from_history(since_success: &[RunRecord]) -> (u32, Option<String>) {
+    let failed: Vec<&RunRecord> = since_success
+        .iter()
+        .filter(|r| r.outcome != RunOutcome::Running)
+        .collect();
+    let count = u32::try_from(failed.len()).unwrap_or(u32::MAX);
+    (count, failed.first().and_then(|r| r.error.clone()))
 }
 
 /// Delay before retry number `attempt` (1-based): 30 s, 60 s, ... ≤ 30 min.
@@ -306,6 +385,7 @@ pub async fn run_daemon(
     let mut sigint = signal(SignalKind::interrupt())?;
     let mut sighup = signal(SignalKind::hangup())?;
     let now = Utc::now();
+    let started_with = runtime.config.daemon.clone();
     let postbacks = crate::server::postback::Endpoints::new(runtime.config.postbacks.clone());
     let daemon = Arc::new(Daemon {
         store: store.clone(),
@@ -318,6 +398,7 @@ pub async fn run_daemon(
         host_exe: std::env::current_exe()?,
         postbacks,
         active: Mutex::new(Default::default()),
+        started_with,
     });
 
     let mut plans: BTreeMap<String, Plan> = BTreeMap::new();
@@ -439,7 +520,7 @@ pub async fn run_daemon(
             Some(done) = running.join_next_with_id(), if !running.is_empty() => {
                 let (id, result, retryable) = joined(done, &mut task_ids);
                 daemon.active().remove(&id);
-                finish_run(&daemon, &mut plans, &id, result, retryable);
+                finish_run(&daemon, &mut plans, &id, result, retryable, Utc::now());
             }
             _ = sigterm.recv() => { tracing::info!("SIGTERM: stopping"); daemon.shutdown.request(); }
             _ = sigint.recv() => { tracing::info!("SIGINT: stopping"); daemon.shutdown.request(); }
@@ -466,7 +547,7 @@ pub async fn run_daemon(
             Ok(Some(done)) => {
                 let (id, result, retryable) = joined(done, &mut task_ids);
                 daemon.active().remove(&id);
-                finish_run(&daemon, &mut plans, &id, result, retryable);
+                finish_run(&daemon, &mut plans, &id, result, retryable, Utc::now());
             }
             Ok(None) => break,
             Err(_) => {
@@ -596,6 +677,11 @@ fn take_due(
             });
             continue;
         }
+        if fired_by_cron {
+            // A fire (not a retry) starts a new series of retries: each
+            // fire gets its own MAX_RETRIES, the first 30 s after it fails.
+            plan.attempts = 0;
+        }
         active.insert(id.clone());
         daemon.with_status(id, |s| {
             s.queued = true;
@@ -655,25 +741,51 @@ fn install_plans(
                 ..old.clone()
             },
             None => {
-                let p = initial_plan(c, daemon.store.last_fire(id)?, now);
+                let mut p = initial_plan(c, daemon.store.last_fire(id)?, now);
+                let missed = p.catch_up;
+                // Only at start: on a reload the connector's last run may
+                // still be going (removed and added back while running).
+                let resumed = match why {
+                    Install::Start => {
+                        let last = daemon.store.runs(id, 1)?;
+                        resume(&mut p, last.first(), now)
+                    }
+                    Install::Reload => None,
+                };
                 // A disabled connector gets no plan: nothing runs, nothing
                 // to report.
-                if p.catch_up && c.config.enabled {
-                    match why {
-                        Install::Start => {
+                if c.config.enabled {
+                    match (why, missed, resumed) {
+                        (Install::Start, true, _) => {
                             tracing::info!(connector = %id, "a scheduled fire was missed while the daemon was down; running once now")
                         }
-                        Install::Reload => {
+                        (Install::Reload, true, _) => {
                             tracing::info!(connector = %id, "a scheduled fire was missed while the connector was disabled or not configured; running once now")
                         }
+                        (_, false, Some(Resume::CutOff { reason })) => {
+                            tracing::info!(connector = %id, reason = %reason, "the last run did not finish (stopped, or its process died); running once now")
+                        }
+                        (_, false, Some(Resume::Retry { at, error })) => {
+                            tracing::warn!(connector = %id, error = %error, retry_at = %at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true), "the last run failed with a retryable error; retrying after the restart")
+                        }
+                        (_, false, None) => {}
                     }
                 }
                 p
             }
         };
+        let restore = !status.contains_key(id);
         let mut s = status_for(c, Some(&plan), status.get(id));
         if s.last_run.is_none() {
             s.last_run = daemon.store.runs(id, 1)?.into_iter().next();
+        }
+        // New in /status (at start, or added by a reload): the failures
+        // since the last success come from the run history, so a restart
+        // does not show a failing connector as healthy.
+        if restore {
+            let (failures, error) = failures_from_history(&daemon.store.runs_since_success(id)?);
+            s.consecutive_failures = failures;
+            s.last_error = error;
         }
         new_status.insert(id.clone(), s);
         if c.config.enabled {
@@ -691,8 +803,8 @@ fn finish_run(
     id: &str,
     result: Result<RunRecord, String>,
     retryable: bool,
+    now: DateTime<Utc>,
 ) {
-    let now = Utc::now();
     let mut last = daemon
         .store
         .runs(id, 1)
@@ -753,11 +865,34 @@ fn finish_run(
     }
 }
 
+/// The `[daemon]` settings read once at start (the listener, the store, the
+/// sync slots and the log writer) whose value in `new` differs from the one
+/// the daemon runs with (`running`): they take effect after a restart.
+pub fn restart_needed(
+    running: &crate::config::DaemonConfig,
+    new: &crate::config::DaemonConfig,
+) -> Vec<&'static str> {
+    [
+        ("listen", running.listen != new.listen),
+        ("data_dir", running.data_dir != new.data_dir),
+        (
+            "max_concurrent_syncs",
+            running.max_concurrent_syncs != new.max_concurrent_syncs,
+        ),
+        ("log_format", running.log_format != new.log_format),
+    ]
+    .into_iter()
+    .filter_map(|(key, differs)| differs.then_some(key))
+    .collect()
+}
+
 /// SIGHUP: parse and resolve the config file again (connectors and postback
 /// endpoints, as `reckon config check` does); on any error keep the old
 /// config and log every error. A valid config replaces connectors and
 /// postback endpoints together, and the log line names what changed.
-fn reload(daemon: &Daemon, plans: &mut BTreeMap<String, Plan>) {
+/// Returns the `[daemon]` settings that wait for a restart (logged as a
+/// warning on every reload while they differ from the running ones).
+fn reload(daemon: &Daemon, plans: &mut BTreeMap<String, Plan>) -> Vec<&'static str> {
     let path = &daemon.config_path;
     let new = crate::config::load(path)
         .map_err(|e| e.0)
@@ -771,31 +906,15 @@ fn reload(daemon: &Daemon, plans: &mut BTreeMap<String, Plan>) {
                 errors = errors.len(),
                 "SIGHUP: the new config has errors; the old config keeps running"
             );
+            Vec::new()
         }
         Ok(runtime) => {
             let old = daemon.runtime();
-            // Read once when the daemon starts: the listener, the store, the
-            // sync slots and the log writer.
-            let (o, n) = (&old.config.daemon, &runtime.config.daemon);
-            let restart: Vec<&str> = [
-                ("listen", o.listen != n.listen),
-                ("data_dir", o.data_dir != n.data_dir),
-                (
-                    "max_concurrent_syncs",
-                    o.max_concurrent_syncs != n.max_concurrent_syncs,
-                ),
-                (
-                    "log_format",
-                    format!("{:?}", o.log_format) != format!("{:?}", n.log_format),
-                ),
-            ]
-            .into_iter()
-            .filter_map(|(key, changed)| changed.then_some(key))
-            .collect();
+            let restart = restart_needed(&daemon.started_with, &runtime.config.daemon);
             if !restart.is_empty() {
                 tracing::warn!(
                     settings = %restart.join(","),
-                    "SIGHUP: these [daemon] settings changed and take effect after a restart; the daemon keeps running with the old ones"
+                    "SIGHUP: these [daemon] settings differ from the ones the daemon started with and take effect after a restart; the daemon keeps running with the old ones"
                 );
             }
             let ids = |rt: &Runtime| -> std::collections::BTreeSet<String> {
@@ -880,6 +999,7 @@ fn reload(daemon: &Daemon, plans: &mut BTreeMap<String, Plan>) {
                 ),
                 Err(e) => tracing::error!(error = %e, "SIGHUP: reload failed"),
             }
+            restart
         }
     }
 }
@@ -969,6 +1089,7 @@ mod tests {
     fn test_daemon(dir: &std::path::Path, c: &ResolvedConnector) -> Daemon {
         let cfg = crate::config::parse("", "t.toml").unwrap();
         Daemon {
+            started_with: cfg.daemon.clone(),
             store: Store::open(dir).unwrap(),
             metrics: Arc::new(Metrics::default()),
             shutdown: crate::sync::Shutdown::new(),
@@ -1048,6 +1169,7 @@ mod tests {
             records_changed: 0,
             records_unchanged: 0,
             error: Some("HTTP 400: bad window".into()),
+            retryable: Some(false),
         };
         assert!(daemon.claim("net"));
         daemon.store.save_run(&run).unwrap();
@@ -1111,6 +1233,222 @@ mod tests {
             st[0].next_fire,
             Some("2026-06-12T04:00:00Z".parse().unwrap())
         );
+    }
+
+    fn run_record(
+        started_at: DateTime<Utc>,
+        outcome: RunOutcome,
+        error: Option<&str>,
+        retryable: Option<bool>,
+    ) -> RunRecord {
+        RunRecord {
+            source: "net".into(),
+            started_at,
+            ended_at: (outcome != RunOutcome::Running).then_some(started_at),
+            outcome,
+            windows: vec![],
+            pages: 0,
+            requests: 0,
+            retries: 0,
+            rate_limit_waits: 0,
+            records_new: 0,
+            records_changed: 0,
+            records_unchanged: 0,
+            error: error.map(str::to_owned),
+            retryable,
+        }
+    }
+
+    /// QA (ops #1): `attempts` counted every failed run in a row across
+    /// fires, so after 5 failed runs later fires got no retry at all, and
+    /// before that each fire's first retry started at the grown delay.
+    #[test]
+    fn each_cron_fire_gets_its_own_retries_starting_at_30_s() {
+        let c = connector("0 6 * * *");
+        let dir = tempfile::tempdir().unwrap();
+        let daemon = test_daemon(dir.path(), &c);
+        let first: DateTime<Utc> = "2026-06-10T04:00:00Z".parse().unwrap();
+        let mut plans = BTreeMap::from([(
+            "net".to_string(),
+            Plan {
+                next_fire: Some(first),
+                catch_up: false,
+                retry_at: None,
+                attempts: 0,
+            },
+        )]);
+        daemon
+            .status
+            .lock()
+            .unwrap()
+            .insert("net".into(), status_for(&c, plans.get("net"), None));
+        let rt = daemon.runtime();
+        let fail = |plans: &mut BTreeMap<String, Plan>, at: DateTime<Utc>| {
+            let started = take_due(&daemon, &rt, plans, &mut daemon.active(), at);
+            assert_eq!(started.len(), 1, "nothing started at {at}");
+            daemon.active().remove("net");
+            let ended = at + Duration::seconds(5);
+            finish_run(
+                &daemon,
+                plans,
+                "net",
+                Err("server error (HTTP 500)".into()),
+                true,
+                ended,
+            );
+            (ended, plans["net"].retry_at)
+        };
+        // Three days of outage: every fire fails, and so does every retry.
+        for day in 0..3 {
+            let fire = first + Duration::days(day);
+            assert_eq!(plans["net"].next_fire, Some(fire));
+            let (mut ended, mut retry) = fail(&mut plans, fire);
+            for n in 1..=MAX_RETRIES {
+                assert_eq!(
+                    retry,
+                    Some(ended + retry_delay(n)),
+                    "day {day}: retry {n} after the fire"
+                );
+                (ended, retry) = fail(&mut plans, retry.unwrap());
+            }
+            assert_eq!(retry, None, "day {day}: at most {MAX_RETRIES} retries");
+            assert_eq!(
+                daemon.status_snapshot()[0].consecutive_failures,
+                (day as u32 + 1) * (MAX_RETRIES + 1)
+            );
+        }
+    }
+
+    /// QA (ops #2): a run cut off by SIGTERM, kill -9 or a crash counted as
+    /// done (its fire was persisted when it started), so nothing ran again
+    /// until the next fire, a day later for a daily connector.
+    #[test]
+    fn a_run_cut_off_by_a_stop_or_a_crash_runs_once_at_start() {
+        let c = connector("0 6 * * *");
+        let dir = tempfile::tempdir().unwrap();
+        // The 06:00 fire started a run; the process died during it.
+        let fire: DateTime<Utc> = "2026-06-10T04:00:00Z".parse().unwrap();
+        {
+            let store = Store::open(dir.path()).unwrap();
+            store.set_last_fire("net", fire).unwrap();
+            let run = run_record(fire, RunOutcome::Running, None, None);
+            store.save_run(&run).unwrap();
+        }
+        // Opening the store closes the stale run as `interrupted`.
+        let daemon = test_daemon(dir.path(), &c);
+        let now = fire + Duration::hours(2);
+        let mut plans = BTreeMap::new();
+        install_plans(&daemon, &mut plans, now, Install::Start).unwrap();
+        let p = &plans["net"];
+        assert!(p.catch_up, "{p:?}");
+        assert_eq!(p.due(now), Some(now));
+        assert_eq!(p.next_fire, Some(fire + Duration::days(1)));
+        let st = &daemon.status_snapshot()[0];
+        assert_eq!(
+            st.last_run.as_ref().map(|r| r.outcome),
+            Some(RunOutcome::Interrupted)
+        );
+        assert_eq!(st.consecutive_failures, 1);
+        assert!(st
+            .last_error
+            .as_deref()
+            .is_some_and(|e| e.contains("ended without finishing it")));
+
+        // A reload does not (the run may be going on: a connector removed
+        // and added back while it runs).
+        let mut plans = BTreeMap::new();
+        install_plans(&daemon, &mut plans, now, Install::Reload).unwrap();
+        assert!(!plans["net"].catch_up);
+
+        // Once a run finished, a restart has nothing to catch up.
+        let done = run_record(now, RunOutcome::Success, None, None);
+        daemon.store.save_run(&done).unwrap();
+        daemon.status.lock().unwrap().clear();
+        let mut plans = BTreeMap::new();
+        install_plans(&daemon, &mut plans, now, Install::Start).unwrap();
+        assert!(!plans["net"].catch_up);
+        assert_eq!(daemon.status_snapshot()[0].consecutive_failures, 0);
+    }
+
+    /// QA (ops #3): a pending retry was dropped on restart, and `/status`
+    /// then showed `consecutive_failures: 0` and no `last_error` beside a
+    /// failed last run.
+    #[test]
+    fn a_pending_retry_and_the_failures_survive_a_restart() {
+        let c = connector("0 6 * * *");
+        let dir = tempfile::tempdir().unwrap();
+        let fire: DateTime<Utc> = "2026-06-10T04:00:00Z".parse().unwrap();
+        {
+            let store = Store::open(dir.path()).unwrap();
+            store.set_last_fire("net", fire).unwrap();
+            for run in [
+                run_record(fire - Duration::days(1), RunOutcome::Success, None, None),
+                run_record(fire, RunOutcome::Failed, Some("HTTP 500: a"), Some(true)),
+                run_record(
+                    fire + Duration::seconds(35),
+                    RunOutcome::Failed,
+                    Some("HTTP 500: b"),
+                    Some(true),
+                ),
+            ] {
+                store.save_run(&run).unwrap();
+            }
+        }
+        let daemon = test_daemon(dir.path(), &c);
+        let now = fire + Duration::minutes(1);
+        let mut plans = BTreeMap::new();
+        install_plans(&daemon, &mut plans, now, Install::Start).unwrap();
+        let p = &plans["net"];
+        assert!(!p.catch_up, "{p:?}");
+        assert_eq!(p.retry_at, Some(now + Duration::seconds(30)));
+        assert_eq!(
+            p.attempts, 1,
+            "the retry's failure waits 60 s, then 120 s..."
+        );
+        let st = &daemon.status_snapshot()[0];
+        assert_eq!(st.next_retry, Some(now + Duration::seconds(30)));
+        assert_eq!(st.consecutive_failures, 2);
+        assert_eq!(st.last_error.as_deref(), Some("HTTP 500: b"));
+
+        // A failure retrying cannot help (bad credentials) is not retried,
+        // but still counted and shown.
+        let bad = run_record(now, RunOutcome::Failed, Some("HTTP 401"), Some(false));
+        daemon.store.save_run(&bad).unwrap();
+        daemon.status.lock().unwrap().clear();
+        let mut plans = BTreeMap::new();
+        install_plans(&daemon, &mut plans, now, Install::Start).unwrap();
+        assert_eq!(plans["net"].retry_at, None);
+        let st = &daemon.status_snapshot()[0];
+        assert_eq!(st.consecutive_failures, 3);
+        assert_eq!(st.last_error.as_deref(), Some("HTTP 401"));
+    }
+
+    /// QA (ops #6): the "needs a restart" warning compared the file with
+    /// the last *reloaded* config: a second SIGHUP forgot the pending
+    /// restart, and going back to the running value warned.
+    #[test]
+    fn sighup_compares_daemon_settings_with_the_ones_the_daemon_runs() {
+        let c = connector("0 6 * * *");
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("t.toml");
+        let write = |port: u16| {
+            std::fs::write(
+                &config,
+                format!("[daemon]\nlisten = \"127.0.0.1:{port}\"\n"),
+            )
+            .unwrap()
+        };
+        write(29190);
+        let mut daemon = test_daemon(dir.path(), &c);
+        daemon.started_with = crate::config::load(&config).unwrap().daemon;
+        let mut plans = BTreeMap::new();
+        write(29194);
+        assert_eq!(reload(&daemon, &mut plans), ["listen"]);
+        // Unchanged file, still not the running value.
+        assert_eq!(reload(&daemon, &mut plans), ["listen"]);
+        // Back to the value the daemon listens on: nothing to restart for.
+        write(29190);
+        assert!(reload(&daemon, &mut plans).is_empty());
     }
 
     #[test]

@@ -55,7 +55,8 @@ pub fn run(config: &Path, args: StatusArgs) -> anyhow::Result<ExitCode> {
         }
     };
     if args.json {
-        println!("{body}");
+        // As the text: a closed stdout (`| head`) is not a panic.
+        crate::cli::write_stdout(&format!("{body}\n"))?;
     } else {
         let report: super::status::StatusReport = serde_json::from_str(&body)
             .map_err(|e| anyhow::anyhow!("unexpected answer from {url}: {e}"))?;

@@ -232,6 +232,11 @@ pub struct RunRecord {
     pub records_unchanged: u64,
     /// The error, for failed runs.
     pub error: Option<String>,
+    /// For a failed run: whether retrying later may help (the scheduler
+    /// retries it, also after a restart). `None` for other outcomes and in
+    /// runs recorded before this was kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retryable: Option<bool>,
 }
 
 /// Whether sled has failed for good ([`Store::failure`]).
@@ -1775,6 +1780,27 @@ impl Store {
             self.flush()?;
         }
         Ok(())
+    }
+
+    /// The runs of a connector since its last successful one, newest first
+    /// (all of them if none succeeded): what the scheduler reads at start to
+    /// restore `consecutive_failures`, `last_error` and a pending retry.
+    pub fn runs_since_success(&self, source: &str) -> Result<Vec<RunRecord>, StoreError> {
+        let prefix = format!("{source}/");
+        let mut out = Vec::new();
+        for kv in self.inner.runs.scan_prefix(prefix.as_bytes()).rev() {
+            let (k, v) = kv.map_err(|e| self.err(e))?;
+            let run: RunRecord = codec::decode_json(&v).map_err(|message| StoreError::Corrupt {
+                tree: "runs".into(),
+                key: String::from_utf8_lossy(&k[..prefix.len()]).into_owned(),
+                message,
+            })?;
+            if run.outcome == RunOutcome::Success {
+                break;
+            }
+            out.push(run);
+        }
+        Ok(out)
     }
 
     /// Run history of a connector, newest first, at most `limit` entries.

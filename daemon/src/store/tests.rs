@@ -410,6 +410,7 @@ fn a_run_left_running_by_a_dead_process_reads_as_interrupted() {
         records_changed: 0,
         records_unchanged: 0,
         error: None,
+        retryable: None,
     };
     store.save_run(&run).unwrap();
     assert_eq!(
@@ -448,6 +449,7 @@ fn runs_last_fire_and_domain_trees() {
         records_changed: 0,
         records_unchanged: 0,
         error: None,
+        retryable: None,
     };
     store.save_run(&run).unwrap();
     run.outcome = RunOutcome::Success;

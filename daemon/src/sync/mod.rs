@@ -505,6 +505,7 @@ pub async fn run_sync_with(
         records_changed: 0,
         records_unchanged: 0,
         error: None,
+        retryable: None,
     };
     // Before the run is recorded: from here on every way out records its end.
     let writer = PageWriter::new(ctx.store.clone(), 1).map_err(|e| {
@@ -646,11 +647,13 @@ pub async fn run_sync_with(
                 RunOutcome::Failed
             };
             run.error = Some(f.to_string());
+            run.retryable = (run.outcome == RunOutcome::Failed).then(|| f.retryable());
             Err(f)
         }
         (None, Err(e)) => {
             run.outcome = RunOutcome::Failed;
             run.error = Some(e.to_string());
+            run.retryable = Some(false);
             Err(SyncError::Store(e))
         }
     };
