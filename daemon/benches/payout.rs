@@ -237,17 +237,34 @@ fn main() {
                 .collect::<Vec<_>>()
         };
         let seed = 0x9e3779b97f4a7c15;
-        let mut g = Gen { seed, base: gen.base, decided: gen.decided };
+        let mut g = Gen {
+            seed,
+            base: gen.base,
+            decided: gen.decided,
+        };
         let t = Instant::now();
         let mut parts = regen(&mut g, false).into_iter();
         reckon::payout::finalize_partitioned(&inputs, "2026-11", Some("EUR".into()), &mut parts)
             .expect("finalize");
-        println!("  finalize 2026-11: {:.2?}", t.elapsed());
-        let mut g = Gen { seed, base: gen.base, decided: gen.decided };
+        println!(
+            "  finalize 2026-11: {:.2?}; peak RSS so far {} MiB (the in-memory book holds the ledger and every statement)",
+            t.elapsed(),
+            peak_rss_kib() / 1024
+        );
+        let mut g = Gen {
+            seed,
+            base: gen.base,
+            decided: gen.decided,
+        };
         let mut parts = regen(&mut g, true).into_iter();
         let t = Instant::now();
-        let next = reckon::payout::generate_partitioned(&inputs, "2026-12", Some("EUR".into()), &mut parts)
-            .expect("generate next");
+        let next = reckon::payout::generate_partitioned(
+            &inputs,
+            "2026-12",
+            Some("EUR".into()),
+            &mut parts,
+        )
+        .expect("generate next");
         println!(
             "  next month's drafts, {} paid claims repriced: {:.2?}, {} adjustments, {} lines; peak RSS {} MiB",
             partners * per_partner,
