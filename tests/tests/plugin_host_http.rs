@@ -483,3 +483,56 @@ fn each_retry_after_a_server_error_or_a_dead_port_is_logged() {
         "{text}"
     );
 }
+
+/// QA: a 429 asking for more than the longest wait failed the request with
+/// a bare "rate limited (HTTP 429)" and no word of the Retry-After or the cap.
+#[test]
+fn a_429_asking_to_wait_longer_than_a_request_waits_is_logged_and_handed_over() {
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .json()
+        .with_max_level(tracing::Level::INFO)
+        .with_writer(move || writer.clone())
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let app = Router::new().route(
+        "/data",
+        get(|| async {
+            (
+                axum::http::StatusCode::TOO_MANY_REQUESTS,
+                [("retry-after", "3600")],
+                "slow down",
+            )
+        }),
+    );
+    let server = FakeServer::start(app);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let base = server.base_url.clone();
+    let mut exec = HttpExecutor::new(
+        HttpPolicy::new("busy"),
+        None,
+        &[],
+        &base,
+        json!({}),
+        SessionTuning::default(),
+    );
+    let answer = rt.block_on(exec.execute(&get_req(&base, "/data"))).unwrap();
+    assert_eq!(status(&answer), 429);
+    let text = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let line: Value = text
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .find(|l| {
+            l["fields"]["message"].as_str().is_some_and(|m| {
+                m.starts_with("throttled (HTTP 429) for longer than a request waits")
+            })
+        })
+        .unwrap_or_else(|| panic!("no warning in {text}"));
+    assert_eq!(line["level"], "WARN");
+    assert_eq!(line["fields"]["wait_secs"], 3600);
+    assert_eq!(line["fields"]["max_wait_secs"], 900);
+}

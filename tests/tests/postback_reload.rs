@@ -233,6 +233,39 @@ fn sighup_names_a_connector_whose_section_or_secret_value_changed() {
     assert!(line.contains("connectors_changed=examplenet"), "{line}");
 }
 
+#[test]
+fn sighup_says_fx_changed_when_the_rates_csv_changed_in_place() {
+    let d = Daemon::start("");
+    let rates = |rate: &str| {
+        std::fs::write(
+            d.path("rates.csv"),
+            format!("date,base,quote,rate\n2026-11-02,EUR,USD,{rate}\n"),
+        )
+        .unwrap()
+    };
+    rates("1.08");
+    d.write_config("[fx]\nrates_csv = \"rates.csv\"\n");
+    d.hup();
+    let log = d.wait_log("SIGHUP: config reloaded", 1);
+    assert!(log.contains("fx_changed=true"), "{log}");
+    // Same config text, new CSV content (QA: this said false).
+    rates("1.20");
+    d.hup();
+    let log = d.wait_log("SIGHUP: config reloaded", 2);
+    let line = log
+        .lines()
+        .rfind(|l| l.contains("config reloaded"))
+        .unwrap();
+    assert!(line.contains("fx_changed=true"), "{line}");
+    d.hup();
+    let log = d.wait_log("SIGHUP: config reloaded", 3);
+    let line = log
+        .lines()
+        .rfind(|l| l.contains("config reloaded"))
+        .unwrap();
+    assert!(line.contains("fx_changed=false"), "{line}");
+}
+
 fn run_and_check(config: &Path) -> ((Option<i32>, String), (Option<i32>, String)) {
     let out = |args: &[&str]| {
         let o = Command::new(reckon_tests::reckon_bin())

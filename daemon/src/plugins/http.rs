@@ -624,7 +624,15 @@ impl HttpExecutor {
                     let wait = if status == 429 && can_retry {
                         let w = retry_after(&headers, std::time::SystemTime::now())
                             .unwrap_or_else(|| backoff(&self.tuning, attempt));
-                        (w <= self.tuning.max_rate_limit_wait).then_some((w, Retry::Throttled))
+                        let too_long = w > self.tuning.max_rate_limit_wait;
+                        if too_long {
+                            // QA: the plugin then failed with a bare
+                            // "rate limited (HTTP 429)" and no word of why.
+                            tracing::warn!(connector = %connector, label = %req.label,
+                                wait_secs = w.as_secs(), max_wait_secs = self.tuning.max_rate_limit_wait.as_secs(),
+                                "throttled (HTTP 429) for longer than a request waits; not waiting, the plugin gets the 429 (the next run tries again)");
+                        }
+                        (!too_long).then_some((w, Retry::Throttled))
                     } else if (500..=599).contains(&status) && req.idempotent && can_retry {
                         let cause = format!("HTTP {status}");
                         Some((backoff(&self.tuning, attempt), Retry::Failed(cause)))

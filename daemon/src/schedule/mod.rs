@@ -48,6 +48,10 @@ pub struct Runtime {
     pub config: Config,
     /// Its resolved connectors.
     pub connectors: Vec<ResolvedConnector>,
+    /// The `[fx]` table's fingerprint as loaded with this config (its rates
+    /// CSV read then), so a SIGHUP can tell a changed CSV from an unchanged
+    /// one: the file's path stays in the config when its content changes.
+    pub fx_fingerprint: Option<String>,
 }
 
 impl Runtime {
@@ -62,7 +66,14 @@ impl Runtime {
         match (connectors, postbacks) {
             (Ok(connectors), Ok(postbacks)) => {
                 config.postbacks = postbacks;
-                Ok(Runtime { config, connectors })
+                let fx_fingerprint = crate::reconcile::fx_table(&config)
+                    .ok()
+                    .map(|t| t.fingerprint());
+                Ok(Runtime {
+                    config,
+                    connectors,
+                    fx_fingerprint,
+                })
             }
             (c, p) => {
                 let mut errors = c.err().unwrap_or_default();
@@ -965,7 +976,9 @@ fn reload(daemon: &Daemon, plans: &mut BTreeMap<String, Plan>) -> Vec<&'static s
                         .filter(|id| !new_programs.contains_key(*id)),
                 )
                 .collect();
-            let fx_changed = format!("{:?}", old.config.fx) != format!("{:?}", runtime.config.fx);
+            // The table, not the section: a rates CSV edited in place keeps
+            // the section's text (QA: `fx_changed=false` after new rates).
+            let fx_changed = old.fx_fingerprint != runtime.fx_fingerprint;
             let postbacks = runtime.config.postbacks.clone();
             let changes = {
                 // Both swap under the runtime lock: nobody reading the
@@ -1096,6 +1109,7 @@ mod tests {
             runtime: RwLock::new(Arc::new(Runtime {
                 config: cfg,
                 connectors: vec![c.clone()],
+                fx_fingerprint: None,
             })),
             status: Mutex::new(BTreeMap::new()),
             started_at: Utc::now(),
