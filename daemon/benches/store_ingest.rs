@@ -559,6 +559,7 @@ fn idle_cpu(dir: &std::path::Path, secs: u64) {
         reckon::schedule::Runtime {
             config: cfg,
             connectors,
+            fx_fingerprint: None,
         },
         store,
     ));
