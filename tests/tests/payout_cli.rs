@@ -250,8 +250,10 @@ fn an_unwritable_output_directory_is_named_once_with_the_os_error() {
     let tmp = tempfile::tempdir().unwrap();
     let config = tmp.path().join("reckon.toml");
     std::fs::write(&config, CONFIG).unwrap();
-    // `out` is a file, so no statement directory can be made under it.
-    std::fs::write(tmp.path().join("out"), "not a directory\n").unwrap();
+    // `out/statements` is a file, so no statement directory can be made
+    // under it. (`out` itself a file is refused by the config check.)
+    std::fs::create_dir(tmp.path().join("out")).unwrap();
+    std::fs::write(tmp.path().join("out/statements"), "not a directory\n").unwrap();
     let out = reckon(
         &config,
         &[
