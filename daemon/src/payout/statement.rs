@@ -442,11 +442,23 @@ pub fn build_partner<'d>(
                 d.outcome.as_str(),
                 d.reason
             )
-        } else if target.changes.is_empty() && target.own_price_unchanged {
+        } else if target.changes.is_empty()
+            && target.own_price_unchanged
+            && paid.paid_total.is_zero()
+        {
             // Earning again after a reversal (a refund or reversal undone,
             // a duplicate contest won back): the reversed amount is repaid.
             format!(
                 "claim earns again (`{}`: {}); the commission reversed earlier is paid back",
+                d.outcome.as_str(),
+                d.reason
+            )
+        } else if target.changes.is_empty() && target.own_price_unchanged {
+            // Back at its first price after an adjustment that was not a
+            // reversal (QA: a tier restored read "earns again").
+            format!(
+                "line back at its first price, {}: what earlier adjustments changed is undone (`{}`: {})",
+                target.amount,
                 d.outcome.as_str(),
                 d.reason
             )
@@ -852,6 +864,13 @@ fn reprice<'d>(
                 );
                 continue;
             };
+            let rule_of = |r: &Option<rules::Resolved>| {
+                r.as_ref().map(|r| match r.overridden_by {
+                    Some(o) => format!("`{}` (override `{}`)", r.rule.id, o.id),
+                    None => format!("`{}`", r.rule.id),
+                })
+            };
+            let same_rule = rule_of(&then.resolved) == rule_of(&now.resolved);
             // A line no rule prices any more was priced then by rules
             // edited since: its original commission stands for it.
             let was = if then.resolved.is_some() {
@@ -859,7 +878,18 @@ fn reprice<'d>(
             } else {
                 p.original_commission
             };
-            let amount = (p.original_commission + pn.commission - was).max(Decimal::ZERO);
+            let amount = if !same_rule || then.resolved.is_none() {
+                // Another rule prices it now: its price under that rule.
+                pn.commission
+            } else if was.is_zero() {
+                (p.original_commission + pn.commission - was).max(Decimal::ZERO)
+            } else {
+                // The same rule: the original commission scaled by the
+                // change of price, so a rule edited in place since (10 % →
+                // 11 %) still pays the original terms on the new data (QA:
+                // original + difference mixed the two, 4.66 for 5.00).
+                rules::round_to_minor(p.original_commission * pn.commission / was, cur)
+            };
             let mut changes = Vec::new();
             if then.basis != now.basis {
                 changes.push(format!("basis {} → {}", show(then.basis), show(now.basis)));
@@ -874,13 +904,7 @@ fn reprice<'d>(
             if then.date != now.date {
                 changes.push(format!("date {} → {}", then.date, now.date));
             }
-            let rule_of = |r: &Option<rules::Resolved>| {
-                r.as_ref().map(|r| match r.overridden_by {
-                    Some(o) => format!("`{}` (override `{}`)", r.rule.id, o.id),
-                    None => format!("`{}`", r.rule.id),
-                })
-            };
-            if rule_of(&then.resolved) != rule_of(&now.resolved) {
+            if !same_rule {
                 changes.push(format!(
                     "rule {} → {}",
                     rule_of(&then.resolved).unwrap_or_else(|| "none".into()),
@@ -1140,6 +1164,28 @@ percent = "10"
         let s = run("[[rules]]\nid = \"cps\"\neffective_from = \"2026-01-01\"\nkind = \"percent\"\npercent = \"10\"\n", "2026-W40", &[d], &History::default());
         let csv = String::from_utf8(super::super::render::csv_file(&s[0]).unwrap()).unwrap();
         assert!(csv.lines().nth(1).unwrap().ends_with(",1.11,"), "{csv}");
+    }
+
+    #[test]
+    fn a_rule_edited_in_place_keeps_the_original_terms_for_a_restated_claim() {
+        // Paid 10.00 at 10 %; the rule is then edited to 11 % and the order
+        // partly refunded to 60.00: the line is 60 % of what it was, 6.00,
+        // the original terms on the new data (QA: original + difference
+        // under the new rule gave 10.00 + 6.60 - 11.00 = 5.60).
+        let rule = |pct: &str| {
+            format!("[[rules]]\nid = \"cps\"\neffective_from = \"2026-01-01\"\nkind = \"percent\"\npercent = \"{pct}\"\n")
+        };
+        let w40 = run(
+            &rule("10"),
+            "2026-W40",
+            &[sale("k1", "p1")],
+            &History::default(),
+        );
+        let history = finalise(&w40);
+        let mut k1 = with_basis(sale("k1", "p1"), "60.00");
+        k1.outcome = Outcome::PartiallyRefunded;
+        let w41 = run(&rule("11"), "2026-W41", &[k1], &history);
+        assert_eq!(adjustments(&w41), [("k1".to_string(), dec("-4.00"))]);
     }
 
     #[test]
