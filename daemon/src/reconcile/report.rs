@@ -600,7 +600,7 @@ fn html(r: &Report) -> String {
         (Some(at), _) => {
             let _ = write!(
                 out,
-                " Judged as of {}, from the claims and orders as Reckon had stored them then.",
+                " Judged as of {}, from the claims and orders as Reckon had stored them then, with today's programs and exchange rates (a rate added or restated since is used).",
                 esc(&rfc3339(at))
             );
         }
