@@ -220,49 +220,48 @@ fn main() {
     // (basis -20 %), and time the next month's drafts: every paid claim's
     // statement is repriced to find the adjustments (partitioned mode).
     if std::env::var("PAYOUT_BENCH_NEXT").is_ok_and(|v| v == "1") && mode != "slice" {
-        let regen = |gen: &mut Gen, restate: bool| {
-            (0..partners)
-                .map(|p| {
-                    let mut ds = gen.partner(p, per_partner);
-                    if restate {
-                        for d in ds.iter_mut().step_by(10) {
-                            if let Some(b) = &mut d.basis {
-                                b.amount = (b.amount * Decimal::new(8, 1)).round_dp(2);
-                                d.outcome = Outcome::PartiallyRefunded;
-                            }
+        let seed = 0x9e3779b97f4a7c15;
+        let (base, decided) = (gen.base, gen.decided);
+        // Produced partner by partner, as a store scan would (never all
+        // 1M decisions at once).
+        let parts = |restate: bool| {
+            let mut g = Gen {
+                seed,
+                base,
+                decided,
+            };
+            (0..partners).map(move |p| {
+                let mut ds = g.partner(p, per_partner);
+                if restate {
+                    for d in ds.iter_mut().step_by(10) {
+                        if let Some(b) = &mut d.basis {
+                            b.amount = (b.amount * Decimal::new(8, 1)).round_dp(2);
+                            d.outcome = Outcome::PartiallyRefunded;
                         }
                     }
-                    Ok((format!("awin:partner-{p:05}"), ds))
-                })
-                .collect::<Vec<_>>()
-        };
-        let seed = 0x9e3779b97f4a7c15;
-        let mut g = Gen {
-            seed,
-            base: gen.base,
-            decided: gen.decided,
+                }
+                Ok((format!("awin:partner-{p:05}"), ds))
+            })
         };
         let t = Instant::now();
-        let mut parts = regen(&mut g, false).into_iter();
-        reckon::payout::finalize_partitioned(&inputs, "2026-11", Some("EUR".into()), &mut parts)
-            .expect("finalize");
+        reckon::payout::finalize_partitioned(
+            &inputs,
+            "2026-11",
+            Some("EUR".into()),
+            &mut parts(false),
+        )
+        .expect("finalize");
         println!(
             "  finalize 2026-11: {:.2?}; peak RSS so far {} MiB (the in-memory book holds the ledger and every statement)",
             t.elapsed(),
             peak_rss_kib() / 1024
         );
-        let mut g = Gen {
-            seed,
-            base: gen.base,
-            decided: gen.decided,
-        };
-        let mut parts = regen(&mut g, true).into_iter();
         let t = Instant::now();
         let next = reckon::payout::generate_partitioned(
             &inputs,
             "2026-12",
             Some("EUR".into()),
-            &mut parts,
+            &mut parts(true),
         )
         .expect("generate next");
         println!(

@@ -44,6 +44,19 @@ pub trait StatementBook {
     fn get(&self, key: &str) -> Result<Option<Value>, BookError>;
     /// Values whose key starts with `prefix`, in key order.
     fn scan_prefix(&self, prefix: &str) -> Result<Vec<(String, Value)>, BookError>;
+    /// [`StatementBook::scan_prefix`] one entry at a time, for prefixes as
+    /// large as the ledger of paid claims (a million entries held at once
+    /// as JSON values took ~1 GB).
+    fn each_prefix(
+        &self,
+        prefix: &str,
+        f: &mut dyn FnMut(String, Value) -> Result<(), BookError>,
+    ) -> Result<(), BookError> {
+        for (k, v) in self.scan_prefix(prefix)? {
+            f(k, v)?;
+        }
+        Ok(())
+    }
     /// Puts (`Some`) and deletes (`None`), atomically.
     fn apply(&self, batch: Vec<(String, Option<Value>)>) -> Result<(), BookError>;
     /// Makes everything applied so far survive a process crash.
@@ -81,6 +94,17 @@ impl StatementBook for StoreBook {
             .scan_prefix::<Value>(prefix)
             .map(|r| r.map_err(|e| BookError::Store(e.to_string())))
             .collect()
+    }
+    fn each_prefix(
+        &self,
+        prefix: &str,
+        f: &mut dyn FnMut(String, Value) -> Result<(), BookError>,
+    ) -> Result<(), BookError> {
+        for r in self.tree.scan_prefix::<Value>(prefix) {
+            let (k, v) = r.map_err(|e| BookError::Store(e.to_string()))?;
+            f(k, v)?;
+        }
+        Ok(())
     }
     fn apply(&self, batch: Vec<(String, Option<Value>)>) -> Result<(), BookError> {
         self.tree
@@ -263,6 +287,20 @@ impl StatementBook for MemoryBook {
             .take_while(|(k, _)| k.starts_with(prefix))
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect())
+    }
+    fn each_prefix(
+        &self,
+        prefix: &str,
+        f: &mut dyn FnMut(String, Value) -> Result<(), BookError>,
+    ) -> Result<(), BookError> {
+        let m = self.lock();
+        for (k, v) in m
+            .range(prefix.to_string()..)
+            .take_while(|(k, _)| k.starts_with(prefix))
+        {
+            f(k.clone(), v.clone())?;
+        }
+        Ok(())
     }
     fn apply(&self, batch: Vec<(String, Option<Value>)>) -> Result<(), BookError> {
         let mut m = self.lock();

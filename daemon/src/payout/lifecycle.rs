@@ -329,19 +329,20 @@ pub fn period_records(
 pub fn load_history(b: &dyn StatementBook, program: &str) -> Result<History, PayoutError> {
     let mut h = History::default();
     let paid_prefix = book::prefix(&["paid", program]);
-    for (k, v) in b.scan_prefix(&paid_prefix)? {
+    // One entry at a time: the ledger holds every claim ever paid.
+    b.each_prefix(&paid_prefix, &mut |k, v| {
         let rest = &k[paid_prefix.len()..];
         let Some((network, claim)) = rest.split_once('\x1f') else {
             return Err(book::BookError::Corrupt {
                 key: book::printable(&k),
                 message: "key has no network/claim parts".into(),
-            }
-            .into());
+            });
         };
         let paid: PaidClaim = book::decode(&k, v)?;
         h.paid
             .insert((network.to_string(), claim.to_string()), paid);
-    }
+        Ok(())
+    })?;
     let bal_prefix = book::prefix(&["balance", program]);
     let balances = b.scan_prefix(&bal_prefix)?;
     // Networks each partner id was paid on, built once and only when a
