@@ -536,3 +536,42 @@ fn a_429_asking_to_wait_longer_than_a_request_waits_is_logged_and_handed_over() 
     assert_eq!(line["fields"]["wait_secs"], 3600);
     assert_eq!(line["fields"]["max_wait_secs"], 900);
 }
+
+/// QA re-test: a 429 with `Retry-After: 0` was retried for ever (the retry
+/// count only moved on a non-zero wait): 1.2 million requests in 10 min.
+#[test]
+fn a_429_with_retry_after_0_counts_against_the_retries() {
+    let hits = Arc::new(AtomicU32::new(0));
+    let app = Router::new()
+        .route(
+            "/data",
+            get(|State(hits): State<Arc<AtomicU32>>| async move {
+                hits.fetch_add(1, Ordering::SeqCst);
+                (
+                    axum::http::StatusCode::TOO_MANY_REQUESTS,
+                    [("retry-after", "0")],
+                    "slow down",
+                )
+            }),
+        )
+        .with_state(hits.clone());
+    let server = FakeServer::start(app);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let base = server.base_url.clone();
+    let policy = HttpPolicy::new("zero");
+    let max = policy.max_retries;
+    let mut exec = HttpExecutor::new(
+        policy,
+        None,
+        &[],
+        &base,
+        json!({}),
+        SessionTuning::default(),
+    );
+    let answer = rt.block_on(exec.execute(&get_req(&base, "/data"))).unwrap();
+    assert_eq!(status(&answer), 429);
+    assert_eq!(hits.load(Ordering::SeqCst), max + 1);
+}

@@ -691,6 +691,11 @@ impl HttpExecutor {
             match retry_in {
                 None => return Ok(outcome),
                 Some((wait, why)) => {
+                    // Every retry but the one token refresh (at most once,
+                    // `oauth_retried`) counts against `max_retries`, waited
+                    // or not: a 429 with `Retry-After: 0` was retried for
+                    // ever, ~1,800 requests a second (QA re-test).
+                    let counts = !matches!(why, Retry::TokenRefused);
                     match why {
                         Retry::Throttled => {
                             self.count(Count::RateLimitWait);
@@ -707,11 +712,11 @@ impl HttpExecutor {
                         }
                         Retry::TokenRefused => {}
                     }
-                    if !wait.is_zero() {
+                    if counts {
                         self.count(Count::Retry);
                     }
                     self.wait(wait).await?;
-                    if !wait.is_zero() {
+                    if counts {
                         attempt += 1;
                     }
                     // Rebuild the URL without the previous attempt's query auth.
