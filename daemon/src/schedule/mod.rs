@@ -862,6 +862,13 @@ fn finish_run(
                 Some(at) => {
                     tracing::warn!(connector = %id, error = %e, retry_at = %at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true), "run failed; retrying")
                 }
+                // Cut short by the daemon stopping: not a failure to alert
+                // on; it re-runs at the next start (QA re-test N2).
+                None if daemon.shutdown.is_requested() => tracing::info!(
+                    connector = %id,
+                    error = %e,
+                    "run interrupted by the shutdown; it runs again at the next start"
+                ),
                 None => tracing::warn!(connector = %id, error = %e, "run failed"),
             }
             daemon.with_status(id, |s| {
