@@ -1395,9 +1395,62 @@ fn reply(
 ) -> Response {
     count(connector, outcome);
     if status.is_client_error() || status.is_server_error() {
-        tracing::debug!(connector, outcome = outcome.as_str(), reason = %body["error"], "postback refused");
+        // Seen at the default level, at most once a minute per endpoint and
+        // outcome (QA: a network still sending an old token was invisible
+        // at `info`; one line per refusal could flood the log).
+        let admitted = REFUSALS
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .admit((connector.to_owned(), outcome), std::time::Instant::now());
+        match admitted {
+            Some(suppressed) => {
+                tracing::warn!(connector, outcome = outcome.as_str(), reason = %body["error"], refused_since_last_line = suppressed,
+                "postback refused (logged at most once a minute per endpoint and outcome; reckon_postbacks_total counts every one)")
+            }
+            None => {
+                tracing::debug!(connector, outcome = outcome.as_str(), reason = %body["error"], "postback refused")
+            }
+        }
     }
     (status, axum::Json(body)).into_response()
+}
+
+static REFUSALS: LazyLock<Mutex<LogGate<(String, Outcome)>>> =
+    LazyLock::new(|| Mutex::new(LogGate::new(std::time::Duration::from_secs(60))));
+
+/// Lets one log line per key through per `every`, counting the ones it
+/// holds back.
+struct LogGate<K> {
+    every: std::time::Duration,
+    last: HashMap<K, (std::time::Instant, u64)>,
+}
+
+impl<K: std::hash::Hash + Eq> LogGate<K> {
+    fn new(every: std::time::Duration) -> Self {
+        LogGate {
+            every,
+            last: HashMap::new(),
+        }
+    }
+
+    /// `Some(held back since the last line)` when a line may be logged now.
+    fn admit(&mut self, key: K, now: std::time::Instant) -> Option<u64> {
+        match self.last.get_mut(&key) {
+            Some((at, held)) if now.duration_since(*at) < self.every => {
+                *held += 1;
+                None
+            }
+            Some((at, held)) => {
+                let n = *held;
+                (*at, *held) = (now, 0);
+                Some(n)
+            }
+            None => {
+                self.last.insert(key, (now, 0));
+                Some(0)
+            }
+        }
+    }
 }
 
 /// Whether a parameter name is one the endpoint reads (a field, the token
@@ -1641,6 +1694,19 @@ async fn handle(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn refusals_are_logged_at_most_once_a_minute_per_key_with_a_count() {
+        let t0 = std::time::Instant::now();
+        let s = std::time::Duration::from_secs;
+        let mut g = LogGate::new(s(60));
+        assert_eq!(g.admit("a", t0), Some(0));
+        assert_eq!(g.admit("a", t0 + s(1)), None);
+        assert_eq!(g.admit("a", t0 + s(59)), None);
+        assert_eq!(g.admit("b", t0 + s(59)), Some(0));
+        assert_eq!(g.admit("a", t0 + s(60)), Some(2));
+        assert_eq!(g.admit("a", t0 + s(61)), None);
+    }
 
     fn cfg() -> PostbackConfig {
         PostbackConfig {
