@@ -310,7 +310,21 @@ fn window_days_splits_a_sync_into_shorter_windows() {
     use reckon_tests::fakes::example::{router, ExampleApi, ExampleData};
     let today = chrono::Utc::now().date_naive();
     let (from, to) = (today - chrono::Days::new(6), today - chrono::Days::new(1));
-    let api = ExampleApi::new(ExampleData::generate(5, 12, from, to), API_KEY);
+    let mut data = ExampleData::generate(5, 12, from, to);
+    let good = data.clone();
+    // A row of the second window with an amount no one can read.
+    let second = (from + chrono::Days::new(2)).to_string();
+    data.conversions
+        .iter_mut()
+        .find(|c| {
+            c["created"]
+                .as_str()
+                .is_some_and(|t| t.starts_with(&second))
+        })
+        .expect("a conversion on the third day")["amount"] = "twelve".into();
+    let bad =
+        reckon_tests::fakes::server::FakeServer::start(router(ExampleApi::new(data, API_KEY)));
+    let api = ExampleApi::new(good, API_KEY);
     let server = reckon_tests::fakes::server::FakeServer::start(router(api));
     let s = setup(&server.base_url, "0 0 * * *", "");
     let text = std::fs::read_to_string(&s.config).unwrap();
@@ -345,6 +359,21 @@ fn window_days_splits_a_sync_into_shorter_windows() {
         .filter(|e| !e.file_name().to_string_lossy().ends_with(".open.json"))
         .count();
     assert_eq!(sessions, 3);
+    // A failure names its window among the run's (ops QA: "page 3" of
+    // which window?).
+    let text = std::fs::read_to_string(&s.config).unwrap();
+    std::fs::write(&s.config, text.replace(&server.base_url, &bad.base_url)).unwrap();
+    let out = reckon(&s.config)
+        .args(["sync", "examplenet", "--from", &f, "--to", &t])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(
+        err.contains(&format!("(window {}..{}, 2 of 3)", day(2), day(3))),
+        "{err}"
+    );
+    std::fs::write(&s.config, text).unwrap();
     // A file where the directory should be (QA: "File exists (os error 17)").
     let file = s.dir.path().join("not-a-dir");
     std::fs::write(&file, "").unwrap();

@@ -616,11 +616,22 @@ pub async fn run_sync_with(
         }
         match result {
             Ok(_) => {}
-            Err(e) => {
+            Err(mut e) => {
                 if ctx.shutdown.is_requested() {
                     failure = Some(SyncError::Interrupted(id.clone()));
                 } else {
                     ctx.metrics.session_error(&id, &e);
+                    // Which window failed, where a run has several (ops QA:
+                    // "page 3" of which of four windows?).
+                    if windows.len() > 1 {
+                        e.message.push_str(&format!(
+                            " (window {}..{}, {} of {})",
+                            w.from,
+                            w.to,
+                            i + 1,
+                            windows.len()
+                        ));
+                    }
                     failure = Some(SyncError::Session(e));
                 }
                 break;
