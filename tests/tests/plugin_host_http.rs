@@ -282,6 +282,21 @@ async fn a_refused_refresh_token_reaches_the_plugin_as_a_401() {
 #[derive(Clone, Default)]
 struct Captured(Arc<Mutex<Vec<u8>>>);
 
+impl Captured {
+    /// Captures this thread's INFO-and-up events as JSON lines while the
+    /// guard lives.
+    fn json_info() -> (Captured, tracing::subscriber::DefaultGuard) {
+        let captured = Captured::default();
+        let writer = captured.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .json()
+            .with_max_level(tracing::Level::INFO)
+            .with_writer(move || writer.clone())
+            .finish();
+        (captured, tracing::subscriber::set_default(subscriber))
+    }
+}
+
 impl std::io::Write for Captured {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         self.0.lock().unwrap().extend_from_slice(buf);
@@ -391,14 +406,7 @@ fn no_secret_appears_in_any_log_line_of_a_run() {
 /// Now each retry logs one line: attempt, wait and cause.
 #[test]
 fn each_retry_after_a_server_error_or_a_dead_port_is_logged() {
-    let captured = Captured::default();
-    let writer = captured.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .json()
-        .with_max_level(tracing::Level::INFO)
-        .with_writer(move || writer.clone())
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let (captured, _guard) = Captured::json_info();
 
     // Two 500s, then the answer.
     let failures = Arc::new(AtomicU32::new(2));
@@ -488,14 +496,7 @@ fn each_retry_after_a_server_error_or_a_dead_port_is_logged() {
 /// a bare "rate limited (HTTP 429)" and no word of the Retry-After or the cap.
 #[test]
 fn a_429_asking_to_wait_longer_than_a_request_waits_is_logged_and_handed_over() {
-    let captured = Captured::default();
-    let writer = captured.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .json()
-        .with_max_level(tracing::Level::INFO)
-        .with_writer(move || writer.clone())
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let (captured, _guard) = Captured::json_info();
     let app = Router::new().route(
         "/data",
         get(|| async {

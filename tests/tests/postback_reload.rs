@@ -89,6 +89,16 @@ impl Daemon {
         .unwrap_or_else(|| panic!("no {n}× `{needle}` in the log:\n{}", self.log_text()))
     }
 
+    /// The `n`th `SIGHUP: config reloaded` line, once logged.
+    fn reload_line(&self, n: usize) -> String {
+        let log = self.wait_log("SIGHUP: config reloaded", n);
+        let line = log
+            .lines()
+            .filter(|l| l.contains("config reloaded"))
+            .nth(n - 1);
+        line.unwrap_or_default().to_owned()
+    }
+
     fn path(&self, name: &str) -> PathBuf {
         self.dir.path().join(name)
     }
@@ -205,31 +215,19 @@ fn sighup_names_a_connector_whose_section_or_secret_value_changed() {
     // compared only the section before).
     std::fs::write(d.path("ex.key"), "key-two\n").unwrap();
     d.hup();
-    let log = d.wait_log("SIGHUP: config reloaded", 2);
-    let line = log
-        .lines()
-        .rfind(|l| l.contains("config reloaded"))
-        .unwrap();
+    let line = d.reload_line(2);
     assert!(line.contains("connectors_changed=examplenet"), "{line}");
     assert!(!line.contains("key-two"), "{line}");
 
     // Nothing changed: nothing named.
     d.hup();
-    let log = d.wait_log("SIGHUP: config reloaded", 3);
-    let line = log
-        .lines()
-        .rfind(|l| l.contains("config reloaded"))
-        .unwrap();
+    let line = d.reload_line(3);
     assert!(line.contains("connectors_changed=-"), "{line}");
 
     // A setting changed.
     d.write_config(&connector("ex.key", 9));
     d.hup();
-    let log = d.wait_log("SIGHUP: config reloaded", 4);
-    let line = log
-        .lines()
-        .rfind(|l| l.contains("config reloaded"))
-        .unwrap();
+    let line = d.reload_line(4);
     assert!(line.contains("connectors_changed=examplenet"), "{line}");
 }
 
@@ -251,18 +249,10 @@ fn sighup_says_fx_changed_when_the_rates_csv_changed_in_place() {
     // Same config text, new CSV content (QA: this said false).
     rates("1.20");
     d.hup();
-    let log = d.wait_log("SIGHUP: config reloaded", 2);
-    let line = log
-        .lines()
-        .rfind(|l| l.contains("config reloaded"))
-        .unwrap();
+    let line = d.reload_line(2);
     assert!(line.contains("fx_changed=true"), "{line}");
     d.hup();
-    let log = d.wait_log("SIGHUP: config reloaded", 3);
-    let line = log
-        .lines()
-        .rfind(|l| l.contains("config reloaded"))
-        .unwrap();
+    let line = d.reload_line(3);
     assert!(line.contains("fx_changed=false"), "{line}");
 }
 

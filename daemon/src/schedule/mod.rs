@@ -1133,18 +1133,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let daemon = test_daemon(dir.path(), &c);
         let now: DateTime<Utc> = "2026-06-10T04:00:00Z".parse().unwrap();
-        let plan = Plan {
-            next_fire: Some(now),
-            catch_up: false,
-            retry_at: None,
-            attempts: 0,
-        };
-        let mut plans = BTreeMap::from([("net".to_string(), plan)]);
-        daemon
-            .status
-            .lock()
-            .unwrap()
-            .insert("net".into(), status_for(&c, plans.get("net"), None));
+        let mut plans = due_at(&daemon, &c, now);
         assert!(daemon.claim("net"));
         assert!(!daemon.claim("net"), "one run per connector");
         assert!(daemon.status_snapshot()[0].running);
@@ -1213,20 +1202,7 @@ mod tests {
         let daemon = test_daemon(dir.path(), &c);
         // 06:00 Berlin: the fire is due now.
         let now: DateTime<Utc> = "2026-06-10T04:00:00Z".parse().unwrap();
-        let mut plans = BTreeMap::from([(
-            "net".to_string(),
-            Plan {
-                next_fire: Some(now),
-                catch_up: false,
-                retry_at: None,
-                attempts: 0,
-            },
-        )]);
-        daemon
-            .status
-            .lock()
-            .unwrap()
-            .insert("net".into(), status_for(&c, plans.get("net"), None));
+        let mut plans = due_at(&daemon, &c, now);
         let rt = daemon.runtime();
         // The previous run is still going: nothing starts...
         let mut active = std::collections::BTreeSet::from(["net".to_string()]);
@@ -1254,6 +1230,25 @@ mod tests {
             st[0].next_fire,
             Some("2026-06-12T04:00:00Z".parse().unwrap())
         );
+    }
+
+    /// One plan, connector "net" due at `at`, with its /status entry.
+    fn due_at(daemon: &Daemon, c: &ResolvedConnector, at: DateTime<Utc>) -> BTreeMap<String, Plan> {
+        let plans = BTreeMap::from([(
+            "net".to_string(),
+            Plan {
+                next_fire: Some(at),
+                catch_up: false,
+                retry_at: None,
+                attempts: 0,
+            },
+        )]);
+        daemon
+            .status
+            .lock()
+            .unwrap()
+            .insert("net".into(), status_for(c, plans.get("net"), None));
+        plans
     }
 
     fn run_record(
@@ -1289,20 +1284,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let daemon = test_daemon(dir.path(), &c);
         let first: DateTime<Utc> = "2026-06-10T04:00:00Z".parse().unwrap();
-        let mut plans = BTreeMap::from([(
-            "net".to_string(),
-            Plan {
-                next_fire: Some(first),
-                catch_up: false,
-                retry_at: None,
-                attempts: 0,
-            },
-        )]);
-        daemon
-            .status
-            .lock()
-            .unwrap()
-            .insert("net".into(), status_for(&c, plans.get("net"), None));
+        let mut plans = due_at(&daemon, &c, first);
         let rt = daemon.runtime();
         let fail = |plans: &mut BTreeMap<String, Plan>, at: DateTime<Utc>| {
             let started = take_due(&daemon, &rt, plans, &mut daemon.active(), at);
