@@ -828,7 +828,7 @@ fn partitions_that_give_a_moved_claim_only_to_its_new_partner_are_refused() {
 }
 
 #[test]
-fn format_4_traces_each_line_and_guards_csv_text_and_formats_2_and_3_render_as_issued() {
+fn format_5_traces_each_line_and_guards_csv_text_and_formats_2_3_and_4_render_as_issued() {
     let c = config(CPS_MIN);
     let tmp = tempfile::tempdir().unwrap();
     let book = MemoryBook::new();
@@ -840,7 +840,7 @@ fn format_4_traces_each_line_and_guards_csv_text_and_formats_2_and_3_render_as_i
     let r = reckon::payout::generate(&inputs(&c, &ds, &fxr, &book, tmp.path()), "2026-10").unwrap();
     let files = read_dir(&r.dir);
     let st = read_statements(&r.dir);
-    assert_eq!(st[0].format_version, 4);
+    assert_eq!(st[0].format_version, 5);
     let trace = st[0].lines[0].trace.as_ref().unwrap();
     assert_eq!(trace.claim_revision, 3);
     assert_eq!(
@@ -855,13 +855,28 @@ fn format_4_traces_each_line_and_guards_csv_text_and_formats_2_and_3_render_as_i
     let csv = String::from_utf8(files["awin.p1.csv"].clone()).unwrap();
     assert!(csv.contains(",'-A1,"), "{csv}");
     assert!(csv.lines().next().unwrap().ends_with(
-        ",claim_revision,order_source,order_revision,decided_at,claim_fx_rate,order_fx_rate"
+        ",claim_revision,order_source,order_revision,decided_at,claim_fx_rate,order_fx_rate,outcome,original_basis,original_commission,previously_paid"
     ));
     assert!(csv.contains(",3,shop,"), "{csv}");
     let html = String::from_utf8(files["awin.p1.html"].clone()).unwrap();
     assert!(
         html.contains("<br><small>rev 3, order at shop rev 1; decided "),
         "{html}"
+    );
+    // The same statement as format 4 (before the adjustment columns).
+    let mut v4 = st[0].clone();
+    v4.format_version = 4;
+    let csv4 = String::from_utf8(render::csv_file(&v4).unwrap()).unwrap();
+    assert!(
+        csv4.lines().next().unwrap().ends_with(",order_fx_rate"),
+        "{csv4}"
+    );
+    assert!(
+        csv4.lines()
+            .nth(1)
+            .unwrap()
+            .ends_with(",3,shop,1,2026-12-01T00:00:00Z,,"),
+        "{csv4}"
     );
     // The same statement as format 3 (before the rates): no rate columns.
     let mut v3 = st[0].clone();

@@ -167,6 +167,8 @@ fn format_1_october(
         event: None,
         basis: None,
         fx_rate: None,
+        claim_fx_rate: None,
+        order_fx_rate: None,
     };
     book.apply(vec![
         (book::key(&["final", "shop", "2026-10", "awin:p1"]), None),

@@ -20,8 +20,11 @@ use crate::reconcile::model::Outcome;
 /// earlier versions have neither and are reproduced byte for byte as they
 /// were. 4 adds to the trace the exchange rates reconciliation converted
 /// the basis with (`claim_fx_rate`, `order_fx_rate`, when the claim's or
-/// order's currency is not the program's), and their CSV columns.
-pub const FORMAT_VERSION: u32 = 4;
+/// order's currency is not the program's), and their CSV columns. 5 adds
+/// to the CSV's adjustment rows the claim's outcome and the corrected line's
+/// original basis, original commission and what was paid for it so far
+/// (the JSON and HTML had them already).
+pub const FORMAT_VERSION: u32 = 5;
 
 /// The payee key of a network's partner: `<network>:<partner id>`. Partner
 /// ids are the network's own, so the same id on two networks is two payees.
@@ -329,6 +332,14 @@ pub struct PaidClaim {
     /// ... and the FX rate its basis was converted at.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fx_rate: Option<Decimal>,
+    /// The rates reconciliation converted its basis with (claim → program,
+    /// order → program), from its trace, so an adjustment can say that a
+    /// restated rate moved the basis (ledger entries since 2026-11-30).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub claim_fx_rate: Option<Decimal>,
+    /// See `claim_fx_rate`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub order_fx_rate: Option<Decimal>,
 }
 
 impl PaidClaim {
@@ -351,6 +362,8 @@ impl PaidClaim {
             event: Some(l.event),
             basis: l.basis.as_ref().map(|b| b.amount),
             fx_rate: l.fx_rate,
+            claim_fx_rate: l.trace.as_ref().and_then(|t| t.claim_fx_rate),
+            order_fx_rate: l.trace.as_ref().and_then(|t| t.order_fx_rate),
         }
     }
 }

@@ -97,6 +97,7 @@ pub fn csv_file(s: &Statement) -> Result<Vec<u8>, RenderError> {
     // trace; earlier formats are rendered exactly as they were issued.
     let v3 = s.format_version >= 3;
     let v4 = s.format_version >= 4;
+    let v5 = s.format_version >= 5;
     let t = |x: &str| text_cell(x, v3);
     let mut w = csv::WriterBuilder::new().from_writer(Vec::new());
     let mut head = vec![
@@ -125,6 +126,9 @@ pub fn csv_file(s: &Statement) -> Result<Vec<u8>, RenderError> {
     }
     if v4 {
         head.extend(FX_COLUMNS);
+    }
+    if v5 {
+        head.extend(ADJUSTMENT_COLUMNS);
     }
     w.write_record(&head)?;
     let width = head.len();
@@ -157,6 +161,7 @@ pub fn csv_file(s: &Statement) -> Result<Vec<u8>, RenderError> {
         if v4 {
             row.extend(fx_cells(l.trace.as_ref()));
         }
+        row.resize(width, String::new());
         w.write_record(&row)?;
     }
     for a in &s.adjustments {
@@ -194,6 +199,14 @@ pub fn csv_file(s: &Statement) -> Result<Vec<u8>, RenderError> {
         }
         if v4 {
             row.extend(fx_cells(a.trace.as_ref()));
+        }
+        if v5 {
+            row.extend([
+                a.outcome.as_str().to_string(),
+                opt(&a.original_basis),
+                a.original_commission.to_string(),
+                a.previously_paid.to_string(),
+            ]);
         }
         w.write_record(&row)?;
     }
@@ -272,6 +285,16 @@ fn fx_cells(t: Option<&super::model::Trace>) -> Vec<String> {
         opt(&t.and_then(|t| t.order_fx_rate)),
     ]
 }
+
+/// The columns an adjustment row of a format-5 statement CSV adds: what the
+/// claim is now and what the line it corrects paid, so the correction can be
+/// checked in a spreadsheet without the JSON (empty on other rows).
+const ADJUSTMENT_COLUMNS: [&str; 4] = [
+    "outcome",
+    "original_basis",
+    "original_commission",
+    "previously_paid",
+];
 
 /// A line's trace under its claim id in the HTML (format 3).
 fn trace_html(t: Option<&super::model::Trace>) -> String {

@@ -414,7 +414,6 @@ pub fn build_partner<'d>(
     let mut adjustments = Vec::new();
     for (d, paid) in already_paid {
         let current_basis = d.basis.as_ref().map(|b| b.amount);
-        let moved = d.partner_id != paid.partner_id;
         let Some(target) = targets.get(&(d.claim.source.as_str(), d.claim.id.as_str())) else {
             continue;
         };
@@ -424,61 +423,7 @@ pub fn build_partner<'d>(
             continue;
         }
         line_no += 1;
-        let reason = if moved {
-            let to = payee_key(&d.claim.source, &d.partner_id);
-            format!(
-                "claim moved to partner `{to}` by the network (`{}`: {}); the commission paid here is taken back and {}",
-                d.outcome.as_str(),
-                d.reason,
-                if d.payable {
-                    "paid to that partner"
-                } else {
-                    "paid to that partner once the claim is payable"
-                }
-            )
-        } else if !d.outcome.earns() {
-            format!(
-                "claim is now `{}`: {}; the earlier commission is reversed",
-                d.outcome.as_str(),
-                d.reason
-            )
-        } else if target.changes.is_empty()
-            && target.own_price_unchanged
-            && paid.paid_total.is_zero()
-        {
-            // Earning again after a reversal (a refund or reversal undone,
-            // a duplicate contest won back): the reversed amount is repaid.
-            format!(
-                "claim earns again (`{}`: {}); the commission reversed earlier is paid back",
-                d.outcome.as_str(),
-                d.reason
-            )
-        } else if target.changes.is_empty() && target.own_price_unchanged {
-            // Back at its first price after an adjustment that was not a
-            // reversal (QA: a tier restored read "earns again").
-            format!(
-                "line back at its first price, {}: what earlier adjustments changed is undone (`{}`: {})",
-                target.amount,
-                d.outcome.as_str(),
-                d.reason
-            )
-        } else if target.changes.is_empty() {
-            format!(
-                "repriced with the other lines of statement {}: their volume changed, so its tiers and caps give this line {} now (`{}`: {})",
-                paid.statement_id,
-                target.amount,
-                d.outcome.as_str(),
-                d.reason
-            )
-        } else {
-            format!(
-                "{}; repriced to {} (`{}`: {})",
-                target.changes.join("; "),
-                target.amount,
-                d.outcome.as_str(),
-                d.reason
-            )
-        };
+        let reason = adjustment_reason(d, paid, target);
         adjustments.push(Adjustment {
             line_no,
             network: d.claim.source.clone(),
@@ -703,6 +648,64 @@ fn in_volume(facts: &ProgramFacts, d: &Decision) -> Option<Decimal> {
         .map(|b| b.amount)
 }
 
+/// The sentence an adjustment gives for itself: the claim moved to another
+/// partner, stopped earning, earns again, or was repriced (its own inputs
+/// that changed, else its statement's other lines).
+fn adjustment_reason(d: &Decision, paid: &PaidClaim, target: &Target) -> String {
+    if d.partner_id != paid.partner_id {
+        let to = payee_key(&d.claim.source, &d.partner_id);
+        format!(
+            "claim moved to partner `{to}` by the network (`{}`: {}); the commission paid here is taken back and {}",
+            d.outcome.as_str(),
+            d.reason,
+            if d.payable {
+                "paid to that partner"
+            } else {
+                "paid to that partner once the claim is payable"
+            }
+        )
+    } else if !d.outcome.earns() {
+        format!(
+            "claim is now `{}`: {}; the earlier commission is reversed",
+            d.outcome.as_str(),
+            d.reason
+        )
+    } else if target.changes.is_empty() && target.own_price_unchanged && paid.paid_total.is_zero() {
+        // Earning again after a reversal (a refund or reversal undone,
+        // a duplicate contest won back): the reversed amount is repaid.
+        format!(
+            "claim earns again (`{}`: {}); the commission reversed earlier is paid back",
+            d.outcome.as_str(),
+            d.reason
+        )
+    } else if target.changes.is_empty() && target.own_price_unchanged {
+        // Back at its first price after an adjustment that was not a
+        // reversal (QA: a tier restored read "earns again").
+        format!(
+            "line back at its first price, {}: what earlier adjustments changed is undone (`{}`: {})",
+            target.amount,
+            d.outcome.as_str(),
+            d.reason
+        )
+    } else if target.changes.is_empty() {
+        format!(
+            "repriced with the other lines of statement {}: their volume changed, so its tiers and caps give this line {} now (`{}`: {})",
+            paid.statement_id,
+            target.amount,
+            d.outcome.as_str(),
+            d.reason
+        )
+    } else {
+        format!(
+            "{}; repriced to {} (`{}`: {})",
+            target.changes.join("; "),
+            target.amount,
+            d.outcome.as_str(),
+            d.reason
+        )
+    }
+}
+
 /// What a claim paid on a finalised statement should have been paid, all
 /// told, with today's data ([`reprice`]).
 struct Target {
@@ -744,6 +747,8 @@ fn reprice<'d>(
             .map_or(d, |c| at_minor_scale(d, c))
     };
     let show = |d: Option<Decimal>| d.map_or("none".to_string(), |d| pad(d).to_string());
+    let show_rate =
+        |r: Option<Decimal>| r.map_or("none".to_string(), |r| r.normalize().to_string());
     let mut by_statement: BTreeMap<&str, Vec<(&'d Decision, &PaidClaim)>> = BTreeMap::new();
     for &(d, p) in already_paid {
         by_statement
@@ -911,8 +916,29 @@ fn reprice<'d>(
                     rule_of(&now.resolved).unwrap_or_else(|| "none".into())
                 ));
             }
+            if then.basis != now.basis {
+                // A basis converted at a rate `[fx]` restated since says so
+                // (ledger entries before 2026-11-30 kept no such rate).
+                let trace = super::model::Trace::of(d);
+                for (what, was, is) in [
+                    ("claim", p.claim_fx_rate, trace.claim_fx_rate),
+                    ("order", p.order_fx_rate, trace.order_fx_rate),
+                ] {
+                    if was.is_some() && was != is {
+                        changes.push(format!(
+                            "{what} converted at {} → {}",
+                            show_rate(was),
+                            show_rate(is)
+                        ));
+                    }
+                }
+            }
             if then.fx != now.fx && now.fx.is_some() {
-                changes.push(format!("FX rate {} → {}", show(then.fx), show(now.fx)));
+                changes.push(format!(
+                    "FX rate {} → {}",
+                    show_rate(then.fx),
+                    show_rate(now.fx)
+                ));
             }
             out.insert(
                 (d.claim.source.as_str(), d.claim.id.as_str()),
@@ -1015,6 +1041,8 @@ mod tests {
                 event: None,
                 basis: None,
                 fx_rate: None,
+                claim_fx_rate: None,
+                order_fx_rate: None,
             },
         );
         h
@@ -1163,7 +1191,50 @@ percent = "10"
         );
         let s = run("[[rules]]\nid = \"cps\"\neffective_from = \"2026-01-01\"\nkind = \"percent\"\npercent = \"10\"\n", "2026-W40", &[d], &History::default());
         let csv = String::from_utf8(super::super::render::csv_file(&s[0]).unwrap()).unwrap();
-        assert!(csv.lines().nth(1).unwrap().ends_with(",1.11,"), "{csv}");
+        // claim_fx_rate, an empty order_fx_rate, then the (format 5)
+        // adjustment columns, empty on a line.
+        assert!(csv.lines().nth(1).unwrap().ends_with(",1.11,,,,,"), "{csv}");
+    }
+
+    #[test]
+    fn an_adjustment_from_a_restated_claim_rate_names_the_rate() {
+        // Claimed 100.00 GBP, converted at 0.90 into a 90.00 EUR basis and
+        // paid 9.00; `[fx]` then restates the day's rate to 0.95, so the
+        // basis is 95.00 and the line is owed 9.50 (QA re-test N3: the
+        // reason said only "basis 90.00 → 95.00").
+        let gbp = |rate: &str, basis: &str| {
+            let mut d = with_basis(sale("k1", "p1"), basis);
+            d.claimed_amount = Some(Money::new(dec("100.00"), "GBP"));
+            d.fx_rate = Some(dec(rate));
+            d
+        };
+        let rule = "[[rules]]\nid = \"cps\"\neffective_from = \"2026-01-01\"\nkind = \"percent\"\npercent = \"10\"\n";
+        let w40 = run(
+            rule,
+            "2026-W40",
+            &[gbp("0.90", "90.00")],
+            &History::default(),
+        );
+        assert_eq!(w40[0].lines[0].commission, dec("9.00"));
+        let history = finalise(&w40);
+        let w41 = run(rule, "2026-W41", &[gbp("0.95", "95.00")], &history);
+        let a = &w41[0].adjustments[0];
+        assert_eq!(a.amount, dec("0.50"));
+        assert!(
+            a.reason.starts_with(
+                "basis 90.00 → 95.00; claim converted at 0.9 → 0.95; repriced to 9.50"
+            ),
+            "{}",
+            a.reason
+        );
+        // A ledger entry from before the rates were kept names no rate.
+        let mut old = history.clone();
+        for p in old.paid.values_mut() {
+            p.claim_fx_rate = None;
+        }
+        let w41 = run(rule, "2026-W41", &[gbp("0.95", "95.00")], &old);
+        let reason = &w41[0].adjustments[0].reason;
+        assert!(!reason.contains("converted at"), "{reason}");
     }
 
     #[test]
