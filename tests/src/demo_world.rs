@@ -4,9 +4,10 @@
 //! Orders go to the fake Shopify; each network's claims to its fake (Impact
 //! actions, Everflow conversions, CAKE event conversions, PartnerStack
 //! rewards); ad spend comes from the ad fakes' own seeded universes, whose
-//! campaign ids the story's orders carry in their UTM tags. Two faults are
-//! switched on for the demo: Everflow throttles (429s) part-way through, and
-//! Google restates one day between two pulls.
+//! campaign ids the story's orders carry in their UTM tags. Everflow serves
+//! the story's rejections both ways it reports them (scrubbed at tracking
+//! time, and invalid), and Google restates one day between two pulls. (No
+//! fake throttles in the demo: 429s are exercised by the tests.)
 
 use crate::fakes::server::FakeServer;
 use crate::fakes::{
@@ -285,14 +286,27 @@ pub fn impact_fake(story: &Story) -> impact::ImpactFake {
 }
 
 /// Everflow conversions.
+///
+/// A claim the story has the network reject (never accepted) is served the
+/// two ways Everflow reports one, alternately: scrubbed at tracking time
+/// (`rejected` with `is_scrub`, the first of them) and `invalid`. A manual
+/// `rejected` without the flag is a reversal.
 pub fn everflow_fake(story: &Story) -> everflow::EverflowFake {
+    let mut rejections = 0usize;
     let rows = claims(story, "everflow")
         .map(|c| {
             let (status, is_scrub) = match c.status {
                 ConversionStatus::Pending => ("pending", false),
                 ConversionStatus::Approved => ("approved", false),
                 ConversionStatus::Reversed => ("rejected", false),
-                ConversionStatus::Rejected => ("invalid", false),
+                ConversionStatus::Rejected => {
+                    rejections += 1;
+                    if rejections % 2 == 1 {
+                        ("rejected", true)
+                    } else {
+                        ("invalid", false)
+                    }
+                }
             };
             everflow::Row {
                 id: c.external_id.clone(),
@@ -401,4 +415,41 @@ pub fn partnerstack_fake(story: &Story) -> partnerstack::PartnerStackFake {
         },
         rewards,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The demo world served every Everflow rejection as `invalid`, never as
+    /// a scrub (`rejected` with `is_scrub`), a case the reference documents.
+    /// Now both, and each row's canonical status (as the connector maps it)
+    /// is still the story's.
+    #[test]
+    fn everflow_serves_the_storys_rejections_as_scrubs_and_as_invalid() {
+        for (seed, days, end) in [(7, 30, (2026, 10, 20)), (42, 45, (2026, 11, 8))] {
+            let end = NaiveDate::from_ymd_opt(end.0, end.1, end.2).unwrap();
+            let story = story::generate(seed, days, end);
+            let fake = everflow_fake(&story);
+            let rows = fake.rows();
+            assert!(
+                rows.iter().any(|r| r.is_scrub && r.status == "rejected"),
+                "seed {seed}"
+            );
+            assert!(rows.iter().any(|r| r.status == "invalid"), "seed {seed}");
+            assert!(
+                rows.iter().all(|r| !r.is_scrub || r.status == "rejected"),
+                "only a rejected conversion is scrubbed"
+            );
+            for (row, claim) in rows.iter().zip(claims(&story, "everflow")) {
+                assert_eq!(row.id, claim.external_id);
+                assert_eq!(
+                    everflow::EverflowFake::canonical(row),
+                    claim.status,
+                    "{}",
+                    row.id
+                );
+            }
+        }
+    }
 }

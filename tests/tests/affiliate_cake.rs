@@ -128,13 +128,35 @@ fn next_run(
     w: plugin_api::protocol::Window,
     now: &str,
 ) -> Outcome {
-    let mut open = open_read("aff", "http://fake", settings(), w);
+    next_run_with(fake, settings(), previous, w, now)
+}
+
+/// [`next_run`] with other settings.
+fn next_run_with(
+    fake: &reckon_tests::fakes::affiliate::Shared<CakeFake>,
+    settings: serde_json::Value,
+    previous: &Outcome,
+    w: plugin_api::protocol::Window,
+    now: &str,
+) -> Outcome {
+    let mut open = open_read("aff", "http://fake", settings.clone(), w);
     open.now = now.parse().unwrap();
     for cp in &previous.checkpoints {
         open.checkpoints.insert(cp.stream.clone(), cp.clone());
     }
-    let handler = in_process(fake.clone(), Cake::manifest().auth, SECRETS, &settings());
+    let handler = in_process(fake.clone(), Cake::manifest().auth, SECRETS, &settings);
     FakeHost::handler(handler).run::<Cake>(open)
+}
+
+/// The `changes_since` of a session's changes stream.
+fn changes_since_sent(out: &Outcome) -> serde_json::Value {
+    let req = out
+        .requests
+        .iter()
+        .find(|r| r.url.contains("EventConversionChanges"))
+        .expect("a changes request");
+    let body: serde_json::Value = serde_json::from_str(req.body.as_deref().unwrap()).unwrap();
+    body["changes_since"].clone()
 }
 
 /// Regression: `changes_since` went out as a UTC date-time one hour before the
@@ -183,14 +205,75 @@ fn cake_change_right_after_a_run_is_pulled_by_the_next_run_whatever_the_instance
         find(&second, &old.to_string()).status,
         ConversionStatus::Reversed
     );
-    let changes: Vec<_> = second
-        .requests
-        .iter()
-        .filter(|r| r.url.contains("EventConversionChanges"))
-        .collect();
-    let body: serde_json::Value =
-        serde_json::from_str(changes[0].body.as_deref().unwrap()).unwrap();
-    assert_eq!(body["changes_since"], "2026-11-27");
+    assert_eq!(changes_since_sent(&second), "2026-11-27");
+}
+
+/// With `instance_timezone` set, the changes stream asks from the instance's
+/// date a few hours before the last run, no longer from the day before the
+/// last run's UTC date: a change made during the evening before (read by the
+/// last run) is not read again, while one made in the hours just before the
+/// last run (which its report may not have had yet) and one made after it
+/// are both pulled.
+#[test]
+fn cake_changes_with_a_known_instance_time_zone_are_re_read_from_that_days_midnight_only() {
+    let fake = shared(CakeFake::new(Params::small(36, 1_000)));
+    fake.lock().unwrap().timezone = chrono_tz::America::Los_Angeles;
+    let settings = json!({ "base_url": "http://fake", "row_limit": 700,
+                           "instance_timezone": "America/Los_Angeles" });
+    let w = window((2026, 11, 1), (2026, 11, 27));
+    let mut first = run::<Cake, _>(&fake, SECRETS, settings.clone(), w);
+    first.result.as_ref().unwrap();
+    // The last run was at 12:00 UTC on the 28th: 04:00 in Los Angeles.
+    for cp in &mut first.checkpoints {
+        if cp.stream == "event_conversion_changes" {
+            cp.watermark = "2026-11-28T12:00:00Z".parse().unwrap();
+        }
+    }
+    let cut = "2026-11-20T00:00:00Z"
+        .parse::<chrono::DateTime<chrono::Utc>>()
+        .unwrap();
+    let old: Vec<u64> = {
+        let f = fake.lock().unwrap();
+        f.rows()
+            .iter()
+            .filter(|r| r.at < cut && r.disposition != Some("Returned"))
+            .take(3)
+            .map(|r| r.id)
+            .collect()
+    };
+    {
+        let mut f = fake.lock().unwrap();
+        // Noon of the 27th in Los Angeles: long before the last run.
+        f.now = "2026-11-27T20:00:00Z".parse().unwrap();
+        f.reverse(old[0]);
+        // 01:30 on the 28th in Los Angeles, 2.5 hours before the last run.
+        f.now = "2026-11-28T09:30:00Z".parse().unwrap();
+        f.reverse(old[1]);
+        // After the last run.
+        f.now = "2026-11-28T13:00:00Z".parse().unwrap();
+        f.reverse(old[2]);
+    }
+    let second = next_run_with(
+        &fake,
+        settings,
+        &first,
+        window((2026, 11, 27), (2026, 11, 28)),
+        "2026-11-28T18:00:00Z",
+    );
+    second.result.as_ref().unwrap();
+    // The instance's date three hours before the last run (01:00 on the 28th
+    // in Los Angeles); it used to be the 27th, a whole day more.
+    assert_eq!(changes_since_sent(&second), "2026-11-28");
+    for id in &old[1..] {
+        assert_eq!(
+            find(&second, &id.to_string()).status,
+            ConversionStatus::Reversed
+        );
+    }
+    assert!(
+        !read_ids(&second).contains(&old[0]),
+        "a change from before the instance's day was read again"
+    );
 }
 
 #[test]

@@ -92,6 +92,44 @@ fn the_demo_reproduces_the_story() {
         .map(|((net, i), n)| ((net.to_owned(), i.as_str().to_owned()), n))
         .collect();
     assert_eq!(got, want, "outcomes per network");
+
+    // Everflow's scrubs (`rejected` with `is_scrub`: never accepted) are
+    // stored rejected, like `invalid`, and judged as the network's
+    // rejection, not as a reversal nor matched to their (real) orders. The
+    // demo world used to serve none.
+    let everflow = reckon_tests::demo_world::everflow_fake(&story);
+    let scrubs: Vec<&str> = everflow
+        .rows()
+        .iter()
+        .filter(|r| r.is_scrub)
+        .map(|r| r.id.as_str())
+        .collect();
+    assert!(!scrubs.is_empty(), "the demo serves Everflow scrubs");
+    assert!(
+        everflow.rows().iter().any(|r| r.status == "invalid"),
+        "the demo serves Everflow `invalid` conversions too"
+    );
+    for id in &scrubs {
+        let stored = store
+            .scan_records(plugin_api::RecordKind::Conversion, Some("everflow"))
+            .map(|r| r.unwrap().record)
+            .find_map(|r| match r {
+                plugin_api::Record::Conversion(c) if c.external_id == *id => Some(c),
+                _ => None,
+            })
+            .unwrap_or_else(|| panic!("everflow scrub {id} not stored"));
+        assert_eq!(
+            stored.status,
+            plugin_api::ConversionStatus::Rejected,
+            "{id}"
+        );
+        let d = decisions
+            .iter()
+            .find(|d| d.claim.source == "everflow" && d.claim.id == *id)
+            .unwrap_or_else(|| panic!("no decision for everflow scrub {id}"));
+        assert_eq!(d.outcome.as_str(), "network_rejected", "{id}: {}", d.reason);
+        assert!(!d.payable, "{id}");
+    }
     let earning = story
         .claims
         .values()

@@ -29,7 +29,10 @@ pub struct Settings {
     /// it sends without a UTC offset is read in this zone. Unset, such a
     /// date-time fails its page with an error naming this setting (it is
     /// never taken as UTC); `/Date(ms)/` dates and times with an offset need
-    /// no zone.
+    /// no zone. It also narrows the changes stream: CAKE reads its
+    /// date-only `changes_since` in this zone, so with it the re-read of
+    /// restatements starts at the instance's midnight before the last run
+    /// (less a few hours), without it a day earlier (any zone's midnight).
     #[serde(default)]
     pub instance_timezone: Option<String>,
 }

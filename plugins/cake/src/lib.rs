@@ -31,10 +31,12 @@
 //! ## Streams
 //! - `event_conversions`: conversions of the session window (lookback 30
 //!   days).
-//! - `event_conversion_changes`: conversions changed since the day before
-//!   this stream's last watermark (or the window start on a first run), so
-//!   restatements of older conversions arrive as new revisions of the same
-//!   key whatever the instance's time zone (see [`changes_since`]).
+//! - `event_conversion_changes`: conversions changed since the instance's
+//!   date a few hours before this stream's last watermark (or the window
+//!   start on a first run), so restatements of older conversions arrive as
+//!   new revisions of the same key. CAKE's `changes_since` is a date only,
+//!   so up to a day is re-read; without `instance_timezone` the date is
+//!   taken early enough for any zone, up to two days (see [`changes_since`]).
 //!
 //! ## Offset paging that cannot silently skip rows
 //! Both streams page by row offset, and their result sets can change while
@@ -127,7 +129,7 @@ impl Connector for Cake {
                     "no_disposition_status": { "type": "string", "enum": ["approved", "pending"], "default": "approved",
                         "description": "Status of a conversion without a disposition." },
                     "instance_timezone": { "type": "string",
-                        "description": "The CAKE instance's time zone (IANA name, e.g. America/New_York): date-times CAKE sends without a UTC offset are read in it. Unset, such a date-time is refused, never read as UTC." }
+                        "description": "The CAKE instance's time zone (IANA name, e.g. America/New_York): date-times CAKE sends without a UTC offset are read in it, and restatements are re-read from the instance's date (changes_since) instead of a day earlier. Unset, such a date-time is refused, never read as UTC." }
                 }
             }),
             streams: vec![
@@ -232,6 +234,7 @@ impl Connector for Cake {
             let since = changes_since(
                 cx.checkpoint(EVENT_CONVERSION_CHANGES).map(|c| c.watermark),
                 window.from,
+                instance_tz,
             );
             let mut params = base_params();
             params["changes_since"] = json!(since.format("%Y-%m-%d").to_string());
@@ -258,21 +261,45 @@ impl Connector for Cake {
     }
 }
 
-/// The `changes_since` date of the changes stream: the day before the UTC
-/// day of the last run's watermark, else the window's first day.
+/// How long before the last run's watermark the changes stream's
+/// `changes_since` day must start, besides the rounding down to a whole day
+/// that CAKE's date-only parameter forces: the largest backward jump of a
+/// wall clock at a DST change (2 h, double summer time) plus an hour for
+/// the daemon's clock running ahead of the instance's and for a change
+/// written just before the last run but not yet in its report.
+pub const CHANGES_MARGIN_HOURS: i64 = 3;
+
+/// The westmost UTC offset in use (UTC−12): with no `instance_timezone`,
+/// midnight of a date is taken as late as it falls anywhere.
+const WESTMOST_OFFSET_HOURS: i64 = 12;
+
+/// The `changes_since` date of the changes stream, else the window's first
+/// day on a first run.
 ///
-/// CAKE takes a *date* here (`YYYY-mm-dd`) and reads it as midnight in the
-/// instance's own time zone, which the plugin does not know. Going back one
-/// whole day from the UTC date makes that midnight fall before the watermark
-/// for every zone from UTC−12 to UTC+14, so no change is missed; the cost is
-/// re-reading up to two days of changes, which are upserts of the same keys.
+/// CAKE takes a *date* here (`YYYY-mm-dd` or `dd-mm-YYYY`, no time: the
+/// reference and CAKE's v17/v18 pages) and reads it as midnight in the
+/// instance's own time zone. So the answer is the instance's date
+/// [`CHANGES_MARGIN_HOURS`] before the watermark: its midnight is at or
+/// before that instant, and no change after the watermark is missed. The
+/// re-read is then between 3 and 27 hours of changes (upserts of the same
+/// keys); less is impossible with a date-only filter.
+///
+/// Without the `instance_timezone` setting the plugin does not know the
+/// zone, so it takes the UTC date 12 hours earlier still: midnight of that
+/// date falls before the margin in every zone from UTC−12 to UTC+14 (up to
+/// 53 hours of changes re-read, in UTC+14).
 pub fn changes_since(
     watermark: Option<DateTime<Utc>>,
     window_from: plugin_api::chrono::NaiveDate,
+    instance_tz: Option<Tz>,
 ) -> plugin_api::chrono::NaiveDate {
-    match watermark {
-        Some(w) => (w - Duration::days(1)).date_naive(),
-        None => window_from,
+    let Some(w) = watermark else {
+        return window_from;
+    };
+    let before = w - Duration::hours(CHANGES_MARGIN_HOURS);
+    match instance_tz {
+        Some(tz) => before.with_timezone(&tz).date_naive(),
+        None => (before - Duration::hours(WESTMOST_OFFSET_HOURS)).date_naive(),
     }
 }
 

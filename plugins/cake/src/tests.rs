@@ -170,23 +170,101 @@ fn an_offset_less_time_without_instance_timezone_is_a_config_error_naming_the_se
     assert!(out.requests.is_empty());
 }
 
+/// `changes_since` is a date read as midnight in the instance's zone. That
+/// midnight must fall at or before the last watermark less the margin (else a
+/// change made just after the last run is never pulled: a missed
+/// restatement), and with a known zone it is less than a day and the margin
+/// before it (the re-read used to be a whole extra day, up to 62 hours).
 #[test]
-fn changes_since_is_the_day_before_the_watermark_or_the_window_start() {
+fn changes_since_starts_a_margin_before_the_watermark_and_no_more_than_a_day_earlier() {
+    use plugin_api::chrono::TimeZone;
     let d = |s: &str| NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap();
     let at = |s: &str| s.parse::<DateTime<Utc>>().unwrap();
-    assert_eq!(changes_since(None, d("2026-11-01")), d("2026-11-01"));
-    // Midnight of the answer, in any zone from UTC-12 to UTC+14, is before
-    // the watermark.
-    for w in [
-        "2026-11-28T00:00:00Z",
-        "2026-11-28T02:00:00Z",
-        "2026-11-28T23:59:59Z",
+    assert_eq!(changes_since(None, d("2026-11-01"), None), d("2026-11-01"));
+    assert_eq!(
+        changes_since(None, d("2026-11-01"), Some(chrono_tz::Asia::Tokyo)),
+        d("2026-11-01")
+    );
+    let margin = Duration::hours(CHANGES_MARGIN_HOURS);
+    // Midnight of `day` in `tz`, the earlier one if it repeats, the first
+    // instant after it if it is skipped.
+    let midnight = |day: NaiveDate, tz: chrono_tz::Tz| {
+        (0..=120)
+            .find_map(|m| {
+                tz.from_local_datetime(&(day.and_time(NaiveTime::MIN) + Duration::minutes(m)))
+                    .earliest()
+            })
+            .unwrap()
+            .with_timezone(&Utc)
+    };
+    let zones = [
+        chrono_tz::Etc::GMTPlus12,
+        chrono_tz::America::Los_Angeles,
+        chrono_tz::America::Sao_Paulo,
+        chrono_tz::UTC,
+        chrono_tz::Europe::Berlin,
+        chrono_tz::Australia::Lord_Howe,
+        chrono_tz::Pacific::Kiritimati,
+        chrono_tz::Etc::GMTMinus14,
+    ];
+    // Every 20 minutes over two days, and around DST changes in spring and
+    // autumn (US, EU, southern hemisphere).
+    let mut watermarks = Vec::new();
+    for start in [
+        "2026-11-27T00:00:00Z",
+        "2026-03-07T00:00:00Z",
+        "2026-03-28T00:00:00Z",
+        "2026-04-04T00:00:00Z",
+        "2026-10-03T00:00:00Z",
+        "2026-10-24T00:00:00Z",
+        "2026-10-31T00:00:00Z",
     ] {
-        let since = changes_since(Some(at(w)), d("2026-11-01"));
-        let midnight = since.and_time(NaiveTime::MIN).and_utc();
-        assert!(midnight + Duration::hours(12) <= at(w), "{w}: {since}");
-        assert!(midnight - Duration::hours(14) <= at(w), "{w}: {since}");
+        for i in 0..(3 * 48) {
+            watermarks.push(at(start) + Duration::minutes(20 * i));
+        }
     }
+    for w in watermarks {
+        // Unknown zone: before the margin in every zone.
+        let since = changes_since(Some(w), d("2026-01-01"), None);
+        for tz in zones {
+            assert!(
+                midnight(since, tz) <= w - margin,
+                "{w}, no zone, {tz}: {since}"
+            );
+        }
+        assert!(
+            midnight(since, chrono_tz::Etc::GMTMinus14) >= w - margin - Duration::hours(50),
+            "{w}, no zone: {since}"
+        );
+        // Known zone: before the margin, within a day of it.
+        for tz in zones {
+            let since = changes_since(Some(w), d("2026-01-01"), Some(tz));
+            let m = midnight(since, tz);
+            assert!(m <= w - margin, "{w} {tz}: {since}");
+            assert!(m >= w - margin - Duration::hours(25), "{w} {tz}: {since}");
+        }
+    }
+    // The regression case of `affiliate_cake`: a run at 02:00 UTC is 18:00
+    // the evening before in Los Angeles.
+    let w = at("2026-11-28T02:00:00Z");
+    assert_eq!(
+        changes_since(
+            Some(w),
+            d("2026-11-01"),
+            Some(chrono_tz::America::Los_Angeles)
+        ),
+        d("2026-11-27")
+    );
+    assert_eq!(
+        changes_since(Some(w), d("2026-11-01"), None),
+        d("2026-11-27")
+    );
+    // In Berlin that is 06:00 on the 28th; three hours earlier is the 28th too.
+    let w = at("2026-11-28T05:00:00Z");
+    assert_eq!(
+        changes_since(Some(w), d("2026-11-01"), Some(chrono_tz::Europe::Berlin)),
+        d("2026-11-28")
+    );
 }
 
 #[test]

@@ -9,8 +9,13 @@
 //! array. Quota errors are retryable (with the suggested delay); credential
 //! errors name the setting to fix.
 
+use plugin_api::sdk::body_suffix;
 use plugin_api::serde_json::Value;
 use plugin_api::{ErrorKind, PluginError};
+
+/// At most this many characters of Google's message (or of a body that is
+/// not Google's error model) go into an error.
+const MESSAGE_CHARS: usize = 300;
 
 /// What an error response means for the connector.
 #[derive(Debug, Clone, PartialEq)]
@@ -38,10 +43,16 @@ pub fn classify(connector: &str, status: u16, body: &[u8]) -> Classified {
     });
     match err {
         Some(e) => classify_error(connector, status, &e),
-        None => {
-            let snippet: String = String::from_utf8_lossy(body).chars().take(200).collect();
-            classify_parts(connector, status, "", &[], &snippet, None)
-        }
+        // Not Google's error model (a proxy's or load balancer's page): the
+        // body stands in for Google's message.
+        None => classify_parts(
+            connector,
+            status,
+            "",
+            &[],
+            &String::from_utf8_lossy(body),
+            None,
+        ),
     }
 }
 
@@ -111,9 +122,8 @@ fn classify_parts(
         for (k, v) in codes {
             s.push_str(&format!(", {k} {v}"));
         }
-        if !message.is_empty() {
-            s.push_str(&format!(": {message}"));
-        }
+        // One line, bounded: a body can be a whole HTML page.
+        s.push_str(&body_suffix(message.as_bytes(), MESSAGE_CHARS));
         s
     };
     if let Some(q) = has("quotaError") {
@@ -233,6 +243,50 @@ mod tests {
                 assert!(e.message.contains("connector `gads`"), "{}", e.message);
                 assert!(e.message.contains("`developer_token`"), "{}", e.message);
             }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    /// A body that is not Google's error model (a load balancer's HTML page)
+    /// went into the error with its newlines, and an empty one left a
+    /// dangling `: `; now it is `sdk::body_suffix`'s one trimmed line.
+    #[test]
+    fn a_body_without_googles_error_model_is_quoted_on_one_line() {
+        let html = "\n<html>\n  <p>bad\r\n gateway</p>\n</html>\n";
+        match classify("gads", 502, html.as_bytes()) {
+            Classified::Fatal(e) => {
+                assert!(e.retryable);
+                assert_eq!(
+                    e.message,
+                    "connector `gads`: Google Ads server error (HTTP 502: <html> <p>bad gateway</p> </html>)"
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        match classify("gads", 404, b"") {
+            Classified::Fatal(e) => assert_eq!(
+                e.message,
+                "connector `gads`: Google Ads rejected the request (HTTP 404)"
+            ),
+            other => panic!("{other:?}"),
+        }
+        match classify("gads", 400, "y".repeat(2_000).as_bytes()) {
+            Classified::Fatal(e) => assert!(
+                e.message
+                    .ends_with(&format!(": {})", "y".repeat(MESSAGE_CHARS))),
+                "{}",
+                e.message
+            ),
+            other => panic!("{other:?}"),
+        }
+        // Google's own message keeps its words, on one line.
+        let body = json!({"error": {"code": 400, "status": "INVALID_ARGUMENT",
+            "message": "Request contains an invalid argument.\n  at line 1"}});
+        match classify("gads", 400, body.to_string().as_bytes()) {
+            Classified::Fatal(e) => assert_eq!(
+                e.message,
+                "connector `gads`: Google Ads rejected the request (HTTP 400 INVALID_ARGUMENT: Request contains an invalid argument. at line 1)"
+            ),
             other => panic!("{other:?}"),
         }
     }

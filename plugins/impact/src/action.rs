@@ -10,6 +10,7 @@
 use plugin_api::currency;
 use plugin_api::lenient::Scalar;
 use plugin_api::parse;
+use plugin_api::sdk::body_suffix;
 use plugin_api::serde_json::Value;
 use plugin_api::{Conversion, ConversionStatus, EventType, Money, Record, Utm};
 use serde::Deserialize;
@@ -258,17 +259,28 @@ pub fn too_many_results(resp: &plugin_api::Response) -> bool {
             .any(|w| text.contains(w))
 }
 
-/// The messages of an Impact error answer (`Message` and each
-/// `Errors[].Field`/`Message`), else the start of its body.
+/// `HTTP <status>: ` and the messages of an Impact error answer (`Message`
+/// and each `Errors[].Field`/`Message`), else the start of its body; on one
+/// line either way, with nothing after the status for an empty body.
 pub fn error_message(resp: &plugin_api::Response) -> String {
-    let Ok(body) = plugin_api::serde_json::from_slice::<Value>(&resp.body) else {
-        return String::from_utf8_lossy(&resp.body)
-            .chars()
-            .take(300)
-            .collect();
-    };
+    let parts = plugin_api::serde_json::from_slice::<Value>(&resp.body)
+        .map(|body| error_parts(&body))
+        .unwrap_or_default();
+    if parts.is_empty() {
+        return format!("HTTP {}{}", resp.status, body_suffix(&resp.body, 300));
+    }
+    let joined = parts.join("; ");
+    format!(
+        "HTTP {}{}",
+        resp.status,
+        body_suffix(joined.as_bytes(), 1000)
+    )
+}
+
+/// The messages of Impact's error envelope, without repeats.
+fn error_parts(body: &Value) -> Vec<String> {
     let mut parts: Vec<String> = Vec::new();
-    if let Some(m) = opt_text(&body, "Message") {
+    if let Some(m) = opt_text(body, "Message") {
         parts.push(m);
     }
     for e in body
@@ -285,8 +297,5 @@ pub fn error_message(resp: &plugin_api::Response) -> String {
             _ => {}
         }
     }
-    if parts.is_empty() {
-        parts.push(body.to_string().chars().take(300).collect());
-    }
-    format!("HTTP {}: {}", resp.status, parts.join("; "))
+    parts
 }

@@ -651,3 +651,33 @@ fn event_code_decides_the_event_type_when_it_names_one_else_the_tracker_name() {
     let want: Vec<_> = cases.iter().map(|(_, t)| *t).collect();
     assert_eq!(got, want);
 }
+
+/// The refusal's text went into the error as it came: a body that is not
+/// Impact's envelope (a proxy's HTML page) kept its newlines and lost its
+/// status. Now it is `HTTP <status>` and `sdk::body_suffix`'s one trimmed
+/// line, with nothing dangling after an empty body.
+#[test]
+fn a_refusals_text_is_its_status_and_one_line() {
+    let resp = |status: u16, body: &str| plugin_api::Response {
+        status,
+        headers: BTreeMap::new(),
+        body: body.as_bytes().to_vec(),
+    };
+    assert_eq!(
+        action::error_message(&resp(400, "\n<html>\n  <p>bad\r\n request</p>\n</html>\n")),
+        "HTTP 400: <html> <p>bad request</p> </html>"
+    );
+    assert_eq!(action::error_message(&resp(400, "")), "HTTP 400");
+    let m = "Too many results:\n reduce the date range or increase PageSize";
+    let body = json!({"Status": "ERROR", "Message": m,
+                      "Errors": [{"Field": "PageSize", "Message": m}, {"Field": "EndDate", "Message": "too late"}]});
+    assert_eq!(
+        action::error_message(&resp(400, &body.to_string())),
+        "HTTP 400: Too many results: reduce the date range or increase PageSize; EndDate: too late"
+    );
+    // JSON without Impact's messages: its start, like any other body.
+    assert_eq!(
+        action::error_message(&resp(400, r#"{"error": "nope"}"#)),
+        r#"HTTP 400: {"error": "nope"}"#
+    );
+}

@@ -11,6 +11,7 @@
 use plugin_api::parse;
 use plugin_api::rust_decimal::prelude::ToPrimitive;
 use plugin_api::rust_decimal::Decimal;
+use plugin_api::sdk::body_suffix;
 use plugin_api::serde_json::Value;
 use plugin_api::{ErrorKind, PluginError, Response};
 
@@ -51,23 +52,22 @@ pub fn error_object(body: &[u8]) -> Option<Value> {
 /// Classifies a non-success response (or a success carrying an error object).
 pub fn classify(connector: &str, resp: &Response) -> Classified {
     let Some(e) = error_object(&resp.body) else {
-        let snippet: String = String::from_utf8_lossy(&resp.body)
-            .chars()
-            .take(200)
-            .collect();
+        // Not Graph's envelope (a proxy's or load balancer's page): its
+        // start, on one line, stands in for Graph's message.
+        let body = body_suffix(&resp.body, 200);
         return match resp.status {
             401 | 403 => Classified::Fatal(PluginError::new(
                 ErrorKind::Auth,
                 format!("connector `{connector}`: Meta refused the access token (HTTP {}): check setting `access_token`", resp.status),
             )),
-            429 => Classified::Throttled(format!("HTTP 429: {snippet}")),
+            429 => Classified::Throttled(format!("HTTP 429{body}")),
             500..=599 => Classified::Fatal(PluginError::retryable(
                 ErrorKind::Upstream,
-                format!("connector `{connector}`: Meta server error (HTTP {}): {snippet}", resp.status),
+                format!("connector `{connector}`: Meta server error (HTTP {}){body}", resp.status),
             )),
             s => Classified::Fatal(PluginError::new(
                 ErrorKind::Upstream,
-                format!("connector `{connector}`: Meta rejected the request (HTTP {s}): {snippet}"),
+                format!("connector `{connector}`: Meta rejected the request (HTTP {s}){body}"),
             )),
         };
     };
@@ -281,6 +281,42 @@ mod tests {
                 assert_eq!(e.kind, ErrorKind::Auth);
                 assert!(e.message.contains("`access_token`"));
             }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    /// A body that is not Graph's envelope (a proxy's HTML page) went into
+    /// the error as it came, newlines and all, and an empty one left a
+    /// dangling `: `; now it is `sdk::body_suffix`'s one trimmed line.
+    #[test]
+    fn a_body_without_graphs_envelope_is_quoted_on_one_line() {
+        let html = "\n<html>\n  <p>bad\r\n gateway</p>\n</html>\n\n";
+        match classify("m", &resp(502, &[], html)) {
+            Classified::Fatal(e) => {
+                assert!(e.retryable);
+                assert_eq!(
+                    e.message,
+                    "connector `m`: Meta server error (HTTP 502): <html> <p>bad gateway</p> </html>"
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        match classify("m", &resp(404, &[], "")) {
+            Classified::Fatal(e) => {
+                assert_eq!(
+                    e.message,
+                    "connector `m`: Meta rejected the request (HTTP 404)"
+                )
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(
+            classify("m", &resp(429, &[], "slow\ndown\n")),
+            Classified::Throttled("HTTP 429: slow down".into())
+        );
+        let long = "x".repeat(1_000);
+        match classify("m", &resp(500, &[], &long)) {
+            Classified::Fatal(e) => assert!(e.message.ends_with(&format!(": {}", "x".repeat(200)))),
             other => panic!("{other:?}"),
         }
     }

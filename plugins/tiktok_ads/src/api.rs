@@ -8,6 +8,7 @@
 //! query too large (the caller asks again for fewer days). HTTP 5xx (a 504
 //! may not even be JSON) is retried.
 
+use plugin_api::sdk::body_suffix;
 use plugin_api::serde_json::Value;
 use plugin_api::{ErrorKind, PluginError, Response};
 
@@ -46,6 +47,15 @@ pub fn verdict(connector: &str, resp: &Response) -> Verdict {
         .and_then(Value::as_str)
         .unwrap_or("")
         .to_owned();
+    // What an HTTP error says: the envelope's `message`, else (a gateway's
+    // HTML page, a 504 that is not JSON) the start of the body; one line.
+    let detail = || {
+        if message.trim().is_empty() {
+            body_suffix(&resp.body, 200)
+        } else {
+            body_suffix(message.as_bytes(), 200)
+        }
+    };
     let fatal = |kind, retryable: bool, text: String| {
         Verdict::Fatal(PluginError {
             kind,
@@ -65,37 +75,30 @@ pub fn verdict(connector: &str, resp: &Response) -> Verdict {
                 ),
             )
         }
-        429 => {
-            return Verdict::Retry(
-                ErrorKind::RateLimited,
-                format!("HTTP 429 {message}").trim_end().to_owned(),
-            )
-        }
+        429 => return Verdict::Retry(ErrorKind::RateLimited, format!("HTTP 429{}", detail())),
         500..=599 => {
             return Verdict::Retry(
                 ErrorKind::Upstream,
-                format!("HTTP {} {message}", resp.status)
-                    .trim_end()
-                    .to_owned(),
+                format!("HTTP {}{}", resp.status, detail()),
             )
         }
         s => {
+            let code = code.map(|c| format!(", code {c}")).unwrap_or_default();
             return fatal(
                 ErrorKind::Upstream,
                 false,
-                format!("TikTok rejected the request (HTTP {s}, code {code:?}): {message}"),
-            )
+                format!("TikTok rejected the request (HTTP {s}{code}){}", detail()),
+            );
         }
     }
     let Some(code) = code else {
-        let snippet: String = String::from_utf8_lossy(&resp.body)
-            .chars()
-            .take(200)
-            .collect();
         return fatal(
             ErrorKind::BadResponse,
             false,
-            format!("TikTok answered without a numeric `code`: {snippet}"),
+            format!(
+                "TikTok answered without a numeric `code`{}",
+                body_suffix(&resp.body, 200)
+            ),
         );
     };
     let what = format!("code {code}: {message} (request_id {request_id})");

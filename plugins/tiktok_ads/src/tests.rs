@@ -290,3 +290,60 @@ fn manifest_uses_the_access_token_header_and_a_3_day_lookback() {
 fn manifest_snapshot() {
     insta::assert_json_snapshot!(TiktokAds::manifest());
 }
+
+/// Bodies went into errors as they came (newlines and all), a 4xx printed
+/// its code as `Some(..)`/`None`, and a gateway's non-JSON 504 said nothing
+/// but its status; now the envelope's message, else the body's start, is
+/// `sdk::body_suffix`'s one trimmed line.
+#[test]
+fn http_errors_quote_the_message_or_the_body_on_one_line() {
+    use api::{verdict, Verdict};
+    let resp = |status: u16, body: &str| Response {
+        status,
+        headers: Default::default(),
+        body: body.as_bytes().to_vec(),
+    };
+    let html = "\n<html>\n  <p>gateway\r\n timeout</p>\n</html>\n";
+    assert_eq!(
+        verdict("tt", &resp(504, html)),
+        Verdict::Retry(
+            ErrorKind::Upstream,
+            "HTTP 504: <html> <p>gateway timeout</p> </html>".into()
+        )
+    );
+    assert_eq!(
+        verdict(
+            "tt",
+            &resp(429, r#"{"code": 40100, "message": "Too many\nrequests"}"#)
+        ),
+        Verdict::Retry(ErrorKind::RateLimited, "HTTP 429: Too many requests".into())
+    );
+    assert_eq!(
+        verdict("tt", &resp(503, "")),
+        Verdict::Retry(ErrorKind::Upstream, "HTTP 503".into())
+    );
+    match verdict("tt", &resp(404, "")) {
+        Verdict::Fatal(e) => assert_eq!(
+            e.message,
+            "connector `tt`: TikTok rejected the request (HTTP 404)"
+        ),
+        other => panic!("{other:?}"),
+    }
+    match verdict("tt", &resp(400, r#"{"code": 40002, "message": "bad\n"}"#)) {
+        Verdict::Fatal(e) => assert_eq!(
+            e.message,
+            "connector `tt`: TikTok rejected the request (HTTP 400, code 40002): bad"
+        ),
+        other => panic!("{other:?}"),
+    }
+    match verdict("tt", &resp(200, "<html>\n maintenance \n</html>")) {
+        Verdict::Fatal(e) => {
+            assert_eq!(e.kind, ErrorKind::BadResponse);
+            assert_eq!(
+                e.message,
+                "connector `tt`: TikTok answered without a numeric `code`: <html> maintenance </html>"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+}
