@@ -92,6 +92,28 @@ fn refunded_order_earns_nothing() {
     assert_golden("refunded", &d);
 }
 
+/// QA 2026-11-29: a shop that marks an order refunded without giving the
+/// amount (a file drop's `status = refunded`) is a full refund, said so
+/// plainly, not "fully refunded (0.00 USD)".
+#[test]
+fn an_order_marked_refunded_without_an_amount_is_refunded_in_full() {
+    let mut o = order("A-301");
+    o.status = OrderStatus::Refunded;
+    let d = run(vec![claim("impact", "C3", Some("A-301"))], vec![o.clone()]);
+    assert_eq!(d[0].outcome, Outcome::Refunded);
+    assert!(!d[0].payable);
+    assert_eq!(
+        d[0].reason,
+        "order shop/A-301 is marked refunded (no refund amount given), so refunded in full"
+    );
+    o.refunds = vec![refund("30.00", "2026-11-05T00:00:00Z")];
+    let d = run(vec![claim("impact", "C3", Some("A-301"))], vec![o]);
+    assert_eq!(
+        d[0].reason,
+        "order shop/A-301 is marked refunded (30.00 USD of 100.00 USD given as refunds), so refunded in full"
+    );
+}
+
 #[test]
 fn partially_refunded_basis_is_net_of_refunds() {
     // 100.00 − 30.00 = 70.00.
@@ -491,8 +513,18 @@ fn the_report_writes_amounts_with_the_currency_minor_digits() {
     assert_eq!(row.claimed_amount.as_deref(), Some("95.00 USD"));
     assert_eq!(row.order_amount.as_deref(), Some("80.50 USD"));
     assert_eq!(row.network_commission.as_deref(), Some("9.50 USD"));
-    assert_eq!(r.summary[0].claimed_amount.to_string(), "95.00");
+    assert_eq!(r.summary[0].claimed_amount.unwrap().to_string(), "95.00");
     assert_eq!(r.summary[0].basis.to_string(), "80.50");
+    // A network that sends no sale amount (CAKE): the row's claimed amount
+    // is unknown, empty in the CSV, not 0.00 (QA new-user F17).
+    let mut c = claim("cake", "C34", Some("A-3000"));
+    c.sale_amount = None;
+    let d = run(vec![c], vec![order("A-3000")]);
+    let r = reckon::reconcile::report::build("shop-us", "USD", period, chrono_tz::UTC, &d);
+    assert_eq!(r.summary[0].claimed_amount, None);
+    let csv = reckon::reconcile::report::render(&r, reckon::reconcile::report::Format::Csv);
+    assert!(csv.lines().nth(1).unwrap().starts_with("cake,"), "{csv}");
+    assert!(csv.contains(",USD,1,1,,10.00,USD,"), "{csv}");
 }
 
 #[test]

@@ -357,6 +357,8 @@ pub fn programs_problems(programs: &[ProgramConfig]) -> Vec<(usize, ProgramConfi
     let mut seen = std::collections::BTreeSet::new();
     // Claims connector → the program that judges its claims.
     let mut judged_by = std::collections::BTreeMap::new();
+    // Orders connector → the program whose claims it is matched with.
+    let mut orders_of = std::collections::BTreeMap::new();
     for (i, p) in programs.iter().enumerate() {
         out.extend(p.problems().into_iter().map(|e| (i, e)));
         for (j, c) in p.claims.iter().enumerate() {
@@ -385,6 +387,36 @@ pub fn programs_problems(programs: &[ProgramConfig]) -> Vec<(usize, ProgramConfi
                 }
             } else {
                 judged_by.insert(c.as_str(), (i, p.id.as_str()));
+            }
+        }
+        for (j, c) in p.orders.iter().enumerate() {
+            let problem = |message: String| {
+                (
+                    i,
+                    ProgramConfigError {
+                        program: p.id.clone(),
+                        field: "orders",
+                        message,
+                    },
+                )
+            };
+            if p.orders[..j].contains(c) {
+                out.push(problem(format!(
+                    "connector `{c}` is listed twice; list it once"
+                )));
+            } else if let Some(&(k, other)) = orders_of.get(c.as_str()) {
+                if k != i {
+                    out.push(problem(format!(
+                        "connector `{c}` is already an orders connector of program `{other}`: \
+                         duplicates are found within a program, so a network of each program \
+                         could be paid for the same order; judge the networks that claim these \
+                         orders in one program (different terms per network or partner are its \
+                         `[programs.commission]` rules, overrides and groups with `network:partner` keys), \
+                         or give each program the orders connector of its own shop"
+                    )));
+                }
+            } else {
+                orders_of.insert(c.as_str(), (i, p.id.as_str()));
             }
         }
         if !seen.insert(p.id.as_str()) {
@@ -520,10 +552,12 @@ coupon_matching = true
         q.claims.push("x".into());
         q.source_priority.clear();
         q.attribution = AttributionRule::LastClick;
-        let problems = fields(&[p.clone(), q.clone(), p]);
+        q.orders = vec!["z".into()];
+        let problems = fields(&[p.clone(), q.clone(), p.clone()]);
         // `b` judges `x` twice over and `a` already judges it: a claim of `x`
-        // would be paid by two programs (a QA finding); a repeated id too.
-        assert_eq!(problems.len(), 4, "{problems:?}");
+        // would be paid by two programs (a QA finding); the third program
+        // repeats `a`'s claims, orders and id.
+        assert_eq!(problems.len(), 5, "{problems:?}");
         assert!(problems[0]
             .2
             .contains("already a claims connector of program `a`"));
@@ -531,6 +565,40 @@ coupon_matching = true
         assert_eq!((problems[0].0, problems[0].1), (1, "claims"));
         assert!(problems[1].2.contains("listed twice"), "{problems:?}");
         assert_eq!((problems[2].0, problems[2].1), (2, "claims"));
-        assert_eq!((problems[3].0, problems[3].1), (2, "id"));
+        assert_eq!((problems[3].0, problems[3].1), (2, "orders"));
+        assert_eq!((problems[4].0, problems[4].1), (2, "id"));
+    }
+
+    #[test]
+    fn an_orders_connector_serves_one_program() {
+        // QA (new user): two programs with their own networks on one shop's
+        // orders each paid 21 orders once per network, since duplicates are
+        // found within a program.
+        let ps = parse(
+            "[[programs]]\nid='impact-terms'\ncurrency='USD'\nclaims=['impact']\norders=['shopify','pos']\n\
+             [[programs]]\nid='everflow-terms'\ncurrency='USD'\nclaims=['everflow']\norders=['pos','pos']\n",
+        )
+        .unwrap();
+        let problems: Vec<_> = programs_problems(&ps)
+            .into_iter()
+            .map(|(i, e)| (i, e.field, e.message))
+            .collect();
+        assert_eq!(problems.len(), 2, "{problems:?}");
+        assert_eq!((problems[0].0, problems[0].1), (1, "orders"));
+        assert!(
+            problems[0].2.starts_with(
+                "connector `pos` is already an orders connector of program `impact-terms`: \
+                 duplicates are found within a program"
+            ),
+            "{problems:?}"
+        );
+        assert!(problems[1].2.contains("listed twice"), "{problems:?}");
+        // Each program on its own shop is fine.
+        let ps = parse(
+            "[[programs]]\nid='us'\ncurrency='USD'\nclaims=['impact']\norders=['shop_us']\n\
+             [[programs]]\nid='eu'\ncurrency='EUR'\nclaims=['everflow']\norders=['shop_eu']\n",
+        )
+        .unwrap();
+        assert!(programs_problems(&ps).is_empty());
     }
 }

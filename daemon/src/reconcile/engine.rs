@@ -62,7 +62,9 @@ use super::config::{AttributionRule, ProgramConfig};
 /// not "fully refunded" (QA findings of 2026-11-29). 4: a partly refunded
 /// claim matched within tolerance keeps its claimed amount less the
 /// refunded share (it was the order's net, which could exceed the claim).
-pub const JUDGE_VERSION: u32 = 4;
+/// 5: an order marked refunded with less than its amount given as refunds
+/// says so instead of "fully refunded (0.00 USD)" (QA of 2026-11-29).
+pub const JUDGE_VERSION: u32 = 5;
 use super::model::{Decision, DecisionInputs, MatchedBy, Outcome, RecordRef};
 use crate::fx::FxTable;
 use chrono::{DateTime, Duration, NaiveDate, Utc};
@@ -1062,13 +1064,29 @@ fn judge(
         || matches!(order.status, OrderStatus::Refunded | OrderStatus::Cancelled);
     if fully {
         d.outcome = Outcome::Refunded;
-        d.reason = if order.status == OrderStatus::Cancelled && refunded < order.amount.amount {
-            format!("order {} was cancelled", order_name(o))
-        } else {
+        d.reason = if refunded >= order.amount.amount {
             format!(
                 "order {} was fully refunded ({} {})",
                 order_name(o),
                 fmt_amount(refunded),
+                order.amount.currency
+            )
+        } else if order.status == OrderStatus::Cancelled {
+            format!("order {} was cancelled", order_name(o))
+        } else if refunded.is_zero() {
+            // QA: "fully refunded (0.00 USD)" for a shop that marks an order
+            // refunded without an amount.
+            format!(
+                "order {} is marked refunded (no refund amount given), so refunded in full",
+                order_name(o)
+            )
+        } else {
+            format!(
+                "order {} is marked refunded ({} {} of {} {} given as refunds), so refunded in full",
+                order_name(o),
+                fmt_amount(refunded),
+                order.amount.currency,
+                fmt_amount(order.amount.amount),
                 order.amount.currency
             )
         };

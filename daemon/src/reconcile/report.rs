@@ -102,8 +102,9 @@ pub struct SummaryRow {
     pub claims: u64,
     /// Of which payable now.
     pub payable: u64,
-    /// Sum of claimed sale amounts (claim currency).
-    pub claimed_amount: Decimal,
+    /// Sum of claimed sale amounts (claim currency); `None` when no claim
+    /// of the row carried one (CAKE sends none: unknown, not 0.00).
+    pub claimed_amount: Option<Decimal>,
     /// Sum of network-reported commission (`commission_currency`); `None`
     /// when no claim of the row reported one (not "the network says 0").
     pub network_commission: Option<Decimal>,
@@ -354,14 +355,14 @@ pub fn build_with(
                 commission_currency: commission_cur.clone(),
                 claims: 0,
                 payable: 0,
-                claimed_amount: Decimal::ZERO,
+                claimed_amount: None,
                 network_commission: None,
                 basis: Decimal::ZERO,
             });
         row.claims += 1;
         row.payable += u64::from(d.payable);
         if let Some(m) = d.claimed_amount.as_ref().filter(|m| m.currency == cur) {
-            row.claimed_amount += m.amount;
+            *row.claimed_amount.get_or_insert(Decimal::ZERO) += m.amount;
         }
         if let Some(m) = &d.network_commission {
             *row.network_commission.get_or_insert(Decimal::ZERO) += m.amount;
@@ -421,7 +422,7 @@ pub fn build_with(
             .into_values()
             .map(|mut r| {
                 use plugin_api::currency::at_minor_scale;
-                r.claimed_amount = at_minor_scale(r.claimed_amount, &r.currency);
+                r.claimed_amount = r.claimed_amount.map(|c| at_minor_scale(c, &r.currency));
                 r.network_commission = r
                     .network_commission
                     .map(|c| at_minor_scale(c, &r.commission_currency));
@@ -484,7 +485,7 @@ fn summary_cells(report: &Report, r: &SummaryRow, guard: bool) -> [String; 15] {
         r.currency.clone(),
         r.claims.to_string(),
         r.payable.to_string(),
-        r.claimed_amount.to_string(),
+        r.claimed_amount.map(|c| c.to_string()).unwrap_or_default(),
         r.network_commission
             .map(|c| c.to_string())
             .unwrap_or_default(),
