@@ -92,6 +92,58 @@ fn old_dir(period_dir: &Path) -> PathBuf {
     sibling(period_dir, "old")
 }
 
+/// Moves the files of `period_dir` that `ours` does not name (a finance
+/// team's notes, a signed PDF) into `aside` before the directory is
+/// replaced, so writing a period's set never deletes a file Reckon did not
+/// write (QA: a notes file vanished, reported as "restored"). A name
+/// already taken in `aside` gets `.1`, `.2`, … appended. Returns the names
+/// moved, sorted.
+pub fn set_aside(
+    period_dir: &Path,
+    aside: &Path,
+    ours: &dyn Fn(&str) -> bool,
+) -> Result<Vec<String>, FileError> {
+    let entries = match fs::read_dir(period_dir) {
+        Ok(rd) => rd,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(error) => {
+            return Err(FileError {
+                action: "list",
+                path: period_dir.display().to_string(),
+                error,
+            })
+        }
+    };
+    let mut foreign = Vec::new();
+    for e in entries {
+        let name = io(e, "list", period_dir)?
+            .file_name()
+            .to_string_lossy()
+            .into_owned();
+        if !ours(&name) {
+            foreign.push(name);
+        }
+    }
+    foreign.sort();
+    if foreign.is_empty() {
+        return Ok(foreign);
+    }
+    io(fs::create_dir_all(aside), "create", aside)?;
+    for name in &foreign {
+        let mut to = aside.join(name);
+        let mut n = 0;
+        while to.exists() {
+            n += 1;
+            to = aside.join(format!("{name}.{n}"));
+        }
+        let from = period_dir.join(name);
+        io(fs::rename(&from, &to), "move aside", &from)?;
+    }
+    sync_dir(aside)?;
+    sync_dir(period_dir)?;
+    Ok(foreign)
+}
+
 /// Repairs an interrupted [`Staging::swap`]. If the period directory is
 /// missing but the old one exists (a kill between the two renames of the
 /// fallback swap), the swap is completed: the staging directory, made

@@ -799,6 +799,12 @@ fn run_with<'g>(
     inputs.book.apply(released)?;
     inputs.book.flush()?;
     (inputs.step)("recorded");
+    let ours: std::collections::BTreeSet<String> = set_names(&record)
+        .chain(existing.iter().flat_map(set_names))
+        .collect();
+    let aside = set_aside_dir(inputs.output_dir, inputs.program, &period_name);
+    let moved = files::set_aside(&dir, &aside, &|n| ours.contains(n))?;
+    warnings.extend(set_aside_warning(&moved, &aside));
     staging
         .swap(inputs.step)
         .map_err(|error| PayoutError::NotSwappedIn {
@@ -1109,26 +1115,51 @@ fn reproduce(
     if let Some(held) = &rec.held_back_csv {
         wanted.insert("held_back.csv".into(), held.clone().into_bytes());
     }
+    let aside = set_aside_dir(output_dir, &rec.program, &rec.period);
+    let moved = files::set_aside(&dir, &aside, &|n| wanted.contains_key(n))?;
+    report.warnings.extend(set_aside_warning(&moved, &aside));
     let mut differs = Vec::new();
     for (name, bytes) in &wanted {
         if std::fs::read(dir.join(name)).ok().as_deref() != Some(bytes.as_slice()) {
             differs.push(name.clone());
         }
     }
-    let extra = list_files(&dir)
-        .into_iter()
-        .filter(|n| !wanted.contains_key(n))
-        .collect::<Vec<_>>();
-    if !differs.is_empty() || !extra.is_empty() {
+    if !differs.is_empty() {
         let staging = Staging::new(&dir)?;
         for (name, bytes) in &wanted {
             staging.write(name, bytes.clone())?;
         }
         staging.commit(step)?;
         report.restored = differs;
-        report.restored.extend(extra);
     }
     Ok(report)
+}
+
+/// Where files found in a period directory that are not part of its
+/// statements are moved: `<output_dir>/statements/<program>/set-aside/<period>/`.
+pub fn set_aside_dir(output_dir: &Path, program: &str, period: &str) -> PathBuf {
+    super::issued::program_dir(output_dir, program)
+        .join("set-aside")
+        .join(render::file_stem(period))
+}
+
+/// The file names of a recorded set.
+fn set_names(rec: &PeriodRecord) -> impl Iterator<Item = String> + '_ {
+    rec.partners
+        .iter()
+        .flat_map(|p| ["json", "csv", "html"].map(|ext| format!("{}.{ext}", p.stem)))
+        .chain(["summary.csv".to_string(), "held_back.csv".to_string()])
+}
+
+fn set_aside_warning(moved: &[String], aside: &Path) -> Option<String> {
+    (!moved.is_empty()).then(|| {
+        format!(
+            "moved {} file(s) that are not part of the statements to {}: {} (the period directory holds only the statements; keep other files elsewhere)",
+            moved.len(),
+            aside.display(),
+            moved.join(", ")
+        )
+    })
 }
 
 fn list_files(dir: &Path) -> Vec<String> {

@@ -1405,7 +1405,7 @@ fn reply(
         match admitted {
             Some(suppressed) => {
                 tracing::warn!(connector, outcome = outcome.as_str(), reason = %body["error"], refused_since_last_line = suppressed,
-                "postback refused (logged at most once a minute per endpoint and outcome; reckon_postbacks_total counts every one)")
+                "postback refused (logged at most once a minute per endpoint and outcome; reckon_postback_requests_total counts every one)")
             }
             None => {
                 tracing::debug!(connector, outcome = outcome.as_str(), reason = %body["error"], "postback refused")
