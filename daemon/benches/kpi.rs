@@ -151,6 +151,7 @@ fn generate() -> KpiInputs {
         orders,
         decisions,
         reconcile_notes: Vec::new(),
+        campaigns: Default::default(),
     }
 }
 
