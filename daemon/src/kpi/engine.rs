@@ -339,7 +339,8 @@ impl<'a> Engine<'a> {
         // the inputs' own rows (the same ones when loaded from the store;
         // the only ones for callers that build inputs by hand).
         let mut campaigns_by_id: HashMap<(&str, &str), CampaignInfo> = HashMap::default();
-        let mut former_names: Vec<(&str, &str, &str)> = Vec::new();
+        // A set: every row of a renamed campaign carries a former name.
+        let mut former_names: HashMap<(&str, &str, &str), ()> = HashMap::default();
         let mut former_names_of_index: Vec<(&str, &str, &str)> = Vec::new();
         let mut note =
             |src: &'a str, id: &'a str, name: &'a str, channel: Channel, day: NaiveDate| {
@@ -361,7 +362,7 @@ impl<'a> Engine<'a> {
                                 c.channel = channel;
                             }
                         } else if (day, name) > (c.day, c.name) {
-                            former_names.push((src, id, c.name));
+                            former_names.insert((src, id, c.name), ());
                             *c = CampaignInfo {
                                 id,
                                 name,
@@ -369,7 +370,7 @@ impl<'a> Engine<'a> {
                                 day,
                             };
                         } else {
-                            former_names.push((src, id, name));
+                            former_names.insert((src, id, name), ());
                         }
                     }
                 }
@@ -389,7 +390,7 @@ impl<'a> Engine<'a> {
                 s.day,
             );
         }
-        former_names.extend(former_names_of_index);
+        former_names.extend(former_names_of_index.into_iter().map(|k| (k, ())));
         // A connector's channel (for orders whose campaign is not found and
         // whose rule names none): that of its campaign with the latest
         // spend day (on one day, the lowest campaign id).
@@ -413,8 +414,8 @@ impl<'a> Engine<'a> {
                 .entry((*src, info.name.to_ascii_lowercase()))
                 .or_insert(*info);
         }
+        let mut former_names: Vec<_> = former_names.into_keys().collect();
         former_names.sort_unstable();
-        former_names.dedup();
         for (src, id, name) in former_names {
             if let Some(info) = campaigns_by_id.get(&(src, id)) {
                 campaigns_by_name
