@@ -151,6 +151,7 @@ fn generate() -> KpiInputs {
         orders,
         decisions,
         reconcile_notes: Vec::new(),
+        campaigns: Default::default(),
     }
 }
 
@@ -226,6 +227,23 @@ fn main() {
         inputs.decisions.len(),
         t.elapsed()
     );
+    // What `load_inputs` adds per stored spend row (QA6 F10): the
+    // campaign index, one entry per campaign.
+    let mut inputs = inputs;
+    let t = Instant::now();
+    let cpu = cpu_secs();
+    let mut index = reckon::kpi::CampaignIndex::default();
+    for s in &inputs.spend {
+        index.add(s);
+    }
+    println!(
+        "campaign index over {} spend rows: {} campaigns in {:.1?} wall, {:.2} s CPU",
+        inputs.spend.len(),
+        index.len(),
+        t.elapsed(),
+        cpu_secs() - cpu
+    );
+    inputs.campaigns = index;
     let cfg: KpiConfig = toml::from_str(
         r#"
         currency = "EUR"

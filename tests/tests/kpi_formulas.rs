@@ -99,6 +99,7 @@ fn table() -> KpiInputs {
         orders: Vec::new(),
         decisions: Vec::new(),
         reconcile_notes: Vec::new(),
+        campaigns: Default::default(),
     }
 }
 

@@ -57,6 +57,7 @@ fn inputs(s: &Story) -> KpiInputs {
         orders: s.orders.clone(),
         decisions,
         reconcile_notes: Vec::new(),
+        campaigns: Default::default(),
     }
 }
 

@@ -644,3 +644,17 @@ api_kye = { secret = "env:EXAMPLE_API_KEY" }
     );
     assert!(!e.contains("give its value directly"), "{e}");
 }
+
+/// QA6 F6: `[kpi] currency = "XYZ"` has the shape of a code but is no
+/// currency: a config error naming the file, line and key (it was accepted
+/// and every row of every report was then left out for want of a rate).
+#[test]
+fn an_unknown_kpi_currency_is_a_config_error_with_its_line() {
+    let text = "[daemon]\ntimezone = \"Europe/Berlin\"\n\n[kpi]\ncurrency = \"XYZ\"\n";
+    let msg = parse(text, "reckon.toml").unwrap_err().to_string();
+    assert!(msg.contains("reckon.toml:5"), "{msg}");
+    assert!(msg.contains("`kpi.currency`"), "{msg}");
+    assert!(msg.contains("not an ISO-4217 currency code"), "{msg}");
+    let ok = text.replace("XYZ", "EUR");
+    parse(&ok, "reckon.toml").expect("EUR is a currency");
+}

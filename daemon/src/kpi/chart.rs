@@ -151,7 +151,11 @@ fn spend_revenue(data: &ChartData, currency: &str) -> Result<Chart, KpiError> {
         let any = row.reported.or(row.reconciled).unwrap_or_default();
         spend[i] += f(any.spend);
         for (s, series) in sides.iter().enumerate() {
-            revenue[s][i] += f((series.side)(row).unwrap_or_default().revenue);
+            // Unknown revenue (a claim without a sale amount) adds
+            // nothing to the day's point; the table leaves it empty and
+            // the notes count it.
+            let known = (series.side)(row).and_then(|t| t.metric(Metric::Revenue));
+            revenue[s][i] += known.map(f).unwrap_or_default();
         }
     }
     let max = spend

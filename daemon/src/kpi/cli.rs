@@ -64,6 +64,28 @@ pub fn dims(args: &[DimArg]) -> Vec<Dim> {
     out
 }
 
+/// The notes `reckon kpi` also prints on stderr as `warning:` lines: all of
+/// them for CSV (which has no room for notes); none for a table on
+/// standard output (the notes head it, on the same terminal); otherwise
+/// (JSON, HTML, a table written to a file) the reconciliation freshness
+/// notes, which ask for an action (`reckon reconcile`) before the numbers
+/// are used.
+pub fn warnings<'a>(
+    format: Format,
+    to_file: bool,
+    notes: &'a [String],
+    inputs: &'a super::KpiInputs,
+) -> Vec<&'a String> {
+    match format {
+        Format::Csv => notes.iter().collect(),
+        Format::Table if !to_file => Vec::new(),
+        _ => notes
+            .iter()
+            .filter(|n| inputs.reconcile_notes.contains(n))
+            .collect(),
+    }
+}
+
 /// Prints (or writes) a KPI summary.
 pub fn run(
     config: &Path,
@@ -83,12 +105,6 @@ pub fn run(
         view: args.view,
     };
     let inputs = super::load::load_inputs(&store, &cfg.programs, zone, &query.period, Utc::now())?;
-    if query.view.has_reconciled() {
-        // Also on stderr: CSV output carries no notes.
-        for n in &inputs.reconcile_notes {
-            writeln!(con.err, "warning: {n}")?;
-        }
-    }
     let fx = crate::reconcile::fx_table(&cfg).context("loading [fx] rates")?;
     let rules = super::commission::from_rules(&cfg.programs);
     let ctx = KpiContext {
@@ -97,10 +113,14 @@ pub fn run(
         fx: &fx,
         commission: Some(&rules),
     };
-    let out = super::summary::produce(ctx, &inputs, &query, args.format)?;
+    let (out, notes) = super::summary::produce_with_notes(ctx, &inputs, &query, args.format)?;
     match &args.out {
         Some(path) => super::summary::write_atomically(path, out.as_bytes())?,
         None => std::io::Write::write_all(&mut con.out, out.as_bytes())?,
+    }
+    // After the output: a failed write is the one message.
+    for n in warnings(args.format, args.out.is_some(), &notes, &inputs) {
+        writeln!(con.err, "warning: {n}")?;
     }
     Ok(ExitCode::SUCCESS)
 }

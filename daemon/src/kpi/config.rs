@@ -145,6 +145,15 @@ impl KpiConfig {
                     "currency".into(),
                     format!("[kpi] currency = {c:?}: expected an ISO-4217 code such as \"EUR\""),
                 ));
+            } else if plugin_api::currency::minor_unit_digits(c).is_none() {
+                // Well-formed but unknown (`XYZ`): no rate would ever
+                // convert to it, and every row would be left out.
+                out.push((
+                    "currency".into(),
+                    format!(
+                        "[kpi] currency = {c:?}: not an ISO-4217 currency code; use a code such as \"EUR\", \"USD\" or \"GBP\""
+                    ),
+                ));
             }
         }
         for (i, rule) in self.attribution.iter().enumerate() {
@@ -215,5 +224,21 @@ mod tests {
         assert!(err.contains("utm_source or click_id_prefix"), "{err}");
         let bad = toml::from_str::<KpiConfig>("currancy = \"EUR\"");
         assert!(bad.is_err());
+    }
+
+    /// QA6 F6: three upper-case letters are not enough; the code must be a
+    /// known ISO-4217 currency (every row was dropped for want of a rate).
+    #[test]
+    fn rejects_an_unknown_currency_code() {
+        for (code, ok) in [("XYZ", false), ("eur", false), ("EUR", true), ("JPY", true)] {
+            let cfg: KpiConfig = toml::from_str(&format!("currency = {code:?}")).expect("parses");
+            match cfg.validate() {
+                Ok(()) => assert!(ok, "{code} accepted"),
+                Err(e) => {
+                    assert!(!ok, "{code} refused: {e}");
+                    assert!(e.to_string().contains("ISO-4217"), "{e}");
+                }
+            }
+        }
     }
 }

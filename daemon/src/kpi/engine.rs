@@ -222,8 +222,11 @@ struct Acc<'a> {
 #[derive(Debug, Clone, Copy)]
 struct CampaignInfo<'a> {
     id: &'a str,
+    /// The name of its latest spend row: the one name its rows show.
     name: &'a str,
     channel: Channel,
+    /// The day of that row.
+    day: NaiveDate,
 }
 
 /// Indexes built once over the inputs, reused by every grouping.
@@ -251,6 +254,10 @@ struct Tally {
     unattributed_orders: u64,
     network_commission_fallback: u64,
     no_commission: u64,
+    /// Reported claims without a sale amount.
+    claims_without_amount: u64,
+    /// Reported spend rows with conversions but no conversion value.
+    spend_without_value: u64,
 }
 
 impl Tally {
@@ -328,28 +335,93 @@ impl<'a> Engine<'a> {
             Some(c) => c.clone(),
             None => single_currency(inputs)?,
         };
+        // Campaigns of every stored spend row (the index), then those of
+        // the inputs' own rows (the same ones when loaded from the store;
+        // the only ones for callers that build inputs by hand).
         let mut campaigns_by_id: HashMap<(&str, &str), CampaignInfo> = HashMap::default();
-        let mut connector_channel = HashMap::default();
+        // A set: every row of a renamed campaign carries a former name.
+        let mut former_names: HashMap<(&str, &str, &str), ()> = HashMap::default();
+        let mut former_names_of_index: Vec<(&str, &str, &str)> = Vec::new();
+        let mut note =
+            |src: &'a str, id: &'a str, name: &'a str, channel: Channel, day: NaiveDate| {
+                use std::collections::hash_map::Entry;
+                match campaigns_by_id.entry((src, id)) {
+                    Entry::Vacant(e) => {
+                        e.insert(CampaignInfo {
+                            id,
+                            name,
+                            channel,
+                            day,
+                        });
+                    }
+                    Entry::Occupied(mut e) => {
+                        let c = e.get_mut();
+                        if c.name == name {
+                            if day > c.day {
+                                c.day = day;
+                                c.channel = channel;
+                            }
+                        } else if (day, name) > (c.day, c.name) {
+                            former_names.insert((src, id, c.name), ());
+                            *c = CampaignInfo {
+                                id,
+                                name,
+                                channel,
+                                day,
+                            };
+                        } else {
+                            former_names.insert((src, id, name), ());
+                        }
+                    }
+                }
+            };
+        for (src, id, meta) in inputs.campaigns.iter() {
+            note(src, id, &meta.name, meta.channel, meta.last_day);
+            for n in &meta.former_names {
+                former_names_of_index.push((src, id, n.as_str()));
+            }
+        }
         for s in &inputs.spend {
-            campaigns_by_id
-                .entry((s.source.as_str(), s.campaign_id.as_str()))
-                .or_insert(CampaignInfo {
-                    id: &s.campaign_id,
-                    name: &s.campaign_name,
-                    channel: s.channel,
-                });
-            connector_channel
-                .entry(s.source.as_str())
-                .or_insert(s.channel);
+            note(
+                &s.source,
+                &s.campaign_id,
+                &s.campaign_name,
+                s.channel,
+                s.day,
+            );
+        }
+        former_names.extend(former_names_of_index.into_iter().map(|k| (k, ())));
+        // A connector's channel (for orders whose campaign is not found and
+        // whose rule names none): that of its campaign with the latest
+        // spend day (on one day, the lowest campaign id).
+        let mut connector_channel: HashMap<&str, Channel> = HashMap::default();
+        let mut latest: HashMap<&str, (NaiveDate, std::cmp::Reverse<&str>)> = HashMap::default();
+        for ((src, id), info) in &campaigns_by_id {
+            let rank = (info.day, std::cmp::Reverse(*id));
+            if latest.get(src).is_none_or(|r| rank > *r) {
+                latest.insert(src, rank);
+                connector_channel.insert(src, info.channel);
+            }
         }
         let mut campaigns_by_name = HashMap::default();
-        // Deterministic: the lowest campaign id wins a name shared by several.
+        // Deterministic: a campaign's latest name first, the lowest
+        // campaign id winning a name shared by several; then the names
+        // campaigns had before a rename.
         let mut by_id: Vec<_> = campaigns_by_id.iter().collect();
         by_id.sort_by_key(|(k, _)| **k);
         for ((src, _), info) in by_id {
             campaigns_by_name
                 .entry((*src, info.name.to_ascii_lowercase()))
                 .or_insert(*info);
+        }
+        let mut former_names: Vec<_> = former_names.into_keys().collect();
+        former_names.sort_unstable();
+        for (src, id, name) in former_names {
+            if let Some(info) = campaigns_by_id.get(&(src, id)) {
+                campaigns_by_name
+                    .entry((src, name.to_ascii_lowercase()))
+                    .or_insert(*info);
+            }
         }
         let mut earning: HashMap<(&str, &str), Vec<&Decision>> = HashMap::default();
         for d in &inputs.decisions {
@@ -466,12 +538,26 @@ impl<'a> Engine<'a> {
         };
         if with_platform_conversions {
             totals.conversions = s.platform_conversions.unwrap_or_default();
-            if let Some(v) = &s.platform_conversion_value {
-                let Some(value) = conv.convert(v, s.day) else {
-                    tally.fx_missing("spend row", &v.currency, s.day);
-                    return None;
-                };
-                totals.revenue = value;
+            match &s.platform_conversion_value {
+                Some(v) => {
+                    let Some(value) = conv.convert(v, s.day) else {
+                        tally.fx_missing("spend row", &v.currency, s.day);
+                        return None;
+                    };
+                    totals.revenue = value;
+                }
+                // No conversions (or nothing served that could convert):
+                // nothing to value. Otherwise the platform did not say what
+                // they were worth (e.g. TikTok without a
+                // `conversion_value_metric`): unknown, not 0.00.
+                None if s.platform_conversions.is_some_and(|c| c.is_zero())
+                    || (s.impressions == 0
+                        && s.clicks == 0
+                        && s.platform_conversions.is_none()) => {}
+                None => {
+                    totals.revenue_unknown = 1;
+                    tally.spend_without_value += 1;
+                }
             }
         }
         let zone = if s.timezone == self.ctx.zone.name() {
@@ -485,7 +571,11 @@ impl<'a> Engine<'a> {
             channel: s.channel.as_str(),
             source: &s.source,
             campaign_id: &s.campaign_id,
-            campaign_name: &s.campaign_name,
+            // One name per campaign: its latest (a renamed campaign is one row).
+            campaign_name: self
+                .campaigns_by_id
+                .get(&(s.source.as_str(), s.campaign_id.as_str()))
+                .map_or(s.campaign_name.as_str(), |c| c.name),
             partner_id: "",
             partner_name: "",
             totals,
@@ -523,12 +613,16 @@ impl<'a> Engine<'a> {
                 affiliate_facts: 1,
                 ..Totals::default()
             };
-            if let Some(m) = &c.sale_amount {
-                let Some(v) = conv.convert(m, day) else {
-                    tally.fx_missing("claim", &m.currency, day);
-                    continue;
-                };
-                totals.revenue = v;
+            match &c.sale_amount {
+                Some(m) => {
+                    let Some(v) = conv.convert(m, day) else {
+                        tally.fx_missing("claim", &m.currency, day);
+                        continue;
+                    };
+                    totals.revenue = v;
+                }
+                // The network reported no sale amount (CAKE): unknown.
+                None => totals.revenue_unknown = 1,
             }
             if let Some(m) = &c.commission {
                 let Some(v) = conv.convert(m, day) else {
@@ -536,6 +630,9 @@ impl<'a> Engine<'a> {
                     continue;
                 };
                 totals.commission = v;
+            }
+            if c.sale_amount.is_none() {
+                tally.claims_without_amount += 1;
             }
             let campaign = c.campaign_id.as_deref().unwrap_or("");
             sink(
@@ -669,6 +766,10 @@ impl<'a> Engine<'a> {
                 }
                 None => {
                     tally.unattributed_orders += 1;
+                    let totals = Totals {
+                        unattributed_facts: 1,
+                        ..totals
+                    };
                     Fact {
                         day,
                         zone: 0,
@@ -760,8 +861,13 @@ impl<'a> Engine<'a> {
                 total_rec.add(&acc.rec);
                 total_zones |= acc.zones;
                 // A campaign or partner key includes its source: it is
-                // shown even when `source` was not asked for.
-                let owner = k.campaign.map(|c| c.0).or(k.partner.map(|p| p.0));
+                // shown even when `source` was not asked for. The
+                // campaign-less key has no source; the partner's then.
+                let owner = k
+                    .campaign
+                    .map(|c| c.0)
+                    .filter(|s| !s.is_empty())
+                    .or(k.partner.map(|p| p.0));
                 let key = RowKey {
                     day: k.day,
                     channel: k.channel.map(str::to_owned),
@@ -787,16 +893,15 @@ impl<'a> Engine<'a> {
                     owner: if by_source {
                         String::new()
                     } else {
-                        k.campaign
-                            .map(|c| c.0)
-                            .or(k.partner.map(|p| p.0))
-                            .unwrap_or("")
-                            .to_owned()
+                        owner.unwrap_or("").to_owned()
                     },
                 }
             })
             .collect();
-        rows.sort_by(|a, b| (&a.key, &a.owner).cmp(&(&b.key, &b.owner)));
+        // In `--by` order: the first dimension asked for sorts first.
+        rows.sort_by(|a, b| {
+            compare_keys(&query.by, &a.key, &b.key).then_with(|| a.owner.cmp(&b.owner))
+        });
         let total = ReportRow {
             key: RowKey::default(),
             reported: side(view.has_reported(), total_rep),
@@ -837,6 +942,18 @@ impl<'a> Engine<'a> {
                 "{} in {cur} left out: no {cur}→{} rate in [fx] (first missing day {first}).",
                 count(*n, what),
                 self.currency
+            ));
+        }
+        if tally.claims_without_amount > 0 {
+            notes.push(format!(
+                "{} no sale amount (e.g. CAKE): reported revenue, ROAS, ROI and AOV are empty on the rows holding them (unknown, not 0.00).",
+                count(tally.claims_without_amount, "claim reported/claims reported")
+            ));
+        }
+        if tally.spend_without_value > 0 {
+            notes.push(format!(
+                "{} no platform conversion value (no value metric configured?): reported revenue, ROAS, ROI and AOV are empty on the rows holding them (unknown, not 0.00).",
+                count(tally.spend_without_value, "spend row with conversions has/spend rows with conversions have")
             ));
         }
         if view.has_reconciled() {
@@ -886,6 +1003,24 @@ impl<'a> Engine<'a> {
             total,
         }
     }
+}
+
+/// Orders row keys by the dimensions in `by` order (the order of the
+/// columns; `source`, shown before `campaign` or `partner` when not asked
+/// for, sorts where it is shown), then by the whole key so that the order
+/// never depends on hashing.
+fn compare_keys(by: &[Dim], a: &RowKey, b: &RowKey) -> std::cmp::Ordering {
+    let mut ord = std::cmp::Ordering::Equal;
+    for d in super::render::shown_dims(by) {
+        ord = ord.then_with(|| match d {
+            Dim::Day => a.day.cmp(&b.day),
+            Dim::Channel => a.channel.cmp(&b.channel),
+            Dim::Source => a.source.cmp(&b.source),
+            Dim::Campaign => (&a.campaign_id, &a.campaign).cmp(&(&b.campaign_id, &b.campaign)),
+            Dim::Partner => (&a.partner_id, &a.partner).cmp(&(&b.partner_id, &b.partner)),
+        });
+    }
+    ord.then_with(|| a.cmp(b))
 }
 
 /// `1 thing` / `2 things`; a `singular/plural` pair for irregular phrases.

@@ -6,7 +6,10 @@
 //! restart neither repeats nor skips a due summary. Summaries are written
 //! only when the config has a `[kpi]` section. Because the hook runs after
 //! syncs, a due summary is written by the first sync that ends after its
-//! fire time.
+//! fire time. A later sync that stores or changes records before the next
+//! reporting-zone midnight writes the same two files again (same periods,
+//! fresher data): a connector that syncs after the fire time still lands
+//! in yesterday's daily file.
 use std::path::PathBuf;
 
 use chrono::{DateTime, Duration, Utc};
@@ -14,7 +17,7 @@ use chrono::{DateTime, Duration, Utc};
 use super::config::KpiConfig;
 use super::engine::KpiContext;
 use super::period::ReportingZone;
-use super::summary::{next_run, write_scheduled_summaries};
+use super::summary::{next_run, summary_periods, write_scheduled_summaries};
 use super::KpiError;
 use crate::config::Config;
 use crate::schedule::hooks::{PostSync, SyncEvent};
@@ -36,7 +39,8 @@ impl PostSync for KpiSummaries {
         let Some(kpi) = &event.config.kpi else {
             return Ok(());
         };
-        run_if_due(event.store, event.config, kpi, Utc::now())
+        let changed = event.seq_after > event.seq_before;
+        run_after_sync(event.store, event.config, kpi, Utc::now(), changed)
             .map(|_| ())
             .map_err(|e| e.to_string())
     }
@@ -50,13 +54,32 @@ pub fn run_if_due(
     kpi: &KpiConfig,
     now: DateTime<Utc>,
 ) -> Result<Option<Vec<PathBuf>>, KpiError> {
+    run_after_sync(store, config, kpi, now, false)
+}
+
+/// [`run_if_due`]; and when not due but `changed` (the sync stored or
+/// changed records) and the last write covered the same periods as a write
+/// at `now` would (the same reporting-zone day), writes the files again, so
+/// records of yesterday that arrive after the fire time are in yesterday's
+/// daily file. The last write time is not moved by such a rewrite.
+pub fn run_after_sync(
+    store: &Store,
+    config: &Config,
+    kpi: &KpiConfig,
+    now: DateTime<Utc>,
+    changed: bool,
+) -> Result<Option<Vec<PathBuf>>, KpiError> {
     let zone = ReportingZone::from_tz(config.daemon.timezone.0);
     let tree = store.domain("kpi")?;
     let last: Option<DateTime<Utc>> = tree.get(LAST_RUN_KEY)?;
     let after = last.unwrap_or(now - Duration::days(1));
-    match next_run(&kpi.summaries, zone, after)? {
-        Some(due) if due <= now => {}
-        _ => return Ok(None),
+    let due = matches!(next_run(&kpi.summaries, zone, after)?, Some(due) if due <= now);
+    let rewrite = !due
+        && changed
+        && kpi.summaries.enabled
+        && last.is_some_and(|l| summary_periods(zone, l) == summary_periods(zone, now));
+    if !due && !rewrite {
+        return Ok(None);
     }
     kpi.validate()?;
     let fx =
@@ -76,6 +99,13 @@ pub fn run_if_due(
         &config.daemon.output_dir,
         now,
     )?;
+    if rewrite {
+        tracing::info!(
+            files = files.len(),
+            "KPI summaries written again: records were stored after they were written"
+        );
+        return Ok(Some(files));
+    }
     let stamp = serde_json::to_value(now).map_err(|e| KpiError::Render {
         what: "summary timestamp".into(),
         message: e.to_string(),

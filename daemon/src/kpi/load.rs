@@ -1,6 +1,7 @@
 //! Reads a period's inputs from the store: spend rows, claims and orders
-//! whose day falls in the period, and the latest earning decisions matched
-//! to those orders, with notes when those decisions are out of date.
+//! whose day falls in the period, the campaigns of all stored spend rows
+//! (one entry per campaign), and the latest earning decisions matched to
+//! those orders, with notes when those decisions are out of date.
 //!
 //! Read-only; an unreadable stored value is an error naming its key (from the
 //! store), never skipped.
@@ -26,6 +27,9 @@ pub fn load_inputs(
     let mut inputs = KpiInputs::default();
     for item in store.scan_records(RecordKind::Spend, None) {
         if let Record::Spend(s) = item?.record {
+            // Every row, of any day, feeds the campaign index: an order's
+            // campaign and channel must not depend on the period asked.
+            inputs.campaigns.add(&s);
             if period.contains(s.day) {
                 inputs.spend.push(s);
             }
@@ -111,8 +115,14 @@ pub fn freshness_notes(
                 t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
             )
         });
+        // "1 order ... is", "1 claim and 1 order ... are".
+        let verb = if unjudged.claims + unjudged.orders == 1 {
+            "is"
+        } else {
+            "are"
+        };
         notes.push(format!(
-            "Reconciliation of program `{program}` is out of date: {} stored after its last run{when} are not judged yet (a new order shows as `unattributed`); run `reckon reconcile` and report again.",
+            "Reconciliation of program `{program}` is out of date: {} stored after its last run{when} {verb} not judged yet (a new order shows as `unattributed`); run `reckon reconcile` and report again.",
             what.join(" and ")
         ));
     }

@@ -26,6 +26,15 @@ pub struct Totals {
     /// sums. Affiliate networks report no clicks, so CVR and EPC are left
     /// empty where affiliate conversions meet ad clicks.
     pub affiliate_facts: u64,
+    /// How many orders no rule attributes (`unattributed`) are in these
+    /// sums. They came without an ad click and without a cost, so CVR and
+    /// CPA are left empty where they meet ad clicks or cost.
+    pub unattributed_facts: u64,
+    /// How many facts in these sums have no known revenue (a claim
+    /// without a sale amount, a spend row with platform conversions but
+    /// no conversion value). Unknown is not zero: revenue, ROAS, ROI and
+    /// AOV are empty while this is above zero.
+    pub revenue_unknown: u64,
 }
 
 impl Totals {
@@ -38,6 +47,8 @@ impl Totals {
         self.revenue += o.revenue;
         self.commission += o.commission;
         self.affiliate_facts = self.affiliate_facts.saturating_add(o.affiliate_facts);
+        self.unattributed_facts = self.unattributed_facts.saturating_add(o.unattributed_facts);
+        self.revenue_unknown = self.revenue_unknown.saturating_add(o.revenue_unknown);
     }
 
     /// Whether affiliate facts (no clicks of their own) are summed with ad
@@ -45,6 +56,17 @@ impl Totals {
     /// or commission by another's clicks.
     fn mixes_clicks(&self) -> bool {
         self.affiliate_facts > 0 && self.clicks > 0
+    }
+
+    /// Whether orders that came without an ad click (`unattributed`) are
+    /// summed with ad clicks: CVR would count them as the ads' conversions.
+    fn mixes_direct_with_clicks(&self) -> bool {
+        self.unattributed_facts > 0 && self.clicks > 0
+    }
+
+    /// Whether the revenue is known: no fact in the sums lacks it.
+    pub fn revenue_known(&self) -> bool {
+        self.revenue_unknown == 0
     }
 
     /// Cost = ad spend + affiliate commission.
@@ -61,17 +83,22 @@ impl Totals {
             Metric::Clicks => Some(clicks),
             Metric::Spend => Some(self.spend),
             Metric::Conversions => Some(self.conversions),
-            Metric::Revenue => Some(self.revenue),
+            Metric::Revenue => self.revenue_known().then_some(self.revenue),
             Metric::Commission => Some(self.commission),
             Metric::Cost => Some(cost),
             Metric::Ctr => ratio(clicks, Decimal::from(self.impressions)),
             Metric::Cpc => ratio(self.spend, clicks),
-            Metric::Cvr if self.mixes_clicks() => None,
+            Metric::Cvr if self.mixes_clicks() || self.mixes_direct_with_clicks() => None,
             Metric::Cvr => ratio(self.conversions, clicks),
             // No cost attributed to the row (e.g. `unattributed`): empty,
             // as ROAS is, not 0.00.
             Metric::Cpa if cost.is_zero() => None,
+            // Orders without an ad click or a cost of their own (direct
+            // traffic) would lower the cost per acquisition of the
+            // marketing that has a cost: empty, as CVR.
+            Metric::Cpa if self.unattributed_facts > 0 => None,
             Metric::Cpa => ratio(cost, self.conversions),
+            _ if !self.revenue_known() && m.needs_revenue() => None,
             Metric::Roas => ratio(self.revenue, cost),
             Metric::Roi => ratio(self.revenue - cost, cost),
             Metric::Epc if self.mixes_clicks() => None,
@@ -190,6 +217,14 @@ impl Metric {
         }
     }
 
+    /// Whether it is computed from revenue (empty when revenue is unknown).
+    pub fn needs_revenue(self) -> bool {
+        matches!(
+            self,
+            Metric::Revenue | Metric::Roas | Metric::Roi | Metric::Aov
+        )
+    }
+
     /// Whether it is a ratio (has a denominator that may be zero).
     pub fn is_ratio(self) -> bool {
         matches!(
@@ -234,11 +269,25 @@ pub fn machine_text(m: Metric, v: Option<Decimal>, currency: &str) -> String {
         return String::new();
     };
     let mut v = machine_round(m, v, currency);
-    // Money ratios (CPC, CPA, EPC, AOV) keep at least two places, as before.
-    if m.is_ratio() && m.kind() == Kind::Money && v.scale() < 2 {
-        v.rescale(2);
+    // Money ratios (CPC, CPA, EPC, AOV) are padded to the currency's
+    // minor-unit places, at most two: `8277.50` in EUR, `8277.5` in JPY
+    // (not `8277.50`: a yen has no cents).
+    let min = plugin_api::currency::minor_unit_digits(currency)
+        .unwrap_or(2)
+        .min(2);
+    if m.is_ratio() && m.kind() == Kind::Money && v.scale() < min {
+        v.rescale(min);
     }
     v.to_string()
+}
+
+/// The human text of a difference of two percentages: percentage points,
+/// 2 places (`1.69 pp`); `None` is empty.
+pub fn display_points(v: Option<Decimal>) -> String {
+    match v {
+        Some(v) => format!("{:.2} pp", round(v * Decimal::ONE_HUNDRED, 2)),
+        None => String::new(),
+    }
 }
 
 /// A value as the table and HTML show it, in the metric's own units
@@ -351,5 +400,69 @@ mod tests {
         };
         assert_eq!(unattributed.metric(Metric::Cpa), None);
         assert_eq!(unattributed.metric(Metric::Aov), Some(dec!(30)));
+    }
+
+    /// QA6 F5: unknown revenue is empty, not 0.00, with everything
+    /// computed from it; the rest of the row stays.
+    #[test]
+    fn unknown_revenue_is_empty_with_its_ratios() {
+        let mut t = Totals {
+            conversions: dec!(2),
+            revenue: dec!(100),
+            commission: dec!(10),
+            affiliate_facts: 2,
+            ..Totals::default()
+        };
+        assert_eq!(t.metric(Metric::Roas), Some(dec!(10)));
+        t.add(&Totals {
+            conversions: dec!(1),
+            commission: dec!(5),
+            affiliate_facts: 1,
+            revenue_unknown: 1,
+            ..Totals::default()
+        });
+        for m in [Metric::Revenue, Metric::Roas, Metric::Roi, Metric::Aov] {
+            assert_eq!(t.metric(m), None, "{m:?}");
+        }
+        assert_eq!(t.metric(Metric::Cpa), Some(dec!(5)));
+        assert_eq!(t.metric(Metric::Commission), Some(dec!(15)));
+    }
+
+    /// QA6 F2: direct (unattributed) orders with ad clicks and cost: CVR
+    /// and CPA empty.
+    #[test]
+    fn direct_orders_with_ad_clicks_leave_cvr_and_cpa_empty() {
+        let mut t = Totals {
+            clicks: 100,
+            spend: dec!(50),
+            conversions: dec!(2),
+            ..Totals::default()
+        };
+        t.add(&Totals {
+            conversions: dec!(1),
+            revenue: dec!(30),
+            unattributed_facts: 1,
+            ..Totals::default()
+        });
+        assert_eq!(t.metric(Metric::Cvr), None);
+        assert_eq!(t.metric(Metric::Cpa), None);
+        assert_eq!(t.metric(Metric::Roas), Some(dec!(0.6)));
+    }
+
+    /// QA6 F9: money ratios are padded to the currency's minor unit (at
+    /// most two places); a difference of percentages is in points.
+    #[test]
+    fn money_ratio_places_follow_the_currency_and_points_have_no_percent_sign() {
+        assert_eq!(
+            machine_text(Metric::Cpa, Some(dec!(8277.5)), "JPY"),
+            "8277.5"
+        );
+        assert_eq!(machine_text(Metric::Aov, Some(dec!(16555)), "JPY"), "16555");
+        assert_eq!(
+            machine_text(Metric::Aov, Some(dec!(16555)), "EUR"),
+            "16555.00"
+        );
+        assert_eq!(display_points(Some(dec!(0.016922))), "1.69 pp");
+        assert_eq!(display_points(None), "");
     }
 }

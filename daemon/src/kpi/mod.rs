@@ -64,6 +64,90 @@ pub struct KpiInputs {
     /// reconciled, records stored after its last run, deadlines passed
     /// since): the reconciled view's notes repeat them.
     pub reconcile_notes: Vec<String>,
+    /// Every campaign of every stored spend row, whatever its day
+    /// ([`load::load_inputs`] fills it): attribution finds an order's
+    /// campaign and channel here, so they never depend on the period
+    /// asked. The engine adds the campaigns of `spend` to it.
+    pub campaigns: CampaignIndex,
+}
+
+/// What the stored spend rows say about each campaign, over all days: its
+/// latest name and channel (those of its spend row with the latest day;
+/// on one day, the greatest name), and the names it had before. Small: one
+/// entry per campaign, not per row.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CampaignIndex {
+    /// connector id → campaign id → campaign.
+    by_source: std::collections::BTreeMap<String, std::collections::BTreeMap<String, CampaignMeta>>,
+}
+
+/// One campaign in a [`CampaignIndex`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CampaignMeta {
+    /// The name on its latest spend row.
+    pub name: String,
+    /// The channel of that row.
+    pub channel: plugin_api::Channel,
+    /// The day of that row.
+    pub last_day: chrono::NaiveDate,
+    /// Other names its spend rows carried (a renamed campaign).
+    pub former_names: std::collections::BTreeSet<String>,
+}
+
+impl CampaignIndex {
+    /// Notes one spend row. Allocates only for a new campaign or name.
+    pub fn add(&mut self, s: &Spend) {
+        let campaigns = match self.by_source.get_mut(s.source.as_str()) {
+            Some(c) => c,
+            None => self.by_source.entry(s.source.clone()).or_default(),
+        };
+        let Some(meta) = campaigns.get_mut(s.campaign_id.as_str()) else {
+            campaigns.insert(
+                s.campaign_id.clone(),
+                CampaignMeta {
+                    name: s.campaign_name.clone(),
+                    channel: s.channel,
+                    last_day: s.day,
+                    former_names: Default::default(),
+                },
+            );
+            return;
+        };
+        let newer = (s.day, s.campaign_name.as_str()) > (meta.last_day, meta.name.as_str());
+        if s.campaign_name != meta.name {
+            let older = if newer {
+                std::mem::replace(&mut meta.name, s.campaign_name.clone())
+            } else if meta.former_names.contains(s.campaign_name.as_str()) {
+                String::new()
+            } else {
+                s.campaign_name.clone()
+            };
+            if !older.is_empty() {
+                meta.former_names.insert(older);
+            }
+        }
+        if newer {
+            meta.last_day = s.day;
+            meta.channel = s.channel;
+        }
+    }
+
+    /// Every campaign: (connector id, campaign id, campaign), in key order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str, &CampaignMeta)> {
+        self.by_source
+            .iter()
+            .flat_map(|(src, cs)| cs.iter().map(move |(id, m)| (src.as_str(), id.as_str(), m)))
+    }
+
+    /// Number of campaigns.
+    pub fn len(&self) -> usize {
+        self.by_source.values().map(|c| c.len()).sum()
+    }
+
+    /// Whether it holds no campaign.
+    pub fn is_empty(&self) -> bool {
+        self.by_source.is_empty()
+    }
 }
 
 /// A dimension to group by.
@@ -209,4 +293,55 @@ pub enum KpiError {
         /// The cause.
         message: String,
     },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use plugin_api::{Channel, Money};
+    use rust_decimal::Decimal;
+
+    fn row(day: u32, id: &str, name: &str, channel: Channel) -> Spend {
+        Spend {
+            source: "tiktok".into(),
+            account_id: "a".into(),
+            day: chrono::NaiveDate::from_ymd_opt(2026, 10, day).unwrap_or_default(),
+            timezone: "UTC".into(),
+            campaign_id: id.into(),
+            campaign_name: name.into(),
+            ad_group_id: None,
+            ad_group_name: None,
+            ad_id: None,
+            channel,
+            impressions: 1,
+            clicks: 1,
+            spend: Money::new(Decimal::ONE, "EUR"),
+            platform_conversions: None,
+            platform_conversion_value: None,
+        }
+    }
+
+    /// The index keeps one entry per campaign with the latest row's name
+    /// and channel, whatever order the rows come in, and the older names.
+    #[test]
+    fn campaign_index_keeps_the_latest_name_and_former_ones() {
+        let rows = [
+            row(2, "c1", "Camp One", Channel::Social),
+            row(9, "c1", "Camp One RENAMED", Channel::Video),
+            row(5, "c1", "Camp One", Channel::Social),
+            row(3, "c2", "Two", Channel::Social),
+        ];
+        for order in [[0, 1, 2, 3], [3, 2, 1, 0], [1, 0, 3, 2]] {
+            let mut index = CampaignIndex::default();
+            for i in order {
+                index.add(&rows[i]);
+            }
+            assert_eq!(index.len(), 2);
+            let (_, _, c1) = index.iter().next().expect("c1");
+            assert_eq!(c1.name, "Camp One RENAMED");
+            assert_eq!(c1.channel, Channel::Video);
+            assert_eq!(c1.last_day.to_string(), "2026-10-09");
+            assert_eq!(c1.former_names.iter().collect::<Vec<_>>(), vec!["Camp One"]);
+        }
+    }
 }

@@ -103,6 +103,12 @@ pub fn parse_period(s: &str) -> Result<Period, KpiError> {
         if let Some((a, b)) = s.split_once("..") {
             return Period::new(day(a)?, day(b)?);
         }
+        // One day, as a day: the range form is what is meant.
+        if s.len() == 10 && NaiveDate::parse_from_str(s, "%Y-%m-%d").is_ok() {
+            return Err(KpiError::Period(format!(
+                "{s:?}: one day is written as a range, `{s}..{s}` (a month is YYYY-MM)"
+            )));
+        }
         let shaped = s.len() == 7 && s.as_bytes()[4] == b'-';
         let (Some(y), Some(m)) = (
             s.get(..4)
@@ -253,6 +259,12 @@ mod tests {
             assert!(err.contains("years before 1970"), "{s}: {err}");
         }
         assert!(e("2026-1-5..2026-01-06").contains("expected YYYY-MM"));
+        // QA6 F9: a single day gets the range form as a hint.
+        assert!(
+            e("2026-10-01").contains("`2026-10-01..2026-10-01`"),
+            "{}",
+            e("2026-10-01")
+        );
         assert!("1970-01".parse::<Period>().is_ok());
     }
 

@@ -12,7 +12,9 @@ use serde::Serialize;
 
 use super::chart::ChartData;
 use super::engine::{Report, ReportRow, RowKey};
-use super::metrics::{display_round, display_text, machine_round, machine_text, Metric, Totals};
+use super::metrics::{
+    display_points, display_round, display_text, machine_round, machine_text, Kind, Metric, Totals,
+};
 use super::{Dim, Format, KpiError, View};
 use rust_decimal::Decimal;
 
@@ -137,7 +139,13 @@ fn grid(report: &Report, human: bool, with_total: bool) -> Grid {
     let by = &report.query.by;
     let view = report.query.view;
     let show_zone = !human || report.rows.iter().any(|r| !r.foreign_days.is_empty());
+    // `--by ''` has no dimension column to hold the `total` label: the
+    // table and HTML get an unnamed one.
+    let label_column = human && dim_columns(by).is_empty();
     let mut header: Vec<String> = dim_columns(by).into_iter().map(str::to_owned).collect();
+    if label_column {
+        header.push(String::new());
+    }
     if show_zone {
         header.push("foreign_days".into());
     }
@@ -151,7 +159,13 @@ fn grid(report: &Report, human: bool, with_total: bool) -> Grid {
         }
         for (m, c) in &vcols {
             out.push(if human {
-                display_text(*m, value(row, *m, *c, |v| display_round(*m, v)))
+                let v = value(row, *m, *c, |v| display_round(*m, v));
+                if *c == Col::Diff && m.kind() == Kind::Percent {
+                    // A difference of two percentages is in points.
+                    display_points(v)
+                } else {
+                    display_text(*m, v)
+                }
             } else {
                 let cur = report.currency.as_str();
                 machine_text(*m, value(row, *m, *c, |v| machine_round(*m, v, cur)), cur)
@@ -162,9 +176,15 @@ fn grid(report: &Report, human: bool, with_total: bool) -> Grid {
     let rows = report
         .rows
         .iter()
-        .map(|r| cells(r, dim_values(by, &r.key)))
+        .map(|r| {
+            let mut dims = dim_values(by, &r.key);
+            if label_column {
+                dims.push(String::new());
+            }
+            cells(r, dims)
+        })
         .collect();
-    let mut total_dims = vec![String::new(); dim_columns(by).len()];
+    let mut total_dims = vec![String::new(); dim_columns(by).len() + usize::from(label_column)];
     if let Some(first) = total_dims.first_mut() {
         *first = "total".into();
     }

@@ -26,10 +26,22 @@ pub fn produce(
     query: &Query,
     format: Format,
 ) -> Result<String, KpiError> {
+    produce_with_notes(ctx, inputs, query, format).map(|(text, _)| text)
+}
+
+/// [`produce`], also returning the report's notes (for the `warning:`
+/// lines of formats that carry none, such as CSV).
+pub fn produce_with_notes(
+    ctx: KpiContext<'_>,
+    inputs: &KpiInputs,
+    query: &Query,
+    format: Format,
+) -> Result<(String, Vec<String>), KpiError> {
     let engine = Engine::new(ctx, inputs)?;
     let report = engine.report(query);
     let charts = (format == Format::Html).then(|| ChartData::build(&engine, query));
-    render(format, &report, charts.as_ref())
+    let text = render(format, &report, charts.as_ref())?;
+    Ok((text, report.notes))
 }
 
 /// Parses a standard 5-field crontab line (a 6- or 7-field line with

@@ -377,5 +377,6 @@ pub fn two_network_scenario() -> KpiInputs {
         orders: vec![o1, o2, o3, o4, o5, o6, o7, o8],
         decisions,
         reconcile_notes: Vec::new(),
+        campaigns: Default::default(),
     }
 }

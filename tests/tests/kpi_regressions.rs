@@ -1,0 +1,276 @@
+//! Regression tests for the KPI findings of QA round 6 (`qa6-kpi-report`),
+//! each named after what went wrong, over the library (no binary needed).
+mod kpi_fixtures;
+
+use kpi_fixtures::*;
+use plugin_api::{Channel, ConversionStatus};
+use reckon::fx::FxTable;
+use reckon::kpi::render::csv;
+use reckon::kpi::{summarize, CampaignIndex, Dim, KpiInputs, Metric, Report, ReportRow, View};
+use rust_decimal::Decimal;
+
+fn report(inputs: &KpiInputs, period: &str, by: &[Dim], view: View) -> Report {
+    let cfg = config();
+    let fx = FxTable::default();
+    summarize(
+        ctx("Europe/Berlin", &cfg, &fx),
+        inputs,
+        &query(period, by, view),
+    )
+    .expect("summary")
+}
+
+fn find(r: &Report, f: impl Fn(&ReportRow) -> bool) -> &ReportRow {
+    r.rows
+        .iter()
+        .find(|x| f(x))
+        .unwrap_or_else(|| panic!("no such row in {:#?}", r.rows))
+}
+
+/// F5: a claim without a sale amount (CAKE) is revenue unknown, not 0.00:
+/// revenue, ROAS, ROI and AOV (and the revenue difference) are empty on
+/// the rows holding it, and a note counts such claims.
+#[test]
+fn a_claim_without_a_sale_amount_leaves_reported_revenue_empty_not_zero() {
+    let mut cake = claim(
+        "cake",
+        "ck-1",
+        "O1",
+        ("c-7", "Deals"),
+        "2026-11-02T10:00:00Z",
+        "1.00",
+        "9.00",
+        ConversionStatus::Approved,
+    );
+    cake.sale_amount = None;
+    let mut inputs = two_network_scenario();
+    inputs.claims.push(cake);
+    let r = report(&inputs, "2026-11", &[Dim::Source], View::Both);
+    let row = find(&r, |x| x.key.source.as_deref() == Some("cake"));
+    let rep = row.reported.expect("reported");
+    assert_eq!(rep.conversions, Decimal::ONE);
+    assert_eq!(rep.commission, dec("9.00"));
+    for m in [Metric::Revenue, Metric::Roas, Metric::Roi, Metric::Aov] {
+        assert_eq!(rep.metric(m), None, "{m:?} of unknown revenue");
+    }
+    // CPA does not need the revenue.
+    assert_eq!(rep.metric(Metric::Cpa), Some(dec("9")));
+    // The other networks keep theirs; the total (which holds the claim)
+    // has no reported revenue either: a partial sum would be wrong.
+    let awin = find(&r, |x| x.key.source.as_deref() == Some("awin"));
+    assert!(awin
+        .reported
+        .expect("rep")
+        .metric(Metric::Revenue)
+        .is_some());
+    assert_eq!(r.total.reported.expect("rep").metric(Metric::Revenue), None);
+    assert!(r
+        .total
+        .reconciled
+        .expect("rec")
+        .metric(Metric::Revenue)
+        .is_some());
+    assert!(
+        r.notes
+            .iter()
+            .any(|n| n.starts_with("1 claim reported no sale amount")),
+        "{:?}",
+        r.notes
+    );
+    // CSV: empty cells, the difference too (never 0.00 or a made-up diff).
+    let text = csv(&r).expect("csv");
+    let header: Vec<&str> = text.lines().next().expect("header").split(',').collect();
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("cake,"))
+        .expect("cake line");
+    let cells: Vec<&str> = line.split(',').collect();
+    for col in [
+        "revenue_reported",
+        "revenue_diff",
+        "roas_reported",
+        "roi_reported",
+        "aov_reported",
+    ] {
+        let i = header.iter().position(|h| *h == col).expect(col);
+        assert_eq!(cells[i], "", "{col} in {line}");
+    }
+}
+
+/// F5, ad side: a spend row with conversions but no conversion value (TikTok
+/// without a `conversion_value_metric`) is revenue unknown; a row with 0
+/// conversions and no value is a known 0.00.
+#[test]
+fn a_spend_row_without_a_conversion_value_leaves_reported_revenue_empty() {
+    let mut inputs = two_network_scenario();
+    inputs.spend.push(spend(
+        "tiktok_ads",
+        "2026-11-03",
+        "Europe/Berlin",
+        ("t-1", "Video"),
+        Channel::Video,
+        800,
+        20,
+        "30.00",
+        Some("4"),
+        None,
+    ));
+    inputs.spend.push(spend(
+        "tiktok_zero",
+        "2026-11-03",
+        "Europe/Berlin",
+        ("t-2", "Idle"),
+        Channel::Video,
+        100,
+        2,
+        "3.00",
+        Some("0"),
+        None,
+    ));
+    let r = report(&inputs, "2026-11", &[Dim::Source], View::Reported);
+    let tt = find(&r, |x| x.key.source.as_deref() == Some("tiktok_ads"))
+        .reported
+        .expect("rep");
+    assert_eq!(tt.conversions, dec("4"));
+    assert_eq!(tt.metric(Metric::Revenue), None);
+    assert_eq!(tt.metric(Metric::Roas), None);
+    let zero = find(&r, |x| x.key.source.as_deref() == Some("tiktok_zero"))
+        .reported
+        .expect("rep");
+    assert_eq!(zero.metric(Metric::Revenue), Some(Decimal::ZERO));
+    assert!(
+        r.notes
+            .iter()
+            .any(|n| n.starts_with("1 spend row with conversions has no platform conversion value")),
+        "{:?}",
+        r.notes
+    );
+}
+
+/// F2: orders no rule attributes (direct) came without an ad click: on a
+/// row that also holds ad clicks (the partner-less row of `--by partner`)
+/// CVR and CPA are empty instead of counting them as the ads' conversions.
+#[test]
+fn direct_orders_are_not_divided_by_ad_clicks() {
+    let inputs = two_network_scenario();
+    let r = report(&inputs, "2026-11", &[Dim::Partner], View::Reconciled);
+    let none = find(&r, |x| x.key.partner_id.as_deref() == Some(""));
+    let rec = none.reconciled.expect("rec");
+    assert!(rec.clicks > 0 && rec.unattributed_facts > 0, "{rec:?}");
+    assert_eq!(rec.metric(Metric::Cvr), None);
+    assert_eq!(rec.metric(Metric::Cpa), None);
+    // Cost-based ratios that do not count conversions stay.
+    assert!(rec.metric(Metric::Roas).is_some());
+    // A row of ad-attributed orders only keeps CVR and CPA.
+    let r = report(&inputs, "2026-11", &[Dim::Channel], View::Reconciled);
+    let search = find(&r, |x| x.key.channel.as_deref() == Some("search"))
+        .reconciled
+        .expect("rec");
+    assert_eq!(search.metric(Metric::Cvr), Some(dec("0.025")));
+    assert_eq!(search.metric(Metric::Cpa), Some(dec("120")));
+}
+
+fn renamed_campaign() -> KpiInputs {
+    let mut inputs = two_network_scenario();
+    // g-1 "Brand Search" renamed on the platform on 11-04.
+    inputs.spend.push(spend(
+        "google_ads",
+        "2026-11-04",
+        "America/New_York",
+        ("g-1", "Brand Search 2027"),
+        Channel::Search,
+        100,
+        4,
+        "4.00",
+        Some("0"),
+        Some("0"),
+    ));
+    inputs
+}
+
+/// F4: a renamed campaign is one `campaign` row (source, id) with its
+/// latest name; an order quoting the old name is still found.
+#[test]
+fn a_renamed_campaign_is_one_row_with_its_latest_name() {
+    let inputs = renamed_campaign();
+    let r = report(&inputs, "2026-11", &[Dim::Campaign], View::Both);
+    let g1: Vec<_> = r
+        .rows
+        .iter()
+        .filter(|x| x.key.campaign_id.as_deref() == Some("g-1"))
+        .collect();
+    assert_eq!(g1.len(), 1, "{g1:#?}");
+    assert_eq!(g1[0].key.campaign.as_deref(), Some("Brand Search 2027"));
+    let rec = g1[0].reconciled.expect("rec");
+    assert_eq!(rec.spend, dec("124.00"));
+    assert_eq!(rec.clicks, 44);
+    // O4 (utm_campaign "brand search", the old name) is g-1's.
+    assert_eq!(rec.conversions, Decimal::ONE);
+    assert_eq!(rec.metric(Metric::Cpa), Some(dec("124")));
+}
+
+/// F10: an order's campaign and channel come from the campaign index (all
+/// stored spend rows), not the period's spend rows: a day without spend
+/// of the campaign gives the same answer as the month.
+#[test]
+fn an_orders_campaign_and_channel_do_not_depend_on_the_period() {
+    let mut inputs = two_network_scenario();
+    let mut index = CampaignIndex::default();
+    for s in &inputs.spend {
+        index.add(s);
+    }
+    inputs.campaigns = index;
+    // As `load_inputs` gives them for 11-05: no spend row that day.
+    let mut day = inputs.clone();
+    day.spend.clear();
+    let by = [Dim::Channel, Dim::Source, Dim::Campaign];
+    let r = report(&day, "2026-11-05..2026-11-05", &by, View::Reconciled);
+    let o4 = find(&r, |x| x.key.source.as_deref() == Some("google_ads"));
+    assert_eq!(o4.key.channel.as_deref(), Some("search"));
+    assert_eq!(o4.key.campaign_id.as_deref(), Some("g-1"));
+    assert_eq!(o4.key.campaign.as_deref(), Some("Brand Search"));
+    let month = report(&inputs, "2026-11", &by, View::Reconciled);
+    let m4 = find(&month, |x| x.key.campaign_id.as_deref() == Some("g-1"));
+    assert_eq!(m4.key, o4.key);
+}
+
+/// F7: rows are sorted by the dimensions in `--by` order.
+#[test]
+fn rows_are_sorted_in_by_order() {
+    let inputs = two_network_scenario();
+    let r = report(&inputs, "2026-11", &[Dim::Channel, Dim::Day], View::Both);
+    let keys: Vec<(String, String)> = r
+        .rows
+        .iter()
+        .map(|x| {
+            (
+                x.key.channel.clone().unwrap_or_default(),
+                x.key.day.map(|d| d.to_string()).unwrap_or_default(),
+            )
+        })
+        .collect();
+    let mut sorted = keys.clone();
+    sorted.sort();
+    assert_eq!(keys, sorted);
+    // Not the old fixed order (day first): the channels are contiguous.
+    assert!(keys.windows(2).any(|w| w[0].1 > w[1].1), "{keys:?}");
+}
+
+/// F8: a partner row keeps its source when `--by` also has `campaign` and
+/// the claim has no campaign id.
+#[test]
+fn a_partner_row_without_a_campaign_keeps_its_source() {
+    let mut inputs = two_network_scenario();
+    for c in &mut inputs.claims {
+        c.campaign_id = None;
+    }
+    let r = report(
+        &inputs,
+        "2026-11",
+        &[Dim::Partner, Dim::Campaign],
+        View::Reported,
+    );
+    let awin = find(&r, |x| x.key.partner_id.as_deref() == Some("awin:a-1"));
+    assert_eq!(awin.key.source.as_deref(), Some("awin"));
+    assert_eq!(awin.key.campaign_id.as_deref(), Some(""));
+}
