@@ -1191,3 +1191,37 @@ fn a_run_that_fails_while_staging_removes_its_staging_directory_and_records_noth
         assert_eq!(shown.record.status, Status::Draft);
     }
 }
+
+/// QA (robustness F16): renaming a program, or moving its claims connector
+/// to another program, after a period was finalised paid every paid claim
+/// again. Statements of a program are refused while another program id
+/// has paid claims of its connectors.
+#[test]
+fn a_program_whose_connectors_were_paid_under_another_id_is_refused() {
+    let c = config(CPS_MIN);
+    let tmp = tempfile::tempdir().unwrap();
+    let book = MemoryBook::new();
+    let fxr = no_fx();
+    let ds = vec![sale("A", "p1", "2026-10-05T10:00:00Z", "200.00")];
+    reckon::payout::finalize(&inputs(&c, &ds, &fxr, &book, tmp.path()), "2026-10").unwrap();
+    let check = |program: &str, claims: &[&str]| {
+        let claims: Vec<String> = claims.iter().map(|c| c.to_string()).collect();
+        reckon::payout::lifecycle::check_paid_elsewhere(&book, program, &claims)
+    };
+    // The program that paid them, and a program of other networks: fine.
+    check("shop", &["awin"]).unwrap();
+    check("outlet", &["cj", "tradedoubler"]).unwrap();
+    // `shop` renamed `shop-eu` (or `awin` moved to it): refused, naming both.
+    let err = check("shop-eu", &["cj", "awin"]).unwrap_err().to_string();
+    assert!(
+        err.starts_with(
+            "program `shop-eu`: claims of connector `awin` were paid on finalised statements of program `shop`"
+        ),
+        "{err}"
+    );
+    assert!(err.contains("nothing was written"), "{err}");
+    // Program ids sorting before and after `shop` are walked past it.
+    check("a", &["cj"]).unwrap();
+    check("shop-", &["cj"]).unwrap();
+    check("zz", &["awin"]).unwrap_err();
+}

@@ -57,10 +57,17 @@ pub trait StatementBook {
         }
         Ok(())
     }
+    /// The first key at or after `from`, without reading its value, for
+    /// walking the distinct parts of a large prefix.
+    fn first_key_from(&self, from: &str) -> Result<Option<String>, BookError>;
     /// Puts (`Some`) and deletes (`None`), atomically.
     fn apply(&self, batch: Vec<(String, Option<Value>)>) -> Result<(), BookError>;
     /// Makes everything applied so far survive a process crash.
     fn flush(&self) -> Result<(), BookError>;
+}
+
+fn key_text(k: &[u8]) -> String {
+    String::from_utf8_lossy(k).into_owned()
 }
 
 /// The daemon store's `statements` domain tree.
@@ -106,6 +113,14 @@ impl StatementBook for StoreBook {
         }
         Ok(())
     }
+    fn first_key_from(&self, from: &str) -> Result<Option<String>, BookError> {
+        match self.tree.range_from_raw(from.as_bytes()).next() {
+            None => Ok(None),
+            Some(r) => r
+                .map(|(k, _)| Some(key_text(&k)))
+                .map_err(|e| BookError::Store(e.to_string())),
+        }
+    }
     fn apply(&self, batch: Vec<(String, Option<Value>)>) -> Result<(), BookError> {
         self.tree
             .apply(batch)
@@ -146,6 +161,12 @@ impl StatementBook for sled::Tree {
                 Ok((key, value))
             })
             .collect()
+    }
+    fn first_key_from(&self, from: &str) -> Result<Option<String>, BookError> {
+        match self.range(from.as_bytes()..).next() {
+            None => Ok(None),
+            Some(r) => r.map(|(k, _)| Some(key_text(&k))).map_err(sled_err),
+        }
     }
     fn apply(&self, batch: Vec<(String, Option<Value>)>) -> Result<(), BookError> {
         let mut b = sled::Batch::default();
@@ -301,6 +322,13 @@ impl StatementBook for MemoryBook {
             f(k.clone(), v.clone())?;
         }
         Ok(())
+    }
+    fn first_key_from(&self, from: &str) -> Result<Option<String>, BookError> {
+        Ok(self
+            .lock()
+            .range(from.to_string()..)
+            .next()
+            .map(|(k, _)| k.clone()))
     }
     fn apply(&self, batch: Vec<(String, Option<Value>)>) -> Result<(), BookError> {
         let mut m = self.lock();

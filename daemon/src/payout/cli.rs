@@ -87,6 +87,7 @@ pub fn run(
                 .with_timezone(&commission.tz())
                 .date_naive();
             lifecycle::check_generatable(&book, &a.program, commission, &a.period, today)?;
+            lifecycle::check_paid_elsewhere(&book, &a.program, &program.claims)?;
             let fx = crate::reconcile::fx_table(&config)?;
             reconcile_first(&store, program, &fx, con)?;
             let decisions = StoredDecisions {
@@ -106,6 +107,7 @@ pub fn run(
                 .with_timezone(&commission.tz())
                 .date_naive();
             lifecycle::check_finalizable(&book, &a.program, commission, &a.period, today, early)?;
+            lifecycle::check_paid_elsewhere(&book, &a.program, &program.claims)?;
             let fx = crate::reconcile::fx_table(&config)?;
             reconcile_first(&store, program, &fx, con)?;
             let decisions = StoredDecisions {

@@ -38,6 +38,17 @@ use std::path::{Path, PathBuf};
 /// Errors of the statement lifecycle; each says what to do.
 #[derive(Debug, thiserror::Error)]
 pub enum PayoutError {
+    /// Claims of one of the program's connectors were paid on finalised
+    /// statements of another program id.
+    #[error("program `{program}`: claims of connector `{connector}` were paid on finalised statements of program `{other}`. Paying is recorded per program, so statements of `{program}` would pay them again; nothing was written. If `{other}` was renamed to `{program}`, give it its old id back (program ids are permanent once a period is finalised); if `{connector}` moved from `{other}`, put it back there (README, Payout statements, \"Program ids and connectors after finalising\")")]
+    PaidElsewhere {
+        /// The program asked for.
+        program: String,
+        /// Its claims connector.
+        connector: String,
+        /// The program id whose statements paid it.
+        other: String,
+    },
     /// The commission config is invalid.
     #[error(transparent)]
     Config(#[from] CommissionConfigError),
@@ -455,6 +466,44 @@ pub fn check_finalizable(
             next: p.end,
             tz: config.tz(),
         });
+    }
+    Ok(())
+}
+
+/// Refuses statements of `program` when claims of one of its `claims`
+/// connectors were paid on finalised statements of another program id (the
+/// program was renamed, or the connector moved from another program): the
+/// ledger that pays a claim once is kept per program, so they would be paid
+/// again (QA: a renamed program's draft paid 446 paid claims a second
+/// time). Walks the ledger's program ids, one key read each, not its
+/// entries.
+pub fn check_paid_elsewhere(
+    b: &dyn StatementBook,
+    program: &str,
+    claims: &[String],
+) -> Result<(), PayoutError> {
+    let root = book::prefix(&["paid"]);
+    let mut from = root.clone();
+    while let Some(k) = b.first_key_from(&from)? {
+        let Some(rest) = k.strip_prefix(root.as_str()) else {
+            break;
+        };
+        let other = rest.split('\x1f').next().unwrap_or_default().to_string();
+        if other != program {
+            for c in claims {
+                let p = book::prefix(&["paid", &other, c]);
+                if b.first_key_from(&p)?.is_some_and(|k| k.starts_with(&p)) {
+                    return Err(PayoutError::PaidElsewhere {
+                        program: program.into(),
+                        connector: c.clone(),
+                        other,
+                    });
+                }
+            }
+        }
+        // Past every key of this program id (ids never hold a byte below
+        // the space that follows the separator).
+        from = format!("{}\x20", book::key(&["paid", &other]));
     }
     Ok(())
 }
