@@ -984,7 +984,8 @@ fn assert_every_run_refused(inp: &reckon::payout::Inputs<'_>, periods: &[&str], 
         for p in periods {
             assert!(
                 e.contains(&format!("{p} ("))
-                    && e.contains(&format!("{p}/summary.csv says finalised")),
+                    && e.contains(&format!("/{p}/"))
+                    && e.contains(" says finalised"),
                 "{context}: {run}: {p} not named: {e}"
             );
         }
@@ -1091,6 +1092,21 @@ fn a_store_restored_from_an_older_backup_refuses_to_overwrite_later_finalised_st
     assert!(!e.contains("2026-09 ("), "September is known: {e}");
     assert!(e.contains("a backup taken after finalising 2026-10"), "{e}");
     assert_eq!(read_dir(&oct_dir), oct);
+    // QA (robustness F14): a summary.csv re-saved by a spreadsheet with `;`
+    // separators, cut short to its header, or edited to say draft, is no
+    // evidence that October was not finalised: the statements' JSON says
+    // it was, and every run is still refused.
+    let summary = oct_dir.join("summary.csv");
+    let original = std::fs::read_to_string(&summary).unwrap();
+    let header = original.lines().next().unwrap().to_string();
+    for (what, text) in [
+        ("semicolons", original.replace(',', ";")),
+        ("header only", format!("{header}\n")),
+        ("says draft", original.replace(",finalised,", ",draft,")),
+    ] {
+        std::fs::write(&summary, &text).unwrap();
+        assert_every_run_refused(&restored, &["2026-10"], what);
+    }
 }
 
 /// QA finding of 2026-11-29: a finalize interrupted after swapping its

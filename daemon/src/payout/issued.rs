@@ -72,21 +72,37 @@ fn io_error(action: &'static str, path: &Path, error: std::io::Error) -> FileErr
     }
 }
 
-/// Reads `summary.csv` of a period directory (or, without one, the first
-/// statement JSON). `None` when the directory holds no statements.
+/// What a period directory says was issued: its `summary.csv`; else (no
+/// summary, one that cannot be read as Reckon wrote it, or one that says
+/// draft) the first statement JSON. A summary re-saved by a spreadsheet
+/// with `;` separators, or cut short, is no evidence that nothing was
+/// finalised (QA: it let a store older than the files pay paid claims
+/// again). `None` when the directory holds no statements.
 fn read_issued(dir: &Path) -> Result<Option<Issued>, PayoutError> {
     let summary = dir.join("summary.csv");
-    match std::fs::read(&summary) {
-        Ok(bytes) => Ok(Some(parse_summary(&summary, &bytes))),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => read_one_json(dir),
-        Err(e) => Err(io_error("read", &summary, e).into()),
+    let from_summary = match std::fs::read(&summary) {
+        Ok(bytes) => parse_summary(&summary, &bytes),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => return Err(io_error("read", &summary, e).into()),
+    };
+    match from_summary {
+        Some(s) if s.finalised => Ok(Some(s)),
+        Some(s) => Ok(Some(
+            read_one_json(dir)?.filter(|j| j.finalised).unwrap_or(s),
+        )),
+        None => read_one_json(dir),
     }
 }
 
 /// The status, version and content hashes of `summary.csv`'s rows
-/// ([`render::read_summary_csv`]). A row that cannot be read counts for
-/// nothing.
-fn parse_summary(path: &Path, bytes: &[u8]) -> Issued {
+/// ([`render::read_summary_csv`]); a row that cannot be read counts for
+/// nothing. `None` when the file cannot be read as a summary or lists no
+/// statement.
+fn parse_summary(path: &Path, bytes: &[u8]) -> Option<Issued> {
+    let rows = render::read_summary_csv(bytes)?;
+    if rows.is_empty() {
+        return None;
+    }
     let mut issued = Issued {
         file: path.to_path_buf(),
         finalised: false,
@@ -94,19 +110,19 @@ fn parse_summary(path: &Path, bytes: &[u8]) -> Issued {
         content_hashes: BTreeSet::new(),
         partial: false,
     };
-    for row in render::read_summary_csv(bytes).unwrap_or_default() {
+    for row in rows {
         issued.finalised |= row.status == Status::Finalised.as_str();
         issued.version = issued.version.max(row.version.unwrap_or(0));
         issued.content_hashes.insert(row.content_hash);
     }
-    issued
+    Some(issued)
 }
 
 /// The status a `summary.csv` gives its statements (finalised when any row
 /// says so) and their highest version; `None` when no row gives a version
 /// (not a summary as written, or no statements).
 pub fn summary_status(bytes: &[u8]) -> Option<(Status, u32)> {
-    let issued = parse_summary(Path::new("summary.csv"), bytes);
+    let issued = parse_summary(Path::new("summary.csv"), bytes)?;
     let status = if issued.finalised {
         Status::Finalised
     } else {
