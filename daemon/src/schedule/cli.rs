@@ -14,6 +14,23 @@ pub struct RunArgs {}
 /// error, damaged config) stay. `RUST_LOG` replaces the default, this too.
 const QUIET_SLED: &str = "sled::tree=off";
 
+/// Whether tracing-subscriber reports a log line it could not write: no.
+/// It reports it with `eprintln!`, which panics when stderr cannot be
+/// written either: a daemon logging to a file on a full disk (or past its
+/// file size limit) panicked in whatever logged next, e.g. the store
+/// noting its own failure, and hung instead of stopping with status 75
+/// (found with the `/healthz` 503 test). A line that cannot be written is
+/// dropped instead.
+const REPORT_UNWRITTEN_LOG_LINES: bool = false;
+
+/// Writes a line to stderr, ignoring a failure: `eprintln!` panics when
+/// stderr cannot be written (a log file on a full disk), which would turn
+/// an exit status a supervisor acts on (1, 75) into a panic's 101.
+fn report(line: std::fmt::Arguments<'_>) {
+    use std::io::Write as _;
+    let _ = writeln!(std::io::stderr(), "{line}");
+}
+
 /// Sets up `tracing` (stderr, `RUST_LOG` or `info`). `cli` (from
 /// `--log-format`) wins over `config` (`[daemon] log_format`).
 pub fn init_logging(
@@ -27,7 +44,8 @@ pub fn init_logging(
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_writer(std::io::stderr);
+        .with_writer(std::io::stderr)
+        .log_internal_errors(REPORT_UNWRITTEN_LOG_LINES);
     let _ = if json {
         builder.json().try_init()
     } else {
@@ -47,6 +65,7 @@ pub fn init_command_logging() {
         .with_env_filter(filter)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr)
+        .log_internal_errors(REPORT_UNWRITTEN_LOG_LINES)
         .try_init();
 }
 
@@ -59,7 +78,7 @@ pub fn run(
     let cfg = match crate::config::load(config) {
         Ok(c) => c,
         Err(e) => {
-            eprintln!("{e}");
+            report(format_args!("{e}"));
             return Ok(ExitCode::FAILURE);
         }
     };

@@ -479,6 +479,11 @@ fn sled_err(dir: &Path, e: sled::Error) -> StoreError {
             (ErrorKind::StorageFull, _) | (_, Some(28)) => {
                 "no space left on device: the disk is full; free space and rerun (nothing committed was lost)".to_string()
             }
+            // sled's copy of the error kept only its kind (its text is
+            // `Os { code: 27, .. }` in Debug form).
+            (ErrorKind::FileTooLarge, _) | (_, Some(27)) => {
+                "file too large: a store file reached the process's file size limit (`ulimit -f`, RLIMIT_FSIZE) or the filesystem's largest file; raise the limit and rerun (nothing committed was lost)".to_string()
+            }
             (ErrorKind::ReadOnlyFilesystem | ErrorKind::PermissionDenied, _)
             | (_, Some(30) | Some(13)) => {
                 format!("{}: the data directory is not writable; fix its permissions or mount", io.kind())
