@@ -58,13 +58,17 @@ impl Runtime {
     /// Resolves a parsed config into what `reckon run` runs: connectors
     /// against their plugins and postback endpoints with their secrets.
     /// `reckon config check`, `reckon run` and SIGHUP all go through here, so
-    /// the daemon runs exactly what the check accepts. Every error of both is
-    /// returned, in file order.
+    /// the daemon runs exactly what the check accepts. `data_dir` and
+    /// `output_dir` are checked too ([`crate::config::dirs`]). Every error
+    /// is returned, in file order.
     pub fn resolve(mut config: Config) -> Result<Runtime, Vec<crate::config::ConfigError>> {
         let connectors = crate::config::resolve::resolve_all(&config);
         let postbacks = crate::server::postback::resolve_all(&config);
+        // `data_dir` and `output_dir` must be writable (or creatable) by
+        // this user: checked without creating anything.
+        let dirs = crate::config::dirs::problems(&config);
         match (connectors, postbacks) {
-            (Ok(connectors), Ok(postbacks)) => {
+            (Ok(connectors), Ok(postbacks)) if dirs.is_empty() => {
                 config.postbacks = postbacks;
                 let fx_fingerprint = crate::reconcile::fx_table(&config)
                     .ok()
@@ -78,6 +82,7 @@ impl Runtime {
             (c, p) => {
                 let mut errors = c.err().unwrap_or_default();
                 errors.extend(p.err().unwrap_or_default());
+                errors.extend(dirs);
                 errors.sort_by_key(|e| (e.line.unwrap_or(usize::MAX), e.column.unwrap_or(0)));
                 Err(errors)
             }
