@@ -87,19 +87,35 @@ pub fn run(
     let runtime = match super::Runtime::resolve(cfg) {
         Ok(r) => r,
         Err(e) => {
-            eprintln!("{}", crate::config::ConfigErrors(e.clone()));
-            eprintln!(
+            report(format_args!("{}", crate::config::ConfigErrors(e.clone())));
+            report(format_args!(
                 "{}: {} error(s); nothing was started",
                 config.display(),
                 e.len()
-            );
+            ));
             return Ok(ExitCode::FAILURE);
         }
     };
-    let store = match crate::store::Store::open(&runtime.config.daemon.data_dir) {
+    // Nothing is created before the listener is bound: a start that cannot
+    // listen (the port is taken) must not leave a new empty store behind
+    // (ops QA). A daemon already holding the data directory is named first:
+    // it is the likelier reason the port is taken.
+    let data_dir = &runtime.config.daemon.data_dir;
+    if let Err(e) = crate::store::held_by_another_process(data_dir) {
+        report(format_args!("error: {e}"));
+        return Ok(ExitCode::FAILURE);
+    }
+    let listener = match super::bind_listener(config, runtime.config.daemon.listen) {
+        Ok(l) => l,
+        Err(e) => {
+            report(format_args!("error: {e}"));
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    let store = match crate::store::Store::open(data_dir) {
         Ok(s) => s,
         Err(e) => {
-            eprintln!("error: {e}");
+            report(format_args!("error: {e}"));
             return Ok(ExitCode::FAILURE);
         }
     };
@@ -107,16 +123,21 @@ pub fn run(
         .worker_threads(2)
         .enable_all()
         .build()?;
-    let stopped = rt.block_on(super::run_daemon(config.to_path_buf(), runtime, store))?;
+    let stopped = rt.block_on(super::run_daemon(
+        config.to_path_buf(),
+        runtime,
+        store,
+        listener,
+    ))?;
     // Sessions stuck in a plugin step are not waited for beyond the grace period.
     rt.shutdown_timeout(std::time::Duration::from_secs(1));
     Ok(match stopped {
         super::Stopped::Signal => ExitCode::SUCCESS,
         super::Stopped::StoreFailed(reason) => {
-            eprintln!(
+            report(format_args!(
                 "error: {reason}\nthe store refuses every write until reckon restarts; free space (or fix the cause), then start reckon again (exit status {})",
                 super::EXIT_STORE_FAILED
-            );
+            ));
             ExitCode::from(super::EXIT_STORE_FAILED)
         }
     })

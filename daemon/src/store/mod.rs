@@ -879,7 +879,12 @@ fn lock_exclusive(lock: &File, dir: &Path) -> Result<(), StoreError> {
         || fs2::FileExt::try_lock_exclusive(lock),
         |_| true,
     )
-    .map_err(|_| StoreError::Locked {
+    .map_err(|_| locked(dir))
+}
+
+/// [`StoreError::Locked`] for `dir`, naming the holder's pid if it is known.
+fn locked(dir: &Path) -> StoreError {
+    StoreError::Locked {
         path: dir.display().to_string(),
         // The holder wrote its pid after it took the lock; a pid no
         // process has is an older holder's (the lock is held by something
@@ -888,7 +893,25 @@ fn lock_exclusive(lock: &File, dir: &Path) -> Result<(), StoreError> {
             .ok()
             .and_then(|s| s.trim().parse().ok())
             .filter(|pid: &u32| Path::new(&format!("/proc/{pid}")).exists()),
-    })
+    }
+}
+
+/// [`StoreError::Locked`] if another process holds `dir`'s lock now (a
+/// running `reckon run`, a command, or `flock` during a backup). Checked
+/// without creating or changing anything: a `dir` without a lock file, or
+/// one that cannot be opened, is not held. `reckon run` asks before it
+/// binds its listener and opens (maybe creates) the store; `reckon status`
+/// asks when no daemon answers. The answer may be stale at once: only
+/// [`Store::open`] takes the lock.
+pub fn held_by_another_process(dir: &Path) -> Result<(), StoreError> {
+    let Ok(lock) = File::open(dir.join(LOCK_FILE)) else {
+        return Ok(());
+    };
+    match fs2::FileExt::try_lock_shared(&lock) {
+        // Released when `lock` is closed, here.
+        Ok(()) => Ok(()),
+        Err(_) => Err(locked(dir)),
+    }
 }
 
 /// The data directory's lock file. Every open writes its pid into it; it
