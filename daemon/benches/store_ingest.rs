@@ -554,6 +554,7 @@ fn idle_cpu(dir: &std::path::Path, secs: u64) {
         .build()
         .unwrap();
     let path = dir.join("idle.toml");
+    let listener = reckon::schedule::bind_listener(&path, cfg.daemon.listen).unwrap();
     rt.spawn(reckon::schedule::run_daemon(
         path,
         reckon::schedule::Runtime {
@@ -562,6 +563,7 @@ fn idle_cpu(dir: &std::path::Path, secs: u64) {
             fx_fingerprint: None,
         },
         store,
+        listener,
     ));
     std::thread::sleep(std::time::Duration::from_secs(2));
     let c0 = cpu_ticks();

@@ -138,10 +138,18 @@ fn shipped_example_config_passes_and_prints_three_fires() {
     let dir = tempfile::tempdir().unwrap();
     reckon_tests::install_plugins(&dir.path().join("plugins"), &["example"]);
     let text = std::fs::read_to_string(workspace().join("config/reckon.toml")).unwrap();
-    let text = text.replace(
-        "plugin_dir = \"/usr/lib/reckon/plugins\"",
-        "plugin_dir = \"plugins\"",
-    );
+    // Its data and output directories too: `config check` refuses
+    // directories this user cannot write (or create).
+    let text = text
+        .replace(
+            "plugin_dir = \"/usr/lib/reckon/plugins\"",
+            "plugin_dir = \"plugins\"",
+        )
+        .replace("data_dir = \"/var/lib/reckon\"", "data_dir = \"data\"")
+        .replace(
+            "output_dir = \"/var/lib/reckon/out\"",
+            "output_dir = \"out\"",
+        );
     let cfg = dir.path().join("reckon.toml");
     std::fs::write(&cfg, text).unwrap();
     let out = Command::new(reckon_tests::reckon_bin())
@@ -164,9 +172,10 @@ fn shipped_example_config_passes_and_prints_three_fires() {
 
 /// Every shipped config in `config/` passes `reckon config check`, with
 /// production paths pointed at a test directory: `plugin_dir` at all built
-/// plugin libraries, `file:` secrets at files created here, and every
-/// `env:` secret set, file-drop directories at one created here. (Needs
-/// `cargo build --workspace` for the plugins.)
+/// plugin libraries, absolute `data_dir` and `output_dir` at the test's,
+/// `file:` secrets at files created here, and every `env:` secret set,
+/// file-drop directories at one created here. (Needs `cargo build
+/// --workspace` for the plugins.)
 #[test]
 fn every_shipped_config_passes_config_check() {
     let mut checked = Vec::new();
@@ -194,6 +203,13 @@ fn every_shipped_config_passes_config_check() {
             let mut line = line.to_owned();
             if line.trim_start().starts_with("plugin_dir") {
                 line = "plugin_dir = \"plugins\"".into();
+            }
+            // Production data and output directories (`/var/lib/reckon`)
+            // may not be writable here; `config check` refuses those.
+            for key in ["data_dir", "output_dir"] {
+                if line.trim_start().starts_with(&format!("{key} = \"/")) {
+                    line = format!("{key} = \"{key}\"");
+                }
             }
             // A file-drop directory must exist: a fresh one next to the copy.
             if line.trim_start().starts_with("directory = \"/") {

@@ -266,7 +266,10 @@ fn read_only_data_dir_is_a_clear_error_and_loses_nothing() {
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("reckon.lock"), "{err}");
-    assert!(err.contains("the data directory is not writable"), "{err}");
+    assert!(
+        err.contains(&format!("data_dir {} is not writable", data.display())),
+        "{err}"
+    );
     // Nothing committed was lost.
     let store = Store::open(&data).unwrap();
     assert_eq!(

@@ -176,7 +176,14 @@ impl Console {
     /// store (mistyped, or nothing synced yet) is an error naming it, and
     /// is not created.
     pub fn existing_store(&self, data_dir: &Path) -> anyhow::Result<crate::store::Store> {
-        if self.daemon_store.is_none() && !data_dir.join("store").is_dir() {
+        // Only a store that is not there is "no store": one this user may
+        // not look into is opened, and refused with the reason (not
+        // writable), rather than called missing.
+        let missing = match std::fs::metadata(data_dir.join("store")) {
+            Ok(m) => !m.is_dir(),
+            Err(e) => e.kind() == std::io::ErrorKind::NotFound,
+        };
+        if self.daemon_store.is_none() && missing {
             anyhow::bail!(
                 "no Reckon store in {}: check `[daemon] data_dir` in the config (relative paths are from the config file's directory), or run `reckon sync` first",
                 data_dir.display()

@@ -18,6 +18,7 @@
 pub mod cli;
 pub mod cron;
 pub mod decimal;
+pub mod dirs;
 pub mod resolve;
 pub mod schema;
 pub mod source;

@@ -134,6 +134,12 @@ impl SourceMap {
         }
     }
 
+    /// Whether the file sets `path` itself (not only a section above it):
+    /// a key it does not set has its default.
+    pub fn sets(&self, path: &str) -> bool {
+        self.entries.iter().any(|(q, _, _)| q == path)
+    }
+
     /// An error at a byte span.
     pub fn error_at(&self, span: Option<Range<usize>>, path: &str, message: String) -> ConfigError {
         let (line, column) = match span {

@@ -605,10 +605,9 @@ impl HttpExecutor {
                 }
             }
             self.limit().await?;
-            self.count(Count::Request);
             let started = Instant::now();
             let result = self
-                .unless_stopped(self.send(method.clone(), attempt_url, &headers, req.body.clone()))
+                .attempt(method.clone(), attempt_url, &headers, req.body.clone())
                 .await?;
             let elapsed_ms = started.elapsed().as_millis() as u64;
             let (retry_in, outcome) = match result {
@@ -619,7 +618,6 @@ impl HttpExecutor {
                 } => {
                     tracing::debug!(connector = %connector, label = %req.label, method = %req.method,
                         url = %log_url, status, elapsed_ms, attempt, "request answered");
-                    crate::server::metrics::global().http_response(&connector, status);
                     let can_retry = attempt < self.policy.max_retries;
                     let wait = if status == 429 && can_retry {
                         let w = retry_after(&headers, std::time::SystemTime::now())
@@ -670,7 +668,6 @@ impl HttpExecutor {
                     let message = self.redactor.redact(&message);
                     tracing::debug!(connector = %connector, label = %req.label, method = %req.method,
                         url = %log_url, error = %message, elapsed_ms, attempt, "request failed");
-                    crate::server::metrics::global().http_error(&connector);
                     let wait =
                         (retry && req.idempotent && attempt < self.policy.max_retries).then(|| {
                             (
@@ -724,6 +721,34 @@ impl HttpExecutor {
                 }
             }
         }
+    }
+
+    /// Sends one attempt, unless the daemon stops first or meanwhile (then
+    /// the request in flight is dropped), and counts it: one request, and
+    /// one `reckon_http_responses_total` by how it ended (the status, or
+    /// `error` without a response, or `cancelled` when the stop dropped
+    /// it), so every request counted has exactly one outcome. The one
+    /// place both the plugin's requests and OAuth2 token refreshes are
+    /// counted.
+    async fn attempt(
+        &mut self,
+        method: reqwest::Method,
+        url: url::Url,
+        headers: &[(String, String)],
+        body: Option<String>,
+    ) -> Result<Attempt, ShuttingDown> {
+        self.count(Count::Request);
+        let metrics = crate::server::metrics::global();
+        let connector = &self.policy.connector_id;
+        let result = self
+            .unless_stopped(self.send(method, url, headers, body))
+            .await;
+        match &result {
+            Ok(Attempt::Response { status, .. }) => metrics.http_response(connector, *status),
+            Ok(Attempt::Failure { .. }) => metrics.http_error(connector),
+            Err(ShuttingDown) => metrics.http_cancelled(connector),
+        }
+        result
     }
 
     async fn send(
@@ -906,9 +931,8 @@ impl HttpExecutor {
         let mut attempt = 0u32;
         loop {
             self.limit().await?;
-            self.count(Count::Request);
             let r = self
-                .unless_stopped(self.send(
+                .attempt(
                     reqwest::Method::POST,
                     url.clone(),
                     &[(
@@ -916,7 +940,7 @@ impl HttpExecutor {
                         "application/x-www-form-urlencoded".into(),
                     )],
                     Some(body.clone()),
-                ))
+                )
                 .await?;
             match r {
                 Attempt::Response { status, body, .. } if (200..300).contains(&status) => {

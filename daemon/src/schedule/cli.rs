@@ -14,6 +14,23 @@ pub struct RunArgs {}
 /// error, damaged config) stay. `RUST_LOG` replaces the default, this too.
 const QUIET_SLED: &str = "sled::tree=off";
 
+/// Whether tracing-subscriber reports a log line it could not write: no.
+/// It reports it with `eprintln!`, which panics when stderr cannot be
+/// written either: a daemon logging to a file on a full disk (or past its
+/// file size limit) panicked in whatever logged next, e.g. the store
+/// noting its own failure, and hung instead of stopping with status 75
+/// (found with the `/healthz` 503 test). A line that cannot be written is
+/// dropped instead.
+const REPORT_UNWRITTEN_LOG_LINES: bool = false;
+
+/// Writes a line to stderr, ignoring a failure: `eprintln!` panics when
+/// stderr cannot be written (a log file on a full disk), which would turn
+/// an exit status a supervisor acts on (1, 75) into a panic's 101.
+fn report(line: std::fmt::Arguments<'_>) {
+    use std::io::Write as _;
+    let _ = writeln!(std::io::stderr(), "{line}");
+}
+
 /// Sets up `tracing` (stderr, `RUST_LOG` or `info`). `cli` (from
 /// `--log-format`) wins over `config` (`[daemon] log_format`).
 pub fn init_logging(
@@ -27,7 +44,8 @@ pub fn init_logging(
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_writer(std::io::stderr);
+        .with_writer(std::io::stderr)
+        .log_internal_errors(REPORT_UNWRITTEN_LOG_LINES);
     let _ = if json {
         builder.json().try_init()
     } else {
@@ -47,6 +65,7 @@ pub fn init_command_logging() {
         .with_env_filter(filter)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr)
+        .log_internal_errors(REPORT_UNWRITTEN_LOG_LINES)
         .try_init();
 }
 
@@ -59,7 +78,7 @@ pub fn run(
     let cfg = match crate::config::load(config) {
         Ok(c) => c,
         Err(e) => {
-            eprintln!("{e}");
+            report(format_args!("{e}"));
             return Ok(ExitCode::FAILURE);
         }
     };
@@ -68,19 +87,35 @@ pub fn run(
     let runtime = match super::Runtime::resolve(cfg) {
         Ok(r) => r,
         Err(e) => {
-            eprintln!("{}", crate::config::ConfigErrors(e.clone()));
-            eprintln!(
+            report(format_args!("{}", crate::config::ConfigErrors(e.clone())));
+            report(format_args!(
                 "{}: {} error(s); nothing was started",
                 config.display(),
                 e.len()
-            );
+            ));
             return Ok(ExitCode::FAILURE);
         }
     };
-    let store = match crate::store::Store::open(&runtime.config.daemon.data_dir) {
+    // Nothing is created before the listener is bound: a start that cannot
+    // listen (the port is taken) must not leave a new empty store behind
+    // (ops QA). A daemon already holding the data directory is named first:
+    // it is the likelier reason the port is taken.
+    let data_dir = &runtime.config.daemon.data_dir;
+    if let Err(e) = crate::store::held_by_another_process(data_dir) {
+        report(format_args!("error: {e}"));
+        return Ok(ExitCode::FAILURE);
+    }
+    let listener = match super::bind_listener(config, runtime.config.daemon.listen) {
+        Ok(l) => l,
+        Err(e) => {
+            report(format_args!("error: {e}"));
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    let store = match crate::store::Store::open(data_dir) {
         Ok(s) => s,
         Err(e) => {
-            eprintln!("error: {e}");
+            report(format_args!("error: {e}"));
             return Ok(ExitCode::FAILURE);
         }
     };
@@ -88,16 +123,21 @@ pub fn run(
         .worker_threads(2)
         .enable_all()
         .build()?;
-    let stopped = rt.block_on(super::run_daemon(config.to_path_buf(), runtime, store))?;
+    let stopped = rt.block_on(super::run_daemon(
+        config.to_path_buf(),
+        runtime,
+        store,
+        listener,
+    ))?;
     // Sessions stuck in a plugin step are not waited for beyond the grace period.
     rt.shutdown_timeout(std::time::Duration::from_secs(1));
     Ok(match stopped {
         super::Stopped::Signal => ExitCode::SUCCESS,
         super::Stopped::StoreFailed(reason) => {
-            eprintln!(
+            report(format_args!(
                 "error: {reason}\nthe store refuses every write until reckon restarts; free space (or fix the cause), then start reckon again (exit status {})",
                 super::EXIT_STORE_FAILED
-            );
+            ));
             ExitCode::from(super::EXIT_STORE_FAILED)
         }
     })

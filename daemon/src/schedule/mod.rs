@@ -58,13 +58,17 @@ impl Runtime {
     /// Resolves a parsed config into what `reckon run` runs: connectors
     /// against their plugins and postback endpoints with their secrets.
     /// `reckon config check`, `reckon run` and SIGHUP all go through here, so
-    /// the daemon runs exactly what the check accepts. Every error of both is
-    /// returned, in file order.
+    /// the daemon runs exactly what the check accepts. `data_dir` and
+    /// `output_dir` are checked too ([`crate::config::dirs`]). Every error
+    /// is returned, in file order.
     pub fn resolve(mut config: Config) -> Result<Runtime, Vec<crate::config::ConfigError>> {
         let connectors = crate::config::resolve::resolve_all(&config);
         let postbacks = crate::server::postback::resolve_all(&config);
+        // `data_dir` and `output_dir` must be writable (or creatable) by
+        // this user: checked without creating anything.
+        let dirs = crate::config::dirs::problems(&config);
         match (connectors, postbacks) {
-            (Ok(connectors), Ok(postbacks)) => {
+            (Ok(connectors), Ok(postbacks)) if dirs.is_empty() => {
                 config.postbacks = postbacks;
                 let fx_fingerprint = crate::reconcile::fx_table(&config)
                     .ok()
@@ -78,6 +82,7 @@ impl Runtime {
             (c, p) => {
                 let mut errors = c.err().unwrap_or_default();
                 errors.extend(p.err().unwrap_or_default());
+                errors.extend(dirs);
                 errors.sort_by_key(|e| (e.line.unwrap_or(usize::MAX), e.column.unwrap_or(0)));
                 Err(errors)
             }
@@ -382,12 +387,45 @@ fn status_for(
     s
 }
 
+/// Binds `[daemon] listen` of the config file `config` (named in the
+/// error). `reckon run` binds before it opens the store, so a start that
+/// cannot listen leaves no new store behind.
+pub fn bind_listener(
+    config: &std::path::Path,
+    listen: std::net::SocketAddr,
+) -> anyhow::Result<std::net::TcpListener> {
+    let bound = std::net::TcpListener::bind(listen).and_then(|l| {
+        l.set_nonblocking(true)?;
+        Ok(l)
+    });
+    bound.map_err(|e| {
+        let fix = match e.kind() {
+            std::io::ErrorKind::AddrInUse => format!(
+                "another process listens there (another reckon? `reckon status --addr {listen}` asks it); stop it, or set `listen` to a free port"
+            ),
+            std::io::ErrorKind::AddrNotAvailable => {
+                "no network interface of this machine has that address; set `listen` to one it has (e.g. 127.0.0.1:9187)".to_owned()
+            }
+            std::io::ErrorKind::PermissionDenied => {
+                "ports below 1024 need privileges; set `listen` to a port of 1024 or more".to_owned()
+            }
+            _ => "set `listen` to an address this machine can listen on".to_owned(),
+        };
+        anyhow::anyhow!(
+            "cannot listen on {listen} (`[daemon] listen` in {}): {e}; {fix}. Nothing was started and the store was not opened",
+            config.display()
+        )
+    })
+}
+
 /// Runs the scheduler until SIGTERM/SIGINT. `runtime` is the validated
-/// config; the HTTP server is started on `[daemon] listen`.
+/// config; the HTTP server answers on `listener` (`[daemon] listen`, bound
+/// by [`bind_listener`]).
 pub async fn run_daemon(
     config_path: PathBuf,
     runtime: Runtime,
     store: Store,
+    listener: std::net::TcpListener,
 ) -> anyhow::Result<Stopped> {
     use tokio::signal::unix::{signal, SignalKind};
     // Handlers first: a signal during start-up must not kill the process
@@ -416,12 +454,8 @@ pub async fn run_daemon(
     install_plans(&daemon, &mut plans, now, Install::Start)?;
 
     // HTTP server.
-    let listen = daemon.runtime().config.daemon.listen;
-    let listener = tokio::net::TcpListener::bind(listen).await.map_err(|e| {
-        anyhow::anyhow!(
-            "cannot listen on {listen} (`[daemon] listen`): {e}; is another reckon running?"
-        )
-    })?;
+    let listener = tokio::net::TcpListener::from_std(listener)?;
+    let listen = listener.local_addr()?;
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let (commits, committed) = tokio::sync::mpsc::unbounded_channel();
     let app = crate::server::app(daemon.clone(), Some(commits));

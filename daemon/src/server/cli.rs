@@ -26,31 +26,41 @@ fn parse_addr(s: &str) -> Result<std::net::SocketAddr, String> {
 
 /// Prints the status of a running daemon.
 pub fn run(config: &Path, args: StatusArgs) -> anyhow::Result<ExitCode> {
-    let addr = match args.addr {
-        Some(a) => a,
+    // Where the address came from, for the error when nobody answers.
+    let (addr, data_dir) = match args.addr {
+        Some(a) => (a, None),
         None => {
-            crate::config::load(config)
-                .map_err(|e| anyhow::anyhow!("{e}"))?
-                .daemon
-                .listen
+            let cfg = crate::config::load(config).map_err(|e| anyhow::anyhow!("{e}"))?;
+            (cfg.daemon.listen, Some(cfg.daemon.data_dir))
         }
     };
     let url = format!("http://{addr}/status");
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    let body = rt.block_on(async {
+    let answer = rt.block_on(async {
         let client = reqwest::Client::builder()
             .timeout(std::time::Duration::from_secs(5))
             .build()?;
         let resp = client.get(&url).send().await?;
-        let resp = resp.error_for_status()?;
-        resp.text().await
+        let status = resp.status();
+        Ok::<_, reqwest::Error>((status, resp.text().await?))
     });
-    let body = match body {
-        Ok(b) => b,
+    let body = match answer {
+        Ok((status, body)) if status.is_success() => body,
+        Ok((status, _)) => {
+            eprintln!(
+                "error: {url} answered HTTP {status}: what listens at {addr} is not a reckon daemon; {}",
+                where_else(config, data_dir.as_deref(), addr)
+            );
+            return Ok(ExitCode::FAILURE);
+        }
         Err(e) => {
-            eprintln!("error: no reckon daemon answered at {url}: {e}; is `reckon run` running with this config?");
+            eprintln!(
+                "error: no reckon daemon answered at {url}: {}; {}",
+                root_cause(&e),
+                where_else(config, data_dir.as_deref(), addr)
+            );
             return Ok(ExitCode::FAILURE);
         }
     };
@@ -63,4 +73,38 @@ pub fn run(config: &Path, args: StatusArgs) -> anyhow::Result<ExitCode> {
         crate::cli::write_stdout(&report.render())?;
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The innermost cause of a failed request ("Connection refused (os error
+/// 111)"), not reqwest's "error sending request for url (...)".
+fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut cause = e;
+    while let Some(next) = cause.source() {
+        cause = next;
+    }
+    cause.to_string()
+}
+
+/// What to try when nothing (or something else) answers at `addr`: which
+/// address was asked and why, and `--addr` for a daemon that listens
+/// elsewhere. `data_dir` is the config's, when the address came from it:
+/// a reckon process holding it is running, just not on `listen` (the file
+/// was edited after it started: `listen` is read at start only).
+fn where_else(config: &Path, data_dir: Option<&Path>, addr: std::net::SocketAddr) -> String {
+    let Some(data_dir) = data_dir else {
+        return format!(
+            "{addr} is the address given with --addr; is `reckon run` running and listening there?"
+        );
+    };
+    let asked = format!("{addr} is `[daemon] listen` in {}", config.display());
+    match crate::store::held_by_another_process(data_dir) {
+        Err(crate::store::StoreError::Locked { pid, .. }) => format!(
+            "{asked}, but a process{} holds its data_dir {}: if that is `reckon run`, it listens on the address its config had when it started (a `listen` change needs a restart; its log line `daemon started` names the address); give that address with `reckon status --addr HOST:PORT`",
+            pid.map(|p| format!(" (pid {p})")).unwrap_or_default(),
+            data_dir.display()
+        ),
+        _ => format!(
+            "{asked}; is `reckon run` running with this config? If the daemon was started with another `listen` address (the file was edited since), give that address with `reckon status --addr HOST:PORT`"
+        ),
+    }
 }

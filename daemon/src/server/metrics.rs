@@ -2,8 +2,11 @@
 //!
 //! One place updates each counter: sync outcome ([`Metrics::sync_finished`]),
 //! records ([`Metrics::records`]), session totals ([`Metrics::session`]),
-//! failures and plugin crashes ([`Metrics::session_error`]), HTTP statuses
-//! ([`Metrics::http_response`], for the plugin host's executor). The store
+//! failures and plugin crashes ([`Metrics::session_error`]), HTTP outcomes
+//! ([`Metrics::http_response`], [`Metrics::http_error`],
+//! [`Metrics::http_cancelled`]: one per attempt, counted in the plugin
+//! host's executor, so `reckon_http_requests_total` equals the sum of
+//! `reckon_http_responses_total` over its statuses). The store
 //! size is a gauge read at scrape time.
 //!
 //! What it is not: no histograms and no external crate; counters are plain
@@ -39,7 +42,7 @@ const HELP: &[(&str, &str)] = &[
     ),
     (
         "reckon_http_responses_total",
-        "HTTP attempts by connector and response status (`error`: no response).",
+        "HTTP attempts by connector and response status (`error`: no response; `cancelled`: dropped by a shutdown).",
     ),
     ("reckon_http_retries_total", "HTTP retries, by connector."),
     (
@@ -150,6 +153,20 @@ impl Metrics {
             vec![
                 ("connector", connector.to_owned()),
                 ("status", "error".to_owned()),
+            ],
+            1,
+        );
+    }
+
+    /// An HTTP attempt was dropped unanswered because the daemon stopped
+    /// (SIGTERM during a request): counted under `status="cancelled"`, so
+    /// requests and responses add up.
+    pub fn http_cancelled(&self, connector: &str) {
+        self.add(
+            "reckon_http_responses_total",
+            vec![
+                ("connector", connector.to_owned()),
+                ("status", "cancelled".to_owned()),
             ],
             1,
         );

@@ -88,6 +88,21 @@ pub enum StoreError {
         missing: String,
         lock: String,
     },
+    /// The data directory or a store file in it cannot be written (its
+    /// permissions, or a read-only mount). sled opens its files for
+    /// writing, so this refuses the commands that only read too.
+    #[error(
+        "data_dir {data_dir} is not writable ({user}): {path}: {cause}. Reckon opens its store for writing, also for commands that only read it (`records export`, `statements show`, `reconcile report`, `kpi`): run the command as the user that owns {data_dir} (the daemon's user, e.g. `sudo -u reckon reckon ...`), or fix the permissions or mount; to read it without write access, copy the whole data_dir with no reckon process writing it (README, Backup and restore) and point the config's `data_dir` at the copy"
+    )]
+    NotWritable {
+        data_dir: String,
+        /// The file or directory refused.
+        path: String,
+        /// Effective uid and gid of this process.
+        user: String,
+        /// The OS error.
+        cause: String,
+    },
     /// A value could not be decoded.
     #[error("unreadable value in tree `{tree}` at key `{key}`: {message}")]
     Corrupt {
@@ -443,6 +458,26 @@ fn prefix_end(prefix: &[u8]) -> Vec<u8> {
     vec![u8::MAX; prefix.len() + 1]
 }
 
+/// [`StoreError::NotWritable`] if `e` refused a write to `path` in `data_dir`
+/// (permission denied, or a read-only filesystem).
+fn not_writable(data_dir: &Path, path: &Path, e: &std::io::Error) -> Option<StoreError> {
+    use std::io::ErrorKind;
+    let refused = matches!(
+        e.kind(),
+        ErrorKind::PermissionDenied | ErrorKind::ReadOnlyFilesystem
+    ) || matches!(e.raw_os_error(), Some(13) | Some(30));
+    refused.then(|| StoreError::NotWritable {
+        data_dir: data_dir.display().to_string(),
+        path: path.display().to_string(),
+        user: format!(
+            "uid {}, gid {}",
+            rustix::process::geteuid().as_raw(),
+            rustix::process::getegid().as_raw()
+        ),
+        cause: e.to_string(),
+    })
+}
+
 fn io_err(path: &Path, e: impl std::fmt::Display) -> StoreError {
     StoreError::Io {
         path: path.display().to_string(),
@@ -478,6 +513,11 @@ fn sled_err(dir: &Path, e: sled::Error) -> StoreError {
         sled::Error::Io(io) => match (io.kind(), io.raw_os_error()) {
             (ErrorKind::StorageFull, _) | (_, Some(28)) => {
                 "no space left on device: the disk is full; free space and rerun (nothing committed was lost)".to_string()
+            }
+            // sled's copy of the error kept only its kind (its text is
+            // `Os { code: 27, .. }` in Debug form).
+            (ErrorKind::FileTooLarge, _) | (_, Some(27)) => {
+                "file too large: a store file reached the process's file size limit (`ulimit -f`, RLIMIT_FSIZE) or the filesystem's largest file; raise the limit and rerun (nothing committed was lost)".to_string()
             }
             (ErrorKind::ReadOnlyFilesystem | ErrorKind::PermissionDenied, _)
             | (_, Some(30) | Some(13)) => {
@@ -737,7 +777,11 @@ fn open_sled(data_dir: &Path) -> Result<(sled::Db, sled::Config), StoreError> {
     let locked = |e: &Failure| matches!(e, Failure::Sled(sled::Error::Io(e)) if e.to_string().contains("could not acquire lock"));
     match retry_while_locked(SLED_LOCK_WAIT, open, locked) {
         Ok(db) => Ok((db, config)),
-        Err(Failure::Sled(e)) => Err(sled_err(data_dir, e)),
+        Err(Failure::Sled(e)) => Err(match &e {
+            sled::Error::Io(io) => not_writable(data_dir, &db_dir, io),
+            _ => None,
+        }
+        .unwrap_or_else(|| sled_err(data_dir, e))),
         Err(Failure::Panicked(panic)) => Err(StoreError::Damaged {
             path: db_dir.display().to_string(),
             data_dir: data_dir.display().to_string(),
@@ -835,7 +879,12 @@ fn lock_exclusive(lock: &File, dir: &Path) -> Result<(), StoreError> {
         || fs2::FileExt::try_lock_exclusive(lock),
         |_| true,
     )
-    .map_err(|_| StoreError::Locked {
+    .map_err(|_| locked(dir))
+}
+
+/// [`StoreError::Locked`] for `dir`, naming the holder's pid if it is known.
+fn locked(dir: &Path) -> StoreError {
+    StoreError::Locked {
         path: dir.display().to_string(),
         // The holder wrote its pid after it took the lock; a pid no
         // process has is an older holder's (the lock is held by something
@@ -844,7 +893,25 @@ fn lock_exclusive(lock: &File, dir: &Path) -> Result<(), StoreError> {
             .ok()
             .and_then(|s| s.trim().parse().ok())
             .filter(|pid: &u32| Path::new(&format!("/proc/{pid}")).exists()),
-    })
+    }
+}
+
+/// [`StoreError::Locked`] if another process holds `dir`'s lock now (a
+/// running `reckon run`, a command, or `flock` during a backup). Checked
+/// without creating or changing anything: a `dir` without a lock file, or
+/// one that cannot be opened, is not held. `reckon run` asks before it
+/// binds its listener and opens (maybe creates) the store; `reckon status`
+/// asks when no daemon answers. The answer may be stale at once: only
+/// [`Store::open`] takes the lock.
+pub fn held_by_another_process(dir: &Path) -> Result<(), StoreError> {
+    let Ok(lock) = File::open(dir.join(LOCK_FILE)) else {
+        return Ok(());
+    };
+    match fs2::FileExt::try_lock_shared(&lock) {
+        // Released when `lock` is closed, here.
+        Ok(()) => Ok(()),
+        Err(_) => Err(locked(dir)),
+    }
 }
 
 /// The data directory's lock file. Every open writes its pid into it; it
@@ -882,10 +949,12 @@ impl Store {
     /// lock, and runs migrations (logged, never silent).
     pub fn open(dir: &Path) -> Result<Store, StoreError> {
         std::fs::create_dir_all(dir).map_err(|e| {
-            io_err(
-                dir,
-                format!("cannot create the data directory: {e}; check `[daemon] data_dir`"),
-            )
+            not_writable(dir, dir, &e).unwrap_or_else(|| {
+                io_err(
+                    dir,
+                    format!("cannot create the data directory: {e}; check `[daemon] data_dir`"),
+                )
+            })
         })?;
         let lock_path = dir.join(LOCK_FILE);
         // A lock file left by an earlier open: this directory held a store.
@@ -897,13 +966,9 @@ impl Store {
             .truncate(false)
             .open(&lock_path)
             .map_err(|e| {
-                let hint = match e.raw_os_error() {
-                    Some(30) | Some(13) => {
-                        "the data directory is not writable; fix its permissions or point `[daemon] data_dir` elsewhere"
-                    }
-                    _ => "cannot open the lock file",
-                };
-                io_err(&lock_path, format!("{e}: {hint}"))
+                not_writable(dir, &lock_path, &e).unwrap_or_else(|| {
+                    io_err(&lock_path, format!("{e}: cannot open the lock file"))
+                })
             })?;
         lock_exclusive(&lock, dir)?;
         {

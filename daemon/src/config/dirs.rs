@@ -1,0 +1,225 @@
+//! Whether `[daemon] data_dir` and `output_dir` can be used by this
+//! process: each must be a directory it can write, or, when it does not
+//! exist yet, have a nearest existing ancestor that is one (the directory
+//! is created when missing). A store already in `data_dir` (its lock file,
+//! `store/` and the files in it) must be writable too: sled opens them for
+//! writing, even for a command that only reads.
+//!
+//! Checked by [`crate::schedule::Runtime::resolve`], so by `reckon config
+//! check`, `reckon run` and SIGHUP alike, for the user running the command
+//! (effective uid and gid: `faccessat(AT_EACCESS)`).
+//!
+//! What it is not: it creates, opens and changes nothing (no probe file).
+//! So it cannot see everything a write would meet: a full disk, a quota, or
+//! a filesystem whose permission bits lie (FUSE, NFS with root squash). The
+//! one place a privileged user's `access` answers "writable" where nothing
+//! can ever be created, the kernel's pseudo-filesystems (`/proc`, `/sys`,
+//! ...), is recognised by its filesystem type.
+use super::{Config, ConfigError};
+use std::path::{Path, PathBuf};
+
+/// Every problem of `data_dir` and `output_dir`, as config errors at
+/// `daemon.data_dir` / `daemon.output_dir` of `cfg`'s file.
+pub fn problems(cfg: &Config) -> Vec<ConfigError> {
+    let mut errors = Vec::new();
+    for (key, dir) in [
+        ("data_dir", &cfg.daemon.data_dir),
+        ("output_dir", &cfg.daemon.output_dir),
+    ] {
+        let path = format!("daemon.{key}");
+        // A key the file does not set is the default, relative to the
+        // config file: say so, or the error points at a value nobody wrote.
+        let default = if cfg.source.sets(&path) {
+            ""
+        } else {
+            "not set, so the default: "
+        };
+        let problem = directory_problem(dir)
+            .map(|what| {
+                format!(
+                    "{default}{what}; point `{key}` at a directory this user can write (it is created when missing; relative paths are relative to the config file), or fix the permissions"
+                )
+            })
+            .or_else(|| (key == "data_dir").then(|| store_problem(dir)).flatten());
+        if let Some(message) = problem {
+            errors.push(cfg.source.error(&path, message));
+        }
+    }
+    errors
+}
+
+/// What is wrong with `dir` as a directory to write in, if anything.
+fn directory_problem(dir: &Path) -> Option<String> {
+    let (existing, meta) = match nearest_existing(dir) {
+        Ok(found) => found,
+        Err((at, e)) => {
+            return Some(format!(
+                "{} cannot be looked at: {}: {e}",
+                dir.display(),
+                at.display()
+            ))
+        }
+    };
+    let why = if !meta.is_dir() {
+        // `dir` itself not being a directory is a parse error already.
+        "is not a directory".to_owned()
+    } else if let Some(fs) = pseudo_filesystem(&existing) {
+        format!("is on the kernel's `{fs}` pseudo-filesystem, where no directory can be created")
+    } else if let Err(e) = writable(&existing) {
+        format!("is not writable by this user ({}): {e}", whoami())
+    } else {
+        return None;
+    };
+    Some(if existing == dir {
+        format!("{} {why}", dir.display())
+    } else {
+        // `.` (or another relative path) alone says little: add where it is.
+        let shown = match std::path::absolute(&existing) {
+            Ok(abs) if existing.is_relative() => {
+                format!("{} ({})", existing.display(), abs.display())
+            }
+            _ => existing.display().to_string(),
+        };
+        format!(
+            "{} does not exist and cannot be created: its nearest existing ancestor {shown} {why}",
+            dir.display(),
+        )
+    })
+}
+
+/// The files of a store already in `data_dir` that this user cannot write.
+fn store_problem(data_dir: &Path) -> Option<String> {
+    let store = data_dir.join("store");
+    let mut paths = vec![data_dir.join("reckon.lock"), store.clone()];
+    if let Ok(entries) = std::fs::read_dir(&store) {
+        let mut files: Vec<PathBuf> = entries.flatten().map(|e| e.path()).collect();
+        files.sort();
+        paths.extend(files);
+    }
+    let refused: Vec<String> = paths
+        .iter()
+        .filter(|p| p.exists())
+        .filter_map(|p| writable(p).err().map(|e| format!("{} ({e})", p.display())))
+        .collect();
+    if refused.is_empty() {
+        return None;
+    }
+    Some(format!(
+        "the store in {} is not writable by this user ({}): {}; reckon opens its store for writing, also for commands that only read it: run reckon as the user that owns the store, or give this user write access (e.g. `chown -R`)",
+        data_dir.display(),
+        whoami(),
+        refused.join(", ")
+    ))
+}
+
+/// The nearest of `dir` and its ancestors that exists (a relative path's
+/// last ancestor is the working directory), with its metadata; or the
+/// ancestor that could not be looked at and why.
+fn nearest_existing(dir: &Path) -> Result<(PathBuf, std::fs::Metadata), (PathBuf, std::io::Error)> {
+    for a in dir.ancestors() {
+        let a = if a.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            a
+        };
+        match std::fs::metadata(a) {
+            Ok(m) => return Ok((a.to_path_buf(), m)),
+            // Missing, or under a file (ENOTDIR): look further up.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound || e.raw_os_error() == Some(20) => {}
+            Err(e) => return Err((a.to_path_buf(), e)),
+        }
+    }
+    Err((dir.to_path_buf(), std::io::ErrorKind::NotFound.into()))
+}
+
+/// `Ok` if this process may create entries in `path` (a directory) or
+/// write it (a file), by its effective uid and gid; a read-only mount is
+/// refused too (`EROFS`).
+fn writable(path: &Path) -> std::io::Result<()> {
+    use rustix::fs::{Access, AtFlags, CWD};
+    let mode = if path.is_dir() {
+        Access::WRITE_OK | Access::EXEC_OK
+    } else {
+        Access::WRITE_OK
+    };
+    rustix::fs::accessat(CWD, path, mode, AtFlags::EACCESS).map_err(std::io::Error::from)
+}
+
+/// The name of the kernel pseudo-filesystem `path` is on, if it is one:
+/// nobody, root included, creates a directory there, though `access`
+/// says root may.
+fn pseudo_filesystem(path: &Path) -> Option<&'static str> {
+    let kind = rustix::fs::statfs(path).ok()?.f_type as u64 & 0xffff_ffff;
+    const PSEUDO: &[(u64, &str)] = &[
+        (0x9fa0, "proc"),
+        (0x6265_6572, "sysfs"),
+        (0x0027_e0eb, "cgroup"),
+        (0x6367_7270, "cgroup2"),
+        (0x1cd1, "devpts"),
+        (0x6462_6720, "debugfs"),
+        (0x7472_6163, "tracefs"),
+        (0x7363_6673, "securityfs"),
+        (0xcafe_4a11, "bpf"),
+    ];
+    PSEUDO
+        .iter()
+        .find(|(magic, _)| *magic == kind)
+        .map(|(_, name)| *name)
+}
+
+/// "uid 1000, gid 1000", for messages.
+fn whoami() -> String {
+    format!(
+        "uid {}, gid {}",
+        rustix::process::geteuid().as_raw(),
+        rustix::process::getegid().as_raw()
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_missing_directory_under_a_writable_one_is_fine() {
+        let tmp = tempfile::tempdir().unwrap();
+        assert_eq!(directory_problem(&tmp.path().join("a/b/c")), None);
+        assert_eq!(directory_problem(tmp.path()), None);
+        assert!(
+            !tmp.path().join("a").exists(),
+            "the check created something"
+        );
+    }
+
+    #[test]
+    fn a_directory_under_proc_can_never_be_created() {
+        let what = directory_problem(Path::new("/proc/nope/deeper")).unwrap();
+        assert!(
+            what.contains("/proc/nope/deeper does not exist and cannot be created")
+                && what.contains("nearest existing ancestor /proc"),
+            "{what}"
+        );
+    }
+
+    #[test]
+    fn a_directory_under_a_file_is_refused() {
+        let tmp = tempfile::tempdir().unwrap();
+        let file = tmp.path().join("file");
+        std::fs::write(&file, "x").unwrap();
+        let what = directory_problem(&file.join("data")).unwrap();
+        assert!(
+            what.contains(&format!(
+                "nearest existing ancestor {} is not a directory",
+                file.display()
+            )),
+            "{what}"
+        );
+    }
+
+    #[test]
+    fn a_relative_path_is_looked_up_from_the_working_directory() {
+        let (found, meta) = nearest_existing(Path::new("no-such-dir-reckon-test/x")).unwrap();
+        assert_eq!(found, Path::new("."));
+        assert!(meta.is_dir());
+    }
+}

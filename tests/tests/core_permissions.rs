@@ -1,0 +1,276 @@
+//! Regressions (ops QA): data and output directories reckon cannot write.
+//!
+//! - `reckon config check` accepted `data_dir = "/proc/nope"` (a directory
+//!   nothing can ever create), an `output_dir` under a file, and a
+//!   `data_dir` the user cannot write; `reckon run` then failed at the
+//!   first write. Now each is a config error naming the file, line and key,
+//!   and the check creates nothing.
+//! - A store this user cannot write (a read-only copy, another user's data
+//!   directory) made the commands that only read it fail with a bare
+//!   "permission denied"; sled opens its files for writing, so they still
+//!   fail, but the error names the data directory, says it is not writable
+//!   and what to do.
+//!
+//! Permissions mean nothing to root, so as root (e.g. in a container) the
+//! commands that must be refused run as `nobody`.
+
+use std::path::Path;
+use std::process::Command;
+
+/// Whether this test runs as root (permission bits do not stop it).
+fn is_root() -> bool {
+    use std::os::unix::fs::MetadataExt as _;
+    std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0)
+}
+
+/// `reckon ARGS` in `dir` as a user without privileges: this one, or
+/// `nobody` when this test runs as root. `dir` must then be reachable by
+/// everyone ([`open_to_all`]); `nobody` runs a copy of the binary there
+/// (it may not reach one inside a private checkout).
+fn reckon_unprivileged(dir: &Path, args: &[&str]) -> (i32, String) {
+    use std::os::unix::process::CommandExt as _;
+    let mut cmd = if is_root() {
+        let bin = dir.join("reckon-bin");
+        // A link where the filesystem allows (the debug binary is large).
+        if !bin.exists() && std::fs::hard_link(reckon_tests::reckon_bin(), &bin).is_err() {
+            std::fs::copy(reckon_tests::reckon_bin(), &bin).unwrap();
+        }
+        let mut c = Command::new(bin);
+        c.uid(65534).gid(65534);
+        c
+    } else {
+        Command::new(reckon_tests::reckon_bin())
+    };
+    let out = cmd
+        .current_dir(dir)
+        .args(args)
+        .env_remove("RECKON_CONFIG")
+        .env_remove("RUST_LOG")
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// `reckon ARGS` in `dir` as this user.
+fn reckon(dir: &Path, args: &[&str]) -> (i32, String) {
+    let out = Command::new(reckon_tests::reckon_bin())
+        .current_dir(dir)
+        .args(args)
+        .env_remove("RECKON_CONFIG")
+        .env_remove("RUST_LOG")
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn chmod(path: &Path, mode: u32) {
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+}
+
+/// A temporary directory every user may enter and read (tempdir makes
+/// 0700). Whatever a test made read-only in it is made writable again
+/// before it is removed, so a user without privileges can remove it.
+struct TestDir(tempfile::TempDir);
+
+impl TestDir {
+    fn path(&self) -> &Path {
+        self.0.path()
+    }
+}
+
+impl Drop for TestDir {
+    fn drop(&mut self) {
+        fn writable(p: &Path) {
+            use std::os::unix::fs::PermissionsExt as _;
+            let Ok(meta) = std::fs::symlink_metadata(p) else {
+                return;
+            };
+            // Only adds the owner's bits: a file may be a link to the
+            // binary under test, whose mode must not change.
+            let add = if meta.is_dir() { 0o700 } else { 0o600 };
+            let mode = meta.permissions().mode() | add;
+            let _ = std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode));
+            if meta.is_dir() {
+                for e in std::fs::read_dir(p).into_iter().flatten().flatten() {
+                    writable(&e.path());
+                }
+            }
+        }
+        writable(self.0.path());
+    }
+}
+
+fn open_to_all() -> TestDir {
+    let dir = tempfile::tempdir().unwrap();
+    chmod(dir.path(), 0o755);
+    TestDir(dir)
+}
+
+#[test]
+fn config_check_refuses_a_data_dir_under_proc() {
+    let dir = open_to_all();
+    std::fs::write(
+        dir.path().join("reckon.toml"),
+        "[daemon]\ndata_dir = \"/proc/nope\"\n",
+    )
+    .unwrap();
+    let (code, err) = reckon(dir.path(), &["config", "check", "--config", "reckon.toml"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("reckon.toml:2:12: `daemon.data_dir`: /proc/nope does not exist and cannot be created: its nearest existing ancestor /proc is on the kernel's `proc` pseudo-filesystem"),
+        "{err}"
+    );
+    assert!(err.contains("point `data_dir` at a directory"), "{err}");
+    assert!(err.contains("1 error(s); nothing was started"), "{err}");
+}
+
+#[test]
+fn config_check_refuses_an_output_dir_under_a_file_and_creates_nothing() {
+    let dir = open_to_all();
+    std::fs::write(dir.path().join("notes"), "a file\n").unwrap();
+    std::fs::write(
+        dir.path().join("reckon.toml"),
+        "[daemon]\ndata_dir = \"data\"\noutput_dir = \"notes/out\"\n",
+    )
+    .unwrap();
+    let (code, err) = reckon(dir.path(), &["config", "check", "--config", "reckon.toml"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("reckon.toml:3:14: `daemon.output_dir`: notes/out does not exist and cannot be created: its nearest existing ancestor notes ("),
+        "{err}"
+    );
+    assert!(err.contains("/notes) is not a directory"), "{err}");
+    // The check made neither directory.
+    assert!(!dir.path().join("data").exists());
+}
+
+#[test]
+fn config_check_refuses_a_data_dir_this_user_cannot_create_and_creates_nothing() {
+    let dir = open_to_all();
+    let locked = dir.path().join("locked");
+    std::fs::create_dir(&locked).unwrap();
+    chmod(&locked, 0o555);
+    std::fs::write(
+        dir.path().join("reckon.toml"),
+        "[daemon]\ndata_dir = \"locked/data\"\noutput_dir = \"out\"\n",
+    )
+    .unwrap();
+    chmod(&dir.path().join("reckon.toml"), 0o644);
+    // The test's own directory is not writable by `nobody` either: the
+    // output directory `out` under it is refused too, with its own key.
+    let (code, err) =
+        reckon_unprivileged(dir.path(), &["config", "check", "--config", "reckon.toml"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("reckon.toml:2:12: `daemon.data_dir`: locked/data does not exist and cannot be created: its nearest existing ancestor locked ("),
+        "{err}"
+    );
+    assert!(
+        err.contains("/locked) is not writable by this user (uid "),
+        "{err}"
+    );
+    assert!(err.contains("Permission denied"), "{err}");
+    assert!(!locked.join("data").exists());
+    if is_root() {
+        assert!(
+            err.contains("`daemon.output_dir`: out does not exist"),
+            "{err}"
+        );
+    }
+}
+
+/// A store made by this user, then made read-only: `chmod -R a-w`, but the
+/// data directory itself kept writable, so what is refused is the store.
+/// The config names it `data`, relative: messages name it so.
+fn read_only_store() -> (TestDir, std::path::PathBuf) {
+    let dir = open_to_all();
+    std::fs::write(
+        dir.path().join("reckon.toml"),
+        "[daemon]\ndata_dir = \"data\"\noutput_dir = \"/tmp\"\n",
+    )
+    .unwrap();
+    let data = dir.path().join("data");
+    drop(reckon::store::Store::open(&data).unwrap());
+    let mut paths = vec![data.join("reckon.lock"), data.join("store")];
+    for e in std::fs::read_dir(data.join("store")).unwrap() {
+        paths.push(e.unwrap().path());
+    }
+    for p in &paths {
+        chmod(p, if p.is_dir() { 0o555 } else { 0o444 });
+    }
+    chmod(&data, 0o777);
+    (dir, data)
+}
+
+#[test]
+fn config_check_refuses_a_store_this_user_cannot_write() {
+    let (dir, _data) = read_only_store();
+    let (code, err) =
+        reckon_unprivileged(dir.path(), &["config", "check", "--config", "reckon.toml"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains(
+            "reckon.toml:2:12: `daemon.data_dir`: the store in data is not writable by this user (uid "
+        ),
+        "{err}"
+    );
+    assert!(err.contains("reckon.lock (Permission denied"), "{err}");
+    assert!(
+        err.contains("run reckon as the user that owns the store"),
+        "{err}"
+    );
+}
+
+#[test]
+fn read_only_commands_on_a_store_this_user_cannot_write_say_why_and_what_to_do() {
+    let (dir, data) = read_only_store();
+    for args in [
+        &["records", "export", "--kind", "conversions"][..],
+        &["kpi", "--period", "2026-11"],
+    ] {
+        let mut all = vec!["--config", "reckon.toml"];
+        all.extend_from_slice(args);
+        let (code, err) = reckon_unprivileged(dir.path(), &all);
+        assert_eq!(code, 1, "{args:?}: {err}");
+        assert!(
+            err.contains("data_dir data is not writable (uid "),
+            "{args:?}: {err}"
+        );
+        assert!(
+            err.contains("reckon.lock: Permission denied"),
+            "{args:?}: {err}"
+        );
+        assert!(
+            err.contains("run the command as the user that owns")
+                && err.contains("copy the whole data_dir"),
+            "{args:?}: {err}"
+        );
+        assert!(!err.contains("no Reckon store"), "{args:?}: {err}");
+    }
+    // Nothing was changed: the lock file still holds the pid of the test.
+    let pid = std::fs::read_to_string(data.join("reckon.lock")).unwrap();
+    assert_eq!(pid.trim(), std::process::id().to_string());
+}
+
+/// A data directory this user may not even look into was reported by
+/// `kpi` (and `reconcile report`, `statements`) as holding no store ("run
+/// `reckon sync` first").
+#[test]
+fn a_data_dir_this_user_cannot_enter_is_not_called_empty() {
+    let (dir, data) = read_only_store();
+    chmod(&data, 0o000);
+    let (code, err) = reckon_unprivileged(
+        dir.path(),
+        &["--config", "reckon.toml", "kpi", "--period", "2026-11"],
+    );
+    assert_eq!(code, 1, "{err}");
+    assert!(!err.contains("no Reckon store"), "{err}");
+    assert!(err.contains("data_dir data is not writable (uid "), "{err}");
+}
