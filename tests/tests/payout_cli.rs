@@ -270,3 +270,37 @@ fn an_unwritable_output_directory_is_named_once_with_the_os_error() {
     assert!(err.contains("out/statements"), "{err}");
     assert_eq!(err.matches("os error").count(), 1, "{err}");
 }
+
+/// QA (new user F12, robustness F7): the commands that only read opened a
+/// mistyped data_dir as a new empty store, then reported "nothing" with
+/// exit 0 (`statements verify` even advised `generate`). Like `kpi`, they
+/// now name the directory and create nothing.
+#[test]
+fn reading_commands_on_a_data_dir_without_a_store_say_so_and_create_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let config = tmp.path().join("reckon.toml");
+    std::fs::write(
+        &config,
+        CONFIG.replace("data_dir = \"data\"", "data_dir = \"dta\""),
+    )
+    .unwrap();
+    let period = ["--program", "shop", "--period", "2026-10"];
+    for args in [
+        &["records", "export", "--kind", "orders"][..],
+        &[
+            "records", "history", "--kind", "orders", "--source", "shop", "--key", "A-1",
+        ],
+        &[&["reconcile", "report"][..], &period].concat(),
+        &[&["statements", "show"][..], &period].concat(),
+        &[&["statements", "verify"][..], &period].concat(),
+    ] {
+        let out = reckon(&config, args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
+        assert!(err.contains("no Reckon store in"), "{args:?}: {err}");
+        assert!(
+            !tmp.path().join("dta").exists(),
+            "{args:?} created the data dir"
+        );
+    }
+}

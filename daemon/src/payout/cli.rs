@@ -79,7 +79,14 @@ pub fn run(
         .ok_or_else(|| lifecycle::PayoutError::NoCommission(program.id.clone()))?
         .with_default_timezone(config.daemon.timezone.0);
     let commission = &commission;
-    let store = con.store(data_dir)?;
+    // `show` and `verify` only read: a mistyped data_dir is an error, not
+    // a new empty store that has "no statements recorded" (QA).
+    let store = match cmd {
+        StatementsCommand::Show(_) | StatementsCommand::Verify(_) => {
+            con.existing_store(data_dir)?
+        }
+        _ => con.store(data_dir)?,
+    };
     let book = StoreBook::open(&store)?;
     match cmd {
         StatementsCommand::Generate(a) => {

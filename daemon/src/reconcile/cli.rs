@@ -117,7 +117,13 @@ fn select(programs: &[ProgramConfig], id: Option<&str>) -> anyhow::Result<Vec<Pr
 /// Runs reconciliation now, or prints a report.
 pub fn run(config: &Path, args: ReconcileArgs, con: &mut Console) -> anyhow::Result<ExitCode> {
     let loaded = load(config)?;
-    let store = con.store(&loaded.data_dir)?;
+    // A report only reads: a mistyped data_dir is an error, not a new
+    // empty store reported as "nothing" (QA).
+    let store = if matches!(args.command, Some(ReconcileCommand::Report(_))) {
+        con.existing_store(&loaded.data_dir)?
+    } else {
+        con.store(&loaded.data_dir)?
+    };
     match args.command {
         Some(ReconcileCommand::Report(r)) => {
             let program = select(&loaded.programs, Some(&r.program))?.remove(0);

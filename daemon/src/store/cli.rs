@@ -342,7 +342,7 @@ pub fn run(
                     );
                 }
             }
-            let store = con.store(&cfg.daemon.data_dir)?;
+            let store = con.existing_store(&cfg.daemon.data_dir)?;
             let mut out = std::io::BufWriter::with_capacity(64 * 1024, &mut con.out);
             let n = export(
                 &store,
@@ -364,7 +364,7 @@ pub fn run(
             key,
             format,
         } => {
-            let store = con.store(&cfg.daemon.data_dir)?;
+            let store = con.existing_store(&cfg.daemon.data_dir)?;
             let kind: RecordKind = kind.into();
             let Some(rows) = history_values(&store, kind, &source, &key)? else {
                 anyhow::bail!(
