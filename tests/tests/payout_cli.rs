@@ -101,7 +101,13 @@ fn statements_commands_generate_finalize_show_verify() {
     std::fs::write(dir.join("summary.csv"), "partner_id\nforged\n").unwrap();
     let out = reckon(&config, &[&["statements", "verify"][..], &period].concat());
     assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stdout).contains("MISMATCH summary.csv"));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("MISMATCH summary.csv"), "{stdout}");
+    // ... and says what repairs it
+    assert!(
+        stdout.contains("`reckon statements generate --program shop --period 2026-10` writes the finalised files back byte for byte from the store"),
+        "{stdout}"
+    );
 
     // regenerating a finalised period restores the file
     let out = reckon(

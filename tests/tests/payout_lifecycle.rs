@@ -342,6 +342,12 @@ fn verify_detects_a_tampered_file_and_generate_restores_it() {
             Box::new(|d: &Path| edit(&d.join("summary.csv"), "20.00", "2000.00")),
         ),
         (
+            // QA (robustness F8): read as "the store is older than the
+            // files", which hid the other problems.
+            "summary status",
+            Box::new(|d: &Path| edit(&d.join("summary.csv"), ",finalised,", ",draft,")),
+        ),
+        (
             "deleted",
             Box::new(|d: &Path| std::fs::remove_file(d.join("awin.p2.json")).unwrap()),
         ),
@@ -354,6 +360,11 @@ fn verify_detects_a_tampered_file_and_generate_restores_it() {
         tamper(&dir);
         let v = reckon::payout::verify(&book, tmp.path(), "shop", "2026-10").unwrap();
         assert!(!v.problems.is_empty(), "verify missed tampering: {what}");
+        assert!(
+            !v.problems.iter().any(|p| p.contains("store is older")),
+            "{what}: {:?}",
+            v.problems
+        );
         let r = reckon::payout::generate(&inp, "2026-10").unwrap();
         if what == "extra" {
             // A file Reckon did not write is moved aside, never deleted
@@ -1240,4 +1251,40 @@ fn a_program_whose_connectors_were_paid_under_another_id_is_refused() {
     check("a", &["cj"]).unwrap();
     check("shop-", &["cj"]).unwrap();
     check("zz", &["awin"]).unwrap_err();
+}
+
+/// QA (new user F13, robustness F15): after restoring a store older than
+/// the files, `show` of a period the store has as a draft must say the
+/// files are newer, and `verify` of a period the store never recorded must
+/// not advise generating it.
+#[test]
+fn show_and_verify_on_a_store_older_than_the_files_say_so() {
+    let c = config(CPS_MIN);
+    let tmp = tempfile::tempdir().unwrap();
+    let fxr = no_fx();
+    let ds = vec![
+        sale("A", "p1", "2026-09-05T10:00:00Z", "200.00"),
+        sale("B", "p2", "2026-10-06T10:00:00Z", "400.00"),
+    ];
+    let book = MemoryBook::new();
+    let before_any = backup(&book);
+    let inp = inputs(&c, &ds, &fxr, &book, tmp.path());
+    reckon::payout::generate(&inp, "2026-10").unwrap();
+    let old = backup(&book);
+    reckon::payout::finalize(&inp, "2026-10").unwrap();
+
+    let shown = reckon::payout::show(&old, tmp.path(), "shop", "2026-10").unwrap();
+    let why = shown
+        .files_not_recorded
+        .expect("show names the newer files");
+    assert!(why.contains("the store is older than the files"), "{why}");
+
+    let e = reckon::payout::verify(&before_any, tmp.path(), "shop", "2026-10")
+        .unwrap_err()
+        .to_string();
+    assert!(!e.contains("first"), "{e}");
+    assert!(
+        e.contains("holds finalised statements that this store did not issue"),
+        "{e}"
+    );
 }

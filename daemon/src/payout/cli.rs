@@ -185,6 +185,21 @@ pub fn run(
                     v.problems.len(),
                     v.files_checked
                 )?;
+                // What repairs it (QA: verify said what was wrong, not
+                // what to do). A store older than the files names its own
+                // remedy in the problem.
+                if !v.problems.iter().any(|p| p.contains("store is older")) {
+                    let what = if v.status == super::model::Status::Finalised {
+                        "writes the finalised files back byte for byte from the store"
+                    } else {
+                        "writes the draft again from the current data"
+                    };
+                    writeln!(
+                        con.out,
+                        "`reckon statements generate --program {} --period {}` {what}",
+                        v.program, v.period
+                    )?;
+                }
                 Ok(ExitCode::FAILURE)
             }
         }

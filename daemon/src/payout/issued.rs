@@ -131,6 +131,19 @@ pub fn summary_status(bytes: &[u8]) -> Option<(Status, u32)> {
     (issued.version > 0).then_some((status, issued.version))
 }
 
+/// Whether a `summary.csv` lists exactly the statements (content hashes)
+/// of `rec`, whatever its other cells say.
+pub fn summary_lists(bytes: &[u8], rec: &PeriodRecord) -> bool {
+    let Some(issued) = parse_summary(Path::new("summary.csv"), bytes) else {
+        return false;
+    };
+    issued.content_hashes.iter().map(String::as_str).eq(rec
+        .partners
+        .iter()
+        .map(|p| p.content_hash.as_str())
+        .collect::<BTreeSet<_>>())
+}
+
 /// Without a `summary.csv`: the status, version and hash of the first
 /// statement JSON (by name).
 fn read_one_json(dir: &Path) -> Result<Option<Issued>, PayoutError> {

@@ -1232,6 +1232,10 @@ fn list_files(dir: &Path) -> Vec<String> {
 pub fn files_not_recorded(rec: &PeriodRecord, dir: &Path) -> Option<String> {
     let on_disk = match std::fs::read(dir.join("summary.csv")) {
         Ok(bytes) if render::sha256_hex(&bytes) == rec.summary_sha256 => return None,
+        // A summary listing this record's statements was edited, not
+        // written by another store: the per-file checks say what changed
+        // (QA: an edited status read as "the store is older").
+        Ok(bytes) if super::issued::summary_lists(&bytes, rec) => return None,
         Ok(bytes) => Some(super::issued::summary_status(&bytes)?),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound && !dir.exists() => None,
         Err(_) => return None,
@@ -1291,10 +1295,15 @@ pub fn verify(
     program: &str,
     period: &str,
 ) -> Result<Verification, PayoutError> {
-    let rec = load_period(b, program, period)?.ok_or_else(|| PayoutError::NotGenerated {
-        program: program.into(),
-        period: period.into(),
-    })?;
+    let Some(rec) = load_period(b, program, period)? else {
+        // Files the store never recorded (a store restored from before
+        // them) are named as such, not "generate it first" (QA).
+        super::issued::check(b, output_dir, program)?;
+        return Err(PayoutError::NotGenerated {
+            program: program.into(),
+            period: period.into(),
+        });
+    };
     let dir = period_dir(output_dir, program, period);
     // a swap stopped between its renames is completed before reading
     files::recover(&dir)?;
