@@ -27,7 +27,8 @@ pub fn init_logging(
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_writer(std::io::stderr);
+        .with_writer(crate::cli::output::log_writer)
+        .log_internal_errors(false);
     let _ = if json {
         builder.json().try_init()
     } else {
@@ -46,7 +47,8 @@ pub fn init_command_logging() {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_writer(std::io::stderr)
+        .with_writer(crate::cli::output::log_writer)
+        .log_internal_errors(false)
         .try_init();
 }
 
@@ -59,7 +61,7 @@ pub fn run(
     let cfg = match crate::config::load(config) {
         Ok(c) => c,
         Err(e) => {
-            eprintln!("{e}");
+            crate::errln!("{e}");
             return Ok(ExitCode::FAILURE);
         }
     };
@@ -68,8 +70,8 @@ pub fn run(
     let runtime = match super::Runtime::resolve(cfg) {
         Ok(r) => r,
         Err(e) => {
-            eprintln!("{}", crate::config::ConfigErrors(e.clone()));
-            eprintln!(
+            crate::errln!("{}", crate::config::ConfigErrors(e.clone()));
+            crate::errln!(
                 "{}: {} error(s); nothing was started",
                 config.display(),
                 e.len()
@@ -80,7 +82,7 @@ pub fn run(
     let store = match crate::store::Store::open(&runtime.config.daemon.data_dir) {
         Ok(s) => s,
         Err(e) => {
-            eprintln!("error: {e}");
+            crate::errln!("error: {e}");
             return Ok(ExitCode::FAILURE);
         }
     };
@@ -94,7 +96,7 @@ pub fn run(
     Ok(match stopped {
         super::Stopped::Signal => ExitCode::SUCCESS,
         super::Stopped::StoreFailed(reason) => {
-            eprintln!(
+            crate::errln!(
                 "error: {reason}\nthe store refuses every write until reckon restarts; free space (or fix the cause), then start reckon again (exit status {})",
                 super::EXIT_STORE_FAILED
             );

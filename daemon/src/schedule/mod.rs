@@ -382,6 +382,26 @@ fn status_for(
     s
 }
 
+/// Why the daemon cannot listen on `listen`, with the hint that fits the
+/// error: another process on the port, or an address this host does not
+/// have (QA6 F12: that one was asked "is another reckon running?").
+fn listen_error(listen: std::net::SocketAddr, e: &std::io::Error) -> String {
+    let hint = match e.kind() {
+        std::io::ErrorKind::AddrInUse => {
+            "; is another reckon (or another program) listening there?".to_owned()
+        }
+        std::io::ErrorKind::AddrNotAvailable => format!(
+            "; {} is not an address of this host: use 127.0.0.1 (the default), 0.0.0.0, or one of its own addresses",
+            listen.ip()
+        ),
+        std::io::ErrorKind::PermissionDenied => {
+            "; ports below 1024 need privileges: choose a higher port".to_owned()
+        }
+        _ => String::new(),
+    };
+    format!("cannot listen on {listen} (`[daemon] listen`): {e}{hint}")
+}
+
 /// Runs the scheduler until SIGTERM/SIGINT. `runtime` is the validated
 /// config; the HTTP server is started on `[daemon] listen`.
 pub async fn run_daemon(
@@ -417,11 +437,9 @@ pub async fn run_daemon(
 
     // HTTP server.
     let listen = daemon.runtime().config.daemon.listen;
-    let listener = tokio::net::TcpListener::bind(listen).await.map_err(|e| {
-        anyhow::anyhow!(
-            "cannot listen on {listen} (`[daemon] listen`): {e}; is another reckon running?"
-        )
-    })?;
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .map_err(|e| anyhow::anyhow!("{}", listen_error(listen, &e)))?;
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let (commits, committed) = tokio::sync::mpsc::unbounded_channel();
     let app = crate::server::app(daemon.clone(), Some(commits));
@@ -1029,6 +1047,26 @@ mod tests {
     use super::*;
 
     use plugin_api::Connector;
+
+    // QA6 F12: an address not on this host was asked "is another reckon
+    // running?", the hint of a port in use.
+    #[test]
+    fn a_listen_error_hints_at_its_own_cause() {
+        let not_here: std::net::SocketAddr = "10.255.255.1:9187".parse().unwrap();
+        let e = listen_error(
+            not_here,
+            &std::io::Error::from(std::io::ErrorKind::AddrNotAvailable),
+        );
+        assert!(
+            e.contains("10.255.255.1 is not an address of this host") && !e.contains("another"),
+            "{e}"
+        );
+        let in_use = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = in_use.local_addr().unwrap();
+        let e = std::net::TcpListener::bind(addr).unwrap_err();
+        let e = listen_error(addr, &e);
+        assert!(e.contains("is another reckon"), "{e}");
+    }
 
     fn connector(schedule: &str) -> ResolvedConnector {
         let text = format!(

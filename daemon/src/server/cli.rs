@@ -50,7 +50,7 @@ pub fn run(config: &Path, args: StatusArgs) -> anyhow::Result<ExitCode> {
     let body = match body {
         Ok(b) => b,
         Err(e) => {
-            eprintln!("error: no reckon daemon answered at {url}: {e}; is `reckon run` running with this config?");
+            crate::errln!("error: no reckon daemon answered at {url}: {e}; is `reckon run` running with this config?");
             return Ok(ExitCode::FAILURE);
         }
     };
