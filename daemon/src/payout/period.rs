@@ -294,10 +294,13 @@ mod tests {
 
     #[test]
     fn rejects_malformed_names_with_an_example() {
-        for bad in ["2026-13", "2026-1", "26-11", "2026-11-H1", "x"] {
+        for bad in ["2026-1", "26-11", "2026-11-H1", "x"] {
             let e = Period::parse(PeriodKind::Monthly, bad).unwrap_err();
             assert!(e.to_string().contains("YYYY-MM"), "{e}");
         }
+        // A month that does not exist says so instead.
+        let e = Period::parse(PeriodKind::Monthly, "2026-13").unwrap_err();
+        assert!(e.to_string().contains("there is no month 13"), "{e}");
         assert!(Period::parse(PeriodKind::SemiMonthly, "2026-11-H3").is_err());
         assert!(Period::parse(PeriodKind::Weekly, "2026-W54").is_err());
     }
