@@ -19,6 +19,11 @@
 //! | [`demo`] | `reckon demo`: the whole pipeline against loopback fakes |
 //! | [`cli`] | clap definitions and dispatch |
 
+// `print!`, `eprintln!` and friends panic when the reader of stdout or
+// stderr has gone (a closed pipe): the daemon died at its next log line
+// (QA6 F1, F3). Output goes through `cli::output` and `errln!` instead.
+#![deny(clippy::print_stdout, clippy::print_stderr)]
+
 /// mimalloc is the allocator of every binary that links the daemon (the
 /// `reckon` binary, benches, tests): sled allocates and frees a node copy per
 /// write, and with glibc's malloc ~30% of ingest CPU went to the allocator's

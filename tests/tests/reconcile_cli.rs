@@ -300,7 +300,11 @@ fn unknown_program_and_bad_period_are_clear_errors() {
         .unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("is not YYYY-MM"), "{err}");
+    // The form is right; the month is what does not exist (QA6 F12).
+    assert!(
+        err.contains("period `2026-13`: there is no month 13: months are 01 to 12"),
+        "{err}"
+    );
 }
 
 #[test]

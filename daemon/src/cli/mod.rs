@@ -3,6 +3,7 @@
 //! Each subcommand's arguments and behaviour live in the module that owns the
 //! feature (`plugins::cli`, `config::cli`, ...); this file only wires them.
 
+pub mod output;
 pub mod remote;
 
 use clap::{Parser, Subcommand};
@@ -63,7 +64,42 @@ pub enum Command {
     PluginHost(crate::plugins::cli::PluginHostArgs),
 }
 
+/// Parses the process's command line (exits with clap's message and
+/// status 2 on a usage error). A `RECKON_CONFIG` set to nothing, with no
+/// `--config` given, is refused naming the variable: clap's own message
+/// blamed `--config`, which the user had not typed.
+pub fn parse() -> Cli {
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if let Some(why) = empty_config_env(std::env::var_os("RECKON_CONFIG"), &args) {
+        crate::errln!("error: {why}");
+        std::process::exit(2);
+    }
+    <Cli as clap::Parser>::parse_from(args)
+}
+
+/// The error for an empty `RECKON_CONFIG` (`env`) that `args` do not
+/// override with `--config`.
+pub fn empty_config_env(
+    env: Option<std::ffi::OsString>,
+    args: &[std::ffi::OsString],
+) -> Option<String> {
+    let empty = env.is_some_and(|v| v.to_string_lossy().trim().is_empty());
+    let flag = args.iter().skip(1).any(|a| {
+        let a = a.to_string_lossy();
+        a == "--config" || a.starts_with("--config=")
+    });
+    (empty && !flag).then(|| {
+        "the environment variable RECKON_CONFIG is set but empty: set it to the config file, or unset it (`unset RECKON_CONFIG`) to use --config or ./reckon.toml".to_owned()
+    })
+}
+
 /// Runs a parsed command line; errors are printed with their causes.
+///
+/// When the reader of the output goes away (`reckon ... | head`): a
+/// command whose only result is its output ([`output_is_the_result`])
+/// stops there and exits 0, as Unix tools do; every other command (one that
+/// changes state, or whose exit status is a verdict) finishes its work
+/// without the output and exits with the status of that work.
 pub fn main(cli: Cli) -> ExitCode {
     if matches!(
         cli.command,
@@ -71,18 +107,23 @@ pub fn main(cli: Cli) -> ExitCode {
     ) {
         crate::schedule::cli::init_command_logging();
     }
+    let output_only = output_is_the_result(&cli.command);
     if remote::forwardable(&cli.command) {
-        match remote::forward(&cli.config, cli.log_format) {
+        match remote::forward(&cli.config, cli.log_format, output_only) {
             Ok(None) => {}
             Ok(Some(code)) => return code,
-            Err(e) if is_broken_pipe(&e) => return ExitCode::SUCCESS,
+            Err(e) if output_only && is_broken_pipe(&e) => return ExitCode::SUCCESS,
             Err(e) => {
-                eprintln!("error: {e:#}");
+                crate::errln!("error: {e:#}");
                 return ExitCode::FAILURE;
             }
         }
     }
-    let console = &mut Console::terminal();
+    let console = &mut if output_only {
+        Console::terminal()
+    } else {
+        Console::terminal_unread()
+    };
     let result = match cli.command {
         Command::PluginHost(args) => crate::plugins::cli::plugin_host(args),
         Command::Plugins(cmd) => crate::plugins::cli::run(&cli.config, cmd),
@@ -99,12 +140,42 @@ pub fn main(cli: Cli) -> ExitCode {
     match result {
         Ok(code) => code,
         // The reader of our output stopped early (`reckon ... | head`): not
-        // an error of ours, end quietly as Unix tools do.
-        Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
+        // an error of ours, end quietly as Unix tools do. (For the other
+        // commands a broken pipe is not their console's, which drops what
+        // nobody reads: a plugin subprocess that died, say.)
+        Err(e) if output_only && is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            crate::errln!("error: {e:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// Whether `cmd`'s only result is what it prints, so that it may stop when
+/// nobody reads any more: `records`, `reconcile report` and `kpi` (without
+/// `--out`), `statements show`, `plugins list|describe`, `status`. The
+/// others write state or files (`run`, `sync`, `reconcile`, `statements
+/// generate|finalize`, `reconcile report|kpi --out`, `demo`) or answer
+/// with their exit status (`config check`, `plugins check`, `statements
+/// verify`, `sync --check`): they finish regardless.
+pub fn output_is_the_result(cmd: &Command) -> bool {
+    use crate::payout::cli::StatementsCommand as S;
+    use crate::plugins::cli::PluginsCommand as P;
+    use crate::reconcile::cli::ReconcileCommand as R;
+    match cmd {
+        Command::Records(_) | Command::Status(_) => true,
+        Command::Kpi(k) => k.out.is_none(),
+        Command::Reconcile(r) => match &r.command {
+            Some(R::Report(a)) => a.out.is_none(),
+            None => false,
+        },
+        Command::Statements(s) => matches!(s, S::Show(_)),
+        Command::Plugins(p) => matches!(p, P::List { .. } | P::Describe { .. }),
+        Command::Run(_)
+        | Command::Config(_)
+        | Command::Sync(_)
+        | Command::Demo(_)
+        | Command::PluginHost(_) => false,
     }
 }
 
@@ -135,6 +206,17 @@ impl Console {
         Console {
             out: Box::new(std::io::stdout()),
             err: Box::new(std::io::stderr()),
+            daemon_store: None,
+        }
+    }
+
+    /// The process's own stdout and stderr, each dropping what is written
+    /// once its reader has gone ([`output::Unread`]); the command opens the
+    /// store.
+    pub fn terminal_unread() -> Console {
+        Console {
+            out: Box::new(output::Unread::new(std::io::stdout())),
+            err: Box::new(output::Unread::new(std::io::stderr())),
             daemon_store: None,
         }
     }
@@ -229,6 +311,30 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
 
 #[cfg(test)]
 mod tests {
+    // QA6 F12: `RECKON_CONFIG=` failed every command with "a value is
+    // required for '--config <CONFIG>'", though no --config was given.
+    #[test]
+    fn an_empty_reckon_config_is_named() {
+        let args = |a: &[&str]| a.iter().map(std::ffi::OsString::from).collect::<Vec<_>>();
+        let e = super::empty_config_env(Some("".into()), &args(&["reckon", "status"])).unwrap();
+        assert!(e.contains("RECKON_CONFIG is set but empty"), "{e}");
+        assert!(super::empty_config_env(Some(" ".into()), &args(&["reckon", "status"])).is_some());
+        for a in [
+            &["reckon", "--config", "x.toml", "status"][..],
+            &["reckon", "status", "--config=x.toml"],
+        ] {
+            assert_eq!(super::empty_config_env(Some("".into()), &args(a)), None);
+        }
+        assert_eq!(
+            super::empty_config_env(Some("r.toml".into()), &args(&["reckon", "status"])),
+            None
+        );
+        assert_eq!(
+            super::empty_config_env(None, &args(&["reckon", "status"])),
+            None
+        );
+    }
+
     #[test]
     fn a_day_that_is_not_one_says_why() {
         assert_eq!(

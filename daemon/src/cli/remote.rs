@@ -119,9 +119,15 @@ fn reachable(data_dir: &Path) -> std::io::Result<(PathBuf, Option<std::fs::File>
 /// output and returns its exit code; `None` when no daemon answers (run
 /// the command here). A config that does not load is left to the command
 /// to report.
+///
+/// With `output_only` false (the command changes state or answers with
+/// its status: [`super::output_is_the_result`]), output nobody reads any
+/// more is dropped and the answer is read to its end, so the command
+/// finishes in the daemon and this process exits with its status.
 pub fn forward(
     config: &Path,
     log_format: Option<crate::config::LogFormat>,
+    output_only: bool,
 ) -> anyhow::Result<Option<ExitCode>> {
     let Ok(cfg) = crate::config::load(config) else {
         return Ok(None);
@@ -154,20 +160,22 @@ pub fn forward(
         cfg.daemon.data_dir.display()
     );
     if log_format.unwrap_or(cfg.daemon.log_format) == crate::config::LogFormat::Json {
-        eprint!(
-            "{}",
-            crate::sync::cli::json_log_line("INFO", &note, serde_json::Value::Null)
+        let _ = std::io::stderr().write_all(
+            crate::sync::cli::json_log_line("INFO", &note, serde_json::Value::Null).as_bytes(),
         );
     } else {
-        eprintln!("note: {note}");
+        crate::errln!("note: {note}");
     }
-    let code = exchange(
-        stream,
-        &request,
-        &mut std::io::stdout(),
-        &mut std::io::stderr(),
-    )
-    .with_context(|| format!("running the command through {}", socket.display()))?;
+    let (mut out, mut err): (Box<dyn Write>, Box<dyn Write>) = if output_only {
+        (Box::new(std::io::stdout()), Box::new(std::io::stderr()))
+    } else {
+        (
+            Box::new(super::output::Unread::new(std::io::stdout())),
+            Box::new(super::output::Unread::new(std::io::stderr())),
+        )
+    };
+    let code = exchange(stream, &request, &mut out, &mut err)
+        .with_context(|| format!("running the command through {}", socket.display()))?;
     Ok(Some(ExitCode::from(code)))
 }
 

@@ -261,6 +261,10 @@ impl FromStr for Timezone {
     fn from_str(s: &str) -> Result<Self, String> {
         match s.parse::<Tz>() {
             Ok(tz) => Ok(Timezone(tz)),
+            Err(_) if s.trim().is_empty() => Err(
+                "the timezone is empty: write an IANA name such as `Europe/Berlin` or `UTC`"
+                    .to_owned(),
+            ),
             Err(_) => {
                 let names = chrono_tz::TZ_VARIANTS.iter().map(|t| t.name());
                 let hint = match super::source::nearest(s, names) {
@@ -284,6 +288,22 @@ impl std::fmt::Display for Timezone {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    // QA6 F12: `timezone = ""` was answered "did you mean `GB`?".
+    #[test]
+    fn an_empty_timezone_is_said_to_be_empty() {
+        for s in ["", " "] {
+            let e = s.parse::<Timezone>().unwrap_err();
+            assert!(e.starts_with("the timezone is empty"), "{e}");
+            assert!(!e.contains("did you mean"), "{e}");
+        }
+        assert_eq!(super::super::source::nearest("", ["GB", "UTC"]), None);
+        assert_eq!(super::super::source::nearest("ab", ["cd"]), None);
+        assert_eq!(
+            super::super::source::nearest("Europe/Berln", ["Europe/Berlin", "GB"]),
+            Some("Europe/Berlin")
+        );
+    }
 
     fn utc(s: &str) -> DateTime<Utc> {
         s.parse().unwrap()

@@ -251,11 +251,16 @@ pub fn edit_distance(a: &str, b: &str) -> usize {
 
 /// The candidate nearest to `word`, if it is close enough to be a likely typo.
 pub fn nearest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    // Nothing typed, or nothing of a candidate kept (an empty timezone is
+    // not a typo of `GB`): no suggestion.
+    if word.trim().is_empty() {
+        return None;
+    }
     let lw = word.to_lowercase();
     candidates
         .into_iter()
         .map(|c| (edit_distance(&lw, &c.to_lowercase()), c))
-        .filter(|(d, c)| *d <= (c.len().max(word.len()) / 3).max(2))
+        .filter(|(d, c)| *d <= (c.len().max(word.len()) / 3).max(2) && *d < c.len())
         .min_by_key(|(d, _)| *d)
         .map(|(_, c)| c)
 }

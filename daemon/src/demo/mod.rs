@@ -23,6 +23,14 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitCode, Stdio};
 use std::time::Instant;
 
+/// `println!` for the demo's walk-through: a line nobody reads any more
+/// (`reckon demo | head`) is dropped and the demo carries on.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
 /// Arguments of `reckon demo`.
 #[derive(Debug, clap::Args)]
 pub struct DemoArgs {
@@ -30,15 +38,52 @@ pub struct DemoArgs {
     /// directory with anything else in it is refused.
     #[arg(long, default_value = "reckon-demo")]
     pub out: PathBuf,
-    /// Days of business in the story.
-    #[arg(long, default_value_t = 45)]
+    /// Days of business in the story (1 to 3650).
+    #[arg(long, default_value_t = 45, value_parser = clap::value_parser!(u32).range(1..=MAX_DAYS as i64))]
     pub days: u32,
     /// Seed of the story (same seed and end date, same files).
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
-    /// Last day of the story (default: 20 days ago, so every lock date has passed).
+    /// Last day of the story, today at the latest (default: 20 days ago, so
+    /// every lock date has passed).
     #[arg(long, value_parser = crate::cli::parse_day)]
     pub end: Option<NaiveDate>,
+    // The global `--config` and `--log-format` mean nothing here (the demo
+    // writes its own config; its commands log to files): these hidden
+    // arguments of the same names keep them out of `demo --help`. (They
+    // cannot be refused: clap copies the global's default into them.)
+    #[arg(long, hide = true)]
+    #[doc(hidden)]
+    pub config: Option<PathBuf>,
+    #[arg(long, hide = true, value_enum)]
+    #[doc(hidden)]
+    pub log_format: Option<crate::config::LogFormat>,
+}
+
+/// Most `--days` of a story.
+const MAX_DAYS: u32 = 3650;
+
+/// Refuses arguments the demo would fail on half way (after starting the
+/// fakes and syncing): an `--end` after `today` (the syncs may not pull
+/// days that have not happened), a story starting before 2000 (nor those).
+/// (`--days` out of 1..=3650 is refused by the parser.)
+pub fn validate(args: &DemoArgs, today: NaiveDate) -> anyhow::Result<()> {
+    if let Some(end) = args.end {
+        if end > today {
+            bail!("--end {end} is in the future (today is {today}): the demo syncs the story's days, which must have happened. Give a day up to today, or leave --end out (20 days ago, so every lock date has passed)");
+        }
+        // The syncs start a week before the story's first day.
+        let first_synced = end - chrono::Duration::days(i64::from(args.days) - 1 + 7);
+        let earliest = NaiveDate::from_ymd_opt(2000, 1, 8).unwrap_or(NaiveDate::MIN);
+        if first_synced < NaiveDate::from_ymd_opt(2000, 1, 1).unwrap_or(NaiveDate::MIN) {
+            bail!(
+                "--end {end} with --days {} starts the story before 2000 (Reckon syncs no earlier day): give a later --end (from {}) or fewer --days",
+                args.days,
+                earliest + chrono::Duration::days(i64::from(args.days) - 1)
+            );
+        }
+    }
+    Ok(())
 }
 
 /// The connectors of the demo config, in sync order, with the fake each uses.
@@ -121,6 +166,7 @@ fn make_room(out: &Path) -> anyhow::Result<()> {
 
 /// Runs the demo.
 pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
+    validate(&args, chrono::Utc::now().date_naive())?;
     let started = Instant::now();
     let exe = std::env::current_exe().context("cannot find the reckon executable")?;
     let bin_dir = exe
@@ -190,9 +236,11 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         .context("reading the fakes' addresses")?;
     let ready: FakesReady =
         serde_json::from_str(&line).with_context(|| format!("reckon-fakes said {line:?}"))?;
-    println!(
+    say!(
         "Reckon demo: Northwind Outfitters, {} to {} (seed {}), fakes of 8 platforms on loopback.",
-        ready.from, ready.to, args.seed
+        ready.from,
+        ready.to,
+        args.seed
     );
 
     // The config.
@@ -261,7 +309,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
             .stderr(file)
             .status()
             .with_context(|| format!("cannot run reckon {}", argv.join(" ")))?;
-        println!(
+        say!(
             "  {:<44} {:>6} ms  {}",
             format!("reckon {}", argv.join(" ")),
             t.elapsed().as_millis(),
@@ -299,7 +347,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         fakes_out
             .read_line(&mut ack)
             .context("waiting for the restatement")?;
-        println!(
+        say!(
             "  (google_ads restated {})",
             ack.trim().trim_start_matches("restated ")
         );
@@ -400,14 +448,14 @@ fn months(from: NaiveDate, to: NaiveDate) -> Vec<String> {
 
 fn summary(out: &Path, months: &[String], started: Instant) -> anyhow::Result<()> {
     let store = crate::store::Store::open(&out.join("data"))?;
-    println!("\nSynced (records stored per source):");
+    say!("\nSynced (records stored per source):");
     for kind in [RecordKind::Order, RecordKind::Conversion, RecordKind::Spend] {
         let mut per: BTreeMap<String, u64> = BTreeMap::new();
         for r in store.scan_records(kind, None) {
             *per.entry(r?.record.source().to_owned()).or_default() += 1;
         }
         let list: Vec<String> = per.iter().map(|(s, n)| format!("{s} {n}")).collect();
-        println!("  {:<12} {}", kind.as_str(), list.join(", "));
+        say!("  {:<12} {}", kind.as_str(), list.join(", "));
     }
     let decisions = crate::reconcile::load_decisions(&store, PROGRAM)?;
     let mut outcomes: BTreeMap<&str, u64> = BTreeMap::new();
@@ -415,15 +463,15 @@ fn summary(out: &Path, months: &[String], started: Instant) -> anyhow::Result<()
         *outcomes.entry(d.outcome.as_str()).or_default() += 1;
     }
     let payable = decisions.iter().filter(|d| d.payable).count();
-    println!(
+    say!(
         "\nReconciled {} claims ({payable} payable):",
         decisions.len()
     );
     let list: Vec<String> = outcomes.iter().map(|(o, n)| format!("{o} {n}")).collect();
-    println!("  {}", list.join(", "));
-    println!("\nFiles:");
+    say!("  {}", list.join(", "));
+    say!("\nFiles:");
     for m in months {
-        println!(
+        say!(
             "  {}",
             out.join("statements")
                 .join(PROGRAM)
@@ -431,22 +479,88 @@ fn summary(out: &Path, months: &[String], started: Instant) -> anyhow::Result<()
                 .join("summary.csv")
                 .display()
         );
-        println!(
+        say!(
             "  {}",
             out.join("reports")
                 .join(format!("discrepancies-{m}.html"))
                 .display()
         );
     }
-    println!(
+    say!(
         "  {}",
         out.join("kpi").join("kpi-by-channel.html").display()
     );
-    println!(
+    say!(
         "\nOpen {} (KPIs) and a partner's statement under {} in a browser. Done in {:.1?}.",
         out.join("kpi").join("kpi-by-channel.html").display(),
         out.join("statements").join(PROGRAM).display(),
         started.elapsed()
     );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser as _;
+
+    fn parse(argv: &[&str]) -> Result<DemoArgs, clap::Error> {
+        let cli = crate::cli::Cli::try_parse_from(["reckon", "demo"].iter().chain(argv))?;
+        match cli.command {
+            crate::cli::Command::Demo(a) => Ok(a),
+            other => panic!("parsed {other:?}"),
+        }
+    }
+
+    fn day(s: &str) -> NaiveDate {
+        s.parse().unwrap()
+    }
+
+    // QA6 F13: `--end` in the future failed at the first sync, after the
+    // fakes had started.
+    #[test]
+    fn an_end_in_the_future_is_refused_up_front() {
+        let a = parse(&["--end", "2099-01-01", "--days", "2"]).unwrap();
+        let e = validate(&a, day("2026-11-20")).unwrap_err().to_string();
+        assert!(
+            e.contains("--end 2099-01-01 is in the future (today is 2026-11-20)"),
+            "{e}"
+        );
+        let a = parse(&["--end", "2026-11-20"]).unwrap();
+        validate(&a, day("2026-11-20")).unwrap();
+        let a = parse(&["--end", "2000-02-01", "--days", "30"]).unwrap();
+        let e = validate(&a, day("2026-11-20")).unwrap_err().to_string();
+        assert!(
+            e.contains("before 2000") && e.contains("from 2000-02-06"),
+            "{e}"
+        );
+    }
+
+    // QA6 F13: `--days 0` ran the whole demo on an empty story.
+    #[test]
+    fn days_must_be_between_1_and_3650() {
+        let e = parse(&["--days", "0"]).unwrap_err().to_string();
+        assert!(e.contains("--days") && e.contains("1..=3650"), "{e}");
+        assert!(parse(&["--days", "3651"]).is_err());
+        assert_eq!(parse(&["--days", "1"]).unwrap().days, 1);
+    }
+
+    // QA6 F13: `demo --help` listed `--config` and `--log-format`, which
+    // the demo does not use.
+    #[test]
+    fn help_lists_only_the_demos_options() {
+        let help = parse(&["--help"]).unwrap_err();
+        assert_eq!(help.kind(), clap::error::ErrorKind::DisplayHelp);
+        let help = help.to_string();
+        assert!(help.contains("--out") && help.contains("--days"), "{help}");
+        assert!(
+            !help.contains("--config") && !help.contains("--log-format"),
+            "{help}"
+        );
+        // Still accepted (and unused) where they were before.
+        let a = parse(&["--config", "x.toml"]).unwrap();
+        validate(&a, day("2026-11-20")).unwrap();
+        let top = crate::cli::Cli::try_parse_from(["reckon", "--log-format", "json", "demo"]);
+        assert!(top.is_ok());
+    }
 }

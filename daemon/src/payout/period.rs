@@ -42,8 +42,7 @@ impl From<PeriodKind> for PeriodKindOrd {
 }
 
 /// A period name that does not parse for the configured period kind.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("period `{given}` is not a {kind} period; write {example}")]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PeriodError {
     /// What was given.
     pub given: String,
@@ -51,12 +50,31 @@ pub struct PeriodError {
     pub kind: &'static str,
     /// An example of the expected form.
     pub example: &'static str,
+    /// What is wrong with a name of the right form (`2026-00`: the month
+    /// does not exist), when that is the problem.
+    pub out_of_range: Option<String>,
 }
+
+impl fmt::Display for PeriodError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.out_of_range {
+            Some(why) => write!(f, "period `{}`: {why}", self.given),
+            None => write!(
+                f,
+                "period `{}` is not a {} period; write {}",
+                self.given, self.kind, self.example
+            ),
+        }
+    }
+}
+
+impl std::error::Error for PeriodError {}
 
 impl Period {
     /// Parses a period name of the configured kind.
     pub fn parse(kind: PeriodKind, s: &str) -> Result<Period, PeriodError> {
         let fail = || PeriodError {
+            out_of_range: None,
             given: s.to_string(),
             kind: match kind {
                 PeriodKind::Monthly => "monthly",
@@ -69,16 +87,26 @@ impl Period {
                 PeriodKind::Weekly => "an ISO week YYYY-Www, e.g. 2026-W48",
             },
         };
-        let month = |y: &str, m: &str| -> Option<NaiveDate> {
-            if y.len() != 4 || m.len() != 2 {
-                return None;
+        let digits = |t: &str, n: usize| t.len() == n && t.bytes().all(|b| b.is_ascii_digit());
+        let month = |y: &str, m: &str| -> Result<NaiveDate, PeriodError> {
+            if !digits(y, 4) || !digits(m, 2) {
+                return Err(fail());
             }
-            NaiveDate::from_ymd_opt(y.parse().ok()?, m.parse().ok()?, 1)
+            let (year, mon) = (
+                y.parse().map_err(|_| fail())?,
+                m.parse().map_err(|_| fail())?,
+            );
+            NaiveDate::from_ymd_opt(year, mon, 1).ok_or_else(|| PeriodError {
+                out_of_range: Some(format!(
+                    "there is no month {m}: months are 01 to 12, e.g. {y}-01"
+                )),
+                ..fail()
+            })
         };
         match kind {
             PeriodKind::Monthly => {
                 let (y, m) = s.split_once('-').ok_or_else(fail)?;
-                let start = month(y, m).ok_or_else(fail)?;
+                let start = month(y, m)?;
                 Ok(Period::month_of(start))
             }
             PeriodKind::SemiMonthly => {
@@ -88,7 +116,7 @@ impl Period {
                 else {
                     return Err(fail());
                 };
-                let first = month(y, m).ok_or_else(fail)?;
+                let first = month(y, m)?;
                 let day = match h {
                     "H1" => 1,
                     "H2" => 16,
@@ -98,15 +126,22 @@ impl Period {
             }
             PeriodKind::Weekly => {
                 let (y, w) = s.split_once("-W").ok_or_else(fail)?;
-                if y.len() != 4 || w.len() != 2 {
+                if !digits(y, 4) || !digits(w, 2) {
                     return Err(fail());
                 }
-                let start = NaiveDate::from_isoywd_opt(
-                    y.parse().map_err(|_| fail())?,
-                    w.parse().map_err(|_| fail())?,
-                    Weekday::Mon,
-                )
-                .ok_or_else(fail)?;
+                let year: i32 = y.parse().map_err(|_| fail())?;
+                let start =
+                    NaiveDate::from_isoywd_opt(year, w.parse().map_err(|_| fail())?, Weekday::Mon)
+                        .ok_or_else(|| {
+                            let last = NaiveDate::from_ymd_opt(year, 12, 28)
+                                .map_or(52, |d| d.iso_week().week());
+                            PeriodError {
+                                out_of_range: Some(format!(
+                                    "{y} has no ISO week {w}: its weeks are W01 to W{last}"
+                                )),
+                                ..fail()
+                            }
+                        })?;
                 Ok(Period::week_of(start))
             }
         }
@@ -208,6 +243,34 @@ impl fmt::Display for Period {
 mod tests {
     use super::*;
 
+    // QA6 F12: `2026-00` was "not a monthly period; write YYYY-MM", which
+    // it is written as: the month is what is wrong.
+    #[test]
+    fn a_month_or_week_that_does_not_exist_is_named() {
+        let e = Period::parse(PeriodKind::Monthly, "2026-00")
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            e,
+            "period `2026-00`: there is no month 00: months are 01 to 12, e.g. 2026-01"
+        );
+        let e = Period::parse(PeriodKind::SemiMonthly, "2026-13-H1")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("there is no month 13"), "{e}");
+        let e = Period::parse(PeriodKind::Weekly, "2026-W54")
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            e,
+            "period `2026-W54`: 2026 has no ISO week 54: its weeks are W01 to W53"
+        );
+        let e = Period::parse(PeriodKind::Monthly, "2026-1")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("is not a monthly period; write YYYY-MM"), "{e}");
+    }
+
     fn d(y: i32, m: u32, day: u32) -> NaiveDate {
         NaiveDate::from_ymd_opt(y, m, day).unwrap()
     }
@@ -231,10 +294,13 @@ mod tests {
 
     #[test]
     fn rejects_malformed_names_with_an_example() {
-        for bad in ["2026-13", "2026-1", "26-11", "2026-11-H1", "x"] {
+        for bad in ["2026-1", "26-11", "2026-11-H1", "x"] {
             let e = Period::parse(PeriodKind::Monthly, bad).unwrap_err();
             assert!(e.to_string().contains("YYYY-MM"), "{e}");
         }
+        // A month that does not exist says so instead.
+        let e = Period::parse(PeriodKind::Monthly, "2026-13").unwrap_err();
+        assert!(e.to_string().contains("there is no month 13"), "{e}");
         assert!(Period::parse(PeriodKind::SemiMonthly, "2026-11-H3").is_err());
         assert!(Period::parse(PeriodKind::Weekly, "2026-W54").is_err());
     }

@@ -132,7 +132,10 @@ pub fn run(config: &Path, cmd: PluginsCommand) -> anyhow::Result<ExitCode> {
             let dir = plugin_dir(config, flag)?;
             let plugin = super::load_with(&dir, &id, None, &describe_options())?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&describe_json(&plugin))?);
+                crate::cli::write_stdout(&format!(
+                    "{}\n",
+                    serde_json::to_string_pretty(&describe_json(&plugin))?
+                ))?;
             } else {
                 crate::cli::write_stdout(&render_describe(&plugin))?;
             }
@@ -161,18 +164,20 @@ pub fn run(config: &Path, cmd: PluginsCommand) -> anyhow::Result<ExitCode> {
             });
             match checked {
                 Ok(plugin) => {
-                    println!(
-                        "ok: {} is plugin `{}` {} (every check passed; plugin directory {})\n",
+                    // The exit status is the verdict: output nobody reads
+                    // (a closed pipe) does not change it.
+                    let _ = crate::cli::write_stdout(&format!(
+                        "ok: {} is plugin `{}` {} (every check passed; plugin directory {})\n\n{}",
                         path.display(),
                         plugin.manifest.id,
                         plugin.manifest.version,
-                        dir.display()
-                    );
-                    crate::cli::write_stdout(&render_describe(&plugin))?;
+                        dir.display(),
+                        render_describe(&plugin)
+                    ));
                     Ok(ExitCode::SUCCESS)
                 }
                 Err(e) => {
-                    println!("refused: {e}");
+                    let _ = crate::cli::write_stdout(&format!("refused: {e}\n"));
                     Ok(ExitCode::FAILURE)
                 }
             }
@@ -450,7 +455,7 @@ pub fn describe_json(p: &Plugin) -> Value {
 /// Hosts one plugin over stdio.
 pub fn plugin_host(args: PluginHostArgs) -> anyhow::Result<ExitCode> {
     if let Err(e) = die_with_parent(args.parent_pid) {
-        eprintln!("reckon plugin-host: {e}");
+        crate::errln!("reckon plugin-host: {e}");
         return Ok(ExitCode::from(2));
     }
     let served = if args.describe {
@@ -461,7 +466,7 @@ pub fn plugin_host(args: PluginHostArgs) -> anyhow::Result<ExitCode> {
     match served {
         Ok(()) => Ok(ExitCode::SUCCESS),
         Err(e) => {
-            eprintln!("reckon plugin-host: {e}");
+            crate::errln!("reckon plugin-host: {e}");
             Ok(ExitCode::from(2))
         }
     }

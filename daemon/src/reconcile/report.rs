@@ -61,8 +61,13 @@ impl std::str::FromStr for Period {
         let (y, m) = s.trim().split_once('-').ok_or_else(bad)?;
         let year: i32 = y.parse().map_err(|_| bad())?;
         let month: u32 = m.parse().map_err(|_| bad())?;
-        if y.len() != 4 || m.len() != 2 || NaiveDate::from_ymd_opt(year, month, 1).is_none() {
+        if y.len() != 4 || m.len() != 2 {
             return Err(bad());
+        }
+        if NaiveDate::from_ymd_opt(year, month, 1).is_none() {
+            return Err(format!(
+                "period `{s}`: there is no month {m}: months are 01 to 12, e.g. {y}-01"
+            ));
         }
         Ok(Period { year, month })
     }
@@ -656,4 +661,20 @@ fn html(r: &Report) -> String {
     );
     out.push_str("</body>\n</html>\n");
     out
+}
+
+#[cfg(test)]
+mod period_tests {
+    // QA6 F12: `2026-00` was "not YYYY-MM", which it is written as.
+    #[test]
+    fn a_month_that_does_not_exist_is_named() {
+        let e = "2026-00".parse::<super::Period>().unwrap_err();
+        assert_eq!(
+            e,
+            "period `2026-00`: there is no month 00: months are 01 to 12, e.g. 2026-01"
+        );
+        let e = "2026-1".parse::<super::Period>().unwrap_err();
+        assert!(e.contains("is not YYYY-MM"), "{e}");
+        assert_eq!("2026-12".parse::<super::Period>().unwrap().month, 12);
+    }
 }

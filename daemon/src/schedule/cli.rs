@@ -14,23 +14,6 @@ pub struct RunArgs {}
 /// error, damaged config) stay. `RUST_LOG` replaces the default, this too.
 const QUIET_SLED: &str = "sled::tree=off";
 
-/// Whether tracing-subscriber reports a log line it could not write: no.
-/// It reports it with `eprintln!`, which panics when stderr cannot be
-/// written either: a daemon logging to a file on a full disk (or past its
-/// file size limit) panicked in whatever logged next, e.g. the store
-/// noting its own failure, and hung instead of stopping with status 75
-/// (found with the `/healthz` 503 test). A line that cannot be written is
-/// dropped instead.
-const REPORT_UNWRITTEN_LOG_LINES: bool = false;
-
-/// Writes a line to stderr, ignoring a failure: `eprintln!` panics when
-/// stderr cannot be written (a log file on a full disk), which would turn
-/// an exit status a supervisor acts on (1, 75) into a panic's 101.
-fn report(line: std::fmt::Arguments<'_>) {
-    use std::io::Write as _;
-    let _ = writeln!(std::io::stderr(), "{line}");
-}
-
 /// Sets up `tracing` (stderr, `RUST_LOG` or `info`). `cli` (from
 /// `--log-format`) wins over `config` (`[daemon] log_format`).
 pub fn init_logging(
@@ -44,8 +27,10 @@ pub fn init_logging(
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_writer(std::io::stderr)
-        .log_internal_errors(REPORT_UNWRITTEN_LOG_LINES);
+        .with_writer(crate::cli::output::log_writer)
+        // It reports an unwritable line with `eprintln!`, which panics when
+        // stderr is gone or full: a line that cannot be written is dropped.
+        .log_internal_errors(false);
     let _ = if json {
         builder.json().try_init()
     } else {
@@ -64,8 +49,10 @@ pub fn init_command_logging() {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_writer(std::io::stderr)
-        .log_internal_errors(REPORT_UNWRITTEN_LOG_LINES)
+        .with_writer(crate::cli::output::log_writer)
+        // It reports an unwritable line with `eprintln!`, which panics when
+        // stderr is gone or full: a line that cannot be written is dropped.
+        .log_internal_errors(false)
         .try_init();
 }
 
@@ -78,7 +65,7 @@ pub fn run(
     let cfg = match crate::config::load(config) {
         Ok(c) => c,
         Err(e) => {
-            report(format_args!("{e}"));
+            crate::errln!("{e}");
             return Ok(ExitCode::FAILURE);
         }
     };
@@ -87,12 +74,12 @@ pub fn run(
     let runtime = match super::Runtime::resolve(cfg) {
         Ok(r) => r,
         Err(e) => {
-            report(format_args!("{}", crate::config::ConfigErrors(e.clone())));
-            report(format_args!(
+            crate::errln!("{}", crate::config::ConfigErrors(e.clone()));
+            crate::errln!(
                 "{}: {} error(s); nothing was started",
                 config.display(),
                 e.len()
-            ));
+            );
             return Ok(ExitCode::FAILURE);
         }
     };
@@ -102,20 +89,20 @@ pub fn run(
     // it is the likelier reason the port is taken.
     let data_dir = &runtime.config.daemon.data_dir;
     if let Err(e) = crate::store::held_by_another_process(data_dir) {
-        report(format_args!("error: {e}"));
+        crate::errln!("error: {e}");
         return Ok(ExitCode::FAILURE);
     }
     let listener = match super::bind_listener(config, runtime.config.daemon.listen) {
         Ok(l) => l,
         Err(e) => {
-            report(format_args!("error: {e}"));
+            crate::errln!("error: {e}");
             return Ok(ExitCode::FAILURE);
         }
     };
     let store = match crate::store::Store::open(data_dir) {
         Ok(s) => s,
         Err(e) => {
-            report(format_args!("error: {e}"));
+            crate::errln!("error: {e}");
             return Ok(ExitCode::FAILURE);
         }
     };
@@ -134,10 +121,10 @@ pub fn run(
     Ok(match stopped {
         super::Stopped::Signal => ExitCode::SUCCESS,
         super::Stopped::StoreFailed(reason) => {
-            report(format_args!(
+            crate::errln!(
                 "error: {reason}\nthe store refuses every write until reckon restarts; free space (or fix the cause), then start reckon again (exit status {})",
                 super::EXIT_STORE_FAILED
-            ));
+            );
             ExitCode::from(super::EXIT_STORE_FAILED)
         }
     })

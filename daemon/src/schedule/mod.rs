@@ -1064,6 +1064,24 @@ mod tests {
 
     use plugin_api::Connector;
 
+    // QA6 F12: an address not on this host was asked "is another reckon
+    // running?", the hint of a port in use.
+    #[test]
+    fn a_listen_error_hints_at_its_own_cause() {
+        let config = std::path::Path::new("reckon.toml");
+        let not_here: std::net::SocketAddr = "10.255.255.1:9187".parse().unwrap();
+        let e = bind_listener(config, not_here).unwrap_err().to_string();
+        assert!(
+            e.contains("no network interface of this machine has that address")
+                && !e.contains("another"),
+            "{e}"
+        );
+        let in_use = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = in_use.local_addr().unwrap();
+        let e = bind_listener(config, addr).unwrap_err().to_string();
+        assert!(e.contains("another process listens there"), "{e}");
+    }
+
     fn connector(schedule: &str) -> ResolvedConnector {
         let text = format!(
             "[[connectors]]\nid = \"net\"\nplugin = \"example\"\nschedule = \"{schedule}\"\ntimezone = \"Europe/Berlin\"\n[connectors.settings]\napi_key = {{ secret = \"env:K\" }}\n"

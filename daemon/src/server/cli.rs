@@ -49,14 +49,14 @@ pub fn run(config: &Path, args: StatusArgs) -> anyhow::Result<ExitCode> {
     let body = match answer {
         Ok((status, body)) if status.is_success() => body,
         Ok((status, _)) => {
-            eprintln!(
+            crate::errln!(
                 "error: {url} answered HTTP {status}: what listens at {addr} is not a reckon daemon; {}",
                 where_else(config, data_dir.as_deref(), addr)
             );
             return Ok(ExitCode::FAILURE);
         }
         Err(e) => {
-            eprintln!(
+            crate::errln!(
                 "error: no reckon daemon answered at {url}: {}; {}",
                 root_cause(&e),
                 where_else(config, data_dir.as_deref(), addr)

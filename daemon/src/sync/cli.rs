@@ -174,7 +174,7 @@ pub fn run(
     let cfg = match crate::config::load(config) {
         Ok(c) => c,
         Err(e) => {
-            eprintln!("{e}");
+            crate::errln!("{e}");
             return Ok(ExitCode::FAILURE);
         }
     };
@@ -184,7 +184,7 @@ pub fn run(
         let hint = crate::config::source::nearest(&args.connector, ids.iter().copied())
             .map(|n| format!("; did you mean `{n}`?"))
             .unwrap_or_default();
-        eprintln!(
+        crate::errln!(
             "error: no connector `{}` in {}{hint} (configured: {})",
             args.connector,
             config.display(),
@@ -204,7 +204,7 @@ pub fn run(
         }) {
         Ok(c) => c,
         Err(e) => {
-            eprintln!("{}", crate::config::ConfigErrors(e));
+            crate::errln!("{}", crate::config::ConfigErrors(e));
             return Ok(ExitCode::FAILURE);
         }
     };
@@ -214,14 +214,15 @@ pub fn run(
             .build()?;
         return match rt.block_on(super::check_connector(&connector, std::env::current_exe()?)) {
             Ok(r) => {
-                println!(
-                    "{}: ok: plugin `{}` accepted the settings and credentials ({} request(s))",
+                // The exit status is the verdict, read or not.
+                let _ = crate::cli::write_stdout(&format!(
+                    "{}: ok: plugin `{}` accepted the settings and credentials ({} request(s))\n",
                     connector.config.id, connector.plugin.manifest.id, r.requests
-                );
+                ));
                 Ok(ExitCode::SUCCESS)
             }
             Err(e) => {
-                eprintln!("error: {e}");
+                crate::errln!("error: {e}");
                 Ok(ExitCode::FAILURE)
             }
         };
@@ -239,7 +240,7 @@ pub fn run(
                 } else {
                     e.to_string()
                 };
-                eprintln!("error: --record {}: {why}", dir.display());
+                crate::errln!("error: --record {}: {why}", dir.display());
                 return Ok(ExitCode::FAILURE);
             }
         },
@@ -254,7 +255,7 @@ pub fn run(
     let range = args.from.zip(args.to);
     let json = log_format.unwrap_or(cfg.daemon.log_format) == crate::config::LogFormat::Json;
     let progress: Box<dyn Progress> = if json {
-        Box::new(JsonLines(|line: String| eprint!("{line}")))
+        Box::new(JsonLines(write_stderr))
     } else if std::io::stderr().is_terminal() {
         let bar = indicatif::ProgressBar::new_spinner();
         bar.set_style(
@@ -266,7 +267,7 @@ pub fn run(
         bar.enable_steady_tick(std::time::Duration::from_millis(200));
         Box::new(Bar(bar))
     } else {
-        Box::new(Lines(|line: String| eprint!("{line}")))
+        Box::new(Lines(write_stderr))
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -284,7 +285,7 @@ pub fn run(
                 if json {
                     tracing::warn!("stopping after the current page commits");
                 } else {
-                    eprintln!("stopping after the current page commits...");
+                    crate::errln!("stopping after the current page commits...");
                 }
                 flag.request();
             }
@@ -299,19 +300,29 @@ pub fn run(
         .await
     });
     drop(progress);
+    // The run is over; its last lines go to whoever still reads: a reader
+    // that went away (`| head`) changes neither the work nor the status.
+    let stderr = crate::cli::output::Unread::new(std::io::stderr());
     let mut err: Box<dyn std::io::Write> = if json {
-        Box::new(JsonErr::new(std::io::stderr()))
+        Box::new(JsonErr::new(stderr))
     } else {
-        Box::new(std::io::stderr())
+        Box::new(stderr)
     };
     let code = report(
         &result,
         recording.as_ref(),
-        &mut std::io::stdout(),
+        &mut crate::cli::output::Unread::new(std::io::stdout()),
         &mut err,
     )?;
     err.flush()?;
     Ok(code)
+}
+
+/// A progress line for stderr. A line nobody can read (the reader of the
+/// pipe went away) is dropped: the backfill goes on.
+fn write_stderr(line: String) {
+    use std::io::Write as _;
+    let _ = std::io::stderr().write_all(line.as_bytes());
 }
 
 /// The last lines of a sync: the cassettes written, then the run's figures
