@@ -219,10 +219,18 @@ impl Daemon {
             s.running = false;
             s.queued = false;
             if let Some(run) = last {
-                // As after a scheduled run: status shows why it failed.
+                // As after a scheduled run: status shows why it failed,
+                // and counts it (QA: 0 while running, 1 after a restart,
+                // which counts from the run history).
                 match run.outcome {
-                    RunOutcome::Failed => s.last_error = run.error.clone(),
-                    RunOutcome::Success => s.last_error = None,
+                    RunOutcome::Failed => {
+                        s.last_error = run.error.clone();
+                        s.consecutive_failures += 1;
+                    }
+                    RunOutcome::Success => {
+                        s.last_error = None;
+                        s.consecutive_failures = 0;
+                    }
                     _ => {}
                 }
                 s.last_run = Some(run);
@@ -1238,6 +1246,7 @@ mod tests {
         daemon.release("net");
         let st = &daemon.status_snapshot()[0];
         assert_eq!(st.last_error.as_deref(), Some("HTTP 400: bad window"));
+        assert_eq!(st.consecutive_failures, 1, "as a restart counts it");
         run.started_at = now + Duration::hours(1);
         run.outcome = RunOutcome::Success;
         run.error = None;
@@ -1245,6 +1254,7 @@ mod tests {
         daemon.store.save_run(&run).unwrap();
         daemon.release("net");
         assert_eq!(daemon.status_snapshot()[0].last_error, None);
+        assert_eq!(daemon.status_snapshot()[0].consecutive_failures, 0);
     }
 
     #[test]
