@@ -94,7 +94,7 @@ pub fn plain_decimal_str(s: &str) -> Result<Option<Decimal>, String> {
     // written is refused, never changed.
     let too_many = || {
         format!(
-            "{s:?} has more digits than an amount can hold (at most {MAX_DIGITS} significant digits): check the amount"
+            "{s:?} has more digits than an amount can hold ({MAX_DIGITS} significant digits, below about 7.9e28): check the amount"
         )
     };
     let d = Decimal::from_str(t).map_err(|_| too_many())?;
@@ -105,7 +105,9 @@ pub fn plain_decimal_str(s: &str) -> Result<Option<Decimal>, String> {
     Ok(Some(d))
 }
 
-/// Significant digits a [`Decimal`] holds; [`plain_decimal_str`] refuses more.
+/// Significant digits a [`Decimal`] always holds (some 29-digit values
+/// below its maximum, about 7.9e28, fit too); [`plain_decimal_str`] refuses
+/// what it cannot hold exactly.
 pub const MAX_DIGITS: u32 = 28;
 
 /// A non-negative integer from a JSON number or string; `Ok(None)` for placeholders.
