@@ -48,7 +48,9 @@ pub struct FxConfig {
     #[serde(default = "default_max_age_days")]
     pub max_age_days: u32,
     /// Inline rates (`[[fx.rates]]`), added to the CSV ones; an inline rate
-    /// for the same date and pair replaces the CSV one.
+    /// for the same date and pair replaces the CSV one. Each date and pair
+    /// is given at most once inline (two entries are a config error, even
+    /// with the same rate: which one prices the money must be unambiguous).
     #[serde(default)]
     pub rates: Vec<FxRateConfig>,
 }
@@ -144,7 +146,9 @@ impl FxTable {
     /// Every problem [`FxTable::load`] would stop at, for `reckon config
     /// check` and config (re)loading: (config key, message) pairs, the
     /// CSV's (unreadable file, or its first bad row, by line) under
-    /// `fx.rates_csv`, each bad inline rate under `fx.rates[i].rate`.
+    /// `fx.rates_csv`, each bad inline rate under `fx.rates[i].rate`. A
+    /// repeated inline date and pair is [`FxTable::repeated_rates`]'
+    /// business (its message names both entries' lines).
     pub fn problems(config: &FxConfig, base_dir: &Path) -> Vec<(String, String)> {
         let mut out = Vec::new();
         let csv_only = FxConfig {
@@ -163,8 +167,68 @@ impl FxTable {
         out
     }
 
+    /// Inline rates given twice for one date and pair (QA6 F11: the later
+    /// silently won): `(first index, later index)`, each later entry once,
+    /// paired with the first entry of its date and pair. Identical rates
+    /// count too: one entry per date and pair keeps the table unambiguous,
+    /// and a copied block whose date was not changed is a mistake.
+    pub fn repeated_rates(config: &FxConfig) -> Vec<(usize, usize)> {
+        let mut first: BTreeMap<(NaiveDate, &str, &str), usize> = BTreeMap::new();
+        let mut out = Vec::new();
+        for (i, r) in config.rates.iter().enumerate() {
+            let key = (r.date, r.base.trim(), r.quote.trim());
+            match first.get(&key) {
+                Some(&f) => out.push((f, i)),
+                None => {
+                    first.insert(key, i);
+                }
+            }
+        }
+        out
+    }
+
+    /// The message for a rate given twice ([`FxTable::repeated_rates`]);
+    /// `first_at` says where the first entry is (e.g. `line 12`).
+    pub fn repeated_rate_message(
+        config: &FxConfig,
+        first: usize,
+        later: usize,
+        first_at: &str,
+    ) -> String {
+        let (a, b) = (&config.rates[first], &config.rates[later]);
+        let same = match (
+            a.rate.trim().parse::<Decimal>(),
+            b.rate.trim().parse::<Decimal>(),
+        ) {
+            (Ok(x), Ok(y)) => x == y,
+            _ => a.rate.trim() == b.rate.trim(),
+        };
+        let what = if same {
+            "with the same rate: give it once".to_owned()
+        } else {
+            "with different rates: which one prices the money is unknown; keep the right one"
+                .to_owned()
+        };
+        format!(
+            "{}/{} on {} is given twice, in fx.rates[{first}] ({first_at}, rate \"{}\") and fx.rates[{later}] (rate \"{}\"), {what}",
+            a.base,
+            a.quote,
+            a.date,
+            a.rate.trim(),
+            b.rate.trim(),
+        )
+    }
+
     /// Loads `[fx]`: the CSV (relative to `base_dir`) then the inline rates.
+    /// An inline date and pair given twice is an error (config loading
+    /// reports it first, with both lines).
     pub fn load(config: &FxConfig, base_dir: &Path) -> Result<FxTable, FxError> {
+        if let Some((first, later)) = FxTable::repeated_rates(config).first() {
+            return Err(FxError::Invalid {
+                origin: format!("[fx] rates[{later}]"),
+                message: FxTable::repeated_rate_message(config, *first, *later, "above"),
+            });
+        }
         let mut rates = Vec::new();
         if let Some(csv_path) = &config.rates_csv {
             let path = if csv_path.is_relative() {
@@ -356,6 +420,42 @@ mod tests {
             Some(Decimal::new(125, 2))
         );
         assert_eq!(t.rate("GBP", "EUR", d("2026-11-04")), None);
+    }
+
+    /// QA6 F11: two inline rates for one date and pair were accepted and
+    /// the later silently won.
+    #[test]
+    fn an_inline_rate_given_twice_is_an_error_naming_both_entries() {
+        let cfg = |second: &str| -> FxConfig {
+            toml::from_str(&format!(
+                "[[rates]]\ndate = 2026-11-02\nbase = 'EUR'\nquote = 'USD'\nrate = '1.1'\n\
+                 [[rates]]\ndate = 2026-11-03\nbase = 'EUR'\nquote = 'USD'\nrate = '1.3'\n\
+                 [[rates]]\ndate = 2026-11-02\nbase = 'USD'\nquote = 'EUR'\nrate = '0.9'\n\
+                 [[rates]]\ndate = 2026-11-02\nbase = 'EUR'\nquote = 'USD'\nrate = '{second}'\n"
+            ))
+            .unwrap()
+        };
+        let different = cfg("1.2");
+        assert_eq!(FxTable::repeated_rates(&different), [(0, 3)]);
+        let e = FxTable::load(&different, Path::new("."))
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            e,
+            "[fx] rates[3]: EUR/USD on 2026-11-02 is given twice, in fx.rates[0] (above, rate \"1.1\") \
+             and fx.rates[3] (rate \"1.2\"), with different rates: which one prices the money is \
+             unknown; keep the right one"
+        );
+        let same = cfg("1.10");
+        let e = FxTable::load(&same, Path::new("."))
+            .unwrap_err()
+            .to_string();
+        assert!(e.ends_with("with the same rate: give it once"), "{e}");
+        // Other dates and the inverse pair are not repeats.
+        let mut ok = cfg("1.2");
+        ok.rates.pop();
+        assert!(FxTable::repeated_rates(&ok).is_empty());
+        FxTable::load(&ok, Path::new(".")).unwrap();
     }
 
     #[test]

@@ -10,11 +10,18 @@
 //!   value twice, order files refuse any repeat).
 //! - Inside those values, an object with a repeated key is a parse error
 //!   (`key `x` appears twice in an object`), with serde_json's line and column.
+//! - [`raw_entries`] gives the same pairs with each value's text as written
+//!   ([`RawValue`]), and [`number_literal`] a JSON number's literal. Money
+//!   sent as a JSON number is read from that literal, never through `f64`
+//!   (which would turn `12345678901234567.89` into `12345678901234568` and
+//!   hide an exponent: `1e3`). The workspace does not enable serde_json's
+//!   `arbitrary_precision`, which changes `Value`/`Number` everywhere.
 //!
 //! What it is not: not a JSON parser of its own (serde_json does the
 //! parsing), and not for API pages, which are read as `Value` as usual.
 
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 use std::fmt;
 
@@ -26,6 +33,30 @@ pub fn entries(text: &str) -> Result<Vec<(String, Value)>, serde_json::Error> {
     let pairs = de.deserialize_map(EntriesVisitor)?;
     de.end()?;
     Ok(pairs)
+}
+
+/// The `(key, text as written)` pairs of a JSON object text, in order,
+/// repeated keys included: the same pairs as [`entries`] (call that first
+/// for its checks and error positions), with each value's JSON text instead
+/// of a `Value`, borrowed from `text`.
+pub fn raw_entries(text: &str) -> Result<Vec<(String, &RawValue)>, serde_json::Error> {
+    let mut de = serde_json::Deserializer::from_str(text);
+    let pairs = de.deserialize_map(RawEntriesVisitor(std::marker::PhantomData))?;
+    de.end()?;
+    Ok(pairs)
+}
+
+/// The elements of a JSON array text as written; `None` if `raw` is not an array.
+pub fn raw_elements(raw: &RawValue) -> Option<Vec<&RawValue>> {
+    serde_json::from_str(raw.get()).ok()
+}
+
+/// A JSON number's literal exactly as written (`12345678901234567.89`,
+/// `1e3`), for an exact or strict reading; `None` if `raw` is not a number.
+pub fn number_literal(raw: &RawValue) -> Option<&str> {
+    let t = raw.get().trim();
+    t.starts_with(|c: char| c == '-' || c.is_ascii_digit())
+        .then_some(t)
 }
 
 /// The first key that appears more than once in `pairs`, with the indexes
@@ -53,6 +84,25 @@ impl<'de> Visitor<'de> for EntriesVisitor {
         let mut out = Vec::new();
         while let Some(key) = map.next_key::<String>()? {
             let value = map.next_value_seed(UniqueKeys)?;
+            out.push((key, value));
+        }
+        Ok(out)
+    }
+}
+
+struct RawEntriesVisitor<'a>(std::marker::PhantomData<&'a ()>);
+
+impl<'de: 'a, 'a> Visitor<'de> for RawEntriesVisitor<'a> {
+    type Value = Vec<(String, &'a RawValue)>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut out = Vec::new();
+        while let Some(key) = map.next_key::<String>()? {
+            let value: &'de RawValue = map.next_value()?;
             out.push((key, value));
         }
         Ok(out)
@@ -154,6 +204,30 @@ mod tests {
         let via_value: Value = serde_json::from_str(text).unwrap();
         let rebuilt: Map<String, Value> = pairs.into_iter().collect();
         assert_eq!(Value::Object(rebuilt), via_value);
+    }
+
+    /// QA6 F4: a JSON number's literal is kept as written, for money.
+    #[test]
+    fn raw_entries_keep_number_literals_as_written() {
+        let text = r#"{"a":12345678901234567.89,"b":"1e3","c":1e3,"r":[{"amount":5e0}],"a":-0.10}"#;
+        let raw = raw_entries(text).unwrap();
+        let keys: Vec<&str> = raw.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(keys, ["a", "b", "c", "r", "a"]);
+        let lit: Vec<Option<&str>> = raw.iter().map(|(_, v)| number_literal(v)).collect();
+        assert_eq!(
+            lit,
+            [
+                Some("12345678901234567.89"),
+                None,
+                Some("1e3"),
+                None,
+                Some("-0.10")
+            ]
+        );
+        let refunds = raw_elements(raw[3].1).unwrap();
+        let first = raw_entries(refunds[0].get()).unwrap();
+        assert_eq!(number_literal(first[0].1), Some("5e0"));
+        assert!(raw_elements(raw[0].1).is_none());
     }
 
     #[test]

@@ -51,7 +51,12 @@ pub fn decimal_str(s: &str) -> Result<Option<Decimal>, String> {
 /// (`12`, `12.50`, `.5`); `Ok(None)` for `""` and `"-"`. Unlike
 /// [`decimal_str`] it refuses scientific notation (`1.23457E+05` is how a
 /// spreadsheet shows 123456.78 in a narrow column, and is 123457 once saved)
-/// and digit separators (`1_000`, which rust_decimal would accept).
+/// and digit separators (`1_000`, which rust_decimal would accept), and an
+/// amount with more digits than a decimal holds (which rust_decimal would
+/// round or call "not a decimal").
+///
+/// Money sent as a JSON number goes through this too, from the number's
+/// literal ([`crate::json_object::number_literal`]), never through `f64`.
 pub fn plain_decimal_str(s: &str) -> Result<Option<Decimal>, String> {
     let t = s.trim();
     if t.is_empty() || t == "-" || t == "--" {
@@ -84,10 +89,26 @@ pub fn plain_decimal_str(s: &str) -> Result<Option<Decimal>, String> {
             format!("{s:?} is not a decimal number")
         });
     }
-    Decimal::from_str(t)
-        .map(Some)
-        .map_err(|_| format!("{s:?} is not a decimal number"))
+    // rust_decimal holds 28 significant digits (up to about 7.9e28) and
+    // silently rounds extra fraction digits: an amount it cannot hold as
+    // written is refused, never changed.
+    let too_many = || {
+        format!(
+            "{s:?} has more digits than an amount can hold ({MAX_DIGITS} significant digits, below about 7.9e28): check the amount"
+        )
+    };
+    let d = Decimal::from_str(t).map_err(|_| too_many())?;
+    let fraction_digits = t.split_once('.').map_or(0, |(_, f)| f.len());
+    if (d.scale() as usize) < fraction_digits {
+        return Err(too_many());
+    }
+    Ok(Some(d))
 }
+
+/// Significant digits a [`Decimal`] always holds (some 29-digit values
+/// below its maximum, about 7.9e28, fit too); [`plain_decimal_str`] refuses
+/// what it cannot hold exactly.
+pub const MAX_DIGITS: u32 = 28;
 
 /// A non-negative integer from a JSON number or string; `Ok(None)` for placeholders.
 pub fn count(v: &Value) -> Result<Option<u64>, String> {
@@ -225,6 +246,21 @@ mod tests {
                     .unwrap_err()
                     .contains("is not a decimal number"),
                 "{bad}"
+            );
+        }
+        // QA6 F4: more digits than a decimal holds is refused, not rounded.
+        assert_eq!(
+            plain_decimal_str("12345678901234567.89").unwrap(),
+            Some(Decimal::from_str("12345678901234567.89").unwrap())
+        );
+        for long in [
+            "99999999999999999999999999999999",
+            "1.00000000000000000000000000001",
+        ] {
+            let e = plain_decimal_str(long).unwrap_err();
+            assert!(
+                e.contains("more digits than an amount can hold"),
+                "{long}: {e}"
             );
         }
         // The lenient parser, for platform APIs, is unchanged.

@@ -275,6 +275,95 @@ async fn a_refused_refresh_token_reaches_the_plugin_as_a_401() {
     assert!(body.contains("invalid_grant"), "{body}");
 }
 
+/// QA6 F5: a token endpoint answering 500 (after the retries), an HTML
+/// page with 200, or a redirect was reported to the plugin as a 401
+/// ("refused the credentials") and so not retried. Now it is a retryable
+/// failure with the real status; a 400 `invalid_grant` stays a 401 (above).
+#[tokio::test]
+async fn a_failing_token_endpoint_is_a_retryable_failure_with_its_real_status_not_a_401() {
+    let calls = Arc::new(AtomicU32::new(0));
+    let app = Router::new()
+        .route(
+            "/token500",
+            post(|State(c): State<Arc<AtomicU32>>| async move {
+                c.fetch_add(1, Ordering::SeqCst);
+                (axum::http::StatusCode::INTERNAL_SERVER_ERROR, "oops")
+            }),
+        )
+        .route(
+            "/token-html",
+            post(|| async {
+                (
+                    [(axum::http::header::CONTENT_TYPE, "text/html")],
+                    "<html><body>Down for maintenance</body></html>",
+                )
+            }),
+        )
+        .route(
+            "/token302",
+            post(|| async {
+                (
+                    axum::http::StatusCode::FOUND,
+                    [(axum::http::header::LOCATION, "/elsewhere")],
+                    "",
+                )
+            }),
+        )
+        .with_state(calls.clone());
+    let server = FakeServer::start(app);
+    let base = server.base_url.clone();
+    for (path, want) in [
+        ("/token500", "failed with HTTP 500: oops"),
+        ("/token-html", "(HTTP 200) is malformed"),
+        ("/token302", "failed with HTTP 302"),
+    ] {
+        let mut policy = HttpPolicy::new(format!("gads_token_down{path}").replace('/', "_"));
+        policy.timeout = Duration::from_secs(5);
+        policy.max_retries = 1;
+        policy.secrets = secrets(&[
+            ("client_id", "cid"),
+            ("client_secret", "cs-SECRET-2"),
+            ("refresh_token", "rt-SECRET-1"),
+        ]);
+        let tuning = SessionTuning {
+            backoff_base: Duration::from_millis(1),
+            backoff_cap: Duration::from_millis(2),
+            ..SessionTuning::default()
+        };
+        let mut exec = HttpExecutor::new(
+            policy,
+            Some(AuthSpec::Oauth2RefreshToken {
+                token_url: path.into(),
+                client_id: "client_id".into(),
+                client_secret: "client_secret".into(),
+                refresh_token: "refresh_token".into(),
+            }),
+            &[],
+            &base,
+            json!({}),
+            tuning,
+        );
+        let ev = exec.execute(&get_req(&base, "/data")).await.unwrap();
+        match &ev.0 {
+            Event::HttpFailure { kind, message, .. } => {
+                assert_eq!(*kind, HttpFailureKind::Other, "{path}: {message}");
+                assert!(message.contains(want), "{path}: {message}");
+                assert!(
+                    message.contains("not a refusal of the credentials"),
+                    "{path}: {message}"
+                );
+                assert!(!message.contains("401"), "{path}: {message}");
+                assert!(!message.contains("SECRET"), "{path}: {message}");
+            }
+            other => panic!("{path}: expected a failure, got {other:?}"),
+        }
+    }
+    // The 500 was retried (max_retries = 1) before giving up. The SDK makes
+    // an `HttpFailure` of kind `Other` a retryable transport error, so the
+    // daemon retries the run; a 401 becomes the plugin's `Auth` error.
+    assert_eq!(calls.load(Ordering::SeqCst), 2);
+}
+
 // ---------------------------------------------------------------------------
 // No secret in any log line
 // ---------------------------------------------------------------------------

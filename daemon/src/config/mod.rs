@@ -469,6 +469,16 @@ pub fn parse_at(
         for (key, message) in crate::fx::FxTable::problems(fx, base) {
             errors.push(map.error(&key, message));
         }
+        for (first, later) in crate::fx::FxTable::repeated_rates(fx) {
+            let first_at = map
+                .span_of(&format!("fx.rates[{first}].date"))
+                .map(|r| format!("line {}", map.line_col(r.start).0))
+                .unwrap_or_else(|| "above".into());
+            errors.push(map.error(
+                &format!("fx.rates[{later}].date"),
+                crate::fx::FxTable::repeated_rate_message(fx, first, later, &first_at),
+            ));
+        }
     }
     cfg.source = Arc::new(map);
     if errors.is_empty() {

@@ -210,6 +210,9 @@ pub fn resolve_connector(
     let mut plain = serde_json::Map::new();
     let mut secrets = BTreeMap::new();
     let mut base_url: Option<String> = None;
+    // `base_url` given but refused above: `required` is satisfied (QA6 F9:
+    // a bad value also read "missing required setting `base_url`").
+    let mut base_url_refused = false;
     let mut for_schema_secrets: Vec<String> = Vec::new();
     for (k, v) in &c.settings {
         let path = p(&format!("settings.{k}"));
@@ -218,12 +221,13 @@ pub fn resolve_connector(
             match v.as_str().map(url::Url::parse) {
                 // Credentials belong in secret references: a URL's user
                 // and password would be written to cassettes as they are.
-                Some(Ok(u)) if !u.username().is_empty() || u.password().is_some() => errors.push(
-                    map.error(
+                Some(Ok(u)) if !u.username().is_empty() || u.password().is_some() => {
+                    base_url_refused = true;
+                    errors.push(map.error(
                         &path,
                         "must not carry a user or password (`https://user:pass@...`); put credentials in the plugin's secret settings, as references such as { secret = \"env:NAME\" }",
-                    ),
-                ),
+                    ))
+                }
                 Some(Ok(u)) if matches!(u.scheme(), "http" | "https") && u.host_str().is_some() => {
                     base_url = Some(
                         v.as_str()
@@ -234,10 +238,27 @@ pub fn resolve_connector(
                     // The schema may declare it too; the plugin sees it either way.
                     plain.insert(k.clone(), toml_to_json(v));
                 }
-                _ => errors.push(map.error(
-                    &path,
-                    "expected an absolute http(s) URL such as `https://api.example.net`",
-                )),
+                other => {
+                    base_url_refused = true;
+                    let why = match other {
+                        None => format!("is {}, not a string", toml_type_name(v)),
+                        Some(Err(e)) => {
+                            format!("{:?} is not a URL ({e})", v.as_str().unwrap_or_default())
+                        }
+                        Some(Ok(u)) if !matches!(u.scheme(), "http" | "https") => format!(
+                            "{:?} has the scheme `{}`; only http and https are used",
+                            v.as_str().unwrap_or_default(),
+                            u.scheme()
+                        ),
+                        Some(Ok(_)) => format!("{:?} has no host", v.as_str().unwrap_or_default()),
+                    };
+                    errors.push(map.error(
+                        &path,
+                        format!(
+                            "invalid base URL: {why}; expected an absolute http(s) URL such as `https://api.example.net`"
+                        ),
+                    ))
+                }
             }
             continue;
         }
@@ -305,6 +326,13 @@ pub fn resolve_connector(
     let mut violations = Vec::new();
     schema::validate(schema_v, &Value::Object(for_schema), "", &mut violations);
     for v in violations {
+        if base_url_refused
+            && v.path.is_empty()
+            && v.message.starts_with("missing required setting `base_url`")
+        {
+            // Present but invalid: said above, with why.
+            continue;
+        }
         let path = if v.path.is_empty() {
             p("settings")
         } else {
@@ -515,5 +543,18 @@ pub fn resolve_all(cfg: &Config) -> Result<Vec<ResolvedConnector>, Vec<ConfigErr
         Ok(connectors)
     } else {
         Err(errors)
+    }
+}
+
+/// A TOML value's type, for messages.
+fn toml_type_name(v: &toml::Value) -> &'static str {
+    match v {
+        toml::Value::String(_) => "a string",
+        toml::Value::Integer(_) => "an integer",
+        toml::Value::Float(_) => "a float",
+        toml::Value::Boolean(_) => "a boolean",
+        toml::Value::Datetime(_) => "a date/time",
+        toml::Value::Array(_) => "an array",
+        toml::Value::Table(_) => "a table",
     }
 }

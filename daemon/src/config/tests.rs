@@ -658,3 +658,71 @@ fn an_unknown_kpi_currency_is_a_config_error_with_its_line() {
     let ok = text.replace("XYZ", "EUR");
     parse(&ok, "reckon.toml").expect("EUR is a currency");
 }
+
+/// QA6 F11: two inline `[[fx.rates]]` for one date and pair were accepted
+/// and the later silently won; now a config error at the later entry naming
+/// both (the first by its line).
+#[test]
+fn an_fx_rate_given_twice_is_a_config_error_naming_both_entries() {
+    let text = "[[connectors]]\nid = \"ex\"\nplugin = \"example\"\nschedule = \"0 6 * * *\"\n\
+                [fx]\n\
+                [[fx.rates]]\ndate = 2026-11-02\nbase = \"EUR\"\nquote = \"USD\"\nrate = \"1.1\"\n\
+                [[fx.rates]]\ndate = 2026-11-02\nbase = \"EUR\"\nquote = \"USD\"\nrate = \"1.2\"\n";
+    let e = parse(text, "x.toml").unwrap_err().to_string();
+    assert!(
+        e.contains(
+            "x.toml:12:8: `fx.rates[1].date`: EUR/USD on 2026-11-02 is given twice, in fx.rates[0] \
+             (line 7, rate \"1.1\") and fx.rates[1] (rate \"1.2\"), with different rates"
+        ),
+        "{e}"
+    );
+}
+
+/// QA6 F9: a `base_url` that is present but invalid also produced "missing
+/// required setting `base_url`" (for a plugin whose schema requires it);
+/// now one error at the value saying it is invalid and why.
+#[test]
+fn an_invalid_base_url_is_said_invalid_not_missing() {
+    let required_loader =
+        |dir: &Path, _: &str, _: Option<&str>| -> Result<Arc<Plugin>, LoadError> {
+            let mut m = reckon_plugin_example::Example::manifest();
+            m.config_schema["required"] = serde_json::json!(["api_key", "base_url"]);
+            m.default_base_url = None;
+            Ok(Arc::new(Plugin::from_manifest(dir.join("x.so"), m)))
+        };
+    let text = |url: &str| {
+        format!(
+            "[[connectors]]\nid = \"net\"\nplugin = \"example\"\nschedule = \"0 * * * *\"\n\
+             [connectors.settings]\napi_key = {{ secret = \"env:EXAMPLE_API_KEY\" }}\nbase_url = {url}\n"
+        )
+    };
+    for (url, why) in [
+        (
+            "\"not a url\"",
+            "\"not a url\" is not a URL (relative URL without a base)",
+        ),
+        (
+            "\"ftp://127.0.0.1:1\"",
+            "\"ftp://127.0.0.1:1\" has the scheme `ftp`; only http and https are used",
+        ),
+        ("42", "is an integer, not a string"),
+    ] {
+        let cfg = parse(&text(url), "x.toml").unwrap();
+        let e = ConfigErrors(resolve(&cfg, &required_loader, &secrets).unwrap_err()).to_string();
+        assert!(
+            e.contains(&format!(
+                "x.toml:7:12: `connectors[0].settings.base_url`: invalid base URL: {why}; expected an absolute http(s) URL"
+            )),
+            "{url}: {e}"
+        );
+        assert!(!e.contains("missing required setting"), "{url}: {e}");
+    }
+    let cfg = parse(&text("\"http://u:p@127.0.0.1:1\""), "x.toml").unwrap();
+    let e = ConfigErrors(resolve(&cfg, &required_loader, &secrets).unwrap_err()).to_string();
+    assert!(e.contains("must not carry a user or password"), "{e}");
+    assert!(!e.contains("missing required setting"), "{e}");
+    // Absent, it is still missing.
+    let cfg = parse(&text("\"x\"").replace("base_url = \"x\"\n", ""), "x.toml").unwrap();
+    let e = ConfigErrors(resolve(&cfg, &required_loader, &secrets).unwrap_err()).to_string();
+    assert!(e.contains("missing required setting `base_url`"), "{e}");
+}

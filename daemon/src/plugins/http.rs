@@ -950,10 +950,17 @@ impl HttpExecutor {
                         #[serde(default)]
                         expires_in: Option<u64>,
                     }
+                    // A 2xx that is not a token (a maintenance or captive
+                    // page, a proxy's answer) is the endpoint's fault, not a
+                    // refusal of the credentials (QA6 F5).
                     let t: TokenResponse = serde_json::from_slice(&body).map_err(|e| {
-                        AuthFailure::Refused(format!(
-                            "OAuth2 token response from {url} is malformed: {e}"
-                        ))
+                        AuthFailure::Failed(
+                            HttpFailureKind::Other,
+                            format!(
+                                "OAuth2 token response from {url} (HTTP {status}) is malformed: {e}{}{NOT_REFUSED}",
+                                plugin_api::sdk::body_suffix(&body, 200)
+                            ),
+                        )
                     })?;
                     self.redactor.add(&t.access_token);
                     // Refresh a minute early; default lifetime one hour.
@@ -981,11 +988,26 @@ impl HttpExecutor {
                         cause = %format!("HTTP {status}"), "OAuth2 token refresh failed; retrying");
                     self.wait(w).await?;
                 }
-                Attempt::Response { status, body, .. } => {
+                // 400 and 401 are how an OAuth2 server refuses a grant or a
+                // client (RFC 6749 §5.2: `invalid_grant`, `invalid_client`).
+                Attempt::Response { status, body, .. } if matches!(status, 400 | 401) => {
                     return Err(AuthFailure::Refused(format!(
                         "OAuth2 token refresh at {url} failed with HTTP {status}{}",
                         plugin_api::sdk::body_suffix(&body, 200)
                     )));
+                }
+                // Anything else (a 5xx or 429 after the retries, a redirect,
+                // another 4xx) is an outage or a misrouted endpoint: said
+                // with its real status and retryable, not a synthetic 401
+                // that sends the operator to check the credentials (QA6 F5).
+                Attempt::Response { status, body, .. } => {
+                    return Err(AuthFailure::Failed(
+                        HttpFailureKind::Other,
+                        format!(
+                            "OAuth2 token refresh at {url} failed with HTTP {status}{}{NOT_REFUSED}",
+                            plugin_api::sdk::body_suffix(&body, 200)
+                        ),
+                    ));
                 }
                 Attempt::Failure {
                     kind,
@@ -1012,10 +1034,16 @@ impl HttpExecutor {
     }
 }
 
+/// Said of a token-endpoint failure that is not a refusal of the credentials.
+const NOT_REFUSED: &str = " (the token endpoint failed; this is not a refusal of the credentials)";
+
 enum AuthFailure {
-    /// Credentials refused: surfaces to the plugin as a 401.
+    /// Credentials refused (the token endpoint answered 400 or 401):
+    /// surfaces to the plugin as a 401.
     Refused(String),
-    /// Could not even try: surfaces as an `HttpFailure`.
+    /// Could not even try, or the token endpoint failed (5xx, a redirect, a
+    /// body that is not a token): surfaces as an `HttpFailure`, which the
+    /// SDK makes a retryable transport error.
     Failed(HttpFailureKind, String),
     /// The daemon is shutting down: the request is abandoned.
     ShuttingDown,

@@ -1543,11 +1543,17 @@ fn body_params(
     }
     let pairs = plugin_api::json_object::entries(text)
         .map_err(|e| format!("body is not valid JSON: {e}"))?;
+    // The same pairs as written: a JSON number's parameter is its literal
+    // (QA6 F4: through f64, `1e3` became "1000.0" and passed the amount
+    // rules, and `12345678901234567.89` became "1.2345678901234568e+16").
+    let literals = plugin_api::json_object::raw_entries(text)
+        .map_err(|e| format!("body is not valid JSON: {e}"))?;
     let mut out = Vec::with_capacity(pairs.len());
-    for (k, v) in pairs {
+    for ((k, v), (_, raw)) in pairs.into_iter().zip(literals) {
         let s = match v {
             serde_json::Value::String(s) => s,
-            serde_json::Value::Number(n) => n.to_string(),
+            serde_json::Value::Number(n) => plugin_api::json_object::number_literal(raw)
+                .map_or_else(|| n.to_string(), str::to_owned),
             serde_json::Value::Bool(b) => b.to_string(),
             serde_json::Value::Null => continue,
             serde_json::Value::Object(_) | serde_json::Value::Array(_) if is_read(cfg, &k) => {
@@ -2082,6 +2088,33 @@ mod tests {
         assert!(parse_input(&p, &cfg(), now())
             .unwrap_err()
             .contains("scientific"));
+    }
+
+    /// QA6 F4: a JSON-number amount went through f64: `1e3` was stored as
+    /// "1000.0", and `12345678901234567.89` was refused quoting
+    /// "1.2345678901234568e+16", a value the network never sent.
+    #[test]
+    fn json_number_amounts_are_read_from_their_literal() {
+        let body = |b: &[u8]| body_params(&json_headers(), b, &cfg()).unwrap();
+        let p = body(br#"{"tid":"1","amount":1e3}"#);
+        assert_eq!(p[1], ("amount".to_string(), "1e3".to_string()));
+        let err = parse_input(&p, &cfg(), now()).unwrap_err();
+        assert!(
+            err.starts_with("amount \"1e3\" is in scientific notation"),
+            "{err}"
+        );
+        let p = body(br#"{"tid":"1","amount":12345678901234567.89,"payout":0.10}"#);
+        assert_eq!(p[1].1, "12345678901234567.89");
+        assert_eq!(p[2].1, "0.10");
+        let input = parse_input(&p, &cfg(), now()).unwrap();
+        assert_eq!(input.amount.unwrap().to_string(), "12345678901234567.89");
+        assert_eq!(input.payout.unwrap().to_string(), "0.10");
+        let p = body(br#"{"tid":"1","amount":99999999999999999999999999999999}"#);
+        let err = parse_input(&p, &cfg(), now()).unwrap_err();
+        assert!(err.contains("more digits than an amount can hold"), "{err}");
+        // Numbers that are not amounts keep their literal too.
+        let p = body(br#"{"tid":12345678901234567890}"#);
+        assert_eq!(p[0].1, "12345678901234567890");
     }
 
     /// Every `[[postbacks]]` problem of a file at once, each with file, line,

@@ -227,7 +227,16 @@ pub fn parse_actions_page(body: &[u8]) -> Result<(Envelope, Vec<Record>), String
         num_pages,
         next,
     };
-    let rows = p.actions.unwrap_or_default();
+    // A page without the list (an error object such as
+    // `{"Status":"ERROR","Message":"Invalid CampaignId"}` sent with HTTP
+    // 200, or a changed API) is not an empty page: read as one, the run
+    // would succeed with nothing and commit its checkpoints (QA6 F6).
+    let Some(rows) = p.actions else {
+        return Err(format!(
+            "the answer has no `Actions` array (not a page of actions){}",
+            answered(body)
+        ));
+    };
     let mut out = Vec::with_capacity(rows.len());
     for (i, row) in rows.iter().enumerate() {
         out.push(convert(row).map_err(|e| {
@@ -236,6 +245,25 @@ pub fn parse_actions_page(body: &[u8]) -> Result<(Envelope, Vec<Record>), String
         })?);
     }
     Ok((env, out))
+}
+
+/// What an answer said, for an error: `: Impact answered: <messages>` when
+/// it carries Impact's error fields (`Status`, `Message`, `Errors`), else
+/// `: got <start of the body>`.
+fn answered(body: &[u8]) -> String {
+    let v = plugin_api::serde_json::from_slice::<Value>(body).unwrap_or(Value::Null);
+    let mut parts = error_parts(&v);
+    if let Some(status) = opt_text(&v, "Status") {
+        parts.insert(0, format!("Status {status}"));
+    }
+    if parts.is_empty() {
+        let start = body_suffix(body, 200);
+        return match start.strip_prefix(": ") {
+            Some(s) => format!(": got {s}"),
+            None => ": got an empty body".into(),
+        };
+    }
+    format!(": Impact answered: {}", parts.join("; "))
 }
 
 /// Impact's refusal of a query that matches more than 10 × `PageSize` rows.

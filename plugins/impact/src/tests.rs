@@ -681,3 +681,33 @@ fn a_refusals_text_is_its_status_and_one_line() {
         r#"HTTP 400: {"error": "nope"}"#
     );
 }
+
+/// QA6 F6: a 200 JSON answer without `Actions` (Impact's error object, an
+/// API change) was read as an empty page: the sync reported ok with 0
+/// records and committed its checkpoints, so a wrong campaign id looked like
+/// "no sales" forever.
+#[test]
+fn a_page_without_actions_is_a_bad_response_naming_what_came_back() {
+    let out = FakeHost::handler(|_| {
+        Reply::json(
+            200,
+            &json!({"Status": "ERROR", "Message": "Invalid CampaignId"}),
+        )
+    })
+    .run::<Impact>(open_read("imp", "http://fake", settings(), window()));
+    let err = out.result.unwrap_err();
+    assert_eq!(err.kind, ErrorKind::BadResponse);
+    assert_eq!(
+        err.message,
+        "stream `actions` campaign 1000 page 1: the answer has no `Actions` array \
+         (not a page of actions): Impact answered: Status ERROR; Invalid CampaignId"
+    );
+    assert!(out.checkpoints.is_empty(), "{:?}", out.checkpoints);
+    assert!(out.committed.is_empty());
+    // Any other object says what it got; an empty list is still a page.
+    let e = parse_actions_page(br#"{"@page":"1","Items":[]}"#).unwrap_err();
+    assert!(e.ends_with(r#": got {"@page":"1","Items":[]}"#), "{e}");
+    let (_, records) =
+        parse_actions_page(br#"{"@page":"1","@numpages":"1","Actions":[]}"#).unwrap();
+    assert!(records.is_empty());
+}

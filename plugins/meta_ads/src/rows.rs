@@ -30,8 +30,10 @@ pub struct Account {
 /// One page of insights.
 #[derive(Debug, Deserialize)]
 struct Page<'a> {
+    /// Required: an answer without it (an error object sent with HTTP 200,
+    /// an API change) is not an empty page (QA6 F6, found on Impact).
     #[serde(borrow, default)]
-    data: Vec<Row<'a>>,
+    data: Option<Vec<Row<'a>>>,
     #[serde(borrow, default)]
     paging: Option<Paging<'a>>,
 }
@@ -168,8 +170,14 @@ pub fn parse_page(
             None => plugin_api::sdk::malformed_json(body, &e),
         }
     })?;
-    let mut spend = Vec::with_capacity(page.data.len());
-    for (i, row) in page.data.iter().enumerate() {
+    let Some(data) = page.data else {
+        return Err(format!(
+            "field `data` is missing (not a page of insights){}",
+            plugin_api::sdk::body_suffix(body, 200)
+        ));
+    };
+    let mut spend = Vec::with_capacity(data.len());
+    for (i, row) in data.iter().enumerate() {
         let s = to_spend(row, account, level, counted).map_err(|e| {
             let ids = [
                 ("campaign", id_text(&row.campaign_id)),

@@ -414,3 +414,31 @@ fn a_next_link_without_a_cursor_or_a_repeated_cursor_is_an_error_not_a_silent_st
         );
     }
 }
+
+/// QA6 F6 (found on Impact, checked here): a 200 answer without `data` was
+/// read as an empty page, so the sync succeeded with nothing.
+#[test]
+fn a_page_without_data_is_a_bad_response_not_an_empty_page() {
+    let out = FakeHost::handler(|req| {
+        if req.url.contains("/act_42?") {
+            return account_reply();
+        }
+        Reply::json(200, &json!({"status": "maintenance"}))
+    })
+    .run::<MetaAds>(open_read(
+        "meta",
+        "http://fake",
+        json!({ "ad_account_id": "42", "report_mode": "sync" }),
+        window("2026-11-01", "2026-11-01"),
+    ));
+    let err = out.result.clone().unwrap_err();
+    assert_eq!(err.kind, ErrorKind::BadResponse);
+    assert!(
+        err.message.contains(
+            "field `data` is missing (not a page of insights): {\"status\":\"maintenance\"}"
+        ),
+        "{}",
+        err.message
+    );
+    assert!(out.checkpoints.is_empty());
+}

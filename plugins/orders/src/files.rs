@@ -16,7 +16,7 @@
 //! |---|---|---|
 //! | `order_id` | yes | the shop's order id (record key) |
 //! | `created_at` | yes | RFC 3339 with offset; a naive `YYYY-MM-DD HH:MM:SS` or `YYYY-MM-DD` is UTC |
-//! | `amount` | yes | order amount net of tax and shipping, decimal written in full (`.` separator, no exponent or digit separators) |
+//! | `amount` | yes | order amount net of tax and shipping, decimal written in full (`.` separator, no exponent or digit separators, at most 28 significant digits); JSONL: a string or a JSON number, read exactly from its literal (never through `f64`) under the same rules |
 //! | `currency` | unless `default_currency` | ISO-4217 code |
 //! | `alt_ids` | no | other ids a claim may quote, `\|`-separated (JSONL: array or string) |
 //! | `coupon` | no | coupon code |
@@ -38,9 +38,11 @@
 use crate::attribution::Attribution;
 use crate::config::Settings;
 use plugin_api::chrono::{DateTime, NaiveTime, Utc};
+use plugin_api::json_object;
 use plugin_api::parse;
 use plugin_api::protocol::Checkpoint;
 use plugin_api::rust_decimal::Decimal;
+use plugin_api::serde_json::value::RawValue;
 use plugin_api::serde_json::{json, Map, Value};
 use plugin_api::{Cx, Money, Order, OrderStatus, PluginError, Record, Refund, Utm};
 use sha2::{Digest, Sha256};
@@ -190,6 +192,19 @@ enum Raw<'a> {
     Missing,
     Text(&'a str),
     Json(&'a Value),
+    /// A JSON number, with its literal as written (`12345678901234567.89`,
+    /// `1e3`): amounts are read from the literal, never through `f64`.
+    Number(&'a str),
+}
+
+impl<'a> Raw<'a> {
+    /// A JSON value with its text as written: a number keeps its literal.
+    fn json(value: &'a Value, raw: Option<&'a RawValue>) -> Self {
+        match (value, raw.and_then(json_object::number_literal)) {
+            (Value::Number(_), Some(literal)) => Raw::Number(literal),
+            _ => Raw::Json(value),
+        }
+    }
 }
 
 impl<'a> Raw<'a> {
@@ -206,19 +221,27 @@ impl<'a> Raw<'a> {
                 Ok((!t.is_empty()).then_some(t))
             }
             Raw::Json(other) => Err(format!("expected a string, got {other}")),
+            Raw::Number(n) => Err(format!("expected a string, got {n}")),
         }
     }
     fn id(self) -> Result<Option<String>, String> {
         match self {
             Raw::Json(Value::Number(n)) => Ok(Some(n.to_string())),
+            Raw::Number(n) => Ok(Some(n.to_owned())),
             other => Ok(other.text()?.map(str::to_owned)),
         }
     }
-    /// An amount: a JSON number, or text written in full (no exponent, no
-    /// digit separators: [`parse::plain_decimal_str`]).
+    /// An amount: text or a JSON number's literal, written in full (no
+    /// exponent, no digit separators, no more digits than a decimal holds:
+    /// [`parse::plain_decimal_str`]). A JSON number is read from its
+    /// literal, exactly; one without it (never, from [`parse_jsonl`]) would
+    /// be refused rather than read through `f64`.
     fn decimal(self) -> Result<Option<Decimal>, String> {
         match self {
-            Raw::Json(v @ Value::Number(_)) => parse::decimal(v),
+            Raw::Number(n) => parse::plain_decimal_str(n),
+            Raw::Json(Value::Number(n)) => Err(format!(
+                "the number {n} cannot be read exactly; send the amount as a string"
+            )),
             other => match other.text()? {
                 None => Ok(None),
                 Some(s) => parse::plain_decimal_str(s),
@@ -284,7 +307,7 @@ fn fe(field: &'static str) -> impl Fn(String) -> FieldError {
 /// Builds an order from a row's fields.
 fn build_order<'a>(
     get: impl Fn(&'static str) -> Raw<'a>,
-    refunds_json: Option<&'a Value>,
+    refunds_json: Option<(&'a Value, Option<&'a RawValue>)>,
     settings: &Settings,
 ) -> Result<Order, FieldError> {
     let order_id = get("order_id")
@@ -344,13 +367,22 @@ fn build_order<'a>(
         }
     }
     let order_amount = amount;
-    if let Some(list) = refunds_json {
+    if let Some((list, list_raw)) = refunds_json {
         let items = list.as_array().ok_or_else(|| {
             fe("refunds")(format!("expected an array of {{amount, at}}, got {list}"))
         })?;
+        // Each refund's fields as written, for its amount's literal.
+        let items_raw = list_raw
+            .and_then(json_object::raw_elements)
+            .unwrap_or_default();
         refund_given = true;
         for (i, r) in items.iter().enumerate() {
-            let amount = Raw::Json(r.get("amount").unwrap_or(&Value::Null))
+            let amount_raw = items_raw
+                .get(i)
+                .and_then(|item| json_object::raw_entries(item.get()).ok())
+                .and_then(|pairs| pairs.into_iter().find(|(k, _)| k == "amount"))
+                .map(|(_, v)| v);
+            let amount = Raw::json(r.get("amount").unwrap_or(&Value::Null), amount_raw)
                 .decimal()
                 .map_err(|e| fe("refunds")(format!("[{i}].amount: {e}")))?
                 .ok_or_else(|| fe("refunds")(format!("[{i}].amount is required")))?;
@@ -727,7 +759,7 @@ pub fn parse_jsonl(name: &str, bytes: &[u8], settings: &Settings) -> Result<Vec<
             ));
         }
         // Every key kept: a repeated one is refused below, not overwritten.
-        let pairs = plugin_api::json_object::entries(text).map_err(|e| {
+        let pairs = json_object::entries(text).map_err(|e| {
             err(
                 line_no,
                 Some(e.column() as u64),
@@ -736,6 +768,21 @@ pub fn parse_jsonl(name: &str, bytes: &[u8], settings: &Settings) -> Result<Vec<
                 format!("malformed JSON: {e}"),
             )
         })?;
+        // The same pairs as written: amounts sent as JSON numbers are read
+        // from their literal (QA6 F4: `12345678901234567.89` became
+        // `12345678901234568` through f64, and `1e3` passed).
+        let literals: std::collections::HashMap<String, &RawValue> = json_object::raw_entries(text)
+            .map_err(|e| {
+                err(
+                    line_no,
+                    Some(e.column() as u64),
+                    None,
+                    None,
+                    format!("malformed JSON: {e}"),
+                )
+            })?
+            .into_iter()
+            .collect();
         // Column of the `nth` occurrence of a key.
         let key_column_nth = |key: &str, nth: usize| -> Option<u64> {
             text.match_indices(&format!("\"{key}\""))
@@ -777,7 +824,7 @@ pub fn parse_jsonl(name: &str, bytes: &[u8], settings: &Settings) -> Result<Vec<
         let utm = obj.get("utm");
         let get = |field: &'static str| -> Raw<'_> {
             if let Some(v) = obj.get(field) {
-                return Raw::Json(v);
+                return Raw::json(v, literals.get(field).copied());
             }
             if let (Some(u), Some(short)) = (utm, field.strip_prefix("utm_")) {
                 if let Some(v) = u.get(short) {
@@ -786,7 +833,10 @@ pub fn parse_jsonl(name: &str, bytes: &[u8], settings: &Settings) -> Result<Vec<
             }
             Raw::Missing
         };
-        match build_order(get, obj.get("refunds"), settings) {
+        let refunds = obj
+            .get("refunds")
+            .map(|v| (v, literals.get("refunds").copied()));
+        match build_order(get, refunds, settings) {
             Ok(o) => {
                 if let Some(m) = repeated(&mut seen, &o.order_id, line_no) {
                     return Err(err(

@@ -605,3 +605,54 @@ fn files_a_status_contradicting_the_refunds_is_a_row_error() {
         assert_eq!(parse(row).unwrap()[0].status, status, "{row}");
     }
 }
+
+/// QA6 F4: JSONL amounts sent as JSON numbers went through f64:
+/// `12345678901234567.89` was stored as `12345678901234568`, and `1e3`,
+/// `1.005e2` and a refund of `5e0` were accepted although the same values
+/// as strings are refused.
+#[test]
+fn files_jsonl_number_amounts_are_read_exactly_and_refuse_exponents() {
+    let line = |amount: &str, refunds: &str| {
+        format!(
+            "{{\"order_id\":\"B1\",\"created_at\":\"2026-11-01T10:00:00Z\",\"amount\":{amount},\"currency\":\"USD\"{refunds}}}\n"
+        )
+    };
+    let parse = |text: String| files::parse_jsonl("n.jsonl", text.as_bytes(), &cx_settings());
+    let orders = parse(line("12345678901234567.89", "")).unwrap();
+    assert_eq!(orders[0].amount.amount, d("12345678901234567.89"));
+    assert_eq!(orders[0].amount.amount.to_string(), "12345678901234567.89");
+    let orders = parse(line(
+        "100.10",
+        ",\"refunds\":[{\"amount\":0.10,\"at\":\"2026-11-02T00:00:00Z\"}]",
+    ))
+    .unwrap();
+    assert_eq!(orders[0].amount.amount.to_string(), "100.10");
+    assert_eq!(orders[0].refunds[0].amount.amount.to_string(), "0.10");
+    for amount in ["1e3", "1.005e2", "1E+3"] {
+        let e = parse(line(amount, "")).unwrap_err();
+        assert_eq!(e.field.as_deref(), Some("amount"), "{amount}: {e}");
+        assert_eq!(e.line, 1);
+        assert!(
+            e.to_string().contains(&format!(
+                "line 1, column 54 (`amount`), order B1: \"{amount}\" is in scientific notation"
+            )),
+            "{amount}: {e}"
+        );
+    }
+    let e = parse(line(
+        "\"10\"",
+        ",\"refunds\":[{\"amount\":5e0,\"at\":\"2026-11-02T00:00:00Z\"}]",
+    ))
+    .unwrap_err();
+    assert_eq!(e.field.as_deref(), Some("refunds"));
+    assert!(
+        e.message
+            .starts_with("[0].amount: \"5e0\" is in scientific"),
+        "{e}"
+    );
+    let e = parse(line("99999999999999999999999999999999", "")).unwrap_err();
+    assert!(
+        e.message.contains("more digits than an amount can hold"),
+        "{e}"
+    );
+}
