@@ -265,6 +265,9 @@ impl Console {
             Ok(m) => !m.is_dir(),
             Err(e) => e.kind() == std::io::ErrorKind::NotFound,
         };
+        // A lock file without the store: the store was there and is gone,
+        // which opening it explains (restore it from a backup).
+        let missing = missing && !data_dir.join("reckon.lock").exists();
         if self.daemon_store.is_none() && missing {
             anyhow::bail!(
                 "no Reckon store in {}: check `[daemon] data_dir` in the config (relative paths are from the config file's directory), or run `reckon sync` first",
