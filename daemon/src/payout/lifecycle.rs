@@ -840,6 +840,14 @@ fn run_with<'g>(
         summary_sha256,
         held_back_csv: held_back.map(|b| String::from_utf8_lossy(&b).into_owned()),
     };
+    // Files someone put beside the statements are moved aside before
+    // anything is recorded, so a failure later never loses them.
+    let ours: std::collections::BTreeSet<String> = set_names(&record)
+        .chain(existing.iter().flat_map(set_names))
+        .collect();
+    let aside = set_aside_dir(inputs.output_dir, inputs.program, &period_name);
+    let moved = files::set_aside(&dir, &aside, &|n| ours.contains(n))?;
+    warnings.extend(set_aside_warning(&moved, &aside));
     batch.push((
         period_key(inputs.program, &period_name),
         Some(book::encode(&record)),
@@ -848,12 +856,6 @@ fn run_with<'g>(
     inputs.book.apply(released)?;
     inputs.book.flush()?;
     (inputs.step)("recorded");
-    let ours: std::collections::BTreeSet<String> = set_names(&record)
-        .chain(existing.iter().flat_map(set_names))
-        .collect();
-    let aside = set_aside_dir(inputs.output_dir, inputs.program, &period_name);
-    let moved = files::set_aside(&dir, &aside, &|n| ours.contains(n))?;
-    warnings.extend(set_aside_warning(&moved, &aside));
     staging
         .swap(inputs.step)
         .map_err(|error| PayoutError::NotSwappedIn {
