@@ -113,22 +113,19 @@ impl CampaignIndex {
             );
             return;
         };
-        let newer = (s.day, s.campaign_name.as_str()) > (meta.last_day, meta.name.as_str());
-        if s.campaign_name != meta.name {
-            let older = if newer {
-                std::mem::replace(&mut meta.name, s.campaign_name.clone())
-            } else if meta.former_names.contains(s.campaign_name.as_str()) {
-                String::new()
-            } else {
-                s.campaign_name.clone()
-            };
-            if !older.is_empty() {
-                meta.former_names.insert(older);
-            }
-        }
-        if newer {
+        if (s.day, s.campaign_name.as_str()) > (meta.last_day, meta.name.as_str()) {
+            // A newer row: its name and channel are the campaign's now.
             meta.last_day = s.day;
             meta.channel = s.channel;
+            if s.campaign_name != meta.name {
+                let old = std::mem::replace(&mut meta.name, s.campaign_name.clone());
+                meta.former_names.remove(meta.name.as_str());
+                meta.former_names.insert(old);
+            }
+        } else if s.campaign_name != meta.name
+            && !meta.former_names.contains(s.campaign_name.as_str())
+        {
+            meta.former_names.insert(s.campaign_name.clone());
         }
     }
 
