@@ -152,6 +152,7 @@ fn generate() -> KpiInputs {
         decisions,
         reconcile_notes: Vec::new(),
         campaigns: Default::default(),
+        claim_campaigns: Default::default(),
     }
 }
 

@@ -100,6 +100,7 @@ fn table() -> KpiInputs {
         decisions: Vec::new(),
         reconcile_notes: Vec::new(),
         campaigns: Default::default(),
+        claim_campaigns: Default::default(),
     }
 }
 

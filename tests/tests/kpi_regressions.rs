@@ -274,3 +274,43 @@ fn a_partner_row_without_a_campaign_keeps_its_source() {
     assert_eq!(awin.key.source.as_deref(), Some("awin"));
     assert_eq!(awin.key.campaign_id.as_deref(), Some(""));
 }
+
+/// QA new-user F21: a claim in October for an order of November lost its
+/// campaign in November's reconciled view (its claim is not among the
+/// period's): an `awin` row with no campaign appeared on every month
+/// boundary. `load_inputs` now reads such claims' campaigns from the store
+/// (`claim_campaigns`); here they are given as it would.
+#[test]
+fn an_orders_claim_outside_the_period_keeps_its_campaign() {
+    let mut inputs = two_network_scenario();
+    let moved: Vec<_> = inputs
+        .claims
+        .iter()
+        .filter(|c| c.source == "awin")
+        .cloned()
+        .collect();
+    assert!(!moved.is_empty());
+    inputs.claims.retain(|c| c.source != "awin");
+    for c in &moved {
+        inputs.claim_campaigns.insert(
+            (c.source.clone(), c.external_id.clone()),
+            c.campaign_id.clone().expect("campaign"),
+        );
+    }
+    let r = report(
+        &inputs,
+        "2026-11",
+        &[Dim::Source, Dim::Campaign],
+        View::Reconciled,
+    );
+    assert!(
+        !r.rows
+            .iter()
+            .any(|x| x.key.source.as_deref() == Some("awin")
+                && x.key.campaign_id.as_deref() == Some("")),
+        "{:#?}",
+        r.rows
+    );
+    let awin = find(&r, |x| x.key.campaign_id.as_deref() == Some("awin-prog"));
+    assert!(awin.reconciled.expect("reconciled").conversions > Decimal::ZERO);
+}

@@ -58,6 +58,7 @@ fn inputs(s: &Story) -> KpiInputs {
         decisions,
         reconcile_notes: Vec::new(),
         campaigns: Default::default(),
+        claim_campaigns: Default::default(),
     }
 }
 

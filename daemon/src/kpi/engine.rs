@@ -715,11 +715,19 @@ impl<'a> Engine<'a> {
                         Err(()) if i == 0 => {}
                         Err(()) => continue,
                     }
-                    let campaign = self
+                    let campaign = match self
                         .claims
                         .get(&(d.claim.source.as_str(), d.claim.id.as_str()))
-                        .and_then(|c| c.campaign_id.as_deref())
-                        .unwrap_or("");
+                    {
+                        Some(c) => c.campaign_id.as_deref(),
+                        // A claim outside the period (few: near its edges).
+                        None => self
+                            .inputs
+                            .claim_campaigns
+                            .get(&(d.claim.source.clone(), d.claim.id.clone()))
+                            .map(String::as_str),
+                    }
+                    .unwrap_or("");
                     sink(
                         Side::Reconciled,
                         Fact {

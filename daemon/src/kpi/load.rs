@@ -80,6 +80,30 @@ pub fn load_inputs(
         decisions.extend(j.decisions);
     }
     drop(orders);
+    // Claims outside the period behind the period's orders: their campaign
+    // ids, read one by one (few: those near the period's edges).
+    let in_period: std::collections::HashSet<(&str, &str)> = inputs
+        .claims
+        .iter()
+        .map(|c| (c.source.as_str(), c.external_id.as_str()))
+        .collect();
+    let mut claim_campaigns = std::collections::HashMap::new();
+    for d in &decisions {
+        let key = (d.claim.source.as_str(), d.claim.id.as_str());
+        if in_period.contains(&key)
+            || claim_campaigns.contains_key(&(key.0.to_owned(), key.1.to_owned()))
+        {
+            continue;
+        }
+        let stored = store.get_record(RecordKind::Conversion, key.0, key.1)?;
+        if let Some(Record::Conversion(c)) = stored.map(|s| s.record) {
+            if let Some(campaign) = c.campaign_id {
+                claim_campaigns.insert((key.0.to_owned(), key.1.to_owned()), campaign);
+            }
+        }
+    }
+    drop(in_period);
+    inputs.claim_campaigns = claim_campaigns;
     inputs.decisions = decisions;
     Ok(inputs)
 }

@@ -69,6 +69,12 @@ pub struct KpiInputs {
     /// campaign and channel here, so they never depend on the period
     /// asked. The engine adds the campaigns of `spend` to it.
     pub campaigns: CampaignIndex,
+    /// The campaign ids of the claims behind `decisions` that fall outside
+    /// the period (a claim on 31 October for an order of 1 November), by
+    /// (connector, claim id): the reconciled view credits the order's
+    /// campaign from them (QA: an `everflow` row with no campaign on every
+    /// month boundary).
+    pub claim_campaigns: std::collections::HashMap<(String, String), String>,
 }
 
 /// What the stored spend rows say about each campaign, over all days: its

@@ -378,5 +378,6 @@ pub fn two_network_scenario() -> KpiInputs {
         decisions,
         reconcile_notes: Vec::new(),
         campaigns: Default::default(),
+        claim_campaigns: Default::default(),
     }
 }
