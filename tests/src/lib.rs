@@ -145,3 +145,41 @@ pub fn store_synth(
         .expect("store orders");
     store.flush().expect("flush");
 }
+
+/// A config with one program (`shop`: claims of connector `network`,
+/// orders of `shop`, disabled) and a 10 % commission rule, for tests of
+/// the `statements` commands through the binary.
+pub const PAYOUT_CONFIG: &str = r#"
+[daemon]
+data_dir = "data"
+output_dir = "out"
+timezone = "Europe/Berlin"
+
+[[connectors]]
+id = "network"
+plugin = "impact"
+schedule = "0 * * * *"
+enabled = false
+
+[[connectors]]
+id = "shop"
+plugin = "orders"
+schedule = "0 * * * *"
+enabled = false
+
+[[programs]]
+id = "shop"
+currency = "EUR"
+claims = ["network"]
+orders = ["shop"]
+
+[programs.commission]
+payout_currency = "EUR"
+minimum_payout = "25.00"
+
+[[programs.commission.rules]]
+id = "cps"
+effective_from = "2026-01-01"
+kind = "percent"
+percent = "10"
+"#;

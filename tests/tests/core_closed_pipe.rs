@@ -65,40 +65,7 @@ fn a_backfill_whose_output_nobody_reads_finishes() {
     assert_eq!(export_conversions(&s.config).len(), 27);
 }
 
-const PAYOUT_CONFIG: &str = r#"
-[daemon]
-data_dir = "data"
-output_dir = "out"
-timezone = "Europe/Berlin"
-
-[[connectors]]
-id = "network"
-plugin = "impact"
-schedule = "0 * * * *"
-enabled = false
-
-[[connectors]]
-id = "shop"
-plugin = "orders"
-schedule = "0 * * * *"
-enabled = false
-
-[[programs]]
-id = "shop"
-currency = "EUR"
-claims = ["network"]
-orders = ["shop"]
-
-[programs.commission]
-payout_currency = "EUR"
-minimum_payout = "25.00"
-
-[[programs.commission.rules]]
-id = "cps"
-effective_from = "2026-01-01"
-kind = "percent"
-percent = "10"
-"#;
+use reckon_tests::PAYOUT_CONFIG;
 
 /// F2: `statements finalize ... 2>&1 | true` exited 0 having finalised
 /// nothing (its first line failed, and any broken pipe counted as

@@ -15,40 +15,7 @@ fn reckon(config: &std::path::Path, args: &[&str]) -> std::process::Output {
         .expect("run reckon")
 }
 
-const CONFIG: &str = r#"
-[daemon]
-data_dir = "data"
-output_dir = "out"
-timezone = "Europe/Berlin"
-
-[[connectors]]
-id = "network"
-plugin = "impact"
-schedule = "0 * * * *"
-enabled = false
-
-[[connectors]]
-id = "shop"
-plugin = "orders"
-schedule = "0 * * * *"
-enabled = false
-
-[[programs]]
-id = "shop"
-currency = "EUR"
-claims = ["network"]
-orders = ["shop"]
-
-[programs.commission]
-payout_currency = "EUR"
-minimum_payout = "25.00"
-
-[[programs.commission.rules]]
-id = "cps"
-effective_from = "2026-01-01"
-kind = "percent"
-percent = "10"
-"#;
+use reckon_tests::PAYOUT_CONFIG as CONFIG;
 
 #[test]
 fn statements_commands_generate_finalize_show_verify() {
