@@ -40,7 +40,46 @@ fn matched_within_tolerance_is_payable_after_return_window() {
     assert_eq!(amount(&d[0]), "100.00 USD");
     assert_eq!(d[0].lock_at, Some(t("2026-12-02T10:00:00Z")));
     assert!(d[0].payable);
+    // The tolerance in the reason is cut to the cent (was 1.004).
+    assert!(
+        d[0].reason
+            .contains("claimed 100.00 USD vs order 100.40 USD within tolerance 1.00"),
+        "{}",
+        d[0].reason
+    );
     assert_golden("matched", &d);
+}
+
+/// QA (new user, 2026-11-30): "beyond tolerance 1.6882" (1 % of 168.82).
+/// The reason gives the tolerance cut to the cent, which keeps it true at
+/// the edge: 1.69 is beyond 1.6882 and beyond 1.68; 1.68 is within both.
+#[test]
+fn a_percentage_tolerance_is_given_to_the_cent_in_reasons() {
+    let judge = |claimed: &str| {
+        let mut o = order("A-168");
+        o.amount = m("168.82", "USD");
+        let mut c = claim("impact", "C168", Some("A-168"));
+        c.sale_amount = Some(m(claimed, "USD"));
+        run(vec![c], vec![o]).remove(0)
+    };
+    let over = judge("170.51");
+    assert_eq!(over.outcome, Outcome::AmountMismatch);
+    assert_eq!(
+        over.reason,
+        "claimed 170.51 USD but order shop/A-168 is 168.82 USD (difference 1.69 over, beyond tolerance 1.68); basis is the order amount"
+    );
+    let within = judge("170.50");
+    assert_eq!(within.outcome, Outcome::Matched);
+    assert!(
+        within.reason.ends_with("claimed 170.50 USD vs order 168.82 USD within tolerance 1.68"),
+        "{}",
+        within.reason
+    );
+    // The exact tolerance stays in the decision's inputs.
+    assert_eq!(
+        over.inputs.tolerance_applied.map(|t| t.to_string()).as_deref(),
+        Some("1.6882")
+    );
 }
 
 #[test]
