@@ -62,11 +62,21 @@ fn table_both_by_channel_is_one_table_per_view() {
     let longest = text.lines().map(|l| l.chars().count()).max().unwrap_or(0);
     let single = out(&[Dim::Channel], View::Reconciled, Format::Table);
     let longest_single = single.lines().map(|l| l.chars().count()).max().unwrap_or(0);
-    assert!(longest <= longest_single + 10, "{longest} > {longest_single}: {text}");
-    assert!(!text.contains("_reported") && !text.contains("_diff"), "{text}");
+    assert!(
+        longest <= longest_single + 10,
+        "{longest} > {longest_single}: {text}"
+    );
+    assert!(
+        !text.contains("_reported") && !text.contains("_diff"),
+        "{text}"
+    );
     let titles: Vec<&str> = text
         .lines()
-        .filter(|l| l.starts_with("Reported:") || l.starts_with("Reconciled:") || l.starts_with("Difference:"))
+        .filter(|l| {
+            l.starts_with("Reported:")
+                || l.starts_with("Reconciled:")
+                || l.starts_with("Difference:")
+        })
         .collect();
     assert_eq!(titles.len(), 3, "{text}");
     // The notes are printed once, above the tables.

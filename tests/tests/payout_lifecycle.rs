@@ -1329,7 +1329,10 @@ fn reissue_as_format(book: &MemoryBook, dir: &Path, period: &str, format_version
         })
         .collect();
     rec.summary_sha256 = render::sha256_hex(&render::summary_csv(&summary).unwrap());
-    writes.push((book::key(&["period", "shop", period]), Some(book::encode(&rec))));
+    writes.push((
+        book::key(&["period", "shop", period]),
+        Some(book::encode(&rec)),
+    ));
     book.apply(writes).unwrap();
     std::fs::remove_dir_all(dir).unwrap();
 }
@@ -1359,21 +1362,29 @@ percent = "10"
     let fxr = no_fx();
     // October: 9.78 earned, below the 50.00 minimum: carried, not paid.
     let a = sale("A", "p1", "2026-10-05T10:00:00Z", "97.80");
-    let oct = reckon::payout::finalize(&inputs(&c, &[a.clone()], &fxr, &book, tmp.path()), "2026-10")
-        .unwrap();
+    let oct = reckon::payout::finalize(
+        &inputs(&c, &[a.clone()], &fxr, &book, tmp.path()),
+        "2026-10",
+    )
+    .unwrap();
     assert_eq!(read_statements(&oct.dir)[0].totals.carried_out, d("9.78"));
     reissue_as_format(&book, &oct.dir, "2026-10", 5);
 
     // The format-5 period comes back as issued (the trace in its HTML) and
     // verifies.
-    let again =
-        reckon::payout::generate(&inputs(&c, &[a.clone()], &fxr, &book, tmp.path()), "2026-10")
-            .unwrap();
+    let again = reckon::payout::generate(
+        &inputs(&c, &[a.clone()], &fxr, &book, tmp.path()),
+        "2026-10",
+    )
+    .unwrap();
     assert!(again.already_finalised);
     let v = reckon::payout::verify(&book, tmp.path(), "shop", "2026-10").unwrap();
     assert!(v.problems.is_empty(), "{:?}", v.problems);
     let old_html = String::from_utf8(read_dir(&oct.dir)["awin.p1.html"].clone()).unwrap();
-    assert!(old_html.contains("<br><small>rev 1, order at shop rev 1; decided "), "{old_html}");
+    assert!(
+        old_html.contains("<br><small>rev 1, order at shop rev 1; decided "),
+        "{old_html}"
+    );
     assert_eq!(read_statements(&oct.dir)[0].format_version, 5);
 
     // November: A refunded (its carried 9.78 is taken back), B earns 10.00.
@@ -1392,11 +1403,23 @@ percent = "10"
     assert!(adj.reason.contains("`refunded`"), "{}", adj.reason);
 
     let html = String::from_utf8(files["awin.p1.html"].clone()).unwrap();
-    for internal in ["<small>rev ", "order at shop", "decided ", "Previously paid", "`"] {
+    for internal in [
+        "<small>rev ",
+        "order at shop",
+        "decided ",
+        "Previously paid",
+        "`",
+    ] {
         assert!(!html.contains(internal), "{internal:?} in {html}");
     }
-    assert!(html.contains("<th class=\"n\">Credited earlier</th>"), "{html}");
-    assert!(html.contains("carried forward as a balance below the minimum payout"), "{html}");
+    assert!(
+        html.contains("<th class=\"n\">Credited earlier</th>"),
+        "{html}"
+    );
+    assert!(
+        html.contains("carried forward as a balance below the minimum payout"),
+        "{html}"
+    );
     assert!(
         html.contains("<td>claim is now refunded: order refunded in full; the earlier commission is reversed</td>"),
         "{html}"
@@ -1407,13 +1430,22 @@ percent = "10"
     assert!(json.contains("\"previously_paid\":\"9.78\""), "{json}");
     assert!(json.contains("claim is now `refunded`"), "{json}");
     let csv = String::from_utf8(files["awin.p1.csv"].clone()).unwrap();
-    assert!(csv.lines().next().unwrap().contains(",decided_at,"), "{csv}");
+    assert!(
+        csv.lines().next().unwrap().contains(",decided_at,"),
+        "{csv}"
+    );
     assert!(csv.contains("claim is now `refunded`"), "{csv}");
     // The same statement rendered as format 5 has the HTML it had then.
     let mut v5 = s.clone();
     v5.format_version = 5;
     let html5 = render::html_file(&v5, "h");
-    assert!(html5.contains("<th class=\"n\">Previously paid</th>"), "{html5}");
+    assert!(
+        html5.contains("<th class=\"n\">Previously paid</th>"),
+        "{html5}"
+    );
     assert!(html5.contains("claim is now `refunded`"), "{html5}");
-    assert!(html5.contains("<br><small>rev 1, order at shop rev 1; decided "), "{html5}");
+    assert!(
+        html5.contains("<br><small>rev 1, order at shop rev 1; decided "),
+        "{html5}"
+    );
 }

@@ -71,13 +71,18 @@ fn a_percentage_tolerance_is_given_to_the_cent_in_reasons() {
     let within = judge("170.50");
     assert_eq!(within.outcome, Outcome::Matched);
     assert!(
-        within.reason.ends_with("claimed 170.50 USD vs order 168.82 USD within tolerance 1.68"),
+        within
+            .reason
+            .ends_with("claimed 170.50 USD vs order 168.82 USD within tolerance 1.68"),
         "{}",
         within.reason
     );
     // The exact tolerance stays in the decision's inputs.
     assert_eq!(
-        over.inputs.tolerance_applied.map(|t| t.to_string()).as_deref(),
+        over.inputs
+            .tolerance_applied
+            .map(|t| t.to_string())
+            .as_deref(),
         Some("1.6882")
     );
 }

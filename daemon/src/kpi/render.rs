@@ -258,7 +258,10 @@ pub fn table(report: &Report) -> String {
         return out;
     }
     for (c, title) in [
-        (Col::Reported, "Reported: as the ad platforms and networks report it"),
+        (
+            Col::Reported,
+            "Reported: as the ad platforms and networks report it",
+        ),
         (Col::Reconciled, "Reconciled: order-backed, deduplicated"),
         (
             Col::Diff,

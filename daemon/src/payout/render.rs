@@ -756,7 +756,9 @@ mod tests {
             "basis 200.00 → 150.00; repriced to 15.00 (partially refunded: order partly refunded)"
         );
         assert_eq!(
-            plain_reason("event sale → lead; rule `cps_x` → `lead`; no order matches order id `O_1`"),
+            plain_reason(
+                "event sale → lead; rule `cps_x` → `lead`; no order matches order id `O_1`"
+            ),
             "event sale → lead; rule cps_x → lead; no order matches order id O_1"
         );
         assert_eq!(plain_reason("unpaired ` quote"), "unpaired  quote");

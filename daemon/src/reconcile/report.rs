@@ -804,7 +804,12 @@ mod amount_tests {
         let mut tables = csv.split("\n\n");
         let _summary = tables.next().unwrap();
         let mut listing = csv::Reader::from_reader(tables.next().unwrap().as_bytes());
-        let head: Vec<String> = listing.headers().unwrap().iter().map(String::from).collect();
+        let head: Vec<String> = listing
+            .headers()
+            .unwrap()
+            .iter()
+            .map(String::from)
+            .collect();
         assert_eq!(head, DISCREPANCY_HEADER);
         assert_eq!(head[16], "decided_at", "old columns keep their places");
         let row = listing.records().next().unwrap().unwrap();
