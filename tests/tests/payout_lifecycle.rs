@@ -1363,7 +1363,7 @@ percent = "10"
     // October: 9.78 earned, below the 50.00 minimum: carried, not paid.
     let a = sale("A", "p1", "2026-10-05T10:00:00Z", "97.80");
     let oct = reckon::payout::finalize(
-        &inputs(&c, &[a.clone()], &fxr, &book, tmp.path()),
+        &inputs(&c, std::slice::from_ref(&a), &fxr, &book, tmp.path()),
         "2026-10",
     )
     .unwrap();
@@ -1373,7 +1373,7 @@ percent = "10"
     // The format-5 period comes back as issued (the trace in its HTML) and
     // verifies.
     let again = reckon::payout::generate(
-        &inputs(&c, &[a.clone()], &fxr, &book, tmp.path()),
+        &inputs(&c, std::slice::from_ref(&a), &fxr, &book, tmp.path()),
         "2026-10",
     )
     .unwrap();
