@@ -52,6 +52,37 @@ fn table_reconciled_by_channel() {
     insta::assert_snapshot!(out(&[Dim::Channel], View::Reconciled, Format::Table));
 }
 
+/// QA (new user, 2026-11-30): the default table (`--view both`) had 45
+/// value columns in one table (~600 characters a line). It is now three
+/// tables with one view's columns each: reported, reconciled, difference.
+#[test]
+fn table_both_by_channel_is_one_table_per_view() {
+    let text = out(&[Dim::Channel], View::Both, Format::Table);
+    insta::assert_snapshot!(text);
+    let longest = text.lines().map(|l| l.chars().count()).max().unwrap_or(0);
+    let single = out(&[Dim::Channel], View::Reconciled, Format::Table);
+    let longest_single = single.lines().map(|l| l.chars().count()).max().unwrap_or(0);
+    assert!(
+        longest <= longest_single + 10,
+        "{longest} > {longest_single}: {text}"
+    );
+    assert!(
+        !text.contains("_reported") && !text.contains("_diff"),
+        "{text}"
+    );
+    let titles: Vec<&str> = text
+        .lines()
+        .filter(|l| {
+            l.starts_with("Reported:")
+                || l.starts_with("Reconciled:")
+                || l.starts_with("Difference:")
+        })
+        .collect();
+    assert_eq!(titles.len(), 3, "{text}");
+    // The notes are printed once, above the tables.
+    assert_eq!(text.matches("Days are 00:00").count(), 1, "{text}");
+}
+
 #[test]
 fn json_is_valid_and_empty_cells_are_null() {
     let text = out(&[Dim::Source], View::Both, Format::Json);

@@ -52,6 +52,8 @@ fn statements_commands_generate_finalize_show_verify() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(String::from_utf8_lossy(&out.stdout).contains("finalised version 2"));
+    // A draft was generated (version 1): no note about a missing draft.
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("no draft"));
 
     let out = reckon(&config, &[&["statements", "show"][..], &period].concat());
     assert!(out.status.success());
@@ -162,6 +164,13 @@ fn finalize_refuses_a_period_not_begun_and_needs_early_for_the_running_one() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(String::from_utf8_lossy(&out.stdout).contains("finalised version 1"));
+    // No draft was ever generated for it: finalize says so (QA, new user),
+    // and still succeeds.
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!("warning: no draft of {month} was generated for review: these statements were finalised straight from the current data (`reckon statements generate --program shop --period {month}` writes a draft to review first)")),
+        "{err}"
+    );
     // Finalised, it may be asked again (a no-op) without --early.
     let out = finalize(&month, &[]);
     assert!(
@@ -170,6 +179,7 @@ fn finalize_refuses_a_period_not_begun_and_needs_early_for_the_running_one() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(String::from_utf8_lossy(&out.stdout).contains("already finalised"));
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("no draft"));
 }
 
 #[test]

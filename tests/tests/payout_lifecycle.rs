@@ -867,7 +867,7 @@ fn partitions_that_give_a_moved_claim_only_to_its_new_partner_are_refused() {
 }
 
 #[test]
-fn format_5_traces_each_line_and_guards_csv_text_and_formats_2_3_and_4_render_as_issued() {
+fn format_6_traces_each_line_and_guards_csv_text_and_formats_2_to_5_render_as_issued() {
     let c = config(CPS_MIN);
     let tmp = tempfile::tempdir().unwrap();
     let book = MemoryBook::new();
@@ -879,7 +879,7 @@ fn format_5_traces_each_line_and_guards_csv_text_and_formats_2_3_and_4_render_as
     let r = reckon::payout::generate(&inputs(&c, &ds, &fxr, &book, tmp.path()), "2026-10").unwrap();
     let files = read_dir(&r.dir);
     let st = read_statements(&r.dir);
-    assert_eq!(st[0].format_version, 5);
+    assert_eq!(st[0].format_version, 6);
     let trace = st[0].lines[0].trace.as_ref().unwrap();
     assert_eq!(trace.claim_revision, 3);
     assert_eq!(
@@ -897,10 +897,16 @@ fn format_5_traces_each_line_and_guards_csv_text_and_formats_2_3_and_4_render_as
         ",claim_revision,order_source,order_revision,decided_at,claim_fx_rate,order_fx_rate,outcome,original_basis,original_commission,previously_paid"
     ));
     assert!(csv.contains(",3,shop,"), "{csv}");
+    // The HTML shows the trace up to format 5 (format 6 leaves it to the
+    // JSON and CSV: the HTML is the partner's).
     let html = String::from_utf8(files["awin.p1.html"].clone()).unwrap();
+    assert!(!html.contains("<br><small>rev "), "{html}");
+    let mut v5 = st[0].clone();
+    v5.format_version = 5;
+    let html5 = render::html_file(&v5, "h");
     assert!(
-        html.contains("<br><small>rev 3, order at shop rev 1; decided "),
-        "{html}"
+        html5.contains("<br><small>rev 3, order at shop rev 1; decided "),
+        "{html5}"
     );
     // The same statement as format 4 (before the adjustment columns).
     let mut v4 = st[0].clone();
@@ -1286,5 +1292,160 @@ fn show_and_verify_on_a_store_older_than_the_files_say_so() {
     assert!(
         e.contains("holds finalised statements that this store did not issue"),
         "{e}"
+    );
+}
+
+/// Rewrites a period finalised by today's code as a version before format
+/// 6 recorded it: each stored statement as `format_version`, rendered
+/// with that format's files, and the period record with their hashes. The
+/// period's files are removed (`generate` writes them back from the
+/// store).
+fn reissue_as_format(book: &MemoryBook, dir: &Path, period: &str, format_version: u32) {
+    use reckon::payout::book::{self, StatementBook};
+    use reckon::payout::lifecycle;
+    let mut rec = lifecycle::period_records(book, "shop")
+        .unwrap()
+        .into_iter()
+        .find(|r| r.period == period)
+        .unwrap();
+    let mut writes = Vec::new();
+    let mut summary = Vec::new();
+    rec.partners = lifecycle::finalised_statements(book, &rec)
+        .unwrap()
+        .into_iter()
+        .map(|(mut s, _)| {
+            s.format_version = format_version;
+            let (files, bytes) = lifecycle::render_statement(&s).unwrap();
+            summary.push(render::SummaryRow::of(&s, &files.content_hash));
+            writes.push((
+                book::key(&["final", "shop", period, &s.payee()]),
+                Some(book::encode(&book::FinalRecord {
+                    book_version: book::BOOK_VERSION,
+                    canonical_json: String::from_utf8(bytes.canonical).unwrap(),
+                    content_hash: files.content_hash.clone(),
+                })),
+            ));
+            files
+        })
+        .collect();
+    rec.summary_sha256 = render::sha256_hex(&render::summary_csv(&summary).unwrap());
+    writes.push((
+        book::key(&["period", "shop", period]),
+        Some(book::encode(&rec)),
+    ));
+    book.apply(writes).unwrap();
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+/// QA (new user, 2026-11-30): the printable statement showed the audit
+/// trace (`rev 1, order at pos_orders rev 2; decided 2026-11-29T19:43:56.621258257Z`),
+/// reasons with Markdown back-ticks, and "Previously paid 9.78" on a claim
+/// whose 9.78 was carried (below the minimum payout), never paid. From
+/// format 6 the HTML is the partner's; the JSON and CSV keep the audit
+/// trail, and statements issued in format 5 still render and verify as
+/// issued.
+#[test]
+fn format_6_html_is_for_the_partner_and_a_format_5_period_still_verifies_as_issued() {
+    let c = config(
+        r#"
+payout_currency = "EUR"
+minimum_payout = "50"
+[[rules]]
+id = "cps"
+effective_from = "2026-01-01"
+kind = "percent"
+percent = "10"
+"#,
+    );
+    let tmp = tempfile::tempdir().unwrap();
+    let book = MemoryBook::new();
+    let fxr = no_fx();
+    // October: 9.78 earned, below the 50.00 minimum: carried, not paid.
+    let a = sale("A", "p1", "2026-10-05T10:00:00Z", "97.80");
+    let oct = reckon::payout::finalize(
+        &inputs(&c, std::slice::from_ref(&a), &fxr, &book, tmp.path()),
+        "2026-10",
+    )
+    .unwrap();
+    assert_eq!(read_statements(&oct.dir)[0].totals.carried_out, d("9.78"));
+    reissue_as_format(&book, &oct.dir, "2026-10", 5);
+
+    // The format-5 period comes back as issued (the trace in its HTML) and
+    // verifies.
+    let again = reckon::payout::generate(
+        &inputs(&c, std::slice::from_ref(&a), &fxr, &book, tmp.path()),
+        "2026-10",
+    )
+    .unwrap();
+    assert!(again.already_finalised);
+    let v = reckon::payout::verify(&book, tmp.path(), "shop", "2026-10").unwrap();
+    assert!(v.problems.is_empty(), "{:?}", v.problems);
+    let old_html = String::from_utf8(read_dir(&oct.dir)["awin.p1.html"].clone()).unwrap();
+    assert!(
+        old_html.contains("<br><small>rev 1, order at shop rev 1; decided "),
+        "{old_html}"
+    );
+    assert_eq!(read_statements(&oct.dir)[0].format_version, 5);
+
+    // November: A refunded (its carried 9.78 is taken back), B earns 10.00.
+    let nov_ds = vec![
+        refunded(a),
+        sale("B", "p1", "2026-11-07T10:00:00Z", "100.00"),
+    ];
+    let nov =
+        reckon::payout::finalize(&inputs(&c, &nov_ds, &fxr, &book, tmp.path()), "2026-11").unwrap();
+    let files = read_dir(&nov.dir);
+    let s = &read_statements(&nov.dir)[0];
+    assert_eq!(s.format_version, 6);
+    assert_eq!(s.totals.carried_in, d("9.78"));
+    let adj = &s.adjustments[0];
+    assert_eq!((adj.previously_paid, adj.amount), (d("9.78"), d("-9.78")));
+    assert!(adj.reason.contains("`refunded`"), "{}", adj.reason);
+
+    let html = String::from_utf8(files["awin.p1.html"].clone()).unwrap();
+    for internal in [
+        "<small>rev ",
+        "order at shop",
+        "decided ",
+        "Previously paid",
+        "`",
+    ] {
+        assert!(!html.contains(internal), "{internal:?} in {html}");
+    }
+    assert!(
+        html.contains("<th class=\"n\">Credited earlier</th>"),
+        "{html}"
+    );
+    assert!(
+        html.contains("carried forward as a balance below the minimum payout"),
+        "{html}"
+    );
+    assert!(
+        html.contains("<td>claim is now refunded: order refunded in full; the earlier commission is reversed</td>"),
+        "{html}"
+    );
+    // The audit trail stays in the JSON and the CSV.
+    let json = String::from_utf8(files["awin.p1.json"].clone()).unwrap();
+    assert!(json.contains("\"trace\":{\"claim_revision\":1"), "{json}");
+    assert!(json.contains("\"previously_paid\":\"9.78\""), "{json}");
+    assert!(json.contains("claim is now `refunded`"), "{json}");
+    let csv = String::from_utf8(files["awin.p1.csv"].clone()).unwrap();
+    assert!(
+        csv.lines().next().unwrap().contains(",decided_at,"),
+        "{csv}"
+    );
+    assert!(csv.contains("claim is now `refunded`"), "{csv}");
+    // The same statement rendered as format 5 has the HTML it had then.
+    let mut v5 = s.clone();
+    v5.format_version = 5;
+    let html5 = render::html_file(&v5, "h");
+    assert!(
+        html5.contains("<th class=\"n\">Previously paid</th>"),
+        "{html5}"
+    );
+    assert!(html5.contains("claim is now `refunded`"), "{html5}");
+    assert!(
+        html5.contains("<br><small>rev 1, order at shop rev 1; decided "),
+        "{html5}"
     );
 }

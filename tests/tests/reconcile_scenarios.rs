@@ -40,7 +40,51 @@ fn matched_within_tolerance_is_payable_after_return_window() {
     assert_eq!(amount(&d[0]), "100.00 USD");
     assert_eq!(d[0].lock_at, Some(t("2026-12-02T10:00:00Z")));
     assert!(d[0].payable);
+    // The tolerance in the reason is cut to the cent (was 1.004).
+    assert!(
+        d[0].reason
+            .contains("claimed 100.00 USD vs order 100.40 USD within tolerance 1.00"),
+        "{}",
+        d[0].reason
+    );
     assert_golden("matched", &d);
+}
+
+/// QA (new user, 2026-11-30): "beyond tolerance 1.6882" (1 % of 168.82).
+/// The reason gives the tolerance cut to the cent, which keeps it true at
+/// the edge: 1.69 is beyond 1.6882 and beyond 1.68; 1.68 is within both.
+#[test]
+fn a_percentage_tolerance_is_given_to_the_cent_in_reasons() {
+    let judge = |claimed: &str| {
+        let mut o = order("A-168");
+        o.amount = m("168.82", "USD");
+        let mut c = claim("impact", "C168", Some("A-168"));
+        c.sale_amount = Some(m(claimed, "USD"));
+        run(vec![c], vec![o]).remove(0)
+    };
+    let over = judge("170.51");
+    assert_eq!(over.outcome, Outcome::AmountMismatch);
+    assert_eq!(
+        over.reason,
+        "claimed 170.51 USD but order shop/A-168 is 168.82 USD (difference 1.69 over, beyond tolerance 1.68); basis is the order amount"
+    );
+    let within = judge("170.50");
+    assert_eq!(within.outcome, Outcome::Matched);
+    assert!(
+        within
+            .reason
+            .ends_with("claimed 170.50 USD vs order 168.82 USD within tolerance 1.68"),
+        "{}",
+        within.reason
+    );
+    // The exact tolerance stays in the decision's inputs.
+    assert_eq!(
+        over.inputs
+            .tolerance_applied
+            .map(|t| t.to_string())
+            .as_deref(),
+        Some("1.6882")
+    );
 }
 
 #[test]
@@ -733,14 +777,14 @@ fn the_report_lists_the_fx_rates_behind_a_converted_basis() {
     // Appended after the existing columns, which keep their places.
     assert!(
         listing[0].starts_with("network,claim_id,partner_id,occurred_at,outcome,order,")
-            && listing[0].ends_with(",winner,reason,claim_fx_rate,order_fx_rate,decided_at"),
+            && listing[0].contains(",winner,reason,claim_fx_rate,order_fx_rate,decided_at,"),
         "{csv}"
     );
     assert!(
-        listing[1].ends_with(",1.0870,1.25,2026-12-15T00:00:00Z"),
+        listing[1].contains(",1.0870,1.25,2026-12-15T00:00:00Z,"),
         "{csv}"
     );
-    assert!(listing[2].ends_with(",,,2026-12-15T00:00:00Z"), "{csv}");
+    assert!(listing[2].contains(",,,2026-12-15T00:00:00Z,"), "{csv}");
     let json: serde_json::Value = serde_json::from_str(&render(&r, Format::Json)).unwrap();
     assert_eq!(json["discrepancies"][0]["claim_fx_rate"], "1.0870");
     assert_eq!(json["discrepancies"][0]["order_fx_rate"], "1.25");

@@ -244,13 +244,18 @@ impl Metric {
 /// Places machine formats (CSV, JSON) round ratios to; sums stay exact.
 pub const MACHINE_RATIO_DP: u32 = 6;
 
-/// A value as the machine formats (CSV/JSON) show it: money sums rounded
+/// A value as the machine formats (CSV, JSON) show it: money sums rounded
 /// to `currency`'s minor unit (half away from zero; 2 places for an
-/// unknown code), ratios to [`MACHINE_RATIO_DP`] places, counts as they
-/// are. Sums stay exact until here.
+/// unknown code) and written with exactly that many places, ratios (money
+/// ratios too: CPC, CPA, EPC, AOV) rounded and written to exactly
+/// [`MACHINE_RATIO_DP`] places, counts as they are. Sums stay exact until
+/// here. So every value of a column has the same places (QA, new user:
+/// `cpc` had `1.262485` and `0.00`, `roas` `10`).
 pub fn machine_round(m: Metric, v: Decimal, currency: &str) -> Decimal {
     if m.is_ratio() {
-        round(v, MACHINE_RATIO_DP).normalize()
+        let mut r = round(v, MACHINE_RATIO_DP);
+        r.rescale(MACHINE_RATIO_DP);
+        r
     } else if m.kind() == Kind::Money {
         let dp = plugin_api::currency::minor_unit_digits(currency).unwrap_or(2);
         let mut r = round(v, dp);
@@ -263,22 +268,13 @@ pub fn machine_round(m: Metric, v: Decimal, currency: &str) -> Decimal {
 
 /// The machine (CSV/JSON) text of a value ([`machine_round`]); `None` is
 /// the empty string. Money sums have exactly the currency's minor-unit
-/// places (`12.50`, never `12.5` or `12.495`); money ratios at least two.
+/// places (`12.50`, never `12.5` or `12.495`; `1235` in JPY), ratios
+/// exactly six (`10.000000`, `0.000000`, `1.262485`).
 pub fn machine_text(m: Metric, v: Option<Decimal>, currency: &str) -> String {
-    let Some(v) = v else {
-        return String::new();
-    };
-    let mut v = machine_round(m, v, currency);
-    // Money ratios (CPC, CPA, EPC, AOV) are padded to the currency's
-    // minor-unit places, at most two: `8277.50` in EUR, `8277.5` in JPY
-    // (not `8277.50`: a yen has no cents).
-    let min = plugin_api::currency::minor_unit_digits(currency)
-        .unwrap_or(2)
-        .min(2);
-    if m.is_ratio() && m.kind() == Kind::Money && v.scale() < min {
-        v.rescale(min);
+    match v {
+        Some(v) => machine_round(m, v, currency).to_string(),
+        None => String::new(),
     }
-    v.to_string()
 }
 
 /// The human text of a difference of two percentages: percentage points,
@@ -449,19 +445,32 @@ mod tests {
         assert_eq!(t.metric(Metric::Roas), Some(dec!(0.6)));
     }
 
-    /// QA6 F9: money ratios are padded to the currency's minor unit (at
-    /// most two places); a difference of percentages is in points.
+    /// QA (new user, 2026-11-30): every ratio, money ratios too, has six
+    /// places in CSV/JSON whatever its value (`cpc` had `1.262485` and
+    /// `0.00`, `roas` `10`), money sums the currency's minor unit; a
+    /// difference of percentages is in points in the table.
     #[test]
-    fn money_ratio_places_follow_the_currency_and_points_have_no_percent_sign() {
-        assert_eq!(
-            machine_text(Metric::Cpa, Some(dec!(8277.5)), "JPY"),
-            "8277.5"
-        );
-        assert_eq!(machine_text(Metric::Aov, Some(dec!(16555)), "JPY"), "16555");
-        assert_eq!(
-            machine_text(Metric::Aov, Some(dec!(16555)), "EUR"),
-            "16555.00"
-        );
+    fn every_ratio_has_six_places_and_points_have_no_percent_sign() {
+        for (m, v, cur, text) in [
+            (Metric::Cpa, dec!(8277.5), "JPY", "8277.500000"),
+            (Metric::Aov, dec!(16555), "JPY", "16555.000000"),
+            (Metric::Aov, dec!(16555), "EUR", "16555.000000"),
+            (Metric::Cpc, dec!(1.2624851), "EUR", "1.262485"),
+            (Metric::Cpc, dec!(0), "EUR", "0.000000"),
+            (Metric::Epc, dec!(0.00), "EUR", "0.000000"),
+            (Metric::Roas, dec!(10), "EUR", "10.000000"),
+            (Metric::Roi, dec!(9.0), "EUR", "9.000000"),
+            (Metric::Ctr, dec!(0.0123456789), "EUR", "0.012346"),
+            (Metric::Spend, dec!(0), "EUR", "0.00"),
+            (Metric::Spend, dec!(10), "JPY", "10"),
+            (Metric::Clicks, dec!(40), "EUR", "40"),
+        ] {
+            assert_eq!(machine_text(m, Some(v), cur), text, "{m:?} {v} {cur}");
+        }
+        // A difference column (of values as written) keeps the places.
+        let a = machine_round(Metric::Cpc, dec!(1.25), "EUR");
+        let b = machine_round(Metric::Cpc, dec!(1.25), "EUR");
+        assert_eq!(machine_text(Metric::Cpc, Some(a - b), "EUR"), "0.000000");
         assert_eq!(display_points(Some(dec!(0.016922))), "1.69 pp");
         assert_eq!(display_points(None), "");
     }

@@ -136,8 +136,21 @@ struct Grid {
 }
 
 fn grid(report: &Report, human: bool, with_total: bool) -> Grid {
-    let by = &report.query.by;
     let view = report.query.view;
+    let vcols = value_columns(view);
+    let names = vcols.iter().map(|(m, c)| col_name(view, *m, *c)).collect();
+    grid_of(report, human, with_total, vcols, names)
+}
+
+/// [`grid`] over the value columns `vcols`, headed `names`.
+fn grid_of(
+    report: &Report,
+    human: bool,
+    with_total: bool,
+    vcols: Vec<(Metric, Col)>,
+    names: Vec<String>,
+) -> Grid {
+    let by = &report.query.by;
     let show_zone = !human || report.rows.iter().any(|r| !r.foreign_days.is_empty());
     // `--by ''` has no dimension column to hold the `total` label: the
     // table and HTML get an unnamed one.
@@ -150,8 +163,7 @@ fn grid(report: &Report, human: bool, with_total: bool) -> Grid {
         header.push("foreign_days".into());
     }
     let dims = header.len();
-    let vcols = value_columns(view);
-    header.extend(vcols.iter().map(|(m, c)| col_name(view, *m, *c)));
+    header.extend(names);
     let cells = |row: &ReportRow, dimvals: Vec<String>| {
         let mut out = dimvals;
         if show_zone {
@@ -226,8 +238,48 @@ fn preamble_lines(report: &Report) -> Vec<String> {
 }
 
 /// An aligned text table with the day boundaries and notes above it.
+///
+/// `--view both` gives three tables one under the other, each with the
+/// columns of one view's table (QA, new user: one table with
+/// `metric_reported`, `metric_reconciled` and `metric_diff` for every
+/// metric was 45 value columns, ~600 characters a line): the reported
+/// view, the reconciled view, and the difference (reconciled − reported,
+/// percentages in points). CSV, JSON and HTML keep every column in one
+/// table.
 pub fn table(report: &Report) -> String {
-    let g = grid(report, true, true);
+    let mut out = String::new();
+    for l in preamble_lines(report) {
+        out.push_str(&l);
+        out.push('\n');
+    }
+    if report.query.view != View::Both {
+        out.push('\n');
+        out.push_str(&aligned(&grid(report, true, true)));
+        return out;
+    }
+    for (c, title) in [
+        (
+            Col::Reported,
+            "Reported: as the ad platforms and networks report it",
+        ),
+        (Col::Reconciled, "Reconciled: order-backed, deduplicated"),
+        (
+            Col::Diff,
+            "Difference: reconciled − reported (percentages in points)",
+        ),
+    ] {
+        let vcols: Vec<(Metric, Col)> = Metric::ALL.iter().map(|m| (*m, c)).collect();
+        let names = Metric::ALL.iter().map(|m| m.name().to_owned()).collect();
+        out.push('\n');
+        out.push_str(title);
+        out.push('\n');
+        out.push_str(&aligned(&grid_of(report, true, true, vcols, names)));
+    }
+    out
+}
+
+/// The rows of a grid as aligned text: header, rule, rows, rule, total.
+fn aligned(g: &Grid) -> String {
     let mut widths: Vec<usize> = g.header.iter().map(|h| h.chars().count()).collect();
     for r in g.rows.iter().chain(std::iter::once(&g.total)) {
         for (i, c) in r.iter().enumerate() {
@@ -252,11 +304,6 @@ pub fn table(report: &Report) -> String {
         s.trim_end().to_owned()
     };
     let mut out = String::new();
-    for l in preamble_lines(report) {
-        out.push_str(&l);
-        out.push('\n');
-    }
-    out.push('\n');
     out.push_str(&line(&g.header));
     out.push('\n');
     let rule: usize = widths.iter().sum::<usize>() + 2 * widths.len().saturating_sub(1);

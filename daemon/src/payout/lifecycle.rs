@@ -812,8 +812,15 @@ fn run_with<'g>(
     let summary_bytes = render::summary_csv(&summary)?;
     let summary_sha256 = render::sha256_hex(&summary_bytes);
     if status == Status::Finalised {
-        if let Some(draft) = existing.as_ref().filter(|r| r.status == Status::Draft) {
-            warnings.extend(differs_from_draft(&dir, draft.version, &summary));
+        match existing.as_ref().filter(|r| r.status == Status::Draft) {
+            Some(draft) => warnings.extend(differs_from_draft(&dir, draft.version, &summary)),
+            // QA (new user): finalising a period nobody reviewed said
+            // nothing; it is allowed (the figures are today's data), but
+            // said.
+            None => warnings.push(format!(
+                "no draft of {period_name} was generated for review: these statements were finalised straight from the current data (`reckon statements generate --program {} --period {period_name}` writes a draft to review first)",
+                inputs.program
+            )),
         }
     }
     staging.write("summary.csv", summary_bytes)?;

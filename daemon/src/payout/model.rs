@@ -23,8 +23,15 @@ use crate::reconcile::model::Outcome;
 /// order's currency is not the program's), and their CSV columns. 5 adds
 /// to the CSV's adjustment rows the claim's outcome and the corrected line's
 /// original basis, original commission and what was paid for it so far
-/// (the JSON and HTML had them already).
-pub const FORMAT_VERSION: u32 = 5;
+/// (the JSON and HTML had them already). 6 changes only the HTML, which is
+/// for the partner: no audit trace (claim and order revisions, decision
+/// times, reconciliation rates: they stay in the JSON and CSV), reasons in
+/// plain words (no back-ticks, outcomes as words), and "Credited earlier"
+/// instead of "Previously paid" over `previously_paid` (a finalised
+/// statement below the minimum payout credited its lines without paying
+/// them: they were carried). The JSON and CSV of format 6 are those of
+/// format 5 but for `format_version`.
+pub const FORMAT_VERSION: u32 = 6;
 
 /// The payee key of a network's partner: `<network>:<partner id>`. Partner
 /// ids are the network's own, so the same id on two networks is two payees.
@@ -226,8 +233,10 @@ pub struct Adjustment {
     pub original_line_no: u32,
     /// The commission of that line.
     pub original_commission: Decimal,
-    /// What the partner has been paid for the claim so far (original line
-    /// plus earlier adjustments).
+    /// What finalised statements credited the partner for the claim so far
+    /// (original line plus earlier adjustments). Credited, not necessarily
+    /// paid out: a statement below the minimum payout carried its total
+    /// forward (the name is kept: it is a field of the canonical JSON).
     pub previously_paid: Decimal,
     /// The basis the original line used.
     pub original_basis: Option<Decimal>,

@@ -7,6 +7,7 @@
 //! network; the HTML carries its own CSS.
 
 use super::model::{Statement, Status};
+use crate::reconcile::model::ALL_OUTCOMES;
 use sha2::{Digest, Sha256};
 use std::fmt::Write as _;
 
@@ -320,6 +321,27 @@ fn trace_html(t: Option<&super::model::Trace>) -> String {
     )
 }
 
+/// A reason as the partner reads it (HTML from format 6): back-quoted
+/// spans lose their back-quotes, and an outcome code in one is written in
+/// words (`` `partially_refunded` `` → `partially refunded`); ids and rule
+/// names are kept as they are. The JSON and CSV keep the reason as stored.
+pub fn plain_reason(reason: &str) -> String {
+    let mut out = String::with_capacity(reason.len());
+    let mut parts = reason.split('`');
+    if let Some(first) = parts.next() {
+        out.push_str(first);
+    }
+    // Odd pieces are inside back-quotes (an unpaired quote just goes).
+    for (i, part) in parts.enumerate() {
+        if i % 2 == 0 && ALL_OUTCOMES.iter().any(|o| o.as_str() == part) {
+            out.push_str(&part.replace('_', " "));
+        } else {
+            out.push_str(part);
+        }
+    }
+    out
+}
+
 /// A text cell for a CSV a spreadsheet may open: one starting with `=`,
 /// `+`, `-`, `@`, a tab or a carriage return would run as a formula there
 /// (a partner names itself `=HYPERLINK(...)`), so it gets a leading `'`
@@ -358,7 +380,22 @@ th{background:#f4f4f4;font-weight:600}td.n,th.n{text-align:right;font-variant-nu
 @media print{body{margin:1cm}h2{page-break-after:avoid}tr{page-break-inside:avoid}}";
 
 /// The `<partner>.html` file: a printable statement for the partner.
+///
+/// From format 6 it is partner-facing: no audit trace under the claims
+/// (it stays in the JSON and CSV), reasons in plain words
+/// ([`plain_reason`]), and what earlier statements gave for an adjusted
+/// claim is "Credited earlier" (paid out, or carried forward while the
+/// balance was below the minimum payout). Earlier formats are rendered
+/// exactly as they were issued (their file hashes are recorded).
 pub fn html_file(s: &Statement, content_hash: &str) -> String {
+    let v6 = s.format_version >= 6;
+    let trace = |t: Option<&super::model::Trace>| {
+        if v6 {
+            String::new()
+        } else {
+            trace_html(t)
+        }
+    };
     let cur = esc(&s.currency);
     let mut h = String::with_capacity(4096 + s.lines.len() * 400);
     let name = s.partner_name.as_deref().unwrap_or(&s.partner_id);
@@ -411,7 +448,7 @@ pub fn html_file(s: &Statement, content_hash: &str) -> String {
                 l.date,
                 esc(&l.network),
                 esc(&l.claim_id),
-                trace_html(l.trace.as_ref()),
+                trace(l.trace.as_ref()),
                 esc(l.order_id.as_deref().unwrap_or("")),
                 l.event.as_str(),
                 l.basis.as_ref().map(|b| esc(&b.to_string())).unwrap_or_default(),
@@ -425,24 +462,40 @@ pub fn html_file(s: &Statement, content_hash: &str) -> String {
         h.push_str("</table>\n");
     }
     if !s.adjustments.is_empty() {
-        h.push_str("<h2>Adjustments to earlier statements</h2>\n<table><tr><th class=\"n\">#</th><th>Network</th><th>Claim</th><th>Order</th><th>Refers to</th><th>Reason</th><th class=\"n\">Previously paid</th><th class=\"n\">Amount</th></tr>\n");
+        let earlier = if v6 {
+            "Credited earlier"
+        } else {
+            "Previously paid"
+        };
+        let _ = writeln!(
+            h,
+            "<h2>Adjustments to earlier statements</h2>\n<table><tr><th class=\"n\">#</th><th>Network</th><th>Claim</th><th>Order</th><th>Refers to</th><th>Reason</th><th class=\"n\">{earlier}</th><th class=\"n\">Amount</th></tr>"
+        );
         for a in &s.adjustments {
+            let reason = if v6 {
+                plain_reason(&a.reason)
+            } else {
+                a.reason.clone()
+            };
             let _ = writeln!(
                 h,
                 "<tr><td class=\"n\">{}</td><td>{}</td><td>{}{}</td><td>{}</td><td>{} line {}</td><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td></tr>",
                 a.line_no,
                 esc(&a.network),
                 esc(&a.claim_id),
-                trace_html(a.trace.as_ref()),
+                trace(a.trace.as_ref()),
                 esc(a.order_id.as_deref().unwrap_or("")),
                 esc(&a.original_statement_id),
                 a.original_line_no,
-                esc(&a.reason),
+                esc(&reason),
                 a.previously_paid,
                 a.amount,
             );
         }
         h.push_str("</table>\n");
+        if v6 {
+            h.push_str("<p><small>Credited earlier: what earlier finalised statements credited for the claim (its line and any earlier adjustments), whether it was paid out or carried forward as a balance below the minimum payout. Amount: the correction on this statement.</small></p>\n");
+        }
     }
     if !s.bonuses.is_empty() {
         h.push_str("<h2>Bonuses</h2>\n<table><tr><th class=\"n\">#</th><th>Bonus</th><th class=\"n\">Threshold</th><th class=\"n\">Volume</th><th class=\"n\">Rate</th><th class=\"n\">FX</th><th class=\"n\">Amount</th></tr>\n");
@@ -694,5 +747,21 @@ mod tests {
         assert_eq!(file_stem("../x"), "%2E.%2Fx");
         assert_eq!(file_stem("summary"), "%73ummary");
         assert_ne!(file_stem("a b"), file_stem("a%20b"));
+    }
+
+    #[test]
+    fn plain_reasons_lose_back_quotes_and_name_outcomes_in_words() {
+        assert_eq!(
+            plain_reason("basis 200.00 → 150.00; repriced to 15.00 (`partially_refunded`: order partly refunded)"),
+            "basis 200.00 → 150.00; repriced to 15.00 (partially refunded: order partly refunded)"
+        );
+        assert_eq!(
+            plain_reason(
+                "event sale → lead; rule `cps_x` → `lead`; no order matches order id `O_1`"
+            ),
+            "event sale → lead; rule cps_x → lead; no order matches order id O_1"
+        );
+        assert_eq!(plain_reason("unpaired ` quote"), "unpaired  quote");
+        assert_eq!(plain_reason("plain"), "plain");
     }
 }

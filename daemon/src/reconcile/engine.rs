@@ -64,7 +64,10 @@ use super::config::{AttributionRule, ProgramConfig};
 /// refunded share (it was the order's net, which could exceed the claim).
 /// 5: an order marked refunded with less than its amount given as refunds
 /// says so instead of "fully refunded (0.00 USD)" (QA of 2026-11-29).
-pub const JUDGE_VERSION: u32 = 5;
+/// 6: reasons give a percentage tolerance at the currency's minor unit
+/// ("beyond tolerance 1.68", was "1.6882" for 1 % of 168.82; QA, new
+/// user, 2026-11-30): only the reason text changed, no outcome or basis.
+pub const JUDGE_VERSION: u32 = 6;
 use super::model::{Decision, DecisionInputs, MatchedBy, Outcome, RecordRef};
 use crate::fx::FxTable;
 use chrono::{DateTime, Duration, NaiveDate, Utc};
@@ -840,6 +843,17 @@ fn fmt_amount(d: Decimal) -> String {
     n.to_string()
 }
 
+/// A tolerance in a reason: cut (toward zero) to the currency's minor unit.
+/// The amounts compared are at that unit, so a difference is beyond the
+/// tolerance exactly when it is beyond the cut figure, and the sentence
+/// reads true ("difference 1.69, beyond tolerance 1.68" for 1 % of
+/// 168.82; rounding would print 1.69 for both). The comparison itself
+/// uses the exact tolerance.
+fn fmt_tolerance(tol: Decimal, cur: &str) -> String {
+    let digits = plugin_api::currency::minor_unit_digits(cur).unwrap_or(2);
+    fmt_amount(tol.round_dp_with_strategy(digits, rust_decimal::RoundingStrategy::ToZero))
+}
+
 /// A time in a reason: to the second (reasons are prose; the decision's
 /// fields keep the exact instants).
 fn fmt_time(t: DateTime<Utc>) -> String {
@@ -1160,7 +1174,7 @@ fn judge(
                 d.reason = format!(
                     "claimed {} {cur} but order {} is {} {cur} (difference {} {}, beyond tolerance {}); basis is the order amount{contest_note}",
                     fmt_amount(claimed.amount), order_name(o), fmt_amount(order_p), fmt_amount(diff.abs()),
-                    if diff > Decimal::ZERO { "over" } else { "under" }, fmt_amount(tol)
+                    if diff > Decimal::ZERO { "over" } else { "under" }, fmt_tolerance(tol, cur)
                 );
             } else {
                 d.outcome = Outcome::Matched;
@@ -1171,7 +1185,7 @@ fn judge(
                     by.as_str().replace('_', " "),
                     fmt_amount(claimed.amount),
                     fmt_amount(order_p),
-                    fmt_amount(tol)
+                    fmt_tolerance(tol, cur)
                 );
             }
         }

@@ -161,6 +161,29 @@ pub struct DiscrepancyRow {
     /// the `now` of the run that first reached it (later runs reaching the
     /// same keep it).
     pub decided_at: String,
+    // The amounts again as plain decimals (at the currency's minor unit),
+    // each with its currency in a field of its own, so a spreadsheet can
+    // sum the CSV's columns (QA, new user: `211.02 USD` is text there).
+    // Appended after the text columns, which stay as they were.
+    /// `claimed_amount` as a decimal.
+    pub claimed_value: Option<Decimal>,
+    /// Currency of `claimed_value`.
+    pub claim_currency: Option<String>,
+    /// `order_amount` as a decimal.
+    pub order_value: Option<Decimal>,
+    /// `refunded_amount` as a decimal.
+    pub refunded_value: Option<Decimal>,
+    /// Currency of `order_value` and `refunded_value` (refunds are in the
+    /// order's currency).
+    pub order_currency: Option<String>,
+    /// `basis` as a decimal.
+    pub basis_value: Option<Decimal>,
+    /// Currency of `basis_value` (the program currency).
+    pub basis_currency: Option<String>,
+    /// `network_commission` as a decimal.
+    pub network_commission_value: Option<Decimal>,
+    /// Currency of `network_commission_value`.
+    pub commission_currency: Option<String>,
 }
 
 /// Decisions of a report judged before a deadline of their own that has
@@ -291,10 +314,16 @@ pub struct Report {
 }
 
 fn money(m: &Option<plugin_api::Money>) -> Option<String> {
-    m.as_ref().map(|m| {
-        let amount = plugin_api::currency::at_minor_scale(m.amount, &m.currency);
-        format!("{amount} {}", m.currency)
-    })
+    m.as_ref().map(|m| format!("{} {}", value(m), m.currency))
+}
+
+/// An amount at its currency's minor unit.
+fn value(m: &plugin_api::Money) -> Decimal {
+    plugin_api::currency::at_minor_scale(m.amount, &m.currency)
+}
+
+fn currency_of(m: &Option<plugin_api::Money>) -> Option<String> {
+    m.as_ref().map(|m| m.currency.clone())
 }
 
 /// Builds the report of `period` from a program's decisions.
@@ -409,6 +438,16 @@ pub fn build_with(
                         .is_some_and(|m| m.currency != currency)
                 }),
                 decided_at: rfc3339(d.decided_at),
+                claimed_value: d.claimed_amount.as_ref().map(value),
+                claim_currency: currency_of(&d.claimed_amount),
+                order_value: d.order_amount.as_ref().map(value),
+                refunded_value: d.refunded_amount.as_ref().map(value),
+                order_currency: currency_of(&d.order_amount)
+                    .or_else(|| currency_of(&d.refunded_amount)),
+                basis_value: d.basis.as_ref().map(value),
+                basis_currency: currency_of(&d.basis),
+                network_commission_value: d.network_commission.as_ref().map(value),
+                commission_currency: currency_of(&d.network_commission),
             });
         }
     }
@@ -457,7 +496,10 @@ const SUMMARY_HEADER: [&str; 15] = [
     "timezone",
     "judged_at",
 ];
-const DISCREPANCY_HEADER: [&str; 17] = [
+/// The listing's columns up to `decided_at`; the plain amounts and their
+/// currencies follow (appended 2026-11-30).
+const DISCREPANCY_TEXT_COLUMNS: usize = 17;
+const DISCREPANCY_HEADER: [&str; 26] = [
     "network",
     "claim_id",
     "partner_id",
@@ -475,6 +517,15 @@ const DISCREPANCY_HEADER: [&str; 17] = [
     "claim_fx_rate",
     "order_fx_rate",
     "decided_at",
+    "claimed_value",
+    "claim_currency",
+    "order_value",
+    "refunded_value",
+    "order_currency",
+    "basis_value",
+    "basis_currency",
+    "network_commission_value",
+    "commission_currency",
 ];
 
 /// With `guard` (the CSV), text cells go through [`text_cell`]: a partner
@@ -503,7 +554,7 @@ fn summary_cells(report: &Report, r: &SummaryRow, guard: bool) -> [String; 15] {
     ]
 }
 
-fn discrepancy_cells(r: &DiscrepancyRow, guard: bool) -> [String; 17] {
+fn discrepancy_cells(r: &DiscrepancyRow, guard: bool) -> [String; 26] {
     let rate = |r: &Option<Decimal>| r.map(|r| r.to_string()).unwrap_or_default();
     let o = |s: &Option<String>| s.clone().unwrap_or_default();
     let t = |s: &str| text_cell(s, guard);
@@ -525,6 +576,15 @@ fn discrepancy_cells(r: &DiscrepancyRow, guard: bool) -> [String; 17] {
         rate(&r.claim_fx_rate),
         rate(&r.order_fx_rate),
         r.decided_at.clone(),
+        rate(&r.claimed_value),
+        o(&r.claim_currency),
+        rate(&r.order_value),
+        rate(&r.refunded_value),
+        o(&r.order_currency),
+        rate(&r.basis_value),
+        o(&r.basis_currency),
+        rate(&r.network_commission_value),
+        o(&r.commission_currency),
     ]
 }
 
@@ -568,9 +628,10 @@ fn esc(s: &str) -> String {
         .replace('"', "&quot;")
 }
 
+/// An HTML table of the first `header.len()` cells of each row.
 fn table<const N: usize>(
     out: &mut String,
-    header: [&str; N],
+    header: &[&str],
     rows: impl Iterator<Item = [String; N]>,
 ) {
     out.push_str("<table>\n<thead><tr>");
@@ -580,7 +641,7 @@ fn table<const N: usize>(
     out.push_str("</tr></thead>\n<tbody>\n");
     for r in rows {
         out.push_str("<tr>");
-        for c in r {
+        for c in r.into_iter().take(header.len()) {
             let _ = write!(out, "<td>{}</td>", esc(&c));
         }
         out.push_str("</tr>\n");
@@ -639,7 +700,7 @@ fn html(r: &Report) -> String {
     out.push_str("<h2>Summary by network and partner</h2>\n");
     table(
         &mut out,
-        SUMMARY_HEADER,
+        &SUMMARY_HEADER,
         r.summary.iter().map(|row| summary_cells(r, row, false)),
     );
     let _ = writeln!(
@@ -652,9 +713,11 @@ fn html(r: &Report) -> String {
         },
         r.discrepancies.len()
     );
+    // The HTML shows each amount once, with its currency: the plain
+    // decimal columns appended for spreadsheets are left out.
     table(
         &mut out,
-        DISCREPANCY_HEADER,
+        &DISCREPANCY_HEADER[..DISCREPANCY_TEXT_COLUMNS],
         r.discrepancies
             .iter()
             .map(|row| discrepancy_cells(row, false)),
@@ -676,5 +739,115 @@ mod period_tests {
         let e = "2026-1".parse::<super::Period>().unwrap_err();
         assert!(e.contains("is not YYYY-MM"), "{e}");
         assert_eq!("2026-12".parse::<super::Period>().unwrap().month, 12);
+    }
+}
+
+#[cfg(test)]
+mod amount_tests {
+    use super::*;
+    use crate::reconcile::model::{DecisionInputs, MatchedBy, RecordRef};
+    use plugin_api::{EventType, Money};
+    use std::str::FromStr;
+
+    fn d(s: &str) -> Decimal {
+        Decimal::from_str(s).unwrap()
+    }
+
+    fn rr(source: &str, id: &str) -> RecordRef {
+        RecordRef {
+            source: source.into(),
+            id: id.into(),
+            revision: 1,
+        }
+    }
+
+    /// A claim in EUR against a USD order, partly refunded.
+    fn decision() -> Decision {
+        let t = DateTime::parse_from_rfc3339("2026-11-10T10:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        Decision {
+            program: "shop".into(),
+            claim: rr("awin", "c1"),
+            partner_id: "p1".into(),
+            partner_name: None,
+            event_type: EventType::Sale,
+            occurred_at: t,
+            order: Some(rr("shop", "A-1")),
+            matched_by: Some(MatchedBy::OrderId),
+            outcome: Outcome::PartiallyRefunded,
+            payable: true,
+            lock_at: None,
+            basis: Some(Money::new(d("190.5"), "USD")),
+            claimed_amount: Some(Money::new(d("195.4"), "EUR")),
+            order_amount: Some(Money::new(d("211.02"), "USD")),
+            refunded_amount: Some(Money::new(d("20.52"), "USD")),
+            network_commission: Some(Money::new(d("19.54"), "EUR")),
+            fx_rate: Some(d("1.08")),
+            winner: None,
+            reason: "order shop/A-1 was partly refunded".into(),
+            decided_at: t,
+            order_fx_rate: None,
+            inputs: DecisionInputs::default(),
+        }
+    }
+
+    /// QA (new user, 2026-11-30): the listing's amounts were only text
+    /// (`211.02 USD`), which a spreadsheet cannot sum. Plain decimals and
+    /// their currencies are appended to the CSV and added to the JSON;
+    /// the text columns stay where they were.
+    #[test]
+    fn the_listing_appends_plain_amounts_with_their_currencies() {
+        let period: Period = "2026-11".parse().unwrap();
+        let r = build("shop", "USD", period, chrono_tz::UTC, &[decision()]);
+        let csv = render(&r, Format::Csv);
+        let mut tables = csv.split("\n\n");
+        let _summary = tables.next().unwrap();
+        let mut listing = csv::Reader::from_reader(tables.next().unwrap().as_bytes());
+        let head: Vec<String> = listing
+            .headers()
+            .unwrap()
+            .iter()
+            .map(String::from)
+            .collect();
+        assert_eq!(head, DISCREPANCY_HEADER);
+        assert_eq!(head[16], "decided_at", "old columns keep their places");
+        let row = listing.records().next().unwrap().unwrap();
+        let cell = |name: &str| row[head.iter().position(|h| h == name).unwrap()].to_string();
+        assert_eq!(cell("order_amount"), "211.02 USD");
+        assert_eq!(cell("claimed_amount"), "195.40 EUR");
+        for (name, want) in [
+            ("claimed_value", "195.40"),
+            ("claim_currency", "EUR"),
+            ("order_value", "211.02"),
+            ("refunded_value", "20.52"),
+            ("order_currency", "USD"),
+            ("basis_value", "190.50"),
+            ("basis_currency", "USD"),
+            ("network_commission_value", "19.54"),
+            ("commission_currency", "EUR"),
+        ] {
+            assert_eq!(cell(name), want, "{name}");
+        }
+        let json: serde_json::Value = serde_json::from_str(&render(&r, Format::Json)).unwrap();
+        let row = &json["discrepancies"][0];
+        assert_eq!(row["order_amount"], "211.02 USD");
+        assert_eq!(row["order_value"], "211.02");
+        assert_eq!(row["order_currency"], "USD");
+        assert_eq!(row["claimed_value"], "195.40");
+        // The HTML shows each amount once (the text columns).
+        let html = render(&r, Format::Html);
+        assert!(html.contains("<td>211.02 USD</td>"), "{html}");
+        assert!(!html.contains("<th>order value</th>"), "{html}");
+        // No amount: empty cells, JSON null.
+        let mut none = decision();
+        none.claimed_amount = None;
+        none.refunded_amount = None;
+        let r = build("shop", "USD", period, chrono_tz::UTC, &[none]);
+        let json: serde_json::Value = serde_json::from_str(&render(&r, Format::Json)).unwrap();
+        assert!(json["discrepancies"][0]["claimed_value"].is_null());
+        assert!(json["discrepancies"][0]["claim_currency"].is_null());
+        assert!(json["discrepancies"][0]["refunded_value"].is_null());
+        assert_eq!(json["discrepancies"][0]["order_currency"], "USD");
     }
 }
