@@ -700,11 +700,8 @@ fn claim_sources(cfg: &Config) -> Vec<&str> {
 
 /// "unknown connector `x`; did you mean `y`? (configured: ...)".
 fn unknown_connector(id: &str, known: &[&str], what: &str) -> String {
-    let hint = source::nearest(id, known.iter().copied())
-        .map(|n| format!("; did you mean `{n}`?"))
-        .unwrap_or_default();
-    let list = id_list(known);
-    format!("no {what} with id `{id}`{hint} (configured: {list}); add it or fix the id")
+    let hint = source::not_configured(id, known);
+    format!("no {what} with id `{id}`{hint}; add it or fix the id")
 }
 
 /// "`a`, `b`", or "none".
