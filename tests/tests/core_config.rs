@@ -456,3 +456,89 @@ effective_from = "2026-01-01"
     );
     assert_eq!(code, 0, "{out}{err}");
 }
+
+/// Ops QA: the success report named only connectors. It lists postback
+/// endpoints, programs with their draft schedule, and the KPI summaries'
+/// schedule too, each with its next fire.
+#[test]
+fn the_report_lists_postbacks_programs_drafts_and_kpi_summaries() {
+    let dir = tempfile::tempdir().unwrap();
+    reckon_tests::install_plugins(&dir.path().join("plugins"), &["example", "orders"]);
+    std::fs::create_dir(dir.path().join("drop")).unwrap();
+    std::fs::write(
+        dir.path().join("reckon.toml"),
+        r#"[daemon]
+plugin_dir = "plugins"
+timezone = "Europe/Berlin"
+
+[[connectors]]
+id = "examplenet"
+plugin = "example"
+schedule = "0 6 * * *"
+[connectors.settings]
+api_key = { secret = "env:EXAMPLE_API_KEY" }
+
+[[connectors]]
+id = "othernet"
+plugin = "example"
+schedule = "0 6 * * *"
+enabled = false
+[connectors.settings]
+api_key = { secret = "env:EXAMPLE_API_KEY" }
+
+[[connectors]]
+id = "shop"
+plugin = "orders"
+schedule = "0 7 * * *"
+[connectors.settings]
+mode = "files"
+directory = "drop"
+
+[[connectors]]
+id = "shop2"
+plugin = "orders"
+schedule = "0 7 * * *"
+enabled = false
+[connectors.settings]
+mode = "files"
+directory = "drop"
+
+[[postbacks]]
+id = "Everflow_S2S"
+auth = "token"
+secret = { secret = "env:EXAMPLE_API_KEY" }
+
+[[programs]]
+id = "northwind"
+currency = "EUR"
+claims = ["examplenet", "Everflow_S2S"]
+orders = ["shop"]
+[programs.commission]
+payout_currency = "EUR"
+draft_schedule = "0 5 1 * *"
+
+[[programs]]
+id = "nocommission"
+currency = "EUR"
+claims = ["othernet"]
+orders = ["shop2"]
+
+[kpi.summaries]
+schedule = "30 4 * * *"
+"#,
+    )
+    .unwrap();
+    let (code, out, err) = check_in(dir.path(), &[("EXAMPLE_API_KEY", "k")]);
+    assert_eq!(code, 0, "{out}{err}");
+    for expected in [
+        "\npostback Everflow_S2S (/postback/Everflow_S2S, auth token)\n",
+        "\nprogram northwind (claims examplenet, Everflow_S2S; orders shop)\n  drafts: schedule `0 5 1 * *` in Europe/Berlin, next: ",
+        "\nprogram nocommission (claims othernet; orders shop2)\n  no [programs.commission]: no statements\n",
+        "\nkpi summaries (schedule `30 4 * * *` in Europe/Berlin, reporting timezone)\n  next: ",
+    ] {
+        assert!(out.contains(expected), "{expected:?} missing from:\n{out}");
+    }
+    // The draft fires on the 1st at 05:00 Berlin time, summaries at 04:30.
+    assert!(out.contains("-01 05:00:00 CE"), "{out}");
+    assert!(out.contains(" 04:30:00 CE"), "{out}");
+}
