@@ -542,3 +542,38 @@ schedule = "30 4 * * *"
     assert!(out.contains("-01 05:00:00 CE"), "{out}");
     assert!(out.contains(" 04:30:00 CE"), "{out}");
 }
+
+/// New-user QA: a command run where there is no `reckon.toml` said only
+/// that it cannot be read; it now says how to name one, and `sync` and
+/// `run` start the line with `error:` as every other command does.
+#[test]
+fn a_missing_config_file_says_how_to_name_one() {
+    let dir = tempfile::tempdir().unwrap();
+    for args in [
+        &["sync", "examplenet"][..],
+        &["run"][..],
+        &["kpi", "--period", "2026-11"][..],
+        &[
+            "statements",
+            "show",
+            "--program",
+            "acme",
+            "--period",
+            "2026-11",
+        ][..],
+    ] {
+        let out = Command::new(reckon_tests::reckon_bin())
+            .current_dir(dir.path())
+            .args(args)
+            .env_remove("RECKON_CONFIG")
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
+        assert!(
+            err.starts_with("error: reckon.toml: cannot read the config file: No such file or directory")
+                && err.contains("; name the config file with --config FILE or the environment variable RECKON_CONFIG"),
+            "{args:?}: {err}"
+        );
+    }
+}

@@ -907,12 +907,20 @@ fn check_secret_refs(v: &toml::Value, path: &str, map: &SourceMap, errors: &mut 
 pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
     let file = path.display().to_string();
     let text = std::fs::read_to_string(path).map_err(|e| {
+        // A first run outside the config's directory lands here: say how
+        // to name the file (the flag and the variable `cli::Cli` reads).
+        let hint = if e.kind() == std::io::ErrorKind::NotFound {
+            "; name the config file with --config FILE or the environment variable \
+             RECKON_CONFIG (default: reckon.toml in the working directory)"
+        } else {
+            ""
+        };
         ConfigErrors(vec![ConfigError {
             file: file.clone(),
             line: None,
             column: None,
             path: String::new(),
-            message: format!("cannot read the config file: {e}"),
+            message: format!("cannot read the config file: {e}{hint}"),
         }])
     })?;
     parse(&text, &file)

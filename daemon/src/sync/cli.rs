@@ -174,7 +174,8 @@ pub fn run(
     let cfg = match crate::config::load(config) {
         Ok(c) => c,
         Err(e) => {
-            crate::errln!("{e}");
+            // `error:` as every command's failure starts.
+            crate::errln!("error: {e}");
             return Ok(ExitCode::FAILURE);
         }
     };
@@ -202,7 +203,7 @@ pub fn run(
     ) {
         Ok(c) => c,
         Err(e) => {
-            crate::errln!("{}", crate::config::ConfigErrors(e));
+            crate::errln!("error: {}", crate::config::ConfigErrors(e));
             return Ok(ExitCode::FAILURE);
         }
     };
