@@ -287,3 +287,293 @@ fn a_disabled_connector_is_shown_without_next_fires() {
     );
     assert!(!stdout.contains("next:"), "{stdout}");
 }
+
+/// Runs `reckon config check --config reckon.toml` in `dir` with `env` set
+/// (and nothing else of reckon's); returns (exit code, stdout, stderr).
+fn check_in(dir: &Path, env: &[(&str, &str)]) -> (i32, String, String) {
+    let mut cmd = Command::new(reckon_tests::reckon_bin());
+    cmd.current_dir(dir)
+        .args(["config", "check", "--config", "reckon.toml"])
+        .env_remove("RECKON_CONFIG")
+        .env_remove("META_ACCESS_TOKEN")
+        .env_remove("EVERFLOW_API_KEY");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+const DROP_ORDERS: &str = r#"
+[[connectors]]
+id = "pos_orders"
+plugin = "orders"
+schedule = "*/10 * * * *"
+
+[connectors.settings]
+mode = "files"
+directory = "drop"
+default_currency = "EUR"
+"#;
+
+/// New-user QA, repro 1: a missing file-drop directory was reported only
+/// once every secret resolved (a second run; a literal secret hid it
+/// too). Now it comes in the same round as the secret errors.
+#[test]
+fn a_missing_drop_directory_is_reported_with_the_secret_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    reckon_tests::install_plugins(&dir.path().join("plugins"), &["orders", "meta_ads"]);
+    let meta = |token: &str| {
+        format!(
+            "\n[[connectors]]\nid = \"meta_us\"\nplugin = \"meta_ads\"\nschedule = \"30 6 * * *\"\n\n\
+             [connectors.settings]\nad_account_id = \"act_1234567890\"\naccess_token = {token}\n"
+        )
+    };
+    for token in ["{ secret = \"env:META_ACCESS_TOKEN\" }", "\"EAAB-literal\""] {
+        let text = format!(
+            "[daemon]\nplugin_dir = \"plugins\"\n{DROP_ORDERS}{}",
+            meta(token)
+        );
+        std::fs::write(dir.path().join("reckon.toml"), text).unwrap();
+        let (code, _, err) = check_in(dir.path(), &[]);
+        assert_eq!(code, 1, "{err}");
+        assert!(
+            err.contains("`connectors[0].settings.directory`: directory drop of connector `pos_orders` cannot be read"),
+            "{err}"
+        );
+        assert!(
+            err.contains("`connectors[1].settings.access_token`: "),
+            "{err}"
+        );
+        assert!(
+            err.contains("reckon.toml: 2 error(s); nothing was started"),
+            "{err}"
+        );
+    }
+}
+
+/// New-user QA, repro 2: four runs for four mistakes. Round 1 now has all
+/// of the file's own (a float, a mistyped partner network, a
+/// `draft_schedule` that never fires: a float deep in a rule used to drop
+/// the whole `[programs.commission]` from the checks), round 2 every error
+/// needing the plugins (a secret, a connector of the wrong kind).
+#[test]
+fn the_file_and_then_the_plugins_each_report_every_error_in_one_run() {
+    let dir = tempfile::tempdir().unwrap();
+    reckon_tests::install_plugins(
+        &dir.path().join("plugins"),
+        &["orders", "meta_ads", "everflow"],
+    );
+    std::fs::create_dir(dir.path().join("drop")).unwrap();
+    let text = format!(
+        r#"[daemon]
+plugin_dir = "plugins"
+{DROP_ORDERS}
+[[connectors]]
+id = "everflow"
+plugin = "everflow"
+schedule = "5 */2 * * *"
+[connectors.settings]
+api_key = {{ secret = "env:EVERFLOW_API_KEY" }}
+
+[[connectors]]
+id = "meta_us"
+plugin = "meta_ads"
+schedule = "30 6 * * *"
+[connectors.settings]
+ad_account_id = "act_1234567890"
+access_token = {{ secret = "env:META_ACCESS_TOKEN" }}
+
+[[programs]]
+id = "acme"
+currency = "EUR"
+claims = ["everflow", "meta_us"]
+orders = ["pos_orders"]
+
+[programs.commission]
+payout_currency = "EUR"
+draft_schedule = "0 6 31 2 *"
+
+[programs.commission.partner_groups]
+vip = ["everflw:201"]
+
+[[programs.commission.rules]]
+id = "cps"
+kind = "percent"
+percent = 7.5
+effective_from = "2026-01-01"
+"#
+    );
+    std::fs::write(dir.path().join("reckon.toml"), &text).unwrap();
+    // Round 1: every error of the file itself.
+    let (code, _, err) = check_in(dir.path(), &[]);
+    assert_eq!(code, 1, "{err}");
+    for expected in [
+        "`programs[0].commission.draft_schedule`: schedule `0 6 31 2 *` never fires",
+        "`programs[0].commission.partner_groups.vip[0]`: `everflw` is not one of this program's claims connectors",
+        "`programs[0].commission.rules[0].percent`: 7.5 is a float",
+    ] {
+        assert!(err.contains(expected), "{expected} missing from:\n{err}");
+    }
+    // The float's key is not also "missing".
+    assert!(!err.contains("needs `percent`"), "{err}");
+    assert!(
+        err.contains("reckon.toml: 3 error(s); nothing was started"),
+        "{err}"
+    );
+    // Round 2: the plugins' errors, all of them.
+    let fixed = text
+        .replace("0 6 31 2 *", "0 6 1 * *")
+        .replace("everflw:201", "everflow:201")
+        .replace("percent = 7.5", "percent = \"7.5\"");
+    std::fs::write(dir.path().join("reckon.toml"), &fixed).unwrap();
+    let (code, _, err) = check_in(dir.path(), &[]);
+    assert_eq!(code, 1, "{err}");
+    for expected in [
+        "`connectors[1].settings.api_key`: secret not resolvable: environment variable `EVERFLOW_API_KEY` is not set",
+        "`connectors[2].settings.access_token`: secret not resolvable: environment variable `META_ACCESS_TOKEN` is not set",
+        "`programs[0].claims[1]`: connector `meta_us` runs plugin `meta_ads`, which produces ad spend, but `claims` takes claims (conversions)",
+    ] {
+        assert!(err.contains(expected), "{expected} missing from:\n{err}");
+    }
+    assert!(
+        err.contains("reckon.toml: 3 error(s); nothing was started"),
+        "{err}"
+    );
+    // And once those are fixed, nothing is left.
+    let fixed = fixed.replace(
+        "claims = [\"everflow\", \"meta_us\"]",
+        "claims = [\"everflow\"]",
+    );
+    std::fs::write(dir.path().join("reckon.toml"), &fixed).unwrap();
+    let (code, out, err) = check_in(
+        dir.path(),
+        &[("EVERFLOW_API_KEY", "k"), ("META_ACCESS_TOKEN", "t")],
+    );
+    assert_eq!(code, 0, "{out}{err}");
+}
+
+/// Ops QA: the success report named only connectors. It lists postback
+/// endpoints, programs with their draft schedule, and the KPI summaries'
+/// schedule too, each with its next fire.
+#[test]
+fn the_report_lists_postbacks_programs_drafts_and_kpi_summaries() {
+    let dir = tempfile::tempdir().unwrap();
+    reckon_tests::install_plugins(&dir.path().join("plugins"), &["example", "orders"]);
+    std::fs::create_dir(dir.path().join("drop")).unwrap();
+    std::fs::write(
+        dir.path().join("reckon.toml"),
+        r#"[daemon]
+plugin_dir = "plugins"
+timezone = "Europe/Berlin"
+
+[[connectors]]
+id = "examplenet"
+plugin = "example"
+schedule = "0 6 * * *"
+[connectors.settings]
+api_key = { secret = "env:EXAMPLE_API_KEY" }
+
+[[connectors]]
+id = "othernet"
+plugin = "example"
+schedule = "0 6 * * *"
+enabled = false
+[connectors.settings]
+api_key = { secret = "env:EXAMPLE_API_KEY" }
+
+[[connectors]]
+id = "shop"
+plugin = "orders"
+schedule = "0 7 * * *"
+[connectors.settings]
+mode = "files"
+directory = "drop"
+
+[[connectors]]
+id = "shop2"
+plugin = "orders"
+schedule = "0 7 * * *"
+enabled = false
+[connectors.settings]
+mode = "files"
+directory = "drop"
+
+[[postbacks]]
+id = "Everflow_S2S"
+auth = "token"
+secret = { secret = "env:EXAMPLE_API_KEY" }
+
+[[programs]]
+id = "northwind"
+currency = "EUR"
+claims = ["examplenet", "Everflow_S2S"]
+orders = ["shop"]
+[programs.commission]
+payout_currency = "EUR"
+draft_schedule = "0 5 1 * *"
+
+[[programs]]
+id = "nocommission"
+currency = "EUR"
+claims = ["othernet"]
+orders = ["shop2"]
+
+[kpi.summaries]
+schedule = "30 4 * * *"
+"#,
+    )
+    .unwrap();
+    let (code, out, err) = check_in(dir.path(), &[("EXAMPLE_API_KEY", "k")]);
+    assert_eq!(code, 0, "{out}{err}");
+    for expected in [
+        "\npostback Everflow_S2S (/postback/Everflow_S2S, auth token)\n",
+        "\nprogram northwind (claims examplenet, Everflow_S2S; orders shop)\n  drafts: schedule `0 5 1 * *` in Europe/Berlin, next: ",
+        "\nprogram nocommission (claims othernet; orders shop2)\n  no [programs.commission]: no statements\n",
+        "\nkpi summaries (schedule `30 4 * * *` in Europe/Berlin, reporting timezone)\n  next: ",
+    ] {
+        assert!(out.contains(expected), "{expected:?} missing from:\n{out}");
+    }
+    // The draft fires on the 1st at 05:00 Berlin time, summaries at 04:30.
+    assert!(out.contains("-01 05:00:00 CE"), "{out}");
+    assert!(out.contains(" 04:30:00 CE"), "{out}");
+}
+
+/// New-user QA: a command run where there is no `reckon.toml` said only
+/// that it cannot be read; it now says how to name one, and `sync` and
+/// `run` start the line with `error:` as every other command does.
+#[test]
+fn a_missing_config_file_says_how_to_name_one() {
+    let dir = tempfile::tempdir().unwrap();
+    for args in [
+        &["sync", "examplenet"][..],
+        &["run"][..],
+        &["kpi", "--period", "2026-11"][..],
+        &[
+            "statements",
+            "show",
+            "--program",
+            "acme",
+            "--period",
+            "2026-11",
+        ][..],
+    ] {
+        let out = Command::new(reckon_tests::reckon_bin())
+            .current_dir(dir.path())
+            .args(args)
+            .env_remove("RECKON_CONFIG")
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
+        assert!(
+            err.starts_with("error: reckon.toml: cannot read the config file: No such file or directory")
+                && err.contains("; name the config file with --config FILE or the environment variable RECKON_CONFIG"),
+            "{args:?}: {err}"
+        );
+    }
+}

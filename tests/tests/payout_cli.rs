@@ -199,7 +199,30 @@ fn statements_errors_name_what_to_fix() {
         ],
     );
     assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("no [[programs]] entry with id `nope`"));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("no [[programs]] entry with id `nope`")
+            && err.contains("(configured: `shop`)"),
+        "{err}"
+    );
+    // A typo gets the did-you-mean connector and source ids get (QA).
+    let out = reckon(
+        &config,
+        &[
+            "statements",
+            "generate",
+            "--program",
+            "shpo",
+            "--period",
+            "2026-11",
+        ],
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("no [[programs]] entry with id `shpo`")
+            && err.contains("; did you mean `shop`? (configured: `shop`)"),
+        "{err}"
+    );
     let out = reckon(
         &config,
         &[

@@ -285,6 +285,20 @@ fn unknown_program_and_bad_period_are_clear_errors() {
         err.contains("no program `nope`") && err.contains("shop-us"),
         "{err}"
     );
+    // A typo gets the did-you-mean connector and source ids get (QA).
+    let out = Command::new(reckon_tests::reckon_bin())
+        .arg("--config")
+        .arg(&cfg)
+        .args(["reconcile", "--program", "shop_us"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(
+            "no program `shop_us` in [[programs]]; did you mean `shop-us`? (configured: `shop-us`"
+        ),
+        "{err}"
+    );
     let out = Command::new(reckon_tests::reckon_bin())
         .arg("--config")
         .arg(&cfg)

@@ -69,6 +69,11 @@ pub fn check(
         cfg.daemon.timezone
     );
     let now = Utc::now();
+    let at = |t: chrono::DateTime<Utc>, tz: chrono_tz::Tz| {
+        t.with_timezone(&tz)
+            .format("%Y-%m-%d %H:%M:%S %Z (%:z)")
+            .to_string()
+    };
     for c in connectors {
         let m = &c.plugin.manifest;
         let _ = writeln!(
@@ -87,12 +92,76 @@ pub fn check(
             continue;
         }
         for t in c.config.schedule.next_n(c.timezone, now, 3) {
+            let _ = writeln!(out, "  next: {}", at(t, c.timezone));
+        }
+    }
+    // What else was read, so ops see it was: endpoints, programs and the
+    // schedules of drafts and KPI summaries (the next fire of each).
+    if !cfg.postbacks.is_empty() {
+        let _ = writeln!(out);
+    }
+    for p in &cfg.postbacks {
+        let auth = match p.auth {
+            crate::server::postback::PostbackAuth::Token => "token",
+            crate::server::postback::PostbackAuth::Hmac => "hmac",
+        };
+        let _ = writeln!(out, "postback {} (/postback/{}, auth {auth})", p.id, p.id);
+    }
+    for p in &cfg.programs {
+        let _ = writeln!(
+            out,
+            "\nprogram {} (claims {}; orders {})",
+            p.id,
+            p.claims.join(", "),
+            p.orders.join(", ")
+        );
+        let Some(commission) = &p.commission else {
+            let _ = writeln!(out, "  no [programs.commission]: no statements");
+            continue;
+        };
+        let commission = commission
+            .clone()
+            .with_default_timezone(cfg.daemon.timezone.0);
+        let tz = commission.tz();
+        match commission
+            .draft_schedule
+            .as_deref()
+            .map(|e| (e, e.parse::<super::CronSchedule>()))
+        {
+            None => {
+                let _ = writeln!(out, "  drafts: on demand only (no draft_schedule)");
+            }
+            Some((expr, schedule)) => {
+                let next = schedule
+                    .ok()
+                    .and_then(|s| s.next_after(tz, now))
+                    .map(|t| at(t, tz))
+                    .unwrap_or_else(|| "never".into());
+                let _ = writeln!(
+                    out,
+                    "  drafts: schedule `{expr}` in {}, next: {next}",
+                    tz.name()
+                );
+            }
+        }
+    }
+    if let Some(kpi) = &cfg.kpi {
+        let s = &kpi.summaries;
+        if s.enabled {
+            let tz = cfg.daemon.timezone.0;
+            let next = crate::kpi::summary::parse_schedule(&s.schedule)
+                .ok()
+                .and_then(|c| c.next_after(tz, now))
+                .map(|t| at(t, tz))
+                .unwrap_or_else(|| "never".into());
             let _ = writeln!(
                 out,
-                "  next: {}",
-                t.with_timezone(&c.timezone)
-                    .format("%Y-%m-%d %H:%M:%S %Z (%:z)")
+                "\nkpi summaries (schedule `{}` in {}, reporting timezone)\n  next: {next}",
+                s.schedule,
+                tz.name()
             );
+        } else {
+            let _ = writeln!(out, "\nkpi summaries: disabled");
         }
     }
     ExitCode::SUCCESS

@@ -231,9 +231,11 @@ fn de_item<T: serde::de::DeserializeOwned>(
 }
 
 /// Deserializes one section, reporting every key that fails: after an
-/// error at a key, that key is removed and the section tried again, so one
-/// typo does not hide the next. Returns the value built from the keys that
-/// did deserialize (for the semantic checks; the errors already reject the file).
+/// error at a key, that key is removed, as deep as it sits (a rule's
+/// `percent`, not the whole `commission` table around it), and the section
+/// tried again, so one typo does not hide the next, nor the checks of the
+/// keys around it. Returns the value built from the keys that did
+/// deserialize (for the semantic checks; the errors already reject the file).
 fn de_section<T: serde::de::DeserializeOwned>(
     item: &toml_edit::Item,
     path: &str,
@@ -242,36 +244,43 @@ fn de_section<T: serde::de::DeserializeOwned>(
 ) -> Option<T> {
     let mut item = item.clone();
     let mut removed_keys: Vec<String> = Vec::new();
-    for _ in 0..32 {
+    for _ in 0..64 {
         match de_item::<T>(&item) {
             Ok(v) => return Some(v),
             Err(e) => {
-                // A field we removed ourselves is not also "missing".
-                if removed_keys
-                    .iter()
-                    .any(|k| e.message() == format!("missing field `{k}`"))
-                {
-                    return None;
-                }
                 let span = e.span();
                 let at = span
                     .clone()
                     .and_then(|s| map.path_at(s.start))
                     .filter(|p| p.starts_with(path) && p.len() > path.len())
                     .unwrap_or_else(|| path.to_owned());
-                let span = span.or_else(|| map.span_of(path));
-                errors.push(map.error_at(span, &at, source::explain_serde_message(e.message())));
-                // Remove the key that failed, as deep as it can be found
-                // (`summaries.by[1]` → `by` of `summaries`), so the next
-                // round reports the section's other errors too; else the
-                // direct child key of this section.
+                // A required field we removed ourselves is not also
+                // "missing": drop the table that lacks it instead (a
+                // rule's whole array; the section itself when it is
+                // the section's own key).
+                let echo = removed_keys
+                    .iter()
+                    .any(|k| e.message() == format!("missing field `{k}`"));
+                if echo && at == path {
+                    return None;
+                }
+                if !echo {
+                    let span = span.or_else(|| map.span_of(path));
+                    errors.push(map.error_at(
+                        span,
+                        &at,
+                        source::explain_serde_message(e.message()),
+                    ));
+                }
                 let rest = at.strip_prefix(path).and_then(|r| r.strip_prefix('.'))?;
-                let parts: Vec<&str> = rest
-                    .split('.')
-                    .map(|p| p.split('[').next().unwrap_or("").trim_matches('"'))
-                    .collect();
-                let removed =
-                    remove_at(&mut item, &parts).or_else(|| remove_at(&mut item, &parts[..1]))?;
+                let mut parts = key_path(rest);
+                // An array's element (`summaries.by[1]`, `rules[0]`):
+                // the whole array, so no index shifts under a later error.
+                while matches!(parts.last(), Some(KeyPart::Index(_))) {
+                    parts.pop();
+                }
+                let removed = remove_in_item(&mut item, &parts)
+                    .or_else(|| remove_in_item(&mut item, &parts[..parts.len().min(1)]))?;
                 removed_keys.push(removed);
             }
         }
@@ -279,15 +288,90 @@ fn de_section<T: serde::de::DeserializeOwned>(
     None
 }
 
-/// Removes the key at `parts` (table keys, outermost first) from `item`;
-/// its name if it was there.
-fn remove_at(item: &mut toml_edit::Item, parts: &[&str]) -> Option<String> {
-    let (last, tables) = parts.split_last()?;
-    let mut t = item.as_table_like_mut()?;
-    for p in tables {
-        t = t.get_mut(p)?.as_table_like_mut()?;
+/// One step of a key path: a table key or an array index.
+#[derive(Debug, Clone, PartialEq)]
+enum KeyPart {
+    Key(String),
+    Index(usize),
+}
+
+/// Splits a key path as [`SourceMap`] writes it (`rules[0].percent`,
+/// `partner_groups."a.b"[2]`) into its steps.
+fn key_path(path: &str) -> Vec<KeyPart> {
+    let mut parts = Vec::new();
+    let mut chars = path.chars().peekable();
+    while let Some(&c) = chars.peek() {
+        match c {
+            '.' => {
+                chars.next();
+            }
+            '[' => {
+                chars.next();
+                let n: String = chars.by_ref().take_while(|c| *c != ']').collect();
+                match n.parse() {
+                    Ok(i) => parts.push(KeyPart::Index(i)),
+                    Err(_) => return parts,
+                }
+            }
+            '"' => {
+                chars.next();
+                let mut key = String::new();
+                while let Some(c) = chars.next() {
+                    match c {
+                        '\\' => key.extend(chars.next()),
+                        '"' => break,
+                        c => key.push(c),
+                    }
+                }
+                parts.push(KeyPart::Key(key));
+            }
+            _ => {
+                let mut key = String::new();
+                while let Some(&c) = chars.peek() {
+                    if c == '.' || c == '[' {
+                        break;
+                    }
+                    key.push(c);
+                    chars.next();
+                }
+                parts.push(KeyPart::Key(key));
+            }
+        }
     }
-    t.remove(last).map(|_| (*last).to_owned())
+    parts
+}
+
+/// Removes the key at `parts` (outermost first) from `item`; its name if
+/// it was there.
+fn remove_in_item(item: &mut toml_edit::Item, parts: &[KeyPart]) -> Option<String> {
+    match (item, parts.first()?) {
+        (toml_edit::Item::ArrayOfTables(a), KeyPart::Index(i)) => {
+            remove_in_table(a.get_mut(*i)?, &parts[1..])
+        }
+        (toml_edit::Item::Value(v), _) => remove_in_value(v, parts),
+        (item, KeyPart::Key(_)) => remove_in_table(item.as_table_like_mut()?, parts),
+        _ => None,
+    }
+}
+
+fn remove_in_value(value: &mut toml_edit::Value, parts: &[KeyPart]) -> Option<String> {
+    match (value, parts.first()?) {
+        (toml_edit::Value::Array(a), KeyPart::Index(i)) => {
+            remove_in_value(a.get_mut(*i)?, &parts[1..])
+        }
+        (toml_edit::Value::InlineTable(t), KeyPart::Key(_)) => remove_in_table(t, parts),
+        _ => None,
+    }
+}
+
+fn remove_in_table(table: &mut dyn toml_edit::TableLike, parts: &[KeyPart]) -> Option<String> {
+    let (KeyPart::Key(key), rest) = parts.split_first()? else {
+        return None;
+    };
+    if rest.is_empty() {
+        return table.remove(key).map(|_| key.clone());
+    }
+    remove_in_item(table.get_mut(key)?, rest)
 }
 
 fn items_of(item: &toml_edit::Item) -> Option<Vec<toml_edit::Item>> {
@@ -409,6 +493,10 @@ pub fn parse_at(
         }
     }
 
+    // The keys serde refused were removed before the checks below: those
+    // checks must not also call them missing.
+    let refused: Vec<String> = errors.iter().map(|e| e.path.clone()).collect();
+    let serde_errors = errors.len();
     check_semantics(now, &cfg.daemon, &connectors, &map, &mut errors);
     let connector_ids = connectors.iter().map(|(_, c)| c.id.as_str());
     crate::server::postback::check_semantics(&postbacks, connector_ids, &map, &mut errors);
@@ -416,6 +504,9 @@ pub fn parse_at(
     cfg.connectors = connectors.into_iter().map(|(_, c)| c).collect();
     check_programs(now, &cfg, &unparsed, &map, &mut errors);
     check_kpi(now, &cfg, &unparsed, &map, &mut errors);
+    let mut checked = errors.split_off(serde_errors);
+    checked.retain(|e| !repeats_refused_key(e, &refused));
+    errors.append(&mut checked);
     for p in &mut cfg.programs {
         p.default_timezone = Some(cfg.daemon.timezone.0);
     }
@@ -487,6 +578,20 @@ pub fn parse_at(
         errors.sort_by_key(|e| (e.line.unwrap_or(usize::MAX), e.column.unwrap_or(0)));
         Err(ConfigErrors(errors))
     }
+}
+
+/// Whether a check's error is about a key serde already refused (and
+/// [`de_section`] removed): an error at the refused key's table that names
+/// it, e.g. "kind = \"percent\" needs `percent`" after `percent = 7.5` was
+/// refused as a float. One mistake, one message.
+fn repeats_refused_key(e: &ConfigError, refused: &[String]) -> bool {
+    refused.iter().any(|r| {
+        let Some((table, key)) = r.rsplit_once('.') else {
+            return false;
+        };
+        let key = key.split('[').next().unwrap_or(key);
+        e.path == table && e.message.contains(&format!("`{key}`"))
+    })
 }
 
 fn valid_id(id: &str) -> bool {
@@ -595,11 +700,8 @@ fn claim_sources(cfg: &Config) -> Vec<&str> {
 
 /// "unknown connector `x`; did you mean `y`? (configured: ...)".
 fn unknown_connector(id: &str, known: &[&str], what: &str) -> String {
-    let hint = source::nearest(id, known.iter().copied())
-        .map(|n| format!("; did you mean `{n}`?"))
-        .unwrap_or_default();
-    let list = id_list(known);
-    format!("no {what} with id `{id}`{hint} (configured: {list}); add it or fix the id")
+    let hint = source::not_configured(id, known);
+    format!("no {what} with id `{id}`{hint}; add it or fix the id")
 }
 
 /// "`a`, `b`", or "none".
@@ -805,12 +907,20 @@ fn check_secret_refs(v: &toml::Value, path: &str, map: &SourceMap, errors: &mut 
 pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
     let file = path.display().to_string();
     let text = std::fs::read_to_string(path).map_err(|e| {
+        // A first run outside the config's directory lands here: say how
+        // to name the file (the flag and the variable `cli::Cli` reads).
+        let hint = if e.kind() == std::io::ErrorKind::NotFound {
+            "; name the config file with --config FILE or the environment variable \
+             RECKON_CONFIG (default: reckon.toml in the working directory)"
+        } else {
+            ""
+        };
         ConfigErrors(vec![ConfigError {
             file: file.clone(),
             line: None,
             column: None,
             path: String::new(),
-            message: format!("cannot read the config file: {e}"),
+            message: format!("cannot read the config file: {e}{hint}"),
         }])
     })?;
     parse(&text, &file)

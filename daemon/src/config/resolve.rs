@@ -151,13 +151,55 @@ fn toml_to_json(v: &toml::Value) -> Value {
     }
 }
 
-/// Resolves one connector (index `i` in the file, for error paths).
+/// Resolves one connector (index `i` in the file, for error paths): every
+/// error of its plugin, settings and secrets. Its file-drop directory is
+/// checked by [`resolve_connector_checked`] (or [`check_file_directories`]).
 pub fn resolve_connector(
     cfg: &Config,
     i: usize,
     load: PluginLoader<'_>,
     read_secret: SecretReader<'_>,
 ) -> Result<ResolvedConnector, Vec<ConfigError>> {
+    let (connector, errors) = resolve_loaded(cfg, i, load, read_secret)?;
+    if errors.is_empty() {
+        Ok(connector)
+    } else {
+        Err(errors)
+    }
+}
+
+/// [`resolve_connector`], and its file-drop directory checked, so that one
+/// run reports both (`reckon sync`).
+pub fn resolve_connector_checked(
+    cfg: &Config,
+    i: usize,
+    load: PluginLoader<'_>,
+    read_secret: SecretReader<'_>,
+) -> Result<ResolvedConnector, Vec<ConfigError>> {
+    let (connector, mut errors) = resolve_loaded(cfg, i, load, read_secret)?;
+    errors.extend(check_file_directories(
+        cfg,
+        std::slice::from_ref(&connector),
+    ));
+    if errors.is_empty() {
+        Ok(connector)
+    } else {
+        Err(errors)
+    }
+}
+
+/// Resolves one connector as far as it goes. `Err`: its plugin did not
+/// load, so nothing else about it can be checked. `Ok((connector, errors))`:
+/// the plugin loaded, and `errors` are every problem of its settings and
+/// secrets; when there are any, `connector` is only good for the checks
+/// that need its plugin's manifest (its kind, its file-drop directory),
+/// never to run.
+fn resolve_loaded(
+    cfg: &Config,
+    i: usize,
+    load: PluginLoader<'_>,
+    read_secret: SecretReader<'_>,
+) -> Result<(ResolvedConnector, Vec<ConfigError>), Vec<ConfigError>> {
     let map = &cfg.source;
     let c = &cfg.connectors[i];
     let daemon: &DaemonConfig = &cfg.daemon;
@@ -353,6 +395,8 @@ pub fn resolve_connector(
                     &p(&format!("settings.{key}")),
                     "must name a directory (relative paths are relative to the config file)",
                 ));
+                // Said here: not also "cannot be read".
+                plain.remove(key);
             } else {
                 let dir = config_dir(cfg).join(&d);
                 plain.insert(key.clone(), Value::String(dir.display().to_string()));
@@ -383,10 +427,7 @@ pub fn resolve_connector(
         })
         // A plugin's own default is held to the same bound as the config's.
         .min(super::MAX_LOOKBACK_DAYS);
-    if !errors.is_empty() {
-        return Err(errors);
-    }
-    Ok(ResolvedConnector {
+    let connector = ResolvedConnector {
         timezone: c.tz(daemon),
         lookback_days,
         window_days: c.window_days.or(manifest.max_window_days),
@@ -403,10 +444,10 @@ pub fn resolve_connector(
         base_url,
         plugin: plugin.clone(),
         config: c.clone(),
-    })
+    };
+    Ok((connector, errors))
 }
 
-/// Resolves every connector; all errors of all connectors are returned.
 /// A connector named where its plugin's records do not belong: a
 /// program's `claims` must be affiliate connectors (or postback endpoints),
 /// its `orders` orders connectors, and a `[[kpi.attribution]]` rule's
@@ -471,22 +512,48 @@ fn kind_problems(cfg: &Config, resolved: &[ResolvedConnector]) -> Vec<ConfigErro
     errors
 }
 
+/// Resolves every connector; all errors of all connectors are returned,
+/// and the places each connector is named checked against its plugin's
+/// kind (every connector whose plugin loaded, whatever else is wrong with
+/// it). File-drop directories: [`resolve_all`].
 pub fn resolve(
     cfg: &Config,
     load: PluginLoader<'_>,
     read_secret: SecretReader<'_>,
 ) -> Result<Vec<ResolvedConnector>, Vec<ConfigError>> {
-    let mut out = Vec::new();
+    let (loaded, errors) = resolve_every(cfg, load, read_secret);
+    finish(loaded, errors)
+}
+
+/// Every connector whose plugin loaded (with or without errors of its
+/// own), and every error: each connector's, and the kind problems.
+fn resolve_every(
+    cfg: &Config,
+    load: PluginLoader<'_>,
+    read_secret: SecretReader<'_>,
+) -> (Vec<ResolvedConnector>, Vec<ConfigError>) {
+    let mut loaded = Vec::new();
     let mut errors = Vec::new();
     for i in 0..cfg.connectors.len() {
-        match resolve_connector(cfg, i, load, read_secret) {
-            Ok(r) => out.push(r),
+        match resolve_loaded(cfg, i, load, read_secret) {
+            Ok((r, mut e)) => {
+                loaded.push(r);
+                errors.append(&mut e);
+            }
             Err(mut e) => errors.append(&mut e),
         }
     }
-    errors.extend(kind_problems(cfg, &out));
+    errors.extend(kind_problems(cfg, &loaded));
+    (loaded, errors)
+}
+
+/// The connectors when there is no error, else the errors sorted by line.
+fn finish(
+    connectors: Vec<ResolvedConnector>,
+    mut errors: Vec<ConfigError>,
+) -> Result<Vec<ResolvedConnector>, Vec<ConfigError>> {
     if errors.is_empty() {
-        Ok(out)
+        Ok(connectors)
     } else {
         errors.sort_by_key(|e| (e.line.unwrap_or(usize::MAX), e.column.unwrap_or(0)));
         Err(errors)
@@ -534,16 +601,14 @@ pub fn check_file_directories(cfg: &Config, connectors: &[ResolvedConnector]) ->
 }
 
 /// Resolves with the real plugin loader and OS secrets, and checks file-drop
-/// directories.
+/// directories: every connector whose plugin loaded, so a missing
+/// directory is reported with the secret and settings errors, not after
+/// them.
 pub fn resolve_all(cfg: &Config) -> Result<Vec<ResolvedConnector>, Vec<ConfigError>> {
     let reader = os_secret_reader(config_dir(cfg));
-    let connectors = resolve(cfg, &crate::plugins::load, &reader)?;
-    let errors = check_file_directories(cfg, &connectors);
-    if errors.is_empty() {
-        Ok(connectors)
-    } else {
-        Err(errors)
-    }
+    let (loaded, mut errors) = resolve_every(cfg, &crate::plugins::load, &reader);
+    errors.extend(check_file_directories(cfg, &loaded));
+    finish(loaded, errors)
 }
 
 /// A TOML value's type, for messages.

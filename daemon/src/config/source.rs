@@ -234,6 +234,24 @@ fn index_value(v: &toml_edit::Value, path: &str, out: &mut Entries) {
     }
 }
 
+/// What follows "no ... with id `x`" when `x` is not among the `known` ids:
+/// "; did you mean `y`? (configured: `a`, `y`)", or " (configured: none)".
+pub fn not_configured(id: &str, known: &[&str]) -> String {
+    let hint = nearest(id, known.iter().copied())
+        .map(|n| format!("; did you mean `{n}`?"))
+        .unwrap_or_default();
+    let list = if known.is_empty() {
+        "none".to_owned()
+    } else {
+        known
+            .iter()
+            .map(|k| format!("`{k}`"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    format!("{hint} (configured: {list})")
+}
+
 /// Levenshtein distance, for "did you mean" suggestions.
 pub fn edit_distance(a: &str, b: &str) -> usize {
     let b: Vec<char> = b.chars().collect();

@@ -726,3 +726,129 @@ fn an_invalid_base_url_is_said_invalid_not_missing() {
     let e = ConfigErrors(resolve(&cfg, &required_loader, &secrets).unwrap_err()).to_string();
     assert!(e.contains("missing required setting `base_url`"), "{e}");
 }
+
+/// New-user QA, repro 2: `percent = 7.5` in a rule dropped the whole
+/// `[programs.commission]` from the checks, so its `draft_schedule` that
+/// never fires came a run later. The refused key alone is removed now,
+/// and not also reported missing; a refused required key drops its
+/// rules, not the program.
+#[test]
+fn a_refused_key_in_a_rule_hides_no_other_error_of_the_program() {
+    let text = |rule: &str| {
+        format!(
+            r#"
+[[connectors]]
+id = "everflow"
+plugin = "example"
+schedule = "0 6 * * *"
+
+[[connectors]]
+id = "shop"
+plugin = "example"
+schedule = "0 6 * * *"
+
+[[programs]]
+id = "acme"
+currency = "EUR"
+claims = ["everflow"]
+orders = ["shop"]
+
+[programs.commission]
+payout_currency = "EUR"
+draft_schedule = "0 6 31 2 *"
+
+[programs.commission.partner_groups]
+vip = ["everflw:201"]
+
+[[programs.commission.rules]]
+id = "cps"
+effective_from = "2026-01-01"
+{rule}
+"#
+        )
+    };
+    let e = parse(&text("kind = \"percent\"\npercent = 7.5"), "t.toml")
+        .unwrap_err()
+        .to_string();
+    for expected in [
+        "`programs[0].commission.draft_schedule`: schedule `0 6 31 2 *` never fires",
+        "`programs[0].commission.partner_groups.vip[0]`: `everflw` is not one of",
+        "`programs[0].commission.rules[0].percent`: 7.5 is a float",
+    ] {
+        assert!(e.contains(expected), "{expected} missing from:\n{e}");
+    }
+    assert_eq!(e.lines().count(), 3, "{e}");
+    // A required key refused: the rules go, the rest is still checked.
+    let e = parse(&text("kind = \"percentage\"\npercent = \"7.5\""), "t.toml")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("`programs[0].commission.rules[0].kind`: ") && e.contains("percentage"),
+        "{e}"
+    );
+    assert!(
+        e.contains("draft_schedule`: schedule `0 6 31 2 *` never fires"),
+        "{e}"
+    );
+    assert!(e.contains("`everflw` is not one of"), "{e}");
+    assert!(!e.contains("missing field"), "{e}");
+    assert_eq!(e.lines().count(), 3, "{e}");
+}
+
+#[test]
+fn key_paths_split_into_keys_and_indices() {
+    use super::KeyPart::{Index, Key};
+    assert_eq!(
+        key_path("commission.rules[0].percent"),
+        vec![
+            Key("commission".into()),
+            Key("rules".into()),
+            Index(0),
+            Key("percent".into())
+        ]
+    );
+    assert_eq!(
+        key_path("partner_groups.\"a.b\"[2]"),
+        vec![Key("partner_groups".into()), Key("a.b".into()), Index(2)]
+    );
+}
+
+/// New-user QA, repro 1 and 2: a connector with a secret error was left
+/// out of the kind check (and of the directory check), so a connector
+/// named where its records do not belong came a run later.
+#[test]
+fn a_connector_with_a_secret_error_is_still_checked_for_its_kind() {
+    let text = r#"
+[[connectors]]
+id = "net"
+plugin = "example"
+schedule = "0 6 * * *"
+[connectors.settings]
+api_key = { secret = "env:NOT_SET" }
+
+[[connectors]]
+id = "shop"
+plugin = "example"
+schedule = "0 6 * * *"
+[connectors.settings]
+api_key = { secret = "env:EXAMPLE_API_KEY" }
+
+[[programs]]
+id = "p"
+currency = "USD"
+claims = ["shop"]
+orders = ["net"]
+"#;
+    let cfg = parse(text, "t.toml").unwrap();
+    let e = ConfigErrors(resolve(&cfg, &example_loader, &secrets).unwrap_err()).to_string();
+    assert!(
+        e.contains("`connectors[0].settings.api_key`: secret not resolvable"),
+        "{e}"
+    );
+    assert!(
+        e.contains(
+            "`programs[0].orders[0]`: connector `net` runs plugin `example`, which produces claims"
+        ),
+        "{e}"
+    );
+}

@@ -67,10 +67,12 @@ pub fn run(
         .iter()
         .find(|p| p.id == args.program)
         .with_context(|| {
+            let ids: Vec<&str> = config.programs.iter().map(|p| p.id.as_str()).collect();
             format!(
-                "no [[programs]] entry with id `{}` in {}",
+                "no [[programs]] entry with id `{}` in {}{}",
                 args.program,
-                config_path.display()
+                config_path.display(),
+                crate::config::source::not_configured(&args.program, &ids)
             )
         })?;
     let commission = program

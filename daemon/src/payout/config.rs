@@ -278,14 +278,9 @@ impl CommissionConfig {
                 ),
             );
         }
-        if self.timezone_name().parse::<chrono_tz::Tz>().is_err() {
-            err(
-                "timezone",
-                format!(
-                    "`{}` is not an IANA timezone; write e.g. \"Europe/Berlin\" or \"UTC\"",
-                    self.timezone_name()
-                ),
-            );
+        // The connectors' timezone message, with its did-you-mean.
+        if let Err(e) = self.timezone_name().parse::<crate::config::Timezone>() {
+            err("timezone", e);
         }
         if self.minimum() < Decimal::ZERO {
             err("minimum_payout", "must be zero or more".into());

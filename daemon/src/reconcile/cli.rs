@@ -101,13 +101,10 @@ fn select(programs: &[ProgramConfig], id: Option<&str>) -> anyhow::Result<Vec<Pr
             .find(|p| p.id == id)
             .map(|p| vec![p.clone()])
             .ok_or_else(|| {
+                let ids: Vec<&str> = programs.iter().map(|p| p.id.as_str()).collect();
                 super::ReconcileError::UnknownProgram(
                     id.to_owned(),
-                    programs
-                        .iter()
-                        .map(|p| p.id.as_str())
-                        .collect::<Vec<_>>()
-                        .join(", "),
+                    crate::config::source::not_configured(id, &ids),
                 )
                 .into()
             }),

@@ -105,8 +105,10 @@ pub enum ReconcileError {
     /// config was checked).
     #[error(transparent)]
     Fx(#[from] crate::fx::FxError),
-    /// `--program` named a program that is not configured.
-    #[error("no program `{0}` in [[programs]]; configured: {1}")]
+    /// `--program` named a program that is not configured: its id, and
+    /// the did-you-mean and the configured ids
+    /// ([`crate::config::source::not_configured`]).
+    #[error("no program `{0}` in [[programs]]{1}")]
     UnknownProgram(String, String),
 }
 

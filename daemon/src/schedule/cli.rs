@@ -65,7 +65,8 @@ pub fn run(
     let cfg = match crate::config::load(config) {
         Ok(c) => c,
         Err(e) => {
-            crate::errln!("{e}");
+            // `error:` as every command's failure starts.
+            crate::errln!("error: {e}");
             return Ok(ExitCode::FAILURE);
         }
     };

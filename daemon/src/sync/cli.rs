@@ -174,7 +174,8 @@ pub fn run(
     let cfg = match crate::config::load(config) {
         Ok(c) => c,
         Err(e) => {
-            crate::errln!("{e}");
+            // `error:` as every command's failure starts.
+            crate::errln!("error: {e}");
             return Ok(ExitCode::FAILURE);
         }
     };
@@ -193,18 +194,16 @@ pub fn run(
         return Ok(ExitCode::FAILURE);
     };
     let reader = crate::config::resolve::os_secret_reader(crate::config::resolve::config_dir(&cfg));
-    let connector = match crate::config::resolve_connector(&cfg, i, &crate::plugins::load, &reader)
-        .and_then(|c| {
-            let e = crate::config::resolve::check_file_directories(&cfg, std::slice::from_ref(&c));
-            if e.is_empty() {
-                Ok(c)
-            } else {
-                Err(e)
-            }
-        }) {
+    // Settings, secrets and the file-drop directory: every error at once.
+    let connector = match crate::config::resolve::resolve_connector_checked(
+        &cfg,
+        i,
+        &crate::plugins::load,
+        &reader,
+    ) {
         Ok(c) => c,
         Err(e) => {
-            crate::errln!("{}", crate::config::ConfigErrors(e));
+            crate::errln!("error: {}", crate::config::ConfigErrors(e));
             return Ok(ExitCode::FAILURE);
         }
     };
