@@ -353,6 +353,7 @@ pub fn build_with(
     let mut totals = BTreeMap::new();
     let mut discrepancies = Vec::new();
     let mut claims = 0;
+    let mut names: BTreeMap<(&str, &str), &String> = BTreeMap::new();
     let mut sorted: Vec<&Decision> = decisions
         .iter()
         .filter(|d| d.program == program && period.contains(d.occurred_at, tz))
@@ -383,7 +384,7 @@ pub fn build_with(
             .or_insert_with(|| SummaryRow {
                 network: d.claim.source.clone(),
                 partner_id: d.partner_id.clone(),
-                partner_name: d.partner_name.clone(),
+                partner_name: None,
                 outcome: d.outcome,
                 currency: cur.clone(),
                 commission_currency: commission_cur.clone(),
@@ -404,8 +405,10 @@ pub fn build_with(
         if let Some(m) = &d.basis {
             row.basis += m.amount;
         }
-        if row.partner_name.is_none() {
-            row.partner_name.clone_from(&d.partner_name);
+        if let Some(name) = &d.partner_name {
+            // The statement's rule: the last name in key order, on every
+            // row of the partner (a name sent on one claim only).
+            names.insert((d.claim.source.as_str(), d.partner_id.as_str()), name);
         }
         if all_claims || d.outcome != Outcome::Matched {
             discrepancies.push(DiscrepancyRow {
@@ -466,6 +469,9 @@ pub fn build_with(
             .into_values()
             .map(|mut r| {
                 use plugin_api::currency::at_minor_scale;
+                r.partner_name = names
+                    .get(&(r.network.as_str(), r.partner_id.as_str()))
+                    .map(|n| (*n).clone());
                 r.claimed_amount = r.claimed_amount.map(|c| at_minor_scale(c, &r.currency));
                 r.network_commission = r
                     .network_commission
@@ -790,6 +796,41 @@ mod amount_tests {
             order_fx_rate: None,
             inputs: DecisionInputs::default(),
         }
+    }
+
+    /// QA7 finance F10: a partner's name came on one claim only, and the
+    /// summary rows of its other outcomes had an empty name. Every row of
+    /// the partner carries the name the statement uses (the last in key
+    /// order).
+    #[test]
+    fn every_summary_row_of_a_partner_carries_its_name() {
+        let period: Period = "2026-11".parse().unwrap();
+        let mut named = decision();
+        named.claim = rr("awin", "c2");
+        named.partner_name = Some("Alpha One".into());
+        named.outcome = Outcome::Matched;
+        let mut other_partner = decision();
+        other_partner.partner_id = "p2".into();
+        let r = build(
+            "shop",
+            "USD",
+            period,
+            chrono_tz::UTC,
+            &[decision(), named, other_partner],
+        );
+        let names: Vec<(&str, Outcome, Option<&str>)> = r
+            .summary
+            .iter()
+            .map(|row| (row.partner_id.as_str(), row.outcome, row.partner_name.as_deref()))
+            .collect();
+        assert_eq!(
+            names,
+            [
+                ("p1", Outcome::Matched, Some("Alpha One")),
+                ("p1", Outcome::PartiallyRefunded, Some("Alpha One")),
+                ("p2", Outcome::PartiallyRefunded, None),
+            ]
+        );
     }
 
     /// QA (new user, 2026-11-30): the listing's amounts were only text
