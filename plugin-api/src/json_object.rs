@@ -90,6 +90,10 @@ impl<'de> de::Deserialize<'de> for LiteralNumbers {
             }
             Some(b'[') => serde_json::from_str::<Vec<LiteralNumbers>>(text)
                 .map(|items| Value::Array(items.into_iter().map(|v| v.0).collect())),
+            // Fast path for the common case, a string without escapes.
+            Some(b'"') if !text.as_bytes().contains(&b'\\') => {
+                Ok(Value::String(text[1..text.len() - 1].to_owned()))
+            }
             _ => match number_literal(raw) {
                 Some(n) => Ok(n
                     .parse::<u64>()
