@@ -346,7 +346,10 @@ mod tests {
         assert!(num(r#""12x""#).int().unwrap_err().contains("\"12x\""));
         assert!(serde_json::from_str::<Num>("true").is_err());
         assert!(serde_json::from_str::<Num>("{}").is_err());
-        assert!(num("1e3").int().unwrap_err().contains("1e3 is not an integer"));
+        assert!(num("1e3")
+            .int()
+            .unwrap_err()
+            .contains("1e3 is not an integer"));
         assert!(num("9223372036854775808")
             .int()
             .unwrap_err()
@@ -364,7 +367,10 @@ mod tests {
         for (json, want) in [
             ("12345678901234567.89", "12345678901234567.89"),
             ("-12345678901234567.89", "-12345678901234567.89"),
-            ("1234567890123456789012345.678", "1234567890123456789012345.678"),
+            (
+                "1234567890123456789012345.678",
+                "1234567890123456789012345.678",
+            ),
             ("0.1", "0.1"),
             ("12.50", "12.50"),
             ("-0.10", "-0.10"),
@@ -386,11 +392,18 @@ mod tests {
             #[serde(borrow)]
             spend: Option<Num<'a>>,
         }
-        let row: Row =
-            serde_json::from_slice(b"{ \"amount\" :  99999999999999999.99 , \"spend\": -0.000000000000000001 }")
-                .unwrap();
-        assert_eq!(row.amount.decimal("amount"), Ok(Some(dec("99999999999999999.99"))));
-        assert_eq!(row.spend.unwrap().decimal(), Ok(Some(dec("-0.000000000000000001"))));
+        let row: Row = serde_json::from_slice(
+            b"{ \"amount\" :  99999999999999999.99 , \"spend\": -0.000000000000000001 }",
+        )
+        .unwrap();
+        assert_eq!(
+            row.amount.decimal("amount"),
+            Ok(Some(dec("99999999999999999.99")))
+        );
+        assert_eq!(
+            row.spend.unwrap().decimal(),
+            Ok(Some(dec("-0.000000000000000001")))
+        );
     }
 
     /// Exponents are accepted and read exactly; what a decimal cannot hold
@@ -409,14 +422,25 @@ mod tests {
         for json in ["0.12345678901234567890123456789", "1e-40", "1e40"] {
             let e = scalar(json).decimal("amount").unwrap_err();
             assert!(
-                e.starts_with(&format!("field `amount`: number {json} cannot be held exactly")),
+                e.starts_with(&format!(
+                    "field `amount`: number {json} cannot be held exactly"
+                )),
                 "{json}: {e}"
             );
             assert!(num(json).decimal().is_err(), "{json}");
         }
-        assert!(scalar("1.5").integer("n").unwrap_err().contains("1.5 is not an integer"));
-        assert!(scalar("1e2").integer("n").unwrap_err().contains("1e2 is not an integer"));
-        assert!(scalar("9223372036854775808").integer("n").unwrap_err().contains("too large"));
+        assert!(scalar("1.5")
+            .integer("n")
+            .unwrap_err()
+            .contains("1.5 is not an integer"));
+        assert!(scalar("1e2")
+            .integer("n")
+            .unwrap_err()
+            .contains("1e2 is not an integer"));
+        assert!(scalar("9223372036854775808")
+            .integer("n")
+            .unwrap_err()
+            .contains("too large"));
         assert_eq!(scalar("-7").integer("n"), Ok(Some(-7)));
     }
 
@@ -440,11 +464,23 @@ mod tests {
             .decimal("Payout")
             .unwrap_err()
             .contains(r#"field `Payout`: "1,50" is not a decimal number"#));
-        assert!(scalar("true").decimal("a").unwrap_err().contains("got true"));
-        assert!(scalar("{\"x\":1}").decimal("a").unwrap_err().contains("got an object"));
-        assert!(scalar("[1,2]").integer("a").unwrap_err().contains("got an array"));
+        assert!(scalar("true")
+            .decimal("a")
+            .unwrap_err()
+            .contains("got true"));
+        assert!(scalar("{\"x\":1}")
+            .decimal("a")
+            .unwrap_err()
+            .contains("got an object"));
+        assert!(scalar("[1,2]")
+            .integer("a")
+            .unwrap_err()
+            .contains("got an array"));
         // Borrowed unless escaped; escapes are decoded.
-        assert!(matches!(scalar(r#""plain""#), Scalar::Str(Cow::Borrowed("plain"))));
+        assert!(matches!(
+            scalar(r#""plain""#),
+            Scalar::Str(Cow::Borrowed("plain"))
+        ));
         let escaped = scalar(r#""a\"b\u00e9\\""#);
         assert_eq!(escaped, Scalar::Str(Cow::Owned("a\"b\u{e9}\\".into())));
         assert_eq!(scalar("false"), Scalar::Bool(false));
@@ -466,7 +502,10 @@ mod tests {
         }
         assert_eq!(record_error::<Row>(r#"{"spend":"1"}"#), None);
         let e = record_error::<Row>(r#"{"spend":true}"#).unwrap();
-        assert_eq!(e, "invalid type: true, expected a number or a numeric string");
+        assert_eq!(
+            e,
+            "invalid type: true, expected a number or a numeric string"
+        );
         let e = record_error::<Row>(r#"{}"#).unwrap();
         assert_eq!(e, "missing field `spend`");
     }

@@ -971,7 +971,10 @@ mod tests {
             name: "X-Eflow-API-Key".into(),
             value: "api_key".into(),
         };
-        assert_eq!(name("refused", Some(header.clone())), "refused; check setting `api_key`");
+        assert_eq!(
+            name("refused", Some(header.clone())),
+            "refused; check setting `api_key`"
+        );
         let all = AuthSpec::All {
             schemes: vec![basic, header],
         };
@@ -981,7 +984,10 @@ mod tests {
         );
         // Already named (Google, Meta, TikTok), or no auth scheme: unchanged.
         let named = "Meta refused the access token: check setting `access_token`";
-        assert_eq!(name(named, Some(AuthSpec::Bearer { token: "t".into() })), named);
+        assert_eq!(
+            name(named, Some(AuthSpec::Bearer { token: "t".into() })),
+            named
+        );
         assert_eq!(name("refused", None), "refused");
     }
 

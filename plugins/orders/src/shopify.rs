@@ -20,10 +20,10 @@
 use crate::attribution::Attribution;
 use crate::config::Settings;
 use plugin_api::chrono::{DateTime, Duration, NaiveTime, Utc};
+use plugin_api::json_object::LiteralNumbers;
 use plugin_api::parse;
 use plugin_api::protocol::Checkpoint;
 use plugin_api::rust_decimal::Decimal;
-use plugin_api::json_object::LiteralNumbers;
 use plugin_api::serde_json::{json, Value};
 use plugin_api::{Cx, Money, Order, OrderStatus, PluginError, Record, Refund, Request, Response};
 

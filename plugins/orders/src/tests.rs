@@ -346,8 +346,8 @@ fn files_csv_with_another_separator_says_columns_need_commas() {
         );
     }
     // A lone unknown column with a `;` in it is still an unknown column.
-    let err = files::parse_csv("s.csv", b"order_id,created_at,amount,a;b\n", &cx_settings())
-        .unwrap_err();
+    let err =
+        files::parse_csv("s.csv", b"order_id,created_at,amount,a;b\n", &cx_settings()).unwrap_err();
     assert!(err.message.starts_with("unknown column"), "{err}");
 }
 
