@@ -17,8 +17,17 @@
 //!   hide an exponent: `1e3`). The workspace does not enable serde_json's
 //!   `arbitrary_precision`, which changes `Value`/`Number` everywhere.
 //!
+//! - [`LiteralNumbers`] is a `Value` for connectors that convert API rows
+//!   from `Value`s (Shopify orders, the example plugin): a number with a
+//!   fraction or exponent is kept as a string of its literal, so money read
+//!   from it with [`crate::parse::decimal`] is exact.
+//!
+//! The `Value`s of [`entries`] hold numbers as serde_json gives them (an
+//! `f64` for a fraction); no money is read from them: order files and
+//! postbacks read a number's amount from [`raw_entries`].
+//!
 //! What it is not: not a JSON parser of its own (serde_json does the
-//! parsing), and not for API pages, which are read as `Value` as usual.
+//! parsing). Typed API pages use [`crate::lenient`] instead.
 
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::value::RawValue;
@@ -57,6 +66,63 @@ pub fn number_literal(raw: &RawValue) -> Option<&str> {
     let t = raw.get().trim();
     t.starts_with(|c: char| c == '-' || c.is_ascii_digit())
         .then_some(t)
+}
+
+/// A JSON value read with every number that a `Value` cannot hold as
+/// written (a fraction, an exponent, an integer beyond 64 bits) kept as a
+/// JSON string of its literal: `{"amount": 12345678901234567.89}` becomes
+/// `{"amount": "12345678901234567.89"}`, which [`crate::parse::decimal`]
+/// reads exactly, where a `Value` would hold `12345678901234568.0`.
+/// Integers that fit 64 bits stay numbers (ids, counts). Deserialized from
+/// serde_json text only (each value is read as a borrowed [`RawValue`]);
+/// each nesting level reads its text again, so keep it to the few fields
+/// that carry money.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct LiteralNumbers(pub Value);
+
+impl<'de> de::Deserialize<'de> for LiteralNumbers {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let raw: &'de RawValue = de::Deserialize::deserialize(d)?;
+        let text = raw.get();
+        let value = match text.as_bytes().first() {
+            Some(b'{') => {
+                serde_json::Deserializer::from_str(text).deserialize_map(LiteralObjectVisitor)
+            }
+            Some(b'[') => serde_json::from_str::<Vec<LiteralNumbers>>(text)
+                .map(|items| Value::Array(items.into_iter().map(|v| v.0).collect())),
+            // Fast path for the common case, a string without escapes.
+            Some(b'"') if !text.as_bytes().contains(&b'\\') => {
+                Ok(Value::String(text[1..text.len() - 1].to_owned()))
+            }
+            _ => match number_literal(raw) {
+                Some(n) => Ok(n
+                    .parse::<u64>()
+                    .map(Value::from)
+                    .or_else(|_| n.parse::<i64>().map(Value::from))
+                    .unwrap_or_else(|_| Value::String(n.to_owned()))),
+                None => serde_json::from_str::<Value>(text),
+            },
+        };
+        value.map(LiteralNumbers).map_err(de::Error::custom)
+    }
+}
+
+/// An object whose values are [`LiteralNumbers`] (the last of a repeated
+/// key wins, as in a `Value`).
+struct LiteralObjectVisitor;
+
+impl<'de> Visitor<'de> for LiteralObjectVisitor {
+    type Value = Value;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut out = Map::new();
+        while let Some((k, v)) = map.next_entry::<String, LiteralNumbers>()? {
+            out.insert(k, v.0);
+        }
+        Ok(Value::Object(out))
+    }
 }
 
 /// The first key that appears more than once in `pairs`, with the indexes
@@ -228,6 +294,30 @@ mod tests {
         let first = raw_entries(refunds[0].get()).unwrap();
         assert_eq!(number_literal(first[0].1), Some("5e0"));
         assert!(raw_elements(raw[0].1).is_none());
+    }
+
+    /// Money in a `Value` read with `LiteralNumbers` is exact; ids stay numbers.
+    #[test]
+    fn literal_numbers_keep_what_a_value_cannot_hold() {
+        let text = r#"{"id": 450000000123, "n": -3, "amount": 12345678901234567.89,
+            "lines": [{"price": -0.10, "tax": [1e3, "2.5"]}], "big": 18446744073709551616,
+            "s": "x\"y", "t": true, "z": null, "o": {}}"#;
+        let v: LiteralNumbers = serde_json::from_str(text).unwrap();
+        assert_eq!(
+            v.0,
+            json!({"id": 450000000123u64, "n": -3, "amount": "12345678901234567.89",
+                "lines": [{"price": "-0.10", "tax": ["1e3", "2.5"]}], "big": "18446744073709551616",
+                "s": "x\"y", "t": true, "z": null, "o": {}})
+        );
+        let amount = crate::parse::decimal(&v.0["amount"]).unwrap().unwrap();
+        assert_eq!(amount.to_string(), "12345678901234567.89");
+        #[derive(serde::Deserialize)]
+        struct Page {
+            data: Vec<LiteralNumbers>,
+        }
+        let page: Page = serde_json::from_slice(br#"{"data":[{"a":0.3},7]}"#).unwrap();
+        assert_eq!(page.data[0].0, json!({"a": "0.3"}));
+        assert_eq!(page.data[1].0, json!(7));
     }
 
     #[test]

@@ -5,14 +5,34 @@
 //! a bool, null) is accepted and borrowed from the body where possible, and
 //! the row converter then says which field was wrong. This avoids building a
 //! `serde_json::Value` tree per row, which costs most of the parse time.
-//! A JSON number is read through serde_json's `f64`/integer and turned into a
-//! decimal from its shortest round-trip text, exactly like
-//! [`crate::parse::decimal`] does.
+//!
+//! A JSON number is kept as its literal, exactly as written
+//! (`12345678901234567.89`, `-0.10`, `1.5e2`), and converted from that text:
+//! never through `f64`, which rounds beyond ~15 significant digits. Each
+//! field is read as serde_json's borrowed [`RawValue`] and classified by its
+//! first byte: a string is borrowed without its quotes (unescaped into an
+//! owned string only when it has a backslash), a number keeps its literal,
+//! `true`/`false`/`null` are themselves, and an object or array is only
+//! named. serde_json's `arbitrary_precision` feature, which would keep
+//! literals in `Number`, stays off: it changes `Value`/`Number` for every
+//! crate of the workspace (`untagged`/`flatten` stop working with numbers).
+//!
+//! Number literals with an exponent (`1.5e2`, `1E-7`) are accepted and read
+//! exactly ([`Decimal::from_scientific`]); a literal whose value a
+//! [`Decimal`] cannot hold exactly (more than 28 significant digits, an
+//! exponent out of range) is an error naming it, never rounded.
+//!
+//! What it is not: [`Scalar`] and [`Num`] are read by serde_json from text
+//! only (`from_slice`/`from_str`, which can lend a `RawValue`), not from a
+//! `serde_json::Value` (whose numbers have already passed through `f64`) or
+//! from serde's buffered content (`untagged`/`flatten`). To find which record
+//! of a page a typed parse refused, re-read that record's text with
+//! [`record_error`].
 
 use rust_decimal::Decimal;
-use serde::de::{self, Deserialize, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::de::{Deserialize, Deserializer, Error as _};
+use serde_json::value::RawValue;
 use std::borrow::Cow;
-use std::fmt;
 use std::str::FromStr;
 
 /// Any JSON value, kept cheaply; objects and arrays are only named.
@@ -25,69 +45,76 @@ pub enum Scalar<'a> {
     Bool(bool),
     /// A string (borrowed from the body unless it had escapes).
     Str(Cow<'a, str>),
-    /// A negative integer.
-    Int(i64),
-    /// A non-negative integer.
-    UInt(u64),
-    /// A number with a fraction or exponent.
-    Float(f64),
+    /// A JSON number: its literal as written (`42`, `-3`, `12.50`, `1e3`).
+    Number(Cow<'a, str>),
     /// An object or array where a scalar was expected.
     Other(&'static str),
 }
 
-impl<'de: 'a, 'a> Deserialize<'de> for Scalar<'a> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V<'a>(std::marker::PhantomData<&'a ()>);
-        impl<'de: 'a, 'a> Visitor<'de> for V<'a> {
-            type Value = Scalar<'a>;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("any JSON value")
-            }
-            fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
-                Ok(Scalar::Null)
-            }
-            fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
-                Ok(Scalar::Null)
-            }
-            fn visit_some<D2: Deserializer<'de>>(self, d: D2) -> Result<Self::Value, D2::Error> {
-                Scalar::deserialize(d)
-            }
-            fn visit_bool<E: de::Error>(self, v: bool) -> Result<Self::Value, E> {
-                Ok(Scalar::Bool(v))
-            }
-            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
-                Ok(if v >= 0 {
-                    Scalar::UInt(v as u64)
-                } else {
-                    Scalar::Int(v)
-                })
-            }
-            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
-                Ok(Scalar::UInt(v))
-            }
-            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
-                Ok(Scalar::Float(v))
-            }
-            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
-                Ok(Scalar::Str(Cow::Borrowed(v)))
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
-                Ok(Scalar::Str(Cow::Owned(v.to_owned())))
-            }
-            fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
-                Ok(Scalar::Str(Cow::Owned(v)))
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<Self::Value, A::Error> {
-                while m.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
-                Ok(Scalar::Other("an object"))
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut s: A) -> Result<Self::Value, A::Error> {
-                while s.next_element::<IgnoredAny>()?.is_some() {}
-                Ok(Scalar::Other("an array"))
+/// One JSON value of the body, classified by its first byte.
+fn classify<'a>(raw: &'a RawValue) -> Result<Scalar<'a>, serde_json::Error> {
+    let text = raw.get();
+    Ok(match text.as_bytes().first() {
+        Some(b'"') => {
+            let inner = &text[1..text.len() - 1];
+            if inner.as_bytes().contains(&b'\\') {
+                Scalar::Str(Cow::Owned(serde_json::from_str::<String>(text)?))
+            } else {
+                Scalar::Str(Cow::Borrowed(inner))
             }
         }
-        d.deserialize_any(V(std::marker::PhantomData))
+        Some(b'-' | b'0'..=b'9') => Scalar::Number(Cow::Borrowed(text)),
+        Some(b't') => Scalar::Bool(true),
+        Some(b'f') => Scalar::Bool(false),
+        Some(b'{') => Scalar::Other("an object"),
+        Some(b'[') => Scalar::Other("an array"),
+        _ => Scalar::Null,
+    })
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Scalar<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let raw: &'de RawValue = Deserialize::deserialize(d)?;
+        classify(raw).map_err(D::Error::custom)
     }
+}
+
+/// True for a JSON number literal with a fraction or an exponent.
+fn has_fraction_or_exponent(literal: &str) -> bool {
+    literal.bytes().any(|b| matches!(b, b'.' | b'e' | b'E'))
+}
+
+/// The exact decimal of a JSON number literal (`12.50`, `-3`, `1.5e2`), or
+/// an error naming it when a [`Decimal`] cannot hold it as written.
+pub fn number_decimal(literal: &str) -> Result<Decimal, String> {
+    let cannot = || {
+        format!(
+            "number {literal} cannot be held exactly as a decimal (at most 28 significant digits)"
+        )
+    };
+    if literal.contains(['e', 'E']) {
+        return Decimal::from_scientific(literal).map_err(|_| cannot());
+    }
+    let d = Decimal::from_str(literal).map_err(|_| cannot())?;
+    // rust_decimal rounds fraction digits beyond what it holds: refuse.
+    let fraction_digits = literal.split_once('.').map_or(0, |(_, f)| f.len());
+    if (d.scale() as usize) < fraction_digits {
+        return Err(cannot());
+    }
+    Ok(d)
+}
+
+/// Why serde_json could not read one record's JSON `text` as `T`, without
+/// serde_json's "at line 1 column N" (a position inside the record, not the
+/// page); `None` when it reads. For the error path of typed page parsers:
+/// the page is re-read as a `Value` to find the record, whose text
+/// (`value.to_string()`) is then read again, since [`Scalar`] and [`Num`]
+/// need text.
+pub fn record_error<'de, T: Deserialize<'de>>(text: &'de str) -> Option<String> {
+    let e = serde_json::from_str::<T>(text).err()?;
+    let full = e.to_string();
+    let position = format!(" at line {} column {}", e.line(), e.column());
+    Some(full.strip_suffix(&position).unwrap_or(&full).to_owned())
 }
 
 impl Scalar<'_> {
@@ -98,9 +125,7 @@ impl Scalar<'_> {
                 let t = s.trim();
                 (!t.is_empty()).then_some(Cow::Borrowed(t))
             }
-            Scalar::UInt(n) => Some(Cow::Owned(n.to_string())),
-            Scalar::Int(n) => Some(Cow::Owned(n.to_string())),
-            Scalar::Float(f) => Some(Cow::Owned(f.to_string())),
+            Scalar::Number(n) => Some(Cow::Borrowed(n)),
             _ => None,
         }
     }
@@ -110,7 +135,8 @@ impl Scalar<'_> {
         self.text().map(Cow::into_owned)
     }
 
-    /// A decimal from a number or numeric string; `None` for null, `""`, `"-"`.
+    /// A decimal from a number (exactly, from its literal: see
+    /// [`number_decimal`]) or numeric string; `None` for null, `""`, `"-"`.
     pub fn decimal(&self, field: &str) -> Result<Option<Decimal>, String> {
         let parse = |t: &str| {
             Decimal::from_str(t)
@@ -120,9 +146,9 @@ impl Scalar<'_> {
         };
         match self {
             Scalar::Null => Ok(None),
-            Scalar::UInt(n) => Ok(Some(Decimal::from(*n))),
-            Scalar::Int(n) => Ok(Some(Decimal::from(*n))),
-            Scalar::Float(f) => parse(&f.to_string()),
+            Scalar::Number(n) => number_decimal(n)
+                .map(Some)
+                .map_err(|e| format!("field `{field}`: {e}")),
             Scalar::Str(s) => {
                 let t = s.trim();
                 if t.is_empty() || t == "-" || t == "--" {
@@ -140,17 +166,19 @@ impl Scalar<'_> {
     pub fn integer(&self, field: &str) -> Result<Option<i64>, String> {
         match self {
             Scalar::Null => Ok(None),
-            Scalar::UInt(n) => i64::try_from(*n)
+            Scalar::Number(n) if has_fraction_or_exponent(n) => {
+                Err(format!("field `{field}`: {n} is not an integer"))
+            }
+            Scalar::Number(n) => n
+                .parse()
                 .map(Some)
                 .map_err(|_| format!("field `{field}`: {n} is too large")),
-            Scalar::Int(n) => Ok(Some(*n)),
             Scalar::Str(s) if s.trim().is_empty() || s.trim() == "-" => Ok(None),
             Scalar::Str(s) => s
                 .trim()
                 .parse()
                 .map(Some)
                 .map_err(|_| format!("field `{field}`: {s:?} is not an integer")),
-            Scalar::Float(f) => Err(format!("field `{field}`: {f} is not an integer")),
             Scalar::Bool(b) => Err(format!("field `{field}`: expected an integer, got {b}")),
             Scalar::Other(what) => Err(format!("field `{field}`: expected an integer, got {what}")),
         }
@@ -164,8 +192,8 @@ impl Scalar<'_> {
     pub fn as_bool(&self) -> Option<bool> {
         match self {
             Scalar::Bool(b) => Some(*b),
-            Scalar::UInt(0) => Some(false),
-            Scalar::UInt(1) => Some(true),
+            Scalar::Number(n) if n == "0" => Some(false),
+            Scalar::Number(n) if n == "1" => Some(true),
             Scalar::Str(s) => {
                 let t = s.trim();
                 if t == "1" || t.eq_ignore_ascii_case("true") {
@@ -202,45 +230,27 @@ impl Scalar<'_> {
 /// A metric as ad networks send it: a JSON string (Google's int64, every
 /// Meta metric, TikTok's `"-"` for missing) or a JSON number, borrowed from
 /// the body. Unlike [`Scalar`], which takes any value, a `Num` must be a
-/// number or a string, and converts exactly (a JSON float through its
-/// shortest round-trip text, never a float sum).
+/// number or a string, and converts exactly (a JSON number from its literal,
+/// never through `f64` or a float sum).
 #[derive(Debug, Clone, PartialEq)]
 pub enum Num<'a> {
     /// A string such as `"1234567"`.
     Str(Cow<'a, str>),
-    /// An unsigned JSON integer.
-    U(u64),
-    /// A negative JSON integer.
-    I(i64),
-    /// A JSON number with a fraction; its shortest round-trip text is used.
-    F(f64),
+    /// A JSON number: its literal as written (`42`, `-3`, `0.1`, `1e-7`).
+    Number(Cow<'a, str>),
 }
 
 impl<'de: 'a, 'a> Deserialize<'de> for Num<'a> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V<'a>(std::marker::PhantomData<&'a ()>);
-        impl<'de: 'a, 'a> Visitor<'de> for V<'a> {
-            type Value = Num<'a>;
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("a number or a numeric string")
-            }
-            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Num<'a>, E> {
-                Ok(Num::Str(Cow::Borrowed(v)))
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<Num<'a>, E> {
-                Ok(Num::Str(Cow::Owned(v.to_owned())))
-            }
-            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Num<'a>, E> {
-                Ok(Num::U(v))
-            }
-            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Num<'a>, E> {
-                Ok(Num::I(v))
-            }
-            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Num<'a>, E> {
-                Ok(Num::F(v))
-            }
+        let raw: &'de RawValue = Deserialize::deserialize(d)?;
+        match classify(raw).map_err(D::Error::custom)? {
+            Scalar::Str(s) => Ok(Num::Str(s)),
+            Scalar::Number(n) => Ok(Num::Number(n)),
+            _ => Err(D::Error::custom(format_args!(
+                "invalid type: {}, expected a number or a numeric string",
+                raw.get()
+            ))),
         }
-        d.deserialize_any(V(std::marker::PhantomData))
     }
 }
 
@@ -249,27 +259,14 @@ impl Num<'_> {
     pub fn text(&self) -> String {
         match self {
             Num::Str(s) => format!("{s:?}"),
-            Num::U(v) => v.to_string(),
-            Num::I(v) => v.to_string(),
-            Num::F(v) => v.to_string(),
+            Num::Number(n) => n.to_string(),
         }
     }
     /// An exact decimal (placeholders read as `None`).
     pub fn decimal(&self) -> Result<Option<Decimal>, String> {
         match self {
             Num::Str(s) => crate::parse::decimal_str(s),
-            Num::U(v) => Ok(Some(Decimal::from(*v))),
-            Num::I(v) => Ok(Some(Decimal::from(*v))),
-            Num::F(v) => {
-                if !v.is_finite() {
-                    return Err(format!("{v} is not a finite number"));
-                }
-                let t = v.to_string();
-                Decimal::from_str(&t)
-                    .or_else(|_| Decimal::from_scientific(&t))
-                    .map(Some)
-                    .map_err(|_| format!("number {t} is not a decimal"))
-            }
+            Num::Number(n) => number_decimal(n).map(Some),
         }
     }
     /// A signed 64-bit integer.
@@ -279,9 +276,10 @@ impl Num<'_> {
                 .trim()
                 .parse::<i64>()
                 .map_err(|_| format!("{s:?} is not an integer")),
-            Num::U(v) => i64::try_from(*v).map_err(|_| format!("{v} does not fit in int64")),
-            Num::I(v) => Ok(*v),
-            Num::F(_) => Err(format!("{} is not an integer", self.text())),
+            Num::Number(n) if has_fraction_or_exponent(n) => Err(format!("{n} is not an integer")),
+            Num::Number(n) => n
+                .parse::<i64>()
+                .map_err(|_| format!("{n} does not fit in int64")),
         }
     }
     /// A non-negative integer.
@@ -348,5 +346,167 @@ mod tests {
         assert!(num(r#""12x""#).int().unwrap_err().contains("\"12x\""));
         assert!(serde_json::from_str::<Num>("true").is_err());
         assert!(serde_json::from_str::<Num>("{}").is_err());
+        assert!(num("1e3")
+            .int()
+            .unwrap_err()
+            .contains("1e3 is not an integer"));
+        assert!(num("9223372036854775808")
+            .int()
+            .unwrap_err()
+            .contains("does not fit in int64"));
+    }
+
+    fn dec(s: &str) -> Decimal {
+        Decimal::from_str(s).unwrap()
+    }
+
+    /// Money from a JSON number is read from its literal: through `f64`
+    /// `12345678901234567.89` was `12345678901234568`.
+    #[test]
+    fn numbers_are_read_exactly_from_their_literal() {
+        for (json, want) in [
+            ("12345678901234567.89", "12345678901234567.89"),
+            ("-12345678901234567.89", "-12345678901234567.89"),
+            (
+                "1234567890123456789012345.678",
+                "1234567890123456789012345.678",
+            ),
+            ("0.1", "0.1"),
+            ("12.50", "12.50"),
+            ("-0.10", "-0.10"),
+            ("18446744073709551616", "18446744073709551616"),
+            ("-42", "-42"),
+        ] {
+            let d = scalar(json).decimal("amount").unwrap().unwrap();
+            assert_eq!(d, dec(want), "{json}");
+            assert_eq!(d.to_string(), want, "{json}: scale kept");
+            assert_eq!(num(json).decimal(), Ok(Some(dec(want))), "{json}");
+            assert_eq!(scalar(json).text().as_deref(), Some(json));
+            assert_eq!(num(json).text(), json);
+        }
+        // Inside a row, with whitespace around, as pages send them.
+        #[derive(serde::Deserialize)]
+        struct Row<'a> {
+            #[serde(borrow)]
+            amount: Scalar<'a>,
+            #[serde(borrow)]
+            spend: Option<Num<'a>>,
+        }
+        let row: Row = serde_json::from_slice(
+            b"{ \"amount\" :  99999999999999999.99 , \"spend\": -0.000000000000000001 }",
+        )
+        .unwrap();
+        assert_eq!(
+            row.amount.decimal("amount"),
+            Ok(Some(dec("99999999999999999.99")))
+        );
+        assert_eq!(
+            row.spend.unwrap().decimal(),
+            Ok(Some(dec("-0.000000000000000001")))
+        );
+    }
+
+    /// Exponents are accepted and read exactly; what a decimal cannot hold
+    /// as written is an error naming the literal, never rounded.
+    #[test]
+    fn exponents_are_exact_and_unholdable_numbers_are_refused() {
+        for (json, want) in [
+            ("1e3", "1000"),
+            ("1.5E2", "150"),
+            ("-2.5e-3", "-0.0025"),
+            ("12345678901234567.89e0", "12345678901234567.89"),
+        ] {
+            assert_eq!(scalar(json).decimal("v"), Ok(Some(dec(want))), "{json}");
+            assert_eq!(num(json).decimal(), Ok(Some(dec(want))), "{json}");
+        }
+        for json in ["0.12345678901234567890123456789", "1e-40", "1e40"] {
+            let e = scalar(json).decimal("amount").unwrap_err();
+            assert!(
+                e.starts_with(&format!(
+                    "field `amount`: number {json} cannot be held exactly"
+                )),
+                "{json}: {e}"
+            );
+            assert!(num(json).decimal().is_err(), "{json}");
+        }
+        assert!(scalar("1.5")
+            .integer("n")
+            .unwrap_err()
+            .contains("1.5 is not an integer"));
+        assert!(scalar("1e2")
+            .integer("n")
+            .unwrap_err()
+            .contains("1e2 is not an integer"));
+        assert!(scalar("9223372036854775808")
+            .integer("n")
+            .unwrap_err()
+            .contains("too large"));
+        assert_eq!(scalar("-7").integer("n"), Ok(Some(-7)));
+    }
+
+    /// Strings, placeholders and the other shapes behave as before the
+    /// literal reading.
+    #[test]
+    fn strings_placeholders_and_other_values() {
+        assert_eq!(scalar(r#""12.50""#).decimal("a"), Ok(Some(dec("12.50"))));
+        assert_eq!(scalar(r#"" -3 ""#).decimal("a"), Ok(Some(dec("-3"))));
+        assert_eq!(scalar(r#""1e3""#).decimal("a"), Ok(Some(dec("1000"))));
+        assert_eq!(
+            scalar(r#""12345678901234567.89""#).decimal("a"),
+            Ok(Some(dec("12345678901234567.89")))
+        );
+        for placeholder in [r#""-""#, r#""--""#, r#""""#, r#""  ""#, "null"] {
+            assert_eq!(scalar(placeholder).decimal("a"), Ok(None), "{placeholder}");
+        }
+        assert_eq!(scalar(r#""-""#).integer("n"), Ok(None));
+        assert_eq!(scalar(r#"" 12 ""#).integer("n"), Ok(Some(12)));
+        assert!(scalar(r#""1,50""#)
+            .decimal("Payout")
+            .unwrap_err()
+            .contains(r#"field `Payout`: "1,50" is not a decimal number"#));
+        assert!(scalar("true")
+            .decimal("a")
+            .unwrap_err()
+            .contains("got true"));
+        assert!(scalar("{\"x\":1}")
+            .decimal("a")
+            .unwrap_err()
+            .contains("got an object"));
+        assert!(scalar("[1,2]")
+            .integer("a")
+            .unwrap_err()
+            .contains("got an array"));
+        // Borrowed unless escaped; escapes are decoded.
+        assert!(matches!(
+            scalar(r#""plain""#),
+            Scalar::Str(Cow::Borrowed("plain"))
+        ));
+        let escaped = scalar(r#""a\"b\u00e9\\""#);
+        assert_eq!(escaped, Scalar::Str(Cow::Owned("a\"b\u{e9}\\".into())));
+        assert_eq!(scalar("false"), Scalar::Bool(false));
+        assert_eq!(scalar(" null "), Scalar::Null);
+        assert_eq!(scalar(r#""x""#).string().as_deref(), Some("x"));
+        assert_eq!(scalar("null").string(), None);
+        // Only serde_json text lends literals; a `Value` has none.
+        let v = serde_json::json!(1.5);
+        assert!(Scalar::deserialize(&v).is_err());
+    }
+
+    #[test]
+    fn record_error_drops_the_position_inside_the_record() {
+        #[derive(Debug, serde::Deserialize)]
+        #[allow(dead_code)]
+        struct Row<'a> {
+            #[serde(borrow)]
+            spend: Num<'a>,
+        }
+        assert_eq!(record_error::<Row>(r#"{"spend":"1"}"#), None);
+        let e = record_error::<Row>(r#"{"spend":true}"#).unwrap();
+        assert_eq!(
+            e,
+            "invalid type: true, expected a number or a numeric string"
+        );
+        let e = record_error::<Row>(r#"{}"#).unwrap();
+        assert_eq!(e, "missing field `spend`");
     }
 }

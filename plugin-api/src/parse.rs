@@ -7,7 +7,9 @@
 //! Amounts a person or a spreadsheet wrote (order files, postbacks) go
 //! through the strict [`plain_decimal_str`] instead: no exponent, no digit
 //! separators. The lenient parsers stay for platform APIs, whose JSON
-//! numbers may print with an exponent (`1e-7`).
+//! numbers may print with an exponent (`1e-7`). A JSON number is exact only
+//! from its literal: see [`crate::lenient`] and
+//! [`crate::json_object::LiteralNumbers`].
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use rust_decimal::Decimal;
@@ -15,11 +17,13 @@ use serde_json::Value;
 use std::str::FromStr;
 
 /// A decimal from a JSON number or numeric string. `Ok(None)` for null, `""`
-/// and `"-"`. A JSON number with a fraction has passed through serde_json's
-/// f64 (the workspace does not enable `arbitrary_precision`, which breaks
-/// untagged enums); its shortest round-trip text is parsed, which gives the
-/// literal back exactly for up to 15 significant digits (any amount below
-/// 10^13 with cents). Integers and numeric strings are exact at any size.
+/// and `"-"`. Integers and numeric strings are exact at any size. A `Value`
+/// number with a fraction has passed through serde_json's `f64` (the
+/// workspace does not enable `arbitrary_precision`, which breaks untagged
+/// enums), so it is exact only up to ~15 significant digits: money is never
+/// read from such a `Value`. Read the `Value` as
+/// [`crate::json_object::LiteralNumbers`] (which keeps such a number as a
+/// string of its literal), or read typed rows of [`crate::lenient::Scalar`].
 pub fn decimal(v: &Value) -> Result<Option<Decimal>, String> {
     match v {
         Value::Null => Ok(None),

@@ -167,6 +167,25 @@ pub enum AuthSpec {
     },
 }
 
+impl AuthSpec {
+    /// The NAMES of the settings holding the credentials, in order, for
+    /// messages (a refused credential names what to check).
+    pub fn setting_names(&self) -> Vec<&str> {
+        match self {
+            AuthSpec::Basic { username, password } => vec![username, password],
+            AuthSpec::Bearer { token } => vec![token],
+            AuthSpec::Header { value, .. } | AuthSpec::Query { value, .. } => vec![value],
+            AuthSpec::Oauth2RefreshToken {
+                client_id,
+                client_secret,
+                refresh_token,
+                ..
+            } => vec![client_id, client_secret, refresh_token],
+            AuthSpec::All { schemes } => schemes.iter().flat_map(AuthSpec::setting_names).collect(),
+        }
+    }
+}
+
 /// A read-only file capability (used by file-drop connectors).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

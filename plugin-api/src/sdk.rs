@@ -545,6 +545,25 @@ impl Future for WaitFuture {
     }
 }
 
+/// Appends to an auth error's message the settings that hold the
+/// credentials (`; check settings `account_sid` and `auth_token``), from the
+/// manifest's auth scheme, unless the message already names one (`check
+/// setting ...`): a refused credential always says what to check (QA:
+/// Impact's `credentials refused (HTTP 401)` named nothing).
+pub fn name_credential_settings(message: &mut String, auth: Option<&crate::protocol::AuthSpec>) {
+    let names = auth.map(|a| a.setting_names()).unwrap_or_default();
+    if names.is_empty() || message.contains("check setting") {
+        return;
+    }
+    let quoted: Vec<String> = names.iter().map(|n| format!("`{n}`")).collect();
+    let list = match quoted.as_slice() {
+        [one] => format!("setting {one}"),
+        [init @ .., last] => format!("settings {} and {last}", init.join(", ")),
+        [] => return,
+    };
+    message.push_str(&format!("; check {list}"));
+}
+
 /// The author's `check` or `read` future, boxed.
 type SessionFuture = Pin<Box<dyn Future<Output = Result<(), PluginError>>>>;
 
@@ -553,6 +572,9 @@ type SessionFuture = Pin<Box<dyn Future<Output = Result<(), PluginError>>>>;
 pub struct Session {
     cx: Cx,
     future: Option<SessionFuture>,
+    /// The connector's manifest, called only to name its credential
+    /// settings in an auth error (see [`name_credential_settings`]).
+    manifest: fn() -> crate::protocol::Manifest,
 }
 
 impl std::fmt::Debug for Session {
@@ -576,6 +598,7 @@ impl Session {
         Session {
             cx,
             future: Some(future),
+            manifest: C::manifest,
         }
     }
 
@@ -629,8 +652,11 @@ impl Session {
                 self.future = None;
                 actions.push(Action::Done);
             }
-            Poll::Ready(Err(e)) => {
+            Poll::Ready(Err(mut e)) => {
                 self.future = None;
+                if e.kind == ErrorKind::Auth {
+                    name_credential_settings(&mut e.message, (self.manifest)().auth.as_ref());
+                }
                 actions.push(Action::Error(e));
             }
             Poll::Pending if st.awaiting == 0 => {
@@ -924,6 +950,47 @@ macro_rules! export_plugin {
 
 #[cfg(test)]
 mod tests {
+    use crate::protocol::AuthSpec;
+
+    #[test]
+    fn auth_errors_name_the_credential_settings_once() {
+        let name = |msg: &str, auth: Option<AuthSpec>| {
+            let mut m = msg.to_owned();
+            name_credential_settings(&mut m, auth.as_ref());
+            m
+        };
+        let basic = AuthSpec::Basic {
+            username: "account_sid".into(),
+            password: "auth_token".into(),
+        };
+        assert_eq!(
+            name("credentials refused (HTTP 401)", Some(basic.clone())),
+            "credentials refused (HTTP 401); check settings `account_sid` and `auth_token`"
+        );
+        let header = AuthSpec::Header {
+            name: "X-Eflow-API-Key".into(),
+            value: "api_key".into(),
+        };
+        assert_eq!(
+            name("refused", Some(header.clone())),
+            "refused; check setting `api_key`"
+        );
+        let all = AuthSpec::All {
+            schemes: vec![basic, header],
+        };
+        assert_eq!(
+            name("refused", Some(all)),
+            "refused; check settings `account_sid`, `auth_token` and `api_key`"
+        );
+        // Already named (Google, Meta, TikTok), or no auth scheme: unchanged.
+        let named = "Meta refused the access token: check setting `access_token`";
+        assert_eq!(
+            name(named, Some(AuthSpec::Bearer { token: "t".into() })),
+            named
+        );
+        assert_eq!(name("refused", None), "refused");
+    }
+
     use super::*;
 
     fn response(content_type: &str, body: &str) -> Response {

@@ -120,6 +120,24 @@ fn everflow_status_change_amount_change_and_reversal_become_revisions() {
     assert_eq!(Truth::of_records(all), truth);
 }
 
+/// Regression (money from JSON numbers): Everflow sends amounts as JSON
+/// numbers; one with more than 15 significant digits was read through `f64`
+/// and stored rounded (`12345678901234567.89` as `12345678901234568`). It is
+/// now stored exactly as the literal the network sent.
+#[test]
+fn everflow_amount_with_many_digits_is_stored_exactly() {
+    let fake = shared(EverflowFake::new(Params::small(24, 200)));
+    let w = window((2026, 10, 1), (2026, 11, 27));
+    let exact: Decimal = "12345678901234567.89".parse().unwrap();
+    let id = fake.lock().unwrap().rows()[7].id.clone();
+    fake.lock().unwrap().set_payout(&id, exact);
+    let out = run::<Everflow, _>(&fake, SECRETS, settings(), w);
+    out.result.as_ref().unwrap();
+    let stored = find(&out, &id).commission.as_ref().unwrap().amount;
+    assert_eq!(stored, exact);
+    assert_eq!(stored.to_string(), "12345678901234567.89");
+}
+
 #[test]
 fn everflow_429s_mid_sync_slow_down_and_the_sync_completes() {
     let fake = shared(EverflowFake::new(Params::small(23, 3_000)));

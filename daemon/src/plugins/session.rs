@@ -194,10 +194,26 @@ pub async fn run(
             e.report = driver.report.clone();
             // The error itself is reported once, by the caller (the sync's
             // "sync did not finish" line, or the command's error).
-            tracing::warn!(plugin = %manifest.id, connector = %connector,
-                retryable = e.retryable,
-                pages = driver.report.pages, dropped_records = driver.buffered.len(),
-                "session failed; nothing after the last committed checkpoint is kept");
+            // A check stores nothing, and a read that had nothing buffered
+            // drops nothing: the clause about what is kept only where it
+            // says something (QA: "dropped_records=0" after a failed check).
+            match (driver.mode, driver.buffered.len()) {
+                (SessionMode::Check, _) => {
+                    tracing::warn!(plugin = %manifest.id, connector = %connector,
+                        retryable = e.retryable, "check failed");
+                }
+                (SessionMode::Read, 0) => {
+                    tracing::warn!(plugin = %manifest.id, connector = %connector,
+                        retryable = e.retryable, pages = driver.report.pages,
+                        "session failed; every committed page is kept");
+                }
+                (SessionMode::Read, dropped) => {
+                    tracing::warn!(plugin = %manifest.id, connector = %connector,
+                        retryable = e.retryable, pages = driver.report.pages,
+                        dropped_records = dropped,
+                        "session failed; records after the last committed checkpoint are not kept");
+                }
+            }
             Err(e)
         }
     }

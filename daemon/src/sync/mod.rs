@@ -433,6 +433,20 @@ pub async fn check_connector(
 
 /// Runs a connector once over `range` (default: [`scheduled_range`]), window
 /// by window, and records the run. Success is reported only after a flush.
+/// True when the connector reads a file directory (its manifest declares a
+/// file capability and its settings name the directory), not an API by
+/// date window.
+fn reads_files(connector: &ResolvedConnector) -> bool {
+    connector
+        .plugin
+        .manifest
+        .file_capability
+        .as_ref()
+        .and_then(|cap| connector.settings.get(&cap.directory_setting))
+        .and_then(serde_json::Value::as_str)
+        .is_some_and(|d| !d.trim().is_empty())
+}
+
 pub async fn run_sync(
     ctx: &SyncContext,
     connector: &ResolvedConnector,
@@ -622,8 +636,10 @@ pub async fn run_sync_with(
                 } else {
                     ctx.metrics.session_error(&id, &e);
                     // Which window failed, where a run has several (ops QA:
-                    // "page 3" of which of four windows?).
-                    if windows.len() > 1 {
+                    // "page 3" of which of four windows?). Not for a
+                    // connector that reads files: its windows read the same
+                    // directory and the error names the file.
+                    if windows.len() > 1 && !reads_files(connector) {
                         e.message.push_str(&format!(
                             " (window {}..{}, {} of {})",
                             w.from,

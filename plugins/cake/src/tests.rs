@@ -334,7 +334,14 @@ fn a_refused_key_is_an_auth_error() {
         json!({ "base_url": "http://fake" }),
         window(),
     ));
-    assert_eq!(out.result.unwrap_err().kind, ErrorKind::Auth);
+    let err = out.result.unwrap_err();
+    assert_eq!(err.kind, ErrorKind::Auth);
+    assert!(
+        err.message.contains("API Key is not valid")
+            && err.message.ends_with("; check setting `api_key`"),
+        "{}",
+        err.message
+    );
 }
 
 #[test]

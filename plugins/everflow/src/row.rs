@@ -263,7 +263,9 @@ fn locate(body: &[u8], e: &plugin_api::serde_json::Error) -> String {
     };
     if let Some(rows) = v.get("conversions").and_then(Value::as_array) {
         for (i, r) in rows.iter().enumerate() {
-            if let Err(re) = Row::deserialize(r) {
+            // Scalar fields need the row's text (see `lenient::record_error`).
+            let text = r.to_string();
+            if let Some(re) = plugin_api::lenient::record_error::<Row>(&text) {
                 let id = r
                     .get("conversion_id")
                     .map(|v| v.to_string())

@@ -164,7 +164,7 @@ async fn read_stream(cx: &Cx, settings: &Settings, stream: &str) -> Result<(), P
             ..e
         })?;
         let body: rows::Page = resp.json(&what)?;
-        for (i, row) in body.data.iter().enumerate() {
+        for (i, row) in body.data.iter().map(|r| &r.0).enumerate() {
             let record = rows::to_conversion(row).map_err(|field_err| {
                 PluginError::bad_response(format!(
                     "{what}, record {} (id {}): {field_err}",

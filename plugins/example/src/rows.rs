@@ -2,8 +2,13 @@
 //!
 //! Rows are read as `serde_json::Value` and converted field by field, so an
 //! error names the field that was wrong rather than failing the whole page
-//! with a serde position.
+//! with a serde position. They are read as [`LiteralNumbers`], so an amount
+//! sent as a JSON number keeps its literal and is exact (a plain `Value`
+//! holds it as an `f64`, which rounds beyond ~15 significant digits). A
+//! connector on a hot path reads typed rows of
+//! [`plugin_api::lenient::Scalar`] fields instead (see the Everflow plugin).
 
+use plugin_api::json_object::LiteralNumbers;
 use plugin_api::parse;
 use plugin_api::serde_json::Value;
 use plugin_api::{Conversion, ConversionStatus, EventType, Money, Record, Utm};
@@ -12,8 +17,8 @@ use serde::Deserialize;
 /// One page of a stream.
 #[derive(Debug, Deserialize)]
 pub struct Page {
-    /// The rows.
-    pub data: Vec<Value>,
+    /// The rows, money numbers kept as their literal.
+    pub data: Vec<LiteralNumbers>,
     /// Cursor of the next page; `null` on the last.
     #[serde(default)]
     pub next: Option<String>,

@@ -197,7 +197,9 @@ fn locate(body: &[u8], e: &plugin_api::serde_json::Error) -> String {
     };
     if let Some(rows) = v.get("Actions").and_then(Value::as_array) {
         for (i, r) in rows.iter().enumerate() {
-            if let Err(re) = ActionRow::deserialize(r) {
+            // Scalar fields need the row's text (see `lenient::record_error`).
+            let text = r.to_string();
+            if let Some(re) = plugin_api::lenient::record_error::<ActionRow>(&text) {
                 return format!("record {n} (Id {}): {re}", row_id(r), n = i + 1);
             }
         }

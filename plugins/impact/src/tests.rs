@@ -310,7 +310,20 @@ fn a_refused_token_is_an_auth_error() {
         )
     })
     .run::<Impact>(open_check("imp", "http://fake", settings()));
-    assert_eq!(out.result.unwrap_err().kind, ErrorKind::Auth);
+    let err = out.result.unwrap_err();
+    assert_eq!(err.kind, ErrorKind::Auth);
+    // QA: the message names the settings to check, as Google's and Meta's do.
+    assert!(
+        err.message.contains("credentials refused (HTTP 401)"),
+        "{}",
+        err.message
+    );
+    assert!(
+        err.message
+            .ends_with("; check settings `account_sid` and `auth_token`"),
+        "{}",
+        err.message
+    );
 }
 
 #[test]

@@ -54,6 +54,8 @@ pub struct MetaAds;
 
 /// The one stream.
 pub const SPEND: &str = "spend";
+/// Least seconds between two "waiting for report run" lines.
+const WAIT_LOG_EVERY_SECS: i64 = 10;
 
 impl Connector for MetaAds {
     fn manifest() -> Manifest {
@@ -409,6 +411,7 @@ impl Chunk<'_> {
         cx.sleep_until(cx.now()).await?;
         let deadline = cx.now() + Duration::seconds(i64::from(settings.job_timeout_secs));
         let mut polls = 0u32;
+        let mut last_wait_log = None;
         loop {
             polls += 1;
             let poll_what = format!("{what} {run_id} poll {polls}");
@@ -453,6 +456,27 @@ impl Chunk<'_> {
                         settings.job_timeout_secs
                     ),
                 ));
+            }
+            // One line per wait, at most every WAIT_LOG_EVERY_SECS, so a
+            // run that takes minutes is not silent (QA: ~20 s without a
+            // line at poll_interval_secs = 10) and a tight poll loop does
+            // not flood the log.
+            if last_wait_log.is_none_or(|t| cx.now() - t >= Duration::seconds(WAIT_LOG_EVERY_SECS))
+            {
+                last_wait_log = Some(cx.now());
+                let days = format!("{from}..{to}");
+                let mut fields: Vec<(&str, &dyn std::fmt::Display)> = vec![
+                    ("stream", &SPEND),
+                    ("report_run", &run_id),
+                    ("days", &days),
+                    ("status", &state),
+                ];
+                // Sent by Meta with every status; absent only from fakes.
+                if !pct.is_empty() {
+                    fields.push(("percent_complete", &pct));
+                }
+                fields.push(("polls", &polls));
+                cx.info("waiting for report run", &fields);
             }
             sleep_secs(cx, u64::from(settings.poll_interval_secs)).await?;
         }

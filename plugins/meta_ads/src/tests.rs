@@ -161,6 +161,19 @@ fn long_windows_use_async_report_runs_polled_until_complete() {
     assert_eq!(spend(&out.committed[0]).timezone, "Europe/Paris");
     // Two waits between three polls, 10 s apart on the host's clock.
     assert_eq!(waits(&out), [10, 10]);
+    // QA: each wait is logged, naming the run and how far it is.
+    let waiting: Vec<String> = out
+        .logs
+        .iter()
+        .filter(|l| l.message == "waiting for report run")
+        .map(|l| {
+            assert_eq!(l.level, plugin_api::protocol::LogLevel::Info);
+            assert_eq!(l.fields["report_run"], "6001");
+            assert_eq!(l.fields["days"], "2026-11-01..2026-11-10");
+            format!("{} {}", l.fields["status"], l.fields["percent_complete"])
+        })
+        .collect();
+    assert_eq!(waiting, ["Job Not Started 0", "Job Running 40"]);
 }
 
 #[test]

@@ -47,6 +47,31 @@ use plugin_api::serde_json::{json, Map, Value};
 use plugin_api::{Cx, Money, Order, OrderStatus, PluginError, Record, Refund, Utm};
 use sha2::{Digest, Sha256};
 
+/// The separator of a header cell that is really a whole header written
+/// with another separator (`order_id;created_at;amount`, as spreadsheets in
+/// many locales save "CSV"), named for the error message.
+fn other_separator(cell: &str) -> Option<&'static str> {
+    let cell = cell.trim_start_matches('\u{feff}');
+    [(';', "semicolons"), ('\t', "tabs")]
+        .into_iter()
+        .find(|(c, _)| {
+            cell.split(*c)
+                .filter(|part| column_index(part.trim()).is_some())
+                .count()
+                >= 2
+        })
+        .map(|(_, name)| name)
+}
+
+/// The error for a time in none of the forms [`Raw::time`] reads, listing
+/// them (QA: `02/11/2026 10:00` only said "not an RFC 3339 timestamp").
+fn not_a_time(s: &str) -> String {
+    format!(
+        "{s:?} is not a time reckon reads: write RFC 3339 (`2026-11-02T10:00:00+01:00`, \
+         `2026-11-02T09:00:00Z`), `YYYY-MM-DD HH:MM:SS` (UTC) or `YYYY-MM-DD` (UTC)"
+    )
+}
+
 /// Stream name of file-drop orders.
 pub const STREAM: &str = "order_files";
 /// File name suffixes read.
@@ -276,8 +301,8 @@ impl<'a> Raw<'a> {
             None => Ok(None),
             Some(s) if s.len() == 10 => parse::date(s)
                 .map(|d| Some(d.and_time(NaiveTime::MIN).and_utc()))
-                .map_err(|_| format!("{s:?} is not an RFC 3339 timestamp or YYYY-MM-DD date")),
-            Some(s) => parse::timestamp(s).map(Some),
+                .map_err(|_| not_a_time(s)),
+            Some(s) => parse::timestamp(s).map(Some).map_err(|_| not_a_time(s)),
         }
     }
     fn boolean(self) -> Result<Option<bool>, String> {
@@ -625,6 +650,18 @@ pub fn parse_csv(name: &str, bytes: &[u8], settings: &Settings) -> Result<Vec<Or
         .headers()
         .map_err(|e| err(1, None, None, None, format!("unreadable header row: {e}")))?
         .clone();
+    if let Some(sep) = headers.iter().find_map(other_separator) {
+        return Err(err(
+            1,
+            None,
+            None,
+            None,
+            format!(
+                "the header row is separated by {sep}: columns must be separated by commas \
+                 (save the file as comma-separated CSV)"
+            ),
+        ));
+    }
     // slot[i] = position of COLUMNS[i] in the file.
     let mut slot: [Option<usize>; 17] = [None; 17];
     for (pos, h) in headers.iter().enumerate() {

@@ -20,6 +20,7 @@
 use crate::attribution::Attribution;
 use crate::config::Settings;
 use plugin_api::chrono::{DateTime, Duration, NaiveTime, Utc};
+use plugin_api::json_object::LiteralNumbers;
 use plugin_api::parse;
 use plugin_api::protocol::Checkpoint;
 use plugin_api::rust_decimal::Decimal;
@@ -117,7 +118,10 @@ pub async fn read(cx: &Cx, settings: &Settings) -> Result<(), PluginError> {
 
 /// The fields of an order [`to_order`] reads. Deserialising into this skips
 /// everything else (line items, addresses, fulfillments, money bags) without
-/// building it, which is most of a real order's bytes.
+/// building it, which is most of a real order's bytes. The fields that carry
+/// money are [`LiteralNumbers`]: Shopify sends amounts as strings, but one
+/// sent as a JSON number keeps its literal (as a string) and is read exactly,
+/// never through `f64`.
 #[derive(Debug, Default, serde::Deserialize)]
 #[serde(default)]
 struct SlimOrder {
@@ -127,10 +131,10 @@ struct SlimOrder {
     created_at: Value,
     currency: Value,
     taxes_included: Value,
-    subtotal_price: Value,
-    total_tax: Value,
-    shipping_lines: Value,
-    refunds: Value,
+    subtotal_price: LiteralNumbers,
+    total_tax: LiteralNumbers,
+    shipping_lines: LiteralNumbers,
+    refunds: LiteralNumbers,
     financial_status: Value,
     fulfillment_status: Value,
     cancelled_at: Value,
@@ -150,10 +154,10 @@ impl SlimOrder {
             ("created_at", self.created_at),
             ("currency", self.currency),
             ("taxes_included", self.taxes_included),
-            ("subtotal_price", self.subtotal_price),
-            ("total_tax", self.total_tax),
-            ("shipping_lines", self.shipping_lines),
-            ("refunds", self.refunds),
+            ("subtotal_price", self.subtotal_price.0),
+            ("total_tax", self.total_tax.0),
+            ("shipping_lines", self.shipping_lines.0),
+            ("refunds", self.refunds.0),
             ("financial_status", self.financial_status),
             ("fulfillment_status", self.fulfillment_status),
             ("cancelled_at", self.cancelled_at),

@@ -303,7 +303,8 @@ fn files_bad_jsonl_line_names_file_line_and_column() {
     let err = files::parse_jsonl("b.jsonl", bad_field.as_bytes(), &cx_settings()).unwrap_err();
     assert_eq!(
         err.to_string(),
-        "file `b.jsonl` line 1, column 19 (`created_at`), order B-9: \"yesterday\" is not an RFC 3339 timestamp"
+        "file `b.jsonl` line 1, column 19 (`created_at`), order B-9: \"yesterday\" is not a time reckon reads: \
+         write RFC 3339 (`2026-11-02T10:00:00+01:00`, `2026-11-02T09:00:00Z`), `YYYY-MM-DD HH:MM:SS` (UTC) or `YYYY-MM-DD` (UTC)"
     );
 
     let unknown = "{\"order_id\":\"B-9\",\"created_at\":\"2026-11-01\",\"amount\":1,\"currency\":\"USD\",\"amout\":2}\n";
@@ -322,6 +323,48 @@ fn files_unknown_csv_column_is_reported_on_the_header() {
     assert_eq!(err.line, 1);
     assert_eq!(err.column, Some(4));
     assert_eq!(err.field.as_deref(), Some("curency"));
+}
+
+/// QA: a `;`-separated (or tab-separated) file said `unknown column
+/// order_id;created_at;amount;currency`; it names the separator instead.
+#[test]
+fn files_csv_with_another_separator_says_columns_need_commas() {
+    for (csv, sep) in [
+        "order_id;created_at;amount;currency\nA;2026-11-01;1;USD\n",
+        "\u{feff}order_id\tcreated_at\tamount\nA\t2026-11-01\t1\n",
+    ]
+    .into_iter()
+    .zip(["semicolons", "tabs"])
+    {
+        let err = files::parse_csv("s.csv", csv.as_bytes(), &cx_settings()).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "file `s.csv` line 1: the header row is separated by {sep}: columns must be \
+                 separated by commas (save the file as comma-separated CSV)"
+            )
+        );
+    }
+    // A lone unknown column with a `;` in it is still an unknown column.
+    let err =
+        files::parse_csv("s.csv", b"order_id,created_at,amount,a;b\n", &cx_settings()).unwrap_err();
+    assert!(err.message.starts_with("unknown column"), "{err}");
+}
+
+/// QA: `02/11/2026 10:00` said only "is not an RFC 3339 timestamp"; the
+/// message lists every form the file reader accepts.
+#[test]
+fn files_bad_created_at_lists_the_accepted_forms() {
+    for bad in ["02/11/2026 10:00", "02/11/2026"] {
+        let csv = format!("order_id,created_at,amount,currency\nA,{bad},1,USD\n");
+        let err = files::parse_csv("t.csv", csv.as_bytes(), &cx_settings()).unwrap_err();
+        assert!(
+            err.message.contains("RFC 3339")
+                && err.message.contains("`YYYY-MM-DD HH:MM:SS` (UTC)")
+                && err.message.contains("or `YYYY-MM-DD` (UTC)"),
+            "{err}"
+        );
+    }
 }
 
 #[test]

@@ -320,7 +320,9 @@ fn locate(body: &[u8], e: &plugin_api::serde_json::Error) -> String {
         .and_then(Value::as_array)
     {
         for (i, r) in rows.iter().enumerate() {
-            if let Err(re) = RewardRow::deserialize(r) {
+            // Scalar fields need the row's text (see `lenient::record_error`).
+            let text = r.to_string();
+            if let Some(re) = plugin_api::lenient::record_error::<RewardRow>(&text) {
                 return format!("record {n} (key {}): {re}", row_key(r), n = i + 1);
             }
         }

@@ -222,7 +222,7 @@ impl EverflowFake {
     }
 
     fn render(&self, r: &Row) -> Value {
-        let num = |d: Decimal| json!(d.to_f64().unwrap_or_default());
+        let num = money;
         let mut v = json!({
             "conversion_id": r.id,
             "conversion_unix_timestamp": r.at.timestamp(),
@@ -412,7 +412,11 @@ impl FakeApi for EverflowFake {
                     _ => return Self::error(400, "invalid JSON body", &headers),
                 };
                 match self.report(&q, &body) {
-                    Ok(v) => affiliate::json(200, &v, &headers),
+                    Ok(v) => {
+                        let mut reply = affiliate::json(200, &v, &headers);
+                        reply.body = exact_numbers(&reply.body);
+                        reply
+                    }
                     Err(e) => Self::error(400, &e, &headers),
                 }
             }
@@ -422,6 +426,31 @@ impl FakeApi for EverflowFake {
             _ => Self::error(404, "Not found", &headers),
         }
     }
+}
+
+/// Quotes around an amount `f64` cannot carry (see [`money`]), removed from
+/// the body by [`exact_numbers`].
+const EXACT_OPEN: &str = "\"@@number:";
+const EXACT_CLOSE: &str = ":number@@\"";
+
+/// An amount as Everflow sends it, a JSON number: through `f64` as a real
+/// serializer would when it has at most 15 significant digits, else as its
+/// exact literal (QA6 F4: a connector must read a long literal exactly),
+/// which a `Value` cannot hold: it is marked here and unquoted in the body.
+fn money(d: Decimal) -> Value {
+    if d.mantissa().unsigned_abs() < 10u128.pow(15) {
+        json!(d.to_f64().unwrap_or_default())
+    } else {
+        json!(format!("@@number:{d}:number@@"))
+    }
+}
+
+/// The body with each amount marked by [`money`] as a bare number literal.
+fn exact_numbers(body: &[u8]) -> Vec<u8> {
+    String::from_utf8_lossy(body)
+        .replace(EXACT_OPEN, "")
+        .replace(EXACT_CLOSE, "")
+        .into_bytes()
 }
 
 /// Serves the fake over HTTP.
