@@ -62,13 +62,11 @@ pub enum PayoutError {
     },
     /// The payout currency or the commission timezone differs from the one
     /// the latest finalised period was issued in.
-    #[error("program `{program}`: the {what} is {now} in the config, but finalised period {period} was issued in {was}. {}; nothing was written. Set `{key} = \"{was}\"` back in [programs.commission]: a program's {what} is permanent once a period is finalised (README, Payout statements, \"Program ids and connectors after finalising\")", settled_why(key))]
+    #[error("program `{program}`: the {} is {now} in the config, but finalised period {period} was issued in {was}. {}; nothing was written. Set `{key} = \"{was}\"` back in [programs.commission]: a program's {} is permanent once a period is finalised (README, Payout statements, \"Program ids and connectors after finalising\")", settled_what(key), settled_why(key), settled_what(key))]
     SettledChanged {
         /// The program asked for.
         program: String,
-        /// `payout currency` or `timezone`.
-        what: &'static str,
-        /// The config key.
+        /// The config key: `payout_currency` or `timezone`.
         key: &'static str,
         /// What the finalised period used.
         was: String,
@@ -201,6 +199,15 @@ pub enum PayoutError {
         /// Partner.
         partner: String,
     },
+}
+
+/// What a [`PayoutError::SettledChanged`] key is, in words.
+fn settled_what(key: &str) -> &'static str {
+    if key == "payout_currency" {
+        "payout currency"
+    } else {
+        "timezone"
+    }
 }
 
 /// Why a [`PayoutError::SettledChanged`] key cannot change.
@@ -648,19 +655,15 @@ fn check_settled_terms(
             key: book::printable(&k),
             message: e.to_string(),
         })?;
-    let changed = |what: &'static str, key: &'static str, was: String, now: &str| {
-        PayoutError::SettledChanged {
-            program: program.into(),
-            what,
-            key,
-            was,
-            now: now.to_string(),
-            period: rec.period.clone(),
-        }
+    let changed = |key: &'static str, was: String, now: &str| PayoutError::SettledChanged {
+        program: program.into(),
+        key,
+        was,
+        now: now.to_string(),
+        period: rec.period.clone(),
     };
     if was.currency != config.payout_currency {
         return Err(changed(
-            "payout currency",
             "payout_currency",
             was.currency,
             &config.payout_currency,
@@ -669,12 +672,7 @@ fn check_settled_terms(
     let same_zone = was.timezone == config.timezone_name()
         || was.timezone.parse::<chrono_tz::Tz>().ok() == Some(config.tz());
     if !same_zone {
-        return Err(changed(
-            "timezone",
-            "timezone",
-            was.timezone,
-            config.timezone_name(),
-        ));
+        return Err(changed("timezone", was.timezone, config.timezone_name()));
     }
     Ok(())
 }
