@@ -911,6 +911,29 @@ fn config_changes_a_finalised_period_settled_are_refused_and_write_nothing() {
         ],
     );
 
+    // The daemon's scheduled drafts refuse too, and write nothing.
+    std::fs::write(
+        &cfg,
+        without_awin.replace(
+            "payout_currency = \"USD\"",
+            "payout_currency = \"USD\"\ndraft_schedule = \"0 6 * * *\"",
+        ),
+    )
+    .unwrap();
+    let loaded = reckon::config::load(&cfg).unwrap();
+    let store = Store::open(&dir.path().join("data")).unwrap();
+    let e = reckon::payout::hook::run_due(&store, &loaded, chrono::Utc::now())
+        .unwrap_err()
+        .to_string();
+    drop(store);
+    assert!(
+        e.contains("claims of connector `awin` were paid on finalised statements of `shop-us`"),
+        "{e}"
+    );
+    assert_eq!(tree(&out_dir), files, "scheduled drafts wrote files");
+    assert_eq!(decisions(), stored, "scheduled drafts changed decisions");
+    std::fs::write(&cfg, &without_awin).unwrap();
+
     // F8: `reconcile` is not refused; it names why it drops awin's decisions.
     let out = reckon(&cfg, &["reconcile"]);
     assert!(
