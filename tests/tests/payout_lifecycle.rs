@@ -1239,7 +1239,7 @@ fn a_program_whose_connectors_were_paid_under_another_id_is_refused() {
     reckon::payout::finalize(&inputs(&c, &ds, &fxr, &book, tmp.path()), "2026-10").unwrap();
     let check = |program: &str, claims: &[&str]| {
         let claims: Vec<String> = claims.iter().map(|c| c.to_string()).collect();
-        reckon::payout::lifecycle::check_paid_elsewhere(&book, program, &claims)
+        reckon::payout::lifecycle::check_settled(&book, program, &claims, &c)
     };
     // The program that paid them, and a program of other networks: fine.
     check("shop", &["awin"]).unwrap();
@@ -1257,6 +1257,291 @@ fn a_program_whose_connectors_were_paid_under_another_id_is_refused() {
     check("a", &["cj"]).unwrap();
     check("shop-", &["cj"]).unwrap();
     check("zz", &["awin"]).unwrap_err();
+}
+
+/// Finance QA F1, F2, F4: changing a program's payout currency or
+/// commission timezone, or removing a connector its finalised statements
+/// paid claims of, mixed currencies, re-dated paid claims, or paid an
+/// order twice. [`check_settled`] refuses each, naming what to put back;
+/// a network added, or a paid network kept, passes.
+#[test]
+fn config_changes_that_a_finalised_period_settled_are_refused() {
+    let c = config(CPS_MIN);
+    let tmp = tempfile::tempdir().unwrap();
+    let book = MemoryBook::new();
+    let fxr = no_fx();
+    let ds = vec![sale("A", "p1", "2026-10-05T10:00:00Z", "200.00")];
+    let check = |claims: &[&str], c: &CommissionConfig| {
+        let claims: Vec<String> = claims.iter().map(|c| c.to_string()).collect();
+        reckon::payout::lifecycle::check_settled(&book, "shop", &claims, c)
+    };
+    // Nothing finalised yet: anything goes.
+    let usd = config(&CPS_MIN.replace("\"EUR\"", "\"USD\""));
+    check(&["cj"], &usd).unwrap();
+    reckon::payout::finalize(&inputs(&c, &ds, &fxr, &book, tmp.path()), "2026-10").unwrap();
+    check(&["awin"], &c).unwrap();
+    check(&["cj", "awin"], &c).unwrap();
+
+    // F2: `awin` was paid on shop/2026-10/awin:p1.
+    let e = check(&["cj"], &c).unwrap_err().to_string();
+    assert!(
+        e.starts_with("program `shop`: claims of connector `awin` were paid on finalised statements of `shop` (the first in its ledger: shop/2026-10/awin:p1), but `awin` is no longer in the program's `claims`"),
+        "{e}"
+    );
+    assert!(
+        e.contains("nothing was written. Put `awin` back in `claims`"),
+        "{e}"
+    );
+    assert!(
+        e.contains("`enabled = false` on its [[connectors]] entry"),
+        "{e}"
+    );
+
+    // F1: EUR → USD.
+    let e = check(&["awin"], &usd).unwrap_err().to_string();
+    assert!(
+        e.starts_with("program `shop`: the payout currency is USD in the config, but finalised period 2026-10 was issued in EUR."),
+        "{e}"
+    );
+    assert!(
+        e.contains(
+            "nothing was written. Set `payout_currency = \"EUR\"` back in [programs.commission]"
+        ),
+        "{e}"
+    );
+
+    // F4: the statement was issued in UTC (no timezone given).
+    let ny = config(&format!("timezone = \"America/New_York\"\n{CPS_MIN}"));
+    let e = check(&["awin"], &ny).unwrap_err().to_string();
+    assert!(
+        e.starts_with("program `shop`: the timezone is America/New_York in the config, but finalised period 2026-10 was issued in UTC."),
+        "{e}"
+    );
+    assert!(e.contains("Set `timezone = \"UTC\"` back"), "{e}");
+    // The same zone written out is the same.
+    check(
+        &["awin"],
+        &config(&format!("timezone = \"UTC\"\n{CPS_MIN}")),
+    )
+    .unwrap();
+}
+
+/// Finance QA F6: `verify` of a finalised period whose directory was
+/// removed (or with `output_dir` pointing elsewhere) said "a finalize of
+/// 2026-10 was interrupted". It now says the files are missing and that
+/// `generate` restores them; a staging directory left by a run stopped
+/// before its swap is still named an interrupted run. F7: `verify` of a
+/// period before the first finalised one said to generate it, which is
+/// refused.
+#[test]
+fn verify_tells_missing_files_from_an_interrupted_finalize_and_periods_that_will_have_no_statements(
+) {
+    let c = config(CPS_MIN);
+    let tmp = tempfile::tempdir().unwrap();
+    let book = MemoryBook::new();
+    let fxr = no_fx();
+    let ds = vec![sale("A", "p1", "2026-10-05T10:00:00Z", "200.00")];
+    let inp = inputs(&c, &ds, &fxr, &book, tmp.path());
+    reckon::payout::generate(&inp, "2026-10").unwrap();
+    reckon::payout::finalize(&inp, "2026-10").unwrap();
+    let dir = tmp.path().join("statements/shop/2026-10");
+    let files = read_dir(&dir);
+
+    let moved = tmp.path().join("elsewhere");
+    std::fs::rename(&dir, &moved).unwrap();
+    let v = reckon::payout::verify(&book, tmp.path(), "shop", "2026-10").unwrap();
+    assert_eq!(
+        v.problems,
+        [format!(
+            "no files for finalised version 2 of 2026-10 in {}: the directory was removed or moved, or daemon.output_dir changed since it was written (an interrupted run leaves the previous files, version 1, in place); run `reckon statements generate --program shop --period 2026-10`, which writes the recorded statements back byte for byte from the store",
+            dir.display()
+        )]
+    );
+    // Another output_dir: the same.
+    let other = tempfile::tempdir().unwrap();
+    let v = reckon::payout::verify(&book, other.path(), "shop", "2026-10").unwrap();
+    assert!(
+        v.problems[0].starts_with("no files for finalised version 2 of 2026-10 in "),
+        "{:?}",
+        v.problems
+    );
+    assert!(!v.problems[0].contains("interrupted:"), "{:?}", v.problems);
+    let shown = reckon::payout::show(&book, tmp.path(), "shop", "2026-10").unwrap();
+    assert!(shown
+        .files_not_recorded
+        .is_some_and(|w| w.starts_with("no files for finalised")));
+
+    // A staging directory and no files: a run stopped before its swap.
+    std::fs::create_dir_all(reckon::payout::files::staging_dir(&dir)).unwrap();
+    let v = reckon::payout::verify(&book, tmp.path(), "shop", "2026-10").unwrap();
+    assert!(
+        v.problems[0].starts_with("a finalize of 2026-10 was interrupted: the store recorded finalised version 2 but there are no files"),
+        "{:?}",
+        v.problems
+    );
+
+    // `generate` restores them byte for byte.
+    let r = reckon::payout::generate(&inp, "2026-10").unwrap();
+    assert!(r.already_finalised);
+    assert_eq!(read_dir(&dir), files);
+    assert!(reckon::payout::verify(&book, tmp.path(), "shop", "2026-10")
+        .unwrap()
+        .problems
+        .is_empty());
+
+    // F7: before the first finalised period (of any kind), and after.
+    let e = reckon::payout::verify(&book, tmp.path(), "shop", "2026-09")
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        e,
+        "program `shop`: period 2026-09 has no statements and will not have any: it precedes 2026-10, the first period finalised after it, whose statements paid its payable claims (a claim is paid by the first period generated once it is payable). Verify 2026-10 instead"
+    );
+    let e = reckon::payout::verify(&book, tmp.path(), "shop", "2026-W36")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("period 2026-W36 has no statements"), "{e}");
+    let e = reckon::payout::show(&book, tmp.path(), "shop", "2026-08")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("period 2026-08 has no statements"), "{e}");
+    let e = reckon::payout::verify(&book, tmp.path(), "shop", "2026-11")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("run `reckon statements generate --program shop --period 2026-11` first"),
+        "{e}"
+    );
+}
+
+/// Finance QA F5: a finalised period's `summary.csv` (and JSON) edited by
+/// hand, content hash included, made every run refuse as "a store older
+/// than the files", and `verify` sent the user to `generate`, which
+/// refused. The store records the period as finalised at the version the
+/// files claim, for the same payees: the files were edited. Runs go on,
+/// `verify` names the edit, and `generate` restores the files. A summary
+/// naming other payees at that version is still refused.
+#[test]
+fn a_hand_edited_summary_of_a_finalised_period_is_restored_not_taken_for_an_older_store() {
+    let c = config(CPS_MIN);
+    let tmp = tempfile::tempdir().unwrap();
+    let book = MemoryBook::new();
+    let fxr = no_fx();
+    let ds = vec![
+        sale("A", "p1", "2026-10-05T10:00:00Z", "300.00"),
+        sale("B", "p2", "2026-10-06T10:00:00Z", "400.00"),
+    ];
+    let inp = inputs(&c, &ds, &fxr, &book, tmp.path());
+    reckon::payout::finalize(&inp, "2026-10").unwrap();
+    let dir = tmp.path().join("statements/shop/2026-10");
+    let files = read_dir(&dir);
+    let summary_path = dir.join("summary.csv");
+    let summary = String::from_utf8(files["summary.csv"].clone()).unwrap();
+    let p2 = String::from_utf8(files["awin.p2.json"].clone()).unwrap();
+    let hash = |t: &str| {
+        t.split("\"content_hash\":\"")
+            .nth(1)
+            .unwrap()
+            .split('"')
+            .next()
+            .unwrap()
+            .to_string()
+    };
+    let old_hash = hash(&p2);
+    let forged = "f".repeat(64);
+    // "fix" p2's payout: 40.00 → 45.00, amount and hash, in both files.
+    std::fs::write(
+        &summary_path,
+        summary
+            .replace("40.00", "45.00")
+            .replace(&old_hash, &forged),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("awin.p2.json"),
+        p2.replace("\"40.00\"", "\"45.00\"")
+            .replace(&old_hash, &forged),
+    )
+    .unwrap();
+
+    let v = reckon::payout::verify(&book, tmp.path(), "shop", "2026-10").unwrap();
+    assert!(
+        v.problems
+            .iter()
+            .any(|p| p.starts_with("summary.csv: SHA-256 ")),
+        "{:?}",
+        v.problems
+    );
+    assert!(
+        !v.problems.iter().any(|p| p.contains("store is older")),
+        "{:?}",
+        v.problems
+    );
+    // Other periods are not held up, and generate restores the files.
+    reckon::payout::generate(&inp, "2026-11").unwrap();
+    let r = reckon::payout::generate(&inp, "2026-10").unwrap();
+    assert!(r.already_finalised);
+    assert!(
+        r.restored.contains(&"summary.csv".to_string()),
+        "{:?}",
+        r.restored
+    );
+    assert_eq!(read_dir(&dir), files);
+    assert!(reckon::payout::verify(&book, tmp.path(), "shop", "2026-10")
+        .unwrap()
+        .problems
+        .is_empty());
+
+    // Another payee at the recorded version is not an edit of these
+    // statements: refused as before.
+    std::fs::write(
+        &summary_path,
+        summary
+            .replace("awin:p2", "awin:p9")
+            .replace(&old_hash, &forged),
+    )
+    .unwrap();
+    let e = reckon::payout::generate(&inp, "2026-11")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("holds finalised statements that this store did not issue: 2026-10"),
+        "{e}"
+    );
+    // So is another version.
+    std::fs::write(
+        &summary_path,
+        summary
+            .replace(",finalised,1,", ",finalised,3,")
+            .replace(&old_hash, &forged),
+    )
+    .unwrap();
+    reckon::payout::generate(&inp, "2026-11").unwrap_err();
+    // And a summary none of whose statements this store issued (another
+    // store's set, or every row edited): refused, saying how to let
+    // `generate` restore an edited set.
+    let p1_hash = hash(&String::from_utf8(files["awin.p1.json"].clone()).unwrap());
+    std::fs::write(
+        &summary_path,
+        summary
+            .replace(&old_hash, &forged)
+            .replace(&p1_hash, &"e".repeat(64)),
+    )
+    .unwrap();
+    let e = reckon::payout::generate(&inp, "2026-11")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains(&format!(
+            "the store has it as finalised version 1 with other statements; if these files were edited by hand, move the directory {} out of the statements directory",
+            dir.display()
+        )),
+        "{e}"
+    );
+    let aside = tmp.path().join("edited-2026-10");
+    std::fs::rename(&dir, &aside).unwrap();
+    reckon::payout::generate(&inp, "2026-10").unwrap();
+    assert_eq!(read_dir(&dir), files);
 }
 
 /// QA (new user F13, robustness F15): after restoring a store older than

@@ -807,3 +807,168 @@ fn a_claim_restated_with_another_partner_after_payment_moves_its_commission() {
     assert_eq!(entry.partner_id, "moved-here");
     assert_eq!(entry.paid_total, line.commission);
 }
+
+/// Every file under `dir`, by relative path.
+fn tree(dir: &Path) -> BTreeMap<String, Vec<u8>> {
+    let mut out = BTreeMap::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                let rel = p.strip_prefix(dir).unwrap().display().to_string();
+                out.insert(rel, std::fs::read(&p).unwrap());
+            }
+        }
+    }
+    out
+}
+
+/// Finance QA F1, F2, F4 and F8, through the binary over a real store:
+/// after August is finalised, changing the payout currency or the
+/// commission timezone, or removing a network whose claims August paid
+/// from `claims`, makes `statements generate` and `finalize` refuse, name
+/// what to put back and write nothing (no file, no decision dropped).
+/// `reconcile` with the network removed names that cause for the decisions
+/// it removes (it said "their claims were not stored yet").
+#[test]
+fn config_changes_a_finalised_period_settled_are_refused_and_write_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config_paying_10_percent(dir.path());
+    let spec = past(SynthSpec::benchmark(200, 7));
+    seed_store(dir.path(), &spec);
+    reckon(
+        &cfg,
+        &[
+            "statements",
+            "finalize",
+            "--program",
+            "shop-us",
+            "--period",
+            "2026-08",
+        ],
+    );
+    let original = std::fs::read_to_string(&cfg).unwrap();
+    let out_dir = dir.path().join("out");
+    let files = tree(&out_dir);
+    let decisions = || {
+        let store = Store::open(&dir.path().join("data")).unwrap();
+        reckon::reconcile::load_decisions(&store, "shop-us")
+            .unwrap()
+            .len()
+    };
+    let stored = decisions();
+    let awin = {
+        let store = Store::open(&dir.path().join("data")).unwrap();
+        reckon::reconcile::load_decisions(&store, "shop-us")
+            .unwrap()
+            .iter()
+            .filter(|d| d.claim.source == "awin")
+            .count()
+    };
+    assert!(awin > 0);
+    let refused = |config: &str, want: &[&str]| {
+        std::fs::write(&cfg, config).unwrap();
+        for cmd in ["generate", "finalize"] {
+            let out = Command::new(reckon_tests::reckon_bin())
+                .arg("--config")
+                .arg(&cfg)
+                .args([
+                    "statements",
+                    cmd,
+                    "--program",
+                    "shop-us",
+                    "--period",
+                    "2026-09",
+                ])
+                .output()
+                .unwrap();
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert!(!out.status.success(), "{cmd}: {err}");
+            for w in want {
+                assert!(err.contains(w), "{cmd}: {w}: {err}");
+            }
+            assert!(err.contains("nothing was written"), "{err}");
+            assert_eq!(tree(&out_dir), files, "{cmd} wrote files");
+            assert_eq!(decisions(), stored, "{cmd} changed decisions");
+        }
+    };
+    refused(
+        &original.replace("payout_currency = \"USD\"", "payout_currency = \"EUR\""),
+        &[
+            "program `shop-us`: the payout currency is EUR in the config, but finalised period 2026-08 was issued in USD",
+            "Set `payout_currency = \"USD\"` back in [programs.commission]",
+        ],
+    );
+    refused(
+        &original.replace(
+            "payout_currency = \"USD\"",
+            "payout_currency = \"USD\"\ntimezone = \"America/New_York\"",
+        ),
+        &[
+            "the timezone is America/New_York in the config, but finalised period 2026-08 was issued in UTC",
+            "Set `timezone = \"UTC\"` back",
+        ],
+    );
+    let without_awin = original.replace(
+        "claims = [\"impact\", \"everflow\", \"awin\"]",
+        "claims = [\"impact\", \"everflow\"]",
+    );
+    refused(
+        &without_awin,
+        &[
+            "claims of connector `awin` were paid on finalised statements of `shop-us` (the first in its ledger: shop-us/2026-08/awin:",
+            "Put `awin` back in `claims`",
+            "`enabled = false` on its [[connectors]] entry",
+        ],
+    );
+
+    // The daemon's scheduled drafts refuse too, and write nothing.
+    std::fs::write(
+        &cfg,
+        without_awin.replace(
+            "payout_currency = \"USD\"",
+            "payout_currency = \"USD\"\ndraft_schedule = \"0 6 * * *\"",
+        ),
+    )
+    .unwrap();
+    let loaded = reckon::config::load(&cfg).unwrap();
+    let store = Store::open(&dir.path().join("data")).unwrap();
+    let e = reckon::payout::hook::run_due(&store, &loaded, chrono::Utc::now())
+        .unwrap_err()
+        .to_string();
+    drop(store);
+    assert!(
+        e.contains("claims of connector `awin` were paid on finalised statements of `shop-us`"),
+        "{e}"
+    );
+    assert_eq!(tree(&out_dir), files, "scheduled drafts wrote files");
+    assert_eq!(decisions(), stored, "scheduled drafts changed decisions");
+    std::fs::write(&cfg, &without_awin).unwrap();
+
+    // F8: `reconcile` is not refused; it names why it drops awin's decisions.
+    let out = reckon(&cfg, &["reconcile"]);
+    assert!(
+        out.contains(&format!(
+            "{awin} decisions removed (`awin` is no longer a claims connector of shop-us)"
+        )),
+        "{out}"
+    );
+    assert!(!out.contains("not stored yet"), "{out}");
+
+    // The config as it was: statements run again.
+    std::fs::write(&cfg, &original).unwrap();
+    reckon(
+        &cfg,
+        &[
+            "statements",
+            "generate",
+            "--program",
+            "shop-us",
+            "--period",
+            "2026-09",
+        ],
+    );
+}

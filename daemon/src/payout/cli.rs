@@ -96,7 +96,7 @@ pub fn run(
                 .with_timezone(&commission.tz())
                 .date_naive();
             lifecycle::check_generatable(&book, &a.program, commission, &a.period, today)?;
-            lifecycle::check_paid_elsewhere(&book, &a.program, &program.claims)?;
+            lifecycle::check_settled(&book, &a.program, &program.claims, commission)?;
             let fx = crate::reconcile::fx_table(&config)?;
             reconcile_first(&store, program, &fx, con)?;
             let decisions = StoredDecisions {
@@ -116,7 +116,7 @@ pub fn run(
                 .with_timezone(&commission.tz())
                 .date_naive();
             lifecycle::check_finalizable(&book, &a.program, commission, &a.period, today, early)?;
-            lifecycle::check_paid_elsewhere(&book, &a.program, &program.claims)?;
+            lifecycle::check_settled(&book, &a.program, &program.claims, commission)?;
             let fx = crate::reconcile::fx_table(&config)?;
             reconcile_first(&store, program, &fx, con)?;
             let decisions = StoredDecisions {
@@ -190,7 +190,11 @@ pub fn run(
                 // What repairs it (QA: verify said what was wrong, not
                 // what to do). A store older than the files names its own
                 // remedy in the problem.
-                if !v.problems.iter().any(|p| p.contains("store is older")) {
+                if !v
+                    .problems
+                    .iter()
+                    .any(|p| p.contains("store is older") || p.contains("run `reckon statements"))
+                {
                     let what = if v.status == super::model::Status::Finalised {
                         "writes the finalised files back byte for byte from the store"
                     } else {

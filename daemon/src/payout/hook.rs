@@ -56,7 +56,7 @@ pub fn run_due(
             Some(due) if due <= now => {}
             _ => continue,
         }
-        lifecycle::check_paid_elsewhere(&book, &program.id, &program.claims)?;
+        lifecycle::check_settled(&book, &program.id, &program.claims, &commission)?;
         // Decisions as of now: a lock may have passed since the last sync.
         let fx = crate::reconcile::fx_table(config)?;
         crate::reconcile::run(store, std::slice::from_ref(program), &fx, now)?;

@@ -16,7 +16,14 @@
 //!
 //! It is not a verification of the files (that is `verify`): a finalised
 //! period the store records with the same statements (content hashes) passes
-//! even if a file was edited, so `generate` can still restore it.
+//! even if a file was edited, so `generate` can still restore it. So does a
+//! `summary.csv` whose content hashes were edited by hand, when the store
+//! records the period as finalised at the version it claims, for the same
+//! payees, and some of its rows are statements this store issued: a
+//! finalised record never changes, so no later state of this store can
+//! have issued the others. When every row differs (another store's set,
+//! or every row edited) the run is refused, and the message says how to
+//! let `generate` restore an edited set.
 
 use super::book::{PeriodRecord, StatementBook};
 use super::files::FileError;
@@ -60,6 +67,9 @@ struct Issued {
     finalised: bool,
     version: u32,
     content_hashes: BTreeSet<String>,
+    /// The payees of its rows (`partner_id`, as written: a format-3 cell
+    /// may carry a leading `'`).
+    payees: BTreeSet<String>,
     /// Read from one JSON only (no summary): the set of hashes is partial.
     partial: bool,
 }
@@ -108,12 +118,14 @@ fn parse_summary(path: &Path, bytes: &[u8]) -> Option<Issued> {
         finalised: false,
         version: 0,
         content_hashes: BTreeSet::new(),
+        payees: BTreeSet::new(),
         partial: false,
     };
     for row in rows {
         issued.finalised |= row.status == Status::Finalised.as_str();
         issued.version = issued.version.max(row.version.unwrap_or(0));
         issued.content_hashes.insert(row.content_hash);
+        issued.payees.insert(row.partner_id);
     }
     Some(issued)
 }
@@ -169,6 +181,7 @@ fn read_one_json(dir: &Path) -> Result<Option<Issued>, PayoutError> {
         finalised: head.status == Status::Finalised.as_str(),
         version: head.version,
         content_hashes: BTreeSet::from([head.content_hash]),
+        payees: BTreeSet::new(),
         partial: true,
     }))
 }
@@ -220,13 +233,55 @@ fn store_has(rec: Option<&PeriodRecord>, issued: &Issued) -> Result<(), String> 
             .map(String::as_str)
             .eq(recorded.iter().copied())
     };
+    let some_issued_here = issued
+        .content_hashes
+        .iter()
+        .any(|h| recorded.contains(h.as_str()));
+    if rec.version == issued.version
+        && !same
+        && !issued.partial
+        && some_issued_here
+        && same_payees(rec, issued)
+    {
+        // Finalised at this version, for these payees, and some of its
+        // statements are the ones this store issued: a finalised record
+        // never changes, so no later state of this store issued the
+        // others. The summary was edited (finance QA F5: every run was
+        // refused as "an older store", and `generate`, which restores the
+        // edited file, could not run); `verify` names the edit and
+        // `generate` of the period restores it.
+        return Ok(());
+    }
     if rec.version != issued.version || !same {
+        let edited = if rec.version == issued.version {
+            // Every statement differs: another store's set, or every row
+            // edited; nothing here tells which.
+            format!(
+                "; if these files were edited by hand, move the directory {} out of the statements directory (keep it for the record), and `reckon statements generate --program {} --period {}` writes the issued ones back",
+                issued.file.parent().map_or(String::new(), |d| d.display().to_string()),
+                rec.program,
+                rec.period
+            )
+        } else {
+            String::new()
+        };
         return Err(format!(
-            "it as finalised version {} with other statements",
+            "it as finalised version {} with other statements{edited}",
             rec.version
         ));
     }
     Ok(())
+}
+
+/// Whether a summary's rows name exactly the payees `rec` recorded (a
+/// cell guarded against formulas counts as its payee).
+fn same_payees(rec: &PeriodRecord, issued: &Issued) -> bool {
+    let recorded: BTreeSet<&str> = rec.partners.iter().map(|p| p.partner_id.as_str()).collect();
+    issued.payees.len() == recorded.len()
+        && issued.payees.iter().all(|p| {
+            recorded.contains(p.as_str())
+                || p.strip_prefix('\'').is_some_and(|q| recorded.contains(q))
+        })
 }
 
 /// The finalised statement sets under `<output_dir>/statements/<program>/`

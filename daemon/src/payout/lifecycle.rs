@@ -49,6 +49,32 @@ pub enum PayoutError {
         /// The program id whose statements paid it.
         other: String,
     },
+    /// A connector whose claims the program's finalised statements paid is
+    /// no longer one of its `claims`.
+    #[error("program `{program}`: claims of connector `{connector}` were paid on finalised statements of `{program}` (the first in its ledger: {statement}), but `{connector}` is no longer in the program's `claims`. Without it those claims are no longer judged: a later reversal or refund of them would never be taken back, and another network's claim for an order `{connector}` was paid for could win that order and be paid again; nothing was written. Put `{connector}` back in `claims`. When the contract with that network ends, keep it listed and stop its data instead: `enabled = false` on its [[connectors]] entry (a postback endpoint stays in [[postbacks]] and stores only what the network still sends), ideally once its paid claims can no longer be reversed (README, Payout statements, \"Program ids and connectors after finalising\")")]
+    PaidConnectorRemoved {
+        /// The program asked for.
+        program: String,
+        /// The connector no longer in its `claims`.
+        connector: String,
+        /// A statement that paid one of its claims.
+        statement: String,
+    },
+    /// The payout currency or the commission timezone differs from the one
+    /// the latest finalised period was issued in.
+    #[error("program `{program}`: the {} is {now} in the config, but finalised period {period} was issued in {was}. {}; nothing was written. Set `{key} = \"{was}\"` back in [programs.commission]: a program's {} is permanent once a period is finalised (README, Payout statements, \"Program ids and connectors after finalising\")", settled_what(key), settled_why(key), settled_what(key))]
+    SettledChanged {
+        /// The program asked for.
+        program: String,
+        /// The config key: `payout_currency` or `timezone`.
+        key: &'static str,
+        /// What the finalised period used.
+        was: String,
+        /// What the config says now.
+        now: String,
+        /// The latest finalised period.
+        period: String,
+    },
     /// The commission config is invalid.
     #[error(transparent)]
     Config(#[from] CommissionConfigError),
@@ -84,6 +110,17 @@ pub enum PayoutError {
         program: String,
         /// Period.
         period: String,
+    },
+    /// Nothing recorded for a period that precedes a finalised one: it
+    /// never will have statements.
+    #[error("program `{program}`: period {period} has no statements and will not have any: it precedes {later}, the first period finalised after it, whose statements paid its payable claims (a claim is paid by the first period generated once it is payable). Verify {later} instead")]
+    NoStatements {
+        /// Program.
+        program: String,
+        /// The period asked for.
+        period: String,
+        /// The first finalised period after it.
+        later: String,
     },
     /// The period has not started yet: finalising it would close every
     /// earlier period for good.
@@ -162,6 +199,24 @@ pub enum PayoutError {
         /// Partner.
         partner: String,
     },
+}
+
+/// What a [`PayoutError::SettledChanged`] key is, in words.
+fn settled_what(key: &str) -> &'static str {
+    if key == "payout_currency" {
+        "payout currency"
+    } else {
+        "timezone"
+    }
+}
+
+/// Why a [`PayoutError::SettledChanged`] key cannot change.
+fn settled_why(key: &str) -> &'static str {
+    if key == "payout_currency" {
+        "Its statements paid lines and carried balances in that currency, and later statements carry those balances and reprice those lines: in another currency they would add and subtract amounts of two currencies (Reckon converts nothing it has paid)"
+    } else {
+        "Its paid claims were dated, put in periods and priced by the rules in force on their dates in that timezone: in another one, claims near midnight change date, period and rule, and would be repriced as if the network had restated them"
+    }
 }
 
 /// The command that writes a period's statements with `status`.
@@ -470,14 +525,39 @@ pub fn check_finalizable(
     Ok(())
 }
 
-/// Refuses statements of `program` when claims of one of its `claims`
-/// connectors were paid on finalised statements of another program id (the
-/// program was renamed, or the connector moved from another program): the
-/// ledger that pays a claim once is kept per program, so they would be paid
-/// again (QA: a renamed program's draft paid 446 paid claims a second
-/// time). Walks the ledger's program ids, one key read each, not its
-/// entries.
-pub fn check_paid_elsewhere(
+/// Refuses statements of `program` when the config changed something a
+/// finalised period of the program settled (README, Payout statements,
+/// "Program ids and connectors after finalising"); nothing is written:
+///
+/// - claims of one of its `claims` connectors were paid on finalised
+///   statements of another program id (the program was renamed, or the
+///   connector moved from another program): the ledger that pays a claim
+///   once is kept per program, so they would be paid again (QA: a renamed
+///   program's draft paid 446 paid claims a second time);
+/// - a connector whose claims the program's ledger paid is no longer in
+///   its `claims`: its decisions are dropped, so its paid claims are never
+///   adjusted again and another network's claim can win (and be paid for)
+///   an order it was paid for (finance QA F2);
+/// - the payout currency or the commission timezone differs from the one
+///   the latest finalised period was issued in: balances carried and paid
+///   lines would be repriced in another currency, paid claims re-dated
+///   (finance QA F1, F4).
+///
+/// Cheap: one key read per program id and per network of the ledger (not
+/// its entries), one period scan and one stored statement.
+pub fn check_settled(
+    b: &dyn StatementBook,
+    program: &str,
+    claims: &[String],
+    config: &CommissionConfig,
+) -> Result<(), PayoutError> {
+    check_paid_elsewhere(b, program, claims)?;
+    check_paid_networks(b, program, claims)?;
+    check_settled_terms(b, program, config)
+}
+
+/// Claims of one of `claims` paid under another program id.
+fn check_paid_elsewhere(
     b: &dyn StatementBook,
     program: &str,
     claims: &[String],
@@ -504,6 +584,95 @@ pub fn check_paid_elsewhere(
         // Past every key of this program id (ids never hold a byte below
         // the space that follows the separator).
         from = format!("{}\x20", book::key(&["paid", &other]));
+    }
+    Ok(())
+}
+
+/// A network of the program's ledger that is no longer one of `claims`.
+fn check_paid_networks(
+    b: &dyn StatementBook,
+    program: &str,
+    claims: &[String],
+) -> Result<(), PayoutError> {
+    let root = book::prefix(&["paid", program]);
+    let mut from = root.clone();
+    while let Some(k) = b.first_key_from(&from)? {
+        let Some(rest) = k.strip_prefix(root.as_str()) else {
+            break;
+        };
+        let network = rest.split('\x1f').next().unwrap_or_default().to_string();
+        if !claims.contains(&network) {
+            let paid_on = match b.get(&k)? {
+                Some(v) => book::decode::<PaidClaim>(&k, v)?.statement_id,
+                None => String::new(),
+            };
+            return Err(PayoutError::PaidConnectorRemoved {
+                program: program.into(),
+                connector: network,
+                statement: paid_on,
+            });
+        }
+        from = format!("{}\x20", book::key(&["paid", program, &network]));
+    }
+    Ok(())
+}
+
+/// The payout currency and timezone the latest finalised period with a
+/// statement was issued in (each statement carries both), against the
+/// config's.
+fn check_settled_terms(
+    b: &dyn StatementBook,
+    program: &str,
+    config: &CommissionConfig,
+) -> Result<(), PayoutError> {
+    #[derive(serde::Deserialize)]
+    struct Terms {
+        currency: String,
+        timezone: String,
+    }
+    let mut finalised: Vec<PeriodRecord> = period_records(b, program)?
+        .into_iter()
+        .filter(|r| r.status == Status::Finalised)
+        .collect();
+    finalised.sort_by_key(|r| std::cmp::Reverse(r.period_start));
+    let Some((rec, first)) = finalised
+        .iter()
+        .find_map(|r| r.partners.first().map(|p| (r, p)))
+    else {
+        return Ok(());
+    };
+    let k = book::key(&["final", program, &rec.period, &first.partner_id]);
+    let Some(v) = b.get(&k)? else {
+        return Err(PayoutError::StoreMismatch {
+            program: program.into(),
+            period: rec.period.clone(),
+            partner: first.partner_id.clone(),
+        });
+    };
+    let fr: FinalRecord = book::decode(&k, v)?;
+    let was: Terms =
+        serde_json::from_str(&fr.canonical_json).map_err(|e| book::BookError::Corrupt {
+            key: book::printable(&k),
+            message: e.to_string(),
+        })?;
+    let changed = |key: &'static str, was: String, now: &str| PayoutError::SettledChanged {
+        program: program.into(),
+        key,
+        was,
+        now: now.to_string(),
+        period: rec.period.clone(),
+    };
+    if was.currency != config.payout_currency {
+        return Err(changed(
+            "payout_currency",
+            was.currency,
+            &config.payout_currency,
+        ));
+    }
+    let same_zone = was.timezone == config.timezone_name()
+        || was.timezone.parse::<chrono_tz::Tz>().ok() == Some(config.tz());
+    if !same_zone {
+        return Err(changed("timezone", was.timezone, config.timezone_name()));
     }
     Ok(())
 }
@@ -1238,7 +1407,13 @@ fn list_files(dir: &Path) -> Vec<String> {
 /// what to do. `None` when `summary.csv` is the recorded one, or the files
 /// are of the recorded status and version (then they were changed, which
 /// [`verify`] reports file by file).
-pub fn files_not_recorded(rec: &PeriodRecord, dir: &Path) -> Option<String> {
+///
+/// With no files at all, `staged` (a staging directory was there before
+/// [`files::recover`] removed it) or a record of version 1 (no earlier
+/// files to leave in place) may mean an interrupted run; otherwise the
+/// directory was removed or moved, or `daemon.output_dir` changed (finance
+/// QA F6: that read "a finalize was interrupted").
+pub fn files_not_recorded(rec: &PeriodRecord, dir: &Path, staged: bool) -> Option<String> {
     let on_disk = match std::fs::read(dir.join("summary.csv")) {
         Ok(bytes) if render::sha256_hex(&bytes) == rec.summary_sha256 => return None,
         // A summary listing this record's statements was edited, not
@@ -1264,6 +1439,29 @@ pub fn files_not_recorded(rec: &PeriodRecord, dir: &Path) -> Option<String> {
         None => "there are no files".to_string(),
         Some((status, version)) => format!("the files are {} version {version}", status.as_str()),
     };
+    let restores = if rec.status == Status::Finalised {
+        "which writes the recorded statements back byte for byte from the store"
+    } else {
+        "which writes new drafts"
+    };
+    if on_disk.is_none() && !staged {
+        // `generate` restores a finalised period and redrafts a draft one.
+        let run = format!(
+            "run `reckon statements generate --program {program} --period {period}`, {restores}"
+        );
+        return Some(if rec.version > 1 {
+            format!(
+                "no files for {recorded} of {period} in {}: the directory was removed or moved, or daemon.output_dir changed since it was written (an interrupted run leaves the previous files, version {}, in place); {run}",
+                dir.display(),
+                rec.version - 1
+            )
+        } else {
+            format!(
+                "no files for {recorded} of {period} in {}: the directory was removed or moved, daemon.output_dir changed since it was written, or the run that recorded it stopped before writing its files; {run}",
+                dir.display()
+            )
+        });
+    }
     if behind {
         let cmd = command(rec.status);
         Some(format!(
@@ -1279,6 +1477,41 @@ pub fn files_not_recorded(rec: &PeriodRecord, dir: &Path) -> Option<String> {
             "the store recorded {recorded} but {files}: the store is older than the files or not the one that wrote them (restored from an older backup, or a wrong daemon.data_dir); see README, Payout statements, \"Backups and restoring the store\""
         ))
     }
+}
+
+/// Why `period` has no record: it precedes a finalised period (whose
+/// statements paid its claims; finance QA F7: `verify` said to generate
+/// it, which is refused), else it was never generated.
+fn not_recorded(
+    b: &dyn StatementBook,
+    program: &str,
+    period: &str,
+) -> Result<PayoutError, PayoutError> {
+    use super::config::PeriodKind;
+    let start = [
+        PeriodKind::Monthly,
+        PeriodKind::SemiMonthly,
+        PeriodKind::Weekly,
+    ]
+    .into_iter()
+    .find_map(|k| Period::parse(k, period).ok())
+    .map(|p| p.start);
+    let later = start.and_then(|start| {
+        let mut r = period_records(b, program).ok()?;
+        r.retain(|r| r.status == Status::Finalised && r.period_start > start);
+        r.into_iter().min_by_key(|r| r.period_start)
+    });
+    Ok(match later {
+        Some(r) => PayoutError::NoStatements {
+            program: program.into(),
+            period: period.into(),
+            later: r.period,
+        },
+        None => PayoutError::NotGenerated {
+            program: program.into(),
+            period: period.into(),
+        },
+    })
 }
 
 /// The result of [`verify`].
@@ -1308,12 +1541,10 @@ pub fn verify(
         // Files the store never recorded (a store restored from before
         // them) are named as such, not "generate it first" (QA).
         super::issued::check(b, output_dir, program)?;
-        return Err(PayoutError::NotGenerated {
-            program: program.into(),
-            period: period.into(),
-        });
+        return Err(not_recorded(b, program, period)?);
     };
     let dir = period_dir(output_dir, program, period);
+    let staged = files::staging_dir(&dir).exists();
     // a swap stopped between its renames is completed before reading
     files::recover(&dir)?;
     let mut v = Verification {
@@ -1325,7 +1556,7 @@ pub fn verify(
     };
     // Not the recorded set at all: one sentence instead of a mismatch per
     // file.
-    if let Some(why) = files_not_recorded(&rec, &dir) {
+    if let Some(why) = files_not_recorded(&rec, &dir, staged) {
         v.files_checked = 1;
         v.problems.push(why);
         return Ok(v);
@@ -1446,15 +1677,15 @@ pub fn show(
     program: &str,
     period: &str,
 ) -> Result<ShownPeriod, PayoutError> {
-    let rec = load_period(b, program, period)?.ok_or_else(|| PayoutError::NotGenerated {
-        program: program.into(),
-        period: period.into(),
-    })?;
+    let Some(rec) = load_period(b, program, period)? else {
+        return Err(not_recorded(b, program, period)?);
+    };
     let mut rows = Vec::new();
     let dir = period_dir(output_dir, program, period);
+    let staged = files::staging_dir(&dir).exists();
     // a swap stopped between its renames is completed before reading
     files::recover(&dir)?;
-    let not_recorded = files_not_recorded(&rec, &dir);
+    let not_recorded = files_not_recorded(&rec, &dir, staged);
     if rec.status == Status::Finalised {
         for (s, fr) in finalised_statements(b, &rec)? {
             rows.push(SummaryRow::of(&s, &fr.content_hash));

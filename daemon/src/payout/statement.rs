@@ -747,8 +747,9 @@ fn reprice<'d>(
             .map_or(d, |c| at_minor_scale(d, c))
     };
     let show = |d: Option<Decimal>| d.map_or("none".to_string(), |d| pad(d).to_string());
-    let show_rate =
-        |r: Option<Decimal>| r.map_or("none".to_string(), |r| r.normalize().to_string());
+    // Rates as the trace and the line print them (`1.30`, not `1.3`), so
+    // an auditor can match the reason with the trace (finance QA F9).
+    let show_rate = |r: Option<Decimal>| r.map_or("none".to_string(), |r| r.to_string());
     let mut by_statement: BTreeMap<&str, Vec<(&'d Decision, &PaidClaim)>> = BTreeMap::new();
     for &(d, p) in already_paid {
         by_statement
@@ -1222,8 +1223,17 @@ percent = "10"
         assert_eq!(a.amount, dec("0.50"));
         assert!(
             a.reason.starts_with(
-                "basis 90.00 → 95.00; claim converted at 0.9 → 0.95; repriced to 9.50"
+                "basis 90.00 → 95.00; claim converted at 0.90 → 0.95; repriced to 9.50"
             ),
+            "the rates as the trace prints them (finance QA F9): {}",
+            a.reason
+        );
+        assert_eq!(a.trace.as_ref().unwrap().claim_fx_rate, Some(dec("0.95")));
+        assert!(
+            a.reason.contains(&format!(
+                "→ {};",
+                a.trace.as_ref().unwrap().claim_fx_rate.unwrap()
+            )),
             "{}",
             a.reason
         );
@@ -1332,6 +1342,71 @@ percent = "10"
             "{}",
             w41[0].adjustments[0].reason
         );
+    }
+
+    /// Finance QA F3: a bonus is final once paid. The refund that reprices
+    /// a paid statement's tiered lines takes back none of the bonus that
+    /// statement paid on the same volume, and a restatement lifting a paid
+    /// statement over a threshold pays none (README, Money and rounding).
+    #[test]
+    fn a_bonus_is_final_once_paid_while_the_tiers_follow_the_repriced_volume() {
+        let rules = "[[rules]]\nid = \"tier\"\neffective_from = \"2026-01-01\"\nkind = \"tiered\"\ntiers = [{ from_volume = \"0\", percent = \"5\" }, { from_volume = \"500\", percent = \"10\" }]\n\
+            [[bonuses]]\nid = \"bonus600\"\neffective_from = \"2026-01-01\"\nthreshold_volume = \"600\"\namount = \"20\"\n";
+        // W40: 200 + 300 + 120 = 620 reaches the 10 % tier and the bonus:
+        // 20.00 + 30.00 + 12.00 = 62.00, bonus 20.00, 82.00 in all.
+        let paid = [
+            with_basis(sale("t1", "p1"), "200.00"),
+            with_basis(sale("t2", "p1"), "300.00"),
+            with_basis(sale("t3", "p1"), "120.00"),
+        ];
+        let w40 = run(rules, "2026-W40", &paid, &History::default());
+        assert_eq!(w40[0].totals.lines, dec("62.00"));
+        assert_eq!(
+            w40[0]
+                .bonuses
+                .iter()
+                .map(|b| (b.bonus_id.as_str(), b.volume, b.amount))
+                .collect::<Vec<_>>(),
+            [("bonus600", dec("620.00"), dec("20.00"))]
+        );
+        assert_eq!(w40[0].totals.subtotal, dec("82.00"));
+        let history = finalise(&w40);
+
+        // t2 refunded: 320 left, in the 5 % tier: t1 20.00 → 10.00, t2
+        // 30.00 → 0, t3 12.00 → 6.00; the 20.00 bonus stays paid.
+        let mut t2 = sale("t2", "p1");
+        (t2.outcome, t2.payable, t2.basis) = (Outcome::Refunded, false, None);
+        let w41 = run(
+            rules,
+            "2026-W41",
+            &[paid[0].clone(), t2, paid[2].clone()],
+            &history,
+        );
+        assert_eq!(
+            adjustments(&w41),
+            [
+                ("t1".to_string(), dec("-10.00")),
+                ("t2".to_string(), dec("-30.00")),
+                ("t3".to_string(), dec("-6.00"))
+            ]
+        );
+        assert!(w41[0].bonuses.is_empty(), "{:?}", w41[0].bonuses);
+        assert_eq!(w41[0].totals.subtotal, dec("-46.00"));
+
+        // The other way: W40 paid 200 + 300 = 500 (10 %: 20.00 + 30.00, no
+        // bonus); t2 restated to 450 lifts the volume to 650: t2 is owed
+        // 45.00 (+15.00), and no bonus is paid for W40.
+        let w40 = run(rules, "2026-W40", &paid[..2], &History::default());
+        assert!(w40[0].bonuses.is_empty());
+        let history = finalise(&w40);
+        let w41 = run(
+            rules,
+            "2026-W41",
+            &[paid[0].clone(), with_basis(sale("t2", "p1"), "450.00")],
+            &history,
+        );
+        assert_eq!(adjustments(&w41), [("t2".to_string(), dec("15.00"))]);
+        assert!(w41[0].bonuses.is_empty(), "{:?}", w41[0].bonuses);
     }
 
     #[test]

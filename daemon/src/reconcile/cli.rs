@@ -234,10 +234,7 @@ pub fn run(config: &Path, args: ReconcileArgs, con: &mut Console) -> anyhow::Res
                 } else {
                     format!(" [judged: {}]", outcomes.join(" "))
                 };
-                let removed = match p.decisions_removed {
-                    0 => String::new(),
-                    n => format!(", {n} decisions removed (their claims were not stored yet)"),
-                };
+                let removed = removed_text(p, &programs, args.now.is_some());
                 let total = match p.payable_total {
                     Some(n) => format!("; {n} payable in the program"),
                     None => String::new(),
@@ -263,4 +260,41 @@ pub fn run(config: &Path, args: ReconcileArgs, con: &mut Console) -> anyhow::Res
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// ", N decisions removed (why)" for a run that deleted stored decisions,
+/// by cause: a connector no longer among the program's `claims` (finance
+/// QA F8), else claims the run did not see (not stored yet at `--now`).
+fn removed_text(
+    p: &super::ProgramSummary,
+    programs: &[super::config::ProgramConfig],
+    as_of: bool,
+) -> String {
+    if p.decisions_removed == 0 {
+        return String::new();
+    }
+    let claims: &[String] = programs
+        .iter()
+        .find(|c| c.id == p.program)
+        .map_or(&[], |c| &c.claims);
+    let mut parts = Vec::new();
+    let mut other = 0;
+    for (source, n) in &p.removed_by_source {
+        if !source.is_empty() && !claims.contains(source) {
+            parts.push(format!(
+                "{n} decisions removed (`{source}` is no longer a claims connector of {})",
+                p.program
+            ));
+        } else {
+            other += n;
+        }
+    }
+    if other > 0 {
+        parts.push(if as_of {
+            format!("{other} decisions removed (their claims were not stored yet)")
+        } else {
+            format!("{other} decisions removed (their claims are no longer stored)")
+        });
+    }
+    format!(", {}", parts.join(", "))
 }

@@ -184,8 +184,14 @@ pub struct ProgramSummary {
     /// reason, inputs, revisions, e.g. after a config change).
     pub outcomes_changed: u64,
     /// Stored decisions of claims the run no longer saw (a full run `--now`
-    /// before they were stored), deleted.
+    /// before they were stored, or a connector no longer among the
+    /// program's `claims`), deleted.
     pub decisions_removed: u64,
+    /// `decisions_removed` by the claims connector of their claims (`""`
+    /// when a stored key could not be read), so the output can name the
+    /// cause (finance QA F8: a connector removed from `claims` read as
+    /// "their claims were not stored yet").
+    pub removed_by_source: BTreeMap<String, u64>,
     /// Judged claims by outcome.
     pub by_outcome: BTreeMap<Outcome, u64>,
     /// Of the claims judged in this run, those payable now (not the
@@ -741,7 +747,7 @@ fn full_run<B: ReconBackend>(
         batch_bytes: 0,
         changed: 0,
         outcomes_changed: 0,
-        removed: 0,
+        removed: BTreeMap::new(),
     };
     // Decisions are judged and merged a range of buckets at a time, so only
     // a part of them is ever encoded at once. Index entries (X buckets and
@@ -819,7 +825,8 @@ fn full_run<B: ReconBackend>(
     Ok(ProgramSummary {
         decisions_changed: out.changed,
         outcomes_changed: out.outcomes_changed,
-        decisions_removed: out.removed,
+        decisions_removed: out.removed.values().sum(),
+        removed_by_source: out.removed,
         payable_total: new_state.payable,
         ..summary
     })
@@ -838,8 +845,15 @@ struct Merge<'b, B: ReconBackend> {
     changed: u64,
     /// Of `changed`, new or with another outcome, basis or payable flag.
     outcomes_changed: u64,
-    /// Stored decisions with no new one.
-    removed: u64,
+    /// Stored decisions with no new one, by claims connector.
+    removed: BTreeMap<String, u64>,
+}
+
+/// The claims connector of a decision's logical key (`d/<source>/<claim>`).
+fn key_source(key: &str) -> String {
+    key.strip_prefix("d/")
+        .and_then(|k| k.split_once('/'))
+        .map_or_else(String::new, |(source, _)| unesc(source))
 }
 
 type OldEntries<'o> =
@@ -901,7 +915,17 @@ impl<B: ReconBackend> Merge<'_, B> {
                 std::cmp::Ordering::Greater => match old.next() {
                     Some(Ok((k, v))) => {
                         if k.starts_with(format!("{pp}D/").as_bytes()) {
-                            self.removed += codec::bucket_len(&v).unwrap_or(0) as u64;
+                            match codec::decode_bucket(&v) {
+                                Ok(entries) => {
+                                    for (key, _) in entries {
+                                        *self.removed.entry(key_source(&key)).or_default() += 1;
+                                    }
+                                }
+                                Err(_) => {
+                                    *self.removed.entry(String::new()).or_default() +=
+                                        codec::bucket_len(&v).unwrap_or(0) as u64;
+                                }
+                            }
                         }
                         (k, None)
                     }
@@ -959,10 +983,12 @@ impl<B: ReconBackend> Merge<'_, B> {
                         v
                     } else {
                         let olds: BTreeMap<String, Vec<u8>> = olds.into_iter().collect();
-                        self.removed += olds
+                        for k in olds
                             .keys()
                             .filter(|k| !group.iter().any(|e| arena.key(e) == k.as_str()))
-                            .count() as u64;
+                        {
+                            *self.removed.entry(key_source(k)).or_default() += 1;
+                        }
                         let mut out: Vec<(String, Vec<u8>)> = Vec::new();
                         for e in group {
                             let (k, v) = (arena.key(e), arena.val(e));
