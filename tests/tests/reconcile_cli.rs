@@ -524,6 +524,39 @@ fn now_reproduces_what_was_stored_then_and_the_next_run_returns_to_the_present()
 }
 
 /// [`write_config`] plus a commission of 10 % in USD, for statements.
+/// A second program with its own (empty) connectors and daily drafts.
+const OTHER_PROGRAM_WITH_DRAFTS: &str = r#"
+[[connectors]]
+id = "other_net"
+plugin = "impact"
+schedule = "0 * * * *"
+enabled = false
+
+[[connectors]]
+id = "other_shop"
+plugin = "orders"
+schedule = "0 * * * *"
+enabled = false
+
+[[programs]]
+id = "other"
+currency = "USD"
+claims = ["other_net"]
+orders = ["other_shop"]
+return_window_days = 30
+no_order_grace_days = 7
+
+[programs.commission]
+payout_currency = "USD"
+draft_schedule = "0 6 * * *"
+
+[[programs.commission.rules]]
+id = "cps"
+effective_from = "2026-01-01"
+kind = "percent"
+percent = "10"
+"#;
+
 fn write_config_paying_10_percent(dir: &Path) -> std::path::PathBuf {
     let cfg = write_config(dir);
     let mut text = std::fs::read_to_string(&cfg).unwrap();
@@ -941,10 +974,37 @@ fn config_changes_a_finalised_period_settled_are_refused_and_write_nothing() {
         .to_string();
     drop(store);
     assert!(
-        e.contains("claims of connector `awin` were paid on finalised statements of `shop-us`"),
+        e.starts_with(
+            "program `shop-us`: claims of connector `awin` were paid on finalised statements of `shop-us`"
+        ),
         "{e}"
     );
     assert_eq!(tree(&out_dir), files, "scheduled drafts wrote files");
+    // A refused program does not stop another program's drafts.
+    std::fs::write(
+        &cfg,
+        without_awin.replace(
+            "payout_currency = \"USD\"",
+            "payout_currency = \"USD\"\ndraft_schedule = \"0 6 * * *\"",
+        ) + OTHER_PROGRAM_WITH_DRAFTS,
+    )
+    .unwrap();
+    let loaded = reckon::config::load(&cfg).unwrap();
+    let store = Store::open(&dir.path().join("data")).unwrap();
+    let e = reckon::payout::hook::run_due(&store, &loaded, chrono::Utc::now())
+        .unwrap_err()
+        .to_string();
+    let other_ran = reckon::payout::hook::run_due(&store, &loaded, chrono::Utc::now())
+        .unwrap_err()
+        .to_string();
+    drop(store);
+    assert!(e.starts_with("program `shop-us`: claims of connector `awin`"), "{e}");
+    assert!(!e.contains("`other`"), "{e}");
+    // `other` ran the first time: its schedule is not due again.
+    assert_eq!(other_ran, e, "the second run differs: {other_ran}");
+    assert!(out_dir.join("statements/other").is_dir(), "{:?}", tree(&out_dir));
+    std::fs::remove_dir_all(out_dir.join("statements/other")).unwrap();
+    assert_eq!(tree(&out_dir), files, "scheduled drafts wrote shop-us files");
     assert_eq!(decisions(), stored, "scheduled drafts changed decisions");
     std::fs::write(&cfg, &without_awin).unwrap();
 

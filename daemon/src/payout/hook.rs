@@ -26,7 +26,9 @@ impl PostSync for StatementDrafts {
 
 /// Regenerates the drafts of every program whose `draft_schedule` fired
 /// after its last draft run (or within the last day, the first time).
-/// Returns the programs done.
+/// Returns the programs done. A program that fails (a refused config
+/// change, say) does not stop the others: their drafts are made, and the
+/// error names every program that failed.
 pub fn run_due(
     store: &crate::store::Store,
     config: &crate::config::Config,
@@ -34,58 +36,87 @@ pub fn run_due(
 ) -> anyhow::Result<Vec<String>> {
     let book = StoreBook::open(store)?;
     let mut done = Vec::new();
+    let mut failed = Vec::new();
     for program in &config.programs {
-        let Some(commission) = &program.commission else {
-            continue;
-        };
-        let Some(expr) = &commission.draft_schedule else {
-            continue;
-        };
-        let commission = commission
-            .clone()
-            .with_default_timezone(config.daemon.timezone.0);
-        let tz = commission.tz();
-        let key = book::key(&["drafts_last_run", &program.id]);
-        let last: Option<DateTime<Utc>> = match book.get(&key)? {
-            Some(v) => Some(book::decode(&key, v)?),
-            None => None,
-        };
-        let schedule = crate::config::CronSchedule::from_str(expr)
-            .map_err(|e| anyhow::anyhow!("program `{}` draft_schedule: {e}", program.id))?;
-        match schedule.next_after(tz, last.unwrap_or(now - Duration::days(1))) {
-            Some(due) if due <= now => {}
-            _ => continue,
+        match run_program(store, config, &book, program, now) {
+            Ok(true) => done.push(program.id.clone()),
+            Ok(false) => {}
+            Err(e) => {
+                let e = format!("{e:#}");
+                let named = e.starts_with(&format!("program `{}`", program.id));
+                failed.push(if named {
+                    e
+                } else {
+                    format!("program `{}`: {e}", program.id)
+                });
+            }
         }
-        lifecycle::check_settled(&book, &program.id, &program.claims, &commission)?;
-        // Decisions as of now: a lock may have passed since the last sync.
-        let fx = crate::reconcile::fx_table(config)?;
-        crate::reconcile::run(store, std::slice::from_ref(program), &fx, now)?;
-        let decisions = StoredDecisions {
-            store,
-            program: &program.id,
-        };
-        let inputs = Inputs {
-            program: &program.id,
-            config: &commission,
-            decisions: Decisions::Source(&decisions),
-            fx: &fx,
-            book: &book,
-            output_dir: &config.daemon.output_dir,
-            step: &|_| {},
-        };
-        let today = now.with_timezone(&tz).date_naive();
-        for r in lifecycle::generate_open_drafts(&inputs, today)? {
-            tracing::info!(
-                program = %program.id,
-                period = %r.period,
-                version = r.version,
-                statements = r.partners,
-                "statement drafts generated"
-            );
-        }
-        book.apply(vec![(key, Some(book::encode(&now)))])?;
-        book.flush()?;
-        done.push(program.id.clone());
     }
-    Ok(done)
+    if failed.is_empty() {
+        Ok(done)
+    } else {
+        Err(anyhow::anyhow!("{}", failed.join("; ")))
+    }
+}
+
+/// One program's drafts when its `draft_schedule` is due; `false` when it
+/// has none or it is not due.
+fn run_program(
+    store: &crate::store::Store,
+    config: &crate::config::Config,
+    book: &StoreBook,
+    program: &crate::reconcile::config::ProgramConfig,
+    now: DateTime<Utc>,
+) -> anyhow::Result<bool> {
+    let Some(commission) = &program.commission else {
+        return Ok(false);
+    };
+    let Some(expr) = &commission.draft_schedule else {
+        return Ok(false);
+    };
+    let commission = commission
+        .clone()
+        .with_default_timezone(config.daemon.timezone.0);
+    let tz = commission.tz();
+    let key = book::key(&["drafts_last_run", &program.id]);
+    let last: Option<DateTime<Utc>> = match book.get(&key)? {
+        Some(v) => Some(book::decode(&key, v)?),
+        None => None,
+    };
+    let schedule = crate::config::CronSchedule::from_str(expr)
+        .map_err(|e| anyhow::anyhow!("draft_schedule: {e}"))?;
+    match schedule.next_after(tz, last.unwrap_or(now - Duration::days(1))) {
+        Some(due) if due <= now => {}
+        _ => return Ok(false),
+    }
+    lifecycle::check_settled(book, &program.id, &program.claims, &commission)?;
+    // Decisions as of now: a lock may have passed since the last sync.
+    let fx = crate::reconcile::fx_table(config)?;
+    crate::reconcile::run(store, std::slice::from_ref(program), &fx, now)?;
+    let decisions = StoredDecisions {
+        store,
+        program: &program.id,
+    };
+    let inputs = Inputs {
+        program: &program.id,
+        config: &commission,
+        decisions: Decisions::Source(&decisions),
+        fx: &fx,
+        book,
+        output_dir: &config.daemon.output_dir,
+        step: &|_| {},
+    };
+    let today = now.with_timezone(&tz).date_naive();
+    for r in lifecycle::generate_open_drafts(&inputs, today)? {
+        tracing::info!(
+            program = %program.id,
+            period = %r.period,
+            version = r.version,
+            statements = r.partners,
+            "statement drafts generated"
+        );
+    }
+    book.apply(vec![(key, Some(book::encode(&now)))])?;
+    book.flush()?;
+    Ok(true)
 }
