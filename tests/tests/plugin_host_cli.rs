@@ -434,7 +434,7 @@ fn an_aborting_or_panicking_describe_is_refused_and_reckon_survives() {
         ),
         (
             "panic",
-            "describe failed (status 2): plugin panicked: faulty plugin panics in describe on purpose",
+            "describe failed: plugin panicked: faulty plugin panics in describe on purpose",
         ),
     ] {
         let dir = tempfile::tempdir().unwrap();
@@ -448,6 +448,11 @@ fn an_aborting_or_panicking_describe_is_refused_and_reckon_survives() {
         assert_eq!(code, 1, "{mode}: {out}");
         assert!(
             out.starts_with(&format!("refused: {}: {expected}", lib.display())),
+            "{mode}: {out}"
+        );
+        // QA7 F13: both end with the same advice.
+        assert!(
+            out.contains("Fix the plugin, or remove the file from the plugin directory"),
             "{mode}: {out}"
         );
         let (code, out, _) = reckon_timed(
