@@ -646,8 +646,10 @@ mod host_check_tests {
                 let mut n = 0;
                 loop {
                     let cursor = if mode == "endless" { n } else { 1 };
-                    cx.http(Request::get(format!("https://api.bad.example/p?cursor={cursor}")))
-                        .await?;
+                    cx.http(Request::get(format!(
+                        "https://api.bad.example/p?cursor={cursor}"
+                    )))
+                    .await?;
                     n += 1;
                     cx.commit(Checkpoint {
                         stream: "conversions".into(),

@@ -205,12 +205,20 @@ pub fn auth_settings(m: &crate::protocol::Manifest) -> Result<(), String> {
     };
     let mut wanted = Vec::new();
     names(auth, &mut wanted);
-    let properties = m.config_schema.get("properties").and_then(|p| p.as_object());
+    let properties = m
+        .config_schema
+        .get("properties")
+        .and_then(|p| p.as_object());
     for (name, secret) in wanted {
         let Some(spec) = properties.and_then(|p| p.get(name)) else {
             let declared = properties.map_or_else(
                 || "none".to_owned(),
-                |p| p.keys().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", "),
+                |p| {
+                    p.keys()
+                        .map(|k| format!("`{k}`"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                },
             );
             return Err(format!(
                 "`auth` names the setting `{name}`, which `config_schema` does not declare (its properties: {declared}): \
@@ -502,7 +510,10 @@ mod tests {
             o.amount.currency = "usd".into();
         }
         let e = record(&mut r, RecordKind::Order, "shop").unwrap_err();
-        assert_eq!(e, "field `amount`: currency `usd` must be upper case (`USD`)");
+        assert_eq!(
+            e,
+            "field `amount`: currency `usd` must be upper case (`USD`)"
+        );
     }
 
     #[test]
@@ -544,18 +555,29 @@ mod tests {
         assert!(check("2026-11-08T23:59:59Z", None).is_err());
         // With a previous watermark, that one is the floor (a re-pull of an
         // older window may keep it); going below it is moving backwards.
-        assert_eq!(check("2026-11-01T00:00:00Z", Some("2026-11-01T00:00:00Z")), Ok(()));
+        assert_eq!(
+            check("2026-11-01T00:00:00Z", Some("2026-11-01T00:00:00Z")),
+            Ok(())
+        );
         let e = check("2026-10-01T00:00:00Z", Some("2026-11-01T00:00:00Z")).unwrap_err();
         assert_eq!(e, "stream `conversions`: checkpoint watermark 2026-10-01T00:00:00+00:00 moves backwards from 2026-11-01T00:00:00+00:00");
         // Keeping a previous watermark that is ahead of the clock is allowed
         // (the clock went back); moving further ahead is not.
-        assert_eq!(check("2027-11-12T00:00:00Z", Some("2027-11-12T00:00:00Z")), Ok(()));
+        assert_eq!(
+            check("2027-11-12T00:00:00Z", Some("2027-11-12T00:00:00Z")),
+            Ok(())
+        );
         assert!(check("2027-11-13T00:00:00Z", Some("2027-11-12T00:00:00Z")).is_err());
         // A previous watermark in the future (stored before this check) is
         // named with the way to clear it.
         let e = check("2026-11-13T00:00:00Z", Some("2027-11-12T00:00:00Z")).unwrap_err();
         assert!(e.contains("moves backwards from 2027-11-12T00:00:00+00:00; the stream's previous watermark 2027-11-12T00:00:00+00:00 is itself after"), "{e}");
-        assert!(e.contains("reckon records checkpoints --source <connector> --reset --stream conversions"), "{e}");
+        assert!(
+            e.contains(
+                "reckon records checkpoints --source <connector> --reset --stream conversions"
+            ),
+            "{e}"
+        );
         // A check session has no window: the clock bounds it.
         assert!(watermark("s", now, None, None, now).is_ok());
         assert!(watermark("s", now + chrono::Duration::days(2), None, None, now).is_err());
@@ -569,7 +591,8 @@ mod tests {
             r.request("GET", "http://x/report/1", None).unwrap();
         }
         for page in 0..10 {
-            r.request("GET", &format!("http://x/p?cursor={page}"), None).unwrap();
+            r.request("GET", &format!("http://x/p?cursor={page}"), None)
+                .unwrap();
             r.committed();
         }
         // Same body-less URL after each commit: the third repeat stops.
@@ -583,7 +606,8 @@ mod tests {
         // A different body is a different request.
         let mut r = RepeatedRequests::default();
         for page in 0..10 {
-            r.request("POST", "http://x/q", Some(&format!("{{\"page\":{page}}}"))).unwrap();
+            r.request("POST", "http://x/q", Some(&format!("{{\"page\":{page}}}")))
+                .unwrap();
             r.committed();
         }
     }

@@ -278,9 +278,9 @@ impl Driver<'_> {
                 }
                 // A cursor that does not advance fails here, long before
                 // the request budget (QA7 F8).
-                if let Err(why) =
-                    self.repeats
-                        .request(&req.method, &req.url, req.body.as_deref())
+                if let Err(why) = self
+                    .repeats
+                    .request(&req.method, &req.url, req.body.as_deref())
                 {
                     return Err(self.err(
                         ErrorKind::Protocol,

@@ -388,7 +388,11 @@ pub fn run(
                 anyhow::bail!(
                     "--source `{source}` is not a connector in {}{hint} (configured: {})",
                     config.display(),
-                    if known.is_empty() { "none".to_owned() } else { known.join(", ") }
+                    if known.is_empty() {
+                        "none".to_owned()
+                    } else {
+                        known.join(", ")
+                    }
                 );
             };
             let store = con.existing_store(&cfg.daemon.data_dir)?;
@@ -448,7 +452,11 @@ fn checkpoints(
                 cp.state
             )?;
         }
-        writeln!(con.err, "{} checkpoint(s) of connector `{source}`", stored.len())?;
+        writeln!(
+            con.err,
+            "{} checkpoint(s) of connector `{source}`",
+            stored.len()
+        )?;
         return Ok(ExitCode::SUCCESS);
     }
     if let Some(s) = stream {
@@ -458,13 +466,20 @@ fn checkpoints(
                 if stored.is_empty() {
                     "none".to_owned()
                 } else {
-                    stored.keys().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", ")
+                    stored
+                        .keys()
+                        .map(|k| format!("`{k}`"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 }
             );
         }
     }
     let n = store.reset_checkpoints(source, stream)?;
-    for cp in stored.values().filter(|c| stream.is_none_or(|s| s == c.stream)) {
+    for cp in stored
+        .values()
+        .filter(|c| stream.is_none_or(|s| s == c.stream))
+    {
         writeln!(
             con.err,
             "reset: connector `{source}` stream `{}` (its watermark was {}); its records are kept",

@@ -1633,7 +1633,13 @@ impl Store {
         match stream {
             Some(stream) => {
                 let key = checkpoint_key(source, stream);
-                if self.inner.data.get(&key).map_err(|e| self.err(e))?.is_some() {
+                if self
+                    .inner
+                    .data
+                    .get(&key)
+                    .map_err(|e| self.err(e))?
+                    .is_some()
+                {
                     batch.remove(key);
                     n = 1;
                 }
@@ -1646,7 +1652,10 @@ impl Store {
                 }
             }
         }
-        self.inner.data.apply_batch(batch).map_err(|e| self.err(e))?;
+        self.inner
+            .data
+            .apply_batch(batch)
+            .map_err(|e| self.err(e))?;
         self.flush()?;
         Ok(n)
     }
