@@ -441,7 +441,10 @@ async fn flood(cx: &Cx, s: &Settings) -> Result<(), PluginError> {
             n += 1;
         }
         day += 1;
-        cx.commit(checkpoint(&cx, CONVERSIONS, day));
+        // Seconds, not hours: a long flood stays within the window.
+        let mut cp = checkpoint(cx, CONVERSIONS, 0);
+        cp.watermark += Duration::seconds(day);
+        cx.commit(cp);
         yield_to_host(cx).await?;
     }
     Ok(())
