@@ -22,7 +22,13 @@
 //! does not model: the daemon's own HTTP retries and 429 waits (a reply
 //! reaches the plugin as is), and a panic in the plugin (it panics the
 //! test; the daemon reports it as the sync's error). It does cap one timer
-//! at [`MAX_TIMER_SECS`], as the daemon does.
+//! at [`MAX_TIMER_SECS`], as the daemon does, and stops a plugin paging
+//! without end: after [`DEFAULT_MAX_REQUESTS`] requests
+//! ([`FakeHost::with_max_requests`]), after [`MAX_STEPS`] host events, or
+//! when it asks again for the request whose answer it just committed
+//! ([`crate::validate::RepeatedRequests`]). A replay that leaves recorded
+//! exchanges unused fails, naming the first
+//! ([`FakeHost::allow_unused_exchanges`] for a partial replay).
 
 use crate::protocol::{
     Action, Checkpoint, Event, HttpRequest, HttpResponseHead, LogRecord, PluginError, Record,
