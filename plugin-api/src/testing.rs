@@ -852,6 +852,52 @@ mod host_check_tests {
         assert_eq!(out.unused_exchanges, 0);
     }
 
+    /// `Bad` whose `auth` names a setting that is not `x-secret`.
+    struct LeakyAuth;
+    impl Connector for LeakyAuth {
+        fn manifest() -> Manifest {
+            Manifest {
+                id: "leaky".into(),
+                config_schema: serde_json::json!({
+                    "type": "object",
+                    "properties": { "api_token": { "type": "string" } }
+                }),
+                auth: Some(crate::protocol::AuthSpec::Bearer {
+                    token: "api_token".into(),
+                }),
+                ..Bad::manifest()
+            }
+        }
+        async fn check(cx: Cx) -> Result<(), PluginError> {
+            Bad::check(cx).await
+        }
+        async fn read(cx: Cx) -> Result<(), PluginError> {
+            Bad::read(cx).await
+        }
+    }
+
+    #[test]
+    fn a_manifest_whose_auth_names_a_plain_setting_is_refused_as_by_the_loader() {
+        // QA7 F2: the daemon's loader refuses it; so does the fake host.
+        let day = chrono::NaiveDate::from_ymd_opt(2026, 11, 1).unwrap_or_default();
+        let out = FakeHost::handler(|_| Reply::json(200, &serde_json::json!({}))).run::<LeakyAuth>(
+            open_read(
+                "leakynet",
+                "https://api.bad.example",
+                serde_json::json!({ "mode": "good" }),
+                Window { from: day, to: day },
+            ),
+        );
+        assert!(
+            error(&out).starts_with(
+                "manifest: `auth` setting `api_token` is not marked \"x-secret\": true"
+            ),
+            "{}",
+            error(&out)
+        );
+        assert!(out.requests.is_empty() && out.committed.is_empty());
+    }
+
     #[test]
     fn origins_are_read_from_urls() {
         assert_eq!(
