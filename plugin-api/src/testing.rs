@@ -22,7 +22,13 @@
 //! does not model: the daemon's own HTTP retries and 429 waits (a reply
 //! reaches the plugin as is), and a panic in the plugin (it panics the
 //! test; the daemon reports it as the sync's error). It does cap one timer
-//! at [`MAX_TIMER_SECS`], as the daemon does.
+//! at [`MAX_TIMER_SECS`], as the daemon does, and stops a plugin paging
+//! without end: after [`DEFAULT_MAX_REQUESTS`] requests
+//! ([`FakeHost::with_max_requests`]), after [`MAX_STEPS`] host events, or
+//! when it asks again for the request whose answer it just committed
+//! ([`crate::validate::RepeatedRequests`]). A replay that leaves recorded
+//! exchanges unused fails, naming the first
+//! ([`FakeHost::allow_unused_exchanges`] for a partial replay).
 
 use crate::protocol::{
     Action, Checkpoint, Event, HttpRequest, HttpResponseHead, LogRecord, PluginError, Record,
@@ -112,6 +118,9 @@ pub struct Outcome {
     /// The fake clock when each of [`Outcome::requests`] was sent (it
     /// moves with timers and [`FakeHost::with_http_latency`]).
     pub request_times: Vec<DateTime<Utc>>,
+    /// Recorded exchanges the plugin never asked for (a replay; with
+    /// [`FakeHost::allow_unused_exchanges`], else they fail the run).
+    pub unused_exchanges: usize,
     /// How the session ended.
     pub result: Result<(), PluginError>,
 }
@@ -125,11 +134,21 @@ fn max_timer() -> chrono::Duration {
     chrono::Duration::seconds(MAX_TIMER_SECS)
 }
 
+/// The most requests one [`FakeHost`] run answers by default
+/// ([`FakeHost::with_max_requests`]; the daemon's `max_requests_per_run`
+/// defaults to 100,000, which a test has no need of).
+pub const DEFAULT_MAX_REQUESTS: usize = 10_000;
+
+/// The most host events (steps) one [`FakeHost`] run feeds a plugin: a
+/// plugin waiting without end (timers that never lead anywhere) stops here.
+pub const MAX_STEPS: usize = 100_000;
+
 /// The fake host.
 pub struct FakeHost {
     source: Source,
     files: BTreeMap<String, Vec<u8>>,
-    max_steps: usize,
+    max_requests: usize,
+    allow_unused: bool,
     latency: chrono::Duration,
 }
 
@@ -152,7 +171,8 @@ impl FakeHost {
         FakeHost {
             source: Source::Replay(cassette.exchanges.into()),
             files: BTreeMap::new(),
-            max_steps: 1_000_000,
+            max_requests: DEFAULT_MAX_REQUESTS,
+            allow_unused: false,
             latency: chrono::Duration::zero(),
         }
     }
@@ -161,7 +181,8 @@ impl FakeHost {
         FakeHost {
             source: Source::Handler(Box::new(f)),
             files: BTreeMap::new(),
-            max_steps: 1_000_000,
+            max_requests: DEFAULT_MAX_REQUESTS,
+            allow_unused: false,
             latency: chrono::Duration::zero(),
         }
     }
@@ -173,6 +194,21 @@ impl FakeHost {
         self.latency = latency;
         self
     }
+    /// Answers at most `n` requests; the next one fails the run as the
+    /// daemon's `max_requests_per_run` does (default
+    /// [`DEFAULT_MAX_REQUESTS`]).
+    pub fn with_max_requests(mut self, n: usize) -> Self {
+        self.max_requests = n;
+        self
+    }
+    /// Lets a replay end with recorded exchanges unused (a partial replay);
+    /// by default they fail the run, naming the first, since a plugin that
+    /// stops paging early would otherwise pass its cassette test.
+    /// [`Outcome::unused_exchanges`] counts them either way.
+    pub fn allow_unused_exchanges(mut self) -> Self {
+        self.allow_unused = true;
+        self
+    }
     /// Makes a file readable through the file capability.
     pub fn with_file(mut self, name: &str, bytes: impl Into<Vec<u8>>) -> Self {
         self.files.insert(name.to_owned(), bytes.into());
@@ -181,27 +217,63 @@ impl FakeHost {
 
     /// Runs one session of `C` to completion. Like the daemon, it refuses
     /// a request whose origin is neither the session's base URL's (scheme,
-    /// host and port) nor https on a host of the manifest's
+    /// host and port) nor https on its host or on a host of the manifest's
     /// `allowed_hosts`, or that carries a user or password (the plugin gets
     /// a `NotAllowed` failure), and fails the session with a protocol error
     /// on a checkpoint the daemon would refuse (unknown stream, watermark
     /// going backwards, a record failing [`crate::validate::record`]) or
-    /// on finishing with records after the last checkpoint.
+    /// on finishing with records after the last checkpoint. Like the
+    /// daemon it stops a plugin asking for more than its request budget
+    /// ([`FakeHost::with_max_requests`]) or asking again for the request
+    /// whose answer it just committed ([`crate::validate::RepeatedRequests`]),
+    /// and refuses a manifest whose `auth` names a setting that is not a
+    /// declared `x-secret` one ([`crate::validate::auth_settings`]). A
+    /// replay fails when recorded exchanges are left unused (unless
+    /// [`FakeHost::allow_unused_exchanges`]).
     pub fn run<C: Connector>(mut self, open: SessionOpen) -> Outcome {
         let manifest = C::manifest();
+        // The daemon refuses to load such a plugin at all.
+        if let Err(why) = crate::validate::auth_settings(&manifest) {
+            return Outcome {
+                committed: Vec::new(),
+                uncommitted: Vec::new(),
+                checkpoints: Vec::new(),
+                logs: Vec::new(),
+                requests: Vec::new(),
+                sleeps: Vec::new(),
+                request_times: Vec::new(),
+                unused_exchanges: 0,
+                result: Err(PluginError::new(
+                    crate::protocol::ErrorKind::Config,
+                    format!("manifest: {why}"),
+                )),
+            };
+        }
         let connector = open.connector_id.clone();
         let mut allowed: Vec<String> = manifest
             .allowed_hosts
             .iter()
             .map(|h| format!("https://{}:443", h.to_ascii_lowercase()))
             .collect();
-        allowed.extend(origin_of(&open.base_url));
+        // As the daemon: the base URL's origin, and https on its host.
+        if let Some(base) = origin_of(&open.base_url) {
+            if let Some((host, _)) = base
+                .split_once("://")
+                .and_then(|(_, rest)| rest.rsplit_once(':'))
+            {
+                allowed.push(format!("https://{host}:443"));
+            }
+            allowed.push(base);
+        }
+        allowed.sort();
+        allowed.dedup();
         let mut watermarks: BTreeMap<String, DateTime<Utc>> = open
             .checkpoints
             .iter()
             .map(|(k, v)| (k.clone(), v.watermark))
             .collect();
         let mut clock = open.now;
+        let window = open.window;
         let mut session = Session::open::<C>(open);
         let mut out = Outcome {
             committed: Vec::new(),
@@ -211,23 +283,48 @@ impl FakeHost {
             requests: Vec::new(),
             sleeps: Vec::new(),
             request_times: Vec::new(),
+            unused_exchanges: 0,
             result: Ok(()),
         };
+        let mut repeats = crate::validate::RepeatedRequests::default();
         let mut queue: VecDeque<(Event, Vec<u8>)> = VecDeque::from([(Event::Start, Vec::new())]);
         let mut pending: Vec<Record> = Vec::new();
         let mut steps = 0;
         while let Some((event, bytes)) = queue.pop_front() {
             steps += 1;
-            if steps > self.max_steps {
+            if steps > MAX_STEPS {
                 out.result = Err(PluginError::new(
                     crate::protocol::ErrorKind::Protocol,
-                    "too many steps",
+                    format!(
+                        "plugin `{}` took more than {MAX_STEPS} steps (host events) in one session without finishing: \
+                         a plugin waiting or looping without end?",
+                        manifest.id
+                    ),
                 ));
                 break;
             }
             for action in session.step(event, &bytes) {
                 match action {
                     Action::Http(req) => {
+                        let refused = if out.requests.len() >= self.max_requests {
+                            Some(format!(
+                                "plugin `{}` asked for more than {} requests in one run \
+                                 (`FakeHost::with_max_requests`; the daemon's `max_requests_per_run`): \
+                                 a plugin paging without end? Raise the limit if this source really needs more",
+                                manifest.id, self.max_requests
+                            ))
+                        } else {
+                            repeats
+                                .request(&req.method, &req.url, req.body.as_deref())
+                                .err()
+                                .map(|why| format!("plugin `{}` {why}", manifest.id))
+                        };
+                        if let Some(msg) = refused {
+                            out.result =
+                                Err(PluginError::new(crate::protocol::ErrorKind::Protocol, msg));
+                            out.uncommitted = pending;
+                            return out;
+                        }
                         out.requests.push(req.clone());
                         out.request_times.push(clock);
                         clock += self.latency;
@@ -241,7 +338,8 @@ impl FakeHost {
                                     id: req.id,
                                     kind: crate::protocol::HttpFailureKind::NotAllowed,
                                     message: format!(
-                                        "origin {host} is not allowed for connector {connector} (allowed: {})",
+                                        "origin `{host}` is not allowed for connector `{connector}` (allowed: {}); \
+                                         requests go to the base_url's scheme, host and port, or over https to a host of the plugin's allowed_hosts",
                                         allowed.join(", ")
                                     ),
                                 },
@@ -275,6 +373,7 @@ impl FakeHost {
                             &manifest,
                             &connector,
                             &mut watermarks,
+                            (window.as_ref(), clock),
                             &cp,
                             &pending,
                             out.checkpoints.len() + 1,
@@ -286,6 +385,7 @@ impl FakeHost {
                         }
                         out.committed.append(&mut pending);
                         out.checkpoints.push(cp);
+                        repeats.committed();
                     }
                     Action::SleepUntil { id, until } => {
                         if until > clock {
@@ -334,6 +434,21 @@ impl FakeHost {
             }
         }
         out.uncommitted = pending;
+        if let Source::Replay(left) = &self.source {
+            out.unused_exchanges = left.len();
+            if let (Some(first), Ok(()), false) = (left.front(), &out.result, self.allow_unused) {
+                out.result = Err(PluginError::new(
+                    crate::protocol::ErrorKind::Protocol,
+                    format!(
+                        "the session ended with {} recorded exchange(s) unused, the first {} {}: \
+                         did the plugin stop paging early? (`FakeHost::allow_unused_exchanges()` for a partial replay)",
+                        left.len(),
+                        first.method,
+                        first.url
+                    ),
+                ));
+            }
+        }
         out
     }
 
@@ -418,11 +533,14 @@ fn invalid(plugin: &str, msg: String) -> PluginError {
 }
 
 /// The daemon's checks of one page: a declared stream, a watermark that
-/// does not go backwards, and every record valid for the stream's kind.
+/// does not go backwards, lies neither in the future nor (a stream's first)
+/// before the window ([`crate::validate::watermark`]), and every record
+/// valid for the stream's kind.
 fn check_page(
     manifest: &crate::protocol::Manifest,
     connector: &str,
     watermarks: &mut BTreeMap<String, DateTime<Utc>>,
+    (window, now): (Option<&Window>, DateTime<Utc>),
     cp: &Checkpoint,
     records: &[Record],
     page: usize,
@@ -433,16 +551,14 @@ fn check_page(
             cp.stream
         ));
     };
-    if let Some(prev) = watermarks.get(&cp.stream) {
-        if cp.watermark < *prev {
-            return Err(format!(
-                "stream `{}`: checkpoint watermark {} moves backwards from {}",
-                cp.stream,
-                cp.watermark.to_rfc3339(),
-                prev.to_rfc3339()
-            ));
-        }
-    }
+    crate::validate::watermark(
+        &cp.stream,
+        cp.watermark,
+        watermarks.get(&cp.stream).copied(),
+        window,
+        now,
+    )
+    .map_err(|why| why.replace("<connector>", connector))?;
     // Checked on a copy: the outcome keeps the records as the plugin
     // emitted them (the daemon also stamps `source`).
     for (i, r) in records.iter().enumerate() {
@@ -452,7 +568,7 @@ fn check_page(
                 cp.stream,
                 i + 1,
                 records.len(),
-                r.key()
+                crate::validate::escape_controls(&r.key())
             )
         })?;
     }
@@ -530,6 +646,27 @@ mod host_check_tests {
                 .as_str()
                 .unwrap_or_default()
                 .to_owned();
+            if mode == "same_cursor" || mode == "endless" {
+                let mut n = 0;
+                loop {
+                    let cursor = if mode == "endless" { n } else { 1 };
+                    cx.http(Request::get(format!(
+                        "https://api.bad.example/p?cursor={cursor}"
+                    )))
+                    .await?;
+                    n += 1;
+                    cx.commit(Checkpoint {
+                        stream: "conversions".into(),
+                        watermark: cx.now(),
+                        state: serde_json::json!({ "cursor": cursor }),
+                        covers: None,
+                    });
+                }
+            }
+            if mode == "one_request" {
+                cx.http(Request::get("https://api.bad.example/p?cursor=0"))
+                    .await?;
+            }
             if mode == "foreign_host" {
                 cx.http(Request::get("https://elsewhere.example/x")).await?;
                 return Ok(());
@@ -554,10 +691,15 @@ mod host_check_tests {
                 coupon: None,
                 utm: Utm::default(),
             }));
+            let watermark = match mode.as_str() {
+                "future" => cx.now() + chrono::Duration::days(365),
+                "early" => cx.now() - chrono::Duration::days(433),
+                _ => cx.now(),
+            };
             if mode != "no_commit" {
                 cx.commit(Checkpoint {
                     stream: "conversions".into(),
-                    watermark: cx.now(),
+                    watermark,
                     state: serde_json::json!({}),
                     covers: None,
                 });
@@ -610,11 +752,150 @@ mod host_check_tests {
         );
         let out = run("foreign_host");
         assert!(
-            error(&out).contains("https://elsewhere.example:443 is not allowed"),
+            error(&out).contains("origin `https://elsewhere.example:443` is not allowed for connector `badnet` (allowed: https://api.bad.example:443)"),
             "{}",
             error(&out)
         );
         assert!(out.requests.len() == 1);
+    }
+
+    #[test]
+    fn watermarks_in_the_future_or_before_the_window_are_refused_as_by_the_daemon() {
+        // QA7 F1/F5: the fake host accepted both.
+        let out = run("future");
+        assert!(
+            error(&out).starts_with("plugin `bad` produced invalid output: stream `conversions`: checkpoint watermark 2027-11-28T12:00:00+00:00 is in the future"),
+            "{}",
+            error(&out)
+        );
+        assert!(out.committed.is_empty());
+        let out = run("early");
+        assert!(
+            error(&out).contains("checkpoint watermark 2025-09-21T12:00:00+00:00 is before the session's window 2026-11-01..2026-11-01"),
+            "{}",
+            error(&out)
+        );
+    }
+
+    fn exchange(cursor: u32) -> Exchange {
+        Exchange {
+            method: "GET".into(),
+            url: format!("https://api.bad.example/p?cursor={cursor}"),
+            request_body: None,
+            status: 200,
+            headers: BTreeMap::new(),
+            body: "{}".into(),
+        }
+    }
+
+    #[test]
+    fn endless_paging_stops_early_with_the_daemons_words() {
+        // QA7 F6: a million steps, then only "too many steps".
+        let out = run("same_cursor");
+        assert_eq!(
+            error(&out),
+            "plugin `bad` asked for the same request (GET https://api.bad.example/p?cursor=1) again after committing its answer, \
+             3 times in a row: a cursor that does not advance? The session stops (the pages committed before are kept); \
+             follow the platform's next cursor, and stop when it has none"
+        );
+        assert_eq!(out.requests.len(), 3);
+        assert_eq!(out.checkpoints.len(), 3);
+        let day = chrono::NaiveDate::from_ymd_opt(2026, 11, 1).unwrap_or_default();
+        let out = FakeHost::handler(|_| Reply::json(200, &serde_json::json!({})))
+            .with_max_requests(50)
+            .run::<Bad>(open_read(
+                "badnet",
+                "https://api.bad.example",
+                serde_json::json!({ "mode": "endless" }),
+                Window { from: day, to: day },
+            ));
+        assert!(
+            error(&out).starts_with("plugin `bad` asked for more than 50 requests in one run (`FakeHost::with_max_requests`; the daemon's `max_requests_per_run`): a plugin paging without end?"),
+            "{}",
+            error(&out)
+        );
+        assert_eq!(out.requests.len(), 50);
+    }
+
+    #[test]
+    fn a_replay_leaving_exchanges_unused_fails_unless_allowed() {
+        // QA7 F7: a plugin that stopped paging early passed its replay.
+        let day = chrono::NaiveDate::from_ymd_opt(2026, 11, 1).unwrap_or_default();
+        let open = || {
+            open_read(
+                "badnet",
+                "https://api.bad.example",
+                serde_json::json!({ "mode": "one_request" }),
+                Window { from: day, to: day },
+            )
+        };
+        let cassette = Cassette {
+            exchanges: vec![exchange(0), exchange(1), exchange(2)],
+        };
+        let out = FakeHost::replay(cassette.clone()).run::<Bad>(open());
+        assert_eq!(
+            error(&out),
+            "the session ended with 2 recorded exchange(s) unused, the first GET https://api.bad.example/p?cursor=1: \
+             did the plugin stop paging early? (`FakeHost::allow_unused_exchanges()` for a partial replay)"
+        );
+        assert_eq!(out.unused_exchanges, 2);
+        let out = FakeHost::replay(cassette)
+            .allow_unused_exchanges()
+            .run::<Bad>(open());
+        assert!(out.result.is_ok(), "{}", error(&out));
+        assert_eq!(out.unused_exchanges, 2);
+        let out = FakeHost::replay(Cassette {
+            exchanges: vec![exchange(0)],
+        })
+        .run::<Bad>(open());
+        assert!(out.result.is_ok(), "{}", error(&out));
+        assert_eq!(out.unused_exchanges, 0);
+    }
+
+    /// `Bad` whose `auth` names a setting that is not `x-secret`.
+    struct LeakyAuth;
+    impl Connector for LeakyAuth {
+        fn manifest() -> Manifest {
+            Manifest {
+                id: "leaky".into(),
+                config_schema: serde_json::json!({
+                    "type": "object",
+                    "properties": { "api_token": { "type": "string" } }
+                }),
+                auth: Some(crate::protocol::AuthSpec::Bearer {
+                    token: "api_token".into(),
+                }),
+                ..Bad::manifest()
+            }
+        }
+        async fn check(cx: Cx) -> Result<(), PluginError> {
+            Bad::check(cx).await
+        }
+        async fn read(cx: Cx) -> Result<(), PluginError> {
+            Bad::read(cx).await
+        }
+    }
+
+    #[test]
+    fn a_manifest_whose_auth_names_a_plain_setting_is_refused_as_by_the_loader() {
+        // QA7 F2: the daemon's loader refuses it; so does the fake host.
+        let day = chrono::NaiveDate::from_ymd_opt(2026, 11, 1).unwrap_or_default();
+        let out = FakeHost::handler(|_| Reply::json(200, &serde_json::json!({}))).run::<LeakyAuth>(
+            open_read(
+                "leakynet",
+                "https://api.bad.example",
+                serde_json::json!({ "mode": "good" }),
+                Window { from: day, to: day },
+            ),
+        );
+        assert!(
+            error(&out).starts_with(
+                "manifest: `auth` setting `api_token` is not marked \"x-secret\": true"
+            ),
+            "{}",
+            error(&out)
+        );
+        assert!(out.requests.is_empty() && out.committed.is_empty());
     }
 
     #[test]

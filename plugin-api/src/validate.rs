@@ -44,6 +44,13 @@ fn check_time(field: &str, t: DateTime<Utc>) -> Result<(), String> {
 
 fn check_money(field: &str, m: &crate::Money, non_negative: bool) -> Result<(), String> {
     if !crate::currency::is_known(&m.currency) {
+        let upper = m.currency.to_ascii_uppercase();
+        if upper != m.currency && crate::currency::is_known(&upper) {
+            return Err(format!(
+                "field `{field}`: currency `{}` must be upper case (`{upper}`)",
+                m.currency
+            ));
+        }
         return Err(format!(
             "field `{field}`: currency `{}` is not an ISO-4217 code",
             m.currency
@@ -75,6 +82,229 @@ fn no_control(field: &str, v: &str) -> Result<(), String> {
     } else {
         Ok(())
     }
+}
+
+/// How far a checkpoint's watermark may lie after the later of the
+/// session's clock and the end of its window (midnight UTC after its last
+/// day), and, for a stream's first watermark, before the window's first day
+/// (midnight UTC): a day, for connectors whose days are not UTC's and for
+/// clocks that disagree a little.
+pub const WATERMARK_SLACK_HOURS: i64 = 24;
+
+/// Checks a checkpoint's watermark as the host does before it stores it:
+/// - not earlier than `previous` (the stream's last watermark, committed in
+///   this session or stored by an earlier one): it never moves backwards;
+/// - not later than `now` or the window's end, whichever is later, plus
+///   [`WATERMARK_SLACK_HOURS`]: a watermark says how far the data was read,
+///   and one in the future would make every later run start at "today less
+///   the lookback", silently skipping whatever an outage left unread
+///   (keeping `previous` unchanged is allowed: after the host's clock went
+///   back, the stored one may be ahead of it);
+/// - for a stream's first watermark (no `previous`), not earlier than the
+///   window's first day less the slack: the next run starts there, so a
+///   watermark long before the window turns it into a backfill of
+///   everything since.
+///
+/// `window` is `None` for a check session (no window). The error names the
+/// stream and the value.
+pub fn watermark(
+    stream: &str,
+    watermark: DateTime<Utc>,
+    previous: Option<DateTime<Utc>>,
+    window: Option<&crate::protocol::Window>,
+    now: DateTime<Utc>,
+) -> Result<(), String> {
+    let slack = chrono::Duration::hours(WATERMARK_SLACK_HOURS);
+    let midnight = |d: NaiveDate| d.and_time(chrono::NaiveTime::MIN).and_utc();
+    let window_end = window.and_then(|w| w.to.succ_opt()).map(midnight);
+    let latest = window_end.map_or(now, |e| e.max(now)) + slack;
+    // A stored watermark that is itself too late (stored before the host
+    // checked this) wedges the stream: say how to clear it.
+    let hint = match previous {
+        Some(prev) if prev > latest => format!(
+            "; the stream's previous watermark {} is itself after {}: if a faulty build stored it, \
+             `reckon records checkpoints --source <connector> --reset --stream {stream}` clears it (records are kept)",
+            prev.to_rfc3339(),
+            latest.to_rfc3339()
+        ),
+        _ => String::new(),
+    };
+    if let Some(prev) = previous {
+        if watermark < prev {
+            return Err(format!(
+                "stream `{stream}`: checkpoint watermark {} moves backwards from {}{hint}",
+                watermark.to_rfc3339(),
+                prev.to_rfc3339()
+            ));
+        }
+    }
+    // Keeping the previous watermark is never refused here: after the
+    // host's clock went back, the stored one may be ahead of it, and a
+    // stream that may neither go back nor stay would be wedged.
+    if watermark > latest && previous.is_none_or(|p| watermark > p) {
+        return Err(format!(
+            "stream `{stream}`: checkpoint watermark {} is in the future: after {}, the later of the session's clock ({}) and its window's end ({}) plus {WATERMARK_SLACK_HOURS} h; \
+             a watermark says how far the data was read (cap it at `cx.now()`); a misread time (milliseconds as seconds?) or a \"next sync\" field?{hint}",
+            watermark.to_rfc3339(),
+            latest.to_rfc3339(),
+            now.to_rfc3339(),
+            window_end.map_or("none".to_owned(), |e| e.to_rfc3339()),
+        ));
+    }
+    if let (None, Some(w)) = (previous, window) {
+        let earliest = midnight(w.from) - slack;
+        if watermark < earliest {
+            return Err(format!(
+                "stream `{stream}`: checkpoint watermark {} is before the session's window {}..{} (earliest accepted {}): \
+                 the next run would start there and re-pull everything since; start a stream's watermark at the window's first day",
+                watermark.to_rfc3339(),
+                w.from,
+                w.to,
+                earliest.to_rfc3339()
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Checks the settings a manifest's `auth` names against its
+/// `config_schema`: each must be one of the schema's `properties`, and each
+/// must be marked `"x-secret": true`, except a Basic `username` (often an
+/// account id the plugin also needs, e.g. in URL paths). A credential in a
+/// setting that is not secret would be accepted as a literal in the config,
+/// handed to the plugin, and shown unmasked in its log lines and in a
+/// recorded session (`sync --record`). The daemon's loader refuses such a
+/// manifest, and so does [`crate::testing::FakeHost`].
+pub fn auth_settings(m: &crate::protocol::Manifest) -> Result<(), String> {
+    use crate::protocol::AuthSpec;
+    fn names<'a>(a: &'a AuthSpec, out: &mut Vec<(&'a str, bool)>) {
+        match a {
+            AuthSpec::Basic { username, password } => {
+                out.push((username, false));
+                out.push((password, true));
+            }
+            AuthSpec::Bearer { token } => out.push((token, true)),
+            AuthSpec::Header { value, .. } | AuthSpec::Query { value, .. } => {
+                out.push((value, true));
+            }
+            AuthSpec::Oauth2RefreshToken {
+                client_id,
+                client_secret,
+                refresh_token,
+                ..
+            } => {
+                out.push((client_id, true));
+                out.push((client_secret, true));
+                out.push((refresh_token, true));
+            }
+            AuthSpec::All { schemes } => schemes.iter().for_each(|s| names(s, out)),
+        }
+    }
+    let Some(auth) = &m.auth else {
+        return Ok(());
+    };
+    let mut wanted = Vec::new();
+    names(auth, &mut wanted);
+    let properties = m
+        .config_schema
+        .get("properties")
+        .and_then(|p| p.as_object());
+    for (name, secret) in wanted {
+        let Some(spec) = properties.and_then(|p| p.get(name)) else {
+            let declared = properties.map_or_else(
+                || "none".to_owned(),
+                |p| {
+                    p.keys()
+                        .map(|k| format!("`{k}`"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                },
+            );
+            return Err(format!(
+                "`auth` names the setting `{name}`, which `config_schema` does not declare (its properties: {declared}): \
+                 add it (with \"x-secret\": true), or correct the name"
+            ));
+        };
+        if secret && spec.get("x-secret").and_then(|v| v.as_bool()) != Some(true) {
+            return Err(format!(
+                "`auth` setting `{name}` is not marked \"x-secret\": true in `config_schema`: mark it `x-secret`, \
+                 so the credential is read from a secret source, never handed to the plugin and masked in logs and recordings"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// How many times in a row a plugin may ask again for the request whose
+/// answer it has just committed before the host stops the session.
+pub const MAX_REPEATED_REQUESTS: u32 = 3;
+
+/// Spots a cursor that does not advance: the plugin commits a page, then
+/// asks for the very same request (method, URL and body), and again, and
+/// again. Without it a plugin that sends the same cursor every time hammers
+/// the platform until `max_requests_per_run` (100,000 by default), storing
+/// the same page each time. Asking again *without* a commit in between
+/// (polling a report, retrying a 429) is not counted, and another request
+/// starts the count over. The daemon and [`crate::testing::FakeHost`] both
+/// use it.
+#[derive(Debug, Default)]
+pub struct RepeatedRequests {
+    last: Option<u64>,
+    committed_since: bool,
+    repeats: u32,
+}
+
+impl RepeatedRequests {
+    /// A request the plugin asks for; the error (naming the method and URL,
+    /// which the daemon redacts) when it is the
+    /// [`MAX_REPEATED_REQUESTS`]th repeat after a commit in a row.
+    pub fn request(&mut self, method: &str, url: &str, body: Option<&str>) -> Result<(), String> {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        (method, url, body).hash(&mut h);
+        let this = h.finish();
+        if self.last == Some(this) {
+            if self.committed_since {
+                self.repeats += 1;
+            }
+        } else {
+            self.repeats = 0;
+        }
+        self.last = Some(this);
+        self.committed_since = false;
+        if self.repeats >= MAX_REPEATED_REQUESTS {
+            return Err(format!(
+                "asked for the same request ({method} {url}) again after committing its answer, \
+                 {MAX_REPEATED_REQUESTS} times in a row: a cursor that does not advance? The session stops \
+                 (the pages committed before are kept); follow the platform's next cursor, and stop when it has none"
+            ));
+        }
+        Ok(())
+    }
+
+    /// A checkpoint was committed.
+    pub fn committed(&mut self) {
+        self.committed_since = true;
+    }
+}
+
+/// Escapes control characters (newlines, escape sequences) as Rust does
+/// (`\n`, `\u{1b}`), leaving the rest as is: for text a plugin or platform
+/// chose that goes into a log line or an error (a plugin's log message, a
+/// record's key), so it cannot forge a line.
+pub fn escape_controls(s: &str) -> String {
+    if !s.chars().any(char::is_control) {
+        return s.to_owned();
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// Validates one record for a stream of `kind` and stamps its source
@@ -271,5 +501,114 @@ mod tests {
             e.contains("record is of kind `orders` but the stream holds `spend`"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn a_lower_case_currency_is_told_to_be_upper_case() {
+        let mut r = order();
+        if let Record::Order(o) = &mut r {
+            o.amount.currency = "usd".into();
+        }
+        let e = record(&mut r, RecordKind::Order, "shop").unwrap_err();
+        assert_eq!(
+            e,
+            "field `amount`: currency `usd` must be upper case (`USD`)"
+        );
+    }
+
+    #[test]
+    fn watermarks_stay_within_the_window_and_the_clock() {
+        // QA7 F1 and F5: a watermark a year ahead was stored silently (every
+        // later run then started at today less the lookback), and a first
+        // one 400 days before the window made the next run a backfill.
+        let at = |s: &str| s.parse::<DateTime<Utc>>().unwrap();
+        let day = |s: &str| s.parse::<NaiveDate>().unwrap();
+        let w = crate::protocol::Window {
+            from: day("2026-11-10"),
+            to: day("2026-11-12"),
+        };
+        let now = at("2026-11-29T12:00:00Z");
+        let check = |wm: &str, prev: Option<&str>| {
+            watermark("conversions", at(wm), prev.map(at), Some(&w), now)
+        };
+        // Within: the window's bounds, the clock, a day of slack either side.
+        for ok in [
+            "2026-11-10T00:00:00Z",
+            "2026-11-09T00:00:00Z",
+            "2026-11-13T00:00:00Z",
+            "2026-11-29T12:00:00Z",
+            "2026-11-30T12:00:00Z",
+        ] {
+            assert_eq!(check(ok, None), Ok(()), "{ok}");
+        }
+        let e = check("2027-11-12T00:00:00Z", None).unwrap_err();
+        assert!(
+            e.starts_with("stream `conversions`: checkpoint watermark 2027-11-12T00:00:00+00:00 is in the future: after 2026-11-30T12:00:00+00:00"),
+            "{e}"
+        );
+        assert!(check("2026-11-30T12:00:01Z", None).is_err());
+        let e = check("2025-10-11T00:00:00Z", None).unwrap_err();
+        assert!(
+            e.starts_with("stream `conversions`: checkpoint watermark 2025-10-11T00:00:00+00:00 is before the session's window 2026-11-10..2026-11-12"),
+            "{e}"
+        );
+        assert!(check("2026-11-08T23:59:59Z", None).is_err());
+        // With a previous watermark, that one is the floor (a re-pull of an
+        // older window may keep it); going below it is moving backwards.
+        assert_eq!(
+            check("2026-11-01T00:00:00Z", Some("2026-11-01T00:00:00Z")),
+            Ok(())
+        );
+        let e = check("2026-10-01T00:00:00Z", Some("2026-11-01T00:00:00Z")).unwrap_err();
+        assert_eq!(e, "stream `conversions`: checkpoint watermark 2026-10-01T00:00:00+00:00 moves backwards from 2026-11-01T00:00:00+00:00");
+        // Keeping a previous watermark that is ahead of the clock is allowed
+        // (the clock went back); moving further ahead is not.
+        assert_eq!(
+            check("2027-11-12T00:00:00Z", Some("2027-11-12T00:00:00Z")),
+            Ok(())
+        );
+        assert!(check("2027-11-13T00:00:00Z", Some("2027-11-12T00:00:00Z")).is_err());
+        // A previous watermark in the future (stored before this check) is
+        // named with the way to clear it.
+        let e = check("2026-11-13T00:00:00Z", Some("2027-11-12T00:00:00Z")).unwrap_err();
+        assert!(e.contains("moves backwards from 2027-11-12T00:00:00+00:00; the stream's previous watermark 2027-11-12T00:00:00+00:00 is itself after"), "{e}");
+        assert!(
+            e.contains(
+                "reckon records checkpoints --source <connector> --reset --stream conversions"
+            ),
+            "{e}"
+        );
+        // A check session has no window: the clock bounds it.
+        assert!(watermark("s", now, None, None, now).is_ok());
+        assert!(watermark("s", now + chrono::Duration::days(2), None, None, now).is_err());
+    }
+
+    #[test]
+    fn the_same_request_after_each_commit_is_a_cursor_that_does_not_advance() {
+        let mut r = RepeatedRequests::default();
+        // Polling (no commit in between) and new pages are fine.
+        for _ in 0..10 {
+            r.request("GET", "http://x/report/1", None).unwrap();
+        }
+        for page in 0..10 {
+            r.request("GET", &format!("http://x/p?cursor={page}"), None)
+                .unwrap();
+            r.committed();
+        }
+        // Same body-less URL after each commit: the third repeat stops.
+        let mut r = RepeatedRequests::default();
+        for _ in 0..MAX_REPEATED_REQUESTS {
+            r.request("GET", "http://x/p?cursor=1", None).unwrap();
+            r.committed();
+        }
+        let e = r.request("GET", "http://x/p?cursor=1", None).unwrap_err();
+        assert!(e.starts_with("asked for the same request (GET http://x/p?cursor=1) again after committing its answer, 3 times in a row: a cursor that does not advance?"), "{e}");
+        // A different body is a different request.
+        let mut r = RepeatedRequests::default();
+        for page in 0..10 {
+            r.request("POST", "http://x/q", Some(&format!("{{\"page\":{page}}}")))
+                .unwrap();
+            r.committed();
+        }
     }
 }

@@ -528,6 +528,51 @@ async fn finishing_with_uncommitted_records_fails_instead_of_losing_them() {
     .await;
 }
 
+/// QA7 F8: a cursor that never advanced made 100,000 identical requests
+/// (the default budget) and committed 100,000 pages before it stopped.
+#[tokio::test]
+async fn a_cursor_that_does_not_advance_stops_after_three_repeats() {
+    let hits = Arc::new(std::sync::atomic::AtomicU32::new(0));
+    let seen = hits.clone();
+    let server = FakeServer::start(axum::Router::new().route(
+        "/page",
+        axum::routing::get(move || {
+            seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            async { axum::Json(json!({ "data": [], "next_cursor": "1" })) }
+        }),
+    ));
+    let dir = plugin_dir();
+    let plugin = load(dir.path(), "faulty", None).unwrap();
+    for iso in BOTH {
+        hits.store(0, std::sync::atomic::Ordering::SeqCst);
+        let mut sink = MemSink::default();
+        let e = run(
+            &plugin,
+            open(
+                "flaky_net",
+                &server.base_url,
+                json!({ "fault": "same_cursor" }),
+            ),
+            policy("flaky_net"),
+            options(iso, Duration::from_secs(10)),
+            &mut sink,
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(e.kind, ErrorKind::Protocol, "{iso:?}: {e}");
+        assert!(!e.retryable);
+        let needle = format!(
+            "plugin `faulty` asked for the same request (GET {}/page?cursor=1) again after committing its answer, 3 times in a row: a cursor that does not advance?",
+            server.base_url
+        );
+        assert!(e.message.contains(&needle), "{iso:?}: {e}");
+        // The good page, then three pages of the same request; the fourth
+        // identical request is never sent.
+        assert_eq!(hits.load(std::sync::atomic::Ordering::SeqCst), 3, "{iso:?}");
+        assert_eq!(sink.pages.len(), 4, "{iso:?}");
+    }
+}
+
 #[tokio::test]
 async fn a_plugin_asking_for_pages_without_end_stops_at_the_request_budget() {
     let dir = plugin_dir();
@@ -568,6 +613,22 @@ async fn an_empty_id_is_rejected() {
     .await;
 }
 
+/// QA7 F4: the value was escaped, the key went raw into the WARN line,
+/// `reckon status` and `last_error`, so platform data could forge a line.
+#[tokio::test]
+async fn a_key_with_a_newline_is_escaped_in_the_error() {
+    let needle = "record 2 of 2 (key `c3\\n2026-11-29T00:00:00Z ERROR reckon::store: forged`): field `external_id`: \"c3\\n2026-11-29T00:00:00Z ERROR reckon::store: forged\" holds a control character";
+    invalid_output(json!({ "fault": "control_id" }), needle).await;
+    let (r, _) = faulty(
+        Isolation::InProcess,
+        json!({ "fault": "control_id" }),
+        Duration::from_secs(10),
+    )
+    .await;
+    let e = expect_err(r);
+    assert!(!e.message.contains('\n'), "{e}");
+}
+
 #[tokio::test]
 async fn a_record_of_the_wrong_kind_is_rejected() {
     invalid_output(
@@ -581,9 +642,40 @@ async fn a_record_of_the_wrong_kind_is_rejected() {
 async fn a_backwards_checkpoint_is_rejected() {
     invalid_output(
         json!({ "fault": "backwards_checkpoint" }),
-        "stream `conversions`: checkpoint watermark 2026-11-01T00:00:00+00:00 moves backwards from 2026-11-02T00:00:00+00:00",
+        "stream `conversions`: checkpoint watermark 2026-11-01T00:00:00+00:00 moves backwards from 2026-11-01T01:00:00+00:00",
     )
     .await;
+}
+
+/// QA7 F1: a watermark a year ahead was stored silently; every later run
+/// then started at "today less the lookback".
+#[tokio::test]
+async fn a_watermark_in_the_future_is_rejected() {
+    invalid_output(
+        json!({ "fault": "future_checkpoint" }),
+        "stream `conversions`: checkpoint watermark 2027-11-08T00:00:00+00:00 is in the future: after ",
+    )
+    .await;
+}
+
+/// QA7 F5: a stream's first watermark 400 days before the window made the
+/// next run a 433-day backfill.
+#[tokio::test]
+async fn a_first_watermark_before_the_window_is_rejected() {
+    for iso in BOTH {
+        let (r, sink) = faulty(
+            iso,
+            json!({ "fault": "early_checkpoint" }),
+            Duration::from_secs(10),
+        )
+        .await;
+        let e = expect_err(r);
+        assert!(
+            e.message.contains("plugin `faulty` produced invalid output: stream `conversions`: checkpoint watermark 2025-09-27T00:00:00+00:00 is before the session's window 2026-11-01..2026-11-07"),
+            "{iso:?}: {e}"
+        );
+        assert!(sink.pages.is_empty(), "{iso:?}");
+    }
 }
 
 #[tokio::test]

@@ -434,7 +434,7 @@ fn an_aborting_or_panicking_describe_is_refused_and_reckon_survives() {
         ),
         (
             "panic",
-            "describe failed (status 2): plugin panicked: faulty plugin panics in describe on purpose",
+            "describe failed: plugin panicked: faulty plugin panics in describe on purpose",
         ),
     ] {
         let dir = tempfile::tempdir().unwrap();
@@ -448,6 +448,11 @@ fn an_aborting_or_panicking_describe_is_refused_and_reckon_survives() {
         assert_eq!(code, 1, "{mode}: {out}");
         assert!(
             out.starts_with(&format!("refused: {}: {expected}", lib.display())),
+            "{mode}: {out}"
+        );
+        // QA7 F13: both end with the same advice.
+        assert!(
+            out.contains("Fix the plugin, or remove the file from the plugin directory"),
             "{mode}: {out}"
         );
         let (code, out, _) = reckon_timed(
@@ -557,4 +562,109 @@ fn a_truncated_library_is_refused_not_a_crash() {
     );
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("libreckon_plugin_example_good.so"), "{out}");
+}
+
+/// QA7 F1: a watermark a year ahead, stored before the host checked it,
+/// wedged the stream (a fixed plugin was refused as "moves backwards" on
+/// every run) and only deleting the store got out. `reckon records
+/// checkpoints` shows it and `--reset` clears it; the records stay.
+#[test]
+fn a_checkpoint_in_the_future_is_shown_named_in_the_error_and_reset() {
+    let dir = tempfile::tempdir().unwrap();
+    let plugins = dir.path().join("plugins");
+    std::fs::create_dir(&plugins).unwrap();
+    let lib = fault_lib("behaviour");
+    std::fs::copy(&lib, plugins.join(lib.file_name().unwrap())).unwrap();
+    let cfg = dir.path().join("reckon.toml");
+    std::fs::write(
+        &cfg,
+        "[daemon]\ndata_dir = \"data\"\nplugin_dir = \"plugins\"\ntimezone = \"UTC\"\n\n\
+         [[connectors]]\nid = \"net\"\nplugin = \"faulty\"\nschedule = \"0 0 * * *\"\n\
+         timezone = \"UTC\"\n",
+    )
+    .unwrap();
+    {
+        let store = reckon::store::Store::open(&dir.path().join("data")).unwrap();
+        let cp = plugin_api::protocol::Checkpoint {
+            stream: "conversions".into(),
+            watermark: "2099-11-12T00:00:00Z".parse().unwrap(),
+            state: serde_json::json!({ "cursor": "x" }),
+            covers: None,
+        };
+        store
+            .commit_page("net", &[], Some(&cp), chrono::Utc::now())
+            .unwrap();
+        store.flush().unwrap();
+    }
+    let c = cfg.to_str().unwrap();
+    let show = ["--config", c, "records", "checkpoints", "--source", "net"];
+    let (code, out) = reckon(&show, dir.path());
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("conversions: watermark 2099-11-12T00:00:00+00:00 (in the future: no run moves past it; `--reset` clears it); state {\"cursor\":\"x\"}"),
+        "{out}"
+    );
+    // A scheduled run of a correct plugin is refused, naming the way out.
+    let (code, out) = reckon(&["--config", c, "sync", "net"], dir.path());
+    assert_ne!(code, 0, "{out}");
+    assert!(
+        out.contains("moves backwards from 2099-11-12T00:00:00+00:00"),
+        "{out}"
+    );
+    assert!(
+        out.contains(
+            "`reckon records checkpoints --source net --reset --stream conversions` clears it"
+        ),
+        "{out}"
+    );
+    let (code, out) = reckon(
+        &[
+            "--config",
+            c,
+            "records",
+            "checkpoints",
+            "--source",
+            "net",
+            "--reset",
+            "--stream",
+            "nope",
+        ],
+        dir.path(),
+    );
+    assert_ne!(code, 0, "{out}");
+    assert!(
+        out.contains(
+            "connector `net` has no stored checkpoint for stream `nope` (stored: `conversions`)"
+        ),
+        "{out}"
+    );
+    let (code, out) = reckon(
+        &[
+            "--config",
+            c,
+            "records",
+            "checkpoints",
+            "--source",
+            "net",
+            "--reset",
+            "--stream",
+            "conversions",
+        ],
+        dir.path(),
+    );
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("reset: connector `net` stream `conversions` (its watermark was 2099-11-12T00:00:00+00:00); its records are kept"),
+        "{out}"
+    );
+    assert!(out.contains("1 checkpoint(s) deleted"), "{out}");
+    let (code, out) = reckon(&["--config", c, "sync", "net"], dir.path());
+    assert_eq!(code, 0, "{out}");
+    let (code, out) = reckon(&show, dir.path());
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("conversions: watermark "), "{out}");
+    assert!(
+        !out.contains("2099") && !out.contains("in the future"),
+        "{out}"
+    );
 }

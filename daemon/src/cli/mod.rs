@@ -163,7 +163,12 @@ pub fn output_is_the_result(cmd: &Command) -> bool {
     use crate::plugins::cli::PluginsCommand as P;
     use crate::reconcile::cli::ReconcileCommand as R;
     match cmd {
-        Command::Records(_) | Command::Status(_) => true,
+        // A reset changes the store: it finishes whoever reads its output.
+        Command::Records(r) => !matches!(
+            r,
+            crate::store::cli::RecordsCommand::Checkpoints { reset: true, .. }
+        ),
+        Command::Status(_) => true,
         Command::Kpi(k) => k.out.is_none(),
         Command::Reconcile(r) => match &r.command {
             Some(R::Report(a)) => a.out.is_none(),

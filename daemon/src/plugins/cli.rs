@@ -435,7 +435,13 @@ pub fn render_describe(p: &Plugin) -> String {
                 .get("description")
                 .and_then(Value::as_str)
                 .unwrap_or("");
-            o.push_str(&format!("  {name} ({}): {desc}\n", tags.join(", ")));
+            // No trailing colon for a setting without a description.
+            let desc = if desc.is_empty() {
+                String::new()
+            } else {
+                format!(": {desc}")
+            };
+            o.push_str(&format!("  {name} ({}){desc}\n", tags.join(", ")));
         }
     }
     o

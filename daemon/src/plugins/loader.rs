@@ -624,7 +624,11 @@ pub fn manifest_from(
             .unwrap_or_else(|_| String::from_utf8_lossy(&out.bytes).into_owned());
         return Err(refused(
             path,
-            format!("describe failed (status {}): {why}", out.status),
+            // The abort, hang and crash cases end with the same advice.
+            format!(
+                "describe failed: {}. Fix the plugin, or remove the file from the plugin directory",
+                why.trim_end_matches('.')
+            ),
         ));
     }
     let manifest: Manifest = serde_json::from_slice(&out.bytes)
@@ -675,7 +679,8 @@ pub fn check_manifest(m: &Manifest) -> Result<(), String> {
     if !m.config_schema.is_object() {
         return Err("`config_schema` is not a JSON object".into());
     }
-    Ok(())
+    // The settings `auth` names exist and hold secrets (QA7 F2, F3).
+    plugin_api::validate::auth_settings(m)
 }
 
 struct Cached {
@@ -1006,5 +1011,70 @@ mod tests {
         assert!(check_manifest(&m)
             .unwrap_err()
             .contains("`streams` is empty"));
+    }
+
+    /// QA7 F2 and F3: `auth` naming a setting that is not `x-secret` (the
+    /// token then reached the plugin, its logs and `sync --record`'s
+    /// fixture in clear), or one the schema does not declare (every check
+    /// said ok, only the sync failed), is refused at load.
+    #[test]
+    fn auth_must_name_declared_secret_settings() {
+        use plugin_api::protocol::AuthSpec;
+        let m: Manifest = serde_json::from_value(serde_json::json!({
+            "id": "acmenet", "name": "n", "version": "1", "kind": "affiliate",
+            "description": "d",
+            "config_schema": { "type": "object", "properties": {
+                "api_token": { "type": "string" },
+                "account": { "type": "string" },
+                "secret": { "type": "string", "x-secret": true }
+            } },
+            "streams": [{ "name": "conversions", "record": "conversion",
+                "primary_key": ["external_id"], "cursor": null, "default_lookback_days": 1 }],
+            "allowed_hosts": [], "default_base_url": null,
+            "auth": { "scheme": "bearer", "token": "api_token" },
+            "max_window_days": null
+        }))
+        .unwrap();
+        assert_eq!(
+            check_manifest(&m).unwrap_err(),
+            "`auth` setting `api_token` is not marked \"x-secret\": true in `config_schema`: mark it `x-secret`, \
+             so the credential is read from a secret source, never handed to the plugin and masked in logs and recordings"
+        );
+        let missing = Manifest {
+            auth: Some(AuthSpec::Bearer {
+                token: "api_key".into(),
+            }),
+            ..m.clone()
+        };
+        let e = check_manifest(&missing).unwrap_err();
+        assert!(
+            e.starts_with("`auth` names the setting `api_key`, which `config_schema` does not declare (its properties: `account`, `api_token`, `secret`)"),
+            "{e}"
+        );
+        // Inside `all`, too; a Basic user name may be a plain setting.
+        let nested = Manifest {
+            auth: Some(AuthSpec::All {
+                schemes: vec![
+                    AuthSpec::Basic {
+                        username: "account".into(),
+                        password: "secret".into(),
+                    },
+                    AuthSpec::Header {
+                        name: "X-Key".into(),
+                        value: "api_token".into(),
+                    },
+                ],
+            }),
+            ..m.clone()
+        };
+        assert!(check_manifest(&nested).unwrap_err().contains("`api_token`"));
+        let good = Manifest {
+            auth: Some(AuthSpec::Basic {
+                username: "account".into(),
+                password: "secret".into(),
+            }),
+            ..m
+        };
+        assert_eq!(check_manifest(&good), Ok(()));
     }
 }

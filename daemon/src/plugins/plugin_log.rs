@@ -36,6 +36,9 @@
 
 use super::http::Redactor;
 use plugin_api::protocol::{LogLevel, LogRecord};
+// Escapes control characters in a message (shared with the record
+// validation messages, which show record keys).
+use plugin_api::validate::escape_controls;
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Mutex, OnceLock};
@@ -87,22 +90,6 @@ fn cut(mut s: String, max: usize) -> String {
     s.truncate(end);
     s.push_str(&format!("…[cut, {total} bytes]"));
     s
-}
-
-/// Escapes control characters (newlines, escape sequences) in a message.
-fn escape_controls(s: &str) -> String {
-    if !s.chars().any(char::is_control) {
-        return s.to_owned();
-    }
-    let mut out = String::with_capacity(s.len() + 8);
-    for c in s.chars() {
-        if c.is_control() {
-            out.extend(c.escape_default());
-        } else {
-            out.push(c);
-        }
-    }
-    out
 }
 
 /// A key as a field name: `[A-Za-z0-9_.-]` only (others become `_`), at most

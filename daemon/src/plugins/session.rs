@@ -5,7 +5,9 @@
 //! the executor (its answer becomes the next event, and goes into the
 //! session's cassette when it is recorded), `Records` buffered,
 //! `Checkpoint` validated (known stream, watermark not moving backwards
-//! against this session's previous checkpoint or the committed one) and
+//! against this session's previous checkpoint or the committed one, not
+//! after the later of the session's clock and its window's end, a stream's
+//! first one not before the window: `plugin_api::validate::watermark`) and
 //! committed with the buffered records after each record is validated
 //! (known currency, non-empty ids, no negative spend or amounts where they
 //! mean nothing, record kind matching the stream, `source` stamped), `SleepUntil`
@@ -56,6 +58,8 @@ struct Driver<'a> {
     recorder: Option<Recorder>,
     /// The session's window (a complete pass must lie within it).
     window: Option<Window>,
+    /// The same request asked for again after each commit.
+    repeats: plugin_api::validate::RepeatedRequests,
 }
 
 fn fail(connector: &str, kind: ErrorKind, retryable: bool, message: String) -> SessionError {
@@ -163,6 +167,7 @@ pub async fn run(
         now: open.now,
         asked: 0,
         max_requests: options.max_requests,
+        repeats: Default::default(),
     };
     let mut transport = transport;
     let result = driver.drive(&mut *transport).await;
@@ -285,6 +290,18 @@ impl Driver<'_> {
                              Raise the limit if this source really needs more",
                             self.plugin.manifest.id, self.max_requests, self.connector
                         ),
+                    ));
+                }
+                // A cursor that does not advance fails here, long before
+                // the request budget (QA7 F8).
+                if let Err(why) = self
+                    .repeats
+                    .request(&req.method, &req.url, req.body.as_deref())
+                {
+                    return Err(self.err(
+                        ErrorKind::Protocol,
+                        false,
+                        format!("plugin `{}` {why}", self.plugin.manifest.id),
                     ));
                 }
                 match self.exec.execute(&req).await {
@@ -428,16 +445,17 @@ impl Driver<'_> {
                 stream_names(&self.plugin.manifest)
             )));
         };
-        if let Some(prev) = self.watermarks.get(&cp.stream) {
-            if cp.watermark < *prev {
-                return Err(self.invalid(format!(
-                    "stream `{}`: checkpoint watermark {} moves backwards from {}",
-                    cp.stream,
-                    cp.watermark.to_rfc3339(),
-                    prev.to_rfc3339()
-                )));
-            }
-        }
+        // Not backwards, not in the future, and a stream's first one not
+        // before the window (`plugin_api::validate::watermark`, which
+        // `FakeHost` applies too).
+        plugin_api::validate::watermark(
+            &cp.stream,
+            cp.watermark,
+            self.watermarks.get(&cp.stream).copied(),
+            self.window.as_ref(),
+            self.now,
+        )
+        .map_err(|why| self.invalid(why.replace("<connector>", &self.connector)))?;
         let kind = spec.record;
         if let Some(c) = &cp.covers {
             let within = self.window.is_some_and(|w| {
@@ -461,7 +479,7 @@ impl Driver<'_> {
         let bad = self.buffered.iter_mut().enumerate().find_map(|(i, r)| {
             validate(r, kind, &connector)
                 .err()
-                .map(|why| (i, r.key(), why))
+                .map(|why| (i, plugin_api::validate::escape_controls(&r.key()), why))
         });
         if let Some((i, key, why)) = bad {
             return Err(self.invalid(format!(
@@ -482,6 +500,7 @@ impl Driver<'_> {
             )
         })?;
         self.watermarks.insert(stream.clone(), watermark);
+        self.repeats.committed();
         self.report.pages += 1;
         self.report.new += stats.new;
         self.report.changed += stats.changed;

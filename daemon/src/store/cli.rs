@@ -1,4 +1,5 @@
-//! `reckon records export`: what is stored, as JSON lines or CSV.
+//! `reckon records export|history`: what is stored, as JSON lines or CSV;
+//! `reckon records checkpoints`: a connector's checkpoints, shown or reset.
 //!
 //! Opens the store itself, or, while `reckon run` holds it, is run by the
 //! daemon with its store (`cli::remote`).
@@ -82,6 +83,22 @@ pub enum RecordsCommand {
         /// Output format.
         #[arg(long, value_enum, default_value = "jsonl")]
         format: FormatArg,
+    },
+    /// A connector's stored checkpoints (per stream: the watermark, how far
+    /// its data was read, and the plugin's state), and with `--reset` a way
+    /// out of a bad one: the checkpoint is deleted, the records are kept,
+    /// and the next run of the connector starts as its first (re-pulled
+    /// records are upserts: nothing is duplicated).
+    Checkpoints {
+        /// The connector id.
+        #[arg(long)]
+        source: String,
+        /// Delete the checkpoint(s) instead of showing them.
+        #[arg(long)]
+        reset: bool,
+        /// Only this stream (with `--reset`; default: every stream).
+        #[arg(long, requires = "reset")]
+        stream: Option<String>,
     },
 }
 
@@ -358,6 +375,29 @@ pub fn run(
             writeln!(con.err, "{n} record(s) exported")?;
             Ok(ExitCode::SUCCESS)
         }
+        RecordsCommand::Checkpoints {
+            source,
+            reset,
+            stream,
+        } => {
+            let Some(connector) = cfg.connectors.iter().find(|c| c.id == source) else {
+                let known: Vec<&str> = cfg.connectors.iter().map(|c| c.id.as_str()).collect();
+                let hint = crate::config::source::nearest(&source, known.iter().copied())
+                    .map(|n| format!("; did you mean `{n}`?"))
+                    .unwrap_or_default();
+                anyhow::bail!(
+                    "--source `{source}` is not a connector in {}{hint} (configured: {})",
+                    config.display(),
+                    if known.is_empty() {
+                        "none".to_owned()
+                    } else {
+                        known.join(", ")
+                    }
+                );
+            };
+            let store = con.existing_store(&cfg.daemon.data_dir)?;
+            checkpoints(&store, &connector.id, reset, stream.as_deref(), con)
+        }
         RecordsCommand::History {
             kind,
             source,
@@ -379,4 +419,81 @@ pub fn run(
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// `reckon records checkpoints`: shows a connector's checkpoints, or
+/// deletes them (`reset`, one `stream` or all).
+fn checkpoints(
+    store: &Store,
+    source: &str,
+    reset: bool,
+    stream: Option<&str>,
+    con: &mut crate::cli::Console,
+) -> anyhow::Result<ExitCode> {
+    let stored = store.checkpoints(source)?;
+    // A watermark the host would refuse today (stored before it checked):
+    // the later of now and today's end, plus the slack.
+    let now = chrono::Utc::now();
+    let latest = now
+        + chrono::Duration::days(1)
+        + chrono::Duration::hours(plugin_api::validate::WATERMARK_SLACK_HOURS);
+    if !reset {
+        for cp in stored.values() {
+            let future = if cp.watermark > latest {
+                " (in the future: no run moves past it; `--reset` clears it)"
+            } else {
+                ""
+            };
+            writeln!(
+                con.out,
+                "{}: watermark {}{future}; state {}",
+                cp.stream,
+                cp.watermark.to_rfc3339(),
+                cp.state
+            )?;
+        }
+        writeln!(
+            con.err,
+            "{} checkpoint(s) of connector `{source}`",
+            stored.len()
+        )?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    if let Some(s) = stream {
+        if !stored.contains_key(s) {
+            anyhow::bail!(
+                "connector `{source}` has no stored checkpoint for stream `{s}` (stored: {})",
+                if stored.is_empty() {
+                    "none".to_owned()
+                } else {
+                    stored
+                        .keys()
+                        .map(|k| format!("`{k}`"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                }
+            );
+        }
+    }
+    let n = store.reset_checkpoints(source, stream)?;
+    for cp in stored
+        .values()
+        .filter(|c| stream.is_none_or(|s| s == c.stream))
+    {
+        writeln!(
+            con.err,
+            "reset: connector `{source}` stream `{}` (its watermark was {}); its records are kept",
+            cp.stream,
+            cp.watermark.to_rfc3339()
+        )?;
+    }
+    writeln!(
+        con.err,
+        "{n} checkpoint(s) deleted. The next run of `{source}` starts as its first: it pulls today less \
+         its `lookback_days`, and each stream starts over within its window; to re-pull \
+         older days that were never read, run `reckon sync {source} --from YYYY-MM-DD --to YYYY-MM-DD` \
+         (re-pulled records are upserts, nothing is duplicated). A sync of `{source}` running right now \
+         stores its next checkpoint again: reset while none runs"
+    )?;
+    Ok(ExitCode::SUCCESS)
 }

@@ -1619,15 +1619,45 @@ impl Store {
         Ok(out)
     }
 
-    /// Deletes a connector's checkpoints (a full re-pull starts from scratch).
-    pub fn reset_checkpoints(&self, source: &str) -> Result<(), StoreError> {
-        let prefix = checkpoint_key(source, "");
+    /// Deletes a connector's checkpoints, of every stream or of one
+    /// (`reckon records checkpoints --reset`): the records stay; the next
+    /// run of the connector starts as a first one. Returns how many were
+    /// deleted.
+    pub fn reset_checkpoints(
+        &self,
+        source: &str,
+        stream: Option<&str>,
+    ) -> Result<usize, StoreError> {
         let mut batch = sled::Batch::default();
-        for kv in self.inner.data.scan_prefix(&prefix) {
-            let (k, _) = kv.map_err(|e| self.err(e))?;
-            batch.remove(k);
+        let mut n = 0;
+        match stream {
+            Some(stream) => {
+                let key = checkpoint_key(source, stream);
+                if self
+                    .inner
+                    .data
+                    .get(&key)
+                    .map_err(|e| self.err(e))?
+                    .is_some()
+                {
+                    batch.remove(key);
+                    n = 1;
+                }
+            }
+            None => {
+                for kv in self.inner.data.scan_prefix(checkpoint_key(source, "")) {
+                    let (k, _) = kv.map_err(|e| self.err(e))?;
+                    batch.remove(k);
+                    n += 1;
+                }
+            }
         }
-        self.inner.data.apply_batch(batch).map_err(|e| self.err(e))
+        self.inner
+            .data
+            .apply_batch(batch)
+            .map_err(|e| self.err(e))?;
+        self.flush()?;
+        Ok(n)
     }
 
     /// All records of a kind, optionally of one source, in key order.

@@ -85,10 +85,19 @@ pub enum Fault {
     InvalidRecord,
     /// Emit a record with an empty id.
     EmptyId,
+    /// Emit a record whose id (and so key) holds a newline.
+    ControlId,
     /// Emit a spend record under a conversion stream.
     WrongKind,
     /// Emit a checkpoint whose watermark goes backwards.
     BackwardsCheckpoint,
+    /// Commit a watermark a year after the window's end (a misread time).
+    FutureCheckpoint,
+    /// Commit a stream's first watermark 400 days before the window.
+    EarlyCheckpoint,
+    /// Page with a cursor that never advances: ask `{base_url}/page?cursor=1`,
+    /// commit its page, and ask the same again, forever.
+    SameCursor,
     /// Checkpoint a stream the manifest does not declare.
     UnknownStream,
     /// Declare a complete spend pass ([`Checkpoint::covers`]) on the
@@ -172,14 +181,14 @@ pub fn conversion(n: u64) -> Record {
     })
 }
 
-fn checkpoint(stream: &str, day_offset: i64) -> Checkpoint {
+/// A checkpoint `hours` after the first day of the session's window (so
+/// every watermark lies within the window, whatever day a test syncs).
+fn checkpoint(cx: &Cx, stream: &str, hours: i64) -> Checkpoint {
+    let from = cx.window().map_or_else(|_| day0(), |w| w.from);
     Checkpoint {
         stream: stream.into(),
-        watermark: (day0() + Duration::days(day_offset))
-            .and_hms_opt(0, 0, 0)
-            .unwrap_or_default()
-            .and_utc(),
-        state: json!({ "day": day_offset }),
+        watermark: from.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc() + Duration::hours(hours),
+        state: json!({ "hour": hours }),
         covers: None,
     }
 }
@@ -296,15 +305,20 @@ impl Connector for Faulty {
             }
             _ => {}
         }
+        if s.fault == Fault::EarlyCheckpoint {
+            cx.emit(conversion(1));
+            cx.commit(checkpoint(&cx, CONVERSIONS, -400 * 24));
+            return Ok(());
+        }
         // One good page.
         cx.emit(conversion(1));
-        cx.commit(checkpoint(CONVERSIONS, 1));
+        cx.commit(checkpoint(&cx, CONVERSIONS, 1));
         // A record that must never be stored if the session fails.
         cx.emit(conversion(2));
         yield_to_host(&cx).await?;
         match s.fault {
             Fault::None => {
-                cx.commit(checkpoint(CONVERSIONS, 2));
+                cx.commit(checkpoint(&cx, CONVERSIONS, 2));
             }
             Fault::Panic => panic!("faulty plugin panics on purpose"),
             Fault::Abort => std::process::abort(),
@@ -322,15 +336,19 @@ impl Connector for Faulty {
                     c.sale_amount = Some(Money::new(Decimal::ONE, "XYZ"));
                 }
                 cx.emit(r);
-                cx.commit(checkpoint(CONVERSIONS, 2));
+                cx.commit(checkpoint(&cx, CONVERSIONS, 2));
             }
-            Fault::EmptyId => {
+            Fault::EmptyId | Fault::ControlId => {
                 let mut r = conversion(3);
                 if let Record::Conversion(c) = &mut r {
-                    c.external_id = String::new();
+                    c.external_id = if s.fault == Fault::EmptyId {
+                        String::new()
+                    } else {
+                        "c3\n2026-11-29T00:00:00Z ERROR reckon::store: forged".into()
+                    };
                 }
                 cx.emit(r);
-                cx.commit(checkpoint(CONVERSIONS, 2));
+                cx.commit(checkpoint(&cx, CONVERSIONS, 2));
             }
             Fault::WrongKind => {
                 cx.emit(Record::Spend(Spend {
@@ -350,16 +368,30 @@ impl Connector for Faulty {
                     platform_conversions: None,
                     platform_conversion_value: None,
                 }));
-                cx.commit(checkpoint(CONVERSIONS, 2));
+                cx.commit(checkpoint(&cx, CONVERSIONS, 2));
             }
             Fault::BackwardsCheckpoint => {
-                cx.commit(checkpoint(CONVERSIONS, 0));
+                cx.commit(checkpoint(&cx, CONVERSIONS, 0));
+            }
+            Fault::FutureCheckpoint => {
+                let days = cx.window().map_or(0, |w| w.days());
+                cx.commit(checkpoint(&cx, CONVERSIONS, (days + 365) * 24));
+            }
+            Fault::SameCursor => {
+                let url = format!("{}/page?cursor=1", cx.base_url());
+                let mut n = 3;
+                loop {
+                    cx.http(Request::get(url.as_str())).await?.ok()?;
+                    cx.emit(conversion(n));
+                    n += 1;
+                    cx.commit(checkpoint(&cx, CONVERSIONS, 2));
+                }
             }
             Fault::UnknownStream => {
-                cx.commit(checkpoint("nope", 2));
+                cx.commit(checkpoint(&cx, "nope", 2));
             }
             Fault::FalsePass => {
-                let mut cp = checkpoint(CONVERSIONS, 2);
+                let mut cp = checkpoint(&cx, CONVERSIONS, 2);
                 cp.covers = Some(plugin_api::Covers {
                     account_id: "a1".into(),
                     days: plugin_api::protocol::Window {
@@ -371,7 +403,7 @@ impl Connector for Faulty {
             }
             Fault::Stdout => {
                 println!("hello from a plugin that should not print");
-                cx.commit(checkpoint(CONVERSIONS, 2));
+                cx.commit(checkpoint(&cx, CONVERSIONS, 2));
             }
             Fault::ForeignHost => {
                 let url = s
@@ -387,6 +419,7 @@ impl Connector for Faulty {
                     .await;
             },
             Fault::Flood
+            | Fault::EarlyCheckpoint
             | Fault::Steps
             | Fault::Files
             | Fault::ReadFile
@@ -408,7 +441,10 @@ async fn flood(cx: &Cx, s: &Settings) -> Result<(), PluginError> {
             n += 1;
         }
         day += 1;
-        cx.commit(checkpoint(CONVERSIONS, day));
+        // Seconds, not hours: a long flood stays within the window.
+        let mut cp = checkpoint(cx, CONVERSIONS, 0);
+        cp.watermark += Duration::seconds(day);
+        cx.commit(cp);
         yield_to_host(cx).await?;
     }
     Ok(())
