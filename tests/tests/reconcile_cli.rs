@@ -998,13 +998,24 @@ fn config_changes_a_finalised_period_settled_are_refused_and_write_nothing() {
         .unwrap_err()
         .to_string();
     drop(store);
-    assert!(e.starts_with("program `shop-us`: claims of connector `awin`"), "{e}");
+    assert!(
+        e.starts_with("program `shop-us`: claims of connector `awin`"),
+        "{e}"
+    );
     assert!(!e.contains("`other`"), "{e}");
     // `other` ran the first time: its schedule is not due again.
     assert_eq!(other_ran, e, "the second run differs: {other_ran}");
-    assert!(out_dir.join("statements/other").is_dir(), "{:?}", tree(&out_dir));
+    assert!(
+        out_dir.join("statements/other").is_dir(),
+        "{:?}",
+        tree(&out_dir)
+    );
     std::fs::remove_dir_all(out_dir.join("statements/other")).unwrap();
-    assert_eq!(tree(&out_dir), files, "scheduled drafts wrote shop-us files");
+    assert_eq!(
+        tree(&out_dir),
+        files,
+        "scheduled drafts wrote shop-us files"
+    );
     assert_eq!(decisions(), stored, "scheduled drafts changed decisions");
     std::fs::write(&cfg, &without_awin).unwrap();
 

@@ -821,7 +821,13 @@ mod amount_tests {
         let names: Vec<(&str, Outcome, Option<&str>)> = r
             .summary
             .iter()
-            .map(|row| (row.partner_id.as_str(), row.outcome, row.partner_name.as_deref()))
+            .map(|row| {
+                (
+                    row.partner_id.as_str(),
+                    row.outcome,
+                    row.partner_name.as_deref(),
+                )
+            })
             .collect();
         assert_eq!(
             names,
