@@ -576,4 +576,28 @@ fn a_missing_config_file_says_how_to_name_one() {
             "{args:?}: {err}"
         );
     }
+    // A file someone named is not explained again: its path is to check.
+    for named in [
+        Command::new(reckon_tests::reckon_bin())
+            .current_dir(dir.path())
+            .args(["--config", "elsewhere.toml", "sync", "examplenet"])
+            .env_remove("RECKON_CONFIG")
+            .output()
+            .unwrap(),
+        Command::new(reckon_tests::reckon_bin())
+            .current_dir(dir.path())
+            .args(["sync", "examplenet"])
+            .env("RECKON_CONFIG", "elsewhere.toml")
+            .output()
+            .unwrap(),
+    ] {
+        let err = String::from_utf8_lossy(&named.stderr);
+        assert_eq!(named.status.code(), Some(1), "{err}");
+        assert!(
+            err.starts_with("error: elsewhere.toml: cannot read the config file")
+                && err.contains("; check the path given with --config or the environment variable RECKON_CONFIG")
+                && !err.contains("name the config file"),
+            "{err}"
+        );
+    }
 }

@@ -276,7 +276,7 @@ fn finance_commands_run_in_the_daemon_with_the_outputs_of_a_stopped_one() {
     ]);
     assert_eq!(out.status.code(), Some(1));
     assert!(
-        text(&out.stderr).contains("no [[programs]] entry with id `nope`"),
+        text(&out.stderr).contains("no program `nope` in [[programs]]"),
         "{}",
         text(&out.stderr)
     );

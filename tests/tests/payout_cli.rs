@@ -201,8 +201,7 @@ fn statements_errors_name_what_to_fix() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        err.contains("no [[programs]] entry with id `nope`")
-            && err.contains("(configured: `shop`)"),
+        err.contains("no program `nope` in [[programs]]") && err.contains("(configured: `shop`)"),
         "{err}"
     );
     // A typo gets the did-you-mean connector and source ids get (QA).
@@ -219,7 +218,7 @@ fn statements_errors_name_what_to_fix() {
     );
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        err.contains("no [[programs]] entry with id `shpo`")
+        err.contains("no program `shpo` in [[programs]]")
             && err.contains("; did you mean `shop`? (configured: `shop`)"),
         "{err}"
     );

@@ -935,6 +935,22 @@ fn config_changes_a_finalised_period_settled_are_refused_and_write_nothing() {
             "Set `payout_currency = \"USD\"` back in [programs.commission]",
         ],
     );
+    // QA8 F5: the finalised period's files are still written back (they
+    // pay nothing new), byte for byte, with the changed config in place.
+    std::fs::remove_dir_all(out_dir.join("statements/shop-us/2026-08")).unwrap();
+    let out = reckon(
+        &cfg,
+        &[
+            "statements",
+            "generate",
+            "--program",
+            "shop-us",
+            "--period",
+            "2026-08",
+        ],
+    );
+    assert!(out.contains("restored"), "{out}");
+    assert_eq!(tree(&out_dir), files, "restored files differ");
     refused(
         &original.replace(
             "payout_currency = \"USD\"",

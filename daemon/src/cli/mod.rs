@@ -21,7 +21,7 @@ pub struct Cli {
         long,
         global = true,
         env = "RECKON_CONFIG",
-        default_value = "reckon.toml"
+        default_value = crate::config::DEFAULT_CONFIG
     )]
     pub config: std::path::PathBuf,
     /// Log format of `run` and `sync` (overrides `[daemon] log_format`).

@@ -69,7 +69,7 @@ pub fn run(
         .with_context(|| {
             let ids: Vec<&str> = config.programs.iter().map(|p| p.id.as_str()).collect();
             format!(
-                "no [[programs]] entry with id `{}` in {}{}",
+                "no program `{}` in [[programs]] of {}{}",
                 args.program,
                 config_path.display(),
                 crate::config::source::not_configured(&args.program, &ids)
@@ -96,7 +96,12 @@ pub fn run(
                 .with_timezone(&commission.tz())
                 .date_naive();
             lifecycle::check_generatable(&book, &a.program, commission, &a.period, today)?;
-            lifecycle::check_settled(&book, &a.program, &program.claims, commission)?;
+            // Writing a finalised period's files back pays nothing new: a
+            // settled config change does not stand in its way (QA8 F5).
+            let period = super::period::Period::parse(commission.period, &a.period)?;
+            if !lifecycle::is_finalised(&book, &a.program, &period.to_string())? {
+                lifecycle::check_settled(&book, &a.program, &program.claims, commission)?;
+            }
             let fx = crate::reconcile::fx_table(&config)?;
             reconcile_first(&store, program, &fx, con)?;
             let decisions = StoredDecisions {

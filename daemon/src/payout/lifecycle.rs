@@ -677,7 +677,12 @@ fn check_settled_terms(
     Ok(())
 }
 
-fn is_finalised(b: &dyn StatementBook, program: &str, period: &str) -> Result<bool, PayoutError> {
+/// Whether the store records `period` (as printed) of `program` as finalised.
+pub fn is_finalised(
+    b: &dyn StatementBook,
+    program: &str,
+    period: &str,
+) -> Result<bool, PayoutError> {
     Ok(load_period(b, program, period)?.is_some_and(|r| r.status == Status::Finalised))
 }
 

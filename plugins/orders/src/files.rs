@@ -650,6 +650,25 @@ pub fn parse_csv(name: &str, bytes: &[u8], settings: &Settings) -> Result<Vec<Or
         .headers()
         .map_err(|e| err(1, None, None, None, format!("unreadable header row: {e}")))?
         .clone();
+    let first = headers
+        .get(0)
+        .unwrap_or_default()
+        .trim_start_matches('\u{feff}');
+    if first.len() >= 4 && first[..4].eq_ignore_ascii_case("sep=") {
+        // Excel's separator line (`sep=;`) before the header (QA8 F4).
+        let line: Vec<&str> = headers.iter().collect();
+        return Err(err(
+            1,
+            None,
+            None,
+            None,
+            format!(
+                "the first line `{}` is Excel's separator line, not the header row: remove it; \
+                 columns must be separated by commas (save the file as comma-separated CSV)",
+                line.join(",").trim_start_matches('\u{feff}')
+            ),
+        ));
+    }
     if let Some(sep) = headers.iter().find_map(other_separator) {
         return Err(err(
             1,

@@ -345,6 +345,21 @@ fn files_csv_with_another_separator_says_columns_need_commas() {
             )
         );
     }
+    // Excel's `sep=;` line before the header (QA8 F4).
+    for (csv, line) in [
+        ("sep=;\norder_id;created_at;amount;currency\n", "sep=;"),
+        ("\u{feff}SEP=,\norder_id,created_at,amount\n", "SEP=,"),
+    ] {
+        let err = files::parse_csv("s.csv", csv.as_bytes(), &cx_settings()).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "file `s.csv` line 1: the first line `{line}` is Excel's separator line, not the \
+                 header row: remove it; columns must be separated by commas (save the file as \
+                 comma-separated CSV)"
+            )
+        );
+    }
     // A lone unknown column with a `;` in it is still an unknown column.
     let err =
         files::parse_csv("s.csv", b"order_id,created_at,amount,a;b\n", &cx_settings()).unwrap_err();
