@@ -1035,8 +1035,22 @@ fn config_changes_a_finalised_period_settled_are_refused_and_write_nothing() {
     assert_eq!(decisions(), stored, "scheduled drafts changed decisions");
     std::fs::write(&cfg, &without_awin).unwrap();
 
-    // F8: `reconcile` is not refused; it names why it drops awin's decisions.
-    let out = reckon(&cfg, &["reconcile"]);
+    // F8: `reconcile` is not refused; it names why it drops awin's decisions
+    // and warns that statements will refuse (QA8 F3).
+    let run = Command::new(reckon_tests::reckon_bin())
+        .arg("--config")
+        .arg(&cfg)
+        .arg("reconcile")
+        .output()
+        .unwrap();
+    assert!(run.status.success());
+    let out = String::from_utf8(run.stdout).unwrap();
+    let err = String::from_utf8_lossy(&run.stderr);
+    assert!(
+        err.contains("warning: claims of `awin` were paid on finalised statements of `shop-us` (the first: shop-us/2026-08/awin:")
+            && err.contains("`reckon statements` refuses the program until `awin` is back in `claims`"),
+        "{err}"
+    );
     assert!(
         out.contains(&format!(
             "{awin} decisions removed (`awin` is no longer a claims connector of shop-us)"

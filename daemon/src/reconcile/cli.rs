@@ -249,6 +249,7 @@ pub fn run(config: &Path, args: ReconcileArgs, con: &mut Console) -> anyhow::Res
                     p.decisions_changed,
                     p.outcomes_changed,
                 )?;
+                warn_if_paid_connector_removed(&store, p, &programs, con)?;
             }
             if let Some(at) = args.now {
                 writeln!(
@@ -260,6 +261,41 @@ pub fn run(config: &Path, args: ReconcileArgs, con: &mut Console) -> anyhow::Res
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// A run that dropped the decisions of a connector whose claims finalised
+/// statements paid succeeds (putting the connector back restores them),
+/// but says now what `reckon statements` will refuse (QA8 F3).
+fn warn_if_paid_connector_removed(
+    store: &crate::store::Store,
+    p: &super::ProgramSummary,
+    programs: &[super::config::ProgramConfig],
+    con: &mut Console,
+) -> anyhow::Result<()> {
+    use crate::payout::lifecycle::{check_settled, PayoutError};
+    let Some(program) = programs.iter().find(|c| c.id == p.program) else {
+        return Ok(());
+    };
+    let Some(commission) = &program.commission else {
+        return Ok(());
+    };
+    if p.removed_by_source.is_empty() {
+        return Ok(());
+    }
+    let book = crate::payout::book::StoreBook::open(store)?;
+    if let Err(PayoutError::PaidConnectorRemoved {
+        connector,
+        statement,
+        ..
+    }) = check_settled(&book, &program.id, &program.claims, commission)
+    {
+        writeln!(
+            con.err,
+            "warning: claims of `{connector}` were paid on finalised statements of `{}` (the first: {statement}), but `{connector}` is no longer in its `claims`: `reckon statements` refuses the program until `{connector}` is back in `claims`, which restores its decisions (README, Payout statements, \"Program ids and connectors after finalising\")",
+            program.id
+        )?;
+    }
+    Ok(())
 }
 
 /// ", N decisions removed (why)" for a run that deleted stored decisions,
