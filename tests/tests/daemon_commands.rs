@@ -639,6 +639,26 @@ fn a_backfill_whose_client_goes_away_stops_and_frees_its_connector() {
         "{}",
         text(&busy.stderr)
     );
+    // A checkpoint reset too: the running sync would write it back (QA9 F1).
+    let reset = reckon_in(
+        root,
+        &config,
+        &[
+            "records",
+            "checkpoints",
+            "--source",
+            "examplenet",
+            "--reset",
+        ],
+    );
+    assert_eq!(reset.status.code(), Some(1), "{}", text(&reset.stdout));
+    assert!(
+        text(&reset.stderr).contains(
+            "connector `examplenet` is running now (a scheduled run or a `reckon sync`), and its run would write the checkpoint back"
+        ),
+        "{}",
+        text(&reset.stderr)
+    );
 
     // Ctrl-C (here: kill) on the client ends the wait at once.
     client.kill().unwrap();

@@ -342,13 +342,37 @@ async fn handle(conn: tokio::net::UnixStream, daemon: Arc<Daemon>) {
                     tokio::spawn(sync(daemon, cli.config, args, json, tx, gone))
                 }
                 command => {
-                    let store = daemon.store.clone();
-                    let join = tokio::task::spawn_blocking(move || {
-                        run(&request, &cli.config, command, store, tx)
-                    });
-                    tokio::spawn(async move {
-                        let _ = join.await;
-                    })
+                    // A reset holds the connector as a sync does: a sync
+                    // running now would write its checkpoint back
+                    // (QA9 F1), and none starts while it resets.
+                    let resets = match &command {
+                        Command::Records(crate::store::cli::RecordsCommand::Checkpoints {
+                            source,
+                            reset: true,
+                            ..
+                        }) => Some(source.clone()),
+                        _ => None,
+                    };
+                    match resets {
+                        Some(id) if !daemon.claim(&id) => tokio::spawn(async move {
+                            let message = format!(
+                                "error: connector `{id}` is running now (a scheduled run or a `reckon sync`), and its run would write the checkpoint back; reset it when the run ends (`reckon status`)\n"
+                            );
+                            let _ = tx.send((ERR, message.into_bytes())).await;
+                            let _ = tx.send((EXIT, vec![1])).await;
+                        }),
+                        held => {
+                            let store = daemon.store.clone();
+                            let held = held.map(|id| Held(daemon.clone(), id));
+                            let join = tokio::task::spawn_blocking(move || {
+                                run(&request, &cli.config, command, store, tx);
+                                drop(held);
+                            });
+                            tokio::spawn(async move {
+                                let _ = join.await;
+                            })
+                        }
+                    }
                 }
             }
         }
@@ -587,6 +611,15 @@ async fn sync_run(
 
 /// Ends a client's run of a connector (see [`Daemon::claim`]) however the
 /// run ends.
+/// A connector held by a command that runs no sync; let go when dropped.
+struct Held(Arc<Daemon>, String);
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        self.0.unclaim(&self.1);
+    }
+}
+
 struct Release<'a>(&'a Daemon, &'a str);
 
 impl Drop for Release<'_> {

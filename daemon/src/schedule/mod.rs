@@ -207,6 +207,13 @@ impl Daemon {
         fresh
     }
 
+    /// Ends a [`Daemon::claim`] that ran no sync (a checkpoint reset held
+    /// the connector): the connector's status and counts stay as they were.
+    pub fn unclaim(&self, id: &str) {
+        self.with_status(id, |s| s.running = false);
+        self.active().remove(id);
+    }
+
     /// Ends a run started with [`Daemon::claim`]: `/status` shows its run
     /// record as the connector's last run.
     pub fn release(&self, id: &str) {
