@@ -1018,6 +1018,26 @@ fn config_changes_a_finalised_period_settled_are_refused_and_write_nothing() {
         e.starts_with("program `shop-us`: claims of connector `awin`"),
         "{e}"
     );
+    // /status and /metrics show both programs' drafts (QA9 F2).
+    let runs = reckon::payout::hook::draft_runs();
+    let of = |id: &str| runs.iter().find(|r| r.program == id).unwrap();
+    assert!(of("shop-us").consecutive_failures >= 2, "{runs:?}");
+    assert!(of("shop-us")
+        .last_error
+        .as_deref()
+        .unwrap()
+        .contains("`awin`"));
+    assert_eq!(
+        (of("other").ok_total, of("other").last_error.as_deref()),
+        (1, None)
+    );
+    let metrics = reckon::payout::hook::render_metrics();
+    assert!(
+        metrics.contains("reckon_statement_drafts_runs_total{program=\"other\",outcome=\"ok\"} 1")
+            && metrics
+                .contains("reckon_statement_drafts_consecutive_failures{program=\"shop-us\"} "),
+        "{metrics}"
+    );
     assert!(!e.contains("`other`"), "{e}");
     // `other` ran the first time: its schedule is not due again.
     assert_eq!(other_ran, e, "the second run differs: {other_ran}");

@@ -7,7 +7,105 @@ use super::book::{self, StatementBook, StoreBook};
 use super::lifecycle::{self, Decisions, Inputs, StoredDecisions};
 use crate::schedule::hooks::{PostSync, SyncEvent};
 use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::str::FromStr;
+
+/// A program's scheduled drafts in this process, for `/status` and
+/// `/metrics` (QA9 F2: a program whose drafts were refused showed only in
+/// the log).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct DraftRuns {
+    /// Program id.
+    pub program: String,
+    /// When its drafts were last made.
+    pub last_ok_at: Option<DateTime<Utc>>,
+    /// When they last failed, and why (cleared by the next success).
+    pub last_error_at: Option<DateTime<Utc>>,
+    /// Why they last failed.
+    pub last_error: Option<String>,
+    /// Failures since the last success.
+    pub consecutive_failures: u64,
+    /// Runs that made drafts since the start.
+    pub ok_total: u64,
+    /// Runs that failed since the start.
+    pub failed_total: u64,
+}
+
+static DRAFTS: std::sync::Mutex<BTreeMap<String, DraftRuns>> =
+    std::sync::Mutex::new(BTreeMap::new());
+
+fn with_drafts<T>(f: impl FnOnce(&mut BTreeMap<String, DraftRuns>) -> T) -> T {
+    f(&mut DRAFTS
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner))
+}
+
+fn record(program: &str, at: DateTime<Utc>, error: Option<&str>) {
+    with_drafts(|d| {
+        let r = d.entry(program.to_owned()).or_insert_with(|| DraftRuns {
+            program: program.to_owned(),
+            last_ok_at: None,
+            last_error_at: None,
+            last_error: None,
+            consecutive_failures: 0,
+            ok_total: 0,
+            failed_total: 0,
+        });
+        match error {
+            None => {
+                r.last_ok_at = Some(at);
+                r.last_error = None;
+                r.last_error_at = None;
+                r.consecutive_failures = 0;
+                r.ok_total += 1;
+            }
+            Some(e) => {
+                r.last_error = Some(e.to_owned());
+                r.last_error_at = Some(at);
+                r.consecutive_failures += 1;
+                r.failed_total += 1;
+            }
+        }
+    });
+}
+
+/// Each program's scheduled drafts in this process, in id order.
+pub fn draft_runs() -> Vec<DraftRuns> {
+    with_drafts(|d| d.values().cloned().collect())
+}
+
+/// Prometheus text: `reckon_statement_drafts_runs_total{program,outcome}`
+/// and `reckon_statement_drafts_consecutive_failures{program}`.
+pub fn render_metrics() -> String {
+    use std::fmt::Write as _;
+    let runs = draft_runs();
+    let mut out = String::from(
+        "# HELP reckon_statement_drafts_runs_total Scheduled statement draft runs by program and outcome.\n\
+         # TYPE reckon_statement_drafts_runs_total counter\n",
+    );
+    for r in &runs {
+        for (outcome, n) in [("ok", r.ok_total), ("failed", r.failed_total)] {
+            let _ = writeln!(
+                out,
+                "reckon_statement_drafts_runs_total{{program=\"{}\",outcome=\"{outcome}\"}} {n}",
+                r.program
+            );
+        }
+    }
+    out.push_str(
+        "# HELP reckon_statement_drafts_consecutive_failures Scheduled draft runs failed since the program's last success.\n\
+         # TYPE reckon_statement_drafts_consecutive_failures gauge\n",
+    );
+    for r in &runs {
+        let _ = writeln!(
+            out,
+            "reckon_statement_drafts_consecutive_failures{{program=\"{}\"}} {}",
+            r.program, r.consecutive_failures
+        );
+    }
+    out
+}
 
 /// The post-sync hook regenerating drafts on `draft_schedule`.
 #[derive(Debug, Default)]
@@ -39,16 +137,21 @@ pub fn run_due(
     let mut failed = Vec::new();
     for program in &config.programs {
         match run_program(store, config, &book, program, now) {
-            Ok(true) => done.push(program.id.clone()),
+            Ok(true) => {
+                record(&program.id, now, None);
+                done.push(program.id.clone());
+            }
             Ok(false) => {}
             Err(e) => {
                 let e = format!("{e:#}");
                 let named = e.starts_with(&format!("program `{}`", program.id));
-                failed.push(if named {
+                let e = if named {
                     e
                 } else {
                     format!("program `{}`: {e}", program.id)
-                });
+                };
+                record(&program.id, now, Some(&e));
+                failed.push(e);
             }
         }
     }

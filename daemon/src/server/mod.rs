@@ -72,6 +72,7 @@ async fn metrics_text(State(d): State<Arc<Daemon>>) -> impl IntoResponse {
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         d.metrics.render(size)
             + &crate::server::postback::render_metrics()
-            + &crate::reconcile::render_metrics(),
+            + &crate::reconcile::render_metrics()
+            + &crate::payout::hook::render_metrics(),
     )
 }

@@ -23,6 +23,10 @@ pub struct StatusReport {
     /// order.
     #[serde(default)]
     pub programs: Vec<crate::reconcile::LastRun>,
+    /// Each program's scheduled statement drafts since the daemon started
+    /// (those with a `draft_schedule` that came due), in id order.
+    #[serde(default)]
+    pub drafts: Vec<crate::payout::hook::DraftRuns>,
     /// Why the store refuses every write, once it does (the daemon stops
     /// then; a restart recovers): [`crate::store::Store::failure`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -39,6 +43,7 @@ impl StatusReport {
             connectors: d.status_snapshot(),
             postbacks: d.postbacks.status(),
             programs: crate::reconcile::last_runs(),
+            drafts: crate::payout::hook::draft_runs(),
             store_failure: d.store.failure(),
         }
     }
@@ -158,6 +163,22 @@ impl StatusReport {
                 };
             }
         }
+        if !self.drafts.is_empty() {
+            let _ = writeln!(out, "\nstatement drafts (draft_schedule, since start):");
+            for d in &self.drafts {
+                let _ = match &d.last_error {
+                    None => writeln!(out, "  {}: made {}", d.program, t(d.last_ok_at)),
+                    Some(e) => writeln!(
+                        out,
+                        "  {}: FAILING ({} in a row, last {}; last made {}): {e}",
+                        d.program,
+                        d.consecutive_failures,
+                        t(d.last_error_at),
+                        t(d.last_ok_at)
+                    ),
+                };
+            }
+        }
         out
     }
 }
@@ -189,6 +210,7 @@ mod tests {
             postbacks: vec![],
             store_failure: None,
             programs: vec![],
+            drafts: vec![],
         };
         let text = report.render();
         assert!(text.contains("a (example): running,"), "{text}");
@@ -221,8 +243,33 @@ mod tests {
             postbacks: vec![],
             store_failure: None,
             programs: vec![run("a", None), run("b", Some("store I/O failed"))],
+            drafts: vec![
+                crate::payout::hook::DraftRuns {
+                    program: "a".into(),
+                    last_ok_at: Some(at),
+                    last_error_at: None,
+                    last_error: None,
+                    consecutive_failures: 0,
+                    ok_total: 3,
+                    failed_total: 0,
+                },
+                crate::payout::hook::DraftRuns {
+                    program: "b".into(),
+                    last_ok_at: None,
+                    last_error_at: Some(at),
+                    last_error: Some("program `b`: the payout currency is EUR".into()),
+                    consecutive_failures: 2,
+                    ok_total: 0,
+                    failed_total: 2,
+                },
+            ],
         };
         let text = report.render();
+        // QA9 F2: refused drafts show in `reckon status`, not only the log.
+        assert!(
+            text.contains("statement drafts (draft_schedule, since start):\n  a: made 2026-11-29 08:00:00 UTC\n  b: FAILING (2 in a row, last 2026-11-29 08:00:00 UTC; last made -): program `b`: the payout currency is EUR"),
+            "{text}"
+        );
         // The run's payable count is of the claims it judged (QA 2026-11-29:
         // "2 payable" read as the program's); the program's follows.
         assert!(text.contains(
@@ -238,6 +285,7 @@ mod tests {
         let text = StatusReport {
             store_failure: None,
             programs: vec![older],
+            drafts: vec![],
             ..report
         }
         .render();
