@@ -115,7 +115,14 @@ impl StatusReport {
                 );
             }
             if let Some(e) = &c.last_error {
-                let _ = writeln!(out, "  last error: {e}");
+                // A failure that is not retried (a refused credential)
+                // still says how many in a row (QA9 F5).
+                let row = if c.next_retry.is_none() && c.consecutive_failures > 0 {
+                    format!(" (failure {} in a row)", c.consecutive_failures)
+                } else {
+                    String::new()
+                };
+                let _ = writeln!(out, "  last error{row}: {e}");
             }
         }
         if !self.postbacks.is_empty() {
@@ -265,6 +272,22 @@ mod tests {
             ],
         };
         let text = report.render();
+        // QA9 F5: a failure that is not retried still says how many.
+        let refused = StatusReport {
+            connectors: vec![ConnectorStatus {
+                id: "impact".into(),
+                enabled: true,
+                consecutive_failures: 2,
+                last_error: Some("credentials refused (HTTP 401)".into()),
+                ..ConnectorStatus::default()
+            }],
+            ..report.clone()
+        }
+        .render();
+        assert!(
+            refused.contains("  last error (failure 2 in a row): credentials refused (HTTP 401)"),
+            "{refused}"
+        );
         // QA9 F2: refused drafts show in `reckon status`, not only the log.
         assert!(
             text.contains("statement drafts (draft_schedule, since start):\n  a: made 2026-11-29 08:00:00 UTC\n  b: FAILING (2 in a row, last 2026-11-29 08:00:00 UTC; last made -): program `b`: the payout currency is EUR"),
