@@ -1007,26 +1007,19 @@ fn config_changes_a_finalised_period_settled_are_refused_and_write_nothing() {
     .unwrap();
     let loaded = reckon::config::load(&cfg).unwrap();
     let store = Store::open(&dir.path().join("data")).unwrap();
-    let e = reckon::payout::hook::run_due(&store, &loaded, chrono::Utc::now())
-        .unwrap_err()
-        .to_string();
-    let other_ran = reckon::payout::hook::run_due(&store, &loaded, chrono::Utc::now())
-        .unwrap_err()
-        .to_string();
+    // shop-us's refusal is the one reported above: an error once, its
+    // repeats counted, not returned again (QA9 F3: an ERROR after every
+    // sync filled the log); `other` is made.
+    let first = reckon::payout::hook::run_due(&store, &loaded, chrono::Utc::now()).unwrap();
+    // `other` ran: its schedule is not due again.
+    let second = reckon::payout::hook::run_due(&store, &loaded, chrono::Utc::now()).unwrap();
     drop(store);
-    assert!(
-        e.starts_with("program `shop-us`: claims of connector `awin`"),
-        "{e}"
-    );
+    assert_eq!((first, second), (vec!["other".to_owned()], vec![]));
     // /status and /metrics show both programs' drafts (QA9 F2).
     let runs = reckon::payout::hook::draft_runs();
     let of = |id: &str| runs.iter().find(|r| r.program == id).unwrap();
-    assert!(of("shop-us").consecutive_failures >= 2, "{runs:?}");
-    assert!(of("shop-us")
-        .last_error
-        .as_deref()
-        .unwrap()
-        .contains("`awin`"));
+    assert_eq!(of("shop-us").consecutive_failures, 3, "{runs:?}");
+    assert_eq!(of("shop-us").last_error.as_deref(), Some(e.as_str()));
     assert_eq!(
         (of("other").ok_total, of("other").last_error.as_deref()),
         (1, None)
@@ -1035,12 +1028,9 @@ fn config_changes_a_finalised_period_settled_are_refused_and_write_nothing() {
     assert!(
         metrics.contains("reckon_statement_drafts_runs_total{program=\"other\",outcome=\"ok\"} 1")
             && metrics
-                .contains("reckon_statement_drafts_consecutive_failures{program=\"shop-us\"} "),
+                .contains("reckon_statement_drafts_consecutive_failures{program=\"shop-us\"} 3"),
         "{metrics}"
     );
-    assert!(!e.contains("`other`"), "{e}");
-    // `other` ran the first time: its schedule is not due again.
-    assert_eq!(other_ran, e, "the second run differs: {other_ran}");
     assert!(
         out_dir.join("statements/other").is_dir(),
         "{:?}",

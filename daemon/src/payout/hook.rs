@@ -41,7 +41,9 @@ fn with_drafts<T>(f: impl FnOnce(&mut BTreeMap<String, DraftRuns>) -> T) -> T {
         .unwrap_or_else(std::sync::PoisonError::into_inner))
 }
 
-fn record(program: &str, at: DateTime<Utc>, error: Option<&str>) {
+/// Records one run of a program's drafts; true when `error` is new (not
+/// the same as the run before's).
+fn record(program: &str, at: DateTime<Utc>, error: Option<&str>) -> bool {
     with_drafts(|d| {
         let r = d.entry(program.to_owned()).or_insert_with(|| DraftRuns {
             program: program.to_owned(),
@@ -61,13 +63,16 @@ fn record(program: &str, at: DateTime<Utc>, error: Option<&str>) {
                 r.ok_total += 1;
             }
             Some(e) => {
+                let new = r.last_error.as_deref() != Some(e);
                 r.last_error = Some(e.to_owned());
                 r.last_error_at = Some(at);
                 r.consecutive_failures += 1;
                 r.failed_total += 1;
+                return new;
             }
         }
-    });
+        false
+    })
 }
 
 /// Each program's scheduled drafts in this process, in id order.
@@ -126,7 +131,9 @@ impl PostSync for StatementDrafts {
 /// after its last draft run (or within the last day, the first time).
 /// Returns the programs done. A program that fails (a refused config
 /// change, say) does not stop the others: their drafts are made, and the
-/// error names every program that failed.
+/// error names every program that failed with a new reason; a program
+/// failing again for the same reason is counted in [`draft_runs`] and
+/// logged at debug level, not returned again.
 pub fn run_due(
     store: &crate::store::Store,
     config: &crate::config::Config,
@@ -138,7 +145,7 @@ pub fn run_due(
     for program in &config.programs {
         match run_program(store, config, &book, program, now) {
             Ok(true) => {
-                record(&program.id, now, None);
+                let _ = record(&program.id, now, None);
                 done.push(program.id.clone());
             }
             Ok(false) => {}
@@ -150,8 +157,14 @@ pub fn run_due(
                 } else {
                     format!("program `{}`: {e}", program.id)
                 };
-                record(&program.id, now, Some(&e));
-                failed.push(e);
+                // The same refusal after every sync filled the log (QA9
+                // F3): it is an error once; its repeats are counted in
+                // /status and /metrics, and logged at debug level.
+                if record(&program.id, now, Some(&e)) {
+                    failed.push(e);
+                } else {
+                    tracing::debug!(program = %program.id, error = %e, "statement drafts still refused");
+                }
             }
         }
     }
