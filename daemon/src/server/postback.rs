@@ -1402,13 +1402,20 @@ fn reply(
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .admit((connector.to_owned(), outcome), std::time::Instant::now());
+        // The reason as text, not a JSON string quoted again (QA9 F6).
+        let reason = body["error"].as_str().unwrap_or_default();
         match admitted {
             Some(suppressed) => {
-                tracing::warn!(connector, outcome = outcome.as_str(), reason = %body["error"], refused_since_last_line = suppressed,
+                tracing::warn!(connector, outcome = outcome.as_str(), reason, refused_since_last_line = suppressed,
                 "postback refused (logged at most once a minute per endpoint and outcome; reckon_postback_requests_total counts every one)")
             }
             None => {
-                tracing::debug!(connector, outcome = outcome.as_str(), reason = %body["error"], "postback refused")
+                tracing::debug!(
+                    connector,
+                    outcome = outcome.as_str(),
+                    reason,
+                    "postback refused"
+                )
             }
         }
     }
