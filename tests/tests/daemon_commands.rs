@@ -581,6 +581,22 @@ fn a_backfill_runs_in_the_daemon_with_its_secrets_and_shows_as_the_last_run() {
         );
     }
 
+    // Other commands' notes stay text: the log format is run's and sync's
+    // (QA9 F4).
+    let out = reckon_in(
+        root,
+        &config,
+        &[
+            "--log-format",
+            "json",
+            "records",
+            "checkpoints",
+            "--source",
+            "examplenet",
+        ],
+    );
+    assert!(text(&out.stderr).starts_with(NOTE), "{}", text(&out.stderr));
+
     // `reckon status` shows the backfill as the connector's last run.
     let status = reckon_in(root, &config, &["status", "--json"]);
     let status: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();

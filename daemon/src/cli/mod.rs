@@ -109,7 +109,8 @@ pub fn main(cli: Cli) -> ExitCode {
     }
     let output_only = output_is_the_result(&cli.command);
     if remote::forwardable(&cli.command) {
-        match remote::forward(&cli.config, cli.log_format, output_only) {
+        let sync = matches!(cli.command, Command::Sync(_));
+        match remote::forward(&cli.config, cli.log_format, sync, output_only) {
             Ok(None) => {}
             Ok(Some(code)) => return code,
             Err(e) if output_only && is_broken_pipe(&e) => return ExitCode::SUCCESS,

@@ -127,6 +127,7 @@ fn reachable(data_dir: &Path) -> std::io::Result<(PathBuf, Option<std::fs::File>
 pub fn forward(
     config: &Path,
     log_format: Option<crate::config::LogFormat>,
+    sync: bool,
     output_only: bool,
 ) -> anyhow::Result<Option<ExitCode>> {
     let Ok(cfg) = crate::config::load(config) else {
@@ -159,7 +160,9 @@ pub fn forward(
         "the reckon daemon holds {}; it runs this command",
         cfg.daemon.data_dir.display()
     );
-    if log_format.unwrap_or(cfg.daemon.log_format) == crate::config::LogFormat::Json {
+    // The log format is `run`'s and `sync`'s: for the other commands the
+    // note is text like the rest of their output (QA9 F4).
+    if sync && log_format.unwrap_or(cfg.daemon.log_format) == crate::config::LogFormat::Json {
         let _ = std::io::stderr().write_all(
             crate::sync::cli::json_log_line("INFO", &note, serde_json::Value::Null).as_bytes(),
         );
