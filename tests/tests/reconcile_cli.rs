@@ -886,21 +886,13 @@ fn config_changes_a_finalised_period_settled_are_refused_and_write_nothing() {
     let original = std::fs::read_to_string(&cfg).unwrap();
     let out_dir = dir.path().join("out");
     let files = tree(&out_dir);
-    let decisions = || {
+    let load = || {
         let store = Store::open(&dir.path().join("data")).unwrap();
-        reckon::reconcile::load_decisions(&store, "shop-us")
-            .unwrap()
-            .len()
+        reckon::reconcile::load_decisions(&store, "shop-us").unwrap()
     };
+    let decisions = || load().len();
     let stored = decisions();
-    let awin = {
-        let store = Store::open(&dir.path().join("data")).unwrap();
-        reckon::reconcile::load_decisions(&store, "shop-us")
-            .unwrap()
-            .iter()
-            .filter(|d| d.claim.source == "awin")
-            .count()
-    };
+    let awin = load().iter().filter(|d| d.claim.source == "awin").count();
     assert!(awin > 0);
     let refused = |config: &str, want: &[&str]| {
         std::fs::write(&cfg, config).unwrap();
