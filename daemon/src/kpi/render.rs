@@ -205,11 +205,48 @@ fn grid_of(
     } else {
         Vec::new()
     };
-    Grid {
+    let mut g = Grid {
         header,
         dims,
         rows,
         total,
+    };
+    if human {
+        for (i, (m, _)) in vcols.iter().enumerate() {
+            if m.kind() == Kind::Number {
+                g.same_places(dims + i);
+            }
+        }
+    }
+    g
+}
+
+impl Grid {
+    /// Pads the numbers of column `col` to the same count of decimal
+    /// places, so a column of conversions reads `169.0` above `335.5`,
+    /// not `169` above `335.5` (platforms report fractional conversions).
+    fn same_places(&mut self, col: usize) {
+        let places = |c: &str| c.find('.').map_or(0, |dot| c.len() - dot - 1);
+        let cells = || self.rows.iter().chain(std::iter::once(&self.total));
+        let most = cells()
+            .filter_map(|r| r.get(col))
+            .map(|c| places(c))
+            .max()
+            .unwrap_or(0);
+        if most == 0 {
+            return;
+        }
+        for r in self.rows.iter_mut().chain(std::iter::once(&mut self.total)) {
+            if let Some(c) = r.get_mut(col).filter(|c| !c.is_empty()) {
+                let missing = most - places(c);
+                if missing > 0 {
+                    if !c.contains('.') {
+                        c.push('.');
+                    }
+                    c.push_str(&"0".repeat(missing));
+                }
+            }
+        }
     }
 }
 
@@ -237,6 +274,11 @@ fn preamble_lines(report: &Report) -> Vec<String> {
     lines
 }
 
+/// The widest a table line may be before [`table`] splits the table in
+/// two: a terminal or a mail client shows ~120 characters without
+/// wrapping.
+const TABLE_WIDTH: usize = 120;
+
 /// An aligned text table with the day boundaries and notes above it.
 ///
 /// `--view both` gives three tables one under the other, each with the
@@ -244,38 +286,77 @@ fn preamble_lines(report: &Report) -> Vec<String> {
 /// `metric_reported`, `metric_reconciled` and `metric_diff` for every
 /// metric was 45 value columns, ~600 characters a line): the reported
 /// view, the reconciled view, and the difference (reconciled − reported,
-/// percentages in points). CSV, JSON and HTML keep every column in one
-/// table.
+/// percentages in points). A table wider than [`TABLE_WIDTH`] is shown
+/// as two, counts and amounts first, then the ratios (QA: one view by
+/// channel was ~190 characters). CSV, JSON and HTML keep every column
+/// in one table.
 pub fn table(report: &Report) -> String {
     let mut out = String::new();
     for l in preamble_lines(report) {
         out.push_str(&l);
         out.push('\n');
     }
-    if report.query.view != View::Both {
-        out.push('\n');
-        out.push_str(&aligned(&grid(report, true, true)));
-        return out;
-    }
-    for (c, title) in [
-        (
-            Col::Reported,
-            "Reported: as the ad platforms and networks report it",
-        ),
-        (Col::Reconciled, "Reconciled: order-backed, deduplicated"),
-        (
-            Col::Diff,
-            "Difference: reconciled − reported (percentages in points)",
-        ),
-    ] {
-        let vcols: Vec<(Metric, Col)> = Metric::ALL.iter().map(|m| (*m, c)).collect();
-        let names = Metric::ALL.iter().map(|m| m.name().to_owned()).collect();
-        out.push('\n');
-        out.push_str(title);
-        out.push('\n');
-        out.push_str(&aligned(&grid_of(report, true, true, vcols, names)));
+    let views: &[(Col, &str)] = match report.query.view {
+        View::Both => &[
+            (
+                Col::Reported,
+                "Reported: as the ad platforms and networks report it",
+            ),
+            (Col::Reconciled, "Reconciled: order-backed, deduplicated"),
+            (
+                Col::Diff,
+                "Difference: reconciled − reported (percentages in points)",
+            ),
+        ],
+        View::Reported => &[(Col::Reported, "")],
+        View::Reconciled => &[(Col::Reconciled, "")],
+    };
+    for &(c, title) in views {
+        let whole = aligned_of(report, Metric::ALL.iter().map(|m| (*m, c)).collect());
+        let parts = if widest(&whole) <= TABLE_WIDTH {
+            vec![(title.to_owned(), whole)]
+        } else {
+            let (amounts, ratios) = Metric::ALL.iter().partition::<Vec<_>, _>(|m| !m.is_ratio());
+            let part = |name: &str| {
+                if title.is_empty() {
+                    name[..1].to_uppercase() + &name[1..]
+                } else {
+                    format!("{title}; {name}")
+                }
+            };
+            vec![
+                (
+                    part("counts and amounts"),
+                    aligned_of(report, amounts.iter().map(|m| (*m, c)).collect()),
+                ),
+                (
+                    part("ratios"),
+                    aligned_of(report, ratios.iter().map(|m| (*m, c)).collect()),
+                ),
+            ]
+        };
+        for (title, t) in parts {
+            out.push('\n');
+            if !title.is_empty() {
+                out.push_str(&title);
+                out.push('\n');
+            }
+            out.push_str(&t);
+        }
     }
     out
+}
+
+/// The aligned human table of the value columns `vcols`, each headed by
+/// its metric's name.
+fn aligned_of(report: &Report, vcols: Vec<(Metric, Col)>) -> String {
+    let names = vcols.iter().map(|(m, _)| m.name().to_owned()).collect();
+    aligned(&grid_of(report, true, true, vcols, names))
+}
+
+/// The character count of the longest line of `text`.
+fn widest(text: &str) -> usize {
+    text.lines().map(|l| l.chars().count()).max().unwrap_or(0)
 }
 
 /// The rows of a grid as aligned text: header, rule, rows, rule, total.
@@ -539,4 +620,43 @@ pub fn html(report: &Report, charts: Option<&ChartData>) -> Result<String, KpiEr
     row(&mut out, &g.total, " class=\"total\"");
     out.push_str("</tbody>\n</table>\n</body>\n</html>\n");
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn column(cells: &[&str]) -> Grid {
+        let row = |c: &str| vec!["x".to_owned(), c.to_owned()];
+        let (total, rows) = cells.split_last().expect("cells");
+        Grid {
+            header: vec!["dim".into(), "conversions".into()],
+            dims: 1,
+            rows: rows.iter().map(|c| row(c)).collect(),
+            total: row(total),
+        }
+    }
+
+    fn shown(g: &Grid) -> Vec<&str> {
+        g.rows
+            .iter()
+            .chain([&g.total])
+            .map(|r| r[1].as_str())
+            .collect()
+    }
+
+    /// QA (new user): fractional conversions (`335.5`) beside whole ones
+    /// read as `169` above `335.5`; the column now has one count of places.
+    #[test]
+    fn a_number_column_has_one_count_of_places() {
+        let mut g = column(&["169", "335.5", "", "-2", "0.25", "504.75"]);
+        g.same_places(1);
+        assert_eq!(
+            shown(&g),
+            ["169.00", "335.50", "", "-2.00", "0.25", "504.75"]
+        );
+        let mut whole = column(&["3", "1", "4"]);
+        whole.same_places(1);
+        assert_eq!(shown(&whole), ["3", "1", "4"]);
+    }
 }
