@@ -298,3 +298,27 @@ fn run_refuses_to_start_with_a_postback_secret_that_config_check_rejects() {
     );
     assert_eq!(run_err, check_err);
 }
+
+/// QA9 F6: a refused postback's `reason` was logged as a JSON string quoted
+/// a second time (`"reason":"\"wrong token\""`); it is plain text.
+#[test]
+fn a_refused_postback_logs_its_reason_as_text_in_json_logs() {
+    let json = "log_format = \"json\"\n\n";
+    let d = Daemon::start(json);
+    std::fs::write(d.path("pb.key"), "one\n").unwrap();
+    d.write_config(&format!("{json}{}", endpoint("pb", "file:pb.key")));
+    d.hup();
+    d.wait_log("config reloaded", 1);
+    assert_eq!(postback(d.port, "pb", "t1", "wrong"), Some(403));
+    let log = d.wait_log("postback refused", 1);
+    let line = log
+        .lines()
+        .find(|l| l.contains("postback refused"))
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+    let reason = v["fields"]["reason"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no text reason: {line}"));
+    assert!(!reason.is_empty() && !reason.starts_with('"'), "{line}");
+    assert!(reason.contains("token"), "{line}");
+}
