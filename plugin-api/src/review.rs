@@ -160,14 +160,21 @@ impl Review {
                 }
             });
         }
-        let key = crate::validate::escape_controls(&r.key());
+        // Made only for a warning: most records have none, and a spend
+        // key is a `format!`.
+        let mut key_of_r: Option<String> = None;
+        let mut key = || {
+            key_of_r
+                .get_or_insert_with(|| crate::validate::escape_controls(&r.key()))
+                .clone()
+        };
         let mut out = Vec::new();
         for field in masked {
             if self.first(WarningKind::EchoedSecret, stream, field) {
                 out.push(Warning {
                     kind: WarningKind::EchoedSecret,
                     stream: stream.to_owned(),
-                    key: key.clone(),
+                    key: key(),
                     field: field.to_owned(),
                     value: None,
                     message: "the platform echoed a credential; it was masked".into(),
@@ -182,7 +189,7 @@ impl Review {
                 out.push(Warning {
                     kind: WarningKind::FloatAmount,
                     stream: stream.to_owned(),
-                    key: key.clone(),
+                    key: key(),
                     field: field.to_owned(),
                     value: Some(m.to_string()),
                     message: format!(

@@ -261,7 +261,10 @@ impl FakeHost {
     /// and refuses a manifest whose `auth` names a setting that is not a
     /// declared `x-secret` one ([`crate::validate::auth_settings`]). A
     /// replay fails when recorded exchanges are left unused (unless
-    /// [`FakeHost::allow_unused_exchanges`]).
+    /// [`FakeHost::allow_unused_exchanges`]). Each page is reviewed as the
+    /// daemon reviews it ([`crate::review::Review`]): secrets given with
+    /// [`FakeHost::with_secret`] are masked, and the daemon's warnings are
+    /// collected in [`Outcome::warnings`] and printed.
     pub fn run<C: Connector>(self, open: SessionOpen) -> Outcome {
         let manifest = C::manifest();
         let config_error = |why: String| Outcome {
