@@ -12,6 +12,7 @@
 //! | [`sdk`] | the [`sdk::Connector`] trait with straight-line `async fn`s, and [`sdk::Cx`]; also [`sdk::encode_component`] (percent-encode a query value) and [`sdk::malformed_json`] (the message for a body that is not JSON) |
 //! | [`testing`] | a fake host that replays recorded HTTP exchanges (or answers from a closure) into a connector, with [`testing::open_read`] / [`testing::open_check`] to open a session |
 //! | [`validate`] | the host's checks of a plugin's records ([`validate::record`]), shared by the daemon and [`testing::FakeHost`] |
+//! | [`review`] | what the host masks or warns about in output it accepts (a credential the platform echoed into a field, an amount with float noise), shared the same way |
 //! | [`currency`] | ISO-4217 codes and minor units ([`currency::is_known`], [`currency::minor_unit_digits`], [`currency::at_minor_scale`]) |
 //! | [`parse`] | lenient parsers for the number and date shapes platforms send (and a strict one for amounts people write) |
 //! | [`json_object`] | a JSON object's keys all kept, so a repeated key can be refused |
@@ -33,6 +34,7 @@ pub mod lenient;
 pub mod parse;
 pub mod progress;
 pub mod protocol;
+pub mod review;
 pub mod sdk;
 pub mod testing;
 pub mod throttle;

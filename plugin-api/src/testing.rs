@@ -29,6 +29,15 @@
 //! ([`crate::validate::RepeatedRequests`]). A replay that leaves recorded
 //! exchanges unused fails, naming the first
 //! ([`FakeHost::allow_unused_exchanges`] for a partial replay).
+//!
+//! Like the daemon it runs each page through a [`crate::review::Review`]:
+//! the values of the secrets a test gives ([`FakeHost::with_secret`]) are
+//! masked as `***` in records, checkpoints, log lines and the error, and a
+//! credential the platform echoed into a record, or an amount with float
+//! noise (`0.30000000000000004`), is a warning in [`Outcome::warnings`],
+//! also printed (`cargo test` shows it for a failing test, or with
+//! `--nocapture`). A test asserts `out.warnings.is_empty()` to keep a
+//! connector free of them.
 
 use crate::protocol::{
     Action, Checkpoint, Event, HttpRequest, HttpResponseHead, LogRecord, PluginError, Record,
@@ -121,6 +130,11 @@ pub struct Outcome {
     /// Recorded exchanges the plugin never asked for (a replay; with
     /// [`FakeHost::allow_unused_exchanges`], else they fail the run).
     pub unused_exchanges: usize,
+    /// What the daemon would log as a WARN about committed output it
+    /// stores anyway: a credential echoed into a record or checkpoint
+    /// (masked), an amount with float noise (kept). Once per kind, stream
+    /// and field, as in the daemon ([`crate::review`]).
+    pub warnings: Vec<crate::review::Warning>,
     /// How the session ended.
     pub result: Result<(), PluginError>,
 }
@@ -150,6 +164,8 @@ pub struct FakeHost {
     max_requests: usize,
     allow_unused: bool,
     latency: chrono::Duration,
+    /// `(setting, value)` of [`FakeHost::with_secret`].
+    secrets: Vec<(String, String)>,
 }
 
 enum Source {
@@ -161,6 +177,7 @@ impl std::fmt::Debug for FakeHost {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("FakeHost")
             .field("files", &self.files.len())
+            .field("secrets", &self.secrets.len())
             .finish()
     }
 }
@@ -174,6 +191,7 @@ impl FakeHost {
             max_requests: DEFAULT_MAX_REQUESTS,
             allow_unused: false,
             latency: chrono::Duration::zero(),
+            secrets: Vec::new(),
         }
     }
     /// Answers every request from a closure (e.g. a generated fake API).
@@ -184,6 +202,7 @@ impl FakeHost {
             max_requests: DEFAULT_MAX_REQUESTS,
             allow_unused: false,
             latency: chrono::Duration::zero(),
+            secrets: Vec::new(),
         }
     }
     /// Lets every HTTP answer take `latency` of the fake clock, as real
@@ -209,6 +228,19 @@ impl FakeHost {
         self.allow_unused = true;
         self
     }
+    /// Tells the fake host the value of a secret setting (one the manifest
+    /// marks `"x-secret": true`), as the daemon knows it from the
+    /// connector's config. The plugin never sees it (nor does the fake host
+    /// add it to requests); as in the daemon, a value of at least
+    /// [`crate::review::MIN_MASKED_SECRET_CHARS`] characters (and its
+    /// percent-encoded form) is masked as `***` wherever the plugin's
+    /// output holds it: records, checkpoints, log lines, the error. A
+    /// record holding it is a warning in [`Outcome::warnings`]. A setting
+    /// the manifest does not declare secret fails the run.
+    pub fn with_secret(mut self, setting: &str, value: &str) -> Self {
+        self.secrets.push((setting.to_owned(), value.to_owned()));
+        self
+    }
     /// Makes a file readable through the file capability.
     pub fn with_file(mut self, name: &str, bytes: impl Into<Vec<u8>>) -> Self {
         self.files.insert(name.to_owned(), bytes.into());
@@ -229,26 +261,75 @@ impl FakeHost {
     /// and refuses a manifest whose `auth` names a setting that is not a
     /// declared `x-secret` one ([`crate::validate::auth_settings`]). A
     /// replay fails when recorded exchanges are left unused (unless
-    /// [`FakeHost::allow_unused_exchanges`]).
-    pub fn run<C: Connector>(mut self, open: SessionOpen) -> Outcome {
+    /// [`FakeHost::allow_unused_exchanges`]). Each page is reviewed as the
+    /// daemon reviews it ([`crate::review::Review`]): secrets given with
+    /// [`FakeHost::with_secret`] are masked, and the daemon's warnings are
+    /// collected in [`Outcome::warnings`] and printed.
+    pub fn run<C: Connector>(self, open: SessionOpen) -> Outcome {
         let manifest = C::manifest();
+        let config_error = |why: String| Outcome {
+            committed: Vec::new(),
+            uncommitted: Vec::new(),
+            checkpoints: Vec::new(),
+            logs: Vec::new(),
+            requests: Vec::new(),
+            sleeps: Vec::new(),
+            request_times: Vec::new(),
+            unused_exchanges: 0,
+            warnings: Vec::new(),
+            result: Err(PluginError::new(crate::protocol::ErrorKind::Config, why)),
+        };
         // The daemon refuses to load such a plugin at all.
         if let Err(why) = crate::validate::auth_settings(&manifest) {
-            return Outcome {
-                committed: Vec::new(),
-                uncommitted: Vec::new(),
-                checkpoints: Vec::new(),
-                logs: Vec::new(),
-                requests: Vec::new(),
-                sleeps: Vec::new(),
-                request_times: Vec::new(),
-                unused_exchanges: 0,
-                result: Err(PluginError::new(
-                    crate::protocol::ErrorKind::Config,
-                    format!("manifest: {why}"),
-                )),
-            };
+            return config_error(format!("manifest: {why}"));
         }
+        // The daemon accepts a secret reference only for an `x-secret`
+        // setting.
+        let mut review = crate::review::Review::new();
+        for (setting, value) in &self.secrets {
+            let secret = manifest
+                .config_schema
+                .get("properties")
+                .and_then(|p| p.get(setting))
+                .and_then(|p| p.get("x-secret"))
+                .and_then(serde_json::Value::as_bool)
+                == Some(true);
+            if !secret {
+                return config_error(format!(
+                    "`FakeHost::with_secret(\"{setting}\", ..)`: plugin `{}` declares no setting `{setting}` marked \"x-secret\": true \
+                     in its `config_schema`, and the daemon knows the values of those only",
+                    manifest.id
+                ));
+            }
+            review.add_secret(value);
+            review.add_secret(&crate::sdk::encode_component(value));
+        }
+        let mut out = self.drive::<C>(&manifest, open, &mut review);
+        // As the daemon's redactor does with what leaves the session.
+        if let Err(e) = &mut out.result {
+            if let Some(m) = review.mask(&e.message) {
+                e.message = m;
+            }
+        }
+        for l in &mut out.logs {
+            if let Some(m) = review.mask(&l.message) {
+                l.message = m;
+            }
+            for v in l.fields.values_mut() {
+                if let Some(m) = review.mask(v) {
+                    *v = m;
+                }
+            }
+        }
+        out
+    }
+
+    fn drive<C: Connector>(
+        mut self,
+        manifest: &crate::protocol::Manifest,
+        open: SessionOpen,
+        review: &mut crate::review::Review,
+    ) -> Outcome {
         let connector = open.connector_id.clone();
         let mut allowed: Vec<String> = manifest
             .allowed_hosts
@@ -284,6 +365,7 @@ impl FakeHost {
             sleeps: Vec::new(),
             request_times: Vec::new(),
             unused_exchanges: 0,
+            warnings: Vec::new(),
             result: Ok(()),
         };
         let mut repeats = crate::validate::RepeatedRequests::default();
@@ -368,9 +450,16 @@ impl FakeHost {
                         }
                     }
                     Action::Records { records } => pending.extend(records),
-                    Action::Checkpoint(cp) => {
+                    Action::Checkpoint(mut cp) => {
+                        // Masked and reviewed before the checks, as the
+                        // daemon does: its errors never show a secret.
+                        let mut warnings = Vec::new();
+                        for r in &mut pending {
+                            warnings.extend(review.record(&cp.stream, r));
+                        }
+                        warnings.extend(review.checkpoint(&mut cp));
                         let checked = check_page(
-                            &manifest,
+                            manifest,
                             &connector,
                             &mut watermarks,
                             (window.as_ref(), clock),
@@ -382,6 +471,10 @@ impl FakeHost {
                             out.result = Err(invalid(&manifest.id, msg));
                             out.uncommitted = pending;
                             return out;
+                        }
+                        for w in warnings {
+                            eprintln!("FakeHost: WARN connector `{connector}`: {w}");
+                            out.warnings.push(w);
                         }
                         out.committed.append(&mut pending);
                         out.checkpoints.push(cp);
@@ -671,26 +764,61 @@ mod host_check_tests {
                 cx.http(Request::get("https://elsewhere.example/x")).await?;
                 return Ok(());
             }
-            let currency = if mode == "bad_currency" { "XYZ" } else { "USD" };
-            cx.emit(Record::Conversion(Conversion {
-                source: String::new(),
-                external_id: "c1".into(),
-                order_id: None,
-                click_id: None,
-                clicked_at: None,
-                partner_id: "p1".into(),
-                partner_name: None,
-                campaign_id: None,
-                event_type: EventType::Sale,
-                occurred_at: cx.now(),
-                sale_amount: Some(Money::new(rust_decimal::Decimal::ONE, currency)),
-                commission: None,
-                status: ConversionStatus::Approved,
-                status_changed_at: None,
-                locked_at: None,
-                coupon: None,
-                utm: Utm::default(),
-            }));
+            // `echo`: the platform's answer `{"ref": ...}` (a careless API
+            // echoing the request's Authorization header) becomes two
+            // records' order id, a log field and the checkpoint's state.
+            let echoed = if mode.starts_with("echo") {
+                let v: serde_json::Value = cx
+                    .http(Request::get("https://api.bad.example/p"))
+                    .await?
+                    .json("page")?;
+                let echoed = v["ref"].as_str().unwrap_or_default().to_owned();
+                cx.info("page read", &[("ref", &echoed)]);
+                Some(echoed)
+            } else {
+                None
+            };
+            let currency = match (mode.as_str(), &echoed) {
+                ("bad_currency", _) => "XYZ",
+                ("echo_currency", Some(e)) => e.as_str(),
+                _ => "USD",
+            };
+            // `float`: 0.1 + 0.2 as f64 gives this; normal amounts beside it.
+            let (commission, second) = if mode == "float" {
+                ("0.30000000000000004", "0.1")
+            } else {
+                ("1.50", "0.123456")
+            };
+            // Three records in these modes, else one (as the errors expect).
+            let n = if matches!(mode.as_str(), "good" | "float" | "echo") {
+                3
+            } else {
+                1
+            };
+            for (id, commission) in [("c1", commission), ("c2", commission), ("c3", second)]
+                .into_iter()
+                .take(n)
+            {
+                cx.emit(Record::Conversion(Conversion {
+                    source: String::new(),
+                    external_id: id.into(),
+                    order_id: echoed.clone().filter(|_| id != "c3"),
+                    click_id: None,
+                    clicked_at: None,
+                    partner_id: "p1".into(),
+                    partner_name: None,
+                    campaign_id: None,
+                    event_type: EventType::Sale,
+                    occurred_at: cx.now(),
+                    sale_amount: Some(Money::new(rust_decimal::Decimal::ONE, currency)),
+                    commission: Some(Money::new(commission.parse().unwrap_or_default(), "USD")),
+                    status: ConversionStatus::Approved,
+                    status_changed_at: None,
+                    locked_at: None,
+                    coupon: None,
+                    utm: Utm::default(),
+                }));
+            }
             let watermark = match mode.as_str() {
                 "future" => cx.now() + chrono::Duration::days(365),
                 "early" => cx.now() - chrono::Duration::days(433),
@@ -700,7 +828,7 @@ mod host_check_tests {
                 cx.commit(Checkpoint {
                     stream: "conversions".into(),
                     watermark,
-                    state: serde_json::json!({}),
+                    state: serde_json::json!({ "next": echoed }),
                     covers: None,
                 });
             }
@@ -729,8 +857,10 @@ mod host_check_tests {
     fn a_good_page_is_committed_as_emitted() {
         let out = run("good");
         assert!(out.result.is_ok(), "{}", error(&out));
-        assert_eq!(out.committed.len(), 1);
+        assert_eq!(out.committed.len(), 3);
         assert_eq!(out.committed[0].source(), "");
+        // Two-decimal and micros amounts, short values: no warning.
+        assert!(out.warnings.is_empty(), "{:?}", out.warnings);
     }
 
     #[test]
@@ -896,6 +1026,164 @@ mod host_check_tests {
             error(&out)
         );
         assert!(out.requests.is_empty() && out.committed.is_empty());
+    }
+
+    /// `Bad` with a secret API token, sent as a bearer token.
+    struct Echo;
+    impl Connector for Echo {
+        fn manifest() -> Manifest {
+            Manifest {
+                id: "echo".into(),
+                config_schema: serde_json::json!({
+                    "type": "object",
+                    "properties": {
+                        "mode": { "type": "string" },
+                        "api_token": { "type": "string", "x-secret": true }
+                    }
+                }),
+                auth: Some(crate::protocol::AuthSpec::Bearer {
+                    token: "api_token".into(),
+                }),
+                ..Bad::manifest()
+            }
+        }
+        async fn check(cx: Cx) -> Result<(), PluginError> {
+            Bad::check(cx).await
+        }
+        async fn read(cx: Cx) -> Result<(), PluginError> {
+            Bad::read(cx).await
+        }
+    }
+
+    const TOKEN: &str = "s3cr3t-acme-token-123";
+
+    fn run_echo(host: FakeHost, mode: &str) -> Outcome {
+        let day = chrono::NaiveDate::from_ymd_opt(2026, 11, 1).unwrap_or_default();
+        host.run::<Echo>(open_read(
+            "acme",
+            "https://api.bad.example",
+            serde_json::json!({ "mode": mode }),
+            Window { from: day, to: day },
+        ))
+    }
+
+    fn echo_api() -> FakeHost {
+        FakeHost::handler(|_| {
+            Reply::json(
+                200,
+                &serde_json::json!({ "ref": format!("Bearer {TOKEN}") }),
+            )
+        })
+    }
+
+    #[test]
+    fn a_secret_the_platform_echoes_is_masked_as_the_daemon_stores_it() {
+        // QA7 F14: the daemon stored `"order_id":"Bearer <token>"` while the
+        // cassette said `"Bearer ***"`; now both mask it, and say so once.
+        let out = run_echo(echo_api().with_secret("api_token", TOKEN), "echo");
+        assert!(out.result.is_ok(), "{}", error(&out));
+        let order_ids: Vec<Option<String>> = out
+            .committed
+            .iter()
+            .map(|r| match r {
+                Record::Conversion(c) => c.order_id.clone(),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            order_ids,
+            [
+                Some("Bearer ***".to_owned()),
+                Some("Bearer ***".to_owned()),
+                None
+            ]
+        );
+        assert_eq!(
+            out.checkpoints[0].state,
+            serde_json::json!({ "next": "Bearer ***" })
+        );
+        assert_eq!(out.logs[0].fields["ref"], "Bearer ***");
+        let warnings: Vec<String> = out.warnings.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            warnings,
+            [
+                "stream `conversions`, record `c1`, field `order_id`: the platform echoed a credential; it was masked",
+                "stream `conversions`, checkpoint, field `state.next`: the plugin's checkpoint held a credential \
+                 (a next-page URL echoing the key?); it was masked: keep only the platform's cursor in the state",
+            ]
+        );
+        // A cassette recorded by the daemon holds `Bearer ***` already:
+        // the replay gives the same records, with nothing to warn about.
+        let cassette = Cassette {
+            exchanges: vec![Exchange {
+                body: serde_json::json!({ "ref": "Bearer ***" }).to_string(),
+                url: "https://api.bad.example/p".into(),
+                ..exchange(0)
+            }],
+        };
+        let replayed = run_echo(
+            FakeHost::replay(cassette).with_secret("api_token", TOKEN),
+            "echo",
+        );
+        assert!(replayed.result.is_ok(), "{}", error(&replayed));
+        assert_eq!(replayed.committed, out.committed);
+        assert!(replayed.warnings.is_empty());
+    }
+
+    #[test]
+    fn a_secret_in_an_error_is_masked_and_a_secret_must_be_declared() {
+        // The echoed value as a currency is refused: the error shows it
+        // masked, as the daemon's does.
+        let out = run_echo(echo_api().with_secret("api_token", TOKEN), "echo_currency");
+        assert!(
+            error(&out).ends_with("field `sale_amount`: currency `Bearer ***` is not an ISO-4217 code; the page is not stored"),
+            "{}",
+            error(&out)
+        );
+        let out = run_echo(echo_api().with_secret("mode", TOKEN), "echo");
+        assert!(
+            error(&out).starts_with("`FakeHost::with_secret(\"mode\", ..)`: plugin `echo` declares no setting `mode` marked \"x-secret\": true"),
+            "{}",
+            error(&out)
+        );
+        assert!(out.requests.is_empty());
+    }
+
+    #[test]
+    fn a_short_secret_is_not_looked_for() {
+        let out = run_echo(
+            FakeHost::handler(|_| Reply::json(200, &serde_json::json!({ "ref": "ORD-1234" })))
+                .with_secret("api_token", "1234"),
+            "echo",
+        );
+        assert!(out.result.is_ok(), "{}", error(&out));
+        assert!(out.warnings.is_empty(), "{:?}", out.warnings);
+        assert_eq!(out.logs[0].fields["ref"], "ORD-1234");
+    }
+
+    #[test]
+    fn a_float_noise_amount_is_kept_and_warned_once() {
+        // QA7 F9: `0.30000000000000004` USD was stored without a word.
+        let out = run("float");
+        assert!(out.result.is_ok(), "{}", error(&out));
+        let commissions: Vec<String> = out
+            .committed
+            .iter()
+            .filter_map(|r| match r {
+                Record::Conversion(c) => c.commission.as_ref().map(|m| m.amount.to_string()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            commissions,
+            ["0.30000000000000004", "0.30000000000000004", "0.1"]
+        );
+        assert_eq!(out.warnings.len(), 1, "{:?}", out.warnings);
+        let w = &out.warnings[0];
+        assert_eq!(w.kind, crate::review::WarningKind::FloatAmount);
+        assert_eq!((w.key.as_str(), w.field.as_str()), ("c1", "commission"));
+        assert_eq!(w.value.as_deref(), Some("0.30000000000000004 USD"));
+        assert!(w.message.contains(crate::review::FLOAT_ADVICE), "{w}");
     }
 
     #[test]

@@ -206,6 +206,230 @@ async fn example_reads_every_fake_conversion_in_both_transports() {
     assert!(seen.iter().all(|a| *a == format!("Bearer {KEY}")));
 }
 
+/// Collects the JSON lines a `tracing` subscriber writes.
+#[derive(Clone, Default)]
+struct Captured(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Captured {
+    /// This thread's lines at `level` and above, as JSON, while the guard
+    /// lives.
+    fn at(level: tracing::Level) -> (Captured, tracing::subscriber::DefaultGuard) {
+        let captured = Captured::default();
+        let writer = captured.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .json()
+            .with_max_level(level)
+            .with_writer(move || writer.clone())
+            .finish();
+        (captured, tracing::subscriber::set_default(subscriber))
+    }
+
+    fn lines(&self) -> Vec<serde_json::Value> {
+        String::from_utf8(self.0.lock().unwrap().clone())
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+}
+
+/// QA7 F14 and F9, daemon side: the platform echoes the request's
+/// Authorization header into a field the plugin maps (`order_ref` →
+/// `order_id`), and sends a commission computed through floats
+/// (`0.30000000000000004`). The echoed credential is stored masked, the
+/// float noise as sent, each with one WARN (not one per record); a micros
+/// amount, two-decimal amounts and values holding a short secret are
+/// stored untouched.
+#[tokio::test]
+async fn an_echoed_credential_is_stored_masked_and_float_noise_kept_with_one_warning_each() {
+    let dir = plugin_dir();
+    let plugin = load(dir.path(), "example", None).unwrap();
+    let w = window();
+    let mut data = ExampleData::generate(7, 40, w.from, w.to);
+    for (i, row) in data.conversions.iter_mut().take(4).enumerate() {
+        row["state"] = json!("approved");
+        row["updated"] = row["created"].clone();
+        row["currency"] = json!("USD");
+        match i {
+            0 | 1 => {
+                row["order_ref"] = json!(format!("Bearer {KEY}"));
+                row["commission"] = serde_json::from_str("0.30000000000000004").unwrap();
+            }
+            2 => row["commission"] = serde_json::from_str("0.123456").unwrap(),
+            _ => {}
+        }
+    }
+    let rows = data.conversions.clone();
+    let api = ExampleApi::new(data, KEY);
+    let server = FakeServer::start(router(api.clone()));
+    // A short secret (under 8 characters) that every order reference
+    // holds: not looked for in records.
+    let mut p = policy("net1");
+    p.secrets.insert("pin".into(), Secret("ORD-1".into()));
+    for iso in BOTH {
+        let (captured, guard) = Captured::at(tracing::Level::WARN);
+        let mut sink = MemSink::default();
+        run(
+            &plugin,
+            open("net1", &server.base_url, json!({ "page_size": 10 })),
+            p.clone(),
+            options(iso, Duration::from_secs(10)),
+            &mut sink,
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{iso:?}: {e}"));
+        drop(guard);
+        let records: Vec<&Record> = sink.pages.iter().flat_map(|(r, _)| r).collect();
+        let stored = serde_json::to_string(&records).unwrap();
+        assert!(!stored.contains(KEY), "{iso:?}: the key was stored");
+        let by_id = |id: &serde_json::Value| -> &plugin_api::Conversion {
+            records
+                .iter()
+                .find_map(|r| match r {
+                    Record::Conversion(c) if c.external_id == id.as_str().unwrap() => Some(c),
+                    _ => None,
+                })
+                .unwrap()
+        };
+        for (i, row) in rows.iter().enumerate() {
+            let c = by_id(&row["id"]);
+            let order_id = c.order_id.as_deref().unwrap();
+            let commission = c.commission.as_ref().unwrap().amount.to_string();
+            match i {
+                0 | 1 => {
+                    assert_eq!(order_id, "Bearer ***", "{iso:?}");
+                    assert_eq!(commission, "0.30000000000000004", "{iso:?}");
+                }
+                _ => {
+                    assert_eq!(order_id, row["order_ref"].as_str().unwrap(), "{iso:?}");
+                    assert!(order_id.starts_with("ORD-1"));
+                    assert_eq!(commission, row["commission"].to_string(), "{iso:?}");
+                }
+            }
+        }
+        assert_eq!(
+            by_id(&rows[2]["id"])
+                .commission
+                .as_ref()
+                .unwrap()
+                .amount
+                .to_string(),
+            "0.123456"
+        );
+        let warns: Vec<serde_json::Value> = captured
+            .lines()
+            .into_iter()
+            .filter(|l| l["target"] == "reckon::plugins::session")
+            .map(|l| l["fields"].clone())
+            .collect();
+        assert_eq!(warns.len(), 2, "{iso:?}: {warns:#?}");
+        let first = rows[0]["id"].as_str().unwrap();
+        assert_eq!(
+            warns[0],
+            json!({
+                "message": "the platform echoed a credential; it was masked",
+                "plugin": "example", "connector": "net1", "stream": "conversions",
+                "key": first, "field": "order_id",
+            }),
+            "{iso:?}"
+        );
+        assert_eq!(warns[1]["key"], first, "{iso:?}");
+        assert_eq!(warns[1]["field"], "commission");
+        assert_eq!(warns[1]["value"], "0.30000000000000004 USD");
+        let message = warns[1]["message"].as_str().unwrap();
+        assert!(
+            message.contains("17 decimal places, more than plausible for USD (at most 6): looks like a float computation; build amounts from the platform's text with Decimal"),
+            "{message}"
+        );
+    }
+}
+
+/// QA7 F14, every way out of a plugin: a credential the platform echoed
+/// reaches the store masked in records and in the checkpoint's state, and
+/// the plugin's log line and error show it masked too; one WARN per field.
+#[tokio::test]
+async fn an_echoed_credential_is_masked_in_records_checkpoint_log_and_error() {
+    let app = axum::Router::new().route(
+        "/echo",
+        axum::routing::get(|| async { axum::Json(json!({ "ref": format!("Bearer {KEY}") })) }),
+    );
+    let server = FakeServer::start(app);
+    let dir = plugin_dir();
+    let plugin = load(dir.path(), "faulty", None).unwrap();
+    for iso in BOTH {
+        let (captured, guard) = Captured::at(tracing::Level::INFO);
+        let mut sink = MemSink::default();
+        let r = run(
+            &plugin,
+            open("flaky_net", &server.base_url, json!({ "fault": "echo" })),
+            policy("flaky_net"),
+            options(iso, Duration::from_secs(10)),
+            &mut sink,
+        )
+        .await;
+        drop(guard);
+        let e = expect_err(r);
+        assert_eq!(e.kind, ErrorKind::BadResponse, "{iso:?}: {e}");
+        assert!(
+            e.message.ends_with("page 2 unreadable near \"Bearer ***\""),
+            "{iso:?}: {e}"
+        );
+        assert_eq!(sink.pages.len(), 1, "{iso:?}");
+        let (records, cp) = &sink.pages[0];
+        for r in records {
+            let Record::Conversion(c) = r else {
+                panic!("{r:?}")
+            };
+            assert_eq!(c.order_id.as_deref(), Some("Bearer ***"), "{iso:?}");
+        }
+        assert_eq!(
+            cp.state,
+            json!({ "next": format!("{}/echo?key=Bearer ***", server.base_url) }),
+            "{iso:?}"
+        );
+        let lines = captured.lines();
+        let text = serde_json::to_string(&lines).unwrap();
+        assert!(!text.contains(KEY), "{iso:?}: {text}");
+        let read = lines
+            .iter()
+            .find(|l| l["fields"]["message"] == "echo read")
+            .unwrap_or_else(|| panic!("{iso:?}: {lines:#?}"));
+        assert_eq!(read["fields"]["field.ref"], "Bearer ***");
+        let warned: Vec<(&str, &str)> = lines
+            .iter()
+            .filter(|l| l["level"] == "WARN" && l["fields"]["field"].is_string())
+            .map(|l| {
+                (
+                    l["fields"]["field"].as_str().unwrap(),
+                    l["fields"]["message"].as_str().unwrap(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            warned,
+            [
+                ("order_id", "the platform echoed a credential; it was masked"),
+                (
+                    "state.next",
+                    "the plugin's checkpoint held a credential (a next-page URL echoing the key?); \
+                     it was masked: keep only the platform's cursor in the state"
+                ),
+            ],
+            "{iso:?}"
+        );
+    }
+}
+
 #[tokio::test]
 async fn http_429_with_retry_after_is_waited_out_and_counted() {
     let dir = plugin_dir();

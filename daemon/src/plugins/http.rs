@@ -81,10 +81,18 @@ impl Redactor {
     pub fn is_empty(&self) -> bool {
         self.needles.is_empty()
     }
+
+    /// Every value masked (secrets, their encoded forms, tokens), for the
+    /// session's [`plugin_api::review::Review`] of records and checkpoints.
+    pub fn values(&self) -> impl Iterator<Item = &str> {
+        self.needles.iter().map(String::as_str)
+    }
 }
 
-/// Secrets shorter than this are masked only where they stand alone.
-const SHORT_SECRET: usize = 8;
+/// Secrets shorter than this are masked only where they stand alone (and
+/// not at all in records and checkpoints): the threshold of
+/// `plugin_api::review`, so logs and data agree on what is short.
+const SHORT_SECRET: usize = plugin_api::review::MIN_MASKED_SECRET_CHARS;
 
 /// `text` with each occurrence of `needle` that is not part of a longer
 /// word (no letter or digit right before or after it) replaced by `***`.

@@ -4,7 +4,10 @@
 //! The loop: `Start`, then for each step's actions in order — `Http` through
 //! the executor (its answer becomes the next event, and goes into the
 //! session's cassette when it is recorded), `Records` buffered,
-//! `Checkpoint` validated (known stream, watermark not moving backwards
+//! `Checkpoint` reviewed (`plugin_api::review`: a secret value the platform
+//! echoed into a record's text field or the plugin put in the checkpoint's
+//! state is masked as `***`, an amount with float noise is kept; either is
+//! a WARN once per session, stream and field) and validated (known stream, watermark not moving backwards
 //! against this session's previous checkpoint or the committed one, not
 //! after the later of the session's clock and its window's end, a stream's
 //! first one not before the window: `plugin_api::validate::watermark`) and
@@ -60,6 +63,8 @@ struct Driver<'a> {
     window: Option<Window>,
     /// The same request asked for again after each commit.
     repeats: plugin_api::validate::RepeatedRequests,
+    /// Masks secrets in records and checkpoints; remembers its warnings.
+    review: plugin_api::review::Review,
 }
 
 fn fail(connector: &str, kind: ErrorKind, retryable: bool, message: String) -> SessionError {
@@ -168,6 +173,7 @@ pub async fn run(
         asked: 0,
         max_requests: options.max_requests,
         repeats: Default::default(),
+        review: Default::default(),
     };
     let mut transport = transport;
     let result = driver.drive(&mut *transport).await;
@@ -428,7 +434,7 @@ impl Driver<'_> {
         )
     }
 
-    fn checkpoint(&mut self, cp: Checkpoint) -> Result<(), SessionError> {
+    fn checkpoint(&mut self, mut cp: Checkpoint) -> Result<(), SessionError> {
         if self.mode == SessionMode::Check {
             return Err(self.invalid("checkpoint in a check session".into()));
         }
@@ -472,6 +478,18 @@ impl Driver<'_> {
                 )));
             }
         }
+        // A credential the platform echoed is masked before anything else
+        // sees the page (validation errors, the store, status); the values
+        // include OAuth2 tokens learnt during the session. Float noise in
+        // an amount is kept and warned about (QA7 F14, F9).
+        for v in self.exec.redactor().values() {
+            self.review.add_secret(v);
+        }
+        let mut warnings = Vec::new();
+        for r in &mut self.buffered {
+            warnings.extend(self.review.record(&cp.stream, r));
+        }
+        warnings.extend(self.review.checkpoint(&mut cp));
         // Checked in place: a refused page stays buffered, so the failure
         // log counts the records it drops.
         let (page, total) = (self.report.pages + 1, self.buffered.len());
@@ -499,6 +517,9 @@ impl Driver<'_> {
                 format!("committing stream `{stream}` failed: {e}"),
             )
         })?;
+        for w in &warnings {
+            self.warn(w);
+        }
         self.watermarks.insert(stream.clone(), watermark);
         self.repeats.committed();
         self.report.pages += 1;
@@ -509,6 +530,14 @@ impl Driver<'_> {
             stream = %stream, records = n, watermark = %watermark.to_rfc3339(),
             "checkpoint committed");
         Ok(())
+    }
+
+    /// Logs a review warning about a page that was stored.
+    fn warn(&self, w: &plugin_api::review::Warning) {
+        let key = (!w.key.is_empty()).then_some(w.key.as_str());
+        tracing::warn!(plugin = %self.plugin.manifest.id, connector = %self.connector,
+            stream = %w.stream, key, field = %w.field, value = w.value.as_deref(),
+            "{}", w.message);
     }
 
     fn log(&self, record: LogRecord) {

@@ -124,6 +124,10 @@ pub enum Fault {
     /// Log lines with structured fields, then finish: a plain one, and one
     /// with more fields than the host keeps, odd keys and a huge value.
     Log,
+    /// Ask `{base_url}/echo` and put its `ref` (a platform echoing a
+    /// credential) into a record's order id, a log line, the checkpoint's
+    /// state and an error: everywhere plugin output can carry it.
+    Echo,
 }
 
 #[derive(Debug, Deserialize)]
@@ -298,6 +302,30 @@ impl Connector for Faulty {
                 cx.warn("line one\nforged line two", &fields);
                 return Ok(());
             }
+            Fault::Echo => {
+                let url = format!("{}/echo", cx.base_url());
+                let v: plugin_api::serde_json::Value = cx
+                    .http(Request::get(url.as_str()))
+                    .await?
+                    .ok()?
+                    .json("echo")?;
+                let echoed = v["ref"].as_str().unwrap_or_default().to_owned();
+                cx.info("echo read", &[("ref", &echoed)]);
+                for n in [1, 2] {
+                    let mut r = conversion(n);
+                    if let Record::Conversion(c) = &mut r {
+                        c.order_id = Some(echoed.clone());
+                    }
+                    cx.emit(r);
+                }
+                let mut cp = checkpoint(&cx, CONVERSIONS, 1);
+                cp.state = json!({ "next": format!("{url}?key={echoed}") });
+                cx.commit(cp);
+                yield_to_host(&cx).await?;
+                return Err(PluginError::bad_response(format!(
+                    "page 2 unreadable near {echoed:?}"
+                )));
+            }
             Fault::ReadFile => {
                 let bytes = cx.read_file(&s.file).await?;
                 cx.info("file read", &[("name", &s.file), ("bytes", &bytes.len())]);
@@ -424,7 +452,8 @@ impl Connector for Faulty {
             | Fault::Files
             | Fault::ReadFile
             | Fault::Sleep
-            | Fault::Log => {}
+            | Fault::Log
+            | Fault::Echo => {}
         }
         Ok(())
     }
