@@ -425,8 +425,9 @@ th{background:#f4f4f4;font-weight:600}td.n,th.n{text-align:right;font-variant-nu
 /// (it stays in the JSON and CSV), reasons in plain words
 /// ([`plain_reason`]), and what earlier statements gave for an adjusted
 /// claim is "Credited earlier" (paid out, or carried forward while the
-/// balance was below the minimum payout). Earlier formats are rendered
-/// exactly as they were issued (their file hashes are recorded).
+/// balance was below the minimum payout). Format 7 adds a table of bonus
+/// adjustments (only statements of format 7 have any). Earlier formats are
+/// rendered exactly as they were issued (their file hashes are recorded).
 pub fn html_file(s: &Statement, content_hash: &str) -> String {
     let v6 = s.format_version >= 6;
     let trace = |t: Option<&super::model::Trace>| {

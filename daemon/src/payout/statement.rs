@@ -1206,7 +1206,7 @@ fn bonus_reason(
     target: Decimal,
 ) -> String {
     let head = format!("bonus `{id}` of statement {sid}");
-    if target.is_zero() {
+    if v.now < p.threshold_volume {
         format!(
             "{head} no longer reached: volume {} < threshold {}; the bonus credited for it is taken back",
             v.now, p.threshold_volume
