@@ -14,7 +14,11 @@
 //!   the finalised statements paid for it (lines plus adjustments) is zero
 //!   for every partner but the one in the ledger of paid claims, which was
 //!   paid the ledger's total (a claim the network moved to another partner
-//!   after payment is taken back from the first and paid to the second).
+//!   after payment is taken back from the first and paid to the second);
+//!   likewise for every bonus of every statement: its bonus line plus the
+//!   bonus adjustments of later finalised statements (November's refunds
+//!   and moves drop some October volumes below the threshold) equal the
+//!   bonus ledger's total.
 //!
 //! Then the operation is rerun to completion and every payable claim must be
 //! paid exactly once. The random delays only pick the kill moment; nothing
@@ -39,6 +43,9 @@ const COMMISSION: &str = r#"{
   "minimum_payout": "30.00",
   "rules": [
     {"id": "cps", "effective_from": "2026-01-01", "kind": "percent", "percent": "10"}
+  ],
+  "bonuses": [
+    {"id": "b900", "effective_from": "2026-01-01", "threshold_volume": "900", "amount": "15"}
   ]
 }"#;
 
@@ -207,6 +214,9 @@ fn check(env: &Env, context: &str) {
     let mut finalised_lines = BTreeSet::new();
     // claim → payee → paid on finalised statements
     let mut net = PaidByPayee::new();
+    // (statement, bonus) → credited on finalised statements
+    let mut bonuses: std::collections::BTreeMap<(String, String), rust_decimal::Decimal> =
+        Default::default();
     for period in ["2026-10", "2026-11"] {
         let dir = lifecycle::period_dir(&env.out(), "shop", period);
         reckon::payout::files::recover(&dir).unwrap();
@@ -241,12 +251,34 @@ fn check(env: &Env, context: &str) {
                         );
                     }
                     add_paid(&mut net, &s);
+                    for b in &s.bonuses {
+                        *bonuses
+                            .entry((s.statement_id.clone(), b.bonus_id.clone()))
+                            .or_default() += b.amount;
+                    }
+                    for a in &s.bonus_adjustments {
+                        *bonuses
+                            .entry((a.original_statement_id.clone(), a.bonus_id.clone()))
+                            .or_default() += a.amount;
+                    }
                 }
             }
         }
     }
     let history = lifecycle::load_history(&book, "shop").unwrap();
     assert_paid_matches_ledger(&net, &history, context);
+    let ledger: std::collections::BTreeMap<(String, String), rust_decimal::Decimal> = history
+        .bonuses
+        .iter()
+        .flat_map(|(s, m)| {
+            m.iter()
+                .map(|(b, p)| ((s.clone(), b.clone()), p.paid_total))
+        })
+        .collect();
+    assert_eq!(
+        bonuses, ledger,
+        "{context}: bonuses credited vs the bonus ledger"
+    );
 }
 
 /// The directory holds one complete, consistent set of statements.
@@ -301,9 +333,11 @@ fn assert_paid_exactly_once(env: &Env) {
     let book = StoreBook::open(&store).unwrap();
     let mut lines = Vec::new();
     let mut taken_back = BTreeSet::new();
+    let mut bonus_adjustments = 0;
     for rec in lifecycle::period_records(&book, "shop").unwrap() {
         assert_eq!(rec.status, Status::Finalised);
         for (s, _) in lifecycle::finalised_statements(&book, &rec).unwrap() {
+            bonus_adjustments += s.bonus_adjustments.len();
             lines.extend(s.lines.iter().map(|l| l.claim_id.clone()));
             taken_back.extend(
                 s.adjustments
@@ -313,6 +347,7 @@ fn assert_paid_exactly_once(env: &Env) {
             );
         }
     }
+    assert!(bonus_adjustments > 0, "November corrects October's bonuses");
     let unique: BTreeSet<_> = lines.iter().cloned().collect();
     // A claim is on a second line only when it moved to another partner
     // and the first partner's payment was taken back.

@@ -107,7 +107,13 @@ fn cents(s: &str) -> i64 {
 fn assert_sums(s: &Statement) {
     let t = &s.totals;
     let lines: rust_decimal::Decimal = s.lines.iter().map(|l| l.commission).sum();
-    let adj: rust_decimal::Decimal = s.adjustments.iter().map(|a| a.amount).sum();
+    // Bonus adjustments (format 7) count with the claims' adjustments.
+    let adj: rust_decimal::Decimal = s
+        .adjustments
+        .iter()
+        .map(|a| a.amount)
+        .chain(s.bonus_adjustments.iter().map(|a| a.amount))
+        .sum();
     let bonus: rust_decimal::Decimal = s.bonuses.iter().map(|b| b.amount).sum();
     assert_eq!(t.lines, lines, "{}", s.statement_id);
     assert_eq!(t.adjustments, adj);
@@ -879,7 +885,7 @@ fn format_6_traces_each_line_and_guards_csv_text_and_formats_2_to_5_render_as_is
     let r = reckon::payout::generate(&inputs(&c, &ds, &fxr, &book, tmp.path()), "2026-10").unwrap();
     let files = read_dir(&r.dir);
     let st = read_statements(&r.dir);
-    assert_eq!(st[0].format_version, 6);
+    assert_eq!(st[0].format_version, reckon::payout::model::FORMAT_VERSION);
     let trace = st[0].lines[0].trace.as_ref().unwrap();
     assert_eq!(trace.claim_revision, 3);
     assert_eq!(
@@ -1681,7 +1687,7 @@ percent = "10"
         reckon::payout::finalize(&inputs(&c, &nov_ds, &fxr, &book, tmp.path()), "2026-11").unwrap();
     let files = read_dir(&nov.dir);
     let s = &read_statements(&nov.dir)[0];
-    assert_eq!(s.format_version, 6);
+    assert_eq!(s.format_version, reckon::payout::model::FORMAT_VERSION);
     assert_eq!(s.totals.carried_in, d("9.78"));
     let adj = &s.adjustments[0];
     assert_eq!((adj.previously_paid, adj.amount), (d("9.78"), d("-9.78")));
@@ -1733,4 +1739,317 @@ percent = "10"
         html5.contains("<br><small>rev 1, order at shop rev 1; decided "),
         "{html5}"
     );
+}
+
+/// The tiered program of finance QA F3: 5 % from 0, 10 % from 500, and
+/// `bonus` (TOML of the bonus's figures) from `threshold`.
+fn tiered_with_bonus(bonus: &str) -> CommissionConfig {
+    config(&format!(
+        r#"
+payout_currency = "EUR"
+[[rules]]
+id = "tier"
+effective_from = "2026-01-01"
+kind = "tiered"
+tiers = [{{ from_volume = "0", percent = "5" }}, {{ from_volume = "500", percent = "10" }}]
+[[bonuses]]
+id = "bonus600"
+effective_from = "2026-01-01"
+{bonus}
+"#
+    ))
+}
+
+/// Finance QA F3 (HIGH): September paid 200 + 300 + 120 = 620 at the 10 %
+/// tier and the 20.00 bonus from 600; the 300 order refunded, October
+/// repriced the tiered lines (-10.00, -30.00, -6.00) but kept the bonus.
+/// Now October takes it back (-20.00), in every draft the same, and once
+/// October is finalised no later statement takes it again.
+#[test]
+fn a_bonus_no_longer_reached_after_a_refund_is_taken_back_once_over_drafts_and_periods() {
+    let c = tiered_with_bonus("threshold_volume = \"600\"\namount = \"20\"");
+    let tmp = tempfile::tempdir().unwrap();
+    let book = MemoryBook::new();
+    let fxr = no_fx();
+    let sept = vec![
+        sale("T1", "p1", "2026-09-03T10:00:00Z", "200.00"),
+        sale("T2", "p1", "2026-09-10T10:00:00Z", "300.00"),
+        sale("T3", "p1", "2026-09-20T10:00:00Z", "120.00"),
+    ];
+    let r =
+        reckon::payout::finalize(&inputs(&c, &sept, &fxr, &book, tmp.path()), "2026-09").unwrap();
+    let s = &read_statements(&r.dir)[0];
+    assert_eq!((s.totals.lines, s.totals.bonuses), (d("62.00"), d("20.00")));
+    assert_eq!(s.bonuses[0].line_no, 4);
+
+    let oct = vec![sept[0].clone(), refunded(sept[1].clone()), sept[2].clone()];
+    let draft = |book: &MemoryBook| {
+        let r =
+            reckon::payout::generate(&inputs(&c, &oct, &fxr, book, tmp.path()), "2026-10").unwrap();
+        (r.clone(), read_dir(&r.dir))
+    };
+    let (r1, files1) = draft(&book);
+    let (r2, files2) = draft(&book);
+    assert_eq!((r1.version, r2.version), (1, 2));
+    assert_eq!(r2.adjustments, 4, "three lines and the bonus");
+    let s = &read_statements(&r2.dir)[0];
+    assert_sums(s);
+    assert_eq!(
+        s.adjustments.iter().map(|a| a.amount).collect::<Vec<_>>(),
+        [d("-10.00"), d("-30.00"), d("-6.00")]
+    );
+    let a = &s.bonus_adjustments[0];
+    assert_eq!(s.bonus_adjustments.len(), 1);
+    assert_eq!(
+        (
+            a.line_no,
+            a.bonus_id.as_str(),
+            a.original_statement_id.as_str(),
+            a.original_line_no
+        ),
+        (4, "bonus600", "shop/2026-09/awin:p1", Some(4))
+    );
+    assert_eq!((a.previously_paid, a.amount), (d("20.00"), d("-20.00")));
+    assert!(
+        a.reason.starts_with(
+            "bonus `bonus600` of statement shop/2026-09/awin:p1 no longer reached: volume 320.00 < threshold 600.00"
+        ),
+        "{}",
+        a.reason
+    );
+    assert_eq!(
+        (
+            s.totals.adjustments,
+            s.totals.bonuses,
+            s.totals.subtotal,
+            s.totals.carried_out
+        ),
+        (d("-66.00"), d("0.00"), d("-66.00"), d("-66.00"))
+    );
+    // A draft again is the same draft (but for its version).
+    let strip = |files: &BTreeMap<String, Vec<u8>>| {
+        let (s, _, _) = render::read_json_file(&files["awin.p1.json"]).unwrap();
+        Statement { version: 0, ..s }
+    };
+    assert_eq!(strip(&files1), strip(&files2));
+
+    // The CSV row and the partner's HTML.
+    let csv = String::from_utf8(files2["awin.p1.csv"].clone()).unwrap();
+    let row = csv
+        .lines()
+        .find(|l| l.starts_with("bonus_adjustment,"))
+        .unwrap();
+    assert!(
+        row.starts_with("bonus_adjustment,4,,,,,,320.00,EUR,bonus600,,,20.00,threshold 600.00,,-20.00,EUR,shop/2026-09/awin:p1#4,bonus `bonus600` of statement"),
+        "{row}"
+    );
+    assert!(row.ends_with(",,,,,,,620.00,20.00,20.00"), "{row}");
+    assert!(csv.contains("\ntotal_adjustments,"), "{csv}");
+    let html = String::from_utf8(files2["awin.p1.html"].clone()).unwrap();
+    assert!(
+        html.contains("<h2>Bonus adjustments to earlier statements</h2>"),
+        "{html}"
+    );
+    assert!(
+        html.contains("<td>bonus bonus600 of statement shop/2026-09/awin:p1 no longer reached: volume 320.00 &lt; threshold 600.00; the bonus credited for it is taken back</td>"),
+        "{html}"
+    );
+
+    // Finalised, recorded in the bonus ledger; November takes nothing again
+    // (drafts nor final), and October verifies.
+    let r =
+        reckon::payout::finalize(&inputs(&c, &oct, &fxr, &book, tmp.path()), "2026-10").unwrap();
+    assert_eq!(read_statements(&r.dir)[0].totals.adjustments, d("-66.00"));
+    let history = reckon::payout::lifecycle::load_history(&book, "shop").unwrap();
+    assert!(!history.bonus_ledger_derived);
+    let paid = &history.bonuses["shop/2026-09/awin:p1"]["bonus600"];
+    assert_eq!(
+        (paid.original_amount, paid.paid_total),
+        (d("20.00"), d("0.00"))
+    );
+    for _ in 0..2 {
+        let nov = reckon::payout::generate(&inputs(&c, &oct, &fxr, &book, tmp.path()), "2026-11")
+            .unwrap();
+        let s = &read_statements(&nov.dir)[0];
+        assert!(
+            s.bonus_adjustments.is_empty() && s.adjustments.is_empty(),
+            "{s:?}"
+        );
+        assert_eq!(s.totals.carried_in, d("-66.00"));
+    }
+    let nov =
+        reckon::payout::finalize(&inputs(&c, &oct, &fxr, &book, tmp.path()), "2026-11").unwrap();
+    assert_eq!(nov.adjustments, 0);
+    for period in ["2026-09", "2026-10", "2026-11"] {
+        let v = reckon::payout::verify(&book, tmp.path(), "shop", period).unwrap();
+        assert!(v.problems.is_empty(), "{period}: {:?}", v.problems);
+    }
+}
+
+/// An upward restatement that lifts a finalised month over a percent
+/// bonus's threshold pays the bonus; a later refund rescales it; each once.
+#[test]
+fn a_restatement_over_the_threshold_pays_a_percent_bonus_that_then_follows_the_volume() {
+    // 1 % of the volume from 600, payout in USD at 1.10 on the month's last
+    // day.
+    let c = config(
+        r#"
+payout_currency = "USD"
+[[rules]]
+id = "cps"
+effective_from = "2026-01-01"
+kind = "percent"
+percent = "10"
+[[bonuses]]
+id = "pct600"
+effective_from = "2026-01-01"
+threshold_volume = "600"
+percent = "1"
+"#,
+    );
+    let tmp = tempfile::tempdir().unwrap();
+    let book = MemoryBook::new();
+    let fxr = fx(&[
+        ("EUR", "USD", "2026-09-03", "1.10"),
+        ("EUR", "USD", "2026-09-10", "1.10"),
+        ("EUR", "USD", "2026-09-30", "1.10"),
+    ]);
+    let sept = vec![
+        sale("T1", "p1", "2026-09-03T10:00:00Z", "200.00"),
+        sale("T2", "p1", "2026-09-10T10:00:00Z", "300.00"),
+    ];
+    let r =
+        reckon::payout::finalize(&inputs(&c, &sept, &fxr, &book, tmp.path()), "2026-09").unwrap();
+    assert!(read_statements(&r.dir)[0].bonuses.is_empty(), "500 < 600");
+
+    // T2 restated to 500.00: 700.00, 1 % × 1.10 = 7.70.
+    let mut t2 = sale("T2", "p1", "2026-09-10T10:00:00Z", "500.00");
+    t2.claim.revision = 2;
+    let oct = vec![sept[0].clone(), t2.clone()];
+    for _ in 0..2 {
+        let r = reckon::payout::generate(&inputs(&c, &oct, &fxr, &book, tmp.path()), "2026-10")
+            .unwrap();
+        let s = &read_statements(&r.dir)[0];
+        assert_sums(s);
+        assert_eq!(s.adjustments[0].amount, d("22.00"));
+        let a = &s.bonus_adjustments[0];
+        assert_eq!(
+            (
+                a.original_line_no,
+                a.original_volume,
+                a.current_volume,
+                a.fx_rate,
+                a.amount
+            ),
+            (None, d("500.00"), d("700.00"), Some(d("1.10")), d("7.70"))
+        );
+        assert!(
+            a.reason
+                .contains("now reached: volume 700.00 ≥ threshold 600.00"),
+            "{}",
+            a.reason
+        );
+        let csv = String::from_utf8(read_dir(&r.dir)["awin.p1.csv"].clone()).unwrap();
+        assert!(
+            csv.contains(",shop/2026-09/awin:p1,bonus `pct600`"),
+            "refers to the statement: {csv}"
+        );
+    }
+    reckon::payout::finalize(&inputs(&c, &oct, &fxr, &book, tmp.path()), "2026-10").unwrap();
+
+    // T1 partly refunded to 150.00: 650.00, still over 600: 1 % × 1.10 =
+    // 7.15, so -0.55 (and T1 -5.50).
+    let nov = vec![partly_refunded(sept[0].clone(), "150.00"), t2];
+    let r =
+        reckon::payout::generate(&inputs(&c, &nov, &fxr, &book, tmp.path()), "2026-11").unwrap();
+    let s = &read_statements(&r.dir)[0];
+    let a = &s.bonus_adjustments[0];
+    assert_eq!((a.previously_paid, a.amount), (d("7.70"), d("-0.55")));
+    assert!(
+        a.reason.starts_with(
+            "bonus `pct600` of statement shop/2026-09/awin:p1 follows its volume, 500.00 → 650.00: 1% of it × FX rate 1.10 gives 7.15 now"
+        ),
+        "{}",
+        a.reason
+    );
+    assert_eq!(s.totals.adjustments, d("-6.05"));
+    reckon::payout::finalize(&inputs(&c, &nov, &fxr, &book, tmp.path()), "2026-11").unwrap();
+    let r =
+        reckon::payout::generate(&inputs(&c, &nov, &fxr, &book, tmp.path()), "2026-12").unwrap();
+    let s = &read_statements(&r.dir)[0];
+    assert!(
+        s.adjustments.is_empty() && s.bonus_adjustments.is_empty(),
+        "{s:?}"
+    );
+    assert_eq!(
+        s.totals.carried_in,
+        d("-6.05"),
+        "November's clawback, carried"
+    );
+}
+
+/// A store whose periods were finalised before the bonus ledger (format 6
+/// statements, no `bonus` entries): its statements still verify and
+/// regenerate byte for byte, the bonus they paid is read from their JSON,
+/// taken back once, and the next run records the ledger.
+#[test]
+fn a_bonus_paid_by_a_statement_finalised_before_the_bonus_ledger_is_taken_back_once() {
+    use reckon::payout::book::StatementBook;
+    let c = tiered_with_bonus("threshold_volume = \"600\"\namount = \"20\"");
+    let tmp = tempfile::tempdir().unwrap();
+    let book = MemoryBook::new();
+    let fxr = no_fx();
+    let sept = vec![
+        sale("T1", "p1", "2026-09-03T10:00:00Z", "200.00"),
+        sale("T2", "p1", "2026-09-10T10:00:00Z", "300.00"),
+        sale("T3", "p1", "2026-09-20T10:00:00Z", "120.00"),
+    ];
+    let r =
+        reckon::payout::finalize(&inputs(&c, &sept, &fxr, &book, tmp.path()), "2026-09").unwrap();
+    // As an earlier version left it: format 6, no bonus ledger.
+    reissue_as_format(&book, &r.dir, "2026-09", 6);
+    let ledger: Vec<(String, Option<serde_json::Value>)> = book
+        .scan_prefix("bonus")
+        .unwrap()
+        .into_iter()
+        .map(|(k, _)| (k, None))
+        .collect();
+    assert_eq!(ledger.len(), 2, "one bonus and the marker: {ledger:?}");
+    book.apply(ledger).unwrap();
+    let again =
+        reckon::payout::generate(&inputs(&c, &sept, &fxr, &book, tmp.path()), "2026-09").unwrap();
+    assert!(again.already_finalised);
+    let v = reckon::payout::verify(&book, tmp.path(), "shop", "2026-09").unwrap();
+    assert!(v.problems.is_empty(), "{:?}", v.problems);
+    assert_eq!(read_statements(&r.dir)[0].format_version, 6);
+    let history = reckon::payout::lifecycle::load_history(&book, "shop").unwrap();
+    assert!(history.bonus_ledger_derived);
+    assert_eq!(
+        history.bonuses["shop/2026-09/awin:p1"]["bonus600"].paid_total,
+        d("20.00")
+    );
+
+    // A draft records the ledger derived from the statements.
+    let oct = vec![sept[0].clone(), refunded(sept[1].clone()), sept[2].clone()];
+    let r =
+        reckon::payout::generate(&inputs(&c, &oct, &fxr, &book, tmp.path()), "2026-10").unwrap();
+    let s = &read_statements(&r.dir)[0];
+    assert_eq!(s.format_version, 7);
+    assert_eq!(s.bonus_adjustments[0].amount, d("-20.00"));
+    let history = reckon::payout::lifecycle::load_history(&book, "shop").unwrap();
+    assert!(!history.bonus_ledger_derived);
+    assert_eq!(
+        history.bonuses["shop/2026-09/awin:p1"]["bonus600"].paid_total,
+        d("20.00"),
+        "a draft pays nothing"
+    );
+    reckon::payout::finalize(&inputs(&c, &oct, &fxr, &book, tmp.path()), "2026-10").unwrap();
+    let r =
+        reckon::payout::generate(&inputs(&c, &oct, &fxr, &book, tmp.path()), "2026-11").unwrap();
+    let s = &read_statements(&r.dir)[0];
+    assert!(s.bonus_adjustments.is_empty(), "{s:?}");
+    for period in ["2026-09", "2026-10"] {
+        let v = reckon::payout::verify(&book, tmp.path(), "shop", period).unwrap();
+        assert!(v.problems.is_empty(), "{period}: {:?}", v.problems);
+    }
 }

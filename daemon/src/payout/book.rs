@@ -1,6 +1,6 @@
 //! The statements book: what payout records in the store (tree
-//! `statements`): period records, finalised statements, the ledger of paid
-//! claims and partner balances.
+//! `statements`): period records, finalised statements, the ledgers of paid
+//! claims and of bonuses, and partner balances.
 //!
 //! [`StatementBook`] is the narrow storage interface payout needs; it is
 //! implemented over the daemon's [`crate::store::Store`] domain tree and over
@@ -13,6 +13,8 @@
 //! | `final␟<program>␟<period>␟<partner>` | [`FinalRecord`] |
 //! | `paid␟<program>␟<network>␟<claim>` | [`super::model::PaidClaim`] |
 //! | `balance␟<program>␟<partner>` | [`Balance`] |
+//! | `bonus␟<program>␟<statement id>␟<bonus id>` | [`super::model::PaidBonus`] |
+//! | `bonus_ledger␟<program>` | `{"book_version": 1}`: the bonus ledger is complete (absent in stores finalised before it existed: `lifecycle::load_history` derives it from the `final` records and the next run writes it) |
 
 use chrono::NaiveDate;
 use rust_decimal::Decimal;

@@ -7,8 +7,8 @@
 //!    made durable ([`super::files::Staging::stage`]); a failure here
 //!    changes nothing (the staging directory is dropped);
 //! 2. the period is recorded in the store (one atomic batch: period
-//!    record, finalised statements, paid-claims ledger, balances), and the
-//!    store flushed;
+//!    record, finalised statements, paid-claims ledger, bonus ledger,
+//!    balances), and the store flushed;
 //! 3. the staging directory replaces the period directory
 //!    ([`super::files::Staging::swap`]); a half-done swap is repaired by
 //!    the next command.
@@ -24,7 +24,9 @@
 use super::book::{self, Balance, FinalRecord, PartnerFiles, PeriodRecord, StatementBook};
 use super::config::{CommissionConfig, CommissionConfigError};
 use super::files::{self, FileError, Staging};
-use super::model::{payee_key, split_payee, PaidClaim, Statement, Status};
+use super::model::{
+    payee_key, split_payee, BonusAdjustment, BonusLine, PaidBonus, PaidClaim, Statement, Status,
+};
 use super::period::{Period, PeriodError};
 use super::render::{self, RenderError, SummaryRow};
 use super::statement::{self, Context, FxRates, History, ProgramFacts, Skipped};
@@ -334,7 +336,7 @@ pub struct Report {
     pub partners: usize,
     /// Payable lines over all statements.
     pub lines: usize,
-    /// Adjustment lines over all statements.
+    /// Adjustment lines over all statements (of claims and of bonuses).
     pub adjustments: usize,
     /// Sum of total payable (payout currency).
     pub total_payable: Decimal,
@@ -436,7 +438,120 @@ pub fn load_history(b: &dyn StatementBook, program: &str) -> Result<History, Pay
         }
         *h.balances.entry(payee).or_default() += bal.carried_out;
     }
+    load_bonus_ledger(b, program, &mut h)?;
     Ok(h)
+}
+
+/// The key of the bonus ledger's marker: present once the program's bonus
+/// ledger (`bonus␟<program>␟...`) records every finalised statement's
+/// bonuses.
+fn bonus_ledger_key(program: &str) -> String {
+    book::key(&["bonus_ledger", program])
+}
+
+/// The marker's value.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+struct BonusLedgerMarker {
+    /// [`book::BOOK_VERSION`].
+    book_version: u32,
+}
+
+/// Reads the bonus ledger into `h.bonuses`. A store whose periods were
+/// finalised before the ledger existed has no marker: the ledger is then
+/// derived from the finalised statements' canonical JSON, replayed in
+/// period order (bonus lines, and bonus adjustments of format 7), and
+/// `h.bonus_ledger_derived` makes the run record it.
+fn load_bonus_ledger(
+    b: &dyn StatementBook,
+    program: &str,
+    h: &mut History,
+) -> Result<(), PayoutError> {
+    let marker = bonus_ledger_key(program);
+    if let Some(v) = b.get(&marker)? {
+        book::decode::<BonusLedgerMarker>(&marker, v)?;
+        let prefix = book::prefix(&["bonus", program]);
+        b.each_prefix(&prefix, &mut |k, v| {
+            let Some((statement, bonus)) = k[prefix.len()..].rsplit_once('\x1f') else {
+                return Err(book::BookError::Corrupt {
+                    key: book::printable(&k),
+                    message: "key has no statement/bonus parts".into(),
+                });
+            };
+            let paid: PaidBonus = book::decode(&k, v)?;
+            h.bonuses
+                .entry(statement.to_string())
+                .or_default()
+                .insert(bonus.to_string(), paid);
+            Ok(())
+        })?;
+        return Ok(());
+    }
+    /// The parts of a finalised statement the bonus ledger needs.
+    #[derive(serde::Deserialize)]
+    struct Bonuses {
+        statement_id: String,
+        #[serde(default)]
+        bonus_adjustments: Vec<BonusAdjustment>,
+        #[serde(default)]
+        bonuses: Vec<BonusLine>,
+    }
+    let mut finalised: Vec<PeriodRecord> = period_records(b, program)?
+        .into_iter()
+        .filter(|r| r.status == Status::Finalised)
+        .collect();
+    finalised.sort_by_key(|r| r.period_start);
+    for rec in &finalised {
+        for p in &rec.partners {
+            let k = book::key(&["final", program, &rec.period, &p.partner_id]);
+            let Some(v) = b.get(&k)? else {
+                return Err(PayoutError::StoreMismatch {
+                    program: program.into(),
+                    period: rec.period.clone(),
+                    partner: p.partner_id.clone(),
+                });
+            };
+            let fr: FinalRecord = book::decode(&k, v)?;
+            let s: Bonuses =
+                serde_json::from_str(&fr.canonical_json).map_err(|e| book::BookError::Corrupt {
+                    key: book::printable(&k),
+                    message: e.to_string(),
+                })?;
+            record_bonuses(
+                &s.statement_id,
+                &s.bonuses,
+                &s.bonus_adjustments,
+                &mut h.bonuses,
+            );
+        }
+    }
+    h.bonus_ledger_derived = true;
+    Ok(())
+}
+
+/// Applies a finalised statement's bonus lines and bonus adjustments to
+/// the bonus ledger `ledger` (statement id → bonus id → entry); returns
+/// the (statement id, bonus id) entries it wrote.
+fn record_bonuses(
+    statement_id: &str,
+    bonuses: &[BonusLine],
+    adjustments: &[BonusAdjustment],
+    ledger: &mut std::collections::HashMap<String, BTreeMap<String, PaidBonus>>,
+) -> Vec<(String, String)> {
+    let mut written = Vec::new();
+    for l in bonuses {
+        ledger
+            .entry(statement_id.to_string())
+            .or_default()
+            .insert(l.bonus_id.clone(), PaidBonus::of_line(l));
+        written.push((statement_id.to_string(), l.bonus_id.clone()));
+    }
+    for a in adjustments {
+        let of = ledger.entry(a.original_statement_id.clone()).or_default();
+        let paid = PaidBonus::adjusted(of.get(&a.bonus_id), a);
+        of.insert(a.bonus_id.clone(), paid);
+        written.push((a.original_statement_id.clone(), a.bonus_id.clone()));
+    }
+    written
 }
 
 /// The payee of a balance stored by format 1 under the bare partner id: the
@@ -932,6 +1047,20 @@ fn run_with<'g>(
     // that the new partner's line, written in the same batch, stays.
     let mut released: Vec<(String, Option<Value>)> = Vec::new();
     let mut moves = Moves::default();
+    // The bonus ledger as this run leaves it (finalising: updated by each
+    // statement), and the entries to write.
+    let mut bonus_ledger = history.bonuses.clone();
+    let mut bonus_writes: std::collections::BTreeSet<(String, String)> =
+        std::collections::BTreeSet::new();
+    if history.bonus_ledger_derived {
+        // Recorded by this run, whatever its status: derived from
+        // finalised statements only.
+        for (statement, bonuses) in &bonus_ledger {
+            for bonus in bonuses.keys() {
+                bonus_writes.insert((statement.clone(), bonus.clone()));
+            }
+        }
+    }
     for group in groups {
         let (partner, decisions) = group?;
         let refs: Vec<&Decision> = match &decisions {
@@ -957,12 +1086,18 @@ fn run_with<'g>(
         let (files, canonical) = write_statement(&staging, &s)?;
         report.partners += 1;
         report.lines += s.lines.len();
-        report.adjustments += s.adjustments.len();
+        report.adjustments += s.adjustments.len() + s.bonus_adjustments.len();
         report.total_payable += s.totals.total_payable;
         report.carried_out += s.totals.carried_out;
         report.owed_back += s.totals.carried_out.min(Decimal::ZERO);
         summary.push(SummaryRow::of(&s, &files.content_hash));
         if status == Status::Finalised {
+            bonus_writes.extend(record_bonuses(
+                &s.statement_id,
+                &s.bonuses,
+                &s.bonus_adjustments,
+                &mut bonus_ledger,
+            ));
             ledger_entries(
                 inputs.program,
                 &s,
@@ -1033,6 +1168,26 @@ fn run_with<'g>(
         period_key(inputs.program, &period_name),
         Some(book::encode(&record)),
     ));
+    if history.bonus_ledger_derived {
+        tracing::info!(
+            program = %inputs.program,
+            bonuses = bonus_writes.len(),
+            "statements: recording the bonus ledger, derived from the finalised statements (periods finalised before it existed)"
+        );
+        batch.push((
+            bonus_ledger_key(inputs.program),
+            Some(book::encode(&BonusLedgerMarker {
+                book_version: book::BOOK_VERSION,
+            })),
+        ));
+    }
+    for (statement, bonus) in bonus_writes {
+        let paid = bonus_ledger.get(&statement).and_then(|m| m.get(&bonus));
+        batch.push((
+            book::key(&["bonus", inputs.program, &statement, &bonus]),
+            paid.map(book::encode),
+        ));
+    }
     released.append(&mut batch);
     inputs.book.apply(released)?;
     inputs.book.flush()?;
@@ -1334,7 +1489,7 @@ fn reproduce(
             });
         }
         report.lines += s.lines.len();
-        report.adjustments += s.adjustments.len();
+        report.adjustments += s.adjustments.len() + s.bonus_adjustments.len();
         report.total_payable += s.totals.total_payable;
         report.carried_out += s.totals.carried_out;
         report.owed_back += s.totals.carried_out.min(Decimal::ZERO);

@@ -30,8 +30,14 @@ use crate::reconcile::model::Outcome;
 /// instead of "Previously paid" over `previously_paid` (a finalised
 /// statement below the minimum payout credited its lines without paying
 /// them: they were carried). The JSON and CSV of format 6 are those of
-/// format 5 but for `format_version`.
-pub const FORMAT_VERSION: u32 = 6;
+/// format 5 but for `format_version`. 7 adds `bonus_adjustments`: a bonus
+/// of an earlier finalised statement follows that statement's volume as its
+/// lines are repriced (taken back when no longer reached, paid when newly
+/// reached, a percent bonus rescaled), with `bonus_adjustment` rows in the
+/// CSV and a table in the HTML; `totals.adjustments` counts them. A
+/// statement without one has the JSON, CSV and HTML of format 6 but for
+/// `format_version`.
+pub const FORMAT_VERSION: u32 = 7;
 
 /// The payee key of a network's partner: `<network>:<partner id>`. Partner
 /// ids are the network's own, so the same id on two networks is two payees.
@@ -116,6 +122,10 @@ pub struct Statement {
     pub lines: Vec<Line>,
     /// Corrections of claims paid on earlier finalised statements.
     pub adjustments: Vec<Adjustment>,
+    /// Corrections of the bonuses of earlier finalised statements whose
+    /// volume changed (format 7; absent when there are none).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub bonus_adjustments: Vec<BonusAdjustment>,
     /// Bonuses reached in the period.
     pub bonuses: Vec<BonusLine>,
     /// The sums.
@@ -127,7 +137,7 @@ pub struct Statement {
 #[serde(deny_unknown_fields)]
 pub struct Line {
     /// Line number, unique within the statement (lines, then adjustments,
-    /// then bonuses).
+    /// then bonus adjustments, then bonuses).
     pub line_no: u32,
     /// The network (connector id) the claim came from.
     pub network: String,
@@ -272,6 +282,47 @@ pub struct BonusLine {
     pub amount: Decimal,
 }
 
+/// A correction of a bonus of an earlier finalised statement (format 7):
+/// that statement's volume changed since (its lines were repriced), so the
+/// bonus it reaches now differs from what it was credited for the bonus.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BonusAdjustment {
+    /// Line number within this statement.
+    pub line_no: u32,
+    /// Bonus id.
+    pub bonus_id: String,
+    /// Why, in a sentence.
+    pub reason: String,
+    /// The statement whose bonus is corrected.
+    pub original_statement_id: String,
+    /// Its bonus line there; none when that statement did not reach the
+    /// bonus (it is reached now).
+    pub original_line_no: Option<u32>,
+    /// The volume threshold (program currency).
+    pub threshold_volume: Decimal,
+    /// Percentage of the volume, for percent bonuses.
+    pub percent: Option<Decimal>,
+    /// Fixed amount (payout currency), for fixed bonuses.
+    pub fixed_amount: Option<Decimal>,
+    /// FX rate program → payout currency on that statement's last day
+    /// (percent bonuses).
+    pub fx_rate: Option<Decimal>,
+    /// That statement's volume when the bonus was first judged: its bonus
+    /// line's `volume`, else the volume its lines were paid on (program
+    /// currency).
+    pub original_volume: Decimal,
+    /// That statement's volume now, its lines repriced with today's data.
+    pub current_volume: Decimal,
+    /// The amount of the original bonus line (0 without one).
+    pub original_amount: Decimal,
+    /// What finalised statements credited the partner for this bonus of
+    /// that statement so far (original line plus earlier bonus adjustments).
+    pub previously_paid: Decimal,
+    /// The correction (negative: taken back), payout currency.
+    pub amount: Decimal,
+}
+
 /// The statement's sums, all in the payout currency.
 ///
 /// `subtotal = lines + adjustments + bonuses + carried_in`; when `subtotal >=
@@ -282,7 +333,8 @@ pub struct BonusLine {
 pub struct Totals {
     /// Sum of `lines[].commission`.
     pub lines: Decimal,
-    /// Sum of `adjustments[].amount`.
+    /// Sum of `adjustments[].amount` and (format 7)
+    /// `bonus_adjustments[].amount`: the corrections of earlier statements.
     pub adjustments: Decimal,
     /// Sum of `bonuses[].amount`.
     pub bonuses: Decimal,
@@ -373,6 +425,70 @@ impl PaidClaim {
             fx_rate: l.fx_rate,
             claim_fx_rate: l.trace.as_ref().and_then(|t| t.claim_fx_rate),
             order_fx_rate: l.trace.as_ref().and_then(|t| t.order_fx_rate),
+        }
+    }
+}
+
+/// What the store remembers of a bonus of a finalised statement (the
+/// bonus ledger, `bonus␟<program>␟<statement id>␟<bonus id>`): the terms it
+/// was paid on and what was credited for it, so a later change of the
+/// statement's volume corrects it exactly once.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PaidBonus {
+    /// The bonus line on the statement; none when the statement did not
+    /// reach the bonus and a later bonus adjustment paid it.
+    pub line_no: Option<u32>,
+    /// The volume threshold (program currency).
+    pub threshold_volume: Decimal,
+    /// Percentage of the volume, for percent bonuses.
+    pub percent: Option<Decimal>,
+    /// Fixed amount (payout currency), for fixed bonuses.
+    pub fixed_amount: Option<Decimal>,
+    /// FX rate program → payout currency of the statement's last day
+    /// (percent bonuses).
+    pub fx_rate: Option<Decimal>,
+    /// The volume it was first judged on.
+    pub original_volume: Decimal,
+    /// The bonus line's amount (0 without one).
+    pub original_amount: Decimal,
+    /// Credited so far (original line plus bonus adjustments on finalised
+    /// statements).
+    pub paid_total: Decimal,
+}
+
+impl PaidBonus {
+    /// The ledger entry of a bonus line of a statement being finalised.
+    pub fn of_line(b: &BonusLine) -> PaidBonus {
+        PaidBonus {
+            line_no: Some(b.line_no),
+            threshold_volume: b.threshold_volume,
+            percent: b.percent,
+            fixed_amount: b.fixed_amount,
+            fx_rate: b.fx_rate,
+            original_volume: b.volume,
+            original_amount: b.amount,
+            paid_total: b.amount,
+        }
+    }
+
+    /// The ledger entry after a finalised bonus adjustment: `earlier` plus
+    /// its amount, or (a bonus not paid before) the adjustment's terms.
+    pub fn adjusted(earlier: Option<&PaidBonus>, a: &BonusAdjustment) -> PaidBonus {
+        match earlier {
+            Some(p) => PaidBonus {
+                paid_total: p.paid_total + a.amount,
+                ..p.clone()
+            },
+            None => PaidBonus {
+                line_no: a.original_line_no,
+                threshold_volume: a.threshold_volume,
+                percent: a.percent,
+                fixed_amount: a.fixed_amount,
+                fx_rate: a.fx_rate,
+                original_volume: a.original_volume,
+                original_amount: a.original_amount,
+                paid_total: a.previously_paid + a.amount,
+            },
         }
     }
 }

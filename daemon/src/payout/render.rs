@@ -91,8 +91,8 @@ fn opt<T: ToString>(v: &Option<T>) -> String {
     v.as_ref().map(|x| x.to_string()).unwrap_or_default()
 }
 
-/// The `<partner>.csv` file: one row per line, adjustment and bonus, then
-/// one row per total.
+/// The `<partner>.csv` file: one row per line, adjustment, bonus
+/// adjustment (format 7) and bonus, then one row per total.
 pub fn csv_file(s: &Statement) -> Result<Vec<u8>, RenderError> {
     // Format 3 guards text cells against formulas and adds each line's
     // trace; earlier formats are rendered exactly as they were issued.
@@ -209,6 +209,46 @@ pub fn csv_file(s: &Statement) -> Result<Vec<u8>, RenderError> {
                 a.previously_paid.to_string(),
             ]);
         }
+        w.write_record(&row)?;
+    }
+    // Format 7: the bonus of an earlier statement corrected, in the bonus
+    // row's columns (volume now as the basis, the bonus id as the rule),
+    // with the adjustment columns of a claim's adjustment.
+    for a in &s.bonus_adjustments {
+        let mut row: Vec<String> = vec![
+            "bonus_adjustment".into(),
+            a.line_no.to_string(),
+            String::new(),
+            String::new(),
+            String::new(),
+            String::new(),
+            String::new(),
+            a.current_volume.to_string(),
+            opt(&s.volume.as_ref().map(|v| v.currency.clone())),
+            t(&a.bonus_id),
+            String::new(),
+            opt(&a.percent),
+            opt(&a.fixed_amount),
+            format!("threshold {}", a.threshold_volume),
+            opt(&a.fx_rate),
+            a.amount.to_string(),
+            cur.into(),
+            t(&match a.original_line_no {
+                Some(n) => format!("{}#{n}", a.original_statement_id),
+                None => a.original_statement_id.clone(),
+            }),
+            t(&a.reason),
+        ];
+        if v5 {
+            row.resize(width - ADJUSTMENT_COLUMNS.len(), String::new());
+            row.extend([
+                String::new(),
+                a.original_volume.to_string(),
+                a.original_amount.to_string(),
+                a.previously_paid.to_string(),
+            ]);
+        }
+        row.resize(width, String::new());
         w.write_record(&row)?;
     }
     for b in &s.bonuses {
@@ -385,8 +425,9 @@ th{background:#f4f4f4;font-weight:600}td.n,th.n{text-align:right;font-variant-nu
 /// (it stays in the JSON and CSV), reasons in plain words
 /// ([`plain_reason`]), and what earlier statements gave for an adjusted
 /// claim is "Credited earlier" (paid out, or carried forward while the
-/// balance was below the minimum payout). Earlier formats are rendered
-/// exactly as they were issued (their file hashes are recorded).
+/// balance was below the minimum payout). Format 7 adds a table of bonus
+/// adjustments (only statements of format 7 have any). Earlier formats are
+/// rendered exactly as they were issued (their file hashes are recorded).
 pub fn html_file(s: &Statement, content_hash: &str) -> String {
     let v6 = s.format_version >= 6;
     let trace = |t: Option<&super::model::Trace>| {
@@ -496,6 +537,26 @@ pub fn html_file(s: &Statement, content_hash: &str) -> String {
         if v6 {
             h.push_str("<p><small>Credited earlier: what earlier finalised statements credited for the claim (its line and any earlier adjustments), whether it was paid out or carried forward as a balance below the minimum payout. Amount: the correction on this statement.</small></p>\n");
         }
+    }
+    if !s.bonus_adjustments.is_empty() {
+        h.push_str("<h2>Bonus adjustments to earlier statements</h2>\n<table><tr><th class=\"n\">#</th><th>Bonus</th><th>Refers to</th><th>Reason</th><th class=\"n\">Volume now</th><th class=\"n\">Credited earlier</th><th class=\"n\">Amount</th></tr>\n");
+        for a in &s.bonus_adjustments {
+            let refers = match a.original_line_no {
+                Some(n) => format!("{} line {n}", esc(&a.original_statement_id)),
+                None => esc(&a.original_statement_id),
+            };
+            let _ = writeln!(
+                h,
+                "<tr><td class=\"n\">{}</td><td>{}</td><td>{refers}</td><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td></tr>",
+                a.line_no,
+                esc(&a.bonus_id),
+                esc(&plain_reason(&a.reason)),
+                a.current_volume,
+                a.previously_paid,
+                a.amount,
+            );
+        }
+        h.push_str("</table>\n<p><small>A bonus follows the volume of the statement that paid it: when that volume changes (refunds, restated amounts), the bonus it reaches now less what was credited for it earlier is corrected here.</small></p>\n");
     }
     if !s.bonuses.is_empty() {
         h.push_str("<h2>Bonuses</h2>\n<table><tr><th class=\"n\">#</th><th>Bonus</th><th class=\"n\">Threshold</th><th class=\"n\">Volume</th><th class=\"n\">Rate</th><th class=\"n\">FX</th><th class=\"n\">Amount</th></tr>\n");

@@ -21,6 +21,11 @@
 //! its rules, dated as converted); finalising that line makes it the claim's
 //! entry in the ledger, so later refunds and reversals are taken from the
 //! new partner. See [`payees_of`].
+//!
+//! Bonuses follow a paid statement's volume like its tiers: when repricing
+//! a finalised statement changes its volume, the bonuses it reaches are
+//! judged again and the difference from what it was credited for them is a
+//! bonus adjustment (see [`bonus_adjustments`]).
 
 use super::config::{CommissionConfig, TierMode};
 use super::model::*;
@@ -70,6 +75,13 @@ pub struct History {
     pub legacy_balances: HashMap<String, String>,
     /// Things the operator should know about the history.
     pub warnings: Vec<String>,
+    /// Bonuses of finalised statements (the bonus ledger), by statement id,
+    /// then bonus id.
+    pub bonuses: HashMap<String, BTreeMap<String, PaidBonus>>,
+    /// The store had no bonus ledger (its periods were finalised before
+    /// there was one): `bonuses` was derived from the finalised statements,
+    /// and the next run records it.
+    pub bonus_ledger_derived: bool,
 }
 
 /// Everything a statement computation needs besides the decisions.
@@ -410,7 +422,7 @@ pub fn build_partner<'d>(
 
     // 4. Adjustments of claims paid on finalised statements: each earlier
     // statement that paid one is priced again (see [`reprice`]).
-    let targets = reprice(cx, facts, &already_paid, fx, skipped);
+    let (targets, volumes) = reprice(cx, facts, &already_paid, fx, skipped);
     let mut adjustments = Vec::new();
     for (d, paid) in already_paid {
         let current_basis = d.basis.as_ref().map(|b| b.amount);
@@ -440,6 +452,17 @@ pub fn build_partner<'d>(
             amount: delta,
             trace: Some(Trace::of(d)),
         });
+    }
+
+    // 4b. The bonuses of each statement repriced in step 4 follow its
+    // volume (see [`bonus_adjustments`]).
+    let mut bonus_adjustments = Vec::new();
+    for v in &volumes {
+        for mut a in self::bonus_adjustments(cx, facts, payee, v, history, fx, skipped) {
+            line_no += 1;
+            a.line_no = line_no;
+            bonus_adjustments.push(a);
+        }
     }
 
     // 5. Bonuses in force on the period's last day.
@@ -493,12 +516,21 @@ pub fn build_partner<'d>(
         .get(payee)
         .copied()
         .unwrap_or(Decimal::ZERO);
-    if lines.is_empty() && adjustments.is_empty() && bonuses.is_empty() && carried_in.is_zero() {
+    if lines.is_empty()
+        && adjustments.is_empty()
+        && bonus_adjustments.is_empty()
+        && bonuses.is_empty()
+        && carried_in.is_zero()
+    {
         return None;
     }
     let r = |x: Decimal| rules::round_to_minor(x, cur);
     let lines_total = r(lines.iter().map(|l| l.commission).sum());
-    let adjustments_total = r(adjustments.iter().map(|a| a.amount).sum());
+    let adjustments_total = r(adjustments
+        .iter()
+        .map(|a| a.amount)
+        .chain(bonus_adjustments.iter().map(|a| a.amount))
+        .sum());
     let bonuses_total = r(bonuses.iter().map(|b| b.amount).sum());
     let subtotal = r(lines_total + adjustments_total + bonuses_total + carried_in);
     let minimum = r(config.minimum());
@@ -534,6 +566,7 @@ pub fn build_partner<'d>(
             .map(|c| Money::new(volume, c.clone())),
         lines,
         adjustments,
+        bonus_adjustments,
         bonuses,
         totals: Totals {
             lines: lines_total,
@@ -730,13 +763,16 @@ struct Target {
 /// network moved to another partner, targets 0. A claim that cannot be
 /// priced today (no rule, no FX rate) keeps its inputs of then, with a
 /// warning, until it can.
+///
+/// Also returns each statement's volume as priced then and now (the sums of
+/// the bases priced), for its bonuses ([`bonus_adjustments`]).
 fn reprice<'d>(
     cx: &Context<'_>,
     facts: &ProgramFacts,
     already_paid: &[(&'d Decision, &PaidClaim)],
     fx: &dyn FxRates,
     skipped: &mut Vec<Skipped>,
-) -> HashMap<(&'d str, &'d str), Target> {
+) -> (HashMap<(&'d str, &'d str), Target>, Vec<RepricedVolume>) {
     let config = cx.config;
     let tz = config.tz();
     let cur = config.payout_currency.as_str();
@@ -758,7 +794,8 @@ fn reprice<'d>(
             .push((d, p));
     }
     let mut out = HashMap::new();
-    for (_, mut claims) in by_statement {
+    let mut volumes = Vec::with_capacity(by_statement.len());
+    for (statement_id, mut claims) in by_statement {
         claims.sort_by_key(|(_, p)| p.line_no);
         struct Side<'c> {
             basis: Option<Decimal>,
@@ -854,6 +891,16 @@ fn reprice<'d>(
         let now_items: Vec<PriceIn> = sides.iter().map(|s| item(s.1.as_ref())).collect();
         let (then_prices, now_prices) =
             (price_lines(&then_items, cur), price_lines(&now_items, cur));
+        let volume = |items: &[PriceIn]| pad(items.iter().filter_map(|i| i.basis).sum());
+        volumes.push(RepricedVolume {
+            statement_id: statement_id.to_string(),
+            then: volume(&then_items),
+            now: volume(&now_items),
+            pending: claims
+                .iter()
+                .zip(&sides)
+                .any(|((d, _), (_, now))| now.is_some() && !d.payable),
+        });
         for (((d, p), (then, now)), (pt, pn)) in claims
             .iter()
             .zip(&sides)
@@ -951,7 +998,241 @@ fn reprice<'d>(
             );
         }
     }
+    (out, volumes)
+}
+
+/// The volume of an earlier finalised statement as [`reprice`] priced its
+/// lines (those the payee still holds): with the inputs they were paid on,
+/// and with today's (0 for a claim that no longer earns or moved).
+#[derive(Debug, Clone)]
+struct RepricedVolume {
+    statement_id: String,
+    then: Decimal,
+    now: Decimal,
+    /// A claim counted in `now` is not payable (yet): increases wait, as a
+    /// line's do.
+    pending: bool,
+}
+
+/// What a bonus pays at `volume` on the terms it was judged on: nothing
+/// below the threshold, else the fixed amount, or the percentage of the
+/// volume converted at `fx_rate`, rounded once as a bonus line is.
+fn bonus_at(
+    threshold: Decimal,
+    fixed_amount: Option<Decimal>,
+    percent: Option<Decimal>,
+    fx_rate: Option<Decimal>,
+    volume: Decimal,
+    cur: &str,
+) -> Decimal {
+    let exact = if volume < threshold {
+        Decimal::ZERO
+    } else {
+        match (fixed_amount, percent, fx_rate) {
+            (Some(a), _, _) => a,
+            (None, Some(p), Some(r)) => volume * p / Decimal::ONE_HUNDRED * r,
+            _ => Decimal::ZERO,
+        }
+    };
+    rules::round_to_minor(exact, cur)
+}
+
+/// The period of an earlier statement of the program, from its id
+/// (`<program>/<period>/<payee>`), read with the config's period kind or,
+/// if that changed since, any kind.
+fn period_of(program: &str, config: &CommissionConfig, statement_id: &str) -> Option<Period> {
+    use super::config::PeriodKind;
+    let name = statement_id
+        .strip_prefix(program)?
+        .strip_prefix('/')?
+        .split_once('/')?
+        .0;
+    [
+        config.period,
+        PeriodKind::Monthly,
+        PeriodKind::SemiMonthly,
+        PeriodKind::Weekly,
+    ]
+    .into_iter()
+    .find_map(|k| Period::parse(k, name).ok())
+}
+
+/// The bonus adjustments of one earlier finalised statement of the payee
+/// whose lines [`reprice`] priced again (`line_no` still 0).
+///
+/// Each bonus the statement was credited for (the bonus ledger: its bonus
+/// lines, and bonuses later adjustments paid it) is judged again on the
+/// terms it was paid on (threshold, fixed amount or percentage, FX rate of
+/// the statement's last day) at the statement's volume now; the adjustment
+/// is that less what was credited for it. So a bonus no longer reached is
+/// taken back, one reached again is paid again, and a percent bonus follows
+/// the volume; a volume back where it was pays exactly what the bonus line
+/// did. When the volume changed, the config's bonuses the statement was
+/// not credited for are judged too, as step 5 of [`build_partner`] judged
+/// them (in force on the statement's last day, for this payee): one
+/// reached now is paid. With the volume unchanged they are not (bonuses
+/// added or edited since change nothing paid). Increases wait while a
+/// claim counted in the volume is not payable; decreases apply at once.
+fn bonus_adjustments(
+    cx: &Context<'_>,
+    facts: &ProgramFacts,
+    payee: &str,
+    v: &RepricedVolume,
+    history: &History,
+    fx: &dyn FxRates,
+    skipped: &mut Vec<Skipped>,
+) -> Vec<BonusAdjustment> {
+    let config = cx.config;
+    let cur = config.payout_currency.as_str();
+    let (network, partner) = split_payee(payee);
+    let sid = v.statement_id.as_str();
+    let paid = history.bonuses.get(sid);
+    let mut out = Vec::new();
+    let push = |bonus_id: &str,
+                terms: &PaidBonus,
+                target: Decimal,
+                reason: String,
+                out: &mut Vec<BonusAdjustment>| {
+        let delta = target - terms.paid_total;
+        if delta.is_zero() || (delta > Decimal::ZERO && v.pending) {
+            return;
+        }
+        out.push(BonusAdjustment {
+            line_no: 0,
+            bonus_id: bonus_id.to_string(),
+            reason,
+            original_statement_id: sid.to_string(),
+            original_line_no: terms.line_no,
+            threshold_volume: terms.threshold_volume,
+            percent: terms.percent,
+            fixed_amount: terms.fixed_amount,
+            fx_rate: terms.fx_rate,
+            original_volume: terms.original_volume,
+            current_volume: v.now,
+            original_amount: terms.original_amount,
+            previously_paid: terms.paid_total,
+            amount: delta,
+        });
+    };
+
+    // Bonuses credited before: on the terms they were paid on, bonus lines
+    // first (in line order).
+    let mut credited: Vec<(&String, &PaidBonus)> =
+        paid.map(|m| m.iter().collect()).unwrap_or_default();
+    credited.sort_by_key(|(id, p)| (p.line_no.is_none(), p.line_no, id.as_str()));
+    for (id, p) in credited {
+        let target = bonus_at(
+            p.threshold_volume,
+            p.fixed_amount,
+            p.percent,
+            p.fx_rate,
+            v.now,
+            cur,
+        );
+        let reason = bonus_reason(id, sid, p, true, v, target);
+        push(id, p, target, reason, &mut out);
+    }
+
+    // Bonuses never credited, only when the volume changed.
+    if v.now == v.then {
+        return out;
+    }
+    let Some(period) = period_of(cx.program, config, sid) else {
+        return out;
+    };
+    let last_day = period.last_day();
+    for b in &config.bonuses {
+        if paid.is_some_and(|m| m.contains_key(&b.id))
+            || !rules::bonus_applies(config, b, network, partner, last_day)
+            || v.now < b.threshold_volume
+        {
+            continue;
+        }
+        let fx_rate = match b.percent {
+            Some(_) if b.amount.is_none() => {
+                let vc = facts.volume_currency.as_deref().unwrap_or(cur);
+                let Some(r) = fx.rate(vc, cur, last_day) else {
+                    skipped.push(Skipped {
+                        partner_id: payee.to_string(),
+                        claim: format!("bonus {} of {sid}", b.id),
+                        reason: format!(
+                            "no FX rate {vc}→{cur} for {last_day}; the bonus adjustment waits until the rate exists"
+                        ),
+                    });
+                    continue;
+                };
+                Some(r)
+            }
+            _ => None,
+        };
+        let pad = |d: Decimal| {
+            facts
+                .volume_currency
+                .as_deref()
+                .map_or(d, |c| at_minor_scale(d, c))
+        };
+        let terms = PaidBonus {
+            line_no: None,
+            threshold_volume: pad(b.threshold_volume),
+            percent: if b.amount.is_some() { None } else { b.percent },
+            fixed_amount: b.amount.map(|a| at_minor_scale(a, cur)),
+            fx_rate,
+            original_volume: v.then,
+            original_amount: rules::round_to_minor(Decimal::ZERO, cur),
+            paid_total: rules::round_to_minor(Decimal::ZERO, cur),
+        };
+        let target = bonus_at(
+            terms.threshold_volume,
+            terms.fixed_amount,
+            terms.percent,
+            terms.fx_rate,
+            v.now,
+            cur,
+        );
+        let reason = bonus_reason(&b.id, sid, &terms, false, v, target);
+        push(&b.id, &terms, target, reason, &mut out);
+    }
     out
+}
+
+/// The sentence a bonus adjustment gives for itself; `credited_before`:
+/// the bonus ledger has the bonus (paid, maybe taken back since).
+fn bonus_reason(
+    id: &str,
+    sid: &str,
+    p: &PaidBonus,
+    credited_before: bool,
+    v: &RepricedVolume,
+    target: Decimal,
+) -> String {
+    let head = format!("bonus `{id}` of statement {sid}");
+    if v.now < p.threshold_volume {
+        format!(
+            "{head} no longer reached: volume {} < threshold {}; the bonus credited for it is taken back",
+            v.now, p.threshold_volume
+        )
+    } else if p.paid_total.is_zero() {
+        let again = if credited_before {
+            "reached again"
+        } else {
+            "now reached"
+        };
+        format!(
+            "{head} {again}: volume {} ≥ threshold {}; the bonus is paid",
+            v.now, p.threshold_volume
+        )
+    } else if let Some(pct) = p.percent {
+        let rate = match p.fx_rate {
+            Some(r) if r != Decimal::ONE => format!(" × FX rate {r}"),
+            _ => String::new(),
+        };
+        format!(
+            "{head} follows its volume, {} → {}: {pct}% of it{rate} gives {target} now",
+            p.original_volume, v.now
+        )
+    } else {
+        format!("{head} gives {target} at volume {} now", v.now)
+    }
 }
 
 /// All statements of a period, in partner order (convenience over
@@ -1344,14 +1625,62 @@ percent = "10"
         );
     }
 
-    /// Finance QA F3: a bonus is final once paid. The refund that reprices
-    /// a paid statement's tiered lines takes back none of the bonus that
-    /// statement paid on the same volume, and a restatement lifting a paid
-    /// statement over a threshold pays none (README, Money and rounding).
+    /// The tiered rule and the bonus of finance QA F3: 5 % from 0, 10 %
+    /// from 500; 20.00 from 600 (`bonus`: TOML of the bonus's figures).
+    fn tiers_and_bonus(bonus: &str) -> String {
+        format!(
+            "[[rules]]\nid = \"tier\"\neffective_from = \"2026-01-01\"\nkind = \"tiered\"\ntiers = [{{ from_volume = \"0\", percent = \"5\" }}, {{ from_volume = \"500\", percent = \"10\" }}]\n\
+            [[bonuses]]\nid = \"bonus600\"\neffective_from = \"2026-01-01\"\n{bonus}\n"
+        )
+    }
+
+    /// The history after finalising `statements` on top of `h`: their
+    /// lines paid, their adjustments and bonus adjustments applied, their
+    /// bonus lines recorded (what `lifecycle` records).
+    fn finalise_onto(mut h: History, statements: &[Statement]) -> History {
+        for s in statements {
+            for l in &s.lines {
+                h.paid.insert(
+                    (l.network.clone(), l.claim_id.clone()),
+                    PaidClaim::of_line(s, l),
+                );
+            }
+            for a in &s.adjustments {
+                if let Some(p) = h.paid.get_mut(&(a.network.clone(), a.claim_id.clone())) {
+                    p.paid_total += a.amount;
+                }
+            }
+            for b in &s.bonuses {
+                h.bonuses
+                    .entry(s.statement_id.clone())
+                    .or_default()
+                    .insert(b.bonus_id.clone(), PaidBonus::of_line(b));
+            }
+            for a in &s.bonus_adjustments {
+                let of = h
+                    .bonuses
+                    .entry(a.original_statement_id.clone())
+                    .or_default();
+                let paid = PaidBonus::adjusted(of.get(&a.bonus_id), a);
+                of.insert(a.bonus_id.clone(), paid);
+            }
+        }
+        h
+    }
+
+    fn bonus_adjustments_of(s: &[Statement]) -> Vec<(String, Decimal)> {
+        s.iter()
+            .flat_map(|s| &s.bonus_adjustments)
+            .map(|a| (a.bonus_id.clone(), a.amount))
+            .collect()
+    }
+
+    /// Finance QA F3: the refund that reprices a paid statement's tiered
+    /// lines takes back the bonus that statement was paid on the same
+    /// volume, once.
     #[test]
-    fn a_bonus_is_final_once_paid_while_the_tiers_follow_the_repriced_volume() {
-        let rules = "[[rules]]\nid = \"tier\"\neffective_from = \"2026-01-01\"\nkind = \"tiered\"\ntiers = [{ from_volume = \"0\", percent = \"5\" }, { from_volume = \"500\", percent = \"10\" }]\n\
-            [[bonuses]]\nid = \"bonus600\"\neffective_from = \"2026-01-01\"\nthreshold_volume = \"600\"\namount = \"20\"\n";
+    fn a_bonus_no_longer_reached_after_a_refund_is_taken_back_once() {
+        let rules = tiers_and_bonus("threshold_volume = \"600\"\namount = \"20\"");
         // W40: 200 + 300 + 120 = 620 reaches the 10 % tier and the bonus:
         // 20.00 + 30.00 + 12.00 = 62.00, bonus 20.00, 82.00 in all.
         let paid = [
@@ -1359,7 +1688,7 @@ percent = "10"
             with_basis(sale("t2", "p1"), "300.00"),
             with_basis(sale("t3", "p1"), "120.00"),
         ];
-        let w40 = run(rules, "2026-W40", &paid, &History::default());
+        let w40 = run(&rules, "2026-W40", &paid, &History::default());
         assert_eq!(w40[0].totals.lines, dec("62.00"));
         assert_eq!(
             w40[0]
@@ -1370,18 +1699,14 @@ percent = "10"
             [("bonus600", dec("620.00"), dec("20.00"))]
         );
         assert_eq!(w40[0].totals.subtotal, dec("82.00"));
-        let history = finalise(&w40);
+        let history = finalise_onto(History::default(), &w40);
 
         // t2 refunded: 320 left, in the 5 % tier: t1 20.00 → 10.00, t2
-        // 30.00 → 0, t3 12.00 → 6.00; the 20.00 bonus stays paid.
+        // 30.00 → 0, t3 12.00 → 6.00, and 320 < 600: the bonus is taken back.
         let mut t2 = sale("t2", "p1");
         (t2.outcome, t2.payable, t2.basis) = (Outcome::Refunded, false, None);
-        let w41 = run(
-            rules,
-            "2026-W41",
-            &[paid[0].clone(), t2, paid[2].clone()],
-            &history,
-        );
+        let now = [paid[0].clone(), t2, paid[2].clone()];
+        let w41 = run(&rules, "2026-W41", &now, &history);
         assert_eq!(
             adjustments(&w41),
             [
@@ -1391,22 +1716,184 @@ percent = "10"
             ]
         );
         assert!(w41[0].bonuses.is_empty(), "{:?}", w41[0].bonuses);
-        assert_eq!(w41[0].totals.subtotal, dec("-46.00"));
+        let a = &w41[0].bonus_adjustments[0];
+        assert_eq!(w41[0].bonus_adjustments.len(), 1);
+        assert_eq!(
+            (
+                a.line_no,
+                a.bonus_id.as_str(),
+                a.original_statement_id.as_str(),
+                a.original_line_no
+            ),
+            (4, "bonus600", "shop/2026-W40/g1:p1", Some(4))
+        );
+        assert_eq!(
+            (
+                a.original_volume,
+                a.current_volume,
+                a.original_amount,
+                a.previously_paid,
+                a.amount
+            ),
+            (
+                dec("620.00"),
+                dec("320.00"),
+                dec("20.00"),
+                dec("20.00"),
+                dec("-20.00")
+            )
+        );
+        assert_eq!(
+            a.reason,
+            "bonus `bonus600` of statement shop/2026-W40/g1:p1 no longer reached: volume 320.00 < threshold 600.00; the bonus credited for it is taken back"
+        );
+        assert_eq!(w41[0].totals.adjustments, dec("-66.00"));
+        assert_eq!(w41[0].totals.subtotal, dec("-66.00"));
 
-        // The other way: W40 paid 200 + 300 = 500 (10 %: 20.00 + 30.00, no
-        // bonus); t2 restated to 450 lifts the volume to 650: t2 is owed
-        // 45.00 (+15.00), and no bonus is paid for W40.
-        let w40 = run(rules, "2026-W40", &paid[..2], &History::default());
+        // Finalised: the next statement takes nothing back again.
+        let history = finalise_onto(history, &w41);
+        let w42 = run(&rules, "2026-W42", &now, &history);
+        assert!(w42.is_empty(), "{w42:?}");
+
+        // The refund undone: the tier and the bonus come back, once.
+        let w42 = run(&rules, "2026-W42", &paid, &history);
+        assert_eq!(
+            bonus_adjustments_of(&w42),
+            [("bonus600".to_string(), dec("20.00"))]
+        );
+        assert!(
+            w42[0].bonus_adjustments[0]
+                .reason
+                .starts_with("bonus `bonus600` of statement shop/2026-W40/g1:p1 reached again: volume 620.00 ≥ threshold 600.00"),
+            "{}",
+            w42[0].bonus_adjustments[0].reason
+        );
+        let history = finalise_onto(history, &w42);
+        assert!(run(&rules, "2026-W43", &paid, &history).is_empty());
+    }
+
+    #[test]
+    fn an_upward_restatement_over_the_threshold_pays_the_bonus_once() {
+        let rules = tiers_and_bonus("threshold_volume = \"600\"\namount = \"20\"");
+        // W40 paid 200 + 300 = 500 (10 %: 20.00 + 30.00, no bonus); t2
+        // restated to 450 lifts the volume to 650: t2 is owed 45.00
+        // (+15.00) and the bonus 20.00.
+        let paid = [
+            with_basis(sale("t1", "p1"), "200.00"),
+            with_basis(sale("t2", "p1"), "300.00"),
+        ];
+        let w40 = run(&rules, "2026-W40", &paid, &History::default());
         assert!(w40[0].bonuses.is_empty());
-        let history = finalise(&w40);
+        let history = finalise_onto(History::default(), &w40);
+        let now = [paid[0].clone(), with_basis(sale("t2", "p1"), "450.00")];
+        let w41 = run(&rules, "2026-W41", &now, &history);
+        assert_eq!(adjustments(&w41), [("t2".to_string(), dec("15.00"))]);
+        let a = &w41[0].bonus_adjustments[0];
+        assert_eq!(
+            (
+                a.line_no,
+                a.original_line_no,
+                a.original_volume,
+                a.current_volume,
+                a.amount
+            ),
+            (2, None, dec("500.00"), dec("650.00"), dec("20.00"))
+        );
+        assert_eq!(
+            a.reason,
+            "bonus `bonus600` of statement shop/2026-W40/g1:p1 now reached: volume 650.00 ≥ threshold 600.00; the bonus is paid"
+        );
+        assert_eq!(w41[0].totals.subtotal, dec("35.00"));
+
+        // Not twice; and when the restatement is undone, taken back.
+        let history = finalise_onto(history, &w41);
+        assert!(run(&rules, "2026-W42", &now, &history).is_empty());
+        let w42 = run(&rules, "2026-W42", &paid, &history);
+        assert_eq!(
+            bonus_adjustments_of(&w42),
+            [("bonus600".to_string(), dec("-20.00"))]
+        );
+
+        // An increase waits while a claim of the statement is not payable.
+        let mut pending = with_basis(sale("t2", "p1"), "450.00");
+        pending.payable = false;
         let w41 = run(
-            rules,
+            &rules,
             "2026-W41",
-            &[paid[0].clone(), with_basis(sale("t2", "p1"), "450.00")],
+            &[paid[0].clone(), pending],
+            &finalise_onto(History::default(), &w40),
+        );
+        assert!(w41.is_empty(), "{w41:?}");
+    }
+
+    #[test]
+    fn a_percent_bonus_follows_the_volume_it_was_paid_on() {
+        let rules = tiers_and_bonus("threshold_volume = \"300\"\npercent = \"1\"");
+        let paid = [
+            with_basis(sale("t1", "p1"), "200.00"),
+            with_basis(sale("t2", "p1"), "300.00"),
+            with_basis(sale("t3", "p1"), "120.00"),
+        ];
+        // 1 % of 620.00 = 6.20.
+        let w40 = run(&rules, "2026-W40", &paid, &History::default());
+        assert_eq!(w40[0].bonuses[0].amount, dec("6.20"));
+        let history = finalise_onto(History::default(), &w40);
+        // t3 refunded to 20.00: 520.00, still over 300: 5.20, so -1.00.
+        let mut t3 = with_basis(sale("t3", "p1"), "20.00");
+        t3.outcome = Outcome::PartiallyRefunded;
+        let now = [paid[0].clone(), paid[1].clone(), t3];
+        let w41 = run(&rules, "2026-W41", &now, &history);
+        let a = &w41[0].bonus_adjustments[0];
+        assert_eq!(
+            (a.percent, a.fx_rate, a.previously_paid, a.amount),
+            (
+                Some(dec("1")),
+                Some(Decimal::ONE),
+                dec("6.20"),
+                dec("-1.00")
+            )
+        );
+        assert!(
+            a.reason.starts_with(
+                "bonus `bonus600` of statement shop/2026-W40/g1:p1 follows its volume, 620.00 → 520.00: 1% of it gives 5.20 now"
+            ),
+            "{}",
+            a.reason
+        );
+        let history = finalise_onto(history, &w41);
+        assert!(run(&rules, "2026-W42", &now, &history).is_empty());
+    }
+
+    #[test]
+    fn bonuses_added_or_edited_since_change_nothing_while_the_volume_stands() {
+        // W40 paid 620 under a 20.00 bonus from 600; the bonus is then
+        // edited to 25.00 from 700 and another added from 500: the volume
+        // did not change, nothing is adjusted.
+        let rules = tiers_and_bonus("threshold_volume = \"600\"\namount = \"20\"");
+        let paid = [
+            with_basis(sale("t1", "p1"), "200.00"),
+            with_basis(sale("t2", "p1"), "300.00"),
+            with_basis(sale("t3", "p1"), "120.00"),
+        ];
+        let w40 = run(&rules, "2026-W40", &paid, &History::default());
+        let history = finalise_onto(History::default(), &w40);
+        let edited = tiers_and_bonus("threshold_volume = \"700\"\namount = \"25\"")
+            + "[[bonuses]]\nid = \"new500\"\neffective_from = \"2026-01-01\"\nthreshold_volume = \"500\"\namount = \"5\"\n";
+        assert!(run(&edited, "2026-W41", &paid, &history).is_empty());
+        // A change of volume judges the paid bonus on its own terms (20.00
+        // from 600: still reached at 610) and the new one by the config.
+        let mut t3 = with_basis(sale("t3", "p1"), "110.00");
+        t3.outcome = Outcome::PartiallyRefunded;
+        let w41 = run(
+            &edited,
+            "2026-W41",
+            &[paid[0].clone(), paid[1].clone(), t3],
             &history,
         );
-        assert_eq!(adjustments(&w41), [("t2".to_string(), dec("15.00"))]);
-        assert!(w41[0].bonuses.is_empty(), "{:?}", w41[0].bonuses);
+        assert_eq!(
+            bonus_adjustments_of(&w41),
+            [("new500".to_string(), dec("5.00"))]
+        );
     }
 
     #[test]
