@@ -62,6 +62,9 @@ pub fn check(
     let settled = if errors.iter().any(|e| e.path == "daemon.data_dir") {
         None
     } else {
+        // Opening the store may migrate it: logged, as by every command
+        // that opens it.
+        crate::schedule::cli::init_command_logging();
         Some(super::settled::check(config, &loaded))
     };
     match &settled {

@@ -142,6 +142,9 @@ pub fn check(config_path: &Path, cfg: &Config) -> Settled {
     if no_store {
         return Settled::NoStore;
     }
+    if let Some(why) = not_the_owner(data_dir) {
+        return Settled::Skipped(why);
+    }
     match crate::store::Store::open(data_dir) {
         Ok(store) => match refusals(&store, cfg) {
             Ok(refusals) => Settled::Checked {
@@ -156,6 +159,24 @@ pub fn check(config_path: &Path, cfg: &Config) -> Settled {
         )),
         Err(e) => Settled::Unreadable(e.to_string()),
     }
+}
+
+/// Why the store in `data_dir` is not opened by this process, when its
+/// user is not the store's owner: sled writes files as it opens a store (a
+/// snapshot), and a check run as root (`sudo reckon config check`) would
+/// leave files in it that the daemon's user cannot write. Another user
+/// who cannot write it is refused by [`super::dirs`] already.
+fn not_the_owner(data_dir: &Path) -> Option<String> {
+    use std::os::unix::fs::MetadataExt as _;
+    let store = data_dir.join("store");
+    let owner = std::fs::metadata(&store).ok()?.uid();
+    let me = rustix::process::geteuid().as_raw();
+    (owner != me).then(|| {
+        format!(
+            "{} belongs to uid {owner}, and this check runs as uid {me}: opening the store would leave files in it that its owner cannot write. Run the check as the store's owner, the daemon's user (e.g. `sudo -u reckon reckon config check ...`)",
+            store.display()
+        )
+    })
 }
 
 /// Has the daemon on `stream` run `reckon config settled` with the config
@@ -337,6 +358,26 @@ percent = "10"
             Settled::NoStore
         );
         assert!(!data.exists(), "the check created the data directory");
+    }
+
+    /// Root checking the daemon user's store does not open it (sled would
+    /// leave root's files in it). Needs root to give the store away; as
+    /// another user only its own store is tried.
+    #[test]
+    fn a_store_of_another_user_is_not_opened() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = tmp.path().join("store");
+        std::fs::create_dir(&store).unwrap();
+        assert_eq!(not_the_owner(tmp.path()), None);
+        if rustix::process::geteuid().is_root() {
+            std::os::unix::fs::chown(&store, Some(65534), None).unwrap();
+            let why = not_the_owner(tmp.path()).unwrap();
+            assert!(
+                why.contains("belongs to uid 65534, and this check runs as uid 0")
+                    && why.contains("sudo -u reckon"),
+                "{why}"
+            );
+        }
     }
 
     #[test]
