@@ -128,7 +128,7 @@ pub fn main(cli: Cli) -> ExitCode {
     let result = match cli.command {
         Command::PluginHost(args) => crate::plugins::cli::plugin_host(args),
         Command::Plugins(cmd) => crate::plugins::cli::run(&cli.config, cmd),
-        Command::Config(cmd) => crate::config::cli::run(&cli.config, cmd),
+        Command::Config(cmd) => crate::config::cli::run(&cli.config, cmd, console),
         Command::Run(args) => crate::schedule::cli::run(&cli.config, cli.log_format, args),
         Command::Sync(args) => crate::sync::cli::run(&cli.config, cli.log_format, args),
         Command::Records(cmd) => crate::store::cli::run(&cli.config, cmd, console),

@@ -8,7 +8,9 @@
 //! command line instead and prints what comes back. For every command but
 //! `sync` the daemon runs the very same command function with its own open
 //! store ([`Console::in_daemon`]), so the result is what the command would
-//! have done with the daemon stopped. Commands that write decisions or
+//! have done with the daemon stopped (`config check` is not sent: it has
+//! the daemon run only its settled checks, the hidden `config settled`,
+//! [`crate::config::settled`]). Commands that write decisions or
 //! statements take the post-sync hooks' turn
 //! ([`crate::schedule::hooks::exclusive`]), so they never interleave with a
 //! reconcile or a draft run after a sync. A `sync` (a backfill) runs the
@@ -72,10 +74,13 @@ pub struct Request {
 }
 
 /// The commands a daemon runs for a client: those that open the store
-/// (`sync --check` does not, and runs where it is typed).
+/// (`sync --check` does not, and runs where it is typed; `config check`
+/// runs where it is typed and has the daemon run its settled checks,
+/// `config settled`).
 pub fn forwardable(cmd: &Command) -> bool {
     match cmd {
         Command::Sync(s) => !s.check,
+        Command::Config(c) => matches!(c, crate::config::cli::ConfigCommand::Settled),
         Command::Records(_) | Command::Reconcile(_) | Command::Statements(_) | Command::Kpi(_) => {
             true
         }
@@ -135,10 +140,7 @@ pub fn forward(
     };
     let socket = socket_path(&cfg.daemon.data_dir);
     // No daemon, or a socket file left by one that was killed.
-    let Ok((reachable, _dir)) = reachable(&cfg.daemon.data_dir) else {
-        return Ok(None);
-    };
-    let Ok(stream) = std::os::unix::net::UnixStream::connect(&reachable) else {
+    let Some(stream) = connect(&cfg.daemon.data_dir) else {
         return Ok(None);
     };
     let argv = std::env::args_os()
@@ -180,6 +182,14 @@ pub fn forward(
     let code = exchange(stream, &request, &mut out, &mut err)
         .with_context(|| format!("running the command through {}", socket.display()))?;
     Ok(Some(ExitCode::from(code)))
+}
+
+/// A connection to the daemon serving `data_dir`, if one answers: `None`
+/// when there is no socket, or one left by a daemon that was killed.
+pub fn connect(data_dir: &Path) -> Option<std::os::unix::net::UnixStream> {
+    // The directory's handle is needed while connecting only.
+    let (reachable, _dir) = reachable(data_dir).ok()?;
+    std::os::unix::net::UnixStream::connect(&reachable).ok()
 }
 
 /// Sends `request` and copies the answer's frames to `out` and `err`;
@@ -422,6 +432,7 @@ fn run(
         Command::Reconcile(a) => crate::reconcile::cli::run(config, a, &mut con),
         Command::Statements(cmd) => crate::payout::cli::run(config, cmd, &mut con),
         Command::Kpi(a) => crate::kpi::cli::run(config, a, &mut con),
+        Command::Config(c) => crate::config::cli::run(config, c, &mut con),
         _ => Err(anyhow::anyhow!("this command does not run in the daemon")),
     };
     let code = match result {

@@ -1,4 +1,5 @@
 //! `reckon config check`: validate everything and show when connectors fire.
+use super::settled::Settled;
 use chrono::Utc;
 use std::path::Path;
 use std::process::ExitCode;
@@ -7,19 +8,26 @@ use std::process::ExitCode;
 #[derive(Debug, clap::Subcommand)]
 pub enum ConfigCommand {
     /// Validate the config (syntax, keys, cron, timezones, plugins, settings
-    /// against each plugin's schema, secrets) and print each connector's next
-    /// three fire times in its timezone. Exit 0 if valid, 1 otherwise.
+    /// against each plugin's schema, secrets, and what finalised statements
+    /// settled: payout currency, commission timezone, paid networks in
+    /// `claims`) and print each connector's next three fire times in its
+    /// timezone. Exit 0 if valid, 1 otherwise.
     Check,
+    /// Internal: the settled checks of `config check` over the store, as
+    /// JSON (the daemon holding the store runs them for `config check`).
+    #[command(hide = true)]
+    Settled,
 }
 
-/// Runs a config subcommand.
-pub fn run(config: &Path, cmd: ConfigCommand) -> anyhow::Result<ExitCode> {
+/// Runs a config subcommand, writing to `con`.
+pub fn run(
+    config: &Path,
+    cmd: ConfigCommand,
+    con: &mut crate::cli::Console,
+) -> anyhow::Result<ExitCode> {
     match cmd {
-        ConfigCommand::Check => Ok(check(
-            config,
-            &mut std::io::stdout(),
-            &mut std::io::stderr(),
-        )),
+        ConfigCommand::Check => Ok(check(config, &mut con.out, &mut con.err)),
+        ConfigCommand::Settled => super::settled::run_command(config, con),
     }
 }
 
@@ -44,11 +52,45 @@ pub fn check(
     };
     // The same resolution as `reckon run` and SIGHUP (connectors and
     // postback endpoints): what passes here, the daemon runs.
-    let runtime = match crate::schedule::Runtime::resolve(cfg) {
-        Ok(r) => r,
-        Err(e) => {
-            let n = e.len();
-            let _ = writeln!(err, "{}", super::ConfigErrors(e));
+    let loaded = cfg.clone();
+    let resolved = crate::schedule::Runtime::resolve(cfg);
+    let mut errors = resolved.as_ref().err().cloned().unwrap_or_default();
+    // In the same round: what finalised statements settled, which
+    // `statements` and the scheduled drafts would refuse (ops QA: found
+    // only when drafts were refused). A `data_dir` refused above is not
+    // opened.
+    let settled = if errors.iter().any(|e| e.path == "daemon.data_dir") {
+        None
+    } else {
+        // Opening the store may migrate it: logged, as by every command
+        // that opens it.
+        crate::schedule::cli::init_command_logging();
+        Some(super::settled::check(config, &loaded))
+    };
+    match &settled {
+        Some(Settled::Checked { refusals, .. }) => {
+            errors.extend(refusals.iter().map(|r| r.to_config_error(&loaded)));
+        }
+        Some(Settled::Unreadable(why)) => errors.push(loaded.source.error(
+            "daemon.data_dir",
+            format!(
+                "the store cannot be read for the check of what finalised statements settled: {why}"
+            ),
+        )),
+        _ => {}
+    }
+    if let Some(Settled::Skipped(why)) = &settled {
+        let _ = writeln!(
+            err,
+            "warning: not checked: what finalised statements settled (payout currency, commission timezone, paid networks in `claims`): {why}"
+        );
+    }
+    let runtime = match resolved {
+        Ok(r) if errors.is_empty() => r,
+        _ => {
+            errors.sort_by_key(|e| (e.line.unwrap_or(usize::MAX), e.column.unwrap_or(0)));
+            let n = errors.len();
+            let _ = writeln!(err, "{}", super::ConfigErrors(errors));
             let _ = writeln!(
                 err,
                 "{}: {n} error(s); nothing was started",
@@ -144,6 +186,31 @@ pub fn check(
                 );
             }
         }
+    }
+    match settled {
+        Some(Settled::Checked { by_daemon, .. }) => {
+            let _ = writeln!(
+                out,
+                "\nsettled: no change to what finalised statements settled (store in {}{})",
+                cfg.daemon.data_dir.display(),
+                if by_daemon {
+                    ", checked by the running daemon"
+                } else {
+                    ""
+                }
+            );
+        }
+        Some(Settled::NoStore) => {
+            let _ = writeln!(
+                out,
+                "\nsettled: no store in {} yet: nothing finalised",
+                cfg.daemon.data_dir.display()
+            );
+        }
+        Some(Settled::Skipped(_)) => {
+            let _ = writeln!(out, "\nsettled: NOT CHECKED (see the warning)");
+        }
+        _ => {}
     }
     if let Some(kpi) = &cfg.kpi {
         let s = &kpi.summaries;

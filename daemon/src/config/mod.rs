@@ -21,6 +21,7 @@ pub mod decimal;
 pub mod dirs;
 pub mod resolve;
 pub mod schema;
+pub mod settled;
 pub mod source;
 
 pub use self::cron::{CronSchedule, Timezone};

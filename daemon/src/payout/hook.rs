@@ -4,7 +4,7 @@
 //! never automatic.
 
 use super::book::{self, StatementBook, StoreBook};
-use super::lifecycle::{self, Decisions, Inputs, StoredDecisions};
+use super::lifecycle::{self, Decisions, Inputs, PayoutError, StoredDecisions};
 use crate::schedule::hooks::{PostSync, SyncEvent};
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
@@ -127,6 +127,73 @@ impl PostSync for StatementDrafts {
     }
 }
 
+/// Scheduled drafts that failed, with a reason not returned before.
+#[derive(Debug, thiserror::Error)]
+pub enum DraftsError {
+    /// The statements in the store could not be opened: no program ran.
+    #[error(transparent)]
+    Book(#[from] book::BookError),
+    /// These programs' drafts failed (the others' were made); one message
+    /// each, joined by `; `.
+    #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
+    Programs(Vec<ProgramDraftError>),
+}
+
+/// Why one program's scheduled drafts failed, with the program as data:
+/// its message begins with ``program `id`: `` exactly once, whether or not
+/// the cause's own message names it ([`PayoutError::program`]).
+#[derive(Debug)]
+pub struct ProgramDraftError {
+    /// Program id.
+    pub program: String,
+    /// What failed.
+    pub cause: DraftCause,
+}
+
+impl std::fmt::Display for ProgramDraftError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let named = matches!(&self.cause, DraftCause::Payout(e) if e.program() == Some(self.program.as_str()));
+        if !named {
+            write!(f, "program `{}`: ", self.program)?;
+        }
+        // The cause and its sources, as `{:#}` of an `anyhow::Error`.
+        let mut next: Option<&dyn std::error::Error> = Some(&self.cause);
+        let mut first = true;
+        while let Some(e) = next {
+            if !first {
+                f.write_str(": ")?;
+            }
+            write!(f, "{e}")?;
+            first = false;
+            next = e.source();
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ProgramDraftError {}
+
+/// What failed in a program's scheduled drafts.
+#[derive(Debug, thiserror::Error)]
+pub enum DraftCause {
+    /// The statement lifecycle refused or failed (a settled config change,
+    /// say); its message may name the program.
+    #[error(transparent)]
+    Payout(#[from] PayoutError),
+    /// Reading or recording the last draft run.
+    #[error(transparent)]
+    Book(#[from] book::BookError),
+    /// The `draft_schedule` does not parse.
+    #[error("draft_schedule: {0}")]
+    Schedule(String),
+    /// The `[fx]` rates could not be read.
+    #[error(transparent)]
+    Fx(#[from] crate::fx::FxError),
+    /// Reconciling the program first failed.
+    #[error(transparent)]
+    Reconcile(#[from] crate::reconcile::ReconcileError),
+}
+
 /// Regenerates the drafts of every program whose `draft_schedule` fired
 /// after its last draft run (or within the last day, the first time).
 /// Returns the programs done. A program that fails (a refused config
@@ -138,7 +205,7 @@ pub fn run_due(
     store: &crate::store::Store,
     config: &crate::config::Config,
     now: DateTime<Utc>,
-) -> anyhow::Result<Vec<String>> {
+) -> Result<Vec<String>, DraftsError> {
     let book = StoreBook::open(store)?;
     let mut done = Vec::new();
     let mut failed = Vec::new();
@@ -149,21 +216,19 @@ pub fn run_due(
                 done.push(program.id.clone());
             }
             Ok(false) => {}
-            Err(e) => {
-                let e = format!("{e:#}");
-                let named = e.starts_with(&format!("program `{}`", program.id));
-                let e = if named {
-                    e
-                } else {
-                    format!("program `{}`: {e}", program.id)
+            Err(cause) => {
+                let e = ProgramDraftError {
+                    program: program.id.clone(),
+                    cause,
                 };
+                let message = e.to_string();
                 // The same refusal after every sync filled the log (QA9
                 // F3): it is an error once; its repeats are counted in
                 // /status and /metrics, and logged at debug level.
-                if record(&program.id, now, Some(&e)) {
+                if record(&program.id, now, Some(&message)) {
                     failed.push(e);
                 } else {
-                    tracing::debug!(program = %program.id, error = %e, "statement drafts still refused");
+                    tracing::debug!(program = %program.id, error = %message, "statement drafts still refused");
                 }
             }
         }
@@ -171,7 +236,7 @@ pub fn run_due(
     if failed.is_empty() {
         Ok(done)
     } else {
-        Err(anyhow::anyhow!("{}", failed.join("; ")))
+        Err(DraftsError::Programs(failed))
     }
 }
 
@@ -183,7 +248,7 @@ fn run_program(
     book: &StoreBook,
     program: &crate::reconcile::config::ProgramConfig,
     now: DateTime<Utc>,
-) -> anyhow::Result<bool> {
+) -> Result<bool, DraftCause> {
     let Some(commission) = &program.commission else {
         return Ok(false);
     };
@@ -199,8 +264,7 @@ fn run_program(
         Some(v) => Some(book::decode(&key, v)?),
         None => None,
     };
-    let schedule = crate::config::CronSchedule::from_str(expr)
-        .map_err(|e| anyhow::anyhow!("draft_schedule: {e}"))?;
+    let schedule = crate::config::CronSchedule::from_str(expr).map_err(DraftCause::Schedule)?;
     match schedule.next_after(tz, last.unwrap_or(now - Duration::days(1))) {
         Some(due) if due <= now => {}
         _ => return Ok(false),
@@ -235,4 +299,160 @@ fn run_program(
     book.apply(vec![(key, Some(book::encode(&now)))])?;
     book.flush()?;
     Ok(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::payout::files::FileError;
+    use crate::payout::model::Status;
+
+    /// One of each [`PayoutError`] variant, of program `shop`.
+    fn every_payout_error() -> Vec<PayoutError> {
+        let program = || "shop".to_owned();
+        let period = || "2026-08".to_owned();
+        let day = chrono::NaiveDate::from_ymd_opt(2026, 8, 1).unwrap();
+        let file = || FileError {
+            action: "writing",
+            path: "out/statements/shop/2026-08/summary.csv".into(),
+            error: std::io::Error::from(std::io::ErrorKind::PermissionDenied),
+        };
+        vec![
+            PayoutError::PaidElsewhere {
+                program: program(),
+                connector: "awin".into(),
+                other: "old".into(),
+            },
+            PayoutError::PaidConnectorRemoved {
+                program: program(),
+                connector: "awin".into(),
+                statement: "shop/2026-08/awin:1".into(),
+            },
+            PayoutError::SettledChanged {
+                program: program(),
+                key: "payout_currency",
+                was: "USD".into(),
+                now: "EUR".into(),
+                period: period(),
+            },
+            PayoutError::Config(crate::payout::config::CommissionConfigError {
+                program: program(),
+                entry: "rules[0]".into(),
+                message: "needs `percent`".into(),
+            }),
+            PayoutError::NoCommission(program()),
+            PayoutError::Period(
+                crate::payout::period::Period::parse(Default::default(), "August").unwrap_err(),
+            ),
+            PayoutError::Book(book::BookError::Store("disk full".into())),
+            PayoutError::File(file()),
+            PayoutError::Render(crate::payout::render::RenderError::NotCanonical(
+                "not canonical".into(),
+            )),
+            PayoutError::Superseded {
+                program: program(),
+                period: period(),
+                later: "2026-09".into(),
+            },
+            PayoutError::NotGenerated {
+                program: program(),
+                period: period(),
+            },
+            PayoutError::NoStatements {
+                program: program(),
+                period: period(),
+                later: "2026-09".into(),
+            },
+            PayoutError::NotStarted {
+                program: program(),
+                period: period(),
+                start: day,
+                today: day,
+                tz: chrono_tz::UTC,
+            },
+            PayoutError::StillOpen {
+                program: program(),
+                period: period(),
+                last: day,
+                next: day,
+                tz: chrono_tz::UTC,
+            },
+            PayoutError::Decisions {
+                program: program(),
+                reason: "unreadable".into(),
+            },
+            PayoutError::UnknownFinalised {
+                program: program(),
+                dir: "out/statements/shop".into(),
+                sets: Vec::new(),
+            },
+            PayoutError::NotSwappedIn {
+                program: program(),
+                period: period(),
+                status: Status::Finalised,
+                version: 2,
+                error: file(),
+            },
+            PayoutError::Partitions("out of order".into()),
+            PayoutError::StoreMismatch {
+                program: program(),
+                period: period(),
+                partner: "p1".into(),
+            },
+        ]
+    }
+
+    /// The drafts' prefix is decided by [`PayoutError::program`], not by
+    /// reading the message: it must say which messages begin with the
+    /// program.
+    #[test]
+    fn payout_errors_say_which_of_their_messages_begin_with_the_program() {
+        for e in every_payout_error() {
+            let text = e.to_string();
+            assert_eq!(
+                e.program(),
+                text.starts_with("program `shop`").then_some("shop"),
+                "{text}"
+            );
+        }
+    }
+
+    /// A program's draft error begins with ``program `id`: `` once: added
+    /// to a cause that does not name the program, not to one that does.
+    #[test]
+    fn a_draft_error_names_its_program_exactly_once() {
+        let of = |cause: DraftCause| {
+            ProgramDraftError {
+                program: "shop".into(),
+                cause,
+            }
+            .to_string()
+        };
+        for e in every_payout_error() {
+            let own = e.to_string();
+            let text = of(DraftCause::Payout(e));
+            assert!(text.starts_with("program `shop`"), "{text}");
+            assert!(
+                !text.starts_with("program `shop`: program `shop`"),
+                "{text}"
+            );
+            assert!(text.ends_with(&own), "{text}");
+        }
+        assert_eq!(
+            of(DraftCause::Schedule("5 fields expected".into())),
+            "program `shop`: draft_schedule: 5 fields expected"
+        );
+        assert_eq!(
+            of(DraftCause::Book(book::BookError::Store("disk full".into()))),
+            "program `shop`: statements store: disk full"
+        );
+        // Another program's error keeps its name and gets this one's.
+        let other = of(DraftCause::Payout(PayoutError::NoCommission(
+            "other".into(),
+        )));
+        assert!(
+            other.starts_with("program `shop`: program `other` has no"),
+            "{other}"
+        );
+    }
 }

@@ -203,6 +203,37 @@ pub enum PayoutError {
     },
 }
 
+impl PayoutError {
+    /// The program this error's message begins with (``program `id` ...``),
+    /// for those that begin with it: whoever names the program of another
+    /// error (the scheduled drafts, [`super::hook`]) adds nothing to these.
+    /// Its tests hold every variant's message to this.
+    pub fn program(&self) -> Option<&str> {
+        use PayoutError as E;
+        match self {
+            E::PaidElsewhere { program, .. }
+            | E::PaidConnectorRemoved { program, .. }
+            | E::SettledChanged { program, .. }
+            | E::Superseded { program, .. }
+            | E::NotGenerated { program, .. }
+            | E::NoStatements { program, .. }
+            | E::NotStarted { program, .. }
+            | E::StillOpen { program, .. }
+            | E::UnknownFinalised { program, .. }
+            | E::StoreMismatch { program, .. }
+            | E::NoCommission(program) => Some(program),
+            E::Config(_)
+            | E::Period(_)
+            | E::Book(_)
+            | E::File(_)
+            | E::Render(_)
+            | E::Decisions { .. }
+            | E::NotSwappedIn { .. }
+            | E::Partitions(_) => None,
+        }
+    }
+}
+
 /// What a [`PayoutError::SettledChanged`] key is, in words.
 fn settled_what(key: &str) -> &'static str {
     if key == "payout_currency" {
@@ -658,27 +689,53 @@ pub fn check_finalizable(
 ///   lines would be repriced in another currency, paid claims re-dated
 ///   (finance QA F1, F4).
 ///
-/// Cheap: one key read per program id and per network of the ledger (not
-/// its entries), one period scan and one stored statement.
+/// The first of [`settled_refusals`]. Cheap: one key read per program id
+/// and per network of the ledger (not its entries), one period scan and
+/// one stored statement.
 pub fn check_settled(
     b: &dyn StatementBook,
     program: &str,
     claims: &[String],
     config: &CommissionConfig,
 ) -> Result<(), PayoutError> {
-    check_paid_elsewhere(b, program, claims)?;
-    check_paid_networks(b, program, claims)?;
-    check_settled_terms(b, program, config)
+    match settled_refusals(b, program, claims, config)?
+        .into_iter()
+        .next()
+    {
+        Some(refusal) => Err(refusal),
+        None => Ok(()),
+    }
 }
 
-/// Claims of one of `claims` paid under another program id.
+/// Every refusal of [`check_settled`], in its order (`reckon config
+/// check` reports them all at once): [`PayoutError::PaidElsewhere`] per
+/// connector, [`PayoutError::PaidConnectorRemoved`] per network,
+/// [`PayoutError::SettledChanged`] for the currency, then the timezone.
+/// `Err` when the store cannot be read.
+pub fn settled_refusals(
+    b: &dyn StatementBook,
+    program: &str,
+    claims: &[String],
+    config: &CommissionConfig,
+) -> Result<Vec<PayoutError>, PayoutError> {
+    let mut refusals = Vec::new();
+    check_paid_elsewhere(b, program, claims, &mut refusals)?;
+    check_paid_networks(b, program, claims, &mut refusals)?;
+    check_settled_terms(b, program, config, &mut refusals)?;
+    Ok(refusals)
+}
+
+/// Claims of one of `claims` paid under another program id (the first
+/// such id per connector).
 fn check_paid_elsewhere(
     b: &dyn StatementBook,
     program: &str,
     claims: &[String],
+    refusals: &mut Vec<PayoutError>,
 ) -> Result<(), PayoutError> {
     let root = book::prefix(&["paid"]);
     let mut from = root.clone();
+    let mut named = std::collections::BTreeSet::new();
     while let Some(k) = b.first_key_from(&from)? {
         let Some(rest) = k.strip_prefix(root.as_str()) else {
             break;
@@ -686,12 +743,16 @@ fn check_paid_elsewhere(
         let other = rest.split('\x1f').next().unwrap_or_default().to_string();
         if other != program {
             for c in claims {
+                if named.contains(c) {
+                    continue;
+                }
                 let p = book::prefix(&["paid", &other, c]);
                 if b.first_key_from(&p)?.is_some_and(|k| k.starts_with(&p)) {
-                    return Err(PayoutError::PaidElsewhere {
+                    named.insert(c.clone());
+                    refusals.push(PayoutError::PaidElsewhere {
                         program: program.into(),
                         connector: c.clone(),
-                        other,
+                        other: other.clone(),
                     });
                 }
             }
@@ -703,11 +764,12 @@ fn check_paid_elsewhere(
     Ok(())
 }
 
-/// A network of the program's ledger that is no longer one of `claims`.
+/// The networks of the program's ledger that are no longer in `claims`.
 fn check_paid_networks(
     b: &dyn StatementBook,
     program: &str,
     claims: &[String],
+    refusals: &mut Vec<PayoutError>,
 ) -> Result<(), PayoutError> {
     let root = book::prefix(&["paid", program]);
     let mut from = root.clone();
@@ -721,9 +783,9 @@ fn check_paid_networks(
                 Some(v) => book::decode::<PaidClaim>(&k, v)?.statement_id,
                 None => String::new(),
             };
-            return Err(PayoutError::PaidConnectorRemoved {
+            refusals.push(PayoutError::PaidConnectorRemoved {
                 program: program.into(),
-                connector: network,
+                connector: network.clone(),
                 statement: paid_on,
             });
         }
@@ -739,6 +801,7 @@ fn check_settled_terms(
     b: &dyn StatementBook,
     program: &str,
     config: &CommissionConfig,
+    refusals: &mut Vec<PayoutError>,
 ) -> Result<(), PayoutError> {
     #[derive(serde::Deserialize)]
     struct Terms {
@@ -778,7 +841,7 @@ fn check_settled_terms(
         period: rec.period.clone(),
     };
     if was.currency != config.payout_currency {
-        return Err(changed(
+        refusals.push(changed(
             "payout_currency",
             was.currency,
             &config.payout_currency,
@@ -787,7 +850,7 @@ fn check_settled_terms(
     let same_zone = was.timezone == config.timezone_name()
         || was.timezone.parse::<chrono_tz::Tz>().ok() == Some(config.tz());
     if !same_zone {
-        return Err(changed("timezone", was.timezone, config.timezone_name()));
+        refusals.push(changed("timezone", was.timezone, config.timezone_name()));
     }
     Ok(())
 }

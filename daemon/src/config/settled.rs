@@ -1,0 +1,417 @@
+//! The settled checks of `reckon config check`: each program with a
+//! `[programs.commission]` against what its finalised statements settled
+//! in the store ([`crate::payout::lifecycle::settled_refusals`]: a changed
+//! `payout_currency` or commission `timezone`, a network whose claims were
+//! paid no longer in `claims`, claims paid under another program id).
+//! `reckon statements generate|finalize` and the daemon's scheduled drafts
+//! refuse such a config; the check says so when the config is edited, not
+//! when the next drafts are refused (ops QA).
+//!
+//! The store is read where it is: opened here when no process holds it;
+//! when `reckon run` holds it, the daemon runs the checks over its own
+//! store through the command socket ([`crate::cli::remote`]) as the hidden
+//! command `reckon config settled`, which answers with the refusals as
+//! JSON. A data directory without a store (a fresh install) has nothing
+//! settled.
+//!
+//! What it is not: it reads the store only (the statements in
+//! `output_dir` are checked by `reckon statements`), and it is not part of
+//! [`crate::schedule::Runtime::resolve`]: `reckon run` and SIGHUP do not
+//! refuse a config for it (the drafts of such a program are refused and
+//! shown in `/status`).
+use super::{Config, ConfigError};
+use crate::payout::book::{BookError, StoreBook};
+use crate::payout::lifecycle::{self, PayoutError};
+use serde::{Deserialize, Serialize};
+use std::io::Write as _;
+use std::path::Path;
+
+/// One refusal: the program, the key it is about and what to do.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Refusal {
+    /// Program id.
+    pub program: String,
+    /// Key path in the config, e.g.
+    /// `programs[0].commission.payout_currency`.
+    pub path: String,
+    /// What changed and what to do: the message `reckon statements`
+    /// refuses with, beginning with ``program `id` ``.
+    pub message: String,
+}
+
+impl Refusal {
+    /// The refusal as a config error of `cfg`'s file, at its key.
+    pub fn to_config_error(&self, cfg: &Config) -> ConfigError {
+        cfg.source.error(&self.path, self.message.clone())
+    }
+}
+
+/// What the settled checks found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Settled {
+    /// No program has a `[programs.commission]`: nothing to check.
+    NoPrograms,
+    /// `data_dir` holds no store yet: nothing is finalised.
+    NoStore,
+    /// Every program with a commission was checked.
+    Checked {
+        /// What would be refused (empty: nothing).
+        refusals: Vec<Refusal>,
+        /// Whether the daemon holding the store ran the checks.
+        by_daemon: bool,
+    },
+    /// The store could not be read (damaged, missing files, a newer
+    /// schema): an error of the config check.
+    Unreadable(String),
+    /// Not checked, why and how to check: another process holds the store
+    /// and could not run them.
+    Skipped(String),
+}
+
+/// Every refusal of `cfg`'s programs with a commission over the store
+/// `store`, in program order.
+pub fn refusals(store: &crate::store::Store, cfg: &Config) -> Result<Vec<Refusal>, BookError> {
+    let book = StoreBook::open(store)?;
+    let mut out = Vec::new();
+    for (i, program) in cfg.programs.iter().enumerate() {
+        let Some(commission) = &program.commission else {
+            continue;
+        };
+        let commission = commission
+            .clone()
+            .with_default_timezone(cfg.daemon.timezone.0);
+        let found =
+            match lifecycle::settled_refusals(&book, &program.id, &program.claims, &commission) {
+                Ok(found) => found,
+                // What the drafts would fail with (a damaged statement,
+                // say): an error too.
+                Err(e) => vec![e],
+            };
+        out.extend(found.into_iter().map(|e| Refusal {
+            program: program.id.clone(),
+            path: path_of(cfg, i, &e),
+            message: if e.program() == Some(program.id.as_str()) {
+                e.to_string()
+            } else {
+                format!("program `{}`: {e}", program.id)
+            },
+        }));
+    }
+    Ok(out)
+}
+
+/// The key path a refusal of `cfg.programs[i]` is about.
+fn path_of(cfg: &Config, i: usize, e: &PayoutError) -> String {
+    let program = &cfg.programs[i];
+    match e {
+        PayoutError::PaidElsewhere { connector, .. } => {
+            match program.claims.iter().position(|c| c == connector) {
+                Some(j) => format!("programs[{i}].claims[{j}]"),
+                None => format!("programs[{i}].claims"),
+            }
+        }
+        PayoutError::PaidConnectorRemoved { .. } => format!("programs[{i}].claims"),
+        PayoutError::SettledChanged { key, .. } => {
+            let own = format!("programs[{i}].commission.{key}");
+            // A commission without its own timezone has the reporting
+            // timezone: the key that changed is that one.
+            if *key == "timezone" && !cfg.source.sets(&own) && cfg.source.sets("daemon.timezone") {
+                "daemon.timezone".to_owned()
+            } else {
+                own
+            }
+        }
+        _ => format!("programs[{i}]"),
+    }
+}
+
+/// Runs the settled checks of `cfg` (loaded from `config_path`): through
+/// the daemon when one holds its `data_dir`, else over the store opened
+/// here.
+pub fn check(config_path: &Path, cfg: &Config) -> Settled {
+    if cfg.programs.iter().all(|p| p.commission.is_none()) {
+        return Settled::NoPrograms;
+    }
+    let data_dir = &cfg.daemon.data_dir;
+    if let Some(stream) = crate::cli::remote::connect(data_dir) {
+        return through_daemon(stream, config_path, data_dir);
+    }
+    // As `Console::existing_store`: a lock file without the store is a
+    // store that was there and is gone, which opening it reports.
+    let no_store = !data_dir.join("store").is_dir() && !data_dir.join("reckon.lock").exists();
+    if no_store {
+        return Settled::NoStore;
+    }
+    if let Some(why) = not_the_owner(data_dir) {
+        return Settled::Skipped(why);
+    }
+    match crate::store::Store::open(data_dir) {
+        Ok(store) => match refusals(&store, cfg) {
+            Ok(refusals) => Settled::Checked {
+                refusals,
+                by_daemon: false,
+            },
+            Err(e) => Settled::Unreadable(e.to_string()),
+        },
+        Err(crate::store::StoreError::Locked { path, pid }) => Settled::Skipped(format!(
+            "another process holds the store in {path}{} and no reckon daemon answers on its command socket (a `reckon sync` or another command, a backup holding the lock, or a daemon without its socket); run `reckon config check` again once it has finished",
+            pid.map(|p| format!(" (pid {p})")).unwrap_or_default()
+        )),
+        Err(e) => Settled::Unreadable(e.to_string()),
+    }
+}
+
+/// Why the store in `data_dir` is not opened by this process, when its
+/// user is not the store's owner: sled writes files as it opens a store (a
+/// snapshot), and a check run as root (`sudo reckon config check`) would
+/// leave files in it that the daemon's user cannot write. Another user
+/// who cannot write it is refused by [`super::dirs`] already.
+fn not_the_owner(data_dir: &Path) -> Option<String> {
+    use std::os::unix::fs::MetadataExt as _;
+    let store = data_dir.join("store");
+    let owner = std::fs::metadata(&store).ok()?.uid();
+    let me = rustix::process::geteuid().as_raw();
+    (owner != me).then(|| {
+        format!(
+            "{} belongs to uid {owner}, and this check runs as uid {me}: opening the store would leave files in it that its owner cannot write. Run the check as the store's owner, the daemon's user (e.g. `sudo -u reckon reckon config check ...`)",
+            store.display()
+        )
+    })
+}
+
+/// Has the daemon on `stream` run `reckon config settled` with the config
+/// file `config_path`.
+fn through_daemon(
+    stream: std::os::unix::net::UnixStream,
+    config_path: &Path,
+    data_dir: &Path,
+) -> Settled {
+    let skipped = |why: String| {
+        Settled::Skipped(format!(
+            "the reckon daemon holds {} and did not run them ({why}). A daemon older than this reckon cannot: restart it with this binary (systemctl restart reckon), or stop it and run `reckon config check` again",
+            data_dir.display()
+        ))
+    };
+    let (Ok(cwd), Ok(config)) = (std::env::current_dir(), std::path::absolute(config_path)) else {
+        return skipped("the working directory or the config file's path is unknown".into());
+    };
+    let request = crate::cli::remote::Request {
+        argv: vec!["config".into(), SETTLED_COMMAND.into()],
+        cwd,
+        config,
+    };
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    let code = match crate::cli::remote::exchange(stream, &request, &mut out, &mut err) {
+        Ok(code) => code,
+        Err(e) => return skipped(format!("{e:#}")),
+    };
+    // Its first line: clap's usage follows an older daemon's refusal.
+    let said = || {
+        let err = String::from_utf8_lossy(&err);
+        err.lines().next().unwrap_or_default().trim().to_owned()
+    };
+    if code != 0 {
+        return skipped(format!("it answered: {}", said()));
+    }
+    match serde_json::from_slice::<Vec<Refusal>>(&out) {
+        Ok(refusals) => Settled::Checked {
+            refusals,
+            by_daemon: true,
+        },
+        Err(e) => skipped(format!("its answer is not the checks' ({e})")),
+    }
+}
+
+/// The name of the hidden `reckon config` subcommand the daemon runs.
+pub const SETTLED_COMMAND: &str = "settled";
+
+/// `reckon config settled`: the refusals of the config at `config_path`
+/// over the store `con` hands out (the daemon's, when it runs the
+/// command), as a JSON array of [`Refusal`] on `con.out`.
+pub fn run_command(
+    config_path: &Path,
+    con: &mut crate::cli::Console,
+) -> anyhow::Result<std::process::ExitCode> {
+    let cfg = super::load(config_path)?;
+    let store = con.existing_store(&cfg.daemon.data_dir)?;
+    let found = refusals(&store, &cfg)?;
+    serde_json::to_writer(&mut con.out, &found)?;
+    con.out.write_all(b"\n")?;
+    con.out.flush()?;
+    Ok(std::process::ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A config of one program `shop` with the commission `commission`.
+    fn config(daemon: &str, commission: &str) -> Config {
+        let text = format!(
+            r#"[daemon]
+{daemon}
+
+[[connectors]]
+id = "impact"
+plugin = "impact"
+schedule = "0 * * * *"
+
+[[connectors]]
+id = "awin"
+plugin = "impact"
+schedule = "0 * * * *"
+
+[[connectors]]
+id = "shop"
+plugin = "orders"
+schedule = "0 * * * *"
+
+[[programs]]
+id = "shop"
+currency = "USD"
+claims = ["impact", "awin"]
+orders = ["shop"]
+
+[programs.commission]
+payout_currency = "USD"
+{commission}
+
+[[programs.commission.rules]]
+id = "cps"
+effective_from = "2026-01-01"
+kind = "percent"
+percent = "10"
+"#
+        );
+        super::super::parse(&text, "reckon.toml").unwrap()
+    }
+
+    fn changed(key: &'static str) -> PayoutError {
+        PayoutError::SettledChanged {
+            program: "shop".into(),
+            key,
+            was: "x".into(),
+            now: "y".into(),
+            period: "2026-08".into(),
+        }
+    }
+
+    #[test]
+    fn each_refusal_is_located_at_the_key_that_changed() {
+        let cfg = config("", "timezone = \"Europe/Berlin\"");
+        let at = |e: &PayoutError| path_of(&cfg, 0, e);
+        assert_eq!(
+            at(&changed("payout_currency")),
+            "programs[0].commission.payout_currency"
+        );
+        assert_eq!(at(&changed("timezone")), "programs[0].commission.timezone");
+        assert_eq!(
+            at(&PayoutError::PaidElsewhere {
+                program: "shop".into(),
+                connector: "awin".into(),
+                other: "old".into(),
+            }),
+            "programs[0].claims[1]"
+        );
+        assert_eq!(
+            at(&PayoutError::PaidConnectorRemoved {
+                program: "shop".into(),
+                connector: "everflow".into(),
+                statement: "s".into(),
+            }),
+            "programs[0].claims"
+        );
+        assert_eq!(at(&PayoutError::NoCommission("shop".into())), "programs[0]");
+        let e = Refusal {
+            program: "shop".into(),
+            path: at(&changed("payout_currency")),
+            message: changed("payout_currency").to_string(),
+        }
+        .to_config_error(&cfg);
+        assert_eq!(
+            (e.line, e.path.as_str()),
+            (Some(26), "programs[0].commission.payout_currency"),
+            "{e}"
+        );
+    }
+
+    /// A commission without its own timezone has the reporting one: a
+    /// change of `daemon.timezone` is what changed its timezone.
+    #[test]
+    fn a_defaulted_timezone_is_located_at_the_reporting_timezone() {
+        let cfg = config("timezone = \"Europe/Berlin\"", "");
+        assert_eq!(path_of(&cfg, 0, &changed("timezone")), "daemon.timezone");
+        let cfg = config("", "");
+        assert_eq!(
+            path_of(&cfg, 0, &changed("timezone")),
+            "programs[0].commission.timezone"
+        );
+    }
+
+    #[test]
+    fn a_data_dir_without_a_store_has_nothing_settled_and_is_not_created() {
+        let tmp = tempfile::tempdir().unwrap();
+        let data = tmp.path().join("data");
+        let cfg = config(&format!("data_dir = {:?}", data.display().to_string()), "");
+        assert_eq!(
+            check(&tmp.path().join("reckon.toml"), &cfg),
+            Settled::NoStore
+        );
+        assert!(!data.exists(), "the check created the data directory");
+    }
+
+    /// Root checking the daemon user's store does not open it (sled would
+    /// leave root's files in it). Needs root to give the store away; as
+    /// another user only its own store is tried.
+    #[test]
+    fn a_store_of_another_user_is_not_opened() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = tmp.path().join("store");
+        std::fs::create_dir(&store).unwrap();
+        assert_eq!(not_the_owner(tmp.path()), None);
+        if rustix::process::geteuid().is_root() {
+            std::os::unix::fs::chown(&store, Some(65534), None).unwrap();
+            let why = not_the_owner(tmp.path()).unwrap();
+            assert!(
+                why.contains("belongs to uid 65534, and this check runs as uid 0")
+                    && why.contains("sudo -u reckon"),
+                "{why}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_store_without_finalised_statements_refuses_nothing() {
+        let tmp = tempfile::tempdir().unwrap();
+        let data = tmp.path().join("data");
+        crate::store::Store::open(&data).unwrap();
+        let cfg = config(&format!("data_dir = {:?}", data.display().to_string()), "");
+        assert_eq!(
+            check(&tmp.path().join("reckon.toml"), &cfg),
+            Settled::Checked {
+                refusals: Vec::new(),
+                by_daemon: false
+            }
+        );
+    }
+
+    #[test]
+    fn a_store_held_by_another_process_is_skipped_saying_why() {
+        let tmp = tempfile::tempdir().unwrap();
+        let data = tmp.path().join("data");
+        let held = crate::store::Store::open(&data).unwrap();
+        let cfg = config(&format!("data_dir = {:?}", data.display().to_string()), "");
+        let Settled::Skipped(why) = check(&tmp.path().join("reckon.toml"), &cfg) else {
+            panic!("not skipped");
+        };
+        assert!(
+            why.starts_with(&format!(
+                "another process holds the store in {} (pid {})",
+                data.display(),
+                std::process::id()
+            )) && why.contains("run `reckon config check` again"),
+            "{why}"
+        );
+        drop(held);
+    }
+}

@@ -1,0 +1,336 @@
+//! `reckon config check` reports the config changes `reckon statements`
+//! and the scheduled drafts refuse once a period is finalised (a changed
+//! `payout_currency` or commission `timezone`, a paid network removed from
+//! `claims`), in its second round, with exit status 1: with no process
+//! holding the store, and with `reckon run` holding it (the daemon runs the
+//! checks over its store). Ops QA: the check passed, and the change was
+//! found only when the next drafts were refused.
+
+use reckon::reconcile::synth::{generate, SynthSpec};
+use reckon::store::Store;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::Duration;
+
+/// Programs `shop-us` (claims of three example-plugin connectors, 10 % in
+/// USD) and its orders from a file drop; the daemon listens on `port`.
+fn config_text(port: u16) -> String {
+    let affiliate = |id: &str| {
+        format!(
+            "[[connectors]]\nid = \"{id}\"\nplugin = \"example\"\nschedule = \"0 * * * *\"\nenabled = false\n\
+             [connectors.settings]\napi_key = {{ secret = \"env:SETTLED_TEST_KEY\" }}\n\n"
+        )
+    };
+    format!(
+        r#"[daemon]
+data_dir = "data"
+plugin_dir = "plugins"
+output_dir = "out"
+listen = "127.0.0.1:{port}"
+timezone = "UTC"
+
+{}{}{}[[connectors]]
+id = "shop"
+plugin = "orders"
+schedule = "0 * * * *"
+enabled = false
+[connectors.settings]
+mode = "files"
+directory = "drop"
+
+[[programs]]
+id = "shop-us"
+currency = "USD"
+claims = ["impact", "everflow", "awin"]
+orders = ["shop"]
+return_window_days = 30
+no_order_grace_days = 7
+
+[programs.commission]
+payout_currency = "USD"
+
+[[programs.commission.rules]]
+id = "cps"
+effective_from = "2026-01-01"
+kind = "percent"
+percent = "10"
+"#,
+        affiliate("impact"),
+        affiliate("everflow"),
+        affiliate("awin")
+    )
+}
+
+/// A directory with the plugins, the drop directory and the config; no
+/// store yet.
+fn setup() -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    reckon_tests::install_plugins(&dir.path().join("plugins"), &["example", "orders"]);
+    std::fs::create_dir(dir.path().join("drop")).unwrap();
+    let config = dir.path().join("reckon.toml");
+    std::fs::write(&config, config_text(reckon_tests::free_port())).unwrap();
+    (dir, config)
+}
+
+/// Stores a month of claims and orders (August 2026, long past: every claim
+/// is judged for good) and finalises August.
+fn finalise_august(dir: &Path, config: &Path) {
+    let mut spec = SynthSpec::benchmark(200, 7);
+    spec.start = chrono::DateTime::parse_from_rfc3339("2026-08-01T00:00:00Z")
+        .unwrap()
+        .with_timezone(&chrono::Utc);
+    let store = Store::open(&dir.join("data")).unwrap();
+    reckon_tests::store_synth(&store, &generate(&spec), spec.start);
+    drop(store);
+    let out = reckon(
+        config,
+        &[
+            "statements",
+            "finalize",
+            "--program",
+            "shop-us",
+            "--period",
+            "2026-08",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let summary =
+        std::fs::read_to_string(dir.join("out/statements/shop-us/2026-08/summary.csv")).unwrap();
+    assert!(summary.contains("awin"), "awin was paid: {summary}");
+}
+
+fn reckon(config: &Path, args: &[&str]) -> Output {
+    Command::new(reckon_tests::reckon_bin())
+        .arg("--config")
+        .arg(config)
+        .args(args)
+        .env("SETTLED_TEST_KEY", "k")
+        .env_remove("RECKON_CONFIG")
+        .output()
+        .expect("run reckon")
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// `config check`: (exit code, stdout, stderr).
+fn check(config: &Path) -> (i32, String, String) {
+    let out = reckon(config, &["config", "check"]);
+    (
+        out.status.code().unwrap_or(-1),
+        text(&out.stdout),
+        text(&out.stderr),
+    )
+}
+
+const CURRENCY: &str = "`programs[0].commission.payout_currency`: program `shop-us`: the payout currency is EUR in the config, but finalised period 2026-08 was issued in USD.";
+const CURRENCY_FIX: &str = "Set `payout_currency = \"USD\"` back in [programs.commission]";
+const TIMEZONE: &str = "`programs[0].commission.timezone`: program `shop-us`: the timezone is America/New_York in the config, but finalised period 2026-08 was issued in UTC.";
+const TIMEZONE_FIX: &str = "Set `timezone = \"UTC\"` back in [programs.commission]";
+const AWIN: &str = "`programs[0].claims`: program `shop-us`: claims of connector `awin` were paid on finalised statements of `shop-us` (the first in its ledger: shop-us/2026-08/awin:";
+const AWIN_FIX: &str = "Put `awin` back in `claims`";
+
+fn with_eur(original: &str) -> String {
+    original.replace("payout_currency = \"USD\"", "payout_currency = \"EUR\"")
+}
+
+fn with_new_york(original: &str) -> String {
+    original.replace(
+        "payout_currency = \"USD\"",
+        "payout_currency = \"USD\"\ntimezone = \"America/New_York\"",
+    )
+}
+
+fn without_awin(original: &str) -> String {
+    original.replace(
+        "claims = [\"impact\", \"everflow\", \"awin\"]",
+        "claims = [\"impact\", \"everflow\"]",
+    )
+}
+
+/// Each settled change is an error of `config check`, located at its key,
+/// saying what to put back; all of them in one run, with the plugins'
+/// errors (the second round); the config as it was passes.
+#[test]
+fn config_check_reports_each_change_a_finalised_period_settled() {
+    let (dir, config) = setup();
+    // A fresh install: no store, nothing settled, nothing created.
+    let (code, out, err) = check(&config);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains(&format!(
+            "\nsettled: no store in {} yet: nothing finalised\n",
+            dir.path().join("data").display()
+        )),
+        "{out}"
+    );
+    assert!(!dir.path().join("data").exists(), "the check made a store");
+
+    finalise_august(dir.path(), &config);
+    let original = std::fs::read_to_string(&config).unwrap();
+    let (code, out, err) = check(&config);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains("\nsettled: no change to what finalised statements settled (store in "),
+        "{out}"
+    );
+
+    let refused = |changed: &str, want: &[&str]| {
+        std::fs::write(&config, changed).unwrap();
+        let (code, out, err) = check(&config);
+        assert_eq!(code, 1, "{out}{err}");
+        for w in want {
+            assert!(err.contains(w), "{w} missing from:\n{err}");
+        }
+        assert!(
+            err.contains("reckon.toml: 1 error(s); nothing was started"),
+            "{err}"
+        );
+        assert!(!out.contains(": ok ("), "{out}");
+    };
+    refused(&with_eur(&original), &[CURRENCY, CURRENCY_FIX]);
+    refused(&with_new_york(&original), &[TIMEZONE, TIMEZONE_FIX]);
+    refused(
+        &without_awin(&original),
+        &[
+            AWIN,
+            AWIN_FIX,
+            "`enabled = false` on its [[connectors]] entry",
+        ],
+    );
+
+    // All at once, and with an error of the plugins' round (a secret).
+    std::fs::write(&config, without_awin(&with_eur(&with_new_york(&original)))).unwrap();
+    let out = Command::new(reckon_tests::reckon_bin())
+        .args(["config", "check", "--config"])
+        .arg(&config)
+        .env_remove("SETTLED_TEST_KEY")
+        .env_remove("RECKON_CONFIG")
+        .output()
+        .unwrap();
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    for w in [
+        "`connectors[0].settings.api_key`: secret not resolvable",
+        "program `shop-us`: the payout currency is EUR",
+        "program `shop-us`: the timezone is America/New_York",
+        AWIN,
+    ] {
+        assert!(err.contains(w), "{w} missing from:\n{err}");
+    }
+    // Three connectors' secrets, three settled changes.
+    assert!(
+        err.contains("reckon.toml: 6 error(s); nothing was started"),
+        "{err}"
+    );
+
+    // The config as it was passes again.
+    std::fs::write(&config, &original).unwrap();
+    let (code, out, err) = check(&config);
+    assert_eq!(code, 0, "{out}{err}");
+}
+
+struct Daemon {
+    log: PathBuf,
+    child: Option<Child>,
+}
+
+impl Daemon {
+    fn start(config: &Path) -> Daemon {
+        let log = config.with_file_name("run.log");
+        let child = Command::new(reckon_tests::reckon_bin())
+            .arg("run")
+            .arg("--config")
+            .arg(config)
+            .env("RUST_LOG", "info")
+            .env("SETTLED_TEST_KEY", "k")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap();
+        let mut d = Daemon {
+            log,
+            child: Some(child),
+        };
+        let up = reckon_tests::poll_until(Duration::from_secs(20), || {
+            assert!(
+                d.child.as_mut().unwrap().try_wait().unwrap().is_none(),
+                "reckon run exited early: {}",
+                d.log_text()
+            );
+            let log = d.log_text();
+            (log.contains("daemon started") && log.contains("command socket ready")).then_some(())
+        });
+        assert!(up.is_some(), "reckon run did not start: {}", d.log_text());
+        d
+    }
+
+    fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// SIGTERM, then waits for the exit; the log.
+    fn stop(mut self) -> String {
+        let pid = self.child.as_ref().unwrap().id().to_string();
+        assert!(Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success());
+        let status = self.child.take().unwrap().wait().unwrap();
+        assert!(status.success(), "{}", self.log_text());
+        self.log_text()
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// With `reckon run` holding the store, the daemon runs the settled checks
+/// over its store for `config check` (the rest of the check runs where it
+/// is typed): the same errors and exit status as with the daemon stopped.
+#[test]
+fn config_check_has_the_daemon_holding_the_store_run_the_settled_checks() {
+    let (dir, config) = setup();
+    finalise_august(dir.path(), &config);
+    let original = std::fs::read_to_string(&config).unwrap();
+    let daemon = Daemon::start(&config);
+
+    let (code, out, err) = check(&config);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains("\nsettled: no change to what finalised statements settled (store in ")
+            && out.contains(", checked by the running daemon)\n"),
+        "{out}"
+    );
+
+    for (changed, want) in [
+        (with_eur(&original), [CURRENCY, CURRENCY_FIX]),
+        (with_new_york(&original), [TIMEZONE, TIMEZONE_FIX]),
+        (without_awin(&original), [AWIN, AWIN_FIX]),
+    ] {
+        std::fs::write(&config, changed).unwrap();
+        let (code, out, err) = check(&config);
+        assert_eq!(code, 1, "{out}{err}");
+        for w in want {
+            assert!(err.contains(w), "{w} missing from:\n{err}");
+        }
+        assert!(
+            err.contains("reckon.toml: 1 error(s); nothing was started"),
+            "{err}"
+        );
+    }
+    std::fs::write(&config, &original).unwrap();
+    let log = daemon.stop();
+    assert!(
+        log.contains("running a command for a client") && log.contains("config settled"),
+        "{log}"
+    );
+}
