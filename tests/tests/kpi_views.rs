@@ -409,11 +409,13 @@ fn differences_are_those_of_the_shown_values() {
     });
     let channel = row.key.channel.clone().expect("channel");
     let table = reckon::kpi::render::table(&r);
-    // One table per view: the row's line in the reported, reconciled and
+    // One table per view, each in two parts (counts and amounts, then
+    // ratios): the row's amounts line in the reported, reconciled and
     // difference tables, in that order.
     let lines: Vec<&str> = table.lines().filter(|l| l.starts_with(&channel)).collect();
-    assert_eq!(lines.len(), 3, "{table}");
-    for (line, want) in lines.iter().zip(["10819.94", "9032.37", "-1787.57"]) {
+    assert_eq!(lines.len(), 6, "{table}");
+    let amounts = lines.iter().step_by(2);
+    for (line, want) in amounts.zip(["10819.94", "9032.37", "-1787.57"]) {
         assert!(line.split_whitespace().any(|c| c == want), "{want}: {line}");
     }
     let csv = reckon::kpi::render::csv(&r).expect("csv");
