@@ -18,11 +18,15 @@
 //!   `token` parameter or the `X-Postback-Token` header equals the secret) or
 //!   `auth = "hmac"` (`X-Signature` = hex HMAC-SHA256 of the raw body, or of
 //!   the raw query string without the `signature` parameter when there is no
-//!   body). Missing credentials → 401, wrong ones → 403. Compared in constant time.
+//!   body; with a body, a field in the query string is a 400, as it would be
+//!   unsigned). Missing credentials → 401, wrong ones → 403, a credential
+//!   that is an unsubstituted macro → 400. Compared in constant time.
 //! - **Idempotent** on the transaction id: it is the record key. A replay is
 //!   stored once (the store sees an unchanged record); a status or amount
 //!   change becomes a new revision. A postback that omits a field keeps the
 //!   stored value (a status update may carry only the id and the status).
+//!   An out-of-date one (a replay of an older delivery, or an older
+//!   `status_time`) is a 409 `stale` and changes nothing (`stale_reason`).
 //! - **Durable before 200**: requests go to one writer thread that commits
 //!   whatever is queued as one group (one store transaction per source, one
 //!   flush) and answers each request only after the flush (group commit).
