@@ -365,3 +365,195 @@ async fn hostile_postbacks_are_refused_and_store_nothing() {
     let (_, c) = h.conversion("pb_hostile", "z1").unwrap();
     assert!(c.occurred_at >= before, "{}", c.occurred_at);
 }
+
+impl Harness {
+    /// A POST with `body` signed with the test secret in `X-Signature`.
+    async fn post_signed(&self, path_query: &str, body: &str) -> (u16, String) {
+        let r = self
+            .client
+            .post(format!("{}{path_query}", self.server.base_url))
+            .header("content-type", "application/json")
+            .header("x-signature", postback::sign("s3cret", body.as_bytes()))
+            .body(body.to_owned())
+            .send()
+            .await
+            .unwrap();
+        (r.status().as_u16(), r.text().await.unwrap())
+    }
+}
+
+/// QA10 H1: a captured signed POST replayed with fields added in its query
+/// string changed the partner, the payout and the currency.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_signed_post_with_fields_in_its_query_string_is_refused() {
+    let h = harness(vec![endpoint("pb_h1", PostbackAuth::Hmac)]);
+    let body = r#"{"transaction_id":"h1","order_id":"o-h1","amount":"10.00","partner_id":"p1","status":"pending"}"#;
+    let (status, answer) = h.post_signed("/postback/pb_h1", body).await;
+    assert_eq!(status, 200, "{answer}");
+    let (status, answer) = h
+        .post_signed(
+            "/postback/pb_h1?payout=9999&partner_id=attacker&currency=EUR&event=lead",
+            body,
+        )
+        .await;
+    assert_eq!(status, 400, "{answer}");
+    assert!(
+        answer.contains("`currency`, `event`, `partner_id`, `payout`")
+            && answer.contains("signature covers the body only"),
+        "{answer}"
+    );
+    // The signature in the query instead of the header: the same.
+    let sig = postback::sign("s3cret", body.as_bytes());
+    let r = h
+        .client
+        .post(format!(
+            "{}/postback/pb_h1?signature={sig}&affid=attacker",
+            h.server.base_url
+        ))
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 400);
+    let (rev, c) = h.conversion("pb_h1", "h1").unwrap();
+    assert_eq!(rev, 1);
+    assert_eq!(c.partner_id, "p1");
+    assert_eq!(c.sale_amount.unwrap().to_string(), "10.00 USD");
+    assert_eq!(c.commission, None);
+    assert_eq!(counter("pb_h1", "bad_request"), 2);
+    // The signature and ignored parameters (sub ids) may be in the query.
+    let r = h
+        .client
+        .post(format!(
+            "{}/postback/pb_h1?signature={sig}&sub2=x",
+            h.server.base_url
+        ))
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    assert!(r.text().await.unwrap().contains("\"duplicate\""));
+    // A bodiless request signs its whole query: its fields are covered.
+    let q = "tid=h2&affid=p2&amount=5";
+    let (status, answer) = h
+        .get(&format!(
+            "/postback/pb_h1?{q}&signature={}",
+            postback::sign("s3cret", q.as_bytes())
+        ))
+        .await;
+    assert_eq!(status, 200, "{answer}");
+}
+
+/// QA10 M1: replaying an older postback after a change rolled the
+/// conversion back (`approved` → `reversed` → replayed `approved`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replayed_older_postback_is_refused_as_stale_and_a_newer_status_time_restores() {
+    let h = harness(vec![
+        endpoint("pb_m1h", PostbackAuth::Hmac),
+        endpoint("pb_m1t", PostbackAuth::Token),
+    ]);
+    let approved = r#"{"transaction_id":"r1","order_id":"o-r1","amount":"10.00","partner_id":"p1","status":"approved"}"#;
+    let reversed = r#"{"transaction_id":"r1","status":"reversed"}"#;
+    let mut answers = Vec::new();
+    for b in [approved, reversed, approved, reversed] {
+        answers.push(h.post_signed("/postback/pb_m1h", b).await);
+    }
+    assert_eq!(answers[0].0, 200, "{}", answers[0].1);
+    assert!(answers[1].1.contains("\"updated\""), "{}", answers[1].1);
+    assert_eq!(answers[2].0, 409, "{}", answers[2].1);
+    assert!(
+        answers[2].1.contains("earlier, superseded revision")
+            && answers[2].1.contains("status_time"),
+        "{}",
+        answers[2].1
+    );
+    assert!(answers[3].1.contains("\"duplicate\""), "{}", answers[3].1);
+    let (rev, c) = h.conversion("pb_m1h", "r1").unwrap();
+    assert_eq!((rev, c.status), (2, ConversionStatus::Reversed));
+    assert_eq!(counter("pb_m1h", "stale"), 1);
+    assert!(postback::render_metrics()
+        .contains("reckon_postback_requests_total{connector=\"pb_m1h\",outcome=\"stale\"} 1"));
+
+    // Token auth: the same, with status times. A deliberate restore carries
+    // a newer status time and is applied; an older one is stale.
+    let t = "/postback/pb_m1t?token=s3cret&tid=r2&affid=p1&amount=10";
+    let pending = format!("{t}&status=pending");
+    let approved = format!("{t}&status=approved&status_time=2026-01-02T00:00:00Z");
+    let (s1, _) = h.get(&pending).await;
+    let (s2, _) = h.get(&approved).await;
+    let (s3, a3) = h.get(&pending).await;
+    assert_eq!((s1, s2, s3), (200, 200, 409), "{a3}");
+    let (status, answer) = h
+        .get(&format!(
+            "{t}&status=reversed&status_time=2026-01-01T00:00:00Z"
+        ))
+        .await;
+    assert_eq!(status, 409, "{answer}");
+    assert!(answer.contains("is older than the stored"), "{answer}");
+    let back = format!("{t}&status=pending&status_time=2026-01-03T00:00:00Z");
+    let (status, answer) = h.get(&back).await;
+    assert_eq!(status, 200, "{answer}");
+    assert!(answer.contains("\"updated\""), "{answer}");
+    let (status, answer) = h.get(&back).await;
+    assert!(
+        status == 200 && answer.contains("\"duplicate\""),
+        "{answer}"
+    );
+    let (rev, c) = h.conversion("pb_m1t", "r2").unwrap();
+    assert_eq!((rev, c.status), (3, ConversionStatus::Pending));
+    assert_eq!(
+        c.status_changed_at.unwrap().to_rfc3339(),
+        "2026-01-03T00:00:00+00:00"
+    );
+    assert_eq!(counter("pb_m1t", "stale"), 2);
+}
+
+/// QA10 L5: an unsubstituted macro as the credential was a 403 "wrong token".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_credential_that_is_an_unsubstituted_macro_is_a_400() {
+    let h = harness(vec![
+        endpoint("pb_l5t", PostbackAuth::Token),
+        endpoint("pb_l5h", PostbackAuth::Hmac),
+    ]);
+    for (path, reason) in [
+        (
+            "/postback/pb_l5t?tid=m1&affid=p&token={token}",
+            "parameter `token` looks like a macro",
+        ),
+        (
+            "/postback/pb_l5t?tid=m1&affid=p&token=%23token%23",
+            "parameter `token` looks like a macro",
+        ),
+        (
+            "/postback/pb_l5h?tid=m1&affid=p&signature={signature}",
+            "parameter `signature` looks like a macro",
+        ),
+    ] {
+        let (status, body) = h.get(path).await;
+        assert_eq!(status, 400, "{path}: {body}");
+        assert!(body.contains(reason), "{path}: {body}");
+    }
+    let r = h
+        .client
+        .get(format!(
+            "{}/postback/pb_l5t?tid=m1&affid=p",
+            h.server.base_url
+        ))
+        .header("x-postback-token", "[TOKEN]")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 400);
+    assert!(r
+        .text()
+        .await
+        .unwrap()
+        .contains("header `x-postback-token` looks like a macro"));
+    assert_eq!(counter("pb_l5t", "bad_request"), 3);
+    assert_eq!(counter("pb_l5h", "bad_request"), 1);
+    assert_eq!(counter("pb_l5t", "forbidden"), 0);
+    assert!(h.conversion("pb_l5t", "m1").is_none());
+}

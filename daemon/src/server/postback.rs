@@ -18,11 +18,15 @@
 //!   `token` parameter or the `X-Postback-Token` header equals the secret) or
 //!   `auth = "hmac"` (`X-Signature` = hex HMAC-SHA256 of the raw body, or of
 //!   the raw query string without the `signature` parameter when there is no
-//!   body). Missing credentials → 401, wrong ones → 403. Compared in constant time.
+//!   body; with a body, a field in the query string is a 400, as it would be
+//!   unsigned). Missing credentials → 401, wrong ones → 403, a credential
+//!   that is an unsubstituted macro → 400. Compared in constant time.
 //! - **Idempotent** on the transaction id: it is the record key. A replay is
 //!   stored once (the store sees an unchanged record); a status or amount
 //!   change becomes a new revision. A postback that omits a field keeps the
 //!   stored value (a status update may carry only the id and the status).
+//!   An out-of-date one (a replay of an older delivery, or an older
+//!   `status_time`) is a 409 `stale` and changes nothing (`stale_reason`).
 //! - **Durable before 200**: requests go to one writer thread that commits
 //!   whatever is queued as one group (one store transaction per source, one
 //!   flush) and answers each request only after the flush (group commit).
@@ -410,6 +414,9 @@ pub enum Outcome {
     Updated,
     /// A replay: identical to what is stored, nothing written.
     Duplicate,
+    /// An out-of-date delivery (409): it would restore a superseded revision,
+    /// or its status time is older than the stored one. Nothing written.
+    Stale,
     /// No credentials (401).
     Unauthorized,
     /// Wrong credentials (403).
@@ -431,6 +438,7 @@ impl Outcome {
             Outcome::Stored => "stored",
             Outcome::Updated => "updated",
             Outcome::Duplicate => "duplicate",
+            Outcome::Stale => "stale",
             Outcome::Unauthorized => "unauthorized",
             Outcome::Forbidden => "forbidden",
             Outcome::BadRequest => "bad_request",
@@ -546,6 +554,10 @@ pub const ALIASES: &[(&str, &[&str])] = &[
             "conversion_time",
         ],
     ),
+    (
+        "status_time",
+        &["status_time", "status_changed_at", "status_updated_at"],
+    ),
     ("coupon", &["coupon", "coupon_code"]),
     ("utm_source", &["utm_source"]),
     ("utm_medium", &["utm_medium"]),
@@ -581,6 +593,8 @@ pub struct PostbackInput {
     pub event_type: Option<EventType>,
     /// When it happened.
     pub occurred_at: Option<DateTime<Utc>>,
+    /// When its status last changed, as the network says.
+    pub status_changed_at: Option<DateTime<Utc>>,
     /// Coupon.
     pub coupon: Option<String>,
     /// UTM fields (each `Some` overrides).
@@ -840,30 +854,37 @@ pub fn parse_input(
         .get("event")
         .map(|e| parse_event_param(e))
         .transpose()?;
-    let occurred_at = by_field
-        .get("timestamp")
-        .filter(|s| !is_zero_time(s))
-        .map(|s| parse_time(s))
-        .transpose()?;
-    if let Some(t) = occurred_at {
-        // The host's earliest record day (`plugin_api::validate`). A `0`
-        // (an unfilled macro's usual value) was read as no time above.
+    // A time between the host's earliest record day
+    // (`plugin_api::validate`) and `now` + [`MAX_FUTURE_SKEW`]. A `0` (an
+    // unfilled macro's usual value) is no time.
+    let time = |field: &str, what: &str| -> Result<Option<DateTime<Utc>>, String> {
+        let Some(t) = by_field
+            .get(field)
+            .filter(|s| !is_zero_time(s))
+            .map(|s| parse_time(s))
+            .transpose()?
+        else {
+            return Ok(None);
+        };
         let earliest = plugin_api::validate::EARLIEST;
         if t.date_naive() < earliest {
             return Err(format!(
-                "timestamp {} is before {earliest}: send the conversion time (or leave it out: the time received is used)",
+                "{field} {} is before {earliest}: send the {what} (or leave it out: the time received is used)",
                 t.to_rfc3339()
             ));
         }
         if t > now + MAX_FUTURE_SKEW {
             return Err(format!(
-                "timestamp {} is more than {} hours in the future (server time {})",
+                "{field} {} is more than {} hours in the future (server time {})",
                 t.to_rfc3339(),
                 MAX_FUTURE_SKEW.num_hours(),
                 now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
             ));
         }
-    }
+        Ok(Some(t))
+    };
+    let occurred_at = time("timestamp", "conversion time")?;
+    let status_changed_at = time("status_time", "time of the status change")?;
     Ok(PostbackInput {
         key,
         click_id,
@@ -877,6 +898,7 @@ pub fn parse_input(
         campaign_id: text("campaign_id"),
         event_type,
         occurred_at,
+        status_changed_at,
         coupon: text("coupon"),
         utm: Utm {
             source: text("utm_source"),
@@ -891,8 +913,9 @@ pub fn parse_input(
 /// Applies a postback to the stored conversion (if any), giving the new value.
 ///
 /// Absent fields keep their stored value. `occurred_at` defaults to the stored
-/// value, else `now`. `status_changed_at` moves to `now` only when the status
-/// changes, so a replay yields an identical record.
+/// value, else `now`. `status_changed_at` is the postback's status time when
+/// it sends one; otherwise it moves to `now` only when the status changes, so
+/// a replay yields an identical record.
 pub fn merge(
     existing: Option<&Conversion>,
     input: &PostbackInput,
@@ -931,10 +954,11 @@ pub fn merge(
         .status
         .or(existing.map(|e| e.status))
         .unwrap_or(default_status);
-    let status_changed_at = match existing {
-        Some(e) if e.status == status => e.status_changed_at,
-        Some(_) => Some(now),
-        None => None,
+    let status_changed_at = match (input.status_changed_at, existing) {
+        (Some(t), _) => Some(t),
+        (None, Some(e)) if e.status == status => e.status_changed_at,
+        (None, Some(_)) => Some(now),
+        (None, None) => None,
     };
     let partner_id = input
         .partner_id
@@ -999,8 +1023,22 @@ pub fn merge(
 // ---------------------------------------------------------------------------
 
 enum AuthFailure {
+    /// No credentials (401).
     Missing(String),
+    /// Wrong credentials (403).
     Wrong(String),
+    /// Credentials that are an unsubstituted macro (400, like any other
+    /// parameter holding one).
+    Macro(String),
+}
+
+/// The 400 of a token or signature that is a macro the network left
+/// unsubstituted (`token={token}`). The value is not echoed: it is not the
+/// secret, but it sits where the secret goes.
+fn macro_credential(what: &str, from: &str) -> AuthFailure {
+    AuthFailure::Macro(format!(
+        "{from} looks like a macro the network did not substitute (e.g. `{{{what}}}`): put the {what} itself in the postback's configuration"
+    ))
 }
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
@@ -1040,11 +1078,16 @@ fn authenticate(
             .find(|(k, _)| k.eq_ignore_ascii_case(name))
             .map(|(_, v)| v.as_str())
     };
+    // The credential and where it came from (for messages).
+    let credential = |header_name: &str, param_name: &str| {
+        header(headers, header_name)
+            .map(|v| (v, format!("header `{header_name}`")))
+            .or_else(|| param(param_name).map(|v| (v, format!("parameter `{param_name}`"))))
+    };
     match cfg.auth {
         PostbackAuth::Token => {
-            let given = header(headers, &cfg.token_header)
-                .or_else(|| param(&cfg.token_param))
-                .ok_or_else(|| {
+            let (given, from) =
+                credential(&cfg.token_header, &cfg.token_param).ok_or_else(|| {
                     AuthFailure::Missing(format!(
                         "missing token: send header `{}` or parameter `{}`",
                         cfg.token_header, cfg.token_param
@@ -1052,19 +1095,23 @@ fn authenticate(
                 })?;
             if constant_time_eq(given.as_bytes(), secret.as_bytes()) {
                 Ok(())
+            } else if looks_unsubstituted(given) {
+                Err(macro_credential("token", &from))
             } else {
                 Err(AuthFailure::Wrong("wrong token".into()))
             }
         }
         PostbackAuth::Hmac => {
-            let given = header(headers, &cfg.signature_header)
-                .or_else(|| param(&cfg.signature_param))
+            let (given, from) = credential(&cfg.signature_header, &cfg.signature_param)
                 .ok_or_else(|| {
                     AuthFailure::Missing(format!(
                         "missing signature: send header `{}` (hex HMAC-SHA256)",
                         cfg.signature_header
                     ))
                 })?;
+            if looks_unsubstituted(given) {
+                return Err(macro_credential("signature", &from));
+            }
             let given = given.trim();
             let given = given.strip_prefix("sha256=").unwrap_or(given);
             let given = hex::decode(given)
@@ -1100,7 +1147,54 @@ pub fn sign(secret: &str, message: &[u8]) -> String {
 enum WriteResult {
     Done(Outcome, u64),
     Invalid(String),
+    /// Out of date ([`stale_reason`]): refused with 409, nothing written.
+    Stale(String),
     Failed(String),
+}
+
+/// Why a delivery that would change `existing` into `merged` is out of
+/// date, if it is (QA10 M1: replaying an older postback after a change
+/// rolled the conversion back). `earlier` are the conversion's superseded
+/// values, oldest first.
+///
+/// - A status time older than the stored one is stale.
+/// - Without a newer status time, a delivery whose result equals a
+///   superseded value (apart from the status change time, which the server
+///   sets) is a replay of an older postback: it would undo what came after.
+///
+/// A network restoring an earlier state on purpose sends the status time of
+/// that change (`status_time`), newer than the stored one.
+fn stale_reason(
+    existing: &Conversion,
+    merged: &Conversion,
+    status_time: Option<DateTime<Utc>>,
+    earlier: &[Conversion],
+) -> Option<String> {
+    let stored_time = existing.status_changed_at;
+    let fmt = |t: DateTime<Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true);
+    match (status_time, stored_time) {
+        (Some(t), Some(stored)) if t < stored => {
+            return Some(format!(
+                "status_time {} is older than the stored conversion's status time {}: this postback is out of date and was not applied",
+                fmt(t),
+                fmt(stored)
+            ))
+        }
+        (Some(t), Some(stored)) if t > stored => return None,
+        (Some(_), None) => return None,
+        _ => {}
+    }
+    let same_state = |old: &Conversion| {
+        let mut old = old.clone();
+        old.status_changed_at = merged.status_changed_at;
+        old == *merged
+    };
+    earlier.iter().any(same_state).then(|| {
+        format!(
+            "this postback would restore an earlier, superseded revision of conversion `{}` (see `reckon records history --kind conversions --source {} --key <transaction id>`): it is a replay of an older delivery and was not applied; to restore that state on purpose, send `status_time` with the time of the change",
+            merged.external_id, merged.source
+        )
+    })
 }
 
 struct Job {
@@ -1149,6 +1243,9 @@ fn write_batch(store: &Store, jobs: Vec<Job>, commits: Option<&Commits>) {
     let mut chunk: BTreeMap<String, Vec<Record>> = BTreeMap::new();
     let mut chunk_keys: HashSet<(String, String)> = HashSet::new();
     let mut changed: BTreeSet<String> = BTreeSet::new();
+    // Values of a key superseded within this group (not yet, or only just,
+    // in the store's revisions), for [`stale_reason`].
+    let mut superseded: HashMap<(String, String), Vec<Conversion>> = HashMap::new();
     let mut results: Vec<WriteResult> = Vec::with_capacity(jobs.len());
     let mut failed: Option<String> = None;
 
@@ -1195,6 +1292,28 @@ fn write_batch(store: &Store, jobs: Vec<Job>, commits: Option<&Commits>) {
             Some(e) if *e == merged => Outcome::Duplicate,
             Some(_) => Outcome::Updated,
         };
+        if let (Outcome::Updated, Some(e)) = (outcome, &existing) {
+            let earlier = match store.revisions(RecordKind::Conversion, &source, &job.input.key) {
+                Ok(revisions) => revisions
+                    .into_iter()
+                    .filter_map(|r| match r.record {
+                        Record::Conversion(c) => Some(c),
+                        _ => None,
+                    })
+                    .chain(superseded.get(&k).into_iter().flatten().cloned())
+                    .collect::<Vec<_>>(),
+                Err(e) => {
+                    failed = Some(e.to_string());
+                    results.push(WriteResult::Failed(e.to_string()));
+                    continue;
+                }
+            };
+            if let Some(reason) = stale_reason(e, &merged, job.input.status_changed_at, &earlier) {
+                results.push(WriteResult::Stale(reason));
+                continue;
+            }
+            superseded.entry(k.clone()).or_default().push(e.clone());
+        }
         if outcome != Outcome::Duplicate {
             if chunk_keys.contains(&k) {
                 if let Err(e) = commit(&mut chunk) {
@@ -1471,6 +1590,35 @@ fn is_read(cfg: &PostbackConfig, name: &str) -> bool {
             .any(|(_, names)| names.iter().any(|n| *n == lower))
 }
 
+/// With `auth = "hmac"`, a POST with a body is signed over that body only,
+/// so a field in its query string would be unsigned: anyone holding one
+/// signed postback could replay it with `?partner_id=…&payout=…` added (QA10
+/// H1). Such a request's query may carry the signature and parameters the
+/// endpoint ignores, nothing it reads as a field.
+fn refuse_unsigned_query_fields(
+    cfg: &PostbackConfig,
+    query_params: &[(String, String)],
+) -> Result<(), String> {
+    let mut fields: Vec<&str> = query_params
+        .iter()
+        .map(|(name, _)| name.as_str())
+        .filter(|name| {
+            let lower = name.to_ascii_lowercase();
+            lower != cfg.signature_param && lower != cfg.token_param && is_read(cfg, name)
+        })
+        .collect();
+    fields.sort_unstable();
+    fields.dedup();
+    if fields.is_empty() {
+        return Ok(());
+    }
+    Err(format!(
+        "parameter `{}` is in the query string of a signed POST: the signature covers the body only, so send every field in the body (the query may carry only `{}`)",
+        fields.join("`, `"),
+        cfg.signature_param
+    ))
+}
+
 /// `%XX` and `+` decoded to bytes (a bad escape is kept as written).
 fn percent_decode(s: &[u8]) -> Vec<u8> {
     let hex = |b: u8| (b as char).to_digit(16);
@@ -1614,6 +1762,9 @@ async fn handle(
     let query = query.unwrap_or_default();
     let body: &[u8] = if method == Method::POST { &body } else { &[] };
     let params = form_pairs(query.as_bytes(), &endpoint.cfg).and_then(|mut params| {
+        if endpoint.cfg.auth == PostbackAuth::Hmac && !body.is_empty() {
+            refuse_unsigned_query_fields(&endpoint.cfg, &params)?;
+        }
         params.extend(body_params(&headers, body, &endpoint.cfg)?);
         Ok(params)
     });
@@ -1643,6 +1794,14 @@ async fn handle(
                 &id,
                 Outcome::Forbidden,
                 StatusCode::FORBIDDEN,
+                json!({"error": e}),
+            )
+        }
+        Err(AuthFailure::Macro(e)) => {
+            return reply(
+                &id,
+                Outcome::BadRequest,
+                StatusCode::BAD_REQUEST,
                 json!({"error": e}),
             )
         }
@@ -1684,6 +1843,12 @@ async fn handle(
             &id,
             Outcome::BadRequest,
             StatusCode::BAD_REQUEST,
+            json!({"error": e}),
+        ),
+        Ok(WriteResult::Stale(e)) => reply(
+            &id,
+            Outcome::Stale,
+            StatusCode::CONFLICT,
             json!({"error": e}),
         ),
         Ok(WriteResult::Failed(e)) => {
@@ -2206,6 +2371,48 @@ secret = { secret = "file:empty.key" }
         assert_eq!(ok[0].resolved_secret.as_deref(), Some("s3cret"));
         // The resolved value never shows in Debug output.
         assert!(!format!("{:?}", ok[0]).contains("s3cret"));
+    }
+
+    /// QA10 M1 within one group: the writer sees the values superseded
+    /// earlier in the group, not yet in the store's revisions.
+    #[test]
+    fn a_stale_replay_in_the_same_group_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let c = Arc::new(cfg());
+        let mut replies = Vec::new();
+        let jobs = [
+            "tid=g1&affid=p1&amount=10&status=approved",
+            "tid=g1&status=reversed",
+            "tid=g1&affid=p1&amount=10&status=approved",
+            "tid=g1&status=reversed",
+        ]
+        .map(|q| {
+            let (reply, rx) = tokio::sync::oneshot::channel();
+            replies.push(rx);
+            Job {
+                cfg: c.clone(),
+                input: parse_input(&params(q), &c, now()).unwrap(),
+                reply,
+            }
+        });
+        write_batch(&store, jobs.into(), None);
+        let got: Vec<WriteResult> = replies
+            .into_iter()
+            .map(|r| r.blocking_recv().unwrap())
+            .collect();
+        assert_eq!(got[0], WriteResult::Done(Outcome::Stored, 0));
+        assert_eq!(got[1], WriteResult::Done(Outcome::Updated, 0));
+        assert!(
+            matches!(&got[2], WriteResult::Stale(m) if m.contains("`g1`")),
+            "{got:?}"
+        );
+        assert_eq!(got[3], WriteResult::Done(Outcome::Duplicate, 0));
+        let stored = store
+            .get_record(RecordKind::Conversion, "net1", "g1")
+            .unwrap()
+            .unwrap();
+        assert_eq!(stored.revision, 2);
     }
 
     /// README's parameter table lists exactly the names the parser accepts.
