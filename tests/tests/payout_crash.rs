@@ -361,6 +361,12 @@ fn assert_paid_exactly_once(env: &Env) {
         .filter(|x| x.payable && taken_back.contains(&x.claim.id))
         .count();
     assert!(moved_and_paid_again > 0);
+    // Their October lines are the released lines `check` compares.
+    let history = lifecycle::load_history(&book, "shop").unwrap();
+    assert_eq!(
+        history.released.values().map(|m| m.len()).sum::<usize>(),
+        taken_back.len()
+    );
     assert_eq!(
         unique.len() + moved_and_paid_again,
         lines.len(),

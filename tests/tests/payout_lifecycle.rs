@@ -2109,12 +2109,15 @@ fn a_tier_lowered_when_a_claim_leaves_a_partner_is_never_paid_back() {
         let book = MemoryBook::new();
         let fxr = no_fx();
         let run = |ds: &[Decision], period: &str| {
-            let r = reckon::payout::finalize(&inputs(&c, ds, &fxr, &book, tmp.path()), period)
-                .unwrap();
+            let r =
+                reckon::payout::finalize(&inputs(&c, ds, &fxr, &book, tmp.path()), period).unwrap();
             read_statements(&r.dir)
         };
         let s = run(&sept, "2026-09");
-        assert_eq!((s[0].totals.lines, s[0].totals.bonuses), (d("62.00"), d("20.00")));
+        assert_eq!(
+            (s[0].totals.lines, s[0].totals.bonuses),
+            (d("62.00"), d("20.00"))
+        );
 
         // October: T2's 30.00 and the tier of T1 and T3 taken back, and
         // the bonus (320.00 < 600.00).
@@ -2167,7 +2170,8 @@ fn a_tier_lowered_when_a_claim_leaves_a_partner_is_never_paid_back() {
 }
 
 /// A store whose moved claim's take-back was finalised before the
-/// released-lines ledger existed (no `released` entries, no marker): the
+/// released-lines ledger existed (no `released` entries, no marker), its
+/// ledger entries older still (without the lines' inputs): the
 /// ledger is derived from the finalised statements, so the next statements
 /// still count the moved claim in September's volume and adjust nothing;
 /// the first run records the ledger, and every period still verifies.
@@ -2187,6 +2191,29 @@ fn a_claim_released_before_the_released_lines_ledger_is_derived_from_the_stateme
     let mut moved = sept.clone();
     moved[1].partner_id = "p2".into();
     reckon::payout::finalize(&inputs(&c, &sept, &fxr, &book, tmp.path()), "2026-09").unwrap();
+    // Ledger entries as written before 2026-11-29: without the inputs of
+    // the line (the released line is then read from its statement).
+    let old_entries: Vec<(String, Option<serde_json::Value>)> = book
+        .scan_prefix("paid\x1f")
+        .unwrap()
+        .into_iter()
+        .map(|(k, mut v)| {
+            let o = v.as_object_mut().unwrap();
+            for f in [
+                "date",
+                "event",
+                "basis",
+                "fx_rate",
+                "claim_fx_rate",
+                "order_fx_rate",
+            ] {
+                o.remove(f);
+            }
+            (k, Some(v))
+        })
+        .collect();
+    assert_eq!(old_entries.len(), 3);
+    book.apply(old_entries).unwrap();
     let oct =
         reckon::payout::finalize(&inputs(&c, &moved, &fxr, &book, tmp.path()), "2026-10").unwrap();
     assert_eq!(oct.adjustments, 4, "T1, T2, T3 and the bonus");
@@ -2194,6 +2221,11 @@ fn a_claim_released_before_the_released_lines_ledger_is_derived_from_the_stateme
     assert!(!recorded.released_ledger_derived);
     let t2 = &recorded.released["shop/2026-09/awin:p1"][&("awin".to_string(), "T2".to_string())];
     assert_eq!((t2.line_no, t2.paid_total), (2, d("0.00")));
+    assert_eq!(
+        (t2.date, t2.basis),
+        (Some(day("2026-09-10")), Some(d("300.00"))),
+        "read from September's line"
+    );
 
     // As an earlier version left it.
     let ledger: Vec<(String, Option<serde_json::Value>)> = book
@@ -2209,8 +2241,8 @@ fn a_claim_released_before_the_released_lines_ledger_is_derived_from_the_stateme
     assert_eq!(derived.released, recorded.released);
 
     for period in ["2026-11", "2026-12"] {
-        let r = reckon::payout::finalize(&inputs(&c, &moved, &fxr, &book, tmp.path()), period)
-            .unwrap();
+        let r =
+            reckon::payout::finalize(&inputs(&c, &moved, &fxr, &book, tmp.path()), period).unwrap();
         assert_eq!(r.adjustments, 0, "{period}: {:?}", read_statements(&r.dir));
         let h = lifecycle::load_history(&book, "shop").unwrap();
         assert!(!h.released_ledger_derived, "{period}: recorded");

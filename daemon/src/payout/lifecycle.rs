@@ -1188,6 +1188,8 @@ fn run_with<'g>(
         partners.push(files);
     }
     moves.check()?;
+    // Read before anything is staged: it may read finalised statements.
+    let release_writes = releases.entries(inputs.book, inputs.program, &history)?;
     let summary_bytes = render::summary_csv(&summary)?;
     let summary_sha256 = render::sha256_hex(&summary_bytes);
     if status == Status::Finalised {
@@ -1280,7 +1282,7 @@ fn run_with<'g>(
             }
         }
     }
-    batch.extend(releases.entries(inputs.book, inputs.program, &history)?);
+    batch.extend(release_writes);
     released.append(&mut batch);
     inputs.book.apply(released)?;
     inputs.book.flush()?;
@@ -1600,10 +1602,12 @@ fn finalised_statement(
         });
     };
     let fr: FinalRecord = book::decode(&k, v)?;
-    Ok(serde_json::from_str(&fr.canonical_json).map_err(|e| book::BookError::Corrupt {
-        key: book::printable(&k),
-        message: e.to_string(),
-    })?)
+    Ok(
+        serde_json::from_str(&fr.canonical_json).map_err(|e| book::BookError::Corrupt {
+            key: book::printable(&k),
+            message: e.to_string(),
+        })?,
+    )
 }
 
 /// The stored finalised statements of a period, in partner order.

@@ -850,10 +850,9 @@ fn reprice<'d, 'h>(
                 // A released line: as it was paid (its entry was written
                 // from the finalised line, so it has every input), and
                 // nothing now.
-                let resolved = p
-                    .date
-                    .zip(p.event)
-                    .and_then(|(date, event)| rules::resolve(config, network, partner, event, date));
+                let resolved = p.date.zip(p.event).and_then(|(date, event)| {
+                    rules::resolve(config, network, partner, event, date)
+                });
                 let then = Side {
                     basis: p.basis.or(p.original_basis),
                     date: p.date.unwrap_or_default(),
@@ -1719,7 +1718,11 @@ percent = "10"
 
         // k3 moved to p9: p1 gives back k3's 32.00 and 12.00 on each of the
         // others (800.00 is in the 5 % tier); p9 is paid k3 as a new line.
-        let now = [paid[0].clone(), paid[1].clone(), with_basis(sale("k3", "p9"), "400.00")];
+        let now = [
+            paid[0].clone(),
+            paid[1].clone(),
+            with_basis(sale("k3", "p9"), "400.00"),
+        ];
         let w41 = run(TIERS_5_8, "2026-W41", &now, &history);
         assert_eq!(
             adjustments(&w41),
@@ -1770,7 +1773,9 @@ percent = "10"
     }
 
     fn h_paid<'h>(h: &'h mut History, claim: &str) -> &'h mut PaidClaim {
-        h.paid.get_mut(&("g1".to_string(), claim.to_string())).unwrap()
+        h.paid
+            .get_mut(&("g1".to_string(), claim.to_string()))
+            .unwrap()
     }
 
     /// The other take-backs: a refund lowers the tier once; when the
@@ -1804,7 +1809,11 @@ percent = "10"
 
         // The refund undone, but the network now credits k3 to p9: p1 was
         // credited nothing for it (nothing to take back), p9 is paid it.
-        let moved = [paid[0].clone(), paid[1].clone(), with_basis(sale("k3", "p9"), "400.00")];
+        let moved = [
+            paid[0].clone(),
+            paid[1].clone(),
+            with_basis(sale("k3", "p9"), "400.00"),
+        ];
         let w42 = run(TIERS_5_8, "2026-W42", &moved, &history);
         assert_eq!(adjustments(&w42), []);
         assert_eq!(

@@ -265,7 +265,11 @@ pub fn assert_released_matches_statements(
                 .is_some_and(|p| p.statement_id == s.statement_id && p.line_no == l.line_no);
             if !held {
                 want.insert(
-                    (s.statement_id.clone(), l.network.clone(), l.claim_id.clone()),
+                    (
+                        s.statement_id.clone(),
+                        l.network.clone(),
+                        l.claim_id.clone(),
+                    ),
                     (l.line_no, l.commission),
                 );
             }
