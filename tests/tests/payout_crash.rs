@@ -18,7 +18,9 @@
 //!   likewise for every bonus of every statement: its bonus line plus the
 //!   bonus adjustments of later finalised statements (November's refunds
 //!   and moves drop some October volumes below the threshold) equal the
-//!   bonus ledger's total.
+//!   bonus ledger's total; and every finalised line whose claim moved
+//!   away since (its ledger entry released or replaced) is in the
+//!   released-lines ledger with what was paid for it there.
 //!
 //! Then the operation is rerun to completion and every payable claim must be
 //! paid exactly once. The random delays only pick the kill moment; nothing
@@ -217,6 +219,7 @@ fn check(env: &Env, context: &str) {
     // (statement, bonus) → credited on finalised statements
     let mut bonuses: std::collections::BTreeMap<(String, String), rust_decimal::Decimal> =
         Default::default();
+    let mut statements = Vec::new();
     for period in ["2026-10", "2026-11"] {
         let dir = lifecycle::period_dir(&env.out(), "shop", period);
         reckon::payout::files::recover(&dir).unwrap();
@@ -261,12 +264,14 @@ fn check(env: &Env, context: &str) {
                             .entry((a.original_statement_id.clone(), a.bonus_id.clone()))
                             .or_default() += a.amount;
                     }
+                    statements.push(s);
                 }
             }
         }
     }
     let history = lifecycle::load_history(&book, "shop").unwrap();
     assert_paid_matches_ledger(&net, &history, context);
+    assert_released_matches_statements(&statements, &history, context);
     let ledger: std::collections::BTreeMap<(String, String), rust_decimal::Decimal> = history
         .bonuses
         .iter()
@@ -356,6 +361,12 @@ fn assert_paid_exactly_once(env: &Env) {
         .filter(|x| x.payable && taken_back.contains(&x.claim.id))
         .count();
     assert!(moved_and_paid_again > 0);
+    // Their October lines are the released lines `check` compares.
+    let history = lifecycle::load_history(&book, "shop").unwrap();
+    assert_eq!(
+        history.released.values().map(|m| m.len()).sum::<usize>(),
+        taken_back.len()
+    );
     assert_eq!(
         unique.len() + moved_and_paid_again,
         lines.len(),

@@ -2053,3 +2053,203 @@ fn a_bonus_paid_by_a_statement_finalised_before_the_bonus_ledger_is_taken_back_o
         assert!(v.problems.is_empty(), "{period}: {:?}", v.problems);
     }
 }
+
+/// What the finalised statements of `periods` credited `payee` over all:
+/// lines, adjustments (of claims and of bonuses) and bonuses.
+fn credited_over(book: &MemoryBook, periods: &[&str], payee: &str) -> rust_decimal::Decimal {
+    use reckon::payout::lifecycle;
+    let recs = lifecycle::period_records(book, "shop").unwrap();
+    periods
+        .iter()
+        .map(|p| recs.iter().find(|r| r.period == *p).unwrap())
+        .flat_map(|rec| lifecycle::finalised_statements(book, rec).unwrap())
+        .map(|(s, _)| s)
+        .filter(|s| s.payee() == payee)
+        .map(|s| s.totals.lines + s.totals.adjustments + s.totals.bonuses)
+        .sum()
+}
+
+/// Finance follow-up (a colleague's probe, 2026-11-30): September paid p1
+/// 200 + 300 + 120 = 620 at the 10 % tier and a 20.00 bonus; T2 (300.00)
+/// then leaves p1, October takes back T2 and lowers the tier of T1 and T3
+/// (-10.00, -6.00) and the bonus. Once October was finalised the moved
+/// claim left the ledger of paid claims, and November repriced September
+/// without it in the volume the lines were paid on: +10.00 and +6.00, the
+/// tier reduction paid back for good. Now no later statement adjusts
+/// anything, and over all statements p1 is credited what it is owed (T1
+/// and T3 at 5 %: 16.00) and p2 T2 at its own 5 % (15.00). The same for a
+/// claim that moves while not payable (paid to p2 once it is), and for a
+/// refunded claim that later moves (its ledger entry replaced by p2's
+/// line, with no take-back).
+#[test]
+fn a_tier_lowered_when_a_claim_leaves_a_partner_is_never_paid_back() {
+    let c = tiered_with_bonus("threshold_volume = \"600\"\namount = \"20\"");
+    let sept = vec![
+        sale("T1", "p1", "2026-09-03T10:00:00Z", "200.00"),
+        sale("T2", "p1", "2026-09-10T10:00:00Z", "300.00"),
+        sale("T3", "p1", "2026-09-20T10:00:00Z", "120.00"),
+    ];
+    let to_p2 = |mut x: Decision| {
+        x.partner_id = "p2".into();
+        x.partner_name = Some("Partner p2".into());
+        x
+    };
+    let moved = vec![sept[0].clone(), to_p2(sept[1].clone()), sept[2].clone()];
+    let mut pending = moved.clone();
+    pending[1].payable = false;
+    let refunded_t2 = vec![sept[0].clone(), refunded(sept[1].clone()), sept[2].clone()];
+    // (case, October's decisions, the decisions from November on)
+    let cases = [
+        ("moved", moved.clone(), moved.clone()),
+        ("moved while not payable", pending, moved.clone()),
+        ("refunded, then moved", refunded_t2, moved),
+    ];
+    for (case, oct, later) in cases {
+        let tmp = tempfile::tempdir().unwrap();
+        let book = MemoryBook::new();
+        let fxr = no_fx();
+        let run = |ds: &[Decision], period: &str| {
+            let r =
+                reckon::payout::finalize(&inputs(&c, ds, &fxr, &book, tmp.path()), period).unwrap();
+            read_statements(&r.dir)
+        };
+        let s = run(&sept, "2026-09");
+        assert_eq!(
+            (s[0].totals.lines, s[0].totals.bonuses),
+            (d("62.00"), d("20.00"))
+        );
+
+        // October: T2's 30.00 and the tier of T1 and T3 taken back, and
+        // the bonus (320.00 < 600.00).
+        let s = run(&oct, "2026-10");
+        let p1 = s.iter().find(|s| s.partner_id == "p1").unwrap();
+        assert_sums(p1);
+        assert_eq!(
+            p1.adjustments
+                .iter()
+                .map(|a| (a.claim_id.as_str(), a.amount))
+                .collect::<Vec<_>>(),
+            [("T1", d("-10.00")), ("T2", d("-30.00")), ("T3", d("-6.00"))],
+            "{case}"
+        );
+        assert_eq!(p1.bonus_adjustments[0].amount, d("-20.00"), "{case}");
+
+        // Later months, no new data: only p2's line for T2 (at once when it
+        // was payable in October), never an adjustment.
+        for period in ["2026-11", "2026-12", "2027-01"] {
+            for s in run(&later, period) {
+                assert_sums(&s);
+                assert!(
+                    s.adjustments.is_empty() && s.bonus_adjustments.is_empty(),
+                    "{case}, {period}: {} adjusts {:?} {:?}",
+                    s.statement_id,
+                    s.adjustments
+                        .iter()
+                        .map(|a| (&a.claim_id, a.amount, &a.reason))
+                        .collect::<Vec<_>>(),
+                    s.bonus_adjustments
+                );
+            }
+        }
+        let all = ["2026-09", "2026-10", "2026-11", "2026-12", "2027-01"];
+        assert_eq!(
+            credited_over(&book, &all, "awin:p1"),
+            d("16.00"),
+            "{case}: T1 and T3 at 5 %"
+        );
+        assert_eq!(
+            credited_over(&book, &all, "awin:p2"),
+            d("15.00"),
+            "{case}: T2 at 5 %"
+        );
+        for period in all {
+            let v = reckon::payout::verify(&book, tmp.path(), "shop", period).unwrap();
+            assert!(v.problems.is_empty(), "{case}, {period}: {:?}", v.problems);
+        }
+    }
+}
+
+/// A store whose moved claim's take-back was finalised before the
+/// released-lines ledger existed (no `released` entries, no marker), its
+/// ledger entries older still (without the lines' inputs): the
+/// ledger is derived from the finalised statements, so the next statements
+/// still count the moved claim in September's volume and adjust nothing;
+/// the first run records the ledger, and every period still verifies.
+#[test]
+fn a_claim_released_before_the_released_lines_ledger_is_derived_from_the_statements() {
+    use reckon::payout::book::StatementBook;
+    use reckon::payout::lifecycle;
+    let c = tiered_with_bonus("threshold_volume = \"600\"\namount = \"20\"");
+    let tmp = tempfile::tempdir().unwrap();
+    let book = MemoryBook::new();
+    let fxr = no_fx();
+    let sept = vec![
+        sale("T1", "p1", "2026-09-03T10:00:00Z", "200.00"),
+        sale("T2", "p1", "2026-09-10T10:00:00Z", "300.00"),
+        sale("T3", "p1", "2026-09-20T10:00:00Z", "120.00"),
+    ];
+    let mut moved = sept.clone();
+    moved[1].partner_id = "p2".into();
+    reckon::payout::finalize(&inputs(&c, &sept, &fxr, &book, tmp.path()), "2026-09").unwrap();
+    // Ledger entries as written before 2026-11-29: without the inputs of
+    // the line (the released line is then read from its statement).
+    let old_entries: Vec<(String, Option<serde_json::Value>)> = book
+        .scan_prefix("paid\x1f")
+        .unwrap()
+        .into_iter()
+        .map(|(k, mut v)| {
+            let o = v.as_object_mut().unwrap();
+            for f in [
+                "date",
+                "event",
+                "basis",
+                "fx_rate",
+                "claim_fx_rate",
+                "order_fx_rate",
+            ] {
+                o.remove(f);
+            }
+            (k, Some(v))
+        })
+        .collect();
+    assert_eq!(old_entries.len(), 3);
+    book.apply(old_entries).unwrap();
+    let oct =
+        reckon::payout::finalize(&inputs(&c, &moved, &fxr, &book, tmp.path()), "2026-10").unwrap();
+    assert_eq!(oct.adjustments, 4, "T1, T2, T3 and the bonus");
+    let recorded = lifecycle::load_history(&book, "shop").unwrap();
+    assert!(!recorded.released_ledger_derived);
+    let t2 = &recorded.released["shop/2026-09/awin:p1"][&("awin".to_string(), "T2".to_string())];
+    assert_eq!((t2.line_no, t2.paid_total), (2, d("0.00")));
+    assert_eq!(
+        (t2.date, t2.basis),
+        (Some(day("2026-09-10")), Some(d("300.00"))),
+        "read from September's line"
+    );
+
+    // As an earlier version left it.
+    let ledger: Vec<(String, Option<serde_json::Value>)> = book
+        .scan_prefix("released")
+        .unwrap()
+        .into_iter()
+        .map(|(k, _)| (k, None))
+        .collect();
+    assert_eq!(ledger.len(), 2, "one line and the marker: {ledger:?}");
+    book.apply(ledger).unwrap();
+    let derived = lifecycle::load_history(&book, "shop").unwrap();
+    assert!(derived.released_ledger_derived);
+    assert_eq!(derived.released, recorded.released);
+
+    for period in ["2026-11", "2026-12"] {
+        let r =
+            reckon::payout::finalize(&inputs(&c, &moved, &fxr, &book, tmp.path()), period).unwrap();
+        assert_eq!(r.adjustments, 0, "{period}: {:?}", read_statements(&r.dir));
+        let h = lifecycle::load_history(&book, "shop").unwrap();
+        assert!(!h.released_ledger_derived, "{period}: recorded");
+        assert_eq!(h.released, recorded.released);
+    }
+    for period in ["2026-09", "2026-10", "2026-11", "2026-12"] {
+        let v = reckon::payout::verify(&book, tmp.path(), "shop", period).unwrap();
+        assert!(v.problems.is_empty(), "{period}: {:?}", v.problems);
+    }
+}

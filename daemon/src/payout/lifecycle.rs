@@ -8,7 +8,7 @@
 //!    changes nothing (the staging directory is dropped);
 //! 2. the period is recorded in the store (one atomic batch: period
 //!    record, finalised statements, paid-claims ledger, bonus ledger,
-//!    balances), and the store flushed;
+//!    released-lines ledger, balances), and the store flushed;
 //! 3. the staging directory replaces the period directory
 //!    ([`super::files::Staging::swap`]); a half-done swap is repaired by
 //!    the next command.
@@ -469,7 +469,7 @@ pub fn load_history(b: &dyn StatementBook, program: &str) -> Result<History, Pay
         }
         *h.balances.entry(payee).or_default() += bal.carried_out;
     }
-    load_bonus_ledger(b, program, &mut h)?;
+    load_derived_ledgers(b, program, &mut h)?;
     Ok(h)
 }
 
@@ -480,51 +480,90 @@ fn bonus_ledger_key(program: &str) -> String {
     book::key(&["bonus_ledger", program])
 }
 
-/// The marker's value.
+/// The key of the released-lines ledger's marker: present once the
+/// program's released-lines ledger (`released␟<program>␟...`) records every
+/// finalised line whose claim the ledger of paid claims no longer holds
+/// for it.
+fn released_ledger_key(program: &str) -> String {
+    book::key(&["released_ledger", program])
+}
+
+/// A ledger's marker's value.
 #[derive(Debug, serde::Serialize, serde::Deserialize)]
-struct BonusLedgerMarker {
+struct LedgerMarker {
     /// [`book::BOOK_VERSION`].
     book_version: u32,
 }
 
-/// Reads the bonus ledger into `h.bonuses`. A store whose periods were
-/// finalised before the ledger existed has no marker: the ledger is then
-/// derived from the finalised statements' canonical JSON, replayed in
-/// period order (bonus lines, and bonus adjustments of format 7), and
-/// `h.bonus_ledger_derived` makes the run record it.
-fn load_bonus_ledger(
+/// Reads the bonus ledger into `h.bonuses` and the released-lines ledger
+/// into `h.released`. A store whose periods were finalised before a ledger
+/// existed has no marker for it: that ledger is then derived from the
+/// finalised statements' canonical JSON, replayed in period order (one
+/// pass for both), and `h.bonus_ledger_derived` or
+/// `h.released_ledger_derived` makes the run record it.
+///
+/// The bonus ledger replays bonus lines and (format 7) bonus adjustments.
+/// The released-lines ledger is every finalised line whose claim's entry in
+/// `h.paid` (read first) is not that line (a moved claim: its entry was
+/// released or replaced since; nothing else removes or replaces one), as
+/// [`PaidClaim::of_line`] records it, with the adjustments later
+/// statements made to it added to its `paid_total`.
+fn load_derived_ledgers(
     b: &dyn StatementBook,
     program: &str,
     h: &mut History,
 ) -> Result<(), PayoutError> {
     let marker = bonus_ledger_key(program);
-    if let Some(v) = b.get(&marker)? {
-        book::decode::<BonusLedgerMarker>(&marker, v)?;
-        let prefix = book::prefix(&["bonus", program]);
-        b.each_prefix(&prefix, &mut |k, v| {
-            let Some((statement, bonus)) = k[prefix.len()..].rsplit_once('\x1f') else {
-                return Err(book::BookError::Corrupt {
-                    key: book::printable(&k),
-                    message: "key has no statement/bonus parts".into(),
-                });
-            };
-            let paid: PaidBonus = book::decode(&k, v)?;
-            h.bonuses
-                .entry(statement.to_string())
-                .or_default()
-                .insert(bonus.to_string(), paid);
-            Ok(())
-        })?;
+    let derive_bonuses = match b.get(&marker)? {
+        Some(v) => {
+            book::decode::<LedgerMarker>(&marker, v)?;
+            let prefix = book::prefix(&["bonus", program]);
+            b.each_prefix(&prefix, &mut |k, v| {
+                let Some((statement, bonus)) = k[prefix.len()..].rsplit_once('\x1f') else {
+                    return Err(book::BookError::Corrupt {
+                        key: book::printable(&k),
+                        message: "key has no statement/bonus parts".into(),
+                    });
+                };
+                let paid: PaidBonus = book::decode(&k, v)?;
+                h.bonuses
+                    .entry(statement.to_string())
+                    .or_default()
+                    .insert(bonus.to_string(), paid);
+                Ok(())
+            })?;
+            false
+        }
+        None => true,
+    };
+    let marker = released_ledger_key(program);
+    let derive_released = match b.get(&marker)? {
+        Some(v) => {
+            book::decode::<LedgerMarker>(&marker, v)?;
+            let prefix = book::prefix(&["released", program]);
+            b.each_prefix(&prefix, &mut |k, v| {
+                let mut parts = k[prefix.len()..].splitn(3, '\x1f');
+                let (Some(statement), Some(network), Some(claim)) =
+                    (parts.next(), parts.next(), parts.next())
+                else {
+                    return Err(book::BookError::Corrupt {
+                        key: book::printable(&k),
+                        message: "key has no statement/network/claim parts".into(),
+                    });
+                };
+                let paid: PaidClaim = book::decode(&k, v)?;
+                h.released
+                    .entry(statement.to_string())
+                    .or_default()
+                    .insert((network.to_string(), claim.to_string()), paid);
+                Ok(())
+            })?;
+            false
+        }
+        None => true,
+    };
+    if !derive_bonuses && !derive_released {
         return Ok(());
-    }
-    /// The parts of a finalised statement the bonus ledger needs.
-    #[derive(serde::Deserialize)]
-    struct Bonuses {
-        statement_id: String,
-        #[serde(default)]
-        bonus_adjustments: Vec<BonusAdjustment>,
-        #[serde(default)]
-        bonuses: Vec<BonusLine>,
     }
     let mut finalised: Vec<PeriodRecord> = period_records(b, program)?
         .into_iter()
@@ -542,20 +581,47 @@ fn load_bonus_ledger(
                 });
             };
             let fr: FinalRecord = book::decode(&k, v)?;
-            let s: Bonuses =
+            let s: Statement =
                 serde_json::from_str(&fr.canonical_json).map_err(|e| book::BookError::Corrupt {
                     key: book::printable(&k),
                     message: e.to_string(),
                 })?;
-            record_bonuses(
-                &s.statement_id,
-                &s.bonuses,
-                &s.bonus_adjustments,
-                &mut h.bonuses,
-            );
+            if derive_bonuses {
+                record_bonuses(
+                    &s.statement_id,
+                    &s.bonuses,
+                    &s.bonus_adjustments,
+                    &mut h.bonuses,
+                );
+            }
+            if derive_released {
+                // An adjustment always follows its line (a later period).
+                for a in &s.adjustments {
+                    if let Some(e) = h
+                        .released
+                        .get_mut(&a.original_statement_id)
+                        .and_then(|m| m.get_mut(&(a.network.clone(), a.claim_id.clone())))
+                    {
+                        e.paid_total += a.amount;
+                    }
+                }
+                for l in &s.lines {
+                    let claim = (l.network.clone(), l.claim_id.clone());
+                    let held = h.paid.get(&claim).is_some_and(|p| {
+                        p.statement_id == s.statement_id && p.line_no == l.line_no
+                    });
+                    if !held {
+                        h.released
+                            .entry(s.statement_id.clone())
+                            .or_default()
+                            .insert(claim, PaidClaim::of_line(&s, l));
+                    }
+                }
+            }
         }
     }
-    h.bonus_ledger_derived = true;
+    h.bonus_ledger_derived = derive_bonuses;
+    h.released_ledger_derived = derive_released;
     Ok(())
 }
 
@@ -1110,6 +1176,9 @@ fn run_with<'g>(
     // that the new partner's line, written in the same batch, stays.
     let mut released: Vec<(String, Option<Value>)> = Vec::new();
     let mut moves = Moves::default();
+    // Finalising: the claims whose `paid/` entry this run releases or
+    // replaces (moved claims), for the released-lines ledger.
+    let mut releases = Releases::default();
     // The bonus ledger as this run leaves it (finalising: updated by each
     // statement), and the entries to write.
     let mut bonus_ledger = history.bonuses.clone();
@@ -1166,6 +1235,7 @@ fn run_with<'g>(
                 &s,
                 &history,
                 &moved_away,
+                &mut releases,
                 &mut released,
                 &mut batch,
             );
@@ -1181,6 +1251,8 @@ fn run_with<'g>(
         partners.push(files);
     }
     moves.check()?;
+    // Read before anything is staged: it may read finalised statements.
+    let release_writes = releases.entries(inputs.book, inputs.program, &history)?;
     let summary_bytes = render::summary_csv(&summary)?;
     let summary_sha256 = render::sha256_hex(&summary_bytes);
     if status == Status::Finalised {
@@ -1239,7 +1311,7 @@ fn run_with<'g>(
         );
         batch.push((
             bonus_ledger_key(inputs.program),
-            Some(book::encode(&BonusLedgerMarker {
+            Some(book::encode(&LedgerMarker {
                 book_version: book::BOOK_VERSION,
             })),
         ));
@@ -1251,6 +1323,29 @@ fn run_with<'g>(
             paid.map(book::encode),
         ));
     }
+    if history.released_ledger_derived {
+        // Recorded by this run, whatever its status, as the bonus ledger.
+        tracing::info!(
+            program = %inputs.program,
+            lines = history.released.values().map(BTreeMap::len).sum::<usize>(),
+            "statements: recording the released-lines ledger, derived from the finalised statements (periods finalised before it existed)"
+        );
+        batch.push((
+            released_ledger_key(inputs.program),
+            Some(book::encode(&LedgerMarker {
+                book_version: book::BOOK_VERSION,
+            })),
+        ));
+        for (statement, lines) in &history.released {
+            for ((network, claim), paid) in lines {
+                batch.push((
+                    book::key(&["released", inputs.program, statement, network, claim]),
+                    Some(book::encode(paid)),
+                ));
+            }
+        }
+    }
+    batch.extend(release_writes);
     released.append(&mut batch);
     inputs.book.apply(released)?;
     inputs.book.flush()?;
@@ -1439,17 +1534,25 @@ pub fn render_statement(s: &Statement) -> Result<(PartnerFiles, RenderedFiles), 
 /// A claim the network moved to another partner (in `moved_away`) leaves
 /// the ledger when its payment is taken back: it is unpaid again, and the
 /// new partner's line (this batch or a later one) records it anew. Those
-/// deletions go to `released`, which is applied before `batch`.
+/// deletions go to `released`, which is applied before `batch`. Every
+/// entry released or replaced (a new line of a claim the ledger holds for
+/// another statement: a moved claim) is noted in `releases`: the line it
+/// described stays in the volume of its statement.
 fn ledger_entries(
     program: &str,
     s: &Statement,
     history: &History,
     moved_away: &std::collections::HashSet<(String, String)>,
+    releases: &mut Releases,
     released: &mut Vec<(String, Option<Value>)>,
     batch: &mut Vec<(String, Option<Value>)>,
 ) {
     for l in &s.lines {
         let paid = PaidClaim::of_line(s, l);
+        let claim = (l.network.clone(), l.claim_id.clone());
+        if history.paid.contains_key(&claim) {
+            releases.claims.insert(claim);
+        }
         batch.push((
             book::key(&["paid", program, &l.network, &l.claim_id]),
             Some(book::encode(&paid)),
@@ -1457,8 +1560,10 @@ fn ledger_entries(
     }
     for a in &s.adjustments {
         let claim = (a.network.clone(), a.claim_id.clone());
+        *releases.adjusted.entry(claim.clone()).or_default() += a.amount;
         if moved_away.contains(&claim) {
             released.push((book::key(&["paid", program, &a.network, &a.claim_id]), None));
+            releases.claims.insert(claim);
             continue;
         }
         if let Some(prev) = history.paid.get(&claim) {
@@ -1487,6 +1592,85 @@ fn ledger_entries(
             })),
         ));
     }
+}
+
+/// The `paid/` entries a finalising run releases (a moved claim's payment
+/// taken back) or replaces (a moved claim paid to its new partner), by
+/// claim, and what the run's adjustments add to each claim's `paid_total`.
+#[derive(Debug, Default)]
+struct Releases {
+    claims: std::collections::BTreeSet<(String, String)>,
+    adjusted: std::collections::HashMap<(String, String), Decimal>,
+}
+
+impl Releases {
+    /// The released-lines ledger's new entries: each claim's entry as the
+    /// history has it (read from its finalised statement if it was written
+    /// before entries kept the line's date and event), `paid_total` brought
+    /// up to date, under its statement.
+    fn entries(
+        &self,
+        b: &dyn StatementBook,
+        program: &str,
+        history: &History,
+    ) -> Result<Vec<(String, Option<Value>)>, PayoutError> {
+        let mut statements: BTreeMap<&str, Statement> = BTreeMap::new();
+        let mut out = Vec::with_capacity(self.claims.len());
+        for claim in &self.claims {
+            let Some(prev) = history.paid.get(claim) else {
+                continue;
+            };
+            let mut entry = if prev.date.is_some() && prev.event.is_some() {
+                prev.clone()
+            } else {
+                let sid = prev.statement_id.as_str();
+                if !statements.contains_key(sid) {
+                    statements.insert(sid, finalised_statement(b, program, sid)?);
+                }
+                let s = &statements[sid];
+                match s.lines.iter().find(|l| l.line_no == prev.line_no) {
+                    Some(l) => PaidClaim::of_line(s, l),
+                    None => prev.clone(),
+                }
+            };
+            entry.paid_total =
+                prev.paid_total + self.adjusted.get(claim).copied().unwrap_or_default();
+            out.push((
+                book::key(&["released", program, &prev.statement_id, &claim.0, &claim.1]),
+                Some(book::encode(&entry)),
+            ));
+        }
+        Ok(out)
+    }
+}
+
+/// A finalised statement of the program by its id
+/// (`<program>/<period>/<payee>`), from the store.
+fn finalised_statement(
+    b: &dyn StatementBook,
+    program: &str,
+    statement_id: &str,
+) -> Result<Statement, PayoutError> {
+    let (period, payee) = statement_id
+        .strip_prefix(program)
+        .and_then(|r| r.strip_prefix('/'))
+        .and_then(|r| r.split_once('/'))
+        .unwrap_or_default();
+    let k = book::key(&["final", program, period, payee]);
+    let Some(v) = b.get(&k)? else {
+        return Err(PayoutError::StoreMismatch {
+            program: program.into(),
+            period: period.into(),
+            partner: payee.into(),
+        });
+    };
+    let fr: FinalRecord = book::decode(&k, v)?;
+    Ok(
+        serde_json::from_str(&fr.canonical_json).map_err(|e| book::BookError::Corrupt {
+            key: book::printable(&k),
+            message: e.to_string(),
+        })?,
+    )
 }
 
 /// The stored finalised statements of a period, in partner order.

@@ -20,7 +20,10 @@
 //! the claim, and the new partner is paid the claim as a new line (priced by
 //! its rules, dated as converted); finalising that line makes it the claim's
 //! entry in the ledger, so later refunds and reversals are taken from the
-//! new partner. See [`payees_of`].
+//! new partner. See [`payees_of`]. The first partner's statement that paid
+//! the claim keeps it in its volume for good (its line is *released*, not
+//! forgotten: [`History::released`]), so the tier its other lines lost with
+//! the take-back is never paid back.
 //!
 //! Bonuses follow a paid statement's volume like its tiers: when repricing
 //! a finalised statement changes its volume, the bonuses it reaches are
@@ -82,6 +85,18 @@ pub struct History {
     /// there was one): `bonuses` was derived from the finalised statements,
     /// and the next run records it.
     pub bonus_ledger_derived: bool,
+    /// Lines of finalised statements that the ledger of paid claims no
+    /// longer holds for them (the released-lines ledger), by statement id,
+    /// then (network, claim id): claims the network moved to another
+    /// partner, whose entry left `paid` when the payment was taken back or
+    /// was replaced by the new partner's line. Each stays part of the
+    /// volume its statement's other lines were paid on, so repricing that
+    /// statement does not change with the ledger (see [`reprice`]).
+    pub released: HashMap<String, BTreeMap<(String, String), PaidClaim>>,
+    /// The store had no released-lines ledger (its periods were finalised
+    /// before there was one): `released` was derived from the finalised
+    /// statements, and the next run records it.
+    pub released_ledger_derived: bool,
 }
 
 /// Everything a statement computation needs besides the decisions.
@@ -422,7 +437,7 @@ pub fn build_partner<'d>(
 
     // 4. Adjustments of claims paid on finalised statements: each earlier
     // statement that paid one is priced again (see [`reprice`]).
-    let (targets, volumes) = reprice(cx, facts, &already_paid, fx, skipped);
+    let (targets, volumes) = reprice(cx, facts, &already_paid, history, fx, skipped);
     let mut adjustments = Vec::new();
     for (d, paid) in already_paid {
         let current_basis = d.basis.as_ref().map(|b| b.amount);
@@ -764,12 +779,23 @@ struct Target {
 /// priced today (no rule, no FX rate) keeps its inputs of then, with a
 /// warning, until it can.
 ///
+/// *Then* is the statement as it was finalised: every line it paid, also
+/// those whose claim left the payee since (`history.released`: a claim the
+/// network moved to another partner, its payment taken back), which count
+/// with the inputs they were paid on then and as nothing now, as they did
+/// before their entry left the ledger. So a claim's target depends only on
+/// that finalised statement and today's data, never on what the ledger
+/// holds: once the statement carrying an adjustment is finalised, the
+/// claim's `paid_total` is its target and no later run, with the same
+/// data, adjusts it again, nor undoes it.
+///
 /// Also returns each statement's volume as priced then and now (the sums of
 /// the bases priced), for its bonuses ([`bonus_adjustments`]).
-fn reprice<'d>(
+fn reprice<'d, 'h>(
     cx: &Context<'_>,
     facts: &ProgramFacts,
-    already_paid: &[(&'d Decision, &PaidClaim)],
+    already_paid: &[(&'d Decision, &'h PaidClaim)],
+    history: &'h History,
     fx: &dyn FxRates,
     skipped: &mut Vec<Skipped>,
 ) -> (HashMap<(&'d str, &'d str), Target>, Vec<RepricedVolume>) {
@@ -786,17 +812,29 @@ fn reprice<'d>(
     // Rates as the trace and the line print them (`1.30`, not `1.3`), so
     // an auditor can match the reason with the trace (finance QA F9).
     let show_rate = |r: Option<Decimal>| r.map_or("none".to_string(), |r| r.to_string());
-    let mut by_statement: BTreeMap<&str, Vec<(&'d Decision, &PaidClaim)>> = BTreeMap::new();
+    // Each statement's lines: (the claim's decision, none for a released
+    // line; its network; its ledger entry).
+    type Paid<'a, 'd> = (Option<&'d Decision>, &'a str, &'a PaidClaim);
+    let mut by_statement: BTreeMap<&str, Vec<Paid<'_, 'd>>> = BTreeMap::new();
     for &(d, p) in already_paid {
         by_statement
             .entry(p.statement_id.as_str())
             .or_default()
-            .push((d, p));
+            .push((Some(d), d.claim.source.as_str(), p));
+    }
+    for (statement_id, claims) in by_statement.iter_mut() {
+        if let Some(released) = history.released.get(*statement_id) {
+            claims.extend(
+                released
+                    .iter()
+                    .map(|((network, _), p)| (None, network.as_str(), p)),
+            );
+        }
     }
     let mut out = HashMap::new();
     let mut volumes = Vec::with_capacity(by_statement.len());
     for (statement_id, mut claims) in by_statement {
-        claims.sort_by_key(|(_, p)| p.line_no);
+        claims.sort_by_key(|(_, _, p)| p.line_no);
         struct Side<'c> {
             basis: Option<Decimal>,
             date: NaiveDate,
@@ -805,9 +843,26 @@ fn reprice<'d>(
             fx: Option<Decimal>,
         }
         let mut sides: Vec<(Side, Option<Side>)> = Vec::with_capacity(claims.len());
-        for &(d, p) in &claims {
-            let (network, partner) = (d.claim.source.as_str(), p.partner_id.as_str());
+        for &(d, network, p) in &claims {
+            let partner = p.partner_id.as_str();
             let needs_fx = |r: &rules::Resolved| !matches!(r.pricing, Pricing::Flat(_));
+            let Some(d) = d else {
+                // A released line: as it was paid (its entry was written
+                // from the finalised line, so it has every input), and
+                // nothing now.
+                let resolved = p.date.zip(p.event).and_then(|(date, event)| {
+                    rules::resolve(config, network, partner, event, date)
+                });
+                let then = Side {
+                    basis: p.basis.or(p.original_basis),
+                    date: p.date.unwrap_or_default(),
+                    event: p.event.unwrap_or(plugin_api::EventType::Other),
+                    resolved,
+                    fx: p.fx_rate,
+                };
+                sides.push((then, None));
+                continue;
+            };
             let date = local_date(d, tz);
             let (then_date, then_event) = (p.date.unwrap_or(date), p.event.unwrap_or(d.event_type));
             let then_resolved = rules::resolve(config, network, partner, then_event, then_date);
@@ -899,13 +954,17 @@ fn reprice<'d>(
             pending: claims
                 .iter()
                 .zip(&sides)
-                .any(|((d, _), (_, now))| now.is_some() && !d.payable),
+                .any(|((d, _, _), (_, now))| now.is_some() && d.is_some_and(|d| !d.payable)),
         });
-        for (((d, p), (then, now)), (pt, pn)) in claims
+        for (((d, _, p), (then, now)), (pt, pn)) in claims
             .iter()
             .zip(&sides)
             .zip(then_prices.iter().zip(&now_prices))
         {
+            // A released line is no longer the payee's to adjust.
+            let Some(d) = d else {
+                continue;
+            };
             let Some(now) = now else {
                 out.insert(
                     (d.claim.source.as_str(), d.claim.id.as_str()),
@@ -1625,6 +1684,154 @@ percent = "10"
         );
     }
 
+    /// 5 % from 0, 8 % from 1000, all volume: three claims of 400.00 reach
+    /// the 8 % tier (32.00 each); two alone are in the 5 % tier (20.00).
+    const TIERS_5_8: &str = "[[rules]]\nid = \"tiers\"\neffective_from = \"2026-01-01\"\nkind = \"tiered\"\ntiers = [{ from_volume = \"0\", percent = \"5\" }, { from_volume = \"1000\", percent = \"8\" }]\n";
+
+    /// What the finalised `statements` credited `payee` over all: lines,
+    /// adjustments, bonus adjustments and bonuses.
+    fn credited(statements: &[Vec<Statement>], payee: &str) -> Decimal {
+        statements
+            .iter()
+            .flatten()
+            .filter(|s| s.payee() == payee)
+            .map(|s| s.totals.lines + s.totals.adjustments + s.totals.bonuses)
+            .sum()
+    }
+
+    /// A paid claim moves to another partner: the take-back lowers the
+    /// tier of the first partner's other lines (-12.00 each), and no later
+    /// statement pays that back. (Before, finalising the take-back took the
+    /// moved claim out of the ledger, so the next repricing no longer
+    /// counted it in the volume the other lines were paid on and paid the
+    /// -12.00 back, for good.)
+    #[test]
+    fn a_tier_lowered_by_a_moved_claim_is_not_paid_back_by_later_statements() {
+        let paid = [
+            with_basis(sale("k1", "p1"), "400.00"),
+            with_basis(sale("k2", "p1"), "400.00"),
+            with_basis(sale("k3", "p1"), "400.00"),
+        ];
+        let w40 = run(TIERS_5_8, "2026-W40", &paid, &History::default());
+        assert_eq!(w40[0].totals.lines, dec("96.00"));
+        let history = finalise_onto(History::default(), &w40);
+
+        // k3 moved to p9: p1 gives back k3's 32.00 and 12.00 on each of the
+        // others (800.00 is in the 5 % tier); p9 is paid k3 as a new line.
+        let now = [
+            paid[0].clone(),
+            paid[1].clone(),
+            with_basis(sale("k3", "p9"), "400.00"),
+        ];
+        let w41 = run(TIERS_5_8, "2026-W41", &now, &history);
+        assert_eq!(
+            adjustments(&w41),
+            [
+                ("k1".to_string(), dec("-12.00")),
+                ("k2".to_string(), dec("-12.00")),
+                ("k3".to_string(), dec("-32.00"))
+            ]
+        );
+        assert_eq!(
+            (w41[1].payee().as_str(), w41[1].lines[0].commission),
+            ("g1:p9", dec("20.00"))
+        );
+        let mut history = finalise_onto(history, &w41);
+        let mut all = vec![w40, w41];
+        for period in ["2026-W42", "2026-W43"] {
+            let later = run(TIERS_5_8, period, &now, &history);
+            assert!(later.is_empty(), "{period}: {later:?}");
+            history = finalise_onto(history, &later);
+            all.push(later);
+        }
+        // p1 holds k1 and k2, in the 5 % tier; p9 holds k3.
+        assert_eq!(credited(&all, "g1:p1"), dec("40.00"));
+        assert_eq!(credited(&all, "g1:p9"), dec("20.00"));
+
+        // A store that finalised the repayment (+12.00 each) before the
+        // fix has it taken back by its next statement, once.
+        for k in ["k1", "k2"] {
+            h_paid(&mut history, k).paid_total += dec("12.00");
+        }
+        let w44 = run(TIERS_5_8, "2026-W44", &now, &history);
+        assert_eq!(
+            adjustments(&w44),
+            [
+                ("k1".to_string(), dec("-12.00")),
+                ("k2".to_string(), dec("-12.00"))
+            ]
+        );
+        assert!(
+            w44[0].adjustments[0].reason.starts_with(
+                "repriced with the other lines of statement shop/2026-W40/g1:p1: their volume changed, so its tiers and caps give this line 20.00 now"
+            ),
+            "{}",
+            w44[0].adjustments[0].reason
+        );
+        let history = finalise_onto(history, &w44);
+        assert!(run(TIERS_5_8, "2026-W45", &now, &history).is_empty());
+    }
+
+    fn h_paid<'h>(h: &'h mut History, claim: &str) -> &'h mut PaidClaim {
+        h.paid
+            .get_mut(&("g1".to_string(), claim.to_string()))
+            .unwrap()
+    }
+
+    /// The other take-backs: a refund lowers the tier once; when the
+    /// refunded claim later moves to another partner that is paid it (its
+    /// ledger entry replaced, with no take-back of its own), the tier stays
+    /// lowered.
+    #[test]
+    fn a_tier_lowered_by_a_refund_stays_lowered_when_the_claim_later_moves() {
+        let paid = [
+            with_basis(sale("k1", "p1"), "400.00"),
+            with_basis(sale("k2", "p1"), "400.00"),
+            with_basis(sale("k3", "p1"), "400.00"),
+        ];
+        let w40 = run(TIERS_5_8, "2026-W40", &paid, &History::default());
+        let history = finalise_onto(History::default(), &w40);
+        let mut k3 = sale("k3", "p1");
+        (k3.outcome, k3.payable, k3.basis) = (Outcome::Refunded, false, None);
+        let refunded = [paid[0].clone(), paid[1].clone(), k3];
+        let w41 = run(TIERS_5_8, "2026-W41", &refunded, &history);
+        assert_eq!(
+            adjustments(&w41),
+            [
+                ("k1".to_string(), dec("-12.00")),
+                ("k2".to_string(), dec("-12.00")),
+                ("k3".to_string(), dec("-32.00"))
+            ]
+        );
+        let mut history = finalise_onto(history, &w41);
+        let w42 = run(TIERS_5_8, "2026-W42", &refunded, &history);
+        assert!(w42.is_empty(), "{w42:?}");
+
+        // The refund undone, but the network now credits k3 to p9: p1 was
+        // credited nothing for it (nothing to take back), p9 is paid it.
+        let moved = [
+            paid[0].clone(),
+            paid[1].clone(),
+            with_basis(sale("k3", "p9"), "400.00"),
+        ];
+        let w42 = run(TIERS_5_8, "2026-W42", &moved, &history);
+        assert_eq!(adjustments(&w42), []);
+        assert_eq!(
+            w42.iter().map(Statement::payee).collect::<Vec<_>>(),
+            ["g1:p9"]
+        );
+        history = finalise_onto(history, &w42);
+        let mut all = vec![w40, w41, w42];
+        for period in ["2026-W43", "2026-W44"] {
+            let later = run(TIERS_5_8, period, &moved, &history);
+            assert!(later.is_empty(), "{period}: {later:?}");
+            history = finalise_onto(history, &later);
+            all.push(later);
+        }
+        assert_eq!(credited(&all, "g1:p1"), dec("40.00"));
+        assert_eq!(credited(&all, "g1:p9"), dec("20.00"));
+    }
+
     /// The tiered rule and the bonus of finance QA F3: 5 % from 0, 10 %
     /// from 500; 20.00 from 600 (`bonus`: TOML of the bonus's figures).
     fn tiers_and_bonus(bonus: &str) -> String {
@@ -1638,14 +1845,36 @@ percent = "10"
     /// lines paid, their adjustments and bonus adjustments applied, their
     /// bonus lines recorded (what `lifecycle` records).
     fn finalise_onto(mut h: History, statements: &[Statement]) -> History {
+        // A claim taken back because it moved to another partner leaves
+        // the ledger first (its new partner's line, maybe in the same
+        // batch, records it anew), as `lifecycle` does; the line it
+        // described goes to the released lines of its statement, as does
+        // an entry a new line replaces.
+        let moved = |a: &Adjustment| a.reason.starts_with("claim moved to partner");
+        let release = |h: &mut History, claim: (String, String), p: PaidClaim| {
+            h.released
+                .entry(p.statement_id.clone())
+                .or_default()
+                .insert(claim, p);
+        };
+        for a in statements.iter().flat_map(|s| &s.adjustments) {
+            let claim = (a.network.clone(), a.claim_id.clone());
+            if !moved(a) {
+                continue;
+            }
+            if let Some(mut p) = h.paid.remove(&claim) {
+                p.paid_total += a.amount;
+                release(&mut h, claim, p);
+            }
+        }
         for s in statements {
             for l in &s.lines {
-                h.paid.insert(
-                    (l.network.clone(), l.claim_id.clone()),
-                    PaidClaim::of_line(s, l),
-                );
+                let claim = (l.network.clone(), l.claim_id.clone());
+                if let Some(p) = h.paid.insert(claim.clone(), PaidClaim::of_line(s, l)) {
+                    release(&mut h, claim, p);
+                }
             }
-            for a in &s.adjustments {
+            for a in s.adjustments.iter().filter(|a| !moved(a)) {
                 if let Some(p) = h.paid.get_mut(&(a.network.clone(), a.claim_id.clone())) {
                     p.paid_total += a.amount;
                 }

@@ -245,3 +245,60 @@ pub fn assert_paid_matches_ledger(
         );
     }
 }
+
+/// The released-lines ledger against the finalised statements (`finalised`,
+/// all of them): every finalised line whose claim's entry in the ledger of
+/// paid claims is not that line (the claim moved to another partner) is in
+/// it under its statement, with its line number and, as `paid_total`, its
+/// commission plus the later adjustments of it; and nothing else is.
+pub fn assert_released_matches_statements(
+    finalised: &[reckon::payout::model::Statement],
+    history: &reckon::payout::statement::History,
+    context: &str,
+) {
+    let mut want: BTreeMap<(String, String, String), (u32, Decimal)> = BTreeMap::new();
+    for s in finalised {
+        for l in &s.lines {
+            let held = history
+                .paid
+                .get(&(l.network.clone(), l.claim_id.clone()))
+                .is_some_and(|p| p.statement_id == s.statement_id && p.line_no == l.line_no);
+            if !held {
+                want.insert(
+                    (
+                        s.statement_id.clone(),
+                        l.network.clone(),
+                        l.claim_id.clone(),
+                    ),
+                    (l.line_no, l.commission),
+                );
+            }
+        }
+    }
+    for a in finalised.iter().flat_map(|s| &s.adjustments) {
+        let key = (
+            a.original_statement_id.clone(),
+            a.network.clone(),
+            a.claim_id.clone(),
+        );
+        if let Some(w) = want.get_mut(&key) {
+            w.1 += a.amount;
+        }
+    }
+    let got: BTreeMap<(String, String, String), (u32, Decimal)> = history
+        .released
+        .iter()
+        .flat_map(|(sid, lines)| {
+            lines.iter().map(move |((network, claim), p)| {
+                (
+                    (sid.clone(), network.clone(), claim.clone()),
+                    (p.line_no, p.paid_total),
+                )
+            })
+        })
+        .collect();
+    assert_eq!(
+        got, want,
+        "{context}: the released-lines ledger vs the finalised statements"
+    );
+}
