@@ -244,7 +244,7 @@ mod tests {
         std::os::unix::fs::symlink(root.path().join("secret"), inside.join("s.csv")).unwrap();
         rustix::fs::mknodat(
             CWD,
-            &inside.join("pipe.csv"),
+            inside.join("pipe.csv"),
             FileType::Fifo,
             Mode::RUSR | Mode::WUSR,
             0,
