@@ -545,6 +545,68 @@ fn regenerating_a_draft_replaces_it_and_claims_are_paid_once() {
     );
 }
 
+/// Regression (QA10 M4): a symlinked period directory was followed: the
+/// files of the link's target were moved into `set-aside/` and the link
+/// replaced. Now a symlink where the statements, program, period or
+/// set-aside directories are is refused before anything moves, naming the
+/// path; `output_dir` itself may be a symlink.
+#[test]
+fn a_symlinked_directory_under_output_dir_is_refused_and_nothing_is_moved() {
+    let c = config(CPS_MIN);
+    let tmp = tempfile::tempdir().unwrap();
+    let victim = tmp.path().join("victim");
+    std::fs::create_dir(&victim).unwrap();
+    std::fs::write(victim.join("keep.txt"), "precious").unwrap();
+    let real_out = tmp.path().join("real-out");
+    std::fs::create_dir(&real_out).unwrap();
+    let out = tmp.path().join("out");
+    std::os::unix::fs::symlink(&real_out, &out).unwrap();
+    let book = MemoryBook::new();
+    let fxr = no_fx();
+    let ds = vec![sale("A", "p1", "2026-10-05T10:00:00Z", "200.00")];
+    let program = out.join("statements/shop");
+    std::fs::create_dir_all(&program).unwrap();
+    let links = [
+        program.join("2026-10"),
+        program.join(".2026-10.staging"),
+        program.join("set-aside"),
+    ];
+    for link in &links {
+        std::os::unix::fs::symlink(&victim, link).unwrap();
+        let err = reckon::payout::generate(&inputs(&c, &ds, &fxr, &book, &out), "2026-10")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(&link.display().to_string()), "{err}");
+        assert!(err.contains("is a symbolic link"), "{err}");
+        assert!(err.contains("nothing was moved or written"), "{err}");
+        assert_eq!(
+            std::fs::read_to_string(victim.join("keep.txt")).unwrap(),
+            "precious"
+        );
+        assert!(std::fs::symlink_metadata(link).unwrap().is_symlink());
+        std::fs::remove_file(link).unwrap();
+    }
+    // the program directory itself
+    std::fs::remove_dir(&program).unwrap();
+    std::os::unix::fs::symlink(&victim, &program).unwrap();
+    let err = reckon::payout::generate(&inputs(&c, &ds, &fxr, &book, &out), "2026-10")
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains(&program.display().to_string()), "{err}");
+    std::fs::remove_file(&program).unwrap();
+    // With the links removed, the run writes through the linked output_dir.
+    let r = reckon::payout::generate(&inputs(&c, &ds, &fxr, &book, &out), "2026-10").unwrap();
+    assert_eq!(r.partners, 1);
+    assert!(real_out
+        .join("statements/shop/2026-10/summary.csv")
+        .exists());
+    assert_eq!(
+        std::fs::read_dir(&victim).unwrap().count(),
+        1,
+        "only keep.txt"
+    );
+}
+
 #[test]
 fn invalid_config_and_period_are_reported_clearly() {
     let bad: CommissionConfig = toml::from_str(

@@ -668,3 +668,56 @@ fn a_checkpoint_in_the_future_is_shown_named_in_the_error_and_reset() {
         "{out}"
     );
 }
+
+/// Regression (QA10 M5): a `chmod 777` plugin directory was accepted, so a
+/// library any local user dropped there was run by `plugins list`. Now it
+/// is refused, sticky bit or not, naming the `chmod` to run; a
+/// group-writable one is loaded with a warning.
+#[test]
+fn a_plugin_directory_writable_by_everyone_is_refused_and_by_its_group_warned() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    reckon_tests::install_plugins(dir.path(), &["example"]);
+    let d = dir.path().to_str().unwrap();
+    let chmod =
+        |mode| std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(mode)).unwrap();
+    for mode in [0o777, 0o1777] {
+        chmod(mode);
+        let (code, out) = reckon(&["plugins", "list", "--plugin-dir", d], dir.path());
+        assert_eq!(code, 1, "{mode:o}: {out}");
+        assert!(out.contains("writable by every user"), "{out}");
+        assert!(out.contains(&format!("chmod o-w {d}")), "{out}");
+        assert!(!out.lines().any(|l| l.starts_with("example ")), "{out}");
+    }
+    chmod(0o775);
+    let (code, out) = reckon(&["plugins", "list", "--plugin-dir", d], dir.path());
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("writable by its group"), "{out}");
+    assert!(out.lines().any(|l| l.starts_with("example ")), "{out}");
+    chmod(0o755);
+    let (code, out) = reckon(&["plugins", "list", "--plugin-dir", d], dir.path());
+    assert_eq!(code, 0, "{out}");
+    assert!(!out.contains("writable"), "{out}");
+}
+
+/// A directory above the plugin directory that everyone may write to
+/// without a sticky bit lets anyone swap the plugin directory: refused.
+/// (The temporary directory itself sits in `/tmp`, sticky: accepted above.)
+#[test]
+fn a_plugin_directory_under_an_open_non_sticky_parent_is_refused() {
+    use std::os::unix::fs::PermissionsExt;
+    let root = tempfile::tempdir().unwrap();
+    let open = root.path().join("open");
+    let plugins = open.join("plugins");
+    reckon_tests::install_plugins(&plugins, &["example"]);
+    std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let (code, out) = reckon(
+        &["plugins", "list", "--plugin-dir", plugins.to_str().unwrap()],
+        root.path(),
+    );
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains(&format!("{} above the plugin directory", open.display())),
+        "{out}"
+    );
+}

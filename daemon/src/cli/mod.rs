@@ -101,9 +101,16 @@ pub fn empty_config_env(
 /// changes state, or whose exit status is a verdict) finishes its work
 /// without the output and exits with the status of that work.
 pub fn main(cli: Cli) -> ExitCode {
+    // `config` and `plugins` too: their warnings (a secret file readable by
+    // everyone, a group-writable plugin directory) are `tracing` WARNs.
     if matches!(
         cli.command,
-        Command::Records(_) | Command::Reconcile(_) | Command::Statements(_) | Command::Kpi(_)
+        Command::Records(_)
+            | Command::Reconcile(_)
+            | Command::Statements(_)
+            | Command::Kpi(_)
+            | Command::Config(_)
+            | Command::Plugins(_)
     ) {
         crate::schedule::cli::init_command_logging();
     }

@@ -101,10 +101,41 @@ pub fn os_secret_reader(base: PathBuf) -> impl Fn(&SecretRef) -> Result<String, 
             } else {
                 p.clone()
             };
-            std::fs::read_to_string(&path)
-                .map(|s| s.trim_end_matches(['\n', '\r']).to_owned())
-                .map_err(|e| format!("cannot read secret file {}: {e}", path.display()))
+            let cannot =
+                |e: std::io::Error| format!("cannot read secret file {}: {e}", path.display());
+            let mut file = std::fs::File::open(&path).map_err(cannot)?;
+            warn_if_readable_by_others(&path, &file);
+            let mut s = String::new();
+            std::io::Read::read_to_string(&mut file, &mut s).map_err(cannot)?;
+            Ok(s.trim_end_matches(['\n', '\r']).to_owned())
         }
+    }
+}
+
+/// Logs a WARN, once per file and process, when a `file:` secret is
+/// readable by every user on the host (QA10 L1; what ssh refuses for a
+/// private key). Not an error: the value is still used.
+fn warn_if_readable_by_others(path: &Path, file: &std::fs::File) {
+    use std::os::unix::fs::PermissionsExt;
+    static WARNED: std::sync::Mutex<std::collections::BTreeSet<PathBuf>> =
+        std::sync::Mutex::new(std::collections::BTreeSet::new());
+    let Ok(mode) = file.metadata().map(|m| m.permissions().mode()) else {
+        return;
+    };
+    if mode & 0o004 == 0 {
+        return;
+    }
+    let first = WARNED
+        .lock()
+        .map(|mut w| w.insert(path.to_path_buf()))
+        .unwrap_or(true);
+    if first {
+        tracing::warn!(
+            file = %path.display(),
+            mode = %format!("{:04o}", mode & 0o7777),
+            "secret file {} is readable by every user on this host: `chmod 0640` it (group of the reckon user) or `chmod 0600`",
+            path.display()
+        );
     }
 }
 

@@ -852,3 +852,34 @@ orders = ["net"]
         "{e}"
     );
 }
+
+/// Regression (QA10 L1): a `file:` secret readable by everyone was read
+/// silently. It is still read, with one WARN per file naming it and the
+/// `chmod` to run; a 0640 file gets none.
+#[test]
+fn a_secret_file_readable_by_everyone_is_read_with_one_warning() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let open = dir.path().join("open_key");
+    let closed = dir.path().join("closed_key");
+    for (p, mode) in [(&open, 0o644), (&closed, 0o640)] {
+        std::fs::write(p, "s3cret\n").unwrap();
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode)).unwrap();
+    }
+    let reader = resolve::os_secret_reader(dir.path().to_path_buf());
+    let lines = crate::test_support::json_lines_at(tracing::Level::WARN, || {
+        for _ in 0..2 {
+            assert_eq!(
+                reader(&SecretRef::File("open_key".into())).unwrap(),
+                "s3cret"
+            );
+            assert_eq!(reader(&SecretRef::File(closed.clone())).unwrap(), "s3cret");
+        }
+    });
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    let message = lines[0]["fields"]["message"].as_str().unwrap();
+    assert!(message.contains(&open.display().to_string()), "{message}");
+    assert!(message.contains("chmod 0640"), "{message}");
+    assert!(!message.contains("s3cret"), "{message}");
+    assert_eq!(lines[0]["fields"]["mode"], "0644");
+}

@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 
 /// A filesystem step failed. The message ends with what to do when the
 /// cause is one an operator fixes (a full disk, a read-only filesystem,
-/// missing permissions).
+/// missing permissions, a symbolic link where a directory must be).
 #[derive(Debug, thiserror::Error)]
 #[error("{action} {path}: {error}{}", what_to_do(.error, .path))]
 pub struct FileError {
@@ -73,6 +73,30 @@ fn io<T>(r: std::io::Result<T>, action: &'static str, path: &Path) -> Result<T, 
 pub fn sync_dir(dir: &Path) -> Result<(), FileError> {
     let f = io(File::open(dir), "open directory", dir)?;
     io(f.sync_all(), "fsync directory", dir)
+}
+
+/// Refuses `path` when it is a symbolic link (QA10 M4: a symlinked period
+/// directory was followed, so a run moved the files of the link's target
+/// aside and replaced the link). A missing path is fine (it is created as a
+/// real directory). Checked with `lstat` before anything is moved.
+pub fn refuse_symlink(path: &Path) -> Result<(), FileError> {
+    match fs::symlink_metadata(path) {
+        Ok(m) if m.file_type().is_symlink() => Err(FileError {
+            action: "refuse",
+            path: path.display().to_string(),
+            error: std::io::Error::other(format!(
+                "it is a symbolic link; the statements, program, period and set-aside directories under daemon.output_dir must be real directories (a statements run moves and replaces files in them, and would do it in the link's target); nothing was moved or written. Remove the link (`rm {}` removes only the link, not what it points to) and run the command again, or point daemon.output_dir itself somewhere else (output_dir may be a symlink)",
+                path.display()
+            )),
+        }),
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(error) => Err(FileError {
+            action: "inspect",
+            path: path.display().to_string(),
+            error,
+        }),
+    }
 }
 
 fn sibling(period_dir: &Path, suffix: &str) -> PathBuf {
@@ -155,6 +179,9 @@ pub fn set_aside(
 pub fn recover(period_dir: &Path) -> Result<(), FileError> {
     let staging = staging_dir(period_dir);
     let old = old_dir(period_dir);
+    for dir in [period_dir, &staging, &old] {
+        refuse_symlink(dir)?;
+    }
     let mut renamed = false;
     if old.exists() {
         if !period_dir.exists() {

@@ -295,6 +295,11 @@ fn run_program(
             statements = r.partners,
             "statement drafts generated"
         );
+        // e.g. files moved to `set-aside/`, which `statements generate`
+        // prints as warnings
+        for w in &r.warnings {
+            tracing::warn!(program = %program.id, period = %r.period, "{w}");
+        }
     }
     book.apply(vec![(key, Some(book::encode(&now)))])?;
     book.flush()?;

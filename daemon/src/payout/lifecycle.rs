@@ -396,6 +396,27 @@ pub fn period_dir(output_dir: &Path, program: &str, period: &str) -> PathBuf {
         .join(period)
 }
 
+/// [`period_dir`], after refusing a symbolic link where the statements,
+/// program or set-aside directories are (the period directory itself and
+/// its staging siblings are checked by [`files::recover`], which every
+/// operation on a period runs first). `output_dir` itself may be a link.
+pub fn checked_period_dir(
+    output_dir: &Path,
+    program: &str,
+    period: &str,
+) -> Result<PathBuf, FileError> {
+    let program_dir = super::issued::program_dir(output_dir, program);
+    for dir in [
+        output_dir.join("statements"),
+        program_dir.clone(),
+        program_dir.join("set-aside"),
+        set_aside_dir(output_dir, program, period),
+    ] {
+        files::refuse_symlink(&dir)?;
+    }
+    Ok(period_dir(output_dir, program, period))
+}
+
 fn period_key(program: &str, period: &str) -> String {
     book::key(&["period", program, period])
 }
@@ -1130,7 +1151,7 @@ fn run_with<'g>(
     let config = config_for(inputs)?;
     let period = Period::parse(config.period, period_name)?;
     let period_name = period.to_string();
-    let dir = period_dir(inputs.output_dir, inputs.program, &period_name);
+    let dir = checked_period_dir(inputs.output_dir, inputs.program, &period_name)?;
     files::recover(&dir)?;
     super::issued::check(inputs.book, inputs.output_dir, inputs.program)?;
     let existing = load_period(inputs.book, inputs.program, &period_name)?;
@@ -1706,7 +1727,7 @@ fn reproduce(
     rec: &PeriodRecord,
     step: &dyn Fn(&str),
 ) -> Result<Report, PayoutError> {
-    let dir = period_dir(output_dir, &rec.program, &rec.period);
+    let dir = checked_period_dir(output_dir, &rec.program, &rec.period)?;
     let mut wanted: BTreeMap<String, Vec<u8>> = BTreeMap::new();
     let mut summary = Vec::new();
     let mut report = Report {
@@ -1950,7 +1971,7 @@ pub fn verify(
         super::issued::check(b, output_dir, program)?;
         return Err(not_recorded(b, program, period)?);
     };
-    let dir = period_dir(output_dir, program, period);
+    let dir = checked_period_dir(output_dir, program, period)?;
     let staged = files::staging_dir(&dir).exists();
     // a swap stopped between its renames is completed before reading
     files::recover(&dir)?;
@@ -2088,7 +2109,7 @@ pub fn show(
         return Err(not_recorded(b, program, period)?);
     };
     let mut rows = Vec::new();
-    let dir = period_dir(output_dir, program, period);
+    let dir = checked_period_dir(output_dir, program, period)?;
     let staged = files::staging_dir(&dir).exists();
     // a swap stopped between its renames is completed before reading
     files::recover(&dir)?;

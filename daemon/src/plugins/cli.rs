@@ -115,9 +115,11 @@ pub fn run(config: &Path, cmd: PluginsCommand) -> anyhow::Result<ExitCode> {
             let dir = plugin_dir(config, flag)?;
             let found = super::discover_with(&dir, &describe_options());
             crate::cli::write_stdout(&render_list(&dir, &found))?;
-            // The directory itself unreadable is a failure (a script must
-            // see it); a refused library is listed and is not.
-            let unreadable = std::fs::read_dir(&dir).is_err();
+            // The directory itself unreadable or refused (writable by
+            // everyone) is a failure (a script must see it); a refused
+            // library is listed and is not.
+            let unreadable =
+                std::fs::read_dir(&dir).is_err() || super::loader::check_plugin_dir(&dir).is_err();
             Ok(if unreadable {
                 ExitCode::FAILURE
             } else {

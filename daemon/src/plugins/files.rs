@@ -2,16 +2,31 @@
 //! exported as CSV) read files from one configured directory.
 //!
 //! The directory is the setting named by the manifest's
-//! [`FileCapability::directory_setting`]. A name is resolved inside it and
-//! canonicalised; it must stay inside (no `..`, no symlink out), be a regular
-//! file, end in one of the manifest's suffixes and be at most the size cap.
-//! Listing returns the allowed regular files directly in the directory,
-//! sorted, newline-separated.
+//! [`FileCapability::directory_setting`]. It is opened once per session
+//! (following symlinks in the configured path: an operator may point it at a
+//! share); every read and listing afterwards goes through that directory's
+//! file descriptor, so a parent directory renamed or swapped for a symlink
+//! meanwhile is not followed.
 //!
-//! What this is not: no writes, no recursion, no access outside the directory.
+//! A name must be a plain file name directly in the directory (no `/`, no
+//! `..`) ending in one of the manifest's suffixes. It is opened once with
+//! `O_NOFOLLOW | O_NONBLOCK` (a symlink is refused, a FIFO does not block),
+//! the open descriptor is checked with `fstat` (a regular file, at most the
+//! size cap) and read through that descriptor, never more than the cap. So a
+//! file swapped for a symlink, a FIFO or a bigger file between a check and
+//! the read cannot make the daemon read anything else (the race a
+//! check-then-`read(path)` had). Listing returns the names of regular files
+//! (not symlinks) directly in the directory, sorted, newline-separated.
+//!
+//! What this is not: no writes, no recursion, no symlinks, no access outside
+//! the directory.
 
 use plugin_api::protocol::FileCapability;
-use std::path::{Path, PathBuf};
+use rustix::fs::{AtFlags, Dir, FileType, Mode, OFlags, CWD};
+use std::io::Read;
+use std::os::fd::OwnedFd;
+use std::path::PathBuf;
+use std::sync::Arc;
 
 /// A refusal or I/O failure, as a sentence for the plugin.
 pub type FileError = String;
@@ -19,9 +34,17 @@ pub type FileError = String;
 /// The capability of one session.
 #[derive(Debug, Clone)]
 pub struct Files {
-    dir: Result<PathBuf, String>,
+    dir: Result<Directory, String>,
     suffixes: Vec<String>,
     max_bytes: u64,
+}
+
+/// The directory, opened once: its path for messages, its descriptor for
+/// every access.
+#[derive(Debug, Clone)]
+struct Directory {
+    path: PathBuf,
+    fd: Arc<OwnedFd>,
 }
 
 impl Files {
@@ -41,7 +64,7 @@ impl Files {
                 "setting `{}` (the directory this connector reads) is missing",
                 cap.directory_setting
             )),
-            Some(d) => std::fs::canonicalize(d).map_err(|e| {
+            Some(d) => open_directory(d).map_err(|e| {
                 format!(
                     "directory `{d}` (setting `{}`) is unusable: {e}",
                     cap.directory_setting
@@ -59,7 +82,7 @@ impl Files {
         self.suffixes.iter().any(|s| name.ends_with(s.as_str()))
     }
 
-    /// Reads one file by name (relative to the directory).
+    /// Reads one file by name (directly in the directory).
     pub fn read(&self, name: &str) -> Result<Vec<u8>, FileError> {
         let dir = self.dir.as_ref().map_err(Clone::clone)?;
         if !self.allowed_name(name) {
@@ -68,54 +91,110 @@ impl Files {
                 self.suffixes.join(", ")
             ));
         }
-        let candidate = dir.join(name);
-        let canonical = std::fs::canonicalize(&candidate)
-            .map_err(|e| format!("file `{name}` cannot be opened: {e}"))?;
-        if !canonical.starts_with(dir) || canonical == *dir {
+        if name.contains('/') || name.contains('\0') || name == "." || name == ".." {
             return Err(format!(
-                "file `{name}` refused: it resolves outside the directory {}",
-                dir.display()
+                "file `{name}` refused: only a file directly in the directory {} may be read, \
+                 not a path outside it or below it",
+                dir.path.display()
             ));
         }
-        let meta = std::fs::metadata(&canonical)
-            .map_err(|e| format!("file `{name}` cannot be opened: {e}"))?;
-        if !meta.is_file() {
+        let fd = rustix::fs::openat(
+            &*dir.fd,
+            name,
+            OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::NOCTTY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(|e| match e {
+            rustix::io::Errno::LOOP => format!(
+                "file `{name}` refused: it is a symbolic link; only regular files directly in \
+                 the directory {} are read (copy or move the file there instead)",
+                dir.path.display()
+            ),
+            e => format!(
+                "file `{name}` cannot be opened: {}",
+                std::io::Error::from(e)
+            ),
+        })?;
+        // The checks apply to what was opened, not to the name.
+        let stat =
+            rustix::fs::fstat(&fd).map_err(|e| format!("file `{name}` cannot be read: {e}"))?;
+        if FileType::from_raw_mode(stat.st_mode) != FileType::RegularFile {
             return Err(format!("file `{name}` refused: not a regular file"));
         }
-        if meta.len() > self.max_bytes {
-            return Err(format!(
-                "file `{name}` refused: {} bytes exceeds the limit of {} bytes",
-                meta.len(),
+        let len = u64::try_from(stat.st_size).unwrap_or(0);
+        let too_big = |len: u64| {
+            format!(
+                "file `{name}` refused: {len} bytes exceeds the limit of {} bytes",
                 self.max_bytes
-            ));
+            )
+        };
+        if len > self.max_bytes {
+            return Err(too_big(len));
         }
-        std::fs::read(&canonical).map_err(|e| format!("file `{name}` cannot be read: {e}"))
+        // Read through the checked descriptor, one byte past the cap so a
+        // file that grew since the `fstat` is refused, not read whole.
+        let mut bytes = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
+        std::fs::File::from(fd)
+            .take(self.max_bytes.saturating_add(1))
+            .read_to_end(&mut bytes)
+            .map_err(|e| format!("file `{name}` cannot be read: {e}"))?;
+        if bytes.len() as u64 > self.max_bytes {
+            return Err(too_big(bytes.len() as u64));
+        }
+        Ok(bytes)
     }
 
-    /// Lists allowed files, sorted, newline-separated.
+    /// Lists allowed regular files (not symlinks), sorted, newline-separated.
     pub fn list(&self) -> Result<Vec<u8>, FileError> {
         let dir = self.dir.as_ref().map_err(Clone::clone)?;
-        let entries = std::fs::read_dir(dir)
-            .map_err(|e| format!("directory {} cannot be listed: {e}", dir.display()))?;
-        let mut names: Vec<String> = entries
-            .filter_map(Result::ok)
-            .filter(|e| is_regular(&e.path()))
-            .filter_map(|e| e.file_name().into_string().ok())
-            .filter(|n| !n.starts_with('.') && self.allowed_name(n))
-            .collect();
+        let cannot = |e: rustix::io::Errno| {
+            format!(
+                "directory {} cannot be listed: {}",
+                dir.path.display(),
+                std::io::Error::from(e)
+            )
+        };
+        let mut entries = Dir::read_from(&*dir.fd).map_err(cannot)?;
+        let mut names = Vec::new();
+        while let Some(entry) = entries.read() {
+            let entry = entry.map_err(cannot)?;
+            let Ok(name) = entry.file_name().to_str() else {
+                continue;
+            };
+            if name.starts_with('.') || !self.allowed_name(name) {
+                continue;
+            }
+            let regular = rustix::fs::statat(&*dir.fd, name, AtFlags::SYMLINK_NOFOLLOW)
+                .is_ok_and(|s| FileType::from_raw_mode(s.st_mode) == FileType::RegularFile);
+            if regular {
+                names.push(name.to_owned());
+            }
+        }
         names.sort();
         Ok(names.join("\n").into_bytes())
     }
 }
 
-fn is_regular(p: &Path) -> bool {
-    std::fs::metadata(p).map(|m| m.is_file()).unwrap_or(false)
+/// Opens the configured directory (its path is canonicalised for messages).
+fn open_directory(path: &str) -> std::io::Result<Directory> {
+    let path = std::fs::canonicalize(path)?;
+    let fd = rustix::fs::openat(
+        CWD,
+        &path,
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )?;
+    Ok(Directory {
+        path,
+        fd: Arc::new(fd),
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
+    use std::path::Path;
 
     fn files(dir: &Path) -> Files {
         Files::new(
@@ -138,18 +217,78 @@ mod tests {
         std::fs::write(inside.join("big.csv"), "0123456789012").unwrap();
         std::fs::write(inside.join("b.txt"), "no").unwrap();
         std::fs::write(root.path().join("secret.csv"), "outside").unwrap();
-        #[cfg(unix)]
         std::os::unix::fs::symlink(root.path().join("secret.csv"), inside.join("link.csv"))
             .unwrap();
         let f = files(&inside);
         assert_eq!(f.read("a.csv").unwrap(), b"x,y");
         assert!(f.read("../secret.csv").unwrap_err().contains("outside"));
-        #[cfg(unix)]
-        assert!(f.read("link.csv").unwrap_err().contains("outside"));
+        assert!(f.read("link.csv").unwrap_err().contains("symbolic link"));
         assert!(f.read("b.txt").unwrap_err().contains("only names ending"));
         assert!(f.read("big.csv").unwrap_err().contains("exceeds"));
         let listed = String::from_utf8(f.list().unwrap()).unwrap();
-        assert!(listed.starts_with("a.csv\nbig.csv"), "{listed}");
+        assert_eq!(listed, "a.csv\nbig.csv", "symlinks are not listed");
+    }
+
+    /// Regression (QA10 H2): the read used to check a canonicalised path and
+    /// then `read` it again by path, so a symlink swapped in between was
+    /// followed. Now the open itself refuses a symlink, even one that stays
+    /// inside the directory, and the checks apply to the opened descriptor.
+    #[test]
+    fn the_open_refuses_symlinks_fifos_and_reads_no_more_than_the_cap() {
+        let root = tempfile::tempdir().unwrap();
+        let inside = root.path().join("drop");
+        std::fs::create_dir(&inside).unwrap();
+        std::fs::write(inside.join("a.csv"), "x,y").unwrap();
+        std::fs::write(root.path().join("secret"), "hmac-secret").unwrap();
+        std::os::unix::fs::symlink("a.csv", inside.join("same.csv")).unwrap();
+        std::os::unix::fs::symlink(root.path().join("secret"), inside.join("s.csv")).unwrap();
+        rustix::fs::mknodat(
+            CWD,
+            inside.join("pipe.csv"),
+            FileType::Fifo,
+            Mode::RUSR | Mode::WUSR,
+            0,
+        )
+        .unwrap();
+        std::fs::create_dir(inside.join("sub.csv")).unwrap();
+        let f = files(&inside);
+        for name in ["same.csv", "s.csv"] {
+            let e = f.read(name).unwrap_err();
+            assert!(e.contains("symbolic link"), "{name}: {e}");
+            assert!(!e.contains("hmac-secret"), "{e}");
+        }
+        // A FIFO neither blocks the open nor is read.
+        assert!(f
+            .read("pipe.csv")
+            .unwrap_err()
+            .contains("not a regular file"));
+        assert!(f
+            .read("sub.csv")
+            .unwrap_err()
+            .contains("not a regular file"));
+        assert!(f
+            .read("sub.csv/../a.csv")
+            .unwrap_err()
+            .contains("directly in"));
+        assert_eq!(String::from_utf8(f.list().unwrap()).unwrap(), "a.csv");
+    }
+
+    /// The directory is opened once: renaming it and putting a symlink to
+    /// elsewhere at its old path does not redirect later reads.
+    #[test]
+    fn a_swapped_directory_path_is_not_followed() {
+        let root = tempfile::tempdir().unwrap();
+        let inside = root.path().join("drop");
+        let elsewhere = root.path().join("elsewhere");
+        std::fs::create_dir(&inside).unwrap();
+        std::fs::create_dir(&elsewhere).unwrap();
+        std::fs::write(inside.join("a.csv"), "mine").unwrap();
+        std::fs::write(elsewhere.join("a.csv"), "other").unwrap();
+        let f = files(&inside);
+        std::fs::rename(&inside, root.path().join("moved")).unwrap();
+        std::os::unix::fs::symlink(&elsewhere, &inside).unwrap();
+        assert_eq!(f.read("a.csv").unwrap(), b"mine");
+        assert_eq!(String::from_utf8(f.list().unwrap()).unwrap(), "a.csv");
     }
 
     #[test]

@@ -1,7 +1,9 @@
 //! The loader: the only place in Reckon that calls `dlopen`, and the only
 //! place that calls through a plugin's C function table.
 //!
-//! A library is accepted only after every check, in this order: it lies in
+//! A library is accepted only after every check, in this order: the plugin
+//! directory is not writable by every user, nor a directory above it without
+//! a sticky bit ([`check_plugin_dir`]), the library lies in
 //! the plugin directory (a symlink may not lead outside it), it is a regular
 //! file that is not world-writable, its SHA-256 matches the pin (hashed
 //! *before* `dlopen`, through the one open file that `dlopen` then loads:
@@ -707,6 +709,7 @@ pub fn load_file_with(
     pin: Option<&str>,
     opts: &DescribeOptions,
 ) -> Result<Arc<Plugin>, LoadError> {
+    check_plugin_dir(dir)?;
     let dir = std::fs::canonicalize(dir)
         .map_err(|e| refused(dir, format!("plugin directory unreadable: {e}")))?;
     let file = vet_file(&dir, path, pin)?;
@@ -741,8 +744,73 @@ pub fn load_file_with(
     Ok(plugin)
 }
 
-/// Library files (by suffix) in `dir`, sorted by name.
+/// Refuses a plugin directory that every user may write to (QA10 M5: a
+/// library another local user dropped into a `chmod 777` directory was
+/// loaded and run by `plugins list`, `config check` and `run`), even with
+/// a sticky bit (which stops renames, not new files), and a directory
+/// above it that every user may write to without a sticky bit (anyone could
+/// rename the plugin directory and put another in its place; `/tmp` is
+/// fine, its sticky bit protects other users' entries). A plugin directory
+/// writable by its group is a WARN, once per directory: that may be a
+/// deliberate deploy group.
+pub fn check_plugin_dir(dir: &Path) -> Result<(), LoadError> {
+    use std::os::unix::fs::PermissionsExt;
+    // A missing or unreadable directory is reported by the caller's listing
+    // or open, as before.
+    let Ok(canonical) = std::fs::canonicalize(dir) else {
+        return Ok(());
+    };
+    for (depth, d) in canonical.ancestors().enumerate() {
+        let mode = std::fs::metadata(d)
+            .map_err(|e| refused(d, format!("cannot stat: {e}")))?
+            .permissions()
+            .mode();
+        let by_others = mode & 0o002 != 0;
+        let sticky = mode & 0o1000 != 0;
+        if depth == 0 && by_others {
+            return Err(refused(
+                dir,
+                format!(
+                    "the plugin directory is writable by every user (mode {:04o}): anyone could add a library that Reckon loads and runs; nothing was loaded. Run `chmod o-w {}`",
+                    mode & 0o7777,
+                    canonical.display()
+                ),
+            ));
+        }
+        if depth > 0 && by_others && !sticky {
+            return Err(refused(
+                dir,
+                format!(
+                    "{} above the plugin directory is writable by every user without a sticky bit (mode {:04o}): anyone could replace the plugin directory; nothing was loaded. Run `chmod o-w {}` (or `chmod +t` it), or move plugin_dir",
+                    d.display(),
+                    mode & 0o7777,
+                    d.display()
+                ),
+            ));
+        }
+        if depth == 0 && mode & 0o020 != 0 {
+            static WARNED: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+            let first = WARNED.lock().map_or(true, |mut w| {
+                let first = !w.contains(&canonical);
+                if first {
+                    w.push(canonical.clone());
+                }
+                first
+            });
+            if first {
+                tracing::warn!(plugin_dir = %canonical.display(), mode = %format!("{:04o}", mode & 0o7777),
+                    "the plugin directory {} is writable by its group: every member can add a library that Reckon runs; `chmod g-w` it unless that group is meant to deploy plugins",
+                    canonical.display());
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Library files (by suffix) in `dir`, sorted by name, after
+/// [`check_plugin_dir`].
 pub fn library_files(dir: &Path) -> Result<Vec<PathBuf>, LoadError> {
+    check_plugin_dir(dir)?;
     let entries = std::fs::read_dir(dir)
         .map_err(|e| refused(dir, format!("cannot list the plugin directory: {e}")))?;
     let mut files: Vec<PathBuf> = entries
