@@ -169,7 +169,10 @@ fn a_listen_address_that_is_not_loopback_is_warned_about() {
     write_config(dir.path(), &format!("0.0.0.0:{port}"), "");
     let want = format!("`[daemon] listen` is 0.0.0.0:{port}, not a loopback address");
 
-    let out = reckon(dir.path()).args(["config", "check"]).output().unwrap();
+    let out = reckon(dir.path())
+        .args(["config", "check"])
+        .output()
+        .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{err}");
     assert!(err.contains(&format!("warning: {want}")), "{err}");
@@ -195,7 +198,10 @@ fn a_listen_address_that_is_not_loopback_is_warned_about() {
     // On loopback: no warning.
     let quiet = tempfile::tempdir().unwrap();
     write_config(quiet.path(), &format!("127.0.0.1:{port}"), "");
-    let out = reckon(quiet.path()).args(["config", "check"]).output().unwrap();
+    let out = reckon(quiet.path())
+        .args(["config", "check"])
+        .output()
+        .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success() && !err.contains("loopback"), "{err}");
 }

@@ -477,10 +477,7 @@ pub async fn run_daemon(
     let after_postbacks = tokio::spawn(hooks_after_postbacks(daemon.clone(), committed));
     let limits = crate::server::listener::Limits::of(&daemon.started_with);
     let server = tokio::spawn(crate::server::listener::serve(
-        listener,
-        app,
-        limits,
-        stop_rx,
+        listener, app, limits, stop_rx,
     ));
     // Commands (`reckon statements ...`) run by the daemon for a client.
     let commands = crate::cli::remote::serve(daemon.clone(), daemon.shutdown.subscribe());

@@ -277,8 +277,9 @@ mod tests {
         for public in ["0.0.0.0:9187", "[::]:9187", "192.0.2.2:9187"] {
             let text = warn(public).expect(public);
             assert!(
-                text.contains(&format!("`[daemon] listen` is {public}, not a loopback address"))
-                    && text.contains("/status")
+                text.contains(&format!(
+                    "`[daemon] listen` is {public}, not a loopback address"
+                )) && text.contains("/status")
                     && text.contains("reverse proxy"),
                 "{text}"
             );

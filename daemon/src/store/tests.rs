@@ -1081,7 +1081,10 @@ fn a_new_store_directory_is_owner_only_and_an_existing_one_keeps_its_mode() {
 
     let made = tempfile::tempdir().unwrap();
     let store_dir = made.path().join("store");
-    std::fs::DirBuilder::new().mode(0o750).create(&store_dir).unwrap();
+    std::fs::DirBuilder::new()
+        .mode(0o750)
+        .create(&store_dir)
+        .unwrap();
     std::fs::set_permissions(&store_dir, std::fs::Permissions::from_mode(0o750)).unwrap();
     drop(Store::open(made.path()).unwrap());
     assert_eq!(mode(&store_dir), 0o750);
