@@ -258,16 +258,23 @@ pub fn serve(
     tracing::info!(socket = %path.display(), "command socket ready");
     Some(tokio::spawn(async move {
         let mut running = tokio::task::JoinSet::new();
+        // Out of file descriptors, accept fails at once until some close:
+        // back off and log rate-limited, never spin (security QA H3).
+        let mut errors = crate::server::listener::AcceptErrors::new("command socket");
         loop {
             tokio::select! {
                 accepted = listener.accept() => match accepted {
                     Ok((conn, _)) => {
+                        errors.succeeded();
                         running.spawn(handle(conn, daemon.clone()));
                     }
-                    Err(e) => tracing::warn!(error = %e, "command socket: accept failed"),
+                    Err(e) => tokio::select! {
+                        _ = errors.failed(&e) => {}
+                        _ = crate::server::listener::stopped(&mut stop) => break,
+                    },
                 },
                 Some(_) = running.join_next(), if !running.is_empty() => {}
-                _ = stop.wait_for(|v| *v) => break,
+                _ = crate::server::listener::stopped(&mut stop) => break,
             }
         }
         drop(listener);

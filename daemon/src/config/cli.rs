@@ -110,6 +110,9 @@ pub fn check(
         cfg.daemon.listen,
         cfg.daemon.timezone
     );
+    if let Some(exposure) = crate::server::listener::public_exposure(cfg.daemon.listen) {
+        let _ = writeln!(err, "warning: {exposure}");
+    }
     let now = Utc::now();
     let at = |t: chrono::DateTime<Utc>, tz: chrono_tz::Tz| {
         t.with_timezone(&tz)

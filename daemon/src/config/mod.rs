@@ -97,6 +97,18 @@ pub struct DaemonConfig {
     /// At most this many syncs run at once. Default 4.
     #[serde(default = "default_max_concurrent_syncs")]
     pub max_concurrent_syncs: u32,
+    /// The HTTP server closes a connection whose request head (request
+    /// line and headers) has not arrived within this many seconds of its
+    /// opening or of its previous response (so also an idle kept-alive
+    /// connection). Default 30.
+    #[serde(default = "default_http_header_timeout_secs")]
+    pub http_header_timeout_secs: u64,
+    /// At most this many HTTP connections are open at once; more wait in
+    /// the kernel's listen queue until one closes. Default 512; lowered to
+    /// half of the process's open-file limit (`RLIMIT_NOFILE`) when that is
+    /// smaller, so the store, syncs and commands keep file descriptors.
+    #[serde(default = "default_max_http_connections")]
+    pub max_http_connections: u32,
     /// Log format: `human` (default) or `json`.
     #[serde(default)]
     pub log_format: LogFormat,
@@ -118,6 +130,12 @@ pub fn default_listen() -> SocketAddr {
 fn default_max_concurrent_syncs() -> u32 {
     4
 }
+fn default_http_header_timeout_secs() -> u64 {
+    30
+}
+fn default_max_http_connections() -> u32 {
+    512
+}
 fn default_true() -> bool {
     true
 }
@@ -138,6 +156,8 @@ impl Default for DaemonConfig {
             timezone: Timezone::default(),
             listen: default_listen(),
             max_concurrent_syncs: default_max_concurrent_syncs(),
+            http_header_timeout_secs: default_http_header_timeout_secs(),
+            max_http_connections: default_max_http_connections(),
             log_format: LogFormat::default(),
         }
     }
@@ -612,6 +632,12 @@ fn check_semantics(
 ) {
     if daemon.max_concurrent_syncs == 0 {
         errors.push(map.error("daemon.max_concurrent_syncs", "must be at least 1"));
+    }
+    if daemon.http_header_timeout_secs == 0 {
+        errors.push(map.error("daemon.http_header_timeout_secs", "must be at least 1"));
+    }
+    if daemon.max_http_connections == 0 {
+        errors.push(map.error("daemon.max_http_connections", "must be at least 1"));
     }
     let mut seen = std::collections::BTreeMap::new();
     for (i, c) in connectors {

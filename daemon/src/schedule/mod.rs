@@ -475,22 +475,23 @@ pub async fn run_daemon(
     let (commits, committed) = tokio::sync::mpsc::unbounded_channel();
     let app = crate::server::app(daemon.clone(), Some(commits));
     let after_postbacks = tokio::spawn(hooks_after_postbacks(daemon.clone(), committed));
-    let mut server_stop = stop_rx.clone();
-    let server = tokio::spawn(async move {
-        let _ = axum::serve(listener, app)
-            .with_graceful_shutdown(async move {
-                let _ = server_stop.wait_for(|v| *v).await;
-            })
-            .await;
-    });
+    let limits = crate::server::listener::Limits::of(&daemon.started_with);
+    let server = tokio::spawn(crate::server::listener::serve(
+        listener, app, limits, stop_rx,
+    ));
     // Commands (`reckon statements ...`) run by the daemon for a client.
     let commands = crate::cli::remote::serve(daemon.clone(), daemon.shutdown.subscribe());
     tracing::info!(
         listen = %listen,
+        max_http_connections = limits.max_connections,
+        http_header_timeout_secs = limits.header_timeout.as_secs(),
         connectors = daemon.runtime().connectors.len(),
         scheduled = plans.len(),
         "daemon started"
     );
+    if let Some(exposure) = crate::server::listener::public_exposure(listen) {
+        tracing::warn!(listen = %listen, "{exposure}");
+    }
 
     let max = daemon.runtime().config.daemon.max_concurrent_syncs.max(1) as usize;
     let semaphore = Arc::new(tokio::sync::Semaphore::new(max));
@@ -945,6 +946,14 @@ pub fn restart_needed(
         (
             "max_concurrent_syncs",
             running.max_concurrent_syncs != new.max_concurrent_syncs,
+        ),
+        (
+            "http_header_timeout_secs",
+            running.http_header_timeout_secs != new.http_header_timeout_secs,
+        ),
+        (
+            "max_http_connections",
+            running.max_http_connections != new.max_http_connections,
         ),
         ("log_format", running.log_format != new.log_format),
     ]

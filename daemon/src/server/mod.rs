@@ -5,6 +5,7 @@
 //! default; postbacks check their shared secret themselves) and no writes
 //! except through the postback routes.
 pub mod cli;
+pub mod listener;
 pub mod metrics;
 pub mod postback;
 pub mod status;

@@ -761,6 +761,7 @@ fn write_block(
 /// error ([`Health`]).
 fn open_sled(data_dir: &Path) -> Result<(sled::Db, sled::Config), StoreError> {
     let db_dir = data_dir.join("store");
+    create_private_dir(data_dir, &db_dir)?;
     remove_unfinished_snapshots(&db_dir)?;
     let config = sled::Config::new()
         .path(&db_dir)
@@ -842,6 +843,22 @@ fn catch_quietly<T>(f: impl FnOnce() -> T) -> Result<T, String> {
 /// not: the rename is sled's commit point. We hold the directory's lock and
 /// sled writes snapshots only while opening, so no other writer can be
 /// finishing it.
+/// Creates the store's directory `db_dir` readable by the owner only
+/// (0700): it holds customer ids and payouts, and sled creates its files
+/// with the process umask (security QA L3). A directory that exists keeps
+/// its mode: the operator may have made it.
+fn create_private_dir(data_dir: &Path, db_dir: &Path) -> Result<(), StoreError> {
+    use std::os::unix::fs::DirBuilderExt as _;
+    match std::fs::DirBuilder::new().mode(0o700).create(db_dir) {
+        Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => {
+            Err(not_writable(data_dir, db_dir, &e).unwrap_or_else(|| {
+                io_err(db_dir, format!("cannot create the store directory: {e}"))
+            }))
+        }
+        _ => Ok(()),
+    }
+}
+
 fn remove_unfinished_snapshots(db_dir: &Path) -> Result<(), StoreError> {
     let entries = match std::fs::read_dir(db_dir) {
         Ok(entries) => entries,

@@ -1066,3 +1066,26 @@ fn a_write_error_sled_keeps_marks_the_store_failed() {
         .is_err());
     assert_eq!(store.failure(), Some(reason));
 }
+
+/// Regression (security QA L3): the store (customer ids, payouts) followed
+/// the process umask, readable by everyone under umask 022. A store
+/// directory reckon creates is the owner's only; one the operator made
+/// keeps its mode.
+#[test]
+fn a_new_store_directory_is_owner_only_and_an_existing_one_keeps_its_mode() {
+    use std::os::unix::fs::{DirBuilderExt as _, PermissionsExt as _};
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    let dir = tempfile::tempdir().unwrap();
+    drop(Store::open(dir.path()).unwrap());
+    assert_eq!(mode(&dir.path().join("store")), 0o700);
+
+    let made = tempfile::tempdir().unwrap();
+    let store_dir = made.path().join("store");
+    std::fs::DirBuilder::new()
+        .mode(0o750)
+        .create(&store_dir)
+        .unwrap();
+    std::fs::set_permissions(&store_dir, std::fs::Permissions::from_mode(0o750)).unwrap();
+    drop(Store::open(made.path()).unwrap());
+    assert_eq!(mode(&store_dir), 0o750);
+}

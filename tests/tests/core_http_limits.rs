@@ -1,0 +1,207 @@
+//! Regressions (security QA H3, M3) around the daemon's HTTP server.
+//!
+//! - H3: a connection that never finished its request head stayed open for
+//!   good, and there was no cap on connections: about 20,000 idle sockets
+//!   took every file descriptor (no /healthz, postbacks, syncs or commands).
+//!   Now a request head must arrive within `http_header_timeout_secs`
+//!   (idle kept-alive connections close after as long), and at most
+//!   `max_http_connections` are open at once; more wait until one closes.
+//! - M3: `listen` on a non-loopback address was accepted without a word,
+//!   though /status and /metrics answer anyone. `config check` and `run`
+//!   now warn, naming the address and the exposure.
+
+use std::io::{Read as _, Write as _};
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+fn write_config(dir: &Path, listen: &str, extra: &str) {
+    std::fs::write(
+        dir.join("reckon.toml"),
+        format!(
+            "[daemon]\ndata_dir = \"data\"\noutput_dir = \"out\"\nlisten = \"{listen}\"\n{extra}"
+        ),
+    )
+    .unwrap();
+}
+
+fn reckon(dir: &Path) -> Command {
+    let mut c = Command::new(reckon_tests::reckon_bin());
+    c.current_dir(dir)
+        .args(["--config", "reckon.toml"])
+        .env_remove("RECKON_CONFIG")
+        .env_remove("RUST_LOG");
+    c
+}
+
+/// `reckon run` in `dir`, its log in `dir/daemon.err`; killed on drop.
+struct Daemon(Child);
+
+impl Daemon {
+    fn start(dir: &Path) -> Daemon {
+        let log = std::fs::File::create(dir.join("daemon.err")).unwrap();
+        let child = reckon(dir)
+            .arg("run")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        Daemon(child)
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn healthz(port: u16) -> Option<String> {
+    reckon_tests::http_get(port, "/healthz")
+        .filter(|(status, _)| *status == 200)
+        .map(|(_, body)| body)
+}
+
+fn wait_healthy(port: u16) {
+    let up = reckon_tests::poll_until(Duration::from_secs(30), || healthz(port));
+    assert_eq!(up.as_deref(), Some("ok\n"), "the daemon did not answer");
+}
+
+/// Whether the server closed `s` within `within` (a read sees the end).
+fn closed_within(s: &mut TcpStream, within: Duration) -> bool {
+    s.set_read_timeout(Some(within)).unwrap();
+    let mut buf = [0u8; 4096];
+    loop {
+        match s.read(&mut buf) {
+            Ok(0) => return true,
+            Ok(_) => continue,
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return true,
+            Err(_) => return false,
+        }
+    }
+}
+
+/// Whether the server has already closed `s` (checked without waiting).
+fn already_closed(mut s: &TcpStream) -> bool {
+    s.set_nonblocking(true).unwrap();
+    let mut buf = [0u8; 4096];
+    match s.read(&mut buf) {
+        Ok(0) => true,
+        Err(e) => e.kind() == std::io::ErrorKind::ConnectionReset,
+        Ok(_) => false,
+    }
+}
+
+#[test]
+fn idle_and_unfinished_connections_are_closed_after_the_header_timeout() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = reckon_tests::free_port();
+    write_config(
+        dir.path(),
+        &format!("127.0.0.1:{port}"),
+        "http_header_timeout_secs = 1\n",
+    );
+    let _daemon = Daemon::start(dir.path());
+    wait_healthy(port);
+
+    // A request head that never ends (the QA's slow.py).
+    let mut unfinished = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    write!(unfinished, "GET /status HTTP/1.1\r\nHost: x\r\n").unwrap();
+    // A connection that sends nothing at all.
+    let mut silent = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    // A kept-alive connection after its answer.
+    let mut kept = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    write!(kept, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    let mut answer = [0u8; 15];
+    kept.read_exact(&mut answer).unwrap();
+    assert_eq!(&answer, b"HTTP/1.1 200 OK");
+
+    for (what, s) in [
+        ("unfinished", &mut unfinished),
+        ("silent", &mut silent),
+        ("kept-alive", &mut kept),
+    ] {
+        assert!(
+            closed_within(s, Duration::from_secs(20)),
+            "the {what} connection was not closed"
+        );
+    }
+}
+
+#[test]
+fn connections_beyond_the_cap_wait_and_healthz_answers_once_others_close() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = reckon_tests::free_port();
+    write_config(
+        dir.path(),
+        &format!("127.0.0.1:{port}"),
+        "http_header_timeout_secs = 2\nmax_http_connections = 2\n",
+    );
+    let _daemon = Daemon::start(dir.path());
+    wait_healthy(port);
+
+    // Both connection slots taken by clients that send nothing.
+    let idle: Vec<TcpStream> = (0..2)
+        .map(|_| TcpStream::connect(("127.0.0.1", port)).unwrap())
+        .collect();
+    // A third connection waits for a slot, then is answered.
+    let answered = healthz(port);
+    assert_eq!(answered.as_deref(), Some("ok\n"));
+    // It was served only once an idle one was closed: the cap held.
+    let closed = idle.iter().filter(|s| already_closed(s)).count();
+    assert!(
+        closed >= 1,
+        "both idle connections were still open when a third was served (max_http_connections = 2)"
+    );
+    let log = std::fs::read_to_string(dir.path().join("daemon.err")).unwrap();
+    assert!(
+        log.contains("all HTTP connections are in use"),
+        "the full server was not logged: {log}"
+    );
+}
+
+#[test]
+fn a_listen_address_that_is_not_loopback_is_warned_about() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = reckon_tests::free_port();
+    write_config(dir.path(), &format!("0.0.0.0:{port}"), "");
+    let want = format!("`[daemon] listen` is 0.0.0.0:{port}, not a loopback address");
+
+    let out = reckon(dir.path())
+        .args(["config", "check"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains(&format!("warning: {want}")), "{err}");
+    assert!(
+        err.contains("/status") && err.contains("reverse proxy"),
+        "{err}"
+    );
+
+    let _daemon = Daemon::start(dir.path());
+    wait_healthy(port);
+    let logged = reckon_tests::poll_until(Duration::from_secs(10), || {
+        let log = std::fs::read_to_string(dir.path().join("daemon.err")).ok()?;
+        log.lines()
+            .any(|l| l.contains("WARN") && l.contains(&want))
+            .then_some(())
+    });
+    assert!(
+        logged.is_some(),
+        "no WARN: {}",
+        std::fs::read_to_string(dir.path().join("daemon.err")).unwrap()
+    );
+
+    // On loopback: no warning.
+    let quiet = tempfile::tempdir().unwrap();
+    write_config(quiet.path(), &format!("127.0.0.1:{port}"), "");
+    let out = reckon(quiet.path())
+        .args(["config", "check"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success() && !err.contains("loopback"), "{err}");
+}
