@@ -65,9 +65,7 @@ impl SecretRef {
             }
             Ok(SecretRef::File(path.into()))
         } else {
-            Err(format!(
-                "secret reference `{s}` must start with `env:` or `file:`"
-            ))
+            Err(unknown_reference(s))
         }
     }
 
@@ -84,6 +82,31 @@ impl SecretRef {
     pub fn is_ref(v: &toml::Value) -> bool {
         v.as_table().is_some_and(|t| t.contains_key("secret"))
     }
+}
+
+/// The error for a `secret` that is neither `env:` nor `file:`, without its
+/// value: a credential pasted in by mistake (`{ secret = "sk_live_…" }`)
+/// would otherwise land on the terminal, and on SIGHUP in the daemon log.
+/// It gives the value's length, and `did you mean` when the part before a
+/// `:` is a near miss of `env` or `file` (`ENV:`, `evn:`, `fil:`); the
+/// hint names only the expected scheme, never the part typed.
+fn unknown_reference(s: &str) -> String {
+    let hint = s
+        .split_once(':')
+        .map(|(scheme, _)| scheme.to_ascii_lowercase())
+        .and_then(|scheme| {
+            ["env", "file"]
+                .into_iter()
+                .find(|want| super::source::edit_distance(&scheme, want) <= 2)
+        })
+        .map(|want| format!("; did you mean `{want}:`?"))
+        .unwrap_or_default();
+    format!(
+        "the secret reference must start with `env:` or `file:` (its value, {} characters, \
+         is not shown: it may be a credential){hint}; write `{{ secret = \"env:NAME\" }}` or \
+         `{{ secret = \"file:PATH\" }}` and put the credential in that variable or file",
+        s.chars().count()
+    )
 }
 
 /// Reads a secret: `Err` says why it could not be read.
