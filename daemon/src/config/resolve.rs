@@ -112,9 +112,16 @@ fn unknown_reference(s: &str) -> String {
 /// Reads a secret: `Err` says why it could not be read.
 pub type SecretReader<'a> = &'a dyn Fn(&SecretRef) -> Result<String, String>;
 
-/// Reads secrets from the process environment and files (relative to `base`).
+/// Reads secrets from the process environment and files (relative to
+/// `base`). Each value read is remembered for masking
+/// ([`crate::plugins::http::remember_secret`]): a connector's errors and
+/// logs mask every secret the daemon holds, not only the connector's own.
 pub fn os_secret_reader(base: PathBuf) -> impl Fn(&SecretRef) -> Result<String, String> {
-    move |r| match r {
+    move |r| read_os_secret(&base, r).inspect(|v| crate::plugins::http::remember_secret(v))
+}
+
+fn read_os_secret(base: &Path, r: &SecretRef) -> Result<String, String> {
+    match r {
         SecretRef::Env(name) => std::env::var(name).map_err(|_| {
             format!("environment variable `{name}` is not set; export it before starting reckon")
         }),
