@@ -1248,6 +1248,31 @@ mod tests {
         assert_eq!(r.redact("Bearer s3cr3t-t0kenXYZ"), "Bearer ***XYZ");
     }
 
+    /// QA-10 M2: a postback's HMAC secret, read by the file-drop race,
+    /// showed unmasked in a connector's error. Every secret the daemon read
+    /// is now masked in every session, whatever connector it belongs to.
+    #[test]
+    fn a_session_masks_every_secret_the_daemon_read() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("hmac"), "hmac-SECRET-of-a-postback\n").unwrap();
+        let read = crate::config::resolve::os_secret_reader(dir.path().to_owned());
+        let r = crate::config::resolve::SecretRef::File("hmac".into());
+        assert_eq!(read(&r).unwrap(), "hmac-SECRET-of-a-postback");
+        let exec = HttpExecutor::new(
+            HttpPolicy::new("another_connector"),
+            None,
+            &[],
+            "https://api.example",
+            serde_json::json!({}),
+            SessionTuning::default(),
+        );
+        assert_eq!(
+            exec.redactor()
+                .redact("row 1: hmac-SECRET-of-a-postback: bad CSV"),
+            "row 1: ***: bad CSV"
+        );
+    }
+
     #[test]
     fn retry_after_forms() {
         let now = std::time::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
