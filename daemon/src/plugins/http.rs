@@ -18,8 +18,11 @@
 //!
 //! Secrets: values are added to the request here and nowhere else; every
 //! message that leaves this module (errors, logs) goes through [`Redactor`],
-//! which masks secret values, their URL-encoded and Basic-encoded forms and
-//! OAuth2 access tokens.
+//! which masks secret values, their URL-encoded and Basic-encoded forms, the
+//! JSON-escaped forms of each and OAuth2 access tokens, for every secret the
+//! daemon read ([`remember_secret`]). A non-2xx body is masked whole before
+//! the plugin sees it: the plugin cuts it for its error, and a credential
+//! cut first would keep its first characters.
 //!
 //! What this is not: no retries of non-idempotent requests, no caching, no
 //! redirect following, no cookies.
