@@ -65,9 +65,7 @@ impl SecretRef {
             }
             Ok(SecretRef::File(path.into()))
         } else {
-            Err(format!(
-                "secret reference `{s}` must start with `env:` or `file:`"
-            ))
+            Err(unknown_reference(s))
         }
     }
 
@@ -86,12 +84,44 @@ impl SecretRef {
     }
 }
 
+/// The error for a `secret` that is neither `env:` nor `file:`, without its
+/// value: a credential pasted in by mistake (`{ secret = "sk_live_…" }`)
+/// would otherwise land on the terminal, and on SIGHUP in the daemon log.
+/// It gives the value's length, and `did you mean` when the part before a
+/// `:` is a near miss of `env` or `file` (`ENV:`, `evn:`, `fil:`); the
+/// hint names only the expected scheme, never the part typed.
+fn unknown_reference(s: &str) -> String {
+    let hint = s
+        .split_once(':')
+        .map(|(scheme, _)| scheme.to_ascii_lowercase())
+        .and_then(|scheme| {
+            ["env", "file"]
+                .into_iter()
+                .find(|want| super::source::edit_distance(&scheme, want) <= 2)
+        })
+        .map(|want| format!("; did you mean `{want}:`?"))
+        .unwrap_or_default();
+    format!(
+        "the secret reference must start with `env:` or `file:` (its value, {} characters, \
+         is not shown: it may be a credential){hint}; write `{{ secret = \"env:NAME\" }}` or \
+         `{{ secret = \"file:PATH\" }}` and put the credential in that variable or file",
+        s.chars().count()
+    )
+}
+
 /// Reads a secret: `Err` says why it could not be read.
 pub type SecretReader<'a> = &'a dyn Fn(&SecretRef) -> Result<String, String>;
 
-/// Reads secrets from the process environment and files (relative to `base`).
+/// Reads secrets from the process environment and files (relative to
+/// `base`). Each value read is remembered for masking
+/// ([`crate::plugins::http::remember_secret`]): a connector's errors and
+/// logs mask every secret the daemon holds, not only the connector's own.
 pub fn os_secret_reader(base: PathBuf) -> impl Fn(&SecretRef) -> Result<String, String> {
-    move |r| match r {
+    move |r| read_os_secret(&base, r).inspect(|v| crate::plugins::http::remember_secret(v))
+}
+
+fn read_os_secret(base: &Path, r: &SecretRef) -> Result<String, String> {
+    match r {
         SecretRef::Env(name) => std::env::var(name).map_err(|_| {
             format!("environment variable `{name}` is not set; export it before starting reckon")
         }),

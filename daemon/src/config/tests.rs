@@ -883,3 +883,52 @@ fn a_secret_file_readable_by_everyone_is_read_with_one_warning() {
     assert!(!message.contains("s3cret"), "{message}");
     assert_eq!(lines[0]["fields"]["mode"], "0644");
 }
+
+/// QA-10 L2: a credential typed into a reference by mistake was echoed in
+/// the error (``secret reference `LITERAL…` must start with …``), and on
+/// SIGHUP into the daemon log. The error names the field, gives the length
+/// and what to do, never the value.
+#[test]
+fn a_literal_in_a_secret_reference_is_not_echoed() {
+    for (value, hint) in [
+        ("LITERAL-IMPACT-SECRET-xyz", None),
+        ("admin:hunter2-secret", None),
+        ("ENV:EXAMPLE_API_KEY", Some("did you mean `env:`?")),
+        ("fil:/run/secrets/k", Some("did you mean `file:`?")),
+    ] {
+        let text = format!(
+            r#"
+[[connectors]]
+id = "net"
+plugin = "example"
+schedule = "0 6 * * *"
+[connectors.settings]
+api_key = {{ secret = "{value}" }}
+"#
+        );
+        let parsed = parse(&text, "t.toml").unwrap_err().to_string();
+        assert!(
+            parsed.contains("`connectors[0].settings.api_key`: the secret reference"),
+            "{parsed}"
+        );
+        let reference = format!("s = {{ secret = \"{value}\" }}");
+        let reference = toml::from_str::<toml::Value>(&reference).unwrap();
+        for e in [parsed, SecretRef::from_toml(&reference["s"]).unwrap_err()] {
+            let (_, rest) = value.split_at(4);
+            assert!(!e.contains(rest), "{value} echoed: {e}");
+            assert!(
+                e.contains(&format!(
+                    "its value, {} characters, is not shown",
+                    value.len()
+                )),
+                "{e}"
+            );
+            assert!(e.contains("{ secret = \"env:NAME\" }"), "{e}");
+            if let Some(h) = hint {
+                assert!(e.contains(h), "{e}");
+            } else {
+                assert!(!e.contains("did you mean"), "{e}");
+            }
+        }
+    }
+}

@@ -18,8 +18,11 @@
 //!
 //! Secrets: values are added to the request here and nowhere else; every
 //! message that leaves this module (errors, logs) goes through [`Redactor`],
-//! which masks secret values, their URL-encoded and Basic-encoded forms and
-//! OAuth2 access tokens.
+//! which masks secret values, their URL-encoded and Basic-encoded forms, the
+//! JSON-escaped forms of each and OAuth2 access tokens, for every secret the
+//! daemon read ([`remember_secret`]). A non-2xx body is masked whole before
+//! the plugin sees it: the plugin cuts it for its error, and a credential
+//! cut first would keep its first characters.
 //!
 //! What this is not: no retries of non-idempotent requests, no caching, no
 //! redirect following, no cookies.
@@ -28,7 +31,7 @@ use super::{HttpPolicy, RateLimit, SessionTuning};
 use base64::Engine;
 use plugin_api::protocol::{AuthSpec, Event, HttpFailureKind, HttpRequest, HttpResponseHead};
 use rand::Rng;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 use tokio::time::Instant;
@@ -40,18 +43,22 @@ pub struct Redactor {
 }
 
 impl Redactor {
-    /// Adds a secret value (and its URL-encoded form).
+    /// Adds a secret value, its URL-encoded forms and the forms JSON
+    /// escaping gives each of them (a platform echoing the request back as
+    /// JSON writes `é` as `\u00e9`, `"` as `\"`, maybe `/` as `\/`).
     pub fn add(&mut self, secret: &str) {
         if secret.is_empty() {
             return;
         }
-        for s in [
+        for plain in [
             secret.to_owned(),
             url::form_urlencoded::byte_serialize(secret.as_bytes()).collect::<String>(),
             plugin_api::sdk::encode_component(secret),
         ] {
-            if !self.needles.contains(&s) {
-                self.needles.push(s);
+            for s in json_forms(&plain) {
+                if !self.needles.contains(&s) {
+                    self.needles.push(s);
+                }
             }
         }
         // Longest first, so a secret containing another is masked whole.
@@ -77,6 +84,23 @@ impl Redactor {
         out
     }
 
+    /// A response body with every secret masked, for an error answer: the
+    /// plugin cuts it to a bounded length for its error message, and a
+    /// credential the platform echoed (a `401` repeating the request's
+    /// `Authorization` header) must be masked whole before that cut, or its
+    /// first characters survive it. A body that is not UTF-8 is read
+    /// lossily: an error answer is text for a message, not data.
+    pub fn redact_body(&self, body: Vec<u8>) -> Vec<u8> {
+        if self.needles.is_empty() || body.is_empty() {
+            return body;
+        }
+        let text = match String::from_utf8(body) {
+            Ok(t) => t,
+            Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
+        };
+        self.redact(&text).into_bytes()
+    }
+
     /// True if nothing needs masking.
     pub fn is_empty(&self) -> bool {
         self.needles.is_empty()
@@ -87,6 +111,64 @@ impl Redactor {
     pub fn values(&self) -> impl Iterator<Item = &str> {
         self.needles.iter().map(String::as_str)
     }
+}
+
+/// Every secret value the daemon has read (connectors' and postbacks'),
+/// so that a session masks them all, not only its connector's own: a file
+/// read by mistake (the QA's file-drop race read a postback's HMAC secret
+/// file) must not show a secret in a connector's error or `/status`.
+/// Values stay for the life of the process: a secret replaced on reload
+/// is still one to hide.
+static KNOWN_SECRETS: Mutex<BTreeSet<String>> = Mutex::new(BTreeSet::new());
+
+/// Remembers a secret value for every session's [`Redactor`] (see
+/// [`KNOWN_SECRETS`]); blank values are ignored.
+pub fn remember_secret(value: &str) {
+    if value.trim().is_empty() {
+        return;
+    }
+    let mut known = KNOWN_SECRETS.lock().unwrap_or_else(|e| e.into_inner());
+    if !known.contains(value) {
+        known.insert(value.to_owned());
+    }
+}
+
+fn known_secrets() -> Vec<String> {
+    let known = KNOWN_SECRETS.lock().unwrap_or_else(|e| e.into_inner());
+    known.iter().cloned().collect()
+}
+
+/// `s` and the forms JSON writers give it inside a string, without the
+/// quotes: serde's (`"`, `\\` and control characters escaped), with every
+/// non-ASCII character as `\uXXXX` (Python's default, hex in either case),
+/// and each of those with `/` as `\/` (PHP's default).
+fn json_forms(s: &str) -> Vec<String> {
+    let serde = serde_json::to_string(s).expect("a string serialises");
+    let serde = serde[1..serde.len() - 1].to_owned();
+    let ascii = |upper: bool| {
+        let mut out = String::with_capacity(serde.len());
+        for c in serde.chars() {
+            if c.is_ascii() {
+                out.push(c);
+                continue;
+            }
+            for unit in c.encode_utf16(&mut [0; 2]) {
+                if upper {
+                    out.push_str(&format!("\\u{unit:04X}"));
+                } else {
+                    out.push_str(&format!("\\u{unit:04x}"));
+                }
+            }
+        }
+        out
+    };
+    let mut forms = vec![s.to_owned(), serde.clone(), ascii(false), ascii(true)];
+    for f in forms.clone() {
+        forms.push(f.replace('/', "\\/"));
+    }
+    forms.sort();
+    forms.dedup();
+    forms
 }
 
 /// Secrets shorter than this are masked only where they stand alone (and
@@ -396,6 +478,9 @@ impl HttpExecutor {
         for s in policy.secrets.values() {
             redactor.add(&s.0);
         }
+        for s in known_secrets() {
+            redactor.add(&s);
+        }
         // Basic credentials travel base64-encoded; mask that form too.
         let mut exec = HttpExecutor {
             policy,
@@ -656,6 +741,13 @@ impl HttpExecutor {
                         .into_iter()
                         .map(|(k, v)| (k, self.redactor.redact(&v)))
                         .collect();
+                    // An error answer only ever feeds a message; a 2xx body
+                    // is data, which the session's review masks per record.
+                    let body = if (200..300).contains(&status) {
+                        body
+                    } else {
+                        self.redactor.redact_body(body)
+                    };
                     (
                         wait,
                         (
@@ -1159,6 +1251,31 @@ mod tests {
         assert_eq!(r.redact("Bearer s3cr3t-t0kenXYZ"), "Bearer ***XYZ");
     }
 
+    /// QA-10 M2: a postback's HMAC secret, read by the file-drop race,
+    /// showed unmasked in a connector's error. Every secret the daemon read
+    /// is now masked in every session, whatever connector it belongs to.
+    #[test]
+    fn a_session_masks_every_secret_the_daemon_read() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("hmac"), "hmac-SECRET-of-a-postback\n").unwrap();
+        let read = crate::config::resolve::os_secret_reader(dir.path().to_owned());
+        let r = crate::config::resolve::SecretRef::File("hmac".into());
+        assert_eq!(read(&r).unwrap(), "hmac-SECRET-of-a-postback");
+        let exec = HttpExecutor::new(
+            HttpPolicy::new("another_connector"),
+            None,
+            &[],
+            "https://api.example",
+            serde_json::json!({}),
+            SessionTuning::default(),
+        );
+        assert_eq!(
+            exec.redactor()
+                .redact("row 1: hmac-SECRET-of-a-postback: bad CSV"),
+            "row 1: ***: bad CSV"
+        );
+    }
+
     #[test]
     fn retry_after_forms() {
         let now = std::time::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
@@ -1209,6 +1326,69 @@ mod tests {
         assert_eq!(r.redact("key=s3cr3t/+= x"), "key=*** x");
         assert_eq!(r.redact("key=s3cr3t%2F%2B%3D"), "key=***");
         assert_eq!(r.redact("nothing"), "nothing");
+    }
+
+    /// True if `text` shows `len` or more consecutive characters of `secret`.
+    fn shows_part(text: &str, secret: &str, len: usize) -> bool {
+        let c: Vec<char> = secret.chars().collect();
+        c.windows(len)
+            .any(|w| text.contains(&w.iter().collect::<String>()))
+    }
+
+    /// QA-10 M2 (b): a secret with non-ASCII, `"` or `\` echoed in a JSON
+    /// body is escaped there (`sk \u00e9/+ `), and that form was not masked;
+    /// nor was the Basic form's `\/`.
+    #[test]
+    fn redactor_masks_json_escaped_forms() {
+        let mut r = Redactor::default();
+        r.add("sk é/+ \"q\\");
+        for echoed in [
+            r#"{"decoded": "***:sk \u00e9/+ \"q\\"}"#,
+            r#"{"decoded": "***:sk \u00E9\/+ \"q\\"}"#,
+            r#"{"decoded": "***:sk é\/+ \"q\\"}"#,
+            r#"{"decoded": "***:sk é/+ \"q\\"}"#,
+        ] {
+            assert_eq!(r.redact(echoed), r#"{"decoded": "***:***"}"#, "{echoed}");
+        }
+        // A Basic credential: its base64 has `/` and `+`.
+        let mut r = Redactor::default();
+        let basic = base64::engine::general_purpose::STANDARD.encode("u:p?>?>?>");
+        assert!(basic.contains('/'), "{basic}");
+        r.add(&basic);
+        let escaped = basic.replace('/', "\\/");
+        assert_eq!(r.redact(&format!("Basic {escaped}")), "Basic ***");
+        // Astral characters are escaped as a surrogate pair.
+        let mut r = Redactor::default();
+        r.add("key-\u{1F600}-long");
+        assert_eq!(r.redact("x key-\\ud83d\\ude00-long x"), "x *** x");
+    }
+
+    /// QA-10 M2 (a): the plugin cut an error answer to a bounded length
+    /// before the daemon masked it, so a Basic credential straddling the
+    /// cut was printed in part (12 of its 16 characters). The executor now
+    /// masks a non-2xx body whole before the plugin sees it: wherever the
+    /// plugin cuts, no 4 consecutive characters of the credential survive.
+    #[test]
+    fn an_error_body_is_masked_before_the_plugin_cuts_it() {
+        let secret = "p@ss w/rd+=&?#%x";
+        let basic = base64::engine::general_purpose::STANDARD.encode(format!("IRdemoSID:{secret}"));
+        let mut r = Redactor::default();
+        r.add(secret);
+        r.add(&basic);
+        let body = format!(
+            r#"{{"headers": {{"authorization": "Basic {basic}"}}, "password": "{secret}"}}"#
+        );
+        let masked = r.redact_body(body.clone().into_bytes());
+        for max in 1..body.len() {
+            let shown = plugin_api::sdk::body_suffix(&masked, max);
+            for s in [secret, basic.as_str()] {
+                assert!(!shows_part(&shown, s, 4), "cut at {max}: {shown}");
+            }
+        }
+        // A body that is not UTF-8 is masked too (read lossily).
+        let mut bytes = vec![0xff, b' '];
+        bytes.extend_from_slice(secret.as_bytes());
+        assert_eq!(r.redact_body(bytes), "\u{FFFD} ***".as_bytes());
     }
 
     #[test]

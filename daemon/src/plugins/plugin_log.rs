@@ -78,6 +78,8 @@ pub struct BoundedLog {
 }
 
 /// Cuts `s` to at most `max` bytes at a character boundary, saying so.
+/// `s` is already masked (mask first, then cut: a credential cut first
+/// kept its first characters), and the cut never splits a `***` mask.
 fn cut(mut s: String, max: usize) -> String {
     if s.len() <= max {
         return s;
@@ -85,6 +87,9 @@ fn cut(mut s: String, max: usize) -> String {
     let total = s.len();
     let mut end = max;
     while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    while end > 0 && s[end..].starts_with('*') && s[..end].ends_with('*') {
         end -= 1;
     }
     s.truncate(end);
@@ -352,6 +357,26 @@ mod tests {
     use super::*;
     use crate::test_support::json_lines;
     use std::collections::BTreeMap;
+
+    /// QA-10 M2: masked first, then cut; a secret straddling the cut
+    /// shows none of its characters, and the cut never leaves a partial
+    /// `***` that reads like part of a value.
+    #[test]
+    fn a_secret_straddling_the_cut_is_masked_whole() {
+        let mut r = Redactor::default();
+        r.add("S3CRET-value-Z9");
+        for pad in MAX_VALUE_BYTES - 20..MAX_VALUE_BYTES + 2 {
+            let value = format!("{}S3CRET-value-Z9 tail", "a".repeat(pad));
+            let line = bound(record(LogLevel::Info, "m", &[("k", &value)]), &|s| {
+                r.redact(s)
+            });
+            let v = &line.fields[0].1;
+            assert!(!v.contains("S3CR") && !v.contains("Z9"), "{v}");
+            let kept = v.split('…').next().unwrap();
+            let partial = kept.ends_with('*') && !kept.ends_with("a***");
+            assert!(!partial, "a partial mask: {kept}");
+        }
+    }
 
     fn record(level: LogLevel, message: &str, fields: &[(&str, &str)]) -> LogRecord {
         LogRecord {
