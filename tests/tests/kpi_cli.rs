@@ -589,26 +589,45 @@ fn a_program_reconciled_in_an_older_layout_reads_as_not_reconciled_until_a_run()
     }
 
     let out = kpi(tmp.path(), &["--period", "2026-11", "--format", "json"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
     let notes = v["notes"].to_string();
-    assert!(notes.contains("Program `main` has not been reconciled"), "{notes}");
+    assert!(
+        notes.contains("Program `main` has not been reconciled"),
+        "{notes}"
+    );
     assert!(notes.contains("the store was upgraded since"), "{notes}");
 
     let report = |format: &str| {
         Command::new(reckon_tests::reckon_bin())
             .arg("--config")
             .arg(&path)
-            .args(["reconcile", "report", "--program", "main", "--period", "2026-11"])
+            .args([
+                "reconcile",
+                "report",
+                "--program",
+                "main",
+                "--period",
+                "2026-11",
+            ])
             .args(["--format", format])
             .output()
             .expect("run reckon")
     };
     let out = report("json");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        err.contains("warning: program `main` has not been reconciled") && err.contains("run `reckon reconcile`"),
+        err.contains("warning: program `main` has not been reconciled")
+            && err.contains("run `reckon reconcile`"),
         "{err}"
     );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
@@ -636,5 +655,9 @@ fn a_program_reconciled_in_an_older_layout_reads_as_not_reconciled_until_a_run()
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
     assert!(v.get("not_reconciled").is_none(), "{v}");
     assert_ne!(v["claims"], 0, "{v}");
-    assert!(out.stderr.is_empty(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

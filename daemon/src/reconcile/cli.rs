@@ -163,7 +163,11 @@ pub fn run(config: &Path, args: ReconcileArgs, con: &mut Console) -> anyhow::Res
             rep.store_as_of = store_as_of;
             rep.not_reconciled = !ran;
             if !ran {
-                writeln!(con.err, "warning: {}", report::not_reconciled_sentence(&program.id))?;
+                writeln!(
+                    con.err,
+                    "warning: {}",
+                    report::not_reconciled_sentence(&program.id)
+                )?;
             }
             if let Some(t) = store_as_of {
                 writeln!(

@@ -1845,7 +1845,9 @@ amount_tolerance_abs = "0.50"
         assert!(!is_current(&raw, &p, &fx));
         let s = run_program(&b, &p, &fx, now, false).unwrap();
         assert!(s.full, "a FORMAT-1 state must force a full run");
-        assert!(stored_state(&b, &p.id).unwrap().is_some_and(|s| is_current(&s, &p, &fx)));
+        assert!(stored_state(&b, &p.id)
+            .unwrap()
+            .is_some_and(|s| is_current(&s, &p, &fx)));
 
         // Same tree as a fresh store reconciled once: every old key is gone.
         let fresh = backend(&spec);
