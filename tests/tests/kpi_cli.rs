@@ -546,3 +546,118 @@ fn a_later_sync_rewrites_the_days_summaries() {
         run_after_sync(&store, &config, &kpi, at("2026-11-08T23:30:00Z"), true).expect("hook");
     assert_eq!(next_day, None);
 }
+
+/// Upgrade QA F1: a store upgraded from a version that wrote decisions in
+/// the FORMAT-1 layout keeps that version's run state (`P/s`, `v: 1`) but
+/// none of its decisions are read. Until the next run, `kpi` and
+/// `reconcile report` must say the program is not reconciled (they showed
+/// every claim unreconciled without a word), and the daemon's post-sync
+/// hook reconciles it even when the sync changed nothing, before the KPI
+/// summaries read it.
+#[test]
+fn a_program_reconciled_in_an_older_layout_reads_as_not_reconciled_until_a_run() {
+    use reckon::reconcile::backend::{ReconBackend, StoreBackend};
+    let tmp = tempfile::tempdir().expect("tempdir");
+    setup(tmp.path());
+    let path = tmp.path().join("reckon.toml");
+    let text = std::fs::read_to_string(&path).expect("config");
+    std::fs::write(&path, format!("{text}{PROGRAM}")).expect("config");
+    let config = reckon::config::load(&path).expect("config");
+    let fx = reckon::reconcile::fx_table(&config).expect("fx");
+    {
+        let store = Store::open(&tmp.path().join("data")).expect("store");
+        reckon::reconcile::run(&store, &config.programs, &fx, at("2026-12-01T00:00:00Z"))
+            .expect("reconcile");
+        // What the upgrade leaves: the old run state, no decision readable.
+        let b = StoreBackend::new(&store).expect("backend");
+        let mut batch: Vec<(Vec<u8>, Option<Vec<u8>>)> = b
+            .kv_scan(b"main/")
+            .map(|kv| (kv.expect("scan").0, None))
+            .collect();
+        let mut old_state = vec![1u8];
+        old_state.extend(
+            serde_json::to_vec(&serde_json::json!({
+                "v": 1, "last_seq": store.last_seq().expect("seq"),
+                "program": config.programs[0].fingerprint(), "fx": fx.fingerprint(),
+            }))
+            .expect("json"),
+        );
+        batch.push((b"main/s".to_vec(), Some(old_state)));
+        b.kv_apply(batch).expect("apply");
+        assert!(reckon::reconcile::needs_run(&store, &config.programs[0], &fx).expect("state"));
+        store.flush().expect("flush");
+    }
+
+    let out = kpi(tmp.path(), &["--period", "2026-11", "--format", "json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let notes = v["notes"].to_string();
+    assert!(
+        notes.contains("Program `main` has not been reconciled"),
+        "{notes}"
+    );
+    assert!(notes.contains("the store was upgraded since"), "{notes}");
+
+    let report = |format: &str| {
+        Command::new(reckon_tests::reckon_bin())
+            .arg("--config")
+            .arg(&path)
+            .args([
+                "reconcile",
+                "report",
+                "--program",
+                "main",
+                "--period",
+                "2026-11",
+            ])
+            .args(["--format", format])
+            .output()
+            .expect("run reckon")
+    };
+    let out = report("json");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("warning: program `main` has not been reconciled")
+            && err.contains("run `reckon reconcile`"),
+        "{err}"
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(v["not_reconciled"], true, "{v}");
+    let html = String::from_utf8_lossy(&report("html").stdout).into_owned();
+    assert!(html.contains("Not reconciled:"), "{html}");
+
+    // The daemon's hooks after a sync that changed nothing: reconcile
+    // runs the program first, so the report is whole again.
+    {
+        let store = Store::open(&tmp.path().join("data")).expect("store");
+        let seq = store.last_seq().expect("seq");
+        reckon::schedule::hooks::run_post_sync(&reckon::schedule::hooks::SyncEvent {
+            store: &store,
+            config: &config,
+            connector: "shop",
+            kind: plugin_api::protocol::PluginKind::Orders,
+            seq_before: seq,
+            seq_after: seq,
+        });
+        assert!(!reckon::reconcile::needs_run(&store, &config.programs[0], &fx).expect("state"));
+        store.flush().expect("flush");
+    }
+    let out = report("json");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert!(v.get("not_reconciled").is_none(), "{v}");
+    assert_ne!(v["claims"], 0, "{v}");
+    assert!(
+        out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -721,3 +721,39 @@ fn a_plugin_directory_under_an_open_non_sticky_parent_is_refused() {
         "{out}"
     );
 }
+
+/// Upgrade QA F2: a library built before the protocol fingerprint (its
+/// header slot is zero) still loads, but `plugins list` and `plugins check`
+/// say to rebuild or replace it. Built here by zeroing the slot of the
+/// example's header (magic, header_size, abi major/minor, flags, then the
+/// fingerprint at byte 20).
+#[test]
+fn a_plugin_built_before_the_protocol_fingerprint_loads_with_a_warning() {
+    let dir = tempfile::tempdir().unwrap();
+    let installed = reckon_tests::install_plugins(dir.path(), &["example"]);
+    let lib = &installed[0];
+    let mut bytes = std::fs::read(lib).unwrap();
+    let mut prefix = b"RECKONPL".to_vec();
+    prefix.extend_from_slice(
+        &u32::try_from(std::mem::size_of::<plugin_api::abi::PluginHeader>())
+            .unwrap()
+            .to_le_bytes(),
+    );
+    let fp = plugin_api::abi::PROTOCOL_FINGERPRINT.to_le_bytes();
+    let at = bytes
+        .windows(24)
+        .position(|w| w.starts_with(&prefix) && w[20..24] == fp)
+        .expect("the example's header in its library");
+    bytes[at + 20..at + 24].fill(0);
+    std::fs::write(lib, &bytes).unwrap();
+
+    let warning = "built against an older plugin-api (no protocol fingerprint); rebuild it or replace it with this release's .so";
+    let (code, out) = reckon(&["plugins", "list", "--plugin-dir", "."], dir.path());
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("warning: plugin `example`"), "{out}");
+    assert!(out.contains(warning), "{out}");
+    let (code, out) = reckon(&["plugins", "check", lib.to_str().unwrap()], dir.path());
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("it loads, with a warning"), "{out}");
+    assert!(out.contains(warning), "{out}");
+}

@@ -132,6 +132,13 @@ pub fn check(
             c.lookback_days,
             if c.config.enabled { "" } else { ", DISABLED" }
         );
+        if let Some(why) = c.plugin.outdated() {
+            let _ = writeln!(
+                out,
+                "  warning: its plugin library {} is {why}",
+                c.plugin.path.display()
+            );
+        }
         if !c.config.enabled {
             let _ = writeln!(out, "  never fires while disabled");
             continue;

@@ -84,6 +84,19 @@ pub fn run_after_sync(
     kpi.validate()?;
     let fx =
         crate::reconcile::fx_table(config).map_err(|e| KpiError::Config(format!("[fx]: {e}")))?;
+    // The reconcile hook runs first and reconciles every program that
+    // needs it; one still in need (its run failed) would show its claims
+    // as unreconciled: leave the files as they are and try at the next
+    // sync (upgrade QA F1).
+    for p in &config.programs {
+        if crate::reconcile::needs_run(store, p, &fx)? {
+            tracing::warn!(
+                program = %p.id,
+                "KPI summaries not written: program has not been reconciled with the present config, judging rules or store layout (its reconcile run failed: see the log); they are written after a sync once `reckon reconcile` succeeds"
+            );
+            return Ok(None);
+        }
+    }
     let rules = super::commission::from_rules(&config.programs);
     let ctx = KpiContext {
         zone,

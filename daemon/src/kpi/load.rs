@@ -121,7 +121,7 @@ pub fn freshness_notes(
     let mut notes = Vec::new();
     if !unjudged.ran {
         notes.push(format!(
-            "Program `{program}` has not been reconciled (or its last run did not finish): its affiliate orders are not credited to partners and may show as `unattributed`; run `reckon reconcile` and report again."
+            "Program `{program}` has not been reconciled (never, its last full run did not finish, or the store was upgraded since and every claim must be judged again): its affiliate orders are not credited to partners and may show as `unattributed`; run `reckon reconcile` and report again."
         ));
         return notes;
     }

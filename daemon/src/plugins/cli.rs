@@ -168,8 +168,15 @@ pub fn run(config: &Path, cmd: PluginsCommand) -> anyhow::Result<ExitCode> {
                 Ok(plugin) => {
                     // The exit status is the verdict: output nobody reads
                     // (a closed pipe) does not change it.
+                    let (passed, warning) = match plugin.outdated() {
+                        None => ("every check passed", String::new()),
+                        Some(why) => (
+                            "it loads, with a warning",
+                            format!("warning: {} is {why}\n", path.display()),
+                        ),
+                    };
                     let _ = crate::cli::write_stdout(&format!(
-                        "ok: {} is plugin `{}` {} (every check passed; plugin directory {})\n\n{}",
+                        "ok: {} is plugin `{}` {} ({passed}; plugin directory {})\n{warning}\n{}",
                         path.display(),
                         plugin.manifest.id,
                         plugin.manifest.version,
@@ -293,6 +300,15 @@ pub fn render_list(dir: &Path, found: &[Result<Arc<Plugin>, LoadError>]) -> Stri
     }
     for e in refused {
         out.push_str(&format!("refused: {e}\n"));
+    }
+    for p in found.iter().flatten() {
+        if let Some(why) = p.outdated() {
+            let file = p.path.file_name().unwrap_or_default().to_string_lossy();
+            out.push_str(&format!(
+                "warning: plugin `{}` ({file}) is {why}\n",
+                p.manifest.id
+            ));
+        }
     }
     // Several libraries with one id: `load_with` takes the conventional
     // file name, else the first by name; say which, so a new build that
@@ -506,4 +522,50 @@ fn die_with_parent(parent: Option<u32>) -> Result<(), String> {
     #[cfg(not(target_os = "linux"))]
     let _ = parent;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use plugin_api::protocol::PluginKind;
+
+    fn plugin(id: &str, fingerprint: u32) -> Arc<Plugin> {
+        let manifest = Manifest {
+            id: id.into(),
+            name: "n".into(),
+            version: "1".into(),
+            kind: PluginKind::Affiliate,
+            description: "d".into(),
+            config_schema: serde_json::json!({}),
+            streams: vec![],
+            allowed_hosts: vec![],
+            default_base_url: None,
+            auth: None,
+            max_window_days: None,
+            file_capability: None,
+        };
+        let mut p = Plugin::from_manifest(format!("libreckon_plugin_{id}.so").into(), manifest);
+        p.protocol_fingerprint = fingerprint;
+        Arc::new(p)
+    }
+
+    /// Upgrade QA F2: a plugin from before the protocol fingerprint loads,
+    /// and `plugins list` says to replace it.
+    #[test]
+    fn list_flags_a_plugin_built_before_the_protocol_fingerprint() {
+        let current = plugin("impact", plugin_api::abi::PROTOCOL_FINGERPRINT);
+        let old = plugin("cake", 0);
+        assert_eq!(current.outdated(), None);
+        let text = render_list(Path::new("plugins"), &[Ok(current), Ok(old)]);
+        let warnings: Vec<&str> = text.lines().filter(|l| l.starts_with("warning:")).collect();
+        assert_eq!(
+            warnings,
+            [format!(
+                "warning: plugin `cake` (libreckon_plugin_cake.so) is {}",
+                crate::plugins::OUTDATED_PLUGIN
+            )],
+            "{text}"
+        );
+        assert!(text.contains("older plugin-api (no protocol fingerprint); rebuild it or replace it with this release's .so"));
+    }
 }

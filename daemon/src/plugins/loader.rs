@@ -730,8 +730,12 @@ pub fn load_file_with(
         panic_unwind: header.flags & FLAG_PANIC_UNWIND != 0,
         sha256: sha.clone(),
         abi_minor: header.abi_minor,
+        protocol_fingerprint: header.protocol_fingerprint,
         fns,
     });
+    if let Some(why) = plugin.outdated() {
+        tracing::warn!(plugin = %plugin.manifest.id, path = %canonical.display(), "plugin library {why}");
+    }
     if let Ok(mut c) = cache().lock() {
         c.insert(
             canonical,

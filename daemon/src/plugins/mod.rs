@@ -68,6 +68,9 @@ pub struct Plugin {
     pub sha256: String,
     /// The plugin's ABI minor version.
     pub abi_minor: u16,
+    /// Its header's `protocol_fingerprint`: 0 for a plugin built before the
+    /// fingerprint existed ([`Plugin::outdated`]).
+    pub protocol_fingerprint: u32,
     /// The function table (valid forever: libraries are never unloaded).
     pub(crate) fns: loader::PluginFns,
 }
@@ -82,10 +85,24 @@ impl Plugin {
             panic_unwind: true,
             sha256: String::new(),
             abi_minor: 0,
+            protocol_fingerprint: plugin_api::abi::PROTOCOL_FINGERPRINT,
             fns: loader::PluginFns::unavailable(),
         }
     }
+
+    /// Why this library should be replaced although it loads: built against
+    /// a plugin-api from before `protocol_fingerprint` (its slot is zero),
+    /// so the host cannot tell whether its records match this release's.
+    /// Such plugins still load (out-of-tree plugins), with this warning in
+    /// the log, `plugins list`, `plugins check` and `config check`.
+    pub fn outdated(&self) -> Option<&'static str> {
+        (self.protocol_fingerprint == 0).then_some(OUTDATED_PLUGIN)
+    }
 }
+
+/// [`Plugin::outdated`]'s warning (upgrade QA F2: an operator who forgot
+/// to replace the plugins ran the old mapping code without a word).
+pub const OUTDATED_PLUGIN: &str = "built against an older plugin-api (no protocol fingerprint); rebuild it or replace it with this release's .so (an old plugin runs its old mapping code and may change stored records)";
 
 /// Lists plugin libraries (`*.so`/`*.dylib`) in `dir`, loading and describing
 /// each. Broken files are returned as errors, not skipped. Describe runs as

@@ -133,9 +133,11 @@ pub fn run(config: &Path, args: ReconcileArgs, con: &mut Console) -> anyhow::Res
             // The instant the decisions were judged at, and those judged
             // before a deadline of their own that has passed since (stored
             // decisions only: `--as-of` judges at the instant asked for).
+            let mut ran = true;
             let (decisions, judged_at, stale, store_as_of) = match r.as_of {
                 None => {
                     let j = super::load_judgements_where(&store, &program.id, in_period)?;
+                    ran = j.ran;
                     let stale =
                         report::stale(j.decisions.iter().zip(j.due.iter().copied()), present);
                     (j.decisions, j.judged_at, stale, j.store_as_of)
@@ -159,6 +161,14 @@ pub fn run(config: &Path, args: ReconcileArgs, con: &mut Console) -> anyhow::Res
             rep.judged_at = judged_at;
             rep.stale = stale;
             rep.store_as_of = store_as_of;
+            rep.not_reconciled = !ran;
+            if !ran {
+                writeln!(
+                    con.err,
+                    "warning: {}",
+                    report::not_reconciled_sentence(&program.id)
+                )?;
+            }
             if let Some(t) = store_as_of {
                 writeln!(
                     con.err,
@@ -175,7 +185,7 @@ pub fn run(config: &Path, args: ReconcileArgs, con: &mut Console) -> anyhow::Res
             }
             if r.as_of.is_none() {
                 match judged_at {
-                    None if !decisions.is_empty() => writeln!(
+                    None if ran && !decisions.is_empty() => writeln!(
                         con.err,
                         "note: these decisions do not record when they were judged (stored by an earlier version); run `reckon reconcile` to record it"
                     )?,

@@ -552,31 +552,21 @@ fn run_program_with<B: ReconBackend>(
     pass_claims: usize,
 ) -> Result<ProgramSummary, ReconcileError> {
     let hi = b.last_seq()?;
-    let program_fp = program.fingerprint();
-    let fx_fp = fx.fingerprint();
     let state = b
         .kv_get(&state_key(&program.id))?
         .and_then(|v| decode_state(&v));
     let new_state = ProgramState {
         v: FORMAT,
         last_seq: hi,
-        program: program_fp.clone(),
-        fx: fx_fp.clone(),
+        program: program.fingerprint(),
+        fx: fx.fingerprint(),
         buckets: (D_BUCKETS, X_BUCKETS),
         as_of: b.as_of(),
         judged_at: Some(now),
         payable: None,
     };
     match state {
-        Some(s)
-            if !force_full
-                && new_state.as_of.is_none()
-                && s.as_of.is_none()
-                && s.v == FORMAT
-                && s.buckets == new_state.buckets
-                && s.program == program_fp
-                && s.fx == fx_fp =>
-        {
+        Some(s) if !force_full && new_state.as_of.is_none() && is_current(&s, program, fx) => {
             let new_state = ProgramState {
                 payable: s.payable,
                 ..new_state
@@ -585,6 +575,20 @@ fn run_program_with<B: ReconBackend>(
         }
         _ => full_run(b, program, fx, now, new_state, pass_claims),
     }
+}
+
+/// Whether a stored state lets the next run be incremental: written in this
+/// FORMAT and bucket counts, by a run of the present (not `--now`), with
+/// the program's config, the judging rules ([`engine::JUDGE_VERSION`], part
+/// of the fingerprint) and the FX table of now. Otherwise the next run is a
+/// full one: the stored decisions are not those the present rules make (or
+/// cannot be read at all: FORMAT 1).
+pub fn is_current(s: &ProgramState, program: &ProgramConfig, fx: &FxTable) -> bool {
+    s.as_of.is_none()
+        && s.v == FORMAT
+        && s.buckets == (D_BUCKETS, X_BUCKETS)
+        && s.program == program.fingerprint()
+        && s.fx == fx.fingerprint()
 }
 
 fn summarize(
@@ -1660,14 +1664,19 @@ pub fn load_stored_decisions_due_where<B: ReconBackend>(
     load_into(b, program, Vec::new(), take, |(d, _)| d)
 }
 
-/// The program's state as the last run left it; none before the first
-/// run, or while a full run is under way or was cut short.
+/// The program's state as the last run left it, if that run stored
+/// decisions this version reads: none before the first run, while a full
+/// run is under way or was cut short, or when the run was one of a version
+/// that wrote another FORMAT (a FORMAT-1 tree, from before the upgrade to
+/// FORMAT 2: its decisions are not read, so to every reader the program
+/// has not been reconciled until its next, full, run).
 pub fn stored_state<B: ReconBackend>(
     b: &B,
     program: &str,
 ) -> Result<Option<ProgramState>, StoreError> {
     Ok(b.kv_get(&state_key(program))?
-        .and_then(|v| decode_state(&v)))
+        .and_then(|v| decode_state(&v))
+        .filter(|s| s.v == FORMAT))
 }
 
 /// Calls `each` with every stored decision of a program, in bucket order
@@ -1828,8 +1837,17 @@ amount_tolerance_abs = "0.50"
             ),
         ])
         .unwrap();
+        // Until that run, no reader takes the program as reconciled: its
+        // decisions are not read (upgrade QA F1: kpi and reports showed
+        // every claim unreconciled without a word).
+        assert_eq!(stored_state(&b, &p.id).unwrap(), None);
+        let raw = decode_state(&b.kv_get(&state_key(&p.id)).unwrap().unwrap()).unwrap();
+        assert!(!is_current(&raw, &p, &fx));
         let s = run_program(&b, &p, &fx, now, false).unwrap();
         assert!(s.full, "a FORMAT-1 state must force a full run");
+        assert!(stored_state(&b, &p.id)
+            .unwrap()
+            .is_some_and(|s| is_current(&s, &p, &fx)));
 
         // Same tree as a fresh store reconciled once: every old key is gone.
         let fresh = backend(&spec);
@@ -1841,6 +1859,20 @@ amount_tolerance_abs = "0.50"
         let s = run_program(&b, &p, &fx, now, false).unwrap();
         assert!(!s.full);
         assert_eq!(s.decisions_changed, 0);
+    }
+
+    #[test]
+    fn a_state_of_older_judging_rules_is_not_current() {
+        let spec = SynthSpec::benchmark(50, 3);
+        let (p, fx, now) = (program(), FxTable::empty(), spec.settled_now());
+        let b = backend(&spec);
+        run_program(&b, &p, &fx, now, false).unwrap();
+        let mut state = stored_state(&b, &p.id).unwrap().unwrap();
+        assert!(is_current(&state, &p, &fx));
+        // The fingerprint an older JUDGE_VERSION gave: readable decisions,
+        // but not those of the present rules.
+        state.program = state.program.replace('a', "b") + "0";
+        assert!(!is_current(&state, &p, &fx));
     }
 
     /// QA findings of 2026-11-29: a full run after a config change said

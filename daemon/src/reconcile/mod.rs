@@ -49,7 +49,11 @@ pub fn fx_table(cfg: &crate::config::Config) -> Result<FxTable, crate::fx::FxErr
 }
 
 /// The post-sync hook: after a sync that changed records of a connector
-/// feeding a program (as claims or orders), reconcile those programs.
+/// feeding a program (as claims or orders), reconcile those programs; and
+/// after any sync, every program that [`needs_run`] (never reconciled, or
+/// its decisions are of another config, FX table, judging rules or store
+/// layout, as after an upgrade): the hooks after it (drafts, KPI
+/// summaries) read its decisions.
 #[derive(Debug, Default)]
 pub struct ReconcileAfterSync;
 
@@ -58,23 +62,34 @@ impl crate::schedule::hooks::PostSync for ReconcileAfterSync {
         "reconcile"
     }
     fn after_sync(&self, event: &crate::schedule::hooks::SyncEvent<'_>) -> Result<(), String> {
-        if event.seq_after == event.seq_before {
-            return Ok(());
+        let changed = event.seq_after != event.seq_before;
+        let fed = |p: &ProgramConfig| {
+            changed
+                && (p.claims.iter().any(|c| c == event.connector)
+                    || p.orders.iter().any(|c| c == event.connector))
+        };
+        let fx = fx_table(event.config);
+        let mut programs = Vec::new();
+        for p in &event.config.programs {
+            // Without FX rates no run can tell; the fed programs report it.
+            let stale = match &fx {
+                Ok(fx) => needs_run(event.store, p, fx).map_err(|e| e.to_string())?,
+                Err(_) => false,
+            };
+            if stale && !fed(p) {
+                tracing::info!(
+                    program = %p.id,
+                    "program not reconciled with the present config, judging rules or store layout (first run, or after an upgrade): reconciling it"
+                );
+            }
+            if stale || fed(p) {
+                programs.push(p.clone());
+            }
         }
-        let programs: Vec<ProgramConfig> = event
-            .config
-            .programs
-            .iter()
-            .filter(|p| {
-                p.claims.iter().any(|c| c == event.connector)
-                    || p.orders.iter().any(|c| c == event.connector)
-            })
-            .cloned()
-            .collect();
         if programs.is_empty() {
             return Ok(());
         }
-        let fx = match fx_table(event.config) {
+        let fx = match fx {
             Ok(fx) => fx,
             Err(e) => {
                 // Shown as each program's failed run in /status and /metrics,
@@ -129,6 +144,18 @@ pub fn run(
     now: DateTime<Utc>,
 ) -> Result<RunSummary, ReconcileError> {
     run_with(&StoreBackend::new(store)?, programs, fx, now, false)
+}
+
+/// Whether `program`'s next run must be a full one: it never ran (or its
+/// last full run did not finish), or its stored decisions are not those of
+/// the present config, FX table, judging rules
+/// ([`engine::JUDGE_VERSION`]) or layout (a store upgraded from a version
+/// that wrote them otherwise). Readers of its decisions are then out of
+/// date; the daemon reconciles such programs after each sync until a run
+/// succeeds ([`ReconcileAfterSync`]).
+pub fn needs_run(store: &Store, program: &ProgramConfig, fx: &FxTable) -> Result<bool, StoreError> {
+    let state = incremental::stored_state(&StoreBackend::new(store)?, &program.id)?;
+    Ok(!state.is_some_and(|s| incremental::is_current(&s, program, fx)))
 }
 
 /// A program's last reconcile run in this process (`/status`).
@@ -368,6 +395,10 @@ pub struct StoredJudgements {
     /// Set when that run judged the store as it stood at this instant
     /// (`reckon reconcile --now`): records stored later were left out.
     pub store_as_of: Option<DateTime<Utc>>,
+    /// Whether the program has a last run whose decisions this version
+    /// reads (see [`incremental::stored_state`]); false: never reconciled,
+    /// a full run under way or cut short, or a store upgraded since.
+    pub ran: bool,
 }
 
 /// [`load_decisions_where`], with each decision's due instant and the
@@ -381,6 +412,7 @@ pub fn load_judgements_where(
 ) -> Result<StoredJudgements, StoreError> {
     let b = StoreBackend::new(store)?;
     let state = incremental::stored_state(&b, program)?;
+    let ran = state.is_some();
     let (judged_at, store_as_of) = state.map_or((None, None), |s| (s.judged_at, s.as_of));
     let (decisions, due) = incremental::load_stored_decisions_due_where(&b, program, keep)?
         .into_iter()
@@ -390,6 +422,7 @@ pub fn load_judgements_where(
         due,
         judged_at,
         store_as_of,
+        ran,
     })
 }
 
@@ -398,7 +431,8 @@ pub fn load_judgements_where(
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Unjudged {
     /// Whether the program has a last run at all (none: never reconciled,
-    /// or a full run under way or cut short).
+    /// a full run under way or cut short, or a store upgraded since: see
+    /// [`incremental::stored_state`]).
     pub ran: bool,
     /// The `now` of that run, when recorded.
     pub judged_at: Option<DateTime<Utc>>,

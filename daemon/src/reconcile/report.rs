@@ -311,6 +311,19 @@ pub struct Report {
     /// `discrepancies` lists `matched` claims too (`report --all`).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub all_claims: bool,
+    /// The program has no reconcile run whose decisions this version reads
+    /// (never reconciled, a full run cut short, or the store was upgraded
+    /// since): the report holds no claims, whatever the store holds
+    /// ([`not_reconciled_sentence`]). Absent otherwise.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub not_reconciled: bool,
+}
+
+/// What a report of a program without a usable reconcile run says.
+pub fn not_reconciled_sentence(program: &str) -> String {
+    format!(
+        "program `{program}` has not been reconciled (never, its last full run did not finish, or the store was upgraded since and every claim must be judged again): this report lists no claims, whatever the store holds; run `reckon reconcile` and report again."
+    )
 }
 
 fn money(m: &Option<plugin_api::Money>) -> Option<String> {
@@ -482,6 +495,7 @@ pub fn build_with(
             .collect(),
         discrepancies,
         all_claims,
+        not_reconciled: false,
     }
 }
 
@@ -691,11 +705,19 @@ fn html(r: &Report) -> String {
                 );
             }
         }
+        (None, None) if r.not_reconciled => {}
         (None, None) => out.push_str(
             " When these decisions were judged is not recorded (stored by an earlier version): run <code>reckon reconcile</code> to record it.",
         ),
     }
     out.push_str("</p>\n");
+    if r.not_reconciled {
+        let _ = writeln!(
+            out,
+            "<p class=\"stale\"><strong>Not reconciled:</strong> {}</p>",
+            esc(&not_reconciled_sentence(&r.program))
+        );
+    }
     if let Some(s) = &r.stale {
         let _ = writeln!(
             out,

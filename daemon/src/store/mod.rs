@@ -553,6 +553,20 @@ fn key_of(r: &Record, source: &str) -> Vec<u8> {
     }
 }
 
+/// Whether two record bodies whose bytes differ hold the same record: the
+/// same values, amounts compared by value (`301` and `301.0`: a plugin
+/// reading a JSON number from its literal, where an older one went through
+/// f64, must not make a revision of every such claim; upgrade QA F3). Only
+/// called for bytes that differ (a changed record, rare), so the common
+/// unchanged record stays one byte comparison. Bodies that do not decode
+/// differ (the new one is stored as before).
+fn same_meaning(old: &[u8], new: &[u8]) -> bool {
+    match (binrec::decode(old), binrec::decode(new)) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => false,
+    }
+}
+
 /// One record of a [`PreparedPage`].
 struct Prepared {
     /// [`record_key`] of the record.
@@ -1499,7 +1513,8 @@ impl Store {
                     codec::encode_record_body(&s.record).into()
                 };
                 o += 1;
-                if *old_body == entries[p].value[codec::HEADER..] {
+                let new_body = &entries[p].value[codec::HEADER..];
+                if *old_body == *new_body || same_meaning(&old_body, new_body) {
                     stats.unchanged += 1;
                     items.push(Item::Old(o - 1));
                     continue;

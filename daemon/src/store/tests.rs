@@ -106,6 +106,56 @@ fn unchanged_repull_writes_nothing() {
     assert_eq!(a.changed_at, t(0));
 }
 
+/// Upgrade QA F3: `301` stored by an older plugin (through f64) and
+/// `301.0` from a newer one (from the JSON literal) are the same amount:
+/// no revision, no change-log entry, the stored value kept.
+#[test]
+fn an_amount_at_another_scale_is_unchanged_and_a_real_change_is_not() {
+    let with_sale = |amount: &str| {
+        let Record::Conversion(mut c) = conv("a", 1000) else {
+            unreachable!()
+        };
+        c.sale_amount = Some(Money::new(amount.parse().unwrap(), "USD"));
+        Record::Conversion(c)
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    store
+        .commit_page("net", &[with_sale("301")], None, t(0))
+        .unwrap();
+    let seq = store.last_seq().unwrap();
+    let s = store
+        .commit_page("net", &[with_sale("301.0")], None, t(10))
+        .unwrap();
+    assert_eq!(s.unchanged, 1, "{s:?}");
+    assert_eq!(store.last_seq().unwrap(), seq);
+    let a = store
+        .get_record(RecordKind::Conversion, "net", "a")
+        .unwrap()
+        .unwrap();
+    assert_eq!((a.revision, a.changed_at), (1, t(0)));
+    assert_eq!(a.record, with_sale("301"));
+    let Record::Conversion(c) = &a.record else {
+        unreachable!()
+    };
+    assert_eq!(c.sale_amount.as_ref().unwrap().amount.to_string(), "301");
+    assert!(store
+        .revisions(RecordKind::Conversion, "net", "a")
+        .unwrap()
+        .is_empty());
+
+    // A different amount is a change, whatever its scale.
+    let s = store
+        .commit_page("net", &[with_sale("301.10")], None, t(20))
+        .unwrap();
+    assert_eq!(s.changed, 1, "{s:?}");
+    let a = store
+        .get_record(RecordKind::Conversion, "net", "a")
+        .unwrap()
+        .unwrap();
+    assert_eq!(a.revision, 2);
+}
+
 #[test]
 fn a_key_twice_in_one_page_is_stored_once() {
     let dir = tempfile::tempdir().unwrap();
