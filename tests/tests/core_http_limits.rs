@@ -130,6 +130,40 @@ fn idle_and_unfinished_connections_are_closed_after_the_header_timeout() {
     }
 }
 
+/// QA12 (re-test of H3): clients that sent a request head and then
+/// trickled the body held every capped connection for as long as they
+/// liked. A request must be handled whole within the same timeout: the
+/// slow body gets `408` and its connection closes.
+#[test]
+fn a_request_whose_body_trickles_gets_408_and_is_closed() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = reckon_tests::free_port();
+    write_config(
+        dir.path(),
+        &format!("127.0.0.1:{port}"),
+        "http_header_timeout_secs = 1\n",
+    );
+    let _daemon = Daemon::start(dir.path());
+    wait_healthy(port);
+
+    let mut slow = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    write!(
+        slow,
+        "POST /postback/none HTTP/1.1\r\nHost: x\r\ncontent-type: application/json\r\ncontent-length: 1000\r\n\r\n{{\"a\":"
+    )
+    .unwrap();
+    slow.set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    let mut answer = Vec::new();
+    let _ = slow.read_to_end(&mut answer);
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(
+        answer.starts_with("HTTP/1.1 408"),
+        "no 408 for a trickling body: {answer}"
+    );
+    wait_healthy(port);
+}
+
 #[test]
 fn connections_beyond_the_cap_wait_and_healthz_answers_once_others_close() {
     let dir = tempfile::tempdir().unwrap();

@@ -15,14 +15,15 @@
 //! size cap) and read through that descriptor, never more than the cap. So a
 //! file swapped for a symlink, a FIFO or a bigger file between a check and
 //! the read cannot make the daemon read anything else (the race a
-//! check-then-`read(path)` had). Listing returns the names of regular files
-//! (not symlinks) directly in the directory, sorted, newline-separated.
+//! check-then-`read(path)` had). Listing returns every allowed name directly
+//! in the directory, sorted, newline-separated: a symlink, FIFO or
+//! subdirectory among them is refused by name when read, never skipped.
 //!
 //! What this is not: no writes, no recursion, no symlinks, no access outside
 //! the directory.
 
 use plugin_api::protocol::FileCapability;
-use rustix::fs::{AtFlags, Dir, FileType, Mode, OFlags, CWD};
+use rustix::fs::{Dir, FileType, Mode, OFlags, CWD};
 use std::io::Read;
 use std::os::fd::OwnedFd;
 use std::path::PathBuf;
@@ -119,7 +120,12 @@ impl Files {
         let stat =
             rustix::fs::fstat(&fd).map_err(|e| format!("file `{name}` cannot be read: {e}"))?;
         if FileType::from_raw_mode(stat.st_mode) != FileType::RegularFile {
-            return Err(format!("file `{name}` refused: not a regular file"));
+            return Err(format!(
+                "file `{name}` refused: not a regular file (a directory, FIFO or device); only \
+                 regular files directly in the directory {} are read: move it away, or rename it \
+                 to start with `.`",
+                dir.path.display()
+            ));
         }
         let len = u64::try_from(stat.st_size).unwrap_or(0);
         let too_big = |len: u64| {
@@ -144,7 +150,11 @@ impl Files {
         Ok(bytes)
     }
 
-    /// Lists allowed regular files (not symlinks), sorted, newline-separated.
+    /// Lists the allowed names (suffix, not starting with `.`), sorted,
+    /// newline-separated, whatever they are: a symlink, FIFO or directory
+    /// among them is listed so that its `read` refuses it by name and the
+    /// sync fails saying so (QA12 N1: skipped without a word, a file-drop
+    /// link's orders went missing while the sync said ok).
     pub fn list(&self) -> Result<Vec<u8>, FileError> {
         let dir = self.dir.as_ref().map_err(Clone::clone)?;
         let cannot = |e: rustix::io::Errno| {
@@ -164,11 +174,7 @@ impl Files {
             if name.starts_with('.') || !self.allowed_name(name) {
                 continue;
             }
-            let regular = rustix::fs::statat(&*dir.fd, name, AtFlags::SYMLINK_NOFOLLOW)
-                .is_ok_and(|s| FileType::from_raw_mode(s.st_mode) == FileType::RegularFile);
-            if regular {
-                names.push(name.to_owned());
-            }
+            names.push(name.to_owned());
         }
         names.sort();
         Ok(names.join("\n").into_bytes())
@@ -226,7 +232,8 @@ mod tests {
         assert!(f.read("b.txt").unwrap_err().contains("only names ending"));
         assert!(f.read("big.csv").unwrap_err().contains("exceeds"));
         let listed = String::from_utf8(f.list().unwrap()).unwrap();
-        assert_eq!(listed, "a.csv\nbig.csv", "symlinks are not listed");
+        // Listed, so that reading it refuses it by name (not skipped).
+        assert_eq!(listed, "a.csv\nbig.csv\nlink.csv");
     }
 
     /// Regression (QA10 H2): the read used to check a canonicalised path and
@@ -270,7 +277,10 @@ mod tests {
             .read("sub.csv/../a.csv")
             .unwrap_err()
             .contains("directly in"));
-        assert_eq!(String::from_utf8(f.list().unwrap()).unwrap(), "a.csv");
+        assert_eq!(
+            String::from_utf8(f.list().unwrap()).unwrap(),
+            "a.csv\npipe.csv\ns.csv\nsame.csv\nsub.csv"
+        );
     }
 
     /// The directory is opened once: renaming it and putting a symlink to

@@ -9,8 +9,9 @@
 //! fail too). Connections are served by hyper's HTTP/1 builder, whose
 //! `header_read_timeout` does the timing.
 //!
-//! What it is not: no request or body timeout once a request head has
-//! arrived (a slow body holds one of the capped connections, no more).
+//! A request must also be handled whole, body included, within the same
+//! time of its head's arrival, else it gets `408` and its connection closes
+//! (a slow body would hold one of the capped connections).
 
 use axum::Router;
 use hyper_util::rt::{TokioIo, TokioTimer};
@@ -87,6 +88,7 @@ pub async fn serve(
     limits: Limits,
     mut stop: watch::Receiver<bool>,
 ) {
+    let app = with_request_timeout(app, limits.header_timeout);
     let slots = Arc::new(Semaphore::new(limits.max_connections));
     let mut errors = AcceptErrors::new("HTTP server");
     let mut full = RateLimited::new(LOG_EVERY);
@@ -134,6 +136,30 @@ pub async fn serve(
     drop(listener);
     let _ = closing_tx.send(true);
     while open.join_next().await.is_some() {}
+}
+
+/// `app` answering `408 Request Timeout` to a request not handled within
+/// `limit` of its head's arrival, body included (QA12: clients that sent a
+/// head and then trickled their bodies held every capped connection, so
+/// `/healthz` and postbacks timed out). The connection then closes, since
+/// its body was not read to the end.
+fn with_request_timeout(app: Router, limit: Duration) -> Router {
+    use axum::response::IntoResponse;
+    app.layer(axum::middleware::from_fn(
+        move |req: axum::extract::Request, next: axum::middleware::Next| async move {
+            match tokio::time::timeout(limit, next.run(req)).await {
+                Ok(response) => response,
+                Err(_) => (
+                    axum::http::StatusCode::REQUEST_TIMEOUT,
+                    format!(
+                        "request not received whole within {} s (`[daemon] http_header_timeout_secs`)\n",
+                        limit.as_secs()
+                    ),
+                )
+                    .into_response(),
+            }
+        },
+    ))
 }
 
 /// Returns once `stop` is (or was) true, or its sender is gone.
