@@ -55,7 +55,7 @@ impl Redactor {
             url::form_urlencoded::byte_serialize(secret.as_bytes()).collect::<String>(),
             plugin_api::sdk::encode_component(secret),
         ] {
-            for s in json_forms(&plain) {
+            for s in json_forms(&plain).into_iter().chain(html_forms(&plain)) {
                 if !self.needles.contains(&s) {
                     self.needles.push(s);
                 }
@@ -167,6 +167,24 @@ fn json_forms(s: &str) -> Vec<String> {
         forms.push(f.replace('/', "\\/"));
     }
     forms.sort();
+    forms.dedup();
+    forms
+}
+
+/// `s` as an HTML page echoing it may escape it (`&amp;`, `&quot;`, `'`
+/// as `&#39;` or `&#x27;`), when that differs from `s` (QA12 N2: a 401
+/// page in HTML repeated the credential escaped, and it was not masked).
+fn html_forms(s: &str) -> Vec<String> {
+    let escaped = s
+        .replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;");
+    let mut forms = vec![
+        escaped.replace('\'', "&#39;"),
+        escaped.replace('\'', "&#x27;"),
+    ];
+    forms.retain(|f| f != s);
     forms.dedup();
     forms
 }
@@ -1361,6 +1379,19 @@ mod tests {
         let mut r = Redactor::default();
         r.add("key-\u{1F600}-long");
         assert_eq!(r.redact("x key-\\ud83d\\ude00-long x"), "x *** x");
+    }
+
+    /// QA12 N2: a 401 page in HTML repeated the credential HTML-escaped.
+    #[test]
+    fn redactor_masks_html_escaped_forms() {
+        let mut r = Redactor::default();
+        r.add("p@ss&w<rd>\"it's\"");
+        for echoed in [
+            "<p>token p@ss&amp;w&lt;rd&gt;&quot;it&#39;s&quot; refused</p>",
+            "<p>token p@ss&amp;w&lt;rd&gt;&quot;it&#x27;s&quot; refused</p>",
+        ] {
+            assert_eq!(r.redact(echoed), "<p>token *** refused</p>", "{echoed}");
+        }
     }
 
     /// QA-10 M2 (a): the plugin cut an error answer to a bounded length
