@@ -593,20 +593,7 @@ fn load_derived_ledgers(
     finalised.sort_by_key(|r| r.period_start);
     for rec in &finalised {
         for p in &rec.partners {
-            let k = book::key(&["final", program, &rec.period, &p.partner_id]);
-            let Some(v) = b.get(&k)? else {
-                return Err(PayoutError::StoreMismatch {
-                    program: program.into(),
-                    period: rec.period.clone(),
-                    partner: p.partner_id.clone(),
-                });
-            };
-            let fr: FinalRecord = book::decode(&k, v)?;
-            let s: Statement =
-                serde_json::from_str(&fr.canonical_json).map_err(|e| book::BookError::Corrupt {
-                    key: book::printable(&k),
-                    message: e.to_string(),
-                })?;
+            let (s, _): (Statement, _) = final_record(b, program, &rec.period, &p.partner_id)?;
             if derive_bonuses {
                 record_bonuses(
                     &s.statement_id,
@@ -906,20 +893,7 @@ fn check_settled_terms(
     else {
         return Ok(());
     };
-    let k = book::key(&["final", program, &rec.period, &first.partner_id]);
-    let Some(v) = b.get(&k)? else {
-        return Err(PayoutError::StoreMismatch {
-            program: program.into(),
-            period: rec.period.clone(),
-            partner: first.partner_id.clone(),
-        });
-    };
-    let fr: FinalRecord = book::decode(&k, v)?;
-    let was: Terms =
-        serde_json::from_str(&fr.canonical_json).map_err(|e| book::BookError::Corrupt {
-            key: book::printable(&k),
-            message: e.to_string(),
-        })?;
+    let (was, _): (Terms, _) = final_record(b, program, &rec.period, &first.partner_id)?;
     let changed = |key: &'static str, was: String, now: &str| PayoutError::SettledChanged {
         program: program.into(),
         key,
@@ -1677,21 +1651,31 @@ fn finalised_statement(
         .and_then(|r| r.strip_prefix('/'))
         .and_then(|r| r.split_once('/'))
         .unwrap_or_default();
+    Ok(final_record(b, program, period, payee)?.0)
+}
+
+/// The finalised record of `payee`'s statement of `period`, with its
+/// canonical JSON read as `T` (the whole [`Statement`], or only the fields
+/// a caller needs); a record the period lists but the store lacks is
+/// [`PayoutError::StoreMismatch`].
+fn final_record<T: serde::de::DeserializeOwned>(
+    b: &dyn StatementBook,
+    program: &str,
+    period: &str,
+    payee: &str,
+) -> Result<(T, FinalRecord), PayoutError> {
     let k = book::key(&["final", program, period, payee]);
-    let Some(v) = b.get(&k)? else {
-        return Err(PayoutError::StoreMismatch {
-            program: program.into(),
-            period: period.into(),
-            partner: payee.into(),
-        });
-    };
+    let v = b.get(&k)?.ok_or_else(|| PayoutError::StoreMismatch {
+        program: program.into(),
+        period: period.into(),
+        partner: payee.into(),
+    })?;
     let fr: FinalRecord = book::decode(&k, v)?;
-    Ok(
-        serde_json::from_str(&fr.canonical_json).map_err(|e| book::BookError::Corrupt {
-            key: book::printable(&k),
-            message: e.to_string(),
-        })?,
-    )
+    let t = serde_json::from_str(&fr.canonical_json).map_err(|e| book::BookError::Corrupt {
+        key: book::printable(&k),
+        message: e.to_string(),
+    })?;
+    Ok((t, fr))
 }
 
 /// The stored finalised statements of a period, in partner order.
@@ -1701,21 +1685,7 @@ pub fn finalised_statements(
 ) -> Result<Vec<(Statement, FinalRecord)>, PayoutError> {
     rec.partners
         .iter()
-        .map(|p| {
-            let k = book::key(&["final", &rec.program, &rec.period, &p.partner_id]);
-            let v = b.get(&k)?.ok_or_else(|| PayoutError::StoreMismatch {
-                program: rec.program.clone(),
-                period: rec.period.clone(),
-                partner: p.partner_id.clone(),
-            })?;
-            let fr: FinalRecord = book::decode(&k, v)?;
-            let s: Statement =
-                serde_json::from_str(&fr.canonical_json).map_err(|e| book::BookError::Corrupt {
-                    key: book::printable(&k),
-                    message: e.to_string(),
-                })?;
-            Ok((s, fr))
-        })
+        .map(|p| final_record(b, &rec.program, &rec.period, &p.partner_id))
         .collect()
 }
 
