@@ -722,6 +722,41 @@ fn a_plugin_directory_under_an_open_non_sticky_parent_is_refused() {
     );
 }
 
+/// QA12 (re-test of M5): a symlink to a safe plugin directory, kept in a
+/// directory anyone may write to, could be pointed elsewhere by anyone.
+#[test]
+fn a_plugin_directory_reached_through_a_symlink_in_an_open_directory_is_refused() {
+    use std::os::unix::fs::PermissionsExt;
+    let root = tempfile::tempdir().unwrap();
+    let plugins = root.path().join("safe").join("plugins");
+    reckon_tests::install_plugins(&plugins, &["example"]);
+    let open = root.path().join("open");
+    std::fs::create_dir(&open).unwrap();
+    std::os::unix::fs::symlink(&plugins, open.join("plugins")).unwrap();
+    std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let through_link = open.join("plugins");
+    let (code, out) = reckon(
+        &[
+            "plugins",
+            "list",
+            "--plugin-dir",
+            through_link.to_str().unwrap(),
+        ],
+        root.path(),
+    );
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains(&format!("{} above the plugin directory", open.display())),
+        "{out}"
+    );
+    // The directory itself, named directly, is fine.
+    let (code, out) = reckon(
+        &["plugins", "list", "--plugin-dir", plugins.to_str().unwrap()],
+        root.path(),
+    );
+    assert_eq!(code, 0, "{out}");
+}
+
 /// Upgrade QA F2: a library built before the protocol fingerprint (its
 /// header slot is zero) still loads, but `plugins list` and `plugins check`
 /// say to rebuild or replace it. Built here by zeroing the slot of the

@@ -756,7 +756,9 @@ pub fn load_file_with(
 /// rename the plugin directory and put another in its place; `/tmp` is
 /// fine, its sticky bit protects other users' entries). A plugin directory
 /// writable by its group is a WARN, once per directory: that may be a
-/// deliberate deploy group.
+/// deliberate deploy group. The directories above the path as configured
+/// (symlinks in it not resolved) are held to the same rule as those above
+/// the directory it leads to.
 pub fn check_plugin_dir(dir: &Path) -> Result<(), LoadError> {
     use std::os::unix::fs::PermissionsExt;
     // A missing or unreadable directory is reported by the caller's listing
@@ -764,7 +766,12 @@ pub fn check_plugin_dir(dir: &Path) -> Result<(), LoadError> {
     let Ok(canonical) = std::fs::canonicalize(dir) else {
         return Ok(());
     };
-    for (depth, d) in canonical.ancestors().enumerate() {
+    // The directories above the path as configured too, symlinks not
+    // resolved: a symlink to the plugin directory in a directory anyone can
+    // write to could be pointed elsewhere by anyone (QA12, re-test of M5).
+    let configured = std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf());
+    let above_configured = configured.ancestors().skip(1).map(|d| (1, d));
+    for (depth, d) in canonical.ancestors().enumerate().chain(above_configured) {
         let mode = std::fs::metadata(d)
             .map_err(|e| refused(d, format!("cannot stat: {e}")))?
             .permissions()
