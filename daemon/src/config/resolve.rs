@@ -58,6 +58,15 @@ impl SecretRef {
             if name.is_empty() {
                 return Err("`env:` needs a variable name, e.g. `env:EXAMPLE_API_KEY`".into());
             }
+            // Not echoed: a credential pasted after `env:` would be printed
+            // as the variable's name (QA12 N3).
+            let first_ok = name.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_');
+            if !first_ok || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+                return Err(format!(
+                    "`env:` must be followed by a variable name (letters, digits and `_`, not starting with a digit); the text after it ({} characters) is not shown, as it may be a credential: write `{{ secret = \"env:NAME\" }}` and put the credential in that variable",
+                    name.chars().count()
+                ));
+            }
             Ok(SecretRef::Env(name.to_owned()))
         } else if let Some(path) = s.strip_prefix("file:") {
             if path.is_empty() {

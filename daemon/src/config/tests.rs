@@ -884,6 +884,27 @@ fn a_secret_file_readable_by_everyone_is_read_with_one_warning() {
     assert_eq!(lines[0]["fields"]["mode"], "0644");
 }
 
+/// QA12 N3: a credential pasted after `env:` was echoed as the variable's
+/// name ("environment variable `sk-live…` is not set").
+#[test]
+fn a_credential_after_env_is_not_echoed() {
+    for value in ["sk-live-Abc/123+xyz", "9STARTSWITHDIGIT", "has space"] {
+        let reference = format!("s = {{ secret = \"env:{value}\" }}");
+        let reference = toml::from_str::<toml::Value>(&reference).unwrap();
+        let e = SecretRef::from_toml(&reference["s"]).unwrap_err();
+        assert!(!e.contains(value), "{value} echoed: {e}");
+        assert!(e.contains("must be followed by a variable name"), "{e}");
+    }
+    for name in ["EXAMPLE_API_KEY", "_x1", "a"] {
+        let reference = format!("s = {{ secret = \"env:{name}\" }}");
+        let reference = toml::from_str::<toml::Value>(&reference).unwrap();
+        assert_eq!(
+            SecretRef::from_toml(&reference["s"]).unwrap(),
+            SecretRef::Env(name.into())
+        );
+    }
+}
+
 /// QA-10 L2: a credential typed into a reference by mistake was echoed in
 /// the error (``secret reference `LITERAL…` must start with …``), and on
 /// SIGHUP into the daemon log. The error names the field, gives the length
