@@ -69,6 +69,28 @@ fn wait_healthy(port: u16) {
     assert_eq!(up.as_deref(), Some("ok\n"), "the daemon did not answer");
 }
 
+/// A daemon on a loopback port with `extra` `[daemon]` settings, answering
+/// `/healthz`. Fields drop in order: the daemon is killed before its
+/// directory goes.
+struct Running {
+    _daemon: Daemon,
+    port: u16,
+    dir: tempfile::TempDir,
+}
+
+fn running(extra: &str) -> Running {
+    let dir = tempfile::tempdir().unwrap();
+    let port = reckon_tests::free_port();
+    write_config(dir.path(), &format!("127.0.0.1:{port}"), extra);
+    let daemon = Daemon::start(dir.path());
+    wait_healthy(port);
+    Running {
+        _daemon: daemon,
+        port,
+        dir,
+    }
+}
+
 /// Whether the server closed `s` within `within` (a read sees the end).
 fn closed_within(s: &mut TcpStream, within: Duration) -> bool {
     s.set_read_timeout(Some(within)).unwrap();
@@ -96,15 +118,8 @@ fn already_closed(mut s: &TcpStream) -> bool {
 
 #[test]
 fn idle_and_unfinished_connections_are_closed_after_the_header_timeout() {
-    let dir = tempfile::tempdir().unwrap();
-    let port = reckon_tests::free_port();
-    write_config(
-        dir.path(),
-        &format!("127.0.0.1:{port}"),
-        "http_header_timeout_secs = 1\n",
-    );
-    let _daemon = Daemon::start(dir.path());
-    wait_healthy(port);
+    let daemon = running("http_header_timeout_secs = 1\n");
+    let port = daemon.port;
 
     // A request head that never ends (the QA's slow.py).
     let mut unfinished = TcpStream::connect(("127.0.0.1", port)).unwrap();
@@ -136,15 +151,8 @@ fn idle_and_unfinished_connections_are_closed_after_the_header_timeout() {
 /// slow body gets `408` and its connection closes.
 #[test]
 fn a_request_whose_body_trickles_gets_408_and_is_closed() {
-    let dir = tempfile::tempdir().unwrap();
-    let port = reckon_tests::free_port();
-    write_config(
-        dir.path(),
-        &format!("127.0.0.1:{port}"),
-        "http_header_timeout_secs = 1\n",
-    );
-    let _daemon = Daemon::start(dir.path());
-    wait_healthy(port);
+    let daemon = running("http_header_timeout_secs = 1\n");
+    let port = daemon.port;
 
     let mut slow = TcpStream::connect(("127.0.0.1", port)).unwrap();
     write!(
@@ -166,15 +174,8 @@ fn a_request_whose_body_trickles_gets_408_and_is_closed() {
 
 #[test]
 fn connections_beyond_the_cap_wait_and_healthz_answers_once_others_close() {
-    let dir = tempfile::tempdir().unwrap();
-    let port = reckon_tests::free_port();
-    write_config(
-        dir.path(),
-        &format!("127.0.0.1:{port}"),
-        "http_header_timeout_secs = 2\nmax_http_connections = 2\n",
-    );
-    let _daemon = Daemon::start(dir.path());
-    wait_healthy(port);
+    let daemon = running("http_header_timeout_secs = 2\nmax_http_connections = 2\n");
+    let port = daemon.port;
 
     // Both connection slots taken by clients that send nothing.
     let idle: Vec<TcpStream> = (0..2)
@@ -189,7 +190,7 @@ fn connections_beyond_the_cap_wait_and_healthz_answers_once_others_close() {
         closed >= 1,
         "both idle connections were still open when a third was served (max_http_connections = 2)"
     );
-    let log = std::fs::read_to_string(dir.path().join("daemon.err")).unwrap();
+    let log = std::fs::read_to_string(daemon.dir.path().join("daemon.err")).unwrap();
     assert!(
         log.contains("all HTTP connections are in use"),
         "the full server was not logged: {log}"
