@@ -792,3 +792,67 @@ fn a_plugin_built_before_the_protocol_fingerprint_loads_with_a_warning() {
     assert!(out.contains("it loads, with a warning"), "{out}");
     assert!(out.contains(warning), "{out}");
 }
+
+/// A library, or a directory holding it, owned by another user lets that
+/// user change the code the daemon runs (like ssh's `StrictModes`): only
+/// root or Reckon's own user may own them. Needs root, to give files away.
+#[test]
+fn plugins_owned_by_another_user_are_refused() {
+    use std::os::unix::fs::{chown, MetadataExt};
+    if !std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0) {
+        eprintln!("skipped: only root can give a file to another user");
+        return;
+    }
+    let root = tempfile::tempdir().unwrap();
+    let plugins = root.path().join("deploy").join("plugins");
+    reckon_tests::install_plugins(&plugins, &["example"]);
+    let lib = plugins.join(reckon_tests::plugin_file_name("example"));
+    let list = || {
+        reckon(
+            &["plugins", "list", "--plugin-dir", plugins.to_str().unwrap()],
+            root.path(),
+        )
+    };
+    let (code, out) = list();
+    assert_eq!(code, 0, "{out}");
+    assert!(out.lines().any(|l| l.starts_with("example ")), "{out}");
+
+    chown(&lib, Some(65534), None).unwrap();
+    let (code, out) = list();
+    assert_eq!(code, 0, "a refused library is listed: {out}");
+    assert!(
+        out.contains("refused: ")
+            && out.contains("it belongs to uid 65534, and Reckon runs as uid 0")
+            && out.contains("`chown root` it"),
+        "{out}"
+    );
+    assert!(!out.lines().any(|l| l.starts_with("example ")), "{out}");
+    chown(&lib, Some(0), None).unwrap();
+
+    for (dir, what) in [
+        (
+            plugins.clone(),
+            "the plugin directory is not safe".to_string(),
+        ),
+        (
+            plugins.parent().unwrap().to_path_buf(),
+            format!(
+                "{}, above the plugin directory,",
+                plugins.parent().unwrap().display()
+            ),
+        ),
+    ] {
+        chown(&dir, Some(65534), None).unwrap();
+        let (code, out) = list();
+        assert_eq!(code, 1, "{out}");
+        assert!(out.contains(&what), "{what}: {out}");
+        assert!(
+            out.contains(&format!("chown root {}", dir.display())),
+            "{out}"
+        );
+        assert!(!out.lines().any(|l| l.starts_with("example ")), "{out}");
+        chown(&dir, Some(0), None).unwrap();
+    }
+    let (code, out) = list();
+    assert_eq!(code, 0, "{out}");
+}

@@ -292,7 +292,7 @@ pub fn print_report(
     }
     writeln!(
         con.out,
-        "{} {}: {} version {}: {} statement(s), {} line(s), {} adjustment(s), total payable {}, carried out {}{} -> {}",
+        "{} {}: {} version {}: {} statement(s), {} line(s), {} adjustment(s){}, total payable {}, carried out {}{} -> {}",
         r.program,
         r.period,
         r.status.as_str(),
@@ -300,6 +300,10 @@ pub fn print_report(
         r.partners,
         r.lines,
         r.adjustments,
+        match r.bonus_adjustments {
+            0 => String::new(),
+            n => format!(" ({n} of bonuses)"),
+        },
         money(r.total_payable),
         money(r.carried_out - r.owed_back),
         if r.owed_back.is_zero() {

@@ -369,6 +369,8 @@ pub struct Report {
     pub lines: usize,
     /// Adjustment lines over all statements (of claims and of bonuses).
     pub adjustments: usize,
+    /// Of `adjustments`, those of bonuses.
+    pub bonus_adjustments: usize,
     /// Sum of total payable (payout currency).
     pub total_payable: Decimal,
     /// Sum of balances carried out.
@@ -1156,6 +1158,7 @@ fn run_with<'g>(
         partners: 0,
         lines: 0,
         adjustments: 0,
+        bonus_adjustments: 0,
         total_payable: Decimal::ZERO,
         carried_out: Decimal::ZERO,
         owed_back: Decimal::ZERO,
@@ -1214,6 +1217,7 @@ fn run_with<'g>(
         report.partners += 1;
         report.lines += s.lines.len();
         report.adjustments += s.adjustments.len() + s.bonus_adjustments.len();
+        report.bonus_adjustments += s.bonus_adjustments.len();
         report.total_payable += s.totals.total_payable;
         report.carried_out += s.totals.carried_out;
         report.owed_back += s.totals.carried_out.min(Decimal::ZERO);
@@ -1709,6 +1713,7 @@ fn reproduce(
         partners: rec.partners.len(),
         lines: 0,
         adjustments: 0,
+        bonus_adjustments: 0,
         total_payable: Decimal::ZERO,
         carried_out: Decimal::ZERO,
         owed_back: Decimal::ZERO,
@@ -1728,6 +1733,7 @@ fn reproduce(
         }
         report.lines += s.lines.len();
         report.adjustments += s.adjustments.len() + s.bonus_adjustments.len();
+        report.bonus_adjustments += s.bonus_adjustments.len();
         report.total_payable += s.totals.total_payable;
         report.carried_out += s.totals.carried_out;
         report.owed_back += s.totals.carried_out.min(Decimal::ZERO);

@@ -313,11 +313,17 @@ impl LibraryFile {
         }
         #[cfg(unix)]
         {
-            use std::os::unix::fs::PermissionsExt;
+            use std::os::unix::fs::{MetadataExt, PermissionsExt};
             if meta.permissions().mode() & 0o002 != 0 {
                 return Err(refused(
                     path,
                     "file is world-writable; anyone could replace the code: `chmod o-w` it",
+                ));
+            }
+            if let Some(why) = foreign_owner(meta.uid()) {
+                return Err(refused(
+                    path,
+                    format!("{why}; its owner can change the code Reckon runs: `chown root` it"),
                 ));
             }
         }
@@ -748,6 +754,17 @@ pub fn load_file_with(
     Ok(plugin)
 }
 
+/// Why a file or directory owned by `uid` may not hold plugins, or `None`
+/// when root or the user Reckon runs as owns it. Like ssh's `StrictModes`:
+/// whoever owns a library, or a directory on the way to it, can change
+/// the code that runs inside the daemon, next to its secrets.
+fn foreign_owner(uid: u32) -> Option<String> {
+    let me = rustix::process::geteuid().as_raw();
+    (uid != 0 && uid != me).then(|| {
+        format!("it belongs to uid {uid}, and Reckon runs as uid {me}: only root or Reckon's own user may own plugins and the directories that hold them")
+    })
+}
+
 /// Refuses a plugin directory that every user may write to (QA10 M5: a
 /// library another local user dropped into a `chmod 777` directory was
 /// loaded and run by `plugins list`, `config check` and `run`), even with
@@ -758,9 +775,10 @@ pub fn load_file_with(
 /// writable by its group is a WARN, once per directory: that may be a
 /// deliberate deploy group. The directories above the path as configured
 /// (symlinks in it not resolved) are held to the same rule as those above
-/// the directory it leads to.
+/// the directory it leads to. Every one of those directories must also
+/// belong to root or to the user Reckon runs as ([`foreign_owner`]).
 pub fn check_plugin_dir(dir: &Path) -> Result<(), LoadError> {
-    use std::os::unix::fs::PermissionsExt;
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
     // A missing or unreadable directory is reported by the caller's listing
     // or open, as before.
     let Ok(canonical) = std::fs::canonicalize(dir) else {
@@ -772,10 +790,22 @@ pub fn check_plugin_dir(dir: &Path) -> Result<(), LoadError> {
     let configured = std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf());
     let above_configured = configured.ancestors().skip(1).map(|d| (1, d));
     for (depth, d) in canonical.ancestors().enumerate().chain(above_configured) {
-        let mode = std::fs::metadata(d)
-            .map_err(|e| refused(d, format!("cannot stat: {e}")))?
-            .permissions()
-            .mode();
+        let meta = std::fs::metadata(d).map_err(|e| refused(d, format!("cannot stat: {e}")))?;
+        let mode = meta.permissions().mode();
+        if let Some(why) = foreign_owner(meta.uid()) {
+            let what = if depth == 0 {
+                "the plugin directory".to_string()
+            } else {
+                format!("{}, above the plugin directory,", d.display())
+            };
+            return Err(refused(
+                dir,
+                format!(
+                    "{what} is not safe: {why}; nothing was loaded. Run `chown root {}`, or move plugin_dir",
+                    d.display()
+                ),
+            ));
+        }
         let by_others = mode & 0o002 != 0;
         let sticky = mode & 0o1000 != 0;
         if depth == 0 && by_others {
