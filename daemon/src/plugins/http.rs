@@ -22,7 +22,11 @@
 //! JSON-escaped forms of each and OAuth2 access tokens, for every secret the
 //! daemon read ([`remember_secret`]). A non-2xx body is masked whole before
 //! the plugin sees it: the plugin cuts it for its error, and a credential
-//! cut first would keep its first characters.
+//! cut first would keep its first characters. A 2xx body is data (the
+//! session's review masks records); when the plugin cannot read it and
+//! quotes its start in its error, the cut may fall inside an echoed secret,
+//! so [`Redactor::redact`] also masks what is left of a secret from its
+//! first 8 characters on.
 //!
 //! What this is not: no retries of non-idempotent requests, no caching, no
 //! redirect following, no cookies.
@@ -65,12 +69,18 @@ impl Redactor {
         self.needles.sort_by_key(|s| std::cmp::Reverse(s.len()));
     }
 
-    /// The text with every secret replaced by `***`. A secret shorter than
-    /// [`SHORT_SECRET`] characters is masked only where it stands alone
-    /// (not inside a word): masking every `k` of a one-letter test key
-    /// turned "killed" into "***illed" in every message.
+    /// The text with every secret replaced by `***`. A secret of
+    /// [`SHORT_SECRET`] characters or more is masked wherever its first
+    /// [`SHORT_SECRET`] characters stand, as far as the text goes on
+    /// agreeing with it: a plugin that cuts a body to a bounded length for
+    /// its error message (a `200` answer it could not read, echoing the
+    /// request's credential) may cut a secret short, and its start must not
+    /// survive. A shorter secret is masked only where it stands alone (not
+    /// inside a word): masking every `k` of a one-letter test key turned
+    /// "killed" into "***illed" in every message.
     pub fn redact(&self, text: &str) -> String {
         let mut out = text.to_owned();
+        // Whole secrets, in every form, longest first.
         for n in &self.needles {
             if !out.contains(n.as_str()) {
                 continue;
@@ -81,6 +91,46 @@ impl Redactor {
                 replace_standalone(&out, n)
             };
         }
+        // What a cut left of one.
+        for n in &self.needles {
+            if let Some((end, _)) = n.char_indices().nth(SHORT_SECRET) {
+                let head = &n[..end];
+                if out.contains(head) {
+                    out = self.replace_cut(&out, head);
+                }
+            }
+        }
+        out
+    }
+
+    /// `text` with each occurrence of `head` (the start of a secret), and as
+    /// much of the secret as follows it there (in the form that goes on
+    /// longest), replaced by `***`.
+    fn replace_cut(&self, text: &str, head: &str) -> String {
+        let mut out = String::with_capacity(text.len());
+        let mut rest = text;
+        while let Some(i) = rest.find(head) {
+            out.push_str(&rest[..i]);
+            let tail = &rest[i..];
+            let agree = |n: &String| {
+                (tail.bytes().zip(n.bytes()))
+                    .take_while(|(a, b)| a == b)
+                    .count()
+            };
+            let mut len = self
+                .needles
+                .iter()
+                .map(agree)
+                .max()
+                .unwrap_or(0)
+                .max(head.len());
+            while !tail.is_char_boundary(len) {
+                len -= 1;
+            }
+            out.push_str("***");
+            rest = &tail[len..];
+        }
+        out.push_str(rest);
         out
     }
 
@@ -1272,6 +1322,35 @@ mod tests {
     /// QA-10 M2: a postback's HMAC secret, read by the file-drop race,
     /// showed unmasked in a connector's error. Every secret the daemon read
     /// is now masked in every session, whatever connector it belongs to.
+    /// A plugin cut the body of a `200` it could not read (an HTML page
+    /// echoing the request's token) to its first characters, through a
+    /// secret: the part of the secret left before the cut was shown.
+    #[test]
+    fn a_secret_cut_short_is_masked_as_far_as_it_goes() {
+        let mut r = Redactor::default();
+        r.add("tok_9f8e7d6c5b4a3210");
+        let body = "<html>token tok_9f8e7d6c5b4a3210 is not allowed here</html>";
+        for cut in 20..body.len() {
+            let message = format!("the answer is not JSON: {:?}", &body[..cut]);
+            let masked = r.redact(&message);
+            assert!(!masked.contains("tok_9f8e"), "{cut}: {masked}");
+            assert!(masked.contains("token ***"), "{cut}: {masked}");
+        }
+        assert_eq!(
+            r.redact("x tok_9f8e7d6c5b4a3210 y tok_9f8e7d; tok_9f8"),
+            "x *** y ***; tok_9f8",
+            "fewer than 8 characters left are not told from other text"
+        );
+        // Exactly 8 characters, and a longer form found first.
+        let mut r = Redactor::default();
+        r.add("abcdefgh");
+        r.add("abcdefgh/xyz");
+        assert_eq!(
+            r.redact("k=abcdefgh%2Fxyz k=abcdefgh k=abcdefg"),
+            "k=*** k=*** k=abcdefg"
+        );
+    }
+
     #[test]
     fn a_session_masks_every_secret_the_daemon_read() {
         let dir = tempfile::tempdir().unwrap();
