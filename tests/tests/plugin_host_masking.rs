@@ -74,15 +74,14 @@ fn shows_part(text: &str, secret: &str) -> Option<String> {
         .find(|w| text.contains(w.as_str()))
 }
 
-#[test]
-fn an_echoed_credential_is_masked_before_the_plugin_cuts_it() {
-    let basic = base64::engine::general_purpose::STANDARD.encode(format!("{SID}:{TOKEN}"));
-    let server = FakeServer::start(Router::new().fallback(echo));
+/// The error of an Impact session against `server`, with `token` as its
+/// secret.
+fn session_error(server: &FakeServer, token: &str) -> String {
     let dir = tempfile::tempdir().unwrap();
     reckon_tests::install_plugins(dir.path(), &["impact"]);
     let plugin = load(dir.path(), "impact", None).unwrap();
     let mut policy = HttpPolicy::new("impact_echo");
-    policy.secrets = [("auth_token".to_owned(), Secret(TOKEN.to_owned()))].into();
+    policy.secrets = [("auth_token".to_owned(), Secret(token.to_owned()))].into();
     let from = chrono::NaiveDate::from_ymd_opt(2026, 11, 1).unwrap();
     let open = plugin_api::testing::open_read(
         "impact_echo",
@@ -94,22 +93,28 @@ fn an_echoed_credential_is_masked_before_the_plugin_cuts_it() {
         .enable_all()
         .build()
         .unwrap();
-    let err = rt
-        .block_on(run_session_with(
-            plugin,
-            open,
-            policy,
-            SessionOptions {
-                isolation: Isolation::InProcess,
-                step_deadline: Duration::from_secs(10),
-                host_exe: reckon_tests::reckon_bin(),
-                max_requests: 100,
-            },
-            &mut Discard,
-            SessionTuning::default(),
-        ))
-        .expect_err("a 401 fails the session")
-        .to_string();
+    rt.block_on(run_session_with(
+        plugin,
+        open,
+        policy,
+        SessionOptions {
+            isolation: Isolation::InProcess,
+            step_deadline: Duration::from_secs(10),
+            host_exe: reckon_tests::reckon_bin(),
+            max_requests: 100,
+        },
+        &mut Discard,
+        SessionTuning::default(),
+    ))
+    .expect_err("the session fails")
+    .to_string()
+}
+
+#[test]
+fn an_echoed_credential_is_masked_before_the_plugin_cuts_it() {
+    let basic = base64::engine::general_purpose::STANDARD.encode(format!("{SID}:{TOKEN}"));
+    let server = FakeServer::start(Router::new().fallback(echo));
+    let err = session_error(&server, TOKEN);
     assert!(err.contains("HTTP 401"), "{err}");
     assert!(err.contains(r#""decoded":"***""#), "{err}");
     assert!(err.contains("\"authorization\":\"Basic ***"), "{err}");
@@ -123,4 +128,25 @@ fn an_echoed_credential_is_masked_before_the_plugin_cuts_it() {
     ] {
         assert_eq!(shows_part(&err, &secret), None, "{what} shown: {err}");
     }
+}
+
+/// A `200` that is not JSON (a login page echoing the request's token) is
+/// data, not masked before the plugin: Impact quotes its first 120
+/// characters in its error, and that cut falls inside the token. What the
+/// cut left of it (12 of its 24 characters) was shown.
+#[test]
+fn a_credential_cut_short_in_a_2xx_body_the_plugin_quotes_is_masked() {
+    const LONG: &str = "tok_9f8e7d6c5b4a32109876";
+    let server = FakeServer::start(Router::new().fallback(|| async {
+        let head = "<html><body>Session expired. Sign in again; your token ";
+        let pad = "x".repeat(120 - head.len() - 12 - 1);
+        (
+            StatusCode::OK,
+            format!("{head}{pad} {LONG} was not accepted.</body></html>"),
+        )
+    }));
+    let err = session_error(&server, LONG);
+    assert!(err.contains("the answer is not JSON"), "{err}");
+    assert!(err.contains(" ***"), "{err}");
+    assert_eq!(shows_part(&err, &LONG[..12]), None, "{err}");
 }
