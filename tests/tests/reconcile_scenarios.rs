@@ -612,6 +612,14 @@ fn the_report_sums_network_commission_in_its_own_currency() {
         "{by_cur:?}"
     );
     assert_eq!(r.summary.iter().map(|s| s.claims).sum::<u64>(), 3);
+    // Its CSV row has no commission currency either: a currency beside no
+    // amount read as "the network said 0 USD" (finance QA13 F5).
+    let csv = reckon::reconcile::report::render(&r, reckon::reconcile::report::Format::Csv);
+    let summary = csv.split("\n\n").next().unwrap();
+    let rows: Vec<&str> = summary.lines().filter(|l| l.starts_with("cake,")).collect();
+    assert_eq!(rows.len(), 2, "{csv}");
+    assert!(rows.iter().any(|l| l.contains(",10.00,EUR,")), "{csv}");
+    assert!(rows.iter().any(|l| l.contains(",100.00,,,100.00,")), "{csv}");
 }
 
 #[test]

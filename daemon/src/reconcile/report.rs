@@ -565,7 +565,10 @@ fn summary_cells(report: &Report, r: &SummaryRow, guard: bool) -> [String; 15] {
         r.network_commission
             .map(|c| c.to_string())
             .unwrap_or_default(),
-        r.commission_currency.clone(),
+        // A currency only beside an amount (finance QA13 F5).
+        r.network_commission
+            .map(|_| r.commission_currency.clone())
+            .unwrap_or_default(),
         r.basis.to_string(),
         report.currency.clone(),
         report.as_of.map(rfc3339).unwrap_or_default(),
