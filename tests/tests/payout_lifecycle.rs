@@ -545,6 +545,94 @@ fn regenerating_a_draft_replaces_it_and_claims_are_paid_once() {
     );
 }
 
+/// Finance QA13 F3: a draft that can never be finalised (an earlier period
+/// skipped, or one of the period kind the config used before) warned on
+/// every run, forever, and its files contradicted the finalised ones.
+/// Finalising a period after it retires it: its files move to set-aside and
+/// its record goes.
+#[test]
+fn finalising_a_period_retires_the_drafts_it_makes_final_never() {
+    let monthly = config(CPS_MIN);
+    let semi = config(&format!("period = \"semi_monthly\"\n{CPS_MIN}"));
+    let tmp = tempfile::tempdir().unwrap();
+    let book = MemoryBook::new();
+    let fxr = no_fx();
+    let ds = vec![
+        sale("A", "p1", "2026-09-05T10:00:00Z", "200.00"),
+        sale("B", "p1", "2026-10-06T10:00:00Z", "300.00"),
+        sale("C", "p1", "2026-11-03T10:00:00Z", "400.00"),
+    ];
+    let statements = tmp.path().join("statements/shop");
+    let run = |c: &CommissionConfig, period: &str, finalise: bool| {
+        let inp = inputs(c, &ds, &fxr, &book, tmp.path());
+        if finalise {
+            reckon::payout::finalize(&inp, period).unwrap()
+        } else {
+            reckon::payout::generate(&inp, period).unwrap()
+        }
+    };
+    // September and November drafts, monthly; October finalised skips
+    // September, whose draft is retired.
+    run(&monthly, "2026-09", false);
+    run(&monthly, "2026-11", false);
+    let oct = run(&monthly, "2026-10", false);
+    assert!(
+        oct.warnings.iter().any(
+            |w| w.contains("period 2026-09 has drafts that are not finalised")
+                && w.contains("finalising 2026-10 retires those drafts")
+        ),
+        "{:?}",
+        oct.warnings
+    );
+    let oct = run(&monthly, "2026-10", true);
+    assert!(
+        oct.warnings
+            .iter()
+            .any(|w| w.starts_with("retired the draft of period 2026-09")),
+        "{:?}",
+        oct.warnings
+    );
+    assert!(!statements.join("2026-09").exists());
+    assert!(statements.join("set-aside/2026-09/summary.csv").exists());
+    let aside = read_dir(&statements.join("set-aside/2026-09"));
+    assert!(
+        aside.keys().any(|n| n.ends_with(".json")),
+        "{:?}",
+        aside.keys()
+    );
+    // September's claim A was paid by October, once.
+    let st = read_statements(&oct.dir);
+    let paid: Vec<&str> = st[0].lines.iter().map(|l| l.claim_id.as_str()).collect();
+    assert_eq!(paid, ["A", "B"]);
+
+    // Now semi-monthly: the monthly November draft cannot be finalised;
+    // finalising 2026-11-H1 retires it.
+    let h1 = run(&semi, "2026-11-H1", true);
+    assert!(
+        h1.warnings
+            .iter()
+            .any(|w| w.starts_with("retired the draft of period 2026-11 ")),
+        "{:?}",
+        h1.warnings
+    );
+    assert!(!statements.join("2026-11").exists());
+    let records = reckon::payout::lifecycle::period_records(&book, "shop").unwrap();
+    assert_eq!(
+        records
+            .iter()
+            .map(|r| r.period.as_str())
+            .collect::<Vec<_>>(),
+        ["2026-10", "2026-11-H1"]
+    );
+    // No warning about it any more.
+    let h2 = run(&semi, "2026-11-H2", false);
+    assert!(
+        !h2.warnings.iter().any(|w| w.contains("not finalised")),
+        "{:?}",
+        h2.warnings
+    );
+}
+
 /// Regression (QA10 M4): a symlinked period directory was followed: the
 /// files of the link's target were moved into `set-aside/` and the link
 /// replaced. Now a symlink where the statements, program, period or

@@ -619,7 +619,10 @@ fn the_report_sums_network_commission_in_its_own_currency() {
     let rows: Vec<&str> = summary.lines().filter(|l| l.starts_with("cake,")).collect();
     assert_eq!(rows.len(), 2, "{csv}");
     assert!(rows.iter().any(|l| l.contains(",10.00,EUR,")), "{csv}");
-    assert!(rows.iter().any(|l| l.contains(",100.00,,,100.00,")), "{csv}");
+    assert!(
+        rows.iter().any(|l| l.contains(",100.00,,,100.00,")),
+        "{csv}"
+    );
 }
 
 #[test]

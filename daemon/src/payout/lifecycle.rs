@@ -701,7 +701,7 @@ fn check_not_superseded(
         }
         if r.status == Status::Draft && r.period_start < period.start {
             warnings.push(format!(
-                "period {} has drafts that are not finalised; its payable claims are included in {period} too",
+                "period {} has drafts that are not finalised; its payable claims are included in {period} too, and finalising {period} retires those drafts (their files move to set-aside)",
                 r.period
             ));
         }
@@ -1359,6 +1359,9 @@ fn run_with<'g>(
             error,
         })?;
     (inputs.step)("files-durable");
+    if status == Status::Finalised {
+        warnings.extend(retire_drafts(inputs, &period));
+    }
     warnings.extend(report.skipped.iter().map(|s| {
         format!(
             "partner `{}`: claim {} left out: {}",
@@ -1367,6 +1370,50 @@ fn run_with<'g>(
     }));
     report.warnings = warnings;
     Ok(report)
+}
+
+/// Retires the drafts that can never be finalised now that `period` is:
+/// those of periods starting before it (a later finalised period
+/// supersedes them), and those of another period kind starting before it
+/// ends (finance QA13 F3: a monthly draft left after `period` became
+/// semi-monthly warned on every run, forever). Their files move to
+/// set-aside and their records go. Best effort: the finalise has
+/// succeeded, so a failure is a warning and the next finalise tries again.
+fn retire_drafts(inputs: &Inputs<'_>, period: &Period) -> Vec<String> {
+    let records = match period_records(inputs.book, inputs.program) {
+        Ok(r) => r,
+        Err(e) => return vec![format!("drafts of earlier periods not retired: {e}")],
+    };
+    let mut warnings = Vec::new();
+    for r in records.into_iter().filter(|r| r.status == Status::Draft) {
+        let other_kind = Period::parse(inputs.config.period, &r.period).is_err();
+        if !(r.period_start < period.start || other_kind && r.period_start < period.end) {
+            continue;
+        }
+        let aside = set_aside_dir(inputs.output_dir, inputs.program, &r.period);
+        let retired = (|| -> Result<(), PayoutError> {
+            let dir = checked_period_dir(inputs.output_dir, inputs.program, &r.period)?;
+            files::set_aside(&dir, &aside, &|_| false)?;
+            let _ = std::fs::remove_dir(&dir);
+            inputs
+                .book
+                .apply(vec![(period_key(inputs.program, &r.period), None)])?;
+            inputs.book.flush()?;
+            Ok(())
+        })();
+        warnings.push(match retired {
+            Ok(()) => format!(
+                "retired the draft of period {} (never finalised, and it cannot be now that {period} is; its payable claims are paid by {period} and the statements after it): its files moved to {}",
+                r.period,
+                aside.display()
+            ),
+            Err(e) => format!(
+                "the draft of period {} could not be retired ({e}); the next finalise tries again",
+                r.period
+            ),
+        });
+    }
+    warnings
 }
 
 /// The claims the network moved to another partner after a finalised
