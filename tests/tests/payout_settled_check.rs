@@ -334,3 +334,62 @@ fn config_check_has_the_daemon_holding_the_store_run_the_settled_checks() {
         "{log}"
     );
 }
+
+/// Finance QA13 F4: with finalised statements in `output_dir` that the
+/// store did not issue (a store restored from an older backup), `generate`
+/// reconciled the program (writing decisions) before it refused, and
+/// `config check` said nothing settled had changed. Now the refusal comes
+/// before anything is written, and `config check` reports it.
+#[test]
+fn a_store_older_than_the_finalised_statements_is_refused_before_anything_is_written() {
+    let (dir, config) = setup();
+    // The "backup": a store with the month's data but no statements yet.
+    let mut spec = SynthSpec::benchmark(200, 7);
+    spec.start = chrono::DateTime::parse_from_rfc3339("2026-08-01T00:00:00Z")
+        .unwrap()
+        .with_timezone(&chrono::Utc);
+    let backup = dir.path().join("backup");
+    let store = Store::open(&backup).unwrap();
+    reckon_tests::store_synth(&store, &generate(&spec), spec.start);
+    drop(store);
+    finalise_august(dir.path(), &config);
+    std::fs::remove_dir_all(dir.path().join("data")).unwrap();
+    std::fs::rename(&backup, dir.path().join("data")).unwrap();
+
+    let out = reckon(
+        &config,
+        &[
+            "statements",
+            "generate",
+            "--program",
+            "shop-us",
+            "--period",
+            "2026-09",
+        ],
+    );
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert!(!out.status.success(), "{stdout}{stderr}");
+    assert!(
+        stderr.contains("holds finalised statements that this store did not issue: 2026-08"),
+        "{stderr}"
+    );
+    assert!(!stdout.contains("reconciled shop-us first"), "{stdout}");
+    let store = Store::open(&dir.path().join("data")).unwrap();
+    assert!(
+        reckon::reconcile::incremental::stored_state(
+            &reckon::reconcile::backend::StoreBackend::new(&store).unwrap(),
+            "shop-us"
+        )
+        .unwrap()
+        .is_none(),
+        "no reconcile run was recorded"
+    );
+    drop(store);
+
+    let (code, out, err) = check(&config);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(
+        format!("{out}{err}").contains("holds finalised statements that this store did not issue"),
+        "{out}{err}"
+    );
+}

@@ -80,13 +80,18 @@ pub fn refusals(store: &crate::store::Store, cfg: &Config) -> Result<Vec<Refusal
         let commission = commission
             .clone()
             .with_default_timezone(cfg.daemon.timezone.0);
-        let found =
+        let mut found =
             match lifecycle::settled_refusals(&book, &program.id, &program.claims, &commission) {
                 Ok(found) => found,
                 // What the drafts would fail with (a damaged statement,
                 // say): an error too.
                 Err(e) => vec![e],
             };
+        // Finalised statements in `output_dir` this store did not issue (a
+        // store restored from an older backup): every run would refuse.
+        if let Err(e) = crate::payout::issued::check(&book, &cfg.daemon.output_dir, &program.id) {
+            found.push(e);
+        }
         out.extend(found.into_iter().map(|e| Refusal {
             program: program.id.clone(),
             path: path_of(cfg, i, &e),

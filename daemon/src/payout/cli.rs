@@ -102,6 +102,8 @@ pub fn run(
             if !lifecycle::is_finalised(&book, &a.program, &period.to_string())? {
                 lifecycle::check_settled(&book, &a.program, &program.claims, commission)?;
             }
+            // Before the reconcile run writes decisions (finance QA13 F4).
+            super::issued::check(&book, output_dir, &a.program)?;
             let fx = crate::reconcile::fx_table(&config)?;
             reconcile_first(&store, program, &fx, con)?;
             let decisions = StoredDecisions {
@@ -122,6 +124,8 @@ pub fn run(
                 .date_naive();
             lifecycle::check_finalizable(&book, &a.program, commission, &a.period, today, early)?;
             lifecycle::check_settled(&book, &a.program, &program.claims, commission)?;
+            // Before the reconcile run writes decisions (finance QA13 F4).
+            super::issued::check(&book, output_dir, &a.program)?;
             let fx = crate::reconcile::fx_table(&config)?;
             reconcile_first(&store, program, &fx, con)?;
             let decisions = StoredDecisions {
