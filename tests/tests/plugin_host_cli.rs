@@ -196,6 +196,26 @@ fn plugins_describe_prints_text_and_json() {
     assert!(out.contains("no plugin with id `nope`"), "{out}");
 }
 
+/// Dev QA13 F4: a setting with a fixed set of values listed them only when
+/// `config check` refused a wrong one.
+#[test]
+fn plugins_describe_lists_the_values_a_setting_allows() {
+    let dir = tempfile::tempdir().unwrap();
+    reckon_tests::install_plugins(dir.path(), &["orders"]);
+    let d = dir.path().to_str().unwrap();
+    let (code, out) = reckon(
+        &["plugins", "describe", "orders", "--plugin-dir", d],
+        dir.path(),
+    );
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains(
+            "  mode (string, required, one of \"shopify\", \"files\"): Where orders come from."
+        ),
+        "{out}"
+    );
+}
+
 #[test]
 fn plugins_check_with_a_config_uses_its_plugin_dir_and_pins() {
     let dir = plugin_dir();

@@ -446,6 +446,10 @@ pub fn render_describe(p: &Plugin) -> String {
             if spec.get("x-secret").and_then(Value::as_bool) == Some(true) {
                 tags.push("secret".into());
             }
+            if let Some(values) = spec.get("enum").and_then(Value::as_array) {
+                let values: Vec<String> = values.iter().map(Value::to_string).collect();
+                tags.push(format!("one of {}", values.join(", ")));
+            }
             if let Some(d) = spec.get("default") {
                 tags.push(format!("default {d}"));
             }

@@ -303,6 +303,10 @@ impl Subprocess {
             tokio::spawn(async move {
                 let mut lines = tokio::io::BufReader::new(stderr).lines();
                 while let Ok(Some(line)) = lines.next_line().await {
+                    // A panic's report starts with a blank line (dev QA13 F10).
+                    if line.trim().is_empty() {
+                        continue;
+                    }
                     tracing::warn!(
                         plugin = %plugin_id,
                         connector = %connector,
