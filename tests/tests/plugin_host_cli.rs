@@ -266,6 +266,16 @@ fn plugins_check_with_a_config_uses_its_plugin_dir_and_pins() {
     );
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("sha256 mismatch: connector `ex`"), "{out}");
+    // `plugins list` lists it, and says the connector will not load it
+    // (dev QA13 F9).
+    let (code, out) = reckon(&["--config", c, "plugins", "list"], Path::new("/"));
+    assert_eq!(code, 0, "{out}");
+    assert!(out.lines().any(|l| l.starts_with("example ")), "{out}");
+    assert!(
+        out.contains(&format!("warning: connector `ex` in {c} pins sha256 {} for plugin `example`, and no library listed has it", "0".repeat(64)))
+            && out.contains("the connector will not load"),
+        "{out}"
+    );
 
     // The right pin: accepted.
     let plugins = elsewhere.path().join("plugins");
@@ -292,6 +302,8 @@ fn plugins_check_with_a_config_uses_its_plugin_dir_and_pins() {
     );
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("every check passed"), "{out}");
+    let (_, out) = reckon(&["--config", c, "plugins", "list"], Path::new("/"));
+    assert!(!out.contains("warning"), "{out}");
 }
 
 /// The describe child and the session child check the `--sha256` they are

@@ -114,7 +114,9 @@ pub fn run(config: &Path, cmd: PluginsCommand) -> anyhow::Result<ExitCode> {
         PluginsCommand::List { plugin_dir: flag } => {
             let dir = plugin_dir(config, flag)?;
             let found = super::discover_with(&dir, &describe_options());
-            crate::cli::write_stdout(&render_list(&dir, &found))?;
+            let mut text = render_list(&dir, &found);
+            text.push_str(&pin_warnings(config, &found));
+            crate::cli::write_stdout(&text)?;
             // The directory itself unreadable or refused (writable by
             // everyone) is a failure (a script must see it); a refused
             // library is listed and is not.
@@ -238,6 +240,44 @@ fn check_pins(config: &Path, plugin: &Plugin) -> Result<(), LoadError> {
         }
     }
     Ok(())
+}
+
+/// A warning for each connector of the config whose `sha256` pin no
+/// library of its plugin in the list has (dev QA13 F9: the list showed
+/// the plugin as usual, and the connector then refused to load it).
+fn pin_warnings(config: &Path, found: &[Result<Arc<Plugin>, LoadError>]) -> String {
+    let Ok(cfg) = crate::config::load(config) else {
+        return String::new();
+    };
+    let mut out = String::new();
+    for c in &cfg.connectors {
+        let Some(pin) = c.sha256.as_deref() else {
+            continue;
+        };
+        let libs: Vec<&Arc<Plugin>> = found
+            .iter()
+            .flatten()
+            .filter(|p| p.manifest.id == c.plugin)
+            .collect();
+        if libs.is_empty() || libs.iter().any(|p| p.sha256.eq_ignore_ascii_case(pin)) {
+            continue;
+        }
+        let files: Vec<String> = libs
+            .iter()
+            .map(|p| {
+                let name = p.path.file_name().unwrap_or_default().to_string_lossy();
+                format!("{name} has {}", p.sha256)
+            })
+            .collect();
+        out.push_str(&format!(
+            "warning: connector `{}` in {} pins sha256 {pin} for plugin `{}`, and no library listed has it ({}): the connector will not load. Update the pin (`sha256sum` the library) or install the pinned build\n",
+            c.id,
+            config.display(),
+            c.plugin,
+            files.join("; ")
+        ));
+    }
+    out
 }
 
 fn kind_name(m: &Manifest) -> String {
