@@ -17,6 +17,7 @@
 //! | [`kpi`] | KPI summaries, reported and reconciled views |
 //! | [`server`] | HTTP: health, status, metrics, postbacks |
 //! | [`demo`] | `reckon demo`: the whole pipeline against loopback fakes |
+//! | [`display_safe`] | names and ids from outside shown to people: bidi and control characters as visible escapes |
 //! | [`cli`] | clap definitions and dispatch |
 
 // `print!`, `eprintln!` and friends panic when the reader of stdout or
@@ -48,6 +49,7 @@ pub fn release_free_memory() {
 pub mod cli;
 pub mod config;
 pub mod demo;
+pub mod display_safe;
 pub mod fx;
 pub mod kpi;
 pub mod payout;

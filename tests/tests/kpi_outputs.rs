@@ -208,3 +208,51 @@ fn html_single_view_has_one_revenue_series() {
     assert!(has_text(&charts[0].1, "revenue (reported)"));
     assert!(!charts[0].1.contains("reconciled"));
 }
+
+/// QA10 L6: a partner named with a right-to-left override and a newline.
+/// The table and HTML show them as escapes (one table row, nothing
+/// reordered); CSV and JSON keep the name as the network sent it.
+#[test]
+fn bidi_and_control_characters_of_partner_names_are_escaped_in_the_table_and_html() {
+    let spoof = "Acme\u{202E}00.001\nfake row";
+    let mut inputs = two_network_scenario();
+    for c in &mut inputs.claims {
+        if c.partner_id == "a-1" {
+            c.partner_name = Some(spoof.into());
+        }
+    }
+    for d in &mut inputs.decisions {
+        if d.partner_id == "a-1" {
+            d.partner_name = Some(spoof.into());
+        }
+    }
+    let cfg = config();
+    let fx = FxTable::default();
+    let render = |format| {
+        produce(
+            ctx("Europe/Berlin", &cfg, &fx),
+            &inputs,
+            &query("2026-11", &[Dim::Partner], View::Both),
+            format,
+        )
+        .expect("render")
+    };
+    let shown = "Acme<U+202E>00.001<U+000A>fake row";
+    let table = render(Format::Table);
+    assert!(!table.contains('\u{202E}'), "{table}");
+    let rows: Vec<&str> = table.lines().filter(|l| l.contains("awin:a-1")).collect();
+    let tables = table.lines().filter(|l| l.starts_with("source ")).count();
+    assert_eq!(rows.len(), tables, "one row in each table: {table}");
+    assert!(rows.iter().all(|l| l.contains(shown)), "{table}");
+    assert!(!table.lines().any(|l| l.starts_with("fake row")), "{table}");
+    let html = render(Format::Html);
+    assert!(!html.contains('\u{202E}'), "{html}");
+    assert!(
+        html.contains("<td>Acme&lt;U+202E&gt;00.001&lt;U+000A&gt;fake row</td>"),
+        "{html}"
+    );
+    let csv = render(Format::Csv);
+    assert!(csv.contains(&format!("\"{spoof}\"")), "{csv}");
+    let json = render(Format::Json);
+    assert!(json.contains("Acme\u{202E}00.001\\nfake row"), "{json}");
+}

@@ -1891,6 +1891,82 @@ percent = "10"
     );
 }
 
+/// QA10 L6: a partner named with a right-to-left override (U+202E) and a
+/// newline. From format 8 the HTML shows them as `<U+202E>`, so the name
+/// cannot reorder the page; the JSON and CSV keep the name as sent, and a
+/// period finalised in format 7 is reproduced and verified as issued (the
+/// characters as they were).
+#[test]
+fn format_8_html_shows_bidi_characters_as_escapes_and_a_format_7_period_still_verifies() {
+    let c = config(
+        r#"
+payout_currency = "EUR"
+[[rules]]
+id = "cps"
+effective_from = "2026-01-01"
+kind = "percent"
+percent = "10"
+"#,
+    );
+    let tmp = tempfile::tempdir().unwrap();
+    let book = MemoryBook::new();
+    let fxr = no_fx();
+    let spoof = "Acme\u{202E}00.001\nPartner p9";
+    let named = |mut d: Decision| {
+        d.partner_name = Some(spoof.into());
+        d.claim.id = format!("C\u{2067}{}", d.claim.id);
+        d
+    };
+    let sep = vec![named(sale("A", "p1", "2026-09-05T10:00:00Z", "100.00"))];
+    let r =
+        reckon::payout::finalize(&inputs(&c, &sep, &fxr, &book, tmp.path()), "2026-09").unwrap();
+    reissue_as_format(&book, &r.dir, "2026-09", 7);
+    let again =
+        reckon::payout::generate(&inputs(&c, &sep, &fxr, &book, tmp.path()), "2026-09").unwrap();
+    assert!(again.already_finalised);
+    let v = reckon::payout::verify(&book, tmp.path(), "shop", "2026-09").unwrap();
+    assert!(v.problems.is_empty(), "{:?}", v.problems);
+    let old_html = String::from_utf8(read_dir(&r.dir)["awin.p1.html"].clone()).unwrap();
+    assert!(
+        old_html.contains("Payout statement — Acme\u{202E}00.001\nPartner p9</h1>"),
+        "format 7 as issued: {old_html}"
+    );
+
+    let oct = vec![named(sale("B", "p1", "2026-10-05T10:00:00Z", "100.00"))];
+    let r =
+        reckon::payout::finalize(&inputs(&c, &oct, &fxr, &book, tmp.path()), "2026-10").unwrap();
+    let files = read_dir(&r.dir);
+    let s = &read_statements(&r.dir)[0];
+    assert_eq!(s.format_version, 8);
+    assert_eq!(s.partner_name.as_deref(), Some(spoof), "stored as sent");
+    let html = String::from_utf8(files["awin.p1.html"].clone()).unwrap();
+    assert!(!html.contains(['\u{202E}', '\u{2067}']), "{html}");
+    assert!(
+        html.contains("Payout statement — Acme&lt;U+202E&gt;00.001&lt;U+000A&gt;Partner p9</h1>"),
+        "{html}"
+    );
+    assert!(html.contains("<td>C&lt;U+2067&gt;B</td>"), "{html}");
+    let json = String::from_utf8(files["awin.p1.json"].clone()).unwrap();
+    assert!(json.contains("Acme\u{202E}00.001\\nPartner p9"), "{json}");
+    let csv = String::from_utf8(files["awin.p1.csv"].clone()).unwrap();
+    assert!(csv.contains("C\u{2067}B"), "{csv}");
+    // The same statement as format 7: the HTML it had then; the JSON and
+    // CSV differ only in `format_version`.
+    let mut v7 = s.clone();
+    v7.format_version = 7;
+    assert!(render::html_file(&v7, "h").contains("Acme\u{202E}00.001\nPartner p9"));
+    let strip = |t: Vec<u8>| {
+        String::from_utf8(t)
+            .unwrap()
+            .replace("\"format_version\":7", "\"format_version\":8")
+    };
+    assert_eq!(
+        strip(render::canonical_json(&v7).unwrap()),
+        String::from_utf8(render::canonical_json(s).unwrap()).unwrap()
+    );
+    assert_eq!(render::csv_file(&v7).unwrap(), render::csv_file(s).unwrap());
+}
+
 /// The tiered program of finance QA F3: 5 % from 0, 10 % from 500, and
 /// `bonus` (TOML of the bonus's figures) from `threshold`.
 fn tiered_with_bonus(bonus: &str) -> CommissionConfig {
@@ -2188,7 +2264,7 @@ fn a_bonus_paid_by_a_statement_finalised_before_the_bonus_ledger_is_taken_back_o
     let r =
         reckon::payout::generate(&inputs(&c, &oct, &fxr, &book, tmp.path()), "2026-10").unwrap();
     let s = &read_statements(&r.dir)[0];
-    assert_eq!(s.format_version, 7);
+    assert_eq!(s.format_version, reckon::payout::model::FORMAT_VERSION);
     assert_eq!(s.bonus_adjustments[0].amount, d("-20.00"));
     let history = reckon::payout::lifecycle::load_history(&book, "shop").unwrap();
     assert!(!history.bonus_ledger_derived);

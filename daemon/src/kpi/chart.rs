@@ -123,7 +123,8 @@ pub fn draw_all(data: &ChartData, currency: &str) -> Result<Vec<Chart>, KpiError
             Metric::Cpa,
             data.view,
             |r| {
-                let name = r.key.campaign.clone().unwrap_or_default();
+                let name = r.key.campaign.as_deref().unwrap_or_default();
+                let name = crate::display_safe::visible(name);
                 let src = r.key.source.clone().unwrap_or_default();
                 if name.is_empty() {
                     format!("{src}: (none)")

@@ -7,6 +7,10 @@
 //! and HTML round money to cents and show CTR, CVR and ROI as percentages.
 //! A difference is that of the values as shown. An empty cell is a zero
 //! denominator (or a ratio that would mix channels, see `metrics`).
+//!
+//! The table and HTML show the bidirectional and control characters of
+//! partner and campaign names and ids as `<U+202E>`
+//! ([`crate::display_safe`]); CSV and JSON keep them as sent.
 use serde::ser::{SerializeMap, Serializer};
 use serde::Serialize;
 
@@ -190,6 +194,15 @@ fn grid_of(
         .iter()
         .map(|r| {
             let mut dims = dim_values(by, &r.key);
+            if human {
+                // Names and ids from the platforms: a right-to-left
+                // override or a newline cannot reorder or split the table.
+                for d in &mut dims {
+                    if let std::borrow::Cow::Owned(v) = crate::display_safe::visible(d) {
+                        *d = v;
+                    }
+                }
+            }
             if label_column {
                 dims.push(String::new());
             }

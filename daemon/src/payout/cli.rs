@@ -1,8 +1,11 @@
 //! `reckon statements generate|finalize|show|verify`: a thin shell over
-//! [`super::lifecycle`].
+//! [`super::lifecycle`]. Partner ids in what it prints (the `show` table,
+//! warnings, `verify` problems) go through [`visible`]: a right-to-left
+//! override or a newline in an id cannot reorder or split the lines.
 use super::book::StoreBook;
 use super::lifecycle::{self, Decisions, Inputs, StoredDecisions};
 use crate::cli::Console;
+use crate::display_safe::visible;
 use anyhow::Context as _;
 use std::io::Write as _;
 use std::path::Path;
@@ -160,7 +163,7 @@ pub fn run(
                 let _ = writeln!(
                     text,
                     "{:<24} {:>14} {:<4} {:>12} {:>12}  {}",
-                    r.partner_id,
+                    visible(&r.partner_id),
                     r.total_payable,
                     r.currency,
                     r.carried_in,
@@ -188,7 +191,7 @@ pub fn run(
                 Ok(ExitCode::SUCCESS)
             } else {
                 for p in &v.problems {
-                    writeln!(con.out, "MISMATCH {p}")?;
+                    writeln!(con.out, "MISMATCH {}", visible(p))?;
                 }
                 writeln!(
                     con.out,
@@ -278,7 +281,7 @@ pub fn print_report(
         )
     };
     for w in &r.warnings {
-        writeln!(con.err, "warning: {w}")?;
+        writeln!(con.err, "warning: {}", visible(w))?;
     }
     if r.already_finalised {
         writeln!(

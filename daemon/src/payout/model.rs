@@ -36,8 +36,12 @@ use crate::reconcile::model::Outcome;
 /// reached, a percent bonus rescaled), with `bonus_adjustment` rows in the
 /// CSV and a table in the HTML; `totals.adjustments` counts them. A
 /// statement without one has the JSON, CSV and HTML of format 6 but for
-/// `format_version`.
-pub const FORMAT_VERSION: u32 = 7;
+/// `format_version`. 8 changes only the HTML: the bidirectional and control
+/// characters of every text from outside (partner name and id, claim and
+/// order ids, reasons) are shown as `<U+202E>`, so a name cannot reorder
+/// the text around it (QA10 L6). The JSON and CSV of format 8 are those
+/// of format 7 but for `format_version`, and keep every value as sent.
+pub const FORMAT_VERSION: u32 = 8;
 
 /// The payee key of a network's partner: `<network>:<partner id>`. Partner
 /// ids are the network's own, so the same id on two networks is two payees.

@@ -426,10 +426,22 @@ th{background:#f4f4f4;font-weight:600}td.n,th.n{text-align:right;font-variant-nu
 /// ([`plain_reason`]), and what earlier statements gave for an adjusted
 /// claim is "Credited earlier" (paid out, or carried forward while the
 /// balance was below the minimum payout). Format 7 adds a table of bonus
-/// adjustments (only statements of format 7 have any). Earlier formats are
-/// rendered exactly as they were issued (their file hashes are recorded).
+/// adjustments (only statements of format 7 have any). From format 8 every
+/// text from outside (names, ids, reasons) has its bidirectional and
+/// control characters shown as `<U+202E>` ([`crate::display_safe`]), so a
+/// name cannot reorder the text around it. Earlier formats are rendered
+/// exactly as they were issued (their file hashes are recorded).
 pub fn html_file(s: &Statement, content_hash: &str) -> String {
     let v6 = s.format_version >= 6;
+    // Format 8: names and ids from outside cannot reorder the page.
+    let v8 = s.format_version >= 8;
+    let e = |x: &str| {
+        if v8 {
+            esc(&crate::display_safe::visible(x))
+        } else {
+            esc(x)
+        }
+    };
     let trace = |t: Option<&super::model::Trace>| {
         if v6 {
             String::new()
@@ -437,7 +449,7 @@ pub fn html_file(s: &Statement, content_hash: &str) -> String {
             trace_html(t)
         }
     };
-    let cur = esc(&s.currency);
+    let cur = e(&s.currency);
     let mut h = String::with_capacity(4096 + s.lines.len() * 400);
     let name = s.partner_name.as_deref().unwrap_or(&s.partner_id);
     let _ = write!(
@@ -450,14 +462,14 @@ pub fn html_file(s: &Statement, content_hash: &str) -> String {
 <tr><td>Period</td><td>{period} ({start} to {end}, {tz})</td></tr>\
 <tr><td>Status</td><td class=\"{status}\">{status} (version {version})</td></tr>\
 <tr><td>Currency</td><td>{cur}</td></tr></table>\n",
-        id = esc(&s.statement_id),
-        name = esc(name),
-        program = esc(&s.program),
-        partner = esc(&s.payee()),
-        period = esc(&s.period),
+        id = e(&s.statement_id),
+        name = e(name),
+        program = e(&s.program),
+        partner = e(&s.payee()),
+        period = e(&s.period),
         start = s.period_start,
         end = s.period_end,
-        tz = esc(&s.timezone),
+        tz = e(&s.timezone),
         status = s.status.as_str(),
         version = s.version,
     );
@@ -468,31 +480,31 @@ pub fn html_file(s: &Statement, content_hash: &str) -> String {
         h.push_str("<h2>Commission</h2>\n<table><tr><th class=\"n\">#</th><th>Date</th><th>Network</th><th>Claim</th><th>Order</th><th>Event</th><th class=\"n\">Basis</th><th>Rule</th><th class=\"n\">Rate</th><th class=\"n\">FX</th><th class=\"n\">Commission</th></tr>\n");
         for l in &s.lines {
             let rate = match (&l.rate_percent, &l.flat_amount, &l.rate_detail) {
-                (_, _, Some(d)) => esc(d),
+                (_, _, Some(d)) => e(d),
                 (Some(p), _, _) => format!("{p}%"),
                 (_, Some(a), _) => format!("{a} {cur} flat"),
                 _ => String::new(),
             };
             let rule = match &l.override_id {
-                Some(o) => format!("{} ({})", esc(&l.rule_id), esc(o)),
-                None => esc(&l.rule_id),
+                Some(o) => format!("{} ({})", e(&l.rule_id), e(o)),
+                None => e(&l.rule_id),
             };
             let note = l
                 .note
                 .as_deref()
-                .map(|n| format!("<br><small>{}</small>", esc(n)))
+                .map(|n| format!("<br><small>{}</small>", e(n)))
                 .unwrap_or_default();
             let _ = writeln!(
                 h,
                 "<tr><td class=\"n\">{}</td><td>{}</td><td>{}</td><td>{}{}</td><td>{}</td><td>{}</td><td class=\"n\">{}</td><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}{}</td></tr>",
                 l.line_no,
                 l.date,
-                esc(&l.network),
-                esc(&l.claim_id),
+                e(&l.network),
+                e(&l.claim_id),
                 trace(l.trace.as_ref()),
-                esc(l.order_id.as_deref().unwrap_or("")),
+                e(l.order_id.as_deref().unwrap_or("")),
                 l.event.as_str(),
-                l.basis.as_ref().map(|b| esc(&b.to_string())).unwrap_or_default(),
+                l.basis.as_ref().map(|b| e(&b.to_string())).unwrap_or_default(),
                 rule,
                 rate,
                 opt(&l.fx_rate),
@@ -522,13 +534,13 @@ pub fn html_file(s: &Statement, content_hash: &str) -> String {
                 h,
                 "<tr><td class=\"n\">{}</td><td>{}</td><td>{}{}</td><td>{}</td><td>{} line {}</td><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td></tr>",
                 a.line_no,
-                esc(&a.network),
-                esc(&a.claim_id),
+                e(&a.network),
+                e(&a.claim_id),
                 trace(a.trace.as_ref()),
-                esc(a.order_id.as_deref().unwrap_or("")),
-                esc(&a.original_statement_id),
+                e(a.order_id.as_deref().unwrap_or("")),
+                e(&a.original_statement_id),
                 a.original_line_no,
-                esc(&reason),
+                e(&reason),
                 a.previously_paid,
                 a.amount,
             );
@@ -542,15 +554,15 @@ pub fn html_file(s: &Statement, content_hash: &str) -> String {
         h.push_str("<h2>Bonus adjustments to earlier statements</h2>\n<table><tr><th class=\"n\">#</th><th>Bonus</th><th>Refers to</th><th>Reason</th><th class=\"n\">Volume now</th><th class=\"n\">Credited earlier</th><th class=\"n\">Amount</th></tr>\n");
         for a in &s.bonus_adjustments {
             let refers = match a.original_line_no {
-                Some(n) => format!("{} line {n}", esc(&a.original_statement_id)),
-                None => esc(&a.original_statement_id),
+                Some(n) => format!("{} line {n}", e(&a.original_statement_id)),
+                None => e(&a.original_statement_id),
             };
             let _ = writeln!(
                 h,
                 "<tr><td class=\"n\">{}</td><td>{}</td><td>{refers}</td><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td></tr>",
                 a.line_no,
-                esc(&a.bonus_id),
-                esc(&plain_reason(&a.reason)),
+                e(&a.bonus_id),
+                e(&plain_reason(&a.reason)),
                 a.current_volume,
                 a.previously_paid,
                 a.amount,
@@ -570,7 +582,7 @@ pub fn html_file(s: &Statement, content_hash: &str) -> String {
                 h,
                 "<tr><td class=\"n\">{}</td><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td></tr>",
                 b.line_no,
-                esc(&b.bonus_id),
+                e(&b.bonus_id),
                 b.threshold_volume,
                 b.volume,
                 rate,
@@ -601,7 +613,7 @@ pub fn html_file(s: &Statement, content_hash: &str) -> String {
     let _ = write!(
         h,
         "<p class=\"hash\">Content hash (SHA-256 of the canonical JSON): {}</p>\n</body></html>\n",
-        esc(content_hash)
+        e(content_hash)
     );
     h
 }
@@ -764,21 +776,42 @@ pub fn statement_stem(s: &Statement) -> String {
     payee_stem(&s.payee())
 }
 
+/// The longest file or directory name that ext4, XFS, btrfs, APFS and NTFS
+/// take, in bytes.
+pub const MAX_NAME_BYTES: usize = 255;
+
+/// The longest extension a statement file has (`.html`).
+const LONGEST_EXTENSION: &str = ".html";
+
+/// How much of a stem too long for a name is kept before `~` and the hash
+/// (at most; less when a `%XX` would be cut): 200 + 17 bytes, well under
+/// [`MAX_NAME_BYTES`] with room for an extension or a tool's suffix.
+const SHORTENED_PREFIX_BYTES: usize = 200;
+
 /// The file stem of a payee key: `<network>.<partner stem>` (connector ids
 /// hold no `.`, so stems of different payees differ); a format-1 key (no
-/// network) is the partner stem alone.
+/// network) is the partner stem alone. A stem that would make a file name
+/// longer than [`MAX_NAME_BYTES`] is shortened ([`fit_name`]).
 pub fn payee_stem(payee: &str) -> String {
-    match super::model::split_payee(payee) {
-        (Some(n), partner) => format!("{n}.{}", file_stem(partner)),
-        (None, partner) => file_stem(partner),
-    }
+    let stem = match super::model::split_payee(payee) {
+        (Some(n), partner) => format!("{n}.{}", encode_id(partner)),
+        (None, partner) => encode_id(partner),
+    };
+    fit_name(stem, payee, MAX_NAME_BYTES - LONGEST_EXTENSION.len())
 }
 
-/// The file stem of a partner's files: the id with every byte outside
-/// `[A-Za-z0-9_-]` (and `.`, except leading) written as `%XX`, so any id maps
-/// to one safe, distinct name; `summary` is escaped so it cannot clash with
-/// `summary.csv`.
+/// The directory name of an id (a program's directory; a period's under
+/// `set-aside`): [`encode_id`], shortened by [`fit_name`] when longer than
+/// [`MAX_NAME_BYTES`].
 pub fn file_stem(id: &str) -> String {
+    fit_name(encode_id(id), id, MAX_NAME_BYTES)
+}
+
+/// An id written safely for a file name: every byte outside
+/// `[A-Za-z0-9_-]` (and `.`, except leading) as `%XX`, so any id maps to
+/// one safe, distinct name; `summary` is escaped so it cannot clash with
+/// `summary.csv`.
+fn encode_id(id: &str) -> String {
     let mut o = String::with_capacity(id.len());
     for (i, b) in id.bytes().enumerate() {
         let keep = b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || (b == b'.' && i > 0);
@@ -797,6 +830,30 @@ pub fn file_stem(id: &str) -> String {
     o
 }
 
+/// `stem` as it is when it has at most `max` bytes (every name that fits
+/// keeps the name it always had); else its first bytes up to
+/// [`SHORTENED_PREFIX_BYTES`], cut before a `%XX` rather than inside one,
+/// then `~` and the first 16 hex digits of the SHA-256 of `id` (QA10 L6: a
+/// partner id of 250 `/` made a 755-byte name, and `ENAMETOOLONG` failed
+/// the statements of the whole period). [`encode_id`] writes `~` as
+/// `%7E`, so a shortened stem never equals one that was not; two ids
+/// sharing a long prefix differ in their hashes.
+fn fit_name(stem: String, id: &str, max: usize) -> String {
+    if stem.len() <= max {
+        return stem;
+    }
+    let bytes = stem.as_bytes();
+    let mut cut = 0;
+    while cut < bytes.len() {
+        let step = if bytes[cut] == b'%' { 3 } else { 1 };
+        if cut + step > SHORTENED_PREFIX_BYTES {
+            break;
+        }
+        cut += step;
+    }
+    format!("{}~{}", &stem[..cut], &sha256_hex(id.as_bytes())[..16])
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -808,6 +865,59 @@ mod tests {
         assert_eq!(file_stem("../x"), "%2E.%2Fx");
         assert_eq!(file_stem("summary"), "%73ummary");
         assert_ne!(file_stem("a b"), file_stem("a%20b"));
+    }
+
+    /// QA10 L6: a stem too long for a file name is cut and given a hash of
+    /// the whole id; every stem that fits is as it always was.
+    #[test]
+    fn a_stem_too_long_for_a_file_name_is_shortened_with_a_hash_of_the_id() {
+        // The longest that fits is unchanged: 250 bytes + `.html` = 255.
+        let fits = format!("awin:{}", "a".repeat(245));
+        assert_eq!(payee_stem(&fits), format!("awin.{}", "a".repeat(245)));
+        let over = format!("awin:{}", "a".repeat(246));
+        let short = payee_stem(&over);
+        assert_eq!(
+            short,
+            format!(
+                "awin.{}~{}",
+                "a".repeat(195),
+                &sha256_hex(over.as_bytes())[..16]
+            )
+        );
+
+        // 250 `/` (750 bytes encoded): cut between two `%2F`.
+        let slashes = format!("impact:{}", "/".repeat(250));
+        let stem = payee_stem(&slashes);
+        assert_eq!(stem.len(), "impact.".len() + 3 * 64 + 17, "{stem}");
+        // The same on every platform and run (README's example).
+        assert_eq!(
+            stem,
+            format!("impact.{}~8c3e5199ff401717", "%2F".repeat(64))
+        );
+        // 30 CJK characters are 90 bytes, 270 once encoded.
+        let cjk = format!("cj:{}", "合".repeat(30));
+        let stem = payee_stem(&cjk);
+        assert!(
+            stem.len() + ".html".len() <= 255 && stem.contains('~'),
+            "{stem}"
+        );
+        let (before, _) = stem.split_once('~').unwrap();
+        assert_eq!(before.len() % 3, "cj.".len() % 3, "cut on a %XX: {stem}");
+
+        // Deterministic, and ids sharing a long prefix get distinct names.
+        let a = format!("awin:{}-1", "p".repeat(300));
+        let b = format!("awin:{}-2", "p".repeat(300));
+        assert_eq!(payee_stem(&a), payee_stem(&a.clone()));
+        assert_ne!(payee_stem(&a), payee_stem(&b));
+        // An id that spells a shortened stem is encoded, so cannot clash.
+        let spelled = payee_stem(&a).replacen('.', ":", 1);
+        assert_ne!(payee_stem(&spelled), payee_stem(&a));
+
+        // A format-1 key and a program directory: the same rule.
+        assert!(payee_stem(&"x".repeat(300)).contains('~'));
+        assert_eq!(file_stem(&"x".repeat(255)), "x".repeat(255));
+        let dir = file_stem(&"x".repeat(256));
+        assert_eq!(dir.len(), 200 + 17);
     }
 
     #[test]

@@ -16,7 +16,9 @@
 //! Formats: JSON (the [`Report`] struct), CSV (the summary table, a blank
 //! line, then the discrepancy table, each with its header) and a printable
 //! HTML page. Columns are only ever appended (other tools read them by
-//! position).
+//! position). The HTML shows the bidirectional and control characters of
+//! names and ids as `<U+202E>` ([`visible`]); JSON and CSV keep them as
+//! the networks sent them.
 //!
 //! Every format names the instant the decisions were judged at
 //! ([`Report::judged_at`]: the `now` of the run that stored them, or the
@@ -26,6 +28,7 @@
 //! only a new run takes into account.
 
 use super::model::{Decision, Outcome};
+use crate::display_safe::visible;
 use crate::payout::render::text_cell;
 use chrono::{DateTime, Utc};
 use chrono::{Datelike, NaiveDate};
@@ -665,7 +668,7 @@ fn table<const N: usize>(
     for r in rows {
         out.push_str("<tr>");
         for c in r.into_iter().take(header.len()) {
-            let _ = write!(out, "<td>{}</td>", esc(&c));
+            let _ = write!(out, "<td>{}</td>", esc(&visible(&c)));
         }
         out.push_str("</tr>\n");
     }
@@ -862,6 +865,30 @@ mod amount_tests {
                 ("p2", Outcome::PartiallyRefunded, None),
             ]
         );
+    }
+
+    /// QA10 L6: a partner name with a right-to-left override and a
+    /// newline, and a claim id with a right-to-left isolate. The HTML shows
+    /// them as escapes; CSV and JSON keep them as the network sent them.
+    #[test]
+    fn the_html_shows_bidi_and_control_characters_of_names_and_ids_as_escapes() {
+        let period: Period = "2026-11".parse().unwrap();
+        let mut spoof = decision();
+        spoof.partner_name = Some("Acme\u{202E}00.001\nx".into());
+        spoof.claim = rr("awin", "c\u{2067}9");
+        let r = build("shop", "USD", period, chrono_tz::UTC, &[spoof]);
+        let html = render(&r, Format::Html);
+        assert!(!html.contains(['\u{202E}', '\u{2067}']), "{html}");
+        assert!(
+            html.contains("<td>Acme&lt;U+202E&gt;00.001&lt;U+000A&gt;x</td>"),
+            "{html}"
+        );
+        assert!(html.contains("<td>c&lt;U+2067&gt;9</td>"), "{html}");
+        let csv = render(&r, Format::Csv);
+        assert!(csv.contains("\"Acme\u{202E}00.001\nx\""), "{csv}");
+        assert!(csv.contains("c\u{2067}9"), "{csv}");
+        let json = render(&r, Format::Json);
+        assert!(json.contains("Acme\u{202E}00.001\\nx"), "{json}");
     }
 
     /// QA (new user, 2026-11-30): the listing's amounts were only text
