@@ -146,6 +146,38 @@ pub fn store_synth(
     store.flush().expect("flush");
 }
 
+/// Leaves `program`'s decisions as an upgrade from a release that stored
+/// them in the FORMAT-1 layout leaves them: that release's run state
+/// (`<program>/s`, `v: 1`, the program's and `[fx]`'s fingerprints, all
+/// changes judged) and none of the decisions or indexes this release
+/// reads. Written through the store API (`recon` tree), then flushed; the
+/// program must have no `/` or `%` in its id (its keys are not escaped).
+pub fn age_to_older_layout(
+    store: &reckon::store::Store,
+    program: &reckon::reconcile::config::ProgramConfig,
+    fx: &reckon::fx::FxTable,
+) {
+    use reckon::reconcile::backend::{ReconBackend, StoreBackend};
+    assert!(!program.id.contains(['/', '%']), "{}", program.id);
+    let b = StoreBackend::new(store).expect("recon tree");
+    let prefix = format!("{}/", program.id);
+    let mut batch: Vec<(Vec<u8>, Option<Vec<u8>>)> = b
+        .kv_scan(prefix.as_bytes())
+        .map(|kv| (kv.expect("scan").0, None))
+        .collect();
+    let mut old_state = vec![1u8];
+    old_state.extend(
+        serde_json::to_vec(&serde_json::json!({
+            "v": 1, "last_seq": store.last_seq().expect("seq"),
+            "program": program.fingerprint(), "fx": fx.fingerprint(),
+        }))
+        .expect("json"),
+    );
+    batch.push((format!("{prefix}s").into_bytes(), Some(old_state)));
+    b.kv_apply(batch).expect("apply");
+    store.flush().expect("flush");
+}
+
 /// A config with one program (`shop`: claims of connector `network`,
 /// orders of `shop`, disabled) and a 10 % commission rule, for tests of
 /// the `statements` commands through the binary.

@@ -556,7 +556,6 @@ fn a_later_sync_rewrites_the_days_summaries() {
 /// summaries read it.
 #[test]
 fn a_program_reconciled_in_an_older_layout_reads_as_not_reconciled_until_a_run() {
-    use reckon::reconcile::backend::{ReconBackend, StoreBackend};
     let tmp = tempfile::tempdir().expect("tempdir");
     setup(tmp.path());
     let path = tmp.path().join("reckon.toml");
@@ -569,21 +568,7 @@ fn a_program_reconciled_in_an_older_layout_reads_as_not_reconciled_until_a_run()
         reckon::reconcile::run(&store, &config.programs, &fx, at("2026-12-01T00:00:00Z"))
             .expect("reconcile");
         // What the upgrade leaves: the old run state, no decision readable.
-        let b = StoreBackend::new(&store).expect("backend");
-        let mut batch: Vec<(Vec<u8>, Option<Vec<u8>>)> = b
-            .kv_scan(b"main/")
-            .map(|kv| (kv.expect("scan").0, None))
-            .collect();
-        let mut old_state = vec![1u8];
-        old_state.extend(
-            serde_json::to_vec(&serde_json::json!({
-                "v": 1, "last_seq": store.last_seq().expect("seq"),
-                "program": config.programs[0].fingerprint(), "fx": fx.fingerprint(),
-            }))
-            .expect("json"),
-        );
-        batch.push((b"main/s".to_vec(), Some(old_state)));
-        b.kv_apply(batch).expect("apply");
+        reckon_tests::age_to_older_layout(&store, &config.programs[0], &fx);
         assert!(reckon::reconcile::needs_run(&store, &config.programs[0], &fx).expect("state"));
         store.flush().expect("flush");
     }

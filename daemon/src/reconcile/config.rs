@@ -308,9 +308,24 @@ impl ProgramConfig {
     /// including [`super::engine::JUDGE_VERSION`]: when it differs from the
     /// last run's, the next run is a full one.
     pub fn fingerprint(&self) -> String {
+        self.fingerprint_judged_by(Some(super::engine::JUDGE_VERSION))
+    }
+
+    /// Whether `fingerprint` is this program's as a release with older
+    /// judging rules wrote it: an earlier [`super::engine::JUDGE_VERSION`],
+    /// or none (releases before it, version 1, left it out). `/status` tells
+    /// an upgrade from a config change by it.
+    pub fn is_fingerprint_of_older_rules(&self, fingerprint: &str) -> bool {
+        std::iter::once(None)
+            .chain((2..super::engine::JUDGE_VERSION).map(Some))
+            .any(|judge| self.fingerprint_judged_by(judge) == fingerprint)
+    }
+
+    /// [`Self::fingerprint`] with the judging rules' version `judge`.
+    pub(crate) fn fingerprint_judged_by(&self, judge: Option<u32>) -> String {
         use sha2::Digest;
         let text = format!(
-            "{}|{}|{:?}|{:?}|{}|{}|{}|{:?}|{}|{}|{}|{}|judge={}",
+            "{}|{}|{:?}|{:?}|{}|{}|{}|{:?}|{}|{}|{}|{}",
             self.id,
             self.currency,
             self.claims,
@@ -323,8 +338,11 @@ impl ProgramConfig {
             self.matching.amount_tolerance_pct.normalize(),
             self.matching.fuzzy_window_hours,
             self.matching.coupon_matching,
-            super::engine::JUDGE_VERSION,
         );
+        let text = match judge {
+            Some(v) => format!("{text}|judge={v}"),
+            None => text,
+        };
         // Appended only when set, so existing programs keep their
         // fingerprint (and their next run stays incremental).
         let text = if self.require_network_approval {

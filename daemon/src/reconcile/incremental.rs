@@ -1676,7 +1676,31 @@ pub fn stored_state<B: ReconBackend>(
 ) -> Result<Option<ProgramState>, StoreError> {
     Ok(b.kv_get(&state_key(program))?
         .and_then(|v| decode_state(&v))
-        .filter(|s| s.v == FORMAT))
+        .filter(is_read))
+}
+
+/// The program's run state as stored, whatever its FORMAT and whether or
+/// not this version reads its decisions ([`stored_state`] is what readers
+/// use): `Ok(None)` when there is none, `Ok(Some(None))` when there is one
+/// this version cannot decode. One key read; for `/status`.
+pub fn raw_stored_state<B: ReconBackend>(
+    b: &B,
+    program: &str,
+) -> Result<Option<Option<ProgramState>>, StoreError> {
+    Ok(b.kv_get(&state_key(program))?.map(|v| decode_state(&v)))
+}
+
+/// Whether readers read the decisions of a run that left this state (see
+/// [`stored_state`]).
+pub fn is_read(s: &ProgramState) -> bool {
+    s.v == FORMAT
+}
+
+/// Whether a stored state is in the FORMAT and bucket counts this version
+/// writes (else its decisions are not read, or not where this version
+/// looks: the next run is a full one).
+pub fn is_this_layout(s: &ProgramState) -> bool {
+    s.v == FORMAT && s.buckets == (D_BUCKETS, X_BUCKETS)
 }
 
 /// Calls `each` with every stored decision of a program, in bucket order
@@ -1859,6 +1883,82 @@ amount_tolerance_abs = "0.50"
         let s = run_program(&b, &p, &fx, now, false).unwrap();
         assert!(!s.full);
         assert_eq!(s.decisions_changed, 0);
+    }
+
+    /// `/status` (upgrade QA F1): why a program needs a run, from its run
+    /// state alone, and always what [`super::super::needs_run`] decides.
+    #[test]
+    fn standing_says_why_the_next_run_is_full_as_is_current_decides() {
+        use super::super::{standing_with, Standing};
+        let spec = SynthSpec::benchmark(50, 3);
+        let (p, fx, now) = (program(), FxTable::empty(), spec.settled_now());
+        let fxp = fx.fingerprint();
+        let b = backend(&spec);
+        let check = |b: &MemoryBackend, p: &ProgramConfig, fxp: Option<&str>, want: Standing| {
+            let s = standing_with(b, p, fxp).unwrap();
+            assert_eq!(s.state, want, "{s:?}");
+            assert_eq!(s.needs_run, want != Standing::Reconciled, "{s:?}");
+            if let Some(fxp) = fxp {
+                let current = stored_state(b, &p.id).unwrap().is_some_and(|st| {
+                    st.as_of.is_none()
+                        && st.buckets == (D_BUCKETS, X_BUCKETS)
+                        && st.program == p.fingerprint()
+                        && st.fx == fxp
+                });
+                assert_eq!(s.needs_run, !current, "{s:?}");
+            }
+            s
+        };
+        let never = check(&b, &p, Some(&fxp), Standing::Never);
+        assert!(!never.decisions_read && never.judged_at.is_none() && never.last_seq.is_none());
+
+        run_program(&b, &p, &fx, now, false).unwrap();
+        let ran = check(&b, &p, Some(&fxp), Standing::Reconciled);
+        let state = stored_state(&b, &p.id).unwrap().unwrap();
+        assert!(ran.decisions_read);
+        assert_eq!(
+            (ran.judged_at, ran.payable, ran.last_seq),
+            (Some(now), state.payable, Some(state.last_seq))
+        );
+        assert!(state.payable.is_some_and(|n| n > 0));
+
+        let put = |bytes: Vec<u8>| b.kv_apply(vec![(state_key(&p.id), Some(bytes))]).unwrap();
+        let with = |f: &dyn Fn(&mut ProgramState)| {
+            let mut s = state.clone();
+            f(&mut s);
+            put(encode_state(&s));
+        };
+        // Older judging rules: an earlier JUDGE_VERSION, or none at all.
+        for judge in [None, Some(engine::JUDGE_VERSION - 1)] {
+            with(&|s| s.program = p.fingerprint_judged_by(judge));
+            check(&b, &p, Some(&fxp), Standing::OlderRules);
+        }
+        // Another [[programs]] entry.
+        let mut other = p.clone();
+        other.return_window_days += 1;
+        put(encode_state(&state));
+        check(&b, &other, Some(&fxp), Standing::ConfigChanged);
+        // Other rates; not compared when they could not be loaded.
+        check(&b, &p, Some("other rates"), Standing::FxChanged);
+        check(&b, &p, None, Standing::Reconciled);
+        // `reckon reconcile --now`.
+        with(&|s| s.as_of = Some(now));
+        let as_of = check(&b, &p, Some(&fxp), Standing::AsOf);
+        assert_eq!(as_of.store_as_of, Some(now));
+        // Other bucket counts: read, but the next run is full.
+        with(&|s| s.buckets = (1 << 10, 1 << 10));
+        assert!(check(&b, &p, Some(&fxp), Standing::OlderLayout).decisions_read);
+        // FORMAT 1: not read at all.
+        put(v1_json(&serde_json::json!({
+            "v": 1, "last_seq": 7, "program": p.fingerprint(), "fx": fxp,
+        })));
+        let v1 = check(&b, &p, Some(&fxp), Standing::OlderLayout);
+        assert!(!v1.decisions_read);
+        assert_eq!(v1.last_seq, Some(7));
+        // A state this version cannot decode.
+        put(vec![0xff, b'{']);
+        let unreadable = check(&b, &p, Some(&fxp), Standing::OlderLayout);
+        assert!(!unreadable.decisions_read && unreadable.last_seq.is_none());
     }
 
     #[test]

@@ -158,6 +158,140 @@ pub fn needs_run(store: &Store, program: &ProgramConfig, fx: &FxTable) -> Result
     Ok(!state.is_some_and(|s| incremental::is_current(&s, program, fx)))
 }
 
+/// Where a program's stored decisions stand ([`standing`]): whether the
+/// next run must be a full one, and why.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Standing {
+    /// Its decisions are those of the present config, judging rules, FX
+    /// table and layout: the next run is incremental.
+    Reconciled,
+    /// No run state: never reconciled, or its full run is under way or
+    /// was cut short.
+    Never,
+    /// Stored by an older release in another layout: the next run is full
+    /// (until then its decisions are not read when `decisions_read` is
+    /// false).
+    OlderLayout,
+    /// Judged by an older release's judging rules
+    /// ([`engine::JUDGE_VERSION`]): the next run is full.
+    OlderRules,
+    /// Its `[[programs]]` entry changed since its last run: the next run is
+    /// full.
+    ConfigChanged,
+    /// The `[fx]` table changed since its last run: the next run is full.
+    FxChanged,
+    /// Its last run judged the store as of a past instant (`reckon
+    /// reconcile --now`): the next run is full.
+    AsOf,
+    /// A state a newer daemon reports that this version does not know.
+    #[serde(other)]
+    Unknown,
+}
+
+impl Standing {
+    /// Whether the daemon reconciles the program after the next sync even
+    /// when the sync changed none of its records ([`needs_run`]).
+    pub fn needs_run(self) -> bool {
+        self != Standing::Reconciled
+    }
+
+    /// What it means, for `reckon status`.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Standing::Reconciled => "reconciled",
+            Standing::Never => "never reconciled, or its last full run did not finish",
+            Standing::OlderLayout => "stored by an older release: next run is full",
+            Standing::OlderRules => "judged by an older release's rules: next run is full",
+            Standing::ConfigChanged => "its [[programs]] entry changed since its last run: next run is full",
+            Standing::FxChanged => "the [fx] rates changed since its last run: next run is full",
+            Standing::AsOf => "its last run judged the store as of a past instant (`reckon reconcile --now`): next run is full",
+            Standing::Unknown => "state unknown to this reckon",
+        }
+    }
+}
+
+/// A program's stored run state as `/status` shows it (`reconciliation`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ProgramStanding {
+    /// Program id.
+    pub program: String,
+    /// Where its decisions stand.
+    pub state: Standing,
+    /// `state` is not `reconciled`: the daemon reconciles the program
+    /// after the next sync (even one that changed nothing), before it
+    /// writes drafts or KPI summaries.
+    pub needs_run: bool,
+    /// Whether `kpi`, `reconcile report` and the drafts read its stored
+    /// decisions (false: they say it has not been reconciled).
+    pub decisions_read: bool,
+    /// The `now` of the last run, when its state records it.
+    #[serde(default)]
+    pub judged_at: Option<DateTime<Utc>>,
+    /// The instant that run judged the store as of (`reckon reconcile
+    /// --now`), if not its present.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub store_as_of: Option<DateTime<Utc>>,
+    /// The program's payable decisions after that run, when known.
+    #[serde(default)]
+    pub payable: Option<u64>,
+    /// The store's change sequence that run judged up to.
+    #[serde(default)]
+    pub last_seq: Option<u64>,
+    /// When a run of the program in this process began, while it runs
+    /// (a full run's state reads `never` until it ends).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub running_since: Option<DateTime<Utc>>,
+}
+
+/// Where `program`'s stored decisions stand, from its run state alone (one
+/// key read, no decision read): what [`needs_run`] decides, and why.
+/// `fx_fingerprint` is the [`FxTable::fingerprint`] of the `[fx]` table to
+/// compare with (none: not compared, as when the rates cannot be loaded).
+pub fn standing(
+    store: &Store,
+    program: &ProgramConfig,
+    fx_fingerprint: Option<&str>,
+) -> Result<ProgramStanding, StoreError> {
+    standing_with(&StoreBackend::new(store)?, program, fx_fingerprint)
+}
+
+/// [`standing`] over any backend.
+pub fn standing_with<B: ReconBackend>(
+    backend: &B,
+    program: &ProgramConfig,
+    fx_fingerprint: Option<&str>,
+) -> Result<ProgramStanding, StoreError> {
+    let raw = incremental::raw_stored_state(backend, &program.id)?;
+    let state = raw.clone().flatten();
+    let standing = match &raw {
+        None => Standing::Never,
+        Some(None) => Standing::OlderLayout,
+        Some(Some(s)) if !incremental::is_this_layout(s) => Standing::OlderLayout,
+        Some(Some(s)) if s.as_of.is_some() => Standing::AsOf,
+        Some(Some(s)) if s.program != program.fingerprint() => {
+            if program.is_fingerprint_of_older_rules(&s.program) {
+                Standing::OlderRules
+            } else {
+                Standing::ConfigChanged
+            }
+        }
+        Some(Some(s)) if fx_fingerprint.is_some_and(|f| f != s.fx) => Standing::FxChanged,
+        Some(Some(_)) => Standing::Reconciled,
+    };
+    Ok(ProgramStanding {
+        program: program.id.clone(),
+        state: standing,
+        needs_run: standing.needs_run(),
+        decisions_read: state.as_ref().is_some_and(incremental::is_read),
+        judged_at: state.as_ref().and_then(|s| s.judged_at),
+        store_as_of: state.as_ref().and_then(|s| s.as_of),
+        payable: state.as_ref().and_then(|s| s.payable),
+        last_seq: state.as_ref().map(|s| s.last_seq),
+        running_since: with_runs(|r| r.running.get(&program.id).copied()),
+    })
+}
+
 /// A program's last reconcile run in this process (`/status`).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct LastRun {
@@ -196,6 +330,8 @@ struct Runs {
     runs: std::collections::BTreeMap<(String, bool, bool), u64>,
     /// program → (claims judged, decisions changed).
     totals: std::collections::BTreeMap<String, (u64, u64)>,
+    /// program → when its run under way began.
+    running: std::collections::BTreeMap<String, DateTime<Utc>>,
 }
 
 /// Kept by [`run_with`] for the daemon's `/status` and `/metrics`: runs
@@ -300,6 +436,22 @@ fn remember(
     });
 }
 
+/// A program's run under way, in [`Runs::running`] until dropped.
+struct Running<'a>(&'a str);
+
+impl<'a> Running<'a> {
+    fn new(program: &'a str) -> Self {
+        with_runs(|r| r.running.insert(program.to_owned(), Utc::now()));
+        Running(program)
+    }
+}
+
+impl Drop for Running<'_> {
+    fn drop(&mut self) {
+        with_runs(|r| r.running.remove(self.0));
+    }
+}
+
 /// [`run`] over any backend; `force_full` judges every claim again.
 pub fn run_with<B: ReconBackend>(
     backend: &B,
@@ -312,7 +464,9 @@ pub fn run_with<B: ReconBackend>(
     let mut summary = RunSummary::default();
     for p in programs {
         let started = std::time::Instant::now();
+        let running = Running::new(&p.id);
         let s = incremental::run_program(backend, p, fx, now, force_full);
+        drop(running);
         remember(&p.id, s.as_ref(), started.elapsed());
         let s = s?;
         tracing::info!(
@@ -485,6 +639,28 @@ pub fn load_decisions_where(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A full run deletes the program's state first: while it runs,
+    /// `/status` says so instead of only "never reconciled".
+    #[test]
+    fn a_run_under_way_shows_in_the_standing() {
+        let p: ProgramConfig = toml::from_str(
+            r#"
+id = "running-test-program"
+currency = "USD"
+claims = ["net"]
+orders = ["shop"]
+"#,
+        )
+        .unwrap();
+        let b = backend::MemoryBackend::new();
+        let running = Running::new(&p.id);
+        let s = standing_with(&b, &p, None).unwrap();
+        assert_eq!(s.state, Standing::Never);
+        assert!(s.running_since.is_some());
+        drop(running);
+        assert_eq!(standing_with(&b, &p, None).unwrap().running_since, None);
+    }
 
     #[test]
     fn runs_are_counted_for_status_and_metrics() {

@@ -23,6 +23,13 @@ pub struct StatusReport {
     /// order.
     #[serde(default)]
     pub programs: Vec<crate::reconcile::LastRun>,
+    /// Each configured program's stored decisions, in config order:
+    /// reconciled, or why its next run must be a full one (and so runs
+    /// after the next sync), with its last run's instant and payable count
+    /// when its state records them. Read from each program's run state
+    /// (one key), not from its decisions.
+    #[serde(default)]
+    pub reconciliation: Vec<crate::reconcile::ProgramStanding>,
     /// Each program's scheduled statement drafts since the daemon started
     /// (those with a `draft_schedule` that came due), in id order.
     #[serde(default)]
@@ -43,12 +50,14 @@ impl StatusReport {
             connectors: d.status_snapshot(),
             postbacks: d.postbacks.status(),
             programs: crate::reconcile::last_runs(),
+            reconciliation: reconciliation(d),
             drafts: crate::payout::hook::draft_runs(),
             store_failure: d.store.failure(),
         }
     }
 
-    /// Human-readable text, one block per connector.
+    /// Human-readable text: one block per connector, then postbacks,
+    /// programs and drafts.
     pub fn render(&self) -> String {
         let mut out = String::new();
         let t = |d: Option<DateTime<Utc>>| {
@@ -142,6 +151,18 @@ impl StatusReport {
                 }
             }
         }
+        if !self.reconciliation.is_empty() {
+            let _ = writeln!(out, "\nreconciliation (stored decisions):");
+            for p in &self.reconciliation {
+                let _ = writeln!(out, "  {}", standing_line(p, t));
+            }
+            if self.reconciliation.iter().any(|p| p.needs_run) {
+                let _ = writeln!(
+                    out,
+                    "  (a program that NEEDS A RUN is reconciled after the daemon's next sync, even one that changes nothing, before its drafts and the KPI summaries; or run `reckon reconcile`)"
+                );
+            }
+        }
         if !self.programs.is_empty() {
             let _ = writeln!(out, "\nprograms (last reconcile since start):");
             for p in &self.programs {
@@ -190,6 +211,65 @@ impl StatusReport {
     }
 }
 
+/// Each configured program's [`crate::reconcile::standing`]: a key read
+/// each, taking no lock a sync or a reconcile run holds.
+fn reconciliation(d: &Daemon) -> Vec<crate::reconcile::ProgramStanding> {
+    let runtime = d.runtime();
+    runtime
+        .config
+        .programs
+        .iter()
+        .filter_map(|p| {
+            crate::reconcile::standing(&d.store, p, runtime.fx_fingerprint.as_deref())
+                .map_err(
+                    |e| tracing::debug!(program = %p.id, error = %e, "/status: run state not read"),
+                )
+                .ok()
+        })
+        .collect()
+}
+
+/// One program's line under "reconciliation", e.g. `shop: reconciled;
+/// last run: judged at 2026-11-29 08:00:00 UTC, 570 payable in the
+/// program, up to store change 1234`.
+fn standing_line(
+    p: &crate::reconcile::ProgramStanding,
+    t: impl Fn(Option<DateTime<Utc>>) -> String,
+) -> String {
+    let mut line = format!("{}: ", p.program);
+    match (p.needs_run, p.running_since) {
+        (true, Some(at)) => {
+            let _ = write!(line, "NEEDS A RUN (under way since {}): ", t(Some(at)));
+        }
+        (true, None) => line.push_str("NEEDS A RUN: "),
+        (false, _) => {}
+    }
+    line.push_str(p.state.describe());
+    if !p.decisions_read && p.state != crate::reconcile::Standing::Never {
+        line.push_str("; until then `kpi` and `reconcile report` say it has not been reconciled");
+    }
+    let mut last = Vec::new();
+    if let Some(at) = p.judged_at {
+        last.push(format!("judged at {}", t(Some(at))));
+    }
+    if let Some(at) = p.store_as_of {
+        last.push(format!("store as of {}", t(Some(at))));
+    }
+    if let Some(n) = p.payable {
+        last.push(format!("{n} payable in the program"));
+    }
+    if let Some(seq) = p.last_seq {
+        last.push(format!("up to store change {seq}"));
+    }
+    if !last.is_empty() {
+        let _ = write!(line, "; last run: {}", last.join(", "));
+    }
+    if let (false, Some(at)) = (p.needs_run, p.running_since) {
+        let _ = write!(line, "; a run is under way since {}", t(Some(at)));
+    }
+    line
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -217,6 +297,7 @@ mod tests {
             postbacks: vec![],
             store_failure: None,
             programs: vec![],
+            reconciliation: vec![],
             drafts: vec![],
         };
         let text = report.render();
@@ -250,6 +331,7 @@ mod tests {
             postbacks: vec![],
             store_failure: None,
             programs: vec![run("a", None), run("b", Some("store I/O failed"))],
+            reconciliation: vec![],
             drafts: vec![
                 crate::payout::hook::DraftRuns {
                     program: "a".into(),
@@ -320,5 +402,77 @@ mod tests {
         let old = r#"{"started_at":"2026-11-29T08:00:00Z","config":"c","store_size_bytes":null,"connectors":[]}"#;
         let parsed: StatusReport = serde_json::from_str(old).unwrap();
         assert!(parsed.programs.is_empty());
+    }
+
+    /// Upgrade QA F1: `/status` showed nothing of a program whose decisions
+    /// a run must redo; each configured program's standing is shown now.
+    #[test]
+    fn reconciliation_shows_each_programs_standing() {
+        use crate::reconcile::{ProgramStanding, Standing};
+        let at: DateTime<Utc> = "2026-11-29T08:00:00Z".parse().unwrap();
+        let standing = |program: &str, state: Standing| ProgramStanding {
+            program: program.into(),
+            state,
+            needs_run: state.needs_run(),
+            decisions_read: true,
+            judged_at: Some(at),
+            store_as_of: None,
+            payable: Some(570),
+            last_seq: Some(1234),
+            running_since: None,
+        };
+        let report = StatusReport {
+            started_at: at,
+            config: "reckon.toml".into(),
+            store_size_bytes: Some(1),
+            connectors: vec![],
+            postbacks: vec![],
+            programs: vec![],
+            reconciliation: vec![
+                standing("northwind", Standing::Reconciled),
+                ProgramStanding {
+                    decisions_read: false,
+                    judged_at: None,
+                    payable: None,
+                    ..standing("upgraded", Standing::OlderLayout)
+                },
+                standing("rules", Standing::OlderRules),
+                standing("edited", Standing::ConfigChanged),
+                standing("rates", Standing::FxChanged),
+                ProgramStanding {
+                    store_as_of: Some("2026-10-31T23:59:59Z".parse().unwrap()),
+                    ..standing("replayed", Standing::AsOf)
+                },
+                ProgramStanding {
+                    decisions_read: false,
+                    judged_at: None,
+                    payable: None,
+                    last_seq: None,
+                    running_since: Some(at),
+                    ..standing("new", Standing::Never)
+                },
+            ],
+            drafts: vec![],
+            store_failure: None,
+        };
+        insta::assert_snapshot!(report.render());
+        // JSON: one entry per program, `state` in snake case.
+        let json = serde_json::to_value(&report).unwrap();
+        assert_eq!(json["reconciliation"][1]["state"], "older_layout");
+        assert_eq!(json["reconciliation"][1]["needs_run"], true);
+        assert_eq!(
+            json["reconciliation"][0]["judged_at"],
+            "2026-11-29T08:00:00Z"
+        );
+        // A daemon of before `reconciliation` answers without it; a newer
+        // one may name a state this version does not know.
+        let old = r#"{"started_at":"2026-11-29T08:00:00Z","config":"c","store_size_bytes":null,"connectors":[]}"#;
+        let parsed: StatusReport = serde_json::from_str(old).unwrap();
+        assert!(parsed.reconciliation.is_empty());
+        let newer: ProgramStanding = serde_json::from_str(
+            r#"{"program":"p","state":"reshuffled","needs_run":true,"decisions_read":true,"future_field":1}"#,
+        )
+        .unwrap();
+        assert_eq!(newer.state, Standing::Unknown);
     }
 }
