@@ -70,8 +70,13 @@ pub const RESERVED_TREES: &[&str] = &[
 pub enum StoreError {
     /// Another process holds the data directory.
     #[error(
-        "data directory {path} is in use by another reckon process ({}lock held); stop it first",
-        pid.map(|p| format!("pid {p}, ")).unwrap_or_default()
+        "data directory {path} is in use by another reckon process{}; stop it first",
+        match pid {
+            Some(p) => format!(" (pid {p}, lock held)"),
+            // No live reckon wrote the lock file (ops QA13 OPS-12: the
+            // README's backup recipe holds it with `flock`).
+            None => " or a backup holding reckon.lock (lock held)".to_owned(),
+        }
     )]
     Locked {
         path: String,

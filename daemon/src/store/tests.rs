@@ -219,6 +219,28 @@ fn second_open_of_the_same_dir_is_refused() {
     );
 }
 
+/// Ops QA13 OPS-12: the README's backup recipe holds the lock with `flock`
+/// while the lock file names an earlier reckon, long gone: the refusal
+/// says a backup may hold it, not only "another reckon process".
+#[test]
+fn a_lock_held_by_something_other_than_a_live_reckon_mentions_a_backup() {
+    let dir = tempfile::tempdir().unwrap();
+    drop(Store::open(dir.path()).unwrap());
+    // The pid of a process that has exited.
+    let gone = std::process::Command::new("true").spawn().unwrap();
+    let pid = gone.id();
+    let mut gone = gone;
+    gone.wait().unwrap();
+    std::fs::write(dir.path().join("reckon.lock"), pid.to_string()).unwrap();
+    let backup = std::fs::File::open(dir.path().join("reckon.lock")).unwrap();
+    fs2::FileExt::try_lock_exclusive(&backup).unwrap();
+    let err = Store::open(dir.path()).unwrap_err().to_string();
+    assert!(
+        err.contains("is in use by another reckon process or a backup holding reckon.lock (lock held); stop it first"),
+        "{err}"
+    );
+}
+
 /// A store with a few MB in its `db` file, closed.
 fn store_of_some_megabytes(dir: &Path) {
     let store = Store::open(dir).unwrap();
