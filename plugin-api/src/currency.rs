@@ -193,6 +193,35 @@ pub fn is_known(code: &str) -> bool {
     minor_unit_digits(code).is_some()
 }
 
+impl crate::protocol::Money {
+    /// Integer minor units (cents) of an ISO-4217 code, with its exponent
+    /// (`1234` JPY is `1234`, `1234` EUR is `12.34`), or an error naming
+    /// a code this table does not know, where [`Money::from_minor`]
+    /// assumes 2 decimals: a platform's lower-case `"jpy"` would become
+    /// `12.34`. Upper-case the platform's code first if it sends lower case
+    /// (the host refuses a lower-case code either way).
+    ///
+    /// [`Money::from_minor`]: crate::protocol::Money::from_minor
+    pub fn try_from_minor(minor: i64, currency: &str) -> Result<Self, String> {
+        let digits = minor_unit_digits(currency).ok_or_else(|| {
+            let upper = currency.to_ascii_uppercase();
+            if upper != currency && is_known(&upper) {
+                format!(
+                    "currency `{currency}` must be upper case (`{upper}`) to know its minor unit"
+                )
+            } else {
+                format!(
+                    "currency `{currency}` is not an ISO-4217 code, so its minor unit is unknown"
+                )
+            }
+        })?;
+        Ok(Self::new(
+            rust_decimal::Decimal::new(minor, digits),
+            currency,
+        ))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -210,6 +239,36 @@ mod tests {
         assert_eq!(at_minor_scale(d("5.045"), "USD").to_string(), "5.045");
         assert_eq!(at_minor_scale(d("7"), "JPY").to_string(), "7");
         assert_eq!(at_minor_scale(d("1.5"), "KWD").to_string(), "1.500");
+    }
+
+    /// QA13 F11: `from_minor` assumes 2 decimals for a code it does not
+    /// know; `try_from_minor` says so instead.
+    #[test]
+    fn minor_units_of_an_unknown_code_are_an_error() {
+        use crate::protocol::Money;
+        let d = |s: &str| s.parse::<rust_decimal::Decimal>().unwrap();
+        assert_eq!(
+            Money::try_from_minor(1234, "JPY").unwrap().amount,
+            d("1234")
+        );
+        assert_eq!(
+            Money::try_from_minor(1234, "EUR").unwrap().amount,
+            d("12.34")
+        );
+        assert_eq!(
+            Money::try_from_minor(1234, "KWD").unwrap().amount,
+            d("1.234")
+        );
+        assert_eq!(
+            Money::try_from_minor(1234, "jpy").unwrap_err(),
+            "currency `jpy` must be upper case (`JPY`) to know its minor unit"
+        );
+        assert_eq!(
+            Money::try_from_minor(1234, "XYZ").unwrap_err(),
+            "currency `XYZ` is not an ISO-4217 code, so its minor unit is unknown"
+        );
+        // `from_minor` keeps its documented fallback.
+        assert_eq!(Money::from_minor(1234, "jpy").amount, d("12.34"));
     }
 
     #[test]

@@ -18,7 +18,7 @@
 //! | [`json_object`] | a JSON object's keys all kept, so a repeated key can be refused |
 //! | [`progress`] | day-by-day progress through a window and its checkpoints (resume a crashed window, re-pull a finished one), and [`progress::chunks`] to split a range of days |
 //! | [`lenient`] | a borrowed JSON scalar for fast typed page parsing ([`lenient::Scalar`]), and [`lenient::Num`] for metrics sent as strings or numbers |
-//! | [`throttle`] | a session's requests sent through the host keeping to a platform's rate limit (pause when a window is nearly used up, wait out a 429) |
+//! | [`throttle`] | a session's requests sent through the host keeping to a platform's rate limit (pause when a window is nearly used up, wait out a 429 up to the host's cap, [`throttle::MAX_RATE_LIMIT_WAIT_SECS`]) |
 //!
 //! What it is not: no tokio, no reqwest, no libloading, no filesystem.
 //!
@@ -42,8 +42,8 @@ pub mod validate;
 
 pub use protocol::{
     Channel, Checkpoint, Conversion, ConversionStatus, Covers, ErrorKind, EventType, Manifest,
-    Money, Order, OrderStatus, PluginError, PluginKind, Record, RecordKind, Refund, Spend,
-    StreamSpec, Utm, Window,
+    Money, Order, OrderStatus, PluginError, PluginKind, Record, RecordKind, Refund, SessionOpen,
+    Spend, StreamSpec, Utm, Window,
 };
 pub use sdk::{Connector, Cx, Request, Response};
 

@@ -621,7 +621,11 @@ impl Money {
             currency: currency.into(),
         }
     }
-    /// Converts integer minor units (cents) using the currency's exponent.
+    /// Converts integer minor units (cents) using the currency's exponent
+    /// (0 for JPY, 3 for KWD). A code [`crate::currency`] does not know (a
+    /// lower-case `"jpy"`, a typo) is taken to have 2 decimals, silently:
+    /// use [`Money::try_from_minor`] for a code from the platform, which
+    /// refuses it.
     pub fn from_minor(minor: i64, currency: &str) -> Self {
         let scale = crate::currency::minor_unit_digits(currency).unwrap_or(2);
         Money::new(Decimal::new(minor, scale), currency)

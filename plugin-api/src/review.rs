@@ -55,6 +55,11 @@ pub enum WarningKind {
     SecretInCheckpoint,
     /// An amount with more decimal places than plausible; it was kept.
     FloatAmount,
+    /// A key given twice in one page with different values; the later
+    /// record is stored ([`crate::validate::conflicting_duplicates`]). Not
+    /// a [`Review`] warning: [`crate::testing::FakeHost`] gives it, once per
+    /// such record, as the daemon's sync logs it.
+    ConflictingDuplicate,
 }
 
 /// A warning about output the host accepted (masked or kept as is).
@@ -68,7 +73,7 @@ pub struct Warning {
     /// checkpoint, empty.
     pub key: String,
     /// The field: `order_id`, `utm.source`, `refunds[].amount`,
-    /// `state.next[]`.
+    /// `state.next[]`; empty for a whole record.
     pub field: String,
     /// The amount and currency, for [`WarningKind::FloatAmount`].
     pub value: Option<String>,
@@ -84,7 +89,9 @@ impl std::fmt::Display for Warning {
         } else {
             write!(f, "record `{}`", self.key)?;
         }
-        write!(f, ", field `{}`", self.field)?;
+        if !self.field.is_empty() {
+            write!(f, ", field `{}`", self.field)?;
+        }
         if let Some(v) = &self.value {
             write!(f, " ({v})")?;
         }

@@ -116,7 +116,12 @@ impl Cx {
         self.open.streams.is_empty() || self.open.streams.iter().any(|s| s == stream)
     }
     /// Deserialises the settings into the plugin's config struct; the error
-    /// names the connector and the serde path.
+    /// names the connector and serde's reason, which names the field only
+    /// for a missing or unknown one (`missing field `api_key``), not for a
+    /// value of the wrong type (`invalid type: string "2", expected u32`).
+    /// The daemon has checked the settings against the manifest's
+    /// `config_schema` before (`config check`); [`crate::testing::FakeHost`]
+    /// does not, so a test's settings should be ones that schema accepts.
     pub fn settings<T: DeserializeOwned>(&self) -> Result<T, PluginError> {
         serde_json::from_value(self.open.settings.clone()).map_err(|e| {
             PluginError::config(format!(
@@ -408,11 +413,22 @@ impl Response {
         std::str::from_utf8(&self.body)
             .map_err(|e| PluginError::bad_response(format!("response body is not UTF-8: {e}")))
     }
-    /// Parses the JSON body; `what` names the stream and page in the error.
-    /// A body that is not JSON at all (an HTML login or maintenance page
-    /// sent with 200) is named with its content type and first characters,
-    /// and is retryable: such pages are usually passing.
+    /// Parses the JSON body of a 2xx answer; `what` names the stream and
+    /// page in the error. Any other status is refused first, with the error
+    /// [`Response::ok`] gives (the status in the message, 401/403 as
+    /// [`ErrorKind::Auth`], 429 and 5xx retryable), prefixed with `what`:
+    /// an error answer's body is not the data (QA13 F1: a 401 read as
+    /// "malformed JSON: missing field `items`", not retried, no status).
+    /// A 2xx body that is not JSON at all (an HTML login or maintenance
+    /// page sent with 200) is named with its content type and first
+    /// characters, and is retryable: such pages are usually passing.
     pub fn json<T: DeserializeOwned>(&self, what: &str) -> Result<T, PluginError> {
+        if let Some(e) = self.status_error() {
+            return Err(PluginError {
+                message: format!("{what}: {}", e.message),
+                ..e
+            });
+        }
         serde_json::from_slice(&self.body).map_err(|e| {
             let first = self.body.iter().find(|b| !b.is_ascii_whitespace());
             if matches!(first, Some(b'{' | b'[')) {
@@ -432,34 +448,41 @@ impl Response {
     /// Errors on common non-success statuses: 401/403 as auth, 429 as
     /// retryable rate limiting, 5xx as retryable upstream, other 4xx as upstream.
     pub fn ok(self) -> Result<Self, PluginError> {
+        match self.status_error() {
+            None => Ok(self),
+            Some(e) => Err(e),
+        }
+    }
+    /// The error [`Response::ok`] gives for this status; `None` for a 2xx.
+    fn status_error(&self) -> Option<PluginError> {
         let snippet = || body_suffix(&self.body, 300);
-        match self.status {
-            200..=299 => Ok(self),
-            401 | 403 => Err(PluginError::new(
+        Some(match self.status {
+            200..=299 => return None,
+            401 | 403 => PluginError::new(
                 ErrorKind::Auth,
                 format!("credentials refused (HTTP {}){}", self.status, snippet()),
-            )),
-            429 => Err(PluginError::retryable(
+            ),
+            429 => PluginError::retryable(
                 ErrorKind::RateLimited,
                 format!("rate limited (HTTP 429){}", snippet()),
-            )),
-            500..=599 => Err(PluginError::retryable(
+            ),
+            500..=599 => PluginError::retryable(
                 ErrorKind::Upstream,
                 format!("server error (HTTP {}){}", self.status, snippet()),
-            )),
-            300..=399 => Err(PluginError::new(
+            ),
+            300..=399 => PluginError::new(
                 ErrorKind::Upstream,
                 format!(
                     "redirected (HTTP {}) to {}; redirects are not followed: set the connector's base_url to where the API answers",
                     self.status,
                     self.header("location").unwrap_or("no location")
                 ),
-            )),
-            s => Err(PluginError::new(
+            ),
+            s => PluginError::new(
                 ErrorKind::Upstream,
                 format!("request failed (HTTP {s}){}", snippet()),
-            )),
-        }
+            ),
+        })
     }
 }
 
@@ -1036,6 +1059,137 @@ mod tests {
         assert_eq!(
             e.message,
             "redirected (HTTP 302) to https://login.example.net/; redirects are not followed: set the connector's base_url to where the API answers"
+        );
+    }
+
+    /// QA13 F1: `json` read an error answer as data: a 401 or a 500 gave
+    /// "malformed JSON: missing field `items`", a non-retryable
+    /// BadResponse without the status. It now refuses it as `ok()` does.
+    #[test]
+    fn json_refuses_an_error_answer_with_the_error_ok_gives() {
+        #[derive(Debug, serde::Deserialize)]
+        struct Page {
+            #[allow(dead_code)]
+            items: Vec<serde_json::Value>,
+        }
+        let body = r#"{"error": "invalid api key"}"#;
+        let cases = [
+            (
+                401,
+                ErrorKind::Auth,
+                false,
+                "credentials refused (HTTP 401)",
+            ),
+            (
+                403,
+                ErrorKind::Auth,
+                false,
+                "credentials refused (HTTP 403)",
+            ),
+            (429, ErrorKind::RateLimited, true, "rate limited (HTTP 429)"),
+            (500, ErrorKind::Upstream, true, "server error (HTTP 500)"),
+            (503, ErrorKind::Upstream, true, "server error (HTTP 503)"),
+            (404, ErrorKind::Upstream, false, "request failed (HTTP 404)"),
+        ];
+        for (status, kind, retryable, words) in cases {
+            let mut r = response("application/json", body);
+            r.status = status;
+            let e = r.json::<Page>("stream `conversions` page 1").unwrap_err();
+            let from_ok = r.clone().ok().unwrap_err();
+            assert_eq!((e.kind, e.retryable), (kind, retryable), "{status}");
+            assert_eq!((from_ok.kind, from_ok.retryable), (kind, retryable));
+            assert_eq!(
+                e.message,
+                format!("stream `conversions` page 1: {words}: {body}"),
+                "{status}"
+            );
+            assert_eq!(
+                e.message,
+                format!("stream `conversions` page 1: {}", from_ok.message)
+            );
+        }
+        // A 2xx is read as before.
+        let r = response("application/json", r#"{"items": [1]}"#);
+        assert_eq!(r.json::<Page>("p").unwrap().items.len(), 1);
+        let r = response("application/json", body);
+        let e = r.json::<Page>("p").unwrap_err();
+        assert!(
+            e.message
+                .starts_with("p: malformed JSON: missing field `items`"),
+            "{}",
+            e.message
+        );
+    }
+
+    /// QA13 F1, through a session: a plugin that forgets `.ok()?` still
+    /// reports a refused key as an auth error naming the setting.
+    #[test]
+    fn a_401_read_with_json_is_an_auth_error_naming_the_credential_setting() {
+        use crate::protocol::{AuthSpec, PluginKind};
+        use crate::testing::{open_read, FakeHost, Reply};
+        struct Forgetful;
+        impl Connector for Forgetful {
+            fn manifest() -> Manifest {
+                Manifest {
+                    id: "forgetful".into(),
+                    name: "forgetful".into(),
+                    version: "0".into(),
+                    kind: PluginKind::Affiliate,
+                    description: String::new(),
+                    config_schema: serde_json::json!({
+                        "type": "object",
+                        "properties": { "api_key": { "type": "string", "x-secret": true } }
+                    }),
+                    streams: Vec::new(),
+                    allowed_hosts: Vec::new(),
+                    default_base_url: None,
+                    auth: Some(AuthSpec::Header {
+                        name: "X-Acme-Key".into(),
+                        value: "api_key".into(),
+                    }),
+                    max_window_days: None,
+                    file_capability: Default::default(),
+                }
+            }
+            async fn check(_cx: Cx) -> Result<(), PluginError> {
+                Ok(())
+            }
+            async fn read(cx: Cx) -> Result<(), PluginError> {
+                let url = format!("{}/v2/conversions", cx.base_url());
+                let _: serde_json::Value = cx
+                    .http(Request::get(url))
+                    .await?
+                    .json("stream `conversions` page 1")?;
+                Ok(())
+            }
+        }
+        let day = chrono::NaiveDate::from_ymd_opt(2026, 11, 1).unwrap_or_default();
+        let run = |status: u16| {
+            FakeHost::handler(move |_| {
+                Reply::json(status, &serde_json::json!({ "error": "invalid api key" }))
+            })
+            .run::<Forgetful>(open_read(
+                "acme",
+                "http://fake",
+                serde_json::json!({}),
+                Window { from: day, to: day },
+            ))
+            .result
+            .unwrap_err()
+        };
+        let e = run(401);
+        assert_eq!((e.kind, e.retryable), (ErrorKind::Auth, false));
+        assert_eq!(
+            e.message,
+            "stream `conversions` page 1: credentials refused (HTTP 401): \
+             {\"error\":\"invalid api key\"}; check setting `api_key`"
+        );
+        let e = run(500);
+        assert_eq!((e.kind, e.retryable), (ErrorKind::Upstream, true));
+        assert!(
+            e.message.contains("server error (HTTP 500)"),
+            "{}",
+            e.message
         );
     }
 

@@ -36,8 +36,9 @@
 //! credential the platform echoed into a record, or an amount with float
 //! noise (`0.30000000000000004`), is a warning in [`Outcome::warnings`],
 //! also printed (`cargo test` shows it for a failing test, or with
-//! `--nocapture`). A test asserts `out.warnings.is_empty()` to keep a
-//! connector free of them.
+//! `--nocapture`). Like the daemon it stores a key given twice in one page
+//! once, the later record winning, with a warning when the two differ. A
+//! test asserts `out.warnings.is_empty()` to keep a connector free of them.
 
 use crate::protocol::{
     Action, Checkpoint, Event, HttpRequest, HttpResponseHead, LogRecord, PluginError, Record,
@@ -118,7 +119,9 @@ pub struct Outcome {
     pub checkpoints: Vec<Checkpoint>,
     /// Log lines.
     pub logs: Vec<LogRecord>,
-    /// Requests the plugin made, in order.
+    /// Requests the plugin made and the fake host answered, in order (one
+    /// it refused, past the request budget or a cursor that does not
+    /// advance, is not listed).
     pub requests: Vec<HttpRequest>,
     /// Until when each wait the plugin asked for lasted (a timer already
     /// due, as [`crate::Cx::sleep_for`] sets to read the host's clock, is
@@ -132,8 +135,11 @@ pub struct Outcome {
     pub unused_exchanges: usize,
     /// What the daemon would log as a WARN about committed output it
     /// stores anyway: a credential echoed into a record or checkpoint
-    /// (masked), an amount with float noise (kept). Once per kind, stream
-    /// and field, as in the daemon ([`crate::review`]).
+    /// (masked), an amount with float noise (kept), once per kind, stream
+    /// and field, as in the daemon ([`crate::review`]); and a key given
+    /// twice in one page with different values, once per later record
+    /// ([`crate::validate::conflicting_duplicates`]: only the later one is
+    /// in [`Outcome::committed`], as the daemon stores it).
     pub warnings: Vec<crate::review::Warning>,
     /// How the session ended.
     pub result: Result<(), PluginError>,
@@ -472,6 +478,19 @@ impl FakeHost {
                             out.uncommitted = pending;
                             return out;
                         }
+                        // As the daemon stores a page: a key once, the
+                        // later record winning, and a WARN when they differ.
+                        for key in crate::validate::conflicting_duplicates(&pending) {
+                            warnings.push(crate::review::Warning {
+                                kind: crate::review::WarningKind::ConflictingDuplicate,
+                                stream: cp.stream.clone(),
+                                key: crate::validate::escape_controls(&key),
+                                field: String::new(),
+                                value: None,
+                                message: crate::validate::CONFLICTING_DUPLICATE.to_owned(),
+                            });
+                        }
+                        keep_last_per_key(&mut pending);
                         for w in warnings {
                             eprintln!("FakeHost: WARN connector `{connector}`: {w}");
                             out.warnings.push(w);
@@ -669,6 +688,23 @@ fn check_page(
     Ok(())
 }
 
+/// Keeps each key of one page once, its last record, where that stood:
+/// the daemon stores a page so (`Store::prepare_page`).
+fn keep_last_per_key(records: &mut Vec<Record>) {
+    if records.len() < 2 {
+        return;
+    }
+    let mut seen = std::collections::HashSet::with_capacity(records.len());
+    let mut keep: Vec<bool> = records
+        .iter()
+        .rev()
+        .map(|r| seen.insert((r.kind(), r.key())))
+        .collect();
+    keep.reverse();
+    let mut flags = keep.into_iter();
+    records.retain(|_| flags.next().unwrap_or(true));
+}
+
 /// The lower-case host of an absolute URL (no port, no user info).
 /// A URL's origin as the daemon checks it: `scheme://host:port` (default
 /// ports filled in, host lower-cased); `None` for a URL with a user or
@@ -755,6 +791,41 @@ mod host_check_tests {
                         covers: None,
                     });
                 }
+            }
+            if mode == "duplicate" {
+                // c1 restated within the page, c2 repeated as it was.
+                let conversion = |id: &str, status| {
+                    Record::Conversion(Conversion {
+                        source: String::new(),
+                        external_id: id.into(),
+                        order_id: None,
+                        click_id: None,
+                        clicked_at: None,
+                        partner_id: "p1".into(),
+                        partner_name: None,
+                        campaign_id: None,
+                        event_type: EventType::Sale,
+                        occurred_at: cx.now(),
+                        sale_amount: None,
+                        commission: Some(Money::new(rust_decimal::Decimal::ONE, "USD")),
+                        status,
+                        status_changed_at: None,
+                        locked_at: None,
+                        coupon: None,
+                        utm: Utm::default(),
+                    })
+                };
+                cx.emit(conversion("c1", ConversionStatus::Pending));
+                cx.emit(conversion("c2", ConversionStatus::Pending));
+                cx.emit(conversion("c1", ConversionStatus::Approved));
+                cx.emit(conversion("c2", ConversionStatus::Pending));
+                cx.commit(Checkpoint {
+                    stream: "conversions".into(),
+                    watermark: cx.now(),
+                    state: serde_json::Value::Null,
+                    covers: None,
+                });
+                return Ok(());
             }
             if mode == "one_request" {
                 cx.http(Request::get("https://api.bad.example/p?cursor=0"))
@@ -1184,6 +1255,39 @@ mod host_check_tests {
         assert_eq!((w.key.as_str(), w.field.as_str()), ("c1", "commission"));
         assert_eq!(w.value.as_deref(), Some("0.30000000000000004 USD"));
         assert!(w.message.contains(crate::review::FLOAT_ADVICE), "{w}");
+    }
+
+    /// QA13 F3: the daemon warns about a key given twice in one page with
+    /// different values and stores the later record; `FakeHost` kept both
+    /// records and said nothing.
+    #[test]
+    fn a_key_twice_in_one_page_is_stored_once_and_warned_about_as_by_the_daemon() {
+        let out = run("duplicate");
+        assert!(out.result.is_ok(), "{}", error(&out));
+        let committed: Vec<(String, ConversionStatus)> = out
+            .committed
+            .iter()
+            .filter_map(|r| match r {
+                Record::Conversion(c) => Some((c.external_id.clone(), c.status)),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            committed,
+            [
+                ("c1".to_owned(), ConversionStatus::Approved),
+                ("c2".to_owned(), ConversionStatus::Pending)
+            ]
+        );
+        let warnings: Vec<String> = out.warnings.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            warnings,
+            ["stream `conversions`, record `c1`: the page holds this key twice with different values; the later one is stored"]
+        );
+        assert_eq!(
+            out.warnings[0].kind,
+            crate::review::WarningKind::ConflictingDuplicate
+        );
     }
 
     #[test]

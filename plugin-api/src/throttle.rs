@@ -8,7 +8,11 @@
 //!   remaining-count headers);
 //! - wait out a 429 that still reaches the plugin (the host gave up) a
 //!   bounded number of times, for as long as the platform says
-//!   ([`RateLimit::wait_after_429`]).
+//!   ([`RateLimit::wait_after_429`]), but never longer than the host waits
+//!   for one ([`MAX_RATE_LIMIT_WAIT_SECS`], 15 minutes): a 429 asking for
+//!   more fails the run as retryable, and the next run tries again, as the
+//!   host's log line says (QA13 F2: the host said "not waiting" and
+//!   `Throttled` then held the connector for up to 5 hours).
 //!
 //! Waiting is [`Cx::sleep_for`]: the host's timer, not a sleeping thread,
 //! counted from the host's time when the wait starts (a plugin's `cx.now()`
@@ -21,15 +25,25 @@
 //! ```
 
 use crate::sdk::{Cx, Request, Response};
-use crate::PluginError;
-use chrono::Duration;
+use crate::{ErrorKind, PluginError};
+use chrono::{DateTime, Duration, NaiveDateTime, Utc};
 
 /// How often a 429 that reaches the plugin is waited out before giving up.
 pub const MAX_THROTTLED_RETRIES: u32 = 5;
 /// Wait when a 429 says nothing about when to come back.
 pub const DEFAULT_WAIT_SECS: i64 = 60;
-/// The longest single wait (an hour: Impact's windows).
+/// The longest single wait (an hour: Impact's windows). A pause before a
+/// request ([`RateLimit::pause_after`]) may be that long; a wait after a
+/// 429 may not exceed [`MAX_RATE_LIMIT_WAIT_SECS`].
 pub const MAX_WAIT_SECS: i64 = 3_600;
+/// The longest wait a 429 may ask for that the host waits out (15
+/// minutes; the daemon's `SessionTuning::max_rate_limit_wait` is this).
+/// For a longer one the host logs `throttled (HTTP 429) for longer than a
+/// request waits; not waiting, the plugin gets the 429 (the next run tries
+/// again)` and hands the 429 over, and [`Throttled`] then fails the run as
+/// retryable instead of waiting: a connector is not held for hours, and
+/// its next scheduled run tries again.
+pub const MAX_RATE_LIMIT_WAIT_SECS: i64 = 15 * 60;
 
 /// How a platform says to slow down.
 pub trait RateLimit {
@@ -85,7 +99,11 @@ impl<P: RateLimit> Throttled<P> {
     /// [`send`](Self::send), except that an error answer for which `allow`
     /// returns true comes back as a [`Response`] for the caller to read (e.g.
     /// a refusal the plugin can work around, like Impact's "too many
-    /// results"). 429s are waited out as by `send` before `allow` sees them.
+    /// results"). 429s are waited out as by `send` before `allow` sees them;
+    /// one asking to wait longer than [`MAX_RATE_LIMIT_WAIT_SECS`] (by the
+    /// [`RateLimit`], or by its headers as the host reads them:
+    /// [`rate_limit_wait`]) is not waited for: it fails as a retryable
+    /// [`ErrorKind::RateLimited`] error naming the wait.
     pub async fn send_allowing(
         &mut self,
         req: Request,
@@ -109,15 +127,22 @@ impl<P: RateLimit> Throttled<P> {
                 .http(req.clone())
                 .await
                 .map_err(|e| prefixed(what, e))?;
-            if resp.status == 429 && throttled < MAX_THROTTLED_RETRIES {
-                throttled += 1;
+            if resp.status == 429 {
                 let wait = self.limit.wait_after_429(&resp);
-                self.cx.warn(
-                    "throttled (HTTP 429); waiting for the rate limit",
-                    &[("wait_secs", &wait), ("request", &what)],
-                );
-                self.pause = Some(wait.max(1));
-                continue;
+                // The host's reading too: it logged "not waiting" for it.
+                let asked = wait.max(rate_limit_wait(&resp).unwrap_or(0));
+                if asked > MAX_RATE_LIMIT_WAIT_SECS {
+                    return Err(too_long(what, resp, asked));
+                }
+                if throttled < MAX_THROTTLED_RETRIES {
+                    throttled += 1;
+                    self.cx.warn(
+                        "throttled (HTTP 429); waiting for the rate limit",
+                        &[("wait_secs", &wait), ("request", &what)],
+                    );
+                    self.pause = Some(wait.max(1));
+                    continue;
+                }
             }
             if let Some(wait) = self.limit.pause_after(&resp) {
                 self.pause = Some(wait.max(1));
@@ -137,11 +162,82 @@ fn prefixed(what: &str, e: PluginError) -> PluginError {
     }
 }
 
-/// `Retry-After` in seconds, within 1 s .. [`MAX_WAIT_SECS`].
+/// The error for a 429 asking to wait `asked` seconds, more than
+/// [`MAX_RATE_LIMIT_WAIT_SECS`]: retryable, so the run fails and the next
+/// one tries again.
+fn too_long(what: &str, resp: Response, asked: i64) -> PluginError {
+    let refused = resp
+        .ok()
+        .err()
+        .map_or_else(|| "rate limited (HTTP 429)".to_owned(), |e| e.message);
+    PluginError::retryable(
+        ErrorKind::RateLimited,
+        format!(
+            "{what}: {refused}; the platform asks to wait {asked} s, longer than a run waits for a rate limit \
+             ({MAX_RATE_LIMIT_WAIT_SECS} s): not waiting, the next run tries again"
+        ),
+    )
+}
+
+/// `Retry-After` in seconds, within 1 s .. [`MAX_WAIT_SECS`]: a number of
+/// seconds, or an HTTP date (as the host reads it), counted from the
+/// answer's `Date` (a plugin has no clock; an HTTP date on an answer
+/// without `Date` is `None`).
 pub fn retry_after(resp: &Response) -> Option<i64> {
-    resp.header("retry-after")
-        .and_then(|v| v.trim().parse::<i64>().ok())
-        .map(|s| s.clamp(1, MAX_WAIT_SECS))
+    seconds_or_date(resp.header("retry-after")?, resp).map(|s| s.clamp(1, MAX_WAIT_SECS))
+}
+
+/// How long a 429 asks to wait, read as the host reads it: `Retry-After`
+/// (seconds or HTTP date), else `RateLimit-Reset` (seconds), else
+/// `X-RateLimit-Reset` (seconds, or a Unix time when above 10^9). Dates
+/// and Unix times count from the answer's `Date`. Not clamped; `None`
+/// when it says nothing readable.
+pub fn rate_limit_wait(resp: &Response) -> Option<i64> {
+    if let Some(s) = resp
+        .header("retry-after")
+        .and_then(|v| seconds_or_date(v, resp))
+    {
+        return Some(s);
+    }
+    if let Some(s) = resp.header("ratelimit-reset").and_then(seconds) {
+        return Some(s);
+    }
+    let v = resp.header("x-ratelimit-reset").and_then(seconds)?;
+    if v > 1_000_000_000 {
+        let date = http_date(resp.header("date")?)?;
+        return Some((v - date.timestamp()).max(0));
+    }
+    Some(v)
+}
+
+fn seconds(v: &str) -> Option<i64> {
+    v.trim()
+        .parse::<u64>()
+        .ok()
+        .map(|s| i64::try_from(s).unwrap_or(i64::MAX))
+}
+
+/// Seconds, or an HTTP date less the answer's `Date` (0 when past).
+fn seconds_or_date(v: &str, resp: &Response) -> Option<i64> {
+    if let Some(s) = seconds(v) {
+        return Some(s);
+    }
+    let at = http_date(v)?;
+    let now = http_date(resp.header("date")?)?;
+    Some((at - now).num_seconds().max(0))
+}
+
+/// An HTTP date (RFC 9110): IMF-fixdate `Sun, 06 Nov 1994 08:49:37 GMT`,
+/// or the obsolete RFC 850 and asctime forms.
+pub fn http_date(v: &str) -> Option<DateTime<Utc>> {
+    let v = v.trim();
+    if let Ok(d) = DateTime::parse_from_rfc2822(v) {
+        return Some(d.with_timezone(&Utc));
+    }
+    ["%A, %d-%b-%y %H:%M:%S GMT", "%a %b %e %H:%M:%S %Y"]
+        .iter()
+        .find_map(|f| NaiveDateTime::parse_from_str(v, f).ok())
+        .map(|d| d.and_utc())
 }
 
 #[cfg(test)]
@@ -152,13 +248,16 @@ mod tests {
     use crate::testing::{open_read, FakeHost, Reply};
     use chrono::NaiveDate;
 
-    /// Pauses when `x-left` is below 2.
+    /// Pauses when `x-left` is below 2, or for `x-pause` seconds.
     struct Floor;
     impl RateLimit for Floor {
         fn wait_after_429(&self, resp: &Response) -> i64 {
             retry_after(resp).unwrap_or(DEFAULT_WAIT_SECS)
         }
         fn pause_after(&self, resp: &Response) -> Option<i64> {
+            if let Some(secs) = resp.header("x-pause") {
+                return secs.parse().ok();
+            }
             let left: u32 = resp.header("x-left")?.parse().ok()?;
             (left < 2).then_some(30)
         }
@@ -249,16 +348,111 @@ mod tests {
 
     #[test]
     fn a_wait_longer_than_one_host_timer_is_waited_in_full() {
-        // Retry-After 20 minutes; the host wakes a timer after 15 at most.
+        // A 20-minute pause; the host wakes a timer after 15 at most.
         let out = run(vec![
-            reply(429, &[("retry-after", "1200")]),
-            reply(200, &[]),
+            reply(200, &[("x-pause", "1200")]),
             reply(200, &[]),
             reply(200, &[]),
         ]);
         out.result.as_ref().unwrap();
         let t = &out.request_times;
         assert_eq!((t[1] - t[0]).num_seconds(), 10 + 1200);
+    }
+
+    /// QA13 F2: the host logged "not waiting, the plugin gets the 429 (the
+    /// next run tries again)" for `Retry-After: 1000`, and `Throttled`
+    /// then slept 1000 s, up to 5 times.
+    #[test]
+    fn a_429_asking_longer_than_the_host_waits_fails_the_run_as_retryable() {
+        let out = run(vec![
+            reply(429, &[("retry-after", "1000")]),
+            reply(200, &[]),
+            reply(200, &[]),
+            reply(200, &[]),
+        ]);
+        let err = out.result.unwrap_err();
+        assert_eq!((err.kind, err.retryable), (ErrorKind::RateLimited, true));
+        assert_eq!(
+            err.message,
+            "page 1: rate limited (HTTP 429): {}; the platform asks to wait 1000 s, longer than a run waits \
+             for a rate limit (900 s): not waiting, the next run tries again"
+        );
+        assert_eq!(out.requests.len(), 1);
+        assert!(out.sleeps.is_empty(), "{:?}", out.sleeps);
+        // The host's reading of the other headers counts too.
+        let out = run(vec![reply(429, &[("x-ratelimit-reset", "3600")])]);
+        assert!(out
+            .result
+            .unwrap_err()
+            .message
+            .contains("asks to wait 3600 s"));
+        // Up to the host's cap, it is waited out.
+        let out = run(vec![
+            reply(429, &[("retry-after", "900")]),
+            reply(200, &[]),
+            reply(200, &[]),
+            reply(200, &[]),
+        ]);
+        out.result.as_ref().unwrap();
+        let t = &out.request_times;
+        assert_eq!((t[1] - t[0]).num_seconds(), 10 + 900);
+    }
+
+    /// QA13 F2 (LOW): an HTTP-date `Retry-After`, which the host reads,
+    /// fell back to the default minute.
+    #[test]
+    fn retry_after_reads_seconds_or_an_http_date() {
+        let date = ("date", "Sun, 29 Nov 2026 04:00:00 GMT");
+        let resp = |headers: &[(&str, &str)]| {
+            let r = reply(429, headers);
+            Response {
+                status: r.status,
+                headers: r.headers,
+                body: r.body,
+            }
+        };
+        assert_eq!(retry_after(&resp(&[("retry-after", " 7 ")])), Some(7));
+        for later in [
+            "Sun, 29 Nov 2026 04:02:00 GMT",
+            "Sunday, 29-Nov-26 04:02:00 GMT",
+            "Sun Nov 29 04:02:00 2026",
+        ] {
+            assert_eq!(
+                retry_after(&resp(&[("retry-after", later), date])),
+                Some(120),
+                "{later}"
+            );
+        }
+        // Past: the shortest wait; no `Date` to count from: not read.
+        let past = ("retry-after", "Sun, 29 Nov 2026 03:00:00 GMT");
+        assert_eq!(retry_after(&resp(&[past, date])), Some(1));
+        assert_eq!(retry_after(&resp(&[past])), None);
+        assert_eq!(retry_after(&resp(&[("retry-after", "soon")])), None);
+        assert_eq!(
+            retry_after(&resp(&[("retry-after", "99999")])),
+            Some(MAX_WAIT_SECS)
+        );
+        // As the host reads a 429: Retry-After, RateLimit-Reset, then
+        // X-RateLimit-Reset (seconds, or a Unix time).
+        assert_eq!(
+            rate_limit_wait(&resp(&[("retry-after", "99999")])),
+            Some(99999)
+        );
+        assert_eq!(rate_limit_wait(&resp(&[("ratelimit-reset", "3")])), Some(3));
+        assert_eq!(
+            rate_limit_wait(&resp(&[("x-ratelimit-reset", "5")])),
+            Some(5)
+        );
+        let epoch = (chrono::DateTime::parse_from_rfc2822(date.1)
+            .unwrap()
+            .timestamp()
+            + 1800)
+            .to_string();
+        assert_eq!(
+            rate_limit_wait(&resp(&[("x-ratelimit-reset", &epoch), date])),
+            Some(1800)
+        );
+        assert_eq!(rate_limit_wait(&resp(&[])), None);
     }
 
     #[test]

@@ -236,7 +236,9 @@ pub fn auth_settings(m: &crate::protocol::Manifest) -> Result<(), String> {
 }
 
 /// How many times in a row a plugin may ask again for the request whose
-/// answer it has just committed before the host stops the session.
+/// answer it has just committed: the repeat after that, the 4th identical
+/// request in a row (3 pages committed), stops the session and is not
+/// sent.
 pub const MAX_REPEATED_REQUESTS: u32 = 3;
 
 /// Spots a cursor that does not advance: the plugin commits a page, then
@@ -256,8 +258,9 @@ pub struct RepeatedRequests {
 
 impl RepeatedRequests {
     /// A request the plugin asks for; the error (naming the method and URL,
-    /// which the daemon redacts) when it is the
-    /// [`MAX_REPEATED_REQUESTS`]th repeat after a commit in a row.
+    /// which the daemon redacts) when it is the request's
+    /// ([`MAX_REPEATED_REQUESTS`] + 1)th time in a row, each after a commit
+    /// (the message counts the repeats: "3 times in a row").
     pub fn request(&mut self, method: &str, url: &str, body: Option<&str>) -> Result<(), String> {
         use std::hash::{Hash, Hasher};
         let mut h = std::collections::hash_map::DefaultHasher::new();
@@ -286,6 +289,51 @@ impl RepeatedRequests {
     pub fn committed(&mut self) {
         self.committed_since = true;
     }
+}
+
+/// What the host says of a key given twice in one page with different
+/// values.
+pub const CONFLICTING_DUPLICATE: &str =
+    "the page holds this key twice with different values; the later one is stored";
+
+/// The keys one page gives again with values that differ from the key's
+/// first record (once per such later record, in page order). The host
+/// stores a key given twice in one page once, the later record winning,
+/// and warns ([`CONFLICTING_DUPLICATE`]) about each of these: the platform
+/// contradicted itself within one answer. An identical repeat (a page
+/// boundary shifted by a new record) is not listed. `source` is not
+/// compared (the host sets it). The daemon's sync and
+/// [`crate::testing::FakeHost`] both use it.
+pub fn conflicting_duplicates(records: &[Record]) -> Vec<String> {
+    let mut out = Vec::new();
+    if records.len() < 2 {
+        return out;
+    }
+    let mut first: std::collections::HashMap<(RecordKind, String), &Record> =
+        std::collections::HashMap::with_capacity(records.len());
+    for r in records {
+        let key = (r.kind(), r.key());
+        match first.get(&key) {
+            Some(earlier) if !same_but_source(earlier, r) => out.push(key.1),
+            Some(_) => {}
+            None => {
+                first.insert(key, r);
+            }
+        }
+    }
+    out
+}
+
+fn same_but_source(a: &Record, b: &Record) -> bool {
+    if a == b {
+        return true;
+    }
+    if a.source() == b.source() {
+        return false;
+    }
+    let mut a = a.clone();
+    a.set_source(b.source());
+    a == *b
 }
 
 /// Escapes control characters (newlines, escape sequences) as Rust does
@@ -411,6 +459,34 @@ mod tests {
             refunds: vec![],
             status: OrderStatus::Paid,
         })
+    }
+
+    #[test]
+    fn conflicting_duplicates_are_listed_once_per_later_record() {
+        let with = |id: &str, cents: i64, source: &str| {
+            let mut r = order();
+            if let Record::Order(o) = &mut r {
+                o.order_id = id.into();
+                o.amount = Money::new(Decimal::new(cents, 2), "EUR");
+                o.source = source.into();
+                o.created_at = DateTime::<Utc>::UNIX_EPOCH;
+            }
+            r
+        };
+        assert!(conflicting_duplicates(&[with("1", 100, "")]).is_empty());
+        // An identical repeat, or one differing only in `source` (the host
+        // sets it), is no conflict.
+        let page = [with("1", 100, ""), with("2", 5, ""), with("1", 100, "x")];
+        assert!(conflicting_duplicates(&page).is_empty());
+        // Each later record differing from the key's first one, in order.
+        let page = [
+            with("1", 100, ""),
+            with("2", 5, ""),
+            with("1", 200, ""),
+            with("2", 5, ""),
+            with("1", 200, ""),
+        ];
+        assert_eq!(conflicting_duplicates(&page), ["1", "1"]);
     }
 
     #[test]

@@ -338,7 +338,9 @@ pub struct SessionTuning {
     /// Largest backoff.
     pub backoff_cap: Duration,
     /// Longest wait a 429 may ask for before we stop retrying and hand the
-    /// 429 to the plugin.
+    /// 429 to the plugin (by default
+    /// `plugin_api::throttle::MAX_RATE_LIMIT_WAIT_SECS`, which the plugin's
+    /// `Throttled` keeps to as well: it fails the run instead of waiting).
     pub max_rate_limit_wait: Duration,
     /// Longest single `SleepUntil` honoured (the plugin is woken earlier).
     pub max_sleep: Duration,
@@ -359,7 +361,9 @@ impl Default for SessionTuning {
         SessionTuning {
             backoff_base: Duration::from_millis(500),
             backoff_cap: Duration::from_secs(60),
-            max_rate_limit_wait: Duration::from_secs(15 * 60),
+            max_rate_limit_wait: Duration::from_secs(
+                plugin_api::throttle::MAX_RATE_LIMIT_WAIT_SECS.unsigned_abs(),
+            ),
             max_sleep: Duration::from_secs(15 * 60),
             file_max_bytes: 1 << 30,
             shutdown: None,

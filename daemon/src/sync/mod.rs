@@ -18,7 +18,7 @@ use plugin_api::protocol::{
 };
 use plugin_api::Money;
 use rust_decimal::Decimal;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -315,26 +315,17 @@ impl SessionSink for StoreSink<'_> {
 /// winning (`Store::prepare_page`); when the two differ the platform
 /// contradicted itself within one answer, which the log says, naming the
 /// key. Identical repeats (a page boundary shifted by a new record) are
-/// not worth a line.
+/// not worth a line. The rule is plugin-api's, which `FakeHost` applies too
+/// ([`plugin_api::validate::conflicting_duplicates`]).
 fn warn_conflicting_duplicates(source: &str, stream: &str, records: &[Record]) {
-    if records.len() < 2 {
-        return;
-    }
-    let mut first: HashMap<(RecordKind, String), &Record> = HashMap::with_capacity(records.len());
-    for r in records {
-        let key = (r.kind(), r.key());
-        match first.get(&key) {
-            Some(earlier) if *earlier != r => tracing::warn!(
-                connector = %source,
-                stream = %stream,
-                key = %key.1,
-                "the page holds this key twice with different values; the later one is stored"
-            ),
-            Some(_) => {}
-            None => {
-                first.insert(key, r);
-            }
-        }
+    for key in plugin_api::validate::conflicting_duplicates(records) {
+        tracing::warn!(
+            connector = %source,
+            stream = %stream,
+            key = %key,
+            "{}",
+            plugin_api::validate::CONFLICTING_DUPLICATE
+        );
     }
 }
 
@@ -728,6 +719,10 @@ mod tests {
         assert_eq!(lines[0]["level"], "WARN");
         assert_eq!(lines[0]["fields"]["key"], "a");
         assert_eq!(lines[0]["fields"]["connector"], "net");
+        assert_eq!(
+            lines[0]["fields"]["message"],
+            "the page holds this key twice with different values; the later one is stored"
+        );
     }
 
     fn d(s: &str) -> NaiveDate {
