@@ -48,6 +48,14 @@ fn a_misspelt_setting_or_a_literal_secret_is_refused() {
     );
     let err = check_text("everflow", &literal).unwrap_err();
     assert!(err.contains("api_key"), "{err}");
+    // A window longer than a run waits for a rate limit would fail every
+    // throttled run instead of waiting (dev QA13, F2's follow-up).
+    let long = text("everflow").replace(
+        "rate_limit_window_secs = 30",
+        "rate_limit_window_secs = 1000",
+    );
+    let err = check_text("everflow", &long).unwrap_err();
+    assert!(err.contains("rate_limit_window_secs"), "{err}");
 }
 
 #[test]

@@ -77,8 +77,8 @@ impl Connector for Everflow {
                         "description": "Rows per page." },
                     "timezone": { "type": "string", "default": "UTC",
                         "description": "Everflow time zone name the window is read in (resolved via /v1/meta/timezones)." },
-                    "rate_limit_window_secs": { "type": "integer", "minimum": 1, "default": 30,
-                        "description": "Length of Everflow's rate-limit window." },
+                    "rate_limit_window_secs": { "type": "integer", "minimum": 1, "maximum": 900, "default": 30,
+                        "description": "Length of Everflow's rate-limit window (at most 900 s: a run waits no longer for a rate limit)." },
                     "min_remaining_requests": { "type": "integer", "minimum": 0, "default": 1,
                         "description": "Pause one window when fewer requests than this remain." },
                     "base_url": { "type": "string", "description": "Override the API base URL (tests, proxies)." }
