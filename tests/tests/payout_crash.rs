@@ -20,7 +20,9 @@
 //!   and moves drop some October volumes below the threshold) equal the
 //!   bonus ledger's total; and every finalised line whose claim moved
 //!   away since (its ledger entry released or replaced) is in the
-//!   released-lines ledger with what was paid for it there.
+//!   released-lines ledger with what was paid for it there; the settled
+//!   ledger records every October statement once November is finalised,
+//!   and none before.
 //!
 //! Then the operation is rerun to completion and every payable claim must be
 //! paid exactly once. The random delays only pick the kill moment; nothing
@@ -283,6 +285,39 @@ fn check(env: &Env, context: &str) {
     assert_eq!(
         bonuses, ledger,
         "{context}: bonuses credited vs the bonus ledger"
+    );
+    // The settled ledger is written with the period that settles: once
+    // November is finalised (it reprices every October statement and
+    // applies every target, its claims being payable or taken back), each
+    // October statement with lines has a record of all its lines; before,
+    // none has.
+    type Claims = BTreeSet<(String, String)>;
+    let november = statements.iter().any(|s| s.period == "2026-11");
+    let want: std::collections::BTreeMap<String, Claims> = statements
+        .iter()
+        .filter(|s| november && s.period == "2026-10" && !s.lines.is_empty())
+        .map(|s| {
+            let claims = s
+                .lines
+                .iter()
+                .map(|l| (l.network.clone(), l.claim_id.clone()));
+            (s.statement_id.clone(), claims.collect())
+        })
+        .collect();
+    let got: std::collections::BTreeMap<String, Claims> = history
+        .settled
+        .iter()
+        .map(|(id, r)| {
+            let claims = r
+                .lines
+                .iter()
+                .map(|l| (l.network.clone(), l.claim_id.clone()));
+            (id.clone(), claims.collect())
+        })
+        .collect();
+    assert_eq!(
+        got, want,
+        "{context}: the settled ledger vs the finalised periods"
     );
 }
 

@@ -2483,3 +2483,196 @@ fn a_claim_released_before_the_released_lines_ledger_is_derived_from_the_stateme
         assert!(v.problems.is_empty(), "{period}: {:?}", v.problems);
     }
 }
+
+/// A program of one tiered rule: `tiers` (TOML array), payout in EUR.
+fn tiered(tiers: &str) -> CommissionConfig {
+    config(&format!(
+        r#"
+payout_currency = "EUR"
+[[rules]]
+id = "tier"
+effective_from = "2026-01-01"
+kind = "tiered"
+tiers = {tiers}
+"#
+    ))
+}
+
+/// Finance QA13 F1 (HIGH): A5 was paid 45.00 in September (5 % of 900),
+/// restated to 1100 (the 10 % tier) and paid +65.00 in October. With the
+/// data unchanged, editing the rule in place (10 % → 11 %, or the tiers
+/// moved to 6 % from 0 and 12 % from 1500) changed what October settled
+/// (+11.00, and −55.00). Now no statement adjusts it while its data stays;
+/// a later partial refund to 1050 is owed 1050 on the terms it was settled
+/// at (105.00: −5.00), and the reason names what changed since that
+/// settlement (F2). Drafts record nothing.
+#[test]
+fn a_rule_edited_in_place_changes_nothing_a_finalised_repricing_settled() {
+    use reckon::payout::lifecycle;
+    let old = tiered(
+        r#"[{ from_volume = "0", percent = "5" }, { from_volume = "1000", percent = "10" }]"#,
+    );
+    let edits = [
+        (
+            "rate 10 % → 11 %",
+            tiered(
+                r#"[{ from_volume = "0", percent = "5" }, { from_volume = "1000", percent = "11" }]"#,
+            ),
+        ),
+        (
+            "boundary moved",
+            tiered(
+                r#"[{ from_volume = "0", percent = "6" }, { from_volume = "1500", percent = "12" }]"#,
+            ),
+        ),
+    ];
+    for (case, edited) in &edits {
+        let tmp = tempfile::tempdir().unwrap();
+        let book = MemoryBook::new();
+        let fxr = no_fx();
+        let run = |c: &CommissionConfig, ds: &[Decision], period: &str, finalise: bool| {
+            let inp = inputs(c, ds, &fxr, &book, tmp.path());
+            let r = if finalise {
+                reckon::payout::finalize(&inp, period)
+            } else {
+                reckon::payout::generate(&inp, period)
+            }
+            .unwrap();
+            read_statements(&r.dir)
+        };
+        let adjusted = |s: &[Statement]| -> Vec<(String, rust_decimal::Decimal, String)> {
+            s.iter()
+                .flat_map(|s| &s.adjustments)
+                .map(|a| (a.claim_id.clone(), a.amount, a.reason.clone()))
+                .collect()
+        };
+        let sept = vec![sale("A5", "p1", "2026-09-10T10:00:00Z", "900.00")];
+        let s = run(&old, &sept, "2026-09", true);
+        assert_eq!(s[0].totals.lines, d("45.00"), "{case}");
+        let mut restated = sale("A5", "p1", "2026-09-10T10:00:00Z", "1100.00");
+        restated.claim.revision = 2;
+        let oct = vec![restated.clone()];
+        let s = run(&old, &oct, "2026-10", false);
+        assert!(
+            lifecycle::load_history(&book, "shop")
+                .unwrap()
+                .settled
+                .is_empty(),
+            "{case}: a draft records nothing"
+        );
+        assert_eq!(adjusted(&s)[0].1, d("65.00"), "{case}");
+        run(&old, &oct, "2026-10", true);
+        let h = lifecycle::load_history(&book, "shop").unwrap();
+        let rec = &h.settled["shop/2026-09/awin:p1"];
+        assert_eq!(rec.lines.len(), 1, "{case}");
+        assert_eq!(
+            rec.lines[0].inputs.as_ref().unwrap().basis,
+            Some(d("1100.00")),
+            "{case}"
+        );
+        assert_eq!(
+            h.paid[&("awin".into(), "A5".into())].paid_total,
+            d("110.00")
+        );
+
+        // The rule edited, the data as it was: nothing, drafts or final.
+        let s = run(edited, &oct, "2026-11", false);
+        assert!(adjusted(&s).is_empty(), "{case}: {:?}", adjusted(&s));
+        let s = run(edited, &oct, "2026-11", true);
+        assert!(adjusted(&s).is_empty(), "{case}: {:?}", adjusted(&s));
+
+        // The data changes again: refunded to 1050, owed 10 % of it (the
+        // terms it was settled at), −5.00; the reason says what changed
+        // since October (not "900.00 → 1050.00").
+        let mut refund = partly_refunded(restated.clone(), "1050.00");
+        refund.claim.revision = 3;
+        let dec = vec![refund];
+        let s = run(edited, &dec, "2026-12", true);
+        let a = adjusted(&s);
+        assert_eq!(a.len(), 1, "{case}: {a:?}");
+        assert_eq!(a[0].1, d("-5.00"), "{case}: {a:?}");
+        assert!(
+            a[0].2
+                .starts_with("basis 1100.00 → 1050.00; repriced to 105.00"),
+            "{case}: {}",
+            a[0].2
+        );
+        // And nothing after, with either rules.
+        for (c, period) in [(edited, "2027-01"), (&old, "2027-02")] {
+            let s = run(c, &dec, period, true);
+            assert!(
+                adjusted(&s).is_empty(),
+                "{case}, {period}: {:?}",
+                adjusted(&s)
+            );
+        }
+        let all = [
+            "2026-09", "2026-10", "2026-11", "2026-12", "2027-01", "2027-02",
+        ];
+        assert_eq!(credited_over(&book, &all, "awin:p1"), d("105.00"), "{case}");
+        for period in all {
+            let v = reckon::payout::verify(&book, tmp.path(), "shop", period).unwrap();
+            assert!(v.problems.is_empty(), "{case}, {period}: {:?}", v.problems);
+        }
+    }
+}
+
+/// Finance QA13 F2: a line whose own change (a partial refund) was settled
+/// by an earlier finalised adjustment, adjusted again because the other
+/// lines of its statement moved its tier, says so; it no longer repeats
+/// the settled refund ("basis 450.00 → 300.00") as its reason.
+#[test]
+fn an_adjustment_after_a_settled_change_names_what_changed_since() {
+    let c = tiered(
+        r#"[{ from_volume = "0", percent = "5" }, { from_volume = "1000", percent = "10" }]"#,
+    );
+    let tmp = tempfile::tempdir().unwrap();
+    let book = MemoryBook::new();
+    let fxr = no_fx();
+    let run = |ds: &[Decision], period: &str| {
+        let r = reckon::payout::finalize(&inputs(&c, ds, &fxr, &book, tmp.path()), period).unwrap();
+        read_statements(&r.dir)
+    };
+    let adjusted = |s: &[Statement]| -> Vec<(String, rust_decimal::Decimal, String)> {
+        s.iter()
+            .flat_map(|s| &s.adjustments)
+            .map(|a| (a.claim_id.clone(), a.amount, a.reason.clone()))
+            .collect()
+    };
+    let t1 = sale("T1", "p1", "2026-09-03T10:00:00Z", "600.00");
+    let t2 = sale("T2", "p1", "2026-09-10T10:00:00Z", "450.00");
+    let s = run(&[t1.clone(), t2.clone()], "2026-09");
+    assert_eq!(s[0].totals.lines, d("105.00"));
+    // October: T2 refunded to 300, 900 is in the 5 % tier.
+    let t2r = partly_refunded(t2, "300.00");
+    let a = adjusted(&run(&[t1.clone(), t2r.clone()], "2026-10"));
+    assert_eq!(
+        a.iter().map(|a| (a.0.as_str(), a.1)).collect::<Vec<_>>(),
+        [("T1", d("-30.00")), ("T2", d("-30.00"))]
+    );
+    assert!(
+        a[1].2
+            .starts_with("basis 450.00 → 300.00; repriced to 15.00"),
+        "{}",
+        a[1].2
+    );
+    // November: T1 restated to 800, 1100 is in the 10 % tier again.
+    let mut t1r = sale("T1", "p1", "2026-09-03T10:00:00Z", "800.00");
+    t1r.claim.revision = 2;
+    let a = adjusted(&run(&[t1r, t2r], "2026-11"));
+    assert_eq!(
+        a.iter().map(|a| (a.0.as_str(), a.1)).collect::<Vec<_>>(),
+        [("T1", d("50.00")), ("T2", d("15.00"))]
+    );
+    assert!(
+        a[0].2
+            .starts_with("basis 600.00 → 800.00; repriced to 80.00"),
+        "{}",
+        a[0].2
+    );
+    assert!(
+        a[1].2.starts_with("repriced with the other lines of statement shop/2026-09/awin:p1: their volume changed, so its tiers and caps give this line 30.00 now"),
+        "{}",
+        a[1].2
+    );
+}

@@ -1,6 +1,7 @@
 //! The statements book: what payout records in the store (tree
 //! `statements`): period records, finalised statements, the ledgers of paid
-//! claims, of released lines and of bonuses, and partner balances.
+//! claims, of released lines, of bonuses and of settled statements, and
+//! partner balances.
 //!
 //! [`StatementBook`] is the narrow storage interface payout needs; it is
 //! implemented over the daemon's [`crate::store::Store`] domain tree and over
@@ -17,6 +18,7 @@
 //! | `bonus_ledger␟<program>` | `{"book_version": 1}`: the bonus ledger is complete (absent in stores finalised before it existed: `lifecycle::load_history` derives it from the `final` records and the next run writes it) |
 //! | `released␟<program>␟<statement id>␟<network>␟<claim>` | [`super::model::PaidClaim`]: a line of that finalised statement whose claim the `paid` ledger no longer holds for it (the network moved the claim to another partner): it stays in the volume the statement's other lines were paid on |
 //! | `released_ledger␟<program>` | `{"book_version": 1}`: the released-lines ledger is complete (absent in stores finalised before it existed: derived and written as the bonus ledger is) |
+//! | `settled␟<program>␟<statement id>` | [`super::model::SettledStatement`]: the inputs of that finalised statement's lines when a later finalised statement last repriced it and applied every target in full; repricing it with the same inputs adjusts nothing, whatever the rules say (absent in stores finalised before it existed: nothing is derived, the next finalised repricing writes it) |
 
 use chrono::NaiveDate;
 use rust_decimal::Decimal;

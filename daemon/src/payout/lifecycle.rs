@@ -8,7 +8,8 @@
 //!    changes nothing (the staging directory is dropped);
 //! 2. the period is recorded in the store (one atomic batch: period
 //!    record, finalised statements, paid-claims ledger, bonus ledger,
-//!    released-lines ledger, balances), and the store flushed;
+//!    released-lines ledger, settled ledger, balances), and the store
+//!    flushed;
 //! 3. the staging directory replaces the period directory
 //!    ([`super::files::Staging::swap`]); a half-done swap is repaired by
 //!    the next command.
@@ -493,6 +494,12 @@ pub fn load_history(b: &dyn StatementBook, program: &str) -> Result<History, Pay
         *h.balances.entry(payee).or_default() += bal.carried_out;
     }
     load_derived_ledgers(b, program, &mut h)?;
+    let settled_prefix = book::prefix(&["settled", program]);
+    b.each_prefix(&settled_prefix, &mut |k, v| {
+        let statement = k[settled_prefix.len()..].to_string();
+        h.settled.insert(statement, book::decode(&k, v)?);
+        Ok(())
+    })?;
     Ok(h)
 }
 
@@ -1202,7 +1209,8 @@ fn run_with<'g>(
             }
         };
         let moved_away = moves.see(&partner, &refs, &history);
-        let Some(s) = statement::build_partner(
+        let mut settlements = Vec::new();
+        let built = statement::build_partner(
             &cx,
             &facts,
             &partner,
@@ -1210,7 +1218,21 @@ fn run_with<'g>(
             &history,
             inputs.fx,
             &mut report.skipped,
-        ) else {
+            &mut settlements,
+        );
+        if status == Status::Finalised {
+            // The settled ledger: each statement this run settles, when
+            // its record changes (drafts record nothing).
+            for st in settlements {
+                if history.settled.get(&st.statement_id) != Some(&st.record) {
+                    batch.push((
+                        book::key(&["settled", inputs.program, &st.statement_id]),
+                        Some(book::encode(&st.record)),
+                    ));
+                }
+            }
+        }
+        let Some(s) = built else {
             continue;
         };
         let (files, canonical) = write_statement(&staging, &s)?;

@@ -496,3 +496,50 @@ impl PaidBonus {
         }
     }
 }
+
+/// What the store remembers of a finalised statement once a later
+/// finalised statement repriced it and applied every target of its lines
+/// in full (the settled ledger, `settled␟<program>␟<statement id>`): the
+/// inputs each of its lines was priced from *now* then. Repricing it again
+/// with the same inputs changes nothing, whatever the rules say since; with
+/// changed inputs, each line is repriced from these inputs and what was
+/// paid for it, not from the line as first paid.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SettledStatement {
+    /// Every line repriced (those whose claim moved away included), in
+    /// (network, claim id) order.
+    pub lines: Vec<SettledLine>,
+}
+
+/// One line of a [`SettledStatement`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SettledLine {
+    /// The claim's network.
+    pub network: String,
+    /// The claim id.
+    pub claim_id: String,
+    /// Its inputs; none when it no longer earned for the partner paid (not
+    /// earning, moved to another partner, released).
+    pub inputs: Option<LineInputs>,
+}
+
+/// The inputs a repriced line is priced from, the rules aside.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LineInputs {
+    /// Basis in the program currency (none without one, or in another
+    /// currency).
+    pub basis: Option<Decimal>,
+    /// Conversion date (program timezone).
+    pub date: NaiveDate,
+    /// Event.
+    pub event: EventType,
+    /// FX rate program → payout currency of `date` (none without a basis,
+    /// or without a rate).
+    pub fx_rate: Option<Decimal>,
+    /// The rates reconciliation converted the basis with (its trace's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub claim_fx_rate: Option<Decimal>,
+    /// See `claim_fx_rate`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub order_fx_rate: Option<Decimal>,
+}

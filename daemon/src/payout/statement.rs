@@ -97,6 +97,26 @@ pub struct History {
     /// before there was one): `released` was derived from the finalised
     /// statements, and the next run records it.
     pub released_ledger_derived: bool,
+    /// The settled ledger, by statement id: the inputs of a finalised
+    /// statement's lines when a later finalised statement last repriced it
+    /// and applied every target of its lines in full (see [`reprice`]).
+    /// Stores finalised before it existed have none; nothing is derived.
+    pub settled: HashMap<String, SettledStatement>,
+}
+
+/// A finalised statement as [`reprice`] priced it again: the inputs of its
+/// lines now, and whether every line could be priced. Finalising records
+/// it in the settled ledger when every target was applied in full
+/// ([`build_partner`] checks the increases that wait).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Settlement {
+    /// The statement repriced.
+    pub statement_id: String,
+    /// Every line could be priced (no adjustment waits for a rule or a
+    /// rate).
+    pub complete: bool,
+    /// Its lines' inputs now.
+    pub record: SettledStatement,
 }
 
 /// Everything a statement computation needs besides the decisions.
@@ -280,6 +300,12 @@ struct Candidate<'d> {
 /// takes back everything paid. A claim the ledger says another partner was
 /// paid is here because the network moved it to this payee: it is priced
 /// as a new line.
+///
+/// `settlements` gets each earlier statement repriced whose every line
+/// could be priced and whose increases none wait (finalising records them
+/// in the settled ledger).
+// `skipped` and `settlements` are the two outputs besides the statement.
+#[allow(clippy::too_many_arguments)]
 pub fn build_partner<'d>(
     cx: &Context<'d>,
     facts: &ProgramFacts,
@@ -288,6 +314,7 @@ pub fn build_partner<'d>(
     history: &History,
     fx: &dyn FxRates,
     skipped: &mut Vec<Skipped>,
+    settlements: &mut Vec<Settlement>,
 ) -> Option<Statement> {
     let config = cx.config;
     let tz = config.tz();
@@ -437,8 +464,10 @@ pub fn build_partner<'d>(
 
     // 4. Adjustments of claims paid on finalised statements: each earlier
     // statement that paid one is priced again (see [`reprice`]).
-    let (targets, volumes) = reprice(cx, facts, &already_paid, history, fx, skipped);
+    let (targets, volumes, repriced) = reprice(cx, facts, &already_paid, history, fx, skipped);
     let mut adjustments = Vec::new();
+    // Statements with an increase that waits: not settled.
+    let mut waiting = std::collections::HashSet::new();
     for (d, paid) in already_paid {
         let current_basis = d.basis.as_ref().map(|b| b.amount);
         let Some(target) = targets.get(&(d.claim.source.as_str(), d.claim.id.as_str())) else {
@@ -446,6 +475,9 @@ pub fn build_partner<'d>(
         };
         let delta = target.amount - paid.paid_total;
         // Increases wait until the claim is payable again; decreases apply now.
+        if delta > Decimal::ZERO && !d.payable {
+            waiting.insert(paid.statement_id.as_str());
+        }
         if delta.is_zero() || (delta > Decimal::ZERO && !d.payable) {
             continue;
         }
@@ -468,6 +500,14 @@ pub fn build_partner<'d>(
             trace: Some(Trace::of(d)),
         });
     }
+
+    // Finalising this statement settles each statement repriced whose
+    // every target it applies in full.
+    settlements.extend(
+        repriced
+            .into_iter()
+            .filter(|r| r.complete && !waiting.contains(r.statement_id.as_str())),
+    );
 
     // 4b. The bonuses of each statement repriced in step 4 follow its
     // volume (see [`bonus_adjustments`]).
@@ -764,6 +804,14 @@ struct Target {
     own_price_unchanged: bool,
 }
 
+/// What [`reprice`] gives: each claim's target, each statement's volume
+/// then and now, and each statement's [`Settlement`].
+type Repriced<'d> = (
+    HashMap<(&'d str, &'d str), Target>,
+    Vec<RepricedVolume>,
+    Vec<Settlement>,
+);
+
 /// Prices again every earlier statement that paid one of `already_paid`
 /// (its lines this payee still holds, in line order), twice: with the
 /// inputs its lines were priced from (the ledger's: basis, event, date, FX
@@ -789,8 +837,20 @@ struct Target {
 /// claim's `paid_total` is its target and no later run, with the same
 /// data, adjusts it again, nor undoes it.
 ///
+/// A statement a finalised statement settled since (`history.settled`:
+/// repriced with every target applied, finance QA13 F1) is priced from
+/// that settlement instead: with its lines' inputs as recorded, each line
+/// targets what was paid for it. So a rule edited since changes nothing
+/// while the inputs stay as recorded (every target is `paid_total`), and a
+/// line whose data changes again is owed `paid_total` × (price now ÷
+/// price at the settlement), its reason listing the changes since the
+/// settlement (F2). A line that did not earn at the settlement is priced
+/// from its line as paid, as is every line of a statement never settled
+/// or whose lines differ from the record.
+///
 /// Also returns each statement's volume as priced then and now (the sums of
-/// the bases priced), for its bonuses ([`bonus_adjustments`]).
+/// the bases priced), for its bonuses ([`bonus_adjustments`]), and its
+/// [`Settlement`]: its lines' inputs now.
 fn reprice<'d, 'h>(
     cx: &Context<'_>,
     facts: &ProgramFacts,
@@ -798,7 +858,7 @@ fn reprice<'d, 'h>(
     history: &'h History,
     fx: &dyn FxRates,
     skipped: &mut Vec<Skipped>,
-) -> (HashMap<(&'d str, &'d str), Target>, Vec<RepricedVolume>) {
+) -> Repriced<'d> {
     let config = cx.config;
     let tz = config.tz();
     let cur = config.payout_currency.as_str();
@@ -813,28 +873,30 @@ fn reprice<'d, 'h>(
     // an auditor can match the reason with the trace (finance QA F9).
     let show_rate = |r: Option<Decimal>| r.map_or("none".to_string(), |r| r.to_string());
     // Each statement's lines: (the claim's decision, none for a released
-    // line; its network; its ledger entry).
-    type Paid<'a, 'd> = (Option<&'d Decision>, &'a str, &'a PaidClaim);
+    // line; its network; its claim id; its ledger entry).
+    type Paid<'a, 'd> = (Option<&'d Decision>, &'a str, &'a str, &'a PaidClaim);
     let mut by_statement: BTreeMap<&str, Vec<Paid<'_, 'd>>> = BTreeMap::new();
     for &(d, p) in already_paid {
         by_statement
             .entry(p.statement_id.as_str())
             .or_default()
-            .push((Some(d), d.claim.source.as_str(), p));
+            .push((Some(d), d.claim.source.as_str(), d.claim.id.as_str(), p));
     }
     for (statement_id, claims) in by_statement.iter_mut() {
         if let Some(released) = history.released.get(*statement_id) {
             claims.extend(
                 released
                     .iter()
-                    .map(|((network, _), p)| (None, network.as_str(), p)),
+                    .map(|((network, claim), p)| (None, network.as_str(), claim.as_str(), p)),
             );
         }
     }
     let mut out = HashMap::new();
     let mut volumes = Vec::with_capacity(by_statement.len());
+    let mut settlements = Vec::with_capacity(by_statement.len());
     for (statement_id, mut claims) in by_statement {
-        claims.sort_by_key(|(_, _, p)| p.line_no);
+        claims.sort_by_key(|(_, _, _, p)| p.line_no);
+        #[derive(Clone)]
         struct Side<'c> {
             basis: Option<Decimal>,
             date: NaiveDate,
@@ -842,8 +904,76 @@ fn reprice<'d, 'h>(
             resolved: Option<rules::Resolved<'c>>,
             fx: Option<Decimal>,
         }
+        // Each line's inputs now, the rules aside: compared with the
+        // settled ledger's record of the statement.
+        let mut current: Vec<SettledLine> = claims
+            .iter()
+            .map(|&(d, network, claim, p)| SettledLine {
+                network: network.to_string(),
+                claim_id: claim.to_string(),
+                inputs: d
+                    .filter(|d| d.partner_id == p.partner_id && d.outcome.earns())
+                    .map(|d| {
+                        let date = local_date(d, tz);
+                        let basis = in_volume(facts, d);
+                        let trace = super::model::Trace::of(d);
+                        LineInputs {
+                            basis,
+                            date,
+                            event: d.event_type,
+                            fx_rate: d
+                                .basis
+                                .as_ref()
+                                .filter(|_| basis.is_some())
+                                .and_then(|b| fx.rate(&b.currency, cur, date)),
+                            claim_fx_rate: trace.claim_fx_rate,
+                            order_fx_rate: trace.order_fx_rate,
+                        }
+                    }),
+            })
+            .collect();
+        current.sort_by(|a, b| (&a.network, &a.claim_id).cmp(&(&b.network, &b.claim_id)));
+        let record = history.settled.get(statement_id);
+        // The same inputs as when a finalised statement last settled it:
+        // every line stays as paid, whatever the rules say now.
+        let unchanged = record.is_some_and(|r| r.lines == current);
+        // Otherwise, the same lines: each line that earned then is
+        // repriced from its inputs then and what was paid for it.
+        let settled: HashMap<(&str, &str), &LineInputs> = record
+            .filter(|r| {
+                !unchanged
+                    && r.lines
+                        .iter()
+                        .map(|l| (&l.network, &l.claim_id))
+                        .eq(current.iter().map(|l| (&l.network, &l.claim_id)))
+            })
+            .map(|r| {
+                r.lines
+                    .iter()
+                    .filter_map(|l| {
+                        l.inputs
+                            .as_ref()
+                            .map(|i| ((l.network.as_str(), l.claim_id.as_str()), i))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let settled_sides: Vec<Option<Side>> = claims
+            .iter()
+            .map(|&(d, network, claim, p)| {
+                let i = settled.get(&(network, claim)).filter(|_| d.is_some())?;
+                Some(Side {
+                    basis: i.basis,
+                    date: i.date,
+                    event: i.event,
+                    resolved: rules::resolve(config, network, &p.partner_id, i.event, i.date),
+                    fx: i.fx_rate,
+                })
+            })
+            .collect();
+        let mut skipped_here = Vec::new();
         let mut sides: Vec<(Side, Option<Side>)> = Vec::with_capacity(claims.len());
-        for &(d, network, p) in &claims {
+        for (&(d, network, _, p), settled_side) in claims.iter().zip(&settled_sides) {
             let partner = p.partner_id.as_str();
             let needs_fx = |r: &rules::Resolved| !matches!(r.pricing, Pricing::Flat(_));
             let Some(d) = d else {
@@ -914,14 +1044,18 @@ fn reprice<'d, 'h>(
                 Some(_) => None,
             };
             if let Some(why) = why_not {
-                skipped.push(Skipped {
+                skipped_here.push(Skipped {
                     partner_id: payee_key(network, partner),
                     claim: format!("{network}/{}", d.claim.id),
                     reason: format!("{why}; its adjustment waits until it can be priced"),
                 });
-                let same = Side {
-                    resolved: rules::resolve(config, network, partner, then.event, then.date),
-                    ..then
+                // Left as it was last settled, else as it was paid.
+                let same = match settled_side {
+                    Some(s) => s.clone(),
+                    None => Side {
+                        resolved: rules::resolve(config, network, partner, then.event, then.date),
+                        ..then.clone()
+                    },
                 };
                 sides.push((then, Some(same)));
                 continue;
@@ -944,8 +1078,12 @@ fn reprice<'d, 'h>(
         }
         let then_items: Vec<PriceIn> = sides.iter().map(|s| item(Some(&s.0))).collect();
         let now_items: Vec<PriceIn> = sides.iter().map(|s| item(s.1.as_ref())).collect();
-        let (then_prices, now_prices) =
-            (price_lines(&then_items, cur), price_lines(&now_items, cur));
+        let settled_items: Vec<PriceIn> = settled_sides.iter().map(|s| item(s.as_ref())).collect();
+        let (then_prices, now_prices, settled_prices) = (
+            price_lines(&then_items, cur),
+            price_lines(&now_items, cur),
+            price_lines(&settled_items, cur),
+        );
         let volume = |items: &[PriceIn]| pad(items.iter().filter_map(|i| i.basis).sum());
         volumes.push(RepricedVolume {
             statement_id: statement_id.to_string(),
@@ -954,12 +1092,35 @@ fn reprice<'d, 'h>(
             pending: claims
                 .iter()
                 .zip(&sides)
-                .any(|((d, _, _), (_, now))| now.is_some() && d.is_some_and(|d| !d.payable)),
+                .any(|((d, _, _, _), (_, now))| now.is_some() && d.is_some_and(|d| !d.payable)),
         });
-        for (((d, _, p), (then, now)), (pt, pn)) in claims
+        settlements.push(Settlement {
+            statement_id: statement_id.to_string(),
+            complete: skipped_here.is_empty(),
+            record: SettledStatement { lines: current },
+        });
+        if unchanged {
+            // Nothing to adjust, nothing waits.
+            for &(d, _, _, p) in &claims {
+                if let Some(d) = d {
+                    out.insert(
+                        (d.claim.source.as_str(), d.claim.id.as_str()),
+                        Target {
+                            amount: p.paid_total,
+                            changes: Vec::new(),
+                            own_price_unchanged: true,
+                        },
+                    );
+                }
+            }
+            continue;
+        }
+        skipped.append(&mut skipped_here);
+        for ((((d, _, _, p), (then, now)), (pt, pn)), (settled_side, ps)) in claims
             .iter()
             .zip(&sides)
             .zip(then_prices.iter().zip(&now_prices))
+            .zip(settled_sides.iter().zip(&settled_prices))
         {
             // A released line is no longer the payee's to adjust.
             let Some(d) = d else {
@@ -976,6 +1137,20 @@ fn reprice<'d, 'h>(
                 );
                 continue;
             };
+            // Repriced from the last settlement (its inputs then, what was
+            // paid since), else from the line as it was paid.
+            let (then, pt, original, (claim_fx_was, order_fx_was)) = match settled_side {
+                Some(s) => {
+                    let i = settled[&(d.claim.source.as_str(), d.claim.id.as_str())];
+                    (s, ps, p.paid_total, (i.claim_fx_rate, i.order_fx_rate))
+                }
+                None => (
+                    then,
+                    pt,
+                    p.original_commission,
+                    (p.claim_fx_rate, p.order_fx_rate),
+                ),
+            };
             let rule_of = |r: &Option<rules::Resolved>| {
                 r.as_ref().map(|r| match r.overridden_by {
                     Some(o) => format!("`{}` (override `{}`)", r.rule.id, o.id),
@@ -988,19 +1163,19 @@ fn reprice<'d, 'h>(
             let was = if then.resolved.is_some() {
                 pt.commission
             } else {
-                p.original_commission
+                original
             };
             let amount = if !same_rule || then.resolved.is_none() {
                 // Another rule prices it now: its price under that rule.
                 pn.commission
             } else if was.is_zero() {
-                (p.original_commission + pn.commission - was).max(Decimal::ZERO)
+                (original + pn.commission - was).max(Decimal::ZERO)
             } else {
                 // The same rule: the original commission scaled by the
                 // change of price, so a rule edited in place since (10 % →
                 // 11 %) still pays the original terms on the new data (QA:
                 // original + difference mixed the two, 4.66 for 5.00).
-                rules::round_to_minor(p.original_commission * pn.commission / was, cur)
+                rules::round_to_minor(original * pn.commission / was, cur)
             };
             let mut changes = Vec::new();
             if then.basis != now.basis {
@@ -1028,8 +1203,8 @@ fn reprice<'d, 'h>(
                 // (ledger entries before 2026-11-30 kept no such rate).
                 let trace = super::model::Trace::of(d);
                 for (what, was, is) in [
-                    ("claim", p.claim_fx_rate, trace.claim_fx_rate),
-                    ("order", p.order_fx_rate, trace.order_fx_rate),
+                    ("claim", claim_fx_was, trace.claim_fx_rate),
+                    ("order", order_fx_was, trace.order_fx_rate),
                 ] {
                     if was.is_some() && was != is {
                         changes.push(format!(
@@ -1057,7 +1232,7 @@ fn reprice<'d, 'h>(
             );
         }
     }
-    (out, volumes)
+    (out, volumes, settlements)
 }
 
 /// The volume of an earlier finalised statement as [`reprice`] priced its
@@ -1307,8 +1482,19 @@ pub fn build_all(
     let tz = cx.config.tz();
     let mut skipped = Vec::new();
     let mut out = Vec::new();
+    // Only finalising records them.
+    let mut settlements = Vec::new();
     for (partner, ds) in group_by_partner(decisions, history, tz) {
-        if let Some(s) = build_partner(cx, &facts, &partner, &ds, history, fx, &mut skipped) {
+        if let Some(s) = build_partner(
+            cx,
+            &facts,
+            &partner,
+            &ds,
+            history,
+            fx,
+            &mut skipped,
+            &mut settlements,
+        ) {
             out.push(s);
         }
     }
