@@ -545,6 +545,63 @@ fn regenerating_a_draft_replaces_it_and_claims_are_paid_once() {
     );
 }
 
+/// A rule replaced by one that starts later (or removed, or narrowed to
+/// other events): the lines it paid have no rule in force any more. README:
+/// "a claim that cannot be priced today is left as paid, with a warning,
+/// until it can". Repricing gave them 0 and took every payment back, with
+/// the data unchanged, also when the refund of another line repriced the
+/// statement (found by the settle fixer, QA13).
+#[test]
+fn a_line_no_rule_prices_any_more_is_left_as_paid() {
+    let before = config(CPS_MIN);
+    let after = config(
+        r#"
+payout_currency = "EUR"
+[[rules]]
+id = "cps-2026-10"
+effective_from = "2026-10-01"
+kind = "percent"
+percent = "12"
+"#,
+    );
+    let tmp = tempfile::tempdir().unwrap();
+    let book = MemoryBook::new();
+    let fxr = no_fx();
+    let mut ds = vec![
+        sale("A", "p1", "2026-09-05T10:00:00Z", "200.00"),
+        sale("B", "p1", "2026-09-06T10:00:00Z", "100.00"),
+    ];
+    let sept = reckon::payout::finalize(&inputs(&before, &ds, &fxr, &book, tmp.path()), "2026-09")
+        .unwrap();
+    assert_eq!(sept.total_payable, d("30.00"));
+    // October under the new rules, with September's data unchanged: nothing.
+    ds.push(sale("C", "p1", "2026-10-06T10:00:00Z", "100.00"));
+    let oct =
+        reckon::payout::generate(&inputs(&after, &ds, &fxr, &book, tmp.path()), "2026-10").unwrap();
+    let s = &read_statements(&oct.dir)[0];
+    assert!(s.adjustments.is_empty(), "{:?}", s.adjustments);
+    assert_eq!(s.totals.total_payable, d("12.00"));
+    // B refunded: its payment is taken back; A stays as paid.
+    ds[1] = refunded(ds[1].clone());
+    let oct =
+        reckon::payout::generate(&inputs(&after, &ds, &fxr, &book, tmp.path()), "2026-10").unwrap();
+    let s = &read_statements(&oct.dir)[0];
+    assert_eq!(
+        s.adjustments
+            .iter()
+            .map(|a| (a.claim_id.as_str(), a.amount))
+            .collect::<Vec<_>>(),
+        [("B", d("-10.00"))]
+    );
+    assert!(
+        oct.skipped.iter().any(|k| k.claim == "awin/A"
+            && k.reason
+                .contains("no commission rule in force on 2026-09-05")),
+        "{:?}",
+        oct.skipped
+    );
+}
+
 /// Finance QA13 F3: a draft that can never be finalised (an earlier period
 /// skipped, or one of the period kind the config used before) warned on
 /// every run, forever, and its files contradicted the finalised ones.

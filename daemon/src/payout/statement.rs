@@ -39,7 +39,7 @@ use chrono::NaiveDate;
 use plugin_api::currency::at_minor_scale;
 use plugin_api::Money;
 use rust_decimal::Decimal;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 /// A source of exchange rates (the daemon's [`crate::fx::FxTable`]; tests
 /// use a map).
@@ -972,6 +972,8 @@ fn reprice<'d, 'h>(
             })
             .collect();
         let mut skipped_here = Vec::new();
+        // Lines that cannot be priced today: left as paid until they can.
+        let mut left_as_paid: HashSet<(&str, &str)> = HashSet::new();
         let mut sides: Vec<(Side, Option<Side>)> = Vec::with_capacity(claims.len());
         for (&(d, network, _, p), settled_side) in claims.iter().zip(&settled_sides) {
             let partner = p.partner_id.as_str();
@@ -1049,6 +1051,7 @@ fn reprice<'d, 'h>(
                     claim: format!("{network}/{}", d.claim.id),
                     reason: format!("{why}; its adjustment waits until it can be priced"),
                 });
+                left_as_paid.insert((d.claim.source.as_str(), d.claim.id.as_str()));
                 // Left as it was last settled, else as it was paid.
                 let same = match settled_side {
                     Some(s) => s.clone(),
@@ -1137,6 +1140,22 @@ fn reprice<'d, 'h>(
                 );
                 continue;
             };
+            // Not priced today (no rule in force for its date and event,
+            // no FX rate): what was paid stands, whatever its inputs of
+            // then price at under today's rules (a rule replaced by one
+            // starting later priced them at 0 and took everything back).
+            let key = (d.claim.source.as_str(), d.claim.id.as_str());
+            if left_as_paid.contains(&key) {
+                out.insert(
+                    key,
+                    Target {
+                        amount: p.paid_total,
+                        changes: Vec::new(),
+                        own_price_unchanged: true,
+                    },
+                );
+                continue;
+            }
             // Repriced from the last settlement (its inputs then, what was
             // paid since), else from the line as it was paid.
             let (then, pt, original, (claim_fx_was, order_fx_was)) = match settled_side {
