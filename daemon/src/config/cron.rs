@@ -176,6 +176,37 @@ fn crontab_dow(field: &str) -> Result<String, String> {
 }
 
 impl CronSchedule {
+    /// Why this schedule fires more often than once a minute, if it does:
+    /// a 6/7-field expression (seconds first) whose seconds field matches
+    /// more than one second (`* * * * * *`, or a crontab line with one `*`
+    /// too many). Every fire of a connector starts a full sync, so config
+    /// loading refuses it (ops QA13 OPS-2). The text says what the
+    /// expression means and what to write instead.
+    pub fn sub_minute(&self) -> Option<String> {
+        use cron::TimeUnitSpec as _;
+        let per_minute = self.schedules.first()?.seconds().count();
+        if per_minute <= 1 {
+            return None;
+        }
+        let fields: Vec<&str> = self.expr.split_whitespace().collect();
+        let rest = fields.get(1..6)?.join(" ");
+        let year = fields.get(6).map(|y| format!(" {y}")).unwrap_or_default();
+        let crontab = if fields.len() == 6 {
+            format!(
+                ", or, if this is a crontab line with one field too many, the 5 fields `{}`",
+                fields[..5].join(" ")
+            )
+        } else {
+            String::new()
+        };
+        Some(format!(
+            "fires {per_minute} times a minute: {} fields read seconds first (second minute hour day-of-month month day-of-week{}), and the seconds field `{}` matches {per_minute} seconds; Reckon fires a schedule at most once a minute. Give the seconds one value, e.g. `0 {rest}{year}`{crontab}; a 5-field crontab line (`*/5 * * * *`) needs no seconds",
+            fields.len(),
+            if fields.len() == 7 { " year" } else { "" },
+            fields[0],
+        ))
+    }
+
     /// The first fire strictly after `after`, evaluated on `tz`'s wall clock.
     pub fn next_after(&self, tz: Tz, after: DateTime<Utc>) -> Option<DateTime<Utc>> {
         self.schedules
@@ -471,6 +502,40 @@ mod tests {
         // A value out of range keeps the crate's (inclusive) bound.
         let e = "61 * * * *".parse::<CronSchedule>().unwrap_err();
         assert!(e.contains("Minutes must be at most 59"), "{e}");
+    }
+
+    /// Ops QA13 OPS-2: `* * * * * *` and `*/2 * * * * *` (a crontab line
+    /// with one `*` too many, read seconds first) were accepted, and the
+    /// daemon started a full sync every second or two.
+    #[test]
+    fn a_schedule_firing_more_than_once_a_minute_is_explained() {
+        let s: CronSchedule = "*/2 * * * * *".parse().unwrap();
+        let why = s.sub_minute().unwrap();
+        assert!(
+            why.starts_with("fires 30 times a minute: 6 fields read seconds first (second minute hour day-of-month month day-of-week), and the seconds field `*/2` matches 30 seconds;")
+                && why.contains("e.g. `0 * * * * *`")
+                && why.contains("the 5 fields `*/2 * * * *`"),
+            "{why}"
+        );
+        let s: CronSchedule = "0,30 0 6 * * * 2027".parse().unwrap();
+        let why = s.sub_minute().unwrap();
+        assert!(
+            why.starts_with("fires 2 times a minute: 7 fields")
+                && why.contains("day-of-week year)")
+                && why.contains("`0 0 6 * * * 2027`")
+                && !why.contains("one field too many"),
+            "{why}"
+        );
+        for once in [
+            "* * * * *",
+            "*/5 * * * *",
+            "0 * * * * *",
+            "30 */5 * * * *",
+            "0 0 6 * * * 2030",
+        ] {
+            let s: CronSchedule = once.parse().unwrap();
+            assert_eq!(s.sub_minute(), None, "{once}");
+        }
     }
 
     #[test]
