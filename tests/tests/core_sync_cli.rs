@@ -447,7 +447,13 @@ fn root_is_refused_on_a_store_another_user_owns_and_touches_nothing() {
         &["records", "export", "--kind", "conversions"],
         &["reconcile"],
         &["kpi", "--period", "2026-10"],
-        &["records", "checkpoints", "--source", "examplenet", "--reset"],
+        &[
+            "records",
+            "checkpoints",
+            "--source",
+            "examplenet",
+            "--reset",
+        ],
         &["run"],
     ];
     for args in commands {
