@@ -69,8 +69,26 @@ impl FromStr for CronSchedule {
                 f.to_owned()
             }
         };
-        let dow = crontab_dow(&day(rest[4]))
-            .map_err(|e| format!("invalid cron expression `{expr}`: day-of-week field: {e}"))?;
+        // A 6/7-field mistake (a crontab line plus a year) reads oddly
+        // unless the error says how those fields are read (ops QA13 OPS-7).
+        let form = match fields.len() {
+            6 => {
+                let year_last = fields[5].len() == 4 && fields[5].chars().all(|c| c.is_ascii_digit());
+                let year = if year_last {
+                    format!("; for a crontab line plus a year write 7 fields, seconds first: `0 {}`", fields.join(" "))
+                } else {
+                    String::new()
+                };
+                format!(
+                    " (6 fields read seconds first: second minute hour day-of-month month day-of-week; a crontab line has 5{year})"
+                )
+            }
+            7 => " (7 fields: second minute hour day-of-month month day-of-week year; a crontab line has 5)".to_owned(),
+            _ => String::new(),
+        };
+        let dow = crontab_dow(&day(rest[4])).map_err(|e| {
+            format!("invalid cron expression `{expr}`: day-of-week field: {e}{form}")
+        })?;
         let (min, hour, dom, mon) = (rest[0], rest[1], day(rest[2]), rest[3]);
         let year = year.map(|y| format!(" {y}")).unwrap_or_default();
         let full: Vec<String> = if dom.starts_with('*') || dow.starts_with('*') {
@@ -110,7 +128,7 @@ impl FromStr for CronSchedule {
                     why
                 };
                 format!(
-                    "invalid cron expression `{expr}`: {why}; expected e.g. `0 */6 * * *` (every 6 hours)"
+                    "invalid cron expression `{expr}`: {why}{form}; expected e.g. `0 */6 * * *` (every 6 hours)"
                 )
             })?;
         Ok(CronSchedule {
@@ -502,6 +520,29 @@ mod tests {
         // A value out of range keeps the crate's (inclusive) bound.
         let e = "61 * * * *".parse::<CronSchedule>().unwrap_err();
         assert!(e.contains("Minutes must be at most 59"), "{e}");
+    }
+
+    /// Ops QA13 OPS-7: `40 * * * * 2026` (crontab plus a year) got "day-of-week
+    /// out of range" with no word that 6 fields read seconds first.
+    #[test]
+    fn six_and_seven_field_errors_say_how_the_fields_are_read() {
+        let e = "40 * * * * 2026".parse::<CronSchedule>().unwrap_err();
+        assert!(
+            e.contains("day-of-week field: `2026` is out of range 0-7 (6 fields read seconds first: second minute hour day-of-month month day-of-week; a crontab line has 5; for a crontab line plus a year write 7 fields, seconds first: `0 40 * * * * 2026`)"),
+            "{e}"
+        );
+        let e = "0 0 25 * * *".parse::<CronSchedule>().unwrap_err();
+        assert!(
+            e.contains("(6 fields read seconds first: second minute hour day-of-month month day-of-week; a crontab line has 5)"),
+            "{e}"
+        );
+        let e = "0 0 25 * * * 2030".parse::<CronSchedule>().unwrap_err();
+        assert!(
+            e.contains("(7 fields: second minute hour day-of-month month day-of-week year;"),
+            "{e}"
+        );
+        let e = "0 25 * * *".parse::<CronSchedule>().unwrap_err();
+        assert!(!e.contains("fields read") && !e.contains("7 fields"), "{e}");
     }
 
     /// Ops QA13 OPS-2: `* * * * * *` and `*/2 * * * * *` (a crontab line
