@@ -193,6 +193,11 @@ fn crontab_dow(field: &str) -> Result<String, String> {
     Ok(out.join(","))
 }
 
+/// The environment variable that, set to `1`, lets a schedule fire more
+/// than once a minute ([`CronSchedule::sub_minute`]): for tests of the
+/// daemon, which need fires seconds apart. Not for production.
+pub const ALLOW_SUB_MINUTE_ENV: &str = "RECKON_ALLOW_SUB_MINUTE_SCHEDULES";
+
 impl CronSchedule {
     /// Why this schedule fires more often than once a minute, if it does:
     /// a 6/7-field expression (seconds first) whose seconds field matches
@@ -200,10 +205,13 @@ impl CronSchedule {
     /// too many). Every fire of a connector starts a full sync, so config
     /// loading refuses it (ops QA13 OPS-2). The text says what the
     /// expression means and what to write instead.
+    ///
+    /// The daemon's end-to-end tests need fires seconds apart: they set
+    /// [`ALLOW_SUB_MINUTE_ENV`] to `1`, which lets such a schedule through.
     pub fn sub_minute(&self) -> Option<String> {
         use cron::TimeUnitSpec as _;
         let per_minute = self.schedules.first()?.seconds().count();
-        if per_minute <= 1 {
+        if per_minute <= 1 || std::env::var(ALLOW_SUB_MINUTE_ENV).is_ok_and(|v| v == "1") {
             return None;
         }
         let fields: Vec<&str> = self.expr.split_whitespace().collect();
