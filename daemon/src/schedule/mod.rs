@@ -974,8 +974,14 @@ fn reload(daemon: &Daemon, plans: &mut BTreeMap<String, Plan>) -> Vec<&'static s
         .map_err(|e| e.0)
         .and_then(Runtime::resolve);
     match new {
-        Err(errors) => {
-            for e in &errors {
+        Err(mut errors) => {
+            for e in &mut errors {
+                // A new `env:` secret: exporting it "before starting reckon"
+                // is not what a running daemon needs.
+                e.message = e.message.replace(
+                    crate::config::resolve::ENV_NOT_SET_FIX,
+                    crate::config::resolve::ENV_NOT_SET_ON_RELOAD,
+                );
                 tracing::error!(error = %e, "config reload rejected");
             }
             tracing::error!(
