@@ -222,3 +222,41 @@ fn a_reload_missing_a_new_env_secret_says_the_daemon_needs_a_restart() {
     );
     assert!(!l.contains("export it before starting reckon"), "{l}");
 }
+
+/// Ops QA13 OPS-17: the README says the open-file limit is logged at
+/// start, but only a limit that lowered `max_http_connections` was. The
+/// `daemon started` line now always names it.
+#[test]
+fn the_start_line_names_the_open_file_limit() {
+    let port = reckon_tests::free_port();
+    let s = setup(
+        "http://127.0.0.1:9",
+        "0 0 * * *",
+        &format!("listen = \"127.0.0.1:{port}\""),
+    );
+    let log = s.dir.path().join("run.log");
+    let mut daemon = std::process::Command::new("sh")
+        .args(["-c", "ulimit -n 4000 && exec \"$0\" \"$@\""])
+        .arg(reckon_tests::reckon_bin())
+        .arg("--config")
+        .arg(&s.config)
+        .arg("run")
+        .env("RECKON_TEST_EXAMPLE_KEY", API_KEY)
+        .env("RUST_LOG", "info")
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let log_text = || std::fs::read_to_string(&log).unwrap_or_default();
+    let started = reckon_tests::poll_until(Duration::from_secs(20), || {
+        log_text()
+            .lines()
+            .find(|l| l.contains("daemon started"))
+            .map(str::to_owned)
+    });
+    terminate(&mut daemon);
+    let line = started.unwrap_or_else(|| panic!("not started: {}", log_text()));
+    assert!(
+        line.contains("max_http_connections=512 open_file_limit=4000"),
+        "{line}"
+    );
+}

@@ -484,6 +484,9 @@ pub async fn run_daemon(
     tracing::info!(
         listen = %listen,
         max_http_connections = limits.max_connections,
+        open_file_limit = %limits
+            .open_file_limit
+            .map_or_else(|| "unlimited".to_owned(), |n| n.to_string()),
         http_header_timeout_secs = limits.header_timeout.as_secs(),
         connectors = daemon.runtime().connectors.len(),
         scheduled = plans.len(),
