@@ -82,6 +82,26 @@ fn bad_cron() {
     insta::assert_snapshot!(err);
 }
 
+/// Ops QA13 OPS-2: `*/2 * * * * *` (a crontab line with one `*` too many,
+/// read seconds first) passed `config check`, and the daemon then started
+/// a full sync every 2 seconds.
+#[test]
+fn a_schedule_firing_more_than_once_a_minute_is_refused() {
+    let (code, err) =
+        check_fixture_with_plugins("sub_minute_schedule", &[("EXAMPLE_API_KEY", "k")]);
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("sub_minute_schedule.toml:7:12: `connectors[0].schedule`: schedule `*/2 * * * * *` of connector `cake` fires 30 times a minute: 6 fields read seconds first")
+            && err.contains("e.g. `0 * * * * *`, or, if this is a crontab line with one field too many, the 5 fields `*/2 * * * *`"),
+        "{err}"
+    );
+    assert!(
+        err.contains("schedule `* * * * * *` of connector `everysecond` fires 60 times a minute"),
+        "{err}"
+    );
+    assert!(!err.contains("connector `fine`"), "{err}");
+}
+
 #[test]
 fn bad_fx_rates() {
     let (code, err) = check_fixture("bad_fx");

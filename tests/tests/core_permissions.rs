@@ -274,3 +274,79 @@ fn a_data_dir_this_user_cannot_enter_is_not_called_empty() {
     assert!(!err.contains("no Reckon store"), "{err}");
     assert!(err.contains("data_dir data is not writable (uid "), "{err}");
 }
+
+/// Ops QA13 OPS-3: with the daemon running as its own user (`nobody`
+/// here), root's `kpi --out k.csv` in a directory only root may write was
+/// refused with a bare "Permission denied": the daemon writes `--out`. The
+/// error now says so, as which user, and what to do. Needs root (to run
+/// the daemon as another user).
+#[test]
+fn an_out_file_the_daemon_may_not_write_says_the_daemon_writes_it() {
+    use std::os::unix::process::CommandExt as _;
+    if !is_root() {
+        eprintln!("skipped: needs root to run the daemon as another user");
+        return;
+    }
+    let dir = open_to_all();
+    let port = reckon_tests::free_port();
+    std::fs::write(
+        dir.path().join("reckon.toml"),
+        format!(
+            "[daemon]\ndata_dir = \"data\"\noutput_dir = \"out\"\nlisten = \"127.0.0.1:{port}\"\n"
+        ),
+    )
+    .unwrap();
+    for d in ["data", "out"] {
+        std::fs::create_dir(dir.path().join(d)).unwrap();
+        std::os::unix::fs::chown(dir.path().join(d), Some(65534), Some(65534)).unwrap();
+    }
+    let bin = dir.path().join("reckon-bin");
+    if std::fs::hard_link(reckon_tests::reckon_bin(), &bin).is_err() {
+        std::fs::copy(reckon_tests::reckon_bin(), &bin).unwrap();
+    }
+    let log = dir.path().join("run.log");
+    let mut daemon = Command::new(&bin)
+        .current_dir(dir.path())
+        .args(["run", "--config", "reckon.toml"])
+        .uid(65534)
+        .gid(65534)
+        .env_remove("RECKON_CONFIG")
+        .env("RUST_LOG", "info")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let log_text = || std::fs::read_to_string(&log).unwrap_or_default();
+    let up = reckon_tests::poll_until(std::time::Duration::from_secs(20), || {
+        assert!(daemon.try_wait().unwrap().is_none(), "{}", log_text());
+        log_text().contains("daemon started").then_some(())
+    });
+    let rec = dir.path().join("rec");
+    std::fs::create_dir(&rec).unwrap();
+    let out = Command::new(reckon_tests::reckon_bin())
+        .current_dir(&rec)
+        .arg("--config")
+        .arg(dir.path().join("reckon.toml"))
+        .args([
+            "kpi", "--period", "2026-10", "--format", "csv", "--out", "k.csv",
+        ])
+        .env_remove("RECKON_CONFIG")
+        .output()
+        .unwrap();
+    let _ = daemon.kill();
+    let _ = daemon.wait();
+    assert!(up.is_some(), "reckon run did not start: {}", log_text());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("note: the reckon daemon holds"), "{err}");
+    assert!(
+        err.contains("Permission denied")
+            && err.contains(&format!(
+                "the reckon daemon runs this command and writes --out {} itself, as user `nobody`, uid 65534, which may not write there: give --out a path that user can write",
+                rec.join("k.csv").display()
+            ))
+            && err.contains("redirect the output instead (`> FILE`: your shell writes it)"),
+        "{err}"
+    );
+    assert!(!rec.join("k.csv").exists());
+}

@@ -175,3 +175,88 @@ fn run_syncs_on_schedule_through_a_restart() {
     let exported = export_conversions(&s.config);
     assert_eq!(exported.len() as u64, records_after);
 }
+
+/// Ops QA13 OPS-4: a connector added with a new `env:` secret passed
+/// `config check` in the operator's shell, and the SIGHUP was rejected
+/// saying "export it before starting reckon". The reload now says that
+/// the running daemon's environment lacks it and a restart with the
+/// variable set is needed.
+#[test]
+fn a_reload_missing_a_new_env_secret_says_the_daemon_needs_a_restart() {
+    let port = reckon_tests::free_port();
+    let s = setup(
+        "http://127.0.0.1:9",
+        "0 0 * * *",
+        &format!("listen = \"127.0.0.1:{port}\""),
+    );
+    let log = s.dir.path().join("run.log");
+    let mut daemon = reckon(&s.config)
+        .env("RUST_LOG", "info")
+        .env_remove("RECKON_TEST_NEW_KEY")
+        .arg("run")
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let log_text = || std::fs::read_to_string(&log).unwrap_or_default();
+    let up = reckon_tests::poll_until(Duration::from_secs(20), || {
+        log_text().contains("daemon started").then_some(())
+    });
+    assert!(up.is_some(), "{}", log_text());
+    let mut text = std::fs::read_to_string(&s.config).unwrap();
+    text.push_str(
+        "\n[[connectors]]\nid = \"second\"\nplugin = \"example\"\nschedule = \"0 0 * * *\"\n\
+         [connectors.settings]\napi_key = { secret = \"env:RECKON_TEST_NEW_KEY\" }\n",
+    );
+    std::fs::write(&s.config, text).unwrap();
+    signal(&daemon, "-HUP");
+    let rejected = reckon_tests::poll_until(Duration::from_secs(20), || {
+        let l = log_text();
+        l.contains("the old config keeps running").then_some(l)
+    });
+    terminate(&mut daemon);
+    let l = rejected.expect("the reload was not rejected");
+    assert!(
+        l.contains("environment variable `RECKON_TEST_NEW_KEY` is not set; the running daemon's environment does not have it")
+            && l.contains("systemd: the unit's `EnvironmentFile=`) and restart the daemon"),
+        "{l}"
+    );
+    assert!(!l.contains("export it before starting reckon"), "{l}");
+}
+
+/// Ops QA13 OPS-17: the README says the open-file limit is logged at
+/// start, but only a limit that lowered `max_http_connections` was. The
+/// `daemon started` line now always names it.
+#[test]
+fn the_start_line_names_the_open_file_limit() {
+    let port = reckon_tests::free_port();
+    let s = setup(
+        "http://127.0.0.1:9",
+        "0 0 * * *",
+        &format!("listen = \"127.0.0.1:{port}\""),
+    );
+    let log = s.dir.path().join("run.log");
+    let mut daemon = std::process::Command::new("sh")
+        .args(["-c", "ulimit -n 4000 && exec \"$0\" \"$@\""])
+        .arg(reckon_tests::reckon_bin())
+        .arg("--config")
+        .arg(&s.config)
+        .arg("run")
+        .env("RECKON_TEST_EXAMPLE_KEY", API_KEY)
+        .env("RUST_LOG", "info")
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let log_text = || std::fs::read_to_string(&log).unwrap_or_default();
+    let started = reckon_tests::poll_until(Duration::from_secs(20), || {
+        log_text()
+            .lines()
+            .find(|l| l.contains("daemon started"))
+            .map(str::to_owned)
+    });
+    terminate(&mut daemon);
+    let line = started.unwrap_or_else(|| panic!("not started: {}", log_text()));
+    assert!(
+        line.contains("max_http_connections=512 open_file_limit=4000"),
+        "{line}"
+    );
+}

@@ -40,6 +40,7 @@ fn a_daemon_whose_store_fails_stops_with_status_75_and_restarts_cleanly() {
         .arg("--config")
         .arg(&s.config)
         .arg("run")
+        .env("RECKON_ALLOW_SUB_MINUTE_SCHEDULES", "1")
         .env("RECKON_TEST_EXAMPLE_KEY", API_KEY)
         .env_remove("RUST_LOG")
         .stderr(std::process::Stdio::piped())
@@ -78,6 +79,7 @@ fn a_daemon_whose_store_fails_stops_with_status_75_and_restarts_cleanly() {
     // A new process opens the store as it was and syncs on.
     let mut daemon = reckon(&s.config)
         .arg("run")
+        .env("RECKON_ALLOW_SUB_MINUTE_SCHEDULES", "1")
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
@@ -142,6 +144,7 @@ fn healthz_answers_503_failed_once_the_store_fails() {
         .arg("--config")
         .arg(&config)
         .arg("run")
+        .env("RECKON_ALLOW_SUB_MINUTE_SCHEDULES", "1")
         .env_remove("RUST_LOG")
         .stderr(log)
         .spawn()

@@ -389,3 +389,96 @@ fn window_days_splits_a_sync_into_shorter_windows() {
         "{err}"
     );
 }
+
+/// Every path under `p`, `p` included.
+fn walk(p: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = vec![p.to_path_buf()];
+    if p.is_dir() {
+        for e in std::fs::read_dir(p).unwrap().flatten() {
+            out.extend(walk(&e.path()));
+        }
+    }
+    out
+}
+
+/// Ops QA13 OPS-1: a command run as root on the daemon user's store (a
+/// backfill after `systemctl stop reckon`) left root-owned files in it
+/// (sled's snapshot), and the daemon then refused to start. Now every
+/// command that opens the store refuses root on a store another user owns
+/// before touching anything, naming the owner and `sudo -u`; a store root
+/// owns keeps working. Only root can give a store away: skipped otherwise.
+#[test]
+fn root_is_refused_on_a_store_another_user_owns_and_touches_nothing() {
+    use std::os::unix::fs::MetadataExt as _;
+    if std::fs::metadata("/proc/self").map(|m| m.uid()).ok() != Some(0) {
+        eprintln!("skipped: needs root to give the store to another user");
+        return;
+    }
+    let (data, server) = fake();
+    let s = setup(&server.base_url, "0 0 * * *", "");
+    let today = chrono::Utc::now().date_naive().to_string();
+    // Root's own store: works.
+    let out = reckon(&s.config)
+        .args(["sync", "examplenet", "--from", &today, "--to", &today])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let requests = data.requests.load(Ordering::SeqCst);
+    // The daemon's user (uid 65534, `nobody` here) owns it now.
+    for p in walk(&s.data_dir) {
+        std::os::unix::fs::lchown(&p, Some(65534), Some(65534)).unwrap();
+    }
+    let cassettes = s.dir.path().join("cassettes");
+    let commands: [&[&str]; 6] = [
+        &[
+            "sync",
+            "examplenet",
+            "--from",
+            &today,
+            "--to",
+            &today,
+            "--record",
+            cassettes.to_str().unwrap(),
+        ],
+        &["records", "export", "--kind", "conversions"],
+        &["reconcile"],
+        &["kpi", "--period", "2026-10"],
+        &[
+            "records",
+            "checkpoints",
+            "--source",
+            "examplenet",
+            "--reset",
+        ],
+        &["run"],
+    ];
+    for args in commands {
+        let out = reckon(&s.config).args(args).output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
+        assert!(
+            err.contains(&format!(
+                "{} belongs to nobody (uid 65534), and this command runs as root",
+                s.data_dir.display()
+            )) && err.contains("the daemon (running as nobody) would then refuse to start")
+                && err.contains(&format!(
+                    "`sudo -u nobody {} --config {} {}",
+                    reckon_tests::reckon_bin().display(),
+                    s.config.display(),
+                    args[0]
+                )),
+            "{args:?}: {err}"
+        );
+        let root_owned: Vec<_> = walk(&s.data_dir)
+            .into_iter()
+            .filter(|p| std::fs::symlink_metadata(p).unwrap().uid() == 0)
+            .collect();
+        assert!(root_owned.is_empty(), "{args:?}: {root_owned:?}");
+    }
+    assert!(!cassettes.exists(), "--record created its directory");
+    assert_eq!(data.requests.load(Ordering::SeqCst), requests);
+}

@@ -433,6 +433,14 @@ fn run(
         tx: tx.clone(),
     };
     let mut con = Console::in_daemon(Box::new(out), Box::new(err), store);
+    let out_file = match &command {
+        Command::Kpi(k) => k.out.clone(),
+        Command::Reconcile(r) => match &r.command {
+            Some(crate::reconcile::cli::ReconcileCommand::Report(rep)) => rep.out.clone(),
+            None => None,
+        },
+        _ => None,
+    };
     let _turn = writes(&command).then(crate::schedule::hooks::exclusive);
     let result = match command {
         Command::Records(cmd) => crate::store::cli::run(config, cmd, &mut con),
@@ -447,7 +455,12 @@ fn run(
         Ok(_) => 1,
         Err(e) => {
             tracing::warn!(command = %request.argv.join(" "), error = %format!("{e:#}"), "command for a client failed");
-            let _ = writeln!(con.err, "error: {e:#}");
+            let hint = out_file
+                .as_deref()
+                .filter(|_| permission_denied(&e))
+                .map(|path| format!("; {}", written_by_daemon("--out", path)))
+                .unwrap_or_default();
+            let _ = writeln!(con.err, "error: {e:#}{hint}");
             1
         }
     };
@@ -457,6 +470,36 @@ fn run(
     // more; the daemon runs on, so hand it back to the system.
     crate::release_free_memory();
     let _ = tx.blocking_send((EXIT, vec![code]));
+}
+
+/// Whether `e` is a refused write (permission denied), in its chain or in
+/// its message (`KpiError::Write` keeps its cause out of the chain).
+fn permission_denied(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::PermissionDenied)
+    }) || format!("{e:#}").contains("(os error 13)")
+}
+
+/// Says who wrote `path` (a client's `--out` or `--record`) and was
+/// refused: the daemon, as its own user, not the user who typed the
+/// command (ops QA13 OPS-3: root got a bare "Permission denied" for a file
+/// in its own directory).
+fn written_by_daemon(flag: &str, path: &Path) -> String {
+    let uid = rustix::process::geteuid().as_raw();
+    let user = match crate::config::dirs::user_name(uid) {
+        Some(name) => format!("user `{name}`, uid {uid}"),
+        None => format!("uid {uid}"),
+    };
+    let redirect = if flag == "--out" {
+        ", leave out --out and redirect the output instead (`> FILE`: your shell writes it)"
+    } else {
+        ""
+    };
+    format!(
+        "the reckon daemon runs this command and writes {flag} {} itself, as {user}, which may not write there: give {flag} a path that user can write (e.g. under /tmp or a directory it owns){redirect}, or stop the daemon and run the command as the store's owner",
+        path.display()
+    )
 }
 
 /// Runs a client's `reckon sync` in the daemon: the connector as the daemon
@@ -542,7 +585,12 @@ async fn sync_run(
                 written: Vec::new(),
             }),
             Err(e) => {
-                let _ = writeln!(err, "error: --record {}: {e}", dir.display());
+                let hint = if e.kind() == std::io::ErrorKind::PermissionDenied {
+                    format!("; {}", written_by_daemon("--record", dir))
+                } else {
+                    String::new()
+                };
+                let _ = writeln!(err, "error: --record {}: {e}{hint}", dir.display());
                 return 1;
             }
         },

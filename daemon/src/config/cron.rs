@@ -69,8 +69,26 @@ impl FromStr for CronSchedule {
                 f.to_owned()
             }
         };
-        let dow = crontab_dow(&day(rest[4]))
-            .map_err(|e| format!("invalid cron expression `{expr}`: day-of-week field: {e}"))?;
+        // A 6/7-field mistake (a crontab line plus a year) reads oddly
+        // unless the error says how those fields are read (ops QA13 OPS-7).
+        let form = match fields.len() {
+            6 => {
+                let year_last = fields[5].len() == 4 && fields[5].chars().all(|c| c.is_ascii_digit());
+                let year = if year_last {
+                    format!("; for a crontab line plus a year write 7 fields, seconds first: `0 {}`", fields.join(" "))
+                } else {
+                    String::new()
+                };
+                format!(
+                    " (6 fields read seconds first: second minute hour day-of-month month day-of-week; a crontab line has 5{year})"
+                )
+            }
+            7 => " (7 fields: second minute hour day-of-month month day-of-week year; a crontab line has 5)".to_owned(),
+            _ => String::new(),
+        };
+        let dow = crontab_dow(&day(rest[4])).map_err(|e| {
+            format!("invalid cron expression `{expr}`: day-of-week field: {e}{form}")
+        })?;
         let (min, hour, dom, mon) = (rest[0], rest[1], day(rest[2]), rest[3]);
         let year = year.map(|y| format!(" {y}")).unwrap_or_default();
         let full: Vec<String> = if dom.starts_with('*') || dow.starts_with('*') {
@@ -110,7 +128,7 @@ impl FromStr for CronSchedule {
                     why
                 };
                 format!(
-                    "invalid cron expression `{expr}`: {why}; expected e.g. `0 */6 * * *` (every 6 hours)"
+                    "invalid cron expression `{expr}`: {why}{form}; expected e.g. `0 */6 * * *` (every 6 hours)"
                 )
             })?;
         Ok(CronSchedule {
@@ -175,7 +193,46 @@ fn crontab_dow(field: &str) -> Result<String, String> {
     Ok(out.join(","))
 }
 
+/// The environment variable that, set to `1`, lets a schedule fire more
+/// than once a minute ([`CronSchedule::sub_minute`]): for tests of the
+/// daemon, which need fires seconds apart. Not for production.
+pub const ALLOW_SUB_MINUTE_ENV: &str = "RECKON_ALLOW_SUB_MINUTE_SCHEDULES";
+
 impl CronSchedule {
+    /// Why this schedule fires more often than once a minute, if it does:
+    /// a 6/7-field expression (seconds first) whose seconds field matches
+    /// more than one second (`* * * * * *`, or a crontab line with one `*`
+    /// too many). Every fire of a connector starts a full sync, so config
+    /// loading refuses it (ops QA13 OPS-2). The text says what the
+    /// expression means and what to write instead.
+    ///
+    /// The daemon's end-to-end tests need fires seconds apart: they set
+    /// [`ALLOW_SUB_MINUTE_ENV`] to `1`, which lets such a schedule through.
+    pub fn sub_minute(&self) -> Option<String> {
+        use cron::TimeUnitSpec as _;
+        let per_minute = self.schedules.first()?.seconds().count();
+        if per_minute <= 1 || std::env::var(ALLOW_SUB_MINUTE_ENV).is_ok_and(|v| v == "1") {
+            return None;
+        }
+        let fields: Vec<&str> = self.expr.split_whitespace().collect();
+        let rest = fields.get(1..6)?.join(" ");
+        let year = fields.get(6).map(|y| format!(" {y}")).unwrap_or_default();
+        let crontab = if fields.len() == 6 {
+            format!(
+                ", or, if this is a crontab line with one field too many, the 5 fields `{}`",
+                fields[..5].join(" ")
+            )
+        } else {
+            String::new()
+        };
+        Some(format!(
+            "fires {per_minute} times a minute: {} fields read seconds first (second minute hour day-of-month month day-of-week{}), and the seconds field `{}` matches {per_minute} seconds; Reckon fires a schedule at most once a minute. Give the seconds one value, e.g. `0 {rest}{year}`{crontab}; a 5-field crontab line (`*/5 * * * *`) needs no seconds",
+            fields.len(),
+            if fields.len() == 7 { " year" } else { "" },
+            fields[0],
+        ))
+    }
+
     /// The first fire strictly after `after`, evaluated on `tz`'s wall clock.
     pub fn next_after(&self, tz: Tz, after: DateTime<Utc>) -> Option<DateTime<Utc>> {
         self.schedules
@@ -471,6 +528,63 @@ mod tests {
         // A value out of range keeps the crate's (inclusive) bound.
         let e = "61 * * * *".parse::<CronSchedule>().unwrap_err();
         assert!(e.contains("Minutes must be at most 59"), "{e}");
+    }
+
+    /// Ops QA13 OPS-7: `40 * * * * 2026` (crontab plus a year) got "day-of-week
+    /// out of range" with no word that 6 fields read seconds first.
+    #[test]
+    fn six_and_seven_field_errors_say_how_the_fields_are_read() {
+        let e = "40 * * * * 2026".parse::<CronSchedule>().unwrap_err();
+        assert!(
+            e.contains("day-of-week field: `2026` is out of range 0-7 (6 fields read seconds first: second minute hour day-of-month month day-of-week; a crontab line has 5; for a crontab line plus a year write 7 fields, seconds first: `0 40 * * * * 2026`)"),
+            "{e}"
+        );
+        let e = "0 0 25 * * *".parse::<CronSchedule>().unwrap_err();
+        assert!(
+            e.contains("(6 fields read seconds first: second minute hour day-of-month month day-of-week; a crontab line has 5)"),
+            "{e}"
+        );
+        let e = "0 0 25 * * * 2030".parse::<CronSchedule>().unwrap_err();
+        assert!(
+            e.contains("(7 fields: second minute hour day-of-month month day-of-week year;"),
+            "{e}"
+        );
+        let e = "0 25 * * *".parse::<CronSchedule>().unwrap_err();
+        assert!(!e.contains("fields read") && !e.contains("7 fields"), "{e}");
+    }
+
+    /// Ops QA13 OPS-2: `* * * * * *` and `*/2 * * * * *` (a crontab line
+    /// with one `*` too many, read seconds first) were accepted, and the
+    /// daemon started a full sync every second or two.
+    #[test]
+    fn a_schedule_firing_more_than_once_a_minute_is_explained() {
+        let s: CronSchedule = "*/2 * * * * *".parse().unwrap();
+        let why = s.sub_minute().unwrap();
+        assert!(
+            why.starts_with("fires 30 times a minute: 6 fields read seconds first (second minute hour day-of-month month day-of-week), and the seconds field `*/2` matches 30 seconds;")
+                && why.contains("e.g. `0 * * * * *`")
+                && why.contains("the 5 fields `*/2 * * * *`"),
+            "{why}"
+        );
+        let s: CronSchedule = "0,30 0 6 * * * 2027".parse().unwrap();
+        let why = s.sub_minute().unwrap();
+        assert!(
+            why.starts_with("fires 2 times a minute: 7 fields")
+                && why.contains("day-of-week year)")
+                && why.contains("`0 0 6 * * * 2027`")
+                && !why.contains("one field too many"),
+            "{why}"
+        );
+        for once in [
+            "* * * * *",
+            "*/5 * * * *",
+            "0 * * * * *",
+            "30 */5 * * * *",
+            "0 0 6 * * * 2030",
+        ] {
+            let s: CronSchedule = once.parse().unwrap();
+            assert_eq!(s.sub_minute(), None, "{once}");
+        }
     }
 
     #[test]

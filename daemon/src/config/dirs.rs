@@ -167,6 +167,42 @@ fn pseudo_filesystem(path: &Path) -> Option<&'static str> {
         .map(|(_, name)| *name)
 }
 
+/// The name of user `uid` in `/etc/passwd`, if it is there (users only
+/// known to NSS, LDAP say, are not looked up).
+pub fn user_name(uid: u32) -> Option<String> {
+    let passwd = std::fs::read_to_string("/etc/passwd").ok()?;
+    passwd.lines().find_map(|line| {
+        let mut f = line.split(':');
+        let name = f.next()?;
+        let id: u32 = f.nth(1)?.parse().ok()?;
+        (id == uid && !name.is_empty()).then(|| name.to_owned())
+    })
+}
+
+/// `sudo -u` argument for `uid`: its name, or `#uid` (sudo's form for a
+/// user without a name).
+pub fn sudo_user(uid: u32) -> String {
+    user_name(uid).unwrap_or_else(|| format!("'#{uid}'"))
+}
+
+/// This process's command line, quoted for a shell where needed, for a
+/// message that says to run it again another way.
+pub fn this_command_line() -> String {
+    std::env::args()
+        .map(|a| {
+            let plain = !a.is_empty()
+                && a.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "_./=:@%+,-".contains(c));
+            if plain {
+                a
+            } else {
+                format!("'{}'", a.replace('\'', "'\\''"))
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 /// "uid 1000, gid 1000", for messages.
 fn whoami() -> String {
     format!(

@@ -693,6 +693,15 @@ fn check_semantics(
                 ),
             ));
         }
+        if let Some(why) = c.schedule.sub_minute() {
+            errors.push(map.error(
+                &p("schedule"),
+                format!(
+                    "schedule `{}` of connector `{}` {why}",
+                    c.schedule.expr, c.id
+                ),
+            ));
+        }
         if let Some(rl) = c.rate_limit {
             if rl.requests == 0 || rl.per_secs == 0 {
                 errors.push(map.error(
@@ -789,6 +798,14 @@ fn check_programs(
                 tz,
             ))
         });
+        if let Some((expr, schedule, _)) = &draft {
+            if let Some(why) = schedule.sub_minute() {
+                errors.push(map.error(
+                    &format!("programs[{i}].commission.draft_schedule"),
+                    format!("schedule `{expr}` of program `{}` {why}", p.id),
+                ));
+            }
+        }
         if let Some((expr, schedule, tz)) = draft {
             if schedule.next_after(tz, now).is_none() {
                 errors.push(map.error(
@@ -888,6 +905,12 @@ fn check_kpi(
     };
     if kpi.summaries.enabled {
         if let Ok(s) = crate::kpi::summary::parse_schedule(&kpi.summaries.schedule) {
+            if let Some(why) = s.sub_minute() {
+                errors.push(map.error(
+                    "kpi.summaries.schedule",
+                    format!("schedule `{}` {why}", kpi.summaries.schedule),
+                ));
+            }
             if s.next_after(chrono_tz::UTC, now).is_none() {
                 errors.push(map.error(
                     "kpi.summaries.schedule",

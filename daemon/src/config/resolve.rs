@@ -129,11 +129,19 @@ pub fn os_secret_reader(base: PathBuf) -> impl Fn(&SecretRef) -> Result<String, 
     move |r| read_os_secret(&base, r).inspect(|v| crate::plugins::http::remember_secret(v))
 }
 
+/// What a missing `env:` secret's error says to do; a SIGHUP reload says
+/// [`ENV_NOT_SET_ON_RELOAD`] instead.
+pub const ENV_NOT_SET_FIX: &str = "export it before starting reckon";
+
+/// [`ENV_NOT_SET_FIX`] for a SIGHUP reload: the running daemon's
+/// environment is the one it started with, so exporting the variable in a
+/// shell (where `config check` found it) changes nothing (ops QA13 OPS-4).
+pub const ENV_NOT_SET_ON_RELOAD: &str = "the running daemon's environment does not have it (a process's environment is fixed when it starts, so a SIGHUP cannot add a variable, and `reckon config check` in your shell sees your environment, not the daemon's): set it where the daemon is started (systemd: the unit's `EnvironmentFile=`) and restart the daemon (`systemctl restart reckon`), or use a `file:` secret, which a SIGHUP reads";
+
 fn read_os_secret(base: &Path, r: &SecretRef) -> Result<String, String> {
     match r {
-        SecretRef::Env(name) => std::env::var(name).map_err(|_| {
-            format!("environment variable `{name}` is not set; export it before starting reckon")
-        }),
+        SecretRef::Env(name) => std::env::var(name)
+            .map_err(|_| format!("environment variable `{name}` is not set; {ENV_NOT_SET_FIX}")),
         SecretRef::File(p) => {
             let path = if p.is_relative() {
                 base.join(p)

@@ -170,6 +170,59 @@ fn broken_schedule_never_fires() {
     insta::assert_snapshot!(check("schedule_never_fires"));
 }
 
+/// Ops QA13 OPS-2: a schedule firing more than once a minute passed, and
+/// the daemon started a full sync every 2 seconds. Connectors, a program's
+/// `draft_schedule` and `[kpi.summaries] schedule` are each refused, naming
+/// the owner, what the fields mean and the fix.
+#[test]
+fn broken_sub_minute_schedule() {
+    let msg = check("sub_minute_schedule");
+    let lines: Vec<&str> = msg.lines().collect();
+    assert_eq!(lines.len(), 2, "{msg}");
+    assert!(
+        lines[0].starts_with("config/broken/sub_minute_schedule.toml:7:12: `connectors[0].schedule`: schedule `*/2 * * * * *` of connector `cake` fires 30 times a minute: 6 fields read seconds first (second minute hour day-of-month month day-of-week), and the seconds field `*/2` matches 30 seconds; Reckon fires a schedule at most once a minute. Give the seconds one value, e.g. `0 * * * * *`, or, if this is a crontab line with one field too many, the 5 fields `*/2 * * * *`"),
+        "{msg}"
+    );
+    assert!(
+        lines[1].contains("`connectors[1].schedule`: schedule `* * * * * *` of connector `everysecond` fires 60 times a minute"),
+        "{msg}"
+    );
+    let text = r#"
+[[connectors]]
+id = "net"
+plugin = "example"
+schedule = "0 */6 * * *"
+
+[[programs]]
+id = "p"
+currency = "USD"
+claims = ["net"]
+orders = ["net"]
+
+[programs.commission]
+payout_currency = "USD"
+draft_schedule = "0,30 0 6 * * *"
+
+[[programs.commission.rules]]
+id = "cps"
+effective_from = "2026-01-01"
+kind = "percent"
+percent = "10"
+
+[kpi.summaries]
+schedule = "*/10 6 * * * *"
+"#;
+    let msg = parse(text, "reckon.toml").unwrap_err().to_string();
+    assert!(
+        msg.contains("`programs[0].commission.draft_schedule`: schedule `0,30 0 6 * * *` of program `p` fires 2 times a minute"),
+        "{msg}"
+    );
+    assert!(
+        msg.contains("`kpi.summaries.schedule`: schedule `*/10 6 * * * *` fires 6 times a minute"),
+        "{msg}"
+    );
+}
+
 #[test]
 fn a_postback_endpoint_is_a_claim_source_but_not_an_order_source() {
     let base = r#"

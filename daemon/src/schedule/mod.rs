@@ -484,6 +484,9 @@ pub async fn run_daemon(
     tracing::info!(
         listen = %listen,
         max_http_connections = limits.max_connections,
+        open_file_limit = %limits
+            .open_file_limit
+            .map_or_else(|| "unlimited".to_owned(), |n| n.to_string()),
         http_header_timeout_secs = limits.header_timeout.as_secs(),
         connectors = daemon.runtime().connectors.len(),
         scheduled = plans.len(),
@@ -974,8 +977,14 @@ fn reload(daemon: &Daemon, plans: &mut BTreeMap<String, Plan>) -> Vec<&'static s
         .map_err(|e| e.0)
         .and_then(Runtime::resolve);
     match new {
-        Err(errors) => {
-            for e in &errors {
+        Err(mut errors) => {
+            for e in &mut errors {
+                // A new `env:` secret: exporting it "before starting reckon"
+                // is not what a running daemon needs.
+                e.message = e.message.replace(
+                    crate::config::resolve::ENV_NOT_SET_FIX,
+                    crate::config::resolve::ENV_NOT_SET_ON_RELOAD,
+                );
                 tracing::error!(error = %e, "config reload rejected");
             }
             tracing::error!(

@@ -31,6 +31,9 @@ pub struct Limits {
     /// At most this many connections are open at once; more wait in the
     /// kernel's listen queue until one closes.
     pub max_connections: usize,
+    /// The process's soft open-file limit (`RLIMIT_NOFILE`) the cap was
+    /// checked against; `None` when unlimited. Logged at start.
+    pub open_file_limit: Option<usize>,
 }
 
 impl Limits {
@@ -39,7 +42,8 @@ impl Limits {
     /// store, plugin hosts and the command socket keep descriptors.
     pub fn of(daemon: &crate::config::DaemonConfig) -> Limits {
         let configured = daemon.max_http_connections.max(1) as usize;
-        let max_connections = match open_file_limit() {
+        let nofile = open_file_limit();
+        let max_connections = match nofile {
             Some(nofile) if configured > nofile / 2 => {
                 let lowered = (nofile / 2).max(1);
                 tracing::warn!(
@@ -55,6 +59,7 @@ impl Limits {
         Limits {
             header_timeout: Duration::from_secs(daemon.http_header_timeout_secs.max(1)),
             max_connections,
+            open_file_limit: nofile,
         }
     }
 }

@@ -108,6 +108,24 @@ pub enum StoreError {
         /// The OS error.
         cause: String,
     },
+    /// Root was about to open a store that another user (the daemon's)
+    /// owns: sled would leave root-owned files in it, which the owner
+    /// cannot write, and the daemon would then refuse to start.
+    #[error(
+        "{path} belongs to {owner}, and this command runs as root: it would leave root-owned files in the store that {who} cannot write, and the daemon (running as {who}) would then refuse to start. Nothing was changed. Run it as the store's owner: `sudo -u {sudo} {command}` (or start the daemon: it runs these commands for any user who may use its socket)"
+    )]
+    OwnedByAnother {
+        /// The data directory, or its `store/`, that another user owns.
+        path: String,
+        /// Its owner: `reckon (uid 998)`, or `uid 998` without a name.
+        owner: String,
+        /// Its owner's name, or `uid 998`.
+        who: String,
+        /// The `sudo -u` argument for the owner.
+        sudo: String,
+        /// This process's command line.
+        command: String,
+    },
     /// A value could not be decoded.
     #[error("unreadable value in tree `{tree}` at key `{key}`: {message}")]
     Corrupt {
@@ -461,6 +479,39 @@ fn prefix_end(prefix: &[u8]) -> Vec<u8> {
         }
     }
     vec![u8::MAX; prefix.len() + 1]
+}
+
+/// Refuses root ([`StoreError::OwnedByAnother`]) when `data_dir`, or the
+/// store in it, belongs to another user: opening the store (sled writes a
+/// snapshot file as it opens) would leave root-owned files that the owner,
+/// the daemon's user, cannot write. Checked before anything is created. A
+/// store root owns, and every other user, are let through (another user
+/// who cannot write the store is refused by the open itself).
+pub fn refuse_another_owner(data_dir: &Path) -> Result<(), StoreError> {
+    use std::os::unix::fs::MetadataExt as _;
+    if !rustix::process::geteuid().is_root() {
+        return Ok(());
+    }
+    for path in [data_dir.to_path_buf(), data_dir.join("store")] {
+        let Ok(meta) = std::fs::metadata(&path) else {
+            continue;
+        };
+        let uid = meta.uid();
+        if uid != 0 {
+            let name = crate::config::dirs::user_name(uid);
+            return Err(StoreError::OwnedByAnother {
+                path: path.display().to_string(),
+                owner: match &name {
+                    Some(n) => format!("{n} (uid {uid})"),
+                    None => format!("uid {uid}"),
+                },
+                who: name.unwrap_or_else(|| format!("uid {uid}")),
+                sudo: crate::config::dirs::sudo_user(uid),
+                command: crate::config::dirs::this_command_line(),
+            });
+        }
+    }
+    Ok(())
 }
 
 /// [`StoreError::NotWritable`] if `e` refused a write to `path` in `data_dir`
@@ -984,6 +1035,7 @@ impl Store {
     /// Opens (creating if needed) the store in `dir`, takes the directory
     /// lock, and runs migrations (logged, never silent).
     pub fn open(dir: &Path) -> Result<Store, StoreError> {
+        refuse_another_owner(dir)?;
         std::fs::create_dir_all(dir).map_err(|e| {
             not_writable(dir, dir, &e).unwrap_or_else(|| {
                 io_err(

@@ -226,6 +226,11 @@ pub fn run(
             }
         };
     }
+    // Before `--record` creates its directory: nothing is touched.
+    if let Err(e) = crate::store::refuse_another_owner(&cfg.daemon.data_dir) {
+        crate::errln!("error: {e}");
+        return Ok(ExitCode::FAILURE);
+    }
     let mut recording = match &args.record {
         None => None,
         Some(dir) => match std::fs::create_dir_all(dir) {
