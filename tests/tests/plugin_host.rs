@@ -1145,6 +1145,12 @@ fn a_sha256_pin_is_checked_before_loading() {
     );
     let e = load(dir.path(), "nope", None).unwrap_err().to_string();
     assert!(e.contains("no plugin with id `nope`"), "{e}");
+    // Ops QA13 OPS-8: what is installed, and the nearest id.
+    let e = load(dir.path(), "exampel", None).unwrap_err().to_string();
+    assert!(
+        e.contains("no plugin with id `exampel` in the plugin directory (installed: example, faulty); did you mean `example`?"),
+        "{e}"
+    );
 }
 
 /// Regression (conformance audit): the pin was checked on bytes read by

@@ -72,6 +72,7 @@ fn reckon(config: &Path, args: &[&str]) -> Output {
         .arg(config)
         .args(args)
         .env("UPGRADE_TEST_KEY", "k")
+        .env("RECKON_ALLOW_SUB_MINUTE_SCHEDULES", "1")
         .env_remove("RECKON_CONFIG")
         .output()
         .expect("run reckon")
@@ -96,6 +97,8 @@ impl Daemon {
             // The hooks' ends (debug) mark which hook ran what.
             .env("RUST_LOG", "info,reckon::schedule::hooks=debug")
             .env("UPGRADE_TEST_KEY", "k")
+            // The 2-second schedule the test switches to.
+            .env("RECKON_ALLOW_SUB_MINUTE_SCHEDULES", "1")
             .env_remove("RECKON_CONFIG")
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).expect("log file"))

@@ -186,6 +186,7 @@ pub fn load_with(
         .iter()
         .filter(|f| **f == conventional)
         .chain(files.iter().filter(|f| **f != conventional));
+    let mut other_ids: Vec<String> = Vec::new();
     for f in ordered {
         match loader::load_file_with(dir, f, None, opts) {
             Ok(p) if p.manifest.id == id => {
@@ -195,7 +196,7 @@ pub fn load_with(
                 }
                 return Ok(p);
             }
-            Ok(_) => {}
+            Ok(p) => other_ids.push(p.manifest.id.clone()),
             // The conventional file refused: another file may hold the id
             // (`plugins list` shows it); failing that, this is the error.
             Err(e) if *f == conventional => conventional_refused = Some(e),
@@ -205,8 +206,20 @@ pub fn load_with(
     if let Some(e) = conventional_refused {
         return Err(e);
     }
+    // What is there, and the id most like the one asked for (ops QA13
+    // OPS-8: `caek` for `cake`).
+    other_ids.sort();
+    other_ids.dedup();
+    let found = match crate::config::source::nearest(id, other_ids.iter().map(String::as_str)) {
+        Some(n) => format!(
+            " (installed: {}); did you mean `{n}`?",
+            other_ids.join(", ")
+        ),
+        None if other_ids.is_empty() => String::new(),
+        None => format!(" (installed: {})", other_ids.join(", ")),
+    };
     Err(refused(format!(
-        "no plugin with id `{id}` in the plugin directory{}",
+        "no plugin with id `{id}` in the plugin directory{found}{}",
         if refusals.is_empty() {
             String::new()
         } else {
