@@ -595,11 +595,22 @@ percent = "12"
     );
     assert!(
         oct.skipped.iter().any(|k| k.claim == "awin/A"
+            && k.waits
             && k.reason
                 .contains("no commission rule in force on 2026-09-05")),
         "{:?}",
         oct.skipped
     );
+    // Not "left out", nor listed in held_back.csv as if it were to be paid
+    // later (QA14 M1): it stays paid.
+    assert!(
+        oct.warnings.iter().any(|w| w
+            .contains("awin/A not adjusted: no commission rule in force on 2026-09-05")
+            && w.contains("left as paid")),
+        "{:?}",
+        oct.warnings
+    );
+    assert!(!oct.dir.join("held_back.csv").exists());
 }
 
 /// Finance QA13 F3: a draft that can never be finalised (an earlier period
@@ -2041,6 +2052,67 @@ effective_from = "2026-01-01"
 {bonus}
 "#
     ))
+}
+
+/// QA14 N1 (HIGH): September paid 620 at the 10 % tier with a 20.00 bonus;
+/// a partial refund (300 → 100), finalised in October, took the bonus back and settled
+/// September. Then the rule was replaced by one starting later (September's
+/// lines have no rule now, so they are left as paid): November paid the
+/// bonus again, "reached again" at 620 while the order stays refunded, and
+/// restoring the rule took it back. The lines left as paid count in the
+/// volume with today's basis: nothing moves, either way.
+#[test]
+fn replacing_a_rule_with_the_data_unchanged_leaves_bonuses_alone() {
+    let c = tiered_with_bonus("threshold_volume = \"600\"\namount = \"20\"");
+    let replaced = config(
+        r#"
+payout_currency = "EUR"
+[[rules]]
+id = "tier-q4"
+effective_from = "2026-10-01"
+kind = "tiered"
+tiers = [{ from_volume = "0", percent = "5" }, { from_volume = "500", percent = "10" }]
+[[bonuses]]
+id = "bonus600"
+effective_from = "2026-01-01"
+threshold_volume = "600"
+amount = "20"
+"#,
+    );
+    let tmp = tempfile::tempdir().unwrap();
+    let book = MemoryBook::new();
+    let fxr = no_fx();
+    let sept = vec![
+        sale("T1", "p1", "2026-09-03T10:00:00Z", "200.00"),
+        sale("T2", "p1", "2026-09-10T10:00:00Z", "300.00"),
+        sale("T3", "p1", "2026-09-20T10:00:00Z", "120.00"),
+    ];
+    reckon::payout::finalize(&inputs(&c, &sept, &fxr, &book, tmp.path()), "2026-09").unwrap();
+    // T2 partly refunded, to 100: 420 < 600.
+    let oct_data = vec![
+        sept[0].clone(),
+        partly_refunded(sept[1].clone(), "100.00"),
+        sept[2].clone(),
+    ];
+    let oct = reckon::payout::finalize(&inputs(&c, &oct_data, &fxr, &book, tmp.path()), "2026-10")
+        .unwrap();
+    assert_eq!((oct.adjustments, oct.bonus_adjustments), (4, 1));
+    for (cfg, what) in [(&replaced, "replaced"), (&c, "restored")] {
+        let nov =
+            reckon::payout::generate(&inputs(cfg, &oct_data, &fxr, &book, tmp.path()), "2026-11")
+                .unwrap();
+        let s = read_statements(&nov.dir);
+        assert!(
+            s.iter()
+                .all(|s| s.adjustments.is_empty() && s.bonus_adjustments.is_empty()),
+            "{what}: {:?}",
+            s.iter()
+                .map(|s| (&s.adjustments, &s.bonus_adjustments))
+                .collect::<Vec<_>>()
+        );
+        // Lines left as paid are not held back (QA14 M1).
+        assert!(!nov.dir.join("held_back.csv").exists(), "{what}");
+    }
 }
 
 /// Finance QA F3 (HIGH): September paid 200 + 300 + 120 = 620 at the 10 %

@@ -1385,8 +1385,13 @@ fn run_with<'g>(
         warnings.extend(retire_drafts(inputs, &period));
     }
     warnings.extend(report.skipped.iter().map(|s| {
+        let (what, done) = if s.waits {
+            ("", "not adjusted")
+        } else {
+            ("claim ", "left out")
+        };
         format!(
-            "partner `{}`: claim {} left out: {}",
+            "partner `{}`: {what}{} {done}: {}",
             s.partner_id, s.claim, s.reason
         )
     }));

@@ -705,12 +705,14 @@ pub fn summary_csv(rows: &[SummaryRow]) -> Result<Vec<u8>, RenderError> {
 pub fn held_back_csv(
     skipped: &[super::statement::Skipped],
 ) -> Result<Option<Vec<u8>>, RenderError> {
-    if skipped.is_empty() {
+    // An adjustment that waits holds nothing back: its line stays paid.
+    let held: Vec<_> = skipped.iter().filter(|s| !s.waits).collect();
+    if held.is_empty() {
         return Ok(None);
     }
     let mut w = csv::WriterBuilder::new().from_writer(Vec::new());
     w.write_record(["payee", "claim", "reason"])?;
-    for s in skipped {
+    for s in held {
         w.write_record([
             text_cell(&s.partner_id, true),
             text_cell(&s.claim, true),

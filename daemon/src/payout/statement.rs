@@ -144,6 +144,10 @@ pub struct Skipped {
     pub claim: String,
     /// The cause and what to do.
     pub reason: String,
+    /// Not a claim held back but an adjustment that waits: a line or bonus
+    /// already paid stays as credited until it can be priced again (no
+    /// rule in force, no FX rate). Not listed in `held_back.csv`.
+    pub waits: bool,
 }
 
 /// The program-wide facts every partner's statement shares.
@@ -326,6 +330,7 @@ pub fn build_partner<'d>(
             partner_id: payee.to_string(),
             claim: format!("{}/{}", d.claim.source, d.claim.id),
             reason,
+            waits: false,
         })
     };
 
@@ -541,6 +546,7 @@ pub fn build_partner<'d>(
                         partner_id: payee.to_string(),
                         claim: format!("bonus {}", b.id),
                         reason: format!("no FX rate {vc}→{cur} for {last_day}; bonus left out"),
+                        waits: false,
                     });
                     continue;
                 };
@@ -1049,10 +1055,18 @@ fn reprice<'d, 'h>(
                 skipped_here.push(Skipped {
                     partner_id: payee_key(network, partner),
                     claim: format!("{network}/{}", d.claim.id),
-                    reason: format!("{why}; its adjustment waits until it can be priced"),
+                    reason: format!(
+                        "{why}; left as paid, its adjustment waits until it can be priced"
+                    ),
+                    waits: true,
                 });
                 left_as_paid.insert((d.claim.source.as_str(), d.claim.id.as_str()));
-                // Left as it was last settled, else as it was paid.
+                // Priced as it was last settled, else as it was paid (its
+                // own target is what was paid: `left_as_paid`), but its
+                // basis is today's: the statement's volume, for the other
+                // lines' tiers and for its bonuses, is data, whatever the
+                // rules say (QA14 N1: a rule replaced by one starting
+                // later judged the bonuses at the volume before a refund).
                 let same = match settled_side {
                     Some(s) => s.clone(),
                     None => Side {
@@ -1060,7 +1074,7 @@ fn reprice<'d, 'h>(
                         ..then.clone()
                     },
                 };
-                sides.push((then, Some(same)));
+                sides.push((then, Some(Side { basis, ..same })));
                 continue;
             }
             let now = Side {
@@ -1411,6 +1425,7 @@ fn bonus_adjustments(
                         reason: format!(
                             "no FX rate {vc}→{cur} for {last_day}; the bonus adjustment waits until the rate exists"
                         ),
+                        waits: true,
                     });
                     continue;
                 };
