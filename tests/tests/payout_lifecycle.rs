@@ -2054,6 +2054,74 @@ effective_from = "2026-01-01"
     ))
 }
 
+/// QA14 N2 (HIGH): a tier edited in place (10 % → 11 %), then a refund
+/// that drops the statement into the unedited 5 % tier. The line was
+/// scaled by the edited tier: 90.00 × 45.00 / 99.00 = 40.91, a price no
+/// version of the rule gives (5 % of 900 is 45.00 under both). And with
+/// the refund undone, the data back where it was paid, the line got 99.00
+/// (11 %), not the 90.00 it was paid on. A line keeps the terms it was
+/// paid on (recorded with it) while the same rule prices it.
+#[test]
+fn a_line_keeps_the_terms_it_was_paid_on_across_tiers_after_a_rule_edit() {
+    let tiers = |top: &str| {
+        config(&format!(
+            r#"
+payout_currency = "EUR"
+[[rules]]
+id = "tier"
+effective_from = "2026-01-01"
+kind = "tiered"
+tiers = [{{ from_volume = "0", percent = "5" }}, {{ from_volume = "1000", percent = "{top}" }}]
+"#
+        ))
+    };
+    let (paid_on, edited) = (tiers("10"), tiers("11"));
+    let tmp = tempfile::tempdir().unwrap();
+    let book = MemoryBook::new();
+    let fxr = no_fx();
+    let sept = vec![
+        sale("B1", "p1", "2026-09-03T10:00:00Z", "900.00"),
+        sale("B2", "p1", "2026-09-10T10:00:00Z", "200.00"),
+    ];
+    let r = reckon::payout::finalize(&inputs(&paid_on, &sept, &fxr, &book, tmp.path()), "2026-09")
+        .unwrap();
+    assert_eq!(r.total_payable, d("110.00"));
+    let adjustments = |r: &reckon::payout::lifecycle::Report| {
+        read_statements(&r.dir)
+            .iter()
+            .flat_map(|s| s.adjustments.iter().map(|a| (a.claim_id.clone(), a.amount)))
+            .collect::<Vec<_>>()
+    };
+    // B2 refunded: 900 is in the 5 % tier, under the old rule and the new.
+    let oct_data = vec![sept[0].clone(), refunded(sept[1].clone())];
+    let oct = reckon::payout::finalize(
+        &inputs(&edited, &oct_data, &fxr, &book, tmp.path()),
+        "2026-10",
+    )
+    .unwrap();
+    assert_eq!(
+        adjustments(&oct),
+        [
+            ("B1".to_string(), d("-45.00")),
+            ("B2".to_string(), d("-20.00"))
+        ]
+    );
+    // The refund undone: the data September paid on, paid as September did.
+    let nov = reckon::payout::finalize(&inputs(&edited, &sept, &fxr, &book, tmp.path()), "2026-11")
+        .unwrap();
+    assert_eq!(
+        adjustments(&nov),
+        [
+            ("B1".to_string(), d("45.00")),
+            ("B2".to_string(), d("20.00"))
+        ]
+    );
+    // Nothing after.
+    let dec = reckon::payout::generate(&inputs(&edited, &sept, &fxr, &book, tmp.path()), "2026-12")
+        .unwrap();
+    assert!(adjustments(&dec).is_empty());
+}
+
 /// QA14 N1 (HIGH): September paid 620 at the 10 % tier with a 20.00 bonus;
 /// a partial refund (300 → 100), finalised in October, took the bonus back and settled
 /// September. Then the rule was replaced by one starting later (September's

@@ -169,6 +169,7 @@ fn format_1_october(
         fx_rate: None,
         claim_fx_rate: None,
         order_fx_rate: None,
+        terms: None,
     };
     book.apply(vec![
         (book::key(&["final", "shop", "2026-10", "awin:p1"]), None),

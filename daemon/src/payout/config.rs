@@ -72,7 +72,7 @@ pub enum PeriodKind {
 }
 
 /// What a rule pays.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RuleKind {
     /// A fixed `amount` per event (CPA).
@@ -85,7 +85,7 @@ pub enum RuleKind {
 }
 
 /// How tiers apply.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum TierMode {
     /// The tier reached by the partner's whole period volume prices every
@@ -139,7 +139,7 @@ pub struct RuleConfig {
 }
 
 /// One tier of a tiered rule.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct TierConfig {
     /// Period volume (program currency) from which this tier applies.

@@ -1253,6 +1253,7 @@ fn run_with<'g>(
             ));
             ledger_entries(
                 inputs.program,
+                config,
                 &s,
                 &history,
                 &moved_away,
@@ -1613,6 +1614,7 @@ pub fn render_statement(s: &Statement) -> Result<(PartnerFiles, RenderedFiles), 
 /// described stays in the volume of its statement.
 fn ledger_entries(
     program: &str,
+    config: &CommissionConfig,
     s: &Statement,
     history: &History,
     moved_away: &std::collections::HashSet<(String, String)>,
@@ -1621,7 +1623,10 @@ fn ledger_entries(
     batch: &mut Vec<(String, Option<Value>)>,
 ) {
     for l in &s.lines {
-        let paid = PaidClaim::of_line(s, l);
+        let mut paid = PaidClaim::of_line(s, l);
+        // The terms it was priced on: the same config, the same inputs.
+        paid.terms = super::rules::resolve(config, &l.network, &s.partner_id, l.event, l.date)
+            .map(|r| super::rules::terms_of(&r));
         let claim = (l.network.clone(), l.claim_id.clone());
         if history.paid.contains_key(&claim) {
             releases.claims.insert(claim);

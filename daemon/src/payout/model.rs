@@ -405,6 +405,40 @@ pub struct PaidClaim {
     /// See `claim_fx_rate`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub order_fx_rate: Option<Decimal>,
+    /// The terms the line was priced on (its rule, override and their
+    /// figures then), so a later change of its data is priced on them even
+    /// if the rule was edited since (ledger entries since 2026-11-30; older
+    /// ones are repriced under the rules now, scaled: see `reprice`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub terms: Option<PaidTerms>,
+}
+
+/// The figures a line was priced with: the rule and override that priced
+/// it, identified by id, and what they said then.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PaidTerms {
+    /// The rule's id.
+    pub rule_id: String,
+    /// The override's id, if one applied.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub override_id: Option<String>,
+    /// `flat`, `percent` or `tiered`.
+    pub kind: super::config::RuleKind,
+    /// Flat: the amount per event.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub amount: Option<Decimal>,
+    /// Percent: the percentage.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub percent: Option<Decimal>,
+    /// Tiered: how tiers apply, and the tiers.
+    #[serde(default)]
+    pub tier_mode: super::config::TierMode,
+    /// See `tier_mode`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tiers: Vec<super::config::TierConfig>,
+    /// Cap per partner per period.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cap: Option<Decimal>,
 }
 
 impl PaidClaim {
@@ -429,6 +463,7 @@ impl PaidClaim {
             fx_rate: l.fx_rate,
             claim_fx_rate: l.trace.as_ref().and_then(|t| t.claim_fx_rate),
             order_fx_rate: l.trace.as_ref().and_then(|t| t.order_fx_rate),
+            terms: None,
         }
     }
 }

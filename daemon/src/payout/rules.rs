@@ -132,6 +132,65 @@ pub fn resolve<'a>(
     })
 }
 
+/// The terms `r` prices with, to keep with a line paid on them.
+pub fn terms_of(r: &Resolved<'_>) -> super::model::PaidTerms {
+    let (kind, amount, percent, tier_mode, tiers) = match r.pricing {
+        Pricing::Flat(a) => (
+            RuleKind::Flat,
+            Some(a),
+            None,
+            TierMode::default(),
+            Vec::new(),
+        ),
+        Pricing::Percent(p) => (
+            RuleKind::Percent,
+            None,
+            Some(p),
+            TierMode::default(),
+            Vec::new(),
+        ),
+        Pricing::Tiered(mode, tiers) => (RuleKind::Tiered, None, None, mode, tiers.to_vec()),
+    };
+    super::model::PaidTerms {
+        rule_id: r.rule.id.clone(),
+        override_id: r.overridden_by.map(|o| o.id.clone()),
+        kind,
+        amount,
+        percent,
+        tier_mode,
+        tiers,
+        cap: r.cap,
+    }
+}
+
+/// `r` priced on the terms a line was paid on, when `r` is the rule (and
+/// override) that priced it then, edited since or not: a line keeps its
+/// terms when its data changes (QA14 N2: an edited tier, scaled, priced a
+/// line crossing into an unedited tier at a rate no version of the rule
+/// had). Another rule, or no terms recorded: `r` as it is.
+pub fn on_terms<'a>(
+    r: Option<Resolved<'a>>,
+    terms: Option<&'a super::model::PaidTerms>,
+) -> Option<Resolved<'a>> {
+    let (Some(r), Some(t)) = (r.as_ref(), terms) else {
+        return r;
+    };
+    if r.rule.id != t.rule_id || r.overridden_by.map(|o| o.id.as_str()) != t.override_id.as_deref()
+    {
+        return Some(r.clone());
+    }
+    let pricing = match t.kind {
+        RuleKind::Flat => Pricing::Flat(t.amount.unwrap_or_default()),
+        RuleKind::Percent => Pricing::Percent(t.percent.unwrap_or_default()),
+        RuleKind::Tiered => Pricing::Tiered(t.tier_mode, &t.tiers),
+    };
+    Some(Resolved {
+        pricing,
+        cap: t.cap,
+        ..r.clone()
+    })
+}
+
 /// True when `bonus` is in force on `date` and applies to the network's
 /// partner (`network` is `None` only for format-1 payees).
 pub fn bonus_applies(

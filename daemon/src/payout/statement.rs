@@ -972,7 +972,10 @@ fn reprice<'d, 'h>(
                     basis: i.basis,
                     date: i.date,
                     event: i.event,
-                    resolved: rules::resolve(config, network, &p.partner_id, i.event, i.date),
+                    resolved: rules::on_terms(
+                        rules::resolve(config, network, &p.partner_id, i.event, i.date),
+                        p.terms.as_ref(),
+                    ),
                     fx: i.fx_rate,
                 })
             })
@@ -989,7 +992,10 @@ fn reprice<'d, 'h>(
                 // from the finalised line, so it has every input), and
                 // nothing now.
                 let resolved = p.date.zip(p.event).and_then(|(date, event)| {
-                    rules::resolve(config, network, partner, event, date)
+                    rules::on_terms(
+                        rules::resolve(config, network, partner, event, date),
+                        p.terms.as_ref(),
+                    )
                 });
                 let then = Side {
                     basis: p.basis.or(p.original_basis),
@@ -1003,7 +1009,10 @@ fn reprice<'d, 'h>(
             };
             let date = local_date(d, tz);
             let (then_date, then_event) = (p.date.unwrap_or(date), p.event.unwrap_or(d.event_type));
-            let then_resolved = rules::resolve(config, network, partner, then_event, then_date);
+            let then_resolved = rules::on_terms(
+                rules::resolve(config, network, partner, then_event, then_date),
+                p.terms.as_ref(),
+            );
             let then = Side {
                 basis: p.basis.or(p.original_basis).or_else(|| in_volume(facts, d)),
                 date: then_date,
@@ -1025,7 +1034,10 @@ fn reprice<'d, 'h>(
                 sides.push((then, None));
                 continue;
             }
-            let resolved = rules::resolve(config, network, partner, d.event_type, date);
+            let resolved = rules::on_terms(
+                rules::resolve(config, network, partner, d.event_type, date),
+                p.terms.as_ref(),
+            );
             let basis = in_volume(facts, d);
             let mut why_not = None;
             let rate = match &resolved {
@@ -1070,7 +1082,10 @@ fn reprice<'d, 'h>(
                 let same = match settled_side {
                     Some(s) => s.clone(),
                     None => Side {
-                        resolved: rules::resolve(config, network, partner, then.event, then.date),
+                        resolved: rules::on_terms(
+                            rules::resolve(config, network, partner, then.event, then.date),
+                            p.terms.as_ref(),
+                        ),
                         ..then.clone()
                     },
                 };
@@ -1604,6 +1619,7 @@ mod tests {
                 fx_rate: None,
                 claim_fx_rate: None,
                 order_fx_rate: None,
+                terms: None,
             },
         );
         h
