@@ -593,6 +593,15 @@ percent = "12"
             .collect::<Vec<_>>(),
         [("B", d("-10.00"))]
     );
+    // A's own data did not change: nothing waits, nothing is said (QA14 M1).
+    assert!(oct.skipped.is_empty(), "{:?}", oct.skipped);
+    // A partly refunded: it cannot be repriced, so it stays as paid and
+    // the run says its adjustment waits.
+    ds[0] = partly_refunded(ds[0].clone(), "150.00");
+    let oct =
+        reckon::payout::generate(&inputs(&after, &ds, &fxr, &book, tmp.path()), "2026-10").unwrap();
+    let s = &read_statements(&oct.dir)[0];
+    assert_eq!(s.adjustments.len(), 1, "{:?}", s.adjustments);
     assert!(
         oct.skipped.iter().any(|k| k.claim == "awin/A"
             && k.waits

@@ -1064,14 +1064,19 @@ fn reprice<'d, 'h>(
                 Some(_) => None,
             };
             if let Some(why) = why_not {
-                skipped_here.push(Skipped {
-                    partner_id: payee_key(network, partner),
-                    claim: format!("{network}/{}", d.claim.id),
-                    reason: format!(
-                        "{why}; left as paid, its adjustment waits until it can be priced"
-                    ),
-                    waits: true,
-                });
+                // Said only when its own data changed since it was paid (or
+                // settled): else nothing waits (QA14 M1).
+                let was = settled_side.as_ref().unwrap_or(&then);
+                if (was.basis, was.event, was.date) != (basis, d.event_type, date) {
+                    skipped_here.push(Skipped {
+                        partner_id: payee_key(network, partner),
+                        claim: format!("{network}/{}", d.claim.id),
+                        reason: format!(
+                            "{why}; left as paid, its adjustment waits until it can be priced"
+                        ),
+                        waits: true,
+                    });
+                }
                 left_as_paid.insert((d.claim.source.as_str(), d.claim.id.as_str()));
                 // Priced as it was last settled, else as it was paid (its
                 // own target is what was paid: `left_as_paid`), but its
