@@ -701,6 +701,15 @@ fn finalising_a_period_retires_the_drafts_it_makes_final_never() {
             .collect::<Vec<_>>(),
         ["2026-10", "2026-11-H1"]
     );
+    // `verify` of the retired period names the period that paid it, not a
+    // `generate` that would be refused (QA14 L1).
+    let e = reckon::payout::lifecycle::verify(&book, tmp.path(), "shop", "2026-11")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("period 2026-11 has no statements and will not have any: 2026-11-H1"),
+        "{e}"
+    );
     // No warning about it any more.
     let h2 = run(&semi, "2026-11-H2", false);
     assert!(
@@ -1628,7 +1637,7 @@ fn verify_tells_missing_files_from_an_interrupted_finalize_and_periods_that_will
         .to_string();
     assert_eq!(
         e,
-        "program `shop`: period 2026-09 has no statements and will not have any: it precedes 2026-10, the first period finalised after it, whose statements paid its payable claims (a claim is paid by the first period generated once it is payable). Verify 2026-10 instead"
+        "program `shop`: period 2026-09 has no statements and will not have any: 2026-10, the first period finalised from its start on, paid its payable claims (a claim is paid by the first period generated once it is payable). Verify 2026-10 instead"
     );
     let e = reckon::payout::verify(&book, tmp.path(), "shop", "2026-W36")
         .unwrap_err()

@@ -116,7 +116,7 @@ pub enum PayoutError {
     },
     /// Nothing recorded for a period that precedes a finalised one: it
     /// never will have statements.
-    #[error("program `{program}`: period {period} has no statements and will not have any: it precedes {later}, the first period finalised after it, whose statements paid its payable claims (a claim is paid by the first period generated once it is payable). Verify {later} instead")]
+    #[error("program `{program}`: period {period} has no statements and will not have any: {later}, the first period finalised from its start on, paid its payable claims (a claim is paid by the first period generated once it is payable). Verify {later} instead")]
     NoStatements {
         /// Program.
         program: String,
@@ -1981,7 +1981,11 @@ fn not_recorded(
     .map(|p| p.start);
     let later = start.and_then(|start| {
         let mut r = period_records(b, program).ok()?;
-        r.retain(|r| r.status == Status::Finalised && r.period_start > start);
+        // A period of another kind starting the same day counts too (a
+        // monthly draft retired when `2026-11-H1` was finalised: QA14 L1).
+        r.retain(|r| {
+            r.status == Status::Finalised && r.period_start >= start && r.period != period
+        });
         r.into_iter().min_by_key(|r| r.period_start)
     });
     Ok(match later {
