@@ -2412,7 +2412,9 @@ percent = "1"
     assert_eq!((a.previously_paid, a.amount), (d("7.70"), d("-0.55")));
     assert!(
         a.reason.starts_with(
-            "bonus `pct600` of statement shop/2026-09/awin:p1 follows its volume, 500.00 → 650.00: 1% of it × FX rate 1.10 gives 7.15 now"
+            // From the volume it was last settled at, 700.00, not the
+            // 500.00 September paid on (QA14 L2).
+            "bonus `pct600` of statement shop/2026-09/awin:p1 follows its volume, 700.00 → 650.00: 1% of it × FX rate 1.10 gives 7.15 now"
         ),
         "{}",
         a.reason

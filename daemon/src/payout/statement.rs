@@ -1126,6 +1126,7 @@ fn reprice<'d, 'h>(
             statement_id: statement_id.to_string(),
             then: volume(&then_items),
             now: volume(&now_items),
+            settled: (!settled.is_empty()).then(|| volume(&settled_items)),
             pending: claims
                 .iter()
                 .zip(&sides)
@@ -1296,6 +1297,10 @@ struct RepricedVolume {
     statement_id: String,
     then: Decimal,
     now: Decimal,
+    /// As last settled, when repriced from the settlement: what a reason
+    /// gives as the volume before (QA14 L2: `1000.00 → 1000.00` for a
+    /// change from 900).
+    settled: Option<Decimal>,
     /// A claim counted in `now` is not payable (yet): increases wait, as a
     /// line's do.
     pending: bool,
@@ -1516,7 +1521,8 @@ fn bonus_reason(
         };
         format!(
             "{head} follows its volume, {} → {}: {pct}% of it{rate} gives {target} now",
-            p.original_volume, v.now
+            v.settled.unwrap_or(p.original_volume),
+            v.now
         )
     } else {
         format!("{head} gives {target} at volume {} now", v.now)
