@@ -1252,8 +1252,7 @@ fn run_with<'g>(
                 &mut bonus_ledger,
             ));
             ledger_entries(
-                inputs.program,
-                config,
+                &cx,
                 &s,
                 &history,
                 &moved_away,
@@ -1613,8 +1612,7 @@ pub fn render_statement(s: &Statement) -> Result<(PartnerFiles, RenderedFiles), 
 /// another statement: a moved claim) is noted in `releases`: the line it
 /// described stays in the volume of its statement.
 fn ledger_entries(
-    program: &str,
-    config: &CommissionConfig,
+    cx: &Context<'_>,
     s: &Statement,
     history: &History,
     moved_away: &std::collections::HashSet<(String, String)>,
@@ -1622,10 +1620,11 @@ fn ledger_entries(
     released: &mut Vec<(String, Option<Value>)>,
     batch: &mut Vec<(String, Option<Value>)>,
 ) {
+    let program = cx.program;
     for l in &s.lines {
         let mut paid = PaidClaim::of_line(s, l);
         // The terms it was priced on: the same config, the same inputs.
-        paid.terms = super::rules::resolve(config, &l.network, &s.partner_id, l.event, l.date)
+        paid.terms = super::rules::resolve(cx.config, &l.network, &s.partner_id, l.event, l.date)
             .map(|r| super::rules::terms_of(&r));
         let claim = (l.network.clone(), l.claim_id.clone());
         if history.paid.contains_key(&claim) {
