@@ -2140,6 +2140,70 @@ tiers = [{{ from_volume = "0", percent = "5" }}, {{ from_volume = "1000", percen
     assert!(adjustments(&dec).is_empty());
 }
 
+/// QA15 P1: the same through an override added after the payment (8 % /
+/// 15 % for p1). The refund that drops September below the 1000 tier
+/// scaled by the override: 60.00 × 48.00 / 90.00 = 32.00 for A1, a price
+/// neither the rule (30.00) nor the override (48.00) gives. The lines keep
+/// the terms they were paid on while their event and date stay.
+#[test]
+fn an_override_added_after_payment_does_not_reprice_a_line_on_mixed_terms() {
+    let base = r#"
+payout_currency = "EUR"
+[[rules]]
+id = "tier"
+effective_from = "2026-01-01"
+kind = "tiered"
+tiers = [{ from_volume = "0", percent = "5" }, { from_volume = "1000", percent = "10" }]
+"#;
+    let paid_on = config(base);
+    let overridden = config(&format!(
+        r#"{base}
+[[overrides]]
+id = "p1deal"
+partner = "p1"
+rule = "tier"
+tiers = [{{ from_volume = "0", percent = "8" }}, {{ from_volume = "1000", percent = "15" }}]
+"#
+    ));
+    let tmp = tempfile::tempdir().unwrap();
+    let book = MemoryBook::new();
+    let fxr = no_fx();
+    let sept = vec![
+        sale("A1", "p1", "2026-09-03T10:00:00Z", "600.00"),
+        sale("A2", "p1", "2026-09-10T10:00:00Z", "500.00"),
+    ];
+    let r = reckon::payout::finalize(&inputs(&paid_on, &sept, &fxr, &book, tmp.path()), "2026-09")
+        .unwrap();
+    assert_eq!(r.total_payable, d("110.00"));
+    // The override alone changes nothing paid.
+    let oct = reckon::payout::generate(
+        &inputs(&overridden, &sept, &fxr, &book, tmp.path()),
+        "2026-10",
+    )
+    .unwrap();
+    assert!(read_statements(&oct.dir)
+        .iter()
+        .all(|s| s.adjustments.is_empty()));
+    // A2 partly refunded to 300: 900, the 5 % tier of the terms paid on.
+    let refunded = vec![sept[0].clone(), partly_refunded(sept[1].clone(), "300.00")];
+    let oct = reckon::payout::generate(
+        &inputs(&overridden, &refunded, &fxr, &book, tmp.path()),
+        "2026-10",
+    )
+    .unwrap();
+    let got: Vec<(String, rust_decimal::Decimal)> = read_statements(&oct.dir)
+        .iter()
+        .flat_map(|s| s.adjustments.iter().map(|a| (a.claim_id.clone(), a.amount)))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("A1".to_string(), d("-30.00")),
+            ("A2".to_string(), d("-35.00"))
+        ]
+    );
+}
+
 /// QA14 N1 (HIGH): September paid 620 at the 10 % tier with a 20.00 bonus;
 /// a partial refund (300 → 100), finalised in October, took the bonus back and settled
 /// September. Then the rule was replaced by one starting later (September's

@@ -163,11 +163,14 @@ pub fn terms_of(r: &Resolved<'_>) -> super::model::PaidTerms {
     }
 }
 
-/// `r` priced on the terms a line was paid on, when `r` is the rule (and
-/// override) that priced it then, edited since or not: a line keeps its
-/// terms when its data changes (QA14 N2: an edited tier, scaled, priced a
-/// line crossing into an unedited tier at a rate no version of the rule
-/// had). Another rule, or no terms recorded: `r` as it is.
+/// `r` priced on `terms`, the terms a line was paid on, when given: the
+/// caller gives them while the line's event and date are those it was
+/// paid on, so that a rule edited, replaced or overridden since does not
+/// reprice it (QA14 N2: an edited tier, scaled, priced a line crossing
+/// into an unedited tier at a rate no version of the rule had; QA15 P1:
+/// the same through an override added later). A new event or date is
+/// priced by the rule in force for it now. No rule now: `None` (the line
+/// is left as paid).
 pub fn on_terms<'a>(
     r: Option<Resolved<'a>>,
     terms: Option<&'a super::model::PaidTerms>,
@@ -175,10 +178,6 @@ pub fn on_terms<'a>(
     let (Some(r), Some(t)) = (r.as_ref(), terms) else {
         return r;
     };
-    if r.rule.id != t.rule_id || r.overridden_by.map(|o| o.id.as_str()) != t.override_id.as_deref()
-    {
-        return Some(r.clone());
-    }
     let pricing = match t.kind {
         RuleKind::Flat => Pricing::Flat(t.amount.unwrap_or_default()),
         RuleKind::Percent => Pricing::Percent(t.percent.unwrap_or_default()),

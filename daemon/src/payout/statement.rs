@@ -974,7 +974,7 @@ fn reprice<'d, 'h>(
                     event: i.event,
                     resolved: rules::on_terms(
                         rules::resolve(config, network, &p.partner_id, i.event, i.date),
-                        p.terms.as_ref(),
+                        paid_terms(p, i.event, i.date),
                     ),
                     fx: i.fx_rate,
                 })
@@ -994,7 +994,7 @@ fn reprice<'d, 'h>(
                 let resolved = p.date.zip(p.event).and_then(|(date, event)| {
                     rules::on_terms(
                         rules::resolve(config, network, partner, event, date),
-                        p.terms.as_ref(),
+                        paid_terms(p, event, date),
                     )
                 });
                 let then = Side {
@@ -1011,7 +1011,7 @@ fn reprice<'d, 'h>(
             let (then_date, then_event) = (p.date.unwrap_or(date), p.event.unwrap_or(d.event_type));
             let then_resolved = rules::on_terms(
                 rules::resolve(config, network, partner, then_event, then_date),
-                p.terms.as_ref(),
+                paid_terms(p, then_event, then_date),
             );
             let then = Side {
                 basis: p.basis.or(p.original_basis).or_else(|| in_volume(facts, d)),
@@ -1036,7 +1036,7 @@ fn reprice<'d, 'h>(
             }
             let resolved = rules::on_terms(
                 rules::resolve(config, network, partner, d.event_type, date),
-                p.terms.as_ref(),
+                paid_terms(p, d.event_type, date),
             );
             let basis = in_volume(facts, d);
             let mut why_not = None;
@@ -1089,7 +1089,7 @@ fn reprice<'d, 'h>(
                     None => Side {
                         resolved: rules::on_terms(
                             rules::resolve(config, network, partner, then.event, then.date),
-                            p.terms.as_ref(),
+                            paid_terms(p, then.event, then.date),
                         ),
                         ..then.clone()
                     },
@@ -1287,6 +1287,15 @@ fn reprice<'d, 'h>(
         }
     }
     (out, volumes, settlements)
+}
+
+/// The terms `p` was paid on, for pricing it with `event` on `date`: while
+/// those are the event and date it was paid with, whatever rule, override
+/// or figures the config has for them now ([`rules::on_terms`]).
+fn paid_terms(p: &PaidClaim, event: plugin_api::EventType, date: NaiveDate) -> Option<&PaidTerms> {
+    p.terms
+        .as_ref()
+        .filter(|_| p.event == Some(event) && p.date == Some(date))
 }
 
 /// The volume of an earlier finalised statement as [`reprice`] priced its
