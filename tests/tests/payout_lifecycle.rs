@@ -710,6 +710,14 @@ fn finalising_a_period_retires_the_drafts_it_makes_final_never() {
         e.contains("period 2026-11 has no statements and will not have any: 2026-11-H1"),
         "{e}"
     );
+    // ... and where its retired draft is (QA15 P2).
+    assert!(
+        e.ends_with(&format!(
+            "; a draft of 2026-11 that was never finalised is kept in {}",
+            statements.join("set-aside/2026-11").display()
+        )),
+        "{e}"
+    );
     // No warning about it any more.
     let h2 = run(&semi, "2026-11-H2", false);
     assert!(

@@ -367,6 +367,7 @@ mod tests {
                 program: program(),
                 period: period(),
                 later: "2026-09".into(),
+                retired: None,
             },
             PayoutError::NotStarted {
                 program: program(),

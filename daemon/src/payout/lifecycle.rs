@@ -116,7 +116,7 @@ pub enum PayoutError {
     },
     /// Nothing recorded for a period that precedes a finalised one: it
     /// never will have statements.
-    #[error("program `{program}`: period {period} has no statements and will not have any: {later}, the first period finalised from its start on, paid its payable claims (a claim is paid by the first period generated once it is payable). Verify {later} instead")]
+    #[error("program `{program}`: period {period} has no statements and will not have any: {later}, the first period finalised from its start on, paid its payable claims (a claim is paid by the first period generated once it is payable). Verify {later} instead{}", retired.as_ref().map(|d| format!("; a draft of {period} that was never finalised is kept in {}", d.display())).unwrap_or_default())]
     NoStatements {
         /// Program.
         program: String,
@@ -124,6 +124,8 @@ pub enum PayoutError {
         period: String,
         /// The first finalised period after it.
         later: String,
+        /// Where its retired draft's files are, if there are any.
+        retired: Option<PathBuf>,
     },
     /// The period has not started yet: finalising it would close every
     /// earlier period for good.
@@ -1966,6 +1968,7 @@ pub fn files_not_recorded(rec: &PeriodRecord, dir: &Path, staged: bool) -> Optio
 /// it, which is refused), else it was never generated.
 fn not_recorded(
     b: &dyn StatementBook,
+    output_dir: &Path,
     program: &str,
     period: &str,
 ) -> Result<PayoutError, PayoutError> {
@@ -1992,6 +1995,8 @@ fn not_recorded(
             program: program.into(),
             period: period.into(),
             later: r.period,
+            // QA15 P2: `retire_drafts` moved it there.
+            retired: Some(set_aside_dir(output_dir, program, period)).filter(|d| d.is_dir()),
         },
         None => PayoutError::NotGenerated {
             program: program.into(),
@@ -2027,7 +2032,7 @@ pub fn verify(
         // Files the store never recorded (a store restored from before
         // them) are named as such, not "generate it first" (QA).
         super::issued::check(b, output_dir, program)?;
-        return Err(not_recorded(b, program, period)?);
+        return Err(not_recorded(b, output_dir, program, period)?);
     };
     let dir = checked_period_dir(output_dir, program, period)?;
     let staged = files::staging_dir(&dir).exists();
@@ -2164,7 +2169,7 @@ pub fn show(
     period: &str,
 ) -> Result<ShownPeriod, PayoutError> {
     let Some(rec) = load_period(b, program, period)? else {
-        return Err(not_recorded(b, program, period)?);
+        return Err(not_recorded(b, output_dir, program, period)?);
     };
     let mut rows = Vec::new();
     let dir = checked_period_dir(output_dir, program, period)?;
