@@ -350,3 +350,26 @@ fn an_out_file_the_daemon_may_not_write_says_the_daemon_writes_it() {
     );
     assert!(!rec.join("k.csv").exists());
 }
+
+/// Ops QA13 OPS-19: a user who may not read the config got a bare
+/// "Permission denied". The error says whose it is and how to run as a
+/// user who may read it. Needs root (to be another user than the file's).
+#[test]
+fn a_config_this_user_may_not_read_says_whose_it_is() {
+    if !is_root() {
+        eprintln!("skipped: only root can run reckon as another user here");
+        return;
+    }
+    let dir = open_to_all();
+    let config = dir.path().join("reckon.toml");
+    std::fs::write(&config, "[daemon]\ndata_dir = \"data\"\n").unwrap();
+    chmod(&config, 0o600);
+    let (code, err) =
+        reckon_unprivileged(dir.path(), &["config", "check", "--config", "reckon.toml"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("cannot read the config file: Permission denied (os error 13); it is root:root, mode 0600: run reckon as a user who may read it, e.g. `sudo -u root "),
+        "{err}"
+    );
+    assert!(err.contains("config check --config reckon.toml`"), "{err}");
+}

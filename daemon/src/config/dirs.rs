@@ -179,6 +179,44 @@ pub fn user_name(uid: u32) -> Option<String> {
     })
 }
 
+/// The name of group `gid` in `/etc/group`, if it is there.
+fn group_name(gid: u32) -> Option<String> {
+    let groups = std::fs::read_to_string("/etc/group").ok()?;
+    groups.lines().find_map(|line| {
+        let mut f = line.split(':');
+        let name = f.next()?;
+        let id: u32 = f.nth(1)?.parse().ok()?;
+        (id == gid && !name.is_empty()).then(|| name.to_owned())
+    })
+}
+
+/// Who may read `path`, for a "Permission denied" on it (ops QA13 OPS-19:
+/// another user got the bare error): its owner, group and mode, and the
+/// command to run as a user who may read it (the group's namesake user
+/// when the group may read it and such a user exists, as `reckon` for the
+/// installed `root:reckon 0640` config; else the owner).
+pub fn unreadable_hint(path: &Path) -> String {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(meta) = std::fs::metadata(path) else {
+        return String::new();
+    };
+    let owner = user_name(meta.uid()).unwrap_or_else(|| format!("uid {}", meta.uid()));
+    let group = group_name(meta.gid()).unwrap_or_else(|| format!("gid {}", meta.gid()));
+    let by_group = (meta.mode() & 0o040 != 0)
+        .then(|| group_name(meta.gid()))
+        .flatten()
+        .filter(|g| {
+            std::fs::read_to_string("/etc/passwd")
+                .is_ok_and(|p| p.lines().any(|l| l.split(':').next() == Some(g.as_str())))
+        });
+    let who = by_group.unwrap_or_else(|| sudo_user(meta.uid()));
+    format!(
+        "; it is {owner}:{group}, mode {:04o}: run reckon as a user who may read it, e.g. `sudo -u {who} {}`",
+        meta.mode() & 0o7777,
+        this_command_line()
+    )
+}
+
 /// `sudo -u` argument for `uid`: its name, or `#uid` (sudo's form for a
 /// user without a name).
 pub fn sudo_user(uid: u32) -> String {

@@ -969,11 +969,14 @@ pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
             std::io::ErrorKind::NotFound if path == Path::new(DEFAULT_CONFIG) => {
                 "; name the config file with --config FILE or the environment variable \
                  RECKON_CONFIG (default: reckon.toml in the working directory)"
+                    .to_owned()
             }
             std::io::ErrorKind::NotFound => {
                 "; check the path given with --config or the environment variable RECKON_CONFIG"
+                    .to_owned()
             }
-            _ => "",
+            std::io::ErrorKind::PermissionDenied => dirs::unreadable_hint(path),
+            _ => String::new(),
         };
         ConfigErrors(vec![ConfigError {
             file: file.clone(),
