@@ -215,3 +215,41 @@ effective_from = "2026-01-01"
 kind = "percent"
 percent = "10"
 "#;
+
+/// The connectors of the synthetic store ([`store_synth`]: claims of
+/// `impact`, `everflow` and `awin`, orders of `shop`), disabled, and the
+/// program `shop-us` over them, for a config's middle (add `[daemon]`
+/// before it and the program's `[programs.match]` or `[programs.commission]`
+/// after).
+pub const SYNTH_PROGRAM: &str = r#"[[connectors]]
+id = "impact"
+plugin = "impact"
+schedule = "0 * * * *"
+enabled = false
+
+[[connectors]]
+id = "everflow"
+plugin = "everflow"
+schedule = "0 * * * *"
+enabled = false
+
+[[connectors]]
+id = "awin"
+plugin = "impact"
+schedule = "0 * * * *"
+enabled = false
+
+[[connectors]]
+id = "shop"
+plugin = "orders"
+schedule = "0 * * * *"
+enabled = false
+
+[[programs]]
+id = "shop-us"
+currency = "USD"
+claims = ["impact", "everflow", "awin"]
+orders = ["shop"]
+return_window_days = 30
+no_order_grace_days = 7
+"#;

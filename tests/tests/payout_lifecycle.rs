@@ -927,16 +927,7 @@ fn scheduled_drafts_cover_the_open_periods() {
 
 #[test]
 fn finalising_warns_when_the_figures_differ_from_the_reviewed_draft() {
-    let c = config(
-        r#"
-payout_currency = "EUR"
-[[rules]]
-id = "cps"
-effective_from = "2026-01-01"
-kind = "percent"
-percent = "10"
-"#,
-    );
+    let c = config(CPS_MIN);
     let tmp = tempfile::tempdir().unwrap();
     let book = MemoryBook::new();
     let fxr = no_fx();
@@ -1992,16 +1983,7 @@ percent = "10"
 /// characters as they were).
 #[test]
 fn format_8_html_shows_bidi_characters_as_escapes_and_a_format_7_period_still_verifies() {
-    let c = config(
-        r#"
-payout_currency = "EUR"
-[[rules]]
-id = "cps"
-effective_from = "2026-01-01"
-kind = "percent"
-percent = "10"
-"#,
-    );
+    let c = config(CPS_MIN);
     let tmp = tempfile::tempdir().unwrap();
     let book = MemoryBook::new();
     let fxr = no_fx();
@@ -2080,6 +2062,20 @@ effective_from = "2026-01-01"
     ))
 }
 
+/// Rule `tier`: 5 %, and `top` % from a volume of 1000.
+fn tiered_at_1000(top: &str) -> String {
+    format!(
+        r#"
+payout_currency = "EUR"
+[[rules]]
+id = "tier"
+effective_from = "2026-01-01"
+kind = "tiered"
+tiers = [{{ from_volume = "0", percent = "5" }}, {{ from_volume = "1000", percent = "{top}" }}]
+"#
+    )
+}
+
 /// QA14 N2 (HIGH): a tier edited in place (10 % → 11 %), then a refund
 /// that drops the statement into the unedited 5 % tier. The line was
 /// scaled by the edited tier: 90.00 × 45.00 / 99.00 = 40.91, a price no
@@ -2089,19 +2085,7 @@ effective_from = "2026-01-01"
 /// paid on (recorded with it) while the same rule prices it.
 #[test]
 fn a_line_keeps_the_terms_it_was_paid_on_across_tiers_after_a_rule_edit() {
-    let tiers = |top: &str| {
-        config(&format!(
-            r#"
-payout_currency = "EUR"
-[[rules]]
-id = "tier"
-effective_from = "2026-01-01"
-kind = "tiered"
-tiers = [{{ from_volume = "0", percent = "5" }}, {{ from_volume = "1000", percent = "{top}" }}]
-"#
-        ))
-    };
-    let (paid_on, edited) = (tiers("10"), tiers("11"));
+    let (paid_on, edited) = (config(&tiered_at_1000("10")), config(&tiered_at_1000("11")));
     let tmp = tempfile::tempdir().unwrap();
     let book = MemoryBook::new();
     let fxr = no_fx();
@@ -2155,15 +2139,8 @@ tiers = [{{ from_volume = "0", percent = "5" }}, {{ from_volume = "1000", percen
 /// the terms they were paid on while their event and date stay.
 #[test]
 fn an_override_added_after_payment_does_not_reprice_a_line_on_mixed_terms() {
-    let base = r#"
-payout_currency = "EUR"
-[[rules]]
-id = "tier"
-effective_from = "2026-01-01"
-kind = "tiered"
-tiers = [{ from_volume = "0", percent = "5" }, { from_volume = "1000", percent = "10" }]
-"#;
-    let paid_on = config(base);
+    let base = tiered_at_1000("10");
+    let paid_on = config(&base);
     let overridden = config(&format!(
         r#"{base}
 [[overrides]]

@@ -15,42 +15,17 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Command;
 
-const CONFIG: &str = r#"[daemon]
+/// The config: the synthetic store's program, paying 10 %.
+fn config() -> String {
+    format!(
+        "{}{}{}",
+        r#"[daemon]
 data_dir = "data"
 output_dir = "out"
 
-[[connectors]]
-id = "impact"
-plugin = "impact"
-schedule = "0 * * * *"
-enabled = false
-
-[[connectors]]
-id = "everflow"
-plugin = "everflow"
-schedule = "0 * * * *"
-enabled = false
-
-[[connectors]]
-id = "awin"
-plugin = "impact"
-schedule = "0 * * * *"
-enabled = false
-
-[[connectors]]
-id = "shop"
-plugin = "orders"
-schedule = "0 * * * *"
-enabled = false
-
-[[programs]]
-id = "shop-us"
-currency = "USD"
-claims = ["impact", "everflow", "awin"]
-orders = ["shop"]
-return_window_days = 30
-no_order_grace_days = 7
-
+"#,
+        reckon_tests::SYNTH_PROGRAM,
+        r#"
 [programs.commission]
 payout_currency = "USD"
 
@@ -59,7 +34,9 @@ id = "cps"
 effective_from = "2026-01-01"
 kind = "percent"
 percent = "10"
-"#;
+"#
+    )
+}
 
 fn reckon(cfg: &Path, args: &[&str]) -> std::process::Output {
     Command::new(reckon_tests::reckon_bin())
@@ -112,7 +89,7 @@ fn statements(dir: &Path) -> BTreeMap<String, Statement> {
 fn partner_ids_too_long_for_a_file_name_are_paid_and_verified_under_shortened_names() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = dir.path().join("reckon.toml");
-    std::fs::write(&cfg, CONFIG).unwrap();
+    std::fs::write(&cfg, config()).unwrap();
     let mut spec = SynthSpec::benchmark(400, 7);
     spec.start = chrono::DateTime::parse_from_rfc3339("2026-08-01T00:00:00Z")
         .unwrap()

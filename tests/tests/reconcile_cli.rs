@@ -13,45 +13,10 @@ fn write_config(dir: &Path) -> std::path::PathBuf {
     let cfg = dir.join("reckon.toml");
     std::fs::write(
         &cfg,
-        r#"[daemon]
-data_dir = "data"
-
-[[connectors]]
-id = "impact"
-plugin = "impact"
-schedule = "0 * * * *"
-enabled = false
-
-[[connectors]]
-id = "everflow"
-plugin = "everflow"
-schedule = "0 * * * *"
-enabled = false
-
-[[connectors]]
-id = "awin"
-plugin = "impact"
-schedule = "0 * * * *"
-enabled = false
-
-[[connectors]]
-id = "shop"
-plugin = "orders"
-schedule = "0 * * * *"
-enabled = false
-
-[[programs]]
-id = "shop-us"
-currency = "USD"
-claims = ["impact", "everflow", "awin"]
-orders = ["shop"]
-return_window_days = 30
-no_order_grace_days = 7
-
-[programs.match]
-amount_tolerance_abs = "0.50"
-amount_tolerance_pct = "1"
-"#,
+        format!(
+            "[daemon]\ndata_dir = \"data\"\n\n{}\n[programs.match]\namount_tolerance_abs = \"0.50\"\namount_tolerance_pct = \"1\"\n",
+            reckon_tests::SYNTH_PROGRAM
+        ),
     )
     .unwrap();
     cfg

@@ -972,10 +972,7 @@ fn reprice<'d, 'h>(
                     basis: i.basis,
                     date: i.date,
                     event: i.event,
-                    resolved: rules::on_terms(
-                        rules::resolve(config, network, &p.partner_id, i.event, i.date),
-                        paid_terms(p, i.event, i.date),
-                    ),
+                    resolved: resolve_paid(config, network, p, i.event, i.date),
                     fx: i.fx_rate,
                 })
             })
@@ -991,12 +988,10 @@ fn reprice<'d, 'h>(
                 // A released line: as it was paid (its entry was written
                 // from the finalised line, so it has every input), and
                 // nothing now.
-                let resolved = p.date.zip(p.event).and_then(|(date, event)| {
-                    rules::on_terms(
-                        rules::resolve(config, network, partner, event, date),
-                        paid_terms(p, event, date),
-                    )
-                });
+                let resolved = p
+                    .date
+                    .zip(p.event)
+                    .and_then(|(date, event)| resolve_paid(config, network, p, event, date));
                 let then = Side {
                     basis: p.basis.or(p.original_basis),
                     date: p.date.unwrap_or_default(),
@@ -1009,10 +1004,7 @@ fn reprice<'d, 'h>(
             };
             let date = local_date(d, tz);
             let (then_date, then_event) = (p.date.unwrap_or(date), p.event.unwrap_or(d.event_type));
-            let then_resolved = rules::on_terms(
-                rules::resolve(config, network, partner, then_event, then_date),
-                paid_terms(p, then_event, then_date),
-            );
+            let then_resolved = resolve_paid(config, network, p, then_event, then_date);
             let then = Side {
                 basis: p.basis.or(p.original_basis).or_else(|| in_volume(facts, d)),
                 date: then_date,
@@ -1034,10 +1026,7 @@ fn reprice<'d, 'h>(
                 sides.push((then, None));
                 continue;
             }
-            let resolved = rules::on_terms(
-                rules::resolve(config, network, partner, d.event_type, date),
-                paid_terms(p, d.event_type, date),
-            );
+            let resolved = resolve_paid(config, network, p, d.event_type, date);
             let basis = in_volume(facts, d);
             let mut why_not = None;
             let rate = match &resolved {
@@ -1087,10 +1076,7 @@ fn reprice<'d, 'h>(
                 let same = match settled_side {
                     Some(s) => s.clone(),
                     None => Side {
-                        resolved: rules::on_terms(
-                            rules::resolve(config, network, partner, then.event, then.date),
-                            paid_terms(p, then.event, then.date),
-                        ),
+                        resolved: resolve_paid(config, network, p, then.event, then.date),
                         ..then.clone()
                     },
                 };
@@ -1287,6 +1273,22 @@ fn reprice<'d, 'h>(
         }
     }
     (out, volumes, settlements)
+}
+
+/// The rule for `p`'s line with `event` on `date` ([`rules::resolve`]),
+/// priced on the terms it was paid on while those are its event and date
+/// ([`paid_terms`], [`rules::on_terms`]).
+fn resolve_paid<'a>(
+    config: &'a CommissionConfig,
+    network: &str,
+    p: &'a PaidClaim,
+    event: plugin_api::EventType,
+    date: NaiveDate,
+) -> Option<rules::Resolved<'a>> {
+    rules::on_terms(
+        rules::resolve(config, network, &p.partner_id, event, date),
+        paid_terms(p, event, date),
+    )
 }
 
 /// The terms `p` was paid on, for pricing it with `event` on `date`: while
