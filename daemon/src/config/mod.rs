@@ -734,9 +734,34 @@ fn claim_sources(cfg: &Config) -> Vec<&str> {
         .collect()
 }
 
+/// Connector and postback ids refused as invalid by their own error: "no
+/// connector with id" errors neither list nor suggest them (ops QA13
+/// OPS-9: `Cake` was suggested for `cake` right after `Cake` was refused).
+fn refused_ids(cfg: &Config) -> Vec<&str> {
+    let postbacks = cfg
+        .postbacks
+        .iter()
+        .filter(|p| p.problems().iter().any(|(field, _)| *field == "id"))
+        .map(|p| p.id.as_str());
+    cfg.connectors
+        .iter()
+        .map(|c| c.id.as_str())
+        .filter(|id| !valid_id(id))
+        .chain(postbacks)
+        .collect()
+}
+
 /// "unknown connector `x`; did you mean `y`? (configured: ...)".
-fn unknown_connector(id: &str, known: &[&str], what: &str) -> String {
-    let hint = source::not_configured(id, known);
+/// `known` as configured; each is listed once (a duplicate id was listed
+/// twice), and none of `refused`.
+fn unknown_connector(id: &str, known: &[&str], refused: &[&str], what: &str) -> String {
+    let mut listed: Vec<&str> = Vec::with_capacity(known.len());
+    for k in known {
+        if !refused.contains(k) && !listed.contains(k) {
+            listed.push(k);
+        }
+    }
+    let hint = source::not_configured(id, &listed);
     format!("no {what} with id `{id}`{hint}; add it or fix the id")
 }
 
@@ -767,12 +792,18 @@ fn check_programs(
     }
     let claim_sources = claim_sources(cfg);
     let order_sources: Vec<&str> = cfg.connectors.iter().map(|c| c.id.as_str()).collect();
+    let refused = refused_ids(cfg);
     for (i, p) in cfg.programs.iter().enumerate() {
         for (j, id) in p.claims.iter().enumerate() {
             if !claim_sources.contains(&id.as_str()) && !unparsed.contains(id) {
                 errors.push(map.error(
                     &format!("programs[{i}].claims[{j}]"),
-                    unknown_connector(id, &claim_sources, "connector or postback endpoint"),
+                    unknown_connector(
+                        id,
+                        &claim_sources,
+                        &refused,
+                        "connector or postback endpoint",
+                    ),
                 ));
             }
         }
@@ -785,7 +816,7 @@ fn check_programs(
             } else if !order_sources.contains(&id.as_str()) && !unparsed.contains(id) {
                 errors.push(map.error(
                     &format!("programs[{i}].orders[{j}]"),
-                    unknown_connector(id, &order_sources, "connector"),
+                    unknown_connector(id, &order_sources, &refused, "connector"),
                 ));
             }
         }
@@ -933,7 +964,7 @@ fn check_kpi(
         {
             errors.push(map.error(
                 &format!("kpi.attribution[{j}].connector"),
-                unknown_connector(&rule.connector, &connectors, "connector"),
+                unknown_connector(&rule.connector, &connectors, &refused_ids(cfg), "connector"),
             ));
         }
     }

@@ -153,6 +153,51 @@ amount = "1"
     );
 }
 
+/// Ops QA13 OPS-9: after a duplicate or an invalid connector id, the
+/// "no connector" error of a program listed the duplicate twice and
+/// suggested the id just refused.
+#[test]
+fn unknown_connector_lists_ids_once_and_never_suggests_a_refused_one() {
+    let text = r#"
+[[connectors]]
+id = "impact"
+plugin = "example"
+schedule = "0 * * * *"
+
+[[connectors]]
+id = "impact"
+plugin = "example"
+schedule = "0 * * * *"
+
+[[connectors]]
+id = "Cake"
+plugin = "example"
+schedule = "0 * * * *"
+
+[[connectors]]
+id = "shop"
+plugin = "example"
+schedule = "0 * * * *"
+
+[[programs]]
+id = "p"
+currency = "USD"
+claims = ["impact", "cake", "Cake"]
+orders = ["shop"]
+"#;
+    let e = parse(text, "x.toml").unwrap_err().to_string();
+    let lines: Vec<&str> = e.lines().collect();
+    assert_eq!(lines.len(), 3, "{e}");
+    assert!(lines[0].contains("duplicate connector id `impact`"), "{e}");
+    assert!(lines[1].contains("invalid connector id `Cake`"), "{e}");
+    assert!(
+        lines[2].ends_with(
+            "`programs[0].claims[1]`: no connector or postback endpoint with id `cake` (configured: `impact`, `shop`); add it or fix the id"
+        ),
+        "{e}"
+    );
+}
+
 #[test]
 fn broken_unknown_connectors_in_programs_and_kpi() {
     insta::assert_snapshot!(check("unknown_connectors"));
