@@ -418,6 +418,58 @@ pub fn parse(text: &str, file: &str) -> Result<Config, ConfigErrors> {
     parse_at(text, file, chrono::Utc::now())
 }
 
+/// The parser's message on one line (it can span two: "invalid table
+/// header\nduplicate key `x` in document root"), and for a table defined
+/// twice, where it first was: the error points at the second header, while
+/// the mistake is often above it, e.g. `[[connector]]` followed by
+/// `[connectors.settings]` (ops QA13 OPS-10).
+fn toml_error_message(message: &str, text: &str, at: usize) -> String {
+    let mut msg = message
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join(": ");
+    let Some(key) = msg
+        .split_once("duplicate key `")
+        .and_then(|(_, rest)| rest.split_once("` in document root"))
+        .map(|(key, _)| key.to_owned())
+    else {
+        return msg;
+    };
+    let before = &text[..at.min(text.len())];
+    // Headers above the error: (line number, header text, first key).
+    let headers: Vec<(usize, &str, &str)> = before
+        .lines()
+        .enumerate()
+        .filter_map(|(n, line)| {
+            let header = line.split('#').next()?.trim();
+            let inner = header.strip_prefix('[')?.trim_start_matches('[');
+            let first = inner.split(['.', ']']).next()?.trim().trim_matches('"');
+            Some((n + 1, header, first))
+        })
+        .collect();
+    let Some(&(line, header, _)) = headers.iter().find(|(_, _, first)| *first == key) else {
+        return msg;
+    };
+    msg.push_str(&format!("; `{key}` was first defined by `{header}` at line {line}"));
+    let entry = format!("[[{key}]]");
+    if header == entry {
+        msg.push_str(&format!(
+            ": `{key}` is a list, each of its entries starts with `{entry}`"
+        ));
+    } else if header == format!("[{key}]") {
+        msg.push_str(&format!(": write `{header}` once"));
+    } else if let Some(&(above, above_header, _)) =
+        headers.iter().rev().find(|(n, _, _)| *n < line)
+    {
+        msg.push_str(&format!(
+            ", which belongs to `{above_header}` at line {above}: is that header misspelled?"
+        ));
+    }
+    msg
+}
+
 /// [`parse`] at a given time: `now` is when each schedule must still have a
 /// next fire time.
 pub fn parse_at(
@@ -429,11 +481,11 @@ pub fn parse_at(
         Ok(d) => d,
         Err(e) => {
             let map = SourceMap::unparsed(file, text);
-            let msg = e.message().trim_end().to_owned();
+            let at = e.span().map_or(0, |s| s.start);
             return Err(ConfigErrors(vec![map.error_at(
                 e.span(),
                 "",
-                format!("malformed TOML: {msg}"),
+                format!("malformed TOML: {}", toml_error_message(e.message(), text, at)),
             )]));
         }
     };
