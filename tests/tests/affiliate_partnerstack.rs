@@ -243,6 +243,57 @@ fn partnerstack_wrong_keys_are_an_auth_error() {
 /// The daemon's clock cannot be moved in a test, so the first sync runs with
 /// the review off (`review_days = 0`); with it on (the default), the next
 /// run's review is due at once, as after an upgrade.
+/// A config for the real daemon: the plugin from `plugins`, its keys from
+/// `T_PS_PUB` and `T_PS_PRIV`; `extra` is appended to its settings.
+fn daemon_config(base_url: &str, extra: &str) -> String {
+    format!(
+        "[daemon]\ndata_dir = \"data\"\nplugin_dir = \"plugins\"\ntimezone = \"UTC\"\n\n\
+         [[connectors]]\nid = \"partnerstack\"\nplugin = \"partnerstack\"\n\
+         schedule = \"30 4 * * *\"\ntimezone = \"UTC\"\n\n[connectors.settings]\n\
+         public_key = {{ secret = \"env:T_PS_PUB\" }}\n\
+         private_key = {{ secret = \"env:T_PS_PRIV\" }}\n\
+         page_size = 100\nbase_url = \"{base_url}\"\n{extra}"
+    )
+}
+
+/// Ops QA13 OPS-11: a `base_url` without PartnerStack's `/api/v2` failed
+/// with a bare "request failed (HTTP 404)"; the error names the request
+/// (not its query) and the setting to check.
+#[test]
+fn a_base_url_without_the_api_path_names_the_request_that_got_404() {
+    use reckon_tests::fakes::affiliate::router;
+    use reckon_tests::fakes::server::FakeServer;
+
+    let fake = shared(PartnerStackFake::new(Params::small(47, 10)));
+    let server = FakeServer::start(router(fake));
+    let dir = tempfile::tempdir().unwrap();
+    reckon_tests::install_plugins(&dir.path().join("plugins"), &["partnerstack"]);
+    let config = dir.path().join("reckon.toml");
+    std::fs::write(&config, daemon_config(&server.base_url, "")).unwrap();
+    let out = std::process::Command::new(reckon_tests::reckon_bin())
+        .arg("--config")
+        .arg(&config)
+        .args(["sync", "partnerstack", "--check"])
+        .env("RUST_LOG", "warn")
+        .env("T_PS_PUB", "pk_live_fake")
+        .env("T_PS_PRIV", "sk_live_fake")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    let said = format!(
+        "request failed (HTTP 404): {{\"message\":\"Not found\",\"status\":404}} (the request was `GET {}/",
+        server.base_url
+    );
+    assert!(stderr.contains(&said), "{stderr}");
+    assert!(
+        stderr.contains(
+            "`: check the connector's `settings.base_url`, including the API's path prefix)"
+        ),
+        "{stderr}"
+    );
+}
+
 #[test]
 fn partnerstack_sync_reviews_an_old_reward_refunded_outside_its_window_as_reversed() {
     use chrono::{Datelike, NaiveDate};
@@ -264,15 +315,7 @@ fn partnerstack_sync_reviews_an_old_reward_refunded_outside_its_window_as_revers
     let write_config = |extra: &str| {
         std::fs::write(
             &config,
-            format!(
-                "[daemon]\ndata_dir = \"data\"\nplugin_dir = \"plugins\"\ntimezone = \"UTC\"\n\n\
-                 [[connectors]]\nid = \"partnerstack\"\nplugin = \"partnerstack\"\n\
-                 schedule = \"30 4 * * *\"\ntimezone = \"UTC\"\n\n[connectors.settings]\n\
-                 public_key = {{ secret = \"env:T_PS_PUB\" }}\n\
-                 private_key = {{ secret = \"env:T_PS_PRIV\" }}\n\
-                 page_size = 100\nbase_url = \"{}/api/v2\"\n{extra}",
-                server.base_url
-            ),
+            daemon_config(&format!("{}/api/v2", server.base_url), extra),
         )
         .unwrap()
     };

@@ -452,7 +452,9 @@ fn toml_error_message(message: &str, text: &str, at: usize) -> String {
     let Some(&(line, header, _)) = headers.iter().find(|(_, _, first)| *first == key) else {
         return msg;
     };
-    msg.push_str(&format!("; `{key}` was first defined by `{header}` at line {line}"));
+    msg.push_str(&format!(
+        "; `{key}` was first defined by `{header}` at line {line}"
+    ));
     let entry = format!("[[{key}]]");
     if header == entry {
         msg.push_str(&format!(
@@ -460,8 +462,7 @@ fn toml_error_message(message: &str, text: &str, at: usize) -> String {
         ));
     } else if header == format!("[{key}]") {
         msg.push_str(&format!(": write `{header}` once"));
-    } else if let Some(&(above, above_header, _)) =
-        headers.iter().rev().find(|(n, _, _)| *n < line)
+    } else if let Some(&(above, above_header, _)) = headers.iter().rev().find(|(n, _, _)| *n < line)
     {
         msg.push_str(&format!(
             ", which belongs to `{above_header}` at line {above}: is that header misspelled?"
@@ -485,7 +486,10 @@ pub fn parse_at(
             return Err(ConfigErrors(vec![map.error_at(
                 e.span(),
                 "",
-                format!("malformed TOML: {}", toml_error_message(e.message(), text, at)),
+                format!(
+                    "malformed TOML: {}",
+                    toml_error_message(e.message(), text, at)
+                ),
             )]));
         }
     };

@@ -158,7 +158,8 @@ amount = "1"
 /// one line and names the header to look at.
 #[test]
 fn a_table_defined_twice_names_where_it_first_was() {
-    let text = "[[connector]]\nid = \"a\"\n\n[connectors.settings]\nk = 1\n\n[[connectors]]\nid = \"b\"\n";
+    let text =
+        "[[connector]]\nid = \"a\"\n\n[connectors.settings]\nk = 1\n\n[[connectors]]\nid = \"b\"\n";
     let e = parse(text, "x.toml").unwrap_err().to_string();
     assert_eq!(
         e,
@@ -166,10 +167,17 @@ fn a_table_defined_twice_names_where_it_first_was() {
          `connectors` was first defined by `[connectors.settings]` at line 4, which belongs to \
          `[[connector]]` at line 1: is that header misspelled?"
     );
-    let e = parse("[kpi]\n[daemon]\n[kpi]\n", "x.toml").unwrap_err().to_string();
+    let e = parse("[kpi]\n[daemon]\n[kpi]\n", "x.toml")
+        .unwrap_err()
+        .to_string();
     assert!(e.starts_with("x.toml:3:1: malformed TOML: invalid table header: duplicate key `kpi` in document root; `kpi` was first defined by `[kpi]` at line 1: write `[kpi]` once"), "{e}");
-    let e = parse("[[programs]]\nid = \"p\"\n[programs]\n", "x.toml").unwrap_err().to_string();
-    assert!(e.contains("`programs` is a list, each of its entries starts with `[[programs]]`"), "{e}");
+    let e = parse("[[programs]]\nid = \"p\"\n[programs]\n", "x.toml")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("`programs` is a list, each of its entries starts with `[[programs]]`"),
+        "{e}"
+    );
 }
 
 /// Ops QA13 OPS-9: after a duplicate or an invalid connector id, the

@@ -65,6 +65,9 @@ struct Driver<'a> {
     repeats: plugin_api::validate::RepeatedRequests,
     /// Masks secrets in records and checkpoints; remembers its warnings.
     review: plugin_api::review::Review,
+    /// The last answer's status and request (`GET scheme://host/path`, no
+    /// query), to name in the plugin's error when it is a "no such path".
+    last_answer: Option<(u16, String)>,
 }
 
 fn fail(connector: &str, kind: ErrorKind, retryable: bool, message: String) -> SessionError {
@@ -173,6 +176,7 @@ pub async fn run(
         asked: 0,
         max_requests: options.max_requests,
         repeats: Default::default(),
+        last_answer: None,
         review: Default::default(),
     };
     let mut transport = transport;
@@ -315,6 +319,13 @@ impl Driver<'_> {
                         if let Some(r) = self.recorder.as_mut() {
                             r.record(&req, &answer);
                         }
+                        self.last_answer = match &answer.0 {
+                            Event::HttpResponse(head) => {
+                                let url = req.url.split(['?', '#']).next().unwrap_or_default();
+                                Some((head.status, format!("{} {url}", req.method)))
+                            }
+                            _ => None,
+                        };
                         self.queue.push_back(answer);
                     }
                     Err(ShuttingDown) => return Err(self.stopped()),
@@ -412,14 +423,36 @@ impl Driver<'_> {
                 return Ok(true);
             }
             Action::Error(e) => {
+                let hint = self.wrong_path_hint(e.kind, &e.message);
                 return Err(self.err(
                     e.kind,
                     e.retryable,
-                    format!("plugin `{}` failed: {}", self.plugin.manifest.id, e.message),
+                    format!(
+                        "plugin `{}` failed: {}{hint}",
+                        self.plugin.manifest.id, e.message
+                    ),
                 ));
             }
         }
         Ok(false)
+    }
+
+    /// When a plugin fails on a "no such path" answer (404, 405, 410), the
+    /// request that got it: a `base_url` without the API's path prefix
+    /// gives a bare "request failed (HTTP 404)" otherwise (ops QA13 OPS-11).
+    /// The query is left out: some APIs take keys there.
+    fn wrong_path_hint(&self, kind: ErrorKind, message: &str) -> String {
+        match &self.last_answer {
+            Some((status @ (404 | 405 | 410), request))
+                if kind == ErrorKind::Upstream && message.contains(&format!("HTTP {status}")) =>
+            {
+                format!(
+                    " (the request was `{request}`: check the connector's `settings.base_url`, \
+                     including the API's path prefix)"
+                )
+            }
+            _ => String::new(),
+        }
     }
 
     /// The session's end when the daemon stops during a wait: retryable;
