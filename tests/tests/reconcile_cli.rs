@@ -476,6 +476,29 @@ fn now_reproduces_what_was_stored_then_and_the_next_run_returns_to_the_present()
         ],
     );
     assert!(err.contains("with today's [[programs]] and [fx]"), "{err}");
+    assert!(!err.contains("no claim of program"), "{err}");
+    // Before anything was stored: empty, and it says why (ops QA13 OPS-20).
+    let (out, err) = reckon_with_stderr(
+        &cfg,
+        &[
+            "reconcile",
+            "report",
+            "--program",
+            "shop-us",
+            "--period",
+            "2026-08",
+            "--as-of",
+            "2026-01-01T00:00:00Z",
+            "--format",
+            "json",
+        ],
+    );
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["claims"], 0, "{v}");
+    assert!(
+        err.contains("note: no claim of program `shop-us` in 2026-08 was stored at 2026-01-01T00:00:00Z: records are stored when first synced"),
+        "{err}"
+    );
     assert_eq!(as_of["as_of"], between.replace("+00:00", "Z"), "{as_of}");
     let present = report(&[]);
     assert_eq!(present["totals"], counts(&now), "{present}");

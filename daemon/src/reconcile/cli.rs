@@ -176,6 +176,16 @@ pub fn run(config: &Path, args: ReconcileArgs, con: &mut Console) -> anyhow::Res
                     t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
                 )?;
             }
+            if let Some(at) = r.as_of.filter(|_| decisions.is_empty()) {
+                // Ops QA13 OPS-20: an empty report read as "no discrepancies".
+                writeln!(
+                    con.err,
+                    "note: no claim of program `{}` in {} was stored at {}: records are stored when first synced, so a store synced after that instant has nothing to judge then",
+                    program.id,
+                    r.period,
+                    at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+                )?;
+            }
             if let Some(at) = r.as_of {
                 writeln!(
                     con.err,
@@ -206,7 +216,14 @@ pub fn run(config: &Path, args: ReconcileArgs, con: &mut Console) -> anyhow::Res
                     .with_context(|| format!("cannot write {}", path.display()))?,
                 None => con.out.write_all(text.as_bytes())?,
             }
-            Ok(ExitCode::SUCCESS)
+            // The report is written either way; a scheduled export must
+            // notice it holds no claims because nothing was judged (ops
+            // QA13 OPS-13: the CSV has no place for the warning).
+            Ok(if ran {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
         }
         None => {
             let programs = select(&loaded.programs, args.program.as_deref())?;
