@@ -107,3 +107,68 @@ exit $code"#,
     );
     assert_eq!(after, truth);
 }
+
+/// Ops QA13 OPS-14: a `reckon sync` a client runs through the daemon fills
+/// the disk; the daemon stops with exit status 75, and the client is told
+/// so, not only "free space and rerun".
+#[test]
+fn a_client_whose_sync_fills_the_disk_is_told_the_daemon_stops() {
+    let data = Arc::new(FakeData {
+        per_day: 120,
+        requests: Default::default(),
+    });
+    let server = reckon_tests::fakes::server::FakeServer::start(router(data));
+    let listen = format!("listen = \"127.0.0.1:{}\"", reckon_tests::free_port());
+    let full = setup(&server.base_url, "0 0 1 1 *", &listen);
+    std::fs::create_dir_all(&full.data_dir).unwrap();
+    // The daemon and its client in one mount namespace (the socket is in
+    // the data directory): the client waits for the socket, polling with a
+    // deadline of 30 s.
+    let out = Command::new("unshare")
+        .args(["-rm", "sh", "-c"])
+        .arg(
+            r#"mount -t tmpfs -o size=1m tmpfs "$1" || exit 99
+"$2" --config "$3" run 2>"$4/daemon.log" &
+daemon=$!
+i=0
+until [ -S "$1/reckon.sock" ]; do
+  i=$((i+1)); [ $i -gt 300 ] && { kill $daemon; exit 98; }
+  sleep 0.1
+done
+"$2" --config "$3" sync examplenet --from 2026-01-01 --to 2026-01-31
+client=$?
+wait $daemon
+echo "client=$client daemon=$?" >&2"#,
+        )
+        .arg("sh")
+        .arg(&full.data_dir)
+        .arg(reckon_tests::reckon_bin())
+        .arg(&full.config)
+        .arg(full.dir.path())
+        .env("RECKON_TEST_EXAMPLE_KEY", API_KEY)
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("run unshare (util-linux)");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let log = std::fs::read_to_string(full.dir.path().join("daemon.log")).unwrap_or_default();
+    assert_ne!(
+        out.status.code(),
+        Some(99),
+        "cannot mount a tmpfs in a user namespace here: {stderr}"
+    );
+    assert_ne!(out.status.code(), Some(98), "no socket: {log}");
+    assert!(stderr.contains("client=1 daemon=75"), "{stderr}\n{log}");
+    assert!(stderr.contains("the disk is full"), "{stderr}");
+    assert!(
+        stderr.contains("error: the daemon is stopping (exit status 75): store I/O failed at "),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("; once that is fixed, restart the daemon too: its store refuses every write until then"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("panicked") && !log.contains("panicked"),
+        "{stderr}\n{log}"
+    );
+}

@@ -432,6 +432,7 @@ fn run(
         tag: ERR,
         tx: tx.clone(),
     };
+    let health = store.clone();
     let mut con = Console::in_daemon(Box::new(out), Box::new(err), store);
     let out_file = match &command {
         Command::Kpi(k) => k.out.clone(),
@@ -464,6 +465,9 @@ fn run(
             1
         }
     };
+    if let Some(note) = (code != 0).then(|| daemon_stopping(&health)).flatten() {
+        let _ = writeln!(con.err, "{note}");
+    }
     let _ = con.out.flush();
     drop(con);
     // A report or statements of a large program may have taken a GB or
@@ -674,8 +678,27 @@ async fn sync_run(
         Ok(c) if c == ExitCode::SUCCESS => 0,
         _ => 1,
     };
+    if let Some(note) = (code != 0)
+        .then(|| daemon_stopping(&daemon.store))
+        .flatten()
+    {
+        let _ = writeln!(err, "{note}");
+    }
     let _ = err.flush();
     code
+}
+
+/// What a client whose command failed must know when the store failed for
+/// good (a full disk): the daemon stops, and serves nothing until it is
+/// restarted (ops QA13 OPS-14: the client was told "free space and rerun"
+/// only).
+fn daemon_stopping(store: &crate::store::Store) -> Option<String> {
+    store.failure().map(|reason| {
+        format!(
+            "error: the daemon is stopping (exit status {}): {reason}; once that is fixed, restart the daemon too: its store refuses every write until then (a supervisor restarts it on this exit status)",
+            crate::schedule::EXIT_STORE_FAILED
+        )
+    })
 }
 
 /// Ends a client's run of a connector (see [`Daemon::claim`]) however the
