@@ -454,8 +454,8 @@ effective_from = "2026-01-01"
     let (code, _, err) = check_in(dir.path(), &[]);
     assert_eq!(code, 1, "{err}");
     for expected in [
-        "`connectors[1].settings.api_key`: secret not resolvable: environment variable `EVERFLOW_API_KEY` is not set",
-        "`connectors[2].settings.access_token`: secret not resolvable: environment variable `META_ACCESS_TOKEN` is not set",
+        "`connectors[1].settings.api_key`: secret of connector `everflow` setting `api_key` not resolvable: environment variable `EVERFLOW_API_KEY` is not set",
+        "`connectors[2].settings.access_token`: secret of connector `meta_us` setting `access_token` not resolvable: environment variable `META_ACCESS_TOKEN` is not set",
         "`programs[0].claims[1]`: connector `meta_us` runs plugin `meta_ads`, which produces ad spend, but `claims` takes claims (conversions)",
     ] {
         assert!(err.contains(expected), "{expected} missing from:\n{err}");

@@ -212,7 +212,7 @@ fn config_check_reports_each_change_a_finalised_period_settled() {
     let err = text(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{err}");
     for w in [
-        "`connectors[0].settings.api_key`: secret not resolvable",
+        "`connectors[0].settings.api_key`: secret of connector `impact` setting `api_key` not resolvable",
         "program `shop-us`: the payout currency is EUR",
         "program `shop-us`: the timezone is America/New_York",
         AWIN,

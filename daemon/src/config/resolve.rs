@@ -108,11 +108,11 @@ fn unknown_reference(s: &str) -> String {
                 .into_iter()
                 .find(|want| super::source::edit_distance(&scheme, want) <= 2)
         })
-        .map(|want| format!("; did you mean `{want}:`?"))
+        .map(|want| format!(" Did you mean `{want}:`?"))
         .unwrap_or_default();
     format!(
         "the secret reference must start with `env:` or `file:` (its value, {} characters, \
-         is not shown: it may be a credential){hint}; write `{{ secret = \"env:NAME\" }}` or \
+         is not shown: it may be a credential).{hint} Write `{{ secret = \"env:NAME\" }}` or \
          `{{ secret = \"file:PATH\" }}` and put the credential in that variable or file",
         s.chars().count()
     )
@@ -393,7 +393,14 @@ fn resolve_loaded(
                 // misspelled plain one is ("give its value directly" would
                 // invite a credential in the file).
                 let names: Vec<&str> = names.iter().map(String::as_str).collect();
-                errors.push(map.error(&path, schema::unknown_setting(k, &names)));
+                errors.push(map.error(
+                    &path,
+                    format!(
+                        "{} (plugin `{}` config schema)",
+                        schema::unknown_setting(k, &names),
+                        c.plugin
+                    ),
+                ));
                 continue;
             }
             if !secret_field {
@@ -419,7 +426,13 @@ fn resolve_loaded(
                 Ok((_, val)) => {
                     secrets.insert(k.clone(), Secret(val));
                 }
-                Err(m) => errors.push(map.error(&path, format!("secret not resolvable: {m}"))),
+                Err(m) => errors.push(map.error(
+                    &path,
+                    format!(
+                        "secret of connector `{}` setting `{k}` not resolvable: {m}",
+                        c.id
+                    ),
+                )),
             }
         } else if secret_field {
             errors.push(map.error(

@@ -311,7 +311,7 @@ pub fn explain_serde_message(msg: &str) -> String {
         }
     }
     if msg.starts_with("invalid socket address syntax") {
-        return "expected a socket address such as `127.0.0.1:9187` (IP and port)".into();
+        return "expected a socket address such as `127.0.0.1:9187` (IP and port; a host name such as `localhost` is not accepted here: write `127.0.0.1`, or `[::1]` for IPv6)".into();
     }
     if let Some(rest) = msg.strip_prefix("invalid type: ") {
         let rest = rest

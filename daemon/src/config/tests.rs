@@ -630,6 +630,12 @@ schedule = "0 6 * *"
             "{key} missing from:\n{text}"
         );
     }
+    // Ops QA13 OPS-18: once, not "kpi config: [kpi.summaries] schedule = ..." after it.
+    assert!(
+        text.contains("`kpi.summaries.schedule`: invalid cron expression `0 6 * *`"),
+        "{text}"
+    );
+    assert!(!text.contains("kpi config:"), "{text}");
 }
 
 #[test]
@@ -768,6 +774,8 @@ api_kye = { secret = "env:EXAMPLE_API_KEY" }
         "{e}"
     );
     assert!(!e.contains("give its value directly"), "{e}");
+    // As a plain unknown setting says it (ops QA13 OPS-18).
+    assert!(e.contains(" (plugin `example` config schema)"), "{e}");
 }
 
 /// QA6 F6: `[kpi] currency = "XYZ"` has the shape of a code but is no
@@ -967,7 +975,7 @@ orders = ["net"]
     let cfg = parse(text, "t.toml").unwrap();
     let e = ConfigErrors(resolve(&cfg, &example_loader, &secrets).unwrap_err()).to_string();
     assert!(
-        e.contains("`connectors[0].settings.api_key`: secret not resolvable"),
+        e.contains("`connectors[0].settings.api_key`: secret of connector `net` setting `api_key` not resolvable"),
         "{e}"
     );
     assert!(
@@ -1039,8 +1047,14 @@ fn a_literal_in_a_secret_reference_is_not_echoed() {
     for (value, hint) in [
         ("LITERAL-IMPACT-SECRET-xyz", None),
         ("admin:hunter2-secret", None),
-        ("ENV:EXAMPLE_API_KEY", Some("did you mean `env:`?")),
-        ("fil:/run/secrets/k", Some("did you mean `file:`?")),
+        (
+            "ENV:EXAMPLE_API_KEY",
+            Some("credential). Did you mean `env:`? Write"),
+        ),
+        (
+            "fil:/run/secrets/k",
+            Some("credential). Did you mean `file:`? Write"),
+        ),
     ] {
         let text = format!(
             r#"
@@ -1073,7 +1087,8 @@ api_key = {{ secret = "{value}" }}
             if let Some(h) = hint {
                 assert!(e.contains(h), "{e}");
             } else {
-                assert!(!e.contains("did you mean"), "{e}");
+                assert!(!e.contains("Did you mean"), "{e}");
+                assert!(e.contains("credential). Write `{"), "{e}");
             }
         }
     }

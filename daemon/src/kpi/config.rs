@@ -178,7 +178,13 @@ impl KpiConfig {
                 ));
             }
         }
-        if let Err(e) = super::summary::parse_schedule(&self.summaries.schedule) {
+        // The path names the key: the cron error alone (ops QA13 OPS-18:
+        // "`kpi.summaries.schedule`: kpi config: [kpi.summaries] schedule = ...").
+        if let Err(e) = self
+            .summaries
+            .schedule
+            .parse::<crate::config::CronSchedule>()
+        {
             out.push(("summaries.schedule".into(), e.to_string()));
         }
         out
