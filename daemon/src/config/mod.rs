@@ -809,13 +809,31 @@ fn refused_ids(cfg: &Config) -> Vec<&str> {
 
 /// "unknown connector `x`; did you mean `y`? (configured: ...)".
 /// `known` as configured; each is listed once (a duplicate id was listed
-/// twice), and none of `refused`.
-fn unknown_connector(id: &str, known: &[&str], refused: &[&str], what: &str) -> String {
+/// twice), and none of `refused`. A plugin id given for a connector id
+/// names the connectors running that plugin (new-user QA16 N6).
+fn unknown_connector(
+    cfg: &Config,
+    id: &str,
+    known: &[&str],
+    refused: &[&str],
+    what: &str,
+) -> String {
     let mut listed: Vec<&str> = Vec::with_capacity(known.len());
     for k in known {
         if !refused.contains(k) && !listed.contains(k) {
             listed.push(k);
         }
+    }
+    let running: Vec<String> = listed
+        .iter()
+        .filter(|k| cfg.connectors.iter().any(|c| c.id == **k && c.plugin == id))
+        .map(|k| format!("`{k}`"))
+        .collect();
+    if !running.is_empty() {
+        return format!(
+            "no {what} with id `{id}`: `{id}` is a plugin; write the id of the connector running it: {}",
+            running.join(", ")
+        );
     }
     let hint = source::not_configured(id, &listed);
     format!("no {what} with id `{id}`{hint}; add it or fix the id")
@@ -855,6 +873,7 @@ fn check_programs(
                 errors.push(map.error(
                     &format!("programs[{i}].claims[{j}]"),
                     unknown_connector(
+                        cfg,
                         id,
                         &claim_sources,
                         &refused,
@@ -872,7 +891,7 @@ fn check_programs(
             } else if !order_sources.contains(&id.as_str()) && !unparsed.contains(id) {
                 errors.push(map.error(
                     &format!("programs[{i}].orders[{j}]"),
-                    unknown_connector(id, &order_sources, &refused, "connector"),
+                    unknown_connector(cfg, id, &order_sources, &refused, "connector"),
                 ));
             }
         }
@@ -1020,7 +1039,13 @@ fn check_kpi(
         {
             errors.push(map.error(
                 &format!("kpi.attribution[{j}].connector"),
-                unknown_connector(&rule.connector, &connectors, &refused_ids(cfg), "connector"),
+                unknown_connector(
+                    cfg,
+                    &rule.connector,
+                    &connectors,
+                    &refused_ids(cfg),
+                    "connector",
+                ),
             ));
         }
     }

@@ -209,12 +209,19 @@ schedule = "0 * * * *"
 [[programs]]
 id = "p"
 currency = "USD"
-claims = ["impact", "cake", "Cake"]
+claims = ["impact", "cake", "Cake", "example"]
 orders = ["shop"]
 "#;
     let e = parse(text, "x.toml").unwrap_err().to_string();
     let lines: Vec<&str> = e.lines().collect();
-    assert_eq!(lines.len(), 3, "{e}");
+    assert_eq!(lines.len(), 4, "{e}");
+    // A plugin id for a connector id (new-user QA16 N6).
+    assert!(
+        lines[3].ends_with(
+            "`programs[0].claims[3]`: no connector or postback endpoint with id `example`: `example` is a plugin; write the id of the connector running it: `impact`, `shop`"
+        ),
+        "{e}"
+    );
     assert!(lines[0].contains("duplicate connector id `impact`"), "{e}");
     assert!(lines[1].contains("invalid connector id `Cake`"), "{e}");
     assert!(
