@@ -286,12 +286,25 @@ fn de_section<T: serde::de::DeserializeOwned>(
                     return None;
                 }
                 if !echo {
-                    let span = span.or_else(|| map.span_of(path));
-                    errors.push(map.error_at(
-                        span,
-                        &at,
-                        source::explain_serde_message(e.message()),
-                    ));
+                    let mut message = source::explain_serde_message(e.message());
+                    let mut at = at.clone();
+                    let mut span = span.or_else(|| map.span_of(path));
+                    // serde names the list, not the entry lacking the
+                    // field: name the entry and its id (new-user QA16 N5).
+                    let lacking = e
+                        .message()
+                        .strip_prefix("missing field `")
+                        .and_then(|f| f.strip_suffix('`'))
+                        .zip(at.strip_prefix(path).and_then(|r| r.strip_prefix('.')))
+                        .and_then(|(field, rest)| lacking_entry(&item, &key_path(rest), field));
+                    if let Some((i, id)) = lacking {
+                        at = format!("{at}[{i}]");
+                        span = map.span_of(&at).or(span);
+                        if let Some(id) = id {
+                            message = format!("(id `{id}`): {message}");
+                        }
+                    }
+                    errors.push(map.error_at(span, &at, message));
                 }
                 let rest = at.strip_prefix(path).and_then(|r| r.strip_prefix('.'))?;
                 let mut parts = key_path(rest);
@@ -393,6 +406,40 @@ fn remove_in_table(table: &mut dyn toml_edit::TableLike, parts: &[KeyPart]) -> O
         return table.remove(key).map(|_| key.clone());
     }
     remove_in_item(table.get_mut(key)?, rest)
+}
+
+/// The first table of the list at `parts` that lacks `field`: its index,
+/// and its `id` if it has one.
+fn lacking_entry(
+    item: &toml_edit::Item,
+    parts: &[KeyPart],
+    field: &str,
+) -> Option<(usize, Option<String>)> {
+    let found = |tables: Vec<&dyn toml_edit::TableLike>| {
+        let i = tables.iter().position(|t| !t.contains_key(field))?;
+        let id = tables[i]
+            .get("id")
+            .and_then(|v| v.as_str())
+            .map(str::to_owned);
+        Some((i, id))
+    };
+    match (item, parts.split_first()) {
+        (toml_edit::Item::ArrayOfTables(a), None) => {
+            found(a.iter().map(|t| t as &dyn toml_edit::TableLike).collect())
+        }
+        (toml_edit::Item::Value(toml_edit::Value::Array(a)), None) => found(
+            a.iter()
+                .map(|v| v.as_inline_table().map(|t| t as &dyn toml_edit::TableLike))
+                .collect::<Option<Vec<_>>>()?,
+        ),
+        (_, Some((KeyPart::Key(k), rest))) => {
+            lacking_entry(item.as_table_like()?.get(k)?, rest, field)
+        }
+        (toml_edit::Item::ArrayOfTables(a), Some((KeyPart::Index(i), rest))) => {
+            lacking_entry(&toml_edit::Item::Table(a.get(*i)?.clone()), rest, field)
+        }
+        _ => None,
+    }
 }
 
 fn items_of(item: &toml_edit::Item) -> Option<Vec<toml_edit::Item>> {
@@ -582,7 +629,7 @@ pub fn parse_at(
     check_programs(now, &cfg, &unparsed, &map, &mut errors);
     check_kpi(now, &cfg, &unparsed, &map, &mut errors);
     let mut checked = errors.split_off(serde_errors);
-    checked.retain(|e| !repeats_refused_key(e, &refused));
+    checked.retain(|e| !repeats_refused_key(e, &refused) && !follows_refused_rules(e, &refused));
     errors.append(&mut checked);
     for p in &mut cfg.programs {
         p.default_timezone = Some(cfg.daemon.timezone.0);
@@ -669,6 +716,20 @@ fn repeats_refused_key(e: &ConfigError, refused: &[String]) -> bool {
         let key = key.split('[').next().unwrap_or(key);
         e.path == table && e.message.contains(&format!("`{key}`"))
     })
+}
+
+/// Whether a check's error is an override naming a rule of a `rules` list
+/// serde refused (and [`de_section`] removed whole): the rule may well be
+/// there (new-user QA16 N5: "rule `cps-default` is not defined in rules"
+/// after another rule lacked `effective_from`).
+fn follows_refused_rules(e: &ConfigError, refused: &[String]) -> bool {
+    let Some((commission, _)) = e.path.split_once(".overrides[") else {
+        return false;
+    };
+    e.message.contains("is not defined in rules")
+        && refused
+            .iter()
+            .any(|r| r.starts_with(&format!("{commission}.rules")))
 }
 
 fn valid_id(id: &str) -> bool {

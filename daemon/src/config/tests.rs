@@ -153,6 +153,70 @@ amount = "1"
     );
 }
 
+/// New-user QA16 N5: a rule lacking `effective_from` was reported at the
+/// `rules` list, and an override naming another, present rule was then
+/// said to name no rule.
+#[test]
+fn a_rule_lacking_a_field_is_named_and_hides_no_override() {
+    let base = r#"
+[[connectors]]
+id = "shop"
+plugin = "example"
+schedule = "0 * * * *"
+
+[[connectors]]
+id = "net"
+plugin = "example"
+schedule = "0 * * * *"
+
+[[programs]]
+id = "p"
+currency = "USD"
+claims = ["net"]
+orders = ["shop"]
+
+[programs.commission]
+payout_currency = "USD"
+
+[[programs.commission.rules]]
+id = "lead-flat"
+kind = "flat"
+amount = "3"
+
+[[programs.commission.rules]]
+id = "cps-default"
+effective_from = "2026-01-01"
+kind = "percent"
+percent = "8"
+
+[[programs.commission.overrides]]
+id = "deal"
+rule = "cps-default"
+partner = "net:31"
+effective_from = "2026-10-01"
+percent = "12"
+"#;
+    let e = parse(base, "x.toml").unwrap_err().to_string();
+    assert_eq!(
+        e,
+        "x.toml:21:1: `programs[0].commission.rules[0]`: (id `lead-flat`): missing field `effective_from`"
+    );
+    // With the rules whole, an override naming no rule is reported (as the
+    // `broken_commission` snapshot shows too).
+    let e = parse(
+        &base
+            .replace(
+                "kind = \"flat\"",
+                "effective_from = \"2026-01-01\"\nkind = \"flat\"",
+            )
+            .replace("rule = \"cps-default\"", "rule = \"cps\""),
+        "x.toml",
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.ends_with("`programs[0].commission.overrides[0]`: (id `deal`): rule `cps` is not defined in rules"), "{e}");
+}
+
 /// Ops QA13 OPS-10: a misspelled `[[connector]]` header made the next,
 /// correct `[[connectors]]` the parser's error, in two lines; the message is
 /// one line and names the header to look at.
