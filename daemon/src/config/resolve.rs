@@ -131,7 +131,9 @@ pub fn os_secret_reader(base: PathBuf) -> impl Fn(&SecretRef) -> Result<String, 
 
 /// What a missing `env:` secret's error says to do; a SIGHUP reload says
 /// [`ENV_NOT_SET_ON_RELOAD`] instead.
-pub const ENV_NOT_SET_FIX: &str = "export it before starting reckon";
+pub const ENV_NOT_SET_FIX: &str = "export it before starting reckon (`sudo -u` and `su` start \
+     with a clean environment: see README, Installing, Secrets, to run a command with the \
+     service's variables)";
 
 /// [`ENV_NOT_SET_FIX`] for a SIGHUP reload: the running daemon's
 /// environment is the one it started with, so exporting the variable in a
