@@ -539,9 +539,9 @@ fn regenerating_a_draft_replaces_it_and_claims_are_paid_once() {
     // a period before a finalised one cannot be generated any more
     let err =
         reckon::payout::generate(&inputs(&c, &ds, &fxr, &book, tmp.path()), "2026-09").unwrap_err();
-    assert!(
-        err.to_string().contains("precedes finalised period"),
-        "{err}"
+    assert_eq!(
+        err.to_string(),
+        "program `shop`: period 2026-09 starts before finalised period 2026-11 (periods are generated in order); generate 2026-12 or a later period: a claim is paid by the first period generated once it is payable, so 2026-12 pays those of 2026-09 not paid yet"
     );
 }
 
@@ -724,6 +724,17 @@ fn finalising_a_period_retires_the_drafts_it_makes_final_never() {
         !h2.warnings.iter().any(|w| w.contains("not finalised")),
         "{:?}",
         h2.warnings
+    );
+    // Semi-monthly finalised to 2026-11-H2, then monthly again: September is
+    // refused, and the advice is a monthly period (finance QA16 M1: it
+    // named the finalised period of the other kind).
+    run(&semi, "2026-11-H2", true);
+    let e = reckon::payout::generate(&inputs(&monthly, &ds, &fxr, &book, tmp.path()), "2026-09")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("period 2026-09 starts before finalised period 2026-11-H2 (periods are generated in order); generate 2026-12 or a later period"),
+        "{e}"
     );
 }
 
@@ -1636,7 +1647,7 @@ fn verify_tells_missing_files_from_an_interrupted_finalize_and_periods_that_will
         .to_string();
     assert_eq!(
         e,
-        "program `shop`: period 2026-09 has no statements and will not have any: 2026-10, the first period finalised from its start on, paid its payable claims (a claim is paid by the first period generated once it is payable). Verify 2026-10 instead"
+        "program `shop`: period 2026-09 has no statements and will not have any: 2026-10, the first period finalised from its start on, paid its payable claims (a claim is paid by the first period generated once it is payable). Show or verify 2026-10 instead"
     );
     let e = reckon::payout::verify(&book, tmp.path(), "shop", "2026-W36")
         .unwrap_err()
@@ -1811,14 +1822,22 @@ fn show_and_verify_on_a_store_older_than_the_files_say_so() {
         .expect("show names the newer files");
     assert!(why.contains("the store is older than the files"), "{why}");
 
-    let e = reckon::payout::verify(&before_any, tmp.path(), "shop", "2026-10")
-        .unwrap_err()
-        .to_string();
-    assert!(!e.contains("first"), "{e}");
-    assert!(
-        e.contains("holds finalised statements that this store did not issue"),
-        "{e}"
-    );
+    // Neither `verify` nor `show` (finance QA16 L3) of a period the store
+    // never recorded advises generating it.
+    for e in [
+        reckon::payout::verify(&before_any, tmp.path(), "shop", "2026-10")
+            .unwrap_err()
+            .to_string(),
+        reckon::payout::show(&before_any, tmp.path(), "shop", "2026-10")
+            .unwrap_err()
+            .to_string(),
+    ] {
+        assert!(!e.contains("first"), "{e}");
+        assert!(
+            e.contains("holds finalised statements that this store did not issue"),
+            "{e}"
+        );
+    }
 }
 
 /// Rewrites a period finalised by today's code as a version before format

@@ -358,6 +358,7 @@ mod tests {
                 program: program(),
                 period: period(),
                 later: "2026-09".into(),
+                next: "2026-09".into(),
             },
             PayoutError::NotGenerated {
                 program: program(),

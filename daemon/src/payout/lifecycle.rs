@@ -97,14 +97,18 @@ pub enum PayoutError {
     #[error(transparent)]
     Render(#[from] RenderError),
     /// A later period is already finalised.
-    #[error("program `{program}`: period {period} precedes finalised period {later}, whose statements already include its claims; generate {later} or a later period instead")]
+    #[error("program `{program}`: period {period} starts before finalised period {later} (periods are generated in order); generate {next} or a later period: a claim is paid by the first period generated once it is payable, so {next} pays those of {period} not paid yet")]
     Superseded {
         /// Program.
         program: String,
         /// The period asked for.
         period: String,
-        /// The finalised later period.
+        /// The finalised period starting last.
         later: String,
+        /// The first period of the asked-for kind that may be generated
+        /// (finance QA16 M1: the advice named a finalised weekly period
+        /// to a program now monthly).
+        next: String,
     },
     /// Nothing recorded for the period.
     #[error("program `{program}`: no statements recorded for period {period}; run `reckon statements generate --program {program} --period {period}` first")]
@@ -116,7 +120,7 @@ pub enum PayoutError {
     },
     /// Nothing recorded for a period that precedes a finalised one: it
     /// never will have statements.
-    #[error("program `{program}`: period {period} has no statements and will not have any: {later}, the first period finalised from its start on, paid its payable claims (a claim is paid by the first period generated once it is payable). Verify {later} instead{}", retired.as_ref().map(|d| format!("; a draft of {period} that was never finalised is kept in {}", d.display())).unwrap_or_default())]
+    #[error("program `{program}`: period {period} has no statements and will not have any: {later}, the first period finalised from its start on, paid its payable claims (a claim is paid by the first period generated once it is payable). Show or verify {later} instead{}", retired.as_ref().map(|d| format!("; a draft of {period} that was never finalised is kept in {}", d.display())).unwrap_or_default())]
     NoStatements {
         /// Program.
         program: String,
@@ -700,14 +704,30 @@ fn check_not_superseded(
     period: &Period,
 ) -> Result<Vec<String>, PayoutError> {
     let mut warnings = Vec::new();
-    for r in period_records(b, program)? {
-        if r.status == Status::Finalised && r.period_start > period.start {
-            return Err(PayoutError::Superseded {
-                program: program.into(),
-                period: period.to_string(),
-                later: r.period,
-            });
+    let records = period_records(b, program)?;
+    let latest = records
+        .iter()
+        .filter(|r| r.status == Status::Finalised && r.period_start > period.start)
+        .max_by_key(|r| r.period_start);
+    if let Some(r) = latest {
+        // The first period of this kind that the rule above lets through
+        // and that is not finalised itself.
+        let mut next = period.clone();
+        while next.start < r.period_start
+            || records
+                .iter()
+                .any(|f| f.status == Status::Finalised && f.period == next.to_string())
+        {
+            next = next.next();
         }
+        return Err(PayoutError::Superseded {
+            program: program.into(),
+            period: period.to_string(),
+            later: r.period.clone(),
+            next: next.to_string(),
+        });
+    }
+    for r in records {
         if r.status == Status::Draft && r.period_start < period.start {
             warnings.push(format!(
                 "period {} has drafts that are not finalised; its payable claims are included in {period} too, and finalising {period} retires those drafts (their files move to set-aside)",
@@ -2169,6 +2189,9 @@ pub fn show(
     period: &str,
 ) -> Result<ShownPeriod, PayoutError> {
     let Some(rec) = load_period(b, program, period)? else {
+        // As `verify` (finance QA16 L3: "run generate first", which a store
+        // older than the files is refused).
+        super::issued::check(b, output_dir, program)?;
         return Err(not_recorded(b, output_dir, program, period)?);
     };
     let mut rows = Vec::new();
