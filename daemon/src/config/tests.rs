@@ -153,6 +153,65 @@ amount = "1"
     );
 }
 
+/// Finance QA16 L4: `minimum_payout = "300.5"` in JPY was taken silently
+/// and shown as 301; a threshold finer than the payout currency is an
+/// error naming the currency and a value to write.
+#[test]
+fn a_threshold_finer_than_the_payout_currency_is_refused() {
+    let text = r#"
+[[connectors]]
+id = "shop"
+plugin = "example"
+schedule = "0 * * * *"
+
+[[connectors]]
+id = "net"
+plugin = "example"
+schedule = "0 * * * *"
+
+[[programs]]
+id = "p"
+currency = "USD"
+claims = ["net"]
+orders = ["shop"]
+
+[programs.commission]
+payout_currency = "JPY"
+minimum_payout = "300.5"
+
+[[programs.commission.rules]]
+id = "cps"
+effective_from = "2026-01-01"
+kind = "percent"
+percent = "8"
+cap_per_period = "1000.25"
+"#;
+    let e = parse(text, "x.toml").unwrap_err().to_string();
+    let lines: Vec<&str> = e.lines().collect();
+    assert_eq!(lines.len(), 2, "{e}");
+    assert!(
+        lines[0].ends_with("300.5 is finer than JPY's minor unit (0 decimals); write e.g. \"301\""),
+        "{e}"
+    );
+    assert!(
+        lines[1].ends_with("cap_per_period 1000.25 is finer than JPY's minor unit (0 decimals); write e.g. \"1000\""),
+        "{e}"
+    );
+    // Whole yen, and cents in USD (trailing zeros included), pass.
+    let ok = text
+        .replace("\"300.5\"", "\"301\"")
+        .replace("\"1000.25\"", "\"1000.00\"");
+    parse(&ok, "x.toml").unwrap();
+    parse(
+        &text
+            .replace("\"JPY\"", "\"USD\"")
+            .replace("\"300.5\"", "\"300.50\"")
+            .replace("\"1000.25\"", "\"1000.25\""),
+        "x.toml",
+    )
+    .unwrap();
+}
+
 /// New-user QA16 N5: a rule lacking `effective_from` was reported at the
 /// `rules` list, and an override naming another, present rule was then
 /// said to name no rule.

@@ -282,8 +282,25 @@ impl CommissionConfig {
         if let Err(e) = self.timezone_name().parse::<crate::config::Timezone>() {
             err("timezone", e);
         }
+        // A threshold finer than the payout currency cannot be paid nor
+        // shown: it was rounded silently (finance QA16 L4: 300.5 JPY).
+        let finer = |amount: Decimal| {
+            let digits = plugin_api::currency::minor_unit_digits(&self.payout_currency)?;
+            (amount.normalize().scale() > digits).then(|| {
+                format!(
+                    "{amount} is finer than {}'s minor unit ({digits} decimals); write e.g. \"{}\"",
+                    self.payout_currency,
+                    amount.round_dp_with_strategy(
+                        digits,
+                        rust_decimal::RoundingStrategy::MidpointAwayFromZero
+                    )
+                )
+            })
+        };
         if self.minimum() < Decimal::ZERO {
             err("minimum_payout", "must be zero or more".into());
+        } else if let Some(m) = finer(self.minimum()) {
+            err("minimum_payout", m);
         }
         if let Some(expr) = &self.draft_schedule {
             // The connectors' cron syntax (5, 6 or 7 fields).
@@ -348,6 +365,11 @@ impl CommissionConfig {
             if r.cap_per_period.is_some_and(|c| c < Decimal::ZERO) {
                 msgs.push("cap_per_period must be zero or more".into());
             }
+            msgs.extend(
+                r.cap_per_period
+                    .and_then(finer)
+                    .map(|m| format!("cap_per_period {m}")),
+            );
             for m in msgs {
                 err(&entry, m);
             }
