@@ -182,11 +182,12 @@ pub fn run(
             if v.problems.is_empty() {
                 writeln!(
                     con.out,
-                    "{} {} ({}): {} files verified",
+                    "{} {} ({}): {} files verified in {}",
                     v.program,
                     v.period,
                     v.status.as_str(),
-                    v.files_checked
+                    v.files_checked,
+                    visible(&v.dir.display().to_string())
                 )?;
                 Ok(ExitCode::SUCCESS)
             } else {
@@ -195,9 +196,10 @@ pub fn run(
                 }
                 writeln!(
                     con.out,
-                    "{} problem(s) in {} files",
+                    "{} problem(s) in {} files in {}",
                     v.problems.len(),
-                    v.files_checked
+                    v.files_checked,
+                    visible(&v.dir.display().to_string())
                 )?;
                 // What repairs it (QA: verify said what was wrong, not
                 // what to do). A store older than the files names its own

@@ -2038,6 +2038,8 @@ pub struct Verification {
     pub files_checked: usize,
     /// Every mismatch found, one sentence each; empty = verified.
     pub problems: Vec<String>,
+    /// The directory checked.
+    pub dir: PathBuf,
 }
 
 /// Recomputes the hashes of a period's files and compares them with the
@@ -2064,6 +2066,7 @@ pub fn verify(
         status: rec.status,
         files_checked: 0,
         problems: Vec::new(),
+        dir: dir.clone(),
     };
     // Not the recorded set at all: one sentence instead of a mismatch per
     // file.
