@@ -683,7 +683,17 @@ fn finalising_a_period_retires_the_drafts_it_makes_final_never() {
     assert_eq!(paid, ["A", "B"]);
 
     // Now semi-monthly: the monthly November draft cannot be finalised;
-    // finalising 2026-11-H1 retires it.
+    // generating 2026-11-H1, which starts the same day, says so (finance
+    // QA16 L5), and finalising it retires the draft.
+    let h1 = run(&semi, "2026-11-H1", false);
+    assert!(
+        h1.warnings.iter().any(
+            |w| w.contains("period 2026-11 has drafts that are not finalised")
+                && w.contains("included in 2026-11-H1 too")
+        ),
+        "{:?}",
+        h1.warnings
+    );
     let h1 = run(&semi, "2026-11-H1", true);
     assert!(
         h1.warnings

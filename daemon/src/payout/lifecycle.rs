@@ -727,8 +727,13 @@ fn check_not_superseded(
             next: next.to_string(),
         });
     }
+    let name = period.to_string();
     for r in records {
-        if r.status == Status::Draft && r.period_start < period.start {
+        // A draft of another kind starting the same day counts (finance
+        // QA16 L5: a monthly 2026-11 draft when 2026-11-H1 is generated).
+        let earlier =
+            r.period_start < period.start || (r.period_start == period.start && r.period != name);
+        if r.status == Status::Draft && earlier {
             warnings.push(format!(
                 "period {} has drafts that are not finalised; its payable claims are included in {period} too, and finalising {period} retires those drafts (their files move to set-aside)",
                 r.period
