@@ -262,22 +262,32 @@ fn tiktok_ads_sync_through_the_daemon_stores_the_ground_truth_and_restatements()
     let (token, advertiser) = (config.access_token.clone(), config.advertiser_id.clone());
     let fake = tiktok_ads::TiktokFake::new(config, Universe::new(42, 15, 4));
     let server = FakeServer::start(tiktok_ads::router(fake.clone()));
-    let d = Daemon::new(
-        "tiktok_ads",
-        "tiktok_test",
-        "America/New_York",
-        &format!(
-            r#"advertiser_id = "{advertiser}"
+    let daemon = |timezone: &str| {
+        Daemon::new(
+            "tiktok_ads",
+            "tiktok_test",
+            timezone,
+            &format!(
+                r#"advertiser_id = "{advertiser}"
 access_token = {{ secret = "env:TIKTOK_TEST_TOKEN" }}
 base_url = "{}"
 page_size = 50
 conversion_value_metric = "total_complete_payment_rate"
 rate_limit_backoff_secs = 1"#,
-            server.base_url
-        ),
-        &[("TIKTOK_TEST_TOKEN", &token)],
+                server.base_url
+            ),
+            &[("TIKTOK_TEST_TOKEN", &token)],
+        )
+    };
+    let d = daemon("America/New_York");
+    let out = d.sync("tiktok_test", "2026-10-01", "2026-10-05");
+    assert_ok(&out, "sync");
+    let zone_warning = "the account reports its days in";
+    assert!(
+        !String::from_utf8_lossy(&out.stderr).contains(zone_warning),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
     );
-    assert_ok(&d.sync("tiktok_test", "2026-10-01", "2026-10-05"), "sync");
     let first = d.export("tiktok_test");
     assert_eq!(
         spend_totals(first.iter().map(|(s, _)| s)),
@@ -298,5 +308,15 @@ rate_limit_backoff_secs = 1"#,
     assert_eq!(
         spend_totals(second.iter().map(|(s, _)| s)),
         tiktok_ads::truth_totals(&fake, Level::AdGroup, day("2026-10-01"), day("2026-10-05"))
+    );
+    // A connector `timezone` other than the account's is warned about, once
+    // (new-user QA16 N4).
+    let out = daemon("Europe/Berlin").sync("tiktok_test", "2026-10-01", "2026-10-02");
+    assert_ok(&out, "sync in another zone");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.matches(zone_warning).count(), 1, "{err}");
+    assert!(
+        err.contains("the account reports its days in America/New_York, but the connector's `timezone` is Europe/Berlin"),
+        "{err}"
     );
 }

@@ -203,6 +203,10 @@ struct StoreSink<'a> {
     /// Keys of the spend rows the current session delivered (for a
     /// complete pass, [`Checkpoint::covers`]); cleared per session.
     delivered: HashSet<String>,
+    /// The connector's `timezone` (IANA name), which cuts its windows;
+    /// spend days in another one are warned about once a run.
+    timezone: String,
+    zone_warned: bool,
 }
 
 impl StoreSink<'_> {
@@ -278,6 +282,21 @@ impl SessionSink for StoreSink<'_> {
             r.set_source(&self.source);
             if let Record::Spend(s) = r {
                 self.delivered.insert(s.key());
+                if !self.zone_warned && s.timezone != self.timezone {
+                    // New-user QA16 N4: the plugin knew the account's
+                    // zone, and nothing said it differed.
+                    self.zone_warned = true;
+                    tracing::warn!(
+                        connector = %self.source,
+                        account = %s.account_id,
+                        account_timezone = %s.timezone,
+                        connector_timezone = %self.timezone,
+                        "the account reports its days in {}, but the connector's `timezone` is {}: sync windows are cut in the connector's, so a backfill's first and last days may not be the network's; set `timezone = \"{}\"` on the connector",
+                        s.timezone,
+                        self.timezone,
+                        s.timezone
+                    );
+                }
             }
         }
         warn_conflicting_duplicates(&self.source, &checkpoint.stream, &records);
@@ -534,6 +553,8 @@ pub async fn run_sync_with(
         progress,
         writer,
         delivered: HashSet::new(),
+        timezone: connector.timezone.name().to_owned(),
+        zone_warned: false,
     };
     let mut failure: Option<SyncError> = None;
     for (i, w) in windows.iter().enumerate() {
