@@ -136,6 +136,21 @@ impl World {
         day
     }
 
+    /// Restates the story's second-to-last day (a day of the platform's
+    /// account timezone) on an ad fake: `google_ads`, `meta_ads` or
+    /// `tiktok_ads`; `None` for another name. Each call is one more
+    /// revision: the figures of that day change on the next pull.
+    pub fn restate(&self, platform: &str) -> Option<NaiveDate> {
+        let day = self.story.to - Duration::days(1);
+        match platform {
+            "google_ads" => self.google.restate(day),
+            "meta_ads" => self.meta.restate(day),
+            "tiktok_ads" => self.tiktok.restate(day),
+            _ => return None,
+        }
+        Some(day)
+    }
+
     /// Number of running fake servers.
     pub fn servers(&self) -> usize {
         self.servers.len()

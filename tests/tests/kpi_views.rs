@@ -6,7 +6,8 @@ use kpi_fixtures::*;
 use plugin_api::ConversionStatus;
 use plugin_api::Money;
 use reckon::fx::FxTable;
-use reckon::kpi::{summarize, Dim, Metric, Report, Totals, View};
+use reckon::kpi::summary::produce;
+use reckon::kpi::{summarize, Dim, Format, Metric, Report, Totals, View};
 use reckon::reconcile::model::{Decision, Outcome};
 use rust_decimal::Decimal;
 
@@ -207,7 +208,8 @@ fn mixed_currencies_need_a_reporting_currency() {
     )
     .expect_err("mixed currencies");
     assert!(err.to_string().contains("EUR, USD"), "{err}");
-    // With a currency but no rate, the order is left out and the note says so.
+    // With a currency but no rate, the order counts, its revenue is
+    // unknown and the note says so.
     let cfg = config();
     let r = summarize(
         ctx("UTC", &cfg, &fx),
@@ -218,11 +220,13 @@ fn mixed_currencies_need_a_reporting_currency() {
     assert!(
         r.notes
             .iter()
-            .any(|n| n.starts_with("1 order in USD left out: no USD→EUR rate")),
+            .any(|n| n.starts_with("1 order in USD has no USD→EUR rate in [fx] on 2026-11-02")),
         "{:?}",
         r.notes
     );
-    assert_eq!(r.total.reconciled.expect("rec").conversions, dec("5"));
+    let rec = r.total.reconciled.expect("rec");
+    assert_eq!(rec.conversions, dec("6"));
+    assert_eq!(rec.metric(Metric::Revenue), None);
 }
 
 #[test]
@@ -319,47 +323,212 @@ fn a_zero_amount_order_is_a_conversion_not_a_refund() {
     );
 }
 
-/// A winning claim whose commission has no FX rate: the order still counts
-/// (conversion and revenue); only the commission is left out, and noted
-/// (regression: the whole order was dropped).
+/// QA16 F1: a commission without an FX rate (a flat rule in a payout
+/// currency with no rate) showed commission 0.00, "the partner earned
+/// nothing", and a cost too low on every row holding it. It is unknown
+/// now: commission, cost and the ratios built on them are empty on those
+/// rows and the total, in every format; the orders still count.
 #[test]
-fn a_commission_without_a_rate_leaves_out_the_commission_only() {
+fn a_commission_without_a_rate_is_unknown_not_zero() {
+    let cfg = config();
+    let fx = FxTable::default();
+    // awin's flat rule pays in GBP (no GBP→EUR rate), impact's in EUR.
+    let rule = |d: &Decision| -> Option<Money> {
+        let cur = if d.claim.source == "awin" {
+            "GBP"
+        } else {
+            "EUR"
+        };
+        Some(Money::new(dec("5.00"), cur))
+    };
+    let mut c = ctx("Europe/Berlin", &cfg, &fx);
+    c.commission = Some(&rule);
+    let inputs = two_network_scenario();
+    let q = query("2026-11", &[Dim::Partner], View::Reconciled);
+    let r = summarize(c, &inputs, &q).expect("summary");
+    let partner = |id: &str| {
+        r.rows
+            .iter()
+            .find(|x| x.key.partner_id.as_deref() == Some(id))
+            .and_then(|x| x.reconciled)
+            .unwrap_or_else(|| panic!("no {id} row"))
+    };
+    // awin won O1 (100.00) and O3 (50.00).
+    let awin = partner("awin:a-1");
+    assert_eq!(awin.metric(Metric::Conversions), Some(dec("2")));
+    assert_eq!(awin.metric(Metric::Revenue), Some(dec("150.00")));
+    let total = r.total.reconciled.expect("total");
+    for m in [
+        Metric::Commission,
+        Metric::Cost,
+        Metric::Cpa,
+        Metric::Roas,
+        Metric::Roi,
+    ] {
+        assert_eq!(awin.metric(m), None, "awin {m:?}");
+        assert_eq!(total.metric(m), None, "total {m:?}");
+    }
+    let impact = partner("impact:i-9");
+    assert_eq!(impact.metric(Metric::Commission), Some(dec("5.00")));
+    assert_eq!(impact.metric(Metric::Roas), Some(dec("40")));
+    let note = r
+        .notes
+        .iter()
+        .find(|n| n.starts_with("2 reconciled affiliate commissions in GBP have no GBP→EUR rate"))
+        .unwrap_or_else(|| panic!("{:?}", r.notes));
+    assert!(
+        note.contains("on 2 days from 2026-11-02 to 2026-11-04")
+            && note.contains("(sources: awin)"),
+        "{note}"
+    );
+    for format in [Format::Table, Format::Csv, Format::Json, Format::Html] {
+        let out = produce(c, &inputs, &q, format).expect("render");
+        let cell = |row: &str, col: &str| cell(format, &out, row, col);
+        assert_eq!(cell("awin:a-1", "commission"), "", "{format:?}");
+        assert_eq!(cell("awin:a-1", "roas"), "", "{format:?}");
+        assert_eq!(cell("awin:a-1", "conversions"), "2", "{format:?}");
+        assert!(
+            cell("impact:i-9", "commission").starts_with("5.00"),
+            "{format:?}"
+        );
+        if format != Format::Csv {
+            assert_eq!(cell("total", "cost"), "", "{format:?}");
+        }
+    }
+}
+
+/// QA16 F1: orders without an FX rate were left out of their row only:
+/// Meta's EUR spend stayed while its USD orders went, so the row's
+/// conversions, revenue, ROAS, CPA and CVR were quietly wrong, and one
+/// report-wide note did not say which rows. The orders count now; the
+/// revenue of the rows holding them (and the total) is unknown, empty in
+/// every format (the daemon's summary files are these renderings), not a
+/// partial sum; the note names the sources.
+#[test]
+fn orders_without_a_rate_count_and_leave_their_rows_revenue_empty() {
     let mut inputs = two_network_scenario();
-    // aw-1 wins O1 (100.00); its network commission is in USD, no rate.
-    let d = inputs
-        .decisions
-        .iter_mut()
-        .find(|d| d.claim.id == "aw-1")
-        .expect("aw-1");
-    d.network_commission = Some(Money::new(dec("10.00"), "USD"));
+    // O5 (fbclid → meta_ads, 40.00) is in USD, with no USD→EUR rate; a
+    // second Meta order, O9, is in EUR.
+    for o in inputs.orders.iter_mut().filter(|o| o.order_id == "O5") {
+        o.amount.currency = "USD".into();
+    }
+    inputs.orders.push(order(
+        "O9",
+        "2026-11-06T12:00:00Z",
+        "60.00",
+        None,
+        &["fbclid-def"],
+    ));
+    let cfg = config();
+    let fx = FxTable::default();
+    let c = ctx("Europe/Berlin", &cfg, &fx);
+    let q = query("2026-11", &[Dim::Source], View::Reconciled);
+    let r = summarize(c, &inputs, &q).expect("summary");
+    let source = |id: &str| {
+        r.rows
+            .iter()
+            .find(|x| x.key.source.as_deref() == Some(id))
+            .and_then(|x| x.reconciled)
+            .unwrap_or_else(|| panic!("no {id} row"))
+    };
+    let meta = source("meta_ads");
+    let total = r.total.reconciled.expect("total");
+    assert_eq!(
+        meta.metric(Metric::Conversions),
+        Some(dec("2")),
+        "O5 and O9"
+    );
+    assert_eq!(meta.metric(Metric::Spend), Some(dec("75.50")));
+    assert_eq!(meta.metric(Metric::Cpa), Some(dec("37.75")));
+    assert_eq!(meta.metric(Metric::Cvr), Some(dec("0.04")));
+    assert_eq!(total.metric(Metric::Conversions), Some(dec("7")));
+    for m in [Metric::Revenue, Metric::Roas, Metric::Roi, Metric::Aov] {
+        assert_eq!(meta.metric(m), None, "meta {m:?}");
+        assert_eq!(total.metric(m), None, "total {m:?}");
+    }
+    // A row without such an order keeps its revenue.
+    assert_eq!(
+        source("google_ads").metric(Metric::Revenue),
+        Some(dec("80.00"))
+    );
+    let note = r
+        .notes
+        .iter()
+        .find(|n| n.starts_with("1 order in USD has no USD→EUR rate in [fx] on 2026-11-06:"))
+        .unwrap_or_else(|| panic!("{:?}", r.notes));
+    assert!(
+        note.contains("(sources: meta_ads)") && note.contains("still count as conversions"),
+        "{note}"
+    );
+    for format in [Format::Table, Format::Csv, Format::Json, Format::Html] {
+        let out = produce(c, &inputs, &q, format).expect("render");
+        let cell = |row: &str, col: &str| cell(format, &out, row, col);
+        for col in ["revenue", "roas", "roi", "aov"] {
+            assert_eq!(cell("meta_ads", col), "", "{format:?} {col}");
+        }
+        assert_eq!(cell("meta_ads", "conversions"), "2", "{format:?}");
+        assert!(cell("meta_ads", "cpa").starts_with("37.75"), "{format:?}");
+        assert!(
+            cell("google_ads", "revenue").starts_with("80.00"),
+            "{format:?}"
+        );
+        if format != Format::Csv {
+            assert_eq!(cell("total", "revenue"), "", "{format:?}");
+        }
+    }
+}
+
+/// A reported claim whose amounts have no FX rate still counts as a
+/// conversion (QA16 F1: it was dropped); its revenue and commission are
+/// unknown.
+#[test]
+fn a_claim_without_a_rate_counts_with_unknown_amounts() {
+    let mut inputs = two_network_scenario();
+    for c in inputs.claims.iter_mut().filter(|c| c.external_id == "aw-1") {
+        c.sale_amount = Some(Money::new(dec("100.00"), "USD"));
+        c.commission = Some(Money::new(dec("10.00"), "USD"));
+    }
     let cfg = config();
     let fx = FxTable::default();
     let r = summarize(
         ctx("Europe/Berlin", &cfg, &fx),
         &inputs,
-        &query("2026-11", &[Dim::Channel], View::Reconciled),
+        &query("2026-11", &[Dim::Source], View::Reported),
     )
     .expect("summary");
-    let rec = r.total.reconciled.expect("rec");
-    assert_eq!(rec.conversions, dec("6"));
-    assert_eq!(rec.revenue, dec("500.00"));
-    let (_, aff) = channel_rec(&r, "affiliate");
-    assert_eq!(aff.conversions, dec("3"));
-    assert_eq!(aff.revenue, dec("350.00"));
-    assert_eq!(aff.commission, dec("29.00"), "24 + 5, O1's 10 USD left out");
-    assert!(
-        r.notes
-            .iter()
-            .any(|n| n.starts_with("1 affiliate commission in USD left out: no USD→EUR rate")),
-        "{:?}",
-        r.notes
-    );
+    let awin = r
+        .rows
+        .iter()
+        .find(|x| x.key.source.as_deref() == Some("awin"))
+        .and_then(|x| x.reported)
+        .expect("awin");
+    assert_eq!(awin.metric(Metric::Conversions), Some(dec("4")));
+    for m in [
+        Metric::Revenue,
+        Metric::Commission,
+        Metric::Cpa,
+        Metric::Roas,
+    ] {
+        assert_eq!(awin.metric(m), None, "{m:?}");
+    }
+    for want in [
+        "1 claim's sale amount in USD has no USD→EUR rate",
+        "1 claim's commission in USD has no USD→EUR rate",
+    ] {
+        assert!(
+            r.notes.iter().any(|n| n.starts_with(want)),
+            "{want}: {:?}",
+            r.notes
+        );
+    }
 }
 
-/// `--view both` reads each spend row twice (once per side): a row left out
-/// for a missing rate is still one row (regression: counted twice).
+/// A spend row without an FX rate keeps its impressions and clicks (QA16
+/// F1: the whole row was dropped); its spend is unknown on both sides.
+/// `--view both` reads each spend row twice (once per side): the note
+/// counts it once (regression: counted twice).
 #[test]
-fn a_spend_row_without_a_rate_is_counted_once_in_both_views() {
+fn a_spend_row_without_a_rate_keeps_its_counts_and_is_noted_once() {
     let mut inputs = two_network_scenario();
     inputs.spend[0].spend.currency = "USD".into();
     inputs.spend[0].platform_conversion_value = None;
@@ -369,17 +538,151 @@ fn a_spend_row_without_a_rate_is_counted_once_in_both_views() {
         let r = summarize(
             ctx("Europe/Berlin", &cfg, &fx),
             &inputs,
-            &query("2026-11", &[Dim::Channel], view),
+            &query("2026-11", &[Dim::Source], view),
         )
         .expect("summary");
-        assert!(
-            r.notes
-                .iter()
-                .any(|n| n.starts_with("1 spend row in USD left out")),
-            "{view:?}: {:?}",
-            r.notes
-        );
+        let notes: Vec<_> = r
+            .notes
+            .iter()
+            .filter(|n| {
+                n.starts_with("1 spend row in USD has no USD→EUR rate in [fx] on 2026-11-02")
+            })
+            .collect();
+        assert_eq!(notes.len(), 1, "{view:?}: {:?}", r.notes);
+        assert!(notes[0].contains("(sources: google_ads)"), "{}", notes[0]);
+        let google = r
+            .rows
+            .iter()
+            .find(|x| x.key.source.as_deref() == Some("google_ads"))
+            .expect("google row");
+        for t in [google.reported, google.reconciled].into_iter().flatten() {
+            assert_eq!(t.metric(Metric::Impressions), Some(dec("1000")), "{view:?}");
+            assert_eq!(t.metric(Metric::Clicks), Some(dec("40")), "{view:?}");
+            for m in [Metric::Spend, Metric::Cost, Metric::Cpc, Metric::Roas] {
+                assert_eq!(t.metric(m), None, "{view:?} {m:?}");
+            }
+        }
     }
+}
+
+/// The text of cell `col` on the row with a dimension value `row` (`total`
+/// for the total; CSV has none), as `format` shows it: empty for an empty
+/// cell (JSON `null`). Single-view reports (column names are metric names).
+fn cell(format: Format, out: &str, row: &str, col: &str) -> String {
+    match format {
+        Format::Csv => {
+            let header: Vec<&str> = out.lines().next().expect("header").split(',').collect();
+            let i = header.iter().position(|h| *h == col).expect("column");
+            let line = out
+                .lines()
+                .find(|l| l.split(',').any(|c| c == row))
+                .unwrap_or_else(|| panic!("no {row} in {out}"));
+            line.split(',').nth(i).expect("cell").to_owned()
+        }
+        Format::Json => {
+            let v: serde_json::Value = serde_json::from_str(out).expect("json");
+            let r = if row == "total" {
+                &v["total"]
+            } else {
+                v["rows"]
+                    .as_array()
+                    .expect("rows")
+                    .iter()
+                    .find(|r| {
+                        ["channel", "source", "partner_id"]
+                            .iter()
+                            .any(|k| r[k] == row)
+                    })
+                    .unwrap_or_else(|| panic!("no {row} in {out}"))
+            };
+            let side = r
+                .as_object()
+                .and_then(|o| o.get("reconciled").or(o.get("reported")))
+                .expect("side");
+            side[col].as_str().unwrap_or_default().to_owned()
+        }
+        Format::Html => {
+            let cells = |tr: &str| -> Vec<String> {
+                tr.split("</t")
+                    .filter_map(|c| c.rsplit_once('>').map(|(_, v)| v.to_owned()))
+                    .collect()
+            };
+            let header = out
+                .lines()
+                .find(|l| l.starts_with("<thead>"))
+                .expect("header");
+            let i = cells(header).iter().position(|h| h == col).expect("column");
+            let line = out
+                .lines()
+                .find(|l| l.starts_with("<tr") && cells(l).iter().any(|c| c == row))
+                .unwrap_or_else(|| panic!("no {row} in {out}"));
+            cells(line)[i].clone()
+        }
+        Format::Table => {
+            // Right-aligned under its header: the header's last character
+            // is the cell's. The table may be split in two (amounts,
+            // ratios): take the part whose header has the column.
+            let lines: Vec<&str> = out.lines().collect();
+            for (h, header) in lines.iter().enumerate() {
+                // A header is followed by its rule.
+                if !lines.get(h + 1).is_some_and(|l| l.starts_with("---")) {
+                    continue;
+                }
+                let Some(end) = header
+                    .match_indices(col)
+                    .map(|(i, _)| i + col.len())
+                    .find(|&e| {
+                        header[..e].ends_with(&format!(" {col}"))
+                            && header[e..].chars().next().is_none_or(|c| c == ' ')
+                    })
+                else {
+                    continue;
+                };
+                let line = lines[h + 1..]
+                    .iter()
+                    .take_while(|l| !l.is_empty())
+                    .find(|l| l.split_whitespace().any(|t| t == row))
+                    .unwrap_or_else(|| panic!("no {row} under {header:?} ({col}) in {out}"));
+                let upto = line.get(..end).unwrap_or(line);
+                return if upto.ends_with(' ') || upto.len() < end {
+                    String::new()
+                } else {
+                    upto.rsplit(' ').next().unwrap_or_default().to_owned()
+                };
+            }
+            panic!("no column {col} in {out}")
+        }
+    }
+}
+
+/// QA16 F4: with `[kpi] currency = "JPY"` the table and HTML showed
+/// fractional yen (`267739.81`) while CSV and JSON rounded to whole yen.
+/// Money sums follow the currency's minor unit in every format now.
+#[test]
+fn yen_are_whole_in_the_table_and_html_too() {
+    let mut r = both(&[Dim::Channel]);
+    r.query.view = View::Reported;
+    r.currency = "JPY".into();
+    let row = &mut r.rows[0];
+    row.reconciled = None;
+    row.reported = Some(Totals {
+        clicks: 10,
+        spend: dec("267739.81"),
+        ..Totals::default()
+    });
+    let channel = row.key.channel.clone().expect("channel");
+    for format in [Format::Table, Format::Csv, Format::Json, Format::Html] {
+        let out = reckon::kpi::render::render(format, &r, None).expect("render");
+        assert_eq!(
+            cell(format, &out, &channel, "spend"),
+            "267740",
+            "{format:?}"
+        );
+        assert!(!out.contains("267739.8"), "{format:?}: {out}");
+    }
+    let table = reckon::kpi::render::table(&r);
+    // CPC is a ratio: 2 places (in the table and HTML), whatever the currency.
+    assert_eq!(cell(Format::Table, &table, &channel, "cpc"), "26773.98");
 }
 
 fn channel_rec<'a>(r: &Report, c: &'a str) -> (&'a str, Totals) {

@@ -218,6 +218,9 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         &args.seed.to_string(),
         "--days",
         &args.days.to_string(),
+        // The restatement's confirmation on stdout, where it is read below
+        // (by default it goes to stderr, for a person).
+        "--confirm-on-stdout",
     ]);
     if let Some(end) = args.end {
         cmd.args(["--end", &end.to_string()]);

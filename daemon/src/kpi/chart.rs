@@ -150,11 +150,11 @@ fn spend_revenue(data: &ChartData, currency: &str) -> Result<Chart, KpiError> {
             continue;
         };
         let any = row.reported.or(row.reconciled).unwrap_or_default();
-        spend[i] += f(any.spend);
+        // Unknown amounts (a claim without a sale amount, no FX rate) add
+        // nothing to the day's point; the table leaves them empty and the
+        // notes count them.
+        spend[i] += any.metric(Metric::Spend).map(f).unwrap_or_default();
         for (s, series) in sides.iter().enumerate() {
-            // Unknown revenue (a claim without a sale amount) adds
-            // nothing to the day's point; the table leaves it empty and
-            // the notes count it.
             let known = (series.side)(row).and_then(|t| t.metric(Metric::Revenue));
             revenue[s][i] += known.map(f).unwrap_or_default();
         }

@@ -7,8 +7,12 @@
 //! reconciled row with the same key describe the same thing.
 //!
 //! Money is converted to the reporting currency with the FX rate of the
-//! row's day; a row whose rate is missing is left out and counted in the
-//! report's notes (never silently). Ratios are computed after summing.
+//! row's day. An amount without a rate is unknown: its fact still counts
+//! (impressions, clicks, conversions), the amount is marked unknown in
+//! [`Totals`] (so the money columns and ratios built on it are empty on
+//! every row holding it, never a partial sum), and the report's notes
+//! count such amounts and name their sources. Ratios are computed after
+//! summing.
 use std::collections::BTreeMap;
 use std::hash::{BuildHasherDefault, Hasher};
 
@@ -243,11 +247,76 @@ pub struct Engine<'a> {
     claims: HashMap<(&'a str, &'a str), &'a Conversion>,
 }
 
+/// An amount left unknown for want of an FX rate: what it was.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Unconverted {
+    /// A spend row's spend.
+    Spend,
+    /// A spend row's platform conversion value (reported).
+    ConversionValue,
+    /// A claim's sale amount (reported).
+    ClaimSale,
+    /// A claim's commission (reported).
+    ClaimCommission,
+    /// An order's amount (reconciled).
+    Order,
+    /// A reconciled affiliate commission.
+    Commission,
+}
+
+impl Unconverted {
+    /// `singular/plural` for [`count`].
+    fn noun(self) -> &'static str {
+        match self {
+            Unconverted::Spend => "spend row/spend rows",
+            Unconverted::ConversionValue => "platform conversion value/platform conversion values",
+            Unconverted::ClaimSale => "claim's sale amount/claims' sale amounts",
+            Unconverted::ClaimCommission => "claim's commission/claims' commissions",
+            Unconverted::Order => "order/orders",
+            Unconverted::Commission => {
+                "reconciled affiliate commission/reconciled affiliate commissions"
+            }
+        }
+    }
+
+    /// The columns left empty, and what still counts.
+    fn effect(self) -> (&'static str, &'static str) {
+        match self {
+            Unconverted::Spend => (
+                "spend, cost, CPC, CPA, ROAS and ROI",
+                "; their impressions, clicks and platform conversions still count",
+            ),
+            Unconverted::ConversionValue => ("reported revenue, ROAS, ROI and AOV", ""),
+            Unconverted::ClaimSale => (
+                "reported revenue, ROAS, ROI and AOV",
+                "; the claims still count as conversions",
+            ),
+            Unconverted::ClaimCommission => {
+                ("reported commission, cost, CPA, ROAS, ROI and EPC", "")
+            }
+            Unconverted::Order => (
+                "reconciled revenue, ROAS, ROI and AOV",
+                "; the orders still count as conversions",
+            ),
+            Unconverted::Commission => ("reconciled commission, cost, CPA, ROAS, ROI and EPC", ""),
+        }
+    }
+}
+
+/// Amounts of one kind and currency without an FX rate.
+#[derive(Debug, Default)]
+struct MissingRates {
+    amounts: u64,
+    days: std::collections::BTreeSet<NaiveDate>,
+    /// The sources of the rows holding them (connector ids, `unattributed`).
+    sources: std::collections::BTreeSet<String>,
+}
+
 /// Per-pass bookkeeping for the notes.
 #[derive(Debug, Default)]
 struct Tally {
-    /// (what, currency) → (rows, first day).
-    fx_missing: BTreeMap<(&'static str, String), (u64, NaiveDate)>,
+    /// (what, currency) → amounts without a rate.
+    fx_missing: BTreeMap<(Unconverted, String), MissingRates>,
     zone_labels: Vec<(String, String)>,
     refunded_orders: u64,
     cancelled_orders: u64,
@@ -261,13 +330,16 @@ struct Tally {
 }
 
 impl Tally {
-    fn fx_missing(&mut self, what: &'static str, currency: &str, day: NaiveDate) {
+    fn fx_missing(&mut self, what: Unconverted, currency: &str, day: NaiveDate, source: &str) {
         let e = self
             .fx_missing
             .entry((what, currency.to_owned()))
-            .or_insert((0, day));
-        e.0 += 1;
-        e.1 = e.1.min(day);
+            .or_default();
+        e.amounts += 1;
+        e.days.insert(day);
+        if !e.sources.contains(source) {
+            e.sources.insert(source.to_owned());
+        }
     }
 
     /// The bit index (1-based) of a foreign (source, zone) pair.
@@ -300,12 +372,11 @@ impl<'a> Converter<'a> {
         }
     }
 
-    /// `m` in the reporting currency at `day`'s rate; `None` when there is
-    /// no rate, even for a zero amount, so every row of a currency-day
-    /// without a rate is left out together (a day never shows some of its
-    /// impressions and clicks but not the rest).
+    /// `m` in the reporting currency at `day`'s rate; `None` (unknown)
+    /// when there is no rate. Zero is zero in any currency: it needs no
+    /// rate (a restated row kept at 0.00 leaves nothing unknown).
     fn convert(&mut self, m: &Money, day: NaiveDate) -> Option<Decimal> {
-        if m.currency == self.to {
+        if m.currency == self.to || m.amount.is_zero() {
             return Some(m.amount);
         }
         let rate = match self
@@ -513,9 +584,9 @@ impl<'a> Engine<'a> {
         self.finish(query, groups, tally)
     }
 
-    /// The fact of a spend row; `None` (counted in the tally when
-    /// `count_missing`) when a rate is missing. Both views read each spend
-    /// row: the second pass does not count it again.
+    /// The fact of a spend row. An amount without a rate is unknown
+    /// (counted in the tally when `count_missing`: both views read each
+    /// spend row, and the second pass does not count its spend again).
     fn spend_fact(
         &self,
         s: &'a Spend,
@@ -523,29 +594,36 @@ impl<'a> Engine<'a> {
         tally: &mut Tally,
         with_platform_conversions: bool,
         count_missing: bool,
-    ) -> Option<Fact<'a>> {
-        let Some(spend) = conv.convert(&s.spend, s.day) else {
-            if count_missing {
-                tally.fx_missing("spend row", &s.spend.currency, s.day);
-            }
-            return None;
-        };
+    ) -> Fact<'a> {
         let mut totals = Totals {
             impressions: s.impressions,
             clicks: s.clicks,
-            spend,
             ..Totals::default()
         };
+        match conv.convert(&s.spend, s.day) {
+            Some(spend) => totals.spend = spend,
+            None => {
+                totals.spend_unknown = 1;
+                if count_missing {
+                    tally.fx_missing(Unconverted::Spend, &s.spend.currency, s.day, &s.source);
+                }
+            }
+        }
         if with_platform_conversions {
             totals.conversions = s.platform_conversions.unwrap_or_default();
             match &s.platform_conversion_value {
-                Some(v) => {
-                    let Some(value) = conv.convert(v, s.day) else {
-                        tally.fx_missing("spend row", &v.currency, s.day);
-                        return None;
-                    };
-                    totals.revenue = value;
-                }
+                Some(v) => match conv.convert(v, s.day) {
+                    Some(value) => totals.revenue = value,
+                    None => {
+                        totals.revenue_unknown = 1;
+                        tally.fx_missing(
+                            Unconverted::ConversionValue,
+                            &v.currency,
+                            s.day,
+                            &s.source,
+                        );
+                    }
+                },
                 // No conversions (or nothing served that could convert):
                 // nothing to value. Otherwise the platform did not say what
                 // they were worth (e.g. TikTok without a
@@ -565,7 +643,7 @@ impl<'a> Engine<'a> {
         } else {
             tally.zone(&s.source, &s.timezone)
         };
-        Some(Fact {
+        Fact {
             day: s.day,
             zone,
             channel: s.channel.as_str(),
@@ -579,7 +657,7 @@ impl<'a> Engine<'a> {
             partner_id: "",
             partner_name: "",
             totals,
-        })
+        }
     }
 
     fn reported_facts(
@@ -593,9 +671,8 @@ impl<'a> Engine<'a> {
             if !period.contains(s.day) {
                 continue;
             }
-            if let Some(f) = self.spend_fact(s, conv, tally, true, true) {
-                sink(Side::Reported, f);
-            }
+            let f = self.spend_fact(s, conv, tally, true, true);
+            sink(Side::Reported, f);
         }
         for c in &self.inputs.claims {
             if !matches!(
@@ -614,22 +691,24 @@ impl<'a> Engine<'a> {
                 ..Totals::default()
             };
             match &c.sale_amount {
-                Some(m) => {
-                    let Some(v) = conv.convert(m, day) else {
-                        tally.fx_missing("claim", &m.currency, day);
-                        continue;
-                    };
-                    totals.revenue = v;
-                }
+                Some(m) => match conv.convert(m, day) {
+                    Some(v) => totals.revenue = v,
+                    None => {
+                        totals.revenue_unknown = 1;
+                        tally.fx_missing(Unconverted::ClaimSale, &m.currency, day, &c.source);
+                    }
+                },
                 // The network reported no sale amount (CAKE): unknown.
                 None => totals.revenue_unknown = 1,
             }
             if let Some(m) = &c.commission {
-                let Some(v) = conv.convert(m, day) else {
-                    tally.fx_missing("claim", &m.currency, day);
-                    continue;
-                };
-                totals.commission = v;
+                match conv.convert(m, day) {
+                    Some(v) => totals.commission = v,
+                    None => {
+                        totals.commission_unknown = 1;
+                        tally.fx_missing(Unconverted::ClaimCommission, &m.currency, day, &c.source);
+                    }
+                }
             }
             if c.sale_amount.is_none() {
                 tally.claims_without_amount += 1;
@@ -668,9 +747,8 @@ impl<'a> Engine<'a> {
             }
             // A row whose spend has no rate was counted by the reported
             // pass when there was one (its spend is the same).
-            if let Some(f) = self.spend_fact(s, conv, tally, false, !count_spend_once) {
-                sink(Side::Reconciled, f);
-            }
+            let f = self.spend_fact(s, conv, tally, false, !count_spend_once);
+            sink(Side::Reconciled, f);
         }
         for o in &self.inputs.orders {
             let day = self.ctx.zone.day_of(o.created_at);
@@ -692,28 +770,32 @@ impl<'a> Engine<'a> {
                 continue;
             }
             let net = o.amount.amount - refunded;
-            let Some(revenue) = conv.convert(&Money::new(net, o.amount.currency.as_str()), day)
-            else {
-                tally.fx_missing("order", &o.amount.currency, day);
-                continue;
-            };
+            // No rate: the order counts, its revenue is unknown (the
+            // source it lands on is noted below).
+            let revenue = conv.convert(&Money::new(net, o.amount.currency.as_str()), day);
             let totals = Totals {
                 conversions: Decimal::ONE,
-                revenue,
+                revenue: revenue.unwrap_or_default(),
+                revenue_unknown: u64::from(revenue.is_none()),
                 ..Totals::default()
             };
+            let unconverted = |tally: &mut Tally, source: &str| {
+                if revenue.is_none() {
+                    tally.fx_missing(Unconverted::Order, &o.amount.currency, day, source);
+                }
+            };
             if let Some(ds) = self.earning.get(&(o.source.as_str(), o.order_id.as_str())) {
+                unconverted(tally, &ds[0].claim.source);
                 // The first decision takes the order; further earning
                 // decisions (other programs) add their commission only.
                 for (i, d) in ds.iter().enumerate() {
                     let mut t = if i == 0 { totals } else { Totals::default() };
                     t.affiliate_facts = 1;
                     match self.commission(d, day, conv, tally) {
-                        Ok(c) => t.commission = c,
-                        // No rate for the commission: it is left out (and
-                        // noted); the order itself still counts.
-                        Err(()) if i == 0 => {}
-                        Err(()) => continue,
+                        Some(c) => t.commission = c,
+                        // No rate for the commission: unknown (and noted);
+                        // the order itself still counts.
+                        None => t.commission_unknown = 1,
                     }
                     let campaign = match self
                         .claims
@@ -751,6 +833,10 @@ impl<'a> Engine<'a> {
                 .attribution
                 .iter()
                 .find(|r| rule_matches(r, o));
+            unconverted(
+                tally,
+                attributed.map_or(UNATTRIBUTED, |r| r.connector.as_str()),
+            );
             let fact = match attributed {
                 Some(rule) => {
                     let utm = o.utm.campaign.as_deref().unwrap_or("");
@@ -796,14 +882,15 @@ impl<'a> Engine<'a> {
     }
 
     /// Commission of an earning decision in the reporting currency: the
-    /// rules' figure, else the network's, else zero (each fallback counted).
+    /// rules' figure, else the network's, else zero (each fallback
+    /// counted); `None` (counted) when it has no rate.
     fn commission(
         &self,
         d: &Decision,
         day: NaiveDate,
         conv: &mut Converter,
         tally: &mut Tally,
-    ) -> Result<Decimal, ()> {
+    ) -> Option<Decimal> {
         let from_rules = self.ctx.commission.and_then(|f| f(d));
         let money = match from_rules {
             Some(m) => m,
@@ -814,13 +901,20 @@ impl<'a> Engine<'a> {
                 }
                 None => {
                     tally.no_commission += 1;
-                    return Ok(Decimal::ZERO);
+                    return Some(Decimal::ZERO);
                 }
             },
         };
-        conv.convert(&money, day).ok_or_else(|| {
-            tally.fx_missing("affiliate commission", &money.currency, day);
-        })
+        let converted = conv.convert(&money, day);
+        if converted.is_none() {
+            tally.fx_missing(
+                Unconverted::Commission,
+                &money.currency,
+                day,
+                &d.claim.source,
+            );
+        }
+        converted
     }
 
     fn find_campaign(&self, rule: &AttributionRule, utm: &str) -> Option<CampaignInfo<'a>> {
@@ -945,12 +1039,8 @@ impl<'a> Engine<'a> {
                 period.from, period.to
             ));
         }
-        for ((what, cur), (n, first)) in &tally.fx_missing {
-            notes.push(format!(
-                "{} in {cur} left out: no {cur}→{} rate in [fx] (first missing day {first}).",
-                count(*n, what),
-                self.currency
-            ));
+        for ((what, cur), missing) in &tally.fx_missing {
+            notes.push(missing_rate_note(*what, cur, &self.currency, missing));
         }
         if tally.claims_without_amount > 0 {
             notes.push(format!(
@@ -1029,6 +1119,25 @@ fn compare_keys(by: &[Dim], a: &RowKey, b: &RowKey) -> std::cmp::Ordering {
         });
     }
     ord.then_with(|| a.cmp(b))
+}
+
+/// The note on amounts without an FX rate: how many, which days, the
+/// columns left empty and the sources of the rows holding them (QA16 F1:
+/// one note for the whole report did not say which rows were wrong).
+fn missing_rate_note(what: Unconverted, cur: &str, to: &str, m: &MissingRates) -> String {
+    let days = match (m.days.first(), m.days.last()) {
+        (Some(a), Some(b)) if a == b => format!("on {a}"),
+        (Some(a), Some(b)) => format!("on {} days from {a} to {b}", m.days.len()),
+        _ => String::new(),
+    };
+    let (columns, tail) = what.effect();
+    let sources: Vec<&str> = m.sources.iter().map(String::as_str).collect();
+    format!(
+        "{} in {cur} {} no {cur}→{to} rate in [fx] {days}: {columns} are empty (unknown, not a partial sum) on the rows holding them (sources: {}) and on the total{tail}.",
+        count(m.amounts, what.noun()),
+        if m.amounts == 1 { "has" } else { "have" },
+        sources.join(", ")
+    )
 }
 
 /// `1 thing` / `2 things`; a `singular/plural` pair for irregular phrases.
@@ -1111,12 +1220,16 @@ mod tests {
     use super::*;
     use std::hash::BuildHasher;
 
+    /// Zero needs no rate; any other amount without one is unknown.
     #[test]
-    fn a_zero_amount_without_a_rate_is_left_out_like_its_day() {
+    fn a_zero_amount_needs_no_rate() {
         let fx = FxTable::empty();
         let mut c = Converter::new("USD", &fx);
         let day = NaiveDate::from_ymd_opt(2026, 10, 6).unwrap_or_default();
-        assert_eq!(c.convert(&Money::new(Decimal::ZERO, "EUR"), day), None);
+        assert_eq!(
+            c.convert(&Money::new(Decimal::ZERO, "EUR"), day),
+            Some(Decimal::ZERO)
+        );
         assert_eq!(c.convert(&Money::new(Decimal::ONE, "EUR"), day), None);
         assert_eq!(
             c.convert(&Money::new(Decimal::ZERO, "USD"), day),

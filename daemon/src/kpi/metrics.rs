@@ -33,8 +33,18 @@ pub struct Totals {
     /// How many facts in these sums have no known revenue (a claim
     /// without a sale amount, a spend row with platform conversions but
     /// no conversion value). Unknown is not zero: revenue, ROAS, ROI and
-    /// AOV are empty while this is above zero.
+    /// AOV are empty while this is above zero. An amount without an FX
+    /// rate to the reporting currency (an order, a claim's sale amount, a
+    /// platform conversion value) counts here too.
     pub revenue_unknown: u64,
+    /// How many facts in these sums have a spend amount without an FX rate
+    /// (unknown, counted as 0 in `spend`): spend, cost and the ratios
+    /// built on them are empty while this is above zero (QA16 F1).
+    pub spend_unknown: u64,
+    /// How many facts in these sums have a commission without an FX rate
+    /// (unknown, counted as 0 in `commission`): commission, cost and the
+    /// ratios built on them are empty while this is above zero.
+    pub commission_unknown: u64,
 }
 
 impl Totals {
@@ -49,6 +59,8 @@ impl Totals {
         self.affiliate_facts = self.affiliate_facts.saturating_add(o.affiliate_facts);
         self.unattributed_facts = self.unattributed_facts.saturating_add(o.unattributed_facts);
         self.revenue_unknown = self.revenue_unknown.saturating_add(o.revenue_unknown);
+        self.spend_unknown = self.spend_unknown.saturating_add(o.spend_unknown);
+        self.commission_unknown = self.commission_unknown.saturating_add(o.commission_unknown);
     }
 
     /// Whether affiliate facts (no clicks of their own) are summed with ad
@@ -69,6 +81,18 @@ impl Totals {
         self.revenue_unknown == 0
     }
 
+    /// Whether the spend is known: no fact in the sums lacks an FX rate
+    /// for it.
+    pub fn spend_known(&self) -> bool {
+        self.spend_unknown == 0
+    }
+
+    /// Whether the commission is known: no fact in the sums lacks an FX
+    /// rate for it.
+    pub fn commission_known(&self) -> bool {
+        self.commission_unknown == 0
+    }
+
     /// Cost = ad spend + affiliate commission.
     pub fn cost(&self) -> Decimal {
         self.spend + self.commission
@@ -76,6 +100,14 @@ impl Totals {
 
     /// The value of one metric; `None` is an empty cell.
     pub fn metric(&self, m: Metric) -> Option<Decimal> {
+        // Unknown is not zero: a partial sum, or a ratio built on one, is
+        // not shown (a missing FX rate, a network without a sale amount).
+        if (!self.revenue_known() && m.needs_revenue())
+            || (!self.spend_known() && m.needs_spend())
+            || (!self.commission_known() && m.needs_commission())
+        {
+            return None;
+        }
         let clicks = Decimal::from(self.clicks);
         let cost = self.cost();
         match m {
@@ -83,7 +115,7 @@ impl Totals {
             Metric::Clicks => Some(clicks),
             Metric::Spend => Some(self.spend),
             Metric::Conversions => Some(self.conversions),
-            Metric::Revenue => self.revenue_known().then_some(self.revenue),
+            Metric::Revenue => Some(self.revenue),
             Metric::Commission => Some(self.commission),
             Metric::Cost => Some(cost),
             Metric::Ctr => ratio(clicks, Decimal::from(self.impressions)),
@@ -98,7 +130,6 @@ impl Totals {
             // marketing that has a cost: empty, as CVR.
             Metric::Cpa if self.unattributed_facts > 0 => None,
             Metric::Cpa => ratio(cost, self.conversions),
-            _ if !self.revenue_known() && m.needs_revenue() => None,
             Metric::Roas => ratio(self.revenue, cost),
             Metric::Roi => ratio(self.revenue - cost, cost),
             Metric::Epc if self.mixes_clicks() => None,
@@ -225,6 +256,28 @@ impl Metric {
         )
     }
 
+    /// Whether it is computed from spend (empty when spend is unknown).
+    pub fn needs_spend(self) -> bool {
+        matches!(
+            self,
+            Metric::Spend | Metric::Cost | Metric::Cpc | Metric::Cpa | Metric::Roas | Metric::Roi
+        )
+    }
+
+    /// Whether it is computed from commission (empty when commission is
+    /// unknown).
+    pub fn needs_commission(self) -> bool {
+        matches!(
+            self,
+            Metric::Commission
+                | Metric::Cost
+                | Metric::Cpa
+                | Metric::Roas
+                | Metric::Roi
+                | Metric::Epc
+        )
+    }
+
     /// Whether it is a ratio (has a denominator that may be zero).
     pub fn is_ratio(self) -> bool {
         matches!(
@@ -286,27 +339,44 @@ pub fn display_points(v: Option<Decimal>) -> String {
     }
 }
 
-/// A value as the table and HTML show it, in the metric's own units
-/// (a percentage stays a fraction): what [`display_text`] prints.
-pub fn display_round(m: Metric, v: Decimal) -> Decimal {
+/// Places the table and HTML show a value with: money sums (spend,
+/// revenue, commission, cost) the currency's minor unit (2 for EUR or an
+/// unknown code, 0 for JPY: QA16 F4, `267739.81` yen), money ratios (CPC,
+/// CPA, EPC, AOV), ROAS and conversions 2, counts 0. Percentages: 2 places
+/// of the percentage.
+fn display_dp(m: Metric, currency: &str) -> u32 {
     match m.kind() {
-        Kind::Count => round(v, 0),
-        Kind::Number | Kind::Money | Kind::Ratio => round(v, 2),
-        Kind::Percent => round(v * Decimal::ONE_HUNDRED, 2) / Decimal::ONE_HUNDRED,
+        Kind::Count => 0,
+        Kind::Money if !m.is_ratio() => {
+            plugin_api::currency::minor_unit_digits(currency).unwrap_or(2)
+        }
+        Kind::Number | Kind::Money | Kind::Ratio | Kind::Percent => 2,
     }
 }
 
-/// The human (table/HTML) text of a value: money and ROAS to 2 places,
-/// percentages to 2 places with `%`, counts whole; `None` is empty.
-pub fn display_text(m: Metric, v: Option<Decimal>) -> String {
+/// A value as the table and HTML show it, in the metric's own units
+/// (a percentage stays a fraction): what [`display_text`] prints.
+pub fn display_round(m: Metric, v: Decimal, currency: &str) -> Decimal {
+    let dp = display_dp(m, currency);
+    match m.kind() {
+        Kind::Percent => round(v * Decimal::ONE_HUNDRED, dp) / Decimal::ONE_HUNDRED,
+        _ => round(v, dp),
+    }
+}
+
+/// The human (table/HTML) text of a value: money sums to the currency's
+/// minor unit, money ratios and ROAS to 2 places, percentages to 2 places
+/// with `%`, counts whole; `None` is empty.
+pub fn display_text(m: Metric, v: Option<Decimal>, currency: &str) -> String {
     let Some(v) = v else {
         return String::new();
     };
+    let dp = display_dp(m, currency) as usize;
     match m.kind() {
         Kind::Count => round(v, 0).to_string(),
         Kind::Number => round(v, 2).normalize().to_string(),
-        Kind::Money | Kind::Ratio => format!("{:.2}", round(v, 2)),
-        Kind::Percent => format!("{:.2}%", round(v * Decimal::ONE_HUNDRED, 2)),
+        Kind::Money | Kind::Ratio => format!("{:.dp$}", round(v, dp as u32)),
+        Kind::Percent => format!("{:.dp$}%", round(v * Decimal::ONE_HUNDRED, dp as u32)),
     }
 }
 
@@ -325,9 +395,12 @@ mod tests {
 
     #[test]
     fn display_rounding() {
-        assert_eq!(display_text(Metric::Ctr, Some(dec!(0.03125))), "3.13%");
-        assert_eq!(display_text(Metric::Cpa, Some(dec!(10))), "10.00");
-        assert_eq!(display_text(Metric::Cpa, None), "");
+        assert_eq!(
+            display_text(Metric::Ctr, Some(dec!(0.03125)), "EUR"),
+            "3.13%"
+        );
+        assert_eq!(display_text(Metric::Cpa, Some(dec!(10)), "EUR"), "10.00");
+        assert_eq!(display_text(Metric::Cpa, None, "EUR"), "");
         assert_eq!(
             machine_text(Metric::Roas, Some(dec!(2) / dec!(3)), "EUR"),
             "0.666667"
@@ -422,6 +495,99 @@ mod tests {
         }
         assert_eq!(t.metric(Metric::Cpa), Some(dec!(5)));
         assert_eq!(t.metric(Metric::Commission), Some(dec!(15)));
+    }
+
+    /// QA16 F1: an amount without an FX rate is unknown, not zero: the
+    /// money column it belongs to and every ratio built on it are empty;
+    /// the counts and the other amounts stay.
+    #[test]
+    fn unknown_spend_or_commission_is_empty_with_what_is_built_on_it() {
+        let ads = Totals {
+            impressions: 1000,
+            clicks: 40,
+            spend: dec!(120),
+            conversions: dec!(3),
+            revenue: dec!(240),
+            ..Totals::default()
+        };
+        let mut t = ads;
+        t.add(&Totals {
+            impressions: 500,
+            clicks: 10,
+            conversions: dec!(1),
+            revenue: dec!(60),
+            spend_unknown: 1,
+            ..Totals::default()
+        });
+        for m in [
+            Metric::Spend,
+            Metric::Cost,
+            Metric::Cpc,
+            Metric::Cpa,
+            Metric::Roas,
+            Metric::Roi,
+        ] {
+            assert_eq!(t.metric(m), None, "{m:?}");
+        }
+        assert_eq!(t.metric(Metric::Impressions), Some(dec!(1500)));
+        assert_eq!(t.metric(Metric::Cvr), Some(dec!(0.08)));
+        assert_eq!(t.metric(Metric::Revenue), Some(dec!(300)));
+        assert_eq!(t.metric(Metric::Aov), Some(dec!(75)));
+        assert_eq!(t.metric(Metric::Commission), Some(dec!(0)));
+        assert_eq!(t.metric(Metric::Epc), Some(dec!(0)));
+
+        let mut t = Totals {
+            conversions: dec!(2),
+            revenue: dec!(100),
+            commission: dec!(10),
+            affiliate_facts: 2,
+            ..Totals::default()
+        };
+        t.add(&Totals {
+            conversions: dec!(1),
+            revenue: dec!(50),
+            affiliate_facts: 1,
+            commission_unknown: 1,
+            ..Totals::default()
+        });
+        for m in [
+            Metric::Commission,
+            Metric::Cost,
+            Metric::Cpa,
+            Metric::Roas,
+            Metric::Roi,
+            Metric::Epc,
+        ] {
+            assert_eq!(t.metric(m), None, "{m:?}");
+        }
+        assert_eq!(t.metric(Metric::Spend), Some(dec!(0)));
+        assert_eq!(t.metric(Metric::Conversions), Some(dec!(3)));
+        assert_eq!(t.metric(Metric::Aov), Some(dec!(50)));
+    }
+
+    /// QA16 F4: the table and HTML round money sums to the currency's
+    /// minor unit (`267739.81` yen read as a bug), as CSV and JSON do;
+    /// money ratios, ROAS and percentages keep 2 places.
+    #[test]
+    fn human_money_sums_have_the_currency_places() {
+        for (m, v, cur, text) in [
+            (Metric::Spend, dec!(267739.81), "JPY", "267740"),
+            (Metric::Cost, dec!(0.5), "JPY", "1"),
+            (Metric::Spend, dec!(267739.815), "EUR", "267739.82"),
+            (Metric::Revenue, dec!(1.2345), "BHD", "1.235"),
+            (Metric::Commission, dec!(3), "XYZ", "3.00"),
+            (Metric::Cpc, dec!(1.8349), "JPY", "1.83"),
+            (Metric::Aov, dec!(16555), "JPY", "16555.00"),
+            (Metric::Roas, dec!(0.316670), "JPY", "0.32"),
+            (Metric::Ctr, dec!(0.026678), "JPY", "2.67%"),
+        ] {
+            assert_eq!(display_text(m, Some(v), cur), text, "{m:?} {v} {cur}");
+        }
+        assert_eq!(
+            display_round(Metric::Spend, dec!(267739.81), "JPY"),
+            dec!(267740)
+        );
+        assert_eq!(display_round(Metric::Cpc, dec!(1.8349), "JPY"), dec!(1.83));
     }
 
     /// QA6 F2: direct (unattributed) orders with ad clicks and cost: CVR

@@ -4,9 +4,11 @@
 //! Rounding happens here and only here: CSV and JSON round money sums to
 //! the currency's minor unit and ratios to
 //! [`MACHINE_RATIO_DP`](super::metrics::MACHINE_RATIO_DP) places; the table
-//! and HTML round money to cents and show CTR, CVR and ROI as percentages.
+//! and HTML round money sums to the currency's minor unit too, money
+//! ratios and ROAS to 2 places, and show CTR, CVR and ROI as percentages.
 //! A difference is that of the values as shown. An empty cell is a zero
-//! denominator (or a ratio that would mix channels, see `metrics`).
+//! denominator, a ratio that would mix channels, or an unknown amount (no
+//! sale amount, no FX rate) and what is built on it (see `metrics`).
 //!
 //! The table and HTML show the bidirectional and control characters of
 //! partner and campaign names and ids as `<U+202E>`
@@ -174,16 +176,16 @@ fn grid_of(
             out.push(row.foreign_days.join("; "));
         }
         for (m, c) in &vcols {
+            let cur = report.currency.as_str();
             out.push(if human {
-                let v = value(row, *m, *c, |v| display_round(*m, v));
+                let v = value(row, *m, *c, |v| display_round(*m, v, cur));
                 if *c == Col::Diff && m.kind() == Kind::Percent {
                     // A difference of two percentages is in points.
                     display_points(v)
                 } else {
-                    display_text(*m, v)
+                    display_text(*m, v, cur)
                 }
             } else {
-                let cur = report.currency.as_str();
                 machine_text(*m, value(row, *m, *c, |v| machine_round(*m, v, cur)), cur)
             });
         }

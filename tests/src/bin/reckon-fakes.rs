@@ -1,13 +1,19 @@
 //! `reckon-fakes`: serves the demo's story from loopback fakes of every
 //! platform, for `reckon demo` (or for trying connectors by hand).
 //!
-//! Usage: `reckon-fakes [--seed S] [--days N] [--end YYYY-MM-DD]`
+//! Usage: `reckon-fakes [--seed S] [--days N] [--end YYYY-MM-DD]
+//! [--confirm-on-stdout]`
 //!
 //! Prints one JSON line on stdout once every fake listens:
 //! `{"from": .., "to": .., "urls": {"shopify": "http://127.0.0.1:..", ...},
-//!   "google": {"customer_id", "client_id", ...}, "restated_day": ..}`,
+//!   "google": {"customer_id", "client_id", ...}, ...}`,
 //! then serves until its standard input closes (the parent exits) or it is
-//! killed. A line `restate google_ads` on stdin restates one Google day.
+//! killed. A line `restate google_ads` (or `meta_ads`, `tiktok_ads`) on
+//! stdin restates the story's second-to-last day on that fake; the
+//! confirmation goes to stderr, so stdout holds only the JSON line (QA16
+//! F3: `jq` read the confirmation as a second document).
+//! `--confirm-on-stdout` prints it as a line `restated YYYY-MM-DD` on
+//! stdout instead, for `reckon demo`, which waits for it there.
 
 use chrono::{Duration, NaiveDate, Utc};
 use reckon_tests::demo_world::{creds, World};
@@ -26,17 +32,24 @@ fn arg<T: std::str::FromStr>(args: &[String], name: &str) -> Result<Option<T>, S
     }
 }
 
-const USAGE: &str = "usage: reckon-fakes [--seed S] [--days N] [--end YYYY-MM-DD]
+const USAGE: &str =
+    "usage: reckon-fakes [--seed S] [--days N] [--end YYYY-MM-DD] [--confirm-on-stdout]
 
 Serves the demo's story (a shop, four affiliate networks, three ad
 networks) from loopback fakes of each platform's API. Prints one JSON line
 with every fake's URL and credentials once they listen, then serves until
-its standard input closes. A line `restate google_ads` on stdin restates
-one Google day.
+its standard input closes.
 
-  --seed S          story seed (default 42)
-  --days N          days of sales (default 45)
-  --end YYYY-MM-DD  last day of sales (default 20 days ago)";
+Commands on standard input, one a line:
+  restate google_ads   restate the day before the last (--end - 1) on the
+  restate meta_ads     fake: its figures change on the next pull of that
+  restate tiktok_ads   day (confirmed on stderr)
+
+  --seed S             story seed (default 42)
+  --days N             days of sales (default 45)
+  --end YYYY-MM-DD     last day of sales (default 20 days ago)
+  --confirm-on-stdout  confirm a command with a line `restated DAY` on
+                       stdout instead (for programs, e.g. `reckon demo`)";
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
@@ -45,11 +58,10 @@ fn main() {
         return;
     }
     // Values never start with `-`: anything else that does is unknown.
-    if let Some(bad) = args
-        .iter()
-        .skip(1)
-        .find(|a| a.starts_with('-') && !["--seed", "--days", "--end"].contains(&a.as_str()))
-    {
+    if let Some(bad) = args.iter().skip(1).find(|a| {
+        a.starts_with('-')
+            && !["--seed", "--days", "--end", "--confirm-on-stdout"].contains(&a.as_str())
+    }) {
         eprintln!("reckon-fakes: unknown option {bad}\n{USAGE}");
         std::process::exit(2);
     }
@@ -62,9 +74,7 @@ fn main() {
     let (seed, days, end) = match parsed {
         Ok(v) => v,
         Err(e) => {
-            eprintln!(
-                "reckon-fakes: {e}\nusage: reckon-fakes [--seed S] [--days N] [--end YYYY-MM-DD]"
-            );
+            eprintln!("reckon-fakes: {e}\n{USAGE}");
             std::process::exit(2);
         }
     };
@@ -85,16 +95,27 @@ fn main() {
         "tiktok": { "advertiser_id": world.tiktok.config.advertiser_id, "access_token": creds::TIKTOK_TOKEN },
     });
     println!("{line}");
-    // Serve until the parent closes our stdin; `restate google_ads` on a line
-    // restates a Google day for the next pull.
+    let confirm_on_stdout = args.iter().any(|a| a == "--confirm-on-stdout");
+    // Serve until the parent closes our stdin; `restate <ad fake>` on a line
+    // restates a day for the next pull.
     for cmd in std::io::stdin().lines() {
-        match cmd.as_deref().map(str::trim) {
-            Ok("restate google_ads") => {
-                let day = world.restate_google();
-                println!("restated {day}");
-            }
-            Ok(other) => eprintln!("reckon-fakes: unknown command {other:?}"),
-            Err(_) => break,
+        let Ok(cmd) = cmd else { break };
+        let words: Vec<&str> = cmd.split_whitespace().collect();
+        match words.as_slice() {
+            [] => {}
+            ["restate", platform] => match world.restate(platform) {
+                Some(day) if confirm_on_stdout => println!("restated {day}"),
+                Some(day) => eprintln!(
+                    "reckon-fakes: restated {platform} {day}: the next pull of that day gets new figures"
+                ),
+                None => eprintln!(
+                    "reckon-fakes: cannot restate {platform:?}: only google_ads, meta_ads and tiktok_ads"
+                ),
+            },
+            _ => eprintln!(
+                "reckon-fakes: unknown command {:?} (commands: restate google_ads|meta_ads|tiktok_ads)",
+                cmd.trim()
+            ),
         }
     }
     drop(world);

@@ -1,0 +1,96 @@
+//! `reckon-fakes`' commands on standard input: `restate <ad fake>`. Its
+//! standard output carries only the JSON line that scripts read with `jq`
+//! (README, "Trying your own config against the fakes"); confirmations go
+//! to stderr, or to stdout with `--confirm-on-stdout` (for `reckon demo`).
+
+use std::io::Write;
+use std::process::{Command, Output, Stdio};
+
+use chrono::NaiveDate;
+use reckon_tests::demo_world::World;
+use reckon_tests::fakes::google_ads::wire::Level;
+
+fn day(s: &str) -> NaiveDate {
+    NaiveDate::parse_from_str(s, "%Y-%m-%d").expect("date literal")
+}
+
+/// Runs the fakes over a short story ending 2026-11-08, writes `commands`
+/// on their stdin and closes it (they exit once they read everything).
+fn fakes(extra: &[&str], commands: &str) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_reckon-fakes"))
+        .args(["--days", "3", "--end", "2026-11-08"])
+        .args(extra)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start reckon-fakes");
+    let mut stdin = child.stdin.take().expect("stdin");
+    stdin.write_all(commands.as_bytes()).expect("commands");
+    drop(stdin);
+    let out = child.wait_with_output().expect("reckon-fakes exits");
+    assert!(out.status.success(), "{out:?}");
+    out
+}
+
+const COMMANDS: &str =
+    "restate google_ads\nrestate meta_ads\n\nrestate tiktok_ads\nrestate shopify\nhello\n";
+
+/// QA16 F3: the confirmation of `restate google_ads` was printed on
+/// stdout, after the JSON line, and `jq -r .urls.shopify fakes.json` then
+/// failed ("parse error"). Confirmations and errors go to stderr; Meta and
+/// TikTok can be restated too, all on the day before the last.
+#[test]
+fn restate_confirms_on_stderr_and_stdout_keeps_one_json_line() {
+    let out = fakes(&[], COMMANDS);
+    let stdout = String::from_utf8(out.stdout).expect("utf-8");
+    let stderr = String::from_utf8(out.stderr).expect("utf-8");
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 1, "{stdout}");
+    let v: serde_json::Value = serde_json::from_str(lines[0]).expect("one JSON document");
+    assert_eq!(v["to"], "2026-11-08");
+    for p in ["google_ads", "meta_ads", "tiktok_ads"] {
+        assert!(
+            stderr.contains(&format!(
+                "reckon-fakes: restated {p} 2026-11-07: the next pull"
+            )),
+            "{p}: {stderr}"
+        );
+    }
+    assert!(
+        stderr.contains("cannot restate \"shopify\": only google_ads, meta_ads and tiktok_ads"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("unknown command \"hello\""), "{stderr}");
+}
+
+/// `reckon demo` waits for the confirmation on stdout: with
+/// `--confirm-on-stdout` it is a line `restated DAY` after the JSON line.
+#[test]
+fn confirm_on_stdout_is_for_programs() {
+    let out = fakes(&["--confirm-on-stdout"], "restate google_ads\n");
+    let stdout = String::from_utf8(out.stdout).expect("utf-8");
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 2, "{stdout}");
+    assert_eq!(lines[1], "restated 2026-11-07");
+}
+
+/// A restatement changes what the fake serves for that day, and only
+/// that day, on each ad fake.
+#[test]
+fn each_ad_fake_restates_the_day_before_the_last() {
+    let world = World::start(42, 3, day("2026-11-08"));
+    let (d, before) = (day("2026-11-07"), day("2026-11-06"));
+    let rows = |p: &str, d: NaiveDate| match p {
+        "google_ads" => world.google.truth(Level::Campaign, d, d),
+        "meta_ads" => world.meta.truth(Level::Campaign, d, d),
+        _ => world.tiktok.truth(Level::Campaign, d, d),
+    };
+    for p in ["google_ads", "meta_ads", "tiktok_ads"] {
+        let (old, other) = (rows(p, d), rows(p, before));
+        assert_eq!(world.restate(p), Some(d), "{p}");
+        assert_ne!(rows(p, d), old, "{p}: the restated day changes");
+        assert_eq!(rows(p, before), other, "{p}: other days do not");
+    }
+    assert_eq!(world.restate("cake"), None);
+}
