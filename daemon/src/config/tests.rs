@@ -153,12 +153,9 @@ amount = "1"
     );
 }
 
-/// Finance QA16 L4: `minimum_payout = "300.5"` in JPY was taken silently
-/// and shown as 301; a threshold finer than the payout currency is an
-/// error naming the currency and a value to write.
-#[test]
-fn a_threshold_finer_than_the_payout_currency_is_refused() {
-    let text = r#"
+/// Connectors `shop` (orders) and `net` (claims) and program `p` up to its
+/// `[programs.commission]` header, for commission tests.
+const SHOP_NET_COMMISSION: &str = r#"
 [[connectors]]
 id = "shop"
 plugin = "example"
@@ -176,7 +173,15 @@ claims = ["net"]
 orders = ["shop"]
 
 [programs.commission]
-payout_currency = "JPY"
+"#;
+
+/// Finance QA16 L4: `minimum_payout = "300.5"` in JPY was taken silently
+/// and shown as 301; a threshold finer than the payout currency is an
+/// error naming the currency and a value to write.
+#[test]
+fn a_threshold_finer_than_the_payout_currency_is_refused() {
+    let text = format!(
+        r#"{SHOP_NET_COMMISSION}payout_currency = "JPY"
 minimum_payout = "300.5"
 
 [[programs.commission.rules]]
@@ -185,8 +190,9 @@ effective_from = "2026-01-01"
 kind = "percent"
 percent = "8"
 cap_per_period = "1000.25"
-"#;
-    let e = parse(text, "x.toml").unwrap_err().to_string();
+"#
+    );
+    let e = parse(&text, "x.toml").unwrap_err().to_string();
     let lines: Vec<&str> = e.lines().collect();
     assert_eq!(lines.len(), 2, "{e}");
     assert!(
@@ -217,25 +223,8 @@ cap_per_period = "1000.25"
 /// said to name no rule.
 #[test]
 fn a_rule_lacking_a_field_is_named_and_hides_no_override() {
-    let base = r#"
-[[connectors]]
-id = "shop"
-plugin = "example"
-schedule = "0 * * * *"
-
-[[connectors]]
-id = "net"
-plugin = "example"
-schedule = "0 * * * *"
-
-[[programs]]
-id = "p"
-currency = "USD"
-claims = ["net"]
-orders = ["shop"]
-
-[programs.commission]
-payout_currency = "USD"
+    let base = &format!(
+        r#"{SHOP_NET_COMMISSION}payout_currency = "USD"
 
 [[programs.commission.rules]]
 id = "lead-flat"
@@ -254,7 +243,8 @@ rule = "cps-default"
 partner = "net:31"
 effective_from = "2026-10-01"
 percent = "12"
-"#;
+"#
+    );
     let e = parse(base, "x.toml").unwrap_err().to_string();
     assert_eq!(
         e,
