@@ -211,8 +211,7 @@ cap_per_period = "1000.25"
     parse(
         &text
             .replace("\"JPY\"", "\"USD\"")
-            .replace("\"300.5\"", "\"300.50\"")
-            .replace("\"1000.25\"", "\"1000.25\""),
+            .replace("\"300.5\"", "\"300.50\""),
         "x.toml",
     )
     .unwrap();

@@ -712,7 +712,7 @@ fn check_not_superseded(
     if let Some(r) = latest {
         // The first period of this kind that the rule above lets through
         // and that is not finalised itself.
-        let mut next = period.clone();
+        let mut next = *period;
         while next.start < r.period_start
             || records
                 .iter()
