@@ -1990,6 +1990,23 @@ percent = "10"
         "{csv}"
     );
     assert!(csv.contains("claim is now `refunded`"), "{csv}");
+    // From format 9 (new-user QA16 N8) the partner's HTML leaves out
+    // connector ids, the claim that won and instants; format 8 rendered
+    // the reason as stored.
+    let mut v9 = s.clone();
+    v9.adjustments[0].reason = "claim is now `network_reversed`: order shop/O-1 is also claimed by impact/77, which wins on last click (2026-11-30T06:22:30Z)".into();
+    let html9 = render::html_file(&v9, "h");
+    assert!(
+        html9.contains("<td>claim is now network reversed: order O-1 is also claimed by another claim, which wins on last click (2026-11-30)</td>"),
+        "{html9}"
+    );
+    let mut v8 = v9.clone();
+    v8.format_version = 8;
+    let html8 = render::html_file(&v8, "h");
+    assert!(
+        html8.contains("order shop/O-1 is also claimed by impact/77, which wins on last click (2026-11-30T06:22:30Z)"),
+        "{html8}"
+    );
     // The same statement rendered as format 5 has the HTML it had then.
     let mut v5 = s.clone();
     v5.format_version = 5;
@@ -2042,7 +2059,7 @@ fn format_8_html_shows_bidi_characters_as_escapes_and_a_format_7_period_still_ve
         reckon::payout::finalize(&inputs(&c, &oct, &fxr, &book, tmp.path()), "2026-10").unwrap();
     let files = read_dir(&r.dir);
     let s = &read_statements(&r.dir)[0];
-    assert_eq!(s.format_version, 8);
+    assert_eq!(s.format_version, reckon::payout::model::FORMAT_VERSION);
     assert_eq!(s.partner_name.as_deref(), Some(spoof), "stored as sent");
     let html = String::from_utf8(files["awin.p1.html"].clone()).unwrap();
     assert!(!html.contains(['\u{202E}', '\u{2067}']), "{html}");
@@ -2061,9 +2078,13 @@ fn format_8_html_shows_bidi_characters_as_escapes_and_a_format_7_period_still_ve
     v7.format_version = 7;
     assert!(render::html_file(&v7, "h").contains("Acme\u{202E}00.001\nPartner p9"));
     let strip = |t: Vec<u8>| {
-        String::from_utf8(t)
-            .unwrap()
-            .replace("\"format_version\":7", "\"format_version\":8")
+        String::from_utf8(t).unwrap().replace(
+            "\"format_version\":7",
+            &format!(
+                "\"format_version\":{}",
+                reckon::payout::model::FORMAT_VERSION
+            ),
+        )
     };
     assert_eq!(
         strip(render::canonical_json(&v7).unwrap()),

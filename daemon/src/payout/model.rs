@@ -41,7 +41,12 @@ use crate::reconcile::model::Outcome;
 /// order ids, reasons) are shown as `<U+202E>`, so a name cannot reorder
 /// the text around it (QA10 L6). The JSON and CSV of format 8 are those
 /// of format 7 but for `format_version`, and keep every value as sent.
-pub const FORMAT_VERSION: u32 = 8;
+/// 9 changes only the HTML: adjustment reasons name an order by its id
+/// (not `<connector>/<id>`), another claim that won an order as "another
+/// claim", and instants as dates in the statement's timezone
+/// (`render::partner_reason`, new-user QA16 N8); JSON and CSV are format
+/// 8's but for `format_version`.
+pub const FORMAT_VERSION: u32 = 9;
 
 /// The payee key of a network's partner: `<network>:<partner id>`. Partner
 /// ids are the network's own, so the same id on two networks is two payees.

@@ -382,6 +382,76 @@ pub fn plain_reason(reason: &str) -> String {
     out
 }
 
+/// A reason as the partner reads it from format 9 (new-user QA16 N8):
+/// [`plain_reason`], and what is Reckon's own bookkeeping is left out: an
+/// order is named by its id, not `<connector>/<id>`; another claim that
+/// won the order is "another claim", not its network and id; an instant is
+/// its date in the statement's timezone `tz`. The JSON and CSV keep the
+/// reason as stored.
+pub fn partner_reason(reason: &str, tz: chrono_tz::Tz) -> String {
+    let plain = plain_reason(reason);
+    let mut out = String::with_capacity(plain.len());
+    let mut rest = plain.as_str();
+    while let Some(c) = rest.chars().next() {
+        // Phrases start a word ("border " is not "order ").
+        if out.chars().last().is_some_and(char::is_alphanumeric) {
+            out.push(c);
+            rest = &rest[c.len_utf8()..];
+            continue;
+        }
+        if let Some(after) = rest.strip_prefix("also claimed by ") {
+            if let Some(end) = after.find(", which") {
+                out.push_str("also claimed by another claim");
+                rest = &after[end..];
+                continue;
+            }
+        }
+        if let Some(after) = rest.strip_prefix("order ") {
+            out.push_str("order ");
+            rest = after;
+            // `<connector>/`: a connector id, then the record's own id.
+            let id_len = after
+                .find(|ch: char| {
+                    !(ch.is_ascii_lowercase() || ch.is_ascii_digit() || ch == '_' || ch == '-')
+                })
+                .unwrap_or(after.len());
+            if id_len > 0 && after[id_len..].starts_with('/') {
+                rest = &after[id_len + 1..];
+            }
+            continue;
+        }
+        if let Some((date, len)) = instant_at(rest, tz) {
+            out.push_str(&date);
+            rest = &rest[len..];
+            continue;
+        }
+        out.push(c);
+        rest = &rest[c.len_utf8()..];
+    }
+    out
+}
+
+/// An RFC 3339 UTC instant (`2026-11-30T06:22:30Z`, fractions allowed) at
+/// the start of `s`: its date in `tz`, and the instant's length.
+fn instant_at(s: &str, tz: chrono_tz::Tz) -> Option<(String, usize)> {
+    let b = s.as_bytes();
+    if b.len() < 20 || b[4] != b'-' || b[10] != b'T' || !b[0].is_ascii_digit() {
+        return None;
+    }
+    let mut end = 19;
+    if b.get(end) == Some(&b'.') {
+        end += 1;
+        while b.get(end).is_some_and(u8::is_ascii_digit) {
+            end += 1;
+        }
+    }
+    if b.get(end) != Some(&b'Z') {
+        return None;
+    }
+    let at = chrono::DateTime::parse_from_rfc3339(s.get(..=end)?).ok()?;
+    Some((at.with_timezone(&tz).date_naive().to_string(), end + 1))
+}
+
 /// A text cell for a CSV a spreadsheet may open: one starting with `=`,
 /// `+`, `-`, `@`, a tab or a carriage return would run as a formula there
 /// (a partner names itself `=HYPERLINK(...)`), so it gets a leading `'`
@@ -429,12 +499,16 @@ th{background:#f4f4f4;font-weight:600}td.n,th.n{text-align:right;font-variant-nu
 /// adjustments (only statements of format 7 have any). From format 8 every
 /// text from outside (names, ids, reasons) has its bidirectional and
 /// control characters shown as `<U+202E>` ([`crate::display_safe`]), so a
-/// name cannot reorder the text around it. Earlier formats are rendered
-/// exactly as they were issued (their file hashes are recorded).
+/// name cannot reorder the text around it. Format 9 gives reasons as
+/// [`partner_reason`] writes them. Earlier formats are rendered exactly as
+/// they were issued (their file hashes are recorded).
 pub fn html_file(s: &Statement, content_hash: &str) -> String {
     let v6 = s.format_version >= 6;
     // Format 8: names and ids from outside cannot reorder the page.
     let v8 = s.format_version >= 8;
+    // Format 9: reasons without Reckon's connector ids and instants.
+    let v9 = s.format_version >= 9;
+    let tz: chrono_tz::Tz = s.timezone.parse().unwrap_or(chrono_tz::UTC);
     let e = |x: &str| {
         if v8 {
             esc(&crate::display_safe::visible(x))
@@ -525,7 +599,9 @@ pub fn html_file(s: &Statement, content_hash: &str) -> String {
             "<h2>Adjustments to earlier statements</h2>\n<table><tr><th class=\"n\">#</th><th>Network</th><th>Claim</th><th>Order</th><th>Refers to</th><th>Reason</th><th class=\"n\">{earlier}</th><th class=\"n\">Amount</th></tr>"
         );
         for a in &s.adjustments {
-            let reason = if v6 {
+            let reason = if v9 {
+                partner_reason(&a.reason, tz)
+            } else if v6 {
                 plain_reason(&a.reason)
             } else {
                 a.reason.clone()
@@ -562,7 +638,11 @@ pub fn html_file(s: &Statement, content_hash: &str) -> String {
                 "<tr><td class=\"n\">{}</td><td>{}</td><td>{refers}</td><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td></tr>",
                 a.line_no,
                 e(&a.bonus_id),
-                e(&plain_reason(&a.reason)),
+                e(&if v9 {
+                    partner_reason(&a.reason, tz)
+                } else {
+                    plain_reason(&a.reason)
+                }),
                 a.current_volume,
                 a.previously_paid,
                 a.amount,
@@ -920,6 +1000,43 @@ mod tests {
         assert_eq!(file_stem(&"x".repeat(255)), "x".repeat(255));
         let dir = file_stem(&"x".repeat(256));
         assert_eq!(dir.len(), 200 + 17);
+    }
+
+    #[test]
+    fn partner_reasons_leave_out_connector_ids_other_claims_and_instants() {
+        let ny: chrono_tz::Tz = "America/New_York".parse().unwrap();
+        assert_eq!(
+            partner_reason(
+                "basis 120.00 → 90.00; repriced to 7.20 (`partially_refunded`: order erp_orders/E-2 was partly refunded (30.00 of 120.00 USD))",
+                ny
+            ),
+            "basis 120.00 → 90.00; repriced to 7.20 (partially refunded: order E-2 was partly refunded (30.00 of 120.00 USD))"
+        );
+        // 06:22 UTC on the 30th is still the 30th in New York; 02:00 UTC
+        // on the 1st is the 30th of the month before.
+        assert_eq!(
+            partner_reason(
+                "claim is now network reversed: the network reversed the claim (2026-11-30T06:22:30Z); was 2026-12-01T02:00:00.250Z",
+                ny
+            ),
+            "claim is now network reversed: the network reversed the claim (2026-11-30); was 2026-11-30"
+        );
+        assert_eq!(
+            partner_reason(
+                "order shop/gid://shopify/Order/7 is also claimed by impact/1000.4.5, which wins on last click",
+                chrono_tz::UTC
+            ),
+            "order gid://shopify/Order/7 is also claimed by another claim, which wins on last click"
+        );
+        // Words that only contain a phrase, and ids without a connector,
+        // stay as they are.
+        assert_eq!(
+            partner_reason(
+                "border a/b; order 123 (no slash); 2026-11-30",
+                chrono_tz::UTC
+            ),
+            "border a/b; order 123 (no slash); 2026-11-30"
+        );
     }
 
     #[test]
