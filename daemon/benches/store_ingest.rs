@@ -564,6 +564,7 @@ fn idle_cpu(dir: &std::path::Path, secs: u64) {
         },
         store,
         listener,
+        None,
     ));
     std::thread::sleep(std::time::Duration::from_secs(2));
     let c0 = cpu_ticks();

@@ -177,6 +177,16 @@ fn config_check_refuses_a_data_dir_this_user_cannot_create_and_creates_nothing()
         "{err}"
     );
     assert!(err.contains("Permission denied"), "{err}");
+    // Whose the directory is, and how to make `data_dir` for this user
+    // (new-user QA16 N3), with a path that works from any directory.
+    assert!(
+        err.contains(", mode 0555; create locked/data for this user as root: `install -d -o "),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!(" -m 0750 {}`", locked.join("data").display())),
+        "{err}"
+    );
     assert!(!locked.join("data").exists());
     if is_root() {
         assert!(
@@ -184,6 +194,94 @@ fn config_check_refuses_a_data_dir_this_user_cannot_create_and_creates_nothing()
             "{err}"
         );
     }
+}
+
+/// New-user QA16 N3: a `data_dir` root made (a root command on a fresh
+/// install) inside the daemon user's directory: the daemon's refusal named
+/// neither the owner nor `chown`. It now says whose the directory is and
+/// the `chown -R` that gives it to the daemon's user. Needs root (to have
+/// a directory of another user than the one refused).
+#[test]
+fn a_data_dir_root_made_names_its_owner_and_the_chown_for_the_daemons_user() {
+    if !is_root() {
+        eprintln!("skipped: needs root to make a directory the test user does not own");
+        return;
+    }
+    let dir = open_to_all();
+    let lib = dir.path().join("lib");
+    std::fs::create_dir(&lib).unwrap();
+    std::os::unix::fs::chown(&lib, Some(65534), Some(65534)).unwrap();
+    let data = lib.join("data");
+    std::fs::create_dir(&data).unwrap();
+    chmod(&data, 0o755);
+    std::fs::write(
+        dir.path().join("reckon.toml"),
+        "[daemon]\ndata_dir = \"lib/data\"\noutput_dir = \"lib\"\n",
+    )
+    .unwrap();
+    let (code, err) =
+        reckon_unprivileged(dir.path(), &["config", "check", "--config", "reckon.toml"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("`daemon.data_dir`: lib/data is not writable by this user (uid 65534, gid 65534): Permission denied (os error 13); it belongs to root:root, mode 0755: as root, `chown -R nobody:"),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!("{}` gives it to this user", data.display())),
+        "{err}"
+    );
+}
+
+/// New-user QA16 N3: root's first command on a fresh install created
+/// `data_dir` root-owned inside the daemon user's directory, without a
+/// word; the daemon then refused to start. Root is refused before it
+/// creates anything, as on a store another user owns. Needs root.
+#[test]
+fn root_is_refused_on_creating_data_dir_inside_the_daemon_users_directory() {
+    use std::os::unix::fs::MetadataExt as _;
+    if !is_root() {
+        eprintln!("skipped: needs root");
+        return;
+    }
+    let dir = open_to_all();
+    let lib = dir.path().join("lib");
+    std::fs::create_dir(&lib).unwrap();
+    std::os::unix::fs::chown(&lib, Some(65534), Some(65534)).unwrap();
+    let port = reckon_tests::free_port();
+    std::fs::write(
+        dir.path().join("reckon.toml"),
+        format!("[daemon]\ndata_dir = \"lib/data\"\noutput_dir = \"out\"\nlisten = \"127.0.0.1:{port}\"\n"),
+    )
+    .unwrap();
+    // The commands that create a store (the read-only ones need one).
+    for args in [&["reconcile"][..], &["run"]] {
+        let mut all = vec!["--config", "reckon.toml"];
+        all.extend_from_slice(args);
+        let (code, err) = reckon(dir.path(), &all);
+        assert_eq!(code, 1, "{args:?}: {err}");
+        assert!(
+            err.contains("lib/data does not exist, and this command runs as root: it would create it, owned by root, inside ")
+                && err.contains("/lib, which belongs to nobody (uid 65534); the daemon (running as nobody) could then not write it")
+                && err.contains("`sudo -u nobody ")
+                && err.contains("`install -d -o nobody -g nogroup -m 0750 "),
+            "{args:?}: {err}"
+        );
+        assert!(!lib.join("data").exists(), "{args:?}: created");
+    }
+    // Once the daemon's user made it, root is refused as on its store.
+    std::fs::create_dir(lib.join("data")).unwrap();
+    std::os::unix::fs::chown(lib.join("data"), Some(65534), Some(65534)).unwrap();
+    let (code, err) = reckon(dir.path(), &["--config", "reckon.toml", "reconcile"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("belongs to nobody (uid 65534), and this command runs as root"),
+        "{err}"
+    );
+    assert_eq!(std::fs::metadata(lib.join("data")).unwrap().uid(), 65534);
+    assert!(std::fs::read_dir(lib.join("data"))
+        .unwrap()
+        .next()
+        .is_none());
 }
 
 /// A store made by this user, then made read-only: `chmod -R a-w`, but the
@@ -226,6 +324,9 @@ fn config_check_refuses_a_store_this_user_cannot_write() {
         err.contains("run reckon as the user that owns the store"),
         "{err}"
     );
+    // Whose the files are, and the `chown` (new-user QA16 N3).
+    assert!(err.contains("; it belongs to "), "{err}");
+    assert!(err.contains("as root, `chown -R "), "{err}");
 }
 
 #[test]
@@ -247,6 +348,7 @@ fn read_only_commands_on_a_store_this_user_cannot_write_say_why_and_what_to_do()
             err.contains("reckon.lock: Permission denied"),
             "{args:?}: {err}"
         );
+        assert!(err.contains(", mode 0444."), "{args:?}: {err}");
         assert!(
             err.contains("run the command as the user that owns")
                 && err.contains("copy the whole data_dir"),

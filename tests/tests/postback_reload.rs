@@ -36,7 +36,7 @@ impl Daemon {
         let port = reckon_tests::free_port();
         let config = dir.path().join("reckon.toml");
         let log = dir.path().join("run.log");
-        reckon_tests::install_plugins(&dir.path().join("plugins"), &["example"]);
+        reckon_tests::install_plugins(&dir.path().join("plugins"), &["example", "orders"]);
         std::fs::write(&config, Self::config_text(port, postbacks)).unwrap();
         let child = Command::new(reckon_tests::reckon_bin())
             .arg("run")
@@ -321,4 +321,203 @@ fn a_refused_postback_logs_its_reason_as_text_in_json_logs() {
         .unwrap_or_else(|| panic!("no text reason: {line}"));
     assert!(!reason.is_empty() && !reason.starts_with('"'), "{line}");
     assert!(reason.contains("token"), "{line}");
+}
+
+/// `reckon status --config` of the daemon's config file (no `--addr`):
+/// exit code, stdout, stderr.
+fn reckon_status(d: &Daemon, json: bool) -> (Option<i32>, String, String) {
+    let mut cmd = Command::new(reckon_tests::reckon_bin());
+    cmd.arg("--config").arg(&d.config).arg("status");
+    if json {
+        cmd.arg("--json");
+    }
+    let o = cmd.env_remove("RECKON_CONFIG").output().unwrap();
+    (
+        o.status.code(),
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+fn status_json(port: u16) -> serde_json::Value {
+    let (code, body) = reckon_tests::http_get(port, "/status").unwrap();
+    assert_eq!(code, 200, "{body}");
+    serde_json::from_str(&body).unwrap()
+}
+
+fn metrics(port: u16) -> String {
+    reckon_tests::http_get(port, "/metrics").unwrap().1
+}
+
+/// A program fed by the postback endpoint `pb` and a file-drop orders
+/// connector, with a `draft_schedule`, and KPI summaries.
+const SCHEDULED: &str = r#"
+[[connectors]]
+id = "shop"
+plugin = "orders"
+schedule = "0 0 1 1 *"
+[connectors.settings]
+mode = "files"
+directory = "drop"
+
+[[programs]]
+id = "acme"
+currency = "USD"
+claims = ["pb"]
+orders = ["shop"]
+
+[programs.commission]
+payout_currency = "USD"
+draft_schedule = "0 5 * * *"
+
+[[programs.commission.rules]]
+id = "cps"
+effective_from = "2026-01-01"
+kind = "percent"
+percent = "10"
+
+[kpi]
+currency = "USD"
+"#;
+
+/// New-user QA16 N1: a SIGHUP rejected for the file's errors showed only
+/// in the log; `reckon status` then failed with those errors (exit 1, no
+/// `--addr` hint) though the daemon ran on, and `/status` and `/metrics`
+/// said nothing. N7: the draft and KPI summary schedules showed nowhere
+/// until one ran in the process.
+#[test]
+fn a_rejected_reload_shows_in_status_metrics_and_reckon_status() {
+    let d = Daemon::start("");
+    let port = d.port;
+    let s = status_json(port);
+    assert_eq!(s["config_state"]["last_reload"], serde_json::Value::Null);
+    assert_eq!(s["config_state"]["file_differs"], false);
+    let m = metrics(port);
+    assert!(
+        m.contains("reckon_config_reloads_total{outcome=\"rejected\"} 0\n")
+            && m.contains("reckon_config_last_reload_success 1\n")
+            && m.contains("reckon_config_file_differs 0\n"),
+        "{m}"
+    );
+
+    // A cron expression of 4 fields.
+    std::fs::write(d.path("ex.key"), "k\n").unwrap();
+    d.write_config(&connector("ex.key", 7).replace("0 0 1 1 *", "20 */6 * *"));
+    d.hup();
+    d.wait_log("the new config has errors; the old config keeps running", 1);
+    let s = status_json(port);
+    let r = &s["config_state"]["last_reload"];
+    assert_eq!(
+        (&r["outcome"], &r["errors"]),
+        (&"rejected".into(), &1.into()),
+        "{s}"
+    );
+    assert!(
+        r["first_error"].as_str().is_some_and(
+            |e| e.contains("`connectors[0].schedule`: invalid cron expression `20 */6 * *`")
+        ),
+        "{s}"
+    );
+    assert_eq!(s["config_state"]["file_differs"], true);
+    assert_eq!(s["config_state"]["loaded_at"], s["started_at"]);
+    let m = metrics(port);
+    assert!(
+        m.contains("reckon_config_reloads_total{outcome=\"rejected\"} 1\n")
+            && m.contains("reckon_config_last_reload_success 0\n")
+            && m.contains("reckon_config_file_differs 1\n"),
+        "{m}"
+    );
+    // `reckon status` reads `listen` from the file's `[daemon]` section and
+    // says the file has errors.
+    let (code, out, err) = reckon_status(&d, false);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(
+        err.starts_with(&format!(
+            "note: {} has 1 error(s) (first: {}:",
+            d.config.display(),
+            d.config.display()
+        )) && err.contains("`reckon config check` lists every error"),
+        "{err}"
+    );
+    assert!(
+        out.contains("  last reload: ")
+            && out.contains(
+                " REJECTED, 1 error(s); the config loaded before keeps running\n    first: "
+            )
+            && out.contains("  the file differs from the running config: fix it"),
+        "{out}"
+    );
+    let (code, out, _) = reckon_status(&d, true);
+    assert_eq!(code, Some(0));
+    let json: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(json["config_state"]["last_reload"]["outcome"], "rejected");
+
+    // Not TOML at all below `[daemon]`: still found.
+    d.write_config("[[connectors]\n");
+    let (code, _, err) = reckon_status(&d, false);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(err.contains("malformed TOML"), "{err}");
+    // The `[daemon]` section itself has an error: the address is unknown,
+    // and `--addr` is the way.
+    d.write_config("max_concurrent_syncs = \"four\"\n");
+    let (code, out, err) = reckon_status(&d, false);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(out.is_empty(), "{out}");
+    assert!(
+        err.contains("`daemon.max_concurrent_syncs`")
+            && err
+                .contains("the daemon's address is unknown: `[daemon] listen` cannot be read from")
+            && err.contains("ask it with `reckon status --addr HOST:PORT`"),
+        "{err}"
+    );
+
+    // Fixed, with a program's draft schedule and KPI summaries.
+    std::fs::write(d.path("pb.key"), "one\n").unwrap();
+    std::fs::create_dir(d.path("drop")).unwrap();
+    d.write_config(&format!("{}{SCHEDULED}", endpoint("pb", "file:pb.key")));
+    d.hup();
+    let line = d.reload_line(1);
+    assert!(line.contains("programs_changed=acme"), "{line}");
+    let s = status_json(port);
+    assert_eq!(s["config_state"]["last_reload"]["outcome"], "ok", "{s}");
+    assert_eq!(s["config_state"]["file_differs"], false);
+    assert_eq!(
+        (
+            &s["config_state"]["reloads_ok"],
+            &s["config_state"]["reloads_rejected"]
+        ),
+        (&1.into(), &1.into())
+    );
+    let m = metrics(port);
+    assert!(
+        m.contains("reckon_config_reloads_total{outcome=\"ok\"} 1\n")
+            && m.contains("reckon_config_last_reload_success 1\n")
+            && m.contains("reckon_config_file_differs 0\n"),
+        "{m}"
+    );
+    let drafts = &s["draft_schedules"][0];
+    assert_eq!(
+        (&drafts["program"], &drafts["schedule"], &drafts["timezone"]),
+        (&"acme".into(), &"0 5 * * *".into(), &"UTC".into()),
+        "{s}"
+    );
+    assert!(drafts["next_fire"].is_string(), "{s}");
+    assert_eq!(drafts["last_made"], serde_json::Value::Null);
+    let kpi = &s["kpi_summaries"];
+    assert_eq!(
+        (&kpi["enabled"], &kpi["schedule"]),
+        (&true.into(), &"0 6 * * *".into()),
+        "{s}"
+    );
+    assert!(kpi["next_fire"].is_string(), "{s}");
+    let (code, out, err) = reckon_status(&d, false);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(err.is_empty(), "{err}");
+    assert!(
+        out.contains("statement drafts (draft_schedule):\n  acme: schedule `0 5 * * *` in UTC, ")
+            && out.contains("; last made never (none recorded)\n")
+            && out.contains("\nkpi summaries: schedule `0 6 * * *` in UTC, ")
+            && out.contains("; last written never (none recorded)\n"),
+        "{out}"
+    );
 }

@@ -66,7 +66,25 @@ fn directory_problem(dir: &Path) -> Option<String> {
     } else if let Some(fs) = pseudo_filesystem(&existing) {
         format!("is on the kernel's `{fs}` pseudo-filesystem, where no directory can be created")
     } else if let Err(e) = writable(&existing) {
-        format!("is not writable by this user ({}): {e}", whoami())
+        // Whose it is and the command that fixes it (new-user QA16 N3:
+        // root had made `data_dir`, and the daemon's refusal named
+        // neither).
+        let fix = if existing == dir {
+            take_over(dir, &meta)
+        } else {
+            format!(
+                "; create {} for this user as root: `install -d -o {} -g {} -m 0750 {}`",
+                dir.display(),
+                this_user(),
+                this_group(),
+                shown_absolute(dir)
+            )
+        };
+        format!(
+            "is not writable by this user ({}): {e}{}{fix}",
+            whoami(),
+            owned_by(&meta)
+        )
     } else {
         return None;
     };
@@ -99,17 +117,74 @@ fn store_problem(data_dir: &Path) -> Option<String> {
     let refused: Vec<String> = paths
         .iter()
         .filter(|p| p.exists())
-        .filter_map(|p| writable(p).err().map(|e| format!("{} ({e})", p.display())))
+        .filter_map(|p| {
+            let owner = std::fs::metadata(p)
+                .map(|m| owned_by(&m))
+                .unwrap_or_default();
+            writable(p)
+                .err()
+                .map(|e| format!("{} ({e}{owner})", p.display()))
+        })
         .collect();
     if refused.is_empty() {
         return None;
     }
     Some(format!(
-        "the store in {} is not writable by this user ({}): {}; reckon opens its store for writing, also for commands that only read it: run reckon as the user that owns the store, or give this user write access (e.g. `chown -R`)",
+        "the store in {} is not writable by this user ({}): {}; reckon opens its store for writing, also for commands that only read it: run reckon as the user that owns the store, or give this user write access: as root, `chown -R {}:{} {}`",
         data_dir.display(),
         whoami(),
-        refused.join(", ")
+        refused.join(", "),
+        this_user(),
+        this_group(),
+        shown_absolute(data_dir)
     ))
+}
+
+/// `; it belongs to root:root, mode 0755`, for a refused path.
+pub fn owned_by(meta: &std::fs::Metadata) -> String {
+    use std::os::unix::fs::MetadataExt;
+    let owner = user_name(meta.uid()).unwrap_or_else(|| format!("uid {}", meta.uid()));
+    let group = group_name(meta.gid()).unwrap_or_else(|| format!("gid {}", meta.gid()));
+    format!(
+        "; it belongs to {owner}:{group}, mode {:04o}",
+        meta.mode() & 0o7777
+    )
+}
+
+/// How this user gets to write the existing directory `dir`: its owner
+/// adds the mode bits; another's directory is given to this user.
+fn take_over(dir: &Path, meta: &std::fs::Metadata) -> String {
+    use std::os::unix::fs::MetadataExt;
+    if meta.uid() == rustix::process::geteuid().as_raw() {
+        format!(": `chmod u+rwx {}`", shown_absolute(dir))
+    } else {
+        format!(
+            ": as root, `chown -R {}:{} {}` gives it to this user",
+            this_user(),
+            this_group(),
+            shown_absolute(dir)
+        )
+    }
+}
+
+/// `dir` as an absolute path, for a command to paste in any directory.
+fn shown_absolute(dir: &Path) -> String {
+    std::path::absolute(dir)
+        .unwrap_or_else(|_| dir.to_path_buf())
+        .display()
+        .to_string()
+}
+
+/// This process's user for `chown` and `install -o`: its name, or its uid.
+fn this_user() -> String {
+    let uid = rustix::process::geteuid().as_raw();
+    user_name(uid).unwrap_or_else(|| uid.to_string())
+}
+
+/// This process's group for `chown` and `install -g`: its name, or its gid.
+fn this_group() -> String {
+    let gid = rustix::process::getegid().as_raw();
+    group_name(gid).unwrap_or_else(|| gid.to_string())
 }
 
 /// The nearest of `dir` and its ancestors that exists (a relative path's
@@ -180,7 +255,7 @@ pub fn user_name(uid: u32) -> Option<String> {
 }
 
 /// The name of group `gid` in `/etc/group`, if it is there.
-fn group_name(gid: u32) -> Option<String> {
+pub fn group_name(gid: u32) -> Option<String> {
     let groups = std::fs::read_to_string("/etc/group").ok()?;
     groups.lines().find_map(|line| {
         let mut f = line.split(':');

@@ -62,7 +62,9 @@ pub fn run(
     log_format: Option<crate::config::LogFormat>,
     _args: RunArgs,
 ) -> anyhow::Result<ExitCode> {
-    let cfg = match crate::config::load(config) {
+    // The text too: `/status` compares it with the file later.
+    let (text, parsed) = super::config_state::read_config(config);
+    let cfg = match parsed {
         Ok(c) => c,
         Err(e) => {
             // `error:` as every command's failure starts.
@@ -116,6 +118,7 @@ pub fn run(
         runtime,
         store,
         listener,
+        text,
     ))?;
     // Sessions stuck in a plugin step are not waited for beyond the grace period.
     rt.shutdown_timeout(std::time::Duration::from_secs(1));

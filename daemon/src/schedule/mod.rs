@@ -7,6 +7,7 @@
 //! holds no domain logic; reconcile, statements and KPIs run through
 //! [`hooks`].
 pub mod cli;
+pub mod config_state;
 pub mod hooks;
 
 use crate::config::{Config, ResolvedConnector};
@@ -153,6 +154,9 @@ pub struct Daemon {
     /// values until a restart, whatever SIGHUP loads: the reload's "needs a
     /// restart" warning compares the file with these.
     pub started_with: crate::config::DaemonConfig,
+    /// When the running config was loaded, the last SIGHUP's outcome, and
+    /// the text it came from (compared with the file for `/status`).
+    pub config_state: config_state::ConfigTracker,
 }
 
 impl Daemon {
@@ -441,6 +445,7 @@ pub async fn run_daemon(
     runtime: Runtime,
     store: Store,
     listener: std::net::TcpListener,
+    config_text: Option<String>,
 ) -> anyhow::Result<Stopped> {
     use tokio::signal::unix::{signal, SignalKind};
     // Handlers first: a signal during start-up must not kill the process
@@ -463,6 +468,7 @@ pub async fn run_daemon(
         postbacks,
         active: Mutex::new(Default::default()),
         started_with,
+        config_state: config_state::ConfigTracker::new(now, config_text),
     });
 
     let mut plans: BTreeMap<String, Plan> = BTreeMap::new();
@@ -969,13 +975,14 @@ pub fn restart_needed(
 /// endpoints, as `reckon config check` does); on any error keep the old
 /// config and log every error. A valid config replaces connectors and
 /// postback endpoints together, and the log line names what changed.
+/// Either outcome is recorded in [`Daemon::config_state`] for `/status`
+/// and `/metrics`.
 /// Returns the `[daemon]` settings that wait for a restart (logged as a
 /// warning on every reload while they differ from the running ones).
 fn reload(daemon: &Daemon, plans: &mut BTreeMap<String, Plan>) -> Vec<&'static str> {
     let path = &daemon.config_path;
-    let new = crate::config::load(path)
-        .map_err(|e| e.0)
-        .and_then(Runtime::resolve);
+    let (text, parsed) = config_state::read_config(path);
+    let new = parsed.map_err(|e| e.0).and_then(Runtime::resolve);
     match new {
         Err(mut errors) => {
             for e in &mut errors {
@@ -991,6 +998,7 @@ fn reload(daemon: &Daemon, plans: &mut BTreeMap<String, Plan>) -> Vec<&'static s
                 errors = errors.len(),
                 "SIGHUP: the new config has errors; the old config keeps running"
             );
+            daemon.config_state.rejected(Utc::now(), &errors);
             Vec::new()
         }
         Ok(runtime) => {
@@ -1069,6 +1077,7 @@ fn reload(daemon: &Daemon, plans: &mut BTreeMap<String, Plan>) -> Vec<&'static s
                     v.into_iter().cloned().collect::<Vec<_>>().join(",")
                 }
             };
+            daemon.config_state.reloaded(Utc::now(), text, &restart);
             match install_plans(daemon, plans, Utc::now(), Install::Reload) {
                 Ok(()) => tracing::info!(
                     connectors = new_ids.len(),
@@ -1195,6 +1204,7 @@ mod tests {
         let cfg = crate::config::parse("", "t.toml").unwrap();
         Daemon {
             started_with: cfg.daemon.clone(),
+            config_state: config_state::ConfigTracker::new(Utc::now(), None),
             store: Store::open(dir).unwrap(),
             metrics: Arc::new(Metrics::default()),
             shutdown: crate::sync::Shutdown::new(),

@@ -24,15 +24,42 @@ fn parse_addr(s: &str) -> Result<std::net::SocketAddr, String> {
         .ok_or_else(|| format!("`{s}` resolves to no address"))
 }
 
-/// Prints the status of a running daemon.
+/// Prints the status of a running daemon. The config file is read for its
+/// `[daemon]` section only: a file with errors elsewhere (a SIGHUP the
+/// daemon rejected, new-user QA16 N1) still names the daemon's address,
+/// with a note that it has errors.
 pub fn run(config: &Path, args: StatusArgs) -> anyhow::Result<ExitCode> {
     // Where the address came from, for the error when nobody answers.
     let (addr, data_dir) = match args.addr {
         Some(a) => (a, None),
-        None => {
-            let cfg = crate::config::load(config).map_err(|e| anyhow::anyhow!("{e}"))?;
-            (cfg.daemon.listen, Some(cfg.daemon.data_dir))
-        }
+        None => match crate::config::load(config) {
+            Ok(cfg) => (cfg.daemon.listen, Some(cfg.daemon.data_dir)),
+            Err(errors) => {
+                let first = errors
+                    .0
+                    .first()
+                    .map(ToString::to_string)
+                    .unwrap_or_default();
+                let more = match errors.0.len() {
+                    0 | 1 => String::new(),
+                    n => format!(" and {} more", n - 1),
+                };
+                let Some(daemon) = daemon_section(config) else {
+                    crate::errln!(
+                        "error: {first}{more}\nthe daemon's address is unknown: `[daemon] listen` cannot be read from {}. A running daemon keeps the config it loaded last: ask it with `reckon status --addr HOST:PORT` (its log line `daemon started` names the address; the default is {}); `reckon config check` lists every error",
+                        config.display(),
+                        crate::config::default_listen()
+                    );
+                    return Ok(ExitCode::FAILURE);
+                };
+                crate::errln!(
+                    "note: {} has {} error(s) (first: {first}); a running daemon keeps the config it loaded last (see `config:` below); `reckon config check` lists every error",
+                    config.display(),
+                    errors.0.len()
+                );
+                (daemon.listen, Some(daemon.data_dir))
+            }
+        },
     };
     let url = format!("http://{addr}/status");
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -106,5 +133,82 @@ fn where_else(config: &Path, data_dir: Option<&Path>, addr: std::net::SocketAddr
         _ => format!(
             "{asked}; is `reckon run` running with this config? If the daemon was started with another `listen` address (the file was edited since), give that address with `reckon status --addr HOST:PORT`"
         ),
+    }
+}
+
+/// The `[daemon]` section of the config file alone, checked as
+/// [`crate::config::parse`] checks it (paths relative to the file), when
+/// the rest of the file has errors. In a file that is not TOML at all, the
+/// lines from its `[daemon]` header to the next header are read (a file
+/// that never names `daemon` has the defaults). `None` when the section
+/// itself cannot be read.
+fn daemon_section(config: &Path) -> Option<crate::config::DaemonConfig> {
+    let text = std::fs::read_to_string(config).ok()?;
+    let table = match text.parse::<toml::Table>() {
+        Ok(t) => t,
+        Err(_) => daemon_block(&text)?.parse::<toml::Table>().ok()?,
+    };
+    let mut only = toml::Table::new();
+    if let Some(d) = table.get("daemon") {
+        only.insert("daemon".into(), d.clone());
+    }
+    let text = toml::to_string(&only).ok()?;
+    crate::config::parse(&text, &config.display().to_string())
+        .ok()
+        .map(|c| c.daemon)
+}
+
+/// The `[daemon]` table's lines of a text that does not parse as TOML:
+/// its header to the next header; empty when `daemon` is nowhere in it.
+fn daemon_block(text: &str) -> Option<String> {
+    let header = |l: &str| {
+        let l = l.split('#').next().unwrap_or("").trim();
+        l.starts_with('[')
+            .then(|| l.trim_matches(|c| c == '[' || c == ']').trim().to_owned())
+    };
+    let mut lines = text.lines();
+    if !lines.any(|l| header(l).as_deref() == Some("daemon")) {
+        return (!text.contains("daemon")).then(String::new);
+    }
+    let body: Vec<&str> = lines.take_while(|l| header(l).is_none()).collect();
+    Some(format!("[daemon]\n{}\n", body.join("\n")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// New-user QA16 N1: with an error anywhere in the file, `reckon status`
+    /// failed with the file's errors, though the daemon ran on.
+    #[test]
+    fn the_daemon_section_is_read_from_a_file_with_errors_elsewhere() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("reckon.toml");
+        let daemon = "[daemon]\nlisten = \"127.0.0.1:19187\"\ndata_dir = \"d\"\n";
+        for rest in [
+            // Errors the parser finds past TOML: a float, a bad cron.
+            "[[connectors]]\nid = \"x\"\nplugin = \"example\"\nschedule = \"20 */6 * *\"\n",
+            "[[programs]]\nid = \"p\"\npercent = 8.5\n",
+            // Not TOML at all.
+            "[[connectors]\nid = x\n",
+        ] {
+            std::fs::write(&config, format!("{daemon}\n{rest}")).unwrap();
+            assert!(crate::config::load(&config).is_err(), "{rest}");
+            let d = daemon_section(&config).unwrap_or_else(|| panic!("{rest}"));
+            assert_eq!(d.listen.to_string(), "127.0.0.1:19187", "{rest}");
+            assert_eq!(d.data_dir, dir.path().join("d"), "relative to the file");
+        }
+        // Broken TOML with no `[daemon]`: the defaults.
+        std::fs::write(&config, "[[connectors]\n").unwrap();
+        assert_eq!(
+            daemon_section(&config).map(|d| d.listen),
+            Some(crate::config::default_listen())
+        );
+        // A `[daemon]` section with its own error, or a daemon key that
+        // cannot be found in broken TOML: unknown.
+        std::fs::write(&config, "[daemon]\nlisten = \"nowhere\"\n").unwrap();
+        assert_eq!(daemon_section(&config), None);
+        std::fs::write(&config, "daemon.listen = \"127.0.0.1:1\"\n[[connectors]\n").unwrap();
+        assert_eq!(daemon_section(&config), None);
     }
 }

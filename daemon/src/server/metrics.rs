@@ -7,7 +7,10 @@
 //! [`Metrics::http_cancelled`]: one per attempt, counted in the plugin
 //! host's executor, so `reckon_http_requests_total` equals the sum of
 //! `reckon_http_responses_total` over its statuses). The store
-//! size is a gauge read at scrape time.
+//! size is a gauge read at scrape time. The config reload series
+//! (`reckon_config_*`) are the daemon's
+//! [`crate::schedule::config_state::ConfigTracker`]'s, rendered beside
+//! these.
 //!
 //! What it is not: no histograms and no external crate; counters are plain
 //! integers behind a mutex (updates happen per page, not per record).

@@ -38,6 +38,144 @@ pub struct StatusReport {
     /// then; a restart recovers): [`crate::store::Store::failure`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub store_failure: Option<String>,
+    /// The config the daemon runs: when it was loaded, the last SIGHUP
+    /// (`ok` or `rejected`) and whether the file differs from it. Null
+    /// from a daemon of before 2026-11-30.
+    #[serde(default)]
+    pub config_state: Option<crate::schedule::config_state::ConfigStatus>,
+    /// Each program with statements (`[programs.commission]`), in config
+    /// order: its `draft_schedule`, next fire, and when the schedule last
+    /// made its drafts, as stored (so also from before a restart).
+    #[serde(default)]
+    pub draft_schedules: Vec<DraftSchedule>,
+    /// The `[kpi.summaries]` schedule, next fire and last write, as
+    /// stored; null without `[kpi]`.
+    #[serde(default)]
+    pub kpi_summaries: Option<SummarySchedule>,
+}
+
+/// A program's scheduled statement drafts: its config and what the store
+/// says of its last run (new-user QA16 N7: nothing showed until a draft
+/// run in this process, so `drafts: []` after a restart).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct DraftSchedule {
+    /// Program id.
+    pub program: String,
+    /// Its `draft_schedule`; null: drafts are made on demand only.
+    pub schedule: Option<String>,
+    /// The timezone the schedule is read in (the program's).
+    pub timezone: String,
+    /// The schedule's next fire after now.
+    pub next_fire: Option<DateTime<Utc>>,
+    /// A fire that came after the drafts were last made (or in the last
+    /// day, the first time): they are made after the next sync.
+    pub due_since: Option<DateTime<Utc>>,
+    /// When the schedule last made the drafts, as stored; null: no run is
+    /// recorded (`statements generate` by hand is not one).
+    pub last_made: Option<DateTime<Utc>>,
+}
+
+/// The KPI summaries' schedule (`[kpi.summaries]`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct SummarySchedule {
+    /// Whether the daemon writes them.
+    pub enabled: bool,
+    /// The schedule.
+    pub schedule: String,
+    /// The reporting timezone it is read in.
+    pub timezone: String,
+    /// The next fire after now (null when disabled).
+    pub next_fire: Option<DateTime<Utc>>,
+    /// A fire that came after the last write (or in the last day, the
+    /// first time): they are written after the next sync.
+    pub due_since: Option<DateTime<Utc>>,
+    /// When they were last written on schedule, as stored; null: none
+    /// recorded.
+    pub last_written: Option<DateTime<Utc>>,
+}
+
+/// Key of the last scheduled draft run of a program in the store's
+/// `statements` tree (written by [`crate::payout::hook::run_due`]).
+const DRAFTS_LAST_RUN: &str = "drafts_last_run";
+
+/// Key of the last scheduled KPI summary write in the store's `kpi` tree
+/// (written by [`crate::kpi::hook::run_if_due`]).
+const KPI_LAST_RUN: &str = "summaries/last_run";
+
+/// Each program's [`DraftSchedule`] at `now`, read from `config` and
+/// `store` (one key per program).
+pub fn draft_schedules(
+    store: &crate::store::Store,
+    config: &crate::config::Config,
+    now: DateTime<Utc>,
+) -> Vec<DraftSchedule> {
+    use crate::payout::book::StatementBook as _;
+    let book = crate::payout::book::StoreBook::open(store)
+        .map_err(|e| tracing::debug!(error = %e, "/status: statements tree not read"))
+        .ok();
+    config
+        .programs
+        .iter()
+        .filter_map(|p| {
+            let commission = p.commission.as_ref()?;
+            let tz = p.calendar();
+            let key = crate::payout::book::key(&[DRAFTS_LAST_RUN, &p.id]);
+            let last_made: Option<DateTime<Utc>> = book
+                .as_ref()
+                .and_then(|b| b.get(&key).ok().flatten())
+                .and_then(|v| crate::payout::book::decode(&key, v).ok());
+            let schedule = commission
+                .draft_schedule
+                .as_deref()
+                .and_then(|e| e.parse::<crate::config::CronSchedule>().ok());
+            let (next_fire, due_since) = match &schedule {
+                Some(s) => (
+                    s.next_after(tz, now),
+                    s.next_after(tz, last_made.unwrap_or(now - chrono::Duration::days(1)))
+                        .filter(|due| *due <= now),
+                ),
+                None => (None, None),
+            };
+            Some(DraftSchedule {
+                program: p.id.clone(),
+                schedule: commission.draft_schedule.clone(),
+                timezone: tz.name().to_owned(),
+                next_fire,
+                due_since,
+                last_made,
+            })
+        })
+        .collect()
+}
+
+/// The KPI summaries' [`SummarySchedule`] at `now`; none without `[kpi]`.
+pub fn summary_schedule(
+    store: &crate::store::Store,
+    config: &crate::config::Config,
+    now: DateTime<Utc>,
+) -> Option<SummarySchedule> {
+    let kpi = config.kpi.as_ref()?;
+    let zone = crate::kpi::ReportingZone::from_tz(config.daemon.timezone.0);
+    let last_written: Option<DateTime<Utc>> = store
+        .domain("kpi")
+        .and_then(|t| t.get(KPI_LAST_RUN))
+        .map_err(|e| tracing::debug!(error = %e, "/status: kpi tree not read"))
+        .ok()
+        .flatten();
+    let next = |after| {
+        crate::kpi::summary::next_run(&kpi.summaries, zone, after)
+            .ok()
+            .flatten()
+    };
+    Some(SummarySchedule {
+        enabled: kpi.summaries.enabled,
+        schedule: kpi.summaries.schedule.clone(),
+        timezone: zone.tz().name().to_owned(),
+        next_fire: next(now),
+        due_since: next(last_written.unwrap_or(now - chrono::Duration::days(1)))
+            .filter(|due| *due <= now),
+        last_written,
+    })
 }
 
 impl StatusReport {
@@ -53,6 +191,9 @@ impl StatusReport {
             reconciliation: reconciliation(d),
             drafts: crate::payout::hook::draft_runs(),
             store_failure: d.store.failure(),
+            config_state: Some(d.config_state.status(&d.config_path)),
+            draft_schedules: draft_schedules(&d.store, &d.runtime().config, Utc::now()),
+            kpi_summaries: summary_schedule(&d.store, &d.runtime().config, Utc::now()),
         }
     }
 
@@ -78,6 +219,9 @@ impl StatusReport {
                 out,
                 "STORE FAILED: {f}\n  the store refuses every write until reckon restarts; the daemon is stopping"
             );
+        }
+        if let Some(c) = &self.config_state {
+            render_config(&mut out, c, t);
         }
         for c in &self.connectors {
             let state = if !c.enabled {
@@ -191,23 +335,162 @@ impl StatusReport {
                 };
             }
         }
-        if !self.drafts.is_empty() {
-            let _ = writeln!(out, "\nstatement drafts (draft_schedule, since start):");
-            for d in &self.drafts {
-                let _ = match &d.last_error {
-                    None => writeln!(out, "  {}: made {}", d.program, t(d.last_ok_at)),
-                    Some(e) => writeln!(
-                        out,
-                        "  {}: FAILING ({} in a row, last {}; last made {}): {e}",
-                        d.program,
-                        d.consecutive_failures,
-                        t(d.last_error_at),
-                        t(d.last_ok_at)
-                    ),
-                };
+        self.render_drafts(&mut out, t);
+        if let Some(k) = &self.kpi_summaries {
+            if k.enabled {
+                let _ = writeln!(
+                    out,
+                    "\nkpi summaries: schedule `{}` in {}, {}; last written {}",
+                    k.schedule,
+                    k.timezone,
+                    next_or_due(k.next_fire, k.due_since, "written", t),
+                    k.last_written
+                        .map_or_else(|| "never (none recorded)".to_owned(), |w| t(Some(w)))
+                );
+            } else {
+                let _ = writeln!(out, "\nkpi summaries: disabled");
             }
         }
         out
+    }
+
+    /// "statement drafts": each program's schedule with its next fire and
+    /// last run as stored, and this process's failures of it; a daemon of
+    /// before `draft_schedules` sends only the runs since its start.
+    fn render_drafts(&self, out: &mut String, t: impl Fn(Option<DateTime<Utc>>) -> String) {
+        let failing = |d: &crate::payout::hook::DraftRuns| {
+            d.last_error.as_ref().map(|e| {
+                format!(
+                    "FAILING ({} in a row, last {}; last made {}): {e}",
+                    d.consecutive_failures,
+                    t(d.last_error_at),
+                    t(d.last_ok_at)
+                )
+            })
+        };
+        if self.draft_schedules.is_empty() {
+            if !self.drafts.is_empty() {
+                let _ = writeln!(out, "\nstatement drafts (draft_schedule, since start):");
+            }
+            for d in &self.drafts {
+                let line = failing(d).unwrap_or_else(|| format!("made {}", t(d.last_ok_at)));
+                let _ = writeln!(out, "  {}: {line}", d.program);
+            }
+            return;
+        }
+        let _ = writeln!(out, "\nstatement drafts (draft_schedule):");
+        for s in &self.draft_schedules {
+            let Some(expr) = &s.schedule else {
+                let _ = writeln!(out, "  {}: on demand only (no draft_schedule)", s.program);
+                continue;
+            };
+            let _ = writeln!(
+                out,
+                "  {}: schedule `{expr}` in {}, {}; last made {}",
+                s.program,
+                s.timezone,
+                next_or_due(s.next_fire, s.due_since, "made", &t),
+                s.last_made
+                    .map_or_else(|| "never (none recorded)".to_owned(), |m| t(Some(m)))
+            );
+            if let Some(f) = self
+                .drafts
+                .iter()
+                .find(|d| d.program == s.program)
+                .and_then(failing)
+            {
+                let _ = writeln!(out, "    {f}");
+            }
+        }
+        // A program's failures from before a reload that removed it.
+        for d in &self.drafts {
+            if !self.draft_schedules.iter().any(|s| s.program == d.program) {
+                if let Some(f) = failing(d) {
+                    let _ = writeln!(out, "  {} (no longer configured): {f}", d.program);
+                }
+            }
+        }
+    }
+}
+
+/// `next 2026-12-01 05:00:00 UTC`, or, when a fire came since the last
+/// run, that it is due and waits for a sync.
+fn next_or_due(
+    next: Option<DateTime<Utc>>,
+    due: Option<DateTime<Utc>>,
+    done: &str,
+    t: impl Fn(Option<DateTime<Utc>>) -> String,
+) -> String {
+    match due {
+        Some(due) => format!(
+            "DUE since {} ({done} after the next sync), then next {}",
+            t(Some(due)),
+            t(next)
+        ),
+        None => format!("next {}", t(next)),
+    }
+}
+
+/// The "config:" block: when the running config was loaded, the last
+/// reload and whether the file differs from what runs.
+fn render_config(
+    out: &mut String,
+    c: &crate::schedule::config_state::ConfigStatus,
+    t: impl Fn(Option<DateTime<Utc>>) -> String,
+) {
+    use crate::schedule::config_state::ReloadOutcome;
+    let how = match &c.last_reload {
+        Some(r) if r.outcome == ReloadOutcome::Ok => "by the last reload",
+        Some(_) if c.reloads_ok > 0 => "by an earlier reload",
+        _ => "at start",
+    };
+    let _ = writeln!(out, "config: loaded {} {how}", t(Some(c.loaded_at)));
+    if let Some(r) = &c.last_reload {
+        match r.outcome {
+            ReloadOutcome::Rejected => {
+                let _ = writeln!(
+                    out,
+                    "  last reload: {} REJECTED, {} error(s); the config loaded before keeps running",
+                    t(Some(r.at)),
+                    r.errors
+                );
+                if let Some(e) = &r.first_error {
+                    let _ = writeln!(out, "    first: {e}");
+                }
+            }
+            outcome => {
+                let _ = writeln!(out, "  last reload: {} {}", t(Some(r.at)), outcome.as_str());
+            }
+        }
+        if !r.restart_needed.is_empty() {
+            let _ = writeln!(
+                out,
+                "  waiting for a restart: {} (the daemon runs with the values it started with)",
+                r.restart_needed.join(", ")
+            );
+        }
+    }
+    let rejected = c
+        .last_reload
+        .as_ref()
+        .is_some_and(|r| r.outcome == ReloadOutcome::Rejected);
+    match c.file_differs {
+        Some(true) if rejected => {
+            let _ = writeln!(
+                out,
+                "  the file differs from the running config: fix it (`reckon config check` lists every error), then reload (SIGHUP)"
+            );
+        }
+        Some(true) => {
+            let _ = writeln!(
+                out,
+                "  the file has changed since: `reckon config check`, then reload (SIGHUP) to run it"
+            );
+        }
+        Some(false) => {}
+        None => {
+            let _ = writeln!(out, "  the file cannot be read now: not compared");
+        }
     }
 }
 
@@ -299,6 +582,9 @@ mod tests {
             programs: vec![],
             reconciliation: vec![],
             drafts: vec![],
+            config_state: None,
+            draft_schedules: vec![],
+            kpi_summaries: None,
         };
         let text = report.render();
         assert!(text.contains("a (example): running,"), "{text}");
@@ -330,6 +616,9 @@ mod tests {
             connectors: vec![],
             postbacks: vec![],
             store_failure: None,
+            config_state: None,
+            draft_schedules: vec![],
+            kpi_summaries: None,
             programs: vec![run("a", None), run("b", Some("store I/O failed"))],
             reconciliation: vec![],
             drafts: vec![
@@ -454,6 +743,9 @@ mod tests {
             ],
             drafts: vec![],
             store_failure: None,
+            config_state: None,
+            draft_schedules: vec![],
+            kpi_summaries: None,
         };
         insta::assert_snapshot!(report.render());
         // JSON: one entry per program, `state` in snake case.
@@ -474,5 +766,297 @@ mod tests {
         )
         .unwrap();
         assert_eq!(newer.state, Standing::Unknown);
+    }
+
+    /// A config with two programs (one with a `draft_schedule`) and KPI
+    /// summaries, its directories in `dir`.
+    fn scheduled_config(dir: &std::path::Path) -> crate::config::Config {
+        let text = format!(
+            r#"[daemon]
+data_dir = "{0}/data"
+output_dir = "{0}/out"
+
+[[connectors]]
+id = "net"
+plugin = "example"
+schedule = "0 * * * *"
+enabled = false
+
+[[connectors]]
+id = "shop"
+plugin = "example"
+schedule = "0 * * * *"
+enabled = false
+
+[[connectors]]
+id = "net2"
+plugin = "example"
+schedule = "0 * * * *"
+enabled = false
+
+[[connectors]]
+id = "shop2"
+plugin = "example"
+schedule = "0 * * * *"
+enabled = false
+
+[[programs]]
+id = "acme"
+currency = "USD"
+claims = ["net"]
+orders = ["shop"]
+
+[programs.commission]
+payout_currency = "USD"
+timezone = "America/New_York"
+draft_schedule = "0 5 * * *"
+
+[[programs.commission.rules]]
+id = "cps"
+effective_from = "2026-01-01"
+kind = "percent"
+percent = "10"
+
+[[programs]]
+id = "manual"
+currency = "USD"
+claims = ["net2"]
+orders = ["shop2"]
+
+[programs.commission]
+payout_currency = "USD"
+
+[[programs.commission.rules]]
+id = "cps"
+effective_from = "2026-01-01"
+kind = "percent"
+percent = "10"
+
+[kpi]
+currency = "USD"
+
+[kpi.summaries]
+schedule = "0 6 * * *"
+"#,
+            dir.display()
+        );
+        crate::config::parse(&text, &dir.join("reckon.toml").display().to_string()).unwrap()
+    }
+
+    /// New-user QA16 N7: `/status` showed nothing of the draft and KPI
+    /// summary schedules until one ran in this process (`drafts: []`
+    /// after a restart). Now each is listed with its next fire and its
+    /// last run as the store has it (the keys the hooks write).
+    #[test]
+    fn draft_and_summary_schedules_show_their_stored_last_run_across_a_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = scheduled_config(dir.path());
+        let data = dir.path().join("data");
+        // 07:00 New York, 12:00 UTC.
+        let now: DateTime<Utc> = "2026-11-30T12:00:00Z".parse().unwrap();
+        let store = crate::store::Store::open(&data).unwrap();
+        let drafts = draft_schedules(&store, &config, now);
+        let acme = DraftSchedule {
+            program: "acme".into(),
+            schedule: Some("0 5 * * *".into()),
+            timezone: "America/New_York".into(),
+            next_fire: Some("2026-12-01T10:00:00Z".parse().unwrap()),
+            // Never run: the fire of the last day is due.
+            due_since: Some("2026-11-30T10:00:00Z".parse().unwrap()),
+            last_made: None,
+        };
+        assert_eq!(drafts[0], acme);
+        assert_eq!(
+            (
+                drafts[1].program.as_str(),
+                &drafts[1].schedule,
+                drafts[1].next_fire
+            ),
+            ("manual", &None, None)
+        );
+        let kpi = summary_schedule(&store, &config, now).unwrap();
+        assert_eq!(kpi.next_fire, Some("2026-12-01T06:00:00Z".parse().unwrap()));
+        assert_eq!(kpi.due_since, Some("2026-11-30T06:00:00Z".parse().unwrap()));
+        assert_eq!((kpi.last_written, kpi.enabled), (None, true));
+
+        // The hooks run (as after a sync), then the daemon restarts.
+        assert_eq!(
+            crate::payout::hook::run_due(&store, &config, now).unwrap(),
+            ["acme"]
+        );
+        // (The reconcile hook first: summaries wait for every program.)
+        let fx = crate::reconcile::fx_table(&config).unwrap();
+        crate::reconcile::run(&store, &config.programs, &fx, now).unwrap();
+        let summaries = config.kpi.clone().unwrap();
+        assert!(
+            crate::kpi::hook::run_if_due(&store, &config, &summaries, now)
+                .unwrap()
+                .is_some()
+        );
+        drop(store);
+        let store = crate::store::Store::open(&data).unwrap();
+        let later = now + chrono::Duration::hours(1);
+        let drafts = draft_schedules(&store, &config, later);
+        assert_eq!(
+            drafts[0],
+            DraftSchedule {
+                due_since: None,
+                last_made: Some(now),
+                ..acme
+            }
+        );
+        let kpi = summary_schedule(&store, &config, later).unwrap();
+        assert_eq!((kpi.last_written, kpi.due_since), (Some(now), None));
+
+        // Without [kpi]: none.
+        let mut no_kpi = config.clone();
+        no_kpi.kpi = None;
+        assert_eq!(summary_schedule(&store, &no_kpi, later), None);
+    }
+
+    #[test]
+    fn schedules_and_the_config_state_render() {
+        use crate::schedule::config_state::{ConfigStatus, LastReload, ReloadOutcome};
+        let at: DateTime<Utc> = "2026-11-30T06:00:00Z".parse().unwrap();
+        let later: DateTime<Utc> = "2026-11-30T07:00:00Z".parse().unwrap();
+        let rejected = LastReload {
+            at: later,
+            outcome: ReloadOutcome::Rejected,
+            errors: 2,
+            first_error: Some(
+                "reckon.toml:57:12: `connectors[4].schedule`: invalid cron expression".into(),
+            ),
+            restart_needed: vec![],
+        };
+        let schedule = DraftSchedule {
+            program: "acme".into(),
+            schedule: Some("0 5 * * *".into()),
+            timezone: "America/New_York".into(),
+            next_fire: Some("2026-12-01T10:00:00Z".parse().unwrap()),
+            due_since: None,
+            last_made: Some(at),
+        };
+        let report = StatusReport {
+            started_at: at,
+            config: "reckon.toml".into(),
+            store_size_bytes: Some(1),
+            connectors: vec![],
+            postbacks: vec![],
+            programs: vec![],
+            reconciliation: vec![],
+            drafts: vec![crate::payout::hook::DraftRuns {
+                program: "beta".into(),
+                last_ok_at: None,
+                last_error_at: Some(later),
+                last_error: Some("program `beta`: the payout currency is EUR".into()),
+                consecutive_failures: 2,
+                ok_total: 0,
+                failed_total: 2,
+            }],
+            store_failure: None,
+            config_state: Some(ConfigStatus {
+                loaded_at: at,
+                last_reload: Some(rejected.clone()),
+                file_differs: Some(true),
+                reloads_ok: 0,
+                reloads_rejected: 1,
+            }),
+            draft_schedules: vec![
+                schedule.clone(),
+                DraftSchedule {
+                    program: "beta".into(),
+                    next_fire: Some("2026-12-01T05:00:00Z".parse().unwrap()),
+                    due_since: Some(at),
+                    last_made: None,
+                    timezone: "UTC".into(),
+                    ..schedule.clone()
+                },
+                DraftSchedule {
+                    program: "manual".into(),
+                    schedule: None,
+                    next_fire: None,
+                    last_made: None,
+                    ..schedule
+                },
+            ],
+            kpi_summaries: Some(SummarySchedule {
+                enabled: true,
+                schedule: "0 6 * * *".into(),
+                timezone: "UTC".into(),
+                next_fire: Some("2026-12-01T06:00:00Z".parse().unwrap()),
+                due_since: None,
+                last_written: None,
+            }),
+        };
+        let text = report.render();
+        assert!(
+            text.contains(
+                "config: loaded 2026-11-30 06:00:00 UTC at start\n  last reload: 2026-11-30 07:00:00 UTC REJECTED, 2 error(s); the config loaded before keeps running\n    first: reckon.toml:57:12: `connectors[4].schedule`: invalid cron expression\n  the file differs from the running config: fix it (`reckon config check` lists every error), then reload (SIGHUP)\n"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "statement drafts (draft_schedule):\n  acme: schedule `0 5 * * *` in America/New_York, next 2026-12-01 10:00:00 UTC; last made 2026-11-30 06:00:00 UTC\n  beta: schedule `0 5 * * *` in UTC, DUE since 2026-11-30 06:00:00 UTC (made after the next sync), then next 2026-12-01 05:00:00 UTC; last made never (none recorded)\n    FAILING (2 in a row, last 2026-11-30 07:00:00 UTC; last made -): program `beta`: the payout currency is EUR\n  manual: on demand only (no draft_schedule)\n"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("kpi summaries: schedule `0 6 * * *` in UTC, next 2026-12-01 06:00:00 UTC; last written never (none recorded)\n"),
+            "{text}"
+        );
+        // A good reload after it, which needs a restart for `listen`, and
+        // a file unchanged since.
+        let ok = StatusReport {
+            config_state: Some(ConfigStatus {
+                loaded_at: later,
+                last_reload: Some(LastReload {
+                    outcome: ReloadOutcome::Ok,
+                    errors: 0,
+                    first_error: None,
+                    restart_needed: vec!["listen".into()],
+                    ..rejected
+                }),
+                file_differs: Some(false),
+                reloads_ok: 1,
+                reloads_rejected: 1,
+            }),
+            ..report.clone()
+        }
+        .render();
+        assert!(
+            ok.contains("config: loaded 2026-11-30 07:00:00 UTC by the last reload\n  last reload: 2026-11-30 07:00:00 UTC ok\n  waiting for a restart: listen (the daemon runs with the values it started with)\n\n"),
+            "{ok}"
+        );
+        // JSON names.
+        let json = serde_json::to_value(&report).unwrap();
+        assert_eq!(json["config_state"]["last_reload"]["outcome"], "rejected");
+        assert_eq!(json["config_state"]["file_differs"], true);
+        assert_eq!(
+            json["draft_schedules"][0]["last_made"],
+            "2026-11-30T06:00:00Z"
+        );
+        assert_eq!(
+            json["kpi_summaries"]["last_written"],
+            serde_json::Value::Null
+        );
+        // A daemon of before these fields: none of them, and its drafts as
+        // they were shown.
+        let old = r#"{"started_at":"2026-11-29T08:00:00Z","config":"c","store_size_bytes":null,"connectors":[],"drafts":[{"program":"a","last_ok_at":"2026-11-29T08:00:00Z","last_error_at":null,"last_error":null,"consecutive_failures":0,"ok_total":1,"failed_total":0}]}"#;
+        let parsed: StatusReport = serde_json::from_str(old).unwrap();
+        assert_eq!(
+            (
+                &parsed.config_state,
+                parsed.draft_schedules.len(),
+                &parsed.kpi_summaries
+            ),
+            (&None, 0, &None)
+        );
+        let text = parsed.render();
+        assert!(
+            text.contains("statement drafts (draft_schedule, since start):\n  a: made 2026-11-29 08:00:00 UTC\n")
+                && !text.contains("config:"),
+            "{text}"
+        );
     }
 }

@@ -126,6 +126,12 @@ pub enum StoreError {
         /// This process's command line.
         command: String,
     },
+    /// Root was about to create `data_dir` inside a directory another
+    /// user (the daemon's) owns: the new directory would be root's, and
+    /// the daemon could not write it (new-user QA16 N3). Boxed: the error
+    /// is carried by every domain's error.
+    #[error("{0}")]
+    WouldCreateInAnothers(Box<WouldCreate>),
     /// A value could not be decoded.
     #[error("unreadable value in tree `{tree}` at key `{key}`: {message}")]
     Corrupt {
@@ -469,6 +475,28 @@ fn count_key(kind: RecordKind, source: &str) -> Vec<u8> {
     counter_key(&format!("{COUNT_PREFIX}{}/{source}", kind.as_str()))
 }
 
+/// What [`StoreError::WouldCreateInAnothers`] names.
+#[derive(Debug, thiserror::Error)]
+#[error("{data_dir} does not exist, and this command runs as root: it would create it, owned by root, inside {parent}, which belongs to {owner}; the daemon (running as {who}) could then not write it and would refuse to start. Nothing was changed. Run it as {who}: `sudo -u {sudo} {command}` (the directory is then {who}'s), or create the directory for {who} first: `install -d -o {user} -g {group} -m 0750 {data_dir}`")]
+pub struct WouldCreate {
+    /// The data directory, missing.
+    pub data_dir: String,
+    /// Its nearest existing ancestor, another user's.
+    pub parent: String,
+    /// Its owner: `reckon (uid 998)`, or `uid 998` without a name.
+    pub owner: String,
+    /// Its owner's name, or `uid 998`.
+    pub who: String,
+    /// The `sudo -u` argument for the owner.
+    pub sudo: String,
+    /// The owner for `install -o`: its name, or its uid.
+    pub user: String,
+    /// The ancestor's group for `install -g`: its name, or its gid.
+    pub group: String,
+    /// This process's command line.
+    pub command: String,
+}
+
 /// The first key after every key starting with `prefix`.
 fn prefix_end(prefix: &[u8]) -> Vec<u8> {
     let mut end = prefix.to_vec();
@@ -484,31 +512,81 @@ fn prefix_end(prefix: &[u8]) -> Vec<u8> {
 /// Refuses root ([`StoreError::OwnedByAnother`]) when `data_dir`, or the
 /// store in it, belongs to another user: opening the store (sled writes a
 /// snapshot file as it opens) would leave root-owned files that the owner,
-/// the daemon's user, cannot write. Checked before anything is created. A
-/// store root owns, and every other user, are let through (another user
-/// who cannot write the store is refused by the open itself).
+/// the daemon's user, cannot write. A `data_dir` that does not exist yet
+/// is refused ([`StoreError::WouldCreateInAnothers`]) when its nearest
+/// existing ancestor belongs to another user (`/var/lib/reckon`, the
+/// daemon's): root would create it root-owned there. Checked before
+/// anything is created. A store root owns, and every other user, are let
+/// through (another user who cannot write the store is refused by the
+/// open itself).
 pub fn refuse_another_owner(data_dir: &Path) -> Result<(), StoreError> {
-    use std::os::unix::fs::MetadataExt as _;
     if !rustix::process::geteuid().is_root() {
         return Ok(());
     }
+    refuse_for_root(data_dir, &crate::config::dirs::this_command_line())
+}
+
+/// [`refuse_another_owner`] for a process that runs as root, `command`
+/// its command line.
+fn refuse_for_root(data_dir: &Path, command: &str) -> Result<(), StoreError> {
+    use std::os::unix::fs::MetadataExt as _;
+    let owner = |uid: u32| {
+        let name = crate::config::dirs::user_name(uid);
+        let owner = match &name {
+            Some(n) => format!("{n} (uid {uid})"),
+            None => format!("uid {uid}"),
+        };
+        (owner, name.unwrap_or_else(|| format!("uid {uid}")))
+    };
     for path in [data_dir.to_path_buf(), data_dir.join("store")] {
         let Ok(meta) = std::fs::metadata(&path) else {
             continue;
         };
         let uid = meta.uid();
         if uid != 0 {
-            let name = crate::config::dirs::user_name(uid);
+            let (owner, who) = owner(uid);
             return Err(StoreError::OwnedByAnother {
                 path: path.display().to_string(),
-                owner: match &name {
-                    Some(n) => format!("{n} (uid {uid})"),
-                    None => format!("uid {uid}"),
-                },
-                who: name.unwrap_or_else(|| format!("uid {uid}")),
+                owner,
+                who,
                 sudo: crate::config::dirs::sudo_user(uid),
-                command: crate::config::dirs::this_command_line(),
+                command: command.to_owned(),
             });
+        }
+    }
+    if std::fs::symlink_metadata(data_dir).is_err() {
+        let parent = data_dir
+            .ancestors()
+            .skip(1)
+            .map(|a| {
+                if a.as_os_str().is_empty() {
+                    Path::new(".")
+                } else {
+                    a
+                }
+            })
+            .find_map(|a| std::fs::metadata(a).ok().map(|m| (a.to_path_buf(), m)));
+        if let Some((parent, meta)) = parent.filter(|(_, m)| m.uid() != 0) {
+            let (owner, who) = owner(meta.uid());
+            let gid = meta.gid();
+            // Absolute: the commands in the message work from anywhere.
+            let absolute = |p: &Path| {
+                std::path::absolute(p)
+                    .unwrap_or_else(|_| p.to_path_buf())
+                    .display()
+                    .to_string()
+            };
+            return Err(StoreError::WouldCreateInAnothers(Box::new(WouldCreate {
+                data_dir: absolute(data_dir),
+                parent: absolute(&parent),
+                owner,
+                who,
+                sudo: crate::config::dirs::sudo_user(meta.uid()),
+                user: crate::config::dirs::user_name(meta.uid())
+                    .unwrap_or_else(|| meta.uid().to_string()),
+                group: crate::config::dirs::group_name(gid).unwrap_or_else(|| gid.to_string()),
+                command: command.to_owned(),
+            })));
         }
     }
     Ok(())
@@ -522,6 +600,10 @@ fn not_writable(data_dir: &Path, path: &Path, e: &std::io::Error) -> Option<Stor
         e.kind(),
         ErrorKind::PermissionDenied | ErrorKind::ReadOnlyFilesystem
     ) || matches!(e.raw_os_error(), Some(13) | Some(30));
+    // Whose it is (new-user QA16 N3).
+    let owner = std::fs::metadata(path)
+        .map(|m| crate::config::dirs::owned_by(&m))
+        .unwrap_or_default();
     refused.then(|| StoreError::NotWritable {
         data_dir: data_dir.display().to_string(),
         path: path.display().to_string(),
@@ -530,7 +612,7 @@ fn not_writable(data_dir: &Path, path: &Path, e: &std::io::Error) -> Option<Stor
             rustix::process::geteuid().as_raw(),
             rustix::process::getegid().as_raw()
         ),
-        cause: e.to_string(),
+        cause: format!("{e}{owner}"),
     })
 }
 

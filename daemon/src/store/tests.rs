@@ -1161,3 +1161,44 @@ fn a_new_store_directory_is_owner_only_and_an_existing_one_keeps_its_mode() {
     drop(Store::open(made.path()).unwrap());
     assert_eq!(mode(&store_dir), 0o750);
 }
+
+/// New-user QA16 N3: root's first command on a fresh install made
+/// `data_dir` root-owned inside the daemon user's `/var/lib/reckon`, and
+/// the daemon then refused to start. Root is refused before that, naming
+/// the owner, `sudo -u` and `install -d`. A directory root owns, or a
+/// `data_dir` that exists already (root's: the store checks follow), is
+/// let through. Needs root to give a directory away: skipped otherwise.
+#[test]
+fn root_is_refused_on_creating_data_dir_in_another_users_directory() {
+    use std::os::unix::fs::MetadataExt as _;
+    let dir = tempfile::tempdir().unwrap();
+    let lib = dir.path().join("lib");
+    std::fs::create_dir(&lib).unwrap();
+    // Only root can give a directory away: the check is root's anyway.
+    if std::os::unix::fs::chown(&lib, Some(65534), Some(65534)).is_err() {
+        return;
+    }
+    let data = lib.join("reckon/data");
+    let e = refuse_for_root(&data, "reckon sync shop")
+        .unwrap_err()
+        .to_string();
+    let name = crate::config::dirs::user_name(65534).unwrap_or_else(|| "uid 65534".into());
+    assert!(
+        e.starts_with(&format!(
+            "{} does not exist, and this command runs as root: it would create it, owned by root, inside {}, which belongs to {name}",
+            data.display(),
+            lib.display()
+        )) && e.contains("Nothing was changed")
+            && e.contains("`sudo -u ")
+            && e.contains(" reckon sync shop`")
+            && e.contains(&format!("-m 0750 {}`", data.display())),
+        "{e}"
+    );
+    assert!(!lib.join("reckon").exists());
+    // Root's own directory: nothing to refuse.
+    assert!(refuse_for_root(&dir.path().join("data"), "x").is_ok());
+    // Made already (by root): the store's own checks decide.
+    std::fs::create_dir_all(&data).unwrap();
+    assert_eq!(std::fs::metadata(&data).unwrap().uid(), 0);
+    assert!(refuse_for_root(&data, "x").is_ok());
+}
