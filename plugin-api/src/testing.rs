@@ -541,7 +541,13 @@ impl FakeHost {
                         ));
                     }
                     Action::Done => {}
-                    Action::Error(e) => out.result = Err(e),
+                    // Escaped as the host escapes it (QA16 N1).
+                    Action::Error(e) => {
+                        out.result = Err(PluginError {
+                            message: crate::validate::escape_controls(&e.message),
+                            ..e
+                        })
+                    }
                 }
             }
         }

@@ -853,6 +853,29 @@ async fn a_key_with_a_newline_is_escaped_in_the_error() {
     assert!(!e.message.contains('\n'), "{e}");
 }
 
+/// Plugin-developer QA16 N1: the message of an error the plugin returns
+/// often quotes the platform; its newline forged a log line and an escape
+/// code reached the terminal. Escaped as log messages are.
+#[tokio::test]
+async fn a_plugin_errors_control_characters_are_escaped() {
+    for iso in BOTH {
+        let (r, _) = faulty(
+            iso,
+            json!({ "fault": "control_error" }),
+            Duration::from_secs(10),
+        )
+        .await;
+        let e = expect_err(r);
+        assert!(!e.message.contains(['\n', '\u{1b}']), "{iso:?}: {e}");
+        assert!(
+            e.message.ends_with(
+                "plugin `faulty` failed: page 1: bad\\n2026-11-29T00:00:00Z ERROR reckon::store: forged\\u{1b}[31mred"
+            ),
+            "{iso:?}: {e}"
+        );
+    }
+}
+
 #[tokio::test]
 async fn a_record_of_the_wrong_kind_is_rejected() {
     invalid_output(

@@ -23,8 +23,9 @@ use crate::config::Config;
 use crate::schedule::hooks::{PostSync, SyncEvent};
 use crate::store::Store;
 
-/// Key of the last write time in the `kpi` domain tree.
-const LAST_RUN_KEY: &str = "summaries/last_run";
+/// Key of the last write time in the `kpi` domain tree; `/status` reads it
+/// too.
+pub const LAST_RUN_KEY: &str = "summaries/last_run";
 
 /// The post-sync hook writing scheduled KPI summaries.
 #[derive(Debug, Default)]

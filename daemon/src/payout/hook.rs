@@ -11,6 +11,10 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::str::FromStr;
 
+/// Key (with the program id) of the last scheduled draft run of a program
+/// in the `statements` tree; `/status` reads it too.
+pub const DRAFTS_LAST_RUN: &str = "drafts_last_run";
+
 /// A program's scheduled drafts in this process, for `/status` and
 /// `/metrics` (QA9 F2: a program whose drafts were refused showed only in
 /// the log).
@@ -259,7 +263,7 @@ fn run_program(
         .clone()
         .with_default_timezone(config.daemon.timezone.0);
     let tz = commission.tz();
-    let key = book::key(&["drafts_last_run", &program.id]);
+    let key = book::key(&[DRAFTS_LAST_RUN, &program.id]);
     let last: Option<DateTime<Utc>> = match book.get(&key)? {
         Some(v) => Some(book::decode(&key, v)?),
         None => None,

@@ -424,12 +424,16 @@ impl Driver<'_> {
             }
             Action::Error(e) => {
                 let hint = self.wrong_path_hint(e.kind, &e.message);
+                // Its message often quotes the platform: a newline or an
+                // escape code in it must not fake a log line or reach a
+                // terminal (plugin-developer QA16 N1), as in its logs.
                 return Err(self.err(
                     e.kind,
                     e.retryable,
                     format!(
                         "plugin `{}` failed: {}{hint}",
-                        self.plugin.manifest.id, e.message
+                        self.plugin.manifest.id,
+                        plugin_api::validate::escape_controls(&e.message)
                     ),
                 ));
             }

@@ -94,14 +94,6 @@ pub struct SummarySchedule {
     pub last_written: Option<DateTime<Utc>>,
 }
 
-/// Key of the last scheduled draft run of a program in the store's
-/// `statements` tree (written by [`crate::payout::hook::run_due`]).
-const DRAFTS_LAST_RUN: &str = "drafts_last_run";
-
-/// Key of the last scheduled KPI summary write in the store's `kpi` tree
-/// (written by [`crate::kpi::hook::run_if_due`]).
-const KPI_LAST_RUN: &str = "summaries/last_run";
-
 /// Each program's [`DraftSchedule`] at `now`, read from `config` and
 /// `store` (one key per program).
 pub fn draft_schedules(
@@ -119,7 +111,7 @@ pub fn draft_schedules(
         .filter_map(|p| {
             let commission = p.commission.as_ref()?;
             let tz = p.calendar();
-            let key = crate::payout::book::key(&[DRAFTS_LAST_RUN, &p.id]);
+            let key = crate::payout::book::key(&[crate::payout::hook::DRAFTS_LAST_RUN, &p.id]);
             let last_made: Option<DateTime<Utc>> = book
                 .as_ref()
                 .and_then(|b| b.get(&key).ok().flatten())
@@ -158,7 +150,7 @@ pub fn summary_schedule(
     let zone = crate::kpi::ReportingZone::from_tz(config.daemon.timezone.0);
     let last_written: Option<DateTime<Utc>> = store
         .domain("kpi")
-        .and_then(|t| t.get(KPI_LAST_RUN))
+        .and_then(|t| t.get(crate::kpi::hook::LAST_RUN_KEY))
         .map_err(|e| tracing::debug!(error = %e, "/status: kpi tree not read"))
         .ok()
         .flatten();

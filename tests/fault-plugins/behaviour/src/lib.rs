@@ -87,6 +87,9 @@ pub enum Fault {
     EmptyId,
     /// Emit a record whose id (and so key) holds a newline.
     ControlId,
+    /// Fail with an error whose message holds a newline and an escape code
+    /// (platform text quoted in an error).
+    ControlError,
     /// Emit a spend record under a conversion stream.
     WrongKind,
     /// Emit a checkpoint whose watermark goes backwards.
@@ -377,6 +380,11 @@ impl Connector for Faulty {
                 }
                 cx.emit(r);
                 cx.commit(checkpoint(&cx, CONVERSIONS, 2));
+            }
+            Fault::ControlError => {
+                return Err(PluginError::bad_response(
+                    "page 1: bad\n2026-11-29T00:00:00Z ERROR reckon::store: forged\u{1b}[31mred",
+                ));
             }
             Fault::WrongKind => {
                 cx.emit(Record::Spend(Spend {
