@@ -88,7 +88,41 @@ fn plugins_list_names_a_plugin_in_two_files_and_fails_on_a_missing_directory() {
     let conventional = reckon_tests::plugin_file_name("example");
     assert!(
         out.contains(&format!(
-            "warning: plugin `example` is in 2 files ({conventional}, libreckon_plugin_example_new.so); connectors load {conventional}"
+            "warning: plugin `example` is in 2 files ({conventional}, libreckon_plugin_example_new.so); connectors without a `sha256` pin load {conventional}"
+        )),
+        "{out}"
+    );
+    // Another build (bytes appended: another hash) pinned by a connector:
+    // the list says that connector loads it, and `describe` says which
+    // file it describes (plugin-developer QA16 N2).
+    let new = dir.path().join("libreckon_plugin_example_new.so");
+    let mut bytes = std::fs::read(&new).unwrap();
+    bytes.extend_from_slice(b"\0another build");
+    std::fs::write(&new, &bytes).unwrap();
+    let pin = reckon::plugins::loader::sha256_hex(&bytes);
+    let cfg = dir.path().join("reckon.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[daemon]\nplugin_dir = \".\"\n\n[[connectors]]\nid = \"net\"\nplugin = \"example\"\nschedule = \"0 * * * *\"\nsha256 = \"{pin}\"\nenabled = false\n"
+        ),
+    )
+    .unwrap();
+    let config = cfg.to_str().unwrap();
+    let (code, out) = reckon(&["plugins", "list", "--config", config], dir.path());
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("note: connector `net` loads libreckon_plugin_example_new.so (version "),
+        "{out}"
+    );
+    let (code, out) = reckon(
+        &["plugins", "describe", "example", "--plugin-dir", d],
+        dir.path(),
+    );
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains(&format!(
+            "note: this is {conventional}, the file connectors without a `sha256` pin load; plugin `example` is also in libreckon_plugin_example_new.so (version "
         )),
         "{out}"
     );

@@ -135,6 +135,27 @@ pub fn run(config: &Path, cmd: PluginsCommand) -> anyhow::Result<ExitCode> {
         } => {
             let dir = plugin_dir(config, flag)?;
             let plugin = super::load_with(&dir, &id, None, &describe_options())?;
+            // Several files with the id: say which one this is (QA16 N2).
+            let others: Vec<String> = super::discover_with(&dir, &describe_options())
+                .iter()
+                .flatten()
+                .filter(|p| p.manifest.id == id && p.path != plugin.path)
+                .map(|p| {
+                    format!(
+                        "{} (version {}, sha256 {})",
+                        p.path.file_name().unwrap_or_default().to_string_lossy(),
+                        p.manifest.version,
+                        p.sha256
+                    )
+                })
+                .collect();
+            if !others.is_empty() {
+                eprintln!(
+                    "note: this is {}, the file connectors without a `sha256` pin load; plugin `{id}` is also in {}",
+                    plugin.path.file_name().unwrap_or_default().to_string_lossy(),
+                    others.join(", ")
+                );
+            }
             if json {
                 crate::cli::write_stdout(&format!(
                     "{}\n",
@@ -259,7 +280,20 @@ fn pin_warnings(config: &Path, found: &[Result<Arc<Plugin>, LoadError>]) -> Stri
             .flatten()
             .filter(|p| p.manifest.id == c.plugin)
             .collect();
-        if libs.is_empty() || libs.iter().any(|p| p.sha256.eq_ignore_ascii_case(pin)) {
+        if let Some(p) = libs.iter().find(|p| p.sha256.eq_ignore_ascii_case(pin)) {
+            // Among several files of the id, say which one the pin picks
+            // (plugin-developer QA16 N2: the list named the unpinned one).
+            if libs.len() > 1 {
+                out.push_str(&format!(
+                    "note: connector `{}` loads {} (version {}), the file its sha256 pin names\n",
+                    c.id,
+                    p.path.file_name().unwrap_or_default().to_string_lossy(),
+                    p.manifest.version
+                ));
+            }
+            continue;
+        }
+        if libs.is_empty() {
             continue;
         }
         let files: Vec<String> = libs
@@ -379,7 +413,7 @@ pub fn render_list(dir: &Path, found: &[Result<Arc<Plugin>, LoadError>]) -> Stri
             .unwrap_or_default();
         let names: Vec<String> = paths.iter().map(|p| name(p)).collect();
         out.push_str(&format!(
-            "warning: plugin `{id}` is in {} files ({}); connectors load {used}. Remove the others, or pin one with the connector's `sha256`\n",
+            "warning: plugin `{id}` is in {} files ({}); connectors without a `sha256` pin load {used}. Remove the others, or pin one with the connector's `sha256`\n",
             names.len(),
             names.join(", ")
         ));
