@@ -282,6 +282,18 @@ rate_limit_backoff_secs = 1"#,
     let d = daemon("America/New_York");
     let out = d.sync("tiktok_test", "2026-10-01", "2026-10-05");
     assert_ok(&out, "sync");
+    // The start line names the build that ran (plugin-developer QA16 N5).
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.lines().any(|l| l.contains("session started")
+            && l.contains(&format!(
+                "file={}",
+                reckon_tests::plugin_file_name("tiktok_ads")
+            ))
+            && l.contains("version=")
+            && l.contains("sha256=")),
+        "{err}"
+    );
     let zone_warning = "the account reports its days in";
     assert!(
         !String::from_utf8_lossy(&out.stderr).contains(zone_warning),

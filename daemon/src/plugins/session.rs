@@ -130,7 +130,12 @@ pub async fn run(
             redactor.redact(&format!("plugin `{}`: {}", plugin.manifest.id, f.message)),
         )
     };
-    tracing::info!(plugin = %manifest.id, connector = %connector, mode = ?open.mode,
+    // Which build ran (plugin-developer QA16 N5: with an old and a new
+    // library of one id, only `config check` told).
+    tracing::info!(plugin = %manifest.id, version = %manifest.version,
+        file = %plugin.path.file_name().unwrap_or_default().to_string_lossy(),
+        sha256 = %plugin.sha256.get(..12).unwrap_or_default(),
+        connector = %connector, mode = ?open.mode,
         isolation = ?options.isolation, "session started");
     let transport: Box<dyn Transport> = match options.isolation {
         Isolation::InProcess => Box::new(
