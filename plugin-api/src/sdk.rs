@@ -123,10 +123,19 @@ impl Cx {
     /// `config_schema` before (`config check`); [`crate::testing::FakeHost`]
     /// does not, so a test's settings should be ones that schema accepts.
     pub fn settings<T: DeserializeOwned>(&self) -> Result<T, PluginError> {
-        serde_json::from_value(self.open.settings.clone()).map_err(|e| {
+        // The setting's name in the error: serde alone says only "expected
+        // u32" (QA13 F5).
+        serde_path_to_error::deserialize(self.open.settings.clone()).map_err(|e| {
+            let path = e.path().to_string();
+            let at = if path == "." {
+                "settings".to_owned()
+            } else {
+                format!("setting `{path}`")
+            };
             PluginError::config(format!(
-                "connector `{}`: settings: {e}",
-                self.open.connector_id
+                "connector `{}`: {at}: {}",
+                self.open.connector_id,
+                e.inner()
             ))
         })
     }
@@ -974,6 +983,49 @@ macro_rules! export_plugin {
 #[cfg(test)]
 mod tests {
     use crate::protocol::AuthSpec;
+
+    /// QA13 F5: "settings: invalid type: string \"2\", expected u32" did
+    /// not say which setting.
+    #[test]
+    fn a_settings_error_names_the_setting() {
+        #[derive(Debug, serde::Deserialize)]
+        #[allow(dead_code)]
+        struct Settings {
+            limit: u32,
+            nested: Option<Nested>,
+        }
+        #[derive(Debug, serde::Deserialize)]
+        #[allow(dead_code)]
+        struct Nested {
+            ids: Vec<u32>,
+        }
+        let cx =
+            |settings| super::Cx::new(crate::testing::open_check("qk", "http://fake", settings));
+        let e = cx(serde_json::json!({ "limit": "2" }))
+            .settings::<Settings>()
+            .unwrap_err();
+        assert_eq!(
+            e.message,
+            "connector `qk`: setting `limit`: invalid type: string \"2\", expected u32"
+        );
+        let e = cx(serde_json::json!({ "limit": 2, "nested": { "ids": [1, "x"] } }))
+            .settings::<Settings>()
+            .unwrap_err();
+        assert!(
+            e.message
+                .starts_with("connector `qk`: setting `nested.ids[1]`: "),
+            "{}",
+            e.message
+        );
+        let e = cx(serde_json::json!([]))
+            .settings::<Settings>()
+            .unwrap_err();
+        assert!(
+            e.message.starts_with("connector `qk`: settings: "),
+            "{}",
+            e.message
+        );
+    }
 
     #[test]
     fn auth_errors_name_the_credential_settings_once() {
