@@ -300,6 +300,21 @@ fn plugins_check_with_a_config_uses_its_plugin_dir_and_pins() {
     );
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("sha256 mismatch: connector `ex`"), "{out}");
+    // A pin the config refuses: the check says the pins went unchecked
+    // (plugin-developer QA16 N6: "every check passed", nothing more).
+    std::fs::write(&cfg, config(&format!("sha256:{}", "0".repeat(64)))).unwrap();
+    let (code, out) = reckon(
+        &["--config", c, "plugins", "check", inside.to_str().unwrap()],
+        Path::new("/"),
+    );
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains(&format!(
+            "note: the connectors' sha256 pins in {c} were not checked: the config has errors"
+        )),
+        "{out}"
+    );
+    std::fs::write(&cfg, config(&"0".repeat(64))).unwrap();
     // `plugins list` lists it, and says the connector will not load it
     // (dev QA13 F9).
     let (code, out) = reckon(&["--config", c, "plugins", "list"], Path::new("/"));

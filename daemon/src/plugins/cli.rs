@@ -183,12 +183,10 @@ pub fn run(config: &Path, cmd: PluginsCommand) -> anyhow::Result<ExitCode> {
                 None if config.exists() => plugin_dir(config, None)?,
                 None => own_dir(&path).to_path_buf(),
             };
-            let checked = check_in(&dir, &path).and_then(|plugin| {
-                check_pins(config, &plugin)?;
-                Ok(plugin)
-            });
+            let checked =
+                check_in(&dir, &path).and_then(|plugin| Ok((check_pins(config, &plugin)?, plugin)));
             match checked {
-                Ok(plugin) => {
+                Ok((pins_note, plugin)) => {
                     // The exit status is the verdict: output nobody reads
                     // (a closed pipe) does not change it.
                     let (passed, warning) = match plugin.outdated() {
@@ -198,6 +196,7 @@ pub fn run(config: &Path, cmd: PluginsCommand) -> anyhow::Result<ExitCode> {
                             format!("warning: {} is {why}\n", path.display()),
                         ),
                     };
+                    let warning = warning + pins_note.as_deref().unwrap_or_default();
                     let _ = crate::cli::write_stdout(&format!(
                         "ok: {} is plugin `{}` {} ({passed}; plugin directory {})\n{warning}\n{}",
                         path.display(),
@@ -234,10 +233,23 @@ pub fn check_in(dir: &Path, path: &Path) -> Result<Arc<Plugin>, LoadError> {
 }
 
 /// The `sha256` pins of the config's connectors using this plugin: each
-/// must match the file. No (valid) config: nothing to check.
-fn check_pins(config: &Path, plugin: &Plugin) -> Result<(), LoadError> {
-    let Ok(cfg) = crate::config::load(config) else {
-        return Ok(());
+/// must match the file. No config: nothing to check; a config with errors:
+/// a note that the pins were not checked (plugin-developer QA16 N6: "every
+/// check passed" while the pin was `sha256:...`).
+fn check_pins(config: &Path, plugin: &Plugin) -> Result<Option<String>, LoadError> {
+    if !config.exists() {
+        return Ok(None);
+    }
+    let cfg = match crate::config::load(config) {
+        Ok(cfg) => cfg,
+        Err(e) => {
+            let first = e.to_string();
+            let first = first.lines().next().unwrap_or_default();
+            return Ok(Some(format!(
+                "note: the connectors' sha256 pins in {} were not checked: the config has errors (`reckon config check`; first: {first})\n",
+                config.display()
+            )));
+        }
     };
     for c in cfg
         .connectors
@@ -260,7 +272,7 @@ fn check_pins(config: &Path, plugin: &Plugin) -> Result<(), LoadError> {
             });
         }
     }
-    Ok(())
+    Ok(None)
 }
 
 /// A warning for each connector of the config whose `sha256` pin no
