@@ -885,9 +885,13 @@ fn unknown_connector(
             listed.push(k);
         }
     }
+    // Not an id given twice: it is refused itself (QA17 NEW-1).
     let running: Vec<String> = listed
         .iter()
-        .filter(|k| cfg.connectors.iter().any(|c| c.id == **k && c.plugin == id))
+        .filter(|k| {
+            let mut with_id = cfg.connectors.iter().filter(|c| c.id == **k);
+            with_id.next().is_some_and(|c| c.plugin == id) && with_id.next().is_none()
+        })
         .map(|k| format!("`{k}`"))
         .collect();
     if !running.is_empty() {

@@ -327,10 +327,11 @@ orders = ["shop"]
     let e = parse(text, "x.toml").unwrap_err().to_string();
     let lines: Vec<&str> = e.lines().collect();
     assert_eq!(lines.len(), 4, "{e}");
-    // A plugin id for a connector id (new-user QA16 N6).
+    // A plugin id for a connector id (new-user QA16 N6); `impact`, given
+    // twice, is not offered (QA17 NEW-1).
     assert!(
         lines[3].ends_with(
-            "`programs[0].claims[3]`: no connector or postback endpoint with id `example`: `example` is a plugin; write the id of the connector running it: `impact`, `shop`"
+            "`programs[0].claims[3]`: no connector or postback endpoint with id `example`: `example` is a plugin; write the id of the connector running it: `shop`"
         ),
         "{e}"
     );

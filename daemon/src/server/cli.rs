@@ -153,7 +153,21 @@ fn daemon_section(config: &Path) -> Option<crate::config::DaemonConfig> {
         only.insert("daemon".into(), d.clone());
     }
     let text = toml::to_string(&only).ok()?;
-    crate::config::parse(&text, &config.display().to_string())
+    let file = config.display().to_string();
+    if let Ok(c) = crate::config::parse(&text, &file) {
+        return Some(c.daemon);
+    }
+    // Another `[daemon]` key is wrong (a timezone): `listen` and
+    // `data_dir` alone still find the daemon (QA17 NEW-2).
+    let mut keys = toml::Table::new();
+    for key in ["listen", "data_dir"] {
+        if let Some(v) = table.get("daemon").and_then(|d| d.get(key)) {
+            keys.insert(key.into(), v.clone());
+        }
+    }
+    let mut only = toml::Table::new();
+    only.insert("daemon".into(), toml::Value::Table(keys));
+    crate::config::parse(&toml::to_string(&only).ok()?, &file)
         .ok()
         .map(|c| c.daemon)
 }
@@ -203,6 +217,16 @@ mod tests {
         assert_eq!(
             daemon_section(&config).map(|d| d.listen),
             Some(crate::config::default_listen())
+        );
+        // Another `[daemon]` key wrong: `listen` still read (QA17 NEW-2).
+        std::fs::write(
+            &config,
+            "[daemon]\nlisten = \"127.0.0.1:19188\"\ntimezone = \"Mars/Base\"\n",
+        )
+        .unwrap();
+        assert_eq!(
+            daemon_section(&config).map(|d| d.listen.to_string()),
+            Some("127.0.0.1:19188".into())
         );
         // A `[daemon]` section with its own error, or a daemon key that
         // cannot be found in broken TOML: unknown.

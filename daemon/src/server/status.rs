@@ -123,8 +123,7 @@ pub fn draft_schedules(
             let (next_fire, due_since) = match &schedule {
                 Some(s) => (
                     s.next_after(tz, now),
-                    s.next_after(tz, last_made.unwrap_or(now - chrono::Duration::days(1)))
-                        .filter(|due| *due <= now),
+                    due_since(|after| s.next_after(tz, after), last_made, now),
                 ),
                 None => (None, None),
             };
@@ -164,10 +163,32 @@ pub fn summary_schedule(
         schedule: kpi.summaries.schedule.clone(),
         timezone: zone.tz().name().to_owned(),
         next_fire: next(now),
-        due_since: next(last_written.unwrap_or(now - chrono::Duration::days(1)))
-            .filter(|due| *due <= now),
+        due_since: due_since(next, last_written, now),
         last_written,
     })
+}
+
+/// Since when a schedule's hook is due (it runs after the next sync): the
+/// first fire after its last run; never run, the hooks take a fire of the
+/// last day, and this is the latest one, so it does not move with the
+/// clock (QA17 NEW-3: "DUE since" crept forward for a schedule firing
+/// more than daily). `next(t)` is the schedule's first fire after `t`.
+fn due_since(
+    next: impl Fn(DateTime<Utc>) -> Option<DateTime<Utc>>,
+    last_run: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+) -> Option<DateTime<Utc>> {
+    if let Some(last) = last_run {
+        return next(last).filter(|due| *due <= now);
+    }
+    let mut latest = None;
+    let mut after = now - chrono::Duration::days(1);
+    // At most one fire a minute: 1440 steps.
+    while let Some(due) = next(after).filter(|due| *due <= now) {
+        latest = Some(due);
+        after = due;
+    }
+    latest
 }
 
 impl StatusReport {
@@ -833,6 +854,28 @@ schedule = "0 6 * * *"
             dir.display()
         );
         crate::config::parse(&text, &dir.join("reckon.toml").display().to_string()).unwrap()
+    }
+
+    /// QA17 NEW-3: never run, "due since" was the first fire after a day
+    /// ago, which moved with the clock for a schedule firing more often.
+    #[test]
+    fn a_schedule_never_run_is_due_since_its_latest_fire_of_the_last_day() {
+        let now: DateTime<Utc> = "2026-11-30T12:10:00Z".parse().unwrap();
+        let hourly = |after: DateTime<Utc>| {
+            let next = after + chrono::Duration::hours(1);
+            Some(next - chrono::Duration::seconds(next.timestamp().rem_euclid(3600)))
+        };
+        assert_eq!(
+            due_since(hourly, None, now),
+            Some("2026-11-30T12:00:00Z".parse().unwrap())
+        );
+        // Run since: the first fire after the run.
+        let run: DateTime<Utc> = "2026-11-30T10:30:00Z".parse().unwrap();
+        assert_eq!(
+            due_since(hourly, Some(run), now),
+            Some("2026-11-30T11:00:00Z".parse().unwrap())
+        );
+        assert_eq!(due_since(hourly, Some(now), now), None);
     }
 
     /// New-user QA16 N7: `/status` showed nothing of the draft and KPI
