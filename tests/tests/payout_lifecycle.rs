@@ -541,7 +541,7 @@ fn regenerating_a_draft_replaces_it_and_claims_are_paid_once() {
         reckon::payout::generate(&inputs(&c, &ds, &fxr, &book, tmp.path()), "2026-09").unwrap_err();
     assert_eq!(
         err.to_string(),
-        "program `shop`: period 2026-09 starts before finalised period 2026-11 (periods are generated in order); generate 2026-12 or a later period: a claim is paid by the first period generated once it is payable, so 2026-12 pays those of 2026-09 not paid yet"
+        "program `shop`: period 2026-09 starts before finalised period 2026-11 (periods are generated in order); generate 2026-12 (from 2026-12-01) or a later period: a claim is paid by the first period generated once it is payable, so 2026-12 pays those of 2026-09 not paid yet"
     );
 }
 
@@ -743,7 +743,7 @@ fn finalising_a_period_retires_the_drafts_it_makes_final_never() {
         .unwrap_err()
         .to_string();
     assert!(
-        e.contains("period 2026-09 starts before finalised period 2026-11-H2 (periods are generated in order); generate 2026-12 or a later period"),
+        e.contains("period 2026-09 starts before finalised period 2026-11-H2 (periods are generated in order); generate 2026-12 (from 2026-12-01) or a later period"),
         "{e}"
     );
 }
@@ -1997,7 +1997,7 @@ percent = "10"
     v9.adjustments[0].reason = "claim is now `network_reversed`: order shop/O-1 is also claimed by impact/77, which wins on last click (2026-11-30T06:22:30Z)".into();
     let html9 = render::html_file(&v9, "h");
     assert!(
-        html9.contains("<td>claim is now network reversed: order O-1 is also claimed by another claim, which wins on last click (2026-11-30)</td>"),
+        html9.contains("<td>claim is now network reversed: order O-1 is also claimed by another claim, which wins on last click (2026-11-30 06:22)</td>"),
         "{html9}"
     );
     let mut v8 = v9.clone();

@@ -363,6 +363,7 @@ mod tests {
                 period: period(),
                 later: "2026-09".into(),
                 next: "2026-09".into(),
+                next_start: day,
             },
             PayoutError::NotGenerated {
                 program: program(),

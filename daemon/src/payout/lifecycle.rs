@@ -97,7 +97,7 @@ pub enum PayoutError {
     #[error(transparent)]
     Render(#[from] RenderError),
     /// A later period is already finalised.
-    #[error("program `{program}`: period {period} starts before finalised period {later} (periods are generated in order); generate {next} or a later period: a claim is paid by the first period generated once it is payable, so {next} pays those of {period} not paid yet")]
+    #[error("program `{program}`: period {period} starts before finalised period {later} (periods are generated in order); generate {next} (from {next_start}) or a later period: a claim is paid by the first period generated once it is payable, so {next} pays those of {period} not paid yet")]
     Superseded {
         /// Program.
         program: String,
@@ -109,6 +109,8 @@ pub enum PayoutError {
         /// (finance QA16 M1: the advice named a finalised weekly period
         /// to a program now monthly).
         next: String,
+        /// Its first day (QA17: it may not have started yet).
+        next_start: chrono::NaiveDate,
     },
     /// Nothing recorded for the period.
     #[error("program `{program}`: no statements recorded for period {period}; run `reckon statements generate --program {program} --period {period}` first")]
@@ -725,6 +727,7 @@ fn check_not_superseded(
             period: period.to_string(),
             later: r.period.clone(),
             next: next.to_string(),
+            next_start: next.start,
         });
     }
     let name = period.to_string();

@@ -43,7 +43,7 @@ use crate::reconcile::model::Outcome;
 /// of format 7 but for `format_version`, and keep every value as sent.
 /// 9 changes only the HTML: adjustment reasons name an order by its id
 /// (not `<connector>/<id>`), another claim that won an order as "another
-/// claim", and instants as dates in the statement's timezone
+/// claim", and instants as date and minute in the statement's timezone
 /// (`render::partner_reason`, new-user QA16 N8); JSON and CSV are format
 /// 8's but for `format_version`.
 pub const FORMAT_VERSION: u32 = 9;

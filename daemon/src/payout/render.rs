@@ -386,7 +386,7 @@ pub fn plain_reason(reason: &str) -> String {
 /// [`plain_reason`], and what is Reckon's own bookkeeping is left out: an
 /// order is named by its id, not `<connector>/<id>`; another claim that
 /// won the order is "another claim", not its network and id; an instant is
-/// its date in the statement's timezone `tz`. The JSON and CSV keep the
+/// its date and minute in the statement's timezone `tz`. The JSON and CSV keep the
 /// reason as stored.
 pub fn partner_reason(reason: &str, tz: chrono_tz::Tz) -> String {
     let plain = plain_reason(reason);
@@ -432,7 +432,9 @@ pub fn partner_reason(reason: &str, tz: chrono_tz::Tz) -> String {
 }
 
 /// An RFC 3339 UTC instant (`2026-11-30T06:22:30Z`, fractions allowed) at
-/// the start of `s`: its date in `tz`, and the instant's length.
+/// the start of `s`: its date and minute in `tz` (`2026-11-30 01:22`: two
+/// click times of one day must stay apart, QA17 NEW-4), and the instant's
+/// length.
 fn instant_at(s: &str, tz: chrono_tz::Tz) -> Option<(String, usize)> {
     let b = s.as_bytes();
     if b.len() < 20 || b[4] != b'-' || b[10] != b'T' || !b[0].is_ascii_digit() {
@@ -449,7 +451,10 @@ fn instant_at(s: &str, tz: chrono_tz::Tz) -> Option<(String, usize)> {
         return None;
     }
     let at = chrono::DateTime::parse_from_rfc3339(s.get(..=end)?).ok()?;
-    Some((at.with_timezone(&tz).date_naive().to_string(), end + 1))
+    Some((
+        at.with_timezone(&tz).format("%Y-%m-%d %H:%M").to_string(),
+        end + 1,
+    ))
 }
 
 /// A text cell for a CSV a spreadsheet may open: one starting with `=`,
@@ -1012,14 +1017,14 @@ mod tests {
             ),
             "basis 120.00 → 90.00; repriced to 7.20 (partially refunded: order E-2 was partly refunded (30.00 of 120.00 USD))"
         );
-        // 06:22 UTC on the 30th is still the 30th in New York; 02:00 UTC
-        // on the 1st is the 30th of the month before.
+        // 06:22 UTC on the 30th is 01:22 in New York; 02:00 UTC on the 1st
+        // is 21:00 on the 30th.
         assert_eq!(
             partner_reason(
                 "claim is now network reversed: the network reversed the claim (2026-11-30T06:22:30Z); was 2026-12-01T02:00:00.250Z",
                 ny
             ),
-            "claim is now network reversed: the network reversed the claim (2026-11-30); was 2026-11-30"
+            "claim is now network reversed: the network reversed the claim (2026-11-30 01:22); was 2026-11-30 21:00"
         );
         assert_eq!(
             partner_reason(
