@@ -153,7 +153,7 @@ pub fn owned_by(meta: &std::fs::Metadata) -> String {
 
 /// How this user gets to write the existing directory `dir`: its owner
 /// adds the mode bits; another's directory is given to this user.
-fn take_over(dir: &Path, meta: &std::fs::Metadata) -> String {
+pub fn take_over(dir: &Path, meta: &std::fs::Metadata) -> String {
     use std::os::unix::fs::MetadataExt;
     if meta.uid() == rustix::process::geteuid().as_raw() {
         format!(": `chmod u+rwx {}`", shown_absolute(dir))

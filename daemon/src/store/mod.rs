@@ -600,10 +600,24 @@ fn not_writable(data_dir: &Path, path: &Path, e: &std::io::Error) -> Option<Stor
         e.kind(),
         ErrorKind::PermissionDenied | ErrorKind::ReadOnlyFilesystem
     ) || matches!(e.raw_os_error(), Some(13) | Some(30));
-    // Whose it is (new-user QA16 N3).
-    let owner = std::fs::metadata(path)
-        .map(|m| crate::config::dirs::owned_by(&m))
-        .unwrap_or_default();
+    // Whose it is (new-user QA16 N3); a file it could not create is the
+    // directory's (QA17: the lock file of a root-owned data_dir).
+    let owner = match std::fs::metadata(path) {
+        Ok(m) => crate::config::dirs::owned_by(&m),
+        Err(_) => {
+            let dir = path.parent().unwrap_or(data_dir);
+            std::fs::metadata(dir)
+                .map(|m| {
+                    format!(
+                        "; {} {}{}",
+                        dir.display(),
+                        crate::config::dirs::owned_by(&m).trim_start_matches("; it "),
+                        crate::config::dirs::take_over(dir, &m)
+                    )
+                })
+                .unwrap_or_default()
+        }
+    };
     refused.then(|| StoreError::NotWritable {
         data_dir: data_dir.display().to_string(),
         path: path.display().to_string(),

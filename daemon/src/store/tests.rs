@@ -1202,3 +1202,21 @@ fn root_is_refused_on_creating_data_dir_in_another_users_directory() {
     assert_eq!(std::fs::metadata(&data).unwrap().uid(), 0);
     assert!(refuse_for_root(&data, "x").is_ok());
 }
+
+/// QA17: a file the store could not create (the lock file of a data_dir
+/// root made) named no owner: the directory's owner and fix are named.
+#[test]
+fn a_file_not_created_names_its_directorys_owner_and_fix() {
+    let dir = tempfile::tempdir().unwrap();
+    let lock = dir.path().join("reckon.lock");
+    let refused = std::io::Error::from(std::io::ErrorKind::PermissionDenied);
+    let e = not_writable(dir.path(), &lock, &refused)
+        .expect("a refused write")
+        .to_string();
+    assert!(
+        e.contains(&format!("{} belongs to ", dir.path().display())),
+        "{e}"
+    );
+    // The test's own directory: the fix is a chmod, not a chown.
+    assert!(e.contains(": `chmod u+rwx "), "{e}");
+}
