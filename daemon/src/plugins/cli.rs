@@ -150,7 +150,7 @@ pub fn run(config: &Path, cmd: PluginsCommand) -> anyhow::Result<ExitCode> {
                 })
                 .collect();
             if !others.is_empty() {
-                eprintln!(
+                crate::errln!(
                     "note: this is {}, the file connectors without a `sha256` pin load; plugin `{id}` is also in {}",
                     plugin.path.file_name().unwrap_or_default().to_string_lossy(),
                     others.join(", ")
