@@ -457,14 +457,24 @@ fn a_rejected_reload_shows_in_status_metrics_and_reckon_status() {
     let (code, _, err) = reckon_status(&d, false);
     assert_eq!(code, Some(0), "{err}");
     assert!(err.contains("malformed TOML"), "{err}");
-    // The `[daemon]` section itself has an error: the address is unknown,
-    // and `--addr` is the way.
+    // Another `[daemon]` key wrong: `listen` still finds the daemon
+    // (QA17 NEW-2).
     d.write_config("max_concurrent_syncs = \"four\"\n");
+    let (code, _, err) = reckon_status(&d, false);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(err.contains("`daemon.max_concurrent_syncs`"), "{err}");
+    // `listen` itself wrong: the address is unknown, and `--addr` is the
+    // way.
+    std::fs::write(
+        &d.config,
+        "[daemon]\ndata_dir = \"data\"\nlisten = \"nowhere\"\n",
+    )
+    .unwrap();
     let (code, out, err) = reckon_status(&d, false);
     assert_eq!(code, Some(1), "{err}");
     assert!(out.is_empty(), "{out}");
     assert!(
-        err.contains("`daemon.max_concurrent_syncs`")
+        err.contains("`daemon.listen`")
             && err
                 .contains("the daemon's address is unknown: `[daemon] listen` cannot be read from")
             && err.contains("ask it with `reckon status --addr HOST:PORT`"),
