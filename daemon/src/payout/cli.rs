@@ -187,7 +187,7 @@ pub fn run(
                     v.period,
                     v.status.as_str(),
                     v.files_checked,
-                    visible(&v.dir.display().to_string())
+                    visible(&shown_dir(&v.dir))
                 )?;
                 Ok(ExitCode::SUCCESS)
             } else {
@@ -199,7 +199,7 @@ pub fn run(
                     "{} problem(s) in {} files in {}",
                     v.problems.len(),
                     v.files_checked,
-                    visible(&v.dir.display().to_string())
+                    visible(&shown_dir(&v.dir))
                 )?;
                 // What repairs it (QA: verify said what was wrong, not
                 // what to do). A store older than the files names its own
@@ -322,4 +322,28 @@ pub fn print_report(
         },
         r.dir.display()
     )
+}
+
+/// A directory as `verify` names it: `./` inside dropped (an `output_dir`
+/// of `.` gave `reckon-demo/./statements/...`).
+fn shown_dir(dir: &std::path::Path) -> String {
+    dir.components()
+        .collect::<std::path::PathBuf>()
+        .display()
+        .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_shown_directory_has_no_dot_inside() {
+        assert_eq!(
+            super::shown_dir(std::path::Path::new("reckon-demo/./statements/n/2026-10")),
+            "reckon-demo/statements/n/2026-10"
+        );
+        assert_eq!(
+            super::shown_dir(std::path::Path::new("/srv/out/statements")),
+            "/srv/out/statements"
+        );
+    }
 }
