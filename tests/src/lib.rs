@@ -216,6 +216,16 @@ kind = "percent"
 percent = "10"
 "#;
 
+/// A disabled connector `id` of the example plugin whose `api_key` is the
+/// environment variable `env`, for configs whose claims are in the store
+/// already.
+pub fn example_affiliate(id: &str, env: &str) -> String {
+    format!(
+        "[[connectors]]\nid = \"{id}\"\nplugin = \"example\"\nschedule = \"0 * * * *\"\nenabled = false\n\
+         [connectors.settings]\napi_key = {{ secret = \"env:{env}\" }}\n\n"
+    )
+}
+
 /// The connectors of the synthetic store ([`store_synth`]: claims of
 /// `impact`, `everflow` and `awin`, orders of `shop`), disabled, and the
 /// program `shop-us` over them, for a config's middle (add `[daemon]`

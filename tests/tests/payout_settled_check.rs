@@ -15,12 +15,7 @@ use std::time::Duration;
 /// Programs `shop-us` (claims of three example-plugin connectors, 10 % in
 /// USD) and its orders from a file drop; the daemon listens on `port`.
 fn config_text(port: u16) -> String {
-    let affiliate = |id: &str| {
-        format!(
-            "[[connectors]]\nid = \"{id}\"\nplugin = \"example\"\nschedule = \"0 * * * *\"\nenabled = false\n\
-             [connectors.settings]\napi_key = {{ secret = \"env:SETTLED_TEST_KEY\" }}\n\n"
-        )
-    };
+    let affiliate = |id: &str| reckon_tests::example_affiliate(id, "SETTLED_TEST_KEY");
     format!(
         r#"[daemon]
 data_dir = "data"

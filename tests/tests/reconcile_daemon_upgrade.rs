@@ -17,12 +17,7 @@ use std::time::Duration;
 /// connector syncs on `schedule`; drafts and KPI summaries on their
 /// default schedules (due at the first sync: never written before).
 fn config_text(port: u16, schedule: &str) -> String {
-    let affiliate = |id: &str| {
-        format!(
-            "[[connectors]]\nid = \"{id}\"\nplugin = \"example\"\nschedule = \"0 * * * *\"\nenabled = false\n\
-             [connectors.settings]\napi_key = {{ secret = \"env:UPGRADE_TEST_KEY\" }}\n\n"
-        )
-    };
+    let affiliate = |id: &str| reckon_tests::example_affiliate(id, "UPGRADE_TEST_KEY");
     format!(
         r#"[daemon]
 data_dir = "data"

@@ -175,6 +175,25 @@ orders = ["shop"]
 [programs.commission]
 "#;
 
+/// [`SHOP_NET_COMMISSION`] with a 10 % rule, drafts on `draft` and KPI
+/// summaries on `kpi`, for the schedule tests.
+fn commission_schedules(draft: &str, kpi: &str) -> String {
+    format!(
+        r#"{SHOP_NET_COMMISSION}payout_currency = "USD"
+draft_schedule = "{draft}"
+
+[[programs.commission.rules]]
+id = "cps"
+effective_from = "2026-01-01"
+kind = "percent"
+percent = "10"
+
+[kpi.summaries]
+schedule = "{kpi}"
+"#
+    )
+}
+
 /// Finance QA16 L4: `minimum_payout = "300.5"` in JPY was taken silently
 /// and shown as 301; a threshold finer than the payout currency is an
 /// error naming the currency and a value to write.
@@ -379,32 +398,8 @@ fn broken_sub_minute_schedule() {
         lines[1].contains("`connectors[1].schedule`: schedule `* * * * * *` of connector `everysecond` fires 60 times a minute"),
         "{msg}"
     );
-    let text = r#"
-[[connectors]]
-id = "net"
-plugin = "example"
-schedule = "0 */6 * * *"
-
-[[programs]]
-id = "p"
-currency = "USD"
-claims = ["net"]
-orders = ["net"]
-
-[programs.commission]
-payout_currency = "USD"
-draft_schedule = "0,30 0 6 * * *"
-
-[[programs.commission.rules]]
-id = "cps"
-effective_from = "2026-01-01"
-kind = "percent"
-percent = "10"
-
-[kpi.summaries]
-schedule = "*/10 6 * * * *"
-"#;
-    let msg = parse(text, "reckon.toml").unwrap_err().to_string();
+    let text = commission_schedules("0,30 0 6 * * *", "*/10 6 * * * *");
+    let msg = parse(&text, "reckon.toml").unwrap_err().to_string();
     assert!(
         msg.contains("`programs[0].commission.draft_schedule`: schedule `0,30 0 6 * * *` of program `p` fires 2 times a minute"),
         "{msg}"
@@ -619,39 +614,8 @@ fn window_days_narrows_the_plugins_windows_and_no_further() {
 
 #[test]
 fn draft_and_kpi_schedules_that_never_fire_are_config_errors() {
-    let text = r#"
-[[connectors]]
-id = "net"
-plugin = "example"
-schedule = "0 */6 * * *"
-enabled = false
-
-[[connectors]]
-id = "shop"
-plugin = "example"
-schedule = "0 */6 * * *"
-enabled = false
-
-[[programs]]
-id = "p"
-currency = "USD"
-claims = ["net"]
-orders = ["shop"]
-
-[programs.commission]
-payout_currency = "USD"
-draft_schedule = "0 0 30 2 *"
-
-[[programs.commission.rules]]
-id = "cps"
-effective_from = "2026-01-01"
-kind = "percent"
-percent = "10"
-
-[kpi.summaries]
-schedule = "0 0 31 4 *"
-"#;
-    let msg = parse(text, "reckon.toml").unwrap_err().to_string();
+    let text = commission_schedules("0 0 30 2 *", "0 0 31 4 *");
+    let msg = parse(&text, "reckon.toml").unwrap_err().to_string();
     assert!(
         msg.contains("`programs[0].commission.draft_schedule`: schedule `0 0 30 2 *` never fires"),
         "{msg}"
