@@ -134,6 +134,30 @@ fn partners_get_only_the_orders_they_won() {
     );
 }
 
+/// QA17 NEW-5: the row without a partner names its source only when all of
+/// it comes from one (kpi_outputs' `--by day,partner` snapshot has
+/// `unattributed` and `google_ads` ones); here it mixes ad spend and
+/// unattributed orders, so its source is empty.
+#[test]
+fn a_partnerless_row_of_several_sources_names_none() {
+    let r = both(&[Dim::Partner]);
+    let none: Vec<_> = r
+        .rows
+        .iter()
+        .filter(|x| x.key.partner_id.as_deref() == Some(""))
+        .collect();
+    assert_eq!(none.len(), 1, "{none:?}");
+    assert_eq!(none[0].key.source.as_deref(), Some(""));
+    let by_day = both(&[Dim::Day, Dim::Partner]);
+    let sources: std::collections::BTreeSet<_> = by_day
+        .rows
+        .iter()
+        .filter(|x| x.key.partner_id.as_deref() == Some(""))
+        .filter_map(|x| x.key.source.as_deref())
+        .collect();
+    assert!(sources.contains("unattributed"), "{sources:?}");
+}
+
 #[test]
 fn difference_and_notes_are_reported() {
     let r = both(&[Dim::Channel]);

@@ -220,6 +220,11 @@ struct Acc<'a> {
     rec: Totals,
     zones: u64,
     partner_name: &'a str,
+    /// The one source of every fact added, `None` once two differ: it
+    /// names the source of a campaign-less or partner-less row when all
+    /// of it comes from one (`unattributed` orders, say).
+    source: Option<&'a str>,
+    facts: u64,
 }
 
 /// What a spend campaign looks like, for attribution.
@@ -572,6 +577,12 @@ impl<'a> Engine<'a> {
             if acc.partner_name.is_empty() {
                 acc.partner_name = f.partner_name;
             }
+            if acc.facts == 0 {
+                acc.source = Some(f.source);
+            } else if acc.source != Some(f.source) {
+                acc.source = None;
+            }
+            acc.facts += 1;
         };
         let mut conv = Converter::new(&self.currency, self.ctx.fx);
         if query.view.has_reported() {
@@ -964,12 +975,17 @@ impl<'a> Engine<'a> {
                 total_zones |= acc.zones;
                 // A campaign or partner key includes its source: it is
                 // shown even when `source` was not asked for. The
-                // campaign-less key has no source; the partner's then.
+                // campaign-less key has no source; the partner's then;
+                // a row with neither names its source if it has only one.
                 let owner = k
                     .campaign
                     .map(|c| c.0)
                     .filter(|s| !s.is_empty())
-                    .or(k.partner.map(|p| p.0));
+                    .or(k.partner.map(|p| p.0).filter(|s| !s.is_empty()))
+                    .or_else(|| {
+                        let keyed = k.campaign.is_some() || k.partner.is_some();
+                        keyed.then(|| acc.source.unwrap_or(""))
+                    });
                 let key = RowKey {
                     day: k.day,
                     channel: k.channel.map(str::to_owned),
