@@ -1847,6 +1847,8 @@ fn show_and_verify_on_a_store_older_than_the_files_say_so() {
             e.contains("holds finalised statements that this store did not issue"),
             "{e}"
         );
+        // QA17: `show` writes nothing, so "nothing was written" misled.
+        assert!(!e.contains("nothing was written"), "{e}");
     }
 }
 
