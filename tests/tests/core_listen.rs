@@ -6,8 +6,10 @@
 //!   do, and nothing is created.
 //! - `reckon status` after `listen` was edited while the daemon kept the old
 //!   one said only "no reckon daemon answered"; it now names the address it
-//!   tried and where it came from, says a process holds the data directory
-//!   when one does, and suggests `--addr`.
+//!   tried and where it came from, and asks the daemon holding the data
+//!   directory through its command socket (only the store's owner can);
+//!   without the socket it says a process holds the directory and
+//!   suggests `--addr`.
 
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
@@ -98,6 +100,14 @@ fn status_after_listen_was_edited_names_the_address_and_suggests_addr() {
     write_config(dir.path(), elsewhere);
     let mut status = reckon(dir.path());
     status.arg("status");
+    let socket = finish(status);
+    let mut status = reckon(dir.path());
+    status.args(["status", "--json"]);
+    let socket_json = finish(status);
+    // Without the socket (another user, who may not use it), the hint.
+    std::fs::remove_file(dir.path().join("data/reckon.sock")).unwrap();
+    let mut status = reckon(dir.path());
+    status.arg("status");
     let moved = finish(status);
     let mut status = reckon(dir.path());
     status.args(["status", "--addr", &format!("127.0.0.1:{port}")]);
@@ -110,6 +120,35 @@ fn status_after_listen_was_edited_names_the_address_and_suggests_addr() {
         let _ = daemon.kill();
     }
     assert!(up.is_some(), "the daemon did not answer /healthz");
+
+    // Ops QA: the daemon answers through its command socket, and says
+    // where it listens.
+    let err = stderr(&socket);
+    assert!(socket.status.success(), "{err}");
+    assert!(
+        err.contains(&format!(
+            "note: no reckon daemon answered at http://127.0.0.1:{elsewhere}/status: "
+        )) && err.contains("answers on its command socket")
+            && err.contains(&format!(
+                "this daemon listens on 127.0.0.1:{port}, the `listen` it started with"
+            )),
+        "{err}"
+    );
+    // The same daemon as `--addr` asks over HTTP (the store's size may
+    // change between the two).
+    let since = |out: &Output| {
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        text.split(", config").next().unwrap_or_default().to_owned()
+    };
+    assert!(
+        since(&socket).starts_with("reckon daemon: up since 20"),
+        "{}",
+        since(&socket)
+    );
+    assert_eq!(since(&socket), since(&with_addr));
+    let json: serde_json::Value = serde_json::from_slice(&socket_json.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", stderr(&socket_json)));
+    assert!(json.get("started_at").is_some(), "{json}");
 
     let err = stderr(&moved);
     assert_eq!(moved.status.code(), Some(1), "{err}");

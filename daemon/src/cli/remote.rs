@@ -353,6 +353,7 @@ async fn handle(conn: tokio::net::UnixStream, daemon: Arc<Daemon>) {
         Ok((request, cli)) => {
             tracing::info!(command = %request.argv.join(" "), "running a command for a client");
             match cli.command {
+                Command::Status(args) => tokio::spawn(status(daemon, args.json, tx)),
                 Command::Sync(args) => {
                     // As a local sync: the flag, else the daemon's config.
                     let json = cli
@@ -411,6 +412,37 @@ async fn handle(conn: tokio::net::UnixStream, daemon: Arc<Daemon>) {
     drop(rx);
     let _ = worker.await;
     watch.abort();
+}
+
+/// `reckon status` asked through the socket: the daemon's status, as
+/// `/status` gives it, and the address that serves it.
+async fn status(daemon: Arc<Daemon>, json: bool, tx: tokio::sync::mpsc::Sender<Frame>) {
+    let report = crate::server::status::StatusReport::of(&daemon);
+    let body = if json {
+        serde_json::to_string(&report).map(|j| j + "\n")
+    } else {
+        Ok(report.render())
+    };
+    let listen = daemon.started_with.listen;
+    let (frames, code) = match body {
+        Ok(body) => (
+            vec![
+                (
+                    ERR,
+                    format!(
+                        "note: this daemon listens on {listen}, the `listen` it started with; `reckon status --addr {listen}` asks it there\n"
+                    ),
+                ),
+                (OUT, body),
+            ],
+            0,
+        ),
+        Err(e) => (vec![(ERR, format!("error: status: {e}\n"))], 1),
+    };
+    for (tag, text) in frames {
+        let _ = tx.send((tag, text.into_bytes())).await;
+    }
+    let _ = tx.send((EXIT, vec![code])).await;
 }
 
 /// Runs one client's command (not a sync) in this blocking thread.
@@ -727,9 +759,11 @@ fn parse(request: &Request) -> Result<Cli, String> {
     use clap::Parser as _;
     let argv = std::iter::once("reckon".to_owned()).chain(request.argv.iter().cloned());
     let mut cli = Cli::try_parse_from(argv).map_err(|e| e.render().to_string())?;
-    if !forwardable(&cli.command) {
+    // `status` is asked here by a client that found no daemon on the
+    // config's `listen` (edited since the daemon started).
+    if !forwardable(&cli.command) && !matches!(cli.command, Command::Status(_)) {
         return Err(
-            "error: only sync, records, reconcile, statements and kpi run through the daemon\n"
+            "error: only sync, records, reconcile, statements, kpi and status run through the daemon\n"
                 .into(),
         );
     }

@@ -75,17 +75,20 @@ pub fn run(config: &Path, args: StatusArgs) -> anyhow::Result<ExitCode> {
     });
     let body = match answer {
         Ok((status, body)) if status.is_success() => body,
-        Ok((status, _)) => {
+        failed => {
+            let why = match failed {
+                Ok((status, _)) => format!(
+                    "{url} answered HTTP {status}: what listens at {addr} is not a reckon daemon"
+                ),
+                Err(e) => format!("no reckon daemon answered at {url}: {}", root_cause(&e)),
+            };
+            if let Some(dir) = &data_dir {
+                if let Some(code) = through_socket(config, dir, args.json, &why)? {
+                    return Ok(code);
+                }
+            }
             crate::errln!(
-                "error: {url} answered HTTP {status}: what listens at {addr} is not a reckon daemon; {}",
-                where_else(config, data_dir.as_deref(), addr)
-            );
-            return Ok(ExitCode::FAILURE);
-        }
-        Err(e) => {
-            crate::errln!(
-                "error: no reckon daemon answered at {url}: {}; {}",
-                root_cause(&e),
+                "error: {why}; {}",
                 where_else(config, data_dir.as_deref(), addr)
             );
             return Ok(ExitCode::FAILURE);
@@ -100,6 +103,43 @@ pub fn run(config: &Path, args: StatusArgs) -> anyhow::Result<ExitCode> {
         crate::cli::write_stdout(&report.render())?;
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Asks the daemon holding `data_dir` through its command socket, when the
+/// config's `listen` did not answer (edited after the daemon started: it
+/// listens where it started). `None` when no daemon answers there either,
+/// or this user may not use the socket (only the store's owner may).
+fn through_socket(
+    config: &Path,
+    data_dir: &Path,
+    json: bool,
+    why: &str,
+) -> anyhow::Result<Option<ExitCode>> {
+    use anyhow::Context as _;
+    let Some(stream) = crate::cli::remote::connect(data_dir) else {
+        return Ok(None);
+    };
+    crate::errln!(
+        "note: {why}; the daemon holding {} answers on its command socket",
+        data_dir.display()
+    );
+    let mut argv = vec!["status".to_owned()];
+    if json {
+        argv.push("--json".to_owned());
+    }
+    let request = crate::cli::remote::Request {
+        argv,
+        cwd: std::env::current_dir().context("the working directory")?,
+        config: std::path::absolute(config).context("the config file's path")?,
+    };
+    let code = crate::cli::remote::exchange(
+        stream,
+        &request,
+        &mut std::io::stdout(),
+        &mut std::io::stderr(),
+    )
+    .context("asking the daemon through its command socket")?;
+    Ok(Some(ExitCode::from(code)))
 }
 
 /// The innermost cause of a failed request ("Connection refused (os error
