@@ -134,28 +134,29 @@ fn partners_get_only_the_orders_they_won() {
     );
 }
 
-/// QA17 NEW-5: the row without a partner names its source only when all of
-/// it comes from one (kpi_outputs' `--by day,partner` snapshot has
-/// `unattributed` and `google_ads` ones); here it mixes ad spend and
-/// unattributed orders, so its source is empty.
+/// QA17 NEW-5, QA18: rows without a partner are one per source and name
+/// it; one row of every source's spend and the unattributed orders had
+/// blank labels and a ROAS blending the two.
 #[test]
-fn a_partnerless_row_of_several_sources_names_none() {
+fn partnerless_rows_are_per_source_and_name_it() {
     let r = both(&[Dim::Partner]);
-    let none: Vec<_> = r
+    let none: std::collections::BTreeMap<_, _> = r
         .rows
         .iter()
         .filter(|x| x.key.partner_id.as_deref() == Some(""))
+        .map(|x| (x.key.source.clone().unwrap_or_default(), x))
         .collect();
-    assert_eq!(none.len(), 1, "{none:?}");
-    assert_eq!(none[0].key.source.as_deref(), Some(""));
-    let by_day = both(&[Dim::Day, Dim::Partner]);
-    let sources: std::collections::BTreeSet<_> = by_day
-        .rows
-        .iter()
-        .filter(|x| x.key.partner_id.as_deref() == Some(""))
-        .filter_map(|x| x.key.source.as_deref())
-        .collect();
-    assert!(sources.contains("unattributed"), "{sources:?}");
+    assert!(!none.contains_key(""), "{:?}", none.keys());
+    let unattributed = none.get("unattributed").expect("an unattributed row");
+    let rec = unattributed.reconciled.as_ref().expect("rec");
+    assert_eq!(rec.conversions, dec("1"));
+    assert_eq!((rec.clicks, rec.spend), (0, Decimal::ZERO));
+    // The spend sources have their own rows, with their own ROAS.
+    assert!(
+        none.contains_key("google_ads") && none.contains_key("meta_ads"),
+        "{:?}",
+        none.keys()
+    );
 }
 
 #[test]

@@ -120,9 +120,9 @@ pub struct RowKey {
     /// Channel.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub channel: Option<String>,
-    /// Connector id; also set (without `source` in `--by`) on campaign and
-    /// partner rows, whose keys include it (empty on the row of those
-    /// without a campaign or partner).
+    /// Connector id (or `unattributed`); also set (without `source` in
+    /// `--by`) on campaign and partner rows, whose keys include it (rows
+    /// without a campaign or partner too: one per source).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub source: Option<String>,
     /// Campaign id (empty when unknown).
@@ -220,11 +220,6 @@ struct Acc<'a> {
     rec: Totals,
     zones: u64,
     partner_name: &'a str,
-    /// The one source of every fact added, `None` once two differ: it
-    /// names the source of a campaign-less or partner-less row when all
-    /// of it comes from one (`unattributed` orders, say).
-    source: Option<&'a str>,
-    facts: u64,
 }
 
 /// What a spend campaign looks like, for attribution.
@@ -551,20 +546,11 @@ impl<'a> Engine<'a> {
                 day: kd.then_some(f.day),
                 channel: kc.then_some(f.channel),
                 source: ks.then_some(f.source),
-                // Rows without a campaign (or partner) share one key across
-                // connectors: "none" is the same thing everywhere.
-                campaign: kcamp.then_some(
-                    if f.campaign_id.is_empty() && f.campaign_name.is_empty() {
-                        ("", "", "")
-                    } else {
-                        (f.source, f.campaign_id, f.campaign_name)
-                    },
-                ),
-                partner: kp.then_some(if f.partner_id.is_empty() {
-                    ("", "")
-                } else {
-                    (f.source, f.partner_id)
-                }),
+                // Rows without a campaign (or partner) are per source too,
+                // and show it (QA18: one row of every source's spend and
+                // the unattributed orders blended their ROAS).
+                campaign: kcamp.then_some((f.source, f.campaign_id, f.campaign_name)),
+                partner: kp.then_some((f.source, f.partner_id)),
             };
             let acc = groups.entry(key).or_default();
             match side {
@@ -577,12 +563,6 @@ impl<'a> Engine<'a> {
             if acc.partner_name.is_empty() {
                 acc.partner_name = f.partner_name;
             }
-            if acc.facts == 0 {
-                acc.source = Some(f.source);
-            } else if acc.source != Some(f.source) {
-                acc.source = None;
-            }
-            acc.facts += 1;
         };
         let mut conv = Converter::new(&self.currency, self.ctx.fx);
         if query.view.has_reported() {
@@ -974,18 +954,8 @@ impl<'a> Engine<'a> {
                 total_rec.add(&acc.rec);
                 total_zones |= acc.zones;
                 // A campaign or partner key includes its source: it is
-                // shown even when `source` was not asked for. The
-                // campaign-less key has no source; the partner's then;
-                // a row with neither names its source if it has only one.
-                let owner = k
-                    .campaign
-                    .map(|c| c.0)
-                    .filter(|s| !s.is_empty())
-                    .or(k.partner.map(|p| p.0).filter(|s| !s.is_empty()))
-                    .or_else(|| {
-                        let keyed = k.campaign.is_some() || k.partner.is_some();
-                        keyed.then(|| acc.source.unwrap_or(""))
-                    });
+                // shown even when `source` was not asked for.
+                let owner = k.campaign.map(|c| c.0).or(k.partner.map(|p| p.0));
                 let key = RowKey {
                     day: k.day,
                     channel: k.channel.map(str::to_owned),
