@@ -254,6 +254,11 @@ fn finance_commands_run_in_the_daemon_with_the_outputs_of_a_stopped_one() {
     // Exit codes travel: a tampered file fails verify.
     let show = reckon(&[&["statements", "show"][..], &period].concat());
     assert!(show.status.success(), "{}", text(&show.stderr));
+    assert!(
+        text(&show.stdout).contains(", generated 20"),
+        "{}",
+        text(&show.stdout)
+    );
     let verify = reckon(&[&["statements", "verify"][..], &period].concat());
     assert!(verify.status.success(), "{}", text(&verify.stdout));
     std::fs::write(statements.join("summary.csv"), "tampered\n").unwrap();

@@ -244,12 +244,20 @@ fn finalise_then_regenerate_gives_identical_bytes_and_hash() {
     let book = MemoryBook::new();
     let fxr = no_fx();
     let inp = inputs(&c, &ds, &fxr, &book, tmp.path());
+    let before = chrono::Utc::now();
     let draft = reckon::payout::generate(&inp, "2026-11").unwrap();
     assert_eq!((draft.status, draft.version), (Status::Draft, 1));
+    let generated = reckon::payout::show(&book, tmp.path(), "shop", "2026-11").unwrap();
     let fin = reckon::payout::finalize(&inp, "2026-11").unwrap();
     assert_eq!((fin.status, fin.version), (Status::Finalised, 2));
     let files = read_dir(&fin.dir);
     let shown = reckon::payout::show(&book, tmp.path(), "shop", "2026-11").unwrap();
+    // QA18 A2: when each version was recorded (the `--as-of` instant for
+    // an auditor); a finalised period's restore below does not move it.
+    let (g, f) = (generated.record.recorded_at, shown.record.recorded_at);
+    assert!(g
+        .zip(f)
+        .is_some_and(|(g, f)| before <= g && g <= f && f <= chrono::Utc::now()));
     for _ in 0..2 {
         let again = reckon::payout::generate(&inp, "2026-11").unwrap();
         assert!(again.already_finalised);
@@ -268,6 +276,8 @@ fn finalise_then_regenerate_gives_identical_bytes_and_hash() {
     let v = reckon::payout::verify(&book, tmp.path(), "shop", "2026-11").unwrap();
     assert!(v.problems.is_empty(), "{:?}", v.problems);
     assert_eq!(v.files_checked, 1 + 3 * shown.rows.len());
+    let after = reckon::payout::show(&book, tmp.path(), "shop", "2026-11").unwrap();
+    assert_eq!(after.record.recorded_at, f);
 }
 
 #[test]

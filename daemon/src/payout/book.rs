@@ -251,6 +251,13 @@ pub struct PeriodRecord {
     /// reproduced and verified like the statements.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub held_back_csv: Option<String>,
+    /// When this version was recorded: generated (a draft) or finalised.
+    /// Not in any file (a file regenerated from the store stays byte for
+    /// byte the same); `statements show` prints it, the instant to give
+    /// `reckon reconcile report --as-of` (QA18 A2). None in records
+    /// written before 2026-11-30.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recorded_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// A finalised statement as recorded: its canonical JSON (so the files can

@@ -146,8 +146,19 @@ pub fn run(
         StatementsCommand::Show(a) => {
             let shown = lifecycle::show(&book, output_dir, &a.program, &a.period)?;
             use std::fmt::Write as _;
+            let when = match shown.record.recorded_at {
+                Some(t) => format!(
+                    ", {} {}",
+                    match shown.record.status {
+                        super::model::Status::Finalised => "finalised",
+                        super::model::Status::Draft => "generated",
+                    },
+                    t.format("%Y-%m-%d %H:%M:%S UTC")
+                ),
+                None => ", recorded before 2026-11-30 (no time kept)".to_owned(),
+            };
             let mut text = format!(
-                "{} {}: {} (version {}), {} statements\n{:<24} {:>14} {:<4} {:>12} {:>12}  content hash\n",
+                "{} {}: {} (version {}{when}), {} statements\n{:<24} {:>14} {:<4} {:>12} {:>12}  content hash\n",
                 shown.record.program,
                 shown.record.period,
                 shown.record.status.as_str(),

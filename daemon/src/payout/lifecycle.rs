@@ -1341,6 +1341,7 @@ fn run_with<'g>(
         partners,
         summary_sha256,
         held_back_csv: held_back.map(|b| String::from_utf8_lossy(&b).into_owned()),
+        recorded_at: Some(chrono::Utc::now()),
     };
     // Files someone put beside the statements are moved aside before
     // anything is recorded, so a failure later never loses them.
