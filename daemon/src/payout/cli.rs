@@ -158,7 +158,7 @@ pub fn run(
                 None => ", recorded before 2026-11-30 (no time kept)".to_owned(),
             };
             let mut text = format!(
-                "{} {}: {} (version {}{when}), {} statements\n{:<24} {:>14} {:<4} {:>12} {:>12}  content hash\n",
+                "{} {}: {} (version {}), {} statements{when}\n{:<24} {:>14} {:<4} {:>12} {:>12}  content hash\n",
                 shown.record.program,
                 shown.record.period,
                 shown.record.status.as_str(),

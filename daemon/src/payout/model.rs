@@ -45,8 +45,14 @@ use crate::reconcile::model::Outcome;
 /// (not `<connector>/<id>`), another claim that won an order as "another
 /// claim", and instants as date and minute in the statement's timezone
 /// (`render::partner_reason`, new-user QA16 N8); JSON and CSV are format
-/// 8's but for `format_version`.
-pub const FORMAT_VERSION: u32 = 9;
+/// 8's but for `format_version`. 10 adds what a line's basis was taken
+/// from (QA18 A1: an auditor could not tell why 240.80 was paid on a claim
+/// of 301.00): each line's `outcome` (`matched`, `amount_mismatch`,
+/// `partially_refunded`), and in every trace the claimed amount, the
+/// order's amount and refunds and the tolerance applied; the CSV fills
+/// `outcome` on line rows and adds [`render`]'s decision columns, the HTML
+/// says under a basis that is not the claimed amount what it is.
+pub const FORMAT_VERSION: u32 = 10;
 
 /// The payee key of a network's partner: `<network>:<partner id>`. Partner
 /// ids are the network's own, so the same id on two networks is two payees.
@@ -182,6 +188,11 @@ pub struct Line {
     /// What the line was computed from (format 3).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trace: Option<Trace>,
+    /// The claim's outcome, which says where the basis came from (format
+    /// 10): the claimed amount (`matched`), the order's (`amount_mismatch`)
+    /// or the order's net of refunds (`partially_refunded`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outcome: Option<crate::reconcile::model::Outcome>,
 }
 
 /// The inputs of a line or adjustment, for an auditor to find them: the
@@ -206,6 +217,19 @@ pub struct Trace {
     /// program currency, when it was in another (format 4).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub order_fx_rate: Option<Decimal>,
+    /// The amount the network claimed, in its currency (format 10).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub claimed_amount: Option<Money>,
+    /// The matched order's amount, in its currency (format 10).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub order_amount: Option<Money>,
+    /// What was refunded of the order, in its currency (format 10).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refunded_amount: Option<Money>,
+    /// The amount tolerance the claim was compared with, in the program
+    /// currency: max(absolute, percent × order amount) (format 10).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tolerance_applied: Option<Decimal>,
 }
 
 impl Trace {
@@ -226,6 +250,10 @@ impl Trace {
             decided_at: d.decided_at,
             claim_fx_rate: d.fx_rate.filter(|_| converted(&d.claimed_amount)),
             order_fx_rate: d.order_fx_rate.filter(|_| converted(&d.order_amount)),
+            claimed_amount: d.claimed_amount.clone(),
+            order_amount: d.order_amount.clone(),
+            refunded_amount: d.refunded_amount.clone(),
+            tolerance_applied: d.inputs.tolerance_applied,
         }
     }
 }

@@ -99,6 +99,7 @@ pub fn csv_file(s: &Statement) -> Result<Vec<u8>, RenderError> {
     let v3 = s.format_version >= 3;
     let v4 = s.format_version >= 4;
     let v5 = s.format_version >= 5;
+    let v10 = s.format_version >= 10;
     let t = |x: &str| text_cell(x, v3);
     let mut w = csv::WriterBuilder::new().from_writer(Vec::new());
     let mut head = vec![
@@ -131,6 +132,11 @@ pub fn csv_file(s: &Statement) -> Result<Vec<u8>, RenderError> {
     if v5 {
         head.extend(ADJUSTMENT_COLUMNS);
     }
+    // Where a line row's outcome goes (format 10).
+    let outcome_at = head.len().saturating_sub(ADJUSTMENT_COLUMNS.len());
+    if v10 {
+        head.extend(DECISION_COLUMNS);
+    }
     w.write_record(&head)?;
     let width = head.len();
     let cur = s.currency.as_str();
@@ -161,6 +167,12 @@ pub fn csv_file(s: &Statement) -> Result<Vec<u8>, RenderError> {
         }
         if v4 {
             row.extend(fx_cells(l.trace.as_ref()));
+        }
+        if v10 {
+            row.resize(outcome_at, String::new());
+            row.push(opt(&l.outcome.map(|o| o.as_str())));
+            row.resize(width - DECISION_COLUMNS.len(), String::new());
+            row.extend(decision_cells(l.trace.as_ref()));
         }
         row.resize(width, String::new());
         w.write_record(&row)?;
@@ -208,6 +220,9 @@ pub fn csv_file(s: &Statement) -> Result<Vec<u8>, RenderError> {
                 a.original_commission.to_string(),
                 a.previously_paid.to_string(),
             ]);
+        }
+        if v10 {
+            row.extend(decision_cells(a.trace.as_ref()));
         }
         w.write_record(&row)?;
     }
@@ -336,6 +351,61 @@ const ADJUSTMENT_COLUMNS: [&str; 4] = [
     "original_commission",
     "previously_paid",
 ];
+
+/// The columns a format-10 statement CSV adds: what the decision compared
+/// (the claimed amount, the order's amount and refunds, in their
+/// currencies, and the tolerance in the program currency), filled on line
+/// and adjustment rows.
+const DECISION_COLUMNS: [&str; 6] = [
+    "claimed_amount",
+    "claimed_currency",
+    "order_amount",
+    "refunded_amount",
+    "order_currency",
+    "tolerance_applied",
+];
+
+fn decision_cells(t: Option<&super::model::Trace>) -> Vec<String> {
+    let Some(t) = t else {
+        return vec![String::new(); DECISION_COLUMNS.len()];
+    };
+    let amount = |m: &Option<plugin_api::Money>| opt(&m.as_ref().map(|m| m.amount));
+    let order_currency = t.order_amount.as_ref().or(t.refunded_amount.as_ref());
+    vec![
+        amount(&t.claimed_amount),
+        opt(&t.claimed_amount.as_ref().map(|m| m.currency.clone())),
+        amount(&t.order_amount),
+        amount(&t.refunded_amount),
+        opt(&order_currency.map(|m| m.currency.clone())),
+        opt(&t.tolerance_applied),
+    ]
+}
+
+/// Where a line's basis came from when not the claimed amount (the HTML
+/// of format 10, under the basis): `order amount; claimed 301.00 EUR`,
+/// `order 240.80 EUR less 45.04 EUR refunded`.
+fn basis_source(l: &super::model::Line) -> Option<String> {
+    use crate::reconcile::model::Outcome;
+    let t = l.trace.as_ref()?;
+    let money = |m: &Option<plugin_api::Money>| {
+        m.as_ref().map(|m| {
+            let amount = plugin_api::currency::at_minor_scale(m.amount, &m.currency);
+            format!("{amount} {}", m.currency)
+        })
+    };
+    match l.outcome? {
+        Outcome::AmountMismatch => Some(format!(
+            "order amount; claimed {}",
+            money(&t.claimed_amount)?
+        )),
+        Outcome::PartiallyRefunded => Some(format!(
+            "order {} less {} refunded",
+            money(&t.order_amount)?,
+            money(&t.refunded_amount)?
+        )),
+        _ => None,
+    }
+}
 
 /// A line's trace under its claim id in the HTML (format 3).
 fn trace_html(t: Option<&super::model::Trace>) -> String {
@@ -513,6 +583,8 @@ pub fn html_file(s: &Statement, content_hash: &str) -> String {
     let v8 = s.format_version >= 8;
     // Format 9: reasons without Reckon's connector ids and instants.
     let v9 = s.format_version >= 9;
+    // Format 10: where a basis other than the claimed amount came from.
+    let v10 = s.format_version >= 10;
     let tz: chrono_tz::Tz = s.timezone.parse().unwrap_or(chrono_tz::UTC);
     let e = |x: &str| {
         if v8 {
@@ -573,6 +645,10 @@ pub fn html_file(s: &Statement, content_hash: &str) -> String {
                 .as_deref()
                 .map(|n| format!("<br><small>{}</small>", e(n)))
                 .unwrap_or_default();
+            let basis_from = basis_source(l)
+                .filter(|_| v10)
+                .map(|b| format!("<br><small>{}</small>", e(&b)))
+                .unwrap_or_default();
             let _ = writeln!(
                 h,
                 "<tr><td class=\"n\">{}</td><td>{}</td><td>{}</td><td>{}{}</td><td>{}</td><td>{}</td><td class=\"n\">{}</td><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}{}</td></tr>",
@@ -583,7 +659,7 @@ pub fn html_file(s: &Statement, content_hash: &str) -> String {
                 trace(l.trace.as_ref()),
                 e(l.order_id.as_deref().unwrap_or("")),
                 l.event.as_str(),
-                l.basis.as_ref().map(|b| e(&b.to_string())).unwrap_or_default(),
+                l.basis.as_ref().map(|b| e(&b.to_string())).unwrap_or_default() + &basis_from,
                 rule,
                 rate,
                 opt(&l.fx_rate),

@@ -464,6 +464,7 @@ pub fn build_partner<'d>(
             commission: p.commission,
             note: p.note,
             trace: Some(Trace::of(c.d)),
+            outcome: Some(c.d.outcome),
         });
     }
 
@@ -1791,8 +1792,15 @@ percent = "10"
         let s = run("[[rules]]\nid = \"cps\"\neffective_from = \"2026-01-01\"\nkind = \"percent\"\npercent = \"10\"\n", "2026-W40", &[d], &History::default());
         let csv = String::from_utf8(super::super::render::csv_file(&s[0]).unwrap()).unwrap();
         // claim_fx_rate, an empty order_fx_rate, then the (format 5)
-        // adjustment columns, empty on a line.
-        assert!(csv.lines().nth(1).unwrap().ends_with(",1.11,,,,,"), "{csv}");
+        // adjustment columns, empty on a line but for its outcome (format
+        // 10), then what the decision compared (format 10).
+        assert!(
+            csv.lines()
+                .nth(1)
+                .unwrap()
+                .ends_with(",1.11,,matched,,,,90.00,GBP,100.00,,EUR,"),
+            "{csv}"
+        );
     }
 
     #[test]
