@@ -1803,6 +1803,52 @@ percent = "10"
         );
     }
 
+    /// QA18 A1: a line says what its basis came from (format 10): its
+    /// outcome and the amounts the decision compared, in the JSON, CSV
+    /// and, when the basis is not the claimed amount, the HTML.
+    #[test]
+    fn a_line_says_what_its_basis_came_from() {
+        let mut mismatch = with_basis(sale("k1", "p1"), "240.80");
+        mismatch.outcome = Outcome::AmountMismatch;
+        mismatch.claimed_amount = Some(Money::new(dec("301.0"), "EUR"));
+        mismatch.order_amount = Some(Money::new(dec("240.80"), "EUR"));
+        mismatch.inputs.tolerance_applied = Some(dec("2.41"));
+        let mut refunded = with_basis(sale("k2", "p1"), "195.76");
+        refunded.outcome = Outcome::PartiallyRefunded;
+        refunded.order_amount = Some(Money::new(dec("240.80"), "EUR"));
+        refunded.refunded_amount = Some(Money::new(dec("45.04"), "EUR"));
+        let rules = "[[rules]]\nid = \"cps\"\neffective_from = \"2026-01-01\"\nkind = \"percent\"\npercent = \"10\"\n";
+        let s = &run(
+            rules,
+            "2026-W40",
+            &[mismatch, refunded],
+            &History::default(),
+        )[0];
+        assert_eq!(s.lines[0].outcome, Some(Outcome::AmountMismatch));
+        let t = s.lines[0].trace.as_ref().unwrap();
+        assert_eq!(t.claimed_amount, Some(Money::new(dec("301.0"), "EUR")));
+        assert_eq!(t.tolerance_applied, Some(dec("2.41")));
+        let csv = String::from_utf8(super::super::render::csv_file(s).unwrap()).unwrap();
+        let rows: Vec<&str> = csv.lines().collect();
+        assert!(
+            rows[1].ends_with(",amount_mismatch,,,,301.0,EUR,240.80,,EUR,2.41"),
+            "{csv}"
+        );
+        assert!(
+            rows[2].ends_with(",partially_refunded,,,,100.00,EUR,240.80,45.04,EUR,"),
+            "{csv}"
+        );
+        let html = super::super::render::html_file(s, "h");
+        assert!(
+            html.contains("240.80 EUR<br><small>order amount; claimed 301.00 EUR</small>"),
+            "{html}"
+        );
+        assert!(
+            html.contains("195.76 EUR<br><small>order 240.80 EUR less 45.04 EUR refunded</small>"),
+            "{html}"
+        );
+    }
+
     #[test]
     fn an_adjustment_from_a_restated_claim_rate_names_the_rate() {
         // Claimed 100.00 GBP, converted at 0.90 into a 90.00 EUR basis and
