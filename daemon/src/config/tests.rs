@@ -236,6 +236,51 @@ cap_per_period = "1000.25"
     .unwrap();
 }
 
+/// QA18 R3: an override's `cap_per_period`, a flat `amount` and a bonus
+/// `amount` are payout-currency amounts too; finer ones were rounded
+/// silently.
+#[test]
+fn every_payout_amount_finer_than_the_currency_is_refused() {
+    let text = format!(
+        r#"{SHOP_NET_COMMISSION}payout_currency = "JPY"
+
+[[programs.commission.rules]]
+id = "lead"
+effective_from = "2026-01-01"
+kind = "flat"
+amount = "2.5"
+
+[[programs.commission.overrides]]
+id = "ov1"
+partner = "net:p1"
+rule = "lead"
+amount = "3.5"
+cap_per_period = "10.25"
+
+[[programs.commission.bonuses]]
+id = "b1"
+effective_from = "2026-01-01"
+threshold_volume = "1000"
+amount = "10.5"
+"#
+    );
+    let e = parse(&text, "x.toml").unwrap_err().to_string();
+    for want in [
+        "`programs[0].commission.rules[0]`: (id `lead`): amount 2.5 is finer than JPY's minor unit (0 decimals); write e.g. \"3\"",
+        "`programs[0].commission.overrides[0]`: (id `ov1`): amount 3.5 is finer",
+        "`programs[0].commission.overrides[0]`: (id `ov1`): cap_per_period 10.25 is finer than JPY's minor unit (0 decimals); write e.g. \"10\"",
+        "`programs[0].commission.bonuses[0]`: (id `b1`): amount 10.5 is finer",
+    ] {
+        assert!(e.contains(want), "{want}\n{e}");
+    }
+    let ok = text
+        .replace("\"2.5\"", "\"3\"")
+        .replace("\"3.5\"", "\"4\"")
+        .replace("\"10.25\"", "\"10\"")
+        .replace("\"10.5\"", "\"11\"");
+    parse(&ok, "x.toml").unwrap();
+}
+
 /// New-user QA16 N5: a rule lacking `effective_from` was reported at the
 /// `rules` list, and an override naming another, present rule was then
 /// said to name no rule.

@@ -344,7 +344,7 @@ impl CommissionConfig {
                     None => msgs
                         .push("kind = \"flat\" needs `amount` (per event, payout currency)".into()),
                     Some(a) if a < Decimal::ZERO => msgs.push("amount must be zero or more".into()),
-                    Some(_) => {}
+                    Some(a) => msgs.extend(finer(a).map(|m| format!("amount {m}"))),
                 },
                 RuleKind::Percent => match r.percent {
                     None => {
@@ -389,7 +389,9 @@ impl CommissionConfig {
             msgs.extend(group_problems(&b.groups));
             msgs.extend(date_problem(Some(b.effective_from), b.effective_to));
             match (b.amount, b.percent) {
-                (Some(a), None) if a >= Decimal::ZERO => {}
+                (Some(a), None) if a >= Decimal::ZERO => {
+                    msgs.extend(finer(a).map(|m| format!("amount {m}")));
+                }
                 (None, Some(p)) => msgs.extend(percent_problem(p)),
                 _ => msgs.push(
                     "needs exactly one of `amount` (>= 0, payout currency) or `percent`".into(),
@@ -429,6 +431,19 @@ impl CommissionConfig {
                 }
             }
             msgs.extend(o.percent.and_then(percent_problem));
+            // QA18 R3: an override's amounts are the payout currency's too.
+            if o.amount.is_some_and(|a| a < Decimal::ZERO) {
+                msgs.push("amount must be zero or more".into());
+            }
+            msgs.extend(o.amount.and_then(finer).map(|m| format!("amount {m}")));
+            if o.cap_per_period.is_some_and(|c| c < Decimal::ZERO) {
+                msgs.push("cap_per_period must be zero or more".into());
+            }
+            msgs.extend(
+                o.cap_per_period
+                    .and_then(finer)
+                    .map(|m| format!("cap_per_period {m}")),
+            );
             if let Some(t) = &o.tiers {
                 msgs.extend(check_tiers(t).err());
             }
