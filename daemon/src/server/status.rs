@@ -356,7 +356,7 @@ impl StatusReport {
                     "\nkpi summaries: schedule `{}` in {}, {}; last written {}",
                     k.schedule,
                     k.timezone,
-                    next_or_due(k.next_fire, k.due_since, "written", t),
+                    next_or_due(k.next_fire, k.due_since, k.last_written, "written", t),
                     k.last_written
                         .map_or_else(|| "never (none recorded)".to_owned(), |w| t(Some(w)))
                 );
@@ -402,7 +402,7 @@ impl StatusReport {
                 "  {}: schedule `{expr}` in {}, {}; last made {}",
                 s.program,
                 s.timezone,
-                next_or_due(s.next_fire, s.due_since, "made", &t),
+                next_or_due(s.next_fire, s.due_since, s.last_made, "made", &t),
                 s.last_made
                     .map_or_else(|| "never (none recorded)".to_owned(), |m| t(Some(m)))
             );
@@ -431,16 +431,24 @@ impl StatusReport {
 fn next_or_due(
     next: Option<DateTime<Utc>>,
     due: Option<DateTime<Utc>>,
+    last: Option<DateTime<Utc>>,
     done: &str,
     t: impl Fn(Option<DateTime<Utc>>) -> String,
 ) -> String {
-    match due {
-        Some(due) => format!(
+    match (due, last) {
+        (Some(due), Some(_)) => format!(
             "DUE since {} ({done} after the next sync), then next {}",
             t(Some(due)),
             t(next)
         ),
-        None => format!("next {}", t(next)),
+        // Never run: the fire is the latest of the last day, which may be
+        // before the schedule was written (QA18 R1).
+        (Some(due), None) => format!(
+            "DUE: never {done} ({done} after the next sync, for the fire of {}), then next {}",
+            t(Some(due)),
+            t(next)
+        ),
+        (None, _) => format!("next {}", t(next)),
     }
 }
 
@@ -1032,7 +1040,7 @@ schedule = "0 6 * * *"
         );
         assert!(
             text.contains(
-                "statement drafts (draft_schedule):\n  acme: schedule `0 5 * * *` in America/New_York, next 2026-12-01 10:00:00 UTC; last made 2026-11-30 06:00:00 UTC\n  beta: schedule `0 5 * * *` in UTC, DUE since 2026-11-30 06:00:00 UTC (made after the next sync), then next 2026-12-01 05:00:00 UTC; last made never (none recorded)\n    FAILING (2 in a row, last 2026-11-30 07:00:00 UTC; last made -): program `beta`: the payout currency is EUR\n  manual: on demand only (no draft_schedule)\n"
+                "statement drafts (draft_schedule):\n  acme: schedule `0 5 * * *` in America/New_York, next 2026-12-01 10:00:00 UTC; last made 2026-11-30 06:00:00 UTC\n  beta: schedule `0 5 * * *` in UTC, DUE: never made (made after the next sync, for the fire of 2026-11-30 06:00:00 UTC), then next 2026-12-01 05:00:00 UTC; last made never (none recorded)\n    FAILING (2 in a row, last 2026-11-30 07:00:00 UTC; last made -): program `beta`: the payout currency is EUR\n  manual: on demand only (no draft_schedule)\n"
             ),
             "{text}"
         );
