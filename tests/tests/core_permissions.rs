@@ -348,7 +348,12 @@ fn read_only_commands_on_a_store_this_user_cannot_write_say_why_and_what_to_do()
             err.contains("reckon.lock: Permission denied"),
             "{args:?}: {err}"
         );
-        assert!(err.contains(", mode 0444."), "{args:?}: {err}");
+        // Root's store: given to this user as a whole (QA18 R2).
+        assert!(
+            err.contains(", mode 0444: as root, `chown -R nobody:")
+                && err.contains("/data` gives it to this user."),
+            "{args:?}: {err}"
+        );
         assert!(
             err.contains("run the command as the user that owns")
                 && err.contains("copy the whole data_dir"),

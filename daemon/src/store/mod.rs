@@ -603,6 +603,15 @@ fn not_writable(data_dir: &Path, path: &Path, e: &std::io::Error) -> Option<Stor
     // Whose it is (new-user QA16 N3); a file it could not create is the
     // directory's (QA17: the lock file of a root-owned data_dir).
     let owner = match std::fs::metadata(path) {
+        // Another user's file (root's lock file, after a backfill run as
+        // root): the whole data_dir is given to this user (QA18 R2).
+        Ok(m) if std::os::unix::fs::MetadataExt::uid(&m) != rustix::process::geteuid().as_raw() => {
+            format!(
+                "{}{}",
+                crate::config::dirs::owned_by(&m),
+                crate::config::dirs::take_over(data_dir, &m)
+            )
+        }
         Ok(m) => crate::config::dirs::owned_by(&m),
         Err(_) => {
             let dir = path.parent().unwrap_or(data_dir);
