@@ -607,6 +607,19 @@ fn statements_are_built_from_decisions_brought_up_to_the_present() {
         out.contains("reconciled shop-us first: incremental run, 0 claims judged"),
         "{out}"
     );
+    // A finalised period's files come from the store: generating or
+    // finalising it again re-judges nothing (QA18 A6).
+    let period = ["--program", "shop-us", "--period", "2026-08"];
+    let out = reckon(&cfg, &[&["statements", "finalize"][..], &period].concat());
+    assert!(
+        out.contains("shop-us 2026-08: finalised version 3"),
+        "{out}"
+    );
+    for again in ["generate", "finalize"] {
+        let out = reckon(&cfg, &[&["statements", again][..], &period].concat());
+        assert!(out.contains("already finalised"), "{again}: {out}");
+        assert!(!out.contains("reconciled shop-us first"), "{again}: {out}");
+    }
 }
 
 fn reckon_with_stderr(cfg: &Path, args: &[&str]) -> (String, String) {

@@ -102,13 +102,19 @@ pub fn run(
             // Writing a finalised period's files back pays nothing new: a
             // settled config change does not stand in its way (QA8 F5).
             let period = super::period::Period::parse(commission.period, &a.period)?;
-            if !lifecycle::is_finalised(&book, &a.program, &period.to_string())? {
+            let finalised = lifecycle::is_finalised(&book, &a.program, &period.to_string())?;
+            if !finalised {
                 lifecycle::check_settled(&book, &a.program, &program.claims, commission)?;
             }
             // Before the reconcile run writes decisions (finance QA13 F4).
             super::issued::check(&book, output_dir, &a.program)?;
             let fx = crate::reconcile::fx_table(&config)?;
-            reconcile_first(&store, program, &fx, con)?;
+            // A finalised period's files come from the store as issued: no
+            // decision is read, so none is re-judged (QA18 A6: restoring
+            // from an archived store wrote today's decisions into it).
+            if !finalised {
+                reconcile_first(&store, program, &fx, con)?;
+            }
             let decisions = StoredDecisions {
                 store: &store,
                 program: &a.program,
@@ -130,7 +136,11 @@ pub fn run(
             // Before the reconcile run writes decisions (finance QA13 F4).
             super::issued::check(&book, output_dir, &a.program)?;
             let fx = crate::reconcile::fx_table(&config)?;
-            reconcile_first(&store, program, &fx, con)?;
+            let period = super::period::Period::parse(commission.period, &a.period)?;
+            // As `generate`: finalising again only restores the files.
+            if !lifecycle::is_finalised(&book, &a.program, &period.to_string())? {
+                reconcile_first(&store, program, &fx, con)?;
+            }
             let decisions = StoredDecisions {
                 store: &store,
                 program: &a.program,
