@@ -51,7 +51,8 @@ use crate::reconcile::model::Outcome;
 /// `partially_refunded`), and in every trace the claimed amount, the
 /// order's amount and refunds and the tolerance applied; the CSV fills
 /// `outcome` on line rows and adds [`render`]'s decision columns, the HTML
-/// says under a basis that is not the claimed amount what it is.
+/// says under a basis that is not the claimed amount what it is, and a
+/// moved claim's HTML reason no longer names the partner that got it.
 pub const FORMAT_VERSION: u32 = 10;
 
 /// The payee key of a network's partner: `<network>:<partner id>`. Partner

@@ -501,6 +501,19 @@ pub fn partner_reason(reason: &str, tz: chrono_tz::Tz) -> String {
     out
 }
 
+/// A moved claim's reason as its former partner reads it from format 10:
+/// "claim moved to another partner", not the payee that got it (QA18 A5:
+/// one affiliate learnt which other one got the sale).
+fn another_partner(reason: String) -> String {
+    match reason
+        .strip_prefix("claim moved to partner ")
+        .and_then(|rest| rest.find(" by the network").map(|i| &rest[i..]))
+    {
+        Some(tail) => format!("claim moved to another partner{tail}"),
+        None => reason,
+    }
+}
+
 /// An RFC 3339 UTC instant (`2026-11-30T06:22:30Z`, fractions allowed) at
 /// the start of `s`: its date and minute in `tz` (`2026-11-30 01:22`: two
 /// click times of one day must stay apart, QA17 NEW-4), and the instant's
@@ -680,7 +693,9 @@ pub fn html_file(s: &Statement, content_hash: &str) -> String {
             "<h2>Adjustments to earlier statements</h2>\n<table><tr><th class=\"n\">#</th><th>Network</th><th>Claim</th><th>Order</th><th>Refers to</th><th>Reason</th><th class=\"n\">{earlier}</th><th class=\"n\">Amount</th></tr>"
         );
         for a in &s.adjustments {
-            let reason = if v9 {
+            let reason = if v10 {
+                another_partner(partner_reason(&a.reason, tz))
+            } else if v9 {
                 partner_reason(&a.reason, tz)
             } else if v6 {
                 plain_reason(&a.reason)
@@ -1081,6 +1096,16 @@ mod tests {
         assert_eq!(file_stem(&"x".repeat(255)), "x".repeat(255));
         let dir = file_stem(&"x".repeat(256));
         assert_eq!(dir.len(), 200 + 17);
+    }
+
+    #[test]
+    fn a_moved_claim_does_not_name_the_partner_that_got_it() {
+        let stored = "claim moved to partner `everflow:202` by the network (`matched`: order id matches); the commission paid here is taken back and paid to that partner";
+        assert_eq!(
+            another_partner(partner_reason(stored, chrono_tz::UTC)),
+            "claim moved to another partner by the network (matched: order id matches); the commission paid here is taken back and paid to that partner"
+        );
+        assert_eq!(another_partner("basis 1 → 2".into()), "basis 1 → 2");
     }
 
     #[test]
