@@ -456,7 +456,11 @@ pub fn build_with(
                         .as_ref()
                         .is_some_and(|m| m.currency != currency)
                 }),
-                decided_at: rfc3339(d.decided_at),
+                // As statement traces print it, fractions kept, so the two
+                // join (QA18 A4).
+                decided_at: d
+                    .decided_at
+                    .to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
                 claimed_value: d.claimed_amount.as_ref().map(value),
                 claim_currency: currency_of(&d.claimed_amount),
                 order_value: d.order_amount.as_ref().map(value),
@@ -898,7 +902,11 @@ mod amount_tests {
     #[test]
     fn the_listing_appends_plain_amounts_with_their_currencies() {
         let period: Period = "2026-11".parse().unwrap();
-        let r = build("shop", "USD", period, chrono_tz::UTC, &[decision()]);
+        let mut d = decision();
+        // Fractions of a second kept, as statement traces print them (QA18
+        // A4: the two did not join).
+        d.decided_at += chrono::Duration::nanoseconds(448_915_073);
+        let r = build("shop", "USD", period, chrono_tz::UTC, &[d]);
         let csv = render(&r, Format::Csv);
         let mut tables = csv.split("\n\n");
         let _summary = tables.next().unwrap();
@@ -915,6 +923,7 @@ mod amount_tests {
         let cell = |name: &str| row[head.iter().position(|h| h == name).unwrap()].to_string();
         assert_eq!(cell("order_amount"), "211.02 USD");
         assert_eq!(cell("claimed_amount"), "195.40 EUR");
+        assert_eq!(cell("decided_at"), "2026-11-10T10:00:00.448915073Z");
         for (name, want) in [
             ("claimed_value", "195.40"),
             ("claim_currency", "EUR"),
