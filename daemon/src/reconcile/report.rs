@@ -160,9 +160,9 @@ pub struct DiscrepancyRow {
     /// program currency, on the order's day; none when the order is in the
     /// program currency or no conversion was made.
     pub order_fx_rate: Option<Decimal>,
-    /// When this judgement was first made (UTC, RFC 3339, to the second):
-    /// the `now` of the run that first reached it (later runs reaching the
-    /// same keep it).
+    /// When this judgement was first made (UTC, RFC 3339, fractions of a
+    /// second kept as statement traces print them): the `now` of the run
+    /// that first reached it (later runs reaching the same keep it).
     pub decided_at: String,
     // The amounts again as plain decimals (at the currency's minor unit),
     // each with its currency in a field of its own, so a spreadsheet can
@@ -187,6 +187,11 @@ pub struct DiscrepancyRow {
     pub network_commission_value: Option<Decimal>,
     /// Currency of `network_commission_value`.
     pub commission_currency: Option<String>,
+    /// The program settings the decision was made with (tolerances, the
+    /// exact `tolerance_applied`, windows, attribution): a config edited
+    /// since does not change what this decision used (QA18 A3). The CSV
+    /// has `tolerance_applied`, appended last.
+    pub inputs: super::model::DecisionInputs,
 }
 
 /// Decisions of a report judged before a deadline of their own that has
@@ -471,6 +476,7 @@ pub fn build_with(
                 basis_currency: currency_of(&d.basis),
                 network_commission_value: d.network_commission.as_ref().map(value),
                 commission_currency: currency_of(&d.network_commission),
+                inputs: d.inputs.clone(),
             });
         }
     }
@@ -524,9 +530,9 @@ const SUMMARY_HEADER: [&str; 15] = [
     "judged_at",
 ];
 /// The listing's columns up to `decided_at`; the plain amounts and their
-/// currencies follow (appended 2026-11-30).
+/// currencies follow (appended 2026-11-30), then `tolerance_applied`.
 const DISCREPANCY_TEXT_COLUMNS: usize = 17;
-const DISCREPANCY_HEADER: [&str; 26] = [
+const DISCREPANCY_HEADER: [&str; 27] = [
     "network",
     "claim_id",
     "partner_id",
@@ -553,6 +559,7 @@ const DISCREPANCY_HEADER: [&str; 26] = [
     "basis_currency",
     "network_commission_value",
     "commission_currency",
+    "tolerance_applied",
 ];
 
 /// With `guard` (the CSV), text cells go through [`text_cell`]: a partner
@@ -584,7 +591,7 @@ fn summary_cells(report: &Report, r: &SummaryRow, guard: bool) -> [String; 15] {
     ]
 }
 
-fn discrepancy_cells(r: &DiscrepancyRow, guard: bool) -> [String; 26] {
+fn discrepancy_cells(r: &DiscrepancyRow, guard: bool) -> [String; 27] {
     let rate = |r: &Option<Decimal>| r.map(|r| r.to_string()).unwrap_or_default();
     let o = |s: &Option<String>| s.clone().unwrap_or_default();
     let t = |s: &str| text_cell(s, guard);
@@ -615,6 +622,7 @@ fn discrepancy_cells(r: &DiscrepancyRow, guard: bool) -> [String; 26] {
         o(&r.basis_currency),
         rate(&r.network_commission_value),
         o(&r.commission_currency),
+        rate(&r.inputs.tolerance_applied),
     ]
 }
 
@@ -906,6 +914,8 @@ mod amount_tests {
         // Fractions of a second kept, as statement traces print them (QA18
         // A4: the two did not join).
         d.decided_at += chrono::Duration::nanoseconds(448_915_073);
+        // The settings the decision used (QA18 A3).
+        d.inputs.tolerance_applied = Some(Decimal::new(211, 2));
         let r = build("shop", "USD", period, chrono_tz::UTC, &[d]);
         let csv = render(&r, Format::Csv);
         let mut tables = csv.split("\n\n");
@@ -924,6 +934,7 @@ mod amount_tests {
         assert_eq!(cell("order_amount"), "211.02 USD");
         assert_eq!(cell("claimed_amount"), "195.40 EUR");
         assert_eq!(cell("decided_at"), "2026-11-10T10:00:00.448915073Z");
+        assert_eq!(cell("tolerance_applied"), "2.11");
         for (name, want) in [
             ("claimed_value", "195.40"),
             ("claim_currency", "EUR"),
@@ -939,6 +950,7 @@ mod amount_tests {
         }
         let json: serde_json::Value = serde_json::from_str(&render(&r, Format::Json)).unwrap();
         let row = &json["discrepancies"][0];
+        assert_eq!(row["inputs"]["tolerance_applied"], "2.11", "{row}");
         assert_eq!(row["order_amount"], "211.02 USD");
         assert_eq!(row["order_value"], "211.02");
         assert_eq!(row["order_currency"], "USD");
