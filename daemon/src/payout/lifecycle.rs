@@ -135,7 +135,7 @@ pub enum PayoutError {
     },
     /// The period has not started yet: finalising it would close every
     /// earlier period for good.
-    #[error("program `{program}`: period {period} starts on {start} ({tz}), after today ({today}); only a period that has begun has statements to generate or finalise. Check the period (a year typo?)")]
+    #[error("program `{program}`: period {period} starts on {start} ({tz}), after today ({today}); only a period that has begun has statements to generate or finalise. {}", not_started_hint(*start, *today))]
     NotStarted {
         /// Program.
         program: String,
@@ -397,6 +397,19 @@ pub struct Report {
     pub skipped: Vec<Skipped>,
     /// Warnings for the operator.
     pub warnings: Vec<String>,
+}
+
+/// What to do about a period that has not begun: wait for a near one
+/// (QA18: "a year typo?" for one starting tomorrow), check a far one.
+fn not_started_hint(start: NaiveDate, today: NaiveDate) -> String {
+    match (start - today).num_days() {
+        1 => "It begins tomorrow: run this again then".to_owned(),
+        2..=31 => format!(
+            "It begins in {} days: run this again then",
+            (start - today).num_days()
+        ),
+        _ => "Check the period (a year typo?)".to_owned(),
+    }
 }
 
 /// `<output_dir>/statements/<program>/<period>`.
@@ -2259,4 +2272,29 @@ pub fn generate_open_drafts(
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// QA18: a period starting tomorrow was met with "a year typo?".
+    #[test]
+    fn a_period_not_begun_is_waited_for_when_near_and_checked_when_far() {
+        let today = NaiveDate::from_ymd_opt(2026, 11, 30).unwrap();
+        let day = |m, d| NaiveDate::from_ymd_opt(2026, m, d).unwrap();
+        assert_eq!(
+            not_started_hint(day(12, 1), today),
+            "It begins tomorrow: run this again then"
+        );
+        assert_eq!(
+            not_started_hint(day(12, 8), today),
+            "It begins in 8 days: run this again then"
+        );
+        let far = NaiveDate::from_ymd_opt(2999, 1, 1).unwrap();
+        assert_eq!(
+            not_started_hint(far, today),
+            "Check the period (a year typo?)"
+        );
+    }
 }
