@@ -297,6 +297,13 @@ impl CommissionConfig {
                 )
             })
         };
+        // A payout-currency amount: not negative, no finer than the
+        // currency (QA18 R3: every such amount, not only the thresholds).
+        let amount_problem = |name: &str, v: Option<Decimal>| match v {
+            Some(v) if v < Decimal::ZERO => Some(format!("{name} must be zero or more")),
+            Some(v) => finer(v).map(|m| format!("{name} {m}")),
+            None => None,
+        };
         if self.minimum() < Decimal::ZERO {
             err("minimum_payout", "must be zero or more".into());
         } else if let Some(m) = finer(self.minimum()) {
@@ -343,8 +350,7 @@ impl CommissionConfig {
                 RuleKind::Flat => match r.amount {
                     None => msgs
                         .push("kind = \"flat\" needs `amount` (per event, payout currency)".into()),
-                    Some(a) if a < Decimal::ZERO => msgs.push("amount must be zero or more".into()),
-                    Some(a) => msgs.extend(finer(a).map(|m| format!("amount {m}"))),
+                    a => msgs.extend(amount_problem("amount", a)),
                 },
                 RuleKind::Percent => match r.percent {
                     None => {
@@ -362,14 +368,7 @@ impl CommissionConfig {
             if stray {
                 msgs.push("has keys of another kind: flat uses `amount`, percent uses `percent`, tiered uses `tiers`".into());
             }
-            if r.cap_per_period.is_some_and(|c| c < Decimal::ZERO) {
-                msgs.push("cap_per_period must be zero or more".into());
-            }
-            msgs.extend(
-                r.cap_per_period
-                    .and_then(finer)
-                    .map(|m| format!("cap_per_period {m}")),
-            );
+            msgs.extend(amount_problem("cap_per_period", r.cap_per_period));
             for m in msgs {
                 err(&entry, m);
             }
@@ -390,7 +389,7 @@ impl CommissionConfig {
             msgs.extend(date_problem(Some(b.effective_from), b.effective_to));
             match (b.amount, b.percent) {
                 (Some(a), None) if a >= Decimal::ZERO => {
-                    msgs.extend(finer(a).map(|m| format!("amount {m}")));
+                    msgs.extend(amount_problem("amount", Some(a)));
                 }
                 (None, Some(p)) => msgs.extend(percent_problem(p)),
                 _ => msgs.push(
@@ -431,19 +430,8 @@ impl CommissionConfig {
                 }
             }
             msgs.extend(o.percent.and_then(percent_problem));
-            // QA18 R3: an override's amounts are the payout currency's too.
-            if o.amount.is_some_and(|a| a < Decimal::ZERO) {
-                msgs.push("amount must be zero or more".into());
-            }
-            msgs.extend(o.amount.and_then(finer).map(|m| format!("amount {m}")));
-            if o.cap_per_period.is_some_and(|c| c < Decimal::ZERO) {
-                msgs.push("cap_per_period must be zero or more".into());
-            }
-            msgs.extend(
-                o.cap_per_period
-                    .and_then(finer)
-                    .map(|m| format!("cap_per_period {m}")),
-            );
+            msgs.extend(amount_problem("amount", o.amount));
+            msgs.extend(amount_problem("cap_per_period", o.cap_per_period));
             if let Some(t) = &o.tiers {
                 msgs.extend(check_tiers(t).err());
             }
