@@ -27,6 +27,34 @@ use crate::store::Store;
 /// too.
 pub const LAST_RUN_KEY: &str = "summaries/last_run";
 
+/// When the scheduled summaries were last written, as stored (none before
+/// the first, or when the store cannot tell: `/status` and `/metrics` show
+/// nothing then).
+pub fn last_written(store: &Store) -> Option<DateTime<Utc>> {
+    store
+        .domain("kpi")
+        .and_then(|t| t.get(LAST_RUN_KEY))
+        .map_err(|e| tracing::debug!(error = %e, "kpi tree not read"))
+        .ok()
+        .flatten()
+}
+
+/// `reckon_kpi_summaries_last_written_timestamp_seconds` (Unix time), no
+/// sample before the first write (soak QA18 F5).
+pub fn render_metrics(store: &Store) -> String {
+    let mut out = String::from(
+        "# HELP reckon_kpi_summaries_last_written_timestamp_seconds When the scheduled KPI summaries were last written (Unix time).\n\
+         # TYPE reckon_kpi_summaries_last_written_timestamp_seconds gauge\n",
+    );
+    if let Some(t) = last_written(store) {
+        out.push_str(&format!(
+            "reckon_kpi_summaries_last_written_timestamp_seconds {}\n",
+            t.timestamp()
+        ));
+    }
+    out
+}
+
 /// The post-sync hook writing scheduled KPI summaries.
 #[derive(Debug, Default)]
 pub struct KpiSummaries;
@@ -113,17 +141,43 @@ pub fn run_after_sync(
         &config.daemon.output_dir,
         now,
     )?;
+    // One line a write (soak QA18 F7: a rewrite was logged twice).
+    let dir = config.daemon.output_dir.join("kpi");
     if rewrite {
         tracing::info!(
             files = files.len(),
+            dir = %dir.display(),
             "KPI summaries written again: records were stored after they were written"
         );
         return Ok(Some(files));
     }
+    tracing::info!(files = files.len(), dir = %dir.display(), "KPI summaries written");
     let stamp = serde_json::to_value(now).map_err(|e| KpiError::Render {
         what: "summary timestamp".into(),
         message: e.to_string(),
     })?;
     tree.apply(vec![(LAST_RUN_KEY.to_owned(), Some(stamp))])?;
     Ok(Some(files))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Soak QA18 F5: when the summaries were last written is a gauge, with
+    /// no sample before the first write.
+    #[test]
+    fn the_last_write_is_a_metric_once_there_is_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let name = "reckon_kpi_summaries_last_written_timestamp_seconds";
+        assert!(!render_metrics(&store).contains(&format!("\n{name} ")));
+        let at: DateTime<Utc> = "2026-11-30T06:00:00Z".parse().unwrap();
+        let stamp = serde_json::to_value(at).unwrap();
+        let tree = store.domain("kpi").unwrap();
+        tree.apply(vec![(LAST_RUN_KEY.to_owned(), Some(stamp))])
+            .unwrap();
+        assert_eq!(last_written(&store), Some(at));
+        assert!(render_metrics(&store).contains(&format!("{name} {}\n", at.timestamp())));
+    }
 }

@@ -128,7 +128,6 @@ pub fn write_summaries(
             written.push(path);
         }
     }
-    tracing::info!(files = written.len(), dir = %output_dir.join("kpi").display(), "KPI summaries written");
     Ok(written)
 }
 

@@ -120,6 +120,10 @@ pub struct ConnectorStatus {
     pub last_run: Option<RunRecord>,
     /// The last error, until a run succeeds.
     pub last_error: Option<String>,
+    /// When its last successful run ended (from the run history at start,
+    /// so a restart keeps it); none before the first.
+    #[serde(default)]
+    pub last_success_at: Option<DateTime<Utc>>,
     /// Records stored for this connector (all kinds).
     pub records: u64,
 }
@@ -166,6 +170,49 @@ impl Daemon {
             .read()
             .unwrap_or_else(|p| p.into_inner())
             .clone()
+    }
+
+    /// Prometheus gauges of each connector's health, which a restart
+    /// keeps (the counters restart at 0; soak QA18 F5):
+    /// `reckon_connector_consecutive_failures{connector}` and
+    /// `reckon_connector_last_success_timestamp_seconds{connector}` (no
+    /// sample before a first success).
+    pub fn render_connector_metrics(&self) -> String {
+        use std::fmt::Write as _;
+        let mut st: Vec<ConnectorStatus> = self
+            .status
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .cloned()
+            .collect();
+        st.sort_by(|a, b| a.id.cmp(&b.id));
+        let mut out = String::from(
+            "# HELP reckon_connector_consecutive_failures Runs of the connector that failed since its last success (kept across restarts).\n\
+             # TYPE reckon_connector_consecutive_failures gauge\n",
+        );
+        for s in &st {
+            let _ = writeln!(
+                out,
+                "reckon_connector_consecutive_failures{{connector=\"{}\"}} {}",
+                s.id, s.consecutive_failures
+            );
+        }
+        out.push_str(
+            "# HELP reckon_connector_last_success_timestamp_seconds When the connector's last successful run ended (Unix time).\n\
+             # TYPE reckon_connector_last_success_timestamp_seconds gauge\n",
+        );
+        for s in &st {
+            if let Some(t) = s.last_success_at {
+                let _ = writeln!(
+                    out,
+                    "reckon_connector_last_success_timestamp_seconds{{connector=\"{}\"}} {}",
+                    s.id,
+                    t.timestamp()
+                );
+            }
+        }
+        out
     }
 
     /// A snapshot of every connector's status, with record counts.
@@ -241,6 +288,7 @@ impl Daemon {
                     RunOutcome::Success => {
                         s.last_error = None;
                         s.consecutive_failures = 0;
+                        s.last_success_at = run.ended_at.or(s.last_success_at);
                     }
                     _ => {}
                 }
@@ -853,9 +901,11 @@ fn install_plans(
         // since the last success come from the run history, so a restart
         // does not show a failing connector as healthy.
         if restore {
-            let (failures, error) = failures_from_history(&daemon.store.runs_since_success(id)?);
+            let (since, success) = daemon.store.runs_since_success(id)?;
+            let (failures, error) = failures_from_history(&since);
             s.consecutive_failures = failures;
             s.last_error = error;
+            s.last_success_at = success.and_then(|r| r.ended_at);
         }
         new_status.insert(id.clone(), s);
         if c.config.enabled {
@@ -902,6 +952,7 @@ fn finish_run(
                 s.consecutive_failures = 0;
                 s.last_error = None;
                 s.next_retry = None;
+                s.last_success_at = last.as_ref().and_then(|r| r.ended_at).or(s.last_success_at);
                 s.last_run = last;
             });
         }
@@ -1282,7 +1333,9 @@ mod tests {
         let st = &daemon.status_snapshot()[0];
         assert_eq!(st.last_error.as_deref(), Some("HTTP 400: bad window"));
         assert_eq!(st.consecutive_failures, 1, "as a restart counts it");
+        assert_eq!(st.last_success_at, None);
         run.started_at = now + Duration::hours(1);
+        run.ended_at = Some(now + Duration::hours(2));
         run.outcome = RunOutcome::Success;
         run.error = None;
         assert!(daemon.claim("net"));
@@ -1290,6 +1343,10 @@ mod tests {
         daemon.release("net");
         assert_eq!(daemon.status_snapshot()[0].last_error, None);
         assert_eq!(daemon.status_snapshot()[0].consecutive_failures, 0);
+        assert_eq!(
+            daemon.status_snapshot()[0].last_success_at,
+            Some(now + Duration::hours(2))
+        );
     }
 
     #[test]
@@ -1509,6 +1566,21 @@ mod tests {
         assert_eq!(st.next_retry, Some(now + Duration::seconds(30)));
         assert_eq!(st.consecutive_failures, 2);
         assert_eq!(st.last_error.as_deref(), Some("HTTP 500: b"));
+        // And in /metrics, as gauges a restart keeps (soak QA18 F5).
+        let success = fire - Duration::days(1);
+        assert_eq!(st.last_success_at, Some(success));
+        let metrics = daemon.render_connector_metrics();
+        assert!(
+            metrics.contains("reckon_connector_consecutive_failures{connector=\"net\"} 2\n"),
+            "{metrics}"
+        );
+        assert!(
+            metrics.contains(&format!(
+                "reckon_connector_last_success_timestamp_seconds{{connector=\"net\"}} {}\n",
+                success.timestamp()
+            )),
+            "{metrics}"
+        );
 
         // A failure retrying cannot help (bad credentials) is not retried,
         // but still counted and shown.

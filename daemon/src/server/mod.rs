@@ -74,6 +74,8 @@ async fn metrics_text(State(d): State<Arc<Daemon>>) -> impl IntoResponse {
         d.metrics.render(size)
             + &crate::server::postback::render_metrics()
             + &crate::reconcile::render_metrics()
+            + &d.render_connector_metrics()
+            + &crate::kpi::hook::render_metrics(&d.store)
             + &crate::payout::hook::render_metrics()
             + &d.config_state.render_metrics(&d.config_path),
     )

@@ -147,12 +147,7 @@ pub fn summary_schedule(
 ) -> Option<SummarySchedule> {
     let kpi = config.kpi.as_ref()?;
     let zone = crate::kpi::ReportingZone::from_tz(config.daemon.timezone.0);
-    let last_written: Option<DateTime<Utc>> = store
-        .domain("kpi")
-        .and_then(|t| t.get(crate::kpi::hook::LAST_RUN_KEY))
-        .map_err(|e| tracing::debug!(error = %e, "/status: kpi tree not read"))
-        .ok()
-        .flatten();
+    let last_written = crate::kpi::hook::last_written(store);
     let next = |after| {
         crate::kpi::summary::next_run(&kpi.summaries, zone, after)
             .ok()

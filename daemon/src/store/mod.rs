@@ -2072,9 +2072,13 @@ impl Store {
     }
 
     /// The runs of a connector since its last successful one, newest first
-    /// (all of them if none succeeded): what the scheduler reads at start to
-    /// restore `consecutive_failures`, `last_error` and a pending retry.
-    pub fn runs_since_success(&self, source: &str) -> Result<Vec<RunRecord>, StoreError> {
+    /// (all of them if none succeeded), and that successful run: what the
+    /// scheduler reads at start to restore `consecutive_failures`,
+    /// `last_error`, `last_success_at` and a pending retry.
+    pub fn runs_since_success(
+        &self,
+        source: &str,
+    ) -> Result<(Vec<RunRecord>, Option<RunRecord>), StoreError> {
         let prefix = format!("{source}/");
         let mut out = Vec::new();
         for kv in self.inner.runs.scan_prefix(prefix.as_bytes()).rev() {
@@ -2085,11 +2089,11 @@ impl Store {
                 message,
             })?;
             if run.outcome == RunOutcome::Success {
-                break;
+                return Ok((out, Some(run)));
             }
             out.push(run);
         }
-        Ok(out)
+        Ok((out, None))
     }
 
     /// Run history of a connector, newest first, at most `limit` entries.
