@@ -232,6 +232,17 @@ fn sigterm_ends_a_session_waiting_out_a_429_and_records_the_run_as_interrupted()
     );
     assert!(!log.contains("grace period over"), "{log}");
     assert!(log.contains("the session stops waiting"), "{log}");
+    // A stop on purpose is no failure: INFO, no WARN (soak QA18 F4).
+    assert!(
+        log.contains("session stopped on request")
+            && log.contains("sync stopped after its current page"),
+        "{log}"
+    );
+    assert!(log.lines().any(|l| l.contains(" INFO ")), "{log}");
+    assert!(
+        !log.lines().any(|l| l.contains(" WARN ")),
+        "a WARN at a plain SIGTERM:\n{log}"
+    );
     // Woken by the shutdown, it did not retry.
     assert_eq!(throttled.load(Ordering::SeqCst), 1);
 

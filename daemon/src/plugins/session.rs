@@ -217,7 +217,19 @@ pub async fn run(
             // A check stores nothing, and a read that had nothing buffered
             // drops nothing: the clause about what is kept only where it
             // says something (QA: "dropped_records=0" after a failed check).
+            // Stopped on purpose (the daemon stops, or the client of a
+            // sync went away): not a failure to alert on (soak QA18 F4).
+            let stopped = driver
+                .tuning
+                .shutdown
+                .as_ref()
+                .is_some_and(|stop| *stop.borrow());
             match (driver.mode, driver.buffered.len()) {
+                (SessionMode::Read, dropped) if stopped => {
+                    tracing::info!(plugin = %manifest.id, connector = %connector,
+                        pages = driver.report.pages, dropped_records = dropped,
+                        "session stopped on request; every committed page is kept");
+                }
                 (SessionMode::Check, _) => {
                     tracing::warn!(plugin = %manifest.id, connector = %connector,
                         retryable = e.retryable, "check failed");

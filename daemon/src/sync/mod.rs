@@ -712,6 +712,12 @@ pub async fn run_sync_with(
             unchanged = run.records_unchanged,
             "sync finished"
         ),
+        // Stopped after its page by the shutdown or its client: it runs
+        // again (the next start, or the command again), not a failure
+        // (soak QA18 F4: every restart logged WARNs).
+        Err(e) if run.outcome == crate::store::RunOutcome::Interrupted => {
+            tracing::info!(connector = %id, outcome = run.outcome.as_str(), error = %e, "sync stopped after its current page")
+        }
         Err(e) => {
             tracing::warn!(connector = %id, outcome = run.outcome.as_str(), error = %e, "sync did not finish")
         }
