@@ -387,15 +387,15 @@ pub enum Resume {
 pub fn resume(plan: &mut Plan, last: Option<&RunRecord>, now: DateTime<Utc>) -> Option<Resume> {
     let last = last?;
     match last.outcome {
+        // Also when a fire was missed too (the start log says both).
         RunOutcome::Interrupted | RunOutcome::Running => {
-            let missed = plan.catch_up;
             plan.catch_up = true;
             plan.attempts = 0;
             let reason = last
                 .error
                 .clone()
                 .unwrap_or_else(|| "no reason recorded".into());
-            (!missed).then_some(Resume::CutOff { reason })
+            Some(Resume::CutOff { reason })
         }
         RunOutcome::Failed if last.retryable == Some(true) && !plan.catch_up => {
             let at = now + retry_delay(1);
@@ -874,6 +874,11 @@ fn install_plans(
                 // to report.
                 if c.config.enabled {
                     match (why, missed, resumed) {
+                        // Both (soak QA18 F3): the cut-off run's reason is
+                        // what says a backfill must be run again.
+                        (Install::Start, true, Some(Resume::CutOff { reason })) => {
+                            tracing::info!(connector = %id, reason = %reason, "the last run did not finish (stopped, or its process died), and a scheduled fire was missed while the daemon was down; running once now")
+                        }
                         (Install::Start, true, _) => {
                             tracing::info!(connector = %id, "a scheduled fire was missed while the daemon was down; running once now")
                         }
@@ -1510,6 +1515,17 @@ mod tests {
             .last_error
             .as_deref()
             .is_some_and(|e| e.contains("ended without finishing it")));
+
+        // With a fire missed too, still said to be cut off (soak QA18 F3:
+        // the start log named only the missed fire, not the reason).
+        let later = fire + Duration::days(1) + Duration::hours(1);
+        let mut missed = initial_plan(&c, Some(fire), later);
+        assert!(missed.catch_up, "{missed:?}");
+        let last = daemon.store.runs("net", 1).unwrap();
+        assert!(matches!(
+            resume(&mut missed, last.first(), later),
+            Some(Resume::CutOff { .. })
+        ));
 
         // A reload does not (the run may be going on: a connector removed
         // and added back while it runs).
