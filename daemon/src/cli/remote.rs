@@ -212,7 +212,7 @@ pub fn exchange(
         if let Err(e) = stream.read_exact(&mut head) {
             if e.kind() == std::io::ErrorKind::UnexpectedEof {
                 anyhow::bail!(
-                    "the daemon closed the connection before the command finished; see its log"
+                    "the daemon closed the connection before the command finished (it stopped or died); see its log, and run this command again once the daemon is back (what it committed is kept)"
                 );
             }
             return Err(e.into());

@@ -366,6 +366,9 @@ pub enum Resume {
     CutOff {
         /// Why it did not finish, as recorded.
         reason: String,
+        /// The windows it was syncing (`2026-09-20..2026-11-20`): a cut-off
+        /// backfill is run again with them (soak QA18 F2).
+        windows: String,
     },
     /// The last run failed with a retryable error: a retry is due
     /// [`retry_delay`]`(1)` from now. (Whether its fire had retries left is
@@ -395,7 +398,10 @@ pub fn resume(plan: &mut Plan, last: Option<&RunRecord>, now: DateTime<Utc>) -> 
                 .error
                 .clone()
                 .unwrap_or_else(|| "no reason recorded".into());
-            Some(Resume::CutOff { reason })
+            Some(Resume::CutOff {
+                reason,
+                windows: last.windows.join(", "),
+            })
         }
         RunOutcome::Failed if last.retryable == Some(true) && !plan.catch_up => {
             let at = now + retry_delay(1);
@@ -876,8 +882,8 @@ fn install_plans(
                     match (why, missed, resumed) {
                         // Both (soak QA18 F3): the cut-off run's reason is
                         // what says a backfill must be run again.
-                        (Install::Start, true, Some(Resume::CutOff { reason })) => {
-                            tracing::info!(connector = %id, reason = %reason, "the last run did not finish (stopped, or its process died), and a scheduled fire was missed while the daemon was down; running once now")
+                        (Install::Start, true, Some(Resume::CutOff { reason, windows })) => {
+                            tracing::info!(connector = %id, reason = %reason, windows = %windows, "the last run did not finish (stopped, or its process died), and a scheduled fire was missed while the daemon was down; running once now")
                         }
                         (Install::Start, true, _) => {
                             tracing::info!(connector = %id, "a scheduled fire was missed while the daemon was down; running once now")
@@ -885,8 +891,8 @@ fn install_plans(
                         (Install::Reload, true, _) => {
                             tracing::info!(connector = %id, "a scheduled fire was missed while the connector was disabled or not configured; running once now")
                         }
-                        (_, false, Some(Resume::CutOff { reason })) => {
-                            tracing::info!(connector = %id, reason = %reason, "the last run did not finish (stopped, or its process died); running once now")
+                        (_, false, Some(Resume::CutOff { reason, windows })) => {
+                            tracing::info!(connector = %id, reason = %reason, windows = %windows, "the last run did not finish (stopped, or its process died); running once now")
                         }
                         (_, false, Some(Resume::Retry { at, error })) => {
                             tracing::warn!(connector = %id, error = %error, retry_at = %at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true), "the last run failed with a retryable error; retrying after the restart")
@@ -1493,7 +1499,8 @@ mod tests {
         {
             let store = Store::open(dir.path()).unwrap();
             store.set_last_fire("net", fire).unwrap();
-            let run = run_record(fire, RunOutcome::Running, None, None);
+            let mut run = run_record(fire, RunOutcome::Running, None, None);
+            run.windows = vec!["2026-06-01..2026-06-10".into()];
             store.save_run(&run).unwrap();
         }
         // Opening the store closes the stale run as `interrupted`.
@@ -1524,7 +1531,7 @@ mod tests {
         let last = daemon.store.runs("net", 1).unwrap();
         assert!(matches!(
             resume(&mut missed, last.first(), later),
-            Some(Resume::CutOff { .. })
+            Some(Resume::CutOff { windows, .. }) if windows == "2026-06-01..2026-06-10"
         ));
 
         // A reload does not (the run may be going on: a connector removed
