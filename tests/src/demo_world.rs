@@ -60,6 +60,11 @@ pub struct World {
     pub meta: Arc<meta_ads::MetaFake>,
     /// The TikTok fake.
     pub tiktok: Arc<tiktok_ads::TiktokFake>,
+    /// The affiliate fakes, for [`World::throttle`].
+    impact: affiliate::Shared<impact::ImpactFake>,
+    everflow: affiliate::Shared<everflow::EverflowFake>,
+    cake: affiliate::Shared<cake::CakeFake>,
+    partnerstack: affiliate::Shared<partnerstack::PartnerStackFake>,
     servers: Vec<FakeServer>,
 }
 
@@ -75,18 +80,16 @@ impl World {
             servers.push(s);
         };
         serve("shopify", shopify::router(shop(&story)));
-        serve(
-            "impact",
-            impact::router(affiliate::shared(impact_fake(&story))),
-        );
-        serve(
-            "everflow",
-            everflow::router(affiliate::shared(everflow_fake(&story))),
-        );
-        serve("cake", cake::router(affiliate::shared(cake_fake(&story))));
+        let impact_state = affiliate::shared(impact_fake(&story));
+        serve("impact", impact::router(impact_state.clone()));
+        let everflow_state = affiliate::shared(everflow_fake(&story));
+        serve("everflow", everflow::router(everflow_state.clone()));
+        let cake_state = affiliate::shared(cake_fake(&story));
+        serve("cake", cake::router(cake_state.clone()));
+        let partnerstack_state = affiliate::shared(partnerstack_fake(&story));
         serve(
             "partnerstack",
-            partnerstack::router(affiliate::shared(partnerstack_fake(&story))),
+            partnerstack::router(partnerstack_state.clone()),
         );
 
         let google = google_ads::GoogleFake::new(
@@ -124,6 +127,10 @@ impl World {
             google,
             meta,
             tiktok,
+            impact: impact_state,
+            everflow: everflow_state,
+            cake: cake_state,
+            partnerstack: partnerstack_state,
             servers,
         }
     }
@@ -151,10 +158,31 @@ impl World {
         Some(day)
     }
 
+    /// Makes an affiliate fake (`impact`, `everflow`, `cake`,
+    /// `partnerstack`) answer its next `count` data requests with the
+    /// platform's 429, to rehearse throttling (soak QA18 F1); `false` for
+    /// another name.
+    pub fn throttle(&self, platform: &str, count: u32) -> bool {
+        let throttle = affiliate::Throttle::new(0, count);
+        match platform {
+            "impact" => lock(&self.impact).throttle = throttle,
+            "everflow" => lock(&self.everflow).throttle = throttle,
+            "cake" => lock(&self.cake).throttle = throttle,
+            "partnerstack" => lock(&self.partnerstack).throttle = throttle,
+            _ => return false,
+        }
+        true
+    }
+
     /// Number of running fake servers.
     pub fn servers(&self) -> usize {
         self.servers.len()
     }
+}
+
+/// A fake's state, also after a handler panicked holding it.
+fn lock<F>(f: &affiliate::Shared<F>) -> std::sync::MutexGuard<'_, F> {
+    f.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 fn number_of(order_id: &str) -> u64 {

@@ -1,4 +1,5 @@
-//! `reckon-fakes`' commands on standard input: `restate <ad fake>`. Its
+//! `reckon-fakes`' commands on standard input: `restate <ad fake>`,
+//! `throttle <affiliate fake> [N]`. Its
 //! standard output carries only the JSON line that scripts read with `jq`
 //! (README, "Trying your own config against the fakes"); confirmations go
 //! to stderr, or to stdout with `--confirm-on-stdout` (for `reckon demo`).
@@ -93,4 +94,55 @@ fn each_ad_fake_restates_the_day_before_the_last() {
         assert_eq!(rows(p, before), other, "{p}: other days do not");
     }
     assert_eq!(world.restate("cake"), None);
+}
+
+/// Soak QA18 F1: an operator could not rehearse throttling against
+/// `reckon-fakes`. `throttle <affiliate> N` answers that fake's next N data
+/// requests with its 429, then serves as before; the command is confirmed
+/// on stderr, and a wrong one says what is allowed.
+#[test]
+fn throttle_makes_an_affiliate_fake_answer_429_then_recover() {
+    use reckon_tests::demo_world::creds;
+    let world = World::start(42, 3, day("2026-11-08"));
+    assert!(world.throttle("impact", 2));
+    assert!(!world.throttle("google_ads", 2));
+    let url = format!(
+        "{}/Advertisers/{}/Actions?PageSize=10",
+        world.urls["impact"],
+        creds::IMPACT_SID
+    );
+    let auth = reckon_tests::fakes::affiliate::basic_auth(creds::IMPACT_SID, creds::IMPACT_TOKEN);
+    let statuses: Vec<u16> = tokio::runtime::Runtime::new()
+        .expect("runtime")
+        .block_on(async {
+            let client = reqwest::Client::new();
+            let mut out = Vec::new();
+            for _ in 0..3 {
+                let r = client
+                    .get(&url)
+                    .header("authorization", &auth)
+                    .send()
+                    .await
+                    .expect("the fake answers");
+                out.push(r.status().as_u16());
+            }
+            out
+        });
+    // Then it answers as before (here: its 400 for a query without dates).
+    assert_eq!(statuses[..2], [429, 429]);
+    assert_ne!(statuses[2], 429);
+
+    let out = fakes(
+        &[],
+        "throttle everflow 4\nthrottle cake\nthrottle meta_ads\nthrottle impact x\n",
+    );
+    let stderr = String::from_utf8(out.stderr).expect("utf-8");
+    for want in [
+        "throttling everflow: its next 4 data requests get a 429",
+        "throttling cake: its next 3 data requests get a 429",
+        "cannot throttle \"meta_ads\": only impact, everflow, cake and partnerstack",
+        "throttle impact: \"x\" is not a count",
+    ] {
+        assert!(stderr.contains(want), "{want}\n{stderr}");
+    }
 }

@@ -13,7 +13,10 @@
 //! confirmation goes to stderr, so stdout holds only the JSON line (QA16
 //! F3: `jq` read the confirmation as a second document).
 //! `--confirm-on-stdout` prints it as a line `restated YYYY-MM-DD` on
-//! stdout instead, for `reckon demo`, which waits for it there.
+//! stdout instead, for `reckon demo`, which waits for it there. A line
+//! `throttle impact 5` (or `everflow`, `cake`, `partnerstack`; the count
+//! defaults to 3) makes that fake answer its next data requests with the
+//! platform's 429, to rehearse throttling (confirmed on stderr).
 
 use chrono::{Duration, NaiveDate, Utc};
 use reckon_tests::demo_world::{creds, World};
@@ -44,6 +47,9 @@ Commands on standard input, one a line:
   restate google_ads   restate the day before the last (--end - 1) on the
   restate meta_ads     fake: its figures change on the next pull of that
   restate tiktok_ads   day (confirmed on stderr)
+  throttle impact [N]  answer the next N (default 3) data requests of an
+                       affiliate fake (impact, everflow, cake,
+                       partnerstack) with its 429 (confirmed on stderr)
 
   --seed S             story seed (default 42)
   --days N             days of sales (default 45)
@@ -112,8 +118,22 @@ fn main() {
                     "reckon-fakes: cannot restate {platform:?}: only google_ads, meta_ads and tiktok_ads"
                 ),
             },
+            ["throttle", platform, rest @ ..] if rest.len() <= 1 => {
+                match rest.first().map_or(Ok(3), |n| n.parse::<u32>()) {
+                    Ok(n) if world.throttle(platform, n) => eprintln!(
+                        "reckon-fakes: throttling {platform}: its next {n} data requests get a 429"
+                    ),
+                    Ok(_) => eprintln!(
+                        "reckon-fakes: cannot throttle {platform:?}: only impact, everflow, cake and partnerstack"
+                    ),
+                    Err(_) => eprintln!(
+                        "reckon-fakes: throttle {platform}: {:?} is not a count (e.g. `throttle {platform} 5`)",
+                        rest[0]
+                    ),
+                }
+            }
             _ => eprintln!(
-                "reckon-fakes: unknown command {:?} (commands: restate google_ads|meta_ads|tiktok_ads)",
+                "reckon-fakes: unknown command {:?} (commands: restate google_ads|meta_ads|tiktok_ads; throttle impact|everflow|cake|partnerstack [N])",
                 cmd.trim()
             ),
         }
