@@ -155,7 +155,7 @@ fn a_spend_row_without_a_conversion_value_leaves_reported_revenue_empty() {
 fn direct_orders_are_not_divided_by_ad_clicks() {
     let inputs = two_network_scenario();
     let r = report(&inputs, "2026-11", &[Dim::Partner], View::Reconciled);
-    let rec = r.total.reconciled.clone().expect("rec");
+    let rec = r.total.reconciled.expect("rec");
     assert!(rec.clicks > 0 && rec.unattributed_facts > 0, "{rec:?}");
     assert_eq!(rec.metric(Metric::Cvr), None);
     assert_eq!(rec.metric(Metric::Cpa), None);
