@@ -42,16 +42,14 @@ pub fn last_written(store: &Store) -> Option<DateTime<Utc>> {
 /// `reckon_kpi_summaries_last_written_timestamp_seconds` (Unix time), no
 /// sample before the first write (soak QA18 F5).
 pub fn render_metrics(store: &Store) -> String {
-    let mut out = String::from(
-        "# HELP reckon_kpi_summaries_last_written_timestamp_seconds When the scheduled KPI summaries were last written (Unix time).\n\
-         # TYPE reckon_kpi_summaries_last_written_timestamp_seconds gauge\n",
+    let mut out = String::new();
+    crate::server::metrics::family(
+        &mut out,
+        "reckon_kpi_summaries_last_written_timestamp_seconds",
+        "gauge",
+        "When the scheduled KPI summaries were last written (Unix time).",
+        last_written(store).map(|t| (String::new(), t.timestamp())),
     );
-    if let Some(t) = last_written(store) {
-        out.push_str(&format!(
-            "reckon_kpi_summaries_last_written_timestamp_seconds {}\n",
-            t.timestamp()
-        ));
-    }
     out
 }
 

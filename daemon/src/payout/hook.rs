@@ -87,32 +87,27 @@ pub fn draft_runs() -> Vec<DraftRuns> {
 /// Prometheus text: `reckon_statement_drafts_runs_total{program,outcome}`
 /// and `reckon_statement_drafts_consecutive_failures{program}`.
 pub fn render_metrics() -> String {
-    use std::fmt::Write as _;
+    use crate::server::metrics::{family, labels};
     let runs = draft_runs();
-    let mut out = String::from(
-        "# HELP reckon_statement_drafts_runs_total Scheduled statement draft runs by program and outcome.\n\
-         # TYPE reckon_statement_drafts_runs_total counter\n",
+    let mut out = String::new();
+    family(
+        &mut out,
+        "reckon_statement_drafts_runs_total",
+        "counter",
+        "Scheduled statement draft runs by program and outcome.",
+        runs.iter().flat_map(|r| {
+            [("ok", r.ok_total), ("failed", r.failed_total)]
+                .map(|(outcome, n)| (labels(&[("program", &r.program), ("outcome", outcome)]), n))
+        }),
     );
-    for r in &runs {
-        for (outcome, n) in [("ok", r.ok_total), ("failed", r.failed_total)] {
-            let _ = writeln!(
-                out,
-                "reckon_statement_drafts_runs_total{{program=\"{}\",outcome=\"{outcome}\"}} {n}",
-                r.program
-            );
-        }
-    }
-    out.push_str(
-        "# HELP reckon_statement_drafts_consecutive_failures Scheduled draft runs failed since the program's last success.\n\
-         # TYPE reckon_statement_drafts_consecutive_failures gauge\n",
+    family(
+        &mut out,
+        "reckon_statement_drafts_consecutive_failures",
+        "gauge",
+        "Scheduled draft runs failed since the program's last success.",
+        runs.iter()
+            .map(|r| (labels(&[("program", &r.program)]), r.consecutive_failures)),
     );
-    for r in &runs {
-        let _ = writeln!(
-            out,
-            "reckon_statement_drafts_consecutive_failures{{program=\"{}\"}} {}",
-            r.program, r.consecutive_failures
-        );
-    }
     out
 }
 

@@ -178,7 +178,7 @@ impl Daemon {
     /// `reckon_connector_last_success_timestamp_seconds{connector}` (no
     /// sample before a first success).
     pub fn render_connector_metrics(&self) -> String {
-        use std::fmt::Write as _;
+        use crate::server::metrics::{family, labels};
         let mut st: Vec<ConnectorStatus> = self
             .status
             .lock()
@@ -187,31 +187,25 @@ impl Daemon {
             .cloned()
             .collect();
         st.sort_by(|a, b| a.id.cmp(&b.id));
-        let mut out = String::from(
-            "# HELP reckon_connector_consecutive_failures Runs of the connector that failed since its last success (kept across restarts).\n\
-             # TYPE reckon_connector_consecutive_failures gauge\n",
+        let mut out = String::new();
+        family(
+            &mut out,
+            "reckon_connector_consecutive_failures",
+            "gauge",
+            "Runs of the connector that failed since its last success (kept across restarts).",
+            st.iter()
+                .map(|s| (labels(&[("connector", &s.id)]), s.consecutive_failures)),
         );
-        for s in &st {
-            let _ = writeln!(
-                out,
-                "reckon_connector_consecutive_failures{{connector=\"{}\"}} {}",
-                s.id, s.consecutive_failures
-            );
-        }
-        out.push_str(
-            "# HELP reckon_connector_last_success_timestamp_seconds When the connector's last successful run ended (Unix time).\n\
-             # TYPE reckon_connector_last_success_timestamp_seconds gauge\n",
+        family(
+            &mut out,
+            "reckon_connector_last_success_timestamp_seconds",
+            "gauge",
+            "When the connector's last successful run ended (Unix time).",
+            st.iter().filter_map(|s| {
+                let t = s.last_success_at?;
+                Some((labels(&[("connector", &s.id)]), t.timestamp()))
+            }),
         );
-        for s in &st {
-            if let Some(t) = s.last_success_at {
-                let _ = writeln!(
-                    out,
-                    "reckon_connector_last_success_timestamp_seconds{{connector=\"{}\"}} {}",
-                    s.id,
-                    t.timestamp()
-                );
-            }
-        }
         out
     }
 

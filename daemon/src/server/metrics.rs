@@ -212,14 +212,10 @@ impl Metrics {
             let _ = writeln!(out, "# HELP {name} {help}");
             let _ = writeln!(out, "# TYPE {name} counter");
             if let Some(series) = c.get(name) {
-                for (labels, v) in series {
-                    let l: Vec<String> = labels
-                        .iter()
-                        .map(|(k, v)| {
-                            format!("{k}=\"{}\"", v.replace('\\', "\\\\").replace('"', "\\\""))
-                        })
-                        .collect();
-                    let _ = writeln!(out, "{name}{{{}}} {v}", l.join(","));
+                for (l, v) in series {
+                    let pairs: Vec<(&str, &str)> =
+                        l.iter().map(|(k, v)| (*k, v.as_str())).collect();
+                    let _ = writeln!(out, "{name}{{{}}} {v}", labels(&pairs));
                 }
             }
         }
@@ -233,6 +229,35 @@ impl Metrics {
         }
         out
     }
+}
+
+/// One metric family in Prometheus text: its `HELP` and `TYPE` lines, then
+/// one sample per `(labels, value)`, the labels as [`labels`] writes them
+/// (empty: none).
+pub fn family<V: std::fmt::Display>(
+    out: &mut String,
+    name: &str,
+    kind: &str,
+    help: &str,
+    samples: impl IntoIterator<Item = (String, V)>,
+) {
+    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+    for (labels, v) in samples {
+        if labels.is_empty() {
+            let _ = writeln!(out, "{name} {v}");
+        } else {
+            let _ = writeln!(out, "{name}{{{labels}}} {v}");
+        }
+    }
+}
+
+/// `k="v",...` with each value escaped as the text format wants.
+pub fn labels(pairs: &[(&str, &str)]) -> String {
+    pairs
+        .iter()
+        .map(|(k, v)| format!("{k}=\"{}\"", v.replace('\\', "\\\\").replace('"', "\\\"")))
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 #[cfg(test)]
