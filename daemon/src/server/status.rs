@@ -265,6 +265,16 @@ impl StatusReport {
                     let _ = writeln!(out, "  last run:  never");
                 }
             }
+            // How long it has been failing (soak QA18 F5).
+            if c.last_run
+                .as_ref()
+                .is_some_and(|r| r.outcome != crate::store::RunOutcome::Success)
+            {
+                let ok = c
+                    .last_success_at
+                    .map_or_else(|| "never".to_owned(), |s| t(Some(s)));
+                let _ = writeln!(out, "  last ok:   {ok}");
+            }
             let _ = writeln!(out, "  records:   {}", c.records);
             let _ = writeln!(out, "  next fire: {}", t(c.next_fire));
             if let Some(r) = c.next_retry {
@@ -660,21 +670,49 @@ mod tests {
         };
         let text = report.render();
         // QA9 F5: a failure that is not retried still says how many.
-        let refused = StatusReport {
-            connectors: vec![ConnectorStatus {
-                id: "impact".into(),
-                enabled: true,
-                consecutive_failures: 2,
-                last_error: Some("credentials refused (HTTP 401)".into()),
-                ..ConnectorStatus::default()
-            }],
-            ..report.clone()
-        }
-        .render();
+        let failed = crate::store::RunRecord {
+            source: "impact".into(),
+            started_at: at,
+            ended_at: Some(at),
+            outcome: crate::store::RunOutcome::Failed,
+            windows: vec![],
+            pages: 0,
+            requests: 1,
+            retries: 0,
+            rate_limit_waits: 0,
+            records_new: 0,
+            records_changed: 0,
+            records_unchanged: 0,
+            error: Some("credentials refused (HTTP 401)".into()),
+            retryable: Some(false),
+        };
+        let failing = |last_success_at| {
+            StatusReport {
+                connectors: vec![ConnectorStatus {
+                    id: "impact".into(),
+                    enabled: true,
+                    consecutive_failures: 2,
+                    last_error: Some("credentials refused (HTTP 401)".into()),
+                    last_run: Some(failed.clone()),
+                    last_success_at,
+                    ..ConnectorStatus::default()
+                }],
+                ..report.clone()
+            }
+            .render()
+        };
+        let refused = failing(Some(at - chrono::Duration::hours(5)));
         assert!(
             refused.contains("  last error (failure 2 in a row): credentials refused (HTTP 401)"),
             "{refused}"
         );
+        // How long it has been failing (soak QA18 F5).
+        assert!(
+            refused.contains("  last ok:   2026-11-29 03:00:00 UTC\n"),
+            "{refused}"
+        );
+        assert!(failing(None).contains("  last ok:   never\n"));
+        assert!(!text.contains("last ok"), "{text}");
         // QA9 F2: refused drafts show in `reckon status`, not only the log.
         assert!(
             text.contains("statement drafts (draft_schedule, since start):\n  a: made 2026-11-29 08:00:00 UTC\n  b: FAILING (2 in a row, last 2026-11-29 08:00:00 UTC; last made -): program `b`: the payout currency is EUR"),
