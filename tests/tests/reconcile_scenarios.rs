@@ -194,6 +194,11 @@ fn a_refund_never_raises_the_basis_of_a_claim_matched_within_tolerance() {
         "{}",
         d[0].reason
     );
+    // The tolerance that chose the formula is recorded (QA19 NEW-1).
+    assert_eq!(
+        d[0].inputs.tolerance_applied,
+        Some(rust_decimal::Decimal::ONE)
+    );
     // Beyond tolerance the order's net stays the basis (amount_mismatch
     // takes the order amount; a refund reduces it).
     c.sale_amount = Some(m("120.00", "USD"));

@@ -382,27 +382,57 @@ fn decision_cells(t: Option<&super::model::Trace>) -> Vec<String> {
 }
 
 /// Where a line's basis came from when not the claimed amount (the HTML
-/// of format 10, under the basis): `order amount; claimed 301.00 EUR`,
-/// `order 240.80 EUR less 45.04 EUR refunded`.
+/// of format 10, under the basis): `order amount; claimed 301.00 EUR`;
+/// for a partly refunded order, the order's net when that is the basis
+/// (`order 240.80 EUR less 45.04 EUR refunded`), else the claimed amount
+/// less the refunded share (`claimed 227.00 USD less the refunded share
+/// (76.11 of 228.33 USD)`; QA19 NEW-1: the note gave the net's working
+/// for such a basis).
 fn basis_source(l: &super::model::Line) -> Option<String> {
     use crate::reconcile::model::Outcome;
     let t = l.trace.as_ref()?;
-    let money = |m: &Option<plugin_api::Money>| {
-        m.as_ref().map(|m| {
-            let amount = plugin_api::currency::at_minor_scale(m.amount, &m.currency);
-            format!("{amount} {}", m.currency)
-        })
+    let shown = |m: &plugin_api::Money| {
+        let amount = plugin_api::currency::at_minor_scale(m.amount, &m.currency);
+        format!("{amount} {}", m.currency)
     };
     match l.outcome? {
         Outcome::AmountMismatch => Some(format!(
             "order amount; claimed {}",
-            money(&t.claimed_amount)?
+            shown(t.claimed_amount.as_ref()?)
         )),
-        Outcome::PartiallyRefunded => Some(format!(
-            "order {} less {} refunded",
-            money(&t.order_amount)?,
-            money(&t.refunded_amount)?
-        )),
+        Outcome::PartiallyRefunded => {
+            let (order, refunded) = (t.order_amount.as_ref()?, t.refunded_amount.as_ref()?);
+            let basis = l.basis.as_ref()?;
+            // The net in the basis currency, as the engine converts and
+            // rounds it.
+            let net = order.amount - refunded.amount;
+            let net = if order.currency == basis.currency {
+                Some(net)
+            } else {
+                t.order_fx_rate.map(|r| {
+                    let digits =
+                        plugin_api::currency::minor_unit_digits(&basis.currency).unwrap_or(2);
+                    (net * r).round_dp_with_strategy(
+                        digits,
+                        rust_decimal::RoundingStrategy::MidpointAwayFromZero,
+                    )
+                })
+            };
+            if net == Some(basis.amount) {
+                Some(format!(
+                    "order {} less {} refunded",
+                    shown(order),
+                    shown(refunded)
+                ))
+            } else {
+                Some(format!(
+                    "claimed {} less the refunded share ({} of {})",
+                    shown(t.claimed_amount.as_ref()?),
+                    plugin_api::currency::at_minor_scale(refunded.amount, &refunded.currency),
+                    shown(order)
+                ))
+            }
+        }
         _ => None,
     }
 }

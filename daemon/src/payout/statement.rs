@@ -1817,11 +1817,19 @@ percent = "10"
         refunded.outcome = Outcome::PartiallyRefunded;
         refunded.order_amount = Some(Money::new(dec("240.80"), "EUR"));
         refunded.refunded_amount = Some(Money::new(dec("45.04"), "EUR"));
+        // QA19 NEW-1: within tolerance of a partly refunded order, the
+        // basis is the claimed amount less the refunded share:
+        // 227.00 × (228.33 − 76.11) / 228.33 = 151.33, not the net 152.22.
+        let mut share = with_basis(sale("k3", "p1"), "151.33");
+        share.outcome = Outcome::PartiallyRefunded;
+        share.claimed_amount = Some(Money::new(dec("227.00"), "EUR"));
+        share.order_amount = Some(Money::new(dec("228.33"), "EUR"));
+        share.refunded_amount = Some(Money::new(dec("76.11"), "EUR"));
         let rules = "[[rules]]\nid = \"cps\"\neffective_from = \"2026-01-01\"\nkind = \"percent\"\npercent = \"10\"\n";
         let s = &run(
             rules,
             "2026-W40",
-            &[mismatch, refunded],
+            &[mismatch, refunded, share],
             &History::default(),
         )[0];
         assert_eq!(s.lines[0].outcome, Some(Outcome::AmountMismatch));
@@ -1845,6 +1853,10 @@ percent = "10"
         );
         assert!(
             html.contains("195.76 EUR<br><small>order 240.80 EUR less 45.04 EUR refunded</small>"),
+            "{html}"
+        );
+        assert!(
+            html.contains("151.33 EUR<br><small>claimed 227.00 EUR less the refunded share (76.11 of 228.33 EUR)</small>"),
             "{html}"
         );
     }

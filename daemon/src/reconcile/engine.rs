@@ -67,7 +67,10 @@ use super::config::{AttributionRule, ProgramConfig};
 /// 6: reasons give a percentage tolerance at the currency's minor unit
 /// ("beyond tolerance 1.68", was "1.6882" for 1 % of 168.82; QA, new
 /// user, 2026-11-30): only the reason text changed, no outcome or basis.
-pub const JUDGE_VERSION: u32 = 6;
+/// 7: a partly refunded claim records the tolerance its amount was
+/// compared with (`inputs.tolerance_applied`; QA19 NEW-1): no outcome or
+/// basis changed.
+pub const JUDGE_VERSION: u32 = 7;
 use super::model::{Decision, DecisionInputs, MatchedBy, Outcome, RecordRef};
 use crate::fx::FxTable;
 use chrono::{DateTime, Duration, NaiveDate, Utc};
@@ -1121,10 +1124,14 @@ fn judge(
         // within tolerance, else the order's), less the refunded share:
         // a refund never raises a commission (QA 2026-11-29: a 90.00 claim
         // on a 100.00 order was rescaled up to 95.00 by a 5.00 refund).
+        // The tolerance the claimed amount was compared with is recorded,
+        // as for an unrefunded order (QA19 NEW-1: it decides the formula).
+        let tol = claim_conv.as_ref().map(|_| tolerance(program, order_p));
+        d.inputs.tolerance_applied = tol;
         let claimed = claim_conv
             .as_ref()
             .map(|c| c.amount)
-            .filter(|a| *a >= Decimal::ZERO && (*a - order_p).abs() <= tolerance(program, order_p))
+            .filter(|a| *a >= Decimal::ZERO && tol.is_some_and(|t| (*a - order_p).abs() <= t))
             .filter(|a| *a != order_p);
         let basis = match claimed {
             None => net_p,
