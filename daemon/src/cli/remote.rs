@@ -684,6 +684,11 @@ async fn sync_run(
             records_changed = run.records_changed,
             "sync for a client done"
         ),
+        // Stopped on purpose (SIGTERM, the client gone): no failure to
+        // alert on (QA19 F4 leftover).
+        Err(e @ crate::sync::SyncError::Interrupted(_)) => {
+            tracing::info!(connector = id, error = %e, "sync for a client stopped after its current page")
+        }
         Err(e) => tracing::warn!(connector = id, error = %e, "sync for a client failed"),
     }
     if result.is_ok() {

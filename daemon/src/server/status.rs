@@ -510,7 +510,7 @@ fn render_config(
         Some(true) => {
             let _ = writeln!(
                 out,
-                "  the file has changed since: `reckon config check`, then reload (SIGHUP) to run it"
+                "  the file has changed since: `reckon config check`, then reload (SIGHUP) to run it (a change of a `[daemon]` setting read at start, such as `listen`, needs a restart)"
             );
         }
         Some(false) => {}
@@ -1103,6 +1103,23 @@ schedule = "0 6 * * *"
         assert!(
             ok.contains("config: loaded 2026-11-30 07:00:00 UTC by the last reload\n  last reload: 2026-11-30 07:00:00 UTC ok\n  waiting for a restart: listen (the daemon runs with the values it started with)\n\n"),
             "{ok}"
+        );
+        // An edit not reloaded: a reload runs it, but not a `[daemon]`
+        // setting read at start (QA19 NEW-3: `listen` was said to reload).
+        let edited = StatusReport {
+            config_state: Some(ConfigStatus {
+                loaded_at: at,
+                last_reload: None,
+                file_differs: Some(true),
+                reloads_ok: 0,
+                reloads_rejected: 0,
+            }),
+            ..report.clone()
+        }
+        .render();
+        assert!(
+            edited.contains("then reload (SIGHUP) to run it (a change of a `[daemon]` setting read at start, such as `listen`, needs a restart)\n"),
+            "{edited}"
         );
         // JSON names.
         let json = serde_json::to_value(&report).unwrap();
