@@ -66,3 +66,30 @@ pub fn json_lines_at(level: tracing::Level, emit_lines: impl FnOnce()) -> Vec<se
 pub fn json_lines(emit_lines: impl FnOnce()) -> Vec<serde_json::Value> {
     json_lines_at(tracing::Level::TRACE, emit_lines)
 }
+
+/// A run of connector `source` that started (and, unless still running,
+/// ended) at `started_at`, with no pages or records.
+pub fn run_record(
+    source: &str,
+    started_at: chrono::DateTime<chrono::Utc>,
+    outcome: crate::store::RunOutcome,
+    error: Option<&str>,
+    retryable: Option<bool>,
+) -> crate::store::RunRecord {
+    crate::store::RunRecord {
+        source: source.into(),
+        started_at,
+        ended_at: (outcome != crate::store::RunOutcome::Running).then_some(started_at),
+        outcome,
+        windows: vec![],
+        pages: 0,
+        requests: 0,
+        retries: 0,
+        rate_limit_waits: 0,
+        records_new: 0,
+        records_changed: 0,
+        records_unchanged: 0,
+        error: error.map(str::to_owned),
+        retryable,
+    }
+}

@@ -1416,22 +1416,7 @@ mod tests {
         error: Option<&str>,
         retryable: Option<bool>,
     ) -> RunRecord {
-        RunRecord {
-            source: "net".into(),
-            started_at,
-            ended_at: (outcome != RunOutcome::Running).then_some(started_at),
-            outcome,
-            windows: vec![],
-            pages: 0,
-            requests: 0,
-            retries: 0,
-            rate_limit_waits: 0,
-            records_new: 0,
-            records_changed: 0,
-            records_unchanged: 0,
-            error: error.map(str::to_owned),
-            retryable,
-        }
+        crate::test_support::run_record("net", started_at, outcome, error, retryable)
     }
 
     /// QA (ops #1): `attempts` counted every failed run in a row across

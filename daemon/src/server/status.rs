@@ -670,22 +670,13 @@ mod tests {
         };
         let text = report.render();
         // QA9 F5: a failure that is not retried still says how many.
-        let failed = crate::store::RunRecord {
-            source: "impact".into(),
-            started_at: at,
-            ended_at: Some(at),
-            outcome: crate::store::RunOutcome::Failed,
-            windows: vec![],
-            pages: 0,
-            requests: 1,
-            retries: 0,
-            rate_limit_waits: 0,
-            records_new: 0,
-            records_changed: 0,
-            records_unchanged: 0,
-            error: Some("credentials refused (HTTP 401)".into()),
-            retryable: Some(false),
-        };
+        let failed = crate::test_support::run_record(
+            "impact",
+            at,
+            crate::store::RunOutcome::Failed,
+            Some("credentials refused (HTTP 401)"),
+            Some(false),
+        );
         let failing = |last_success_at| {
             StatusReport {
                 connectors: vec![ConnectorStatus {
