@@ -1316,22 +1316,12 @@ mod tests {
             .lock()
             .unwrap()
             .insert("net".into(), status_for(&c, None, None));
-        let mut run = RunRecord {
-            source: "net".into(),
-            started_at: now,
-            ended_at: Some(now),
-            outcome: RunOutcome::Failed,
-            windows: vec![],
-            pages: 0,
-            requests: 1,
-            retries: 0,
-            rate_limit_waits: 0,
-            records_new: 0,
-            records_changed: 0,
-            records_unchanged: 0,
-            error: Some("HTTP 400: bad window".into()),
-            retryable: Some(false),
-        };
+        let mut run = run_record(
+            now,
+            RunOutcome::Failed,
+            Some("HTTP 400: bad window"),
+            Some(false),
+        );
         assert!(daemon.claim("net"));
         daemon.store.save_run(&run).unwrap();
         daemon.release("net");
