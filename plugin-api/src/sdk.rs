@@ -238,6 +238,11 @@ impl Cx {
             fields,
         }));
     }
+    /// Logs at debug level: per-page or per-stream detail (the daemon's
+    /// default `RUST_LOG=info` leaves it out).
+    pub fn debug(&self, message: impl Into<String>, fields: &[(&str, &dyn std::fmt::Display)]) {
+        self.log(LogLevel::Debug, message, fields)
+    }
     /// Logs at info level.
     pub fn info(&self, message: impl Into<String>, fields: &[(&str, &dyn std::fmt::Display)]) {
         self.log(LogLevel::Info, message, fields)

@@ -130,9 +130,9 @@ pub async fn run(
             redactor.redact(&format!("plugin `{}`: {}", plugin.manifest.id, f.message)),
         )
     };
-    // Which build ran (plugin-developer QA16 N5: with an old and a new
-    // library of one id, only `config check` told).
-    tracing::info!(plugin = %manifest.id, version = %manifest.version,
+    // DEBUG: a sync's own `sync started` line names the build that ran
+    // (soak QA18 F8: per-session lines were most of the INFO log).
+    tracing::debug!(plugin = %manifest.id, version = %manifest.version,
         file = %plugin.path.file_name().unwrap_or_default().to_string_lossy(),
         sha256 = %plugin.sha256.get(..12).unwrap_or_default(),
         connector = %connector, mode = ?open.mode,
@@ -204,7 +204,7 @@ pub async fn run(
         Ok(()) => {
             // No record counts here: pages may still be committing on the
             // store's writer; the sync's own line has the final ones.
-            tracing::info!(plugin = %manifest.id, connector = %connector,
+            tracing::debug!(plugin = %manifest.id, connector = %connector,
                 pages = driver.report.pages, requests = driver.report.requests,
                 retries = driver.report.retries, "session finished");
             Ok(driver.report)

@@ -543,7 +543,13 @@ pub async fn run_sync_with(
         store: &ctx.store,
         run: Some(run.clone()),
     };
-    tracing::info!(connector = %id, from = %from, to = %to, windows = windows.len(), "sync started");
+    // Which build ran (plugin-developer QA16 N5: with an old and a new
+    // library of one id, only `config check` told).
+    let plugin = &connector.plugin;
+    tracing::info!(connector = %id, from = %from, to = %to, windows = windows.len(),
+        plugin = %plugin.manifest.id, version = %plugin.manifest.version,
+        file = %plugin.path.file_name().unwrap_or_default().to_string_lossy(),
+        sha256 = %plugin.sha256.get(..12).unwrap_or_default(), "sync started");
 
     let mut sink = StoreSink {
         ctx,
@@ -707,6 +713,8 @@ pub async fn run_sync_with(
             connector = %id,
             pages = run.pages,
             requests = run.requests,
+            retries = run.retries,
+            rate_limit_waits = run.rate_limit_waits,
             new = run.records_new,
             changed = run.records_changed,
             unchanged = run.records_unchanged,

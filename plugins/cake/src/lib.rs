@@ -538,7 +538,7 @@ async fn read_rows(
             break;
         }
     }
-    cx.info(
+    cx.debug(
         "stream done",
         &[
             ("stream", &stream.name),

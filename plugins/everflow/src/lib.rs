@@ -277,7 +277,7 @@ async fn read_conversions(
         }
         page += 1;
     }
-    cx.info(
+    cx.debug(
         "stream done",
         &[("stream", &CONVERSIONS), ("pages", &page), ("rows", &rows)],
     );

@@ -196,7 +196,7 @@ async fn read_stream(cx: &Cx, settings: &Settings, stream: &str) -> Result<(), P
         }
         page += 1;
     }
-    cx.info("stream done", &[("stream", &stream), ("pages", &page)]);
+    cx.debug("stream done", &[("stream", &stream), ("pages", &page)]);
     Ok(())
 }
 

@@ -303,7 +303,7 @@ async fn read_spend(cx: &Cx, settings: &Settings) -> Result<(), PluginError> {
         }
         progress.finish_through(cx, to);
     }
-    cx.info(
+    cx.debug(
         "stream done",
         &[
             ("stream", &SPEND),

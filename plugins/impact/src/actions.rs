@@ -388,7 +388,7 @@ pub async fn read_passes(
             page_no += 1;
         }
     }
-    cx.info(
+    cx.debug(
         "stream done",
         &[
             ("stream", &stream),

@@ -540,7 +540,7 @@ async fn read_spend(cx: &Cx, settings: &Settings) -> Result<(), PluginError> {
             }
         }
     }
-    cx.info(
+    cx.debug(
         "stream done",
         &[
             ("stream", &SPEND),

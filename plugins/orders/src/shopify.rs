@@ -105,7 +105,7 @@ pub async fn read(cx: &Cx, settings: &Settings) -> Result<(), PluginError> {
         }
         page += 1;
     }
-    cx.info(
+    cx.debug(
         "stream done",
         &[
             ("stream", &STREAM),

@@ -305,7 +305,7 @@ async fn read_window(
         },
     )
     .await?;
-    cx.info(
+    cx.debug(
         "stream done",
         &[
             ("stream", &REWARDS),

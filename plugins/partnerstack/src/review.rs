@@ -245,7 +245,7 @@ pub(crate) async fn read(
         },
     )
     .await?;
-    cx.info(
+    cx.debug(
         "stream done",
         &[
             ("stream", &REWARDS_REVIEW),

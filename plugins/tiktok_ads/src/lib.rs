@@ -318,7 +318,7 @@ async fn read_spend(cx: &Cx, settings: &Settings) -> Result<(), PluginError> {
             page += 1;
         }
     }
-    cx.info(
+    cx.debug(
         "stream done",
         &[
             ("stream", &SPEND),
