@@ -158,13 +158,18 @@ impl World {
         Some(day)
     }
 
-    /// Makes an affiliate fake (`impact`, `everflow`, `cake`,
-    /// `partnerstack`) answer its next `count` data requests with the
-    /// platform's 429, to rehearse throttling (soak QA18 F1); `false` for
-    /// another name.
+    /// Makes a fake answer its next `count` data requests with the
+    /// platform's rate-limit error, to rehearse throttling (soak QA18 F1):
+    /// the affiliate fakes (`impact`, `everflow`, `cake`, `partnerstack`)
+    /// a 429, `google_ads` its 429 `RESOURCE_EXHAUSTED`, `meta_ads` its
+    /// throttling error codes (80000, 17, 613, 4), `tiktok_ads` code 40100;
+    /// `false` for another name.
     pub fn throttle(&self, platform: &str, count: u32) -> bool {
         let throttle = affiliate::Throttle::new(0, count);
         match platform {
+            "google_ads" => self.google.throttle.set(count.into()),
+            "meta_ads" => self.meta.throttle.set(count.into()),
+            "tiktok_ads" => self.tiktok.throttle.set(count.into()),
             "impact" => lock(&self.impact).throttle = throttle,
             "everflow" => lock(&self.everflow).throttle = throttle,
             "cake" => lock(&self.cake).throttle = throttle,

@@ -1,5 +1,5 @@
 //! `reckon-fakes`' commands on standard input: `restate <ad fake>`,
-//! `throttle <affiliate fake> [N]`. Its
+//! `throttle <fake> [N]`. Its
 //! standard output carries only the JSON line that scripts read with `jq`
 //! (README, "Trying your own config against the fakes"); confirmations go
 //! to stderr, or to stdout with `--confirm-on-stdout` (for `reckon demo`).
@@ -105,7 +105,7 @@ fn throttle_makes_an_affiliate_fake_answer_429_then_recover() {
     use reckon_tests::demo_world::creds;
     let world = World::start(42, 3, day("2026-11-08"));
     assert!(world.throttle("impact", 2));
-    assert!(!world.throttle("google_ads", 2));
+    assert!(!world.throttle("shopify", 2));
     let url = format!(
         "{}/Advertisers/{}/Actions?PageSize=10",
         world.urls["impact"],
@@ -134,15 +134,102 @@ fn throttle_makes_an_affiliate_fake_answer_429_then_recover() {
 
     let out = fakes(
         &[],
-        "throttle everflow 4\nthrottle cake\nthrottle meta_ads\nthrottle impact x\n",
+        "throttle everflow 4\nthrottle cake\nthrottle meta_ads\nthrottle shopify\nthrottle impact x\n",
     );
     let stderr = String::from_utf8(out.stderr).expect("utf-8");
     for want in [
-        "throttling everflow: its next 4 data requests get a 429",
-        "throttling cake: its next 3 data requests get a 429",
-        "cannot throttle \"meta_ads\": only impact, everflow, cake and partnerstack",
+        "throttling everflow: its next 4 data requests get its rate-limit error",
+        "throttling cake: its next 3 data requests get its rate-limit error",
+        "throttling meta_ads: its next 3 data requests get its rate-limit error",
+        "cannot throttle \"shopify\": only impact, everflow, cake, partnerstack, google_ads, meta_ads and tiktok_ads",
         "throttle impact: \"x\" is not a count",
     ] {
         assert!(stderr.contains(want), "{want}\n{stderr}");
     }
+}
+
+/// `throttle` on an ad fake: its next N data requests get the platform's
+/// own rate-limit error (Google's 429 `RESOURCE_EXHAUSTED`, Meta's
+/// throttling codes, TikTok's 40100), then it serves as before.
+#[test]
+fn throttle_makes_an_ad_fake_answer_its_rate_limit_error_then_recover() {
+    use plugin_api::protocol::HttpRequest;
+    use reckon_tests::demo_world::creds;
+    use reckon_tests::fakes::{google_ads, meta_ads, tiktok_ads};
+    use std::sync::atomic::Ordering::SeqCst;
+
+    let world = World::start(42, 3, day("2026-11-08"));
+    for p in ["google_ads", "meta_ads", "tiktok_ads"] {
+        assert!(world.throttle(p, 2), "{p}");
+    }
+    let request =
+        |method: &str, url: String, headers: &[(&str, &str)], body: Option<&str>| HttpRequest {
+            id: 1,
+            method: method.into(),
+            url,
+            headers: headers
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+            body: body.map(str::to_owned),
+            idempotent: true,
+            label: String::new(),
+        };
+
+    let g = &world.google.config;
+    let mut google = google_ads::bridge(world.google.clone(), g.credentials.clone());
+    let mut headers = vec![("developer-token", g.credentials.developer_token.as_str())];
+    if let Some(login) = &g.login_customer_id {
+        headers.push(("login-customer-id", login.as_str()));
+    }
+    let search = request(
+        "POST",
+        format!(
+            "{}/v24/customers/{}/googleAds:searchStream",
+            world.urls["google_ads"], g.customer_id
+        ),
+        &headers,
+        Some(
+            r#"{"query":"SELECT campaign.id, metrics.cost_micros FROM campaign WHERE segments.date BETWEEN '2026-11-07' AND '2026-11-07'"}"#,
+        ),
+    );
+    let google_statuses: Vec<u16> = (0..3).map(|_| google(&search).status).collect();
+    assert_eq!(google_statuses, [429, 429, 200]);
+    assert_eq!(world.google.quota_errors_sent.load(SeqCst), 2);
+
+    let mut meta = meta_ads::bridge(world.meta.clone(), creds::META_TOKEN);
+    let insights = request(
+        "GET",
+        format!(
+            "{}/v24.0/act_{}/insights",
+            world.urls["meta_ads"], world.meta.config.account_id
+        ),
+        &[],
+        None,
+    );
+    for _ in 0..3 {
+        meta(&insights);
+    }
+    assert_eq!(world.meta.throttle_errors_sent.load(SeqCst), 2);
+
+    let t = &world.tiktok.config;
+    let mut tiktok = tiktok_ads::bridge(world.tiktok.clone(), creds::TIKTOK_TOKEN);
+    let report = request(
+        "GET",
+        format!(
+            "{}/open_api/v1.3/report/integrated/get/?advertiser_id={}",
+            world.urls["tiktok_ads"], t.advertiser_id
+        ),
+        &[],
+        None,
+    );
+    let codes: Vec<serde_json::Value> = (0..3)
+        .map(|_| {
+            serde_json::from_slice::<serde_json::Value>(&tiktok(&report).body).unwrap()["code"]
+                .clone()
+        })
+        .collect();
+    assert_eq!(codes[..2], [40100, 40100]);
+    assert_ne!(codes[2], 40100);
+    assert_eq!(world.tiktok.rate_limits_sent.load(SeqCst), 2);
 }

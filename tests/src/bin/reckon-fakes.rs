@@ -14,9 +14,9 @@
 //! F3: `jq` read the confirmation as a second document).
 //! `--confirm-on-stdout` prints it as a line `restated YYYY-MM-DD` on
 //! stdout instead, for `reckon demo`, which waits for it there. A line
-//! `throttle impact 5` (or `everflow`, `cake`, `partnerstack`; the count
-//! defaults to 3) makes that fake answer its next data requests with the
-//! platform's 429, to rehearse throttling (confirmed on stderr).
+//! `throttle impact 5` (or any other fake but shopify; the count defaults
+//! to 3) makes that fake answer its next data requests with the platform's
+//! rate-limit error, to rehearse throttling (confirmed on stderr).
 
 use chrono::{Duration, NaiveDate, Utc};
 use reckon_tests::demo_world::{creds, World};
@@ -47,9 +47,10 @@ Commands on standard input, one a line:
   restate google_ads   restate the day before the last (--end - 1) on the
   restate meta_ads     fake: its figures change on the next pull of that
   restate tiktok_ads   day (confirmed on stderr)
-  throttle impact [N]  answer the next N (default 3) data requests of an
-                       affiliate fake (impact, everflow, cake,
-                       partnerstack) with its 429 (confirmed on stderr)
+  throttle impact [N]  answer the next N (default 3) data requests of a
+                       fake (impact, everflow, cake, partnerstack,
+                       google_ads, meta_ads, tiktok_ads) with the
+                       platform's rate-limit error (confirmed on stderr)
 
   --seed S             story seed (default 42)
   --days N             days of sales (default 45)
@@ -121,10 +122,10 @@ fn main() {
             ["throttle", platform, rest @ ..] if rest.len() <= 1 => {
                 match rest.first().map_or(Ok(3), |n| n.parse::<u32>()) {
                     Ok(n) if world.throttle(platform, n) => eprintln!(
-                        "reckon-fakes: throttling {platform}: its next {n} data requests get a 429"
+                        "reckon-fakes: throttling {platform}: its next {n} data requests get its rate-limit error"
                     ),
                     Ok(_) => eprintln!(
-                        "reckon-fakes: cannot throttle {platform:?}: only impact, everflow, cake and partnerstack"
+                        "reckon-fakes: cannot throttle {platform:?}: only impact, everflow, cake, partnerstack, google_ads, meta_ads and tiktok_ads"
                     ),
                     Err(_) => eprintln!(
                         "reckon-fakes: throttle {platform}: {:?} is not a count (e.g. `throttle {platform} 5`)",
@@ -133,7 +134,7 @@ fn main() {
                 }
             }
             _ => eprintln!(
-                "reckon-fakes: unknown command {:?} (commands: restate google_ads|meta_ads|tiktok_ads; throttle impact|everflow|cake|partnerstack [N])",
+                "reckon-fakes: unknown command {:?} (commands: restate google_ads|meta_ads|tiktok_ads; throttle impact|everflow|cake|partnerstack|google_ads|meta_ads|tiktok_ads [N])",
                 cmd.trim()
             ),
         }

@@ -598,6 +598,25 @@ pub mod wire {
         }
     }
 
+    /// Data requests still to refuse with the platform's rate-limit error,
+    /// set while the fake runs (`reckon-fakes`' `throttle google_ads 5`).
+    #[derive(Debug, Default)]
+    pub struct Countdown(std::sync::atomic::AtomicU64);
+
+    impl Countdown {
+        /// Refuse the next `n` data requests.
+        pub fn set(&self, n: u64) {
+            self.0.store(n, std::sync::atomic::Ordering::SeqCst);
+        }
+        /// True, one fewer left, while any remain.
+        pub fn take(&self) -> bool {
+            use std::sync::atomic::Ordering::SeqCst;
+            self.0
+                .fetch_update(SeqCst, SeqCst, |n| n.checked_sub(1))
+                .is_ok()
+        }
+    }
+
     /// A JSON string literal.
     pub fn json_str(s: &str) -> String {
         serde_json::to_string(s).expect("strings serialise")
@@ -689,6 +708,8 @@ pub struct GoogleFake {
     /// Quota errors sent so far.
     pub quota_errors_sent: AtomicU64,
     limiter: Option<wire::PerSecond>,
+    /// Data requests to answer with a quota error, set at run time.
+    pub throttle: wire::Countdown,
 }
 
 impl GoogleFake {
@@ -704,6 +725,7 @@ impl GoogleFake {
             token_counter: AtomicU64::new(0),
             data_requests: AtomicU64::new(0),
             quota_errors_sent: AtomicU64::new(0),
+            throttle: wire::Countdown::default(),
         })
     }
 
@@ -897,6 +919,7 @@ impl GoogleFake {
         let n = self.data_requests.fetch_add(1, Ordering::SeqCst) + 1;
         if self.config.quota_errors_at.contains(&n)
             || self.limiter.as_ref().is_some_and(|l| !l.admit())
+            || self.throttle.take()
         {
             return self.quota_error();
         }

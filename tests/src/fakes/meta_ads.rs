@@ -123,6 +123,8 @@ pub struct MetaFake {
     /// Throttling errors sent so far.
     pub throttle_errors_sent: AtomicU64,
     limiter: Option<wire::PerSecond>,
+    /// API requests to answer with a throttling error, set at run time.
+    pub throttle: wire::Countdown,
 }
 
 fn b64(n: usize) -> String {
@@ -151,6 +153,7 @@ impl MetaFake {
             jobs: Mutex::new(BTreeMap::new()),
             job_counter: AtomicU64::new(0),
             throttle_errors_sent: AtomicU64::new(0),
+            throttle: wire::Countdown::default(),
         })
     }
 
@@ -480,6 +483,7 @@ impl MetaFake {
         }
         if self.config.throttle_errors_at.contains(&n)
             || self.limiter.as_ref().is_some_and(|l| !l.admit())
+            || self.throttle.take()
         {
             self.throttle_errors_sent.fetch_add(1, Ordering::SeqCst);
             let status = self.config.throttle_status;

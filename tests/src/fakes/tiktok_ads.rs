@@ -82,6 +82,8 @@ pub struct TiktokFake {
     pub rate_limits_sent: AtomicU64,
     limiter: Option<wire::PerSecond>,
     request_ids: AtomicU64,
+    /// Report requests to answer with 40100, set at run time.
+    pub throttle: wire::Countdown,
 }
 
 impl TiktokFake {
@@ -96,6 +98,7 @@ impl TiktokFake {
             reports: AtomicU64::new(0),
             rate_limits_sent: AtomicU64::new(0),
             request_ids: AtomicU64::new(0),
+            throttle: wire::Countdown::default(),
         })
     }
 
@@ -133,6 +136,7 @@ impl TiktokFake {
         let n = self.reports.fetch_add(1, Ordering::SeqCst) + 1;
         if self.config.rate_limit_at.contains(&n)
             || self.limiter.as_ref().is_some_and(|l| !l.admit())
+            || self.throttle.take()
         {
             self.rate_limits_sent.fetch_add(1, Ordering::SeqCst);
             return self.envelope(40100, "Too many requests. Please retry in some time.", "{}");
