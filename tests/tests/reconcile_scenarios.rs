@@ -321,6 +321,13 @@ fn fx_missing_when_no_rate_and_converted_when_there_is_one() {
     assert_eq!(d[0].outcome, Outcome::Matched);
     assert_eq!(amount(&d[0]), "100.00 USD");
     assert_eq!(d[0].fx_rate, Some("1.0870".parse().unwrap()));
+    // The reason names what was converted (QA20 F7).
+    assert!(
+        d[0].reason
+            .contains("claimed 100.00 USD (92.00 EUR at 1.087) vs order 100.00 USD"),
+        "{}",
+        d[0].reason
+    );
 }
 
 #[test]
@@ -896,4 +903,137 @@ fn the_report_says_when_its_decisions_were_judged_and_which_are_out_of_date() {
     let json: serde_json::Value = serde_json::from_str(&render(&r, Format::Json)).unwrap();
     assert!(json["judged_at"].is_null() && json.get("stale").is_none());
     assert!(render(&r, Format::Html).contains("is not recorded"));
+}
+
+/// QA20 F1: a contest's winner says what beat the runner-up, as the
+/// loser's reason does (it named the program's rule: "won on last click"
+/// beside the loser's "wins on source priority ... after equal last click
+/// times"); F4: a conversion time standing in for a missing click time
+/// says so; F10: the last tie-break compares ids as text.
+#[test]
+fn a_contest_winner_names_what_beat_the_runner_up() {
+    // Equal click times: source priority decides, for both reasons.
+    let mut a = claim("impact", "T1", Some("A-900"));
+    a.clicked_at = Some(t("2026-11-02T09:00:00Z"));
+    let mut b = claim("everflow", "T2", Some("A-900"));
+    b.clicked_at = a.clicked_at;
+    let d = run(vec![a.clone(), b.clone()], vec![order("A-900")]);
+    // everflow/T2, impact/T1
+    assert_eq!(d[1].outcome, Outcome::Matched);
+    assert!(
+        d[1].reason.ends_with(
+            "; won over 1 other claim on source priority (impact ranks 1 vs everflow ranks 2), the tie-break after equal last click times (2026-11-02T09:00:00Z vs 2026-11-02T09:00:00Z)"
+        ),
+        "{}",
+        d[1].reason
+    );
+    // Same network and time: the claim id, compared as text (X-10 < X-9).
+    let (mut x9, mut x10) = (a.clone(), a.clone());
+    x9.external_id = "X-9".into();
+    x10.external_id = "X-10".into();
+    let d = run(vec![x9, x10], vec![order("A-900")]);
+    assert_eq!(
+        (d[0].claim.id.as_str(), d[0].outcome),
+        ("X-10", Outcome::Matched)
+    );
+    assert!(
+        d[0].reason.contains("won over 1 other claim on claim id, the last tie-break (last click times (2026-11-02T09:00:00Z vs 2026-11-02T09:00:00Z) and source priority equal; this claim's network and claim id sort first, as text)"),
+        "{}",
+        d[0].reason
+    );
+    assert!(
+        d[1].reason
+            .contains("its network and claim id sort first, as text"),
+        "{}",
+        d[1].reason
+    );
+    // No click time: the conversion time competes, and is called that.
+    let mut c = claim("everflow", "T3", Some("A-900"));
+    c.occurred_at = t("2026-11-02T12:00:00Z");
+    let d = run(vec![a, c, b], vec![order("A-900")]);
+    // everflow/T2, everflow/T3, impact/T1: T3's 12:00 conversion beats the 09:00 clicks.
+    assert_eq!(d[1].outcome, Outcome::Matched);
+    assert!(
+        d[1].reason.ends_with(
+            "; won over 2 other claims, the closest on last click (2026-11-02T12:00:00Z (conversion time, no click time) vs 2026-11-02T09:00:00Z)"
+        ),
+        "{}",
+        d[1].reason
+    );
+    assert!(
+        d[2].reason.contains(
+            "which wins on last click (2026-11-02T12:00:00Z (conversion time, no click time) vs 2026-11-02T09:00:00Z)"
+        ),
+        "{}",
+        d[2].reason
+    );
+}
+
+/// QA20 F6: a partial refund or a reversal after the lock date says so,
+/// as a full refund after it did: the claim may have been paid.
+#[test]
+fn a_partial_refund_or_a_reversal_after_the_lock_date_says_so() {
+    // Order 2026-11-02T10:00Z + 30 days: locks 2026-12-02T10:00Z.
+    let mut o = order("L-1");
+    o.refunds.push(refund("10.00", "2026-12-05T00:00:00Z"));
+    let mut early = order("L-2");
+    early.refunds.push(refund("10.00", "2026-11-05T00:00:00Z"));
+    let mut rev = claim("impact", "L3", Some("L-3"));
+    rev.status = ConversionStatus::Reversed;
+    rev.status_changed_at = Some(t("2026-12-10T00:00:00Z"));
+    let mut rev_early = claim("impact", "L4", Some("L-4"));
+    rev_early.status = ConversionStatus::Reversed;
+    rev_early.status_changed_at = Some(t("2026-11-10T00:00:00Z"));
+    let d = run(
+        vec![
+            claim("impact", "L1", Some("L-1")),
+            claim("impact", "L2", Some("L-2")),
+            rev,
+            rev_early,
+        ],
+        vec![o, early, order("L-3"), order("L-4")],
+    );
+    assert!(
+        d[0].reason
+            .contains("was partly refunded (10.00 of 100.00 USD) after the lock date; basis"),
+        "{}",
+        d[0].reason
+    );
+    assert!(!d[1].reason.contains("lock date"), "{}", d[1].reason);
+    assert_eq!(
+        d[2].reason,
+        "the network reversed the claim (2026-12-10T00:00:00Z) after the lock date"
+    );
+    assert_eq!(
+        d[3].reason,
+        "the network reversed the claim (2026-11-10T00:00:00Z)"
+    );
+}
+
+/// QA20 F7: a no-order claim whose coupon was not tried says coupon
+/// matching is off, so nobody looks for a coupon match.
+#[test]
+fn a_no_order_claim_says_when_its_coupon_was_not_tried() {
+    let mut c = claim("impact", "K1", None);
+    c.coupon = Some(" SAVE10 ".into());
+    c.occurred_at = t("2026-11-20T00:00:00Z");
+    let mut off = program();
+    off.matching.coupon_matching = false;
+    let d = decide(
+        &off,
+        &claims(vec![c.clone()]),
+        &orders(vec![]),
+        &FxTable::empty(),
+        t(NOW),
+    );
+    assert_eq!(d[0].outcome, Outcome::NoOrder);
+    assert!(
+        d[0].reason.ends_with(
+            "; its coupon `SAVE10` was not tried: coupon matching is off in this program"
+        ),
+        "{}",
+        d[0].reason
+    );
+    let d = run(vec![c], vec![]);
+    assert!(!d[0].reason.contains("not tried"), "{}", d[0].reason);
 }

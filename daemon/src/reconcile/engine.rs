@@ -70,7 +70,12 @@ use super::config::{AttributionRule, ProgramConfig};
 /// 7: a partly refunded claim records the tolerance its amount was
 /// compared with (`inputs.tolerance_applied`; QA19 NEW-1): no outcome or
 /// basis changed.
-pub const JUDGE_VERSION: u32 = 7;
+/// 8 (QA20): reasons only: a contest's winner names what beat the
+/// runner-up (it named the program's rule), a conversion time standing in
+/// for a missing click time says so, a partial refund or a reversal after
+/// the lock date says so, a converted amount names its currency and rate,
+/// a no-order claim whose coupon was not tried says coupon matching is off.
+pub const JUDGE_VERSION: u32 = 8;
 use super::model::{Decision, DecisionInputs, MatchedBy, Outcome, RecordRef};
 use crate::fx::FxTable;
 use chrono::{DateTime, Duration, NaiveDate, Utc};
@@ -79,6 +84,7 @@ use rust_decimal::{Decimal, RoundingStrategy};
 use rustc_hash::FxHashMap;
 use std::borrow::Cow;
 use std::cmp::Ordering;
+use std::fmt::Write as _;
 
 /// A claim as stored, with its revision.
 #[derive(Debug, Clone, PartialEq)]
@@ -763,18 +769,27 @@ impl<'a, C: Inputs<ClaimInput> + ?Sized, O: Inputs<OrderInput> + ?Sized> Plan<'a
         };
         let order = self.orders.get(oi as usize);
         let contest = self.contests.get(&oi).map_or(&[][..], Vec::as_slice);
-        let winner = match contest.first() {
-            Some(&w) if w as usize != j => Some((
-                self.claims.get(w as usize),
-                self.why_won(&self.rivals[w as usize], &self.rivals[j]),
-            )),
-            _ => None,
+        // The winner's rival is the runner-up: what set them apart is
+        // what the winner's reason names (QA20 F1: it named the rule).
+        let (rival, lost) = match *contest {
+            [w, ..] if w as usize != j => (w as usize, true),
+            [_, r, ..] => (r as usize, false),
+            _ => (0, false),
         };
+        let other = (contest.len() > 1).then(|| {
+            let (w, l) = if lost { (rival, j) } else { (j, rival) };
+            (
+                self.claims.get(rival),
+                self.why_won(&self.rivals[w], &self.rivals[l]),
+            )
+        });
+        let rival = other.as_ref().map(|(c, why)| (c.as_ref(), *why));
         let m = Matched {
             order: &order,
             by,
             contest: contest.len(),
-            winner: winner.as_ref().map(|(w, why)| (w.as_ref(), *why)),
+            winner: rival.filter(|_| lost),
+            runner_up: rival.filter(|_| !lost),
         };
         judge(self.program, self.fx, now, c, Some(m))
     }
@@ -810,6 +825,9 @@ struct Matched<'m> {
     contest: usize,
     /// The contest's winner, when it is another claim, and why it won.
     winner: Option<(&'m ClaimInput, Won)>,
+    /// When this claim won a contest: the runner-up, and why this claim
+    /// beat it.
+    runner_up: Option<(&'m ClaimInput, Won)>,
 }
 
 /// Why a contest's winner beat a claim.
@@ -822,6 +840,69 @@ enum Won {
     By(Criterion),
     /// Everything else equal: the smaller (source, claim id).
     ByKey,
+}
+
+/// Whose reason a contest's sentence is in.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Side {
+    /// The claim that won (its rival is the runner-up).
+    Winner,
+    /// A claim that lost (its rival is the winner).
+    Loser,
+}
+
+/// What decided the contest between the winner `w` and the loser `l`, as
+/// the end of "wins on …" in the reason of the claim on `side`.
+fn won_on(program: &ProgramConfig, w: &Conversion, l: &Conversion, won: Won, side: Side) -> String {
+    let times = || format!("({} vs {})", contest_time(w), contest_time(l));
+    let rule = program.attribution.as_str().replace('_', " ");
+    match won {
+        Won::Exact => match side {
+            Side::Loser => "naming the order, while this claim matched it only by coupon".to_owned(),
+            Side::Winner => "naming the order, while the other matched it only by coupon".to_owned(),
+        },
+        Won::By(Criterion::LastClick) => format!("last click {}", times()),
+        Won::By(Criterion::FirstClick) => format!("first click {}", times()),
+        Won::By(Criterion::SourcePriority) => {
+            let rank = |s: &str| match program.source_priority.iter().position(|p| p == s) {
+                Some(r) => format!("ranks {}", r + 1),
+                None => "is not listed".to_owned(),
+            };
+            let tie = if program.attribution == AttributionRule::SourcePriority {
+                String::new()
+            } else {
+                format!(", the tie-break after equal {rule} times {}", times())
+            };
+            format!(
+                "source priority ({} {} vs {} {}){tie}",
+                w.source,
+                rank(&w.source),
+                l.source,
+                rank(&l.source),
+            )
+        }
+        Won::ByKey => format!(
+            "claim id, the last tie-break ({rule} times {} and source priority equal; {} network and claim id sort first, as text)",
+            times(),
+            match side {
+                Side::Loser => "its",
+                Side::Winner => "this claim's",
+            }
+        ),
+    }
+}
+
+/// A claim's time in an attribution contest, as a reason shows it: its
+/// click time, or its conversion time said to be one (QA20 F4: it read as
+/// a click time).
+fn contest_time(c: &Conversion) -> String {
+    match c.clicked_at {
+        Some(t) => fmt_time(t),
+        None => format!(
+            "{} (conversion time, no click time)",
+            fmt_time(c.occurred_at)
+        ),
+    }
 }
 
 fn inputs(program: &ProgramConfig, tolerance_applied: Option<Decimal>) -> DecisionInputs {
@@ -928,6 +1009,15 @@ fn judge(
             Some(t) => format!("the network {word} the claim ({})", fmt_time(t)),
             None => format!("the network {word} the claim"),
         };
+        // As a refund after the lock date says (QA20 F6): the claim may
+        // have been paid, so the payer must claw it back.
+        if claim
+            .status_changed_at
+            .zip(d.lock_at)
+            .is_some_and(|(t, l)| t > l)
+        {
+            d.reason.push_str(" after the lock date");
+        }
         return d;
     }
 
@@ -937,6 +1027,7 @@ fn judge(
         by,
         contest,
         winner,
+        runner_up,
     }) = matched
     else {
         let deadline = days_after(claim.occurred_at, program.no_order_grace_days);
@@ -979,6 +1070,15 @@ fn judge(
                 quoted.join(" or ")
             ),
         };
+        // What was not tried, so nobody looks for a coupon match (QA20 F7).
+        if let Some(coupon) = claim.coupon.as_deref().map(str::trim) {
+            if !program.matching.coupon_matching && !coupon.is_empty() {
+                let _ = write!(
+                    d.reason,
+                    "; its coupon `{coupon}` was not tried: coupon matching is off in this program"
+                );
+            }
+        }
         return d;
     };
     let order = &o.order;
@@ -986,63 +1086,27 @@ fn judge(
     // 3. Attribution contest.
     if let Some((wi, won)) = winner {
         let w = &wi.claim;
-        {
-            d.outcome = Outcome::Duplicate;
-            d.winner = Some(record_ref(&w.source, &w.external_id, wi.revision));
-            let times = || {
-                format!(
-                    "({} vs {})",
-                    fmt_time(attribution_time(w)),
-                    fmt_time(attribution_time(claim))
-                )
-            };
-            let rule = program.attribution.as_str().replace('_', " ");
-            let why = match won {
-                Won::Exact => {
-                    "naming the order, while this claim matched it only by coupon".to_owned()
-                }
-                Won::By(Criterion::LastClick) => format!("last click {}", times()),
-                Won::By(Criterion::FirstClick) => format!("first click {}", times()),
-                Won::By(Criterion::SourcePriority) => {
-                    let rank = |s: &str| match program.source_priority.iter().position(|p| p == s) {
-                        Some(r) => format!("ranks {}", r + 1),
-                        None => "is not listed".to_owned(),
-                    };
-                    let tie = if program.attribution == AttributionRule::SourcePriority {
-                        String::new()
-                    } else {
-                        format!(", the tie-break after equal {rule} times {}", times())
-                    };
-                    format!(
-                        "source priority ({} {} vs {} {}){tie}",
-                        w.source,
-                        rank(&w.source),
-                        claim.source,
-                        rank(&claim.source),
-                    )
-                }
-                Won::ByKey => format!(
-                    "claim id, the last tie-break ({rule}, times {} and source priority equal)",
-                    times()
-                ),
-            };
-            d.reason = format!(
-                "order {} is also claimed by {}/{}, which wins on {why}",
-                order_name(o),
-                w.source,
-                w.external_id
-            );
-            return d;
-        }
+        d.outcome = Outcome::Duplicate;
+        d.winner = Some(record_ref(&w.source, &w.external_id, wi.revision));
+        d.reason = format!(
+            "order {} is also claimed by {}/{}, which wins on {}",
+            order_name(o),
+            w.source,
+            w.external_id,
+            won_on(program, w, claim, won, Side::Loser)
+        );
+        return d;
     }
-    let rivals = contest.saturating_sub(1);
-    let contest_note = if rivals > 0 {
-        format!(
-            "; won on {} over {rivals} other claim(s)",
-            program.attribution.as_str().replace('_', " ")
-        )
-    } else {
-        String::new()
+    let contest_note = match (contest.saturating_sub(1), runner_up) {
+        (0, _) | (_, None) => String::new(),
+        (1, Some((r, won))) => format!(
+            "; won over 1 other claim on {}",
+            won_on(program, claim, &r.claim, won, Side::Winner)
+        ),
+        (n, Some((r, won))) => format!(
+            "; won over {n} other claims, the closest on {}",
+            won_on(program, claim, &r.claim, won, Side::Winner)
+        ),
     };
 
     // 4. FX.
@@ -1138,16 +1202,21 @@ fn judge(
             Some(a) => round_money(a * net.amount / order.amount.amount, cur),
         };
         d.outcome = Outcome::PartiallyRefunded;
+        let after_lock = if d.lock_at.is_some_and(|l| last_refund_at(order) > Some(l)) {
+            " after the lock date"
+        } else {
+            ""
+        };
         d.reason = match claimed {
             None => format!(
-                "order {} was partly refunded ({} of {}); basis is the net {} {cur}{contest_note}",
+                "order {} was partly refunded ({} of {}){after_lock}; basis is the net {} {cur}{contest_note}",
                 order_name(o),
                 fmt_amount(refunded),
                 order.amount,
                 fmt_amount(basis)
             ),
             Some(a) => format!(
-                "order {} was partly refunded ({} of {}); basis is the claimed {} {cur} less the refunded share, {} {cur}{contest_note}",
+                "order {} was partly refunded ({} of {}){after_lock}; basis is the claimed {} {cur} less the refunded share, {} {cur}{contest_note}",
                 order_name(o),
                 fmt_amount(refunded),
                 order.amount,
@@ -1160,50 +1229,63 @@ fn judge(
         return d;
     }
 
-    // 7./8. Amounts.
-    match claim_conv {
-        Some(claimed) => {
+    // 7./8. Amounts. A converted amount names what it was converted from
+    // (QA20 F7: "claimed 100.00 USD" for a 92.00 EUR claim).
+    let shown = |amount: Decimal, from: &Money, rate: Decimal| {
+        if from.currency == cur {
+            format!("{} {cur}", fmt_amount(amount))
+        } else {
+            format!(
+                "{} {cur} ({} {} at {})",
+                fmt_amount(amount),
+                fmt_amount(from.amount),
+                from.currency,
+                rate.normalize()
+            )
+        }
+    };
+    let order_shown = shown(order_p, &order.amount, order_conv.rate);
+    match (claim_conv, &claim.sale_amount) {
+        (Some(claimed), Some(sale)) => {
             let tol = tolerance(program, order_p);
             d.inputs.tolerance_applied = Some(tol);
             let diff = claimed.amount - order_p;
+            let claimed_shown = shown(claimed.amount, sale, claimed.rate);
             if claimed.amount < Decimal::ZERO {
                 // A network's price adjustment (CAKE's negative `received`)
                 // never becomes a negative basis.
                 d.outcome = Outcome::AmountMismatch;
                 d.basis = Some(Money::new(order_p, cur));
                 d.reason = format!(
-                    "claimed a negative amount {} {cur} against order {} of {} {cur}; basis is the order amount{contest_note}",
-                    fmt_amount(claimed.amount), order_name(o), fmt_amount(order_p)
+                    "claimed a negative amount {claimed_shown} against order {} of {order_shown}; basis is the order amount{contest_note}",
+                    order_name(o)
                 );
             } else if diff.abs() > tol {
                 d.outcome = Outcome::AmountMismatch;
                 d.basis = Some(Money::new(order_p, cur));
                 d.reason = format!(
-                    "claimed {} {cur} but order {} is {} {cur} (difference {} {}, beyond tolerance {}); basis is the order amount{contest_note}",
-                    fmt_amount(claimed.amount), order_name(o), fmt_amount(order_p), fmt_amount(diff.abs()),
+                    "claimed {claimed_shown} but order {} is {order_shown} (difference {} {}, beyond tolerance {}); basis is the order amount{contest_note}",
+                    order_name(o), fmt_amount(diff.abs()),
                     if diff > Decimal::ZERO { "over" } else { "under" }, fmt_tolerance(tol, cur)
                 );
             } else {
                 d.outcome = Outcome::Matched;
                 d.basis = Some(Money::new(claimed.amount, cur));
                 d.reason = format!(
-                    "matched order {} by {}; claimed {} {cur} vs order {} {cur} within tolerance {}{contest_note}",
+                    "matched order {} by {}; claimed {claimed_shown} vs order {order_shown} within tolerance {}{contest_note}",
                     order_name(o),
                     by.as_str().replace('_', " "),
-                    fmt_amount(claimed.amount),
-                    fmt_amount(order_p),
                     fmt_tolerance(tol, cur)
                 );
             }
         }
-        None => {
+        _ => {
             d.outcome = Outcome::Matched;
             d.basis = Some(Money::new(order_p, cur));
             d.reason = format!(
-                "matched order {} by {}; the claim has no amount, basis is the order amount {} {cur}{contest_note}",
+                "matched order {} by {}; the claim has no amount, basis is the order amount {order_shown}{contest_note}",
                 order_name(o),
                 by.as_str().replace('_', " "),
-                fmt_amount(order_p)
             );
         }
     }

@@ -63,7 +63,7 @@ use super::backend::{KeyWrite, ReconBackend};
 use super::codec;
 use super::config::ProgramConfig;
 use super::engine::{self, ClaimInput, Inputs, OrderInput};
-use super::model::{Decision, MatchedBy, Outcome};
+use super::model::{Decision, MatchedBy, Outcome, RecordRef};
 use super::packed::Packed;
 use super::ReconcileError;
 use crate::fx::FxTable;
@@ -467,13 +467,18 @@ fn stored_decision(
     }
 }
 
-/// Same judgement, ignoring when it was made.
+/// Same judgement: the same outcome, payable flag and basis, for the same
+/// order and winner (at any revision). What else a decision records (its
+/// reason, inputs, revisions, amounts) may differ: a program edit or a
+/// restatement that judges a claim the same keeps when it was first
+/// judged so (QA20 F3: any `[[programs]]` edit reset every `decided_at`).
 fn same_judgement(a: &Decision, b: &Decision) -> bool {
-    a.decided_at == b.decided_at || {
-        let mut a2 = a.clone();
-        a2.decided_at = b.decided_at;
-        a2 == *b
+    fn record(r: &Option<RecordRef>) -> Option<(&str, &str)> {
+        r.as_ref().map(|r| (r.source.as_str(), r.id.as_str()))
     }
+    !new_outcome(a, b)
+        && record(&a.order) == record(&b.order)
+        && record(&a.winner) == record(&b.winner)
 }
 
 /// Whether `new` differs from `old` in what it decides: outcome, basis or
@@ -1981,6 +1986,72 @@ amount_tolerance_abs = "0.50"
     /// claims it judged. Runs now count the decisions with a new outcome,
     /// basis or payable flag apart, keep the program's payable count in
     /// their state, and record their `now` there for reports.
+    /// QA20 F3: any `[[programs]]` edit reset every claim's `decided_at`,
+    /// though the README says a run that judges a claim the same keeps it.
+    /// A full run after an edit, and an incremental run after a restatement
+    /// that changes no outcome, keep it; a claim judged differently gets
+    /// the run's `now`.
+    #[test]
+    fn decided_at_stays_while_the_judgement_does() {
+        let spec = SynthSpec::benchmark(400, 22);
+        let (p, fx, now) = (program(), FxTable::empty(), spec.settled_now());
+        let data = synth::generate(&spec);
+        let b = backend(&spec);
+        run_program(&b, &p, &fx, now, false).unwrap();
+        let before = load_stored_decisions(&b, &p.id).unwrap();
+        assert!(before.iter().all(|d| d.decided_at == now));
+
+        // A longer grace period and a wider tolerance: every decision
+        // records new inputs; some mismatches now match.
+        let mut edited = p.clone();
+        edited.no_order_grace_days += 1;
+        edited.matching.amount_tolerance_pct = rust_decimal::Decimal::new(25, 0);
+        let later = now + Duration::hours(1);
+        let s = run_program(&b, &edited, &fx, later, false).unwrap();
+        assert!(s.full);
+        let after = load_stored_decisions(&b, &p.id).unwrap();
+        assert_eq!(s.decisions_changed, before.len() as u64, "inputs recorded");
+        let mut kept = 0;
+        for (a, b) in before.iter().zip(&after) {
+            let same = !new_outcome(a, b);
+            let want = if same { now } else { later };
+            assert_eq!(
+                b.decided_at, want,
+                "{} {:?} → {:?}",
+                b.claim.id, a.outcome, b.outcome
+            );
+            kept += usize::from(same);
+        }
+        assert!(0 < kept && kept < after.len(), "{kept} of {}", after.len());
+
+        // A restatement that changes nothing judged (the partner's name).
+        let d = after
+            .iter()
+            .find(|d| d.payable && d.winner.is_none())
+            .unwrap();
+        let mut renamed = data
+            .claims
+            .iter()
+            .find(|c| c.external_id == d.claim.id && c.source == d.claim.source)
+            .unwrap()
+            .clone();
+        renamed.partner_name = Some("Renamed Partner".into());
+        b.commit(&[Record::Conversion(renamed)], spec.start);
+        let s = run_program(&b, &edited, &fx, later + Duration::hours(1), false).unwrap();
+        assert_eq!((s.decisions_changed, s.outcomes_changed), (1, 0), "{s:?}");
+        let now_stored = load_stored_decisions(&b, &p.id).unwrap();
+        let again = now_stored.iter().find(|x| {
+            x.claim
+                == RecordRef {
+                    revision: 2,
+                    ..d.claim.clone()
+                }
+        });
+        let again = again.expect("the restated claim's decision");
+        assert_eq!(again.partner_name.as_deref(), Some("Renamed Partner"));
+        assert_eq!(again.decided_at, d.decided_at);
+    }
+
     #[test]
     fn runs_tell_new_outcomes_from_new_inputs_and_keep_the_payable_count() {
         let spec = SynthSpec::benchmark(400, 21);

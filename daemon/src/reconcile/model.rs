@@ -154,7 +154,8 @@ pub struct Decision {
     /// impact/123, which wins on last click (2026-11-02T10:00Z)".
     pub reason: String,
     /// When this decision was made (the reconcile run's `now`). A later run
-    /// that reaches the same judgement keeps the earlier `decided_at`.
+    /// that reaches the same judgement (outcome, payable flag and basis,
+    /// for the same order and winner) keeps the earlier `decided_at`.
     pub decided_at: DateTime<Utc>,
     /// FX rate applied to the order's amounts to reach the program currency
     /// (order → program), when an order was used.
