@@ -317,6 +317,15 @@ fn check_rate(
     if r <= Decimal::ZERO {
         return Err(invalid(format!("rate `{rate}` must be positive")));
     }
+    // Real rates between active currencies are within 10^±7 of each other;
+    // a rate (or its inverse) beyond 10^9 is a misread figure, and would
+    // take converted sums out of `Decimal`'s range (QA20 R20-1).
+    let limit = Decimal::from(1_000_000_000);
+    if r >= limit || r <= Decimal::ONE / limit {
+        return Err(invalid(format!(
+            "rate `{rate}` is out of range: a rate must be between 0.000000001 and 1000000000 exclusive"
+        )));
+    }
     if base == quote {
         return Err(invalid("base and quote are the same currency".into()));
     }
@@ -466,6 +475,14 @@ mod tests {
         assert!(e.to_string().contains("`quote`"), "{e}");
         let e = parse_csv("date,base,quote,rate\n2026-11-02,EUR,USD,-1\n", "r.csv").unwrap_err();
         assert!(e.to_string().contains("positive"), "{e}");
+        // QA20 R20-1: a rate (or its inverse) beyond 10^9 is a misread.
+        for rate in ["1000000000", "0.000000001", "1e30"] {
+            let text = format!("date,base,quote,rate\n2026-11-02,EUR,USD,{rate}\n");
+            assert!(parse_csv(&text, "r.csv").is_err(), "{rate}");
+        }
+        let e = parse_csv("date,base,quote,rate\n2026-11-02,EUR,USD,1000000000\n", "r.csv").unwrap_err();
+        assert!(e.to_string().contains("out of range"), "{e}");
+        parse_csv("date,base,quote,rate\n2026-11-02,USD,IRR,42000.5\n", "r.csv").unwrap();
     }
 
     #[test]

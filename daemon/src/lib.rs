@@ -32,6 +32,15 @@
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// The message of a caught panic (`std::panic::catch_unwind`'s payload).
+pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic without a message".into())
+}
+
 /// Returns memory the allocator holds but no longer uses to the OS. Call it
 /// after freeing a large working set and before building the next one, so
 /// the two do not add up in the process's resident memory.

@@ -1,8 +1,8 @@
 //! The host's checks of a plugin's records, shared by the daemon and
 //! [`crate::testing::FakeHost`], so a plugin's tests refuse what the daemon
 //! refuses: the record kind of the stream, non-empty ids, ISO-4217
-//! currencies, amounts that must not be negative, IANA timezones, and times
-//! and days within [`EARLIEST`, `LATEST`).
+//! currencies, amounts that must not be negative nor reach [`MAX_AMOUNT`],
+//! IANA timezones, and times and days within [`EARLIEST`, `LATEST`).
 
 use crate::protocol::{Record, RecordKind};
 use chrono::{DateTime, NaiveDate, Utc};
@@ -14,6 +14,14 @@ pub const EARLIEST: NaiveDate = match NaiveDate::from_ymd_opt(2000, 1, 1) {
     Some(d) => d,
     None => panic!("a valid date"),
 };
+
+/// Amounts must stay below this in size (a quadrillion major units, 10^15):
+/// far beyond any real sale, spend, refund or commission in any active
+/// currency, and small enough that the sums Reckon makes of any number of
+/// stored amounts stay within `Decimal`'s range (about 7.9 × 10^28). A
+/// 28-digit amount was stored as sent and then made `reckon kpi` and the
+/// statements panic on "Addition overflowed" (QA20 R20-1).
+pub const MAX_AMOUNT: Decimal = Decimal::from_parts(2_764_472_320, 232_830, 0, false, 0);
 
 /// The first day a record may no longer be of: a later time is a misread
 /// field (milliseconds read as seconds give years past 50,000), and would
@@ -58,6 +66,12 @@ fn check_money(field: &str, m: &crate::Money, non_negative: bool) -> Result<(), 
     }
     if non_negative && m.amount < Decimal::ZERO {
         return Err(format!("field `{field}`: amount {} is negative", m.amount));
+    }
+    if m.amount.abs() >= MAX_AMOUNT {
+        return Err(format!(
+            "field `{field}`: amount {} is not below {MAX_AMOUNT} in size, the largest Reckon stores (a misread number?)",
+            m.amount
+        ));
     }
     Ok(())
 }
@@ -577,6 +591,26 @@ mod tests {
             e.contains("record is of kind `orders` but the stream holds `spend`"),
             "{e}"
         );
+    }
+
+    /// QA20 R20-1: a 28-digit amount was stored, then sums of it panicked.
+    #[test]
+    fn amounts_of_a_quadrillion_or_more_are_refused() {
+        assert_eq!(MAX_AMOUNT, Decimal::from(1_000_000_000_000_000_i64));
+        let with = |amount: &str| {
+            let mut r = order();
+            if let Record::Order(o) = &mut r {
+                o.amount.amount = amount.parse().unwrap();
+            }
+            record(&mut r, RecordKind::Order, "shop")
+        };
+        with("999999999999999.99").unwrap();
+        let e = with("79228162514264337593543950335").unwrap_err();
+        assert!(
+            e.contains("field `amount`: amount 79228162514264337593543950335 is not below 1000000000000000 in size"),
+            "{e}"
+        );
+        with("1000000000000000").unwrap_err();
     }
 
     #[test]

@@ -475,14 +475,22 @@ fn run(
         _ => None,
     };
     let _turn = writes(&command).then(crate::schedule::hooks::exclusive);
-    let result = match command {
+    // A bug in a command (a panic) fails that command with an error that
+    // says so; the client was told the daemon had died (QA20 R20-1).
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match command {
         Command::Records(cmd) => crate::store::cli::run(config, cmd, &mut con),
         Command::Reconcile(a) => crate::reconcile::cli::run(config, a, &mut con),
         Command::Statements(cmd) => crate::payout::cli::run(config, cmd, &mut con),
         Command::Kpi(a) => crate::kpi::cli::run(config, a, &mut con),
         Command::Config(c) => crate::config::cli::run(config, c, &mut con),
         _ => Err(anyhow::anyhow!("this command does not run in the daemon")),
-    };
+    }))
+    .unwrap_or_else(|payload| {
+        Err(anyhow::anyhow!(
+            "internal error in the daemon (a bug, please report it): {}; the daemon runs on",
+            crate::panic_message(&*payload)
+        ))
+    });
     let code = match result {
         Ok(c) if c == ExitCode::SUCCESS => 0,
         Ok(_) => 1,

@@ -279,6 +279,13 @@ amount = "10.5"
         .replace("\"10.25\"", "\"10\"")
         .replace("\"10.5\"", "\"11\"");
     parse(&ok, "x.toml").unwrap();
+    // QA20 R20-1: a 28-digit flat amount passed, then its sum panicked.
+    let huge = ok.replace("\"3\"", "\"79228162514264337593543950335\"");
+    let e = parse(&huge, "x.toml").unwrap_err().to_string();
+    assert!(
+        e.contains("(id `lead`): amount 79228162514264337593543950335 is not below 1000000000000000, the largest amount Reckon handles"),
+        "{e}"
+    );
 }
 
 /// New-user QA16 N5: a rule lacking `effective_from` was reported at the

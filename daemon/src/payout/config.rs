@@ -301,6 +301,11 @@ impl CommissionConfig {
         // currency (QA18 R3: every such amount, not only the thresholds).
         let amount_problem = |name: &str, v: Option<Decimal>| match v {
             Some(v) if v < Decimal::ZERO => Some(format!("{name} must be zero or more")),
+            // Summed per line: a 28-digit amount overflowed (QA20 R20-1).
+            Some(v) if v >= plugin_api::validate::MAX_AMOUNT => Some(format!(
+                "{name} {v} is not below {}, the largest amount Reckon handles",
+                plugin_api::validate::MAX_AMOUNT
+            )),
             Some(v) => finer(v).map(|m| format!("{name} {m}")),
             None => None,
         };

@@ -79,7 +79,17 @@ pub fn run_post_sync(event: &SyncEvent<'_>) {
 fn run_hooks(hooks: &[Box<dyn PostSync>], event: &SyncEvent<'_>) {
     let _turn = exclusive();
     for hook in hooks {
-        match hook.after_sync(event) {
+        // A bug in one hook (a panic) is that hook's failure, logged as
+        // one, not a silent end of the hooks after it (QA20 R20-1: the KPI
+        // summaries panicked with no ERROR line).
+        let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| hook.after_sync(event)));
+        let result = run.unwrap_or_else(|payload| {
+            Err(format!(
+                "internal error (a bug, please report it): {}; the next sync runs it again",
+                crate::panic_message(&*payload)
+            ))
+        });
+        match result {
             Ok(()) => tracing::debug!(
                 hook = hook.name(),
                 connector = event.connector,
@@ -153,5 +163,46 @@ mod tests {
             }
         });
         assert_eq!(most.load(Ordering::SeqCst), 1);
+    }
+
+    struct Panics;
+    impl PostSync for Panics {
+        fn name(&self) -> &'static str {
+            "panics"
+        }
+        fn after_sync(&self, _: &SyncEvent<'_>) -> Result<(), String> {
+            panic!("Addition overflowed")
+        }
+    }
+
+    /// QA20 R20-1: a hook that panicked ended the hooks after it, with no
+    /// ERROR line; it is now that hook's failure, and the others run.
+    #[test]
+    fn a_panicking_hook_fails_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let config = crate::config::parse("", "t.toml").unwrap();
+        let (inside, most) = (Arc::default(), Arc::new(AtomicUsize::new(0)));
+        let hooks: Vec<Box<dyn PostSync>> = vec![
+            Box::new(Panics),
+            Box::new(Overlap {
+                inside,
+                most: Arc::clone(&most),
+            }),
+        ];
+        run_hooks(
+            &hooks,
+            &SyncEvent {
+                store: &store,
+                config: &config,
+                connector: "c",
+                kind: PluginKind::Affiliate,
+                seq_before: 0,
+                seq_after: 1,
+            },
+        );
+        assert_eq!(most.load(Ordering::SeqCst), 1, "the hook after it ran");
+        // The turn is free again.
+        drop(exclusive());
     }
 }

@@ -996,14 +996,7 @@ fn catch_quietly<T>(f: impl FnOnce() -> T) -> Result<T, String> {
     QUIET_PANICS.with(|q| q.set(true));
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
     QUIET_PANICS.with(|q| q.set(false));
-    result.map_err(|payload| {
-        let message = payload
-            .downcast_ref::<&str>()
-            .map(|s| s.to_string())
-            .or_else(|| payload.downcast_ref::<String>().cloned())
-            .unwrap_or_else(|| "a panic without a message".into());
-        format!("sled panicked: {message}")
-    })
+    result.map_err(|payload| format!("sled panicked: {}", crate::panic_message(&*payload)))
 }
 
 /// Removes the snapshots sled began but never finished.
