@@ -480,9 +480,17 @@ mod tests {
             let text = format!("date,base,quote,rate\n2026-11-02,EUR,USD,{rate}\n");
             assert!(parse_csv(&text, "r.csv").is_err(), "{rate}");
         }
-        let e = parse_csv("date,base,quote,rate\n2026-11-02,EUR,USD,1000000000\n", "r.csv").unwrap_err();
+        let e = parse_csv(
+            "date,base,quote,rate\n2026-11-02,EUR,USD,1000000000\n",
+            "r.csv",
+        )
+        .unwrap_err();
         assert!(e.to_string().contains("out of range"), "{e}");
-        parse_csv("date,base,quote,rate\n2026-11-02,USD,IRR,42000.5\n", "r.csv").unwrap();
+        parse_csv(
+            "date,base,quote,rate\n2026-11-02,USD,IRR,42000.5\n",
+            "r.csv",
+        )
+        .unwrap();
     }
 
     #[test]

@@ -21,6 +21,13 @@
 //!   data, and data is never lost), and the warning says how to fix the
 //!   plugin.
 //!
+//! - **A time in the future is kept, with a warning.** A conversion's,
+//!   click's, order's or refund's time more than [`FUTURE_SLACK_HOURS`]
+//!   after the session's clock, or a spend day after its date then, is a
+//!   misread or placeholder (QA20 R20-4: a conversion of 2099 was stored
+//!   without a word; it falls in no report or statement until then). So is
+//!   a click after its own conversion (attribution compares click times).
+//!
 //! Each warning is given once per session, [`WarningKind`], stream and
 //! field, naming the first record (or checkpoint) it was seen in, not once
 //! per record.
@@ -41,6 +48,10 @@ pub const MIN_MASKED_SECRET_CHARS: usize = 8;
 /// currency's minor unit: ad platforms send micros (6 places).
 pub const PLAUSIBLE_DECIMALS: u32 = 6;
 
+/// How far after the session's clock a record's time may lie without a
+/// warning: a day covers every timezone and clock skew.
+pub const FUTURE_SLACK_HOURS: i64 = 24;
+
 /// The advice given with a float-noise amount.
 pub const FLOAT_ADVICE: &str =
     "looks like a float computation; build amounts from the platform's text with Decimal";
@@ -55,6 +66,9 @@ pub enum WarningKind {
     SecretInCheckpoint,
     /// An amount with more decimal places than plausible; it was kept.
     FloatAmount,
+    /// A time after the session's clock (beyond [`FUTURE_SLACK_HOURS`]),
+    /// or a click after its conversion; it was kept.
+    ImplausibleTime,
     /// A key given twice in one page with different values; the later
     /// record is stored ([`crate::validate::conflicting_duplicates`]). Not
     /// a [`Review`] warning: [`crate::testing::FakeHost`] gives it, once per
@@ -107,6 +121,8 @@ pub struct Review {
     /// Longest first, so a secret containing another is masked whole.
     secrets: Vec<String>,
     warned: BTreeSet<(WarningKind, String, String)>,
+    /// The session's clock, for times in the future (none: not checked).
+    now: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 impl std::fmt::Debug for Review {
@@ -122,6 +138,11 @@ impl Review {
     /// A review that masks nothing yet.
     pub fn new() -> Self {
         Review::default()
+    }
+
+    /// Compares record times with `now`, the session's clock.
+    pub fn set_now(&mut self, now: chrono::DateTime<chrono::Utc>) {
+        self.now = Some(now);
     }
 
     /// Adds a value to mask (a resolved secret, one of its encoded forms, an
@@ -205,6 +226,77 @@ impl Review {
                         m.currency
                     ),
                 });
+            }
+        }
+        for (field, what) in self.implausible_times(r) {
+            if self.first(WarningKind::ImplausibleTime, stream, field) {
+                out.push(Warning {
+                    kind: WarningKind::ImplausibleTime,
+                    stream: stream.to_owned(),
+                    key: key(),
+                    field: field.to_owned(),
+                    value: None,
+                    message: format!(
+                        "{what}: a misread or placeholder time? it is stored as sent; fix the plugin or ask the platform"
+                    ),
+                });
+            }
+        }
+        out
+    }
+
+    /// The times of `r` that cannot be right: after the session's clock
+    /// (with [`FUTURE_SLACK_HOURS`]), or a click after its conversion.
+    fn implausible_times(&self, r: &Record) -> Vec<(&'static str, String)> {
+        let mut out = Vec::new();
+        let Some(now) = self.now else {
+            return out;
+        };
+        let latest = now + chrono::Duration::hours(FUTURE_SLACK_HOURS);
+        let mut future = |field: &'static str, t: chrono::DateTime<chrono::Utc>| {
+            if t > latest {
+                out.push((
+                    field,
+                    format!(
+                        "{} is more than {FUTURE_SLACK_HOURS} h after the clock ({})",
+                        t.to_rfc3339(),
+                        now.to_rfc3339()
+                    ),
+                ));
+            }
+        };
+        match r {
+            Record::Conversion(c) => {
+                future("occurred_at", c.occurred_at);
+                if let Some(t) = c.clicked_at {
+                    future("clicked_at", t);
+                }
+            }
+            Record::Order(o) => {
+                future("created_at", o.created_at);
+                for rf in &o.refunds {
+                    future("refunds[].at", rf.at);
+                }
+            }
+            Record::Spend(s) => {
+                if s.day > latest.date_naive() {
+                    out.push((
+                        "day",
+                        format!("day {} is after the clock's ({})", s.day, now.date_naive()),
+                    ));
+                }
+            }
+        }
+        if let Record::Conversion(c) = r {
+            if let Some(click) = c.clicked_at.filter(|t| *t > c.occurred_at) {
+                out.push((
+                    "clicked_at",
+                    format!(
+                        "the click ({}) is after its conversion ({}); attribution compares click times",
+                        click.to_rfc3339(),
+                        c.occurred_at.to_rfc3339()
+                    ),
+                ));
             }
         }
         out
@@ -514,6 +606,54 @@ mod tests {
         assert!(w[0]
             .message
             .contains("9 decimal places, more than plausible for KWD (at most 6)"));
+    }
+
+    /// QA20 R20-4: a conversion dated 2099 was stored without a word.
+    #[test]
+    fn a_time_after_the_clock_or_a_click_after_its_conversion_is_kept_and_warned() {
+        let mut rv = Review::new();
+        let mut r = conversion("c1", "o1", "10.00");
+        // Without a clock nothing is compared.
+        if let Record::Conversion(c) = &mut r {
+            c.occurred_at = "2099-01-01T00:00:00Z".parse().unwrap();
+        }
+        assert!(rv.record("actions", &mut r).is_empty());
+        rv.set_now("2026-11-30T12:00:00Z".parse().unwrap());
+        let w = rv.record("actions", &mut r);
+        assert_eq!(w.len(), 1, "{w:?}");
+        assert_eq!(
+            (w[0].kind, w[0].field.as_str()),
+            (WarningKind::ImplausibleTime, "occurred_at")
+        );
+        assert_eq!(w[0].key, r.key());
+        assert!(
+            w[0].message.starts_with("2099-01-01T00:00:00+00:00 is more than 24 h after the clock (2026-11-30T12:00:00+00:00): a misread or placeholder time?"),
+            "{}",
+            w[0].message
+        );
+        // Once per session and field; the record is kept as sent.
+        assert!(rv.record("actions", &mut r).is_empty());
+        let Record::Conversion(c) = &mut r else {
+            unreachable!()
+        };
+        assert_eq!(c.occurred_at.to_rfc3339(), "2099-01-01T00:00:00+00:00");
+        // Within a day of the clock (another timezone's today) is fine; a
+        // click after its conversion is not.
+        let mut ok = conversion("c2", "o2", "10.00");
+        if let Record::Conversion(c) = &mut ok {
+            c.occurred_at = "2026-12-01T11:00:00Z".parse().unwrap();
+        }
+        assert!(rv.record("orders", &mut ok).is_empty());
+        if let Record::Conversion(c) = &mut ok {
+            c.clicked_at = Some("2026-12-01T11:30:00Z".parse().unwrap());
+        }
+        let w = rv.record("orders", &mut ok);
+        assert_eq!(w.len(), 1, "{w:?}");
+        assert!(
+            w[0].message.contains("is after its conversion"),
+            "{}",
+            w[0].message
+        );
     }
 
     #[test]

@@ -292,6 +292,7 @@ impl FakeHost {
         // The daemon accepts a secret reference only for an `x-secret`
         // setting.
         let mut review = crate::review::Review::new();
+        review.set_now(open.now);
         for (setting, value) in &self.secrets {
             let secret = manifest
                 .config_schema

@@ -123,19 +123,20 @@ fn everflow_status_change_amount_change_and_reversal_become_revisions() {
 /// Regression (money from JSON numbers): Everflow sends amounts as JSON
 /// numbers; one with more than 15 significant digits was read through `f64`
 /// and stored rounded (`12345678901234567.89` as `12345678901234568`). It is
-/// now stored exactly as the literal the network sent.
+/// now stored exactly as the literal the network sent (below 10^15, the
+/// largest amount stored: 19 significant digits here).
 #[test]
 fn everflow_amount_with_many_digits_is_stored_exactly() {
     let fake = shared(EverflowFake::new(Params::small(24, 200)));
     let w = window((2026, 10, 1), (2026, 11, 27));
-    let exact: Decimal = "12345678901234567.89".parse().unwrap();
+    let exact: Decimal = "123456789012345.6789".parse().unwrap();
     let id = fake.lock().unwrap().rows()[7].id.clone();
     fake.lock().unwrap().set_payout(&id, exact);
     let out = run::<Everflow, _>(&fake, SECRETS, settings(), w);
     out.result.as_ref().unwrap();
     let stored = find(&out, &id).commission.as_ref().unwrap().amount;
     assert_eq!(stored, exact);
-    assert_eq!(stored.to_string(), "12345678901234567.89");
+    assert_eq!(stored.to_string(), "123456789012345.6789");
 }
 
 #[test]

@@ -184,6 +184,7 @@ pub async fn run(
         last_answer: None,
         review: Default::default(),
     };
+    driver.review.set_now(open.now);
     let mut transport = transport;
     let result = driver.drive(&mut *transport).await;
     transport.close().await;
