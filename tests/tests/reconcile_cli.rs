@@ -1076,3 +1076,211 @@ fn config_changes_a_finalised_period_settled_are_refused_and_write_nothing() {
         ],
     );
 }
+
+/// QA20 F2, against the engine and a real store: the listing says of each
+/// claim whether it is payable, its lock date and, for an earning claim
+/// not payable, why. Orders of 2026-08-02 lock on 2026-09-01.
+#[test]
+fn the_listing_says_why_an_earning_claim_is_not_payable() {
+    use plugin_api::{ConversionStatus, Money, Record};
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("reckon.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[daemon]\ndata_dir = \"data\"\n\n{}require_network_approval = true\n",
+            reckon_tests::SYNTH_PROGRAM
+        ),
+    )
+    .unwrap();
+    let at = |s: &str| {
+        chrono::DateTime::parse_from_rfc3339(s)
+            .unwrap()
+            .with_timezone(&chrono::Utc)
+    };
+    let usd = |s: &str| Money::new(s.parse().unwrap(), "USD");
+    let claim = |id: &str, status| plugin_api::Conversion {
+        source: "impact".into(),
+        external_id: id.into(),
+        order_id: Some(format!("A-{id}")),
+        click_id: None,
+        clicked_at: None,
+        partner_id: "p1".into(),
+        partner_name: None,
+        campaign_id: None,
+        event_type: plugin_api::EventType::Sale,
+        occurred_at: at("2026-08-02T10:05:00Z"),
+        sale_amount: Some(usd("100.00")),
+        commission: Some(usd("10.00")),
+        status,
+        status_changed_at: None,
+        locked_at: None,
+        coupon: None,
+        utm: Default::default(),
+    };
+    let order = |id: &str| plugin_api::Order {
+        source: SHOP.into(),
+        order_id: format!("A-{id}"),
+        alt_ids: vec![],
+        created_at: at("2026-08-02T10:00:00Z"),
+        amount: usd("100.00"),
+        customer_id: None,
+        new_customer: None,
+        coupon: None,
+        click_ids: vec![],
+        utm: Default::default(),
+        refunds: vec![],
+        status: plugin_api::OrderStatus::Paid,
+    };
+    let pending = claim("1", ConversionStatus::Pending);
+    let approved = claim("2", ConversionStatus::Approved);
+    let mut network_lock = claim("3", ConversionStatus::Approved);
+    network_lock.locked_at = Some(at("2099-01-01T00:00:00Z"));
+    {
+        let store = Store::open(&dir.path().join("data")).unwrap();
+        let stored = at("2026-08-03T00:00:00Z");
+        let claims = [pending, approved, network_lock].map(Record::Conversion);
+        store.commit_page("impact", &claims, None, stored).unwrap();
+        let orders = ["1", "2", "3"].map(|id| Record::Order(order(id)));
+        store.commit_page(SHOP, &orders, None, stored).unwrap();
+        store.flush().unwrap();
+    }
+    let listing = || -> Vec<(String, bool, String, serde_json::Value)> {
+        let json = reckon(
+            &cfg,
+            &[
+                "reconcile",
+                "report",
+                "--program",
+                "shop-us",
+                "--period",
+                "2026-08",
+                "--format",
+                "json",
+                "--all",
+            ],
+        );
+        let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+        v["discrepancies"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| {
+                (
+                    d["claim_id"].as_str().unwrap().to_owned(),
+                    d["payable"].as_bool().unwrap(),
+                    d["lock_at"].as_str().unwrap().to_owned(),
+                    d["not_payable_reason"].clone(),
+                )
+            })
+            .collect()
+    };
+    let order_lock = "2026-09-01T10:00:00Z".to_owned();
+    let far = "2099-01-01T00:00:00Z".to_owned();
+    // Before the lock date: every claim waits for it.
+    reckon(&cfg, &["reconcile", "--now", "2026-08-05T00:00:00Z"]);
+    assert_eq!(
+        listing(),
+        [
+            ("1".into(), false, order_lock.clone(), "lock_pending".into()),
+            ("2".into(), false, order_lock.clone(), "lock_pending".into()),
+            ("3".into(), false, far.clone(), "lock_pending".into()),
+        ]
+    );
+    // Now: the order lock has passed; the pending claim waits for the
+    // network, the other for its network's lock date. Again after a run
+    // that judges nothing (the stored decisions, a later `judged_at`).
+    for _ in 0..2 {
+        reckon(&cfg, &["reconcile"]);
+        assert_eq!(
+            listing(),
+            [
+                (
+                    "1".into(),
+                    false,
+                    order_lock.clone(),
+                    "awaiting_network_approval".into()
+                ),
+                (
+                    "2".into(),
+                    true,
+                    order_lock.clone(),
+                    serde_json::Value::Null
+                ),
+                ("3".into(), false, far.clone(), "lock_pending".into()),
+            ]
+        );
+    }
+}
+
+/// QA20 F9: `--out` into a missing directory said only "No such file or
+/// directory"; a month without claims printed bare headers and nothing
+/// on stderr.
+#[test]
+fn report_names_a_missing_out_directory_and_notes_an_empty_month() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(dir.path());
+    seed_store(dir.path(), &past(SynthSpec::benchmark(12, 3)));
+    reckon(&cfg, &["reconcile"]);
+    let args = |period: &str, extra: &[&str]| -> Vec<String> {
+        [
+            &[
+                "reconcile",
+                "report",
+                "--program",
+                "shop-us",
+                "--period",
+                period,
+            ][..],
+            extra,
+        ]
+        .concat()
+        .into_iter()
+        .map(String::from)
+        .collect()
+    };
+    let missing = dir.path().join("rep");
+    let out_file = missing.join("x.json");
+    let out = Command::new(reckon_tests::reckon_bin())
+        .arg("--config")
+        .arg(&cfg)
+        .args(args(
+            "2026-08",
+            &["--format", "json", "--out", out_file.to_str().unwrap()],
+        ))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!(
+            "directory {} does not exist; create it (mkdir -p {})",
+            missing.display(),
+            missing.display()
+        )),
+        "{err}"
+    );
+    assert!(!missing.exists(), "nothing created");
+    // Created, it works.
+    std::fs::create_dir(&missing).unwrap();
+    let argv = args(
+        "2026-08",
+        &["--format", "json", "--out", out_file.to_str().unwrap()],
+    );
+    let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
+    let (printed, err) = reckon_with_stderr(&cfg, &argv);
+    assert!(printed.is_empty() && !err.contains("no claims"), "{err}");
+    let written: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&out_file).unwrap()).unwrap();
+    assert!(written["claims"].as_u64().unwrap() > 0, "{written}");
+
+    // An empty month: the report, exit 0, and a note on stderr.
+    let argv = args("2025-01", &[]);
+    let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
+    let (csv, err) = reckon_with_stderr(&cfg, &argv);
+    assert_eq!(csv.lines().filter(|l| !l.is_empty()).count(), 2, "{csv}");
+    assert_eq!(
+        err.trim_end(),
+        "note: program `shop-us` has no claims in 2025-01 (the month of their conversion time in UTC): the report is empty"
+    );
+}

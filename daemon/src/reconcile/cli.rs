@@ -124,6 +124,10 @@ pub fn run(config: &Path, args: ReconcileArgs, con: &mut Console) -> anyhow::Res
     match args.command {
         Some(ReconcileCommand::Report(r)) => {
             let program = select(&loaded.programs, Some(&r.program))?.remove(0);
+            if let Some(path) = &r.out {
+                // Before the work, not after it (QA20 F9).
+                check_out_dir(path)?;
+            }
             let period = r.period;
             // The statements' calendar: the commission timezone, else the
             // daemon's reporting timezone.
@@ -149,16 +153,16 @@ pub fn run(config: &Path, args: ReconcileArgs, con: &mut Console) -> anyhow::Res
                     None,
                 ),
             };
-            let mut rep = report::build_with(
+            let mut rep = report::build_judged(
                 &program.id,
                 &program.currency,
                 r.period,
                 tz,
                 &decisions,
                 r.all,
+                judged_at,
             );
             rep.as_of = r.as_of;
-            rep.judged_at = judged_at;
             rep.stale = stale;
             rep.store_as_of = store_as_of;
             rep.not_reconciled = !ran;
@@ -184,6 +188,16 @@ pub fn run(config: &Path, args: ReconcileArgs, con: &mut Console) -> anyhow::Res
                     program.id,
                     r.period,
                     at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+                )?;
+            }
+            if ran && r.as_of.is_none() && rep.claims == 0 {
+                // QA20 F9: bare headers and nothing else read as a failure.
+                writeln!(
+                    con.err,
+                    "note: program `{}` has no claims in {} (the month of their conversion time in {}): the report is empty",
+                    program.id,
+                    r.period,
+                    tz.name()
                 )?;
             }
             if let Some(at) = r.as_of {
@@ -212,8 +226,11 @@ pub fn run(config: &Path, args: ReconcileArgs, con: &mut Console) -> anyhow::Res
             }
             let text = report::render(&rep, r.format);
             match &r.out {
-                Some(path) => std::fs::write(path, text)
-                    .with_context(|| format!("cannot write {}", path.display()))?,
+                Some(path) => {
+                    check_out_dir(path)?;
+                    std::fs::write(path, text)
+                        .with_context(|| format!("cannot write {}", path.display()))?;
+                }
                 None => con.out.write_all(text.as_bytes())?,
             }
             // The report is written either way; a scheduled export must
@@ -288,6 +305,30 @@ pub fn run(config: &Path, args: ReconcileArgs, con: &mut Console) -> anyhow::Res
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// `--out FILE` needs FILE's directory: name it, and what to do, rather
+/// than the system's "No such file or directory" (QA20 F9).
+fn check_out_dir(path: &Path) -> anyhow::Result<()> {
+    let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) else {
+        return Ok(());
+    };
+    if dir.is_dir() {
+        return Ok(());
+    }
+    if dir.exists() {
+        anyhow::bail!(
+            "cannot write {}: {} is not a directory; give --out a path in an existing directory",
+            path.display(),
+            dir.display()
+        );
+    }
+    anyhow::bail!(
+        "cannot write {}: directory {} does not exist; create it (mkdir -p {}) or give --out a path in an existing directory",
+        path.display(),
+        dir.display(),
+        dir.display()
+    )
 }
 
 /// A run that dropped the decisions of a connector whose claims finalised

@@ -10,12 +10,17 @@
 //!   currency), network-reported commission (its own currency, which may
 //!   differ: CAKE pays in one and receives in another) and Reckon's
 //!   commission basis (program currency);
+//! - **totals** of money per network (and claim and commission currency)
+//!   and for the program: the summary rows' sums, plus the basis of the
+//!   payable claims ([`NetworkTotal`], [`ProgramTotals`]);
 //! - **discrepancies**: every claim whose outcome is not `matched`, with its
-//!   reason, claim id, order id and amounts.
+//!   reason, claim id, order id, amounts, payable flag, lock date and,
+//!   when it earns but is not payable, why ([`NotPayable`]).
 //!
 //! Formats: JSON (the [`Report`] struct), CSV (the summary table, a blank
-//! line, then the discrepancy table, each with its header) and a printable
-//! HTML page. Columns are only ever appended (other tools read them by
+//! line, then the discrepancy table, each with its header; no totals
+//! table: a third would break readers of the second to its end) and a
+//! printable HTML page (with a totals table). Columns are only ever appended (other tools read them by
 //! position). The HTML shows the bidirectional and control characters of
 //! names and ids as `<U+202E>` ([`visible`]); JSON and CSV keep them as
 //! the networks sent them.
@@ -120,6 +125,46 @@ pub struct SummaryRow {
     pub basis: Decimal,
 }
 
+/// Money totals of one network's claims in one claim currency and
+/// commission currency: the sums of its summary rows (all partners and
+/// outcomes), and the basis of its payable claims.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct NetworkTotal {
+    /// Claim connector id.
+    pub network: String,
+    /// Currency of the claimed amounts.
+    pub currency: String,
+    /// Currency of the network commission.
+    pub commission_currency: String,
+    /// Number of claims.
+    pub claims: u64,
+    /// Of which payable.
+    pub payable: u64,
+    /// Sum of claimed sale amounts (`currency`); `None` when no claim
+    /// carried one.
+    pub claimed_amount: Option<Decimal>,
+    /// Sum of network-reported commission (`commission_currency`); `None`
+    /// when no claim reported one.
+    pub network_commission: Option<Decimal>,
+    /// Sum of Reckon's basis (program currency).
+    pub basis: Decimal,
+    /// Of `basis`, the part of the payable claims (program currency).
+    pub payable_basis: Decimal,
+}
+
+/// Totals of the whole program for the month, in the program currency
+/// (claimed amounts and network commissions are in several currencies:
+/// see [`Report::network_totals`]).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ProgramTotals {
+    /// Payable claims.
+    pub payable: u64,
+    /// Sum of Reckon's basis.
+    pub basis: Decimal,
+    /// Of `basis`, the part of the payable claims.
+    pub payable_basis: Decimal,
+}
+
 /// One discrepancy line.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct DiscrepancyRow {
@@ -190,8 +235,65 @@ pub struct DiscrepancyRow {
     /// The program settings the decision was made with (tolerances, the
     /// exact `tolerance_applied`, windows, attribution): a config edited
     /// since does not change what this decision used (QA18 A3). The CSV
-    /// has `tolerance_applied`, appended last.
+    /// has `tolerance_applied`, appended after `commission_currency`.
     pub inputs: super::model::DecisionInputs,
+    /// Whether commission may be paid on the claim (as of
+    /// [`Report::judged_at`]): the summary's `payable` counts these.
+    pub payable: bool,
+    /// The claim's lock date (UTC, RFC 3339, as `decided_at`): the
+    /// network's, else the order's time + the return window; none without
+    /// either.
+    pub lock_at: Option<String>,
+    /// Why an earning claim is not payable ([`NotPayable`]); none for a
+    /// payable claim, a claim whose outcome does not earn (the outcome
+    /// says why), and when the decisions do not record when they were
+    /// judged and the lock date is after `decided_at` (either could hold).
+    pub not_payable_reason: Option<NotPayable>,
+}
+
+/// Why an earning claim (`matched`, `amount_mismatch`,
+/// `partially_refunded`) is not payable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NotPayable {
+    /// Its lock date had not passed when it was judged.
+    LockPending,
+    /// Its lock date had passed, but the program pays only
+    /// network-approved claims (`require_network_approval`) and the network
+    /// still has it pending.
+    AwaitingNetworkApproval,
+}
+
+impl NotPayable {
+    /// snake_case name as used in files.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NotPayable::LockPending => "lock_pending",
+            NotPayable::AwaitingNetworkApproval => "awaiting_network_approval",
+        }
+    }
+
+    /// Why `d` is not payable, judged at `judged_at` (the run's `now`):
+    /// the engine makes an earning decision payable once `judged_at >=
+    /// lock_at`, unless the network's approval is still required. So a
+    /// lock date at or before `judged_at` leaves the approval as the
+    /// cause. Stored decisions not judged again by the run of `judged_at`
+    /// were judged earlier; those whose lock date passed in between are
+    /// judged again by that run (the lock date is their next change), so
+    /// the rule holds for them too. Without `judged_at`, `decided_at`
+    /// (a lower bound) decides only the approval case.
+    pub fn of(d: &Decision, judged_at: Option<DateTime<Utc>>) -> Option<NotPayable> {
+        if d.payable || !d.outcome.earns() {
+            return None;
+        }
+        let lock = d.lock_at?;
+        match judged_at {
+            Some(at) if lock > at => Some(NotPayable::LockPending),
+            Some(_) => Some(NotPayable::AwaitingNetworkApproval),
+            None if lock <= d.decided_at => Some(NotPayable::AwaitingNetworkApproval),
+            None => None,
+        }
+    }
 }
 
 /// Decisions of a report judged before a deadline of their own that has
@@ -314,6 +416,11 @@ pub struct Report {
     pub totals: BTreeMap<Outcome, u64>,
     /// Per network, partner, outcome, claim and commission currency.
     pub summary: Vec<SummaryRow>,
+    /// Money totals per network, claim currency and commission currency
+    /// (the sums of `summary`'s rows).
+    pub network_totals: Vec<NetworkTotal>,
+    /// Totals of the program, in its currency.
+    pub program_totals: ProgramTotals,
     /// Every non-`matched` claim; with [`Report::all_claims`], every claim.
     pub discrepancies: Vec<DiscrepancyRow>,
     /// `discrepancies` lists `matched` claims too (`report --all`).
@@ -369,12 +476,29 @@ pub fn build_with(
     decisions: &[Decision],
     all_claims: bool,
 ) -> Report {
+    build_judged(program, currency, period, tz, decisions, all_claims, None)
+}
+
+/// [`build_with`] of decisions judged at `judged_at` (the run's `now` or
+/// the `--as-of` instant, [`Report::judged_at`]), which tells why an
+/// earning claim is not payable ([`NotPayable::of`]).
+pub fn build_judged(
+    program: &str,
+    currency: &str,
+    period: Period,
+    tz: chrono_tz::Tz,
+    decisions: &[Decision],
+    all_claims: bool,
+    judged_at: Option<DateTime<Utc>>,
+) -> Report {
     type GroupKey = (String, String, Outcome, String, String);
     let mut groups: BTreeMap<GroupKey, SummaryRow> = BTreeMap::new();
     let mut totals = BTreeMap::new();
     let mut discrepancies = Vec::new();
     let mut claims = 0;
     let mut names: BTreeMap<(&str, &str), &String> = BTreeMap::new();
+    // Per network, claim currency and commission currency.
+    let mut payable_basis: BTreeMap<(String, String, String), Decimal> = BTreeMap::new();
     let mut sorted: Vec<&Decision> = decisions
         .iter()
         .filter(|d| d.program == program && period.contains(d.occurred_at, tz))
@@ -425,6 +549,11 @@ pub fn build_with(
         }
         if let Some(m) = &d.basis {
             row.basis += m.amount;
+            if d.payable {
+                *payable_basis
+                    .entry((d.claim.source.clone(), cur.clone(), commission_cur.clone()))
+                    .or_default() += m.amount;
+            }
         }
         if let Some(name) = &d.partner_name {
             // The statement's rule: the last name in key order, on every
@@ -477,39 +606,108 @@ pub fn build_with(
                 network_commission_value: d.network_commission.as_ref().map(value),
                 commission_currency: currency_of(&d.network_commission),
                 inputs: d.inputs.clone(),
+                payable: d.payable,
+                lock_at: d
+                    .lock_at
+                    .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)),
+                not_payable_reason: NotPayable::of(d, judged_at),
             });
         }
     }
+    let summary: Vec<SummaryRow> = groups
+        .into_values()
+        .map(|mut r| {
+            use plugin_api::currency::at_minor_scale;
+            r.partner_name = names
+                .get(&(r.network.as_str(), r.partner_id.as_str()))
+                .map(|n| (*n).clone());
+            r.claimed_amount = r.claimed_amount.map(|c| at_minor_scale(c, &r.currency));
+            r.network_commission = r
+                .network_commission
+                .map(|c| at_minor_scale(c, &r.commission_currency));
+            r.basis = at_minor_scale(r.basis, currency);
+            r
+        })
+        .collect();
+    let (network_totals, program_totals) = money_totals(&summary, &payable_basis, currency);
     Report {
         program: program.to_owned(),
         currency: currency.to_owned(),
         period: period.to_string(),
         timezone: tz.name().to_owned(),
         as_of: None,
-        judged_at: None,
+        judged_at,
         stale: None,
         store_as_of: None,
         claims,
         totals,
-        summary: groups
-            .into_values()
-            .map(|mut r| {
-                use plugin_api::currency::at_minor_scale;
-                r.partner_name = names
-                    .get(&(r.network.as_str(), r.partner_id.as_str()))
-                    .map(|n| (*n).clone());
-                r.claimed_amount = r.claimed_amount.map(|c| at_minor_scale(c, &r.currency));
-                r.network_commission = r
-                    .network_commission
-                    .map(|c| at_minor_scale(c, &r.commission_currency));
-                r.basis = at_minor_scale(r.basis, currency);
-                r
-            })
-            .collect(),
+        summary,
+        network_totals,
+        program_totals,
         discrepancies,
         all_claims,
         not_reconciled: false,
     }
+}
+
+/// The summary rows summed per network, claim currency and commission
+/// currency, and over the program (program currency), so a CSV reader
+/// gets the same figures by summing the summary table; with the basis of
+/// the payable claims (`payable_basis`, by the same key), which the
+/// summary does not have.
+fn money_totals(
+    summary: &[SummaryRow],
+    payable_basis: &BTreeMap<(String, String, String), Decimal>,
+    currency: &str,
+) -> (Vec<NetworkTotal>, ProgramTotals) {
+    use plugin_api::currency::at_minor_scale;
+    let mut by_network: BTreeMap<(&str, &str, &str), NetworkTotal> = BTreeMap::new();
+    let mut program = ProgramTotals {
+        payable: 0,
+        basis: at_minor_scale(Decimal::ZERO, currency),
+        payable_basis: at_minor_scale(Decimal::ZERO, currency),
+    };
+    let add = |sum: &mut Option<Decimal>, x: Option<Decimal>| {
+        if let Some(x) = x {
+            *sum = Some(sum.unwrap_or_default() + x);
+        }
+    };
+    for r in summary {
+        let t = by_network
+            .entry((&r.network, &r.currency, &r.commission_currency))
+            .or_insert_with(|| NetworkTotal {
+                network: r.network.clone(),
+                currency: r.currency.clone(),
+                commission_currency: r.commission_currency.clone(),
+                claims: 0,
+                payable: 0,
+                claimed_amount: None,
+                network_commission: None,
+                basis: Decimal::ZERO,
+                payable_basis: at_minor_scale(
+                    payable_basis
+                        .get(&(
+                            r.network.clone(),
+                            r.currency.clone(),
+                            r.commission_currency.clone(),
+                        ))
+                        .copied()
+                        .unwrap_or_default(),
+                    currency,
+                ),
+            });
+        t.claims += r.claims;
+        t.payable += r.payable;
+        add(&mut t.claimed_amount, r.claimed_amount);
+        add(&mut t.network_commission, r.network_commission);
+        t.basis += r.basis;
+        program.payable += r.payable;
+        program.basis += r.basis;
+    }
+    for t in by_network.values() {
+        program.payable_basis += t.payable_basis;
+    }
+    (by_network.into_values().collect(), program)
 }
 
 const SUMMARY_HEADER: [&str; 15] = [
@@ -530,9 +728,11 @@ const SUMMARY_HEADER: [&str; 15] = [
     "judged_at",
 ];
 /// The listing's columns up to `decided_at`; the plain amounts and their
-/// currencies follow (appended 2026-11-30), then `tolerance_applied`.
+/// currencies follow (appended 2026-11-30), then `tolerance_applied`, then
+/// the payable flag, the lock date and why not payable (appended
+/// 2026-12-01).
 const DISCREPANCY_TEXT_COLUMNS: usize = 17;
-const DISCREPANCY_HEADER: [&str; 27] = [
+const DISCREPANCY_HEADER: [&str; 30] = [
     "network",
     "claim_id",
     "partner_id",
@@ -560,6 +760,23 @@ const DISCREPANCY_HEADER: [&str; 27] = [
     "network_commission_value",
     "commission_currency",
     "tolerance_applied",
+    "payable",
+    "lock_at",
+    "not_payable_reason",
+];
+
+/// The HTML's totals table (JSON `network_totals`, `program_totals`).
+const TOTALS_HEADER: [&str; 10] = [
+    "network",
+    "currency",
+    "claims",
+    "payable",
+    "claimed_amount",
+    "network_commission",
+    "commission_currency",
+    "basis",
+    "payable_basis",
+    "basis_currency",
 ];
 
 /// With `guard` (the CSV), text cells go through [`text_cell`]: a partner
@@ -591,7 +808,7 @@ fn summary_cells(report: &Report, r: &SummaryRow, guard: bool) -> [String; 15] {
     ]
 }
 
-fn discrepancy_cells(r: &DiscrepancyRow, guard: bool) -> [String; 27] {
+fn discrepancy_cells(r: &DiscrepancyRow, guard: bool) -> [String; 30] {
     let rate = |r: &Option<Decimal>| r.map(|r| r.to_string()).unwrap_or_default();
     let o = |s: &Option<String>| s.clone().unwrap_or_default();
     let t = |s: &str| text_cell(s, guard);
@@ -623,6 +840,11 @@ fn discrepancy_cells(r: &DiscrepancyRow, guard: bool) -> [String; 27] {
         rate(&r.network_commission_value),
         o(&r.commission_currency),
         rate(&r.inputs.tolerance_applied),
+        r.payable.to_string(),
+        o(&r.lock_at),
+        r.not_payable_reason
+            .map(|n| n.as_str().to_owned())
+            .unwrap_or_default(),
     ]
 }
 
@@ -667,10 +889,10 @@ fn esc(s: &str) -> String {
 }
 
 /// An HTML table of the first `header.len()` cells of each row.
-fn table<const N: usize>(
+fn table<R: IntoIterator<Item = String>>(
     out: &mut String,
     header: &[&str],
-    rows: impl Iterator<Item = [String; N]>,
+    rows: impl Iterator<Item = R>,
 ) {
     out.push_str("<table>\n<thead><tr>");
     for h in header {
@@ -743,11 +965,56 @@ fn html(r: &Report) -> String {
             esc(&s.sentence(r.judged_at))
         );
     }
+    if r.claims == 0 && !r.not_reconciled {
+        let _ = writeln!(
+            out,
+            "<p>No claims: no claim of program {} converted in {} on the calendar of {}.</p>",
+            esc(&r.program),
+            esc(&r.period),
+            esc(&r.timezone)
+        );
+    }
     out.push_str("<h2>Summary by network and partner</h2>\n");
     table(
         &mut out,
         &SUMMARY_HEADER,
         r.summary.iter().map(|row| summary_cells(r, row, false)),
+    );
+    out.push_str("<h2>Totals by network</h2>\n");
+    let amount = |a: Option<Decimal>| a.map(|a| a.to_string()).unwrap_or_default();
+    table(
+        &mut out,
+        &TOTALS_HEADER,
+        r.network_totals
+            .iter()
+            .map(|t| {
+                [
+                    t.network.clone(),
+                    t.currency.clone(),
+                    t.claims.to_string(),
+                    t.payable.to_string(),
+                    amount(t.claimed_amount),
+                    amount(t.network_commission),
+                    t.network_commission
+                        .map(|_| t.commission_currency.clone())
+                        .unwrap_or_default(),
+                    t.basis.to_string(),
+                    t.payable_basis.to_string(),
+                    r.currency.clone(),
+                ]
+            })
+            .chain(std::iter::once([
+                "all networks".to_owned(),
+                String::new(),
+                r.claims.to_string(),
+                r.program_totals.payable.to_string(),
+                String::new(),
+                String::new(),
+                String::new(),
+                r.program_totals.basis.to_string(),
+                r.program_totals.payable_basis.to_string(),
+                r.currency.clone(),
+            ])),
     );
     let _ = writeln!(
         out,
@@ -760,13 +1027,25 @@ fn html(r: &Report) -> String {
         r.discrepancies.len()
     );
     // The HTML shows each amount once, with its currency: the plain
-    // decimal columns appended for spreadsheets are left out.
+    // decimal columns appended for spreadsheets are left out; the payable
+    // flag, the lock date and why not payable follow the text columns.
+    let payable_columns = DISCREPANCY_HEADER.len() - 3..DISCREPANCY_HEADER.len();
+    let header: Vec<&str> = DISCREPANCY_HEADER[..DISCREPANCY_TEXT_COLUMNS]
+        .iter()
+        .chain(&DISCREPANCY_HEADER[payable_columns.clone()])
+        .copied()
+        .collect();
     table(
         &mut out,
-        &DISCREPANCY_HEADER[..DISCREPANCY_TEXT_COLUMNS],
-        r.discrepancies
-            .iter()
-            .map(|row| discrepancy_cells(row, false)),
+        &header,
+        r.discrepancies.iter().map(|row| {
+            let mut cells = discrepancy_cells(row, false).to_vec();
+            cells[payable_columns.start] = if row.payable { "yes" } else { "no" }.to_owned();
+            let tail = cells.split_off(payable_columns.start);
+            cells.truncate(DISCREPANCY_TEXT_COLUMNS);
+            cells.extend(tail);
+            cells
+        }),
     );
     out.push_str("</body>\n</html>\n");
     out
@@ -969,5 +1248,319 @@ mod amount_tests {
         assert!(json["discrepancies"][0]["claim_currency"].is_null());
         assert!(json["discrepancies"][0]["refunded_value"].is_null());
         assert_eq!(json["discrepancies"][0]["order_currency"], "USD");
+    }
+}
+
+#[cfg(test)]
+mod payable_tests {
+    use super::*;
+    use crate::reconcile::model::{DecisionInputs, MatchedBy, RecordRef};
+    use plugin_api::{EventType, Money};
+
+    fn t(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+    }
+
+    fn usd(s: &str) -> Option<Money> {
+        Some(Money::new(s.parse().unwrap(), "USD"))
+    }
+
+    /// A matched claim of `source`, judged on 2026-11-20, locked on
+    /// 2026-11-15.
+    fn decision(source: &str, id: &str) -> Decision {
+        Decision {
+            program: "shop".into(),
+            claim: RecordRef {
+                source: source.into(),
+                id: id.into(),
+                revision: 1,
+            },
+            partner_id: "p1".into(),
+            partner_name: None,
+            event_type: EventType::Sale,
+            occurred_at: t("2026-11-10T10:00:00Z"),
+            order: Some(RecordRef {
+                source: "shop".into(),
+                id: format!("A-{id}"),
+                revision: 1,
+            }),
+            matched_by: Some(MatchedBy::OrderId),
+            outcome: Outcome::Matched,
+            payable: true,
+            lock_at: Some(t("2026-11-15T00:00:00Z")),
+            basis: usd("100.00"),
+            claimed_amount: usd("100.00"),
+            order_amount: usd("100.00"),
+            refunded_amount: None,
+            network_commission: usd("10.00"),
+            fx_rate: None,
+            winner: None,
+            reason: "matched".into(),
+            decided_at: t("2026-11-20T00:00:00Z"),
+            order_fx_rate: None,
+            inputs: DecisionInputs::default(),
+        }
+    }
+
+    /// QA20 F2: the listing could not explain the summary's `payable`
+    /// count: no payable flag, no lock date. a-80 (order lock not passed)
+    /// and I-2 (network lock ahead) were among 20 claims, 18 payable,
+    /// and nothing said which two.
+    #[test]
+    fn each_listed_claim_says_whether_it_is_payable_its_lock_date_and_why_not() {
+        let judged_at = t("2026-11-20T00:00:00Z");
+        let paid = decision("neta", "a-1");
+        let mut pending = decision("neta", "a-80");
+        pending.payable = false;
+        pending.lock_at = Some(t("2026-11-30T12:00:00.5Z"));
+        // Lock passed at the run, not payable: the network's approval.
+        let mut approval = decision("neta", "a-81");
+        approval.payable = false;
+        let mut lost = decision("neta", "a-82");
+        lost.outcome = Outcome::Duplicate;
+        lost.payable = false;
+        lost.basis = None;
+        let decisions = [paid, pending, approval, lost];
+        let period: Period = "2026-11".parse().unwrap();
+        let r = build_judged(
+            "shop",
+            "USD",
+            period,
+            chrono_tz::UTC,
+            &decisions,
+            true,
+            Some(judged_at),
+        );
+        assert_eq!(r.judged_at, Some(judged_at));
+        let rows: Vec<(&str, bool, Option<&str>, Option<NotPayable>)> = r
+            .discrepancies
+            .iter()
+            .map(|d| {
+                (
+                    d.claim_id.as_str(),
+                    d.payable,
+                    d.lock_at.as_deref(),
+                    d.not_payable_reason,
+                )
+            })
+            .collect();
+        assert_eq!(
+            rows,
+            [
+                ("a-1", true, Some("2026-11-15T00:00:00Z"), None),
+                (
+                    "a-80",
+                    false,
+                    Some("2026-11-30T12:00:00.500Z"),
+                    Some(NotPayable::LockPending)
+                ),
+                (
+                    "a-81",
+                    false,
+                    Some("2026-11-15T00:00:00Z"),
+                    Some(NotPayable::AwaitingNetworkApproval)
+                ),
+                // The outcome says why.
+                ("a-82", false, Some("2026-11-15T00:00:00Z"), None),
+            ]
+        );
+        // The listing's payable flags add up to the summary's count.
+        let listed = r.discrepancies.iter().filter(|d| d.payable).count() as u64;
+        assert_eq!(listed, r.summary.iter().map(|s| s.payable).sum::<u64>());
+
+        // CSV: appended at the end; the old columns keep their places.
+        let csv = render(&r, Format::Csv);
+        let listing = csv.split("\n\n").nth(1).unwrap();
+        let mut reader = csv::Reader::from_reader(listing.as_bytes());
+        let head: Vec<String> = reader.headers().unwrap().iter().map(String::from).collect();
+        assert_eq!(head.len(), 30);
+        assert_eq!(head[16], "decided_at");
+        assert_eq!(head[26], "tolerance_applied");
+        assert_eq!(&head[27..], ["payable", "lock_at", "not_payable_reason"]);
+        let cells: Vec<Vec<String>> = reader
+            .records()
+            .map(|r| r.unwrap().iter().skip(27).map(String::from).collect())
+            .collect();
+        assert_eq!(
+            cells,
+            [
+                ["true", "2026-11-15T00:00:00Z", ""],
+                ["false", "2026-11-30T12:00:00.500Z", "lock_pending"],
+                ["false", "2026-11-15T00:00:00Z", "awaiting_network_approval"],
+                ["false", "2026-11-15T00:00:00Z", ""],
+            ]
+        );
+
+        // JSON.
+        let json: serde_json::Value = serde_json::from_str(&render(&r, Format::Json)).unwrap();
+        let row = &json["discrepancies"][1];
+        assert_eq!(row["payable"], false, "{row}");
+        assert_eq!(row["lock_at"], "2026-11-30T12:00:00.500Z");
+        assert_eq!(row["not_payable_reason"], "lock_pending");
+        assert!(json["discrepancies"][0]["not_payable_reason"].is_null());
+        assert_eq!(json["discrepancies"][0]["payable"], true);
+
+        // HTML: after the text columns, people's yes/no.
+        let html = render(&r, Format::Html);
+        assert!(
+            html.contains("<th>decided at</th><th>payable</th><th>lock at</th><th>not payable reason</th></tr>"),
+            "{html}"
+        );
+        assert!(
+            html.contains(
+                "<td>2026-11-20T00:00:00Z</td><td>no</td><td>2026-11-30T12:00:00.500Z</td><td>lock_pending</td></tr>"
+            ),
+            "{html}"
+        );
+        assert!(
+            html.contains("<td>2026-11-20T00:00:00Z</td><td>yes</td><td>2026-11-15T00:00:00Z</td><td></td></tr>"),
+            "{html}"
+        );
+    }
+
+    /// When the run's instant is not recorded (decisions of an earlier
+    /// version), `decided_at` tells only the approval case apart: a
+    /// judgement kept since may have been reached again after the lock.
+    #[test]
+    fn without_the_run_instant_only_a_lock_before_the_decision_says_why() {
+        let mut d = decision("neta", "a-1");
+        d.payable = false;
+        assert_eq!(
+            NotPayable::of(&d, None),
+            Some(NotPayable::AwaitingNetworkApproval)
+        );
+        d.lock_at = Some(t("2026-11-25T00:00:00Z"));
+        assert_eq!(NotPayable::of(&d, None), None);
+        // The run that judged it (`reckon reconcile --now` before the
+        // first judgement was kept) is what counts.
+        assert_eq!(
+            NotPayable::of(&d, Some(t("2026-11-24T00:00:00Z"))),
+            Some(NotPayable::LockPending)
+        );
+        assert_eq!(
+            NotPayable::of(&d, Some(t("2026-11-25T00:00:00Z"))),
+            Some(NotPayable::AwaitingNetworkApproval)
+        );
+    }
+
+    /// QA20 F8: no format gave money totals; an analyst summed the
+    /// summary rows by hand to compare what a network claims with what is
+    /// owed.
+    #[test]
+    fn totals_per_network_and_for_the_program_are_the_sums_of_the_summary_rows() {
+        let a1 = decision("neta", "a-1");
+        let mut a2 = decision("neta", "a-2");
+        a2.partner_id = "p2".into();
+        a2.claimed_amount = usd("102.00");
+        a2.basis = usd("102.00");
+        a2.network_commission = usd("10.20");
+        let mut a3 = decision("neta", "a-3");
+        a3.payable = false;
+        a3.lock_at = Some(t("2026-12-01T00:00:00Z"));
+        a3.basis = usd("50.00");
+        let mut a4 = decision("neta", "a-4");
+        a4.outcome = Outcome::NoOrder;
+        a4.payable = false;
+        a4.basis = None;
+        a4.claimed_amount = usd("75.00");
+        a4.network_commission = None;
+        // A EUR claim converted to a USD basis.
+        let mut e1 = decision("neta", "e-1");
+        e1.claimed_amount = Some(Money::new("92".parse().unwrap(), "EUR"));
+        e1.network_commission = Some(Money::new("9.2".parse().unwrap(), "EUR"));
+        e1.basis = usd("100.00");
+        let mut b1 = decision("netb", "b-1");
+        b1.outcome = Outcome::Duplicate;
+        b1.payable = false;
+        b1.basis = None;
+        b1.network_commission = None;
+        let period: Period = "2026-11".parse().unwrap();
+        let r = build_judged(
+            "shop",
+            "USD",
+            period,
+            chrono_tz::UTC,
+            &[a1, a2, a3, a4, e1, b1],
+            false,
+            Some(t("2026-11-20T00:00:00Z")),
+        );
+        let json: serde_json::Value = serde_json::from_str(&render(&r, Format::Json)).unwrap();
+        assert_eq!(
+            json["network_totals"],
+            serde_json::json!([
+                {"network": "neta", "currency": "EUR", "commission_currency": "EUR",
+                 "claims": 1, "payable": 1, "claimed_amount": "92.00",
+                 "network_commission": "9.20", "basis": "100.00", "payable_basis": "100.00"},
+                {"network": "neta", "currency": "USD", "commission_currency": "USD",
+                 "claims": 4, "payable": 2, "claimed_amount": "377.00",
+                 "network_commission": "30.20", "basis": "252.00", "payable_basis": "202.00"},
+                {"network": "netb", "currency": "USD", "commission_currency": "USD",
+                 "claims": 1, "payable": 0, "claimed_amount": "100.00",
+                 "network_commission": null, "basis": "0.00", "payable_basis": "0.00"},
+            ]),
+            "{json}"
+        );
+        assert_eq!(
+            json["program_totals"],
+            serde_json::json!({"payable": 3, "basis": "352.00", "payable_basis": "302.00"})
+        );
+        // The outcome counts are untouched.
+        assert_eq!(json["totals"]["matched"], 4);
+        // Each network total is the sum of its summary rows.
+        for n in &r.network_totals {
+            let rows = r.summary.iter().filter(|s| {
+                (&s.network, &s.currency, &s.commission_currency)
+                    == (&n.network, &n.currency, &n.commission_currency)
+            });
+            let (claims, basis) =
+                rows.fold((0, Decimal::ZERO), |(c, b), s| (c + s.claims, b + s.basis));
+            assert_eq!((claims, basis), (n.claims, n.basis), "{}", n.network);
+        }
+        // The HTML has a totals table, ending with the program's.
+        let html = render(&r, Format::Html);
+        assert!(html.contains("<h2>Totals by network</h2>"), "{html}");
+        assert!(
+            html.contains("<tr><td>neta</td><td>USD</td><td>4</td><td>2</td><td>377.00</td><td>30.20</td><td>USD</td><td>252.00</td><td>202.00</td><td>USD</td></tr>"),
+            "{html}"
+        );
+        assert!(
+            html.contains("<tr><td>all networks</td><td></td><td>6</td><td>3</td><td></td><td></td><td></td><td>352.00</td><td>302.00</td><td>USD</td></tr>"),
+            "{html}"
+        );
+        // The CSV keeps its two tables.
+        let csv = render(&r, Format::Csv);
+        assert_eq!(csv.split("\n\n").count(), 2, "{csv}");
+        assert!(!csv.contains("payable_basis"), "{csv}");
+    }
+
+    /// QA20 F9: a month without claims printed bare headers, nothing else.
+    #[test]
+    fn an_empty_month_says_so_in_the_html() {
+        let period: Period = "2025-01".parse().unwrap();
+        let r = build("shop", "USD", period, chrono_tz::America::New_York, &[]);
+        let html = render(&r, Format::Html);
+        assert!(
+            html.contains("<p>No claims: no claim of program shop converted in 2025-01 on the calendar of America/New_York.</p>"),
+            "{html}"
+        );
+        let json: serde_json::Value = serde_json::from_str(&render(&r, Format::Json)).unwrap();
+        assert_eq!(json["claims"], 0);
+        assert_eq!(json["network_totals"], serde_json::json!([]));
+        assert_eq!(
+            json["program_totals"],
+            serde_json::json!({"payable": 0, "basis": "0.00", "payable_basis": "0.00"})
+        );
+        let mut one = build(
+            "shop",
+            "USD",
+            "2026-11".parse().unwrap(),
+            chrono_tz::UTC,
+            &[decision("neta", "a-1")],
+        );
+        assert!(!render(&one, Format::Html).contains("No claims"));
+        // A program not reconciled says that instead.
+        one = build("shop", "USD", period, chrono_tz::UTC, &[]);
+        one.not_reconciled = true;
+        assert!(!render(&one, Format::Html).contains("No claims"));
     }
 }
