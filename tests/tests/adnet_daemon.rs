@@ -235,6 +235,84 @@ max_pause_secs = 1"#,
     );
 }
 
+/// QA20 F1: Meta leaves archived and deleted ad sets out of insights
+/// unless the request filters on their status, and the host zeroes stored
+/// rows a complete re-pull no longer returns. So an ad set archived (or a
+/// campaign deleted) after its spend was stored lost that spend for good on
+/// the next re-pull of its days. The plugin now asks for every status: the
+/// re-pull returns the same rows and nothing changes.
+#[test]
+fn meta_ads_re_pull_keeps_the_spend_of_an_ad_set_archived_since() {
+    let fake = meta_ads::MetaFake::new(meta_ads::Config::default(), Universe::new(43, 12, 4));
+    let token = fake.config.access_token.clone();
+    let server = FakeServer::start(meta_ads::router(fake.clone()));
+    let d = Daemon::new(
+        "meta_ads",
+        "meta_arch",
+        "America/Los_Angeles",
+        &format!(
+            r#"ad_account_id = "act_4242"
+access_token = {{ secret = "env:META_TEST_TOKEN" }}
+base_url = "{}"
+page_size = 20"#,
+            server.base_url
+        ),
+        &[("META_TEST_TOKEN", &token)],
+    );
+    let (from, to) = (day("2026-10-01"), day("2026-10-03"));
+    assert_ok(&d.sync("meta_arch", "2026-10-01", "2026-10-03"), "sync");
+    let first = d.export("meta_arch");
+    // Archive an active ad set with spend on the last day, and delete the
+    // campaign of another.
+    let truth = fake.truth(Level::AdGroup, from, to);
+    let active = |r: &&reckon_tests::fakes::google_ads::wire::Row| {
+        r.day == to && r.m.cost_micros > 0 && fake.effective_status(Level::AdGroup, r) == "ACTIVE"
+    };
+    let archived = truth.iter().find(active).unwrap().clone();
+    let deleted = truth
+        .iter()
+        .find(|r| active(r) && r.campaign != archived.campaign)
+        .unwrap()
+        .clone();
+    let stored = |v: &[(Spend, u64)], r: &reckon_tests::fakes::google_ads::wire::Row| {
+        v.iter()
+            .find(|(s, _)| s.day == r.day && s.ad_group_id == r.ad_group_id())
+            .cloned()
+            .unwrap_or_else(|| panic!("{:?} on {} not stored", r.ad_group_id(), r.day))
+    };
+    for r in [&archived, &deleted] {
+        assert_eq!(stored(&first, r).0.spend.amount, r.m.cost());
+    }
+    fake.set_status(Level::AdGroup, &archived.ad_group_id().unwrap(), "ARCHIVED");
+    fake.set_status(Level::Campaign, &deleted.campaign_id(), "DELETED");
+    assert_eq!(fake.effective_status(Level::AdGroup, &deleted), "DELETED");
+
+    assert_ok(&d.sync("meta_arch", "2026-10-01", "2026-10-03"), "re-pull");
+    let second = d.export("meta_arch");
+    for r in [&archived, &deleted] {
+        let (s, rev) = stored(&second, r);
+        assert_eq!(
+            (s.spend.amount, s.impressions, rev),
+            (r.m.cost(), r.m.impressions, 1),
+            "{:?} on {}: the re-pull zeroed its spend",
+            r.ad_group_id(),
+            r.day
+        );
+    }
+    // The objects archived or deleted from the start are stored too, and
+    // nothing changed.
+    assert!(truth.iter().any(|r| matches!(
+        fake.effective_status(Level::AdGroup, r).as_str(),
+        "ARCHIVED" | "DELETED"
+    )));
+    assert_eq!(second.len(), truth.len());
+    assert_eq!(
+        spend_totals(second.iter().map(|(s, _)| s)),
+        meta_ads::truth_totals(&fake, Level::AdGroup, from, to)
+    );
+    assert_eq!(first, second, "the re-pull changed stored rows");
+}
+
 #[test]
 fn meta_ads_wrong_token_fails_the_sync_naming_connector_and_setting() {
     let fake = meta_ads::MetaFake::new(meta_ads::Config::default(), Universe::new(1, 1, 1));

@@ -10,7 +10,7 @@ use plugin_api::testing::{open_check, open_read, FakeHost, Outcome};
 use plugin_api::{Record, Spend};
 use reckon_plugin_meta_ads::MetaAds;
 use reckon_tests::fakes::google_ads::wire::{self, spend_totals, Level, Universe};
-use reckon_tests::fakes::meta_ads::{bridge, truth_totals, Config, MetaFake};
+use reckon_tests::fakes::meta_ads::{self, bridge, truth_totals, Config, MetaFake};
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
@@ -387,4 +387,305 @@ fn a_malformed_page_names_stream_page_and_field_and_no_checkpoint_passes_it() {
         "2026-10-01"
     );
     assert!(spend(&out).iter().all(|s| s.day == day("2026-10-01")));
+}
+
+/// Asks the fake directly (as the host would, token added): status and
+/// parsed body.
+fn ask(fake: &Arc<MetaFake>, method: &str, path: &str, params: &[(&str, &str)]) -> (u16, Value) {
+    let mut q = url::form_urlencoded::Serializer::new(String::new());
+    for (k, v) in params {
+        q.append_pair(k, v);
+    }
+    let q = q.finish();
+    let (url, body) = match method {
+        "POST" => (format!("http://fake{path}"), Some(q)),
+        _ => (format!("http://fake{path}?{q}"), None),
+    };
+    let mut headers = std::collections::BTreeMap::new();
+    if body.is_some() {
+        headers.insert(
+            "content-type".to_owned(),
+            "application/x-www-form-urlencoded".to_owned(),
+        );
+    }
+    let reply = bridge(fake.clone(), TOKEN)(&plugin_api::protocol::HttpRequest {
+        id: 1,
+        method: method.into(),
+        url,
+        headers,
+        body,
+        idempotent: true,
+        label: String::new(),
+    });
+    (
+        reply.status,
+        plugin_api::serde_json::from_slice(&reply.body).unwrap(),
+    )
+}
+
+fn all_statuses(level: &str) -> String {
+    let values: &[&str] = match level {
+        "campaign" => &[
+            "ACTIVE",
+            "PAUSED",
+            "DELETED",
+            "ARCHIVED",
+            "IN_PROCESS",
+            "WITH_ISSUES",
+        ],
+        "adset" => &[
+            "ACTIVE",
+            "PAUSED",
+            "DELETED",
+            "CAMPAIGN_PAUSED",
+            "ARCHIVED",
+            "IN_PROCESS",
+            "WITH_ISSUES",
+        ],
+        _ => &[
+            "ACTIVE",
+            "PAUSED",
+            "DELETED",
+            "PENDING_REVIEW",
+            "DISAPPROVED",
+            "PREAPPROVED",
+            "PENDING_BILLING_INFO",
+            "CAMPAIGN_PAUSED",
+            "ARCHIVED",
+            "ADSET_PAUSED",
+            "IN_PROCESS",
+            "WITH_ISSUES",
+        ],
+    };
+    json!([{"field": format!("{level}.effective_status"), "operator": "IN", "value": values}])
+        .to_string()
+}
+
+/// `base` and one more parameter.
+fn plus<'a>(base: &[(&'a str, &'a str)], k: &'a str, v: &'a str) -> Vec<(&'a str, &'a str)> {
+    let mut p = base.to_vec();
+    p.push((k, v));
+    p
+}
+
+const RANGE: &str = r#"{"since":"2026-10-01","until":"2026-10-02"}"#;
+
+fn ids(page: &Value, field: &str) -> BTreeSet<String> {
+    page["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            format!(
+                "{} {}",
+                r["date_start"].as_str().unwrap(),
+                r[field].as_str().unwrap()
+            )
+        })
+        .collect()
+}
+
+/// The fake's side of QA20 F1: like Meta, insights leave archived and
+/// deleted objects out unless `filtering` asks for their status; a status
+/// the level does not document is error code 100; a filter on some
+/// statuses returns only those.
+#[test]
+fn the_fake_hides_archived_and_deleted_objects_unless_filtered_on_their_status() {
+    let fake = MetaFake::new(Config::default(), Universe::new(29, 12, 4));
+    let (from, to) = (day("2026-10-01"), day("2026-10-02"));
+    for (level, name, id) in [
+        (Level::Campaign, "campaign", "campaign_id"),
+        (Level::AdGroup, "adset", "adset_id"),
+        (Level::Ad, "ad", "ad_id"),
+    ] {
+        let truth = fake.truth(level, from, to);
+        let hidden: BTreeSet<String> = truth
+            .iter()
+            .filter(|r| {
+                matches!(
+                    fake.effective_status(level, r).as_str(),
+                    "ARCHIVED" | "DELETED"
+                )
+            })
+            .map(|r| {
+                let id = match level {
+                    Level::Campaign => r.campaign_id(),
+                    Level::AdGroup => r.ad_group_id().unwrap(),
+                    Level::Ad => r.ad_id().unwrap(),
+                };
+                format!("{} {id}", r.day)
+            })
+            .collect();
+        assert!(!hidden.is_empty(), "{name}: no archived or deleted object");
+        let base = [
+            ("level", name),
+            ("time_range", RANGE),
+            ("time_increment", "1"),
+            ("limit", "5000"),
+        ];
+        let path = "/v22.0/act_4242/insights";
+        // No filter: archived and deleted objects are left out.
+        let (status, plain) = ask(&fake, "GET", path, &base);
+        assert_eq!(status, 200, "{plain}");
+        let plain = ids(&plain, id);
+        assert_eq!(plain.len() + hidden.len(), truth.len(), "{name}");
+        assert!(plain.is_disjoint(&hidden), "{name}");
+        // Every status: the whole truth.
+        let all = all_statuses(name);
+        let (status, every) = ask(&fake, "GET", path, &plus(&base, "filtering", &all));
+        assert_eq!(status, 200, "{every}");
+        assert_eq!(ids(&every, id).len(), truth.len(), "{name}");
+        // Only archived and deleted: exactly the hidden ones.
+        let only = json!([{"field": format!("{name}.effective_status"), "operator": "IN",
+                           "value": ["ARCHIVED", "DELETED"]}])
+        .to_string();
+        let (status, gone) = ask(&fake, "GET", path, &plus(&base, "filtering", &only));
+        assert_eq!(status, 200, "{gone}");
+        assert_eq!(ids(&gone, id), hidden, "{name}");
+        // A value the level does not document: Meta's code 100.
+        let bad = match level {
+            Level::Campaign => "CAMPAIGN_PAUSED",
+            Level::AdGroup => "ADSET_PAUSED",
+            Level::Ad => "ACTIVE_OR_NOT",
+        };
+        let wrong = json!([{"field": format!("{name}.effective_status"), "operator": "IN",
+                            "value": ["ACTIVE", bad]}])
+        .to_string();
+        let (status, err) = ask(&fake, "GET", path, &plus(&base, "filtering", &wrong));
+        assert_eq!(status, 400, "{err}");
+        assert_eq!(err["error"]["code"], 100, "{err}");
+        assert!(
+            err["error"]["message"].as_str().unwrap().contains(bad),
+            "{err}"
+        );
+        // A report run keeps the filter it was created with.
+        let (status, run) = ask(&fake, "POST", path, &plus(&base, "filtering", &all));
+        assert_eq!(status, 200, "{run}");
+        let run_id = run["report_run_id"].as_str().unwrap().to_owned();
+        for _ in 0..fake.config.async_polls {
+            ask(&fake, "GET", &format!("/v22.0/{run_id}"), &[]);
+        }
+        let (status, page) = ask(
+            &fake,
+            "GET",
+            &format!("/v22.0/{run_id}/insights"),
+            &[("limit", "5000")],
+        );
+        assert_eq!(status, 200, "{page}");
+        assert_eq!(ids(&page, id).len(), truth.len(), "{name} report run");
+        let (status, err) = ask(&fake, "POST", path, &plus(&base, "filtering", &wrong));
+        assert_eq!((status, err["error"]["code"].clone()), (400, json!(100)));
+    }
+    // Archiving or deleting a campaign does the same to its ad sets and ads.
+    let row = &fake.truth(Level::Ad, from, to)[0];
+    fake.set_status(Level::Campaign, &row.campaign_id(), "DELETED");
+    assert_eq!(fake.effective_status(Level::AdGroup, row), "DELETED");
+    assert_eq!(fake.effective_status(Level::Ad, row), "DELETED");
+}
+
+/// F9 of QA20: rows carry the asked fields only (plus `date_start` and
+/// `date_stop`, which Meta always sends), so a plugin reading a field it
+/// did not ask for reads nothing; a field the fake does not know is code
+/// 100, as an unknown field is on Meta.
+#[test]
+fn the_fake_returns_only_the_asked_fields() {
+    let fake = MetaFake::new(Config::default(), Universe::new(29, 3, 2));
+    let path = "/v22.0/act_4242/insights";
+    let base = [
+        ("level", "adset"),
+        ("time_range", RANGE),
+        ("time_increment", "1"),
+        ("filtering", &all_statuses("adset")),
+    ];
+    let (status, page) = ask(
+        &fake,
+        "GET",
+        path,
+        &plus(&base, "fields", "adset_id,spend,inline_link_clicks"),
+    );
+    assert_eq!(status, 200, "{page}");
+    let rows = page["data"].as_array().unwrap();
+    assert!(!rows.is_empty());
+    for r in rows {
+        let keys: BTreeSet<&str> = r.as_object().unwrap().keys().map(String::as_str).collect();
+        assert_eq!(
+            keys,
+            BTreeSet::from([
+                "adset_id",
+                "spend",
+                "inline_link_clicks",
+                "date_start",
+                "date_stop"
+            ]),
+            "{r}"
+        );
+    }
+    let (status, err) = ask(&fake, "GET", path, &plus(&base, "fields", "adset_id,spnd"));
+    assert_eq!(status, 400, "{err}");
+    assert_eq!(err["error"]["code"], 100);
+    assert!(
+        err["error"]["message"].as_str().unwrap().contains("(spnd)"),
+        "{err}"
+    );
+}
+
+/// QA20 F1: Meta leaves archived and deleted campaigns, ad sets and ads out
+/// of insights unless the request filters on their status. The plugin
+/// filters on every status, so what is stored is the whole truth at every
+/// level, by direct reads and report runs alike (before: the fake's
+/// archived and deleted objects were missing).
+#[test]
+fn archived_and_deleted_objects_are_read_at_every_level_direct_and_async() {
+    let fake = MetaFake::new(Config::default(), Universe::new(28, 12, 4));
+    let w = window("2026-10-01", "2026-10-03");
+    for (level, name) in [
+        (Level::Campaign, "campaign"),
+        (Level::AdGroup, "adset"),
+        (Level::Ad, "ad"),
+    ] {
+        let truth = fake.truth(level, w.from, w.to);
+        assert!(
+            truth.iter().any(|r| matches!(
+                fake.effective_status(level, r).as_str(),
+                "ARCHIVED" | "DELETED"
+            )),
+            "{name}"
+        );
+        for mode in ["sync", "async"] {
+            let out = run(
+                &fake,
+                json!({ "ad_account_id": "4242", "level": name, "report_mode": mode, "poll_interval_secs": 0 }),
+                w,
+            );
+            out.result.as_ref().unwrap();
+            assert_eq!(spend(&out).len(), truth.len(), "{name} {mode}");
+            assert_eq!(
+                spend_totals(spend(&out)),
+                truth_totals(&fake, level, w.from, w.to),
+                "{name} {mode}"
+            );
+        }
+    }
+}
+
+/// QA20 F7: `clicks_metric = "inline_link_clicks"` stores Meta's link clicks
+/// (the fake's are about four in five of its all-clicks `clicks`).
+#[test]
+fn clicks_metric_inline_link_clicks_stores_link_clicks() {
+    let fake = MetaFake::new(Config::default(), Universe::new(30, 6, 3));
+    let w = window("2026-10-01", "2026-10-02");
+    let truth = fake.truth(Level::AdGroup, w.from, w.to);
+    let sum = |out: &Outcome| spend(out).iter().map(|s| s.clicks).sum::<u64>();
+    let all = run(&fake, json!({ "ad_account_id": "4242" }), w);
+    all.result.as_ref().unwrap();
+    assert_eq!(sum(&all), truth.iter().map(|r| r.m.clicks).sum::<u64>());
+    let link = run(
+        &fake,
+        json!({ "ad_account_id": "4242", "clicks_metric": "inline_link_clicks" }),
+        w,
+    );
+    link.result.as_ref().unwrap();
+    let want: u64 = truth.iter().map(|r| meta_ads::link_clicks(&r.m)).sum();
+    assert_eq!(sum(&link), want);
+    assert!(want < sum(&all));
 }

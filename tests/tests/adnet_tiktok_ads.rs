@@ -88,6 +88,21 @@ fn records_over_many_pages_equal_the_ground_truth() {
         .all(|s| s.timezone == "America/New_York" && s.spend.currency == "USD"));
     let keys: BTreeSet<String> = records.iter().map(|s| s.key()).collect();
     assert_eq!(keys.len(), records.len());
+    // The fake sends "-" for the value of a row without purchases: stored
+    // as missing, not as 0 (QA20 F6).
+    let dashes = truth.iter().filter(|r| r.m.value_cents == 0).count();
+    assert!(dashes > 0);
+    let missing: BTreeSet<(NaiveDate, Option<String>)> = records
+        .iter()
+        .filter(|s| s.platform_conversion_value.is_none())
+        .map(|s| (s.day, s.ad_group_id.clone()))
+        .collect();
+    let want: BTreeSet<(NaiveDate, Option<String>)> = truth
+        .iter()
+        .filter(|r| r.m.value_cents == 0)
+        .map(|r| (r.day, r.ad_group_id()))
+        .collect();
+    assert_eq!(missing, want);
     let pages = truth.len().div_ceil(40);
     assert_eq!(out.checkpoints.len(), pages);
     assert_eq!(fake.report_requests() as usize, pages);

@@ -28,8 +28,9 @@
 //!   stream) is waited out with `cx.sleep_for` for Google's `retryDelay`
 //!   (or `quota_backoff_secs`) and retried up to `max_quota_retries` times,
 //!   then fails as a retryable rate-limit error.
-//! - **Lookback**: 14 days by default (Google restates conversions for the
-//!   length of the conversion window).
+//! - **Lookback**: 30 days by default: Google restates conversions for the
+//!   length of the conversion window (30 days by default, up to 90); the
+//!   reference recommends max(conversion window, 14), 30 recommended.
 
 mod config;
 pub mod errors;
@@ -104,7 +105,7 @@ impl Connector for GoogleAds {
                     "ad_id".into(),
                 ],
                 cursor: Some("day".into()),
-                default_lookback_days: 14,
+                default_lookback_days: 30,
             }],
             allowed_hosts: vec![
                 "googleads.googleapis.com".into(),

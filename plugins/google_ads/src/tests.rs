@@ -340,7 +340,9 @@ fn a_bad_customer_id_is_a_config_error_naming_the_setting() {
 fn manifest_declares_oauth_plus_developer_token() {
     let m = GoogleAds::manifest();
     assert_eq!(m.id, "google_ads");
-    assert_eq!(m.streams[0].default_lookback_days, 14);
+    // Google's default conversion window is 30 days (QA20 F5: it was 14, so
+    // conversions of days 15-30 back were never re-read).
+    assert_eq!(m.streams[0].default_lookback_days, 30);
     let Some(AuthSpec::All { schemes }) = &m.auth else {
         panic!("{:?}", m.auth)
     };

@@ -48,6 +48,7 @@ fn main() {
         timezone: "America/Los_Angeles".into(),
     };
     let counted = Counted {
+        clicks: reckon_plugin_meta_ads::ClicksMetric::Clicks,
         action_type: "omni_purchase",
         windows: &[],
     };

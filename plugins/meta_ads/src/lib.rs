@@ -12,8 +12,13 @@
 //!   `access_token` (system-user or long-lived user token) as the
 //!   `access_token` query parameter.
 //! - **Stream** `spend`: one row per day and campaign, ad set (default) or ad
-//!   (setting `level`). Days are in the ad account's timezone
-//!   (`timezone_name`), read first with the currency from `act_{id}`.
+//!   (setting `level`). Every request filters on all documented
+//!   `<level>.effective_status` values: Meta leaves archived and deleted
+//!   objects out otherwise, and their stored spend would be zeroed on the
+//!   next re-pull. `clicks` is Meta's all-clicks field unless
+//!   `clicks_metric = "inline_link_clicks"`. Days are in the ad account's
+//!   timezone (`timezone_name`), read first with the currency from
+//!   `act_{id}`.
 //! - **Reports**: short windows are read directly (`GET .../insights`); longer
 //!   ones through async report runs: `POST .../insights` → `report_run_id`,
 //!   poll `async_status` / `async_percent_completion` with `cx.sleep_for`
@@ -39,7 +44,7 @@ mod config;
 pub mod graph;
 pub mod rows;
 
-pub use config::{Level, ReportMode, Settings};
+pub use config::{ClicksMetric, Level, ReportMode, Settings};
 use plugin_api::chrono::Duration;
 use plugin_api::progress::{chunks, Progress};
 use plugin_api::protocol::{AuthSpec, PluginKind, RecordKind, StreamSpec, Window};
@@ -82,6 +87,8 @@ impl Connector for MetaAds {
                         "description": "Row granularity." },
                     "conversion_action_type": { "type": "string", "default": "omni_purchase",
                         "description": "The one action_type counted as conversions and value; empty for none." },
+                    "clicks_metric": { "enum": ["clicks", "inline_link_clicks"], "default": "clicks",
+                        "description": "Insights field stored as clicks: clicks (all clicks: links, likes, expands, profile...) or inline_link_clicks (link clicks, like Google's and TikTok's clicks)." },
                     "action_attribution_windows": { "type": "array", "items": { "enum": config::WINDOWS },
                         "maxItems": 2,
                         "description": "Attribution windows to request and add up, e.g. [\"7d_click\", \"1d_view\"]: at most one click and one view window, or dda / default alone. Empty: each ad set's own setting." },
@@ -255,19 +262,39 @@ async fn fetch_account(cx: &Cx, settings: &Settings) -> Result<Account, PluginEr
     })
 }
 
-fn fields(level: config::Level) -> &'static str {
-    match level {
-        Level::Campaign => "account_id,account_currency,campaign_id,campaign_name,impressions,clicks,spend,actions,action_values,date_start,date_stop",
-        Level::Adset => "account_id,account_currency,campaign_id,campaign_name,adset_id,adset_name,impressions,clicks,spend,actions,action_values,date_start,date_stop",
-        Level::Ad => "account_id,account_currency,campaign_id,campaign_name,adset_id,adset_name,ad_id,ad_name,impressions,clicks,spend,actions,action_values,date_start,date_stop",
-    }
+/// The insights fields asked for: ids and names of the level, the metrics
+/// read (the one `clicks_metric` field), and the day.
+fn fields(level: Level, clicks: ClicksMetric) -> String {
+    let ids = match level {
+        Level::Campaign => "campaign_id,campaign_name",
+        Level::Adset => "campaign_id,campaign_name,adset_id,adset_name",
+        Level::Ad => "campaign_id,campaign_name,adset_id,adset_name,ad_id,ad_name",
+    };
+    format!(
+        "account_id,account_currency,{ids},impressions,{},spend,actions,action_values,date_start,date_stop",
+        clicks.field()
+    )
+}
+
+/// `filtering` on every documented effective status of the level's object:
+/// without it Meta leaves archived and deleted campaigns, ad sets and ads
+/// out of the insights, and the host would zero their stored spend on the
+/// next complete re-pull of their days.
+fn all_statuses_filter(level: Level) -> String {
+    json!([{
+        "field": format!("{}.effective_status", level.as_str()),
+        "operator": "IN",
+        "value": level.effective_statuses(),
+    }])
+    .to_string()
 }
 
 /// The report parameters shared by direct reads and report runs.
 fn report_params(settings: &Settings, from: &str, to: &str) -> Vec<(&'static str, String)> {
     let mut p = vec![
         ("level", settings.level.as_str().to_owned()),
-        ("fields", fields(settings.level).to_owned()),
+        ("fields", fields(settings.level, settings.clicks_metric)),
+        ("filtering", all_statuses_filter(settings.level)),
         (
             "time_range",
             json!({ "since": from, "until": to }).to_string(),
@@ -324,6 +351,7 @@ impl Chunk<'_> {
                 self.account,
                 self.settings.level,
                 rows::Counted {
+                    clicks: self.settings.clicks_metric,
                     action_type: &self.settings.conversion_action_type,
                     windows: &self.settings.action_attribution_windows,
                 },

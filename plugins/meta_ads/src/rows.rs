@@ -8,7 +8,7 @@
 //! (`purchase`, `omni_purchase`, `offsite_conversion.fb_pixel_purchase`) and
 //! summing them would double-count.
 
-use crate::config::Level;
+use crate::config::{ClicksMetric, Level};
 pub use plugin_api::lenient::Num;
 use plugin_api::parse;
 use plugin_api::rust_decimal::Decimal;
@@ -75,6 +75,8 @@ struct Row<'a> {
     #[serde(borrow, default)]
     clicks: Option<Num<'a>>,
     #[serde(borrow, default)]
+    inline_link_clicks: Option<Num<'a>>,
+    #[serde(borrow, default)]
     spend: Option<Num<'a>>,
     #[serde(borrow, default)]
     actions: Option<Vec<Action<'a>>>,
@@ -125,10 +127,13 @@ impl<'a> Action<'a> {
     }
 }
 
-/// What counts as conversions and value: one action type, under the
-/// requested attribution windows (none: each action's `value`).
+/// What counts as clicks (one insights field), and as conversions and
+/// value: one action type, under the requested attribution windows (none:
+/// each action's `value`).
 #[derive(Debug, Clone, Copy)]
 pub struct Counted<'s> {
+    /// The field stored as `clicks` (`clicks` or `inline_link_clicks`).
+    pub clicks: ClicksMetric,
     /// The one `action_type` counted; empty for none.
     pub action_type: &'s str,
     /// The configured `action_attribution_windows`; their figures are
@@ -338,7 +343,10 @@ fn to_spend(
         ad_id,
         channel: Channel::Social,
         impressions: count(&row.impressions, "impressions")?,
-        clicks: count(&row.clicks, "clicks")?,
+        clicks: match counted.clicks {
+            ClicksMetric::Clicks => count(&row.clicks, "clicks")?,
+            ClicksMetric::InlineLinkClicks => count(&row.inline_link_clicks, "inline_link_clicks")?,
+        },
         spend: Money::new(amount.normalize(), currency),
         platform_conversions: conversions,
         platform_conversion_value: value,

@@ -45,7 +45,11 @@ fn row(d: &str, campaign: &str, spend: &str) -> Value {
 }
 
 fn query(req: &HttpRequest, key: &str) -> Option<String> {
-    let q = req.url.split_once('?')?.1;
+    param(req.url.split_once('?')?.1, key)
+}
+
+/// A parameter of a query string or form body, decoded.
+fn param(q: &str, key: &str) -> Option<String> {
     q.split('&').find_map(|kv| {
         let (k, v) = kv.split_once('=')?;
         (k == key).then(|| {
@@ -366,6 +370,14 @@ fn sync_requests_carry_time_range_and_daily_increment() {
             query(req, "action_attribution_windows").as_deref(),
             Some(r#"["7d_click","1d_view"]"#)
         );
+        // QA20 F1: every ad set status, or Meta leaves archived and deleted
+        // ad sets out (and the host zeroes their stored spend).
+        assert_eq!(
+            query(req, "filtering").as_deref(),
+            Some(
+                r#"[{"field":"adset.effective_status","operator":"IN","value":["ACTIVE","PAUSED","DELETED","CAMPAIGN_PAUSED","ARCHIVED","IN_PROCESS","WITH_ISSUES"]}]"#
+            )
+        );
         assert!(query(req, "access_token").is_none());
         Reply::json(200, &json!({"data": [], "paging": {}}))
     })
@@ -454,4 +466,170 @@ fn a_page_without_data_is_a_bad_response_not_an_empty_page() {
         err.message
     );
     assert!(out.checkpoints.is_empty());
+}
+
+/// QA20 F1: insights leave out archived and deleted objects unless the
+/// request filters on their effective status. Report runs (form body) and
+/// direct reads (query) both send the filter, with every documented status
+/// of the level's object and nothing else (an unknown value is code 100).
+#[test]
+fn every_request_filters_on_all_effective_statuses_of_its_level() {
+    let statuses = |filtering: &str| -> (String, Vec<String>) {
+        let v: Value = plugin_api::serde_json::from_str(filtering).unwrap();
+        assert_eq!(v.as_array().unwrap().len(), 1, "{v}");
+        assert_eq!(v[0]["operator"], "IN");
+        let values = v[0]["value"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_str().unwrap().to_owned())
+            .collect();
+        (v[0]["field"].as_str().unwrap().to_owned(), values)
+    };
+    for (level, mode, want) in [
+        (
+            "campaign",
+            "async",
+            vec![
+                "ACTIVE",
+                "PAUSED",
+                "DELETED",
+                "ARCHIVED",
+                "IN_PROCESS",
+                "WITH_ISSUES",
+            ],
+        ),
+        (
+            "adset",
+            "async",
+            vec![
+                "ACTIVE",
+                "PAUSED",
+                "DELETED",
+                "CAMPAIGN_PAUSED",
+                "ARCHIVED",
+                "IN_PROCESS",
+                "WITH_ISSUES",
+            ],
+        ),
+        (
+            "ad",
+            "sync",
+            vec![
+                "ACTIVE",
+                "PAUSED",
+                "DELETED",
+                "PENDING_REVIEW",
+                "DISAPPROVED",
+                "PREAPPROVED",
+                "PENDING_BILLING_INFO",
+                "CAMPAIGN_PAUSED",
+                "ARCHIVED",
+                "ADSET_PAUSED",
+                "IN_PROCESS",
+                "WITH_ISSUES",
+            ],
+        ),
+        (
+            "ad",
+            "async",
+            vec![
+                "ACTIVE",
+                "PAUSED",
+                "DELETED",
+                "PENDING_REVIEW",
+                "DISAPPROVED",
+                "PREAPPROVED",
+                "PENDING_BILLING_INFO",
+                "CAMPAIGN_PAUSED",
+                "ARCHIVED",
+                "ADSET_PAUSED",
+                "IN_PROCESS",
+                "WITH_ISSUES",
+            ],
+        ),
+    ] {
+        let out = FakeHost::handler(|req| {
+            let path = req.url.split('?').next().unwrap().to_owned();
+            match (req.method.as_str(), path.as_str()) {
+                ("GET", "http://fake/v22.0/act_42") => account_reply(),
+                ("GET", "http://fake/v22.0/act_42/insights") => {
+                    Reply::json(200, &json!({"data": [], "paging": {}}))
+                }
+                ("POST", "http://fake/v22.0/act_42/insights") => {
+                    Reply::json(200, &json!({"report_run_id": "6001"}))
+                }
+                ("GET", "http://fake/v22.0/6001") => Reply::json(
+                    200,
+                    &json!({"async_status": "Job Completed", "async_percent_completion": 100}),
+                ),
+                ("GET", "http://fake/v22.0/6001/insights") => {
+                    Reply::json(200, &json!({"data": [], "paging": {}}))
+                }
+                other => panic!("unexpected {other:?}"),
+            }
+        })
+        .run::<MetaAds>(open_read(
+            "meta",
+            "http://fake",
+            json!({ "ad_account_id": "42", "level": level, "report_mode": mode }),
+            window("2026-11-01", "2026-11-02"),
+        ));
+        out.result.as_ref().unwrap();
+        let sent: Vec<String> = out
+            .requests
+            .iter()
+            .filter(|r| r.url.starts_with("http://fake/v22.0/act_42/insights"))
+            .map(|r| match r.method.as_str() {
+                "POST" => param(r.body.as_deref().unwrap(), "filtering").unwrap(),
+                _ => query(r, "filtering").unwrap(),
+            })
+            .collect();
+        assert_eq!(sent.len(), 1, "{level} {mode}");
+        let (field, values) = statuses(&sent[0]);
+        assert_eq!(field, format!("{level}.effective_status"));
+        assert_eq!(values, want, "{level} {mode}");
+    }
+}
+
+/// QA20 F7: Meta's `clicks` are all clicks (likes, expands, profile
+/// clicks...); `clicks_metric = "inline_link_clicks"` asks for and stores
+/// link clicks instead, like Google's and TikTok's clicks.
+#[test]
+fn clicks_metric_picks_the_field_asked_for_and_stored() {
+    for (setting, asked, stored) in [
+        (None, "clicks", 120),
+        (Some("clicks"), "clicks", 120),
+        (Some("inline_link_clicks"), "inline_link_clicks", 95),
+    ] {
+        let out = FakeHost::handler(move |req| {
+            if req.url.contains("/act_42?") {
+                return account_reply();
+            }
+            let fields = query(req, "fields").unwrap();
+            let fields: Vec<&str> = fields.split(',').collect();
+            assert!(fields.contains(&asked), "{fields:?}");
+            let other = if asked == "clicks" {
+                "inline_link_clicks"
+            } else {
+                "clicks"
+            };
+            assert!(!fields.contains(&other), "{fields:?}");
+            let mut r = row("2026-11-01", "1", "1.00");
+            r["clicks"] = json!("120");
+            r["inline_link_clicks"] = json!("95");
+            Reply::json(200, &json!({"data": [r], "paging": {}}))
+        })
+        .run::<MetaAds>(open_read(
+            "meta",
+            "http://fake",
+            match setting {
+                None => json!({ "ad_account_id": "42" }),
+                Some(m) => json!({ "ad_account_id": "42", "clicks_metric": m }),
+            },
+            window("2026-11-01", "2026-11-01"),
+        ));
+        out.result.as_ref().unwrap();
+        assert_eq!(spend(&out.committed[0]).clicks, stored, "{setting:?}");
+    }
 }

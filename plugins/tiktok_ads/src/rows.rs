@@ -4,7 +4,8 @@
 //! {"page_info": {"page", "page_size", "total_number", "total_page"},
 //! "list": [{"dimensions": {"adgroup_id", "stat_time_day": "2026-11-01
 //! 00:00:00"}, "metrics": {"spend": "12.50", ...}}]}}`. Every metric is a
-//! string and a missing one is `"-"`. A non-zero `code` is an error even
+//! string and a missing one is `"-"`: stored as missing (`None`) in the
+//! record's optional fields (conversions, value), as 0 in the others. A non-zero `code` is an error even
 //! with HTTP 200 (see [`crate::api`]).
 
 use crate::config::Level;
@@ -246,22 +247,18 @@ fn to_spend(row: &Row<'_>, account: &Account, m: Metrics<'_>) -> Result<Spend, S
         _ => None,
     };
     let amount = decimal(row, "spend")?.unwrap_or(Decimal::ZERO);
+    // The optional fields stay missing when TikTok has no figure (`"-"`, or
+    // the metric left out): unknown is not zero. Spend, impressions and
+    // clicks are not optional in `Spend`, so a missing one is 0.
     let conversions = if m.conversions.is_empty() {
         None
     } else {
-        Some(
-            decimal(row, m.conversions)?
-                .unwrap_or(Decimal::ZERO)
-                .normalize(),
-        )
+        decimal(row, m.conversions)?.map(|c| c.normalize())
     };
     let value = if m.value.is_empty() {
         None
     } else {
-        Some(Money::new(
-            decimal(row, m.value)?.unwrap_or(Decimal::ZERO).normalize(),
-            account.currency.clone(),
-        ))
+        decimal(row, m.value)?.map(|v| Money::new(v.normalize(), account.currency.clone()))
     };
     Ok(Spend {
         source: String::new(),

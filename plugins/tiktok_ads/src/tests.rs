@@ -115,7 +115,8 @@ fn reads_two_pages_with_dashes_for_missing_metrics() {
     let dashes = spend(&out.committed[1]);
     assert_eq!((dashes.impressions, dashes.clicks), (0, 0));
     assert_eq!(dashes.spend.amount, Decimal::ZERO);
-    assert_eq!(dashes.platform_conversions, Some(Decimal::ZERO));
+    // "-" is no figure: missing, not zero (QA20 F6).
+    assert_eq!(dashes.platform_conversions, None);
     assert_eq!(out.checkpoints.len(), 2);
     assert_eq!(out.checkpoints[0].state["done_through"], Value::Null);
     assert_eq!(out.checkpoints[1].state["done_through"], "2026-11-02");
@@ -273,6 +274,52 @@ fn value_metric_and_ad_level_ids_are_read_from_metrics() {
     assert_eq!(
         s.platform_conversion_value.as_ref().unwrap().amount,
         dec("59.8")
+    );
+}
+
+/// QA20 F6: TikTok's `"-"` (no figure) was stored as 0 in the optional
+/// fields, so "unknown" read as "zero". Now they are missing; the fields
+/// `Spend` does not make optional (spend, impressions, clicks) stay 0.
+#[test]
+fn a_dash_is_missing_in_optional_fields_and_zero_in_the_others() {
+    let out = FakeHost::handler(|req| {
+        if req.url.contains("advertiser/info") {
+            return info_reply();
+        }
+        page(
+            vec![
+                json!({"dimensions": {"adgroup_id": "5", "stat_time_day": "2026-11-01 00:00:00"},
+                    "metrics": {"campaign_id": "9", "campaign_name": "C", "adgroup_name": "G",
+                                "spend": "-", "impressions": "-", "clicks": "-",
+                                "conversion": "-", "total_complete_payment_rate": "-"}}),
+                json!({"dimensions": {"adgroup_id": "6", "stat_time_day": "2026-11-01 00:00:00"},
+                    "metrics": {"campaign_id": "9", "campaign_name": "C", "adgroup_name": "H",
+                                "spend": "1.5", "impressions": "4", "clicks": "1",
+                                "conversion": "0", "total_complete_payment_rate": "0.00"}}),
+            ],
+            1,
+            1,
+        )
+    })
+    .run::<TiktokAds>(open_read(
+        "tt",
+        "http://fake",
+        json!({ "advertiser_id": "7001", "conversion_value_metric": "total_complete_payment_rate" }),
+        window("2026-11-01", "2026-11-01"),
+    ));
+    out.result.as_ref().unwrap();
+    let dashes = spend(&out.committed[0]);
+    assert_eq!(dashes.platform_conversions, None);
+    assert_eq!(dashes.platform_conversion_value, None);
+    assert_eq!(dashes.spend.amount, Decimal::ZERO);
+    assert_eq!(dashes.spend.currency, "USD");
+    assert_eq!((dashes.impressions, dashes.clicks), (0, 0));
+    // A real zero stays zero.
+    let zeros = spend(&out.committed[1]);
+    assert_eq!(zeros.platform_conversions, Some(Decimal::ZERO));
+    assert_eq!(
+        zeros.platform_conversion_value.as_ref().unwrap().amount,
+        Decimal::ZERO
     );
 }
 

@@ -23,8 +23,19 @@
 //! says otherwise; [`Config::regain_minutes_at`] makes the business use
 //! case header say when access is regained.
 //!
+//! Objects have an `effective_status`, fixed by their ids and changed with
+//! [`MetaFake::set_status`]: a few campaigns, ad sets and ads are ARCHIVED
+//! or DELETED. As on Meta, insights leave those out unless the request's
+//! `filtering` names `<level>.effective_status` with their status; a
+//! filtering value the level does not document is error code 100. Rows
+//! carry only the asked `fields` (plus `date_start` / `date_stop`, which
+//! Meta always sends); a field the fake does not know is code 100.
+//! `clicks` are all clicks; `inline_link_clicks` ([`link_clicks`]) about
+//! four in five of them.
+//!
 //! Data come from a seeded [`Universe`]; [`MetaFake::truth`] is the ground
-//! truth (conversions are `omni_purchase`).
+//! truth, archived and deleted objects included (conversions are
+//! `omni_purchase`).
 
 use super::google_ads::wire::{self, json_str, FakeRequest, FakeResponse, Handle, Level, Universe};
 use base64::Engine;
@@ -100,15 +111,123 @@ enum Attribution {
     Windows(Vec<String>),
 }
 
+/// The documented `effective_status` values of a level's object (Meta's
+/// public SDK enums for Campaign, AdSet and Ad).
+pub fn effective_statuses(level: Level) -> &'static [&'static str] {
+    match level {
+        Level::Campaign => &[
+            "ACTIVE",
+            "PAUSED",
+            "DELETED",
+            "ARCHIVED",
+            "IN_PROCESS",
+            "WITH_ISSUES",
+        ],
+        Level::AdGroup => &[
+            "ACTIVE",
+            "PAUSED",
+            "DELETED",
+            "CAMPAIGN_PAUSED",
+            "ARCHIVED",
+            "IN_PROCESS",
+            "WITH_ISSUES",
+        ],
+        Level::Ad => &[
+            "ACTIVE",
+            "PAUSED",
+            "DELETED",
+            "PENDING_REVIEW",
+            "DISAPPROVED",
+            "PREAPPROVED",
+            "PENDING_BILLING_INFO",
+            "CAMPAIGN_PAUSED",
+            "ARCHIVED",
+            "ADSET_PAUSED",
+            "IN_PROCESS",
+            "WITH_ISSUES",
+        ],
+    }
+}
+
+/// Meta's name of a level.
+pub fn level_name(level: Level) -> &'static str {
+    match level {
+        Level::Campaign => "campaign",
+        Level::AdGroup => "adset",
+        Level::Ad => "ad",
+    }
+}
+
+/// The insights fields the fake serves.
+pub const FIELDS: [&str; 17] = [
+    "account_id",
+    "account_name",
+    "account_currency",
+    "campaign_id",
+    "campaign_name",
+    "adset_id",
+    "adset_name",
+    "ad_id",
+    "ad_name",
+    "impressions",
+    "clicks",
+    "inline_link_clicks",
+    "spend",
+    "actions",
+    "action_values",
+    "date_start",
+    "date_stop",
+];
+
+/// Link clicks (`inline_link_clicks`, and the `link_click` action) of a
+/// row: about four in five of its clicks (`clicks` counts all clicks).
+pub fn link_clicks(m: &wire::Metrics) -> u64 {
+    m.clicks - m.clicks / 5
+}
+
+/// The statuses ARCHIVED and DELETED, which insights leave out by default.
+fn hidden_by_default(status: &str) -> bool {
+    matches!(status, "ARCHIVED" | "DELETED")
+}
+
+/// What a report asks for besides its level and days.
+#[derive(Debug, Clone)]
+struct Ask {
+    attribution: Attribution,
+    /// `fields`; `None` (not sent) for all.
+    fields: Option<BTreeSet<String>>,
+    /// `filtering` on effective statuses: the level filtered and the
+    /// statuses asked.
+    filters: Vec<(Level, BTreeSet<String>)>,
+}
+
+impl Ask {
+    fn wants(&self, field: &str) -> bool {
+        self.fields.as_ref().is_none_or(|f| f.contains(field))
+    }
+}
+
 #[derive(Debug, Clone)]
 struct Job {
     level: Level,
-    attribution: Attribution,
+    ask: Ask,
     from: NaiveDate,
     to: NaiveDate,
     polls: u32,
     fails: bool,
 }
+
+/// The rows of one report after its status filters, cached for paging.
+type FilteredKey = (
+    Level,
+    NaiveDate,
+    NaiveDate,
+    Vec<(Level, BTreeSet<String>)>,
+    u64,
+);
+/// The cached report: its key, the universe's rows it came from, and the
+/// rows left after the filters.
+type Filtered = (FilteredKey, Arc<Vec<wire::Row>>, Arc<Vec<wire::Row>>);
 
 /// The fake.
 #[derive(Debug)]
@@ -125,6 +244,11 @@ pub struct MetaFake {
     limiter: Option<wire::PerSecond>,
     /// API requests to answer with a throttling error, set at run time.
     pub throttle: wire::Countdown,
+    /// Statuses set with [`MetaFake::set_status`], by object id.
+    statuses: Mutex<BTreeMap<String, String>>,
+    /// Bumped by every [`MetaFake::set_status`].
+    status_generation: AtomicU64,
+    filtered: Mutex<Option<Filtered>>,
 }
 
 fn b64(n: usize) -> String {
@@ -154,7 +278,133 @@ impl MetaFake {
             job_counter: AtomicU64::new(0),
             throttle_errors_sent: AtomicU64::new(0),
             throttle: wire::Countdown::default(),
+            statuses: Mutex::new(BTreeMap::new()),
+            status_generation: AtomicU64::new(0),
+            filtered: Mutex::new(None),
         })
+    }
+
+    /// Sets the own status of the object with platform id `id` (a campaign,
+    /// ad set or ad of the universe), e.g. `ARCHIVED`: later reports see it.
+    /// Panics on a status the object's level does not document.
+    pub fn set_status(&self, level: Level, id: &str, status: &str) {
+        assert!(
+            effective_statuses(level).contains(&status),
+            "{status} is not a {} status",
+            level_name(level)
+        );
+        self.statuses
+            .lock()
+            .unwrap()
+            .insert(id.to_owned(), status.to_owned());
+        self.status_generation.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// The `effective_status` at `level` of the object a row belongs to
+    /// (`level` no finer than the row's).
+    pub fn effective_status(&self, level: Level, row: &wire::Row) -> String {
+        let set = self.statuses.lock().unwrap();
+        Self::status_in(&set, level, row)
+    }
+
+    fn status_in(set: &BTreeMap<String, String>, level: Level, r: &wire::Row) -> String {
+        let own = |id: String, default: &str| set.get(&id).cloned().unwrap_or(default.to_owned());
+        let c = r.campaign;
+        let campaign = own(
+            wire::campaign_id(c),
+            match c % 10 {
+                7 => "ARCHIVED",
+                9 => "DELETED",
+                5 => "PAUSED",
+                _ => "ACTIVE",
+            },
+        );
+        if level == Level::Campaign {
+            return campaign;
+        }
+        let Some(g) = r.ad_group else {
+            return campaign;
+        };
+        // Archiving or deleting a parent does the same to its children.
+        let adset = if hidden_by_default(&campaign) {
+            campaign
+        } else {
+            match own(
+                wire::ad_group_id(c, g),
+                match (c * 7 + g * 3) % 16 {
+                    5 => "ARCHIVED",
+                    11 => "DELETED",
+                    2 => "PAUSED",
+                    _ => "ACTIVE",
+                },
+            ) {
+                s if s == "ACTIVE" && campaign == "PAUSED" => "CAMPAIGN_PAUSED".to_owned(),
+                s => s,
+            }
+        };
+        if level == Level::AdGroup {
+            return adset;
+        }
+        let Some(a) = r.ad else {
+            return adset;
+        };
+        if hidden_by_default(&adset) {
+            return adset;
+        }
+        match own(
+            wire::ad_id(c, g, a),
+            match (c * 5 + g * 11 + a * 3) % 16 {
+                7 => "ARCHIVED",
+                13 => "DELETED",
+                4 => "WITH_ISSUES",
+                _ => "ACTIVE",
+            },
+        ) {
+            s if s == "ACTIVE" && adset == "PAUSED" => "ADSET_PAUSED".to_owned(),
+            s if s == "ACTIVE" && adset == "CAMPAIGN_PAUSED" => "CAMPAIGN_PAUSED".to_owned(),
+            s => s,
+        }
+    }
+
+    /// The rows a report of `level` over `from..=to` returns under the
+    /// status `filters`: without a filter on the level's own status,
+    /// archived and deleted objects are left out.
+    fn report_rows(
+        &self,
+        level: Level,
+        from: NaiveDate,
+        to: NaiveDate,
+        filters: &[(Level, BTreeSet<String>)],
+    ) -> Arc<Vec<wire::Row>> {
+        let all = self.universe.rows(level, from, to);
+        let key = (
+            level,
+            from,
+            to,
+            filters.to_vec(),
+            self.status_generation.load(Ordering::SeqCst),
+        );
+        if let Some((k, src, rows)) = self.filtered.lock().unwrap().as_ref() {
+            if *k == key && Arc::ptr_eq(src, &all) {
+                return rows.clone();
+            }
+        }
+        let own_filter = filters.iter().any(|(l, _)| *l == level);
+        let set = self.statuses.lock().unwrap();
+        let rows: Vec<wire::Row> = all
+            .iter()
+            .filter(|r| {
+                (own_filter || !hidden_by_default(&Self::status_in(&set, level, r)))
+                    && filters
+                        .iter()
+                        .all(|(l, want)| want.contains(&Self::status_in(&set, *l, r)))
+            })
+            .cloned()
+            .collect();
+        drop(set);
+        let rows = Arc::new(rows);
+        *self.filtered.lock().unwrap() = Some((key, all, rows.clone()));
+        rows
     }
 
     /// The rows a sync of `level` over `from..=to` must store.
@@ -227,7 +477,7 @@ impl MetaFake {
 
     fn report_args(
         params: &[(String, String)],
-    ) -> Result<(Level, NaiveDate, NaiveDate), FakeResponse> {
+    ) -> Result<(Level, NaiveDate, NaiveDate, Ask), FakeResponse> {
         let get = |k: &str| params.iter().find(|(a, _)| a == k).map(|(_, v)| v.as_str());
         let level = match get("level") {
             Some("campaign") => Level::Campaign,
@@ -260,15 +510,110 @@ impl MetaFake {
             .as_ref()
             .and_then(|r| r["until"].as_str())
             .and_then(wire::date);
-        match (since, until) {
-            (Some(a), Some(b)) if a <= b => Ok((level, a, b)),
-            _ => Err(Self::error(
-                400,
-                100,
-                None,
-                "(#100) Param time_range must be a JSON object {since, until}",
-            )),
+        let (from, to) = match (since, until) {
+            (Some(a), Some(b)) if a <= b => (a, b),
+            _ => {
+                return Err(Self::error(
+                    400,
+                    100,
+                    None,
+                    "(#100) Param time_range must be a JSON object {since, until}",
+                ))
+            }
+        };
+        let fields = match get("fields") {
+            None => None,
+            Some(f) => {
+                let set: BTreeSet<String> = f
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|x| !x.is_empty())
+                    .map(str::to_owned)
+                    .collect();
+                if let Some(bad) = set.iter().find(|x| !FIELDS.contains(&x.as_str())) {
+                    return Err(Self::error(
+                        400,
+                        100,
+                        None,
+                        &format!(
+                            "(#100) Tried accessing nonexisting field ({bad}) on node type (AdsInsights) [the fake serves {}]",
+                            FIELDS.join(", ")
+                        ),
+                    ));
+                }
+                Some(set)
+            }
+        };
+        let filters = match get("filtering") {
+            None => Vec::new(),
+            Some(f) => Self::filters(f, level)?,
+        };
+        Ok((
+            level,
+            from,
+            to,
+            Ask {
+                attribution: Self::attribution(params),
+                fields,
+                filters,
+            },
+        ))
+    }
+
+    /// Parses `filtering`: effective-status filters of the report's level
+    /// or a coarser one, operator `IN`, every value documented for its
+    /// level (else code 100, as Meta).
+    fn filters(text: &str, level: Level) -> Result<Vec<(Level, BTreeSet<String>)>, FakeResponse> {
+        let bad = |m: String| Self::error(400, 100, None, &format!("(#100) {m}"));
+        let list: Vec<serde_json::Value> = serde_json::from_str(text).map_err(|_| {
+            bad("Param filtering must be a JSON array of {field, operator, value}".into())
+        })?;
+        let mut out = Vec::new();
+        for (i, f) in list.iter().enumerate() {
+            let field = f["field"].as_str().unwrap_or_default();
+            let on = match field {
+                "campaign.effective_status" => Level::Campaign,
+                "adset.effective_status" => Level::AdGroup,
+                "ad.effective_status" => Level::Ad,
+                other => {
+                    return Err(bad(format!(
+                        "Filtering field {other:?} is invalid [the fake filters on campaign, adset or ad .effective_status only]"
+                    )))
+                }
+            };
+            if on > level {
+                return Err(bad(format!(
+                    "Filtering field {field} is invalid at level {}",
+                    level_name(level)
+                )));
+            }
+            if f["operator"].as_str() != Some("IN") {
+                return Err(bad(format!(
+                    "filtering[{i}][operator] {} is not supported [the fake knows IN only]",
+                    f["operator"]
+                )));
+            }
+            let Some(values) = f["value"].as_array() else {
+                return Err(bad(format!("filtering[{i}][value] must be an array")));
+            };
+            let valid = effective_statuses(on);
+            let mut set = BTreeSet::new();
+            for v in values {
+                match v.as_str() {
+                    Some(x) if valid.contains(&x) => {
+                        set.insert(x.to_owned());
+                    }
+                    _ => {
+                        return Err(bad(format!(
+                        "filtering[{i}][value] must be one of {{{}}}: {v} is not a valid {field}",
+                        valid.join(", ")
+                    )))
+                    }
+                }
+            }
+            out.push((on, set));
         }
+        Ok(out)
     }
 
     /// The attribution a report asks for.
@@ -283,13 +628,7 @@ impl MetaFake {
         }
     }
 
-    fn page(
-        &self,
-        req: &FakeRequest,
-        rows: &[wire::Row],
-        level: Level,
-        attribution: &Attribution,
-    ) -> FakeResponse {
+    fn page(&self, req: &FakeRequest, rows: &[wire::Row], level: Level, ask: &Ask) -> FakeResponse {
         let limit = req
             .q("limit")
             .and_then(|l| l.parse::<usize>().ok())
@@ -307,46 +646,46 @@ impl MetaFake {
         let mut s = String::with_capacity(slice.len() * 700 + 256);
         s.push_str(r#"{"data":["#);
         let c = &self.config;
+        let attribution = &ask.attribution;
         for (i, r) in slice.iter().enumerate() {
             if i > 0 {
                 s.push(',');
             }
             let cid = r.campaign;
-            let _ = write!(
-                s,
-                r#"{{"account_id":"{}","account_currency":"{}","campaign_id":"{}","campaign_name":{}"#,
-                c.account_id,
-                c.currency,
-                r.campaign_id(),
-                json_str(&wire::campaign_name(cid))
-            );
+            let m = &r.m;
+            // Only the asked fields, in Meta's order; the dates always.
+            s.push('{');
+            let field = |s: &mut String, name: &str, value: String| {
+                if ask.wants(name) {
+                    let _ = write!(s, r#""{name}":{value},"#);
+                }
+            };
+            field(&mut s, "account_id", json_str(&c.account_id));
+            field(&mut s, "account_name", json_str("Fake shop"));
+            field(&mut s, "account_currency", json_str(&c.currency));
+            field(&mut s, "campaign_id", json_str(&r.campaign_id()));
+            field(&mut s, "campaign_name", json_str(&wire::campaign_name(cid)));
             if let (Some(g), true) = (r.ad_group, level != Level::Campaign) {
-                let _ = write!(
-                    s,
-                    r#","adset_id":"{}","adset_name":{}"#,
-                    wire::ad_group_id(cid, g),
-                    json_str(&wire::ad_group_name(cid, g))
-                );
+                field(&mut s, "adset_id", json_str(&wire::ad_group_id(cid, g)));
+                field(&mut s, "adset_name", json_str(&wire::ad_group_name(cid, g)));
             }
             if let (Some(g), Some(a), Level::Ad) = (r.ad_group, r.ad, level) {
-                let _ = write!(
-                    s,
-                    r#","ad_id":"{}","ad_name":{}"#,
-                    wire::ad_id(cid, g, a),
-                    json_str(&wire::ad_name(cid, g, a))
-                );
+                field(&mut s, "ad_id", json_str(&wire::ad_id(cid, g, a)));
+                field(&mut s, "ad_name", json_str(&wire::ad_name(cid, g, a)));
             }
-            let m = &r.m;
             let spend = if Some(r.day) == c.corrupt_day && offset + i == first_of_day(rows, r.day) {
                 "12,34".to_owned()
             } else {
                 m.cost().to_string()
             };
-            let _ = write!(
-                s,
-                r#","impressions":"{}","clicks":"{}","spend":"{spend}""#,
-                m.impressions, m.clicks
+            field(&mut s, "impressions", format!(r#""{}""#, m.impressions));
+            field(&mut s, "clicks", format!(r#""{}""#, m.clicks));
+            field(
+                &mut s,
+                "inline_link_clicks",
+                format!(r#""{}""#, link_clicks(m)),
             );
+            field(&mut s, "spend", format!(r#""{spend}""#));
             // Without the ad sets' own (unified) attribution settings Meta
             // counts purchases under other windows: the fake's stand-in is one
             // more purchase worth 1.00 wherever there were purchases.
@@ -386,48 +725,41 @@ impl MetaFake {
             } else {
                 rust_decimal::Decimal::ZERO
             };
+            const PURCHASES: [&str; 3] = [
+                "offsite_conversion.fb_pixel_purchase",
+                "purchase",
+                "omni_purchase",
+            ];
             if m.clicks > 0 {
-                let _ = write!(
-                    s,
-                    r#","actions":[{{"action_type":"link_click","value":"{}"}}"#,
-                    m.clicks
+                let mut actions = format!(
+                    r#"[{{"action_type":"link_click","value":"{}"}}"#,
+                    link_clicks(m)
                 );
                 if m.conversion_halves > 0 {
-                    for t in [
-                        "offsite_conversion.fb_pixel_purchase",
-                        "purchase",
-                        "omni_purchase",
-                    ] {
+                    for t in PURCHASES {
                         let w = windows(m.conversions(), view_conv);
-                        let _ = write!(s, r#",{{"action_type":"{t}","value":"{conv}"{w}}}"#);
+                        let _ = write!(actions, r#",{{"action_type":"{t}","value":"{conv}"{w}}}"#);
                     }
                 }
-                s.push(']');
+                actions.push(']');
+                field(&mut s, "actions", actions);
                 if m.value_cents > 0 {
                     let v = if legacy {
                         m.value() + rust_decimal::Decimal::ONE
                     } else {
                         m.value()
                     };
-                    s.push_str(r#","action_values":["#);
-                    for (k, t) in [
-                        "offsite_conversion.fb_pixel_purchase",
-                        "purchase",
-                        "omni_purchase",
-                    ]
-                    .iter()
-                    .enumerate()
-                    {
-                        if k > 0 {
-                            s.push(',');
-                        }
-                        let w = windows(m.value(), view_value);
-                        let _ = write!(s, r#"{{"action_type":"{t}","value":"{v}"{w}}}"#);
-                    }
-                    s.push(']');
+                    let values: Vec<String> = PURCHASES
+                        .iter()
+                        .map(|t| {
+                            let w = windows(m.value(), view_value);
+                            format!(r#"{{"action_type":"{t}","value":"{v}"{w}}}"#)
+                        })
+                        .collect();
+                    field(&mut s, "action_values", format!("[{}]", values.join(",")));
                 }
             }
-            let _ = write!(s, r#","date_start":"{d}","date_stop":"{d}"}}"#, d = r.day);
+            let _ = write!(s, r#""date_start":"{d}","date_stop":"{d}"}}"#, d = r.day);
         }
         s.push(']');
         if !slice.is_empty() {
@@ -514,21 +846,21 @@ impl MetaFake {
                 &format!("Unsupported get request. Object with ID '{a}' does not exist, cannot be loaded due to missing permissions, or does not support this operation."),
             ),
             ("GET", [_v, a, "insights"]) if a.starts_with("act_") => match Self::report_args(&Self::params(req)) {
-                Ok((level, from, to)) => {
-                    let rows = self.universe.rows(level, from, to);
-                    self.page(req, &rows, level, &Self::attribution(&Self::params(req)))
+                Ok((level, from, to, ask)) => {
+                    let rows = self.report_rows(level, from, to, &ask.filters);
+                    self.page(req, &rows, level, &ask)
                 }
                 Err(e) => e,
             },
             ("POST", [_v, a, "insights"]) if a.starts_with("act_") => match Self::report_args(&Self::params(req)) {
-                Ok((level, from, to)) => {
+                Ok((level, from, to, ask)) => {
                     let k = self.job_counter.fetch_add(1, Ordering::SeqCst) + 1;
                     let id = format!("{}", 6_000_000_000_000u64 + k);
                     self.jobs.lock().unwrap().insert(
                         id.clone(),
                         Job {
                             level,
-                            attribution: Self::attribution(&Self::params(req)),
+                            ask,
                             from,
                             to,
                             polls: 0,
@@ -567,8 +899,8 @@ impl MetaFake {
                 let job = self.jobs.lock().unwrap().get(*run).cloned();
                 match job {
                     Some(j) if j.polls >= self.config.async_polls.max(1) && !j.fails => {
-                        let rows = self.universe.rows(j.level, j.from, j.to);
-                        self.page(req, &rows, j.level, &j.attribution)
+                        let rows = self.report_rows(j.level, j.from, j.to, &j.ask.filters);
+                        self.page(req, &rows, j.level, &j.ask)
                     }
                     Some(_) => Self::error(400, 100, None, "(#100) The report run is not complete"),
                     None => Self::error(400, 100, Some(33), &format!("Unsupported get request. Object with ID '{run}' does not exist.")),
