@@ -59,6 +59,7 @@ fn open(settings: serde_json::Value) -> SessionOpen {
         }),
         checkpoints: BTreeMap::new(),
         now: chrono::Utc::now(),
+        timezone: None,
     }
 }
 

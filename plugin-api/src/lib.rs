@@ -9,7 +9,7 @@
 //! |---|---|
 //! | [`abi`] | the static header and function table (the only `unsafe`, hidden behind [`export_plugin!`]) |
 //! | [`protocol`] | serde messages (manifest, session, events, actions, errors, logs) and the canonical records [`protocol::Spend`], [`protocol::Conversion`], [`protocol::Order`], [`protocol::Money`] |
-//! | [`sdk`] | the [`sdk::Connector`] trait with straight-line `async fn`s, and [`sdk::Cx`]; also [`sdk::encode_component`] (percent-encode a query value) and [`sdk::malformed_json`] (the message for a body that is not JSON) |
+//! | [`sdk`] | the [`sdk::Connector`] trait with straight-line `async fn`s, and [`sdk::Cx`] (its [`sdk::Cx::timezone`] is the connector's zone, whose days the window's are; [`sdk::day_start`] turns a day into its first instant); also [`sdk::encode_component`] (percent-encode a query value) and [`sdk::malformed_json`] (the message for a body that is not JSON) |
 //! | [`testing`] | a fake host that replays recorded HTTP exchanges (or answers from a closure) into a connector, with [`testing::open_read`] / [`testing::open_check`] to open a session |
 //! | [`validate`] | the host's checks of a plugin's records ([`validate::record`]), shared by the daemon and [`testing::FakeHost`] |
 //! | [`review`] | what the host masks or warns about in output it accepts (a credential the platform echoed into a field, an amount with float noise), shared the same way |
@@ -49,5 +49,6 @@ pub use sdk::{Connector, Cx, Request, Response};
 
 /// Re-exported so plugins use the same versions as the host.
 pub use chrono;
+pub use chrono_tz;
 pub use rust_decimal;
 pub use serde_json;

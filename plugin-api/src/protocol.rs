@@ -224,12 +224,21 @@ pub struct SessionOpen {
     pub base_url: String,
     /// Streams to read (empty means all).
     pub streams: Vec<String>,
-    /// The days to pull, inclusive, in the platform's reporting timezone.
+    /// The days to pull, inclusive: days of the connector's `timezone`
+    /// (see `timezone`; an ad platform reports in its account's zone, which
+    /// the connector's should match).
     pub window: Option<Window>,
     /// The last committed checkpoint of each stream.
     pub checkpoints: BTreeMap<String, Checkpoint>,
     /// The host's clock at session start; plugins never read a clock.
     pub now: DateTime<Utc>,
+    /// The connector's `timezone` (IANA name, e.g. `America/Los_Angeles`),
+    /// in which the window's days begin and end. Absent in messages from
+    /// hosts and recordings made before it existed, and never sent to a
+    /// plugin built before it (its `deny_unknown_fields` would refuse it);
+    /// [`crate::sdk::Cx::timezone`] then gives UTC.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timezone: Option<String>,
 }
 
 /// An inclusive range of days.

@@ -100,6 +100,22 @@ impl Cx {
             PluginError::new(ErrorKind::Protocol, "read session opened without a window")
         })
     }
+    /// The connector's timezone, in which the window's days begin and end
+    /// ([`SessionOpen::timezone`]); UTC when the host did not say (a host or
+    /// a recording from before the field). Turn a day into the instant it
+    /// begins with [`day_start`]. An unknown name (the daemon checks it in
+    /// config first) is an error naming it, never taken as UTC.
+    pub fn timezone(&self) -> Result<chrono_tz::Tz, PluginError> {
+        match self.open.timezone.as_deref() {
+            None => Ok(chrono_tz::UTC),
+            Some(name) => name.trim().parse().map_err(|_| {
+                PluginError::config(format!(
+                    "connector `{}`: timezone {name:?} is not an IANA time zone name",
+                    self.open.connector_id
+                ))
+            }),
+        }
+    }
     /// The host's clock: session start, advanced by timers only (not by
     /// HTTP answers); see [`Cx::sleep_for`] for relative waits.
     pub fn now(&self) -> DateTime<Utc> {
@@ -352,6 +368,30 @@ impl Request {
             idempotent: self.idempotent,
             label: self.label,
         })
+    }
+}
+
+/// The first instant of `day` in `tz` (UTC): its local midnight, the
+/// earlier one when midnight occurs twice (clocks set back at midnight), and
+/// the moment clocks jump when midnight is skipped (a DST change at
+/// midnight, as in America/Santiago or Asia/Beirut: the day begins at
+/// 01:00). `day_start(to + 1 day)` is the end, exclusive, of the days
+/// `from..=to`; for a day that does not exist at all (Pacific/Apia skipped
+/// 2011-12-30) it equals the next day's start, so the day is empty.
+pub fn day_start(day: chrono::NaiveDate, tz: chrono_tz::Tz) -> DateTime<Utc> {
+    use chrono::{Offset, TimeZone};
+    let local = day.and_time(chrono::NaiveTime::MIN);
+    match tz.from_local_datetime(&local) {
+        chrono::LocalResult::Single(t) => t.with_timezone(&Utc),
+        chrono::LocalResult::Ambiguous(first, _) => first.with_timezone(&Utc),
+        chrono::LocalResult::None => {
+            // In a gap: the offset in force a day before (before the jump)
+            // puts local midnight at the instant of the jump.
+            let before = tz
+                .offset_from_utc_datetime(&(local - chrono::Duration::days(1)))
+                .fix();
+            (local - chrono::Duration::seconds(i64::from(before.local_minus_utc()))).and_utc()
+        }
     }
 }
 
@@ -988,6 +1028,90 @@ macro_rules! export_plugin {
 #[cfg(test)]
 mod tests {
     use crate::protocol::AuthSpec;
+
+    fn utc(s: &str) -> chrono::DateTime<chrono::Utc> {
+        s.parse().unwrap()
+    }
+
+    /// QA20 F2: a window's days are the connector's zone's days.
+    #[test]
+    fn day_start_is_the_zones_midnight_across_dst_changes() {
+        use super::day_start;
+        use chrono::NaiveDate;
+        let d = |y, m, dd| NaiveDate::from_ymd_opt(y, m, dd).unwrap();
+        let la = chrono_tz::America::Los_Angeles;
+        assert_eq!(day_start(d(2026, 10, 2), la), utc("2026-10-02T07:00:00Z"));
+        assert_eq!(day_start(d(2026, 12, 2), la), utc("2026-12-02T08:00:00Z"));
+        // The days clocks change (2 a.m.) are 23 and 25 hours long.
+        let len = |day: NaiveDate| day_start(day.succ_opt().unwrap(), la) - day_start(day, la);
+        assert_eq!(len(d(2026, 3, 8)).num_hours(), 23);
+        assert_eq!(len(d(2026, 11, 1)).num_hours(), 25);
+        assert_eq!(
+            day_start(d(2026, 10, 2), chrono_tz::UTC),
+            utc("2026-10-02T00:00:00Z")
+        );
+        assert_eq!(
+            day_start(d(2026, 10, 2), chrono_tz::Asia::Tokyo),
+            utc("2026-10-01T15:00:00Z")
+        );
+        // Midnight skipped (Santiago, 2024-09-08 00:00 → 01:00): the day
+        // begins at the jump, which is where the day before ends.
+        let scl = chrono_tz::America::Santiago;
+        assert_eq!(day_start(d(2024, 9, 8), scl), utc("2024-09-08T04:00:00Z"));
+        assert_eq!(len_in(d(2024, 9, 7), scl), 24);
+        // Midnight twice (Havana, 2024-11-03 01:00 → 00:00): the first one;
+        // and skipped (2024-03-10 00:00 → 01:00).
+        let hav = chrono_tz::America::Havana;
+        assert_eq!(day_start(d(2024, 11, 3), hav), utc("2024-11-03T04:00:00Z"));
+        assert_eq!(len_in(d(2024, 11, 3), hav), 25);
+        assert_eq!(day_start(d(2024, 3, 10), hav), utc("2024-03-10T05:00:00Z"));
+        assert_eq!(len_in(d(2024, 3, 9), hav), 24);
+        // A day that does not exist is empty.
+        let apia = chrono_tz::Pacific::Apia;
+        assert_eq!(
+            day_start(d(2011, 12, 30), apia),
+            day_start(d(2011, 12, 31), apia)
+        );
+    }
+
+    fn len_in(day: chrono::NaiveDate, tz: chrono_tz::Tz) -> i64 {
+        (super::day_start(day.succ_opt().unwrap(), tz) - super::day_start(day, tz)).num_hours()
+    }
+
+    #[test]
+    fn timezone_is_the_hosts_else_utc_and_an_unknown_name_is_an_error() {
+        let mut open = crate::testing::open_check("tz", "http://fake", serde_json::json!({}));
+        assert_eq!(
+            super::Cx::new(open.clone()).timezone().unwrap(),
+            chrono_tz::UTC
+        );
+        open.timezone = Some("America/Los_Angeles".into());
+        assert_eq!(
+            super::Cx::new(open.clone()).timezone().unwrap(),
+            chrono_tz::America::Los_Angeles
+        );
+        open.timezone = Some("Mars/Olympus".into());
+        let e = super::Cx::new(open).timezone().unwrap_err();
+        assert!(e.message.contains("\"Mars/Olympus\""), "{}", e.message);
+        assert!(e.message.contains("connector `tz`"), "{}", e.message);
+    }
+
+    /// Older hosts and recordings have no `timezone`; a host leaves it out
+    /// when it has none, so a plugin from before it reads the message.
+    #[test]
+    fn session_open_without_timezone_reads_and_none_is_not_written() {
+        let open = crate::testing::open_check("tz", "http://fake", serde_json::json!({}));
+        let text = serde_json::to_string(&open).unwrap();
+        assert!(!text.contains("timezone"), "{text}");
+        let back: crate::protocol::SessionOpen = serde_json::from_str(&text).unwrap();
+        assert_eq!(back.timezone, None);
+        let with = crate::protocol::SessionOpen {
+            timezone: Some("Europe/Berlin".into()),
+            ..open
+        };
+        let text = serde_json::to_string(&with).unwrap();
+        assert!(text.contains(r#""timezone":"Europe/Berlin""#), "{text}");
+    }
 
     /// QA13 F5: "settings: invalid type: string \"2\", expected u32" did
     /// not say which setting.

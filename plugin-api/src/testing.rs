@@ -605,7 +605,9 @@ impl FakeHost {
     }
 }
 
-/// A read session open message for tests.
+/// A read session open message for tests: no `timezone`, as from a host
+/// before it (the days are UTC's); set `timezone` to open one in a
+/// connector's zone.
 pub fn open_read(
     connector_id: &str,
     base_url: &str,
@@ -623,6 +625,7 @@ pub fn open_read(
         now: DateTime::parse_from_rfc3339("2026-11-28T12:00:00Z")
             .map(|d| d.with_timezone(&Utc))
             .unwrap_or_default(),
+        timezone: None,
     }
 }
 

@@ -359,9 +359,10 @@ fn cake_a_conversion_changed_again_between_two_pages_of_changes_skips_no_change(
         }
         ids
     };
-    // After the first page (3 rows), the second change is changed again.
+    // After the first page (3 rows; the report before it asks for row 0
+    // alone), the second change is changed again.
     let again = changed[1];
-    fake.lock().unwrap().after_reports(1, move |f| {
+    fake.lock().unwrap().after_reports(2, move |f| {
         f.now += chrono::Duration::hours(1);
         f.set_paid(again, Decimal::new(777, 2));
     });
@@ -394,8 +395,9 @@ fn cake_a_conversion_changed_again_between_two_pages_of_changes_skips_no_change(
             .amount,
         Decimal::new(777, 2)
     );
-    // First page, the shifted second page, then the stream again from row 1.
-    assert!(fake.lock().unwrap().reports() >= 5);
+    // Row 0, the first page, the shifted second page, then the stream again
+    // from row 0.
+    assert!(fake.lock().unwrap().reports() >= 7);
 }
 
 /// Five older conversions restated, one minute apart; returns their ids.
@@ -468,8 +470,13 @@ fn cake_changes_without_row_count_are_paged_to_the_end_and_every_change_is_store
         .filter(|r| r.url.contains("EventConversionChanges"))
         .map(|r| serde_json::from_str(r.body.as_deref().unwrap()).unwrap())
         .collect();
-    // Rows 1-2, 2-4 (with the overlap row), 4-5: the short page ends it.
-    assert_eq!(changes.len(), 3);
+    // Row 0 alone, then rows 1-2, 2-4 (with the overlap row), 4-5: the short
+    // page ends it.
+    let starts: Vec<u64> = changes
+        .iter()
+        .map(|b| b["start_at_row"].as_u64().unwrap())
+        .collect();
+    assert_eq!(starts, [0, 1, 2, 4]);
     assert_eq!(
         out.checkpoints.last().unwrap().state["complete"],
         json!(true)
@@ -486,7 +493,9 @@ fn cake_changes_answered_whole_by_an_instance_that_does_not_page_them_are_all_st
     let out = changes_only(&fake, json!({ "base_url": "http://fake", "row_limit": 2 }));
     out.result.as_ref().unwrap();
     assert_eq!(read_ids(&out), changed.iter().copied().collect());
-    assert_eq!(fake.lock().unwrap().reports(), 1);
+    // The request for row 0 alone (answered whole too, so not used), then
+    // the first page, which holds every change.
+    assert_eq!(fake.lock().unwrap().reports(), 2);
 }
 
 /// Regression (QA M4): only `/Date(ms)/` dates were read. CAKE may send ISO
@@ -557,4 +566,103 @@ fn cake_conversions_carry_no_sale_amount_unless_the_instance_sends_order_total()
         assert_eq!(c.sale_amount.as_ref().unwrap().amount, r.order_total);
     }
     assert_eq!(Truth::of_records(&out.committed), f.truth(w.from, w.to));
+}
+
+/// QA20 F3: the whole window, and restatements through the changes stream,
+/// are stored whether the instance counts `start_at_row` from 1 or from 0
+/// (before, from 0, the first row of every read was lost: the lowest
+/// `event_conversion_id` of the window and of the changes).
+#[test]
+fn cake_stores_every_row_whether_rows_count_from_0_or_1() {
+    for zero_based in [false, true] {
+        let mut fake = CakeFake::new(Params::small(34, 1_500));
+        fake.zero_based_rows = zero_based;
+        let fake = shared(fake);
+        let w = window((2026, 11, 1), (2026, 11, 27));
+        let out = run::<Cake, _>(&fake, SECRETS, settings(), w);
+        out.result.as_ref().unwrap();
+        let truth = fake.lock().unwrap().truth(w.from, w.to);
+        assert_eq!(truth.total.count, 1_500, "zero_based {zero_based}");
+        assert_eq!(
+            Truth::of_records(&out.committed),
+            truth,
+            "zero_based {zero_based}"
+        );
+        let lowest = fake
+            .lock()
+            .unwrap()
+            .rows()
+            .iter()
+            .map(|r| r.id)
+            .min()
+            .unwrap();
+        assert!(read_ids(&out).contains(&lowest), "zero_based {zero_based}");
+        // Restatements: the changed conversion with the lowest id arrives too.
+        let changed = restate_five(&fake);
+        let out = changes_only(&fake, settings());
+        out.result.as_ref().unwrap();
+        let ids = read_ids(&out);
+        for id in &changed {
+            assert!(
+                ids.contains(id),
+                "zero_based {zero_based}: change {id} lost"
+            );
+        }
+    }
+}
+
+/// CAKE clients send `row_limit = 0` (with `start_at_row = 0`) for "every
+/// row"; the fake answers them so, under either count.
+#[test]
+fn cake_fake_answers_row_limit_0_with_every_row() {
+    for zero_based in [false, true] {
+        let mut fake = CakeFake::new(Params::small(35, 40));
+        fake.zero_based_rows = zero_based;
+        let fake = shared(fake);
+        let mut handler = in_process(fake.clone(), Cake::manifest().auth, SECRETS, &settings());
+        let ask = |start: u64, limit: u64| plugin_api::protocol::HttpRequest {
+            id: 1,
+            method: "POST".into(),
+            url: "/api/18/reports.asmx/EventConversions".into(),
+            headers: Default::default(),
+            body: Some(
+                json!({
+                    "start_date": "2026-11-01", "end_date": "2026-11-28", "event_type": "all",
+                    "event_id": 0, "channel_id": 0, "source_affiliate_id": 0,
+                    "brand_advertiser_id": 0, "site_offer_id": 0, "site_offer_contract_id": 0,
+                    "campaign_id": 0, "creative_id": 0, "source_affiliate_tag_id": 0,
+                    "brand_advertiser_tag_id": 0, "site_offer_tag_id": 0, "price_format_id": 0,
+                    "source_type": "all", "payment_percentage_filter": "both",
+                    "disposition_type": "all", "disposition_id": 0,
+                    "source_affiliate_billing_status": "all",
+                    "brand_advertiser_billing_status": "all", "test_filter": "non_tests",
+                    "start_at_row": start, "row_limit": limit,
+                    "sort_field": "event_conversion_id", "sort_descending": "FALSE",
+                })
+                .to_string(),
+            ),
+            idempotent: true,
+            label: String::new(),
+        };
+        let ids = |reply: plugin_api::testing::Reply| -> Vec<u64> {
+            let v: serde_json::Value = serde_json::from_slice(&reply.body).unwrap();
+            assert_eq!(v["d"]["success"], true, "{v}");
+            v["d"]["event_conversions"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| r["event_conversion_id"].as_u64().unwrap())
+                .collect()
+        };
+        let all = ids(handler(&ask(0, 0)));
+        assert_eq!(all.len(), 40, "zero_based {zero_based}");
+        // Row 1 is the first row counted from 1, the second from 0.
+        let one = ids(handler(&ask(1, 1)));
+        assert_eq!(
+            one,
+            [all[usize::from(zero_based)]],
+            "zero_based {zero_based}"
+        );
+        assert_eq!(ids(handler(&ask(0, 1))), [all[0]]);
+    }
 }

@@ -20,6 +20,16 @@ struct Setup {
 }
 
 fn setup(plugin: &str, settings: &str, env: Vec<(&'static str, &'static str)>) -> Setup {
+    setup_in("UTC", plugin, settings, env)
+}
+
+/// [`setup`] with the connector's `timezone`.
+fn setup_in(
+    timezone: &str,
+    plugin: &str,
+    settings: &str,
+    env: Vec<(&'static str, &'static str)>,
+) -> Setup {
     let dir = tempfile::tempdir().unwrap();
     reckon_tests::install_plugins(&dir.path().join("plugins"), &[plugin]);
     let config = dir.path().join("reckon.toml");
@@ -28,7 +38,7 @@ fn setup(plugin: &str, settings: &str, env: Vec<(&'static str, &'static str)>) -
         format!(
             "[daemon]\ndata_dir = \"data\"\nplugin_dir = \"plugins\"\ntimezone = \"UTC\"\n\n\
              [[connectors]]\nid = \"{plugin}\"\nplugin = \"{plugin}\"\nschedule = \"0 3 * * *\"\n\
-             timezone = \"UTC\"\n\n[connectors.settings]\n{settings}\n"
+             timezone = \"{timezone}\"\n\n[connectors.settings]\n{settings}\n"
         ),
     )
     .unwrap();
@@ -370,5 +380,62 @@ fn plugins_list_shows_the_four_affiliate_plugins() {
                 .any(|l| l.split_whitespace().next() == Some(id)),
             "{id} not in:\n{text}"
         );
+    }
+}
+
+/// QA20 F2: the daemon tells the plugin the connector's timezone, so
+/// `reckon sync impact --from D --to D` of a connector in Los Angeles
+/// stores exactly the actions of that day there (07:00Z to 07:00Z the next
+/// day), not the UTC day.
+#[test]
+fn impact_through_the_daemon_reads_the_days_of_the_connectors_timezone() {
+    let fake = shared(impact::ImpactFake::new(impact::Params::small(63, 3_000)));
+    let server = serve(&fake);
+    let s = setup_in(
+        "America/Los_Angeles",
+        "impact",
+        &format!(
+            "account_sid = \"IRfakeSID1\"\nauth_token = {{ secret = \"env:T_IMPACT\" }}\n\
+             campaign_ids = [1000, 2000]\npage_size = 2000\nbase_url = \"{}\"",
+            server.base_url
+        ),
+        vec![("T_IMPACT", "tok-impact")],
+    );
+    s.sync("impact", "2026-10-25", "2026-10-25");
+    let stored = s.export();
+    let at = |t: &str| t.parse::<chrono::DateTime<chrono::Utc>>().unwrap();
+    let (from, to) = (at("2026-10-25T07:00:00Z"), at("2026-10-26T07:00:00Z"));
+    let f = fake.lock().unwrap();
+    // By event date, plus older actions the update and locking passes bring.
+    let in_day: std::collections::BTreeSet<String> = f
+        .actions()
+        .iter()
+        .filter(|a| from <= a.event_date && a.event_date < to)
+        .map(|a| a.id.clone())
+        .collect();
+    assert!(in_day.len() > 40, "{}", in_day.len());
+    let stored_in_day: std::collections::BTreeSet<String> = stored
+        .values()
+        .filter_map(|(r, _)| match r {
+            Record::Conversion(c) if from <= c.occurred_at && c.occurred_at < to => {
+                Some(c.external_id.clone())
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(stored_in_day, in_day);
+    // Nothing else of Los Angeles' 24 October (the UTC day's first seven
+    // hours): only actions created (a minute after their event) or locked
+    // (45 days after) in the window came by the other passes.
+    for (r, _) in stored.values() {
+        if let Record::Conversion(c) = r {
+            let before = from - c.occurred_at;
+            assert!(
+                before <= chrono::Duration::minutes(1) || before > chrono::Duration::days(40),
+                "{} at {}",
+                c.external_id,
+                c.occurred_at
+            );
+        }
     }
 }

@@ -3,7 +3,7 @@
 
 mod affiliate_support;
 
-use affiliate_support::{find, run, window};
+use affiliate_support::{conversions, day_start, find, run, run_in, window};
 use plugin_api::protocol::ErrorKind;
 use plugin_api::rust_decimal::Decimal;
 use plugin_api::ConversionStatus;
@@ -190,4 +190,67 @@ fn everflow_wrong_key_is_an_auth_error() {
         window((2026, 11, 1), (2026, 11, 2)),
     );
     assert_eq!(out.result.unwrap_err().kind, ErrorKind::Auth);
+}
+
+/// QA20 F2: with `timezone` unset, a connector in Los Angeles reads Los
+/// Angeles days (the report in that zone): exactly the conversions from that
+/// day's midnight there to the next (UTC days before the fix), also on 1
+/// November (25 hours).
+#[test]
+fn everflow_reads_the_days_of_the_connectors_timezone() {
+    let fake = shared(EverflowFake::new(Params::small(29, 6_000)));
+    let la = "America/Los_Angeles";
+    for day in [(2026, 10, 14), (2026, 11, 1)] {
+        let w = window(day, day);
+        let out = run_in::<Everflow, _>(la, "http://fake", &fake, SECRETS, settings(), w);
+        out.result.as_ref().unwrap();
+        let (s, e) = (
+            day_start(la, w.from),
+            day_start(la, w.from.succ_opt().unwrap()),
+        );
+        let expected: std::collections::BTreeSet<String> = fake
+            .lock()
+            .unwrap()
+            .rows()
+            .iter()
+            .filter(|r| s <= r.at && r.at < e)
+            .map(|r| r.id.clone())
+            .collect();
+        let got: std::collections::BTreeSet<String> = conversions(&out)
+            .iter()
+            .map(|c| c.external_id.clone())
+            .collect();
+        assert!(expected.len() > 40, "{}", expected.len());
+        assert_eq!(got, expected, "{day:?}");
+    }
+}
+
+/// QA20 F8: an affiliate's key reads `/v1/meta/timezones` like any key, but
+/// fails the check on the network's conversions, saying why.
+#[test]
+fn everflow_check_refuses_a_key_of_another_family() {
+    use plugin_api::testing::{open_check, FakeHost};
+    use plugin_api::Connector;
+    use reckon_tests::fakes::affiliate::in_process;
+    let fake = shared(EverflowFake::new(Params::small(29, 100)));
+    let check = |key: &str| {
+        let handler = in_process(
+            fake.clone(),
+            Everflow::manifest().auth,
+            &[("api_key", key)],
+            &settings(),
+        );
+        FakeHost::handler(handler).run::<Everflow>(open_check("aff", "http://fake", settings()))
+    };
+    check("ef-network-key").result.unwrap();
+    let out = check("ef-affiliate-key");
+    assert_eq!(out.requests.len(), 2);
+    let err = out.result.unwrap_err();
+    assert_eq!(err.kind, ErrorKind::Auth);
+    assert!(
+        err.message
+            .contains("settings.api_key is not a network API key"),
+        "{}",
+        err.message
+    );
 }

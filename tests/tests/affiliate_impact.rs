@@ -3,11 +3,11 @@
 
 mod affiliate_support;
 
-use affiliate_support::{conversions, find, run, window};
+use affiliate_support::{conversions, day_start, find, run, window};
 use plugin_api::protocol::ErrorKind;
 use plugin_api::rust_decimal::Decimal;
 use plugin_api::testing::Outcome;
-use plugin_api::{ConversionStatus, EventType};
+use plugin_api::{Connector, ConversionStatus, EventType};
 use reckon_plugin_impact::Impact;
 use reckon_tests::fakes::affiliate::{shared, Shared, Throttle, Truth};
 use reckon_tests::fakes::impact::{event_code, ImpactFake, Params};
@@ -419,17 +419,18 @@ fn impact_campaign_over_ten_times_page_size_in_one_window_syncs_fully_in_halves(
         .map(|r| r.url.clone())
         .collect();
     assert_eq!(firsts.len(), 3, "{firsts:#?}");
+    // Each range ends at the midnight after its last day.
     assert!(
         firsts[0].contains("ActionDateStart=2026-10-20T")
-            && firsts[0].contains("ActionDateEnd=2026-11-27T")
+            && firsts[0].contains("ActionDateEnd=2026-11-28T")
     );
     assert!(
         firsts[1].contains("ActionDateStart=2026-10-20T")
-            && firsts[1].contains("ActionDateEnd=2026-11-08T")
+            && firsts[1].contains("ActionDateEnd=2026-11-09T")
     );
     assert!(
         firsts[2].contains("ActionDateStart=2026-11-09T")
-            && firsts[2].contains("ActionDateEnd=2026-11-27T")
+            && firsts[2].contains("ActionDateEnd=2026-11-28T")
     );
     let last = out
         .checkpoints
@@ -437,4 +438,102 @@ fn impact_campaign_over_ten_times_page_size_in_one_window_syncs_fully_in_halves(
         .rfind(|c| c.stream == "actions")
         .unwrap();
     assert_eq!(last.state["complete"], json!(true));
+}
+
+/// QA20 F2: a connector in Los Angeles reads Los Angeles days: a one-day
+/// sync returns exactly the actions from that day's midnight there to the
+/// next (07:00Z to 07:00Z), not the UTC day (which it did: two actions of
+/// the day before in, two of the day's last hours out); also on 1 November,
+/// when clocks go back and the day lasts 25 hours.
+#[test]
+fn impact_reads_the_days_of_the_connectors_timezone() {
+    use reckon_tests::fakes::affiliate::in_process;
+    let fake = shared(ImpactFake::new(Params::small(31, 3_000)));
+    let la = "America/Los_Angeles";
+    for day in [(2026, 10, 25), (2026, 11, 1)] {
+        let w = window(day, day);
+        let handler = in_process(fake.clone(), Impact::manifest().auth, SECRETS, &settings());
+        let mut open = plugin_api::testing::open_read("aff", "http://fake", settings(), w);
+        open.timezone = Some(la.into());
+        open.streams = vec!["actions".into()];
+        let out = plugin_api::testing::FakeHost::handler(handler).run::<Impact>(open);
+        out.result.as_ref().unwrap();
+        let (s, e) = (
+            day_start(la, w.from),
+            day_start(la, w.from.succ_opt().unwrap()),
+        );
+        assert_eq!((e - s).num_hours(), if day.2 == 1 { 25 } else { 24 });
+        let expected: std::collections::BTreeSet<String> = fake
+            .lock()
+            .unwrap()
+            .actions()
+            .iter()
+            .filter(|a| s <= a.event_date && a.event_date < e)
+            .map(|a| a.id.clone())
+            .collect();
+        let got: std::collections::BTreeSet<String> = conversions(&out)
+            .iter()
+            .map(|c| c.external_id.clone())
+            .collect();
+        assert!(expected.len() > 40, "{}", expected.len());
+        assert_eq!(got, expected, "{day:?}");
+    }
+}
+
+/// QA20 F9: `DeltaPayout` is the change since tracking, not the payout; the
+/// stored commission is `Payout`.
+#[test]
+fn impact_commission_is_the_payout_not_the_delta() {
+    let (fake, _) = pulled_world(23);
+    let id = old_action(&fake, "PENDING", 0);
+    let (before, campaign) = {
+        let f = fake.lock().unwrap();
+        let a = f.actions().iter().find(|a| a.id == id).unwrap();
+        (a.payout, a.campaign_id)
+    };
+    fake.lock()
+        .unwrap()
+        .set_payout(&id, before + Decimal::new(500, 2));
+    let out = run::<Impact, _>(
+        &fake,
+        SECRETS,
+        settings(),
+        window((2026, 11, 10), (2026, 11, 27)),
+    );
+    out.result.as_ref().unwrap();
+    assert_eq!(
+        find(&out, &id).commission.as_ref().unwrap().amount,
+        before + Decimal::new(500, 2)
+    );
+    // What the fake served for it: the delta and the tracked payout.
+    let mut handler = reckon_tests::fakes::affiliate::in_process(
+        fake.clone(),
+        Impact::manifest().auth,
+        SECRETS,
+        &settings(),
+    );
+    let reply = handler(&plugin_api::protocol::HttpRequest {
+        id: 1,
+        method: "GET".into(),
+        url: format!("/Advertisers/IRfakeSID1/Actions?CampaignId={campaign}&StartDate=2026-11-27T00:00:00Z&EndDate=2026-11-28T00:00:00Z&PageSize=2000"),
+        headers: Default::default(),
+        body: None,
+        idempotent: true,
+        label: String::new(),
+    });
+    let body: serde_json::Value = serde_json::from_slice(&reply.body).unwrap();
+    let row = body["Actions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["Id"] == id.as_str())
+        .unwrap_or_else(|| panic!("{id} not updated on 11-27: {body}"));
+    let dec = |v: &serde_json::Value| {
+        let text = v.as_str().map_or_else(|| v.to_string(), str::to_owned);
+        text.parse::<Decimal>().unwrap()
+    };
+    assert_eq!(dec(&row["DeltaPayout"]), Decimal::new(500, 2));
+    assert_eq!(dec(&row["IntendedPayout"]), before);
+    assert_eq!(dec(&row["Payout"]), before + Decimal::new(500, 2));
+    assert_eq!(dec(&row["DeltaAmount"]), Decimal::ZERO);
 }

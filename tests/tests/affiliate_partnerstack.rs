@@ -6,7 +6,7 @@
 
 mod affiliate_support;
 
-use affiliate_support::{find, run_at, window};
+use affiliate_support::{conversions, day_start, find, run_at, run_in, window};
 use plugin_api::protocol::ErrorKind;
 use plugin_api::rust_decimal::Decimal;
 use plugin_api::ConversionStatus;
@@ -428,5 +428,94 @@ fn partnerstack_sync_reviews_an_old_reward_refunded_outside_its_window_as_revers
         review.state["range"],
         json!({"from": "2026-06-01", "to": "2026-09-30"}),
         "180 days before the window, from the first day read"
+    );
+}
+
+/// QA20 F2: a connector in Los Angeles reads Los Angeles days: a one-day
+/// sync returns exactly the rewards created between that day's midnight
+/// there and the next (UTC midnights before the fix), also on 1 November
+/// (25 hours).
+#[test]
+fn partnerstack_reads_the_days_of_the_connectors_timezone() {
+    let fake = shared(PartnerStackFake::new(Params::small(47, 3_000)));
+    let la = "America/Los_Angeles";
+    for day in [(2026, 10, 14), (2026, 11, 1)] {
+        let w = window(day, day);
+        let settings = json!({ "page_size": 100, "review_days": 0 });
+        let out = run_in::<PartnerStack, _>(la, BASE, &fake, SECRETS, settings, w);
+        out.result.as_ref().unwrap();
+        let (s, e) = (
+            day_start(la, w.from),
+            day_start(la, w.from.succ_opt().unwrap()),
+        );
+        let expected: std::collections::BTreeSet<String> = fake
+            .lock()
+            .unwrap()
+            .rewards()
+            .iter()
+            .filter(|r| s <= r.created_at && r.created_at < e)
+            .map(|r| r.key.clone())
+            .collect();
+        let got: std::collections::BTreeSet<String> = conversions(&out)
+            .iter()
+            .map(|c| c.external_id.clone())
+            .collect();
+        assert!(expected.len() > 20, "{}", expected.len());
+        assert_eq!(got, expected, "{day:?}");
+    }
+}
+
+/// QA20 F4: a non-USD transaction's `amount_usd` is its amount in USD, not
+/// the same number; the reward's commission stays in the transaction's
+/// currency (the documented assumption), whatever `amount_usd` says.
+#[test]
+fn partnerstack_amount_usd_is_a_conversion_and_the_commission_keeps_the_transactions_currency() {
+    use reckon_tests::fakes::affiliate::FakeApi;
+    let fake = shared(PartnerStackFake::new(Params::small(43, 900)));
+    let reply = fake
+        .lock()
+        .unwrap()
+        .handle(&plugin_api::protocol::HttpRequest {
+            id: 1,
+            method: "GET".into(),
+            url: "/api/v2/transactions?limit=250".into(),
+            headers: [(
+                "authorization".to_owned(),
+                reckon_tests::fakes::affiliate::basic_auth("pk_live_fake", "sk_live_fake"),
+            )]
+            .into(),
+            body: None,
+            idempotent: true,
+            label: String::new(),
+        });
+    assert_eq!(reply.status, 200);
+    let body: serde_json::Value = serde_json::from_slice(&reply.body).unwrap();
+    let items = body["data"]["items"].as_array().unwrap();
+    let eur: Vec<_> = items.iter().filter(|t| t["currency"] == "EUR").collect();
+    assert!(!eur.is_empty());
+    for t in &eur {
+        let (amount, usd) = (
+            t["amount"].as_i64().unwrap(),
+            t["amount_usd"].as_i64().unwrap(),
+        );
+        assert_ne!(amount, usd, "{t}");
+        assert_eq!(
+            Decimal::from(usd),
+            (Decimal::from(amount) * Decimal::new(1085, 3)).round()
+        );
+    }
+    for t in items.iter().filter(|t| t["currency"] == "USD") {
+        assert_eq!(t["amount"], t["amount_usd"]);
+    }
+    let w = window((2026, 10, 1), (2026, 11, 27));
+    let out = run_at::<PartnerStack, _>(BASE, &fake, SECRETS, json!({ "review_days": 0 }), w);
+    out.result.as_ref().unwrap();
+    let f = fake.lock().unwrap();
+    let r = f.rewards().iter().find(|r| r.currency == "EUR").unwrap();
+    let c = find(&out, &r.key);
+    assert_eq!(c.commission.as_ref().unwrap().currency, "EUR");
+    assert_eq!(
+        c.commission.as_ref().unwrap().amount,
+        Decimal::new(r.amount, 2)
     );
 }

@@ -117,6 +117,7 @@ fn open(connector: &str, base_url: &str, settings: serde_json::Value) -> Session
         window: Some(window()),
         checkpoints: BTreeMap::new(),
         now: Utc.with_ymd_and_hms(2026, 11, 28, 12, 0, 0).unwrap(),
+        timezone: None,
     }
 }
 

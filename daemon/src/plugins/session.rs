@@ -80,6 +80,17 @@ fn fail(connector: &str, kind: ErrorKind, retryable: bool, message: String) -> S
     }
 }
 
+/// `open` as this plugin can read it. A plugin built before the protocol
+/// fingerprint ([`Plugin::outdated`]) is also from before
+/// [`SessionOpen::timezone`], and its `deny_unknown_fields` would refuse the
+/// message: it gets none (its days stay UTC's, as they always were).
+fn open_for(plugin: &Plugin, mut open: SessionOpen) -> SessionOpen {
+    if plugin.outdated().is_some() {
+        open.timezone = None;
+    }
+    open
+}
+
 /// Runs a session; see [`super::run_session`].
 pub async fn run(
     plugin: Arc<Plugin>,
@@ -89,6 +100,7 @@ pub async fn run(
     sink: &mut dyn SessionSink,
     tuning: SessionTuning,
 ) -> Result<SessionReport, SessionError> {
+    let open = open_for(&plugin, open);
     let connector = open.connector_id.clone();
     let manifest = &plugin.manifest;
     for s in &open.streams {
@@ -609,4 +621,40 @@ impl Driver<'_> {
 /// checks live in plugin-api, shared with its `FakeHost`).
 pub fn validate(r: &mut Record, kind: RecordKind, connector: &str) -> Result<(), String> {
     plugin_api::validate::record(r, kind, connector)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// QA20 F2: the connector's timezone reaches a current plugin; a plugin
+    /// from before the field (no fingerprint) would refuse it, so it gets none.
+    #[test]
+    fn an_outdated_plugin_is_opened_without_the_timezone() {
+        let open = SessionOpen {
+            timezone: Some("America/Los_Angeles".into()),
+            ..plugin_api::testing::open_check("c", "http://fake", serde_json::json!({}))
+        };
+        let manifest = Manifest {
+            id: "x".into(),
+            name: "n".into(),
+            version: "1".into(),
+            kind: plugin_api::PluginKind::Affiliate,
+            description: "d".into(),
+            config_schema: serde_json::json!({}),
+            streams: vec![],
+            allowed_hosts: vec![],
+            default_base_url: None,
+            auth: None,
+            max_window_days: None,
+            file_capability: None,
+        };
+        let mut plugin = Plugin::from_manifest("libx.so".into(), manifest);
+        assert_eq!(
+            open_for(&plugin, open.clone()).timezone.as_deref(),
+            Some("America/Los_Angeles")
+        );
+        plugin.protocol_fingerprint = 0;
+        assert_eq!(open_for(&plugin, open).timezone, None);
+    }
 }

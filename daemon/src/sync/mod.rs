@@ -424,6 +424,7 @@ pub async fn check_connector(
         window: None,
         checkpoints: Default::default(),
         now: Utc::now(),
+        timezone: Some(connector.timezone.name().to_owned()),
     };
     let options = SessionOptions {
         isolation: connector.config.isolation,
@@ -586,6 +587,9 @@ pub async fn run_sync_with(
             window: Some(*w),
             checkpoints,
             now: Utc::now(),
+            // The window's days are this zone's (QA20 F2: affiliate
+            // plugins read UTC days whatever the connector's zone).
+            timezone: Some(connector.timezone.name().to_owned()),
         };
         let options = SessionOptions {
             isolation: connector.config.isolation,

@@ -16,9 +16,9 @@
 //!   (GET answers XML, which we never ask for). Every parameter of a method
 //!   must be present, optional ones as `0`/`all`, or ASP.NET answers 500.
 //! - `EventConversions`: `start_date`..`end_date` (`YYYY-mm-dd`; the end day
-//!   is excluded), offset paging with `start_at_row` (1-based) and
-//!   `row_limit`, total in `row_count` (the last two seen only in
-//!   third-party code).
+//!   is excluded), offset paging with `start_at_row` and `row_limit`, total
+//!   in `row_count` (the last two seen only in third-party code; whether
+//!   rows count from 0 or 1 is not verified: see "Row 0").
 //! - `EventConversionChanges`: the same rows, changed since `changes_since`,
 //!   a *date* (`YYYY-mm-dd`) read in the instance's time zone. CAKE's page
 //!   for it lists no paging, no `row_count` and no `sort_field`; the plugin
@@ -56,6 +56,24 @@
 //! entering row is newer than the session and the next run reads it (the
 //! conversions window is re-pulled every run, changes from the day before
 //! the last run).
+//!
+//! ## Row 0
+//! The plugin pages from `start_at_row = 1`, as third-party code does; CAKE's
+//! newer docs give the offset a default of 0. If the instance counts from 0,
+//! row 1 is the second row and the first (the lowest id) was lost on every
+//! read, with the overlap check passing (QA20 F3). So a stream read from its
+//! first row first asks for row 0 alone (`start_at_row = 0`, `row_limit =
+//! 1`): a row that the first page does not hold too is emitted with it and
+//! counted against `row_count` (`row_zero` in the checkpoint); the same row
+//! as row 1, no row or a `success: false` answer means rows count from 1.
+//! One more request per stream and session. See `probe_row_zero`.
+//!
+//! ## Days
+//! `start_date`/`end_date` are dates, which CAKE reads in the instance's
+//! time zone: the window's days are the instance's days, whatever the
+//! connector's `timezone`. Set the connector's `timezone` to the instance's
+//! zone so that `reckon sync cake --from D --to D` reads day D; when
+//! `instance_timezone` is set and differs from it, each session warns.
 //!
 //! ## Paging without `row_count`
 //! `row_count` is documented for `EventConversions` only, and only by
@@ -180,6 +198,7 @@ impl Connector for Cake {
             }
         };
         let instance_tz = settings.instance_tz(cx.connector_id())?;
+        warn_other_days(&cx, instance_tz)?;
         let mut client = Client::new(&cx, RetryAfter);
         let currencies = currencies(&cx, &mut client).await?;
         let reading = Reading {
@@ -303,6 +322,27 @@ pub fn changes_since(
     }
 }
 
+/// CAKE reads `start_date`/`end_date` in the instance's zone, so a window's
+/// days are the instance's: when `instance_timezone` names another zone
+/// than the connector's `timezone` (sent by the host), says so once per
+/// session (QA20 F2).
+fn warn_other_days(cx: &Cx, instance_tz: Option<Tz>) -> Result<(), PluginError> {
+    let (Some(instance), Some(_)) = (instance_tz, cx.session().timezone.as_ref()) else {
+        return Ok(());
+    };
+    let connector = cx.timezone()?;
+    if instance != connector {
+        cx.warn(
+            "CAKE reads the window's days in the instance's time zone, not the connector's: a backfill's first and last days are the instance's; set the connector's `timezone` to the instance's",
+            &[
+                ("instance_timezone", &instance.name()),
+                ("connector_timezone", &connector.name()),
+            ],
+        );
+    }
+    Ok(())
+}
+
 /// The parameters every reports method takes (ids 0 = all).
 fn base_params() -> Value {
     json!({
@@ -419,6 +459,11 @@ async fn read_rows(
     if next_row == 1 {
         last_id = None;
     }
+    // Whether row 0 (before row 1) held a row of its own: the instance
+    // counts rows from 0, and it is one of `row_count`.
+    let mut row_zero = resume
+        .and_then(|c| c.state.get("row_zero").and_then(Value::as_bool))
+        .unwrap_or(false);
     // EventConversions documents `sort_field`; EventConversionChanges does not
     // list it. It is sent to both: where it is ignored, the overlap check
     // below still catches a shifted set.
@@ -434,6 +479,13 @@ async fn read_rows(
     loop {
         // From the second page on, ask from the last committed row too.
         let overlap = next_row > 1;
+        // From the first row: ask for row 0 on its own first (see
+        // `probe_row_zero`).
+        let zero = if overlap {
+            None
+        } else {
+            probe_row_zero(cx, client, reading, &stream, &url, &params).await?
+        };
         let start_at_row = if overlap { next_row - 1 } else { 1 };
         let asked = u64::from(settings.row_limit) + u64::from(overlap);
         params["start_at_row"] = json!(start_at_row);
@@ -504,6 +556,18 @@ async fn read_rows(
         }
         let records: Vec<_> = records.collect();
         let n = records.len() as u64;
+        if !overlap {
+            // Row 0 is a row of its own unless row 1 (or any row of this
+            // page: an instance that reads 0 as 1) is the same conversion.
+            row_zero = false;
+            if let Some(z) = zero {
+                let key = z.key();
+                if !records.iter().any(|r| r.key() == key) {
+                    row_zero = true;
+                    cx.emit(z);
+                }
+            }
+        }
         if let Some(last) = records.last() {
             last_id = Some(last.key());
         }
@@ -511,13 +575,14 @@ async fn read_rows(
             cx.emit(r);
         }
         next_row += n;
-        // With `row_count`, done past it; without it (not documented for
-        // EventConversionChanges), done at a short page, never after one
-        // full page (an absent total once read as 0 lost every later page).
+        // With `row_count`, done once every row was read (row 0 included);
+        // without it (not documented for EventConversionChanges), done at a
+        // short page, never after one full page (an absent total once read
+        // as 0 lost every later page).
         let done = n == 0
             || unpaged
             || match total {
-                Some(total) => next_row > total,
+                Some(total) => next_row - 1 + u64::from(row_zero) >= total,
                 None => answered < asked,
             };
         if done {
@@ -530,6 +595,7 @@ async fn read_rows(
                 "key": stream.key,
                 "next_row": next_row,
                 "last_id": last_id,
+                "row_zero": row_zero,
                 "complete": done,
             }),
             covers: None,
@@ -547,6 +613,61 @@ async fn read_rows(
         ],
     );
     Ok(())
+}
+
+/// Reads row 0 of a stream on its own (`start_at_row = 0`, `row_limit = 1`)
+/// before its first page, which starts at row 1.
+///
+/// Whether `start_at_row` counts from 1 (as this plugin has paged since it
+/// was written, from third-party code) or from 0 (CAKE's newer API docs:
+/// "Pagination offset. Default 0") is not verified. Counted from 0, row 1 is
+/// the *second* row, and every read without this lost its first row (the
+/// lowest `event_conversion_id`) while the overlap check passed (QA20 F3).
+/// Counted from 1, row 0 is nothing, or row 1 again, or refused: the caller
+/// keeps the row only when the first page does not hold it too, and a
+/// `success: false` answer here counts as no row (the first page's answer
+/// then says what is wrong, if anything). An HTTP error fails the session.
+/// An answer with more than one row (the instance ignores `row_limit`) is
+/// not used: the first page then holds every row. Costs one request per
+/// stream read from its first row.
+async fn probe_row_zero(
+    cx: &Cx,
+    client: &mut Client,
+    reading: &Reading<'_>,
+    stream: &Stream,
+    url: &str,
+    params: &Value,
+) -> Result<Option<plugin_api::Record>, PluginError> {
+    let mut params = params.clone();
+    params["start_at_row"] = json!(0);
+    params["row_limit"] = json!(1);
+    let what = format!("stream `{}` row 0", stream.name);
+    let resp = client
+        .send(
+            Request::post(url)
+                .json_body(&params)
+                .idempotent()
+                .label(format!("{} row 0", stream.method)),
+            &what,
+        )
+        .await?;
+    match row::parse_page(
+        &resp.body,
+        reading.currencies,
+        reading.undispositioned,
+        reading.instance_tz,
+    ) {
+        Ok((_, rows)) if rows.len() == 1 => Ok(rows.into_iter().next()),
+        Ok(_) => Ok(None),
+        Err(PageError::Malformed(m)) if m.starts_with("CAKE answered success=false") => {
+            cx.debug(
+                "row 0 refused; rows are counted from 1",
+                &[("stream", &stream.name), ("answer", &m)],
+            );
+            Ok(None)
+        }
+        Err(e) => Err(page_error(cx, &what, e)),
+    }
 }
 
 // Generates the C ABI exports. `id` must equal the manifest id.

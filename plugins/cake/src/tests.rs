@@ -369,7 +369,11 @@ fn a_completed_window_is_pulled_again_from_row_one() {
             return Reply::json(200, &json!({"d": {"success": true, "currencies": [{"currency_id": 1, "currency_abbr": "USD"}]}}));
         }
         let body: Value = plugin_api::serde_json::from_str(req.body.as_deref().unwrap()).unwrap();
-        assert_eq!(body["start_at_row"], json!(1));
+        // Row 0 alone, then the first page from row 1.
+        assert!(
+            [json!(0), json!(1)].contains(&body["start_at_row"]),
+            "{body}"
+        );
         Reply::json(200, &json!({"d": {"success": true, "row_count": 0, "event_conversions": []}}))
     })
     .run::<Cake>(open);
@@ -381,7 +385,9 @@ fn a_completed_window_is_pulled_again_from_row_one() {
 /// the instance keeps them, sorted by id only when asked and `sorts` is set
 /// (EventConversionChanges does not document `sort_field`), and `shift`
 /// called with the report's number (1-based) before each report is answered:
-/// that is how a test changes the result set between two pages.
+/// that is how a test changes the result set between two pages. Rows count
+/// from 1 (`start_at_row = 0` reads as 1); the plugin's request for row 0
+/// alone is answered without counting as a report.
 fn instance(
     ids: Vec<u64>,
     sorts: bool,
@@ -392,6 +398,22 @@ fn instance(
 
 /// [`instance`], sending `row_count` or not.
 fn instance_with(
+    ids: Vec<u64>,
+    sorts: bool,
+    row_count: bool,
+    shift: impl FnMut(usize, &mut Vec<u64>) + 'static,
+) -> FakeHost {
+    instance_based(1, ids, sorts, row_count, shift)
+}
+
+/// Whether a request body is the plugin's request for row 0 alone.
+fn is_probe(body: &Value) -> bool {
+    body["start_at_row"] == json!(0) && body["row_limit"] == json!(1)
+}
+
+/// [`instance_with`] whose rows count from `base` (0 or 1).
+fn instance_based(
+    base: usize,
     ids: Vec<u64>,
     sorts: bool,
     row_count: bool,
@@ -406,9 +428,11 @@ fn instance_with(
                 &json!({"d": {"success": true, "currencies": [{"currency_id": 1, "currency_abbr": "USD"}]}}),
             );
         }
-        reports += 1;
-        shift(reports, &mut ids);
         let body: Value = plugin_api::serde_json::from_str(req.body.as_deref().unwrap()).unwrap();
+        if !is_probe(&body) {
+            reports += 1;
+            shift(reports, &mut ids);
+        }
         let mut rows = ids.clone();
         if sorts && body["sort_field"] == json!("event_conversion_id") {
             rows.sort_unstable();
@@ -417,7 +441,7 @@ fn instance_with(
         let limit = body["row_limit"].as_u64().unwrap() as usize;
         let page: Vec<Value> = rows
             .iter()
-            .skip(start - 1)
+            .skip(start.saturating_sub(base))
             .take(limit)
             .map(|id| {
                 json!({
@@ -455,7 +479,15 @@ fn committed_ids(out: &plugin_api::testing::Outcome) -> std::collections::BTreeS
         .collect()
 }
 
+/// The bodies of the report requests, without the requests for row 0 alone.
 fn report_bodies(out: &plugin_api::testing::Outcome) -> Vec<Value> {
+    all_report_bodies(out)
+        .into_iter()
+        .filter(|b| !is_probe(b))
+        .collect()
+}
+
+fn all_report_bodies(out: &plugin_api::testing::Outcome) -> Vec<Value> {
     out.requests
         .iter()
         .filter(|r| r.url.contains("reports.asmx"))
@@ -635,4 +667,124 @@ fn an_answer_longer_than_row_limit_on_the_first_page_is_the_whole_set() {
         out.checkpoints.last().unwrap().state["complete"],
         json!(true)
     );
+}
+
+/// QA20 F3: whether `start_at_row` counts from 0 or 1 is unverified. If from
+/// 0, row 1 is the second row: every read lost its first row (the lowest id)
+/// and the overlap check passed. Both streams, with and without `row_count`,
+/// now read every row once under either count, and a resumed stream keeps
+/// counting row 0.
+#[test]
+fn every_row_is_read_once_whether_rows_count_from_0_or_1() {
+    for base in [0, 1] {
+        for stream in [EVENT_CONVERSIONS, EVENT_CONVERSION_CHANGES] {
+            for row_count in [true, false] {
+                for n in [0u64, 1, 2, 5, 6] {
+                    let ids: Vec<u64> = (1..=n).collect();
+                    let out = instance_based(base, ids.clone(), true, row_count, |_, _| {})
+                        .run::<Cake>(open_stream(stream, 2));
+                    let case = format!("base {base}, {stream}, row_count {row_count}, {n} rows");
+                    out.result.as_ref().expect(&case);
+                    assert_eq!(committed_ids(&out), ids.iter().copied().collect(), "{case}");
+                    assert_eq!(out.committed.len(), ids.len(), "{case}: a row read twice");
+                    let last = out.checkpoints.last().unwrap();
+                    assert_eq!(last.state["complete"], json!(true), "{case}");
+                    // Row 0 alone first, once.
+                    let bodies = all_report_bodies(&out);
+                    assert!(is_probe(&bodies[0]), "{case}");
+                    assert_eq!(bodies.iter().filter(|b| is_probe(b)).count(), 1, "{case}");
+                    assert_eq!(last.state["row_zero"], json!(base == 0 && n > 0), "{case}");
+                }
+            }
+        }
+    }
+    // With `row_count`, counted from 0: 6 rows at 2 a page end without an
+    // empty page (row 0 counts), and a resumed stream remembers row 0.
+    let out = instance_based(0, (1..=6).collect(), true, true, |_, _| {})
+        .run::<Cake>(open_stream(EVENT_CONVERSIONS, 2));
+    let starts: Vec<_> = report_bodies(&out)
+        .iter()
+        .map(|b| b["start_at_row"].as_u64().unwrap())
+        .collect();
+    assert_eq!(starts, [1, 2, 4]);
+    let first = out.checkpoints[0].clone();
+    assert_eq!(first.state["row_zero"], json!(true));
+    assert_eq!(first.state["next_row"], json!(3));
+    let mut open = open_stream(EVENT_CONVERSIONS, 2);
+    open.checkpoints.insert(EVENT_CONVERSIONS.into(), first);
+    let out = instance_based(0, (1..=6).collect(), true, true, |_, _| {}).run::<Cake>(open);
+    out.result.as_ref().unwrap();
+    assert_eq!(committed_ids(&out), (4..=6).collect());
+    assert!(all_report_bodies(&out).iter().all(|b| !is_probe(b)));
+    assert_eq!(report_bodies(&out).len(), 2);
+}
+
+/// An instance that refuses row 0 (`success: false`) counts from 1: the
+/// first page is read as before; any other answer error fails the session.
+#[test]
+fn row_0_refused_means_rows_count_from_1() {
+    let out = FakeHost::handler(|req| {
+        if req.url.contains("Currencies") {
+            return Reply::json(200, &json!({"d": {"success": true, "currencies": [{"currency_id": 1, "currency_abbr": "USD"}]}}));
+        }
+        let body: Value = plugin_api::serde_json::from_str(req.body.as_deref().unwrap()).unwrap();
+        if body["start_at_row"] == json!(0) {
+            return Reply::json(200, &json!({"d": {"success": false, "message": "start_at_row must be positive"}}));
+        }
+        let rows: Vec<Value> = (1..=2)
+            .map(|id| json!({
+                "event_conversion_id": id,
+                "event_conversion_date": "/Date(1793527200000)/",
+                "source_affiliate": {"source_affiliate_id": 55},
+            }))
+            .collect();
+        Reply::json(200, &json!({"d": {"success": true, "row_count": 2, "event_conversions": rows}}))
+    })
+    .run::<Cake>(open_stream(EVENT_CONVERSIONS, 5));
+    out.result.as_ref().unwrap();
+    assert_eq!(committed_ids(&out), [1, 2].into());
+    assert_eq!(
+        out.checkpoints.last().unwrap().state["row_zero"],
+        json!(false)
+    );
+    let out = FakeHost::handler(|req| {
+        if req.url.contains("Currencies") {
+            return Reply::json(200, &json!({"d": {"success": true, "currencies": [{"currency_id": 1, "currency_abbr": "USD"}]}}));
+        }
+        Reply::json(500, &json!({"Message": "boom"}))
+    })
+    .run::<Cake>(open_stream(EVENT_CONVERSIONS, 5));
+    let err = out.result.unwrap_err();
+    assert!(err.message.contains("row 0"), "{}", err.message);
+}
+
+/// QA20 F2: CAKE reads the window's dates in the instance's zone; when that
+/// is not the connector's, the session says so.
+#[test]
+fn an_instance_zone_other_than_the_connectors_is_warned_about() {
+    let run = |instance: &str, connector: Option<&str>| {
+        let mut open = open_read(
+            "cake",
+            "http://fake",
+            json!({ "base_url": "http://fake", "instance_timezone": instance }),
+            window(),
+        );
+        open.timezone = connector.map(str::to_owned);
+        let out = instance_with(vec![1], true, true, |_, _| {}).run::<Cake>(open);
+        out.result.as_ref().unwrap();
+        out.logs
+            .iter()
+            .filter(|l| {
+                l.message
+                    .contains("instance's time zone, not the connector's")
+            })
+            .map(|l| l.fields.clone())
+            .collect::<Vec<_>>()
+    };
+    let warned = run("America/New_York", Some("America/Los_Angeles"));
+    assert_eq!(warned.len(), 1);
+    assert_eq!(warned[0]["instance_timezone"], "America/New_York");
+    assert_eq!(warned[0]["connector_timezone"], "America/Los_Angeles");
+    assert!(run("America/New_York", Some("America/New_York")).is_empty());
+    assert!(run("America/New_York", None).is_empty());
 }

@@ -9,8 +9,13 @@
 //!   injects it, manifest [`AuthSpec::Header`]). A network key is required:
 //!   affiliate or advertiser keys get 403 on `/v1/networks/*`.
 //! - `GET /v1/meta/timezones` → `{timezones: [{timezone_id, timezone}]}`: the
-//!   report's `timezone_id` is resolved from the configured name (default
-//!   `UTC`) every session, never hard-coded.
+//!   report's `timezone_id` is resolved from the configured name (default:
+//!   the connector's `timezone`, so the window's days are the connector's;
+//!   UTC from a host that sends none) every session, never hard-coded.
+//! - Check: the time zones, then one row (`page_size=1`) of today's
+//!   conversions: any key family reads `/v1/meta/timezones`, only a network
+//!   key the network's reports, so an affiliate or advertiser key fails the
+//!   check (HTTP 403, an auth error saying so) instead of the first sync.
 //! - `POST /v1/networks/reporting/conversions?page=N&page_size=M` with body
 //!   `{from, to, timezone_id, show_conversions, show_events}` →
 //!   `{conversions: [...], paging: {page, page_size, total_count}}`. Pages
@@ -26,7 +31,7 @@
 //!
 //! ## Stream `conversions`
 //! Conversions whose time falls in the session window (read in the
-//! configured time zone). `payout` is the commission, `sale_amount` the sale
+//! `timezone` setting's zone, by default the connector's). `payout` is the commission, `sale_amount` the sale
 //! amount, `transaction_id` (Everflow's click id) the click id, `order_id`
 //! and `coupon_code` as sent; UTM fields come from the click's
 //! `query_parameters`. Statuses: see [`row`]. Everflow has no lock date and
@@ -41,8 +46,10 @@ mod config;
 pub mod row;
 
 use config::Settings;
-use plugin_api::chrono::{DateTime, Duration, NaiveDate, NaiveTime, Utc};
+use plugin_api::chrono::{DateTime, Duration, NaiveDate, Utc};
+use plugin_api::chrono_tz::Tz;
 use plugin_api::protocol::{AuthSpec, Checkpoint, PluginKind, RecordKind, StreamSpec, Window};
+use plugin_api::sdk::day_start;
 use plugin_api::serde_json::{json, Value};
 use plugin_api::{Connector, Cx, Manifest, PluginError, Request};
 
@@ -75,8 +82,8 @@ impl Connector for Everflow {
                         "description": "Network API key (Everflow → Control Center → Security → API Keys)." },
                     "page_size": { "type": "integer", "minimum": 1, "maximum": 2000, "default": 2000,
                         "description": "Rows per page." },
-                    "timezone": { "type": "string", "default": "UTC",
-                        "description": "Everflow time zone name the window is read in (resolved via /v1/meta/timezones)." },
+                    "timezone": { "type": "string",
+                        "description": "Everflow time zone name the window is read in (resolved via /v1/meta/timezones). Default: the connector's timezone, so the window's days are the connector's." },
                     "rate_limit_window_secs": { "type": "integer", "minimum": 1, "maximum": 900, "default": 30,
                         "description": "Length of Everflow's rate-limit window (at most 900 s: a run waits no longer for a rate limit)." },
                     "min_remaining_requests": { "type": "integer", "minimum": 0, "default": 1,
@@ -105,7 +112,27 @@ impl Connector for Everflow {
     async fn check(cx: Cx) -> Result<(), PluginError> {
         let settings: Settings = cx.settings()?;
         let mut client = client::client(&cx, 0, settings.rate_limit_window_secs);
-        timezone_id(&cx, &mut client, &settings).await?;
+        let zone = settings.zone_name(&cx)?;
+        let tz = timezone_id(&cx, &mut client, &settings, &zone).await?;
+        // Any key family reads `/v1/meta/timezones`; only a network key
+        // reads the network's reports (QA20 F8: an affiliate key passed the
+        // check and failed the first sync). One row of today's conversions.
+        let today = cx.now().date_naive();
+        let body = json!({
+            "from": format!("{today} 00:00:00"),
+            "to": format!("{today} 23:59:59"),
+            "timezone_id": tz,
+            "show_conversions": true,
+            "show_events": false,
+        });
+        let req = conversions_request(&cx, &body, 1, 1).label("check network key");
+        send_network(
+            &cx,
+            &mut client,
+            req,
+            "check: network conversions (page_size 1)",
+        )
+        .await?;
         Ok(())
     }
 
@@ -125,16 +152,60 @@ impl Connector for Everflow {
             settings.min_remaining_requests,
             settings.rate_limit_window_secs,
         );
-        let tz = timezone_id(&cx, &mut client, &settings).await?;
-        read_conversions(&cx, &mut client, &settings, tz).await
+        let zone = settings.zone_name(&cx)?;
+        let tz = timezone_id(&cx, &mut client, &settings, &zone).await?;
+        // The window's days begin and end in that zone (for the watermark;
+        // Everflow itself reads `from`/`to` in it): the connector's zone when
+        // Everflow's name is not an IANA one.
+        let days_tz = zone.parse().or_else(|_| cx.timezone())?;
+        read_conversions(&cx, &mut client, &settings, tz, days_tz).await
     }
 }
 
-/// Resolves the configured time zone name to Everflow's `timezone_id`.
+/// `POST /v1/networks/reporting/conversions?page=&page_size=` with `body`.
+fn conversions_request(cx: &Cx, body: &Value, page: u64, page_size: u32) -> Request {
+    Request::post(format!(
+        "{}/v1/networks/reporting/conversions",
+        cx.base_url()
+    ))
+    .query("page", page)
+    .query("page_size", page_size)
+    .json_body(body)
+    .idempotent()
+}
+
+/// Sends a request to a `/v1/networks/*` route: a 403 there is a key of
+/// another family (affiliate, advertiser), which the error says.
+async fn send_network(
+    cx: &Cx,
+    client: &mut client::Client,
+    req: Request,
+    what: &str,
+) -> Result<plugin_api::Response, PluginError> {
+    let resp = client.send_allowing(req, what, |r| r.status == 403).await?;
+    if resp.status == 403 {
+        return Err(PluginError::new(
+            plugin_api::ErrorKind::Auth,
+            format!(
+                "connector `{}`: {what}: Everflow refused the key on /v1/networks/* (HTTP 403): \
+                 settings.api_key is not a network API key (affiliate and advertiser keys \
+                 cannot read the network's conversions); create one under Control Center → \
+                 Security → API Keys{}",
+                cx.connector_id(),
+                plugin_api::sdk::body_suffix(&resp.body, 200)
+            ),
+        ));
+    }
+    Ok(resp)
+}
+
+/// Resolves the time zone name `zone` ([`Settings::zone_name`]) to
+/// Everflow's `timezone_id`.
 async fn timezone_id(
     cx: &Cx,
     client: &mut client::Client,
     settings: &Settings,
+    zone: &str,
 ) -> Result<i64, PluginError> {
     let what = "time zones (/v1/meta/timezones)";
     let resp = client
@@ -152,13 +223,18 @@ async fn timezone_id(
         })?;
     zones
         .iter()
-        .find(|z| z.get("timezone").and_then(Value::as_str) == Some(settings.timezone.as_str()))
+        .find(|z| z.get("timezone").and_then(Value::as_str) == Some(zone))
         .and_then(|z| z.get("timezone_id").and_then(Value::as_i64))
         .ok_or_else(|| {
+            let whose = if settings.timezone.is_some() {
+                "settings.timezone"
+            } else {
+                "the connector's timezone (settings.timezone unset)"
+            };
             PluginError::config(format!(
-                "connector `{}`: settings.timezone: Everflow knows no time zone named {:?}",
+                "connector `{}`: {whose}: Everflow knows no time zone named {zone:?}; set \
+                 settings.timezone to a name /v1/meta/timezones lists",
                 cx.connector_id(),
-                settings.timezone
             ))
         })
 }
@@ -202,10 +278,11 @@ async fn read_conversions(
     client: &mut client::Client,
     settings: &Settings,
     tz: i64,
+    days_tz: Tz,
 ) -> Result<(), PluginError> {
     let window = cx.window()?;
     let window_key = format!("{}..{}", window.from, window.to);
-    let start = window.from.and_time(NaiveTime::MIN).and_utc();
+    let start = day_start(window.from, days_tz);
     let cp = cx.checkpoint(CONVERSIONS);
     let mut watermark = cp.map(|c| c.watermark.max(start)).unwrap_or(start);
     // Resume after the last committed page of this window (a completed
@@ -230,17 +307,9 @@ async fn read_conversions(
     let mut rows = 0u64;
     loop {
         let what = format!("stream `{CONVERSIONS}` page {page}");
-        let req = Request::post(format!(
-            "{}/v1/networks/reporting/conversions",
-            cx.base_url()
-        ))
-        .query("page", page)
-        .query("page_size", settings.page_size)
-        .json_body(&body)
-        .idempotent()
-        .label(format!("conversions page {page}"));
-        let resp = client
-            .send(req, &what)
+        let req = conversions_request(cx, &body, page, settings.page_size)
+            .label(format!("conversions page {page}"));
+        let resp = send_network(cx, client, req, &what)
             .await
             .map_err(|e| explain_age(cx, window, e))?;
         let (paging, records) = row::parse_page(&resp.body)
@@ -260,11 +329,7 @@ async fn read_conversions(
         }
         let more = paging.has_more();
         if !more {
-            watermark = watermark.max(
-                (window.to + Duration::days(1))
-                    .and_time(NaiveTime::MIN)
-                    .and_utc(),
-            );
+            watermark = watermark.max(day_start(window.to + Duration::days(1), days_tz));
         }
         cx.commit(Checkpoint {
             stream: CONVERSIONS.into(),

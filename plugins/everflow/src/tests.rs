@@ -315,3 +315,126 @@ fn everflows_400_for_a_window_older_than_365_days_says_why() {
     assert_ne!(err.kind, ErrorKind::Config, "{}", err.message);
     assert!(!err.message.contains("prior 365 days"), "{}", err.message);
 }
+
+/// A small Everflow answering the time zones (UTC 67, New York 80, Los
+/// Angeles 84) and an empty conversions page; it records every body.
+fn zones_and_empty_pages(bodies: std::rc::Rc<std::cell::RefCell<Vec<Value>>>) -> FakeHost {
+    FakeHost::handler(move |req| {
+        if req.url.contains("/v1/meta/timezones") {
+            return Reply::json(
+                200,
+                &json!({"timezones": [
+                    {"timezone_id": 67, "timezone": "UTC"},
+                    {"timezone_id": 80, "timezone": "America/New_York"},
+                    {"timezone_id": 84, "timezone": "America/Los_Angeles"},
+                ]}),
+            );
+        }
+        bodies
+            .borrow_mut()
+            .push(serde_json::from_str(req.body.as_deref().unwrap()).unwrap());
+        Reply::json(
+            200,
+            &json!({"conversions": [], "paging": {"page": 1, "page_size": 2000, "total_count": 0}}),
+        )
+    })
+}
+
+/// QA20 F2: without `settings.timezone` the window is read in the
+/// connector's zone (it was UTC), so its days are the connector's; the
+/// watermark ends at that zone's midnight. An explicit setting still wins.
+#[test]
+fn the_timezone_defaults_to_the_connectors_and_an_explicit_setting_wins() {
+    let run = |settings: Value, tz: Option<&str>| {
+        let bodies = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
+        let mut open = open_read("ef", "http://fake", settings, window());
+        open.timezone = tz.map(str::to_owned);
+        let out = zones_and_empty_pages(bodies.clone()).run::<Everflow>(open);
+        out.result.as_ref().unwrap();
+        let body = bodies.borrow()[0].clone();
+        (body, out.checkpoints.last().unwrap().watermark.to_rfc3339())
+    };
+    let (body, watermark) = run(json!({}), Some("America/Los_Angeles"));
+    assert_eq!(body["timezone_id"], 84);
+    assert_eq!(body["from"], "2026-11-01 00:00:00");
+    assert_eq!(body["to"], "2026-11-02 23:59:59");
+    assert_eq!(watermark, "2026-11-03T08:00:00+00:00");
+    let (body, watermark) = run(
+        json!({ "timezone": "America/New_York" }),
+        Some("America/Los_Angeles"),
+    );
+    assert_eq!(body["timezone_id"], 80);
+    assert_eq!(watermark, "2026-11-03T05:00:00+00:00");
+    // A host that sends no zone (older, or a recording): UTC, as before.
+    let (body, watermark) = run(json!({}), None);
+    assert_eq!(body["timezone_id"], 67);
+    assert_eq!(watermark, "2026-11-03T00:00:00+00:00");
+}
+
+#[test]
+fn a_connector_timezone_everflow_does_not_list_names_the_setting_to_set() {
+    let mut open = open_read("ef", "http://fake", json!({}), window());
+    open.timezone = Some("Europe/Berlin".into());
+    let bodies = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
+    let err = zones_and_empty_pages(bodies)
+        .run::<Everflow>(open)
+        .result
+        .unwrap_err();
+    assert_eq!(err.kind, ErrorKind::Config);
+    assert!(
+        err.message.contains(
+            "the connector's timezone (settings.timezone unset): Everflow knows no time zone named \"Europe/Berlin\"; set settings.timezone"
+        ),
+        "{}",
+        err.message
+    );
+}
+
+/// QA20 F8: any key family reads `/v1/meta/timezones`; the check also reads
+/// one row of the network's conversions, so an affiliate or advertiser key
+/// (403 there) fails it with an error saying what is wrong.
+#[test]
+fn check_reads_one_network_row_and_a_non_network_key_fails_it() {
+    let check = |network: bool| {
+        FakeHost::handler(move |req| {
+            if req.url.contains("/v1/meta/timezones") {
+                Reply::json(
+                    200,
+                    &json!({"timezones": [{"timezone_id": 67, "timezone": "UTC"}]}),
+                )
+            } else if !network {
+                Reply::json(403, &json!({"error": "This API key cannot access this resource"}))
+            } else {
+                Reply::json(
+                    200,
+                    &json!({"conversions": [], "paging": {"page": 1, "page_size": 1, "total_count": 0}}),
+                )
+            }
+        })
+        .run::<Everflow>(plugin_api::testing::open_check("ef", "http://fake", json!({})))
+    };
+    let ok = check(true);
+    ok.result.as_ref().unwrap();
+    assert_eq!(ok.requests.len(), 2);
+    let probe = &ok.requests[1];
+    assert_eq!(probe.method, "POST");
+    assert!(
+        probe
+            .url
+            .ends_with("/v1/networks/reporting/conversions?page=1&page_size=1"),
+        "{}",
+        probe.url
+    );
+    let body: Value = serde_json::from_str(probe.body.as_deref().unwrap()).unwrap();
+    assert_eq!(body["from"], "2026-11-28 00:00:00");
+    assert_eq!(body["timezone_id"], 67);
+    let err = check(false).result.unwrap_err();
+    assert_eq!(err.kind, ErrorKind::Auth);
+    assert!(
+        err.message
+            .contains("settings.api_key is not a network API key"),
+        "{}",
+        err.message
+    );
+    assert!(err.message.contains("HTTP 403"), "{}", err.message);
+}

@@ -26,8 +26,10 @@ use crate::action;
 use crate::client::Client;
 use crate::config::Settings;
 use crate::{base_request, day_bounds, relative_request, MAX_PAGE_SIZE};
-use plugin_api::chrono::{DateTime, Duration, NaiveDate, NaiveTime, Utc};
+use plugin_api::chrono::{DateTime, Duration, NaiveDate, Utc};
+use plugin_api::chrono_tz::Tz;
 use plugin_api::protocol::Checkpoint;
+use plugin_api::sdk::day_start;
 use plugin_api::serde_json::{json, Value};
 use plugin_api::{Cx, PluginError, Record, Response, Window};
 use std::collections::HashSet;
@@ -105,6 +107,8 @@ pub struct Progress {
     pub next: Option<String>,
     /// The watermark to commit (never behind the committed one).
     pub watermark: DateTime<Utc>,
+    /// The connector's zone: the window's days are its days.
+    pub tz: Tz,
 }
 
 impl Progress {
@@ -119,10 +123,11 @@ impl Progress {
         cx: &Cx,
         stream: &str,
         window: Window,
+        tz: Tz,
         passes: &'static [DateFilter],
     ) -> Progress {
         let window_key = format!("{}..{}", window.from, window.to);
-        let start = window.from.and_time(NaiveTime::MIN).and_utc();
+        let start = day_start(window.from, tz);
         let cp = cx.checkpoint(stream);
         let watermark = cp.map(|c| c.watermark.max(start)).unwrap_or(start);
         let pass_of = |c: &Checkpoint| {
@@ -156,6 +161,7 @@ impl Progress {
             }),
             window_key,
             watermark,
+            tz,
         }
     }
 
@@ -203,9 +209,7 @@ impl Progress {
     /// end of the window.
     pub fn commit(&mut self, cx: &Cx, stream: &str, window: Window, finished: bool) {
         if finished {
-            let end = (window.to + Duration::days(1))
-                .and_time(NaiveTime::MIN)
-                .and_utc();
+            let end = day_start(window.to + Duration::days(1), self.tz);
             self.watermark = self.watermark.max(end);
         }
         let ranges: Vec<[String; 2]> = self
@@ -327,14 +331,15 @@ pub async fn read_passes(
     emitted: &mut HashSet<String>,
 ) -> Result<(), PluginError> {
     let window = cx.window()?;
-    let mut progress = Progress::resume(cx, stream, window, passes);
+    let tz = cx.timezone()?;
+    let mut progress = Progress::resume(cx, stream, window, tz, passes);
     let (mut pages, mut rows, mut skipped, mut splits) = (0u64, 0u64, 0u64, 0u64);
     while progress.campaign_pos < settings.campaign_ids.len() {
         let campaign = settings.campaign_ids[progress.campaign_pos];
         let filter = progress.filter();
         let (start_param, end_param) = filter.params();
         let (from, to) = progress.range();
-        let (start, end) = day_bounds(from, to);
+        let (start, end) = day_bounds(from, to, tz);
         let pass = filter.note();
         let note = progress.range_note(window);
         let mut page_no = 1u64;

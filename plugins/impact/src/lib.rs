@@ -13,7 +13,8 @@
 //!   path, so it is a plain setting while the token is a secret one.
 //! - `GET /Actions?CampaignId=&ActionDateStart=&ActionDateEnd=&PageSize=`:
 //!   `CampaignId` is required, the date range (on `EventDate`) may span at
-//!   most 45 days (so the manifest's `max_window_days` is 45), `PageSize` is
+//!   most 45 days (the manifest's `max_window_days` is 44: see
+//!   [`MAX_WINDOW_DAYS`]), `PageSize` is
 //!   2000..=20000, and a query matching more than 10 × `PageSize` rows is
 //!   refused (an error asking for a shorter range or a larger `PageSize`;
 //!   see `action::too_many_results` for how it is recognised). Rows under
@@ -27,6 +28,13 @@
 //!   the host, empty on the last page.
 //! - Rate limits: 429 with `X-RateLimit-*` (brand) or `X-RateLimit-*-hour` +
 //!   `RateLimit-Reset` (partner); see [`client`].
+//!
+//! ## Days
+//! The window's days are the connector's `timezone`'s ([`Cx::timezone`]):
+//! every date filter runs from the instant the first day begins there to
+//! the instant the day after the last begins (see `day_bounds`), so
+//! `reckon sync impact --from D --to D` reads day D of that zone. Impact
+//! takes ISO-8601 date-times with a zone; the bounds are written in UTC.
 //!
 //! ## Streams
 //! - `actions`: every action whose `EventDate` falls in the session window,
@@ -79,8 +87,12 @@ pub struct Impact;
 pub const ACTIONS: &str = "actions";
 /// Stream of actions updated or locked in the window (mostly older ones).
 pub const ACTION_UPDATES: &str = "action_updates";
-/// Impact's limit on a date range, in days.
-pub const MAX_WINDOW_DAYS: u32 = 45;
+/// The widest window, in days. Impact refuses a range whose start and end
+/// are more than 45 days apart; a window's days run from a midnight to the
+/// midnight after its last day, and in a zone with a DST change 45 of them
+/// last 45 days and an hour, so windows are one day shorter (as PostHog's
+/// connector does).
+pub const MAX_WINDOW_DAYS: u32 = 44;
 /// Default trailing re-pull: longer than the usual locking period.
 pub const DEFAULT_LOOKBACK_DAYS: u32 = 65;
 /// Impact's smallest `PageSize`.
@@ -178,7 +190,7 @@ impl Connector for Impact {
         let window = cx.window()?;
         if window.days() > i64::from(MAX_WINDOW_DAYS) {
             return Err(PluginError::config(format!(
-                "connector `{}`: window {}..{} spans {} days; Impact accepts at most {MAX_WINDOW_DAYS}",
+                "connector `{}`: window {}..{} spans {} days; this connector reads at most {MAX_WINDOW_DAYS} at a time (Impact's limit is 45 days from start to end)",
                 cx.connector_id(),
                 window.from,
                 window.to,
@@ -246,13 +258,25 @@ fn with_headers(req: Request, settings: &Settings) -> Request {
         .header("ir-version", settings.api_version.to_string())
 }
 
-/// Bounds of the days `from..=to` as Impact wants them
-/// (`2026-11-01T00:00:00Z`, `2026-11-02T23:59:59Z`).
+/// Bounds of the days `from..=to` of the connector's zone `tz` as Impact
+/// wants them: the instants their first day begins and the day after their
+/// last begins, written in UTC as tap-impact does (`2026-10-02T07:00:00Z`,
+/// `2026-10-04T07:00:00Z` for Los Angeles' 2 and 3 October). The end is the
+/// next day's first instant, not `23:59:59` (which left out the last second
+/// of every window, QA20 F2): if Impact counts the end as inclusive, an
+/// action at that very instant is read by both windows, an upsert of the
+/// same key.
 fn day_bounds(
     from: plugin_api::chrono::NaiveDate,
     to: plugin_api::chrono::NaiveDate,
+    tz: plugin_api::chrono_tz::Tz,
 ) -> (String, String) {
-    (format!("{from}T00:00:00Z"), format!("{to}T23:59:59Z"))
+    let at = |day| {
+        plugin_api::sdk::day_start(day, tz)
+            .format("%Y-%m-%dT%H:%M:%SZ")
+            .to_string()
+    };
+    (at(from), at(to + plugin_api::chrono::Duration::days(1)))
 }
 
 // Generates the C ABI exports. `id` must equal the manifest id.

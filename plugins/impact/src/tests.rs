@@ -107,7 +107,7 @@ fn reads_pages_by_relative_next_uri_then_old_actions_by_update_and_locking_date(
             r.url
         );
     }
-    assert_eq!(out.checkpoints[0].state["next"], json!("/Advertisers/IRsid1/Actions?CampaignId=1000&ActionDateStart=2026-11-01T00%3A00%3A00Z&ActionDateEnd=2026-11-02T23%3A59%3A59Z&PageSize=2000&Page=2"));
+    assert_eq!(out.checkpoints[0].state["next"], json!("/Advertisers/IRsid1/Actions?CampaignId=1000&ActionDateStart=2026-11-01T00%3A00%3A00Z&ActionDateEnd=2026-11-03T00%3A00%3A00Z&PageSize=2000&Page=2"));
     assert_eq!(
         out.checkpoints[1].watermark.to_rfc3339(),
         "2026-11-03T00:00:00+00:00"
@@ -265,7 +265,7 @@ fn low_remaining_quota_pauses_before_the_next_request() {
 }
 
 #[test]
-fn a_window_wider_than_45_days_is_a_config_error() {
+fn a_window_wider_than_44_days_is_a_config_error() {
     let wide = Window {
         from: NaiveDate::from_ymd_opt(2026, 9, 1).unwrap(),
         to: NaiveDate::from_ymd_opt(2026, 11, 2).unwrap(),
@@ -330,7 +330,7 @@ fn a_refused_token_is_an_auth_error() {
 fn manifest_marks_the_token_secret_and_caps_the_window() {
     let m = Impact::manifest();
     assert_eq!(m.id, "impact");
-    assert_eq!(m.max_window_days, Some(45));
+    assert_eq!(m.max_window_days, Some(44));
     assert_eq!(
         m.config_schema["properties"]["auth_token"]["x-secret"],
         json!(true)
@@ -381,13 +381,19 @@ fn too_many() -> Reply {
     )
 }
 
-/// The days `(from, to)` of an `/Actions` request (`ActionDateStart/End`).
+/// The day before `day` (`YYYY-MM-DD`): the last day of a range whose end
+/// is the next day's midnight.
+fn day_before(day: &str) -> String {
+    (day.parse::<NaiveDate>().unwrap() - Duration::days(1)).to_string()
+}
+
+/// The UTC days `(from, to)` of an `/Actions` request (`ActionDateStart/End`).
 fn days_of(url: &str) -> (String, String) {
     let day = |name: &str| {
         let at = url.find(&format!("{name}=")).unwrap() + name.len() + 1;
         url[at..at + 10].to_owned()
     };
-    (day("ActionDateStart"), day("ActionDateEnd"))
+    (day("ActionDateStart"), day_before(&day("ActionDateEnd")))
 }
 
 /// An Impact that refuses `/Actions` over more than `max_days` days and
@@ -510,13 +516,13 @@ fn other_refusals_are_not_split() {
     assert_eq!(out.requests.len(), 1);
 }
 
-/// The days `(from, to)` of an `/Actions` request filtered by `start`/`end`.
+/// The UTC days `(from, to)` of an `/Actions` request filtered by `start`/`end`.
 fn days_by(url: &str, start: &str, end: &str) -> Option<(String, String)> {
     let day = |name: &str| {
         let at = url.find(&format!("{name}="))? + name.len() + 1;
         Some(url[at..at + 10].to_owned())
     };
-    Some((day(start)?, day(end)?))
+    Some((day(start)?, day_before(&day(end)?)))
 }
 
 #[test]
@@ -723,4 +729,101 @@ fn a_page_without_actions_is_a_bad_response_naming_what_came_back() {
     let (_, records) =
         parse_actions_page(br#"{"@page":"1","@numpages":"1","Actions":[]}"#).unwrap();
     assert!(records.is_empty());
+}
+
+/// QA20 F2: the window's days are the connector's zone's: every filter runs
+/// from the first instant of the first day there to the first instant of
+/// the day after the last (not `23:59:59Z` of UTC days), DST days included,
+/// and the watermark ends at the zone's midnight.
+#[test]
+fn date_filters_are_the_connectors_zone_days_as_instants() {
+    let page = || {
+        Reply::json(
+            200,
+            &json!({"@page": "1", "@numpages": "1", "@nextpageuri": "", "Actions": []}),
+        )
+    };
+    let run = |from: (u32, u32), to: (u32, u32), tz: Option<&str>| {
+        let d = |(m, dd)| NaiveDate::from_ymd_opt(2026, m, dd).unwrap();
+        let mut open = open_read(
+            "imp",
+            "http://fake",
+            settings(),
+            Window {
+                from: d(from),
+                to: d(to),
+            },
+        );
+        open.timezone = tz.map(str::to_owned);
+        let out = FakeHost::handler(move |_| page()).run::<Impact>(open);
+        out.result.as_ref().unwrap();
+        out
+    };
+    let la = Some("America/Los_Angeles");
+    let out = run((10, 2), (10, 2), la);
+    let urls: Vec<&str> = out.requests.iter().map(|r| r.url.as_str()).collect();
+    assert_eq!(urls.len(), 3, "{urls:?}");
+    for (url, (start, end)) in urls.iter().zip([
+        ("ActionDateStart", "ActionDateEnd"),
+        ("StartDate", "EndDate"),
+        ("LockingDateStart", "LockingDateEnd"),
+    ]) {
+        assert!(
+            url.contains(&format!(
+                "&{start}=2026-10-02T07%3A00%3A00Z&{end}=2026-10-03T07%3A00%3A00Z&"
+            )),
+            "{url}"
+        );
+    }
+    let last = out.checkpoints.last().unwrap();
+    assert_eq!(
+        last.watermark,
+        "2026-10-03T07:00:00Z"
+            .parse::<plugin_api::chrono::DateTime<plugin_api::chrono::Utc>>()
+            .unwrap()
+    );
+    // 1 November is 25 hours long in Los Angeles; 8 March 23.
+    let out = run((10, 31), (11, 1), la);
+    assert!(
+        out.requests[0].url.contains(
+            "ActionDateStart=2026-10-31T07%3A00%3A00Z&ActionDateEnd=2026-11-02T08%3A00%3A00Z&"
+        ),
+        "{}",
+        out.requests[0].url
+    );
+    // Without a zone from the host (an older host or recording): UTC days.
+    let out = run((11, 1), (11, 2), None);
+    assert!(
+        out.requests[0].url.contains(
+            "ActionDateStart=2026-11-01T00%3A00%3A00Z&ActionDateEnd=2026-11-03T00%3A00%3A00Z&"
+        ),
+        "{}",
+        out.requests[0].url
+    );
+    // Tokyo's days begin the evening before, in UTC.
+    let out = run((11, 1), (11, 1), Some("Asia/Tokyo"));
+    assert!(
+        out.requests[0].url.contains(
+            "ActionDateStart=2026-10-31T15%3A00%3A00Z&ActionDateEnd=2026-11-01T15%3A00%3A00Z&"
+        ),
+        "{}",
+        out.requests[0].url
+    );
+}
+
+/// The widest window (44 days) spans at most 45 days from start to end in
+/// any zone, DST change included: Impact's limit.
+#[test]
+fn the_widest_window_stays_within_impacts_45_days_across_a_dst_change() {
+    let tz = plugin_api::chrono_tz::America::Los_Angeles;
+    let from = NaiveDate::from_ymd_opt(2026, 10, 1).unwrap();
+    let to = from + Duration::days(i64::from(MAX_WINDOW_DAYS) - 1);
+    let (s, e) = day_bounds(from, to, tz);
+    let at = |t: &str| {
+        t.parse::<plugin_api::chrono::DateTime<plugin_api::chrono::Utc>>()
+            .unwrap()
+    };
+    let span = at(&e) - at(&s);
+    assert_eq!(span, Duration::days(44) + Duration::hours(1));
+    assert!(span <= Duration::days(45));
 }

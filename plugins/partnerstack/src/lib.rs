@@ -18,6 +18,9 @@
 //!   reward's later status change is seen only by reading its creation day
 //!   again.
 //! - Amounts are integer **cents**; timestamps epoch milliseconds.
+//! - Days: the window's (and the review's) days are the connector's
+//!   `timezone`'s ([`Cx::timezone`]): `min_created`/`max_created` are the
+//!   first and last millisecond of those days in that zone.
 //! - No rate limits are documented; 429s are waited out (see [`Client`]).
 //!
 //! ## Stream `rewards`
@@ -59,8 +62,10 @@ pub mod review;
 pub mod row;
 
 use config::Settings;
-use plugin_api::chrono::{DateTime, Duration, NaiveDate, NaiveTime, Utc};
+use plugin_api::chrono::{DateTime, Duration, NaiveDate, Utc};
+use plugin_api::chrono_tz::Tz;
 use plugin_api::protocol::{AuthSpec, Checkpoint, PluginKind, RecordKind, StreamSpec, Window};
+use plugin_api::sdk::day_start;
 use plugin_api::serde_json::{json, Value};
 use plugin_api::throttle::{RetryAfter, Throttled};
 use plugin_api::{Connector, Cx, Manifest, PluginError, Request};
@@ -161,15 +166,16 @@ impl Connector for PartnerStack {
     async fn read(cx: Cx) -> Result<(), PluginError> {
         let settings = cx.settings::<Settings>()?.validate(cx.connector_id())?;
         let window = cx.window()?;
+        let tz = cx.timezone()?;
         let mut client = Client::new(&cx, RetryAfter);
         let since = since(cx.checkpoint(REWARDS), window.from);
         let defaulted = DefaultedCurrency::default();
         let mut result = Ok(());
         if cx.wants(REWARDS) {
-            result = read_window(&cx, &mut client, &settings, window, since, &defaulted).await;
+            result = read_window(&cx, &mut client, &settings, window, tz, since, &defaulted).await;
         }
         if result.is_ok() && cx.wants(REWARDS_REVIEW) {
-            result = review::read(&cx, &mut client, &settings, window, since, &defaulted).await;
+            result = review::read(&cx, &mut client, &settings, window, tz, since, &defaulted).await;
         }
         // Also when a stream failed: the pages committed before it count.
         defaulted.report(&cx, &settings.default_currency);
@@ -236,38 +242,37 @@ pub fn since(rewards: Option<&Checkpoint>, window_from: NaiveDate) -> Option<Nai
     }
 }
 
-/// The first instant of `day` (UTC).
-fn day_start(day: NaiveDate) -> DateTime<Utc> {
-    day.and_time(NaiveTime::MIN).and_utc()
+/// The instant the day after a window's last day begins in the
+/// connector's zone `tz`: its watermark once read.
+fn window_end(window: Window, tz: Tz) -> DateTime<Utc> {
+    day_start(window.to + Duration::days(1), tz)
 }
 
-/// The instant after a window's last day (UTC): its watermark once read.
-fn window_end(window: Window) -> DateTime<Utc> {
-    day_start(window.to + Duration::days(1))
-}
-
-/// `min_created`/`max_created` of the UTC days `days.from..=days.to`: the
-/// first and the last millisecond.
-fn created_millis(days: Window) -> (i64, i64) {
+/// `min_created`/`max_created` of the days `days.from..=days.to` of the
+/// connector's zone `tz`: the first and the last millisecond (QA20 F2: they
+/// were UTC's days whatever the connector's `timezone`).
+fn created_millis(days: Window, tz: Tz) -> (i64, i64) {
     (
-        day_start(days.from).timestamp_millis(),
-        window_end(days).timestamp_millis() - 1,
+        day_start(days.from, tz).timestamp_millis(),
+        window_end(days, tz).timestamp_millis() - 1,
     )
 }
 
 /// Stream `rewards`: the window's transactions, then its rewards, resuming
 /// after the last committed page of this window (a completed window is
 /// pulled again from the start).
+#[allow(clippy::too_many_arguments)]
 async fn read_window(
     cx: &Cx,
     client: &mut Client,
     settings: &Settings,
     window: Window,
+    tz: Tz,
     since: Option<NaiveDate>,
     defaulted: &DefaultedCurrency,
 ) -> Result<(), PluginError> {
-    let (start, end) = (day_start(window.from), window_end(window));
-    let created = created_millis(window);
+    let (start, end) = (day_start(window.from, tz), window_end(window, tz));
+    let created = created_millis(window, tz);
     let transactions = read_transactions(cx, client, settings, created, "").await?;
     let window_key = format!("{}..{}", window.from, window.to);
     let cp = cx.checkpoint(REWARDS);

@@ -11,7 +11,8 @@
 //!   many days after it, or before it (the host clock went back). An
 //!   unfinished review is resumed in the next session whether due or not.
 //!   `review_days = 0` turns it off (an unfinished review is left as it is).
-//! - **What**: rewards created on the UTC days from `review_days` before the
+//! - **What**: rewards created on the days (of the connector's `timezone`)
+//!   from `review_days` before the
 //!   window's first day through the day before it, but none before
 //!   [`crate::since`] (the first day `rewards` has read: a new installation
 //!   does not import older history). The range is fixed when the review
@@ -46,6 +47,7 @@ use crate::{
     REWARDS_REVIEW,
 };
 use plugin_api::chrono::{DateTime, Days, Duration, NaiveDate, Utc};
+use plugin_api::chrono_tz::Tz;
 use plugin_api::protocol::{Checkpoint, Window};
 use plugin_api::serde_json::{self, Value};
 use plugin_api::{Cx, PluginError};
@@ -139,17 +141,19 @@ pub fn plan(
 }
 
 /// Runs the session's part of the review (see the module docs).
+#[allow(clippy::too_many_arguments)]
 pub(crate) async fn read(
     cx: &Cx,
     client: &mut Client,
     settings: &Settings,
     window: Window,
+    tz: Tz,
     since: Option<NaiveDate>,
     defaulted: &DefaultedCurrency,
 ) -> Result<(), PluginError> {
     let cp = cx.checkpoint(REWARDS_REVIEW);
     let prev = State::of(cp);
-    let end = window_end(window);
+    let end = window_end(window, tz);
     let watermark = cp.map_or(end, |c| c.watermark.max(end));
     let plan = plan(
         settings.review_days,
@@ -225,7 +229,7 @@ pub(crate) async fn read(
             ("resumed", &resumed),
         ],
     );
-    let created = created_millis(range);
+    let created = created_millis(range, tz);
     let what = format!("stream `{REWARDS_REVIEW}` ");
     let transactions = read_transactions(cx, client, settings, created, &what).await?;
     let rows = read_rewards(

@@ -789,3 +789,106 @@ fn a_reward_takes_its_transactions_currency_and_the_default_is_reported_once() {
     assert_eq!(w.fields["default_currency"], "USD");
     assert_eq!(w.fields["examples"], "rew_b,rew_d");
 }
+
+/// QA20 F2: the window's days (and the review's) are the connector's
+/// zone's: `min_created`/`max_created` are Los Angeles' midnights, not UTC's,
+/// and a reward created late on the window's last day there (after UTC's
+/// midnight) is read; the watermarks end at Los Angeles' midnight.
+#[test]
+fn created_bounds_are_the_connectors_zone_days() {
+    let la_ms = |s: &str| at(s).timestamp_millis();
+    let rewards = vec![
+        // 2026-10-02 in Los Angeles: 07:00Z on the 2nd to 07:00Z on the 3rd.
+        reward(
+            "rew_late",
+            "2026-10-03T06:59:59.999Z",
+            "approved",
+            "available",
+        ),
+        reward("rew_early", "2026-10-02T07:00:00Z", "approved", "available"),
+        // The day before in Los Angeles, though the 2nd in UTC.
+        reward(
+            "rew_before",
+            "2026-10-02T06:59:59Z",
+            "approved",
+            "available",
+        ),
+        // The review's last day (Los Angeles' 2026-10-01), and its first.
+        reward(
+            "rew_rev_last",
+            "2026-10-02T06:00:00Z",
+            "approved",
+            "available",
+        ),
+        reward(
+            "rew_rev_first",
+            "2026-09-29T07:30:00Z",
+            "approved",
+            "available",
+        ),
+        reward(
+            "rew_rev_out",
+            "2026-09-29T06:30:00Z",
+            "approved",
+            "available",
+        ),
+    ];
+    let one_day = Window {
+        from: NaiveDate::from_ymd_opt(2026, 10, 2).unwrap(),
+        to: NaiveDate::from_ymd_opt(2026, 10, 2).unwrap(),
+    };
+    // Rewards read since January (so the review reaches its 3 days); the
+    // last review long ago (so it is due).
+    let mut open = session(
+        json!({ "review_days": 3 }),
+        one_day,
+        vec![
+            cp(
+                REWARDS,
+                "2026-09-01T00:00:00Z",
+                json!({"since": "2026-01-01"}),
+            ),
+            cp(
+                REVIEW,
+                "2026-09-01T00:00:00Z",
+                json!({"complete": true, "last_review": "2026-09-01T00:00:00Z"}),
+            ),
+        ],
+    );
+    open.timezone = Some("America/Los_Angeles".into());
+    let out = FakeHost::handler(api(rewards)).run::<PartnerStack>(open);
+    out.result.as_ref().unwrap();
+    let first = &out.requests[0].url;
+    assert!(first.contains("/transactions?"), "{first}");
+    assert_eq!(
+        param(first, "min_created"),
+        Some(la_ms("2026-10-02T07:00:00Z").to_string())
+    );
+    assert_eq!(
+        param(first, "max_created"),
+        Some((la_ms("2026-10-03T07:00:00Z") - 1).to_string())
+    );
+    let keys: Vec<&str> = out
+        .committed
+        .iter()
+        .map(|r| conv(r).external_id.as_str())
+        .collect();
+    // `rewards` (newest first), then the review's 2026-09-29..=10-01.
+    assert_eq!(
+        keys,
+        [
+            "rew_late",
+            "rew_early",
+            "rew_before",
+            "rew_rev_last",
+            "rew_rev_first"
+        ]
+    );
+    for stream in [REWARDS, REVIEW] {
+        assert_eq!(
+            last_cp(&out, stream).unwrap().watermark,
+            at("2026-10-03T07:00:00Z"),
+            "{stream}"
+        );
+    }
+}

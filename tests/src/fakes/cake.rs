@@ -8,8 +8,10 @@
 //! conversion date (`end_date` excluded), `EventConversionChanges` on
 //! `last_updated` since `changes_since` (a date only: `YYYY-mm-dd` or
 //! `dd-mm-YYYY`), every date read in the instance's time zone
-//! ([`CakeFake::timezone`]); `EventConversions` paged by 1-based
-//! `start_at_row` + `row_limit` with the total in `row_count`;
+//! ([`CakeFake::timezone`]); `EventConversions` paged by `start_at_row`
+//! (counting rows from 1, `0` read as 1; from 0 with
+//! [`CakeFake::zero_based_rows`]) + `row_limit` (`0`: every row, as CAKE
+//! clients send by default) with the total in `row_count`;
 //! `EventConversionChanges`, for which the reference documents no paging
 //! and no `row_count`, answers **without** `row_count`, and pages by
 //! `start_at_row`/`row_limit` when they are sent (neither is required) or,
@@ -137,6 +139,10 @@ pub struct CakeFake {
     /// `start_at_row`/`row_limit` say (the reference documents no paging for
     /// it); off by default (they are honoured when sent).
     pub changes_ignore_paging: bool,
+    /// `start_at_row` counts rows from 0 (CAKE's newer docs: "Pagination
+    /// offset. Default 0") instead of 1 (third-party code, the default):
+    /// whichever the real API does is unverified (QA20 F3).
+    pub zero_based_rows: bool,
     corrupt: Option<(u64, &'static str)>,
     /// Report requests answered (429s not counted).
     reports: u64,
@@ -257,6 +263,7 @@ impl CakeFake {
             dates: DateStyle::AspNet,
             send_order_total: false,
             changes_ignore_paging: false,
+            zero_based_rows: false,
             corrupt: None,
             reports: 0,
             pending: Vec::new(),
@@ -435,15 +442,28 @@ impl CakeFake {
         let paged = !(changes
             && (self.changes_ignore_paging
                 || (body.get("start_at_row").is_none() && body.get("row_limit").is_none())));
-        let (start, limit) = if paged {
-            let start = body["start_at_row"].as_u64().unwrap_or(0);
-            let limit = body["row_limit"].as_u64().unwrap_or(0);
-            if start == 0 || limit == 0 {
-                return Ok(fail("start_at_row and row_limit must be positive"));
-            }
-            (start, limit)
+        // Rows skipped before the page, and its length: `row_limit = 0` is
+        // every row (what CAKE clients send by default, with
+        // `start_at_row = 0`); rows count from 1 (`start_at_row = 0` reads
+        // as 1) or, with `zero_based_rows`, from 0.
+        let (skip, limit) = if paged {
+            let number = |k: &str| match body.get(k) {
+                Some(v) => v.as_u64().ok_or(()),
+                None => Ok(0),
+            };
+            let (Ok(start), Ok(limit)) = (number("start_at_row"), number("row_limit")) else {
+                return Ok(fail(
+                    "start_at_row and row_limit must be non-negative integers",
+                ));
+            };
+            let skip = if self.zero_based_rows {
+                start
+            } else {
+                start.saturating_sub(1)
+            };
+            (skip, if limit == 0 { u64::MAX } else { limit })
         } else {
-            (1, u64::MAX)
+            (0, u64::MAX)
         };
         // Every date is read in the instance's time zone. `start_date` and
         // `end_date` take a time too; `changes_since` is a date only.
@@ -496,7 +516,7 @@ impl CakeFake {
         let total = rows.len();
         let page: Vec<Value> = rows
             .into_iter()
-            .skip(start as usize - 1)
+            .skip(usize::try_from(skip).unwrap_or(usize::MAX))
             .take(usize::try_from(limit).unwrap_or(usize::MAX))
             .map(|r| self.render(r))
             .collect();

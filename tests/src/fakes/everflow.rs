@@ -1,8 +1,10 @@
 //! Loopback fake of Everflow's Network API (`/v1`).
 //!
 //! Faithful to what the connector relies on: `X-Eflow-API-Key` auth (401
-//! with `{"error": ...}` without it, 403 for a non-network key);
-//! `GET /v1/meta/timezones`; `POST /v1/networks/reporting/conversions` with
+//! with `{"error": ...}` without it or for an unknown key; a key of another
+//! family, [`EverflowFake::affiliate_key`], reads `/v1/meta/*` and gets 403
+//! on `/v1/networks/*`); `GET /v1/meta/timezones` (UTC, New York, Los
+//! Angeles, Berlin); `POST /v1/networks/reporting/conversions` with
 //! `page`/`page_size` in the query string (1-based, at most 2000) and
 //! `from`/`to`/`timezone_id` in the body (400 for an unknown zone, a span over
 //! a year or a start older than 365 days); `{conversions, paging}` answers
@@ -99,7 +101,19 @@ pub struct EverflowFake {
     window_start: Option<Instant>,
     used: u32,
     corrupt: Option<(String, &'static str)>,
+    /// A key of another family (an affiliate's): it reads
+    /// `/v1/meta/timezones` like any key, and gets 403 on `/v1/networks/*`.
+    pub affiliate_key: String,
 }
+
+/// The time zones `/v1/meta/timezones` lists. 67 (UTC) and 80 (New York)
+/// are the ids third-party scripts hard-code; the others are the fake's.
+const TIMEZONES: &[(i64, &str, &str)] = &[
+    (80, "America/New_York", "(UTC-05:00) Eastern Time"),
+    (84, "America/Los_Angeles", "(UTC-08:00) Pacific Time"),
+    (67, "UTC", "(UTC) Coordinated Universal Time"),
+    (90, "Europe/Berlin", "(UTC+01:00) Berlin"),
+];
 
 fn day_start(d: NaiveDate) -> DateTime<Utc> {
     d.and_time(NaiveTime::MIN).and_utc()
@@ -158,6 +172,7 @@ impl EverflowFake {
             window_start: None,
             used: 0,
             corrupt: None,
+            affiliate_key: "ef-affiliate-key".into(),
         }
     }
 
@@ -291,11 +306,10 @@ impl EverflowFake {
     }
 
     fn timezone(id: i64) -> Option<chrono_tz::Tz> {
-        match id {
-            67 => Some(chrono_tz::UTC),
-            80 => Some(chrono_tz::America::New_York),
-            _ => None,
-        }
+        TIMEZONES
+            .iter()
+            .find(|(i, _, _)| *i == id)
+            .and_then(|(_, name, _)| name.parse().ok())
     }
 
     fn report(&self, q: &[(String, String)], body: &Value) -> Result<Value, String> {
@@ -363,13 +377,12 @@ impl EverflowFake {
 impl FakeApi for EverflowFake {
     fn handle(&mut self, req: &HttpRequest) -> Reply {
         let (path, q) = split_url(&req.url);
-        match req.headers.get("x-eflow-api-key") {
+        let network = match req.headers.get("x-eflow-api-key") {
             None => return Self::error(401, "No Authentication Method Found", &[]),
-            Some(k) if *k != self.params.api_key => {
-                return Self::error(401, "Invalid API key", &[])
-            }
-            Some(_) => {}
-        }
+            Some(k) if *k == self.params.api_key => true,
+            Some(k) if *k == self.affiliate_key => false,
+            Some(_) => return Self::error(401, "Invalid API key", &[]),
+        };
         let remaining = match self.budget() {
             Some(r) => r,
             None => {
@@ -387,13 +400,16 @@ impl FakeApi for EverflowFake {
             ("x-ratelimit-limit", self.limit_per_window.to_string()),
             ("x-ratelimit-remaining", remaining.to_string()),
         ];
+        if !network && !path.starts_with("/v1/meta/") {
+            return Self::error(403, "This API key cannot access this resource", &headers);
+        }
         match (req.method.as_str(), path.as_str()) {
             ("GET", "/v1/meta/timezones") => affiliate::json(
                 200,
-                &json!({"timezones": [
-                    {"timezone_id": 80, "timezone": "America/New_York", "label": "(UTC-05:00) Eastern Time"},
-                    {"timezone_id": 67, "timezone": "UTC", "label": "(UTC) Coordinated Universal Time"},
-                ]}),
+                &json!({"timezones": TIMEZONES
+                    .iter()
+                    .map(|(id, name, label)| json!({"timezone_id": id, "timezone": name, "label": label}))
+                    .collect::<Vec<_>>()}),
                 &headers,
             ),
             ("POST", "/v1/networks/reporting/conversions") => {

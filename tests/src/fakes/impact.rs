@@ -4,14 +4,17 @@
 //! the path too; `CampaignId` required on `/Actions` and `/ActionUpdates`;
 //! `/Actions` filtered by event date (`ActionDateStart/End`), last-updated
 //! date (`StartDate/EndDate`) and locking date (`LockingDateStart/End`),
-//! each pair given applying (none: the last 7 days by event date); each
-//! date range at most 45 days and no older than 3 years, `PageSize`
+//! each pair given applying (none: the last 7 days by event date) as the
+//! instants between its two ISO-8601 date-times (any offset), both
+//! inclusive; each date range at most 45 days and no older than 3 years, `PageSize`
 //! 2000..=20000 and at most 10 × `PageSize` rows per query (400 with
 //! Impact's `{"Status": "ERROR", "Message", "Errors"}` envelope otherwise;
 //! Impact documents the 10 × `PageSize` limit and that its error asks to
 //! change `PageSize` or the dates, not the status or exact wording); the
 //! `@`-envelope with **string** values and a relative `@nextpageuri`; numbers
-//! as strings (and some as JSON numbers); timestamps with offsets;
+//! as strings (and some as JSON numbers), `DeltaPayout`/`DeltaAmount` the
+//! change since tracking (`Intended*` the tracked values); timestamps with
+//! offsets;
 //! `X-RateLimit-*` headers on every answer (`Remaining` counting down to 0
 //! in each window of [`ImpactFake::limit_per_window`] requests; `Reset` in
 //! seconds, or as an epoch with a `Date` header, [`ImpactFake::epoch_reset`])
@@ -345,6 +348,7 @@ impl ImpactFake {
             }
         };
         let as_number = a.oid.ends_with('7');
+        let (delta_payout, delta_amount) = self.deltas(a);
         let mut v = json!({
             "Id": a.id,
             "CampaignId": a.campaign_id.to_string(),
@@ -357,11 +361,11 @@ impl ImpactFake {
             "State": a.state,
             "AdId": "506720",
             "Amount": money(a.amount, as_number),
-            "DeltaAmount": money(a.amount, false),
-            "IntendedAmount": money(a.amount, false),
+            "DeltaAmount": money(delta_amount, false),
+            "IntendedAmount": money(a.amount - delta_amount, false),
             "Payout": money(a.payout, as_number),
-            "DeltaPayout": money(a.payout, false),
-            "IntendedPayout": money(a.payout, false),
+            "DeltaPayout": money(delta_payout, false),
+            "IntendedPayout": money(a.payout - delta_payout, false),
             "ClientCost": money(a.payout, false),
             "Currency": a.currency,
             "ReferringDate": ts(a.event_date - Duration::minutes(30)),
@@ -383,6 +387,20 @@ impl ImpactFake {
             }
         }
         v
+    }
+
+    /// How far an action's payout and amount moved from what was tracked:
+    /// the sum of its logged modifications (zero for one never modified).
+    /// Impact's `DeltaPayout`/`DeltaAmount` (REF: "Amount, DeltaAmount,
+    /// IntendedAmount"), with `Intended*` the tracked values; QA20 F9: the
+    /// fake sent the full amounts there.
+    fn deltas(&self, a: &Action) -> (Decimal, Decimal) {
+        self.updates
+            .iter()
+            .filter(|u| self.actions[u.action].id == a.id)
+            .fold((Decimal::ZERO, Decimal::ZERO), |(p, m), u| {
+                (p + u.delta_payout, m + u.delta_amount)
+            })
     }
 
     /// Each action's last-updated date when it differs from its creation:

@@ -7,7 +7,9 @@
 //! `limit` 1..=250 and `starting_after`/`ending_before` cursors (mutually
 //! exclusive; an unknown cursor key is a 400); answers
 //! `{"data": {"items", "has_more"}, "message", "status"}`; amounts in integer
-//! cents; 429s (with `Retry-After`) on demand.
+//! cents, a transaction's `amount_usd` converted at fixed rates
+//! ([`amount_usd`]: EUR 1.085, GBP 1.27); 429s (with `Retry-After`) on
+//! demand.
 //!
 //! Data comes from a seed ([`Params`]): every reward pays on a transaction;
 //! most rewards embed the transaction whole, every fourth only its key (the
@@ -109,6 +111,23 @@ fn day_start(d: NaiveDate) -> DateTime<Utc> {
 
 fn cents(c: i64) -> Decimal {
     Decimal::new(c, 2)
+}
+
+/// The fake's rates to USD (fixed: the fake has no dates of rates).
+const USD_RATES: &[(&str, i64)] = &[("USD", 10_000), ("EUR", 10_850), ("GBP", 12_700)];
+
+/// `cents` of `currency` in US cents, as PartnerStack's `amount_usd` (REF:
+/// transactions carry `amount` in their own currency plus `amount_usd`);
+/// QA20 F4: the fake sent `amount` unchanged for EUR transactions.
+pub fn amount_usd(cents: i64, currency: &str) -> i64 {
+    let rate = USD_RATES
+        .iter()
+        .find(|(c, _)| *c == currency)
+        .map_or(10_000, |(_, r)| *r);
+    (Decimal::from(cents) * Decimal::new(rate, 4))
+        .round()
+        .try_into()
+        .unwrap_or(i64::MAX)
 }
 
 impl PartnerStackFake {
@@ -243,7 +262,7 @@ impl PartnerStackFake {
     fn transaction(&self, r: &Reward) -> Value {
         let at = Self::txn_created_at(r).timestamp_millis();
         json!({
-            "key": r.txn_key, "amount": r.txn_amount, "amount_usd": r.txn_amount,
+            "key": r.txn_key, "amount": r.txn_amount, "amount_usd": amount_usd(r.txn_amount, r.currency),
             "currency": r.currency, "approved": true, "category_key": "cat_1",
             "product_key": "prod_1", "customer_key": format!("cust_{}", r.txn_key),
             "created_at": at, "updated_at": at,

@@ -27,6 +27,27 @@ pub fn run<C: Connector, F: FakeApi>(
     run_at::<C, F>("http://fake", fake, secrets, settings, window)
 }
 
+/// [`run`] for a connector whose `timezone` is `tz`, as the daemon's host
+/// opens its sessions (the window's days are that zone's).
+pub fn run_in<C: Connector, F: FakeApi>(
+    tz: &str,
+    base_url: &str,
+    fake: &Shared<F>,
+    secrets: &[(&str, &str)],
+    settings: serde_json::Value,
+    window: Window,
+) -> Outcome {
+    let handler = in_process(fake.clone(), C::manifest().auth, secrets, &settings);
+    let mut open = open_read("aff", base_url, settings, window);
+    open.timezone = Some(tz.to_owned());
+    FakeHost::handler(handler).run::<C>(open)
+}
+
+/// The first instant of `day` in the zone `tz` (UTC).
+pub fn day_start(tz: &str, day: chrono::NaiveDate) -> chrono::DateTime<chrono::Utc> {
+    plugin_api::sdk::day_start(day, tz.parse().unwrap())
+}
+
 /// [`run`] with another base URL (e.g. one with a path prefix).
 pub fn run_at<C: Connector, F: FakeApi>(
     base_url: &str,
