@@ -255,46 +255,60 @@ pub fn auth_settings(m: &crate::protocol::Manifest) -> Result<(), String> {
 /// sent.
 pub const MAX_REPEATED_REQUESTS: u32 = 3;
 
-/// Spots a cursor that does not advance: the plugin commits a page, then
-/// asks for the very same request (method, URL and body), and again, and
-/// again. Without it a plugin that sends the same cursor every time hammers
-/// the platform until `max_requests_per_run` (100,000 by default), storing
-/// the same page each time. Asking again *without* a commit in between
-/// (polling a report, retrying a 429) is not counted, and another request
-/// starts the count over. The daemon and [`crate::testing::FakeHost`] both
-/// use it.
+/// Spots a cursor that does not advance, or that cycles: the plugin commits
+/// a page, then asks for a request whose answer it has already committed
+/// (the very same request, or one of an earlier page: `2 → 3 → 2 → 3`), and
+/// again, and again. Without it a plugin following such a cursor hammers the
+/// platform until `max_requests_per_run` (100,000 by default), storing the
+/// same pages each time (QA20 R20-7: a 2-cycle was not caught). Asking
+/// again *without* a commit in between (polling a report, retrying a 429)
+/// is not counted, and a request not answered before starts the count
+/// over. The daemon and [`crate::testing::FakeHost`] both use it.
 #[derive(Debug, Default)]
 pub struct RepeatedRequests {
     last: Option<u64>,
     committed_since: bool,
+    /// Requests a commit followed: their answers are stored.
+    answered: std::collections::HashSet<u64>,
     repeats: u32,
 }
 
 impl RepeatedRequests {
     /// A request the plugin asks for; the error (naming the method and URL,
-    /// which the daemon redacts) when it is the request's
-    /// ([`MAX_REPEATED_REQUESTS`] + 1)th time in a row, each after a commit
-    /// (the message counts the repeats: "3 times in a row").
+    /// which the daemon redacts) when it is the ([`MAX_REPEATED_REQUESTS`]
+    /// + 1)th request in a row, each after a commit, whose answer was
+    /// committed before (the message counts the repeats: "3 times in a
+    /// row").
     pub fn request(&mut self, method: &str, url: &str, body: Option<&str>) -> Result<(), String> {
         use std::hash::{Hash, Hasher};
         let mut h = std::collections::hash_map::DefaultHasher::new();
         (method, url, body).hash(&mut h);
         let this = h.finish();
-        if self.last == Some(this) {
-            if self.committed_since {
-                self.repeats += 1;
-            }
-        } else {
+        if self.committed_since {
+            self.answered.extend(self.last);
+        }
+        let same = self.last == Some(this);
+        if self.committed_since && self.answered.contains(&this) {
+            self.repeats += 1;
+        } else if !same {
             self.repeats = 0;
         }
         self.last = Some(this);
         self.committed_since = false;
         if self.repeats >= MAX_REPEATED_REQUESTS {
-            return Err(format!(
-                "asked for the same request ({method} {url}) again after committing its answer, \
-                 {MAX_REPEATED_REQUESTS} times in a row: a cursor that does not advance? The session stops \
-                 (the pages committed before are kept); follow the platform's next cursor, and stop when it has none"
-            ));
+            return Err(if same {
+                format!(
+                    "asked for the same request ({method} {url}) again after committing its answer, \
+                     {MAX_REPEATED_REQUESTS} times in a row: a cursor that does not advance? The session stops \
+                     (the pages committed before are kept); follow the platform's next cursor, and stop when it has none"
+                )
+            } else {
+                format!(
+                    "asked again for requests whose answers it had already committed ({method} {url} and others), \
+                     {MAX_REPEATED_REQUESTS} times in a row: a cursor that goes round in a cycle? The session stops \
+                     (the pages committed before are kept); follow the platform's next cursor, and stop when it has none"
+                )
+            });
         }
         Ok(())
     }
@@ -717,6 +731,31 @@ mod tests {
         let mut r = RepeatedRequests::default();
         for page in 0..10 {
             r.request("POST", "http://x/q", Some(&format!("{{\"page\":{page}}}")))
+                .unwrap();
+            r.committed();
+        }
+    }
+
+    /// QA20 R20-7: a cursor going 2 → 3 → 2 → 3 ran until
+    /// `max_requests_per_run`; asking again for pages already committed,
+    /// three times in a row, stops it.
+    #[test]
+    fn a_cursor_that_cycles_is_stopped() {
+        let mut r = RepeatedRequests::default();
+        for page in [1, 2, 3, 2, 3] {
+            r.request("GET", &format!("http://x/p?page={page}"), None)
+                .unwrap();
+            r.committed();
+        }
+        let e = r.request("GET", "http://x/p?page=2", None).unwrap_err();
+        assert!(
+            e.starts_with("asked again for requests whose answers it had already committed (GET http://x/p?page=2 and others), 3 times in a row: a cursor that goes round in a cycle?"),
+            "{e}"
+        );
+        // One page read again (a second pass), then new ones: fine.
+        let mut r = RepeatedRequests::default();
+        for page in [1, 2, 1, 3, 4, 2, 5, 6] {
+            r.request("GET", &format!("http://x/p?page={page}"), None)
                 .unwrap();
             r.committed();
         }

@@ -318,6 +318,15 @@ pub enum Repeats {
     Skip,
 }
 
+/// The `Page` parameter of a next-page URI.
+fn page_param(uri: &str) -> Option<u64> {
+    let query = uri.split_once('?')?.1;
+    query
+        .split('&')
+        .find_map(|pair| pair.strip_prefix("Page="))
+        .and_then(|n| n.parse().ok())
+}
+
 /// Reads `/Actions` for every campaign and pass of `stream` over the session
 /// window, committing each page; `emitted` holds the action ids emitted this
 /// session and grows with the ones emitted here.
@@ -342,7 +351,9 @@ pub async fn read_passes(
         let (start, end) = day_bounds(from, to, tz);
         let pass = filter.note();
         let note = progress.range_note(window);
-        let mut page_no = 1u64;
+        // A resumed range starts at its next page's number, so labels and
+        // errors name the page Impact serves (QA20 R20-5).
+        let mut page_no = progress.next.as_deref().and_then(page_param).unwrap_or(1);
         loop {
             let req = match &progress.next {
                 Some(uri) => relative_request(cx, settings, uri),

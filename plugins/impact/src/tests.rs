@@ -147,6 +147,13 @@ fn resumes_at_the_page_after_the_last_commit() {
     .run::<Impact>(open);
     out.result.unwrap();
     assert_eq!(out.requests.len(), 1);
+    // Named by the platform's page, not the session's first (QA20 R20-5:
+    // errors of a resumed session said "page 1" while fetching Page=3).
+    assert!(
+        out.requests[0].label.ends_with("page 3"),
+        "{}",
+        out.requests[0].label
+    );
 }
 
 fn action(id: &str, payout: Value) -> Value {
