@@ -60,7 +60,9 @@ pub struct ReportArgs {
     /// Output format.
     #[arg(long, value_enum, default_value = "csv")]
     pub format: Format,
-    /// Write to this file instead of stdout.
+    /// Write to this file instead of stdout: a file is replaced whole (a
+    /// temporary file renamed over it), a link is followed, a device or
+    /// FIFO is written to (`/dev/stdout` prints).
     #[arg(long)]
     pub out: Option<PathBuf>,
     /// Judge the claims as of this instant (RFC 3339), from the claims and
@@ -212,8 +214,7 @@ pub fn run(config: &Path, args: ReconcileArgs, con: &mut Console) -> anyhow::Res
             }
             let text = report::render(&rep, r.format);
             match &r.out {
-                Some(path) => std::fs::write(path, text)
-                    .with_context(|| format!("cannot write {}", path.display()))?,
+                Some(path) => con.write_out(path, text.as_bytes())?,
                 None => con.out.write_all(text.as_bytes())?,
             }
             // The report is written either way; a scheduled export must
