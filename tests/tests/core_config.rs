@@ -621,3 +621,87 @@ fn a_missing_config_file_says_how_to_name_one() {
         );
     }
 }
+
+/// QA20 R20-3: `config check` of an empty file said `ok (0 connector(s)`
+/// and nothing else. It still passes (a config may start empty), with a
+/// warning that nothing will be synced.
+#[test]
+fn a_config_without_connectors_passes_with_a_warning() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("reckon.toml"), "").unwrap();
+    let (code, out, err) = check_in(dir.path(), &[]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("ok (0 connector(s)"), "{out}");
+    assert!(
+        err.contains("warning: reckon.toml has no [[connectors]]: nothing will be synced (an empty or truncated file?)"),
+        "{err}"
+    );
+}
+
+/// QA20 R20-8: a commission rule behind an earlier rule of the same scope
+/// (first match wins) never prices a claim, and `config check` said `ok`.
+/// It passes with a warning naming both rules; a rule that is reached
+/// (another event type) gets none.
+#[test]
+fn a_commission_rule_an_earlier_one_hides_is_a_warning_naming_both() {
+    let dir = tempfile::tempdir().unwrap();
+    reckon_tests::install_plugins(&dir.path().join("plugins"), &["example", "orders"]);
+    std::fs::create_dir(dir.path().join("drop")).unwrap();
+    std::fs::write(
+        dir.path().join("reckon.toml"),
+        r#"[daemon]
+plugin_dir = "plugins"
+
+[[connectors]]
+id = "examplenet"
+plugin = "example"
+schedule = "0 6 * * *"
+[connectors.settings]
+api_key = { secret = "env:EXAMPLE_API_KEY" }
+
+[[connectors]]
+id = "shop"
+plugin = "orders"
+schedule = "0 7 * * *"
+[connectors.settings]
+mode = "files"
+directory = "drop"
+
+[[programs]]
+id = "northwind"
+currency = "USD"
+claims = ["examplenet"]
+orders = ["shop"]
+[programs.commission]
+payout_currency = "USD"
+
+[[programs.commission.rules]]
+id = "cps-10"
+effective_from = "2020-01-01"
+kind = "percent"
+percent = "10"
+
+[[programs.commission.rules]]
+id = "cps-5"
+effective_from = "2020-01-01"
+kind = "percent"
+percent = "5"
+
+[[programs.commission.rules]]
+id = "leads"
+effective_from = "2019-01-01"
+event_types = ["lead"]
+kind = "flat"
+amount = "2.00"
+"#,
+    )
+    .unwrap();
+    let (code, out, err) = check_in(dir.path(), &[("EXAMPLE_API_KEY", "k")]);
+    assert_eq!(code, 0, "{out}{err}");
+    let warnings: Vec<&str> = err.lines().filter(|l| l.starts_with("warning:")).collect();
+    assert_eq!(
+        warnings,
+        ["warning: program `northwind`: commission rule `cps-5` (rules[1]) never prices a claim: rule `cps-10` (rules[0]) comes before it and matches every claim it would (in force on each of its days, for its event types and partners), and the first rule that matches prices the claim; move `cps-5` above `cps-10`, narrow `cps-10`, or delete `cps-5`"],
+        "{err}"
+    );
+}

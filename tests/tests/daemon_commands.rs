@@ -250,6 +250,51 @@ fn finance_commands_run_in_the_daemon_with_the_outputs_of_a_stopped_one() {
     assert!(out.status.success(), "{}", text(&out.stderr));
     let report = std::fs::read_to_string(elsewhere.join("report.csv")).unwrap();
     assert!(report.contains("duplicate"), "{report}");
+    // QA20 R20-2: `--out /dev/stdout` is the client's standard output (the
+    // daemon's own, where it went, is not the user's), and a device's
+    // write error is the command's error.
+    let to = |path: &str| {
+        reckon(
+            &[
+                &["reconcile", "report"][..],
+                &period,
+                &["--format", "csv", "--out", path],
+            ]
+            .concat(),
+        )
+    };
+    let out = to("/dev/stdout");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout) == report,
+        "printed {} bytes, not the report's {}",
+        out.stdout.len(),
+        report.len()
+    );
+    let out = reckon(&[
+        "kpi",
+        "--period",
+        "2026-08",
+        "--by",
+        "source",
+        "--format",
+        "csv",
+        "--out",
+        "/dev/stdout",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).starts_with("source,"),
+        "{}",
+        text(&out.stdout)
+    );
+    let out = to("/dev/full");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("error: cannot write /dev/full: No space left on device"),
+        "{}",
+        text(&out.stderr)
+    );
 
     // Exit codes travel: a tampered file fails verify.
     let show = reckon(&[&["statements", "show"][..], &period].concat());

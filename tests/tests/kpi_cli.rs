@@ -228,14 +228,167 @@ fn an_unwritable_out_file_names_the_os_error_once() {
     );
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
+    // Once, and naming the missing directory and what to do (QA20 F9).
+    let dir = target.parent().unwrap().display();
     assert_eq!(
         stderr.trim_end(),
         format!(
-            "error: writing {}: No such file or directory (os error 2)",
+            "error: cannot write {}: directory {dir} does not exist; create it (mkdir -p {dir}) or give --out a path in an existing directory",
             target.display()
         ),
         "{stderr}"
     );
+}
+
+/// QA20 R20-2: `--out` renamed a temporary file over the path: a symlink
+/// or a FIFO became a regular file (the link's target untouched, the
+/// FIFO's reader given nothing) and the command exited 0. A link is now
+/// followed, a FIFO written to, a directory refused.
+#[test]
+fn out_follows_a_link_writes_into_a_fifo_and_refuses_a_directory() {
+    use std::os::unix::fs::FileTypeExt as _;
+    let tmp = tempfile::tempdir().expect("tempdir");
+    setup(tmp.path());
+    let args = |out: &Path| {
+        [
+            "--period",
+            "2026-11",
+            "--format",
+            "csv",
+            "--out",
+            out.to_str().unwrap(),
+        ]
+        .map(str::to_owned)
+    };
+    let run = |out: &Path| {
+        let a = args(out);
+        kpi(
+            tmp.path(),
+            &a.iter().map(String::as_str).collect::<Vec<_>>(),
+        )
+    };
+    let plain = tmp.path().join("plain.csv");
+    let out = run(&plain);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let csv = std::fs::read_to_string(&plain).unwrap();
+    assert!(csv.starts_with("channel,"), "{csv}");
+
+    // A link: its target is written, the link stays a link.
+    let target = tmp.path().join("target.csv");
+    std::fs::write(&target, "old\n").unwrap();
+    let link = tmp.path().join("link.csv");
+    std::os::unix::fs::symlink("target.csv", &link).unwrap();
+    let out = run(&link);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(std::fs::read_to_string(&target).unwrap(), csv);
+    assert!(std::fs::symlink_metadata(&link)
+        .unwrap()
+        .file_type()
+        .is_symlink());
+
+    // A FIFO: its reader gets the report; it stays a FIFO. The read end is
+    // opened first without waiting, so the command's open does not block,
+    // and the report fits the pipe's buffer.
+    let fifo = tmp.path().join("fifo");
+    assert!(Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
+    let mut reader = {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(&fifo)
+            .unwrap()
+    };
+    let out = run(&fifo);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut got = String::new();
+    std::io::Read::read_to_string(&mut reader, &mut got).unwrap();
+    assert_eq!(got, csv);
+    assert!(std::fs::symlink_metadata(&fifo)
+        .unwrap()
+        .file_type()
+        .is_fifo());
+
+    // A directory is refused, saying so.
+    let out = run(tmp.path());
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!(
+            "{} is a directory; give a file name",
+            tmp.path().display()
+        )),
+        "{err}"
+    );
+    // Nothing else was left beside them (no temporary file).
+    let mut names: Vec<String> = std::fs::read_dir(tmp.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".csv") || n.ends_with(".tmp") || n == "fifo")
+        .collect();
+    names.sort();
+    assert_eq!(names, ["fifo", "link.csv", "plain.csv", "target.csv"]);
+}
+
+/// QA20 R20-2: as root, `--out /dev/full` replaced the system's /dev/full
+/// with a regular file and exited 0; `--out /dev/stdout` printed nothing.
+/// A device is now opened for writing and never replaced: /dev/full's
+/// error is the command's, /dev/stdout prints. (The devices are checked
+/// before and after: the test proves they were not replaced.)
+#[test]
+fn out_writes_a_device_straight_and_never_replaces_it() {
+    use std::os::unix::fs::{FileTypeExt as _, MetadataExt as _};
+    let tmp = tempfile::tempdir().expect("tempdir");
+    setup(tmp.path());
+    let device = |p: &str| {
+        let m = std::fs::symlink_metadata(p).unwrap();
+        assert!(m.file_type().is_char_device(), "{p} is not a device");
+        (m.ino(), m.rdev())
+    };
+    let (full, null) = (device("/dev/full"), device("/dev/null"));
+    let csv = ["--period", "2026-11", "--format", "csv", "--out"];
+    let out = kpi(tmp.path(), &[&csv[..], &["/dev/full"]].concat());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("error: cannot write /dev/full: No space left on device"),
+        "{err}"
+    );
+    let out = kpi(tmp.path(), &[&csv[..], &["/dev/null"]].concat());
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!((device("/dev/full"), device("/dev/null")), (full, null));
+    // /dev/stdout is the command's standard output (a pipe here).
+    let stdout_link = std::fs::read_link("/dev/stdout").unwrap();
+    let out = kpi(tmp.path(), &[&csv[..], &["/dev/stdout"]].concat());
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let printed = String::from_utf8(out.stdout).unwrap();
+    assert!(printed.starts_with("channel,"), "{printed}");
+    assert_eq!(std::fs::read_link("/dev/stdout").unwrap(), stdout_link);
+    assert!(!Path::new("/dev/full.tmp").exists() && !Path::new("/dev/stdout.tmp").exists());
 }
 
 /// A data_dir without a store (mistyped, or nothing synced yet) is an error

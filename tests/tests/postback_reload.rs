@@ -531,3 +531,92 @@ fn a_rejected_reload_shows_in_status_metrics_and_reckon_status() {
         "{out}"
     );
 }
+
+/// QA20 R20-3: a SIGHUP with an emptied or truncated file dropped every
+/// connector and program at INFO, and counted as a success. Such a file is
+/// now rejected like one with errors (the running config kept, `/status`
+/// and `/metrics` say rejected); a reload that removes connectors or
+/// programs is loaded, with a WARN naming them.
+#[test]
+fn a_reload_that_empties_the_config_is_rejected_and_one_that_removes_some_warns() {
+    let d = Daemon::start("");
+    let port = d.port;
+    std::fs::write(d.path("ex.key"), "k\n").unwrap();
+    std::fs::write(d.path("pb.key"), "one\n").unwrap();
+    std::fs::create_dir(d.path("drop")).unwrap();
+    let pb = endpoint("pb", "file:pb.key");
+    let shop = SCHEDULED.split("[[programs]]").next().unwrap();
+    d.write_config(&format!("{}{pb}{SCHEDULED}", connector("ex.key", 7)));
+    d.hup();
+    d.reload_line(1);
+    let warnings = |needle: &str| -> Vec<String> {
+        d.log_text()
+            .lines()
+            .filter(|l| l.contains(" WARN ") && l.contains(needle))
+            .map(str::to_owned)
+            .collect()
+    };
+    assert!(
+        warnings("SIGHUP: the new config removes").is_empty(),
+        "{}",
+        d.log_text()
+    );
+
+    // A connector removed: loaded, with a WARN naming it.
+    d.write_config(&format!("{pb}{SCHEDULED}"));
+    d.hup();
+    assert!(d.reload_line(2).contains("connectors_removed=examplenet"));
+    let w = warnings("SIGHUP: the new config removes");
+    assert_eq!(w.len(), 1, "{w:?}");
+    assert!(
+        w[0].contains("SIGHUP: the new config removes connector(s) `examplenet`: their syncs, reconciliation and drafts stop (what is stored stays); if that was not meant, restore the file and reload again")
+            && w[0].contains("connectors_removed=examplenet programs_removed="),
+        "{w:?}"
+    );
+    // A program removed (the connector back).
+    d.write_config(&format!("{}{shop}", connector("ex.key", 7)));
+    d.hup();
+    d.reload_line(3);
+    let w = warnings("SIGHUP: the new config removes program(s) `acme`");
+    assert_eq!(w.len(), 1, "{}", d.log_text());
+
+    // Emptied, then cut short after `[daemon]`: rejected, the running
+    // config (2 connectors) keeps running.
+    for (n, text) in
+        [("", 1), (Daemon::config_text(port, "").as_str(), 2)].map(|(t, n)| (n, t.to_owned()))
+    {
+        std::fs::write(&d.config, &text).unwrap();
+        d.hup();
+        let log = d.wait_log("the new config has errors; the old config keeps running", n);
+        assert!(
+            log.contains("the file has no connectors and no programs, while the running config has 2 connector(s) and 0 program(s): it looks empty or truncated"),
+            "{log}"
+        );
+        let s = status_json(port);
+        let r = &s["config_state"]["last_reload"];
+        assert_eq!(r["outcome"], "rejected", "{s}");
+        assert!(
+            r["first_error"]
+                .as_str()
+                .is_some_and(|e| e.contains("restart the daemon, which then runs with it")),
+            "{s}"
+        );
+        assert_eq!(s["config_state"]["reloads_rejected"], n, "{s}");
+        let ids: Vec<&str> = s["connectors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["id"].as_str().unwrap())
+            .collect();
+        assert_eq!(ids, ["examplenet", "shop"], "{s}");
+        let m = metrics(port);
+        assert!(
+            m.contains("reckon_config_last_reload_success 0\n")
+                && m.contains(&format!(
+                    "reckon_config_reloads_total{{outcome=\"rejected\"}} {n}\n"
+                )),
+            "{m}"
+        );
+    }
+    assert_eq!(d.log_text().matches("SIGHUP: config reloaded").count(), 3);
+}

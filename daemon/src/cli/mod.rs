@@ -3,6 +3,7 @@
 //! Each subcommand's arguments and behaviour live in the module that owns the
 //! feature (`plugins::cli`, `config::cli`, ...); this file only wires them.
 
+pub mod out_file;
 pub mod output;
 pub mod remote;
 

@@ -113,6 +113,15 @@ pub fn check(
     if let Some(exposure) = crate::server::listener::public_exposure(cfg.daemon.listen) {
         let _ = writeln!(err, "warning: {exposure}");
     }
+    // Valid, but a file cut short or emptied looks like this too (QA20
+    // R20-3); a SIGHUP refuses one with no programs either.
+    if connectors.is_empty() {
+        let _ = writeln!(
+            err,
+            "warning: {} has no [[connectors]]: nothing will be synced (an empty or truncated file?)",
+            config.display()
+        );
+    }
     let now = Utc::now();
     let at = |t: chrono::DateTime<Utc>, tz: chrono_tz::Tz| {
         t.with_timezone(&tz)
@@ -171,6 +180,15 @@ pub fn check(
             let _ = writeln!(out, "  no [programs.commission]: no statements");
             continue;
         };
+        // A rule an earlier one hides (QA20 R20-8): valid, and dead.
+        for (i, j) in crate::payout::rules::unreachable_rules(commission) {
+            let (a, b) = (&commission.rules[i].id, &commission.rules[j].id);
+            let _ = writeln!(
+                err,
+                "warning: program `{}`: commission rule `{b}` (rules[{j}]) never prices a claim: rule `{a}` (rules[{i}]) comes before it and matches every claim it would (in force on each of its days, for its event types and partners), and the first rule that matches prices the claim; move `{b}` above `{a}`, narrow `{a}`, or delete `{b}`",
+                p.id
+            );
+        }
         let commission = commission
             .clone()
             .with_default_timezone(cfg.daemon.timezone.0);

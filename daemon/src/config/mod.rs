@@ -458,6 +458,26 @@ fn items_of(item: &toml_edit::Item) -> Option<Vec<toml_edit::Item>> {
     }
 }
 
+/// What is wrong with `code` as a currency of the config (a program's
+/// `currency`, a commission's `payout_currency`), if anything: one check
+/// and one message for both. A known code in lower case is told its
+/// upper-case spelling (QA20 R20-9: `payout_currency = "usd"` was called
+/// "not an active ISO-4217 code").
+pub fn currency_problem(code: &str) -> Option<String> {
+    if plugin_api::currency::is_known(code) {
+        return None;
+    }
+    let upper = code.trim().to_ascii_uppercase();
+    let prefix = upper.get(..3).filter(|p| plugin_api::currency::is_known(p));
+    Some(if plugin_api::currency::is_known(&upper) {
+        format!("`{code}` is not an ISO-4217 code; use the upper-case code \"{upper}\"")
+    } else if let Some(p) = prefix {
+        format!("`{code}` is not an active ISO-4217 code; did you mean \"{p}\"?")
+    } else {
+        format!("`{code}` is not an active ISO-4217 code; use an upper-case code such as \"USD\"")
+    })
+}
+
 /// Parses and checks a config file's text. Pure but for the clock (see
 /// [`parse_at`]): no file, plugin or environment access. Relative paths in
 /// `[daemon]` are made relative to the directory of `file`.

@@ -153,6 +153,14 @@ fn read_os_secret(base: &Path, r: &SecretRef) -> Result<String, String> {
             let cannot =
                 |e: std::io::Error| format!("cannot read secret file {}: {e}", path.display());
             let mut file = std::fs::File::open(&path).map_err(cannot)?;
+            // Its kind first: a directory's mode is no secret's (QA20
+            // R20-9: a WARN about mode 0755 came before "Is a directory").
+            if file.metadata().is_ok_and(|m| m.is_dir()) {
+                return Err(format!(
+                    "secret file {} is a directory; name the file that holds the secret",
+                    path.display()
+                ));
+            }
             warn_if_readable_by_others(&path, &file);
             let mut s = String::new();
             std::io::Read::read_to_string(&mut file, &mut s).map_err(cannot)?;

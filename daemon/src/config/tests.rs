@@ -1229,3 +1229,74 @@ api_key = {{ secret = "{value}" }}
         }
     }
 }
+
+/// QA20 R20-9: a `file:` secret naming a directory got a WARN about its
+/// mode ("readable by every user (mode 0755)") before the real error. The
+/// kind is checked first: one error, no WARN.
+#[test]
+fn a_secret_file_that_is_a_directory_is_one_error_and_no_mode_warning() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let sub = dir.path().join("keys");
+    std::fs::create_dir(&sub).unwrap();
+    std::fs::set_permissions(&sub, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let reader = resolve::os_secret_reader(dir.path().to_path_buf());
+    let mut result = None;
+    let lines = crate::test_support::json_lines_at(tracing::Level::WARN, || {
+        result = Some(reader(&SecretRef::File("keys".into())));
+    });
+    assert!(lines.is_empty(), "{lines:?}");
+    let e = result.unwrap().unwrap_err();
+    assert_eq!(
+        e,
+        format!(
+            "secret file {} is a directory; name the file that holds the secret",
+            sub.display()
+        )
+    );
+}
+
+/// QA20 R20-9: `payout_currency = "usd"` said "not an active ISO-4217
+/// code; write e.g. \"EUR\""; a program's `currency` said to use an
+/// upper-case code. One check for both now names the upper-case code.
+#[test]
+fn a_lower_case_currency_is_told_its_upper_case_code_in_programs_and_payouts() {
+    assert_eq!(currency_problem("USD"), None);
+    assert_eq!(
+        currency_problem("usd").as_deref(),
+        Some("`usd` is not an ISO-4217 code; use the upper-case code \"USD\"")
+    );
+    assert_eq!(
+        currency_problem("XYZ").as_deref(),
+        Some("`XYZ` is not an active ISO-4217 code; use an upper-case code such as \"USD\"")
+    );
+    assert_eq!(
+        currency_problem("euro").as_deref(),
+        Some("`euro` is not an active ISO-4217 code; did you mean \"EUR\"?")
+    );
+    let text = r#"
+[[connectors]]
+id = "shop"
+plugin = "example"
+schedule = "0 6 * * *"
+[connectors.settings]
+api_key = { secret = "env:K" }
+
+[[programs]]
+id = "p"
+currency = "eur"
+claims = ["shop"]
+orders = ["shop"]
+[programs.commission]
+payout_currency = "usd"
+"#;
+    let e = parse(text, "t.toml").unwrap_err().to_string();
+    assert!(
+        e.contains("`programs[0].currency`: `eur` is not an ISO-4217 code; use the upper-case code \"EUR\""),
+        "{e}"
+    );
+    assert!(
+        e.contains("`programs[0].commission.payout_currency`: `usd` is not an ISO-4217 code; use the upper-case code \"USD\""),
+        "{e}"
+    );
+}

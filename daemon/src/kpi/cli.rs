@@ -29,7 +29,9 @@ pub struct KpiArgs {
     /// Output format.
     #[arg(long, value_enum, default_value = "table")]
     pub format: Format,
-    /// Write to this file instead of standard output.
+    /// Write to this file instead of standard output: a file is replaced
+    /// whole (a temporary file renamed over it), a link is followed, a
+    /// device or FIFO is written to (`/dev/stdout` prints).
     #[arg(long)]
     pub out: Option<PathBuf>,
 }
@@ -115,7 +117,7 @@ pub fn run(
     };
     let (out, notes) = super::summary::produce_with_notes(ctx, &inputs, &query, args.format)?;
     match &args.out {
-        Some(path) => super::summary::write_atomically(path, out.as_bytes())?,
+        Some(path) => con.write_out(path, out.as_bytes())?,
         None => std::io::Write::write_all(&mut con.out, out.as_bytes())?,
     }
     // After the output: a failed write is the one message.

@@ -269,14 +269,8 @@ impl CommissionConfig {
                 message,
             })
         };
-        if !plugin_api::currency::is_known(&self.payout_currency) {
-            err(
-                "payout_currency",
-                format!(
-                    "`{}` is not an active ISO-4217 code; write e.g. \"EUR\"",
-                    self.payout_currency
-                ),
-            );
+        if let Some(m) = crate::config::currency_problem(&self.payout_currency) {
+            err("payout_currency", m);
         }
         // The connectors' timezone message, with its did-you-mean.
         if let Err(e) = self.timezone_name().parse::<crate::config::Timezone>() {

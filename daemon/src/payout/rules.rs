@@ -132,6 +132,64 @@ pub fn resolve<'a>(
     })
 }
 
+/// Rules that can never price a claim, as `(earlier, later)` indexes into
+/// `config.rules`: `earlier` comes first and matches every claim `later`
+/// would, so [`resolve`] (first match wins) never reaches `later`. Each
+/// such later rule is listed once, with the first earlier rule that hides
+/// it. "Every claim" by what [`resolve`] looks at:
+/// - days: `earlier` is in force from `later`'s `effective_from` or before,
+///   and to its `effective_to` or after (open-ended: always);
+/// - event types: `earlier` has none (all), or all of `later`'s (which has
+///   some);
+/// - partners: `earlier` names none (all), or names each partner `later`
+///   names and each of its groups (the group itself, or each of its
+///   members).
+///
+/// A later rule hidden only by several earlier rules together is not found
+/// (QA20 R20-8 asked for the plain case: two rules with the same scope).
+pub fn unreachable_rules(config: &CommissionConfig) -> Vec<(usize, usize)> {
+    let mut out = Vec::new();
+    for (j, later) in config.rules.iter().enumerate() {
+        if let Some(i) = config.rules[..j]
+            .iter()
+            .position(|earlier| covers(config, earlier, later))
+        {
+            out.push((i, j));
+        }
+    }
+    out
+}
+
+/// Whether rule `a` matches every claim rule `b` matches.
+fn covers(config: &CommissionConfig, a: &RuleConfig, b: &RuleConfig) -> bool {
+    let days = a.effective_from <= b.effective_from
+        && match (a.effective_to, b.effective_to) {
+            (None, _) => true,
+            (Some(a_to), Some(b_to)) => b_to <= a_to,
+            (Some(_), None) => false,
+        };
+    let events = a.event_types.is_empty()
+        || (!b.event_types.is_empty() && b.event_types.iter().all(|e| a.event_types.contains(e)));
+    let members = |g: &String| {
+        config
+            .partner_groups
+            .get(g)
+            .map(Vec::as_slice)
+            .unwrap_or(&[])
+    };
+    let a_names =
+        |p: &String| a.partners.contains(p) || a.groups.iter().any(|g| members(g).contains(p));
+    let a_all = a.partners.is_empty() && a.groups.is_empty();
+    let b_all = b.partners.is_empty() && b.groups.is_empty();
+    let partners = a_all
+        || (!b_all
+            && b.partners.iter().all(a_names)
+            && b.groups.iter().all(|g| {
+                a.groups.contains(g) || (!members(g).is_empty() && members(g).iter().all(a_names))
+            }));
+    days && events && partners
+}
+
 /// The terms `r` prices with, to keep with a line paid on them.
 pub fn terms_of(r: &Resolved<'_>) -> super::model::PaidTerms {
     let (kind, amount, percent, tier_mode, tiers) = match r.pricing {
@@ -262,6 +320,158 @@ mod tests {
                 percent: dec("10"),
             },
         ]
+    }
+
+    fn commission(rules: &str) -> CommissionConfig {
+        let text = format!(
+            "payout_currency = \"EUR\"\n[partner_groups]\nvip = [\"p-1\", \"p-2\"]\nnone = []\n{rules}"
+        );
+        toml::from_str(&text).unwrap()
+    }
+
+    fn rule(id: &str, from: &str, extra: &str) -> String {
+        format!(
+            "[[rules]]\nid = \"{id}\"\neffective_from = \"{from}\"\nkind = \"percent\"\npercent = \"5\"\n{extra}\n"
+        )
+    }
+
+    // QA20 R20-8: `cps-10` then `cps-5`, same scope, both from 2020-01-01:
+    // `cps-5` never applies, and nothing said so.
+    #[test]
+    fn a_rule_hidden_by_an_earlier_one_of_the_same_scope_is_found() {
+        let hidden = |rules: &[String]| unreachable_rules(&commission(&rules.concat()));
+        // The report's case, and the earlier rule starting before.
+        for from in ["2020-01-01", "2019-06-01"] {
+            let r = [rule("cps-10", from, ""), rule("cps-5", "2020-01-01", "")];
+            assert_eq!(hidden(&r), [(0, 1)], "{from}");
+        }
+        // Starting later, the earlier rule leaves days to the later one.
+        assert!(hidden(&[rule("a", "2021-01-01", ""), rule("b", "2020-01-01", "")]).is_empty());
+        // An end date: hidden only when it ends no sooner than the later.
+        let to = |d: &str| format!("effective_to = \"{d}\"");
+        assert!(hidden(&[
+            rule("a", "2020-01-01", &to("2020-12-31")),
+            rule("b", "2020-01-01", "")
+        ])
+        .is_empty());
+        assert_eq!(
+            hidden(&[
+                rule("a", "2020-01-01", &to("2020-12-31")),
+                rule("b", "2020-02-01", &to("2020-12-31"))
+            ]),
+            [(0, 1)]
+        );
+        assert!(hidden(&[
+            rule("a", "2020-01-01", &to("2020-12-31")),
+            rule("b", "2020-02-01", &to("2021-01-31"))
+        ])
+        .is_empty());
+        // Event types: all covers some; some covers the same or fewer.
+        let ev = |e: &str| format!("event_types = [{e}]");
+        assert_eq!(
+            hidden(&[
+                rule("a", "2020-01-01", ""),
+                rule("b", "2020-01-01", &ev("\"sale\""))
+            ]),
+            [(0, 1)]
+        );
+        assert_eq!(
+            hidden(&[
+                rule("a", "2020-01-01", &ev("\"sale\", \"lead\"")),
+                rule("b", "2020-01-01", &ev("\"lead\""))
+            ]),
+            [(0, 1)]
+        );
+        assert!(hidden(&[
+            rule("a", "2020-01-01", &ev("\"sale\"")),
+            rule("b", "2020-01-01", &ev("\"lead\""))
+        ])
+        .is_empty());
+        assert!(hidden(&[
+            rule("a", "2020-01-01", &ev("\"sale\"")),
+            rule("b", "2020-01-01", "")
+        ])
+        .is_empty());
+        // Partners: all covers some; a list or a group covers its own.
+        let partners = |p: &str| format!("partners = [{p}]");
+        let groups = |g: &str| format!("groups = [{g}]");
+        assert_eq!(
+            hidden(&[
+                rule("a", "2020-01-01", ""),
+                rule("b", "2020-01-01", &partners("\"p-9\""))
+            ]),
+            [(0, 1)]
+        );
+        assert!(hidden(&[
+            rule("a", "2020-01-01", &partners("\"p-9\"")),
+            rule("b", "2020-01-01", "")
+        ])
+        .is_empty());
+        assert!(hidden(&[
+            rule("a", "2020-01-01", &partners("\"p-9\"")),
+            rule("b", "2020-01-01", &partners("\"p-8\""))
+        ])
+        .is_empty());
+        assert_eq!(
+            hidden(&[
+                rule("a", "2020-01-01", &partners("\"p-8\", \"p-9\"")),
+                rule("b", "2020-01-01", &partners("\"p-9\""))
+            ]),
+            [(0, 1)]
+        );
+        assert_eq!(
+            hidden(&[
+                rule("a", "2020-01-01", &groups("\"vip\"")),
+                rule("b", "2020-01-01", &partners("\"p-2\""))
+            ]),
+            [(0, 1)]
+        );
+        assert_eq!(
+            hidden(&[
+                rule("a", "2020-01-01", &partners("\"p-1\", \"p-2\"")),
+                rule("b", "2020-01-01", &groups("\"vip\""))
+            ]),
+            [(0, 1)]
+        );
+        assert!(hidden(&[
+            rule("a", "2020-01-01", &partners("\"p-1\"")),
+            rule("b", "2020-01-01", &groups("\"vip\""))
+        ])
+        .is_empty());
+        assert!(hidden(&[
+            rule("a", "2020-01-01", &partners("\"p-1\"")),
+            rule("b", "2020-01-01", &groups("\"none\""))
+        ])
+        .is_empty());
+        // A specific rule first, then the general one: the usual order, fine.
+        assert!(hidden(&[
+            rule("vip", "2020-01-01", &groups("\"vip\"")),
+            rule("all", "2020-01-01", "")
+        ])
+        .is_empty());
+        // Each hidden rule once, with the first rule hiding it.
+        let r = [
+            rule("a", "2020-01-01", ""),
+            rule("b", "2020-01-01", ""),
+            rule("c", "2021-01-01", ""),
+        ];
+        assert_eq!(hidden(&r), [(0, 1), (0, 2)]);
+        // And as `resolve` sees it: the hidden rule never prices a claim.
+        let c = commission(
+            &[
+                rule("cps-10", "2020-01-01", ""),
+                rule("cps-5", "2020-01-01", ""),
+            ]
+            .concat(),
+        );
+        let day = chrono::NaiveDate::from_ymd_opt(2026, 10, 1).unwrap();
+        assert_eq!(
+            resolve(&c, "net", "p-1", EventType::Sale, day)
+                .unwrap()
+                .rule
+                .id,
+            "cps-10"
+        );
     }
 
     #[test]

@@ -60,7 +60,9 @@ pub struct ReportArgs {
     /// Output format.
     #[arg(long, value_enum, default_value = "csv")]
     pub format: Format,
-    /// Write to this file instead of stdout.
+    /// Write to this file instead of stdout: a file is replaced whole (a
+    /// temporary file renamed over it), a link is followed, a device or
+    /// FIFO is written to (`/dev/stdout` prints).
     #[arg(long)]
     pub out: Option<PathBuf>,
     /// Judge the claims as of this instant (RFC 3339), from the claims and
@@ -126,7 +128,7 @@ pub fn run(config: &Path, args: ReconcileArgs, con: &mut Console) -> anyhow::Res
             let program = select(&loaded.programs, Some(&r.program))?.remove(0);
             if let Some(path) = &r.out {
                 // Before the work, not after it (QA20 F9).
-                check_out_dir(path)?;
+                crate::cli::out_file::check_out_dir(path)?;
             }
             let period = r.period;
             // The statements' calendar: the commission timezone, else the
@@ -226,11 +228,7 @@ pub fn run(config: &Path, args: ReconcileArgs, con: &mut Console) -> anyhow::Res
             }
             let text = report::render(&rep, r.format);
             match &r.out {
-                Some(path) => {
-                    check_out_dir(path)?;
-                    std::fs::write(path, text)
-                        .with_context(|| format!("cannot write {}", path.display()))?;
-                }
+                Some(path) => con.write_out(path, text.as_bytes())?,
                 None => con.out.write_all(text.as_bytes())?,
             }
             // The report is written either way; a scheduled export must
@@ -305,30 +303,6 @@ pub fn run(config: &Path, args: ReconcileArgs, con: &mut Console) -> anyhow::Res
             Ok(ExitCode::SUCCESS)
         }
     }
-}
-
-/// `--out FILE` needs FILE's directory: name it, and what to do, rather
-/// than the system's "No such file or directory" (QA20 F9).
-fn check_out_dir(path: &Path) -> anyhow::Result<()> {
-    let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) else {
-        return Ok(());
-    };
-    if dir.is_dir() {
-        return Ok(());
-    }
-    if dir.exists() {
-        anyhow::bail!(
-            "cannot write {}: {} is not a directory; give --out a path in an existing directory",
-            path.display(),
-            dir.display()
-        );
-    }
-    anyhow::bail!(
-        "cannot write {}: directory {} does not exist; create it (mkdir -p {}) or give --out a path in an existing directory",
-        path.display(),
-        dir.display(),
-        dir.display()
-    )
 }
 
 /// A run that dropped the decisions of a connector whose claims finalised

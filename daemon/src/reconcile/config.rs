@@ -203,14 +203,8 @@ impl ProgramConfig {
         if self.id.trim().is_empty() {
             err("id", "must not be empty".into());
         }
-        if !plugin_api::currency::is_known(&self.currency) {
-            err(
-                "currency",
-                format!(
-                    "`{}` is not an ISO-4217 code; use an upper-case code such as \"USD\"",
-                    self.currency
-                ),
-            );
+        if let Some(m) = crate::config::currency_problem(&self.currency) {
+            err("currency", m);
         }
         if self.claims.is_empty() {
             err(

@@ -1027,6 +1027,34 @@ pub fn restart_needed(
     .collect()
 }
 
+/// A reload's new config `new` with no connectors and no programs, while
+/// the `running` one has some, is refused: such a file is far more often
+/// one emptied or cut short (an editor or a config-management run caught
+/// writing it) than a wish to stop everything (QA20 R20-3: every sync and
+/// every program stopped, logged at INFO, counted a success). A restart
+/// runs with it, if it is meant.
+fn refuse_emptied(
+    running: &Runtime,
+    new: Runtime,
+    path: &std::path::Path,
+) -> Result<Runtime, Vec<crate::config::ConfigError>> {
+    let (connectors, programs) = (running.connectors.len(), running.config.programs.len());
+    let emptied =
+        new.connectors.is_empty() && new.config.programs.is_empty() && connectors + programs > 0;
+    if !emptied {
+        return Ok(new);
+    }
+    Err(vec![crate::config::ConfigError {
+        file: path.display().to_string(),
+        line: None,
+        column: None,
+        path: String::new(),
+        message: format!(
+            "the file has no connectors and no programs, while the running config has {connectors} connector(s) and {programs} program(s): it looks empty or truncated (an editor or a config-management run writing it?), so the running config is kept; restore the file and reload, or, if an empty config is meant, restart the daemon, which then runs with it"
+        ),
+    }])
+}
+
 /// SIGHUP: parse and resolve the config file again (connectors and postback
 /// endpoints, as `reckon config check` does); on any error keep the old
 /// config and log every error. A valid config replaces connectors and
@@ -1038,7 +1066,10 @@ pub fn restart_needed(
 fn reload(daemon: &Daemon, plans: &mut BTreeMap<String, Plan>) -> Vec<&'static str> {
     let path = &daemon.config_path;
     let (text, parsed) = config_state::read_config(path);
-    let new = parsed.map_err(|e| e.0).and_then(Runtime::resolve);
+    let new = parsed
+        .map_err(|e| e.0)
+        .and_then(Runtime::resolve)
+        .and_then(|new| refuse_emptied(&daemon.runtime(), new, path));
     match new {
         Err(mut errors) => {
             for e in &mut errors {
@@ -1104,6 +1135,39 @@ fn reload(daemon: &Daemon, plans: &mut BTreeMap<String, Plan>) -> Vec<&'static s
                     .collect()
             };
             let (old_programs, new_programs) = (programs(&old), programs(&runtime));
+            // What stops: said at WARN, by name (QA20 R20-3: a truncated
+            // file dropped every connector at INFO).
+            let connectors_removed: Vec<&String> = old_ids.difference(&new_ids).collect();
+            let programs_removed: Vec<&String> = old_programs
+                .keys()
+                .filter(|id| !new_programs.contains_key(*id))
+                .collect();
+            if !connectors_removed.is_empty() || !programs_removed.is_empty() {
+                let names = |kind: &str, v: &[&String]| {
+                    (!v.is_empty()).then(|| {
+                        format!(
+                            "{kind} {}",
+                            v.iter()
+                                .map(|s| format!("`{s}`"))
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        )
+                    })
+                };
+                let what = [
+                    names("connector(s)", &connectors_removed),
+                    names("program(s)", &programs_removed),
+                ]
+                .into_iter()
+                .flatten()
+                .collect::<Vec<_>>()
+                .join(" and ");
+                tracing::warn!(
+                    connectors_removed = %connectors_removed.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(","),
+                    programs_removed = %programs_removed.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(","),
+                    "SIGHUP: the new config removes {what}: their syncs, reconciliation and drafts stop (what is stored stays); if that was not meant, restore the file and reload again"
+                );
+            }
             let programs_changed: Vec<&String> = new_programs
                 .iter()
                 .filter(|(id, p)| old_programs.get(*id) != Some(*p))
@@ -1605,6 +1669,12 @@ mod tests {
         write(29190);
         let mut daemon = test_daemon(dir.path(), &c);
         daemon.started_with = crate::config::load(&config).unwrap().daemon;
+        // Running with no connector either: a file without any is no
+        // emptied one (`a_reload_that_empties_the_config_is_rejected`).
+        daemon.runtime = RwLock::new(Arc::new(Runtime {
+            connectors: Vec::new(),
+            ..(*daemon.runtime()).clone()
+        }));
         let mut plans = BTreeMap::new();
         write(29194);
         assert_eq!(reload(&daemon, &mut plans), ["listen"]);
@@ -1613,6 +1683,75 @@ mod tests {
         // Back to the value the daemon listens on: nothing to restart for.
         write(29190);
         assert!(reload(&daemon, &mut plans).is_empty());
+    }
+
+    /// QA20 R20-3: a SIGHUP with an empty (or truncated) file dropped
+    /// every connector and program, at INFO, counted a success. Such a
+    /// reload is rejected like a file with errors: the running config
+    /// keeps running, and `/status` and `/metrics` say it was rejected.
+    #[test]
+    fn a_reload_that_empties_the_config_is_rejected() {
+        let c = connector("0 6 * * *");
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("t.toml");
+        let daemon = test_daemon(dir.path(), &c);
+        let mut plans = BTreeMap::new();
+        for (i, text) in ["", "[daemon]\ntimezone = \"UTC\"\n"]
+            .into_iter()
+            .enumerate()
+        {
+            std::fs::write(&config, text).unwrap();
+            let lines = crate::test_support::json_lines_at(tracing::Level::INFO, || {
+                reload(&daemon, &mut plans);
+            });
+            let rejected = lines
+                .iter()
+                .find(|l| l["fields"]["message"] == "config reload rejected")
+                .unwrap_or_else(|| panic!("{lines:?}"));
+            assert_eq!(rejected["level"], "ERROR");
+            let error = rejected["fields"]["error"].as_str().unwrap();
+            assert!(
+                error.contains("the file has no connectors and no programs, while the running config has 1 connector(s) and 0 program(s): it looks empty or truncated")
+                    && error.contains("if an empty config is meant, restart the daemon, which then runs with it"),
+                "{error}"
+            );
+            assert!(
+                !lines
+                    .iter()
+                    .any(|l| l["fields"]["message"] == "SIGHUP: config reloaded"),
+                "{lines:?}"
+            );
+            assert_eq!(
+                daemon.runtime().connectors.len(),
+                1,
+                "the running config is kept"
+            );
+            let state = daemon.config_state.status(&config);
+            let last = state.last_reload.unwrap();
+            assert_eq!(last.outcome, config_state::ReloadOutcome::Rejected);
+            assert!(last
+                .first_error
+                .unwrap()
+                .contains("looks empty or truncated"));
+            assert_eq!(state.reloads_rejected, i as u64 + 1);
+            assert_eq!(state.reloads_ok, 0);
+            assert!(daemon
+                .config_state
+                .render_metrics(&config)
+                .contains("reckon_config_last_reload_success 0\n"));
+        }
+        // A daemon that runs with nothing may reload nothing.
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("t.toml");
+        let mut empty = test_daemon(dir.path(), &c);
+        empty.runtime = RwLock::new(Arc::new(Runtime {
+            connectors: Vec::new(),
+            ..(*empty.runtime()).clone()
+        }));
+        std::fs::write(&config, "").unwrap();
+        reload(&empty, &mut plans);
+        let last = empty.config_state.status(&config).last_reload.unwrap();
+        assert_eq!(last.outcome, config_state::ReloadOutcome::Ok);
     }
 
     #[test]
