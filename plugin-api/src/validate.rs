@@ -275,10 +275,10 @@ pub struct RepeatedRequests {
 
 impl RepeatedRequests {
     /// A request the plugin asks for; the error (naming the method and URL,
-    /// which the daemon redacts) when it is the ([`MAX_REPEATED_REQUESTS`]
-    /// + 1)th request in a row, each after a commit, whose answer was
-    /// committed before (the message counts the repeats: "3 times in a
-    /// row").
+    /// which the daemon redacts) when it is the 4th request in a row
+    /// ([`MAX_REPEATED_REQUESTS`] repeats), each after a commit, whose
+    /// answer was committed before (the message counts the repeats: "3
+    /// times in a row").
     pub fn request(&mut self, method: &str, url: &str, body: Option<&str>) -> Result<(), String> {
         use std::hash::{Hash, Hasher};
         let mut h = std::collections::hash_map::DefaultHasher::new();
