@@ -29,9 +29,17 @@ pub fn conversion(id: &str, commission: i64) -> Record {
     })
 }
 
-/// Collects what a subscriber writes.
+/// Collects what is written to it (a subscriber, a console), shared by
+/// its clones.
 #[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
+pub struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl Captured {
+    /// Everything written so far, as text.
+    pub fn text(&self) -> String {
+        String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
+    }
+}
 
 impl std::io::Write for Captured {
     fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
@@ -54,9 +62,7 @@ pub fn json_lines_at(level: tracing::Level, emit_lines: impl FnOnce()) -> Vec<se
         .with_writer(move || writer.clone())
         .finish();
     tracing::subscriber::with_default(subscriber, emit_lines);
-    let bytes = out.0.lock().unwrap().clone();
-    String::from_utf8(bytes)
-        .unwrap()
+    out.text()
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect()
@@ -92,4 +98,27 @@ pub fn run_record(
         error: error.map(str::to_owned),
         retryable,
     }
+}
+
+/// A loaded-plugin stand-in of an affiliate plugin `id` (no library behind
+/// it) with protocol `fingerprint` (0: built before the fingerprint).
+pub fn plugin(id: &str, fingerprint: u32) -> crate::plugins::Plugin {
+    let manifest = plugin_api::protocol::Manifest {
+        id: id.into(),
+        name: "n".into(),
+        version: "1".into(),
+        kind: plugin_api::PluginKind::Affiliate,
+        description: "d".into(),
+        config_schema: serde_json::json!({}),
+        streams: vec![],
+        allowed_hosts: vec![],
+        default_base_url: None,
+        auth: None,
+        max_window_days: None,
+        file_capability: None,
+    };
+    let mut p =
+        crate::plugins::Plugin::from_manifest(format!("libreckon_plugin_{id}.so").into(), manifest);
+    p.protocol_fingerprint = fingerprint;
+    p
 }

@@ -267,6 +267,7 @@ impl Console {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_support::Captured;
     use std::os::unix::fs::FileTypeExt as _;
 
     fn console() -> (Console, Captured, Captured) {
@@ -277,23 +278,6 @@ mod tests {
             daemon_store: None,
         };
         (con, out, err)
-    }
-
-    #[derive(Clone, Default)]
-    struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
-    impl std::io::Write for Captured {
-        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(b);
-            Ok(b.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-    impl Captured {
-        fn text(&self) -> String {
-            String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
-        }
     }
 
     fn names(dir: &Path) -> Vec<String> {

@@ -617,26 +617,9 @@ fn die_with_parent(parent: Option<u32>) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use plugin_api::protocol::PluginKind;
 
     fn plugin(id: &str, fingerprint: u32) -> Arc<Plugin> {
-        let manifest = Manifest {
-            id: id.into(),
-            name: "n".into(),
-            version: "1".into(),
-            kind: PluginKind::Affiliate,
-            description: "d".into(),
-            config_schema: serde_json::json!({}),
-            streams: vec![],
-            allowed_hosts: vec![],
-            default_base_url: None,
-            auth: None,
-            max_window_days: None,
-            file_capability: None,
-        };
-        let mut p = Plugin::from_manifest(format!("libreckon_plugin_{id}.so").into(), manifest);
-        p.protocol_fingerprint = fingerprint;
-        Arc::new(p)
+        Arc::new(crate::test_support::plugin(id, fingerprint))
     }
 
     /// Upgrade QA F2: a plugin from before the protocol fingerprint loads,

@@ -635,21 +635,7 @@ mod tests {
             timezone: Some("America/Los_Angeles".into()),
             ..plugin_api::testing::open_check("c", "http://fake", serde_json::json!({}))
         };
-        let manifest = Manifest {
-            id: "x".into(),
-            name: "n".into(),
-            version: "1".into(),
-            kind: plugin_api::PluginKind::Affiliate,
-            description: "d".into(),
-            config_schema: serde_json::json!({}),
-            streams: vec![],
-            allowed_hosts: vec![],
-            default_base_url: None,
-            auth: None,
-            max_window_days: None,
-            file_capability: None,
-        };
-        let mut plugin = Plugin::from_manifest("libx.so".into(), manifest);
+        let mut plugin = crate::test_support::plugin("x", plugin_api::abi::PROTOCOL_FINGERPRINT);
         assert_eq!(
             open_for(&plugin, open.clone()).timezone.as_deref(),
             Some("America/Los_Angeles")
