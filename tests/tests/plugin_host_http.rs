@@ -631,6 +631,7 @@ fn a_429_asking_to_wait_longer_than_a_request_waits_is_logged_and_handed_over() 
 /// count only moved on a non-zero wait): 1.2 million requests in 10 min.
 #[test]
 fn a_429_with_retry_after_0_counts_against_the_retries() {
+    let (captured, _guard) = Captured::json_info();
     let hits = Arc::new(AtomicU32::new(0));
     let app = Router::new()
         .route(
@@ -664,4 +665,19 @@ fn a_429_with_retry_after_0_counts_against_the_retries() {
     let answer = rt.block_on(exec.execute(&get_req(&base, "/data"))).unwrap();
     assert_eq!(status(&answer), 429);
     assert_eq!(hits.load(Ordering::SeqCst), max + 1);
+    // The 429 handed over is logged with the retries and waits before it
+    // (QA20 R20-9: the plugin's error said nothing of them).
+    let text = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let line: Value = text
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .find(|l| {
+            l["fields"]["message"]
+                .as_str()
+                .is_some_and(|m| m.starts_with("still throttled (HTTP 429) after every retry"))
+        })
+        .unwrap_or_else(|| panic!("no warning in {text}"));
+    assert_eq!(line["level"], "WARN");
+    assert_eq!(line["fields"]["retries"], max);
+    assert_eq!(line["fields"]["waited_secs"], 0);
 }

@@ -726,6 +726,9 @@ impl HttpExecutor {
         let log_url = self.redactor.redact(url.as_str());
         let mut oauth_retried = false;
         let mut attempt: u32 = 0;
+        // Rate-limit waits of this request so far, for the line that hands
+        // a last 429 over (QA20 R20-9: its error said nothing of them).
+        let mut throttled_for = Duration::ZERO;
         loop {
             // Auth is computed per attempt: an OAuth2 token may be refreshed.
             let mut headers: Vec<(String, String)> = req
@@ -780,6 +783,11 @@ impl HttpExecutor {
                     tracing::debug!(connector = %connector, label = %req.label, method = %req.method,
                         url = %log_url, status, elapsed_ms, attempt, "request answered");
                     let can_retry = attempt < self.policy.max_retries;
+                    if status == 429 && !can_retry {
+                        tracing::warn!(connector = %connector, label = %req.label,
+                            retries = attempt, waited_secs = throttled_for.as_secs(),
+                            "still throttled (HTTP 429) after every retry; the plugin gets the 429 (the next run tries again)");
+                    }
                     let wait = if status == 429 && can_retry {
                         let w = retry_after(&headers, std::time::SystemTime::now())
                             .unwrap_or_else(|| backoff(&self.tuning, attempt));
@@ -863,6 +871,7 @@ impl HttpExecutor {
                     let counts = !matches!(why, Retry::TokenRefused);
                     match why {
                         Retry::Throttled => {
+                            throttled_for += wait;
                             self.count(Count::RateLimitWait);
                             tracing::info!(connector = %connector, label = %req.label,
                                 wait_ms = wait.as_millis() as u64, "throttled (HTTP 429); waiting before retrying");
