@@ -415,10 +415,40 @@ pub fn encode_component(s: &str) -> String {
 pub fn malformed_json(body: &[u8], e: &serde_json::Error) -> String {
     let first = body.iter().find(|b| !b.is_ascii_whitespace());
     if matches!(first, Some(b'{' | b'[')) {
-        return format!("malformed JSON: {e}");
+        return format!("malformed JSON: {e}{}", near(body, e));
     }
     let text: String = String::from_utf8_lossy(body).chars().take(120).collect();
     format!("the answer is not JSON: {:?}", text.trim())
+}
+
+/// For a syntax error (not a missing or mistyped field, whose message
+/// names the field): ` near `…`` with the body's text around the error's
+/// line and column, so a bad value (a bare `NaN`, a byte that is not
+/// UTF-8) can be found in the answer (QA20 R20-6: only a column was given).
+fn near(body: &[u8], e: &serde_json::Error) -> String {
+    use serde_json::error::Category;
+    if !matches!(e.classify(), Category::Syntax | Category::Eof) || e.line() == 0 {
+        return String::new();
+    }
+    let line_start = if e.line() == 1 {
+        0
+    } else {
+        let mut newlines = body
+            .iter()
+            .enumerate()
+            .filter(|(_, b)| **b == b'\n')
+            .map(|(i, _)| i + 1);
+        match newlines.nth(e.line() - 2) {
+            Some(i) => i,
+            None => return String::new(),
+        }
+    };
+    let at = (line_start + e.column().saturating_sub(1)).min(body.len());
+    let from = at.saturating_sub(40);
+    let to = (at + 20).min(body.len());
+    let text = String::from_utf8_lossy(&body[from..to]);
+    let text: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    format!(" near `{}`", crate::validate::escape_controls(&text))
 }
 
 /// An upstream body for error text: `": "` and its first `max_chars`
@@ -486,7 +516,10 @@ impl Response {
         serde_json::from_slice(&self.body).map_err(|e| {
             let first = self.body.iter().find(|b| !b.is_ascii_whitespace());
             if matches!(first, Some(b'{' | b'[')) {
-                return PluginError::bad_response(format!("{what}: malformed JSON: {e}"));
+                return PluginError::bad_response(format!(
+                    "{what}: {}",
+                    malformed_json(&self.body, &e)
+                ));
             }
             PluginError::retryable(
                 ErrorKind::BadResponse,
@@ -1401,6 +1434,33 @@ mod tests {
                 .starts_with("stream x page 2: malformed JSON: EOF"),
             "{}",
             e.message
+        );
+    }
+
+    /// QA20 R20-6: a bare `NaN` (or a byte that is not UTF-8) gave only a
+    /// line and column; the error now quotes the answer around it. A
+    /// missing field names itself and gets no quote.
+    #[test]
+    fn a_json_syntax_error_quotes_the_answer_around_it() {
+        let body = "{\"Actions\": [\n  {\"Id\": \"Q20.1\", \"Amount\": \"12.50\"},\n  {\"Id\": \"Q20.2\", \"Amount\": NaN}\n]}";
+        let e = response("application/json", body)
+            .json::<serde_json::Value>("page 1")
+            .unwrap_err();
+        assert_eq!(
+            e.message,
+            "page 1: malformed JSON: expected value at line 3 column 29 near `: \"12.50\"}, {\"Id\": \"Q20.2\", \"Amount\": NaN} ]}`"
+        );
+        #[derive(Debug, serde::Deserialize)]
+        #[allow(dead_code)]
+        struct Page {
+            items: Vec<u32>,
+        }
+        let e = response("application/json", "{\"rows\": []}")
+            .json::<Page>("page 1")
+            .unwrap_err();
+        assert_eq!(
+            e.message,
+            "page 1: malformed JSON: missing field `items` at line 1 column 12"
         );
     }
 }
