@@ -3,7 +3,7 @@
 
 mod affiliate_support;
 
-use affiliate_support::{conversions, day_start, find, run, run_in, window};
+use affiliate_support::{assert_reads_la_days, conversion_ids, find, run, run_in, window, LA};
 use plugin_api::protocol::ErrorKind;
 use plugin_api::rust_decimal::Decimal;
 use plugin_api::ConversionStatus;
@@ -199,30 +199,23 @@ fn everflow_wrong_key_is_an_auth_error() {
 #[test]
 fn everflow_reads_the_days_of_the_connectors_timezone() {
     let fake = shared(EverflowFake::new(Params::small(29, 6_000)));
-    let la = "America/Los_Angeles";
-    for day in [(2026, 10, 14), (2026, 11, 1)] {
-        let w = window(day, day);
-        let out = run_in::<Everflow, _>(la, "http://fake", &fake, SECRETS, settings(), w);
-        out.result.as_ref().unwrap();
-        let (s, e) = (
-            day_start(la, w.from),
-            day_start(la, w.from.succ_opt().unwrap()),
-        );
-        let expected: std::collections::BTreeSet<String> = fake
-            .lock()
-            .unwrap()
-            .rows()
-            .iter()
-            .filter(|r| s <= r.at && r.at < e)
-            .map(|r| r.id.clone())
-            .collect();
-        let got: std::collections::BTreeSet<String> = conversions(&out)
-            .iter()
-            .map(|c| c.external_id.clone())
-            .collect();
-        assert!(expected.len() > 40, "{}", expected.len());
-        assert_eq!(got, expected, "{day:?}");
-    }
+    assert_reads_la_days(
+        &[(2026, 10, 14), (2026, 11, 1)],
+        41,
+        |w| {
+            let out = run_in::<Everflow, _>(LA, "http://fake", &fake, SECRETS, settings(), w);
+            out.result.as_ref().unwrap();
+            conversion_ids(&out)
+        },
+        |s, e| {
+            let f = fake.lock().unwrap();
+            f.rows()
+                .iter()
+                .filter(|r| s <= r.at && r.at < e)
+                .map(|r| r.id.clone())
+                .collect()
+        },
+    );
 }
 
 /// QA20 F8: an affiliate's key reads `/v1/meta/timezones` like any key, but

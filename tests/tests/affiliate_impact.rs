@@ -3,7 +3,7 @@
 
 mod affiliate_support;
 
-use affiliate_support::{conversions, day_start, find, run, window};
+use affiliate_support::{assert_reads_la_days, conversion_ids, conversions, find, run, window, LA};
 use plugin_api::protocol::ErrorKind;
 use plugin_api::rust_decimal::Decimal;
 use plugin_api::testing::Outcome;
@@ -447,37 +447,33 @@ fn impact_campaign_over_ten_times_page_size_in_one_window_syncs_fully_in_halves(
 /// when clocks go back and the day lasts 25 hours.
 #[test]
 fn impact_reads_the_days_of_the_connectors_timezone() {
-    use reckon_tests::fakes::affiliate::in_process;
     let fake = shared(ImpactFake::new(Params::small(31, 3_000)));
-    let la = "America/Los_Angeles";
-    for day in [(2026, 10, 25), (2026, 11, 1)] {
-        let w = window(day, day);
-        let handler = in_process(fake.clone(), Impact::manifest().auth, SECRETS, &settings());
-        let mut open = plugin_api::testing::open_read("aff", "http://fake", settings(), w);
-        open.timezone = Some(la.into());
-        open.streams = vec!["actions".into()];
-        let out = plugin_api::testing::FakeHost::handler(handler).run::<Impact>(open);
-        out.result.as_ref().unwrap();
-        let (s, e) = (
-            day_start(la, w.from),
-            day_start(la, w.from.succ_opt().unwrap()),
-        );
-        assert_eq!((e - s).num_hours(), if day.2 == 1 { 25 } else { 24 });
-        let expected: std::collections::BTreeSet<String> = fake
-            .lock()
-            .unwrap()
-            .actions()
-            .iter()
-            .filter(|a| s <= a.event_date && a.event_date < e)
-            .map(|a| a.id.clone())
-            .collect();
-        let got: std::collections::BTreeSet<String> = conversions(&out)
-            .iter()
-            .map(|c| c.external_id.clone())
-            .collect();
-        assert!(expected.len() > 40, "{}", expected.len());
-        assert_eq!(got, expected, "{day:?}");
-    }
+    assert_reads_la_days(
+        &[(2026, 10, 25), (2026, 11, 1)],
+        41,
+        |w| {
+            let mut open = plugin_api::testing::open_read("aff", "http://fake", settings(), w);
+            open.timezone = Some(LA.into());
+            open.streams = vec!["actions".into()];
+            let handler = reckon_tests::fakes::affiliate::in_process(
+                fake.clone(),
+                Impact::manifest().auth,
+                SECRETS,
+                &settings(),
+            );
+            let out = plugin_api::testing::FakeHost::handler(handler).run::<Impact>(open);
+            out.result.as_ref().unwrap();
+            conversion_ids(&out)
+        },
+        |s, e| {
+            let f = fake.lock().unwrap();
+            f.actions()
+                .iter()
+                .filter(|a| s <= a.event_date && a.event_date < e)
+                .map(|a| a.id.clone())
+                .collect()
+        },
+    );
 }
 
 /// QA20 F9: `DeltaPayout` is the change since tracking, not the payout; the

@@ -79,3 +79,42 @@ pub fn find<'a>(out: &'a Outcome, key: &str) -> &'a Conversion {
         .find(|c| c.external_id == key)
         .unwrap_or_else(|| panic!("no committed conversion {key}"))
 }
+
+/// The zone of the timezone tests: 1 November 2026 lasts 25 hours there.
+pub const LA: &str = "America/Los_Angeles";
+
+/// Checks that a one-day sync in [`LA`] of each of `days` (give 1 November
+/// among them) reads exactly the fake's records of that local day, at
+/// least `min` of them: `sync` runs one day's window and gives the ids of
+/// the conversions stored, `truth` the fake's ids of instants in
+/// `[start, end)` (QA20 F2: the connectors read UTC days).
+pub fn assert_reads_la_days(
+    days: &[(i32, u32, u32)],
+    min: usize,
+    sync: impl Fn(Window) -> std::collections::BTreeSet<String>,
+    truth: impl Fn(
+        chrono::DateTime<chrono::Utc>,
+        chrono::DateTime<chrono::Utc>,
+    ) -> std::collections::BTreeSet<String>,
+) {
+    for &day in days {
+        let w = window(day, day);
+        let (s, e) = (
+            day_start(LA, w.from),
+            day_start(LA, w.from.succ_opt().unwrap()),
+        );
+        let hours = if (day.1, day.2) == (11, 1) { 25 } else { 24 };
+        assert_eq!((e - s).num_hours(), hours, "{day:?}");
+        let expected = truth(s, e);
+        assert!(expected.len() >= min, "{day:?}: {}", expected.len());
+        assert_eq!(sync(w), expected, "{day:?}");
+    }
+}
+
+/// The external ids of the conversions a run stored.
+pub fn conversion_ids(out: &Outcome) -> std::collections::BTreeSet<String> {
+    conversions(out)
+        .iter()
+        .map(|c| c.external_id.clone())
+        .collect()
+}
