@@ -1049,91 +1049,132 @@ struct ReadAhead {
     buckets: rustc_hash::FxHashMap<Vec<u8>, Bucket>,
 }
 
-impl ReadAhead {
-    fn merge(&mut self, other: ReadAhead) {
-        self.claims.extend(other.claims);
-        self.orders.extend(other.orders);
-        for (k, v) in other.buckets {
-            self.buckets.entry(k).or_insert(v);
-        }
-    }
-}
+/// What a run holds already, so [`read_ahead`] leaves it out: a bucket by
+/// its tree key, an order by its key.
+type Loaded<'a> = (&'a dyn Fn(&[u8]) -> bool, &'a dyn Fn(&Key2) -> bool);
 
 /// Fewer claims than this are read in line.
 const READ_AHEAD_MIN: usize = 512;
 
-fn read_ahead<B: ReconBackend>(b: &B, pp: &str, claims: &[&Key2]) -> ReadAhead {
+fn read_ahead<B: ReconBackend>(b: &B, pp: &str, claims: &[&Key2], loaded: Loaded<'_>) -> ReadAhead {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
     if claims.len() < READ_AHEAD_MIN || threads < 2 {
         return ReadAhead::default();
     }
-    let chunk = claims.len().div_ceil(threads);
-    std::thread::scope(|scope| {
-        let workers: Vec<_> = claims
-            .chunks(chunk)
-            .map(|part| scope.spawn(move || read_ahead_part(b, pp, part)))
-            .collect();
-        let mut all = ReadAhead::default();
-        for w in workers {
-            if let Ok(r) = w.join() {
-                all.merge(r);
-            }
-        }
-        all
-    })
+    read_ahead_on(threads, b, pp, claims, loaded)
 }
 
-fn read_ahead_part<B: ReconBackend>(b: &B, pp: &str, part: &[&Key2]) -> ReadAhead {
-    let mut r = ReadAhead::default();
-    let load = |r: &mut ReadAhead, pk: Vec<u8>| {
-        if r.buckets.contains_key(&pk) {
-            return;
-        }
-        let Ok(stored) = b.kv_get(&pk) else { return };
-        let entries = match &stored {
-            None => BTreeMap::new(),
-            Some(v) => match codec::decode_bucket(v) {
-                Ok(e) => e.into_iter().collect(),
-                Err(_) => return,
-            },
+/// [`read_ahead`] on `threads` threads.
+fn read_ahead_on<B: ReconBackend>(
+    threads: usize,
+    b: &B,
+    pp: &str,
+    claims: &[&Key2],
+    loaded: Loaded<'_>,
+) -> ReadAhead {
+    let (bucket_loaded, order_loaded) = loaded;
+    // Four stages (claim records; their index buckets; the orders indexed
+    // there; their decision buckets), each reading its keys in tree order,
+    // split into contiguous runs over the threads: keys sharing a sled leaf
+    // node are read one after the other, so the node is read once while it
+    // is in sled's cache. Reading each claim's chain (record, buckets,
+    // orders) in turn read most order nodes about three times at 1M orders,
+    // and reading nodes is most of an incremental run.
+    let mut sorted: Vec<&Key2> = claims.to_vec();
+    sorted.sort_unstable();
+    sorted.dedup();
+    let records = in_parallel(threads, &sorted, |c| {
+        let rec = b.get_record(RecordKind::Conversion, &c.0, &c.1).ok()?;
+        Some(((*c).clone(), rec))
+    });
+    // The index prefixes each claim is looked up under.
+    let prefixes = |rec: &Option<Stored>| -> Vec<String> {
+        let Some(Record::Conversion(conv)) = rec.as_ref().map(|s| &s.record) else {
+            return Vec::new();
         };
-        r.buckets.insert(pk, Bucket { stored, entries });
+        let keys = claim_keys(conv);
+        (keys.oid.iter().map(|o| index_prefix("io", o)))
+            .chain(keys.click.iter().map(|c| index_prefix("ic", c)))
+            .collect()
     };
-    for &c in part {
-        let Ok(rec) = b.get_record(RecordKind::Conversion, &c.0, &c.1) else {
-            continue;
-        };
-        let dk = decision_key(c);
-        load(&mut r, slot_key(pp, slot(&dk), &dk));
-        if let Some(Record::Conversion(conv)) = rec.as_ref().map(|s| &s.record) {
-            let keys = claim_keys(conv);
-            let prefixes = (keys.oid.iter().map(|o| index_prefix("io", o)))
-                .chain(keys.click.iter().map(|c| index_prefix("ic", c)));
-            for prefix in prefixes {
-                let pk = slot_key(pp, prefix_slot(&prefix), &prefix);
-                load(&mut r, pk.clone());
-                let Some(bk) = r.buckets.get(&pk) else {
-                    continue;
-                };
-                let refs: Vec<Key2> = bk
-                    .entries
-                    .range(prefix.clone()..)
-                    .take_while(|(k, _)| k.starts_with(&prefix))
-                    .filter_map(|(k, _)| tail_ref(k))
-                    .collect();
-                for o in refs {
-                    if let std::collections::hash_map::Entry::Vacant(v) = r.orders.entry(o) {
-                        let (src, id) = v.key();
-                        if let Ok(s) = b.get_record(RecordKind::Order, src, id) {
-                            v.insert(s);
-                        }
-                    }
-                }
-            }
+    let read_buckets = |keys: BTreeSet<Vec<u8>>| {
+        let keys: Vec<Vec<u8>> = keys.into_iter().collect();
+        in_parallel(threads, &keys, |pk| {
+            let stored = b.kv_get(pk).ok()?;
+            let entries = match &stored {
+                None => BTreeMap::new(),
+                Some(v) => codec::decode_bucket(v).ok()?.into_iter().collect(),
+            };
+            Some((pk.clone(), Bucket { stored, entries }))
+        })
+    };
+    let index_keys = (records.iter())
+        .flat_map(|(_, rec)| prefixes(rec))
+        .map(|prefix| slot_key(pp, prefix_slot(&prefix), &prefix))
+        .filter(|pk| !bucket_loaded(pk))
+        .collect();
+    let mut buckets: rustc_hash::FxHashMap<Vec<u8>, Bucket> =
+        read_buckets(index_keys).into_iter().collect();
+    let mut order_keys: BTreeSet<Key2> = BTreeSet::new();
+    for (_, rec) in &records {
+        for prefix in prefixes(rec) {
+            let pk = slot_key(pp, prefix_slot(&prefix), &prefix);
+            let Some(bk) = buckets.get(&pk) else {
+                continue;
+            };
+            let refs = bk
+                .entries
+                .range(prefix.clone()..)
+                .take_while(|(k, _)| k.starts_with(&prefix))
+                .filter_map(|(k, _)| tail_ref(k))
+                .filter(|o| !order_loaded(o));
+            order_keys.extend(refs);
         }
-        r.claims.insert(c.clone(), rec);
     }
-    r
+    let order_keys: Vec<Key2> = order_keys.into_iter().collect();
+    let orders = in_parallel(threads, &order_keys, |o| {
+        let rec = b.get_record(RecordKind::Order, &o.0, &o.1).ok()?;
+        Some((o.clone(), rec))
+    });
+    // Decision buckets last: the run rewrites most of them, and sled
+    // writes a key faster while its node is still cached.
+    let decision_keys = (records.iter())
+        .map(|(c, _)| {
+            let dk = decision_key(c);
+            slot_key(pp, slot(&dk), &dk)
+        })
+        .filter(|pk| !bucket_loaded(pk))
+        .collect();
+    buckets.extend(read_buckets(decision_keys));
+    ReadAhead {
+        claims: records.into_iter().collect(),
+        orders: orders.into_iter().collect(),
+        buckets,
+    }
+}
+
+/// `f` over `items` on up to `threads` scoped threads, each taking one
+/// contiguous run; results in `items`' order, `None`s left out.
+fn in_parallel<T: Sync, R: Send>(
+    threads: usize,
+    items: &[T],
+    f: impl Fn(&T) -> Option<R> + Sync,
+) -> Vec<R> {
+    if items.is_empty() {
+        return Vec::new();
+    }
+    let chunk = items.len().div_ceil(threads);
+    let f = &f;
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = items
+            .chunks(chunk)
+            .map(|part| scope.spawn(move || part.iter().filter_map(f).collect::<Vec<R>>()))
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|w| w.join().unwrap_or_default())
+            .collect()
+    })
 }
 
 /// A bucket as loaded: its stored bytes and its entries (edited in place).
@@ -1393,8 +1434,11 @@ fn incremental_run<B: ReconBackend>(
     let window = Duration::hours(i64::from(program.matching.fuzzy_window_hours));
     let pp = program_prefix(p);
     let ra = RefCell::new(ReadAhead::default());
-    let ahead = |ov: &Layer<B>, cs: &[&Key2]| {
-        let mut r = read_ahead(b, &pp, cs);
+    // Reads ahead for `cs`, leaving out the buckets `ov` holds and the
+    // orders `known` says are loaded.
+    let ahead = |ov: &Layer<B>, cs: &[&Key2], known: &dyn Fn(&Key2) -> bool| {
+        let held = |pk: &[u8]| ov.buckets.borrow().contains_key(pk);
+        let mut r = read_ahead(b, &pp, cs, (&held, known));
         ov.seed(std::mem::take(&mut r.buckets));
         *ra.borrow_mut() = r;
     };
@@ -1457,7 +1501,7 @@ fn incremental_run<B: ReconBackend>(
         olds.insert(c.clone(), old);
         Ok(())
     };
-    ahead(&ov, &affected.iter().collect::<Vec<_>>());
+    ahead(&ov, &affected.iter().collect::<Vec<_>>(), &|_| false);
     for c in &affected {
         load_claim(&ov, c, &mut claims, &mut olds, &mut orders)?;
     }
@@ -1494,7 +1538,7 @@ fn incremental_run<B: ReconBackend>(
         }
     }
     let new_mates: Vec<&Key2> = mates.iter().filter(|c| !claims.contains_key(*c)).collect();
-    ahead(&ov, &new_mates);
+    ahead(&ov, &new_mates, &|o| orders.contains_key(o));
     for c in &mates {
         load_claim(&ov, c, &mut claims, &mut olds, &mut orders)?;
     }
@@ -2150,6 +2194,57 @@ amount_tolerance_abs = "0.50"
         let s = run_program(&b, &p, &fx, now, true).unwrap();
         assert!(s.full);
         assert!(s.payable_total.is_some_and(|n| n > 0), "{s:?}");
+    }
+
+    #[test]
+    fn read_ahead_reads_records_buckets_and_orders_but_not_what_is_loaded() {
+        let spec = SynthSpec::benchmark(1500, 9);
+        let (p, fx, now) = (program(), FxTable::empty(), spec.settled_now());
+        let b = backend(&spec);
+        run_program(&b, &p, &fx, now, false).unwrap();
+        let pp = program_prefix(&p.id);
+        let decisions = load_stored_decisions(&b, &p.id).unwrap();
+        let picked: Vec<&Decision> = decisions.iter().step_by(2).take(600).collect();
+        let keys: Vec<Key2> = (picked.iter())
+            .map(|d| (d.claim.source.clone(), d.claim.id.clone()))
+            .collect();
+        // In reverse: each stage sorts its keys itself.
+        let refs: Vec<&Key2> = keys.iter().rev().collect();
+        let d_bucket = |c: &Key2| {
+            let dk = decision_key(c);
+            slot_key(&pp, slot(&dk), &dk)
+        };
+        let none = (&|_: &[u8]| false) as &dyn Fn(&[u8]) -> bool;
+        let all = read_ahead_on(2, &b, &pp, &refs, (none, &|_| false));
+        assert_eq!(all.claims.len(), keys.len());
+        let mut matched = 0;
+        for (c, d) in keys.iter().zip(&picked) {
+            assert!(matches!(all.claims.get(c), Some(Some(_))), "{c:?}");
+            assert!(all.buckets.contains_key(&d_bucket(c)), "{c:?}");
+            let by_id = matches!(d.matched_by, Some(MatchedBy::OrderId | MatchedBy::ClickId));
+            if let (Some(o), true) = (&d.order, by_id) {
+                let o = (o.source.clone(), o.id.clone());
+                assert!(matches!(all.orders.get(&o), Some(Some(_))), "{o:?}");
+                matched += 1;
+            }
+        }
+        assert!(matched > 400, "{matched}");
+        // What the run holds already is not read again.
+        let held = d_bucket(&keys[0]);
+        let order = picked.iter().find_map(|d| d.order.clone()).unwrap();
+        let order = (order.source, order.id);
+        let part = read_ahead_on(
+            2,
+            &b,
+            &pp,
+            &refs,
+            (&|pk: &[u8]| pk == held.as_slice(), &|o: &Key2| *o == order),
+        );
+        assert!(!part.buckets.contains_key(&held));
+        assert!(!part.orders.contains_key(&order));
+        assert_eq!(part.buckets.len(), all.buckets.len() - 1);
+        assert_eq!(part.orders.len(), all.orders.len() - 1);
+        assert_eq!(part.claims.len(), all.claims.len());
     }
 
     #[test]
