@@ -29,6 +29,10 @@
 /// `reckon` binary, benches, tests): sled allocates and frees a node copy per
 /// write, and with glibc's malloc ~30% of ingest CPU went to the allocator's
 /// own bookkeeping and arena-lock wake-ups (perf, `store_ingest` bench).
+/// Built without transparent huge pages (the `no_thp` feature, set in the
+/// workspace `Cargo.toml`): with them, the first touch of each 2 MiB of a
+/// fresh process's memory zeroed a whole huge page, a third of a fresh
+/// incremental reconcile run (ARCHITECTURE.md, Reconciliation → Benchmark).
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

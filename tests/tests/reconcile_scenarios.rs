@@ -1037,3 +1037,37 @@ fn a_no_order_claim_says_when_its_coupon_was_not_tried() {
     let d = run(vec![c], vec![]);
     assert!(!d[0].reason.contains("not tried"), "{}", d[0].reason);
 }
+
+/// QA20 F7: a no-order claim whose coupon found orders, each outside the
+/// tolerance, names the nearest, so the near miss can be checked. Orders
+/// outside the time window are not candidates and are not named.
+#[test]
+fn a_no_order_claim_names_its_nearest_coupon_miss() {
+    let mut c = claim("impact", "K2", None);
+    c.coupon = Some("summer".into());
+    c.sale_amount = Some(m("80.00", "USD"));
+    c.occurred_at = t("2026-11-03T12:00:00Z");
+    let at = |id: &str, amount: &str, created: &str| {
+        let mut o = order(id);
+        o.coupon = Some("SUMMER".into());
+        o.amount = m(amount, "USD");
+        o.created_at = t(created);
+        o
+    };
+    let near = at("A-1053", "75.00", "2026-11-03T11:00:00Z");
+    let farther = at("A-1054", "60.00", "2026-11-03T12:30:00Z");
+    // Nearest in amount, but two days off: not a candidate.
+    let late = at("A-1055", "79.50", "2026-11-05T12:00:00Z");
+    let d = run(vec![c.clone()], vec![farther, near, late.clone()]);
+    assert_eq!(d[0].outcome, Outcome::NoOrder);
+    assert!(
+        d[0].reason.ends_with(
+            "; nearest: order shop/A-1053 with that coupon at 75.00 USD against the claimed 80.00 USD, beyond tolerance 0.75"
+        ),
+        "{}",
+        d[0].reason
+    );
+    // Only a candidate out of the window: nothing named.
+    let d = run(vec![c], vec![late]);
+    assert!(!d[0].reason.contains("nearest"), "{}", d[0].reason);
+}

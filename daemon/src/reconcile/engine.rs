@@ -75,7 +75,10 @@ use super::config::{AttributionRule, ProgramConfig};
 /// for a missing click time says so, a partial refund or a reversal after
 /// the lock date says so, a converted amount names its currency and rate,
 /// a no-order claim whose coupon was not tried says coupon matching is off.
-pub const JUDGE_VERSION: u32 = 8;
+/// 9 (QA20 F7): reasons only: a no-order claim names its nearest coupon
+/// miss (an order with its coupon, within the window, outside the
+/// tolerance).
+pub const JUDGE_VERSION: u32 = 9;
 use super::model::{Decision, DecisionInputs, MatchedBy, Outcome, RecordRef};
 use crate::fx::FxTable;
 use chrono::{DateTime, Duration, NaiveDate, Utc};
@@ -302,6 +305,45 @@ impl OrderIndex {
     pub fn by_coupon(&self, coupon: &str) -> &[u32] {
         self.by_coupon.get(coupon).map_or(&[], Vec::as_slice)
     }
+}
+
+/// For a claim that matched nothing: the order under its coupon, created
+/// within the fuzzy window, whose amount is nearest the claimed amount
+/// (so outside the tolerance: within it, the order would have matched),
+/// then nearest in time. Its reason names it (QA20 F7). Only orders within
+/// the window: an incremental run loads those for the claim, and no more,
+/// so it gives the reason a full run does.
+fn coupon_near_miss<'o>(
+    program: &ProgramConfig,
+    fx: &FxTable,
+    claim: &Conversion,
+    order: impl Fn(usize) -> Cow<'o, Order>,
+    index: &OrderIndex,
+) -> Option<u32> {
+    if !program.matching.coupon_matching {
+        return None;
+    }
+    let coupon = claim.coupon.as_deref().and_then(normalize_coupon)?;
+    let sale = claim.sale_amount.as_ref()?;
+    let claimed = convert(fx, sale, &program.currency, program.day(claim.occurred_at))?.amount;
+    let window = Duration::hours(i64::from(program.matching.fuzzy_window_hours));
+    let mut best: Option<(Decimal, Duration, u32)> = None;
+    for &i in index.by_coupon(&coupon) {
+        let o = order(i as usize);
+        let dt = (o.created_at - claim.occurred_at).abs();
+        if dt > window {
+            continue;
+        }
+        let Some(amount) = convert(fx, &o.amount, &program.currency, program.day(o.created_at))
+        else {
+            continue;
+        };
+        let cand = ((claimed - amount.amount).abs(), dt, i);
+        if best.as_ref().is_none_or(|b| cand < *b) {
+            best = Some(cand);
+        }
+    }
+    best.map(|(_, _, i)| i)
 }
 
 /// max(abs, pct % × order amount): the amount tolerance for one order amount
@@ -639,6 +681,8 @@ pub struct Plan<'a, C: Inputs<ClaimInput> + ?Sized, O: Inputs<OrderInput> + ?Siz
     rivals: Vec<Rival>,
     /// Order → the claims competing for it, winner first.
     contests: FxHashMap<u32, Vec<u32>>,
+    /// Unmatched claim → its coupon near miss ([`coupon_near_miss`]).
+    near: FxHashMap<u32, u32>,
 }
 
 impl<C: Inputs<ClaimInput> + ?Sized, O: Inputs<OrderInput> + ?Sized> std::fmt::Debug
@@ -697,9 +741,16 @@ impl<'a, C: Inputs<ClaimInput> + ?Sized, O: Inputs<OrderInput> + ?Sized> Plan<'a
             .into_iter()
             .map(|m| m.map(|o| (o, MatchedBy::OrderId)))
             .collect();
+        let mut near: FxHashMap<u32, u32> = FxHashMap::default();
         for (j, m) in matches.iter_mut().enumerate() {
             if m.is_none() {
-                *m = match_after_order_id(program, fx, &claims.get(j).claim, order, &index);
+                let claim = &claims.get(j).claim;
+                *m = match_after_order_id(program, fx, claim, order, &index);
+                if m.is_none() {
+                    if let Some(o) = coupon_near_miss(program, fx, claim, order, &index) {
+                        near.insert(j as u32, o);
+                    }
+                }
             }
             rivals[j].fuzzy = matches!(m, Some((_, MatchedBy::Coupon)));
         }
@@ -726,6 +777,7 @@ impl<'a, C: Inputs<ClaimInput> + ?Sized, O: Inputs<OrderInput> + ?Sized> Plan<'a
             matches,
             rivals,
             contests,
+            near,
         }
     }
 
@@ -765,7 +817,11 @@ impl<'a, C: Inputs<ClaimInput> + ?Sized, O: Inputs<OrderInput> + ?Sized> Plan<'a
     /// packed inputs are not decoded twice.
     pub fn judge_claim(&self, j: usize, c: &ClaimInput, now: DateTime<Utc>) -> Decision {
         let Some((oi, by)) = self.matches[j] else {
-            return judge(self.program, self.fx, now, c, None);
+            let near = self
+                .near
+                .get(&(j as u32))
+                .map(|&o| self.orders.get(o as usize));
+            return judge(self.program, self.fx, now, c, Err(near.as_deref()));
         };
         let order = self.orders.get(oi as usize);
         let contest = self.contests.get(&oi).map_or(&[][..], Vec::as_slice);
@@ -791,7 +847,7 @@ impl<'a, C: Inputs<ClaimInput> + ?Sized, O: Inputs<OrderInput> + ?Sized> Plan<'a
             winner: rival.filter(|_| lost),
             runner_up: rival.filter(|_| !lost),
         };
-        judge(self.program, self.fx, now, c, Some(m))
+        judge(self.program, self.fx, now, c, Ok(m))
     }
 }
 
@@ -938,6 +994,23 @@ fn fmt_tolerance(tol: Decimal, cur: &str) -> String {
     fmt_amount(tol.round_dp_with_strategy(digits, rust_decimal::RoundingStrategy::ToZero))
 }
 
+/// An amount in the program currency `cur`, converted from `from` at
+/// `rate`: a converted amount names what it was converted from ("100.00
+/// USD (92.00 EUR at 1.087)").
+fn fmt_shown(amount: Decimal, from: &Money, rate: Decimal, cur: &str) -> String {
+    if from.currency == cur {
+        format!("{} {cur}", fmt_amount(amount))
+    } else {
+        format!(
+            "{} {cur} ({} {} at {})",
+            fmt_amount(amount),
+            fmt_amount(from.amount),
+            from.currency,
+            rate.normalize()
+        )
+    }
+}
+
 /// A time in a reason: to the second (reasons are prose; the decision's
 /// fields keep the exact instants).
 fn fmt_time(t: DateTime<Utc>) -> String {
@@ -945,13 +1018,14 @@ fn fmt_time(t: DateTime<Utc>) -> String {
 }
 
 /// Judges one claim given its matched order and that order's contest
-/// (competing claims, winner first).
+/// (competing claims, winner first), or, for a claim that matched no
+/// order, its coupon near miss if any.
 fn judge(
     program: &ProgramConfig,
     fx: &FxTable,
     now: DateTime<Utc>,
     c: &ClaimInput,
-    matched: Option<Matched<'_>>,
+    matched: Result<Matched<'_>, Option<&OrderInput>>,
 ) -> Decision {
     let claim = &c.claim;
     let cur = program.currency.as_str();
@@ -979,7 +1053,7 @@ fn judge(
         order_fx_rate: None,
         inputs: inputs(program, None),
     };
-    if let Some(Matched { order: o, by, .. }) = &matched {
+    if let Ok(Matched { order: o, by, .. }) = &matched {
         let order = &o.order;
         d.order = Some(record_ref(&order.source, &order.order_id, o.revision));
         d.matched_by = Some(*by);
@@ -1022,7 +1096,8 @@ fn judge(
     }
 
     // 2. No order.
-    let Some(Matched {
+    let near = matched.as_ref().err().copied().flatten();
+    let Ok(Matched {
         order: o,
         by,
         contest,
@@ -1076,6 +1151,23 @@ fn judge(
                 let _ = write!(
                     d.reason,
                     "; its coupon `{coupon}` was not tried: coupon matching is off in this program"
+                );
+            }
+        }
+        // The nearest miss, so it can be checked (QA20 F7).
+        if let Some(n) = near {
+            let claimed = (claim.sale_amount.as_ref())
+                .and_then(|m| Some((m, convert(fx, m, cur, program.day(claim.occurred_at))?)));
+            let order_conv = convert(fx, &n.order.amount, cur, program.day(n.order.created_at));
+            if let (Some((sale, cc)), Some(oc)) = (claimed, order_conv) {
+                let _ = write!(
+                    d.reason,
+                    "; nearest: order {}/{} with that coupon at {} against the claimed {}, beyond tolerance {}",
+                    n.order.source,
+                    n.order.order_id,
+                    fmt_shown(oc.amount, &n.order.amount, oc.rate, cur),
+                    fmt_shown(cc.amount, sale, cc.rate, cur),
+                    fmt_tolerance(tolerance(program, oc.amount), cur)
                 );
             }
         }
@@ -1231,19 +1323,7 @@ fn judge(
 
     // 7./8. Amounts. A converted amount names what it was converted from
     // (QA20 F7: "claimed 100.00 USD" for a 92.00 EUR claim).
-    let shown = |amount: Decimal, from: &Money, rate: Decimal| {
-        if from.currency == cur {
-            format!("{} {cur}", fmt_amount(amount))
-        } else {
-            format!(
-                "{} {cur} ({} {} at {})",
-                fmt_amount(amount),
-                fmt_amount(from.amount),
-                from.currency,
-                rate.normalize()
-            )
-        }
-    };
+    let shown = |amount: Decimal, from: &Money, rate: Decimal| fmt_shown(amount, from, rate, cur);
     let order_shown = shown(order_p, &order.amount, order_conv.rate);
     match (claim_conv, &claim.sale_amount) {
         (Some(claimed), Some(sale)) => {
