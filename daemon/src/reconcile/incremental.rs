@@ -1105,7 +1105,15 @@ fn read_ahead_on<B: ReconBackend>(
                 None => BTreeMap::new(),
                 Some(v) => codec::decode_bucket(v).ok()?.into_iter().collect(),
             };
-            Some((pk.clone(), Bucket { stored, entries }))
+            let edited = false;
+            Some((
+                pk.clone(),
+                Bucket {
+                    stored,
+                    entries,
+                    edited,
+                },
+            ))
         })
     };
     let index_keys = (records.iter())
@@ -1181,6 +1189,10 @@ fn in_parallel<T: Sync, R: Send>(
 struct Bucket {
     stored: Option<Vec<u8>>,
     entries: BTreeMap<String, Vec<u8>>,
+    /// Whether an entry was put or deleted since it was read (only such
+    /// buckets are encoded and compared at the end: most buckets a run
+    /// reads, it only reads).
+    edited: bool,
 }
 
 /// The program's logical entries over the tree, for an incremental run:
@@ -1221,7 +1233,12 @@ impl<'a, B: ReconBackend> Layer<'a, B> {
                 .collect(),
             None => BTreeMap::new(),
         };
-        let bk = buckets.entry(pk).or_insert(Bucket { stored, entries });
+        let edited = false;
+        let bk = (buckets.entry(pk)).or_insert(Bucket {
+            stored,
+            entries,
+            edited,
+        });
         Ok(f(bk))
     }
 
@@ -1259,13 +1276,12 @@ impl<'a, B: ReconBackend> Layer<'a, B> {
             self.direct.insert(pk, value);
             return Ok(());
         }
-        self.with_bucket(pk, |bk| match value {
-            Some(v) => {
-                bk.entries.insert(key, v);
-            }
-            None => {
-                bk.entries.remove(&key);
-            }
+        self.with_bucket(pk, |bk| {
+            bk.edited = true;
+            match value {
+                Some(v) => bk.entries.insert(key, v),
+                None => bk.entries.remove(&key),
+            };
         })
     }
 
@@ -1294,6 +1310,9 @@ impl<'a, B: ReconBackend> Layer<'a, B> {
     fn into_batch(self) -> Result<Vec<KeyWrite>, StoreError> {
         let mut batch = Vec::new();
         for (pk, bk) in self.buckets.into_inner() {
+            if !bk.edited {
+                continue;
+            }
             let value = (!bk.entries.is_empty()).then(|| {
                 codec::encode_bucket(bk.entries.iter().map(|(k, v)| (k.as_str(), &v[..])))
             });
