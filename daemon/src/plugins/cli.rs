@@ -112,10 +112,21 @@ pub fn plugin_dir(config: &Path, flag: Option<PathBuf>) -> anyhow::Result<PathBu
 pub fn run(config: &Path, cmd: PluginsCommand) -> anyhow::Result<ExitCode> {
     match cmd {
         PluginsCommand::List { plugin_dir: flag } => {
-            let dir = plugin_dir(config, flag)?;
+            // Loaded once, for the directory and the pins.
+            let cfg = config
+                .exists()
+                .then(|| crate::config::load(config).ok())
+                .flatten();
+            let dir = match (flag, &cfg) {
+                (Some(d), _) => d,
+                (None, Some(cfg)) => cfg.daemon.plugin_dir.clone(),
+                (None, None) => plugin_dir(config, None)?,
+            };
             let found = super::discover_with(&dir, &describe_options());
             let mut text = render_list(&dir, &found);
-            text.push_str(&pin_warnings(config, &found));
+            if let Some(cfg) = &cfg {
+                text.push_str(&pin_warnings(config, cfg, &found));
+            }
             crate::cli::write_stdout(&text)?;
             // The directory itself unreadable or refused (writable by
             // everyone) is a failure (a script must see it); a refused
@@ -278,10 +289,11 @@ fn check_pins(config: &Path, plugin: &Plugin) -> Result<Option<String>, LoadErro
 /// A warning for each connector of the config whose `sha256` pin no
 /// library of its plugin in the list has (dev QA13 F9: the list showed
 /// the plugin as usual, and the connector then refused to load it).
-fn pin_warnings(config: &Path, found: &[Result<Arc<Plugin>, LoadError>]) -> String {
-    let Ok(cfg) = crate::config::load(config) else {
-        return String::new();
-    };
+fn pin_warnings(
+    config: &Path,
+    cfg: &crate::config::Config,
+    found: &[Result<Arc<Plugin>, LoadError>],
+) -> String {
     let mut out = String::new();
     for c in &cfg.connectors {
         let Some(pin) = c.sha256.as_deref() else {
