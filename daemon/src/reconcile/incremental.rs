@@ -57,6 +57,9 @@
 //! Crash safety: a full run deletes `P/s` first and writes it last, so a
 //! run cut short leaves no state and the next run is a full one; an
 //! incremental run writes its buckets and the state in one atomic batch.
+//! A full run's batches are applied by one writer thread, in order, while
+//! the run judges the next pass ([`Writer`]): the state goes in the last
+//! batch, after every other, and a failed batch fails the run.
 
 use super::backend::KeyValue;
 use super::backend::{KeyWrite, ReconBackend};
@@ -672,6 +675,19 @@ fn full_run<B: ReconBackend>(
     program: &ProgramConfig,
     fx: &FxTable,
     now: DateTime<Utc>,
+    new_state: ProgramState,
+    pass_claims: usize,
+) -> Result<ProgramSummary, ReconcileError> {
+    std::thread::scope(|scope| full_run_in(scope, b, program, fx, now, new_state, pass_claims))
+}
+
+/// [`full_run`], its writes applied on a thread of `scope` ([`Writer`]).
+fn full_run_in<'s, 'e: 's, B: ReconBackend>(
+    scope: &'s std::thread::Scope<'s, 'e>,
+    b: &'e B,
+    program: &ProgramConfig,
+    fx: &FxTable,
+    now: DateTime<Utc>,
     mut new_state: ProgramState,
     pass_claims: usize,
 ) -> Result<ProgramSummary, ReconcileError> {
@@ -751,7 +767,7 @@ fn full_run<B: ReconBackend>(
     );
     let mut old = scan.peekable();
     let mut out = Merge {
-        b,
+        writer: Writer::start(scope, b),
         batch: Vec::new(),
         batch_bytes: 0,
         changed: 0,
@@ -831,6 +847,7 @@ fn full_run<B: ReconBackend>(
     new_state.payable = Some(summary.payable);
     out.batch.push((state_k, Some(encode_state(&new_state))));
     out.flush()?;
+    out.writer.finish()?;
     Ok(ProgramSummary {
         decisions_changed: out.changed,
         outcomes_changed: out.outcomes_changed,
@@ -846,8 +863,8 @@ fn full_run<B: ReconBackend>(
 const PASS_CLAIMS: usize = 100_000;
 
 /// A full run's writes to the `recon` tree, in batches of `BATCH_BYTES`.
-struct Merge<'b, B: ReconBackend> {
-    b: &'b B,
+struct Merge<'s> {
+    writer: Writer<'s>,
     batch: Vec<KeyWrite>,
     batch_bytes: usize,
     /// Decisions new or changed.
@@ -868,11 +885,56 @@ fn key_source(key: &str) -> String {
 type OldEntries<'o> =
     std::iter::Peekable<Box<dyn Iterator<Item = Result<KeyValue, StoreError>> + 'o>>;
 
-impl<B: ReconBackend> Merge<'_, B> {
+/// Applies a full run's batches, in order, on a thread of its own, while
+/// the run judges and encodes the next ones: sled's inserts were a quarter
+/// of a full run's CPU time, all of it on the run's one thread.
+struct Writer<'s> {
+    tx: Option<std::sync::mpsc::SyncSender<Vec<KeyWrite>>>,
+    thread: Option<std::thread::ScopedJoinHandle<'s, Result<(), StoreError>>>,
+}
+
+impl<'s> Writer<'s> {
+    fn start<'e: 's, B: ReconBackend>(scope: &'s std::thread::Scope<'s, 'e>, b: &'e B) -> Self {
+        // One batch waiting besides the one being applied: a few batches'
+        // memory at most (`BATCH_BYTES` each).
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<KeyWrite>>(1);
+        let thread = scope.spawn(move || {
+            for batch in rx {
+                b.kv_apply(batch)?;
+            }
+            Ok(())
+        });
+        Writer {
+            tx: Some(tx),
+            thread: Some(thread),
+        }
+    }
+
+    /// Queues a batch; a failed earlier batch's error comes back here.
+    fn send(&mut self, batch: Vec<KeyWrite>) -> Result<(), StoreError> {
+        match &self.tx {
+            Some(tx) if tx.send(batch).is_ok() => Ok(()),
+            // The thread stopped at an error: that error.
+            _ => self.finish(),
+        }
+    }
+
+    /// Waits until every queued batch is applied.
+    fn finish(&mut self) -> Result<(), StoreError> {
+        self.tx = None;
+        match self.thread.take().map(|t| t.join()) {
+            None | Some(Ok(Ok(()))) => Ok(()),
+            Some(Ok(Err(e))) => Err(e),
+            Some(Err(panic)) => std::panic::resume_unwind(panic),
+        }
+    }
+}
+
+impl Merge<'_> {
     fn flush(&mut self) -> Result<(), StoreError> {
         self.batch_bytes = 0;
         if !self.batch.is_empty() {
-            self.b.kv_apply(std::mem::take(&mut self.batch))?;
+            self.writer.send(std::mem::take(&mut self.batch))?;
         }
         Ok(())
     }
@@ -2264,6 +2326,84 @@ amount_tolerance_abs = "0.50"
         assert_eq!(part.buckets.len(), all.buckets.len() - 1);
         assert_eq!(part.orders.len(), all.orders.len() - 1);
         assert_eq!(part.claims.len(), all.claims.len());
+    }
+
+    /// A [`MemoryBackend`] whose `kv_apply` fails from its `fail_at`-th call.
+    struct FailingApply {
+        inner: MemoryBackend,
+        calls: std::sync::atomic::AtomicUsize,
+        fail_at: usize,
+    }
+
+    impl ReconBackend for FailingApply {
+        fn last_seq(&self) -> Result<u64, StoreError> {
+            self.inner.last_seq()
+        }
+        fn changes_since(
+            &self,
+            after: u64,
+        ) -> Box<dyn Iterator<Item = Result<crate::store::Change, StoreError>> + '_> {
+            self.inner.changes_since(after)
+        }
+        fn scan_records(
+            &self,
+            kind: RecordKind,
+            source: &str,
+        ) -> Box<dyn Iterator<Item = Result<Stored, StoreError>> + '_> {
+            self.inner.scan_records(kind, source)
+        }
+        fn get_record(
+            &self,
+            kind: RecordKind,
+            source: &str,
+            key: &str,
+        ) -> Result<Option<Stored>, StoreError> {
+            self.inner.get_record(kind, source, key)
+        }
+        fn kv_get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+            self.inner.kv_get(key)
+        }
+        fn kv_scan(
+            &self,
+            prefix: &[u8],
+        ) -> Box<dyn Iterator<Item = Result<KeyValue, StoreError>> + '_> {
+            self.inner.kv_scan(prefix)
+        }
+        fn kv_apply(&self, batch: Vec<KeyWrite>) -> Result<(), StoreError> {
+            let n = self.calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+            if n >= self.fail_at {
+                return Err(StoreError::Io {
+                    path: "recon".into(),
+                    message: "No space left on device".into(),
+                });
+            }
+            self.inner.kv_apply(batch)
+        }
+        fn flush(&self) -> Result<(), StoreError> {
+            self.inner.flush()
+        }
+    }
+
+    #[test]
+    fn a_full_run_whose_write_fails_reports_it_and_leaves_no_state() {
+        let spec = SynthSpec::benchmark(300, 5);
+        let (p, fx, now) = (program(), FxTable::empty(), spec.settled_now());
+        // Call 1 removes the state; call 2, on the writer thread, fails.
+        let b = FailingApply {
+            inner: backend(&spec),
+            calls: Default::default(),
+            fail_at: 2,
+        };
+        let e = run_program(&b, &p, &fx, now, false).unwrap_err();
+        assert!(e.to_string().contains("No space left on device"), "{e}");
+        assert_eq!(stored_state(&b.inner, &p.id).unwrap(), None);
+        assert!(load_stored_decisions(&b.inner, &p.id).unwrap().is_empty());
+        // Once writes work again, the next run is a full one.
+        let b = FailingApply {
+            fail_at: usize::MAX,
+            ..b
+        };
+        assert!(run_program(&b, &p, &fx, now, false).unwrap().full);
     }
 
     #[test]
