@@ -55,6 +55,28 @@ fn statements_commands_generate_finalize_show_verify() {
     // A draft was generated (version 1): no note about a missing draft.
     assert!(!String::from_utf8_lossy(&out.stderr).contains("no draft"));
 
+    // An earlier period is refused before the program is reconciled
+    // (QA21: it reconciled first, and said so after the error).
+    let out = reckon(
+        &config,
+        &[
+            "statements",
+            "generate",
+            "--program",
+            "shop",
+            "--period",
+            "2026-09",
+        ],
+    );
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("period 2026-09 starts before finalised period 2026-10"),
+        "{stderr}"
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(!stdout.contains("reconciled"), "{stdout}");
+
     let out = reckon(&config, &[&["statements", "show"][..], &period].concat());
     assert!(out.status.success());
     assert!(String::from_utf8_lossy(&out.stdout).contains("finalised (version 2)"));

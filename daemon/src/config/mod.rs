@@ -676,7 +676,9 @@ pub fn parse_at(
         &mut cfg.daemon.output_dir,
     ] {
         if p.is_relative() && !base.as_os_str().is_empty() {
-            *p = base.join(&*p);
+            // Collected from components: `demo` and `.` make `demo`, not
+            // `demo/.` (paths in messages read `demo/./statements/…`).
+            *p = base.join(&*p).components().collect();
         }
     }
     // Both are created when missing; something else in their place fails

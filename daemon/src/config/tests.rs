@@ -568,6 +568,14 @@ base_url = "http://127.0.0.1:4000/"
 "#;
     let cfg = parse(text, "/etc/reckon/reckon.toml").unwrap();
     assert_eq!(cfg.daemon.data_dir, Path::new("/etc/reckon/var/data"));
+    // `.` is the config's directory as written in messages too (QA21:
+    // paths read `demo/./statements/…`; Path's == ignores the `.`).
+    let dot = text.replace(
+        "data_dir = \"var/data\"",
+        "data_dir = \"var/data\"\noutput_dir = \".\"",
+    );
+    let cfg = parse(&dot, "/etc/reckon/reckon.toml").unwrap();
+    assert_eq!(cfg.daemon.output_dir.to_str(), Some("/etc/reckon"));
     assert_eq!(cfg.daemon.listen, default_listen());
     assert_eq!(cfg.connectors[0].tz(&cfg.daemon), chrono_tz::Europe::Berlin);
     let r = resolve(&cfg, &example_loader, &secrets).unwrap();

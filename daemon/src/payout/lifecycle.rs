@@ -980,8 +980,9 @@ pub fn is_finalised(
 /// Checks that drafts of `period` may be generated: the period parses and
 /// has begun by `today` (the program's timezone). A draft of a period still
 /// to come would hold every unpaid claim, payable-looking, and no schedule
-/// would ever refresh it. A finalised period is always fine (its files are
-/// restored).
+/// would ever refresh it. Nor may a later period be finalised
+/// ([`PayoutError::Superseded`]). A finalised period is always fine (its
+/// files are restored).
 pub fn check_generatable(
     b: &dyn StatementBook,
     program: &str,
@@ -991,7 +992,10 @@ pub fn check_generatable(
 ) -> Result<(), PayoutError> {
     let p = Period::parse(config.period, period)?;
     let name = p.to_string();
-    if today < p.start && !is_finalised(b, program, &name)? {
+    if is_finalised(b, program, &name)? {
+        return Ok(());
+    }
+    if today < p.start {
         return Err(PayoutError::NotStarted {
             program: program.into(),
             period: name,
@@ -1000,7 +1004,9 @@ pub fn check_generatable(
             tz: config.tz(),
         });
     }
-    Ok(())
+    // Refused here, before the command reconciles the program (QA21: the
+    // refusal came after a reconcile run that wrote decisions).
+    check_not_superseded(b, program, &p).map(drop)
 }
 
 /// Finalises a period: recomputes its statements from the current data,
