@@ -67,13 +67,20 @@ fn check_money(field: &str, m: &crate::Money, non_negative: bool) -> Result<(), 
     if non_negative && m.amount < Decimal::ZERO {
         return Err(format!("field `{field}`: amount {} is negative", m.amount));
     }
-    if m.amount.abs() >= MAX_AMOUNT {
-        return Err(format!(
-            "field `{field}`: amount {} is not below {MAX_AMOUNT} in size, the largest Reckon stores (a misread number?)",
-            m.amount
-        ));
+    if let Some(why) = amount_too_large(m.amount) {
+        return Err(format!("field `{field}`: amount {} {why}", m.amount));
     }
     Ok(())
+}
+
+/// Why `amount` cannot be stored, if its size is not below [`MAX_AMOUNT`]:
+/// the text that follows the amount in a message ("amount 1000000000000000
+/// is not below …"). For whoever reads amounts and can name where one came
+/// from (a file's line, a postback's parameter) before the host's check.
+pub fn amount_too_large(amount: Decimal) -> Option<String> {
+    (amount.abs() >= MAX_AMOUNT).then(|| {
+        format!("is not below {MAX_AMOUNT} in size, the largest Reckon stores (a misread number?)")
+    })
 }
 
 /// An id: not empty, and no control characters (a NUL or newline in a key

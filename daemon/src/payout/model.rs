@@ -233,6 +233,14 @@ pub struct Trace {
     pub tolerance_applied: Option<Decimal>,
 }
 
+/// `m` with at least its currency's minor-unit digits, as statements write
+/// amounts (a network's `301.0` reads `301.00`; QA21: the CSV and JSON
+/// printed it as sent, the HTML and the report padded it).
+fn minor_scale(m: &Money) -> Money {
+    let amount = plugin_api::currency::at_minor_scale(m.amount, &m.currency);
+    Money::new(amount, m.currency.clone())
+}
+
 impl Trace {
     /// The trace of a decision. A rate is kept only where a currency was
     /// converted (the same-currency rate 1 says nothing), as in the
@@ -251,9 +259,9 @@ impl Trace {
             decided_at: d.decided_at,
             claim_fx_rate: d.fx_rate.filter(|_| converted(&d.claimed_amount)),
             order_fx_rate: d.order_fx_rate.filter(|_| converted(&d.order_amount)),
-            claimed_amount: d.claimed_amount.clone(),
-            order_amount: d.order_amount.clone(),
-            refunded_amount: d.refunded_amount.clone(),
+            claimed_amount: d.claimed_amount.as_ref().map(minor_scale),
+            order_amount: d.order_amount.as_ref().map(minor_scale),
+            refunded_amount: d.refunded_amount.as_ref().map(minor_scale),
             tolerance_applied: d.inputs.tolerance_applied,
         }
     }

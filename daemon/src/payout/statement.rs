@@ -1836,10 +1836,14 @@ percent = "10"
         let t = s.lines[0].trace.as_ref().unwrap();
         assert_eq!(t.claimed_amount, Some(Money::new(dec("301.0"), "EUR")));
         assert_eq!(t.tolerance_applied, Some(dec("2.41")));
+        // The network's `301.0` is written with EUR's two digits, as on
+        // every statement amount (QA21).
+        let json = serde_json::to_string(t).unwrap();
+        assert!(json.contains(r#""amount":"301.00""#), "{json}");
         let csv = String::from_utf8(super::super::render::csv_file(s).unwrap()).unwrap();
         let rows: Vec<&str> = csv.lines().collect();
         assert!(
-            rows[1].ends_with(",amount_mismatch,,,,301.0,EUR,240.80,,EUR,2.41"),
+            rows[1].ends_with(",amount_mismatch,,,,301.00,EUR,240.80,,EUR,2.41"),
             "{csv}"
         );
         assert!(

@@ -682,6 +682,11 @@ fn parse_amount(field: &str, s: &str) -> Result<Decimal, String> {
     if d.is_sign_negative() {
         return Err(format!("{field} {s:?} is negative"));
     }
+    // Named by the parameter sent (QA21: the host's check named the
+    // record's field, `sale_amount`).
+    if let Some(why) = plugin_api::validate::amount_too_large(d) {
+        return Err(format!("{field} {s:?} {why}"));
+    }
     Ok(d)
 }
 
@@ -1942,6 +1947,10 @@ mod tests {
         assert!(e("tid=1&amount=-3").contains("negative"));
         assert!(e("tid=1&amount=1%2C234").contains("amount \"1,234\" is ambiguous"));
         assert!(e("tid=1&payout=1%2C000%2C000").contains("payout \"1,000,000\" is ambiguous"));
+        // Named by the parameter sent, not the record's field (QA21).
+        assert!(e("tid=1&amount=1000000000000000")
+            .starts_with("amount \"1000000000000000\" is not below 1000000000000000 in size"));
+        assert!(e("tid=1&payout=-2").contains("payout \"-2\" is negative"));
         let amount = |q: &str| parse_input(&params(q), &cfg(), now()).unwrap().amount;
         assert_eq!(amount("tid=1&amount=12%2C34"), Some(Decimal::new(1234, 2)));
         assert_eq!(amount("tid=1&amount=1%2C5"), Some(Decimal::new(15, 1)));

@@ -588,6 +588,40 @@ fn files_amounts_with_an_exponent_or_digit_separators_are_row_errors() {
     );
 }
 
+/// QA21: an amount too large to store was refused by the host's check,
+/// which named a page and record, not the file and line.
+#[test]
+fn files_amounts_of_a_quadrillion_or_more_are_row_errors() {
+    let head = "order_id,created_at,amount,currency,refund_amount,refunded_at\n";
+    let err = |row: &str| {
+        files::parse_csv(
+            "big.csv",
+            format!("{head}{row}\n").as_bytes(),
+            &cx_settings(),
+        )
+        .unwrap_err()
+        .to_string()
+    };
+    assert_eq!(
+        err("A-9,2026-11-02,12345678901234567.89,USD,,"),
+        "file `big.csv` line 2, column 3 (`amount`), order A-9: 12345678901234567.89 is not \
+         below 1000000000000000 in size, the largest Reckon stores (a misread number?)"
+    );
+    let ok = "A-9,2026-11-02,999999999999999.99,USD,,";
+    assert!(files::parse_csv(
+        "big.csv",
+        format!("{head}{ok}\n").as_bytes(),
+        &cx_settings()
+    )
+    .is_ok());
+    let jsonl = "{\"order_id\":\"J-1\",\"created_at\":\"2026-11-02\",\"amount\":1000000000000000,\"currency\":\"USD\"}\n";
+    let e = files::parse_jsonl("big.jsonl", jsonl.as_bytes(), &cx_settings()).unwrap_err();
+    assert!(
+        e.to_string().contains("1000000000000000 is not below"),
+        "{e}"
+    );
+}
+
 /// QA: fractional JPY (`10.5`) was accepted.
 #[test]
 fn files_more_decimals_than_the_currency_has_are_row_errors() {
