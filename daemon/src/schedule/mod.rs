@@ -14,7 +14,7 @@ use crate::config::{Config, ResolvedConnector};
 use crate::server::metrics::Metrics;
 use crate::store::{RunOutcome, RunRecord, Store};
 use crate::sync::{NoProgress, SyncContext, SyncError};
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Duration, NaiveDate, Utc};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -316,6 +316,10 @@ pub struct Plan {
     /// it): retry `n` waits [`retry_delay`]`(n)`, at most [`MAX_RETRIES`]
     /// per fire.
     pub attempts: u32,
+    /// The days of a backfill cut off by a stop or a crash that the
+    /// scheduled run would not pull again: the catch-up run at start pulls
+    /// these instead ([`cut_off_backfill`]).
+    pub resume_range: Option<(NaiveDate, NaiveDate)>,
 }
 
 impl Plan {
@@ -347,7 +351,31 @@ pub fn initial_plan(
         catch_up,
         retry_at: None,
         attempts: 0,
+        resume_range: None,
     }
+}
+
+/// The days a cut-off run was syncing (its recorded windows, first day to
+/// last) when they start before the days a scheduled run pulls now: a
+/// backfill (`reckon sync --from`), which the scheduled run would not redo
+/// (QA21 A21-1: the run at start was the scheduled one, the backfill's
+/// older days were never pulled again). `None` for a cut-off scheduled run
+/// (the scheduled run covers it) or windows that do not parse.
+pub fn cut_off_backfill(
+    windows: &[String],
+    scheduled_from: NaiveDate,
+) -> Option<(NaiveDate, NaiveDate)> {
+    let mut days = windows.iter().map(|w| {
+        let (a, b) = w.split_once("..")?;
+        Some((a.parse::<NaiveDate>().ok()?, b.parse::<NaiveDate>().ok()?))
+    });
+    let (mut from, mut to) = days.next()??;
+    for d in days {
+        let (a, b) = d?;
+        from = from.min(a);
+        to = to.max(b);
+    }
+    (from < scheduled_from).then_some((from, to))
 }
 
 /// What the run history makes the scheduler do at start, beyond the
@@ -578,7 +606,7 @@ pub async fn run_daemon(
         let now = Utc::now();
         let rt = daemon.runtime();
         let due = take_due(&daemon, &rt, &mut plans, &mut daemon.active(), now);
-        for c in due {
+        for (c, range) in due {
             let d = daemon.clone();
             let sem = semaphore.clone();
             let config = rt.config.clone();
@@ -595,7 +623,10 @@ pub async fn run_daemon(
                 }
                 let seq_before = d.store.last_seq().unwrap_or(0);
                 let ctx = d.sync_context();
-                let result = crate::sync::run_sync(&ctx, &c, None, &NoProgress).await;
+                if let Some((from, to)) = range {
+                    tracing::info!(connector = %id, from = %from, to = %to, "running the cut-off backfill's days again");
+                }
+                let result = crate::sync::run_sync(&ctx, &c, range, &NoProgress).await;
                 if let Err(SyncError::Store(_)) = &result {
                     d.metrics.store_error(&id);
                 }
@@ -763,7 +794,7 @@ fn take_due(
     plans: &mut BTreeMap<String, Plan>,
     active: &mut std::collections::BTreeSet<String>,
     now: DateTime<Utc>,
-) -> Vec<ResolvedConnector> {
+) -> Vec<(ResolvedConnector, Option<(NaiveDate, NaiveDate)>)> {
     let mut start = Vec::new();
     for c in rt.connectors.iter().filter(|c| c.config.enabled) {
         let id = &c.config.id;
@@ -775,6 +806,9 @@ fn take_due(
             continue;
         }
         let fired_by_cron = plan.next_fire.is_some_and(|f| f <= now) || plan.catch_up;
+        // A cut-off backfill's days (the catch-up run at start, and its
+        // retries: kept until a run of them ends, see `finish_run`).
+        let range = plan.resume_range;
         if fired_by_cron {
             plan.next_fire = c.config.schedule.next_after(c.timezone, now);
             plan.catch_up = false;
@@ -806,7 +840,7 @@ fn take_due(
             s.next_fire = p.next_fire;
             s.next_retry = None;
         });
-        start.push(c.clone());
+        start.push((c.clone(), range));
     }
     start
 }
@@ -866,7 +900,14 @@ fn install_plans(
                 let resumed = match why {
                     Install::Start => {
                         let last = daemon.store.runs(id, 1)?;
-                        resume(&mut p, last.first(), now)
+                        let resumed = resume(&mut p, last.first(), now);
+                        if let (Some(Resume::CutOff { .. }), Some(run)) = (&resumed, last.first()) {
+                            let checkpoints = daemon.store.checkpoints(id)?;
+                            let (scheduled_from, _) =
+                                crate::sync::scheduled_range(c, &checkpoints, now);
+                            p.resume_range = cut_off_backfill(&run.windows, scheduled_from);
+                        }
+                        resumed
                     }
                     Install::Reload => None,
                 };
@@ -950,6 +991,7 @@ fn finish_run(
             if let Some(p) = plan {
                 p.attempts = 0;
                 p.retry_at = None;
+                p.resume_range = None;
             }
             daemon.with_status(id, |s| {
                 s.running = false;
@@ -971,6 +1013,12 @@ fn finish_run(
                         p.retry_at = Some(at);
                         retry_at = Some(at);
                     }
+                }
+                // No retry: the next fire is a scheduled run again; the
+                // backfill's days are left to the operator.
+                if let Some((from, to)) = p.resume_range.filter(|_| retry_at.is_none()) {
+                    p.resume_range = None;
+                    tracing::warn!(connector = %id, from = %from, to = %to, "the cut-off backfill failed again and is not retried: run `reckon sync {id} --from {from} --to {to}`");
                 }
             }
             match retry_at {
@@ -1454,6 +1502,7 @@ mod tests {
                 catch_up: false,
                 retry_at: None,
                 attempts: 0,
+                resume_range: None,
             },
         )]);
         daemon
@@ -1581,6 +1630,63 @@ mod tests {
         install_plans(&daemon, &mut plans, now, Install::Start).unwrap();
         assert!(!plans["net"].catch_up);
         assert_eq!(daemon.status_snapshot()[0].consecutive_failures, 0);
+    }
+
+    /// QA21 A21-1: a backfill cut off by kill -9 ran at start as the
+    /// scheduled run, so its older days were never pulled again although the
+    /// log said "running once now". It runs with its own days, until a run
+    /// of them ends.
+    #[test]
+    fn a_cut_off_backfill_runs_again_with_its_days() {
+        let c = connector("0 6 * * *");
+        let dir = tempfile::tempdir().unwrap();
+        let fire: DateTime<Utc> = "2026-06-10T04:00:00Z".parse().unwrap();
+        {
+            let store = Store::open(dir.path()).unwrap();
+            store.set_last_fire("net", fire).unwrap();
+            let mut run = run_record(fire, RunOutcome::Running, None, None);
+            run.windows = vec![
+                "2026-01-01..2026-02-14".into(),
+                "2026-02-15..2026-03-31".into(),
+            ];
+            store.save_run(&run).unwrap();
+        }
+        let daemon = test_daemon(dir.path(), &c);
+        let now = fire + Duration::hours(2);
+        let mut plans = BTreeMap::new();
+        install_plans(&daemon, &mut plans, now, Install::Start).unwrap();
+        let days = (
+            NaiveDate::from_ymd_opt(2026, 1, 1).unwrap(),
+            NaiveDate::from_ymd_opt(2026, 3, 31).unwrap(),
+        );
+        assert_eq!(plans["net"].resume_range, Some(days));
+        let rt = daemon.runtime();
+        let started = take_due(&daemon, &rt, &mut plans, &mut daemon.active(), now);
+        assert_eq!(started.len(), 1);
+        assert_eq!(started[0].1, Some(days));
+        // A retryable failure keeps the days for the retry; success clears them.
+        daemon.active().remove("net");
+        finish_run(
+            &daemon,
+            &mut plans,
+            "net",
+            Err("HTTP 500".into()),
+            true,
+            now,
+        );
+        assert_eq!(plans["net"].resume_range, Some(days), "{:?}", plans["net"]);
+        let ok = run_record(now, RunOutcome::Success, None, None);
+        finish_run(&daemon, &mut plans, "net", Ok(ok), false, now);
+        assert_eq!(plans["net"].resume_range, None);
+
+        // A cut-off scheduled run: the scheduled run covers its days.
+        let sched_from = NaiveDate::from_ymd_opt(2026, 6, 1).unwrap();
+        assert_eq!(
+            cut_off_backfill(&["2026-06-01..2026-06-10".into()], sched_from),
+            None
+        );
+        assert_eq!(cut_off_backfill(&["not a window".into()], sched_from), None);
+        assert_eq!(cut_off_backfill(&[], sched_from), None);
     }
 
     /// QA (ops #3): a pending retry was dropped on restart, and `/status`
@@ -1770,6 +1876,7 @@ mod tests {
             catch_up: false,
             retry_at: Some(now + Duration::minutes(5)),
             attempts: 1,
+            resume_range: None,
         };
         assert_eq!(p.due(now), Some(now + Duration::minutes(5)));
         let p = Plan {
