@@ -1199,6 +1199,19 @@ impl Store {
         let store = Store {
             inner: Arc::new(inner),
         };
+        // A directory that held a store whose files now hold no schema
+        // version: sled recovered nothing (QA21 A21-2: `db` cut short with
+        // its snapshot gone opened as an empty store, exit 0, and sled
+        // removed blob files). A new store's version is flushed as soon as
+        // it is written (`migrate`), so only damage (or a first start cut
+        // short within that moment) leaves a used directory without one.
+        if held_a_store && store.schema_version()? == 0 {
+            return Err(StoreError::Damaged {
+                path: db_dir.display().to_string(),
+                data_dir: dir.display().to_string(),
+                detail: "it holds no data although this data directory held a store; if it never held data (a first start cut short), remove the data directory and start again".into(),
+            });
+        }
         store.migrate()?;
         store.close_stale_runs()?;
         Ok(store)
@@ -1326,6 +1339,11 @@ impl Store {
                 tracing::info!(records, blocks, "store migration to schema 3 done");
             }
             self.set_schema_version(SCHEMA_VERSION)?;
+            if found == 0 {
+                // Durable at once: a used directory without it is damage
+                // (see `open`).
+                self.inner.db.flush().map_err(|e| self.err(e))?;
+            }
         }
         // Schema-1 trees, migrated just now or left by a migration that
         // stopped after writing the new version (their content is in `data`).

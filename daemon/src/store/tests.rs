@@ -257,6 +257,41 @@ fn store_of_some_megabytes(dir: &Path) {
     drop(Store::open(dir).unwrap());
 }
 
+/// QA21 A21-2: with its `db` file cut short and its snapshot gone, sled
+/// recovered nothing and the store opened empty (`records export`: "0
+/// record(s) exported", exit 0). A directory that held a store with no
+/// schema version left is damaged.
+#[test]
+fn a_store_that_recovers_nothing_is_damaged_not_empty() {
+    for cut in [100_000u64, 1_000_000] {
+        let dir = tempfile::tempdir().unwrap();
+        store_of_some_megabytes(dir.path());
+        let store_dir = dir.path().join("store");
+        for e in std::fs::read_dir(&store_dir).unwrap() {
+            let p = e.unwrap().path();
+            if p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("snap.")
+            {
+                std::fs::remove_file(p).unwrap();
+            }
+        }
+        let db = store_dir.join("db");
+        let f = std::fs::OpenOptions::new().write(true).open(&db).unwrap();
+        f.set_len(cut).unwrap();
+        let err = Store::open(dir.path()).map(|_| ()).unwrap_err();
+        assert!(
+            matches!(err, StoreError::Damaged { .. }),
+            "cut {cut}: {err}"
+        );
+    }
+    // A new store, opened again, is not.
+    let dir = tempfile::tempdir().unwrap();
+    drop(Store::open(dir.path()).unwrap());
+    drop(Store::open(dir.path()).unwrap());
+}
+
 /// QA, 2026-11-29: with its `db` file cut short, sled 0.34.7 panicked while
 /// opening ("index out of bounds" in its segment accounting), so every
 /// command died with exit 101 and the daemon could not start.
