@@ -41,7 +41,8 @@ pub struct DemoArgs {
     /// Days of business in the story (1 to 3650).
     #[arg(long, default_value_t = 45, value_parser = clap::value_parser!(u32).range(1..=MAX_DAYS as i64))]
     pub days: u32,
-    /// Seed of the story (same seed and end date, same files).
+    /// Seed of the story (same seed and end date, same figures: records,
+    /// decisions, statements' amounts; run times and hashes differ).
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
     /// Last day of the story, today at the latest (default: 20 days ago, so
@@ -65,7 +66,8 @@ const MAX_DAYS: u32 = 3650;
 
 /// Refuses arguments the demo would fail on half way (after starting the
 /// fakes and syncing): an `--end` after `today` (the syncs may not pull
-/// days that have not happened), a story starting before 2000 (nor those).
+/// days that have not happened), a story starting before 2000-01-08 (its
+/// syncs start a week earlier, and no day before 2000 is synced).
 /// (`--days` out of 1..=3650 is refused by the parser.)
 pub fn validate(args: &DemoArgs, today: NaiveDate) -> anyhow::Result<()> {
     if let Some(end) = args.end {
@@ -76,8 +78,14 @@ pub fn validate(args: &DemoArgs, today: NaiveDate) -> anyhow::Result<()> {
         let first_synced = end - chrono::Duration::days(i64::from(args.days) - 1 + 7);
         let earliest = NaiveDate::from_ymd_opt(2000, 1, 8).unwrap_or(NaiveDate::MIN);
         if first_synced < NaiveDate::from_ymd_opt(2000, 1, 1).unwrap_or(NaiveDate::MIN) {
+            let story_start = end - chrono::Duration::days(i64::from(args.days) - 1);
+            let fewer = if args.days > 1 {
+                " or fewer --days"
+            } else {
+                ""
+            };
             bail!(
-                "--end {end} with --days {} starts the story before 2000 (Reckon syncs no earlier day): give a later --end (from {}) or fewer --days",
+                "--end {end} with --days {} starts the story on {story_start}, and the demo syncs from a week before its first day: no story starts before {earliest} (Reckon syncs no day before 2000). Give a later --end (from {}){fewer}",
                 args.days,
                 earliest + chrono::Duration::days(i64::from(args.days) - 1)
             );
@@ -534,9 +542,17 @@ mod tests {
         let a = parse(&["--end", "2000-02-01", "--days", "30"]).unwrap();
         let e = validate(&a, day("2026-11-20")).unwrap_err().to_string();
         assert!(
-            e.contains("before 2000") && e.contains("from 2000-02-06"),
+            e.contains("starts the story on 2000-01-03")
+                && e.contains("no story starts before 2000-01-08")
+                && e.contains("from 2000-02-06) or fewer --days"),
             "{e}"
         );
+        // One day: "fewer --days" cannot help (QA21 A21-3).
+        let a = parse(&["--end", "2000-01-07", "--days", "1"]).unwrap();
+        let e = validate(&a, day("2026-11-20")).unwrap_err().to_string();
+        assert!(e.ends_with("Give a later --end (from 2000-01-08)"), "{e}");
+        let a = parse(&["--end", "2000-01-08", "--days", "1"]).unwrap();
+        validate(&a, day("2026-11-20")).unwrap();
     }
 
     // QA6 F13: `--days 0` ran the whole demo on an empty story.

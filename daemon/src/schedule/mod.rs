@@ -1632,6 +1632,18 @@ mod tests {
         assert_eq!(daemon.status_snapshot()[0].consecutive_failures, 0);
     }
 
+    /// QA21 A21-4: `reckon status` and `reckon sync` print a run's retries
+    /// and 429 waits (the README said status counts them; only `--json` did).
+    #[test]
+    fn a_run_line_counts_retries_and_rate_limit_waits() {
+        let now: DateTime<Utc> = "2026-06-10T04:00:00Z".parse().unwrap();
+        let mut r = run_record(now, RunOutcome::Success, None, None);
+        assert_eq!(r.waits_text(), "");
+        r.retries = 2;
+        r.rate_limit_waits = 5;
+        assert_eq!(r.waits_text(), ", 2 retries, 5 rate-limit waits");
+    }
+
     /// QA21 A21-1: a backfill cut off by kill -9 ran at start as the
     /// scheduled run, so its older days were never pulled again although the
     /// log said "running once now". It runs with its own days, until a run

@@ -250,12 +250,13 @@ impl StatusReport {
                 Some(r) => {
                     let _ = writeln!(
                         out,
-                        "  last run:  {} → {} {} ({} pages, {} requests; records {} new, {} changed, {} unchanged)",
+                        "  last run:  {} → {} {} ({} pages, {} requests{}; records {} new, {} changed, {} unchanged)",
                         t(Some(r.started_at)),
                         t(r.ended_at),
                         r.outcome.as_str(),
                         r.pages,
                         r.requests,
+                        r.waits_text(),
                         r.records_new,
                         r.records_changed,
                         r.records_unchanged

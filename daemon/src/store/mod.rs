@@ -283,6 +283,22 @@ pub struct RunRecord {
     pub retryable: Option<bool>,
 }
 
+impl RunRecord {
+    /// `, 2 retries, 5 rate-limit waits` when there were any, for the lines
+    /// that count a run's pages and requests (QA21: the README said
+    /// `reckon status` counts 429 waits; only `--json` did).
+    pub fn waits_text(&self) -> String {
+        let mut out = String::new();
+        if self.retries > 0 {
+            out.push_str(&format!(", {} retries", self.retries));
+        }
+        if self.rate_limit_waits > 0 {
+            out.push_str(&format!(", {} rate-limit waits", self.rate_limit_waits));
+        }
+        out
+    }
+}
+
 /// Whether sled has failed for good ([`Store::failure`]).
 struct Health {
     /// The data directory, for messages.

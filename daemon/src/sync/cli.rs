@@ -357,11 +357,12 @@ pub fn report(
         Ok(run) => {
             writeln!(
                 out,
-                "{}: ok: {} window(s), {} pages, {} requests; records {} new, {} changed, {} unchanged",
+                "{}: ok: {} window(s), {} pages, {} requests{}; records {} new, {} changed, {} unchanged",
                 run.source,
                 run.windows.len(),
                 run.pages,
                 run.requests,
+                run.waits_text(),
                 run.records_new,
                 run.records_changed,
                 run.records_unchanged
