@@ -877,6 +877,23 @@ async fn a_plugin_errors_control_characters_are_escaped() {
     }
 }
 
+/// QA21 F8: a plugin's error that starts with its connector (as the SDK's
+/// settings errors do) names the connector once, not twice.
+#[tokio::test]
+async fn a_plugin_error_names_its_connector_once() {
+    let (r, _) = faulty(
+        Isolation::InProcess,
+        json!({ "fault": "connector_error" }),
+        Duration::from_secs(10),
+    )
+    .await;
+    let e = expect_err(r).to_string();
+    assert!(
+        e.ends_with("connector `flaky_net`: plugin `faulty` failed: setting `x`: missing"),
+        "{e}"
+    );
+}
+
 #[tokio::test]
 async fn a_record_of_the_wrong_kind_is_rejected() {
     invalid_output(

@@ -457,13 +457,18 @@ impl Driver<'_> {
                 // Its message often quotes the platform: a newline or an
                 // escape code in it must not fake a log line or reach a
                 // terminal (plugin-developer QA16 N1), as in its logs.
+                // The error is worded `connector `X`: plugin `Y` failed:
+                // …`; plugins often start theirs with the connector too
+                // (the SDK's settings errors do), said once (QA21 F8).
+                let message = plugin_api::validate::escape_controls(&e.message);
+                let ours = format!("connector `{}`: ", self.connector);
+                let message = message.strip_prefix(&ours).unwrap_or(&message[..]);
                 return Err(self.err(
                     e.kind,
                     e.retryable,
                     format!(
-                        "plugin `{}` failed: {}{hint}",
-                        self.plugin.manifest.id,
-                        plugin_api::validate::escape_controls(&e.message)
+                        "plugin `{}` failed: {message}{hint}",
+                        self.plugin.manifest.id
                     ),
                 ));
             }

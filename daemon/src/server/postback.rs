@@ -1110,8 +1110,8 @@ fn authenticate(
             let (given, from) = credential(&cfg.signature_header, &cfg.signature_param)
                 .ok_or_else(|| {
                     AuthFailure::Missing(format!(
-                        "missing signature: send header `{}` (hex HMAC-SHA256)",
-                        cfg.signature_header
+                        "missing signature: send header `{}` or parameter `{}` (hex HMAC-SHA256)",
+                        cfg.signature_header, cfg.signature_param
                     ))
                 })?;
             if looks_unsubstituted(given) {
@@ -2012,9 +2012,10 @@ mod tests {
             authenticate(&c, "s3cret", &h, &tampered, b"", &params(&tampered)),
             Err(AuthFailure::Wrong(_))
         ));
+        // Both places a signature may come from are named (QA21 F9).
         assert!(matches!(
             authenticate(&c, "s3cret", &h, q, b"", &params(q)),
-            Err(AuthFailure::Missing(_))
+            Err(AuthFailure::Missing(m)) if m == "missing signature: send header `x-signature` or parameter `signature` (hex HMAC-SHA256)"
         ));
     }
 

@@ -90,6 +90,9 @@ pub enum Fault {
     /// Fail with an error whose message holds a newline and an escape code
     /// (platform text quoted in an error).
     ControlError,
+    /// Fail with an error starting with the connector, as the SDK's
+    /// settings errors do.
+    ConnectorError,
     /// Emit a spend record under a conversion stream.
     WrongKind,
     /// Emit a checkpoint whose watermark goes backwards.
@@ -385,6 +388,12 @@ impl Connector for Faulty {
                 return Err(PluginError::bad_response(
                     "page 1: bad\n2026-11-29T00:00:00Z ERROR reckon::store: forged\u{1b}[31mred",
                 ));
+            }
+            Fault::ConnectorError => {
+                return Err(PluginError::config(format!(
+                    "connector `{}`: setting `x`: missing",
+                    cx.connector_id()
+                )));
             }
             Fault::WrongKind => {
                 cx.emit(Record::Spend(Spend {
