@@ -323,27 +323,39 @@ fn coupon_near_miss<'o>(
     if !program.matching.coupon_matching {
         return None;
     }
+    let (claimed, candidates) = coupon_candidates(program, fx, claim, order, index)?;
+    candidates
+        .map(|(i, dt, amount)| ((claimed - amount).abs(), dt, i))
+        .min()
+        .map(|(_, _, i)| i)
+}
+
+/// A claim's coupon candidates: each order under its coupon created within
+/// the fuzzy window, as (order, time apart, its amount in the program
+/// currency), with the claimed amount in the program currency. `None`
+/// when the claim has no coupon or amount, or no rate converts the
+/// claimed amount; an order no rate converts is left out.
+fn coupon_candidates<'a, 'o>(
+    program: &'a ProgramConfig,
+    fx: &'a FxTable,
+    claim: &'a Conversion,
+    order: impl Fn(usize) -> Cow<'o, Order> + 'a,
+    index: &'a OrderIndex,
+) -> Option<(Decimal, impl Iterator<Item = (u32, Duration, Decimal)> + 'a)> {
     let coupon = claim.coupon.as_deref().and_then(normalize_coupon)?;
     let sale = claim.sale_amount.as_ref()?;
     let claimed = convert(fx, sale, &program.currency, program.day(claim.occurred_at))?.amount;
     let window = Duration::hours(i64::from(program.matching.fuzzy_window_hours));
-    let mut best: Option<(Decimal, Duration, u32)> = None;
-    for &i in index.by_coupon(&coupon) {
+    let candidates = index.by_coupon(&coupon).iter().filter_map(move |&i| {
         let o = order(i as usize);
         let dt = (o.created_at - claim.occurred_at).abs();
         if dt > window {
-            continue;
+            return None;
         }
-        let Some(amount) = convert(fx, &o.amount, &program.currency, program.day(o.created_at))
-        else {
-            continue;
-        };
-        let cand = ((claimed - amount.amount).abs(), dt, i);
-        if best.as_ref().is_none_or(|b| cand < *b) {
-            best = Some(cand);
-        }
-    }
-    best.map(|(_, _, i)| i)
+        let amount = convert(fx, &o.amount, &program.currency, program.day(o.created_at))?;
+        Some((i, dt, amount.amount))
+    });
+    Some((claimed, candidates))
 }
 
 /// max(abs, pct % × order amount): the amount tolerance for one order amount
@@ -492,32 +504,14 @@ fn match_after_order_id<'o>(
         }
     }
     if program.matching.coupon_matching {
-        let coupon = claim.coupon.as_deref().and_then(normalize_coupon)?;
-        let sale = claim.sale_amount.as_ref()?;
-        let claimed = convert(fx, sale, &program.currency, program.day(claim.occurred_at))?.amount;
-        let window = Duration::hours(i64::from(program.matching.fuzzy_window_hours));
-        let mut best: Option<(Duration, Decimal, u32)> = None;
-        for &i in index.by_coupon(&coupon) {
-            let o = order(i as usize);
-            let dt = (o.created_at - claim.occurred_at).abs();
-            if dt > window {
-                continue;
-            }
-            let Some(order_amount) =
-                convert(fx, &o.amount, &program.currency, program.day(o.created_at))
-            else {
-                continue;
-            };
-            let diff = (claimed - order_amount.amount).abs();
-            if diff > tolerance(program, order_amount.amount) {
-                continue;
-            }
-            let cand = (dt, diff, i);
-            if best.as_ref().is_none_or(|b| cand < *b) {
-                best = Some(cand);
-            }
-        }
-        return best.map(|(_, _, i)| (i, MatchedBy::Coupon));
+        let (claimed, candidates) = coupon_candidates(program, fx, claim, &order, index)?;
+        return candidates
+            .filter_map(|(i, dt, amount)| {
+                let diff = (claimed - amount).abs();
+                (diff <= tolerance(program, amount)).then_some((dt, diff, i))
+            })
+            .min()
+            .map(|(_, _, i)| (i, MatchedBy::Coupon));
     }
     None
 }

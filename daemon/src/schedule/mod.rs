@@ -1569,6 +1569,19 @@ mod tests {
         }
     }
 
+    /// A store in `dir` whose connector "net" fired at 2026-06-10T04:00Z
+    /// and whose run over `windows` was left `running` (the process died);
+    /// returns the fire.
+    fn cut_off_run(dir: &std::path::Path, windows: &[&str]) -> DateTime<Utc> {
+        let fire: DateTime<Utc> = "2026-06-10T04:00:00Z".parse().unwrap();
+        let store = Store::open(dir).unwrap();
+        store.set_last_fire("net", fire).unwrap();
+        let mut run = run_record(fire, RunOutcome::Running, None, None);
+        run.windows = windows.iter().map(|w| w.to_string()).collect();
+        store.save_run(&run).unwrap();
+        fire
+    }
+
     /// QA (ops #2): a run cut off by SIGTERM, kill -9 or a crash counted as
     /// done (its fire was persisted when it started), so nothing ran again
     /// until the next fire, a day later for a daily connector.
@@ -1577,14 +1590,7 @@ mod tests {
         let c = connector("0 6 * * *");
         let dir = tempfile::tempdir().unwrap();
         // The 06:00 fire started a run; the process died during it.
-        let fire: DateTime<Utc> = "2026-06-10T04:00:00Z".parse().unwrap();
-        {
-            let store = Store::open(dir.path()).unwrap();
-            store.set_last_fire("net", fire).unwrap();
-            let mut run = run_record(fire, RunOutcome::Running, None, None);
-            run.windows = vec!["2026-06-01..2026-06-10".into()];
-            store.save_run(&run).unwrap();
-        }
+        let fire = cut_off_run(dir.path(), &["2026-06-01..2026-06-10"]);
         // Opening the store closes the stale run as `interrupted`.
         let daemon = test_daemon(dir.path(), &c);
         let now = fire + Duration::hours(2);
@@ -1652,17 +1658,10 @@ mod tests {
     fn a_cut_off_backfill_runs_again_with_its_days() {
         let c = connector("0 6 * * *");
         let dir = tempfile::tempdir().unwrap();
-        let fire: DateTime<Utc> = "2026-06-10T04:00:00Z".parse().unwrap();
-        {
-            let store = Store::open(dir.path()).unwrap();
-            store.set_last_fire("net", fire).unwrap();
-            let mut run = run_record(fire, RunOutcome::Running, None, None);
-            run.windows = vec![
-                "2026-01-01..2026-02-14".into(),
-                "2026-02-15..2026-03-31".into(),
-            ];
-            store.save_run(&run).unwrap();
-        }
+        let fire = cut_off_run(
+            dir.path(),
+            &["2026-01-01..2026-02-14", "2026-02-15..2026-03-31"],
+        );
         let daemon = test_daemon(dir.path(), &c);
         let now = fire + Duration::hours(2);
         let mut plans = BTreeMap::new();
