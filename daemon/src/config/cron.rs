@@ -74,10 +74,13 @@ impl FromStr for CronSchedule {
         let form = match fields.len() {
             6 => {
                 let year_last = fields[5].len() == 4 && fields[5].chars().all(|c| c.is_ascii_digit());
-                let year = if year_last {
-                    format!("; for a crontab line plus a year write 7 fields, seconds first: `0 {}`", fields.join(" "))
-                } else {
-                    String::new()
+                // The fix written out only when it is one (QA21 A21-6:
+                // `0 40 * * * 2026` was told `0 0 40 * * * 2026`, hour 40).
+                let fixed = format!("0 {}", fields.join(" "));
+                let year = match (year_last, fixed.parse::<CronSchedule>().is_ok()) {
+                    (true, true) => format!("; for a crontab line plus a year write 7 fields, seconds first: `{fixed}`"),
+                    (true, false) => "; for a crontab line plus a year write 7 fields, seconds first (second minute hour day-of-month month day-of-week year)".to_owned(),
+                    (false, _) => String::new(),
                 };
                 format!(
                     " (6 fields read seconds first: second minute hour day-of-month month day-of-week; a crontab line has 5{year})"
@@ -537,6 +540,13 @@ mod tests {
         let e = "40 * * * * 2026".parse::<CronSchedule>().unwrap_err();
         assert!(
             e.contains("day-of-week field: `2026` is out of range 0-7 (6 fields read seconds first: second minute hour day-of-month month day-of-week; a crontab line has 5; for a crontab line plus a year write 7 fields, seconds first: `0 40 * * * * 2026`)"),
+            "{e}"
+        );
+        // A 6-field line whose "0 …" would be no schedule either is not
+        // told to write that (QA21 A21-6: hour 40).
+        let e = "0 40 * * * 2026".parse::<CronSchedule>().unwrap_err();
+        assert!(
+            e.ends_with("for a crontab line plus a year write 7 fields, seconds first (second minute hour day-of-month month day-of-week year))"),
             "{e}"
         );
         let e = "0 0 25 * * *".parse::<CronSchedule>().unwrap_err();
