@@ -138,6 +138,11 @@ fn kpi_answers_every_format_from_the_store() {
         table.contains("Days are 00:00–24:00 Europe/Berlin"),
         "{table}"
     );
+    // QA21: the heading read "by total".
+    assert!(
+        table.contains(", not grouped (one total), amounts in"),
+        "{table}"
+    );
 
     let html = tmp.path().join("report.html");
     let out = kpi(

@@ -325,7 +325,8 @@ struct Tally {
     no_commission: u64,
     /// Reported claims without a sale amount.
     claims_without_amount: u64,
-    /// Reported spend rows with conversions but no conversion value.
+    /// Reported spend rows that could have converted (conversions, or
+    /// clicks or impressions with conversions unknown) but no value.
     spend_without_value: u64,
 }
 
@@ -1037,7 +1038,7 @@ impl<'a> Engine<'a> {
         if tally.spend_without_value > 0 {
             notes.push(format!(
                 "{} no platform conversion value (no value metric configured?): reported revenue, ROAS, ROI and AOV are empty on the rows holding them (unknown, not 0.00).",
-                count(tally.spend_without_value, "spend row with conversions has/spend rows with conversions have")
+                count(tally.spend_without_value, "spend row with conversions, clicks or impressions has/spend rows with conversions, clicks or impressions have")
             ));
         }
         if view.has_reconciled() {

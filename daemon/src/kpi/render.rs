@@ -293,15 +293,16 @@ fn preamble_lines(report: &Report) -> Vec<String> {
     let by: Vec<&str> = q.by.iter().map(|d| d.as_str()).collect();
     let mut lines = vec![
         format!(
-            "KPI summary {} ({} to {}), view {}, by {}, amounts in {}",
+            "KPI summary {} ({} to {}), view {}, {}, amounts in {}",
             q.period,
             q.period.from,
             q.period.to,
             q.view.as_str(),
+            // `--by ''` (QA21: it read "by total").
             if by.is_empty() {
-                "total".to_owned()
+                "not grouped (one total)".to_owned()
             } else {
-                by.join(", ")
+                format!("by {}", by.join(", "))
             },
             report.currency
         ),
