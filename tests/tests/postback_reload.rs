@@ -299,6 +299,40 @@ fn run_refuses_to_start_with_a_postback_secret_that_config_check_rejects() {
     assert_eq!(run_err, check_err);
 }
 
+/// `reckon run` lists the file's own errors as `config check` does, with
+/// the count (it printed them after `error:` without it). Secrets come in
+/// the second round, once the file's errors are fixed (README, `config
+/// check`; QA21 B-F5 found the postback section saying "at once").
+#[test]
+fn run_lists_the_files_errors_as_config_check_does_and_secrets_come_next() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("reckon.toml");
+    let bad_status = "default_status = \"reversed\"\n";
+    let text = Daemon::config_text(
+        reckon_tests::free_port(),
+        &format!("{}{bad_status}", endpoint("pb", &format!("env:{UNSET}"))),
+    );
+    std::fs::write(&config, &text).unwrap();
+    let ((check_code, check_err), (run_code, run_err)) = run_and_check(&config);
+    assert_eq!((check_code, run_code), (Some(1), Some(1)), "{check_err}");
+    assert!(
+        check_err.contains("`postbacks[0].default_status`: \"reversed\": a new conversion starts")
+            && check_err.contains("reckon.toml: 1 error(s); nothing was started")
+            && !check_err.contains("secret"),
+        "{check_err}"
+    );
+    assert_eq!(run_err, check_err);
+    // Round 2: the secret.
+    std::fs::write(&config, text.replace(bad_status, "")).unwrap();
+    let ((_, check_err), (_, run_err)) = run_and_check(&config);
+    assert!(
+        check_err.contains(&format!("`postbacks[0].secret`: secret not resolvable: environment variable `{UNSET}` is not set"))
+            && check_err.contains("reckon.toml: 1 error(s); nothing was started"),
+        "{check_err}"
+    );
+    assert_eq!(run_err, check_err);
+}
+
 /// QA9 F6: a refused postback's `reason` was logged as a JSON string quoted
 /// a second time (`"reason":"\"wrong token\""`); it is plain text.
 #[test]

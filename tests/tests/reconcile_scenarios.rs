@@ -321,10 +321,11 @@ fn fx_missing_when_no_rate_and_converted_when_there_is_one() {
     assert_eq!(d[0].outcome, Outcome::Matched);
     assert_eq!(amount(&d[0]), "100.00 USD");
     assert_eq!(d[0].fx_rate, Some("1.0870".parse().unwrap()));
-    // The reason names what was converted (QA20 F7).
+    // The reason names what was converted (QA20 F7), at the rate's digits
+    // as given, as `fx_rate` and the statement trace write it (QA21 B-F6).
     assert!(
         d[0].reason
-            .contains("claimed 100.00 USD (92.00 EUR at 1.087) vs order 100.00 USD"),
+            .contains("claimed 100.00 USD (92.00 EUR at 1.0870) vs order 100.00 USD"),
         "{}",
         d[0].reason
     );

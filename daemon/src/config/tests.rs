@@ -234,6 +234,23 @@ cap_per_period = "1000.25"
         "x.toml",
     )
     .unwrap();
+    // QA21 B-F5: a lower-case `jpy` is refused with its fix, and the
+    // amounts are checked against JPY in the same round (they were checked
+    // only once the code was fixed).
+    let e = parse(&text.replace("\"JPY\"", "\"jpy\""), "x.toml")
+        .unwrap_err()
+        .to_string();
+    let lines: Vec<&str> = e.lines().collect();
+    assert_eq!(lines.len(), 3, "{e}");
+    assert!(lines[0].contains("use the upper-case code \"JPY\""), "{e}");
+    assert!(
+        lines[1].ends_with("300.5 is finer than JPY's minor unit (0 decimals); write e.g. \"301\""),
+        "{e}"
+    );
+    assert!(
+        lines[2].contains("cap_per_period 1000.25 is finer than JPY's"),
+        "{e}"
+    );
 }
 
 /// QA18 R3: an override's `cap_per_period`, a flat `amount` and a bonus

@@ -278,12 +278,15 @@ impl CommissionConfig {
         }
         // A threshold finer than the payout currency cannot be paid nor
         // shown: it was rounded silently (finance QA16 L4: 300.5 JPY).
+        // Checked against the code the currency's error above suggests
+        // (`jpy` → JPY), so one round of `config check` reports both
+        // (QA21 B-F5).
+        let currency = self.payout_currency.trim().to_ascii_uppercase();
         let finer = |amount: Decimal| {
-            let digits = plugin_api::currency::minor_unit_digits(&self.payout_currency)?;
+            let digits = plugin_api::currency::minor_unit_digits(&currency)?;
             (amount.normalize().scale() > digits).then(|| {
                 format!(
-                    "{amount} is finer than {}'s minor unit ({digits} decimals); write e.g. \"{}\"",
-                    self.payout_currency,
+                    "{amount} is finer than {currency}'s minor unit ({digits} decimals); write e.g. \"{}\"",
                     amount.round_dp_with_strategy(
                         digits,
                         rust_decimal::RoundingStrategy::MidpointAwayFromZero

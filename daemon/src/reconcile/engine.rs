@@ -78,7 +78,9 @@ use super::config::{AttributionRule, ProgramConfig};
 /// 9 (QA20 F7): reasons only: a no-order claim names its nearest coupon
 /// miss (an order with its coupon, within the window, outside the
 /// tolerance).
-pub const JUDGE_VERSION: u32 = 9;
+/// 10 (QA21 B-F6): reasons only: a conversion rate is written as the rate
+/// table and the statement trace write it (`at 1.10`, was `at 1.1`).
+pub const JUDGE_VERSION: u32 = 10;
 use super::model::{Decision, DecisionInputs, MatchedBy, Outcome, RecordRef};
 use crate::fx::FxTable;
 use chrono::{DateTime, Duration, NaiveDate, Utc};
@@ -990,7 +992,8 @@ fn fmt_tolerance(tol: Decimal, cur: &str) -> String {
 
 /// An amount in the program currency `cur`, converted from `from` at
 /// `rate`: a converted amount names what it was converted from ("100.00
-/// USD (92.00 EUR at 1.087)").
+/// USD (92.00 EUR at 1.087)"). The rate keeps its digits as given
+/// (`1.10`), as the decision's `fx_rate` and the statement trace do.
 fn fmt_shown(amount: Decimal, from: &Money, rate: Decimal, cur: &str) -> String {
     if from.currency == cur {
         format!("{} {cur}", fmt_amount(amount))
@@ -1000,7 +1003,7 @@ fn fmt_shown(amount: Decimal, from: &Money, rate: Decimal, cur: &str) -> String 
             fmt_amount(amount),
             fmt_amount(from.amount),
             from.currency,
-            rate.normalize()
+            rate
         )
     }
 }

@@ -64,27 +64,28 @@ pub fn run(
 ) -> anyhow::Result<ExitCode> {
     // The text too: `/status` compares it with the file later.
     let (text, parsed) = super::config_state::read_config(config);
+    // Errors in the file: listed as `reckon config check` lists them.
+    let refuse = |errors: Vec<crate::config::ConfigError>| {
+        let n = errors.len();
+        crate::errln!("{}", crate::config::ConfigErrors(errors));
+        crate::errln!("{}: {n} error(s); nothing was started", config.display());
+        Ok(ExitCode::FAILURE)
+    };
     let cfg = match parsed {
         Ok(c) => c,
-        Err(e) => {
-            // `error:` as every command's failure starts.
+        Err(e) if text.is_none() => {
+            // The file cannot be read: `error:` as every command's failure
+            // starts.
             crate::errln!("error: {e}");
             return Ok(ExitCode::FAILURE);
         }
+        Err(e) => return refuse(e.0),
     };
     init_logging(log_format, Some(cfg.daemon.log_format));
     // The same resolution as `reckon config check`: run refuses what check rejects.
     let runtime = match super::Runtime::resolve(cfg) {
         Ok(r) => r,
-        Err(e) => {
-            crate::errln!("{}", crate::config::ConfigErrors(e.clone()));
-            crate::errln!(
-                "{}: {} error(s); nothing was started",
-                config.display(),
-                e.len()
-            );
-            return Ok(ExitCode::FAILURE);
-        }
+        Err(e) => return refuse(e),
     };
     // Nothing is created before the listener is bound: a start that cannot
     // listen (the port is taken) must not leave a new empty store behind
