@@ -561,6 +561,7 @@ fn idle_cpu(dir: &std::path::Path, secs: u64) {
             config: cfg,
             connectors,
             fx_fingerprint: None,
+            status_token: None,
         },
         store,
         listener,

@@ -110,7 +110,14 @@ pub fn check(
         cfg.daemon.listen,
         cfg.daemon.timezone
     );
-    if let Some(exposure) = crate::server::listener::public_exposure(cfg.daemon.listen) {
+    let token = runtime.status_token.is_some();
+    if token {
+        let _ = writeln!(
+            out,
+            "/status and /metrics require the bearer token of `[daemon] status_token`"
+        );
+    }
+    if let Some(exposure) = crate::server::listener::public_exposure(cfg.daemon.listen, token) {
         let _ = writeln!(err, "warning: {exposure}");
     }
     // Valid, but a file cut short or emptied looks like this too (QA20

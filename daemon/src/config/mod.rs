@@ -112,6 +112,27 @@ pub struct DaemonConfig {
     /// Log format: `human` (default) or `json`.
     #[serde(default)]
     pub log_format: LogFormat,
+    /// A bearer token `/status` and `/metrics` require (`Authorization:
+    /// Bearer <token>`), as a secret reference (`{ secret = "env:NAME" }`
+    /// or `"file:PATH"`). None (the default): they answer anyone who can
+    /// reach `listen`. Applied again on SIGHUP.
+    #[serde(default, deserialize_with = "status_token")]
+    pub status_token: Option<crate::server::postback::SecretRef>,
+}
+
+/// A postback's `secret` reference, with the messages naming this key.
+fn status_token<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<crate::server::postback::SecretRef>, D::Error> {
+    use serde::de::Error;
+    crate::server::postback::SecretRef::deserialize(d)
+        .map(Some)
+        .map_err(|e| {
+            D::Error::custom(e.to_string().replace(
+                "`secret` is a secret: write `secret =",
+                "`status_token` is a secret: write `status_token =",
+            ))
+        })
 }
 
 fn default_data_dir() -> PathBuf {
@@ -159,6 +180,7 @@ impl Default for DaemonConfig {
             http_header_timeout_secs: default_http_header_timeout_secs(),
             max_http_connections: default_max_http_connections(),
             log_format: LogFormat::default(),
+            status_token: None,
         }
     }
 }

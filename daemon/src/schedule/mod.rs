@@ -53,6 +53,9 @@ pub struct Runtime {
     /// CSV read then), so a SIGHUP can tell a changed CSV from an unchanged
     /// one: the file's path stays in the config when its content changes.
     pub fx_fingerprint: Option<String>,
+    /// `[daemon] status_token`, read: what `/status` and `/metrics`
+    /// require (none: they answer anyone).
+    pub status_token: Option<String>,
 }
 
 impl Runtime {
@@ -68,8 +71,13 @@ impl Runtime {
         // `data_dir` and `output_dir` must be writable (or creatable) by
         // this user: checked without creating anything.
         let dirs = crate::config::dirs::problems(&config);
-        match (connectors, postbacks) {
-            (Ok(connectors), Ok(postbacks)) if dirs.is_empty() => {
+        let status_token = crate::server::read_status_token(
+            &config.daemon,
+            crate::config::resolve::config_dir(&config),
+        )
+        .map_err(|m| config.source.error("daemon.status_token", m));
+        match (connectors, postbacks, status_token) {
+            (Ok(connectors), Ok(postbacks), Ok(status_token)) if dirs.is_empty() => {
                 config.postbacks = postbacks;
                 let fx_fingerprint = crate::reconcile::fx_table(&config)
                     .ok()
@@ -78,11 +86,13 @@ impl Runtime {
                     config,
                     connectors,
                     fx_fingerprint,
+                    status_token,
                 })
             }
-            (c, p) => {
+            (c, p, t) => {
                 let mut errors = c.err().unwrap_or_default();
                 errors.extend(p.err().unwrap_or_default());
+                errors.extend(t.err());
                 errors.extend(dirs);
                 errors.sort_by_key(|e| (e.line.unwrap_or(usize::MAX), e.column.unwrap_or(0)));
                 Err(errors)
@@ -574,7 +584,8 @@ pub async fn run_daemon(
         scheduled = plans.len(),
         "daemon started"
     );
-    if let Some(exposure) = crate::server::listener::public_exposure(listen) {
+    let token = daemon.runtime().status_token.is_some();
+    if let Some(exposure) = crate::server::listener::public_exposure(listen, token) {
         tracing::warn!(listen = %listen, "{exposure}");
     }
 
@@ -1380,6 +1391,7 @@ mod tests {
                 config: cfg,
                 connectors: vec![c.clone()],
                 fx_fingerprint: None,
+                status_token: None,
             })),
             status: Mutex::new(BTreeMap::new()),
             started_at: Utc::now(),

@@ -29,6 +29,9 @@ fn parse_addr(s: &str) -> Result<std::net::SocketAddr, String> {
 /// daemon rejected, new-user QA16 N1) still names the daemon's address,
 /// with a note that it has errors.
 pub fn run(config: &Path, args: StatusArgs) -> anyhow::Result<ExitCode> {
+    // The daemon's `status_token` from the config's `[daemon]` (also with
+    // --addr: the daemon there may be this config's).
+    let token = status_token(config);
     // Where the address came from, for the error when nobody answers.
     let (addr, data_dir) = match args.addr {
         Some(a) => (a, None),
@@ -69,7 +72,11 @@ pub fn run(config: &Path, args: StatusArgs) -> anyhow::Result<ExitCode> {
         let client = reqwest::Client::builder()
             .timeout(std::time::Duration::from_secs(5))
             .build()?;
-        let resp = client.get(&url).send().await?;
+        let mut request = client.get(&url);
+        if let Ok(Some(t)) = &token {
+            request = request.bearer_auth(t);
+        }
+        let resp = request.send().await?;
         let status = resp.status();
         Ok::<_, reqwest::Error>((status, resp.text().await?))
     });
@@ -77,6 +84,23 @@ pub fn run(config: &Path, args: StatusArgs) -> anyhow::Result<ExitCode> {
         Ok((status, body)) if status.is_success() => body,
         failed => {
             let why = match failed {
+                Ok((status, _)) if status == reqwest::StatusCode::UNAUTHORIZED => {
+                    let here = match &token {
+                        Ok(Some(_)) => format!(
+                            "the `[daemon] status_token` of {} is not the one the daemon runs with (was the file changed without a SIGHUP?)",
+                            config.display()
+                        ),
+                        Ok(None) => format!(
+                            "{} sets no `[daemon] status_token`: run this with the config file the daemon runs with",
+                            config.display()
+                        ),
+                        Err(e) => format!(
+                            "the `[daemon] status_token` of {} cannot be read here: {e}",
+                            config.display()
+                        ),
+                    };
+                    format!("{url} answered HTTP 401, it needs the daemon's status token: {here}")
+                }
                 Ok((status, _)) => format!(
                     "{url} answered HTTP {status}: what listens at {addr} is not a reckon daemon"
                 ),
@@ -182,6 +206,21 @@ fn where_else(config: &Path, data_dir: Option<&Path>, addr: std::net::SocketAddr
 /// lines from its `[daemon]` header to the next header are read (a file
 /// that never names `daemon` has the defaults). `None` when the section
 /// itself cannot be read.
+/// `[daemon] status_token` of the config file, read: `Ok(None)` when the
+/// file sets none (or its `[daemon]` cannot be read: then the daemon's
+/// answer says a token is needed, if it is).
+fn status_token(config: &Path) -> Result<Option<String>, String> {
+    let Some(daemon) = crate::config::load(config)
+        .map(|c| c.daemon)
+        .ok()
+        .or_else(|| daemon_section(config))
+    else {
+        return Ok(None);
+    };
+    let dir = config.parent().map(Path::to_path_buf).unwrap_or_default();
+    super::read_status_token(&daemon, dir)
+}
+
 fn daemon_section(config: &Path) -> Option<crate::config::DaemonConfig> {
     let text = std::fs::read_to_string(config).ok()?;
     let table = match text.parse::<toml::Table>() {
@@ -198,18 +237,22 @@ fn daemon_section(config: &Path) -> Option<crate::config::DaemonConfig> {
         return Some(c.daemon);
     }
     // Another `[daemon]` key is wrong (a timezone): `listen` and
-    // `data_dir` alone still find the daemon (QA17 NEW-2).
-    let mut keys = toml::Table::new();
-    for key in ["listen", "data_dir"] {
-        if let Some(v) = table.get("daemon").and_then(|d| d.get(key)) {
-            keys.insert(key.into(), v.clone());
+    // `data_dir` alone still find the daemon (QA17 NEW-2), with its
+    // `status_token` unless that is the wrong one.
+    let only = |keys: &[&str]| {
+        let mut picked = toml::Table::new();
+        for key in keys {
+            if let Some(v) = table.get("daemon").and_then(|d| d.get(*key)) {
+                picked.insert((*key).into(), v.clone());
+            }
         }
-    }
-    let mut only = toml::Table::new();
-    only.insert("daemon".into(), toml::Value::Table(keys));
-    crate::config::parse(&toml::to_string(&only).ok()?, &file)
-        .ok()
-        .map(|c| c.daemon)
+        let mut only = toml::Table::new();
+        only.insert("daemon".into(), toml::Value::Table(picked));
+        crate::config::parse(&toml::to_string(&only).ok()?, &file)
+            .ok()
+            .map(|c| c.daemon)
+    };
+    only(&["listen", "data_dir", "status_token"]).or_else(|| only(&["listen", "data_dir"]))
 }
 
 /// The `[daemon]` table's lines of a text that does not parse as TOML:

@@ -65,15 +65,21 @@ impl Limits {
 }
 
 /// What a `listen` address that is not loopback exposes, and what to do
-/// (`None` on loopback). `reckon config check` and `reckon run` warn with it
-/// (security QA M3).
-pub fn public_exposure(listen: std::net::SocketAddr) -> Option<String> {
+/// (`None` on loopback), given whether `[daemon] status_token` guards
+/// `/status` and `/metrics`. `reckon config check` and `reckon run` warn
+/// with it (security QA M3).
+pub fn public_exposure(listen: std::net::SocketAddr, status_token: bool) -> Option<String> {
     let ip = listen.ip();
     let loopback = ip.is_loopback()
         || matches!(ip, std::net::IpAddr::V6(v6) if v6.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback()));
+    let exposed = if status_token {
+        "/status and /metrics require `status_token`, but plain HTTP carries it (and the postbacks' tokens) in clear, and anyone who can reach it can hold connections open"
+    } else {
+        "anyone who can reach it can read /status (config path, connectors, schedules, last errors) and /metrics without authentication (set `[daemon] status_token` to require a token), and hold connections open"
+    };
     (!loopback).then(|| {
         format!(
-            "`[daemon] listen` is {listen}, not a loopback address: anyone who can reach it can read /status (config path, connectors, schedules, last errors) and /metrics without authentication, and hold connections open; keep `listen` on 127.0.0.1 and publish only /postback/* through a TLS reverse proxy (or firewall the port)"
+            "`[daemon] listen` is {listen}, not a loopback address: {exposed}; keep `listen` on 127.0.0.1 and publish only /postback/* through a TLS reverse proxy (or firewall the port)"
         )
     })
 }
@@ -301,7 +307,7 @@ mod tests {
 
     #[test]
     fn only_a_loopback_listen_address_is_quiet() {
-        let warn = |a: &str| public_exposure(a.parse().unwrap());
+        let warn = |a: &str| public_exposure(a.parse().unwrap(), false);
         assert_eq!(warn("127.0.0.1:9187"), None);
         assert_eq!(warn("[::1]:9187"), None);
         assert_eq!(warn("[::ffff:127.0.0.1]:9187"), None);
@@ -311,10 +317,22 @@ mod tests {
                 text.contains(&format!(
                     "`[daemon] listen` is {public}, not a loopback address"
                 )) && text.contains("/status")
+                    && text.contains("without authentication (set `[daemon] status_token`")
                     && text.contains("reverse proxy"),
                 "{text}"
             );
         }
+        // With a status token: what is left exposed (the token in clear).
+        let text = public_exposure("0.0.0.0:9187".parse().unwrap(), true).unwrap();
+        assert!(
+            text.contains("/status and /metrics require `status_token`, but plain HTTP carries it")
+                && !text.contains("without authentication"),
+            "{text}"
+        );
+        assert_eq!(
+            public_exposure("127.0.0.1:9187".parse().unwrap(), true),
+            None
+        );
     }
 
     #[test]

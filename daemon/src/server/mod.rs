@@ -1,9 +1,12 @@
 //! HTTP server of `reckon run`: `/healthz`, `/status`, `/metrics`, and the
 //! postback routes of [`postback`] merged into the same app.
 //!
-//! What it is not: no authentication of its own (it listens on loopback by
-//! default; postbacks check their shared secret themselves) and no writes
-//! except through the postback routes.
+//! Authentication: `/status` and `/metrics` require `[daemon]
+//! status_token` as a bearer token when it is set ([`require_status_token`],
+//! read per request from the running config, so a SIGHUP applies a new
+//! one); `/healthz` never does (load balancers and supervisors probe it);
+//! postbacks check their own shared secret. No writes except through the
+//! postback routes.
 pub mod cli;
 pub mod listener;
 pub mod metrics;
@@ -11,9 +14,10 @@ pub mod postback;
 pub mod status;
 
 use crate::schedule::Daemon;
-use axum::extract::State;
+use axum::extract::{Request, State};
 use axum::http::{header, StatusCode};
-use axum::response::IntoResponse;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use std::sync::Arc;
@@ -24,11 +28,90 @@ pub fn app(daemon: Arc<Daemon>, commits: Option<postback::Commits>) -> Router {
     // The endpoints are shared with the daemon, which replaces them on SIGHUP.
     let postbacks = postback::router_with(daemon.store.clone(), daemon.postbacks.clone(), commits);
     Router::new()
-        .route("/healthz", get(healthz))
         .route("/status", get(status_json))
         .route("/metrics", get(metrics_text))
+        .route_layer(axum::middleware::from_fn_with_state(
+            daemon.clone(),
+            require_status_token,
+        ))
+        .route("/healthz", get(healthz))
         .with_state(daemon)
         .merge(postbacks)
+}
+
+/// The fewest characters `[daemon] status_token` may have: a shorter token
+/// is guessable by a client that tries many (the server does not slow
+/// repeated failures down).
+pub const MIN_STATUS_TOKEN_CHARS: usize = 16;
+
+/// `[daemon] status_token`, read (relative files from `config_dir`): `None`
+/// when unset; `Err` says what is wrong with it and what to do. The value
+/// is remembered for masking, as every secret the daemon reads.
+pub fn read_status_token(
+    daemon: &crate::config::DaemonConfig,
+    config_dir: std::path::PathBuf,
+) -> Result<Option<String>, String> {
+    let Some(r) = &daemon.status_token else {
+        return Ok(None);
+    };
+    let reader = crate::config::resolve::os_secret_reader(config_dir);
+    let token = r
+        .to_config_ref()
+        .and_then(|c| reader(&c).map_err(|m| format!("secret not resolvable: {m}")))?;
+    let what = "; put 32 or more random letters and digits there (e.g. the output of `openssl rand -hex 32`)";
+    if token.is_empty() {
+        return Err(format!("secret `{}` is empty{what}", r.secret));
+    }
+    if !token.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(format!(
+            "secret `{}` holds a space or a character an HTTP header cannot carry{what}",
+            r.secret
+        ));
+    }
+    let n = token.chars().count();
+    if n < MIN_STATUS_TOKEN_CHARS {
+        return Err(format!(
+            "secret `{}` is {n} characters, fewer than {MIN_STATUS_TOKEN_CHARS}: a client could guess it{what}",
+            r.secret
+        ));
+    }
+    Ok(Some(token))
+}
+
+/// Lets a request through when the running config has no status token, or
+/// when it carries it as `Authorization: Bearer <token>` (compared in
+/// constant time); else `401` with `WWW-Authenticate: Bearer`.
+async fn require_status_token(
+    State(d): State<Arc<Daemon>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let runtime = d.runtime();
+    let Some(token) = runtime.status_token.as_deref() else {
+        return next.run(request).await;
+    };
+    let given = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            v.split_once(' ')
+                .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        })
+        .map(|(_, t)| t.trim());
+    let why = match given {
+        Some(t) if postback::constant_time_eq(t.as_bytes(), token.as_bytes()) => {
+            return next.run(request).await
+        }
+        Some(_) => "the bearer token is not this daemon's `[daemon] status_token`\n",
+        None => "this daemon's /status and /metrics need `Authorization: Bearer <token>`, the token of `[daemon] status_token`\n",
+    };
+    (
+        StatusCode::UNAUTHORIZED,
+        [(header::WWW_AUTHENTICATE, "Bearer realm=\"reckon\"")],
+        why,
+    )
+        .into_response()
 }
 
 /// `ok` (200); `failed: …` (503) once the store refuses every write

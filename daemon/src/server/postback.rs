@@ -175,7 +175,7 @@ impl<'de> Deserialize<'de> for SecretRef {
 
 impl SecretRef {
     /// The reference as the config module reads it (`env:` / `file:`).
-    fn to_config_ref(&self) -> Result<crate::config::SecretRef, String> {
+    pub fn to_config_ref(&self) -> Result<crate::config::SecretRef, String> {
         let mut t = toml::Table::new();
         t.insert("secret".into(), toml::Value::String(self.secret.clone()));
         crate::config::SecretRef::from_toml(&toml::Value::Table(t))
@@ -1046,7 +1046,9 @@ fn macro_credential(what: &str, from: &str) -> AuthFailure {
     ))
 }
 
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+/// Whether `a` and `b` are equal, in time that depends on their length
+/// only.
+pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     if a.len() != b.len() {
         return false;
     }

@@ -1,0 +1,210 @@
+//! `[daemon] status_token`: `/status` and `/metrics` require it as a bearer
+//! token, `/healthz` does not, `reckon status` sends the config's, and a
+//! SIGHUP applies a new one (security QA M3: they answered anyone who
+//! could reach `listen`).
+
+use std::io::{Read as _, Write as _};
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::Duration;
+
+const TOKEN: &str = "4f1c9a7e2b6d8035c1e4a9f7b2d6e8a1";
+const NEW_TOKEN: &str = "9d2e7b4c1a8f6035e2b9c4d7a1f8e6b3";
+
+/// `GET path` with an optional bearer token: status code and body.
+fn get(port: u16, path: &str, token: Option<&str>) -> (u16, String) {
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let auth = token.map_or_else(String::new, |t| format!("Authorization: Bearer {t}\r\n"));
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: localhost\r\n{auth}Connection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut buf = String::new();
+    s.read_to_string(&mut buf).unwrap();
+    let (head, body) = buf.split_once("\r\n\r\n").unwrap();
+    let status = head.split(' ').nth(1).unwrap().parse().unwrap();
+    if status == 401 {
+        assert!(
+            head.to_ascii_lowercase()
+                .contains("www-authenticate: bearer realm=\"reckon\""),
+            "{head}"
+        );
+    }
+    (status, body.to_owned())
+}
+
+fn config_text(port: u16, token_line: &str) -> String {
+    format!(
+        "[daemon]\ndata_dir = \"data\"\noutput_dir = \"out\"\nlisten = \"127.0.0.1:{port}\"\n{token_line}"
+    )
+}
+
+fn write_key(dir: &Path, token: &str) {
+    use std::os::unix::fs::PermissionsExt;
+    let key = dir.join("status.key");
+    std::fs::write(&key, format!("{token}\n")).unwrap();
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+}
+
+fn reckon(dir: &Path, config: &str, args: &[&str]) -> Output {
+    Command::new(reckon_tests::reckon_bin())
+        .current_dir(dir)
+        .args(["--config", config])
+        .args(args)
+        .env_remove("RECKON_CONFIG")
+        .env_remove("RUST_LOG")
+        .output()
+        .unwrap()
+}
+
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn status_and_metrics_need_the_token_healthz_does_not_and_a_sighup_changes_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = reckon_tests::free_port();
+    write_key(dir.path(), TOKEN);
+    std::fs::write(
+        dir.path().join("reckon.toml"),
+        config_text(port, "status_token = { secret = \"file:status.key\" }\n"),
+    )
+    .unwrap();
+    let check = reckon(dir.path(), "reckon.toml", &["config", "check"]);
+    let out = String::from_utf8_lossy(&check.stdout);
+    assert_eq!(check.status.code(), Some(0), "{out}");
+    assert!(
+        out.contains("/status and /metrics require the bearer token of `[daemon] status_token`"),
+        "{out}"
+    );
+
+    let mut daemon = Running(
+        Command::new(reckon_tests::reckon_bin())
+            .current_dir(dir.path())
+            .args(["--config", "reckon.toml", "run"])
+            .env_remove("RUST_LOG")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let up = reckon_tests::poll_until(Duration::from_secs(20), || {
+        assert!(daemon.0.try_wait().unwrap().is_none(), "reckon run exited");
+        reckon_tests::http_get(port, "/healthz").map(|(code, _)| code)
+    });
+    assert_eq!(up, Some(200), "/healthz needs no token");
+
+    for path in ["/status", "/metrics"] {
+        let (code, body) = get(port, path, None);
+        assert_eq!(code, 401, "{path}: {body}");
+        assert!(
+            body.contains("need `Authorization: Bearer <token>`"),
+            "{body}"
+        );
+        let (code, body) = get(port, path, Some("not-the-token-at-all-0000000000"));
+        assert_eq!(code, 401, "{path}: {body}");
+        assert!(body.contains("is not this daemon's"), "{body}");
+        let (code, body) = get(port, path, Some(TOKEN));
+        assert_eq!(code, 200, "{path}: {body}");
+    }
+    let (_, status) = get(port, "/status", Some(TOKEN));
+    assert!(status.contains("\"connectors\""), "{status}");
+
+    // `reckon status` sends the config's token.
+    let out = reckon(dir.path(), "reckon.toml", &["status", "--json"]);
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stdout.contains("\"connectors\"") && stderr.is_empty(),
+        "{stderr}"
+    );
+
+    // A config without the token gets the 401 explained, and the store's
+    // owner is answered through the command socket.
+    std::fs::write(dir.path().join("other.toml"), config_text(port, "")).unwrap();
+    let out = reckon(dir.path(), "other.toml", &["status", "--json"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("answered HTTP 401, it needs the daemon's status token: other.toml sets no `[daemon] status_token`")
+            && stderr.contains("answers on its command socket"),
+        "{stderr}"
+    );
+    // With --addr only (no data directory to find the socket by), the
+    // error says the same.
+    let addr = format!("127.0.0.1:{port}");
+    let out = reckon(dir.path(), "other.toml", &["status", "--addr", &addr]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("answered HTTP 401"), "{stderr}");
+
+    // SIGHUP: a new token replaces the old one.
+    write_key(dir.path(), NEW_TOKEN);
+    let pid = daemon.0.id().to_string();
+    assert!(Command::new("kill")
+        .args(["-HUP", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let swapped = reckon_tests::poll_until(Duration::from_secs(20), || {
+        (get(port, "/status", Some(NEW_TOKEN)).0 == 200).then_some(())
+    });
+    assert!(swapped.is_some(), "the new token was not applied");
+    assert_eq!(get(port, "/metrics", Some(TOKEN)).0, 401);
+}
+
+#[test]
+fn a_status_token_that_cannot_keep_status_private_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = reckon_tests::free_port();
+    let line = "status_token = { secret = \"file:status.key\" }\n";
+    std::fs::write(dir.path().join("reckon.toml"), config_text(port, line)).unwrap();
+    for (token, expected) in [
+        (
+            "short-token",
+            "is 11 characters, fewer than 16: a client could guess it",
+        ),
+        ("", "is empty"),
+        (
+            "has a space in the middle ok",
+            "holds a space or a character an HTTP header cannot carry",
+        ),
+    ] {
+        write_key(dir.path(), token);
+        let out = reckon(dir.path(), "reckon.toml", &["config", "check"]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{err}");
+        assert!(
+            err.contains("reckon.toml:5:16: `daemon.status_token`: secret `file:status.key` ")
+                && err.contains(expected)
+                && err.contains("openssl rand -hex 32"),
+            "{token:?}: {err}"
+        );
+        assert!(token.is_empty() || !err.contains(token), "{err}");
+    }
+    // A literal is refused as every secret is.
+    std::fs::write(
+        dir.path().join("reckon.toml"),
+        config_text(port, &format!("status_token = \"{TOKEN}\"\n")),
+    )
+    .unwrap();
+    let out = reckon(dir.path(), "reckon.toml", &["config", "check"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("`daemon.status_token`: `status_token` is a secret: write `status_token = { secret = \"env:NAME\" }`")
+            && !err.contains(TOKEN),
+        "{err}"
+    );
+}
