@@ -36,8 +36,12 @@ fn get(port: u16, path: &str, token: Option<&str>) -> (u16, String) {
 }
 
 fn config_text(port: u16, token_line: &str) -> String {
+    config_on("127.0.0.1", port, token_line)
+}
+
+fn config_on(host: &str, port: u16, token_line: &str) -> String {
     format!(
-        "[daemon]\ndata_dir = \"data\"\noutput_dir = \"out\"\nlisten = \"127.0.0.1:{port}\"\n{token_line}"
+        "[daemon]\ndata_dir = \"data\"\noutput_dir = \"out\"\nlisten = \"{host}:{port}\"\n{token_line}"
     )
 }
 
@@ -73,9 +77,12 @@ fn status_and_metrics_need_the_token_healthz_does_not_and_a_sighup_changes_it() 
     let dir = tempfile::tempdir().unwrap();
     let port = reckon_tests::free_port();
     write_key(dir.path(), TOKEN);
+    // On every address: what the token is for (and what a reload that
+    // removes it must warn about).
+    let token_line = "status_token = { secret = \"file:status.key\" }\n";
     std::fs::write(
         dir.path().join("reckon.toml"),
-        config_text(port, "status_token = { secret = \"file:status.key\" }\n"),
+        config_on("0.0.0.0", port, token_line),
     )
     .unwrap();
     let check = reckon(dir.path(), "reckon.toml", &["config", "check"]);
@@ -92,7 +99,7 @@ fn status_and_metrics_need_the_token_healthz_does_not_and_a_sighup_changes_it() 
             .args(["--config", "reckon.toml", "run"])
             .env_remove("RUST_LOG")
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(std::fs::File::create(dir.path().join("run.log")).unwrap())
             .spawn()
             .unwrap(),
     );
@@ -117,6 +124,28 @@ fn status_and_metrics_need_the_token_healthz_does_not_and_a_sighup_changes_it() 
     }
     let (_, status) = get(port, "/status", Some(TOKEN));
     assert!(status.contains("\"connectors\""), "{status}");
+    // Refusals are counted (QA22 S7).
+    let (_, metrics) = get(port, "/metrics", Some(TOKEN));
+    for line in [
+        "reckon_status_auth_failures_total{reason=\"missing\"} 2",
+        "reckon_status_auth_failures_total{reason=\"wrong\"} 2",
+    ] {
+        assert!(metrics.contains(line), "{line}\n{metrics}");
+    }
+    // Two Authorization headers, the right one first: refused (a proxy
+    // and the daemon could read different ones; QA22 S8).
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    write!(
+        s,
+        "GET /status HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer {TOKEN}\r\nAuthorization: Bearer x\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut answer = String::new();
+    s.read_to_string(&mut answer).unwrap();
+    assert!(
+        answer.starts_with("HTTP/1.1 401") && answer.contains("send one `Authorization` header"),
+        "{answer}"
+    );
 
     // `reckon status` sends the config's token.
     let out = reckon(dir.path(), "reckon.toml", &["status", "--json"]);
@@ -138,16 +167,43 @@ fn status_and_metrics_need_the_token_healthz_does_not_and_a_sighup_changes_it() 
     assert_eq!(out.status.code(), Some(0), "{stderr}");
     assert!(
         stderr.contains("answered HTTP 401, it needs the daemon's status token: other.toml sets no `[daemon] status_token`")
-            && stderr.contains("answers on its command socket"),
+            && stderr.contains("answers on its command socket")
+            // Not sent back to the address that answered 401 (QA22 S2).
+            && stderr.contains(&format!("`reckon status --addr 0.0.0.0:{port}` with a config file holding its `[daemon] status_token`")),
         "{stderr}"
     );
     // With --addr only (no data directory to find the socket by), the
-    // error says the same.
+    // error says the same, without the advice for an address where
+    // nothing answers.
     let addr = format!("127.0.0.1:{port}");
     let out = reckon(dir.path(), "other.toml", &["status", "--addr", &addr]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
-    assert!(stderr.contains("answered HTTP 401"), "{stderr}");
+    assert!(
+        stderr.contains("answered HTTP 401") && !stderr.contains("is `reckon run` running"),
+        "{stderr}"
+    );
+    // A config file that does not exist is not said to set no token.
+    let out = reckon(dir.path(), "missing.toml", &["status", "--addr", &addr]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("status token: missing.toml cannot be read, so no token was sent"),
+        "{stderr}"
+    );
+    // Nor one whose token is written wrong.
+    std::fs::write(
+        dir.path().join("literal.toml"),
+        config_text(port, &format!("status_token = \"{TOKEN}\"\n")),
+    )
+    .unwrap();
+    let out = reckon(dir.path(), "literal.toml", &["status", "--addr", &addr]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(
+            "status token: the `[daemon]` of literal.toml has an error, so no token was sent"
+        ) && !stderr.contains(TOKEN),
+        "{stderr}"
+    );
 
     // SIGHUP: a new token replaces the old one.
     write_key(dir.path(), NEW_TOKEN);
@@ -162,6 +218,39 @@ fn status_and_metrics_need_the_token_healthz_does_not_and_a_sighup_changes_it() 
     });
     assert!(swapped.is_some(), "the new token was not applied");
     assert_eq!(get(port, "/metrics", Some(TOKEN)).0, 401);
+    let log = || std::fs::read_to_string(dir.path().join("run.log")).unwrap_or_default();
+    // The reload line names the change, never the value (QA22 S4).
+    let reloaded = reckon_tests::poll_until(Duration::from_secs(20), || {
+        log().contains("status_token=changed").then_some(())
+    });
+    assert!(
+        reloaded.is_some() && !log().contains(NEW_TOKEN),
+        "{}",
+        log()
+    );
+
+    // Removed on a daemon others can reach: said at WARN (QA22 S3).
+    std::fs::write(
+        dir.path().join("reckon.toml"),
+        config_on("0.0.0.0", port, ""),
+    )
+    .unwrap();
+    assert!(Command::new("kill")
+        .args(["-HUP", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let warned = reckon_tests::poll_until(Duration::from_secs(20), || {
+        let text = log();
+        text.contains("status_token=removed").then_some(text)
+    })
+    .unwrap_or_else(|| panic!("{}", log()));
+    assert!(
+        warned.contains("SIGHUP: `status_token` was removed: `[daemon] listen` is 0.0.0.0:")
+            && warned.contains("without authentication"),
+        "{warned}"
+    );
+    assert_eq!(get(port, "/status", None).0, 200);
 }
 
 #[test]
@@ -176,6 +265,10 @@ fn a_status_token_that_cannot_keep_status_private_is_refused() {
             "is 11 characters, fewer than 16: a client could guess it",
         ),
         ("", "is empty"),
+        (
+            "k".repeat(1025).as_str(),
+            "is 1025 characters, more than 1024",
+        ),
         (
             "has a space in the middle ok",
             "holds a space or a character an HTTP header cannot carry",

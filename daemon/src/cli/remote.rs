@@ -261,11 +261,16 @@ pub fn serve(
         // Out of file descriptors, accept fails at once until some close:
         // back off and log rate-limited, never spin (security QA H3).
         let mut errors = crate::server::listener::AcceptErrors::new("command socket");
+        let mut foreign = ForeignPeers::default();
         loop {
             tokio::select! {
                 accepted = listener.accept() => match accepted {
                     Ok((conn, _)) => {
                         errors.succeeded();
+                        if let Some(uid) = foreign_peer(&conn) {
+                            foreign.refused(uid);
+                            continue;
+                        }
                         running.spawn(handle(conn, daemon.clone()));
                     }
                     Err(e) => tokio::select! {
@@ -281,6 +286,47 @@ pub fn serve(
         let _ = std::fs::remove_file(&path);
         while running.join_next().await.is_some() {}
     }))
+}
+
+/// The uid of a peer that is neither this process's user nor root: the
+/// socket is made owner-only right after it is bound, and a client that
+/// connected in between (under a permissive umask) must not be served
+/// (security QA22 S1). A peer whose credentials cannot be read is refused
+/// too (`u32::MAX`).
+fn foreign_peer(conn: &tokio::net::UnixStream) -> Option<u32> {
+    let me = rustix::process::geteuid().as_raw();
+    match conn.peer_cred() {
+        Ok(c) if c.uid() == me || c.uid() == 0 => None,
+        Ok(c) => Some(c.uid()),
+        Err(_) => Some(u32::MAX),
+    }
+}
+
+/// Refused connections from other users: a WARN at most once a minute,
+/// with how many since the last one.
+#[derive(Default)]
+struct ForeignPeers {
+    since_warn: u64,
+    warned: Option<std::time::Instant>,
+}
+
+impl ForeignPeers {
+    fn refused(&mut self, uid: u32) {
+        self.since_warn += 1;
+        if self
+            .warned
+            .is_some_and(|t| t.elapsed() < std::time::Duration::from_secs(60))
+        {
+            return;
+        }
+        tracing::warn!(
+            uid,
+            refused = self.since_warn,
+            "command socket: refused a connection from another user; only the store's owner (or root) may run commands through the daemon"
+        );
+        self.warned = Some(std::time::Instant::now());
+        self.since_warn = 0;
+    }
 }
 
 /// Binds the socket, replacing a file left by an earlier daemon (this one
@@ -424,13 +470,20 @@ async fn status(daemon: Arc<Daemon>, json: bool, tx: tokio::sync::mpsc::Sender<F
         Ok(report.render())
     };
     let listen = daemon.started_with.listen;
+    // With a status token, `--addr` alone is not enough (security QA22
+    // S2: the note sent a client that had just got a 401 back there).
+    let there = if daemon.runtime().status_token.is_some() {
+        "with a config file holding its `[daemon] status_token`"
+    } else {
+        "asks it there"
+    };
     let (frames, code) = match body {
         Ok(body) => (
             vec![
                 (
                     ERR,
                     format!(
-                        "note: this daemon listens on {listen}, the `listen` it started with; `reckon status --addr {listen}` asks it there\n"
+                        "note: this daemon listens on {listen}, the `listen` it started with; `reckon status --addr {listen}` {there}\n"
                     ),
                 ),
                 (OUT, body),

@@ -140,7 +140,12 @@ pub const ENV_NOT_SET_FIX: &str = "export it before starting reckon (`sudo -u` a
 /// shell (where `config check` found it) changes nothing (ops QA13 OPS-4).
 pub const ENV_NOT_SET_ON_RELOAD: &str = "the running daemon's environment does not have it (a process's environment is fixed when it starts, so a SIGHUP cannot add a variable, and `reckon config check` in your shell sees your environment, not the daemon's): set it where the daemon is started (systemd: the unit's `EnvironmentFile=`) and restart the daemon (`systemctl restart reckon`), or use a `file:` secret, which a SIGHUP reads";
 
+/// The largest `file:` secret read (a key file, a service account's JSON
+/// are a few KiB): a larger file is not a secret (`/dev/zero`, a log).
+pub const MAX_SECRET_FILE_BYTES: u64 = 64 * 1024;
+
 fn read_os_secret(base: &Path, r: &SecretRef) -> Result<String, String> {
+    use std::os::unix::fs::OpenOptionsExt as _;
     match r {
         SecretRef::Env(name) => std::env::var(name)
             .map_err(|_| format!("environment variable `{name}` is not set; {ENV_NOT_SET_FIX}")),
@@ -152,18 +157,43 @@ fn read_os_secret(base: &Path, r: &SecretRef) -> Result<String, String> {
             };
             let cannot =
                 |e: std::io::Error| format!("cannot read secret file {}: {e}", path.display());
-            let mut file = std::fs::File::open(&path).map_err(cannot)?;
+            // Opened without blocking: a FIFO would wait for a writer (a
+            // SIGHUP stuck there ignored every later one; security QA22
+            // S5). Reads of a regular file are not affected.
+            let file = std::fs::OpenOptions::new()
+                .read(true)
+                .custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32)
+                .open(&path)
+                .map_err(cannot)?;
             // Its kind first: a directory's mode is no secret's (QA20
             // R20-9: a WARN about mode 0755 came before "Is a directory").
-            if file.metadata().is_ok_and(|m| m.is_dir()) {
+            let kind = file.metadata().map_err(cannot)?.file_type();
+            if kind.is_dir() {
                 return Err(format!(
                     "secret file {} is a directory; name the file that holds the secret",
                     path.display()
                 ));
             }
+            if !kind.is_file() {
+                return Err(format!(
+                    "secret file {} is not a regular file (a device, pipe or socket); put the secret in a file",
+                    path.display()
+                ));
+            }
             warn_if_readable_by_others(&path, &file);
             let mut s = String::new();
-            std::io::Read::read_to_string(&mut file, &mut s).map_err(cannot)?;
+            std::io::Read::read_to_string(
+                &mut std::io::Read::take(&file, MAX_SECRET_FILE_BYTES + 1),
+                &mut s,
+            )
+            .map_err(cannot)?;
+            if s.len() as u64 > MAX_SECRET_FILE_BYTES {
+                return Err(format!(
+                    "secret file {} is larger than {} KiB: not a secret (is it the right file?)",
+                    path.display(),
+                    MAX_SECRET_FILE_BYTES / 1024
+                ));
+            }
             Ok(s.trim_end_matches(['\n', '\r']).to_owned())
         }
     }

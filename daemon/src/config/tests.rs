@@ -1281,6 +1281,44 @@ fn a_secret_file_that_is_a_directory_is_one_error_and_no_mode_warning() {
     );
 }
 
+/// Security QA22 S5: `file:/dev/zero` read until memory ran out, and a
+/// FIFO blocked the read (a SIGHUP stuck there ignored every later one).
+/// Only a regular file of at most 64 KiB is read.
+#[test]
+fn a_secret_file_must_be_a_regular_file_of_at_most_64_kib() {
+    let dir = tempfile::tempdir().unwrap();
+    let reader = resolve::os_secret_reader(dir.path().to_path_buf());
+    let fifo = dir.path().join("pipe");
+    rustix::fs::mkfifoat(
+        rustix::fs::CWD,
+        &fifo,
+        rustix::fs::Mode::from_raw_mode(0o600),
+    )
+    .unwrap();
+    for (name, path) in [("pipe", fifo.clone()), ("/dev/zero", "/dev/zero".into())] {
+        let e = reader(&SecretRef::File(name.into())).unwrap_err();
+        assert_eq!(
+            e,
+            format!(
+                "secret file {} is not a regular file (a device, pipe or socket); put the secret in a file",
+                path.display()
+            )
+        );
+    }
+    let big = dir.path().join("big");
+    std::fs::write(&big, "k".repeat(64 * 1024 + 1)).unwrap();
+    let e = reader(&SecretRef::File("big".into())).unwrap_err();
+    assert!(
+        e.ends_with("is larger than 64 KiB: not a secret (is it the right file?)"),
+        "{e}"
+    );
+    std::fs::write(&big, format!("{}\n", "k".repeat(64 * 1024 - 1))).unwrap();
+    assert_eq!(
+        reader(&SecretRef::File("big".into())).unwrap().len(),
+        64 * 1024 - 1
+    );
+}
+
 /// QA20 R20-9: `payout_currency = "usd"` said "not an active ISO-4217
 /// code; write e.g. \"EUR\""; a program's `currency` said to use an
 /// upper-case code. One check for both now names the upper-case code.

@@ -1240,6 +1240,22 @@ fn reload(daemon: &Daemon, plans: &mut BTreeMap<String, Plan>) -> Vec<&'static s
             // The table, not the section: a rates CSV edited in place keeps
             // the section's text (QA: `fx_changed=false` after new rates).
             let fx_changed = old.fx_fingerprint != runtime.fx_fingerprint;
+            // Named, never its value (security QA22 S4); and a token
+            // removed from a daemon others can reach is said at WARN, as
+            // the start's exposure warning (S3).
+            let status_token = match (&old.status_token, &runtime.status_token) {
+                (None, None) => "none",
+                (None, Some(_)) => "added",
+                (Some(_), None) => "removed",
+                (Some(a), Some(b)) if a == b => "unchanged",
+                (Some(_), Some(_)) => "changed",
+            };
+            if status_token == "removed" {
+                let listen = daemon.started_with.listen;
+                if let Some(exposure) = crate::server::listener::public_exposure(listen, false) {
+                    tracing::warn!(listen = %listen, "SIGHUP: `status_token` was removed: {exposure}");
+                }
+            }
             let postbacks = runtime.config.postbacks.clone();
             let changes = {
                 // Both swap under the runtime lock: nobody reading the
@@ -1270,6 +1286,7 @@ fn reload(daemon: &Daemon, plans: &mut BTreeMap<String, Plan>) -> Vec<&'static s
                     postbacks_changed = %list(changes.changed.iter().collect()),
                     programs_changed = %list(programs_changed),
                     fx_changed,
+                    status_token = %status_token,
                     "SIGHUP: config reloaded"
                 ),
                 Err(e) => tracing::error!(error = %e, "SIGHUP: reload failed"),

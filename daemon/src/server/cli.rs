@@ -83,8 +83,12 @@ pub fn run(config: &Path, args: StatusArgs) -> anyhow::Result<ExitCode> {
     let body = match answer {
         Ok((status, body)) if status.is_success() => body,
         failed => {
+            // A 401 is a daemon answering: the advice for an address
+            // where nothing answers does not apply.
+            let unauthorized =
+                matches!(&failed, Ok((s, _)) if *s == reqwest::StatusCode::UNAUTHORIZED);
             let why = match failed {
-                Ok((status, _)) if status == reqwest::StatusCode::UNAUTHORIZED => {
+                Ok(_) if unauthorized => {
                     let here = match &token {
                         Ok(Some(_)) => format!(
                             "the `[daemon] status_token` of {} is not the one the daemon runs with (was the file changed without a SIGHUP?)",
@@ -94,10 +98,7 @@ pub fn run(config: &Path, args: StatusArgs) -> anyhow::Result<ExitCode> {
                             "{} sets no `[daemon] status_token`: run this with the config file the daemon runs with",
                             config.display()
                         ),
-                        Err(e) => format!(
-                            "the `[daemon] status_token` of {} cannot be read here: {e}",
-                            config.display()
-                        ),
+                        Err(e) => e.clone(),
                     };
                     format!("{url} answered HTTP 401, it needs the daemon's status token: {here}")
                 }
@@ -111,10 +112,14 @@ pub fn run(config: &Path, args: StatusArgs) -> anyhow::Result<ExitCode> {
                     return Ok(code);
                 }
             }
-            crate::errln!(
-                "error: {why}; {}",
-                where_else(config, data_dir.as_deref(), addr)
-            );
+            if unauthorized {
+                crate::errln!("error: {why}");
+            } else {
+                crate::errln!(
+                    "error: {why}; {}",
+                    where_else(config, data_dir.as_deref(), addr)
+                );
+            }
             return Ok(ExitCode::FAILURE);
         }
     };
@@ -207,18 +212,44 @@ fn where_else(config: &Path, data_dir: Option<&Path>, addr: std::net::SocketAddr
 /// that never names `daemon` has the defaults). `None` when the section
 /// itself cannot be read.
 /// `[daemon] status_token` of the config file, read: `Ok(None)` when the
-/// file sets none (or its `[daemon]` cannot be read: then the daemon's
-/// answer says a token is needed, if it is).
+/// file sets none; `Err` says why there is no token to send (the file
+/// cannot be read, its `[daemon]` or the token has an error, the secret
+/// cannot be read), for a 401's message (security QA22 S2).
 fn status_token(config: &Path) -> Result<Option<String>, String> {
-    let Some(daemon) = crate::config::load(config)
-        .map(|c| c.daemon)
-        .ok()
-        .or_else(|| daemon_section(config))
-    else {
-        return Ok(None);
+    let file = config.display();
+    let daemon = match crate::config::load(config) {
+        Ok(c) => c.daemon,
+        Err(_) if !config.is_file() => {
+            return Err(format!("{file} cannot be read, so no token was sent"))
+        }
+        Err(_) => match daemon_section(config) {
+            Some(d) if d.status_token.is_some() || !sets_status_token(config) => d,
+            _ => {
+                return Err(format!(
+                    "the `[daemon]` of {file} has an error, so no token was sent (`reckon config check` names it)"
+                ))
+            }
+        },
     };
     let dir = config.parent().map(Path::to_path_buf).unwrap_or_default();
     super::read_status_token(&daemon, dir)
+        .map_err(|e| format!("the `[daemon] status_token` of {file} cannot be used here: {e}"))
+}
+
+/// Whether the file's `[daemon]` has a `status_token` key (valid or not).
+fn sets_status_token(config: &Path) -> bool {
+    let Ok(text) = std::fs::read_to_string(config) else {
+        return false;
+    };
+    let table = text
+        .parse::<toml::Table>()
+        .ok()
+        .or_else(|| daemon_block(&text)?.parse::<toml::Table>().ok());
+    table
+        .as_ref()
+        .and_then(|t| t.get("daemon"))
+        .and_then(|d| d.get("status_token"))
+        .is_some()
 }
 
 fn daemon_section(config: &Path) -> Option<crate::config::DaemonConfig> {

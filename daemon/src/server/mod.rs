@@ -44,6 +44,10 @@ pub fn app(daemon: Arc<Daemon>, commits: Option<postback::Commits>) -> Router {
 /// repeated failures down).
 pub const MIN_STATUS_TOKEN_CHARS: usize = 16;
 
+/// The most characters `[daemon] status_token` may have: a longer header
+/// is refused by clients and proxies long before the server's limit.
+pub const MAX_STATUS_TOKEN_CHARS: usize = 1024;
+
 /// `[daemon] status_token`, read (relative files from `config_dir`): `None`
 /// when unset; `Err` says what is wrong with it and what to do. The value
 /// is remembered for masking, as every secret the daemon reads.
@@ -69,6 +73,12 @@ pub fn read_status_token(
         ));
     }
     let n = token.chars().count();
+    if n > MAX_STATUS_TOKEN_CHARS {
+        return Err(format!(
+            "secret `{}` is {n} characters, more than {MAX_STATUS_TOKEN_CHARS}: clients and proxies limit header sizes{what}",
+            r.secret
+        ));
+    }
     if n < MIN_STATUS_TOKEN_CHARS {
         return Err(format!(
             "secret `{}` is {n} characters, fewer than {MIN_STATUS_TOKEN_CHARS}: a client could guess it{what}",
@@ -78,9 +88,34 @@ pub fn read_status_token(
     Ok(Some(token))
 }
 
+/// Requests `/status` and `/metrics` refused for a missing or a wrong
+/// token (security QA22 S7: a scraper with a stale token, or guessing,
+/// left no trace).
+static STATUS_AUTH_FAILURES: [std::sync::atomic::AtomicU64; 2] =
+    [const { std::sync::atomic::AtomicU64::new(0) }; 2];
+
+/// `reckon_status_auth_failures_total{reason}`, since the daemon started.
+pub fn render_status_auth_metrics() -> String {
+    let mut out = String::new();
+    let n = |i: usize| STATUS_AUTH_FAILURES[i].load(std::sync::atomic::Ordering::Relaxed);
+    metrics::family(
+        &mut out,
+        "reckon_status_auth_failures_total",
+        "counter",
+        "Requests to /status and /metrics refused: the status token missing or wrong.",
+        [
+            (metrics::labels(&[("reason", "missing")]), n(0)),
+            (metrics::labels(&[("reason", "wrong")]), n(1)),
+        ],
+    );
+    out
+}
+
 /// Lets a request through when the running config has no status token, or
 /// when it carries it as `Authorization: Bearer <token>` (compared in
-/// constant time); else `401` with `WWW-Authenticate: Bearer`.
+/// constant time); else `401` with `WWW-Authenticate: Bearer`, counted. A
+/// request with two `Authorization` headers is refused (which one a proxy
+/// and the daemon read could differ; QA22 S8).
 async fn require_status_token(
     State(d): State<Arc<Daemon>>,
     request: Request,
@@ -90,9 +125,10 @@ async fn require_status_token(
     let Some(token) = runtime.status_token.as_deref() else {
         return next.run(request).await;
     };
-    let given = request
-        .headers()
-        .get(header::AUTHORIZATION)
+    let headers = request.headers().get_all(header::AUTHORIZATION);
+    let given = (headers.iter().count() == 1)
+        .then(|| request.headers().get(header::AUTHORIZATION))
+        .flatten()
         .and_then(|v| v.to_str().ok())
         .and_then(|v| {
             v.split_once(' ')
@@ -104,8 +140,16 @@ async fn require_status_token(
             return next.run(request).await
         }
         Some(_) => "the bearer token is not this daemon's `[daemon] status_token`\n",
+        None if headers.iter().count() > 1 => "send one `Authorization` header, not several\n",
         None => "this daemon's /status and /metrics need `Authorization: Bearer <token>`, the token of `[daemon] status_token`\n",
     };
+    let reason = usize::from(given.is_some());
+    STATUS_AUTH_FAILURES[reason].fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    tracing::debug!(
+        path = %request.uri().path(),
+        reason = if given.is_some() { "wrong" } else { "missing" },
+        "status token refused"
+    );
     (
         StatusCode::UNAUTHORIZED,
         [(header::WWW_AUTHENTICATE, "Bearer realm=\"reckon\"")],
@@ -160,6 +204,7 @@ async fn metrics_text(State(d): State<Arc<Daemon>>) -> impl IntoResponse {
             + &d.render_connector_metrics()
             + &crate::kpi::hook::render_metrics(&d.store)
             + &crate::payout::hook::render_metrics()
+            + &render_status_auth_metrics()
             + &d.config_state.render_metrics(&d.config_path),
     )
 }
