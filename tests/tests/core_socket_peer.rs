@@ -56,7 +56,12 @@ fn another_users_connection_to_the_command_socket_is_refused() {
     )
     .unwrap();
     std::fs::set_permissions(&socket, std::fs::Permissions::from_mode(0o777)).unwrap();
-    let out = Command::new(reckon_tests::reckon_bin())
+    // The other user runs a copy it can reach (the build directory may sit
+    // under a directory only root can enter, as in CI's fresh clone).
+    let copy = dir.path().join("reckon");
+    std::fs::copy(reckon_tests::reckon_bin(), &copy).unwrap();
+    std::fs::set_permissions(&copy, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let out = Command::new(&copy)
         .current_dir(dir.path())
         .args(["--config", "other.toml", "status"])
         .env_remove("RECKON_CONFIG")

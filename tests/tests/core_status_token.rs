@@ -65,6 +65,14 @@ fn reckon(dir: &Path, config: &str, args: &[&str]) -> Output {
 
 struct Running(Child);
 
+impl Running {
+    fn hup(&self) {
+        let pid = self.0.id().to_string();
+        let sent = Command::new("kill").args(["-HUP", &pid]).status().unwrap();
+        assert!(sent.success());
+    }
+}
+
 impl Drop for Running {
     fn drop(&mut self) {
         let _ = self.0.kill();
@@ -207,12 +215,7 @@ fn status_and_metrics_need_the_token_healthz_does_not_and_a_sighup_changes_it() 
 
     // SIGHUP: a new token replaces the old one.
     write_key(dir.path(), NEW_TOKEN);
-    let pid = daemon.0.id().to_string();
-    assert!(Command::new("kill")
-        .args(["-HUP", &pid])
-        .status()
-        .unwrap()
-        .success());
+    daemon.hup();
     let swapped = reckon_tests::poll_until(Duration::from_secs(20), || {
         (get(port, "/status", Some(NEW_TOKEN)).0 == 200).then_some(())
     });
@@ -235,11 +238,7 @@ fn status_and_metrics_need_the_token_healthz_does_not_and_a_sighup_changes_it() 
         config_on("0.0.0.0", port, ""),
     )
     .unwrap();
-    assert!(Command::new("kill")
-        .args(["-HUP", &pid])
-        .status()
-        .unwrap()
-        .success());
+    daemon.hup();
     let warned = reckon_tests::poll_until(Duration::from_secs(20), || {
         let text = log();
         text.contains("status_token=removed").then_some(text)
