@@ -35,6 +35,12 @@ impl SecretRef {
         let t = v
             .as_table()
             .ok_or("expected a secret reference `{ secret = \"env:NAME\" }`")?;
+        if t.is_empty() {
+            return Err(
+                "the secret reference is empty: write `{ secret = \"env:NAME\" }` or `{ secret = \"file:PATH\" }`"
+                    .into(),
+            );
+        }
         if t.len() != 1 {
             let extra: Vec<&str> = t
                 .keys()

@@ -1199,6 +1199,16 @@ fn a_credential_after_env_is_not_echoed() {
     }
 }
 
+/// QA22 S8: `status_token = {}` was told to "remove" nothing.
+#[test]
+fn an_empty_secret_reference_says_what_to_write() {
+    let reference = toml::from_str::<toml::Value>("s = {}").unwrap();
+    assert_eq!(
+        SecretRef::from_toml(&reference["s"]).unwrap_err(),
+        "the secret reference is empty: write `{ secret = \"env:NAME\" }` or `{ secret = \"file:PATH\" }`"
+    );
+}
+
 /// QA-10 L2: a credential typed into a reference by mistake was echoed in
 /// the error (``secret reference `LITERAL…` must start with …``), and on
 /// SIGHUP into the daemon log. The error names the field, gives the length

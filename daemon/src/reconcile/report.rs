@@ -121,8 +121,10 @@ pub struct SummaryRow {
     /// Sum of network-reported commission (`commission_currency`); `None`
     /// when no claim of the row reported one (not "the network says 0").
     pub network_commission: Option<Decimal>,
-    /// Sum of Reckon's commission basis (program currency).
-    pub basis: Decimal,
+    /// Sum of Reckon's commission basis (program currency); `None` when no
+    /// claim of the row has one (a duplicate, refunded or no-order claim
+    /// earns on nothing: none, not 0.00, as in the listing; QA22 C-3).
+    pub basis: Option<Decimal>,
 }
 
 /// Money totals of one network's claims in one claim currency and
@@ -537,7 +539,7 @@ pub fn build_judged(
                 payable: 0,
                 claimed_amount: None,
                 network_commission: None,
-                basis: Decimal::ZERO,
+                basis: None,
             });
         row.claims += 1;
         row.payable += u64::from(d.payable);
@@ -548,7 +550,7 @@ pub fn build_judged(
             *row.network_commission.get_or_insert(Decimal::ZERO) += m.amount;
         }
         if let Some(m) = &d.basis {
-            row.basis += m.amount;
+            *row.basis.get_or_insert(Decimal::ZERO) += m.amount;
             if d.payable {
                 *payable_basis
                     .entry((d.claim.source.clone(), cur.clone(), commission_cur.clone()))
@@ -625,7 +627,7 @@ pub fn build_judged(
             r.network_commission = r
                 .network_commission
                 .map(|c| at_minor_scale(c, &r.commission_currency));
-            r.basis = at_minor_scale(r.basis, currency);
+            r.basis = r.basis.map(|b| at_minor_scale(b, currency));
             r
         })
         .collect();
@@ -700,9 +702,13 @@ fn money_totals(
         t.payable += r.payable;
         add(&mut t.claimed_amount, r.claimed_amount);
         add(&mut t.network_commission, r.network_commission);
-        t.basis += r.basis;
+        // A row without a basis adds 0 at the currency's scale (`0.00`).
+        let basis = r
+            .basis
+            .unwrap_or_else(|| plugin_api::currency::at_minor_scale(Decimal::ZERO, currency));
+        t.basis += basis;
         program.payable += r.payable;
-        program.basis += r.basis;
+        program.basis += basis;
     }
     for t in by_network.values() {
         program.payable_basis += t.payable_basis;
@@ -800,8 +806,8 @@ fn summary_cells(report: &Report, r: &SummaryRow, guard: bool) -> [String; 15] {
         r.network_commission
             .map(|_| r.commission_currency.clone())
             .unwrap_or_default(),
-        r.basis.to_string(),
-        report.currency.clone(),
+        r.basis.map(|b| b.to_string()).unwrap_or_default(),
+        r.basis.map(|_| report.currency.clone()).unwrap_or_default(),
         report.as_of.map(rfc3339).unwrap_or_default(),
         report.timezone.clone(),
         report.judged_at.map(rfc3339).unwrap_or_default(),
@@ -1512,8 +1518,9 @@ mod payable_tests {
                 (&s.network, &s.currency, &s.commission_currency)
                     == (&n.network, &n.currency, &n.commission_currency)
             });
-            let (claims, basis) =
-                rows.fold((0, Decimal::ZERO), |(c, b), s| (c + s.claims, b + s.basis));
+            let (claims, basis) = rows.fold((0, Decimal::ZERO), |(c, b), s| {
+                (c + s.claims, b + s.basis.unwrap_or_default())
+            });
             assert_eq!((claims, basis), (n.claims, n.basis), "{}", n.network);
         }
         // The HTML has a totals table, ending with the program's.

@@ -1085,11 +1085,18 @@ fn authenticate(
             .find(|(k, _)| k.eq_ignore_ascii_case(name))
             .map(|(_, v)| v.as_str())
     };
-    // The credential and where it came from (for messages).
+    // The credential and where it came from (for messages). An empty one
+    // is missing (401), not wrong (QA22 S8: `token=` got 403).
     let credential = |header_name: &str, param_name: &str| {
+        let given = |v: &&str| !v.trim().is_empty();
         header(headers, header_name)
+            .filter(given)
             .map(|v| (v, format!("header `{header_name}`")))
-            .or_else(|| param(param_name).map(|v| (v, format!("parameter `{param_name}`"))))
+            .or_else(|| {
+                param(param_name)
+                    .filter(given)
+                    .map(|v| (v, format!("parameter `{param_name}`")))
+            })
     };
     match cfg.auth {
         PostbackAuth::Token => {
@@ -2018,6 +2025,25 @@ mod tests {
         assert!(matches!(
             authenticate(&c, "s3cret", &h, q, b"", &params(q)),
             Err(AuthFailure::Missing(m)) if m == "missing signature: send header `x-signature` or parameter `signature` (hex HMAC-SHA256)"
+        ));
+    }
+
+    /// QA22 S8: an empty token (`token=`, or an empty header) is missing
+    /// (401), not wrong (403).
+    #[test]
+    fn an_empty_token_is_missing_not_wrong() {
+        let c = cfg();
+        let q = "tid=1&affid=p&amount=3&token=";
+        let mut h = HeaderMap::new();
+        h.insert("x-postback-token", " ".parse().unwrap());
+        assert!(matches!(
+            authenticate(&c, "s3cret", &h, q, b"", &params(q)),
+            Err(AuthFailure::Missing(m)) if m.starts_with("missing token")
+        ));
+        let q = "tid=1&affid=p&amount=3&token=x";
+        assert!(matches!(
+            authenticate(&c, "s3cret", &h, q, b"", &params(q)),
+            Err(AuthFailure::Wrong(_))
         ));
     }
 
