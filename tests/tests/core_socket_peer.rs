@@ -44,9 +44,12 @@ fn another_users_connection_to_the_command_socket_is_refused() {
         .spawn()
         .unwrap();
     let socket = dir.path().join("data/reckon.sock");
+    // Logged once the socket is bound and made owner-only (its file
+    // exists a moment earlier, and the daemon's chmod would undo ours).
     let up = reckon_tests::poll_until(Duration::from_secs(20), || {
         assert!(daemon.try_wait().unwrap().is_none(), "reckon run exited");
-        socket.exists().then_some(())
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        text.contains("command socket ready").then_some(())
     });
     assert!(up.is_some(), "no command socket");
     // What a permissive umask left for a moment: a socket others may use.
@@ -73,6 +76,16 @@ fn another_users_connection_to_the_command_socket_is_refused() {
     assert!(
         !stdout.contains("reckon daemon: up since"),
         "served: {stdout}"
+    );
+    // Told why, with a failing exit status (QA23 N1: some refused
+    // clients exited 0 silently).
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_ne!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "error: only the user the daemon runs as (or root) may run commands through its socket; this client runs as uid {NOBODY}"
+        )),
+        "{stderr}"
     );
     let refused = reckon_tests::poll_until(Duration::from_secs(20), || {
         let text = std::fs::read_to_string(&log).unwrap_or_default();

@@ -154,6 +154,12 @@ fn status_and_metrics_need_the_token_healthz_does_not_and_a_sighup_changes_it() 
         answer.starts_with("HTTP/1.1 401") && answer.contains("send one `Authorization` header"),
         "{answer}"
     );
+    // Counted as a wrong token, not a missing one (QA23 N3).
+    let (_, metrics) = get(port, "/metrics", Some(TOKEN));
+    assert!(
+        metrics.contains("reckon_status_auth_failures_total{reason=\"wrong\"} 3"),
+        "{metrics}"
+    );
 
     // `reckon status` sends the config's token.
     let out = reckon(dir.path(), "reckon.toml", &["status", "--json"]);

@@ -202,7 +202,13 @@ pub fn exchange(
 ) -> anyhow::Result<u8> {
     let mut line = serde_json::to_vec(request)?;
     line.push(b'\n');
-    stream.write_all(&line)?;
+    // Not an `io::Error`: a closed socket here is the daemon's doing, not
+    // a closed stdout, which commands end quietly on (QA23 N1).
+    stream.write_all(&line).map_err(|e| {
+        anyhow::anyhow!(
+            "the daemon closed its command socket before it read the command ({e}); see its log"
+        )
+    })?;
     // The write side stays open: its end tells the daemon this process is
     // gone (Ctrl-C), which stops a sync after its page.
     let mut stream = std::io::BufReader::new(stream);
@@ -267,11 +273,14 @@ pub fn serve(
                 accepted = listener.accept() => match accepted {
                     Ok((conn, _)) => {
                         errors.succeeded();
-                        if let Some(uid) = foreign_peer(&conn) {
+                        // Another user's client is told why, after its
+                        // request is read (QA23 N1: closed at once, its
+                        // write could fail as a closed pipe and exit 0).
+                        let refused = foreign_peer(&conn).map(|uid| {
                             foreign.refused(uid);
-                            continue;
-                        }
-                        running.spawn(handle(conn, daemon.clone()));
+                            format!("error: only the user the daemon runs as (or root) may run commands through its socket; this client runs as uid {uid}: run the command as that user\n")
+                        });
+                        running.spawn(handle(conn, daemon.clone(), refused));
                     }
                     Err(e) => tokio::select! {
                         _ = errors.failed(&e) => {}
@@ -357,7 +366,7 @@ type Frame = (u8, Vec<u8>);
 /// as it is written. The client keeps its side open until the answer
 /// ends, so end of input means it went away (Ctrl-C), which stops a sync
 /// after its current page.
-async fn handle(conn: tokio::net::UnixStream, daemon: Arc<Daemon>) {
+async fn handle(conn: tokio::net::UnixStream, daemon: Arc<Daemon>, refused: Option<String>) {
     use tokio::io::{AsyncBufReadExt as _, AsyncReadExt as _, AsyncWriteExt as _};
     let (read, mut write) = conn.into_split();
     let mut read = tokio::io::BufReader::new(read);
@@ -384,8 +393,9 @@ async fn handle(conn: tokio::net::UnixStream, daemon: Arc<Daemon>) {
         })
     };
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Frame>(16);
-    let parsed = got
-        .map_err(|e| format!("error: unreadable request: {e}\n"))
+    let parsed = refused
+        .map_or(Ok(()), Err)
+        .and(got.map_err(|e| format!("error: unreadable request: {e}\n")))
         .and_then(|_| {
             serde_json::from_str::<Request>(&line)
                 .map_err(|e| format!("error: unreadable request: {e}\n"))

@@ -56,6 +56,13 @@ impl SecretRef {
                     .join(", ")
             ));
         }
+        if !t.contains_key("secret") {
+            let keys: Vec<String> = t.keys().map(|k| format!("`{k}`")).collect();
+            return Err(format!(
+                "a secret reference needs the key `secret` (`{{ secret = \"env:NAME\" }}` or `{{ secret = \"file:PATH\" }}`), not {}",
+                keys.join(", ")
+            ));
+        }
         let s = t
             .get("secret")
             .and_then(toml::Value::as_str)

@@ -1207,6 +1207,12 @@ fn an_empty_secret_reference_says_what_to_write() {
         SecretRef::from_toml(&reference["s"]).unwrap_err(),
         "the secret reference is empty: write `{ secret = \"env:NAME\" }` or `{ secret = \"file:PATH\" }`"
     );
+    // QA23 N5: another key instead of `secret`.
+    let reference = toml::from_str::<toml::Value>("s = { x = 1 }").unwrap();
+    assert_eq!(
+        SecretRef::from_toml(&reference["s"]).unwrap_err(),
+        "a secret reference needs the key `secret` (`{ secret = \"env:NAME\" }` or `{ secret = \"file:PATH\" }`), not `x`"
+    );
 }
 
 /// QA-10 L2: a credential typed into a reference by mistake was echoed in

@@ -176,7 +176,7 @@ impl ConfigTracker {
         );
         if let Some(differs) = s.file_differs {
             out.push_str(&format!(
-                "# HELP reckon_config_file_differs 1 if the config file differs from the config the daemon runs (a rejected reload, or an edit not reloaded yet).\n\
+                "# HELP reckon_config_file_differs 1 if the config file's text differs from the config the daemon runs (a reload rejected for the text, or an edit not reloaded yet; not a reload rejected only for a secret's value).\n\
                  # TYPE reckon_config_file_differs gauge\n\
                  reckon_config_file_differs {}\n",
                 u8::from(differs)

@@ -143,11 +143,12 @@ async fn require_status_token(
         None if headers.iter().count() > 1 => "send one `Authorization` header, not several\n",
         None => "this daemon's /status and /metrics need `Authorization: Bearer <token>`, the token of `[daemon] status_token`\n",
     };
-    let reason = usize::from(given.is_some());
+    // Several headers: a token was sent, so not "missing" (QA23 N3).
+    let reason = usize::from(given.is_some() || headers.iter().count() > 1);
     STATUS_AUTH_FAILURES[reason].fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     tracing::debug!(
         path = %request.uri().path(),
-        reason = if given.is_some() { "wrong" } else { "missing" },
+        reason = ["missing", "wrong"][reason],
         "status token refused"
     );
     (

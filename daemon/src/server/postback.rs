@@ -1098,6 +1098,39 @@ fn authenticate(
                     .map(|v| (v, format!("parameter `{param_name}`")))
             })
     };
+    // Every non-empty value sent for a credential, headers and parameters
+    // alike: several different ones are refused, as no reading of them is
+    // the sender's (QA23 N4: the first one decided, so a proxy's appended
+    // header or a second `token=` could be ignored or pass).
+    let several = |what: &str, header_name: &str, param_name: &str| {
+        let mut values: Vec<&str> = headers
+            .get_all(header_name)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .chain(
+                params
+                    .iter()
+                    .filter(|(k, _)| k.eq_ignore_ascii_case(param_name))
+                    .map(|(_, v)| v.as_str()),
+            )
+            .filter(|v| !v.trim().is_empty())
+            .collect();
+        values.sort_unstable();
+        values.dedup();
+        (values.len() > 1).then(|| {
+            AuthFailure::Wrong(format!(
+                "the {what} was sent {} times with different values (header `{header_name}`, parameter `{param_name}`): send it once",
+                values.len()
+            ))
+        })
+    };
+    let (what, header_name, param_name) = match cfg.auth {
+        PostbackAuth::Token => ("token", &cfg.token_header, &cfg.token_param),
+        PostbackAuth::Hmac => ("signature", &cfg.signature_header, &cfg.signature_param),
+    };
+    if let Some(refused) = several(what, header_name, param_name) {
+        return Err(refused);
+    }
     match cfg.auth {
         PostbackAuth::Token => {
             let (given, from) =
@@ -2045,6 +2078,35 @@ mod tests {
             authenticate(&c, "s3cret", &h, q, b"", &params(q)),
             Err(AuthFailure::Wrong(_))
         ));
+    }
+
+    /// QA23 N4: the first of several tokens decided (`token=right&token=x`
+    /// passed, so did a right header with a wrong `token=`). Different
+    /// values are refused; the same one sent twice passes.
+    #[test]
+    fn a_token_sent_twice_with_different_values_is_refused() {
+        let c = cfg();
+        let none = HeaderMap::new();
+        let q = "tid=1&affid=p&amount=3&token=s3cret&token=x";
+        assert!(matches!(
+            authenticate(&c, "s3cret", &none, q, b"", &params(q)),
+            Err(AuthFailure::Wrong(m)) if m == "the token was sent 2 times with different values (header `x-postback-token`, parameter `token`): send it once"
+        ));
+        let mut h = HeaderMap::new();
+        h.insert("x-postback-token", "s3cret".parse().unwrap());
+        let q = "tid=1&affid=p&amount=3&token=x";
+        assert!(matches!(
+            authenticate(&c, "s3cret", &h, q, b"", &params(q)),
+            Err(AuthFailure::Wrong(_))
+        ));
+        h.append("x-postback-token", "x".parse().unwrap());
+        let q = "tid=1&affid=p&amount=3";
+        assert!(matches!(
+            authenticate(&c, "s3cret", &h, q, b"", &params(q)),
+            Err(AuthFailure::Wrong(_))
+        ));
+        let q = "tid=1&affid=p&amount=3&token=s3cret&token=s3cret";
+        assert!(authenticate(&c, "s3cret", &none, q, b"", &params(q)).is_ok());
     }
 
     #[test]
