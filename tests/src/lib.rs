@@ -85,6 +85,53 @@ pub fn poll_until<T>(deadline: std::time::Duration, mut f: impl FnMut() -> Optio
     }
 }
 
+/// `reckon --config reckon.toml run` in `dir`, its stderr in `dir/run.log`,
+/// stopped (killed) when dropped, so a failing test leaves no daemon
+/// behind.
+#[derive(Debug)]
+pub struct RunningDaemon(std::process::Child);
+
+impl RunningDaemon {
+    /// Starts the daemon of `dir/reckon.toml` (`RUST_LOG` unset: info).
+    pub fn start(dir: &Path) -> RunningDaemon {
+        let log = std::fs::File::create(dir.join("run.log")).expect("create run.log");
+        let child = std::process::Command::new(reckon_bin())
+            .current_dir(dir)
+            .args(["--config", "reckon.toml", "run"])
+            .env_remove("RUST_LOG")
+            .stdout(std::process::Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("start reckon run");
+        RunningDaemon(child)
+    }
+
+    /// Panics if the daemon has exited (for polls waiting on it).
+    pub fn assert_running(&mut self) {
+        assert!(
+            self.0.try_wait().expect("wait").is_none(),
+            "reckon run exited"
+        );
+    }
+
+    /// Sends SIGHUP (reload the config).
+    pub fn hup(&self) {
+        let pid = self.0.id().to_string();
+        let sent = std::process::Command::new("kill")
+            .args(["-HUP", &pid])
+            .status()
+            .expect("run kill");
+        assert!(sent.success());
+    }
+}
+
+impl Drop for RunningDaemon {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// A free loopback port (bound, then released): for a daemon's `listen`,
 /// or a port nothing listens on.
 pub fn free_port() -> u16 {

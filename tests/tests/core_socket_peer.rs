@@ -6,7 +6,7 @@
 
 use std::os::unix::fs::PermissionsExt as _;
 use std::os::unix::process::CommandExt as _;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 const NOBODY: u32 = 65534;
@@ -35,21 +35,12 @@ fn another_users_connection_to_the_command_socket_is_refused() {
     )
     .unwrap();
     let log = dir.path().join("run.log");
-    let mut daemon = Running(
-        Command::new(reckon_tests::reckon_bin())
-            .current_dir(dir.path())
-            .args(["--config", "reckon.toml", "run"])
-            .env_remove("RUST_LOG")
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .unwrap(),
-    );
+    let mut daemon = reckon_tests::RunningDaemon::start(dir.path());
     let socket = dir.path().join("data/reckon.sock");
     // Logged once the socket is bound and made owner-only (its file
     // exists a moment earlier, and the daemon's chmod would undo ours).
     let up = reckon_tests::poll_until(Duration::from_secs(20), || {
-        assert!(daemon.0.try_wait().unwrap().is_none(), "reckon run exited");
+        daemon.assert_running();
         let text = std::fs::read_to_string(&log).unwrap_or_default();
         text.contains("command socket ready").then_some(())
     });
@@ -110,14 +101,4 @@ fn another_users_connection_to_the_command_socket_is_refused() {
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("reckon daemon: up since"), "{stdout}");
-}
-
-/// The daemon, stopped when the test ends, passed or not.
-struct Running(std::process::Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }

@@ -5,7 +5,7 @@
 
 use std::io::{Read as _, Write as _};
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::time::Duration;
 
 const TOKEN: &str = "4f1c9a7e2b6d8035c1e4a9f7b2d6e8a1";
@@ -63,23 +63,6 @@ fn reckon(dir: &Path, config: &str, args: &[&str]) -> Output {
         .unwrap()
 }
 
-struct Running(Child);
-
-impl Running {
-    fn hup(&self) {
-        let pid = self.0.id().to_string();
-        let sent = Command::new("kill").args(["-HUP", &pid]).status().unwrap();
-        assert!(sent.success());
-    }
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 #[test]
 fn status_and_metrics_need_the_token_healthz_does_not_and_a_sighup_changes_it() {
     let dir = tempfile::tempdir().unwrap();
@@ -101,18 +84,9 @@ fn status_and_metrics_need_the_token_healthz_does_not_and_a_sighup_changes_it() 
         "{out}"
     );
 
-    let mut daemon = Running(
-        Command::new(reckon_tests::reckon_bin())
-            .current_dir(dir.path())
-            .args(["--config", "reckon.toml", "run"])
-            .env_remove("RUST_LOG")
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(dir.path().join("run.log")).unwrap())
-            .spawn()
-            .unwrap(),
-    );
+    let mut daemon = reckon_tests::RunningDaemon::start(dir.path());
     let up = reckon_tests::poll_until(Duration::from_secs(20), || {
-        assert!(daemon.0.try_wait().unwrap().is_none(), "reckon run exited");
+        daemon.assert_running();
         reckon_tests::http_get(port, "/healthz").map(|(code, _)| code)
     });
     assert_eq!(up, Some(200), "/healthz needs no token");

@@ -15,6 +15,21 @@ fn reckon(config: &std::path::Path, args: &[&str]) -> std::process::Output {
         .expect("run reckon")
 }
 
+/// `reckon statements generate --program shop --period <period>`.
+fn generate(config: &std::path::Path, period: &str) -> std::process::Output {
+    reckon(
+        config,
+        &[
+            "statements",
+            "generate",
+            "--program",
+            "shop",
+            "--period",
+            period,
+        ],
+    )
+}
+
 use reckon_tests::PAYOUT_CONFIG as CONFIG;
 
 #[test]
@@ -57,17 +72,7 @@ fn statements_commands_generate_finalize_show_verify() {
 
     // An earlier period is refused before the program is reconciled
     // (QA21: it reconciled first, and said so after the error).
-    let out = reckon(
-        &config,
-        &[
-            "statements",
-            "generate",
-            "--program",
-            "shop",
-            "--period",
-            "2026-09",
-        ],
-    );
+    let out = generate(&config, "2026-09");
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -141,33 +146,13 @@ fn finalize_refuses_a_period_not_begun_and_needs_early_for_the_running_one() {
     );
     assert!(!tmp.path().join("out/statements/shop/2999-01").exists());
     // Nor may drafts of it be generated: they would hold every unpaid claim.
-    let out = reckon(
-        &config,
-        &[
-            "statements",
-            "generate",
-            "--program",
-            "shop",
-            "--period",
-            "2999-01",
-        ],
-    );
+    let out = generate(&config, "2999-01");
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("period 2999-01 starts on 2999-01-01"), "{err}");
     assert!(!tmp.path().join("out/statements/shop/2999-01").exists());
     // A malformed period is refused before anything is reconciled.
-    let out = reckon(
-        &config,
-        &[
-            "statements",
-            "generate",
-            "--program",
-            "shop",
-            "--period",
-            "2026-9",
-        ],
-    );
+    let out = generate(&config, "2026-9");
     assert!(!out.status.success());
     assert!(!String::from_utf8_lossy(&out.stdout).contains("reconciled"));
 
@@ -281,17 +266,7 @@ fn an_unwritable_output_directory_is_named_once_with_the_os_error() {
     // under it. (`out` itself a file is refused by the config check.)
     std::fs::create_dir(tmp.path().join("out")).unwrap();
     std::fs::write(tmp.path().join("out/statements"), "not a directory\n").unwrap();
-    let out = reckon(
-        &config,
-        &[
-            "statements",
-            "generate",
-            "--program",
-            "shop",
-            "--period",
-            "2026-10",
-        ],
-    );
+    let out = generate(&config, "2026-10");
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("out/statements"), "{err}");
