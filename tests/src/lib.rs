@@ -85,50 +85,126 @@ pub fn poll_until<T>(deadline: std::time::Duration, mut f: impl FnMut() -> Optio
     }
 }
 
-/// `reckon --config reckon.toml run` in `dir`, its stderr in `dir/run.log`,
-/// stopped (killed) when dropped, so a failing test leaves no daemon
-/// behind.
+/// A long-running `reckon` (mostly `reckon run`) with its stderr in a log
+/// file, killed when dropped, so a failing test leaves no daemon behind.
 #[derive(Debug)]
-pub struct RunningDaemon(std::process::Child);
+pub struct RunningDaemon {
+    child: Option<std::process::Child>,
+    log: PathBuf,
+}
 
 impl RunningDaemon {
-    /// Starts the daemon of `dir/reckon.toml` (`RUST_LOG` unset: info).
+    /// `reckon --config reckon.toml run` in `dir`, its stderr in
+    /// `dir/run.log` (`RUST_LOG` unset: info).
     pub fn start(dir: &Path) -> RunningDaemon {
-        let log = std::fs::File::create(dir.join("run.log")).expect("create run.log");
-        let child = std::process::Command::new(reckon_bin())
+        let mut command = std::process::Command::new(reckon_bin());
+        command
             .current_dir(dir)
             .args(["--config", "reckon.toml", "run"])
-            .env_remove("RUST_LOG")
-            .stdout(std::process::Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("start reckon run");
-        RunningDaemon(child)
+            .env_remove("RECKON_CONFIG")
+            .env_remove("RUST_LOG");
+        RunningDaemon::spawn(&mut command, dir.join("run.log"))
     }
 
-    /// Panics if the daemon has exited (for polls waiting on it).
+    /// Spawns `command` (arguments and environment already set), stdout
+    /// discarded, stderr into a new file at `log`.
+    pub fn spawn(command: &mut std::process::Command, log: PathBuf) -> RunningDaemon {
+        let file = std::fs::File::create(&log).expect("create the daemon's log");
+        let child = command
+            .stdout(std::process::Stdio::null())
+            .stderr(file)
+            .spawn()
+            .expect("start reckon");
+        RunningDaemon {
+            child: Some(child),
+            log,
+        }
+    }
+
+    /// The log so far.
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Polls `ready` (on the log so far) for up to 20 s until it returns
+    /// `Some`; panics with the log if the daemon exits first or the time
+    /// runs out (`what`: what was awaited).
+    pub fn wait_until<T>(&mut self, what: &str, mut ready: impl FnMut(&str) -> Option<T>) -> T {
+        let got = poll_until(std::time::Duration::from_secs(20), || {
+            self.assert_running();
+            ready(&self.log_text())
+        });
+        got.unwrap_or_else(|| panic!("{what}: not seen within 20 s; log:\n{}", self.log_text()))
+    }
+
+    /// Waits until the log contains each of `needles`.
+    pub fn wait_for_log(&mut self, needles: &[&str]) {
+        let what = format!("reckon run logging {needles:?}");
+        self.wait_until(&what, |log| {
+            needles.iter().all(|n| log.contains(n)).then_some(())
+        });
+    }
+
+    /// Whether the process has exited.
+    pub fn exited(&mut self) -> bool {
+        self.child
+            .as_mut()
+            .is_none_or(|c| c.try_wait().expect("try_wait").is_some())
+    }
+
+    /// Panics, with the log, if the daemon has exited (for polls waiting
+    /// on it).
     pub fn assert_running(&mut self) {
         assert!(
-            self.0.try_wait().expect("wait").is_none(),
-            "reckon run exited"
+            !self.exited(),
+            "reckon exited early; log:\n{}",
+            self.log_text()
         );
+    }
+
+    /// Sends `sig` (`-HUP`, `-TERM`, …) with `kill`.
+    pub fn signal(&self, sig: &str) {
+        let pid = self.child.as_ref().expect("running").id().to_string();
+        let sent = std::process::Command::new("kill")
+            .args([sig, &pid])
+            .status()
+            .expect("run kill");
+        assert!(sent.success(), "kill {sig} {pid} failed");
     }
 
     /// Sends SIGHUP (reload the config).
     pub fn hup(&self) {
-        let pid = self.0.id().to_string();
-        let sent = std::process::Command::new("kill")
-            .args(["-HUP", &pid])
-            .status()
-            .expect("run kill");
-        assert!(sent.success());
+        self.signal("-HUP");
+    }
+
+    /// SIGKILL, then waits for the exit (a crash, for tests of what it
+    /// leaves behind).
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            c.kill().expect("kill reckon");
+            c.wait().expect("wait");
+        }
+    }
+
+    /// SIGTERM, then waits for the exit, which must be a success; the log.
+    pub fn stop(mut self) -> String {
+        self.signal("-TERM");
+        let status = self.child.take().expect("running").wait().expect("wait");
+        assert!(
+            status.success(),
+            "reckon exited with {status}; log:\n{}",
+            self.log_text()
+        );
+        self.log_text()
     }
 }
 
 impl Drop for RunningDaemon {
     fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
     }
 }
 

@@ -10,10 +10,11 @@
 //!   though /status and /metrics answer anyone. `config check` and `run`
 //!   now warn, naming the address and the exposure.
 
+use reckon_tests::RunningDaemon;
 use std::io::{Read as _, Write as _};
 use std::net::TcpStream;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 fn write_config(dir: &Path, listen: &str, extra: &str) {
@@ -35,29 +36,6 @@ fn reckon(dir: &Path) -> Command {
     c
 }
 
-/// `reckon run` in `dir`, its log in `dir/daemon.err`; killed on drop.
-struct Daemon(Child);
-
-impl Daemon {
-    fn start(dir: &Path) -> Daemon {
-        let log = std::fs::File::create(dir.join("daemon.err")).unwrap();
-        let child = reckon(dir)
-            .arg("run")
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .unwrap();
-        Daemon(child)
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 fn healthz(port: u16) -> Option<String> {
     reckon_tests::http_get(port, "/healthz")
         .filter(|(status, _)| *status == 200)
@@ -73,7 +51,7 @@ fn wait_healthy(port: u16) {
 /// `/healthz`. Fields drop in order: the daemon is killed before its
 /// directory goes.
 struct Running {
-    _daemon: Daemon,
+    _daemon: RunningDaemon,
     port: u16,
     dir: tempfile::TempDir,
 }
@@ -82,7 +60,7 @@ fn running(extra: &str) -> Running {
     let dir = tempfile::tempdir().unwrap();
     let port = reckon_tests::free_port();
     write_config(dir.path(), &format!("127.0.0.1:{port}"), extra);
-    let daemon = Daemon::start(dir.path());
+    let daemon = RunningDaemon::start(dir.path());
     wait_healthy(port);
     Running {
         _daemon: daemon,
@@ -190,7 +168,7 @@ fn connections_beyond_the_cap_wait_and_healthz_answers_once_others_close() {
         closed >= 1,
         "both idle connections were still open when a third was served (max_http_connections = 2)"
     );
-    let log = std::fs::read_to_string(daemon.dir.path().join("daemon.err")).unwrap();
+    let log = std::fs::read_to_string(daemon.dir.path().join("run.log")).unwrap();
     assert!(
         log.contains("all HTTP connections are in use"),
         "the full server was not logged: {log}"
@@ -216,10 +194,10 @@ fn a_listen_address_that_is_not_loopback_is_warned_about() {
         "{err}"
     );
 
-    let _daemon = Daemon::start(dir.path());
+    let _daemon = RunningDaemon::start(dir.path());
     wait_healthy(port);
     let logged = reckon_tests::poll_until(Duration::from_secs(10), || {
-        let log = std::fs::read_to_string(dir.path().join("daemon.err")).ok()?;
+        let log = std::fs::read_to_string(dir.path().join("run.log")).ok()?;
         log.lines()
             .any(|l| l.contains("WARN") && l.contains(&want))
             .then_some(())
@@ -227,7 +205,7 @@ fn a_listen_address_that_is_not_loopback_is_warned_about() {
     assert!(
         logged.is_some(),
         "no WARN: {}",
-        std::fs::read_to_string(dir.path().join("daemon.err")).unwrap()
+        std::fs::read_to_string(dir.path().join("run.log")).unwrap()
     );
 
     // On loopback: no warning.

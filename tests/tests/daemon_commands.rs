@@ -5,9 +5,10 @@
 
 use reckon::reconcile::synth::{generate, SynthSpec};
 use reckon::store::Store;
+use reckon_tests::RunningDaemon;
 use std::io::{BufRead as _, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
 const NOTE: &str = "note: the reckon daemon holds";
@@ -111,77 +112,26 @@ fn seed(dir: &Path) {
     reckon_tests::store_synth(&store, &data, spec.start);
 }
 
-struct Daemon {
-    config: PathBuf,
-    log: PathBuf,
-    child: Option<Child>,
-}
-
-impl Daemon {
-    fn start(config: &Path) -> Daemon {
-        let log = config.with_file_name(format!(
-            "run-{}.log",
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .as_nanos()
-        ));
-        let child = Command::new(reckon_tests::reckon_bin())
-            .arg("run")
-            .arg("--config")
-            .arg(config)
-            .env("RUST_LOG", "info")
-            .env("DC_SECRET", "not-used")
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .unwrap();
-        let mut d = Daemon {
-            config: config.to_path_buf(),
-            log,
-            child: Some(child),
-        };
-        let up = reckon_tests::poll_until(Duration::from_secs(20), || {
-            assert!(
-                d.child.as_mut().unwrap().try_wait().unwrap().is_none(),
-                "reckon run exited early: {}",
-                d.log_text()
-            );
-            d.log_text().contains("daemon started").then_some(())
-        });
-        assert!(up.is_some(), "reckon run did not start: {}", d.log_text());
-        d
-    }
-
-    fn log_text(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    fn signal(&self, sig: &str) {
-        let pid = self.child.as_ref().unwrap().id().to_string();
-        assert!(Command::new("kill")
-            .args([sig, &pid])
-            .status()
+/// `reckon run` on `config` (its log in a new file beside it), once it
+/// has logged `daemon started`.
+fn start_daemon(config: &Path) -> RunningDaemon {
+    let log = config.with_file_name(format!(
+        "run-{}.log",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
             .unwrap()
-            .success());
-    }
-
-    /// SIGTERM, then waits for the exit.
-    fn stop(mut self) -> String {
-        self.signal("-TERM");
-        let status = self.child.take().unwrap().wait().unwrap();
-        assert!(status.success(), "{}", self.log_text());
-        self.log_text()
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
+            .as_nanos()
+    ));
+    let mut command = Command::new(reckon_tests::reckon_bin());
+    command
+        .arg("run")
+        .arg("--config")
+        .arg(config)
+        .env("RUST_LOG", "info")
+        .env("DC_SECRET", "not-used");
+    let mut d = RunningDaemon::spawn(&mut command, log);
+    d.wait_for_log(&["daemon started"]);
+    d
 }
 
 fn reckon_in(cwd: &Path, config: &Path, args: &[&str]) -> Output {
@@ -210,7 +160,7 @@ fn finance_commands_run_in_the_daemon_with_the_outputs_of_a_stopped_one() {
     let period = ["--program", "shop-us", "--period", "2026-08"];
     let reckon = |args: &[&str]| reckon_in(&elsewhere, &config, args);
 
-    let daemon = Daemon::start(&config);
+    let daemon = start_daemon(&config);
     let socket = root.join("data/reckon.sock");
     use std::os::unix::fs::PermissionsExt as _;
     let mode = std::fs::metadata(&socket).unwrap().permissions().mode();
@@ -408,9 +358,8 @@ fn a_socket_left_by_a_killed_daemon_is_ignored_and_replaced() {
     seed(root);
     let socket = root.join("data/reckon.sock");
 
-    let mut daemon = Daemon::start(&config);
-    daemon.signal("-KILL");
-    let _ = daemon.child.take().unwrap().wait();
+    let mut daemon = start_daemon(&config);
+    daemon.kill();
     assert!(socket.exists(), "kill -9 leaves the socket file");
 
     // Nobody answers: the command opens the store itself.
@@ -419,7 +368,7 @@ fn a_socket_left_by_a_killed_daemon_is_ignored_and_replaced() {
     assert!(!text(&out.stderr).contains(NOTE), "{}", text(&out.stderr));
 
     // A new daemon replaces the stale socket and answers on it.
-    let daemon = Daemon::start(&daemon.config);
+    let daemon = start_daemon(&config);
     let out = reckon_in(root, &config, &["reconcile"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(text(&out.stderr).contains(NOTE), "{}", text(&out.stderr));
@@ -439,7 +388,7 @@ fn a_postback_claim_is_judged_without_waiting_for_a_sync() {
     let port = reckon_tests::free_port();
     std::fs::write(&config, config_text(port)).unwrap();
     seed(root);
-    let daemon = Daemon::start(&config);
+    let daemon = start_daemon(&config);
     // Judge the seeded month first, so the postback's run is incremental.
     assert!(reckon_in(root, &config, &["reconcile"]).status.success());
 
@@ -548,7 +497,7 @@ fn a_backfill_runs_in_the_daemon_with_its_secrets_and_shows_as_the_last_run() {
     let api = ExampleApi::new(ExampleData::generate(3, 45, from, to), "not-used");
     let server = reckon_tests::fakes::server::FakeServer::start(router(api.clone()));
     let config = example_config(root, &server.base_url);
-    let daemon = Daemon::start(&config);
+    let daemon = start_daemon(&config);
     let (from, to) = (from.to_string(), to.to_string());
     let backfill = ["sync", "examplenet", "--from", &from, "--to", &to];
 
@@ -679,7 +628,7 @@ fn a_backfill_whose_client_goes_away_stops_and_frees_its_connector() {
     api.faults.retry_after_secs.store(600, Ordering::SeqCst);
     let server = reckon_tests::fakes::server::FakeServer::start(router(api.clone()));
     let config = example_config(root, &server.base_url);
-    let daemon = Daemon::start(&config);
+    let daemon = start_daemon(&config);
     let day = day.to_string();
     let backfill = ["sync", "examplenet", "--from", &day, "--to", &day];
 
@@ -774,7 +723,7 @@ fn a_data_dir_too_deep_for_a_socket_address_still_gets_its_commands_run() {
         ),
     )
     .unwrap();
-    let daemon = Daemon::start(&config);
+    let daemon = start_daemon(&config);
     assert!(root.join(&deep).join("reckon.sock").exists());
     let out = reckon_in(root, &config, &["records", "export", "--kind", "orders"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
@@ -796,7 +745,7 @@ fn a_garbage_request_or_a_silent_client_does_not_disturb_the_daemon() {
         ),
     )
     .unwrap();
-    let daemon = Daemon::start(&config);
+    let daemon = start_daemon(&config);
     let socket = root.join("data/reckon.sock");
     // A client that connects and goes away without a word.
     drop(std::os::unix::net::UnixStream::connect(&socket).unwrap());

@@ -8,9 +8,9 @@
 
 use reckon::reconcile::synth::{generate, SynthSpec};
 use reckon::store::Store;
+use reckon_tests::RunningDaemon;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::time::Duration;
+use std::process::{Command, Output};
 
 /// Programs `shop-us` (claims of three example-plugin connectors, 10 % in
 /// USD) and its orders from a file drop; the daemon listens on `port`.
@@ -226,66 +226,19 @@ fn config_check_reports_each_change_a_finalised_period_settled() {
     assert_eq!(code, 0, "{out}{err}");
 }
 
-struct Daemon {
-    log: PathBuf,
-    child: Option<Child>,
-}
-
-impl Daemon {
-    fn start(config: &Path) -> Daemon {
-        let log = config.with_file_name("run.log");
-        let child = Command::new(reckon_tests::reckon_bin())
-            .arg("run")
-            .arg("--config")
-            .arg(config)
-            .env("RUST_LOG", "info")
-            .env("SETTLED_TEST_KEY", "k")
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .unwrap();
-        let mut d = Daemon {
-            log,
-            child: Some(child),
-        };
-        let up = reckon_tests::poll_until(Duration::from_secs(20), || {
-            assert!(
-                d.child.as_mut().unwrap().try_wait().unwrap().is_none(),
-                "reckon run exited early: {}",
-                d.log_text()
-            );
-            let log = d.log_text();
-            (log.contains("daemon started") && log.contains("command socket ready")).then_some(())
-        });
-        assert!(up.is_some(), "reckon run did not start: {}", d.log_text());
-        d
-    }
-
-    fn log_text(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    /// SIGTERM, then waits for the exit; the log.
-    fn stop(mut self) -> String {
-        let pid = self.child.as_ref().unwrap().id().to_string();
-        assert!(Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .unwrap()
-            .success());
-        let status = self.child.take().unwrap().wait().unwrap();
-        assert!(status.success(), "{}", self.log_text());
-        self.log_text()
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
+/// `reckon run` on `config` (its log in `run.log` beside it), once its
+/// command socket is ready.
+fn start_daemon(config: &Path) -> RunningDaemon {
+    let mut command = Command::new(reckon_tests::reckon_bin());
+    command
+        .arg("run")
+        .arg("--config")
+        .arg(config)
+        .env("RUST_LOG", "info")
+        .env("SETTLED_TEST_KEY", "k");
+    let mut d = RunningDaemon::spawn(&mut command, config.with_file_name("run.log"));
+    d.wait_for_log(&["daemon started", "command socket ready"]);
+    d
 }
 
 /// With `reckon run` holding the store, the daemon runs the settled checks
@@ -296,7 +249,7 @@ fn config_check_has_the_daemon_holding_the_store_run_the_settled_checks() {
     let (dir, config) = setup();
     finalise_august(dir.path(), &config);
     let original = std::fs::read_to_string(&config).unwrap();
-    let daemon = Daemon::start(&config);
+    let daemon = start_daemon(&config);
 
     let (code, out, err) = check(&config);
     assert_eq!(code, 0, "{out}{err}");

@@ -4,8 +4,9 @@
 //! secret cannot be resolved, keeping the old endpoints; `reckon run` refuses
 //! to start with such a config, with the same errors as `reckon config check`.
 
+use reckon_tests::RunningDaemon;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 const UNSET: &str = "RECKON_TEST_PB_RELOAD_NEVER_SET";
@@ -14,12 +15,13 @@ fn status_of(port: u16, path: &str) -> Option<u16> {
     reckon_tests::http_get(port, path).map(|(s, _)| s)
 }
 
+/// A daemon in its own directory, listening on `port`. Fields drop in
+/// order: the process is killed before its directory goes.
 struct Daemon {
+    process: RunningDaemon,
     dir: tempfile::TempDir,
     config: PathBuf,
-    log: PathBuf,
     port: u16,
-    child: Option<Child>,
 }
 
 impl Daemon {
@@ -35,49 +37,33 @@ impl Daemon {
         let dir = tempfile::tempdir().unwrap();
         let port = reckon_tests::free_port();
         let config = dir.path().join("reckon.toml");
-        let log = dir.path().join("run.log");
         reckon_tests::install_plugins(&dir.path().join("plugins"), &["example", "orders"]);
         std::fs::write(&config, Self::config_text(port, postbacks)).unwrap();
-        let child = Command::new(reckon_tests::reckon_bin())
+        let mut command = Command::new(reckon_tests::reckon_bin());
+        command
             .arg("run")
             .arg("--config")
             .arg(&config)
             .env("RUST_LOG", "info")
-            .env_remove(UNSET)
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .unwrap();
-        let mut d = Daemon {
+            .env_remove(UNSET);
+        let mut process = RunningDaemon::spawn(&mut command, dir.path().join("run.log"));
+        process.wait_until("reckon run answering /healthz", |_| {
+            status_of(port, "/healthz").filter(|s| *s == 200)
+        });
+        Daemon {
+            process,
             dir,
             config,
-            log,
             port,
-            child: Some(child),
-        };
-        let up = reckon_tests::poll_until(Duration::from_secs(20), || {
-            assert!(
-                d.child.as_mut().unwrap().try_wait().unwrap().is_none(),
-                "reckon run exited early: {}",
-                d.log_text()
-            );
-            status_of(port, "/healthz")
-        });
-        assert_eq!(up, Some(200), "reckon run did not start listening");
-        d
+        }
     }
 
     fn log_text(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
+        self.process.log_text()
     }
 
     fn hup(&self) {
-        let pid = self.child.as_ref().unwrap().id().to_string();
-        assert!(Command::new("kill")
-            .args(["-HUP", &pid])
-            .status()
-            .unwrap()
-            .success());
+        self.process.hup();
     }
 
     /// Waits until the log has `n` lines containing `needle`.
@@ -101,15 +87,6 @@ impl Daemon {
 
     fn path(&self, name: &str) -> PathBuf {
         self.dir.path().join(name)
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
     }
 }
 

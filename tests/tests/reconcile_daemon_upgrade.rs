@@ -7,9 +7,10 @@
 
 use reckon::reconcile::synth::{generate, SynthSpec};
 use reckon::store::Store;
+use reckon_tests::RunningDaemon;
 use serde_json::Value;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::path::Path;
+use std::process::{Command, Output};
 use std::time::Duration;
 
 /// Program `shop-us`: claims of three example-plugin connectors (disabled:
@@ -77,76 +78,28 @@ fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
 
-struct Daemon {
-    log: PathBuf,
-    child: Option<Child>,
+/// `reckon run`, logging JSON lines into `run.log` beside the config.
+fn start_daemon(config: &Path) -> RunningDaemon {
+    let mut command = Command::new(reckon_tests::reckon_bin());
+    command
+        .args(["--log-format", "json", "run", "--config"])
+        .arg(config)
+        // The hooks' ends (debug) mark which hook ran what.
+        .env("RUST_LOG", "info,reckon::schedule::hooks=debug")
+        .env("UPGRADE_TEST_KEY", "k")
+        // The 2-second schedule the test switches to.
+        .env("RECKON_ALLOW_SUB_MINUTE_SCHEDULES", "1")
+        .env_remove("RECKON_CONFIG");
+    RunningDaemon::spawn(&mut command, config.with_file_name("run.log"))
 }
 
-impl Daemon {
-    /// `reckon run`, logging JSON lines into `run.log` beside the config.
-    fn start(config: &Path) -> Daemon {
-        let log = config.with_file_name("run.log");
-        let child = Command::new(reckon_tests::reckon_bin())
-            .args(["--log-format", "json", "run", "--config"])
-            .arg(config)
-            // The hooks' ends (debug) mark which hook ran what.
-            .env("RUST_LOG", "info,reckon::schedule::hooks=debug")
-            .env("UPGRADE_TEST_KEY", "k")
-            // The 2-second schedule the test switches to.
-            .env("RECKON_ALLOW_SUB_MINUTE_SCHEDULES", "1")
-            .env_remove("RECKON_CONFIG")
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).expect("log file"))
-            .spawn()
-            .expect("start reckon run");
-        Daemon {
-            log,
-            child: Some(child),
-        }
-    }
-
-    fn log_text(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    /// The log's events, in order.
-    fn events(&self) -> Vec<Value> {
-        self.log_text()
-            .lines()
-            .filter_map(|l| serde_json::from_str(l).ok())
-            .collect()
-    }
-
-    fn signal(&self, sig: &str) {
-        let pid = self.child.as_ref().expect("running").id().to_string();
-        assert!(Command::new("kill")
-            .args([sig, &pid])
-            .status()
-            .expect("kill")
-            .success());
-    }
-
-    /// SIGTERM, then waits for the exit.
-    fn stop(mut self) {
-        self.signal("-TERM");
-        let status = self.child.take().expect("running").wait().expect("wait");
-        assert!(status.success(), "{}", self.log_text());
-    }
-
-    fn exited(&mut self) -> bool {
-        self.child
-            .as_mut()
-            .is_some_and(|c| c.try_wait().expect("try_wait").is_some())
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
+/// The daemon's log events, in order.
+fn events(daemon: &RunningDaemon) -> Vec<Value> {
+    daemon
+        .log_text()
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect()
 }
 
 fn status(port: u16) -> Option<Value> {
@@ -208,7 +161,7 @@ fn the_daemon_reconciles_an_upgraded_program_before_drafts_and_kpis_and_status_s
         assert!(reckon::reconcile::needs_run(&store, program, &fx).expect("state"));
     }
 
-    let mut daemon = Daemon::start(&config);
+    let mut daemon = start_daemon(&config);
     let before = reckon_tests::poll_until(Duration::from_secs(30), || {
         assert!(!daemon.exited(), "reckon run exited: {}", daemon.log_text());
         status(port)
@@ -249,7 +202,7 @@ fn the_daemon_reconciles_an_upgraded_program_before_drafts_and_kpis_and_status_s
             .as_array()?
             .iter()
             .any(|c| c["id"] == "shop" && c["last_run"]["outcome"] == "success");
-        let written = first(&daemon.events(), "KPI summaries written", &[]).is_some();
+        let written = first(&events(&daemon), "KPI summaries written", &[]).is_some();
         (synced && written).then_some(s)
     })
     .unwrap_or_else(|| {
@@ -274,7 +227,7 @@ fn the_daemon_reconciles_an_upgraded_program_before_drafts_and_kpis_and_status_s
 
     // (a) The catch-up: a full run of shop-us before the drafts and the
     // KPI summaries, after a sync that changed nothing.
-    let events = daemon.events();
+    let events = events(&daemon);
     let said = first(
         &events,
         "program not reconciled with the present config, judging rules or store layout (first run, or after an upgrade): reconciling it",

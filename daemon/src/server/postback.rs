@@ -1046,13 +1046,17 @@ fn macro_credential(what: &str, from: &str) -> AuthFailure {
     ))
 }
 
-/// Whether `a` and `b` are equal, in time that depends on their length
-/// only.
+/// Whether `a` and `b` are equal, in time that tells neither where they
+/// differ nor how long the secret is: their SHA-256 digests are compared
+/// byte for byte without stopping early (a plain length check first would
+/// tell a caller the token's length).
 pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    use sha2::{Digest, Sha256};
+    let (a, b) = (Sha256::digest(a), Sha256::digest(b));
+    a.iter()
+        .zip(b.iter())
+        .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+        == 0
 }
 
 fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
@@ -1931,6 +1935,18 @@ mod tests {
         assert_eq!(g.admit("b", t0 + s(59)), Some(0));
         assert_eq!(g.admit("a", t0 + s(60)), Some(2));
         assert_eq!(g.admit("a", t0 + s(61)), None);
+    }
+
+    #[test]
+    fn secrets_compare_equal_only_when_equal_whatever_their_lengths() {
+        assert!(constant_time_eq(b"s3cret-token-0001", b"s3cret-token-0001"));
+        assert!(!constant_time_eq(
+            b"s3cret-token-0001",
+            b"s3cret-token-0002"
+        ));
+        assert!(!constant_time_eq(b"s3cret", b"s3cret-token-0001"));
+        assert!(!constant_time_eq(b"", b"s3cret-token-0001"));
+        assert!(constant_time_eq(b"", b""));
     }
 
     fn cfg() -> PostbackConfig {
