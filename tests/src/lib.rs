@@ -93,6 +93,18 @@ pub struct RunningDaemon {
     log: PathBuf,
 }
 
+/// `reckon run --config <config>` at `RUST_LOG=info`, for
+/// `RunningDaemon::spawn` (add the test's own environment).
+pub fn run_command(config: &Path) -> std::process::Command {
+    let mut command = std::process::Command::new(reckon_bin());
+    command
+        .arg("run")
+        .arg("--config")
+        .arg(config)
+        .env("RUST_LOG", "info");
+    command
+}
+
 impl RunningDaemon {
     /// `reckon --config reckon.toml run` in `dir`, its stderr in
     /// `dir/run.log` (`RUST_LOG` unset: info).

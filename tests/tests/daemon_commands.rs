@@ -122,13 +122,8 @@ fn start_daemon(config: &Path) -> RunningDaemon {
             .unwrap()
             .as_nanos()
     ));
-    let mut command = Command::new(reckon_tests::reckon_bin());
-    command
-        .arg("run")
-        .arg("--config")
-        .arg(config)
-        .env("RUST_LOG", "info")
-        .env("DC_SECRET", "not-used");
+    let mut command = reckon_tests::run_command(config);
+    command.env("DC_SECRET", "not-used");
     let mut d = RunningDaemon::spawn(&mut command, log);
     d.wait_for_log(&["daemon started"]);
     d

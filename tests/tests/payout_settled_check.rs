@@ -229,13 +229,8 @@ fn config_check_reports_each_change_a_finalised_period_settled() {
 /// `reckon run` on `config` (its log in `run.log` beside it), once its
 /// command socket is ready.
 fn start_daemon(config: &Path) -> RunningDaemon {
-    let mut command = Command::new(reckon_tests::reckon_bin());
-    command
-        .arg("run")
-        .arg("--config")
-        .arg(config)
-        .env("RUST_LOG", "info")
-        .env("SETTLED_TEST_KEY", "k");
+    let mut command = reckon_tests::run_command(config);
+    command.env("SETTLED_TEST_KEY", "k");
     let mut d = RunningDaemon::spawn(&mut command, config.with_file_name("run.log"));
     d.wait_for_log(&["daemon started", "command socket ready"]);
     d

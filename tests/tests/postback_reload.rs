@@ -39,13 +39,8 @@ impl Daemon {
         let config = dir.path().join("reckon.toml");
         reckon_tests::install_plugins(&dir.path().join("plugins"), &["example", "orders"]);
         std::fs::write(&config, Self::config_text(port, postbacks)).unwrap();
-        let mut command = Command::new(reckon_tests::reckon_bin());
-        command
-            .arg("run")
-            .arg("--config")
-            .arg(&config)
-            .env("RUST_LOG", "info")
-            .env_remove(UNSET);
+        let mut command = reckon_tests::run_command(&config);
+        command.env_remove(UNSET);
         let mut process = RunningDaemon::spawn(&mut command, dir.path().join("run.log"));
         process.wait_until("reckon run answering /healthz", |_| {
             status_of(port, "/healthz").filter(|s| *s == 200)
