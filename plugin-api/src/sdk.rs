@@ -173,10 +173,22 @@ impl Cx {
     /// `sleep_until(cx.now() + wait)` after an HTTP request may wait too
     /// little, or not at all.
     /// The host caps one timer (15 minutes in the daemon); a longer wait is
-    /// slept in turns until the host's clock reaches it.
+    /// slept in turns until the host's clock reaches it. A wait reaching
+    /// past the latest time the clock holds (about 262,000 years) is an
+    /// [`ErrorKind::Internal`] error, not a panic: a plugin bounds the waits
+    /// it reads from a response (QA24 F4).
     pub async fn sleep_for(&self, wait: chrono::Duration) -> Result<(), PluginError> {
         self.sleep_until(self.now()).await?;
-        let until = self.now() + wait;
+        let now = self.now();
+        let until = now.checked_add_signed(wait).ok_or_else(|| {
+            PluginError::new(
+                ErrorKind::Internal,
+                format!(
+                    "a wait of {} s from {now} reaches past the latest time the clock holds",
+                    wait.num_seconds()
+                ),
+            )
+        })?;
         while self.now() < until {
             self.sleep_until(until).await?;
         }
@@ -1462,5 +1474,56 @@ mod tests {
             e.message,
             "page 1: malformed JSON: missing field `items` at line 1 column 12"
         );
+    }
+
+    /// QA24 F4-C: `now + wait` panicked (`DateTime + TimeDelta overflowed`)
+    /// for a wait a plugin read from a header; it is now an error.
+    #[test]
+    fn sleep_for_past_the_clocks_range_is_an_error_not_a_panic() {
+        use crate::protocol::PluginKind;
+        use crate::testing::{open_read, FakeHost, Reply};
+        struct Sleeper;
+        impl Connector for Sleeper {
+            fn manifest() -> Manifest {
+                Manifest {
+                    id: "sleeper".into(),
+                    name: "sleeper".into(),
+                    version: "0".into(),
+                    kind: PluginKind::Affiliate,
+                    description: String::new(),
+                    config_schema: serde_json::json!({}),
+                    streams: Vec::new(),
+                    allowed_hosts: Vec::new(),
+                    default_base_url: None,
+                    auth: None,
+                    max_window_days: None,
+                    file_capability: Default::default(),
+                }
+            }
+            async fn check(_cx: Cx) -> Result<(), PluginError> {
+                Ok(())
+            }
+            async fn read(cx: Cx) -> Result<(), PluginError> {
+                cx.sleep_for(chrono::Duration::MAX).await
+            }
+        }
+        let day = chrono::NaiveDate::from_ymd_opt(2026, 11, 1).unwrap_or_default();
+        let out = FakeHost::handler(|_| Reply::json(500, &serde_json::json!({}))).run::<Sleeper>(
+            open_read(
+                "sleeper",
+                "http://fake",
+                serde_json::json!({}),
+                Window { from: day, to: day },
+            ),
+        );
+        let e = out.result.unwrap_err();
+        assert_eq!((e.kind, e.retryable), (ErrorKind::Internal, false));
+        assert!(
+            e.message
+                .contains("reaches past the latest time the clock holds"),
+            "{}",
+            e.message
+        );
+        assert!(out.sleeps.is_empty(), "{:?}", out.sleeps);
     }
 }

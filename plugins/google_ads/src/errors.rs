@@ -194,7 +194,13 @@ fn classify_parts(
     }
 }
 
-/// Parses a protobuf JSON Duration (`"30s"`, `"1.5s"`) to whole seconds, rounded up.
+/// The longest `retryDelay` taken as given: a day, the longest wait the
+/// plugin makes (`wait_secs`).
+pub const MAX_RETRY_DELAY_SECS: u64 = 86_400;
+
+/// Parses a protobuf JSON Duration (`"30s"`, `"1.5s"`) to whole seconds,
+/// rounded up, at most [`MAX_RETRY_DELAY_SECS`] (`"18446744073709551615.5s"`
+/// wrapped to 0 in release builds: QA24).
 pub fn parse_duration_secs(s: &str) -> Option<u64> {
     let t = s.trim().strip_suffix('s')?;
     let (whole, frac) = t.split_once('.').unwrap_or((t, ""));
@@ -203,7 +209,7 @@ pub fn parse_duration_secs(s: &str) -> Option<u64> {
     if !frac.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
-    Some(secs + u64::from(up))
+    Some(secs.saturating_add(u64::from(up)).min(MAX_RETRY_DELAY_SECS))
 }
 
 #[cfg(test)]
@@ -217,6 +223,21 @@ mod tests {
         assert_eq!(parse_duration_secs("1.5s"), Some(2));
         assert_eq!(parse_duration_secs("2.000s"), Some(2));
         assert_eq!(parse_duration_secs("abc"), None);
+    }
+
+    /// QA24: `secs + 1` wrapped to 0 (no wait) in release and panicked in
+    /// debug for the largest `u64`; a huge delay is capped at a day.
+    #[test]
+    fn a_huge_retry_delay_is_capped_at_a_day_not_wrapped() {
+        assert_eq!(
+            parse_duration_secs("18446744073709551615.5s"),
+            Some(MAX_RETRY_DELAY_SECS)
+        );
+        assert_eq!(
+            parse_duration_secs("18446744073709551615s"),
+            Some(MAX_RETRY_DELAY_SECS)
+        );
+        assert_eq!(parse_duration_secs("86399.1s"), Some(86_400));
     }
 
     #[test]

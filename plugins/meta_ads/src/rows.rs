@@ -278,10 +278,16 @@ fn pick(
     if counted.windows.is_empty() {
         return figure(&a.value, "value");
     }
-    counted
-        .windows
-        .iter()
-        .try_fold(Decimal::ZERO, |sum, w| Ok(sum + figure(a.window(w), w)?))
+    // Checked: each figure is read without a bound (the host bounds only
+    // the finished record), so their sum may leave `Decimal`'s range (QA24).
+    counted.windows.iter().try_fold(Decimal::ZERO, |sum, w| {
+        sum.checked_add(figure(a.window(w), w)?).ok_or_else(|| {
+            format!(
+                "field `{field}` ({action_type}, `{w}`): the attribution windows' figures add up \
+                 beyond the amount range (about ±7.9e28)"
+            )
+        })
+    })
 }
 
 fn to_spend(

@@ -633,3 +633,31 @@ fn clicks_metric_picks_the_field_asked_for_and_stored() {
         assert_eq!(spend(&out.committed[0]).clicks, stored, "{setting:?}");
     }
 }
+
+/// QA24: the figures of the requested attribution windows were added with
+/// `+` and panicked the plugin (`Addition overflowed`) when they left
+/// `Decimal`'s range; the row is now an error naming the field and window.
+#[test]
+fn attribution_window_figures_beyond_the_decimal_range_are_a_row_error() {
+    let big = "70000000000000000000000000000";
+    let mut r = row("2026-11-01", "5", "1.00");
+    r["actions"] = json!([{ "action_type": "purchase", "7d_click": big, "1d_view": big }]);
+    let body = json!({ "data": [r] }).to_string();
+    let account = rows::Account {
+        account_id: "42".into(),
+        currency: "EUR".into(),
+        timezone: "Europe/Paris".into(),
+    };
+    let windows = ["7d_click".to_owned(), "1d_view".to_owned()];
+    let counted = rows::Counted {
+        clicks: ClicksMetric::Clicks,
+        action_type: "purchase",
+        windows: &windows,
+    };
+    let err = rows::parse_page(body.as_bytes(), &account, Level::Adset, counted).unwrap_err();
+    assert_eq!(
+        err,
+        "row 1 (campaign 5, adset 9): field `actions` (purchase, `1d_view`): the attribution \
+         windows' figures add up beyond the amount range (about ±7.9e28)"
+    );
+}

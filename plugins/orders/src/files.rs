@@ -663,7 +663,11 @@ pub fn parse_csv(name: &str, bytes: &[u8], settings: &Settings) -> Result<Vec<Or
         .get(0)
         .unwrap_or_default()
         .trim_start_matches('\u{feff}');
-    if first.len() >= 4 && first[..4].eq_ignore_ascii_case("sep=") {
+    // `get`, not `[..4]`: byte 4 may fall inside a character (`Numéro`, QA24 F5).
+    if first
+        .get(..4)
+        .is_some_and(|s| s.eq_ignore_ascii_case("sep="))
+    {
         // Excel's separator line (`sep=;`) before the header (QA8 F4).
         let line: Vec<&str> = headers.iter().collect();
         return Err(err(

@@ -255,24 +255,33 @@ async fn send_throttled(
     }
 }
 
-/// `Retry-After` in milliseconds: seconds, possibly fractional (`"2.0"`).
+/// The longest wait a header can ask for: 10 minutes (the host caps one
+/// timer at 15).
+const MAX_WAIT_MS: i64 = 600_000;
+
+/// `Retry-After` in milliseconds: seconds, possibly fractional (`"2.0"`),
+/// clamped to 0..=[`MAX_WAIT_MS`] before the multiply (`1e26` overflowed
+/// it: QA24 F4-D).
 fn retry_after_ms(h: Option<&str>) -> Option<i64> {
     let secs = parse::decimal_str(h?).ok()??;
-    let ms = (secs * Decimal::from(1000)).round();
-    i64::try_from(ms).ok().map(|ms| ms.clamp(0, 600_000))
+    let secs = secs.clamp(Decimal::ZERO, Decimal::from(MAX_WAIT_MS / 1000));
+    i64::try_from((secs * Decimal::from(1000)).round()).ok()
 }
 
 /// Pause before the next request when `X-Shopify-Shop-Api-Call-Limit: used/size`
 /// says the bucket is at least 80% full: long enough for it to leak back to
-/// half full at 2 requests per second.
+/// half full at 2 requests per second, at most [`MAX_WAIT_MS`]. The header's
+/// numbers are compared in `i128` and the pause is clamped before the
+/// multiply, so no value wraps or overflows (QA24 F4-C).
 fn call_limit_pause_ms(h: Option<&str>) -> Option<i64> {
     let (used, size) = h?.split_once('/')?;
     let used: i64 = used.trim().parse().ok()?;
     let size: i64 = size.trim().parse().ok()?;
-    if size <= 0 || used * 10 < size * 8 {
+    if size <= 0 || i128::from(used) * 10 < i128::from(size) * 8 {
         return None;
     }
-    Some((used - size / 2) * 500)
+    let over_half = used.saturating_sub(size / 2);
+    Some(over_half.clamp(0, MAX_WAIT_MS / 500) * 500)
 }
 
 /// The `page_info` of the `Link` header's `rel="next"` URL, if any.
@@ -360,13 +369,29 @@ fn array<'a>(o: &'a Value, name: &str) -> Result<&'a [Value], String> {
     }
 }
 
+/// The error for amounts of a response whose sum or difference leaves
+/// `Decimal`'s range: each amount is read without a bound (the host bounds
+/// only the finished record), so they are added with `checked_*` (QA24 F4).
+fn beyond_range(what: String) -> String {
+    format!("{what} beyond the amount range (about ±7.9e28)")
+}
+
 /// Sum of `tax_lines[].price` of each element of `items`.
 fn tax_lines_sum(items: &[Value], path: &str) -> Result<Decimal, String> {
     let mut sum = Decimal::ZERO;
     for (i, item) in items.iter().enumerate() {
-        for t in array(item, "tax_lines").map_err(|e| format!("{path}[{i}].{e}"))? {
-            sum +=
+        for (j, t) in array(item, "tax_lines")
+            .map_err(|e| format!("{path}[{i}].{e}"))?
+            .iter()
+            .enumerate()
+        {
+            let price =
                 opt_money_field(t, "price").map_err(|e| format!("{path}[{i}].tax_lines: {e}"))?;
+            sum = sum.checked_add(price).ok_or_else(|| {
+                beyond_range(format!(
+                    "{path}[{i}].tax_lines[{j}]: field `price`: the tax lines' prices add up"
+                ))
+            })?;
         }
     }
     Ok(sum)
@@ -428,7 +453,16 @@ pub fn to_order(o: &Value, settings: &Settings) -> Result<Order, String> {
     let amount = if taxes_included {
         let total_tax = opt_money_field(o, "total_tax")?;
         let shipping_tax = tax_lines_sum(array(o, "shipping_lines")?, "shipping_lines")?;
-        subtotal - (total_tax - shipping_tax).max(Decimal::ZERO)
+        let line_tax = total_tax.checked_sub(shipping_tax).ok_or_else(|| {
+            beyond_range("field `total_tax`: the total tax less the shipping lines' tax is".into())
+        })?;
+        subtotal
+            .checked_sub(line_tax.max(Decimal::ZERO))
+            .ok_or_else(|| {
+                beyond_range(
+                    "field `subtotal_price`: the subtotal less the line items' tax is".into(),
+                )
+            })?
     } else {
         subtotal
     };
@@ -524,11 +558,21 @@ fn refund_net(r: &Value, taxes_included: bool) -> Result<Decimal, String> {
     if !items.is_empty() {
         let mut sum = Decimal::ZERO;
         for (i, li) in items.iter().enumerate() {
-            sum += opt_money_field(li, "subtotal")
+            let subtotal = opt_money_field(li, "subtotal")
                 .map_err(|e| format!("refund_line_items[{i}]: {e}"))?;
+            sum = sum.checked_add(subtotal).ok_or_else(|| {
+                beyond_range(format!(
+                    "refund_line_items[{i}]: field `subtotal`: the refund line items' subtotals add up"
+                ))
+            })?;
             if taxes_included {
-                sum -= opt_money_field(li, "total_tax")
+                let tax = opt_money_field(li, "total_tax")
                     .map_err(|e| format!("refund_line_items[{i}]: {e}"))?;
+                sum = sum.checked_sub(tax).ok_or_else(|| {
+                    beyond_range(format!(
+                        "refund_line_items[{i}]: field `total_tax`: the refund line items' subtotals less their tax are"
+                    ))
+                })?;
             }
         }
         return Ok(sum.max(Decimal::ZERO));
@@ -538,7 +582,12 @@ fn refund_net(r: &Value, taxes_included: bool) -> Result<Decimal, String> {
         let kind = t.get("kind").and_then(Value::as_str);
         let status = t.get("status").and_then(Value::as_str);
         if kind == Some("refund") && status.is_none_or(|s| s == "success") {
-            sum += money_field(t, "amount").map_err(|e| format!("transactions[{i}]: {e}"))?;
+            let amount = money_field(t, "amount").map_err(|e| format!("transactions[{i}]: {e}"))?;
+            sum = sum.checked_add(amount).ok_or_else(|| {
+                beyond_range(format!(
+                    "transactions[{i}]: field `amount`: the refund transactions' amounts add up"
+                ))
+            })?;
         }
     }
     for (i, adj) in array(r, "order_adjustments")?.iter().enumerate() {
@@ -547,7 +596,15 @@ fn refund_net(r: &Value, taxes_included: bool) -> Result<Decimal, String> {
                 .map_err(|e| format!("order_adjustments[{i}]: {e}"))?;
             let t = opt_money_field(adj, "tax_amount")
                 .map_err(|e| format!("order_adjustments[{i}]: {e}"))?;
-            sum -= a.abs() + t.abs();
+            sum = a
+                .abs()
+                .checked_add(t.abs())
+                .and_then(|shipping| sum.checked_sub(shipping))
+                .ok_or_else(|| {
+                    beyond_range(format!(
+                        "order_adjustments[{i}]: fields `amount` and `tax_amount`: the refund less its shipping refund is"
+                    ))
+                })?;
         }
     }
     Ok(sum.max(Decimal::ZERO))
@@ -565,6 +622,32 @@ mod unit {
         assert_eq!(call_limit_pause_ms(Some("10/40")), None);
         assert_eq!(call_limit_pause_ms(Some("32/40")), Some(6000));
         assert_eq!(call_limit_pause_ms(Some("garbage")), None);
+    }
+
+    /// QA24 F4-C/D: header values overflowed the multiplies (`secs * 1000`,
+    /// `used * 10`, `(used - size / 2) * 500`) or gave a wait past the
+    /// clock's range; each is clamped to MAX_WAIT_MS first.
+    #[test]
+    fn huge_retry_after_and_call_limit_headers_are_clamped_not_overflowed() {
+        assert_eq!(retry_after_ms(Some("1e26")), Some(MAX_WAIT_MS));
+        assert_eq!(
+            retry_after_ms(Some("79228162514264337593543950335")),
+            Some(MAX_WAIT_MS)
+        );
+        assert_eq!(retry_after_ms(Some("-5")), Some(0));
+        assert_eq!(
+            call_limit_pause_ms(Some("18014398509481983/1")),
+            Some(MAX_WAIT_MS)
+        );
+        assert_eq!(
+            call_limit_pause_ms(Some("9223372036854775807/9223372036854775807")),
+            Some(MAX_WAIT_MS)
+        );
+        assert_eq!(
+            call_limit_pause_ms(Some("-9223372036854775808/9223372036854775807")),
+            None
+        );
+        assert_eq!(call_limit_pause_ms(Some("400/400")), Some(100_000));
     }
 
     #[test]

@@ -149,6 +149,82 @@ fn shopify_malformed_order_names_page_order_and_field_and_commits_nothing() {
     assert!(out.committed.is_empty() && out.checkpoints.is_empty());
 }
 
+/// QA24 F4-A/B: amounts read without a bound were added with the `Decimal`
+/// operators and panicked the plugin (`Addition overflowed`); each sum is
+/// now a bad response naming the order and the field.
+#[test]
+fn shopify_amounts_adding_up_beyond_the_decimal_range_name_order_and_field() {
+    let big = "70000000000000000000000000000";
+    let neg = "-70000000000000000000000000000";
+    let cases = [
+        (
+            json!({ "refunds": [{ "created_at": "2026-11-02T00:00:00Z",
+                "refund_line_items": [{ "subtotal": big }, { "subtotal": big }] }] }),
+            "refunds[0].refund_line_items[1]: field `subtotal`: the refund line items' \
+             subtotals add up beyond the amount range",
+        ),
+        (
+            json!({ "taxes_included": true, "refunds": [{ "created_at": "2026-11-02T00:00:00Z",
+                "refund_line_items": [{ "subtotal": neg, "total_tax": big }] }] }),
+            "refunds[0].refund_line_items[0]: field `total_tax`",
+        ),
+        (
+            json!({ "refunds": [{ "created_at": "2026-11-02T00:00:00Z", "transactions": [
+                { "kind": "refund", "amount": big }, { "kind": "refund", "amount": big }] }] }),
+            "refunds[0].transactions[1]: field `amount`",
+        ),
+        (
+            json!({ "refunds": [{ "created_at": "2026-11-02T00:00:00Z",
+                "transactions": [{ "kind": "refund", "amount": neg }],
+                "order_adjustments": [{ "kind": "shipping_refund", "amount": big }] }] }),
+            "refunds[0].order_adjustments[0]: fields `amount` and `tax_amount`",
+        ),
+        (
+            json!({ "taxes_included": true, "total_tax": neg,
+                "shipping_lines": [{ "tax_lines": [{ "price": big }] }] }),
+            "field `total_tax`: the total tax less the shipping lines' tax is beyond the amount range",
+        ),
+        (
+            json!({ "taxes_included": true, "total_tax": "1",
+                "shipping_lines": [{ "tax_lines": [{ "price": big }, { "price": big }] }] }),
+            "shipping_lines[0].tax_lines[1]: field `price`",
+        ),
+        (
+            json!({ "subtotal_price": neg, "taxes_included": true, "total_tax": big }),
+            "field `subtotal_price`: the subtotal less the line items' tax is",
+        ),
+    ];
+    for (extra, field) in cases {
+        let mut o = json!({ "id": 1001, "name": "#1001", "created_at": "2026-11-01T10:00:00Z",
+                            "currency": "USD", "subtotal_price": "100.00", "financial_status": "paid" });
+        for (k, v) in extra.as_object().unwrap() {
+            o[k] = v.clone();
+        }
+        let page = json!({ "orders": [o] });
+        let out = FakeHost::handler(move |_| Reply::json(200, &page)).run::<Orders>(open_read(
+            "shop",
+            "http://fake",
+            shopify_settings(250),
+            window(),
+        ));
+        let err = out.result.unwrap_err();
+        assert_eq!((err.kind, err.retryable), (ErrorKind::BadResponse, false));
+        assert!(
+            err.message
+                .starts_with("stream `orders` page 1, record 1 (order 1001 #1001): "),
+            "{}",
+            err.message
+        );
+        assert!(err.message.contains(field), "{}", err.message);
+        assert!(
+            err.message.contains("beyond the amount range"),
+            "{}",
+            err.message
+        );
+        assert!(out.committed.is_empty());
+    }
+}
+
 #[test]
 fn shopify_refused_token_is_an_auth_error() {
     let out = FakeHost::handler(|_| {
@@ -364,6 +440,19 @@ fn files_csv_with_another_separator_says_columns_need_commas() {
     let err =
         files::parse_csv("s.csv", b"order_id,created_at,amount,a;b\n", &cx_settings()).unwrap_err();
     assert!(err.message.starts_with("unknown column"), "{err}");
+}
+
+/// QA24 F5: a first header whose byte 4 falls inside a character
+/// (`Numéro`, any CJK header) panicked slicing it for Excel's `sep=`.
+#[test]
+fn files_csv_with_a_non_ascii_first_header_is_an_unknown_column_not_a_panic() {
+    for first in ["Numéro", "注文番号", "é"] {
+        let csv = format!("{first},created_at,amount\nA-1,2026-11-01,1000\n");
+        let err = files::parse_csv("commandes.csv", csv.as_bytes(), &cx_settings()).unwrap_err();
+        assert_eq!((err.line, err.column), (1, Some(1)), "{err}");
+        assert_eq!(err.field.as_deref(), Some(first));
+        assert!(err.message.starts_with("unknown column"), "{err}");
+    }
 }
 
 /// QA: `02/11/2026 10:00` said only "is not an RFC 3339 timestamp"; the
