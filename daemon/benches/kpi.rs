@@ -263,6 +263,7 @@ fn main() {
         config: &cfg,
         fx: &fx,
         commission: None,
+        programs: &[],
     };
     let period: Period = "2026-11".parse().expect("period");
     let mut worst = 0f64;
@@ -287,7 +288,7 @@ fn main() {
             let t = Instant::now();
             let c0 = cpu_secs();
             let engine = Engine::new(ctx, &inputs).expect("engine");
-            let report = engine.report(&q);
+            let report = engine.report(&q).expect("report");
             let summed = t.elapsed();
             let csv = render(Format::Csv, &report, None).expect("csv");
             let total = t.elapsed();

@@ -65,6 +65,19 @@ impl Default for FxConfig {
     }
 }
 
+/// The longest `max_age_days`: ten years, the bound of the other day
+/// counts in the config (a rate older than that prices nothing real).
+pub const MAX_FX_AGE_DAYS: u32 = 3650;
+
+fn check_max_age(days: u32) -> Result<(), String> {
+    if days > MAX_FX_AGE_DAYS {
+        return Err(format!(
+            "{days} is more than {MAX_FX_AGE_DAYS} days (ten years): a rate that old prices nothing today; give a rate for the days you need instead"
+        ));
+    }
+    Ok(())
+}
+
 fn default_max_age_days() -> u32 {
     7
 }
@@ -153,10 +166,15 @@ impl FxTable {
         let mut out = Vec::new();
         let csv_only = FxConfig {
             rates: Vec::new(),
+            // Checked on its own below.
+            max_age_days: 0,
             ..config.clone()
         };
         if let Err(e) = FxTable::load(&csv_only, base_dir) {
             out.push(("fx.rates_csv".to_owned(), e.to_string()));
+        }
+        if let Err(message) = check_max_age(config.max_age_days) {
+            out.push(("fx.max_age_days".to_owned(), message));
         }
         for (i, r) in config.rates.iter().enumerate() {
             let origin = format!("{} {}/{}", r.date, r.base, r.quote);
@@ -229,6 +247,10 @@ impl FxTable {
                 message: FxTable::repeated_rate_message(config, *first, *later, "above"),
             });
         }
+        check_max_age(config.max_age_days).map_err(|message| FxError::Invalid {
+            origin: "[fx] max_age_days".to_owned(),
+            message,
+        })?;
         let mut rates = Vec::new();
         if let Some(csv_path) = &config.rates_csv {
             let path = if csv_path.is_relative() {
@@ -260,7 +282,9 @@ impl FxTable {
         if base == quote {
             return Some(Decimal::ONE);
         }
-        let oldest = date - chrono::Duration::days(i64::from(self.max_age_days));
+        let oldest = date
+            .checked_sub_days(chrono::Days::new(u64::from(self.max_age_days)))
+            .unwrap_or(NaiveDate::MIN);
         let newest = |b: &str, q: &str| {
             self.pairs
                 .get(&(b.to_owned(), q.to_owned()))
@@ -415,6 +439,39 @@ mod tests {
         // never a rate from the future
         assert_eq!(t.rate("EUR", "USD", d("2026-11-01")), None);
         assert_eq!(t.rate("USD", "USD", d("2000-01-01")), Some(Decimal::ONE));
+    }
+
+    /// QA24 F1: `max_age_days = 100000000` passed `config check`, then
+    /// every lookup panicked (`NaiveDate - TimeDelta` overflowed).
+    #[test]
+    fn max_age_days_is_bounded_and_a_huge_age_never_panics_a_lookup() {
+        let cfg = FxConfig {
+            max_age_days: 100_000_000,
+            ..FxConfig::default()
+        };
+        let problems = FxTable::problems(&cfg, Path::new("."));
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert_eq!(problems[0].0, "fx.max_age_days");
+        assert!(
+            problems[0].1.contains("more than 3650 days"),
+            "{problems:?}"
+        );
+        assert!(FxTable::load(&cfg, Path::new(".")).is_err());
+        let ten_years = FxConfig {
+            max_age_days: MAX_FX_AGE_DAYS,
+            ..FxConfig::default()
+        };
+        assert!(FxTable::problems(&ten_years, Path::new(".")).is_empty());
+        // A table built directly (tests, benches) takes any age.
+        let rows = vec![(
+            d("2026-11-02"),
+            "EUR".to_owned(),
+            "USD".to_owned(),
+            Decimal::ONE,
+        )];
+        let t = FxTable::from_rates(rows, u32::MAX);
+        assert_eq!(t.rate("EUR", "USD", d("2026-11-30")), Some(Decimal::ONE));
+        assert_eq!(t.rate("EUR", "USD", NaiveDate::MIN), None);
     }
 
     #[test]

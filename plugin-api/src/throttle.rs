@@ -120,7 +120,10 @@ impl<P: RateLimit> Throttled<P> {
                 );
                 // From the host's time now: `cx.now()` did not move with
                 // the answer that asked for the pause.
-                self.cx.sleep_for(Duration::seconds(secs)).await?;
+                // A pause beyond `Duration`'s range is one beyond the
+                // clock's: `sleep_for` refuses it (no panic).
+                let wait = Duration::try_seconds(secs).unwrap_or(Duration::MAX);
+                self.cx.sleep_for(wait).await?;
             }
             let resp = self
                 .cx

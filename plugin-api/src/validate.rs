@@ -17,10 +17,14 @@ pub const EARLIEST: NaiveDate = match NaiveDate::from_ymd_opt(2000, 1, 1) {
 
 /// Amounts must stay below this in size (a quadrillion major units, 10^15):
 /// far beyond any real sale, spend, refund or commission in any active
-/// currency, and small enough that the sums Reckon makes of any number of
-/// stored amounts stay within `Decimal`'s range (about 7.9 × 10^28). A
-/// 28-digit amount was stored as sent and then made `reckon kpi` and the
-/// statements panic on "Addition overflowed" (QA20 R20-1).
+/// currency, and small enough that sums of stored amounts in one currency
+/// stay within `Decimal`'s range (about 7.9 × 10^28) up to 79 trillion
+/// of them. A 28-digit amount was stored as sent and then made `reckon kpi`
+/// and the statements panic on "Addition overflowed" (QA20 R20-1). An
+/// amount converted at an FX rate (up to 10^9) can still reach 10^24, so
+/// what converts and multiplies amounts checks its results (QA24): the KPI
+/// sums refuse the report, statements hold a line back, reconciliation
+/// scales refunds without overflowing.
 pub const MAX_AMOUNT: Decimal = Decimal::from_parts(2_764_472_320, 232_830, 0, false, 0);
 
 /// The first day a record may no longer be of: a later time is a misread
@@ -417,6 +421,13 @@ pub fn record(r: &mut Record, kind: RecordKind, connector: &str) -> Result<(), S
                 if c < Decimal::ZERO {
                     return Err(format!("field `platform_conversions`: {c} is negative"));
                 }
+                // Summed and multiplied by the KPI code like amounts (QA24
+                // F10: a 29-digit count panicked `reckon kpi`).
+                if c >= MAX_AMOUNT {
+                    return Err(format!(
+                        "field `platform_conversions`: {c} is not below {MAX_AMOUNT}: not a count of conversions (a misread field?)"
+                    ));
+                }
             }
             if let Some(v) = &s.platform_conversion_value {
                 check_money("platform_conversion_value", v, true)?;
@@ -632,6 +643,38 @@ mod tests {
             "{e}"
         );
         with("1000000000000000").unwrap_err();
+    }
+
+    /// QA24 F10: a 29-digit `platform_conversions` was stored, then the
+    /// KPI sums and percentages of it panicked.
+    #[test]
+    fn platform_conversions_of_a_quadrillion_or_more_are_refused() {
+        let with = |conversions: &str| {
+            let mut r = Record::Spend(crate::Spend {
+                source: String::new(),
+                account_id: "a".into(),
+                day: chrono::NaiveDate::from_ymd_opt(2026, 11, 1).unwrap(),
+                timezone: "UTC".into(),
+                campaign_id: "c".into(),
+                campaign_name: "C".into(),
+                ad_group_id: None,
+                ad_group_name: None,
+                ad_id: None,
+                channel: crate::Channel::Search,
+                impressions: 10,
+                clicks: 1,
+                spend: Money::new(Decimal::ONE, "USD"),
+                platform_conversions: Some(conversions.parse().unwrap()),
+                platform_conversion_value: None,
+            });
+            record(&mut r, RecordKind::Spend, "ads")
+        };
+        with("999999999999999.5").unwrap();
+        let e = with("79228162514264337593543950335").unwrap_err();
+        assert!(
+            e.contains("field `platform_conversions`: 79228162514264337593543950335 is not below 1000000000000000"),
+            "{e}"
+        );
     }
 
     #[test]

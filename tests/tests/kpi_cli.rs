@@ -613,6 +613,7 @@ fn an_orders_channel_does_not_depend_on_the_period() {
         config: &kpi_cfg,
         fx: &fx,
         commission: None,
+        programs: &[],
     };
     let by_channel = |period: &str| {
         let q = query(

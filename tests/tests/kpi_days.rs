@@ -168,3 +168,78 @@ fn spend_in_another_zone_is_labelled_and_boundaries_are_stated() {
         "{table}"
     );
 }
+
+/// QA24 F1: an order of 23:30 in New York on 30 September is 1 October in
+/// UTC. Reconciliation and the statement convert it at the program's day
+/// (30 September, 1.10); the reconciled view did at the reporting zone's
+/// (1 October, 1.20), so its revenue (120.00) sat beside a commission
+/// priced on 110.00. It now converts at the program's day too; the reported
+/// view (the network's own figures) stays on the row's day.
+#[test]
+fn reconciled_amounts_use_the_rate_of_the_programs_day() {
+    use reckon::kpi::config::KpiConfig;
+    use reckon::reconcile::config::ProgramConfig;
+    use reckon::reconcile::model::Outcome;
+    let program: ProgramConfig = toml::from_str(
+        r#"
+        id = "main"
+        currency = "USD"
+        claims = ["awin"]
+        orders = ["shop"]
+        [commission]
+        payout_currency = "USD"
+        period = "monthly"
+        timezone = "America/New_York"
+        "#,
+    )
+    .expect("program");
+    let cfg: KpiConfig = toml::from_str("currency = \"USD\"").expect("kpi config");
+    cfg.validate().expect("kpi config is valid");
+    let fx = FxTable::from_rates(
+        [("2026-09-30", "1.10"), ("2026-10-01", "1.20")]
+            .map(|(d, r)| (day(d), "EUR".to_owned(), "USD".to_owned(), dec(r))),
+        7,
+    );
+    let o = order("NFX", "2026-10-01T03:30:00Z", "100.00", None, &[]);
+    let c = claim(
+        "awin",
+        "c-NFX",
+        "NFX",
+        ("p1", "Partner 1"),
+        "2026-10-01T03:30:00Z",
+        "100.00",
+        "11.00",
+        plugin_api::ConversionStatus::Approved,
+    );
+    let d = decision(&c, Some(&o), Outcome::Matched, true);
+    let inputs = KpiInputs {
+        orders: vec![o],
+        claims: vec![c],
+        decisions: vec![d],
+        ..KpiInputs::default()
+    };
+    let revenue = |programs: &[ProgramConfig]| {
+        let mut context = ctx("UTC", &cfg, &fx);
+        context.programs = programs;
+        let r = summarize(
+            context,
+            &inputs,
+            &query("2026-10-01..2026-10-01", &[Dim::Day], View::Both),
+        )
+        .expect("summary");
+        assert_eq!(r.rows.len(), 1, "{:?}", r.rows);
+        let row = &r.rows[0];
+        (
+            row.reported.expect("reported").revenue,
+            row.reconciled.expect("reconciled").revenue,
+        )
+    };
+    // Reported: the row's day (1 October, 1.20); reconciled: the program's
+    // day (30 September in New York, 1.10).
+    assert_eq!(
+        revenue(std::slice::from_ref(&program)),
+        (dec("120.00"), dec("110.00"))
+    );
+    // A program not configured: the row's day for both.
+    assert_eq!(revenue(&[]), (dec("120.00"), dec("120.00")));
+}

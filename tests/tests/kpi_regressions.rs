@@ -314,3 +314,58 @@ fn an_orders_claim_outside_the_period_keeps_its_campaign() {
     let awin = find(&r, |x| x.key.campaign_id.as_deref() == Some("awin-prog"));
     assert!(awin.reconciled.expect("reconciled").conversions > Decimal::ZERO);
 }
+
+/// QA24 F7: amounts below the 10^15 bound, converted at a large rate and
+/// summed over enough orders, passed `Decimal`'s range and `reckon kpi`
+/// panicked ("Addition overflowed"). The summary is now refused with an
+/// error that says where to look.
+#[test]
+fn sums_beyond_the_decimal_range_are_an_error_not_a_panic() {
+    let cfg: reckon::kpi::config::KpiConfig =
+        toml::from_str("currency = \"USD\"").expect("kpi config");
+    // A rate no [fx] config accepts (it must be below 10^9), so that eight
+    // orders suffice: 8 × 999,999,999,999,999 × 10^13 ≈ 8 × 10^28.
+    let fx = FxTable::from_rates(
+        [(
+            day("2026-11-01"),
+            "EUR".to_owned(),
+            "USD".to_owned(),
+            Decimal::from(10_000_000_000_000u64),
+        )],
+        7,
+    );
+    let orders = (0..8)
+        .map(|i| {
+            order(
+                &format!("O{i}"),
+                "2026-11-02T10:00:00Z",
+                "999999999999999",
+                None,
+                &[],
+            )
+        })
+        .collect();
+    let inputs = KpiInputs {
+        orders,
+        ..KpiInputs::default()
+    };
+    let got = summarize(
+        ctx("UTC", &cfg, &fx),
+        &inputs,
+        &query("2026-11", &[Dim::Day], View::Reconciled),
+    );
+    let e = got.expect_err("an overflowing sum is refused").to_string();
+    assert!(e.contains("add up beyond the largest number"), "{e}");
+    assert!(e.contains("USD"), "{e}");
+    // Seven fit: the same data less one order sums.
+    let fewer = KpiInputs {
+        orders: inputs.orders[..7].to_vec(),
+        ..KpiInputs::default()
+    };
+    assert!(summarize(
+        ctx("UTC", &cfg, &fx),
+        &fewer,
+        &query("2026-11", &[Dim::Day], View::Reconciled)
+    )
+    .is_ok());
+}

@@ -681,3 +681,36 @@ fn a_429_with_retry_after_0_counts_against_the_retries() {
     assert_eq!(line["fields"]["retries"], max);
     assert_eq!(line["fields"]["waited_secs"], 0);
 }
+
+/// QA24 F3: a token endpoint answering `expires_in` near u64::MAX made the
+/// host's cache deadline overflow (`Instant + Duration` panicked, in the
+/// daemon's worker or the CLI). The lifetime is capped at a day.
+#[tokio::test]
+async fn an_absurd_token_lifetime_is_capped_not_a_panic() {
+    let app = Router::new()
+        .route(
+            "/token",
+            post(|| async { Json(json!({ "access_token": "at-HUGE-1", "expires_in": u64::MAX })) }),
+        )
+        .route("/data", get(|| async { Json(json!({ "ok": true })) }));
+    let server = FakeServer::start(app);
+    let base = server.base_url.clone();
+    let mut exec = executor(
+        "oauth_huge_life_test",
+        &base,
+        AuthSpec::Oauth2RefreshToken {
+            token_url: "/token".into(),
+            client_id: "client_id".into(),
+            client_secret: "client_secret".into(),
+            refresh_token: "refresh_token".into(),
+        },
+        secrets(&[("client_secret", "cs-1"), ("refresh_token", "rt-1")]),
+        json!({ "client_id": "cid" }),
+    );
+    for _ in 0..2 {
+        assert_eq!(
+            status(&exec.execute(&get_req(&base, "/data")).await.unwrap()),
+            200
+        );
+    }
+}

@@ -151,6 +151,9 @@ pub fn default_listen() -> SocketAddr {
 fn default_max_concurrent_syncs() -> u32 {
     4
 }
+/// The longest `http_header_timeout_secs`.
+pub const MAX_HTTP_HEADER_TIMEOUT_SECS: u64 = 3600;
+
 fn default_http_header_timeout_secs() -> u64 {
     30
 }
@@ -796,6 +799,16 @@ fn check_semantics(
     }
     if daemon.http_header_timeout_secs == 0 {
         errors.push(map.error("daemon.http_header_timeout_secs", "must be at least 1"));
+    } else if daemon.http_header_timeout_secs > MAX_HTTP_HEADER_TIMEOUT_SECS {
+        // QA24 F2: near u64::MAX the server's deadline overflowed and
+        // every connection panicked in hyper.
+        errors.push(map.error(
+            "daemon.http_header_timeout_secs",
+            format!(
+                "{} is more than {MAX_HTTP_HEADER_TIMEOUT_SECS} seconds (an hour): a client that sends nothing would hold a connection that long; the default is 30",
+                daemon.http_header_timeout_secs
+            ),
+        ));
     }
     if daemon.max_http_connections == 0 {
         errors.push(map.error("daemon.max_http_connections", "must be at least 1"));

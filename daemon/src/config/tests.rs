@@ -1379,3 +1379,54 @@ payout_currency = "usd"
         "{e}"
     );
 }
+
+/// QA24: values with no upper bound that passed `config check` and then
+/// panicked (`http_header_timeout_secs` near u64::MAX: every HTTP
+/// connection; `[fx] max_age_days`: every lookup) or stood for nonsense
+/// (a 28-digit minimum payout, a negative bonus threshold, an absolute
+/// tolerance that matches any amount).
+#[test]
+fn unbounded_values_are_refused_with_their_bound() {
+    let text = format!(
+        r#"[daemon]
+http_header_timeout_secs = 9223372036854775807
+{SHOP_NET_COMMISSION}payout_currency = "USD"
+minimum_payout = "79228162514264337593543950335"
+
+[[programs.commission.rules]]
+id = "cps"
+effective_from = "2026-01-01"
+kind = "percent"
+percent = "10"
+
+[[programs.commission.bonuses]]
+id = "b1"
+effective_from = "2026-01-01"
+threshold_volume = "-5"
+amount = "10"
+
+[programs.match]
+amount_tolerance_abs = "1000000000000000"
+
+[fx]
+max_age_days = 100000000
+"#
+    );
+    let e = parse(&text, "x.toml").unwrap_err().to_string();
+    for want in [
+        "`daemon.http_header_timeout_secs`: 9223372036854775807 is more than 3600 seconds (an hour)",
+        "`programs[0].commission.minimum_payout`: 79228162514264337593543950335 is not below 1000000000000000",
+        "`programs[0].commission.bonuses[0]`: (id `b1`): threshold_volume -5 must be zero or more",
+        "`programs[0].match.amount_tolerance_abs`: 1000000000000000 would match a claim to an order of any amount",
+        "`fx.max_age_days`: 100000000 is more than 3650 days",
+    ] {
+        assert!(e.contains(want), "{want}\n{e}");
+    }
+    let ok = text
+        .replace("9223372036854775807", "3600")
+        .replace("\"79228162514264337593543950335\"", "\"50\"")
+        .replace("\"-5\"", "\"0\"")
+        .replace("\"1000000000000000\"", "\"0.50\"")
+        .replace("100000000", "3650");
+    parse(&ok, "x.toml").unwrap();
+}

@@ -36,19 +36,19 @@ pub struct ChartData {
 
 impl ChartData {
     /// Computes the groupings for a query's period and view.
-    pub fn build(engine: &Engine<'_>, query: &Query) -> ChartData {
+    pub fn build(engine: &Engine<'_>, query: &Query) -> Result<ChartData, super::KpiError> {
         let q = |by: Vec<Dim>| Query {
             period: query.period,
             by,
             view: query.view,
         };
-        ChartData {
+        Ok(ChartData {
             view: query.view,
             days: query.period.days().collect(),
-            by_day: engine.report(&q(vec![Dim::Day])),
-            by_channel: engine.report(&q(vec![Dim::Channel])),
-            by_campaign: engine.report(&q(vec![Dim::Source, Dim::Campaign])),
-        }
+            by_day: engine.report(&q(vec![Dim::Day]))?,
+            by_channel: engine.report(&q(vec![Dim::Channel]))?,
+            by_campaign: engine.report(&q(vec![Dim::Source, Dim::Campaign]))?,
+        })
     }
 }
 

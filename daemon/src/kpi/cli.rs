@@ -114,6 +114,7 @@ pub fn run(
         config: &kpi,
         fx: &fx,
         commission: Some(&rules),
+        programs: &cfg.programs,
     };
     let (out, notes) = super::summary::produce_with_notes(ctx, &inputs, &query, args.format)?;
     match &args.out {

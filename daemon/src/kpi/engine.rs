@@ -16,7 +16,7 @@
 use std::collections::BTreeMap;
 use std::hash::{BuildHasherDefault, Hasher};
 
-use chrono::NaiveDate;
+use chrono::{DateTime, NaiveDate, Utc};
 use plugin_api::{Channel, Conversion, ConversionStatus, Money, Order, OrderStatus, Spend};
 use rust_decimal::Decimal;
 use serde::Serialize;
@@ -26,6 +26,7 @@ use super::metrics::Totals;
 use super::period::{Period, ReportingZone};
 use super::{Dim, KpiError, KpiInputs, Query};
 use crate::fx::FxTable;
+use crate::reconcile::config::ProgramConfig;
 use crate::reconcile::model::Decision;
 
 /// A small, fast, non-cryptographic hasher (the rustc "Fx" word step plus a
@@ -98,6 +99,11 @@ pub struct KpiContext<'a> {
     pub fx: &'a FxTable,
     /// Commission rules (from payout); `None`: network commission throughout.
     pub commission: Option<CommissionFn<'a>>,
+    /// The programs: a reconciled order and its commission are converted
+    /// at the rate of their day in the program's calendar, as
+    /// reconciliation and statements convert them (`&[]`: the reporting
+    /// timezone's day).
+    pub programs: &'a [ProgramConfig],
 }
 
 impl std::fmt::Debug for KpiContext<'_> {
@@ -245,6 +251,8 @@ pub struct Engine<'a> {
     /// Earning decisions by the order they stand on: (order source, order id).
     earning: HashMap<(&'a str, &'a str), Vec<&'a Decision>>,
     claims: HashMap<(&'a str, &'a str), &'a Conversion>,
+    /// Each program's calendar ([`ProgramConfig::calendar`]).
+    calendars: HashMap<&'a str, chrono_tz::Tz>,
 }
 
 /// An amount left unknown for want of an FX rate: what it was.
@@ -512,6 +520,11 @@ impl<'a> Engine<'a> {
             .iter()
             .map(|c| ((c.source.as_str(), c.external_id.as_str()), c))
             .collect();
+        let calendars = ctx
+            .programs
+            .iter()
+            .map(|p| (p.id.as_str(), p.calendar()))
+            .collect();
         Ok(Engine {
             ctx,
             inputs,
@@ -521,6 +534,7 @@ impl<'a> Engine<'a> {
             connector_channel,
             earning,
             claims,
+            calendars,
         })
     }
 
@@ -530,7 +544,7 @@ impl<'a> Engine<'a> {
     }
 
     /// Computes one summary.
-    pub fn report(&self, query: &Query) -> Report {
+    pub fn report(&self, query: &Query) -> Result<Report, KpiError> {
         let mut groups: HashMap<GroupKey<'a>, Acc<'a>> = HashMap::default();
         let mut tally = Tally::default();
         let by = &query.by;
@@ -573,7 +587,14 @@ impl<'a> Engine<'a> {
             let counted = query.view.has_reported();
             self.reconciled_facts(&query.period, &mut conv, &mut tally, counted, &mut sink);
         }
-        self.finish(query, groups, tally)
+        let report = self.finish(query, groups, tally);
+        let overflowed = |t: &Option<Totals>| t.is_some_and(|t| t.overflowed > 0);
+        if overflowed(&report.total.reported) || overflowed(&report.total.reconciled) {
+            return Err(KpiError::TooLarge {
+                currency: report.currency,
+            });
+        }
+        Ok(report)
     }
 
     /// The fact of a spend row. An amount without a rate is unknown
@@ -762,9 +783,13 @@ impl<'a> Engine<'a> {
                 continue;
             }
             let net = o.amount.amount - refunded;
+            let earning = self.earning.get(&(o.source.as_str(), o.order_id.as_str()));
+            // The rate of the order's day in the program that judged it (as
+            // its statements convert it), else of the row's day.
+            let fx_day = earning.map_or(day, |ds| self.program_day(ds[0], o.created_at, day));
             // No rate: the order counts, its revenue is unknown (the
             // source it lands on is noted below).
-            let revenue = conv.convert(&Money::new(net, o.amount.currency.as_str()), day);
+            let revenue = conv.convert(&Money::new(net, o.amount.currency.as_str()), fx_day);
             let totals = Totals {
                 conversions: Decimal::ONE,
                 revenue: revenue.unwrap_or_default(),
@@ -773,17 +798,18 @@ impl<'a> Engine<'a> {
             };
             let unconverted = |tally: &mut Tally, source: &str| {
                 if revenue.is_none() {
-                    tally.fx_missing(Unconverted::Order, &o.amount.currency, day, source);
+                    tally.fx_missing(Unconverted::Order, &o.amount.currency, fx_day, source);
                 }
             };
-            if let Some(ds) = self.earning.get(&(o.source.as_str(), o.order_id.as_str())) {
+            if let Some(ds) = earning {
                 unconverted(tally, &ds[0].claim.source);
                 // The first decision takes the order; further earning
                 // decisions (other programs) add their commission only.
                 for (i, d) in ds.iter().enumerate() {
                     let mut t = if i == 0 { totals } else { Totals::default() };
                     t.affiliate_facts = 1;
-                    match self.commission(d, day, conv, tally) {
+                    let commission_day = self.program_day(d, d.occurred_at, day);
+                    match self.commission(d, commission_day, conv, tally) {
                         Some(c) => t.commission = c,
                         // No rate for the commission: unknown (and noted);
                         // the order itself still counts.
@@ -871,6 +897,14 @@ impl<'a> Engine<'a> {
             };
             sink(Side::Reconciled, fact);
         }
+    }
+
+    /// `t`'s day in the calendar of `d`'s program; `row_day` when the
+    /// program is not configured.
+    fn program_day(&self, d: &Decision, t: DateTime<Utc>, row_day: NaiveDate) -> NaiveDate {
+        self.calendars
+            .get(d.program.as_str())
+            .map_or(row_day, |tz| t.with_timezone(tz).date_naive())
     }
 
     /// Commission of an earning decision in the reporting currency: the
@@ -1199,7 +1233,7 @@ pub fn summarize(
     inputs: &KpiInputs,
     query: &Query,
 ) -> Result<Report, KpiError> {
-    Ok(Engine::new(ctx, inputs)?.report(query))
+    Engine::new(ctx, inputs)?.report(query)
 }
 
 #[cfg(test)]

@@ -130,6 +130,7 @@ pub fn run_after_sync(
         config: kpi,
         fx: &fx,
         commission: Some(&rules),
+        programs: &config.programs,
     };
     let files = write_scheduled_summaries(
         ctx,

@@ -45,17 +45,28 @@ pub struct Totals {
     /// (unknown, counted as 0 in `commission`): commission, cost and the
     /// ratios built on them are empty while this is above zero.
     pub commission_unknown: u64,
+    /// How many additions into these sums would have left `Decimal`'s range
+    /// (about 7.9 × 10^28: amounts below 10^15 each, but converted at FX
+    /// rates up to 10^9 and summed over many rows; QA24 F7). A report with
+    /// any is refused ([`super::KpiError::TooLarge`]), never printed wrong.
+    pub overflowed: u64,
 }
 
 impl Totals {
     /// Adds another group's sums.
     pub fn add(&mut self, o: &Totals) {
+        let mut overflowed = self.overflowed.saturating_add(o.overflowed);
+        let mut sum = |a: &mut Decimal, b: Decimal| match a.checked_add(b) {
+            Some(v) => *a = v,
+            None => overflowed = overflowed.saturating_add(1),
+        };
+        sum(&mut self.spend, o.spend);
+        sum(&mut self.conversions, o.conversions);
+        sum(&mut self.revenue, o.revenue);
+        sum(&mut self.commission, o.commission);
+        self.overflowed = overflowed;
         self.impressions = self.impressions.saturating_add(o.impressions);
         self.clicks = self.clicks.saturating_add(o.clicks);
-        self.spend += o.spend;
-        self.conversions += o.conversions;
-        self.revenue += o.revenue;
-        self.commission += o.commission;
         self.affiliate_facts = self.affiliate_facts.saturating_add(o.affiliate_facts);
         self.unattributed_facts = self.unattributed_facts.saturating_add(o.unattributed_facts);
         self.revenue_unknown = self.revenue_unknown.saturating_add(o.revenue_unknown);

@@ -276,6 +276,14 @@ pub enum KpiError {
         "amounts are in several currencies ({0}); set `[kpi] currency` (e.g. \"EUR\") and provide `[fx]` rates"
     )]
     MixedCurrencies(String),
+    /// A sum left `Decimal`'s range ([`metrics::Totals::overflowed`]).
+    #[error(
+        "the period's amounts in {currency} add up beyond the largest number Reckon computes with (about 7.9 × 10^28): an amount or an [fx] rate must be misread; look for the largest amounts stored in the period (`reckon records export`) and the rates converting them"
+    )]
+    TooLarge {
+        /// The reporting currency.
+        currency: String,
+    },
     /// Reading the store failed.
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),

@@ -38,8 +38,11 @@ pub fn produce_with_notes(
     format: Format,
 ) -> Result<(String, Vec<String>), KpiError> {
     let engine = Engine::new(ctx, inputs)?;
-    let report = engine.report(query);
-    let charts = (format == Format::Html).then(|| ChartData::build(&engine, query));
+    let report = engine.report(query)?;
+    let charts = match format {
+        Format::Html => Some(ChartData::build(&engine, query)?),
+        _ => None,
+    };
     let text = render(format, &report, charts.as_ref())?;
     Ok((text, report.notes))
 }
@@ -111,11 +114,11 @@ pub fn write_summaries(
             view: cfg.view,
         };
         let engine = Engine::new(ctx, &inputs)?;
-        let report = engine.report(&query);
-        let charts = cfg
-            .formats
-            .contains(&Format::Html)
-            .then(|| ChartData::build(&engine, &query));
+        let report = engine.report(&query)?;
+        let charts = match cfg.formats.contains(&Format::Html) {
+            true => Some(ChartData::build(&engine, &query)?),
+            false => None,
+        };
         let dir = output_dir.join("kpi").join(dir);
         std::fs::create_dir_all(&dir).map_err(|error| KpiError::Write {
             path: dir.display().to_string(),

@@ -308,8 +308,13 @@ impl CommissionConfig {
         };
         if self.minimum() < Decimal::ZERO {
             err("minimum_payout", "must be zero or more".into());
-        } else if let Some(m) = finer(self.minimum()) {
-            err("minimum_payout", m);
+        } else if let Some(m) = amount_problem("minimum_payout", self.minimum_payout) {
+            // Bounded like every payout amount (QA24 L1: a 28-digit
+            // minimum was accepted and carried every statement out).
+            err(
+                "minimum_payout",
+                m.trim_start_matches("minimum_payout ").into(),
+            );
         }
         if let Some(expr) = &self.draft_schedule {
             // The connectors' cron syntax (5, 6 or 7 fields).
@@ -389,6 +394,19 @@ impl CommissionConfig {
             }
             msgs.extend(group_problems(&b.groups));
             msgs.extend(date_problem(Some(b.effective_from), b.effective_to));
+            // A volume in the program's currency (QA24 L2: "-5" passed).
+            if b.threshold_volume < Decimal::ZERO {
+                msgs.push(format!(
+                    "threshold_volume {} must be zero or more (the period volume at which the bonus is earned)",
+                    b.threshold_volume
+                ));
+            } else if b.threshold_volume >= plugin_api::validate::MAX_AMOUNT {
+                msgs.push(format!(
+                    "threshold_volume {} is not below {}, the largest amount Reckon handles",
+                    b.threshold_volume,
+                    plugin_api::validate::MAX_AMOUNT
+                ));
+            }
             match (b.amount, b.percent) {
                 (Some(a), None) if a >= Decimal::ZERO => {
                     msgs.extend(amount_problem("amount", Some(a)));

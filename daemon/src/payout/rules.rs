@@ -20,6 +20,43 @@ pub fn round_to_minor(amount: Decimal, currency: &str) -> Decimal {
     r
 }
 
+/// Whether a commission basis (program currency), converted at `fx` into
+/// the payout currency, is an amount Reckon prices: both below
+/// `MAX_AMOUNT` (10^15). Each amount and FX rate passes its own bound, but
+/// a basis converted twice (claim → program → payout currency) could reach
+/// 10^33 and the pricing overflowed `Decimal` (QA24 F6). `Err`: the reason
+/// the line is held back.
+pub fn priceable(basis: Decimal, fx: Option<Decimal>) -> Result<(), String> {
+    let max = plugin_api::validate::MAX_AMOUNT;
+    let converted = match fx {
+        Some(r) => basis.checked_mul(r),
+        None => Some(basis),
+    };
+    if basis.abs() < max && converted.is_some_and(|c| c.abs() < max) {
+        return Ok(());
+    }
+    let at = fx
+        .map(|r| format!(" (at the FX rate {r})"))
+        .unwrap_or_default();
+    Err(format!(
+        "commission basis {basis}{at} is not below {max}, the largest amount Reckon prices: an amount or an FX rate must be misread; correct the record or the rate"
+    ))
+}
+
+/// `a × b / c`, multiplied first for exact cents; when the product leaves
+/// `Decimal`'s range (QA24 F9: two commissions near 10^15), `a × (b / c)`
+/// (exact to 28 significant digits); `None` when the result itself is out
+/// of range (or `c` is zero).
+pub fn mul_div(a: Decimal, b: Decimal, c: Decimal) -> Option<Decimal> {
+    if c.is_zero() {
+        return None;
+    }
+    match a.checked_mul(b) {
+        Some(p) => p.checked_div(c),
+        None => b.checked_div(c).and_then(|q| a.checked_mul(q)),
+    }
+}
+
 /// How a resolved rule prices a claim.
 #[derive(Debug, Clone)]
 pub enum Pricing<'a> {

@@ -402,6 +402,10 @@ pub fn build_partner<'d>(
                 );
                 continue;
             };
+            if let Err(why) = rules::priceable(basis.amount, Some(r)) {
+                skip(d, why);
+                continue;
+            }
             rate = Some(r);
         }
         candidates.push(Candidate {
@@ -551,10 +555,18 @@ pub fn build_partner<'d>(
                     });
                     continue;
                 };
-                (
-                    rules::round_to_minor(volume * p / Decimal::ONE_HUNDRED * r, cur),
-                    Some(r),
-                )
+                let Some(amount) = percent_of(volume, p, r) else {
+                    skipped.push(Skipped {
+                        partner_id: payee.to_string(),
+                        claim: format!("bonus {}", b.id),
+                        reason: format!(
+                            "{p} % of the volume {volume} at the FX rate {r} is beyond the largest amount Reckon handles: an amount or an FX rate must be misread; bonus left out"
+                        ),
+                        waits: false,
+                    });
+                    continue;
+                };
+                (rules::round_to_minor(amount, cur), Some(r))
             }
             (None, None) => continue,
         };
@@ -1030,6 +1042,7 @@ fn reprice<'d, 'h>(
             let resolved = resolve_paid(config, network, p, d.event_type, date);
             let basis = in_volume(facts, d);
             let mut why_not = None;
+            let mut out_of_range = false;
             let rate = match &resolved {
                 None => {
                     why_not = Some(format!(
@@ -1038,13 +1051,22 @@ fn reprice<'d, 'h>(
                     ));
                     None
                 }
-                Some(r) if needs_fx(r) => match &d.basis {
-                    Some(b) if basis.is_some() => {
+                Some(r) if needs_fx(r) => match (&d.basis, basis) {
+                    (Some(b), Some(amount)) => {
                         let rate = fx.rate(&b.currency, cur, date);
-                        if rate.is_none() {
-                            why_not = Some(format!("no FX rate {}→{cur} for {date}", b.currency));
+                        match rate.map(|r| rules::priceable(amount, Some(r))) {
+                            None => {
+                                why_not =
+                                    Some(format!("no FX rate {}→{cur} for {date}", b.currency));
+                                rate
+                            }
+                            Some(Err(why)) => {
+                                why_not = Some(why);
+                                out_of_range = true;
+                                None
+                            }
+                            Some(Ok(())) => rate,
                         }
-                        rate
                     }
                     _ => {
                         why_not = Some("no commission basis in the program currency".into());
@@ -1068,6 +1090,9 @@ fn reprice<'d, 'h>(
                     });
                 }
                 left_as_paid.insert((d.claim.source.as_str(), d.claim.id.as_str()));
+                // A basis out of range cannot count in the volume either:
+                // the one it was paid on stands for it.
+                let basis = if out_of_range { then.basis } else { basis };
                 // Priced as it was last settled, else as it was paid (its
                 // own target is what was paid: `left_as_paid`), but its
                 // basis is today's: the statement's volume, for the other
@@ -1216,7 +1241,9 @@ fn reprice<'d, 'h>(
                 // change of price, so a rule edited in place since (10 % →
                 // 11 %) still pays the original terms on the new data (QA:
                 // original + difference mixed the two, 4.66 for 5.00).
-                rules::round_to_minor(original * pn.commission / was, cur)
+                // Not representable (absurd amounts): today's price.
+                rules::mul_div(original, pn.commission, was)
+                    .map_or(pn.commission, |a| rules::round_to_minor(a, cur))
             };
             let mut changes = Vec::new();
             if then.basis != now.basis {
@@ -1318,9 +1345,31 @@ struct RepricedVolume {
     pending: bool,
 }
 
+/// A bonus adjustment that cannot be computed: its figures are beyond
+/// `Decimal`'s range (a misread amount or rate), so it waits.
+fn beyond_range(bonus: &str, sid: &str, payee: &str, volume: Decimal) -> Skipped {
+    Skipped {
+        partner_id: payee.to_string(),
+        claim: format!("bonus {bonus} of {sid}"),
+        reason: format!(
+            "the bonus on the volume {volume} is beyond the largest amount Reckon handles: an amount or an FX rate must be misread; the bonus adjustment waits until it is corrected"
+        ),
+        waits: true,
+    }
+}
+
+/// `p` % of `volume` converted at `r`; `None` beyond `Decimal`'s range.
+fn percent_of(volume: Decimal, p: Decimal, r: Decimal) -> Option<Decimal> {
+    volume
+        .checked_mul(p)
+        .and_then(|x| x.checked_div(Decimal::ONE_HUNDRED))
+        .and_then(|x| x.checked_mul(r))
+}
+
 /// What a bonus pays at `volume` on the terms it was judged on: nothing
 /// below the threshold, else the fixed amount, or the percentage of the
-/// volume converted at `fx_rate`, rounded once as a bonus line is.
+/// volume converted at `fx_rate`, rounded once as a bonus line is; `None`
+/// when that is beyond `Decimal`'s range (absurd amounts or rates).
 fn bonus_at(
     threshold: Decimal,
     fixed_amount: Option<Decimal>,
@@ -1328,17 +1377,17 @@ fn bonus_at(
     fx_rate: Option<Decimal>,
     volume: Decimal,
     cur: &str,
-) -> Decimal {
+) -> Option<Decimal> {
     let exact = if volume < threshold {
         Decimal::ZERO
     } else {
         match (fixed_amount, percent, fx_rate) {
             (Some(a), _, _) => a,
-            (None, Some(p), Some(r)) => volume * p / Decimal::ONE_HUNDRED * r,
+            (None, Some(p), Some(r)) => percent_of(volume, p, r)?,
             _ => Decimal::ZERO,
         }
     };
-    rules::round_to_minor(exact, cur)
+    Some(rules::round_to_minor(exact, cur))
 }
 
 /// The period of an earlier statement of the program, from its id
@@ -1425,14 +1474,17 @@ fn bonus_adjustments(
         paid.map(|m| m.iter().collect()).unwrap_or_default();
     credited.sort_by_key(|(id, p)| (p.line_no.is_none(), p.line_no, id.as_str()));
     for (id, p) in credited {
-        let target = bonus_at(
+        let Some(target) = bonus_at(
             p.threshold_volume,
             p.fixed_amount,
             p.percent,
             p.fx_rate,
             v.now,
             cur,
-        );
+        ) else {
+            skipped.push(beyond_range(id, sid, payee, v.now));
+            continue;
+        };
         let reason = bonus_reason(id, sid, p, true, v, target);
         push(id, p, target, reason, &mut out);
     }
@@ -1486,14 +1538,17 @@ fn bonus_adjustments(
             original_amount: rules::round_to_minor(Decimal::ZERO, cur),
             paid_total: rules::round_to_minor(Decimal::ZERO, cur),
         };
-        let target = bonus_at(
+        let Some(target) = bonus_at(
             terms.threshold_volume,
             terms.fixed_amount,
             terms.percent,
             terms.fx_rate,
             v.now,
             cur,
-        );
+        ) else {
+            skipped.push(beyond_range(&b.id, sid, payee, v.now));
+            continue;
+        };
         let reason = bonus_reason(&b.id, sid, &terms, false, v, target);
         push(&b.id, &terms, target, reason, &mut out);
     }
@@ -1913,6 +1968,49 @@ percent = "10"
         let w41 = run(rule, "2026-W41", &[gbp("0.95", "95.00")], &old);
         let reason = &w41[0].adjustments[0].reason;
         assert!(!reason.contains("converted at"), "{reason}");
+    }
+
+    /// QA24 F9: repricing a finalised line multiplied two commissions near
+    /// 10^15 (`original × now / was`) and `statements generate` panicked.
+    #[test]
+    fn repricing_commissions_near_the_amount_bound_does_not_overflow() {
+        let rule = "[[rules]]\nid = \"all\"\neffective_from = \"2026-01-01\"\nkind = \"percent\"\npercent = \"100\"\n";
+        let k1 = with_basis(sale("k1", "p1"), "999999999999999.00");
+        let w40 = run(rule, "2026-W40", &[k1], &History::default());
+        assert_eq!(w40[0].lines[0].commission, dec("999999999999999.00"));
+        let mut refunded = with_basis(sale("k1", "p1"), "999999999999998.00");
+        refunded.outcome = Outcome::PartiallyRefunded;
+        let w41 = run(rule, "2026-W41", &[refunded], &finalise(&w40));
+        assert_eq!(adjustments(&w41), [("k1".to_string(), dec("-1.00"))]);
+    }
+
+    /// QA24 F6: a basis within the amount bound, converted into the payout
+    /// currency at a rate within the rate bound, went past `Decimal`'s
+    /// range while pricing. Such a line is held back, saying why.
+    #[test]
+    fn a_line_converted_beyond_the_amount_bound_is_held_back_not_a_panic() {
+        let config: CommissionConfig = toml::from_str(
+            "payout_currency = \"GBP\"\nperiod = \"weekly\"\n[[rules]]\nid = \"cps\"\neffective_from = \"2026-01-01\"\nkind = \"percent\"\npercent = \"10\"\n",
+        )
+        .unwrap();
+        let cx = Context {
+            program: "shop",
+            config: &config,
+            period: Period::parse(config.period, "2026-W40").unwrap(),
+            status: Status::Draft,
+            version: 1,
+        };
+        let day = NaiveDate::from_ymd_opt(2026, 9, 30).unwrap();
+        let fx: BTreeMap<(String, String, NaiveDate), Decimal> =
+            [(("EUR".to_owned(), "GBP".to_owned(), day), dec("999999999"))].into();
+        let huge = with_basis(sale("k1", "p1"), "999999999999999.00");
+        let (s, skipped) = build_all(&cx, &[huge, sale("k2", "p1")], &History::default(), &fx);
+        assert_eq!(skipped.len(), 1, "{skipped:?}");
+        assert_eq!(skipped[0].claim, "g1/k1");
+        assert!(skipped[0].reason.contains("is not below"), "{skipped:?}");
+        // The other line is priced: 10 % of 100.00 EUR at 999999999.
+        assert_eq!(s[0].lines.len(), 1);
+        assert_eq!(s[0].lines[0].commission, dec("9999999990.00"));
     }
 
     #[test]

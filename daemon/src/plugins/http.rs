@@ -290,6 +290,10 @@ pub fn client() -> &'static reqwest::Client {
 // Rate limiting
 // ---------------------------------------------------------------------------
 
+/// The longest an OAuth2 access token is cached, whatever the token
+/// endpoint's `expires_in` says.
+const MAX_TOKEN_LIFE_SECS: u64 = 86_400;
+
 /// A token bucket as GCRA, in integer nanoseconds: a burst of `requests`,
 /// refilled at one request per `per_secs / requests`.
 #[derive(Debug)]
@@ -1140,8 +1144,15 @@ impl HttpExecutor {
                         )
                     })?;
                     self.redactor.add(&t.access_token);
-                    // Refresh a minute early; default lifetime one hour.
-                    let life = t.expires_in.unwrap_or(3600).saturating_sub(60).max(1);
+                    // Refresh a minute early; default lifetime one hour;
+                    // at most a day (QA24 F3: an `expires_in` near
+                    // u64::MAX overflowed the deadline and panicked; real
+                    // tokens live an hour).
+                    let life = t
+                        .expires_in
+                        .unwrap_or(3600)
+                        .saturating_sub(60)
+                        .clamp(1, MAX_TOKEN_LIFE_SECS);
                     if let Ok(mut c) = tokens().lock() {
                         c.insert(
                             key,

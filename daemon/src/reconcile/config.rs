@@ -251,6 +251,17 @@ impl ProgramConfig {
         }
         if self.matching.amount_tolerance_abs.is_sign_negative() {
             err("match.amount_tolerance_abs", "must be zero or more".into());
+        } else if self.matching.amount_tolerance_abs >= plugin_api::validate::MAX_AMOUNT {
+            // QA24 M1: any tolerance that large matches a claim to an
+            // order of any amount (amounts are below this bound).
+            err(
+                "match.amount_tolerance_abs",
+                format!(
+                    "{} would match a claim to an order of any amount; it is an amount in the program's currency, below {} (e.g. \"0.50\")",
+                    self.matching.amount_tolerance_abs,
+                    plugin_api::validate::MAX_AMOUNT
+                ),
+            );
         }
         if self.matching.amount_tolerance_pct.is_sign_negative() {
             err("match.amount_tolerance_pct", "must be zero or more".into());

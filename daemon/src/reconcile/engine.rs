@@ -394,6 +394,18 @@ fn convert(fx: &FxTable, money: &Money, to: &str, day: NaiveDate) -> Option<Conv
     Some(Converted { amount, rate })
 }
 
+/// `amount × net / total`: the share of `amount` left after refunds took
+/// `total` down to `net`. Multiplied first, for exact cents; when the
+/// product leaves `Decimal`'s range (two amounts near 10^15, or a converted
+/// one: QA24 F8, which panicked every run of the program) the ratio is taken
+/// first, exact to 28 significant digits, which only absurd amounts reach.
+fn refunded_share(amount: Decimal, net: Decimal, total: Decimal) -> Decimal {
+    match amount.checked_mul(net) {
+        Some(p) => p / total,
+        None => amount * (net / total),
+    }
+}
+
 fn round_money(amount: Decimal, currency: &str) -> Decimal {
     let dp = plugin_api::currency::minor_unit_digits(currency).unwrap_or(2);
     amount.round_dp_with_strategy(dp, RoundingStrategy::MidpointAwayFromZero)
@@ -1288,7 +1300,7 @@ fn judge(
             .filter(|a| *a != order_p);
         let basis = match claimed {
             None => net_p,
-            Some(a) => round_money(a * net.amount / order.amount.amount, cur),
+            Some(a) => round_money(refunded_share(a, net.amount, order.amount.amount), cur),
         };
         d.outcome = Outcome::PartiallyRefunded;
         let after_lock = if d.lock_at.is_some_and(|l| last_refund_at(order) > Some(l)) {
@@ -1422,6 +1434,27 @@ pub fn next_change_at(
 mod tests {
     use super::*;
     use crate::reconcile::synth::{self, SplitMix64, SynthSpec};
+
+    /// QA24 F8: a claim of 999,999,999,999,990 on a partly refunded order
+    /// of 999,999,999,999,999 multiplied two amounts past `Decimal`'s range.
+    #[test]
+    fn a_refunded_share_of_huge_amounts_does_not_overflow() {
+        let d = |s: &str| s.parse::<Decimal>().expect("decimal");
+        let got = round_money(
+            refunded_share(
+                d("999999999999990.00"),
+                d("999999999999998.00"),
+                d("999999999999999.00"),
+            ),
+            "USD",
+        );
+        assert_eq!(got, d("999999999999989.00"));
+        // Ordinary amounts take the exact path: 90.00 × 95 / 100.
+        assert_eq!(
+            refunded_share(d("90.00"), d("95.00"), d("100.00")),
+            d("85.5")
+        );
+    }
 
     /// `decide`'s bulk order-id rule (the join) and `match_claim`'s
     /// (`OrderIndex`) pick the same order for every claim, whatever the

@@ -194,6 +194,7 @@ pub fn ctx<'a>(zone: &str, cfg: &'a KpiConfig, fx: &'a FxTable) -> KpiContext<'a
         config: cfg,
         fx,
         commission: None,
+        programs: &[],
     }
 }
 
