@@ -1684,6 +1684,22 @@ fn verify_tells_missing_files_from_an_interrupted_finalize_and_periods_that_will
         e.contains("run `reckon statements generate --program shop --period 2026-11` first"),
         "{e}"
     );
+    // QA24 L3: an id that is no period says so, as `generate` does, instead
+    // of sending the user to a `generate` that refuses it.
+    for (bad, want) in [
+        ("2026-13", "2026-13"),
+        ("2021-W53", "2021 has no ISO week 53"),
+        ("2026-02-H3", "2026-02-H3"),
+        ("2026-1é", "2026-1é"),
+    ] {
+        for e in [
+            reckon::payout::verify(&book, tmp.path(), "shop", bad).map(|_| ()),
+            reckon::payout::show(&book, tmp.path(), "shop", bad).map(|_| ()),
+        ] {
+            let e = e.unwrap_err().to_string();
+            assert!(e.contains(want) && !e.contains("first"), "{bad}: {e}");
+        }
+    }
 }
 
 /// Finance QA F5: a finalised period's `summary.csv` (and JSON) edited by

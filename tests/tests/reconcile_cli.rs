@@ -477,6 +477,25 @@ fn now_reproduces_what_was_stored_then_and_the_next_run_returns_to_the_present()
     );
     assert!(err.contains("with today's [[programs]] and [fx]"), "{err}");
     assert!(!err.contains("no claim of program"), "{err}");
+    // A future instant: the records stored now, judged as of then
+    // (QA24-B F7: the note spoke of the past).
+    let (_, err) = reckon_with_stderr(
+        &cfg,
+        &[
+            "reconcile",
+            "report",
+            "--program",
+            "shop-us",
+            "--period",
+            "2026-08",
+            "--as-of",
+            "2099-01-01T00:00:00Z",
+        ],
+    );
+    assert!(
+        err.contains("note: --as-of 2099-01-01T00:00:00Z is in the future: the records stored now are judged as of then"),
+        "{err}"
+    );
     // Before anything was stored: empty, and it says why (ops QA13 OPS-20).
     let (out, err) = reckon_with_stderr(
         &cfg,

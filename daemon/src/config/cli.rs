@@ -130,11 +130,6 @@ pub fn check(
         );
     }
     let now = Utc::now();
-    let at = |t: chrono::DateTime<Utc>, tz: chrono_tz::Tz| {
-        t.with_timezone(&tz)
-            .format("%Y-%m-%d %H:%M:%S %Z (%:z)")
-            .to_string()
-    };
     for c in connectors {
         let m = &c.plugin.manifest;
         let _ = writeln!(
@@ -160,7 +155,7 @@ pub fn check(
             continue;
         }
         for t in c.config.schedule.next_n(c.timezone, now, 3) {
-            let _ = writeln!(out, "  next: {}", at(t, c.timezone));
+            let _ = writeln!(out, "  next: {}", local_time(t, c.timezone));
         }
     }
     // What else was read, so ops see it was: endpoints, programs and the
@@ -212,7 +207,7 @@ pub fn check(
                 let next = schedule
                     .ok()
                     .and_then(|s| s.next_after(tz, now))
-                    .map(|t| at(t, tz))
+                    .map(|t| local_time(t, tz))
                     .unwrap_or_else(|| "never".into());
                 let _ = writeln!(
                     out,
@@ -254,7 +249,7 @@ pub fn check(
             let next = crate::kpi::summary::parse_schedule(&s.schedule)
                 .ok()
                 .and_then(|c| c.next_after(tz, now))
-                .map(|t| at(t, tz))
+                .map(|t| local_time(t, tz))
                 .unwrap_or_else(|| "never".into());
             let _ = writeln!(
                 out,
@@ -267,4 +262,34 @@ pub fn check(
         }
     }
     ExitCode::SUCCESS
+}
+
+/// `t` on the clock of `tz`, with the zone's abbreviation and offset
+/// (`2026-11-28 18:15:00 EST (-05:00)`); the offset once for a zone whose
+/// abbreviation is its offset (QA24-B F5: `+0545 (+05:45)` in Kathmandu).
+fn local_time(t: chrono::DateTime<Utc>, tz: chrono_tz::Tz) -> String {
+    let local = t.with_timezone(&tz);
+    if local.format("%Z").to_string().starts_with(['+', '-']) {
+        local.format("%Y-%m-%d %H:%M:%S %:z").to_string()
+    } else {
+        local.format("%Y-%m-%d %H:%M:%S %Z (%:z)").to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_local_time_names_its_zone_and_offset_once() {
+        let t: chrono::DateTime<Utc> = "2026-11-28T23:15:00Z".parse().unwrap();
+        assert_eq!(
+            local_time(t, chrono_tz::America::New_York),
+            "2026-11-28 18:15:00 EST (-05:00)"
+        );
+        assert_eq!(
+            local_time(t, chrono_tz::Asia::Kathmandu),
+            "2026-11-29 05:00:00 +05:45"
+        );
+    }
 }

@@ -125,7 +125,14 @@ impl FromStr for CronSchedule {
                 .replace("must be less than", "must be at most");
                 let why = step_out_of_range(&why).unwrap_or(why);
                 // Some of the crate's errors say nothing beyond the snippet.
-                let why = if why.is_empty() {
+                let out_of_years = fields.get(6).and_then(|y| {
+                    y.split([',', '-', '/'])
+                        .filter_map(|n| n.parse::<u32>().ok())
+                        .find(|n| !(1970..=2100).contains(n))
+                });
+                let why = if let (true, Some(bad)) = (why.is_empty(), out_of_years) {
+                    format!("the year {bad} is outside the years cron knows, 1970 to 2100")
+                } else if why.is_empty() {
                     "a field holds a value cron does not know (numbers, `*`, ranges `a-b`, lists `a,b`, steps `*/n`, day and month names)".to_owned()
                 } else {
                     why
@@ -363,6 +370,19 @@ mod tests {
             super::super::source::nearest("Europe/Berln", ["Europe/Berlin", "GB"]),
             Some("Europe/Berlin")
         );
+    }
+
+    /// QA24 L4: a year cron does not know got the generic "a field holds
+    /// a value cron does not know".
+    #[test]
+    fn a_year_out_of_crons_range_is_named() {
+        let e = "0 0 0 1 1 * 2101".parse::<CronSchedule>().unwrap_err();
+        assert!(
+            e.contains("the year 2101 is outside the years cron knows, 1970 to 2100"),
+            "{e}"
+        );
+        "0 0 0 1 1 * 2100".parse::<CronSchedule>().unwrap();
+        "0 0 0 1 1 * 2026-2030".parse::<CronSchedule>().unwrap();
     }
 
     fn utc(s: &str) -> DateTime<Utc> {

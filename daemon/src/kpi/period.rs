@@ -109,7 +109,16 @@ pub fn parse_period(s: &str) -> Result<Period, KpiError> {
                 "{s:?}: one day is written as a range, `{s}..{s}` (a month is YYYY-MM)"
             )));
         }
-        let shaped = s.len() == 7 && s.as_bytes()[4] == b'-';
+        // Digits only around the dash (QA24-B F3: `2026-+3` read as March:
+        // `u32::parse` takes a sign).
+        let shaped = s.len() == 7
+            && s.bytes().enumerate().all(|(i, b)| {
+                if i == 4 {
+                    b == b'-'
+                } else {
+                    b.is_ascii_digit()
+                }
+            });
         let (Some(y), Some(m)) = (
             s.get(..4)
                 .filter(|_| shaped)
@@ -241,6 +250,9 @@ mod tests {
         assert_eq!(p.to_string(), "2026-11-03..2026-11-05");
         assert!("2026-11-05..2026-11-03".parse::<Period>().is_err());
         assert!("2026-13".parse::<Period>().is_err());
+        for signed in ["2026-+3", "+026-03", "-026-03"] {
+            assert!(signed.parse::<Period>().is_err(), "{signed}");
+        }
         assert!("last month".parse::<Period>().is_err());
     }
 

@@ -2029,7 +2029,26 @@ fn not_recorded(
     .into_iter()
     .find_map(|k| Period::parse(k, period).ok())
     .map(|p| p.start);
-    let later = start.and_then(|start| {
+    let Some(start) = start else {
+        // No period of any kind (QA24 L3: `2026-13` was told to be
+        // generated first, which then refused it): the parse error of the
+        // kind it looks like, as `generate` gives it.
+        let kind = if period.contains(['W', 'w']) {
+            PeriodKind::Weekly
+        } else if period.contains(['H', 'h']) {
+            PeriodKind::SemiMonthly
+        } else {
+            PeriodKind::Monthly
+        };
+        return Ok(match Period::parse(kind, period) {
+            Err(e) => PayoutError::Period(e),
+            Ok(_) => PayoutError::NotGenerated {
+                program: program.into(),
+                period: period.into(),
+            },
+        });
+    };
+    let later = Some(start).and_then(|start| {
         let mut r = period_records(b, program).ok()?;
         // A period of another kind starting the same day counts too (a
         // monthly draft retired when `2026-11-H1` was finalised: QA14 L1).

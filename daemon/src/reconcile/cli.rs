@@ -203,11 +203,20 @@ pub fn run(config: &Path, args: ReconcileArgs, con: &mut Console) -> anyhow::Res
                 )?;
             }
             if let Some(at) = r.as_of {
-                writeln!(
-                    con.err,
-                    "note: --as-of judges the records stored at {} with today's [[programs]] and [fx]: rates added or restated since are used, so this is what today's rules make of the store then, not necessarily what was decided or paid then (statements record what they paid)",
-                    at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
-                )?;
+                let at_text = at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+                if at > chrono::Utc::now() {
+                    // QA24-B F7: the past-tense note read oddly for a
+                    // future instant.
+                    writeln!(
+                        con.err,
+                        "note: --as-of {at_text} is in the future: the records stored now are judged as of then (locks and grace periods that will have passed count as passed), with today's [[programs]] and [fx]"
+                    )?;
+                } else {
+                    writeln!(
+                        con.err,
+                        "note: --as-of judges the records stored at {at_text} with today's [[programs]] and [fx]: rates added or restated since are used, so this is what today's rules make of the store then, not necessarily what was decided or paid then (statements record what they paid)"
+                    )?;
+                }
             }
             if r.as_of.is_none() {
                 match judged_at {

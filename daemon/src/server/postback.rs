@@ -1132,6 +1132,17 @@ fn authenticate(
         PostbackAuth::Token => ("token", &cfg.token_header, &cfg.token_param),
         PostbackAuth::Hmac => ("signature", &cfg.signature_header, &cfg.signature_param),
     };
+    // A header the HTTP layer cannot read as text was sent, not missing
+    // (QA24 L5: `X-Postback-Token: é` was answered "missing token").
+    if headers
+        .get_all(header_name.as_str())
+        .iter()
+        .any(|v| v.to_str().is_err())
+    {
+        return Err(AuthFailure::Wrong(format!(
+            "header `{header_name}` holds characters other than visible ASCII: the {what} is sent as configured, in ASCII"
+        )));
+    }
     if let Some(refused) = several(what, header_name, param_name) {
         return Err(refused);
     }
@@ -2123,6 +2134,23 @@ mod tests {
         ));
         let q = "tid=1&affid=p&amount=3&token=s3cret&token=s3cret";
         assert!(authenticate(&c, "s3cret", &none, q, b"", &params(q)).is_ok());
+    }
+
+    /// QA24 L5: a token header that is not visible ASCII was answered
+    /// "missing token".
+    #[test]
+    fn a_token_header_that_is_not_ascii_is_wrong_not_missing() {
+        let c = cfg();
+        let q = "tid=1&affid=p&amount=3";
+        let mut h = HeaderMap::new();
+        h.insert(
+            "x-postback-token",
+            axum::http::HeaderValue::from_bytes("é".as_bytes()).unwrap(),
+        );
+        assert!(matches!(
+            authenticate(&c, "s3cret", &h, q, b"", &params(q)),
+            Err(AuthFailure::Wrong(m)) if m.contains("holds characters other than visible ASCII")
+        ));
     }
 
     #[test]

@@ -277,7 +277,7 @@ impl StatusReport {
                 let _ = writeln!(out, "  last ok:   {ok}");
             }
             let _ = writeln!(out, "  records:   {}", c.records);
-            let _ = writeln!(out, "  next fire: {}", t(c.next_fire));
+            let _ = writeln!(out, "  next fire: {}", local_fire(c.next_fire, &c.timezone));
             if let Some(r) = c.next_retry {
                 let _ = writeln!(
                     out,
@@ -362,7 +362,14 @@ impl StatusReport {
                     "\nkpi summaries: schedule `{}` in {}, {}; last written {}",
                     k.schedule,
                     k.timezone,
-                    next_or_due(k.next_fire, k.due_since, k.last_written, "written", t),
+                    next_or_due(
+                        k.next_fire,
+                        &k.timezone,
+                        k.due_since,
+                        k.last_written,
+                        "written",
+                        t
+                    ),
                     k.last_written
                         .map_or_else(|| "never (none recorded)".to_owned(), |w| t(Some(w)))
                 );
@@ -408,7 +415,14 @@ impl StatusReport {
                 "  {}: schedule `{expr}` in {}, {}; last made {}",
                 s.program,
                 s.timezone,
-                next_or_due(s.next_fire, s.due_since, s.last_made, "made", &t),
+                next_or_due(
+                    s.next_fire,
+                    &s.timezone,
+                    s.due_since,
+                    s.last_made,
+                    "made",
+                    &t
+                ),
                 s.last_made
                     .map_or_else(|| "never (none recorded)".to_owned(), |m| t(Some(m)))
             );
@@ -436,6 +450,7 @@ impl StatusReport {
 /// run, that it is due and waits for a sync.
 fn next_or_due(
     next: Option<DateTime<Utc>>,
+    tz: &str,
     due: Option<DateTime<Utc>>,
     last: Option<DateTime<Utc>>,
     done: &str,
@@ -445,16 +460,34 @@ fn next_or_due(
         (Some(due), Some(_)) => format!(
             "DUE since {} ({done} after the next sync), then next {}",
             t(Some(due)),
-            t(next)
+            local_fire(next, tz)
         ),
         // Never run: the fire is the latest of the last day, which may be
         // before the schedule was written (QA18 R1).
         (Some(due), None) => format!(
             "DUE: never {done} ({done} after the next sync, for the fire of {}), then next {}",
             t(Some(due)),
-            t(next)
+            local_fire(next, tz)
         ),
-        (None, _) => format!("next {}", t(next)),
+        (None, _) => format!("next {}", local_fire(next, tz)),
+    }
+}
+
+/// A schedule's next fire in the timezone the schedule is read in, then in
+/// UTC (QA24-B F5: only UTC was shown, while `config check` shows local
+/// times): `2027-01-01 00:00:00 +13:45 (2026-12-31 10:15:00 UTC)`; UTC
+/// alone for a UTC schedule; `-` for none.
+fn local_fire(d: Option<DateTime<Utc>>, tz: &str) -> String {
+    let Some(d) = d else {
+        return "-".into();
+    };
+    let utc = d.format("%Y-%m-%d %H:%M:%S UTC").to_string();
+    match tz.parse::<chrono_tz::Tz>() {
+        Ok(zone) if zone != chrono_tz::UTC => format!(
+            "{} ({utc})",
+            d.with_timezone(&zone).format("%Y-%m-%d %H:%M:%S %:z")
+        ),
+        _ => utc,
     }
 }
 
@@ -1065,7 +1098,7 @@ schedule = "0 6 * * *"
         );
         assert!(
             text.contains(
-                "statement drafts (draft_schedule):\n  acme: schedule `0 5 * * *` in America/New_York, next 2026-12-01 10:00:00 UTC; last made 2026-11-30 06:00:00 UTC\n  beta: schedule `0 5 * * *` in UTC, DUE: never made (made after the next sync, for the fire of 2026-11-30 06:00:00 UTC), then next 2026-12-01 05:00:00 UTC; last made never (none recorded)\n    FAILING (2 in a row, last 2026-11-30 07:00:00 UTC; last made -): program `beta`: the payout currency is EUR\n  manual: on demand only (no draft_schedule)\n"
+                "statement drafts (draft_schedule):\n  acme: schedule `0 5 * * *` in America/New_York, next 2026-12-01 05:00:00 -05:00 (2026-12-01 10:00:00 UTC); last made 2026-11-30 06:00:00 UTC\n  beta: schedule `0 5 * * *` in UTC, DUE: never made (made after the next sync, for the fire of 2026-11-30 06:00:00 UTC), then next 2026-12-01 05:00:00 UTC; last made never (none recorded)\n    FAILING (2 in a row, last 2026-11-30 07:00:00 UTC; last made -): program `beta`: the payout currency is EUR\n  manual: on demand only (no draft_schedule)\n"
             ),
             "{text}"
         );
