@@ -57,6 +57,28 @@ pub struct Manifest {
     pub file_capability: Option<FileCapability>,
 }
 
+#[cfg(test)]
+impl Manifest {
+    /// An affiliate manifest with no settings, streams, hosts or auth: the
+    /// base of the crate's test connectors.
+    pub(crate) fn bare(id: &str) -> Manifest {
+        Manifest {
+            id: id.into(),
+            name: id.into(),
+            version: "0".into(),
+            kind: PluginKind::Affiliate,
+            description: String::new(),
+            config_schema: serde_json::json!({}),
+            streams: Vec::new(),
+            allowed_hosts: Vec::new(),
+            default_base_url: None,
+            auth: None,
+            max_window_days: None,
+            file_capability: Default::default(),
+        }
+    }
+}
+
 /// The family of records a plugin produces.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -1351,30 +1351,21 @@ mod tests {
     /// reports a refused key as an auth error naming the setting.
     #[test]
     fn a_401_read_with_json_is_an_auth_error_naming_the_credential_setting() {
-        use crate::protocol::{AuthSpec, PluginKind};
+        use crate::protocol::AuthSpec;
         use crate::testing::{open_read, FakeHost, Reply};
         struct Forgetful;
         impl Connector for Forgetful {
             fn manifest() -> Manifest {
                 Manifest {
-                    id: "forgetful".into(),
-                    name: "forgetful".into(),
-                    version: "0".into(),
-                    kind: PluginKind::Affiliate,
-                    description: String::new(),
                     config_schema: serde_json::json!({
                         "type": "object",
                         "properties": { "api_key": { "type": "string", "x-secret": true } }
                     }),
-                    streams: Vec::new(),
-                    allowed_hosts: Vec::new(),
-                    default_base_url: None,
                     auth: Some(AuthSpec::Header {
                         name: "X-Acme-Key".into(),
                         value: "api_key".into(),
                     }),
-                    max_window_days: None,
-                    file_capability: Default::default(),
+                    ..Manifest::bare("forgetful")
                 }
             }
             async fn check(_cx: Cx) -> Result<(), PluginError> {
@@ -1480,25 +1471,11 @@ mod tests {
     /// for a wait a plugin read from a header; it is now an error.
     #[test]
     fn sleep_for_past_the_clocks_range_is_an_error_not_a_panic() {
-        use crate::protocol::PluginKind;
         use crate::testing::{open_read, FakeHost, Reply};
         struct Sleeper;
         impl Connector for Sleeper {
             fn manifest() -> Manifest {
-                Manifest {
-                    id: "sleeper".into(),
-                    name: "sleeper".into(),
-                    version: "0".into(),
-                    kind: PluginKind::Affiliate,
-                    description: String::new(),
-                    config_schema: serde_json::json!({}),
-                    streams: Vec::new(),
-                    allowed_hosts: Vec::new(),
-                    default_base_url: None,
-                    auth: None,
-                    max_window_days: None,
-                    file_capability: Default::default(),
-                }
+                Manifest::bare("sleeper")
             }
             async fn check(_cx: Cx) -> Result<(), PluginError> {
                 Ok(())

@@ -747,7 +747,7 @@ fn origin_of(url: &str) -> Option<String> {
 #[cfg(test)]
 mod host_check_tests {
     use super::*;
-    use crate::protocol::{Manifest, PluginKind, RecordKind, StreamSpec};
+    use crate::protocol::{Manifest, RecordKind, StreamSpec};
     use crate::sdk::Cx;
     use crate::{Conversion, ConversionStatus, EventType, Money, Request, Utm};
 
@@ -757,12 +757,6 @@ mod host_check_tests {
     impl Connector for Bad {
         fn manifest() -> Manifest {
             Manifest {
-                id: "bad".into(),
-                name: "bad".into(),
-                version: "0".into(),
-                kind: PluginKind::Affiliate,
-                description: String::new(),
-                config_schema: serde_json::json!({}),
                 streams: vec![StreamSpec {
                     name: "conversions".into(),
                     record: RecordKind::Conversion,
@@ -771,10 +765,7 @@ mod host_check_tests {
                     default_lookback_days: 1,
                 }],
                 allowed_hosts: vec!["api.bad.example".into()],
-                default_base_url: None,
-                auth: None,
-                max_window_days: None,
-                file_capability: Default::default(),
+                ..Manifest::bare("bad")
             }
         }
         async fn check(_cx: Cx) -> Result<(), PluginError> {

@@ -246,7 +246,7 @@ pub fn http_date(v: &str) -> Option<DateTime<Utc>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protocol::{Manifest, PluginKind, Window};
+    use crate::protocol::{Manifest, Window};
     use crate::sdk::Connector;
     use crate::testing::{open_read, FakeHost, Reply};
     use chrono::NaiveDate;
@@ -270,20 +270,7 @@ mod tests {
     struct Three;
     impl Connector for Three {
         fn manifest() -> Manifest {
-            Manifest {
-                id: "three".into(),
-                name: "three".into(),
-                version: "0".into(),
-                kind: PluginKind::Affiliate,
-                description: String::new(),
-                config_schema: serde_json::json!({}),
-                streams: Vec::new(),
-                allowed_hosts: Vec::new(),
-                default_base_url: None,
-                auth: None,
-                max_window_days: None,
-                file_capability: Default::default(),
-            }
+            Manifest::bare("three")
         }
         async fn check(_cx: Cx) -> Result<(), PluginError> {
             Ok(())

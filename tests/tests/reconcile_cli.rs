@@ -462,9 +462,10 @@ fn now_reproduces_what_was_stored_then_and_the_next_run_returns_to_the_present()
     assert_eq!(as_of["totals"], counts(&then), "{as_of}");
     // It says the rules and rates are today's (QA: a controller took it
     // for the state of a past close).
-    let (_, err) = reckon_with_stderr(
-        &cfg,
-        &[
+    // `reconcile report` of August as of `at` (JSON when `json`): stdout
+    // and stderr.
+    let report_as_of = |at: &str, json: bool| {
+        let mut args = vec![
             "reconcile",
             "report",
             "--program",
@@ -472,46 +473,25 @@ fn now_reproduces_what_was_stored_then_and_the_next_run_returns_to_the_present()
             "--period",
             "2026-08",
             "--as-of",
-            &between,
-        ],
-    );
+            at,
+        ];
+        if json {
+            args.extend(["--format", "json"]);
+        }
+        reckon_with_stderr(&cfg, &args)
+    };
+    let (_, err) = report_as_of(&between, false);
     assert!(err.contains("with today's [[programs]] and [fx]"), "{err}");
     assert!(!err.contains("no claim of program"), "{err}");
     // A future instant: the records stored now, judged as of then
     // (QA24-B F7: the note spoke of the past).
-    let (_, err) = reckon_with_stderr(
-        &cfg,
-        &[
-            "reconcile",
-            "report",
-            "--program",
-            "shop-us",
-            "--period",
-            "2026-08",
-            "--as-of",
-            "2099-01-01T00:00:00Z",
-        ],
-    );
+    let (_, err) = report_as_of("2099-01-01T00:00:00Z", false);
     assert!(
         err.contains("note: --as-of 2099-01-01T00:00:00Z is in the future: the records stored now are judged as of then"),
         "{err}"
     );
     // Before anything was stored: empty, and it says why (ops QA13 OPS-20).
-    let (out, err) = reckon_with_stderr(
-        &cfg,
-        &[
-            "reconcile",
-            "report",
-            "--program",
-            "shop-us",
-            "--period",
-            "2026-08",
-            "--as-of",
-            "2026-01-01T00:00:00Z",
-            "--format",
-            "json",
-        ],
-    );
+    let (out, err) = report_as_of("2026-01-01T00:00:00Z", true);
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v["claims"], 0, "{v}");
     assert!(
