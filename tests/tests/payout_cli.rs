@@ -255,6 +255,27 @@ fn statements_errors_name_what_to_fix() {
     );
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("run `reckon statements generate"));
+    // An id of another period kind, never recorded: `generate`'s error,
+    // not advice to run it (QA25 N3).
+    for cmd in ["show", "verify"] {
+        let out = reckon(
+            &config,
+            &[
+                "statements",
+                cmd,
+                "--program",
+                "shop",
+                "--period",
+                "2026-W05",
+            ],
+        );
+        assert!(!out.status.success());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("is not a monthly period") && !err.contains("first"),
+            "{cmd}: {err}"
+        );
+    }
 }
 
 #[test]

@@ -331,6 +331,80 @@ fn fx_missing_when_no_rate_and_converted_when_there_is_one() {
     );
 }
 
+/// QA25 N2: a claim of 150.00 EUR for an order of 150.00 EUR placed 4 h
+/// earlier, across a day on which the EUR rate moved (1.0650 → 1.0700),
+/// was `amount_mismatch` ("0.75 over"): each side was converted at its own
+/// day's rate. A claim in its order's currency is now converted at the
+/// order's rate, by order id and by coupon alike; one in another currency
+/// still at its own day's.
+#[test]
+fn a_claim_in_its_orders_currency_is_converted_at_the_orders_rate() {
+    let mut program = program();
+    program.matching.amount_tolerance_pct = "0".parse().unwrap();
+    let rate = |day: &str, base: &str, r: &str| {
+        (
+            day.parse().unwrap(),
+            base.to_string(),
+            "USD".to_string(),
+            r.parse().unwrap(),
+        )
+    };
+    let fx = FxTable::from_rates(
+        vec![
+            rate("2026-11-01", "EUR", "1.0650"),
+            rate("2026-11-02", "EUR", "1.0700"),
+            rate("2026-11-01", "GBP", "1.2500"),
+            rate("2026-11-02", "GBP", "1.2600"),
+        ],
+        7,
+    );
+    let mut o = order("E-1");
+    o.created_at = t("2026-11-01T23:50:00Z");
+    o.amount = m("150.00", "EUR");
+    o.coupon = Some("SAVE".into());
+    let mut c = claim("impact", "C1", Some("E-1"));
+    c.occurred_at = t("2026-11-02T04:10:00Z");
+    c.sale_amount = Some(m("150.00", "EUR"));
+    let judge = |c: &plugin_api::Conversion| {
+        decide(
+            &program,
+            &claims(vec![c.clone()]),
+            &orders(vec![o.clone()]),
+            &fx,
+            t(NOW),
+        )
+        .remove(0)
+    };
+    // 150.00 × 1.0650 = 159.75 on both sides: matched.
+    let d = judge(&c);
+    assert_eq!(d.outcome, Outcome::Matched, "{}", d.reason);
+    assert_eq!(amount(&d), "159.75 USD");
+    assert_eq!(d.fx_rate, Some("1.0650".parse().unwrap()));
+    // By coupon too (no order id; 0.50 tolerance, 4 h 20 min apart).
+    let mut by_coupon = c.clone();
+    by_coupon.order_id = None;
+    by_coupon.coupon = Some("save".into());
+    let d = judge(&by_coupon);
+    assert_eq!(
+        (d.outcome, d.matched_by),
+        (Outcome::Matched, Some(MatchedBy::Coupon)),
+        "{}",
+        d.reason
+    );
+    // A claim in GBP is converted at its own day: 119.20 × 1.26 = 150.19
+    // against 159.75: a real difference.
+    let mut gbp = c.clone();
+    gbp.sale_amount = Some(m("119.20", "GBP"));
+    let d = judge(&gbp);
+    assert_eq!(d.outcome, Outcome::AmountMismatch, "{}", d.reason);
+    assert!(
+        d.reason
+            .contains("claimed 150.19 USD (119.20 GBP at 1.2600)"),
+        "{}",
+        d.reason
+    );
+}
+
 #[test]
 fn click_id_then_coupon_matching() {
     let mut by_click = claim("impact", "C11", Some("unknown"));

@@ -154,7 +154,8 @@ pub fn run(
             Ok(ExitCode::SUCCESS)
         }
         StatementsCommand::Show(a) => {
-            let shown = lifecycle::show(&book, output_dir, &a.program, &a.period)?;
+            let shown = lifecycle::show(&book, output_dir, &a.program, &a.period)
+                .map_err(|e| of_its_kind(e, commission.period, &a.period))?;
             use std::fmt::Write as _;
             let when = match shown.record.recorded_at {
                 Some(t) => format!(
@@ -199,7 +200,8 @@ pub fn run(
             Ok(ExitCode::SUCCESS)
         }
         StatementsCommand::Verify(a) => {
-            let v = lifecycle::verify(&book, output_dir, &a.program, &a.period)?;
+            let v = lifecycle::verify(&book, output_dir, &a.program, &a.period)
+                .map_err(|e| of_its_kind(e, commission.period, &a.period))?;
             if v.problems.is_empty() {
                 writeln!(
                     con.out,
@@ -352,6 +354,26 @@ fn shown_dir(dir: &std::path::Path) -> String {
         .collect::<std::path::PathBuf>()
         .display()
         .to_string()
+}
+
+/// Nothing recorded for an id that is not of the program's period kind
+/// (`2026-W05` for a monthly program): the error `generate` gives for it,
+/// not advice to run that `generate` (QA25 N3). Periods of a kind the
+/// program used before are still shown and verified when recorded.
+fn of_its_kind(
+    e: lifecycle::PayoutError,
+    kind: super::config::PeriodKind,
+    period: &str,
+) -> lifecycle::PayoutError {
+    match e {
+        lifecycle::PayoutError::NotGenerated { .. } => {
+            match super::period::Period::parse(kind, period) {
+                Err(p) => lifecycle::PayoutError::Period(p),
+                Ok(_) => e,
+            }
+        }
+        e => e,
+    }
 }
 
 #[cfg(test)]

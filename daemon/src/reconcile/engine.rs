@@ -80,7 +80,11 @@ use super::config::{AttributionRule, ProgramConfig};
 /// tolerance).
 /// 10 (QA21 B-F6): reasons only: a conversion rate is written as the rate
 /// table and the statement trace write it (`at 1.10`, was `at 1.1`).
-pub const JUDGE_VERSION: u32 = 10;
+/// 11 (QA25 N2): a claim in its order's currency is converted at the
+/// order's rate ([`claimed_against`]): 150.00 EUR claimed for a 150.00 EUR
+/// order a few hours earlier was `amount_mismatch` ("0.75 over") when the
+/// EUR rate moved between the two days.
+pub const JUDGE_VERSION: u32 = 11;
 use super::model::{Decision, DecisionInputs, MatchedBy, Outcome, RecordRef};
 use crate::fx::FxTable;
 use chrono::{DateTime, Duration, NaiveDate, Utc};
@@ -325,28 +329,27 @@ fn coupon_near_miss<'o>(
     if !program.matching.coupon_matching {
         return None;
     }
-    let (claimed, candidates) = coupon_candidates(program, fx, claim, order, index)?;
+    let candidates = coupon_candidates(program, fx, claim, order, index)?;
     candidates
-        .map(|(i, dt, amount)| ((claimed - amount).abs(), dt, i))
+        .map(|(i, dt, claimed, amount)| ((claimed - amount).abs(), dt, i))
         .min()
         .map(|(_, _, i)| i)
 }
 
 /// A claim's coupon candidates: each order under its coupon created within
-/// the fuzzy window, as (order, time apart, its amount in the program
-/// currency), with the claimed amount in the program currency. `None`
-/// when the claim has no coupon or amount, or no rate converts the
-/// claimed amount; an order no rate converts is left out.
+/// the fuzzy window, as (order, time apart, the claimed amount and the
+/// order's amount in the program currency: [`claimed_against`]). `None`
+/// when the claim has no coupon or amount; an order whose amount or the
+/// claimed amount against it no rate converts is left out.
 fn coupon_candidates<'a, 'o>(
     program: &'a ProgramConfig,
     fx: &'a FxTable,
     claim: &'a Conversion,
     order: impl Fn(usize) -> Cow<'o, Order> + 'a,
     index: &'a OrderIndex,
-) -> Option<(Decimal, impl Iterator<Item = (u32, Duration, Decimal)> + 'a)> {
+) -> Option<impl Iterator<Item = (u32, Duration, Decimal, Decimal)> + 'a> {
     let coupon = claim.coupon.as_deref().and_then(normalize_coupon)?;
     let sale = claim.sale_amount.as_ref()?;
-    let claimed = convert(fx, sale, &program.currency, program.day(claim.occurred_at))?.amount;
     let window = Duration::hours(i64::from(program.matching.fuzzy_window_hours));
     let candidates = index.by_coupon(&coupon).iter().filter_map(move |&i| {
         let o = order(i as usize);
@@ -355,9 +358,10 @@ fn coupon_candidates<'a, 'o>(
             return None;
         }
         let amount = convert(fx, &o.amount, &program.currency, program.day(o.created_at))?;
-        Some((i, dt, amount.amount))
+        let claimed = claimed_against(program, fx, sale, claim, &o)?;
+        Some((i, dt, claimed.amount, amount.amount))
     });
-    Some((claimed, candidates))
+    Some(candidates)
 }
 
 /// max(abs, pct % × order amount): the amount tolerance for one order amount
@@ -392,6 +396,40 @@ fn convert(fx: &FxTable, money: &Money, to: &str, day: NaiveDate) -> Option<Conv
         round_money(money.amount * rate, to)
     };
     Some(Converted { amount, rate })
+}
+
+/// The day whose rate converts a claimed amount compared with `order`: the
+/// order's day when the claim is in the order's currency (the two are
+/// compared in their own currency, so a rate move between the order and
+/// the conversion is no difference), else the claim's own day.
+fn claim_fx_day(
+    program: &ProgramConfig,
+    sale: &Money,
+    claim: &Conversion,
+    order: &Order,
+) -> NaiveDate {
+    if sale.currency == order.amount.currency {
+        program.day(order.created_at)
+    } else {
+        program.day(claim.occurred_at)
+    }
+}
+
+/// A claimed amount in the program currency, to compare with `order`'s
+/// ([`claim_fx_day`]).
+fn claimed_against(
+    program: &ProgramConfig,
+    fx: &FxTable,
+    sale: &Money,
+    claim: &Conversion,
+    order: &Order,
+) -> Option<Converted> {
+    convert(
+        fx,
+        sale,
+        &program.currency,
+        claim_fx_day(program, sale, claim, order),
+    )
 }
 
 /// `amount × net / total`: the share of `amount` left after refunds took
@@ -518,9 +556,9 @@ fn match_after_order_id<'o>(
         }
     }
     if program.matching.coupon_matching {
-        let (claimed, candidates) = coupon_candidates(program, fx, claim, &order, index)?;
+        let candidates = coupon_candidates(program, fx, claim, &order, index)?;
         return candidates
-            .filter_map(|(i, dt, amount)| {
+            .filter_map(|(i, dt, claimed, amount)| {
                 let diff = (claimed - amount).abs();
                 (diff <= tolerance(program, amount)).then_some((dt, diff, i))
             })
@@ -548,15 +586,13 @@ fn closest_by_click<'o>(
     if orders.len() <= 1 {
         return orders.first().copied();
     }
-    let claimed = claim
-        .sale_amount
-        .as_ref()
-        .and_then(|m| convert(fx, m, &program.currency, program.day(claim.occurred_at)));
     orders
         .iter()
         .enumerate()
         .min_by_key(|&(pos, &i)| {
             let o = order(i as usize);
+            let claimed = (claim.sale_amount.as_ref())
+                .and_then(|m| claimed_against(program, fx, m, claim, &o));
             let diff = claimed.as_ref().and_then(|c| {
                 let amount = convert(fx, &o.amount, &program.currency, program.day(o.created_at))?;
                 Some((c.amount - amount.amount).abs())
@@ -1166,7 +1202,7 @@ fn judge(
         // The nearest miss, so it can be checked (QA20 F7).
         if let Some(n) = near {
             let claimed = (claim.sale_amount.as_ref())
-                .and_then(|m| Some((m, convert(fx, m, cur, program.day(claim.occurred_at))?)));
+                .and_then(|m| Some((m, claimed_against(program, fx, m, claim, &n.order)?)));
             let order_conv = convert(fx, &n.order.amount, cur, program.day(n.order.created_at));
             if let (Some((sale, cc)), Some(oc)) = (claimed, order_conv) {
                 let _ = write!(
@@ -1211,18 +1247,21 @@ fn judge(
     };
 
     // 4. FX.
-    let (claim_day, order_day) = (
-        program.day(claim.occurred_at),
-        program.day(order.created_at),
-    );
+    let order_day = program.day(order.created_at);
     let order_conv = convert(fx, &order.amount, cur, order_day);
     let claim_conv = match &claim.sale_amount {
-        Some(m) => convert(fx, m, cur, claim_day).map(Some),
+        Some(m) => claimed_against(program, fx, m, claim, order).map(Some),
         None => Some(None),
     };
     let (Some(order_conv), Some(claim_conv)) = (order_conv, claim_conv) else {
         let (money, day) = match &claim.sale_amount {
-            Some(m) if fx.rate(&m.currency, cur, claim_day).is_none() => (m, claim_day),
+            Some(m)
+                if fx
+                    .rate(&m.currency, cur, claim_fx_day(program, m, claim, order))
+                    .is_none() =>
+            {
+                (m, claim_fx_day(program, m, claim, order))
+            }
             _ => (&order.amount, order_day),
         };
         let age = match fx.max_age_days() {
