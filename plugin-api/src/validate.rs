@@ -27,6 +27,11 @@ pub const EARLIEST: NaiveDate = match NaiveDate::from_ymd_opt(2000, 1, 1) {
 /// scales refunds without overflowing.
 pub const MAX_AMOUNT: Decimal = Decimal::from_parts(2_764_472_320, 232_830, 0, false, 0);
 
+/// Counts on a spend row (impressions, clicks) must stay below this
+/// (10^15): far beyond any real day of any campaign (QA25 N2: 9.2 × 10^18
+/// clicks were stored and the KPI sums saturated).
+pub const MAX_COUNT: u64 = 1_000_000_000_000_000;
+
 /// The first day a record may no longer be of: a later time is a misread
 /// field (milliseconds read as seconds give years past 50,000), and would
 /// take date arithmetic out of range downstream.
@@ -429,6 +434,13 @@ pub fn record(r: &mut Record, kind: RecordKind, connector: &str) -> Result<(), S
                     ));
                 }
             }
+            for (field, n) in [("impressions", s.impressions), ("clicks", s.clicks)] {
+                if n >= MAX_COUNT {
+                    return Err(format!(
+                        "field `{field}`: {n} is not below {MAX_COUNT}: not a count of one day's {field} (a misread field?)"
+                    ));
+                }
+            }
             if let Some(v) = &s.platform_conversion_value {
                 check_money("platform_conversion_value", v, true)?;
             }
@@ -673,6 +685,29 @@ mod tests {
         let e = with("79228162514264337593543950335").unwrap_err();
         assert!(
             e.contains("field `platform_conversions`: 79228162514264337593543950335 is not below 1000000000000000"),
+            "{e}"
+        );
+        // So are clicks and impressions (QA25 N2).
+        let mut r = Record::Spend(crate::Spend {
+            source: String::new(),
+            account_id: "a".into(),
+            day: chrono::NaiveDate::from_ymd_opt(2026, 11, 1).unwrap(),
+            timezone: "UTC".into(),
+            campaign_id: "c".into(),
+            campaign_name: "C".into(),
+            ad_group_id: None,
+            ad_group_name: None,
+            ad_id: None,
+            channel: crate::Channel::Search,
+            impressions: 10,
+            clicks: i64::MAX as u64,
+            spend: Money::new(Decimal::ONE, "USD"),
+            platform_conversions: None,
+            platform_conversion_value: None,
+        });
+        let e = record(&mut r, RecordKind::Spend, "ads").unwrap_err();
+        assert!(
+            e.starts_with("field `clicks`: 9223372036854775807 is not below"),
             "{e}"
         );
     }

@@ -126,9 +126,11 @@ impl FromStr for CronSchedule {
                 let why = step_out_of_range(&why).unwrap_or(why);
                 // Some of the crate's errors say nothing beyond the snippet.
                 let out_of_years = fields.get(6).and_then(|y| {
-                    y.split([',', '-', '/'])
-                        .filter_map(|n| n.parse::<u32>().ok())
-                        .find(|n| !(1970..=2100).contains(n))
+                    // Years of a list's items and ranges, not a step's `/n`.
+                    y.split(',')
+                        .flat_map(|item| item.split('/').next().unwrap_or("").split('-'))
+                        .filter(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+                        .find(|n| !n.parse::<u32>().is_ok_and(|n| (1970..=2100).contains(&n)))
                 });
                 let why = if let (true, Some(bad)) = (why.is_empty(), out_of_years) {
                     format!("the year {bad} is outside the years cron knows, 1970 to 2100")
@@ -381,6 +383,10 @@ mod tests {
             e.contains("the year 2101 is outside the years cron knows, 1970 to 2100"),
             "{e}"
         );
+        let e = "0 0 0 1 1 * 99999999999"
+            .parse::<CronSchedule>()
+            .unwrap_err();
+        assert!(e.contains("the year 99999999999 is outside"), "{e}");
         "0 0 0 1 1 * 2100".parse::<CronSchedule>().unwrap();
         "0 0 0 1 1 * 2026-2030".parse::<CronSchedule>().unwrap();
     }

@@ -45,10 +45,11 @@ pub struct Totals {
     /// (unknown, counted as 0 in `commission`): commission, cost and the
     /// ratios built on them are empty while this is above zero.
     pub commission_unknown: u64,
-    /// How many additions into these sums would have left `Decimal`'s range
-    /// (about 7.9 × 10^28: amounts below 10^15 each, but converted at FX
-    /// rates up to 10^9 and summed over many rows; QA24 F7). A report with
-    /// any is refused ([`super::KpiError::TooLarge`]), never printed wrong.
+    /// How many additions into these sums would have left their range:
+    /// `Decimal`'s (about 7.9 × 10^28: amounts below 10^15 each, but
+    /// converted at FX rates up to 10^9 and summed over many rows; QA24 F7)
+    /// or `u64`'s for clicks and impressions. A report with any is refused
+    /// ([`super::KpiError::TooLarge`]), never printed wrong.
     pub overflowed: u64,
 }
 
@@ -64,9 +65,18 @@ impl Totals {
         sum(&mut self.conversions, o.conversions);
         sum(&mut self.revenue, o.revenue);
         sum(&mut self.commission, o.commission);
+        // Counts below 10^15 a row (the host's bound) could still pass
+        // u64 over 18,000 rows at the bound.
+        for (a, b) in [
+            (&mut self.impressions, o.impressions),
+            (&mut self.clicks, o.clicks),
+        ] {
+            match a.checked_add(b) {
+                Some(v) => *a = v,
+                None => overflowed = overflowed.saturating_add(1),
+            }
+        }
         self.overflowed = overflowed;
-        self.impressions = self.impressions.saturating_add(o.impressions);
-        self.clicks = self.clicks.saturating_add(o.clicks);
         self.affiliate_facts = self.affiliate_facts.saturating_add(o.affiliate_facts);
         self.unattributed_facts = self.unattributed_facts.saturating_add(o.unattributed_facts);
         self.revenue_unknown = self.revenue_unknown.saturating_add(o.revenue_unknown);
@@ -345,7 +355,7 @@ pub fn machine_text(m: Metric, v: Option<Decimal>, currency: &str) -> String {
 /// 2 places (`1.69 pp`); `None` is empty.
 pub fn display_points(v: Option<Decimal>) -> String {
     match v {
-        Some(v) => format!("{:.2} pp", round(v * Decimal::ONE_HUNDRED, 2)),
+        Some(v) => percent_text(v, 2, " pp"),
         None => String::new(),
     }
 }
@@ -370,7 +380,10 @@ fn display_dp(m: Metric, currency: &str) -> u32 {
 pub fn display_round(m: Metric, v: Decimal, currency: &str) -> Decimal {
     let dp = display_dp(m, currency);
     match m.kind() {
-        Kind::Percent => round(v * Decimal::ONE_HUNDRED, dp) / Decimal::ONE_HUNDRED,
+        // Beyond `Decimal` as a percentage (QA25 N1): no rounding to do.
+        Kind::Percent => v
+            .checked_mul(Decimal::ONE_HUNDRED)
+            .map_or(v, |p| round(p, dp) / Decimal::ONE_HUNDRED),
         _ => round(v, dp),
     }
 }
@@ -387,7 +400,28 @@ pub fn display_text(m: Metric, v: Option<Decimal>, currency: &str) -> String {
         Kind::Count => round(v, 0).to_string(),
         Kind::Number => round(v, 2).normalize().to_string(),
         Kind::Money | Kind::Ratio => format!("{:.dp$}", round(v, dp as u32)),
-        Kind::Percent => format!("{:.dp$}%", round(v * Decimal::ONE_HUNDRED, dp as u32)),
+        Kind::Percent => percent_text(v, dp, "%"),
+    }
+}
+
+/// `v` (a fraction) as a percentage with `dp` places and `suffix`
+/// (`12.35%`). A ratio whose percentage is beyond `Decimal`'s range (ROI
+/// near 10^27, only from absurd figures; QA25 N1: `reckon kpi` panicked)
+/// is written in scientific notation, its exponent raised by two
+/// (`7.99999999e28%`).
+fn percent_text(v: Decimal, dp: usize, suffix: &str) -> String {
+    match v.checked_mul(Decimal::ONE_HUNDRED) {
+        Some(p) => format!("{:.dp$}{suffix}", round(p, dp as u32)),
+        None => {
+            let e = format!("{v:e}");
+            match e
+                .split_once('e')
+                .and_then(|(m, x)| Some((m, x.parse::<i64>().ok()?)))
+            {
+                Some((mantissa, exp)) => format!("{mantissa}e{}{suffix}", exp + 2),
+                None => format!("{e}×100{suffix}"),
+            }
+        }
     }
 }
 
@@ -395,6 +429,26 @@ pub fn display_text(m: Metric, v: Option<Decimal>, currency: &str) -> String {
 mod tests {
     use super::*;
     use rust_decimal_macros::dec;
+
+    /// QA25 N1: a ROI of 8 × 10^26 (8 orders of 10^15 at a rate of 10^9
+    /// against 0.01 of spend) panicked the table and HTML formats.
+    #[test]
+    fn a_percentage_beyond_the_decimal_range_is_written_not_a_panic() {
+        let roi = dec!(799999999199999200000000799);
+        assert_eq!(
+            display_text(Metric::Roi, Some(roi), "EUR"),
+            "7.99999999199999200000000799e28%"
+        );
+        assert_eq!(display_round(Metric::Roi, roi, "EUR"), roi);
+        assert_eq!(
+            display_points(Some(roi)),
+            "7.99999999199999200000000799e28 pp"
+        );
+        assert_eq!(
+            display_text(Metric::Roi, Some(dec!(0.123456)), "EUR"),
+            "12.35%"
+        );
+    }
 
     #[test]
     fn zero_denominators_are_empty() {

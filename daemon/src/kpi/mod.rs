@@ -278,7 +278,7 @@ pub enum KpiError {
     MixedCurrencies(String),
     /// A sum left `Decimal`'s range ([`metrics::Totals::overflowed`]).
     #[error(
-        "the period's amounts in {currency} add up beyond the largest number Reckon computes with (about 7.9 × 10^28): an amount or an [fx] rate must be misread; look for the largest amounts stored in the period (`reckon records export`) and the rates converting them"
+        "the period's amounts in {currency} (or its clicks or impressions) add up beyond the largest number Reckon computes with (about 7.9 × 10^28; 1.8 × 10^19 for counts): an amount, a count or an [fx] rate must be misread; look for the largest figures stored in the period (`reckon records export`) and the rates converting them"
     )]
     TooLarge {
         /// The reporting currency.

@@ -20,27 +20,30 @@ pub fn round_to_minor(amount: Decimal, currency: &str) -> Decimal {
     r
 }
 
-/// Whether a commission basis (program currency), converted at `fx` into
-/// the payout currency, is an amount Reckon prices: both below
-/// `MAX_AMOUNT` (10^15). Each amount and FX rate passes its own bound, but
-/// a basis converted twice (claim → program → payout currency) could reach
-/// 10^33 and the pricing overflowed `Decimal` (QA24 F6). `Err`: the reason
-/// the line is held back.
-pub fn priceable(basis: Decimal, fx: Option<Decimal>) -> Result<(), String> {
+/// Whether a commission basis (`from`, the program currency), converted
+/// at `fx` into the payout currency `to`, is an amount Reckon prices: both
+/// below `MAX_AMOUNT` (10^15). Each amount and FX rate passes its own
+/// bound, but a basis converted twice (claim → program → payout currency)
+/// could reach 10^33 and the pricing overflowed `Decimal` (QA24 F6). `Err`:
+/// the reason the line is held back, with the figure that failed.
+pub fn priceable(basis: Decimal, from: &str, to: &str, fx: Option<Decimal>) -> Result<(), String> {
     let max = plugin_api::validate::MAX_AMOUNT;
-    let converted = match fx {
-        Some(r) => basis.checked_mul(r),
-        None => Some(basis),
-    };
-    if basis.abs() < max && converted.is_some_and(|c| c.abs() < max) {
-        return Ok(());
+    if basis.abs() >= max {
+        return Err(format!(
+            "commission basis {basis} {from} is not below {max}, the largest amount Reckon prices: an amount or an FX rate must be misread; correct the record or the rate"
+        ));
     }
-    let at = fx
-        .map(|r| format!(" (at the FX rate {r})"))
-        .unwrap_or_default();
-    Err(format!(
-        "commission basis {basis}{at} is not below {max}, the largest amount Reckon prices: an amount or an FX rate must be misread; correct the record or the rate"
-    ))
+    let Some(r) = fx else {
+        return Ok(());
+    };
+    match basis.checked_mul(r) {
+        Some(c) if c.abs() < max => Ok(()),
+        // QA25 N3: the message showed the basis before conversion.
+        converted => Err(format!(
+            "commission basis {basis} {from} is {} {to} at the {from}→{to} rate {r}, not below {max}, the largest amount Reckon prices: an amount or an FX rate must be misread; correct the record or the rate",
+            converted.map_or_else(|| "beyond 7.9e28".to_owned(), |c| c.round_dp(2).to_string())
+        )),
+    }
 }
 
 /// `a × b / c`, multiplied first for exact cents; when the product leaves

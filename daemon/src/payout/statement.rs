@@ -402,7 +402,7 @@ pub fn build_partner<'d>(
                 );
                 continue;
             };
-            if let Err(why) = rules::priceable(basis.amount, Some(r)) {
+            if let Err(why) = rules::priceable(basis.amount, &basis.currency, cur, Some(r)) {
                 skip(d, why);
                 continue;
             }
@@ -1054,7 +1054,7 @@ fn reprice<'d, 'h>(
                 Some(r) if needs_fx(r) => match (&d.basis, basis) {
                     (Some(b), Some(amount)) => {
                         let rate = fx.rate(&b.currency, cur, date);
-                        match rate.map(|r| rules::priceable(amount, Some(r))) {
+                        match rate.map(|r| rules::priceable(amount, &b.currency, cur, Some(r))) {
                             None => {
                                 why_not =
                                     Some(format!("no FX rate {}→{cur} for {date}", b.currency));
@@ -2007,7 +2007,12 @@ percent = "10"
         let (s, skipped) = build_all(&cx, &[huge, sale("k2", "p1")], &History::default(), &fx);
         assert_eq!(skipped.len(), 1, "{skipped:?}");
         assert_eq!(skipped[0].claim, "g1/k1");
-        assert!(skipped[0].reason.contains("is not below"), "{skipped:?}");
+        assert!(
+            skipped[0].reason.contains(
+                "commission basis 999999999999999.00 EUR is 999999998999999000000001.00 GBP at the EUR→GBP rate 999999999, not below 1000000000000000"
+            ),
+            "{skipped:?}"
+        );
         // The other line is priced: 10 % of 100.00 EUR at 999999999.
         assert_eq!(s[0].lines.len(), 1);
         assert_eq!(s[0].lines[0].commission, dec("9999999990.00"));
