@@ -19,7 +19,9 @@
 //! - `POST /v1/networks/reporting/conversions?page=N&page_size=M` with body
 //!   `{from, to, timezone_id, show_conversions, show_events}` →
 //!   `{conversions: [...], paging: {page, page_size, total_count}}`. Pages
-//!   are 1-based; more follow while `page × page_size < total_count`.
+//!   are 1-based; more follow while `page × page_size < total_count`, with
+//!   `page` the page requested. An answer echoing another `paging.page`, or
+//!   an empty page while more are said to remain, is a bad response.
 //!   Only the prior 365 days can be queried: Everflow's 400 for a window
 //!   reaching further back becomes an error naming the earliest day (see
 //!   [`earliest_day`]); the window is not clamped (which would silently
@@ -314,9 +316,14 @@ async fn read_conversions(
             .map_err(|e| explain_age(cx, window, e))?;
         let (paging, records) = row::parse_page(&resp.body)
             .map_err(|e| PluginError::bad_response(format!("{what}: {e}")))?;
-        rows += records.len() as u64;
-        for r in records {
-            cx.emit(r);
+        // An answer for another page (a proxy or cache ignoring the query
+        // string echoes page 1 every time) would be paged without end
+        // (QA25 N4).
+        if paging.page != page {
+            return Err(PluginError::bad_response(format!(
+                "{what}: paging.page is {}, not the page requested ({page}): the answer is for another page",
+                paging.page
+            )));
         }
         // A page size of 0 echoed beside rows still to come cannot be paged
         // by; taking it as "done" would mark the window complete without
@@ -327,7 +334,19 @@ async fn read_conversions(
                 paging.total_count
             )));
         }
-        let more = paging.has_more();
+        let more = paging.has_more_after(page);
+        // No rows while more are said to remain: the next pages would be as
+        // empty, up to the host's request limit (QA25 N4).
+        if more && records.is_empty() {
+            return Err(PluginError::bad_response(format!(
+                "{what}: no rows, yet paging.total_count is {} with paging.page_size {}: more pages said to remain after an empty one",
+                paging.total_count, paging.page_size
+            )));
+        }
+        rows += records.len() as u64;
+        for r in records {
+            cx.emit(r);
+        }
         if !more {
             watermark = watermark.max(day_start(window.to + Duration::days(1), days_tz));
         }

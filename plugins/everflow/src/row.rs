@@ -39,9 +39,11 @@ pub struct Page {
 }
 
 impl Page {
-    /// True when rows lie beyond this page.
-    pub fn has_more(&self) -> bool {
-        self.page.saturating_mul(self.page_size) < self.total_count
+    /// True when rows lie beyond page `requested`: the page the plugin asked
+    /// for, never the one echoed back (an echo stuck at 1 paged without end:
+    /// QA25 N4).
+    pub fn has_more_after(&self, requested: u64) -> bool {
+        requested.saturating_mul(self.page_size) < self.total_count
     }
 }
 

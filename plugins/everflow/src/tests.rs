@@ -438,3 +438,102 @@ fn check_reads_one_network_row_and_a_non_network_key_fails_it() {
     );
     assert!(err.message.contains("HTTP 403"), "{}", err.message);
 }
+
+/// An Everflow answering the time zones, then `page(requested)` for each
+/// conversions request.
+fn paged(page: impl Fn(u64) -> Value + 'static) -> FakeHost {
+    FakeHost::handler(move |req| {
+        if req.url.contains("/v1/meta/timezones") {
+            return Reply::json(
+                200,
+                &json!({"timezones": [{"timezone_id": 67, "timezone": "UTC"}]}),
+            );
+        }
+        let requested = req
+            .url
+            .split(['?', '&'])
+            .find_map(|kv| kv.strip_prefix("page="))
+            .unwrap()
+            .parse()
+            .unwrap();
+        Reply::json(200, &page(requested))
+    })
+}
+
+/// QA25 N4: whether more pages remain was read from the page the answer
+/// echoed, so an answer stuck at `page: 1` (a proxy or cache ignoring the
+/// query string) was paged until the host's request limit.
+#[test]
+fn an_echoed_page_other_than_the_one_requested_is_a_bad_response() {
+    let rows = plugin_api::serde_json::from_slice::<Value>(&one_row_page(json!({}))).unwrap()
+        ["conversions"]
+        .clone();
+    let out = paged(move |_| {
+        json!({"conversions": rows, "paging": {"page": 1, "page_size": 1, "total_count": 3}})
+    })
+    .run::<Everflow>(open_read(
+        "ef",
+        "http://fake",
+        json!({ "page_size": 1 }),
+        window(),
+    ));
+    let e = out.result.unwrap_err();
+    assert_eq!(e.kind, ErrorKind::BadResponse);
+    assert!(
+        e.message
+            .contains("stream `conversions` page 2: paging.page is 1, not the page requested (2)"),
+        "{}",
+        e.message
+    );
+    assert_eq!(out.requests.len(), 3, "time zones, page 1, page 2");
+    assert_eq!(out.checkpoints.len(), 1);
+    assert_eq!(out.checkpoints[0].state["complete"], false);
+}
+
+/// QA25 N4: an empty page did not stop the paging when `total_count` said
+/// more rows remain (the QA repro, and a correct echo with a huge
+/// `total_count`); the last page of a sync must still end it (see
+/// `resolves_the_timezone_then_pages_by_total_count`).
+#[test]
+fn an_empty_page_while_paging_says_more_remain_is_a_bad_response() {
+    let empty = |page: u64| json!({"conversions": [], "paging": {"page": page, "page_size": 200, "total_count": 1000}});
+    let out = paged(move |_| empty(1)).run::<Everflow>(open_read(
+        "ef",
+        "http://fake",
+        json!({ "page_size": 200 }),
+        window(),
+    ));
+    let e = out.result.unwrap_err();
+    assert_eq!(e.kind, ErrorKind::BadResponse);
+    assert!(
+        e.message.contains(
+            "stream `conversions` page 1: no rows, yet paging.total_count is 1000 with paging.page_size 200"
+        ),
+        "{}",
+        e.message
+    );
+    assert!(out.checkpoints.is_empty());
+
+    let rows = plugin_api::serde_json::from_slice::<Value>(&one_row_page(json!({}))).unwrap()
+        ["conversions"]
+        .clone();
+    let out = paged(move |page| {
+        let rows = if page == 1 { rows.clone() } else { json!([]) };
+        json!({"conversions": rows, "paging": {"page": page, "page_size": 1, "total_count": 1_000_000_000_000_000_000u64}})
+    })
+    .run::<Everflow>(open_read(
+        "ef",
+        "http://fake",
+        json!({ "page_size": 1 }),
+        window(),
+    ));
+    let e = out.result.unwrap_err();
+    assert!(
+        e.message.contains(
+            "stream `conversions` page 2: no rows, yet paging.total_count is 1000000000000000000"
+        ),
+        "{}",
+        e.message
+    );
+    assert_eq!(out.committed.len(), 1, "page 1 stays committed");
+}

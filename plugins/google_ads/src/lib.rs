@@ -221,8 +221,10 @@ async fn search_stream<T>(
         }
         attempt += 1;
         let secs = delay.unwrap_or(u64::from(settings.quota_backoff_secs));
+        // A wait over the host's timer cap is slept in turns (`sleep_for`):
+        // the log says so, beside the total (QA25 N5).
         cx.warn(
-            "quota exhausted, waiting",
+            "quota exhausted, waiting in turns of at most 15 min (the host's timer cap)",
             &[
                 ("request", &what),
                 ("wait_secs", &secs),

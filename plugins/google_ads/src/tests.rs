@@ -234,6 +234,38 @@ fn quota_errors_are_waited_out_with_the_retry_delay() {
     assert_eq!(out.checkpoints.len(), 2);
 }
 
+/// QA25 N5: a day's wait was logged as `wait_secs=86400` with nothing to
+/// say that the host sleeps it in 15-minute turns.
+#[test]
+fn a_days_quota_wait_is_logged_as_slept_in_turns() {
+    let mut calls = 0;
+    let out = FakeHost::handler(move |req| {
+        calls += 1;
+        if req.body.as_deref().unwrap_or("").contains("FROM customer") {
+            return Reply::json(200, &plugin_api::serde_json::from_str(CUSTOMER).unwrap());
+        }
+        if calls == 2 {
+            return quota_reply("86400s");
+        }
+        Reply::json(200, &json!([{ "results": [], "requestId": "r" }]))
+    })
+    .run::<GoogleAds>(open_read("gads", "http://fake", settings(), window()));
+    out.result.as_ref().unwrap();
+    // One day in 96 timers of the host's 15 min, all asking for the same end.
+    assert_eq!(waits(&out), [86_400]);
+    assert_eq!(out.sleeps.len(), 96);
+    let line = out
+        .logs
+        .iter()
+        .find(|l| l.message.starts_with("quota exhausted, waiting"))
+        .unwrap();
+    assert_eq!(
+        line.message,
+        "quota exhausted, waiting in turns of at most 15 min (the host's timer cap)"
+    );
+    assert_eq!(line.fields["wait_secs"], "86400");
+}
+
 #[test]
 fn quota_errors_beyond_the_retry_budget_fail_retryable() {
     let out = FakeHost::handler(|req| {

@@ -248,7 +248,17 @@ async fn send_throttled(
             message: format!("{what}: {}", e.message),
             ..e
         })?;
-        if let Some(wait_ms) = call_limit_pause_ms(resp.header("x-shopify-shop-api-call-limit")) {
+        let call_limit = resp.header("x-shopify-shop-api-call-limit");
+        if let Some(wait_ms) = call_limit_pause_ms(call_limit) {
+            // Up to 10 minutes: said, not silent (QA25 N6).
+            cx.info(
+                "pausing for Shopify's call limit",
+                &[
+                    ("page", &what),
+                    ("wait_ms", &wait_ms),
+                    ("call_limit", &call_limit.unwrap_or_default()),
+                ],
+            );
             cx.sleep_for(Duration::milliseconds(wait_ms)).await?;
         }
         return Ok(resp);

@@ -253,6 +253,37 @@ fn shopify_endless_throttling_gives_up_with_a_retryable_error() {
     assert_eq!(out.requests.len(), 4);
 }
 
+/// QA25 N6: the pause for a nearly full call-limit bucket (up to 10
+/// minutes) slept without a word.
+#[test]
+fn shopify_call_limit_pause_is_logged() {
+    let out = FakeHost::handler(|_| Reply {
+        status: 200,
+        headers: [(
+            "x-shopify-shop-api-call-limit".to_owned(),
+            "400/400".to_owned(),
+        )]
+        .into(),
+        body: b"{\"orders\": []}".to_vec(),
+    })
+    .run::<Orders>(open_read(
+        "shop",
+        "http://fake",
+        shopify_settings(250),
+        window(),
+    ));
+    out.result.as_ref().unwrap();
+    let pause = out
+        .logs
+        .iter()
+        .find(|l| l.message == "pausing for Shopify's call limit")
+        .expect("the pause is logged");
+    assert_eq!(pause.level, plugin_api::protocol::LogLevel::Info);
+    assert_eq!(pause.fields["wait_ms"], "100000");
+    assert_eq!(pause.fields["call_limit"], "400/400");
+    assert_eq!(out.sleeps.len(), 1);
+}
+
 fn files_settings() -> plugin_api::serde_json::Value {
     json!({ "mode": "files", "directory": "/srv/orders", "default_currency": "EUR" })
 }

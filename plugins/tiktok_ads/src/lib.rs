@@ -13,7 +13,9 @@
 //! - **Stream** `spend`: one row per day and campaign, ad group (default) or ad
 //!   (setting `level`); at most 30 days per request (`days_per_request`),
 //!   pages while `page < total_page`, one checkpoint per page, the days
-//!   finished with the last page. Currency and timezone are read first from
+//!   finished with the last page. An answer echoing another
+//!   `page_info.page`, or an empty page before `total_page`, is a bad
+//!   response. Currency and timezone are read first from
 //!   `advertiser/info/`; daily rows are in the advertiser's timezone.
 //! - **Units**: metrics are strings in the advertiser's currency (major
 //!   units); `"-"` means missing (read as 0). Conversions come from the
@@ -293,12 +295,27 @@ async fn read_spend(cx: &Cx, settings: &Settings) -> Result<(), PluginError> {
                     continue 'range;
                 }
             };
-            let parsed = rows::parse_page(&resp.body, &account, which).map_err(|m| {
+            let bad = |m: String| {
                 PluginError::bad_response(format!(
                     "connector `{}`: stream `{SPEND}` {what}: {m}",
                     cx.connector_id()
                 ))
-            })?;
+            };
+            let parsed = rows::parse_page(&resp.body, &account, which).map_err(bad)?;
+            // An answer for another page, or an empty page with more said to
+            // remain, would be paged without end up to the host's request
+            // limit (QA25 N4).
+            if let Some(echoed) = parsed.page.filter(|&p| p != page) {
+                return Err(bad(format!(
+                    "data.page_info.page is {echoed}, not the page requested ({page}): the answer is for another page"
+                )));
+            }
+            if parsed.spend.is_empty() && page < parsed.total_pages {
+                return Err(bad(format!(
+                    "no rows, yet data.page_info.total_page is {}: more pages said to remain after an empty one",
+                    parsed.total_pages
+                )));
+            }
             for s in parsed.spend {
                 if s.day < from || s.day > to {
                     return Err(PluginError::bad_response(format!(

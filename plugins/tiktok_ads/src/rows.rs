@@ -98,6 +98,8 @@ pub struct Parsed {
     pub spend: Vec<Spend>,
     /// `page_info.total_page` (0 for an empty report).
     pub total_pages: u64,
+    /// `page_info.page`, the page the answer is for, when sent.
+    pub page: Option<u64>,
 }
 
 /// Which metrics to read for conversions and value.
@@ -136,7 +138,7 @@ pub fn parse_page(body: &[u8], account: &Account, m: Metrics<'_>) -> Result<Pars
         .as_ref()
         .and_then(|p| p.total_page)
         .ok_or("field `data.page_info.total_page` is missing")?;
-    let _ = data.page_info.as_ref().and_then(|p| p.page);
+    let page = data.page_info.as_ref().and_then(|p| p.page);
     let mut spend = Vec::with_capacity(data.list.len());
     for (i, row) in data.list.iter().enumerate() {
         let s = to_spend(row, account, m).map_err(|e| {
@@ -166,7 +168,11 @@ pub fn parse_page(body: &[u8], account: &Account, m: Metrics<'_>) -> Result<Pars
         })?;
         spend.push(s);
     }
-    Ok(Parsed { spend, total_pages })
+    Ok(Parsed {
+        spend,
+        total_pages,
+        page,
+    })
 }
 
 fn shape_error(v: &plugin_api::serde_json::Value) -> Option<String> {

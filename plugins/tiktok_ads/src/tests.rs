@@ -394,3 +394,57 @@ fn http_errors_quote_the_message_or_the_body_on_one_line() {
         other => panic!("{other:?}"),
     }
 }
+
+/// QA25 N4: an empty page did not stop the paging while
+/// `page_info.total_page` said more remain (10^18 pages: 13,029 requests in
+/// 15 s); the answer's `page_info.page` was not compared with the request.
+#[test]
+fn an_empty_page_before_total_page_or_an_answer_for_another_page_is_a_bad_response() {
+    let run = |reply: fn(u64) -> Reply| {
+        FakeHost::handler(move |req| {
+            if req.url.contains("advertiser/info") {
+                return info_reply();
+            }
+            reply(query(req, "page").unwrap().parse().unwrap())
+        })
+        .run::<TiktokAds>(open_read(
+            "tt",
+            "http://fake",
+            json!({ "advertiser_id": "7001" }),
+            window("2026-11-01", "2026-11-01"),
+        ))
+    };
+    let out = run(|p| {
+        let rows = if p == 1 {
+            vec![row("2026-11-01", "1")]
+        } else {
+            vec![]
+        };
+        page(rows, p, 1_000_000_000_000_000_000)
+    });
+    let e = out.result.unwrap_err();
+    assert_eq!(e.kind, ErrorKind::BadResponse);
+    assert!(
+        e.message.contains(
+            "stream `spend` days 2026-11-01..2026-11-01 page 2: no rows, yet data.page_info.total_page is 1000000000000000000"
+        ),
+        "{}",
+        e.message
+    );
+    assert_eq!(out.committed.len(), 1, "page 1 stays committed");
+
+    let out = run(|_| page(vec![row("2026-11-01", "1")], 1, 3));
+    let e = out.result.unwrap_err();
+    assert_eq!(e.kind, ErrorKind::BadResponse);
+    assert!(
+        e.message
+            .contains("page 2: data.page_info.page is 1, not the page requested (2)"),
+        "{}",
+        e.message
+    );
+    assert_eq!(out.requests.len(), 3, "advertiser info, page 1, page 2");
+    // The last page of a report still ends it (see
+    // `reads_two_pages_with_dashes_for_missing_metrics`), as does an empty
+    // report (total_page 0).
+    run(|p| page(vec![], p, 0)).result.unwrap();
+}
