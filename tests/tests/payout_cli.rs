@@ -85,6 +85,24 @@ fn statements_commands_generate_finalize_show_verify() {
     let out = reckon(&config, &[&["statements", "show"][..], &period].concat());
     assert!(out.status.success());
     assert!(String::from_utf8_lossy(&out.stdout).contains("finalised (version 2)"));
+    // A week of a monthly program before the finalised month: the id's
+    // error, not "show 2026-10 instead" (QA25 N3).
+    let out = reckon(
+        &config,
+        &[
+            "statements",
+            "show",
+            "--program",
+            "shop",
+            "--period",
+            "2026-W05",
+        ],
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("is not a monthly period"),
+        "{err}"
+    );
 
     let out = reckon(&config, &[&["statements", "verify"][..], &period].concat());
     assert!(

@@ -358,7 +358,7 @@ fn shown_dir(dir: &std::path::Path) -> String {
 
 /// Nothing recorded for an id that is not of the program's period kind
 /// (`2026-W05` for a monthly program): the error `generate` gives for it,
-/// not advice to run that `generate` (QA25 N3). Periods of a kind the
+/// not advice to run that `generate` (QA25 N3) or to show a later period. Periods of a kind the
 /// program used before are still shown and verified when recorded.
 fn of_its_kind(
     e: lifecycle::PayoutError,
@@ -366,7 +366,8 @@ fn of_its_kind(
     period: &str,
 ) -> lifecycle::PayoutError {
     match e {
-        lifecycle::PayoutError::NotGenerated { .. } => {
+        lifecycle::PayoutError::NotGenerated { .. }
+        | lifecycle::PayoutError::NoStatements { .. } => {
             match super::period::Period::parse(kind, period) {
                 Err(p) => lifecycle::PayoutError::Period(p),
                 Ok(_) => e,
