@@ -657,38 +657,8 @@ mod tests {
         with("1000000000000000").unwrap_err();
     }
 
-    /// QA24 F10: a 29-digit `platform_conversions` was stored, then the
-    /// KPI sums and percentages of it panicked.
-    #[test]
-    fn platform_conversions_of_a_quadrillion_or_more_are_refused() {
-        let with = |conversions: &str| {
-            let mut r = Record::Spend(crate::Spend {
-                source: String::new(),
-                account_id: "a".into(),
-                day: chrono::NaiveDate::from_ymd_opt(2026, 11, 1).unwrap(),
-                timezone: "UTC".into(),
-                campaign_id: "c".into(),
-                campaign_name: "C".into(),
-                ad_group_id: None,
-                ad_group_name: None,
-                ad_id: None,
-                channel: crate::Channel::Search,
-                impressions: 10,
-                clicks: 1,
-                spend: Money::new(Decimal::ONE, "USD"),
-                platform_conversions: Some(conversions.parse().unwrap()),
-                platform_conversion_value: None,
-            });
-            record(&mut r, RecordKind::Spend, "ads")
-        };
-        with("999999999999999.5").unwrap();
-        let e = with("79228162514264337593543950335").unwrap_err();
-        assert!(
-            e.contains("field `platform_conversions`: 79228162514264337593543950335 is not below 1000000000000000"),
-            "{e}"
-        );
-        // So are clicks and impressions (QA25 N2).
-        let mut r = Record::Spend(crate::Spend {
+    fn spend_row() -> crate::Spend {
+        crate::Spend {
             source: String::new(),
             account_id: "a".into(),
             day: chrono::NaiveDate::from_ymd_opt(2026, 11, 1).unwrap(),
@@ -700,16 +670,45 @@ mod tests {
             ad_id: None,
             channel: crate::Channel::Search,
             impressions: 10,
-            clicks: i64::MAX as u64,
+            clicks: 1,
             spend: Money::new(Decimal::ONE, "USD"),
             platform_conversions: None,
             platform_conversion_value: None,
+        }
+    }
+
+    /// QA24 F10: a 29-digit `platform_conversions` was stored, then the
+    /// KPI sums and percentages of it panicked; QA25 N2: clicks and
+    /// impressions of 9.2 × 10^18 saturated the KPI sums.
+    #[test]
+    fn spend_counts_of_a_quadrillion_or_more_are_refused() {
+        let with = |conversions: &str| {
+            let mut r = Record::Spend(crate::Spend {
+                platform_conversions: Some(conversions.parse().unwrap()),
+                ..spend_row()
+            });
+            record(&mut r, RecordKind::Spend, "ads")
+        };
+        with("999999999999999.5").unwrap();
+        let e = with("79228162514264337593543950335").unwrap_err();
+        assert!(
+            e.contains("field `platform_conversions`: 79228162514264337593543950335 is not below 1000000000000000"),
+            "{e}"
+        );
+        let mut r = Record::Spend(crate::Spend {
+            clicks: i64::MAX as u64,
+            ..spend_row()
         });
         let e = record(&mut r, RecordKind::Spend, "ads").unwrap_err();
         assert!(
             e.starts_with("field `clicks`: 9223372036854775807 is not below"),
             "{e}"
         );
+        let mut r = Record::Spend(crate::Spend {
+            impressions: MAX_COUNT - 1,
+            ..spend_row()
+        });
+        record(&mut r, RecordKind::Spend, "ads").unwrap();
     }
 
     #[test]
