@@ -882,6 +882,16 @@ fn check_semantics(
                     &p("rate_limit"),
                     "`requests` and `per_secs` must both be at least 1",
                 ));
+            } else if rl.per_secs > 86_400 {
+                // QA25: `per_secs = 4294967295` was accepted, a second
+                // request then waited 136 years.
+                errors.push(map.error(
+                    &p("rate_limit"),
+                    format!(
+                        "`per_secs` {} is more than a day (86400): a budget per day is `per_secs = 86400`",
+                        rl.per_secs
+                    ),
+                ));
             }
         }
         if let Some(sha) = &c.sha256 {

@@ -1412,8 +1412,14 @@ amount_tolerance_abs = "1000000000000000"
 max_age_days = 100000000
 "#
     );
+    let text = text.replacen(
+        "schedule = \"0 * * * *\"\n",
+        "schedule = \"0 * * * *\"\nrate_limit = { requests = 1, per_secs = 4294967295 }\n",
+        1,
+    );
     let e = parse(&text, "x.toml").unwrap_err().to_string();
     for want in [
+        "`connectors[0].rate_limit`: `per_secs` 4294967295 is more than a day (86400)",
         "`daemon.http_header_timeout_secs`: 9223372036854775807 is more than 3600 seconds (an hour)",
         "`programs[0].commission.minimum_payout`: 79228162514264337593543950335 is not below 1000000000000000",
         "`programs[0].commission.bonuses[0]`: (id `b1`): threshold_volume -5 must be zero or more",
@@ -1427,6 +1433,7 @@ max_age_days = 100000000
         .replace("\"79228162514264337593543950335\"", "\"50\"")
         .replace("\"-5\"", "\"0\"")
         .replace("\"1000000000000000\"", "\"0.50\"")
-        .replace("100000000", "3650");
+        .replace("100000000", "3650")
+        .replace("4294967295", "86400");
     parse(&ok, "x.toml").unwrap();
 }
