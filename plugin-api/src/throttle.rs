@@ -208,7 +208,9 @@ pub fn rate_limit_wait(resp: &Response) -> Option<i64> {
     let v = resp.header("x-ratelimit-reset").and_then(seconds)?;
     if v > 1_000_000_000 {
         let date = http_date(resp.header("date")?)?;
-        return Some((v - date.timestamp()).max(0));
+        // Saturating: a `Date` before 1970 must not wrap a huge reset
+        // into no wait (QA25).
+        return Some(v.saturating_sub(date.timestamp()).max(0));
     }
     Some(v)
 }
@@ -441,6 +443,16 @@ mod tests {
         assert_eq!(
             rate_limit_wait(&resp(&[("x-ratelimit-reset", &epoch), date])),
             Some(1800)
+        );
+        // A reset at i64::MAX against a `Date` before 1970 wrapped to a
+        // negative, so no wait (QA25): it saturates to the longest.
+        let far = i64::MAX.to_string();
+        assert_eq!(
+            rate_limit_wait(&resp(&[
+                ("x-ratelimit-reset", &far),
+                ("date", "Fri, 01 Jan 1960 00:00:00 GMT")
+            ])),
+            Some(i64::MAX)
         );
         assert_eq!(rate_limit_wait(&resp(&[])), None);
     }

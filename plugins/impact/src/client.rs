@@ -69,7 +69,7 @@ pub fn reset_after(resp: &Response) -> Option<i64> {
         let date = resp
             .header("date")
             .and_then(|d| DateTime::parse_from_rfc2822(d).ok())?;
-        let delta = i64::try_from(v).ok()? - date.timestamp();
+        let delta = i64::try_from(v).ok()?.saturating_sub(date.timestamp());
         Some(delta.clamp(1, MAX_WAIT_SECS))
     } else {
         Some(clamp(v))
