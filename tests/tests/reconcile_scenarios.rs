@@ -403,6 +403,41 @@ fn a_claim_in_its_orders_currency_is_converted_at_the_orders_rate() {
         "{}",
         d.reason
     );
+    // QA26 F1: compared in EUR, exactly: 151.50 against 150.00 is at the
+    // 1 % edge (1.50), so matched; rounding both to cents at 1.105 first
+    // made it 1.66 against 1.6575, a mismatch (the same edge in USD was
+    // matched). 151.50 × 1.105 = 167.4075 → 167.41 USD.
+    let mut pct = program.clone();
+    pct.matching.amount_tolerance_pct = "1".parse().unwrap();
+    pct.matching.amount_tolerance_abs = "0".parse().unwrap();
+    let same_day = FxTable::from_rates(vec![rate("2026-11-01", "EUR", "1.105")], 7);
+    let at_edge = |amount: &str| {
+        let mut c = c.clone();
+        c.occurred_at = t("2026-11-01T23:55:00Z");
+        c.sale_amount = Some(m(amount, "EUR"));
+        decide(
+            &pct,
+            &claims(vec![c]),
+            &orders(vec![o.clone()]),
+            &same_day,
+            t(NOW),
+        )
+        .remove(0)
+    };
+    let d = at_edge("151.50");
+    assert_eq!(d.outcome, Outcome::Matched, "{}", d.reason);
+    assert_eq!(amount(&d), "167.41 USD");
+    let d = at_edge("148.50");
+    assert_eq!(d.outcome, Outcome::Matched, "{}", d.reason);
+    // Beyond it, the reason says so in EUR.
+    let d = at_edge("151.51");
+    assert_eq!(d.outcome, Outcome::AmountMismatch, "{}", d.reason);
+    assert!(
+        d.reason
+            .contains("(difference 1.51 EUR over, beyond tolerance 1.50 EUR)"),
+        "{}",
+        d.reason
+    );
 }
 
 #[test]

@@ -300,7 +300,7 @@ amount = "10.5"
     let huge = ok.replace("\"3\"", "\"79228162514264337593543950335\"");
     let e = parse(&huge, "x.toml").unwrap_err().to_string();
     assert!(
-        e.contains("(id `lead`): amount 79228162514264337593543950335 is not below 1000000000000000, the largest amount Reckon handles"),
+        e.contains("(id `lead`): amount 79228162514264337593543950335 is not below 1000000000000000, the bound on amounts Reckon handles"),
         "{e}"
     );
 }

@@ -300,7 +300,7 @@ impl CommissionConfig {
             Some(v) if v < Decimal::ZERO => Some(format!("{name} must be zero or more")),
             // Summed per line: a 28-digit amount overflowed (QA20 R20-1).
             Some(v) if v >= plugin_api::validate::MAX_AMOUNT => Some(format!(
-                "{name} {v} is not below {}, the largest amount Reckon handles",
+                "{name} {v} is not below {}, the bound on amounts Reckon handles",
                 plugin_api::validate::MAX_AMOUNT
             )),
             Some(v) => finer(v).map(|m| format!("{name} {m}")),
@@ -402,7 +402,7 @@ impl CommissionConfig {
                 ));
             } else if b.threshold_volume >= plugin_api::validate::MAX_AMOUNT {
                 msgs.push(format!(
-                    "threshold_volume {} is not below {}, the largest amount Reckon handles",
+                    "threshold_volume {} is not below {}, the bound on amounts Reckon handles",
                     b.threshold_volume,
                     plugin_api::validate::MAX_AMOUNT
                 ));

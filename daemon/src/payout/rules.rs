@@ -30,7 +30,7 @@ pub fn priceable(basis: Decimal, from: &str, to: &str, fx: Option<Decimal>) -> R
     let max = plugin_api::validate::MAX_AMOUNT;
     if basis.abs() >= max {
         return Err(format!(
-            "commission basis {basis} {from} is not below {max}, the largest amount Reckon prices: an amount or an FX rate must be misread; correct the record or the rate"
+            "commission basis {basis} {from} is not below {max}, the bound on amounts Reckon prices: an amount or an FX rate must be misread; correct the record or the rate"
         ));
     }
     let Some(r) = fx else {
@@ -40,7 +40,7 @@ pub fn priceable(basis: Decimal, from: &str, to: &str, fx: Option<Decimal>) -> R
         Some(c) if c.abs() < max => Ok(()),
         // QA25 N3: the message showed the basis before conversion.
         converted => Err(format!(
-            "commission basis {basis} {from} is {} {to} at the {from}→{to} rate {r}, not below {max}, the largest amount Reckon prices: an amount or an FX rate must be misread; correct the record or the rate",
+            "commission basis {basis} {from} is {} {to} at the {from}→{to} rate {r}, not below {max}, the bound on amounts Reckon prices: an amount or an FX rate must be misread; correct the record or the rate",
             converted.map_or_else(|| "beyond 7.9e28".to_owned(), |c| c.round_dp(2).to_string())
         )),
     }

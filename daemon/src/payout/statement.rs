@@ -560,7 +560,7 @@ pub fn build_partner<'d>(
                         partner_id: payee.to_string(),
                         claim: format!("bonus {}", b.id),
                         reason: format!(
-                            "{p} % of the volume {volume} at the FX rate {r} is beyond the largest amount Reckon handles: an amount or an FX rate must be misread; bonus left out"
+                            "{p} % of the volume {volume} at the FX rate {r} is beyond the amounts Reckon handles: an amount or an FX rate must be misread; bonus left out"
                         ),
                         waits: false,
                     });
@@ -1352,7 +1352,7 @@ fn beyond_range(bonus: &str, sid: &str, payee: &str, volume: Decimal) -> Skipped
         partner_id: payee.to_string(),
         claim: format!("bonus {bonus} of {sid}"),
         reason: format!(
-            "the bonus on the volume {volume} is beyond the largest amount Reckon handles: an amount or an FX rate must be misread; the bonus adjustment waits until it is corrected"
+            "the bonus on the volume {volume} is beyond the amounts Reckon handles: an amount or an FX rate must be misread; the bonus adjustment waits until it is corrected"
         ),
         waits: true,
     }

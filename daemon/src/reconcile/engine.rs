@@ -80,10 +80,11 @@ use super::config::{AttributionRule, ProgramConfig};
 /// tolerance).
 /// 10 (QA21 B-F6): reasons only: a conversion rate is written as the rate
 /// table and the statement trace write it (`at 1.10`, was `at 1.1`).
-/// 11 (QA25 N2): a claim in its order's currency is converted at the
-/// order's rate ([`claimed_against`]): 150.00 EUR claimed for a 150.00 EUR
-/// order a few hours earlier was `amount_mismatch` ("0.75 over") when the
-/// EUR rate moved between the two days.
+/// 11 (QA25 N2, QA26 F1): a claim in its order's currency is converted at
+/// the order's rate ([`claimed_against`]) and compared in that currency,
+/// unrounded ([`difference`]): 150.00 EUR claimed for a 150.00 EUR order a
+/// few hours earlier was `amount_mismatch` ("0.75 over") when the EUR rate
+/// moved between the two days, and one at a 1 % edge was rounded beyond it.
 pub const JUDGE_VERSION: u32 = 11;
 use super::model::{Decision, DecisionInputs, MatchedBy, Outcome, RecordRef};
 use crate::fx::FxTable;
@@ -430,6 +431,32 @@ fn claimed_against(
         &program.currency,
         claim_fx_day(program, sale, claim, order),
     )
+}
+
+/// The difference claimed − order and the tolerance it is held to, in the
+/// program currency. A claim in its order's currency is compared in that
+/// currency, converted exactly (unrounded) at the order's rate: rounding
+/// each side to the cent first put a claim exactly at a 1 % edge beyond it
+/// in EUR but not in USD (QA26 F1). Otherwise the converted amounts.
+fn difference(
+    program: &ProgramConfig,
+    sale: &Money,
+    claimed: &Converted,
+    order: &Order,
+    order_conv: &Converted,
+) -> (Decimal, Decimal) {
+    if sale.currency == order.amount.currency {
+        let r = order_conv.rate;
+        (
+            (sale.amount - order.amount.amount) * r,
+            tolerance(program, order.amount.amount * r),
+        )
+    } else {
+        (
+            claimed.amount - order_conv.amount,
+            tolerance(program, order_conv.amount),
+        )
+    }
 }
 
 /// `amount × net / total`: the share of `amount` left after refunds took
@@ -1330,12 +1357,13 @@ fn judge(
         // on a 100.00 order was rescaled up to 95.00 by a 5.00 refund).
         // The tolerance the claimed amount was compared with is recorded,
         // as for an unrefunded order (QA19 NEW-1: it decides the formula).
-        let tol = claim_conv.as_ref().map(|_| tolerance(program, order_p));
-        d.inputs.tolerance_applied = tol;
-        let claimed = claim_conv
-            .as_ref()
-            .map(|c| c.amount)
-            .filter(|a| *a >= Decimal::ZERO && tol.is_some_and(|t| (*a - order_p).abs() <= t))
+        let compared = (claim_conv.as_ref())
+            .zip(claim.sale_amount.as_ref())
+            .map(|(c, sale)| (c, difference(program, sale, c, order, &order_conv)));
+        d.inputs.tolerance_applied = compared.map(|(_, (_, tol))| tol);
+        let claimed = compared
+            .filter(|(c, (diff, tol))| c.amount >= Decimal::ZERO && diff.abs() <= *tol)
+            .map(|(c, _)| c.amount)
             .filter(|a| *a != order_p);
         let basis = match claimed {
             None => net_p,
@@ -1375,9 +1403,8 @@ fn judge(
     let order_shown = shown(order_p, &order.amount, order_conv.rate);
     match (claim_conv, &claim.sale_amount) {
         (Some(claimed), Some(sale)) => {
-            let tol = tolerance(program, order_p);
+            let (diff, tol) = difference(program, sale, &claimed, order, &order_conv);
             d.inputs.tolerance_applied = Some(tol);
-            let diff = claimed.amount - order_p;
             let claimed_shown = shown(claimed.amount, sale, claimed.rate);
             if claimed.amount < Decimal::ZERO {
                 // A network's price adjustment (CAKE's negative `received`)
@@ -1391,10 +1418,29 @@ fn judge(
             } else if diff.abs() > tol {
                 d.outcome = Outcome::AmountMismatch;
                 d.basis = Some(Money::new(order_p, cur));
+                let side = if diff > Decimal::ZERO {
+                    "over"
+                } else {
+                    "under"
+                };
+                // Compared in the claim's and order's own currency: said in it.
+                let apart = if sale.currency == order.amount.currency && sale.currency != cur {
+                    let c = &sale.currency;
+                    format!(
+                        "difference {} {c} {side}, beyond tolerance {} {c}",
+                        fmt_amount((sale.amount - order.amount.amount).abs()),
+                        fmt_tolerance(tol / order_conv.rate, c)
+                    )
+                } else {
+                    format!(
+                        "difference {} {side}, beyond tolerance {}",
+                        fmt_amount(diff.abs()),
+                        fmt_tolerance(tol, cur)
+                    )
+                };
                 d.reason = format!(
-                    "claimed {claimed_shown} but order {} is {order_shown} (difference {} {}, beyond tolerance {}); basis is the order amount{contest_note}",
-                    order_name(o), fmt_amount(diff.abs()),
-                    if diff > Decimal::ZERO { "over" } else { "under" }, fmt_tolerance(tol, cur)
+                    "claimed {claimed_shown} but order {} is {order_shown} ({apart}); basis is the order amount{contest_note}",
+                    order_name(o)
                 );
             } else {
                 d.outcome = Outcome::Matched;
