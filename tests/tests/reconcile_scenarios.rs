@@ -429,6 +429,59 @@ fn a_claim_in_its_orders_currency_is_converted_at_the_orders_rate() {
     assert_eq!(amount(&d), "167.41 USD");
     let d = at_edge("148.50");
     assert_eq!(d.outcome, Outcome::Matched, "{}", d.reason);
+    // The reason's tolerance is the EUR one it was held to (QA27 N2).
+    assert!(
+        d.reason.contains("within tolerance 1.50 EUR"),
+        "{}",
+        d.reason
+    );
+    // By coupon and by click id alike (QA27 N1: they still compared the
+    // amounts rounded in USD). Two orders share the click: the one at the
+    // edge is within tolerance, the other (closer in time) is not.
+    let mut near = o.clone();
+    near.order_id = "E-near".into();
+    near.click_ids = vec!["clk-9".into()];
+    let mut far = near.clone();
+    far.order_id = "E-far".into();
+    far.amount = m("200.00", "EUR");
+    far.created_at = t("2026-11-01T23:54:00Z");
+    let mut by_click = c.clone();
+    by_click.order_id = None;
+    by_click.click_id = Some("clk-9".into());
+    by_click.occurred_at = t("2026-11-01T23:55:00Z");
+    by_click.sale_amount = Some(m("151.50", "EUR"));
+    let mut by_coupon = by_click.clone();
+    by_coupon.external_id = "C2".into();
+    by_coupon.click_id = None;
+    by_coupon.coupon = Some("save".into());
+    let d = decide(
+        &pct,
+        &claims(vec![by_click]),
+        &orders(vec![near.clone(), far]),
+        &same_day,
+        t(NOW),
+    )
+    .remove(0);
+    assert_eq!(
+        (d.outcome, d.order.map(|r| r.id)),
+        (Outcome::Matched, Some("E-near".to_string())),
+        "{}",
+        d.reason
+    );
+    let d = decide(
+        &pct,
+        &claims(vec![by_coupon]),
+        &orders(vec![near]),
+        &same_day,
+        t(NOW),
+    )
+    .remove(0);
+    assert_eq!(
+        (d.outcome, d.matched_by),
+        (Outcome::Matched, Some(MatchedBy::Coupon)),
+        "{}",
+        d.reason
+    );
     // Beyond it, the reason says so in EUR.
     let d = at_edge("151.51");
     assert_eq!(d.outcome, Outcome::AmountMismatch, "{}", d.reason);

@@ -332,16 +332,16 @@ fn coupon_near_miss<'o>(
     }
     let candidates = coupon_candidates(program, fx, claim, order, index)?;
     candidates
-        .map(|(i, dt, claimed, amount)| ((claimed - amount).abs(), dt, i))
+        .map(|(i, dt, diff, _)| (diff, dt, i))
         .min()
         .map(|(_, _, i)| i)
 }
 
 /// A claim's coupon candidates: each order under its coupon created within
-/// the fuzzy window, as (order, time apart, the claimed amount and the
-/// order's amount in the program currency: [`claimed_against`]). `None`
-/// when the claim has no coupon or amount; an order whose amount or the
-/// claimed amount against it no rate converts is left out.
+/// the fuzzy window, as (order, time apart, |claimed − order| and the
+/// tolerance it is held to, in the program currency: [`difference`]).
+/// `None` when the claim has no coupon or amount; an order whose amount or
+/// the claimed amount against it no rate converts is left out.
 fn coupon_candidates<'a, 'o>(
     program: &'a ProgramConfig,
     fx: &'a FxTable,
@@ -360,7 +360,8 @@ fn coupon_candidates<'a, 'o>(
         }
         let amount = convert(fx, &o.amount, &program.currency, program.day(o.created_at))?;
         let claimed = claimed_against(program, fx, sale, claim, &o)?;
-        Some((i, dt, claimed.amount, amount.amount))
+        let (diff, tol) = difference(program, sale, &claimed, &o, &amount);
+        Some((i, dt, diff.abs(), tol))
     });
     Some(candidates)
 }
@@ -585,10 +586,7 @@ fn match_after_order_id<'o>(
     if program.matching.coupon_matching {
         let candidates = coupon_candidates(program, fx, claim, &order, index)?;
         return candidates
-            .filter_map(|(i, dt, claimed, amount)| {
-                let diff = (claimed - amount).abs();
-                (diff <= tolerance(program, amount)).then_some((dt, diff, i))
-            })
+            .filter_map(|(i, dt, diff, tol)| (diff <= tol).then_some((dt, diff, i)))
             .min()
             .map(|(_, _, i)| (i, MatchedBy::Coupon));
     }
@@ -619,11 +617,11 @@ fn closest_by_click<'o>(
         .min_by_key(|&(pos, &i)| {
             let o = order(i as usize);
             let claimed = (claim.sale_amount.as_ref())
-                .and_then(|m| claimed_against(program, fx, m, claim, &o));
-            let diff = claimed.as_ref().and_then(|c| {
+                .and_then(|m| Some((m, claimed_against(program, fx, m, claim, &o)?)));
+            let diff = claimed.as_ref().and_then(|(sale, c)| {
                 let amount = convert(fx, &o.amount, &program.currency, program.day(o.created_at))?;
-                Some((c.amount - amount.amount).abs())
-                    .filter(|d| *d <= tolerance(program, amount.amount))
+                let (diff, tol) = difference(program, sale, c, &o, &amount);
+                Some(diff.abs()).filter(|d| *d <= tol)
             });
             // Within tolerance (or nothing to compare) first; an amount that
             // cannot be compared counts as beyond it.
@@ -1445,11 +1443,19 @@ fn judge(
             } else {
                 d.outcome = Outcome::Matched;
                 d.basis = Some(Money::new(claimed.amount, cur));
+                // Compared in the shared currency: its tolerance in it
+                // (QA27 N2: "within tolerance 1.65" for 1.66 apart once
+                // each side was rounded to cents).
+                let within = if sale.currency == order.amount.currency && sale.currency != cur {
+                    let c = &sale.currency;
+                    format!("{} {c}", fmt_tolerance(tol / order_conv.rate, c))
+                } else {
+                    fmt_tolerance(tol, cur)
+                };
                 d.reason = format!(
-                    "matched order {} by {}; claimed {claimed_shown} vs order {order_shown} within tolerance {}{contest_note}",
+                    "matched order {} by {}; claimed {claimed_shown} vs order {order_shown} within tolerance {within}{contest_note}",
                     order_name(o),
                     by.as_str().replace('_', " "),
-                    fmt_tolerance(tol, cur)
                 );
             }
         }
