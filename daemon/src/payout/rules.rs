@@ -46,20 +46,6 @@ pub fn priceable(basis: Decimal, from: &str, to: &str, fx: Option<Decimal>) -> R
     }
 }
 
-/// `a × b / c`, multiplied first for exact cents; when the product leaves
-/// `Decimal`'s range (QA24 F9: two commissions near 10^15), `a × (b / c)`
-/// (exact to 28 significant digits); `None` when the result itself is out
-/// of range (or `c` is zero).
-pub fn mul_div(a: Decimal, b: Decimal, c: Decimal) -> Option<Decimal> {
-    if c.is_zero() {
-        return None;
-    }
-    match a.checked_mul(b) {
-        Some(p) => p.checked_div(c),
-        None => b.checked_div(c).and_then(|q| a.checked_mul(q)),
-    }
-}
-
 /// How a resolved rule prices a claim.
 #[derive(Debug, Clone)]
 pub enum Pricing<'a> {

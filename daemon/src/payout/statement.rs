@@ -1242,7 +1242,7 @@ fn reprice<'d, 'h>(
                 // 11 %) still pays the original terms on the new data (QA:
                 // original + difference mixed the two, 4.66 for 5.00).
                 // Not representable (absurd amounts): today's price.
-                rules::mul_div(original, pn.commission, was)
+                crate::reconcile::engine::mul_div(original, pn.commission, was)
                     .map_or(pn.commission, |a| rules::round_to_minor(a, cur))
             };
             let mut changes = Vec::new();

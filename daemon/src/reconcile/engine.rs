@@ -460,15 +460,19 @@ fn difference(
     }
 }
 
-/// `amount × net / total`: the share of `amount` left after refunds took
-/// `total` down to `net`. Multiplied first, for exact cents; when the
-/// product leaves `Decimal`'s range (two amounts near 10^15, or a converted
-/// one: QA24 F8, which panicked every run of the program) the ratio is taken
-/// first, exact to 28 significant digits, which only absurd amounts reach.
-fn refunded_share(amount: Decimal, net: Decimal, total: Decimal) -> Decimal {
-    match amount.checked_mul(net) {
-        Some(p) => p / total,
-        None => amount * (net / total),
+/// `a × b / c`, multiplied first for exact cents; when the product leaves
+/// `Decimal`'s range (two amounts near 10^15, or a converted one: QA24 F8,
+/// a refunded share that panicked every run of its program; F9, two
+/// commissions repriced by statements) `a × (b / c)`, exact to 28
+/// significant digits, which only absurd amounts reach; `None` when the
+/// result itself is out of range (or `c` is zero).
+pub fn mul_div(a: Decimal, b: Decimal, c: Decimal) -> Option<Decimal> {
+    if c.is_zero() {
+        return None;
+    }
+    match a.checked_mul(b) {
+        Some(p) => p.checked_div(c),
+        None => b.checked_div(c).and_then(|q| a.checked_mul(q)),
     }
 }
 
@@ -1365,7 +1369,9 @@ fn judge(
             .filter(|a| *a != order_p);
         let basis = match claimed {
             None => net_p,
-            Some(a) => round_money(refunded_share(a, net.amount, order.amount.amount), cur),
+            // The share of the claimed amount the refunds left (≤ it).
+            Some(a) => mul_div(a, net.amount, order.amount.amount)
+                .map_or(net_p, |share| round_money(share, cur)),
         };
         d.outcome = Outcome::PartiallyRefunded;
         let after_lock = if d.lock_at.is_some_and(|l| last_refund_at(order) > Some(l)) {
@@ -1532,18 +1538,19 @@ mod tests {
     fn a_refunded_share_of_huge_amounts_does_not_overflow() {
         let d = |s: &str| s.parse::<Decimal>().expect("decimal");
         let got = round_money(
-            refunded_share(
+            mul_div(
                 d("999999999999990.00"),
                 d("999999999999998.00"),
                 d("999999999999999.00"),
-            ),
+            )
+            .expect("in range"),
             "USD",
         );
         assert_eq!(got, d("999999999999989.00"));
         // Ordinary amounts take the exact path: 90.00 × 95 / 100.
         assert_eq!(
-            refunded_share(d("90.00"), d("95.00"), d("100.00")),
-            d("85.5")
+            mul_div(d("90.00"), d("95.00"), d("100.00")),
+            Some(d("85.5"))
         );
     }
 
