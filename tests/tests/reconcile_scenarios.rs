@@ -1135,6 +1135,35 @@ fn a_contest_winner_names_what_beat_the_runner_up() {
     );
 }
 
+/// QA28-C F1: under `source_priority` the claim-id tie-break named the
+/// times it compared "source priority times"; they are last click times
+/// (the rule's second criterion).
+#[test]
+fn a_source_priority_tie_on_claim_id_names_last_click_times() {
+    let mut p = program();
+    p.attribution = reckon::reconcile::config::AttributionRule::SourcePriority;
+    let mut x9 = claim("impact", "X-9", Some("A-900"));
+    x9.clicked_at = Some(t("2026-11-02T09:00:00Z"));
+    let mut x10 = x9.clone();
+    x10.external_id = "X-10".into();
+    let d = decide(
+        &p,
+        &claims(vec![x9, x10]),
+        &orders(vec![order("A-900")]),
+        &FxTable::empty(),
+        t(NOW),
+    );
+    assert_eq!(
+        (d[0].claim.id.as_str(), d[0].outcome),
+        ("X-10", Outcome::Matched)
+    );
+    assert!(
+        d[1].reason.contains("wins on claim id, the last tie-break (last click times (2026-11-02T09:00:00Z vs 2026-11-02T09:00:00Z) and source priority equal;"),
+        "{}",
+        d[1].reason
+    );
+}
+
 /// QA20 F6: a partial refund or a reversal after the lock date says so,
 /// as a full refund after it did: the claim may have been paid.
 #[test]

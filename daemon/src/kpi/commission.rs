@@ -9,7 +9,7 @@
 use plugin_api::Money;
 use rust_decimal::Decimal;
 
-use crate::payout::rules::{resolve, Pricing};
+use crate::payout::rules::{resolve, round_to_minor, Pricing};
 use crate::reconcile::config::ProgramConfig;
 use crate::reconcile::model::Decision;
 
@@ -23,10 +23,15 @@ pub fn from_rules(programs: &[ProgramConfig]) -> impl Fn(&Decision) -> Option<Mo
         let resolved = resolve(cfg, &d.claim.source, &d.partner_id, d.event_type, date)?;
         match resolved.pricing {
             Pricing::Flat(amount) => Some(Money::new(amount, cfg.payout_currency.as_str())),
+            // Rounded once to the minor unit, as a statement line is
+            // (QA28-C F2: a CPA from unrounded figures did not follow
+            // from the row's commission); the statement's own figure
+            // when the payout currency is the basis's.
             Pricing::Percent(pct) => {
                 let basis = d.basis.as_ref()?;
+                let exact = basis.amount.checked_mul(pct)? / Decimal::ONE_HUNDRED;
                 Some(Money::new(
-                    basis.amount * pct / Decimal::ONE_HUNDRED,
+                    round_to_minor(exact, &basis.currency),
                     basis.currency.as_str(),
                 ))
             }
@@ -110,6 +115,16 @@ mod tests {
         assert_eq!(
             f(&decision("p-1", "123.40")),
             Some(Money::new("12.34".parse().expect("dec"), "USD"))
+        );
+        // Rounded once to the cent, as the statement line is (QA28-C F2:
+        // 3.101 made a CPA of 3.1005 beside a printed 6.20 for two).
+        assert_eq!(
+            f(&decision("p-1", "31.01")),
+            Some(Money::new("3.10".parse().expect("dec"), "USD"))
+        );
+        assert_eq!(
+            f(&decision("p-1", "31.05")),
+            Some(Money::new("3.11".parse().expect("dec"), "USD"))
         );
         assert_eq!(
             f(&decision("vip-1", "123.40")),

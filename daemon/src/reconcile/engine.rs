@@ -85,7 +85,10 @@ use super::config::{AttributionRule, ProgramConfig};
 /// unrounded ([`difference`]): 150.00 EUR claimed for a 150.00 EUR order a
 /// few hours earlier was `amount_mismatch` ("0.75 over") when the EUR rate
 /// moved between the two days, and one at a 1 % edge was rounded beyond it.
-pub const JUDGE_VERSION: u32 = 11;
+/// 12 (QA28-C F1): reasons only: under `source_priority` the claim-id
+/// tie-break names the times it compared as last click times (it said
+/// "source priority times").
+pub const JUDGE_VERSION: u32 = 12;
 use super::model::{Decision, DecisionInputs, MatchedBy, Outcome, RecordRef};
 use crate::fx::FxTable;
 use chrono::{DateTime, Duration, NaiveDate, Utc};
@@ -984,7 +987,12 @@ enum Side {
 /// the end of "wins on …" in the reason of the claim on `side`.
 fn won_on(program: &ProgramConfig, w: &Conversion, l: &Conversion, won: Won, side: Side) -> String {
     let times = || format!("({} vs {})", contest_time(w), contest_time(l));
-    let rule = program.attribution.as_str().replace('_', " ");
+    // The click times the rule compares: `source_priority` breaks a tie of
+    // ranks on the last click.
+    let rule = match program.attribution {
+        AttributionRule::FirstClick => "first click",
+        AttributionRule::LastClick | AttributionRule::SourcePriority => "last click",
+    };
     match won {
         Won::Exact => match side {
             Side::Loser => "naming the order, while this claim matched it only by coupon".to_owned(),

@@ -378,8 +378,11 @@ impl Stale {
     }
 }
 
+/// An instant as every format of the report prints it: UTC, fractions of
+/// a second kept when there are any (QA28-C F3: the CSV and HTML cut the
+/// run's `judged_at` to the second, the JSON and `decided_at` did not).
 fn rfc3339(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+    t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
 }
 
 /// A discrepancy report.
@@ -594,9 +597,7 @@ pub fn build_judged(
                 }),
                 // As statement traces print it, fractions kept, so the two
                 // join (QA18 A4).
-                decided_at: d
-                    .decided_at
-                    .to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
+                decided_at: rfc3339(d.decided_at),
                 claimed_value: d.claimed_amount.as_ref().map(value),
                 claim_currency: currency_of(&d.claimed_amount),
                 order_value: d.order_amount.as_ref().map(value),
@@ -1186,6 +1187,26 @@ mod amount_tests {
         assert!(csv.contains("c\u{2067}9"), "{csv}");
         let json = render(&r, Format::Json);
         assert!(json.contains("Acme\u{202E}00.001\\nx"), "{json}");
+    }
+
+    /// QA28-C F3: the CSV summary and the HTML cut the run's `judged_at`
+    /// to the second while the JSON and every `decided_at` kept its
+    /// fraction, so a claim judged by that run did not join to it.
+    #[test]
+    fn judged_at_keeps_its_fraction_in_every_format() {
+        let period: Period = "2026-11".parse().unwrap();
+        let mut d = decision();
+        d.decided_at += chrono::Duration::nanoseconds(680_489_174);
+        let at = d.decided_at;
+        let r = build_judged("shop", "USD", period, chrono_tz::UTC, &[d], false, Some(at));
+        let text = "2026-11-10T10:00:00.680489174Z";
+        let csv = render(&r, Format::Csv);
+        let mut summary = csv::Reader::from_reader(csv.split("\n\n").next().unwrap().as_bytes());
+        let head = summary.headers().unwrap().clone();
+        let col = head.iter().position(|h| h == "judged_at").unwrap();
+        assert_eq!(&summary.records().next().unwrap().unwrap()[col], text);
+        assert!(render(&r, Format::Html).contains(text));
+        assert!(render(&r, Format::Json).contains(text));
     }
 
     /// QA (new user, 2026-11-30): the listing's amounts were only text
