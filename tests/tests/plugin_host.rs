@@ -431,6 +431,57 @@ async fn an_echoed_credential_is_masked_in_records_checkpoint_log_and_error() {
     }
 }
 
+/// QA28-B F2, F3: what a subprocess plugin prints is logged with the
+/// connector's secrets masked (a platform echoing the key into a body the
+/// plugin printed showed it in clear), and a byte that is not UTF-8 does
+/// not stop the relay (the plugin's next `eprintln!` failed on the closed
+/// pipe and panicked the session).
+#[tokio::test]
+async fn a_subprocess_plugins_prints_are_masked_and_survive_bytes_that_are_not_utf8() {
+    let app = axum::Router::new().route(
+        "/echo",
+        axum::routing::get(|| async { axum::Json(json!({ "ref": format!("Bearer {KEY}") })) }),
+    );
+    let server = FakeServer::start(app);
+    let dir = plugin_dir();
+    let plugin = load(dir.path(), "faulty", None).unwrap();
+    let (captured, guard) = Captured::at(tracing::Level::INFO);
+    let mut sink = MemSink::default();
+    let r = run(
+        &plugin,
+        open(
+            "flaky_net",
+            &server.base_url,
+            json!({ "fault": "print_echo" }),
+        ),
+        policy("flaky_net"),
+        options(Isolation::Subprocess, Duration::from_secs(10)),
+        &mut sink,
+    )
+    .await;
+    drop(guard);
+    r.expect("the session ends well");
+    let lines = captured.lines();
+    let text = serde_json::to_string(&lines).unwrap();
+    assert!(!text.contains(KEY), "{text}");
+    let printed: Vec<&str> = lines
+        .iter()
+        .filter(|l| {
+            l["fields"]["message"] == "plugin process printed a line (its stdout or stderr)"
+        })
+        .map(|l| l["fields"]["line"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        printed,
+        [
+            "DEBUG body: {\"ref\":\"Bearer ***\"}",
+            "bad bytes: \u{fffd}\u{fffd}",
+            "still printing after them"
+        ],
+        "{text}"
+    );
+}
+
 #[tokio::test]
 async fn http_429_with_retry_after_is_waited_out_and_counted() {
     let dir = plugin_dir();

@@ -80,12 +80,18 @@ pub struct BoundedLog {
 /// Cuts `s` to at most `max` bytes at a character boundary, saying so.
 /// `s` is already masked (mask first, then cut: a credential cut first
 /// kept its first characters), and the cut never splits a `***` mask.
-fn cut(mut s: String, max: usize) -> String {
-    if s.len() <= max {
+fn cut(s: String, max: usize) -> String {
+    let total = s.len();
+    cut_of(s, max, total)
+}
+
+/// [`cut`] of the start of a text `total` bytes long (`s` is all of it
+/// when `total` is its length).
+fn cut_of(mut s: String, max: usize, total: usize) -> String {
+    if s.len() <= max && total <= s.len() {
         return s;
     }
-    let total = s.len();
-    let mut end = max;
+    let mut end = max.min(s.len());
     while !s.is_char_boundary(end) {
         end -= 1;
     }
@@ -141,6 +147,20 @@ pub fn bound(record: LogRecord, redact: &dyn Fn(&str) -> String) -> BoundedLog {
         dropped: total - fields.len(),
         message,
         fields,
+    }
+}
+
+/// A line the plugin printed (its stdout or stderr, relayed by the
+/// subprocess host): decoded with `�` for bytes that are not UTF-8,
+/// secrets masked, control characters escaped and cut at
+/// [`MAX_MESSAGE_BYTES`] as a log message is. `total` is the line's length
+/// as printed, when only its start was kept.
+pub fn printed_line(bytes: &[u8], total: usize, redactor: &Redactor) -> String {
+    let text = escape_controls(&redactor.redact(&String::from_utf8_lossy(bytes)));
+    if total > bytes.len() {
+        cut_of(text, MAX_MESSAGE_BYTES, total)
+    } else {
+        cut(text, MAX_MESSAGE_BYTES)
     }
 }
 

@@ -162,6 +162,7 @@ pub async fn run(
                 &connector,
                 open_json,
                 options.step_deadline,
+                &redactor,
             )
             .await
             .map_err(|f| wrap(f, &redactor))?,

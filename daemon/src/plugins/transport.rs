@@ -13,6 +13,7 @@
 //! What this is not: transports move bytes and report how a call ended; they
 //! do not interpret actions (that is `session`).
 
+use super::http::Redactor;
 use super::loader::{CallOutput, PluginFns};
 use super::Plugin;
 use futures::future::BoxFuture;
@@ -259,6 +260,7 @@ impl Subprocess {
         connector: &str,
         open_json: Vec<u8>,
         deadline: Duration,
+        redactor: &Redactor,
     ) -> Result<Self, CallFailure> {
         let mut command = tokio::process::Command::new(host_exe);
         command
@@ -300,18 +302,19 @@ impl Subprocess {
             let tail = tail.clone();
             let plugin_id = plugin.manifest.id.clone();
             let connector = connector.to_owned();
+            let redactor = redactor.clone();
             tokio::spawn(async move {
-                let mut lines = tokio::io::BufReader::new(stderr).lines();
-                while let Ok(Some(line)) = lines.next_line().await {
+                relay_lines(stderr, |bytes, total| {
+                    let line = super::plugin_log::printed_line(bytes, total, &redactor);
                     // A panic's report starts with a blank line (dev QA13 F10).
                     if line.trim().is_empty() {
-                        continue;
+                        return;
                     }
                     tracing::warn!(
                         plugin = %plugin_id,
                         connector = %connector,
                         line = %line,
-                        "plugin process wrote to stderr"
+                        "plugin process printed a line (its stdout or stderr)"
                     );
                     if let Ok(mut t) = tail.lock() {
                         if t.len() == 5 {
@@ -319,7 +322,8 @@ impl Subprocess {
                         }
                         t.push_back(line);
                     }
-                }
+                })
+                .await;
             })
         });
         let mut sp = Subprocess {
@@ -416,6 +420,48 @@ impl Subprocess {
             msg.push_str(&format!("; stderr: {why}"));
         }
         CallFailure::crashed(msg)
+    }
+}
+
+/// Bytes of a printed line read before the rest is only counted: the
+/// start of a longer line is logged ([`super::plugin_log::printed_line`]
+/// cuts it at 8 KiB after masking; the margin keeps a secret that straddles
+/// that cut whole for the masking).
+const PRINTED_LINE_READ: usize = 2 * super::plugin_log::MAX_MESSAGE_BYTES;
+
+/// Reads `r` to its end, line by line, as bytes: `each(start, total)` gets
+/// the first [`PRINTED_LINE_READ`] bytes of each line (without its
+/// newline) and its whole length. Bytes that are not UTF-8 do not end the
+/// reading (QA28-B F3: `lines()` stopped at the first, the plugin's next
+/// `eprintln!` then failed on the closed pipe), and a line without a
+/// newline is never held whole in memory.
+async fn relay_lines<R: tokio::io::AsyncRead + Unpin>(r: R, mut each: impl FnMut(&[u8], usize)) {
+    let mut r = tokio::io::BufReader::new(r);
+    let mut line: Vec<u8> = Vec::new();
+    let mut total = 0usize;
+    loop {
+        let (used, ended) = match r.fill_buf().await {
+            Ok([]) | Err(_) => break,
+            Ok(buf) => {
+                let (chunk, ended) = match buf.iter().position(|&b| b == b'\n') {
+                    Some(i) => (&buf[..i], true),
+                    None => (buf, false),
+                };
+                let room = PRINTED_LINE_READ.saturating_sub(line.len());
+                line.extend_from_slice(&chunk[..chunk.len().min(room)]);
+                total += chunk.len();
+                (chunk.len() + usize::from(ended), ended)
+            }
+        };
+        r.consume(used);
+        if ended {
+            each(&line, total);
+            line.clear();
+            total = 0;
+        }
+    }
+    if total > 0 {
+        each(&line, total);
     }
 }
 
@@ -576,6 +622,45 @@ pub fn serve_stdio(lib: &Path, sha256: Option<&str>) -> Result<(), String> {
 mod tests {
     use super::*;
     use plugin_api::protocol::{Manifest, PluginKind, RecordKind, StreamSpec};
+
+    /// The lines `relay_lines` hands on, as `printed_line` logs them.
+    async fn relayed(input: &[u8], secret: &str) -> Vec<String> {
+        let mut redactor = Redactor::default();
+        redactor.add(secret);
+        let mut out = Vec::new();
+        relay_lines(input, |bytes, total| {
+            out.push(super::super::plugin_log::printed_line(
+                bytes, total, &redactor,
+            ));
+        })
+        .await;
+        out
+    }
+
+    /// QA28-B F2, F3: a printed line with a secret was logged in clear; a
+    /// byte that is not UTF-8 ended the reading (the plugin's next
+    /// `eprintln!` then failed on the closed pipe); a line had no bound.
+    #[tokio::test]
+    async fn printed_lines_are_masked_decoded_and_bounded() {
+        let secret = "acme-test-key-0123456789";
+        let mut input = format!("DEBUG body: {{\"coupon\": \"Bearer {secret}\"}}\n").into_bytes();
+        input.extend_from_slice(b"bad bytes: \xff\xfe\n");
+        input.extend_from_slice(b"after\n");
+        input.extend(std::iter::repeat_n(b'x', 100_000));
+        input.extend_from_slice(b"\nlast, no newline");
+        let lines = relayed(&input, secret).await;
+        assert_eq!(lines.len(), 5, "{lines:?}");
+        assert_eq!(lines[0], "DEBUG body: {\"coupon\": \"Bearer ***\"}");
+        assert_eq!(lines[1], "bad bytes: \u{fffd}\u{fffd}");
+        assert_eq!(lines[2], "after");
+        assert!(lines[3].len() < 9 * 1024, "{}", lines[3].len());
+        assert!(
+            lines[3].ends_with("…[cut, 100000 bytes]"),
+            "{}",
+            &lines[3][8000..]
+        );
+        assert_eq!(lines[4], "last, no newline");
+    }
 
     #[test]
     fn a_crash_names_the_panic_not_the_backtrace_hint() {

@@ -111,6 +111,10 @@ pub enum Fault {
     FalsePass,
     /// Print to stdout (corrupts a subprocess's protocol channel).
     Stdout,
+    /// Ask `{base_url}/echo` and print its body to stderr, then bytes that
+    /// are not UTF-8, then one more line, and finish: what a developer's
+    /// debugging prints look like to the host.
+    PrintEcho,
     /// Request a host outside the allowed list.
     ForeignHost,
     /// Finish without committing the last record.
@@ -332,6 +336,23 @@ impl Connector for Faulty {
                     "page 2 unreadable near {echoed:?}"
                 )));
             }
+            Fault::PrintEcho => {
+                let url = format!("{}/echo", cx.base_url());
+                let response = cx.http(Request::get(url.as_str())).await?.ok()?;
+                let body = response.text()?;
+                #[allow(clippy::print_stderr)]
+                {
+                    eprintln!("DEBUG body: {body}");
+                }
+                use std::io::Write as _;
+                let _ = std::io::stderr().write_all(b"bad bytes: \xff\xfe\n");
+                #[allow(clippy::print_stderr)]
+                {
+                    eprintln!("still printing after them");
+                }
+                cx.commit(checkpoint(&cx, CONVERSIONS, 1));
+                return Ok(());
+            }
             Fault::ReadFile => {
                 let bytes = cx.read_file(&s.file).await?;
                 cx.info("file read", &[("name", &s.file), ("bytes", &bytes.len())]);
@@ -470,7 +491,8 @@ impl Connector for Faulty {
             | Fault::ReadFile
             | Fault::Sleep
             | Fault::Log
-            | Fault::Echo => {}
+            | Fault::Echo
+            | Fault::PrintEcho => {}
         }
         Ok(())
     }
