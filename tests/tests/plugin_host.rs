@@ -755,19 +755,68 @@ async fn a_looping_plugin_is_killed_at_the_step_deadline() {
     assert_eq!(sink.keys(), ["c1"]);
 }
 
+/// The thread of a looping in-process plugin cannot be killed; while it
+/// still runs the call, the connector's next in-process sessions are
+/// refused at once (QA28-B F1: every run and retry stranded one more
+/// spinning thread), and once the call returns they run again. Its own
+/// connector id: other tests run `flaky_net` in process meanwhile.
 #[tokio::test]
 async fn a_looping_in_process_plugin_fails_at_the_deadline_and_is_abandoned() {
-    let (r, sink) = faulty(
-        Isolation::InProcess,
-        json!({ "fault": "loop", "loop_millis": 1500 }),
-        Duration::from_millis(300),
-    )
-    .await;
-    let e = expect_err(r);
+    let dir = plugin_dir();
+    let plugin = load(dir.path(), "faulty", None).unwrap();
+    let session = |settings: serde_json::Value| {
+        let plugin = plugin.clone();
+        async move {
+            let mut sink = MemSink::default();
+            let r = run(
+                &plugin,
+                open("looping_net", "https://faulty.invalid", settings),
+                policy("looping_net"),
+                options(Isolation::InProcess, Duration::from_millis(300)),
+                &mut sink,
+            )
+            .await;
+            (r, sink)
+        }
+    };
+    let (r, sink) = session(json!({ "fault": "loop", "loop_millis": 1500 })).await;
+    let e = r.expect_err("the loop passes the deadline");
     assert!(e.retryable);
-    assert!(e.message.contains("exceeded its deadline of 300 ms"), "{e}");
+    assert!(
+        e.message
+            .contains("exceeded its deadline of 300 ms, 4 × the connector's `timeout_secs`"),
+        "{e}"
+    );
     assert!(e.message.contains("abandoned"), "{e}");
     assert_eq!(sink.keys(), ["c1"]);
+    // The call still runs: refused at once, not retried, naming the fix.
+    let started = std::time::Instant::now();
+    let (r, sink) = session(json!({ "fault": "none" })).await;
+    let e = r.expect_err("refused while the thread still runs");
+    assert!(started.elapsed() < Duration::from_millis(300));
+    assert!(!e.retryable, "{e}");
+    assert!(
+        e.message
+            .contains("still runs it on a thread that cannot be killed")
+            && e.message.contains("isolation = \"subprocess\""),
+        "{e}"
+    );
+    assert!(sink.keys().is_empty());
+    // Once the loop's call returns (1.5 s), the connector runs again.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let (r, sink) = session(json!({ "fault": "none" })).await;
+        match r {
+            Ok(_) => {
+                assert_eq!(sink.keys(), ["c1", "c2"]);
+                break;
+            }
+            Err(e) if std::time::Instant::now() < deadline && !e.retryable => {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Err(e) => panic!("still refused: {e}"),
+        }
+    }
 }
 
 async fn invalid_output(settings: serde_json::Value, needle: &str) {

@@ -151,7 +151,7 @@ pub async fn run(
         isolation = ?options.isolation, "session started");
     let transport: Box<dyn Transport> = match options.isolation {
         Isolation::InProcess => Box::new(
-            InProcess::open(&plugin, open_json, options.step_deadline)
+            InProcess::open(&plugin, &connector, open_json, options.step_deadline)
                 .await
                 .map_err(|f| wrap(f, &redactor))?,
         ),

@@ -101,12 +101,81 @@ type Job = (Vec<u8>, tokio::sync::oneshot::Sender<CallOutput>);
 pub struct InProcess {
     jobs: Option<std::sync::mpsc::Sender<Job>>,
     deadline: Duration,
+    /// Shared with the thread: whether it was abandoned in a call.
+    thread: Arc<Mutex<ThreadState>>,
+    /// (connector, library) it is counted under in [`STUCK`] if it is.
+    key: StuckKey,
+}
+
+/// Where an in-process session's thread is, as its session and the thread
+/// itself see it.
+#[derive(Debug)]
+enum ThreadState {
+    /// Serving the session (or idle between its steps).
+    Serving,
+    /// A call passed its deadline; the thread still runs it, counted in
+    /// [`STUCK`] under this key until it returns.
+    Abandoned(StuckKey),
+    /// The thread ended.
+    Ended,
+}
+
+/// (connector, the library's SHA-256).
+type StuckKey = (String, String);
+
+/// Threads of each (connector, library) abandoned in a call that has not
+/// returned. While one runs, that connector's in-process sessions are
+/// refused at once instead of stranding one more spinning thread per run
+/// and retry (QA28-B F1); the count drops when the call returns.
+static STUCK: Mutex<std::collections::BTreeMap<StuckKey, usize>> =
+    Mutex::new(std::collections::BTreeMap::new());
+
+/// Marks the session's thread abandoned (the deadline passed).
+fn abandon(thread: &Mutex<ThreadState>, key: StuckKey) {
+    let Ok(mut state) = thread.lock() else { return };
+    if matches!(*state, ThreadState::Serving) {
+        if let Ok(mut stuck) = STUCK.lock() {
+            *stuck.entry(key.clone()).or_default() += 1;
+        }
+        *state = ThreadState::Abandoned(key);
+    }
+}
+
+/// On the thread, after a call returned: whether it was abandoned (then
+/// it is no longer counted, and the thread ends).
+fn returned(thread: &Mutex<ThreadState>) -> bool {
+    let Ok(mut state) = thread.lock() else {
+        return true;
+    };
+    match std::mem::replace(&mut *state, ThreadState::Ended) {
+        ThreadState::Abandoned(key) => {
+            if let Ok(mut stuck) = STUCK.lock() {
+                if let Some(n) = stuck.get_mut(&key) {
+                    *n -= 1;
+                    if *n == 0 {
+                        stuck.remove(&key);
+                    }
+                }
+            }
+            true
+        }
+        ThreadState::Ended => true,
+        ThreadState::Serving => {
+            *state = ThreadState::Serving;
+            false
+        }
+    }
+}
+
+fn stuck(key: &StuckKey) -> bool {
+    STUCK.lock().map(|s| s.contains_key(key)).unwrap_or(false)
 }
 
 impl InProcess {
     /// Opens a session instance on a new thread.
     pub async fn open(
         plugin: &Arc<Plugin>,
+        connector: &str,
         open_json: Vec<u8>,
         deadline: Duration,
     ) -> Result<Self, CallFailure> {
@@ -120,16 +189,39 @@ impl InProcess {
                 ),
             });
         }
+        let key: StuckKey = (connector.to_owned(), plugin.sha256.clone());
+        if stuck(&key) {
+            return Err(CallFailure {
+                kind: ErrorKind::Config,
+                retryable: false,
+                message: format!(
+                    "an earlier in-process session of this connector passed its step deadline and plugin `{}` ({}) \
+                     still runs it on a thread that cannot be killed; its in-process sessions are refused until \
+                     that call returns or reckon restarts: fix the plugin, or set isolation = \"subprocess\" \
+                     (a hung child is killed)",
+                    plugin.manifest.id,
+                    plugin.path.file_name().unwrap_or_default().to_string_lossy()
+                ),
+            });
+        }
+        let thread = Arc::new(Mutex::new(ThreadState::Serving));
+        let on_thread = thread.clone();
         let fns: PluginFns = plugin.fns;
         let (jobs_tx, jobs_rx) = std::sync::mpsc::channel::<Job>();
         let (opened_tx, opened_rx) = tokio::sync::oneshot::channel::<Result<(), CallOutput>>();
         std::thread::Builder::new()
             .name(format!("plugin-{}", plugin.manifest.id))
             .spawn(move || {
-                let mut instance = match fns.open(&open_json) {
-                    Ok(i) => {
+                let opened = fns.open(&open_json);
+                let abandoned = returned(&on_thread);
+                let mut instance = match opened {
+                    Ok(i) if !abandoned => {
                         let _ = opened_tx.send(Ok(()));
                         i
+                    }
+                    Ok(i) => {
+                        fns.close(i);
+                        return;
                     }
                     Err(out) => {
                         let _ = opened_tx.send(Err(out));
@@ -139,23 +231,33 @@ impl InProcess {
                 while let Ok((frame, reply)) = jobs_rx.recv() {
                     let out = fns.step(&mut instance, &frame);
                     let panicked = out.status == STATUS_PANIC;
-                    if reply.send(out).is_err() || panicked {
+                    if returned(&on_thread) || reply.send(out).is_err() || panicked {
                         break;
                     }
+                }
+                if let Ok(mut state) = on_thread.lock() {
+                    *state = ThreadState::Ended;
                 }
                 fns.close(instance);
             })
             .map_err(|e| CallFailure::crashed(format!("cannot start the plugin thread: {e}")))?;
         match tokio::time::timeout(deadline, opened_rx).await {
-            Err(_) => Err(deadline_failure(deadline, "in-process")),
+            Err(_) => {
+                abandon(&thread, key);
+                Err(deadline_failure(deadline, "in-process"))
+            }
             Ok(Err(_)) => Err(CallFailure::crashed("plugin thread ended while opening")),
             Ok(Ok(Err(out))) => interpret(out).map(|_| Self {
                 jobs: None,
                 deadline,
+                thread,
+                key,
             }),
             Ok(Ok(Ok(()))) => Ok(InProcess {
                 jobs: Some(jobs_tx),
                 deadline,
+                thread,
+                key,
             }),
         }
     }
@@ -163,12 +265,13 @@ impl InProcess {
 
 fn deadline_failure(deadline: Duration, how: &str) -> CallFailure {
     let what = if how == "in-process" {
-        "the in-process plugin thread cannot be killed and is abandoned"
+        "the in-process plugin thread cannot be killed and is abandoned (the connector's in-process \
+         sessions are refused until its call returns or reckon restarts)"
     } else {
         "the plugin process was killed"
     };
     CallFailure::crashed(format!(
-        "plugin step exceeded its deadline of {} ms (hung or looping); {what}",
+        "plugin step exceeded its deadline of {} ms, 4 × the connector's `timeout_secs` (hung or looping); {what}",
         deadline.as_millis()
     ))
 }
@@ -189,6 +292,7 @@ impl Transport for InProcess {
             match tokio::time::timeout(self.deadline, rx).await {
                 Err(_) => {
                     self.jobs = None;
+                    abandon(&self.thread, self.key.clone());
                     Err(deadline_failure(self.deadline, "in-process"))
                 }
                 Ok(Err(_)) => {
@@ -723,9 +827,14 @@ mod tests {
     async fn in_process_is_refused_for_plugins_built_with_panic_abort() {
         let mut plugin = Plugin::from_manifest("libx.so".into(), manifest());
         plugin.panic_unwind = false;
-        let e = InProcess::open(&Arc::new(plugin), b"{}".to_vec(), Duration::from_secs(1))
-            .await
-            .unwrap_err();
+        let e = InProcess::open(
+            &Arc::new(plugin),
+            "c",
+            b"{}".to_vec(),
+            Duration::from_secs(1),
+        )
+        .await
+        .unwrap_err();
         assert_eq!(e.kind, ErrorKind::Config);
         assert!(e.message.contains("without panic = \"unwind\""), "{e:?}");
     }
