@@ -607,7 +607,10 @@ impl FakeHost {
 
 /// A read session open message for tests: no `timezone`, as from a host
 /// before it (the days are UTC's); set `timezone` to open one in a
-/// connector's zone.
+/// connector's zone. Its clock (`now`, what [`crate::sdk::Cx::now`]
+/// answers) is fixed at 2026-11-28T12:00:00Z, so a test gives the same
+/// result on any day: for a window after that day, set `now` too (records
+/// dated more than 24 h after the clock get a warning, as the host gives).
 pub fn open_read(
     connector_id: &str,
     base_url: &str,

@@ -157,7 +157,10 @@ pub fn watermark(
             prev.to_rfc3339(),
             latest.to_rfc3339()
         ),
-        _ => String::new(),
+        // QA28-B F5: say what the plugin should do, as record errors do.
+        _ => "; a watermark may only stay or move forward: start from the committed one \
+              (`cx.checkpoint(stream)`'s `watermark`) and commit the later of the two (`.max(..)`)"
+            .to_owned(),
     };
     if let Some(prev) = previous {
         if watermark < prev {
@@ -768,7 +771,7 @@ mod tests {
             Ok(())
         );
         let e = check("2026-10-01T00:00:00Z", Some("2026-11-01T00:00:00Z")).unwrap_err();
-        assert_eq!(e, "stream `conversions`: checkpoint watermark 2026-10-01T00:00:00+00:00 moves backwards from 2026-11-01T00:00:00+00:00");
+        assert_eq!(e, "stream `conversions`: checkpoint watermark 2026-10-01T00:00:00+00:00 moves backwards from 2026-11-01T00:00:00+00:00; a watermark may only stay or move forward: start from the committed one (`cx.checkpoint(stream)`'s `watermark`) and commit the later of the two (`.max(..)`)");
         // Keeping a previous watermark that is ahead of the clock is allowed
         // (the clock went back); moving further ahead is not.
         assert_eq!(

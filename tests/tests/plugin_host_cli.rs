@@ -248,6 +248,17 @@ fn plugins_describe_lists_the_values_a_setting_allows() {
         ),
         "{out}"
     );
+    // QA28-B F5: the bounds `config check` enforces are listed too.
+    reckon_tests::install_plugins(dir.path(), &["example"]);
+    let (code, out) = reckon(
+        &["plugins", "describe", "example", "--plugin-dir", d],
+        dir.path(),
+    );
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("  page_size (integer, at least 1, at most 1000, default 100"),
+        "{out}"
+    );
 }
 
 #[test]

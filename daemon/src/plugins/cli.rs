@@ -548,6 +548,25 @@ pub fn render_describe(p: &Plugin) -> String {
                 let values: Vec<String> = values.iter().map(Value::to_string).collect();
                 tags.push(format!("one of {}", values.join(", ")));
             }
+            // The bounds `config check` enforces (QA28-B F5: only an
+            // enum's values were listed).
+            for (key, word) in [
+                ("minimum", "at least"),
+                ("exclusiveMinimum", "above"),
+                ("maximum", "at most"),
+                ("exclusiveMaximum", "below"),
+                ("minLength", "at least characters:"),
+                ("maxLength", "at most characters:"),
+                ("pattern", "matching"),
+            ] {
+                if let Some(v) = spec.get(key) {
+                    tags.push(match (word.strip_suffix(" characters:"), v) {
+                        (Some(w), v) => format!("{w} {v} characters"),
+                        (None, Value::String(p)) => format!("{word} `{p}`"),
+                        (None, v) => format!("{word} {v}"),
+                    });
+                }
+            }
             if let Some(d) = spec.get("default") {
                 tags.push(format!("default {d}"));
             }

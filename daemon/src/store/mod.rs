@@ -42,7 +42,7 @@ pub mod codec;
 pub mod writer;
 
 use chrono::{DateTime, Utc};
-use plugin_api::protocol::{Checkpoint, Record, RecordKind};
+use plugin_api::protocol::{Checkpoint, Conversion, ConversionStatus, Record, RecordKind};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -730,17 +730,33 @@ fn key_of(r: &Record, source: &str) -> Vec<u8> {
     }
 }
 
-/// Whether two record bodies whose bytes differ hold the same record: the
-/// same values, amounts compared by value (`301` and `301.0`: a plugin
-/// reading a JSON number from its literal, where an older one went through
-/// f64, must not make a revision of every such claim; upgrade QA F3). Only
-/// called for bytes that differ (a changed record, rare), so the common
-/// unchanged record stays one byte comparison. Bodies that do not decode
-/// differ (the new one is stored as before).
-fn same_meaning(old: &[u8], new: &[u8]) -> bool {
-    match (binrec::decode(old), binrec::decode(new)) {
-        (Ok(a), Ok(b)) => a == b,
-        _ => false,
+// Two record bodies whose bytes differ may hold the same record: the same
+// values, amounts compared by value (`301` and `301.0`: a plugin reading a
+// JSON number from its literal, where an older one went through f64, must
+// not make a revision of every such claim; upgrade QA F3). `commit_prepared`
+// decodes only bodies whose bytes differ (a changed record, rare), so the
+// common unchanged record stays one byte comparison; bodies that do not
+// decode differ (the new one is stored as before).
+
+/// WARNs when a re-sent conversion's status is older than the stored
+/// one's (QA28-B F4: a stale re-send turned `reversed` back into
+/// `pending` without a word; a lagging replica or an old snapshot looks
+/// like this). It is stored as sent: a re-pull is an upsert, and only the
+/// platform knows which is current.
+fn warn_stale_status(source: &str, key: &[u8], was: &Conversion, now: &Conversion) {
+    let (Some(stored_at), Some(sent_at)) = (was.status_changed_at, now.status_changed_at) else {
+        return;
+    };
+    if sent_at < stored_at && was.status != now.status {
+        let name = |s: ConversionStatus| format!("{s:?}").to_lowercase();
+        tracing::warn!(
+            connector = source,
+            key = %String::from_utf8_lossy(key),
+            stored = %format!("{} (changed {})", name(was.status), stored_at.to_rfc3339()),
+            sent = %format!("{} (changed {})", name(now.status), sent_at.to_rfc3339()),
+            "a re-sent conversion's status changed before the stored one's: stored as sent (a re-pull \
+             replaces the record); if the platform served stale data, the next pull corrects it"
+        );
     }
 }
 
@@ -1703,12 +1719,22 @@ impl Store {
                 };
                 o += 1;
                 let new_body = &entries[p].value[codec::HEADER..];
-                if *old_body == *new_body || same_meaning(&old_body, new_body) {
+                let decoded = (*old_body != *new_body)
+                    .then(|| (binrec::decode(&old_body), binrec::decode(new_body)));
+                let same = match &decoded {
+                    None => true,
+                    Some((Ok(a), Ok(b))) => a == b,
+                    Some(_) => false,
+                };
+                if same {
                     stats.unchanged += 1;
                     items.push(Item::Old(o - 1));
                     continue;
                 }
                 stats.changed += 1;
+                if let Some((Ok(Record::Conversion(was)), Ok(Record::Conversion(now)))) = &decoded {
+                    warn_stale_status(source, key, was, now);
+                }
                 batch.insert(
                     revision_key(&entries[p].key, h.revision),
                     codec::encode_revision(now_us, &old_body),

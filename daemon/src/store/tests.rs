@@ -1255,3 +1255,56 @@ fn a_file_not_created_names_its_directorys_owner_and_fix() {
     // The test's own directory: the fix is a chmod, not a chown.
     assert!(e.contains(": `chmod u+rwx "), "{e}");
 }
+
+/// QA28-B F4: a re-sent conversion whose status changed before the stored
+/// one's (a stale re-send: `reversed` back to `pending`) is stored as sent,
+/// with a WARN naming the connector, the key and both statuses.
+#[test]
+fn a_re_sent_status_older_than_the_stored_one_is_stored_with_a_warning() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let with = |status: ConversionStatus, at: &str, commission: i64| {
+        let mut r = conv("a", commission);
+        if let Record::Conversion(c) = &mut r {
+            c.status = status;
+            c.status_changed_at = Some(at.parse().unwrap());
+        }
+        r
+    };
+    let reversed = with(ConversionStatus::Reversed, "2026-11-29T20:15:00Z", 100);
+    let stale = with(ConversionStatus::Pending, "2026-11-27T10:15:00Z", 100);
+    let later = with(ConversionStatus::Approved, "2026-11-30T08:00:00Z", 100);
+    store.commit_page("net", &[reversed], None, t(0)).unwrap();
+    let lines = crate::test_support::json_lines_at(tracing::Level::WARN, || {
+        let s = store.commit_page("net", &[stale], None, t(1)).unwrap();
+        assert_eq!(s.changed, 1);
+    });
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    let f = &lines[0]["fields"];
+    assert_eq!(f["connector"], "net");
+    assert_eq!(f["key"], "a");
+    assert_eq!(f["stored"], "reversed (changed 2026-11-29T20:15:00+00:00)");
+    assert_eq!(f["sent"], "pending (changed 2026-11-27T10:15:00+00:00)");
+    assert!(
+        f["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("a re-sent conversion's status changed before the stored one's"),
+        "{f}"
+    );
+    // Stored as sent.
+    let Record::Conversion(c) = store
+        .get_record(RecordKind::Conversion, "net", "a")
+        .unwrap()
+        .unwrap()
+        .record
+    else {
+        panic!("a conversion")
+    };
+    assert_eq!(c.status, ConversionStatus::Pending);
+    // A status moving forward says nothing.
+    let lines = crate::test_support::json_lines_at(tracing::Level::WARN, || {
+        store.commit_page("net", &[later], None, t(2)).unwrap();
+    });
+    assert!(lines.is_empty(), "{lines:?}");
+}
