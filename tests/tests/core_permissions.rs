@@ -480,3 +480,172 @@ fn a_config_this_user_may_not_read_says_whose_it_is() {
     );
     assert!(err.contains("config check --config reckon.toml`"), "{err}");
 }
+
+/// QA28-A F1: a store whose directories are this user's but whose `db`
+/// file is root's (a command run as root, a restore as root) was refused
+/// naming `store/`, the user's own directory, with a fix that did nothing;
+/// the error names `store/db`, its owner and the `chown -R`. Needs root
+/// (to own a file this user may not write).
+#[test]
+fn a_store_file_of_another_user_is_named_with_its_owner() {
+    if !is_root() {
+        eprintln!("skipped: needs root to own a file the test user may not write");
+        return;
+    }
+    let dir = open_to_all();
+    std::fs::write(
+        dir.path().join("reckon.toml"),
+        "[daemon]\ndata_dir = \"data\"\noutput_dir = \"/tmp\"\n",
+    )
+    .unwrap();
+    let data = dir.path().join("data");
+    drop(reckon::store::Store::open(&data).unwrap());
+    let mut paths = vec![data.clone(), data.join("reckon.lock"), data.join("store")];
+    for e in std::fs::read_dir(data.join("store")).unwrap() {
+        paths.push(e.unwrap().path());
+    }
+    for p in &paths {
+        std::os::unix::fs::chown(p, Some(65534), Some(65534)).unwrap();
+    }
+    std::os::unix::fs::chown(data.join("store/db"), Some(0), Some(0)).unwrap();
+    chmod(&data.join("store/db"), 0o644);
+    let (code, err) = reckon_unprivileged(
+        dir.path(),
+        &[
+            "--config",
+            "reckon.toml",
+            "records",
+            "export",
+            "--kind",
+            "orders",
+        ],
+    );
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("store/db: Permission denied"), "{err}");
+    assert!(err.contains("it belongs to root:root, mode 0644"), "{err}");
+    assert!(err.contains("as root, `chown -R nobody:"), "{err}");
+}
+
+/// QA28-A F2: a `data_dir` on a filesystem mounted read-only was told to
+/// `chmod u+rwx`, which does nothing there; the error says to remount.
+/// Needs root and a kernel that lets it bind-mount (skipped otherwise).
+#[test]
+fn a_data_dir_on_a_read_only_mount_says_to_remount() {
+    if !is_root() {
+        eprintln!("skipped: needs root to mount");
+        return;
+    }
+    let dir = open_to_all();
+    let (src, ro) = (dir.path().join("src"), dir.path().join("ro"));
+    std::fs::create_dir_all(src.join("data")).unwrap();
+    std::fs::create_dir(&ro).unwrap();
+    let mount = |args: &[&str]| {
+        Command::new("mount")
+            .args(args)
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    let (src_s, ro_s) = (src.to_str().unwrap(), ro.to_str().unwrap());
+    if !mount(&["--bind", src_s, ro_s]) {
+        eprintln!("skipped: cannot bind-mount here");
+        return;
+    }
+    let remounted = mount(&["-o", "remount,ro,bind", ro_s]);
+    std::fs::write(
+        dir.path().join("reckon.toml"),
+        "[daemon]\ndata_dir = \"ro/data\"\noutput_dir = \"/tmp\"\n",
+    )
+    .unwrap();
+    let (code, err) = reckon(dir.path(), &["config", "check", "--config", "reckon.toml"]);
+    let _ = Command::new("umount").arg(ro_s).status();
+    if !remounted {
+        eprintln!("skipped: cannot remount read-only here");
+        return;
+    }
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("Read-only file system (os error 30)")
+            && err.contains("its filesystem is mounted read-only: remount it read-write"),
+        "{err}"
+    );
+    assert!(!err.contains("chmod"), "{err}");
+}
+
+/// QA28-A F3: `statements generate|finalize` with an `output_dir` this
+/// user may not write reconciled (wrote the store) first and only then
+/// failed; it is the config error it is, before anything runs. Needs root
+/// (to own a directory the test user may not write).
+#[test]
+fn statements_refuse_an_unwritable_output_dir_before_reconciling() {
+    if !is_root() {
+        eprintln!("skipped: needs root to own a directory the test user may not write");
+        return;
+    }
+    let dir = open_to_all();
+    std::fs::write(
+        dir.path().join("reckon.toml"),
+        r#"[daemon]
+data_dir = "data"
+output_dir = "out"
+
+[[connectors]]
+id = "net"
+plugin = "example"
+schedule = "0 * * * *"
+
+[[connectors]]
+id = "shop"
+plugin = "orders"
+schedule = "0 * * * *"
+
+[[programs]]
+id = "p"
+currency = "USD"
+claims = ["net"]
+orders = ["shop"]
+
+[programs.commission]
+payout_currency = "USD"
+period = "monthly"
+timezone = "UTC"
+
+[[programs.commission.rules]]
+id = "r"
+effective_from = "2020-01-01"
+kind = "percent"
+percent = "10"
+"#,
+    )
+    .unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    std::os::unix::fs::chown(&data, Some(65534), Some(65534)).unwrap();
+    std::fs::create_dir(dir.path().join("out")).unwrap();
+    chmod(&dir.path().join("out"), 0o755);
+    for command in ["generate", "finalize"] {
+        let (code, err) = reckon_unprivileged(
+            dir.path(),
+            &[
+                "--config",
+                "reckon.toml",
+                "statements",
+                command,
+                "--program",
+                "p",
+                "--period",
+                "2026-10",
+            ],
+        );
+        assert_eq!(code, 1, "{err}");
+        assert!(
+            err.contains("`daemon.output_dir`: out is not writable by this user (uid 65534"),
+            "{err}"
+        );
+        assert!(!err.contains("reconciled"), "{err}");
+        assert_eq!(
+            std::fs::read_dir(&data).unwrap().count(),
+            0,
+            "no store made"
+        );
+    }
+}

@@ -21,31 +21,40 @@ use std::path::{Path, PathBuf};
 /// Every problem of `data_dir` and `output_dir`, as config errors at
 /// `daemon.data_dir` / `daemon.output_dir` of `cfg`'s file.
 pub fn problems(cfg: &Config) -> Vec<ConfigError> {
-    let mut errors = Vec::new();
-    for (key, dir) in [
-        ("data_dir", &cfg.daemon.data_dir),
-        ("output_dir", &cfg.daemon.output_dir),
-    ] {
-        let path = format!("daemon.{key}");
-        // A key the file does not set is the default, relative to the
-        // config file: say so, or the error points at a value nobody wrote.
-        let default = if cfg.source.sets(&path) {
-            ""
-        } else {
-            "not set, so the default: "
-        };
-        let problem = directory_problem(dir)
-            .map(|what| {
-                format!(
-                    "{default}{what}; point `{key}` at a directory this user can write (it is created when missing; relative paths are relative to the config file), or fix the permissions"
-                )
-            })
-            .or_else(|| (key == "data_dir").then(|| store_problem(dir)).flatten());
-        if let Some(message) = problem {
-            errors.push(cfg.source.error(&path, message));
-        }
-    }
-    errors
+    ["data_dir", "output_dir"]
+        .into_iter()
+        .filter_map(|key| problem(cfg, key))
+        .collect()
+}
+
+/// [`problems`] of `output_dir` alone: `statements generate|finalize`
+/// check it before they reconcile (QA28-A F3: they wrote the store first,
+/// then failed on the directory).
+pub fn output_dir_problem(cfg: &Config) -> Option<ConfigError> {
+    problem(cfg, "output_dir")
+}
+
+fn problem(cfg: &Config, key: &str) -> Option<ConfigError> {
+    let dir = match key {
+        "data_dir" => &cfg.daemon.data_dir,
+        _ => &cfg.daemon.output_dir,
+    };
+    let path = format!("daemon.{key}");
+    // A key the file does not set is the default, relative to the config
+    // file: say so, or the error points at a value nobody wrote.
+    let default = if cfg.source.sets(&path) {
+        ""
+    } else {
+        "not set, so the default: "
+    };
+    directory_problem(dir)
+        .map(|what| {
+            format!(
+                "{default}{what}; point `{key}` at a directory this user can write (it is created when missing; relative paths are relative to the config file), or fix the permissions or mount"
+            )
+        })
+        .or_else(|| (key == "data_dir").then(|| store_problem(dir)).flatten())
+        .map(|message| cfg.source.error(&path, message))
 }
 
 /// What is wrong with `dir` as a directory to write in, if anything.
@@ -69,7 +78,10 @@ fn directory_problem(dir: &Path) -> Option<String> {
         // Whose it is and the command that fixes it (new-user QA16 N3:
         // root had made `data_dir`, and the daemon's refusal named
         // neither).
-        let fix = if existing == dir {
+        let fix = if e.raw_os_error() == Some(30) {
+            // QA28-A F2: `chmod u+rwx` does nothing on a read-only mount.
+            ": its filesystem is mounted read-only: remount it read-write (`mount -o remount,rw` on its mount point, or fix `/etc/fstab`)".to_owned()
+        } else if existing == dir {
             take_over(dir, &meta)
         } else {
             format!(
@@ -205,6 +217,29 @@ fn nearest_existing(dir: &Path) -> Result<(PathBuf, std::fs::Metadata), (PathBuf
         }
     }
     Err((dir.to_path_buf(), std::io::ErrorKind::NotFound.into()))
+}
+
+/// The first path under `dir` (itself, then its entries and theirs, in
+/// name order) this user cannot write: sled's I/O errors do not name the
+/// file they failed on (QA28-A F1: a root-owned `store/db` was reported as
+/// `store/`, the user's own directory, with a fix that did nothing).
+pub fn first_unwritable(dir: &Path) -> Option<PathBuf> {
+    if writable(dir).is_err() {
+        return Some(dir.to_path_buf());
+    }
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
+        .ok()?
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    entries.sort();
+    entries.into_iter().find_map(|p| {
+        if p.is_dir() {
+            first_unwritable(&p)
+        } else {
+            writable(&p).is_err().then_some(p)
+        }
+    })
 }
 
 /// `Ok` if this process may create entries in `path` (a directory) or

@@ -84,6 +84,17 @@ pub fn run(
         .ok_or_else(|| lifecycle::PayoutError::NoCommission(program.id.clone()))?
         .with_default_timezone(config.daemon.timezone.0);
     let commission = &commission;
+    // Statements are written to output_dir: one this user may not write is
+    // the config error it is before anything runs (QA28-A F3: the store
+    // was reconciled first).
+    if matches!(
+        cmd,
+        StatementsCommand::Generate(_) | StatementsCommand::Finalize(_)
+    ) {
+        if let Some(e) = crate::config::dirs::output_dir_problem(&config) {
+            anyhow::bail!("{e}");
+        }
+    }
     // `show` and `verify` only read: a mistyped data_dir is an error, not
     // a new empty store that has "no statements recorded" (QA).
     let store = match cmd {

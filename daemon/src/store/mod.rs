@@ -986,7 +986,11 @@ fn open_sled(data_dir: &Path) -> Result<(sled::Db, sled::Config), StoreError> {
     match retry_while_locked(SLED_LOCK_WAIT, open, locked) {
         Ok(db) => Ok((db, config)),
         Err(Failure::Sled(e)) => Err(match &e {
-            sled::Error::Io(io) => not_writable(data_dir, &db_dir, io),
+            sled::Error::Io(io) => not_writable(
+                data_dir,
+                &crate::config::dirs::first_unwritable(&db_dir).unwrap_or_else(|| db_dir.clone()),
+                io,
+            ),
             _ => None,
         }
         .unwrap_or_else(|| sled_err(data_dir, e))),
