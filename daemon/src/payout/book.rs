@@ -18,6 +18,8 @@
 //! | `bonus_ledger␟<program>` | `{"book_version": 1}`: the bonus ledger is complete (absent in stores finalised before it existed: `lifecycle::load_history` derives it from the `final` records and the next run writes it) |
 //! | `released␟<program>␟<statement id>␟<network>␟<claim>` | [`super::model::PaidClaim`]: a line of that finalised statement whose claim the `paid` ledger no longer holds for it (the network moved the claim to another partner): it stays in the volume the statement's other lines were paid on |
 //! | `released_ledger␟<program>` | `{"book_version": 1}`: the released-lines ledger is complete (absent in stores finalised before it existed: derived and written as the bonus ledger is) |
+//! | `redo␟<program>␟<n>` | a JSON string: part `n` (8 digits) of a write being committed ([`commit`]) |
+//! | `redo␟<program>␟head` | [`RedoHead`]: the parts' count and SHA-256s; written once every part is durable, the commit point |
 //! | `settled␟<program>␟<statement id>` | [`super::model::SettledStatement`]: the inputs of that finalised statement's lines when a later finalised statement last repriced it and applied every target in full; repricing it with the same inputs adjusts nothing, whatever the rules say (absent in stores finalised before it existed: nothing is derived, the next finalised repricing writes it) |
 
 use chrono::NaiveDate;
@@ -70,6 +72,164 @@ pub trait StatementBook {
     fn apply(&self, batch: Vec<(String, Option<Value>)>) -> Result<(), BookError>;
     /// Makes everything applied so far survive a process crash.
     fn flush(&self) -> Result<(), BookError>;
+    /// `Err` when the disk holding the book has not room for about `bytes`
+    /// more: checked before a commit writes anything, so a full disk
+    /// refuses it whole instead of failing (or, in sled, blocking) part way.
+    fn room_for(&self, _bytes: u64) -> Result<(), BookError> {
+        Ok(())
+    }
+}
+
+/// What a complete redo log of one commit holds ([`commit`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RedoHead {
+    /// [`BOOK_VERSION`].
+    pub book_version: u32,
+    /// SHA-256 of each part's text, in order.
+    pub parts: Vec<String>,
+}
+
+/// Bytes of a redo part (the batch's JSON, cut between entries).
+const REDO_PART_BYTES: usize = 4 << 20;
+
+/// Serialises commits and recoveries of this process: a recovery must not
+/// take a commit in progress for one cut short.
+static COMMITS: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest as _;
+    format!("{:x}", sha2::Sha256::digest(bytes))
+}
+
+/// Applies `batch` (puts and deletes of one program's book) so that no
+/// failure part way leaves part of it: sled's `apply_batch` is atomic
+/// against a crash, but a write that fails on a full disk left some of a
+/// finalised period's entries and not others (QA28-A F1: claims in the
+/// surviving `paid` ledger entries were then never paid). The batch is
+/// first written whole as a redo log (`redo␟<program>␟<n>` parts, flushed,
+/// then `redo␟<program>␟head` naming their SHA-256s, flushed: the commit
+/// point), then applied and flushed, then the log is removed. [`recover`]
+/// completes a log whose head is there and drops one whose head is not.
+pub fn commit(
+    book: &dyn StatementBook,
+    program: &str,
+    batch: Vec<(String, Option<Value>)>,
+) -> Result<(), BookError> {
+    let _one = COMMITS.lock().unwrap_or_else(|p| p.into_inner());
+    recover_locked(book, program)?;
+    let mut parts: Vec<String> = Vec::new();
+    let mut part = String::from("[");
+    for (k, v) in &batch {
+        if part.len() > 1 {
+            part.push(',');
+        }
+        part.push_str(
+            &serde_json::to_string(&(k, v)).map_err(|e| BookError::Store(e.to_string()))?,
+        );
+        if part.len() >= REDO_PART_BYTES {
+            part.push(']');
+            parts.push(std::mem::replace(&mut part, String::from("[")));
+        }
+    }
+    if part.len() > 1 || parts.is_empty() {
+        part.push(']');
+        parts.push(part);
+    }
+    let bytes: usize = parts.iter().map(String::len).sum();
+    // The log, the batch, and sled's own copies while it writes them.
+    book.room_for(3 * bytes as u64 + (16 << 20))?;
+    let head = RedoHead {
+        book_version: BOOK_VERSION,
+        parts: parts.iter().map(|p| sha256_hex(p.as_bytes())).collect(),
+    };
+    for (n, p) in parts.into_iter().enumerate() {
+        book.apply(vec![(redo_part_key(program, n), Some(Value::String(p)))])?;
+    }
+    book.flush()?;
+    book.apply(vec![(redo_head_key(program), Some(encode(&head)))])?;
+    book.flush()?;
+    book.apply(batch)?;
+    book.flush()?;
+    drop_log(book, program, head.parts.len())
+}
+
+/// Completes or drops what a commit cut short left (see [`commit`]), for
+/// every program: run before the book is read. A complete log is applied
+/// again (its puts and deletes are the values the commit meant to leave);
+/// parts without a head are removed.
+pub fn recover(book: &dyn StatementBook) -> Result<(), BookError> {
+    let _one = COMMITS.lock().unwrap_or_else(|p| p.into_inner());
+    let mut programs = std::collections::BTreeSet::new();
+    book.each_prefix(&prefix(&["redo"]), &mut |k, _| {
+        if let Some(program) = k.split('\x1f').nth(1) {
+            programs.insert(program.to_owned());
+        }
+        Ok(())
+    })?;
+    for program in programs {
+        recover_locked(book, &program)?;
+    }
+    Ok(())
+}
+
+fn recover_locked(book: &dyn StatementBook, program: &str) -> Result<(), BookError> {
+    let head_key = redo_head_key(program);
+    let Some(head) = book.get(&head_key)? else {
+        let stray = book.scan_prefix(&prefix(&["redo", program]))?;
+        if !stray.is_empty() {
+            book.apply(stray.into_iter().map(|(k, _)| (k, None)).collect())?;
+            book.flush()?;
+        }
+        return Ok(());
+    };
+    let head: RedoHead = decode(&head_key, head)?;
+    let damaged = |message: String| BookError::Corrupt {
+        key: printable(&head_key),
+        message,
+    };
+    let mut entries: Vec<(String, Option<Value>)> = Vec::new();
+    for (n, want) in head.parts.iter().enumerate() {
+        let key = redo_part_key(program, n);
+        let text = match book.get(&key)? {
+            Some(Value::String(t)) => t,
+            _ => return Err(damaged(format!("part {n} of the write log is missing"))),
+        };
+        if sha256_hex(text.as_bytes()) != *want {
+            return Err(damaged(format!(
+                "part {n} of the write log does not match its hash"
+            )));
+        }
+        let part: Vec<(String, Option<Value>)> =
+            serde_json::from_str(&text).map_err(|e| damaged(e.to_string()))?;
+        entries.extend(part);
+    }
+    tracing::warn!(
+        program,
+        entries = entries.len(),
+        "statements: a write cut short (a full disk, a crash) is completed from its log"
+    );
+    book.apply(entries)?;
+    book.flush()?;
+    drop_log(book, program, head.parts.len())
+}
+
+fn drop_log(book: &dyn StatementBook, program: &str, parts: usize) -> Result<(), BookError> {
+    // The head first: parts without a head are dropped by a later recovery.
+    book.apply(vec![(redo_head_key(program), None)])?;
+    book.apply(
+        (0..parts)
+            .map(|n| (redo_part_key(program, n), None))
+            .collect(),
+    )?;
+    book.flush()
+}
+
+fn redo_head_key(program: &str) -> String {
+    key(&["redo", program, "head"])
+}
+
+fn redo_part_key(program: &str, n: usize) -> String {
+    key(&["redo", program, &format!("{n:08}")])
 }
 
 fn key_text(k: &[u8]) -> String {
@@ -84,8 +244,17 @@ pub struct StoreBook {
 }
 
 impl StoreBook {
-    /// Opens the `statements` tree of a store.
+    /// Opens the `statements` tree of a store, completing or dropping what
+    /// a write cut short left ([`recover`]).
     pub fn open(store: &crate::store::Store) -> Result<StoreBook, BookError> {
+        let book = StoreBook::open_as_is(store)?;
+        recover(&book)?;
+        Ok(book)
+    }
+
+    /// [`StoreBook::open`] without the recovery, for a glance that must not
+    /// wait for a commit in progress (`/status`).
+    pub fn open_as_is(store: &crate::store::Store) -> Result<StoreBook, BookError> {
         let tree = store
             .domain("statements")
             .map_err(|e| BookError::Store(e.to_string()))?;
@@ -136,6 +305,24 @@ impl StatementBook for StoreBook {
         self.store
             .fsync()
             .map_err(|e| BookError::Store(e.to_string()))
+    }
+    fn room_for(&self, bytes: u64) -> Result<(), BookError> {
+        let dir = self.store.dir();
+        let Ok(fs) = rustix::fs::statvfs(dir) else {
+            return Ok(());
+        };
+        let free = fs.f_bavail.saturating_mul(fs.f_frsize);
+        if free >= bytes {
+            return Ok(());
+        }
+        let mib = |b: u64| b.div_ceil(1 << 20);
+        Err(BookError::Store(format!(
+            "the disk holding {} has {} MiB free; recording these statements needs about {} MiB: \
+             free space and rerun (nothing was recorded)",
+            dir.display(),
+            mib(free),
+            mib(bytes)
+        )))
     }
 }
 
@@ -359,5 +546,159 @@ impl StatementBook for MemoryBook {
     }
     fn flush(&self) -> Result<(), BookError> {
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod commit_tests {
+    use super::*;
+    use serde_json::json;
+
+    /// A [`MemoryBook`] whose `fail_at`-th apply (and every later one)
+    /// fails, as sled's writes do once a full disk refused one.
+    struct Failing<'a> {
+        book: &'a MemoryBook,
+        applies: std::cell::Cell<usize>,
+        fail_at: usize,
+        room: bool,
+    }
+
+    impl StatementBook for Failing<'_> {
+        fn get(&self, key: &str) -> Result<Option<Value>, BookError> {
+            self.book.get(key)
+        }
+        fn scan_prefix(&self, prefix: &str) -> Result<Vec<(String, Value)>, BookError> {
+            self.book.scan_prefix(prefix)
+        }
+        fn first_key_from(&self, from: &str) -> Result<Option<String>, BookError> {
+            self.book.first_key_from(from)
+        }
+        fn apply(&self, batch: Vec<(String, Option<Value>)>) -> Result<(), BookError> {
+            let n = self.applies.get() + 1;
+            self.applies.set(n);
+            if n >= self.fail_at {
+                // Part of the batch lands, as QA28-A F1 saw on disk.
+                let half = batch.len() / 2;
+                self.book.apply(batch.into_iter().take(half).collect())?;
+                return Err(BookError::Store("No space left on device".into()));
+            }
+            self.book.apply(batch)
+        }
+        fn flush(&self) -> Result<(), BookError> {
+            Ok(())
+        }
+        fn room_for(&self, bytes: u64) -> Result<(), BookError> {
+            match self.room {
+                true => Ok(()),
+                false => Err(BookError::Store(format!("no room for {bytes}"))),
+            }
+        }
+    }
+
+    fn contents(book: &MemoryBook) -> Vec<(String, Value)> {
+        book.scan_prefix("").unwrap()
+    }
+
+    fn batch() -> Vec<(String, Option<Value>)> {
+        let mut b: Vec<(String, Option<Value>)> = (0..40)
+            .map(|i| {
+                (
+                    key(&["paid", "p", "net", &format!("c{i:02}")]),
+                    Some(json!({ "i": i })),
+                )
+            })
+            .collect();
+        b.push((key(&["period", "p", "2026-10"]), Some(json!("finalised"))));
+        b.push((key(&["final", "p", "old"]), None));
+        b
+    }
+
+    /// QA28-A F1: a commit that fails at any write leaves, once the book is
+    /// recovered, either nothing of its batch or all of it, never part.
+    #[test]
+    fn a_commit_cut_short_anywhere_recovers_to_nothing_or_everything() {
+        let before = vec![
+            (
+                key(&["final", "p", "old"]),
+                Some(json!("kept until the commit")),
+            ),
+            (key(&["period", "p", "2026-10"]), Some(json!("draft"))),
+        ];
+        let whole = MemoryBook::new();
+        whole.apply(before.clone()).unwrap();
+        commit(&whole, "p", batch()).unwrap();
+        let after = contents(&whole);
+        assert!(
+            after.iter().all(|(k, _)| !k.starts_with("redo")),
+            "{after:?}"
+        );
+        let old = MemoryBook::new();
+        old.apply(before.clone()).unwrap();
+        let old = contents(&old);
+        let mut outcomes = std::collections::BTreeSet::new();
+        for fail_at in 1..=8 {
+            let book = MemoryBook::new();
+            book.apply(before.clone()).unwrap();
+            let failing = Failing {
+                book: &book,
+                applies: 0.into(),
+                fail_at,
+                room: true,
+            };
+            let r = commit(&failing, "p", batch());
+            // The next process: the book is recovered before it is read.
+            recover(&book).unwrap();
+            let now = contents(&book);
+            if r.is_ok() || now == after {
+                assert_eq!(now, after, "fail_at {fail_at}");
+                outcomes.insert("all");
+            } else {
+                assert_eq!(now, old, "fail_at {fail_at}");
+                outcomes.insert("none");
+            }
+        }
+        assert_eq!(outcomes.len(), 2, "both cases were cut: {outcomes:?}");
+    }
+
+    /// A disk without room for the commit refuses it before anything is
+    /// written (QA28-A F2: sled blocked forever part way).
+    #[test]
+    fn a_commit_without_room_writes_nothing() {
+        let book = MemoryBook::new();
+        let failing = Failing {
+            book: &book,
+            applies: 0.into(),
+            fail_at: usize::MAX,
+            room: false,
+        };
+        let e = commit(&failing, "p", batch()).unwrap_err();
+        assert!(e.to_string().contains("no room for"), "{e}");
+        assert!(contents(&book).is_empty());
+    }
+
+    /// A log part that does not match its head is damage, not a commit to
+    /// complete: it is named, and the log is kept for the restore to
+    /// replace (never dropped as if nothing had been written).
+    #[test]
+    fn a_damaged_log_is_refused() {
+        let book = MemoryBook::new();
+        // The third write (the batch) fails: the head is there.
+        let failing = Failing {
+            book: &book,
+            applies: 0.into(),
+            fail_at: 3,
+            room: true,
+        };
+        assert!(commit(&failing, "p", batch()).is_err());
+        book.apply(vec![(redo_part_key("p", 0), Some(json!("[]")))])
+            .unwrap();
+        let e = recover(&book).unwrap_err();
+        assert!(
+            e.to_string().contains("redo␟p␟head")
+                && e.to_string()
+                    .contains("part 0 of the write log does not match its hash"),
+            "{e}"
+        );
+        assert!(book.get(&redo_head_key("p")).unwrap().is_some());
     }
 }

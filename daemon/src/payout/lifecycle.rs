@@ -1418,8 +1418,7 @@ fn run_with<'g>(
     }
     batch.extend(release_writes);
     released.append(&mut batch);
-    inputs.book.apply(released)?;
-    inputs.book.flush()?;
+    book::commit(inputs.book, inputs.program, released)?;
     (inputs.step)("recorded");
     staging
         .swap(inputs.step)

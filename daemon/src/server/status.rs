@@ -102,7 +102,7 @@ pub fn draft_schedules(
     now: DateTime<Utc>,
 ) -> Vec<DraftSchedule> {
     use crate::payout::book::StatementBook as _;
-    let book = crate::payout::book::StoreBook::open(store)
+    let book = crate::payout::book::StoreBook::open_as_is(store)
         .map_err(|e| tracing::debug!(error = %e, "/status: statements tree not read"))
         .ok();
     config
