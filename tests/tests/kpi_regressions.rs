@@ -140,11 +140,73 @@ fn a_spend_row_without_a_conversion_value_leaves_reported_revenue_empty() {
     assert_eq!(zero.metric(Metric::Revenue), Some(Decimal::ZERO));
     assert!(
         r.notes.iter().any(|n| n.starts_with(
-            "1 spend row with conversions, clicks or impressions has no platform conversion value"
+            "1 spend row with conversions has no platform conversion value on 2026-11-03 (sources: tiktok_ads; no value metric configured, or the platform sent none)"
         )),
         "{:?}",
         r.notes
     );
+}
+
+/// QA28-D F1, F2: a spend row with clicks but no conversion figure
+/// (TikTok's `"-"`) counted as 0 conversions, a CVR of 0 % beside an
+/// unknown revenue; its conversions are unknown, and the note names the
+/// day and source instead of blaming the config. F3: a row whose spend is
+/// a known 0.00 has a CPA of 0.00, as its CPC is.
+#[test]
+fn unknown_conversions_are_empty_not_zero_and_a_zero_cost_is_a_cost() {
+    let mut inputs = two_network_scenario();
+    inputs.spend.push(spend(
+        "tiktok_ads",
+        "2026-11-03",
+        "Europe/Berlin",
+        ("t-1", "Brand"),
+        Channel::Video,
+        500,
+        5,
+        "0.00",
+        None,
+        None,
+    ));
+    inputs.spend.push(spend(
+        "view_through",
+        "2026-11-03",
+        "Europe/Berlin",
+        ("v-1", "Promo"),
+        Channel::Video,
+        0,
+        0,
+        "0.00",
+        Some("1"),
+        None,
+    ));
+    let r = report(&inputs, "2026-11", &[Dim::Source], View::Reported);
+    let tt = find(&r, |x| x.key.source.as_deref() == Some("tiktok_ads"))
+        .reported
+        .expect("rep");
+    for m in [
+        Metric::Conversions,
+        Metric::Cvr,
+        Metric::Cpa,
+        Metric::Revenue,
+        Metric::Aov,
+    ] {
+        assert_eq!(tt.metric(m), None, "{m:?}");
+    }
+    assert_eq!(tt.metric(Metric::Cpc), Some(Decimal::ZERO));
+    assert_eq!(tt.metric(Metric::Ctr), Some(dec("0.01")));
+    assert!(
+        r.notes.iter().any(|n| n.starts_with(
+            "1 spend row with clicks or impressions has no conversion figure on 2026-11-03 (sources: tiktok_ads; the platform sent none, e.g. TikTok's `-`)"
+        )),
+        "{:?}",
+        r.notes
+    );
+    // The total holds the unknown row: its conversions are unknown too.
+    assert_eq!(r.total.reported.expect("total").metric(Metric::Cvr), None);
+    let vt = find(&r, |x| x.key.source.as_deref() == Some("view_through"))
+        .reported
+        .expect("rep");
+    assert_eq!(vt.metric(Metric::Cpa), Some(Decimal::ZERO));
 }
 
 /// F2: orders no rule attributes (direct) came without an ad click: on a

@@ -333,22 +333,48 @@ struct Tally {
     no_commission: u64,
     /// Reported claims without a sale amount.
     claims_without_amount: u64,
-    /// Reported spend rows that could have converted (conversions, or
-    /// clicks or impressions with conversions unknown) but no value.
-    spend_without_value: u64,
+    /// Reported spend rows with conversions but no conversion value.
+    spend_without_value: MissingRates,
+    /// Reported spend rows with clicks or impressions but no conversion
+    /// figure (conversions, and so their value, unknown).
+    spend_without_conversions: MissingRates,
+}
+
+impl MissingRates {
+    /// Counts one more fact of `day` from `source`.
+    fn add(&mut self, day: NaiveDate, source: &str) {
+        self.amounts += 1;
+        self.days.insert(day);
+        if !self.sources.contains(source) {
+            self.sources.insert(source.to_owned());
+        }
+    }
+
+    /// `on 2026-10-25` / `on 3 days from … to …`.
+    fn days(&self) -> String {
+        match (self.days.first(), self.days.last()) {
+            (Some(a), Some(b)) if a == b => format!("on {a}"),
+            (Some(a), Some(b)) => format!("on {} days from {a} to {b}", self.days.len()),
+            _ => String::new(),
+        }
+    }
+
+    /// The sources, comma-separated.
+    fn sources(&self) -> String {
+        self.sources
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
 }
 
 impl Tally {
     fn fx_missing(&mut self, what: Unconverted, currency: &str, day: NaiveDate, source: &str) {
-        let e = self
-            .fx_missing
+        self.fx_missing
             .entry((what, currency.to_owned()))
-            .or_default();
-        e.amounts += 1;
-        e.days.insert(day);
-        if !e.sources.contains(source) {
-            e.sources.insert(source.to_owned());
-        }
+            .or_default()
+            .add(day, source);
     }
 
     /// The bit index (1-based) of a foreign (source, zone) pair.
@@ -611,6 +637,7 @@ impl<'a> Engine<'a> {
         let mut totals = Totals {
             impressions: s.impressions,
             clicks: s.clicks,
+            spend_facts: 1,
             ..Totals::default()
         };
         match conv.convert(&s.spend, s.day) {
@@ -624,6 +651,12 @@ impl<'a> Engine<'a> {
         }
         if with_platform_conversions {
             totals.conversions = s.platform_conversions.unwrap_or_default();
+            // Served (clicks or impressions) but no conversion figure: not
+            // 0 conversions, unknown (QA28-D F1).
+            if s.platform_conversions.is_none() && (s.impressions > 0 || s.clicks > 0) {
+                totals.conversions_unknown = 1;
+                tally.spend_without_conversions.add(s.day, &s.source);
+            }
             match &s.platform_conversion_value {
                 Some(v) => match conv.convert(v, s.day) {
                     Some(value) => totals.revenue = value,
@@ -647,7 +680,9 @@ impl<'a> Engine<'a> {
                         && s.platform_conversions.is_none()) => {}
                 None => {
                     totals.revenue_unknown = 1;
-                    tally.spend_without_value += 1;
+                    if s.platform_conversions.is_some() {
+                        tally.spend_without_value.add(s.day, &s.source);
+                    }
                 }
             }
         }
@@ -1069,10 +1104,22 @@ impl<'a> Engine<'a> {
                 count(tally.claims_without_amount, "claim reported/claims reported")
             ));
         }
-        if tally.spend_without_value > 0 {
+        let m = &tally.spend_without_conversions;
+        if m.amounts > 0 {
             notes.push(format!(
-                "{} no platform conversion value (no value metric configured?): reported revenue, ROAS, ROI and AOV are empty on the rows holding them (unknown, not 0.00).",
-                count(tally.spend_without_value, "spend row with conversions, clicks or impressions has/spend rows with conversions, clicks or impressions have")
+                "{} no conversion figure {} (sources: {}; the platform sent none, e.g. TikTok's `-`): reported conversions, CVR, CPA, revenue, ROAS, ROI and AOV are empty on the rows holding them and on the total (unknown, not 0).",
+                count(m.amounts, "spend row with clicks or impressions has/spend rows with clicks or impressions have"),
+                m.days(),
+                m.sources()
+            ));
+        }
+        let m = &tally.spend_without_value;
+        if m.amounts > 0 {
+            notes.push(format!(
+                "{} no platform conversion value {} (sources: {}; no value metric configured, or the platform sent none): reported revenue, ROAS, ROI and AOV are empty on the rows holding them and on the total (unknown, not 0.00).",
+                count(m.amounts, "spend row with conversions has/spend rows with conversions have"),
+                m.days(),
+                m.sources()
             ));
         }
         if view.has_reconciled() {
@@ -1146,18 +1193,13 @@ fn compare_keys(by: &[Dim], a: &RowKey, b: &RowKey) -> std::cmp::Ordering {
 /// columns left empty and the sources of the rows holding them (QA16 F1:
 /// one note for the whole report did not say which rows were wrong).
 fn missing_rate_note(what: Unconverted, cur: &str, to: &str, m: &MissingRates) -> String {
-    let days = match (m.days.first(), m.days.last()) {
-        (Some(a), Some(b)) if a == b => format!("on {a}"),
-        (Some(a), Some(b)) => format!("on {} days from {a} to {b}", m.days.len()),
-        _ => String::new(),
-    };
     let (columns, tail) = what.effect();
-    let sources: Vec<&str> = m.sources.iter().map(String::as_str).collect();
     format!(
-        "{} in {cur} {} no {cur}→{to} rate in [fx] {days}: {columns} are empty (unknown, not a partial sum) on the rows holding them (sources: {}) and on the total{tail}.",
+        "{} in {cur} {} no {cur}→{to} rate in [fx] {}: {columns} are empty (unknown, not a partial sum) on the rows holding them (sources: {}) and on the total{tail}.",
         count(m.amounts, what.noun()),
         if m.amounts == 1 { "has" } else { "have" },
-        sources.join(", ")
+        m.days(),
+        m.sources()
     )
 }
 

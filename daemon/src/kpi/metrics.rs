@@ -26,6 +26,9 @@ pub struct Totals {
     /// sums. Affiliate networks report no clicks, so CVR and EPC are left
     /// empty where affiliate conversions meet ad clicks.
     pub affiliate_facts: u64,
+    /// How many ad spend rows are in these sums (a cost fact, whatever
+    /// its amount).
+    pub spend_facts: u64,
     /// How many orders no rule attributes (`unattributed`) are in these
     /// sums. They came without an ad click and without a cost, so CVR and
     /// CPA are left empty where they meet ad clicks or cost.
@@ -37,6 +40,12 @@ pub struct Totals {
     /// rate to the reporting currency (an order, a claim's sale amount, a
     /// platform conversion value) counts here too.
     pub revenue_unknown: u64,
+    /// How many facts in these sums have no known conversion count (a
+    /// spend row with clicks or impressions whose platform sent no
+    /// conversion figure, TikTok's `"-"`; QA28-D F1: counted as 0, it made
+    /// a CVR of 0 %): conversions and the ratios built on them are empty
+    /// while this is above zero.
+    pub conversions_unknown: u64,
     /// How many facts in these sums have a spend amount without an FX rate
     /// (unknown, counted as 0 in `spend`): spend, cost and the ratios
     /// built on them are empty while this is above zero (QA16 F1).
@@ -78,8 +87,12 @@ impl Totals {
         }
         self.overflowed = overflowed;
         self.affiliate_facts = self.affiliate_facts.saturating_add(o.affiliate_facts);
+        self.spend_facts = self.spend_facts.saturating_add(o.spend_facts);
         self.unattributed_facts = self.unattributed_facts.saturating_add(o.unattributed_facts);
         self.revenue_unknown = self.revenue_unknown.saturating_add(o.revenue_unknown);
+        self.conversions_unknown = self
+            .conversions_unknown
+            .saturating_add(o.conversions_unknown);
         self.spend_unknown = self.spend_unknown.saturating_add(o.spend_unknown);
         self.commission_unknown = self.commission_unknown.saturating_add(o.commission_unknown);
     }
@@ -95,6 +108,12 @@ impl Totals {
     /// summed with ad clicks: CVR would count them as the ads' conversions.
     fn mixes_direct_with_clicks(&self) -> bool {
         self.unattributed_facts > 0 && self.clicks > 0
+    }
+
+    /// Whether the sums hold a cost fact: ad spend (impressions, clicks
+    /// or spend of a row) or an affiliate commission.
+    fn has_cost_facts(&self) -> bool {
+        self.spend_facts > 0 || self.affiliate_facts > 0
     }
 
     /// Whether the revenue is known: no fact in the sums lacks it.
@@ -124,6 +143,7 @@ impl Totals {
         // Unknown is not zero: a partial sum, or a ratio built on one, is
         // not shown (a missing FX rate, a network without a sale amount).
         if (!self.revenue_known() && m.needs_revenue())
+            || (self.conversions_unknown > 0 && m.needs_conversions())
             || (!self.spend_known() && m.needs_spend())
             || (!self.commission_known() && m.needs_commission())
         {
@@ -143,9 +163,12 @@ impl Totals {
             Metric::Cpc => ratio(self.spend, clicks),
             Metric::Cvr if self.mixes_clicks() || self.mixes_direct_with_clicks() => None,
             Metric::Cvr => ratio(self.conversions, clicks),
-            // No cost attributed to the row (e.g. `unattributed`): empty,
-            // as ROAS is, not 0.00.
-            Metric::Cpa if cost.is_zero() => None,
+            // No cost fact in the row (e.g. `unattributed` orders alone):
+            // empty, as ROAS is, not 0.00. A row with ad spend or
+            // commission facts that sum to 0.00 has a cost: 0.00 per
+            // conversion (QA28-D F3: view-through conversions of a day
+            // without spend had an empty CPA beside a CPC of 0.00).
+            Metric::Cpa if cost.is_zero() && !self.has_cost_facts() => None,
             // Orders without an ad click or a cost of their own (direct
             // traffic) would lower the cost per acquisition of the
             // marketing that has a cost: empty, as CVR.
@@ -274,6 +297,15 @@ impl Metric {
         matches!(
             self,
             Metric::Revenue | Metric::Roas | Metric::Roi | Metric::Aov
+        )
+    }
+
+    /// Whether it is computed from the conversion count (empty when that
+    /// is unknown).
+    pub fn needs_conversions(self) -> bool {
+        matches!(
+            self,
+            Metric::Conversions | Metric::Cvr | Metric::Cpa | Metric::Aov
         )
     }
 
