@@ -118,8 +118,10 @@ fn statements_commands_generate_finalize_show_verify() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("MISMATCH summary.csv"), "{stdout}");
     // ... and says what repairs it
+    // (moved aside first: `generate` refuses a summary that no longer
+    // lists what the store issued, QA28-A F8)
     assert!(
-        stdout.contains("`reckon statements generate --program shop --period 2026-10` writes the finalised files back byte for byte from the store"),
+        stdout.contains(".damaged` (keeps these files aside), then `reckon statements generate --program shop --period 2026-10` writes the finalised files back byte for byte from the store"),
         "{stdout}"
     );
 

@@ -315,13 +315,16 @@ impl StatementBook for StoreBook {
         if free >= bytes {
             return Ok(());
         }
-        let mib = |b: u64| b.div_ceil(1 << 20);
+        let size = |b: u64| match b {
+            b if b < 1 << 20 => format!("{} KiB", b.div_ceil(1 << 10)),
+            b => format!("{} MiB", b.div_ceil(1 << 20)),
+        };
         Err(BookError::Store(format!(
-            "the disk holding {} has {} MiB free; recording these statements needs about {} MiB: \
+            "the disk holding {} has {} free; recording these statements needs about {}: \
              free space and rerun (nothing was recorded)",
             dir.display(),
-            mib(free),
-            mib(bytes)
+            size(free),
+            size(bytes)
         )))
     }
 }

@@ -243,16 +243,26 @@ pub fn run(
                     .iter()
                     .any(|p| p.contains("store is older") || p.contains("run `reckon statements"))
                 {
-                    let what = if v.status == super::model::Status::Finalised {
-                        "writes the finalised files back byte for byte from the store"
-                    } else {
-                        "writes the draft again from the current data"
-                    };
-                    writeln!(
-                        con.out,
-                        "`reckon statements generate --program {} --period {}` {what}",
+                    let generate = format!(
+                        "`reckon statements generate --program {} --period {}`",
                         v.program, v.period
-                    )?;
+                    );
+                    if v.status == super::model::Status::Finalised {
+                        // `generate` refuses a directory whose summary no
+                        // longer lists what the store issued (a truncated
+                        // copy; QA28-A F8): moved aside first, it always
+                        // restores.
+                        let dir = shown_dir(&v.dir);
+                        writeln!(
+                            con.out,
+                            "`mv {dir} {dir}.damaged` (keeps these files aside), then {generate} writes the finalised files back byte for byte from the store",
+                        )?;
+                    } else {
+                        writeln!(
+                            con.out,
+                            "{generate} writes the draft again from the current data"
+                        )?;
+                    }
                 }
                 Ok(ExitCode::FAILURE)
             }

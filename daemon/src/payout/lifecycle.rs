@@ -1593,7 +1593,7 @@ fn differs_from_draft(dir: &Path, version: u32, rows: &[SummaryRow]) -> Option<S
         .join("; ");
     let more = changes.len().saturating_sub(5);
     Some(format!(
-        "the finalised figures differ from draft version {version} (data changed since it was generated): {shown}{}",
+        "the finalised figures differ from draft version {version} (its data changed since it was generated, or an earlier period was finalised since and paid some of its claims): {shown}{}",
         if more > 0 { format!("; and {more} more") } else { String::new() }
     ))
 }
