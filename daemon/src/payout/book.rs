@@ -117,7 +117,15 @@ pub fn commit(
 ) -> Result<(), BookError> {
     let _one = COMMITS.lock().unwrap_or_else(|p| p.into_inner());
     recover_locked(book, program)?;
-    let mut parts: Vec<String> = Vec::new();
+    // Each part is written as it is made (one part in memory beside the
+    // batch, not a second copy of a finalise's gigabyte), after a check
+    // that the disk has room for it and sled's copies of it.
+    let mut log = RedoParts {
+        book,
+        program,
+        hashes: Vec::new(),
+        bytes: 0,
+    };
     let mut part = String::from("[");
     for (k, v) in &batch {
         if part.len() > 1 {
@@ -128,29 +136,51 @@ pub fn commit(
         );
         if part.len() >= REDO_PART_BYTES {
             part.push(']');
-            parts.push(std::mem::replace(&mut part, String::from("[")));
+            log.write(std::mem::replace(&mut part, String::from("[")))?;
         }
     }
-    if part.len() > 1 || parts.is_empty() {
+    // The last part; an empty batch still makes one (`[]`).
+    if part.len() > 1 || log.hashes.is_empty() {
         part.push(']');
-        parts.push(part);
+        log.write(part)?;
     }
-    let bytes: usize = parts.iter().map(String::len).sum();
-    // The log, the batch, and sled's own copies while it writes them.
-    book.room_for(3 * bytes as u64 + (16 << 20))?;
+    let RedoParts { hashes, bytes, .. } = log;
+    book.flush()?;
+    // The batch and sled's copies of it, before the commit point: a full
+    // disk refuses it here, with the log dropped, not part way.
+    if let Err(e) = book.room_for(2 * bytes + (16 << 20)) {
+        drop_log(book, program, hashes.len())?;
+        return Err(e);
+    }
     let head = RedoHead {
         book_version: BOOK_VERSION,
-        parts: parts.iter().map(|p| sha256_hex(p.as_bytes())).collect(),
+        parts: hashes,
     };
-    for (n, p) in parts.into_iter().enumerate() {
-        book.apply(vec![(redo_part_key(program, n), Some(Value::String(p)))])?;
-    }
-    book.flush()?;
     book.apply(vec![(redo_head_key(program), Some(encode(&head)))])?;
     book.flush()?;
     book.apply(batch)?;
     book.flush()?;
     drop_log(book, program, head.parts.len())
+}
+
+/// The parts of a redo log being written ([`commit`]).
+struct RedoParts<'a> {
+    book: &'a dyn StatementBook,
+    program: &'a str,
+    hashes: Vec<String>,
+    bytes: u64,
+}
+
+impl RedoParts<'_> {
+    /// Writes the next part, once the disk has room for it and sled's
+    /// copies of it.
+    fn write(&mut self, part: String) -> Result<(), BookError> {
+        self.book.room_for(3 * part.len() as u64 + (16 << 20))?;
+        self.bytes += part.len() as u64;
+        self.hashes.push(sha256_hex(part.as_bytes()));
+        let key = redo_part_key(self.program, self.hashes.len() - 1);
+        self.book.apply(vec![(key, Some(Value::String(part)))])
+    }
 }
 
 /// Completes or drops what a commit cut short left (see [`commit`]), for
