@@ -1201,10 +1201,66 @@ fn check_secret_refs(v: &toml::Value, path: &str, map: &SourceMap, errors: &mut 
 /// one.
 pub const DEFAULT_CONFIG: &str = "reckon.toml";
 
+/// Largest config file read (a config of hundreds of connectors is tens
+/// of KiB).
+pub const MAX_CONFIG_BYTES: u64 = 4 << 20;
+
+/// Reads a config file: a regular file of at most [`MAX_CONFIG_BYTES`]. A
+/// device, pipe or socket is refused without being read (QA28-E F7: the
+/// daemon read `/dev/zero`, named as the config of a command-socket
+/// request, into memory until the host ran out), opened without blocking
+/// so a FIFO with no writer cannot hang it either.
+fn read_config_text(path: &Path) -> std::io::Result<Result<String, String>> {
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32)
+        .open(path)?;
+    let meta = file.metadata()?;
+    if meta.is_dir() {
+        return Ok(Err("it is a directory; name the TOML file".to_owned()));
+    }
+    if !meta.is_file() {
+        return Ok(Err(
+            "it is not a regular file (a device, pipe or socket is not read); name the TOML file".to_owned(),
+        ));
+    }
+    let mut text = String::new();
+    std::io::Read::read_to_string(
+        &mut std::io::Read::take(&file, MAX_CONFIG_BYTES + 1),
+        &mut text,
+    )?;
+    if text.len() as u64 > MAX_CONFIG_BYTES {
+        return Ok(Err(format!(
+            "it is larger than {} MiB: not a Reckon config (is it the right file?)",
+            MAX_CONFIG_BYTES >> 20
+        )));
+    }
+    Ok(Ok(text))
+}
+
+/// A config file's text, read as [`load`] reads it (bounded, regular
+/// files only), for the commands that look into a config [`load`] refused.
+pub fn read_text(path: &Path) -> Result<String, String> {
+    match read_config_text(path) {
+        Ok(r) => r,
+        Err(e) => Err(e.to_string()),
+    }
+}
+
 /// Reads and parses a config file.
 pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
     let file = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|e| {
+    let refused = |message: String| {
+        ConfigErrors(vec![ConfigError {
+            file: file.clone(),
+            line: None,
+            column: None,
+            path: String::new(),
+            message: format!("cannot read the config file: {message}"),
+        }])
+    };
+    let text = read_config_text(path).map_err(|e| {
         // A first run outside the config's directory lands here: say how
         // to name the file (the flag and the variable `cli::Cli` reads).
         // A path someone named (the flag or the variable) is checked, not
@@ -1230,6 +1286,7 @@ pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
             message: format!("cannot read the config file: {e}{hint}"),
         }])
     })?;
+    let text = text.map_err(refused)?;
     parse(&text, &file)
 }
 

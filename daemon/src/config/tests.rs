@@ -1437,3 +1437,27 @@ max_age_days = 100000000
         .replace("4294967295", "86400");
     parse(&ok, "x.toml").unwrap();
 }
+
+/// QA28-E F7: the daemon read a command-socket client's config path whole;
+/// `/dev/zero` filled memory until the host ran out. A config is a regular
+/// file of at most 4 MiB, refused unread otherwise (a FIFO without a
+/// writer does not block either).
+#[test]
+fn a_config_that_is_not_a_regular_file_or_too_large_is_refused_unread() {
+    let e = load(Path::new("/dev/zero")).unwrap_err().to_string();
+    assert!(
+        e.contains("cannot read the config file: it is not a regular file (a device, pipe or socket is not read)"),
+        "{e}"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("fifo");
+    rustix::fs::mkfifoat(rustix::fs::CWD, &fifo, rustix::fs::Mode::RUSR | rustix::fs::Mode::WUSR).unwrap();
+    let e = load(&fifo).unwrap_err().to_string();
+    assert!(e.contains("it is not a regular file"), "{e}");
+    let big = dir.path().join("big.toml");
+    std::fs::write(&big, format!("# {}\n", "x".repeat(5 << 20))).unwrap();
+    let e = load(&big).unwrap_err().to_string();
+    assert!(e.contains("it is larger than 4 MiB: not a Reckon config"), "{e}");
+    let e = load(dir.path()).unwrap_err().to_string();
+    assert!(e.contains("it is a directory; name the TOML file"), "{e}");
+}

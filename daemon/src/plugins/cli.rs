@@ -91,7 +91,7 @@ pub fn plugin_dir(config: &Path, flag: Option<PathBuf>) -> anyhow::Result<PathBu
     if let Ok(cfg) = crate::config::load(config) {
         return Ok(cfg.daemon.plugin_dir);
     }
-    if let Ok(text) = std::fs::read_to_string(config) {
+    if let Ok(text) = crate::config::read_text(config) {
         let table: toml::Table = toml::from_str(&text)
             .with_context(|| format!("{}: not valid TOML", config.display()))?;
         if let Some(v) = table.get("daemon").and_then(|d| d.get("plugin_dir")) {

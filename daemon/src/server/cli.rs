@@ -238,7 +238,7 @@ fn status_token(config: &Path) -> Result<Option<String>, String> {
 
 /// Whether the file's `[daemon]` has a `status_token` key (valid or not).
 fn sets_status_token(config: &Path) -> bool {
-    let Ok(text) = std::fs::read_to_string(config) else {
+    let Ok(text) = crate::config::read_text(config) else {
         return false;
     };
     let table = text
@@ -253,7 +253,7 @@ fn sets_status_token(config: &Path) -> bool {
 }
 
 fn daemon_section(config: &Path) -> Option<crate::config::DaemonConfig> {
-    let text = std::fs::read_to_string(config).ok()?;
+    let text = crate::config::read_text(config).ok()?;
     let table = match text.parse::<toml::Table>() {
         Ok(t) => t,
         Err(_) => daemon_block(&text)?.parse::<toml::Table>().ok()?,
