@@ -329,6 +329,34 @@ fn a_refused_postback_logs_its_reason_as_text_in_json_logs() {
     assert!(reason.contains("token"), "{line}");
 }
 
+/// QA28-E F6: a refused postback's reason quoted what the sender sent, a
+/// secret too (the endpoint's token sent as the amount, or pasted where
+/// the endpoint id goes): the log masks every secret the daemon read.
+#[test]
+fn a_refused_postback_quoting_a_secret_logs_it_masked() {
+    let json = "log_format = \"json\"\n\n";
+    let d = Daemon::start(json);
+    let token = "pbtoken_0123456789abcdef";
+    std::fs::write(d.path("pb.key"), format!("{token}\n")).unwrap();
+    d.write_config(&format!("{json}{}", endpoint("pb", "file:pb.key")));
+    d.hup();
+    d.wait_log("config reloaded", 1);
+    let bad_amount = format!("/postback/pb?tid=t9&affid=p1&amount={token}&token={token}");
+    assert_eq!(status_of(d.port, &bad_amount), Some(400));
+    assert_eq!(
+        status_of(d.port, &format!("/postback/{token}?tid=t9")),
+        Some(404)
+    );
+    let log = d.wait_log("postback refused", 2);
+    let refused: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("postback refused"))
+        .collect();
+    assert_eq!(refused.len(), 2, "{log}");
+    assert!(!log.contains(token), "{log}");
+    assert!(refused.iter().all(|l| l.contains("***")), "{log}");
+}
+
 /// `reckon status --config` of the daemon's config file (no `--addr`):
 /// exit code, stdout, stderr.
 fn reckon_status(d: &Daemon, json: bool) -> (Option<i32>, String, String) {

@@ -1222,7 +1222,8 @@ fn read_config_text(path: &Path) -> std::io::Result<Result<String, String>> {
     }
     if !meta.is_file() {
         return Ok(Err(
-            "it is not a regular file (a device, pipe or socket is not read); name the TOML file".to_owned(),
+            "it is not a regular file (a device, pipe or socket is not read); name the TOML file"
+                .to_owned(),
         ));
     }
     let mut text = String::new();

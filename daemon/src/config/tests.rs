@@ -1451,13 +1451,21 @@ fn a_config_that_is_not_a_regular_file_or_too_large_is_refused_unread() {
     );
     let dir = tempfile::tempdir().unwrap();
     let fifo = dir.path().join("fifo");
-    rustix::fs::mkfifoat(rustix::fs::CWD, &fifo, rustix::fs::Mode::RUSR | rustix::fs::Mode::WUSR).unwrap();
+    rustix::fs::mkfifoat(
+        rustix::fs::CWD,
+        &fifo,
+        rustix::fs::Mode::RUSR | rustix::fs::Mode::WUSR,
+    )
+    .unwrap();
     let e = load(&fifo).unwrap_err().to_string();
     assert!(e.contains("it is not a regular file"), "{e}");
     let big = dir.path().join("big.toml");
     std::fs::write(&big, format!("# {}\n", "x".repeat(5 << 20))).unwrap();
     let e = load(&big).unwrap_err().to_string();
-    assert!(e.contains("it is larger than 4 MiB: not a Reckon config"), "{e}");
+    assert!(
+        e.contains("it is larger than 4 MiB: not a Reckon config"),
+        "{e}"
+    );
     let e = load(dir.path()).unwrap_err().to_string();
     assert!(e.contains("it is a directory; name the TOML file"), "{e}");
 }

@@ -1583,14 +1583,17 @@ fn reply(
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .admit((connector.to_owned(), outcome), std::time::Instant::now());
-        // The reason as text, not a JSON string quoted again (QA9 F6).
-        let reason = body["error"].as_str().unwrap_or_default();
+        // The reason as text, not a JSON string quoted again (QA9 F6),
+        // with any secret the sender quoted masked (QA28-E F6).
+        let raw = body["error"].as_str().unwrap_or_default();
         match admitted {
             Some(suppressed) => {
+                let reason = crate::plugins::http::redact_known(raw);
                 tracing::warn!(connector, outcome = outcome.as_str(), reason, refused_since_last_line = suppressed,
                 "postback refused (logged at most once a minute per endpoint and outcome; reckon_postback_requests_total counts every one)")
             }
-            None => {
+            None if tracing::enabled!(tracing::Level::DEBUG) => {
+                let reason = crate::plugins::http::redact_known(raw);
                 tracing::debug!(
                     connector,
                     outcome = outcome.as_str(),
@@ -1598,6 +1601,7 @@ fn reply(
                     "postback refused"
                 )
             }
+            None => {}
         }
     }
     (status, axum::Json(body)).into_response()
