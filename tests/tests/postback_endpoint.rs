@@ -557,3 +557,29 @@ async fn a_credential_that_is_an_unsubstituted_macro_is_a_400() {
     assert_eq!(counter("pb_l5t", "forbidden"), 0);
     assert!(h.conversion("pb_l5t", "m1").is_none());
 }
+
+/// QA28-E F2: axum answers HEAD with the GET handler, so a HEAD (a link
+/// checker probing the URL) stored a sale. It is refused, 405 with
+/// `Allow: GET, POST`, and stores nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_head_request_stores_nothing() {
+    let h = harness(vec![endpoint("pb_head", PostbackAuth::Token)]);
+    let r = h
+        .client
+        .head(format!(
+            "{}/postback/pb_head?tid=h1&affid=p1&amount=10&token=s3cret",
+            h.server.base_url
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 405);
+    assert_eq!(r.headers()["allow"], "GET, POST");
+    assert!(h.conversion("pb_head", "h1").is_none());
+    // The same as a GET is stored.
+    let (status, body) = h
+        .get("/postback/pb_head?tid=h1&affid=p1&amount=10&token=s3cret")
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert!(h.conversion("pb_head", "h1").is_some());
+}

@@ -1812,6 +1812,21 @@ async fn handle(
             json!({"error": format!("no postback endpoint `{id}` is configured")}),
         );
     };
+    // axum answers HEAD with the GET handler; a HEAD (a link checker, a
+    // monitor probing the URL) must not store a sale (QA28-E F2).
+    if method == Method::HEAD {
+        let mut r = reply(
+            &id,
+            Outcome::BadRequest,
+            StatusCode::METHOD_NOT_ALLOWED,
+            json!({"error": "a postback is a GET or a POST; HEAD stores nothing"}),
+        );
+        r.headers_mut().insert(
+            axum::http::header::ALLOW,
+            axum::http::HeaderValue::from_static("GET, POST"),
+        );
+        return r;
+    }
     let secret = match &endpoint.secret {
         Ok(s) => s,
         // The reason (which secret reference failed) is in the daemon's log
