@@ -175,6 +175,56 @@ fn connections_beyond_the_cap_wait_and_healthz_answers_once_others_close() {
     );
 }
 
+/// QA28-E F11: clients that pipelined requests and never read the
+/// answers held their connections (and the capped slots) for ever, so
+/// `/healthz` and postbacks timed out for as long as they liked. A write
+/// that waits `http_header_timeout_secs` for the client to read ends the
+/// connection.
+#[test]
+fn clients_that_never_read_their_answers_are_closed() {
+    let daemon = running("http_header_timeout_secs = 1\nmax_http_connections = 2\n");
+    let port = daemon.port;
+    // Answers far larger than what the sockets' buffers hold (the
+    // client's receive buffer made small), never read: the server's
+    // writes stall.
+    let request = "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n".repeat(5_000);
+    let hogs: Vec<TcpStream> = (0..2)
+        .map(|_| {
+            let s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+            rustix::net::sockopt::set_socket_recv_buffer_size(&s, 4096).unwrap();
+            s.set_write_timeout(Some(Duration::from_secs(2))).unwrap();
+            let _ = (&s).write_all(request.as_bytes());
+            s
+        })
+        .collect();
+    let answered = reckon_tests::poll_until(Duration::from_secs(30), || healthz(port));
+    assert_eq!(
+        answered.as_deref(),
+        Some("ok\n"),
+        "/healthz stayed locked out"
+    );
+    let closed = reckon_tests::poll_until(Duration::from_secs(30), || {
+        hogs.iter()
+            .all(|s| {
+                s.set_nonblocking(true).unwrap();
+                let mut buf = [0u8; 65536];
+                loop {
+                    match (&*s).read(&mut buf) {
+                        Ok(0) => return true,
+                        Ok(_) => continue,
+                        Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return true,
+                        Err(_) => return false,
+                    }
+                }
+            })
+            .then_some(())
+    });
+    assert!(
+        closed.is_some(),
+        "the connections that never read were not closed"
+    );
+}
+
 #[test]
 fn a_listen_address_that_is_not_loopback_is_warned_about() {
     let dir = tempfile::tempdir().unwrap();
