@@ -649,3 +649,48 @@ percent = "10"
         );
     }
 }
+
+/// QA28-E F8: another user's command, while the daemon (of its own user)
+/// holds the data directory, was told to `chown -R` the live directory to
+/// itself, which would stop the daemon. It is told which process holds it
+/// and to run the command as that user. Needs root (to be two users).
+#[test]
+fn another_users_command_while_the_daemon_runs_is_told_to_run_as_its_user() {
+    if !is_root() {
+        eprintln!("skipped: needs root to run commands as another user");
+        return;
+    }
+    let dir = open_to_all();
+    let port = reckon_tests::free_port();
+    std::fs::write(
+        dir.path().join("reckon.toml"),
+        format!(
+            "[daemon]\ndata_dir = \"data\"\noutput_dir = \"/tmp\"\nlisten = \"127.0.0.1:{port}\"\n"
+        ),
+    )
+    .unwrap();
+    chmod(&dir.path().join("reckon.toml"), 0o644);
+    let mut daemon = reckon_tests::RunningDaemon::start(dir.path());
+    daemon.wait_for_log(&["daemon started"]);
+    // A directory others may look into (the lock file is 0644).
+    chmod(&dir.path().join("data"), 0o755);
+    let (code, err) = reckon_unprivileged(
+        dir.path(),
+        &[
+            "--config",
+            "reckon.toml",
+            "records",
+            "export",
+            "--kind",
+            "orders",
+        ],
+    );
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("is held by a running reckon (pid ")
+            && err.contains(", user root), and this user (uid 65534")
+            && err.contains("run the command as root (`sudo -u root "),
+        "{err}"
+    );
+    assert!(!err.contains("chown -R nobody"), "{err}");
+}

@@ -108,6 +108,27 @@ pub enum StoreError {
         /// The OS error.
         cause: String,
     },
+    /// A running reckon (the daemon) of another user holds the data
+    /// directory, which this user may neither write nor reach through the
+    /// daemon's command socket (QA28-E F8: the error said to `chown -R`
+    /// the live directory to this user, which would stop the daemon).
+    #[error(
+        "data_dir {data_dir} is held by a running reckon (pid {pid}, user {who}), and this user ({user}) may neither write it nor use that daemon's command socket: run the command as {who} (`sudo -u {sudo} {command}`), and the daemon runs it for you. Do not give the directory to this user (`chown`) while the daemon runs: it would lose write access to its store and stop"
+    )]
+    HeldByAnotherUser {
+        /// The data directory.
+        data_dir: String,
+        /// The holder's process id.
+        pid: u32,
+        /// The holder's user name, or `uid N`.
+        who: String,
+        /// The `sudo -u` argument for it.
+        sudo: String,
+        /// Effective uid and gid of this process.
+        user: String,
+        /// This process's command line.
+        command: String,
+    },
     /// Root was about to open a store that another user (the daemon's)
     /// owns: sled would leave root-owned files in it, which the owner
     /// cannot write, and the daemon would then refuse to start.
@@ -643,7 +664,31 @@ fn not_writable(data_dir: &Path, path: &Path, e: &std::io::Error) -> Option<Stor
                 .unwrap_or_default()
         }
     };
-    refused.then(|| StoreError::NotWritable {
+    if !refused {
+        return None;
+    }
+    // The daemon of another user holds it: run as that user, not `chown`.
+    if let Err(StoreError::Locked { pid: Some(pid), .. }) = held_by_another_process(data_dir) {
+        if let Ok(m) = std::fs::metadata(format!("/proc/{pid}")) {
+            let uid = std::os::unix::fs::MetadataExt::uid(&m);
+            if uid != rustix::process::geteuid().as_raw() {
+                return Some(StoreError::HeldByAnotherUser {
+                    data_dir: data_dir.display().to_string(),
+                    pid,
+                    who: crate::config::dirs::user_name(uid)
+                        .unwrap_or_else(|| format!("uid {uid}")),
+                    sudo: crate::config::dirs::sudo_user(uid),
+                    user: format!(
+                        "uid {}, gid {}",
+                        rustix::process::geteuid().as_raw(),
+                        rustix::process::getegid().as_raw()
+                    ),
+                    command: crate::config::dirs::this_command_line(),
+                });
+            }
+        }
+    }
+    Some(StoreError::NotWritable {
         data_dir: data_dir.display().to_string(),
         path: path.display().to_string(),
         user: format!(
