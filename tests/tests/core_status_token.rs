@@ -134,6 +134,24 @@ fn status_and_metrics_need_the_token_healthz_does_not_and_a_sighup_changes_it() 
         metrics.contains("reckon_status_auth_failures_total{reason=\"wrong\"} 3"),
         "{metrics}"
     );
+    // One header that is not a bearer token in visible ASCII: sent, so
+    // wrong, not missing (QA28-E F14).
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.write_all(b"GET /status HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer \xff\xfe\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut answer = String::new();
+    s.read_to_string(&mut answer).unwrap();
+    assert!(
+        answer.starts_with("HTTP/1.1 401")
+            && answer.contains("is not `Bearer <token>` in visible ASCII"),
+        "{answer}"
+    );
+    let (_, metrics) = get(port, "/metrics", Some(TOKEN));
+    assert!(
+        metrics.contains("reckon_status_auth_failures_total{reason=\"wrong\"} 4")
+            && metrics.contains("reckon_status_auth_failures_total{reason=\"missing\"} 2"),
+        "{metrics}"
+    );
 
     // `reckon status` sends the config's token.
     let out = reckon(dir.path(), "reckon.toml", &["status", "--json"]);

@@ -135,16 +135,21 @@ async fn require_status_token(
                 .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
         })
         .map(|(_, t)| t.trim());
+    let sent = headers.iter().count();
     let why = match given {
         Some(t) if postback::constant_time_eq(t.as_bytes(), token.as_bytes()) => {
             return next.run(request).await
         }
         Some(_) => "the bearer token is not this daemon's `[daemon] status_token`\n",
-        None if headers.iter().count() > 1 => "send one `Authorization` header, not several\n",
+        None if sent > 1 => "send one `Authorization` header, not several\n",
+        // Sent, but not a bearer token in visible ASCII (another scheme,
+        // bytes that are not text): wrong, not missing (QA28-E F14).
+        None if sent == 1 => "the `Authorization` header is not `Bearer <token>` in visible ASCII; send the token of `[daemon] status_token` as `Authorization: Bearer <token>`\n",
         None => "this daemon's /status and /metrics need `Authorization: Bearer <token>`, the token of `[daemon] status_token`\n",
     };
-    // Several headers: a token was sent, so not "missing" (QA23 N3).
-    let reason = usize::from(given.is_some() || headers.iter().count() > 1);
+    // Any header sent (several, or one that is not a bearer token): a
+    // credential was sent, so not "missing" (QA23 N3, QA28-E F14).
+    let reason = usize::from(sent > 0);
     STATUS_AUTH_FAILURES[reason].fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     tracing::debug!(
         path = %request.uri().path(),
