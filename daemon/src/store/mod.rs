@@ -112,23 +112,9 @@ pub enum StoreError {
     /// directory, which this user may neither write nor reach through the
     /// daemon's command socket (QA28-E F8: the error said to `chown -R`
     /// the live directory to this user, which would stop the daemon).
-    #[error(
-        "data_dir {data_dir} is held by a running reckon (pid {pid}, user {who}), and this user ({user}) may neither write it nor use that daemon's command socket: run the command as {who} (`sudo -u {sudo} {command}`), and the daemon runs it for you. Do not give the directory to this user (`chown`) while the daemon runs: it would lose write access to its store and stop"
-    )]
-    HeldByAnotherUser {
-        /// The data directory.
-        data_dir: String,
-        /// The holder's process id.
-        pid: u32,
-        /// The holder's user name, or `uid N`.
-        who: String,
-        /// The `sudo -u` argument for it.
-        sudo: String,
-        /// Effective uid and gid of this process.
-        user: String,
-        /// This process's command line.
-        command: String,
-    },
+    /// Boxed, as [`StoreError::WouldCreateInAnothers`].
+    #[error("{0}")]
+    HeldByAnotherUser(Box<HeldBy>),
     /// Root was about to open a store that another user (the daemon's)
     /// owns: sled would leave root-owned files in it, which the owner
     /// cannot write, and the daemon would then refuse to start.
@@ -512,6 +498,26 @@ fn count_key(kind: RecordKind, source: &str) -> Vec<u8> {
     counter_key(&format!("{COUNT_PREFIX}{}/{source}", kind.as_str()))
 }
 
+/// What [`StoreError::HeldByAnotherUser`] names.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "data_dir {data_dir} is held by a running reckon (pid {pid}, user {who}), and this user ({user}) may neither write it nor use that daemon's command socket: run the command as {who} (`sudo -u {sudo} {command}`), and the daemon runs it for you. Do not give the directory to this user (`chown`) while the daemon runs: it would lose write access to its store and stop"
+)]
+pub struct HeldBy {
+    /// The data directory.
+    pub data_dir: String,
+    /// The holder's process id.
+    pub pid: u32,
+    /// The holder's user name, or `uid N`.
+    pub who: String,
+    /// The `sudo -u` argument for it.
+    pub sudo: String,
+    /// Effective uid and gid of this process.
+    pub user: String,
+    /// This process's command line.
+    pub command: String,
+}
+
 /// What [`StoreError::WouldCreateInAnothers`] names.
 #[derive(Debug, thiserror::Error)]
 #[error("{data_dir} does not exist, and this command runs as root: it would create it, owned by root, inside {parent}, which belongs to {owner}; the daemon (running as {who}) could then not write it and would refuse to start. Nothing was changed. Run it as {who}: `sudo -u {sudo} {command}` (the directory is then {who}'s), or create the directory for {who} first: `install -d -o {user} -g {group} -m 0750 {data_dir}`")]
@@ -672,7 +678,7 @@ fn not_writable(data_dir: &Path, path: &Path, e: &std::io::Error) -> Option<Stor
         if let Ok(m) = std::fs::metadata(format!("/proc/{pid}")) {
             let uid = std::os::unix::fs::MetadataExt::uid(&m);
             if uid != rustix::process::geteuid().as_raw() {
-                return Some(StoreError::HeldByAnotherUser {
+                return Some(StoreError::HeldByAnotherUser(Box::new(HeldBy {
                     data_dir: data_dir.display().to_string(),
                     pid,
                     who: crate::config::dirs::user_name(uid)
@@ -684,7 +690,7 @@ fn not_writable(data_dir: &Path, path: &Path, e: &std::io::Error) -> Option<Stor
                         rustix::process::getegid().as_raw()
                     ),
                     command: crate::config::dirs::this_command_line(),
-                });
+                })));
             }
         }
     }
