@@ -190,6 +190,21 @@ async fn hmac_signed_json_and_form_bodies_are_accepted_and_tampering_is_not() {
     assert_eq!(c.occurred_at.to_rfc3339(), "2026-11-20T09:00:00+00:00");
     assert_eq!(c.status, ConversionStatus::Approved);
 
+    // The prefix in upper case too (QA28-E F4: "signature is not hex").
+    let upper_body = json_body.replace("\"h1\"", "\"h1u\"");
+    let sig = postback::sign("s3cret", upper_body.as_bytes());
+    let r = h
+        .client
+        .post(&url)
+        .header("content-type", "application/json")
+        .header("x-signature", format!("SHA256={}", sig.to_uppercase()))
+        .body(upper_body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200, "{}", r.text().await.unwrap());
+    assert!(h.conversion("pb_hmac", "h1u").is_some());
+
     let form = "transaction_id=h2&amount=1&partner_id=p1";
     let sig = postback::sign("s3cret", form.as_bytes());
     let r = h

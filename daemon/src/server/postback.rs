@@ -77,7 +77,7 @@ pub struct PostbackConfig {
     /// Token auth: the header carrying the token (checked first).
     #[serde(default = "default_token_header")]
     pub token_header: String,
-    /// HMAC auth: the header carrying the hex signature (a `sha256=` prefix is accepted).
+    /// HMAC auth: the header carrying the hex signature (a `sha256=` prefix, in any case, is accepted).
     #[serde(default = "default_signature_header")]
     pub signature_header: String,
     /// HMAC auth: the query parameter carrying the signature when the header is absent.
@@ -1175,7 +1175,11 @@ fn authenticate(
                 return Err(macro_credential("signature", &from));
             }
             let given = given.trim();
-            let given = given.strip_prefix("sha256=").unwrap_or(given);
+            // `sha256=` in any case (`SHA256=`: QA28-E F4).
+            let given = match given.get(..7) {
+                Some(p) if p.eq_ignore_ascii_case("sha256=") => &given[7..],
+                _ => given,
+            };
             let given = hex::decode(given)
                 .map_err(|_| AuthFailure::Wrong("signature is not hex".into()))?;
             let message: Vec<u8> = if body.is_empty() {
