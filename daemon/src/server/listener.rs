@@ -226,6 +226,20 @@ impl<T> WriteDeadline<T> {
         }
     }
 
+    /// What a write-side poll of the inner stream gave: ready (the client
+    /// took bytes, or an error) ends the wait; pending starts or checks it.
+    fn settle<R>(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+        polled: std::task::Poll<std::io::Result<R>>,
+    ) -> std::task::Poll<std::io::Result<R>> {
+        if polled.is_ready() {
+            self.waiting = None;
+            return polled;
+        }
+        self.pending(cx)
+    }
+
     /// `Pending` from the inner stream: starts or checks the wait.
     fn pending<R>(
         &mut self,
@@ -267,13 +281,8 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for WriteDeadline<T> {
         cx: &mut std::task::Context<'_>,
         buf: &[u8],
     ) -> std::task::Poll<std::io::Result<usize>> {
-        match std::pin::Pin::new(&mut self.inner).poll_write(cx, buf) {
-            std::task::Poll::Pending => self.pending(cx),
-            ready => {
-                self.waiting = None;
-                ready
-            }
-        }
+        let polled = std::pin::Pin::new(&mut self.inner).poll_write(cx, buf);
+        self.settle(cx, polled)
     }
 
     fn poll_write_vectored(
@@ -281,13 +290,8 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for WriteDeadline<T> {
         cx: &mut std::task::Context<'_>,
         bufs: &[std::io::IoSlice<'_>],
     ) -> std::task::Poll<std::io::Result<usize>> {
-        match std::pin::Pin::new(&mut self.inner).poll_write_vectored(cx, bufs) {
-            std::task::Poll::Pending => self.pending(cx),
-            ready => {
-                self.waiting = None;
-                ready
-            }
-        }
+        let polled = std::pin::Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
+        self.settle(cx, polled)
     }
 
     fn is_write_vectored(&self) -> bool {
@@ -298,26 +302,16 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for WriteDeadline<T> {
         mut self: std::pin::Pin<&mut Self>,
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<std::io::Result<()>> {
-        match std::pin::Pin::new(&mut self.inner).poll_flush(cx) {
-            std::task::Poll::Pending => self.pending(cx),
-            ready => {
-                self.waiting = None;
-                ready
-            }
-        }
+        let polled = std::pin::Pin::new(&mut self.inner).poll_flush(cx);
+        self.settle(cx, polled)
     }
 
     fn poll_shutdown(
         mut self: std::pin::Pin<&mut Self>,
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<std::io::Result<()>> {
-        match std::pin::Pin::new(&mut self.inner).poll_shutdown(cx) {
-            std::task::Poll::Pending => self.pending(cx),
-            ready => {
-                self.waiting = None;
-                ready
-            }
-        }
+        let polled = std::pin::Pin::new(&mut self.inner).poll_shutdown(cx);
+        self.settle(cx, polled)
     }
 }
 
