@@ -756,6 +756,17 @@ fn a_garbage_request_or_a_silent_client_does_not_disturb_the_daemon() {
         text(&answer)
     );
     assert_eq!(&answer[answer.len() - 6..], &[b'x', 1, 0, 0, 0, 2]);
+    // One over the size limit, without a newline: told so, not that its
+    // JSON is wrong (QA28-E F10).
+    let mut s = std::os::unix::net::UnixStream::connect(&socket).unwrap();
+    let _ = s.write_all(&vec![b'A'; 3 << 20]);
+    let mut answer = Vec::new();
+    let _ = s.read_to_end(&mut answer);
+    assert!(
+        text(&answer).contains("error: the request is larger than 1024 KiB"),
+        "{}",
+        text(&answer)
+    );
     // The daemon still runs commands.
     let out = reckon_in(root, &config, &["records", "export", "--kind", "orders"]);
     assert!(out.status.success(), "{}", text(&out.stderr));

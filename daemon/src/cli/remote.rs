@@ -396,6 +396,17 @@ async fn handle(conn: tokio::net::UnixStream, daemon: Arc<Daemon>, refused: Opti
     let parsed = refused
         .map_or(Ok(()), Err)
         .and(got.map_err(|e| format!("error: unreadable request: {e}\n")))
+        .and_then(|n| {
+            // Cut at the limit, before its newline (QA28-E F10: read as a
+            // JSON syntax error).
+            if n as u64 >= MAX_REQUEST && !line.ends_with('\n') {
+                return Err(format!(
+                    "error: the request is larger than {} KiB (a command line and its paths are far smaller)\n",
+                    MAX_REQUEST >> 10
+                ));
+            }
+            Ok(())
+        })
         .and_then(|_| {
             serde_json::from_str::<Request>(&line)
                 .map_err(|e| format!("error: unreadable request: {e}\n"))

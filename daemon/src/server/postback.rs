@@ -1107,24 +1107,40 @@ fn authenticate(
     // the sender's (QA23 N4: the first one decided, so a proxy's appended
     // header or a second `token=` could be ignored or pass).
     let several = |what: &str, header_name: &str, param_name: &str| {
-        let mut values: Vec<&str> = headers
+        let sent = |v: &&str| !v.trim().is_empty();
+        let in_headers: Vec<&str> = headers
             .get_all(header_name)
             .iter()
             .filter_map(|v| v.to_str().ok())
-            .chain(
-                params
-                    .iter()
-                    .filter(|(k, _)| k.eq_ignore_ascii_case(param_name))
-                    .map(|(_, v)| v.as_str()),
-            )
-            .filter(|v| !v.trim().is_empty())
+            .filter(sent)
             .collect();
+        let in_params: Vec<&str> = params
+            .iter()
+            .filter(|(k, _)| k.eq_ignore_ascii_case(param_name))
+            .map(|(_, v)| v.as_str())
+            .filter(sent)
+            .collect();
+        let mut values: Vec<&str> = in_headers.iter().chain(&in_params).copied().collect();
         values.sort_unstable();
         values.dedup();
         (values.len() > 1).then(|| {
+            // Where the copies came from (QA28-E F1: it always said
+            // "header and parameter").
+            let count = |n: usize, one: String| match n {
+                1 => one,
+                n => format!("{n} {one}s"),
+            };
+            let mut from = Vec::new();
+            if !in_headers.is_empty() {
+                from.push(count(in_headers.len(), format!("header `{header_name}`")));
+            }
+            if !in_params.is_empty() {
+                from.push(count(in_params.len(), format!("parameter `{param_name}`")));
+            }
             AuthFailure::Wrong(format!(
-                "the {what} was sent {} times with different values (header `{header_name}`, parameter `{param_name}`): send it once",
-                values.len()
+                "the {what} was sent {} times with different values ({}): send it once",
+                values.len(),
+                from.join(", ")
             ))
         })
     };
@@ -2140,20 +2156,21 @@ mod tests {
         let q = "tid=1&affid=p&amount=3&token=s3cret&token=x";
         assert!(matches!(
             authenticate(&c, "s3cret", &none, q, b"", &params(q)),
-            Err(AuthFailure::Wrong(m)) if m == "the token was sent 2 times with different values (header `x-postback-token`, parameter `token`): send it once"
+            // Where the copies came from (QA28-E F1).
+            Err(AuthFailure::Wrong(m)) if m == "the token was sent 2 times with different values (2 parameter `token`s): send it once"
         ));
         let mut h = HeaderMap::new();
         h.insert("x-postback-token", "s3cret".parse().unwrap());
         let q = "tid=1&affid=p&amount=3&token=x";
         assert!(matches!(
             authenticate(&c, "s3cret", &h, q, b"", &params(q)),
-            Err(AuthFailure::Wrong(_))
+            Err(AuthFailure::Wrong(m)) if m == "the token was sent 2 times with different values (header `x-postback-token`, parameter `token`): send it once"
         ));
         h.append("x-postback-token", "x".parse().unwrap());
         let q = "tid=1&affid=p&amount=3";
         assert!(matches!(
             authenticate(&c, "s3cret", &h, q, b"", &params(q)),
-            Err(AuthFailure::Wrong(_))
+            Err(AuthFailure::Wrong(m)) if m == "the token was sent 2 times with different values (2 header `x-postback-token`s): send it once"
         ));
         let q = "tid=1&affid=p&amount=3&token=s3cret&token=s3cret";
         assert!(authenticate(&c, "s3cret", &none, q, b"", &params(q)).is_ok());
