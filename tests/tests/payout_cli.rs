@@ -121,9 +121,44 @@ fn statements_commands_generate_finalize_show_verify() {
     // (moved aside first: `generate` refuses a summary that no longer
     // lists what the store issued, QA28-A F8)
     assert!(
-        stdout.contains(".damaged` (keeps these files aside), then `reckon statements generate --program shop --period 2026-10` writes the finalised files back byte for byte from the store"),
+        stdout.contains("/set-aside/2026-10.damaged` (keeps these files aside), then `reckon statements generate --program shop --period 2026-10` writes the finalised files back byte for byte from the store"),
         "{stdout}"
     );
+    // Following it restores the files (a truncated copy's summary no
+    // longer lists what the store issued: QA28-A F8).
+    let summary = std::fs::read(dir.join("summary.csv")).unwrap();
+    let advice = stdout
+        .lines()
+        .find(|l| l.contains("mkdir -p"))
+        .unwrap()
+        .split('`')
+        .nth(1)
+        .unwrap()
+        .to_owned();
+    let ran = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(&advice)
+        .current_dir(tmp.path())
+        .status()
+        .unwrap();
+    assert!(ran.success(), "{advice}");
+    assert!(!dir.exists());
+    let out = reckon(
+        &config,
+        &[&["statements", "generate"][..], &period].concat(),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = reckon(&config, &[&["statements", "verify"][..], &period].concat());
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert_ne!(std::fs::read(dir.join("summary.csv")).unwrap(), summary);
 
     // regenerating a finalised period restores the file
     let out = reckon(

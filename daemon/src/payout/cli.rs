@@ -252,10 +252,15 @@ pub fn run(
                         // longer lists what the store issued (a truncated
                         // copy; QA28-A F8): moved aside first, it always
                         // restores.
+                        // Into the program's `set-aside/`, which no
+                        // check reads as issued statements (a sibling
+                        // `2026-10.damaged` would be one).
                         let dir = shown_dir(&v.dir);
+                        let aside = shown_dir(&v.dir.parent().unwrap_or(&v.dir).join("set-aside"));
+                        let name = v.dir.file_name().unwrap_or_default().to_string_lossy();
                         writeln!(
                             con.out,
-                            "`mv {dir} {dir}.damaged` (keeps these files aside), then {generate} writes the finalised files back byte for byte from the store",
+                            "`mkdir -p {aside} && mv {dir} {aside}/{name}.damaged` (keeps these files aside), then {generate} writes the finalised files back byte for byte from the store",
                         )?;
                     } else {
                         writeln!(
