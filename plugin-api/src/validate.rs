@@ -92,26 +92,54 @@ pub fn amount_too_large(amount: Decimal) -> Option<String> {
     })
 }
 
-/// An id: not empty, and no control characters (a NUL or newline in a key
-/// cannot be typed into `records history --key`, and breaks CSV exports).
+/// An id: not empty, and no control or invisible characters (a NUL or
+/// newline in a key cannot be typed into `records history --key`, and
+/// breaks CSV exports).
 fn non_empty(field: &str, v: &str) -> Result<(), String> {
     if v.trim().is_empty() {
         Err(format!("field `{field}` is empty"))
-    } else if v.chars().any(char::is_control) {
+    } else {
+        no_control(field, v)
+    }
+}
+
+/// A matching key that may be absent: no control characters (a newline in
+/// an order or click id would never match the order's, and breaks exports)
+/// and no invisible ones ([`is_invisible`]).
+fn no_control(field: &str, v: &str) -> Result<(), String> {
+    if v.chars().any(char::is_control) {
         Err(format!("field `{field}`: {v:?} holds a control character"))
+    } else if let Some(c) = v.chars().find(|&c| is_invisible(c)) {
+        Err(format!(
+            "field `{field}`: {v:?} holds the invisible character U+{:04X} (a text-direction control, zero-width character or line separator): the id would show as other text, or as an id it is not",
+            u32::from(c)
+        ))
     } else {
         Ok(())
     }
 }
 
-/// A matching key that may be absent: no control characters (a newline in
-/// an order or click id would never match the order's, and breaks exports).
-fn no_control(field: &str, v: &str) -> Result<(), String> {
-    if v.chars().any(char::is_control) {
-        Err(format!("field `{field}`: {v:?} holds a control character"))
-    } else {
-        Ok(())
-    }
+/// Characters an id never holds that change how text shows without
+/// showing themselves (QA28-E F5: a partner id `a<U+202E>fdp.exe` showed
+/// as `aexe.pdf` in a spreadsheet; a zero-width space makes a second id
+/// that looks like the first): text-direction controls, zero-width and
+/// other invisible format characters, the byte-order mark, the line and
+/// paragraph separators.
+pub fn is_invisible(c: char) -> bool {
+    matches!(
+        c,
+        '\u{00AD}'
+            | '\u{061C}'
+            | '\u{180E}'
+            | '\u{200B}'..='\u{200F}'
+            | '\u{2028}'..='\u{202E}'
+            | '\u{2060}'..='\u{2064}'
+            | '\u{2066}'..='\u{206F}'
+            | '\u{FEFF}'
+            | '\u{FFF9}'..='\u{FFFB}'
+            | '\u{E0001}'
+            | '\u{E0020}'..='\u{E007F}'
+    )
 }
 
 /// How far a checkpoint's watermark may lie after the later of the
@@ -522,6 +550,28 @@ mod tests {
         })
     }
 
+    fn conversion() -> Record {
+        Record::Conversion(crate::Conversion {
+            source: String::new(),
+            external_id: "c1".into(),
+            order_id: Some("1001".into()),
+            click_id: None,
+            clicked_at: None,
+            partner_id: "p1".into(),
+            partner_name: None,
+            campaign_id: None,
+            event_type: crate::EventType::Sale,
+            occurred_at: Utc::now(),
+            sale_amount: None,
+            commission: None,
+            status: crate::ConversionStatus::Approved,
+            status_changed_at: None,
+            locked_at: None,
+            coupon: None,
+            utm: Utm::default(),
+        })
+    }
+
     #[test]
     fn conflicting_duplicates_are_listed_once_per_later_record() {
         let with = |id: &str, cents: i64, source: &str| {
@@ -606,6 +656,40 @@ mod tests {
             e,
             "field `click_ids[1]`: \"k\\n2\" holds a control character"
         );
+    }
+
+    #[test]
+    fn ids_with_invisible_characters_are_refused() {
+        let mut r = order();
+        if let Record::Order(o) = &mut r {
+            o.order_id = "A-1\u{200B}".into();
+        }
+        let e = record(&mut r, RecordKind::Order, "shop").unwrap_err();
+        assert!(
+            e.starts_with(
+                "field `order_id`: \"A-1\\u{200b}\" holds the invisible character U+200B"
+            ),
+            "{e}"
+        );
+        for (i, bad) in ["a\u{202E}fdp.exe", "p\u{2028}1", "\u{FEFF}p1", "p\u{2066}1"]
+            .into_iter()
+            .enumerate()
+        {
+            let mut r = conversion();
+            if let Record::Conversion(c) = &mut r {
+                c.partner_id = bad.into();
+            }
+            let e = record(&mut r, RecordKind::Conversion, "net").unwrap_err();
+            assert!(e.starts_with("field `partner_id`:"), "{i}: {e}");
+            assert!(e.contains("invisible character U+"), "{i}: {e}");
+        }
+        // Letters of any script, emoji and spaces inside an id are kept.
+        let mut r = conversion();
+        if let Record::Conversion(c) = &mut r {
+            c.partner_id = "Müller & Söhne ダ 🙂".into();
+            c.external_id = "ORD 1".into();
+        }
+        record(&mut r, RecordKind::Conversion, "net").unwrap();
     }
 
     #[test]

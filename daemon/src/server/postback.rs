@@ -2079,6 +2079,16 @@ mod tests {
             e,
             "field `external_id`: \"t27\\0x\" holds a control character"
         );
+        // QA28-E F5: a text-direction override in a partner id showed
+        // `a<U+202E>fdp.exe` as `aexe.pdf` in a spreadsheet.
+        let input = parse_input(&params("tid=t28&affid=a%E2%80%AEfdp.exe"), &c, now()).unwrap();
+        let e = merge(None, &input, &c, now()).unwrap_err();
+        assert!(
+            e.starts_with(
+                "field `partner_id`: \"a\\u{202e}fdp.exe\" holds the invisible character U+202E"
+            ),
+            "{e}"
+        );
     }
 
     #[test]
