@@ -118,6 +118,11 @@ impl RunningDaemon {
         RunningDaemon::spawn(&mut command, dir.join("run.log"))
     }
 
+    /// The daemon's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map_or(0, std::process::Child::id)
+    }
+
     /// Spawns `command` (arguments and environment already set), stdout
     /// discarded, stderr into a new file at `log`.
     pub fn spawn(command: &mut std::process::Command, log: PathBuf) -> RunningDaemon {

@@ -51,7 +51,7 @@ fn wait_healthy(port: u16) {
 /// `/healthz`. Fields drop in order: the daemon is killed before its
 /// directory goes.
 struct Running {
-    _daemon: RunningDaemon,
+    daemon: RunningDaemon,
     port: u16,
     dir: tempfile::TempDir,
 }
@@ -62,11 +62,7 @@ fn running(extra: &str) -> Running {
     write_config(dir.path(), &format!("127.0.0.1:{port}"), extra);
     let daemon = RunningDaemon::start(dir.path());
     wait_healthy(port);
-    Running {
-        _daemon: daemon,
-        port,
-        dir,
-    }
+    Running { daemon, port, dir }
 }
 
 /// Whether the server closed `s` within `within` (a read sees the end).
@@ -222,6 +218,48 @@ fn clients_that_never_read_their_answers_are_closed() {
     assert!(
         closed.is_some(),
         "the connections that never read were not closed"
+    );
+}
+
+/// QA28-E F9: nothing capped the command socket's clients: 200 idle ones
+/// held 200 descriptors for 10 s each, and the HTTP server, out of
+/// descriptors, stopped answering. Now at most `MAX_CLIENTS` (64) are
+/// served at once; the others wait in the socket's backlog.
+#[test]
+fn command_socket_clients_beyond_the_cap_wait_in_the_backlog() {
+    use std::os::unix::net::UnixStream;
+    let mut running = running("");
+    running.daemon.wait_for_log(&["command socket ready"]);
+    let pid = running.daemon.pid();
+    let fds = || {
+        std::fs::read_dir(format!("/proc/{pid}/fd"))
+            .unwrap()
+            .count()
+    };
+    let before = fds();
+    let socket = running.dir.path().join("data/reckon.sock");
+    let idle: Vec<UnixStream> = (0..100)
+        .map(|_| UnixStream::connect(&socket).unwrap())
+        .collect();
+    running
+        .daemon
+        .wait_for_log(&["64 commands are being served at once; more wait until one ends"]);
+    let grown = fds().saturating_sub(before);
+    assert!(
+        grown <= 64 + 8,
+        "{grown} more descriptors with 100 idle clients (cap 64)"
+    );
+    assert_eq!(healthz(running.port).as_deref(), Some("ok\n"));
+    // The waiting ones are served once the idle ones go.
+    drop(idle);
+    let out = reckon(running.dir.path())
+        .args(["records", "export", "--kind", "orders"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
     );
 }
 

@@ -62,6 +62,11 @@ const MAX_REQUEST: u64 = 1 << 20;
 /// How long the daemon waits for a connected client's request.
 const REQUEST_WITHIN: std::time::Duration = std::time::Duration::from_secs(10);
 
+/// Clients served at once; more wait in the socket's backlog until one
+/// ends (QA28-E F9: 200 idle clients held 200 descriptors for 10 s each,
+/// and the HTTP server, out of descriptors, stopped answering).
+pub const MAX_CLIENTS: usize = 64;
+
 /// What a client sends.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct Request {
@@ -268,9 +273,11 @@ pub fn serve(
         // back off and log rate-limited, never spin (security QA H3).
         let mut errors = crate::server::listener::AcceptErrors::new("command socket");
         let mut foreign = ForeignPeers::default();
+        let mut full = FullWarning::default();
         loop {
+            full.check(running.len());
             tokio::select! {
-                accepted = listener.accept() => match accepted {
+                accepted = listener.accept(), if running.len() < MAX_CLIENTS => match accepted {
                     Ok((conn, _)) => {
                         errors.succeeded();
                         // Another user's client is told why, after its
@@ -335,6 +342,29 @@ impl ForeignPeers {
         );
         self.warned = Some(std::time::Instant::now());
         self.since_warn = 0;
+    }
+}
+
+/// The WARN when [`MAX_CLIENTS`] are being served: once a minute at most.
+#[derive(Default)]
+struct FullWarning {
+    warned: Option<std::time::Instant>,
+}
+
+impl FullWarning {
+    fn check(&mut self, clients: usize) {
+        if clients < MAX_CLIENTS
+            || self
+                .warned
+                .is_some_and(|t| t.elapsed() < std::time::Duration::from_secs(60))
+        {
+            return;
+        }
+        tracing::warn!(
+            clients,
+            "command socket: {MAX_CLIENTS} commands are being served at once; more wait until one ends (a client that sends no request is dropped after 10 s)"
+        );
+        self.warned = Some(std::time::Instant::now());
     }
 }
 
