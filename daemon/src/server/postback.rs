@@ -1768,6 +1768,16 @@ fn body_params(
     if body.is_empty() {
         return Ok(Vec::new());
     }
+    // QA28-E F13: a gzip body's fields read as missing ("transaction id
+    // is required"); say why instead.
+    if let Some(enc) = header(headers, "content-encoding")
+        .map(str::trim)
+        .filter(|e| !e.is_empty() && !e.eq_ignore_ascii_case("identity"))
+    {
+        return Err(format!(
+            "the body is compressed (Content-Encoding: {enc}), which postbacks do not decode; send it uncompressed"
+        ));
+    }
     let ctype = header(headers, "content-type")
         .unwrap_or("")
         .to_ascii_lowercase();
@@ -2298,6 +2308,18 @@ mod tests {
             parse_input(&p, &cfg(), now()).unwrap().amount,
             Some(Decimal::from(10))
         );
+    }
+
+    #[test]
+    fn a_compressed_body_is_refused_naming_its_encoding() {
+        let mut h = json_headers();
+        h.insert("content-encoding", "gzip".parse().unwrap());
+        assert_eq!(
+            body_params(&h, b"\x1f\x8b\x08\x00", &cfg()).unwrap_err(),
+            "the body is compressed (Content-Encoding: gzip), which postbacks do not decode; send it uncompressed"
+        );
+        h.insert("content-encoding", "identity".parse().unwrap());
+        assert!(body_params(&h, br#"{"tid":"t1"}"#, &cfg()).is_ok());
     }
 
     /// QA: `"amount":{"x":1}` was dropped and the claim stored without it.
