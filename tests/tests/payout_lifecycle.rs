@@ -486,6 +486,66 @@ fn a_claim_held_back_for_a_missing_rate_is_listed_in_held_back_csv_which_verify_
     assert!(!r.dir.join("held_back.csv").exists());
 }
 
+/// Finance QA29 F1 (HIGH): a percent bonus left out of a finalised
+/// statement for want of an FX rate on its last day was listed in
+/// `held_back.csv`, yet never paid once the rate existed: bonuses not
+/// credited were judged again only when the statement's volume changed.
+#[test]
+fn a_percent_bonus_held_back_for_a_missing_rate_is_paid_once_the_rate_exists() {
+    let c = config(&format!(
+        "{}\n[[bonuses]]\nid = \"pct\"\neffective_from = \"2026-01-01\"\nthreshold_volume = \"100\"\npercent = \"1\"\n",
+        CPS_MIN.replace("payout_currency = \"EUR\"", "payout_currency = \"USD\"")
+    ));
+    let tmp = tempfile::tempdir().unwrap();
+    let book = MemoryBook::new();
+    let ds = vec![sale("A", "p1", "2026-10-05T10:00:00Z", "500.00")];
+    // The sale's day has a rate; the period's last day has none.
+    let before = fx(&[("EUR", "USD", "2026-10-05", "0.80")]);
+    let oct =
+        reckon::payout::finalize(&inputs(&c, &ds, &before, &book, tmp.path()), "2026-10").unwrap();
+    assert!(
+        oct.warnings.iter().any(|w| w
+            == "partner `awin:p1`: bonus pct left out: no FX rate EUR→USD for 2026-10-31: add it to `[fx]` and the next period generated pays the bonus"),
+        "{:?}",
+        oct.warnings
+    );
+    let held = std::fs::read_to_string(oct.dir.join("held_back.csv")).unwrap();
+    assert!(held.contains("awin:p1,bonus pct,"), "{held}");
+
+    // Still no rate: November waits, and pays nothing twice later.
+    let nov =
+        reckon::payout::generate(&inputs(&c, &ds, &before, &book, tmp.path()), "2026-11").unwrap();
+    assert!(read_statements(&nov.dir)
+        .iter()
+        .all(|s| s.bonus_adjustments.is_empty()));
+
+    // The rate added: November pays 1 % of 500.00 EUR at 0.80 = 4.00 USD.
+    let after = fx(&[
+        ("EUR", "USD", "2026-10-05", "0.80"),
+        ("EUR", "USD", "2026-10-31", "0.80"),
+    ]);
+    let nov =
+        reckon::payout::finalize(&inputs(&c, &ds, &after, &book, tmp.path()), "2026-11").unwrap();
+    let s = read_statements(&nov.dir);
+    let adjustments: Vec<_> = s.iter().flat_map(|s| &s.bonus_adjustments).collect();
+    assert_eq!(adjustments.len(), 1, "{adjustments:?}");
+    let a = adjustments[0];
+    assert_eq!((a.bonus_id.as_str(), a.amount), ("pct", d("4.00")));
+    assert_eq!(a.original_statement_id, "shop/2026-10/awin:p1");
+    assert!(
+        a.reason
+            .contains("held back when the statement was finalised"),
+        "{}",
+        a.reason
+    );
+    // Paid once: December adjusts nothing more.
+    let dec =
+        reckon::payout::generate(&inputs(&c, &ds, &after, &book, tmp.path()), "2026-12").unwrap();
+    assert!(read_statements(&dec.dir)
+        .iter()
+        .all(|s| s.bonus_adjustments.is_empty()));
+}
+
 fn edit(path: &Path, from: &str, to: &str) {
     let text = std::fs::read_to_string(path).unwrap();
     assert!(text.contains(from), "{} lacks {from}", path.display());

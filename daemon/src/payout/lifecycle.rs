@@ -521,7 +521,51 @@ pub fn load_history(b: &dyn StatementBook, program: &str) -> Result<History, Pay
         h.settled.insert(statement, book::decode(&k, v)?);
         Ok(())
     })?;
+    for rec in period_records(b, program)? {
+        if rec.status != Status::Finalised {
+            continue;
+        }
+        let Some(text) = &rec.held_back_csv else {
+            continue;
+        };
+        match held_back_bonuses(text) {
+            Ok(rows) => {
+                for (payee_cell, bonus) in rows {
+                    h.held_back_bonuses
+                        .entry(super::statement::held_back_key(
+                            program,
+                            &rec.period,
+                            &payee_cell,
+                        ))
+                        .or_default()
+                        .insert(bonus);
+                }
+            }
+            Err(e) => h.warnings.push(format!(
+                "the record of finalised period {program}/{} holds a held_back.csv that does not read ({e}); bonuses it held back are not paid until it is regenerated",
+                rec.period
+            )),
+        }
+    }
     Ok(h)
+}
+
+/// The bonuses a period's `held_back.csv` lists: (payee cell as written,
+/// bonus id). A bonus's row names it `bonus <id>`; a claim's row names
+/// `<network>/<claim id>` (a network id holds no space).
+fn held_back_bonuses(text: &str) -> Result<Vec<(String, String)>, csv::Error> {
+    let mut r = csv::Reader::from_reader(text.as_bytes());
+    let mut out = Vec::new();
+    for row in r.records() {
+        let row = row?;
+        if let (Some(payee), Some(bonus)) = (
+            row.get(0),
+            row.get(1).and_then(|c| c.strip_prefix("bonus ")),
+        ) {
+            out.push((payee.to_string(), bonus.to_string()));
+        }
+    }
+    Ok(out)
 }
 
 /// The key of the bonus ledger's marker: present once the program's bonus
@@ -1436,6 +1480,8 @@ fn run_with<'g>(
     warnings.extend(report.skipped.iter().map(|s| {
         let (what, done) = if s.waits {
             ("", "not adjusted")
+        } else if s.claim.starts_with("bonus ") {
+            ("", "left out")
         } else {
             ("claim ", "left out")
         };

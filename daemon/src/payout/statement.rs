@@ -39,7 +39,7 @@ use chrono::NaiveDate;
 use plugin_api::currency::at_minor_scale;
 use plugin_api::Money;
 use rust_decimal::Decimal;
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 /// A source of exchange rates (the daemon's [`crate::fx::FxTable`]; tests
 /// use a map).
@@ -102,6 +102,11 @@ pub struct History {
     /// and applied every target of its lines in full (see [`reprice`]).
     /// Stores finalised before it existed have none; nothing is derived.
     pub settled: HashMap<String, SettledStatement>,
+    /// Bonuses a finalised statement reached but left out (no FX rate for
+    /// its last day: its period's `held_back.csv`), by
+    /// [`held_back_key`], then bonus id. A later run pays them once it can
+    /// ([`bonus_adjustments`]), the volume changed or not.
+    pub held_back_bonuses: HashMap<String, BTreeSet<String>>,
 }
 
 /// A finalised statement as [`reprice`] priced it again: the inputs of its
@@ -550,7 +555,9 @@ pub fn build_partner<'d>(
                     skipped.push(Skipped {
                         partner_id: payee.to_string(),
                         claim: format!("bonus {}", b.id),
-                        reason: format!("no FX rate {vc}→{cur} for {last_day}; bonus left out"),
+                        reason: format!(
+                            "no FX rate {vc}→{cur} for {last_day}: add it to `[fx]` and the next period generated pays the bonus"
+                        ),
                         waits: false,
                     });
                     continue;
@@ -560,7 +567,7 @@ pub fn build_partner<'d>(
                         partner_id: payee.to_string(),
                         claim: format!("bonus {}", b.id),
                         reason: format!(
-                            "{p} % of the volume {volume} at the FX rate {r} is beyond the amounts Reckon handles: an amount or an FX rate must be misread; bonus left out"
+                            "{p} % of the volume {volume} at the FX rate {r} is beyond the amounts Reckon handles: an amount or an FX rate must be misread: once it is corrected, the next period generated pays the bonus"
                         ),
                         waits: false,
                     });
@@ -1489,16 +1496,26 @@ fn bonus_adjustments(
         push(id, p, target, reason, &mut out);
     }
 
-    // Bonuses never credited, only when the volume changed.
-    if v.now == v.then {
-        return out;
-    }
+    // Bonuses never credited: when the volume changed, and those the
+    // statement reached but held back (finance QA29 F1: a percent bonus
+    // left out for want of an FX rate was never paid once the rate
+    // existed, its volume unchanged).
     let Some(period) = period_of(cx.program, config, sid) else {
         return out;
     };
+    let held_back = history.held_back_bonuses.get(&held_back_key(
+        cx.program,
+        &period.to_string(),
+        &super::render::text_cell(payee, true),
+    ));
+    if v.now == v.then && held_back.is_none() {
+        return out;
+    }
     let last_day = period.last_day();
     for b in &config.bonuses {
-        if paid.is_some_and(|m| m.contains_key(&b.id))
+        let was_held_back = held_back.is_some_and(|h| h.contains(&b.id));
+        if (v.now == v.then && !was_held_back)
+            || paid.is_some_and(|m| m.contains_key(&b.id))
             || !rules::bonus_applies(config, b, network, partner, last_day)
             || v.now < b.threshold_volume
         {
@@ -1549,10 +1566,24 @@ fn bonus_adjustments(
             skipped.push(beyond_range(&b.id, sid, payee, v.now));
             continue;
         };
-        let reason = bonus_reason(&b.id, sid, &terms, false, v, target);
+        let reason = if was_held_back {
+            format!(
+                "bonus `{}` of statement {sid} was reached (volume {} ≥ threshold {}) but held back when the statement was finalised (its period's held_back.csv); the bonus is paid",
+                b.id, v.now, terms.threshold_volume
+            )
+        } else {
+            bonus_reason(&b.id, sid, &terms, false, v, target)
+        };
         push(&b.id, &terms, target, reason, &mut out);
     }
     out
+}
+
+/// The key of [`History::held_back_bonuses`]: the statement id with the
+/// payee as `held_back.csv` writes it (formula guard and all), so the
+/// file's rows are matched as written.
+pub fn held_back_key(program: &str, period: &str, payee_cell: &str) -> String {
+    format!("{program}/{period}/{payee_cell}")
 }
 
 /// The sentence a bonus adjustment gives for itself; `credited_before`:
