@@ -209,6 +209,55 @@ fn unknown_conversions_are_empty_not_zero_and_a_zero_cost_is_a_cost() {
     assert_eq!(vt.metric(Metric::Cpa), Some(Decimal::ZERO));
 }
 
+/// Finance QA29 F2: a winning claim without any commission figure (a
+/// tiered rule, whose rate depends on the period's volume, and a network
+/// that reported none) counted 0.00: a partner its statement paid 40.00
+/// showed commission 0.00 and CPA 0. Unknown, not free: in both views.
+#[test]
+fn a_conversion_without_a_commission_figure_is_unknown_cost_not_zero() {
+    let mut inputs = two_network_scenario();
+    for c in &mut inputs.claims {
+        if c.external_id == "aw-1" {
+            c.commission = None;
+        }
+    }
+    for d in &mut inputs.decisions {
+        if d.claim.id == "aw-1" {
+            d.network_commission = None;
+        }
+    }
+    let r = report(&inputs, "2026-11", &[Dim::Source], View::Both);
+    let awin = find(&r, |x| x.key.source.as_deref() == Some("awin"));
+    for view in [awin.reported.expect("rep"), awin.reconciled.expect("rec")] {
+        for m in [
+            Metric::Commission,
+            Metric::Cost,
+            Metric::Cpa,
+            Metric::Roas,
+            Metric::Roi,
+        ] {
+            assert_eq!(view.metric(m), None, "{m:?}");
+        }
+        assert!(view.metric(Metric::Conversions).is_some());
+    }
+    let impact = find(&r, |x| x.key.source.as_deref() == Some("impact"));
+    assert!(impact
+        .reconciled
+        .expect("rec")
+        .metric(Metric::Commission)
+        .is_some());
+    for note in [
+        "1 claim reported no commission: reported commission, cost, CPA, ROAS, ROI and EPC are empty",
+        "1 reconciled affiliate conversion has no commission figure (a tiered rule",
+    ] {
+        assert!(
+            r.notes.iter().any(|n| n.starts_with(note)),
+            "{note}: {:?}",
+            r.notes
+        );
+    }
+}
+
 /// F2: orders no rule attributes (direct) came without an ad click: on a
 /// row that also holds ad clicks (the total; the partner-less row of
 /// `--by partner` until QA18 made those rows per source) CVR and CPA are

@@ -333,6 +333,8 @@ struct Tally {
     no_commission: u64,
     /// Reported claims without a sale amount.
     claims_without_amount: u64,
+    /// Reported claims whose network sent no commission.
+    claims_without_commission: u64,
     /// Reported spend rows with conversions but no conversion value.
     spend_without_value: MissingRates,
     /// Reported spend rows with clicks or impressions but no conversion
@@ -749,13 +751,18 @@ impl<'a> Engine<'a> {
                 // The network reported no sale amount (CAKE): unknown.
                 None => totals.revenue_unknown = 1,
             }
-            if let Some(m) = &c.commission {
-                match conv.convert(m, day) {
+            match &c.commission {
+                Some(m) => match conv.convert(m, day) {
                     Some(v) => totals.commission = v,
                     None => {
                         totals.commission_unknown = 1;
                         tally.fx_missing(Unconverted::ClaimCommission, &m.currency, day, &c.source);
                     }
+                },
+                // The network reported no commission: unknown, not free.
+                None => {
+                    totals.commission_unknown = 1;
+                    tally.claims_without_commission += 1;
                 }
             }
             if c.sale_amount.is_none() {
@@ -846,8 +853,9 @@ impl<'a> Engine<'a> {
                     let commission_day = self.program_day(d, d.occurred_at, day);
                     match self.commission(d, commission_day, conv, tally) {
                         Some(c) => t.commission = c,
-                        // No rate for the commission: unknown (and noted);
-                        // the order itself still counts.
+                        // No commission figure, or no rate for it:
+                        // unknown (and noted); the order itself still
+                        // counts.
                         None => t.commission_unknown = 1,
                     }
                     let campaign = match self
@@ -960,9 +968,12 @@ impl<'a> Engine<'a> {
                     tally.network_commission_fallback += 1;
                     m.clone()
                 }
+                // No figure at all (a tiered rule, or none, and the
+                // network reported none): unknown, not free (finance QA29
+                // F2: counted as 0.00, a partner paid 40.00 showed CPA 0).
                 None => {
                     tally.no_commission += 1;
-                    return Some(Decimal::ZERO);
+                    return None;
                 }
             },
         };
@@ -1104,6 +1115,12 @@ impl<'a> Engine<'a> {
                 count(tally.claims_without_amount, "claim reported/claims reported")
             ));
         }
+        if tally.claims_without_commission > 0 {
+            notes.push(format!(
+                "{} no commission: reported commission, cost, CPA, ROAS, ROI and EPC are empty on the rows holding them (unknown, not 0.00).",
+                count(tally.claims_without_commission, "claim reported/claims reported")
+            ));
+        }
         let m = &tally.spend_without_conversions;
         if m.amounts > 0 {
             notes.push(format!(
@@ -1150,7 +1167,7 @@ impl<'a> Engine<'a> {
             }
             if tally.no_commission > 0 {
                 notes.push(format!(
-                    "{} no commission figure and count at zero cost.",
+                    "{} no commission figure (a tiered rule, whose rate depends on the period's volume, or no rule, and the network reported no commission): commission, cost and the ratios built on them are unknown and left empty.",
                     count(
                         tally.no_commission,
                         "reconciled affiliate conversion has/reconciled affiliate conversions have"
