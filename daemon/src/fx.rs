@@ -69,6 +69,10 @@ impl Default for FxConfig {
 /// counts in the config (a rate older than that prices nothing real).
 pub const MAX_FX_AGE_DAYS: u32 = 3650;
 
+/// Largest `[fx] rates_csv` read: a daily rate of 40 pairs over 30 years
+/// is about 15 MiB.
+pub const MAX_RATES_CSV_BYTES: u64 = 256 << 20;
+
 fn check_max_age(days: u32) -> Result<(), String> {
     if days > MAX_FX_AGE_DAYS {
         return Err(format!(
@@ -258,10 +262,18 @@ impl FxTable {
             } else {
                 csv_path.clone()
             };
-            let text = std::fs::read_to_string(&path).map_err(|e| FxError::Read {
+            let read = |message: String| FxError::Read {
                 path: path.display().to_string(),
-                message: e.to_string(),
-            })?;
+                message,
+            };
+            let text = crate::config::read_regular_text(
+                &path,
+                MAX_RATES_CSV_BYTES,
+                "the rates CSV file",
+                "a rates table",
+            )
+            .map_err(|e| read(e.to_string()))?
+            .map_err(read)?;
             rates.extend(parse_csv(&text, &path.display().to_string())?);
         }
         for (i, r) in config.rates.iter().enumerate() {
@@ -334,10 +346,12 @@ fn check_rate(
             )));
         }
     }
-    let r: Decimal = rate
-        .trim()
-        .parse()
-        .map_err(|e| invalid(format!("rate `{rate}` is not a decimal: {e}")))?;
+    // Written in full, as money is (QA29-D M3: `1e3` and `1_000` passed).
+    let r = match plugin_api::parse::plain_decimal_str(rate) {
+        Ok(Some(r)) => r,
+        Ok(None) => return Err(invalid(format!("rate `{rate}` is empty"))),
+        Err(m) => return Err(invalid(format!("rate: {m}"))),
+    };
     if r <= Decimal::ZERO {
         return Err(invalid(format!("rate `{rate}` must be positive")));
     }
@@ -548,6 +562,50 @@ mod tests {
             "r.csv",
         )
         .unwrap();
+    }
+
+    /// QA29-D M3: rates in scientific notation or with digit separators
+    /// passed; every other figure of money refuses them.
+    #[test]
+    fn rates_are_written_in_full() {
+        for (rate, want) in [
+            ("1e3", "scientific notation"),
+            ("1_000", "digit separator"),
+            ("0x10", "not a decimal number"),
+            ("", "is empty"),
+        ] {
+            let e = parse_csv(
+                &format!("date,base,quote,rate\n2026-11-02,EUR,USD,{rate}\n"),
+                "r.csv",
+            )
+            .unwrap_err()
+            .to_string();
+            assert!(e.contains(want), "{rate}: {e}");
+        }
+    }
+
+    /// QA29-D H2: `rates_csv = "/dev/zero"` read without end (4.6 GB in
+    /// 16 s), and a FIFO blocked `config check` for ever.
+    #[test]
+    fn a_rates_csv_that_is_not_a_regular_file_is_refused_unread() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("fifo.csv");
+        rustix::fs::mknodat(
+            rustix::fs::CWD,
+            &fifo,
+            rustix::fs::FileType::Fifo,
+            rustix::fs::Mode::from_raw_mode(0o600),
+            0,
+        )
+        .unwrap();
+        for path in ["/dev/zero", fifo.to_str().unwrap()] {
+            let cfg: FxConfig = toml::from_str(&format!("rates_csv = '{path}'")).unwrap();
+            let e = FxTable::load(&cfg, dir.path()).unwrap_err().to_string();
+            assert!(
+                e.contains("is not a regular file (a device, pipe or socket is not read); name the rates CSV file"),
+                "{path}: {e}"
+            );
+        }
     }
 
     #[test]

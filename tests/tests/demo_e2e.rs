@@ -274,6 +274,26 @@ fn the_demo_never_replaces_what_is_not_its_own() {
         "[daemon]\n"
     );
     assert!(real.path().join("data").exists());
+    // QA29-D H1: the demo's own config copied to try a setup (as the
+    // README says), with a store: not the demo's, so untouched.
+    let tried = tempfile::tempdir().unwrap();
+    let config =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../config/demo.toml"))
+            .unwrap();
+    std::fs::write(tried.path().join("reckon.toml"), &config).unwrap();
+    drop(reckon::store::Store::open(&tried.path().join("data")).unwrap());
+    let out = demo(tried.path());
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("is not an earlier demo's output (it has no .reckon-demo file)"),
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(tried.path().join("reckon.toml")).unwrap(),
+        config
+    );
+    assert!(tried.path().join("data").exists());
     // An earlier demo's directory whose store is in use (a daemon on it).
     let earlier = tempfile::tempdir().unwrap();
     std::fs::write(earlier.path().join(".reckon-demo"), "").unwrap();

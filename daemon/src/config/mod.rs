@@ -1211,6 +1211,22 @@ pub const MAX_CONFIG_BYTES: u64 = 4 << 20;
 /// request, into memory until the host ran out), opened without blocking
 /// so a FIFO with no writer cannot hang it either.
 fn read_config_text(path: &Path) -> std::io::Result<Result<String, String>> {
+    read_regular_text(path, MAX_CONFIG_BYTES, "the TOML file", "a Reckon config")
+}
+
+/// Reads a file a config names: a regular file of at most `max` bytes
+/// (`what` names the file to give, `kind` what a larger one is not). A
+/// device, pipe or socket is refused without being read, and it is opened
+/// without blocking, so a FIFO with no writer cannot hang the reader
+/// (QA29-D H2: `[fx] rates_csv = "/dev/zero"` read 4.6 GB in 16 s). The
+/// outer error is the file's own (missing, no permission); the inner one
+/// is a refusal, to be shown as it is.
+pub fn read_regular_text(
+    path: &Path,
+    max: u64,
+    what: &str,
+    kind: &str,
+) -> std::io::Result<Result<String, String>> {
     use std::os::unix::fs::OpenOptionsExt as _;
     let file = std::fs::OpenOptions::new()
         .read(true)
@@ -1218,23 +1234,19 @@ fn read_config_text(path: &Path) -> std::io::Result<Result<String, String>> {
         .open(path)?;
     let meta = file.metadata()?;
     if meta.is_dir() {
-        return Ok(Err("it is a directory; name the TOML file".to_owned()));
+        return Ok(Err(format!("it is a directory; name {what}")));
     }
     if !meta.is_file() {
-        return Ok(Err(
-            "it is not a regular file (a device, pipe or socket is not read); name the TOML file"
-                .to_owned(),
-        ));
+        return Ok(Err(format!(
+            "it is not a regular file (a device, pipe or socket is not read); name {what}"
+        )));
     }
     let mut text = String::new();
-    std::io::Read::read_to_string(
-        &mut std::io::Read::take(&file, MAX_CONFIG_BYTES + 1),
-        &mut text,
-    )?;
-    if text.len() as u64 > MAX_CONFIG_BYTES {
+    std::io::Read::read_to_string(&mut std::io::Read::take(&file, max + 1), &mut text)?;
+    if text.len() as u64 > max {
         return Ok(Err(format!(
-            "it is larger than {} MiB: not a Reckon config (is it the right file?)",
-            MAX_CONFIG_BYTES >> 20
+            "it is larger than {} MiB: not {kind} (is it the right file?)",
+            max >> 20
         )));
     }
     Ok(Ok(text))

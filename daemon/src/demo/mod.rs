@@ -136,21 +136,22 @@ impl Drop for FakesProcess {
 const MARKER: &str = ".reckon-demo";
 
 /// Checks that `out` may be (re)filled: it is new or empty, or an earlier
-/// demo's (its marker, or the demo's own `reckon.toml` from before the
-/// marker) that no reckon process is using. Anything else is refused: the
-/// demo replaces `data/`, `reckon.toml` and the output directories, and
-/// must never do that to a real installation. Then marks it.
+/// demo's (its marker) that no reckon process is using. Anything else is
+/// refused: the demo replaces `data/`, `reckon.toml` and the output
+/// directories, and must never do that to a real installation. A
+/// directory whose `reckon.toml` is the demo's config without the marker
+/// is refused too (QA29-D H1: it was taken for an earlier demo's, but the
+/// README has users copy `config/demo.toml` to try their own setup, and
+/// the demo wiped that store). Then marks it.
 fn make_room(out: &Path) -> anyhow::Result<()> {
     let is_empty = match std::fs::read_dir(out) {
         Ok(mut entries) => entries.next().is_none(),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => true,
         Err(e) => bail!("cannot read {}: {e}", out.display()),
     };
-    let demo_config = std::fs::read_to_string(out.join("reckon.toml"))
-        .is_ok_and(|t| t.starts_with("# The demo's config: what `reckon demo` writes"));
-    if !is_empty && !out.join(MARKER).exists() && !demo_config {
+    if !is_empty && !out.join(MARKER).exists() {
         bail!(
-            "{} is not empty and is not an earlier demo's output: the demo replaces its data, config and statements, so it only writes into a new or empty directory or one it made. Choose another --out",
+            "{} is not empty and is not an earlier demo's output (it has no {MARKER} file): the demo replaces its data, config and statements, so it only writes into a new or empty directory or one it made. Choose another --out (a directory made by a demo from before 2026-11-29 has no marker either: delete it yourself if it holds nothing you need)",
             out.display()
         );
     }
