@@ -141,7 +141,8 @@ impl ConfigTracker {
     /// The state for `/status`, comparing the file at `path` now with the
     /// text the running config came from.
     pub fn status(&self, path: &Path) -> ConfigStatus {
-        let now = std::fs::read_to_string(path).ok();
+        // Bounded, regular files only, as the config is read to load it.
+        let now = crate::config::read_text(path).ok();
         let i = self.inner();
         let file_differs = match (&now, &i.loaded_text) {
             (Some(now), Some(loaded)) => Some(now != loaded),
@@ -191,7 +192,9 @@ impl ConfigTracker {
 /// when the file could not be read), so what runs can later be compared
 /// with the file.
 pub fn read_config(path: &Path) -> (Option<String>, Result<Config, ConfigErrors>) {
-    match std::fs::read_to_string(path) {
+    // Bounded, regular files only (a SIGHUP after the file was replaced by
+    // a device or a pipe must not read without end or block the daemon).
+    match crate::config::read_text(path) {
         Ok(text) => {
             let parsed = crate::config::parse(&text, &path.display().to_string());
             (Some(text), parsed)
@@ -204,6 +207,18 @@ pub fn read_config(path: &Path) -> (Option<String>, Result<Config, ConfigErrors>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The daemon's start and SIGHUP read the config through this: a file
+    /// replaced by a device is refused unread, not read without end.
+    #[test]
+    fn a_config_that_is_a_device_is_refused_unread() {
+        let (text, parsed) = read_config(Path::new("/dev/zero"));
+        assert!(text.is_none());
+        let e = parsed.unwrap_err().to_string();
+        assert!(e.contains("is not a regular file"), "{e}");
+        let tracker = ConfigTracker::new(Utc::now(), Some("a = 1\n".into()));
+        assert_eq!(tracker.status(Path::new("/dev/zero")).file_differs, None);
+    }
 
     #[test]
     fn a_rejected_reload_shows_until_a_good_one_and_the_file_is_compared() {
