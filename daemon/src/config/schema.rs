@@ -91,10 +91,43 @@ fn condition_text(cond: &Value) -> Option<String> {
     (!parts.is_empty()).then(|| parts.join(" and "))
 }
 
+/// What a string must be under a `format` the validator knows: `None`
+/// when it is, else why not. Unknown formats are not checked (JSON
+/// Schema's rule).
+///
+/// - `currency`: an ISO-4217 code, upper case (QA29-D M2: the orders
+///   plugin's `default_currency = "localhost"` passed `config check`, and
+///   its sync blamed a data file's line);
+/// - `http-url`: an absolute http(s) URL with a host and no user or
+///   password, as `base_url` must be (QA29-D M4: Google's `token_url`
+///   took `ftp://…` and `http://u:p@…`).
+fn format_problem(format: &str, st: &str) -> Option<String> {
+    match format {
+        // Any case: the plugin reads it as upper case.
+        "currency" => (!plugin_api::currency::is_known(&st.to_ascii_uppercase()))
+            .then(|| format!("{st:?} is not an ISO-4217 currency code (e.g. USD)")),
+        "http-url" => match url::Url::parse(st) {
+            Err(e) => Some(format!("{st:?} is not a URL ({e}); expected an absolute http(s) URL such as `https://api.example.net`")),
+            Ok(u) if !matches!(u.scheme(), "http" | "https") => Some(format!(
+                "{st:?} has the scheme `{}`; only http and https are used",
+                u.scheme()
+            )),
+            Ok(u) if u.host_str().is_none() => Some(format!("{st:?} has no host")),
+            Ok(u) if !u.username().is_empty() || u.password().is_some() => Some(format!(
+                "{st:?} carries a user or password; put credentials in the plugin's secret settings, as references such as {{ secret = \"env:NAME\" }}"
+            )),
+            Ok(_) => None,
+        },
+        _ => None,
+    }
+}
+
 /// Validates `value` against `schema`, appending every violation. Supports
 /// the JSON Schema subset plugins use: `type`, `enum`, `const`, numeric and
-/// length bounds, `items`, `properties`, `required`,
-/// `additionalProperties`, `allOf` and `if`/`then`/`else`.
+/// length bounds, `pattern` (the `regex` crate's syntax, unanchored as in
+/// JSON Schema: anchor it with `^…$`), `format` (see [`format_problem`]),
+/// `items`, `properties`, `required`, `additionalProperties`, `allOf` and
+/// `if`/`then`/`else`.
 pub fn validate(schema: &Value, value: &Value, path: &str, out: &mut Vec<Violation>) {
     let mut push = |p: &str, m: String| {
         out.push(Violation {
@@ -169,6 +202,37 @@ pub fn validate(schema: &Value, value: &Value, path: &str, out: &mut Vec<Violati
             if n > m {
                 push(path, format!("must be at most {m} characters long"));
             }
+        }
+        // QA29-D M4: plugins declared patterns the validator skipped, so
+        // `customer_id = "../x"` passed and went into a URL path.
+        if let Some(pattern) = s.get("pattern").and_then(Value::as_str) {
+            match regex::Regex::new(pattern) {
+                Ok(re) if !re.is_match(st) => {
+                    let what = s
+                        .get("description")
+                        .and_then(Value::as_str)
+                        .map(|d| format!(" ({d})"))
+                        .unwrap_or_default();
+                    push(
+                        path,
+                        format!("{st:?} does not match the pattern `{pattern}`{what}"),
+                    );
+                }
+                Ok(_) => {}
+                Err(e) => push(
+                    path,
+                    format!(
+                        "the plugin's schema gives an invalid pattern `{pattern}` ({e}); report it to the plugin's authors"
+                    ),
+                ),
+            }
+        }
+        if let Some(problem) = s
+            .get("format")
+            .and_then(Value::as_str)
+            .and_then(|f| format_problem(f, st))
+        {
+            push(path, problem);
         }
     }
     if let Value::Array(items) = value {
@@ -310,5 +374,52 @@ mod tests {
         );
         assert!(is_secret(&schema, "api_key"));
         assert!(!is_secret(&schema, "mode"));
+    }
+
+    /// QA29-D M2, M4: `pattern` was not checked (an id of `../x` went into
+    /// URL paths), nor what a currency or a URL setting holds.
+    #[test]
+    fn patterns_and_formats_are_checked() {
+        let schema = json!({
+            "type": "object",
+            "properties": {
+                "customer_id": {"type": "string", "pattern": "^[0-9-]+$", "description": "digits"},
+                "currency": {"type": "string", "format": "currency"},
+                "token_url": {"type": "string", "format": "http-url"},
+                "other": {"type": "string", "format": "no-such-format"}
+            }
+        });
+        let check = |v: serde_json::Value| {
+            let mut out = Vec::new();
+            validate(&schema, &v, "", &mut out);
+            out.iter()
+                .map(|v| format!("{}: {}", v.path, v.message))
+                .collect::<Vec<_>>()
+        };
+        assert!(check(json!({
+            "customer_id": "123-456-7890", "currency": "EUR",
+            "token_url": "https://oauth2.example.com/token", "other": "x"
+        }))
+        .is_empty());
+        assert_eq!(
+            check(json!({"customer_id": "../x", "currency": "localhost"})),
+            [
+                "currency: \"localhost\" is not an ISO-4217 currency code (e.g. USD)",
+                "customer_id: \"../x\" does not match the pattern `^[0-9-]+$` (digits)",
+            ]
+        );
+        for (url, want) in [
+            ("ftp://x/y", "has the scheme `ftp`"),
+            (
+                "http://u:p@evil.example/token",
+                "carries a user or password",
+            ),
+            ("1900-01-01", "is not a URL"),
+        ] {
+            let got = check(json!({ "token_url": url }));
+            assert!(got.len() == 1 && got[0].contains(want), "{url}: {got:?}");
+        }
+        assert!(check(json!({"currency": "eur"})).is_empty());
+        assert!(check(json!({"currency": "ZZZ"}))[0].contains("not an ISO-4217"));
     }
 }

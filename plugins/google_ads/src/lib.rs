@@ -91,7 +91,7 @@ impl Connector for GoogleAds {
                     "quota_backoff_secs": { "type": "integer", "minimum": 0, "maximum": 3600, "default": 30,
                         "description": "Wait after a quota error without retryDelay." },
                     "base_url": { "type": "string", "description": "Override the API base URL (tests, proxies)." },
-                    "token_url": { "type": "string", "description": "Override the OAuth2 token endpoint (tests, proxies)." }
+                    "token_url": { "type": "string", "format": "http-url", "description": "Override the OAuth2 token endpoint (tests, proxies)." }
                 }
             }),
             streams: vec![StreamSpec {

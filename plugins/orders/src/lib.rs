@@ -69,7 +69,7 @@ impl Connector for Orders {
                                          "description": "Extra parameter names carrying click ids (landing page, note attributes)." },
                     "directory": { "type": "string",
                                    "description": "Files: the directory holding .csv and .jsonl order files (files mode)." },
-                    "default_currency": { "type": "string",
+                    "default_currency": { "type": "string", "format": "currency",
                                           "description": "Files: ISO-4217 code for rows without a currency." }
                 },
                 // Each mode's own required settings, so the host refuses a
