@@ -271,14 +271,65 @@ impl PostbackConfig {
                 ),
             )),
         }
-        if axum::http::HeaderName::from_bytes(self.token_header.as_bytes()).is_err() {
-            out.push((
-                "token_header",
-                format!(
-                    "{:?} is not an HTTP header name (letters, digits and `-`, e.g. \"X-Postback-Token\")",
-                    self.token_header
-                ),
-            ));
+        // QA29-D M4: an empty or spaced name, or one of the fields', took
+        // an endpoint that could never authenticate.
+        for (key, name) in [
+            ("token_header", &self.token_header),
+            ("signature_header", &self.signature_header),
+        ] {
+            if axum::http::HeaderName::from_bytes(name.as_bytes()).is_err() {
+                out.push((
+                    key,
+                    format!(
+                        "{name:?} is not an HTTP header name (letters, digits and `-`, e.g. \"X-Postback-Token\")"
+                    ),
+                ));
+            } else if [
+                "host",
+                "content-type",
+                "content-length",
+                "content-encoding",
+                "transfer-encoding",
+                "connection",
+            ]
+            .contains(&name.to_ascii_lowercase().as_str())
+            {
+                out.push((
+                    key,
+                    format!("{name:?} is a header of HTTP itself; choose another, e.g. \"X-Postback-Token\""),
+                ));
+            }
+        }
+        for (key, name) in [
+            ("token_param", &self.token_param),
+            ("signature_param", &self.signature_param),
+        ] {
+            if name.is_empty()
+                || !name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+            {
+                out.push((
+                    key,
+                    format!("{name:?} is not a parameter name: use letters, digits, `_`, `-` or `.`, e.g. \"token\""),
+                ));
+            } else if name.chars().any(|c| c.is_ascii_uppercase()) {
+                out.push((
+                    key,
+                    format!(
+                        "{name:?}: write it in lower case, {:?} (parameters are matched in any case)",
+                        name.to_ascii_lowercase()
+                    ),
+                ));
+            } else if let Some((field, _)) = ALIASES
+                .iter()
+                .find(|(_, names)| names.contains(&name.as_str()))
+            {
+                out.push((
+                    key,
+                    format!("{name:?} is a name of the postback field `{field}`; choose another, e.g. \"token\""),
+                ));
+            }
         }
         if parse_event(&self.default_event_type).is_none() {
             out.push((
@@ -2235,6 +2286,53 @@ mod tests {
                               secrt = 1"#,
         );
         assert!(bad.is_err());
+    }
+
+    /// QA29-D M4: names an endpoint can never be authenticated by.
+    #[test]
+    fn header_and_parameter_names_are_checked() {
+        let problems = |edit: fn(&mut PostbackConfig)| {
+            let mut c = cfg();
+            edit(&mut c);
+            c.problems()
+                .into_iter()
+                .map(|(k, m)| format!("{k}: {m}"))
+                .collect::<Vec<_>>()
+        };
+        assert!(problems(|_| {}).is_empty());
+        let cases: [(fn(&mut PostbackConfig), &str); 6] = [
+            (
+                |c| c.signature_header = "x sig".into(),
+                "signature_header: \"x sig\" is not an HTTP header name",
+            ),
+            (
+                |c| c.signature_header = String::new(),
+                "signature_header: \"\" is not an HTTP header name",
+            ),
+            (
+                |c| c.token_header = "Content-Type".into(),
+                "token_header: \"Content-Type\" is a header of HTTP itself",
+            ),
+            (
+                |c| c.signature_param = String::new(),
+                "signature_param: \"\" is not a parameter name",
+            ),
+            (
+                |c| c.token_param = "amount".into(),
+                "token_param: \"amount\" is a name of the postback field `amount`",
+            ),
+            (
+                |c| c.token_param = "Token".into(),
+                "token_param: \"Token\": write it in lower case, \"token\"",
+            ),
+        ];
+        for (edit, want) in cases {
+            let got = problems(edit);
+            assert!(
+                got.len() == 1 && got[0].starts_with(want),
+                "{want}: {got:?}"
+            );
+        }
     }
 
     #[test]
