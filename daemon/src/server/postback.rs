@@ -1856,6 +1856,12 @@ fn body_params(
             serde_json::Value::String(s) => s,
             serde_json::Value::Number(n) => plugin_api::json_object::number_literal(raw)
                 .map_or_else(|| n.to_string(), str::to_owned),
+            // QA29-D L5: `{"tid": true}` was stored as the id "true".
+            serde_json::Value::Bool(_) if is_read(cfg, &k) => {
+                return Err(format!(
+                    "parameter `{k}` is a boolean in the JSON body; send a string or a number"
+                ));
+            }
             serde_json::Value::Bool(b) => b.to_string(),
             serde_json::Value::Null => continue,
             serde_json::Value::Object(_) | serde_json::Value::Array(_) if is_read(cfg, &k) => {
@@ -2429,6 +2435,7 @@ mod tests {
             "parameter `amount` is an object in the JSON body; send a string or a number"
         );
         assert!(e(br#"{"tid":["t1"]}"#).contains("parameter `tid` is an array"));
+        assert!(e(br#"{"tid":true}"#).contains("parameter `tid` is a boolean"));
         // Parameters the endpoint does not read may carry anything; null is absent.
         let p = body_params(
             &json_headers(),
