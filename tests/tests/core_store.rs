@@ -392,4 +392,19 @@ fn records_history_lists_every_revision_with_when_it_was_current() {
     let out = run(&["--key", "zz"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("no conversions record `zz` from `net`"));
+    // QA29-D L2: a source the config does not name is said to be so, not
+    // sent to an export that refuses it.
+    let out = Command::new(reckon_tests::reckon_bin())
+        .args(["records", "history", "--kind", "conversions"])
+        .args(["--source", "nte", "--key", "b", "--config"])
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("no conversions record `b` from `nte` is stored, and --source `nte` is not a connector or postback endpoint in")
+            && err.contains("did you mean `net`?"),
+        "{err}"
+    );
 }

@@ -341,23 +341,11 @@ pub fn run(
                     anyhow::bail!("--from {f} is after --to {t}");
                 }
             }
-            if let Some(s) = source.as_deref() {
-                let known: Vec<&str> = cfg
-                    .connectors
-                    .iter()
-                    .map(|c| c.id.as_str())
-                    .chain(cfg.postbacks.iter().map(|p| p.id.as_str()))
-                    .collect();
-                if !known.contains(&s) {
-                    let hint = crate::config::source::nearest(s, known.iter().copied())
-                        .map(|n| format!("; did you mean `{n}`?"))
-                        .unwrap_or_default();
-                    anyhow::bail!(
-                        "--source `{s}` is not a connector or postback endpoint in {}{hint} (configured: {})",
-                        config.display(),
-                        if known.is_empty() { "none".to_owned() } else { known.join(", ") }
-                    );
-                }
+            if let Some(why) = source
+                .as_deref()
+                .and_then(|s| unknown_source(&cfg, config, s))
+            {
+                anyhow::bail!("{why}");
             }
             let store = con.existing_store(&cfg.daemon.data_dir)?;
             let mut out = std::io::BufWriter::with_capacity(64 * 1024, &mut con.out);
@@ -407,6 +395,15 @@ pub fn run(
             let store = con.existing_store(&cfg.daemon.data_dir)?;
             let kind: RecordKind = kind.into();
             let Some(rows) = history_values(&store, kind, &source, &key)? else {
+                // A source no longer configured keeps its records (they are
+                // looked up all the same), but export cannot list its keys
+                // (QA29-D L2: the advice named a command that failed).
+                if let Some(why) = unknown_source(&cfg, config, &source) {
+                    anyhow::bail!(
+                        "no {} record `{key}` from `{source}` is stored, and {why}",
+                        kind.as_str()
+                    );
+                }
                 anyhow::bail!(
                     "no {} record `{key}` from `{source}` is stored; `reckon records export --kind {} --source {source}` lists the keys",
                     kind.as_str(),
@@ -419,6 +416,36 @@ pub fn run(
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// Why `source` names nothing in the config at `config`: not a connector
+/// nor a postback endpoint, with the nearest id and the configured ones.
+fn unknown_source(
+    cfg: &crate::config::Config,
+    config: &std::path::Path,
+    source: &str,
+) -> Option<String> {
+    let known: Vec<&str> = cfg
+        .connectors
+        .iter()
+        .map(|c| c.id.as_str())
+        .chain(cfg.postbacks.iter().map(|p| p.id.as_str()))
+        .collect();
+    if known.contains(&source) {
+        return None;
+    }
+    let hint = crate::config::source::nearest(source, known.iter().copied())
+        .map(|n| format!("; did you mean `{n}`?"))
+        .unwrap_or_default();
+    Some(format!(
+        "--source `{source}` is not a connector or postback endpoint in {}{hint} (configured: {})",
+        config.display(),
+        if known.is_empty() {
+            "none".to_owned()
+        } else {
+            known.join(", ")
+        }
+    ))
 }
 
 /// `reckon records checkpoints`: shows a connector's checkpoints, or
