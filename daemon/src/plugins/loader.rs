@@ -791,6 +791,14 @@ pub fn check_plugin_dir(dir: &Path) -> Result<(), LoadError> {
     let above_configured = configured.ancestors().skip(1).map(|d| (1, d));
     for (depth, d) in canonical.ancestors().enumerate().chain(above_configured) {
         let meta = std::fs::metadata(d).map_err(|e| refused(d, format!("cannot stat: {e}")))?;
+        // QA29-D L1: `/dev/zero` was told to be `chmod o-w`.
+        if depth == 0 && !meta.is_dir() {
+            return Err(refused(
+                dir,
+                "it is not a directory; plugin_dir names the directory holding the plugin libraries"
+                    .to_string(),
+            ));
+        }
         let mode = meta.permissions().mode();
         if let Some(why) = foreign_owner(meta.uid()) {
             let what = if depth == 0 {
@@ -890,6 +898,15 @@ pub fn protect_stdout() -> std::io::Result<std::io::BufWriter<std::fs::File>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_plugin_dir_that_is_not_a_directory_is_named_so() {
+        let e = check_plugin_dir(Path::new("/dev/zero"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("it is not a directory"), "{e}");
+        assert!(!e.contains("chmod"), "{e}");
+    }
 
     fn good() -> HeaderFields {
         HeaderFields {
