@@ -77,6 +77,13 @@ impl std::str::FromStr for Period {
                 "period `{s}`: there is no month {m}: months are 01 to 12, e.g. {y}-01"
             ));
         }
+        // As `kpi` (QA29-D L3: `0000-01` was an empty report).
+        let first = crate::kpi::period::FIRST_YEAR;
+        if year < first {
+            return Err(format!(
+                "period `{s}`: years before {first} are not accepted (a typo?)"
+            ));
+        }
         Ok(Period { year, month })
     }
 }
@@ -1071,6 +1078,11 @@ mod period_tests {
         let e = "2026-1".parse::<super::Period>().unwrap_err();
         assert!(e.contains("is not YYYY-MM"), "{e}");
         assert_eq!("2026-12".parse::<super::Period>().unwrap().month, 12);
+        for s in ["0000-01", "1969-12"] {
+            let e = s.parse::<super::Period>().unwrap_err();
+            assert!(e.contains("years before 1970 are not accepted"), "{e}");
+        }
+        assert!("1970-01".parse::<super::Period>().is_ok());
     }
 }
 
