@@ -454,13 +454,15 @@ pub fn resume(plan: &mut Plan, last: Option<&RunRecord>, now: DateTime<Utc>) -> 
 
 /// `consecutive_failures` and `last_error` of a connector from its runs
 /// since the last success (newest first), as the daemon counts them while
-/// it runs: every run that did not succeed is a failure, and the newest
-/// one's error is the last error. A run still `running` (a client's sync
-/// in progress during a reload) is not counted.
+/// it runs: every run that failed is a failure, and the newest one's error
+/// is the last error. A run still `running` (a client's sync in progress
+/// during a reload) is not counted, nor one `interrupted` by a stop on
+/// purpose (QA29-E M3: after each restart the gauge read 1, and an alert
+/// on it fired).
 pub fn failures_from_history(since_success: &[RunRecord]) -> (u32, Option<String>) {
     let failed: Vec<&RunRecord> = since_success
         .iter()
-        .filter(|r| r.outcome != RunOutcome::Running)
+        .filter(|r| r.outcome == RunOutcome::Failed)
         .collect();
     let count = u32::try_from(failed.len()).unwrap_or(u32::MAX);
     (count, failed.first().and_then(|r| r.error.clone()))
@@ -1026,8 +1028,13 @@ fn finish_run(
                     }
                 }
                 // No retry: the next fire is a scheduled run again; the
-                // backfill's days are left to the operator.
-                if let Some((from, to)) = p.resume_range.filter(|_| retry_at.is_none()) {
+                // backfill's days are left to the operator. Unless the
+                // daemon is stopping: its next start runs them again
+                // (QA29-E M3: the WARN said otherwise at every stop).
+                if let Some((from, to)) = p
+                    .resume_range
+                    .filter(|_| retry_at.is_none() && !daemon.shutdown.is_requested())
+                {
                     p.resume_range = None;
                     tracing::warn!(connector = %id, from = %from, to = %to, "the cut-off backfill failed again and is not retried: run `reckon sync {id} --from {from} --to {to}`");
                 }
@@ -1045,10 +1052,13 @@ fn finish_run(
                 ),
                 None => tracing::warn!(connector = %id, error = %e, "run failed"),
             }
+            let stopping = daemon.shutdown.is_requested();
             daemon.with_status(id, |s| {
                 s.running = false;
                 s.queued = false;
-                s.consecutive_failures += 1;
+                if !stopping {
+                    s.consecutive_failures += 1;
+                }
                 s.last_error = Some(e);
                 s.next_retry = retry_at;
                 s.last_run = last;
@@ -1304,6 +1314,30 @@ mod tests {
 
     // QA6 F12: an address not on this host was asked "is another reckon
     // running?", the hint of a port in use.
+    #[test]
+    fn a_run_interrupted_by_a_stop_is_not_a_failure() {
+        let t = |h: u32| {
+            format!("2026-11-30T{h:02}:00:00Z")
+                .parse::<DateTime<Utc>>()
+                .unwrap()
+        };
+        let rec = |h, outcome, error: &str| {
+            crate::test_support::run_record("net", t(h), outcome, Some(error), Some(true))
+        };
+        // Newest first: stopped, failed, stopped, failed.
+        let since = [
+            rec(4, RunOutcome::Interrupted, "interrupted by the shutdown"),
+            rec(3, RunOutcome::Failed, "HTTP 500"),
+            rec(2, RunOutcome::Interrupted, "interrupted by the shutdown"),
+            rec(1, RunOutcome::Failed, "HTTP 502"),
+        ];
+        assert_eq!(
+            failures_from_history(&since),
+            (2, Some("HTTP 500".to_string()))
+        );
+        assert_eq!(failures_from_history(&since[..1]), (0, None));
+    }
+
     #[test]
     fn a_listen_error_hints_at_its_own_cause() {
         let config = std::path::Path::new("reckon.toml");
