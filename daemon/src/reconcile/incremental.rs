@@ -87,8 +87,14 @@ const FORMAT: u32 = codec::FORMAT as u32;
 pub const D_BUCKETS: u32 = 1 << 19;
 /// Buckets holding index entries.
 pub const X_BUCKETS: u32 = 1 << 17;
-/// Bytes of bucket values per atomic batch during a full run.
-const BATCH_BYTES: usize = 8 << 20;
+/// Bytes of bucket values per batch during a full run. Small: sled keeps
+/// every version of a leaf that a batch's inserts made until the batch
+/// ends (its epoch guard is held throughout), so memory grew with the
+/// batch (QA29-E M1: a first full run over 145k orders and no claims
+/// peaked at 595 MB with 8 MiB batches, 182 MB with 256 KiB; bench (b)
+/// 809–816 → 667–676 MiB, 13.8–14.7 → 12.8–13.8 s). A full run's crash
+/// safety does not rest on its batches: the state key comes last.
+const BATCH_BYTES: usize = 256 << 10;
 
 /// Per-program bookkeeping.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
