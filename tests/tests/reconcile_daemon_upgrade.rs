@@ -230,7 +230,7 @@ fn the_daemon_reconciles_an_upgraded_program_before_drafts_and_kpis_and_status_s
     let events = events(&daemon);
     let said = first(
         &events,
-        "program not reconciled with the present config, judging rules or store layout (first run, or after an upgrade): reconciling it",
+        "program not reconciled with the present config, FX rates, judging rules or store layout (its first run, a changed [[programs]] or [fx], or an upgrade): reconciling it",
         &[("program", "shop-us".into())],
     );
     let reconciled = first(

@@ -323,36 +323,48 @@ fn warn_if_paid_connector_removed(
     programs: &[super::config::ProgramConfig],
     con: &mut Console,
 ) -> anyhow::Result<()> {
-    use crate::payout::lifecycle::{check_settled, PayoutError};
-    let Some(program) = programs.iter().find(|c| c.id == p.program) else {
-        return Ok(());
-    };
-    let Some(commission) = &program.commission else {
-        return Ok(());
-    };
-    if p.removed_by_source.is_empty() {
-        return Ok(());
-    }
-    let book = crate::payout::book::StoreBook::open(store)?;
-    if let Err(PayoutError::PaidConnectorRemoved {
-        connector,
-        statement,
-        ..
-    }) = check_settled(&book, &program.id, &program.claims, commission)
-    {
-        writeln!(
-            con.err,
-            "warning: claims of `{connector}` were paid on finalised statements of `{}` (the first: {statement}), but `{connector}` is no longer in its `claims`: `reckon statements` refuses the program until `{connector}` is back in `claims`, which restores its decisions (README, Payout statements, \"Program ids and connectors after finalising\")",
-            program.id
-        )?;
+    if let Some(warning) = paid_connector_removed(store, p, programs)? {
+        writeln!(con.err, "warning: {warning}")?;
     }
     Ok(())
+}
+
+/// What [`warn_if_paid_connector_removed`] says, for the daemon's log too
+/// (QA29-A M1: a reload that took a paid network out of `claims` had the
+/// daemon drop its decisions without a word).
+pub(crate) fn paid_connector_removed(
+    store: &crate::store::Store,
+    p: &super::ProgramSummary,
+    programs: &[super::config::ProgramConfig],
+) -> Result<Option<String>, crate::payout::lifecycle::PayoutError> {
+    use crate::payout::lifecycle::{check_settled, PayoutError};
+    let Some(program) = programs.iter().find(|c| c.id == p.program) else {
+        return Ok(None);
+    };
+    let Some(commission) = &program.commission else {
+        return Ok(None);
+    };
+    if p.removed_by_source.is_empty() {
+        return Ok(None);
+    }
+    let book = crate::payout::book::StoreBook::open(store)?;
+    Ok(match check_settled(&book, &program.id, &program.claims, commission) {
+        Err(PayoutError::PaidConnectorRemoved {
+            connector,
+            statement,
+            ..
+        }) => Some(format!(
+            "claims of `{connector}` were paid on finalised statements of `{}` (the first: {statement}), but `{connector}` is no longer in its `claims`: `reckon statements` refuses the program until `{connector}` is back in `claims`, which restores its decisions (README, Payout statements, \"Program ids and connectors after finalising\")",
+            program.id
+        )),
+        _ => None,
+    })
 }
 
 /// ", N decisions removed (why)" for a run that deleted stored decisions,
 /// by cause: a connector no longer among the program's `claims` (finance
 /// QA F8), else claims the run did not see (not stored yet at `--now`).
-fn removed_text(
+pub(crate) fn removed_text(
     p: &super::ProgramSummary,
     programs: &[super::config::ProgramConfig],
     as_of: bool,

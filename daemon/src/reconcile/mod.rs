@@ -79,7 +79,7 @@ impl crate::schedule::hooks::PostSync for ReconcileAfterSync {
             if stale && !fed(p) {
                 tracing::info!(
                     program = %p.id,
-                    "program not reconciled with the present config, judging rules or store layout (first run, or after an upgrade): reconciling it"
+                    "program not reconciled with the present config, FX rates, judging rules or store layout (its first run, a changed [[programs]] or [fx], or an upgrade): reconciling it"
                 );
             }
             if stale || fed(p) {
@@ -101,9 +101,25 @@ impl crate::schedule::hooks::PostSync for ReconcileAfterSync {
                 return Err(e.to_string());
             }
         };
-        run(event.store, &programs, &fx, Utc::now())
-            .map(|_| ())
-            .map_err(|e| e.to_string())
+        let summary = run(event.store, &programs, &fx, Utc::now()).map_err(|e| e.to_string())?;
+        // What `reckon reconcile` prints of removed decisions, in the log
+        // (QA29-A M1: a reload that took a network out of `claims` had the
+        // daemon drop its decisions silently).
+        for p in &summary.programs {
+            if p.decisions_removed == 0 {
+                continue;
+            }
+            let removed = cli::removed_text(p, &programs, false);
+            tracing::warn!(program = %p.program, "{}", removed.trim_start_matches(", "));
+            match cli::paid_connector_removed(event.store, p, &programs) {
+                Ok(Some(w)) => tracing::warn!(program = %p.program, "{w}"),
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::warn!(program = %p.program, error = %e, "cannot check what finalised statements paid")
+                }
+            }
+        }
+        Ok(())
     }
 }
 
