@@ -603,7 +603,7 @@ fn a_reload_that_empties_the_config_is_rejected_and_one_that_removes_some_warns(
     let w = warnings("SIGHUP: the new config removes");
     assert_eq!(w.len(), 1, "{w:?}");
     assert!(
-        w[0].contains("SIGHUP: the new config removes connector(s) `examplenet`: their syncs, reconciliation and drafts stop (what is stored stays); if that was not meant, restore the file and reload again")
+        w[0].contains("SIGHUP: the new config removes connector(s) `examplenet`: their syncs, postbacks (answered 404, which networks do not re-send), reconciliation and drafts stop (what is stored stays); if that was not meant, restore the file and reload again")
             && w[0].contains("connectors_removed=examplenet programs_removed="),
         "{w:?}"
     );
@@ -613,6 +613,11 @@ fn a_reload_that_empties_the_config_is_rejected_and_one_that_removes_some_warns(
     d.reload_line(3);
     let w = warnings("SIGHUP: the new config removes program(s) `acme`");
     assert_eq!(w.len(), 1, "{}", d.log_text());
+    // The endpoint left out with it is named too (QA29-A L3).
+    assert!(
+        w[0].contains("program(s) `acme` and postback endpoint(s) `pb`: "),
+        "{w:?}"
+    );
 
     // Emptied, then cut short after `[daemon]`: rejected, the running
     // config (2 connectors) keeps running.

@@ -79,6 +79,15 @@ fn record(program: &str, at: DateTime<Utc>, error: Option<&str>) -> bool {
     })
 }
 
+/// Forgets the draft runs of programs a reload removed.
+pub fn forget_programs(removed: &[&String]) {
+    with_drafts(|d| {
+        for id in removed {
+            d.remove(id.as_str());
+        }
+    });
+}
+
 /// Each program's scheduled drafts in this process, in id order.
 pub fn draft_runs() -> Vec<DraftRuns> {
     with_drafts(|d| d.values().cloned().collect())
@@ -310,6 +319,23 @@ mod tests {
     use super::*;
     use crate::payout::files::FileError;
     use crate::payout::model::Status;
+
+    /// QA29-A M3: a program a reload removed kept its failure gauge.
+    #[test]
+    fn a_removed_programs_draft_runs_are_forgotten() {
+        let now = Utc::now();
+        record("qa29-gone", now, Some("refused"));
+        record("qa29-kept", now, Some("refused"));
+        let gauge = |id: &str| {
+            format!("reckon_statement_drafts_consecutive_failures{{program=\"{id}\"}} 1")
+        };
+        assert!(render_metrics().contains(&gauge("qa29-gone")));
+        forget_programs(&[&"qa29-gone".to_string()]);
+        let metrics = render_metrics();
+        assert!(!metrics.contains("qa29-gone"), "{metrics}");
+        assert!(metrics.contains(&gauge("qa29-kept")), "{metrics}");
+        assert!(draft_runs().iter().all(|r| r.program != "qa29-gone"));
+    }
 
     /// One of each [`PayoutError`] variant, of program `shop`.
     fn every_payout_error() -> Vec<PayoutError> {

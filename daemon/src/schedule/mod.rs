@@ -16,7 +16,7 @@ use crate::store::{RunOutcome, RunRecord, Store};
 use crate::sync::{NoProgress, SyncContext, SyncError};
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use serde::Serialize;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, RwLock};
 
@@ -1211,7 +1211,20 @@ fn reload(daemon: &Daemon, plans: &mut BTreeMap<String, Plan>) -> Vec<&'static s
                 .keys()
                 .filter(|id| !new_programs.contains_key(*id))
                 .collect();
-            if !connectors_removed.is_empty() || !programs_removed.is_empty() {
+            // A removed program's draft failures no longer show in
+            // `/status` nor `/metrics` (QA29-A M3: its failure gauge stayed
+            // up, and an alert on it could not clear).
+            crate::payout::hook::forget_programs(&programs_removed);
+            let postback_ids = |rt: &Runtime| -> BTreeSet<String> {
+                rt.config.postbacks.iter().map(|p| p.id.clone()).collect()
+            };
+            let (old_postbacks, new_postbacks) = (postback_ids(&old), postback_ids(&runtime));
+            let postbacks_removed: Vec<&String> =
+                old_postbacks.difference(&new_postbacks).collect();
+            if !connectors_removed.is_empty()
+                || !programs_removed.is_empty()
+                || !postbacks_removed.is_empty()
+            {
                 let names = |kind: &str, v: &[&String]| {
                     (!v.is_empty()).then(|| {
                         format!(
@@ -1226,6 +1239,7 @@ fn reload(daemon: &Daemon, plans: &mut BTreeMap<String, Plan>) -> Vec<&'static s
                 let what = [
                     names("connector(s)", &connectors_removed),
                     names("program(s)", &programs_removed),
+                    names("postback endpoint(s)", &postbacks_removed),
                 ]
                 .into_iter()
                 .flatten()
@@ -1234,7 +1248,7 @@ fn reload(daemon: &Daemon, plans: &mut BTreeMap<String, Plan>) -> Vec<&'static s
                 tracing::warn!(
                     connectors_removed = %connectors_removed.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(","),
                     programs_removed = %programs_removed.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(","),
-                    "SIGHUP: the new config removes {what}: their syncs, reconciliation and drafts stop (what is stored stays); if that was not meant, restore the file and reload again"
+                    "SIGHUP: the new config removes {what}: their syncs, postbacks (answered 404, which networks do not re-send), reconciliation and drafts stop (what is stored stays); if that was not meant, restore the file and reload again"
                 );
             }
             let programs_changed: Vec<&String> = new_programs
