@@ -699,6 +699,11 @@ fn a_later_sync_rewrites_the_days_summaries() {
     assert_eq!(again.len(), 6);
     let after = std::fs::read_to_string(&daily).expect("daily");
     assert!(after.contains("social,meta_ads"), "{after}");
+    // `/status` and `/metrics` show the rewrite's time (QA29-E L2).
+    assert_eq!(
+        reckon::kpi::hook::last_written(&store),
+        Some(at("2026-11-08T08:00:01Z"))
+    );
     // After midnight the files of 11-07 are final (until the next fire
     // writes 11-08's): a change writes nothing.
     let next_day =

@@ -23,20 +23,30 @@ use crate::config::Config;
 use crate::schedule::hooks::{PostSync, SyncEvent};
 use crate::store::Store;
 
-/// Key of the last write time in the `kpi` domain tree; `/status` reads it
-/// too.
+/// Key of the last scheduled write's time in the `kpi` domain tree: what
+/// the schedule counts its next fire from.
 pub const LAST_RUN_KEY: &str = "summaries/last_run";
 
-/// When the scheduled summaries were last written, as stored (none before
-/// the first, or when the store cannot tell: `/status` and `/metrics` show
-/// nothing then).
+/// Key of the last write's time, a rewrite after a sync included (not
+/// moving the schedule): what `/status` and `/metrics` show.
+pub const LAST_WRITE_KEY: &str = "summaries/last_write";
+
+/// When the summaries were last written, rewrites included (QA29-E L2:
+/// `/status` kept the scheduled write's time while the files were
+/// rewritten after later syncs), as stored (none before the first, or
+/// when the store cannot tell: `/status` and `/metrics` show nothing then).
 pub fn last_written(store: &Store) -> Option<DateTime<Utc>> {
-    store
+    let tree = store
         .domain("kpi")
-        .and_then(|t| t.get(LAST_RUN_KEY))
         .map_err(|e| tracing::debug!(error = %e, "kpi tree not read"))
-        .ok()
-        .flatten()
+        .ok()?;
+    let read = |key: &str| -> Option<DateTime<Utc>> {
+        tree.get(key)
+            .map_err(|e| tracing::debug!(error = %e, "kpi tree not read"))
+            .ok()
+            .flatten()
+    };
+    read(LAST_WRITE_KEY).max(read(LAST_RUN_KEY))
 }
 
 /// `reckon_kpi_summaries_last_written_timestamp_seconds` (Unix time), no
@@ -142,20 +152,24 @@ pub fn run_after_sync(
     )?;
     // One line a write (soak QA18 F7: a rewrite was logged twice).
     let dir = config.daemon.output_dir.join("kpi");
+    let stamp = serde_json::to_value(now).map_err(|e| KpiError::Render {
+        what: "summary timestamp".into(),
+        message: e.to_string(),
+    })?;
     if rewrite {
         tracing::info!(
             files = files.len(),
             dir = %dir.display(),
             "KPI summaries written again: records were stored after they were written"
         );
+        tree.apply(vec![(LAST_WRITE_KEY.to_owned(), Some(stamp))])?;
         return Ok(Some(files));
     }
     tracing::info!(files = files.len(), dir = %dir.display(), "KPI summaries written");
-    let stamp = serde_json::to_value(now).map_err(|e| KpiError::Render {
-        what: "summary timestamp".into(),
-        message: e.to_string(),
-    })?;
-    tree.apply(vec![(LAST_RUN_KEY.to_owned(), Some(stamp))])?;
+    tree.apply(vec![
+        (LAST_RUN_KEY.to_owned(), Some(stamp.clone())),
+        (LAST_WRITE_KEY.to_owned(), Some(stamp)),
+    ])?;
     Ok(Some(files))
 }
 
