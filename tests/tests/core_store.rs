@@ -228,6 +228,30 @@ fn records_export_shows_what_is_stored() {
         e.contains("error: --from 2026-01-03 is after --to 2026-01-02"),
         "{e}"
     );
+    // QA29-A L1: a connector taken out of the config keeps its records,
+    // and they can still be exported (with a note).
+    std::fs::write(&cfg, "[daemon]\ndata_dir = \"data\"\n").unwrap();
+    let out = Command::new(reckon_tests::reckon_bin())
+        .args([
+            "records",
+            "export",
+            "--kind",
+            "conversions",
+            "--source",
+            "net",
+        ])
+        .args(["--format", "jsonl", "--config"])
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.contains("note: `net` is not a connector or postback endpoint in ")
+            && err.contains(" any more; exporting the records stored from it"),
+        "{err}"
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 2);
 }
 
 #[test]

@@ -341,13 +341,23 @@ pub fn run(
                     anyhow::bail!("--from {f} is after --to {t}");
                 }
             }
-            if let Some(why) = source
-                .as_deref()
-                .and_then(|s| unknown_source(&cfg, config, s))
-            {
-                anyhow::bail!("{why}");
-            }
             let store = con.existing_store(&cfg.daemon.data_dir)?;
+            if let Some((s, why)) = source
+                .as_deref()
+                .and_then(|s| unknown_source(&cfg, config, s).map(|why| (s, why)))
+            {
+                // A connector taken out of the config keeps its records:
+                // they are exported (QA29-A L1: refused, with no way to
+                // get them).
+                if store.count_records(kind.into(), Some(s)) == 0 {
+                    anyhow::bail!("{why}");
+                }
+                writeln!(
+                    con.err,
+                    "note: `{s}` is not a connector or postback endpoint in {} any more; exporting the records stored from it",
+                    config.display()
+                )?;
+            }
             let mut out = std::io::BufWriter::with_capacity(64 * 1024, &mut con.out);
             let n = export(
                 &store,
