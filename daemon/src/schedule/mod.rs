@@ -1016,7 +1016,13 @@ fn finish_run(
                 s.last_run = last;
             });
         }
-        Err(e) => {
+        Err(mut e) => {
+            // A refused credential: the daemon holds the secrets it read at
+            // its start or last reload (QA29-A L2: a secret file fixed on
+            // disk went on failing with no word of the reload it needs).
+            if e.contains("; check setting") {
+                e.push_str(" (the daemon read its secrets at its start or last reload: after changing one, reload with SIGHUP)");
+            }
             let mut retry_at = None;
             if let Some(p) = plan {
                 p.attempts += 1;
@@ -1766,6 +1772,21 @@ mod tests {
         let ok = run_record(now, RunOutcome::Success, None, None);
         finish_run(&daemon, &mut plans, "net", Ok(ok), false, now);
         assert_eq!(plans["net"].resume_range, None);
+        // A refused credential says the daemon's secrets need a reload
+        // (QA29-A L2).
+        finish_run(
+            &daemon,
+            &mut plans,
+            "net",
+            Err("credentials refused (HTTP 401); check setting `api_key`".into()),
+            false,
+            now,
+        );
+        let error = daemon.status_snapshot()[0].last_error.clone().unwrap();
+        assert!(
+            error.ends_with("check setting `api_key` (the daemon read its secrets at its start or last reload: after changing one, reload with SIGHUP)"),
+            "{error}"
+        );
 
         // A cut-off scheduled run: the scheduled run covers its days.
         let sched_from = NaiveDate::from_ymd_opt(2026, 6, 1).unwrap();
