@@ -900,6 +900,31 @@ kind = "percent"
     let unknown =
         toml::from_str::<CommissionConfig>("payout_currency = \"EUR\"\nperiod = \"daily\"\n");
     assert!(unknown.is_err());
+    // QA29-D L6: partner entries that can match no partner.
+    let refused = |extra: &str, want: &str| {
+        let c: CommissionConfig = toml::from_str(&format!(
+            "payout_currency = \"EUR\"\n{extra}\n[[rules]]\nid = \"x\"\neffective_from = \"2026-01-01\"\nkind = \"percent\"\npercent = \"5\"\n"
+        ))
+        .unwrap();
+        let e = c.validate("shop").unwrap_err().to_string();
+        assert!(e.contains(want), "{want}: {e}");
+    };
+    refused(
+        "[partner_groups]\ng = [\"awin:\"]",
+        "partner_groups.g: partner entry \"awin:\" names no partner",
+    );
+    refused(
+        "[partner_groups]\ng = [\":1202\"]",
+        "partner_groups.g: partner entry \":1202\" names no partner",
+    );
+    refused(
+        "[[bonuses]]\nid = \"b\"\neffective_from = \"2026-01-01\"\nthreshold_volume = \"1\"\namount = \"1\"\npartners = [\" \"]",
+        "bonuses[0] (id `b`): partners entry \" \" names no partner",
+    );
+    refused(
+        "[[overrides]]\nid = \"o\"\npartner = \"\"\nrule = \"x\"\npercent = \"6\"",
+        "overrides[0] (id `o`): partner entry \"\" names no partner",
+    );
     let c = config(CPS_MIN);
     let tmp = tempfile::tempdir().unwrap();
     let book = MemoryBook::new();

@@ -329,6 +329,26 @@ impl CommissionConfig {
                 .map(|g| format!("group `{g}` is not defined in partner_groups"))
                 .collect()
         };
+        // QA29-D L6: an entry that can match no partner (empty, or a
+        // `network:` with no id) was accepted, and the rule it limits
+        // silently applied to nobody.
+        let partner_problems = |what: &str, entries: &[String]| -> Vec<String> {
+            entries
+                .iter()
+                .filter(|e| {
+                    let e = e.trim();
+                    e.is_empty() || e.starts_with(':') || e.ends_with(':')
+                })
+                .map(|e| {
+                    format!("{what} entry {e:?} names no partner: write `network:partner id` or a partner id")
+                })
+                .collect()
+        };
+        for (name, entries) in &self.partner_groups {
+            for m in partner_problems("partner", entries) {
+                err(&format!("partner_groups.{name}"), m);
+            }
+        }
         let date_problem = |from: Option<NaiveDate>, to: Option<NaiveDate>| match (from, to) {
             (Some(f), Some(t)) if t < f => {
                 Some(format!("effective_to {t} is before effective_from {f}"))
@@ -352,6 +372,7 @@ impl CommissionConfig {
                 ));
             }
             msgs.extend(group_problems(&r.groups));
+            msgs.extend(partner_problems("partners", &r.partners));
             msgs.extend(date_problem(Some(r.effective_from), r.effective_to));
             match r.kind {
                 RuleKind::Flat => match r.amount {
@@ -393,6 +414,7 @@ impl CommissionConfig {
                 ));
             }
             msgs.extend(group_problems(&b.groups));
+            msgs.extend(partner_problems("partners", &b.partners));
             msgs.extend(date_problem(Some(b.effective_from), b.effective_to));
             // A volume in the program's currency (QA24 L2: "-5" passed).
             if b.threshold_volume < Decimal::ZERO {
@@ -433,6 +455,10 @@ impl CommissionConfig {
                 ));
             }
             msgs.extend(date_problem(o.effective_from, o.effective_to));
+            msgs.extend(partner_problems(
+                "partner",
+                std::slice::from_ref(&o.partner),
+            ));
             match self.rules.iter().find(|r| r.id == o.rule) {
                 None => msgs.push(format!("rule `{}` is not defined in rules", o.rule)),
                 Some(rule) => {

@@ -454,15 +454,23 @@ pub fn resume(plan: &mut Plan, last: Option<&RunRecord>, now: DateTime<Utc>) -> 
 
 /// `consecutive_failures` and `last_error` of a connector from its runs
 /// since the last success (newest first), as the daemon counts them while
-/// it runs: every run that failed is a failure, and the newest one's error
-/// is the last error. A run still `running` (a client's sync in progress
-/// during a reload) is not counted, nor one `interrupted` by a stop on
-/// purpose (QA29-E M3: after each restart the gauge read 1, and an alert
-/// on it fired).
+/// it runs: every run that failed, or whose process died during it
+/// ([`crate::store::DIED_UNFINISHED`]), is a failure, and the newest one's
+/// error is the last error. A run still `running` (a client's sync in
+/// progress during a reload) is not counted, nor one `interrupted` by a
+/// stop on purpose (QA29-E M3: after each restart the gauge read 1, and an
+/// alert on it fired).
 pub fn failures_from_history(since_success: &[RunRecord]) -> (u32, Option<String>) {
     let failed: Vec<&RunRecord> = since_success
         .iter()
-        .filter(|r| r.outcome == RunOutcome::Failed)
+        .filter(|r| match r.outcome {
+            RunOutcome::Failed => true,
+            RunOutcome::Interrupted => r
+                .error
+                .as_deref()
+                .is_some_and(|e| e.starts_with(crate::store::DIED_UNFINISHED)),
+            RunOutcome::Success | RunOutcome::Running => false,
+        })
         .collect();
     let count = u32::try_from(failed.len()).unwrap_or(u32::MAX);
     (count, failed.first().and_then(|r| r.error.clone()))
@@ -1356,6 +1364,10 @@ mod tests {
             (2, Some("HTTP 500".to_string()))
         );
         assert_eq!(failures_from_history(&since[..1]), (0, None));
+        // A process that died during its run (killed, crashed) is one.
+        let died = format!("{} (killed or crashed)", crate::store::DIED_UNFINISHED);
+        let crashed = [rec(5, RunOutcome::Interrupted, &died)];
+        assert_eq!(failures_from_history(&crashed), (1, Some(died)));
     }
 
     #[test]

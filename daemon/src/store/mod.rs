@@ -238,6 +238,11 @@ pub enum RunOutcome {
     Running,
 }
 
+/// How the error of a run whose process died during it (killed, crashed)
+/// begins: an `interrupted` run that, unlike a stop on purpose, counts as
+/// a failure (`schedule::failures_from_history`).
+pub const DIED_UNFINISHED: &str = "the reckon process running it ended without finishing it";
+
 impl RunOutcome {
     /// Lower-case name.
     pub fn as_str(self) -> &'static str {
@@ -1329,9 +1334,9 @@ impl Store {
                 continue;
             }
             run.outcome = RunOutcome::Interrupted;
-            run.error = Some(
-                "the reckon process running it ended without finishing it (killed or crashed); the pages it committed are kept (its page and record counts were not saved); a scheduled run resumes from the checkpoints, a backfill (`reckon sync --from/--to`) must be run again".into(),
-            );
+            run.error = Some(format!(
+                "{DIED_UNFINISHED} (killed or crashed); the pages it committed are kept (its page and record counts were not saved); a scheduled run resumes from the checkpoints, a backfill (`reckon sync --from/--to`) must be run again"
+            ));
             self.inner
                 .runs
                 .insert(k, codec::encode_json(&run))
