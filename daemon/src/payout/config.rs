@@ -337,7 +337,10 @@ impl CommissionConfig {
                 .iter()
                 .filter(|e| {
                     let e = e.trim();
-                    e.is_empty() || e.starts_with(':') || e.ends_with(':')
+                    e.is_empty()
+                        || e
+                            .split_once(':')
+                            .is_some_and(|(network, id)| network.is_empty() || id.is_empty())
                 })
                 .map(|e| {
                     format!("{what} entry {e:?} names no partner: write `network:partner id` or a partner id")
