@@ -680,7 +680,7 @@ fn a_backfill_whose_client_goes_away_stops_and_frees_its_connector() {
     });
     let log = ended.unwrap_or_else(|| panic!("the sync went on:\n{}", daemon.log_text()));
     assert!(
-        log.contains("stopped after committing its current page (the daemon is shutting down, or the command that ran the sync was interrupted); what it committed is kept: a scheduled run resumes from the checkpoints, a backfill (`reckon sync --from/--to`) must be run again"),
+        log.contains("stopped after committing its current page (the daemon is shutting down, or the command that ran the sync was interrupted); what it committed is kept: a scheduled run resumes from the checkpoints, a backfill (`reckon sync --from/--to`) stopped by the daemon's shutdown is run again at its next start, one whose command was interrupted, or run without the daemon, must be run again"),
         "{log}"
     );
     // Stopped on purpose: no WARN (QA19).

@@ -1335,7 +1335,7 @@ impl Store {
             }
             run.outcome = RunOutcome::Interrupted;
             run.error = Some(format!(
-                "{DIED_UNFINISHED} (killed or crashed); the pages it committed are kept (its page and record counts were not saved); a scheduled run resumes from the checkpoints, a backfill (`reckon sync --from/--to`) must be run again"
+                "{DIED_UNFINISHED} (killed or crashed); the pages it committed are kept (its page and record counts were not saved); a scheduled run resumes from the checkpoints, a backfill (`reckon sync --from/--to`) the daemon ran is run again at its next start, one run without it must be run again"
             ));
             self.inner
                 .runs

@@ -533,7 +533,7 @@ fn a_run_left_running_by_a_dead_process_reads_as_interrupted() {
     assert!(why.contains("killed or crashed"), "{why}");
     // A backfill is not resumed by the schedule (soak QA, 2026-11-29).
     assert!(
-        why.contains("a backfill (`reckon sync --from/--to`) must be run again"),
+        why.contains("a backfill (`reckon sync --from/--to`) the daemon ran is run again at its next start, one run without it must be run again"),
         "{why}"
     );
 }
