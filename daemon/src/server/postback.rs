@@ -2306,7 +2306,8 @@ mod tests {
                 .collect::<Vec<_>>()
         };
         assert!(problems(|_| {}).is_empty());
-        let cases: [(fn(&mut PostbackConfig), &str); 6] = [
+        type Edit = fn(&mut PostbackConfig);
+        let cases: [(Edit, &str); 6] = [
             (
                 |c| c.signature_header = "x sig".into(),
                 "signature_header: \"x sig\" is not an HTTP header name",
