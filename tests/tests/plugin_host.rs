@@ -207,42 +207,7 @@ async fn example_reads_every_fake_conversion_in_both_transports() {
     assert!(seen.iter().all(|a| *a == format!("Bearer {KEY}")));
 }
 
-/// Collects the JSON lines a `tracing` subscriber writes.
-#[derive(Clone, Default)]
-struct Captured(Arc<std::sync::Mutex<Vec<u8>>>);
-
-impl std::io::Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Captured {
-    /// This thread's lines at `level` and above, as JSON, while the guard
-    /// lives.
-    fn at(level: tracing::Level) -> (Captured, tracing::subscriber::DefaultGuard) {
-        let captured = Captured::default();
-        let writer = captured.clone();
-        let subscriber = tracing_subscriber::fmt()
-            .json()
-            .with_max_level(level)
-            .with_writer(move || writer.clone())
-            .finish();
-        (captured, tracing::subscriber::set_default(subscriber))
-    }
-
-    fn lines(&self) -> Vec<serde_json::Value> {
-        String::from_utf8(self.0.lock().unwrap().clone())
-            .unwrap()
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect()
-    }
-}
+use reckon_tests::CapturedLogs as Captured;
 
 /// QA7 F14 and F9, daemon side: the platform echoes the request's
 /// Authorization header into a field the plugin maps (`order_ref` →

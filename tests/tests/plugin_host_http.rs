@@ -368,33 +368,7 @@ async fn a_failing_token_endpoint_is_a_retryable_failure_with_its_real_status_no
 // No secret in any log line
 // ---------------------------------------------------------------------------
 
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Captured {
-    /// Captures this thread's INFO-and-up events as JSON lines while the
-    /// guard lives.
-    fn json_info() -> (Captured, tracing::subscriber::DefaultGuard) {
-        let captured = Captured::default();
-        let writer = captured.clone();
-        let subscriber = tracing_subscriber::fmt()
-            .json()
-            .with_max_level(tracing::Level::INFO)
-            .with_writer(move || writer.clone())
-            .finish();
-        (captured, tracing::subscriber::set_default(subscriber))
-    }
-}
-
-impl std::io::Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
+use reckon_tests::CapturedLogs as Captured;
 
 #[test]
 fn no_secret_appears_in_any_log_line_of_a_run() {
@@ -477,7 +451,7 @@ fn no_secret_appears_in_any_log_line_of_a_run() {
         }
     }
     drop(server);
-    let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let logs = captured.text();
     assert!(logs.contains("session finished"), "{logs}");
     assert!(
         logs.contains("connector=\"net_secret\"") || logs.contains("connector=net_secret"),
@@ -495,7 +469,7 @@ fn no_secret_appears_in_any_log_line_of_a_run() {
 /// Now each retry logs one line: attempt, wait and cause.
 #[test]
 fn each_retry_after_a_server_error_or_a_dead_port_is_logged() {
-    let (captured, _guard) = Captured::json_info();
+    let (captured, _guard) = Captured::at(tracing::Level::INFO);
 
     // Two 500s, then the answer.
     let failures = Arc::new(AtomicU32::new(2));
@@ -551,7 +525,7 @@ fn each_retry_after_a_server_error_or_a_dead_port_is_logged() {
         "{answer:?}"
     );
 
-    let text = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let text = captured.text();
     let retries: Vec<Value> = text
         .lines()
         .map(|l| serde_json::from_str::<Value>(l).unwrap())
@@ -585,7 +559,7 @@ fn each_retry_after_a_server_error_or_a_dead_port_is_logged() {
 /// a bare "rate limited (HTTP 429)" and no word of the Retry-After or the cap.
 #[test]
 fn a_429_asking_to_wait_longer_than_a_request_waits_is_logged_and_handed_over() {
-    let (captured, _guard) = Captured::json_info();
+    let (captured, _guard) = Captured::at(tracing::Level::INFO);
     let app = Router::new().route(
         "/data",
         get(|| async {
@@ -612,7 +586,7 @@ fn a_429_asking_to_wait_longer_than_a_request_waits_is_logged_and_handed_over() 
     );
     let answer = rt.block_on(exec.execute(&get_req(&base, "/data"))).unwrap();
     assert_eq!(status(&answer), 429);
-    let text = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let text = captured.text();
     let line: Value = text
         .lines()
         .map(|l| serde_json::from_str::<Value>(l).unwrap())
@@ -631,7 +605,7 @@ fn a_429_asking_to_wait_longer_than_a_request_waits_is_logged_and_handed_over() 
 /// count only moved on a non-zero wait): 1.2 million requests in 10 min.
 #[test]
 fn a_429_with_retry_after_0_counts_against_the_retries() {
-    let (captured, _guard) = Captured::json_info();
+    let (captured, _guard) = Captured::at(tracing::Level::INFO);
     let hits = Arc::new(AtomicU32::new(0));
     let app = Router::new()
         .route(
@@ -667,7 +641,7 @@ fn a_429_with_retry_after_0_counts_against_the_retries() {
     assert_eq!(hits.load(Ordering::SeqCst), max + 1);
     // The 429 handed over is logged with the retries and waits before it
     // (QA20 R20-9: the plugin's error said nothing of them).
-    let text = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let text = captured.text();
     let line: Value = text
         .lines()
         .map(|l| serde_json::from_str::<Value>(l).unwrap())

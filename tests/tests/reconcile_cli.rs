@@ -867,30 +867,12 @@ fn tree(dir: &Path) -> BTreeMap<String, Vec<u8>> {
 /// what to put back and write nothing (no file, no decision dropped).
 /// `reconcile` with the network removed names that cause for the decisions
 /// it removes (it said "their claims were not stored yet").
-/// A writer the test's log lines go to.
-#[derive(Clone, Default)]
-struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
-
-impl std::io::Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-/// QA29-A M1: a SIGHUP that took a paid network out of `claims` had the
-/// daemon's next reconcile (the post-sync hook) drop its decisions without
-/// a word; `reckon reconcile` said so. The hook logs both WARNs now.
-#[test]
-fn the_daemons_reconcile_warns_when_it_drops_a_paid_networks_decisions() {
-    use reckon::schedule::hooks::{PostSync as _, SyncEvent};
-    let dir = tempfile::tempdir().unwrap();
-    let cfg = write_config_paying_10_percent(dir.path());
+/// A program paying 10 % whose August 2026 is finalised: its config file
+/// and text.
+fn august_finalised(dir: &Path) -> (std::path::PathBuf, String) {
+    let cfg = write_config_paying_10_percent(dir);
     let spec = past(SynthSpec::benchmark(200, 7));
-    seed_store(dir.path(), &spec);
+    seed_store(dir, &spec);
     reckon(
         &cfg,
         &[
@@ -903,36 +885,42 @@ fn the_daemons_reconcile_warns_when_it_drops_a_paid_networks_decisions() {
         ],
     );
     let original = std::fs::read_to_string(&cfg).unwrap();
-    std::fs::write(
-        &cfg,
-        original.replace(
-            "claims = [\"impact\", \"everflow\", \"awin\"]",
-            "claims = [\"impact\", \"everflow\"]",
-        ),
+    (cfg, original)
+}
+
+/// The config without `awin` among the program's claims.
+fn without_awin(config: &str) -> String {
+    config.replace(
+        "claims = [\"impact\", \"everflow\", \"awin\"]",
+        "claims = [\"impact\", \"everflow\"]",
     )
-    .unwrap();
+}
+
+/// QA29-A M1: a SIGHUP that took a paid network out of `claims` had the
+/// daemon's next reconcile (the post-sync hook) drop its decisions without
+/// a word; `reckon reconcile` said so. The hook logs both WARNs now.
+#[test]
+fn the_daemons_reconcile_warns_when_it_drops_a_paid_networks_decisions() {
+    use reckon::schedule::hooks::{PostSync as _, SyncEvent};
+    let dir = tempfile::tempdir().unwrap();
+    let (cfg, original) = august_finalised(dir.path());
+    std::fs::write(&cfg, without_awin(&original)).unwrap();
     let config = reckon::config::load(&cfg).unwrap();
     let store = Store::open(&dir.path().join("data")).unwrap();
-    let captured = Captured::default();
-    let writer = captured.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_writer(move || writer.clone())
-        .with_ansi(false)
-        .finish();
-    tracing::subscriber::with_default(subscriber, || {
-        reckon::reconcile::ReconcileAfterSync
-            .after_sync(&SyncEvent {
-                store: &store,
-                config: &config,
-                connector: "impact",
-                kind: plugin_api::PluginKind::Affiliate,
-                seq_before: 0,
-                seq_after: 0,
-            })
-            .unwrap();
-    });
-    let log = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
-    let warns: Vec<&str> = log.lines().filter(|l| l.contains(" WARN ")).collect();
+    let (captured, guard) = reckon_tests::CapturedLogs::at(tracing::Level::WARN);
+    reckon::reconcile::ReconcileAfterSync
+        .after_sync(&SyncEvent {
+            store: &store,
+            config: &config,
+            connector: "impact",
+            kind: plugin_api::PluginKind::Affiliate,
+            seq_before: 0,
+            seq_after: 0,
+        })
+        .unwrap();
+    drop(guard);
+    let log = captured.text();
+    let warns: Vec<&str> = log.lines().filter(|l| l.contains("\"WARN\"")).collect();
     assert!(
         warns
             .iter()
@@ -951,21 +939,7 @@ fn the_daemons_reconcile_warns_when_it_drops_a_paid_networks_decisions() {
 #[test]
 fn config_changes_a_finalised_period_settled_are_refused_and_write_nothing() {
     let dir = tempfile::tempdir().unwrap();
-    let cfg = write_config_paying_10_percent(dir.path());
-    let spec = past(SynthSpec::benchmark(200, 7));
-    seed_store(dir.path(), &spec);
-    reckon(
-        &cfg,
-        &[
-            "statements",
-            "finalize",
-            "--program",
-            "shop-us",
-            "--period",
-            "2026-08",
-        ],
-    );
-    let original = std::fs::read_to_string(&cfg).unwrap();
+    let (cfg, original) = august_finalised(dir.path());
     let out_dir = dir.path().join("out");
     let files = tree(&out_dir);
     let load = || {
@@ -1035,10 +1009,7 @@ fn config_changes_a_finalised_period_settled_are_refused_and_write_nothing() {
             "Set `timezone = \"UTC\"` back",
         ],
     );
-    let without_awin = original.replace(
-        "claims = [\"impact\", \"everflow\", \"awin\"]",
-        "claims = [\"impact\", \"everflow\"]",
-    );
+    let without_awin = without_awin(&original);
     refused(
         &without_awin,
         &[

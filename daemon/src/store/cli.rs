@@ -380,18 +380,7 @@ pub fn run(
         } => {
             let Some(connector) = cfg.connectors.iter().find(|c| c.id == source) else {
                 let known: Vec<&str> = cfg.connectors.iter().map(|c| c.id.as_str()).collect();
-                let hint = crate::config::source::nearest(&source, known.iter().copied())
-                    .map(|n| format!("; did you mean `{n}`?"))
-                    .unwrap_or_default();
-                anyhow::bail!(
-                    "--source `{source}` is not a connector in {}{hint} (configured: {})",
-                    config.display(),
-                    if known.is_empty() {
-                        "none".to_owned()
-                    } else {
-                        known.join(", ")
-                    }
-                );
+                anyhow::bail!("{}", not_configured(&source, &known, "a connector", config));
             };
             let store = con.existing_store(&cfg.daemon.data_dir)?;
             checkpoints(&store, &connector.id, reset, stream.as_deref(), con)
@@ -441,21 +430,25 @@ fn unknown_source(
         .map(|c| c.id.as_str())
         .chain(cfg.postbacks.iter().map(|p| p.id.as_str()))
         .collect();
-    if known.contains(&source) {
-        return None;
-    }
+    (!known.contains(&source))
+        .then(|| not_configured(source, &known, "a connector or postback endpoint", config))
+}
+
+/// "--source `x` is not `what` in <config>; did you mean `y`? (configured:
+/// ...)".
+fn not_configured(source: &str, known: &[&str], what: &str, config: &std::path::Path) -> String {
     let hint = crate::config::source::nearest(source, known.iter().copied())
         .map(|n| format!("; did you mean `{n}`?"))
         .unwrap_or_default();
-    Some(format!(
-        "--source `{source}` is not a connector or postback endpoint in {}{hint} (configured: {})",
+    format!(
+        "--source `{source}` is not {what} in {}{hint} (configured: {})",
         config.display(),
         if known.is_empty() {
             "none".to_owned()
         } else {
             known.join(", ")
         }
-    ))
+    )
 }
 
 /// `reckon records checkpoints`: shows a connector's checkpoints, or
