@@ -306,22 +306,32 @@ proptest! {
         os in proptest::collection::vec(order_spec(), 0..16),
         cs2 in proptest::collection::vec(claim_spec(), 0..30),
         os2 in proptest::collection::vec(order_spec(), 0..16),
+        cs3 in proptest::collection::vec(claim_spec(), 0..20),
+        os3 in proptest::collection::vec(order_spec(), 0..8),
         first_part in 0usize..30,
         now1 in 10i64..60,
         later in 0i64..40,
+        later2 in 0i64..20,
+        fold_at in prop_oneof![Just(1usize), Just(12), Just(usize::MAX)],
     ) {
         // Final state: claims X0.. from cs, then changed versions from cs2
-        // (same external ids, so they are revisions) and orders from os then os2.
+        // and cs3 (same external ids, so they are revisions) and orders from
+        // os, os2 then os3; two incremental runs, so the decision log holds
+        // two values (or is folded by the second or both: `fold_at`).
         let (c1, o1) = build(&cs, &os);
         let (c2, o2) = build(&cs2, &os2);
-        let b = MemoryBackend::new();
+        let (c3, o3) = build(&cs3, &os3);
+        let b = MemoryBackend::folding_at(fold_at);
         let k = first_part.min(c1.len());
         b.commit(&records(&c1[..k], &o1), base());
         let p = [config()];
         run_with(&b, &p, &fx(), now_at(now1), false).unwrap();
         b.commit(&records(&c1[k..], &[]), base());
         b.commit(&records(&c2, &o2), base());
-        let now2 = now_at(now1 + later);
+        let inc = run_with(&b, &p, &fx(), now_at(now1 + later), false).unwrap();
+        prop_assert!(!inc.programs[0].full);
+        b.commit(&records(&c3, &o3), base());
+        let now2 = now_at(now1 + later + later2);
         let inc = run_with(&b, &p, &fx(), now2, false).unwrap();
         prop_assert!(!inc.programs[0].full);
         let inc_decisions = judgements(load_stored_decisions(&b, "shop-us").unwrap());
@@ -336,11 +346,11 @@ proptest! {
 
         // The same final records, reconciled once from scratch.
         let mut final_claims: BTreeMap<(String, String), Conversion> = BTreeMap::new();
-        for c in c1.iter().chain(c2.iter()) {
+        for c in c1.iter().chain(c2.iter()).chain(c3.iter()) {
             final_claims.insert((c.source.clone(), c.external_id.clone()), c.clone());
         }
         let mut final_orders: BTreeMap<(String, String), Order> = BTreeMap::new();
-        for o in o1.iter().chain(o2.iter()) {
+        for o in o1.iter().chain(o2.iter()).chain(o3.iter()) {
             final_orders.insert((o.source.clone(), o.order_id.clone()), o.clone());
         }
         let fresh = MemoryBackend::new();

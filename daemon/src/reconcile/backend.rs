@@ -60,6 +60,12 @@ pub trait ReconBackend: Sync {
     fn as_of(&self) -> Option<DateTime<Utc>> {
         None
     }
+    /// Decision-log entries at which an incremental run folds a program's
+    /// log into its buckets ([`super::incremental::FOLD_ENTRIES`]; tests
+    /// set it low to fold often).
+    fn fold_entries(&self) -> usize {
+        super::incremental::FOLD_ENTRIES
+    }
 }
 
 /// The real store seen through [`ReconBackend`].
@@ -301,12 +307,22 @@ struct MemoryState {
 #[derive(Debug, Default)]
 pub struct MemoryBackend {
     state: Mutex<MemoryState>,
+    fold_entries: Option<usize>,
 }
 
 impl MemoryBackend {
     /// An empty backend.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// An empty backend on which incremental runs fold the decision log at
+    /// `n` entries ([`ReconBackend::fold_entries`]).
+    pub fn folding_at(n: usize) -> Self {
+        MemoryBackend {
+            fold_entries: Some(n),
+            ..Self::default()
+        }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, MemoryState> {
@@ -346,6 +362,14 @@ impl MemoryBackend {
             written += 1;
         }
         written
+    }
+
+    /// A backend whose `recon` tree is `kv` and that holds no records (for
+    /// tests comparing trees).
+    pub fn from_snapshot(kv: BTreeMap<Vec<u8>, Vec<u8>>) -> Self {
+        let b = MemoryBackend::new();
+        b.lock().kv = kv;
+        b
     }
 
     /// Number of keys in the `recon` tree (for tests).
@@ -418,6 +442,10 @@ impl ReconBackend for MemoryBackend {
     }
     fn flush(&self) -> Result<(), StoreError> {
         Ok(())
+    }
+    fn fold_entries(&self) -> usize {
+        self.fold_entries
+            .unwrap_or(super::incremental::FOLD_ENTRIES)
     }
 }
 

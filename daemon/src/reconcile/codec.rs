@@ -508,6 +508,51 @@ pub fn decode_bucket(b: &[u8]) -> Result<Vec<(String, Vec<u8>)>, CodecError> {
     Ok(out)
 }
 
+/// Leading byte of a decision-log value ([`encode_log`]).
+pub const LOG_FORMAT: u8 = 3;
+
+/// A decision-log value: [`LOG_FORMAT`], the entry count, then (logical
+/// key, value or none) in key order: a 1 tag and the length-prefixed value
+/// for an entry put, a 0 tag for one deleted.
+pub fn encode_log<'a>(
+    entries: impl ExactSizeIterator<Item = (&'a str, Option<&'a [u8]>)>,
+) -> Vec<u8> {
+    let mut w = Writer::default();
+    w.byte(LOG_FORMAT);
+    w.uint(entries.len() as u128);
+    for (k, v) in entries {
+        w.str(k);
+        w.opt(&v, |w, v| w.bytes(v));
+    }
+    w.buf
+}
+
+/// A decision-log value's entries: (logical key, value or none).
+pub type LogEntries = Vec<(String, Option<Vec<u8>>)>;
+
+/// Reads [`encode_log`]'s bytes.
+pub fn decode_log(b: &[u8]) -> Result<LogEntries, CodecError> {
+    let mut r = Reader::new(b);
+    if r.byte()? != LOG_FORMAT {
+        return err("unknown decision log format");
+    }
+    let n = r.uint()?;
+    let mut out = Vec::new();
+    for _ in 0..n {
+        let k = r.str()?;
+        let v = match r.byte()? {
+            0 => None,
+            1 => Some(r.bytes()?.to_vec()),
+            _ => return err("bad tag in a decision log entry"),
+        };
+        out.push((k, v));
+    }
+    if !r.is_empty() {
+        return err("trailing bytes after a decision log value");
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -627,5 +672,24 @@ mod tests {
         assert_eq!(back.len(), 2);
         assert_eq!(back[0], ("d/a/1".to_owned(), b"xy".to_vec()));
         assert!(decode_bucket(&[1, b'{']).is_err());
+        let log = encode_log(
+            [
+                ("d/a", Some(&b"x"[..])),
+                ("t/b", None),
+                ("x", Some(&b""[..])),
+            ]
+            .into_iter(),
+        );
+        let back = decode_log(&log).unwrap();
+        assert_eq!(
+            back,
+            vec![
+                ("d/a".to_owned(), Some(b"x".to_vec())),
+                ("t/b".to_owned(), None),
+                ("x".to_owned(), Some(Vec::new())),
+            ]
+        );
+        assert!(decode_log(&log[..log.len() - 1]).is_err());
+        assert!(decode_log(&encode_bucket(std::iter::empty())).is_err());
     }
 }

@@ -77,8 +77,18 @@ use serde::{Deserialize, Serialize};
 use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
 
-/// Version of the values written by this module (see [`codec::FORMAT`]).
-const FORMAT: u32 = codec::FORMAT as u32;
+/// Version of the program state this module writes: 3 since the decision
+/// log (`P/L/<n>`, [`Log`]). A FORMAT-2 tree is the same without a log, so
+/// it is read as it is ([`READ_FORMATS`]); an older version reading a
+/// FORMAT-3 state takes it for another format and runs in full, deleting
+/// the log.
+const FORMAT: u32 = 3;
+/// State formats whose decisions this version reads.
+const READ_FORMATS: [u32; 2] = [2, 3];
+/// Log entries at which an incremental run folds the decision log into the
+/// buckets (in the same atomic batch as its own changes): about 16 MB of
+/// log, which every reader of a program reads in full.
+pub const FOLD_ENTRIES: usize = 65_536;
 /// Buckets holding decisions. More buckets make a full run write more keys;
 /// fewer make an incremental run read more: sled reads a whole leaf node
 /// (up to ~32 keys) to get one bucket. 2^19 (two decisions a bucket at 1M
@@ -376,13 +386,13 @@ fn decode_order(key: &str, v: &[u8]) -> Result<OrderEntry, StoreError> {
 /// `v`; anything unreadable counts as no state (a full run).
 fn decode_state(v: &[u8]) -> Option<ProgramState> {
     match v.split_first() {
-        Some((&1 | &codec::FORMAT, json)) => serde_json::from_slice(json).ok(),
+        Some((&(1..=3), json)) => serde_json::from_slice(json).ok(),
         _ => None,
     }
 }
 
 fn encode_state(s: &ProgramState) -> Vec<u8> {
-    let mut v = vec![codec::FORMAT];
+    let mut v = vec![FORMAT as u8];
     // Serialising this plain struct cannot fail.
     serde_json::to_writer(&mut v, s).unwrap_or_default();
     v
@@ -599,7 +609,7 @@ fn run_program_with<B: ReconBackend>(
 /// cannot be read at all: FORMAT 1).
 pub fn is_current(s: &ProgramState, program: &ProgramConfig, fx: &FxTable) -> bool {
     s.as_of.is_none()
-        && s.v == FORMAT
+        && is_read(s)
         && s.buckets == (D_BUCKETS, X_BUCKETS)
         && s.program == program.fingerprint()
         && s.fx == fx.fingerprint()
@@ -763,6 +773,10 @@ fn full_run_in<'s, 'e: 's, B: ReconBackend>(
         last_seq: new_state.last_seq,
         ..Default::default()
     };
+    // The stored decisions this run is compared with are the buckets with
+    // the log laid over them: fold it in (its own batch, which changes no
+    // logical entry).
+    fold_log(b, &pp)?;
     // Invalidate the state first: a crash part-way leaves no state, so the
     // next run is a full one again.
     let state_k = state_key(p);
@@ -1124,12 +1138,18 @@ type Loaded<'a> = (&'a dyn Fn(&[u8]) -> bool, &'a dyn Fn(&Key2) -> bool);
 /// Fewer claims than this are read in line.
 const READ_AHEAD_MIN: usize = 512;
 
-fn read_ahead<B: ReconBackend>(b: &B, pp: &str, claims: &[&Key2], loaded: Loaded<'_>) -> ReadAhead {
+fn read_ahead<B: ReconBackend>(
+    b: &B,
+    pp: &str,
+    log: &Log,
+    claims: &[&Key2],
+    loaded: Loaded<'_>,
+) -> ReadAhead {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
     if claims.len() < READ_AHEAD_MIN || threads < 2 {
         return ReadAhead::default();
     }
-    read_ahead_on(threads, b, pp, claims, loaded)
+    read_ahead_on(threads, b, pp, log, claims, loaded)
 }
 
 /// [`read_ahead`] on `threads` threads.
@@ -1137,6 +1157,7 @@ fn read_ahead_on<B: ReconBackend>(
     threads: usize,
     b: &B,
     pp: &str,
+    log: &Log,
     claims: &[&Key2],
     loaded: Loaded<'_>,
 ) -> ReadAhead {
@@ -1168,20 +1189,7 @@ fn read_ahead_on<B: ReconBackend>(
     let read_buckets = |keys: BTreeSet<Vec<u8>>| {
         let keys: Vec<Vec<u8>> = keys.into_iter().collect();
         in_parallel(threads, &keys, |pk| {
-            let stored = b.kv_get(pk).ok()?;
-            let entries = match &stored {
-                None => BTreeMap::new(),
-                Some(v) => codec::decode_bucket(v).ok()?.into_iter().collect(),
-            };
-            let edited = false;
-            Some((
-                pk.clone(),
-                Bucket {
-                    stored,
-                    entries,
-                    edited,
-                },
-            ))
+            Some((pk.clone(), read_bucket(b, log, pk).ok()?))
         })
     };
     let index_keys = (records.iter())
@@ -1253,32 +1261,240 @@ fn in_parallel<T: Sync, R: Send>(
     })
 }
 
-/// A bucket as loaded: its stored bytes and its entries (edited in place).
+/// The program's decision log: the logical entries that incremental runs
+/// changed since the buckets were last written. Each run appends one value
+/// `P/L/<n>` ([`codec::encode_log`]) in the atomic batch that writes its
+/// state, instead of rewriting the ~10k buckets its changes fall in (one
+/// sled write instead of 10k random ones); every reader lays the log over
+/// the buckets, later values winning. A run that would take it past
+/// [`FOLD_ENTRIES`], and every full run, folds it into the buckets in the
+/// batch that deletes it ([`fold`]).
+#[derive(Debug, Default)]
+struct Log {
+    /// Its values' tree keys, in order.
+    keys: Vec<Vec<u8>>,
+    /// The latest value of each logical key the log holds (`None`: deleted).
+    entries: BTreeMap<String, Option<Vec<u8>>>,
+    /// The logical keys of `entries` by the tree key they belong under (a
+    /// bucket's, or a `t/` entry's own).
+    by_pk: BTreeMap<Vec<u8>, Vec<String>>,
+}
+
+fn log_prefix(pp: &str) -> String {
+    format!("{pp}L/")
+}
+
+impl Log {
+    fn load<B: ReconBackend>(b: &B, pp: &str) -> Result<Log, StoreError> {
+        let mut log = Log::default();
+        for r in b.kv_scan(log_prefix(pp).as_bytes()) {
+            let (k, v) = r?;
+            for (lk, lv) in codec::decode_log(&v).map_err(|e| corrupt(&k, e))? {
+                log.entries.insert(lk, lv);
+            }
+            log.keys.push(k);
+        }
+        for k in log.entries.keys() {
+            let pk = slot_key(pp, slot(k), k);
+            log.by_pk.entry(pk).or_default().push(k.clone());
+        }
+        Ok(log)
+    }
+
+    /// Lays the entries under tree key `pk` over a bucket's entries.
+    fn overlay(&self, pk: &[u8], entries: &mut BTreeMap<String, Vec<u8>>) {
+        for k in self.by_pk.get(pk).into_iter().flatten() {
+            match self.entries.get(k) {
+                Some(Some(v)) => entries.insert(k.clone(), v.clone()),
+                _ => entries.remove(k),
+            };
+        }
+    }
+
+    /// The tree key of the next log value.
+    fn next_key(&self, pp: &str) -> Vec<u8> {
+        let last = (self.keys.last())
+            .and_then(|k| k.len().checked_sub(8).map(|at| &k[at..]))
+            .and_then(|b| <[u8; 8]>::try_from(b).ok())
+            .map(u64::from_be_bytes);
+        let mut k = log_prefix(pp).into_bytes();
+        k.extend_from_slice(&last.map_or(0, |n| n + 1).to_be_bytes());
+        k
+    }
+}
+
+/// The bucket at tree key `pk` with the log laid over it.
+fn read_bucket<B: ReconBackend>(b: &B, log: &Log, pk: &[u8]) -> Result<Bucket, StoreError> {
+    let stored = b.kv_get(pk)?;
+    let mut entries: BTreeMap<String, Vec<u8>> = match &stored {
+        Some(v) => codec::decode_bucket(v)
+            .map_err(|e| corrupt(pk, e))?
+            .into_iter()
+            .collect(),
+        None => BTreeMap::new(),
+    };
+    log.overlay(pk, &mut entries);
+    Ok(Bucket { stored, entries })
+}
+
+/// Calls `each` with every logical entry of the buckets under `ns` (`D/`
+/// or `X/`) with the log laid over them, bucket by bucket in tree order
+/// (within a bucket, in key order).
+fn each_in_buckets<B: ReconBackend>(
+    b: &B,
+    pp: &str,
+    ns: &str,
+    log: &Log,
+    mut each: impl FnMut(&str, &[u8]) -> Result<(), StoreError>,
+) -> Result<(), StoreError> {
+    let prefix = format!("{pp}{ns}").into_bytes();
+    let mut pending = (log.by_pk.range(prefix.clone()..))
+        .map(|(pk, _)| pk)
+        .take_while(|pk| pk.starts_with(&prefix))
+        .peekable();
+    let overlaid = |pk: &[u8],
+                    stored: Option<&[u8]>,
+                    each: &mut dyn FnMut(&str, &[u8]) -> Result<(), StoreError>|
+     -> Result<(), StoreError> {
+        let mut entries: BTreeMap<String, Vec<u8>> = match stored {
+            Some(v) => codec::decode_bucket(v)
+                .map_err(|e| corrupt(pk, e))?
+                .into_iter()
+                .collect(),
+            None => BTreeMap::new(),
+        };
+        log.overlay(pk, &mut entries);
+        entries.iter().try_for_each(|(k, v)| each(k, v))
+    };
+    for r in b.kv_scan(&prefix) {
+        let (k, v) = r?;
+        while let Some(pk) = pending.next_if(|pk| pk.as_slice() < k.as_slice()) {
+            overlaid(pk, None, &mut each)?;
+        }
+        if pending
+            .next_if(|pk| pk.as_slice() == k.as_slice())
+            .is_some()
+        {
+            overlaid(&k, Some(&v), &mut each)?;
+            continue;
+        }
+        for (lk, lv) in codec::decode_bucket(&v).map_err(|e| corrupt(&k, e))? {
+            each(&lk, &lv)?;
+        }
+    }
+    for pk in pending {
+        overlaid(pk, None, &mut each)?;
+    }
+    Ok(())
+}
+
+/// The writes that fold `log` and `changes` (later) into the buckets and
+/// delete the log's values: one batch, so a crash leaves either the log or
+/// the folded buckets, which read the same. `loaded` are buckets a run
+/// holds already, with both laid over them (their entries are final).
+fn fold<B: ReconBackend>(
+    b: &B,
+    pp: &str,
+    log: Log,
+    changes: BTreeMap<String, Option<Vec<u8>>>,
+    mut loaded: BTreeMap<Vec<u8>, Bucket>,
+) -> Result<Vec<KeyWrite>, StoreError> {
+    let mut all = log.entries;
+    all.extend(changes);
+    let mut by_pk: BTreeMap<Vec<u8>, Vec<(String, Option<Vec<u8>>)>> = BTreeMap::new();
+    for (k, v) in all {
+        by_pk
+            .entry(slot_key(pp, slot(&k), &k))
+            .or_default()
+            .push((k, v));
+    }
+    // The buckets not loaded, read on worker threads in tree order.
+    let unread: Vec<&Vec<u8>> = (by_pk.keys())
+        .filter(|pk| !loaded.contains_key(*pk) && !pk.starts_with(format!("{pp}t/").as_bytes()))
+        .collect();
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
+    let read = in_parallel(threads, &unread, |pk| Some(((*pk).clone(), b.kv_get(pk))));
+    let mut stored: BTreeMap<Vec<u8>, Option<Vec<u8>>> = BTreeMap::new();
+    for (pk, r) in read {
+        stored.insert(pk, r?);
+    }
+    let mut batch = Vec::new();
+    for (pk, group) in by_pk {
+        if pk.starts_with(format!("{pp}t/").as_bytes()) {
+            for (_, v) in group {
+                batch.push((pk.clone(), v));
+            }
+            continue;
+        }
+        let bk = match loaded.remove(&pk) {
+            Some(bk) => bk,
+            None => {
+                let stored = stored.remove(&pk).flatten();
+                let mut entries: BTreeMap<String, Vec<u8>> = match &stored {
+                    Some(v) => codec::decode_bucket(v)
+                        .map_err(|e| corrupt(&pk, e))?
+                        .into_iter()
+                        .collect(),
+                    None => BTreeMap::new(),
+                };
+                for (k, v) in group {
+                    match v {
+                        Some(v) => entries.insert(k, v),
+                        None => entries.remove(&k),
+                    };
+                }
+                Bucket { stored, entries }
+            }
+        };
+        let value = (!bk.entries.is_empty())
+            .then(|| codec::encode_bucket(bk.entries.iter().map(|(k, v)| (k.as_str(), &v[..]))));
+        if value != bk.stored {
+            batch.push((pk, value));
+        }
+    }
+    batch.extend(log.keys.into_iter().map(|k| (k, None)));
+    Ok(batch)
+}
+
+/// Folds a program's decision log into its buckets, if it has one (a full
+/// run does this first: it compares its decisions with the stored ones).
+fn fold_log<B: ReconBackend>(b: &B, pp: &str) -> Result<(), StoreError> {
+    let log = Log::load(b, pp)?;
+    if log.keys.is_empty() {
+        return Ok(());
+    }
+    b.kv_apply(fold(b, pp, log, BTreeMap::new(), BTreeMap::new())?)
+}
+
+/// A bucket as loaded: its stored bytes and its entries, the log laid over
+/// them (then edited in place by a run).
 struct Bucket {
     stored: Option<Vec<u8>>,
     entries: BTreeMap<String, Vec<u8>>,
-    /// Whether an entry was put or deleted since it was read (only such
-    /// buckets are encoded and compared at the end: most buckets a run
-    /// reads, it only reads).
-    edited: bool,
 }
 
-/// The program's logical entries over the tree, for an incremental run:
-/// each bucket is read once, edited in memory and written back at the end
-/// only if its bytes changed.
+/// The program's logical entries over the tree and the log, for an
+/// incremental run: each bucket is read once and edited in memory; what
+/// changed goes into one log value at the end (or folds the log).
 struct Layer<'a, B: ReconBackend> {
     b: &'a B,
     pp: String,
+    log: Log,
     buckets: RefCell<BTreeMap<Vec<u8>, Bucket>>,
-    direct: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+    /// Each bucket entry put, with its value before the run.
+    orig: BTreeMap<String, Option<Vec<u8>>>,
+    /// The `t/` entries put (their own tree keys), with their new value.
+    direct: BTreeMap<String, Option<Vec<u8>>>,
 }
 
 impl<'a, B: ReconBackend> Layer<'a, B> {
-    fn new(b: &'a B, p: &str) -> Self {
+    fn new(b: &'a B, p: &str, log: Log) -> Self {
         Layer {
             b,
             pp: program_prefix(p),
+            log,
             buckets: RefCell::default(),
+            orig: BTreeMap::new(),
             direct: BTreeMap::new(),
         }
     }
@@ -1293,21 +1509,8 @@ impl<'a, B: ReconBackend> Layer<'a, B> {
         if let Some(bk) = buckets.get_mut(&pk) {
             return Ok(f(bk));
         }
-        let stored = self.b.kv_get(&pk)?;
-        let entries = match &stored {
-            Some(v) => codec::decode_bucket(v)
-                .map_err(|e| corrupt(&pk, e))?
-                .into_iter()
-                .collect(),
-            None => BTreeMap::new(),
-        };
-        let edited = false;
-        let bk = (buckets.entry(pk)).or_insert(Bucket {
-            stored,
-            entries,
-            edited,
-        });
-        Ok(f(bk))
+        let bk = read_bucket(self.b, &self.log, &pk)?;
+        Ok(f(buckets.entry(pk).or_insert(bk)))
     }
 
     fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
@@ -1339,61 +1542,69 @@ impl<'a, B: ReconBackend> Layer<'a, B> {
 
     fn put(&mut self, key: String, value: Option<Vec<u8>>) -> Result<(), StoreError> {
         let s = slot(&key);
-        let pk = slot_key(&self.pp, s, &key);
         if s == Slot::Direct {
-            self.direct.insert(pk, value);
+            self.direct.insert(key, value);
             return Ok(());
         }
-        self.with_bucket(pk, |bk| {
-            bk.edited = true;
-            match value {
-                Some(v) => bk.entries.insert(key, v),
-                None => bk.entries.remove(&key),
-            };
-        })
+        let pk = slot_key(&self.pp, s, &key);
+        let before = self.with_bucket(pk, |bk| match value {
+            Some(v) => bk.entries.insert(key.clone(), v),
+            None => bk.entries.remove(&key),
+        })?;
+        self.orig.entry(key).or_insert(before);
+        Ok(())
     }
 
-    /// Replaces the entries `old` with `new` (deleting keys not in `new`).
+    /// Replaces the entries `old` with `new`: deletes keys not in `new`,
+    /// puts those whose value is new. `old` must be what is stored (the
+    /// entries of a stored decision or order entry): `t/` keys are not
+    /// read back.
     fn replace(
         &mut self,
         old: Vec<(String, Vec<u8>)>,
         new: Vec<(String, Vec<u8>)>,
     ) -> Result<(), StoreError> {
         let new_keys: BTreeSet<&String> = new.iter().map(|(k, _)| k).collect();
-        let gone: Vec<String> = old
-            .into_iter()
+        let gone: Vec<String> = (old.iter())
             .map(|(k, _)| k)
             .filter(|k| !new_keys.contains(k))
+            .cloned()
             .collect();
+        let old: BTreeMap<String, Vec<u8>> = old.into_iter().collect();
         for k in gone {
             self.put(k, None)?;
         }
         for (k, v) in new {
-            self.put(k, Some(v))?;
+            if old.get(&k) != Some(&v) {
+                self.put(k, Some(v))?;
+            }
         }
         Ok(())
     }
 
-    /// The tree writes that change something.
-    fn into_batch(self) -> Result<Vec<KeyWrite>, StoreError> {
-        let mut batch = Vec::new();
-        for (pk, bk) in self.buckets.into_inner() {
-            if !bk.edited {
-                continue;
-            }
-            let value = (!bk.entries.is_empty()).then(|| {
-                codec::encode_bucket(bk.entries.iter().map(|(k, v)| (k.as_str(), &v[..])))
-            });
-            if value != bk.stored {
-                batch.push((pk, value));
-            }
-        }
-        for (pk, v) in self.direct {
-            if self.b.kv_get(&pk)? != v {
-                batch.push((pk, v));
+    /// The tree writes of the run's changes: one log value, or (when the
+    /// log would pass [`FOLD_ENTRIES`]) the folded buckets; none when
+    /// nothing changed. Also how many logical entries changed.
+    fn into_batch(self) -> Result<(Vec<KeyWrite>, usize), StoreError> {
+        let buckets = self.buckets.into_inner();
+        let mut changes: BTreeMap<String, Option<Vec<u8>>> = BTreeMap::new();
+        for (k, before) in self.orig {
+            let pk = slot_key(&self.pp, slot(&k), &k);
+            let after = buckets.get(&pk).and_then(|bk| bk.entries.get(&k)).cloned();
+            if after != before {
+                changes.insert(k, after);
             }
         }
-        Ok(batch)
+        changes.extend(self.direct);
+        let n = changes.len();
+        if n == 0 {
+            return Ok((Vec::new(), 0));
+        }
+        if self.log.entries.len() + n < self.b.fold_entries() {
+            let value = codec::encode_log(changes.iter().map(|(k, v)| (k.as_str(), v.as_deref())));
+            return Ok((vec![(self.log.next_key(&self.pp), Some(value))], n));
+        }
+        Ok((fold(self.b, &self.pp, self.log, changes, buckets)?, n))
     }
 }
 
@@ -1426,18 +1637,34 @@ fn incremental_run<B: ReconBackend>(
             _ => {}
         }
     }
-    // Decisions due to change with time alone.
-    let tprefix = format!("{}t/", program_prefix(p));
+    // Decisions due to change with time alone: `t/` keys in the tree, less
+    // those the log deletes, and those the log puts.
+    let pp = program_prefix(p);
+    let log = Log::load(b, &pp)?;
+    let tprefix = format!("{pp}t/");
     let now_ts = ts(now);
+    let is_due = |logical: &str| {
+        let t = logical["t/".len()..].split('/').next().unwrap_or("");
+        t <= now_ts.as_str()
+    };
     for r in b.kv_scan(tprefix.as_bytes()) {
         let (k, _) = r?;
         let k = String::from_utf8_lossy(&k).into_owned();
-        let rest = &k[tprefix.len()..];
-        let t = rest.split('/').next().unwrap_or("");
-        if t > now_ts.as_str() {
+        let logical = &k[pp.len()..];
+        if !is_due(logical) {
             break;
         }
+        if log.entries.contains_key(logical) {
+            continue;
+        }
         if let Some(c) = tail_ref(&k) {
+            touched_claims.insert(c);
+        }
+    }
+    let in_log = (log.entries.range("t/".to_owned()..))
+        .take_while(|(k, _)| k.starts_with("t/") && is_due(k));
+    for (k, v) in in_log {
+        if let (Some(_), Some(c)) = (v, tail_ref(k)) {
             touched_claims.insert(c);
         }
     }
@@ -1449,7 +1676,7 @@ fn incremental_run<B: ReconBackend>(
         return Ok(summarize(p, false, &[], (0, 0), &new_state));
     }
 
-    let mut ov = Layer::new(b, p);
+    let mut ov = Layer::new(b, p, log);
     let mut affected: BTreeSet<Key2> = touched_claims;
     let add_refs =
         |ov: &Layer<B>, prefix: &str, set: &mut BTreeSet<Key2>| -> Result<(), StoreError> {
@@ -1519,13 +1746,12 @@ fn incremental_run<B: ReconBackend>(
     let mut olds: BTreeMap<Key2, Option<StoredDecision>> = BTreeMap::new();
     let mut orders: BTreeMap<Key2, OrderInput> = BTreeMap::new();
     let window = Duration::hours(i64::from(program.matching.fuzzy_window_hours));
-    let pp = program_prefix(p);
     let ra = RefCell::new(ReadAhead::default());
     // Reads ahead for `cs`, leaving out the buckets `ov` holds and the
     // orders `known` says are loaded.
     let ahead = |ov: &Layer<B>, cs: &[&Key2], known: &dyn Fn(&Key2) -> bool| {
         let held = |pk: &[u8]| ov.buckets.borrow().contains_key(pk);
-        let mut r = read_ahead(b, &pp, cs, (&held, known));
+        let mut r = read_ahead(b, &pp, &ov.log, cs, (&held, known));
         ov.seed(std::mem::take(&mut r.buckets));
         *ra.borrow_mut() = r;
     };
@@ -1674,6 +1900,7 @@ fn incremental_run<B: ReconBackend>(
         let old_entries = old.map(|o| claim_entries(&o, coupons)).unwrap_or_default();
         ov.replace(old_entries, claim_entries(&sd, coupons))?;
     }
+    let compare_done = started.elapsed();
     // Keep each order's claims list in step with the decisions.
     let mut lists: BTreeMap<Key2, Option<OrderEntry>> = BTreeMap::new();
     for (c, from, to) in moves {
@@ -1700,8 +1927,9 @@ fn incremental_run<B: ReconBackend>(
         }
     }
     new_state.payable = new_state.payable.map(|n| (n + gained).saturating_sub(lost));
-    // Write the buckets that changed, atomically with the state.
-    let mut batch = ov.into_batch()?;
+    // Write what changed (one log value, or the folded log), atomically
+    // with the state.
+    let (mut batch, entries_changed) = ov.into_batch()?;
     let encode_done = started.elapsed();
     let keys_written = batch.len();
     batch.push((state_key(p), Some(encode_state(&new_state))));
@@ -1712,11 +1940,13 @@ fn incremental_run<B: ReconBackend>(
         program = p,
         touched_orders = touched_orders.len(),
         judged = decisions.len(),
+        entries_changed,
         keys_written,
         closure_ms = ms(closure_done),
         read_ms = ms(read_done - closure_done),
         judge_ms = ms(judge_done - read_done),
-        encode_ms = ms(encode_done - judge_done),
+        compare_ms = ms(compare_done - judge_done),
+        encode_ms = ms(encode_done - compare_done),
         write_ms = ms(started.elapsed() - encode_done),
         "incremental run timings (the store flush follows)"
     );
@@ -1737,19 +1967,26 @@ pub fn logical_entries<B: ReconBackend>(
     program: &str,
 ) -> Result<BTreeMap<String, Vec<u8>>, StoreError> {
     let pp = program_prefix(program);
+    let log = Log::load(b, &pp)?;
     let mut out = BTreeMap::new();
-    for ns in ["D/", "X/", "t/"] {
-        let prefix = format!("{pp}{ns}");
-        for r in b.kv_scan(prefix.as_bytes()) {
-            let (k, v) = r?;
-            if ns == "t/" {
-                out.insert(String::from_utf8_lossy(&k[pp.len()..]).into_owned(), v);
-                continue;
-            }
-            for (lk, lv) in codec::decode_bucket(&v).map_err(|e| corrupt(&k, e))? {
-                out.insert(lk, lv);
-            }
+    for ns in ["D/", "X/"] {
+        each_in_buckets(b, &pp, ns, &log, |k, v| {
+            out.insert(k.to_owned(), v.to_vec());
+            Ok(())
+        })?;
+    }
+    for r in b.kv_scan(format!("{pp}t/").as_bytes()) {
+        let (k, v) = r?;
+        out.insert(String::from_utf8_lossy(&k[pp.len()..]).into_owned(), v);
+    }
+    for (k, v) in log.entries.range("t/".to_owned()..) {
+        if !k.starts_with("t/") {
+            break;
         }
+        match v {
+            Some(v) => out.insert(k.clone(), v.clone()),
+            None => out.remove(k),
+        };
     }
     Ok(out)
 }
@@ -1761,10 +1998,17 @@ pub fn load_stored_decisions<B: ReconBackend>(
 ) -> Result<Vec<Decision>, StoreError> {
     // Counted first, so the result is allocated once: growing it by doubling
     // would briefly hold two copies of a million decisions.
+    // (The log's puts may replace stored decisions: at most that many.)
     let mut n = 0usize;
     for r in b.kv_scan(decision_prefix(program).as_bytes()) {
         let (k, v) = r?;
         n += codec::bucket_len(&v).map_err(|e| corrupt(&k, e))?;
+    }
+    for r in b.kv_scan(log_prefix(&program_prefix(program)).as_bytes()) {
+        let (k, v) = r?;
+        n += (codec::decode_log(&v).map_err(|e| corrupt(&k, e))?.iter())
+            .filter(|(k, v)| k.starts_with("d/") && v.is_some())
+            .count();
     }
     load_into(
         b,
@@ -1829,14 +2073,14 @@ pub fn raw_stored_state<B: ReconBackend>(
 /// Whether readers read the decisions of a run that left this state (see
 /// [`stored_state`]).
 pub fn is_read(s: &ProgramState) -> bool {
-    s.v == FORMAT
+    READ_FORMATS.contains(&s.v)
 }
 
 /// Whether a stored state is in the FORMAT and bucket counts this version
 /// writes (else its decisions are not read, or not where this version
 /// looks: the next run is a full one).
 pub fn is_this_layout(s: &ProgramState) -> bool {
-    s.v == FORMAT && s.buckets == (D_BUCKETS, X_BUCKETS)
+    is_read(s) && s.buckets == (D_BUCKETS, X_BUCKETS)
 }
 
 /// Calls `each` with every stored decision of a program, in bucket order
@@ -1846,13 +2090,12 @@ pub fn scan_stored_decisions<B: ReconBackend>(
     program: &str,
     mut each: impl FnMut(&Decision, &[u8]),
 ) -> Result<(), StoreError> {
-    for r in b.kv_scan(decision_prefix(program).as_bytes()) {
-        let (k, v) = r?;
-        for (lk, lv) in codec::decode_bucket(&v).map_err(|e| corrupt(&k, e))? {
-            each(&decode_decision(&lk, &lv)?.decision, &lv);
-        }
-    }
-    Ok(())
+    let pp = program_prefix(program);
+    let log = Log::load(b, &pp)?;
+    each_in_buckets(b, &pp, "D/", &log, |k, v| {
+        each(&decode_decision(k, v)?.decision, v);
+        Ok(())
+    })
 }
 
 pub(crate) fn decision_prefix(program: &str) -> String {
@@ -1869,12 +2112,12 @@ fn load_into<B: ReconBackend, T>(
     mut take: impl FnMut(StoredDecision) -> Option<T>,
     decision: impl Fn(&T) -> &Decision,
 ) -> Result<Vec<T>, StoreError> {
-    for r in b.kv_scan(decision_prefix(program).as_bytes()) {
-        let (k, v) = r?;
-        for (lk, lv) in codec::decode_bucket(&v).map_err(|e| corrupt(&k, e))? {
-            out.extend(take(decode_decision(&lk, &lv)?));
-        }
-    }
+    let pp = program_prefix(program);
+    let log = Log::load(b, &pp)?;
+    each_in_buckets(b, &pp, "D/", &log, |k, v| {
+        out.extend(take(decode_decision(k, v)?));
+        Ok(())
+    })?;
     // In logical key order (`d/<source>/<id>`, escaped).
     out.sort_by_cached_key(|t| {
         let d = decision(t);
@@ -2302,7 +2545,7 @@ amount_tolerance_abs = "0.50"
             slot_key(&pp, slot(&dk), &dk)
         };
         let none = (&|_: &[u8]| false) as &dyn Fn(&[u8]) -> bool;
-        let all = read_ahead_on(2, &b, &pp, &refs, (none, &|_| false));
+        let all = read_ahead_on(2, &b, &pp, &Log::default(), &refs, (none, &|_| false));
         assert_eq!(all.claims.len(), keys.len());
         let mut matched = 0;
         for (c, d) in keys.iter().zip(&picked) {
@@ -2324,6 +2567,7 @@ amount_tolerance_abs = "0.50"
             2,
             &b,
             &pp,
+            &Log::default(),
             &refs,
             (&|pk: &[u8]| pk == held.as_slice(), &|o: &Key2| *o == order),
         );
@@ -2388,6 +2632,72 @@ amount_tolerance_abs = "0.50"
         fn flush(&self) -> Result<(), StoreError> {
             self.inner.flush()
         }
+    }
+
+    #[test]
+    fn incremental_runs_log_their_changes_a_failed_one_changes_nothing_and_a_full_run_folds() {
+        let spec = SynthSpec::benchmark(400, 9);
+        let (p, fx, now) = (program(), FxTable::empty(), spec.settled_now());
+        let pp = program_prefix(&p.id);
+        let b = FailingApply {
+            inner: backend(&spec),
+            calls: Default::default(),
+            fail_at: usize::MAX,
+        };
+        run_program(&b, &p, &fx, now, false).unwrap();
+        let log_values = |b: &MemoryBackend| b.kv_scan(log_prefix(&pp).as_bytes()).count();
+        let buckets = |b: &MemoryBackend| -> BTreeMap<Vec<u8>, Vec<u8>> {
+            let (d, x) = (format!("{pp}D/"), format!("{pp}X/"));
+            (b.kv_snapshot().into_iter())
+                .filter(|(k, _)| k.starts_with(d.as_bytes()) || k.starts_with(x.as_bytes()))
+                .collect()
+        };
+        assert_eq!(log_values(&b.inner), 0);
+        let reverse = |b: &MemoryBackend, skip: usize, step: usize| {
+            let changed: Vec<Record> = (synth::generate(&spec).claims.into_iter())
+                .skip(skip)
+                .step_by(step)
+                .map(|mut c| {
+                    c.status = plugin_api::ConversionStatus::Reversed;
+                    Record::Conversion(c)
+                })
+                .collect();
+            b.commit(&changed, now);
+        };
+        reverse(&b.inner, 0, 7);
+        // A run whose write fails leaves buckets, log and state as they were.
+        let before = b.inner.kv_snapshot();
+        let b = FailingApply {
+            fail_at: b.calls.load(std::sync::atomic::Ordering::SeqCst) + 1,
+            ..b
+        };
+        assert!(run_program(&b, &p, &fx, now, false).is_err());
+        assert_eq!(b.inner.kv_snapshot(), before);
+        let b = FailingApply {
+            fail_at: usize::MAX,
+            ..b
+        };
+        // Each run appends one log value; the buckets stay as they were.
+        let s = run_program(&b, &p, &fx, now, false).unwrap();
+        assert!(!s.full && s.outcomes_changed > 40, "{s:?}");
+        assert_eq!(log_values(&b.inner), 1);
+        assert_eq!(
+            buckets(&b.inner),
+            buckets(&MemoryBackend::from_snapshot(before))
+        );
+        reverse(&b.inner, 3, 11);
+        assert!(!run_program(&b, &p, &fx, now, false).unwrap().full);
+        assert_eq!(log_values(&b.inner), 2);
+        let logged = logical_entries(&b.inner, &p.id).unwrap();
+        let decisions = load_stored_decisions(&b.inner, &p.id).unwrap();
+        assert_eq!(decisions.len(), synth::generate(&spec).claims.len());
+        // A full run folds the log first: it finds nothing to change, and
+        // every entry (decided_at too) reads as it did through the log.
+        let s = run_program(&b, &p, &fx, now, true).unwrap();
+        assert_eq!((s.full, s.decisions_changed), (true, 0));
+        assert_eq!(log_values(&b.inner), 0);
+        assert_eq!(logical_entries(&b.inner, &p.id).unwrap(), logged);
+        assert_eq!(load_stored_decisions(&b.inner, &p.id).unwrap(), decisions);
     }
 
     #[test]
