@@ -2761,6 +2761,26 @@ amount_tolerance_abs = "0.50"
     }
 
     #[test]
+    fn a_format_2_state_is_read_as_it_is_and_the_next_run_is_incremental() {
+        let spec = SynthSpec::benchmark(50, 6);
+        let (p, fx, now) = (program(), FxTable::empty(), spec.settled_now());
+        let b = backend(&spec);
+        run_program(&b, &p, &fx, now, false).unwrap();
+        // What the release before the decision log left: the same layout,
+        // its state written as FORMAT 2.
+        let mut s2 = stored_state(&b, &p.id).unwrap().unwrap();
+        s2.v = 2;
+        let mut v = vec![2u8];
+        v.extend(serde_json::to_vec(&s2).unwrap());
+        b.kv_apply(vec![(state_key(&p.id), Some(v))]).unwrap();
+        assert_eq!(stored_state(&b, &p.id).unwrap(), Some(s2.clone()));
+        assert!(is_current(&s2, &p, &fx));
+        let s = run_program(&b, &p, &fx, now, false).unwrap();
+        assert!(!s.full);
+        assert_eq!(stored_state(&b, &p.id).unwrap().unwrap().v, FORMAT);
+    }
+
+    #[test]
     fn a_full_run_whose_write_fails_reports_it_and_leaves_no_state() {
         let spec = SynthSpec::benchmark(300, 5);
         let (p, fx, now) = (program(), FxTable::empty(), spec.settled_now());
