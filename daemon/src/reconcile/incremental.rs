@@ -1342,16 +1342,24 @@ impl Log {
     }
 }
 
-/// The bucket at tree key `pk` with the log laid over it.
-fn read_bucket<B: ReconBackend>(b: &B, log: &Log, pk: &[u8]) -> Result<Bucket, StoreError> {
-    let stored = b.kv_get(pk)?;
-    let mut entries: BTreeMap<String, Vec<u8>> = match &stored {
+/// The entries of the bucket stored at tree key `pk` (none if not stored).
+fn bucket_entries(
+    pk: &[u8],
+    stored: Option<&[u8]>,
+) -> Result<BTreeMap<String, Vec<u8>>, StoreError> {
+    Ok(match stored {
         Some(v) => codec::decode_bucket(v)
             .map_err(|e| corrupt(pk, e))?
             .into_iter()
             .collect(),
         None => BTreeMap::new(),
-    };
+    })
+}
+
+/// The bucket at tree key `pk` with the log laid over it.
+fn read_bucket<B: ReconBackend>(b: &B, log: &Log, pk: &[u8]) -> Result<Bucket, StoreError> {
+    let stored = b.kv_get(pk)?;
+    let mut entries = bucket_entries(pk, stored.as_deref())?;
     log.overlay(pk, &mut entries);
     Ok(Bucket { stored, entries })
 }
@@ -1376,13 +1384,7 @@ fn each_in_buckets<B: ReconBackend>(
         .peekable();
     let overlaid =
         |pk: &[u8], stored: Option<&[u8]>, each: &mut EachEntry<'_>| -> Result<(), StoreError> {
-            let mut entries: BTreeMap<String, Vec<u8>> = match stored {
-                Some(v) => codec::decode_bucket(v)
-                    .map_err(|e| corrupt(pk, e))?
-                    .into_iter()
-                    .collect(),
-                None => BTreeMap::new(),
-            };
+            let mut entries = bucket_entries(pk, stored)?;
             log.overlay(pk, &mut entries);
             entries.iter().try_for_each(|(k, v)| each(k, v))
         };
@@ -1450,13 +1452,7 @@ fn fold<B: ReconBackend>(
             Some(bk) => bk,
             None => {
                 let stored = stored.remove(&pk).flatten();
-                let mut entries: BTreeMap<String, Vec<u8>> = match &stored {
-                    Some(v) => codec::decode_bucket(v)
-                        .map_err(|e| corrupt(&pk, e))?
-                        .into_iter()
-                        .collect(),
-                    None => BTreeMap::new(),
-                };
+                let mut entries = bucket_entries(&pk, stored.as_deref())?;
                 for (k, v) in group {
                     match v {
                         Some(v) => entries.insert(k, v),
