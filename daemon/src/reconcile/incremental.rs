@@ -1430,9 +1430,12 @@ fn fold<B: ReconBackend>(
             .or_default()
             .push((k, v));
     }
+    // `t/` entries have tree keys of their own.
+    let direct = format!("{pp}t/");
+    let direct = direct.as_bytes();
     // The buckets not loaded, read on worker threads in tree order.
     let unread: Vec<&Vec<u8>> = (by_pk.keys())
-        .filter(|pk| !loaded.contains_key(*pk) && !pk.starts_with(format!("{pp}t/").as_bytes()))
+        .filter(|pk| !loaded.contains_key(*pk) && !pk.starts_with(direct))
         .collect();
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
     let read = in_parallel(threads, &unread, |pk| Some(((*pk).clone(), b.kv_get(pk))));
@@ -1442,7 +1445,7 @@ fn fold<B: ReconBackend>(
     }
     let mut batch = Vec::new();
     for (pk, group) in by_pk {
-        if pk.starts_with(format!("{pp}t/").as_bytes()) {
+        if pk.starts_with(direct) {
             for (_, v) in group {
                 batch.push((pk.clone(), v));
             }
