@@ -16,9 +16,11 @@
 //!     decision back, as payout and kpi do; (b''') the same decisions judged
 //!     in memory as `reconcile report --as-of` does.
 //! (c) an incremental run after 10k claims changed, against (b)'s DuckDB
-//!     full recomputes (in memory, and durable), in a fresh process (cold store cache); (c') the same
-//!     as the daemon runs it: 10k other claims committed, then the run, in
-//!     one process whose store cache is warm.
+//!     full recomputes (in memory, and durable), in a fresh process (cold
+//!     store cache); (c') the same as the daemon runs it: 10k other claims
+//!     committed, then the run, in one process whose store cache is warm;
+//!     once with the default cache (64 MiB), once with `[daemon]
+//!     store_cache_mb` holding the whole store, read once before.
 //!
 //! Phases that need their own peak RSS run in child processes of this
 //! binary (`--phase ...`; with `RUST_LOG=reckon=debug` a phase run by hand
@@ -406,22 +408,42 @@ fn phase_touch(dir: &Path, count: usize) {
 
 /// What the daemon does: a sync commits changed claims, then reconciliation
 /// runs in the same process, with the store's cache warm from earlier runs.
-/// Touches `count` claims other than `phase_touch`'s, then times the run.
-fn phase_warm(dir: &Path, count: usize) {
-    let store = Store::open(&dir.join("data")).unwrap();
+/// Touches `count` claims other than `phase_touch`'s (every n/count-th from
+/// the `offset`-th), then times the run. With `cache_mb` (`[daemon]
+/// store_cache_mb`), the store opens with that cache and every page of it
+/// is read first: a daemon that has run long enough to have read its store.
+fn phase_warm(dir: &Path, count: usize, offset: usize, cache_mb: Option<u64>) {
+    let path = dir.join("data");
+    let store = match cache_mb {
+        Some(mb) => Store::open_with_cache(&path, mb).unwrap(),
+        None => Store::open(&path).unwrap(),
+    };
     let spec = SynthSpec::benchmark(0, 0);
     let now = spec.settled_now();
     let run = || reckon::reconcile::run(&store, &[program()], &FxTable::empty(), now).unwrap();
     // Chosen before the warm-up, so finding them is not part of what follows.
-    let picked = pick(&store, count, 1);
+    let picked = pick(&store, count, offset);
     run();
+    if cache_mb.is_some() {
+        let recon = store.domain("recon").unwrap();
+        recon.scan_prefix_raw(b"").for_each(|kv| drop(kv.unwrap()));
+        for kind in [
+            plugin_api::RecordKind::Conversion,
+            plugin_api::RecordKind::Order,
+        ] {
+            store
+                .scan_records(kind, None)
+                .for_each(|r| drop(r.unwrap()));
+        }
+    }
     let touched = commit(&store, picked);
     let started = Instant::now();
     let summary = run();
     let secs = started.elapsed().as_secs_f64();
     let p = &summary.programs[0];
     println!(
-        "{{\"seconds\":{secs:.3},\"touched\":{touched},\"full\":{},\"judged\":{},\"changed\":{}}}",
+        "{{\"seconds\":{secs:.3},\"peak_rss_mib\":{},\"touched\":{touched},\"full\":{},\"judged\":{},\"changed\":{}}}",
+        peak_rss_mib(),
         p.full, p.claims_judged, p.decisions_changed
     );
 }
@@ -527,7 +549,12 @@ fn main() {
             "as-of" => phase_as_of(&e2e),
             "statements" => phase_statements(&e2e, &arg(&args, "--mode").unwrap()),
             "touch" => phase_touch(&e2e, arg(&args, "--count").unwrap().parse().unwrap()),
-            "warm" => phase_warm(&e2e, arg(&args, "--count").unwrap().parse().unwrap()),
+            "warm" => phase_warm(
+                &e2e,
+                arg(&args, "--count").unwrap().parse().unwrap(),
+                arg(&args, "--offset").map_or(1, |o| o.parse().unwrap()),
+                arg(&args, "--cache-mb").map(|m| m.parse().unwrap()),
+            ),
             other => panic!("unknown phase {other}"),
         }
         return;
@@ -755,22 +782,49 @@ fn main() {
                 ),
             ));
         }
-        let warm = child("warm", &["--count", "10000"]);
-        let warm_s = warm["seconds"].as_f64().unwrap_or(f64::NAN);
-        rows.push((
-            format!(
-                "(c') the same in a running daemon: {} more claims changed, store cache warm",
-                warm["touched"]
+        let cache = format!("{WARM_CACHE_MB}");
+        for (what, extra) in [
+            (
+                "store cache warm (64 MiB, the default)",
+                vec!["--offset", "1"],
             ),
-            format!("{warm_s:.3} s"),
-            format!("judged {}, changed {}", warm["judged"], warm["changed"]),
-            duck_full.as_ref().map_or(String::new(), |d| {
-                format!("DuckDB full / incremental = {:.1}×", d.seconds / warm_s)
-            }),
-        ));
+            (
+                "`store_cache_mb` holding the whole store, read once",
+                vec!["--offset", "2", "--cache-mb", cache.as_str()],
+            ),
+        ] {
+            let mut args = vec!["--count", "10000"];
+            args.extend(extra);
+            let warm = child("warm", &args);
+            let warm_s = warm["seconds"].as_f64().unwrap_or(f64::NAN);
+            rows.push((
+                format!(
+                    "(c') the same in a running daemon: {} more claims changed, {what}",
+                    warm["touched"]
+                ),
+                format!("{warm_s:.3} s"),
+                format!(
+                    "judged {}, changed {}, peak RSS {} MiB",
+                    warm["judged"], warm["changed"], warm["peak_rss_mib"]
+                ),
+                duck_full.as_ref().map_or(String::new(), |d| {
+                    let durable = duck_durable.as_ref().map_or(String::new(), |dd| {
+                        format!("; durable / incremental = {:.1}×", dd.seconds / warm_s)
+                    });
+                    format!(
+                        "DuckDB full / incremental = {:.1}×{durable}",
+                        d.seconds / warm_s
+                    )
+                }),
+            ));
+        }
     }
     print_table(&rows);
 }
+
+/// The (c') daemon's `store_cache_mb` in the bench: more than the 1M × 1.1M
+/// store (~1.1 GB on disk) needs.
+const WARM_CACHE_MB: u64 = 4096;
 
 fn print_table(rows: &[(String, String, String, String)]) {
     println!();

@@ -225,14 +225,15 @@ fn a_reload_missing_a_new_env_secret_says_the_daemon_needs_a_restart() {
 
 /// Ops QA13 OPS-17: the README says the open-file limit is logged at
 /// start, but only a limit that lowered `max_http_connections` was. The
-/// `daemon started` line now always names it.
+/// `daemon started` line now always names it, and the store's cache
+/// (`store_cache_mb`, read at start).
 #[test]
 fn the_start_line_names_the_open_file_limit() {
     let port = reckon_tests::free_port();
     let s = setup(
         "http://127.0.0.1:9",
         "0 0 * * *",
-        &format!("listen = \"127.0.0.1:{port}\""),
+        &format!("listen = \"127.0.0.1:{port}\"\nstore_cache_mb = 256"),
     );
     let log = s.dir.path().join("run.log");
     let mut daemon = std::process::Command::new("sh")
@@ -259,4 +260,5 @@ fn the_start_line_names_the_open_file_limit() {
         line.contains("max_http_connections=512 open_file_limit=4000"),
         "{line}"
     );
+    assert!(line.contains("store_cache_mb=256"), "{line}");
 }

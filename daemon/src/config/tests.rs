@@ -1438,6 +1438,38 @@ max_age_days = 100000000
     parse(&ok, "x.toml").unwrap();
 }
 
+/// `[daemon] store_cache_mb`: the default, a value read as written, and
+/// 0 and more than 1 TiB refused with what to set.
+#[test]
+fn store_cache_mb_is_read_and_bounded() {
+    let with = |v: &str| {
+        format!("[daemon]\nstore_cache_mb = {v}\n{SHOP_NET_COMMISSION}payout_currency = \"USD\"\n")
+    };
+    let default = parse(&with("64").replace("store_cache_mb = 64\n", ""), "x.toml").unwrap();
+    assert_eq!(
+        default.daemon.store_cache_mb,
+        crate::store::DEFAULT_CACHE_MB
+    );
+    assert_eq!(
+        parse(&with("2048"), "x.toml")
+            .unwrap()
+            .daemon
+            .store_cache_mb,
+        2048
+    );
+    let e = parse(&with("0"), "x.toml").unwrap_err().to_string();
+    assert!(
+        e.contains("`daemon.store_cache_mb`: must be at least 1 (MiB); the default is 64"),
+        "{e}"
+    );
+    let e = parse(&with("1048577"), "x.toml").unwrap_err().to_string();
+    assert!(
+        e.contains("`daemon.store_cache_mb`: 1048577 MiB is more than 1048576 (1 TiB): the cache is held in memory"),
+        "{e}"
+    );
+    parse(&with("1048576"), "x.toml").unwrap();
+}
+
 /// QA28-E F7: the daemon read a command-socket client's config path whole;
 /// `/dev/zero` filled memory until the host ran out. A config is a regular
 /// file of at most 4 MiB, refused unread otherwise (a FIFO without a

@@ -103,7 +103,10 @@ pub fn run(
             return Ok(ExitCode::FAILURE);
         }
     };
-    let store = match crate::store::Store::open(data_dir) {
+    let store = match crate::store::Store::open_with_cache(
+        data_dir,
+        runtime.config.daemon.store_cache_mb,
+    ) {
         Ok(s) => s,
         Err(e) => {
             crate::errln!("error: {e}");

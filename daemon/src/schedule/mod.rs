@@ -164,7 +164,7 @@ pub struct Daemon {
     /// sync` run by the daemon. One run per connector at a time.
     pub active: Mutex<std::collections::BTreeSet<String>>,
     /// The `[daemon]` settings the process started with. `listen`,
-    /// `data_dir`, `max_concurrent_syncs` and `log_format` keep these
+    /// `data_dir`, `max_concurrent_syncs`, `log_format` and `store_cache_mb` keep these
     /// values until a restart, whatever SIGHUP loads: the reload's "needs a
     /// restart" warning compares the file with these.
     pub started_with: crate::config::DaemonConfig,
@@ -590,6 +590,7 @@ pub async fn run_daemon(
             .open_file_limit
             .map_or_else(|| "unlimited".to_owned(), |n| n.to_string()),
         http_header_timeout_secs = limits.header_timeout.as_secs(),
+        store_cache_mb = daemon.started_with.store_cache_mb,
         connectors = daemon.runtime().connectors.len(),
         scheduled = plans.len(),
         "daemon started"
@@ -1104,6 +1105,10 @@ pub fn restart_needed(
             running.max_http_connections != new.max_http_connections,
         ),
         ("log_format", running.log_format != new.log_format),
+        (
+            "store_cache_mb",
+            running.store_cache_mb != new.store_cache_mb,
+        ),
     ]
     .into_iter()
     .filter_map(|(key, differs)| differs.then_some(key))
@@ -1339,6 +1344,17 @@ mod tests {
     use super::*;
 
     use plugin_api::Connector;
+
+    /// The store's cache is sized when the store opens, at start: a
+    /// reload that changes it says it needs a restart.
+    #[test]
+    fn a_changed_store_cache_needs_a_restart() {
+        let running = crate::config::DaemonConfig::default();
+        let mut new = running.clone();
+        assert!(restart_needed(&running, &new).is_empty());
+        new.store_cache_mb = 4096;
+        assert_eq!(restart_needed(&running, &new), ["store_cache_mb"]);
+    }
 
     // QA6 F12: an address not on this host was asked "is another reckon
     // running?", the hint of a port in use.
