@@ -448,15 +448,6 @@ fn claim_index_keys(sd: &StoredDecision, coupons: bool) -> Vec<(String, Vec<u8>)
     out
 }
 
-/// Every logical entry a decision owns.
-fn claim_entries(sd: &StoredDecision, coupons: bool) -> Vec<(String, Vec<u8>)> {
-    let d = &sd.decision;
-    let c = (d.claim.source.clone(), d.claim.id.clone());
-    let mut out = vec![(decision_key(&c), codec::encode_decision(sd))];
-    out.extend(claim_index_keys(sd, coupons));
-    out
-}
-
 /// Every logical entry an order owns.
 fn order_entries(o: &Key2, entry: &OrderEntry, coupons: bool) -> Vec<(String, Vec<u8>)> {
     let mut out = vec![(primary_key(o), codec::encode_order(entry))];
@@ -1892,16 +1883,19 @@ fn incremental_run<B: ReconBackend>(
     let order_list: Vec<OrderInput> = orders.into_values().collect();
     let decisions = engine::decide(program, &claim_list, &order_list, fx, now);
     let judge_done = started.elapsed();
+    // Counted before the loop below takes the decisions; what it changes
+    // is filled in after.
+    let mut summary = summarize(p, false, &decisions, (0, 0), &new_state);
     let mut changed = 0u64;
     let mut outcomes_changed = 0u64;
     // Payable decisions gained and lost, to keep the program's count.
     let (mut gained, mut lost) = (0u64, 0u64);
     let mut moves: Vec<(Key2, Option<Key2>, Option<Key2>)> = Vec::new();
-    for (d, ci) in decisions.iter().zip(claim_list.iter()) {
+    for (d, ci) in decisions.into_iter().zip(claim_list.iter()) {
         let c = (d.claim.source.clone(), d.claim.id.clone());
         debug_assert_eq!(c, (ci.claim.source.clone(), ci.claim.external_id.clone()));
         let old = olds.remove(&c).flatten();
-        let mut sd = stored_decision(program, d.clone(), &ci.claim);
+        let mut sd = stored_decision(program, d, &ci.claim);
         if let Some(o) = &old {
             match keep_decided_at(sd, o) {
                 Some(n) => sd = n,
@@ -1928,8 +1922,15 @@ fn incremental_run<B: ReconBackend>(
         if old_order != new_order {
             moves.push((c.clone(), old_order, new_order));
         }
-        let old_entries = old.map(|o| claim_entries(&o, coupons)).unwrap_or_default();
-        ov.replace(old_entries, claim_entries(&sd, coupons))?;
+        // The decision differs from the stored one (`keep_decided_at`):
+        // put as it is, without encoding the old one to compare; its index
+        // entries replace the old ones'.
+        let old_index = (old.as_ref())
+            .map(|o| claim_index_keys(o, coupons))
+            .unwrap_or_default();
+        let new_index = claim_index_keys(&sd, coupons);
+        ov.put(decision_key(&c), Some(codec::encode_decision(&sd)))?;
+        ov.replace(old_index, new_index)?;
     }
     let compare_done = started.elapsed();
     // Keep each order's claims list in step with the decisions.
@@ -1970,7 +1971,7 @@ fn incremental_run<B: ReconBackend>(
     tracing::debug!(
         program = p,
         touched_orders = touched_orders.len(),
-        judged = decisions.len(),
+        judged = summary.claims_judged,
         entries_changed,
         keys_written,
         closure_ms = ms(closure_done),
@@ -1981,14 +1982,10 @@ fn incremental_run<B: ReconBackend>(
         write_ms = ms(started.elapsed() - encode_done),
         "incremental run timings (the store flush follows)"
     );
-    let summary = summarize(
-        p,
-        false,
-        &decisions,
-        (changed, outcomes_changed),
-        &new_state,
-    );
-    drop_later((decisions, claim_list, order_list));
+    summary.decisions_changed = changed;
+    summary.outcomes_changed = outcomes_changed;
+    summary.payable_total = new_state.payable;
+    drop_later((claim_list, order_list));
     Ok(summary)
 }
 
