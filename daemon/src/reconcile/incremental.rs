@@ -694,6 +694,67 @@ impl Arena {
     fn val(&self, e: &Entry) -> &[u8] {
         &self.vals[e.val.clone()]
     }
+    /// Moves `other`'s entries to the end of this arena.
+    fn append(&mut self, other: Arena) {
+        let (k0, v0) = (self.keys.len(), self.vals.len());
+        self.keys.push_str(&other.keys);
+        self.vals.extend_from_slice(&other.vals);
+        self.entries
+            .extend(other.entries.into_iter().map(|e| Entry {
+                slot: e.slot,
+                key: e.key.start + k0..e.key.end + k0,
+                val: e.val.start + v0..e.val.end + v0,
+            }));
+    }
+}
+
+/// What judging a part of a full run's pass made: the decisions and the
+/// claims' index entries (as [`Arena`]s), and the counts the summary takes.
+#[derive(Default)]
+struct Judged {
+    decisions: Arena,
+    index: Arena,
+    judged: u64,
+    payable: u64,
+    by_outcome: BTreeMap<Outcome, u64>,
+}
+
+/// Judges claims `js` of `plan` and encodes their decisions and index
+/// entries.
+fn judge_part<C, O>(
+    program: &ProgramConfig,
+    plan: &engine::Plan<'_, C, O>,
+    claims: &C,
+    js: &[usize],
+    now: DateTime<Utc>,
+) -> Judged
+where
+    C: Inputs<ClaimInput> + ?Sized,
+    O: Inputs<OrderInput> + ?Sized,
+{
+    use std::fmt::Write as _;
+    let coupons = program.matching.coupon_matching;
+    let mut out = Judged::default();
+    for &j in js {
+        let c = Inputs::get(claims, j);
+        let d = plan.judge_claim(j, &c, now);
+        out.judged += 1;
+        *out.by_outcome.entry(d.outcome).or_default() += 1;
+        out.payable += u64::from(d.payable);
+        let sd = stored_decision(program, d, &c.claim);
+        let cr = &sd.decision.claim;
+        out.decisions.push(
+            |ks| {
+                let _ = write!(ks, "d/{}/{}", esc(&cr.source), esc(&cr.id));
+            },
+            |vs| codec::encode_decision_into(vs, &sd),
+        );
+        for (k, v) in claim_index_keys(&sd, coupons) {
+            out.index
+                .push(|ks| ks.push_str(&k), |vs| vs.extend_from_slice(&v));
+        }
+    }
+    out
 }
 
 fn full_run<B: ReconBackend>(
@@ -719,6 +780,7 @@ fn full_run_in<'s, 'e: 's, B: ReconBackend>(
 ) -> Result<ProgramSummary, ReconcileError> {
     use std::fmt::Write as _;
     let p = program.id.as_str();
+    let started = std::time::Instant::now();
     let pp = program_prefix(p);
     let coupons = program.matching.coupon_matching;
     // Inputs in key order, kept encoded (see `packed`): sources sorted, each
@@ -743,12 +805,10 @@ fn full_run_in<'s, 'e: 's, B: ReconBackend>(
         for s in b.scan_records(RecordKind::Conversion, src) {
             let c = as_claim(s?, src)?;
             dk.clear();
-            let _ = write!(
-                dk,
-                "d/{}/{}",
-                esc(&c.claim.source),
-                esc(&c.claim.external_id)
-            );
+            dk.push_str("d/");
+            dk.push_str(&esc(&c.claim.source));
+            dk.push('/');
+            dk.push_str(&esc(&c.claim.external_id));
             slots.push(slot(&dk));
             claims.push(&Record::Conversion(c.claim), c.revision);
         }
@@ -762,7 +822,9 @@ fn full_run_in<'s, 'e: 's, B: ReconBackend>(
             orders.push(&Record::Order(o.order), o.revision);
         }
     }
+    let read_done = started.elapsed();
     let plan = engine::Plan::new(program, fx, &claims, &orders);
+    let plan_done = started.elapsed();
     // Claims matched to each order, in claim order: `by_order[at[o]..at[o+1]]`.
     let mut pairs: Vec<(u32, u32)> = (0..plan.len())
         .filter_map(|j| Some((plan.matched_order(j)?, j as u32)))
@@ -808,6 +870,7 @@ fn full_run_in<'s, 'e: 's, B: ReconBackend>(
     // a part of them is ever encoded at once. Index entries (X buckets and
     // direct keys, which sort after every D bucket) wait in `rest`.
     let mut rest = Arena::default();
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
     let passes = (claims.len() / pass_claims.max(1)).clamp(1, D_BUCKETS as usize) as u32;
     for pass in 0..passes {
         let lo = D_BUCKETS / passes * pass;
@@ -816,28 +879,31 @@ fn full_run_in<'s, 'e: 's, B: ReconBackend>(
         } else {
             D_BUCKETS / passes * (pass + 1)
         };
+        let in_pass: Vec<usize> = (slots.iter().enumerate())
+            .filter(|(_, s)| matches!(**s, Slot::D(b) if b >= lo && b < hi))
+            .map(|(j, _)| j)
+            .collect();
+        // Judging is most of a full run: the pass's claims are judged on
+        // `threads` threads (the writer applies the last pass's batches
+        // meanwhile), their results appended in part order.
+        let chunk = in_pass.len().div_ceil(threads).max(1);
+        let parts: Vec<Judged> = std::thread::scope(|s| {
+            let workers: Vec<_> = (in_pass.chunks(chunk))
+                .map(|js| s.spawn(|| judge_part(program, &plan, &claims, js, now)))
+                .collect();
+            (workers.into_iter())
+                .map(|w| w.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+                .collect()
+        });
         let mut arena = Arena::default();
-        for (j, s) in slots.iter().enumerate() {
-            let Slot::D(bucket) = *s else { continue };
-            if bucket < lo || bucket >= hi {
-                continue;
+        for part in parts {
+            summary.claims_judged += part.judged;
+            summary.payable += part.payable;
+            for (o, n) in part.by_outcome {
+                *summary.by_outcome.entry(o).or_default() += n;
             }
-            let c = Inputs::get(&claims, j);
-            let d = plan.judge_claim(j, &c, now);
-            summary.claims_judged += 1;
-            *summary.by_outcome.entry(d.outcome).or_default() += 1;
-            summary.payable += u64::from(d.payable);
-            let sd = stored_decision(program, d, &c.claim);
-            let cr = &sd.decision.claim;
-            arena.push(
-                |ks| {
-                    let _ = write!(ks, "d/{}/{}", esc(&cr.source), esc(&cr.id));
-                },
-                |vs| codec::encode_decision_into(vs, &sd),
-            );
-            for (k, v) in claim_index_keys(&sd, coupons) {
-                rest.push(|ks| ks.push_str(&k), |vs| vs.extend_from_slice(&v));
-            }
+            arena.append(part.decisions);
+            rest.append(part.index);
         }
         arena.sort();
         let upto = slot_key(&pp, Slot::D(hi), "");
@@ -845,31 +911,55 @@ fn full_run_in<'s, 'e: 's, B: ReconBackend>(
     }
     // Judging is done: free its tables before the order entries grow.
     drop((plan, slots));
-    for i in 0..orders.len() {
-        let o = Inputs::get(&orders, i);
-        let ok = (o.order.source.clone(), o.order.order_id.clone());
-        let okeys = order_keys(&o.order);
-        let norm = engine::normalize_order_id(&ok.1).unwrap_or_default();
-        let mates: Vec<_> = by_order[at[i] as usize..at[i + 1] as usize]
-            .iter()
-            .map(|&j| Inputs::get(&claims, j as usize))
-            .collect();
-        rest.push(
-            |k| {
-                let _ = write!(k, "io/{}/{}/{}", esc(&norm), esc(&ok.0), esc(&ok.1));
-            },
-            |v| {
-                let claims = mates
-                    .iter()
-                    .map(|c| (c.claim.source.as_str(), c.claim.external_id.as_str()));
-                codec::encode_order_into(v, &okeys, claims);
-            },
-        );
-        for (k, v) in order_index_keys(&ok, &okeys, coupons) {
-            rest.push(|ks| ks.push_str(&k), |vs| vs.extend_from_slice(&v));
+    let judge_done = started.elapsed();
+    // Each order's entries (its claims list and index keys), on `threads`
+    // threads, appended in order.
+    let order_part = |range: std::ops::Range<usize>| -> Arena {
+        let mut part = Arena::default();
+        for i in range {
+            let o = Inputs::get(&orders, i);
+            let ok = (o.order.source.clone(), o.order.order_id.clone());
+            let okeys = order_keys(&o.order);
+            let norm = engine::normalize_order_id(&ok.1).unwrap_or_default();
+            let mates: Vec<_> = by_order[at[i] as usize..at[i + 1] as usize]
+                .iter()
+                .map(|&j| Inputs::get(&claims, j as usize))
+                .collect();
+            part.push(
+                |k| {
+                    let _ = write!(k, "io/{}/{}/{}", esc(&norm), esc(&ok.0), esc(&ok.1));
+                },
+                |v| {
+                    let claims = mates
+                        .iter()
+                        .map(|c| (c.claim.source.as_str(), c.claim.external_id.as_str()));
+                    codec::encode_order_into(v, &okeys, claims);
+                },
+            );
+            for (k, v) in order_index_keys(&ok, &okeys, coupons) {
+                part.push(|ks| ks.push_str(&k), |vs| vs.extend_from_slice(&v));
+            }
         }
+        part
+    };
+    let chunk = orders.len().div_ceil(threads).max(1);
+    let parts: Vec<Arena> = std::thread::scope(|s| {
+        let workers: Vec<_> = (0..orders.len())
+            .step_by(chunk)
+            .map(|lo| {
+                let range = lo..(lo + chunk).min(orders.len());
+                s.spawn(|| order_part(range))
+            })
+            .collect();
+        (workers.into_iter())
+            .map(|w| w.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+            .collect()
+    });
+    for part in parts {
+        rest.append(part);
     }
     drop((claims, orders, by_order, at));
+    let orders_done = started.elapsed();
     rest.sort();
     out.merge(&pp, &rest, &mut old, None)?;
     drop(old);
@@ -878,6 +968,19 @@ fn full_run_in<'s, 'e: 's, B: ReconBackend>(
     out.batch.push((state_k, Some(encode_state(&new_state))));
     out.flush()?;
     out.writer.finish()?;
+    // Where a full run's time goes (RUST_LOG=reckon=debug).
+    let ms = |d: std::time::Duration| d.as_millis() as u64;
+    tracing::debug!(
+        program = p,
+        judged = summary.claims_judged,
+        threads,
+        read_ms = ms(read_done),
+        plan_ms = ms(plan_done - read_done),
+        judge_ms = ms(judge_done - plan_done),
+        orders_ms = ms(orders_done - judge_done),
+        index_ms = ms(started.elapsed() - orders_done),
+        "full run timings (the store flush follows)"
+    );
     Ok(ProgramSummary {
         decisions_changed: out.changed,
         outcomes_changed: out.outcomes_changed,
