@@ -887,14 +887,8 @@ fn full_run_in<'s, 'e: 's, B: ReconBackend>(
         // `threads` threads (the writer applies the last pass's batches
         // meanwhile), their results appended in part order.
         let chunk = in_pass.len().div_ceil(threads).max(1);
-        let parts: Vec<Judged> = std::thread::scope(|s| {
-            let workers: Vec<_> = (in_pass.chunks(chunk))
-                .map(|js| s.spawn(|| judge_part(program, &plan, &claims, js, now)))
-                .collect();
-            (workers.into_iter())
-                .map(|w| w.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
-                .collect()
-        });
+        let js: Vec<&[usize]> = in_pass.chunks(chunk).collect();
+        let parts = each_on_a_thread(&js, |js| judge_part(program, &plan, &claims, js, now));
         let mut arena = Arena::default();
         for part in parts {
             summary.claims_judged += part.judged;
@@ -943,19 +937,11 @@ fn full_run_in<'s, 'e: 's, B: ReconBackend>(
         part
     };
     let chunk = orders.len().div_ceil(threads).max(1);
-    let parts: Vec<Arena> = std::thread::scope(|s| {
-        let workers: Vec<_> = (0..orders.len())
-            .step_by(chunk)
-            .map(|lo| {
-                let range = lo..(lo + chunk).min(orders.len());
-                s.spawn(|| order_part(range))
-            })
-            .collect();
-        (workers.into_iter())
-            .map(|w| w.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
-            .collect()
-    });
-    for part in parts {
+    let ranges: Vec<std::ops::Range<usize>> = (0..orders.len())
+        .step_by(chunk)
+        .map(|lo| lo..(lo + chunk).min(orders.len()))
+        .collect();
+    for part in each_on_a_thread(&ranges, |r| order_part(r.clone())) {
         rest.append(part);
     }
     drop((claims, orders, by_order, at));
@@ -1018,13 +1004,13 @@ fn key_source(key: &str) -> String {
 type OldEntries<'o> =
     std::iter::Peekable<Box<dyn Iterator<Item = Result<KeyValue, StoreError>> + 'o>>;
 
-/// Applies a full run's batches, in order, on a thread of its own, while
-/// the run judges and encodes the next ones: sled's inserts were a quarter
-/// of a full run's CPU time, all of it on the run's one thread.
 /// Batches a full run's writer holds queued: 64 × [`BATCH_BYTES`] = 16 MiB.
 /// With one, a full run at 1M × 1.1M waited ~2.8 s of its passes for sled.
 const WRITER_QUEUE: usize = 64;
 
+/// Applies a full run's batches, in order, on a thread of its own, while
+/// the run judges and encodes the next ones: sled's inserts were a quarter
+/// of a full run's CPU time, all of it on the run's one thread.
 struct Writer<'s> {
     tx: Option<std::sync::mpsc::SyncSender<Vec<KeyWrite>>>,
     thread: Option<std::thread::ScopedJoinHandle<'s, Result<(), StoreError>>>,
@@ -1353,6 +1339,21 @@ fn read_ahead_on<B: ReconBackend>(
         orders: orders.into_iter().collect(),
         buckets,
     }
+}
+
+/// `f` of each part, each on a scoped thread of its own, in `parts`' order.
+/// A panic in `f` is the caller's (unlike [`in_parallel`], whose results
+/// are only read ahead).
+fn each_on_a_thread<T: Sync, R: Send>(parts: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+    let f = &f;
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = (parts.iter())
+            .map(|part| scope.spawn(move || f(part)))
+            .collect();
+        (workers.into_iter())
+            .map(|w| w.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+            .collect()
+    })
 }
 
 /// `f` over `items` on up to `threads` scoped threads, each taking one
@@ -2882,6 +2883,46 @@ amount_tolerance_abs = "0.50"
         let s = run_program(&b, &p, &fx, now, false).unwrap();
         assert!(!s.full);
         assert_eq!(stored_state(&b, &p.id).unwrap().unwrap().v, FORMAT);
+    }
+
+    /// A full run's parts are judged on threads and appended in order:
+    /// the arena is the one a single thread would have made, so a run's
+    /// result does not depend on the machine's cores.
+    #[test]
+    fn parts_made_on_threads_append_to_what_one_thread_makes() {
+        let entries: Vec<(String, Vec<u8>)> = (0..50)
+            .map(|i| (format!("d/net/{i}"), vec![i as u8; i % 7]))
+            .collect();
+        let make = |es: &[(String, Vec<u8>)]| {
+            let mut a = Arena::default();
+            for (k, v) in es {
+                a.push(|ks| ks.push_str(k), |vs| vs.extend_from_slice(v));
+            }
+            a
+        };
+        let whole = make(&entries);
+        let chunks: Vec<&[(String, Vec<u8>)]> = entries.chunks(17).collect();
+        let mut joined = Arena::default();
+        for part in each_on_a_thread(&chunks, |es| make(es)) {
+            joined.append(part);
+        }
+        assert_eq!(joined.keys, whole.keys);
+        assert_eq!(joined.vals, whole.vals);
+        let view = |a: &Arena| -> Vec<(Slot, String, Vec<u8>)> {
+            (a.entries.iter())
+                .map(|e| (e.slot, a.key(e).to_owned(), a.val(e).to_vec()))
+                .collect()
+        };
+        assert_eq!(view(&joined), view(&whole));
+        // A part that panics fails the run, not silently drops its claims.
+        let r = std::panic::catch_unwind(|| {
+            each_on_a_thread(&[1, 2, 3], |&i| {
+                assert_ne!(i, 2, "part 2 failed");
+                i
+            })
+        });
+        assert!(r.is_err());
+        assert_eq!(each_on_a_thread(&[1, 2, 3], |&i| i * 10), [10, 20, 30]);
     }
 
     #[test]
