@@ -773,6 +773,11 @@ impl<C: Inputs<ClaimInput> + ?Sized, O: Inputs<OrderInput> + ?Sized> std::fmt::D
     }
 }
 
+/// A scoped thread's result; its panic, the caller's.
+fn joined<T>(h: std::thread::ScopedJoinHandle<'_, T>) -> T {
+    h.join().unwrap_or_else(|e| std::panic::resume_unwind(e))
+}
+
 impl<'a, C: Inputs<ClaimInput> + ?Sized, O: Inputs<OrderInput> + ?Sized> Plan<'a, C, O> {
     /// Matches every claim (rule 1 in bulk with [`super::join`], rules 2-3
     /// by [`OrderIndex`]) and decides the contests. `claims` and `orders`
@@ -784,27 +789,40 @@ impl<'a, C: Inputs<ClaimInput> + ?Sized, O: Inputs<OrderInput> + ?Sized> Plan<'a
                 Cow::Owned(o) => Cow::Owned(o.order),
             }
         };
-        // Order ids are matched in bulk by the join, not by the index.
-        let mut index = OrderIndex::default();
-        index.index_clicks(orders.len(), order, program.matching.coupon_matching);
-        let order_ids = OrderIds::of(orders.len(), order);
-        let mut quoted = Texts::default();
-        let mut rivals = Vec::with_capacity(claims.len());
-        let mut previous: Option<(String, String)> = None;
-        for j in 0..claims.len() {
-            let c = claims.get(j);
-            quoted.push(c.claim.order_id.as_deref());
-            rivals.push(Rival::of(program, &c.claim));
-            if cfg!(debug_assertions) {
-                // Contests compare claim numbers as keys (`contest_order`).
-                let key = (c.claim.source.clone(), c.claim.external_id.clone());
-                debug_assert!(
-                    previous < Some(key.clone()),
-                    "claims not in key order at {key:?}"
-                );
-                previous = Some(key);
+        // Each pass decodes every order or every claim: the three run at
+        // once (scoped threads), each on its own inputs.
+        let index_orders = || {
+            // Order ids are matched in bulk by the join, not by the index.
+            let mut index = OrderIndex::default();
+            index.index_clicks(orders.len(), order, program.matching.coupon_matching);
+            index
+        };
+        let read_claims = || {
+            let mut quoted = Texts::default();
+            let mut rivals = Vec::with_capacity(claims.len());
+            let mut previous: Option<(String, String)> = None;
+            for j in 0..claims.len() {
+                let c = claims.get(j);
+                quoted.push(c.claim.order_id.as_deref());
+                rivals.push(Rival::of(program, &c.claim));
+                if cfg!(debug_assertions) {
+                    // Contests compare claim numbers as keys (`contest_order`).
+                    let key = (c.claim.source.clone(), c.claim.external_id.clone());
+                    debug_assert!(
+                        previous < Some(key.clone()),
+                        "claims not in key order at {key:?}"
+                    );
+                    previous = Some(key);
+                }
             }
-        }
+            (quoted, rivals)
+        };
+        let (index, order_ids, (quoted, mut rivals)) = std::thread::scope(|s| {
+            let index = s.spawn(index_orders);
+            let ids = s.spawn(|| OrderIds::of(orders.len(), order));
+            let claims = read_claims();
+            (joined(index), joined(ids), claims)
+        });
         let threads = super::join::default_threads(orders.len() + claims.len());
         let by_id = order_ids.join(&quoted, threads);
         drop((order_ids, quoted));
