@@ -527,11 +527,18 @@ directory = "drop"
 id = "Everflow_S2S"
 auth = "token"
 secret = { secret = "env:EXAMPLE_API_KEY" }
+mirrors = "examplenet"
+
+[[postbacks]]
+id = "other_s2s"
+auth = "token"
+secret = { secret = "env:EXAMPLE_API_KEY" }
+mirrors = "othernet"
 
 [[programs]]
 id = "northwind"
 currency = "EUR"
-claims = ["examplenet", "Everflow_S2S"]
+claims = ["examplenet", "Everflow_S2S", "other_s2s"]
 orders = ["shop"]
 [programs.commission]
 payout_currency = "EUR"
@@ -551,13 +558,19 @@ schedule = "30 4 * * *"
     let (code, out, err) = check_in(dir.path(), &[("EXAMPLE_API_KEY", "k")]);
     assert_eq!(code, 0, "{out}{err}");
     for expected in [
-        "\npostback Everflow_S2S (/postback/Everflow_S2S, auth token)\n",
-        "\nprogram northwind (claims examplenet, Everflow_S2S; orders shop)\n  drafts: schedule `0 5 1 * *` in Europe/Berlin, next: ",
+        "\npostback Everflow_S2S (/postback/Everflow_S2S, auth token, mirrors examplenet)\n",
+        "\nprogram northwind (claims examplenet, Everflow_S2S, other_s2s; orders shop)\n  drafts: schedule `0 5 1 * *` in Europe/Berlin, next: ",
         "\nprogram nocommission (claims othernet; orders shop2)\n  no [programs.commission]: no statements\n",
         "\nkpi summaries (schedule `30 4 * * *` in Europe/Berlin, reporting timezone)\n  next: ",
     ] {
         assert!(out.contains(expected), "{expected:?} missing from:\n{out}");
     }
+    // A copy is linked only to the claims of its program (QA28-E F12).
+    assert!(
+        err.contains("warning: program `northwind`: postback `other_s2s` mirrors `othernet`, which is not in its `claims`: its postbacks are judged as claims of their own there; add `othernet` to `claims` to judge them as copies\n"),
+        "{err}"
+    );
+    assert!(!err.contains("postback `Everflow_S2S` mirrors"), "{err}");
     // The draft fires on the 1st at 05:00 Berlin time, summaries at 04:30.
     assert!(out.contains("-01 05:00:00 CE"), "{out}");
     assert!(out.contains(" 04:30:00 CE"), "{out}");

@@ -447,6 +447,90 @@ fn a_postback_claim_is_judged_without_waiting_for_a_sync() {
     );
 }
 
+/// QA28-E F12 through the daemon: `pb` mirrors `everflow`, whose API
+/// already reported the sale on order PB-1 as reversed; the postback's copy
+/// of it, arriving approved, is judged reversed with it, not paid.
+#[test]
+fn a_postback_copy_of_a_reversed_api_claim_is_judged_reversed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let config = root.join("reckon.toml");
+    let port = reckon_tests::free_port();
+    let text_with_mirror = config_text(port).replace(
+        "default_currency = \"USD\"\n",
+        "default_currency = \"USD\"\nmirrors = \"everflow\"\n",
+    );
+    std::fs::write(&config, text_with_mirror).unwrap();
+    seed(root);
+    {
+        let store = Store::open(&root.join("data")).unwrap();
+        let now = chrono::Utc::now();
+        let api = plugin_api::Conversion {
+            source: "everflow".into(),
+            external_id: "ef-9001".into(),
+            order_id: Some("PB-1".into()),
+            click_id: None,
+            clicked_at: None,
+            partner_id: "p9".into(),
+            partner_name: None,
+            campaign_id: None,
+            event_type: plugin_api::EventType::Sale,
+            occurred_at: now - chrono::Duration::minutes(50),
+            sale_amount: Some(plugin_api::Money::new("80.00".parse().unwrap(), "USD")),
+            commission: Some(plugin_api::Money::new("8.00".parse().unwrap(), "USD")),
+            status: plugin_api::ConversionStatus::Reversed,
+            status_changed_at: Some(now - chrono::Duration::minutes(10)),
+            locked_at: None,
+            coupon: None,
+            utm: Default::default(),
+        };
+        store
+            .commit_page("everflow", &[plugin_api::Record::Conversion(api)], None, now)
+            .unwrap();
+        store.flush().unwrap();
+    }
+    let daemon = start_daemon(&config);
+    assert!(reckon_in(root, &config, &["reconcile"]).status.success());
+
+    let answer = reckon_tests::http_get(
+        port,
+        "/postback/pb?tid=pb-copy-1&oid=PB-1&affid=p9&amount=80.00&status=approved&token=not-used",
+    );
+    assert_eq!(answer.map(|a| a.0), Some(200), "{}", daemon.log_text());
+    let month = chrono::Utc::now().format("%Y-%m").to_string();
+    let report = reckon_tests::poll_until(Duration::from_secs(30), || {
+        let out = reckon_in(
+            root,
+            &config,
+            &[
+                "reconcile",
+                "report",
+                "--program",
+                "shop-us",
+                "--period",
+                &month,
+                "--format",
+                "csv",
+            ],
+        );
+        let csv = text(&out.stdout);
+        let line = csv.lines().find(|l| l.starts_with("pb,p9,"))?;
+        Some((line.to_owned(), csv))
+    });
+    let (line, csv) = report.unwrap_or_else(|| {
+        panic!(
+            "the postback claim was never judged:\n{}",
+            daemon.log_text()
+        )
+    });
+    assert!(line.starts_with("pb,p9,,network_reversed,USD,1,"), "{csv}");
+    assert!(
+        csv.contains("this postback is a copy of everflow/ef-9001 (`pb` mirrors `everflow`), which the network reversed"),
+        "{csv}"
+    );
+    daemon.stop();
+}
+
 /// A daemon with one ExampleNet connector that never fires on its own;
 /// its API key is the daemon's secret `DC_SECRET`.
 fn example_config(root: &Path, base_url: &str) -> PathBuf {

@@ -220,8 +220,14 @@ fn judgements(mut ds: Vec<Decision>) -> Vec<Decision> {
     ds
 }
 
-fn config() -> ProgramConfig {
-    program()
+/// The test program; with `mirrored`, `awin`'s claims are copies of
+/// `everflow`'s (`[[postbacks]] mirrors`, QA28-E F12).
+fn config(mirrored: bool) -> ProgramConfig {
+    let mut p = program();
+    if mirrored {
+        p.mirrors.insert("awin".into(), "everflow".into());
+    }
+    p
 }
 use reckon::reconcile::config::ProgramConfig;
 
@@ -237,10 +243,11 @@ proptest! {
         cs in proptest::collection::vec(claim_spec(), 0..30),
         os in proptest::collection::vec(order_spec(), 0..16),
         now_days in 20i64..90,
+        mirrored in any::<bool>(),
     ) {
         let (cs, os) = build(&cs, &os);
         let (ci, oi) = inputs(&cs, &os);
-        let ds = decide(&config(), &ci, &oi, &fx(), now_at(now_days));
+        let ds = decide(&config(mirrored), &ci, &oi, &fx(), now_at(now_days));
         prop_assert_eq!(ds.len(), cs.len());
         let keys: BTreeSet<(String, String)> =
             ds.iter().map(|d| (d.claim.source.clone(), d.claim.id.clone())).collect();
@@ -260,6 +267,18 @@ proptest! {
         }
         prop_assert!(earning.values().all(|&n| n <= 1), "{:?}", earning);
         prop_assert!(payable.values().all(|&n| n <= 1));
+        // A copy on the same order as a claim it copies never earns.
+        if mirrored {
+            let originals: BTreeSet<(String, String)> = (ds.iter())
+                .filter(|d| d.claim.source == "everflow")
+                .filter_map(|d| d.order.as_ref().map(|o| (o.source.clone(), o.id.clone())))
+                .collect();
+            for d in ds.iter().filter(|d| d.claim.source == "awin") {
+                if let Some(o) = d.order.as_ref().filter(|o| originals.contains(&(o.source.clone(), o.id.clone()))) {
+                    prop_assert!(!d.outcome.earns(), "copy {} on {}/{}: {:?}", d.claim.id, o.source, o.id, d.outcome);
+                }
+            }
+        }
     }
 
     #[test]
@@ -267,15 +286,16 @@ proptest! {
         cs in proptest::collection::vec(claim_spec(), 0..30),
         os in proptest::collection::vec(order_spec(), 0..16),
         rot in 0usize..30,
+        mirrored in any::<bool>(),
     ) {
         let (cs, os) = build(&cs, &os);
         let (ci, oi) = inputs(&cs, &os);
-        let a = decide(&config(), &ci, &oi, &fx(), now_at(45));
+        let a = decide(&config(mirrored), &ci, &oi, &fx(), now_at(45));
         let (mut ci2, mut oi2) = (ci.clone(), oi.clone());
         ci2.reverse();
         oi2.reverse();
         if !ci2.is_empty() { let n = rot % ci2.len(); ci2.rotate_left(n); }
-        let b = decide(&config(), &ci2, &oi2, &fx(), now_at(45));
+        let b = decide(&config(mirrored), &ci2, &oi2, &fx(), now_at(45));
         prop_assert_eq!(a, b);
     }
 
@@ -283,11 +303,12 @@ proptest! {
     fn second_run_with_no_new_data_changes_nothing(
         cs in proptest::collection::vec(claim_spec(), 0..30),
         os in proptest::collection::vec(order_spec(), 0..16),
+        mirrored in any::<bool>(),
     ) {
         let (cs, os) = build(&cs, &os);
         let b = MemoryBackend::new();
         b.commit(&records(&cs, &os), base());
-        let p = [config()];
+        let p = [config(mirrored)];
         let first = run_with(&b, &p, &fx(), now_at(45), false).unwrap();
         prop_assert!(first.programs[0].full);
         let snap = b.kv_snapshot();
@@ -313,6 +334,7 @@ proptest! {
         later in 0i64..40,
         later2 in 0i64..20,
         fold_at in prop_oneof![Just(1usize), Just(12), Just(usize::MAX)],
+        mirrored in any::<bool>(),
     ) {
         // Final state: claims X0.. from cs, then changed versions from cs2
         // and cs3 (same external ids, so they are revisions) and orders from
@@ -324,7 +346,7 @@ proptest! {
         let b = MemoryBackend::folding_at(fold_at);
         let k = first_part.min(c1.len());
         b.commit(&records(&c1[..k], &o1), base());
-        let p = [config()];
+        let p = [config(mirrored)];
         run_with(&b, &p, &fx(), now_at(now1), false).unwrap();
         b.commit(&records(&c1[k..], &[]), base());
         b.commit(&records(&c2, &o2), base());

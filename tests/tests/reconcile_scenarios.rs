@@ -276,6 +276,115 @@ fn network_reversed_and_rejected_keep_their_order_but_never_compete() {
     assert_golden("network_reversed_rejected", &d);
 }
 
+/// QA28-E F12: a postback endpoint that mirrors an API connector
+/// (`[[postbacks]] mirrors`) delivers copies of that connector's
+/// conversions. A copy matched to the same order as the connector's claim
+/// never competes: it is reversed or rejected with that claim, else its
+/// duplicate; a copy whose original has not arrived competes as any claim.
+#[test]
+fn a_mirrored_copy_takes_the_status_of_the_claim_it_copies() {
+    let mut p = program_from(
+        r#"
+id = "shop-us"
+currency = "USD"
+claims = ["impact", "everflow", "ef_s2s"]
+orders = ["shop"]
+"#,
+    );
+    p.mirrors.insert("ef_s2s".into(), "everflow".into());
+    // The copy arrives later than the API's claim: under last click (on the
+    // conversion time, no click time) it would win every contest.
+    let copy = |id: &str, order: &str| {
+        let mut c = claim("ef_s2s", id, Some(order));
+        c.occurred_at = t("2026-11-02T10:06:00Z");
+        c
+    };
+    // A-1: the network reversed the sale; only its API says so.
+    let mut e1 = claim("everflow", "E1", Some("A-1"));
+    e1.status = ConversionStatus::Reversed;
+    e1.status_changed_at = Some(t("2026-11-20T00:00:00Z"));
+    // A-2: both approved: the API's claim is judged, the copy is its duplicate.
+    let e2 = claim("everflow", "E2", Some("A-2"));
+    // A-3: impact wins the order over everflow (later click).
+    let mut c3 = claim("impact", "C3", Some("A-3"));
+    c3.clicked_at = Some(t("2026-11-02T09:00:00Z"));
+    let mut e3 = claim("everflow", "E3", Some("A-3"));
+    e3.clicked_at = Some(t("2026-11-02T08:00:00Z"));
+    // A-4: the API has not delivered it yet: the copy competes and wins.
+    // A-5: the network rejected it, and so says the API.
+    let mut e5 = claim("everflow", "E5", Some("A-5"));
+    e5.status = ConversionStatus::Rejected;
+    let cs = vec![
+        e1,
+        copy("P1", "A-1"),
+        e2,
+        copy("P2", "A-2"),
+        c3,
+        e3,
+        copy("P3", "A-3"),
+        copy("P4", "A-4"),
+        e5,
+        copy("P5", "a-5 "),
+    ];
+    let os = ["A-1", "A-2", "A-3", "A-4", "A-5"].map(order).to_vec();
+    let d = decide(&p, &claims(cs), &orders(os), &FxTable::empty(), t(NOW));
+    let by_id = |id: &str| d.iter().find(|d| d.claim.id == id).unwrap();
+    let winner = |id: &str| {
+        let w = by_id(id).winner.as_ref().expect("a duplicate names its winner");
+        format!("{}/{}", w.source, w.id)
+    };
+
+    assert_eq!(by_id("E1").outcome, Outcome::NetworkReversed);
+    let p1 = by_id("P1");
+    assert_eq!(p1.outcome, Outcome::NetworkReversed);
+    assert!(!p1.payable);
+    assert_eq!(
+        p1.reason,
+        "this postback is a copy of everflow/E1 (`ef_s2s` mirrors `everflow`), which the network reversed (2026-11-20T00:00:00Z)"
+    );
+
+    assert_eq!(by_id("E2").outcome, Outcome::Matched);
+    assert!(by_id("E2").payable);
+    let p2 = by_id("P2");
+    assert_eq!(p2.outcome, Outcome::Duplicate);
+    assert!(!p2.payable);
+    assert_eq!(winner("P2"), "everflow/E2");
+    assert_eq!(
+        p2.reason,
+        "this postback is a copy of everflow/E2 (`ef_s2s` mirrors `everflow`), which is judged in its place"
+    );
+
+    assert_eq!(by_id("C3").outcome, Outcome::Matched);
+    assert_eq!(by_id("E3").outcome, Outcome::Duplicate);
+    assert_eq!(winner("E3"), "impact/C3");
+    assert_eq!(winner("P3"), "impact/C3");
+    assert_eq!(
+        by_id("P3").reason,
+        "this postback is a copy of everflow/E3 (`ef_s2s` mirrors `everflow`), which is judged in its place; order shop/A-3 is won by impact/C3"
+    );
+
+    assert_eq!(by_id("P4").outcome, Outcome::Matched);
+    assert!(by_id("P4").payable);
+
+    assert_eq!(by_id("E5").outcome, Outcome::NetworkRejected);
+    assert_eq!(by_id("P5").outcome, Outcome::NetworkRejected);
+
+    // Without the link, the copy competes and wins its order from E2 on
+    // its later time (the QA finding: the partner is paid as `ef_s2s`, and
+    // a reversal only the API reports leaves the copy paid).
+    p.mirrors.clear();
+    let unlinked = decide(
+        &p,
+        &claims(vec![copy("P2", "A-2"), claim("everflow", "E2", Some("A-2"))]),
+        &orders(vec![order("A-2")]),
+        &FxTable::empty(),
+        t(NOW),
+    );
+    assert_eq!(unlinked[0].claim.id, "P2");
+    assert_eq!(unlinked[0].outcome, Outcome::Matched);
+    assert_golden("mirrored_copy", &d);
+}
+
 #[test]
 fn no_order_after_grace_and_awaiting_within_it() {
     // Occurred 2026-11-20 → grace ends 11-27 < now: no_order.

@@ -168,7 +168,15 @@ pub fn check(
             crate::server::postback::PostbackAuth::Token => "token",
             crate::server::postback::PostbackAuth::Hmac => "hmac",
         };
-        let _ = writeln!(out, "postback {} (/postback/{}, auth {auth})", p.id, p.id);
+        let mirrors = match &p.mirrors {
+            Some(m) => format!(", mirrors {m}"),
+            None => String::new(),
+        };
+        let _ = writeln!(
+            out,
+            "postback {} (/postback/{}, auth {auth}{mirrors})",
+            p.id, p.id
+        );
     }
     for p in &cfg.programs {
         let _ = writeln!(
@@ -178,6 +186,16 @@ pub fn check(
             p.claims.join(", "),
             p.orders.join(", ")
         );
+        // A copy is linked only to claims the program has.
+        for pb in cfg.postbacks.iter().filter(|pb| p.claims.contains(&pb.id)) {
+            if let Some(m) = pb.mirrors.as_ref().filter(|m| !p.claims.contains(m)) {
+                let _ = writeln!(
+                    err,
+                    "warning: program `{}`: postback `{}` mirrors `{m}`, which is not in its `claims`: its postbacks are judged as claims of their own there; add `{m}` to `claims` to judge them as copies",
+                    p.id, pb.id
+                );
+            }
+        }
         let Some(commission) = &p.commission else {
             let _ = writeln!(out, "  no [programs.commission]: no statements");
             continue;

@@ -691,6 +691,10 @@ pub fn parse_at(
     errors.append(&mut checked);
     for p in &mut cfg.programs {
         p.default_timezone = Some(cfg.daemon.timezone.0);
+        p.mirrors = (cfg.postbacks.iter())
+            .filter(|pb| p.claims.contains(&pb.id))
+            .filter_map(|pb| Some((pb.id.clone(), pb.mirrors.clone()?)))
+            .collect();
     }
 
     // Empty paths would silently mean the config file's own directory.

@@ -513,6 +513,88 @@ currency = "USD"
     );
 }
 
+/// QA28-E F12: `[[postbacks]] mirrors` names the API connector whose
+/// conversions the endpoint copies; each program that claims the endpoint
+/// gets the link (and a fingerprint that says so), others do not.
+#[test]
+fn a_postback_mirrors_a_connector_of_the_programs_that_claim_it() {
+    let text = |mirrors: &str, claims: &str| {
+        format!(
+            r#"
+[[connectors]]
+id = "everflow"
+plugin = "example"
+schedule = "0 * * * *"
+
+[[connectors]]
+id = "shop"
+plugin = "example"
+schedule = "0 * * * *"
+
+[[connectors]]
+id = "impact"
+plugin = "example"
+schedule = "0 * * * *"
+
+[[connectors]]
+id = "shop2"
+plugin = "example"
+schedule = "0 * * * *"
+
+[[postbacks]]
+id = "ef_s2s"
+auth = "token"
+secret = {{ secret = "env:EXAMPLE_API_KEY" }}
+{mirrors}
+
+[[programs]]
+id = "p"
+currency = "USD"
+claims = [{claims}]
+orders = ["shop"]
+
+[[programs]]
+id = "q"
+currency = "USD"
+claims = ["impact"]
+orders = ["shop2"]
+"#
+        )
+    };
+    let plain = parse(&text("", r#""everflow", "ef_s2s""#), "x.toml").unwrap();
+    assert!(plain.programs[0].mirrors.is_empty());
+    let linked = parse(
+        &text(r#"mirrors = "everflow""#, r#""everflow", "ef_s2s""#),
+        "x.toml",
+    )
+    .unwrap();
+    let expected: std::collections::BTreeMap<String, String> =
+        [("ef_s2s".to_owned(), "everflow".to_owned())].into();
+    assert_eq!(linked.programs[0].mirrors, expected);
+    assert!(linked.programs[1].mirrors.is_empty(), "q does not claim ef_s2s");
+    // The link changes how claims are judged: the next run is a full one.
+    assert_ne!(
+        linked.programs[0].fingerprint(),
+        plain.programs[0].fingerprint()
+    );
+    assert_eq!(
+        linked.programs[1].fingerprint(),
+        plain.programs[1].fingerprint()
+    );
+    for wrong in ["evreflow", "ef_s2s", "p"] {
+        let e = parse(
+            &text(&format!("mirrors = \"{wrong}\""), r#""ef_s2s""#),
+            "x.toml",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains(&format!("`postbacks[0].mirrors`: `{wrong}` is not a [[connectors]] id; name the API connector of the same network whose conversions these postbacks copy (configured: `everflow`, `shop`, `impact`, `shop2`)")),
+            "{e}"
+        );
+    }
+}
+
 #[test]
 fn file_directory_is_relative_to_the_config_file_and_must_exist() {
     let files_loader = |dir: &Path, _: &str, _: Option<&str>| -> Result<Arc<Plugin>, LoadError> {

@@ -74,6 +74,16 @@ pub struct ProgramConfig {
     /// none. See [`ProgramConfig::calendar`].
     #[serde(skip)]
     pub default_timezone: Option<chrono_tz::Tz>,
+    /// Claim sources that are copies of another's conversions: a
+    /// `[[postbacks]]` endpoint's id → the connector its `mirrors` names,
+    /// for the endpoints in `claims`. Set when the config is loaded (from
+    /// `[[postbacks]]`, not from this table). A copy matched to the same
+    /// order as a claim of the connector it mirrors never competes: it takes
+    /// the network status of that claim (reversed, rejected) or is its
+    /// `duplicate` (QA28-E F12: a reversal seen only through the API left
+    /// the postback's copy paid).
+    #[serde(skip)]
+    pub mirrors: std::collections::BTreeMap<String, String>,
 }
 
 /// The longest return window, grace period or fuzzy window (in days).
@@ -354,6 +364,12 @@ impl ProgramConfig {
             text + "|require_network_approval"
         } else {
             text
+        };
+        // Appended only when set, as above.
+        let text = if self.mirrors.is_empty() {
+            text
+        } else {
+            format!("{text}|mirrors={:?}", self.mirrors)
         };
         // FX days follow the calendar (a change re-judges every claim);
         // UTC, the only calendar before, adds nothing.

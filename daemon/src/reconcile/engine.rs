@@ -30,20 +30,26 @@
 //!    Such claims still show their order but never compete for it.
 //! 2. No order: `awaiting_order` while `now < occurred_at + grace`, then
 //!    `no_order` (the boundary instant itself is `no_order`).
-//! 3. `duplicate`: the order is claimed by other non-rejected claims and
+//! 3. `network_reversed` / `network_rejected` / `duplicate` of a mirrored
+//!    copy ([`ProgramConfig::mirrors`]: a postback endpoint's copy of a
+//!    connector's conversion, matched to the same order as a claim of that
+//!    connector): the copy never competes; it takes that claim's network
+//!    status when reversed or rejected, else it is a `duplicate` naming the
+//!    order's winner ([`link_copies`]).
+//! 4. `duplicate`: the order is claimed by other non-rejected claims and
 //!    another one wins: a claim matched by order id or click id beats one
 //!    matched only by coupon (the network names the sale; a coupon is a
 //!    guess), then the attribution rule decides ([`contest_order`]).
-//! 4. `fx_missing`: the claim's or order's currency differs from the
+//! 5. `fx_missing`: the claim's or order's currency differs from the
 //!    program's and [`FxTable::rate`] has no rate for that day.
-//! 5. `refunded`: refunds ≥ order amount, or the order is cancelled/refunded.
-//! 6. `partially_refunded`: some refunds; basis = order amount − refunds,
+//! 6. `refunded`: refunds ≥ order amount, or the order is cancelled/refunded.
+//! 7. `partially_refunded`: some refunds; basis = order amount − refunds,
 //!    or, for a claim whose own amount would be its basis (within
 //!    tolerance), that amount × (order net ÷ order amount): never more than
 //!    the basis without refunds.
-//! 7. `amount_mismatch`: |claimed − order| > max(abs, pct % × order), or
+//! 8. `amount_mismatch`: |claimed − order| > max(abs, pct % × order), or
 //!    the claimed amount is negative; basis = order amount.
-//! 8. `matched`: basis = claimed amount (the order amount when the claim
+//! 9. `matched`: basis = claimed amount (the order amount when the claim
 //!    has none).
 //!
 //! Bases are in the program currency; a converted basis is rounded to the
@@ -88,6 +94,8 @@ use super::config::{AttributionRule, ProgramConfig};
 /// 12 (QA28-C F1): reasons only: under `source_priority` the claim-id
 /// tie-break names the times it compared as last click times (it said
 /// "source priority times").
+/// Mirrored copies (QA28-E F12) are not a bump: they change nothing in a
+/// program without them, and `mirrors` is part of the fingerprint when set.
 pub const JUDGE_VERSION: u32 = 12;
 use super::model::{Decision, DecisionInputs, MatchedBy, Outcome, RecordRef};
 use crate::fx::FxTable;
@@ -498,6 +506,8 @@ struct Rival {
     competes: bool,
     /// Matched only by coupon: loses to a claim that names the order.
     fuzzy: bool,
+    /// Its part in mirrored copies.
+    mirror: Mirror,
 }
 
 impl Rival {
@@ -507,6 +517,35 @@ impl Rival {
             rank: program.source_rank(&c.source) as u32,
             competes: competes(c),
             fuzzy: false,
+            mirror: Mirror::of(program, &c.source),
+        }
+    }
+}
+
+/// A claim's part in mirrored copies ([`ProgramConfig::mirrors`]): the
+/// number is the connector's position in the program's `claims`.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mirror {
+    /// Neither.
+    No,
+    /// From an endpoint that copies this connector's conversions.
+    Copy(u16),
+    /// From this connector, which an endpoint copies.
+    Original(u16),
+}
+
+impl Mirror {
+    fn of(program: &ProgramConfig, source: &str) -> Mirror {
+        if program.mirrors.is_empty() {
+            return Mirror::No;
+        }
+        let position = |s: &str| program.claims.iter().position(|c| c == s);
+        if let Some(n) = program.mirrors.get(source).and_then(|c| position(c)) {
+            return Mirror::Copy(n as u16);
+        }
+        match position(source) {
+            Some(n) if program.mirrors.values().any(|c| c == source) => Mirror::Original(n as u16),
+            _ => Mirror::No,
         }
     }
 }
@@ -546,6 +585,48 @@ enum Criterion {
     LastClick,
     FirstClick,
     SourcePriority,
+}
+
+/// The outcome of a claim the network reversed or rejected, and the word
+/// for it; `None` for any other status.
+fn network_verdict(status: ConversionStatus) -> Option<(Outcome, &'static str)> {
+    match status {
+        ConversionStatus::Rejected => Some((Outcome::NetworkRejected, "rejected")),
+        ConversionStatus::Reversed => Some((Outcome::NetworkReversed, "reversed")),
+        ConversionStatus::Pending | ConversionStatus::Approved => None,
+    }
+}
+
+/// Links each mirrored copy to a claim of the connector it copies matched
+/// to the same order (one that competes, else the first in key order) and
+/// takes it out of the contests. Copies of a conversion the connector has
+/// not delivered (or not matched to that order) compete as any claim.
+fn link_copies(
+    matches: &[Option<(u32, MatchedBy)>],
+    rivals: &mut [Rival],
+) -> FxHashMap<u32, u32> {
+    let mut copies = FxHashMap::default();
+    if rivals.iter().all(|r| r.mirror == Mirror::No) {
+        return copies;
+    }
+    let mut originals: FxHashMap<(u32, u16), u32> = FxHashMap::default();
+    for (j, m) in matches.iter().enumerate() {
+        if let (Some((oi, _)), Mirror::Original(n)) = (m, rivals[j].mirror) {
+            let k = originals.entry((*oi, n)).or_insert(j as u32);
+            if rivals[j].competes && !rivals[*k as usize].competes {
+                *k = j as u32;
+            }
+        }
+    }
+    for (j, m) in matches.iter().enumerate() {
+        if let (Some((oi, _)), Mirror::Copy(n)) = (m, rivals[j].mirror) {
+            if let Some(&k) = originals.get(&(*oi, n)) {
+                copies.insert(j as u32, k);
+                rivals[j].competes = false;
+            }
+        }
+    }
+    copies
 }
 
 fn competes(c: &Conversion) -> bool {
@@ -759,6 +840,8 @@ pub struct Plan<'a, C: Inputs<ClaimInput> + ?Sized, O: Inputs<OrderInput> + ?Siz
     contests: FxHashMap<u32, Vec<u32>>,
     /// Unmatched claim → its coupon near miss ([`coupon_near_miss`]).
     near: FxHashMap<u32, u32>,
+    /// Mirrored copy → the claim it copies (matched to the same order).
+    copies: FxHashMap<u32, u32>,
 }
 
 impl<C: Inputs<ClaimInput> + ?Sized, O: Inputs<OrderInput> + ?Sized> std::fmt::Debug
@@ -848,6 +931,7 @@ impl<'a, C: Inputs<ClaimInput> + ?Sized, O: Inputs<OrderInput> + ?Sized> Plan<'a
             }
             rivals[j].fuzzy = matches!(m, Some((_, MatchedBy::Coupon)));
         }
+        let copies = link_copies(&matches, &mut rivals);
 
         // Attribution contests: order → competing claims, winner first.
         let mut contests: FxHashMap<u32, Vec<u32>> = FxHashMap::default();
@@ -872,6 +956,7 @@ impl<'a, C: Inputs<ClaimInput> + ?Sized, O: Inputs<OrderInput> + ?Sized> Plan<'a
             rivals,
             contests,
             near,
+            copies,
         }
     }
 
@@ -919,6 +1004,23 @@ impl<'a, C: Inputs<ClaimInput> + ?Sized, O: Inputs<OrderInput> + ?Sized> Plan<'a
         };
         let order = self.orders.get(oi as usize);
         let contest = self.contests.get(&oi).map_or(&[][..], Vec::as_slice);
+        if let Some(&k) = self.copies.get(&(j as u32)) {
+            // A copy is out of the contest; it names the contest's winner
+            // when that is not the claim it copies.
+            let original = self.claims.get(k as usize);
+            let winner = (contest.first())
+                .filter(|&&w| w != k)
+                .map(|&w| self.claims.get(w as usize));
+            let m = Matched {
+                order: &order,
+                by,
+                contest: 0,
+                winner: None,
+                runner_up: None,
+                copy_of: Some((&original, winner.as_deref())),
+            };
+            return judge(self.program, self.fx, now, c, Ok(m));
+        }
         // The winner's rival is the runner-up: what set them apart is
         // what the winner's reason names (QA20 F1: it named the rule).
         let (rival, lost) = match *contest {
@@ -940,6 +1042,7 @@ impl<'a, C: Inputs<ClaimInput> + ?Sized, O: Inputs<OrderInput> + ?Sized> Plan<'a
             contest: contest.len(),
             winner: rival.filter(|_| lost),
             runner_up: rival.filter(|_| !lost),
+            copy_of: None,
         };
         judge(self.program, self.fx, now, c, Ok(m))
     }
@@ -978,6 +1081,9 @@ struct Matched<'m> {
     /// When this claim won a contest: the runner-up, and why this claim
     /// beat it.
     runner_up: Option<(&'m ClaimInput, Won)>,
+    /// When this claim is a mirrored copy: the claim it copies, and the
+    /// order's winner when that is another claim.
+    copy_of: Option<(&'m ClaimInput, Option<&'m ClaimInput>)>,
 }
 
 /// Why a contest's winner beat a claim.
@@ -1169,15 +1275,7 @@ fn judge(
     let order_name = |o: &OrderInput| format!("{}/{}", o.order.source, o.order.order_id);
 
     // 1. The network's own status.
-    if matches!(
-        claim.status,
-        ConversionStatus::Rejected | ConversionStatus::Reversed
-    ) {
-        let (outcome, word) = if claim.status == ConversionStatus::Rejected {
-            (Outcome::NetworkRejected, "rejected")
-        } else {
-            (Outcome::NetworkReversed, "reversed")
-        };
+    if let Some((outcome, word)) = network_verdict(claim.status) {
         d.outcome = outcome;
         d.reason = match claim.status_changed_at {
             Some(t) => format!("the network {word} the claim ({})", fmt_time(t)),
@@ -1203,6 +1301,7 @@ fn judge(
         contest,
         winner,
         runner_up,
+        copy_of,
     }) = matched
     else {
         let deadline = days_after(claim.occurred_at, program.no_order_grace_days);
@@ -1275,7 +1374,41 @@ fn judge(
     };
     let order = &o.order;
 
-    // 3. Attribution contest.
+    // 3. A mirrored copy: the claim it copies is judged in its place.
+    if let Some((original, order_winner)) = copy_of {
+        let oc = &original.claim;
+        let copy = format!(
+            "this postback is a copy of {}/{} (`{}` mirrors `{}`)",
+            oc.source, oc.external_id, claim.source, oc.source
+        );
+        if let Some((outcome, word)) = network_verdict(oc.status) {
+            d.outcome = outcome;
+            d.reason = match oc.status_changed_at {
+                Some(t) => format!("{copy}, which the network {word} ({})", fmt_time(t)),
+                None => format!("{copy}, which the network {word}"),
+            };
+            if oc.status_changed_at.zip(d.lock_at).is_some_and(|(t, l)| t > l) {
+                d.reason.push_str(" after the lock date");
+            }
+            return d;
+        }
+        let w = order_winner.unwrap_or(original);
+        d.outcome = Outcome::Duplicate;
+        d.winner = Some(record_ref(&w.claim.source, &w.claim.external_id, w.revision));
+        d.reason = format!("{copy}, which is judged in its place");
+        if let Some(w) = order_winner {
+            let _ = write!(
+                d.reason,
+                "; order {} is won by {}/{}",
+                order_name(o),
+                w.claim.source,
+                w.claim.external_id
+            );
+        }
+        return d;
+    }
+
+    // 4. Attribution contest.
     if let Some((wi, won)) = winner {
         let w = &wi.claim;
         d.outcome = Outcome::Duplicate;
@@ -1301,7 +1434,7 @@ fn judge(
         ),
     };
 
-    // 4. FX.
+    // 5. FX.
     let order_day = program.day(order.created_at);
     let order_conv = convert(fx, &order.amount, cur, order_day);
     let claim_conv = match &claim.sale_amount {
@@ -1333,7 +1466,7 @@ fn judge(
     d.order_fx_rate = Some(order_conv.rate);
     d.fx_rate = claim_conv.as_ref().map(|c| c.rate);
 
-    // 5./6. Refunds.
+    // 6./7. Refunds.
     let refunded = order.refunded();
     // A 0.00 order with no refund is not "fully refunded".
     let fully = (refunded > Decimal::ZERO && refunded >= order.amount.amount)
@@ -1427,7 +1560,7 @@ fn judge(
         return d;
     }
 
-    // 7./8. Amounts. A converted amount names what it was converted from
+    // 8./9. Amounts. A converted amount names what it was converted from
     // (QA20 F7: "claimed 100.00 USD" for a 92.00 EUR claim).
     let shown = |amount: Decimal, from: &Money, rate: Decimal| fmt_shown(amount, from, rate, cur);
     let order_shown = shown(order_p, &order.amount, order_conv.rate);

@@ -95,6 +95,13 @@ pub struct PostbackConfig {
     /// Event type when none is given: `sale` (default), `lead`, `signup`, `install`, `other`.
     #[serde(default = "default_event")]
     pub default_event_type: String,
+    /// The `[[connectors]]` id of the API connector whose conversions this
+    /// endpoint's postbacks copy (the same network, delivered twice). In a
+    /// program whose `claims` list both, a postback matched to the same
+    /// order as a claim of that connector is judged as that claim's copy:
+    /// reversed or rejected with it, else its `duplicate`.
+    #[serde(default)]
+    pub mirrors: Option<String>,
 }
 
 impl std::fmt::Debug for PostbackConfig {
@@ -109,6 +116,7 @@ impl std::fmt::Debug for PostbackConfig {
             .field("default_partner_id", &self.default_partner_id)
             .field("default_status", &self.default_status)
             .field("default_event_type", &self.default_event_type)
+            .field("mirrors", &self.mirrors)
             .finish_non_exhaustive()
     }
 }
@@ -381,6 +389,25 @@ pub fn check_semantics<'a>(
                     p.id
                 ),
             ));
+        }
+        if let Some(m) = &p.mirrors {
+            if !connectors.contains(&m.as_str()) {
+                let configured = match connectors.is_empty() {
+                    true => "none are configured".to_owned(),
+                    false => format!(
+                        "configured: {}",
+                        (connectors.iter().map(|c| format!("`{c}`")))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                };
+                errors.push(map.error(
+                    &path("mirrors"),
+                    format!(
+                        "`{m}` is not a [[connectors]] id; name the API connector of the same network whose conversions these postbacks copy ({configured})"
+                    ),
+                ));
+            }
         }
         if let Some(c) = connectors.iter().position(|c| *c == p.id) {
             errors.push(map.error(
@@ -2082,6 +2109,7 @@ mod tests {
             default_partner_id: None,
             default_status: default_status(),
             default_event_type: default_event(),
+            mirrors: None,
         }
     }
 
