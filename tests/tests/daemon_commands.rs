@@ -485,7 +485,12 @@ fn a_postback_copy_of_a_reversed_api_claim_is_judged_reversed() {
             utm: Default::default(),
         };
         store
-            .commit_page("everflow", &[plugin_api::Record::Conversion(api)], None, now)
+            .commit_page(
+                "everflow",
+                &[plugin_api::Record::Conversion(api)],
+                None,
+                now,
+            )
             .unwrap();
         store.flush().unwrap();
     }

@@ -330,7 +330,10 @@ orders = ["shop"]
     let d = decide(&p, &claims(cs), &orders(os), &FxTable::empty(), t(NOW));
     let by_id = |id: &str| d.iter().find(|d| d.claim.id == id).unwrap();
     let winner = |id: &str| {
-        let w = by_id(id).winner.as_ref().expect("a duplicate names its winner");
+        let w = by_id(id)
+            .winner
+            .as_ref()
+            .expect("a duplicate names its winner");
         format!("{}/{}", w.source, w.id)
     };
 
@@ -375,7 +378,10 @@ orders = ["shop"]
     p.mirrors.clear();
     let unlinked = decide(
         &p,
-        &claims(vec![copy("P2", "A-2"), claim("everflow", "E2", Some("A-2"))]),
+        &claims(vec![
+            copy("P2", "A-2"),
+            claim("everflow", "E2", Some("A-2")),
+        ]),
         &orders(vec![order("A-2")]),
         &FxTable::empty(),
         t(NOW),

@@ -571,7 +571,10 @@ orders = ["shop2"]
     let expected: std::collections::BTreeMap<String, String> =
         [("ef_s2s".to_owned(), "everflow".to_owned())].into();
     assert_eq!(linked.programs[0].mirrors, expected);
-    assert!(linked.programs[1].mirrors.is_empty(), "q does not claim ef_s2s");
+    assert!(
+        linked.programs[1].mirrors.is_empty(),
+        "q does not claim ef_s2s"
+    );
     // The link changes how claims are judged: the next run is a full one.
     assert_ne!(
         linked.programs[0].fingerprint(),

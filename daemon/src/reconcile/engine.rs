@@ -601,10 +601,7 @@ fn network_verdict(status: ConversionStatus) -> Option<(Outcome, &'static str)> 
 /// to the same order (one that competes, else the first in key order) and
 /// takes it out of the contests. Copies of a conversion the connector has
 /// not delivered (or not matched to that order) compete as any claim.
-fn link_copies(
-    matches: &[Option<(u32, MatchedBy)>],
-    rivals: &mut [Rival],
-) -> FxHashMap<u32, u32> {
+fn link_copies(matches: &[Option<(u32, MatchedBy)>], rivals: &mut [Rival]) -> FxHashMap<u32, u32> {
     let mut copies = FxHashMap::default();
     if rivals.iter().all(|r| r.mirror == Mirror::No) {
         return copies;
@@ -1387,14 +1384,22 @@ fn judge(
                 Some(t) => format!("{copy}, which the network {word} ({})", fmt_time(t)),
                 None => format!("{copy}, which the network {word}"),
             };
-            if oc.status_changed_at.zip(d.lock_at).is_some_and(|(t, l)| t > l) {
+            if oc
+                .status_changed_at
+                .zip(d.lock_at)
+                .is_some_and(|(t, l)| t > l)
+            {
                 d.reason.push_str(" after the lock date");
             }
             return d;
         }
         let w = order_winner.unwrap_or(original);
         d.outcome = Outcome::Duplicate;
-        d.winner = Some(record_ref(&w.claim.source, &w.claim.external_id, w.revision));
+        d.winner = Some(record_ref(
+            &w.claim.source,
+            &w.claim.external_id,
+            w.revision,
+        ));
         d.reason = format!("{copy}, which is judged in its place");
         if let Some(w) = order_winner {
             let _ = write!(
