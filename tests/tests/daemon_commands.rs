@@ -143,6 +143,18 @@ fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
 
+/// `reckon reconcile report` of `shop-us` for this month, as CSV.
+fn this_months_report(root: &Path, config: &Path) -> String {
+    let month = chrono::Utc::now().format("%Y-%m").to_string();
+    let args = ["reconcile", "report", "--program", "shop-us", "--period"];
+    let out = reckon_in(
+        root,
+        config,
+        &[&args[..], &[&month, "--format", "csv"]].concat(),
+    );
+    text(&out.stdout)
+}
+
 #[test]
 fn finance_commands_run_in_the_daemon_with_the_outputs_of_a_stopped_one() {
     let tmp = tempfile::tempdir().unwrap();
@@ -395,24 +407,9 @@ fn a_postback_claim_is_judged_without_waiting_for_a_sync() {
 
     // No sync runs (every connector is disabled): only the postback hook
     // can judge the claim. Poll the month's report through the daemon.
-    let month = chrono::Utc::now().format("%Y-%m").to_string();
     let report = reckon_tests::poll_until(Duration::from_secs(30), || {
-        let out = reckon_in(
-            root,
-            &config,
-            &[
-                "reconcile",
-                "report",
-                "--program",
-                "shop-us",
-                "--period",
-                &month,
-                "--format",
-                "csv",
-            ],
-        );
         // The counts by network, partner and outcome.
-        let csv = text(&out.stdout);
+        let csv = this_months_report(root, &config);
         csv.lines()
             .find(|l| l.starts_with("pb,p9,"))
             .map(str::to_owned)
@@ -502,23 +499,8 @@ fn a_postback_copy_of_a_reversed_api_claim_is_judged_reversed() {
         "/postback/pb?tid=pb-copy-1&oid=PB-1&affid=p9&amount=80.00&status=approved&token=not-used",
     );
     assert_eq!(answer.map(|a| a.0), Some(200), "{}", daemon.log_text());
-    let month = chrono::Utc::now().format("%Y-%m").to_string();
     let report = reckon_tests::poll_until(Duration::from_secs(30), || {
-        let out = reckon_in(
-            root,
-            &config,
-            &[
-                "reconcile",
-                "report",
-                "--program",
-                "shop-us",
-                "--period",
-                &month,
-                "--format",
-                "csv",
-            ],
-        );
-        let csv = text(&out.stdout);
+        let csv = this_months_report(root, &config);
         let line = csv.lines().find(|l| l.starts_with("pb,p9,"))?;
         Some((line.to_owned(), csv))
     });

@@ -597,6 +597,25 @@ fn network_verdict(status: ConversionStatus) -> Option<(Outcome, &'static str)> 
     }
 }
 
+/// The reason of a network's reversal or rejection: what it `said`, when
+/// (if the network dates it), and whether after the lock date, as a refund
+/// after the lock date says (QA20 F6): the claim may have been paid, so
+/// the payer must claw it back.
+fn network_reason(
+    said: String,
+    changed: Option<DateTime<Utc>>,
+    lock_at: Option<DateTime<Utc>>,
+) -> String {
+    let mut reason = match changed {
+        Some(t) => format!("{said} ({})", fmt_time(t)),
+        None => said,
+    };
+    if changed.zip(lock_at).is_some_and(|(t, l)| t > l) {
+        reason.push_str(" after the lock date");
+    }
+    reason
+}
+
 /// Links each mirrored copy to a claim of the connector it copies matched
 /// to the same order (one that competes, else the first in key order) and
 /// takes it out of the contests. Copies of a conversion the connector has
@@ -1274,19 +1293,8 @@ fn judge(
     // 1. The network's own status.
     if let Some((outcome, word)) = network_verdict(claim.status) {
         d.outcome = outcome;
-        d.reason = match claim.status_changed_at {
-            Some(t) => format!("the network {word} the claim ({})", fmt_time(t)),
-            None => format!("the network {word} the claim"),
-        };
-        // As a refund after the lock date says (QA20 F6): the claim may
-        // have been paid, so the payer must claw it back.
-        if claim
-            .status_changed_at
-            .zip(d.lock_at)
-            .is_some_and(|(t, l)| t > l)
-        {
-            d.reason.push_str(" after the lock date");
-        }
+        let said = format!("the network {word} the claim");
+        d.reason = network_reason(said, claim.status_changed_at, d.lock_at);
         return d;
     }
 
@@ -1380,17 +1388,8 @@ fn judge(
         );
         if let Some((outcome, word)) = network_verdict(oc.status) {
             d.outcome = outcome;
-            d.reason = match oc.status_changed_at {
-                Some(t) => format!("{copy}, which the network {word} ({})", fmt_time(t)),
-                None => format!("{copy}, which the network {word}"),
-            };
-            if oc
-                .status_changed_at
-                .zip(d.lock_at)
-                .is_some_and(|(t, l)| t > l)
-            {
-                d.reason.push_str(" after the lock date");
-            }
+            let said = format!("{copy}, which the network {word}");
+            d.reason = network_reason(said, oc.status_changed_at, d.lock_at);
             return d;
         }
         let w = order_winner.unwrap_or(original);
