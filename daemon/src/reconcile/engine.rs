@@ -248,60 +248,51 @@ impl OrderIndex {
     /// Indexes `orders` (already sorted by (source, order id)): position `i`
     /// is the order's handle.
     pub fn build(orders: &[&Order], with_coupons: bool) -> OrderIndex {
+        let mut facts = OrderFacts::with_capacity(orders.len(), with_coupons);
+        for o in orders {
+            facts.push(o);
+        }
         let mut ix = OrderIndex::default();
-        ix.index_ids(orders.len(), |i| Cow::Borrowed(orders[i]));
-        ix.index_clicks(orders.len(), |i| Cow::Borrowed(orders[i]), with_coupons);
+        ix.index_ids(&facts.ids);
+        ix.index_clicks(&facts);
         ix
     }
 
     /// Click ids (and coupons): each lists its orders earliest created
-    /// first, then by position. `get(i)` gives order `i`.
-    fn index_clicks<'o>(
-        &mut self,
-        n: usize,
-        get: impl Fn(usize) -> Cow<'o, Order>,
-        with_coupons: bool,
-    ) {
-        let mut by_time: Vec<(DateTime<Utc>, u32)> =
-            (0..n).map(|i| (get(i).created_at, i as u32)).collect();
+    /// first, then by position.
+    fn index_clicks(&mut self, facts: &OrderFacts) {
+        let mut by_time: Vec<(DateTime<Utc>, u32)> = (facts.created.iter())
+            .enumerate()
+            .map(|(i, t)| (*t, i as u32))
+            .collect();
         by_time.sort_unstable();
         for &(_, i) in &by_time {
-            let o = get(i as usize);
-            if o.click_ids.is_empty() && !(with_coupons && o.coupon.is_some()) {
-                continue;
-            }
-            for c in &o.click_ids {
-                if let Some(c) = normalize_click_id(c) {
-                    let orders = self.by_click.entry(c.into()).or_default();
-                    // An order listing one click id twice is one candidate.
-                    if orders.last() != Some(&i) {
-                        orders.push(i);
-                    }
+            for c in facts.clicks_of(i as usize) {
+                let orders = self.by_click.entry(c.into()).or_default();
+                // An order listing one click id twice is one candidate.
+                if orders.last() != Some(&i) {
+                    orders.push(i);
                 }
             }
-            if with_coupons {
-                if let Some(k) = o.coupon.as_deref().and_then(normalize_coupon) {
-                    self.by_coupon.entry(k.into()).or_default().push(i);
-                }
+            if let Some(k) = facts.coupons.get(i as usize) {
+                self.by_coupon.entry(k.into()).or_default().push(i);
             }
         }
     }
 
-    fn index_ids<'o>(&mut self, n: usize, get: impl Fn(usize) -> Cow<'o, Order>) {
+    fn index_ids(&mut self, ids: &OrderIds) {
         let mut buf = String::new();
         // Primary ids first so they win over any alt id.
-        for i in 0..n {
-            normalize_into(&get(i).order_id, &mut buf);
+        for i in 0..ids.ids.spans.len() {
+            normalize_into(ids.ids.get(i).unwrap_or_default(), &mut buf);
             if !buf.is_empty() {
                 self.by_id.insert_first(&buf, i as u32, true);
             }
         }
-        for i in 0..n {
-            for alt in &get(i).alt_ids {
-                normalize_into(alt, &mut buf);
-                if !buf.is_empty() {
-                    self.by_id.insert_first(&buf, i as u32, false);
-                }
+        for (a, &i) in ids.alt_of.iter().enumerate() {
+            normalize_into(ids.alts.get(a).unwrap_or_default(), &mut buf);
+            if !buf.is_empty() {
+                self.by_id.insert_first(&buf, i, false);
             }
         }
     }
@@ -790,6 +781,7 @@ impl Texts {
 }
 
 /// Every order's ids for rule 1, in bulk.
+#[derive(Default)]
 struct OrderIds {
     ids: Texts,
     alts: Texts,
@@ -798,21 +790,14 @@ struct OrderIds {
 }
 
 impl OrderIds {
-    fn of<'o>(n: usize, order: impl Fn(usize) -> Cow<'o, Order>) -> OrderIds {
-        let mut ids = OrderIds {
-            ids: Texts::default(),
-            alts: Texts::default(),
-            alt_of: Vec::new(),
-        };
-        for i in 0..n {
-            let o = order(i);
-            ids.ids.push(Some(&o.order_id));
-            for a in &o.alt_ids {
-                ids.alts.push(Some(a));
-                ids.alt_of.push(i as u32);
-            }
+    /// Appends the ids of the next order.
+    fn push(&mut self, o: &Order) {
+        let i = self.ids.spans.len() as u32;
+        self.ids.push(Some(&o.order_id));
+        for a in &o.alt_ids {
+            self.alts.push(Some(a));
+            self.alt_of.push(i);
         }
-        ids
     }
 
     /// Rule 1 for every claim at once: the order each claim's (`quoted`)
@@ -838,6 +823,146 @@ impl OrderIds {
             out[claim as usize] = Some(order);
         }
         out
+    }
+}
+
+/// What matching needs of every order, gathered in one pass over them
+/// (position `i` is the order's handle): its ids for the order-id join,
+/// and its creation time, click ids and coupon for the click and coupon
+/// indexes. A full run gathers them while it reads the orders from the
+/// store, so no packed order is decoded for them again.
+#[derive(Default)]
+pub struct OrderFacts {
+    ids: OrderIds,
+    created: Vec<DateTime<Utc>>,
+    /// Trimmed click ids, non-empty: order `i`'s are
+    /// `clicks[click_end[i - 1]..click_end[i]]`.
+    clicks: Texts,
+    click_end: Vec<u32>,
+    /// Each order's normalised coupon (all `None` without coupon matching).
+    coupons: Texts,
+    with_coupons: bool,
+}
+
+impl OrderFacts {
+    /// Empty, with room for `n` orders; coupons are gathered only with
+    /// coupon matching.
+    pub fn with_capacity(n: usize, with_coupons: bool) -> OrderFacts {
+        OrderFacts {
+            created: Vec::with_capacity(n),
+            click_end: Vec::with_capacity(n),
+            with_coupons,
+            ..OrderFacts::default()
+        }
+    }
+
+    /// Appends the next order's facts.
+    pub fn push(&mut self, o: &Order) {
+        self.ids.push(o);
+        self.created.push(o.created_at);
+        for c in o.click_ids.iter().filter_map(|c| normalize_click_id(c)) {
+            self.clicks.push(Some(c));
+        }
+        self.click_end.push(self.clicks.spans.len() as u32);
+        let coupon = (self.with_coupons)
+            .then(|| o.coupon.as_deref().and_then(normalize_coupon))
+            .flatten();
+        self.coupons.push(coupon.as_deref());
+    }
+
+    /// Number of orders.
+    pub fn len(&self) -> usize {
+        self.created.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.created.is_empty()
+    }
+
+    fn clicks_of(&self, i: usize) -> impl Iterator<Item = &str> {
+        let start = i.checked_sub(1).map_or(0, |p| self.click_end[p] as usize);
+        (start..self.click_end[i] as usize).filter_map(|k| self.clicks.get(k))
+    }
+
+    /// What the plan takes: the ids for the join, and the click and
+    /// coupon index (no ids: the join matches them).
+    pub fn finish(self) -> OrderPrep {
+        let mut index = OrderIndex::default();
+        index.index_clicks(&self);
+        OrderPrep {
+            ids: self.ids,
+            index,
+        }
+    }
+}
+
+/// [`OrderFacts`] made ready for [`Plan::with_facts`].
+#[derive(Debug)]
+pub struct OrderPrep {
+    ids: OrderIds,
+    index: OrderIndex,
+}
+
+impl std::fmt::Debug for OrderFacts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OrderFacts")
+            .field("orders", &self.created.len())
+            .field("clicks", &self.clicks.spans.len())
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for OrderIds {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OrderIds")
+            .field("ids", &self.ids.spans.len())
+            .field("alts", &self.alt_of.len())
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for ClaimFacts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClaimFacts")
+            .field("claims", &self.rivals.len())
+            .finish()
+    }
+}
+
+/// What contests need of every claim, gathered in one pass over them, in
+/// key order: the order id it quotes, and its [`Rival`] part. A full run
+/// gathers them while it reads the claims from the store.
+#[derive(Default)]
+pub struct ClaimFacts {
+    quoted: Texts,
+    rivals: Vec<Rival>,
+    /// The last key pushed (debug builds): contests compare claim numbers
+    /// as keys ([`contest_order`]), so claims must come in key order.
+    previous: Option<(String, String)>,
+}
+
+impl ClaimFacts {
+    /// Empty, with room for `n` claims.
+    pub fn with_capacity(n: usize) -> ClaimFacts {
+        ClaimFacts {
+            rivals: Vec::with_capacity(n),
+            ..ClaimFacts::default()
+        }
+    }
+
+    /// Appends the next claim's facts.
+    pub fn push(&mut self, program: &ProgramConfig, c: &Conversion) {
+        self.quoted.push(c.order_id.as_deref());
+        self.rivals.push(Rival::of(program, c));
+        if cfg!(debug_assertions) {
+            let key = (c.source.clone(), c.external_id.clone());
+            debug_assert!(
+                self.previous < Some(key.clone()),
+                "claims not in key order at {key:?}"
+            );
+            self.previous = Some(key);
+        }
     }
 }
 
@@ -882,46 +1007,50 @@ impl<'a, C: Inputs<ClaimInput> + ?Sized, O: Inputs<OrderInput> + ?Sized> Plan<'a
     /// by [`OrderIndex`]) and decides the contests. `claims` and `orders`
     /// must be in key order (see [`Inputs`]).
     pub fn new(program: &'a ProgramConfig, fx: &'a FxTable, claims: &'a C, orders: &'a O) -> Self {
+        // One pass over the orders, one over the claims, at once.
+        let (order_facts, claim_facts) = std::thread::scope(|s| {
+            let orders = s.spawn(|| {
+                let mut f =
+                    OrderFacts::with_capacity(orders.len(), program.matching.coupon_matching);
+                for i in 0..orders.len() {
+                    f.push(&orders.get(i).order);
+                }
+                f.finish()
+            });
+            let mut f = ClaimFacts::with_capacity(claims.len());
+            for j in 0..claims.len() {
+                f.push(program, &claims.get(j).claim);
+            }
+            (joined(orders), f)
+        });
+        Plan::with_facts(program, fx, claims, orders, claim_facts, order_facts)
+    }
+
+    /// [`Plan::new`] with the claims' and orders' facts gathered already
+    /// (a full run gathers them as it reads its inputs).
+    pub fn with_facts(
+        program: &'a ProgramConfig,
+        fx: &'a FxTable,
+        claims: &'a C,
+        orders: &'a O,
+        claim_facts: ClaimFacts,
+        order_prep: OrderPrep,
+    ) -> Self {
+        debug_assert_eq!(claim_facts.rivals.len(), claims.len());
+        debug_assert_eq!(order_prep.ids.ids.spans.len(), orders.len());
         let order = |i: usize| -> Cow<'a, Order> {
             match orders.get(i) {
                 Cow::Borrowed(o) => Cow::Borrowed(&o.order),
                 Cow::Owned(o) => Cow::Owned(o.order),
             }
         };
-        // Each pass decodes every order or every claim: the three run at
-        // once (scoped threads), each on its own inputs.
-        let index_orders = || {
-            // Order ids are matched in bulk by the join, not by the index.
-            let mut index = OrderIndex::default();
-            index.index_clicks(orders.len(), order, program.matching.coupon_matching);
-            index
-        };
-        let read_claims = || {
-            let mut quoted = Texts::default();
-            let mut rivals = Vec::with_capacity(claims.len());
-            let mut previous: Option<(String, String)> = None;
-            for j in 0..claims.len() {
-                let c = claims.get(j);
-                quoted.push(c.claim.order_id.as_deref());
-                rivals.push(Rival::of(program, &c.claim));
-                if cfg!(debug_assertions) {
-                    // Contests compare claim numbers as keys (`contest_order`).
-                    let key = (c.claim.source.clone(), c.claim.external_id.clone());
-                    debug_assert!(
-                        previous < Some(key.clone()),
-                        "claims not in key order at {key:?}"
-                    );
-                    previous = Some(key);
-                }
-            }
-            (quoted, rivals)
-        };
-        let (index, order_ids, (quoted, mut rivals)) = std::thread::scope(|s| {
-            let index = s.spawn(index_orders);
-            let ids = s.spawn(|| OrderIds::of(orders.len(), order));
-            let claims = read_claims();
-            (joined(index), joined(ids), claims)
-        });
+        let ClaimFacts {
+            quoted, mut rivals, ..
+        } = claim_facts;
+        let OrderPrep {
+            ids: order_ids,
+            index,
+        } = order_prep;
         let threads = super::join::default_threads(orders.len() + claims.len());
         let by_id = order_ids.join(&quoted, threads);
         drop((order_ids, quoted));
@@ -1772,7 +1901,10 @@ mod tests {
             })
             .collect();
         assert!(want.iter().flatten().count() > claims.len() / 2);
-        let ids = OrderIds::of(order_refs.len(), |i| Cow::Borrowed(order_refs[i]));
+        let mut ids = OrderIds::default();
+        for o in &order_refs {
+            ids.push(o);
+        }
         let mut quoted = Texts::default();
         for c in &claim_refs {
             quoted.push(c.claim.order_id.as_deref());

@@ -795,35 +795,57 @@ fn full_run_in<'s, 'e: 's, B: ReconBackend>(
             .map(|src| b.count_records(kind, src) as usize)
             .sum()
     };
-    let claim_sources = sorted(&program.claims);
-    let mut claims: Packed<ClaimInput> =
-        Packed::with_capacity(count(RecordKind::Conversion, &claim_sources));
-    // Each claim's decision bucket, computed while its key is at hand.
-    let mut slots: Vec<Slot> = Vec::with_capacity(claims.len());
-    let mut dk = String::new();
-    for src in &claim_sources {
-        for s in b.scan_records(RecordKind::Conversion, src) {
-            let c = as_claim(s?, src)?;
-            dk.clear();
-            dk.push_str("d/");
-            dk.push_str(&esc(&c.claim.source));
-            dk.push('/');
-            dk.push_str(&esc(&c.claim.external_id));
-            slots.push(slot(&dk));
-            claims.push(&Record::Conversion(c.claim), c.revision);
+    // Claims and orders are read on a thread each, gathering what the plan
+    // needs of them while each is decoded ([`engine::ClaimFacts`],
+    // [`engine::OrderFacts`]).
+    let read_claims = || -> Result<_, ReconcileError> {
+        let sources = sorted(&program.claims);
+        let n = count(RecordKind::Conversion, &sources);
+        let mut claims: Packed<ClaimInput> = Packed::with_capacity(n);
+        let mut facts = engine::ClaimFacts::with_capacity(n);
+        // Each claim's decision bucket, computed while its key is at hand.
+        let mut slots: Vec<Slot> = Vec::with_capacity(n);
+        let mut dk = String::new();
+        for src in &sources {
+            for s in b.scan_records(RecordKind::Conversion, src) {
+                let c = as_claim(s?, src)?;
+                dk.clear();
+                dk.push_str("d/");
+                dk.push_str(&esc(&c.claim.source));
+                dk.push('/');
+                dk.push_str(&esc(&c.claim.external_id));
+                slots.push(slot(&dk));
+                facts.push(program, &c.claim);
+                claims.push(&Record::Conversion(c.claim), c.revision);
+            }
         }
-    }
-    let order_sources = sorted(&program.orders);
-    let mut orders: Packed<OrderInput> =
-        Packed::with_capacity(count(RecordKind::Order, &order_sources));
-    for src in &order_sources {
-        for s in b.scan_records(RecordKind::Order, src) {
-            let o = as_order(s?, src)?;
-            orders.push(&Record::Order(o.order), o.revision);
+        Ok((claims, facts, slots))
+    };
+    let read_orders = || -> Result<_, ReconcileError> {
+        let sources = sorted(&program.orders);
+        let n = count(RecordKind::Order, &sources);
+        let mut orders: Packed<OrderInput> = Packed::with_capacity(n);
+        let mut facts = engine::OrderFacts::with_capacity(n, coupons);
+        for src in &sources {
+            for s in b.scan_records(RecordKind::Order, src) {
+                let o = as_order(s?, src)?;
+                facts.push(&o.order);
+                orders.push(&Record::Order(o.order), o.revision);
+            }
         }
-    }
+        Ok((orders, facts.finish()))
+    };
+    let (claims, orders) = std::thread::scope(|s| {
+        let orders = s.spawn(read_orders);
+        let claims = read_claims();
+        let orders = orders
+            .join()
+            .unwrap_or_else(|e| std::panic::resume_unwind(e));
+        (claims, orders)
+    });
+    let ((claims, claim_facts, slots), (orders, order_prep)) = (claims?, orders?);
     let read_done = started.elapsed();
-    let plan = engine::Plan::new(program, fx, &claims, &orders);
+    let plan = engine::Plan::with_facts(program, fx, &claims, &orders, claim_facts, order_prep);
     let plan_done = started.elapsed();
     // Claims matched to each order, in claim order: `by_order[at[o]..at[o+1]]`.
     let mut pairs: Vec<(u32, u32)> = (0..plan.len())
@@ -915,20 +937,14 @@ fn full_run_in<'s, 'e: 's, B: ReconBackend>(
             let ok = (o.order.source.clone(), o.order.order_id.clone());
             let okeys = order_keys(&o.order);
             let norm = engine::normalize_order_id(&ok.1).unwrap_or_default();
-            let mates: Vec<_> = by_order[at[i] as usize..at[i + 1] as usize]
+            let mates = by_order[at[i] as usize..at[i + 1] as usize]
                 .iter()
-                .map(|&j| Inputs::get(&claims, j as usize))
-                .collect();
+                .map(|&j| claims.key(j as usize));
             part.push(
                 |k| {
                     let _ = write!(k, "io/{}/{}/{}", esc(&norm), esc(&ok.0), esc(&ok.1));
                 },
-                |v| {
-                    let claims = mates
-                        .iter()
-                        .map(|c| (c.claim.source.as_str(), c.claim.external_id.as_str()));
-                    codec::encode_order_into(v, &okeys, claims);
-                },
+                |v| codec::encode_order_into(v, &okeys, mates),
             );
             for (k, v) in order_index_keys(&ok, &okeys, coupons) {
                 part.push(|ks| ks.push_str(&k), |vs| vs.extend_from_slice(&v));

@@ -85,12 +85,24 @@ impl<T> Packed<T> {
         self.spans.is_empty()
     }
 
-    fn record(&self, i: usize) -> Record {
+    fn bytes(&self, i: usize) -> &[u8] {
         let (c, s, e) = self.spans[i];
-        let bytes = &self.chunks[c as usize][s as usize..e as usize];
+        &self.chunks[c as usize][s as usize..e as usize]
+    }
+
+    fn record(&self, i: usize) -> Record {
         // These bytes were encoded by `push` in this process from a valid
         // record: a failure is a bug in the codec, not bad input.
-        binrec::decode(bytes).unwrap_or_else(|e| panic!("packed record {i} does not decode: {e}"))
+        binrec::decode(self.bytes(i))
+            .unwrap_or_else(|e| panic!("packed record {i} does not decode: {e}"))
+    }
+}
+
+impl Packed<ClaimInput> {
+    /// Claim `i`'s (source, external id), without decoding the rest.
+    pub fn key(&self, i: usize) -> (&str, &str) {
+        binrec::conversion_key(self.bytes(i))
+            .unwrap_or_else(|e| panic!("packed claim {i} does not decode: {e}"))
     }
 }
 
@@ -149,6 +161,7 @@ mod tests {
             let got = claims.get(i);
             assert_eq!(got.claim, *c);
             assert_eq!(got.revision, i as u32 + 1);
+            assert_eq!(claims.key(i), (&c.source[..], &c.external_id[..]));
         }
         let mut orders: Packed<OrderInput> = Packed::with_capacity(0);
         for o in &data.orders {

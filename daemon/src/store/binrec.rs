@@ -242,6 +242,16 @@ pub fn decode(bytes: &[u8]) -> Result<Record, String> {
     Ok(rec)
 }
 
+/// The (source, external id) of a conversion's body, borrowed from it: a
+/// reader that needs only a claim's key decodes nothing else.
+pub fn conversion_key(bytes: &[u8]) -> Result<(&str, &str), String> {
+    let mut r = R { b: bytes, at: 0 };
+    match r.byte("record kind")? {
+        2 => Ok((r.str_ref("source")?, r.str_ref("external_id")?)),
+        k => Err(format!("record kind byte {k} is not a conversion's")),
+    }
+}
+
 fn channel_byte(c: Channel) -> u8 {
     match c {
         Channel::Search => 0,
@@ -434,7 +444,7 @@ struct R<'a> {
     at: usize,
 }
 
-impl R<'_> {
+impl<'a> R<'a> {
     fn byte(&mut self, what: &str) -> Result<u8, String> {
         let b = *self
             .b
@@ -469,11 +479,15 @@ impl R<'_> {
         Ok(n)
     }
     fn str(&mut self, what: &str) -> Result<String, String> {
+        self.str_ref(what).map(str::to_owned)
+    }
+    fn str_ref(&mut self, what: &str) -> Result<&'a str, String> {
         let n = self.len(what)?;
-        let s = std::str::from_utf8(&self.b[self.at..self.at + n])
-            .map_err(|e| format!("{what}: {e}"))?;
+        let b: &'a [u8] = self.b;
+        let s =
+            std::str::from_utf8(&b[self.at..self.at + n]).map_err(|e| format!("{what}: {e}"))?;
         self.at += n;
-        Ok(s.to_owned())
+        Ok(s)
     }
     fn opt_str(&mut self, what: &str) -> Result<Option<String>, String> {
         match self.byte(what)? {
@@ -633,10 +647,33 @@ mod tests {
         assert_eq!(decode(&[9]).unwrap_err(), "unknown record kind byte 9");
     }
 
+    #[test]
+    fn a_conversions_key_reads_without_decoding_the_rest() {
+        for r in samples() {
+            let mut b = Vec::new();
+            encode(&r, &mut b);
+            match &r {
+                Record::Conversion(c) => {
+                    assert_eq!(
+                        conversion_key(&b).unwrap(),
+                        (&c.source[..], &c.external_id[..])
+                    );
+                    let cut = 1 + 1 + c.source.len();
+                    assert!(conversion_key(&b[..cut]).is_err());
+                }
+                other => assert!(
+                    conversion_key(&b).unwrap_err().contains("not a conversion"),
+                    "{other:?}"
+                ),
+            }
+        }
+    }
+
     proptest! {
         #[test]
         fn arbitrary_bytes_never_panic(b in proptest::collection::vec(any::<u8>(), 0..200)) {
             let _ = decode(&b);
+            let _ = conversion_key(&b);
         }
 
         #[test]
