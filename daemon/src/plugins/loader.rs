@@ -267,6 +267,92 @@ pub fn sha256_of(mut reader: impl std::io::Read) -> std::io::Result<String> {
     Ok(hex::encode(hasher.finalize()))
 }
 
+/// A file's identity as `fstat` gives it: device, inode, size, and the
+/// modification and change times to the nanosecond. Writing into a file
+/// sets its change time (which no user can set back), so bytes hashed
+/// under one identity are the bytes of any file with that identity.
+#[cfg(unix)]
+type FileIdentity = (u64, u64, u64, i64, i64, i64, i64);
+
+/// The SHA-256 of `file` (read through it), remembered by the file's
+/// identity for the rest of the process: finding a plugin by id opens
+/// every library in the directory, and `config check` does that once per
+/// connector (QA29-D L4: a config with 100 connectors whose plugin was
+/// missing hashed every library 100 times, 21 s). A file changed less
+/// than [`RACY_SECS`] before `now` is hashed and not remembered: a second
+/// write within its file system's clock tick would leave its times as
+/// they were.
+fn file_sha256(
+    file: &std::fs::File,
+    meta: &std::fs::Metadata,
+    now: i64,
+) -> std::io::Result<String> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        let id = identity(meta);
+        if let Some(sha) = KNOWN
+            .lock()
+            .ok()
+            .and_then(|k| k.as_ref()?.get(&id).cloned())
+        {
+            return Ok(sha);
+        }
+        let sha = sha256_of(file)?;
+        if now - meta.ctime().max(meta.mtime()) >= RACY_SECS {
+            if let Ok(mut known) = KNOWN.lock() {
+                let known = known.get_or_insert_with(HashMap::new);
+                // Bounded: a directory of libraries rewritten all day does
+                // not grow it without end.
+                if known.len() >= 4096 {
+                    known.clear();
+                }
+                known.insert(id, sha.clone());
+            }
+        }
+        Ok(sha)
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = (meta, now);
+        sha256_of(file)
+    }
+}
+
+/// The SHA-256 of the file at `path`, as [`file_sha256`] (remembered).
+pub fn sha256_of_path(path: &Path) -> std::io::Result<String> {
+    let file = std::fs::File::open(path)?;
+    let meta = file.metadata()?;
+    file_sha256(&file, &meta, unix_now())
+}
+
+/// See [`file_sha256`].
+const RACY_SECS: i64 = 2;
+
+/// What [`file_sha256`] remembers.
+#[cfg(unix)]
+static KNOWN: Mutex<Option<HashMap<FileIdentity, String>>> = Mutex::new(None);
+
+#[cfg(unix)]
+fn identity(meta: &std::fs::Metadata) -> FileIdentity {
+    use std::os::unix::fs::MetadataExt;
+    (
+        meta.dev(),
+        meta.ino(),
+        meta.size(),
+        meta.mtime(),
+        meta.mtime_nsec(),
+        meta.ctime(),
+        meta.ctime_nsec(),
+    )
+}
+
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
 /// A library file opened once: its SHA-256 is computed from this open file
 /// and [`open_library`] `dlopen`s this same file, so a file swapped in at
 /// the path after the hash was taken is never what gets loaded.
@@ -327,7 +413,8 @@ impl LibraryFile {
                 ));
             }
         }
-        let sha256 = sha256_of(&file).map_err(|e| refused(path, format!("cannot read: {e}")))?;
+        let sha256 = file_sha256(&file, &meta, unix_now())
+            .map_err(|e| refused(path, format!("cannot read: {e}")))?;
         if let Some(pin) = pin {
             if !pin.eq_ignore_ascii_case(&sha256) {
                 return Err(refused(
@@ -898,6 +985,52 @@ pub fn protect_stdout() -> std::io::Result<std::io::BufWriter<std::fs::File>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[cfg(unix)]
+    #[test]
+    fn a_library_hash_is_remembered_by_file_identity_and_a_rewrite_is_hashed_again() {
+        use std::io::Write;
+        use std::os::unix::fs::MetadataExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("libx.so");
+        // Each write sets its own modification time: two writes within
+        // one clock tick of the file system would otherwise leave the same
+        // times (what `RACY_SECS` guards against outside this test).
+        let write = |bytes: &[u8], mtime: u64| {
+            let mut f = std::fs::File::create(&path).unwrap();
+            f.write_all(bytes).unwrap();
+            f.set_modified(std::time::UNIX_EPOCH + std::time::Duration::from_secs(mtime))
+                .unwrap();
+        };
+        write(b"first bytes", 1_000);
+        // The hash `now_after_change` seconds after the file's change, and
+        // whether it is remembered then.
+        let hash = |now_after_change: i64| {
+            let f = std::fs::File::open(&path).unwrap();
+            let m = f.metadata().unwrap();
+            let sha = file_sha256(&f, &m, m.ctime() + now_after_change).unwrap();
+            let known = KNOWN.lock().unwrap();
+            (
+                sha,
+                known
+                    .as_ref()
+                    .is_some_and(|k| k.contains_key(&identity(&m))),
+            )
+        };
+        let first = sha256_of(&b"first bytes"[..]).unwrap();
+        // Just changed: hashed, not remembered.
+        assert_eq!(hash(0), (first.clone(), false));
+        assert_eq!(hash(1), (first.clone(), false));
+        // Changed long enough ago: remembered (then served from memory).
+        assert_eq!(hash(60), (first.clone(), true));
+        assert_eq!(hash(60), (first.clone(), true));
+        // Rewritten in place (same inode, same size): its times moved, so
+        // it is hashed again and the new bytes' hash is what comes back.
+        write(b"other bytes", 2_000);
+        let other = sha256_of(&b"other bytes"[..]).unwrap();
+        assert_ne!(other, first);
+        assert_eq!(hash(60).0, other);
+    }
 
     #[test]
     fn a_plugin_dir_that_is_not_a_directory_is_named_so() {

@@ -151,7 +151,7 @@ pub fn load_with(
         for f in &files {
             // Which file has the pinned hash; `load_file_with` checks the
             // pin again on the file it opens and loads.
-            let Ok(sha) = std::fs::File::open(f).and_then(loader::sha256_of) else {
+            let Ok(sha) = loader::sha256_of_path(f) else {
                 continue;
             };
             if sha.eq_ignore_ascii_case(pin) {
