@@ -2522,6 +2522,7 @@ fn a_bonus_no_longer_reached_after_a_refund_is_taken_back_once_over_drafts_and_p
     assert_eq!(read_statements(&r.dir)[0].totals.adjustments, d("-66.00"));
     let history = reckon::payout::lifecycle::load_history(&book, "shop").unwrap();
     assert!(!history.bonus_ledger_derived);
+    assert_eq!(history.ledgers_derived_from, 0);
     let paid = &history.bonuses["shop/2026-09/awin:p1"]["bonus600"];
     assert_eq!(
         (paid.original_amount, paid.paid_total),
@@ -2700,6 +2701,7 @@ fn a_bonus_paid_by_a_statement_finalised_before_the_bonus_ledger_is_taken_back_o
     assert_eq!(s.bonus_adjustments[0].amount, d("-20.00"));
     let history = reckon::payout::lifecycle::load_history(&book, "shop").unwrap();
     assert!(!history.bonus_ledger_derived);
+    assert_eq!(history.ledgers_derived_from, 0);
     assert_eq!(
         history.bonuses["shop/2026-09/awin:p1"]["bonus600"].paid_total,
         d("20.00"),
@@ -3107,4 +3109,15 @@ fn an_adjustment_after_a_settled_change_names_what_changed_since() {
         "{}",
         a[1].2
     );
+}
+
+#[test]
+fn a_new_programs_ledgers_start_empty_and_are_not_said_to_be_derived() {
+    // QA29-A L4: a program with nothing finalised logged that its bonus and
+    // released-lines ledgers were "derived from the finalised statements";
+    // it has none, so its first run only starts them (logged at debug).
+    let history = reckon::payout::lifecycle::load_history(&MemoryBook::new(), "new").unwrap();
+    assert!(history.bonus_ledger_derived && history.released_ledger_derived);
+    assert_eq!(history.ledgers_derived_from, 0);
+    assert!(history.bonuses.is_empty() && history.released.is_empty());
 }

@@ -97,6 +97,9 @@ pub struct History {
     /// before there was one): `released` was derived from the finalised
     /// statements, and the next run records it.
     pub released_ledger_derived: bool,
+    /// How many finalised periods the ledgers above were derived from (0
+    /// for a program with none yet: its ledgers just start).
+    pub ledgers_derived_from: usize,
     /// The settled ledger, by statement id: the inputs of a finalised
     /// statement's lines when a later finalised statement last repriced it
     /// and applied every target of its lines in full (see [`reprice`]).

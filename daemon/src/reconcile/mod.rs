@@ -485,17 +485,29 @@ pub fn run_with<B: ReconBackend>(
         drop(running);
         remember(&p.id, s.as_ref(), started.elapsed());
         let s = s?;
-        tracing::info!(
-            program = %s.program,
-            full = s.full,
-            judged = s.claims_judged,
-            changed = s.decisions_changed,
-            outcomes_changed = s.outcomes_changed,
-            payable = s.payable,
-            payable_total = s.payable_total,
-            last_seq = s.last_seq,
-            "reconciled program"
-        );
+        // A run that judged nothing (a sync that changed none of the
+        // program's records) is debug detail (QA29-A L4: a connector
+        // synced every minute logged one such line a minute).
+        macro_rules! reconciled {
+            ($level:ident) => {
+                tracing::$level!(
+                    program = %s.program,
+                    full = s.full,
+                    judged = s.claims_judged,
+                    changed = s.decisions_changed,
+                    outcomes_changed = s.outcomes_changed,
+                    payable = s.payable,
+                    payable_total = s.payable_total,
+                    last_seq = s.last_seq,
+                    "reconciled program"
+                )
+            };
+        }
+        if s.full || s.claims_judged > 0 {
+            reconciled!(info);
+        } else {
+            reconciled!(debug);
+        }
         summary.programs.push(s);
     }
     backend.flush()?;
@@ -676,6 +688,50 @@ orders = ["shop"]
         assert!(s.running_since.is_some());
         drop(running);
         assert_eq!(standing_with(&b, &p, None).unwrap().running_since, None);
+    }
+
+    #[test]
+    fn a_run_that_judged_nothing_logs_its_program_at_debug_only() {
+        let p: ProgramConfig = toml::from_str(
+            r#"
+id = "quiet-log-test-program"
+currency = "USD"
+claims = ["net"]
+orders = ["shop"]
+"#,
+        )
+        .unwrap();
+        let b = backend::MemoryBackend::new();
+        let now = Utc::now();
+        let at_info = |force_full| {
+            crate::test_support::json_lines_at(tracing::Level::INFO, || {
+                run_with(
+                    &b,
+                    std::slice::from_ref(&p),
+                    &FxTable::empty(),
+                    now,
+                    force_full,
+                )
+                .unwrap();
+            })
+            .into_iter()
+            .filter(|l| l["fields"]["message"] == "reconciled program")
+            .collect::<Vec<_>>()
+        };
+        // The first run is full: said at info, as is a forced full run.
+        assert_eq!(at_info(false).len(), 1);
+        assert_eq!(at_info(true).len(), 1);
+        // Nothing changed since: an incremental run that judged nothing.
+        assert_eq!(at_info(false), Vec::<serde_json::Value>::new());
+        let all = crate::test_support::json_lines(|| {
+            run_with(&b, std::slice::from_ref(&p), &FxTable::empty(), now, false).unwrap();
+        });
+        let line = all
+            .iter()
+            .find(|l| l["fields"]["message"] == "reconciled program")
+            .expect("logged at debug");
+        assert_eq!(line["level"], "DEBUG");
+        assert_eq!(line["fields"]["judged"], 0);
     }
 
     #[test]
