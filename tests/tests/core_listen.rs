@@ -160,7 +160,7 @@ fn status_after_listen_was_edited_names_the_address_and_suggests_addr() {
     );
     assert!(
         err.contains(&format!(
-            "127.0.0.1:{elsewhere} is `[daemon] listen` in reckon.toml, but a process (pid {}) holds its data_dir",
+            "127.0.0.1:{elsewhere} is `[daemon] listen` in reckon.toml, but the daemon (pid {}, `reckon --config reckon.toml run`) holds its data_dir data: it listens on the address its config had when it started",
             daemon.id()
         )),
         "{err}"

@@ -79,9 +79,11 @@ fn second_process_on_the_same_data_dir_is_refused() {
     let err = String::from_utf8_lossy(&out.stderr);
     // The holder (this test process) wrote its pid into the lock file.
     let holder = std::process::id();
+    // And its command line, as `ps` shows it (QA29-A L5).
+    let command = reckon::store::process_command(holder).unwrap();
     assert!(
         err.contains(&format!(
-            "is in use by another reckon process (pid {holder}, lock held); stop it first"
+            "is in use by another reckon process (pid {holder}, `{command}`, lock held); stop it first"
         )),
         "{err}"
     );

@@ -158,9 +158,11 @@ pub fn check(config_path: &Path, cfg: &Config) -> Settled {
             },
             Err(e) => Settled::Unreadable(e.to_string()),
         },
-        Err(crate::store::StoreError::Locked { path, pid }) => Settled::Skipped(format!(
+        Err(crate::store::StoreError::Locked { path, pid, command }) => Settled::Skipped(format!(
             "another process holds the store in {path}{} and no reckon daemon answers on its command socket (a `reckon sync` or another command, a backup holding the lock, or a daemon without its socket); run `reckon config check` again once it has finished",
-            pid.map(|p| format!(" (pid {p})")).unwrap_or_default()
+            crate::store::holder(pid, command.as_deref())
+                .map(|h| format!(" ({h})"))
+                .unwrap_or_default()
         )),
         Err(e) => Settled::Unreadable(e.to_string()),
     }
@@ -411,9 +413,10 @@ percent = "10"
         };
         assert!(
             why.starts_with(&format!(
-                "another process holds the store in {} (pid {})",
+                "another process holds the store in {} (pid {}, `{}`)",
                 data.display(),
-                std::process::id()
+                std::process::id(),
+                crate::store::process_command(std::process::id()).unwrap()
             )) && why.contains("run `reckon config check` again"),
             "{why}"
         );

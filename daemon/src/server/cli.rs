@@ -194,11 +194,22 @@ fn where_else(config: &Path, data_dir: Option<&Path>, addr: std::net::SocketAddr
     };
     let asked = format!("{addr} is `[daemon] listen` in {}", config.display());
     match crate::store::held_by_another_process(data_dir) {
-        Err(crate::store::StoreError::Locked { pid, .. }) => format!(
-            "{asked}, but a process{} holds its data_dir {}: if that is `reckon run`, it listens on the address its config had when it started (a `listen` change needs a restart; its log line `daemon started` names the address); give that address with `reckon status --addr HOST:PORT`",
-            pid.map(|p| format!(" (pid {p})")).unwrap_or_default(),
-            data_dir.display()
-        ),
+        Err(crate::store::StoreError::Locked { pid, command, .. }) => {
+            let restarted = "it listens on the address its config had when it started (a `listen` change needs a restart; its log line `daemon started` names the address); give that address with `reckon status --addr HOST:PORT`";
+            let shown = crate::store::holder(pid, command.as_deref())
+                .map(|h| format!(" ({h})"))
+                .unwrap_or_default();
+            let dir = data_dir.display();
+            // A one-shot command holds the store while it runs (QA29-A L5:
+            // a `reckon sync` was taken for a daemon listening elsewhere).
+            match pid.and_then(crate::store::is_daemon_process) {
+                Some(true) => format!("{asked}, but the daemon{shown} holds its data_dir {dir}: {restarted}"),
+                Some(false) => format!(
+                    "{asked}, and a one-shot command{shown}, not the daemon, holds its data_dir {dir}; is `reckon run` running with this config? (It cannot start while the command holds the store.)"
+                ),
+                None => format!("{asked}, but a process{shown} holds its data_dir {dir}: if that is `reckon run`, {restarted}"),
+            }
+        }
         _ => format!(
             "{asked}; is `reckon run` running with this config? If the daemon was started with another `listen` address (the file was edited since), give that address with `reckon status --addr HOST:PORT`"
         ),
@@ -305,6 +316,29 @@ fn daemon_block(text: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// QA29-A L5: a one-shot command holding the store was described as
+    /// possibly the daemon listening elsewhere. The holder here is this
+    /// test process: a command that is not `reckon run`.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_one_shot_command_holding_the_store_is_named_not_taken_for_the_daemon() {
+        let dir = tempfile::tempdir().unwrap();
+        let data_dir = dir.path().join("data");
+        let _held = crate::store::Store::open(&data_dir).unwrap();
+        let addr: std::net::SocketAddr = "127.0.0.1:19187".parse().unwrap();
+        let said = where_else(Path::new("reckon.toml"), Some(&data_dir), addr);
+        let me = crate::store::process_command(std::process::id()).unwrap();
+        assert!(!me.starts_with('/') && me.contains("reckon"), "{me}");
+        assert!(
+            said.contains(&format!(
+                "and a one-shot command (pid {}, `{me}`), not the daemon, holds its data_dir",
+                std::process::id()
+            )) && !said.contains("reckon status --addr"),
+            "{said}"
+        );
+        assert_eq!(crate::store::process_command(u32::MAX), None);
+    }
 
     /// New-user QA16 N1: with an error anywhere in the file, `reckon status`
     /// failed with the file's errors, though the daemon ran on.

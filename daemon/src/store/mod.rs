@@ -71,8 +71,8 @@ pub enum StoreError {
     /// Another process holds the data directory.
     #[error(
         "data directory {path} is in use by another reckon process{}; stop it first",
-        match pid {
-            Some(p) => format!(" (pid {p}, lock held)"),
+        match holder(*pid, command.as_deref()) {
+            Some(h) => format!(" ({h}, lock held)"),
             // No live reckon wrote the lock file (ops QA13 OPS-12: the
             // README's backup recipe holds it with `flock`).
             None => " or a backup holding reckon.lock (lock held)".to_owned(),
@@ -82,6 +82,8 @@ pub enum StoreError {
         path: String,
         /// The holder's process id, as it wrote it into the lock file.
         pid: Option<u32>,
+        /// The holder's command line ([`process_command`]), where known.
+        command: Option<String>,
     },
     /// The data directory held a store (its lock file is there) but the
     /// sled files are gone: opening would silently start an empty store.
@@ -1161,16 +1163,85 @@ fn lock_exclusive(lock: &File, dir: &Path) -> Result<(), StoreError> {
 
 /// [`StoreError::Locked`] for `dir`, naming the holder's pid if it is known.
 fn locked(dir: &Path) -> StoreError {
+    // The holder wrote its pid after it took the lock; a pid no process
+    // has is an older holder's (the lock is held by something else, e.g.
+    // `flock` during a backup): not named.
+    let pid = std::fs::read_to_string(dir.join(LOCK_FILE))
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .filter(|pid: &u32| Path::new(&format!("/proc/{pid}")).exists());
     StoreError::Locked {
         path: dir.display().to_string(),
-        // The holder wrote its pid after it took the lock; a pid no
-        // process has is an older holder's (the lock is held by something
-        // else, e.g. `flock` during a backup): not named.
-        pid: std::fs::read_to_string(dir.join(LOCK_FILE))
-            .ok()
-            .and_then(|s| s.trim().parse().ok())
-            .filter(|pid: &u32| Path::new(&format!("/proc/{pid}")).exists()),
+        pid,
+        command: pid.and_then(process_command),
     }
+}
+
+/// Process `pid`'s arguments, its program first (`/proc/PID/cmdline`).
+fn process_args(pid: u32) -> Option<Vec<String>> {
+    let raw = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+    let args: Vec<String> = (raw.split(|b| *b == 0))
+        .filter(|a| !a.is_empty())
+        .map(|a| String::from_utf8_lossy(a).into_owned())
+        .collect();
+    (!args.is_empty()).then_some(args)
+}
+
+/// Whether process `pid` is a reckon daemon (`reckon [options] run`):
+/// `None` where `/proc` does not say.
+pub fn is_daemon_process(pid: u32) -> Option<bool> {
+    Some(reckon_subcommand(&process_args(pid)?) == Some("run"))
+}
+
+/// The subcommand of a reckon command line (program first): its first
+/// argument that is neither an option nor the value of `--config` or
+/// `--log-format` (the global options that take one).
+fn reckon_subcommand(args: &[String]) -> Option<&str> {
+    let mut words = args.iter().skip(1);
+    while let Some(w) = words.next() {
+        if w == "--config" || w == "--log-format" {
+            words.next();
+        } else if !w.starts_with('-') {
+            return Some(w);
+        }
+    }
+    None
+}
+
+/// A store's holder as messages name it: "pid 42, `reckon sync x`" (the
+/// command where known); `None` without a pid.
+pub fn holder(pid: Option<u32>, command: Option<&str>) -> Option<String> {
+    pid.map(|p| match command {
+        Some(c) => format!("pid {p}, `{c}`"),
+        None => format!("pid {p}"),
+    })
+}
+
+/// Process `pid`'s command line as `ps` shows it: the program's file name,
+/// then its arguments, control characters shown as `?`, at most 160
+/// characters. `None` where `/proc` does not say (the process is gone, or
+/// another system). What holds a store is named by it (QA29-A L5: a
+/// one-shot `reckon sync` was taken for the daemon).
+pub fn process_command(pid: u32) -> Option<String> {
+    let args = process_args(pid)?;
+    let (program, args) = args.split_first()?;
+    let mut out = Path::new(program)
+        .file_name()?
+        .to_string_lossy()
+        .into_owned();
+    for a in args {
+        out.push(' ');
+        out.push_str(a);
+    }
+    let mut shown: String = out
+        .chars()
+        .map(|c| if c.is_control() { '?' } else { c })
+        .take(160)
+        .collect();
+    if out.chars().count() > 160 {
+        shown.push('…');
+    }
+    Some(shown)
 }
 
 /// [`StoreError::Locked`] if another process holds `dir`'s lock now (a

@@ -211,9 +211,10 @@ fn second_open_of_the_same_dir_is_refused() {
     assert!(matches!(err, StoreError::Locked { .. }), "{err}");
     // The holder wrote its pid into the lock file; the refusal names it.
     let me = std::process::id();
+    let command = process_command(me).unwrap();
     assert!(
         err.to_string().contains(&format!(
-            "in use by another reckon process (pid {me}, lock held)"
+            "in use by another reckon process (pid {me}, `{command}`, lock held)"
         )),
         "{err}"
     );
@@ -1307,4 +1308,24 @@ fn a_re_sent_status_older_than_the_stored_one_is_stored_with_a_warning() {
         store.commit_page("net", &[later], None, t(2)).unwrap();
     });
     assert!(lines.is_empty(), "{lines:?}");
+}
+
+#[test]
+fn a_reckon_command_lines_subcommand_skips_the_global_options() {
+    let args = |s: &str| s.split(' ').map(str::to_owned).collect::<Vec<_>>();
+    for (line, want) in [
+        ("/usr/bin/reckon run", Some("run")),
+        ("reckon --config reckon.toml run", Some("run")),
+        (
+            "reckon --log-format json --config /etc/reckon.toml run --now",
+            Some("run"),
+        ),
+        ("reckon --config=reckon.toml sync meta_ads", Some("sync")),
+        ("reckon --config run sync run", Some("sync")),
+        ("reckon --config", None),
+    ] {
+        assert_eq!(super::reckon_subcommand(&args(line)), want, "{line}");
+    }
+    assert_eq!(super::is_daemon_process(std::process::id()), Some(false));
+    assert_eq!(super::is_daemon_process(u32::MAX), None);
 }
