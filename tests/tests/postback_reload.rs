@@ -110,20 +110,25 @@ fn sighup_adds_changes_and_removes_postback_endpoints_and_rejects_a_broken_one()
     d.hup();
     let log = d.wait_log("SIGHUP: config reloaded", 1);
     assert!(log.contains("postbacks_added=pb"), "{log}");
-    assert!(log.contains("programs_changed=- fx_changed=false"), "{log}");
+    assert!(
+        log.contains("programs_changed=- fx_changed=false timezone=unchanged"),
+        "{log}"
+    );
     assert_eq!(postback(port, "pb", "t1", "one"), Some(200));
 
-    // Changed secret (same reference, new file content), and new rates:
-    // the log says [fx] changed (it applies from the next reconcile run).
+    // Changed secret (same reference, new file content), new rates and a
+    // new reporting timezone: the log says [fx] changed (it applies from
+    // the next reconcile run) and names the timezones (QA29-A L4).
     std::fs::write(d.path("pb.key"), "two\n").unwrap();
     d.write_config(&format!(
-        "{}\n[fx]\n[[fx.rates]]\ndate = 2026-11-02\nbase = \"EUR\"\nquote = \"USD\"\nrate = \"1.08\"\n",
+        "timezone = \"Europe/Berlin\"\n{}\n[fx]\n[[fx.rates]]\ndate = 2026-11-02\nbase = \"EUR\"\nquote = \"USD\"\nrate = \"1.08\"\n",
         endpoint("pb", "file:pb.key")
     ));
     d.hup();
     let log = d.wait_log("SIGHUP: config reloaded", 2);
     assert!(log.contains("postbacks_changed=pb"), "{log}");
     assert!(log.contains("fx_changed=true"), "{log}");
+    assert!(log.contains("timezone=UTC -> Europe/Berlin"), "{log}");
     assert_eq!(postback(port, "pb", "t2", "one"), Some(403));
     assert_eq!(postback(port, "pb", "t2", "two"), Some(200));
 

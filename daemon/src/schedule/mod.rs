@@ -1299,6 +1299,12 @@ fn reload(daemon: &Daemon, plans: &mut BTreeMap<String, Plan>) -> Vec<&'static s
                     tracing::warn!(listen = %listen, "SIGHUP: `status_token` was removed: {exposure}");
                 }
             }
+            // The reporting timezone (QA29-A L4: its change showed only as
+            // the programs whose statements or KPI days depend on it).
+            let timezone = match (&old.config.daemon.timezone, &runtime.config.daemon.timezone) {
+                (a, b) if a == b => "unchanged".to_owned(),
+                (a, b) => format!("{a} -> {b}"),
+            };
             let postbacks = runtime.config.postbacks.clone();
             let changes = {
                 // Both swap under the runtime lock: nobody reading the
@@ -1329,6 +1335,7 @@ fn reload(daemon: &Daemon, plans: &mut BTreeMap<String, Plan>) -> Vec<&'static s
                     postbacks_changed = %list(changes.changed.iter().collect()),
                     programs_changed = %list(programs_changed),
                     fx_changed,
+                    timezone = %timezone,
                     status_token = %status_token,
                     "SIGHUP: config reloaded"
                 ),
