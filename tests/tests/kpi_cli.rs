@@ -662,7 +662,7 @@ fn a_later_sync_rewrites_the_days_summaries() {
     let store = Store::open(&tmp.path().join("data")).expect("store");
     use reckon::kpi::hook::run_after_sync;
     // 06:30 Berlin on 8 November: due; yesterday (11-07) has no spend.
-    run_after_sync(&store, &config, &kpi, at("2026-11-08T05:30:00Z"), false)
+    run_after_sync(&store, &config, &kpi, at("2026-11-08T05:30:00Z"), None)
         .expect("hook")
         .expect("due");
     let daily = tmp.path().join("out/kpi/daily/2026-11-07.csv");
@@ -691,12 +691,19 @@ fn a_later_sync_rewrites_the_days_summaries() {
         .expect("commit");
     // A sync that changed nothing writes nothing.
     let none =
-        run_after_sync(&store, &config, &kpi, at("2026-11-08T08:00:00Z"), false).expect("hook");
+        run_after_sync(&store, &config, &kpi, at("2026-11-08T08:00:00Z"), None).expect("hook");
     assert_eq!(none, None);
-    let again = run_after_sync(&store, &config, &kpi, at("2026-11-08T08:00:01Z"), true)
+    let seq = store.last_seq().expect("seq");
+    let again = run_after_sync(&store, &config, &kpi, at("2026-11-08T08:00:01Z"), Some(seq))
         .expect("hook")
         .expect("rewritten");
     assert_eq!(again.len(), 6);
+    // Another sync that ended at the same time, its records stored before
+    // that rewrite (so in it), writes nothing again (QA29-A L4: three syncs
+    // ending within 40 ms wrote the files three times).
+    let twice =
+        run_after_sync(&store, &config, &kpi, at("2026-11-08T08:00:02Z"), Some(seq)).expect("hook");
+    assert_eq!(twice, None);
     let after = std::fs::read_to_string(&daily).expect("daily");
     assert!(after.contains("social,meta_ads"), "{after}");
     // `/status` and `/metrics` show the rewrite's time (QA29-E L2).
@@ -706,8 +713,14 @@ fn a_later_sync_rewrites_the_days_summaries() {
     );
     // After midnight the files of 11-07 are final (until the next fire
     // writes 11-08's): a change writes nothing.
-    let next_day =
-        run_after_sync(&store, &config, &kpi, at("2026-11-08T23:30:00Z"), true).expect("hook");
+    let next_day = run_after_sync(
+        &store,
+        &config,
+        &kpi,
+        at("2026-11-08T23:30:00Z"),
+        Some(u64::MAX),
+    )
+    .expect("hook");
     assert_eq!(next_day, None);
 }
 

@@ -31,6 +31,11 @@ pub const LAST_RUN_KEY: &str = "summaries/last_run";
 /// moving the schedule): what `/status` and `/metrics` show.
 pub const LAST_WRITE_KEY: &str = "summaries/last_write";
 
+/// Key of the store's change sequence number when the summaries were last
+/// written (read before they were computed): a sync whose records reach no
+/// further is in those files already, and does not write them again.
+pub const WRITTEN_SEQ_KEY: &str = "summaries/written_seq";
+
 /// When the summaries were last written, rewrites included (QA29-E L2:
 /// `/status` kept the scheduled write's time while the files were
 /// rewritten after later syncs), as stored (none before the first, or
@@ -76,7 +81,7 @@ impl PostSync for KpiSummaries {
         let Some(kpi) = &event.config.kpi else {
             return Ok(());
         };
-        let changed = event.seq_after > event.seq_before;
+        let changed = (event.seq_after > event.seq_before).then_some(event.seq_after);
         run_after_sync(event.store, event.config, kpi, Utc::now(), changed)
             .map(|_| ())
             .map_err(|e| e.to_string())
@@ -91,28 +96,33 @@ pub fn run_if_due(
     kpi: &KpiConfig,
     now: DateTime<Utc>,
 ) -> Result<Option<Vec<PathBuf>>, KpiError> {
-    run_after_sync(store, config, kpi, now, false)
+    run_after_sync(store, config, kpi, now, None)
 }
 
 /// [`run_if_due`]; and when not due but `changed` (the sync stored or
-/// changed records) and the last write covered the same periods as a write
-/// at `now` would (the same reporting-zone day), writes the files again, so
-/// records of yesterday that arrive after the fire time are in yesterday's
-/// daily file. The last write time is not moved by such a rewrite.
+/// changed records, up to this change sequence number), the last write
+/// was made before those records were stored, and it covered the same
+/// periods as a write at `now` would (the same reporting-zone day), writes
+/// the files again, so records of yesterday that arrive after the fire time
+/// are in yesterday's daily file. The schedule's last run time is not moved
+/// by such a rewrite. Syncs that end together rewrite once: the first
+/// rewrite holds the others' records (QA29-A L4: three within 40 ms each
+/// wrote the files).
 pub fn run_after_sync(
     store: &Store,
     config: &Config,
     kpi: &KpiConfig,
     now: DateTime<Utc>,
-    changed: bool,
+    changed: Option<u64>,
 ) -> Result<Option<Vec<PathBuf>>, KpiError> {
     let zone = ReportingZone::from_tz(config.daemon.timezone.0);
     let tree = store.domain("kpi")?;
     let last: Option<DateTime<Utc>> = tree.get(LAST_RUN_KEY)?;
+    let written_seq: Option<u64> = tree.get(WRITTEN_SEQ_KEY)?;
     let after = last.unwrap_or(now - Duration::days(1));
     let due = matches!(next_run(&kpi.summaries, zone, after)?, Some(due) if due <= now);
     let rewrite = !due
-        && changed
+        && changed.is_some_and(|seq| written_seq.is_none_or(|w| seq > w))
         && kpi.summaries.enabled
         && last.is_some_and(|l| summary_periods(zone, l) == summary_periods(zone, now));
     if !due && !rewrite {
@@ -134,6 +144,8 @@ pub fn run_after_sync(
             return Ok(None);
         }
     }
+    // What the files will hold: records stored up to here at least.
+    let seq = serde_json::Value::from(store.last_seq()?);
     let rules = super::commission::from_rules(&config.programs);
     let ctx = KpiContext {
         zone,
@@ -162,13 +174,17 @@ pub fn run_after_sync(
             dir = %dir.display(),
             "KPI summaries written again: records were stored after they were written"
         );
-        tree.apply(vec![(LAST_WRITE_KEY.to_owned(), Some(stamp))])?;
+        tree.apply(vec![
+            (LAST_WRITE_KEY.to_owned(), Some(stamp)),
+            (WRITTEN_SEQ_KEY.to_owned(), Some(seq)),
+        ])?;
         return Ok(Some(files));
     }
     tracing::info!(files = files.len(), dir = %dir.display(), "KPI summaries written");
     tree.apply(vec![
         (LAST_RUN_KEY.to_owned(), Some(stamp.clone())),
         (LAST_WRITE_KEY.to_owned(), Some(stamp)),
+        (WRITTEN_SEQ_KEY.to_owned(), Some(seq)),
     ])?;
     Ok(Some(files))
 }
