@@ -136,6 +136,11 @@ pub struct ConnectorStatus {
     pub last_success_at: Option<DateTime<Utc>>,
     /// Records stored for this connector (all kinds).
     pub records: u64,
+    /// Taken out of the config by a reload while its run went on: shown
+    /// until that run ends (QA29-A L5: it vanished from `/status` while it
+    /// still synced), then dropped.
+    #[serde(default)]
+    pub removed: bool,
 }
 
 /// Shared state of a running daemon.
@@ -248,6 +253,15 @@ impl Daemon {
         }
     }
 
+    /// Drops `id` from the status once its run has ended, if a reload
+    /// removed it meanwhile ([`ConnectorStatus::removed`]).
+    fn drop_if_removed(&self, id: &str) {
+        let mut st = self.status.lock().unwrap_or_else(|p| p.into_inner());
+        if st.get(id).is_some_and(|s| s.removed && !s.running) {
+            st.remove(id);
+        }
+    }
+
     fn active(&self) -> std::sync::MutexGuard<'_, std::collections::BTreeSet<String>> {
         self.active.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -299,6 +313,7 @@ impl Daemon {
                 s.last_run = Some(run);
             }
         });
+        self.drop_if_removed(id);
         self.active().remove(id);
     }
 
@@ -490,6 +505,7 @@ fn status_for(
     old: Option<&ConnectorStatus>,
 ) -> ConnectorStatus {
     let mut s = old.cloned().unwrap_or_default();
+    s.removed = false;
     s.id = c.config.id.clone();
     s.plugin = c.config.plugin.clone();
     s.enabled = c.config.enabled;
@@ -980,6 +996,17 @@ fn install_plans(
             new_plans.insert(id.clone(), plan);
         }
     }
+    // A connector the reload removed whose run goes on stays in the status
+    // until that run ends ([`Daemon::drop_if_removed`]).
+    for (id, mut s) in std::mem::take(&mut *status) {
+        if s.running && !new_status.contains_key(&id) {
+            s.removed = true;
+            s.queued = false;
+            s.next_fire = None;
+            s.next_retry = None;
+            new_status.insert(id, s);
+        }
+    }
     *plans = new_plans;
     *status = new_status;
     Ok(())
@@ -1080,6 +1107,7 @@ fn finish_run(
             });
         }
     }
+    daemon.drop_if_removed(id);
 }
 
 /// The `[daemon]` settings read once at start (the listener, the store, the
@@ -1524,6 +1552,64 @@ mod tests {
         daemon.release("net");
         assert!(!daemon.status_snapshot()[0].running);
         assert!(daemon.claim("net"));
+    }
+
+    /// QA29-A L5: a connector a reload removes while its run goes on stays
+    /// in the status (marked removed) until that run ends; one not running
+    /// goes at once, and one added back is an ordinary connector again.
+    #[test]
+    fn a_connector_removed_while_it_runs_shows_until_its_run_ends() {
+        let c = connector("0 6 * * *");
+        let dir = tempfile::tempdir().unwrap();
+        let daemon = test_daemon(dir.path(), &c);
+        let now: DateTime<Utc> = "2026-06-10T04:00:00Z".parse().unwrap();
+        let mut plans = BTreeMap::new();
+        install_plans(&daemon, &mut plans, now, Install::Start).unwrap();
+        assert!(daemon.claim("net"));
+        let set = |connectors: Vec<ResolvedConnector>| {
+            let mut rt = daemon.runtime.write().unwrap();
+            *rt = Arc::new(Runtime {
+                config: rt.config.clone(),
+                connectors,
+                fx_fingerprint: None,
+                status_token: None,
+            });
+        };
+        // Removed while running: still shown, marked, with nothing next.
+        set(vec![]);
+        install_plans(&daemon, &mut plans, now, Install::Reload).unwrap();
+        assert!(plans.is_empty());
+        let st = daemon.status_snapshot();
+        assert_eq!(st.len(), 1);
+        assert!(st[0].removed && st[0].running, "{st:?}");
+        assert_eq!((st[0].next_fire, st[0].next_retry), (None, None));
+        // Another reload while it still runs keeps it.
+        install_plans(&daemon, &mut plans, now, Install::Reload).unwrap();
+        assert_eq!(daemon.status_snapshot().len(), 1);
+        // Its run ends: gone.
+        daemon.release("net");
+        assert!(daemon.status_snapshot().is_empty());
+
+        // Added back while running: an ordinary connector again.
+        set(vec![c.clone()]);
+        install_plans(&daemon, &mut plans, now, Install::Reload).unwrap();
+        assert!(daemon.claim("net"));
+        set(vec![]);
+        install_plans(&daemon, &mut plans, now, Install::Reload).unwrap();
+        set(vec![c.clone()]);
+        install_plans(&daemon, &mut plans, now, Install::Reload).unwrap();
+        let st = daemon.status_snapshot();
+        assert!(
+            !st[0].removed && st[0].running && st[0].next_fire.is_some(),
+            "{st:?}"
+        );
+        daemon.release("net");
+        assert_eq!(daemon.status_snapshot().len(), 1);
+
+        // Removed while idle: gone at once.
+        set(vec![]);
+        install_plans(&daemon, &mut plans, now, Install::Reload).unwrap();
+        assert!(daemon.status_snapshot().is_empty());
     }
 
     #[test]

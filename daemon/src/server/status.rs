@@ -232,7 +232,9 @@ impl StatusReport {
             render_config(&mut out, c, t);
         }
         for c in &self.connectors {
-            let state = if !c.enabled {
+            let state = if c.removed {
+                "running, removed from the config by a reload: its run goes on to its end"
+            } else if !c.enabled {
                 "disabled"
             } else if c.running {
                 "running"
@@ -636,7 +638,14 @@ mod tests {
             started_at: at,
             config: "reckon.toml".into(),
             store_size_bytes: Some(1),
-            connectors: vec![connector("a", true, false), connector("b", false, true)],
+            connectors: vec![
+                connector("a", true, false),
+                connector("b", false, true),
+                crate::schedule::ConnectorStatus {
+                    removed: true,
+                    ..connector("c", true, false)
+                },
+            ],
             postbacks: vec![],
             store_failure: None,
             programs: vec![],
@@ -650,6 +659,11 @@ mod tests {
         assert!(text.contains("a (example): running,"), "{text}");
         assert!(
             text.contains("b (example): queued (waiting for a sync slot, `max_concurrent_syncs`),"),
+            "{text}"
+        );
+        // QA29-A L5: taken out by a reload while it runs.
+        assert!(
+            text.contains("c (example): running, removed from the config by a reload: its run goes on to its end,"),
             "{text}"
         );
     }
