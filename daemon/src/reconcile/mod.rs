@@ -668,19 +668,20 @@ pub fn load_decisions_where(
 mod tests {
     use super::*;
 
+    /// A program claiming `net` against orders of `shop`. Tests use ids of
+    /// their own: the run registry and counters are process-wide.
+    fn program(id: &str) -> ProgramConfig {
+        toml::from_str(&format!(
+            "id = \"{id}\"\ncurrency = \"USD\"\nclaims = [\"net\"]\norders = [\"shop\"]\n"
+        ))
+        .unwrap()
+    }
+
     /// A full run deletes the program's state first: while it runs,
     /// `/status` says so instead of only "never reconciled".
     #[test]
     fn a_run_under_way_shows_in_the_standing() {
-        let p: ProgramConfig = toml::from_str(
-            r#"
-id = "running-test-program"
-currency = "USD"
-claims = ["net"]
-orders = ["shop"]
-"#,
-        )
-        .unwrap();
+        let p = program("running-test-program");
         let b = backend::MemoryBackend::new();
         let running = Running::new(&p.id);
         let s = standing_with(&b, &p, None).unwrap();
@@ -692,15 +693,7 @@ orders = ["shop"]
 
     #[test]
     fn a_run_that_judged_nothing_logs_its_program_at_debug_only() {
-        let p: ProgramConfig = toml::from_str(
-            r#"
-id = "quiet-log-test-program"
-currency = "USD"
-claims = ["net"]
-orders = ["shop"]
-"#,
-        )
-        .unwrap();
+        let p = program("quiet-log-test-program");
         let b = backend::MemoryBackend::new();
         let now = Utc::now();
         let at_info = |force_full| {
