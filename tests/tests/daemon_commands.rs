@@ -703,8 +703,8 @@ fn a_backfill_whose_client_goes_away_stops_and_frees_its_connector() {
         .arg("--config")
         .arg(&config)
         .args(backfill)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
         .spawn()
         .unwrap();
     let throttled = reckon_tests::poll_until(Duration::from_secs(20), || {
@@ -741,9 +741,27 @@ fn a_backfill_whose_client_goes_away_stops_and_frees_its_connector() {
         text(&reset.stderr)
     );
 
-    // Ctrl-C (here: kill) on the client ends the wait at once.
-    client.kill().unwrap();
-    client.wait().unwrap();
+    // SIGTERM (or Ctrl-C) on the client ends the wait at once; the client
+    // prints what happened and exits with the daemon's status (QA29-A L5:
+    // it exited 143 without a word).
+    let term = Command::new("kill")
+        .args(["-TERM", &client.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(term.success());
+    let exited = reckon_tests::poll_until(Duration::from_secs(20), || client.try_wait().unwrap());
+    let client_status = exited.unwrap_or_else(|| {
+        let _ = client.kill();
+        panic!("the client did not end after SIGTERM")
+    });
+    let said = client.wait_with_output().unwrap();
+    let said = format!("{}{}", text(&said.stdout), text(&said.stderr));
+    assert!(
+        said.contains("stopping after the current page commits")
+            && said.contains("stopped after committing its current page"),
+        "{said}"
+    );
+    assert_eq!(client_status.code(), Some(1), "{said}");
     let ended = reckon_tests::poll_until(Duration::from_secs(20), || {
         let log = daemon.log_text();
         log.contains("sync for a client stopped after its current page")

@@ -169,7 +169,7 @@ pub fn forward(
     );
     // The log format is `run`'s and `sync`'s: for the other commands the
     // note is text like the rest of their output (QA9 F4).
-    if sync && log_format.unwrap_or(cfg.daemon.log_format) == crate::config::LogFormat::Json {
+    if sync && json_log(log_format, &cfg) {
         let _ = std::io::stderr().write_all(
             crate::sync::cli::json_log_line("INFO", &note, serde_json::Value::Null).as_bytes(),
         );
@@ -184,9 +184,59 @@ pub fn forward(
             Box::new(super::output::Unread::new(std::io::stderr())),
         )
     };
+    if sync {
+        stop_on_signal(&stream, json_log(log_format, &cfg));
+    }
     let code = exchange(stream, &request, &mut out, &mut err)
         .with_context(|| format!("running the command through {}", socket.display()))?;
     Ok(Some(ExitCode::from(code)))
+}
+
+/// Whether a sync's client writes JSON log lines (`--log-format`, else the
+/// config's `[daemon] log_format`).
+fn json_log(log_format: Option<crate::config::LogFormat>, cfg: &crate::config::Config) -> bool {
+    log_format.unwrap_or(cfg.daemon.log_format) == crate::config::LogFormat::Json
+}
+
+/// A sync's client on SIGTERM or SIGINT: closes its side of the request,
+/// which stops the daemon's sync after its current page, and goes on
+/// reading, so the run's outcome is printed and the exit status is the
+/// daemon's (QA29-A L5: a client sent SIGTERM exited 143 without a word).
+/// A second signal ends this process at once.
+fn stop_on_signal(stream: &std::os::unix::net::UnixStream, json: bool) {
+    let Ok(half) = stream.try_clone() else {
+        return;
+    };
+    let _ = std::thread::Builder::new()
+        .name("reckon-signals".into())
+        .spawn(move || {
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                return;
+            };
+            rt.block_on(async move {
+                use tokio::signal::unix::{signal, SignalKind};
+                let (Ok(mut t), Ok(mut i)) = (
+                    signal(SignalKind::terminate()),
+                    signal(SignalKind::interrupt()),
+                ) else {
+                    return;
+                };
+                let code = tokio::select! { _ = t.recv() => 143, _ = i.recv() => 130 };
+                let note = "stopping after the current page commits (the daemon runs the sync; a second signal ends this command at once)...";
+                if json {
+                    let line = crate::sync::cli::json_log_line("WARN", note, serde_json::Value::Null);
+                    let _ = std::io::stderr().write_all(line.as_bytes());
+                } else {
+                    crate::errln!("{note}");
+                }
+                let _ = half.shutdown(std::net::Shutdown::Write);
+                tokio::select! { _ = t.recv() => {}, _ = i.recv() => {} }
+                std::process::exit(code);
+            });
+        });
 }
 
 /// A connection to the daemon serving `data_dir`, if one answers: `None`
