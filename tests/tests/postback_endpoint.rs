@@ -598,3 +598,41 @@ async fn a_head_request_stores_nothing() {
     assert_eq!(status, 200, "{body}");
     assert!(h.conversion("pb_head", "h1").is_some());
 }
+
+/// QA28-E F3: a body over the limit was answered by the HTTP layer in
+/// plain text, neither counted nor logged as the endpoint's. Now it is a
+/// JSON 413 counted as `too_large`, and nothing is stored; a body within
+/// the limit is read as before.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_over_the_limit_is_refused_as_json_and_counted() {
+    let h = harness(vec![endpoint("pb_big", PostbackAuth::Token)]);
+    let url = format!("{}/postback/pb_big?token=s3cret", h.server.base_url);
+    let before = counter("pb_big", "too_large");
+    let big = format!("tid=b1&affid=p1&amount=10&sub1={}", "A".repeat(2_200_000));
+    let r = h
+        .client
+        .post(&url)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(big)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 413);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(
+        body["error"],
+        "the body is larger than 2 MiB; a postback is a few fields"
+    );
+    assert_eq!(counter("pb_big", "too_large"), before + 1);
+    assert!(h.conversion("pb_big", "b1").is_none());
+    let r = h
+        .client
+        .post(&url)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("tid=b2&affid=p1&amount=10")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200, "{}", r.text().await.unwrap());
+    assert!(h.conversion("pb_big", "b2").is_some());
+}
