@@ -870,16 +870,6 @@ impl OrderFacts {
         self.coupons.push(coupon.as_deref());
     }
 
-    /// Number of orders.
-    pub fn len(&self) -> usize {
-        self.created.len()
-    }
-
-    /// Whether there are none.
-    pub fn is_empty(&self) -> bool {
-        self.created.is_empty()
-    }
-
     fn clicks_of(&self, i: usize) -> impl Iterator<Item = &str> {
         let start = i.checked_sub(1).map_or(0, |p| self.click_end[p] as usize);
         (start..self.click_end[i] as usize).filter_map(|k| self.clicks.get(k))
