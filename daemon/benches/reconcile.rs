@@ -20,7 +20,7 @@
 //!     store cache); (c') the same as the daemon runs it: 10k other claims
 //!     committed, then the run, in one process whose store cache is warm;
 //!     once with the default cache (64 MiB), once with `[daemon]
-//!     store_cache_mb` holding the whole store, read once before.
+//!     store_cache_mb` holding the whole store, warmed as `reckon run` warms it.
 //!
 //! Phases that need their own peak RSS run in child processes of this
 //! binary (`--phase ...`; with `RUST_LOG=reckon=debug` a phase run by hand
@@ -410,8 +410,8 @@ fn phase_touch(dir: &Path, count: usize) {
 /// runs in the same process, with the store's cache warm from earlier runs.
 /// Touches `count` claims other than `phase_touch`'s (every n/count-th from
 /// the `offset`-th), then times the run. With `cache_mb` (`[daemon]
-/// store_cache_mb`), the store opens with that cache and every page of it
-/// is read first: a daemon that has run long enough to have read its store.
+/// store_cache_mb`), the store opens with that cache and is warmed as
+/// `reckon run` warms it at start ([`reckon::store::Store::warm`]).
 fn phase_warm(dir: &Path, count: usize, offset: usize, cache_mb: Option<u64>) {
     let path = dir.join("data");
     let store = match cache_mb {
@@ -424,17 +424,14 @@ fn phase_warm(dir: &Path, count: usize, offset: usize, cache_mb: Option<u64>) {
     // Chosen before the warm-up, so finding them is not part of what follows.
     let picked = pick(&store, count, offset);
     run();
-    if cache_mb.is_some() {
-        let recon = store.domain("recon").unwrap();
-        recon.scan_prefix_raw(b"").for_each(|kv| drop(kv.unwrap()));
-        for kind in [
-            plugin_api::RecordKind::Conversion,
-            plugin_api::RecordKind::Order,
-        ] {
-            store
-                .scan_records(kind, None)
-                .for_each(|r| drop(r.unwrap()));
-        }
+    if let Some(mb) = cache_mb {
+        // What `reckon run` does at start with this cache.
+        let budget = (mb << 20) / 100 * reckon::store::warm::WARM_SHARE;
+        let warmed = store.warm(budget, &Default::default()).unwrap();
+        assert!(
+            warmed.complete,
+            "the cache is to hold the whole store: {warmed:?}"
+        );
     }
     let touched = commit(&store, picked);
     let started = Instant::now();
@@ -789,7 +786,7 @@ fn main() {
                 vec!["--offset", "1"],
             ),
             (
-                "`store_cache_mb` holding the whole store, read once",
+                "`store_cache_mb` holding the whole store, warmed at start",
                 vec!["--offset", "2", "--cache-mb", cache.as_str()],
             ),
         ] {

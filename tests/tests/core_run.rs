@@ -226,7 +226,7 @@ fn a_reload_missing_a_new_env_secret_says_the_daemon_needs_a_restart() {
 /// Ops QA13 OPS-17: the README says the open-file limit is logged at
 /// start, but only a limit that lowered `max_http_connections` was. The
 /// `daemon started` line now always names it, and the store's cache
-/// (`store_cache_mb`, read at start).
+/// (`store_cache_mb`, read at start), which is then warmed.
 #[test]
 fn the_start_line_names_the_open_file_limit() {
     let port = reckon_tests::free_port();
@@ -248,12 +248,17 @@ fn the_start_line_names_the_open_file_limit() {
         .spawn()
         .unwrap();
     let log_text = || std::fs::read_to_string(&log).unwrap_or_default();
-    let started = reckon_tests::poll_until(Duration::from_secs(20), || {
-        log_text()
-            .lines()
-            .find(|l| l.contains("daemon started"))
-            .map(str::to_owned)
-    });
+    let line_with = |what: &str| {
+        reckon_tests::poll_until(Duration::from_secs(20), || {
+            log_text()
+                .lines()
+                .find(|l| l.contains(what))
+                .map(str::to_owned)
+        })
+    };
+    let started = line_with("daemon started");
+    // A cache above the default is warmed at start, on a thread of its own.
+    let warmed = line_with("store cache warmed");
     terminate(&mut daemon);
     let line = started.unwrap_or_else(|| panic!("not started: {}", log_text()));
     assert!(
@@ -261,4 +266,9 @@ fn the_start_line_names_the_open_file_limit() {
         "{line}"
     );
     assert!(line.contains("store_cache_mb=256"), "{line}");
+    let warmed = warmed.unwrap_or_else(|| panic!("no warm-up line: {}", log_text()));
+    assert!(
+        warmed.contains("store_cache_mb=256") && warmed.contains("complete=true"),
+        "{warmed}"
+    );
 }

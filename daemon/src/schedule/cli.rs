@@ -113,6 +113,9 @@ pub fn run(
             return Ok(ExitCode::FAILURE);
         }
     };
+    // A cache larger than the default is filled with what reconciliation
+    // reads, on a thread of its own, while the daemon starts and syncs.
+    let warming = crate::store::warm::Warming::start(&store, runtime.config.daemon.store_cache_mb);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -124,6 +127,8 @@ pub fn run(
         listener,
         text,
     ))?;
+    // A warm-up still reading stops within 256 keys.
+    drop(warming);
     // Sessions stuck in a plugin step are not waited for beyond the grace period.
     rt.shutdown_timeout(std::time::Duration::from_secs(1));
     Ok(match stopped {

@@ -39,6 +39,7 @@ pub mod binrec;
 pub mod block;
 pub mod cli;
 pub mod codec;
+pub mod warm;
 pub mod writer;
 
 use chrono::{DateTime, Utc};
