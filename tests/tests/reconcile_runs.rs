@@ -162,15 +162,16 @@ fn a_new_duplicate_claim_rejudges_the_existing_winner() {
 
 #[test]
 fn a_new_order_winning_the_id_tie_takes_over_matched_claims() {
-    // Two order sources hold the same id; ties go to the smaller (source, id):
-    // "pos" < "shop", so a late pos order takes the claim from shop's order.
+    // Two order sources hold the same id once case-folded; the one written
+    // as the claim writes it wins (QA30-D F1), so a late pos order `a-1`
+    // takes the claim quoting `a-1` from shop's `A-1` in an incremental run.
     let b = MemoryBackend::new();
     let mut p = program();
     p.orders = vec!["shop".into(), "pos".into()];
     let p = [p];
     b.commit(
         &[
-            Record::Conversion(claim("impact", "C1", Some("A-1"))),
+            Record::Conversion(claim("impact", "C1", Some("a-1"))),
             Record::Order(order("A-1")),
         ],
         t("2026-11-03T00:00:00Z"),

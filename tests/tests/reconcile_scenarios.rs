@@ -772,6 +772,77 @@ fn order_ids_differing_in_case_and_whitespace_and_alt_ids_match() {
     assert_eq!(d[0].outcome, Outcome::Duplicate);
 }
 
+/// QA30-D F1: orders sharing an order id once trimmed and case-folded (in
+/// two files of one file-drop connector, or in two orders connectors) were
+/// matched by position: a claim quoting the other's exact id lost as a
+/// duplicate on the first, and a claim fitting the other's amount was an
+/// amount mismatch. Now: an order's own id before an alternative id, then
+/// the id written as the claim writes it, then the best fit (as for a
+/// shared click id); the reason says several orders carry the id.
+#[test]
+fn orders_sharing_an_id_are_told_apart_by_exact_id_then_fit() {
+    // Case A: `DUP-1` and `dup-1` in one connector.
+    let exact = claim("impact", "N17", Some("dup-1"));
+    let folded = claim("impact", "N16", Some("Dup-1"));
+    let d = run(vec![exact, folded], vec![order("DUP-1"), order("dup-1")]);
+    let by_claim = |id: &str| d.iter().find(|d| d.claim.id == id).unwrap();
+    let n17 = by_claim("N17");
+    assert_eq!(n17.outcome, Outcome::Matched, "{}", n17.reason);
+    assert_eq!(n17.order.as_ref().unwrap().id, "dup-1");
+    assert!(
+        n17.reason.contains(
+            "; 2 orders carry order id `dup-1` once trimmed and case-folded: this one has it written as the claim writes it"
+        ),
+        "{}",
+        n17.reason
+    );
+    // `Dup-1` is written like neither: the best fit, here (all equal) the
+    // first by position; a match of its own, not a duplicate of N17.
+    let n16 = by_claim("N16");
+    assert_eq!(n16.outcome, Outcome::Matched, "{}", n16.reason);
+    assert_eq!(n16.order.as_ref().unwrap().id, "DUP-1");
+    assert!(
+        n16.reason.contains("this one fits the claim best"),
+        "{}",
+        n16.reason
+    );
+
+    // Case B: `SHARED-1` in two orders connectors, 80.00 and 100.00: the
+    // 100.00 claim takes the order its amount fits.
+    let mut p = program();
+    p.orders.push("pos".into());
+    let mut cheap = order("SHARED-1");
+    cheap.amount = m("80.00", "USD");
+    let mut other = order("SHARED-1");
+    other.source = "pos".into();
+    let c = claim("impact", "N18", Some("SHARED-1"));
+    let d = decide(
+        &p,
+        &claims(vec![c]),
+        &orders(vec![cheap, other]),
+        &FxTable::empty(),
+        t(NOW),
+    );
+    assert_eq!(d[0].outcome, Outcome::Matched, "{}", d[0].reason);
+    assert_eq!(d[0].order.as_ref().unwrap().source, "pos");
+    assert_eq!(amount(&d[0]), "100.00 USD");
+
+    // An order's own id wins over another's alternative id, however written.
+    let mut alt = order("B-2");
+    alt.alt_ids = vec!["x-7".into()];
+    let d = run(
+        vec![claim("impact", "N19", Some("x-7"))],
+        vec![order("X-7"), alt],
+    );
+    assert_eq!(d[0].order.as_ref().unwrap().id, "X-7", "{}", d[0].reason);
+    assert!(
+        d[0].reason
+            .contains("this one has it as its own id, the others as an alternative id"),
+        "{}",
+        d[0].reason
+    );
+}
+
 #[test]
 fn claim_exactly_at_the_grace_boundary_is_no_order() {
     let mut c = claim("impact", "C13", Some("NOPE"));

@@ -94,9 +94,12 @@ use super::config::{AttributionRule, ProgramConfig};
 /// 12 (QA28-C F1): reasons only: under `source_priority` the claim-id
 /// tie-break names the times it compared as last click times (it said
 /// "source priority times").
+/// 13 (QA30-D F1): orders sharing a normalised order id are told apart
+/// ([`pick_by_id`]: own id, then the id as the claim writes it, then the
+/// best fit) instead of the first by position, and the reason says so.
 /// Mirrored copies (QA28-E F12) are not a bump: they change nothing in a
 /// program without them, and `mirrors` is part of the fingerprint when set.
-pub const JUDGE_VERSION: u32 = 12;
+pub const JUDGE_VERSION: u32 = 13;
 use super::model::{Decision, DecisionInputs, MatchedBy, Outcome, RecordRef};
 use crate::fx::FxTable;
 use chrono::{DateTime, Duration, NaiveDate, Utc};
@@ -105,6 +108,7 @@ use rust_decimal::{Decimal, RoundingStrategy};
 use rustc_hash::FxHashMap;
 use std::borrow::Cow;
 use std::cmp::Ordering;
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 /// A claim as stored, with its revision.
@@ -240,6 +244,7 @@ impl IdTable {
 #[derive(Debug, Default)]
 pub struct OrderIndex {
     by_id: IdTable,
+    ties: IdTies,
     by_click: FxHashMap<Box<str>, Vec<u32>>,
     by_coupon: FxHashMap<Box<str>, Vec<u32>>,
 }
@@ -254,6 +259,7 @@ impl OrderIndex {
         }
         let mut ix = OrderIndex::default();
         ix.index_ids(&facts.ids);
+        ix.ties = facts.ids.ties();
         ix.index_clicks(&facts);
         ix
     }
@@ -297,7 +303,9 @@ impl OrderIndex {
         }
     }
 
-    /// The order whose id or alt id normalises to `normalized`.
+    /// The first order whose id or alt id normalises to `normalized`
+    /// (own ids first, then by position); [`match_claim`] picks among
+    /// orders sharing it with [`pick_by_id`].
     #[inline]
     pub fn by_order_id(&self, normalized: &str) -> Option<u32> {
         self.by_id.get(normalized).map(|(i, _)| i)
@@ -653,15 +661,20 @@ pub fn match_claim(
     index: &OrderIndex,
     buf: &mut String,
 ) -> Option<(u32, MatchedBy)> {
+    let order = |i: usize| Cow::Borrowed(orders[i]);
     if let Some(oid) = &claim.order_id {
         normalize_into(oid, buf);
         if !buf.is_empty() {
             if let Some(i) = index.by_order_id(buf) {
+                let i = match index.ties.group(buf) {
+                    Some(group) => pick_by_id(program, fx, claim, group, &order).map_or(i, |p| p.0),
+                    None => i,
+                };
                 return Some((i, MatchedBy::OrderId));
             }
         }
     }
-    match_after_order_id(program, fx, claim, |i| Cow::Borrowed(orders[i]), index)
+    match_after_order_id(program, fx, claim, order, index)
 }
 
 /// Rules 2 and 3 of [`match_claim`] (click id, then coupon), for a claim
@@ -800,6 +813,45 @@ impl OrderIds {
         }
     }
 
+    /// The orders sharing a normalised id ([`IdTies`]).
+    fn ties(&self) -> IdTies {
+        let n = self.ids.spans.len();
+        let id_of = |row: usize| match row.checked_sub(n) {
+            None => (self.ids.get(row), row as u32, true),
+            Some(a) => (self.alts.get(a), self.alt_of[a], false),
+        };
+        let mut buf = String::new();
+        let mut hashed: Vec<(u64, u32)> = Vec::with_capacity(n + self.alt_of.len());
+        for row in 0..n + self.alt_of.len() {
+            normalize_into(id_of(row).0.unwrap_or_default(), &mut buf);
+            if !buf.is_empty() {
+                hashed.push((fx_hash(buf.as_bytes()), row as u32));
+            }
+        }
+        hashed.sort_unstable();
+        let mut ties = IdTies::default();
+        for run in hashed.chunk_by(|a, b| a.0 == b.0).filter(|r| r.len() > 1) {
+            // Equal hashes: group the rows by their normalised id.
+            let mut by_id: BTreeMap<String, Vec<(u32, bool)>> = BTreeMap::new();
+            for &(_, row) in run {
+                let (id, order, primary) = id_of(row as usize);
+                normalize_into(id.unwrap_or_default(), &mut buf);
+                by_id.entry(buf.clone()).or_default().push((order, primary));
+            }
+            for (id, mut orders) in by_id {
+                // One order listing the id twice is one candidate, its own
+                // id first.
+                orders.sort_unstable_by_key(|&(o, primary)| (o, !primary));
+                orders.dedup_by_key(|(o, _)| *o);
+                if orders.len() > 1 {
+                    ties.tied.extend(orders.iter().map(|&(o, _)| o));
+                    ties.by_id.insert(id.into(), orders);
+                }
+            }
+        }
+        ties
+    }
+
     /// Rule 1 for every claim at once: the order each claim's (`quoted`)
     /// order id matches, with [`OrderIndex`]'s tie-breaking. The join's
     /// build rows are all primary ids in order position, then all alt ids,
@@ -824,6 +876,93 @@ impl OrderIds {
         }
         out
     }
+}
+
+/// Orders sharing a normalised order id (QA30-D F1): two files of one
+/// file-drop connector, or two orders connectors of one program, can each
+/// hold `DUP-1` / `dup-1` (the orders connector refuses such a pair within
+/// one file). Rule 1 then picks among them with [`pick_by_id`], in full
+/// and incremental runs alike. Empty for nearly every program: built from
+/// sorted 64-bit hashes of the ids, a string compared only where two
+/// hashes are equal.
+#[derive(Debug, Default)]
+struct IdTies {
+    /// Each shared normalised id → its orders, each once, with whether
+    /// the id is the order's own (not an alternative id), in position
+    /// order.
+    by_id: FxHashMap<Box<str>, Vec<(u32, bool)>>,
+    /// Every order of a group, so a match is tested with one lookup.
+    tied: rustc_hash::FxHashSet<u32>,
+}
+
+impl IdTies {
+    fn is_empty(&self) -> bool {
+        self.by_id.is_empty()
+    }
+
+    /// The orders sharing normalised id `normalized` with another, if any.
+    fn group(&self, normalized: &str) -> Option<&[(u32, bool)]> {
+        self.by_id.get(normalized).map(Vec::as_slice)
+    }
+}
+
+/// Why [`pick_by_id`] took an order among several sharing the claim's id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum IdWhy {
+    /// The id is its own; the others have it as an alternative id.
+    OwnId,
+    /// Its id is written as the claim writes it; the others' only once
+    /// trimmed and case-folded.
+    Exact,
+    /// It fits the claim best, as among orders sharing a click id.
+    Fit,
+}
+
+/// Of the orders sharing the claim's normalised order id (`group`), the
+/// one rule 1 matches: an order's own id before an alternative id, then an
+/// id written as the claim writes it (trimmed, same case), then the best
+/// fit as among orders sharing a click id ([`closest_by_click`]: amount
+/// within tolerance, closest in time, closest amount, earliest created).
+/// Depends only on the claim and these orders, as incremental runs need.
+fn pick_by_id<'o>(
+    program: &ProgramConfig,
+    fx: &FxTable,
+    claim: &Conversion,
+    group: &[(u32, bool)],
+    order: &impl Fn(usize) -> Cow<'o, Order>,
+) -> Option<(u32, IdWhy)> {
+    let quoted = claim.order_id.as_deref().unwrap_or_default().trim();
+    let own: Vec<(u32, bool)> = if group.iter().any(|&(_, primary)| primary) {
+        group.iter().copied().filter(|&(_, p)| p).collect()
+    } else {
+        group.to_vec()
+    };
+    if let [(only, _)] = own[..] {
+        return Some((only, IdWhy::OwnId));
+    }
+    let exact: Vec<u32> = (own.iter())
+        .filter(|&&(i, primary)| {
+            let o = order(i as usize);
+            if primary {
+                o.order_id.trim() == quoted
+            } else {
+                o.alt_ids.iter().any(|a| a.trim() == quoted)
+            }
+        })
+        .map(|&(i, _)| i)
+        .collect();
+    if let [only] = exact[..] {
+        return Some((only, IdWhy::Exact));
+    }
+    let mut fit: Vec<u32> = if exact.is_empty() {
+        own.iter().map(|&(i, _)| i).collect()
+    } else {
+        exact
+    };
+    // Earliest created first, then position: what `closest_by_click`'s
+    // last tie-break expects.
+    fit.sort_by_key(|&i| (order(i as usize).created_at, i));
+    closest_by_click(program, fx, claim, &fit, order).map(|i| (i, IdWhy::Fit))
 }
 
 /// What matching needs of every order, gathered in one pass over them
@@ -880,6 +1019,7 @@ impl OrderFacts {
     pub fn finish(self) -> OrderPrep {
         let mut index = OrderIndex::default();
         index.index_clicks(&self);
+        index.ties = self.ids.ties();
         OrderPrep {
             ids: self.ids,
             index,
@@ -973,6 +1113,9 @@ pub struct Plan<'a, C: Inputs<ClaimInput> + ?Sized, O: Inputs<OrderInput> + ?Siz
     near: FxHashMap<u32, u32>,
     /// Mirrored copy → the claim it copies (matched to the same order).
     copies: FxHashMap<u32, u32>,
+    /// Claim matched by an order id several orders share → how many
+    /// share it and why its order was taken ([`pick_by_id`]).
+    id_ties: FxHashMap<u32, (u32, IdWhy)>,
 }
 
 impl<C: Inputs<ClaimInput> + ?Sized, O: Inputs<OrderInput> + ?Sized> std::fmt::Debug
@@ -1053,6 +1196,27 @@ impl<'a, C: Inputs<ClaimInput> + ?Sized, O: Inputs<OrderInput> + ?Sized> Plan<'a
             .into_iter()
             .map(|m| m.map(|o| (o, MatchedBy::OrderId)))
             .collect();
+        // The join takes the first order of an id; where several share it
+        // (rare), rule 1 picks among them.
+        let mut id_ties: FxHashMap<u32, (u32, IdWhy)> = FxHashMap::default();
+        let ties = &index.ties;
+        if !ties.is_empty() {
+            let mut buf = String::new();
+            for (j, m) in matches.iter_mut().enumerate() {
+                let Some((o, _)) = m.as_mut().filter(|(o, _)| ties.tied.contains(o)) else {
+                    continue;
+                };
+                let claim = &claims.get(j).claim;
+                normalize_into(claim.order_id.as_deref().unwrap_or_default(), &mut buf);
+                let Some(group) = ties.group(&buf) else {
+                    continue;
+                };
+                if let Some((picked, why)) = pick_by_id(program, fx, claim, group, &order) {
+                    *o = picked;
+                    id_ties.insert(j as u32, (group.len() as u32, why));
+                }
+            }
+        }
         let mut near: FxHashMap<u32, u32> = FxHashMap::default();
         for (j, m) in matches.iter_mut().enumerate() {
             if m.is_none() {
@@ -1092,6 +1256,7 @@ impl<'a, C: Inputs<ClaimInput> + ?Sized, O: Inputs<OrderInput> + ?Sized> Plan<'a
             contests,
             near,
             copies,
+            id_ties,
         }
     }
 
@@ -1153,6 +1318,7 @@ impl<'a, C: Inputs<ClaimInput> + ?Sized, O: Inputs<OrderInput> + ?Sized> Plan<'a
                 winner: None,
                 runner_up: None,
                 copy_of: Some((&original, winner.as_deref())),
+                id_tie: self.id_ties.get(&(j as u32)).copied(),
             };
             return judge(self.program, self.fx, now, c, Ok(m));
         }
@@ -1178,6 +1344,7 @@ impl<'a, C: Inputs<ClaimInput> + ?Sized, O: Inputs<OrderInput> + ?Sized> Plan<'a
             winner: rival.filter(|_| lost),
             runner_up: rival.filter(|_| !lost),
             copy_of: None,
+            id_tie: self.id_ties.get(&(j as u32)).copied(),
         };
         judge(self.program, self.fx, now, c, Ok(m))
     }
@@ -1219,6 +1386,9 @@ struct Matched<'m> {
     /// When this claim is a mirrored copy: the claim it copies, and the
     /// order's winner when that is another claim.
     copy_of: Option<(&'m ClaimInput, Option<&'m ClaimInput>)>,
+    /// When several orders share the order id it matched by: how many,
+    /// and why this one ([`pick_by_id`]).
+    id_tie: Option<(u32, IdWhy)>,
 }
 
 /// Why a contest's winner beat a claim.
@@ -1426,6 +1596,7 @@ fn judge(
         winner,
         runner_up,
         copy_of,
+        id_tie,
     }) = matched
     else {
         let deadline = days_after(claim.occurred_at, program.no_order_grace_days);
@@ -1497,6 +1668,16 @@ fn judge(
         return d;
     };
     let order = &o.order;
+    // Orders sharing the id: said in every reason of a matched claim.
+    let id_note = id_tie.map_or_else(String::new, |(n, why)| {
+        let quoted = claim.order_id.as_deref().unwrap_or_default().trim();
+        let why = match why {
+            IdWhy::OwnId => "has it as its own id, the others as an alternative id",
+            IdWhy::Exact => "has it written as the claim writes it",
+            IdWhy::Fit => "fits the claim best, as among orders sharing a click id (amount within tolerance, then closest in time, then closest amount, then earliest created)",
+        };
+        format!("; {n} orders carry order id `{quoted}` once trimmed and case-folded: this one {why}")
+    });
 
     // 3. A mirrored copy: the claim it copies is judged in its place.
     if let Some((original, order_winner)) = copy_of {
@@ -1537,7 +1718,7 @@ fn judge(
         d.outcome = Outcome::Duplicate;
         d.winner = Some(record_ref(&w.source, &w.external_id, wi.revision));
         d.reason = format!(
-            "order {} is also claimed by {}/{}, which wins on {}",
+            "order {} is also claimed by {}/{}, which wins on {}{id_note}",
             order_name(o),
             w.source,
             w.external_id,
@@ -1546,13 +1727,13 @@ fn judge(
         return d;
     }
     let contest_note = match (contest.saturating_sub(1), runner_up) {
-        (0, _) | (_, None) => String::new(),
+        (0, _) | (_, None) => id_note,
         (1, Some((r, won))) => format!(
-            "; won over 1 other claim on {}",
+            "{id_note}; won over 1 other claim on {}",
             won_on(program, claim, &r.claim, won, Side::Winner)
         ),
         (n, Some((r, won))) => format!(
-            "; won over {n} other claims, the closest on {}",
+            "{id_note}; won over {n} other claims, the closest on {}",
             won_on(program, claim, &r.claim, won, Side::Winner)
         ),
     };
@@ -1902,5 +2083,37 @@ mod tests {
         for threads in [1, 2, 3] {
             assert_eq!(ids.join(&quoted, threads), want, "{threads} threads");
         }
+        // Where orders share an id, rule 1 picks among them (QA30-D F1)
+        // the same way in bulk (`Plan`, a full run) and per claim
+        // (`match_claim`, the incremental run's contest orders).
+        let program: ProgramConfig =
+            toml::from_str("id = \"p\"\ncurrency = \"USD\"\nclaims = [\"x\"]\norders = [\"y\"]\n")
+                .unwrap();
+        let fx = FxTable::empty();
+        let mut sorted: Vec<&Order> = order_refs.clone();
+        sorted.sort_by(|a, b| (&a.source, &a.order_id).cmp(&(&b.source, &b.order_id)));
+        let order_inputs: Vec<OrderInput> = (sorted.iter())
+            .map(|o| OrderInput {
+                order: (*o).clone(),
+                revision: 1,
+            })
+            .collect();
+        let order_in: Vec<&OrderInput> = order_inputs.iter().collect();
+        let mut claim_refs = claim_refs;
+        claim_refs.sort_by(|a, b| {
+            (&a.claim.source, &a.claim.external_id).cmp(&(&b.claim.source, &b.claim.external_id))
+        });
+        let plan = Plan::new(&program, &fx, &claim_refs[..], &order_in[..]);
+        let index = OrderIndex::build(&sorted, false);
+        let mut tied = 0;
+        for (j, c) in claim_refs.iter().enumerate() {
+            let one = match_claim(&program, &fx, &c.claim, &sorted, &index, &mut buf);
+            assert_eq!(plan.matches[j], one, "claim {j}: {:?}", c.claim.order_id);
+            tied += usize::from(plan.id_ties.contains_key(&(j as u32)));
+        }
+        assert!(
+            tied > 100,
+            "{tied} claims matched among orders sharing an id"
+        );
     }
 }
