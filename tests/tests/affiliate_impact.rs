@@ -390,6 +390,57 @@ fn impact_wrong_token_is_an_auth_error_and_nothing_is_committed() {
     assert!(out.committed.is_empty());
 }
 
+/// Runs `reckon sync impact --check`'s session against the fake.
+fn check(fake: &Shared<ImpactFake>, settings: serde_json::Value) -> Outcome {
+    use plugin_api::testing::{open_check, FakeHost};
+    let handler = reckon_tests::fakes::affiliate::in_process(
+        fake.clone(),
+        Impact::manifest().auth,
+        SECRETS,
+        &settings,
+    );
+    FakeHost::handler(handler).run::<Impact>(open_check("aff", "http://fake", settings))
+}
+
+/// QA30 L1: the check read only the first page of `/Campaigns` and called a
+/// campaign listed on page 2 "not visible to account".
+#[test]
+fn impact_check_finds_a_campaign_listed_on_the_second_page() {
+    let mut fake = ImpactFake::new(Params {
+        campaigns: vec![1000, 2000, 4242],
+        ..Params::small(3, 10)
+    });
+    fake.campaigns_page_size = 2;
+    let fake = shared(fake);
+    let only = |id: u64| json!({ "account_sid": "IRfakeSID1", "campaign_ids": [id] });
+
+    let out = check(&fake, only(4242));
+    out.result.unwrap();
+    let urls: Vec<&str> = out.requests.iter().map(|r| r.url.as_str()).collect();
+    assert_eq!(
+        urls,
+        [
+            "http://fake/Advertisers/IRfakeSID1/Campaigns",
+            "http://fake/Advertisers/IRfakeSID1/Campaigns?Page=2",
+        ]
+    );
+    // A campaign on the first page needs no second request.
+    let out = check(&fake, only(1000));
+    out.result.unwrap();
+    assert_eq!(out.requests.len(), 1);
+    // One on no page is refused after the last page.
+    let out = check(&fake, only(777));
+    let err = out.result.unwrap_err();
+    assert_eq!(err.kind, ErrorKind::Config);
+    assert!(
+        err.message
+            .contains("campaign 777 is not visible to account IRfakeSID1"),
+        "{}",
+        err.message
+    );
+    assert_eq!(out.requests.len(), 2);
+}
+
 /// Regression: a campaign with more than 10 × `page_size` actions in one
 /// window failed the whole run with Impact's "Too many results" (ops had to
 /// lower `window_days` by hand). The plugin now reads the refused range in

@@ -26,6 +26,37 @@ pub struct Envelope {
     pub next: Option<String>,
 }
 
+impl Envelope {
+    /// The envelope of a page from its `@page`, `@numpages` and
+    /// `@nextpageuri` fields (each a string or a number; absent reads as 0
+    /// or no next page). Paging stops after this page (`next` is `None`)
+    /// when `@nextpageuri` is empty or `@page` has reached `@numpages`, as
+    /// the reference says for every list endpoint.
+    pub(crate) fn read(
+        page: &Scalar<'_>,
+        num_pages: &Scalar<'_>,
+        next: &Scalar<'_>,
+    ) -> Result<Envelope, String> {
+        let num = |v: &Scalar<'_>, k: &str| -> Result<u64, String> {
+            Ok(v.integer(&format!("envelope field {k}"))?
+                .and_then(|n| u64::try_from(n).ok())
+                .unwrap_or(0))
+        };
+        let page = num(page, "@page")?;
+        let num_pages = num(num_pages, "@numpages")?;
+        let next = if num_pages > 0 && page >= num_pages {
+            None
+        } else {
+            next.string()
+        };
+        Ok(Envelope {
+            page,
+            num_pages,
+            next,
+        })
+    }
+}
+
 /// A string field, or a number rendered as text; `None` when absent or empty.
 pub fn opt_text(row: &Value, field: &str) -> Option<String> {
     match row.get(field)? {
@@ -212,23 +243,7 @@ fn locate(body: &[u8], e: &plugin_api::serde_json::Error) -> String {
 pub fn parse_actions_page(body: &[u8]) -> Result<(Envelope, Vec<Record>), String> {
     let p: ActionsPage<'_> =
         plugin_api::serde_json::from_slice(body).map_err(|e| locate(body, &e))?;
-    let num = |v: &Scalar<'_>, k: &str| -> Result<u64, String> {
-        Ok(v.integer(&format!("envelope field {k}"))?
-            .and_then(|n| u64::try_from(n).ok())
-            .unwrap_or(0))
-    };
-    let page = num(&p.page, "@page")?;
-    let num_pages = num(&p.num_pages, "@numpages")?;
-    let next = if num_pages > 0 && page >= num_pages {
-        None
-    } else {
-        p.next.string()
-    };
-    let env = Envelope {
-        page,
-        num_pages,
-        next,
-    };
+    let env = Envelope::read(&p.page, &p.num_pages, &p.next)?;
     // A page without the list (an error object such as
     // `{"Status":"ERROR","Message":"Invalid CampaignId"}` sent with HTTP
     // 200, or a changed API) is not an empty page: read as one, the run
@@ -252,7 +267,7 @@ pub fn parse_actions_page(body: &[u8]) -> Result<(Envelope, Vec<Record>), String
 /// What an answer said, for an error: `: Impact answered: <messages>` when
 /// it carries Impact's error fields (`Status`, `Message`, `Errors`), else
 /// `: got <start of the body>`.
-fn answered(body: &[u8]) -> String {
+pub(crate) fn answered(body: &[u8]) -> String {
     let v = plugin_api::serde_json::from_slice::<Value>(body).unwrap_or(Value::Null);
     let mut parts = error_parts(&v);
     if let Some(status) = opt_text(&v, "Status") {

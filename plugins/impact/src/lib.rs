@@ -21,6 +21,9 @@
 //!   `Actions`. The same endpoint filters on the last-updated date instead
 //!   with `StartDate=&EndDate=`, and on `LockingDate` with
 //!   `LockingDateStart=&LockingDateEnd=` (same limits).
+//! - `GET /Campaigns` (rows under `Campaigns`): read by `check`, every page
+//!   until each configured campaign has been seen, to confirm the account
+//!   can see it (module `campaigns`).
 //! - Not used: `GET /ActionUpdates` (a changelog of deltas, not actions) and
 //!   any single-action route (none is documented).
 //! - Paging: an `@`-envelope of **string** fields (`"@page": "1"`,
@@ -70,13 +73,14 @@
 mod action;
 mod action_updates;
 mod actions;
+mod campaigns;
 pub mod client;
 mod config;
 #[allow(dead_code)] // the same file in every affiliate connector; not all read every shape
 pub use action::{parse_actions_page, Envelope};
 use config::Settings;
 use plugin_api::protocol::{AuthSpec, PluginKind, RecordKind, StreamSpec};
-use plugin_api::serde_json::{json, Value};
+use plugin_api::serde_json::json;
 use plugin_api::{Connector, Cx, Manifest, PluginError, Request};
 
 /// The connector type. It has no fields: all state lives in the session.
@@ -164,22 +168,14 @@ impl Connector for Impact {
         let settings: Settings = cx.settings()?;
         validate(&cx, &settings)?;
         let mut client = client::client(&cx, 0);
-        let req = base_request(&cx, &settings, "Campaigns").label("check campaigns");
-        let resp = client.send(req, "check").await?;
-        let body: Value = resp.json("check: campaigns")?;
-        let listed: Vec<String> = body
-            .get("Campaigns")
-            .and_then(Value::as_array)
-            .map(|a| a.iter().filter_map(|c| action::opt_text(c, "Id")).collect())
-            .unwrap_or_default();
-        for id in &settings.campaign_ids {
-            if !listed.iter().any(|l| *l == id.to_string()) {
-                return Err(PluginError::config(format!(
-                    "connector `{}`: settings.campaign_ids: campaign {id} is not visible to account {}",
-                    cx.connector_id(),
-                    settings.account_sid
-                )));
-            }
+        // Every page of the list, not just the first (QA30 L1).
+        let missing = campaigns::not_listed(&cx, &mut client, &settings).await?;
+        if let Some(id) = missing.first() {
+            return Err(PluginError::config(format!(
+                "connector `{}`: settings.campaign_ids: campaign {id} is not visible to account {}",
+                cx.connector_id(),
+                settings.account_sid
+            )));
         }
         Ok(())
     }

@@ -4,6 +4,7 @@ use super::*;
 use plugin_api::chrono::{Duration, NaiveDate};
 use plugin_api::protocol::{ErrorKind, Window};
 use plugin_api::rust_decimal::Decimal;
+use plugin_api::serde_json::Value;
 use plugin_api::testing::{open_check, open_read, Cassette, FakeHost, Reply};
 use plugin_api::{Conversion, ConversionStatus, EventType, Record};
 use std::collections::BTreeMap;
@@ -306,6 +307,121 @@ fn check_refuses_a_campaign_the_account_cannot_see() {
     let err = out.result.unwrap_err();
     assert_eq!(err.kind, ErrorKind::Config);
     assert!(err.message.contains("campaign 1000"), "{}", err.message);
+}
+
+/// QA30 L1: the check read only the first page of `/Campaigns`, so a
+/// campaign listed on page 2 was "not visible to account".
+#[test]
+fn check_follows_the_campaign_lists_next_page_uri_and_stops_when_all_are_seen() {
+    let page = |n: u32, ids: &[&str], next: &str| {
+        let rows: Vec<Value> = ids.iter().map(|id| json!({ "Id": id })).collect();
+        Reply::json(
+            200,
+            &json!({"@page": n.to_string(), "@numpages": "3", "@nextpageuri": next,
+                    "Campaigns": rows}),
+        )
+    };
+    let out = FakeHost::handler(move |req| match req.url.as_str() {
+        "http://fake/Advertisers/IRsid1/Campaigns" => {
+            page(1, &["999", "998"], "/Advertisers/IRsid1/Campaigns?Page=2")
+        }
+        "http://fake/Advertisers/IRsid1/Campaigns?Page=2" => {
+            page(2, &["1000"], "/Advertisers/IRsid1/Campaigns?Page=3")
+        }
+        other => panic!("unexpected request {other}"),
+    })
+    .run::<Impact>(open_check("imp", "http://fake", settings()));
+    out.result.unwrap();
+    // Page 3 is not asked for: campaign 1000 was on page 2.
+    assert_eq!(out.requests.len(), 2);
+    assert_eq!(
+        out.requests[1]
+            .headers
+            .get("ir-version")
+            .map(String::as_str),
+        Some("14")
+    );
+}
+
+#[test]
+fn check_reads_to_the_last_page_before_refusing_a_campaign() {
+    // `@page == @numpages` ends the list even with a next URI.
+    let out = FakeHost::handler(|req| {
+        let (n, next) = if req.url.ends_with("?Page=2") {
+            ("2", "/Advertisers/IRsid1/Campaigns?Page=3")
+        } else {
+            ("1", "/Advertisers/IRsid1/Campaigns?Page=2")
+        };
+        Reply::json(
+            200,
+            &json!({"@page": n, "@numpages": "2", "@nextpageuri": next,
+                    "Campaigns": [{"Id": format!("99{n}")}]}),
+        )
+    })
+    .run::<Impact>(open_check("imp", "http://fake", settings()));
+    let err = out.result.unwrap_err();
+    assert_eq!(err.kind, ErrorKind::Config);
+    assert!(
+        err.message.contains("campaign 1000 is not visible"),
+        "{}",
+        err.message
+    );
+    assert_eq!(out.requests.len(), 2);
+}
+
+#[test]
+fn check_ends_cleanly_on_a_next_page_uri_that_does_not_advance() {
+    // Every page names page 2 as the next: the check asks for it once.
+    let out = FakeHost::handler(|_| {
+        Reply::json(
+            200,
+            &json!({"@page": "1", "@numpages": "5",
+                    "@nextpageuri": "/Advertisers/IRsid1/Campaigns?Page=2",
+                    "Campaigns": [{"Id": "999"}]}),
+        )
+    })
+    .run::<Impact>(open_check("imp", "http://fake", settings()));
+    let err = out.result.unwrap_err();
+    assert_eq!(err.kind, ErrorKind::BadResponse);
+    assert!(
+        err.message.contains("names a page already read")
+            && err
+                .message
+                .contains("campaign 1000 not seen in the 2 pages read"),
+        "{}",
+        err.message
+    );
+    assert_eq!(out.requests.len(), 2);
+    // A next URI pointing back at the first page is caught as well.
+    let out = FakeHost::handler(|_| {
+        Reply::json(
+            200,
+            &json!({"@page": "1", "@numpages": "5",
+                    "@nextpageuri": "/Advertisers/IRsid1/Campaigns",
+                    "Campaigns": []}),
+        )
+    })
+    .run::<Impact>(open_check("imp", "http://fake", settings()));
+    assert_eq!(out.result.unwrap_err().kind, ErrorKind::BadResponse);
+    assert_eq!(out.requests.len(), 1);
+}
+
+#[test]
+fn check_refuses_an_answer_without_a_campaign_list() {
+    let out = FakeHost::handler(|_| {
+        Reply::json(200, &json!({"Status": "ERROR", "Message": "Not allowed"}))
+    })
+    .run::<Impact>(open_check("imp", "http://fake", settings()));
+    let err = out.result.unwrap_err();
+    assert_eq!(err.kind, ErrorKind::BadResponse);
+    assert!(
+        err.message.contains("no `Campaigns` array")
+            && err
+                .message
+                .contains("Impact answered: Status ERROR; Not allowed"),
+        "{}",
+        err.message
+    );
 }
 
 #[test]

@@ -11,7 +11,9 @@
 //! Impact's `{"Status": "ERROR", "Message", "Errors"}` envelope otherwise;
 //! Impact documents the 10 × `PageSize` limit and that its error asks to
 //! change `PageSize` or the dates, not the status or exact wording); the
-//! `@`-envelope with **string** values and a relative `@nextpageuri`; numbers
+//! `@`-envelope with **string** values and a relative `@nextpageuri` (on
+//! `/Campaigns` too, whose page size a test sets:
+//! [`ImpactFake::campaigns_page_size`]); numbers
 //! as strings (and some as JSON numbers), `DeltaPayout`/`DeltaAmount` the
 //! change since tracking (`Intended*` the tracked values); timestamps with
 //! offsets;
@@ -158,6 +160,11 @@ pub struct ImpactFake {
     /// Send `X-RateLimit-Reset` as an epoch (with a `Date` header from
     /// [`ImpactFake::now`]), as the docs' example does, instead of seconds.
     pub epoch_reset: bool,
+    /// Rows per page of `/Campaigns` when the request gives no `PageSize`
+    /// (20000 by default, `/Actions`' default: every campaign on one page).
+    /// The reference documents no default for `/Campaigns`; a test sets a
+    /// small one to spread the campaigns ([`Params::campaigns`]) over pages.
+    pub campaigns_page_size: usize,
     corrupt: Option<(String, &'static str)>,
     requests: u64,
 }
@@ -230,6 +237,7 @@ impl ImpactFake {
             reset_secs: 1,
             limit_per_window: 1000,
             epoch_reset: false,
+            campaigns_page_size: 20_000,
             corrupt: None,
             requests: 0,
         }
@@ -484,17 +492,24 @@ impl ImpactFake {
         Ok((s, e))
     }
 
+    /// The request's `PageSize` (2000..=20000), else `default`.
+    fn page_size(q: &[(String, String)], default: usize) -> Result<usize, Reply> {
+        match param(q, "PageSize").map(str::parse::<usize>) {
+            None => Ok(default),
+            Some(Ok(n)) if (2000..=20_000).contains(&n) => Ok(n),
+            Some(_) => Err(Self::error(
+                400,
+                "PageSize must be between 2000 and 20000",
+                Some("PageSize"),
+            )),
+        }
+    }
+
+    /// A page of an `/Actions`-style query: refused above 10 × `PageSize`.
     fn paged(&self, path: &str, q: &[(String, String)], key: &str, rows: Vec<Value>) -> Reply {
-        let size = match param(q, "PageSize").map(str::parse::<usize>) {
-            None => 20_000,
-            Some(Ok(n)) if (2000..=20_000).contains(&n) => n,
-            Some(_) => {
-                return Self::error(
-                    400,
-                    "PageSize must be between 2000 and 20000",
-                    Some("PageSize"),
-                )
-            }
+        let size = match Self::page_size(q, 20_000) {
+            Ok(n) => n,
+            Err(r) => return r,
         };
         if rows.len() > 10 * size {
             return Self::error(
@@ -503,6 +518,20 @@ impl ImpactFake {
                 Some("PageSize"),
             );
         }
+        self.page_of(path, q, key, rows, size)
+    }
+
+    /// Page `Page` (1 if absent) of `rows`, `size` to a page, under `key`
+    /// in the string-valued `@`-envelope; `@nextpageuri` is the path with
+    /// the request's query and the next `Page`, `""` on the last page.
+    fn page_of(
+        &self,
+        path: &str,
+        q: &[(String, String)],
+        key: &str,
+        rows: Vec<Value>,
+        size: usize,
+    ) -> Reply {
         let page = param(q, "Page")
             .and_then(|p| p.parse::<usize>().ok())
             .unwrap_or(1)
@@ -522,7 +551,11 @@ impl ImpactFake {
                 )
             })
             .collect();
-        let uri = |p: usize| format!("{path}?{}&Page={p}", base_q.join("&"));
+        let uri = |p: usize| {
+            let mut pairs = base_q.clone();
+            pairs.push(format!("Page={p}"));
+            format!("{path}?{}", pairs.join("&"))
+        };
         let mut body = json!({
             "@page": page.to_string(),
             "@numpages": num_pages.to_string(),
@@ -560,11 +593,11 @@ impl FakeApi for ImpactFake {
                 .iter()
                 .map(|c| json!({"Id": c.to_string(), "Name": format!("Campaign {c}")}))
                 .collect();
-            return affiliate::json(
-                200,
-                &json!({"@page": "1", "@numpages": "1", "@nextpageuri": "", "Campaigns": campaigns}),
-                &self.rate_headers(),
-            );
+            let size = match Self::page_size(&q, self.campaigns_page_size.max(1)) {
+                Ok(n) => n,
+                Err(r) => return r,
+            };
+            return self.page_of(&path, &q, "Campaigns", campaigns, size);
         }
         self.requests += 1;
         if self.throttle.refuse() {
