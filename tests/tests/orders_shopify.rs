@@ -221,3 +221,54 @@ fn a_wrong_token_is_an_auth_error() {
     assert_eq!(err.kind, ErrorKind::Auth);
     assert!(err.message.contains("401"), "{}", err.message);
 }
+
+/// QA30 L2: a window's days were UTC days whatever the connector's
+/// `timezone`. In America/New_York, 1 November 2026 (the end of daylight
+/// time, 25 hours) runs from 04:00Z to 05:00Z the next day: the orders read
+/// are exactly those the fake holds as updated in that span (both bounds
+/// inclusive, as Shopify's `updated_at_min`/`updated_at_max`), and the
+/// finished window's watermark is its end.
+#[test]
+fn a_window_reads_the_connectors_timezone_days() {
+    let fake = ShopifyFake::generate(ShopifyConfig {
+        orders: 288,
+        start: "2026-10-31T00:00:00Z".parse().unwrap(),
+        days: 3,
+        ..ShopifyConfig::default()
+    });
+    let day = chrono::NaiveDate::from_ymd_opt(2026, 11, 1).unwrap();
+    let mut session = open(50);
+    session.window = Some(Window { from: day, to: day });
+    session.timezone = Some("America/New_York".into());
+    let out = pull(&fake, session);
+    out.result.as_ref().unwrap();
+    let (start, end) = (
+        "2026-11-01T04:00:00Z"
+            .parse::<chrono::DateTime<chrono::Utc>>()
+            .unwrap(),
+        "2026-11-02T05:00:00Z"
+            .parse::<chrono::DateTime<chrono::Utc>>()
+            .unwrap(),
+    );
+    let ids_in = |s, e| -> Vec<String> {
+        fake.orders()
+            .iter()
+            .filter(|o| s <= o.updated_at && o.updated_at <= e)
+            .map(|o| o.id.to_string())
+            .collect()
+    };
+    let got: Vec<String> = orders(&out).into_iter().map(|o| o.order_id).collect();
+    assert_eq!(got, ids_in(start, end));
+    // The test tells the zone's day from the UTC day: orders updated in the
+    // hours where they differ exist on both sides.
+    let utc_day = ids_in(
+        "2026-11-01T00:00:00Z".parse().unwrap(),
+        "2026-11-02T00:00:00Z".parse().unwrap(),
+    );
+    assert!(utc_day.iter().any(|id| !got.contains(id)));
+    assert!(got.iter().any(|id| !utc_day.contains(id)));
+    assert!(out.requests[0].url.contains(
+        "updated_at_min=2026-11-01T04%3A00%3A00Z&updated_at_max=2026-11-02T05%3A00%3A00Z"
+    ));
+    assert_eq!(out.checkpoints.last().unwrap().watermark, end);
+}

@@ -6,6 +6,14 @@
 //! is committed with a checkpoint holding the window and the next cursor, so a
 //! crashed session resumes at the page it was on.
 //!
+//! Days: the window's days are the connector's `timezone`'s
+//! ([`Cx::timezone`]), as for the affiliate connectors: `updated_at_min` is
+//! the instant the window's first day begins in that zone, `updated_at_max`
+//! the instant the day after its last begins (both written in UTC), and the
+//! watermark of a finished window is that end. Shopify counts both bounds
+//! as inclusive, so an order updated at exactly the end instant is read by
+//! two windows: an upsert of the same key.
+//!
 //! Throttling: Shopify's REST bucket holds 40 requests and leaks 2 per second;
 //! a full bucket answers 429 with `Retry-After` (seconds, may be fractional).
 //! The plugin sleeps for `Retry-After` and retries the same page (the host may
@@ -19,11 +27,12 @@
 
 use crate::attribution::Attribution;
 use crate::config::Settings;
-use plugin_api::chrono::{DateTime, Duration, NaiveTime, Utc};
+use plugin_api::chrono::{DateTime, Duration, Utc};
 use plugin_api::json_object::LiteralNumbers;
 use plugin_api::parse;
 use plugin_api::protocol::Checkpoint;
 use plugin_api::rust_decimal::Decimal;
+use plugin_api::sdk::day_start;
 use plugin_api::serde_json::{json, Value};
 use plugin_api::{Cx, Money, Order, OrderStatus, PluginError, Record, Refund, Request, Response};
 
@@ -43,10 +52,12 @@ pub async fn read(cx: &Cx, settings: &Settings) -> Result<(), PluginError> {
     }
     let window = cx.window()?;
     let window_key = format!("{}..{}", window.from, window.to);
-    let from = window.from.and_time(NaiveTime::MIN).and_utc();
-    let to = (window.to + Duration::days(1))
-        .and_time(NaiveTime::MIN)
-        .and_utc();
+    // The window's days are the connector's zone's (QA30 L2: they were UTC
+    // days whatever the zone): from the instant its first day begins there
+    // to the instant the day after its last begins.
+    let tz = cx.timezone()?;
+    let from = day_start(window.from, tz);
+    let to = day_start(window.to + Duration::days(1), tz);
 
     let resumed = cx
         .checkpoint(STREAM)

@@ -123,6 +123,72 @@ fn shopify_resumes_at_the_checkpointed_page() {
     assert_eq!(out.requests.len(), 1);
 }
 
+/// QA30 L2: the bounds were UTC days whatever the connector's `timezone`.
+/// Now they are that zone's days, a DST change's 25-hour day included, and
+/// the finished window's watermark is the zone's end of its last day.
+#[test]
+fn shopify_window_bounds_are_the_connectors_zone_days() {
+    let day = |y, m, d| NaiveDate::from_ymd_opt(y, m, d).unwrap();
+    for (tz, from, to, min, max) in [
+        // New York leaves daylight time on 1 November 2026: 25 hours.
+        (
+            "America/New_York",
+            day(2026, 11, 1),
+            day(2026, 11, 1),
+            "2026-11-01T04%3A00%3A00Z",
+            "2026-11-02T05%3A00%3A00Z",
+        ),
+        (
+            "America/New_York",
+            day(2026, 10, 31),
+            day(2026, 11, 2),
+            "2026-10-31T04%3A00%3A00Z",
+            "2026-11-03T05%3A00%3A00Z",
+        ),
+        // East of UTC the day begins the evening before, in UTC.
+        (
+            "Asia/Tokyo",
+            day(2026, 11, 7),
+            day(2026, 11, 7),
+            "2026-11-06T15%3A00%3A00Z",
+            "2026-11-07T15%3A00%3A00Z",
+        ),
+        // Without a zone from the host (an older host): UTC days.
+        (
+            "",
+            day(2026, 11, 7),
+            day(2026, 11, 7),
+            "2026-11-07T00%3A00%3A00Z",
+            "2026-11-08T00%3A00%3A00Z",
+        ),
+    ] {
+        let mut open = open_read(
+            "shop",
+            "http://fake",
+            shopify_settings(250),
+            Window { from, to },
+        );
+        open.timezone = (!tz.is_empty()).then(|| tz.to_owned());
+        let out =
+            FakeHost::handler(|_| Reply::json(200, &json!({ "orders": [] }))).run::<Orders>(open);
+        out.result.unwrap();
+        assert_eq!(out.requests.len(), 1);
+        let expected =
+            format!("orders.json?status=any&updated_at_min={min}&updated_at_max={max}&limit=250");
+        assert!(
+            out.requests[0].url.ends_with(&expected),
+            "{tz} {from}..{to}: {}",
+            out.requests[0].url
+        );
+        let watermark = out.checkpoints.last().unwrap().watermark;
+        assert_eq!(
+            watermark.format("%Y-%m-%dT%H%%3A%M%%3A%SZ").to_string(),
+            max,
+            "{tz} {from}..{to}"
+        );
+    }
+}
+
 #[test]
 fn shopify_malformed_order_names_page_order_and_field_and_commits_nothing() {
     let out = FakeHost::handler(|_| {
