@@ -12,7 +12,7 @@ use reckon::payout::book::MemoryBook;
 use reckon::payout::config::CommissionConfig;
 use reckon::payout::model::{Statement, Status};
 use reckon::payout::render;
-use reckon::reconcile::model::Decision;
+use reckon::reconcile::model::{Decision, Outcome};
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -690,6 +690,76 @@ percent = "12"
         oct.warnings
     );
     assert!(!oct.dir.join("held_back.csv").exists());
+}
+
+/// QA30-B M1: a paid claim whose conversion rate into the program currency
+/// goes missing (its row removed from `[fx]`, or past `max_age_days`) is
+/// `fx_missing` on the next run. That is the rate table's doing, not the
+/// sale's: README, "a claim that cannot be priced today (... no FX rate)
+/// is left as paid, with a warning, until it can". The whole commission
+/// was reversed.
+#[test]
+fn a_paid_claim_whose_rate_goes_missing_is_left_as_paid_until_it_returns() {
+    let c = config(CPS_MIN);
+    let tmp = tempfile::tempdir().unwrap();
+    let book = MemoryBook::new();
+    let fxr = no_fx();
+    let mut ds = vec![
+        sale("A", "p1", "2026-10-05T10:00:00Z", "200.00"),
+        sale("B", "p1", "2026-10-06T10:00:00Z", "100.00"),
+    ];
+    let oct = reckon::payout::finalize(&inputs(&c, &ds, &fxr, &book, tmp.path()), "2026-10")
+        .unwrap();
+    assert_eq!(oct.total_payable, d("30.00"));
+    let paid = ds[0].clone();
+    ds[0].outcome = Outcome::FxMissing;
+    ds[0].payable = false;
+    ds[0].basis = None;
+    ds[0].reason = "no USD→EUR rate for 2026-10-05 or the 7 days before; add it to [fx]".into();
+    let nov =
+        reckon::payout::generate(&inputs(&c, &ds, &fxr, &book, tmp.path()), "2026-11").unwrap();
+    let s = read_statements(&nov.dir);
+    assert!(
+        s.iter().all(|s| s.adjustments.is_empty()),
+        "{:?}",
+        s.iter().map(|s| &s.adjustments).collect::<Vec<_>>()
+    );
+    assert!(
+        nov.skipped.iter().any(|k| k.claim == "awin/A"
+            && k.waits
+            && k.reason.contains("the claim is now `fx_missing` (no USD→EUR rate")
+            && k.reason.contains("left as paid, its adjustment waits until the rate exists")),
+        "{:?}",
+        nov.skipped
+    );
+    assert!(
+        nov.warnings
+            .iter()
+            .any(|w| w.contains("awin/A not adjusted") && w.contains("left as paid")),
+        "{:?}",
+        nov.warnings
+    );
+    // B refunded meanwhile: its own reversal is not held up by A.
+    ds[1] = refunded(ds[1].clone());
+    let nov =
+        reckon::payout::generate(&inputs(&c, &ds, &fxr, &book, tmp.path()), "2026-11").unwrap();
+    let adjustments: Vec<_> = read_statements(&nov.dir)
+        .into_iter()
+        .flat_map(|s| s.adjustments)
+        .map(|a| (a.claim_id, a.amount))
+        .collect();
+    assert_eq!(adjustments, [("B".to_owned(), d("-10.00"))]);
+    // The rate back: A is as it was paid, nothing to adjust or wait for.
+    ds[0] = paid;
+    let nov =
+        reckon::payout::finalize(&inputs(&c, &ds, &fxr, &book, tmp.path()), "2026-11").unwrap();
+    let adjustments: Vec<_> = read_statements(&nov.dir)
+        .into_iter()
+        .flat_map(|s| s.adjustments)
+        .map(|a| a.claim_id)
+        .collect();
+    assert_eq!(adjustments, ["B"]);
+    assert!(nov.skipped.is_empty(), "{:?}", nov.skipped);
 }
 
 /// Finance QA13 F3: a draft that can never be finalised (an earlier period

@@ -34,7 +34,7 @@ use super::config::{CommissionConfig, TierMode};
 use super::model::*;
 use super::period::Period;
 use super::rules::{self, Pricing};
-use crate::reconcile::model::Decision;
+use crate::reconcile::model::{Decision, Outcome};
 use chrono::NaiveDate;
 use plugin_api::currency::at_minor_scale;
 use plugin_api::Money;
@@ -1044,6 +1044,32 @@ fn reprice<'d, 'h>(
                 },
                 resolved: then_resolved,
             };
+            // A claim no rate prices today (`fx_missing`: its rate removed
+            // from `[fx]`, or past `max_age_days`) is the rate table's
+            // doing, not the sale's: left as paid, as a line whose payout
+            // rate is missing is, until the rate exists (QA30-B M1: the
+            // whole commission was reversed).
+            if d.partner_id == p.partner_id && d.outcome == Outcome::FxMissing {
+                skipped_here.push(Skipped {
+                    partner_id: payee_key(network, partner),
+                    claim: format!("{network}/{}", d.claim.id),
+                    reason: format!(
+                        "the claim is now `fx_missing` ({}); left as paid, its adjustment waits until the rate exists",
+                        d.reason
+                    ),
+                    waits: true,
+                });
+                left_as_paid.insert((d.claim.source.as_str(), d.claim.id.as_str()));
+                let same = match settled_side {
+                    Some(s) => s.clone(),
+                    None => Side {
+                        resolved: resolve_paid(config, network, p, then.event, then.date),
+                        ..then.clone()
+                    },
+                };
+                sides.push((then, Some(same)));
+                continue;
+            }
             let earns = d.partner_id == p.partner_id && d.outcome.earns();
             if !earns {
                 sides.push((then, None));
