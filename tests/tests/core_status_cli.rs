@@ -17,7 +17,7 @@ fn status_json_into_a_closed_pipe_ends_quietly() {
             let mut gate = gate.clone();
             async move {
                 let _ = gate.wait_for(|closed| *closed).await;
-                r#"{"connectors":[]}"#
+                r#"{"started_at":"2026-11-29T08:00:00Z","config":"c","store_size_bytes":null,"connectors":[]}"#
             }
         }),
     );
@@ -39,4 +39,71 @@ fn status_json_into_a_closed_pipe_ends_quietly() {
     std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
     assert!(status.success(), "{status:?}\n{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+/// `reckon status` against a fake `/status` answering `body`, with a config
+/// whose `listen` is the fake and whose `data_dir` is `<tmp>/data`: (exit
+/// success, stdout, stderr). `data_dir` in `body` is written `{DATA}`.
+fn status_against(body: &str, json: bool) -> (bool, String, String) {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    let data = std::fs::canonicalize(&data).unwrap();
+    let body = body.replace("{DATA}", &data.display().to_string());
+    let app = axum::Router::new().route("/status", get(move || async move { body }));
+    let server = FakeServer::start(app);
+    let config = tmp.path().join("reckon.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[daemon]\nlisten = \"{}\"\ndata_dir = \"data\"\n",
+            server.addr
+        ),
+    )
+    .unwrap();
+    let mut cmd = std::process::Command::new(reckon_tests::reckon_bin());
+    cmd.arg("--config").arg(&config).arg("status");
+    if json {
+        cmd.arg("--json");
+    }
+    let out = cmd.output().unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+const REPORT: &str = r#"{"started_at":"2026-11-29T08:00:00Z","config":"/etc/other/reckon.toml","data_dir":"{DATA}","store_size_bytes":null,"connectors":[]}"#;
+
+/// QA30-C M1: another config's daemon answering on this config's `listen`
+/// (this one's could not bind) read as this config's daemon, exit 0. Its
+/// `/status` names the data_dir it holds; `reckon status` compares.
+#[test]
+fn another_configs_daemon_on_this_listen_is_not_this_configs_daemon() {
+    for json in [false, true] {
+        let (ok, _, err) = status_against(&REPORT.replace("{DATA}", "/srv/other/data"), json);
+        assert!(!ok, "json={json}: {err}");
+        assert!(
+            err.contains("holds data_dir /srv/other/data (config /etc/other/reckon.toml), not ")
+                && err.contains("this config's daemon is not the one listening there"),
+            "json={json}: {err}"
+        );
+        // Its own data_dir: this config's daemon.
+        let (ok, out, err) = status_against(REPORT, json);
+        assert!(ok, "json={json}: {err}");
+        assert!(out.contains("/etc/other/reckon.toml"), "{out}");
+    }
+}
+
+/// QA30-C L8: `status --json` printed any HTTP 200 answer and exited 0;
+/// the text mode refused it. Both refuse what is not a daemon's status.
+#[test]
+fn a_status_answer_that_is_not_a_reckon_status_is_refused_in_both_modes() {
+    for json in [false, true] {
+        let (ok, out, err) = status_against("<html>hi</html>", json);
+        assert!(!ok, "json={json}: {out}");
+        assert!(out.is_empty(), "{out}");
+        assert!(err.contains("is not a reckon daemon"), "json={json}: {err}");
+    }
 }

@@ -123,12 +123,42 @@ pub fn run(config: &Path, args: StatusArgs) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::FAILURE);
         }
     };
+    // Read in both modes: `--json` printed any answer (QA30-C L8).
+    let report: super::status::StatusReport = match serde_json::from_str(&body) {
+        Ok(r) => r,
+        Err(e) => {
+            crate::errln!(
+                "error: unexpected answer from {url} ({e}): what listens at {addr} is not a reckon daemon"
+            );
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    // Another config's daemon answering on this one's `listen` is not this
+    // config's daemon (QA30-C M1: a second instance that could not bind
+    // read as up).
+    if let (Some(mine), Some(theirs)) = (&data_dir, &report.data_dir) {
+        let mine = super::status::absolute_dir(mine);
+        if Path::new(theirs) != mine {
+            let why = format!(
+                "the reckon daemon answering at {addr} holds data_dir {theirs} (config {}), not {} of {}",
+                report.config,
+                mine.display(),
+                config.display()
+            );
+            if let Some(code) = through_socket(config, &mine, args.json, &why)? {
+                return Ok(code);
+            }
+            crate::errln!(
+                "error: {why}: this config's daemon is not the one listening there; {}",
+                where_else(config, Some(&mine), addr)
+            );
+            return Ok(ExitCode::FAILURE);
+        }
+    }
     if args.json {
         // As the text: a closed stdout (`| head`) is not a panic.
         crate::cli::write_stdout(&format!("{body}\n"))?;
     } else {
-        let report: super::status::StatusReport = serde_json::from_str(&body)
-            .map_err(|e| anyhow::anyhow!("unexpected answer from {url}: {e}"))?;
         crate::cli::write_stdout(&report.render())?;
     }
     Ok(ExitCode::SUCCESS)

@@ -12,6 +12,11 @@ pub struct StatusReport {
     pub started_at: DateTime<Utc>,
     /// The config file it runs with.
     pub config: String,
+    /// The data directory it holds, absolute (so `reckon status` can tell
+    /// another config's daemon answering on its `listen`). Null from a
+    /// daemon of before 2026-12-01.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data_dir: Option<String>,
     /// Bytes the store uses on disk.
     pub store_size_bytes: Option<u64>,
     /// Per connector, in id order.
@@ -186,12 +191,21 @@ fn due_since(
     latest
 }
 
+/// `dir` as one absolute path: resolved through links when it exists, so
+/// two spellings of one directory compare equal.
+pub fn absolute_dir(dir: &std::path::Path) -> std::path::PathBuf {
+    std::fs::canonicalize(dir)
+        .or_else(|_| std::path::absolute(dir))
+        .unwrap_or_else(|_| dir.to_path_buf())
+}
+
 impl StatusReport {
     /// The status of a running daemon.
     pub fn of(d: &Daemon) -> StatusReport {
         StatusReport {
             started_at: d.started_at,
             config: d.config_path.display().to_string(),
+            data_dir: Some(absolute_dir(d.store.dir()).display().to_string()),
             store_size_bytes: d.store.size_on_disk().ok(),
             connectors: d.status_snapshot(),
             postbacks: d.postbacks.status(),
