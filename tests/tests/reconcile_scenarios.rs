@@ -87,6 +87,142 @@ fn a_percentage_tolerance_is_given_to_the_cent_in_reasons() {
     );
 }
 
+/// QA30-D F4: a network's amount with more decimals than the currency's
+/// minor unit (stored as sent) was compared with the exact tolerance but
+/// the reason cut it to the cent: "within tolerance 1.68" for a difference
+/// of 1.6882. The tolerance is now cut to the compared amounts' digits.
+#[test]
+fn a_tolerance_is_given_to_the_digits_of_the_amounts_it_was_compared_with() {
+    let mut o = order("A-169");
+    o.amount = m("168.82", "USD");
+    let mut c = claim("impact", "C169", Some("A-169"));
+    c.sale_amount = Some(m("170.5082", "USD"));
+    let d = run(vec![c.clone()], vec![o.clone()]).remove(0);
+    assert_eq!(d.outcome, Outcome::Matched);
+    assert!(
+        d.reason
+            .ends_with("claimed 170.5082 USD vs order 168.82 USD within tolerance 1.6882"),
+        "{}",
+        d.reason
+    );
+    c.sale_amount = Some(m("101.004", "USD"));
+    o.amount = m("100.00", "USD");
+    let d = run(vec![c], vec![o]).remove(0);
+    assert!(
+        d.reason
+            .contains("(difference 1.004 over, beyond tolerance 1.000)"),
+        "{}",
+        d.reason
+    );
+}
+
+/// QA30-B L3: amounts in reasons had two decimals whatever the currency
+/// ("1.50 of 123.457 KWD", "2345.00 of 12345 JPY"). Now at least the
+/// currency's minor-unit digits.
+#[test]
+fn reason_amounts_have_their_currencys_digits() {
+    let program_in = |cur: &str| {
+        program_from(&format!(
+            "id = \"p\"\ncurrency = \"{cur}\"\nclaims = [\"impact\"]\norders = [\"shop\"]\n"
+        ))
+    };
+    let judge = |cur: &str, amount: &str, refunded: &str| {
+        let mut o = order("A-1");
+        o.amount = m(amount, cur);
+        o.refunds = vec![plugin_api::Refund {
+            amount: m(refunded, cur),
+            at: t("2026-11-06T00:00:00Z"),
+        }];
+        o.status = OrderStatus::PartiallyRefunded;
+        let mut c = claim("impact", "C1", Some("A-1"));
+        c.sale_amount = Some(m(amount, cur));
+        decide(
+            &program_in(cur),
+            &claims(vec![c]),
+            &orders(vec![o]),
+            &FxTable::empty(),
+            t(NOW),
+        )
+        .remove(0)
+    };
+    let jpy = judge("JPY", "12345", "2345");
+    assert!(
+        jpy.reason.starts_with(
+            "order shop/A-1 was partly refunded (2345 of 12345 JPY); basis is the net 10000 JPY"
+        ),
+        "{}",
+        jpy.reason
+    );
+    let kwd = judge("KWD", "123.457", "1.5");
+    assert!(
+        kwd.reason
+            .starts_with("order shop/A-1 was partly refunded (1.500 of 123.457 KWD); basis is the net 121.957 KWD"),
+        "{}",
+        kwd.reason
+    );
+}
+
+/// QA30-B L2: a claim of exactly the converted (rounded) order amount took
+/// the order's converted net as its basis: 46.02 EUR × 1.2 = 55.22 USD,
+/// where the README's formula gives 110.44 × 46.02 ÷ 92.03 = 55.23.
+#[test]
+fn a_partly_refunded_claim_of_the_converted_order_amount_takes_its_share() {
+    let fx = FxTable::from_rates(
+        [(
+            t("2026-11-02T00:00:00Z").date_naive(),
+            "EUR".to_owned(),
+            "USD".to_owned(),
+            "1.2000".parse().unwrap(),
+        )],
+        7,
+    );
+    let mut o = order("A-E5");
+    o.amount = m("92.03", "EUR");
+    o.refunds = vec![plugin_api::Refund {
+        amount: m("46.01", "EUR"),
+        at: t("2026-11-06T00:00:00Z"),
+    }];
+    o.status = OrderStatus::PartiallyRefunded;
+    let mut c = claim("impact", "C-E5", Some("A-E5"));
+    c.sale_amount = Some(m("110.44", "USD"));
+    let d = decide(
+        &program(),
+        &claims(vec![c]),
+        &orders(vec![o.clone()]),
+        &fx,
+        t(NOW),
+    )
+    .remove(0);
+    assert_eq!(d.outcome, Outcome::PartiallyRefunded);
+    assert_eq!(amount(&d), "55.23 USD", "{}", d.reason);
+    assert!(
+        d.reason
+            .contains("basis is the claimed 110.44 USD less the refunded share, 55.23 USD"),
+        "{}",
+        d.reason
+    );
+    // In one currency, a claim of the order's amount is still "the net".
+    let mut same = o;
+    same.amount = m("92.03", "USD");
+    same.refunds[0].amount = m("46.01", "USD");
+    let mut c = claim("impact", "C-U5", Some("A-E5"));
+    c.sale_amount = Some(m("92.03", "USD"));
+    let d = decide(
+        &program(),
+        &claims(vec![c]),
+        &orders(vec![same]),
+        &fx,
+        t(NOW),
+    )
+    .remove(0);
+    assert_eq!(amount(&d), "46.02 USD");
+    assert!(
+        d.reason.contains("basis is the net 46.02 USD"),
+        "{}",
+        d.reason
+    );
+}
+
 #[test]
 fn amount_mismatch_uses_the_order_amount() {
     // Claim 120.00 vs order 100.00: tolerance max(0.50, 1.00) = 1.00 < 20.00.
@@ -838,6 +974,23 @@ fn orders_sharing_an_id_are_told_apart_by_exact_id_then_fit() {
     assert!(
         d[0].reason
             .contains("this one has it as its own id, the others as an alternative id"),
+        "{}",
+        d[0].reason
+    );
+}
+
+/// QA30-D F3: the grace period's end in a reason lost its fraction of a
+/// second ("ends 2026-12-02T12:00:00Z" for a claim at 12:00:00.5, false
+/// when judged at 12:00:00.4).
+#[test]
+fn a_grace_end_with_a_fraction_of_a_second_is_said_with_it() {
+    let mut c = claim("impact", "G2", Some("NOPE-2"));
+    c.occurred_at = t("2026-12-08T00:00:00.5Z");
+    let d = run(vec![c], vec![]);
+    assert_eq!(d[0].outcome, Outcome::AwaitingOrder);
+    assert!(
+        d[0].reason
+            .ends_with("the 7-day grace period ends 2026-12-15T00:00:00.500Z"),
         "{}",
         d[0].reason
     );

@@ -97,6 +97,11 @@ use super::config::{AttributionRule, ProgramConfig};
 /// 13 (QA30-D F1): orders sharing a normalised order id are told apart
 /// ([`pick_by_id`]: own id, then the id as the claim writes it, then the
 /// best fit) instead of the first by position, and the reason says so.
+/// Also (QA30-B L2) a partly refunded claim of the converted order amount
+/// takes its share (claimed × net ÷ order), not the converted net, which
+/// rounding could put a minor unit lower; and reasons give amounts with
+/// their currency's digits (QA30-B L3), tolerances with the compared
+/// amounts' digits (QA30-D F4) and instants with their fractions (F3).
 /// Mirrored copies (QA28-E F12) are not a bump: they change nothing in a
 /// program without them, and `mirrors` is part of the fingerprint when set.
 pub const JUDGE_VERSION: u32 = 13;
@@ -1484,24 +1489,44 @@ fn inputs(program: &ProgramConfig, tolerance_applied: Option<Decimal>) -> Decisi
     }
 }
 
-/// An amount for a sentence: no trailing zeros beyond two decimals.
-fn fmt_amount(d: Decimal) -> String {
+/// The digits of currency `cur`'s minor unit (2 for a code without one).
+fn minor_digits(cur: &str) -> u32 {
+    plugin_api::currency::minor_unit_digits(cur).unwrap_or(2)
+}
+
+/// An amount of currency `cur` for a sentence: at least the currency's
+/// minor-unit digits, and no trailing zeros beyond them (`12345 JPY`,
+/// `1.500 KWD`, `60.00 USD`, `170.5082 USD` as a network sent it; QA30-B
+/// L3: every amount had two decimals, `2345.00 JPY`, `1.50 KWD`).
+fn fmt_amount(d: Decimal, cur: &str) -> String {
+    fmt_amount_at(d, minor_digits(cur))
+}
+
+/// An amount with at least `digits` decimals, no trailing zeros beyond.
+fn fmt_amount_at(d: Decimal, digits: u32) -> String {
     let mut n = d.normalize();
-    if n.scale() < 2 {
-        n.rescale(2);
+    if n.scale() < digits {
+        n.rescale(digits);
     }
     n.to_string()
 }
 
-/// A tolerance in a reason: cut (toward zero) to the currency's minor unit.
-/// The amounts compared are at that unit, so a difference is beyond the
+/// A tolerance in a reason: cut (toward zero) to the digits of the amounts
+/// it was compared with: the currency's minor unit, or more where an
+/// amount has more (a network may send `170.5082`: QA30-D F4 read "within
+/// tolerance 1.68" for a difference of 1.6882). A difference is beyond the
 /// tolerance exactly when it is beyond the cut figure, and the sentence
 /// reads true ("difference 1.69, beyond tolerance 1.68" for 1 % of
 /// 168.82; rounding would print 1.69 for both). The comparison itself
 /// uses the exact tolerance.
-fn fmt_tolerance(tol: Decimal, cur: &str) -> String {
-    let digits = plugin_api::currency::minor_unit_digits(cur).unwrap_or(2);
-    fmt_amount(tol.round_dp_with_strategy(digits, rust_decimal::RoundingStrategy::ToZero))
+fn fmt_tolerance(tol: Decimal, cur: &str, compared: &[Decimal]) -> String {
+    let digits = (compared.iter())
+        .map(|a| a.normalize().scale())
+        .fold(minor_digits(cur), u32::max);
+    fmt_amount_at(
+        tol.round_dp_with_strategy(digits, rust_decimal::RoundingStrategy::ToZero),
+        digits,
+    )
 }
 
 /// An amount in the program currency `cur`, converted from `from` at
@@ -1510,22 +1535,23 @@ fn fmt_tolerance(tol: Decimal, cur: &str) -> String {
 /// (`1.10`), as the decision's `fx_rate` and the statement trace do.
 fn fmt_shown(amount: Decimal, from: &Money, rate: Decimal, cur: &str) -> String {
     if from.currency == cur {
-        format!("{} {cur}", fmt_amount(amount))
+        format!("{} {cur}", fmt_amount(amount, cur))
     } else {
         format!(
             "{} {cur} ({} {} at {})",
-            fmt_amount(amount),
-            fmt_amount(from.amount),
+            fmt_amount(amount, cur),
+            fmt_amount(from.amount, &from.currency),
             from.currency,
             rate
         )
     }
 }
 
-/// A time in a reason: to the second (reasons are prose; the decision's
-/// fields keep the exact instants).
+/// A time in a reason: to the second, with its fractions when it has any
+/// (QA30-D F3: a grace period ending 12:00:00.5 read "ends 12:00:00Z",
+/// false at 12:00:00.4).
 fn fmt_time(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+    t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
 }
 
 /// Judges one claim given its matched order and that order's contest
@@ -1661,7 +1687,7 @@ fn judge(
                     n.order.order_id,
                     fmt_shown(oc.amount, &n.order.amount, oc.rate, cur),
                     fmt_shown(cc.amount, sale, cc.rate, cur),
-                    fmt_tolerance(tolerance(program, oc.amount), cur)
+                    fmt_tolerance(tolerance(program, oc.amount), cur, &[oc.amount, cc.amount])
                 );
             }
         }
@@ -1781,7 +1807,7 @@ fn judge(
             format!(
                 "order {} was fully refunded ({} {})",
                 order_name(o),
-                fmt_amount(refunded),
+                fmt_amount(refunded, &order.amount.currency),
                 order.amount.currency
             )
         } else if order.status == OrderStatus::Cancelled {
@@ -1797,9 +1823,9 @@ fn judge(
             format!(
                 "order {} is marked refunded ({} {} of {} {} given as refunds), so refunded in full",
                 order_name(o),
-                fmt_amount(refunded),
+                fmt_amount(refunded, &order.amount.currency),
                 order.amount.currency,
-                fmt_amount(order.amount.amount),
+                fmt_amount(order.amount.amount, &order.amount.currency),
                 order.amount.currency
             )
         };
@@ -1828,14 +1854,18 @@ fn judge(
         d.inputs.tolerance_applied = compared.map(|(_, (_, tol))| tol);
         let claimed = compared
             .filter(|(c, (diff, tol))| c.amount >= Decimal::ZERO && diff.abs() <= *tol)
-            .map(|(c, _)| c.amount)
-            .filter(|a| *a != order_p);
+            .map(|(c, _)| c.amount);
         let basis = match claimed {
             None => net_p,
-            // The share of the claimed amount the refunds left (≤ it).
+            // The share of the claimed amount the refunds left (≤ it),
+            // also for a claim of the order's amount: converted, the
+            // rounded net can differ from it by a minor unit (QA30-B L2:
+            // 55.22 for 110.44 USD × 46.02 ÷ 92.03 EUR = 55.23).
             Some(a) => mul_div(a, net.amount, order.amount.amount)
                 .map_or(net_p, |share| round_money(share, cur)),
         };
+        // A claim of the order's amount whose share is the net says so.
+        let claimed = claimed.filter(|a| *a != order_p || basis != net_p);
         d.outcome = Outcome::PartiallyRefunded;
         let after_lock = if d.lock_at.is_some_and(|l| last_refund_at(order) > Some(l)) {
             " after the lock date"
@@ -1846,17 +1876,17 @@ fn judge(
             None => format!(
                 "order {} was partly refunded ({} of {}){after_lock}; basis is the net {} {cur}{contest_note}",
                 order_name(o),
-                fmt_amount(refunded),
+                fmt_amount(refunded, &order.amount.currency),
                 order.amount,
-                fmt_amount(basis)
+                fmt_amount(basis, cur)
             ),
             Some(a) => format!(
                 "order {} was partly refunded ({} of {}){after_lock}; basis is the claimed {} {cur} less the refunded share, {} {cur}{contest_note}",
                 order_name(o),
-                fmt_amount(refunded),
+                fmt_amount(refunded, &order.amount.currency),
                 order.amount,
-                fmt_amount(a),
-                fmt_amount(basis)
+                fmt_amount(a, cur),
+                fmt_amount(basis, cur)
             ),
         };
         d.basis = Some(Money::new(basis, cur));
@@ -1895,14 +1925,18 @@ fn judge(
                     let c = &sale.currency;
                     format!(
                         "difference {} {c} {side}, beyond tolerance {} {c}",
-                        fmt_amount((sale.amount - order.amount.amount).abs()),
-                        fmt_tolerance(tol / order_conv.rate, c)
+                        fmt_amount((sale.amount - order.amount.amount).abs(), c),
+                        fmt_tolerance(
+                            tol / order_conv.rate,
+                            c,
+                            &[sale.amount, order.amount.amount]
+                        )
                     )
                 } else {
                     format!(
                         "difference {} {side}, beyond tolerance {}",
-                        fmt_amount(diff.abs()),
-                        fmt_tolerance(tol, cur)
+                        fmt_amount(diff.abs(), cur),
+                        fmt_tolerance(tol, cur, &[claimed.amount, order_p])
                     )
                 };
                 d.reason = format!(
@@ -1917,9 +1951,16 @@ fn judge(
                 // each side was rounded to cents).
                 let within = if sale.currency == order.amount.currency && sale.currency != cur {
                     let c = &sale.currency;
-                    format!("{} {c}", fmt_tolerance(tol / order_conv.rate, c))
+                    format!(
+                        "{} {c}",
+                        fmt_tolerance(
+                            tol / order_conv.rate,
+                            c,
+                            &[sale.amount, order.amount.amount]
+                        )
+                    )
                 } else {
-                    fmt_tolerance(tol, cur)
+                    fmt_tolerance(tol, cur, &[claimed.amount, order_p])
                 };
                 d.reason = format!(
                     "matched order {} by {}; claimed {claimed_shown} vs order {order_shown} within tolerance {within}{contest_note}",

@@ -651,6 +651,7 @@ mod tests {
         let report = StatusReport {
             started_at: at,
             config: "reckon.toml".into(),
+            data_dir: None,
             store_size_bytes: Some(1),
             connectors: vec![
                 connector("a", true, false),
@@ -700,6 +701,7 @@ mod tests {
         let report = StatusReport {
             started_at: at,
             config: "reckon.toml".into(),
+            data_dir: None,
             store_size_bytes: Some(1),
             connectors: vec![],
             postbacks: vec![],
@@ -820,6 +822,7 @@ mod tests {
         let report = StatusReport {
             started_at: at,
             config: "reckon.toml".into(),
+            data_dir: None,
             store_size_bytes: Some(1),
             connectors: vec![],
             postbacks: vec![],
@@ -1068,6 +1071,7 @@ schedule = "0 6 * * *"
         let report = StatusReport {
             started_at: at,
             config: "reckon.toml".into(),
+            data_dir: None,
             store_size_bytes: Some(1),
             connectors: vec![],
             postbacks: vec![],
