@@ -708,8 +708,8 @@ fn a_paid_claim_whose_rate_goes_missing_is_left_as_paid_until_it_returns() {
         sale("A", "p1", "2026-10-05T10:00:00Z", "200.00"),
         sale("B", "p1", "2026-10-06T10:00:00Z", "100.00"),
     ];
-    let oct = reckon::payout::finalize(&inputs(&c, &ds, &fxr, &book, tmp.path()), "2026-10")
-        .unwrap();
+    let oct =
+        reckon::payout::finalize(&inputs(&c, &ds, &fxr, &book, tmp.path()), "2026-10").unwrap();
     assert_eq!(oct.total_payable, d("30.00"));
     let paid = ds[0].clone();
     ds[0].outcome = Outcome::FxMissing;
@@ -727,8 +727,10 @@ fn a_paid_claim_whose_rate_goes_missing_is_left_as_paid_until_it_returns() {
     assert!(
         nov.skipped.iter().any(|k| k.claim == "awin/A"
             && k.waits
-            && k.reason.contains("the claim is now `fx_missing` (no USD→EUR rate")
-            && k.reason.contains("left as paid, its adjustment waits until the rate exists")),
+            && k.reason
+                .contains("the claim is now `fx_missing` (no USD→EUR rate")
+            && k.reason
+                .contains("left as paid, its adjustment waits until the rate exists")),
         "{:?}",
         nov.skipped
     );
