@@ -123,6 +123,9 @@ const CURRENCY: &str = "`programs[0].commission.payout_currency`: program `shop-
 const CURRENCY_FIX: &str = "Set `payout_currency = \"USD\"` back in [programs.commission]";
 const TIMEZONE: &str = "`programs[0].commission.timezone`: program `shop-us`: the timezone is America/New_York in the config, but finalised period 2026-08 was issued in UTC.";
 const TIMEZONE_FIX: &str = "Set `timezone = \"UTC\"` back in [programs.commission]";
+const PROGRAM_CURRENCY: &str = "`programs[0].currency`: program `shop-us`: the program currency is EUR in the config, but finalised period 2026-08 was issued in USD.";
+const PROGRAM_CURRENCY_FIX: &str =
+    "Set `currency = \"USD\"` back in the program's [[programs]] entry";
 const AWIN: &str = "`programs[0].claims`: program `shop-us`: claims of connector `awin` were paid on finalised statements of `shop-us` (the first in its ledger: shop-us/2026-08/awin:";
 const AWIN_FIX: &str = "Put `awin` back in `claims`";
 
@@ -135,6 +138,11 @@ fn with_new_york(original: &str) -> String {
         "payout_currency = \"USD\"",
         "payout_currency = \"USD\"\ntimezone = \"America/New_York\"",
     )
+}
+
+/// QA30-B L1: the program currency (its bases') changed after finalising.
+fn with_program_in_eur(original: &str) -> String {
+    original.replace("currency = \"USD\"\nclaims", "currency = \"EUR\"\nclaims")
 }
 
 fn without_awin(original: &str) -> String {
@@ -186,6 +194,10 @@ fn config_check_reports_each_change_a_finalised_period_settled() {
     };
     refused(&with_eur(&original), &[CURRENCY, CURRENCY_FIX]);
     refused(&with_new_york(&original), &[TIMEZONE, TIMEZONE_FIX]);
+    refused(
+        &with_program_in_eur(&original),
+        &[PROGRAM_CURRENCY, PROGRAM_CURRENCY_FIX],
+    );
     refused(
         &without_awin(&original),
         &[

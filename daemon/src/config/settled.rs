@@ -80,13 +80,12 @@ pub fn refusals(store: &crate::store::Store, cfg: &Config) -> Result<Vec<Refusal
         let commission = commission
             .clone()
             .with_default_timezone(cfg.daemon.timezone.0);
-        let mut found =
-            match lifecycle::settled_refusals(&book, &program.id, &program.claims, &commission) {
-                Ok(found) => found,
-                // What the drafts would fail with (a damaged statement,
-                // say): an error too.
-                Err(e) => vec![e],
-            };
+        let mut found = match lifecycle::settled_refusals(&book, program, &commission) {
+            Ok(found) => found,
+            // What the drafts would fail with (a damaged statement,
+            // say): an error too.
+            Err(e) => vec![e],
+        };
         // Finalised statements in `output_dir` this store did not issue (a
         // store restored from an older backup): every run would refuse.
         if let Err(e) = crate::payout::issued::check(&book, &cfg.daemon.output_dir, &program.id) {
@@ -116,6 +115,9 @@ fn path_of(cfg: &Config, i: usize, e: &PayoutError) -> String {
             }
         }
         PayoutError::PaidConnectorRemoved { .. } => format!("programs[{i}].claims"),
+        PayoutError::SettledChanged {
+            key: "currency", ..
+        } => format!("programs[{i}].currency"),
         PayoutError::SettledChanged { key, .. } => {
             let own = format!("programs[{i}].commission.{key}");
             // A commission without its own timezone has the reporting

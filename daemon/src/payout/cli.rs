@@ -115,7 +115,7 @@ pub fn run(
             let period = super::period::Period::parse(commission.period, &a.period)?;
             let finalised = lifecycle::is_finalised(&book, &a.program, &period.to_string())?;
             if !finalised {
-                lifecycle::check_settled(&book, &a.program, &program.claims, commission)?;
+                lifecycle::check_settled(&book, program, commission)?;
             }
             // Before the reconcile run writes decisions (finance QA13 F4).
             super::issued::check(&book, output_dir, &a.program)?;
@@ -143,7 +143,7 @@ pub fn run(
                 .with_timezone(&commission.tz())
                 .date_naive();
             lifecycle::check_finalizable(&book, &a.program, commission, &a.period, today, early)?;
-            lifecycle::check_settled(&book, &a.program, &program.claims, commission)?;
+            lifecycle::check_settled(&book, program, commission)?;
             // Before the reconcile run writes decisions (finance QA13 F4).
             super::issued::check(&book, output_dir, &a.program)?;
             let fx = crate::reconcile::fx_table(&config)?;

@@ -277,7 +277,7 @@ fn run_program(
         Some(due) if due <= now => {}
         _ => return Ok(false),
     }
-    lifecycle::check_settled(book, &program.id, &program.claims, &commission)?;
+    lifecycle::check_settled(book, program, &commission)?;
     // Decisions as of now: a lock may have passed since the last sync.
     let fx = crate::reconcile::fx_table(config)?;
     crate::reconcile::run(store, std::slice::from_ref(program), &fx, now)?;

@@ -31,6 +31,7 @@ use super::model::{
 use super::period::{Period, PeriodError};
 use super::render::{self, RenderError, SummaryRow};
 use super::statement::{self, Context, FxRates, History, ProgramFacts, Skipped};
+use crate::reconcile::config::ProgramConfig;
 use crate::reconcile::model::Decision;
 use chrono::NaiveDate;
 use rust_decimal::Decimal;
@@ -65,11 +66,12 @@ pub enum PayoutError {
     },
     /// The payout currency or the commission timezone differs from the one
     /// the latest finalised period was issued in.
-    #[error("program `{program}`: the {} is {now} in the config, but finalised period {period} was issued in {was}. {}; nothing was written. Set `{key} = \"{was}\"` back in [programs.commission]: a program's {} is permanent once a period is finalised (README, Payout statements, \"Program ids and connectors after finalising\")", settled_what(key), settled_why(key), settled_what(key))]
+    #[error("program `{program}`: the {} is {now} in the config, but finalised period {period} was issued in {was}. {}; nothing was written. Set `{key} = \"{was}\"` back in {}: a program's {} is permanent once a period is finalised (README, Payout statements, \"Program ids and connectors after finalising\")", settled_what(key), settled_why(key), settled_where(key), settled_what(key))]
     SettledChanged {
         /// The program asked for.
         program: String,
-        /// The config key: `payout_currency` or `timezone`.
+        /// The config key: `payout_currency` or `timezone` of the
+        /// commission, or the program's `currency`.
         key: &'static str,
         /// What the finalised period used.
         was: String,
@@ -245,19 +247,28 @@ impl PayoutError {
 
 /// What a [`PayoutError::SettledChanged`] key is, in words.
 fn settled_what(key: &str) -> &'static str {
-    if key == "payout_currency" {
-        "payout currency"
-    } else {
-        "timezone"
+    match key {
+        "payout_currency" => "payout currency",
+        "currency" => "program currency",
+        _ => "timezone",
     }
 }
 
 /// Why a [`PayoutError::SettledChanged`] key cannot change.
 fn settled_why(key: &str) -> &'static str {
-    if key == "payout_currency" {
-        "Its statements paid lines and carried balances in that currency, and later statements carry those balances and reprice those lines: in another currency they would add and subtract amounts of two currencies (Reckon converts nothing it has paid)"
+    match key {
+        "payout_currency" => "Its statements paid lines and carried balances in that currency, and later statements carry those balances and reprice those lines: in another currency they would add and subtract amounts of two currencies (Reckon converts nothing it has paid)",
+        "currency" => "Its paid lines' commission bases and its partners' volumes are in that currency, and later statements reprice those lines against today's decisions: in another currency every claim not in it would need a rate into it, and one without would read as unpriceable and be reversed (QA30-B L1: every paid line was)",
+        _ => "Its paid claims were dated, put in periods and priced by the rules in force on their dates in that timezone: in another one, claims near midnight change date, period and rule, and would be repriced as if the network had restated them",
+    }
+}
+
+/// Where a [`PayoutError::SettledChanged`] key is set.
+fn settled_where(key: &str) -> &'static str {
+    if key == "currency" {
+        "the program's [[programs]] entry"
     } else {
-        "Its paid claims were dated, put in periods and priced by the rules in force on their dates in that timezone: in another one, claims near midnight change date, period and rule, and would be repriced as if the network had restated them"
+        "[programs.commission]"
     }
 }
 
@@ -865,14 +876,10 @@ pub fn check_finalizable(
 /// one stored statement.
 pub fn check_settled(
     b: &dyn StatementBook,
-    program: &str,
-    claims: &[String],
+    program: &ProgramConfig,
     config: &CommissionConfig,
 ) -> Result<(), PayoutError> {
-    match settled_refusals(b, program, claims, config)?
-        .into_iter()
-        .next()
-    {
+    match settled_refusals(b, program, config)?.into_iter().next() {
         Some(refusal) => Err(refusal),
         None => Ok(()),
     }
@@ -885,14 +892,14 @@ pub fn check_settled(
 /// `Err` when the store cannot be read.
 pub fn settled_refusals(
     b: &dyn StatementBook,
-    program: &str,
-    claims: &[String],
+    program: &ProgramConfig,
     config: &CommissionConfig,
 ) -> Result<Vec<PayoutError>, PayoutError> {
+    let (id, claims) = (program.id.as_str(), program.claims.as_slice());
     let mut refusals = Vec::new();
-    check_paid_elsewhere(b, program, claims, &mut refusals)?;
-    check_paid_networks(b, program, claims, &mut refusals)?;
-    check_settled_terms(b, program, config, &mut refusals)?;
+    check_paid_elsewhere(b, id, claims, &mut refusals)?;
+    check_paid_networks(b, id, claims, &mut refusals)?;
+    check_settled_terms(b, id, &program.currency, config, &mut refusals)?;
     Ok(refusals)
 }
 
@@ -966,18 +973,33 @@ fn check_paid_networks(
 }
 
 /// The payout currency and timezone the latest finalised period with a
-/// statement was issued in (each statement carries both), against the
-/// config's.
+/// statement was issued in (each statement carries both), and the program
+/// currency its bases were in (its volume's, else a line's basis'),
+/// against the config's.
 fn check_settled_terms(
     b: &dyn StatementBook,
     program: &str,
+    program_currency: &str,
     config: &CommissionConfig,
     refusals: &mut Vec<PayoutError>,
 ) -> Result<(), PayoutError> {
     #[derive(serde::Deserialize)]
+    struct Currency {
+        currency: String,
+    }
+    #[derive(serde::Deserialize)]
+    struct Basis {
+        #[serde(default)]
+        basis: Option<Currency>,
+    }
+    #[derive(serde::Deserialize)]
     struct Terms {
         currency: String,
         timezone: String,
+        #[serde(default)]
+        volume: Option<Currency>,
+        #[serde(default)]
+        lines: Vec<Basis>,
     }
     let mut finalised: Vec<PeriodRecord> = period_records(b, program)?
         .into_iter()
@@ -998,6 +1020,14 @@ fn check_settled_terms(
         now: now.to_string(),
         period: rec.period.clone(),
     };
+    let bases_in = (was.volume.map(|v| v.currency)).or_else(|| {
+        was.lines
+            .into_iter()
+            .find_map(|l| l.basis.map(|b| b.currency))
+    });
+    if let Some(bases_in) = bases_in.filter(|c| c != program_currency) {
+        refusals.push(changed("currency", bases_in, program_currency));
+    }
     if was.currency != config.payout_currency {
         refusals.push(changed(
             "payout_currency",

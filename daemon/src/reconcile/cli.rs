@@ -348,7 +348,7 @@ pub(crate) fn paid_connector_removed(
         return Ok(None);
     }
     let book = crate::payout::book::StoreBook::open(store)?;
-    Ok(match check_settled(&book, &program.id, &program.claims, commission) {
+    Ok(match check_settled(&book, program, commission) {
         Err(PayoutError::PaidConnectorRemoved {
             connector,
             statement,
