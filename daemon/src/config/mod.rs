@@ -324,7 +324,8 @@ fn de_section<T: serde::de::DeserializeOwned>(
                     return None;
                 }
                 if !echo {
-                    let mut message = source::explain_serde_message(e.message());
+                    let mut message =
+                        source::explain_serde_message(e.message(), least_whole_number(&at));
                     let mut at = at.clone();
                     let mut span = span.or_else(|| map.span_of(path));
                     // serde names the list, not the entry lacking the
@@ -802,6 +803,45 @@ fn valid_id(id: &str) -> bool {
         && id
             .chars()
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-')
+}
+
+/// Whole-number keys that `check_semantics` refuses at 0 (`connectors[]`
+/// stands for every connector): the message for a negative value names 1
+/// as the least, not serde's 0, which the user would then be refused
+/// (QA30-C L5).
+const AT_LEAST_ONE: [&str; 9] = [
+    "daemon.max_concurrent_syncs",
+    "daemon.http_header_timeout_secs",
+    "daemon.max_http_connections",
+    "daemon.store_cache_mb",
+    "connectors[].max_requests_per_run",
+    "connectors[].timeout_secs",
+    "connectors[].window_days",
+    "connectors[].rate_limit.requests",
+    "connectors[].rate_limit.per_secs",
+];
+
+/// The least whole number the key at `path` takes: 1 for [`AT_LEAST_ONE`],
+/// else 0.
+fn least_whole_number(path: &str) -> u32 {
+    // `connectors[3].timeout_secs` -> `connectors[].timeout_secs`.
+    let mut key = String::with_capacity(path.len());
+    let mut in_index = false;
+    for c in path.chars() {
+        match c {
+            '[' => {
+                in_index = true;
+                key.push(c);
+            }
+            ']' => {
+                in_index = false;
+                key.push(c);
+            }
+            _ if in_index => {}
+            _ => key.push(c),
+        }
+    }
+    u32::from(AT_LEAST_ONE.contains(&key.as_str()))
 }
 
 fn check_semantics(

@@ -284,8 +284,10 @@ pub fn nearest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) ->
 }
 
 /// Rewrites serde's "unknown field `x`, expected one of `a`, `b`" into a
-/// sentence that suggests the nearest valid key.
-pub fn explain_serde_message(msg: &str) -> String {
+/// sentence that suggests the nearest valid key. `least` is the smallest
+/// whole number the key takes (0, or 1 where 0 is refused too), named when
+/// a negative number is given.
+pub fn explain_serde_message(msg: &str, least: u32) -> String {
     if let Some(rest) = msg.strip_prefix("unknown field `") {
         if let Some(end) = rest.find('`') {
             let name = &rest[..end];
@@ -332,7 +334,7 @@ pub fn explain_serde_message(msg: &str) -> String {
     if let Some(rest) = msg.strip_prefix("invalid value: integer `") {
         if rest.starts_with('-') && rest.contains("expected u") {
             let n = rest.split('`').next().unwrap_or_default();
-            return format!("{n} is negative; expected a whole number of 0 or more");
+            return format!("{n} is negative; expected a whole number of {least} or more");
         }
     }
     if msg.trim_end() == "input is out of range" {

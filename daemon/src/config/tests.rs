@@ -792,6 +792,57 @@ fn draft_and_kpi_schedules_that_never_fire_are_config_errors() {
     assert!(parse(&ok, "reckon.toml").is_ok());
 }
 
+/// QA30-C L5: `max_concurrent_syncs = -1` said "expected a whole number
+/// of 0 or more", and 0 was then refused ("must be at least 1"). A key
+/// refused at 0 names 1 as its least value; and every key on that list is
+/// refused at 0 (the list stays true to the checks).
+#[test]
+fn a_negative_count_names_the_least_value_its_key_takes() {
+    let config = |key: &str, value: &str| {
+        let (daemon, connector) = match key.split_once('.') {
+            Some(("daemon", k)) => (format!("{k} = {value}"), String::new()),
+            Some(("connectors[]", "rate_limit.requests")) => (
+                String::new(),
+                format!("rate_limit = {{ requests = {value}, per_secs = 1 }}"),
+            ),
+            Some(("connectors[]", "rate_limit.per_secs")) => (
+                String::new(),
+                format!("rate_limit = {{ requests = 1, per_secs = {value} }}"),
+            ),
+            Some(("connectors[]", k)) => (String::new(), format!("{k} = {value}")),
+            _ => panic!("{key}"),
+        };
+        format!(
+            "[daemon]\n{daemon}\n[[connectors]]\nid = \"examplenet\"\nplugin = \"example\"\nschedule = \"0 6 * * *\"\n{connector}\n"
+        )
+    };
+    for key in AT_LEAST_ONE {
+        let at = key.replace("connectors[]", "connectors[0]");
+        let at = at
+            .strip_suffix(".requests")
+            .or(at.strip_suffix(".per_secs"))
+            .unwrap_or(&at);
+        let e = parse(&config(key, "-1"), "t.toml").unwrap_err().to_string();
+        assert!(
+            e.contains("-1 is negative; expected a whole number of 1 or more"),
+            "{key}: {e}"
+        );
+        let e = parse(&config(key, "0"), "t.toml").unwrap_err().to_string();
+        assert!(
+            e.contains(&format!("`{at}`: ")) && e.contains("at least 1"),
+            "{key}: {e}"
+        );
+    }
+    // A key that takes 0 says so.
+    let e = parse(&config("connectors[].lookback_days", "-1"), "t.toml")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("-1 is negative; expected a whole number of 0 or more"),
+        "{e}"
+    );
+}
+
 #[test]
 fn serde_errors_say_what_to_write() {
     let text = r#"
