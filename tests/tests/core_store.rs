@@ -207,27 +207,31 @@ fn records_export_shows_what_is_stored() {
     assert_eq!(jsonl.lines().count(), 2);
     assert_eq!(run("jsonl", &["--from", "2026-01-03"]).lines().count(), 0);
 
-    // Filters that can match nothing are errors, not empty exports.
-    let fails = |extra: &[&str]| {
+    // Filters that can match nothing are errors, not empty exports: one
+    // the config refuses is the command's (1), days that contradict each
+    // other a usage error (2) as in `kpi` (QA30-C L3: it was 1).
+    let fails = |code: i32, extra: &[&str]| {
         let out = Command::new(reckon_tests::reckon_bin())
             .args(["records", "export", "--kind", "conversions", "--config"])
             .arg(&cfg)
             .args(extra)
             .output()
             .unwrap();
-        assert_eq!(out.status.code(), Some(1));
+        let stderr = String::from_utf8(out.stderr).unwrap();
+        assert_eq!(out.status.code(), Some(code), "{stderr}");
         assert!(out.stdout.is_empty());
-        String::from_utf8(out.stderr).unwrap()
+        stderr
     };
-    let e = fails(&["--source", "nte"]);
+    let e = fails(1, &["--source", "nte"]);
     assert!(
         e.contains("error: --source `nte` is not a connector or postback endpoint in ")
             && e.contains("; did you mean `net`? (configured: net)"),
         "{e}"
     );
-    let e = fails(&["--from", "2026-01-03", "--to", "2026-01-02"]);
+    let e = fails(2, &["--from", "2026-01-03", "--to", "2026-01-02"]);
     assert!(
-        e.contains("error: --from 2026-01-03 is after --to 2026-01-02"),
+        e.contains("error: --from 2026-01-03 is after --to 2026-01-02")
+            && e.contains("Usage: reckon records export"),
         "{e}"
     );
     // QA29-A L1: a connector taken out of the config keeps its records,

@@ -44,24 +44,39 @@ fn sync_refuses_a_to_date_after_today() {
     );
     assert_eq!(data.requests.load(Ordering::SeqCst), 0);
     // A year typo the other way (QA finding: `--from 0001-01-01` planned
-    // 2028 windows against the platform).
-    let out = reckon(&s.config)
-        .args([
-            "sync",
-            "examplenet",
-            "--from",
+    // 2028 windows against the platform), and days that contradict each
+    // other: usage errors (2), as in `kpi`, before any config is read
+    // (QA30-C L3: they were 1). `--to` after today depends on the
+    // connector's timezone: the command's error, 1, above.
+    for (from, to, says) in [
+        (
             "0001-01-01",
-            "--to",
             "2026-01-01",
-        ])
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{stderr}");
-    assert!(
-        stderr.contains("--from 0001-01-01 is before 2000-01-01, the earliest day reckon stores"),
-        "{stderr}"
-    );
+            "--from 0001-01-01 is before 2000-01-01, the earliest day reckon stores",
+        ),
+        (
+            "2026-01-02",
+            "2026-01-01",
+            "--from 2026-01-02 is after --to 2026-01-01",
+        ),
+    ] {
+        let out = reckon(&s.config)
+            .args(["sync", "examplenet", "--from", from, "--to", to])
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{stderr}");
+        assert!(
+            stderr.contains(&format!("error: {says}")) && stderr.contains("Usage: reckon sync"),
+            "{stderr}"
+        );
+        // Before the config: a connector that is not there is not named.
+        let out = reckon(&s.config)
+            .args(["sync", "nope", "--from", from, "--to", to])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2));
+    }
     assert_eq!(data.requests.load(Ordering::SeqCst), 0);
     // Up to today is fine.
     let today = chrono::Utc::now().date_naive().to_string();

@@ -295,8 +295,10 @@ fn statements_errors_name_what_to_fix() {
             "2026/11",
         ],
     );
-    assert!(!out.status.success());
+    assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("YYYY-MM"));
+    // A store, with another period's statements: 2026-10 has none.
+    assert!(generate(&config, "2026-09").status.success());
     let out = reckon(
         &config,
         &[
@@ -331,6 +333,75 @@ fn statements_errors_name_what_to_fix() {
             "{cmd}: {err}"
         );
     }
+}
+
+/// QA30-C L3/L4: a period that is no period (`2026-13`) was exit 1 from
+/// `statements` (2 from `kpi` and `reconcile report`), and any year was
+/// taken: `finalize --period 0001-01` was recorded for good. Both are usage
+/// errors (2) now, from every statements command, before the config or
+/// the store is read; a period of another kind than the program's is still
+/// the command's error (1), which knows the kind.
+#[test]
+fn a_period_that_is_no_period_or_before_1970_is_a_usage_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    let config = tmp.path().join("reckon.toml");
+    std::fs::write(&config, CONFIG).unwrap();
+    for cmd in ["generate", "finalize", "show", "verify"] {
+        for (period, says) in [
+            ("2026-13", "period `2026-13`: there is no month 13"),
+            ("2026-00-H1", "period `2026-00-H1`: there is no month 00"),
+            ("2026-W54", "2026 has no ISO week 54"),
+            (
+                "0001-01",
+                "period `0001-01`: years before 1970 are not accepted",
+            ),
+            (
+                "1969-12",
+                "period `1969-12`: years before 1970 are not accepted",
+            ),
+            (
+                "1969-W52",
+                "period `1969-W52`: years before 1970 are not accepted",
+            ),
+            ("2026/11", "`2026/11` is not a period: write YYYY-MM"),
+        ] {
+            let out = reckon(
+                &config,
+                &["statements", cmd, "--program", "shop", "--period", period],
+            );
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(2), "{cmd} {period}: {err}");
+            assert!(
+                err.contains(&format!("invalid value '{period}' for '--period <PERIOD>'"))
+                    && err.contains(says),
+                "{cmd} {period}: {err}"
+            );
+        }
+    }
+    // Nothing was read or written: no store, no statements.
+    assert!(!tmp.path().join("data").exists());
+    assert!(!tmp.path().join("out").exists());
+    // The first years accepted.
+    let out = generate(&config, "1970-01");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = reckon(
+        &config,
+        &[
+            "statements",
+            "generate",
+            "--program",
+            "shop",
+            "--period",
+            "2026-W05",
+        ],
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("is not a monthly period"), "{err}");
 }
 
 #[test]

@@ -66,16 +66,128 @@ pub enum Command {
 }
 
 /// Parses the process's command line (exits with clap's message and
-/// status 2 on a usage error). A `RECKON_CONFIG` set to nothing, with no
-/// `--config` given, is refused naming the variable: clap's own message
-/// blamed `--config`, which the user had not typed.
+/// status 2 on a usage error, [`try_parse_from`]). A `RECKON_CONFIG` set
+/// to nothing, with no `--config` given, is refused naming the variable:
+/// clap's own message blamed `--config`, which the user had not typed.
 pub fn parse() -> Cli {
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
     if let Some(why) = empty_config_env(std::env::var_os("RECKON_CONFIG"), &args) {
         crate::errln!("error: {why}");
         std::process::exit(2);
     }
-    <Cli as clap::Parser>::parse_from(args)
+    try_parse_from(args).unwrap_or_else(|e| e.exit())
+}
+
+/// Parses a command line (`reckon` first) as this process and the daemon
+/// (a command a client has it run) both do. A bad argument is a usage
+/// error, clap's, exit status 2, whichever command it is given to, and
+/// before any config is read (QA30-C L3: `statements --period 2026-13`,
+/// `records export` and `sync` with `--from` after `--to` were exit 1, the
+/// same mistakes in `kpi` and `reconcile report` 2): a value that is
+/// malformed or out of its range, or two that contradict each other
+/// ([`contradiction`]). What only the config, the store or today's date
+/// can refuse (an unknown connector or program, a period of another kind
+/// than the program's, a `--to` after today) is the command's error, 1.
+pub fn try_parse_from<I, T>(args: I) -> Result<Cli, clap::Error>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    let mut command = command();
+    let matches = command.try_get_matches_from_mut(args)?;
+    let cli = <Cli as clap::FromArgMatches>::from_arg_matches(&matches)
+        .map_err(|e| e.format(&mut command))?;
+    if let Some((path, why)) = contradiction(&cli) {
+        command.build();
+        return Err(usage_error(&mut command, path, why));
+    }
+    Ok(cli)
+}
+
+/// clap's usage error `why`, with the usage of the subcommand at `path`.
+fn usage_error(command: &mut clap::Command, path: &[&str], why: String) -> clap::Error {
+    if let Some((name, rest)) = path.split_first() {
+        if let Some(sub) = command.find_subcommand_mut(name) {
+            return usage_error(sub, rest, why);
+        }
+    }
+    command.error(clap::error::ErrorKind::ArgumentConflict, why)
+}
+
+/// The clap command of [`Cli`], with the value checks its declarations in
+/// other modules do not carry: `statements --period` (a `String` in
+/// `payout::cli`, read there by the program's period kind) is checked
+/// here to be a period name of some kind, of a year from 1970
+/// ([`parse_statement_period`]).
+pub fn command() -> clap::Command {
+    let statements_period =
+        |c: clap::Command| c.mut_arg("period", |a| a.value_parser(parse_statement_period));
+    <Cli as clap::CommandFactory>::command().mut_subcommand("statements", |s| {
+        s.mut_subcommand("generate", statements_period)
+            .mut_subcommand("finalize", statements_period)
+            .mut_subcommand("show", statements_period)
+            .mut_subcommand("verify", statements_period)
+    })
+}
+
+/// Two arguments that contradict each other, or a day out of its range
+/// given with another, as (the subcommand's path, the message): a usage
+/// error ([`try_parse_from`]).
+pub fn contradiction(cli: &Cli) -> Option<(&'static [&'static str], String)> {
+    let after = |from: Option<chrono::NaiveDate>, to: Option<chrono::NaiveDate>| {
+        from.zip(to)
+            .filter(|(f, t)| f > t)
+            .map(|(f, t)| format!("--from {f} is after --to {t}"))
+    };
+    match &cli.command {
+        Command::Sync(s) => after(s.from, s.to)
+            .or_else(|| {
+                // Records before 2000 are refused anyway: such a --from is
+                // a typo that would run thousands of empty windows.
+                let earliest = plugin_api::validate::EARLIEST;
+                s.from.filter(|f| *f < earliest).map(|f| {
+                    format!("--from {f} is before {earliest}, the earliest day reckon stores")
+                })
+            })
+            .map(|why| (&["sync"][..], why)),
+        Command::Records(crate::store::cli::RecordsCommand::Export { from, to, .. }) => {
+            // A filter that can match nothing is a mistake, not an empty
+            // export.
+            after(*from, *to).map(|why| (&["records", "export"][..], why))
+        }
+        _ => None,
+    }
+}
+
+/// `statements --period`: a period name of one of the kinds a program's
+/// statements may have (`YYYY-MM`, `YYYY-MM-H1`/`H2`, `YYYY-Www`, read by
+/// `payout::period`), whose month or week exists, and not before 1970, as
+/// `kpi` and `reconcile report` refuse (QA30-C L4: `finalize --period
+/// 0001-01` was recorded for good). Whether it is of the program's kind is
+/// the command's check.
+pub fn parse_statement_period(s: &str) -> Result<String, String> {
+    use crate::payout::config::PeriodKind;
+    use chrono::Datelike as _;
+    for kind in [
+        PeriodKind::Monthly,
+        PeriodKind::SemiMonthly,
+        PeriodKind::Weekly,
+    ] {
+        match crate::payout::period::Period::parse(kind, s) {
+            Ok(period) => {
+                return match crate::kpi::period::year_refused(period.last_day().year()) {
+                    Some(why) => Err(format!("period `{s}`: {why}")),
+                    None => Ok(s.to_owned()),
+                };
+            }
+            // The form of this kind, with a month or week that does not exist.
+            Err(e) if e.out_of_range.is_some() => return Err(e.to_string()),
+            Err(_) => {}
+        }
+    }
+    Err(format!(
+        "`{s}` is not a period: write YYYY-MM (monthly, e.g. 2026-11), YYYY-MM-H1 or YYYY-MM-H2 (semi-monthly) or YYYY-Www (weekly, an ISO week, e.g. 2026-W48), as the program's `commission.period` is"
+    ))
 }
 
 /// The error for an empty `RECKON_CONFIG` (`env`) that `args` do not
@@ -350,6 +462,51 @@ mod tests {
             super::empty_config_env(None, &args(&["reckon", "status"])),
             None
         );
+    }
+
+    /// `statements --period` is checked on each subcommand (the arg is
+    /// declared in `payout::cli` and its checker attached here by name).
+    #[test]
+    fn every_statements_period_is_checked() {
+        for cmd in ["generate", "finalize", "show", "verify"] {
+            let e = super::try_parse_from([
+                "reckon",
+                "statements",
+                cmd,
+                "--program",
+                "p",
+                "--period",
+                "1969-12",
+            ])
+            .unwrap_err();
+            assert_eq!(e.kind(), clap::error::ErrorKind::ValueValidation, "{cmd}");
+            assert!(
+                super::try_parse_from([
+                    "reckon",
+                    "statements",
+                    cmd,
+                    "--program",
+                    "p",
+                    "--period",
+                    "1970-01"
+                ])
+                .is_ok(),
+                "{cmd}"
+            );
+        }
+        // Each kind, by the name's year: 1970-W01 starts on 1969-12-29.
+        for ok in [
+            "1970-01",
+            "1970-01-H1",
+            "2026-11-H2",
+            "1970-W01",
+            "2026-W53",
+        ] {
+            assert_eq!(super::parse_statement_period(ok), Ok(ok.to_owned()));
+        }
+        for bad in ["1969-W52", "2026-W54", "2026-11-H3", "2026-1", ""] {
+            assert!(super::parse_statement_period(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -923,9 +923,8 @@ impl Drop for Release<'_> {
 /// `--out` paths absolute. Err: the message for the client (clap's usage
 /// error, or a command that does not run in the daemon).
 fn parse(request: &Request) -> Result<Cli, String> {
-    use clap::Parser as _;
     let argv = std::iter::once("reckon".to_owned()).chain(request.argv.iter().cloned());
-    let mut cli = Cli::try_parse_from(argv).map_err(|e| e.render().to_string())?;
+    let mut cli = super::try_parse_from(argv).map_err(|e| e.render().to_string())?;
     // `status` is asked here by a client that found no daemon on the
     // config's `listen` (edited since the daemon started).
     if !forwardable(&cli.command) && !matches!(cli.command, Command::Status(_)) {

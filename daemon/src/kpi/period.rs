@@ -140,13 +140,17 @@ pub fn parse_period(s: &str) -> Result<Period, KpiError> {
 /// so an earlier year (`0000-01`) is a typo.
 pub const FIRST_YEAR: i32 = 1970;
 
+/// Why a `--period` in `year` is refused, if it is: before [`FIRST_YEAR`].
+/// Shared by `kpi` and `statements` (`crate::cli::parse_statement_period`).
+pub fn year_refused(year: i32) -> Option<String> {
+    (year < FIRST_YEAR).then(|| format!("years before {FIRST_YEAR} are not accepted (a typo?)"))
+}
+
 fn check_year(day: NaiveDate) -> Result<NaiveDate, KpiError> {
-    if day.year() < FIRST_YEAR {
-        return Err(KpiError::Period(format!(
-            "{day}: years before {FIRST_YEAR} are not accepted (a typo?)"
-        )));
+    match year_refused(day.year()) {
+        Some(why) => Err(KpiError::Period(format!("{day}: {why}"))),
+        None => Ok(day),
     }
-    Ok(day)
 }
 
 /// The one reporting timezone (`[daemon] timezone`).

@@ -335,12 +335,7 @@ pub fn run(
             to,
             format,
         } => {
-            // A filter that can match nothing is a mistake, not an empty export.
-            if let (Some(f), Some(t)) = (from, to) {
-                if f > t {
-                    anyhow::bail!("--from {f} is after --to {t}");
-                }
-            }
+            // `--from` after `--to` is a usage error: `crate::cli::contradiction`.
             let store = con.existing_store(&cfg.daemon.data_dir)?;
             if let Some((s, why)) = source
                 .as_deref()
