@@ -1,6 +1,7 @@
 //! `reckon sync` and the global `--log-format` through the real binary:
 //! regression tests for a backfill reaching into the future, an unchecked
-//! log format, and `sync` ignoring the configured log format.
+//! log format, `sync` ignoring the configured log format, errors in text
+//! among JSON log lines, and log lines coloured despite `NO_COLOR`.
 
 mod core_support;
 
@@ -173,6 +174,185 @@ fn sync_honours_the_log_format_flag_and_the_config() {
     // The flag wins over the config.
     let stderr = sync(&json.config, Some("human"));
     assert!(json_log_lines(&stderr).is_empty(), "{stderr}");
+}
+
+/// The messages of `stderr`, each of whose lines must be a JSON log line
+/// of level ERROR.
+fn json_errors(stderr: &str) -> Vec<String> {
+    stderr
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value =
+                serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l:?} in {stderr}"));
+            assert_eq!(v["level"], "ERROR", "{l}");
+            v["fields"]["message"].as_str().unwrap().to_owned()
+        })
+        .collect()
+}
+
+/// QA30-C L1: with JSON logs (`--log-format json` or `[daemon] log_format =
+/// "json"`), the error that stops `sync` or `run` before it starts (an
+/// unknown connector, an unset `env:` secret, errors in the file) was
+/// plain `error:` text among the JSON lines. It is JSON lines now, so
+/// stderr is one JSON object per line as the README says; in text it is
+/// as it was.
+#[test]
+fn errors_before_a_sync_or_the_daemon_starts_follow_the_log_format() {
+    let s = setup("http://127.0.0.1:9", "0 0 * * *", "");
+    let failed = |cmd: &mut std::process::Command| {
+        let out = cmd.output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert_eq!(out.status.code(), Some(1), "{stderr}");
+        stderr
+    };
+    let messages = json_errors(&failed(reckon(&s.config).args([
+        "--log-format",
+        "json",
+        "sync",
+        "nope",
+    ])));
+    assert!(
+        messages.len() == 1 && messages[0].starts_with("no connector `nope` in "),
+        "{messages:?}"
+    );
+    let stderr = failed(reckon(&s.config).args(["sync", "nope"]));
+    assert!(
+        stderr.starts_with("error: no connector `nope` in "),
+        "{stderr}"
+    );
+    // A usage error too (exit 2), given the flag: clap's first line.
+    let out = reckon(&s.config)
+        .args(["--log-format", "json", "sync", "examplenet"])
+        .args(["--from", "2026-01-02", "--to", "2026-01-01"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert_eq!(
+        json_errors(&stderr),
+        ["--from 2026-01-02 is after --to 2026-01-01"]
+    );
+    for args in [&["sync", "examplenet"][..], &["run"]] {
+        let messages = json_errors(&failed(
+            reckon(&s.config)
+                .env_remove("RECKON_TEST_EXAMPLE_KEY")
+                .args(["--log-format", "json"])
+                .args(args),
+        ));
+        assert!(
+            messages[0].contains("`connectors[0].settings.api_key`: ")
+                && messages[0].contains("RECKON_TEST_EXAMPLE_KEY"),
+            "{args:?}: {messages:?}"
+        );
+    }
+    // The file's own errors, with the format set in the file (read even
+    // though the file is refused), and the flag over it.
+    let json = setup(
+        "http://127.0.0.1:9",
+        "0 0 * * *",
+        "log_format = \"json\"\nmax_concurrent_syncs = 0",
+    );
+    for args in [&["sync", "examplenet"][..], &["run"]] {
+        let messages = json_errors(&failed(reckon(&json.config).args(args)));
+        assert!(
+            messages[0].contains("`daemon.max_concurrent_syncs`: must be at least 1"),
+            "{args:?}: {messages:?}"
+        );
+        let stderr = failed(
+            reckon(&json.config)
+                .args(["--log-format", "human"])
+                .args(args),
+        );
+        assert!(
+            !stderr.contains('{')
+                && stderr.contains("`daemon.max_concurrent_syncs`: must be at least 1"),
+            "{args:?}: {stderr}"
+        );
+    }
+    let messages = json_errors(&failed(reckon(&json.config).arg("run")));
+    assert!(
+        messages
+            .last()
+            .is_some_and(|m| m.ends_with("reckon.toml: 1 error(s); nothing was started")),
+        "{messages:?}"
+    );
+}
+
+/// Runs `cmd` with its stderr on a terminal (a pseudo-terminal this test
+/// reads); returns the exit status and what the terminal showed.
+fn on_terminal(mut cmd: std::process::Command) -> (std::process::ExitStatus, String) {
+    use rustix::pty::{grantpt, openpt, ptsname, unlockpt, OpenptFlags};
+    use std::io::Read as _;
+    let master = openpt(OpenptFlags::RDWR | OpenptFlags::NOCTTY | OpenptFlags::CLOEXEC).unwrap();
+    grantpt(&master).unwrap();
+    unlockpt(&master).unwrap();
+    let name = ptsname(&master, Vec::new()).unwrap();
+    let terminal = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(name.to_str().unwrap())
+        .unwrap();
+    let mut child = cmd
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(terminal)
+        .spawn()
+        .unwrap();
+    // The command holds our copy of the terminal's end: once the child's
+    // is closed too, reading the other end ends (EIO).
+    drop(cmd);
+    let mut master = std::fs::File::from(master);
+    let shown = std::thread::spawn(move || {
+        let mut shown = Vec::new();
+        let mut buf = [0u8; 4096];
+        while let Ok(n @ 1..) = master.read(&mut buf) {
+            shown.extend_from_slice(&buf[..n]);
+        }
+        shown
+    });
+    let status = child.wait().unwrap();
+    let shown = shown.join().unwrap();
+    (status, String::from_utf8_lossy(&shown).into_owned())
+}
+
+/// QA30-C L2: on a terminal, log lines were coloured even with `NO_COLOR`
+/// set (clap's own errors honour it). A non-empty `NO_COLOR` turns colour
+/// off for both log setups: `sync`'s (as `run`'s) and the other commands'
+/// (`config check` here); an empty one does not (no-color.org).
+#[test]
+fn log_lines_on_a_terminal_honour_no_color() {
+    let (_data, server) = fake();
+    let s = setup(&server.base_url, "0 0 * * *", "");
+    // A secret file every user may read: a WARN log line from both.
+    let text = std::fs::read_to_string(&s.config).unwrap().replace(
+        "{ secret = \"env:RECKON_TEST_EXAMPLE_KEY\" }",
+        "{ secret = \"file:api.key\" }",
+    );
+    std::fs::write(&s.config, text).unwrap();
+    let key = s.dir.path().join("api.key");
+    std::fs::write(&key, API_KEY).unwrap();
+    std::fs::set_permissions(&key, std::os::unix::fs::PermissionsExt::from_mode(0o644)).unwrap();
+    for args in [&["sync", "examplenet", "--check"][..], &["config", "check"]] {
+        for no_color in [None, Some(""), Some("1")] {
+            let mut cmd = reckon(&s.config);
+            cmd.env_remove("NO_COLOR").args(args);
+            if let Some(v) = no_color {
+                cmd.env("NO_COLOR", v);
+            }
+            let (status, shown) = on_terminal(cmd);
+            assert!(status.success(), "{args:?}: {shown}");
+            assert!(
+                shown.contains("is readable by every user"),
+                "{args:?}: {shown}"
+            );
+            let coloured = shown.contains("\u{1b}[");
+            assert_eq!(
+                coloured,
+                no_color != Some("1"),
+                "{args:?} NO_COLOR={no_color:?}: {shown:?}"
+            );
+        }
+    }
 }
 
 /// `sync --check` runs the plugin's check (one cheap request), stores

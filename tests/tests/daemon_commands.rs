@@ -253,6 +253,42 @@ fn finance_commands_run_in_the_daemon_with_the_outputs_of_a_stopped_one() {
         text(&out.stderr)
     );
 
+    // QA30-C L6: stdout on a full device is said as such (it blamed the
+    // command socket), in CSV and JSON lines, and without the daemon too
+    // (below).
+    let to_full_stdout = |args: &[&str]| {
+        Command::new(reckon_tests::reckon_bin())
+            .current_dir(&elsewhere)
+            .arg("--config")
+            .arg(&config)
+            .args(args)
+            .stdout(std::fs::File::create("/dev/full").unwrap())
+            .output()
+            .expect("run reckon")
+    };
+    let full_stdout_is_named = |out: Output| {
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{stderr}");
+        assert!(
+            stderr.contains(
+                "error: cannot write the command's output to stdout: No space left on device"
+            ) && !stderr.contains("reckon.sock"),
+            "{stderr}"
+        );
+    };
+    let to_stdout: [&[&str]; 3] = [
+        &["records", "export", "--kind", "orders"],
+        &["records", "export", "--kind", "orders", "--format", "csv"],
+        &[
+            "kpi", "--period", "2026-08", "--by", "source", "--format", "csv",
+        ],
+    ];
+    for args in to_stdout {
+        let out = to_full_stdout(args);
+        assert!(text(&out.stderr).contains(NOTE), "{}", text(&out.stderr));
+        full_stdout_is_named(out);
+    }
+
     // Exit codes travel: a tampered file fails verify.
     let show = reckon(&[&["statements", "show"][..], &period].concat());
     assert!(show.status.success(), "{}", text(&show.stderr));
@@ -336,6 +372,10 @@ fn finance_commands_run_in_the_daemon_with_the_outputs_of_a_stopped_one() {
     let log = daemon.stop();
     assert!(log.contains("running a command for a client"), "{log}");
     assert!(!socket.exists(), "the socket is removed at exit");
+
+    for args in to_stdout {
+        full_stdout_is_named(to_full_stdout(args));
+    }
 
     // The same commands with the daemon stopped print the same.
     let local = reckon(&[&["statements", "show"][..], &period].concat());

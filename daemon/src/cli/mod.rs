@@ -69,13 +69,56 @@ pub enum Command {
 /// status 2 on a usage error, [`try_parse_from`]). A `RECKON_CONFIG` set
 /// to nothing, with no `--config` given, is refused naming the variable:
 /// clap's own message blamed `--config`, which the user had not typed.
+///
+/// `run` and `sync` given `--log-format json` get their usage error as a
+/// JSON log line, as every other line of their stderr ([`json_logs_asked`]).
 pub fn parse() -> Cli {
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if json_logs_asked(&args) {
+        output::errors_as_json();
+    }
     if let Some(why) = empty_config_env(std::env::var_os("RECKON_CONFIG"), &args) {
-        crate::errln!("error: {why}");
+        output::fail(&format!("error: {why}"));
         std::process::exit(2);
     }
-    try_parse_from(args).unwrap_or_else(|e| e.exit())
+    match try_parse_from(args.clone()) {
+        Ok(cli) => cli,
+        // clap's error, up to its first blank line (`error: the following
+        // required arguments were not provided:` and the arguments), on
+        // one line; the usage and tips after it are for people.
+        Err(e) if e.use_stderr() && json_logs_asked(&args) => {
+            let text = e.render().to_string();
+            let error: Vec<&str> = text
+                .lines()
+                .take_while(|l| !l.trim().is_empty())
+                .map(str::trim)
+                .collect();
+            output::fail(&error.join(" "));
+            std::process::exit(e.exit_code());
+        }
+        Err(e) => e.exit(),
+    }
+}
+
+/// Whether the raw command line `args` is `run` or `sync` with
+/// `--log-format json`: read before clap, which may refuse the line.
+pub fn json_logs_asked(args: &[std::ffi::OsString]) -> bool {
+    let mut command = None;
+    let mut json = false;
+    let mut args = args.iter().skip(1).map(|a| a.to_string_lossy());
+    while let Some(a) = args.next() {
+        match a.as_ref() {
+            "--" => break,
+            "--log-format" => json = args.next().is_some_and(|v| v == "json"),
+            "--config" => {
+                args.next();
+            }
+            a if a.starts_with("--log-format=") => json = a == "--log-format=json",
+            a if !a.starts_with('-') && command.is_none() => command = Some(a.to_owned()),
+            _ => {}
+        }
+    }
+    json && matches!(command.as_deref(), Some("run" | "sync"))
 }
 
 /// Parses a command line (`reckon` first) as this process and the daemon
@@ -235,7 +278,7 @@ pub fn main(cli: Cli) -> ExitCode {
             Ok(Some(code)) => return code,
             Err(e) if output_only && is_broken_pipe(&e) => return ExitCode::SUCCESS,
             Err(e) => {
-                crate::errln!("error: {e:#}");
+                output::fail(&format!("error: {}", error_text(&e)));
                 return ExitCode::FAILURE;
             }
         }
@@ -266,9 +309,21 @@ pub fn main(cli: Cli) -> ExitCode {
         // nobody reads: a plugin subprocess that died, say.)
         Err(e) if output_only && is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
-            crate::errln!("error: {e:#}");
+            // JSON lines for `run` and `sync` logging JSON.
+            output::fail(&format!("error: {}", error_text(&e)));
             ExitCode::FAILURE
         }
+    }
+}
+
+/// A command's error as printed: with its causes, except that output this
+/// process could not write to stdout is said as such, alone (what the
+/// command was doing, running through the daemon's socket say, is not
+/// what failed).
+pub fn error_text(e: &anyhow::Error) -> String {
+    match output::StdoutFailed::find(e) {
+        Some(failed) => failed.to_string(),
+        None => format!("{e:#}"),
     }
 }
 
@@ -330,7 +385,7 @@ impl Console {
     /// The process's own stdout and stderr; the command opens the store.
     pub fn terminal() -> Console {
         Console {
-            out: Box::new(std::io::stdout()),
+            out: Box::new(output::stdout()),
             err: Box::new(std::io::stderr()),
             daemon_store: None,
         }
@@ -341,7 +396,7 @@ impl Console {
     /// store.
     pub fn terminal_unread() -> Console {
         Console {
-            out: Box::new(output::Unread::new(std::io::stdout())),
+            out: Box::new(output::Unread::new(output::stdout())),
             err: Box::new(output::Unread::new(std::io::stderr())),
             daemon_store: None,
         }
@@ -424,7 +479,7 @@ pub fn parse_day(s: &str) -> Result<chrono::NaiveDate, String> {
 /// ends the command quietly.
 pub fn write_stdout(text: &str) -> std::io::Result<()> {
     use std::io::Write as _;
-    let mut out = std::io::stdout().lock();
+    let mut out = output::stdout();
     out.write_all(text.as_bytes())?;
     out.flush()
 }
@@ -507,6 +562,27 @@ mod tests {
         for bad in ["1969-W52", "2026-W54", "2026-11-H3", "2026-1", ""] {
             assert!(super::parse_statement_period(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn json_logs_are_asked_by_run_and_sync_with_the_flag() {
+        let asked = |a: &[&str]| {
+            let args: Vec<std::ffi::OsString> = a.iter().map(Into::into).collect();
+            super::json_logs_asked(&args)
+        };
+        assert!(asked(&["reckon", "--log-format", "json", "sync", "x"]));
+        assert!(asked(&["reckon", "sync", "x", "--log-format=json"]));
+        assert!(asked(&[
+            "reckon",
+            "--config",
+            "sync",
+            "run",
+            "--log-format",
+            "json"
+        ]));
+        assert!(!asked(&["reckon", "sync", "x", "--log-format", "human"]));
+        assert!(!asked(&["reckon", "kpi", "--log-format", "json"]));
+        assert!(!asked(&["reckon", "sync", "x"]));
     }
 
     #[test]

@@ -11,13 +11,18 @@
 //!   (a sync, a finalize): once its reader has gone (broken pipe), what is
 //!   written is dropped and the work carries on;
 //! - [`log_writer`]: the `tracing` writer, which never fails, so the
-//!   subscriber never reports (and panics on) a failed write.
+//!   subscriber never reports (and panics on) a failed write;
+//! - [`stdout`]: this process's stdout, whose errors say that the
+//!   command's output could not be written there ([`StdoutFailed`]);
+//! - [`fail`]: a command's failure, as text or, for `run` and `sync`
+//!   logging JSON ([`errors_as_json`]), as JSON log lines.
 //!
 //! What it is not: a way to hide output errors of commands whose only
 //! result is their output (`records export | head`): those stop at the
 //! first line nobody reads ([`super::main`]).
 
 use std::io::Write;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// `eprintln!` that never panics: a failure to write to stderr is ignored.
 #[macro_export]
@@ -26,6 +31,62 @@ macro_rules! errln {
         use ::std::io::Write as _;
         let _ = ::std::writeln!(::std::io::stderr(), $($arg)*);
     }};
+}
+
+/// Whether [`fail`] writes JSON log lines ([`errors_as_json`]).
+static ERRORS_AS_JSON: AtomicBool = AtomicBool::new(false);
+
+/// From now on, [`fail`] writes JSON log lines: `run` and `sync` log JSON
+/// (`--log-format json`, `[daemon] log_format = "json"`), and their
+/// stderr is then one JSON object per line, the error that stops them
+/// included (QA30-C L1: an unknown connector, a missing secret or `run`'s
+/// config errors were plain `error:` text among the JSON lines).
+pub fn errors_as_json() {
+    ERRORS_AS_JSON.store(true, Ordering::Relaxed);
+}
+
+/// Writes a command's failure to stderr: `text` as it is (a message whose
+/// first line starts `error: `, possibly with more lines), or, after
+/// [`errors_as_json`], each of its lines as a JSON log line ([`json_log_line`])
+/// of level `ERROR`, without the `error: `. A failure to write is ignored,
+/// as [`errln!`](crate::errln) does.
+pub fn fail(text: &str) {
+    if !ERRORS_AS_JSON.load(Ordering::Relaxed) {
+        crate::errln!("{text}");
+        return;
+    }
+    let lines: String = text
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| {
+            let message = l.strip_prefix("error: ").unwrap_or(l);
+            json_log_line("reckon::cli", "ERROR", message, serde_json::Value::Null)
+        })
+        .collect();
+    let _ = std::io::stderr().write_all(lines.as_bytes());
+}
+
+/// One log line (with its newline) as `--log-format json` writes them: the
+/// shape of the `tracing` JSON layer (`timestamp`, `level`, `fields` with
+/// `message`, `target`), for what a command writes itself.
+pub fn json_log_line(
+    target: &str,
+    level: &str,
+    message: &str,
+    fields: serde_json::Value,
+) -> String {
+    let mut f = match fields {
+        serde_json::Value::Object(m) => m,
+        _ => serde_json::Map::new(),
+    };
+    f.insert("message".into(), message.into());
+    let line = serde_json::json!({
+        "timestamp": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+        "level": level,
+        "fields": f,
+        "target": target,
+    });
+    format!("{line}\n")
 }
 
 /// A writer whose reader may go away: after the first broken pipe (the
@@ -102,6 +163,63 @@ impl<W: Write> Write for LogWriter<W> {
 /// died at its next log line. The subscribers also turn that report off.)
 pub fn log_writer() -> LogWriter<std::io::Stderr> {
     LogWriter(std::io::stderr())
+}
+
+/// The command's output could not be written to this process's stdout (a
+/// full disk behind `> file`, `> /dev/full`). Said as such, whatever the
+/// command was doing when it happened: the message blamed the daemon's
+/// command socket when the daemon ran the command, and named nothing
+/// without it (QA30-C L6). It travels inside an `io::Error` of the same
+/// kind, so a closed pipe is still one ([`super::main`] ends quietly on it).
+#[derive(Debug)]
+pub struct StdoutFailed(pub std::io::Error);
+
+impl std::fmt::Display for StdoutFailed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "cannot write the command's output to stdout: {}", self.0)
+    }
+}
+
+impl std::error::Error for StdoutFailed {}
+
+impl StdoutFailed {
+    /// The [`StdoutFailed`] inside `e`, if `e` is or wraps one.
+    pub fn find(e: &anyhow::Error) -> Option<&StdoutFailed> {
+        e.chain().find_map(|c| {
+            c.downcast_ref::<StdoutFailed>().or_else(|| {
+                c.downcast_ref::<std::io::Error>()
+                    .and_then(|io| io.get_ref())
+                    .and_then(|inner| inner.downcast_ref::<StdoutFailed>())
+            })
+        })
+    }
+}
+
+/// A writer over this process's stdout whose errors are [`StdoutFailed`].
+#[derive(Debug)]
+pub struct Stdout(std::io::Stdout);
+
+/// This process's stdout, its errors named ([`StdoutFailed`]).
+pub fn stdout() -> Stdout {
+    Stdout(std::io::stdout())
+}
+
+fn stdout_failed(e: std::io::Error) -> std::io::Error {
+    std::io::Error::new(e.kind(), StdoutFailed(e))
+}
+
+impl Write for Stdout {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.write(buf).map_err(stdout_failed)
+    }
+
+    fn write_all(&mut self, buf: &[u8]) -> std::io::Result<()> {
+        self.0.write_all(buf).map_err(stdout_failed)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0.flush().map_err(stdout_failed)
+    }
 }
 
 #[cfg(test)]

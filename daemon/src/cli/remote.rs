@@ -170,6 +170,8 @@ pub fn forward(
     // The log format is `run`'s and `sync`'s: for the other commands the
     // note is text like the rest of their output (QA9 F4).
     if sync && json_log(log_format, &cfg) {
+        // This client's own errors too (the daemon went away, say).
+        super::output::errors_as_json();
         let _ = std::io::stderr().write_all(
             crate::sync::cli::json_log_line("INFO", &note, serde_json::Value::Null).as_bytes(),
         );
@@ -177,10 +179,13 @@ pub fn forward(
         crate::errln!("note: {note}");
     }
     let (mut out, mut err): (Box<dyn Write>, Box<dyn Write>) = if output_only {
-        (Box::new(std::io::stdout()), Box::new(std::io::stderr()))
+        (
+            Box::new(super::output::stdout()),
+            Box::new(std::io::stderr()),
+        )
     } else {
         (
-            Box::new(super::output::Unread::new(std::io::stdout())),
+            Box::new(super::output::Unread::new(super::output::stdout())),
             Box::new(super::output::Unread::new(std::io::stderr())),
         )
     };

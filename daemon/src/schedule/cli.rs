@@ -14,19 +14,39 @@ pub struct RunArgs {}
 /// error, damaged config) stay. `RUST_LOG` replaces the default, this too.
 const QUIET_SLED: &str = "sled::tree=off";
 
+/// Whether log lines are coloured: only on a terminal, and not when
+/// `NO_COLOR` is set to anything but the empty string (no-color.org; QA30-C
+/// L2: the log lines ignored it, clap's own errors honour it).
+pub fn log_colours() -> bool {
+    colours(
+        std::io::IsTerminal::is_terminal(&std::io::stderr()),
+        std::env::var_os("NO_COLOR"),
+    )
+}
+
+/// [`log_colours`] for a given terminal and `NO_COLOR`.
+fn colours(terminal: bool, no_color: Option<std::ffi::OsString>) -> bool {
+    terminal && no_color.is_none_or(|v| v.is_empty())
+}
+
 /// Sets up `tracing` (stderr, `RUST_LOG` or `info`). `cli` (from
-/// `--log-format`) wins over `config` (`[daemon] log_format`).
+/// `--log-format`) wins over `config` (`[daemon] log_format`). In JSON,
+/// the command's errors are JSON lines too
+/// ([`crate::cli::output::errors_as_json`]).
 pub fn init_logging(
     cli: Option<crate::config::LogFormat>,
     config: Option<crate::config::LogFormat>,
 ) {
     use tracing_subscriber::EnvFilter;
     let json = cli.or(config) == Some(crate::config::LogFormat::Json);
+    if json {
+        crate::cli::output::errors_as_json();
+    }
     let filter = EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| EnvFilter::new(format!("info,{QUIET_SLED}")));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_ansi(log_colours())
         .with_writer(crate::cli::output::log_writer)
         // It reports an unwritable line with `eprintln!`, which panics when
         // stderr is gone or full: a line that cannot be written is dropped.
@@ -36,6 +56,24 @@ pub fn init_logging(
     } else {
         builder.try_init()
     };
+}
+
+/// Whether `run` or `sync` logs JSON when the config file `text` (if it
+/// could be read) did not load: `--log-format` (`cli`), else the file's
+/// `[daemon] log_format` if the TOML itself parses. A file that is not
+/// TOML, or cannot be read, gives no format: text.
+pub fn json_requested(cli: Option<crate::config::LogFormat>, text: Option<&str>) -> bool {
+    match cli {
+        Some(format) => format == crate::config::LogFormat::Json,
+        None => text
+            .and_then(|t| toml_edit::ImDocument::parse(t).ok())
+            .is_some_and(|doc| {
+                doc.get("daemon")
+                    .and_then(|d| d.get("log_format"))
+                    .and_then(|f| f.as_str())
+                    == Some("json")
+            }),
+    }
 }
 
 /// Log setup of the one-shot commands that open the store (`records`,
@@ -48,7 +86,7 @@ pub fn init_command_logging() {
         .unwrap_or_else(|_| EnvFilter::new(format!("warn,reckon::store=info,{QUIET_SLED}")));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_ansi(log_colours())
         .with_writer(crate::cli::output::log_writer)
         // It reports an unwritable line with `eprintln!`, which panics when
         // stderr is gone or full: a line that cannot be written is dropped.
@@ -63,23 +101,32 @@ pub fn run(
     _args: RunArgs,
 ) -> anyhow::Result<ExitCode> {
     // The text too: `/status` compares it with the file later.
+    use crate::cli::output::fail;
     let (text, parsed) = super::config_state::read_config(config);
     // Errors in the file: listed as `reckon config check` lists them.
     let refuse = |errors: Vec<crate::config::ConfigError>| {
         let n = errors.len();
-        crate::errln!("{}", crate::config::ConfigErrors(errors));
-        crate::errln!("{}: {n} error(s); nothing was started", config.display());
+        fail(&format!(
+            "{}\n{}: {n} error(s); nothing was started",
+            crate::config::ConfigErrors(errors),
+            config.display()
+        ));
         Ok(ExitCode::FAILURE)
     };
     let cfg = match parsed {
         Ok(c) => c,
-        Err(e) if text.is_none() => {
+        Err(e) => {
+            if json_requested(log_format, text.as_deref()) {
+                crate::cli::output::errors_as_json();
+            }
+            if text.is_some() {
+                return refuse(e.0);
+            }
             // The file cannot be read: `error:` as every command's failure
             // starts.
-            crate::errln!("error: {e}");
+            fail(&format!("error: {e}"));
             return Ok(ExitCode::FAILURE);
         }
-        Err(e) => return refuse(e.0),
     };
     init_logging(log_format, Some(cfg.daemon.log_format));
     // The same resolution as `reckon config check`: run refuses what check rejects.
@@ -93,13 +140,13 @@ pub fn run(
     // it is the likelier reason the port is taken.
     let data_dir = &runtime.config.daemon.data_dir;
     if let Err(e) = crate::store::held_by_another_process(data_dir) {
-        crate::errln!("error: {e}");
+        fail(&format!("error: {e}"));
         return Ok(ExitCode::FAILURE);
     }
     let listener = match super::bind_listener(config, runtime.config.daemon.listen) {
         Ok(l) => l,
         Err(e) => {
-            crate::errln!("error: {e}");
+            fail(&format!("error: {e}"));
             return Ok(ExitCode::FAILURE);
         }
     };
@@ -109,7 +156,7 @@ pub fn run(
     ) {
         Ok(s) => s,
         Err(e) => {
-            crate::errln!("error: {e}");
+            fail(&format!("error: {e}"));
             return Ok(ExitCode::FAILURE);
         }
     };
@@ -134,10 +181,10 @@ pub fn run(
     Ok(match stopped {
         super::Stopped::Signal => ExitCode::SUCCESS,
         super::Stopped::StoreFailed(reason) => {
-            crate::errln!(
+            fail(&format!(
                 "error: {reason}\nthe store refuses every write until reckon restarts; free space (or fix the cause), then start reckon again (exit status {})",
                 super::EXIT_STORE_FAILED
-            );
+            ));
             ExitCode::from(super::EXIT_STORE_FAILED)
         }
     })

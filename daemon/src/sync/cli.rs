@@ -72,22 +72,11 @@ impl<F: Fn(String) + Send + Sync> Progress for Lines<F> {
     }
 }
 
-/// One log line as `--log-format json` writes them (the shape of the
-/// tracing JSON layer: `timestamp`, `level`, `fields` with `message`,
-/// `target`), for what a command prints itself.
+/// One log line as `--log-format json` writes them, of target
+/// `reckon::sync` ([`crate::cli::output::json_log_line`]), for what a sync
+/// prints itself.
 pub fn json_log_line(level: &str, message: &str, fields: serde_json::Value) -> String {
-    let mut f = match fields {
-        serde_json::Value::Object(m) => m,
-        _ => serde_json::Map::new(),
-    };
-    f.insert("message".into(), message.into());
-    let line = serde_json::json!({
-        "timestamp": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
-        "level": level,
-        "fields": f,
-        "target": "reckon::sync",
-    });
-    format!("{line}\n")
+    crate::cli::output::json_log_line("reckon::sync", level, message, fields)
 }
 
 /// Progress as JSON log lines handed to the function (stderr, or a
@@ -171,26 +160,32 @@ pub fn run(
     log_format: Option<crate::config::LogFormat>,
     args: SyncArgs,
 ) -> anyhow::Result<ExitCode> {
-    let cfg = match crate::config::load(config) {
+    use crate::cli::output::fail;
+    let (text, parsed) = crate::schedule::config_state::read_config(config);
+    let cfg = match parsed {
         Ok(c) => c,
         Err(e) => {
+            if crate::schedule::cli::json_requested(log_format, text.as_deref()) {
+                crate::cli::output::errors_as_json();
+            }
             // `error:` as every command's failure starts.
-            crate::errln!("error: {e}");
+            fail(&format!("error: {e}"));
             return Ok(ExitCode::FAILURE);
         }
     };
+    // From here on, errors too are JSON lines in JSON mode.
     crate::schedule::cli::init_logging(log_format, Some(cfg.daemon.log_format));
     let Some(i) = cfg.connectors.iter().position(|c| c.id == args.connector) else {
         let ids: Vec<&str> = cfg.connectors.iter().map(|c| c.id.as_str()).collect();
         let hint = crate::config::source::nearest(&args.connector, ids.iter().copied())
             .map(|n| format!("; did you mean `{n}`?"))
             .unwrap_or_default();
-        crate::errln!(
+        fail(&format!(
             "error: no connector `{}` in {}{hint} (configured: {})",
             args.connector,
             config.display(),
             ids.join(", ")
-        );
+        ));
         return Ok(ExitCode::FAILURE);
     };
     let reader = crate::config::resolve::os_secret_reader(crate::config::resolve::config_dir(&cfg));
@@ -203,7 +198,7 @@ pub fn run(
     ) {
         Ok(c) => c,
         Err(e) => {
-            crate::errln!("error: {}", crate::config::ConfigErrors(e));
+            fail(&format!("error: {}", crate::config::ConfigErrors(e)));
             return Ok(ExitCode::FAILURE);
         }
     };
@@ -221,14 +216,14 @@ pub fn run(
                 Ok(ExitCode::SUCCESS)
             }
             Err(e) => {
-                crate::errln!("error: {e}");
+                fail(&format!("error: {e}"));
                 Ok(ExitCode::FAILURE)
             }
         };
     }
     // Before `--record` creates its directory: nothing is touched.
     if let Err(e) = crate::store::refuse_another_owner(&cfg.daemon.data_dir) {
-        crate::errln!("error: {e}");
+        fail(&format!("error: {e}"));
         return Ok(ExitCode::FAILURE);
     }
     let mut recording = match &args.record {
@@ -244,7 +239,7 @@ pub fn run(
                 } else {
                     e.to_string()
                 };
-                crate::errln!("error: --record {}: {why}", dir.display());
+                fail(&format!("error: --record {}: {why}", dir.display()));
                 return Ok(ExitCode::FAILURE);
             }
         },
@@ -315,7 +310,7 @@ pub fn run(
     let code = report(
         &result,
         recording.as_ref(),
-        &mut crate::cli::output::Unread::new(std::io::stdout()),
+        &mut crate::cli::output::Unread::new(crate::cli::output::stdout()),
         &mut err,
     )?;
     err.flush()?;
