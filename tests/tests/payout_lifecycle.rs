@@ -1667,8 +1667,7 @@ fn a_program_whose_connectors_were_paid_under_another_id_is_refused() {
     let ds = vec![sale("A", "p1", "2026-10-05T10:00:00Z", "200.00")];
     reckon::payout::finalize(&inputs(&c, &ds, &fxr, &book, tmp.path()), "2026-10").unwrap();
     let check = |program: &str, claims: &[&str]| {
-        let claims: Vec<String> = claims.iter().map(|c| c.to_string()).collect();
-        reckon::payout::lifecycle::check_settled(&book, program, &claims, &c)
+        reckon::payout::lifecycle::check_settled(&book, &program_of(program, claims, "EUR"), &c)
     };
     // The program that paid them, and a program of other networks: fine.
     check("shop", &["awin"]).unwrap();
@@ -1701,8 +1700,7 @@ fn config_changes_that_a_finalised_period_settled_are_refused() {
     let fxr = no_fx();
     let ds = vec![sale("A", "p1", "2026-10-05T10:00:00Z", "200.00")];
     let check = |claims: &[&str], c: &CommissionConfig| {
-        let claims: Vec<String> = claims.iter().map(|c| c.to_string()).collect();
-        reckon::payout::lifecycle::check_settled(&book, "shop", &claims, c)
+        reckon::payout::lifecycle::check_settled(&book, &program_of("shop", claims, "EUR"), c)
     };
     // Nothing finalised yet: anything goes.
     let usd = config(&CPS_MIN.replace("\"EUR\"", "\"USD\""));
@@ -1747,6 +1745,19 @@ fn config_changes_that_a_finalised_period_settled_are_refused() {
         "{e}"
     );
     assert!(e.contains("Set `timezone = \"UTC\"` back"), "{e}");
+    // QA30-B L1: the program currency, its bases', EUR → USD.
+    let e =
+        reckon::payout::lifecycle::check_settled(&book, &program_of("shop", &["awin"], "USD"), &c)
+            .unwrap_err()
+            .to_string();
+    assert!(
+        e.starts_with("program `shop`: the program currency is USD in the config, but finalised period 2026-10 was issued in EUR."),
+        "{e}"
+    );
+    assert!(
+        e.contains("Set `currency = \"EUR\"` back in the program's [[programs]] entry"),
+        "{e}"
+    );
     // The same zone written out is the same.
     check(
         &["awin"],

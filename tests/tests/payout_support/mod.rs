@@ -29,6 +29,19 @@ pub fn day(s: &str) -> NaiveDate {
     NaiveDate::from_str(s).unwrap()
 }
 
+/// Program `id` of networks `claims` with bases in `currency` (EUR in
+/// these tests), as the settled checks take it.
+pub fn program_of(
+    id: &str,
+    claims: &[&str],
+    currency: &str,
+) -> reckon::reconcile::config::ProgramConfig {
+    toml::from_str(&format!(
+        "id = {id:?}\ncurrency = {currency:?}\nclaims = {claims:?}\norders = [\"shop\"]\n"
+    ))
+    .expect("test program")
+}
+
 /// The commission config from a TOML snippet of `[programs.commission]`.
 pub fn config(toml_text: &str) -> CommissionConfig {
     let c: CommissionConfig = toml::from_str(toml_text).expect("commission config parses");
