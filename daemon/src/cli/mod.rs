@@ -157,20 +157,9 @@ fn usage_error(command: &mut clap::Command, path: &[&str], why: String) -> clap:
     command.error(clap::error::ErrorKind::ArgumentConflict, why)
 }
 
-/// The clap command of [`Cli`], with the value checks its declarations in
-/// other modules do not carry: `statements --period` (a `String` in
-/// `payout::cli`, read there by the program's period kind) is checked
-/// here to be a period name of some kind, of a year from 1970
-/// ([`parse_statement_period`]).
+/// The clap command of [`Cli`].
 pub fn command() -> clap::Command {
-    let statements_period =
-        |c: clap::Command| c.mut_arg("period", |a| a.value_parser(parse_statement_period));
-    <Cli as clap::CommandFactory>::command().mut_subcommand("statements", |s| {
-        s.mut_subcommand("generate", statements_period)
-            .mut_subcommand("finalize", statements_period)
-            .mut_subcommand("show", statements_period)
-            .mut_subcommand("verify", statements_period)
-    })
+    <Cli as clap::CommandFactory>::command()
 }
 
 /// Two arguments that contradict each other, or a day out of its range
@@ -519,8 +508,8 @@ mod tests {
         );
     }
 
-    /// `statements --period` is checked on each subcommand (the arg is
-    /// declared in `payout::cli` and its checker attached here by name).
+    /// `statements --period` is checked on each subcommand (the arg's
+    /// `value_parser` in `payout::cli::PeriodArgs`).
     #[test]
     fn every_statements_period_is_checked() {
         for cmd in ["generate", "finalize", "show", "verify"] {

@@ -35,7 +35,7 @@ pub struct PeriodArgs {
     pub program: String,
     /// Period: `YYYY-MM` (monthly), `YYYY-MM-H1`/`H2` (semi-monthly) or
     /// `YYYY-Www` (weekly), as configured.
-    #[arg(long)]
+    #[arg(long, value_parser = crate::cli::parse_statement_period)]
     pub period: String,
 }
 
