@@ -424,13 +424,20 @@ fn phase_warm(dir: &Path, count: usize, offset: usize, cache_mb: Option<u64>) {
     // Chosen before the warm-up, so finding them is not part of what follows.
     let picked = pick(&store, count, offset);
     run();
+    let mut warm = String::new();
     if let Some(mb) = cache_mb {
         // What `reckon run` does at start with this cache.
         let budget = (mb << 20) / 100 * reckon::store::warm::WARM_SHARE;
+        let started = Instant::now();
         let warmed = store.warm(budget, &Default::default()).unwrap();
         assert!(
             warmed.complete,
             "the cache is to hold the whole store: {warmed:?}"
+        );
+        warm = format!(
+            ",\"warm_seconds\":{:.3},\"warm_mib\":{}",
+            started.elapsed().as_secs_f64(),
+            warmed.bytes >> 20
         );
     }
     let touched = commit(&store, picked);
@@ -439,7 +446,7 @@ fn phase_warm(dir: &Path, count: usize, offset: usize, cache_mb: Option<u64>) {
     let secs = started.elapsed().as_secs_f64();
     let p = &summary.programs[0];
     println!(
-        "{{\"seconds\":{secs:.3},\"peak_rss_mib\":{},\"touched\":{touched},\"full\":{},\"judged\":{},\"changed\":{}}}",
+        "{{\"seconds\":{secs:.3},\"peak_rss_mib\":{},\"touched\":{touched},\"full\":{},\"judged\":{},\"changed\":{}{warm}}}",
         peak_rss_mib(),
         p.full, p.claims_judged, p.decisions_changed
     );
@@ -801,8 +808,14 @@ fn main() {
                 ),
                 format!("{warm_s:.3} s"),
                 format!(
-                    "judged {}, changed {}, peak RSS {} MiB",
-                    warm["judged"], warm["changed"], warm["peak_rss_mib"]
+                    "judged {}, changed {}, peak RSS {} MiB{}",
+                    warm["judged"],
+                    warm["changed"],
+                    warm["peak_rss_mib"],
+                    warm.get("warm_seconds").map_or(String::new(), |s| format!(
+                        "; the start's warm-up read {} MiB in {s} s",
+                        warm["warm_mib"]
+                    ))
                 ),
                 duck_full.as_ref().map_or(String::new(), |d| {
                     let durable = duck_durable.as_ref().map_or(String::new(), |dd| {
