@@ -77,12 +77,9 @@ impl std::str::FromStr for Period {
                 "period `{s}`: there is no month {m}: months are 01 to 12, e.g. {y}-01"
             ));
         }
-        // As `kpi` (QA29-D L3: `0000-01` was an empty report).
-        let first = crate::kpi::period::FIRST_YEAR;
-        if year < first {
-            return Err(format!(
-                "period `{s}`: years before {first} are not accepted (a typo?)"
-            ));
+        // As `kpi` and statements (QA29-D L3: `0000-01` was an empty report).
+        if let Some(why) = crate::kpi::period::year_refused(year) {
+            return Err(format!("period `{s}`: {why}"));
         }
         Ok(Period { year, month })
     }
