@@ -751,7 +751,7 @@ fn a_schema_1_store_is_migrated_on_open() {
     assert_eq!(store.changes_since(0).count(), 4);
 }
 
-fn order(id: &str, amount: i64, note_len: usize) -> Record {
+pub(super) fn order(id: &str, amount: i64, note_len: usize) -> Record {
     Record::Order(plugin_api::protocol::Order {
         source: "shop".into(),
         order_id: id.into(),

@@ -122,31 +122,14 @@ impl Drop for Warming {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::tests::order;
     use crate::test_support::conversion;
-    use plugin_api::protocol::{Money, Order, OrderStatus, Record, Utm};
-
-    fn order(id: &str) -> Record {
-        Record::Order(Order {
-            source: "shop".into(),
-            order_id: id.into(),
-            alt_ids: Vec::new(),
-            created_at: "2026-01-02T03:04:05Z".parse().unwrap(),
-            amount: Money::from_minor(1000, "USD"),
-            customer_id: None,
-            new_customer: None,
-            coupon: None,
-            click_ids: Vec::new(),
-            utm: Utm::default(),
-            refunds: Vec::new(),
-            status: OrderStatus::Paid,
-        })
-    }
 
     fn store_with_data() -> (tempfile::TempDir, Store) {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
         let now = chrono::Utc::now();
-        let orders: Vec<_> = (0..300).map(|i| order(&format!("o{i}"))).collect();
+        let orders: Vec<_> = (0..300).map(|i| order(&format!("o{i}"), 1000, 0)).collect();
         let claims: Vec<_> = (0..300)
             .map(|i| conversion(&format!("c{i}"), 100))
             .collect();
