@@ -597,26 +597,33 @@ impl Future for HttpFuture {
     type Output = Result<Response, PluginError>;
     fn poll(mut self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Self::Output> {
         let id = self.id;
-        if let Some(action) = self.pending.take() {
-            let mut st = self.cx.state.borrow_mut();
-            st.outbox.push(action);
-            st.awaiting += 1;
-            return Poll::Pending;
-        }
-        let mut st = self.cx.state.borrow_mut();
-        match st.inbox.remove(&id) {
-            None => Poll::Pending,
-            Some(d) => {
-                st.awaiting -= 1;
-                Poll::Ready(match d {
-                    Delivery::Http(r) => Ok(r),
-                    Delivery::Failure(kind, msg) => Err(failure_error(kind, msg)),
-                    Delivery::Timer | Delivery::File(_) => Err(PluginError::new(
-                        ErrorKind::Protocol,
-                        format!("host answered request {id} with the wrong event"),
-                    )),
-                })
-            }
+        let this = &mut *self;
+        poll_delivery(&this.cx, id, &mut this.pending).map(|d| match d {
+            Delivery::Http(r) => Ok(r),
+            Delivery::Failure(kind, msg) => Err(failure_error(kind, msg)),
+            Delivery::Timer | Delivery::File(_) => Err(PluginError::new(
+                ErrorKind::Protocol,
+                format!("host answered request {id} with the wrong event"),
+            )),
+        })
+    }
+}
+
+/// One poll of a host request `id`: the first sends its `pending` action
+/// (and counts it as awaited); later ones take the host's delivery for
+/// `id` once it has come.
+fn poll_delivery(cx: &Cx, id: u64, pending: &mut Option<Action>) -> Poll<Delivery> {
+    let mut st = cx.state.borrow_mut();
+    if let Some(action) = pending.take() {
+        st.outbox.push(action);
+        st.awaiting += 1;
+        return Poll::Pending;
+    }
+    match st.inbox.remove(&id) {
+        None => Poll::Pending,
+        Some(d) => {
+            st.awaiting -= 1;
+            Poll::Ready(d)
         }
     }
 }
@@ -642,28 +649,16 @@ impl Future for WaitFuture {
     type Output = Result<Vec<u8>, PluginError>;
     fn poll(mut self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Self::Output> {
         let id = self.id;
-        if let Some(action) = self.pending.take() {
-            let mut st = self.cx.state.borrow_mut();
-            st.outbox.push(action);
-            st.awaiting += 1;
-            return Poll::Pending;
-        }
-        let mut st = self.cx.state.borrow_mut();
-        match st.inbox.remove(&id) {
-            None => Poll::Pending,
-            Some(d) => {
-                st.awaiting -= 1;
-                Poll::Ready(match d {
-                    Delivery::Timer => Ok(Vec::new()),
-                    Delivery::File(bytes) => Ok(bytes),
-                    Delivery::Failure(kind, msg) => Err(failure_error(kind, msg)),
-                    Delivery::Http(_) => Err(PluginError::new(
-                        ErrorKind::Protocol,
-                        format!("host answered wait {id} with an HTTP response"),
-                    )),
-                })
-            }
-        }
+        let this = &mut *self;
+        poll_delivery(&this.cx, id, &mut this.pending).map(|d| match d {
+            Delivery::Timer => Ok(Vec::new()),
+            Delivery::File(bytes) => Ok(bytes),
+            Delivery::Failure(kind, msg) => Err(failure_error(kind, msg)),
+            Delivery::Http(_) => Err(PluginError::new(
+                ErrorKind::Protocol,
+                format!("host answered wait {id} with an HTTP response"),
+            )),
+        })
     }
 }
 
