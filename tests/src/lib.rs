@@ -454,3 +454,60 @@ impl CapturedLogs {
             .collect()
     }
 }
+
+/// A spend backfill through the real daemon, as the ad-network benches run
+/// it: a config in `dir` (an empty directory) with one connector `id` of
+/// `plugin` (its `[connectors.settings]` lines given, secrets from `env`),
+/// `reckon sync id --from --to`, then `records export` of its spend rows,
+/// which must number `truth`. Returns the rows stored and the sync's
+/// milliseconds; panics with the sync's log tail when either fails.
+pub fn spend_backfill(
+    dir: &Path,
+    id: &str,
+    plugin: &str,
+    timezone: &str,
+    settings: &str,
+    env: &[(&str, &str)],
+    (from, to): (&str, &str),
+    truth: usize,
+) -> (usize, u128) {
+    install_plugins(&dir.join("plugins"), &[plugin]);
+    let cfg = dir.join("reckon.toml");
+    let config = format!(
+        "[daemon]\ndata_dir = \"data\"\nplugin_dir = \"plugins\"\n\n\
+         [[connectors]]\nid = \"{id}\"\nplugin = \"{plugin}\"\n\
+         schedule = \"0 6 * * *\"\ntimezone = \"{timezone}\"\ntimeout_secs = 120\n\n\
+         [connectors.settings]\n{settings}"
+    );
+    std::fs::write(&cfg, config).unwrap();
+    let t = std::time::Instant::now();
+    let out = std::process::Command::new(reckon_bin())
+        .arg("--config")
+        .arg(&cfg)
+        .args(["sync", id, "--from", from, "--to", to])
+        .envs(env.iter().copied())
+        .output()
+        .unwrap();
+    let ms = t.elapsed().as_millis().max(1);
+    let log_tail = || {
+        let err = String::from_utf8_lossy(&out.stderr);
+        let mut tail: Vec<&str> = err.lines().rev().take(8).collect();
+        tail.reverse();
+        tail.join("\n")
+    };
+    assert!(out.status.success(), "sync failed: {}", log_tail());
+    let export = std::process::Command::new(reckon_bin())
+        .arg("--config")
+        .arg(&cfg)
+        .args(["records", "export", "--kind", "spend", "--source", id])
+        .output()
+        .unwrap();
+    let stored = export.stdout.iter().filter(|b| **b == b'\n').count();
+    assert_eq!(
+        stored,
+        truth,
+        "stored rows differ from the fake's truth; sync log tail:\n{}",
+        log_tail()
+    );
+    (stored, ms)
+}

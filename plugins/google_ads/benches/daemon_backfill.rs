@@ -7,8 +7,6 @@
 use reckon_tests::fakes::google_ads::wire::{Level, Universe};
 use reckon_tests::fakes::google_ads::{router, Config, GoogleFake};
 use reckon_tests::fakes::server::FakeServer;
-use std::process::Command;
-use std::time::Instant;
 
 fn main() {
     let config = Config::default();
@@ -20,25 +18,8 @@ fn main() {
         .truth(Level::AdGroup, from.parse().unwrap(), to.parse().unwrap())
         .len();
     let server = FakeServer::start(router(fake.clone()));
-    let dir = tempfile::tempdir().unwrap();
-    reckon_tests::install_plugins(&dir.path().join("plugins"), &["google_ads"]);
-    let cfg = dir.path().join("reckon.toml");
-    std::fs::write(
-        &cfg,
-        format!(
-            r#"[daemon]
-data_dir = "data"
-plugin_dir = "plugins"
-
-[[connectors]]
-id = "google_bench"
-plugin = "google_ads"
-schedule = "0 6 * * *"
-timezone = "Europe/Berlin"
-timeout_secs = 120
-
-[connectors.settings]
-base_url = "{url}"
+    let settings = format!(
+        r#"base_url = "{url}"
 token_url = "{url}/token"
 customer_id = "{customer}"
 developer_token = {{ secret = "env:GB_DEV" }}
@@ -48,42 +29,24 @@ refresh_token = {{ secret = "env:GB_REFRESH" }}
 level = "ad_group"
 days_per_request = 7
 "#,
-            url = server.base_url
-        ),
-    )
-    .unwrap();
-    let t = Instant::now();
-    let out = Command::new(reckon_tests::reckon_bin())
-        .arg("--config")
-        .arg(&cfg)
-        .args(["sync", "google_bench", "--from", from, "--to", to])
-        .env("GB_DEV", &creds.developer_token)
-        .env("GB_ID", &creds.client_id)
-        .env("GB_SECRET", &creds.client_secret)
-        .env("GB_REFRESH", &creds.refresh_token)
-        .output()
-        .unwrap();
-    let ms = t.elapsed().as_millis().max(1);
-    assert!(
-        out.status.success(),
-        "sync failed: {}",
-        String::from_utf8_lossy(&out.stderr)
+        url = server.base_url
     );
-    let export = Command::new(reckon_tests::reckon_bin())
-        .arg("--config")
-        .arg(&cfg)
-        .args([
-            "records",
-            "export",
-            "--kind",
-            "spend",
-            "--source",
-            "google_bench",
-        ])
-        .output()
-        .unwrap();
-    let stored = export.stdout.iter().filter(|b| **b == b'\n').count();
-    assert_eq!(stored, truth, "stored rows differ from the fake's truth");
+    let dir = tempfile::tempdir().unwrap();
+    let (stored, ms) = reckon_tests::spend_backfill(
+        dir.path(),
+        "google_bench",
+        "google_ads",
+        "Europe/Berlin",
+        &settings,
+        &[
+            ("GB_DEV", &creds.developer_token),
+            ("GB_ID", &creds.client_id),
+            ("GB_SECRET", &creds.client_secret),
+            ("GB_REFRESH", &creds.refresh_token),
+        ],
+        (from, to),
+        truth,
+    );
     println!(
         "google_ads backfill through the daemon: 90 days × 500 campaigns × 20 ad groups = {stored} rows in {ms} ms ({} rows/s, {} data requests)",
         stored as u128 * 1000 / ms,

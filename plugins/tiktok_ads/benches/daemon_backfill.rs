@@ -7,8 +7,6 @@
 use reckon_tests::fakes::google_ads::wire::{Level, Universe};
 use reckon_tests::fakes::server::FakeServer;
 use reckon_tests::fakes::tiktok_ads::{router, Config, TiktokFake};
-use std::process::Command;
-use std::time::Instant;
 
 fn main() {
     let config = Config::default();
@@ -19,70 +17,23 @@ fn main() {
         .truth(Level::AdGroup, from.parse().unwrap(), to.parse().unwrap())
         .len();
     let server = FakeServer::start(router(fake.clone()));
-    let dir = tempfile::tempdir().unwrap();
-    reckon_tests::install_plugins(&dir.path().join("plugins"), &["tiktok_ads"]);
-    let cfg = dir.path().join("reckon.toml");
-    std::fs::write(
-        &cfg,
-        format!(
-            r#"[daemon]
-data_dir = "data"
-plugin_dir = "plugins"
-
-[[connectors]]
-id = "tiktok_bench"
-plugin = "tiktok_ads"
-schedule = "0 6 * * *"
-timezone = "America/New_York"
-timeout_secs = 120
-
-[connectors.settings]
-advertiser_id = "{advertiser}"
+    let settings = format!(
+        r#"advertiser_id = "{advertiser}"
 access_token = {{ secret = "env:TIKTOK_BENCH_TOKEN" }}
 base_url = "{}"
 "#,
-            server.base_url
-        ),
-    )
-    .unwrap();
-    let t = Instant::now();
-    let out = Command::new(reckon_tests::reckon_bin())
-        .arg("--config")
-        .arg(&cfg)
-        .args(["sync", "tiktok_bench", "--from", from, "--to", to])
-        .env("TIKTOK_BENCH_TOKEN", &token)
-        .output()
-        .unwrap();
-    let ms = t.elapsed().as_millis().max(1);
-    assert!(
-        out.status.success(),
-        "sync failed: {}",
-        String::from_utf8_lossy(&out.stderr)
+        server.base_url
     );
-    let export = Command::new(reckon_tests::reckon_bin())
-        .arg("--config")
-        .arg(&cfg)
-        .args([
-            "records",
-            "export",
-            "--kind",
-            "spend",
-            "--source",
-            "tiktok_bench",
-        ])
-        .output()
-        .unwrap();
-    let stored = export.stdout.iter().filter(|b| **b == b'\n').count();
-    assert_eq!(
-        stored,
+    let dir = tempfile::tempdir().unwrap();
+    let (stored, ms) = reckon_tests::spend_backfill(
+        dir.path(),
+        "tiktok_bench",
+        "tiktok_ads",
+        "America/New_York",
+        &settings,
+        &[("TIKTOK_BENCH_TOKEN", &token)],
+        (from, to),
         truth,
-        "stored rows differ from the fake's truth; sync log tail: {}",
-        String::from_utf8_lossy(&out.stderr)
-            .lines()
-            .rev()
-            .take(8)
-            .collect::<Vec<_>>()
-            .join("\n")
     );
     println!(
         "tiktok_ads backfill through the daemon: 90 days × 500 campaigns × 20 ad groups = {stored} rows in {ms} ms ({} rows/s, {} report requests)",
