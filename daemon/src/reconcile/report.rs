@@ -516,11 +516,14 @@ pub fn build_judged(
     for d in sorted {
         claims += 1;
         *totals.entry(d.outcome).or_insert(0) += 1;
+        // The claim's currency is known only from its amounts: a claim
+        // that reported neither is grouped under no currency (empty), not
+        // under the program's, which it may never have had (QA31-B L1).
         let cur = d
             .claimed_amount
             .as_ref()
             .or(d.network_commission.as_ref())
-            .map_or(currency, |m| m.currency.as_str())
+            .map_or("", |m| m.currency.as_str())
             .to_owned();
         let commission_cur = d
             .network_commission
@@ -1568,6 +1571,32 @@ mod payable_tests {
         let csv = render(&r, Format::Csv);
         assert_eq!(csv.split("\n\n").count(), 2, "{csv}");
         assert!(!csv.contains("payable_basis"), "{csv}");
+    }
+
+    /// QA31-B L1: a claim that reported neither an amount nor a commission
+    /// was grouped under the program currency, which the network may never
+    /// have used; Reckon knows no currency for it, so its row has none.
+    #[test]
+    fn a_claim_without_amounts_is_grouped_under_no_currency() {
+        let mut bare = decision("netc", "k-1");
+        bare.outcome = Outcome::NoOrder;
+        bare.payable = false;
+        bare.claimed_amount = None;
+        bare.network_commission = None;
+        bare.basis = None;
+        let period: Period = "2026-11".parse().unwrap();
+        let r = build_judged("shop", "USD", period, chrono_tz::UTC, &[bare], false, None);
+        assert_eq!(r.summary.len(), 1);
+        assert_eq!(
+            (
+                r.summary[0].currency.as_str(),
+                r.summary[0].commission_currency.as_str()
+            ),
+            ("", "")
+        );
+        assert_eq!(r.network_totals[0].currency, "");
+        let csv = render(&r, Format::Csv);
+        assert!(csv.contains("\nnetc,p1,,no_order,,1,0,"), "{csv}");
     }
 
     /// QA20 F9: a month without claims printed bare headers, nothing else.
