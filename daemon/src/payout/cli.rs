@@ -208,6 +208,9 @@ pub fn run(
             if let Some(why) = &shown.files_not_recorded {
                 writeln!(con.err, "warning: {why}")?;
             }
+            if let Some(why) = &shown.stale {
+                writeln!(con.err, "warning: {why}")?;
+            }
             Ok(ExitCode::SUCCESS)
         }
         StatementsCommand::Verify(a) => {

@@ -1088,8 +1088,26 @@ pub fn check_generatable(
 /// writes them with status `finalised`, and records them (with the ledger of
 /// paid claims and the balances carried out) in the store. Finalising an
 /// already finalised period changes nothing.
+///
+/// The drafts of later periods were generated before this period paid its
+/// claims, and may list them as payable again: each is regenerated from
+/// the same data, as `generate` would (QA31-A M1), with a warning naming
+/// it ([`refresh_later_drafts`]).
 pub fn finalize(inputs: &Inputs<'_>, period: &str) -> Result<Report, PayoutError> {
-    run(inputs, period, Status::Finalised)
+    let mut report = run(inputs, period, Status::Finalised)?;
+    if !report.already_finalised {
+        // The finalise's crash steps are its own: the regeneration is a
+        // draft run of its own (a kill in it leaves the older draft, which
+        // verify and show then call out of date).
+        let quiet = Inputs {
+            step: &|_| {},
+            ..*inputs
+        };
+        let regenerate = |name: &str| run(&quiet, name, Status::Draft);
+        let warnings = refresh_later_drafts(inputs, &report.period, Some(&regenerate));
+        report.warnings.extend(warnings);
+    }
+    Ok(report)
 }
 
 /// Decisions of one partner: borrowed from the program-wide slice, or owned
@@ -1179,19 +1197,28 @@ pub fn generate_partitioned(
 }
 
 /// Like [`finalize`], reading partitions as [`generate_partitioned`] does.
+///
+/// The partitions are read once, so the drafts of later periods, which
+/// may list claims this period paid, cannot be regenerated here: they are
+/// retired, with a warning naming each ([`refresh_later_drafts`]).
 pub fn finalize_partitioned(
     inputs: &Inputs<'_>,
     period: &str,
     volume_currency: Option<String>,
     partitions: &mut dyn Iterator<Item = Result<Partition, PayoutError>>,
 ) -> Result<Report, PayoutError> {
-    run_partitioned(
+    let mut report = run_partitioned(
         inputs,
         period,
         Status::Finalised,
         volume_currency,
         partitions,
-    )
+    )?;
+    if !report.already_finalised {
+        let warnings = refresh_later_drafts(inputs, &report.period, None);
+        report.warnings.extend(warnings);
+    }
+    Ok(report)
 }
 
 fn run_partitioned(
@@ -1555,17 +1582,7 @@ fn retire_drafts(inputs: &Inputs<'_>, period: &Period) -> Vec<String> {
         if !(r.period_start < period.start || other_kind && r.period_start < period.end) {
             continue;
         }
-        let aside = set_aside_dir(inputs.output_dir, inputs.program, &r.period);
-        let retired = (|| -> Result<(), PayoutError> {
-            let dir = checked_period_dir(inputs.output_dir, inputs.program, &r.period)?;
-            files::set_aside(&dir, &aside, &|_| false)?;
-            let _ = std::fs::remove_dir(&dir);
-            inputs
-                .book
-                .apply(vec![(period_key(inputs.program, &r.period), None)])?;
-            inputs.book.flush()?;
-            Ok(())
-        })();
+        let (retired, aside) = retire_draft(inputs, &r.period);
         warnings.push(match retired {
             Ok(()) => format!(
                 "retired the draft of period {} (never finalised, and it cannot be now that {period} is; its payable claims are paid by {period} and the statements after it): its files moved to {}",
@@ -1579,6 +1596,122 @@ fn retire_drafts(inputs: &Inputs<'_>, period: &Period) -> Vec<String> {
         });
     }
     warnings
+}
+
+/// Moves the files of the draft of `period` to set-aside and deletes its
+/// record; returns the outcome and the set-aside directory.
+fn retire_draft(inputs: &Inputs<'_>, period: &str) -> (Result<(), PayoutError>, PathBuf) {
+    let aside = set_aside_dir(inputs.output_dir, inputs.program, period);
+    let retired = (|| -> Result<(), PayoutError> {
+        let dir = checked_period_dir(inputs.output_dir, inputs.program, period)?;
+        files::set_aside(&dir, &aside, &|_| false)?;
+        let _ = std::fs::remove_dir(&dir);
+        inputs
+            .book
+            .apply(vec![(period_key(inputs.program, period), None)])?;
+        inputs.book.flush()?;
+        Ok(())
+    })();
+    (retired, aside)
+}
+
+/// Brings the drafts of the periods after `finalised` (just finalised) up
+/// to date: they were generated before it paid its claims, so they may
+/// list those claims as payable again (QA31-A M1: the November draft kept
+/// offering what October had just paid, and `show`/`verify` called it
+/// fine). A draft of the configured period kind is regenerated with
+/// `regenerate` (a draft run over the same data, as `generate` writes
+/// it); one of another kind, or any when there is no `regenerate` (the
+/// partitions of a streamed finalise are read once), is retired as
+/// [`retire_drafts`] retires one. One warning per draft, naming it. Best
+/// effort, as [`retire_drafts`]: the finalise has succeeded; a draft left
+/// as it was is called out of date by `verify` and `show`
+/// ([`stale_draft`]).
+fn refresh_later_drafts(
+    inputs: &Inputs<'_>,
+    finalised: &str,
+    regenerate: Option<&dyn Fn(&str) -> Result<Report, PayoutError>>,
+) -> Vec<String> {
+    let program = inputs.program;
+    let records = match period_records(inputs.book, program) {
+        Ok(r) => r,
+        Err(e) => {
+            return vec![format!(
+                "drafts of periods after {finalised} not brought up to date ({e}): they may list claims {finalised} paid; run `reckon statements generate` for each before reviewing it"
+            )]
+        }
+    };
+    let Some(start) = records
+        .iter()
+        .find(|r| r.period == finalised)
+        .map(|r| r.period_start)
+    else {
+        return Vec::new();
+    };
+    let mut later: Vec<PeriodRecord> = records
+        .into_iter()
+        .filter(|r| r.status == Status::Draft && r.period_start >= start && r.period != finalised)
+        .collect();
+    later.sort_by_key(|r| r.period_start);
+    let mut warnings = Vec::new();
+    for r in later {
+        let name = r.period.as_str();
+        let generate = format!("`reckon statements generate --program {program} --period {name}`");
+        let same_kind = Period::parse(inputs.config.period, name).is_ok();
+        match regenerate.filter(|_| same_kind) {
+            Some(regenerate) => warnings.push(match regenerate(name) {
+                Ok(rep) => format!(
+                    "regenerated the draft of period {name} (now version {}: {} statement(s), total payable {} {}): its version {} was generated before {finalised} was finalised and could list claims {finalised} has now paid",
+                    rep.version,
+                    rep.partners,
+                    plugin_api::currency::at_minor_scale(rep.total_payable, &inputs.config.payout_currency),
+                    inputs.config.payout_currency,
+                    r.version,
+                ),
+                Err(e) => format!(
+                    "the draft of period {name} could not be regenerated ({e}): it was generated before {finalised} was finalised and may list claims {finalised} has now paid; run {generate} before reviewing it"
+                ),
+            }),
+            None => {
+                let (retired, aside) = retire_draft(inputs, name);
+                warnings.push(match retired {
+                    Ok(()) => format!(
+                        "retired the draft of period {name}: it was generated before {finalised} was finalised and could list claims {finalised} has now paid; its files moved to {}; run {generate} for a draft from the current data",
+                        aside.display()
+                    ),
+                    Err(e) => format!(
+                        "the draft of period {name} could not be retired ({e}): it was generated before {finalised} was finalised and may list claims {finalised} has now paid; run {generate} before reviewing it"
+                    ),
+                });
+            }
+        }
+    }
+    warnings
+}
+
+/// Why a draft is out of date, if it is: a period starting before it was
+/// finalised after the draft was generated, and may have paid claims the
+/// draft lists ([`refresh_later_drafts`] regenerates such drafts; one that
+/// could not be, or a store written before it did, is left). `None` for a
+/// finalised period, or when either time was not recorded.
+pub fn stale_draft(
+    b: &dyn StatementBook,
+    rec: &PeriodRecord,
+) -> Result<Option<String>, PayoutError> {
+    let Some(generated) = rec.recorded_at.filter(|_| rec.status == Status::Draft) else {
+        return Ok(None);
+    };
+    let paid_since = period_records(b, &rec.program)?
+        .into_iter()
+        .filter(|f| f.status == Status::Finalised && f.period_start < rec.period_start)
+        .filter(|f| f.recorded_at.is_some_and(|t| t > generated))
+        .max_by_key(|f| f.period_start);
+    Ok(paid_since.map(|f| {
+        format!(
+            "draft version {} of {} is out of date: it was generated before {} was finalised, which may have paid claims it lists; run `reckon statements generate --program {} --period {}` for a draft from the current data",
+            rec.version, rec.period, f.period, rec.program, rec.period
+        )
+    }))
 }
 
 /// The claims the network moved to another partner after a finalised
@@ -2210,6 +2343,9 @@ pub fn verify(
         v.problems.push(why);
         return Ok(v);
     }
+    // Files as recorded, but figures an earlier finalise overtook (QA31-A
+    // M1: verified as fine).
+    v.problems.extend(stale_draft(b, &rec)?);
     let stored = if rec.status == Status::Finalised {
         Some(finalised_statements(b, &rec)?)
     } else {
@@ -2317,6 +2453,9 @@ pub struct ShownPeriod {
     /// ([`files_not_recorded`]): why, and what to do. A draft period then
     /// shows no rows.
     pub files_not_recorded: Option<String>,
+    /// Set when the period is a draft generated before an earlier period
+    /// was finalised ([`stale_draft`]): why, and what to do.
+    pub stale: Option<String>,
 }
 
 /// The recorded statements of a period, for `reckon statements show`.
@@ -2354,10 +2493,12 @@ pub fn show(
             rows.push(SummaryRow::of(&s, &actual));
         }
     }
+    let stale = stale_draft(b, &rec)?;
     Ok(ShownPeriod {
         record: rec,
         rows,
         files_not_recorded: not_recorded,
+        stale,
     })
 }
 
