@@ -76,20 +76,45 @@ pub fn number_literal(raw: &RawValue) -> Option<&str> {
 /// Integers that fit 64 bits stay numbers (ids, counts). Deserialized from
 /// serde_json text only (each value is read as a borrowed [`RawValue`]);
 /// each nesting level reads its text again, so keep it to the few fields
-/// that carry money.
+/// that carry money. Nesting deeper than [`MAX_LITERAL_DEPTH`] is an error:
+/// each level is a fresh serde_json parser, whose own recursion limit does
+/// not carry over, so without it 40 KB of `[[[…]]]` overflowed the stack
+/// (security QA31-C F1).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct LiteralNumbers(pub Value);
 
+/// The deepest nesting of objects and arrays [`LiteralNumbers`] reads: as
+/// serde_json's own limit for a `Value`.
+pub const MAX_LITERAL_DEPTH: usize = 128;
+
 impl<'de> de::Deserialize<'de> for LiteralNumbers {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Literal(MAX_LITERAL_DEPTH)
+            .deserialize(d)
+            .map(LiteralNumbers)
+    }
+}
+
+/// A [`LiteralNumbers`] value with `.0` more levels of objects and arrays
+/// allowed below it.
+#[derive(Clone, Copy)]
+struct Literal(usize);
+
+impl<'de> DeserializeSeed<'de> for Literal {
+    type Value = Value;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
         let raw: &'de RawValue = de::Deserialize::deserialize(d)?;
         let text = raw.get();
+        let nested = matches!(text.as_bytes().first(), Some(b'{' | b'['));
+        if nested && self.0 == 0 {
+            return Err(de::Error::custom(format_args!(
+                "JSON nested more than {MAX_LITERAL_DEPTH} levels deep"
+            )));
+        }
+        let below = Literal(self.0.saturating_sub(1));
         let value = match text.as_bytes().first() {
-            Some(b'{') => {
-                serde_json::Deserializer::from_str(text).deserialize_map(LiteralObjectVisitor)
-            }
-            Some(b'[') => serde_json::from_str::<Vec<LiteralNumbers>>(text)
-                .map(|items| Value::Array(items.into_iter().map(|v| v.0).collect())),
+            Some(b'{') => serde_json::Deserializer::from_str(text).deserialize_map(below),
+            Some(b'[') => serde_json::Deserializer::from_str(text).deserialize_seq(below),
             // Fast path for the common case, a string without escapes.
             Some(b'"') if !text.as_bytes().contains(&b'\\') => {
                 Ok(Value::String(text[1..text.len() - 1].to_owned()))
@@ -103,25 +128,32 @@ impl<'de> de::Deserialize<'de> for LiteralNumbers {
                 None => serde_json::from_str::<Value>(text),
             },
         };
-        value.map(LiteralNumbers).map_err(de::Error::custom)
+        value.map_err(de::Error::custom)
     }
 }
 
-/// An object whose values are [`LiteralNumbers`] (the last of a repeated
-/// key wins, as in a `Value`).
-struct LiteralObjectVisitor;
-
-impl<'de> Visitor<'de> for LiteralObjectVisitor {
+/// The object or array of a [`Literal`] one level up, its values read as
+/// [`Literal`]s (in an object the last of a repeated key wins, as in a
+/// `Value`).
+impl<'de> Visitor<'de> for Literal {
     type Value = Value;
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("a JSON object")
+        f.write_str("a JSON object or array")
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
         let mut out = Map::new();
-        while let Some((k, v)) = map.next_entry::<String, LiteralNumbers>()? {
-            out.insert(k, v.0);
+        while let Some(k) = map.next_key::<String>()? {
+            let v = map.next_value_seed(self)?;
+            out.insert(k, v);
         }
         Ok(Value::Object(out))
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0));
+        while let Some(v) = seq.next_element_seed(self)? {
+            out.push(v);
+        }
+        Ok(Value::Array(out))
     }
 }
 
@@ -318,6 +350,30 @@ mod tests {
         let page: Page = serde_json::from_slice(br#"{"data":[{"a":0.3},7]}"#).unwrap();
         assert_eq!(page.data[0].0, json!({"a": "0.3"}));
         assert_eq!(page.data[1].0, json!(7));
+    }
+
+    /// Security QA31-C F1: 20,000 levels of `[` in one row overflowed the
+    /// stack (each level a fresh parser); past the limit it is an error.
+    #[test]
+    fn literal_numbers_refuse_nesting_past_the_limit() {
+        let deep = |n: usize| format!("{}1.5{}", "[".repeat(n), "]".repeat(n));
+        let ok: LiteralNumbers = serde_json::from_str(&deep(MAX_LITERAL_DEPTH)).unwrap();
+        let mut v = &ok.0;
+        for _ in 0..MAX_LITERAL_DEPTH {
+            v = &v[0];
+        }
+        assert_eq!(v, &Value::String("1.5".into()));
+        let e = serde_json::from_str::<LiteralNumbers>(&deep(MAX_LITERAL_DEPTH + 1)).unwrap_err();
+        assert!(e.to_string().contains("nested more than 128 levels"), "{e}");
+        let objects = format!("{}0{}", r#"{"a":"#.repeat(20_000), "}".repeat(20_000));
+        let row = format!(r#"{{"data":[{{"x":{objects}}}]}}"#);
+        #[derive(serde::Deserialize)]
+        struct Page {
+            #[allow(dead_code)]
+            data: Vec<LiteralNumbers>,
+        }
+        let e = serde_json::from_str::<Page>(&row).err().expect("refused");
+        assert!(e.to_string().contains("nested more than"), "{e}");
     }
 
     #[test]
