@@ -615,6 +615,11 @@ pub async fn run_daemon(
     if let Some(exposure) = crate::server::listener::public_exposure(listen, token) {
         tracing::warn!(listen = %listen, "{exposure}");
     }
+    for p in &daemon.runtime().config.postbacks {
+        if let Some(weak) = crate::server::postback::weak_secret(p) {
+            tracing::warn!("{weak}");
+        }
+    }
 
     let max = daemon.runtime().config.daemon.max_concurrent_syncs.max(1) as usize;
     let semaphore = Arc::new(tokio::sync::Semaphore::new(max));
@@ -1334,6 +1339,12 @@ fn reload(daemon: &Daemon, plans: &mut BTreeMap<String, Plan>) -> Vec<&'static s
                 (a, b) => format!("{a} -> {b}"),
             };
             let postbacks = runtime.config.postbacks.clone();
+            for weak in postbacks
+                .iter()
+                .filter_map(crate::server::postback::weak_secret)
+            {
+                tracing::warn!("SIGHUP: {weak}");
+            }
             let changes = {
                 // Both swap under the runtime lock: nobody reading the
                 // runtime sees new connectors with old endpoints.

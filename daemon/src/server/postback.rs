@@ -421,6 +421,27 @@ pub fn check_semantics<'a>(
     }
 }
 
+/// The fewest characters a postback secret (token or HMAC key) should have:
+/// wrong secrets are answered at full speed, never locked out, so its
+/// length is what keeps a sender from guessing it (security QA31-C F5: a
+/// one-character token fell to 17 requests). As `[daemon] status_token`'s
+/// least length; a shorter one is warned about (`config check`, each start
+/// and SIGHUP), not refused, so an upgrade does not stop a working
+/// endpoint taking postbacks.
+pub const MIN_POSTBACK_SECRET_CHARS: usize = crate::server::MIN_STATUS_TOKEN_CHARS;
+
+/// The warning for an endpoint whose resolved secret is shorter than
+/// [`MIN_POSTBACK_SECRET_CHARS`] (naming the reference, never the value).
+pub fn weak_secret(p: &PostbackConfig) -> Option<String> {
+    let n = p.resolved_secret.as_ref()?.chars().count();
+    (n < MIN_POSTBACK_SECRET_CHARS).then(|| {
+        format!(
+            "postback `{}`: secret `{}` is {n} characters, fewer than {MIN_POSTBACK_SECRET_CHARS}: a sender could guess it (wrong secrets are not slowed down); put 32 or more random letters and digits there (e.g. the output of `openssl rand -hex 32`) and the same in the network's postback settings",
+            p.id, p.secret.secret
+        )
+    })
+}
+
 /// Resolves every endpoint's secret with `read_secret` (the same reader, and
 /// so the same rules, as connectors' secrets). Every error is returned, with
 /// file, line and column. `cfg` comes from [`crate::config::parse`], so its
@@ -2751,8 +2772,17 @@ secret = { secret = "file:empty.key" }
         );
         let one = "[[postbacks]]\nid = \"a\"\nsecret = { secret = \"env:SET\" }\n";
         let cfg = crate::config::parse(one, "pb.toml").unwrap();
-        let ok = resolve_endpoints(&cfg, &reader).unwrap();
+        let mut ok = resolve_endpoints(&cfg, &reader).unwrap();
         assert_eq!(ok[0].resolved_secret.as_deref(), Some("s3cret"));
+        // Security QA31-C F5: a guessable secret is warned about, by its
+        // reference; 16 characters are enough.
+        assert_eq!(
+            weak_secret(&ok[0]).as_deref(),
+            Some("postback `a`: secret `env:SET` is 6 characters, fewer than 16: a sender could guess it (wrong secrets are not slowed down); put 32 or more random letters and digits there (e.g. the output of `openssl rand -hex 32`) and the same in the network's postback settings")
+        );
+        ok[0].resolved_secret = Some("0123456789abcdef".into());
+        assert_eq!(weak_secret(&ok[0]), None);
+        ok[0].resolved_secret = Some("s3cret".into());
         // The resolved value never shows in Debug output.
         assert!(!format!("{:?}", ok[0]).contains("s3cret"));
     }
