@@ -121,3 +121,159 @@ fn finalising_a_period_brings_the_drafts_of_later_periods_up_to_date() {
         .join("statements/shop/set-aside/2026-12/summary.csv")
         .exists());
 }
+
+/// The program of `reckon config check` with `overrides` after its rules.
+fn check_overrides(overrides: &str) -> (i32, String) {
+    let dir = tempfile::tempdir().unwrap();
+    reckon_tests::install_plugins(&dir.path().join("plugins"), &["example", "orders"]);
+    std::fs::create_dir(dir.path().join("drop")).unwrap();
+    std::fs::write(
+        dir.path().join("reckon.toml"),
+        format!(
+            r#"[daemon]
+plugin_dir = "plugins"
+
+[[connectors]]
+id = "net"
+plugin = "example"
+schedule = "0 6 * * *"
+[connectors.settings]
+api_key = {{ secret = "env:EXAMPLE_API_KEY" }}
+
+[[connectors]]
+id = "orders"
+plugin = "orders"
+schedule = "0 7 * * *"
+[connectors.settings]
+mode = "files"
+directory = "drop"
+
+[[programs]]
+id = "shop"
+currency = "EUR"
+claims = ["net"]
+orders = ["orders"]
+[programs.commission]
+payout_currency = "EUR"
+
+[[programs.commission.rules]]
+id = "vip"
+effective_from = "2026-01-01"
+partners = ["net:v"]
+kind = "percent"
+percent = "8"
+
+[[programs.commission.rules]]
+id = "leads"
+effective_from = "2026-01-01"
+event_types = ["lead"]
+partners = ["net:w"]
+kind = "flat"
+amount = "1.00"
+
+[[programs.commission.rules]]
+id = "cps"
+effective_from = "2026-01-01"
+kind = "percent"
+percent = "5"
+{overrides}"#
+        ),
+    )
+    .unwrap();
+    let out = std::process::Command::new(reckon_tests::reckon_bin())
+        .current_dir(dir.path())
+        .args(["config", "check", "--config", "reckon.toml"])
+        .env_remove("RECKON_CONFIG")
+        .env("EXAMPLE_API_KEY", "k")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    let warnings: Vec<&str> = err
+        .lines()
+        .filter(|l| l.contains("commission override"))
+        .collect();
+    (out.status.code().unwrap_or(-1), warnings.join("\n"))
+}
+
+fn an_override(id: &str, partner: &str, rule: &str, extra: &str) -> String {
+    let figure = if rule == "leads" {
+        "amount = \"2.00\""
+    } else {
+        "percent = \"6\""
+    };
+    format!(
+        "\n[[programs.commission.overrides]]\nid = \"{id}\"\npartner = \"{partner}\"\nrule = \"{rule}\"\n{figure}\n{extra}\n"
+    )
+}
+
+/// QA31-A M2: the first override that matches applies (kept: changing it
+/// would change who is paid what under existing configs), and an override
+/// behind an earlier one for the same rule and partner, or of a rule an
+/// earlier rule hides for its partner, was silently dead. `config check`
+/// now warns about each, naming both entries; an override that does apply
+/// gets no warning.
+#[test]
+fn config_check_warns_about_an_override_that_never_applies() {
+    let deal = an_override("z-2025-deal", "net:z", "cps", "");
+    let raise = an_override(
+        "z-raise-from-oct-15",
+        "net:z",
+        "cps",
+        "effective_from = \"2026-10-15\"",
+    );
+    let v = an_override("v-on-cps", "net:v", "cps", "");
+    let (code, warnings) = check_overrides(&format!("{deal}{raise}{v}"));
+    assert_eq!(code, 0, "{warnings}");
+    assert_eq!(
+        warnings,
+        [
+            "warning: program `shop`: commission override `z-raise-from-oct-15` (overrides[1]) never applies: override `z-2025-deal` (overrides[0]) comes before it, for the same rule `cps` and partner `net:z`, and is in force on each of its days; the first override that matches applies. Move `z-raise-from-oct-15` above `z-2025-deal` (it then applies on its days and `z-2025-deal` on the others), end `z-2025-deal` the day before `z-raise-from-oct-15` starts (effective_to), or delete one of them",
+            "warning: program `shop`: commission override `v-on-cps` (overrides[2]) never applies: rule `vip` (rules[0]) comes before rule `cps` and matches every claim of partner `net:v` that `cps` would on the override's days, so `cps` never prices `net:v` then (the first rule that matches prices the claim); set `rule = \"vip\"` in the override if it is meant for `vip`, or delete it",
+        ]
+        .join("\n")
+    );
+    // Ended the day before the raise, or placed after it: both apply.
+    let ended = an_override(
+        "z-2025-deal",
+        "net:z",
+        "cps",
+        "effective_to = \"2026-10-14\"",
+    );
+    assert_eq!(
+        check_overrides(&format!("{ended}{raise}")),
+        (0, String::new())
+    );
+    assert_eq!(
+        check_overrides(&format!("{raise}{deal}")),
+        (0, String::new())
+    );
+    // A bare partner id covers that id on every network; not the reverse.
+    let bare = an_override("z-bare", "z", "cps", "");
+    let (_, w) = check_overrides(&format!("{bare}{deal}"));
+    assert!(
+        w.contains("`z-2025-deal` (overrides[1]) never applies: override `z-bare` (overrides[0])"),
+        "{w}"
+    );
+    assert_eq!(check_overrides(&format!("{deal}{bare}")).1, "");
+    // An override of a rule that does not name its partner, or outside the
+    // rule's days.
+    let w_override = an_override("w-leads", "net:x", "leads", "");
+    let (code, w) = check_overrides(&w_override);
+    assert_eq!(code, 0);
+    assert_eq!(w, "warning: program `shop`: commission override `w-leads` (overrides[0]) never applies: rule `leads` does not price partner `net:x` (its partners and groups do not name it); name the rule that prices `net:x` in `rule`, or delete the override");
+    let early = an_override("z-old", "net:z", "cps", "effective_to = \"2025-12-31\"");
+    let (_, w) = check_overrides(&early);
+    assert!(
+        w.contains(
+            "`z-old` (overrides[0]) never applies: rule `cps` is not in force on any of its days"
+        ),
+        "{w}"
+    );
+    // An override of a rule that is reached for its partner: no warning.
+    let leads = an_override("w-leads", "net:w", "leads", "");
+    let cps = an_override("v-leads-only-not", "net:w", "cps", "");
+    assert_eq!(
+        check_overrides(&format!("{leads}{cps}")),
+        (0, String::new())
+    );
+}

@@ -209,6 +209,15 @@ pub fn check(
                 p.id
             );
         }
+        // An override no claim reaches (QA31-A M2): valid, and dead.
+        for (j, why) in crate::payout::rules::unreachable_overrides(commission) {
+            let _ = writeln!(
+                err,
+                "warning: program `{}`: {}",
+                p.id,
+                why.describe(commission, j)
+            );
+        }
         let commission = commission
             .clone()
             .with_default_timezone(cfg.daemon.timezone.0);

@@ -216,6 +216,138 @@ fn covers(config: &CommissionConfig, a: &RuleConfig, b: &RuleConfig) -> bool {
     days && events && partners
 }
 
+/// Why an override can never apply ([`unreachable_overrides`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NeverApplies {
+    /// An earlier override (index into `config.overrides`) for the same
+    /// rule names every partner this one names and is in force on each
+    /// day this one and its rule are: [`resolve`] takes the first
+    /// override that matches.
+    Shadowed(usize),
+    /// Its rule is not in force on any of its days.
+    OutOfDates,
+    /// Its rule names partners or groups, none of which is its partner.
+    NotPriced,
+    /// An earlier rule (index into `config.rules`) matches every claim of
+    /// its partner that its rule would match on its days, so its rule
+    /// never prices that partner then.
+    RuleHidden(usize),
+}
+
+impl NeverApplies {
+    /// The sentence `config check` warns with for `config.overrides[j]`.
+    pub fn describe(&self, config: &CommissionConfig, j: usize) -> String {
+        let o = &config.overrides[j];
+        let (id, rule, partner) = (&o.id, &o.rule, &o.partner);
+        let head = format!("commission override `{id}` (overrides[{j}]) never applies");
+        match *self {
+            NeverApplies::Shadowed(i) => {
+                let a = &config.overrides[i].id;
+                format!(
+                    "{head}: override `{a}` (overrides[{i}]) comes before it, for the same rule `{rule}` and partner `{partner}`, and is in force on each of its days; the first override that matches applies. Move `{id}` above `{a}` (it then applies on its days and `{a}` on the others), end `{a}` the day before `{id}` starts (effective_to), or delete one of them"
+                )
+            }
+            NeverApplies::OutOfDates => format!(
+                "{head}: rule `{rule}` is not in force on any of its days; correct its effective_from/effective_to or the rule's"
+            ),
+            NeverApplies::NotPriced => format!(
+                "{head}: rule `{rule}` does not price partner `{partner}` (its partners and groups do not name it); name the rule that prices `{partner}` in `rule`, or delete the override"
+            ),
+            NeverApplies::RuleHidden(i) => {
+                let a = &config.rules[i].id;
+                format!(
+                    "{head}: rule `{a}` (rules[{i}]) comes before rule `{rule}` and matches every claim of partner `{partner}` that `{rule}` would on the override's days, so `{rule}` never prices `{partner}` then (the first rule that matches prices the claim); set `rule = \"{a}\"` in the override if it is meant for `{a}`, or delete it"
+                )
+            }
+        }
+    }
+}
+
+/// Overrides that can never apply, as `(index into config.overrides,
+/// why)`, the first reason found for each (QA31-A M2: a later-dated
+/// override behind an open-ended one for the same partner and rule, and an
+/// override of a rule an earlier rule hides for its partner, were silently
+/// dead). Like [`unreachable_rules`], only what one entry decides alone is
+/// found: an override hidden by several together is not.
+pub fn unreachable_overrides(config: &CommissionConfig) -> Vec<(usize, NeverApplies)> {
+    let mut out = Vec::new();
+    for (j, o) in config.overrides.iter().enumerate() {
+        let Some(k) = config.rules.iter().position(|r| r.id == o.rule) else {
+            continue;
+        };
+        let rule = &config.rules[k];
+        // The days the override can apply: its own, within its rule's.
+        let from = o
+            .effective_from
+            .map_or(rule.effective_from, |f| f.max(rule.effective_from));
+        let to = match (o.effective_to, rule.effective_to) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        if to.is_some_and(|t| t < from) {
+            out.push((j, NeverApplies::OutOfDates));
+            continue;
+        }
+        let days = |a_from: Option<NaiveDate>, a_to: Option<NaiveDate>| {
+            a_from.is_none_or(|f| f <= from)
+                && match (a_to, to) {
+                    (None, _) => true,
+                    (Some(a), Some(b)) => b <= a,
+                    (Some(_), None) => false,
+                }
+        };
+        let shadowed = config.overrides[..j].iter().position(|e| {
+            e.rule == o.rule
+                && covers_partner(&e.partner, &o.partner)
+                && days(e.effective_from, e.effective_to)
+        });
+        if let Some(i) = shadowed {
+            out.push((j, NeverApplies::Shadowed(i)));
+            continue;
+        }
+        let members = |g: &String| {
+            config
+                .partner_groups
+                .get(g)
+                .map(Vec::as_slice)
+                .unwrap_or(&[])
+        };
+        let names = |r: &RuleConfig, named: &dyn Fn(&String) -> bool| {
+            r.partners.iter().any(named) || r.groups.iter().any(|g| members(g).iter().any(named))
+        };
+        let all = |r: &RuleConfig| r.partners.is_empty() && r.groups.is_empty();
+        if !all(rule) && !names(rule, &|e| may_name(e, &o.partner)) {
+            out.push((j, NeverApplies::NotPriced));
+            continue;
+        }
+        let hidden = config.rules[..k].iter().position(|e| {
+            let events = e.event_types.is_empty()
+                || (!rule.event_types.is_empty()
+                    && rule.event_types.iter().all(|t| e.event_types.contains(t)));
+            events
+                && days(Some(e.effective_from), e.effective_to)
+                && (all(e) || names(e, &|x| covers_partner(x, &o.partner)))
+        });
+        if let Some(i) = hidden {
+            out.push((j, NeverApplies::RuleHidden(i)));
+        }
+    }
+    out
+}
+
+/// Whether the partner entry `a` names every partner the entry `b` names
+/// ([`names_partner`]): the same entry, or `b` is `<network>:<id>` and `a`
+/// the bare `<id>` (every network's).
+fn covers_partner(a: &str, b: &str) -> bool {
+    a == b || b.split_once(':').is_some_and(|(_, id)| a == id)
+}
+
+/// Whether the partner entry `a` names a partner the entry `b` names on
+/// some network: one covers the other.
+fn may_name(a: &str, b: &str) -> bool {
+    covers_partner(a, b) || covers_partner(b, a)
+}
+
 /// The terms `r` prices with, to keep with a line paid on them.
 pub fn terms_of(r: &Resolved<'_>) -> super::model::PaidTerms {
     let (kind, amount, percent, tier_mode, tiers) = match r.pricing {
