@@ -196,12 +196,21 @@ impl StdoutFailed {
 }
 
 /// A writer over this process's stdout whose errors are [`StdoutFailed`].
+/// On a terminal, text from outside that could move the cursor, rewrite a
+/// line or reorder it (escape sequences, carriage returns, bidi controls:
+/// [`crate::display_safe::is_hidden_control`] but newline and tab) is
+/// written as `<U+001B>` ([`TerminalSafe`]); a file or pipe gets the bytes
+/// as they are.
 #[derive(Debug)]
-pub struct Stdout(std::io::Stdout);
+pub struct Stdout(TerminalSafe<std::io::Stdout>);
 
-/// This process's stdout, its errors named ([`StdoutFailed`]).
+/// This process's stdout, its errors named ([`StdoutFailed`]), made safe
+/// for a terminal when it is one.
 pub fn stdout() -> Stdout {
-    Stdout(std::io::stdout())
+    use std::io::IsTerminal as _;
+    let out = std::io::stdout();
+    let terminal = out.is_terminal();
+    Stdout(TerminalSafe::new(out, terminal))
 }
 
 fn stdout_failed(e: std::io::Error) -> std::io::Error {
@@ -219,6 +228,94 @@ impl Write for Stdout {
 
     fn flush(&mut self) -> std::io::Result<()> {
         self.0.flush().map_err(stdout_failed)
+    }
+}
+
+/// A writer that, when `escape` is on, writes each hidden control
+/// character but newline and tab as a visible `<U+XXXX>` (security QA31-C
+/// F4: `reconcile report` prints CSV, which keeps names as the networks
+/// sent them, so a partner name holding `ESC[1A CR ESC[2K` overwrote
+/// another partner's row on the screen with a forged amount). UTF-8 split
+/// across writes is held until its last byte comes; bytes that are not
+/// UTF-8 pass as they are (Reckon writes only UTF-8).
+#[derive(Debug)]
+pub struct TerminalSafe<W: Write> {
+    inner: W,
+    escape: bool,
+    /// The start of a UTF-8 sequence the last write ended inside.
+    pending: Vec<u8>,
+}
+
+impl<W: Write> TerminalSafe<W> {
+    /// `inner`, escaped when `escape`.
+    pub fn new(inner: W, escape: bool) -> Self {
+        TerminalSafe {
+            inner,
+            escape,
+            pending: Vec::new(),
+        }
+    }
+
+    fn escaped(&mut self, buf: &[u8]) -> Vec<u8> {
+        let mut bytes = std::mem::take(&mut self.pending);
+        bytes.extend_from_slice(buf);
+        let mut out = Vec::with_capacity(bytes.len());
+        let mut rest = &bytes[..];
+        loop {
+            match std::str::from_utf8(rest) {
+                Ok(text) => {
+                    push_safe(&mut out, text);
+                    break;
+                }
+                Err(e) => {
+                    let (good, bad) = rest.split_at(e.valid_up_to());
+                    push_safe(&mut out, std::str::from_utf8(good).unwrap_or_default());
+                    match e.error_len() {
+                        // Cut short by the end of this write: wait for the rest.
+                        None => {
+                            self.pending = bad.to_vec();
+                            break;
+                        }
+                        Some(n) => {
+                            out.extend_from_slice(&bad[..n]);
+                            rest = &bad[n..];
+                        }
+                    }
+                }
+            }
+        }
+        out
+    }
+}
+
+fn push_safe(out: &mut Vec<u8>, text: &str) {
+    use std::io::Write as _;
+    for c in text.chars() {
+        if c != '\n' && c != '\t' && crate::display_safe::is_hidden_control(c) {
+            let _ = write!(out, "<U+{:04X}>", u32::from(c));
+        } else {
+            let mut b = [0; 4];
+            out.extend_from_slice(c.encode_utf8(&mut b).as_bytes());
+        }
+    }
+}
+
+impl<W: Write> Write for TerminalSafe<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if !self.escape {
+            return self.inner.write(buf);
+        }
+        let out = self.escaped(buf);
+        self.inner.write_all(&out)?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        if !self.pending.is_empty() {
+            let rest = std::mem::take(&mut self.pending);
+            self.inner.write_all(&rest)?;
+        }
+        self.inner.flush()
     }
 }
 
@@ -245,6 +342,28 @@ mod tests {
         fn flush(&mut self) -> std::io::Result<()> {
             Ok(())
         }
+    }
+
+    /// Security QA31-C F4: escape sequences, carriage returns and bidi
+    /// controls reach a terminal as visible escapes, also when a write cuts
+    /// a character in two; newlines and tabs stay; a pipe gets the bytes.
+    #[test]
+    fn a_terminal_sees_hidden_controls_as_escapes() {
+        let forged = "p,\"ok\u{1b}[1A\r\u{1b}[2Kp,0.01\u{1b}]0;pwned\u{7}\u{202e}x\"\tz\n";
+        let mut t = TerminalSafe::new(Vec::new(), true);
+        let bytes = forged.as_bytes();
+        // Cut inside U+202E (3 bytes) to see it held until complete.
+        let cut = forged.find('\u{202e}').unwrap() + 1;
+        t.write_all(&bytes[..cut]).unwrap();
+        t.write_all(&bytes[cut..]).unwrap();
+        t.flush().unwrap();
+        assert_eq!(
+            String::from_utf8(t.inner).unwrap(),
+            "p,\"ok<U+001B>[1A<U+000D><U+001B>[2Kp,0.01<U+001B>]0;pwned<U+0007><U+202E>x\"\tz\n"
+        );
+        let mut pipe = TerminalSafe::new(Vec::new(), false);
+        pipe.write_all(forged.as_bytes()).unwrap();
+        assert_eq!(pipe.inner, forged.as_bytes());
     }
 
     #[test]
