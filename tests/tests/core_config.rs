@@ -571,6 +571,13 @@ schedule = "30 4 * * *"
         "{err}"
     );
     assert!(!err.contains("postback `Everflow_S2S` mirrors"), "{err}");
+    // A guessable postback secret is warned about, by reference (security
+    // QA31-C F5); the value never shows.
+    assert!(
+        err.contains("warning: postback `other_s2s`: secret `env:EXAMPLE_API_KEY` is 1 character, fewer than 16: a sender could guess it"),
+        "{err}"
+    );
+    assert_eq!(err.matches("fewer than 16").count(), 2, "{err}");
     // The draft fires on the 1st at 05:00 Berlin time, summaries at 04:30.
     assert!(out.contains("-01 05:00:00 CE"), "{out}");
     assert!(out.contains(" 04:30:00 CE"), "{out}");

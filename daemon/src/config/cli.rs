@@ -177,6 +177,9 @@ pub fn check(
             "postback {} (/postback/{}, auth {auth}{mirrors})",
             p.id, p.id
         );
+        if let Some(weak) = crate::server::postback::weak_secret(p) {
+            let _ = writeln!(err, "warning: {weak}");
+        }
     }
     for p in &cfg.programs {
         let _ = writeln!(

@@ -436,8 +436,10 @@ pub fn weak_secret(p: &PostbackConfig) -> Option<String> {
     let n = p.resolved_secret.as_ref()?.chars().count();
     (n < MIN_POSTBACK_SECRET_CHARS).then(|| {
         format!(
-            "postback `{}`: secret `{}` is {n} characters, fewer than {MIN_POSTBACK_SECRET_CHARS}: a sender could guess it (wrong secrets are not slowed down); put 32 or more random letters and digits there (e.g. the output of `openssl rand -hex 32`) and the same in the network's postback settings",
-            p.id, p.secret.secret
+            "postback `{}`: secret `{}` is {n} character{}, fewer than {MIN_POSTBACK_SECRET_CHARS}: a sender could guess it (wrong secrets are not slowed down); put 32 or more random letters and digits there (e.g. the output of `openssl rand -hex 32`) and the same in the network's postback settings",
+            p.id,
+            p.secret.secret,
+            if n == 1 { "" } else { "s" }
         )
     })
 }
