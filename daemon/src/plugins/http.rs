@@ -195,7 +195,8 @@ pub fn redact_known(text: &str) -> String {
     r.redact(text)
 }
 
-fn known_secrets() -> Vec<String> {
+/// Every secret value this process has read ([`KNOWN_SECRETS`]).
+pub(crate) fn known_secrets() -> Vec<String> {
     let known = KNOWN_SECRETS.lock().unwrap_or_else(|e| e.into_inner());
     known.iter().cloned().collect()
 }

@@ -1128,6 +1128,38 @@ pub fn merge(
     Ok(c)
 }
 
+/// `c` with every secret value the daemon holds masked as `***` in its text
+/// fields (names, coupons, UTM fields, partner and campaign ids), with a
+/// WARN naming the endpoint, key and field, as a connector's pages are
+/// (security QA31-C F7: a postback template with a misplaced macro stored
+/// a network's API key as the partner's name, which went on into
+/// statements). A transaction id holding one is refused instead: it is the
+/// record's key, which masking would change.
+fn mask_known_secrets(endpoint: &str, c: Conversion) -> Result<Conversion, String> {
+    let mut review = plugin_api::review::Review::default();
+    for s in crate::plugins::http::known_secrets() {
+        review.add_secret(&s);
+    }
+    if review.mask(&c.external_id).is_some() {
+        return Err("the transaction id holds a secret value this daemon holds (a misplaced macro in the network's postback template?); fix the template".into());
+    }
+    let mut record = plugin_api::Record::Conversion(c);
+    for w in review.record(endpoint, &mut record) {
+        if w.kind == plugin_api::review::WarningKind::EchoedSecret {
+            tracing::warn!(
+                postback = endpoint,
+                key = %w.key,
+                field = %w.field,
+                "the postback carried a secret value the daemon holds; it was masked"
+            );
+        }
+    }
+    match record {
+        plugin_api::Record::Conversion(c) => Ok(c),
+        _ => Err("internal: a postback did not stay a conversion".into()),
+    }
+}
+
 // ---------------------------------------------------------------------------
 // Auth
 // ---------------------------------------------------------------------------
@@ -1467,7 +1499,9 @@ fn write_batch(store: &Store, jobs: Vec<Job>, commits: Option<&Commits>) {
                 }
             },
         };
-        let merged = match merge(existing.as_ref(), &job.input, &job.cfg, now) {
+        let merged = match merge(existing.as_ref(), &job.input, &job.cfg, now)
+            .and_then(|m| mask_known_secrets(&job.cfg.id, m))
+        {
             Ok(m) => m,
             Err(msg) => {
                 results.push(WriteResult::Invalid(msg));
@@ -2829,6 +2863,51 @@ secret = { secret = "file:empty.key" }
             .unwrap()
             .unwrap();
         assert_eq!(stored.revision, 2);
+    }
+
+    /// Security QA31-C F7: a secret the daemon holds, sent in a postback's
+    /// text fields, is masked before it is stored; in the transaction id
+    /// it is refused.
+    #[test]
+    fn a_secret_in_a_postback_is_masked_or_refused() {
+        let secret = "qa31c-f7-secret-value-0123";
+        crate::plugins::http::remember_secret(secret);
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let c = Arc::new(cfg());
+        let mut replies = Vec::new();
+        let jobs = [
+            format!("tid=m1&affid=p1&amount=10&partner_name=x{secret}&coupon={secret}"),
+            format!("tid=m2{secret}&affid=p1&amount=10"),
+        ]
+        .map(|q| {
+            let (reply, rx) = tokio::sync::oneshot::channel();
+            replies.push(rx);
+            Job {
+                cfg: c.clone(),
+                input: parse_input(&params(&q), &c, now()).unwrap(),
+                reply,
+            }
+        });
+        write_batch(&store, jobs.into(), None);
+        let got: Vec<WriteResult> = replies
+            .into_iter()
+            .map(|r| r.blocking_recv().unwrap())
+            .collect();
+        assert_eq!(got[0], WriteResult::Done(Outcome::Stored, 0));
+        assert!(
+            matches!(&got[1], WriteResult::Invalid(m) if m.contains("transaction id holds a secret") && !m.contains(secret)),
+            "{got:?}"
+        );
+        let stored = store
+            .get_record(RecordKind::Conversion, "net1", "m1")
+            .unwrap()
+            .unwrap();
+        let Record::Conversion(conv) = stored.record else {
+            panic!("not a conversion")
+        };
+        assert_eq!(conv.partner_name.as_deref(), Some("x***"));
+        assert_eq!(conv.coupon.as_deref(), Some("***"));
     }
 
     /// README's parameter table lists exactly the names the parser accepts.
