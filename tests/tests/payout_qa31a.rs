@@ -277,3 +277,59 @@ fn config_check_warns_about_an_override_that_never_applies() {
         (0, String::new())
     );
 }
+
+/// QA31-A L2 and L3: claim `a` is credited to y in October, then the
+/// network moves it to z. y's November statement only takes it back: its
+/// name was empty (the claim now carries z's), and its reason said "the
+/// commission paid here is taken back" when October had carried it below
+/// the minimum payout, not paid it. The name now comes from y's October
+/// statement, and the reason says "credited here" when October paid
+/// nothing out ("paid here" when it did).
+#[test]
+fn a_take_back_only_statement_keeps_the_name_and_says_credited_when_nothing_was_paid() {
+    for (minimum, paid) in [("25.00", false), ("0", true)] {
+        let c = config(&format!("minimum_payout = \"{minimum}\"\n{CPS}"));
+        let tmp = tempfile::tempdir().unwrap();
+        let book = MemoryBook::new();
+        let fxr = no_fx();
+        let a = sale("a", "y", "2026-10-05T10:00:00Z", "100.00");
+        let oct = reckon::payout::finalize(
+            &inputs(&c, std::slice::from_ref(&a), &fxr, &book, tmp.path()),
+            "2026-10",
+        )
+        .unwrap();
+        assert_eq!(oct.total_payable, if paid { d("10.00") } else { d("0.00") });
+        let mut moved = a;
+        moved.partner_id = "z".into();
+        moved.partner_name = Some("Partner z".into());
+        let inp = inputs(&c, std::slice::from_ref(&moved), &fxr, &book, tmp.path());
+        for nov in [
+            reckon::payout::generate(&inp, "2026-11").unwrap(),
+            reckon::payout::finalize(&inp, "2026-11").unwrap(),
+        ] {
+            let st = statements_in(&nov.dir);
+            let y = st.iter().find(|s| s.partner_id == "y").unwrap();
+            assert!(y.lines.is_empty());
+            assert_eq!(
+                y.partner_name.as_deref(),
+                Some("Partner y"),
+                "minimum {minimum}"
+            );
+            let reason = &y.adjustments[0].reason;
+            let (said, not) = if paid {
+                ("the commission paid here is taken back", "credited here")
+            } else {
+                ("the commission credited here is taken back", "paid here")
+            };
+            assert!(reason.contains(said) && !reason.contains(not), "{reason}");
+            let files = read_dir(&nov.dir);
+            let summary = String::from_utf8(files["summary.csv"].clone()).unwrap();
+            assert!(summary.contains("\nawin:y,Partner y,"), "{summary}");
+            let html = String::from_utf8(files["awin.y.html"].clone()).unwrap();
+            assert!(html.contains("Partner y"), "{html}");
+            assert!(html.contains(said), "{html}");
+            let z = st.iter().find(|s| s.partner_id == "z").unwrap();
+            assert_eq!(z.partner_name.as_deref(), Some("Partner z"));
+        }
+    }
+}

@@ -1332,6 +1332,7 @@ fn run_with<'g>(
     // that the new partner's line, written in the same batch, stays.
     let mut released: Vec<(String, Option<Value>)> = Vec::new();
     let mut moves = Moves::default();
+    let mut earlier = Earlier::default();
     // Finalising: the claims whose `paid/` entry this run releases or
     // replaces (moved claims), for the released-lines ledger.
     let mut releases = Releases::default();
@@ -1383,9 +1384,10 @@ fn run_with<'g>(
                 }
             }
         }
-        let Some(s) = built else {
+        let Some(mut s) = built else {
             continue;
         };
+        earlier.complete(inputs.book, inputs.program, &mut s)?;
         let (files, canonical) = write_statement(&staging, &s)?;
         report.partners += 1;
         report.lines += s.lines.len();
@@ -1712,6 +1714,114 @@ pub fn stale_draft(
             rec.version, rec.period, f.period, rec.program, rec.period
         )
     }))
+}
+
+/// What a statement takes from the payee's earlier finalised statements,
+/// read from the store when needed (once per statement in a run): the
+/// payee's name when today's decisions give none (QA31-A L2: a payee whose
+/// only line is a take-back had none, the claim being another partner's
+/// now), and whether the statement that credited a moved claim paid it
+/// out (QA31-A L3: "paid here" for a commission only carried forward).
+#[derive(Debug, Default)]
+struct Earlier {
+    /// Statement id → (period start, partner name, total payable).
+    read: BTreeMap<String, Option<(NaiveDate, Option<String>, Decimal)>>,
+}
+
+impl Earlier {
+    /// The finalised statement `statement_id` of `program`, as far as
+    /// [`Earlier`] reads it; `None` when the store has none.
+    fn get(
+        &mut self,
+        b: &dyn StatementBook,
+        program: &str,
+        statement_id: &str,
+    ) -> Result<Option<(NaiveDate, Option<String>, Decimal)>, PayoutError> {
+        #[derive(serde::Deserialize)]
+        struct Totals {
+            total_payable: Decimal,
+        }
+        #[derive(serde::Deserialize)]
+        struct Seen {
+            period_start: NaiveDate,
+            partner_name: Option<String>,
+            totals: Totals,
+        }
+        if let Some(seen) = self.read.get(statement_id) {
+            return Ok(seen.clone());
+        }
+        let seen = match statement_id
+            .strip_prefix(program)
+            .and_then(|r| r.strip_prefix('/'))
+            .and_then(|r| r.split_once('/'))
+        {
+            Some((period, payee))
+                if b.get(&book::key(&["final", program, period, payee]))?
+                    .is_some() =>
+            {
+                let (s, _): (Seen, _) = final_record(b, program, period, payee)?;
+                Some((s.period_start, s.partner_name, s.totals.total_payable))
+            }
+            _ => None,
+        };
+        self.read.insert(statement_id.to_string(), seen.clone());
+        Ok(seen)
+    }
+
+    /// Completes `s` from the payee's earlier finalised statements: a
+    /// moved claim's reason says "credited here" when the statement that
+    /// credited it paid nothing out, and a statement without a partner
+    /// name takes the latest name those statements (the ones its
+    /// adjustments correct, and the one its balance was carried from)
+    /// give. Nothing is stored.
+    fn complete(
+        &mut self,
+        b: &dyn StatementBook,
+        program: &str,
+        s: &mut Statement,
+    ) -> Result<(), PayoutError> {
+        for a in &mut s.adjustments {
+            if !a.reason.starts_with("claim moved to partner ") {
+                continue;
+            }
+            if let Some((_, _, paid_out)) = self.get(b, program, &a.original_statement_id)? {
+                if paid_out.is_zero() {
+                    statement::credited_not_paid(&mut a.reason);
+                }
+            }
+        }
+        if s.partner_name.is_some() {
+            return Ok(());
+        }
+        let payee = s.payee();
+        let mut ids: Vec<String> = s
+            .adjustments
+            .iter()
+            .map(|a| a.original_statement_id.clone())
+            .chain(
+                s.bonus_adjustments
+                    .iter()
+                    .map(|a| a.original_statement_id.clone()),
+            )
+            .collect();
+        let balance_key = book::key(&["balance", program, &payee]);
+        if let Some(v) = b.get(&balance_key)? {
+            let bal: Balance = book::decode(&balance_key, v)?;
+            ids.push(format!("{program}/{}/{payee}", bal.period));
+        }
+        ids.sort();
+        ids.dedup();
+        let mut latest: Option<(NaiveDate, String)> = None;
+        for id in ids {
+            if let Some((start, Some(name), _)) = self.get(b, program, &id)? {
+                if latest.as_ref().is_none_or(|(at, _)| start > *at) {
+                    latest = Some((start, name));
+                }
+            }
+        }
+        s.partner_name = latest.map(|(_, name)| name);
+        Ok(())
+    }
 }
 
 /// The claims the network moved to another partner after a finalised

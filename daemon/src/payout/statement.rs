@@ -765,6 +765,25 @@ fn in_volume(facts: &ProgramFacts, d: &Decision) -> Option<Decimal> {
         .map(|b| b.amount)
 }
 
+/// What a moved claim's reason says of the commission taken back when the
+/// statement that credited it paid it out.
+const MOVED_PAID: &str = "the commission paid here is taken back";
+
+/// ... and when that statement paid nothing out (the partner's balance was
+/// below the minimum payout, so it was carried forward, QA31-A L3).
+const MOVED_CREDITED: &str = "the commission credited here is taken back";
+
+/// Rewrites a moved claim's reason ([`adjustment_reason`]) for a claim
+/// whose statement carried its commission forward instead of paying it:
+/// "credited here", not "paid here". Other reasons are left as they are.
+pub fn credited_not_paid(reason: &mut String) {
+    if reason.starts_with("claim moved to partner ") {
+        if let Some(i) = reason.rfind(MOVED_PAID) {
+            reason.replace_range(i..i + MOVED_PAID.len(), MOVED_CREDITED);
+        }
+    }
+}
+
 /// The sentence an adjustment gives for itself: the claim moved to another
 /// partner, stopped earning, earns again, or was repriced (its own inputs
 /// that changed, else its statement's other lines).
@@ -772,7 +791,7 @@ fn adjustment_reason(d: &Decision, paid: &PaidClaim, target: &Target) -> String 
     if d.partner_id != paid.partner_id {
         let to = payee_key(&d.claim.source, &d.partner_id);
         format!(
-            "claim moved to partner `{to}` by the network (`{}`: {}); the commission paid here is taken back and {}",
+            "claim moved to partner `{to}` by the network (`{}`: {}); {MOVED_PAID} and {}",
             d.outcome.as_str(),
             d.reason,
             if d.payable {
