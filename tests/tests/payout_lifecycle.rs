@@ -2294,6 +2294,81 @@ fn format_8_html_shows_bidi_characters_as_escapes_and_a_format_7_period_still_ve
     );
 }
 
+/// QA31-A L4: a statement finalised with `--early` read as covering the
+/// whole period. From format 11 it says when it was closed
+/// (`closed_early_at` in the JSON, a CSV row, a note in the HTML) and
+/// that the period's later conversions are on the next statement; one not
+/// closed early is format 10's but for `format_version`, and a format-10
+/// period still verifies and is restored as issued.
+#[test]
+fn format_11_says_a_statement_was_closed_early_and_a_format_10_period_still_verifies() {
+    let c = config(CPS_MIN);
+    let tmp = tempfile::tempdir().unwrap();
+    let book = MemoryBook::new();
+    let fxr = no_fx();
+    let sep = vec![sale("A", "p1", "2026-09-05T10:00:00Z", "100.00")];
+    let r =
+        reckon::payout::finalize(&inputs(&c, &sep, &fxr, &book, tmp.path()), "2026-09").unwrap();
+    let files = read_dir(&r.dir);
+    let s = &read_statements(&r.dir)[0];
+    assert_eq!(s.format_version, 11);
+    assert_eq!(s.closed_early_at, None);
+    for name in ["awin.p1.json", "awin.p1.csv", "awin.p1.html"] {
+        let text = String::from_utf8(files[name].clone()).unwrap();
+        assert!(!text.to_lowercase().contains("early"), "{name}: {text}");
+    }
+    let mut v10 = s.clone();
+    v10.format_version = 10;
+    assert_eq!(
+        String::from_utf8(render::canonical_json(&v10).unwrap())
+            .unwrap()
+            .replace("\"format_version\":10", "\"format_version\":11"),
+        String::from_utf8(render::canonical_json(s).unwrap()).unwrap()
+    );
+    assert_eq!(
+        render::csv_file(&v10).unwrap(),
+        render::csv_file(s).unwrap()
+    );
+    assert_eq!(render::html_file(&v10, "h"), render::html_file(s, "h"));
+    reissue_as_format(&book, &r.dir, "2026-09", 10);
+    let again =
+        reckon::payout::generate(&inputs(&c, &sep, &fxr, &book, tmp.path()), "2026-09").unwrap();
+    assert!(again.already_finalised);
+    assert_eq!(read_statements(&r.dir)[0].format_version, 10);
+    let v = reckon::payout::verify(&book, tmp.path(), "shop", "2026-09").unwrap();
+    assert!(v.problems.is_empty(), "{:?}", v.problems);
+
+    let oct = vec![sale("B", "p1", "2026-10-05T10:00:00Z", "100.00")];
+    let closed = at("2026-10-20T15:30:00Z");
+    let inp = inputs(&c, &oct, &fxr, &book, tmp.path());
+    let r = reckon::payout::finalize_early(&inp, "2026-10", closed).unwrap();
+    let files = read_dir(&r.dir);
+    let s = &read_statements(&r.dir)[0];
+    assert_eq!(s.closed_early_at, Some(closed));
+    let json = String::from_utf8(files["awin.p1.json"].clone()).unwrap();
+    assert!(
+        json.contains("\"closed_early_at\":\"2026-10-20T15:30:00Z\""),
+        "{json}"
+    );
+    let csv = String::from_utf8(files["awin.p1.csv"].clone()).unwrap();
+    assert!(
+        csv.trim_end().lines().last().unwrap().starts_with(
+            "closed_early_at,,,,,2026-10-20T15:30:00Z,,,,,,,,,,,,,\"closed early, before the period ended: conversions of period 2026-10 after this instant are on the next statement\""
+        ),
+        "{csv}"
+    );
+    let html = String::from_utf8(files["awin.p1.html"].clone()).unwrap();
+    assert!(
+        html.contains("<p class=\"early\">Closed early, on 2026-10-20 15:30 (UTC), before the period ended: conversions of period 2026-10 after that are on the next statement.</p>"),
+        "{html}"
+    );
+    let v = reckon::payout::verify(&book, tmp.path(), "shop", "2026-10").unwrap();
+    assert!(v.problems.is_empty(), "{:?}", v.problems);
+    // Finalising again (early or not) changes nothing.
+    let again = reckon::payout::finalize(&inp, "2026-10").unwrap();
+    assert!(again.already_finalised && again.restored.is_empty());
+}
+
 /// The tiered program of finance QA F3: 5 % from 0, 10 % from 500, and
 /// `bonus` (TOML of the bonus's figures) from `threshold`.
 fn tiered_with_bonus(bonus: &str) -> CommissionConfig {

@@ -157,11 +157,14 @@ pub fn run(
                 program: &a.program,
             };
             let inputs = inputs(&a.program, commission, &decisions, &fx, &book, output_dir);
-            print_report(
-                &lifecycle::finalize(&inputs, &a.period)?,
-                &commission.payout_currency,
-                con,
-            )?;
+            // Before its end (`--early`): the statements say when they
+            // were closed (QA31-A L4).
+            let report = if today < period.end {
+                lifecycle::finalize_early(&inputs, &a.period, chrono::Utc::now())?
+            } else {
+                lifecycle::finalize(&inputs, &a.period)?
+            };
+            print_report(&report, &commission.payout_currency, con)?;
             Ok(ExitCode::SUCCESS)
         }
         StatementsCommand::Show(a) => {

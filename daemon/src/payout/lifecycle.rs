@@ -824,7 +824,7 @@ fn config_for<'a>(inputs: &Inputs<'a>) -> Result<&'a CommissionConfig, PayoutErr
 /// finalised period nothing is recomputed: files that differ from the store
 /// are restored byte for byte.
 pub fn generate(inputs: &Inputs<'_>, period: &str) -> Result<Report, PayoutError> {
-    run(inputs, period, Status::Draft)
+    run(inputs, period, Status::Draft, None)
 }
 
 /// Whether `period` may be finalised on `today` (a local date in the
@@ -1094,7 +1094,28 @@ pub fn check_generatable(
 /// the same data, as `generate` would (QA31-A M1), with a warning naming
 /// it ([`refresh_later_drafts`]).
 pub fn finalize(inputs: &Inputs<'_>, period: &str) -> Result<Report, PayoutError> {
-    let mut report = run(inputs, period, Status::Finalised)?;
+    finalize_at(inputs, period, None)
+}
+
+/// [`finalize`] of a period that has not ended yet (`--early`), closed at
+/// `closed_at` (now): each statement says so (`closed_early_at`, format
+/// 11: QA31-A L4, a statement closed early read as covering the whole
+/// period). Finalising an already finalised period changes nothing, and
+/// says nothing new.
+pub fn finalize_early(
+    inputs: &Inputs<'_>,
+    period: &str,
+    closed_at: chrono::DateTime<chrono::Utc>,
+) -> Result<Report, PayoutError> {
+    finalize_at(inputs, period, Some(closed_at))
+}
+
+fn finalize_at(
+    inputs: &Inputs<'_>,
+    period: &str,
+    early: Option<chrono::DateTime<chrono::Utc>>,
+) -> Result<Report, PayoutError> {
+    let mut report = run(inputs, period, Status::Finalised, early)?;
     if !report.already_finalised {
         // The finalise's crash steps are its own: the regeneration is a
         // draft run of its own (a kill in it leaves the older draft, which
@@ -1103,7 +1124,7 @@ pub fn finalize(inputs: &Inputs<'_>, period: &str) -> Result<Report, PayoutError
             step: &|_| {},
             ..*inputs
         };
-        let regenerate = |name: &str| run(&quiet, name, Status::Draft);
+        let regenerate = |name: &str| run(&quiet, name, Status::Draft, None);
         let warnings = refresh_later_drafts(inputs, &report.period, Some(&regenerate));
         report.warnings.extend(warnings);
     }
@@ -1120,9 +1141,14 @@ enum Batch<'a> {
 /// One partner's decisions, as a streamed partition.
 pub type Partition = (String, Vec<Decision>);
 
-fn run(inputs: &Inputs<'_>, period_name: &str, status: Status) -> Result<Report, PayoutError> {
+fn run(
+    inputs: &Inputs<'_>,
+    period_name: &str,
+    status: Status,
+    early: Option<chrono::DateTime<chrono::Utc>>,
+) -> Result<Report, PayoutError> {
     match inputs.decisions {
-        Decisions::Slice(all) => run_with(inputs, period_name, status, |history, _, tz| {
+        Decisions::Slice(all) => run_with(inputs, period_name, status, early, |history, _, tz| {
             let groups = statement::group_by_partner(all, history, tz);
             Ok((
                 ProgramFacts::of(all),
@@ -1130,7 +1156,7 @@ fn run(inputs: &Inputs<'_>, period_name: &str, status: Status) -> Result<Report,
             ))
         }),
         Decisions::Source(source) => {
-            run_with(inputs, period_name, status, |history, period, tz| {
+            run_with(inputs, period_name, status, early, |history, period, tz| {
                 by_payee(source, history, period.end, tz)
             })
         }
@@ -1229,7 +1255,7 @@ fn run_partitioned(
     partitions: &mut dyn Iterator<Item = Result<Partition, PayoutError>>,
 ) -> Result<Report, PayoutError> {
     let facts = ProgramFacts { volume_currency };
-    run_with(inputs, period_name, status, move |history, _, _tz| {
+    run_with(inputs, period_name, status, None, move |history, _, _tz| {
         // Partners that only have a balance carried in get a statement too:
         // merge them (sorted) with the partitions (sorted).
         let mut balances: Vec<String> = history.balances.keys().cloned().collect();
@@ -1276,6 +1302,7 @@ fn run_with<'g>(
     inputs: &Inputs<'_>,
     period_name: &str,
     status: Status,
+    early: Option<chrono::DateTime<chrono::Utc>>,
     groups: impl FnOnce(
         &History,
         &Period,
@@ -1388,6 +1415,9 @@ fn run_with<'g>(
             continue;
         };
         earlier.complete(inputs.book, inputs.program, &mut s)?;
+        if status == Status::Finalised {
+            s.closed_early_at = early;
+        }
         let (files, canonical) = write_statement(&staging, &s)?;
         report.partners += 1;
         report.lines += s.lines.len();
@@ -1617,6 +1647,9 @@ fn retire_draft(inputs: &Inputs<'_>, period: &str) -> (Result<(), PayoutError>, 
     (retired, aside)
 }
 
+/// A draft run of a period, by name ([`refresh_later_drafts`]).
+type Regenerate<'r> = &'r dyn Fn(&str) -> Result<Report, PayoutError>;
+
 /// Brings the drafts of the periods after `finalised` (just finalised) up
 /// to date: they were generated before it paid its claims, so they may
 /// list those claims as payable again (QA31-A M1: the November draft kept
@@ -1632,7 +1665,7 @@ fn retire_draft(inputs: &Inputs<'_>, period: &str) -> (Result<(), PayoutError>, 
 fn refresh_later_drafts(
     inputs: &Inputs<'_>,
     finalised: &str,
-    regenerate: Option<&dyn Fn(&str) -> Result<Report, PayoutError>>,
+    regenerate: Option<Regenerate<'_>>,
 ) -> Vec<String> {
     let program = inputs.program;
     let records = match period_records(inputs.book, program) {

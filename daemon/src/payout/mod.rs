@@ -35,7 +35,8 @@ pub mod rules;
 pub mod statement;
 
 pub use lifecycle::{
-    finalize, finalize_partitioned, generate, generate_open_drafts, generate_partitioned, show,
-    verify, DecisionSource, Decisions, Inputs, Partition, PayoutError, Report, StoredDecisions,
+    finalize, finalize_early, finalize_partitioned, generate, generate_open_drafts,
+    generate_partitioned, show, verify, DecisionSource, Decisions, Inputs, Partition, PayoutError,
+    Report, StoredDecisions,
 };
 pub use statement::FxRates;

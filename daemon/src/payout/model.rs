@@ -53,7 +53,13 @@ use crate::reconcile::model::Outcome;
 /// `outcome` on line rows and adds [`render`]'s decision columns, the HTML
 /// says under a basis that is not the claimed amount what it is, and a
 /// moved claim's HTML reason no longer names the partner that got it.
-pub const FORMAT_VERSION: u32 = 10;
+/// 11 adds `closed_early_at` (QA31-A L4): the instant a statement
+/// finalised with `--early`, before its period ended, was closed; its
+/// period's later conversions are on the next statement. The CSV has a
+/// `closed_early_at` row after the totals and the HTML a "Closed early"
+/// note. A statement not closed early has the JSON, CSV and HTML of
+/// format 10 but for `format_version`.
+pub const FORMAT_VERSION: u32 = 11;
 
 /// The payee key of a network's partner: `<network>:<partner id>`. Partner
 /// ids are the network's own, so the same id on two networks is two payees.
@@ -127,6 +133,11 @@ pub struct Statement {
     pub period_start: NaiveDate,
     /// Last day of the period (inclusive).
     pub period_end: NaiveDate,
+    /// When the period was finalised early (`--early`, before its end):
+    /// the instant it was closed. Conversions of the period after it are
+    /// on the next statement. Format 11; absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub closed_early_at: Option<DateTime<Utc>>,
     /// Timezone the dates are in.
     pub timezone: String,
     /// Payout currency of every amount below except bases and volume.

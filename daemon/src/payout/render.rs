@@ -307,6 +307,20 @@ pub fn csv_file(s: &Statement) -> Result<Vec<u8>, RenderError> {
         row[16] = cur;
         w.write_record(&row)?;
     }
+    // Format 11 (QA31-A L4): the instant a period finalised early was
+    // closed, in `date`, and what it means, in `note`.
+    if let Some(at) = s.closed_early_at {
+        let instant = at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        let note = format!(
+            "closed early, before the period ended: conversions of period {} after this instant are on the next statement",
+            s.period
+        );
+        let mut row = vec![""; width];
+        row[0] = "closed_early_at";
+        row[5] = &instant;
+        row[18] = &note;
+        w.write_record(&row)?;
+    }
     w.into_inner()
         .map_err(|e| RenderError::NotCanonical(format!("csv buffer: {e}")))
 }
@@ -669,6 +683,16 @@ pub fn html_file(s: &Statement, content_hash: &str) -> String {
     );
     if s.status == Status::Draft {
         h.push_str("<p class=\"draft\">DRAFT — not for payment.</p>\n");
+    }
+    // Format 11 (QA31-A L4): a period finalised before it ended says so.
+    if let Some(at) = s.closed_early_at {
+        let _ = writeln!(
+            h,
+            "<p class=\"early\">Closed early, on {} ({}), before the period ended: conversions of period {} after that are on the next statement.</p>",
+            at.with_timezone(&tz).format("%Y-%m-%d %H:%M"),
+            e(&s.timezone),
+            e(&s.period)
+        );
     }
     if !s.lines.is_empty() {
         h.push_str("<h2>Commission</h2>\n<table><tr><th class=\"n\">#</th><th>Date</th><th>Network</th><th>Claim</th><th>Order</th><th>Event</th><th class=\"n\">Basis</th><th>Rule</th><th class=\"n\">Rate</th><th class=\"n\">FX</th><th class=\"n\">Commission</th></tr>\n");

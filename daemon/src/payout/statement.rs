@@ -642,6 +642,8 @@ pub fn build_partner<'d>(
         period: cx.period.to_string(),
         period_start: cx.period.start,
         period_end: last_day,
+        // Set by the finalise that closes the period early.
+        closed_early_at: None,
         timezone: config.timezone_name().to_string(),
         currency: cur.to_string(),
         volume: facts
