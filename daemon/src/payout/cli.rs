@@ -160,7 +160,10 @@ pub fn run(
             // Before its end (`--early`): the statements say when they
             // were closed (QA31-A L4).
             let report = if today < period.end {
-                lifecycle::finalize_early(&inputs, &a.period, chrono::Utc::now())?
+                // To the second, as the CSV and HTML give it.
+                use chrono::SubsecRound as _;
+                let now = chrono::Utc::now().trunc_subsecs(0);
+                lifecycle::finalize_early(&inputs, &a.period, now)?
             } else {
                 lifecycle::finalize(&inputs, &a.period)?
             };
