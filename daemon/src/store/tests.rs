@@ -539,6 +539,56 @@ fn a_run_left_running_by_a_dead_process_reads_as_interrupted() {
     );
 }
 
+/// Soak QA31-D H1: every run stayed in the store for good. A connector
+/// keeps its newest `RUNS_KEPT` runs and its last success, however old.
+#[test]
+fn run_history_keeps_the_newest_runs_and_the_last_success() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let run = |i: i64, outcome| RunRecord {
+        source: "net".into(),
+        started_at: t(i),
+        ended_at: Some(t(i)),
+        outcome,
+        windows: vec![],
+        pages: 0,
+        requests: 0,
+        retries: 0,
+        rate_limit_waits: 0,
+        records_new: 0,
+        records_changed: 0,
+        records_unchanged: 0,
+        error: None,
+        retryable: None,
+    };
+    let n = crate::store::RUNS_KEPT as i64;
+    // A success, then more failures than are kept: the success stays.
+    store.save_run(&run(0, RunOutcome::Success)).unwrap();
+    for i in 1..=n + 50 {
+        store.save_run(&run(i, RunOutcome::Failed)).unwrap();
+    }
+    let all = store.runs("net", usize::MAX).unwrap();
+    assert_eq!(all.len(), RUNS_KEPT + 1);
+    assert_eq!(all[0].started_at, t(n + 50));
+    assert_eq!(all[RUNS_KEPT - 1].started_at, t(51));
+    assert_eq!(all[RUNS_KEPT].outcome, RunOutcome::Success);
+    let (since, success) = store.runs_since_success("net").unwrap();
+    assert_eq!(
+        (since.len(), success.map(|s| s.started_at)),
+        (RUNS_KEPT, Some(t(0)))
+    );
+    // A newer success: the old one and the failures beyond the newest
+    // runs go.
+    for i in n + 51..=n + 60 {
+        store.save_run(&run(i, RunOutcome::Success)).unwrap();
+    }
+    let all = store.runs("net", usize::MAX).unwrap();
+    assert_eq!(all.len(), RUNS_KEPT);
+    assert!(all.iter().all(|r| r.started_at > t(0)));
+    // Another connector's runs are its own.
+    assert!(store.runs("other", usize::MAX).unwrap().is_empty());
+}
+
 #[test]
 fn runs_last_fire_and_domain_trees() {
     let dir = tempfile::tempdir().unwrap();
