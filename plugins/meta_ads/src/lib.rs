@@ -446,7 +446,9 @@ impl Chunk<'_> {
             let req = Request::get(format!("{}/{run_id}", api(cx, settings)))
                 .query("fields", "async_status,async_percent_completion")
                 .label(poll_what.clone());
-            let resp = send(cx, settings, req, &poll_what).await?;
+            let resp = send(cx, settings, req, &poll_what)
+                .await
+                .map_err(|e| run_vanished(e, &run_id))?;
             let status: Value = resp.json(&format!(
                 "connector `{}`: stream `{SPEND}` {poll_what}",
                 cx.connector_id()
@@ -510,9 +512,32 @@ impl Chunk<'_> {
         }
         let req = Request::get(format!("{}/{run_id}/insights", api(cx, settings)))
             .query("limit", settings.page_size);
-        self.read_pages(req).await?;
+        self.read_pages(req)
+            .await
+            .map_err(|e| run_vanished(e, &run_id))?;
         Ok(ChunkEnd::Done)
     }
+}
+
+/// A report run's poll or read answered "object does not exist" (code 100,
+/// subcode 33): the run expired or Meta purged it, which [`graph::classify`]
+/// (not knowing the object) calls an unknown ad account, a config error
+/// not retried. On `/{report_run_id}` that is the only config error there
+/// is (a refused token is an auth error), so it is said as what it is and
+/// retried: the next run starts a new report run for the days not yet
+/// committed (soak QA31-D M1: a day without Meta spend, and an alert
+/// pointing at a correct `ad_account_id`).
+fn run_vanished(e: PluginError, run_id: &str) -> PluginError {
+    if e.kind != ErrorKind::Config {
+        return e;
+    }
+    PluginError::retryable(
+        ErrorKind::Upstream,
+        format!(
+            "report run {run_id} no longer exists at Meta (expired, or purged): {}; the next run starts a new one",
+            e.message
+        ),
+    )
 }
 
 async fn read_spend(cx: &Cx, settings: &Settings) -> Result<(), PluginError> {

@@ -180,6 +180,65 @@ fn long_windows_use_async_report_runs_polled_until_complete() {
     assert_eq!(waiting, ["Job Not Started 0", "Job Running 40"]);
 }
 
+/// Soak QA31-D M1: a report run Meta no longer knows (expired, purged) was
+/// called an unknown ad account, a config error not retried.
+#[test]
+fn a_report_run_that_vanished_is_retried_not_blamed_on_the_account() {
+    let out = FakeHost::handler(move |req| {
+        let path = req.url.split('?').next().unwrap().to_owned();
+        match (req.method.as_str(), path.as_str()) {
+            ("GET", "http://fake/v22.0/act_42") => account_reply(),
+            ("POST", "http://fake/v22.0/act_42/insights") => {
+                Reply::json(200, &json!({"report_run_id": "6001"}))
+            }
+            ("GET", "http://fake/v22.0/6001") => Reply::json(
+                400,
+                &json!({"error": {"message": "Unsupported get request. Object with ID '6001' does not exist.",
+                    "type": "GraphMethodException", "code": 100, "error_subcode": 33}}),
+            ),
+            other => panic!("unexpected {other:?}"),
+        }
+    })
+    .run::<MetaAds>(open_read(
+        "meta",
+        "http://fake",
+        json!({ "ad_account_id": "42", "days_per_request": 30, "poll_interval_secs": 10 }),
+        window("2026-11-01", "2026-11-10"),
+    ));
+    let e = out.result.unwrap_err();
+    assert!(e.retryable, "{e:?}");
+    assert!(
+        e.message
+            .contains("report run 6001 no longer exists at Meta (expired, or purged)"),
+        "{}",
+        e.message
+    );
+    assert!(
+        e.message.contains("the next run starts a new one"),
+        "{}",
+        e.message
+    );
+    // The account lookup's own "does not exist" stays a config error.
+    let out = FakeHost::handler(move |_| {
+        Reply::json(
+            400,
+            &json!({"error": {"message": "Object with ID 'act_42' does not exist.",
+                "code": 100, "error_subcode": 33}}),
+        )
+    })
+    .run::<MetaAds>(open_read(
+        "meta",
+        "http://fake",
+        json!({ "ad_account_id": "42" }),
+        window("2026-11-01", "2026-11-10"),
+    ));
+    let e = out.result.unwrap_err();
+    assert!(
+        !e.retryable && e.message.contains("check setting `ad_account_id`"),
+        "{e:?}"
+    );
+}
+
 #[test]
 fn a_failed_report_run_is_split_in_halves() {
     let mut runs: BTreeMap<String, String> = BTreeMap::new();
