@@ -803,7 +803,7 @@ impl HttpExecutor {
                     if status == 429 && !can_retry {
                         tracing::warn!(connector = %connector, label = %req.label,
                             retries = attempt, waited_secs = throttled_for.as_secs(),
-                            "still throttled (HTTP 429) after every retry; the plugin gets the 429 (the next run tries again)");
+                            "still throttled (HTTP 429) after every retry; the plugin gets the 429 (its rate limiter may wait and send again; else the next run tries again)");
                     }
                     let wait = if status == 429 && can_retry {
                         let w = retry_after(&headers, std::time::SystemTime::now())
@@ -814,7 +814,7 @@ impl HttpExecutor {
                             // "rate limited (HTTP 429)" and no word of why.
                             tracing::warn!(connector = %connector, label = %req.label,
                                 wait_secs = w.as_secs(), max_wait_secs = self.tuning.max_rate_limit_wait.as_secs(),
-                                "throttled (HTTP 429) for longer than a request waits; not waiting, the plugin gets the 429 (the next run tries again)");
+                                "throttled (HTTP 429) for longer than a request waits; not waiting, the plugin gets the 429 (its rate limiter may wait and send again; else the next run tries again)");
                         }
                         (!too_long).then_some((w, Retry::Throttled))
                     } else if (500..=599).contains(&status) && req.idempotent && can_retry {

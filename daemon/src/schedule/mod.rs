@@ -865,11 +865,19 @@ fn take_due(
         }
         let p = plan.clone();
         if active.contains(id) {
-            tracing::info!(connector = %id, "previous run still in progress; this fire is skipped");
+            // Queued: waiting for one of `max_concurrent_syncs` slots, not
+            // hung (soak QA31-D L3: ops looked for a run that never began).
+            let mut queued = false;
             daemon.with_status(id, |s| {
+                queued = s.queued;
                 s.next_fire = p.next_fire;
                 s.next_retry = p.retry_at;
             });
+            if queued {
+                tracing::info!(connector = %id, "previous run still queued (all max_concurrent_syncs slots busy); this fire is skipped");
+            } else {
+                tracing::info!(connector = %id, "previous run still in progress; this fire is skipped");
+            }
             continue;
         }
         if fired_by_cron {
@@ -1705,6 +1713,19 @@ mod tests {
         assert_eq!(
             st[0].next_fire,
             Some("2026-06-12T04:00:00Z".parse().unwrap())
+        );
+        // Its next fire while it waits for a slot says it is queued, not
+        // in progress (soak QA31-D L3).
+        let next = "2026-06-12T04:00:00Z".parse().unwrap();
+        let lines = crate::test_support::json_lines(|| {
+            assert!(take_due(&daemon, &rt, &mut plans, &mut active, next).is_empty());
+        });
+        let said: Vec<&str> = (lines.iter())
+            .filter_map(|l| l["fields"]["message"].as_str())
+            .collect();
+        assert_eq!(
+            said,
+            ["previous run still queued (all max_concurrent_syncs slots busy); this fire is skipped"]
         );
     }
 
