@@ -18,20 +18,10 @@
 use std::borrow::Cow;
 use std::fmt::Write as _;
 
-/// Whether `c` is written as an escape by [`visible`].
-pub fn is_hidden_control(c: char) -> bool {
-    c.is_control()
-        || matches!(
-            c,
-            '\u{061C}'
-                | '\u{200E}'
-                | '\u{200F}'
-                | '\u{202A}'..='\u{202E}'
-                | '\u{2066}'..='\u{2069}'
-                | '\u{2028}'
-                | '\u{2029}'
-        )
-}
+/// Whether `c` is written as an escape by [`visible`]: the one definition
+/// in plugin-api, which also escapes these in log lines and errors
+/// ([`plugin_api::validate::escape_controls`]).
+pub use plugin_api::validate::is_hidden_control;
 
 /// `s` with each character of [`is_hidden_control`] written as
 /// `<U+XXXX>` (four or more upper-case hex digits); `s` itself when it has

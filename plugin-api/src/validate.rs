@@ -411,17 +411,47 @@ fn same_but_source(a: &Record, b: &Record) -> bool {
     a == *b
 }
 
-/// Escapes control characters (newlines, escape sequences) as Rust does
-/// (`\n`, `\u{1b}`), leaving the rest as is: for text a plugin or platform
-/// chose that goes into a log line or an error (a plugin's log message, a
-/// record's key), so it cannot forge a line.
+/// Whether `c` reorders or breaks the text around it without showing
+/// itself: the control characters (U+0000–U+001F, U+007F–U+009F: newline,
+/// tab, escape...), the bidirectional formatting characters (U+061C,
+/// U+200E, U+200F, U+202A–U+202E, U+2066–U+2069) and the line and
+/// paragraph separators (U+2028, U+2029). A right-to-left override
+/// (U+202E) makes everything after it on the line read backwards; a newline
+/// starts a fake line.
+///
+/// The one definition of what text from outside must not carry raw where
+/// people read it: [`escape_controls`] writes these as `\u{202e}` in log
+/// lines and errors, and the daemon's `display_safe` as `<U+202E>` in
+/// tables, warnings and HTML. Every one that is not a control character is
+/// also [`is_invisible`] (which ids may not hold at all).
+pub fn is_hidden_control(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c,
+            '\u{061C}'
+                | '\u{200E}'
+                | '\u{200F}'
+                | '\u{202A}'..='\u{202E}'
+                | '\u{2066}'..='\u{2069}'
+                | '\u{2028}'
+                | '\u{2029}'
+        )
+}
+
+/// Escapes the characters of [`is_hidden_control`] (newlines, escape
+/// sequences, text-direction controls) as Rust does (`\n`, `\u{1b}`,
+/// `\u{202e}`), leaving the rest as is: for text a plugin or platform chose
+/// that goes into a log line or an error (a plugin's log message or error,
+/// a record's key), so it cannot forge a line or make the line read as
+/// other text (QA31-C F6: a U+202E in a record id turned the rest of the
+/// error line around).
 pub fn escape_controls(s: &str) -> String {
-    if !s.chars().any(char::is_control) {
+    if !s.chars().any(is_hidden_control) {
         return s.to_owned();
     }
     let mut out = String::with_capacity(s.len() + 8);
     for c in s.chars() {
-        if c.is_control() {
+        if is_hidden_control(c) {
             out.extend(c.escape_default());
         } else {
             out.push(c);
@@ -656,6 +686,33 @@ mod tests {
             e,
             "field `click_ids[1]`: \"k\\n2\" holds a control character"
         );
+    }
+
+    /// QA31-C F6: a U+202E in a record id or a plugin's error reached the
+    /// error line raw and turned the rest of it around.
+    #[test]
+    fn escape_controls_escapes_text_direction_controls_too() {
+        assert_eq!(
+            escape_controls("abc\u{202E}0.001 DSU\nx\u{1b}[31m"),
+            "abc\\u{202e}0.001 DSU\\nx\\u{1b}[31m"
+        );
+        for c in [
+            '\u{061C}', '\u{200E}', '\u{200F}', '\u{202A}', '\u{202B}', '\u{202C}', '\u{202D}',
+            '\u{202E}', '\u{2066}', '\u{2067}', '\u{2068}', '\u{2069}', '\u{2028}', '\u{2029}',
+            '\u{0085}', '\u{007F}', '\u{0000}', '\t',
+        ] {
+            assert!(is_hidden_control(c), "U+{:04X}", u32::from(c));
+            let shown = escape_controls(&format!("x{c}y"));
+            assert!(!shown.contains(c), "U+{:04X}: {shown}", u32::from(c));
+            assert!(shown.starts_with("x\\") && shown.ends_with('y'), "{shown}");
+            // What is escaped in a line and is not a control character is
+            // also refused in an id.
+            assert!(c.is_control() || is_invisible(c), "U+{:04X}", u32::from(c));
+        }
+        // Text of any script is left as it is.
+        for s in ["Müller & Söhne", "شريك", "ダ 🙂", "a\u{200D}b"] {
+            assert_eq!(escape_controls(s), s);
+        }
     }
 
     #[test]

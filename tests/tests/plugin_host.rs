@@ -1314,3 +1314,67 @@ fn world_writable_files_and_symlinks_out_of_the_directory_are_refused() {
         .to_string();
     assert!(e.contains("world-writable"), "{e}");
 }
+
+// ---------------------------------------------------------------------------
+// QA31-C: hostile platforms
+// ---------------------------------------------------------------------------
+
+/// An ExampleNet whose `/v1/conversions` answers `page(cursor)` (the
+/// request's `cursor`, empty on the first page), counting requests; its
+/// `/v1/reversals` has none.
+fn conversions_fake(
+    page: impl Fn(&str) -> serde_json::Value + Clone + Send + Sync + 'static,
+) -> (Arc<std::sync::atomic::AtomicU32>, FakeServer) {
+    let hits = Arc::new(std::sync::atomic::AtomicU32::new(0));
+    let seen = hits.clone();
+    let server = FakeServer::start(
+        axum::Router::new()
+            .route(
+                "/v1/conversions",
+                axum::routing::get(
+                    move |axum::extract::Query(q): axum::extract::Query<
+                        BTreeMap<String, String>,
+                    >| {
+                        seen.fetch_add(1, Ordering::SeqCst);
+                        let body = page(q.get("cursor").map_or("", String::as_str));
+                        async move { axum::Json(body) }
+                    },
+                ),
+            )
+            .route(
+                "/v1/reversals",
+                axum::routing::get(|| async { axum::Json(json!({ "data": [], "next": null })) }),
+            ),
+    );
+    (hits, server)
+}
+
+/// QA31-C F6: a right-to-left override in a record id reached the error
+/// line raw (`(id "abc<U+202E>0.001 DSU lluf ni diap")` shows as "paid in
+/// full USD 100.0"). Escaped as control characters are.
+#[tokio::test]
+async fn a_text_direction_control_in_a_plugin_error_is_escaped() {
+    let (_, server) = conversions_fake(
+        |_| json!({ "data": [{ "id": "abc\u{202E}0.001 DSU lluf ni diap", "state": "bogus" }], "next": null }),
+    );
+    let dir = plugin_dir();
+    let plugin = load(dir.path(), "example", None).unwrap();
+    for iso in BOTH {
+        let mut sink = MemSink::default();
+        let e = run(
+            &plugin,
+            open("net1", &server.base_url, json!({ "page_size": 50 })),
+            policy("net1"),
+            options(iso, Duration::from_secs(10)),
+            &mut sink,
+        )
+        .await
+        .unwrap_err();
+        assert!(!e.message.contains('\u{202E}'), "{iso:?}: {e}");
+        assert!(
+            e.message
+                .contains("(id \"abc\\u{202e}0.001 DSU lluf ni diap\")"),
+            "{iso:?}: {e}"
+        );
+    }
+}
