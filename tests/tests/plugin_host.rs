@@ -1349,6 +1349,126 @@ fn conversions_fake(
     (hits, server)
 }
 
+/// QA31-C F2: an API whose cursor always advances over empty pages kept a
+/// sync running until the daemon stopped (the request budget, 100,000 by
+/// default, is over an hour of it). After `MAX_EMPTY_PAGES` such pages the
+/// next request is refused; retryable, naming connector, stream and count.
+#[tokio::test]
+async fn a_cursor_advancing_over_empty_pages_without_end_fails_retryable() {
+    use reckon::plugins::session::MAX_EMPTY_PAGES;
+    let (hits, server) = conversions_fake(|cursor| {
+        let n: u64 = cursor.parse().unwrap_or(0);
+        json!({ "data": [], "next": (n + 1).to_string() })
+    });
+    let dir = plugin_dir();
+    let plugin = load(dir.path(), "example", None).unwrap();
+    for iso in BOTH {
+        hits.store(0, Ordering::SeqCst);
+        let mut o = options(iso, Duration::from_secs(10));
+        // Far above the pages the bound allows, so only the bound stops it.
+        o.max_requests = u64::from(MAX_EMPTY_PAGES) * 3;
+        let mut sink = MemSink::default();
+        let e = run(
+            &plugin,
+            open("net1", &server.base_url, json!({ "page_size": 50 })),
+            policy("net1"),
+            o,
+            &mut sink,
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(e.connector, "net1");
+        assert_eq!(e.kind, ErrorKind::Upstream, "{iso:?}: {e}");
+        assert!(e.retryable, "{iso:?}: {e}");
+        assert!(
+            e.to_string().contains(&format!(
+                "connector `net1`: plugin `example` committed {MAX_EMPTY_PAGES} pages in a row that held no records and moved no watermark (stream `conversions`), and asked for another: the platform says more pages remain but sends none"
+            )),
+            "{iso:?}: {e}"
+        );
+        // The first page sets the stream's watermark; the next
+        // MAX_EMPTY_PAGES move nothing; the one after is not asked for.
+        assert_eq!(hits.load(Ordering::SeqCst), MAX_EMPTY_PAGES + 1, "{iso:?}");
+        assert_eq!(sink.pages.len() as u32, MAX_EMPTY_PAGES + 1, "{iso:?}");
+        assert_eq!(e.report.pages, u64::from(MAX_EMPTY_PAGES) + 1, "{iso:?}");
+    }
+}
+
+/// QA31-C F2, the other side: a long run of pages in which empty ones
+/// are broken by one with a record now and then is read to its end.
+#[tokio::test]
+async fn empty_pages_broken_by_records_are_read_to_the_end() {
+    use reckon::plugins::session::MAX_EMPTY_PAGES;
+    let (hits, server) = conversions_fake(|cursor| {
+        let n: u32 = cursor.parse().unwrap_or(0);
+        let next = (n < MAX_EMPTY_PAGES * 3).then(|| (n + 1).to_string());
+        let data = if n.is_multiple_of(MAX_EMPTY_PAGES / 2) {
+            json!([{ "id": format!("c{n}"), "currency": "USD", "state": "approved",
+                "partner": { "id": "p1" }, "created": "2026-11-02T10:00:00Z",
+                "amount": "10.00", "commission": "1.00" }])
+        } else {
+            json!([])
+        };
+        json!({ "data": data, "next": next })
+    });
+    let dir = plugin_dir();
+    let plugin = load(dir.path(), "example", None).unwrap();
+    let mut sink = MemSink::default();
+    let report = run(
+        &plugin,
+        open("net1", &server.base_url, json!({ "page_size": 50 })),
+        policy("net1"),
+        options(Isolation::InProcess, Duration::from_secs(10)),
+        &mut sink,
+    )
+    .await
+    .unwrap();
+    assert_eq!(hits.load(Ordering::SeqCst), MAX_EMPTY_PAGES * 3 + 1);
+    assert_eq!(report.new, 7);
+}
+
+/// QA31-C F3: a plugin's error quoting a URL with a huge cursor made lines
+/// and a `/status` of megabytes. Cut as a log message is, saying so.
+#[tokio::test]
+async fn a_huge_plugin_error_is_cut_saying_so() {
+    use reckon::plugins::plugin_log::MAX_MESSAGE_BYTES;
+    let huge = format!("1{}", "x".repeat(300_000));
+    let (_, server) = conversions_fake(move |cursor| {
+        if cursor.is_empty() {
+            json!({ "data": [], "next": huge })
+        } else {
+            json!({ "data": [], "next": null })
+        }
+    });
+    let dir = plugin_dir();
+    let plugin = load(dir.path(), "example", None).unwrap();
+    for iso in BOTH {
+        let mut sink = MemSink::default();
+        let e = run(
+            &plugin,
+            open("net1", &server.base_url, json!({ "page_size": 50 })),
+            policy("net1"),
+            options(iso, Duration::from_secs(10)),
+            &mut sink,
+        )
+        .await
+        .unwrap_err();
+        let shown = e.to_string();
+        assert!(
+            shown.starts_with("connector `net1`: plugin `example` failed: "),
+            "{iso:?}: {}",
+            &shown[..200]
+        );
+        assert!(
+            shown.len() < MAX_MESSAGE_BYTES + 200,
+            "{iso:?}: {} bytes",
+            shown.len()
+        );
+        assert!(shown.contains("…[cut, "), "{iso:?}: {shown}");
+        assert!(shown.ends_with(" bytes]"), "{iso:?}: {shown}");
+    }
+}
+
 /// QA31-C F6: a right-to-left override in a record id reached the error
 /// line raw (`(id "abc<U+202E>0.001 DSU lluf ni diap")` shows as "paid in
 /// full USD 100.0"). Escaped as control characters are.

@@ -80,7 +80,7 @@ pub struct BoundedLog {
 /// Cuts `s` to at most `max` bytes at a character boundary, saying so.
 /// `s` is already masked (mask first, then cut: a credential cut first
 /// kept its first characters), and the cut never splits a `***` mask.
-fn cut(s: String, max: usize) -> String {
+pub(super) fn cut(s: String, max: usize) -> String {
     let total = s.len();
     cut_of(s, max, total)
 }

@@ -20,7 +20,11 @@
 //!
 //! On any failure the session ends with a [`SessionError`] naming the
 //! connector and cause; records after the last committed checkpoint are
-//! dropped (they were never given to the sink).
+//! dropped (they were never given to the sink). Its message is masked and
+//! cut at [`MAX_ERROR_BYTES`] (a plugin's own error at the log message
+//! limit first). A plugin that, after [`MAX_EMPTY_PAGES`] checkpoints in a
+//! row with no records, no watermark move and no pass, asks for another
+//! request fails (retryable): a cursor that advances without end.
 
 use super::cassette::Recorder;
 use super::files::Files;
@@ -40,6 +44,28 @@ use std::sync::Arc;
 
 /// Most records buffered before a checkpoint (memory guard).
 pub const MAX_BUFFERED_RECORDS: usize = 2_000_000;
+
+/// Most checkpoints in a row that hold no records, do not move their
+/// stream's watermark and declare no complete pass, after which the plugin
+/// may not ask for another request: an API whose cursor advances without
+/// end over empty pages (QA31-C F2: `{"data": [], "next": "<n+1>"}` kept a
+/// sync running, and its connector's schedule skipped, until the daemon
+/// stopped). A real platform's empty page says it is the last; a plugin
+/// moving through many empty days moves its watermark or commits rows.
+pub const MAX_EMPTY_PAGES: u32 = 1_000;
+
+/// Longest session error message kept, in bytes: it goes into the log, the
+/// run history and `/status`, and quotes what a platform chose (a URL with
+/// a 5 MB cursor; QA31-C F3). A plugin's own error message is cut first, at
+/// [`super::plugin_log::MAX_MESSAGE_BYTES`] as its log lines are.
+pub const MAX_ERROR_BYTES: usize = 16 * 1024;
+
+/// `message` as a session error keeps it: secrets masked, then cut at
+/// [`MAX_ERROR_BYTES`] with a visible `…[cut, N bytes]` (masked first, so a
+/// cut never leaves part of a secret).
+fn bounded(redactor: &Redactor, message: &str) -> String {
+    super::plugin_log::cut(redactor.redact(message), MAX_ERROR_BYTES)
+}
 
 struct Driver<'a> {
     plugin: Arc<Plugin>,
@@ -68,6 +94,10 @@ struct Driver<'a> {
     /// The last answer's status and request (`GET scheme://host/path`, no
     /// query), to name in the plugin's error when it is a "no such path".
     last_answer: Option<(u16, String)>,
+    /// Checkpoints in a row without records, watermark move or pass, and
+    /// the stream of the last one ([`MAX_EMPTY_PAGES`]).
+    empty_pages: u32,
+    empty_stream: String,
 }
 
 fn fail(connector: &str, kind: ErrorKind, retryable: bool, message: String) -> SessionError {
@@ -139,7 +169,10 @@ pub async fn run(
             &connector,
             f.kind,
             f.retryable,
-            redactor.redact(&format!("plugin `{}`: {}", plugin.manifest.id, f.message)),
+            bounded(
+                redactor,
+                &format!("plugin `{}`: {}", plugin.manifest.id, f.message),
+            ),
         )
     };
     // DEBUG: a sync's own `sync started` line names the build that ran
@@ -196,6 +229,8 @@ pub async fn run(
         repeats: Default::default(),
         last_answer: None,
         review: Default::default(),
+        empty_pages: 0,
+        empty_stream: String::new(),
     };
     driver.review.set_now(open.now);
     let mut transport = transport;
@@ -224,7 +259,7 @@ pub async fn run(
             Ok(driver.report)
         }
         Err(mut e) => {
-            e.message = redactor.redact(&e.message);
+            e.message = bounded(&redactor, &e.message);
             e.report = driver.report.clone();
             // The error itself is reported once, by the caller (the sync's
             // "sync did not finish" line, or the command's error).
@@ -345,6 +380,21 @@ impl Driver<'_> {
                         format!("plugin `{}` {why}", self.plugin.manifest.id),
                     ));
                 }
+                // A cursor that advances over empty pages without end
+                // fails here (QA31-C F2); the request is not sent.
+                if self.empty_pages >= MAX_EMPTY_PAGES {
+                    return Err(self.err(
+                        ErrorKind::Upstream,
+                        true,
+                        format!(
+                            "plugin `{}` committed {} pages in a row that held no records and moved no \
+                             watermark (stream `{}`), and asked for another: the platform says more pages \
+                             remain but sends none (a cursor that advances without end?); the pages \
+                             committed so far are kept",
+                            self.plugin.manifest.id, self.empty_pages, self.empty_stream
+                        ),
+                    ));
+                }
                 match self.exec.execute(&req).await {
                     Ok(answer) => {
                         if let Some(r) = self.recorder.as_mut() {
@@ -461,7 +511,12 @@ impl Driver<'_> {
                 // The error is worded `connector `X`: plugin `Y` failed:
                 // …`; plugins often start theirs with the connector too
                 // (the SDK's settings errors do), said once (QA21 F8).
-                let message = plugin_api::validate::escape_controls(&e.message);
+                // Cut as a log message is (QA31-C F3: a 5 MB cursor quoted
+                // in a URL), masked first so no part of a secret is left.
+                let message = super::plugin_log::cut(
+                    plugin_api::validate::escape_controls(&self.exec.redactor().redact(&e.message)),
+                    super::plugin_log::MAX_MESSAGE_BYTES,
+                );
                 let ours = format!("connector `{}`: ", self.connector);
                 let message = message.strip_prefix(&ours).unwrap_or(&message[..]);
                 return Err(self.err(
@@ -583,6 +638,11 @@ impl Driver<'_> {
         let n = records.len();
         let stream = cp.stream.clone();
         let watermark = cp.watermark;
+        let moved = self
+            .watermarks
+            .get(&stream)
+            .is_none_or(|previous| watermark > *previous);
+        let empty = n == 0 && !moved && cp.covers.is_none();
         let stats = self.sink.commit(records, cp).map_err(|e| {
             self.err(
                 ErrorKind::Internal,
@@ -595,6 +655,12 @@ impl Driver<'_> {
         }
         self.watermarks.insert(stream.clone(), watermark);
         self.repeats.committed();
+        if empty {
+            self.empty_pages += 1;
+            self.empty_stream.clone_from(&stream);
+        } else {
+            self.empty_pages = 0;
+        }
         self.report.pages += 1;
         self.report.new += stats.new;
         self.report.changed += stats.changed;
