@@ -239,6 +239,10 @@ fn warn_if_readable_by_others(path: &Path, file: &std::fs::File) {
     }
 }
 
+/// Why a `base_url` with a query or fragment is refused; the value is not
+/// shown (a query often holds a key).
+const BASE_URL_QUERY: &str = "must not carry a query (`?...`) or fragment (`#...`): the plugin adds its own paths and parameters to it (the URL would break), and a key in it would be shown in every error; give the URL up to its path (e.g. `https://api.example.net/v1`) and put keys in the plugin's secret settings, as references such as { secret = \"env:NAME\" }";
+
 /// Loads a plugin by id: `(plugin_dir, id, sha256) -> plugin`.
 pub type PluginLoader<'a> = &'a dyn Fn(&Path, &str, Option<&str>) -> Result<Arc<Plugin>, LoadError>;
 
@@ -400,6 +404,17 @@ fn resolve_loaded(
                         &path,
                         "must not carry a user or password (`https://user:pass@...`); put credentials in the plugin's secret settings, as references such as { secret = \"env:NAME\" }",
                     ))
+                }
+                // The plugin appends its paths to it, so a query or a
+                // fragment breaks every URL, and a key in it is written to
+                // every error (QA31-C F8). Not echoed: it may be a key.
+                Some(Ok(u))
+                    if matches!(u.scheme(), "http" | "https")
+                        && u.host_str().is_some()
+                        && (u.query().is_some() || u.fragment().is_some()) =>
+                {
+                    base_url_refused = true;
+                    errors.push(map.error(&path, BASE_URL_QUERY));
                 }
                 Some(Ok(u)) if matches!(u.scheme(), "http" | "https") && u.host_str().is_some() => {
                     base_url = Some(

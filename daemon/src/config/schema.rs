@@ -98,9 +98,9 @@ fn condition_text(cond: &Value) -> Option<String> {
 /// - `currency`: an ISO-4217 code, upper case (QA29-D M2: the orders
 ///   plugin's `default_currency = "localhost"` passed `config check`, and
 ///   its sync blamed a data file's line);
-/// - `http-url`: an absolute http(s) URL with a host and no user or
-///   password, as `base_url` must be (QA29-D M4: Google's `token_url`
-///   took `ftp://…` and `http://u:p@…`).
+/// - `http-url`: an absolute http(s) URL with a host, no user or
+///   password and no query or fragment, as `base_url` must be (QA29-D M4:
+///   Google's `token_url` took `ftp://…` and `http://u:p@…`; QA31-C F8).
 fn format_problem(format: &str, st: &str) -> Option<String> {
     match format {
         // Any case: the plugin reads it as upper case.
@@ -116,6 +116,10 @@ fn format_problem(format: &str, st: &str) -> Option<String> {
             Ok(u) if !u.username().is_empty() || u.password().is_some() => Some(format!(
                 "{st:?} carries a user or password; put credentials in the plugin's secret settings, as references such as {{ secret = \"env:NAME\" }}"
             )),
+            // Not echoed: a query may hold a key (QA31-C F8).
+            Ok(u) if u.query().is_some() || u.fragment().is_some() => Some(
+                "must not carry a query (`?...`) or fragment (`#...`): a key in it would be shown in every error; give the URL up to its path and put keys in the plugin's secret settings, as references such as { secret = \"env:NAME\" }".to_owned(),
+            ),
             Ok(_) => None,
         },
         _ => None,
@@ -415,9 +419,18 @@ mod tests {
                 "carries a user or password",
             ),
             ("1900-01-01", "is not a URL"),
+            (
+                "https://oauth2.example.com/token?key=sk_Q1",
+                "must not carry a query (`?...`) or fragment (`#...`)",
+            ),
+            (
+                "https://oauth2.example.com/token#sk_Q1",
+                "must not carry a query",
+            ),
         ] {
             let got = check(json!({ "token_url": url }));
             assert!(got.len() == 1 && got[0].contains(want), "{url}: {got:?}");
+            assert!(!got[0].contains("sk_Q1"), "{url}: {got:?}");
         }
         assert!(check(json!({"currency": "eur"})).is_empty());
         assert!(check(json!({"currency": "ZZZ"}))[0].contains("not an ISO-4217"));

@@ -1021,6 +1021,28 @@ base_url = "{base_url}"
         "{e}"
     );
     assert!(!e.contains("hunter2"), "{e}");
+    // QA31-C F8: a query (a key in it) or a fragment was accepted; the
+    // plugin appended its paths inside the query, and every error showed
+    // the key.
+    for url in [
+        "http://127.0.0.1:4000/x?apikey=QueryKey123456",
+        "http://127.0.0.1:4000/?apikey=QueryKey123456",
+        "http://127.0.0.1:4000/x#QueryKey123456",
+    ] {
+        let e = errors(text("data", url));
+        assert!(
+            e.contains("`connectors[0].settings.base_url`: must not carry a query (`?...`) or fragment (`#...`)"),
+            "{url}: {e}"
+        );
+        assert!(
+            e.contains("put keys in the plugin's secret settings"),
+            "{e}"
+        );
+        assert!(!e.contains("QueryKey123456"), "{url}: {e}");
+        assert!(!e.contains("missing required setting"), "{url}: {e}");
+    }
+    // A path, with or without a trailing slash, is fine.
+    assert_eq!(errors(text("data", "http://127.0.0.1:4000/api/v1/")), "ok");
 }
 
 /// QA (ops #8): an `output_dir` that is a file passed `config check`; every
