@@ -212,6 +212,21 @@ fn read_os_secret(base: &Path, r: &SecretRef) -> Result<String, String> {
     }
 }
 
+/// The first control character of `secret` as an error names it: what it
+/// is (for a line break, how many lines the value has), never any of the
+/// value.
+fn control_named(secret: &str) -> String {
+    match secret.chars().find(|c| c.is_control()) {
+        Some('\n' | '\r') => format!(
+            "a line break (it has {} lines)",
+            secret.lines().count().max(2)
+        ),
+        Some('\t') => "a tab".to_owned(),
+        Some(c) => format!("the control character U+{:04X}", u32::from(c)),
+        None => "no control character".to_owned(),
+    }
+}
+
 /// Logs a WARN, once per file and process, when a `file:` secret is
 /// readable by every user on the host (QA10 L1; what ssh refuses for a
 /// private key). Not an error: the value is still used.
@@ -488,6 +503,21 @@ fn resolve_loaded(
                         "secret of connector `{}` setting `{k}` is empty ({}); \
                          put the credential there, an empty one is never sent",
                         c.id,
+                        r.describe()
+                    ),
+                )),
+                // Sent in headers and URLs, which cannot carry it: every
+                // request failed with "failed to parse header value" (QA31-C
+                // F10: an `.env`-style file of two lines). Not shown.
+                Ok((r, val)) if val.chars().any(char::is_control) => errors.push(map.error(
+                    &path,
+                    format!(
+                        "secret of connector `{}` setting `{k}` holds {} ({}; the value is not shown); \
+                         a secret is sent in HTTP headers or URLs, which cannot carry it: \
+                         put the credential alone in it, on one line (a `file:` secret's \
+                         trailing newline is removed), not several `NAME=value` lines",
+                        c.id,
+                        control_named(&val),
                         r.describe()
                     ),
                 )),

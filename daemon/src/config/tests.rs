@@ -1045,6 +1045,45 @@ base_url = "{base_url}"
     assert_eq!(errors(text("data", "http://127.0.0.1:4000/api/v1/")), "ok");
 }
 
+/// QA31-C F10: a `file:` secret holding two lines (an `.env` file) passed
+/// `config check`; every request then failed with "failed to parse header
+/// value". Refused at resolution, naming the setting, never the value.
+#[test]
+fn a_secret_holding_a_line_break_or_control_character_is_refused_unshown() {
+    let text = "[[connectors]]\nid = \"net\"\nplugin = \"example\"\nschedule = \"0 * * * *\"\n\
+                [connectors.settings]\napi_key = { secret = \"file:keys.env\" }\n";
+    let cfg = parse(text, "x.toml").unwrap();
+    for (value, what) in [
+        (
+            "API_KEY=sekrit-1234\nDB_PASSWORD=hunter2",
+            "holds a line break (it has 2 lines)",
+        ),
+        (
+            "sekrit-1234\r\nhunter2\n",
+            "holds a line break (it has 2 lines)",
+        ),
+        ("sekrit-1234\thunter2", "holds a tab"),
+        (
+            "sekrit-1234\u{1b}hunter2",
+            "holds the control character U+001B",
+        ),
+    ] {
+        let reader = |_: &SecretRef| Ok::<_, String>(value.to_owned());
+        let e = ConfigErrors(resolve(&cfg, &example_loader, &reader).unwrap_err()).to_string();
+        assert!(
+            e.contains(&format!(
+                "`connectors[0].settings.api_key`: secret of connector `net` setting `api_key` {what} (file keys.env; the value is not shown)"
+            )),
+            "{value:?}: {e}"
+        );
+        assert!(e.contains("not several `NAME=value` lines"), "{e}");
+        assert!(!e.contains("sekrit") && !e.contains("hunter2"), "{e}");
+    }
+    // One line, as the file reader leaves it (its trailing newline removed).
+    let reader = |_: &SecretRef| Ok::<_, String>("sekrit-1234 with spaces".to_owned());
+    assert!(resolve(&cfg, &example_loader, &reader).is_ok());
+}
+
 /// QA (ops #8): an `output_dir` that is a file passed `config check`; every
 /// post-sync hook then failed with an error that named no key.
 #[test]
