@@ -8,7 +8,7 @@ use super::lifecycle::{self, Decisions, Inputs, PayoutError, StoredDecisions};
 use crate::schedule::hooks::{PostSync, SyncEvent};
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::str::FromStr;
 
 /// Key (with the program id) of the last scheduled draft run of a program
@@ -306,7 +306,11 @@ fn run_program(
         // e.g. files moved to `set-aside/`, which `statements generate`
         // prints as warnings
         for w in &r.warnings {
-            tracing::warn!(program = %program.id, period = %r.period, "{w}");
+            if first_time(&program.id, w) {
+                tracing::warn!(program = %program.id, period = %r.period, "{w}");
+            } else {
+                tracing::info!(program = %program.id, period = %r.period, "{w} (warned before)");
+            }
         }
     }
     book.apply(vec![(key, Some(book::encode(&now)))])?;
@@ -314,11 +318,34 @@ fn run_program(
     Ok(true)
 }
 
+/// Whether this process has not yet warned `warning` for `program`: a
+/// scheduled draft repeats the same warning at every run (a period not
+/// finalised yet: once a minute with a minutely schedule, the only WARN of
+/// a daemon at rest, soak QA31-D L1), so WARN-based alerts fire once and
+/// the repeats are INFO.
+fn first_time(program: &str, warning: &str) -> bool {
+    static WARNED: std::sync::Mutex<BTreeSet<(String, String)>> =
+        std::sync::Mutex::new(BTreeSet::new());
+    let mut warned = WARNED.lock().unwrap_or_else(|e| e.into_inner());
+    warned.insert((program.to_owned(), warning.to_owned()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::payout::files::FileError;
     use crate::payout::model::Status;
+
+    /// Soak QA31-D L1: a draft warning repeated by every scheduled run is
+    /// a WARN once per program, then INFO.
+    #[test]
+    fn a_repeated_draft_warning_is_warned_once_per_program() {
+        let w = "period qa31d-2026-10 has drafts that are not finalised";
+        assert!(first_time("qa31d-a", w));
+        assert!(!first_time("qa31d-a", w));
+        assert!(first_time("qa31d-b", w));
+        assert!(first_time("qa31d-a", "another warning"));
+    }
 
     /// QA29-A M3: a program a reload removed kept its failure gauge.
     #[test]
