@@ -455,22 +455,39 @@ impl CapturedLogs {
     }
 }
 
+/// One connector of an ad-network bench: its id, plugin, timezone and the
+/// lines of its `[connectors.settings]`.
+#[derive(Debug, Clone, Copy)]
+pub struct BenchConnector<'a> {
+    /// Connector id.
+    pub id: &'a str,
+    /// Plugin id.
+    pub plugin: &'a str,
+    /// Its `timezone`.
+    pub timezone: &'a str,
+    /// TOML lines of its settings (secrets as `env:` references).
+    pub settings: &'a str,
+}
+
 /// A spend backfill through the real daemon, as the ad-network benches run
-/// it: a config in `dir` (an empty directory) with one connector `id` of
-/// `plugin` (its `[connectors.settings]` lines given, secrets from `env`),
-/// `reckon sync id --from --to`, then `records export` of its spend rows,
-/// which must number `truth`. Returns the rows stored and the sync's
-/// milliseconds; panics with the sync's log tail when either fails.
+/// it: a config in `dir` (an empty directory) with connector `c` (secrets
+/// from `env`), `reckon sync <id> --from --to`, then `records export` of
+/// its spend rows, which must number `truth`. Returns the rows stored and
+/// the sync's milliseconds; panics with the sync's log tail when either
+/// fails.
 pub fn spend_backfill(
     dir: &Path,
-    id: &str,
-    plugin: &str,
-    timezone: &str,
-    settings: &str,
+    c: BenchConnector<'_>,
     env: &[(&str, &str)],
     (from, to): (&str, &str),
     truth: usize,
 ) -> (usize, u128) {
+    let BenchConnector {
+        id,
+        plugin,
+        timezone,
+        settings,
+    } = c;
     install_plugins(&dir.join("plugins"), &[plugin]);
     let cfg = dir.join("reckon.toml");
     let config = format!(

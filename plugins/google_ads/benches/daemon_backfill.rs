@@ -34,10 +34,12 @@ days_per_request = 7
     let dir = tempfile::tempdir().unwrap();
     let (stored, ms) = reckon_tests::spend_backfill(
         dir.path(),
-        "google_bench",
-        "google_ads",
-        "Europe/Berlin",
-        &settings,
+        reckon_tests::BenchConnector {
+            id: "google_bench",
+            plugin: "google_ads",
+            timezone: "Europe/Berlin",
+            settings: &settings,
+        },
         &[
             ("GB_DEV", &creds.developer_token),
             ("GB_ID", &creds.client_id),

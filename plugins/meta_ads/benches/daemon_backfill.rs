@@ -31,10 +31,12 @@ poll_interval_secs = 1
     let dir = tempfile::tempdir().unwrap();
     let (stored, ms) = reckon_tests::spend_backfill(
         dir.path(),
-        "meta_bench",
-        "meta_ads",
-        "America/Los_Angeles",
-        &settings,
+        reckon_tests::BenchConnector {
+            id: "meta_bench",
+            plugin: "meta_ads",
+            timezone: "America/Los_Angeles",
+            settings: &settings,
+        },
         &[("META_BENCH_TOKEN", &token)],
         (from, to),
         truth,

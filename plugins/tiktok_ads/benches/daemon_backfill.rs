@@ -27,10 +27,12 @@ base_url = "{}"
     let dir = tempfile::tempdir().unwrap();
     let (stored, ms) = reckon_tests::spend_backfill(
         dir.path(),
-        "tiktok_bench",
-        "tiktok_ads",
-        "America/New_York",
-        &settings,
+        reckon_tests::BenchConnector {
+            id: "tiktok_bench",
+            plugin: "tiktok_ads",
+            timezone: "America/New_York",
+            settings: &settings,
+        },
         &[("TIKTOK_BENCH_TOKEN", &token)],
         (from, to),
         truth,
