@@ -215,7 +215,7 @@ fn read_os_secret(base: &Path, r: &SecretRef) -> Result<String, String> {
 /// The first control character of `secret` as an error names it: what it
 /// is (for a line break, how many lines the value has), never any of the
 /// value.
-fn control_named(secret: &str) -> String {
+pub(crate) fn control_named(secret: &str) -> String {
     match secret.chars().find(|c| c.is_control()) {
         Some('\n' | '\r') => format!(
             "a line break (it has {} lines)",

@@ -465,6 +465,17 @@ pub fn resolve_endpoints(
                 cfg.source
                     .error(&path, format!("secret `{}` is empty", p.secret.secret)),
             ),
+            // A token travels in a URL or header, which cannot carry it, and
+            // an `.env`-style file of several lines is a mistake for a key
+            // too (QA31-C F10, as connectors' secrets). Not shown.
+            Ok(v) if v.chars().any(char::is_control) => errors.push(cfg.source.error(
+                &path,
+                format!(
+                    "secret `{}` holds {} (the value is not shown): put the secret alone in it, on one line (a `file:` secret's trailing newline is removed)",
+                    p.secret.secret,
+                    crate::config::resolve::control_named(&v)
+                ),
+            )),
             Ok(v) => {
                 let mut p = p.clone();
                 p.resolved_secret = Some(v);
@@ -2790,10 +2801,17 @@ secret = { secret = "env:UNSET" }
 [[postbacks]]
 id = "c"
 secret = { secret = "file:empty.key" }
+
+[[postbacks]]
+id = "d"
+secret = { secret = "env:TWO_LINES" }
 "#;
         let cfg = crate::config::parse(text, "conf/pb.toml").unwrap();
         let reader = |r: &crate::config::SecretRef| match r {
             crate::config::SecretRef::Env(n) if n == "SET" => Ok("s3cret".to_string()),
+            crate::config::SecretRef::Env(n) if n == "TWO_LINES" => {
+                Ok("TOKEN=abcdefghijklmnop\nOTHER=x".to_string())
+            }
             crate::config::SecretRef::Env(n) => {
                 Err(format!("environment variable `{n}` is not set"))
             }
@@ -2804,8 +2822,10 @@ secret = { secret = "file:empty.key" }
         assert_eq!(
             text,
             "conf/pb.toml:7:10: `postbacks[1].secret`: secret not resolvable: environment variable `UNSET` is not set\n\
-             conf/pb.toml:11:10: `postbacks[2].secret`: secret `file:empty.key` is empty"
+             conf/pb.toml:11:10: `postbacks[2].secret`: secret `file:empty.key` is empty\n\
+             conf/pb.toml:15:10: `postbacks[3].secret`: secret `env:TWO_LINES` holds a line break (it has 2 lines) (the value is not shown): put the secret alone in it, on one line (a `file:` secret's trailing newline is removed)"
         );
+        assert!(!text.contains("abcdefghijklmnop"), "{text}");
         let one = "[[postbacks]]\nid = \"a\"\nsecret = { secret = \"env:SET\" }\n";
         let cfg = crate::config::parse(one, "pb.toml").unwrap();
         let mut ok = resolve_endpoints(&cfg, &reader).unwrap();
