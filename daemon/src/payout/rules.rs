@@ -196,13 +196,7 @@ fn covers(config: &CommissionConfig, a: &RuleConfig, b: &RuleConfig) -> bool {
         };
     let events = a.event_types.is_empty()
         || (!b.event_types.is_empty() && b.event_types.iter().all(|e| a.event_types.contains(e)));
-    let members = |g: &String| {
-        config
-            .partner_groups
-            .get(g)
-            .map(Vec::as_slice)
-            .unwrap_or(&[])
-    };
+    let members = |g: &String| group_members(config, g);
     let a_names =
         |p: &String| a.partners.contains(p) || a.groups.iter().any(|g| members(g).contains(p));
     let a_all = a.partners.is_empty() && a.groups.is_empty();
@@ -305,13 +299,7 @@ pub fn unreachable_overrides(config: &CommissionConfig) -> Vec<(usize, NeverAppl
             out.push((j, NeverApplies::Shadowed(i)));
             continue;
         }
-        let members = |g: &String| {
-            config
-                .partner_groups
-                .get(g)
-                .map(Vec::as_slice)
-                .unwrap_or(&[])
-        };
+        let members = |g: &String| group_members(config, g);
         let names = |r: &RuleConfig, named: &dyn Fn(&String) -> bool| {
             r.partners.iter().any(named) || r.groups.iter().any(|g| members(g).iter().any(named))
         };
@@ -452,6 +440,15 @@ pub fn marginal(
         }
     }
     (total, parts)
+}
+
+/// The partners of group `g` (none for an unknown group).
+fn group_members<'a>(config: &'a CommissionConfig, g: &str) -> &'a [String] {
+    config
+        .partner_groups
+        .get(g)
+        .map(Vec::as_slice)
+        .unwrap_or(&[])
 }
 
 #[cfg(test)]

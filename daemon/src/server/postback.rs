@@ -2843,34 +2843,45 @@ secret = { secret = "env:TWO_LINES" }
         assert!(!format!("{:?}", ok[0]).contains("s3cret"));
     }
 
+    /// The writer's answers to the postbacks `queries` of endpoint
+    /// [`cfg`], written as one group.
+    fn write_group(store: &Store, queries: &[&str]) -> Vec<WriteResult> {
+        let c = Arc::new(cfg());
+        let (jobs, replies): (Vec<Job>, Vec<_>) = (queries.iter())
+            .map(|q| {
+                let (reply, rx) = tokio::sync::oneshot::channel();
+                let input = parse_input(&params(q), &c, now()).unwrap();
+                (
+                    Job {
+                        cfg: c.clone(),
+                        input,
+                        reply,
+                    },
+                    rx,
+                )
+            })
+            .unzip();
+        write_batch(store, jobs.into(), None);
+        (replies.into_iter())
+            .map(|r| r.blocking_recv().unwrap())
+            .collect()
+    }
+
     /// QA10 M1 within one group: the writer sees the values superseded
     /// earlier in the group, not yet in the store's revisions.
     #[test]
     fn a_stale_replay_in_the_same_group_is_refused() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
-        let c = Arc::new(cfg());
-        let mut replies = Vec::new();
-        let jobs = [
-            "tid=g1&affid=p1&amount=10&status=approved",
-            "tid=g1&status=reversed",
-            "tid=g1&affid=p1&amount=10&status=approved",
-            "tid=g1&status=reversed",
-        ]
-        .map(|q| {
-            let (reply, rx) = tokio::sync::oneshot::channel();
-            replies.push(rx);
-            Job {
-                cfg: c.clone(),
-                input: parse_input(&params(q), &c, now()).unwrap(),
-                reply,
-            }
-        });
-        write_batch(&store, jobs.into(), None);
-        let got: Vec<WriteResult> = replies
-            .into_iter()
-            .map(|r| r.blocking_recv().unwrap())
-            .collect();
+        let got = write_group(
+            &store,
+            &[
+                "tid=g1&affid=p1&amount=10&status=approved",
+                "tid=g1&status=reversed",
+                "tid=g1&affid=p1&amount=10&status=approved",
+                "tid=g1&status=reversed",
+            ],
+        );
         assert_eq!(got[0], WriteResult::Done(Outcome::Stored, 0));
         assert_eq!(got[1], WriteResult::Done(Outcome::Updated, 0));
         assert!(
@@ -2894,26 +2905,13 @@ secret = { secret = "env:TWO_LINES" }
         crate::plugins::http::remember_secret(secret);
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
-        let c = Arc::new(cfg());
-        let mut replies = Vec::new();
-        let jobs = [
-            format!("tid=m1&affid=p1&amount=10&partner_name=x{secret}&coupon={secret}"),
-            format!("tid=m2{secret}&affid=p1&amount=10"),
-        ]
-        .map(|q| {
-            let (reply, rx) = tokio::sync::oneshot::channel();
-            replies.push(rx);
-            Job {
-                cfg: c.clone(),
-                input: parse_input(&params(&q), &c, now()).unwrap(),
-                reply,
-            }
-        });
-        write_batch(&store, jobs.into(), None);
-        let got: Vec<WriteResult> = replies
-            .into_iter()
-            .map(|r| r.blocking_recv().unwrap())
-            .collect();
+        let got = write_group(
+            &store,
+            &[
+                &format!("tid=m1&affid=p1&amount=10&partner_name=x{secret}&coupon={secret}"),
+                &format!("tid=m2{secret}&affid=p1&amount=10"),
+            ],
+        );
         assert_eq!(got[0], WriteResult::Done(Outcome::Stored, 0));
         assert!(
             matches!(&got[1], WriteResult::Invalid(m) if m.contains("transaction id holds a secret") && !m.contains(secret)),

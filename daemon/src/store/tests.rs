@@ -545,22 +545,7 @@ fn a_run_left_running_by_a_dead_process_reads_as_interrupted() {
 fn run_history_keeps_the_newest_runs_and_the_last_success() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path()).unwrap();
-    let run = |i: i64, outcome| RunRecord {
-        source: "net".into(),
-        started_at: t(i),
-        ended_at: Some(t(i)),
-        outcome,
-        windows: vec![],
-        pages: 0,
-        requests: 0,
-        retries: 0,
-        rate_limit_waits: 0,
-        records_new: 0,
-        records_changed: 0,
-        records_unchanged: 0,
-        error: None,
-        retryable: None,
-    };
+    let run = |i: i64, outcome| crate::test_support::run_record("net", t(i), outcome, None, None);
     let n = crate::store::RUNS_KEPT as i64;
     // A success, then more failures than are kept: the success stays.
     store.save_run(&run(0, RunOutcome::Success)).unwrap();
