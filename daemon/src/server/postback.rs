@@ -2861,7 +2861,7 @@ secret = { secret = "env:TWO_LINES" }
                 )
             })
             .unzip();
-        write_batch(store, jobs.into(), None);
+        write_batch(store, jobs, None);
         (replies.into_iter())
             .map(|r| r.blocking_recv().unwrap())
             .collect()
