@@ -292,10 +292,18 @@ fn finance_commands_run_in_the_daemon_with_the_outputs_of_a_stopped_one() {
     // Exit codes travel: a tampered file fails verify.
     let show = reckon(&[&["statements", "show"][..], &period].concat());
     assert!(show.status.success(), "{}", text(&show.stderr));
+    // The instant in full, as `reconcile report --as-of` takes it
+    // (QA32-D F4: it was cut to the second, with a space and `UTC`).
+    let shown = text(&show.stdout);
+    let when = shown
+        .split(", generated ")
+        .nth(1)
+        .and_then(|rest| rest.lines().next())
+        .unwrap_or_else(|| panic!("{shown}"));
+    let at = chrono::DateTime::parse_from_rfc3339(when).unwrap_or_else(|e| panic!("{e}: {when}"));
     assert!(
-        text(&show.stdout).contains(", generated 20"),
-        "{}",
-        text(&show.stdout)
+        when.contains('.') || at.timestamp_subsec_nanos() == 0,
+        "{when}"
     );
     let verify = reckon(&[&["statements", "verify"][..], &period].concat());
     assert!(verify.status.success(), "{}", text(&verify.stdout));

@@ -881,6 +881,21 @@ fn finalising_a_period_retires_the_drafts_it_makes_final_never() {
     // refused, and the advice is a monthly period (finance QA16 M1: it
     // named the finalised period of the other kind).
     run(&semi, "2026-11-H2", true);
+    // A monthly period issued before the switch is still restored byte for
+    // byte under the semi-monthly config, as `verify` says to (QA32-D F2:
+    // `generate` refused the monthly name); a monthly name never finalised
+    // is still the semi-monthly parse error.
+    let issued = read_dir(&statements.join("2026-10"));
+    std::fs::remove_dir_all(statements.join("2026-10")).unwrap();
+    let today = chrono::NaiveDate::from_ymd_opt(2026, 12, 20).unwrap();
+    reckon::payout::lifecycle::check_generatable(&book, "shop", &semi, "2026-10", today).unwrap();
+    let restored = run(&semi, "2026-10", false);
+    assert_eq!(restored.status, Status::Finalised);
+    assert_eq!(read_dir(&statements.join("2026-10")), issued);
+    let e = reckon::payout::generate(&inputs(&semi, &ds, &fxr, &book, tmp.path()), "2026-12")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("is not a semi-monthly period"), "{e}");
     let e = reckon::payout::generate(&inputs(&monthly, &ds, &fxr, &book, tmp.path()), "2026-09")
         .unwrap_err()
         .to_string();

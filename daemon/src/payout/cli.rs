@@ -112,7 +112,7 @@ pub fn run(
             lifecycle::check_generatable(&book, &a.program, commission, &a.period, today)?;
             // Writing a finalised period's files back pays nothing new: a
             // settled config change does not stand in its way (QA8 F5).
-            let period = super::period::Period::parse(commission.period, &a.period)?;
+            let period = lifecycle::named_period(&book, &a.program, commission, &a.period)?;
             let finalised = lifecycle::is_finalised(&book, &a.program, &period.to_string())?;
             if !finalised {
                 lifecycle::check_settled(&book, program, commission)?;
@@ -147,7 +147,7 @@ pub fn run(
             // Before the reconcile run writes decisions (finance QA13 F4).
             super::issued::check(&book, output_dir, &a.program)?;
             let fx = crate::reconcile::fx_table(&config)?;
-            let period = super::period::Period::parse(commission.period, &a.period)?;
+            let period = lifecycle::named_period(&book, &a.program, commission, &a.period)?;
             // As `generate`: finalising again only restores the files.
             if !lifecycle::is_finalised(&book, &a.program, &period.to_string())? {
                 reconcile_first(&store, program, &fx, con)?;
@@ -181,7 +181,10 @@ pub fn run(
                         super::model::Status::Finalised => "finalised",
                         super::model::Status::Draft => "generated",
                     },
-                    t.format("%Y-%m-%d %H:%M:%S UTC")
+                    // In full, as `--as-of` takes it: cut to the second,
+                    // a sync stored in the same second before the run
+                    // judged otherwise (QA32-D F4).
+                    t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
                 ),
                 None => ", recorded before 2026-11-30 (no time kept)".to_owned(),
             };
@@ -393,14 +396,20 @@ fn shown_dir(dir: &std::path::Path) -> String {
 
 /// Nothing recorded for an id that is not of the program's period kind
 /// (`2026-W05` for a monthly program): the error `generate` gives for it,
-/// not advice to run that `generate` (QA25 N3) or to show a later period. Periods of a kind the
-/// program used before are still shown and verified when recorded.
+/// not advice to run that `generate` (QA25 N3) or to show a later period.
+/// Periods of a kind the program used before are still shown and verified
+/// when recorded, and a draft of one that a finalise retired is named with
+/// the finalised period that paid its claims and where its files are
+/// (QA32-D F5: the monthly draft retired by `2026-11-H1`).
 fn of_its_kind(
     e: lifecycle::PayoutError,
     kind: super::config::PeriodKind,
     period: &str,
 ) -> lifecycle::PayoutError {
     match e {
+        lifecycle::PayoutError::NoStatements {
+            retired: Some(_), ..
+        } => e,
         lifecycle::PayoutError::NotGenerated { .. }
         | lifecycle::PayoutError::NoStatements { .. } => {
             match super::period::Period::parse(kind, period) {
@@ -414,6 +423,30 @@ fn of_its_kind(
 
 #[cfg(test)]
 mod tests {
+    use super::super::config::PeriodKind;
+    use super::lifecycle::PayoutError;
+
+    /// QA32-D F5: the monthly draft a semi-monthly finalise retired is
+    /// named with the period that paid its claims and its set-aside files;
+    /// a name of another kind nothing was recorded for is the parse error.
+    #[test]
+    fn a_retired_draft_of_another_kind_is_named_not_refused_as_a_name() {
+        let retired = |dir: Option<&str>| PayoutError::NoStatements {
+            program: "shop".into(),
+            period: "2026-11".into(),
+            later: "2026-11-H1".into(),
+            retired: dir.map(Into::into),
+        };
+        let e = super::of_its_kind(
+            retired(Some("out/set-aside/2026-11")),
+            PeriodKind::SemiMonthly,
+            "2026-11",
+        );
+        assert!(matches!(e, PayoutError::NoStatements { .. }), "{e}");
+        let e = super::of_its_kind(retired(None), PeriodKind::SemiMonthly, "2026-11");
+        assert!(matches!(e, PayoutError::Period(_)), "{e}");
+    }
+
     #[test]
     fn a_shown_directory_has_no_dot_inside() {
         assert_eq!(

@@ -840,7 +840,7 @@ pub fn check_finalizable(
     early: bool,
 ) -> Result<(), PayoutError> {
     check_generatable(b, program, config, period, today)?;
-    let p = Period::parse(config.period, period)?;
+    let p = named_period(b, program, config, period)?;
     if today < p.end && !early && !is_finalised(b, program, &p.to_string())? {
         return Err(PayoutError::StillOpen {
             program: program.into(),
@@ -1043,6 +1043,28 @@ fn check_settled_terms(
     Ok(())
 }
 
+/// The period `name` names: of the program's period kind, or of another
+/// kind when the store records it finalised. A period issued before the
+/// config's `period` changed is still restored byte for byte from the
+/// store by `generate` (or `finalize`) as it was issued (QA32-D F2:
+/// `verify` of a monthly period, after the switch to semi-monthly, said to
+/// run `generate`, which refused the name). Otherwise the error of the
+/// program's kind.
+pub fn named_period(
+    b: &dyn StatementBook,
+    program: &str,
+    config: &CommissionConfig,
+    name: &str,
+) -> Result<Period, PayoutError> {
+    match Period::parse(config.period, name) {
+        Ok(p) => Ok(p),
+        Err(e) => match Period::of_any_kind(name) {
+            Some(p) if is_finalised(b, program, &p.to_string())? => Ok(p),
+            _ => Err(e.into()),
+        },
+    }
+}
+
 /// Whether the store records `period` (as printed) of `program` as finalised.
 pub fn is_finalised(
     b: &dyn StatementBook,
@@ -1065,7 +1087,7 @@ pub fn check_generatable(
     period: &str,
     today: NaiveDate,
 ) -> Result<(), PayoutError> {
-    let p = Period::parse(config.period, period)?;
+    let p = named_period(b, program, config, period)?;
     let name = p.to_string();
     if is_finalised(b, program, &name)? {
         return Ok(());
@@ -1310,7 +1332,7 @@ fn run_with<'g>(
     ) -> Result<(ProgramFacts, Groups<'g>), PayoutError>,
 ) -> Result<Report, PayoutError> {
     let config = config_for(inputs)?;
-    let period = Period::parse(config.period, period_name)?;
+    let period = named_period(inputs.book, inputs.program, config, period_name)?;
     let period_name = period.to_string();
     let dir = checked_period_dir(inputs.output_dir, inputs.program, &period_name)?;
     files::recover(&dir)?;
@@ -2385,15 +2407,7 @@ fn not_recorded(
     period: &str,
 ) -> Result<PayoutError, PayoutError> {
     use super::config::PeriodKind;
-    let start = [
-        PeriodKind::Monthly,
-        PeriodKind::SemiMonthly,
-        PeriodKind::Weekly,
-    ]
-    .into_iter()
-    .find_map(|k| Period::parse(k, period).ok())
-    .map(|p| p.start);
-    let Some(start) = start else {
+    let Some(start) = Period::of_any_kind(period).map(|p| p.start) else {
         // No period of any kind (QA24 L3: `2026-13` was told to be
         // generated first, which then refused it): the parse error of the
         // kind it looks like, as `generate` gives it.

@@ -71,6 +71,19 @@ impl fmt::Display for PeriodError {
 impl std::error::Error for PeriodError {}
 
 impl Period {
+    /// The period `s` names, of whichever kind its syntax is (`2026-11`,
+    /// `2026-11-H1`, `2026-W48`: no name is of two kinds); `None` when it
+    /// names none.
+    pub fn of_any_kind(s: &str) -> Option<Period> {
+        [
+            PeriodKind::Monthly,
+            PeriodKind::SemiMonthly,
+            PeriodKind::Weekly,
+        ]
+        .into_iter()
+        .find_map(|k| Period::parse(k, s).ok())
+    }
+
     /// Parses a period name of the configured kind.
     pub fn parse(kind: PeriodKind, s: &str) -> Result<Period, PeriodError> {
         let fail = || PeriodError {
