@@ -59,7 +59,20 @@ use crate::reconcile::model::Outcome;
 /// `closed_early_at` row after the totals and the HTML a "Closed early"
 /// note. A statement not closed early has the JSON, CSV and HTML of
 /// format 10 but for `format_version`.
-pub const FORMAT_VERSION: u32 = 11;
+/// 12 (QA32d) writes a CSV `bonus_adjustment` row's original volume,
+/// original bonus and previously paid under `original_basis`,
+/// `original_commission` and `previously_paid`, with the decision columns
+/// empty (formats 10 and 11 put them under `refunded_amount`,
+/// `order_currency` and `tolerance_applied`, and render so as issued: F1).
+/// Its statements are built with two fixes of content that the version
+/// tells apart for a reader of the JSON: an adjustment's `order_id` is the
+/// order its `trace` matched (before 12 it was the corrected line's, also
+/// when the network had restated the claim's order since), and its reason
+/// says "order id \`O9\` → \`O23\`" when that differs from the line's (F3); a
+/// marginal tier split's slices have the program currency's minor-unit
+/// digits (`5% × 500.00`, not the config's `500`; F6). A statement without
+/// a bonus adjustment renders its CSV and HTML as format 11 would.
+pub const FORMAT_VERSION: u32 = 12;
 
 /// The payee key of a network's partner: `<network>:<partner id>`. Partner
 /// ids are the network's own, so the same id on two networks is two payees.
@@ -288,7 +301,9 @@ pub struct Adjustment {
     pub network: String,
     /// Claim id.
     pub claim_id: String,
-    /// Order id.
+    /// Order id: from format 12 the order the claim's current decision
+    /// matched (the one `trace` names), else, when it matches none now, the
+    /// order the corrected line was paid for. Before 12 always the latter.
     pub order_id: Option<String>,
     /// The claim's outcome now.
     pub outcome: Outcome,

@@ -92,7 +92,11 @@ fn opt<T: ToString>(v: &Option<T>) -> String {
 }
 
 /// The `<partner>.csv` file: one row per line, adjustment, bonus
-/// adjustment (format 7) and bonus, then one row per total.
+/// adjustment (format 7) and bonus, then one row per total. A bonus
+/// adjustment's original volume, original bonus and previously paid are
+/// under `original_basis`, `original_commission` and `previously_paid`
+/// from format 12; formats 10 and 11 are rendered with them under the last
+/// three decision columns, as they were issued.
 pub fn csv_file(s: &Statement) -> Result<Vec<u8>, RenderError> {
     // Format 3 guards text cells against formulas and adds each line's
     // trace; earlier formats are rendered exactly as they were issued.
@@ -100,6 +104,7 @@ pub fn csv_file(s: &Statement) -> Result<Vec<u8>, RenderError> {
     let v4 = s.format_version >= 4;
     let v5 = s.format_version >= 5;
     let v10 = s.format_version >= 10;
+    let v12 = s.format_version >= 12;
     let t = |x: &str| text_cell(x, v3);
     let mut w = csv::WriterBuilder::new().from_writer(Vec::new());
     let mut head = vec![
@@ -132,7 +137,8 @@ pub fn csv_file(s: &Statement) -> Result<Vec<u8>, RenderError> {
     if v5 {
         head.extend(ADJUSTMENT_COLUMNS);
     }
-    // Where a line row's outcome goes (format 10).
+    // Where a line row's outcome goes (format 10), and a bonus
+    // adjustment row's adjustment cells (format 12).
     let outcome_at = head.len().saturating_sub(ADJUSTMENT_COLUMNS.len());
     if v10 {
         head.extend(DECISION_COLUMNS);
@@ -255,7 +261,17 @@ pub fn csv_file(s: &Statement) -> Result<Vec<u8>, RenderError> {
             t(&a.reason),
         ];
         if v5 {
-            row.resize(width - ADJUSTMENT_COLUMNS.len(), String::new());
+            // Format 12 (QA32d F1): under the adjustment columns, as a
+            // claim's adjustment has them. Formats 10 and 11 counted the
+            // decision columns in `width` and so wrote the four cells under
+            // `tolerance_applied` and the two before it; they are issued
+            // (their CSV's SHA-256 is recorded), so they keep that layout.
+            let at = if v12 {
+                outcome_at
+            } else {
+                width - ADJUSTMENT_COLUMNS.len()
+            };
+            row.resize(at, String::new());
             row.extend([
                 String::new(),
                 a.original_volume.to_string(),

@@ -442,6 +442,26 @@ pub fn marginal(
     (total, parts)
 }
 
+/// How a marginal-tier line was split (a line's `rate_detail`), from
+/// [`marginal`]'s parts: `5% × 500.00 + 10% × 200.00`. A slice is an
+/// amount of `currency` (the program currency of the bases), so it is
+/// written as statements write amounts, with at least that currency's
+/// minor-unit digits (README, Money and rounding): a slice that ends at a
+/// tier boundary is the config's `from_volume` less the volume before, and
+/// read `500` with the config's `"500"` (QA32d F6). Never rounded; without
+/// a currency (no basis has one) as computed.
+pub fn marginal_detail(parts: &[(Decimal, Decimal)], currency: Option<&str>) -> String {
+    parts
+        .iter()
+        .map(|(rate, slice)| {
+            let slice =
+                currency.map_or(*slice, |c| plugin_api::currency::at_minor_scale(*slice, c));
+            format!("{rate}% × {slice}")
+        })
+        .collect::<Vec<_>>()
+        .join(" + ")
+}
+
 /// The partners of group `g` (none for an unknown group).
 fn group_members<'a>(config: &'a CommissionConfig, g: &str) -> &'a [String] {
     config

@@ -449,6 +449,7 @@ pub fn build_partner<'d>(
             })
             .collect::<Vec<_>>(),
         cur,
+        facts.volume_currency.as_deref(),
     );
     let mut line_no = 0u32;
     let mut lines = Vec::with_capacity(candidates.len());
@@ -505,7 +506,20 @@ pub fn build_partner<'d>(
             line_no,
             network: d.claim.source.clone(),
             claim_id: d.claim.id.clone(),
-            order_id: paid.order_id.clone(),
+            // The order the trace below names (QA32d F3: a restated order
+            // reference left the line's order beside the new order's
+            // revision and amount, and `records history` of it found
+            // another order); the reason names the line's order when it
+            // differs ([`order_change`]). A claim that matches no order now
+            // keeps the order its line was paid for: the trace names none,
+            // so nothing contradicts it, and it is the sale the corrected
+            // commission was for (the outcome's reason says which order id
+            // the claim quotes now).
+            order_id: d
+                .order
+                .as_ref()
+                .map(|o| o.id.clone())
+                .or_else(|| paid.order_id.clone()),
             outcome: d.outcome,
             reason,
             original_statement_id: paid.statement_id.clone(),
@@ -689,8 +703,9 @@ struct Priced {
 /// Prices the lines of one statement in line order: all-volume tiers on
 /// the total volume, marginal tiers on the volume before each line, each
 /// line rounded once to the payout currency, then caps per (rule,
-/// override) in line order.
-fn price_lines(items: &[PriceIn<'_, '_>], cur: &str) -> Vec<Priced> {
+/// override) in line order. `volume_currency` is the program currency of
+/// the bases, for the amounts of a marginal split's `rate_detail`.
+fn price_lines(items: &[PriceIn<'_, '_>], cur: &str, volume_currency: Option<&str>) -> Vec<Priced> {
     let volume: Decimal = items.iter().filter_map(|i| i.basis).sum();
     let mut running_volume = Decimal::ZERO;
     let mut cap_used: HashMap<(&str, Option<&str>), Decimal> = HashMap::new();
@@ -723,13 +738,7 @@ fn price_lines(items: &[PriceIn<'_, '_>], cur: &str) -> Vec<Priced> {
                 if parts.len() == 1 {
                     p.rate_percent = Some(parts[0].0);
                 } else {
-                    p.rate_detail = Some(
-                        parts
-                            .iter()
-                            .map(|(r, s)| format!("{r}% × {s}"))
-                            .collect::<Vec<_>>()
-                            .join(" + "),
-                    );
+                    p.rate_detail = Some(rules::marginal_detail(&parts, volume_currency));
                 }
                 amount * fx
             }
@@ -788,8 +797,42 @@ pub fn credited_not_paid(reason: &mut String) {
 
 /// The sentence an adjustment gives for itself: the claim moved to another
 /// partner, stopped earning, earns again, or was repriced (its own inputs
-/// that changed, else its statement's other lines).
+/// that changed, else its statement's other lines); led by the change of
+/// its matched order when the network restated it ([`order_change`]; after
+/// a moved claim's sentence, whose start `credited_not_paid` and the HTML
+/// match).
 fn adjustment_reason(d: &Decision, paid: &PaidClaim, target: &Target) -> String {
+    let reason = claim_reason(d, paid, target);
+    match order_change(d, paid) {
+        None => reason,
+        Some(change) if d.partner_id != paid.partner_id => format!("{reason}; {change}"),
+        Some(change) => format!("{change}; {reason}"),
+    }
+}
+
+/// ``order id `O9` → `O23` ``: the claim's decision matches another order than
+/// the one its line was paid for (the network restated its order
+/// reference). The adjustment's `order_id` and trace are the new order's,
+/// its `refers_to` line shows the old one, and this says both (QA32d F3).
+/// Said against the line, as `refers_to` is, so every later adjustment of
+/// the claim says it too. None when the decision matches no order: its
+/// outcome's reason says what the claim quotes. "order id", not "order":
+/// the partner's HTML shortens `order <connector>/<id>` to the id
+/// (`render::partner_reason`), which would cut an id such as `web/1001`.
+fn order_change(d: &Decision, paid: &PaidClaim) -> Option<String> {
+    let now = d.order.as_ref()?;
+    if paid.order_id.as_deref() == Some(now.id.as_str()) {
+        return None;
+    }
+    let was = paid
+        .order_id
+        .as_ref()
+        .map_or_else(|| "none".to_string(), |o| format!("`{o}`"));
+    Some(format!("order id {was} → `{}`", now.id))
+}
+
+/// [`adjustment_reason`] but for the order's change.
+fn claim_reason(d: &Decision, paid: &PaidClaim, target: &Target) -> String {
     if d.partner_id != paid.partner_id {
         let to = payee_key(&d.claim.source, &d.partner_id);
         format!(
@@ -1186,9 +1229,9 @@ fn reprice<'d, 'h>(
         let now_items: Vec<PriceIn> = sides.iter().map(|s| item(s.1.as_ref())).collect();
         let settled_items: Vec<PriceIn> = settled_sides.iter().map(|s| item(s.as_ref())).collect();
         let (then_prices, now_prices, settled_prices) = (
-            price_lines(&then_items, cur),
-            price_lines(&now_items, cur),
-            price_lines(&settled_items, cur),
+            price_lines(&then_items, cur, facts.volume_currency.as_deref()),
+            price_lines(&now_items, cur, facts.volume_currency.as_deref()),
+            price_lines(&settled_items, cur, facts.volume_currency.as_deref()),
         );
         let volume = |items: &[PriceIn]| pad(items.iter().filter_map(|i| i.basis).sum());
         volumes.push(RepricedVolume {
