@@ -6,9 +6,10 @@
 //! 1. every file of the period is written into a staging directory and
 //!    made durable ([`super::files::Staging::stage`]); a failure here
 //!    changes nothing (the staging directory is dropped);
-//! 2. the period is recorded in the store (one atomic batch: period
-//!    record, finalised statements, paid-claims ledger, bonus ledger,
-//!    released-lines ledger, settled ledger, balances), and the store
+//! 2. the period is recorded in the store (one batch, made whole against a
+//!    crash or a full disk by its redo log, [`book::commit`]: finalised
+//!    statements, paid-claims ledger, bonus ledger, released-lines ledger,
+//!    settled ledger, balances, and the period record last), and the store
 //!    flushed;
 //! 3. the staging directory replaces the period directory
 //!    ([`super::files::Staging::swap`]); a half-done swap is repaired by
@@ -1526,10 +1527,6 @@ fn run_with<'g>(
     let aside = set_aside_dir(inputs.output_dir, inputs.program, &period_name);
     let moved = files::set_aside(&dir, &aside, &|n| ours.contains(n))?;
     warnings.extend(set_aside_warning(&moved, &aside));
-    batch.push((
-        period_key(inputs.program, &period_name),
-        Some(book::encode(&record)),
-    ));
     if history.bonus_ledger_derived {
         // A program with nothing finalised yet just starts its ledger
         // (QA29-A L4: a new program logged this as a derivation).
@@ -1586,6 +1583,14 @@ fn run_with<'g>(
     }
     batch.extend(release_writes);
     released.append(&mut batch);
+    // The period record last: the batch is applied a part at a time after
+    // its commit point (`book::commit`), and a reader in this process (a
+    // `show` during the daemon's finalise) sees the period recorded only
+    // once its ledgers are.
+    released.push((
+        period_key(inputs.program, &period_name),
+        Some(book::encode(&record)),
+    ));
     book::commit(inputs.book, inputs.program, released)?;
     (inputs.step)("recorded");
     staging
