@@ -2208,6 +2208,13 @@ percent = "10"
     // the reason as stored.
     let mut v9 = s.clone();
     v9.adjustments[0].reason = "claim is now `network_reversed`: order shop/O-1 is also claimed by impact/77, which wins on last click (2026-11-30T06:22:30Z)".into();
+    // From format 12 the instant has its seconds and zone (QA32-C M1).
+    let html12 = render::html_file(&v9, "h");
+    assert!(
+        html12.contains("which wins on last click (2026-11-30 06:22:30 UTC)</td>"),
+        "{html12}"
+    );
+    v9.format_version = 9;
     let html9 = render::html_file(&v9, "h");
     assert!(
         html9.contains("<td>claim is now network reversed: order O-1 is also claimed by another claim, which wins on last click (2026-11-30 06:22)</td>"),
@@ -2379,8 +2386,14 @@ fn format_11_says_a_statement_was_closed_early_and_a_format_10_period_still_veri
     );
     let html = String::from_utf8(files["awin.p1.html"].clone()).unwrap();
     assert!(
-        html.contains("<p class=\"early\">Closed early, on 2026-10-20 15:30 (UTC), before the period ended: conversions of period 2026-10 after that are on the next statement.</p>"),
+        html.contains("<p class=\"early\">Closed early, on 2026-10-20 15:30:00 UTC (UTC), before the period ended: conversions of period 2026-10 after that are on the next statement.</p>"),
         "{html}"
+    );
+    // A format-11 statement closed early keeps the minute it was issued with.
+    let mut v11 = s.clone();
+    v11.format_version = 11;
+    assert!(
+        render::html_file(&v11, "h").contains("Closed early, on 2026-10-20 15:30 (UTC), before")
     );
     let v = reckon::payout::verify(&book, tmp.path(), "shop", "2026-10").unwrap();
     assert!(v.problems.is_empty(), "{:?}", v.problems);

@@ -70,8 +70,11 @@ use crate::reconcile::model::Outcome;
 /// when the network had restated the claim's order since), and its reason
 /// says "order id \`O9\` → \`O23\`" when that differs from the line's (F3); a
 /// marginal tier split's slices have the program currency's minor-unit
-/// digits (`5% × 500.00`, not the config's `500`; F6). A statement without
-/// a bonus adjustment renders its CSV and HTML as format 11 would.
+/// digits (`5% × 500.00`, not the config's `500`; F6). Its HTML shows an
+/// instant (in reasons, and the closed-early note) to the second with the
+/// zone's abbreviation, `2026-11-01 01:30:00 EDT`, so the two 01:30s of a
+/// fall-back night differ (QA32c M1; [`super::render::Clock`]). A statement
+/// without a bonus adjustment renders its CSV as format 11 would.
 pub const FORMAT_VERSION: u32 = 12;
 
 /// The payee key of a network's partner: `<network>:<partner id>`. Partner

@@ -512,13 +512,42 @@ pub fn plain_reason(reason: &str) -> String {
     out
 }
 
+/// How the partner's HTML writes an instant, in the statement's timezone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Clock {
+    /// `2026-11-30 01:22` (formats 9 to 11).
+    Minute,
+    /// `2026-11-01 01:30:00 EDT` (format 12): the two 01:30s of a
+    /// fall-back night, and two clicks in one minute, stay apart (QA32-C
+    /// M1: "wins on last click (2026-11-01 01:30 vs 2026-11-01 01:30)").
+    SecondAndZone,
+}
+
+impl Clock {
+    /// The clock of a statement of `format_version`.
+    pub fn of(format_version: u32) -> Clock {
+        if format_version >= 12 {
+            Clock::SecondAndZone
+        } else {
+            Clock::Minute
+        }
+    }
+
+    fn show(self, at: chrono::DateTime<chrono_tz::Tz>) -> String {
+        match self {
+            Clock::Minute => at.format("%Y-%m-%d %H:%M").to_string(),
+            Clock::SecondAndZone => at.format("%Y-%m-%d %H:%M:%S %Z").to_string(),
+        }
+    }
+}
+
 /// A reason as the partner reads it from format 9 (new-user QA16 N8):
 /// [`plain_reason`], and what is Reckon's own bookkeeping is left out: an
 /// order is named by its id, not `<connector>/<id>`; another claim that
 /// won the order is "another claim", not its network and id; an instant is
-/// its date and minute in the statement's timezone `tz`. The JSON and CSV keep the
+/// shown by `clock` in the statement's timezone `tz`. The JSON and CSV keep the
 /// reason as stored.
-pub fn partner_reason(reason: &str, tz: chrono_tz::Tz) -> String {
+pub fn partner_reason(reason: &str, tz: chrono_tz::Tz, clock: Clock) -> String {
     let plain = plain_reason(reason);
     let mut out = String::with_capacity(plain.len());
     let mut rest = plain.as_str();
@@ -550,7 +579,7 @@ pub fn partner_reason(reason: &str, tz: chrono_tz::Tz) -> String {
             }
             continue;
         }
-        if let Some((date, len)) = instant_at(rest, tz) {
+        if let Some((date, len)) = instant_at(rest, tz, clock) {
             out.push_str(&date);
             rest = &rest[len..];
             continue;
@@ -575,10 +604,10 @@ fn another_partner(reason: String) -> String {
 }
 
 /// An RFC 3339 UTC instant (`2026-11-30T06:22:30Z`, fractions allowed) at
-/// the start of `s`: its date and minute in `tz` (`2026-11-30 01:22`: two
+/// the start of `s`: as `clock` shows it in `tz` (`2026-11-30 01:22`: two
 /// click times of one day must stay apart, QA17 NEW-4), and the instant's
 /// length.
-fn instant_at(s: &str, tz: chrono_tz::Tz) -> Option<(String, usize)> {
+fn instant_at(s: &str, tz: chrono_tz::Tz, clock: Clock) -> Option<(String, usize)> {
     let b = s.as_bytes();
     if b.len() < 20 || b[4] != b'-' || b[10] != b'T' || !b[0].is_ascii_digit() {
         return None;
@@ -594,10 +623,7 @@ fn instant_at(s: &str, tz: chrono_tz::Tz) -> Option<(String, usize)> {
         return None;
     }
     let at = chrono::DateTime::parse_from_rfc3339(s.get(..=end)?).ok()?;
-    Some((
-        at.with_timezone(&tz).format("%Y-%m-%d %H:%M").to_string(),
-        end + 1,
-    ))
+    Some((clock.show(at.with_timezone(&tz)), end + 1))
 }
 
 /// A text cell for a CSV a spreadsheet may open: one starting with `=`,
@@ -658,6 +684,8 @@ pub fn html_file(s: &Statement, content_hash: &str) -> String {
     let v9 = s.format_version >= 9;
     // Format 10: where a basis other than the claimed amount came from.
     let v10 = s.format_version >= 10;
+    // Format 12: instants to the second, with the zone's abbreviation.
+    let clock = Clock::of(s.format_version);
     let tz: chrono_tz::Tz = s.timezone.parse().unwrap_or(chrono_tz::UTC);
     let e = |x: &str| {
         if v8 {
@@ -705,7 +733,7 @@ pub fn html_file(s: &Statement, content_hash: &str) -> String {
         let _ = writeln!(
             h,
             "<p class=\"early\">Closed early, on {} ({}), before the period ended: conversions of period {} after that are on the next statement.</p>",
-            at.with_timezone(&tz).format("%Y-%m-%d %H:%M"),
+            clock.show(at.with_timezone(&tz)),
             e(&s.timezone),
             e(&s.period)
         );
@@ -764,9 +792,9 @@ pub fn html_file(s: &Statement, content_hash: &str) -> String {
         );
         for a in &s.adjustments {
             let reason = if v10 {
-                another_partner(partner_reason(&a.reason, tz))
+                another_partner(partner_reason(&a.reason, tz, clock))
             } else if v9 {
-                partner_reason(&a.reason, tz)
+                partner_reason(&a.reason, tz, clock)
             } else if v6 {
                 plain_reason(&a.reason)
             } else {
@@ -805,7 +833,7 @@ pub fn html_file(s: &Statement, content_hash: &str) -> String {
                 a.line_no,
                 e(&a.bonus_id),
                 e(&if v9 {
-                    partner_reason(&a.reason, tz)
+                    partner_reason(&a.reason, tz, clock)
                 } else {
                     plain_reason(&a.reason)
                 }),
@@ -1172,7 +1200,7 @@ mod tests {
     fn a_moved_claim_does_not_name_the_partner_that_got_it() {
         let stored = "claim moved to partner `everflow:202` by the network (`matched`: order id matches); the commission paid here is taken back and paid to that partner";
         assert_eq!(
-            another_partner(partner_reason(stored, chrono_tz::UTC)),
+            another_partner(partner_reason(stored, chrono_tz::UTC, Clock::Minute)),
             "claim moved to another partner by the network (matched: order id matches); the commission paid here is taken back and paid to that partner"
         );
         assert_eq!(another_partner("basis 1 → 2".into()), "basis 1 → 2");
@@ -1184,7 +1212,8 @@ mod tests {
         assert_eq!(
             partner_reason(
                 "basis 120.00 → 90.00; repriced to 7.20 (`partially_refunded`: order erp_orders/E-2 was partly refunded (30.00 of 120.00 USD))",
-                ny
+                ny,
+                Clock::Minute
             ),
             "basis 120.00 → 90.00; repriced to 7.20 (partially refunded: order E-2 was partly refunded (30.00 of 120.00 USD))"
         );
@@ -1193,14 +1222,26 @@ mod tests {
         assert_eq!(
             partner_reason(
                 "claim is now network reversed: the network reversed the claim (2026-11-30T06:22:30Z); was 2026-12-01T02:00:00.250Z",
-                ny
+                ny,
+                Clock::Minute
             ),
             "claim is now network reversed: the network reversed the claim (2026-11-30 01:22); was 2026-11-30 21:00"
+        );
+        // Format 12 (QA32-C M1): the two 01:30s of New York's fall-back
+        // night, 01:30 EDT and 01:30 EST, and seconds.
+        assert_eq!(
+            partner_reason(
+                "wins on last click (2026-11-01T06:30:00Z (conversion time) vs 2026-11-01T05:30:00Z (conversion time)); was 2026-12-01T02:00:07.250Z",
+                ny,
+                Clock::SecondAndZone
+            ),
+            "wins on last click (2026-11-01 01:30:00 EST (conversion time) vs 2026-11-01 01:30:00 EDT (conversion time)); was 2026-11-30 21:00:07 EST"
         );
         assert_eq!(
             partner_reason(
                 "order shop/gid://shopify/Order/7 is also claimed by impact/1000.4.5, which wins on last click",
-                chrono_tz::UTC
+                chrono_tz::UTC,
+                Clock::Minute
             ),
             "order gid://shopify/Order/7 is also claimed by another claim, which wins on last click"
         );
@@ -1209,7 +1250,8 @@ mod tests {
         assert_eq!(
             partner_reason(
                 "border a/b; order 123 (no slash); 2026-11-30",
-                chrono_tz::UTC
+                chrono_tz::UTC,
+                Clock::Minute
             ),
             "border a/b; order 123 (no slash); 2026-11-30"
         );
