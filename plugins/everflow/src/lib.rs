@@ -160,8 +160,30 @@ impl Connector for Everflow {
         // Everflow itself reads `from`/`to` in it): the connector's zone when
         // Everflow's name is not an IANA one.
         let days_tz = zone.parse().or_else(|_| cx.timezone())?;
+        warn_other_days(&cx, days_tz)?;
         read_conversions(&cx, &mut client, &settings, tz, days_tz).await
     }
+}
+
+/// An explicit `settings.timezone` naming another zone than the connector's
+/// `timezone` (sent by the host) makes the window's days that zone's:
+/// says so once per session, as CAKE does for its instance's zone (QA32-C
+/// L1: a connector moved to New York kept reading UTC days, silently).
+fn warn_other_days(cx: &Cx, days_tz: Tz) -> Result<(), PluginError> {
+    if cx.session().timezone.is_none() {
+        return Ok(());
+    }
+    let connector = cx.timezone()?;
+    if days_tz != connector {
+        cx.warn(
+            "Everflow reads the window's days in settings.timezone, not the connector's: a backfill's first and last days are that zone's; remove settings.timezone (the connector's zone is then used) or set the connector's `timezone` to it",
+            &[
+                ("settings_timezone", &days_tz.name()),
+                ("connector_timezone", &connector.name()),
+            ],
+        );
+    }
+    Ok(())
 }
 
 /// `POST /v1/networks/reporting/conversions?page=&page_size=` with `body`.

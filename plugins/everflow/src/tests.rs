@@ -352,23 +352,46 @@ fn the_timezone_defaults_to_the_connectors_and_an_explicit_setting_wins() {
         let out = zones_and_empty_pages(bodies.clone()).run::<Everflow>(open);
         out.result.as_ref().unwrap();
         let body = bodies.borrow()[0].clone();
-        (body, out.checkpoints.last().unwrap().watermark.to_rfc3339())
+        let warned: Vec<_> = (out.logs.iter())
+            .filter(|l| {
+                l.message
+                    .contains("in settings.timezone, not the connector's")
+            })
+            .map(|l| l.fields.clone())
+            .collect();
+        (
+            body,
+            out.checkpoints.last().unwrap().watermark.to_rfc3339(),
+            warned,
+        )
     };
-    let (body, watermark) = run(json!({}), Some("America/Los_Angeles"));
+    let (body, watermark, warned) = run(json!({}), Some("America/Los_Angeles"));
     assert_eq!(body["timezone_id"], 84);
     assert_eq!(body["from"], "2026-11-01 00:00:00");
     assert_eq!(body["to"], "2026-11-02 23:59:59");
     assert_eq!(watermark, "2026-11-03T08:00:00+00:00");
-    let (body, watermark) = run(
+    assert!(warned.is_empty());
+    let (body, watermark, warned) = run(
         json!({ "timezone": "America/New_York" }),
         Some("America/Los_Angeles"),
     );
     assert_eq!(body["timezone_id"], 80);
     assert_eq!(watermark, "2026-11-03T05:00:00+00:00");
+    // ... and says so (QA32-C L1).
+    assert_eq!(warned.len(), 1);
+    assert_eq!(warned[0]["settings_timezone"], "America/New_York");
+    assert_eq!(warned[0]["connector_timezone"], "America/Los_Angeles");
+    // The same zone named again, or a host that sends no zone: no warning.
+    let (_, _, warned) = run(
+        json!({ "timezone": "America/New_York" }),
+        Some("America/New_York"),
+    );
+    assert!(warned.is_empty());
     // A host that sends no zone (older, or a recording): UTC, as before.
-    let (body, watermark) = run(json!({}), None);
+    let (body, watermark, warned) = run(json!({}), None);
     assert_eq!(body["timezone_id"], 67);
     assert_eq!(watermark, "2026-11-03T00:00:00+00:00");
+    assert!(warned.is_empty());
 }
 
 #[test]
