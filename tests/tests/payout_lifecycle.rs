@@ -1403,7 +1403,7 @@ fn backup(book: &MemoryBook) -> MemoryBook {
         book.scan_prefix("")
             .unwrap()
             .into_iter()
-            .map(|(k, v)| (k, Some(v)))
+            .map(|(k, v)| (k, Some(v.into())))
             .collect(),
     )
     .unwrap();
@@ -2867,7 +2867,7 @@ fn a_bonus_paid_by_a_statement_finalised_before_the_bonus_ledger_is_taken_back_o
         reckon::payout::finalize(&inputs(&c, &sept, &fxr, &book, tmp.path()), "2026-09").unwrap();
     // As an earlier version left it: format 6, no bonus ledger.
     reissue_as_format(&book, &r.dir, "2026-09", 6);
-    let ledger: Vec<(String, Option<serde_json::Value>)> = book
+    let ledger: Vec<(String, Option<reckon::payout::book::Encoded>)> = book
         .scan_prefix("bonus")
         .unwrap()
         .into_iter()
@@ -3053,7 +3053,7 @@ fn a_claim_released_before_the_released_lines_ledger_is_derived_from_the_stateme
     reckon::payout::finalize(&inputs(&c, &sept, &fxr, &book, tmp.path()), "2026-09").unwrap();
     // Ledger entries as written before 2026-11-29: without the inputs of
     // the line (the released line is then read from its statement).
-    let old_entries: Vec<(String, Option<serde_json::Value>)> = book
+    let old_entries: Vec<(String, Option<reckon::payout::book::Encoded>)> = book
         .scan_prefix("paid\x1f")
         .unwrap()
         .into_iter()
@@ -3069,7 +3069,7 @@ fn a_claim_released_before_the_released_lines_ledger_is_derived_from_the_stateme
             ] {
                 o.remove(f);
             }
-            (k, Some(v))
+            (k, Some(v.into()))
         })
         .collect();
     assert_eq!(old_entries.len(), 3);
@@ -3088,7 +3088,7 @@ fn a_claim_released_before_the_released_lines_ledger_is_derived_from_the_stateme
     );
 
     // As an earlier version left it.
-    let ledger: Vec<(String, Option<serde_json::Value>)> = book
+    let ledger: Vec<(String, Option<reckon::payout::book::Encoded>)> = book
         .scan_prefix("released")
         .unwrap()
         .into_iter()

@@ -25,6 +25,7 @@
 use chrono::NaiveDate;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use serde_json::Value;
 
 /// Version of the values this module writes.
@@ -69,7 +70,7 @@ pub trait StatementBook {
     /// walking the distinct parts of a large prefix.
     fn first_key_from(&self, from: &str) -> Result<Option<String>, BookError>;
     /// Puts (`Some`) and deletes (`None`), atomically.
-    fn apply(&self, batch: Vec<(String, Option<Value>)>) -> Result<(), BookError>;
+    fn apply(&self, batch: Vec<(String, Option<Encoded>)>) -> Result<(), BookError>;
     /// Makes everything applied so far survive a process crash.
     fn flush(&self) -> Result<(), BookError>;
     /// `Err` when the disk holding the book has not room for about `bytes`
@@ -117,7 +118,7 @@ fn sha256_hex(bytes: &[u8]) -> String {
 pub fn commit(
     book: &dyn StatementBook,
     program: &str,
-    batch: Vec<(String, Option<Value>)>,
+    batch: Vec<(String, Option<Encoded>)>,
 ) -> Result<(), BookError> {
     commit_in_parts(book, program, batch, REDO_PART_BYTES)
 }
@@ -126,7 +127,7 @@ pub fn commit(
 fn commit_in_parts(
     book: &dyn StatementBook,
     program: &str,
-    batch: Vec<(String, Option<Value>)>,
+    batch: Vec<(String, Option<Encoded>)>,
     part_bytes: usize,
 ) -> Result<(), BookError> {
     let _one = COMMITS.lock().unwrap_or_else(|p| p.into_inner());
@@ -206,7 +207,7 @@ impl RedoParts<'_> {
         self.bytes += part.len() as u64;
         self.hashes.push(sha256_hex(part.as_bytes()));
         let key = redo_part_key(self.program, self.hashes.len() - 1);
-        self.book.apply(vec![(key, Some(Value::String(part)))])
+        self.book.apply(vec![(key, Some(encode(part.as_str())))])
     }
 }
 
@@ -248,7 +249,7 @@ fn recover_locked(book: &dyn StatementBook, program: &str) -> Result<(), BookErr
     // reported with the book as it was), then each is read again and
     // applied in order, as `commit` applies them: one part decoded at a
     // time, not the whole finalise.
-    let part = |n: usize| -> Result<Vec<(String, Option<Value>)>, BookError> {
+    let part = |n: usize| -> Result<Vec<(String, Option<Encoded>)>, BookError> {
         let text = match book.get(&redo_part_key(program, n))? {
             Some(Value::String(t)) => t,
             _ => return Err(damaged(format!("part {n} of the write log is missing"))),
@@ -359,9 +360,21 @@ impl StatementBook for StoreBook {
                 .map_err(|e| BookError::Store(e.to_string())),
         }
     }
-    fn apply(&self, batch: Vec<(String, Option<Value>)>) -> Result<(), BookError> {
+    fn apply(&self, batch: Vec<(String, Option<Encoded>)>) -> Result<(), BookError> {
+        // The store's value format (`codec::encode_json`) of each text as
+        // it is: written verbatim, never parsed.
         self.tree
-            .apply(batch)
+            .apply_raw(
+                batch
+                    .into_iter()
+                    .map(|(k, v)| {
+                        (
+                            k.into_bytes(),
+                            v.map(|v| crate::store::codec::encode_json(&*v.0)),
+                        )
+                    })
+                    .collect(),
+            )
             .map_err(|e| BookError::Store(e.to_string()))
     }
     fn flush(&self) -> Result<(), BookError> {
@@ -427,14 +440,11 @@ impl StatementBook for sled::Tree {
             Some(r) => r.map(|(k, _)| Some(key_text(&k))).map_err(sled_err),
         }
     }
-    fn apply(&self, batch: Vec<(String, Option<Value>)>) -> Result<(), BookError> {
+    fn apply(&self, batch: Vec<(String, Option<Encoded>)>) -> Result<(), BookError> {
         let mut b = sled::Batch::default();
         for (k, v) in batch {
             match v {
-                Some(v) => b.insert(
-                    k.as_bytes(),
-                    serde_json::to_vec(&v).map_err(|e| BookError::Store(e.to_string()))?,
-                ),
+                Some(v) => b.insert(k.as_bytes(), v.text().as_bytes()),
                 None => b.remove(k.as_bytes()),
             }
         }
@@ -542,9 +552,44 @@ pub fn decode<T: serde::de::DeserializeOwned>(key: &str, v: Value) -> Result<T, 
     })
 }
 
-/// Encodes a value.
-pub fn encode<T: Serialize>(v: &T) -> Value {
-    serde_json::to_value(v).unwrap_or(Value::Null)
+/// Encodes a value as its JSON text, the form a write batch holds it in
+/// ([`Encoded`]).
+pub fn encode<T: Serialize + ?Sized>(v: &T) -> Encoded {
+    Encoded(serde_json::value::to_raw_value(v).unwrap_or_else(|_| null()))
+}
+
+fn null() -> Box<RawValue> {
+    RawValue::from_string("null".to_owned()).expect("`null` is JSON")
+}
+
+/// A value to write, as its JSON text ([`encode`]). A write batch holds
+/// its values so, from [`encode`] to the store: a finalise's batch of
+/// 254,000 paid claims held as [`Value`] trees, each several times the
+/// size of its text, then copied into the redo log's text and encoded
+/// again by the store, was a fifth of its memory (QA32-B H1). The redo
+/// log ([`commit`]) and [`StoreBook`] write the text as it is. Fields are
+/// in the order the type serialises them (a [`Value`]'s are sorted): the
+/// book's values are read by decoding, never compared as text.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Encoded(Box<RawValue>);
+
+impl Encoded {
+    /// The JSON text.
+    pub fn text(&self) -> &str {
+        self.0.get()
+    }
+
+    /// The value parsed.
+    pub fn value(&self) -> Result<Value, BookError> {
+        serde_json::from_str(self.text()).map_err(|e| BookError::Store(e.to_string()))
+    }
+}
+
+impl From<Value> for Encoded {
+    fn from(v: Value) -> Encoded {
+        encode(&v)
+    }
 }
 
 /// An in-memory book (tests, dry runs). Not durable.
@@ -596,7 +641,12 @@ impl StatementBook for MemoryBook {
             .next()
             .map(|(k, _)| k.clone()))
     }
-    fn apply(&self, batch: Vec<(String, Option<Value>)>) -> Result<(), BookError> {
+    fn apply(&self, batch: Vec<(String, Option<Encoded>)>) -> Result<(), BookError> {
+        // Parsed before anything is put: the batch stays atomic.
+        let batch = batch
+            .into_iter()
+            .map(|(k, v)| Ok((k, v.map(|v| v.value()).transpose()?)))
+            .collect::<Result<Vec<_>, BookError>>()?;
         let mut m = self.lock();
         for (k, v) in batch {
             match v {
@@ -639,7 +689,7 @@ mod commit_tests {
         fn first_key_from(&self, from: &str) -> Result<Option<String>, BookError> {
             self.book.first_key_from(from)
         }
-        fn apply(&self, batch: Vec<(String, Option<Value>)>) -> Result<(), BookError> {
+        fn apply(&self, batch: Vec<(String, Option<Encoded>)>) -> Result<(), BookError> {
             let n = self.applies.get() + 1;
             self.applies.set(n);
             if n >= self.fail_at {
@@ -665,22 +715,25 @@ mod commit_tests {
         book.scan_prefix("").unwrap()
     }
 
-    fn batch() -> Vec<(String, Option<Value>)> {
-        let mut b: Vec<(String, Option<Value>)> = (0..40)
+    fn batch() -> Vec<(String, Option<Encoded>)> {
+        let mut b: Vec<(String, Option<Encoded>)> = (0..40)
             .map(|i| {
                 (
                     key(&["paid", "p", "net", &format!("c{i:02}")]),
-                    Some(json!({ "i": i })),
+                    Some(json!({ "i": i }).into()),
                 )
             })
             .collect();
         b.push((key(&["paid", "p", "net", "c03"]), None));
         b.push((
             key(&["paid", "p", "net", "c03"]),
-            Some(json!({ "again": 3 })),
+            Some(json!({ "again": 3 }).into()),
         ));
         b.push((key(&["final", "p", "old"]), None));
-        b.push((key(&["period", "p", "2026-10"]), Some(json!("finalised"))));
+        b.push((
+            key(&["period", "p", "2026-10"]),
+            Some(json!("finalised").into()),
+        ));
         b
     }
 
@@ -712,9 +765,12 @@ mod commit_tests {
         let before = vec![
             (
                 key(&["final", "p", "old"]),
-                Some(json!("kept until the commit")),
+                Some(json!("kept until the commit").into()),
             ),
-            (key(&["period", "p", "2026-10"]), Some(json!("draft"))),
+            (
+                key(&["period", "p", "2026-10"]),
+                Some(json!("draft").into()),
+            ),
         ];
         let whole = MemoryBook::new();
         whole.apply(before.clone()).unwrap();
@@ -752,6 +808,44 @@ mod commit_tests {
         assert_eq!(outcomes.len(), 2, "both cases were cut: {outcomes:?}");
     }
 
+    /// A commit to the store writes each value's text as the store encodes
+    /// any value (its version byte, then the JSON), without a [`Value`] in
+    /// between, and it reads back as what was encoded; a redo log written
+    /// while batches held [`Value`]s (fields sorted) still recovers.
+    #[test]
+    fn the_store_book_writes_each_text_as_it_is() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = crate::store::Store::open(dir.path()).unwrap();
+        let book = StoreBook::open(&store).unwrap();
+        let bal = Balance {
+            period: "2026-10".into(),
+            carried_out: Decimal::new(-1234, 2),
+        };
+        let k = key(&["balance", "p", "awin:p1"]);
+        commit(&book, "p", vec![(k.clone(), Some(encode(&bal)))]).unwrap();
+        let raw = book.tree.get_raw(k.as_bytes()).unwrap().unwrap();
+        assert_eq!(&raw[..], &crate::store::codec::encode_json(&bal)[..]);
+        let read: Balance = decode(&k, book.get(&k).unwrap().unwrap()).unwrap();
+        assert_eq!(read, bal);
+
+        let old = key(&["balance", "p", "awin:p2"]);
+        let text =
+            serde_json::to_string(&[(&old, Some(serde_json::to_value(&bal).unwrap()))]).unwrap();
+        let head = RedoHead {
+            book_version: BOOK_VERSION,
+            parts: vec![sha256_hex(text.as_bytes())],
+        };
+        book.apply(vec![
+            (redo_part_key("p", 0), Some(encode(text.as_str()))),
+            (redo_head_key("p"), Some(encode(&head))),
+        ])
+        .unwrap();
+        recover(&book).unwrap();
+        let read: Balance = decode(&old, book.get(&old).unwrap().unwrap()).unwrap();
+        assert_eq!(read, bal);
+        assert!(book.scan_prefix("redo").unwrap().is_empty());
+    }
+
     /// A disk without room for the commit refuses it before anything is
     /// written (QA28-A F2: sled blocked forever part way).
     #[test]
@@ -782,7 +876,7 @@ mod commit_tests {
             room: true,
         };
         assert!(commit(&failing, "p", batch()).is_err());
-        book.apply(vec![(redo_part_key("p", 0), Some(json!("[]")))])
+        book.apply(vec![(redo_part_key("p", 0), Some(encode("[]")))])
             .unwrap();
         let e = recover(&book).unwrap_err();
         assert!(

@@ -36,7 +36,6 @@ use crate::reconcile::config::ProgramConfig;
 use crate::reconcile::model::Decision;
 use chrono::NaiveDate;
 use rust_decimal::Decimal;
-use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -1377,10 +1376,10 @@ fn run_with<'g>(
     };
     let mut partners = Vec::new();
     let mut summary = Vec::new();
-    let mut batch: Vec<(String, Option<Value>)> = Vec::new();
+    let mut batch: Vec<(String, Option<book::Encoded>)> = Vec::new();
     // Ledger entries released by moved claims, deleted before `batch` so
     // that the new partner's line, written in the same batch, stays.
-    let mut released: Vec<(String, Option<Value>)> = Vec::new();
+    let mut released: Vec<(String, Option<book::Encoded>)> = Vec::new();
     let mut moves = Moves::default();
     let mut earlier = Earlier::default();
     // Finalising: the claims whose `paid/` entry this run releases or
@@ -1582,7 +1581,12 @@ fn run_with<'g>(
         }
     }
     batch.extend(release_writes);
-    released.append(&mut batch);
+    // Moved, not copied: the values are encoded text ([`book::Encoded`]),
+    // and `batch`'s own buffer goes with it.
+    released.extend(batch);
+    // What the run read is not needed past here: a program's whole ledger
+    // of paid claims, decoded, is not held through the commit.
+    drop(history);
     // The period record last: the batch is applied a part at a time after
     // its commit point (`book::commit`), and a reader in this process (a
     // `show` during the daemon's finalise) sees the period recorded only
@@ -2058,8 +2062,8 @@ fn ledger_entries(
     history: &History,
     moved_away: &std::collections::HashSet<(String, String)>,
     releases: &mut Releases,
-    released: &mut Vec<(String, Option<Value>)>,
-    batch: &mut Vec<(String, Option<Value>)>,
+    released: &mut Vec<(String, Option<book::Encoded>)>,
+    batch: &mut Vec<(String, Option<book::Encoded>)>,
 ) {
     let program = cx.program;
     for l in &s.lines {
@@ -2131,7 +2135,7 @@ impl Releases {
         b: &dyn StatementBook,
         program: &str,
         history: &History,
-    ) -> Result<Vec<(String, Option<Value>)>, PayoutError> {
+    ) -> Result<Vec<(String, Option<book::Encoded>)>, PayoutError> {
         let mut statements: BTreeMap<&str, Statement> = BTreeMap::new();
         let mut out = Vec::with_capacity(self.claims.len());
         for claim in &self.claims {
