@@ -13,6 +13,7 @@
 use std::path::PathBuf;
 
 use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
 
 use super::config::KpiConfig;
 use super::engine::KpiContext;
@@ -54,16 +55,122 @@ pub fn last_written(store: &Store) -> Option<DateTime<Utc>> {
     read(LAST_WRITE_KEY).max(read(LAST_RUN_KEY))
 }
 
+/// The daemon's writes of the scheduled KPI summaries in this process, for
+/// `/status` and `/metrics` (ops QA32a F3: summaries that failed at every
+/// sync showed only in the log, and status said they would be written
+/// after the next sync). As [`crate::payout::hook::DraftRuns`] for
+/// statement drafts.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct KpiRuns {
+    /// When they were last written (a rewrite after a sync included).
+    pub last_ok_at: Option<DateTime<Utc>>,
+    /// When a write last failed (cleared by the next success).
+    pub last_error_at: Option<DateTime<Utc>>,
+    /// Why it last failed (cleared by the next success).
+    pub last_error: Option<String>,
+    /// Failed runs since the last success, a fire of the schedule counted
+    /// once however many syncs retried it.
+    pub consecutive_failures: u64,
+    /// Runs that wrote the files since the start.
+    pub ok_total: u64,
+    /// Runs that failed since the start (counted as
+    /// `consecutive_failures`).
+    pub failed_total: u64,
+    /// When the last counted failure was: a failure is counted again only
+    /// after a fire of the schedule since.
+    #[serde(skip)]
+    pub(crate) counted_at: Option<DateTime<Utc>>,
+}
+
+static KPI_RUNS: std::sync::Mutex<KpiRuns> = std::sync::Mutex::new(KpiRuns {
+    last_ok_at: None,
+    last_error_at: None,
+    last_error: None,
+    consecutive_failures: 0,
+    ok_total: 0,
+    failed_total: 0,
+    counted_at: None,
+});
+
+fn with_runs<T>(f: impl FnOnce(&mut KpiRuns) -> T) -> T {
+    f(&mut KPI_RUNS
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner))
+}
+
+/// The summaries' runs in this process.
+pub fn kpi_runs() -> KpiRuns {
+    with_runs(|r| r.clone())
+}
+
+/// Records a run at `at` that wrote the files (`error` none) or failed;
+/// true when `error` is new (not the run before's). A failure is counted
+/// when it is the first since the last success, or the schedule fired
+/// since the last one counted (`fired_since(t)`: a fire after `t`, up to
+/// `at`): the syncs retrying one fire count once.
+fn record(
+    runs: &mut KpiRuns,
+    at: DateTime<Utc>,
+    error: Option<&str>,
+    fired_since: impl FnOnce(DateTime<Utc>) -> bool,
+) -> bool {
+    match error {
+        None => {
+            runs.last_ok_at = Some(at);
+            runs.last_error = None;
+            runs.last_error_at = None;
+            runs.consecutive_failures = 0;
+            runs.counted_at = None;
+            runs.ok_total += 1;
+            false
+        }
+        Some(e) => {
+            let new = runs.last_error.as_deref() != Some(e);
+            runs.last_error = Some(e.to_owned());
+            runs.last_error_at = Some(at);
+            if runs.counted_at.is_none_or(fired_since) {
+                runs.consecutive_failures += 1;
+                runs.failed_total += 1;
+                runs.counted_at = Some(at);
+            }
+            new
+        }
+    }
+}
+
 /// `reckon_kpi_summaries_last_written_timestamp_seconds` (Unix time), no
-/// sample before the first write (soak QA18 F5).
-pub fn render_metrics(store: &Store) -> String {
+/// sample before the first write (soak QA18 F5); with `[kpi]` in `config`,
+/// `reckon_kpi_summaries_runs_total{outcome}` and
+/// `reckon_kpi_summaries_consecutive_failures` (0 before any run, so an
+/// alert on it works before the first write).
+pub fn render_metrics(store: &Store, config: &Config) -> String {
+    use crate::server::metrics::{family, labels};
     let mut out = String::new();
-    crate::server::metrics::family(
+    family(
         &mut out,
         "reckon_kpi_summaries_last_written_timestamp_seconds",
         "gauge",
         "When the scheduled KPI summaries were last written (Unix time).",
         last_written(store).map(|t| (String::new(), t.timestamp())),
+    );
+    if config.kpi.is_none() {
+        return out;
+    }
+    let runs = kpi_runs();
+    family(
+        &mut out,
+        "reckon_kpi_summaries_runs_total",
+        "counter",
+        "Runs of the scheduled KPI summaries by outcome since the daemon started (a failing fire counted once, however many syncs retried it).",
+        [("ok", runs.ok_total), ("failed", runs.failed_total)]
+            .map(|(outcome, n)| (labels(&[("outcome", outcome)]), n)),
+    );
+    family(
+        &mut out,
+        "reckon_kpi_summaries_consecutive_failures",
+        "gauge",
+        "Scheduled KPI summary runs failed since the last write (a fire counted once, however many syncs retried it).",
+        [(String::new(), runs.consecutive_failures)],
     );
     out
 }
@@ -77,15 +184,50 @@ impl PostSync for KpiSummaries {
         "kpi_summaries"
     }
 
+    /// Records each run in [`kpi_runs`]. A failure is returned (logged
+    /// as an ERROR) when its reason is new; its repeats are counted and
+    /// logged at debug level, as the drafts' are (QA9 F3).
     fn after_sync(&self, event: &SyncEvent<'_>) -> Result<(), String> {
         let Some(kpi) = &event.config.kpi else {
             return Ok(());
         };
         let changed = (event.seq_after > event.seq_before).then_some(event.seq_after);
-        run_after_sync(event.store, event.config, kpi, Utc::now(), changed)
-            .map(|_| ())
-            .map_err(|e| e.to_string())
+        let now = Utc::now();
+        let zone = ReportingZone::from_tz(event.config.daemon.timezone.0);
+        let fired_since = |t| {
+            next_run(&kpi.summaries, zone, t)
+                .ok()
+                .flatten()
+                .is_none_or(|fire| fire <= now)
+        };
+        let (error, logged) = match attempt(event.store, event.config, kpi, now, changed) {
+            Ok(Attempt::NotDue) => return Ok(()),
+            Ok(Attempt::Written(_)) => (None, true),
+            // Warned already.
+            Ok(Attempt::Deferred(why)) => (Some(why), true),
+            Err(e) => (Some(e.to_string()), false),
+        };
+        let new = with_runs(|r| record(r, now, error.as_deref(), fired_since));
+        match error {
+            Some(e) if !logged && new => Err(e),
+            Some(e) if !logged => {
+                tracing::debug!(error = %e, "KPI summaries still not written");
+                Ok(())
+            }
+            _ => Ok(()),
+        }
     }
+}
+
+/// What a run of the hook did.
+#[derive(Debug)]
+enum Attempt {
+    /// Neither due nor to be written again.
+    NotDue,
+    /// Due, but a program is not reconciled: not written (warned), why.
+    Deferred(String),
+    /// Written: these files.
+    Written(Vec<PathBuf>),
 }
 
 /// Writes the summaries if the schedule fired after the last write (or in
@@ -115,6 +257,20 @@ pub fn run_after_sync(
     now: DateTime<Utc>,
     changed: Option<u64>,
 ) -> Result<Option<Vec<PathBuf>>, KpiError> {
+    Ok(match attempt(store, config, kpi, now, changed)? {
+        Attempt::Written(files) => Some(files),
+        Attempt::NotDue | Attempt::Deferred(_) => None,
+    })
+}
+
+/// [`run_after_sync`], saying why nothing was written.
+fn attempt(
+    store: &Store,
+    config: &Config,
+    kpi: &KpiConfig,
+    now: DateTime<Utc>,
+    changed: Option<u64>,
+) -> Result<Attempt, KpiError> {
     let zone = ReportingZone::from_tz(config.daemon.timezone.0);
     let tree = store.domain("kpi")?;
     let last: Option<DateTime<Utc>> = tree.get(LAST_RUN_KEY)?;
@@ -126,7 +282,7 @@ pub fn run_after_sync(
         && kpi.summaries.enabled
         && last.is_some_and(|l| summary_periods(zone, l) == summary_periods(zone, now));
     if !due && !rewrite {
-        return Ok(None);
+        return Ok(Attempt::NotDue);
     }
     kpi.validate()?;
     let fx =
@@ -137,11 +293,9 @@ pub fn run_after_sync(
     // sync (upgrade QA F1).
     for p in &config.programs {
         if crate::reconcile::needs_run(store, p, &fx)? {
-            tracing::warn!(
-                program = %p.id,
-                "KPI summaries not written: program has not been reconciled with the present config, judging rules or store layout (its reconcile run failed: see the log); they are written after a sync once `reckon reconcile` succeeds"
-            );
-            return Ok(None);
+            let why = "KPI summaries not written: program has not been reconciled with the present config, judging rules or store layout (its reconcile run failed: see the log); they are written after a sync once `reckon reconcile` succeeds";
+            tracing::warn!(program = %p.id, "{why}");
+            return Ok(Attempt::Deferred(format!("program `{}`: {why}", p.id)));
         }
     }
     // What the files will hold: records stored up to here at least.
@@ -178,7 +332,7 @@ pub fn run_after_sync(
             (LAST_WRITE_KEY.to_owned(), Some(stamp)),
             (WRITTEN_SEQ_KEY.to_owned(), Some(seq)),
         ])?;
-        return Ok(Some(files));
+        return Ok(Attempt::Written(files));
     }
     tracing::info!(files = files.len(), dir = %dir.display(), "KPI summaries written");
     tree.apply(vec![
@@ -186,12 +340,93 @@ pub fn run_after_sync(
         (LAST_WRITE_KEY.to_owned(), Some(stamp)),
         (WRITTEN_SEQ_KEY.to_owned(), Some(seq)),
     ])?;
-    Ok(Some(files))
+    Ok(Attempt::Written(files))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Ops QA32a F3/L3: a failing write is counted once per fire of the
+    /// schedule, however many syncs retry it; a new reason is reported
+    /// (logged) once; a write clears the failure.
+    #[test]
+    fn a_failing_fire_counts_once_however_many_syncs_retry_it() {
+        let at = |s: &str| s.parse::<DateTime<Utc>>().unwrap();
+        let mut runs = KpiRuns::default();
+        let never = |_| -> bool { panic!("the first failure is counted") };
+        assert!(record(
+            &mut runs,
+            at("2026-12-01T06:01:00Z"),
+            Some("full disk"),
+            never
+        ));
+        // Retries of the 06:00 fire: no fire since the failure counted.
+        let fired_since = |t: DateTime<Utc>, now: &str| {
+            t < at("2026-12-02T06:00:00Z") && at(now) >= at("2026-12-02T06:00:00Z")
+        };
+        assert!(!record(
+            &mut runs,
+            at("2026-12-01T06:02:00Z"),
+            Some("full disk"),
+            |t| fired_since(t, "2026-12-01T06:02:00Z")
+        ));
+        assert!(record(
+            &mut runs,
+            at("2026-12-01T07:00:00Z"),
+            Some("not a directory"),
+            |t| fired_since(t, "2026-12-01T07:00:00Z")
+        ));
+        assert_eq!((runs.consecutive_failures, runs.failed_total), (1, 1));
+        assert_eq!(runs.last_error.as_deref(), Some("not a directory"));
+        assert_eq!(runs.last_error_at, Some(at("2026-12-01T07:00:00Z")));
+        // The next day's fire fails too.
+        record(
+            &mut runs,
+            at("2026-12-02T06:01:00Z"),
+            Some("not a directory"),
+            |t| fired_since(t, "2026-12-02T06:01:00Z"),
+        );
+        assert_eq!((runs.consecutive_failures, runs.failed_total), (2, 2));
+        record(&mut runs, at("2026-12-02T06:02:00Z"), None, |_| true);
+        assert_eq!(
+            (runs.consecutive_failures, runs.failed_total, runs.ok_total),
+            (0, 2, 1)
+        );
+        assert_eq!(
+            (runs.last_error.as_deref(), runs.last_error_at),
+            (None, None)
+        );
+        assert_eq!(runs.last_ok_at, Some(at("2026-12-02T06:02:00Z")));
+        // After a success the first failure counts again.
+        record(
+            &mut runs,
+            at("2026-12-02T06:03:00Z"),
+            Some("full disk"),
+            |_| false,
+        );
+        assert_eq!(runs.consecutive_failures, 1);
+    }
+
+    /// Ops QA32a F3: the failures are metrics, with a 0 sample before any
+    /// run when `[kpi]` is configured, and none without it.
+    #[test]
+    fn the_runs_are_metrics_with_kpi_configured() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let none = crate::config::parse("", "reckon.toml").unwrap();
+        assert!(
+            !render_metrics(&store, &none).contains("reckon_kpi_summaries_consecutive_failures")
+        );
+        let kpi = crate::config::parse("[kpi]\ncurrency = \"USD\"\n", "reckon.toml").unwrap();
+        let text = render_metrics(&store, &kpi);
+        assert!(
+            text.contains("\nreckon_kpi_summaries_consecutive_failures ")
+                && text.contains("\nreckon_kpi_summaries_runs_total{outcome=\"failed\"} ")
+                && text.contains("\nreckon_kpi_summaries_runs_total{outcome=\"ok\"} "),
+            "{text}"
+        );
+    }
 
     /// Soak QA18 F5: when the summaries were last written is a gauge, with
     /// no sample before the first write.
@@ -200,13 +435,14 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
         let name = "reckon_kpi_summaries_last_written_timestamp_seconds";
-        assert!(!render_metrics(&store).contains(&format!("\n{name} ")));
+        let config = crate::config::parse("", "reckon.toml").unwrap();
+        assert!(!render_metrics(&store, &config).contains(&format!("\n{name} ")));
         let at: DateTime<Utc> = "2026-11-30T06:00:00Z".parse().unwrap();
         let stamp = serde_json::to_value(at).unwrap();
         let tree = store.domain("kpi").unwrap();
         tree.apply(vec![(LAST_RUN_KEY.to_owned(), Some(stamp))])
             .unwrap();
         assert_eq!(last_written(&store), Some(at));
-        assert!(render_metrics(&store).contains(&format!("{name} {}\n", at.timestamp())));
+        assert!(render_metrics(&store, &config).contains(&format!("{name} {}\n", at.timestamp())));
     }
 }

@@ -28,12 +28,20 @@ pub struct DraftRuns {
     pub last_error_at: Option<DateTime<Utc>>,
     /// Why they last failed.
     pub last_error: Option<String>,
-    /// Failures since the last success.
+    /// Failed runs since the last success: a fire of the `draft_schedule`
+    /// counted once, however many syncs retried it (ops QA32a L3: every
+    /// sync's retry was counted, so the figure grew with the program's
+    /// connectors).
     pub consecutive_failures: u64,
     /// Runs that made drafts since the start.
     pub ok_total: u64,
-    /// Runs that failed since the start.
+    /// Runs that failed since the start (counted as
+    /// `consecutive_failures`).
     pub failed_total: u64,
+    /// When the last counted failure was: a failure is counted again only
+    /// after a fire of the schedule since.
+    #[serde(skip)]
+    pub(crate) counted_at: Option<DateTime<Utc>>,
 }
 
 static DRAFTS: std::sync::Mutex<BTreeMap<String, DraftRuns>> =
@@ -46,8 +54,16 @@ fn with_drafts<T>(f: impl FnOnce(&mut BTreeMap<String, DraftRuns>) -> T) -> T {
 }
 
 /// Records one run of a program's drafts; true when `error` is new (not
-/// the same as the run before's).
-fn record(program: &str, at: DateTime<Utc>, error: Option<&str>) -> bool {
+/// the same as the run before's). A failure is counted when it is the
+/// first since the last success, or the schedule fired since the last one
+/// counted (`fired_since(t)`: a fire after `t`, up to `at`): the syncs
+/// retrying one fire count once.
+fn record(
+    program: &str,
+    at: DateTime<Utc>,
+    error: Option<&str>,
+    fired_since: impl FnOnce(DateTime<Utc>) -> bool,
+) -> bool {
     with_drafts(|d| {
         let r = d.entry(program.to_owned()).or_insert_with(|| DraftRuns {
             program: program.to_owned(),
@@ -57,6 +73,7 @@ fn record(program: &str, at: DateTime<Utc>, error: Option<&str>) -> bool {
             consecutive_failures: 0,
             ok_total: 0,
             failed_total: 0,
+            counted_at: None,
         });
         match error {
             None => {
@@ -64,19 +81,50 @@ fn record(program: &str, at: DateTime<Utc>, error: Option<&str>) -> bool {
                 r.last_error = None;
                 r.last_error_at = None;
                 r.consecutive_failures = 0;
+                r.counted_at = None;
                 r.ok_total += 1;
             }
             Some(e) => {
                 let new = r.last_error.as_deref() != Some(e);
                 r.last_error = Some(e.to_owned());
                 r.last_error_at = Some(at);
-                r.consecutive_failures += 1;
-                r.failed_total += 1;
+                if r.counted_at.is_none_or(fired_since) {
+                    r.consecutive_failures += 1;
+                    r.failed_total += 1;
+                    r.counted_at = Some(at);
+                }
                 return new;
             }
         }
         false
     })
+}
+
+/// Whether `program`'s `draft_schedule` fired after `since`, up to `now`
+/// (true when it cannot be read: the failure is counted).
+fn fired_since(
+    config: &crate::config::Config,
+    program: &crate::reconcile::config::ProgramConfig,
+    since: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> bool {
+    let Some(commission) = &program.commission else {
+        return true;
+    };
+    let Some(Ok(schedule)) = commission
+        .draft_schedule
+        .as_deref()
+        .map(crate::config::CronSchedule::from_str)
+    else {
+        return true;
+    };
+    let tz = commission
+        .clone()
+        .with_default_timezone(config.daemon.timezone.0)
+        .tz();
+    schedule
+        .next_after(tz, since)
+        .is_none_or(|fire| fire <= now)
 }
 
 /// Forgets the draft runs of programs a reload removed.
@@ -103,7 +151,7 @@ pub fn render_metrics() -> String {
         &mut out,
         "reckon_statement_drafts_runs_total",
         "counter",
-        "Scheduled statement draft runs by program and outcome.",
+        "Scheduled statement draft runs by program and outcome (a failing fire of the draft_schedule counted once, however many syncs retried it).",
         runs.iter().flat_map(|r| {
             [("ok", r.ok_total), ("failed", r.failed_total)]
                 .map(|(outcome, n)| (labels(&[("program", &r.program), ("outcome", outcome)]), n))
@@ -113,7 +161,7 @@ pub fn render_metrics() -> String {
         &mut out,
         "reckon_statement_drafts_consecutive_failures",
         "gauge",
-        "Scheduled draft runs failed since the program's last success.",
+        "Scheduled draft runs failed since the program's last success (a fire of the draft_schedule counted once, however many syncs retried it).",
         runs.iter()
             .map(|r| (labels(&[("program", &r.program)]), r.consecutive_failures)),
     );
@@ -220,7 +268,7 @@ pub fn run_due(
     for program in &config.programs {
         match run_program(store, config, &book, program, now) {
             Ok(true) => {
-                let _ = record(&program.id, now, None);
+                let _ = record(&program.id, now, None, |_| true);
                 done.push(program.id.clone());
             }
             Ok(false) => {}
@@ -233,7 +281,8 @@ pub fn run_due(
                 // The same refusal after every sync filled the log (QA9
                 // F3): it is an error once; its repeats are counted in
                 // /status and /metrics, and logged at debug level.
-                if record(&program.id, now, Some(&message)) {
+                let fired = |since| fired_since(config, program, since, now);
+                if record(&program.id, now, Some(&message), fired) {
                     failed.push(e);
                 } else {
                     tracing::debug!(program = %program.id, error = %message, "statement drafts still refused");
@@ -347,12 +396,30 @@ mod tests {
         assert!(first_time("qa31d-a", "another warning"));
     }
 
+    /// Ops QA32a L3: the syncs retrying one fire of a failing program's
+    /// `draft_schedule` count one failed run; the next fire counts again.
+    #[test]
+    fn a_failing_draft_fire_counts_once_however_many_syncs_retry_it() {
+        let now = Utc::now();
+        let of = |id: &str| draft_runs().into_iter().find(|r| r.program == id).unwrap();
+        assert!(record("qa32-l3", now, Some("refused"), |_| true));
+        for _ in 0..3 {
+            assert!(!record("qa32-l3", now, Some("refused"), |_| false));
+        }
+        let r = of("qa32-l3");
+        assert_eq!((r.consecutive_failures, r.failed_total), (1, 1));
+        record("qa32-l3", now, Some("refused"), |_| true);
+        assert_eq!(of("qa32-l3").consecutive_failures, 2);
+        assert!(render_metrics()
+            .contains("reckon_statement_drafts_consecutive_failures{program=\"qa32-l3\"} 2\n"));
+    }
+
     /// QA29-A M3: a program a reload removed kept its failure gauge.
     #[test]
     fn a_removed_programs_draft_runs_are_forgotten() {
         let now = Utc::now();
-        record("qa29-gone", now, Some("refused"));
-        record("qa29-kept", now, Some("refused"));
+        record("qa29-gone", now, Some("refused"), |_| true);
+        record("qa29-kept", now, Some("refused"), |_| true);
         let gauge = |id: &str| {
             format!("reckon_statement_drafts_consecutive_failures{{program=\"{id}\"}} 1")
         };

@@ -100,6 +100,26 @@ pub fn run(
     log_format: Option<crate::config::LogFormat>,
     _args: RunArgs,
 ) -> anyhow::Result<ExitCode> {
+    // Signal handlers first (ops QA32a F1): the default action of a SIGHUP
+    // (`systemctl reload` right after `start`) or SIGTERM during the
+    // start-up below (plugins loaded, the store opened, perhaps migrated)
+    // killed the process without a log line. The runtime's I/O driver
+    // delivers them, on its own threads, while the start-up runs.
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    let mut signals = {
+        let _context = rt.enter();
+        super::Signals::install()?
+    };
+    // A SIGTERM or SIGINT during start-up: a clean stop, logged, after the
+    // step under way (a store migration is not cut short).
+    let stop_now = |signals: &mut super::Signals, before: &str| {
+        let signal = signals.stop_requested()?;
+        tracing::info!("{signal} during start-up: stopping before {before}; nothing was started");
+        Some(ExitCode::SUCCESS)
+    };
     // The text too: `/status` compares it with the file later.
     use crate::cli::output::fail;
     let (text, parsed) = super::config_state::read_config(config);
@@ -129,11 +149,17 @@ pub fn run(
         }
     };
     init_logging(log_format, Some(cfg.daemon.log_format));
+    if let Some(code) = stop_now(&mut signals, "loading the plugins") {
+        return Ok(code);
+    }
     // The same resolution as `reckon config check`: run refuses what check rejects.
     let runtime = match super::Runtime::resolve(cfg) {
         Ok(r) => r,
         Err(e) => return refuse(e),
     };
+    if let Some(code) = stop_now(&mut signals, "listening and opening the store") {
+        return Ok(code);
+    }
     // Nothing is created before the listener is bound: a start that cannot
     // listen (the port is taken) must not leave a new empty store behind
     // (ops QA). A daemon already holding the data directory is named first:
@@ -150,6 +176,9 @@ pub fn run(
             return Ok(ExitCode::FAILURE);
         }
     };
+    if let Some(code) = stop_now(&mut signals, "opening the store") {
+        return Ok(code);
+    }
     let store = match crate::store::Store::open_with_cache(
         data_dir,
         runtime.config.daemon.store_cache_mb,
@@ -160,19 +189,19 @@ pub fn run(
             return Ok(ExitCode::FAILURE);
         }
     };
+    if let Some(code) = stop_now(&mut signals, "running any sync") {
+        return Ok(code);
+    }
     // A cache larger than the default is filled with what reconciliation
     // reads, on a thread of its own, while the daemon starts and syncs.
     let warming = crate::store::warm::Warming::start(&store, runtime.config.daemon.store_cache_mb);
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()?;
-    let stopped = rt.block_on(super::run_daemon(
+    let stopped = rt.block_on(super::run_daemon_with_signals(
         config.to_path_buf(),
         runtime,
         store,
         listener,
         text,
+        signals,
     ))?;
     // A warm-up still reading stops within 256 keys.
     drop(warming);

@@ -549,9 +549,59 @@ pub fn bind_listener(
     })
 }
 
+/// The daemon's handlers of SIGTERM, SIGINT and SIGHUP. `reckon run`
+/// installs them first thing, before it loads plugins, opens the store and
+/// binds (ops QA32a F1: a SIGHUP, `systemctl reload`, during that start-up
+/// killed the process with the default action, exit by signal and no log
+/// line, which `Restart=on-failure` does not restart). From then on a
+/// signal is remembered until the daemon reads it: a SIGTERM or SIGINT
+/// during start-up stops it cleanly ([`Signals::stop_requested`]), a SIGHUP
+/// is applied as a reload once it runs.
+#[derive(Debug)]
+pub struct Signals {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+    hup: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    /// Installs the handlers. Call it within a tokio runtime's context
+    /// (`Runtime::enter`): its I/O driver delivers the signals.
+    pub fn install() -> std::io::Result<Signals> {
+        use tokio::signal::unix::{signal, SignalKind};
+        Ok(Signals {
+            term: signal(SignalKind::terminate())?,
+            int: signal(SignalKind::interrupt())?,
+            hup: signal(SignalKind::hangup())?,
+        })
+    }
+
+    /// `SIGTERM` or `SIGINT` when one came since the handlers were
+    /// installed (and was not read yet), without waiting: for the steps of
+    /// start-up, which do not poll.
+    pub fn stop_requested(&mut self) -> Option<&'static str> {
+        if arrived(&mut self.term) {
+            Some("SIGTERM")
+        } else if arrived(&mut self.int) {
+            Some("SIGINT")
+        } else {
+            None
+        }
+    }
+}
+
+/// Whether `signal` has a delivery not read yet; reads it. (Several
+/// deliveries before a read are one.)
+fn arrived(signal: &mut tokio::signal::unix::Signal) -> bool {
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    matches!(signal.poll_recv(&mut cx), std::task::Poll::Ready(Some(())))
+}
+
 /// Runs the scheduler until SIGTERM/SIGINT. `runtime` is the validated
 /// config; the HTTP server answers on `listener` (`[daemon] listen`, bound
-/// by [`bind_listener`]).
+/// by [`bind_listener`]). The signal handlers are installed here; `reckon
+/// run` installs them before its start-up instead, see
+/// [`run_daemon_with_signals`].
 pub async fn run_daemon(
     config_path: PathBuf,
     runtime: Runtime,
@@ -559,12 +609,27 @@ pub async fn run_daemon(
     listener: std::net::TcpListener,
     config_text: Option<String>,
 ) -> anyhow::Result<Stopped> {
-    use tokio::signal::unix::{signal, SignalKind};
-    // Handlers first: a signal during start-up must not kill the process
-    // with the default action.
-    let mut sigterm = signal(SignalKind::terminate())?;
-    let mut sigint = signal(SignalKind::interrupt())?;
-    let mut sighup = signal(SignalKind::hangup())?;
+    let signals = Signals::install()?;
+    run_daemon_with_signals(config_path, runtime, store, listener, config_text, signals).await
+}
+
+/// [`run_daemon`] with the signal handlers `reckon run` installed before
+/// its start-up: a SIGTERM or SIGINT that came since stops the daemon
+/// (after the start, as one that comes later), a SIGHUP is a reload as soon
+/// as the daemon runs.
+pub async fn run_daemon_with_signals(
+    config_path: PathBuf,
+    runtime: Runtime,
+    store: Store,
+    listener: std::net::TcpListener,
+    config_text: Option<String>,
+    signals: Signals,
+) -> anyhow::Result<Stopped> {
+    let Signals {
+        term: mut sigterm,
+        int: mut sigint,
+        hup: mut sighup,
+    } = signals;
     let now = Utc::now();
     let started_with = runtime.config.daemon.clone();
     let postbacks = crate::server::postback::Endpoints::new(runtime.config.postbacks.clone());
@@ -619,6 +684,12 @@ pub async fn run_daemon(
         if let Some(weak) = crate::server::postback::weak_secret(p) {
             tracing::warn!("{weak}");
         }
+    }
+    // A SIGHUP during start-up (`systemctl reload` just after `start`): the
+    // file may have changed after it was read, so it is read again now.
+    if arrived(&mut sighup) {
+        tracing::info!("SIGHUP during start-up: reloading the config now that the daemon runs");
+        reload(&daemon, &mut plans);
     }
 
     let max = daemon.runtime().config.daemon.max_concurrent_syncs.max(1) as usize;
@@ -966,8 +1037,8 @@ fn install_plans(
                 // to report.
                 if c.config.enabled {
                     match (why, missed, resumed) {
-                        // Both (soak QA18 F3): the cut-off run's reason is
-                        // what says a backfill must be run again.
+                        // Both (soak QA18 F3): the cut-off run's reason
+                        // says what becomes of a backfill.
                         (Install::Start, true, Some(Resume::CutOff { reason, windows })) => {
                             tracing::info!(connector = %id, reason = %reason, windows = %windows, "the last run did not finish (stopped, or its process died), and a scheduled fire was missed while the daemon was down; running once now")
                         }
@@ -1156,6 +1227,11 @@ pub fn restart_needed(
     .collect()
 }
 
+/// How a reload's refusal of an emptied file ([`refuse_emptied`]) begins:
+/// `/status` tells it from the errors `reckon config check` lists (it
+/// accepts such a file).
+pub const EMPTIED_FILE: &str = "the file has no connectors and no programs";
+
 /// A reload's new config `new` with no connectors and no programs, while
 /// the `running` one has some, is refused: such a file is far more often
 /// one emptied or cut short (an editor or a config-management run caught
@@ -1179,7 +1255,7 @@ fn refuse_emptied(
         column: None,
         path: String::new(),
         message: format!(
-            "the file has no connectors and no programs, while the running config has {connectors} connector(s) and {programs} program(s): it looks empty or truncated (an editor or a config-management run writing it?), so the running config is kept; restore the file and reload, or, if an empty config is meant, restart the daemon, which then runs with it"
+            "{EMPTIED_FILE}, while the running config has {connectors} connector(s) and {programs} program(s): it looks empty or truncated (an editor or a config-management run writing it?), so the running config is kept; restore the file and reload, or, if an empty config is meant, restart the daemon, which then runs with it"
         ),
     }])
 }

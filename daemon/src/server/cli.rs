@@ -78,16 +78,33 @@ pub fn run(config: &Path, args: StatusArgs) -> anyhow::Result<ExitCode> {
         }
         let resp = request.send().await?;
         let status = resp.status();
-        Ok::<_, reqwest::Error>((status, resp.text().await?))
+        let challenge = resp
+            .headers()
+            .get(reqwest::header::WWW_AUTHENTICATE)
+            .is_some_and(|v| is_reckon_challenge(v.as_bytes()));
+        Ok::<_, reqwest::Error>((status, challenge, resp.text().await?))
     });
     let body = match answer {
-        Ok((status, body)) if status.is_success() => body,
+        Ok((status, _, body)) if status.is_success() => body,
         failed => {
-            // A 401 is a daemon answering: the advice for an address
-            // where nothing answers does not apply.
             let unauthorized =
-                matches!(&failed, Ok((s, _)) if *s == reqwest::StatusCode::UNAUTHORIZED);
+                matches!(&failed, Ok((s, _, _)) if *s == reqwest::StatusCode::UNAUTHORIZED);
+            // A 401 is a daemon asking for its token only with the
+            // daemon's challenge (ops QA32a F2: any password-protected
+            // service on the port was taken for this config's daemon),
+            // and only this config's daemon when a daemon holds its
+            // data_dir (another config's daemon on this `listen` wants its
+            // own token); otherwise the advice for an address where this
+            // config's daemon does not answer applies.
+            let reckon_401 = unauthorized && matches!(&failed, Ok((_, true, _)));
+            let daemon_401 = reckon_401 && data_dir.as_deref().is_none_or(maybe_daemon_holds);
             let why = match failed {
+                Ok(_) if reckon_401 && !daemon_401 => format!(
+                    "{url} answered HTTP 401 as a reckon daemon does when it wants its status token, but no `reckon run` holds this config's data_dir: the daemon answering at {addr} is another config's, and this config's daemon is not running there"
+                ),
+                Ok(_) if unauthorized && !reckon_401 => format!(
+                    "{url} answered HTTP 401 without the reckon daemon's challenge (`WWW-Authenticate: Bearer realm=\"reckon\"`): something else answers on {addr} (a password-protected service); this config's daemon is not running there"
+                ),
                 Ok(_) if unauthorized => {
                     let here = match &token {
                         Ok(Some(_)) => format!(
@@ -102,7 +119,7 @@ pub fn run(config: &Path, args: StatusArgs) -> anyhow::Result<ExitCode> {
                     };
                     format!("{url} answered HTTP 401, it needs the daemon's status token: {here}")
                 }
-                Ok((status, _)) => format!(
+                Ok((status, _, _)) => format!(
                     "{url} answered HTTP {status}: what listens at {addr} is not a reckon daemon"
                 ),
                 Err(e) => format!("no reckon daemon answered at {url}: {}", root_cause(&e)),
@@ -112,7 +129,7 @@ pub fn run(config: &Path, args: StatusArgs) -> anyhow::Result<ExitCode> {
                     return Ok(code);
                 }
             }
-            if unauthorized {
+            if daemon_401 {
                 crate::errln!("error: {why}");
             } else {
                 crate::errln!(
@@ -162,6 +179,30 @@ pub fn run(config: &Path, args: StatusArgs) -> anyhow::Result<ExitCode> {
         crate::cli::write_stdout(&report.render())?;
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Whether a `WWW-Authenticate` value is the challenge of a reckon
+/// daemon's 401 (`Bearer realm="reckon"`, [`super::require_status_token`]).
+fn is_reckon_challenge(value: &[u8]) -> bool {
+    let Ok(value) = std::str::from_utf8(value) else {
+        return false;
+    };
+    value.split_once(' ').is_some_and(|(scheme, params)| {
+        scheme.eq_ignore_ascii_case("bearer")
+            && params.split(',').any(|p| p.trim() == "realm=\"reckon\"")
+    })
+}
+
+/// Whether the process holding `data_dir` may be `reckon run`: it is, or
+/// what holds it cannot be told. False when no other process holds it, or
+/// a one-shot command does (the daemon cannot start while it does).
+fn maybe_daemon_holds(data_dir: &Path) -> bool {
+    match crate::store::held_by_another_process(data_dir) {
+        Err(crate::store::StoreError::Locked { pid, .. }) => {
+            pid.and_then(crate::store::is_daemon_process) != Some(false)
+        }
+        _ => false,
+    }
 }
 
 /// Asks the daemon holding `data_dir` through its command socket, when the

@@ -208,7 +208,7 @@ async fn metrics_text(State(d): State<Arc<Daemon>>) -> impl IntoResponse {
             + &crate::server::postback::render_metrics()
             + &crate::reconcile::render_metrics()
             + &d.render_connector_metrics()
-            + &crate::kpi::hook::render_metrics(&d.store)
+            + &crate::kpi::hook::render_metrics(&d.store, &d.runtime().config)
             + &crate::payout::hook::render_metrics()
             + &render_status_auth_metrics()
             + &d.config_state.render_metrics(&d.config_path),

@@ -97,6 +97,11 @@ pub struct SummarySchedule {
     /// When they were last written on schedule, as stored; null: none
     /// recorded.
     pub last_written: Option<DateTime<Utc>>,
+    /// The daemon's runs of them since it started: failures in a row and
+    /// the last one's reason (ops QA32a F3). Zeros from a daemon of before
+    /// 2026-12-01.
+    #[serde(default)]
+    pub runs: crate::kpi::hook::KpiRuns,
 }
 
 /// Each program's [`DraftSchedule`] at `now`, read from `config` and
@@ -165,6 +170,7 @@ pub fn summary_schedule(
         next_fire: next(now),
         due_since: due_since(next, last_written, now),
         last_written,
+        runs: crate::kpi::hook::kpi_runs(),
     })
 }
 
@@ -372,6 +378,7 @@ impl StatusReport {
         }
         self.render_drafts(&mut out, t);
         if let Some(k) = &self.kpi_summaries {
+            let failing = k.runs.last_error.as_ref();
             if k.enabled {
                 let _ = writeln!(
                     out,
@@ -384,6 +391,7 @@ impl StatusReport {
                         k.due_since,
                         k.last_written,
                         "written",
+                        failing.is_some(),
                         t
                     ),
                     k.last_written
@@ -391,6 +399,16 @@ impl StatusReport {
                 );
             } else {
                 let _ = writeln!(out, "\nkpi summaries: disabled");
+            }
+            // Ops QA32a F3: writes failing at every sync showed only in the
+            // log.
+            if let Some(e) = failing {
+                let _ = writeln!(
+                    out,
+                    "  FAILING ({} in a row, last {}): {e}",
+                    k.runs.consecutive_failures,
+                    t(k.runs.last_error_at)
+                );
             }
         }
         out
@@ -426,6 +444,11 @@ impl StatusReport {
                 let _ = writeln!(out, "  {}: on demand only (no draft_schedule)", s.program);
                 continue;
             };
+            let failure = self
+                .drafts
+                .iter()
+                .find(|d| d.program == s.program)
+                .and_then(failing);
             let _ = writeln!(
                 out,
                 "  {}: schedule `{expr}` in {}, {}; last made {}",
@@ -437,17 +460,13 @@ impl StatusReport {
                     s.due_since,
                     s.last_made,
                     "made",
+                    failure.is_some(),
                     &t
                 ),
                 s.last_made
                     .map_or_else(|| "never (none recorded)".to_owned(), |m| t(Some(m)))
             );
-            if let Some(f) = self
-                .drafts
-                .iter()
-                .find(|d| d.program == s.program)
-                .and_then(failing)
-            {
+            if let Some(f) = failure {
                 let _ = writeln!(out, "    {f}");
             }
         }
@@ -470,19 +489,34 @@ fn next_or_due(
     due: Option<DateTime<Utc>>,
     last: Option<DateTime<Utc>>,
     done: &str,
+    failing: bool,
     t: impl Fn(Option<DateTime<Utc>>) -> String,
 ) -> String {
+    // Not "made after the next sync" while each try fails (ops QA32a F3).
+    let retried = "tried again after the next sync: FAILING, see below";
     match (due, last) {
         (Some(due), Some(_)) => format!(
-            "DUE since {} ({done} after the next sync), then next {}",
+            "DUE since {} ({}), then next {}",
             t(Some(due)),
+            if failing {
+                retried.to_owned()
+            } else {
+                format!("{done} after the next sync")
+            },
             local_fire(next, tz)
         ),
         // Never run: the fire is the latest of the last day, which may be
         // before the schedule was written (QA18 R1).
         (Some(due), None) => format!(
-            "DUE: never {done} ({done} after the next sync, for the fire of {}), then next {}",
-            t(Some(due)),
+            "DUE: never {done} ({}), then next {}",
+            if failing {
+                format!("for the fire of {}; {retried}", t(Some(due)))
+            } else {
+                format!(
+                    "{done} after the next sync, for the fire of {}",
+                    t(Some(due))
+                )
+            },
             local_fire(next, tz)
         ),
         (None, _) => format!("next {}", local_fire(next, tz)),
@@ -549,8 +583,22 @@ fn render_config(
     let rejected = c
         .last_reload
         .as_ref()
-        .is_some_and(|r| r.outcome == ReloadOutcome::Rejected);
+        .filter(|r| r.outcome == ReloadOutcome::Rejected);
+    // Refused as emptied: `reckon config check` passes such a file (ops
+    // QA32a L2: the advice sent the operator to it).
+    let emptied = rejected.is_some_and(|r| {
+        r.first_error
+            .as_deref()
+            .is_some_and(|e| e.contains(crate::schedule::EMPTIED_FILE))
+    });
+    let rejected = rejected.is_some();
     match c.file_differs {
+        Some(true) if emptied => {
+            let _ = writeln!(
+                out,
+                "  the file differs from the running config and has no connectors and no programs: `reckon config check` accepts such a file, a reload does not; restore the file and reload (SIGHUP), or, if an empty config is meant, restart the daemon, which then runs with it"
+            );
+        }
         Some(true) if rejected => {
             let _ = writeln!(
                 out,
@@ -720,6 +768,7 @@ mod tests {
                     consecutive_failures: 0,
                     ok_total: 3,
                     failed_total: 0,
+                    counted_at: None,
                 },
                 crate::payout::hook::DraftRuns {
                     program: "b".into(),
@@ -729,6 +778,7 @@ mod tests {
                     consecutive_failures: 2,
                     ok_total: 0,
                     failed_total: 2,
+                    counted_at: None,
                 },
             ],
         };
@@ -1085,6 +1135,7 @@ schedule = "0 6 * * *"
                 consecutive_failures: 2,
                 ok_total: 0,
                 failed_total: 2,
+                counted_at: None,
             }],
             store_failure: None,
             config_state: Some(ConfigStatus {
@@ -1119,6 +1170,7 @@ schedule = "0 6 * * *"
                 next_fire: Some("2026-12-01T06:00:00Z".parse().unwrap()),
                 due_since: None,
                 last_written: None,
+                runs: Default::default(),
             }),
         };
         let text = report.render();
@@ -1130,7 +1182,7 @@ schedule = "0 6 * * *"
         );
         assert!(
             text.contains(
-                "statement drafts (draft_schedule):\n  acme: schedule `0 5 * * *` in America/New_York, next 2026-12-01 05:00:00 -05:00 (2026-12-01 10:00:00 UTC); last made 2026-11-30 06:00:00 UTC\n  beta: schedule `0 5 * * *` in UTC, DUE: never made (made after the next sync, for the fire of 2026-11-30 06:00:00 UTC), then next 2026-12-01 05:00:00 UTC; last made never (none recorded)\n    FAILING (2 in a row, last 2026-11-30 07:00:00 UTC; last made -): program `beta`: the payout currency is EUR\n  manual: on demand only (no draft_schedule)\n"
+                "statement drafts (draft_schedule):\n  acme: schedule `0 5 * * *` in America/New_York, next 2026-12-01 05:00:00 -05:00 (2026-12-01 10:00:00 UTC); last made 2026-11-30 06:00:00 UTC\n  beta: schedule `0 5 * * *` in UTC, DUE: never made (for the fire of 2026-11-30 06:00:00 UTC; tried again after the next sync: FAILING, see below), then next 2026-12-01 05:00:00 UTC; last made never (none recorded)\n    FAILING (2 in a row, last 2026-11-30 07:00:00 UTC; last made -): program `beta`: the payout currency is EUR\n  manual: on demand only (no draft_schedule)\n"
             ),
             "{text}"
         );
@@ -1207,6 +1259,105 @@ schedule = "0 6 * * *"
             text.contains("statement drafts (draft_schedule, since start):\n  a: made 2026-11-29 08:00:00 UTC\n")
                 && !text.contains("config:"),
             "{text}"
+        );
+    }
+
+    /// Ops QA32a L2: a reload refused as emptied sent the operator to
+    /// `reckon config check`, which accepts the file. F3: KPI summaries
+    /// failing at every sync said they would be written after the next one.
+    #[test]
+    fn an_emptied_file_and_failing_kpi_summaries_say_what_to_do() {
+        use crate::schedule::config_state::{ConfigStatus, LastReload, ReloadOutcome};
+        let at: DateTime<Utc> = "2026-11-30T06:00:00Z".parse().unwrap();
+        let later: DateTime<Utc> = "2026-11-30T07:00:00Z".parse().unwrap();
+        let emptied = format!(
+            "empty.toml: {}, while the running config has 1 connector(s) and 0 program(s): it looks empty or truncated",
+            crate::schedule::EMPTIED_FILE
+        );
+        let mut runs = crate::kpi::hook::KpiRuns {
+            last_error_at: Some(later),
+            last_error: Some("writing out/kpi/daily: Not a directory (os error 20)".into()),
+            consecutive_failures: 2,
+            failed_total: 2,
+            ..Default::default()
+        };
+        let report = StatusReport {
+            started_at: at,
+            config: "empty.toml".into(),
+            data_dir: None,
+            store_size_bytes: Some(1),
+            connectors: vec![],
+            postbacks: vec![],
+            programs: vec![],
+            reconciliation: vec![],
+            drafts: vec![],
+            store_failure: None,
+            config_state: Some(ConfigStatus {
+                loaded_at: at,
+                last_reload: Some(LastReload {
+                    at: later,
+                    outcome: ReloadOutcome::Rejected,
+                    errors: 1,
+                    first_error: Some(emptied),
+                    restart_needed: vec![],
+                }),
+                file_differs: Some(true),
+                reloads_ok: 0,
+                reloads_rejected: 1,
+            }),
+            draft_schedules: vec![],
+            kpi_summaries: Some(SummarySchedule {
+                enabled: true,
+                schedule: "0 6 * * *".into(),
+                timezone: "UTC".into(),
+                next_fire: Some("2026-12-01T06:00:00Z".parse().unwrap()),
+                due_since: Some(at),
+                last_written: Some(at - chrono::Duration::days(1)),
+                runs: runs.clone(),
+            }),
+        };
+        let text = report.render();
+        assert!(
+            text.contains("\n  the file differs from the running config and has no connectors and no programs: `reckon config check` accepts such a file, a reload does not; restore the file and reload (SIGHUP), or, if an empty config is meant, restart the daemon, which then runs with it\n")
+                && !text.contains("lists every error"),
+            "{text}"
+        );
+        assert!(
+            text.contains("\nkpi summaries: schedule `0 6 * * *` in UTC, DUE since 2026-11-30 06:00:00 UTC (tried again after the next sync: FAILING, see below), then next 2026-12-01 06:00:00 UTC; last written 2026-11-29 06:00:00 UTC\n  FAILING (2 in a row, last 2026-11-30 07:00:00 UTC): writing out/kpi/daily: Not a directory (os error 20)\n"),
+            "{text}"
+        );
+        let json = serde_json::to_value(&report).unwrap();
+        assert_eq!(json["kpi_summaries"]["runs"]["consecutive_failures"], 2);
+        assert!(json["kpi_summaries"]["runs"]["last_error"]
+            .as_str()
+            .is_some_and(|e| e.contains("Not a directory")));
+        // Written since: no failure, and due after the next sync as before.
+        runs = crate::kpi::hook::KpiRuns {
+            last_ok_at: Some(later),
+            ok_total: 1,
+            failed_total: 2,
+            ..Default::default()
+        };
+        let fixed = StatusReport {
+            kpi_summaries: report
+                .kpi_summaries
+                .clone()
+                .map(|k| SummarySchedule { runs, ..k }),
+            ..report.clone()
+        }
+        .render();
+        assert!(
+            fixed.contains("DUE since 2026-11-30 06:00:00 UTC (written after the next sync)")
+                && !fixed.contains("FAILING"),
+            "{fixed}"
+        );
+        // A daemon of before the runs: none shown.
+        let mut old = json.clone();
+        old["kpi_summaries"].as_object_mut().unwrap().remove("runs");
+        let parsed: StatusReport = serde_json::from_value(old).unwrap();
+        assert_eq!(
+            parsed.kpi_summaries.unwrap().runs,
+            crate::kpi::hook::KpiRuns::default()
         );
     }
 }

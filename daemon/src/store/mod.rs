@@ -246,6 +246,14 @@ pub enum RunOutcome {
 /// a failure (`schedule::failures_from_history`).
 pub const DIED_UNFINISHED: &str = "the reckon process running it ended without finishing it";
 
+/// What becomes of a run that did not finish (stopped, or its process
+/// died), as its recorded error and a stopped sync's message say it: the
+/// daemon runs a connector whose last run did not finish once at its start
+/// (`schedule::resume`), a cut-off backfill over its own days. Ops QA32a
+/// L1: the message said a backfill whose command was interrupted "must be
+/// run again", and the next start ran it again as well.
+pub const CUT_OFF_RUNS: &str = "a scheduled run resumes from the checkpoints; a backfill (`reckon sync --from/--to`) is run again over its own days by the daemon at its next start, as long as it is still the connector's last run: a run of the connector before then (its next scheduled fire, or `reckon sync` without dates) replaces it, and then only running the backfill again pulls the rest of its days";
+
 impl RunOutcome {
     /// Lower-case name.
     pub fn as_str(self) -> &'static str {
@@ -1421,7 +1429,7 @@ impl Store {
             }
             run.outcome = RunOutcome::Interrupted;
             run.error = Some(format!(
-                "{DIED_UNFINISHED} (killed or crashed); the pages it committed are kept (its page and record counts were not saved); a scheduled run resumes from the checkpoints, a backfill (`reckon sync --from/--to`) the daemon ran is run again at its next start, one run without it must be run again"
+                "{DIED_UNFINISHED} (killed or crashed); the pages it committed are kept (its page and record counts were not saved); {CUT_OFF_RUNS}"
             ));
             self.inner
                 .runs

@@ -116,7 +116,8 @@ pub enum SyncError {
     Session(#[from] crate::plugins::SessionError),
     /// Stopped after the current page committed: the daemon is shutting
     /// down, or the client whose command ran the sync went away (Ctrl-C).
-    #[error("connector `{0}`: stopped after committing its current page (the daemon is shutting down, or the command that ran the sync was interrupted); what it committed is kept: a scheduled run resumes from the checkpoints, a backfill (`reckon sync --from/--to`) stopped by the daemon's shutdown is run again at its next start, one whose command was interrupted, or run without the daemon, must be run again")]
+    /// What becomes of the run: [`crate::store::CUT_OFF_RUNS`].
+    #[error("connector `{0}`: stopped after committing its current page (the daemon is shutting down, or the command that ran the sync was interrupted); what it committed is kept: {runs}", runs = crate::store::CUT_OFF_RUNS)]
     Interrupted(String),
     /// A window that makes no sense.
     #[error("connector `{connector}`: {message}")]
