@@ -1065,10 +1065,13 @@ fn config_changes_a_finalised_period_settled_are_refused_and_write_nothing() {
     let of = |id: &str| runs.iter().find(|r| r.program == id).unwrap();
     // Three syncs retrying one fire of its `draft_schedule` are one failed
     // run (ops QA32a L3: each sync's retry was counted).
-    assert_eq!(of("shop-us").consecutive_failures, 1, "{runs:?}");
-    assert_eq!(of("shop-us").last_error.as_deref(), Some(e.as_str()));
+    assert_eq!(of("shop-us").runs.consecutive_failures, 1, "{runs:?}");
+    assert_eq!(of("shop-us").runs.last_error.as_deref(), Some(e.as_str()));
     assert_eq!(
-        (of("other").ok_total, of("other").last_error.as_deref()),
+        (
+            of("other").runs.ok_total,
+            of("other").runs.last_error.as_deref()
+        ),
         (1, None)
     );
     let metrics = reckon::payout::hook::render_metrics();

@@ -13,7 +13,6 @@
 use std::path::PathBuf;
 
 use chrono::{DateTime, Duration, Utc};
-use serde::{Deserialize, Serialize};
 
 use super::config::KpiConfig;
 use super::engine::KpiContext;
@@ -60,37 +59,9 @@ pub fn last_written(store: &Store) -> Option<DateTime<Utc>> {
 /// sync showed only in the log, and status said they would be written
 /// after the next sync). As [`crate::payout::hook::DraftRuns`] for
 /// statement drafts.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
-pub struct KpiRuns {
-    /// When they were last written (a rewrite after a sync included).
-    pub last_ok_at: Option<DateTime<Utc>>,
-    /// When a write last failed (cleared by the next success).
-    pub last_error_at: Option<DateTime<Utc>>,
-    /// Why it last failed (cleared by the next success).
-    pub last_error: Option<String>,
-    /// Failed runs since the last success, a fire of the schedule counted
-    /// once however many syncs retried it.
-    pub consecutive_failures: u64,
-    /// Runs that wrote the files since the start.
-    pub ok_total: u64,
-    /// Runs that failed since the start (counted as
-    /// `consecutive_failures`).
-    pub failed_total: u64,
-    /// When the last counted failure was: a failure is counted again only
-    /// after a fire of the schedule since.
-    #[serde(skip)]
-    pub(crate) counted_at: Option<DateTime<Utc>>,
-}
+pub type KpiRuns = crate::schedule::hooks::HookRuns;
 
-static KPI_RUNS: std::sync::Mutex<KpiRuns> = std::sync::Mutex::new(KpiRuns {
-    last_ok_at: None,
-    last_error_at: None,
-    last_error: None,
-    consecutive_failures: 0,
-    ok_total: 0,
-    failed_total: 0,
-    counted_at: None,
-});
+static KPI_RUNS: std::sync::Mutex<KpiRuns> = std::sync::Mutex::new(KpiRuns::NONE);
 
 fn with_runs<T>(f: impl FnOnce(&mut KpiRuns) -> T) -> T {
     f(&mut KPI_RUNS
@@ -101,41 +72,6 @@ fn with_runs<T>(f: impl FnOnce(&mut KpiRuns) -> T) -> T {
 /// The summaries' runs in this process.
 pub fn kpi_runs() -> KpiRuns {
     with_runs(|r| r.clone())
-}
-
-/// Records a run at `at` that wrote the files (`error` none) or failed;
-/// true when `error` is new (not the run before's). A failure is counted
-/// when it is the first since the last success, or the schedule fired
-/// since the last one counted (`fired_since(t)`: a fire after `t`, up to
-/// `at`): the syncs retrying one fire count once.
-fn record(
-    runs: &mut KpiRuns,
-    at: DateTime<Utc>,
-    error: Option<&str>,
-    fired_since: impl FnOnce(DateTime<Utc>) -> bool,
-) -> bool {
-    match error {
-        None => {
-            runs.last_ok_at = Some(at);
-            runs.last_error = None;
-            runs.last_error_at = None;
-            runs.consecutive_failures = 0;
-            runs.counted_at = None;
-            runs.ok_total += 1;
-            false
-        }
-        Some(e) => {
-            let new = runs.last_error.as_deref() != Some(e);
-            runs.last_error = Some(e.to_owned());
-            runs.last_error_at = Some(at);
-            if runs.counted_at.is_none_or(fired_since) {
-                runs.consecutive_failures += 1;
-                runs.failed_total += 1;
-                runs.counted_at = Some(at);
-            }
-            new
-        }
-    }
 }
 
 /// `reckon_kpi_summaries_last_written_timestamp_seconds` (Unix time), no
@@ -207,7 +143,7 @@ impl PostSync for KpiSummaries {
             Ok(Attempt::Deferred(why)) => (Some(why), true),
             Err(e) => (Some(e.to_string()), false),
         };
-        let new = with_runs(|r| record(r, now, error.as_deref(), fired_since));
+        let new = with_runs(|r| r.record(now, error.as_deref(), fired_since));
         match error {
             Some(e) if !logged && new => Err(e),
             Some(e) if !logged => {
@@ -355,40 +291,30 @@ mod tests {
         let at = |s: &str| s.parse::<DateTime<Utc>>().unwrap();
         let mut runs = KpiRuns::default();
         let never = |_| -> bool { panic!("the first failure is counted") };
-        assert!(record(
-            &mut runs,
-            at("2026-12-01T06:01:00Z"),
-            Some("full disk"),
-            never
-        ));
+        assert!(runs.record(at("2026-12-01T06:01:00Z"), Some("full disk"), never));
         // Retries of the 06:00 fire: no fire since the failure counted.
         let fired_since = |t: DateTime<Utc>, now: &str| {
             t < at("2026-12-02T06:00:00Z") && at(now) >= at("2026-12-02T06:00:00Z")
         };
-        assert!(!record(
-            &mut runs,
-            at("2026-12-01T06:02:00Z"),
-            Some("full disk"),
-            |t| fired_since(t, "2026-12-01T06:02:00Z")
-        ));
-        assert!(record(
-            &mut runs,
-            at("2026-12-01T07:00:00Z"),
-            Some("not a directory"),
-            |t| fired_since(t, "2026-12-01T07:00:00Z")
-        ));
+        assert!(
+            !runs.record(at("2026-12-01T06:02:00Z"), Some("full disk"), |t| {
+                fired_since(t, "2026-12-01T06:02:00Z")
+            })
+        );
+        assert!(
+            runs.record(at("2026-12-01T07:00:00Z"), Some("not a directory"), |t| {
+                fired_since(t, "2026-12-01T07:00:00Z")
+            })
+        );
         assert_eq!((runs.consecutive_failures, runs.failed_total), (1, 1));
         assert_eq!(runs.last_error.as_deref(), Some("not a directory"));
         assert_eq!(runs.last_error_at, Some(at("2026-12-01T07:00:00Z")));
         // The next day's fire fails too.
-        record(
-            &mut runs,
-            at("2026-12-02T06:01:00Z"),
-            Some("not a directory"),
-            |t| fired_since(t, "2026-12-02T06:01:00Z"),
-        );
+        runs.record(at("2026-12-02T06:01:00Z"), Some("not a directory"), |t| {
+            fired_since(t, "2026-12-02T06:01:00Z")
+        });
         assert_eq!((runs.consecutive_failures, runs.failed_total), (2, 2));
-        record(&mut runs, at("2026-12-02T06:02:00Z"), None, |_| true);
+        runs.record(at("2026-12-02T06:02:00Z"), None, |_| true);
         assert_eq!(
             (runs.consecutive_failures, runs.failed_total, runs.ok_total),
             (0, 2, 1)
@@ -399,12 +325,7 @@ mod tests {
         );
         assert_eq!(runs.last_ok_at, Some(at("2026-12-02T06:02:00Z")));
         // After a success the first failure counts again.
-        record(
-            &mut runs,
-            at("2026-12-02T06:03:00Z"),
-            Some("full disk"),
-            |_| false,
-        );
+        runs.record(at("2026-12-02T06:03:00Z"), Some("full disk"), |_| false);
         assert_eq!(runs.consecutive_failures, 1);
     }
 

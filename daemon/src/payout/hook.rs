@@ -22,26 +22,9 @@ pub const DRAFTS_LAST_RUN: &str = "drafts_last_run";
 pub struct DraftRuns {
     /// Program id.
     pub program: String,
-    /// When its drafts were last made.
-    pub last_ok_at: Option<DateTime<Utc>>,
-    /// When they last failed, and why (cleared by the next success).
-    pub last_error_at: Option<DateTime<Utc>>,
-    /// Why they last failed.
-    pub last_error: Option<String>,
-    /// Failed runs since the last success: a fire of the `draft_schedule`
-    /// counted once, however many syncs retried it (ops QA32a L3: every
-    /// sync's retry was counted, so the figure grew with the program's
-    /// connectors).
-    pub consecutive_failures: u64,
-    /// Runs that made drafts since the start.
-    pub ok_total: u64,
-    /// Runs that failed since the start (counted as
-    /// `consecutive_failures`).
-    pub failed_total: u64,
-    /// When the last counted failure was: a failure is counted again only
-    /// after a fire of the schedule since.
-    #[serde(skip)]
-    pub(crate) counted_at: Option<DateTime<Utc>>,
+    /// Its runs: when its drafts were last made, why they last failed.
+    #[serde(flatten)]
+    pub runs: crate::schedule::hooks::HookRuns,
 }
 
 static DRAFTS: std::sync::Mutex<BTreeMap<String, DraftRuns>> =
@@ -54,10 +37,10 @@ fn with_drafts<T>(f: impl FnOnce(&mut BTreeMap<String, DraftRuns>) -> T) -> T {
 }
 
 /// Records one run of a program's drafts; true when `error` is new (not
-/// the same as the run before's). A failure is counted when it is the
-/// first since the last success, or the schedule fired since the last one
-/// counted (`fired_since(t)`: a fire after `t`, up to `at`): the syncs
-/// retrying one fire count once.
+/// the same as the run before's); counted as [`HookRuns::record`]
+/// counts.
+///
+/// [`HookRuns::record`]: crate::schedule::hooks::HookRuns::record
 fn record(
     program: &str,
     at: DateTime<Utc>,
@@ -67,36 +50,9 @@ fn record(
     with_drafts(|d| {
         let r = d.entry(program.to_owned()).or_insert_with(|| DraftRuns {
             program: program.to_owned(),
-            last_ok_at: None,
-            last_error_at: None,
-            last_error: None,
-            consecutive_failures: 0,
-            ok_total: 0,
-            failed_total: 0,
-            counted_at: None,
+            runs: crate::schedule::hooks::HookRuns::NONE,
         });
-        match error {
-            None => {
-                r.last_ok_at = Some(at);
-                r.last_error = None;
-                r.last_error_at = None;
-                r.consecutive_failures = 0;
-                r.counted_at = None;
-                r.ok_total += 1;
-            }
-            Some(e) => {
-                let new = r.last_error.as_deref() != Some(e);
-                r.last_error = Some(e.to_owned());
-                r.last_error_at = Some(at);
-                if r.counted_at.is_none_or(fired_since) {
-                    r.consecutive_failures += 1;
-                    r.failed_total += 1;
-                    r.counted_at = Some(at);
-                }
-                return new;
-            }
-        }
-        false
+        r.runs.record(at, error, fired_since)
     })
 }
 
@@ -153,7 +109,7 @@ pub fn render_metrics() -> String {
         "counter",
         "Scheduled statement draft runs by program and outcome (a failing fire of the draft_schedule counted once, however many syncs retried it).",
         runs.iter().flat_map(|r| {
-            [("ok", r.ok_total), ("failed", r.failed_total)]
+            [("ok", r.runs.ok_total), ("failed", r.runs.failed_total)]
                 .map(|(outcome, n)| (labels(&[("program", &r.program), ("outcome", outcome)]), n))
         }),
     );
@@ -163,7 +119,7 @@ pub fn render_metrics() -> String {
         "gauge",
         "Scheduled draft runs failed since the program's last success (a fire of the draft_schedule counted once, however many syncs retried it).",
         runs.iter()
-            .map(|r| (labels(&[("program", &r.program)]), r.consecutive_failures)),
+            .map(|r| (labels(&[("program", &r.program)]), r.runs.consecutive_failures)),
     );
     out
 }
@@ -407,9 +363,9 @@ mod tests {
             assert!(!record("qa32-l3", now, Some("refused"), |_| false));
         }
         let r = of("qa32-l3");
-        assert_eq!((r.consecutive_failures, r.failed_total), (1, 1));
+        assert_eq!((r.runs.consecutive_failures, r.runs.failed_total), (1, 1));
         record("qa32-l3", now, Some("refused"), |_| true);
-        assert_eq!(of("qa32-l3").consecutive_failures, 2);
+        assert_eq!(of("qa32-l3").runs.consecutive_failures, 2);
         assert!(render_metrics()
             .contains("reckon_statement_drafts_consecutive_failures{program=\"qa32-l3\"} 2\n"));
     }

@@ -15,6 +15,80 @@ use crate::config::Config;
 use crate::store::Store;
 use plugin_api::protocol::PluginKind;
 
+/// A scheduled hook's runs in this process, for `/status` and `/metrics`:
+/// the statement drafts of a program ([`crate::payout::hook::DraftRuns`])
+/// and the KPI summaries ([`crate::kpi::hook::KpiRuns`]).
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize, PartialEq)]
+pub struct HookRuns {
+    /// When the hook last did its work.
+    pub last_ok_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// When it last failed (cleared by the next success).
+    pub last_error_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// Why it last failed (cleared by the next success).
+    pub last_error: Option<String>,
+    /// Failed runs since the last success: a fire of the hook's schedule
+    /// counted once, however many syncs retried it (ops QA32a L3: every
+    /// sync's retry was counted, so the figure grew with the connectors).
+    pub consecutive_failures: u64,
+    /// Runs that succeeded since the start.
+    pub ok_total: u64,
+    /// Runs that failed since the start (counted as
+    /// `consecutive_failures`).
+    pub failed_total: u64,
+    /// When the last counted failure was: a failure is counted again only
+    /// after a fire of the schedule since.
+    #[serde(skip)]
+    pub(crate) counted_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+impl HookRuns {
+    /// None yet.
+    pub const NONE: HookRuns = HookRuns {
+        last_ok_at: None,
+        last_error_at: None,
+        last_error: None,
+        consecutive_failures: 0,
+        ok_total: 0,
+        failed_total: 0,
+        counted_at: None,
+    };
+
+    /// Records a run at `at` that succeeded (`error` none) or failed; true
+    /// when `error` is new (not the run before's). A failure is counted
+    /// when it is the first since the last success, or the schedule fired
+    /// since the last one counted (`fired_since(t)`: a fire after `t`, up
+    /// to `at`): the syncs retrying one fire count once.
+    pub(crate) fn record(
+        &mut self,
+        at: chrono::DateTime<chrono::Utc>,
+        error: Option<&str>,
+        fired_since: impl FnOnce(chrono::DateTime<chrono::Utc>) -> bool,
+    ) -> bool {
+        match error {
+            None => {
+                *self = HookRuns {
+                    last_ok_at: Some(at),
+                    ok_total: self.ok_total + 1,
+                    failed_total: self.failed_total,
+                    ..HookRuns::NONE
+                };
+                false
+            }
+            Some(e) => {
+                let new = self.last_error.as_deref() != Some(e);
+                self.last_error = Some(e.to_owned());
+                self.last_error_at = Some(at);
+                if self.counted_at.is_none_or(fired_since) {
+                    self.consecutive_failures += 1;
+                    self.failed_total += 1;
+                    self.counted_at = Some(at);
+                }
+                new
+            }
+        }
+    }
+}
+
 /// What a hook is told about a finished sync.
 #[derive(Debug)]
 pub struct SyncEvent<'a> {

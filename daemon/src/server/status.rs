@@ -419,12 +419,12 @@ impl StatusReport {
     /// before `draft_schedules` sends only the runs since its start.
     fn render_drafts(&self, out: &mut String, t: impl Fn(Option<DateTime<Utc>>) -> String) {
         let failing = |d: &crate::payout::hook::DraftRuns| {
-            d.last_error.as_ref().map(|e| {
+            d.runs.last_error.as_ref().map(|e| {
                 format!(
                     "FAILING ({} in a row, last {}; last made {}): {e}",
-                    d.consecutive_failures,
-                    t(d.last_error_at),
-                    t(d.last_ok_at)
+                    d.runs.consecutive_failures,
+                    t(d.runs.last_error_at),
+                    t(d.runs.last_ok_at)
                 )
             })
         };
@@ -433,7 +433,7 @@ impl StatusReport {
                 let _ = writeln!(out, "\nstatement drafts (draft_schedule, since start):");
             }
             for d in &self.drafts {
-                let line = failing(d).unwrap_or_else(|| format!("made {}", t(d.last_ok_at)));
+                let line = failing(d).unwrap_or_else(|| format!("made {}", t(d.runs.last_ok_at)));
                 let _ = writeln!(out, "  {}: {line}", d.program);
             }
             return;
@@ -762,23 +762,27 @@ mod tests {
             drafts: vec![
                 crate::payout::hook::DraftRuns {
                     program: "a".into(),
-                    last_ok_at: Some(at),
-                    last_error_at: None,
-                    last_error: None,
-                    consecutive_failures: 0,
-                    ok_total: 3,
-                    failed_total: 0,
-                    counted_at: None,
+                    runs: crate::schedule::hooks::HookRuns {
+                        last_ok_at: Some(at),
+                        last_error_at: None,
+                        last_error: None,
+                        consecutive_failures: 0,
+                        ok_total: 3,
+                        failed_total: 0,
+                        ..crate::schedule::hooks::HookRuns::NONE
+                    },
                 },
                 crate::payout::hook::DraftRuns {
                     program: "b".into(),
-                    last_ok_at: None,
-                    last_error_at: Some(at),
-                    last_error: Some("program `b`: the payout currency is EUR".into()),
-                    consecutive_failures: 2,
-                    ok_total: 0,
-                    failed_total: 2,
-                    counted_at: None,
+                    runs: crate::schedule::hooks::HookRuns {
+                        last_ok_at: None,
+                        last_error_at: Some(at),
+                        last_error: Some("program `b`: the payout currency is EUR".into()),
+                        consecutive_failures: 2,
+                        ok_total: 0,
+                        failed_total: 2,
+                        ..crate::schedule::hooks::HookRuns::NONE
+                    },
                 },
             ],
         };
@@ -1129,13 +1133,15 @@ schedule = "0 6 * * *"
             reconciliation: vec![],
             drafts: vec![crate::payout::hook::DraftRuns {
                 program: "beta".into(),
-                last_ok_at: None,
-                last_error_at: Some(later),
-                last_error: Some("program `beta`: the payout currency is EUR".into()),
-                consecutive_failures: 2,
-                ok_total: 0,
-                failed_total: 2,
-                counted_at: None,
+                runs: crate::schedule::hooks::HookRuns {
+                    last_ok_at: None,
+                    last_error_at: Some(later),
+                    last_error: Some("program `beta`: the payout currency is EUR".into()),
+                    consecutive_failures: 2,
+                    ok_total: 0,
+                    failed_total: 2,
+                    ..crate::schedule::hooks::HookRuns::NONE
+                },
             }],
             store_failure: None,
             config_state: Some(ConfigStatus {
