@@ -490,6 +490,13 @@ fn now_reproduces_what_was_stored_then_and_the_next_run_returns_to_the_present()
         err.contains("note: --as-of 2099-01-01T00:00:00Z is in the future: the records stored now are judged as of then"),
         "{err}"
     );
+    // An instant with fractions is echoed whole, as `statements show`
+    // prints it (QA32-D F4).
+    let (_, err) = report_as_of("2099-01-01T00:00:00.250Z", false);
+    assert!(
+        err.contains("note: --as-of 2099-01-01T00:00:00.250Z is in the future"),
+        "{err}"
+    );
     // Before anything was stored: empty, and it says why (ops QA13 OPS-20).
     let (out, err) = report_as_of("2026-01-01T00:00:00Z", true);
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();

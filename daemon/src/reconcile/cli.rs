@@ -203,7 +203,7 @@ pub fn run(config: &Path, args: ReconcileArgs, con: &mut Console) -> anyhow::Res
                 )?;
             }
             if let Some(at) = r.as_of {
-                let at_text = at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+                let at_text = at.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true);
                 if at > chrono::Utc::now() {
                     // QA24-B F7: the past-tense note read oddly for a
                     // future instant.
