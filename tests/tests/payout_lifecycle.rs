@@ -2063,48 +2063,6 @@ fn show_and_verify_on_a_store_older_than_the_files_say_so() {
     }
 }
 
-/// Rewrites a period finalised by today's code as a version before format
-/// 6 recorded it: each stored statement as `format_version`, rendered
-/// with that format's files, and the period record with their hashes. The
-/// period's files are removed (`generate` writes them back from the
-/// store).
-fn reissue_as_format(book: &MemoryBook, dir: &Path, period: &str, format_version: u32) {
-    use reckon::payout::book::{self, StatementBook};
-    use reckon::payout::lifecycle;
-    let mut rec = lifecycle::period_records(book, "shop")
-        .unwrap()
-        .into_iter()
-        .find(|r| r.period == period)
-        .unwrap();
-    let mut writes = Vec::new();
-    let mut summary = Vec::new();
-    rec.partners = lifecycle::finalised_statements(book, &rec)
-        .unwrap()
-        .into_iter()
-        .map(|(mut s, _)| {
-            s.format_version = format_version;
-            let (files, bytes) = lifecycle::render_statement(&s).unwrap();
-            summary.push(render::SummaryRow::of(&s, &files.content_hash));
-            writes.push((
-                book::key(&["final", "shop", period, &s.payee()]),
-                Some(book::encode(&book::FinalRecord {
-                    book_version: book::BOOK_VERSION,
-                    canonical_json: String::from_utf8(bytes.canonical).unwrap(),
-                    content_hash: files.content_hash.clone(),
-                })),
-            ));
-            files
-        })
-        .collect();
-    rec.summary_sha256 = render::sha256_hex(&render::summary_csv(&summary).unwrap());
-    writes.push((
-        book::key(&["period", "shop", period]),
-        Some(book::encode(&rec)),
-    ));
-    book.apply(writes).unwrap();
-    std::fs::remove_dir_all(dir).unwrap();
-}
-
 /// QA (new user, 2026-11-30): the printable statement showed the audit
 /// trace (`rev 1, order at pos_orders rev 2; decided 2026-11-29T19:43:56.621258257Z`),
 /// reasons with Markdown back-ticks, and "Previously paid 9.78" on a claim

@@ -8,7 +8,7 @@
 mod payout_support;
 
 use payout_support::*;
-use reckon::payout::book::{self, MemoryBook, StatementBook as _};
+use reckon::payout::book::MemoryBook;
 use reckon::payout::model::{Statement, FORMAT_VERSION};
 use reckon::payout::render;
 use reckon::reconcile::model::{Outcome, RecordRef};
@@ -63,46 +63,6 @@ fn rows_by_name(csv: &[u8], section: &str) -> Vec<BTreeMap<String, String>> {
             head.iter().cloned().zip(row).collect()
         })
         .collect()
-}
-
-/// Rewrites the period's stored statements as `format_version` issued them
-/// (statement, file hashes, summary hash) and removes its files, so
-/// `generate` must write them back from the store and `verify` check them
-/// against that format's hashes.
-fn reissue_as_format(b: &MemoryBook, dir: &Path, period: &str, format_version: u32) {
-    use reckon::payout::lifecycle;
-    let mut rec = lifecycle::period_records(b, "shop")
-        .unwrap()
-        .into_iter()
-        .find(|r| r.period == period)
-        .unwrap();
-    let mut writes = Vec::new();
-    let mut summary = Vec::new();
-    rec.partners = lifecycle::finalised_statements(b, &rec)
-        .unwrap()
-        .into_iter()
-        .map(|(mut s, _)| {
-            s.format_version = format_version;
-            let (files, bytes) = lifecycle::render_statement(&s).unwrap();
-            summary.push(render::SummaryRow::of(&s, &files.content_hash));
-            writes.push((
-                book::key(&["final", "shop", period, &s.payee()]),
-                Some(book::encode(&book::FinalRecord {
-                    book_version: book::BOOK_VERSION,
-                    canonical_json: String::from_utf8(bytes.canonical).unwrap(),
-                    content_hash: files.content_hash.clone(),
-                })),
-            ));
-            files
-        })
-        .collect();
-    rec.summary_sha256 = render::sha256_hex(&render::summary_csv(&summary).unwrap());
-    writes.push((
-        book::key(&["period", "shop", period]),
-        Some(book::encode(&rec)),
-    ));
-    b.apply(writes).unwrap();
-    std::fs::remove_dir_all(dir).unwrap();
 }
 
 const CPS: &str = r#"

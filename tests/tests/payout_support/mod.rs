@@ -315,3 +315,45 @@ pub fn assert_released_matches_statements(
         "{context}: the released-lines ledger vs the finalised statements"
     );
 }
+
+/// Rewrites a period finalised by today's code as an earlier format
+/// recorded it: each stored statement as `format_version`, rendered
+/// with that format's files, and the period record with their hashes. The
+/// period's files are removed (`generate` writes them back from the
+/// store).
+pub fn reissue_as_format(book: &MemoryBook, dir: &Path, period: &str, format_version: u32) {
+    use reckon::payout::book::{self, StatementBook};
+    use reckon::payout::{lifecycle, render};
+    let mut rec = lifecycle::period_records(book, "shop")
+        .unwrap()
+        .into_iter()
+        .find(|r| r.period == period)
+        .unwrap();
+    let mut writes = Vec::new();
+    let mut summary = Vec::new();
+    rec.partners = lifecycle::finalised_statements(book, &rec)
+        .unwrap()
+        .into_iter()
+        .map(|(mut s, _)| {
+            s.format_version = format_version;
+            let (files, bytes) = lifecycle::render_statement(&s).unwrap();
+            summary.push(render::SummaryRow::of(&s, &files.content_hash));
+            writes.push((
+                book::key(&["final", "shop", period, &s.payee()]),
+                Some(book::encode(&book::FinalRecord {
+                    book_version: book::BOOK_VERSION,
+                    canonical_json: String::from_utf8(bytes.canonical).unwrap(),
+                    content_hash: files.content_hash.clone(),
+                })),
+            ));
+            files
+        })
+        .collect();
+    rec.summary_sha256 = render::sha256_hex(&render::summary_csv(&summary).unwrap());
+    writes.push((
+        book::key(&["period", "shop", period]),
+        Some(book::encode(&rec)),
+    ));
+    book.apply(writes).unwrap();
+    std::fs::remove_dir_all(dir).unwrap();
+}
