@@ -1365,6 +1365,21 @@ pub fn decide(
     fx: &FxTable,
     now: DateTime<Utc>,
 ) -> Vec<Decision> {
+    decide_each(program, claims, orders, fx, now, 1, |_, d| d)
+}
+
+/// [`decide`], each decision handed to `f` with the claim it judges, on up
+/// to `threads` threads (each judging a contiguous run of the claims once
+/// the plan is made); `f`'s results in [`decide`]'s order.
+pub fn decide_each<R: Send>(
+    program: &ProgramConfig,
+    claims: &[ClaimInput],
+    orders: &[OrderInput],
+    fx: &FxTable,
+    now: DateTime<Utc>,
+    threads: usize,
+    f: impl Fn(&ClaimInput, Decision) -> R + Sync,
+) -> Vec<R> {
     let mut order_refs: Vec<&OrderInput> = orders.iter().collect();
     order_refs.sort_by(|a, b| {
         (&a.order.source, &a.order.order_id).cmp(&(&b.order.source, &b.order.order_id))
@@ -1374,7 +1389,23 @@ pub fn decide(
         (&a.claim.source, &a.claim.external_id).cmp(&(&b.claim.source, &b.claim.external_id))
     });
     let plan = Plan::new(program, fx, &claim_refs[..], &order_refs[..]);
-    (0..plan.len()).map(|j| plan.judge(j, now)).collect()
+    let judge = |js: std::ops::Range<usize>| -> Vec<R> {
+        js.map(|j| f(claim_refs[j], plan.judge_claim(j, claim_refs[j], now)))
+            .collect()
+    };
+    let n = plan.len();
+    let chunk = n.div_ceil(threads.max(1)).max(1);
+    if chunk >= n {
+        return judge(0..n);
+    }
+    let judge = &judge;
+    std::thread::scope(|scope| {
+        let parts: Vec<_> = (0..n)
+            .step_by(chunk)
+            .map(|lo| scope.spawn(move || judge(lo..(lo + chunk).min(n))))
+            .collect();
+        parts.into_iter().flat_map(joined).collect()
+    })
 }
 
 /// A claim's matched order, as [`judge`] sees it.
@@ -2056,6 +2087,44 @@ mod tests {
             mul_div(d("90.00"), d("95.00"), d("100.00")),
             Some(d("85.5"))
         );
+    }
+
+    /// `decide_each` hands each claim its own decision, in `decide`'s
+    /// order, whatever the thread count (the incremental run judges on
+    /// several) and the input order.
+    #[test]
+    fn decide_each_judges_the_same_on_any_number_of_threads() {
+        let data = synth::generate(&SynthSpec::benchmark(2_000, 3));
+        let program: ProgramConfig = toml::from_str(
+            "id = \"p\"\ncurrency = \"USD\"\nclaims = [\"impact\", \"everflow\", \"awin\"]\norders = [\"shop\"]\n",
+        )
+        .unwrap();
+        let (fx, now) = (
+            FxTable::empty(),
+            SynthSpec::benchmark(2_000, 3).settled_now(),
+        );
+        let mut claims: Vec<ClaimInput> = (data.claims.iter())
+            .map(|c| ClaimInput {
+                claim: c.clone(),
+                revision: 1,
+            })
+            .collect();
+        let orders: Vec<OrderInput> = (data.orders.iter())
+            .map(|o| OrderInput {
+                order: o.clone(),
+                revision: 1,
+            })
+            .collect();
+        let want = decide(&program, &claims, &orders, &fx, now);
+        assert!(want.iter().filter(|d| d.payable).count() > 100);
+        claims.reverse();
+        for threads in [1, 2, 3, 7] {
+            let got = decide_each(&program, &claims, &orders, &fx, now, threads, |c, d| {
+                assert_eq!(c.claim.external_id, d.claim.id);
+                d
+            });
+            assert_eq!(got, want, "{threads} threads");
+        }
     }
 
     /// `decide`'s bulk order-id rule (the join) and `match_claim`'s

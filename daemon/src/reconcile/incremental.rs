@@ -1755,6 +1755,41 @@ fn drop_later<T: Send + 'static>(v: T) {
         .spawn(move || drop(v));
 }
 
+/// What an incremental run changes for one claim whose decision differs
+/// from the stored one: made on the judging threads, applied to the layer
+/// after, in claim order.
+struct Change {
+    claim: Key2,
+    /// The new decision, encoded.
+    value: Vec<u8>,
+    /// The stored decision's index entries, and the new one's.
+    old_index: Vec<(String, Vec<u8>)>,
+    new_index: Vec<(String, Vec<u8>)>,
+    was_payable: bool,
+    /// Outcome, basis or payable flag differ (or there was no decision).
+    new_outcome: bool,
+    old_order: Option<Key2>,
+    new_order: Option<Key2>,
+}
+
+impl Change {
+    fn of(claim: Key2, sd: StoredDecision, old: Option<&StoredDecision>, coupons: bool) -> Self {
+        let order = |d: &Decision| (d.order.as_ref()).map(|r| (r.source.clone(), r.id.clone()));
+        Change {
+            claim,
+            value: codec::encode_decision(&sd),
+            old_index: old
+                .map(|o| claim_index_keys(o, coupons))
+                .unwrap_or_default(),
+            new_index: claim_index_keys(&sd, coupons),
+            was_payable: old.is_some_and(|o| o.decision.payable),
+            new_outcome: old.is_none_or(|o| new_outcome(&o.decision, &sd.decision)),
+            old_order: old.and_then(|o| order(&o.decision)),
+            new_order: order(&sd.decision),
+        }
+    }
+}
+
 fn incremental_run<B: ReconBackend>(
     b: &B,
     program: &ProgramConfig,
@@ -2006,56 +2041,66 @@ fn incremental_run<B: ReconBackend>(
     let read_done = started.elapsed();
     let claim_list: Vec<ClaimInput> = claims.into_values().collect();
     let order_list: Vec<OrderInput> = orders.into_values().collect();
-    let decisions = engine::decide(program, &claim_list, &order_list, fx, now);
+    // Judged, and compared with the stored decisions, on up to `threads`
+    // threads: each claim's new decision and the entries it changes are its
+    // own (the plan and the stored decisions are only read); the layer is
+    // edited after, in claim order.
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
+    let threads = if claim_list.len() < READ_AHEAD_MIN {
+        1
+    } else {
+        threads
+    };
+    let stored = &olds;
+    let judged = engine::decide_each(
+        program,
+        &claim_list,
+        &order_list,
+        fx,
+        now,
+        threads,
+        |ci, d| {
+            let c = (d.claim.source.clone(), d.claim.id.clone());
+            debug_assert_eq!(c, (ci.claim.source.clone(), ci.claim.external_id.clone()));
+            let (outcome, payable) = (d.outcome, d.payable);
+            let old = stored.get(&c).and_then(Option::as_ref);
+            let sd = stored_decision(program, d, &ci.claim);
+            let sd = match old {
+                Some(o) => keep_decided_at(sd, o),
+                None => Some(sd),
+            };
+            let change = sd.map(|sd| Change::of(c, sd, old, coupons));
+            (outcome, payable, change)
+        },
+    );
     let judge_done = started.elapsed();
-    // Counted before the loop below takes the decisions; what it changes
-    // is filled in after.
-    let mut summary = summarize(p, false, &decisions, (0, 0), &new_state);
+    let mut summary = ProgramSummary {
+        program: p.to_owned(),
+        full: false,
+        claims_judged: judged.len() as u64,
+        last_seq: new_state.last_seq,
+        ..Default::default()
+    };
     let mut changed = 0u64;
     let mut outcomes_changed = 0u64;
     // Payable decisions gained and lost, to keep the program's count.
     let (mut gained, mut lost) = (0u64, 0u64);
     let mut moves: Vec<(Key2, Option<Key2>, Option<Key2>)> = Vec::new();
-    for (d, ci) in decisions.into_iter().zip(claim_list.iter()) {
-        let c = (d.claim.source.clone(), d.claim.id.clone());
-        debug_assert_eq!(c, (ci.claim.source.clone(), ci.claim.external_id.clone()));
-        let old = olds.remove(&c).flatten();
-        let mut sd = stored_decision(program, d, &ci.claim);
-        if let Some(o) = &old {
-            match keep_decided_at(sd, o) {
-                Some(n) => sd = n,
-                None => continue,
-            }
-        }
+    for (outcome, payable, change) in judged {
+        *summary.by_outcome.entry(outcome).or_default() += 1;
+        summary.payable += u64::from(payable);
+        let Some(ch) = change else { continue };
         changed += 1;
-        let was_payable = old.as_ref().is_some_and(|o| o.decision.payable);
-        outcomes_changed += u64::from(
-            old.as_ref()
-                .is_none_or(|o| new_outcome(&o.decision, &sd.decision)),
-        );
-        gained += u64::from(sd.decision.payable && !was_payable);
-        lost += u64::from(was_payable && !sd.decision.payable);
-        let old_order = old
-            .as_ref()
-            .and_then(|o| o.decision.order.as_ref())
-            .map(|r| (r.source.clone(), r.id.clone()));
-        let new_order = sd
-            .decision
-            .order
-            .as_ref()
-            .map(|r| (r.source.clone(), r.id.clone()));
-        if old_order != new_order {
-            moves.push((c.clone(), old_order, new_order));
+        outcomes_changed += u64::from(ch.new_outcome);
+        gained += u64::from(payable && !ch.was_payable);
+        lost += u64::from(ch.was_payable && !payable);
+        if ch.old_order != ch.new_order {
+            moves.push((ch.claim.clone(), ch.old_order, ch.new_order));
         }
         // The decision differs from the stored one (`keep_decided_at`):
-        // put as it is, without encoding the old one to compare; its index
-        // entries replace the old ones'.
-        let old_index = (old.as_ref())
-            .map(|o| claim_index_keys(o, coupons))
-            .unwrap_or_default();
-        let new_index = claim_index_keys(&sd, coupons);
-        ov.put(decision_key(&c), Some(codec::encode_decision(&sd)))?;
-        ov.replace(old_index, new_index)?;
+        // put as it is; its index entries replace the old ones'.
+        ov.put(decision_key(&ch.claim), Some(ch.value))?;
+        ov.replace(ch.old_index, ch.new_index)?;
     }
     let compare_done = started.elapsed();
     // Keep each order's claims list in step with the decisions.
@@ -2110,7 +2155,7 @@ fn incremental_run<B: ReconBackend>(
     summary.decisions_changed = changed;
     summary.outcomes_changed = outcomes_changed;
     summary.payable_total = new_state.payable;
-    drop_later((claim_list, order_list));
+    drop_later((claim_list, order_list, olds));
     Ok(summary)
 }
 
