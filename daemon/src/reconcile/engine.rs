@@ -10,10 +10,14 @@
 //!
 //! ## Matching (first rule that finds an order wins)
 //! 1. **order id**: the claim's order id, trimmed and case-folded, equals an
-//!    order's id or one of its `alt_ids` (normalised the same way). Primary
-//!    ids win over alt ids; then the smallest (source, order id). [`Plan`]
-//!    applies this rule to all claims at once with [`super::join`];
-//!    [`match_claim`] (incremental runs) looks up [`OrderIndex`].
+//!    order's id or one of its `alt_ids` (normalised the same way). Among
+//!    several such orders ([`pick_by_id`]): an order's own id wins over an
+//!    alt id; among those still tied, the one whose id is written as the
+//!    claim writes it (trimmed, same case); then the best fit, as among
+//!    orders sharing a click id ([`closest_by_click`]). See ARCHITECTURE.md
+//!    "Orders sharing an order id". [`Plan`] applies this rule to all claims
+//!    at once with [`super::join`]; [`match_claim`] (incremental runs) looks
+//!    up [`OrderIndex`]; both pick with [`pick_by_id`].
 //! 2. **click id**: the claim's click id (trimmed, case-sensitive) is one of
 //!    the order's `click_ids`. One click can lead to several purchases, so
 //!    among several such orders the best fit wins: amount within tolerance
@@ -50,7 +54,8 @@
 //! 8. `amount_mismatch`: |claimed − order| > max(abs, pct % × order), or
 //!    the claimed amount is negative; basis = order amount.
 //! 9. `matched`: basis = claimed amount (the order amount when the claim
-//!    has none).
+//!    has none). A claimed amount in the order's currency is converted at
+//!    the order's day rate, any other at the claim's ([`claim_fx_day`]).
 //!
 //! Bases are in the program currency; a converted basis is rounded to the
 //! currency's minor unit (half away from zero). A decision is payable when

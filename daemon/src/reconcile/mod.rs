@@ -151,8 +151,11 @@ pub struct RunSummary {
 }
 
 /// Runs every given program against the store: incremental when possible
-/// (see [`incremental`]), then flushes. The scheduler calls this after each
-/// sync that touched a program.
+/// (see [`incremental`]), then flushes. The daemon calls this through
+/// [`ReconcileAfterSync`]: after each sync that changed a program's claims
+/// or orders, after postbacks that stored claims
+/// (`schedule::hooks_after_postbacks`), and after any sync for every
+/// program that [`needs_run`].
 pub fn run(
     store: &Store,
     programs: &[ProgramConfig],
@@ -516,7 +519,11 @@ pub fn run_with<B: ReconBackend>(
 
 /// The latest decisions of a program, as stored by the last reconcile run,
 /// in claim (source, external id) order.
-/// CONTRACT: payout and kpi read decisions only through this.
+/// CONTRACT: payout reads decisions through [`scan_decisions`] (and
+/// [`decode_stored_decision`]), kpi through [`load_judgements_where`]; all
+/// of them, this one too, go through `incremental::load_stored_decisions*`
+/// and `incremental::scan_stored_decisions`, so a change to what readers
+/// see must reach each.
 pub fn load_decisions(store: &Store, program: &str) -> Result<Vec<model::Decision>, StoreError> {
     incremental::load_stored_decisions(&StoreBackend::new(store)?, program)
 }

@@ -135,8 +135,14 @@ pub struct Decision {
     /// When the claim can no longer change (network lock, else order time +
     /// return window). `payable` needs `now >= lock_at`.
     pub lock_at: Option<DateTime<Utc>>,
-    /// Commission basis in the program currency (order net of refunds for
-    /// mismatches and partial refunds, else the claimed sale amount).
+    /// What commission is computed on, in the program currency (a converted
+    /// amount rounded to its minor unit). `matched`: the claimed amount (converted at the
+    /// order's day rate when claim and order share a currency, else at the
+    /// claim's), or the order amount when the claim has none.
+    /// `amount_mismatch` (including a negative claim): the order amount.
+    /// `partially_refunded`: order amount − refunds, or, for a claim within
+    /// tolerance, claimed × (order net ÷ order amount). `None` for the other
+    /// outcomes. See the precedence list in `reconcile::engine`.
     pub basis: Option<Money>,
     /// The claim's sale amount as the network reported it.
     pub claimed_amount: Option<Money>,
