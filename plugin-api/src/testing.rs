@@ -24,9 +24,11 @@
 //! test; the daemon reports it as the sync's error). It does cap one timer
 //! at [`MAX_TIMER_SECS`], as the daemon does, and stops a plugin paging
 //! without end: after [`DEFAULT_MAX_REQUESTS`] requests
-//! ([`FakeHost::with_max_requests`]), after [`MAX_STEPS`] host events, or
+//! ([`FakeHost::with_max_requests`]), after [`MAX_STEPS`] host events,
 //! when it asks again for the request whose answer it just committed
-//! ([`crate::validate::RepeatedRequests`]). A replay that leaves recorded
+//! ([`crate::validate::RepeatedRequests`]), or when it asks for another
+//! after [`crate::validate::MAX_EMPTY_PAGES`] empty pages in a row
+//! ([`crate::validate::EmptyPages`]). A replay that leaves recorded
 //! exchanges unused fails, naming the first
 //! ([`FakeHost::allow_unused_exchanges`] for a partial replay).
 //!
@@ -257,14 +259,23 @@ impl FakeHost {
     /// a request whose origin is neither the session's base URL's (scheme,
     /// host and port) nor https on its host or on a host of the manifest's
     /// `allowed_hosts`, or that carries a user or password (the plugin gets
-    /// a `NotAllowed` failure), and fails the session with a protocol error
-    /// on a checkpoint the daemon would refuse (unknown stream, watermark
-    /// going backwards, a record failing [`crate::validate::record`]) or
-    /// on finishing with records after the last checkpoint. Like the
-    /// daemon it stops a plugin asking for more than its request budget
-    /// ([`FakeHost::with_max_requests`]) or asking again for the request
+    /// a `NotAllowed` failure), and fails the session with a protocol error,
+    /// in the daemon's words, on output the daemon would refuse: records or
+    /// a checkpoint in a check session, more than
+    /// [`crate::validate::MAX_BUFFERED_RECORDS`] records without a
+    /// checkpoint ([`crate::validate::emitted`]), a checkpoint of an
+    /// undeclared stream ([`crate::validate::checkpoint_stream`]), whose
+    /// watermark goes backwards or out of bounds
+    /// ([`crate::validate::watermark`]) or whose complete pass is not of a
+    /// spend stream within the window ([`crate::validate::covers`]), a
+    /// record failing [`crate::validate::record`], or finishing with
+    /// records after the last checkpoint. Like the daemon it stops a plugin
+    /// asking for more than its request budget
+    /// ([`FakeHost::with_max_requests`]), asking again for the request
     /// whose answer it just committed ([`crate::validate::RepeatedRequests`]),
-    /// and refuses a manifest whose `auth` names a setting that is not a
+    /// or asking for another after [`crate::validate::MAX_EMPTY_PAGES`]
+    /// empty pages in a row (a retryable `upstream` error,
+    /// [`crate::validate::EmptyPages`]), and refuses a manifest whose `auth` names a setting that is not a
     /// declared `x-secret` one ([`crate::validate::auth_settings`]). A
     /// replay fails when recorded exchanges are left unused (unless
     /// [`FakeHost::allow_unused_exchanges`]). Each page is reviewed as the
@@ -362,6 +373,7 @@ impl FakeHost {
             .collect();
         let mut clock = open.now;
         let window = open.window;
+        let mode = open.mode;
         let mut session = Session::open::<C>(open);
         let mut out = Outcome {
             committed: Vec::new(),
@@ -376,6 +388,7 @@ impl FakeHost {
             result: Ok(()),
         };
         let mut repeats = crate::validate::RepeatedRequests::default();
+        let mut empty_pages = crate::validate::EmptyPages::default();
         let mut queue: VecDeque<(Event, Vec<u8>)> = VecDeque::from([(Event::Start, Vec::new())]);
         let mut pending: Vec<Record> = Vec::new();
         let mut steps = 0;
@@ -411,6 +424,15 @@ impl FakeHost {
                         if let Some(msg) = refused {
                             out.result =
                                 Err(PluginError::new(crate::protocol::ErrorKind::Protocol, msg));
+                            out.uncommitted = pending;
+                            return out;
+                        }
+                        // As the daemon: a retryable upstream error.
+                        if let Err(why) = empty_pages.request() {
+                            out.result = Err(PluginError::retryable(
+                                crate::protocol::ErrorKind::Upstream,
+                                format!("plugin `{}` {why}", manifest.id),
+                            ));
                             out.uncommitted = pending;
                             return out;
                         }
@@ -456,7 +478,16 @@ impl FakeHost {
                             }
                         }
                     }
-                    Action::Records { records } => pending.extend(records),
+                    Action::Records { records } => {
+                        if let Err(why) =
+                            crate::validate::emitted(mode, pending.len(), records.len())
+                        {
+                            out.result = Err(invalid(&manifest.id, why));
+                            out.uncommitted = pending;
+                            return out;
+                        }
+                        pending.extend(records);
+                    }
                     Action::Checkpoint(mut cp) => {
                         // Masked and reviewed before the checks, as the
                         // daemon does: its errors never show a secret.
@@ -465,11 +496,12 @@ impl FakeHost {
                             warnings.extend(review.record(&cp.stream, r));
                         }
                         warnings.extend(review.checkpoint(&mut cp));
+                        let previous = watermarks.get(&cp.stream).copied();
                         let checked = check_page(
                             manifest,
                             &connector,
                             &mut watermarks,
-                            (window.as_ref(), clock),
+                            (mode, window.as_ref(), clock),
                             &cp,
                             &pending,
                             out.checkpoints.len() + 1,
@@ -491,6 +523,7 @@ impl FakeHost {
                                 message: crate::validate::CONFLICTING_DUPLICATE.to_owned(),
                             });
                         }
+                        empty_pages.committed(&cp, pending.len(), previous);
                         keep_last_per_key(&mut pending);
                         for w in warnings {
                             eprintln!("FakeHost: WARN connector `{connector}`: {w}");
@@ -657,25 +690,23 @@ fn invalid(plugin: &str, msg: String) -> PluginError {
     )
 }
 
-/// The daemon's checks of one page: a declared stream, a watermark that
-/// does not go backwards, lies neither in the future nor (a stream's first)
-/// before the window ([`crate::validate::watermark`]), and every record
-/// valid for the stream's kind.
+/// The daemon's checks of one page, in its order: not in a check session,
+/// a declared stream ([`crate::validate::checkpoint_stream`]), a watermark
+/// that does not go backwards, lies neither in the future nor (a stream's
+/// first) before the window ([`crate::validate::watermark`]), a complete
+/// pass only of a spend stream within the window
+/// ([`crate::validate::covers`]), and every record valid for the stream's
+/// kind.
 fn check_page(
     manifest: &crate::protocol::Manifest,
     connector: &str,
     watermarks: &mut BTreeMap<String, DateTime<Utc>>,
-    (window, now): (Option<&Window>, DateTime<Utc>),
+    (mode, window, now): (SessionMode, Option<&Window>, DateTime<Utc>),
     cp: &Checkpoint,
     records: &[Record],
     page: usize,
 ) -> Result<(), String> {
-    let Some(spec) = manifest.streams.iter().find(|s| s.name == cp.stream) else {
-        return Err(format!(
-            "checkpoint for stream `{}`, which the manifest does not declare",
-            cp.stream
-        ));
-    };
+    let spec = crate::validate::checkpoint_stream(mode, manifest, &cp.stream)?;
     crate::validate::watermark(
         &cp.stream,
         cp.watermark,
@@ -684,6 +715,7 @@ fn check_page(
         now,
     )
     .map_err(|why| why.replace("<connector>", connector))?;
+    crate::validate::covers(cp, spec.record, window)?;
     // Checked on a copy: the outcome keeps the records as the plugin
     // emitted them (the daemon also stamps `source`).
     for (i, r) in records.iter().enumerate() {
@@ -754,8 +786,9 @@ mod host_check_tests {
     use crate::sdk::Cx;
     use crate::{Conversion, ConversionStatus, EventType, Money, Request, Utm};
 
-    /// Misbehaves as its settings say: `bad_currency`, `foreign_host` or
-    /// `no_commit`.
+    /// Misbehaves as its settings say: `bad_currency`, `foreign_host`,
+    /// `no_commit`, `false_pass`, ...; in a check, `check_records` or
+    /// `check_checkpoint`.
     struct Bad;
     impl Connector for Bad {
         fn manifest() -> Manifest {
@@ -771,7 +804,25 @@ mod host_check_tests {
                 ..Manifest::bare("bad")
             }
         }
-        async fn check(_cx: Cx) -> Result<(), PluginError> {
+        async fn check(cx: Cx) -> Result<(), PluginError> {
+            let mode = cx.settings::<serde_json::Value>()?["mode"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned();
+            let checkpoint = Checkpoint {
+                stream: "conversions".into(),
+                watermark: cx.now(),
+                state: serde_json::Value::Null,
+                covers: None,
+            };
+            match mode.as_str() {
+                "check_records" => {
+                    cx.emit(conversion(&cx, "c1", ConversionStatus::Approved));
+                    cx.commit(checkpoint);
+                }
+                "check_checkpoint" => cx.commit(checkpoint),
+                _ => {}
+            }
             Ok(())
         }
         async fn read(cx: Cx) -> Result<(), PluginError> {
@@ -779,6 +830,22 @@ mod host_check_tests {
                 .as_str()
                 .unwrap_or_default()
                 .to_owned();
+            if mode == "false_pass" {
+                cx.emit(conversion(&cx, "c1", ConversionStatus::Approved));
+                cx.commit(Checkpoint {
+                    stream: "conversions".into(),
+                    watermark: cx.now(),
+                    state: serde_json::Value::Null,
+                    covers: Some(crate::Covers {
+                        account_id: "a1".into(),
+                        days: cx.window().unwrap_or(Window {
+                            from: chrono::NaiveDate::MIN,
+                            to: chrono::NaiveDate::MIN,
+                        }),
+                    }),
+                });
+                return Ok(());
+            }
             if mode == "same_cursor" || mode == "endless" {
                 let mut n = 0;
                 loop {
@@ -798,31 +865,10 @@ mod host_check_tests {
             }
             if mode == "duplicate" {
                 // c1 restated within the page, c2 repeated as it was.
-                let conversion = |id: &str, status| {
-                    Record::Conversion(Conversion {
-                        source: String::new(),
-                        external_id: id.into(),
-                        order_id: None,
-                        click_id: None,
-                        clicked_at: None,
-                        partner_id: "p1".into(),
-                        partner_name: None,
-                        campaign_id: None,
-                        event_type: EventType::Sale,
-                        occurred_at: cx.now(),
-                        sale_amount: None,
-                        commission: Some(Money::new(rust_decimal::Decimal::ONE, "USD")),
-                        status,
-                        status_changed_at: None,
-                        locked_at: None,
-                        coupon: None,
-                        utm: Utm::default(),
-                    })
-                };
-                cx.emit(conversion("c1", ConversionStatus::Pending));
-                cx.emit(conversion("c2", ConversionStatus::Pending));
-                cx.emit(conversion("c1", ConversionStatus::Approved));
-                cx.emit(conversion("c2", ConversionStatus::Pending));
+                cx.emit(conversion(&cx, "c1", ConversionStatus::Pending));
+                cx.emit(conversion(&cx, "c2", ConversionStatus::Pending));
+                cx.emit(conversion(&cx, "c1", ConversionStatus::Approved));
+                cx.emit(conversion(&cx, "c2", ConversionStatus::Pending));
                 cx.commit(Checkpoint {
                     stream: "conversions".into(),
                     watermark: cx.now(),
@@ -909,6 +955,94 @@ mod host_check_tests {
             }
             Ok(())
         }
+    }
+
+    /// A conversion of 1.00 USD commission, no sale amount, at the clock.
+    fn conversion(cx: &Cx, id: &str, status: ConversionStatus) -> Record {
+        Record::Conversion(Conversion {
+            source: String::new(),
+            external_id: id.into(),
+            order_id: None,
+            click_id: None,
+            clicked_at: None,
+            partner_id: "p1".into(),
+            partner_name: None,
+            campaign_id: None,
+            event_type: EventType::Sale,
+            occurred_at: cx.now(),
+            sale_amount: None,
+            commission: Some(Money::new(rust_decimal::Decimal::ONE, "USD")),
+            status,
+            status_changed_at: None,
+            locked_at: None,
+            coupon: None,
+            utm: Utm::default(),
+        })
+    }
+
+    /// QA33-C M1: the daemon's driver refused these, `FakeHost` passed
+    /// them; both now apply `crate::validate`'s checks, in the same words
+    /// (`tests/tests/plugin_host.rs` runs the same faults in the daemon).
+    #[test]
+    fn a_false_pass_and_output_in_a_check_are_refused_as_by_the_daemon() {
+        let out = run("false_pass");
+        assert_eq!(
+            error(&out),
+            "plugin `bad` produced invalid output: stream `conversions`: checkpoint declares a complete pass over \
+             account `a1` days 2026-11-01..2026-11-01, but a pass must be of a spend stream, name an account and \
+             lie within the session's window (2026-11-01..2026-11-01)"
+        );
+        assert!(out.committed.is_empty() && out.checkpoints.is_empty());
+        assert_eq!(out.uncommitted.len(), 1);
+        let check = |mode: &str| {
+            FakeHost::handler(|_| Reply::json(200, &serde_json::json!({}))).run::<Bad>(open_check(
+                "badnet",
+                "https://api.bad.example",
+                serde_json::json!({ "mode": mode }),
+            ))
+        };
+        let out = check("check_records");
+        assert_eq!(
+            error(&out),
+            "plugin `bad` produced invalid output: records emitted in a check session"
+        );
+        assert!(out.committed.is_empty() && out.uncommitted.is_empty());
+        let out = check("check_checkpoint");
+        assert_eq!(
+            error(&out),
+            "plugin `bad` produced invalid output: checkpoint in a check session"
+        );
+        assert!(out.checkpoints.is_empty());
+        assert!(check("").result.is_ok(), "{}", error(&check("")));
+    }
+
+    /// QA33-C M1 (QA31-C F2 in the daemon): a cursor advancing over empty
+    /// pages without end stops after MAX_EMPTY_PAGES of them, retryable,
+    /// long before the request budget.
+    #[test]
+    fn a_cursor_advancing_over_empty_pages_stops_as_in_the_daemon() {
+        use crate::validate::MAX_EMPTY_PAGES;
+        let out = run("endless");
+        let Err(e) = &out.result else {
+            panic!("no error");
+        };
+        assert_eq!(e.kind, crate::protocol::ErrorKind::Upstream);
+        assert!(e.retryable);
+        assert_eq!(
+            e.message,
+            format!(
+                "plugin `bad` committed {MAX_EMPTY_PAGES} pages in a row that held no records and moved no \
+                 watermark (stream `conversions`), and asked for another: the platform says more pages remain \
+                 but sends none (a cursor that advances without end?); the pages committed so far are kept"
+            )
+        );
+        // The first page sets the watermark; the next MAX_EMPTY_PAGES move
+        // nothing; the one after is not answered.
+        let answered = MAX_EMPTY_PAGES as usize + 1;
+        assert_eq!(
+            (out.requests.len(), out.checkpoints.len()),
+            (answered, answered)
+        );
     }
 
     fn run(mode: &str) -> Outcome {

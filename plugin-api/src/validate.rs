@@ -1,10 +1,20 @@
-//! The host's checks of a plugin's records, shared by the daemon and
-//! [`crate::testing::FakeHost`], so a plugin's tests refuse what the daemon
-//! refuses: the record kind of the stream, non-empty ids, ISO-4217
-//! currencies, amounts that must not be negative nor reach [`MAX_AMOUNT`],
-//! IANA timezones, and times and days within [`EARLIEST`, `LATEST`).
+//! The host's checks of a plugin's output, shared by the daemon's session
+//! driver and [`crate::testing::FakeHost`], so a plugin's tests refuse what
+//! the daemon refuses, with the same words:
+//! - records ([`record`]): the record kind of the stream, non-empty ids,
+//!   ISO-4217 currencies, amounts that must not be negative nor reach
+//!   [`MAX_AMOUNT`], IANA timezones, and times and days within
+//!   [`EARLIEST`, `LATEST`);
+//! - the session's shape: no records or checkpoints in a check session, at
+//!   most [`MAX_BUFFERED_RECORDS`] records without a checkpoint
+//!   ([`emitted`], [`checkpoint_stream`]);
+//! - checkpoints: a declared stream ([`checkpoint_stream`]), the watermark
+//!   ([`watermark`]), a complete pass ([`covers`]);
+//! - paging: a cursor that does not advance ([`RepeatedRequests`]) or
+//!   advances over empty pages without end ([`EmptyPages`]);
+//! - the manifest's `auth` settings ([`auth_settings`]).
 
-use crate::protocol::{Record, RecordKind};
+use crate::protocol::{Checkpoint, Manifest, Record, RecordKind, SessionMode, StreamSpec, Window};
 use chrono::{DateTime, NaiveDate, Utc};
 use rust_decimal::Decimal;
 
@@ -363,6 +373,137 @@ impl RepeatedRequests {
     /// A checkpoint was committed.
     pub fn committed(&mut self) {
         self.committed_since = true;
+    }
+}
+
+/// Most records a session may emit after its last checkpoint (a memory
+/// guard: the host holds them until the checkpoint that commits them). The
+/// action that would take the buffer past it fails the session
+/// ([`emitted`]); a plugin commits each page with its checkpoint.
+pub const MAX_BUFFERED_RECORDS: usize = 2_000_000;
+
+/// Most checkpoints in a row that hold no records, do not move their
+/// stream's watermark and declare no complete pass, after which the plugin
+/// may not ask for another request ([`EmptyPages`]): an API whose cursor
+/// advances without end over empty pages (QA31-C F2: `{"data": [], "next":
+/// "<n+1>"}` kept a sync running, and its connector's schedule skipped,
+/// until the daemon stopped). A real platform's empty page says it is the
+/// last; a plugin moving through many empty days moves its watermark or
+/// commits rows.
+pub const MAX_EMPTY_PAGES: u32 = 1_000;
+
+/// Checks records a plugin emits, as the host does before it holds them:
+/// none in a check session, and no more than [`MAX_BUFFERED_RECORDS`]
+/// after the last checkpoint (`buffered` held already, `more` emitted
+/// now).
+pub fn emitted(mode: SessionMode, buffered: usize, more: usize) -> Result<(), String> {
+    if mode == SessionMode::Check {
+        return Err("records emitted in a check session".into());
+    }
+    if buffered.saturating_add(more) > MAX_BUFFERED_RECORDS {
+        return Err(format!(
+            "more than {MAX_BUFFERED_RECORDS} records without a checkpoint; \
+             commit each page with its checkpoint (`cx.commit(checkpoint)`)"
+        ));
+    }
+    Ok(())
+}
+
+/// Checks a checkpoint's place and stream, as the host does before anything
+/// else of it: none in a check session (it stores nothing), and only of a
+/// stream the manifest declares, whose spec it returns.
+pub fn checkpoint_stream<'m>(
+    mode: SessionMode,
+    manifest: &'m Manifest,
+    stream: &str,
+) -> Result<&'m StreamSpec, String> {
+    if mode == SessionMode::Check {
+        return Err("checkpoint in a check session".into());
+    }
+    manifest
+        .streams
+        .iter()
+        .find(|s| s.name == stream)
+        .ok_or_else(|| {
+            format!(
+                "checkpoint for stream `{stream}`, which the manifest does not declare ({})",
+                stream_names(manifest)
+            )
+        })
+}
+
+/// The manifest's streams, for messages: `` `a`, `b` ``.
+pub fn stream_names(m: &Manifest) -> String {
+    m.streams
+        .iter()
+        .map(|s| format!("`{}`", s.name))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Checks a checkpoint's complete pass ([`Checkpoint::covers`]), as the
+/// host does before it stores the page: a pass must be of a spend stream
+/// (`kind`), name an account, and its days must lie within the session's
+/// `window` (none in a check session) in order.
+pub fn covers(cp: &Checkpoint, kind: RecordKind, window: Option<&Window>) -> Result<(), String> {
+    let Some(c) = &cp.covers else {
+        return Ok(());
+    };
+    let within = window
+        .is_some_and(|w| w.from <= c.days.from && c.days.from <= c.days.to && c.days.to <= w.to);
+    if kind == RecordKind::Spend && !c.account_id.is_empty() && within {
+        return Ok(());
+    }
+    Err(format!(
+        "stream `{}`: checkpoint declares a complete pass over account `{}` days {}..{}, but a pass must be of a \
+         spend stream, name an account and lie within the session's window ({})",
+        cp.stream,
+        escape_controls(&c.account_id),
+        c.days.from,
+        c.days.to,
+        window.map_or("none".to_owned(), |w| format!("{}..{}", w.from, w.to))
+    ))
+}
+
+/// Spots a cursor that advances without end over empty pages: counts the
+/// checkpoints in a row that hold no records, do not move their stream's
+/// watermark and declare no complete pass; after [`MAX_EMPTY_PAGES`] of
+/// them the plugin's next request is refused (and not sent). The daemon and
+/// [`crate::testing::FakeHost`] both use it; the daemon fails the session
+/// as a retryable `upstream` error.
+#[derive(Debug, Default)]
+pub struct EmptyPages {
+    pages: u32,
+    stream: String,
+}
+
+impl EmptyPages {
+    /// A checkpoint was committed with `records` records (as emitted, before
+    /// a key given twice is stored once); `previous` is its stream's
+    /// watermark before it (committed in this session or stored by an
+    /// earlier one).
+    pub fn committed(&mut self, cp: &Checkpoint, records: usize, previous: Option<DateTime<Utc>>) {
+        let moved = previous.is_none_or(|p| cp.watermark > p);
+        if records == 0 && !moved && cp.covers.is_none() {
+            self.pages = self.pages.saturating_add(1);
+            self.stream.clone_from(&cp.stream);
+        } else {
+            self.pages = 0;
+        }
+    }
+
+    /// The plugin asks for a request; the error (to follow "plugin `<id>` ")
+    /// after [`MAX_EMPTY_PAGES`] empty pages in a row.
+    pub fn request(&self) -> Result<(), String> {
+        if self.pages < MAX_EMPTY_PAGES {
+            return Ok(());
+        }
+        Err(format!(
+            "committed {} pages in a row that held no records and moved no watermark (stream `{}`), and asked for \
+             another: the platform says more pages remain but sends none (a cursor that advances without end?); \
+             the pages committed so far are kept",
+            self.pages, self.stream
+        ))
     }
 }
 
@@ -986,6 +1127,143 @@ mod tests {
             r.request("GET", &format!("http://x/p?page={page}"), None)
                 .unwrap();
             r.committed();
+        }
+    }
+
+    fn day(d: u32) -> NaiveDate {
+        NaiveDate::from_ymd_opt(2026, 11, d).unwrap_or_default()
+    }
+
+    fn pass(account: &str, from: u32, to: u32) -> Checkpoint {
+        Checkpoint {
+            stream: "spend".into(),
+            watermark: Utc::now(),
+            state: serde_json::Value::Null,
+            covers: Some(crate::protocol::Covers {
+                account_id: account.into(),
+                days: Window {
+                    from: day(from),
+                    to: day(to),
+                },
+            }),
+        }
+    }
+
+    /// QA33-C M1: the daemon's session checks, here so `FakeHost` applies
+    /// them too.
+    #[test]
+    fn records_in_a_check_and_past_the_buffer_cap_are_refused() {
+        assert_eq!(emitted(SessionMode::Read, 0, MAX_BUFFERED_RECORDS), Ok(()));
+        assert_eq!(
+            emitted(SessionMode::Read, MAX_BUFFERED_RECORDS - 1, 2),
+            Err(format!(
+                "more than {MAX_BUFFERED_RECORDS} records without a checkpoint; \
+                 commit each page with its checkpoint (`cx.commit(checkpoint)`)"
+            ))
+        );
+        assert_eq!(
+            emitted(SessionMode::Read, usize::MAX, 1).map_err(|e| e.contains("more than")),
+            Err(true)
+        );
+        assert_eq!(
+            emitted(SessionMode::Check, 0, 1),
+            Err("records emitted in a check session".to_owned())
+        );
+        let m = crate::protocol::Manifest {
+            streams: vec![StreamSpec {
+                name: "spend".into(),
+                record: RecordKind::Spend,
+                primary_key: vec![],
+                cursor: None,
+                default_lookback_days: 1,
+            }],
+            ..crate::protocol::Manifest::bare("m")
+        };
+        assert_eq!(
+            checkpoint_stream(SessionMode::Check, &m, "spend").map(|s| s.record),
+            Err("checkpoint in a check session".to_owned())
+        );
+        assert_eq!(
+            checkpoint_stream(SessionMode::Read, &m, "spend").map(|s| s.record),
+            Ok(RecordKind::Spend)
+        );
+        assert_eq!(
+            checkpoint_stream(SessionMode::Read, &m, "nope").map(|s| s.record),
+            Err(
+                "checkpoint for stream `nope`, which the manifest does not declare (`spend`)"
+                    .to_owned()
+            )
+        );
+    }
+
+    #[test]
+    fn a_pass_must_be_of_a_spend_stream_name_an_account_and_lie_within_the_window() {
+        let w = Window {
+            from: day(1),
+            to: day(7),
+        };
+        assert_eq!(
+            covers(&pass("a1", 1, 7), RecordKind::Spend, Some(&w)),
+            Ok(())
+        );
+        let no_pass = Checkpoint {
+            covers: None,
+            ..pass("a1", 1, 1)
+        };
+        assert_eq!(covers(&no_pass, RecordKind::Conversion, None), Ok(()));
+        let refused = |cp: &Checkpoint, kind, window: Option<&Window>| {
+            covers(cp, kind, window).err().unwrap_or_default()
+        };
+        assert_eq!(
+            refused(&pass("a1", 1, 1), RecordKind::Conversion, Some(&w)),
+            "stream `spend`: checkpoint declares a complete pass over account `a1` days 2026-11-01..2026-11-01, \
+             but a pass must be of a spend stream, name an account and lie within the session's window \
+             (2026-11-01..2026-11-07)"
+        );
+        assert!(refused(&pass("", 1, 1), RecordKind::Spend, Some(&w)).contains("account ``"));
+        assert!(refused(&pass("a1", 6, 8), RecordKind::Spend, Some(&w))
+            .contains("days 2026-11-06..2026-11-08"));
+        assert!(refused(&pass("a1", 3, 2), RecordKind::Spend, Some(&w))
+            .contains("days 2026-11-03..2026-11-02"));
+        assert!(refused(&pass("a1", 1, 1), RecordKind::Spend, None).ends_with("window (none)"));
+    }
+
+    #[test]
+    fn empty_pages_are_counted_until_a_page_holds_something() {
+        let t0 = Utc::now();
+        let mut e = EmptyPages::default();
+        let page = |covers: bool, watermark| Checkpoint {
+            stream: "conversions".into(),
+            watermark,
+            state: serde_json::Value::Null,
+            covers: covers.then(|| pass("a1", 1, 1).covers).flatten(),
+        };
+        // A first watermark moves; then MAX_EMPTY_PAGES that do not.
+        e.committed(&page(false, t0), 0, None);
+        for _ in 0..MAX_EMPTY_PAGES {
+            assert_eq!(e.request(), Ok(()));
+            e.committed(&page(false, t0), 0, Some(t0));
+        }
+        assert_eq!(
+            e.request(),
+            Err(format!(
+                "committed {MAX_EMPTY_PAGES} pages in a row that held no records and moved no watermark \
+                 (stream `conversions`), and asked for another: the platform says more pages remain but sends \
+                 none (a cursor that advances without end?); the pages committed so far are kept"
+            ))
+        );
+        // A record, a watermark move or a pass starts the count over.
+        for (records, watermark, pass) in [
+            (1, t0, false),
+            (0, t0 + chrono::Duration::seconds(1), false),
+            (0, t0, true),
+        ] {
+            let mut e = EmptyPages::default();
+            for _ in 0..MAX_EMPTY_PAGES {
+                e.committed(&page(false, t0), 0, Some(t0));
+            }
+            e.committed(&page(pass, watermark), records, Some(t0));
+            assert_eq!(e.request(), Ok(()));
         }
     }
 }

@@ -1391,6 +1391,30 @@ async fn a_cursor_advancing_over_empty_pages_without_end_fails_retryable() {
         assert_eq!(hits.load(Ordering::SeqCst), MAX_EMPTY_PAGES + 1, "{iso:?}");
         assert_eq!(sink.pages.len() as u32, MAX_EMPTY_PAGES + 1, "{iso:?}");
         assert_eq!(e.report.pages, u64::from(MAX_EMPTY_PAGES) + 1, "{iso:?}");
+        // QA33-C M1: the plugin's own FakeHost test stops it alike, in the
+        // same words (`plugin_api::validate::EmptyPages`).
+        let fake = plugin_api::testing::FakeHost::handler(|req| {
+            let q = req.url.split_once('?').map_or("", |(_, q)| q);
+            let cursor = (q.split('&'))
+                .find_map(|kv| kv.strip_prefix("cursor="))
+                .unwrap_or("");
+            let body = if req.url.contains("/v1/reversals") {
+                json!({ "data": [], "next": null })
+            } else {
+                let n: u64 = cursor.parse().unwrap_or(0);
+                json!({ "data": [], "next": (n + 1).to_string() })
+            };
+            plugin_api::testing::Reply::json(200, &body)
+        })
+        .run::<reckon_plugin_example::Example>(open(
+            "net1",
+            &server.base_url,
+            json!({ "page_size": 50 }),
+        ));
+        let fake_e = fake.result.unwrap_err();
+        assert_eq!(fake_e.message, e.message, "{iso:?}");
+        assert_eq!((fake_e.kind, fake_e.retryable), (e.kind, e.retryable));
+        assert_eq!(fake.checkpoints.len() as u32, MAX_EMPTY_PAGES + 1);
     }
 }
 

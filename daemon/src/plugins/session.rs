@@ -3,15 +3,18 @@
 //!
 //! The loop: `Start`, then for each step's actions in order — `Http` through
 //! the executor (its answer becomes the next event, and goes into the
-//! session's cassette when it is recorded), `Records` buffered,
-//! `Checkpoint` reviewed (`plugin_api::review`: a secret value the platform
+//! session's cassette when it is recorded), `Records` buffered (none
+//! in a check session, at most [`MAX_BUFFERED_RECORDS`] without a
+//! checkpoint: `plugin_api::validate::emitted`), `Checkpoint` (none in a
+//! check session) reviewed (`plugin_api::review`: a secret value the platform
 //! echoed into a record's text field or the plugin put in the checkpoint's
 //! state is masked as `***`, an amount with float noise is kept; either is
 //! a WARN once per session, stream and field) and validated (known stream, watermark not moving backwards
 //! against this session's previous checkpoint or the committed one, not
 //! after the later of the session's clock and its window's end, a stream's
-//! first one not before the window: `plugin_api::validate::watermark`) and
-//! committed with the buffered records after each record is validated
+//! first one not before the window: `plugin_api::validate::watermark`; a
+//! complete pass only of a spend stream, naming an account, within the
+//! window: `plugin_api::validate::covers`) and committed with the buffered records after each record is validated
 //! (known currency, non-empty ids, no negative spend or amounts where they
 //! mean nothing, record kind matching the stream, `source` stamped), `SleepUntil`
 //! waited (capped, cut short by shutdown), `ReadFile`/`ListFiles` through the
@@ -24,7 +27,10 @@
 //! cut at [`MAX_ERROR_BYTES`] (a plugin's own error at the log message
 //! limit first). A plugin that, after [`MAX_EMPTY_PAGES`] checkpoints in a
 //! row with no records, no watermark move and no pass, asks for another
-//! request fails (retryable): a cursor that advances without end.
+//! request fails (retryable): a cursor that advances without end
+//! (`plugin_api::validate::EmptyPages`). These checks of plugin output
+//! live in `plugin_api::validate`, which `plugin_api::testing::FakeHost`
+//! applies with the same words.
 
 use super::cassette::Recorder;
 use super::files::Files;
@@ -42,17 +48,10 @@ use plugin_api::protocol::{
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 
-/// Most records buffered before a checkpoint (memory guard).
-pub const MAX_BUFFERED_RECORDS: usize = 2_000_000;
-
-/// Most checkpoints in a row that hold no records, do not move their
-/// stream's watermark and declare no complete pass, after which the plugin
-/// may not ask for another request: an API whose cursor advances without
-/// end over empty pages (QA31-C F2: `{"data": [], "next": "<n+1>"}` kept a
-/// sync running, and its connector's schedule skipped, until the daemon
-/// stopped). A real platform's empty page says it is the last; a plugin
-/// moving through many empty days moves its watermark or commits rows.
-pub const MAX_EMPTY_PAGES: u32 = 1_000;
+/// The session caps, defined with their checks in `plugin_api::validate`
+/// (which `FakeHost` applies too): records held without a checkpoint, and
+/// empty pages in a row before another request.
+pub use plugin_api::validate::{MAX_BUFFERED_RECORDS, MAX_EMPTY_PAGES};
 
 /// Longest session error message kept, in bytes: it goes into the log, the
 /// run history and `/status`, and quotes what a platform chose (a URL with
@@ -94,10 +93,9 @@ struct Driver<'a> {
     /// The last answer's status and request (`GET scheme://host/path`, no
     /// query), to name in the plugin's error when it is a "no such path".
     last_answer: Option<(u16, String)>,
-    /// Checkpoints in a row without records, watermark move or pass, and
-    /// the stream of the last one ([`MAX_EMPTY_PAGES`]).
-    empty_pages: u32,
-    empty_stream: String,
+    /// Checkpoints in a row without records, watermark move or pass
+    /// ([`MAX_EMPTY_PAGES`]).
+    empty_pages: plugin_api::validate::EmptyPages,
 }
 
 fn fail(connector: &str, kind: ErrorKind, retryable: bool, message: String) -> SessionError {
@@ -229,8 +227,7 @@ pub async fn run(
         repeats: Default::default(),
         last_answer: None,
         review: Default::default(),
-        empty_pages: 0,
-        empty_stream: String::new(),
+        empty_pages: Default::default(),
     };
     driver.review.set_now(open.now);
     let mut transport = transport;
@@ -301,11 +298,7 @@ pub async fn run(
 }
 
 fn stream_names(m: &Manifest) -> String {
-    m.streams
-        .iter()
-        .map(|s| format!("`{}`", s.name))
-        .collect::<Vec<_>>()
-        .join(", ")
+    plugin_api::validate::stream_names(m)
 }
 
 impl Driver<'_> {
@@ -382,17 +375,11 @@ impl Driver<'_> {
                 }
                 // A cursor that advances over empty pages without end
                 // fails here (QA31-C F2); the request is not sent.
-                if self.empty_pages >= MAX_EMPTY_PAGES {
+                if let Err(why) = self.empty_pages.request() {
                     return Err(self.err(
                         ErrorKind::Upstream,
                         true,
-                        format!(
-                            "plugin `{}` committed {} pages in a row that held no records and moved no \
-                             watermark (stream `{}`), and asked for another: the platform says more pages \
-                             remain but sends none (a cursor that advances without end?); the pages \
-                             committed so far are kept",
-                            self.plugin.manifest.id, self.empty_pages, self.empty_stream
-                        ),
+                        format!("plugin `{}` {why}", self.plugin.manifest.id),
                     ));
                 }
                 match self.exec.execute(&req).await {
@@ -413,14 +400,10 @@ impl Driver<'_> {
                 }
             }
             Action::Records { records } => {
-                if self.mode == SessionMode::Check {
-                    return Err(self.invalid("records emitted in a check session".into()));
-                }
-                if self.buffered.len() + records.len() > MAX_BUFFERED_RECORDS {
-                    return Err(self.invalid(format!(
-                        "more than {MAX_BUFFERED_RECORDS} records without a checkpoint"
-                    )));
-                }
+                // None in a check, at most MAX_BUFFERED_RECORDS held
+                // (`plugin_api::validate::emitted`, as `FakeHost`).
+                plugin_api::validate::emitted(self.mode, self.buffered.len(), records.len())
+                    .map_err(|why| self.invalid(why))?;
                 self.buffered.extend(records);
             }
             Action::Checkpoint(cp) => self.checkpoint(cp)?,
@@ -563,25 +546,14 @@ impl Driver<'_> {
     }
 
     fn checkpoint(&mut self, mut cp: Checkpoint) -> Result<(), SessionError> {
-        if self.mode == SessionMode::Check {
-            return Err(self.invalid("checkpoint in a check session".into()));
-        }
-        let Some(spec) = self
-            .plugin
-            .manifest
-            .streams
-            .iter()
-            .find(|s| s.name == cp.stream)
-        else {
-            return Err(self.invalid(format!(
-                "checkpoint for stream `{}`, which the manifest does not declare ({})",
-                cp.stream,
-                stream_names(&self.plugin.manifest)
-            )));
-        };
-        // Not backwards, not in the future, and a stream's first one not
-        // before the window (`plugin_api::validate::watermark`, which
-        // `FakeHost` applies too).
+        // Not in a check, of a declared stream; its watermark not
+        // backwards, not in the future, and a stream's first one not before
+        // the window; a pass of a spend stream within the window
+        // (`plugin_api::validate`, whose checks `FakeHost` applies too).
+        let kind =
+            plugin_api::validate::checkpoint_stream(self.mode, &self.plugin.manifest, &cp.stream)
+                .map_err(|why| self.invalid(why))?
+                .record;
         plugin_api::validate::watermark(
             &cp.stream,
             cp.watermark,
@@ -590,22 +562,8 @@ impl Driver<'_> {
             self.now,
         )
         .map_err(|why| self.invalid(why.replace("<connector>", &self.connector)))?;
-        let kind = spec.record;
-        if let Some(c) = &cp.covers {
-            let within = self.window.is_some_and(|w| {
-                w.from <= c.days.from && c.days.from <= c.days.to && c.days.to <= w.to
-            });
-            if kind != RecordKind::Spend || c.account_id.is_empty() || !within {
-                return Err(self.invalid(format!(
-                    "stream `{}`: checkpoint declares a complete pass over account `{}` days {}..{}, but a pass must be of a spend stream, name an account and lie within the session's window ({})",
-                    cp.stream,
-                    c.account_id,
-                    c.days.from,
-                    c.days.to,
-                    self.window.map_or("none".to_owned(), |w| format!("{}..{}", w.from, w.to))
-                )));
-            }
-        }
+        plugin_api::validate::covers(&cp, kind, self.window.as_ref())
+            .map_err(|why| self.invalid(why))?;
         // A credential the platform echoed is masked before anything else
         // sees the page (validation errors, the store, status); the values
         // include OAuth2 tokens learnt during the session. Float noise in
@@ -638,11 +596,8 @@ impl Driver<'_> {
         let n = records.len();
         let stream = cp.stream.clone();
         let watermark = cp.watermark;
-        let moved = self
-            .watermarks
-            .get(&stream)
-            .is_none_or(|previous| watermark > *previous);
-        let empty = n == 0 && !moved && cp.covers.is_none();
+        let previous = self.watermarks.get(&stream).copied();
+        self.empty_pages.committed(&cp, n, previous);
         let stats = self.sink.commit(records, cp).map_err(|e| {
             self.err(
                 ErrorKind::Internal,
@@ -655,12 +610,6 @@ impl Driver<'_> {
         }
         self.watermarks.insert(stream.clone(), watermark);
         self.repeats.committed();
-        if empty {
-            self.empty_pages += 1;
-            self.empty_stream.clone_from(&stream);
-        } else {
-            self.empty_pages = 0;
-        }
         self.report.pages += 1;
         self.report.new += stats.new;
         self.report.changed += stats.changed;

@@ -109,6 +109,10 @@ pub enum Fault {
     /// Declare a complete spend pass ([`Checkpoint::covers`]) on the
     /// conversions stream.
     FalsePass,
+    /// In a check session: emit a record and commit it.
+    CheckRecords,
+    /// In a check session: commit a checkpoint (no records).
+    CheckCheckpoint,
     /// Print to stdout (corrupts a subprocess's protocol channel).
     Stdout,
     /// Ask `{base_url}/echo` and print its body to stderr, then bytes that
@@ -262,7 +266,14 @@ impl Connector for Faulty {
         }
     }
 
-    async fn check(_cx: Cx) -> Result<(), PluginError> {
+    async fn check(cx: Cx) -> Result<(), PluginError> {
+        let s: Settings = cx.settings()?;
+        if s.fault == Fault::CheckRecords {
+            cx.emit(conversion(1));
+        }
+        if matches!(s.fault, Fault::CheckRecords | Fault::CheckCheckpoint) {
+            cx.commit(checkpoint(&cx, CONVERSIONS, 1));
+        }
         Ok(())
     }
 
@@ -485,6 +496,8 @@ impl Connector for Faulty {
                     .await;
             },
             Fault::Flood
+            | Fault::CheckRecords
+            | Fault::CheckCheckpoint
             | Fault::EarlyCheckpoint
             | Fault::Steps
             | Fault::Files
