@@ -7,11 +7,11 @@
 //!
 //! | module | what it is |
 //! |---|---|
-//! | [`abi`] | the static header and function table (the only `unsafe`, hidden behind [`export_plugin!`]) |
+//! | [`abi`] | the static header and function table (with the export shims in [`sdk`], the only `unsafe`, hidden behind [`export_plugin!`]) |
 //! | [`protocol`] | serde messages (manifest, session, events, actions, errors, logs) and the canonical records [`protocol::Spend`], [`protocol::Conversion`], [`protocol::Order`], [`protocol::Money`] |
 //! | [`sdk`] | the [`sdk::Connector`] trait with straight-line `async fn`s, and [`sdk::Cx`] (its [`sdk::Cx::timezone`] is the connector's zone, whose days the window's are; [`sdk::day_start`] turns a day into its first instant); also [`sdk::encode_component`] (percent-encode a query value) and [`sdk::malformed_json`] (the message for a body that is not JSON) |
 //! | [`testing`] | a fake host that replays recorded HTTP exchanges (or answers from a closure) into a connector, with [`testing::open_read`] / [`testing::open_check`] to open a session |
-//! | [`validate`] | the host's checks of a plugin's records ([`validate::record`]), shared by the daemon and [`testing::FakeHost`] |
+//! | [`validate`] | the host's checks of a plugin's output (records: [`validate::record`]; checkpoints, complete passes, the session's caps and paging), shared by the daemon and [`testing::FakeHost`] in the same words |
 //! | [`review`] | what the host masks or warns about in output it accepts (a credential the platform echoed into a field, an amount with float noise), shared the same way |
 //! | [`currency`] | ISO-4217 codes and minor units ([`currency::is_known`], [`currency::minor_unit_digits`], [`currency::at_minor_scale`]) |
 //! | [`parse`] | lenient parsers for the number and date shapes platforms send (and a strict one for amounts people write) |

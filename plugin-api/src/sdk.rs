@@ -131,10 +131,12 @@ impl Cx {
     pub fn wants(&self, stream: &str) -> bool {
         self.open.streams.is_empty() || self.open.streams.iter().any(|s| s == stream)
     }
-    /// Deserialises the settings into the plugin's config struct; the error
-    /// names the connector and serde's reason, which names the field only
-    /// for a missing or unknown one (`missing field `api_key``), not for a
-    /// value of the wrong type (`invalid type: string "2", expected u32`).
+    /// Deserialises the settings into the plugin's config struct; a
+    /// [`crate::protocol::ErrorKind::Config`] error names the connector and
+    /// the setting's path before serde's reason (``connector `acme`: setting
+    /// `limit`: invalid type: string "2", expected u32``; at the top level
+    /// ``connector `acme`: settings: missing field `api_key` ``), so a plugin
+    /// need not name the field itself.
     /// The daemon has checked the settings against the manifest's
     /// `config_schema` before (`config check`); [`crate::testing::FakeHost`]
     /// does not, so a test's settings should be ones that schema accepts.
@@ -219,7 +221,9 @@ impl Cx {
         }
     }
 
-    /// Lists files the capability allows; resolves to the names, sorted.
+    /// Lists files the capability allows; resolves to their names as UTF-8
+    /// bytes, sorted, one per line (`String::from_utf8_lossy(&b).lines()`;
+    /// none: empty). Names that are not UTF-8 are left out.
     pub fn list_files(&self) -> WaitFuture {
         let id = self.alloc_id();
         WaitFuture {
