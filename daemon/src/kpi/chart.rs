@@ -256,9 +256,11 @@ fn bars(
         })
         .collect();
     if let Some(k) = top {
-        // Highest cost first; ties by key for determinism.
-        let cost =
-            |r: &super::engine::ReportRow| r.reported.or(r.reconciled).unwrap_or_default().cost();
+        // Highest cost first; ties by key for determinism (a report whose
+        // cost leaves the range is refused before it is charted).
+        let cost = |r: &super::engine::ReportRow| {
+            (r.reported.or(r.reconciled).unwrap_or_default().cost()).unwrap_or_default()
+        };
         rows.sort_by(|a, b| cost(b).cmp(&cost(a)).then_with(|| a.key.cmp(&b.key)));
         rows.truncate(k);
     }

@@ -57,7 +57,9 @@ pub struct Totals {
     /// How many additions into these sums would have left their range:
     /// `Decimal`'s (about 7.9 × 10^28: amounts below 10^15 each, but
     /// converted at FX rates up to 10^9 and summed over many rows; QA24 F7)
-    /// or `u64`'s for clicks and impressions. A report with any is refused
+    /// or `u64`'s for clicks and impressions; and how many left the sums
+    /// with a cost (spend + commission) or ROI numerator (revenue − cost)
+    /// out of `Decimal`'s range (QA33-C M5). A report with any is refused
     /// ([`super::KpiError::TooLarge`]), never printed wrong.
     pub overflowed: u64,
 }
@@ -84,6 +86,10 @@ impl Totals {
                 Some(v) => *a = v,
                 None => overflowed = overflowed.saturating_add(1),
             }
+        }
+        // Two sums each in range can still add up beyond it.
+        if self.margin().is_none() {
+            overflowed = overflowed.saturating_add(1);
         }
         self.overflowed = overflowed;
         self.affiliate_facts = self.affiliate_facts.saturating_add(o.affiliate_facts);
@@ -133,9 +139,17 @@ impl Totals {
         self.commission_unknown == 0
     }
 
-    /// Cost = ad spend + affiliate commission.
-    pub fn cost(&self) -> Decimal {
-        self.spend + self.commission
+    /// Cost = ad spend + affiliate commission; `None` when it leaves
+    /// `Decimal`'s range (counted in [`Totals::overflowed`] by
+    /// [`Totals::add`], so such a report is refused).
+    pub fn cost(&self) -> Option<Decimal> {
+        self.spend.checked_add(self.commission)
+    }
+
+    /// Revenue − cost, ROI's numerator; `None` when either leaves
+    /// `Decimal`'s range (as [`Totals::cost`]).
+    fn margin(&self) -> Option<Decimal> {
+        self.revenue.checked_sub(self.cost()?)
     }
 
     /// The value of one metric; `None` is an empty cell.
@@ -158,7 +172,7 @@ impl Totals {
             Metric::Conversions => Some(self.conversions),
             Metric::Revenue => Some(self.revenue),
             Metric::Commission => Some(self.commission),
-            Metric::Cost => Some(cost),
+            Metric::Cost => cost,
             Metric::Ctr => ratio(clicks, Decimal::from(self.impressions)),
             Metric::Cpc => ratio(self.spend, clicks),
             Metric::Cvr if self.mixes_clicks() || self.mixes_direct_with_clicks() => None,
@@ -168,14 +182,14 @@ impl Totals {
             // commission facts that sum to 0.00 has a cost: 0.00 per
             // conversion (QA28-D F3: view-through conversions of a day
             // without spend had an empty CPA beside a CPC of 0.00).
-            Metric::Cpa if cost.is_zero() && !self.has_cost_facts() => None,
+            Metric::Cpa if cost.is_some_and(|c| c.is_zero()) && !self.has_cost_facts() => None,
             // Orders without an ad click or a cost of their own (direct
             // traffic) would lower the cost per acquisition of the
             // marketing that has a cost: empty, as CVR.
             Metric::Cpa if self.unattributed_facts > 0 => None,
-            Metric::Cpa => ratio(cost, self.conversions),
-            Metric::Roas => ratio(self.revenue, cost),
-            Metric::Roi => ratio(self.revenue - cost, cost),
+            Metric::Cpa => ratio(cost?, self.conversions),
+            Metric::Roas => ratio(self.revenue, cost?),
+            Metric::Roi => ratio(self.margin()?, cost?),
             Metric::Epc if self.mixes_clicks() => None,
             Metric::Epc => ratio(self.commission, clicks),
             Metric::Aov => ratio(self.revenue, self.conversions),
@@ -685,6 +699,49 @@ mod tests {
             dec!(267740)
         );
         assert_eq!(display_round(Metric::Cpc, dec!(1.8349), "JPY"), dec!(1.83));
+    }
+
+    /// QA33-C M5: spend and commission each within `Decimal`'s range but
+    /// not their sum, or revenue − cost beyond it, panicked in `metric`
+    /// ("Addition overflowed"); now the sums count it as an overflow (the
+    /// report is refused, `KpiError::TooLarge`) and no metric panics.
+    #[test]
+    fn a_cost_or_roi_beyond_the_range_counts_as_an_overflow_and_never_panics() {
+        let half = Decimal::MAX / dec!(2) + Decimal::ONE;
+        for (spend, commission, revenue) in [
+            (half, half, Decimal::ZERO),
+            (Decimal::ZERO, half, Decimal::MIN + Decimal::ONE),
+            (Decimal::ZERO, -half, half),
+        ] {
+            let mut t = Totals::default();
+            t.add(&Totals {
+                spend,
+                commission,
+                revenue,
+                spend_facts: 1,
+                affiliate_facts: 1,
+                ..Totals::default()
+            });
+            assert_eq!(t.overflowed, 1, "{spend} {commission} {revenue}");
+            for m in Metric::ALL {
+                let _ = t.metric(m);
+            }
+            assert_eq!(t.metric(Metric::Roi), None);
+            // A total over rows keeps the count.
+            let mut total = Totals::default();
+            total.add(&t);
+            assert!(total.overflowed >= 1);
+        }
+        let mut fine = Totals::default();
+        fine.add(&Totals {
+            spend: half,
+            commission: -half,
+            revenue: half,
+            spend_facts: 1,
+            ..Totals::default()
+        });
+        assert_eq!(fine.overflowed, 0);
+        assert_eq!(fine.metric(Metric::Cost), Some(Decimal::ZERO));
     }
 
     /// QA6 F2: direct (unattributed) orders with ad clicks and cost: CVR
