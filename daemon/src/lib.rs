@@ -59,6 +59,10 @@ pub fn release_free_memory() {
     unsafe { mi_collect(true) }
 }
 
+/// This binary's version and the commit it was built from (`build.rs`):
+/// `reckon --version`, the daemon's start line and `/status`.
+pub const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (", env!("RECKON_BUILD"), ")");
+
 pub mod cli;
 pub mod config;
 pub mod demo;

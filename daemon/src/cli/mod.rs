@@ -15,7 +15,7 @@ use std::process::ExitCode;
 /// Reckon: reconcile ad spend, affiliate claims and orders; issue payout
 /// statements and KPI summaries.
 #[derive(Debug, Parser)]
-#[command(name = "reckon", version, about, long_about = None)]
+#[command(name = "reckon", version = crate::VERSION, about, long_about = None)]
 pub struct Cli {
     /// Path to the config file.
     #[arg(

@@ -665,6 +665,7 @@ pub async fn run_daemon_with_signals(
     // Commands (`reckon statements ...`) run by the daemon for a client.
     let commands = crate::cli::remote::serve(daemon.clone(), daemon.shutdown.subscribe());
     tracing::info!(
+        version = crate::VERSION,
         listen = %listen,
         max_http_connections = limits.max_connections,
         open_file_limit = %limits

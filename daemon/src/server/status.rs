@@ -10,6 +10,11 @@ use std::fmt::Write;
 pub struct StatusReport {
     /// When the daemon started.
     pub started_at: DateTime<Utc>,
+    /// The daemon's version and the commit it was built from
+    /// ([`crate::VERSION`]), so a command of another release can tell (QA33-A
+    /// L1, L3). Null from a daemon of before 2026-12-01.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
     /// The config file it runs with.
     pub config: String,
     /// The data directory it holds, absolute (so `reckon status` can tell
@@ -210,6 +215,7 @@ impl StatusReport {
     pub fn of(d: &Daemon) -> StatusReport {
         StatusReport {
             started_at: d.started_at,
+            version: Some(crate::VERSION.to_owned()),
             config: d.config_path.display().to_string(),
             data_dir: Some(absolute_dir(d.store.dir()).display().to_string()),
             store_size_bytes: d.store.size_on_disk().ok(),
@@ -235,12 +241,13 @@ impl StatusReport {
         };
         let _ = writeln!(
             out,
-            "reckon daemon: up since {}, config {}, store {} bytes",
+            "reckon daemon: up since {}, config {}, store {} bytes{}",
             t(Some(self.started_at)),
             self.config,
             self.store_size_bytes
                 .map(|b| b.to_string())
-                .unwrap_or_else(|| "?".into())
+                .unwrap_or_else(|| "?".into()),
+            (self.version.as_deref()).map_or(String::new(), |v| format!(", reckon {v}"))
         );
         if let Some(f) = &self.store_failure {
             let _ = writeln!(
@@ -698,6 +705,7 @@ mod tests {
         };
         let report = StatusReport {
             started_at: at,
+            version: None,
             config: "reckon.toml".into(),
             data_dir: None,
             store_size_bytes: Some(1),
@@ -748,6 +756,7 @@ mod tests {
         };
         let report = StatusReport {
             started_at: at,
+            version: None,
             config: "reckon.toml".into(),
             data_dir: None,
             store_size_bytes: Some(1),
@@ -854,6 +863,19 @@ mod tests {
         let old = r#"{"started_at":"2026-11-29T08:00:00Z","config":"c","store_size_bytes":null,"connectors":[]}"#;
         let parsed: StatusReport = serde_json::from_str(old).unwrap();
         assert!(parsed.programs.is_empty());
+        // QA33-A L1: the daemon's release is on the first line; one of
+        // before it (no `version`) reads as before.
+        assert_eq!(parsed.version, None);
+        assert!(parsed.render().starts_with(
+            "reckon daemon: up since 2026-11-29 08:00:00 UTC, config c, store ? bytes\n"
+        ));
+        let versioned = StatusReport {
+            version: Some("0.1.0 (abc1234 2026-12-01 20:39 UTC)".into()),
+            ..parsed
+        };
+        assert!(versioned.render().starts_with(
+            "reckon daemon: up since 2026-11-29 08:00:00 UTC, config c, store ? bytes, reckon 0.1.0 (abc1234 2026-12-01 20:39 UTC)\n"
+        ));
     }
 
     /// Upgrade QA F1: `/status` showed nothing of a program whose decisions
@@ -875,6 +897,7 @@ mod tests {
         };
         let report = StatusReport {
             started_at: at,
+            version: None,
             config: "reckon.toml".into(),
             data_dir: None,
             store_size_bytes: Some(1),
@@ -1124,6 +1147,7 @@ schedule = "0 6 * * *"
         };
         let report = StatusReport {
             started_at: at,
+            version: None,
             config: "reckon.toml".into(),
             data_dir: None,
             store_size_bytes: Some(1),
@@ -1289,6 +1313,7 @@ schedule = "0 6 * * *"
         };
         let report = StatusReport {
             started_at: at,
+            version: None,
             config: "empty.toml".into(),
             data_dir: None,
             store_size_bytes: Some(1),

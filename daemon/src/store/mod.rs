@@ -51,7 +51,15 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 /// The schema version this binary writes. Older stores are migrated at open.
-pub const SCHEMA_VERSION: u32 = 3;
+///
+/// Raised also when a release starts keeping state that older binaries
+/// would open but not keep up to date (4: the statement book's bonus and
+/// released-lines ledgers, judging rules past 3, statement formats past
+/// 3): an older binary then refuses the store (`SchemaTooNew`) instead of
+/// writing beside state it does not know (QA33-A H2: a release of
+/// 2026-11-29 finalised a period on a store this release had used, and the
+/// bonus ledger, which it never updated, hid a take-back of 75.00).
+pub const SCHEMA_VERSION: u32 = 4;
 
 /// Tree names the store itself uses; [`Store::domain`] refuses them.
 pub const RESERVED_TREES: &[&str] = &[
@@ -1523,6 +1531,17 @@ impl Store {
                 );
                 let (records, blocks) = self.migrate_v2_to_v3()?;
                 tracing::info!(records, blocks, "store migration to schema 3 done");
+                self.set_schema_version(3)?;
+            }
+            if (1..=3).contains(&found) {
+                // Nothing is rewritten: the version alone makes releases
+                // before it refuse the store (see `SCHEMA_VERSION`).
+                tracing::info!(
+                    from = 3,
+                    to = 4,
+                    dir = %self.inner.dir.display(),
+                    "store migration: no data rewritten; releases before schema 4 (2026-12-01) now refuse this store, so restore the backup taken before the upgrade to roll back"
+                );
             }
             self.set_schema_version(SCHEMA_VERSION)?;
             if found == 0 {

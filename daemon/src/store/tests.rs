@@ -500,6 +500,36 @@ fn newer_schema_is_refused() {
     );
 }
 
+/// Schema 4 rewrites nothing: a schema-3 store keeps its records and
+/// change log, and its version becomes 4, which a schema-3 binary refuses
+/// (QA33-A H2: older releases wrote beside ledgers they do not keep).
+#[test]
+fn a_schema_3_store_becomes_schema_4_unchanged_and_a_schema_3_binary_would_refuse_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let convs: Vec<Record> = (0..50).map(|i| conv(&format!("c{i:02}"), i)).collect();
+    let before = {
+        let store = Store::open(dir.path()).unwrap();
+        store.commit_page("net", &convs, None, Utc::now()).unwrap();
+        store.set_schema_version(3).unwrap();
+        let data: Vec<_> = store.inner.data.iter().map(Result::unwrap).collect();
+        data
+    };
+    let store = Store::open(dir.path()).unwrap();
+    assert_eq!(store.schema_version().unwrap(), 4);
+    let after: Vec<_> = store.inner.data.iter().map(Result::unwrap).collect();
+    assert_eq!(after, before, "the migration to 4 rewrote data");
+    assert_eq!(store.count_records(RecordKind::Conversion, Some("net")), 50);
+    let err = StoreError::SchemaTooNew {
+        found: store.schema_version().unwrap(),
+        supported: 3,
+    };
+    assert!(
+        err.to_string()
+            .contains("store schema version 4 is newer than this reckon (3)"),
+        "{err}"
+    );
+}
+
 #[test]
 fn a_run_left_running_by_a_dead_process_reads_as_interrupted() {
     let dir = tempfile::tempdir().unwrap();
