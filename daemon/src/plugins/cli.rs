@@ -603,6 +603,10 @@ pub fn plugin_host(args: PluginHostArgs) -> anyhow::Result<ExitCode> {
         crate::errln!("reckon plugin-host: {e}");
         return Ok(ExitCode::from(2));
     }
+    if let Some(why) = replaced_since_loaded(&args.lib, args.sha256.as_deref()) {
+        crate::errln!("reckon plugin-host: {why}");
+        return Ok(ExitCode::from(2));
+    }
     let served = if args.describe {
         super::describe::serve(&args.lib, args.sha256.as_deref())
     } else {
@@ -615,6 +619,23 @@ pub fn plugin_host(args: PluginHostArgs) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::from(2))
         }
     }
+}
+
+/// Why the library at `lib` is not the one reckon loaded (`loaded`: the
+/// SHA-256 the parent hashed when it loaded it, which it always passes),
+/// when a file was put in its place since: an upgrade that replaced the
+/// libraries under a running daemon read as "sha256 mismatch: pinned …"
+/// with no pin configured (QA33-A L2). `None` when it is the same, or
+/// cannot be read here (the load then says why).
+fn replaced_since_loaded(lib: &std::path::Path, loaded: Option<&str>) -> Option<String> {
+    let loaded = loaded?;
+    let now = super::loader::sha256_hex(&std::fs::read(lib).ok()?);
+    (!now.eq_ignore_ascii_case(loaded)).then(|| {
+        format!(
+            "{} was replaced since reckon loaded it (loaded sha256 {loaded}, the file now has {now}); restart reckon to load the new file",
+            lib.display()
+        )
+    })
 }
 
 /// Makes this `plugin-host` child die with the reckon process that started
@@ -651,6 +672,28 @@ mod tests {
 
     fn plugin(id: &str, fingerprint: u32) -> Arc<Plugin> {
         Arc::new(crate::test_support::plugin(id, fingerprint))
+    }
+
+    /// QA33-A L2: a library replaced under a running daemon is named as
+    /// replaced (not "pinned"); the same file, or no hash, passes.
+    #[test]
+    fn a_library_replaced_since_it_was_loaded_is_named_as_replaced() {
+        let dir = tempfile::tempdir().unwrap();
+        let lib = dir.path().join("libreckon_plugin_x.so");
+        std::fs::write(&lib, b"old build").unwrap();
+        let loaded = crate::plugins::loader::sha256_hex(b"old build");
+        assert_eq!(replaced_since_loaded(&lib, Some(&loaded)), None);
+        assert_eq!(replaced_since_loaded(&lib, None), None);
+        std::fs::write(&lib, b"new build").unwrap();
+        let why = replaced_since_loaded(&lib, Some(&loaded.to_uppercase())).unwrap();
+        assert!(
+            why.ends_with(&format!(
+                "was replaced since reckon loaded it (loaded sha256 {}, the file now has {}); restart reckon to load the new file",
+                loaded.to_uppercase(),
+                crate::plugins::loader::sha256_hex(b"new build")
+            )),
+            "{why}"
+        );
     }
 
     /// Upgrade QA F2: a plugin from before the protocol fingerprint loads,
