@@ -318,7 +318,7 @@ pub fn error_text(e: &anyhow::Error) -> String {
 
 /// Whether `cmd`'s only result is what it prints, so that it may stop when
 /// nobody reads any more: `records`, `reconcile report` and `kpi` (without
-/// `--out`), `statements show`, `plugins list|describe`, `status`. The
+/// `--out`), `statements show|trace`, `plugins list|describe`, `status`. The
 /// others write state or files (`run`, `sync`, `reconcile`, `statements
 /// generate|finalize`, `reconcile report|kpi --out`, `demo`) or answer
 /// with their exit status (`config check`, `plugins check`, `statements
@@ -339,7 +339,7 @@ pub fn output_is_the_result(cmd: &Command) -> bool {
             Some(R::Report(a)) => a.out.is_none(),
             None => false,
         },
-        Command::Statements(s) => matches!(s, S::Show(_)),
+        Command::Statements(s) => matches!(s, S::Show(_) | S::Trace(_)),
         Command::Plugins(p) => matches!(p, P::List { .. } | P::Describe { .. }),
         Command::Run(_)
         | Command::Config(_)

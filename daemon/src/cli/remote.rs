@@ -85,7 +85,7 @@ pub struct Request {
 pub fn forwardable(cmd: &Command) -> bool {
     match cmd {
         Command::Sync(s) => !s.check,
-        Command::Config(c) => matches!(c, crate::config::cli::ConfigCommand::Settled),
+        Command::Config(c) => matches!(c, crate::config::cli::ConfigCommand::Settled { .. }),
         Command::Records(_) | Command::Reconcile(_) | Command::Statements(_) | Command::Kpi(_) => {
             true
         }

@@ -11,12 +11,18 @@ pub enum ConfigCommand {
     /// against each plugin's schema, secrets, and what finalised statements
     /// settled: payout currency, commission timezone, paid networks in
     /// `claims`) and print each connector's next three fire times in its
-    /// timezone. Exit 0 if valid, 1 otherwise.
+    /// timezone. Warns when a rule, override or bonus that a finalised
+    /// period used now has other terms. Exit 0 if valid, 1 otherwise.
     Check,
     /// Internal: the settled checks of `config check` over the store, as
     /// JSON (the daemon holding the store runs them for `config check`).
     #[command(hide = true)]
-    Settled,
+    Settled {
+        /// Answer with the terms' findings too (an object, not the array
+        /// of refusals an older `config check` reads).
+        #[arg(long)]
+        terms: bool,
+    },
 }
 
 /// Runs a config subcommand, writing to `con`.
@@ -27,7 +33,7 @@ pub fn run(
 ) -> anyhow::Result<ExitCode> {
     match cmd {
         ConfigCommand::Check => Ok(check(config, &mut con.out, &mut con.err)),
-        ConfigCommand::Settled => super::settled::run_command(config, con),
+        ConfigCommand::Settled { terms } => super::settled::run_command(config, terms, con),
     }
 }
 
@@ -248,17 +254,31 @@ pub fn check(
         }
     }
     match settled {
-        Some(Settled::Checked { by_daemon, .. }) => {
+        Some(Settled::Checked {
+            by_daemon, terms, ..
+        }) => {
+            for edit in &terms.edits {
+                let _ = writeln!(err, "warning: {}", crate::display_safe::visible(edit));
+            }
             let _ = writeln!(
                 out,
-                "\nsettled: no change to what finalised statements settled (store in {}{})",
+                "\nsettled: no change to what finalised statements settled (store in {}{}){}",
                 cfg.daemon.data_dir.display(),
                 if by_daemon {
                     ", checked by the running daemon"
                 } else {
                     ""
+                },
+                match terms.edits.len() {
+                    0 => String::new(),
+                    n => format!(
+                        "; {n} rule, override or bonus edit(s) since finalised periods used them (see the warnings)"
+                    ),
                 }
             );
+            for note in &terms.unrecorded {
+                let _ = writeln!(out, "  note: {}", crate::display_safe::visible(note));
+            }
         }
         Some(Settled::NoStore) => {
             let _ = writeln!(

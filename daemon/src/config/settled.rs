@@ -14,6 +14,14 @@
 //! JSON. A data directory without a store (a fresh install) has nothing
 //! settled.
 //!
+//! It also warns (never refuses) when a rule, override or bonus id that a
+//! finalised period used now has other terms than were recorded with that
+//! period ([`crate::payout::terms::term_changes`], QA33d M6: `cps-10`
+//! edited in place from 10 % to 11 % was unexplained in every output), and
+//! notes the finalised periods that have no recorded terms (finalised
+//! before they were recorded). The daemon's reload logs the same warnings
+//! ([`log_term_changes`]).
+//!
 //! What it is not: it reads the store only (the statements in
 //! `output_dir` are checked by `reckon statements`), and it is not part of
 //! [`crate::schedule::Runtime::resolve`]: `reckon run` and SIGHUP do not
@@ -57,6 +65,9 @@ pub enum Settled {
     Checked {
         /// What would be refused (empty: nothing).
         refusals: Vec<Refusal>,
+        /// Rule, override and bonus edits since finalised periods used
+        /// them, and periods without recorded terms.
+        terms: Terms,
         /// Whether the daemon holding the store ran the checks.
         by_daemon: bool,
     },
@@ -66,6 +77,82 @@ pub enum Settled {
     /// Not checked, why and how to check: another process holds the store
     /// and could not run them.
     Skipped(String),
+}
+
+/// What the check says of the terms finalised periods were paid under.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Terms {
+    /// One warning per rule, override or bonus id whose terms changed
+    /// since finalised periods used it
+    /// ([`crate::payout::terms::TermChange`]'s text).
+    #[serde(default)]
+    pub edits: Vec<String>,
+    /// One note per program with finalised periods that have no recorded
+    /// terms.
+    #[serde(default)]
+    pub unrecorded: Vec<String>,
+}
+
+/// The answer of `reckon config settled --terms` (the daemon's).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct Answer {
+    refusals: Vec<Refusal>,
+    terms: Terms,
+}
+
+/// [`Terms`] of `cfg`'s programs with a commission over `book`: edits
+/// since finalised periods, and periods without recorded terms. Cheap: one
+/// period scan and one key per finalised period of each program.
+pub fn terms(book: &dyn crate::payout::book::StatementBook, cfg: &Config) -> Terms {
+    let mut out = Terms::default();
+    for program in &cfg.programs {
+        let Some(commission) = &program.commission else {
+            continue;
+        };
+        let commission = commission
+            .clone()
+            .with_default_timezone(cfg.daemon.timezone.0);
+        match crate::payout::terms::term_changes(book, &program.id, &commission) {
+            Ok(review) => {
+                out.edits
+                    .extend(review.changes.iter().map(ToString::to_string));
+                if !review.unrecorded.is_empty() {
+                    out.unrecorded.push(format!(
+                        "program `{}`: {} {} finalised before Reckon recorded the terms in force: edits of their rules since cannot be checked",
+                        program.id,
+                        review.unrecorded.join(", "),
+                        if review.unrecorded.len() == 1 { "was" } else { "were" }
+                    ));
+                }
+            }
+            // A damaged record is the settled checks' to report; here it
+            // only means the terms cannot be compared.
+            Err(e) => out.unrecorded.push(format!(
+                "program `{}`: the recorded terms cannot be read: {e}",
+                program.id
+            )),
+        }
+    }
+    out
+}
+
+/// Logs, for the daemon's reload, each edit [`terms`] finds (WARN). Reads
+/// the book as it is ([`StoreBook::open_as_is`]): a reload never waits
+/// for a finalise in progress.
+pub fn log_term_changes(store: &crate::store::Store, cfg: &Config) {
+    if cfg.programs.iter().all(|p| p.commission.is_none()) {
+        return;
+    }
+    let book = match StoreBook::open_as_is(store) {
+        Ok(b) => b,
+        Err(e) => {
+            tracing::warn!(error = %e, "SIGHUP: the terms of finalised periods could not be compared with the new config");
+            return;
+        }
+    };
+    for edit in terms(&book, cfg).edits {
+        tracing::warn!("SIGHUP: {edit}");
+    }
 }
 
 /// Every refusal of `cfg`'s programs with a commission over the store
@@ -153,9 +240,10 @@ pub fn check(config_path: &Path, cfg: &Config) -> Settled {
         return Settled::Skipped(why);
     }
     match crate::store::Store::open(data_dir) {
-        Ok(store) => match refusals(&store, cfg) {
-            Ok(refusals) => Settled::Checked {
+        Ok(store) => match answer(&store, cfg) {
+            Ok(Answer { refusals, terms }) => Settled::Checked {
                 refusals,
+                terms,
                 by_daemon: false,
             },
             Err(e) => Settled::Unreadable(e.to_string()),
@@ -205,7 +293,7 @@ fn through_daemon(
         return skipped("the working directory or the config file's path is unknown".into());
     };
     let request = crate::cli::remote::Request {
-        argv: vec!["config".into(), SETTLED_COMMAND.into()],
+        argv: vec!["config".into(), SETTLED_COMMAND.into(), "--terms".into()],
         cwd,
         config,
     };
@@ -222,9 +310,10 @@ fn through_daemon(
     if code != 0 {
         return skipped(format!("it answered: {}", said()));
     }
-    match serde_json::from_slice::<Vec<Refusal>>(&out) {
-        Ok(refusals) => Settled::Checked {
+    match serde_json::from_slice::<Answer>(&out) {
+        Ok(Answer { refusals, terms }) => Settled::Checked {
             refusals,
+            terms,
             by_daemon: true,
         },
         Err(e) => skipped(format!("its answer is not the checks' ({e})")),
@@ -234,17 +323,31 @@ fn through_daemon(
 /// The name of the hidden `reckon config` subcommand the daemon runs.
 pub const SETTLED_COMMAND: &str = "settled";
 
+/// The refusals and the terms' findings of `cfg` over `store`.
+fn answer(store: &crate::store::Store, cfg: &Config) -> Result<Answer, BookError> {
+    let refusals = refusals(store, cfg)?;
+    let terms = terms(&StoreBook::open(store)?, cfg);
+    Ok(Answer { refusals, terms })
+}
+
 /// `reckon config settled`: the refusals of the config at `config_path`
 /// over the store `con` hands out (the daemon's, when it runs the
-/// command), as a JSON array of [`Refusal`] on `con.out`.
+/// command), as a JSON array of [`Refusal`] on `con.out`; with `terms`
+/// (what this version's `config check` asks), an object: the refusals and
+/// the [`Terms`] (an older `config check` asks without and reads the
+/// array).
 pub fn run_command(
     config_path: &Path,
+    terms: bool,
     con: &mut crate::cli::Console,
 ) -> anyhow::Result<std::process::ExitCode> {
     let cfg = super::load(config_path)?;
     let store = con.existing_store(&cfg.daemon.data_dir)?;
-    let found = refusals(&store, &cfg)?;
-    serde_json::to_writer(&mut con.out, &found)?;
+    if terms {
+        serde_json::to_writer(&mut con.out, &answer(&store, &cfg)?)?;
+    } else {
+        serde_json::to_writer(&mut con.out, &refusals(&store, &cfg)?)?;
+    }
     con.out.write_all(b"\n")?;
     con.out.flush()?;
     Ok(std::process::ExitCode::SUCCESS)
@@ -399,6 +502,7 @@ percent = "10"
             check(&tmp.path().join("reckon.toml"), &cfg),
             Settled::Checked {
                 refusals: Vec::new(),
+                terms: Terms::default(),
                 by_daemon: false
             }
         );

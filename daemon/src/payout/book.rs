@@ -20,6 +20,7 @@
 //! | `released_ledger␟<program>` | `{"book_version": 1}`: the released-lines ledger is complete (absent in stores finalised before it existed: derived and written as the bonus ledger is) |
 //! | `redo␟<program>␟<n>` | a JSON string: part `n` (8 digits) of a write being committed ([`commit`]) |
 //! | `redo␟<program>␟head` | [`RedoHead`]: the parts' count and SHA-256s; written once every part is durable, the commit point |
+//! | `terms␟<program>␟<period>` | [`super::terms::PeriodTerms`]: the terms in force when the period was finalised (payout config, matching settings, `[fx]` and its rates' fingerprint) and the rule, override and bonus ids its statements used; absent for periods finalised before it existed (nothing is derived) and for finalises without terms (library callers) |
 //! | `settled␟<program>␟<statement id>` | [`super::model::SettledStatement`]: the inputs of that finalised statement's lines when a later finalised statement last repriced it and applied every target in full; repricing it with the same inputs adjusts nothing, whatever the rules say (absent in stores finalised before it existed: nothing is derived, the next finalised repricing writes it) |
 
 use chrono::NaiveDate;

@@ -1,5 +1,5 @@
-//! `reckon statements generate|finalize|show|verify`: a thin shell over
-//! [`super::lifecycle`]. Partner ids in what it prints (the `show` table,
+//! `reckon statements generate|finalize|show|verify|trace`: a thin shell
+//! over [`super::lifecycle`] (and [`super::trace`], [`super::terms`]). Partner ids in what it prints (the `show` table,
 //! warnings, `verify` problems) go through [`visible`]: a right-to-left
 //! override or a newline in an id cannot reorder or split the lines.
 use super::book::StoreBook;
@@ -21,10 +21,74 @@ pub enum StatementsCommand {
     /// period that has ended, or with --early the one running now.
     Finalize(FinalizeArgs),
     /// Show the recorded statements of a period.
-    Show(PeriodArgs),
+    Show(ShowArgs),
     /// Recompute the hashes of a period's files and compare them with the
     /// store; exits with failure on any mismatch.
     Verify(PeriodArgs),
+    /// Where a claim was paid: every line and adjustment of one claim on
+    /// the program's finalised statements and current drafts, with the net
+    /// the finalised periods credited. Exits with failure when the claim is
+    /// on no statement.
+    Trace(TraceArgs),
+}
+
+/// `statements show`: program, period, and what to show.
+#[derive(Debug, clap::Args)]
+pub struct ShowArgs {
+    /// Program and period.
+    #[command(flatten)]
+    pub period: PeriodArgs,
+    /// Also print the terms recorded when the period was finalised: the
+    /// payout config (rules, overrides, bonuses, minimum payout, period,
+    /// currency), the matching settings and `[fx]` with a fingerprint of
+    /// its rates.
+    #[arg(long)]
+    pub terms: bool,
+}
+
+/// `statements trace`: program and claim.
+#[derive(Debug, clap::Args)]
+pub struct TraceArgs {
+    /// Program id (a `[[programs]]` entry with a `[programs.commission]`).
+    #[arg(long)]
+    pub program: String,
+    /// The claim: `<network>/<claim id>`, the network being its claims
+    /// connector id (as `reckon reconcile report` lists it).
+    #[arg(long, value_parser = parse_claim)]
+    pub claim: ClaimRef,
+    /// `text` (a table) or `json`.
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: TraceFormat,
+}
+
+/// A claim named on the command line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClaimRef {
+    /// The claims connector id.
+    pub network: String,
+    /// The claim id at the network (may hold `/`).
+    pub claim_id: String,
+}
+
+fn parse_claim(s: &str) -> Result<ClaimRef, String> {
+    match s.split_once('/') {
+        Some((n, c)) if !n.is_empty() && !c.is_empty() => Ok(ClaimRef {
+            network: n.to_owned(),
+            claim_id: c.to_owned(),
+        }),
+        _ => Err(format!(
+            "`{s}` is not `<network>/<claim id>` (e.g. `impact/C-108`: the claims connector id, a slash, the claim id)"
+        )),
+    }
+}
+
+/// Output of `statements trace`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum TraceFormat {
+    /// A table.
+    Text,
+    /// The trace as one JSON document.
+    Json,
 }
 
 /// Program and period.
@@ -59,23 +123,23 @@ pub fn run(
 ) -> anyhow::Result<ExitCode> {
     let config = crate::config::load(config_path)?;
     let (data_dir, output_dir) = (&config.daemon.data_dir, &config.daemon.output_dir);
-    let args = match &cmd {
-        StatementsCommand::Finalize(f) => &f.period,
-        StatementsCommand::Generate(a)
-        | StatementsCommand::Show(a)
-        | StatementsCommand::Verify(a) => a,
+    let program_id = match &cmd {
+        StatementsCommand::Finalize(f) => &f.period.program,
+        StatementsCommand::Show(s) => &s.period.program,
+        StatementsCommand::Generate(a) | StatementsCommand::Verify(a) => &a.program,
+        StatementsCommand::Trace(t) => &t.program,
     };
     let program = config
         .programs
         .iter()
-        .find(|p| p.id == args.program)
+        .find(|p| &p.id == program_id)
         .with_context(|| {
             let ids: Vec<&str> = config.programs.iter().map(|p| p.id.as_str()).collect();
             format!(
                 "no program `{}` in [[programs]] of {}{}",
-                args.program,
+                program_id,
                 config_path.display(),
-                crate::config::source::not_configured(&args.program, &ids)
+                crate::config::source::not_configured(program_id, &ids)
             )
         })?;
     let commission = program
@@ -98,7 +162,7 @@ pub fn run(
     // `show` and `verify` only read: a mistyped data_dir is an error, not
     // a new empty store that has "no statements recorded" (QA).
     let store = match cmd {
-        StatementsCommand::Show(_) | StatementsCommand::Verify(_) => {
+        StatementsCommand::Show(_) | StatementsCommand::Verify(_) | StatementsCommand::Trace(_) => {
             con.existing_store(data_dir)?
         }
         _ => con.store(data_dir)?,
@@ -159,18 +223,20 @@ pub fn run(
             let inputs = inputs(&a.program, commission, &decisions, &fx, &book, output_dir);
             // Before its end (`--early`): the statements say when they
             // were closed (QA31-A L4).
-            let report = if today < period.end {
+            let early = (today < period.end).then(|| {
                 // To the second, as the CSV and HTML give it.
                 use chrono::SubsecRound as _;
-                let now = chrono::Utc::now().trunc_subsecs(0);
-                lifecycle::finalize_early(&inputs, &a.period, now)?
-            } else {
-                lifecycle::finalize(&inputs, &a.period)?
-            };
+                chrono::Utc::now().trunc_subsecs(0)
+            });
+            // Recorded with the period: what it was paid under (QA33d M6).
+            let terms =
+                super::terms::TermsInForce::of(program, commission, config.fx.as_ref(), &fx);
+            let report = lifecycle::finalize_with_terms(&inputs, &a.period, early, &terms)?;
             print_report(&report, &commission.payout_currency, con)?;
             Ok(ExitCode::SUCCESS)
         }
-        StatementsCommand::Show(a) => {
+        StatementsCommand::Trace(t) => trace(&book, output_dir, program, &t, &store, con),
+        StatementsCommand::Show(ShowArgs { period: a, terms }) => {
             let shown = lifecycle::show(&book, output_dir, &a.program, &a.period)
                 .map_err(|e| of_its_kind(e, commission.period, &a.period))?;
             use std::fmt::Write as _;
@@ -212,6 +278,22 @@ pub fn run(
                     r.carried_out,
                     r.content_hash
                 );
+            }
+            if terms {
+                text.push('\n');
+                match super::terms::load_terms(&book, &a.program, &shown.record.period)? {
+                    Some(t) => {
+                        for line in super::terms::describe(&t).lines() {
+                            let _ = writeln!(text, "{}", visible(line));
+                        }
+                    }
+                    None if shown.record.status == super::model::Status::Draft => text.push_str(
+                        "terms: none recorded for a draft (they are recorded when the period is finalised)\n",
+                    ),
+                    None => text.push_str(
+                        "terms: not recorded (the period was finalised before Reckon recorded the terms in force, or by a library caller)\n",
+                    ),
+                }
             }
             con.out.write_all(text.as_bytes())?;
             if let Some(why) = &shown.files_not_recorded {
@@ -285,6 +367,129 @@ pub fn run(
             }
         }
     }
+}
+
+/// `statements trace`: the claim's entries as a table or JSON; an error
+/// when the claim is on no statement, saying what Reckon decided for it.
+fn trace(
+    book: &StoreBook,
+    output_dir: &Path,
+    program: &crate::reconcile::config::ProgramConfig,
+    args: &TraceArgs,
+    store: &crate::store::Store,
+    con: &mut Console,
+) -> anyhow::Result<ExitCode> {
+    let ClaimRef {
+        network,
+        claim_id: claim,
+    } = &args.claim;
+    let t = super::trace::trace_claim(book, output_dir, &program.id, network, claim)?;
+    let name = format!("{network}/{claim}");
+    if t.entries.is_empty() {
+        // Only here is the decision looked up: one pass over the
+        // program's decisions (a failure to read them is not the answer).
+        let decided = crate::reconcile::load_decisions_where(store, &program.id, |d| {
+            d.claim.source == *network && d.claim.id == *claim
+        });
+        let what = match decided.as_deref() {
+            Ok([d, ..]) => format!(
+                "Reckon's decision for it: {}, {}: {}",
+                d.outcome.as_str(),
+                if d.payable { "payable (not paid on a statement yet: the next drafts of its period or a later one pay it)" } else { "not payable" },
+                d.reason
+            ),
+            Ok([]) if !program.claims.contains(network) => format!(
+                "`{network}` is not one of the program's claims connectors ({})",
+                program.claims.join(", ")
+            ),
+            Ok([]) => "Reckon has no decision for it (not a claim of this program, or not reconciled yet: `reckon reconcile --program ...`)".to_owned(),
+            Err(e) => format!("its decision could not be read: {e}"),
+        };
+        anyhow::bail!(
+            "claim `{}` of program `{}` is on no statement (finalised or draft); {}",
+            visible(&name),
+            program.id,
+            visible(&what)
+        );
+    }
+    if args.format == TraceFormat::Json {
+        serde_json::to_writer_pretty(&mut con.out, &t)?;
+        con.out.write_all(b"\n")?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    use std::fmt::Write as _;
+    let mut text = format!(
+        "claim {} of program {}: {} entr{}\n{:<10} {:<12} {:<40} {:>5} {:<11} {:>12} {:<4} {:<18} reason\n",
+        visible(&name),
+        t.program,
+        t.entries.len(),
+        if t.entries.len() == 1 { "y" } else { "ies" },
+        "period",
+        "status",
+        "statement",
+        "line",
+        "kind",
+        "amount",
+        "cur",
+        "outcome"
+    );
+    for e in &t.entries {
+        let mut reason = e.reason.clone();
+        if let Some(r) = &e.refers_to {
+            reason.push_str(&format!(" [corrects {r}]"));
+        }
+        let _ = writeln!(
+            text,
+            "{:<10} {:<12} {:<40} {:>5} {:<11} {:>12} {:<4} {:<18} {}",
+            e.period,
+            format!("{} v{}", e.status.as_str(), e.version),
+            visible(&e.statement_id),
+            format!("#{}", e.line_no),
+            e.kind.as_str(),
+            e.amount,
+            e.currency,
+            e.outcome.as_deref().unwrap_or("-"),
+            visible(&reason)
+        );
+    }
+    if t.net_finalised.is_empty() {
+        text.push_str("net paid by finalised periods: nothing (drafts only)\n");
+    }
+    for n in &t.net_finalised {
+        let _ = writeln!(
+            text,
+            "net paid by finalised periods to {}: {} {}",
+            visible(&n.payee),
+            n.amount,
+            n.currency
+        );
+    }
+    match &t.ledger {
+        Some(l) => {
+            let _ = writeln!(
+                text,
+                "ledger: paid to {} by {}, {} credited in total",
+                visible(&l.payee),
+                visible(&l.paid_on),
+                l.paid_total
+            );
+        }
+        None if !t.net_finalised.is_empty() => {
+            text.push_str("ledger: no finalised line pays it now (taken back after it moved, or paid only by drafts)\n");
+        }
+        None => {}
+    }
+    if t.entries
+        .iter()
+        .any(|e| e.status == super::model::Status::Draft)
+    {
+        text.push_str("draft entries are not paid until their period is finalised\n");
+    }
+    con.out.write_all(text.as_bytes())?;
+    for d in &t.unread_drafts {
+        writeln!(con.err, "warning: draft not read: {}", visible(d))?;
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn inputs<'a>(

@@ -824,7 +824,7 @@ fn config_for<'a>(inputs: &Inputs<'a>) -> Result<&'a CommissionConfig, PayoutErr
 /// finalised period nothing is recomputed: files that differ from the store
 /// are restored byte for byte.
 pub fn generate(inputs: &Inputs<'_>, period: &str) -> Result<Report, PayoutError> {
-    run(inputs, period, Status::Draft, None)
+    run(inputs, period, Status::Draft, None, None)
 }
 
 /// Whether `period` may be finalised on `today` (a local date in the
@@ -1116,7 +1116,7 @@ pub fn check_generatable(
 /// the same data, as `generate` would (QA31-A M1), with a warning naming
 /// it ([`refresh_later_drafts`]).
 pub fn finalize(inputs: &Inputs<'_>, period: &str) -> Result<Report, PayoutError> {
-    finalize_at(inputs, period, None)
+    finalize_at(inputs, period, None, None)
 }
 
 /// [`finalize`] of a period that has not ended yet (`--early`), closed at
@@ -1129,15 +1129,31 @@ pub fn finalize_early(
     period: &str,
     closed_at: chrono::DateTime<chrono::Utc>,
 ) -> Result<Report, PayoutError> {
-    finalize_at(inputs, period, Some(closed_at))
+    finalize_at(inputs, period, Some(closed_at), None)
+}
+
+/// [`finalize`] (or [`finalize_early`] when `early` is the instant it is
+/// closed at) that also records `terms`, the terms in force, with the
+/// period in the book (`terms␟<program>␟<period>`, in the period's batch;
+/// QA33d M6): `reckon statements show --terms` prints them and `reckon
+/// config check` compares the config with them. `reckon statements
+/// finalize` calls this; the library's [`finalize`] records none.
+pub fn finalize_with_terms(
+    inputs: &Inputs<'_>,
+    period: &str,
+    early: Option<chrono::DateTime<chrono::Utc>>,
+    terms: &super::terms::TermsInForce,
+) -> Result<Report, PayoutError> {
+    finalize_at(inputs, period, early, Some(terms))
 }
 
 fn finalize_at(
     inputs: &Inputs<'_>,
     period: &str,
     early: Option<chrono::DateTime<chrono::Utc>>,
+    terms: Option<&super::terms::TermsInForce>,
 ) -> Result<Report, PayoutError> {
-    let mut report = run(inputs, period, Status::Finalised, early)?;
+    let mut report = run(inputs, period, Status::Finalised, early, terms)?;
     if !report.already_finalised {
         // The finalise's crash steps are its own: the regeneration is a
         // draft run of its own (a kill in it leaves the older draft, which
@@ -1146,7 +1162,7 @@ fn finalize_at(
             step: &|_| {},
             ..*inputs
         };
-        let regenerate = |name: &str| run(&quiet, name, Status::Draft, None);
+        let regenerate = |name: &str| run(&quiet, name, Status::Draft, None, None);
         let warnings = refresh_later_drafts(inputs, &report.period, Some(&regenerate));
         report.warnings.extend(warnings);
     }
@@ -1168,9 +1184,11 @@ fn run(
     period_name: &str,
     status: Status,
     early: Option<chrono::DateTime<chrono::Utc>>,
+    terms: Option<&super::terms::TermsInForce>,
 ) -> Result<Report, PayoutError> {
+    let when = Closing { early, terms };
     match inputs.decisions {
-        Decisions::Slice(all) => run_with(inputs, period_name, status, early, |history, _, tz| {
+        Decisions::Slice(all) => run_with(inputs, period_name, status, when, |history, _, tz| {
             let groups = statement::group_by_partner(all, history, tz);
             Ok((
                 ProgramFacts::of(all),
@@ -1178,11 +1196,19 @@ fn run(
             ))
         }),
         Decisions::Source(source) => {
-            run_with(inputs, period_name, status, early, |history, period, tz| {
+            run_with(inputs, period_name, status, when, |history, period, tz| {
                 by_payee(source, history, period.end, tz)
             })
         }
     }
+}
+
+/// What a finalising run records beyond its statements: the instant a
+/// period closed early (`--early`) and the terms in force.
+#[derive(Debug, Clone, Copy, Default)]
+struct Closing<'t> {
+    early: Option<chrono::DateTime<chrono::Utc>>,
+    terms: Option<&'t super::terms::TermsInForce>,
 }
 
 /// One pass over `source`: the program facts from every decision, and the
@@ -1277,45 +1303,53 @@ fn run_partitioned(
     partitions: &mut dyn Iterator<Item = Result<Partition, PayoutError>>,
 ) -> Result<Report, PayoutError> {
     let facts = ProgramFacts { volume_currency };
-    run_with(inputs, period_name, status, None, move |history, _, _tz| {
-        // Partners that only have a balance carried in get a statement too:
-        // merge them (sorted) with the partitions (sorted).
-        let mut balances: Vec<String> = history.balances.keys().cloned().collect();
-        balances.sort();
-        let mut balances = balances.into_iter().peekable();
-        let mut parts = partitions.peekable();
-        let mut last: Option<String> = None;
-        let groups: Groups<'_> = Box::new(std::iter::from_fn(move || {
-            let next_part = match parts.peek() {
-                Some(Ok((p, _))) => Some(p.clone()),
-                Some(Err(_)) => return parts.next().map(|r| r.map(|(p, v)| (p, Batch::Owned(v)))),
-                None => None,
-            };
-            let item = match (balances.peek(), next_part) {
-                (Some(b), Some(p)) if *b < p => {
-                    balances.next().map(|b| Ok((b, Batch::Owned(Vec::new()))))
-                }
-                (Some(b), Some(p)) if *b == p => {
-                    balances.next();
-                    parts.next().map(|r| r.map(|(p, v)| (p, Batch::Owned(v))))
-                }
-                (_, Some(_)) => parts.next().map(|r| r.map(|(p, v)| (p, Batch::Owned(v)))),
-                (Some(_), None) => balances.next().map(|b| Ok((b, Batch::Owned(Vec::new())))),
-                (None, None) => None,
-            }?;
-            if let Ok((p, _)) = &item {
-                if last.as_ref().is_some_and(|l| l >= p) {
-                    return Some(Err(PayoutError::Partitions(format!(
+    run_with(
+        inputs,
+        period_name,
+        status,
+        Closing::default(),
+        move |history, _, _tz| {
+            // Partners that only have a balance carried in get a statement too:
+            // merge them (sorted) with the partitions (sorted).
+            let mut balances: Vec<String> = history.balances.keys().cloned().collect();
+            balances.sort();
+            let mut balances = balances.into_iter().peekable();
+            let mut parts = partitions.peekable();
+            let mut last: Option<String> = None;
+            let groups: Groups<'_> = Box::new(std::iter::from_fn(move || {
+                let next_part = match parts.peek() {
+                    Some(Ok((p, _))) => Some(p.clone()),
+                    Some(Err(_)) => {
+                        return parts.next().map(|r| r.map(|(p, v)| (p, Batch::Owned(v))))
+                    }
+                    None => None,
+                };
+                let item = match (balances.peek(), next_part) {
+                    (Some(b), Some(p)) if *b < p => {
+                        balances.next().map(|b| Ok((b, Batch::Owned(Vec::new()))))
+                    }
+                    (Some(b), Some(p)) if *b == p => {
+                        balances.next();
+                        parts.next().map(|r| r.map(|(p, v)| (p, Batch::Owned(v))))
+                    }
+                    (_, Some(_)) => parts.next().map(|r| r.map(|(p, v)| (p, Batch::Owned(v)))),
+                    (Some(_), None) => balances.next().map(|b| Ok((b, Batch::Owned(Vec::new())))),
+                    (None, None) => None,
+                }?;
+                if let Ok((p, _)) = &item {
+                    if last.as_ref().is_some_and(|l| l >= p) {
+                        return Some(Err(PayoutError::Partitions(format!(
                         "partner `{p}` came after `{}`; partitions must be in ascending partner order, each partner once",
                         last.as_deref().unwrap_or_default()
                     ))));
+                    }
+                    last = Some(p.clone());
                 }
-                last = Some(p.clone());
-            }
-            Some(item)
-        }));
-        Ok((facts, groups))
-    })
+                Some(item)
+            }));
+            Ok((facts, groups))
+        },
+    )
 }
 
 type Groups<'g> = Box<dyn Iterator<Item = Result<(String, Batch<'g>), PayoutError>> + 'g>;
@@ -1324,7 +1358,7 @@ fn run_with<'g>(
     inputs: &Inputs<'_>,
     period_name: &str,
     status: Status,
-    early: Option<chrono::DateTime<chrono::Utc>>,
+    Closing { early, terms }: Closing<'_>,
     groups: impl FnOnce(
         &History,
         &Period,
@@ -1390,6 +1424,9 @@ fn run_with<'g>(
     let mut bonus_ledger = history.bonuses.clone();
     let mut bonus_writes: std::collections::BTreeSet<(String, String)> =
         std::collections::BTreeSet::new();
+    // The rule, override and bonus ids the statements use (recorded with
+    // the terms).
+    let mut used = super::terms::UsedTerms::default();
     if history.bonus_ledger_derived {
         // Recorded by this run, whatever its status: derived from
         // finalised statements only.
@@ -1439,6 +1476,7 @@ fn run_with<'g>(
         earlier.complete(inputs.book, inputs.program, &mut s)?;
         if status == Status::Finalised {
             s.closed_early_at = early;
+            used.add(&s);
         }
         let (files, canonical) = write_statement(&staging, &s)?;
         report.partners += 1;
@@ -1501,6 +1539,7 @@ fn run_with<'g>(
     let mut staging = staging;
     staging.stage(inputs.step)?;
 
+    let recorded_at = chrono::Utc::now();
     // Recorded before the files are swapped in: files never say
     // `finalised` before the store does (so finalised files the store
     // does not know come from another store, never from an interrupted
@@ -1516,7 +1555,7 @@ fn run_with<'g>(
         partners,
         summary_sha256,
         held_back_csv: held_back.map(|b| String::from_utf8_lossy(&b).into_owned()),
-        recorded_at: Some(chrono::Utc::now()),
+        recorded_at: Some(recorded_at),
     };
     // Files someone put beside the statements are moved aside before
     // anything is recorded, so a failure later never loses them.
@@ -1581,6 +1620,21 @@ fn run_with<'g>(
         }
     }
     batch.extend(release_writes);
+    if let Some(t) = terms.filter(|_| status == Status::Finalised) {
+        batch.push((
+            super::terms::terms_key(inputs.program, &period_name),
+            Some(book::encode(&super::terms::PeriodTerms {
+                book_version: book::BOOK_VERSION,
+                program: inputs.program.into(),
+                period: period_name.clone(),
+                recorded_at,
+                commission: t.commission.clone(),
+                program_settings: t.program.clone(),
+                fx: t.fx.clone(),
+                used,
+            })),
+        ));
+    }
     // Moved, not copied: the values are encoded text ([`book::Encoded`]),
     // and `batch`'s own buffer goes with it.
     released.extend(batch);

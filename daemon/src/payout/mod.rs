@@ -19,6 +19,8 @@
 //! | [`book`] | what is recorded in the store's `statements` tree |
 //! | [`issued`] | refuses runs over finalised files the store did not issue |
 //! | [`lifecycle`] | generate, finalize, show, verify, scheduled drafts |
+//! | [`terms`] | the terms a finalised period was paid under, and edits since |
+//! | [`trace`] | where a claim was paid: its lines and adjustments |
 //! | [`hook`] | scheduled drafts after syncs (`draft_schedule`) |
 //! | [`cli`] | `reckon statements ...` |
 pub mod book;
@@ -33,6 +35,8 @@ pub mod period;
 pub mod render;
 pub mod rules;
 pub mod statement;
+pub mod terms;
+pub mod trace;
 
 pub use lifecycle::{
     finalize, finalize_early, finalize_partitioned, generate, generate_open_drafts,

@@ -1423,6 +1423,14 @@ fn reload(daemon: &Daemon, plans: &mut BTreeMap<String, Plan>) -> Vec<&'static s
                 (a, b) if a == b => "unchanged".to_owned(),
                 (a, b) => format!("{a} -> {b}"),
             };
+            // A rule, override or bonus a finalised period used, edited
+            // since (QA33d M6): said at WARN, as `config check` says it.
+            if programs_changed
+                .iter()
+                .any(|id| new_programs.contains_key(*id))
+            {
+                crate::config::settled::log_term_changes(&daemon.store, &runtime.config);
+            }
             let postbacks = runtime.config.postbacks.clone();
             for weak in postbacks
                 .iter()

@@ -1,0 +1,715 @@
+//! The terms a finalised period was paid under (QA33d M6): the program's
+//! payout config (rules, overrides, bonuses, minimum payout, period kind,
+//! currencies, timezone, partner groups), its matching settings and the
+//! `[fx]` settings with a fingerprint of the rates table, as they were when
+//! the period was finalised, recorded with the period in the statement
+//! book (`terms␟<program>␟<period>`, [`PeriodTerms`]) together with the
+//! rule, override and bonus ids its statements used.
+//!
+//! Read by `reckon statements show --terms` and by [`term_changes`], which
+//! `reckon config check` and the daemon's reload use to warn when a rule,
+//! override or bonus id a finalised period used now has other terms (an
+//! edit in place: the same id, 10 % then 11 %). A warning, never a
+//! refusal: paid lines keep the terms they were paid on (the ledger's
+//! `PaidTerms`), and a rate change is a business decision; what the
+//! operator needs is to see it.
+//!
+//! What it is not: a way to recompute a finalised period (its statements'
+//! canonical JSON is the record of what was paid), and nothing here is in
+//! a statement file. Periods finalised before terms were recorded have no
+//! record; they are listed as such, never an error.
+use super::book::{self, StatementBook};
+use super::config::{BonusConfig, CommissionConfig, OverrideConfig, PeriodKind, RuleConfig};
+use super::lifecycle::{period_records, PayoutError};
+use super::model::{Statement, Status};
+use crate::reconcile::config::ProgramConfig;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Map, Value};
+use std::collections::BTreeSet;
+
+/// The terms in force for a program, as a finalise records them: built
+/// from the config by [`TermsInForce::of`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct TermsInForce {
+    /// `[programs.commission]`, see [`commission_terms`].
+    pub commission: Value,
+    /// The program's reconciliation settings, see [`program_terms`].
+    pub program: Value,
+    /// `[fx]` and the rates table's fingerprint, see [`fx_terms`].
+    pub fx: Value,
+}
+
+impl TermsInForce {
+    /// The terms of `program` (whose commission, with its timezone
+    /// defaulted, is `commission`) under the `[fx]` section `fx` and its
+    /// loaded table `table`.
+    pub fn of(
+        program: &ProgramConfig,
+        commission: &CommissionConfig,
+        fx: Option<&crate::fx::FxConfig>,
+        table: &crate::fx::FxTable,
+    ) -> TermsInForce {
+        TermsInForce {
+            commission: commission_terms(commission),
+            program: program_terms(program),
+            fx: fx_terms(fx, table),
+        }
+    }
+}
+
+/// The rule, override and bonus ids a period's statements used: each
+/// line's rule and override, each bonus line's and bonus adjustment's
+/// bonus.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UsedTerms {
+    /// Rule ids of lines.
+    #[serde(default)]
+    pub rules: BTreeSet<String>,
+    /// Override ids of lines.
+    #[serde(default)]
+    pub overrides: BTreeSet<String>,
+    /// Bonus ids of bonus lines and bonus adjustments.
+    #[serde(default)]
+    pub bonuses: BTreeSet<String>,
+}
+
+impl UsedTerms {
+    /// Adds what statement `s` used.
+    pub fn add(&mut self, s: &Statement) {
+        for l in &s.lines {
+            self.rules.insert(l.rule_id.clone());
+            if let Some(o) = &l.override_id {
+                self.overrides.insert(o.clone());
+            }
+        }
+        for b in &s.bonuses {
+            self.bonuses.insert(b.bonus_id.clone());
+        }
+        for b in &s.bonus_adjustments {
+            self.bonuses.insert(b.bonus_id.clone());
+        }
+    }
+}
+
+/// What the book records of a finalised period's terms
+/// (`terms␟<program>␟<period>`, written in the period's batch).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PeriodTerms {
+    /// [`book::BOOK_VERSION`].
+    pub book_version: u32,
+    /// Program id.
+    pub program: String,
+    /// Period name.
+    pub period: String,
+    /// When the period was finalised (the period record's `recorded_at`).
+    pub recorded_at: chrono::DateTime<chrono::Utc>,
+    /// `[programs.commission]` then ([`commission_terms`]).
+    pub commission: Value,
+    /// The program's reconciliation settings then ([`program_terms`]).
+    pub program_settings: Value,
+    /// `[fx]` then, with the rates table's fingerprint ([`fx_terms`]).
+    pub fx: Value,
+    /// The ids the period's statements used.
+    pub used: UsedTerms,
+}
+
+/// The book key of a period's terms.
+pub fn terms_key(program: &str, period: &str) -> String {
+    book::key(&["terms", program, period])
+}
+
+/// The recorded terms of `period`, if any (none for a period finalised
+/// before terms were recorded, and for drafts).
+pub fn load_terms(
+    b: &dyn StatementBook,
+    program: &str,
+    period: &str,
+) -> Result<Option<PeriodTerms>, PayoutError> {
+    let k = terms_key(program, period);
+    match b.get(&k)? {
+        None => Ok(None),
+        Some(v) => Ok(Some(book::decode(&k, v)?)),
+    }
+}
+
+fn period_kind(k: PeriodKind) -> &'static str {
+    match k {
+        PeriodKind::Monthly => "monthly",
+        PeriodKind::SemiMonthly => "semi_monthly",
+        PeriodKind::Weekly => "weekly",
+    }
+}
+
+fn decimal(d: Option<rust_decimal::Decimal>) -> Value {
+    d.map_or(Value::Null, |d| Value::String(d.normalize().to_string()))
+}
+
+fn tiers(t: &[super::config::TierConfig]) -> Value {
+    Value::Array(
+        t.iter()
+            .map(|t| {
+                json!({
+                    "from_volume": t.from_volume.normalize().to_string(),
+                    "percent": t.percent.normalize().to_string(),
+                })
+            })
+            .collect(),
+    )
+}
+
+fn rule_terms(r: &RuleConfig) -> Value {
+    json!({
+        "id": r.id,
+        "effective_from": r.effective_from,
+        "effective_to": r.effective_to,
+        "event_types": r.event_types,
+        "partners": r.partners,
+        "groups": r.groups,
+        "kind": r.kind,
+        "amount": decimal(r.amount),
+        "percent": decimal(r.percent),
+        "tier_mode": r.tier_mode,
+        "tiers": tiers(&r.tiers),
+        "cap_per_period": decimal(r.cap_per_period),
+    })
+}
+
+fn override_terms(o: &OverrideConfig) -> Value {
+    json!({
+        "id": o.id,
+        "partner": o.partner,
+        "rule": o.rule,
+        "effective_from": o.effective_from,
+        "effective_to": o.effective_to,
+        "amount": decimal(o.amount),
+        "percent": decimal(o.percent),
+        "tiers": o.tiers.as_deref().map(tiers),
+        "cap_per_period": decimal(o.cap_per_period),
+    })
+}
+
+fn bonus_terms(b: &BonusConfig) -> Value {
+    json!({
+        "id": b.id,
+        "effective_from": b.effective_from,
+        "effective_to": b.effective_to,
+        "partners": b.partners,
+        "groups": b.groups,
+        "threshold_volume": b.threshold_volume.normalize().to_string(),
+        "amount": decimal(b.amount),
+        "percent": decimal(b.percent),
+    })
+}
+
+/// `[programs.commission]` as JSON: every setting that prices or pays
+/// (not `draft_schedule`, which only says when drafts are written).
+/// Decimals are normalised strings (`10`, not `10.0`), so a rewrite of the
+/// same figure is no change.
+pub fn commission_terms(c: &CommissionConfig) -> Value {
+    json!({
+        "payout_currency": c.payout_currency,
+        "period": period_kind(c.period),
+        "timezone": c.timezone_name(),
+        "minimum_payout": c.minimum().normalize().to_string(),
+        "partner_groups": c.partner_groups,
+        "rules": c.rules.iter().map(rule_terms).collect::<Vec<_>>(),
+        "overrides": c.overrides.iter().map(override_terms).collect::<Vec<_>>(),
+        "bonuses": c.bonuses.iter().map(bonus_terms).collect::<Vec<_>>(),
+    })
+}
+
+/// The program's reconciliation settings: what decides a claim's outcome
+/// and basis.
+pub fn program_terms(p: &ProgramConfig) -> Value {
+    json!({
+        "currency": p.currency,
+        "claims": p.claims,
+        "orders": p.orders,
+        "return_window_days": p.return_window_days,
+        "no_order_grace_days": p.no_order_grace_days,
+        "attribution": p.attribution,
+        "source_priority": p.source_priority,
+        "match": {
+            "amount_tolerance_abs": p.matching.amount_tolerance_abs.normalize().to_string(),
+            "amount_tolerance_pct": p.matching.amount_tolerance_pct.normalize().to_string(),
+            "fuzzy_window_hours": p.matching.fuzzy_window_hours,
+            "coupon_matching": p.matching.coupon_matching,
+        },
+        "require_network_approval": p.require_network_approval,
+    })
+}
+
+/// `[fx]` (its CSV's path, `max_age_days`, the number of inline rates) and
+/// the loaded table's fingerprint ([`crate::fx::FxTable::fingerprint`]:
+/// every rate, so a CSV edited in place changes it).
+pub fn fx_terms(fx: Option<&crate::fx::FxConfig>, table: &crate::fx::FxTable) -> Value {
+    json!({
+        "configured": fx.is_some(),
+        "rates_csv": fx.and_then(|f| f.rates_csv.as_ref()).map(|p| p.display().to_string()),
+        "max_age_days": table.max_age_days(),
+        "inline_rates": fx.map_or(0, |f| f.rates.len()),
+        "rates_fingerprint": table.fingerprint(),
+    })
+}
+
+/// Which kind of commission entry a [`TermChange`] is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EntryKind {
+    /// `[[programs.commission.rules]]`.
+    Rule,
+    /// `[[programs.commission.overrides]]`.
+    Override,
+    /// `[[programs.commission.bonuses]]`.
+    Bonus,
+}
+
+impl EntryKind {
+    fn word(self) -> &'static str {
+        match self {
+            EntryKind::Rule => "rule",
+            EntryKind::Override => "override",
+            EntryKind::Bonus => "bonus",
+        }
+    }
+    fn list(self) -> &'static str {
+        match self {
+            EntryKind::Rule => "rules",
+            EntryKind::Override => "overrides",
+            EntryKind::Bonus => "bonuses",
+        }
+    }
+}
+
+/// A rule, override or bonus id that finalised periods used, whose terms
+/// in the config now differ from those recorded with them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TermChange {
+    /// Program id.
+    pub program: String,
+    /// Rule, override or bonus.
+    pub kind: EntryKind,
+    /// Its id.
+    pub id: String,
+    /// The finalised periods that used it under the same recorded terms.
+    pub periods: Vec<String>,
+    /// Those terms, described.
+    pub was: String,
+    /// The terms now, described; none when the id is no longer configured.
+    pub now: Option<String>,
+}
+
+impl std::fmt::Display for TermChange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let periods = match self.periods.as_slice() {
+            [one] => format!("{one} was"),
+            many => format!("{} were", many.join(", ")),
+        };
+        let last = self.periods.last().map(String::as_str).unwrap_or_default();
+        let show = format!(
+            "`reckon statements show --program {} --period {last} --terms` lists the terms then",
+            self.program
+        );
+        let (word, id, program) = (self.kind.word(), &self.id, &self.program);
+        match (&self.now, self.kind) {
+            (None, _) => write!(
+                f,
+                "{word} `{id}` of program `{program}`: {} when {periods} finalised, no longer in the config now; lines it paid keep those terms, claims of those periods not paid yet are priced by the rules configured now; {show}",
+                self.was
+            ),
+            (Some(now), EntryKind::Bonus) => write!(
+                f,
+                "{word} `{id}` of program `{program}`: {} when {periods} finalised, {now} now; bonuses it credited keep those terms, a finalised statement it did not credit is judged on the terms now; {show}",
+                self.was
+            ),
+            (Some(now), _) => write!(
+                f,
+                "{word} `{id}` of program `{program}`: {} when {periods} finalised, {now} now; claims of finalised periods paid from now on (late claims, claims moved to another partner) take {now}, lines already paid keep the terms they were paid on; {show}",
+                self.was
+            ),
+        }
+    }
+}
+
+/// What [`term_changes`] found for one program.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TermReview {
+    /// Entries whose terms changed since a finalised period used them.
+    pub changes: Vec<TermChange>,
+    /// Finalised periods with no recorded terms (finalised before terms
+    /// were recorded, or by a caller that recorded none).
+    pub unrecorded: Vec<String>,
+}
+
+/// The rules, overrides and bonuses of `commission` (the config now) whose
+/// terms differ from those recorded with a finalised period of `program`
+/// that used them. Cheap: one period scan and one key per finalised period.
+pub fn term_changes(
+    b: &dyn StatementBook,
+    program: &str,
+    commission: &CommissionConfig,
+) -> Result<TermReview, PayoutError> {
+    let now = commission_terms(commission);
+    let mut finalised: Vec<_> = period_records(b, program)?
+        .into_iter()
+        .filter(|r| r.status == Status::Finalised)
+        .collect();
+    finalised.sort_by_key(|r| r.period_start);
+    let mut review = TermReview::default();
+    // (kind, id, terms then) → periods, in the order first seen.
+    let mut seen: Vec<(EntryKind, String, Value, Vec<String>)> = Vec::new();
+    for rec in &finalised {
+        let Some(t) = load_terms(b, program, &rec.period)? else {
+            review.unrecorded.push(rec.period.clone());
+            continue;
+        };
+        for (kind, used) in [
+            (EntryKind::Rule, &t.used.rules),
+            (EntryKind::Override, &t.used.overrides),
+            (EntryKind::Bonus, &t.used.bonuses),
+        ] {
+            for id in used {
+                let Some(then) = entry(&t.commission, kind, id) else {
+                    continue;
+                };
+                if entry(&now, kind, id) == Some(then) {
+                    continue;
+                }
+                match seen
+                    .iter_mut()
+                    .find(|(k, i, v, _)| *k == kind && i == id && v == then)
+                {
+                    Some((.., periods)) => periods.push(rec.period.clone()),
+                    None => seen.push((kind, id.clone(), then.clone(), vec![rec.period.clone()])),
+                }
+            }
+        }
+    }
+    for (kind, id, then, periods) in seen {
+        let current = entry(&now, kind, &id);
+        let (was, now) = describe_pair(kind, &then, current);
+        review.changes.push(TermChange {
+            program: program.to_owned(),
+            kind,
+            id,
+            periods,
+            was,
+            now,
+        });
+    }
+    Ok(review)
+}
+
+/// The entry `id` of `kind` in a [`commission_terms`] value.
+fn entry<'v>(commission: &'v Value, kind: EntryKind, id: &str) -> Option<&'v Value> {
+    commission
+        .get(kind.list())?
+        .as_array()?
+        .iter()
+        .find(|e| e.get("id").and_then(Value::as_str) == Some(id))
+}
+
+/// The fields that say what an entry pays (the headline), in order.
+const PRICE_FIELDS: [&str; 8] = [
+    "kind",
+    "amount",
+    "percent",
+    "tier_mode",
+    "tiers",
+    "cap_per_period",
+    "threshold_volume",
+    "partner",
+];
+
+/// `then` and `now` described for a message: the headline (what it pays),
+/// then each other field that differs, `field value`.
+fn describe_pair(kind: EntryKind, then: &Value, now: Option<&Value>) -> (String, Option<String>) {
+    let Some(now) = now else {
+        return (headline(kind, then), None);
+    };
+    let empty = Map::new();
+    let (a, b) = (
+        then.as_object().unwrap_or(&empty),
+        now.as_object().unwrap_or(&empty),
+    );
+    let mut others: Vec<&str> = a
+        .keys()
+        .chain(b.keys())
+        .map(String::as_str)
+        .filter(|k| *k != "id" && !PRICE_FIELDS.contains(k) && a.get(*k) != b.get(*k))
+        .collect();
+    others.sort_unstable();
+    others.dedup();
+    let with = |v: &Map<String, Value>| {
+        let mut s = headline(kind, &Value::Object(v.clone()));
+        for k in &others {
+            s.push_str(&format!(
+                ", {k} {}",
+                shown(v.get(*k).unwrap_or(&Value::Null))
+            ));
+        }
+        s
+    };
+    (with(a), Some(with(b)))
+}
+
+fn shown(v: &Value) -> String {
+    match v {
+        Value::Null => "none".to_owned(),
+        Value::String(s) => s.clone(),
+        Value::Array(a) if a.is_empty() => "none".to_owned(),
+        Value::Array(a) => a.iter().map(shown).collect::<Vec<_>>().join("+"),
+        v => v.to_string(),
+    }
+}
+
+/// What an entry pays, in words: `10 %`, `2.5 per claim`, `tiers 5 % from
+/// 0, 10 % from 500 (marginal)`, `25 from volume 1000`, each with its cap.
+pub fn headline(kind: EntryKind, v: &Value) -> String {
+    let s = |k: &str| v.get(k).and_then(Value::as_str).map(str::to_owned);
+    let tiers = |t: &Value| {
+        t.as_array().filter(|t| !t.is_empty()).map(|t| {
+            t.iter()
+                .map(|t| {
+                    format!(
+                        "{} % from {}",
+                        t.get("percent").map(shown).unwrap_or_default(),
+                        t.get("from_volume").map(shown).unwrap_or_default()
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join(", ")
+        })
+    };
+    let mut out = match kind {
+        EntryKind::Bonus => {
+            let from = s("threshold_volume").unwrap_or_default();
+            match (s("amount"), s("percent")) {
+                (Some(a), _) => format!("{a} from volume {from}"),
+                (None, Some(p)) => format!("{p} % of the volume from volume {from}"),
+                (None, None) => format!("from volume {from}"),
+            }
+        }
+        EntryKind::Rule | EntryKind::Override => {
+            let mode = s("tier_mode").unwrap_or_else(|| "all_volume".into());
+            match (
+                s("amount"),
+                s("percent"),
+                v.get("tiers").and_then(tiers),
+            ) {
+                (Some(a), ..) => format!("{a} per claim"),
+                (None, Some(p), _) => format!("{p} %"),
+                (None, None, Some(t)) => format!("tiers {t} ({mode})"),
+                (None, None, None) => "as its rule".to_owned(),
+            }
+        }
+    };
+    if let Some(cap) = s("cap_per_period") {
+        out.push_str(&format!(", cap {cap} per period"));
+    }
+    if kind == EntryKind::Override {
+        if let (Some(p), Some(r)) = (s("partner"), s("rule")) {
+            out.push_str(&format!(" (partner {p}, rule {r})"));
+        }
+    }
+    out
+}
+
+/// The recorded terms in lines of text, for `statements show --terms`.
+pub fn describe(t: &PeriodTerms) -> String {
+    use std::fmt::Write as _;
+    let c = &t.commission;
+    let s = |v: &Value, k: &str| v.get(k).map(shown).unwrap_or_else(|| "none".into());
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "terms recorded when {} {} was finalised ({}):",
+        t.program,
+        t.period,
+        t.recorded_at
+            .to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
+    );
+    let _ = writeln!(
+        out,
+        "  payout: currency {}, period {}, timezone {}, minimum payout {}",
+        s(c, "payout_currency"),
+        s(c, "period"),
+        s(c, "timezone"),
+        s(c, "minimum_payout")
+    );
+    if let Some(groups) = c.get("partner_groups").and_then(Value::as_object) {
+        for (g, members) in groups {
+            let _ = writeln!(out, "  partner group {g}: {}", shown(members));
+        }
+    }
+    for (kind, used) in [
+        (EntryKind::Rule, &t.used.rules),
+        (EntryKind::Override, &t.used.overrides),
+        (EntryKind::Bonus, &t.used.bonuses),
+    ] {
+        let entries = c.get(kind.list()).and_then(Value::as_array);
+        for e in entries.into_iter().flatten() {
+            let id = e.get("id").and_then(Value::as_str).unwrap_or_default();
+            let mut when = format!("from {}", s(e, "effective_from"));
+            if let Some(to) = e.get("effective_to").filter(|v| !v.is_null()) {
+                when.push_str(&format!(" to {}", shown(to)));
+            }
+            let mut scope = String::new();
+            for k in ["event_types", "partners", "groups"] {
+                if e.get(k)
+                    .and_then(Value::as_array)
+                    .is_some_and(|a| !a.is_empty())
+                {
+                    scope.push_str(&format!(", {k} {}", s(e, k)));
+                }
+            }
+            let _ = writeln!(
+                out,
+                "  {} {id}: {}, {when}{scope}{}",
+                kind.word(),
+                headline(kind, e),
+                if used.contains(id) {
+                    ""
+                } else {
+                    " (not used by this period)"
+                }
+            );
+        }
+    }
+    let p = &t.program_settings;
+    let m = p.get("match").cloned().unwrap_or(Value::Null);
+    let _ = writeln!(
+        out,
+        "  matching: currency {}, claims {}, orders {}, return window {} days, no-order grace {} days, attribution {}, tolerance {} abs / {} %, fuzzy window {} h, coupon matching {}, network approval required {}",
+        s(p, "currency"),
+        s(p, "claims"),
+        s(p, "orders"),
+        s(p, "return_window_days"),
+        s(p, "no_order_grace_days"),
+        s(p, "attribution"),
+        s(&m, "amount_tolerance_abs"),
+        s(&m, "amount_tolerance_pct"),
+        s(&m, "fuzzy_window_hours"),
+        s(&m, "coupon_matching"),
+        s(p, "require_network_approval"),
+    );
+    if t.fx.get("configured") == Some(&Value::Bool(false)) {
+        let _ = writeln!(
+            out,
+            "  fx: no [fx] section, rates fingerprint {}",
+            s(&t.fx, "rates_fingerprint")
+        );
+    } else {
+        let _ = writeln!(
+            out,
+            "  fx: rates_csv {}, max age {} days, {} inline rate(s), rates fingerprint {}",
+            s(&t.fx, "rates_csv"),
+            s(&t.fx, "max_age_days"),
+            s(&t.fx, "inline_rates"),
+            s(&t.fx, "rates_fingerprint"),
+        );
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn commission(rules: &str) -> CommissionConfig {
+        toml::from_str(&format!("payout_currency = \"EUR\"\n{rules}")).unwrap()
+    }
+
+    const CPS_10: &str = "[[rules]]\nid = \"cps-10\"\neffective_from = \"2026-01-01\"\nkind = \"percent\"\npercent = \"10\"\n[[bonuses]]\nid = \"b\"\neffective_from = \"2026-01-01\"\nthreshold_volume = \"1000\"\namount = \"25\"\n";
+
+    fn finalised(b: &book::MemoryBook, period: &str, c: &CommissionConfig, used: &[&str]) {
+        let rec = book::PeriodRecord {
+            book_version: 1,
+            program: "acme".into(),
+            period: period.into(),
+            period_start: format!("{period}-01").parse().unwrap(),
+            status: Status::Finalised,
+            version: 1,
+            partners: Vec::new(),
+            summary_sha256: String::new(),
+            held_back_csv: None,
+            recorded_at: None,
+        };
+        let terms = PeriodTerms {
+            book_version: 1,
+            program: "acme".into(),
+            period: period.into(),
+            recorded_at: chrono::Utc::now(),
+            commission: commission_terms(c),
+            program_settings: Value::Null,
+            fx: Value::Null,
+            used: UsedTerms {
+                rules: used.iter().map(|s| s.to_string()).collect(),
+                ..UsedTerms::default()
+            },
+        };
+        b.apply(vec![
+            (
+                book::key(&["period", "acme", period]),
+                Some(book::encode(&rec)),
+            ),
+            (terms_key("acme", period), Some(book::encode(&terms))),
+        ])
+        .unwrap();
+    }
+
+    /// QA33d M6: `cps-10` edited in place from 10 % to 11 % is named with
+    /// the periods that used it; an unused bonus edit and a rewrite of the
+    /// same figure are not changes.
+    #[test]
+    fn a_rule_edited_in_place_is_named_with_the_periods_that_used_it() {
+        let b = book::MemoryBook::new();
+        finalised(&b, "2026-09", &commission(CPS_10), &["cps-10"]);
+        finalised(&b, "2026-10", &commission(CPS_10), &["cps-10"]);
+        let same = commission(&CPS_10.replace("\"10\"", "\"10.0\""));
+        assert_eq!(
+            term_changes(&b, "acme", &same).unwrap(),
+            TermReview::default()
+        );
+        let edited = commission(
+            &CPS_10
+                .replace("\"10\"", "\"11\"")
+                .replace("\"25\"", "\"30\""),
+        );
+        let review = term_changes(&b, "acme", &edited).unwrap();
+        assert_eq!(review.changes.len(), 1, "{review:?}");
+        let text = review.changes[0].to_string();
+        assert!(
+            text.starts_with("rule `cps-10` of program `acme`: 10 % when 2026-09, 2026-10 were finalised, 11 % now; claims of finalised periods paid from now on (late claims, claims moved to another partner) take 11 %"),
+            "{text}"
+        );
+        let removed = commission("");
+        let review = term_changes(&b, "acme", &removed).unwrap();
+        assert!(
+            review.changes[0]
+                .to_string()
+                .contains("10 % when 2026-09, 2026-10 were finalised, no longer in the config now"),
+            "{review:?}"
+        );
+    }
+
+    #[test]
+    fn periods_without_recorded_terms_are_listed_not_refused() {
+        let b = book::MemoryBook::new();
+        finalised(&b, "2026-10", &commission(CPS_10), &["cps-10"]);
+        b.apply(vec![(terms_key("acme", "2026-10"), None)]).unwrap();
+        let review = term_changes(&b, "acme", &commission("")).unwrap();
+        assert_eq!(review.changes, Vec::new());
+        assert_eq!(review.unrecorded, vec!["2026-10".to_owned()]);
+    }
+
+    #[test]
+    fn other_fields_that_changed_are_named_beside_the_headline() {
+        let then = rule_terms(&commission(CPS_10).rules[0]);
+        let mut c = commission(CPS_10);
+        c.rules[0].effective_to = Some("2026-10-31".parse().unwrap());
+        let (was, now) = describe_pair(EntryKind::Rule, &then, Some(&rule_terms(&c.rules[0])));
+        assert_eq!(was, "10 %, effective_to none");
+        assert_eq!(now.as_deref(), Some("10 %, effective_to 2026-10-31"));
+    }
+}
