@@ -3,7 +3,9 @@
 //! payout and kpi read it. It is a lookup table, not a rate fetcher: Reckon
 //! never downloads rates.
 //!
-//! CONTRACT: [`FxTable::rate`] is what other modules call.
+//! CONTRACT: [`FxTable::rate`] is what other modules call;
+//! [`FxTable::found_rate`] also gives the row (its date, and for an
+//! inverse the row's own rate), which reconciliation records and shows.
 //!
 //! ## Lookup rule
 //! `rate(base, quote, date)` converts 1 `base` into `quote`:
@@ -33,6 +35,25 @@ use rust_decimal::Decimal;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+
+/// A rate [`FxTable::found_rate`] found, and the row it came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FoundRate {
+    /// 1 base in quote, as [`FxTable::rate`] gives it.
+    pub rate: Decimal,
+    /// The table's row; `None` when base and quote are one currency.
+    pub row: Option<RateRow>,
+}
+
+/// The row of the rates table a rate was taken from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateRow {
+    /// The row's date: the day asked for, or up to `max_age_days` before.
+    pub date: NaiveDate,
+    /// For a rate taken from the inverse pair (quote→base), that row's own
+    /// rate, of which the rate is 1/x rounded to 12 decimals.
+    pub inverse_of: Option<Decimal>,
+}
 
 /// `[fx]`: where rates come from.
 #[derive(Debug, Clone, Deserialize)]
@@ -291,8 +312,19 @@ impl FxTable {
     /// The rate converting 1 `base` into `quote` valid on `date`, if any
     /// (see the module docs for the lookup rule).
     pub fn rate(&self, base: &str, quote: &str, date: NaiveDate) -> Option<Decimal> {
+        self.found_rate(base, quote, date).map(|f| f.rate)
+    }
+
+    /// [`FxTable::rate`] with the row it came from: its date (a weekend's
+    /// rate is the Friday's, up to `max_age_days` old) and, for an inverse,
+    /// the row's own rate (QA33-B L1: only the value was shown, so the row
+    /// that priced a claim had to be found again by hand).
+    pub fn found_rate(&self, base: &str, quote: &str, date: NaiveDate) -> Option<FoundRate> {
         if base == quote {
-            return Some(Decimal::ONE);
+            return Some(FoundRate {
+                rate: Decimal::ONE,
+                row: None,
+            });
         }
         let oldest = date
             .checked_sub_days(chrono::Days::new(u64::from(self.max_age_days)))
@@ -305,10 +337,16 @@ impl FxTable {
         };
         let direct = newest(base, quote);
         let inverse = newest(quote, base);
+        let row = |rate, date, inverse_of| {
+            Some(FoundRate {
+                rate,
+                row: Some(RateRow { date, inverse_of }),
+            })
+        };
         match (direct, inverse) {
-            (Some((dd, r)), Some((di, _))) if dd >= di => Some(r),
-            (_, Some((_, r))) => Some((Decimal::ONE / r).round_dp(12)),
-            (Some((_, r)), None) => Some(r),
+            (Some((dd, r)), Some((di, _))) if dd >= di => row(r, dd, None),
+            (_, Some((di, r))) => row((Decimal::ONE / r).round_dp(12), di, Some(r)),
+            (Some((dd, r)), None) => row(r, dd, None),
             (None, None) => None,
         }
     }
@@ -453,6 +491,36 @@ mod tests {
         // never a rate from the future
         assert_eq!(t.rate("EUR", "USD", d("2026-11-01")), None);
         assert_eq!(t.rate("USD", "USD", d("2000-01-01")), Some(Decimal::ONE));
+    }
+
+    /// QA33-B L1: a Saturday's rate is Friday's row, and says so; an
+    /// inverse names the row it inverts.
+    #[test]
+    fn a_found_rate_names_the_row_it_came_from() {
+        let t = table();
+        let row = |date, inverse_of| Some(RateRow { date, inverse_of });
+        assert_eq!(
+            t.found_rate("EUR", "USD", d("2026-11-04")),
+            Some(FoundRate {
+                rate: Decimal::new(110, 2),
+                row: row(d("2026-11-02"), None),
+            })
+        );
+        assert_eq!(
+            t.found_rate("USD", "EUR", d("2026-11-06")),
+            Some(FoundRate {
+                rate: Decimal::new(833_333_333_333, 12),
+                row: row(d("2026-11-05"), Some(Decimal::new(120, 2))),
+            })
+        );
+        assert_eq!(
+            t.found_rate("USD", "USD", d("2026-11-06")),
+            Some(FoundRate {
+                rate: Decimal::ONE,
+                row: None
+            })
+        );
+        assert_eq!(t.found_rate("EUR", "USD", d("2026-11-01")), None);
     }
 
     /// QA24 F1: `max_age_days = 100000000` passed `config check`, then

@@ -576,7 +576,7 @@ fn fx_missing_when_no_rate_and_converted_when_there_is_one() {
     // as given, as `fx_rate` and the statement trace write it (QA21 B-F6).
     assert!(
         d[0].reason
-            .contains("claimed 100.00 USD (92.00 EUR at 1.0870) vs order 100.00 USD"),
+            .contains("claimed 100.00 USD (92.00 EUR at 1.0870 of 2026-10-30) vs order 100.00 USD"),
         "{}",
         d[0].reason
     );
@@ -650,7 +650,7 @@ fn a_claim_in_its_orders_currency_is_converted_at_the_orders_rate() {
     assert_eq!(d.outcome, Outcome::AmountMismatch, "{}", d.reason);
     assert!(
         d.reason
-            .contains("claimed 150.19 USD (119.20 GBP at 1.2600)"),
+            .contains("claimed 150.19 USD (119.20 GBP at 1.2600 of 2026-11-02)"),
         "{}",
         d.reason
     );
@@ -1248,12 +1248,12 @@ fn the_report_csv_names_the_basis_currency_and_guards_text_against_formulas() {
         lines
             .next()
             .unwrap()
-            .ends_with(",basis,basis_currency,as_of,timezone,judged_at"),
+            .ends_with(",basis,basis_currency,as_of,timezone,judged_at,payee"),
         "{csv}"
     );
     let row = lines.next().unwrap();
     assert!(
-        row.contains(",\"'=HYPERLINK(") && row.ends_with(",100.00,USD,,UTC,"),
+        row.contains(",\"'=HYPERLINK(") && row.ends_with(",100.00,USD,,UTC,,impact:p1"),
         "{row}"
     );
     assert!(csv.contains("\n'-C34,") || csv.contains(",'-C34,"), "{csv}");
@@ -1377,14 +1377,14 @@ fn the_report_says_when_its_decisions_were_judged_and_which_are_out_of_date() {
         lines
             .next()
             .unwrap()
-            .ends_with(",basis_currency,as_of,timezone,judged_at"),
+            .ends_with(",basis_currency,as_of,timezone,judged_at,payee"),
         "{csv}"
     );
     assert!(
         lines
             .next()
             .unwrap()
-            .ends_with(",USD,,UTC,2026-12-15T00:00:00Z"),
+            .ends_with(",USD,,UTC,2026-12-15T00:00:00Z,impact:p1"),
         "{csv}"
     );
     let json: serde_json::Value = serde_json::from_str(&render(&r, Format::Json)).unwrap();

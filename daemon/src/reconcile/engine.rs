@@ -109,9 +109,14 @@ use super::config::{AttributionRule, ProgramConfig};
 /// amounts' digits (QA30-D F4) and instants with their fractions (F3).
 /// Mirrored copies (QA28-E F12) are not a bump: they change nothing in a
 /// program without them, and `mirrors` is part of the fingerprint when set.
-pub const JUDGE_VERSION: u32 = 13;
+/// 14 (QA33-B L1): a converted amount's reason names the date of the
+/// `[fx]` row that priced it (and the row an inverse inverts), and the
+/// decision records the dates (`inputs.fx_rate_date`,
+/// `inputs.order_fx_rate_date`): no outcome or basis changed, so every
+/// `decided_at` stays.
+pub const JUDGE_VERSION: u32 = 14;
 use super::model::{Decision, DecisionInputs, MatchedBy, Outcome, RecordRef};
-use crate::fx::FxTable;
+use crate::fx::{FoundRate, FxTable, RateRow};
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use plugin_api::{Conversion, ConversionStatus, Money, Order, OrderStatus};
 use rust_decimal::{Decimal, RoundingStrategy};
@@ -406,18 +411,20 @@ fn record_ref(source: &str, id: &str, revision: u32) -> RecordRef {
 struct Converted {
     amount: Decimal,
     rate: Decimal,
+    /// The `[fx]` row of the rate; `None` in one currency.
+    row: Option<RateRow>,
 }
 
 /// `money` in `to` at the rate of `day` (the program's day of the claim
 /// or order, [`ProgramConfig::day`]).
 fn convert(fx: &FxTable, money: &Money, to: &str, day: NaiveDate) -> Option<Converted> {
-    let rate = fx.rate(&money.currency, to, day)?;
+    let FoundRate { rate, row } = fx.found_rate(&money.currency, to, day)?;
     let amount = if rate == Decimal::ONE {
         money.amount
     } else {
         round_money(money.amount * rate, to)
     };
-    Some(Converted { amount, rate })
+    Some(Converted { amount, rate, row })
 }
 
 /// The day whose rate converts a claimed amount compared with `order`: the
@@ -1522,6 +1529,8 @@ fn inputs(program: &ProgramConfig, tolerance_applied: Option<Decimal>) -> Decisi
         no_order_grace_days: program.no_order_grace_days,
         fuzzy_window_hours: program.matching.fuzzy_window_hours,
         coupon_matching: program.matching.coupon_matching,
+        fx_rate_date: None,
+        order_fx_rate_date: None,
     }
 }
 
@@ -1566,21 +1575,32 @@ fn fmt_tolerance(tol: Decimal, cur: &str, compared: &[Decimal]) -> String {
 }
 
 /// An amount in the program currency `cur`, converted from `from` at
-/// `rate`: a converted amount names what it was converted from ("100.00
-/// USD (92.00 EUR at 1.087)"). The rate keeps its digits as given
-/// (`1.10`), as the decision's `fx_rate` and the statement trace do.
-fn fmt_shown(amount: Decimal, from: &Money, rate: Decimal, cur: &str) -> String {
+/// `conv`'s rate: a converted amount names what it was converted from and
+/// the `[fx]` row's date ("100.00 USD (92.00 EUR at 1.087 of
+/// 2026-10-09)"; QA33-B L1: a Saturday's claim priced with Friday's rate
+/// did not say so), and for an inverse the row it inverts ("at
+/// 0.920217171252 of 2026-10-09, 1/1.0867 EUR→USD"). The rate keeps its
+/// digits as given (`1.10`), as the decision's `fx_rate` and the statement
+/// trace do.
+fn fmt_shown(amount: Decimal, from: &Money, conv: &Converted, cur: &str) -> String {
     if from.currency == cur {
-        format!("{} {cur}", fmt_amount(amount, cur))
-    } else {
-        format!(
-            "{} {cur} ({} {} at {})",
-            fmt_amount(amount, cur),
-            fmt_amount(from.amount, &from.currency),
-            from.currency,
-            rate
-        )
+        return format!("{} {cur}", fmt_amount(amount, cur));
     }
+    let mut s = format!(
+        "{} {cur} ({} {} at {}",
+        fmt_amount(amount, cur),
+        fmt_amount(from.amount, &from.currency),
+        from.currency,
+        conv.rate
+    );
+    if let Some(row) = conv.row {
+        let _ = write!(s, " of {}", row.date);
+        if let Some(r) = row.inverse_of {
+            let _ = write!(s, ", 1/{r} {cur}→{}", from.currency);
+        }
+    }
+    s.push(')');
+    s
 }
 
 /// A time in a reason: to the second, with its fractions when it has any
@@ -1721,8 +1741,8 @@ fn judge(
                     "; nearest: order {}/{} with that coupon at {} against the claimed {}, beyond tolerance {}",
                     n.order.source,
                     n.order.order_id,
-                    fmt_shown(oc.amount, &n.order.amount, oc.rate, cur),
-                    fmt_shown(cc.amount, sale, cc.rate, cur),
+                    fmt_shown(oc.amount, &n.order.amount, &oc, cur),
+                    fmt_shown(cc.amount, sale, &cc, cur),
                     fmt_tolerance(tolerance(program, oc.amount), cur, &[oc.amount, cc.amount])
                 );
             }
@@ -1831,6 +1851,8 @@ fn judge(
     };
     d.order_fx_rate = Some(order_conv.rate);
     d.fx_rate = claim_conv.as_ref().map(|c| c.rate);
+    d.inputs.order_fx_rate_date = order_conv.row.map(|r| r.date);
+    d.inputs.fx_rate_date = claim_conv.as_ref().and_then(|c| c.row).map(|r| r.date);
 
     // 6./7. Refunds.
     let refunded = order.refunded();
@@ -1932,13 +1954,14 @@ fn judge(
 
     // 8./9. Amounts. A converted amount names what it was converted from
     // (QA20 F7: "claimed 100.00 USD" for a 92.00 EUR claim).
-    let shown = |amount: Decimal, from: &Money, rate: Decimal| fmt_shown(amount, from, rate, cur);
-    let order_shown = shown(order_p, &order.amount, order_conv.rate);
+    let shown =
+        |amount: Decimal, from: &Money, conv: &Converted| fmt_shown(amount, from, conv, cur);
+    let order_shown = shown(order_p, &order.amount, &order_conv);
     match (claim_conv, &claim.sale_amount) {
         (Some(claimed), Some(sale)) => {
             let (diff, tol) = difference(program, sale, &claimed, order, &order_conv);
             d.inputs.tolerance_applied = Some(tol);
-            let claimed_shown = shown(claimed.amount, sale, claimed.rate);
+            let claimed_shown = shown(claimed.amount, sale, &claimed);
             if claimed.amount < Decimal::ZERO {
                 // A network's price adjustment (CAKE's negative `received`)
                 // never becomes a negative basis.
@@ -2230,5 +2253,79 @@ mod tests {
             tied > 100,
             "{tied} claims matched among orders sharing an id"
         );
+    }
+
+    /// QA33-B L1: a converted amount names the date of its `[fx]` row; an
+    /// inverse names the row it inverts; the decision records both dates.
+    #[test]
+    fn a_converted_amount_names_its_rate_row_and_an_inverse_the_row_inverted() {
+        let t = |s: &str| s.parse::<DateTime<Utc>>().unwrap();
+        let usd = |a: &str| Money::new(a.parse::<Decimal>().unwrap(), "USD");
+        let program: ProgramConfig = toml::from_str(
+            "id = \"p\"\ncurrency = \"EUR\"\nclaims = [\"net\"]\norders = [\"shop\"]\n",
+        )
+        .unwrap();
+        // Friday's EUR→USD row only; the claim is on Saturday.
+        let fx = FxTable::from_rates(
+            vec![(
+                "2026-10-09".parse().unwrap(),
+                "EUR".to_owned(),
+                "USD".to_owned(),
+                "1.0867".parse().unwrap(),
+            )],
+            3,
+        );
+        let claim = Conversion {
+            source: "net".into(),
+            external_id: "c1".into(),
+            order_id: Some("O-1".into()),
+            click_id: None,
+            clicked_at: None,
+            partner_id: "p1".into(),
+            partner_name: None,
+            campaign_id: None,
+            event_type: plugin_api::EventType::Sale,
+            occurred_at: t("2026-10-10T12:00:00Z"),
+            sale_amount: Some(usd("100.00")),
+            commission: None,
+            status: ConversionStatus::Approved,
+            status_changed_at: None,
+            locked_at: None,
+            coupon: None,
+            utm: plugin_api::Utm::default(),
+        };
+        let order = Order {
+            source: "shop".into(),
+            order_id: "O-1".into(),
+            alt_ids: vec![],
+            created_at: t("2026-10-10T11:00:00Z"),
+            amount: usd("100.00"),
+            customer_id: None,
+            new_customer: None,
+            coupon: None,
+            click_ids: vec![],
+            utm: plugin_api::Utm::default(),
+            refunds: vec![],
+            status: OrderStatus::Paid,
+        };
+        let d = decide(
+            &program,
+            &[ClaimInput { claim, revision: 1 }],
+            &[OrderInput { order, revision: 1 }],
+            &fx,
+            t("2026-12-01T00:00:00Z"),
+        )
+        .remove(0);
+        assert_eq!(d.outcome, Outcome::Matched, "{}", d.reason);
+        let shown = "92.02 EUR (100.00 USD at 0.920217171252 of 2026-10-09, 1/1.0867 EUR→USD)";
+        assert!(
+            d.reason
+                .contains(&format!("claimed {shown} vs order {shown}")),
+            "{}",
+            d.reason
+        );
+        let friday = Some("2026-10-09".parse().unwrap());
+        assert_eq!(d.inputs.fx_rate_date, friday);
+        assert_eq!(d.inputs.order_fx_rate_date, friday);
     }
 }

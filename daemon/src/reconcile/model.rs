@@ -4,7 +4,7 @@
 //! so this type is the contract between reconcile, payout and kpi. Add fields
 //! at the end with `#[serde(default)]`; never change the meaning of one.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use plugin_api::{EventType, Money};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
@@ -201,4 +201,13 @@ pub struct DecisionInputs {
     /// Whether coupon matching was enabled.
     #[serde(default)]
     pub coupon_matching: bool,
+    /// The date of the `[fx]` row behind `fx_rate` (the claim's day, or up
+    /// to `max_age_days` before it); none when no rate was needed.
+    /// Decisions judged before `JUDGE_VERSION` 14 have none. Left out of
+    /// JSON when none, so a decision without a conversion reads as before.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fx_rate_date: Option<NaiveDate>,
+    /// The date of the `[fx]` row behind `order_fx_rate`, as `fx_rate_date`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub order_fx_rate_date: Option<NaiveDate>,
 }
