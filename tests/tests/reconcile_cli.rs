@@ -710,12 +710,16 @@ fn the_report_names_the_instant_its_decisions_were_judged_and_warns_when_they_ar
     assert!(
         rows.next()
             .unwrap()
-            .ends_with(",basis,basis_currency,as_of,timezone,judged_at"),
+            .ends_with(",basis,basis_currency,as_of,timezone,judged_at,payee"),
         "{csv}"
     );
     let row = rows.next().unwrap();
-    // basis and basis_currency (empty for this duplicate), no as_of.
-    assert!(row.ends_with(&format!(",,,UTC,{then_s}")), "{csv}");
+    // basis and basis_currency (empty for this duplicate), no as_of; then
+    // the payee key (QA33-D L5).
+    assert!(
+        row.ends_with(&format!(",,,UTC,{then_s},awin:partner-1")),
+        "{csv}"
+    );
     let (html, _) = report("html");
     assert!(
         html.contains(&format!(

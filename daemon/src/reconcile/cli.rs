@@ -53,8 +53,11 @@ pub struct ReportArgs {
     /// The program.
     #[arg(long)]
     pub program: String,
-    /// The month, YYYY-MM, on the program's calendar (the commission
-    /// timezone, else `daemon.timezone`), by the claims' conversion time.
+    /// The period, by the claims' conversion time on the program's
+    /// calendar (the commission timezone, else `daemon.timezone`): a
+    /// month, YYYY-MM, or a period as the program's statements name it
+    /// (`[programs.commission] period`): YYYY-MM-H1 / YYYY-MM-H2 when
+    /// semi-monthly, an ISO week YYYY-Www when weekly.
     #[arg(long)]
     pub period: Period,
     /// Output format.
@@ -131,6 +134,9 @@ pub fn run(config: &Path, args: ReconcileArgs, con: &mut Console) -> anyhow::Res
                 crate::cli::out_file::check_out_dir(path)?;
             }
             let period = r.period;
+            period
+                .check_kind(&program)
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
             // The statements' calendar: the commission timezone, else the
             // daemon's reporting timezone.
             let tz = program.calendar();
@@ -196,9 +202,10 @@ pub fn run(config: &Path, args: ReconcileArgs, con: &mut Console) -> anyhow::Res
                 // QA20 F9: bare headers and nothing else read as a failure.
                 writeln!(
                     con.err,
-                    "note: program `{}` has no claims in {} (the month of their conversion time in {}): the report is empty",
+                    "note: program `{}` has no claims in {} (the {} of their conversion time in {}): the report is empty",
                     program.id,
                     r.period,
+                    r.period.unit(),
                     tz.name()
                 )?;
             }

@@ -1,10 +1,12 @@
-//! Discrepancy reports: one program, one month, built from stored decisions
+//! Discrepancy reports: one program, one period, built from stored decisions
 //! only (pure over a slice of [`Decision`]s; the CLI loads and writes).
 //!
-//! A claim belongs to the period of its conversion time (`occurred_at`) as a
-//! calendar month in the program's statement timezone (`[programs.commission]
+//! A claim belongs to the period of its conversion time (`occurred_at`) on
+//! the calendar of the program's statement timezone (`[programs.commission]
 //! timezone`, else the daemon's reporting timezone), so a report and the
-//! statements of the same month hold the same claims. The report has two parts:
+//! statements of the same period hold the same claims. The period is a
+//! calendar month, or a half month or ISO week when the program's
+//! statements are cut so ([`Period`]). The report has two parts:
 //! - **summary**: per network, partner, outcome, claim currency and
 //!   commission currency: claims, payable claims, claimed amounts (claim
 //!   currency), network-reported commission (its own currency, which may
@@ -34,6 +36,7 @@
 
 use super::model::{Decision, Outcome};
 use crate::display_safe::visible;
+use crate::payout::model::payee_key;
 use crate::payout::render::text_cell;
 use chrono::{DateTime, Utc};
 use chrono::{Datelike, NaiveDate};
@@ -53,49 +56,110 @@ pub enum Format {
     Html,
 }
 
-/// A calendar month, `YYYY-MM`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-pub struct Period {
-    /// Year.
-    pub year: i32,
-    /// Month 1–12.
-    pub month: u32,
-}
+/// The period of a report: a calendar month (`2026-11`), or a half month
+/// (`2026-11-H1`) or ISO week (`2026-W44`) when the program's statements
+/// are cut so (QA33-D L3: a weekly statement had no report to match it).
+/// A range of local dates `[start, end)` on the program's calendar, as
+/// statements cut it ([`crate::payout::period::Period`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Period(crate::payout::period::Period);
 
 impl std::str::FromStr for Period {
     type Err = String;
+    /// Any period name statements take; [`Period::check_kind`] then
+    /// checks a half month or a week against the program's statements.
     fn from_str(s: &str) -> Result<Self, String> {
-        let bad = || format!("period `{s}` is not YYYY-MM (e.g. 2026-11)");
-        let (y, m) = s.trim().split_once('-').ok_or_else(bad)?;
-        let year: i32 = y.parse().map_err(|_| bad())?;
-        let month: u32 = m.parse().map_err(|_| bad())?;
-        if y.len() != 4 || m.len() != 2 {
-            return Err(bad());
-        }
-        if NaiveDate::from_ymd_opt(year, month, 1).is_none() {
-            return Err(format!(
-                "period `{s}`: there is no month {m}: months are 01 to 12, e.g. {y}-01"
-            ));
-        }
+        use crate::payout::config::PeriodKind;
+        use crate::payout::period::Period as Cut;
+        let given = s.trim();
+        let bad = || {
+            format!(
+                "period `{s}` is not YYYY-MM (e.g. 2026-11), nor a statement period YYYY-MM-H1 / YYYY-MM-H2 (semi-monthly) or YYYY-Www (weekly, an ISO week, e.g. 2026-W48)"
+            )
+        };
+        let cut = [
+            PeriodKind::Monthly,
+            PeriodKind::SemiMonthly,
+            PeriodKind::Weekly,
+        ]
+        .into_iter()
+        .find_map(|kind| match Cut::parse(kind, given) {
+            Ok(p) => Some(Ok(p)),
+            // The form of this kind, with a month or week that does not exist.
+            Err(e) if e.out_of_range.is_some() => Some(Err(e.to_string())),
+            Err(_) => None,
+        })
+        .unwrap_or_else(|| Err(bad()))?;
         // As `kpi` and statements (QA29-D L3: `0000-01` was an empty report).
-        if let Some(why) = crate::kpi::period::year_refused(year) {
+        if let Some(why) = crate::kpi::period::year_refused(cut.last_day().year()) {
             return Err(format!("period `{s}`: {why}"));
         }
-        Ok(Period { year, month })
+        Ok(Period(cut))
     }
 }
 
 impl std::fmt::Display for Period {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{:04}-{:02}", self.year, self.month)
+        self.0.fmt(f)
     }
 }
 
 impl Period {
-    /// Whether an instant falls in this month on `tz`'s calendar.
+    /// Whether an instant falls in this period on `tz`'s calendar.
     pub fn contains(&self, t: chrono::DateTime<chrono::Utc>, tz: chrono_tz::Tz) -> bool {
-        let local = t.with_timezone(&tz);
-        local.year() == self.year && local.month() == self.month
+        self.0.contains(t.with_timezone(&tz).date_naive())
+    }
+
+    /// The first local date of the period.
+    pub fn start(&self) -> NaiveDate {
+        self.0.start
+    }
+
+    /// The first local date after the period.
+    pub fn end(&self) -> NaiveDate {
+        self.0.end
+    }
+
+    /// What the period is a unit of: `month`, `half month`, `ISO week`.
+    pub fn unit(&self) -> &'static str {
+        use crate::payout::period::PeriodKindOrd;
+        match self.0.kind {
+            PeriodKindOrd::Monthly => "month",
+            PeriodKindOrd::SemiMonthly => "half month",
+            PeriodKindOrd::Weekly => "ISO week",
+        }
+    }
+
+    /// A month always; a half month or a week only when `program`'s
+    /// statements are cut so (`[programs.commission] period`): a report
+    /// of another cut would match no statement.
+    pub fn check_kind(&self, program: &super::config::ProgramConfig) -> Result<(), String> {
+        use crate::payout::config::PeriodKind;
+        use crate::payout::period::PeriodKindOrd;
+        let kind = program
+            .commission
+            .as_ref()
+            .map(|c| c.period)
+            .unwrap_or_default();
+        let this = match self.0.kind {
+            PeriodKindOrd::Monthly => return Ok(()),
+            k if PeriodKindOrd::from(kind) == k => return Ok(()),
+            PeriodKindOrd::SemiMonthly => "a half month",
+            PeriodKindOrd::Weekly => "an ISO week",
+        };
+        let theirs = match kind {
+            PeriodKind::Monthly => "monthly: write a month, YYYY-MM (e.g. 2026-11)",
+            PeriodKind::SemiMonthly => {
+                "semi-monthly: write a month, YYYY-MM, or a half month, YYYY-MM-H1 or YYYY-MM-H2"
+            }
+            PeriodKind::Weekly => {
+                "weekly: write a month, YYYY-MM, or an ISO week, YYYY-Www (e.g. 2026-W48)"
+            }
+        };
+        Err(format!(
+            "period `{self}` is {this}, but the statements of program `{}` are {theirs} ([programs.commission] period)",
+            program.id
+        ))
     }
 }
 
@@ -129,6 +193,10 @@ pub struct SummaryRow {
     /// claim of the row has one (a duplicate, refunded or no-order claim
     /// earns on nothing: none, not 0.00, as in the listing; QA22 C-3).
     pub basis: Option<Decimal>,
+    /// The payee key statements, `summary.csv` and KPI use,
+    /// `<network>:<partner id>` (QA33-D L5: `partner_id` alone is the same
+    /// `P1` for two networks); `partner_id` stays for older readers.
+    pub payee: String,
 }
 
 /// Money totals of one network's claims in one claim currency and
@@ -255,6 +323,23 @@ pub struct DiscrepancyRow {
     /// says why), and when the decisions do not record when they were
     /// judged and the lock date is after `decided_at` (either could hold).
     pub not_payable_reason: Option<NotPayable>,
+    // Appended 2026-12 (QA33): the payee key and the order reference as
+    // statements write them, and the dates of the `[fx]` rows.
+    /// The payee key statements use, `<network>:<partner id>`.
+    pub payee: String,
+    /// The matched order's connector (`order` is `<order_source>/<order_id>`),
+    /// as a statement line's `order_source`.
+    pub order_source: Option<String>,
+    /// The matched order's id, as a statement line's `order_id`.
+    pub order_id: Option<String>,
+    /// The date of the `[fx]` row behind `claim_fx_rate` (the claim's day,
+    /// or up to `max_age_days` before it: a Saturday's claim takes the
+    /// Friday's rate); none where `claim_fx_rate` is, and for decisions
+    /// judged before it was recorded.
+    pub claim_fx_rate_date: Option<NaiveDate>,
+    /// The date of the `[fx]` row behind `order_fx_rate`, as
+    /// `claim_fx_rate_date`.
+    pub order_fx_rate_date: Option<NaiveDate>,
 }
 
 /// Why an earning claim (`matched`, `amount_mismatch`,
@@ -396,9 +481,9 @@ pub struct Report {
     pub program: String,
     /// Program currency (of `basis`).
     pub currency: String,
-    /// The month.
+    /// The period's name (`2026-11`, `2026-11-H1`, `2026-W44`).
     pub period: String,
-    /// The timezone whose calendar the month is (IANA name).
+    /// The timezone whose calendar the period is (IANA name).
     pub timezone: String,
     /// Judged as of this instant, from the store as Reckon knew it then
     /// (`reckon reconcile report --as-of`); absent: the stored decisions.
@@ -550,6 +635,7 @@ pub fn build_judged(
                 claimed_amount: None,
                 network_commission: None,
                 basis: None,
+                payee: payee_key(&d.claim.source, &d.partner_id),
             });
         row.claims += 1;
         row.payable += u64::from(d.payable);
@@ -573,6 +659,11 @@ pub fn build_judged(
             names.insert((d.claim.source.as_str(), d.partner_id.as_str()), name);
         }
         if all_claims || d.outcome != Outcome::Matched {
+            // A rate is shown only where a currency was converted (a
+            // same-currency "rate" is 1 and says nothing).
+            let claim_converted =
+                (d.claimed_amount.as_ref()).is_some_and(|m| m.currency != currency);
+            let order_converted = (d.order_amount.as_ref()).is_some_and(|m| m.currency != currency);
             discrepancies.push(DiscrepancyRow {
                 network: d.claim.source.clone(),
                 claim_id: d.claim.id.clone(),
@@ -590,18 +681,8 @@ pub fn build_judged(
                 network_commission: money(&d.network_commission),
                 winner: d.winner.as_ref().map(|w| format!("{}/{}", w.source, w.id)),
                 reason: d.reason.clone(),
-                // A rate is shown only where a currency was converted (a
-                // same-currency "rate" is 1 and says nothing).
-                claim_fx_rate: d.fx_rate.filter(|_| {
-                    d.claimed_amount
-                        .as_ref()
-                        .is_some_and(|m| m.currency != currency)
-                }),
-                order_fx_rate: d.order_fx_rate.filter(|_| {
-                    d.order_amount
-                        .as_ref()
-                        .is_some_and(|m| m.currency != currency)
-                }),
+                claim_fx_rate: d.fx_rate.filter(|_| claim_converted),
+                order_fx_rate: d.order_fx_rate.filter(|_| order_converted),
                 // As statement traces print it, fractions kept, so the two
                 // join (QA18 A4).
                 decided_at: rfc3339(d.decided_at),
@@ -621,6 +702,11 @@ pub fn build_judged(
                     .lock_at
                     .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)),
                 not_payable_reason: NotPayable::of(d, judged_at),
+                payee: payee_key(&d.claim.source, &d.partner_id),
+                order_source: d.order.as_ref().map(|o| o.source.clone()),
+                order_id: d.order.as_ref().map(|o| o.id.clone()),
+                claim_fx_rate_date: (d.inputs.fx_rate_date).filter(|_| claim_converted),
+                order_fx_rate_date: (d.inputs.order_fx_rate_date).filter(|_| order_converted),
             });
         }
     }
@@ -724,7 +810,7 @@ fn money_totals(
     (by_network.into_values().collect(), program)
 }
 
-const SUMMARY_HEADER: [&str; 15] = [
+const SUMMARY_HEADER: [&str; 16] = [
     "network",
     "partner_id",
     "partner_name",
@@ -740,13 +826,19 @@ const SUMMARY_HEADER: [&str; 15] = [
     "as_of",
     "timezone",
     "judged_at",
+    "payee",
 ];
 /// The listing's columns up to `decided_at`; the plain amounts and their
 /// currencies follow (appended 2026-11-30), then `tolerance_applied`, then
 /// the payable flag, the lock date and why not payable (appended
-/// 2026-12-01).
+/// 2026-12-01, [`PAYABLE_COLUMNS`]), then the payee key, the order's
+/// source and id, and the `[fx]` rows' dates (QA33, [`QA33_COLUMNS`]).
 const DISCREPANCY_TEXT_COLUMNS: usize = 17;
-const DISCREPANCY_HEADER: [&str; 30] = [
+/// Where `payable`, `lock_at` and `not_payable_reason` are.
+const PAYABLE_COLUMNS: std::ops::Range<usize> = 27..30;
+/// Where the columns appended for QA33 are.
+const QA33_COLUMNS: std::ops::Range<usize> = 30..35;
+const DISCREPANCY_HEADER: [&str; 35] = [
     "network",
     "claim_id",
     "partner_id",
@@ -777,6 +869,11 @@ const DISCREPANCY_HEADER: [&str; 30] = [
     "payable",
     "lock_at",
     "not_payable_reason",
+    "payee",
+    "order_source",
+    "order_id",
+    "claim_fx_rate_date",
+    "order_fx_rate_date",
 ];
 
 /// The HTML's totals table (JSON `network_totals`, `program_totals`).
@@ -796,7 +893,7 @@ const TOTALS_HEADER: [&str; 10] = [
 /// With `guard` (the CSV), text cells go through [`text_cell`]: a partner
 /// naming itself `=HYPERLINK(..)` must not run as a formula where the CSV
 /// is opened.
-fn summary_cells(report: &Report, r: &SummaryRow, guard: bool) -> [String; 15] {
+fn summary_cells(report: &Report, r: &SummaryRow, guard: bool) -> [String; 16] {
     let t = |s: &str| text_cell(s, guard);
     [
         t(&r.network),
@@ -819,11 +916,13 @@ fn summary_cells(report: &Report, r: &SummaryRow, guard: bool) -> [String; 15] {
         report.as_of.map(rfc3339).unwrap_or_default(),
         report.timezone.clone(),
         report.judged_at.map(rfc3339).unwrap_or_default(),
+        t(&r.payee),
     ]
 }
 
-fn discrepancy_cells(r: &DiscrepancyRow, guard: bool) -> [String; 30] {
+fn discrepancy_cells(r: &DiscrepancyRow, guard: bool) -> [String; 35] {
     let rate = |r: &Option<Decimal>| r.map(|r| r.to_string()).unwrap_or_default();
+    let date = |d: &Option<NaiveDate>| d.map(|d| d.to_string()).unwrap_or_default();
     let o = |s: &Option<String>| s.clone().unwrap_or_default();
     let t = |s: &str| text_cell(s, guard);
     [
@@ -859,6 +958,11 @@ fn discrepancy_cells(r: &DiscrepancyRow, guard: bool) -> [String; 30] {
         r.not_payable_reason
             .map(|n| n.as_str().to_owned())
             .unwrap_or_default(),
+        t(&r.payee),
+        t(&o(&r.order_source)),
+        t(&o(&r.order_id)),
+        date(&r.claim_fx_rate_date),
+        date(&r.order_fx_rate_date),
     ]
 }
 
@@ -928,7 +1032,12 @@ fn html(r: &Report) -> String {
     let title = format!("Reconciliation: {} {}", r.program, r.period);
     let _ = write!(
         out,
-        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>{t}</title>\n<style>\nbody{{font-family:sans-serif;font-size:12px;margin:2em}}\ntable{{border-collapse:collapse;margin-bottom:2em}}\nth,td{{border:1px solid #999;padding:2px 6px;text-align:left;vertical-align:top}}\nthead{{background:#eee}}\n.stale{{border:2px solid #c00;padding:4px 8px}}\n@media print{{body{{margin:0}}}}\n</style>\n</head>\n<body>\n<h1>{t}</h1>\n<p>Month in {z}. Program currency {c}; {n} claims.",
+        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>{t}</title>\n<style>\nbody{{font-family:sans-serif;font-size:12px;margin:2em}}\ntable{{border-collapse:collapse;margin-bottom:2em}}\nth,td{{border:1px solid #999;padding:2px 6px;text-align:left;vertical-align:top}}\nthead{{background:#eee}}\n.stale{{border:2px solid #c00;padding:4px 8px}}\n@media print{{body{{margin:0}}}}\n</style>\n</head>\n<body>\n<h1>{t}</h1>\n<p>{u} in {z}. Program currency {c}; {n} claims.",
+        u = match r.period.parse::<Period>().map(|p| p.unit()) {
+            Ok("half month") => "Half month",
+            Ok("ISO week") => "ISO week",
+            _ => "Month",
+        },
         t = esc(&title),
         z = esc(&r.timezone),
         c = esc(&r.currency),
@@ -1042,22 +1151,26 @@ fn html(r: &Report) -> String {
     );
     // The HTML shows each amount once, with its currency: the plain
     // decimal columns appended for spreadsheets are left out; the payable
-    // flag, the lock date and why not payable follow the text columns.
-    let payable_columns = DISCREPANCY_HEADER.len() - 3..DISCREPANCY_HEADER.len();
-    let header: Vec<&str> = DISCREPANCY_HEADER[..DISCREPANCY_TEXT_COLUMNS]
-        .iter()
-        .chain(&DISCREPANCY_HEADER[payable_columns.clone()])
-        .copied()
+    // flag, the lock date and why not payable follow the text columns,
+    // then the `[fx]` rows' dates (the payee key and the order's source
+    // and id repeat the network, partner and order columns).
+    let shown = |i: &usize| {
+        *i < DISCREPANCY_TEXT_COLUMNS || PAYABLE_COLUMNS.contains(i) || *i >= QA33_COLUMNS.start + 3
+    };
+    let header: Vec<&str> = (0..DISCREPANCY_HEADER.len())
+        .filter(shown)
+        .map(|i| DISCREPANCY_HEADER[i])
         .collect();
     table(
         &mut out,
         &header,
         r.discrepancies.iter().map(|row| {
             let mut cells = discrepancy_cells(row, false).to_vec();
-            cells[payable_columns.start] = if row.payable { "yes" } else { "no" }.to_owned();
-            let tail = cells.split_off(payable_columns.start);
-            cells.truncate(DISCREPANCY_TEXT_COLUMNS);
-            cells.extend(tail);
+            cells[PAYABLE_COLUMNS.start] = if row.payable { "yes" } else { "no" }.to_owned();
+            let cells: Vec<String> = (cells.into_iter().enumerate())
+                .filter(|(i, _)| shown(i))
+                .map(|(_, c)| c)
+                .collect();
             cells
         }),
     );
@@ -1077,7 +1190,9 @@ mod period_tests {
         );
         let e = "2026-1".parse::<super::Period>().unwrap_err();
         assert!(e.contains("is not YYYY-MM"), "{e}");
-        assert_eq!("2026-12".parse::<super::Period>().unwrap().month, 12);
+        let december = "2026-12".parse::<super::Period>().unwrap();
+        assert_eq!(december.start().to_string(), "2026-12-01");
+        assert_eq!(december.end().to_string(), "2027-01-01");
         for s in ["0000-01", "1969-12"] {
             let e = s.parse::<super::Period>().unwrap_err();
             assert!(e.contains("years before 1970 are not accepted"), "{e}");
@@ -1412,13 +1527,20 @@ mod payable_tests {
         let listing = csv.split("\n\n").nth(1).unwrap();
         let mut reader = csv::Reader::from_reader(listing.as_bytes());
         let head: Vec<String> = reader.headers().unwrap().iter().map(String::from).collect();
-        assert_eq!(head.len(), 30);
+        assert_eq!(head.len(), 35);
         assert_eq!(head[16], "decided_at");
         assert_eq!(head[26], "tolerance_applied");
-        assert_eq!(&head[27..], ["payable", "lock_at", "not_payable_reason"]);
+        assert_eq!(&head[27..30], ["payable", "lock_at", "not_payable_reason"]);
         let cells: Vec<Vec<String>> = reader
             .records()
-            .map(|r| r.unwrap().iter().skip(27).map(String::from).collect())
+            .map(|r| {
+                r.unwrap()
+                    .iter()
+                    .skip(27)
+                    .take(3)
+                    .map(String::from)
+                    .collect()
+            })
             .collect();
         assert_eq!(
             cells,
@@ -1442,17 +1564,17 @@ mod payable_tests {
         // HTML: after the text columns, people's yes/no.
         let html = render(&r, Format::Html);
         assert!(
-            html.contains("<th>decided at</th><th>payable</th><th>lock at</th><th>not payable reason</th></tr>"),
+            html.contains("<th>decided at</th><th>payable</th><th>lock at</th><th>not payable reason</th><th>claim fx rate date</th><th>order fx rate date</th></tr>"),
             "{html}"
         );
         assert!(
             html.contains(
-                "<td>2026-11-20T00:00:00Z</td><td>no</td><td>2026-11-30T12:00:00.500Z</td><td>lock_pending</td></tr>"
+                "<td>2026-11-20T00:00:00Z</td><td>no</td><td>2026-11-30T12:00:00.500Z</td><td>lock_pending</td><td></td><td></td></tr>"
             ),
             "{html}"
         );
         assert!(
-            html.contains("<td>2026-11-20T00:00:00Z</td><td>yes</td><td>2026-11-15T00:00:00Z</td><td></td></tr>"),
+            html.contains("<td>2026-11-20T00:00:00Z</td><td>yes</td><td>2026-11-15T00:00:00Z</td><td></td><td></td><td></td></tr>"),
             "{html}"
         );
     }
