@@ -377,7 +377,7 @@ fn fx_conversion_records_the_rate() {
     assert!(
         skipped[0]
             .reason
-            .contains("no FX rate USD→EUR for 2026-11-06"),
+            .contains("no USD→EUR rate for 2026-11-06; add it to [fx]"),
         "{skipped:?}"
     );
 }

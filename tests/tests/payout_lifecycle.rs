@@ -456,7 +456,7 @@ fn a_claim_held_back_for_a_missing_rate_is_listed_in_held_back_csv_which_verify_
     let held = std::fs::read_to_string(dir.join("held_back.csv")).unwrap();
     assert_eq!(
         held,
-        "payee,claim,reason\nawin:p1,awin/B,no FX rate EUR→USD for 2026-10-06; add it to the rates table\n"
+        "payee,claim,reason,kind\nawin:p1,awin/B,no EUR→USD rate for 2026-10-06; add it to [fx],held_back\n"
     );
     let ok = reckon::payout::verify(&book, tmp.path(), "shop", "2026-10").unwrap();
     assert!(ok.problems.is_empty(), "{:?}", ok.problems);
@@ -505,7 +505,7 @@ fn a_percent_bonus_held_back_for_a_missing_rate_is_paid_once_the_rate_exists() {
         reckon::payout::finalize(&inputs(&c, &ds, &before, &book, tmp.path()), "2026-10").unwrap();
     assert!(
         oct.warnings.iter().any(|w| w
-            == "partner `awin:p1`: bonus pct left out: no FX rate EUR→USD for 2026-10-31: add it to `[fx]` and the next period generated pays the bonus"),
+            == "partner `awin:p1`: bonus pct left out: no EUR→USD rate for 2026-10-31; add it to [fx], and the next period generated pays the bonus"),
         "{:?}",
         oct.warnings
     );
@@ -680,8 +680,9 @@ percent = "12"
         "{:?}",
         oct.skipped
     );
-    // Not "left out", nor listed in held_back.csv as if it were to be paid
-    // later (QA14 M1): it stays paid.
+    // Not "left out", nor held back as if it were to be paid later (QA14
+    // M1): it stays paid. held_back.csv records that its adjustment waits,
+    // as a row of its own kind (QA33d M5: it was in no file of the period).
     assert!(
         oct.warnings.iter().any(|w| w
             .contains("awin/A not adjusted: no commission rule in force on 2026-09-05")
@@ -689,7 +690,14 @@ percent = "12"
         "{:?}",
         oct.warnings
     );
-    assert!(!oct.dir.join("held_back.csv").exists());
+    let held = std::fs::read_to_string(oct.dir.join("held_back.csv")).unwrap();
+    assert!(
+        held.starts_with(
+            "payee,claim,reason,kind\nawin:p1,awin/A,\"no commission rule in force on 2026-09-05"
+        ) && held.ends_with(",adjustment_waits\n")
+            && held.lines().count() == 2,
+        "{held}"
+    );
 }
 
 /// QA30-B M1: a paid claim whose conversion rate into the program currency
@@ -1340,7 +1348,7 @@ fn format_6_traces_each_line_and_guards_csv_text_and_formats_2_to_5_render_as_is
     let csv = String::from_utf8(files["awin.p1.csv"].clone()).unwrap();
     assert!(csv.contains(",'-A1,"), "{csv}");
     assert!(csv.lines().next().unwrap().ends_with(
-        ",claim_revision,order_source,order_revision,decided_at,claim_fx_rate,order_fx_rate,outcome,original_basis,original_commission,previously_paid,claimed_amount,claimed_currency,order_amount,refunded_amount,order_currency,tolerance_applied"
+        ",claim_revision,order_source,order_revision,decided_at,claim_fx_rate,order_fx_rate,outcome,original_basis,original_commission,previously_credited,claimed_amount,claimed_currency,order_amount,refunded_amount,order_currency,tolerance_applied,network_commission,network_commission_currency,volume_now,tolerance_currency"
     ));
     assert!(csv.contains(",3,shop,"), "{csv}");
     // The HTML shows the trace up to format 5 (format 6 leaves it to the
@@ -2656,8 +2664,9 @@ fn a_bonus_no_longer_reached_after_a_refund_is_taken_back_once_over_drafts_and_p
     );
     // Format 12 (QA32d F1): the original volume, the original bonus and
     // what was credited under `original_basis`, `original_commission` and
-    // `previously_paid`, the six decision columns after them empty.
-    assert!(row.ends_with(",,620.00,20.00,20.00,,,,,,"), "{row}");
+    // `previously_paid`, the six decision columns after them empty, and
+    // (format 13) the four columns after those.
+    assert!(row.ends_with(",,620.00,20.00,20.00,,,,,,,,,,"), "{row}");
     assert!(csv.contains("\ntotal_adjustments,"), "{csv}");
     let html = String::from_utf8(files2["awin.p1.html"].clone()).unwrap();
     assert!(
@@ -3259,7 +3268,7 @@ fn an_adjustment_after_a_settled_change_names_what_changed_since() {
         a[0].2
     );
     assert!(
-        a[1].2.starts_with("repriced with the other lines of statement shop/2026-09/awin:p1: their volume changed, so its tiers and caps give this line 30.00 now"),
+        a[1].2.starts_with("repriced with the other lines of statement shop/2026-09/awin:p1: their volume changed (900.00 → 1100.00), so its tiers and caps give this line 30.00 now"),
         "{}",
         a[1].2
     );

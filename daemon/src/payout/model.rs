@@ -75,7 +75,30 @@ use crate::reconcile::model::Outcome;
 /// zone's abbreviation, `2026-11-01 01:30:00 EDT`, so the two 01:30s of a
 /// fall-back night differ (QA32c M1; [`super::render::Clock`]). A statement
 /// without a bonus adjustment renders its CSV as format 11 would.
-pub const FORMAT_VERSION: u32 = 12;
+/// 13 (QA33d M2–M5, L1, L7, L9; QA33b L2, L3) answers "why paid X and not
+/// the Y the network reported" and lets every adjustment be recomputed from
+/// the file: each line and adjustment carries the commission the network
+/// reported for the claim (`network_commission`) and the totals the sums of
+/// it per currency (`network_reported`); an adjustment of a claim still
+/// earning for the payee says how it is priced now (`rule_id`,
+/// `override_id`, `rate_percent`, `flat_amount`, `rate_detail`, `fx_rate`:
+/// the terms the line is priced on, as a line gives them) and every
+/// adjustment what its claim counts in the volume of the statement it
+/// corrects now (`volume_now`: 0 for a claim moved to another partner,
+/// refunded or reversed, whatever basis its decision has). Its trace's
+/// `tolerance_applied` is cut to the program currency's minor unit (an
+/// amount at that unit is within it exactly when it was within the exact
+/// tolerance). A flat line's adjustment gives the basis the line was
+/// printed with as `original_basis` (it did not scale the commission). The
+/// CSV adds the columns `network_commission`, `network_commission_currency`,
+/// `volume_now` and `tolerance_currency`, fills the pricing cells of
+/// adjustment rows, writes `total_network_reported` rows and names the
+/// credited-so-far column `previously_credited` (it was `previously_paid`,
+/// and counted amounts carried forward, not paid out); the HTML's FX
+/// columns name the conversion (`FX EUR→USD`) and its totals the
+/// commission the network reported for the lines. Formats up to 12 render
+/// as issued.
+pub const FORMAT_VERSION: u32 = 13;
 
 /// The payee key of a network's partner: `<network>:<partner id>`. Partner
 /// ids are the network's own, so the same id on two networks is two payees.
@@ -221,6 +244,11 @@ pub struct Line {
     /// or the order's net of refunds (`partially_refunded`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub outcome: Option<crate::reconcile::model::Outcome>,
+    /// The commission the network reported for the claim, in its currency
+    /// (format 13): what the partner saw at the network, beside what this
+    /// line pays.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network_commission: Option<Money>,
 }
 
 /// The inputs of a line or adjustment, for an auditor to find them: the
@@ -294,6 +322,22 @@ impl Trace {
     }
 }
 
+impl Trace {
+    /// The trace with its `tolerance_applied` cut to `currency`'s minor
+    /// unit (format 13, QA33d L1: 1.1 USD × 0.909090909091 read
+    /// `1.00000000000010`). Cut toward zero, not rounded: the compared
+    /// amounts are at that unit, so one is within the cut tolerance exactly
+    /// when it was within the exact one.
+    pub fn tolerance_in(mut self, currency: Option<&str>) -> Trace {
+        if let (Some(t), Some(c)) = (self.tolerance_applied, currency) {
+            let digits = plugin_api::currency::minor_unit_digits(c).unwrap_or(2);
+            let cut = t.round_dp_with_strategy(digits, rust_decimal::RoundingStrategy::ToZero);
+            self.tolerance_applied = Some(plugin_api::currency::at_minor_scale(cut, c));
+        }
+        self
+    }
+}
+
 /// A correction of a line on an earlier finalised statement.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -321,9 +365,12 @@ pub struct Adjustment {
     /// What finalised statements credited the partner for the claim so far
     /// (original line plus earlier adjustments). Credited, not necessarily
     /// paid out: a statement below the minimum payout carried its total
-    /// forward (the name is kept: it is a field of the canonical JSON).
+    /// forward (the name is kept: it is a field of the canonical JSON; the
+    /// CSV of format 13 names its column `previously_credited`).
     pub previously_paid: Decimal,
-    /// The basis the original line used.
+    /// The basis the original line used. Before format 13 none for a flat
+    /// (per-event) line, whose commission does not scale with it; from 13
+    /// the basis it was printed with (its `flat_amount` priced it).
     pub original_basis: Option<Decimal>,
     /// The basis now.
     pub current_basis: Option<Decimal>,
@@ -332,6 +379,37 @@ pub struct Adjustment {
     /// What the correction was computed from (format 3).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trace: Option<Trace>,
+    /// What the claim counts in the volume of the statement it corrects
+    /// now, program currency (format 13): its basis while it earns for this
+    /// payee, 0 once it no longer does (refunded, reversed, moved to
+    /// another partner), so the "volume now" of a bonus adjustment is the
+    /// sum of these and of the unchanged lines' bases.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub volume_now: Option<Decimal>,
+    /// The rule that prices the claim now (format 13; none when it no
+    /// longer earns for this payee): the terms its line was paid on while
+    /// its event and date are those it was paid with.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rule_id: Option<String>,
+    /// The per-partner override applied now (format 13).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub override_id: Option<String>,
+    /// Percentage applied now (format 13).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_percent: Option<Decimal>,
+    /// Amount per event now, flat rules (format 13).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub flat_amount: Option<Decimal>,
+    /// The marginal tier split now (format 13).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_detail: Option<String>,
+    /// FX rate program → payout currency it is priced at now (format 13).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fx_rate: Option<Decimal>,
+    /// The commission the network reports for the claim now, in its
+    /// currency (format 13).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network_commission: Option<Money>,
 }
 
 /// A bonus reached in the period.
@@ -423,6 +501,11 @@ pub struct Totals {
     pub total_payable: Decimal,
     /// What is carried into the next statement.
     pub carried_out: Decimal,
+    /// The commission the network reported for the claims of `lines`, one
+    /// sum per currency it reported in, in currency order (format 13;
+    /// absent when it reported none): beside `lines`, what Reckon pays.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub network_reported: Vec<Money>,
 }
 
 impl Statement {

@@ -105,7 +105,12 @@ pub fn csv_file(s: &Statement) -> Result<Vec<u8>, RenderError> {
     let v5 = s.format_version >= 5;
     let v10 = s.format_version >= 10;
     let v12 = s.format_version >= 12;
+    let v13 = s.format_version >= 13;
     let t = |x: &str| text_cell(x, v3);
+    // The program currency: of the bases, the volume and the tolerance.
+    let program_currency = s.volume.as_ref().map(|v| v.currency.as_str());
+    // A format-13 cell; empty before (formats 12 and earlier had none).
+    let now = |cell: String| if v13 { cell } else { String::new() };
     let mut w = csv::WriterBuilder::new().from_writer(Vec::new());
     let mut head = vec![
         "section",
@@ -134,7 +139,10 @@ pub fn csv_file(s: &Statement) -> Result<Vec<u8>, RenderError> {
     if v4 {
         head.extend(FX_COLUMNS);
     }
-    if v5 {
+    if v13 {
+        // QA33d L9: credited, not necessarily paid out.
+        head.extend(ADJUSTMENT_COLUMNS_13);
+    } else if v5 {
         head.extend(ADJUSTMENT_COLUMNS);
     }
     // Where a line row's outcome goes (format 10), and a bonus
@@ -142,6 +150,9 @@ pub fn csv_file(s: &Statement) -> Result<Vec<u8>, RenderError> {
     let outcome_at = head.len().saturating_sub(ADJUSTMENT_COLUMNS.len());
     if v10 {
         head.extend(DECISION_COLUMNS);
+    }
+    if v13 {
+        head.extend(FORMAT_13_COLUMNS);
     }
     w.write_record(&head)?;
     let width = head.len();
@@ -177,8 +188,16 @@ pub fn csv_file(s: &Statement) -> Result<Vec<u8>, RenderError> {
         if v10 {
             row.resize(outcome_at, String::new());
             row.push(opt(&l.outcome.map(|o| o.as_str())));
-            row.resize(width - DECISION_COLUMNS.len(), String::new());
+            row.resize(outcome_at + ADJUSTMENT_COLUMNS.len(), String::new());
             row.extend(decision_cells(l.trace.as_ref()));
+        }
+        if v13 {
+            row.extend(format_13_cells(
+                l.network_commission.as_ref(),
+                None,
+                l.trace.as_ref(),
+                program_currency,
+            ));
         }
         row.resize(width, String::new());
         w.write_record(&row)?;
@@ -199,12 +218,13 @@ pub fn csv_file(s: &Statement) -> Result<Vec<u8>, RenderError> {
             } else {
                 String::new()
             },
-            String::new(),
-            String::new(),
-            String::new(),
-            String::new(),
-            String::new(),
-            String::new(),
+            // Format 13 (QA33d M4): how the claim is priced now.
+            now(t(&opt(&a.rule_id))),
+            now(t(&opt(&a.override_id))),
+            now(opt(&a.rate_percent)),
+            now(opt(&a.flat_amount)),
+            now(t(&opt(&a.rate_detail))),
+            now(opt(&a.fx_rate)),
             a.amount.to_string(),
             cur.into(),
             t(&format!(
@@ -229,6 +249,14 @@ pub fn csv_file(s: &Statement) -> Result<Vec<u8>, RenderError> {
         }
         if v10 {
             row.extend(decision_cells(a.trace.as_ref()));
+        }
+        if v13 {
+            row.extend(format_13_cells(
+                a.network_commission.as_ref(),
+                a.volume_now,
+                a.trace.as_ref(),
+                program_currency,
+            ));
         }
         w.write_record(&row)?;
     }
@@ -323,6 +351,16 @@ pub fn csv_file(s: &Statement) -> Result<Vec<u8>, RenderError> {
         row[16] = cur;
         w.write_record(&row)?;
     }
+    // Format 13 (QA33d M2): what the network reported for the lines, one
+    // row per currency it reported in, beside `total_lines`.
+    for m in s.totals.network_reported.iter().filter(|_| v13) {
+        let amount = m.amount.to_string();
+        let mut row = vec![""; width];
+        row[0] = "total_network_reported";
+        row[15] = &amount;
+        row[16] = &m.currency;
+        w.write_record(&row)?;
+    }
     // Format 11 (QA31-A L4): the instant a period finalised early was
     // closed, in `date`, and what it means, in `note`.
     if let Some(at) = s.closed_early_at {
@@ -381,6 +419,41 @@ const ADJUSTMENT_COLUMNS: [&str; 4] = [
     "original_commission",
     "previously_paid",
 ];
+
+/// [`ADJUSTMENT_COLUMNS`] from format 13: what earlier statements gave for
+/// the claim was credited, paid out or carried forward (QA33d L9).
+const ADJUSTMENT_COLUMNS_13: [&str; 4] = [
+    "outcome",
+    "original_basis",
+    "original_commission",
+    "previously_credited",
+];
+
+/// The columns a format-13 statement CSV adds: the commission the network
+/// reported for the claim and its currency (QA33d M2), what an adjusted
+/// claim counts in the volume of the statement it corrects now (M3), and
+/// the currency of `tolerance_applied`, the program's (L1).
+const FORMAT_13_COLUMNS: [&str; 4] = [
+    "network_commission",
+    "network_commission_currency",
+    "volume_now",
+    "tolerance_currency",
+];
+
+fn format_13_cells(
+    network_commission: Option<&plugin_api::Money>,
+    volume_now: Option<rust_decimal::Decimal>,
+    t: Option<&super::model::Trace>,
+    program_currency: Option<&str>,
+) -> Vec<String> {
+    let tolerance = t.and_then(|t| t.tolerance_applied);
+    vec![
+        opt(&network_commission.map(|m| m.amount)),
+        opt(&network_commission.map(|m| m.currency.clone())),
+        opt(&volume_now),
+        opt(&program_currency.filter(|_| tolerance.is_some())),
+    ]
+}
 
 /// The columns a format-10 statement CSV adds: what the decision compared
 /// (the claimed amount, the order's amount and refunds, in their
@@ -702,6 +775,14 @@ pub fn html_file(s: &Statement, content_hash: &str) -> String {
         }
     };
     let cur = e(&s.currency);
+    // Format 13 (QA33b L3): the FX columns name the conversion when the
+    // program's currency is not the payout's.
+    let fx_head = match s.volume.as_ref().map(|v| v.currency.as_str()) {
+        Some(vc) if s.format_version >= 13 && vc != s.currency => {
+            format!("FX {}→{cur}", e(vc))
+        }
+        _ => "FX".to_string(),
+    };
     let mut h = String::with_capacity(4096 + s.lines.len() * 400);
     let name = s.partner_name.as_deref().unwrap_or(&s.partner_id);
     let _ = write!(
@@ -739,7 +820,7 @@ pub fn html_file(s: &Statement, content_hash: &str) -> String {
         );
     }
     if !s.lines.is_empty() {
-        h.push_str("<h2>Commission</h2>\n<table><tr><th class=\"n\">#</th><th>Date</th><th>Network</th><th>Claim</th><th>Order</th><th>Event</th><th class=\"n\">Basis</th><th>Rule</th><th class=\"n\">Rate</th><th class=\"n\">FX</th><th class=\"n\">Commission</th></tr>\n");
+        let _ = writeln!(h, "<h2>Commission</h2>\n<table><tr><th class=\"n\">#</th><th>Date</th><th>Network</th><th>Claim</th><th>Order</th><th>Event</th><th class=\"n\">Basis</th><th>Rule</th><th class=\"n\">Rate</th><th class=\"n\">{fx_head}</th><th class=\"n\">Commission</th></tr>");
         for l in &s.lines {
             let rate = match (&l.rate_percent, &l.flat_amount, &l.rate_detail) {
                 (_, _, Some(d)) => e(d),
@@ -800,9 +881,31 @@ pub fn html_file(s: &Statement, content_hash: &str) -> String {
             } else {
                 a.reason.clone()
             };
+            // Format 13 (QA33d M4): the terms the claim is priced on now.
+            let priced = match &a.rule_id {
+                Some(rule) if s.format_version >= 13 => {
+                    let rule = match &a.override_id {
+                        Some(o) => format!("{} ({})", e(rule), e(o)),
+                        None => e(rule),
+                    };
+                    let rate = match (&a.rate_percent, &a.flat_amount, &a.rate_detail) {
+                        (_, _, Some(d)) => e(d),
+                        (Some(p), _, _) => format!("{p}%"),
+                        (_, Some(f), _) => format!("{f} {cur} flat"),
+                        _ => String::new(),
+                    };
+                    let fx = a
+                        .fx_rate
+                        .filter(|r| *r != rust_decimal::Decimal::ONE)
+                        .map(|r| format!(", {fx_head} {r}"))
+                        .unwrap_or_default();
+                    format!("<br><small>priced now: {rule} {rate}{fx}</small>")
+                }
+                _ => String::new(),
+            };
             let _ = writeln!(
                 h,
-                "<tr><td class=\"n\">{}</td><td>{}</td><td>{}{}</td><td>{}</td><td>{} line {}</td><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td></tr>",
+                "<tr><td class=\"n\">{}</td><td>{}</td><td>{}{}</td><td>{}</td><td>{} line {}</td><td>{}{priced}</td><td class=\"n\">{}</td><td class=\"n\">{}</td></tr>",
                 a.line_no,
                 e(&a.network),
                 e(&a.claim_id),
@@ -845,7 +948,7 @@ pub fn html_file(s: &Statement, content_hash: &str) -> String {
         h.push_str("</table>\n<p><small>A bonus follows the volume of the statement that paid it: when that volume changes (refunds, restated amounts), the bonus it reaches now less what was credited for it earlier is corrected here.</small></p>\n");
     }
     if !s.bonuses.is_empty() {
-        h.push_str("<h2>Bonuses</h2>\n<table><tr><th class=\"n\">#</th><th>Bonus</th><th class=\"n\">Threshold</th><th class=\"n\">Volume</th><th class=\"n\">Rate</th><th class=\"n\">FX</th><th class=\"n\">Amount</th></tr>\n");
+        let _ = writeln!(h, "<h2>Bonuses</h2>\n<table><tr><th class=\"n\">#</th><th>Bonus</th><th class=\"n\">Threshold</th><th class=\"n\">Volume</th><th class=\"n\">Rate</th><th class=\"n\">{fx_head}</th><th class=\"n\">Amount</th></tr>");
         for b in &s.bonuses {
             let rate = match (&b.percent, &b.fixed_amount) {
                 (Some(p), _) => format!("{p}%"),
@@ -878,6 +981,21 @@ pub fn html_file(s: &Statement, content_hash: &str) -> String {
         ("Carried to next statement", t.carried_out),
     ] {
         let _ = writeln!(h, "<tr><td>{label}</td><td class=\"n\">{v} {cur}</td></tr>");
+    }
+    // Format 13 (QA33d M2): beside the commission, what the network
+    // reported for the same claims.
+    for m in s
+        .totals
+        .network_reported
+        .iter()
+        .filter(|_| s.format_version >= 13)
+    {
+        let _ = writeln!(
+            h,
+            "<tr><td>Commission the network reported for these lines</td><td class=\"n\">{} {}</td></tr>",
+            m.amount,
+            e(&m.currency)
+        );
     }
     let _ = writeln!(
         h,
@@ -972,25 +1090,38 @@ pub fn summary_csv(rows: &[SummaryRow]) -> Result<Vec<u8>, RenderError> {
         .map_err(|e| RenderError::NotCanonical(format!("csv buffer: {e}")))
 }
 
-/// `held_back.csv`: the claims a run left out although payable (no FX
-/// rate, no rule, no basis), one row each, so the period's files say what
-/// is owed but not yet paid: `payee`, `claim` (`network/claim id`),
-/// `reason`. `None` when there are none.
+/// `held_back.csv`: what a run could not settle, one row each, so the
+/// period's files say it: `payee`, `claim` (`network/claim id`, or `bonus
+/// <id>`), `reason`, `kind`. Kind `held_back`: a claim (or bonus) payable
+/// but left out (no FX rate, no rule, no basis), owed and not yet paid.
+/// Kind `adjustment_waits` (QA33d M5: a refund after payment was in no file
+/// of the period, only a warning): a line or bonus already paid whose data
+/// changed but that cannot be priced today; it stays as credited and its
+/// adjustment is on the first statement generated once it can be priced.
+/// `None` when there is neither.
 pub fn held_back_csv(
     skipped: &[super::statement::Skipped],
 ) -> Result<Option<Vec<u8>>, RenderError> {
-    // An adjustment that waits holds nothing back: its line stays paid.
-    let held: Vec<_> = skipped.iter().filter(|s| !s.waits).collect();
-    if held.is_empty() {
+    if skipped.is_empty() {
         return Ok(None);
     }
     let mut w = csv::WriterBuilder::new().from_writer(Vec::new());
-    w.write_record(["payee", "claim", "reason"])?;
-    for s in held {
+    w.write_record(["payee", "claim", "reason", "kind"])?;
+    // Those held back first, as the file listed them before it had kinds.
+    for s in skipped
+        .iter()
+        .filter(|s| !s.waits)
+        .chain(skipped.iter().filter(|s| s.waits))
+    {
         w.write_record([
             text_cell(&s.partner_id, true),
             text_cell(&s.claim, true),
             text_cell(&s.reason, true),
+            if s.waits {
+                "adjustment_waits".into()
+            } else {
+                "held_back".into()
+            },
         ])?;
     }
     w.into_inner()

@@ -46,12 +46,33 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 pub trait FxRates {
     /// The rate converting 1 `base` into `quote` on `date`.
     fn rate(&self, base: &str, quote: &str, date: NaiveDate) -> Option<Decimal>;
+    /// How many days before `date` a rate may be dated (`[fx]
+    /// max_age_days`); 0 when only the day's own rate counts.
+    fn max_age_days(&self) -> u32 {
+        0
+    }
 }
 
 impl FxRates for crate::fx::FxTable {
     fn rate(&self, base: &str, quote: &str, date: NaiveDate) -> Option<Decimal> {
         crate::fx::FxTable::rate(self, base, quote, date)
     }
+    fn max_age_days(&self) -> u32 {
+        crate::fx::FxTable::max_age_days(self)
+    }
+}
+
+/// What statements say of a missing exchange rate, in reconciliation's
+/// words (QA33b L2: statements said "no FX rate JPY→USD for 2026-10-20;
+/// add it to the rates table", reconciliation "no USD→JPY rate for
+/// 2026-10-21 or the 3 days before; add it to [fx]"): `no EUR→USD rate for
+/// 2026-10-20 or the 3 days before; add it to [fx]`.
+pub fn missing_rate(fx: &dyn FxRates, base: &str, quote: &str, date: NaiveDate) -> String {
+    let age = match fx.max_age_days() {
+        0 => String::new(),
+        n => format!(" or the {n} days before"),
+    };
+    format!("no {base}→{quote} rate for {date}{age}; add it to [fx]")
 }
 
 /// Rates from a map `(base, quote, date) → rate`; same currency is 1.
@@ -401,13 +422,7 @@ pub fn build_partner<'d>(
                 continue;
             }
             let Some(r) = fx.rate(&basis.currency, cur, date) else {
-                skip(
-                    d,
-                    format!(
-                        "no FX rate {}→{cur} for {date}; add it to the rates table",
-                        basis.currency
-                    ),
-                );
+                skip(d, missing_rate(fx, &basis.currency, cur, date));
                 continue;
             };
             if let Err(why) = rules::priceable(basis.amount, &basis.currency, cur, Some(r)) {
@@ -476,8 +491,9 @@ pub fn build_partner<'d>(
             fx_rate: c.fx,
             commission: p.commission,
             note: p.note,
-            trace: Some(Trace::of(c.d)),
+            trace: Some(Trace::of(c.d).tolerance_in(facts.volume_currency.as_deref())),
             outcome: Some(c.d.outcome),
+            network_commission: c.d.network_commission.as_ref().map(minor_scale),
         });
     }
 
@@ -526,10 +542,19 @@ pub fn build_partner<'d>(
             original_line_no: paid.line_no,
             original_commission: paid.original_commission,
             previously_paid: paid.paid_total,
-            original_basis: paid.original_basis.map(pad),
+            // Format 13 (QA33d L7): a flat line's basis too, as printed.
+            original_basis: paid.original_basis.or(paid.basis).map(pad),
             current_basis: current_basis.map(pad),
             amount: delta,
-            trace: Some(Trace::of(d)),
+            trace: Some(Trace::of(d).tolerance_in(facts.volume_currency.as_deref())),
+            volume_now: Some(pad(target.volume_now)),
+            rule_id: target.priced.as_ref().map(|p| p.rule_id.clone()),
+            override_id: target.priced.as_ref().and_then(|p| p.override_id.clone()),
+            rate_percent: target.priced.as_ref().and_then(|p| p.rate_percent),
+            flat_amount: target.priced.as_ref().and_then(|p| p.flat_amount),
+            rate_detail: target.priced.as_ref().and_then(|p| p.rate_detail.clone()),
+            fx_rate: target.priced.as_ref().and_then(|p| p.fx_rate),
+            network_commission: d.network_commission.as_ref().map(minor_scale),
         });
     }
 
@@ -573,7 +598,8 @@ pub fn build_partner<'d>(
                         partner_id: payee.to_string(),
                         claim: format!("bonus {}", b.id),
                         reason: format!(
-                            "no FX rate {vc}→{cur} for {last_day}: add it to `[fx]` and the next period generated pays the bonus"
+                            "{}, and the next period generated pays the bonus",
+                            missing_rate(fx, vc, cur, last_day)
                         ),
                         waits: false,
                     });
@@ -637,6 +663,16 @@ pub fn build_partner<'d>(
     } else {
         (r(Decimal::ZERO), subtotal)
     };
+    // Format 13 (QA33d M2): what the network reported for these lines,
+    // per currency, beside what they pay.
+    let mut reported: BTreeMap<&str, Decimal> = BTreeMap::new();
+    for m in lines.iter().filter_map(|l| l.network_commission.as_ref()) {
+        *reported.entry(m.currency.as_str()).or_default() += m.amount;
+    }
+    let network_reported = reported
+        .into_iter()
+        .map(|(c, a)| Money::new(at_minor_scale(a, c), c.to_string()))
+        .collect();
     // The name the network gives this partner: a claim moved away from it
     // carries its new partner's name.
     let partner_name = decisions
@@ -677,8 +713,14 @@ pub fn build_partner<'d>(
             minimum_payout: minimum,
             total_payable,
             carried_out,
+            network_reported,
         },
     })
+}
+
+/// `m` with at least its currency's minor-unit digits.
+fn minor_scale(m: &Money) -> Money {
+    Money::new(at_minor_scale(m.amount, &m.currency), m.currency.clone())
 }
 
 /// One line to price: its basis in the program currency (`None` without
@@ -869,12 +911,19 @@ fn claim_reason(d: &Decision, paid: &PaidClaim, target: &Target) -> String {
             d.reason
         )
     } else if target.changes.is_empty() {
+        // Format 13 (QA33d M4, M5): the volume, then and now, and the
+        // claims counted in it whose own adjustment waits.
+        let volume = target
+            .volume_change
+            .map(|(then, now)| format!(" ({then} → {now})"))
+            .unwrap_or_default();
         format!(
-            "repriced with the other lines of statement {}: their volume changed, so its tiers and caps give this line {} now (`{}`: {})",
+            "repriced with the other lines of statement {}: their volume changed{volume}, so its tiers and caps give this line {} now (`{}`: {}){}",
             paid.statement_id,
             target.amount,
             d.outcome.as_str(),
-            d.reason
+            d.reason,
+            waiting_note(&target.waiting)
         )
     } else {
         format!(
@@ -895,6 +944,57 @@ struct Target {
     changes: Vec<String>,
     /// Its price in the statement is the same then and now.
     own_price_unchanged: bool,
+    /// What it counts in its statement's volume now (0: no longer earns
+    /// for the payee; QA33d M3).
+    volume_now: Decimal,
+    /// How it is priced now, when it earns (QA33d M4).
+    priced: Option<PricedNow>,
+    /// Its statement's volume before and now, when they differ.
+    volume_change: Option<(Decimal, Decimal)>,
+    /// The claims of its statement whose own adjustment waits (they count
+    /// in the volume as they are now), for the reason (QA33d M5).
+    waiting: Vec<String>,
+}
+
+impl Target {
+    /// A target of `amount` with nothing else to say.
+    fn plain(amount: Decimal, own_price_unchanged: bool, volume_now: Decimal) -> Target {
+        Target {
+            amount,
+            changes: Vec::new(),
+            own_price_unchanged,
+            volume_now,
+            priced: None,
+            volume_change: None,
+            waiting: Vec::new(),
+        }
+    }
+}
+
+/// The terms an adjusted claim is priced on now, as a line shows them.
+#[derive(Debug, Clone)]
+struct PricedNow {
+    rule_id: String,
+    override_id: Option<String>,
+    rate_percent: Option<Decimal>,
+    flat_amount: Option<Decimal>,
+    rate_detail: Option<String>,
+    fx_rate: Option<Decimal>,
+}
+
+/// What a reason adds for the claims counted in a statement's volume whose
+/// own adjustment waits (QA33d M5: a refund's effect on the other lines was
+/// taken back, the refunded line's own take-back was in no file): empty
+/// when there are none.
+fn waiting_note(waiting: &[String]) -> String {
+    if waiting.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "; the volume counts {} as it is now, though its own adjustment waits (listed in held_back.csv)",
+            waiting.join(", ")
+        )
+    }
 }
 
 /// What [`reprice`] gives: each claim's target, each statement's volume
@@ -1065,6 +1165,9 @@ fn reprice<'d, 'h>(
             })
             .collect();
         let mut skipped_here = Vec::new();
+        // The claims whose own adjustment waits, for the other lines'
+        // reasons (QA33d M5).
+        let mut waiting: Vec<String> = Vec::new();
         // Lines that cannot be priced today: left as paid until they can.
         let mut left_as_paid: HashSet<(&str, &str)> = HashSet::new();
         let mut sides: Vec<(Side, Option<Side>)> = Vec::with_capacity(claims.len());
@@ -1118,11 +1221,12 @@ fn reprice<'d, 'h>(
                     partner_id: payee_key(network, partner),
                     claim: format!("{network}/{}", d.claim.id),
                     reason: format!(
-                        "the claim is now `fx_missing` ({}); left as paid, its adjustment waits until the rate exists",
-                        d.reason
+                        "the claim is now `fx_missing` ({}); left as paid, its adjustment waits until the rate exists (line {} of statement {})",
+                        d.reason, p.line_no, p.statement_id
                     ),
                     waits: true,
                 });
+                waiting.push(format!("`{network}/{}` ({})", d.claim.id, d.reason));
                 left_as_paid.insert((d.claim.source.as_str(), d.claim.id.as_str()));
                 let same = match settled_side {
                     Some(s) => s.clone(),
@@ -1156,8 +1260,7 @@ fn reprice<'d, 'h>(
                         let rate = fx.rate(&b.currency, cur, date);
                         match rate.map(|r| rules::priceable(amount, &b.currency, cur, Some(r))) {
                             None => {
-                                why_not =
-                                    Some(format!("no FX rate {}→{cur} for {date}", b.currency));
+                                why_not = Some(missing_rate(fx, &b.currency, cur, date));
                                 rate
                             }
                             Some(Err(why)) => {
@@ -1184,10 +1287,12 @@ fn reprice<'d, 'h>(
                         partner_id: payee_key(network, partner),
                         claim: format!("{network}/{}", d.claim.id),
                         reason: format!(
-                            "{why}; left as paid, its adjustment waits until it can be priced"
+                            "{why}; left as paid, its adjustment waits until it can be priced (line {} of statement {})",
+                            p.line_no, p.statement_id
                         ),
                         waits: true,
                     });
+                    waiting.push(format!("`{network}/{}` ({why})", d.claim.id));
                 }
                 left_as_paid.insert((d.claim.source.as_str(), d.claim.id.as_str()));
                 // A basis out of range cannot count in the volume either:
@@ -1234,11 +1339,21 @@ fn reprice<'d, 'h>(
             price_lines(&settled_items, cur, facts.volume_currency.as_deref()),
         );
         let volume = |items: &[PriceIn]| pad(items.iter().filter_map(|i| i.basis).sum());
+        let (volume_then, volume_now) = (
+            if settled.is_empty() {
+                volume(&then_items)
+            } else {
+                volume(&settled_items)
+            },
+            volume(&now_items),
+        );
+        let volume_change = (volume_then != volume_now).then_some((volume_then, volume_now));
         volumes.push(RepricedVolume {
             statement_id: statement_id.to_string(),
             then: volume(&then_items),
             now: volume(&now_items),
             settled: (!settled.is_empty()).then(|| volume(&settled_items)),
+            waiting: waiting.clone(),
             pending: claims
                 .iter()
                 .zip(&sides)
@@ -1251,15 +1366,15 @@ fn reprice<'d, 'h>(
         });
         if unchanged {
             // Nothing to adjust, nothing waits.
-            for &(d, _, _, p) in &claims {
+            for (&(d, _, _, p), (_, now)) in claims.iter().zip(&sides) {
                 if let Some(d) = d {
                     out.insert(
                         (d.claim.source.as_str(), d.claim.id.as_str()),
-                        Target {
-                            amount: p.paid_total,
-                            changes: Vec::new(),
-                            own_price_unchanged: true,
-                        },
+                        Target::plain(
+                            p.paid_total,
+                            true,
+                            now.as_ref().and_then(|n| n.basis).unwrap_or_default(),
+                        ),
                     );
                 }
             }
@@ -1280,9 +1395,9 @@ fn reprice<'d, 'h>(
                 out.insert(
                     (d.claim.source.as_str(), d.claim.id.as_str()),
                     Target {
-                        amount: Decimal::ZERO,
-                        changes: Vec::new(),
-                        own_price_unchanged: false,
+                        volume_change,
+                        waiting: waiting.clone(),
+                        ..Target::plain(Decimal::ZERO, false, Decimal::ZERO)
                     },
                 );
                 continue;
@@ -1295,11 +1410,7 @@ fn reprice<'d, 'h>(
             if left_as_paid.contains(&key) {
                 out.insert(
                     key,
-                    Target {
-                        amount: p.paid_total,
-                        changes: Vec::new(),
-                        own_price_unchanged: true,
-                    },
+                    Target::plain(p.paid_total, true, now.basis.unwrap_or_default()),
                 );
                 continue;
             }
@@ -1390,12 +1501,24 @@ fn reprice<'d, 'h>(
                     show_rate(now.fx)
                 ));
             }
+            let priced = now.resolved.as_ref().map(|r| PricedNow {
+                rule_id: r.rule.id.clone(),
+                override_id: r.overridden_by.map(|o| o.id.clone()),
+                rate_percent: pn.rate_percent,
+                flat_amount: pn.flat_amount,
+                rate_detail: pn.rate_detail.clone(),
+                fx_rate: now.fx.filter(|_| pn.flat_amount.is_none()),
+            });
             out.insert(
                 (d.claim.source.as_str(), d.claim.id.as_str()),
                 Target {
                     amount,
                     changes,
                     own_price_unchanged: was == pn.commission,
+                    volume_now: now.basis.unwrap_or_default(),
+                    priced,
+                    volume_change,
+                    waiting: waiting.clone(),
                 },
             );
         }
@@ -1443,6 +1566,8 @@ struct RepricedVolume {
     /// A claim counted in `now` is not payable (yet): increases wait, as a
     /// line's do.
     pending: bool,
+    /// The claims counted in `now` whose own adjustment waits.
+    waiting: Vec<String>,
 }
 
 /// A bonus adjustment that cannot be computed: its figures are beyond
@@ -1622,7 +1747,8 @@ fn bonus_adjustments(
                         partner_id: payee.to_string(),
                         claim: format!("bonus {} of {sid}", b.id),
                         reason: format!(
-                            "no FX rate {vc}→{cur} for {last_day}; the bonus adjustment waits until the rate exists"
+                            "{}; the bonus adjustment waits until the rate exists",
+                            missing_rate(fx, vc, cur, last_day)
                         ),
                         waits: true,
                     });
@@ -1690,7 +1816,7 @@ fn bonus_reason(
     target: Decimal,
 ) -> String {
     let head = format!("bonus `{id}` of statement {sid}");
-    if v.now < p.threshold_volume {
+    let reason = if v.now < p.threshold_volume {
         format!(
             "{head} no longer reached: volume {} < threshold {}; the bonus credited for it is taken back",
             v.now, p.threshold_volume
@@ -1717,7 +1843,8 @@ fn bonus_reason(
         )
     } else {
         format!("{head} gives {target} at volume {} now", v.now)
-    }
+    };
+    reason + &waiting_note(&v.waiting)
 }
 
 /// All statements of a period, in partner order (convenience over
@@ -1972,12 +2099,13 @@ percent = "10"
         let csv = String::from_utf8(super::super::render::csv_file(&s[0]).unwrap()).unwrap();
         // claim_fx_rate, an empty order_fx_rate, then the (format 5)
         // adjustment columns, empty on a line but for its outcome (format
-        // 10), then what the decision compared (format 10).
+        // 10), then what the decision compared (format 10), then the
+        // network's commission, volume now and tolerance currency (13).
         assert!(
             csv.lines()
                 .nth(1)
                 .unwrap()
-                .ends_with(",1.11,,matched,,,,90.00,GBP,100.00,,EUR,"),
+                .ends_with(",1.11,,matched,,,,90.00,GBP,100.00,,EUR,,,,,"),
             "{csv}"
         );
     }
@@ -2022,11 +2150,11 @@ percent = "10"
         let csv = String::from_utf8(super::super::render::csv_file(s).unwrap()).unwrap();
         let rows: Vec<&str> = csv.lines().collect();
         assert!(
-            rows[1].ends_with(",amount_mismatch,,,,301.00,EUR,240.80,,EUR,2.41"),
+            rows[1].ends_with(",amount_mismatch,,,,301.00,EUR,240.80,,EUR,2.41,,,,EUR"),
             "{csv}"
         );
         assert!(
-            rows[2].ends_with(",partially_refunded,,,,100.00,EUR,240.80,45.04,EUR,"),
+            rows[2].ends_with(",partially_refunded,,,,100.00,EUR,240.80,45.04,EUR,,,,,"),
             "{csv}"
         );
         let html = super::super::render::html_file(s, "h");
@@ -2318,7 +2446,7 @@ percent = "10"
         );
         assert!(
             w44[0].adjustments[0].reason.starts_with(
-                "repriced with the other lines of statement shop/2026-W40/g1:p1: their volume changed, so its tiers and caps give this line 20.00 now"
+                "repriced with the other lines of statement shop/2026-W40/g1:p1: their volume changed (1200.00 → 800.00), so its tiers and caps give this line 20.00 now"
             ),
             "{}",
             w44[0].adjustments[0].reason
