@@ -492,11 +492,7 @@ pub fn headline(kind: EntryKind, v: &Value) -> String {
         }
         EntryKind::Rule | EntryKind::Override => {
             let mode = s("tier_mode").unwrap_or_else(|| "all_volume".into());
-            match (
-                s("amount"),
-                s("percent"),
-                v.get("tiers").and_then(tiers),
-            ) {
+            match (s("amount"), s("percent"), v.get("tiers").and_then(tiers)) {
                 (Some(a), ..) => format!("{a} per claim"),
                 (None, Some(p), _) => format!("{p} %"),
                 (None, None, Some(t)) => format!("tiers {t} ({mode})"),
