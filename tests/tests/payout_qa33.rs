@@ -13,61 +13,11 @@ use chrono::NaiveDate;
 use payout_support::*;
 use plugin_api::Money;
 use reckon::payout::book::MemoryBook;
-use reckon::payout::model::{Statement, FORMAT_VERSION};
-use reckon::payout::render;
+use reckon::payout::model::FORMAT_VERSION;
 use reckon::payout::statement::FxRates;
 use rust_decimal::Decimal;
 use std::collections::BTreeMap;
 use std::path::Path;
-
-/// The statements of a period directory, by partner id, hashes checked.
-fn statements_in(dir: &Path) -> BTreeMap<String, Statement> {
-    read_dir(dir)
-        .into_iter()
-        .filter(|(n, _)| n.ends_with(".json"))
-        .map(|(_, b)| {
-            let (s, claimed, actual) = render::read_json_file(&b).unwrap();
-            assert_eq!(claimed, actual);
-            (s.partner_id.clone(), s)
-        })
-        .collect()
-}
-
-/// The cells of one CSV record (RFC 4180: a quoted cell may hold commas
-/// and doubled quotes; the statements' cells hold no line breaks).
-fn cells(line: &str) -> Vec<String> {
-    let (mut out, mut cell, mut quoted) = (Vec::new(), String::new(), false);
-    let mut chars = line.chars().peekable();
-    while let Some(ch) = chars.next() {
-        match ch {
-            '"' if quoted && chars.peek() == Some(&'"') => {
-                cell.push('"');
-                chars.next();
-            }
-            '"' => quoted = !quoted,
-            ',' if !quoted => out.push(std::mem::take(&mut cell)),
-            ch => cell.push(ch),
-        }
-    }
-    out.push(cell);
-    out
-}
-
-/// The CSV's rows of `section`, each as (column name → cell), read by
-/// header name.
-fn rows_by_name(csv: &[u8], section: &str) -> Vec<BTreeMap<String, String>> {
-    let text = std::str::from_utf8(csv).unwrap();
-    let mut lines = text.lines();
-    let head = cells(lines.next().unwrap());
-    lines
-        .map(cells)
-        .filter(|row| row[0] == section)
-        .map(|row| {
-            assert_eq!(row.len(), head.len(), "{row:?}");
-            head.iter().cloned().zip(row).collect()
-        })
-        .collect()
-}
 
 fn file(dir: &Path, name: &str) -> Vec<u8> {
     std::fs::read(dir.join(name)).unwrap()
@@ -255,37 +205,13 @@ fn a_repriced_adjustment_shows_the_rule_rate_split_and_fx_it_is_priced_on() {
 
     // Marginal tiers in USD paid in EUR: the repriced line's split and
     // rate, and the volume then and now in its reason.
-    let c = config(
-        r#"
-payout_currency = "EUR"
-[[rules]]
-id = "tiers"
-effective_from = "2026-01-01"
-kind = "tiered"
-tier_mode = "marginal"
-tiers = [{ from_volume = "0", percent = "5" }, { from_volume = "500", percent = "10" }]
-"#,
-    );
+    let (c, w44) = marginal_usd_paid_in_eur();
     let tmp = tempfile::tempdir().unwrap();
     let b = MemoryBook::new();
-    let usd = |id: &str, at: &str, amount: &str| {
-        claim(
-            "net",
-            id,
-            "q1",
-            plugin_api::EventType::Sale,
-            at,
-            Some((amount, "USD")),
-        )
-    };
     let fxr = fx(&[
         ("USD", "EUR", "2026-10-27", "0.9300"),
         ("USD", "EUR", "2026-10-28", "0.9300"),
     ]);
-    let w44 = vec![
-        usd("D-1", "2026-10-27T10:00:00Z", "300.00"),
-        usd("D-2", "2026-10-28T10:00:00Z", "400.00"),
-    ];
     reckon::payout::finalize(&inputs(&c, &w44, &fxr, &b, tmp.path()), "2026-10").unwrap();
     let nov = vec![partly_refunded(w44[0].clone(), "200.00"), w44[1].clone()];
     let r = reckon::payout::generate(&inputs(&c, &nov, &fxr, &b, tmp.path()), "2026-11").unwrap();
@@ -317,37 +243,13 @@ tiers = [{ from_volume = "0", percent = "5" }, { from_volume = "500", percent = 
 /// the other lines repriced because of it name it.
 #[test]
 fn a_take_back_that_waits_is_in_held_back_csv_and_named_by_the_lines_it_moves() {
-    let c = config(
-        r#"
-payout_currency = "EUR"
-[[rules]]
-id = "tiers"
-effective_from = "2026-01-01"
-kind = "tiered"
-tier_mode = "marginal"
-tiers = [{ from_volume = "0", percent = "5" }, { from_volume = "500", percent = "10" }]
-"#,
-    );
+    let (c, w44) = marginal_usd_paid_in_eur();
     let tmp = tempfile::tempdir().unwrap();
     let b = MemoryBook::new();
-    let usd = |id: &str, at: &str, amount: &str| {
-        claim(
-            "net",
-            id,
-            "q1",
-            plugin_api::EventType::Sale,
-            at,
-            Some((amount, "USD")),
-        )
-    };
     let both = fx(&[
         ("USD", "EUR", "2026-10-27", "0.9300"),
         ("USD", "EUR", "2026-10-28", "0.9300"),
     ]);
-    let w44 = vec![
-        usd("D-1", "2026-10-27T10:00:00Z", "300.00"),
-        usd("D-2", "2026-10-28T10:00:00Z", "400.00"),
-    ];
     reckon::payout::finalize(&inputs(&c, &w44, &both, &b, tmp.path()), "2026-10").unwrap();
     // D-1 refunded to 200, and the 27th's rate is gone.
     let only_28 = fx(&[("USD", "EUR", "2026-10-28", "0.9300")]);
@@ -526,4 +428,39 @@ fn a_format_12_statement_renders_restores_and_verifies_as_issued() {
     assert!(!html.contains("the network reported"), "{html}");
     let v = reckon::payout::verify(&b, tmp.path(), "shop", "2026-10").unwrap();
     assert!(v.problems.is_empty(), "{:?}", v.problems);
+}
+
+/// A program of marginal tiers (5 %, 10 % from 500) in USD paid in EUR, and
+/// week 44's two USD sales of partner `net:q1`: D-1 300.00 on the 27th,
+/// D-2 400.00 on the 28th.
+fn marginal_usd_paid_in_eur() -> (
+    reckon::payout::config::CommissionConfig,
+    Vec<reckon::reconcile::model::Decision>,
+) {
+    let c = config(
+        r#"
+payout_currency = "EUR"
+[[rules]]
+id = "tiers"
+effective_from = "2026-01-01"
+kind = "tiered"
+tier_mode = "marginal"
+tiers = [{ from_volume = "0", percent = "5" }, { from_volume = "500", percent = "10" }]
+"#,
+    );
+    let usd = |id: &str, at: &str, amount: &str| {
+        claim(
+            "net",
+            id,
+            "q1",
+            plugin_api::EventType::Sale,
+            at,
+            Some((amount, "USD")),
+        )
+    };
+    let w44 = vec![
+        usd("D-1", "2026-10-27T10:00:00Z", "300.00"),
+        usd("D-2", "2026-10-28T10:00:00Z", "400.00"),
+    ];
+    (c, w44)
 }

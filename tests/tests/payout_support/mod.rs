@@ -357,3 +357,53 @@ pub fn reissue_as_format(book: &MemoryBook, dir: &Path, period: &str, format_ver
     book.apply(writes).unwrap();
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+/// The statements of a period directory, by partner id, their content
+/// hashes checked.
+pub fn statements_in(dir: &Path) -> BTreeMap<String, reckon::payout::model::Statement> {
+    read_dir(dir)
+        .into_iter()
+        .filter(|(n, _)| n.ends_with(".json"))
+        .map(|(_, b)| {
+            let (s, claimed, actual) = reckon::payout::render::read_json_file(&b).unwrap();
+            assert_eq!(claimed, actual);
+            (s.partner_id.clone(), s)
+        })
+        .collect()
+}
+
+/// The cells of one CSV record (RFC 4180: a quoted cell may hold commas
+/// and doubled quotes; the statements' cells hold no line breaks).
+pub fn cells(line: &str) -> Vec<String> {
+    let (mut out, mut cell, mut quoted) = (Vec::new(), String::new(), false);
+    let mut chars = line.chars().peekable();
+    while let Some(ch) = chars.next() {
+        match ch {
+            '"' if quoted && chars.peek() == Some(&'"') => {
+                cell.push('"');
+                chars.next();
+            }
+            '"' => quoted = !quoted,
+            ',' if !quoted => out.push(std::mem::take(&mut cell)),
+            ch => cell.push(ch),
+        }
+    }
+    out.push(cell);
+    out
+}
+
+/// The CSV's rows of `section`, each as (column name → cell), read by
+/// header name as an AP or audit system reads them.
+pub fn rows_by_name(csv: &[u8], section: &str) -> Vec<BTreeMap<String, String>> {
+    let text = std::str::from_utf8(csv).unwrap();
+    let mut lines = text.lines();
+    let head = cells(lines.next().unwrap());
+    lines
+        .map(cells)
+        .filter(|row| row[0] == section)
+        .map(|row| {
+            assert_eq!(row.len(), head.len(), "{row:?}");
+            head.iter().cloned().zip(row).collect()
+        })
+        .collect()
+}
