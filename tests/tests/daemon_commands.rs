@@ -912,3 +912,57 @@ fn a_garbage_request_or_a_silent_client_does_not_disturb_the_daemon() {
     assert!(text(&out.stderr).contains(NOTE));
     daemon.stop();
 }
+
+/// QA33-A L3: a command from a client of another release (or one of
+/// before clients sent theirs) runs with the daemon's code; the daemon
+/// says so first. A client of its own release gets no note.
+#[test]
+fn a_client_of_another_release_is_told_which_release_runs_its_command() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let config = root.join("reckon.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[daemon]\ndata_dir = \"data\"\nlisten = \"127.0.0.1:{}\"\n",
+            reckon_tests::free_port()
+        ),
+    )
+    .unwrap();
+    let daemon = start_daemon(&config);
+    let socket = root.join("data/reckon.sock");
+    let ask = |version: Option<&str>| {
+        let request = reckon::cli::remote::Request {
+            argv: ["records", "export", "--kind", "orders"]
+                .map(String::from)
+                .to_vec(),
+            cwd: root.to_path_buf(),
+            config: config.clone(),
+            version: version.map(String::from),
+        };
+        let stream = std::os::unix::net::UnixStream::connect(&socket).unwrap();
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        let code = reckon::cli::remote::exchange(stream, &request, &mut out, &mut err).unwrap();
+        (code, text(&err))
+    };
+    let note = "note: the daemon runs reckon ";
+    // The test binary is built from the daemon's sources: the same release.
+    let (code, err) = ask(Some(reckon::VERSION));
+    assert_eq!(code, 0, "{err}");
+    assert!(!err.contains(note), "{err}");
+    let (code, err) = ask(None);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.starts_with(&format!(
+            "{note}{}; this command is a release of before 2026-12-01: the daemon's release runs it (after an upgrade, restart the daemon with the new binary)\n",
+            reckon::VERSION
+        )),
+        "{err}"
+    );
+    let (_, err) = ask(Some("0.0.9 (abc1234 2026-11-29 06:00 UTC)"));
+    assert!(
+        err.contains("; this command is reckon 0.0.9 (abc1234 2026-11-29 06:00 UTC): "),
+        "{err}"
+    );
+    daemon.stop();
+}

@@ -76,6 +76,28 @@ pub struct Request {
     pub cwd: PathBuf,
     /// The client's config file, absolute.
     pub config: PathBuf,
+    /// The client's release ([`crate::VERSION`]); none from a client of
+    /// before 2026-12-01. A daemon of another release says so before the
+    /// command's output (QA33-A L3: a new client's `statements generate`
+    /// wrote an old release's drafts through the old daemon, silently).
+    #[serde(default)]
+    pub version: Option<String>,
+}
+
+/// The note a daemon puts before a command from a client of another
+/// release: the daemon's code runs it.
+pub fn other_release(client: Option<&str>) -> Option<String> {
+    if client == Some(crate::VERSION) {
+        return None;
+    }
+    let client = client.map_or_else(
+        || "a release of before 2026-12-01".to_owned(),
+        |v| format!("reckon {v}"),
+    );
+    Some(format!(
+        "note: the daemon runs reckon {}; this command is {client}: the daemon's release runs it (after an upgrade, restart the daemon with the new binary)\n",
+        crate::VERSION
+    ))
 }
 
 /// The commands a daemon runs for a client: those that open the store
@@ -162,6 +184,7 @@ pub fn forward(
         argv,
         cwd: std::env::current_dir().context("the working directory")?,
         config: std::path::absolute(config).context("the config file's path")?,
+        version: Some(crate::VERSION.to_owned()),
     };
     let note = format!(
         "the reckon daemon holds {}; it runs this command",
@@ -504,6 +527,21 @@ async fn handle(conn: tokio::net::UnixStream, daemon: Arc<Daemon>, refused: Opti
         }),
         Ok((request, cli)) => {
             tracing::info!(command = %request.argv.join(" "), "running a command for a client");
+            // Not before a sync's JSON log lines, nor `config settled`'s
+            // answer (`config check` says it in its own words).
+            let quiet = match &cli.command {
+                Command::Sync(_) => {
+                    cli.log_format
+                        .unwrap_or(daemon.runtime().config.daemon.log_format)
+                        == crate::config::LogFormat::Json
+                }
+                Command::Config(_) => true,
+                _ => false,
+            };
+            if let Some(note) = other_release(request.version.as_deref()).filter(|_| !quiet) {
+                // The channel is empty: the command has not started.
+                let _ = tx.try_send((ERR, note.into_bytes()));
+            }
             match cli.command {
                 Command::Status(args) => tokio::spawn(status(daemon, args.json, tx)),
                 Command::Sync(args) => {

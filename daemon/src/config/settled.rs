@@ -296,6 +296,7 @@ fn through_daemon(
         argv: vec!["config".into(), SETTLED_COMMAND.into(), "--terms".into()],
         cwd,
         config,
+        version: Some(crate::VERSION.to_owned()),
     };
     let (mut out, mut err) = (Vec::new(), Vec::new());
     let code = match crate::cli::remote::exchange(stream, &request, &mut out, &mut err) {

@@ -231,6 +231,7 @@ fn through_socket(
         argv,
         cwd: std::env::current_dir().context("the working directory")?,
         config: std::path::absolute(config).context("the config file's path")?,
+        version: Some(crate::VERSION.to_owned()),
     };
     let code = crate::cli::remote::exchange(
         stream,
