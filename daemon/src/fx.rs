@@ -454,6 +454,18 @@ pub fn parse_csv(
     Ok(out)
 }
 
+/// What is missing when no rate prices `base` in `quote` on `date`, for a
+/// reason or warning: one wording for reconciliation's `fx_missing` and
+/// statements' held-back lines (QA33-B L2), with the window a lookup
+/// searches (`max_age_days`, 0: the day alone).
+pub fn missing_rate(base: &str, quote: &str, date: chrono::NaiveDate, max_age_days: u32) -> String {
+    let age = match max_age_days {
+        0 => String::new(),
+        n => format!(" or the {n} days before"),
+    };
+    format!("no {base}→{quote} rate for {date}{age}; add it to [fx]")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -68,11 +68,7 @@ impl FxRates for crate::fx::FxTable {
 /// 2026-10-21 or the 3 days before; add it to [fx]"): `no EUR→USD rate for
 /// 2026-10-20 or the 3 days before; add it to [fx]`.
 pub fn missing_rate(fx: &dyn FxRates, base: &str, quote: &str, date: NaiveDate) -> String {
-    let age = match fx.max_age_days() {
-        0 => String::new(),
-        n => format!(" or the {n} days before"),
-    };
-    format!("no {base}→{quote} rate for {date}{age}; add it to [fx]")
+    crate::fx::missing_rate(base, quote, date, fx.max_age_days())
 }
 
 /// Rates from a map `(base, quote, date) → rate`; same currency is 1.

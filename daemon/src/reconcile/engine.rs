@@ -1838,15 +1838,8 @@ fn judge(
             }
             _ => (&order.amount, order_day),
         };
-        let age = match fx.max_age_days() {
-            0 => String::new(),
-            n => format!(" or the {n} days before"),
-        };
         d.outcome = Outcome::FxMissing;
-        d.reason = format!(
-            "no {}→{cur} rate for {day}{age}; add it to [fx]",
-            money.currency,
-        );
+        d.reason = crate::fx::missing_rate(&money.currency, cur, day, fx.max_age_days());
         return d;
     };
     d.order_fx_rate = Some(order_conv.rate);

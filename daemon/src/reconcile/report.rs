@@ -832,12 +832,15 @@ const SUMMARY_HEADER: [&str; 16] = [
 /// currencies follow (appended 2026-11-30), then `tolerance_applied`, then
 /// the payable flag, the lock date and why not payable (appended
 /// 2026-12-01, [`PAYABLE_COLUMNS`]), then the payee key, the order's
-/// source and id, and the `[fx]` rows' dates (QA33, [`QA33_COLUMNS`]).
+/// source and id (2026-12-01), and the `[fx]` rows' dates
+/// ([`FX_DATE_COLUMNS`]).
 const DISCREPANCY_TEXT_COLUMNS: usize = 17;
 /// Where `payable`, `lock_at` and `not_payable_reason` are.
 const PAYABLE_COLUMNS: std::ops::Range<usize> = 27..30;
-/// Where the columns appended for QA33 are.
-const QA33_COLUMNS: std::ops::Range<usize> = 30..35;
+/// Where the `[fx]` rows' dates are (the HTML shows them; it leaves out
+/// the payee key and the order's source and id before them, which its
+/// network and order columns already say).
+const FX_DATE_COLUMNS: std::ops::Range<usize> = 33..35;
 const DISCREPANCY_HEADER: [&str; 35] = [
     "network",
     "claim_id",
@@ -1155,7 +1158,7 @@ fn html(r: &Report) -> String {
     // then the `[fx]` rows' dates (the payee key and the order's source
     // and id repeat the network, partner and order columns).
     let shown = |i: &usize| {
-        *i < DISCREPANCY_TEXT_COLUMNS || PAYABLE_COLUMNS.contains(i) || *i >= QA33_COLUMNS.start + 3
+        *i < DISCREPANCY_TEXT_COLUMNS || PAYABLE_COLUMNS.contains(i) || FX_DATE_COLUMNS.contains(i)
     };
     let header: Vec<&str> = (0..DISCREPANCY_HEADER.len())
         .filter(shown)
