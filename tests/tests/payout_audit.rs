@@ -381,7 +381,7 @@ fn an_edited_rule_a_finalised_period_used_is_named_with_the_terms_recorded_then(
     assert!(!err.contains("rule `cps`"), "{err}");
     assert!(
         out.contains("\nsettled: no change to what finalised statements settled (store in ")
-            && !out.contains("edit(s)"),
+            && !out.contains("change(s)"),
         "{out}"
     );
 
@@ -395,7 +395,9 @@ fn an_edited_rule_a_finalised_period_used_is_named_with_the_terms_recorded_then(
         "{err}"
     );
     assert!(
-        out.contains("1 rule, override or bonus edit(s) since finalised periods used them (see the warnings)"),
+        out.contains(
+            "1 change(s) to the terms finalised periods were paid under (see the warnings)"
+        ),
         "{out}"
     );
 
@@ -415,6 +417,19 @@ fn an_edited_rule_a_finalised_period_used_is_named_with_the_terms_recorded_then(
         "SIGHUP: config reloaded",
     ]);
     daemon.stop();
+
+    // A matching setting changed since the period was paid: named with
+    // both values (QA33d M6, second part).
+    let widened = original.replace("return_window_days = 30", "return_window_days = 45");
+    std::fs::write(&config, &widened).unwrap();
+    let (code, out, err) = check(&config);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        err.contains("warning: matching settings of program `shop-us` differ from those in force when 2026-08 was finalised: return_window_days 30 then, 45 now; the next reconciliation re-judges every claim under the settings now"),
+        "{err}"
+    );
+    assert!(!err.contains("rule `cps`"), "{err}");
+    std::fs::write(&config, &original).unwrap();
 
     // A period finalised before terms were recorded (an older binary):
     // said, never an error.

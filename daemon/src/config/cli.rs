@@ -272,7 +272,7 @@ pub fn check(
                 match terms.edits.len() {
                     0 => String::new(),
                     n => format!(
-                        "; {n} rule, override or bonus edit(s) since finalised periods used them (see the warnings)"
+                        "; {n} change(s) to the terms finalised periods were paid under (see the warnings)"
                     ),
                 }
             );

@@ -17,8 +17,10 @@
 //! It also warns (never refuses) when a rule, override or bonus id that a
 //! finalised period used now has other terms than were recorded with that
 //! period ([`crate::payout::terms::term_changes`], QA33d M6: `cps-10`
-//! edited in place from 10 % to 11 % was unexplained in every output), and
-//! notes the finalised periods that have no recorded terms (finalised
+//! edited in place from 10 % to 11 % was unexplained in every output) or
+//! the matching or `[fx]` settings differ from those recorded with the
+//! latest finalised period (a new tolerance re-judges claims already
+//! paid), and notes the finalised periods that have no recorded terms (finalised
 //! before they were recorded). The daemon's reload logs the same warnings
 //! ([`log_term_changes`]).
 //!
@@ -84,7 +86,9 @@ pub enum Settled {
 pub struct Terms {
     /// One warning per rule, override or bonus id whose terms changed
     /// since finalised periods used it
-    /// ([`crate::payout::terms::TermChange`]'s text).
+    /// ([`crate::payout::terms::TermChange`]'s text), then one per
+    /// matching or `[fx]` section that differs from the latest finalised
+    /// period's ([`crate::payout::terms::SettingsChange`]).
     #[serde(default)]
     pub edits: Vec<String>,
     /// One note per program with finalised periods that have no recorded
@@ -112,10 +116,16 @@ pub fn terms(book: &dyn crate::payout::book::StatementBook, cfg: &Config) -> Ter
         let commission = commission
             .clone()
             .with_default_timezone(cfg.daemon.timezone.0);
-        match crate::payout::terms::term_changes(book, &program.id, &commission) {
+        let now = crate::payout::terms::CurrentSettings {
+            program: crate::payout::terms::program_terms(program),
+            fx: crate::payout::terms::fx_settings(cfg.fx.as_ref()),
+        };
+        match crate::payout::terms::term_changes(book, &program.id, &commission, &now) {
             Ok(review) => {
                 out.edits
                     .extend(review.changes.iter().map(ToString::to_string));
+                out.edits
+                    .extend(review.settings.iter().map(ToString::to_string));
                 if !review.unrecorded.is_empty() {
                     out.unrecorded.push(format!(
                         "program `{}`: {} {} finalised before Reckon recorded the terms in force: edits of their rules since cannot be checked",

@@ -25,7 +25,7 @@ use super::model::{Statement, Status};
 use crate::reconcile::config::ProgramConfig;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// The terms in force for a program, as a finalise records them: built
 /// from the config by [`TermsInForce::of`].
@@ -243,12 +243,19 @@ pub fn program_terms(p: &ProgramConfig) -> Value {
 /// the loaded table's fingerprint ([`crate::fx::FxTable::fingerprint`]:
 /// every rate, so a CSV edited in place changes it).
 pub fn fx_terms(fx: Option<&crate::fx::FxConfig>, table: &crate::fx::FxTable) -> Value {
+    let mut v = fx_settings(fx);
+    v["rates_fingerprint"] = table.fingerprint().into();
+    v
+}
+
+/// [`fx_terms`] without the rates' fingerprint (what the config alone
+/// says; the table's `max_age_days` is the config's, 0 without `[fx]`).
+pub fn fx_settings(fx: Option<&crate::fx::FxConfig>) -> Value {
     json!({
         "configured": fx.is_some(),
         "rates_csv": fx.and_then(|f| f.rates_csv.as_ref()).map(|p| p.display().to_string()),
-        "max_age_days": table.max_age_days(),
+        "max_age_days": fx.map_or(crate::fx::FxTable::empty().max_age_days(), |f| f.max_age_days),
         "inline_rates": fx.map_or(0, |f| f.rates.len()),
-        "rates_fingerprint": table.fingerprint(),
     })
 }
 
@@ -331,11 +338,84 @@ impl std::fmt::Display for TermChange {
     }
 }
 
+/// The program's matching settings or `[fx]` settings that differ from
+/// those recorded with its latest finalised period (the next run re-judges
+/// every claim under the settings now; claims already paid whose outcome
+/// or basis changes are corrected on the next statements).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SettingsChange {
+    /// Program id.
+    pub program: String,
+    /// The latest finalised period with recorded terms.
+    pub period: String,
+    /// `matching` (the program's reconciliation settings) or `[fx]`.
+    pub section: String,
+    /// Each field that differs: its name (`match.amount_tolerance_abs`),
+    /// its value then and now, as shown.
+    pub fields: Vec<(String, String, String)>,
+}
+
+impl std::fmt::Display for SettingsChange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let fields = (self.fields.iter())
+            .map(|(k, then, now)| format!("{k} {then} then, {now} now"))
+            .collect::<Vec<_>>()
+            .join("; ");
+        write!(
+            f,
+            "{} settings of program `{}` differ from those in force when {} was finalised: {fields}; the next reconciliation re-judges every claim under the settings now, and claims already paid whose outcome or basis changes are corrected by adjustments on the next statements (finalised statements do not change); `reckon statements show --program {} --period {} --terms` lists the terms then",
+            self.section, self.program, self.period, self.program, self.period
+        )
+    }
+}
+
+/// The fields of two recorded settings values that differ (a nested object
+/// such as `match` by `match.<field>`), shown as [`shown`] does; `skip`
+/// names fields left out.
+fn differing_fields(then: &Value, now: &Value, skip: &[&str]) -> Vec<(String, String, String)> {
+    fn flat(prefix: &str, v: &Value, out: &mut BTreeMap<String, Value>) {
+        match v.as_object() {
+            Some(m) => {
+                for (k, v) in m {
+                    let key = if prefix.is_empty() {
+                        k.clone()
+                    } else {
+                        format!("{prefix}.{k}")
+                    };
+                    flat(&key, v, out);
+                }
+            }
+            None => {
+                out.insert(prefix.to_owned(), v.clone());
+            }
+        }
+    }
+    let (mut a, mut b) = (BTreeMap::new(), BTreeMap::new());
+    flat("", then, &mut a);
+    flat("", now, &mut b);
+    let keys: BTreeSet<&String> = a.keys().chain(b.keys()).collect();
+    (keys.into_iter())
+        .filter(|k| !skip.contains(&k.as_str()) && a.get(*k) != b.get(*k))
+        .map(|k| {
+            let show = |m: &BTreeMap<String, Value>| shown(m.get(k).unwrap_or(&Value::Null));
+            (k.clone(), show(&a), show(&b))
+        })
+        .collect()
+}
+
+/// The `[fx]` fields compared with a finalised period's: not the rates'
+/// fingerprint nor the number of inline rates, which change whenever a
+/// day's rates are added (as they are meant to be).
+const FX_NOT_COMPARED: [&str; 2] = ["rates_fingerprint", "inline_rates"];
+
 /// What [`term_changes`] found for one program.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct TermReview {
     /// Entries whose terms changed since a finalised period used them.
     pub changes: Vec<TermChange>,
+    /// Matching or `[fx]` settings that differ from those recorded with
+    /// the latest finalised period.
+    pub settings: Vec<SettingsChange>,
     /// Finalised periods with no recorded terms (finalised before terms
     /// were recorded, or by a caller that recorded none).
     pub unrecorded: Vec<String>,
@@ -348,8 +428,12 @@ pub fn term_changes(
     b: &dyn StatementBook,
     program: &str,
     commission: &CommissionConfig,
+    settings: &CurrentSettings,
 ) -> Result<TermReview, PayoutError> {
     let now = commission_terms(commission);
+    // The latest finalised period with recorded terms: its matching and
+    // `[fx]` settings are compared with those now.
+    let mut latest: Option<PeriodTerms> = None;
     let mut finalised: Vec<_> = period_records(b, program)?
         .into_iter()
         .filter(|r| r.status == Status::Finalised)
@@ -363,6 +447,7 @@ pub fn term_changes(
             review.unrecorded.push(rec.period.clone());
             continue;
         };
+        let t = &*latest.insert(t);
         for (kind, used) in [
             (EntryKind::Rule, &t.used.rules),
             (EntryKind::Override, &t.used.overrides),
@@ -397,7 +482,38 @@ pub fn term_changes(
             now,
         });
     }
+    if let Some(t) = latest {
+        for (section, then, now, skip) in [
+            ("matching", &t.program_settings, &settings.program, &[][..]),
+            ("[fx]", &t.fx, &settings.fx, &FX_NOT_COMPARED[..]),
+        ] {
+            // Terms recorded without them (none so far) compare nothing.
+            if then.is_null() || now.is_null() {
+                continue;
+            }
+            let fields = differing_fields(then, now, skip);
+            if !fields.is_empty() {
+                review.settings.push(SettingsChange {
+                    program: program.to_owned(),
+                    period: t.period.clone(),
+                    section: section.to_owned(),
+                    fields,
+                });
+            }
+        }
+    }
     Ok(review)
+}
+
+/// A program's matching and `[fx]` settings now, as [`program_terms`] and
+/// [`fx_terms`] record them, for [`term_changes`] to compare (`Null`:
+/// not compared).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CurrentSettings {
+    /// [`program_terms`] of the program now.
+    pub program: Value,
+    /// [`fx_terms`] of the `[fx]` section now.
+    pub fx: Value,
 }
 
 /// The entry `id` of `kind` in a [`commission_terms`] value.
@@ -664,7 +780,7 @@ mod tests {
         finalised(&b, "2026-10", &commission(CPS_10), &["cps-10"]);
         let same = commission(&CPS_10.replace("\"10\"", "\"10.0\""));
         assert_eq!(
-            term_changes(&b, "acme", &same).unwrap(),
+            term_changes(&b, "acme", &same, &CurrentSettings::default()).unwrap(),
             TermReview::default()
         );
         let edited = commission(
@@ -672,7 +788,7 @@ mod tests {
                 .replace("\"10\"", "\"11\"")
                 .replace("\"25\"", "\"30\""),
         );
-        let review = term_changes(&b, "acme", &edited).unwrap();
+        let review = term_changes(&b, "acme", &edited, &CurrentSettings::default()).unwrap();
         assert_eq!(review.changes.len(), 1, "{review:?}");
         let text = review.changes[0].to_string();
         assert!(
@@ -680,7 +796,7 @@ mod tests {
             "{text}"
         );
         let removed = commission("");
-        let review = term_changes(&b, "acme", &removed).unwrap();
+        let review = term_changes(&b, "acme", &removed, &CurrentSettings::default()).unwrap();
         assert!(
             review.changes[0]
                 .to_string()
@@ -689,12 +805,68 @@ mod tests {
         );
     }
 
+    fn program(tolerance: &str) -> ProgramConfig {
+        toml::from_str(&format!(
+            "id = \"acme\"\ncurrency = \"USD\"\nclaims = [\"impact\"]\norders = [\"shop\"]\n[match]\namount_tolerance_abs = \"{tolerance}\"\n"
+        ))
+        .unwrap()
+    }
+
+    /// QA33d M6, second part: a matching or `[fx]` setting that differs
+    /// from the latest finalised period's is named with both values; the
+    /// rates' fingerprint (new rows every day) is not compared.
+    #[test]
+    fn matching_and_fx_settings_changed_since_the_latest_finalised_period_are_named() {
+        let b = book::MemoryBook::new();
+        let recorded = |period: &str, p: &ProgramConfig| {
+            finalised(&b, period, &commission(CPS_10), &["cps-10"]);
+            let k = terms_key("acme", period);
+            let mut t: PeriodTerms = book::decode(&k, b.get(&k).unwrap().unwrap()).unwrap();
+            t.program_settings = program_terms(p);
+            t.fx = fx_terms(None, &crate::fx::FxTable::empty());
+            b.apply(vec![(k, Some(book::encode(&t)))]).unwrap();
+        };
+        recorded("2026-09", &program("0.25"));
+        recorded("2026-10", &program("0.50"));
+        let c = commission(CPS_10);
+        let now = |p: &ProgramConfig, fx: Option<&crate::fx::FxConfig>| CurrentSettings {
+            program: program_terms(p),
+            fx: fx_settings(fx),
+        };
+        // As the latest period (2026-10) was paid: nothing, whatever 2026-09 had.
+        let review = term_changes(&b, "acme", &c, &now(&program("0.5"), None)).unwrap();
+        assert_eq!(review, TermReview::default());
+        let review = term_changes(&b, "acme", &c, &now(&program("1.00"), None)).unwrap();
+        assert_eq!(review.changes, Vec::new());
+        let [m] = review.settings.as_slice() else {
+            panic!("{review:?}")
+        };
+        assert_eq!(
+            m.to_string(),
+            "matching settings of program `acme` differ from those in force when 2026-10 was finalised: match.amount_tolerance_abs 0.5 then, 1 now; the next reconciliation re-judges every claim under the settings now, and claims already paid whose outcome or basis changes are corrected by adjustments on the next statements (finalised statements do not change); `reckon statements show --program acme --period 2026-10 --terms` lists the terms then"
+        );
+        let fx: crate::fx::FxConfig = toml::from_str("max_age_days = 3").unwrap();
+        let review = term_changes(&b, "acme", &c, &now(&program("0.5"), Some(&fx))).unwrap();
+        let [f] = review.settings.as_slice() else {
+            panic!("{review:?}")
+        };
+        assert_eq!(f.section, "[fx]");
+        assert_eq!(
+            f.fields,
+            vec![
+                ("configured".into(), "false".into(), "true".into()),
+                ("max_age_days".into(), "0".into(), "3".into()),
+            ]
+        );
+    }
+
     #[test]
     fn periods_without_recorded_terms_are_listed_not_refused() {
         let b = book::MemoryBook::new();
         finalised(&b, "2026-10", &commission(CPS_10), &["cps-10"]);
         b.apply(vec![(terms_key("acme", "2026-10"), None)]).unwrap();
-        let review = term_changes(&b, "acme", &commission("")).unwrap();
+        let review =
+            term_changes(&b, "acme", &commission(""), &CurrentSettings::default()).unwrap();
         assert_eq!(review.changes, Vec::new());
         assert_eq!(review.unrecorded, vec!["2026-10".to_owned()]);
     }
