@@ -386,23 +386,21 @@ fn trace(
     let t = super::trace::trace_claim(book, output_dir, &program.id, network, claim)?;
     let name = format!("{network}/{claim}");
     if t.entries.is_empty() {
-        // Only here is the decision looked up: one pass over the
-        // program's decisions (a failure to read them is not the answer).
-        let decided = crate::reconcile::load_decisions_where(store, &program.id, |d| {
-            d.claim.source == *network && d.claim.id == *claim
-        });
-        let what = match decided.as_deref() {
-            Ok([d, ..]) => format!(
+        // Only here is the decision looked up (a failure to read it is
+        // not the answer).
+        let decided = crate::reconcile::load_decision(store, &program.id, network, claim);
+        let what = match &decided {
+            Ok(Some(d)) => format!(
                 "Reckon's decision for it: {}, {}: {}",
                 d.outcome.as_str(),
                 if d.payable { "payable (not paid on a statement yet: the next drafts of its period or a later one pay it)" } else { "not payable" },
                 d.reason
             ),
-            Ok([]) if !program.claims.contains(network) => format!(
+            Ok(None) if !program.claims.contains(network) => format!(
                 "`{network}` is not one of the program's claims connectors ({})",
                 program.claims.join(", ")
             ),
-            Ok([]) => "Reckon has no decision for it (not a claim of this program, or not reconciled yet: `reckon reconcile --program ...`)".to_owned(),
+            Ok(None) => "Reckon has no decision for it (not a claim of this program, or not reconciled yet: `reckon reconcile --program ...`)".to_owned(),
             Err(e) => format!("its decision could not be read: {e}"),
         };
         anyhow::bail!(

@@ -661,6 +661,17 @@ pub fn unjudged(store: &Store, program: &ProgramConfig) -> Result<Unjudged, Stor
     Ok(out)
 }
 
+/// The stored decision of one claim of `program` (`source`/`id`), if any:
+/// one bucket read, not a pass over the program's decisions.
+pub fn load_decision(
+    store: &Store,
+    program: &str,
+    source: &str,
+    id: &str,
+) -> Result<Option<model::Decision>, StoreError> {
+    incremental::load_stored_decision(&StoreBackend::new(store)?, program, source, id)
+}
+
 /// [`load_decisions`], keeping only the decisions `keep` accepts, each
 /// decoded and dropped in turn: a report of one month holds that month.
 pub fn load_decisions_where(
