@@ -819,7 +819,7 @@ fn a_backfill_whose_client_goes_away_stops_and_frees_its_connector() {
     assert!(
         // Ops QA32a L1: what the daemon's next start does with it, not
         // "must be run again" (the start ran it again too).
-        log.contains("stopped after committing its current page (the daemon is shutting down, or the command that ran the sync was interrupted); what it committed is kept: a scheduled run resumes from the checkpoints; a backfill (`reckon sync --from/--to`) is run again over its own days by the daemon at its next start, as long as it is still the connector's last run: a run of the connector before then (its next scheduled fire, or `reckon sync` without dates) replaces it, and then only running the backfill again pulls the rest of its days"),
+        log.contains("stopped after committing its current page (the daemon is shutting down, or the command that ran the sync was interrupted); what it committed is kept: a scheduled run resumes from the checkpoints; a backfill (`reckon sync --from/--to`) is run again over its own days by the daemon, at the connector's next fire or the daemon's next start, as long as it is still the connector's last run: `reckon sync` without dates before then replaces it (with a warning naming its days), and then only running the backfill again pulls the rest of its days"),
         "{log}"
     );
     // Stopped on purpose: no WARN (QA19).

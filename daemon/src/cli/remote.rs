@@ -873,11 +873,13 @@ async fn sync_run(
         Box::new(crate::sync::cli::Lines(send))
     };
     let seq_before = daemon.store.last_seq().unwrap_or(0);
+    // Also in `/status` (`current_run`), as the daemon's own runs.
+    let progress = crate::schedule::StatusProgress::new(daemon, id, progress.as_ref());
     let result = crate::sync::run_sync_with(
         &ctx,
         connector,
         args.from.zip(args.to),
-        progress.as_ref(),
+        &progress,
         recording.as_mut(),
     )
     .await;

@@ -443,6 +443,10 @@ pub struct HttpStats {
     pub retries: u64,
     /// Waits for a 429 or our own limiter.
     pub rate_limit_waits: u64,
+    /// The longest wait a 429 asked for that was not waited out (longer
+    /// than `max_rate_limit_wait`), in seconds: the scheduler retries the
+    /// run no earlier (ops QA34 D-M2).
+    pub refused_wait_secs: Option<u32>,
 }
 
 /// Why the executor stopped: the daemon is shutting down. The request is
@@ -810,6 +814,9 @@ impl HttpExecutor {
                             .unwrap_or_else(|| backoff(&self.tuning, attempt));
                         let too_long = w > self.tuning.max_rate_limit_wait;
                         if too_long {
+                            let secs = u32::try_from(w.as_secs()).unwrap_or(u32::MAX);
+                            self.stats.refused_wait_secs =
+                                Some(self.stats.refused_wait_secs.map_or(secs, |s| s.max(secs)));
                             // QA: the plugin then failed with a bare
                             // "rate limited (HTTP 429)" and no word of why.
                             tracing::warn!(connector = %connector, label = %req.label,

@@ -304,6 +304,9 @@ pub struct SessionReport {
     pub retries: u64,
     /// Times we waited because of rate limits (429 or our own limiter).
     pub rate_limit_waits: u64,
+    /// The longest wait a 429 asked for that the host did not wait out (it
+    /// was longer than a request waits), in seconds.
+    pub refused_wait_secs: Option<u32>,
     /// Records new / changed / unchanged, as the sink reported.
     pub new: u64,
     /// See `new`.

@@ -237,6 +237,7 @@ pub async fn run(
     driver.report.requests = stats.requests;
     driver.report.retries = stats.retries;
     driver.report.rate_limit_waits = stats.rate_limit_waits;
+    driver.report.refused_wait_secs = stats.refused_wait_secs;
     let redactor = driver.exec.redactor().clone();
     // Written whatever the outcome: a failed session's exchanges reproduce
     // the failure.

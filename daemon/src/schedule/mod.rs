@@ -13,7 +13,7 @@ pub mod hooks;
 use crate::config::{Config, ResolvedConnector};
 use crate::server::metrics::Metrics;
 use crate::store::{RunOutcome, RunRecord, Store};
-use crate::sync::{NoProgress, SyncContext, SyncError};
+use crate::sync::{NoProgress, Progress, SyncContext, SyncError};
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
@@ -26,6 +26,12 @@ pub const RETRY_BASE_SECS: i64 = 30;
 pub const RETRY_MAX_SECS: i64 = 30 * 60;
 /// Retries before waiting for the next scheduled fire.
 pub const MAX_RETRIES: u32 = 5;
+/// Retries of a run that failed on an answer it could not read (a
+/// malformed record, a cut-off body, paging that contradicts itself:
+/// [`SyncError::bad_answer`]): a fetch again often gets a good answer, a
+/// record the network keeps sending malformed does not, so after these the
+/// connector waits for its next fire (ops QA34 D-M1).
+pub const BAD_ANSWER_RETRIES: u32 = 2;
 /// How long shutdown waits for running syncs to commit their page.
 pub const SHUTDOWN_GRACE_SECS: u64 = 8;
 /// Exit status of `reckon run` after the store failed for good
@@ -136,11 +142,78 @@ pub struct ConnectorStatus {
     pub last_success_at: Option<DateTime<Utc>>,
     /// Records stored for this connector (all kinds).
     pub records: u64,
+    /// When the run in progress started (none while idle or queued).
+    #[serde(default)]
+    pub running_since: Option<DateTime<Utc>>,
+    /// The run in progress: its days, its window, pages and records so
+    /// far (none while idle, or before its first window starts).
+    #[serde(default)]
+    pub current_run: Option<CurrentRun>,
+    /// No run of the connector starts before then: the platform asked to
+    /// wait that long (a 429 whose `Retry-After` is longer than a run
+    /// waits), so its retry and its fires wait too.
+    #[serde(default)]
+    pub held_until: Option<DateTime<Utc>>,
+    /// A backfill (`reckon sync ID --from --to`) cut off before its end
+    /// (since the daemon started).
+    #[serde(default)]
+    pub cut_off_backfill: Option<CutOffBackfill>,
     /// Taken out of the config by a reload while its run went on: shown
     /// until that run ends (QA29-A L5: it vanished from `/status` while it
     /// still synced), then dropped.
     #[serde(default)]
     pub removed: bool,
+}
+
+/// A run in progress, as `/status` shows it (`current_run`).
+#[derive(Debug, Clone, Default, Serialize, serde::Deserialize, PartialEq)]
+pub struct CurrentRun {
+    /// Its first day.
+    pub from: Option<NaiveDate>,
+    /// Its last day.
+    pub to: Option<NaiveDate>,
+    /// The window it syncs now, from 1.
+    pub window: usize,
+    /// Its windows.
+    pub windows: usize,
+    /// Pages committed so far.
+    pub pages: u64,
+    /// Records new so far.
+    pub records_new: u64,
+    /// Records changed so far.
+    pub records_changed: u64,
+    /// Records unchanged so far.
+    pub records_unchanged: u64,
+}
+
+/// A backfill (`reckon sync ID --from --to`) that did not reach its end
+/// (stopped, its client gone, its process killed), as `/status` shows it
+/// (`cut_off_backfill`) until a run of its days succeeds (ops QA34 B-M3:
+/// its days were dropped without a word).
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq)]
+pub struct CutOffBackfill {
+    /// Its first day.
+    pub from: NaiveDate,
+    /// Its last day.
+    pub to: NaiveDate,
+    /// True: the daemon runs its days again, first day to last, at the
+    /// connector's next fire (or its next start). False: it does not (a
+    /// run without its days replaced it, or its run again failed for
+    /// good), so days of it may be missing until `command` is run.
+    pub runs_again: bool,
+    /// The command that pulls its days.
+    pub command: String,
+}
+
+impl CutOffBackfill {
+    fn new(id: &str, (from, to): (NaiveDate, NaiveDate), runs_again: bool) -> Self {
+        CutOffBackfill {
+            from,
+            to,
+            runs_again,
+            command: format!("reckon sync {id} --from {from} --to {to}"),
+        }
+    }
 }
 
 /// Shared state of a running daemon.
@@ -271,7 +344,11 @@ impl Daemon {
     pub fn claim(&self, id: &str) -> bool {
         let fresh = self.active().insert(id.to_owned());
         if fresh {
-            self.with_status(id, |s| s.running = true);
+            self.with_status(id, |s| {
+                s.running = true;
+                s.running_since = Some(Utc::now());
+                s.current_run = None;
+            });
         }
         fresh
     }
@@ -279,7 +356,11 @@ impl Daemon {
     /// Ends a [`Daemon::claim`] that ran no sync (a checkpoint reset held
     /// the connector): the connector's status and counts stay as they were.
     pub fn unclaim(&self, id: &str) {
-        self.with_status(id, |s| s.running = false);
+        self.with_status(id, |s| {
+            s.running = false;
+            s.running_since = None;
+            s.current_run = None;
+        });
         self.active().remove(id);
     }
 
@@ -291,9 +372,15 @@ impl Daemon {
             .runs(id, 1)
             .ok()
             .and_then(|r| r.into_iter().next());
+        let backfill = last.as_ref().map(|run| self.backfill_after(id, run));
         self.with_status(id, |s| {
             s.running = false;
             s.queued = false;
+            s.running_since = None;
+            s.current_run = None;
+            if let Some(backfill) = backfill {
+                s.cut_off_backfill = backfill;
+            }
             if let Some(run) = last {
                 // As after a scheduled run: status shows why it failed,
                 // and counts it (QA: 0 while running, 1 after a restart,
@@ -317,6 +404,49 @@ impl Daemon {
         self.active().remove(id);
     }
 
+    /// What `/status` says of a cut-off backfill of `id` once its `run`
+    /// ended: a backfill cut off before its end (the run itself) runs again
+    /// at the connector's next fire ([`pending_backfill`]); one shown
+    /// before is done when a run over all its days succeeds, and is not run
+    /// again by the daemon once another run took its place (a run without
+    /// its days, or its own that failed).
+    fn backfill_after(&self, id: &str, run: &RunRecord) -> Option<CutOffBackfill> {
+        let shown = self
+            .status
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(id)
+            .and_then(|s| s.cut_off_backfill.clone());
+        let rt = self.runtime();
+        let Some(c) = rt.connectors.iter().find(|c| c.config.id == id) else {
+            return shown;
+        };
+        if run.outcome == RunOutcome::Interrupted {
+            let checkpoints = self.store.checkpoints(id).unwrap_or_default();
+            let (scheduled_from, _) = crate::sync::scheduled_range(c, &checkpoints, Utc::now());
+            if let Some(days) = cut_off_backfill(&run.windows, scheduled_from) {
+                let fire = if c.config.enabled {
+                    "its next fire or "
+                } else {
+                    ""
+                };
+                tracing::warn!(connector = %id, from = %days.0, to = %days.1,
+                    "the backfill was cut off before its end: the daemon runs its days again, first day to last, at {fire}the daemon's next start; `reckon sync {id}` without dates before then drops them");
+                return Some(CutOffBackfill::new(id, days, true));
+            }
+        }
+        let shown = shown?;
+        let covers =
+            window_days(&run.windows).is_some_and(|(a, b)| a <= shown.from && shown.to <= b);
+        if covers && run.outcome == RunOutcome::Success {
+            return None;
+        }
+        Some(CutOffBackfill {
+            runs_again: false,
+            ..shown
+        })
+    }
+
     /// The context a sync of this daemon runs in.
     pub fn sync_context(&self) -> SyncContext {
         SyncContext {
@@ -325,6 +455,71 @@ impl Daemon {
             shutdown: self.shutdown.clone(),
             metrics: self.metrics.clone(),
         }
+    }
+}
+
+/// Progress of a run the daemon runs, kept in its `/status`
+/// ([`ConnectorStatus::current_run`]) and handed on to `inner` (a client's
+/// progress lines, or nothing).
+pub struct StatusProgress<'a> {
+    daemon: &'a Daemon,
+    id: String,
+    inner: &'a dyn Progress,
+}
+
+impl std::fmt::Debug for StatusProgress<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StatusProgress")
+            .field("id", &self.id)
+            .finish()
+    }
+}
+
+impl<'a> StatusProgress<'a> {
+    /// Progress of `id`'s run.
+    pub fn new(daemon: &'a Daemon, id: &str, inner: &'a dyn Progress) -> Self {
+        StatusProgress {
+            daemon,
+            id: id.to_owned(),
+            inner,
+        }
+    }
+
+    fn update(&self, f: impl FnOnce(&mut CurrentRun)) {
+        self.daemon.with_status(&self.id, |s| {
+            f(s.current_run.get_or_insert_with(Default::default))
+        });
+    }
+}
+
+impl Progress for StatusProgress<'_> {
+    fn started(&self, from: NaiveDate, to: NaiveDate, windows: usize) {
+        self.daemon.with_status(&self.id, |s| {
+            s.current_run = Some(CurrentRun {
+                from: Some(from),
+                to: Some(to),
+                windows,
+                ..Default::default()
+            })
+        });
+        self.inner.started(from, to, windows);
+    }
+    fn window(&self, index: usize, total: usize, window: &plugin_api::protocol::Window) {
+        self.update(|r| (r.window, r.windows) = (index + 1, total));
+        self.inner.window(index, total, window);
+    }
+    fn page(
+        &self,
+        stream: &str,
+        stats: &crate::store::CommitStats,
+        total: &crate::store::CommitStats,
+    ) {
+        self.update(|r| {
+            r.pages += 1;
+            (r.records_new, r.records_changed, r.records_unchanged) =
+                (total.new, total.changed, total.unchanged);
+        });
+        self.inner.page(stream, stats, total);
     }
 }
 
@@ -345,17 +540,75 @@ pub struct Plan {
     /// scheduled run would not pull again: the catch-up run at start pulls
     /// these instead ([`cut_off_backfill`]).
     pub resume_range: Option<(NaiveDate, NaiveDate)>,
+    /// No run starts before then, fire or retry: the platform asked to
+    /// wait that long ([`Failure::wait`]).
+    pub hold_until: Option<DateTime<Utc>>,
 }
 
 impl Plan {
     /// The earliest instant this connector wants to run.
     pub fn due(&self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
-        if self.catch_up {
-            return Some(now);
+        let due = if self.catch_up {
+            Some(now)
+        } else {
+            match (self.next_fire, self.retry_at) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            }
+        };
+        due.map(|d| self.hold_until.map_or(d, |h| d.max(h)))
+    }
+}
+
+/// A failed run, as the scheduler acts on it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Failure {
+    /// The error.
+    pub error: String,
+    /// Retries its fire may give it: [`MAX_RETRIES`] for a retryable
+    /// failure, [`BAD_ANSWER_RETRIES`] for an answer that could not be
+    /// read, none for the rest (refused credentials, a bad setting).
+    pub retries: u32,
+    /// Whether it failed on an answer that could not be read.
+    pub bad_answer: bool,
+    /// How long the platform asked to wait (a 429's `Retry-After` longer
+    /// than a run waits): nothing runs before then.
+    pub wait: Option<Duration>,
+}
+
+impl Failure {
+    /// How the scheduler treats a run that failed with `e`.
+    pub fn of(e: &SyncError) -> Failure {
+        let bad_answer = e.bad_answer();
+        Failure {
+            error: e.to_string(),
+            retries: if e.retryable() {
+                MAX_RETRIES
+            } else if bad_answer {
+                BAD_ANSWER_RETRIES
+            } else {
+                0
+            },
+            bad_answer,
+            wait: e.platform_wait().and_then(|w| Duration::from_std(w).ok()),
         }
-        match (self.next_fire, self.retry_at) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
+    }
+
+    /// A failure retried as a 5xx is.
+    pub fn retryable(error: impl Into<String>) -> Failure {
+        Failure {
+            error: error.into(),
+            retries: MAX_RETRIES,
+            bad_answer: false,
+            wait: None,
+        }
+    }
+
+    /// A failure retrying cannot help.
+    pub fn permanent(error: impl Into<String>) -> Failure {
+        Failure {
+            retries: 0,
+            ..Failure::retryable(error)
         }
     }
 }
@@ -377,7 +630,47 @@ pub fn initial_plan(
         retry_at: None,
         attempts: 0,
         resume_range: None,
+        hold_until: None,
     }
+}
+
+/// The days of a run's recorded windows (`2026-01-01..2026-01-31`), first
+/// to last; `None` without windows or when one does not parse.
+pub fn window_days(windows: &[String]) -> Option<(NaiveDate, NaiveDate)> {
+    let mut days = windows.iter().map(|w| {
+        let (a, b) = w.split_once("..")?;
+        Some((a.parse::<NaiveDate>().ok()?, b.parse::<NaiveDate>().ok()?))
+    });
+    let (mut from, mut to) = days.next()??;
+    for d in days {
+        let (a, b) = d?;
+        from = from.min(a);
+        to = to.max(b);
+    }
+    Some((from, to))
+}
+
+/// The days of the connector's last run when it is a backfill cut off
+/// before its end ([`cut_off_backfill`]: `interrupted`, or left `running`
+/// by a process that died) that a scheduled run now would not pull again.
+/// The daemon runs these days at the connector's next fire, as it does at
+/// its start (ops QA34 B-M3: a fire of a running daemon replaced it, and
+/// its days were never pulled).
+pub fn pending_backfill(
+    store: &Store,
+    c: &ResolvedConnector,
+    now: DateTime<Utc>,
+) -> Result<Option<(NaiveDate, NaiveDate)>, crate::store::StoreError> {
+    let id = &c.config.id;
+    let last = store.runs(id, 1)?;
+    let Some(run) = last
+        .first()
+        .filter(|r| matches!(r.outcome, RunOutcome::Interrupted | RunOutcome::Running))
+    else {
+        return Ok(None);
+    };
+    let (scheduled_from, _) = crate::sync::scheduled_range(c, &store.checkpoints(id)?, now);
+    Ok(cut_off_backfill(&run.windows, scheduled_from))
 }
 
 /// The days a cut-off run was syncing (its recorded windows, first day to
@@ -390,16 +683,7 @@ pub fn cut_off_backfill(
     windows: &[String],
     scheduled_from: NaiveDate,
 ) -> Option<(NaiveDate, NaiveDate)> {
-    let mut days = windows.iter().map(|w| {
-        let (a, b) = w.split_once("..")?;
-        Some((a.parse::<NaiveDate>().ok()?, b.parse::<NaiveDate>().ok()?))
-    });
-    let (mut from, mut to) = days.next()??;
-    for d in days {
-        let (a, b) = d?;
-        from = from.min(a);
-        to = to.max(b);
-    }
+    let (from, to) = window_days(windows)?;
     (from < scheduled_from).then_some((from, to))
 }
 
@@ -515,6 +799,7 @@ fn status_for(
     let plan = plan.filter(|_| c.config.enabled);
     s.next_fire = plan.and_then(|p| p.next_fire);
     s.next_retry = plan.and_then(|p| p.retry_at);
+    s.held_until = plan.and_then(|p| p.hold_until).filter(|h| *h > Utc::now());
     s
 }
 
@@ -695,8 +980,7 @@ pub async fn run_daemon_with_signals(
 
     let max = daemon.runtime().config.daemon.max_concurrent_syncs.max(1) as usize;
     let semaphore = Arc::new(tokio::sync::Semaphore::new(max));
-    let mut running: tokio::task::JoinSet<(String, Result<RunRecord, String>, bool)> =
-        tokio::task::JoinSet::new();
+    let mut running: tokio::task::JoinSet<RunResult> = tokio::task::JoinSet::new();
     // Task id → connector, so a run task that panics still frees its connector.
     let mut task_ids: std::collections::HashMap<tokio::task::Id, String> = Default::default();
     // sled keeps its first write error for good: then nothing the daemon
@@ -732,21 +1016,23 @@ pub async fn run_daemon_with_signals(
                 d.with_status(&id, |s| {
                     s.queued = false;
                     s.running = !d.shutdown.is_requested();
+                    s.running_since = s.running.then(Utc::now);
+                    s.current_run = None;
                 });
                 if d.shutdown.is_requested() {
-                    return (id, Err("not started: shutting down".into()), false);
+                    return (id, Err(Failure::permanent("not started: shutting down")));
                 }
                 let seq_before = d.store.last_seq().unwrap_or(0);
                 let ctx = d.sync_context();
                 if let Some((from, to)) = range {
                     tracing::info!(connector = %id, from = %from, to = %to, "running the cut-off backfill's days again");
                 }
-                let result = crate::sync::run_sync(&ctx, &c, range, &NoProgress).await;
+                let progress = StatusProgress::new(&d, &id, &NoProgress);
+                let result = crate::sync::run_sync(&ctx, &c, range, &progress).await;
                 if let Err(SyncError::Store(_)) = &result {
                     d.metrics.store_error(&id);
                 }
-                let retryable = result.as_ref().err().is_some_and(SyncError::retryable);
-                let result = result.map_err(|e| e.to_string());
+                let result = result.map_err(|e| Failure::of(&e));
                 if result.is_ok() {
                     let seq_after = d.store.last_seq().unwrap_or(seq_before);
                     let store = d.store.clone();
@@ -764,7 +1050,7 @@ pub async fn run_daemon_with_signals(
                     })
                     .await;
                 }
-                (id, result, retryable)
+                (id, result)
             });
             task_ids.insert(handle.id(), task_connector);
         }
@@ -782,9 +1068,9 @@ pub async fn run_daemon_with_signals(
         tokio::select! {
             _ = tokio::time::sleep(sleep_for) => {}
             Some(done) = running.join_next_with_id(), if !running.is_empty() => {
-                let (id, result, retryable) = joined(done, &mut task_ids);
+                let (id, result) = joined(done, &mut task_ids);
                 daemon.active().remove(&id);
-                finish_run(&daemon, &mut plans, &id, result, retryable, Utc::now());
+                finish_run(&daemon, &mut plans, &id, result, Utc::now());
             }
             _ = sigterm.recv() => { tracing::info!("SIGTERM: stopping"); daemon.shutdown.request(); }
             _ = sigint.recv() => { tracing::info!("SIGINT: stopping"); daemon.shutdown.request(); }
@@ -809,9 +1095,9 @@ pub async fn run_daemon_with_signals(
     while !running.is_empty() {
         match tokio::time::timeout_at(deadline, running.join_next_with_id()).await {
             Ok(Some(done)) => {
-                let (id, result, retryable) = joined(done, &mut task_ids);
+                let (id, result) = joined(done, &mut task_ids);
                 daemon.active().remove(&id);
-                finish_run(&daemon, &mut plans, &id, result, retryable, Utc::now());
+                finish_run(&daemon, &mut plans, &id, result, Utc::now());
             }
             Ok(None) => break,
             Err(_) => {
@@ -957,18 +1243,42 @@ fn take_due(
             // fire gets its own MAX_RETRIES, the first 30 s after it fails.
             plan.attempts = 0;
         }
+        // A backfill cut off while the daemon runs (its client went away)
+        // runs again now, as one cut off before a start does at the start,
+        // instead of being replaced by the scheduled run.
+        let mut range = range;
+        let mut backfill = None;
+        if range.is_none() {
+            match pending_backfill(&daemon.store, c, now) {
+                Ok(Some(days)) => {
+                    tracing::info!(connector = %id, from = %days.0, to = %days.1, "the connector's last run was a backfill cut off before its end: this run pulls its days instead of the scheduled window (which comes at the next fire)");
+                    plan.resume_range = Some(days);
+                    range = Some(days);
+                    backfill = Some(CutOffBackfill::new(id, days, true));
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::warn!(connector = %id, error = %e, "could not read the connector's last run; running the scheduled window")
+                }
+            }
+        }
         active.insert(id.clone());
         daemon.with_status(id, |s| {
             s.queued = true;
             s.next_fire = p.next_fire;
             s.next_retry = None;
+            // Its wait is over (it runs no earlier).
+            s.held_until = None;
+            if backfill.is_some() {
+                s.cut_off_backfill = backfill;
+            }
         });
         start.push((c.clone(), range));
     }
     start
 }
 
-type RunResult = (String, Result<RunRecord, String>, bool);
+type RunResult = (String, Result<RunRecord, Failure>);
 
 /// A finished run task: its result, or a panic turned into a failed run.
 fn joined(
@@ -983,7 +1293,7 @@ fn joined(
         Err(e) => {
             let id = task_ids.remove(&e.id()).unwrap_or_default();
             tracing::error!(connector = %id, error = %e, "run task panicked");
-            (id, Err(format!("run task failed: {e}")), true)
+            (id, Err(Failure::retryable(format!("run task failed: {e}"))))
         }
     }
 }
@@ -1063,6 +1373,9 @@ fn install_plans(
         };
         let restore = !status.contains_key(id);
         let mut s = status_for(c, Some(&plan), status.get(id));
+        if let (Install::Start, Some(days), true) = (why, plan.resume_range, c.config.enabled) {
+            s.cut_off_backfill = Some(CutOffBackfill::new(id, days, true));
+        }
         if s.last_run.is_none() {
             s.last_run = daemon.store.runs(id, 1)?.into_iter().next();
         }
@@ -1097,12 +1410,16 @@ fn install_plans(
     Ok(())
 }
 
+/// A time as `reckon status` prints it.
+fn utc_text(t: DateTime<Utc>) -> String {
+    t.format("%Y-%m-%d %H:%M:%S UTC").to_string()
+}
+
 fn finish_run(
     daemon: &Daemon,
     plans: &mut BTreeMap<String, Plan>,
     id: &str,
-    result: Result<RunRecord, String>,
-    retryable: bool,
+    result: Result<RunRecord, Failure>,
     now: DateTime<Utc>,
 ) {
     let mut last = daemon
@@ -1112,13 +1429,14 @@ fn finish_run(
         .and_then(|r| r.into_iter().next());
     // A run whose end could not be saved (the store failed) still reads
     // `running` in the history: show how it ended.
-    if let (Some(run), Err(e)) = (last.as_mut(), &result) {
+    if let (Some(run), Err(f)) = (last.as_mut(), &result) {
         if run.outcome == RunOutcome::Running {
             run.outcome = RunOutcome::Failed;
             run.ended_at = Some(now);
-            run.error = Some(e.clone());
+            run.error = Some(f.error.clone());
         }
     }
+    let stopping = daemon.shutdown.is_requested();
     let plan = plans.get_mut(id);
     match result {
         Ok(_) => {
@@ -1126,18 +1444,27 @@ fn finish_run(
                 p.attempts = 0;
                 p.retry_at = None;
                 p.resume_range = None;
+                p.hold_until = None;
             }
+            let backfill = last.as_ref().map(|run| daemon.backfill_after(id, run));
             daemon.with_status(id, |s| {
                 s.running = false;
                 s.queued = false;
+                s.running_since = None;
+                s.current_run = None;
+                s.held_until = None;
                 s.consecutive_failures = 0;
                 s.last_error = None;
                 s.next_retry = None;
                 s.last_success_at = last.as_ref().and_then(|r| r.ended_at).or(s.last_success_at);
+                if let Some(backfill) = backfill {
+                    s.cut_off_backfill = backfill;
+                }
                 s.last_run = last;
             });
         }
-        Err(mut e) => {
+        Err(failure) => {
+            let mut e = failure.error;
             // A refused credential: the daemon holds the secrets it read at
             // its start or last reload (QA29-A L2: a secret file fixed on
             // disk went on failing with no word of the reload it needs).
@@ -1145,10 +1472,20 @@ fn finish_run(
                 e.push_str(" (the daemon read its secrets at its start or last reload: after changing one, reload with SIGHUP)");
             }
             let mut retry_at = None;
+            let mut hold_until = None;
+            let mut backfill_dropped = false;
             if let Some(p) = plan {
                 p.attempts += 1;
-                if retryable && p.attempts <= MAX_RETRIES && !daemon.shutdown.is_requested() {
+                // The platform asked to wait: neither the retry nor a fire
+                // comes before that (ops QA34 D-M2: retries after 30 s, 60 s
+                // ... hammered a network during its lock-out).
+                if let Some(wait) = failure.wait.filter(|_| !stopping) {
+                    p.hold_until = Some(now + wait);
+                    hold_until = p.hold_until;
+                }
+                if p.attempts <= failure.retries && !stopping {
                     let at = now + retry_delay(p.attempts);
+                    let at = p.hold_until.map_or(at, |h| at.max(h));
                     if p.next_fire.is_none_or(|f| at < f) {
                         p.retry_at = Some(at);
                         retry_at = Some(at);
@@ -1158,12 +1495,32 @@ fn finish_run(
                 // backfill's days are left to the operator. Unless the
                 // daemon is stopping: its next start runs them again
                 // (QA29-E M3: the WARN said otherwise at every stop).
-                if let Some((from, to)) = p
-                    .resume_range
-                    .filter(|_| retry_at.is_none() && !daemon.shutdown.is_requested())
+                if let Some((from, to)) = p.resume_range.filter(|_| retry_at.is_none() && !stopping)
                 {
                     p.resume_range = None;
+                    backfill_dropped = true;
                     tracing::warn!(connector = %id, from = %from, to = %to, "the cut-off backfill failed again and is not retried: run `reckon sync {id} --from {from} --to {to}`");
+                }
+                // When it is tried again, where the error alone would
+                // mislead: "the next run tries again" of a long 429, and a
+                // bad answer (ops QA34 D-M1).
+                let next = p.due(now).map(utc_text).unwrap_or_else(|| "-".into());
+                if let (Some(wait), Some(_)) = (failure.wait, hold_until) {
+                    e.push_str(&format!(
+                        " (the platform asked to wait {} s: the daemon tries again at {next}, not before)",
+                        wait.num_seconds()
+                    ));
+                } else if failure.bad_answer && !stopping {
+                    match retry_at {
+                        Some(at) => e.push_str(&format!(
+                            " (an answer that cannot be read is fetched again up to {BAD_ANSWER_RETRIES} times: retry {} at {})",
+                            p.attempts,
+                            utc_text(at)
+                        )),
+                        None => e.push_str(&format!(
+                            " (not fetched again before the next scheduled run, at {next}; once the network's data is fixed, `reckon sync {id}` pulls it at once)"
+                        )),
+                    }
                 }
             }
             match retry_at {
@@ -1172,22 +1529,38 @@ fn finish_run(
                 }
                 // Cut short by the daemon stopping: not a failure to alert
                 // on; it re-runs at the next start (QA re-test N2).
-                None if daemon.shutdown.is_requested() => tracing::info!(
+                None if stopping => tracing::info!(
                     connector = %id,
                     error = %e,
                     "run interrupted by the shutdown; it runs again at the next start"
                 ),
                 None => tracing::warn!(connector = %id, error = %e, "run failed"),
             }
-            let stopping = daemon.shutdown.is_requested();
+            // A backfill run again that failed for good, or another run
+            // that took the place of one, is not run again.
+            let backfill = (retry_at.is_none() && !stopping)
+                .then(|| last.as_ref().map(|run| daemon.backfill_after(id, run)))
+                .flatten();
             daemon.with_status(id, |s| {
                 s.running = false;
                 s.queued = false;
+                s.running_since = None;
+                s.current_run = None;
                 if !stopping {
                     s.consecutive_failures += 1;
                 }
                 s.last_error = Some(e);
                 s.next_retry = retry_at;
+                if hold_until.is_some() {
+                    s.held_until = hold_until;
+                }
+                if let Some(backfill) = backfill {
+                    s.cut_off_backfill = backfill;
+                } else if backfill_dropped {
+                    if let Some(b) = s.cut_off_backfill.as_mut() {
+                        b.runs_again = false;
+                    }
+                }
                 s.last_run = last;
             });
         }
@@ -1824,6 +2197,7 @@ mod tests {
                 retry_at: None,
                 attempts: 0,
                 resume_range: None,
+                hold_until: None,
             },
         )]);
         daemon
@@ -1863,8 +2237,7 @@ mod tests {
                 &daemon,
                 plans,
                 "net",
-                Err("server error (HTTP 500)".into()),
-                true,
+                Err(Failure::retryable("server error (HTTP 500)")),
                 ended,
             );
             (ended, plans["net"].retry_at)
@@ -2002,13 +2375,12 @@ mod tests {
             &daemon,
             &mut plans,
             "net",
-            Err("HTTP 500".into()),
-            true,
+            Err(Failure::retryable("HTTP 500")),
             now,
         );
         assert_eq!(plans["net"].resume_range, Some(days), "{:?}", plans["net"]);
         let ok = run_record(now, RunOutcome::Success, None, None);
-        finish_run(&daemon, &mut plans, "net", Ok(ok), false, now);
+        finish_run(&daemon, &mut plans, "net", Ok(ok), now);
         assert_eq!(plans["net"].resume_range, None);
         // A refused credential says the daemon's secrets need a reload
         // (QA29-A L2).
@@ -2016,8 +2388,9 @@ mod tests {
             &daemon,
             &mut plans,
             "net",
-            Err("credentials refused (HTTP 401); check setting `api_key`".into()),
-            false,
+            Err(Failure::permanent(
+                "credentials refused (HTTP 401); check setting `api_key`",
+            )),
             now,
         );
         let error = daemon.status_snapshot()[0].last_error.clone().unwrap();
@@ -2224,6 +2597,7 @@ mod tests {
             retry_at: Some(now + Duration::minutes(5)),
             attempts: 1,
             resume_range: None,
+            hold_until: None,
         };
         assert_eq!(p.due(now), Some(now + Duration::minutes(5)));
         let p = Plan {
@@ -2231,5 +2605,360 @@ mod tests {
             ..p
         };
         assert_eq!(p.due(now), Some(now));
+    }
+
+    /// `reckon status` text of these connectors.
+    fn status_text(connectors: Vec<ConnectorStatus>) -> String {
+        crate::server::status::StatusReport {
+            started_at: Utc::now(),
+            version: None,
+            config: "reckon.toml".into(),
+            data_dir: None,
+            store_size_bytes: Some(1),
+            connectors,
+            postbacks: vec![],
+            programs: vec![],
+            reconciliation: vec![],
+            drafts: vec![],
+            store_failure: None,
+            config_state: None,
+            draft_schedules: vec![],
+            kpi_summaries: None,
+        }
+        .render()
+    }
+
+    /// A failure of "net" with `error` of `kind`, its last session having
+    /// been refused a wait of `wait_secs`.
+    fn session_failure(
+        kind: plugin_api::ErrorKind,
+        retryable: bool,
+        wait_secs: Option<u32>,
+        error: &str,
+    ) -> Failure {
+        Failure::of(&SyncError::Session(crate::plugins::SessionError {
+            connector: "net".into(),
+            kind,
+            retryable,
+            message: error.into(),
+            report: crate::plugins::SessionReport {
+                refused_wait_secs: wait_secs,
+                ..Default::default()
+            },
+        }))
+    }
+
+    /// Ops QA34 D-M2: a 429 asking to wait 1200 s (longer than a run
+    /// waits) failed the run, which was retried after 30 s, 60 s, ... and
+    /// run again at every fire inside the platform's lock-out, while the
+    /// error said "the next run tries again". Neither the retry nor a fire
+    /// comes before the wait is over, and the error says when.
+    #[test]
+    fn a_long_platform_wait_holds_the_retry_and_the_fires() {
+        let fire: DateTime<Utc> = "2026-06-10T04:00:00Z".parse().unwrap();
+        let ended = fire + Duration::seconds(5);
+        let over = ended + Duration::seconds(1200);
+        let throttled = || {
+            session_failure(
+                plugin_api::ErrorKind::RateLimited,
+                true,
+                Some(1200),
+                "stream `conversions` page 1: rate limited (HTTP 429); the platform asks to wait 1200 s, longer than a run waits for a rate limit (900 s): not waiting, the next run tries again",
+            )
+        };
+        assert_eq!(throttled().wait, Some(Duration::seconds(1200)));
+        assert_eq!(throttled().retries, MAX_RETRIES);
+        // `schedule` fired at 04:00 and its run failed so at 04:00:05.
+        let failed = |schedule: &str, dir: &std::path::Path| {
+            let c = connector(schedule);
+            let daemon = test_daemon(dir, &c);
+            let mut plans = due_at(&daemon, &c, fire);
+            let rt = daemon.runtime();
+            assert_eq!(
+                take_due(&daemon, &rt, &mut plans, &mut daemon.active(), fire).len(),
+                1
+            );
+            daemon.active().remove("net");
+            finish_run(&daemon, &mut plans, "net", Err(throttled()), ended);
+            (daemon, plans)
+        };
+
+        // Hourly: the retry comes when the wait is over, not after 30 s.
+        let dir = tempfile::tempdir().unwrap();
+        let (daemon, mut plans) = failed("0 * * * *", dir.path());
+        assert_eq!(plans["net"].retry_at, Some(over), "{:?}", plans["net"]);
+        let st = &daemon.status_snapshot()[0];
+        assert_eq!((st.next_retry, st.held_until), (Some(over), Some(over)));
+        let error = st.last_error.as_deref().unwrap();
+        assert!(
+            error.ends_with(" (the platform asked to wait 1200 s: the daemon tries again at 2026-06-10 04:20:05 UTC, not before)"),
+            "{error}"
+        );
+        assert!(status_text(daemon.status_snapshot()).contains(
+            "  held until: 2026-06-10 04:20:05 UTC (the platform asked to wait: no run starts before then)\n"
+        ));
+        // A success lifts the hold.
+        let ok = run_record(over, RunOutcome::Success, None, None);
+        daemon.store.save_run(&ok).unwrap();
+        finish_run(&daemon, &mut plans, "net", Ok(ok), over);
+        assert_eq!(plans["net"].hold_until, None);
+        assert_eq!(daemon.status_snapshot()[0].held_until, None);
+
+        // Every 2 minutes: the fires at 04:02, 04:04 ... wait too, and the
+        // first after the wait runs when it is over.
+        let dir = tempfile::tempdir().unwrap();
+        let (daemon, mut plans) = failed("*/2 * * * *", dir.path());
+        let rt = daemon.runtime();
+        assert_eq!(next_due(&plans, ended), Some(over));
+        for m in [2, 10, 20] {
+            let at = fire + Duration::minutes(m);
+            assert!(
+                take_due(&daemon, &rt, &mut plans, &mut daemon.active(), at).is_empty(),
+                "started at {at}"
+            );
+        }
+        let error = daemon.status_snapshot()[0].last_error.clone().unwrap();
+        assert!(
+            error.contains("tries again at 2026-06-10 04:20:05 UTC"),
+            "{error}"
+        );
+        assert_eq!(
+            take_due(&daemon, &rt, &mut plans, &mut daemon.active(), over).len(),
+            1
+        );
+    }
+
+    /// Ops QA34 D-M1: an answer that could not be read (a malformed record,
+    /// a cut-off body, an empty page said to have more after it) was not
+    /// retried at all, so a daily connector lost a day to one bad page,
+    /// while the README said "the run fails and is retried". It is fetched
+    /// again [`BAD_ANSWER_RETRIES`] times with the usual backoff, then left
+    /// to the next fire, and the error says when and what to do.
+    #[test]
+    fn a_bad_answer_is_fetched_again_twice_then_waits_for_the_next_fire() {
+        let c = connector("0 6 * * *");
+        let dir = tempfile::tempdir().unwrap();
+        let daemon = test_daemon(dir.path(), &c);
+        let fire: DateTime<Utc> = "2026-06-10T04:00:00Z".parse().unwrap();
+        let mut plans = due_at(&daemon, &c, fire);
+        let rt = daemon.runtime();
+        let bad = || {
+            session_failure(
+                plugin_api::ErrorKind::BadResponse,
+                false,
+                None,
+                "stream `rewards` page 2: record 4 (key rew_1): field `amount`: \"abc\" is not an integer",
+            )
+        };
+        assert!(bad().bad_answer);
+        assert_eq!(bad().retries, BAD_ANSWER_RETRIES);
+        // Refused credentials are still not retried.
+        let auth = session_failure(plugin_api::ErrorKind::Auth, false, None, "HTTP 401");
+        assert_eq!((auth.retries, auth.bad_answer), (0, false));
+
+        let mut at = fire;
+        for n in 1..=BAD_ANSWER_RETRIES {
+            assert_eq!(
+                take_due(&daemon, &rt, &mut plans, &mut daemon.active(), at).len(),
+                1
+            );
+            daemon.active().remove("net");
+            finish_run(&daemon, &mut plans, "net", Err(bad()), at);
+            let retry = at + retry_delay(n);
+            assert_eq!(plans["net"].retry_at, Some(retry), "retry {n}");
+            let error = daemon.status_snapshot()[0].last_error.clone().unwrap();
+            assert!(
+                error.ends_with(&format!(
+                    " (an answer that cannot be read is fetched again up to 2 times: retry {n} at {})",
+                    utc_text(retry)
+                )),
+                "{error}"
+            );
+            at = retry;
+        }
+        assert_eq!(
+            take_due(&daemon, &rt, &mut plans, &mut daemon.active(), at).len(),
+            1
+        );
+        daemon.active().remove("net");
+        finish_run(&daemon, &mut plans, "net", Err(bad()), at);
+        assert_eq!(plans["net"].retry_at, None);
+        let st = &daemon.status_snapshot()[0];
+        assert_eq!(st.next_retry, None);
+        assert_eq!(st.consecutive_failures, 3);
+        let error = st.last_error.as_deref().unwrap();
+        assert!(
+            error.ends_with(" (not fetched again before the next scheduled run, at 2026-06-11 04:00:00 UTC; once the network's data is fixed, `reckon sync net` pulls it at once)"),
+            "{error}"
+        );
+    }
+
+    /// A run of "net" over `windows` that `outcome`, started at `at`, run
+    /// for a client (claimed, saved, released).
+    fn client_run(daemon: &Daemon, at: DateTime<Utc>, outcome: RunOutcome, windows: &[&str]) {
+        assert!(daemon.claim("net"));
+        let mut run = run_record(at, outcome, None, None);
+        run.windows = windows.iter().map(|w| w.to_string()).collect();
+        daemon.store.save_run(&run).unwrap();
+        daemon.release("net");
+    }
+
+    /// Ops QA34 B-M3: a backfill cut off while the daemon ran (its client
+    /// killed) was replaced by the next fire's scheduled run, and its days
+    /// were never pulled, with nothing in the log or status. The fire runs
+    /// its days instead (as a start does), status shows it until then, and
+    /// a run that replaces it leaves a line naming the command to run.
+    #[test]
+    fn a_backfill_cut_off_while_the_daemon_runs_runs_again_at_the_next_fire() {
+        let c = connector("0 6 * * *");
+        let dir = tempfile::tempdir().unwrap();
+        let daemon = test_daemon(dir.path(), &c);
+        let fire: DateTime<Utc> = "2026-06-10T04:00:00Z".parse().unwrap();
+        let mut plans = due_at(&daemon, &c, fire);
+        let rt = daemon.runtime();
+        let windows = ["2026-01-01..2026-02-14", "2026-02-15..2026-03-31"];
+        let days = (
+            NaiveDate::from_ymd_opt(2026, 1, 1).unwrap(),
+            NaiveDate::from_ymd_opt(2026, 3, 31).unwrap(),
+        );
+        let lines = crate::test_support::json_lines_at(tracing::Level::WARN, || {
+            client_run(
+                &daemon,
+                fire - Duration::hours(2),
+                RunOutcome::Interrupted,
+                &windows,
+            );
+        });
+        assert!(
+            lines.iter().any(|l| l["fields"]["message"]
+                .as_str()
+                .is_some_and(|m| m.starts_with(
+                    "the backfill was cut off before its end: the daemon runs its days again"
+                ))),
+            "{lines:?}"
+        );
+        let pending = CutOffBackfill::new("net", days, true);
+        assert_eq!(
+            pending.command,
+            "reckon sync net --from 2026-01-01 --to 2026-03-31"
+        );
+        assert_eq!(
+            daemon.status_snapshot()[0].cut_off_backfill.as_ref(),
+            Some(&pending)
+        );
+        let text = status_text(daemon.status_snapshot());
+        assert!(
+            text.contains("  backfill:  2026-01-01..2026-03-31 was cut off before its end; the daemon runs its days again at the next fire (or its next start); `reckon sync net` without dates drops it\n"),
+            "{text}"
+        );
+
+        // The fire runs the backfill's days, not the scheduled window.
+        let started = take_due(&daemon, &rt, &mut plans, &mut daemon.active(), fire);
+        assert_eq!(started.len(), 1);
+        assert_eq!(started[0].1, Some(days));
+        daemon.active().remove("net");
+        let mut done = run_record(fire, RunOutcome::Success, None, None);
+        done.windows = windows.iter().map(|w| w.to_string()).collect();
+        daemon.store.save_run(&done).unwrap();
+        finish_run(&daemon, &mut plans, "net", Ok(done), fire);
+        assert_eq!(daemon.status_snapshot()[0].cut_off_backfill, None);
+        assert_eq!(plans["net"].resume_range, None);
+
+        // Cut off again, then replaced by a run without its days (`reckon
+        // sync net`): not run again, and status says what to run.
+        client_run(
+            &daemon,
+            fire + Duration::hours(1),
+            RunOutcome::Interrupted,
+            &windows,
+        );
+        client_run(
+            &daemon,
+            fire + Duration::hours(2),
+            RunOutcome::Success,
+            &["2026-06-03..2026-06-10"],
+        );
+        let dropped = CutOffBackfill {
+            runs_again: false,
+            ..pending
+        };
+        assert_eq!(
+            daemon.status_snapshot()[0].cut_off_backfill.as_ref(),
+            Some(&dropped)
+        );
+        let text = status_text(daemon.status_snapshot());
+        assert!(
+            text.contains("  backfill:  2026-01-01..2026-03-31 was cut off before its end and is NOT run again: days of it may be missing; run `reckon sync net --from 2026-01-01 --to 2026-03-31`\n"),
+            "{text}"
+        );
+        let tomorrow = fire + Duration::days(1);
+        let started = take_due(&daemon, &rt, &mut plans, &mut daemon.active(), tomorrow);
+        assert_eq!(started[0].1, None, "the scheduled window");
+        daemon.active().remove("net");
+        // Running it again clears the line.
+        client_run(
+            &daemon,
+            tomorrow + Duration::hours(1),
+            RunOutcome::Success,
+            &windows,
+        );
+        assert_eq!(daemon.status_snapshot()[0].cut_off_backfill, None);
+    }
+
+    /// Ops QA34 D-L1, B-L2: a run in progress showed only as `running`
+    /// (a hung one looked like a fresh one; a year-long backfill run again
+    /// gave no clue how far it had got). Status says since when, and its
+    /// days, window and counts so far.
+    #[test]
+    fn status_shows_when_a_run_started_and_how_far_it_has_got() {
+        let c = connector("0 6 * * *");
+        let dir = tempfile::tempdir().unwrap();
+        let daemon = test_daemon(dir.path(), &c);
+        let now: DateTime<Utc> = "2026-06-10T04:00:00Z".parse().unwrap();
+        let _plans = due_at(&daemon, &c, now);
+        assert!(daemon.claim("net"));
+        let since = daemon.status_snapshot()[0].running_since.unwrap();
+        let progress = StatusProgress::new(&daemon, "net", &NoProgress);
+        let d = |s: &str| s.parse::<NaiveDate>().unwrap();
+        progress.started(d("2026-01-01"), d("2026-03-31"), 2);
+        let w = plugin_api::protocol::Window {
+            from: d("2026-02-15"),
+            to: d("2026-03-31"),
+        };
+        progress.window(1, 2, &w);
+        let page = crate::store::CommitStats {
+            new: 3,
+            changed: 1,
+            unchanged: 2,
+        };
+        progress.page("conversions", &page, &page);
+        progress.page("conversions", &page, &page);
+        let st = &daemon.status_snapshot()[0];
+        assert_eq!(
+            st.current_run,
+            Some(CurrentRun {
+                from: Some(d("2026-01-01")),
+                to: Some(d("2026-03-31")),
+                window: 2,
+                windows: 2,
+                pages: 2,
+                records_new: 3,
+                records_changed: 1,
+                records_unchanged: 2,
+            })
+        );
+        let text = status_text(daemon.status_snapshot());
+        assert!(
+            text.contains(&format!(
+                "net (example): running since {}, schedule",
+                utc_text(since)
+            )) && text.contains(
+                "  this run:  2026-01-01..2026-03-31, window 2/2, 2 pages so far; records 3 new, 1 changed, 2 unchanged\n"
+            ),
+            "{text}"
+        );
+        daemon.release("net");
+        let st = &daemon.status_snapshot()[0];
+        assert_eq!((st.running_since, st.current_run.as_ref()), (None, None));
     }
 }

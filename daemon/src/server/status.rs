@@ -259,12 +259,17 @@ impl StatusReport {
             render_config(&mut out, c, t);
         }
         for c in &self.connectors {
+            let running;
             let state = if c.removed {
                 "running, removed from the config by a reload: its run goes on to its end"
             } else if !c.enabled {
                 "disabled"
             } else if c.running {
-                "running"
+                running = c.running_since.map_or_else(
+                    || "running".to_owned(),
+                    |at| format!("running since {}", t(Some(at))),
+                );
+                &running
             } else if c.queued {
                 "queued (waiting for a sync slot, `max_concurrent_syncs`)"
             } else {
@@ -275,6 +280,18 @@ impl StatusReport {
                 "\n{} ({}): {state}, schedule `{}` in {}",
                 c.id, c.plugin, c.schedule, c.timezone
             );
+            // How far the run in progress has got (ops QA34 D-L1, B-L2).
+            if let Some(r) = c.current_run.as_ref().filter(|_| c.running) {
+                let days = match (r.from, r.to) {
+                    (Some(from), Some(to)) => format!("{from}..{to}, "),
+                    _ => String::new(),
+                };
+                let _ = writeln!(
+                    out,
+                    "  this run:  {days}window {}/{}, {} pages so far; records {} new, {} changed, {} unchanged",
+                    r.window, r.windows, r.pages, r.records_new, r.records_changed, r.records_unchanged
+                );
+            }
             match &c.last_run {
                 Some(r) => {
                     let _ = writeln!(
@@ -314,6 +331,29 @@ impl StatusReport {
                     t(Some(r)),
                     c.consecutive_failures
                 );
+            }
+            if let Some(h) = c.held_until {
+                let _ = writeln!(
+                    out,
+                    "  held until: {} (the platform asked to wait: no run starts before then)",
+                    t(Some(h))
+                );
+            }
+            // A backfill cut off before its end (ops QA34 B-M3).
+            if let Some(b) = &c.cut_off_backfill {
+                let _ = if b.runs_again {
+                    writeln!(
+                        out,
+                        "  backfill:  {}..{} was cut off before its end; the daemon runs its days again at the next fire (or its next start); `reckon sync {}` without dates drops it",
+                        b.from, b.to, c.id
+                    )
+                } else {
+                    writeln!(
+                        out,
+                        "  backfill:  {}..{} was cut off before its end and is NOT run again: days of it may be missing; run `{}`",
+                        b.from, b.to, b.command
+                    )
+                };
             }
             if let Some(e) = &c.last_error {
                 // A failure that is not retried (a refused credential)

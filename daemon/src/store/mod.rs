@@ -260,7 +260,7 @@ pub const DIED_UNFINISHED: &str = "the reckon process running it ended without f
 /// (`schedule::resume`), a cut-off backfill over its own days. Ops QA32a
 /// L1: the message said a backfill whose command was interrupted "must be
 /// run again", and the next start ran it again as well.
-pub const CUT_OFF_RUNS: &str = "a scheduled run resumes from the checkpoints; a backfill (`reckon sync --from/--to`) is run again over its own days by the daemon at its next start, as long as it is still the connector's last run: a run of the connector before then (its next scheduled fire, or `reckon sync` without dates) replaces it, and then only running the backfill again pulls the rest of its days";
+pub const CUT_OFF_RUNS: &str = "a scheduled run resumes from the checkpoints; a backfill (`reckon sync --from/--to`) is run again over its own days by the daemon, at the connector's next fire or the daemon's next start, as long as it is still the connector's last run: `reckon sync` without dates before then replaces it (with a warning naming its days), and then only running the backfill again pulls the rest of its days";
 
 impl RunOutcome {
     /// Lower-case name.

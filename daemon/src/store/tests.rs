@@ -562,11 +562,12 @@ fn a_run_left_running_by_a_dead_process_reads_as_interrupted() {
     assert_eq!((got.pages, got.records_new), (3, 10));
     let why = got.error.as_deref().unwrap();
     assert!(why.contains("killed or crashed"), "{why}");
-    // A backfill is not resumed by the schedule (soak QA, 2026-11-29); the
-    // daemon runs it again at its next start while it is the last run, and
-    // says so whoever ran it (ops QA32a L1).
+    // A backfill is not resumed from the checkpoints (soak QA, 2026-11-29);
+    // the daemon runs it again at the connector's next fire or its next
+    // start while it is the last run (ops QA34 B-M3), and says so whoever
+    // ran it (ops QA32a L1).
     assert!(
-        why.contains("a backfill (`reckon sync --from/--to`) is run again over its own days by the daemon at its next start, as long as it is still the connector's last run: a run of the connector before then (its next scheduled fire, or `reckon sync` without dates) replaces it")
+        why.contains("a backfill (`reckon sync --from/--to`) is run again over its own days by the daemon, at the connector's next fire or the daemon's next start, as long as it is still the connector's last run: `reckon sync` without dates before then replaces it")
             && !why.contains("must be run again"),
         "{why}"
     );

@@ -91,6 +91,8 @@ pub fn cassette_path(dir: &std::path::Path, connector: &str, window: &Window) ->
 
 /// Progress of a run, reported after every committed page.
 pub trait Progress: Send + Sync {
+    /// The run starts: its days and how many windows they make.
+    fn started(&self, _from: NaiveDate, _to: NaiveDate, _windows: usize) {}
     /// A window starts (`index` of `total`).
     fn window(&self, index: usize, total: usize, window: &Window);
     /// A page was committed.
@@ -131,6 +133,29 @@ impl SyncError {
             SyncError::Session(e) => e.retryable,
             SyncError::Store(_) | SyncError::BadRange { .. } => false,
             SyncError::Interrupted(_) => true,
+        }
+    }
+
+    /// Whether the platform's answer could not be read (a malformed record,
+    /// a cut-off body, paging that contradicts itself: a plugin's
+    /// `BadResponse`). Not retryable as such, yet a fetch again often gets a
+    /// good answer, so the scheduler retries it a few times
+    /// ([`crate::schedule::BAD_ANSWER_RETRIES`]).
+    pub fn bad_answer(&self) -> bool {
+        matches!(self, SyncError::Session(e)
+            if !e.retryable && e.kind == plugin_api::ErrorKind::BadResponse)
+    }
+
+    /// How long the platform asked to wait before the next request, when a
+    /// 429 asked for longer than a run waits (the host did not wait it
+    /// out): the run is not retried before that (ops QA34 D-M2).
+    pub fn platform_wait(&self) -> Option<std::time::Duration> {
+        match self {
+            SyncError::Session(e) => e
+                .report
+                .refused_wait_secs
+                .map(|s| std::time::Duration::from_secs(s.into())),
+            _ => None,
         }
     }
 }
@@ -402,6 +427,28 @@ impl Drop for Unfinished<'_> {
     }
 }
 
+/// A run over `days` about to become the connector's last run, while its
+/// last run is a backfill cut off before its end that the daemon would run
+/// again ([`crate::schedule::pending_backfill`]) and `days` do not cover:
+/// the backfill's days are not pulled again, which a WARN says with the
+/// command that pulls them (ops QA34 B-M3: dropped without a word).
+fn warn_if_replacing_a_backfill(
+    ctx: &SyncContext,
+    connector: &ResolvedConnector,
+    (from, to): (NaiveDate, NaiveDate),
+    now: DateTime<Utc>,
+) {
+    let id = &connector.config.id;
+    let Ok(Some((bf, bt))) = crate::schedule::pending_backfill(&ctx.store, connector, now) else {
+        return;
+    };
+    if from <= bf && bt <= to {
+        return;
+    }
+    tracing::warn!(connector = %id, from = %bf, to = %bt,
+        "this run replaces a backfill cut off before its end ({bf}..{bt}): the daemon no longer runs its days again, and days of it may be missing; run `reckon sync {id} --from {bf} --to {bt}` to pull them");
+}
+
 /// Runs the connector's check session (the plugin's `check`: one cheap
 /// request that proves the settings and credentials), storing nothing.
 pub async fn check_connector(
@@ -540,6 +587,7 @@ pub async fn run_sync_with(
             message: e.to_string(),
         })
     })?;
+    warn_if_replacing_a_backfill(ctx, connector, (from, to), started);
     ctx.store.save_run(&run)?;
     let mut unfinished = Unfinished {
         store: &ctx.store,
@@ -552,6 +600,7 @@ pub async fn run_sync_with(
         plugin = %plugin.manifest.id, version = %plugin.manifest.version,
         file = %plugin.path.file_name().unwrap_or_default().to_string_lossy(),
         sha256 = %plugin.sha256.get(..12).unwrap_or_default(), "sync started");
+    progress.started(from, to, windows.len());
 
     let mut sink = StoreSink {
         ctx,
