@@ -195,11 +195,13 @@ pub fn run(
                 program: &a.program,
             };
             let inputs = inputs(&a.program, commission, &decisions, &fx, &book, output_dir);
-            print_report(
-                &lifecycle::generate(&inputs, &a.period)?,
-                &commission.payout_currency,
-                con,
-            )?;
+            let report = lifecycle::generate(&inputs, &a.period)?;
+            if !finalised {
+                for w in partly_synced(&store, program, commission, &period, false)? {
+                    writeln!(con.err, "warning: {}", visible(&w))?;
+                }
+            }
+            print_report(&report, &commission.payout_currency, con)?;
             Ok(ExitCode::SUCCESS)
         }
         StatementsCommand::Finalize(FinalizeArgs { period: a, early }) => {
@@ -213,7 +215,8 @@ pub fn run(
             let fx = crate::reconcile::fx_table(&config)?;
             let period = lifecycle::named_period(&book, &a.program, commission, &a.period)?;
             // As `generate`: finalising again only restores the files.
-            if !lifecycle::is_finalised(&book, &a.program, &period.to_string())? {
+            let finalised = lifecycle::is_finalised(&book, &a.program, &period.to_string())?;
+            if !finalised {
                 reconcile_first(&store, program, &fx, con)?;
             }
             let decisions = StoredDecisions {
@@ -232,6 +235,11 @@ pub fn run(
             let terms =
                 super::terms::TermsInForce::of(program, commission, config.fx.as_ref(), &fx);
             let report = lifecycle::finalize_with_terms(&inputs, &a.period, early, &terms)?;
+            if !finalised {
+                for w in partly_synced(&store, program, commission, &period, true)? {
+                    writeln!(con.err, "warning: {}", visible(&w))?;
+                }
+            }
             print_report(&report, &commission.payout_currency, con)?;
             Ok(ExitCode::SUCCESS)
         }
@@ -390,12 +398,20 @@ fn trace(
         // not the answer).
         let decided = crate::reconcile::load_decision(store, &program.id, network, claim);
         let what = match &decided {
-            Ok(Some(d)) => format!(
-                "Reckon's decision for it: {}, {}: {}",
-                d.outcome.as_str(),
-                if d.payable { "payable (not paid on a statement yet: the next drafts of its period or a later one pay it)" } else { "not payable" },
-                d.reason
-            ),
+            Ok(Some(d)) => {
+                // The instant the program's last run judged at (one key
+                // read): whether a lock date has passed since.
+                let judged_at = crate::reconcile::standing(store, program, None)
+                    .ok()
+                    .and_then(|s| s.judged_at);
+                super::trace::unpaid_answer(
+                    d,
+                    judged_at,
+                    chrono::Utc::now(),
+                    program.require_network_approval,
+                    &t.held_back,
+                )
+            }
             Ok(None) if !program.claims.contains(network) => format!(
                 "`{network}` is not one of the program's claims connectors ({})",
                 program.claims.join(", ")
@@ -477,6 +493,9 @@ fn trace(
         }
         None => {}
     }
+    for h in &t.held_back {
+        let _ = writeln!(text, "{}", visible(&h.sentence()));
+    }
     if t.entries
         .iter()
         .any(|e| e.status == super::model::Status::Draft)
@@ -488,6 +507,92 @@ fn trace(
         writeln!(con.err, "warning: draft not read: {}", visible(d))?;
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The program's claims and orders connectors synced only part-way into
+/// `period` (QA34-B M2: March finalised during a backfill that had
+/// loaded claims through the 15th; the rest went on April's statement and
+/// took back paid claims they outranked): one warning each whose stored
+/// checkpoints (the watermark of a stream: everything before it is in the
+/// store) lie before the period's end, or before today for a period still
+/// running (`--early`, a draft of the current period). A connector never
+/// synced has no checkpoint and a postback endpoint none at all: nothing
+/// is said for them. Of a connector's streams, the one furthest behind.
+fn partly_synced(
+    store: &crate::store::Store,
+    program: &crate::reconcile::config::ProgramConfig,
+    commission: &super::config::CommissionConfig,
+    period: &super::period::Period,
+    finalising: bool,
+) -> anyhow::Result<Vec<String>> {
+    let zone = crate::kpi::period::ReportingZone::from_tz(commission.tz());
+    let today = zone.day_of(chrono::Utc::now());
+    let end_day = period.end.min(today);
+    if end_day <= period.start {
+        // Its first day: no day of it has ended yet.
+        return Ok(Vec::new());
+    }
+    let until = zone.start_of(end_day);
+    let last_day = end_day.pred_opt().unwrap_or(end_day);
+    let sources = program
+        .claims
+        .iter()
+        .map(|c| (c, "claims"))
+        .chain(program.orders.iter().map(|o| (o, "orders")));
+    let mut seen = std::collections::BTreeSet::new();
+    let mut out = Vec::new();
+    for (id, kind) in sources {
+        if !seen.insert(id) {
+            continue;
+        }
+        let checkpoints = store.checkpoints(id)?;
+        let Some(behind) = checkpoints.values().min_by_key(|c| c.watermark) else {
+            continue;
+        };
+        if behind.watermark >= until {
+            continue;
+        }
+        let local = behind.watermark.with_timezone(&commission.tz());
+        let first_day = local.date_naive().max(period.start);
+        let through = if local.time() == chrono::NaiveTime::MIN {
+            format!(
+                "through {}",
+                local.date_naive().pred_opt().unwrap_or(first_day)
+            )
+        } else {
+            format!(
+                "up to {} ({})",
+                local.format("%Y-%m-%d %H:%M"),
+                commission.timezone_name()
+            )
+        };
+        let days = if first_day == last_day {
+            first_day.to_string()
+        } else {
+            format!("{first_day}..{last_day}")
+        };
+        let what = match kind {
+            "claims" => format!("its claims of {days}"),
+            _ => format!("the claims matched to its orders of {days}"),
+        };
+        let fate = if finalising {
+            format!(
+                "{what}, synced after this finalise, go on a later statement, not this period's"
+            )
+        } else {
+            format!("{what} are not on this draft until synced, and go on a later statement if synced after the period is finalised")
+        };
+        out.push(format!(
+            "`{id}` ({kind} of program `{}`) has been synced only {through} (stream `{}`, watermark {}): {fate} (`reckon sync {id} --from {first_day} --to {last_day}` loads them{})",
+            program.id,
+            behind.stream,
+            behind
+                .watermark
+                .to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
+            if finalising { " first" } else { "" }
+        ));
+    }
+    Ok(out)
 }
 
 fn inputs<'a>(

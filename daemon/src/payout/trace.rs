@@ -9,6 +9,7 @@
 //! (a substring test), so the pass reads the program's finalised
 //! statements once and decodes a handful. Drafts are read from their
 //! files the same way. Nothing is written.
+use super::book::PeriodRecord;
 use super::book::{self, StatementBook};
 use super::lifecycle::{period_dir, period_records, PayoutError};
 use super::model::{PaidClaim, Status};
@@ -92,6 +93,77 @@ pub struct ClaimTrace {
     pub ledger: Option<LedgerEntry>,
     /// Draft statements whose file could not be read (missing, not JSON).
     pub unread_drafts: Vec<String>,
+    /// The rows of `held_back.csv` naming the claim, of the latest
+    /// finalised period and the drafts after it: payable but left off
+    /// those statements (no FX rate, no rule in force), or paid and its
+    /// adjustment waiting. Left out of JSON when none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub held_back: Vec<HeldBack>,
+}
+
+/// A row of a period's `held_back.csv` naming the claim.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HeldBack {
+    /// Period name.
+    pub period: String,
+    /// Draft or finalised.
+    pub status: Status,
+    /// The payee (`<network>:<partner>`) as the row gives it.
+    pub payee: String,
+    /// Why, as the row gives it.
+    pub reason: String,
+    /// `held_back` (payable, left off the period's statements) or
+    /// `adjustment_waits` (paid; its correction waits until it can be
+    /// priced).
+    pub kind: String,
+}
+
+/// The rows naming `network/claim` in the `held_back.csv` of the latest
+/// finalised period and of the drafts after it (`records` in period
+/// order): the statements a claim is paid on next. An older period's rows
+/// are history: a later period settled or listed the claim again.
+fn held_back_rows(records: &[PeriodRecord], network: &str, claim: &str) -> Vec<HeldBack> {
+    let name = format!("{network}/{claim}");
+    let from = records
+        .iter()
+        .rposition(|r| r.status == Status::Finalised)
+        .unwrap_or(0);
+    let mut out = Vec::new();
+    for rec in &records[from..] {
+        let Some(text) = &rec.held_back_csv else {
+            continue;
+        };
+        let mut rows = csv::ReaderBuilder::new()
+            .flexible(true)
+            .from_reader(text.as_bytes());
+        for row in rows.records().flatten() {
+            let cell = |i: usize| unguarded(row.get(i).unwrap_or_default()).to_owned();
+            if cell(1) != name {
+                continue;
+            }
+            out.push(HeldBack {
+                period: rec.period.clone(),
+                status: rec.status,
+                payee: cell(0),
+                reason: cell(2),
+                // Files written before rows had a kind list claims held
+                // back only.
+                kind: Some(cell(3))
+                    .filter(|k| !k.is_empty())
+                    .unwrap_or_else(|| "held_back".to_owned()),
+            });
+        }
+    }
+    out
+}
+
+/// A CSV text cell without the `'` [`super::render::text_cell`] puts
+/// before text a spreadsheet would run as a formula.
+fn unguarded(cell: &str) -> &str {
+    match cell.strip_prefix('\'') {
+        Some(rest) if rest.starts_with(['=', '+', '-', '@', '\t', '\r']) => rest,
+        _ => cell,
+    }
 }
 
 /// The net credited to one payee in one currency.
@@ -148,6 +220,14 @@ struct LineView {
     flat_amount: Option<Decimal>,
     #[serde(default)]
     basis: Option<plugin_api::Money>,
+    #[serde(default)]
+    rate_detail: Option<String>,
+    #[serde(default)]
+    fx_rate: Option<Decimal>,
+    /// The date of the `[fx]` row behind `fx_rate`, in statements that
+    /// record it.
+    #[serde(default)]
+    fx_rate_date: Option<chrono::NaiveDate>,
     commission: Decimal,
     #[serde(default)]
     note: Option<String>,
@@ -166,6 +246,53 @@ struct AdjustmentView {
     original_line_no: u32,
     previously_paid: Decimal,
     amount: Decimal,
+}
+
+/// What priced a line, as its statement gives it: the rule and override,
+/// the rate (a marginal tier split as its slices), the basis and, when the
+/// basis is converted into the statement's currency, the rate (and its
+/// date, when the statement records it), then the line's note.
+fn line_reason(l: &LineView, currency: &str) -> String {
+    let mut reason = format!("rule {}", l.rule_id);
+    if let Some(o) = &l.override_id {
+        reason.push_str(&format!(", override {o}"));
+    }
+    let basis = l
+        .basis
+        .as_ref()
+        .map(|b| format!("{} {}", b.amount, b.currency));
+    match (&l.rate_detail, l.rate_percent, l.flat_amount) {
+        (Some(d), _, _) => {
+            reason.push_str(&format!(", {d}"));
+            if let Some(b) = &basis {
+                reason.push_str(&format!(" (of {b})"));
+            }
+        }
+        (None, Some(p), _) => {
+            reason.push_str(&format!(", {} %", p.normalize()));
+            if let Some(b) = &basis {
+                reason.push_str(&format!(" of {b}"));
+            }
+        }
+        (None, None, Some(a)) => reason.push_str(&format!(", {a} {currency} flat")),
+        (None, None, None) => {}
+    }
+    // A basis in the statement's currency is not converted (its rate is 1).
+    let from = l.basis.as_ref().map(|b| b.currency.as_str());
+    if let Some(rate) = l
+        .fx_rate
+        .filter(|r| from.map_or(*r != Decimal::ONE, |f| f != currency))
+    {
+        let pair = from.map_or_else(|| "FX".to_owned(), |f| format!("FX {f}→{currency}"));
+        reason.push_str(&format!(", {pair} {rate}"));
+        if let Some(day) = l.fx_rate_date {
+            reason.push_str(&format!(" (rate of {day})"));
+        }
+    }
+    if let Some(n) = &l.note {
+        reason.push_str(&format!("; {n}"));
+    }
+    reason
 }
 
 /// The claim's entries of one statement's canonical JSON, when it names
@@ -204,23 +331,7 @@ fn entries_of(
         .iter()
         .filter(|l| l.network == network && l.claim_id == claim)
     {
-        let mut reason = format!("rule {}", l.rule_id);
-        if let Some(o) = &l.override_id {
-            reason.push_str(&format!(", override {o}"));
-        }
-        match (l.rate_percent, l.flat_amount) {
-            (Some(p), _) => {
-                reason.push_str(&format!(", {} %", p.normalize()));
-                if let Some(b) = &l.basis {
-                    reason.push_str(&format!(" of {} {}", b.amount, b.currency));
-                }
-            }
-            (None, Some(a)) => reason.push_str(&format!(", {a} flat")),
-            (None, None) => {}
-        }
-        if let Some(n) = &l.note {
-            reason.push_str(&format!("; {n}"));
-        }
+        let reason = line_reason(l, &s.currency);
         out.push(entry(
             l.line_no,
             EntryKind::Line,
@@ -347,7 +458,93 @@ pub fn trace_claim(
             .collect(),
         ledger,
         unread_drafts,
+        held_back: held_back_rows(&records, network, claim),
     })
+}
+
+/// What `statements trace` answers for a claim on no statement: Reckon's
+/// decision `d` (its outcome, whether it is payable, its reason) and why
+/// it is not on a statement yet. A payable claim that `held` lists is
+/// held back there (its period and reason); one that is not is paid by
+/// the next drafts. An earning claim not payable gives its lock date and
+/// why (`lock_pending`, `awaiting_network_approval`, as `reconcile report`
+/// names them, from the instant the program's last run judged it at,
+/// `judged_at`), or that the lock date has passed since it was judged
+/// (before `now`), so the next run makes it payable.
+pub fn unpaid_answer(
+    d: &crate::reconcile::model::Decision,
+    judged_at: Option<chrono::DateTime<chrono::Utc>>,
+    now: chrono::DateTime<chrono::Utc>,
+    require_network_approval: bool,
+    held: &[HeldBack],
+) -> String {
+    use crate::reconcile::report::NotPayable;
+    let when =
+        |t: chrono::DateTime<chrono::Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true);
+    let holding = held.iter().any(|h| h.kind == "held_back");
+    let mut text = format!(
+        "Reckon's decision for it: {}, {}: {}",
+        d.outcome.as_str(),
+        match (d.payable, holding) {
+            (true, true) => "payable, but held back (not paid on a statement yet)",
+            (true, false) => "payable (not paid on a statement yet: the next drafts of its period or a later one pay it)",
+            (false, _) => "not payable",
+        },
+        d.reason
+    );
+    if let Some(lock) = d.lock_at.filter(|_| !d.payable && d.outcome.earns()) {
+        // Judged before its lock date, which has passed since: the next
+        // run judges it again (a run judges every claim whose lock date
+        // came). Without the run's instant, `decided_at` (when the
+        // judgement was first reached) stands in for it.
+        let judged = judged_at.unwrap_or(d.decided_at);
+        let approval = if require_network_approval {
+            " once the network has approved it (the program has require_network_approval)"
+        } else {
+            ""
+        };
+        if lock <= now && judged < lock {
+            text.push_str(&format!(
+                "; its lock date {} has passed since it was judged (at {}, not payable then: lock_pending): `reckon reconcile` or the daemon's next run judges it again and makes it payable{approval}",
+                when(lock),
+                when(judged),
+            ));
+        } else {
+            match NotPayable::of(d, judged_at) {
+                Some(NotPayable::LockPending) => text.push_str(&format!(
+                    "; not_payable_reason lock_pending: its lock date is {} (the claim may still change until then); the first run after it makes it payable{approval}",
+                    when(lock)
+                )),
+                Some(NotPayable::AwaitingNetworkApproval) => text.push_str(&format!(
+                    "; not_payable_reason awaiting_network_approval: its lock date {} has passed, but the program pays only claims the network approved (require_network_approval) and the network has not approved it yet",
+                    when(lock)
+                )),
+                None => text.push_str(&format!("; its lock date is {}", when(lock))),
+            }
+        }
+    }
+    for h in held {
+        text.push_str(&format!("; {}", h.sentence()));
+    }
+    text
+}
+
+impl HeldBack {
+    /// The row in words: which statements hold the claim back, and why.
+    pub fn sentence(&self) -> String {
+        format!(
+            "the {} statements of {} {} (their held_back.csv, payee {}): {}",
+            self.status.as_str(),
+            self.period,
+            if self.kind == "adjustment_waits" {
+                "leave its adjustment waiting"
+            } else {
+                "hold it back"
+            },
+            self.payee,
+            self.reason
+        )
+    }
 }
 
 #[cfg(test)]
@@ -375,5 +572,78 @@ mod tests {
         assert!(entries_of(STATEMENT, &needle("C-1"), "other", "C-1")
             .unwrap()
             .is_empty());
+    }
+
+    fn record(period: &str, status: Status, held: Option<&str>) -> PeriodRecord {
+        PeriodRecord {
+            book_version: book::BOOK_VERSION,
+            program: "acme".into(),
+            period: period.into(),
+            period_start: format!("{period}-01").parse().unwrap(),
+            status,
+            version: 1,
+            partners: Vec::new(),
+            summary_sha256: String::new(),
+            held_back_csv: held.map(Into::into),
+            recorded_at: None,
+        }
+    }
+
+    /// The rows of the latest finalised period and the drafts after it
+    /// name the claim (a cell read without the formula guard; a file
+    /// without kinds lists claims held back); an older period's rows are
+    /// history.
+    #[test]
+    fn held_back_rows_are_those_of_the_statements_that_pay_next() {
+        let old = "payee,claim,reason,kind\nnet:p1,net/-7,old reason,held_back\n";
+        let last = "payee,claim,reason\n'=p2,net/-7,no USD→EUR rate\nnet:p3,net/-70,other\n";
+        let draft = "payee,claim,reason,kind\nnet:p1,net/-7,waits,adjustment_waits\n";
+        let records = [
+            record("2026-09", Status::Finalised, Some(old)),
+            record("2026-10", Status::Finalised, Some(last)),
+            record("2026-11", Status::Draft, Some(draft)),
+        ];
+        let rows = held_back_rows(&records, "net", "-7");
+        let got: Vec<_> = rows
+            .iter()
+            .map(|h| (h.period.as_str(), h.payee.as_str(), h.kind.as_str()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("2026-10", "=p2", "held_back"),
+                ("2026-11", "net:p1", "adjustment_waits")
+            ]
+        );
+        assert_eq!(
+            rows[1].sentence(),
+            "the draft statements of 2026-11 leave its adjustment waiting (their held_back.csv, payee net:p1): waits"
+        );
+    }
+
+    /// A line converted into the statement's currency gives the rate and
+    /// its date; a marginal split its slices.
+    #[test]
+    fn a_converted_tiered_line_gives_its_split_and_rate() {
+        let json = STATEMENT
+            .replace(
+                r#""basis":{"amount":"80.00","currency":"EUR"}"#,
+                r#""basis":{"amount":"400.00","currency":"USD"}"#,
+            )
+            .replace(r#""rate_percent":"11""#, "\"rate_percent\":null")
+            .replace(
+                r#""rate_detail":null"#,
+                r#""rate_detail":"5% × 200.00 + 8% × 200.00""#,
+            )
+            .replace(
+                r#""fx_rate":"1""#,
+                r#""fx_rate":"0.91","fx_rate_date":"2026-11-01""#,
+            );
+        let needle = format!("\"claim_id\":{}", serde_json::to_string("C-1").unwrap());
+        let one = entries_of(&json, &needle, "net", "C-1").unwrap();
+        assert_eq!(
+            one[0].reason,
+            "rule cps, 5% × 200.00 + 8% × 200.00 (of 400.00 USD), FX USD→EUR 0.91 (rate of 2026-11-01)"
+        );
     }
 }
