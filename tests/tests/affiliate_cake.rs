@@ -666,3 +666,236 @@ fn cake_fake_answers_row_limit_0_with_every_row() {
         assert_eq!(ids(handler(&ask(0, 1))), [all[0]]);
     }
 }
+
+/// A read session at `now` (`row_limit` 200) that carries on from the
+/// checkpoints of `previous` (the later ones win), as the daemon opens the
+/// next one.
+fn session(
+    fake: &reckon_tests::fakes::affiliate::Shared<CakeFake>,
+    previous: &[&Outcome],
+    w: plugin_api::protocol::Window,
+    now: &str,
+) -> Outcome {
+    let settings = json!({ "base_url": "http://fake", "row_limit": 200 });
+    let mut open = open_read("aff", "http://fake", settings.clone(), w);
+    open.now = now.parse().unwrap();
+    for cp in previous.iter().flat_map(|o| &o.checkpoints) {
+        open.checkpoints.insert(cp.stream.clone(), cp.clone());
+    }
+    let handler = in_process(fake.clone(), Cake::manifest().auth, SECRETS, &settings);
+    FakeHost::handler(handler).run::<Cake>(open)
+}
+
+/// The session clock of the QA34 tests: the day after the fake's last day.
+const NOW: &str = "2026-11-28T12:00:00Z";
+
+fn at(s: &str) -> chrono::DateTime<chrono::Utc> {
+    s.parse().unwrap()
+}
+
+fn stream_checkpoints<'a>(
+    out: &'a Outcome,
+    stream: &'a str,
+) -> impl Iterator<Item = &'a plugin_api::Checkpoint> {
+    out.checkpoints.iter().filter(move |c| c.stream == stream)
+}
+
+/// D-H2: the first page of `event_conversions` (after the request for row 0
+/// alone) came back empty while `row_count` counted every conversion; the
+/// stream ended as complete and the run was `ok` without them. Now the run
+/// fails naming the stream, the rows and `row_count`, the window is not
+/// complete, and the next run stores every conversion.
+#[test]
+fn cake_an_empty_page_while_row_count_says_more_remain_fails_the_run() {
+    let fake = shared(CakeFake::new(Params::small(343, 1_000)));
+    let w = window((2026, 11, 1), (2026, 11, 27));
+    // Report 0 is the request for row 0 alone; report 1 the first page.
+    fake.lock().unwrap().empty_report(1);
+    let first = session(&fake, &[], w, NOW);
+    let e = first.result.as_ref().unwrap_err();
+    assert_eq!(e.kind, ErrorKind::BadResponse);
+    assert!(
+        e.message
+            .contains("stream `event_conversions` rows from 1: no rows, yet row_count is 1000")
+            && e.message
+                .contains("more pages said to remain after an empty one"),
+        "{}",
+        e.message
+    );
+    assert!(
+        stream_checkpoints(&first, "event_conversions").all(|c| c.state["complete"] != json!(true)),
+        "the window is not complete"
+    );
+    let second = session(&fake, &[&first], w, NOW);
+    second.result.as_ref().unwrap();
+    assert_eq!(
+        Truth::of_records(&second.committed),
+        fake.lock().unwrap().truth(w.from, w.to)
+    );
+}
+
+/// An emptied page *after* the first (its overlap row missing too) is a
+/// shifted set: the stream is read again from row 1 and every row stored.
+#[test]
+fn cake_an_empty_later_page_is_read_again_and_every_row_stored() {
+    let fake = shared(CakeFake::new(Params::small(344, 1_000)));
+    let w = window((2026, 11, 1), (2026, 11, 27));
+    fake.lock().unwrap().empty_report(3);
+    let out = session(&fake, &[], w, NOW);
+    out.result.as_ref().unwrap();
+    assert!(out.logs.iter().any(|l| l.message.contains("shifted")));
+    assert_eq!(
+        Truth::of_records(&out.committed),
+        fake.lock().unwrap().truth(w.from, w.to)
+    );
+}
+
+/// A CAKE world from 1 October to 27 November 2026.
+fn autumn(seed: u64) -> reckon_tests::fakes::affiliate::Shared<CakeFake> {
+    shared(CakeFake::new(Params {
+        from: chrono::NaiveDate::from_ymd_opt(2026, 10, 1).unwrap(),
+        ..Params::small(seed, 1_200)
+    }))
+}
+
+/// The first conversion (by id) that occurred in `from..to` and is not
+/// returned yet.
+fn conversion_in(
+    fake: &reckon_tests::fakes::affiliate::Shared<CakeFake>,
+    from: &str,
+    to: &str,
+) -> u64 {
+    let (from, to) = (at(from), at(to));
+    let f = fake.lock().unwrap();
+    f.rows()
+        .iter()
+        .filter(|r| r.at >= from && r.at < to && r.disposition != Some("Returned"))
+        .map(|r| r.id)
+        .min()
+        .unwrap()
+}
+
+/// B-M1: a backfill's changes stream asked `changes_since` its first day
+/// with no upper bound, and stored every conversion changed since, up to
+/// today, whatever `--to` said. Now it stores what its days hold (and the
+/// restatements of older conversions), leaves out the changes of
+/// conversions after the window (logging how many), and its watermark
+/// stops at the window's end, so the next run still reads them.
+#[test]
+fn cake_backfill_stores_no_conversion_that_occurred_after_its_window() {
+    let fake = autumn(345);
+    let before = conversion_in(&fake, "2026-10-01T00:00:00Z", "2026-10-10T00:00:00Z");
+    let inside = conversion_in(&fake, "2026-10-12T00:00:00Z", "2026-10-20T00:00:00Z");
+    let after = conversion_in(&fake, "2026-11-05T00:00:00Z", "2026-11-20T00:00:00Z");
+    {
+        let mut f = fake.lock().unwrap();
+        f.now = at("2026-11-21T10:00:00Z");
+        for id in [before, inside, after] {
+            f.reverse(id);
+        }
+    }
+    // `reckon sync cake --from 2026-10-10 --to 2026-10-20` on the 28th.
+    let w = window((2026, 10, 10), (2026, 10, 20));
+    let backfill = session(&fake, &[], w, NOW);
+    backfill.result.as_ref().unwrap();
+    let end = at("2026-10-21T00:00:00Z");
+    let late: Vec<_> = affiliate_support::conversions(&backfill)
+        .into_iter()
+        .filter(|c| c.occurred_at >= end)
+        .map(|c| c.external_id.clone())
+        .collect();
+    assert!(late.is_empty(), "stored after the window: {late:?}");
+    assert_eq!(
+        find(&backfill, &inside.to_string()).status,
+        ConversionStatus::Reversed
+    );
+    assert_eq!(
+        find(&backfill, &before.to_string()).status,
+        ConversionStatus::Reversed,
+        "a restatement of an older conversion is still stored"
+    );
+    let left_out = backfill
+        .logs
+        .iter()
+        .find(|l| {
+            l.message
+                .contains("changes of conversions after the window left out")
+        })
+        .expect("the rows left out are logged");
+    assert_eq!(left_out.fields["rows"], "1");
+    let changes = stream_checkpoints(&backfill, "event_conversion_changes")
+        .last()
+        .unwrap();
+    assert_eq!(changes.watermark, end, "up to the window's end, not now");
+
+    // The scheduled run after it (window ending today) reads every change:
+    // the conversion left out arrives, returned.
+    let scheduled = session(
+        &fake,
+        &[&backfill],
+        window((2026, 10, 29), (2026, 11, 28)),
+        NOW,
+    );
+    scheduled.result.as_ref().unwrap();
+    assert_eq!(
+        find(&scheduled, &after.to_string()).status,
+        ConversionStatus::Reversed
+    );
+    let changes = stream_checkpoints(&scheduled, "event_conversion_changes")
+        .last()
+        .unwrap();
+    assert_eq!(changes.watermark, at(NOW));
+}
+
+/// The other side of B-M1: on a connector that already runs on schedule, a
+/// backfill of older days leaves out a restatement of a conversion after
+/// its window that the last scheduled run has not read. Had the backfill
+/// moved the changes watermark to its own start, the next scheduled run
+/// (whose conversions window no longer holds that conversion) would ask
+/// only from the backfill's day and never store the restatement.
+#[test]
+fn cake_backfill_leaves_the_changes_it_skips_to_the_next_scheduled_run() {
+    let fake = autumn(346);
+    // A scheduled run on 28 November at noon.
+    let scheduled = session(&fake, &[], window((2026, 10, 29), (2026, 11, 28)), NOW);
+    scheduled.result.as_ref().unwrap();
+    // An hour later a conversion of 25 October is returned: after the
+    // backfill's window, and before the next run's.
+    let late = conversion_in(&fake, "2026-10-25T00:00:00Z", "2026-10-26T00:00:00Z");
+    {
+        let mut f = fake.lock().unwrap();
+        f.now = at("2026-11-28T13:00:00Z");
+        f.reverse(late);
+    }
+    // A backfill of early October the next evening.
+    let backfill = session(
+        &fake,
+        &[&scheduled],
+        window((2026, 10, 1), (2026, 10, 20)),
+        "2026-11-29T20:00:00Z",
+    );
+    backfill.result.as_ref().unwrap();
+    assert!(
+        !affiliate_support::conversions(&backfill)
+            .iter()
+            .any(|c| c.external_id == late.to_string()),
+        "after the backfill's window"
+    );
+    let changes = stream_checkpoints(&backfill, "event_conversion_changes")
+        .last()
+        .unwrap();
+    assert_eq!(changes.watermark, at(NOW), "the backfill did not move it");
+    // The next scheduled run, on the 30th: its conversions window starts on
+    // 31 October, so only the changes stream can bring the return.
+    let next = session(
+        &fake,
+        &[&scheduled, &backfill],
+        window((2026, 10, 31), (2026, 11, 30)),
+        "2026-11-30T06:00:00Z",
+    );
+    next.result.as_ref().unwrap();
+    assert_eq!(
+        find(&next, &late.to_string()).status,
+        ConversionStatus::Reversed
+    );
+}

@@ -512,3 +512,90 @@ fn partnerstack_amount_usd_is_a_conversion_and_the_commission_keeps_the_transact
         Decimal::new(r.amount, 2)
     );
 }
+
+/// A read session at `now` (page size 100) that carries on from
+/// `previous`'s checkpoints, as the daemon opens the next one.
+fn session_after(
+    fake: &Shared<PartnerStackFake>,
+    previous: Option<&plugin_api::testing::Outcome>,
+    w: plugin_api::Window,
+) -> plugin_api::testing::Outcome {
+    use plugin_api::Connector;
+    let settings = json!({ "page_size": 100 });
+    let mut open = plugin_api::testing::open_read("aff", BASE, settings.clone(), w);
+    for cp in previous.iter().flat_map(|o| &o.checkpoints) {
+        open.checkpoints.insert(cp.stream.clone(), cp.clone());
+    }
+    let handler = reckon_tests::fakes::affiliate::in_process(
+        fake.clone(),
+        PartnerStack::manifest().auth,
+        SECRETS,
+        &settings,
+    );
+    plugin_api::testing::FakeHost::handler(handler).run::<PartnerStack>(open)
+}
+
+/// D-H1: a rewards page with no items and `has_more: true` was taken as the
+/// last page: the run was `ok` with the older rewards missing and the
+/// checkpoint said `complete: true`. Now the page fails the run naming the
+/// stream and page, the first page stays committed, the window is not
+/// complete, and the next run resumes after the committed page and stores
+/// the rest.
+#[test]
+fn partnerstack_an_empty_rewards_page_mid_paging_fails_the_run_and_the_next_run_reads_the_rest() {
+    let fake = shared(PartnerStackFake::new(Params::small(341, 300)));
+    let w = window((2026, 10, 1), (2026, 11, 27));
+    // The second rewards page of 100 comes back empty, still `has_more`.
+    fake.lock().unwrap().empty_page("rewards", 1);
+    let first = run(&fake, w);
+    let e = first.result.as_ref().unwrap_err();
+    assert_eq!(e.kind, ErrorKind::BadResponse);
+    assert!(
+        e.message.contains(
+            "stream `rewards` page 2: no rows, yet data.has_more is true: more pages said to \
+             remain after an empty one"
+        ),
+        "{}",
+        e.message
+    );
+    assert_eq!(first.committed.len(), 100, "page 1 stays committed");
+    let rewards: Vec<_> = first
+        .checkpoints
+        .iter()
+        .filter(|c| c.stream == "rewards")
+        .collect();
+    assert_eq!(rewards.len(), 1);
+    assert_eq!(rewards[0].state["complete"], json!(false));
+    // The next run carries on after the committed page: nothing is lost.
+    let second = session_after(&fake, Some(&first), w);
+    second.result.as_ref().unwrap();
+    assert_eq!(second.committed.len(), 200);
+    let all: Vec<_> = first.committed.iter().chain(&second.committed).collect();
+    assert_eq!(
+        Truth::of_records(all),
+        fake.lock().unwrap().truth(w.from, w.to)
+    );
+}
+
+/// D-H1, the transactions read before the rewards: an empty transactions
+/// page with `has_more` ended the lookup early, and rewards naming a later
+/// transaction lost their sale amount without a word.
+#[test]
+fn partnerstack_an_empty_transactions_page_mid_paging_fails_the_run() {
+    let fake = shared(PartnerStackFake::new(Params::small(342, 300)));
+    fake.lock().unwrap().empty_page("transactions", 1);
+    let w = window((2026, 10, 1), (2026, 11, 27));
+    let out = run(&fake, w);
+    let e = out.result.as_ref().unwrap_err();
+    assert_eq!(e.kind, ErrorKind::BadResponse);
+    assert!(
+        e.message.contains(
+            "transactions page 2: no rows, yet data.has_more is true: more pages said to remain \
+             after an empty one"
+        ),
+        "{}",
+        e.message
+    );
+    assert!(out.committed.is_empty());
+    assert!(out.checkpoints.is_empty());
+}

@@ -37,6 +37,11 @@
 //!   new revisions of the same key. CAKE's `changes_since` is a date only,
 //!   so up to a day is re-read; without `instance_timezone` the date is
 //!   taken early enough for any zone, up to two days (see [`changes_since`]).
+//!   In a backfill (a window ending before the session's day) the rows of
+//!   conversions that occurred after the window are left out, and the
+//!   stream's watermark moves no further than the window's end, so the next
+//!   run reads those changes again (see [`backfill_end`]). A scheduled
+//!   run's window ends on the session's day: it keeps every change.
 //!
 //! ## Offset paging that cannot silently skip rows
 //! Both streams page by row offset, and their result sets can change while
@@ -75,6 +80,12 @@
 //! zone so that `reckon sync cake --from D --to D` reads day D; when
 //! `instance_timezone` is set and differs from it, each session warns.
 //!
+//! ## An empty page
+//! A page with no new row while `row_count` says rows remain fails the
+//! session (the pages before it stay committed) rather than end the stream
+//! as complete without them (QA34-D H2), as the Everflow and TikTok
+//! connectors fail theirs. Without `row_count` an empty page is the end.
+//!
 //! ## Paging without `row_count`
 //! `row_count` is documented for `EventConversions` only, and only by
 //! third-party code. An absent `row_count` is never read as 0 (which ended
@@ -98,6 +109,7 @@ use chrono_tz::Tz;
 use config::Settings;
 use plugin_api::chrono::{DateTime, Duration, NaiveTime, Utc};
 use plugin_api::protocol::{AuthSpec, Checkpoint, ErrorKind, PluginKind, RecordKind, StreamSpec};
+use plugin_api::sdk::day_start;
 use plugin_api::serde_json::{json, Value};
 use plugin_api::throttle::{RetryAfter, Throttled};
 use plugin_api::{Connector, ConversionStatus, Cx, Manifest, PluginError, Request};
@@ -244,6 +256,7 @@ impl Connector for Cake {
                     key,
                     start,
                     end,
+                    until: None,
                 },
                 params,
             )
@@ -260,6 +273,7 @@ impl Connector for Cake {
             params["include_new_event_conversions"] = json!("FALSE");
             let key = since.to_string();
             let since = since.and_time(NaiveTime::MIN).and_utc();
+            let until = backfill_end(&cx, window, session_start, instance_tz)?;
             read_rows(
                 &cx,
                 &mut client,
@@ -270,7 +284,11 @@ impl Connector for Cake {
                     method: "EventConversionChanges",
                     key,
                     start: since,
-                    end: session_start,
+                    // Every change up to the session start, or, in a
+                    // backfill, up to the window's end: the changes of
+                    // later conversions are left out.
+                    end: until.map_or(session_start, |u| u.min(session_start)),
+                    until,
                 },
                 params,
             )
@@ -320,6 +338,36 @@ pub fn changes_since(
         Some(tz) => before.with_timezone(&tz).date_naive(),
         None => (before - Duration::hours(WESTMOST_OFFSET_HOURS)).date_naive(),
     }
+}
+
+/// In a backfill (a window whose last day is before the session's day, in
+/// the connector's `timezone`), the instant the window's days end: the
+/// midnight after its last day in the instance's zone (`instance_timezone`,
+/// else the connector's, which should be the instance's), where
+/// `EventConversions`' `end_date` cuts. `None` for a window that reaches
+/// the session's day (a scheduled run).
+///
+/// `EventConversionChanges` has no upper bound: a backfill's changes read
+/// returns every conversion changed since `changes_since`, up to today, and
+/// stored all of them, so `sync --from A --to B` also stored conversions
+/// that occurred after B (QA34-B M1). The changes stream leaves out the
+/// rows of conversions that occurred at or after this instant (they are
+/// read when their own days are synced) and moves its watermark no further
+/// than it: every change before it is of a conversion it keeps, so the
+/// next run still reads the changes it left out.
+fn backfill_end(
+    cx: &Cx,
+    window: plugin_api::protocol::Window,
+    session_start: DateTime<Utc>,
+    instance_tz: Option<Tz>,
+) -> Result<Option<DateTime<Utc>>, PluginError> {
+    let connector_tz = cx.timezone()?;
+    let today = session_start.with_timezone(&connector_tz).date_naive();
+    if window.to >= today {
+        return Ok(None);
+    }
+    let days_tz = instance_tz.unwrap_or(connector_tz);
+    Ok(Some(day_start(window.to + Duration::days(1), days_tz)))
 }
 
 /// CAKE reads `start_date`/`end_date` in the instance's zone, so a window's
@@ -407,6 +455,10 @@ struct Stream {
     start: DateTime<Utc>,
     /// Watermark once the stream is complete.
     end: DateTime<Utc>,
+    /// Rows of conversions that occurred at or after this instant are read
+    /// (and paged over) but not emitted: a backfill's changes of
+    /// conversions after its window (see [`backfill_end`]).
+    until: Option<DateTime<Utc>>,
 }
 
 /// How often one session starts a stream again from row 1 because its
@@ -476,6 +528,7 @@ async fn read_rows(
         stream.method
     );
     let mut restarts = 0u32;
+    let mut left_out = 0u64;
     loop {
         // From the second page on, ask from the last committed row too.
         let overlap = next_row > 1;
@@ -556,37 +609,57 @@ async fn read_rows(
         }
         let records: Vec<_> = records.collect();
         let n = records.len() as u64;
+        // Row 0 is a row of its own unless row 1 (or any row of this page:
+        // an instance that reads 0 as 1) is the same conversion.
+        let zero = zero.filter(|z| {
+            let key = z.key();
+            !records.iter().any(|r| r.key() == key)
+        });
         if !overlap {
-            // Row 0 is a row of its own unless row 1 (or any row of this
-            // page: an instance that reads 0 as 1) is the same conversion.
-            row_zero = false;
-            if let Some(z) = zero {
-                let key = z.key();
-                if !records.iter().any(|r| r.key() == key) {
-                    row_zero = true;
-                    cx.emit(z);
-                }
-            }
+            row_zero = zero.is_some();
         }
-        if let Some(last) = records.last() {
-            last_id = Some(last.key());
-        }
-        for r in records {
-            cx.emit(r);
-        }
-        next_row += n;
         // With `row_count`, done once every row was read (row 0 included);
         // without it (not documented for EventConversionChanges), done at a
         // short page, never after one full page (an absent total once read
         // as 0 lost every later page).
-        let done = n == 0
-            || unpaged
+        let read = next_row - 1 + n + u64::from(row_zero);
+        let done = unpaged
             || match total {
-                Some(total) => next_row - 1 + u64::from(row_zero) >= total,
+                Some(total) => read >= total,
                 None => answered < asked,
             };
+        // No new row while `row_count` says more remain: taking the empty
+        // page as the end marked the stream complete without them (QA34-D
+        // H2). The pages before it stay committed.
+        if let (0, Some(total), false) = (n, total, done) {
+            return Err(PluginError::bad_response(format!(
+                "{what}: no rows, yet row_count is {total} ({read} read so far): more pages \
+                 said to remain after an empty one"
+            )));
+        }
+        if let Some(last) = records.last() {
+            last_id = Some(last.key());
+        }
+        let mut emitted = false;
+        for r in zero.into_iter().chain(records) {
+            match (stream.until, occurred_at(&r)) {
+                (Some(until), Some(at)) if at >= until => left_out += 1,
+                _ => {
+                    emitted = true;
+                    cx.emit(r);
+                }
+            }
+        }
+        next_row += n;
         if done {
             watermark = watermark.max(stream.end);
+        }
+        // A backfill's page whose rows were all left out has nothing to
+        // commit; committing it anyway would count as an empty page, and
+        // the host stops a session after `MAX_EMPTY_PAGES` of them in a row
+        // (`plugin_api::validate`).
+        if !emitted && !done {
+            continue;
         }
         cx.commit(Checkpoint {
             stream: stream.name.into(),
@@ -612,7 +685,25 @@ async fn read_rows(
             ("restarts", &restarts),
         ],
     );
+    if let (Some(until), true) = (stream.until, left_out > 0) {
+        cx.info(
+            "backfill: changes of conversions after the window left out; they are read when their own days are synced",
+            &[
+                ("stream", &stream.name),
+                ("rows", &left_out),
+                ("from", &until.to_rfc3339()),
+            ],
+        );
+    }
     Ok(())
+}
+
+/// When a record's conversion occurred (every CAKE record is one).
+fn occurred_at(r: &plugin_api::Record) -> Option<DateTime<Utc>> {
+    match r {
+        plugin_api::Record::Conversion(c) => Some(c.occurred_at),
+        _ => None,
+    }
 }
 
 /// Reads row 0 of a stream on its own (`start_at_row = 0`, `row_limit = 1`)

@@ -280,13 +280,35 @@ fn dispositions_map_and_undispositioned_follows_the_setting() {
 
 #[test]
 fn reads_offset_pages_and_changes_with_currency_lookup() {
+    // A scheduled run: the window reaches the session's day.
+    let out = pages_and_changes_at("2026-11-02T12:00:00Z");
+    assert_eq!(
+        out.checkpoints[2].watermark.to_rfc3339(),
+        "2026-11-02T12:00:00+00:00",
+        "every change up to the session start"
+    );
+    // A backfill (the session is on the 28th): conversion 90, older than
+    // the window, is still restated, and the changes are read up to the
+    // window's end only (QA34-B M1).
+    let out = pages_and_changes_at("2026-11-28T12:00:00Z");
+    assert_eq!(
+        out.checkpoints[2].watermark.to_rfc3339(),
+        "2026-11-03T00:00:00+00:00"
+    );
+}
+
+/// Replays `pages_and_changes.json` in a session at `now` and checks what
+/// does not depend on it.
+fn pages_and_changes_at(now: &str) -> plugin_api::testing::Outcome {
     let cassette = Cassette::from_json(include_str!("../fixtures/pages_and_changes.json")).unwrap();
-    let out = FakeHost::replay(cassette).run::<Cake>(open_read(
+    let mut open = open_read(
         "cake",
         "http://fake",
         json!({ "base_url": "http://fake", "row_limit": 2 }),
         window(),
-    ));
+    );
+    open.now = now.parse().unwrap();
+    let out = FakeHost::replay(cassette).run::<Cake>(open);
     out.result.as_ref().unwrap();
     let ids: Vec<_> = out
         .committed
@@ -314,10 +336,7 @@ fn reads_offset_pages_and_changes_with_currency_lookup() {
         out.checkpoints[1].watermark.to_rfc3339(),
         "2026-11-03T00:00:00+00:00"
     );
-    assert_eq!(
-        out.checkpoints[2].watermark.to_rfc3339(),
-        "2026-11-28T12:00:00+00:00"
-    );
+    out
 }
 
 #[test]
@@ -639,6 +658,144 @@ fn without_row_count_the_stream_pages_until_a_short_page() {
     out.result.as_ref().unwrap();
     assert_eq!(committed_ids(&out), (1..=4).collect());
     assert_eq!(report_bodies(&out).len(), 3);
+}
+
+/// An instance of rows 1..=5 (`row_count` 5 on every answer) whose answer to
+/// report `report` (1-based, requests for row 0 alone not counted) keeps
+/// only its first `keep` rows. Rows count from 1: row 0 is none.
+fn short_answer(report: usize, keep: usize) -> FakeHost {
+    let mut reports = 0;
+    FakeHost::handler(move |req| {
+        if req.url.contains("Currencies") {
+            return Reply::json(
+                200,
+                &json!({"d": {"success": true, "currencies": [{"currency_id": 1, "currency_abbr": "USD"}]}}),
+            );
+        }
+        let body: Value = plugin_api::serde_json::from_str(req.body.as_deref().unwrap()).unwrap();
+        let start = body["start_at_row"].as_u64().unwrap();
+        let limit = body["row_limit"].as_u64().unwrap();
+        let mut ids: Vec<u64> = (start..start + limit)
+            .filter(|id| (1..=5).contains(id))
+            .collect();
+        if !is_probe(&body) {
+            reports += 1;
+            if reports == report {
+                ids.truncate(keep);
+            }
+        }
+        let rows: Vec<Value> = ids
+            .iter()
+            .map(|id| {
+                json!({
+                    "event_conversion_id": id,
+                    "event_conversion_date": "/Date(1793527200000)/",
+                    "source_affiliate": {"source_affiliate_id": 55},
+                })
+            })
+            .collect();
+        Reply::json(
+            200,
+            &json!({"d": {"success": true, "row_count": 5, "event_conversions": rows}}),
+        )
+    })
+}
+
+/// Regression (QA34-D H2): a page with no new row while `row_count` said
+/// more remain ended the stream as complete, the rest never read. It now
+/// fails the session naming the stream, the page and the counts; the
+/// pages before it stay committed and the window is not complete.
+#[test]
+fn an_empty_page_while_row_count_says_more_remain_is_a_bad_response() {
+    for stream in [EVENT_CONVERSIONS, EVENT_CONVERSION_CHANGES] {
+        // The first page empty.
+        let out = short_answer(1, 0).run::<Cake>(open_stream(stream, 2));
+        let e = out.result.unwrap_err();
+        assert_eq!(e.kind, ErrorKind::BadResponse, "{stream}");
+        assert!(
+            e.message.contains(&format!(
+                "stream `{stream}` rows from 1: no rows, yet row_count is 5 (0 read so far): more \
+                 pages said to remain after an empty one"
+            )),
+            "{}",
+            e.message
+        );
+        assert!(out.checkpoints.is_empty(), "{stream}");
+        // The second page holds only its overlap row (the last one stored).
+        let out = short_answer(2, 1).run::<Cake>(open_stream(stream, 2));
+        let e = out.result.as_ref().unwrap_err();
+        assert!(
+            e.message.contains(&format!(
+                "stream `{stream}` rows from 3: no rows, yet row_count is 5 (2 read so far)"
+            )),
+            "{}",
+            e.message
+        );
+        assert_eq!(committed_ids(&out), [1, 2].into(), "{stream}");
+        assert_eq!(out.checkpoints.len(), 1, "{stream}");
+        assert_eq!(out.checkpoints[0].state["complete"], json!(false));
+    }
+    // The same instance paged to its end completes.
+    let out = short_answer(0, 0).run::<Cake>(open_stream(EVENT_CONVERSIONS, 2));
+    out.result.as_ref().unwrap();
+    assert_eq!(committed_ids(&out), (1..=5).collect());
+    assert_eq!(
+        out.checkpoints.last().unwrap().state["complete"],
+        json!(true)
+    );
+}
+
+/// QA34-B M1: a backfill (the window ends before the session's day) keeps
+/// the changes of the conversions of its days and before, leaves out those
+/// of later conversions (logged with their count), and commits no page
+/// whose rows were all left out (the host would count it as an empty one);
+/// its watermark stops at the window's end.
+#[test]
+fn a_backfill_leaves_out_the_changes_of_conversions_after_its_window() {
+    // Conversions 1-5 occurred on 10 November, after the window (1-2
+    // November); 6 and 7 on 1 November. No `row_count` (as CAKE documents
+    // none for the changes).
+    let out = FakeHost::handler(|req| {
+        if req.url.contains("Currencies") {
+            return Reply::json(
+                200,
+                &json!({"d": {"success": true, "currencies": [{"currency_id": 1, "currency_abbr": "USD"}]}}),
+            );
+        }
+        let body: Value = plugin_api::serde_json::from_str(req.body.as_deref().unwrap()).unwrap();
+        let start = body["start_at_row"].as_u64().unwrap();
+        let limit = body["row_limit"].as_u64().unwrap();
+        let rows: Vec<Value> = (start..start + limit)
+            .filter(|id| (1..=7).contains(id))
+            .map(|id| {
+                let ms: u64 = if id <= 5 { 1_794_304_800_000 } else { 1_793_527_200_000 };
+                json!({
+                    "event_conversion_id": id,
+                    "event_conversion_date": format!("/Date({ms})/"),
+                    "source_affiliate": {"source_affiliate_id": 55},
+                })
+            })
+            .collect();
+        Reply::json(200, &json!({"d": {"success": true, "event_conversions": rows}}))
+    })
+    .run::<Cake>(open_stream(EVENT_CONVERSION_CHANGES, 2));
+    out.result.as_ref().unwrap();
+    assert_eq!(committed_ids(&out), [6, 7].into());
+    // Rows 1-2 and 2-4 held only later conversions: not committed.
+    assert_eq!(out.checkpoints.len(), 2);
+    let last = out.checkpoints.last().unwrap();
+    assert_eq!(last.state["complete"], json!(true));
+    assert_eq!(last.watermark.to_rfc3339(), "2026-11-03T00:00:00+00:00");
+    let log = out
+        .logs
+        .iter()
+        .find(|l| {
+            l.message
+                .contains("changes of conversions after the window left out")
+        })
+        .unwrap();
+    assert_eq!(log.fields["rows"], "5");
+    assert_eq!(log.fields["from"], "2026-11-03T00:00:00+00:00");
 }
 
 /// An instance that does not page EventConversionChanges at all answers the

@@ -54,7 +54,9 @@
 //! makes the host's scheduled window start earlier.
 //!
 //! A malformed reward fails its page: nothing of that page is committed, and
-//! the error names the stream, the page, the reward key and the field.
+//! the error names the stream, the page, the reward key and the field. So
+//! does a page with no items that says more follow (`has_more`): the pages
+//! before it stay committed, the window is not marked complete.
 
 mod config;
 pub mod review;
@@ -355,7 +357,10 @@ async fn read_transactions(
             })?;
         }
         after = items.last().and_then(|t| row::opt_text(t, "key"));
-        if !has_more || after.is_none() {
+        if has_more && after.is_none() {
+            return Err(more_after_empty(&what));
+        }
+        if !has_more {
             return Ok(transactions);
         }
         page += 1;
@@ -395,21 +400,36 @@ async fn read_rewards(
             default_currency_keys,
         } = row::parse_rewards_page(&resp.body, transactions, &settings.default_currency)
             .map_err(|e| PluginError::bad_response(format!("{what}: {e}")))?;
+        // An empty page gives no key to page on from: with `has_more` it is
+        // not the last one, and taking it as the end marked the window
+        // complete without the rest (QA34-D H1).
+        if has_more && last.is_none() {
+            return Err(more_after_empty(&what));
+        }
         rows += records.len();
         for r in records {
             cx.emit(r);
         }
         defaulted.add(&default_currency_keys);
-        let more = has_more && last.is_some();
         if last.is_some() {
             after = last;
         }
-        cx.commit(checkpoint(&after, !more));
-        if !more {
+        cx.commit(checkpoint(&after, !has_more));
+        if !has_more {
             return Ok(rows);
         }
         page += 1;
     }
+}
+
+/// A page with no items that says more follow (`data.has_more`): there is
+/// no last key to page on from, so the page fails (the pages before it are
+/// committed) rather than end the stream as complete without the rest, as
+/// the Everflow and TikTok connectors fail theirs (QA34-D H1).
+fn more_after_empty(what: &str) -> PluginError {
+    PluginError::bad_response(format!(
+        "{what}: no rows, yet data.has_more is true: more pages said to remain after an empty one"
+    ))
 }
 
 /// `GET /{resource}?min_created=&max_created=&limit=[&starting_after=]`.

@@ -36,8 +36,10 @@
 //! truth of a window. Tests restate between pulls with
 //! [`CakeFake::set_disposition`], [`CakeFake::set_paid`],
 //! [`CakeFake::reverse`] (a `Returned` disposition) and [`CakeFake::corrupt`],
-//! take a conversion out of every report with [`CakeFake::remove`], and
-//! change the result set *between two pages* with [`CakeFake::after_reports`].
+//! take a conversion out of every report with [`CakeFake::remove`],
+//! change the result set *between two pages* with [`CakeFake::after_reports`],
+//! and empty one answer while its `row_count` says rows remain with
+//! [`CakeFake::empty_report`].
 
 use super::affiliate::{self, param, split_url, FakeApi, Shared, Throttle, Truth};
 use chrono::{DateTime, Duration, NaiveDate, NaiveDateTime, NaiveTime, TimeZone, Utc};
@@ -148,6 +150,9 @@ pub struct CakeFake {
     reports: u64,
     /// Changes to apply once `reports` reaches their count.
     pending: Vec<PendingChange>,
+    /// The numbers of the report requests to answer with no rows
+    /// ([`CakeFake::empty_report`]).
+    empty: Vec<u64>,
 }
 
 /// A change [`CakeFake::after_reports`] applies between two pages.
@@ -267,6 +272,7 @@ impl CakeFake {
             corrupt: None,
             reports: 0,
             pending: Vec::new(),
+            empty: Vec::new(),
         }
     }
 
@@ -349,6 +355,14 @@ impl CakeFake {
             after: self.reports + n,
             change: Box::new(change),
         });
+    }
+
+    /// Answers the report request that comes after `n` more (`n = 0`: the
+    /// next one; the connector's request for row 0 alone counts) with no
+    /// rows, `row_count` still that of the whole set: a page emptied on the
+    /// way (a proxy or cache) while paging goes on (QA34-D H2).
+    pub fn empty_report(&mut self, n: u64) {
+        self.empty.push(self.reports + n);
     }
 
     /// Report requests answered so far (429s not counted).
@@ -585,9 +599,15 @@ impl FakeApi for CakeFake {
         for p in due {
             (p.change)(self);
         }
+        let empty = self.empty.contains(&self.reports);
         self.reports += 1;
         match self.report(&method, &body) {
-            Ok(v) => Reply::json(200, &v),
+            Ok(mut v) => {
+                if empty {
+                    v["d"]["event_conversions"] = json!([]);
+                }
+                Reply::json(200, &v)
+            }
             Err(r) => r,
         }
     }

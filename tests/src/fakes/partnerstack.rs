@@ -22,7 +22,8 @@
 //! is the ground truth of a window. Tests change the world between pulls
 //! with [`PartnerStackFake::set_status`], [`PartnerStackFake::set_amount`],
 //! [`PartnerStackFake::refund`] (paid → `paid_and_refunded`) and
-//! [`PartnerStackFake::corrupt`].
+//! [`PartnerStackFake::corrupt`], and empty one page of a list while it
+//! still says more follow with [`PartnerStackFake::empty_page`].
 
 use super::affiliate::{self, param, split_url, FakeApi, Shared, Throttle, Truth};
 use chrono::{DateTime, Duration, NaiveDate, NaiveTime, Utc};
@@ -103,6 +104,17 @@ pub struct PartnerStackFake {
     /// `Retry-After` seconds sent with a 429.
     pub retry_after_secs: u64,
     corrupt: Option<(String, &'static str)>,
+    /// List requests answered so far: rewards, transactions (429s not
+    /// counted).
+    served: [u64; 2],
+    /// `(resource index, request number)` of the list answers to empty
+    /// ([`PartnerStackFake::empty_page`]).
+    empty: Vec<(usize, u64)>,
+}
+
+/// The index of a list resource in [`PartnerStackFake`]'s request counts.
+fn resource_index(rewards: bool) -> usize {
+    usize::from(!rewards)
 }
 
 fn day_start(d: NaiveDate) -> DateTime<Utc> {
@@ -177,6 +189,8 @@ impl PartnerStackFake {
             throttle: Throttle::default(),
             retry_after_secs: 1,
             corrupt: None,
+            served: [0; 2],
+            empty: Vec::new(),
         }
     }
 
@@ -255,6 +269,20 @@ impl PartnerStackFake {
         self.corrupt = Some((key.to_owned(), field));
     }
 
+    /// Answers the list request of `resource` (`rewards` or
+    /// `transactions`) that comes after `n` more of them (`n = 0`: the next
+    /// one) with no items, yet `has_more` as the full page would have said:
+    /// a page emptied on the way (a proxy or cache) while paging goes on
+    /// (QA34-D H1).
+    pub fn empty_page(&mut self, resource: &str, n: u64) {
+        let i = match resource {
+            "rewards" => resource_index(true),
+            "transactions" => resource_index(false),
+            other => panic!("no list {other}"),
+        };
+        self.empty.push((i, self.served[i] + n));
+    }
+
     fn txn_created_at(r: &Reward) -> DateTime<Utc> {
         r.txn_created_at.unwrap_or(r.created_at)
     }
@@ -303,7 +331,11 @@ impl PartnerStackFake {
         Reply::json(status, &json!({"message": message, "status": status}))
     }
 
-    fn list(&self, q: &[(String, String)], rewards: bool) -> Reply {
+    fn list(&mut self, q: &[(String, String)], rewards: bool) -> Reply {
+        let i = resource_index(rewards);
+        let number = self.served[i];
+        self.served[i] += 1;
+        let empty = self.empty.contains(&(i, number));
         let ms = |k: &str| -> Result<Option<DateTime<Utc>>, Reply> {
             match param(q, k) {
                 None => Ok(None),
@@ -383,6 +415,7 @@ impl PartnerStackFake {
             })
             .collect();
         let has_more = start + items.len() < rows.len();
+        let items = if empty { Vec::new() } else { items };
         Reply::json(
             200,
             &json!({"data": {"has_more": has_more, "items": items},
