@@ -161,3 +161,68 @@ fn a_run_that_replaces_a_cut_off_backfill_says_which_days_and_what_to_run() {
     assert!(again.status.success(), "{stderr}");
     assert!(!stderr.contains("replaces a backfill"), "{stderr}");
 }
+
+/// B-L1: a backfill the daemon ran for its client showed the client only
+/// window and page lines, not the 429 waits a standalone run prints, so a
+/// throttled backfill looked hung. The client gets the run's log lines too.
+#[test]
+fn a_backfill_run_by_the_daemon_shows_its_client_the_rate_limit_waits() {
+    use reckon_tests::fakes::example::{router, ExampleApi, ExampleData};
+    use std::sync::atomic::Ordering;
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let day = chrono::NaiveDate::from_ymd_opt(2026, 10, 1).unwrap();
+    let api = ExampleApi::new(ExampleData::generate(4, 5, day, day), "k");
+    // Two 429s asking to wait 1 s, which the host waits out.
+    api.faults.throttle.store(2, Ordering::SeqCst);
+    api.faults.retry_after_secs.store(1, Ordering::SeqCst);
+    let server = reckon_tests::fakes::server::FakeServer::start(router(api.clone()));
+    reckon_tests::install_plugins(&root.join("plugins"), &["example"]);
+    std::fs::write(root.join("key.txt"), "k").unwrap();
+    std::fs::write(
+        root.join("reckon.toml"),
+        format!(
+            "[daemon]\ndata_dir = \"data\"\nplugin_dir = \"plugins\"\nlisten = \"127.0.0.1:{}\"\n\n\
+             [[connectors]]\nid = \"net\"\nplugin = \"example\"\nschedule = \"0 0 1 1 *\"\n\
+             [connectors.settings]\napi_key = {{ secret = \"file:key.txt\" }}\nbase_url = \"{}\"\n",
+            reckon_tests::free_port(),
+            server.base_url
+        ),
+    )
+    .unwrap();
+    let mut command = reckon_tests::run_command(&root.join("reckon.toml"));
+    command.current_dir(root);
+    let mut daemon = reckon_tests::RunningDaemon::spawn(&mut command, root.join("run.log"));
+    daemon.wait_for_log(&["daemon started"]);
+    let day = day.to_string();
+    let out = std::process::Command::new(reckon_tests::reckon_bin())
+        .current_dir(root)
+        .args([
+            "--config",
+            "reckon.toml",
+            "sync",
+            "net",
+            "--from",
+            &day,
+            "--to",
+            &day,
+        ])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}\n{}", daemon.log_text());
+    assert!(
+        daemon.log_text().contains("sync for a client done"),
+        "run by the daemon: {}",
+        daemon.log_text()
+    );
+    let waits: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.contains("throttled (HTTP 429); waiting before retrying"))
+        .collect();
+    assert_eq!(waits.len(), 2, "{stderr}");
+    assert!(waits[0].starts_with(" INFO "), "{stderr}");
+    // Its own lines only: nothing of the daemon's other work.
+    assert!(!stderr.contains("daemon started"), "{stderr}");
+    daemon.stop();
+}

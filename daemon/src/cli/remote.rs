@@ -875,6 +875,19 @@ async fn sync_run(
     let seq_before = daemon.store.last_seq().unwrap_or(0);
     // Also in `/status` (`current_run`), as the daemon's own runs.
     let progress = crate::schedule::StatusProgress::new(daemon, id, progress.as_ref());
+    // The run's log lines too (429 waits, retries), as a standalone run
+    // prints them (ops QA34 B-L1).
+    let forwarding = {
+        let lines = lines.clone();
+        crate::sync::forward::forward(id, move |level, message, fields| {
+            let line = if json {
+                crate::sync::cli::json_log_line(level, message, serde_json::json!(fields))
+            } else {
+                crate::sync::forward::text_line(level, message, fields)
+            };
+            let _ = lines.send((ERR, line.into_bytes()));
+        })
+    };
     let result = crate::sync::run_sync_with(
         &ctx,
         connector,
@@ -883,6 +896,7 @@ async fn sync_run(
         recording.as_mut(),
     )
     .await;
+    drop(forwarding);
     link.abort();
     match &result {
         Ok(run) => tracing::info!(

@@ -44,6 +44,8 @@ pub fn init_logging(
     }
     let filter = EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| EnvFilter::new(format!("info,{QUIET_SLED}")));
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(log_colours())
@@ -51,10 +53,13 @@ pub fn init_logging(
         // It reports an unwritable line with `eprintln!`, which panics when
         // stderr is gone or full: a line that cannot be written is dropped.
         .log_internal_errors(false);
+    // A connector's lines also go to a daemon's client running its sync
+    // (`crate::sync::forward`).
+    let forward = crate::sync::forward::Layer;
     let _ = if json {
-        builder.json().try_init()
+        builder.json().finish().with(forward).try_init()
     } else {
-        builder.try_init()
+        builder.finish().with(forward).try_init()
     };
 }
 

@@ -6,6 +6,7 @@
 //! What it is not: no scheduling (that is [`crate::schedule`]) and no HTTP
 //! (the plugin host executes requests).
 pub mod cli;
+pub mod forward;
 
 use crate::config::ResolvedConnector;
 use crate::plugins::{SessionOptions, SessionSink};
