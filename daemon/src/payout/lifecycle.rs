@@ -1197,7 +1197,7 @@ fn run(
         }),
         Decisions::Source(source) => {
             run_with(inputs, period_name, status, when, |history, period, tz| {
-                by_payee(source, history, period.end, tz)
+                by_payee(source, history, period, tz)
             })
         }
     }
@@ -1212,13 +1212,13 @@ struct Closing<'t> {
 }
 
 /// One pass over `source`: the program facts from every decision, and the
-/// decisions a statement of the period ending `end` reads, kept as stored
+/// decisions a statement of `period` reads, kept as stored
 /// (about a quarter of a decoded [`Decision`]) under their payee. Each
 /// payee's are decoded when the groups reach it, and dropped after.
 fn by_payee<'s>(
     source: &'s dyn DecisionSource,
     history: &History,
-    end: NaiveDate,
+    period: &Period,
     tz: chrono_tz::Tz,
 ) -> Result<(ProgramFacts, Groups<'s>), PayoutError> {
     /// One payee's decisions as stored, end to end.
@@ -1231,7 +1231,7 @@ fn by_payee<'s>(
     let mut by: BTreeMap<String, Stored> = BTreeMap::new();
     source.scan(&mut |d, stored| {
         facts.add(d);
-        if statement::concerns(d, history, end, tz) {
+        if statement::concerns(d, history, period, tz) {
             let (paid_to, moved_to) = statement::payees_of(d, history);
             for payee in std::iter::once(paid_to).chain(moved_to) {
                 let group = by.entry(payee).or_default();
@@ -1385,6 +1385,8 @@ fn run_with<'g>(
         period,
         status,
         version,
+        // Statements reconcile first: the decisions are judged now.
+        judged_at: Some(chrono::Utc::now()),
     };
     let tz = config.tz();
     let (facts, groups) = groups(&history, &period, tz)?;

@@ -98,7 +98,24 @@ use crate::reconcile::model::Outcome;
 /// columns name the conversion (`FX EUR→USD`) and its totals the
 /// commission the network reported for the lines. Formats up to 12 render
 /// as issued.
-pub const FORMAT_VERSION: u32 = 13;
+/// 14 (QA34c M1, M2) dates every exchange rate a statement shows: each
+/// line, adjustment, bonus and bonus adjustment carries `fx_rate_date`, the
+/// date of the `[fx]` row behind its `fx_rate` (a Saturday's claim is
+/// priced at the Friday's rate, up to `max_age_days` old), and each trace
+/// `claim_fx_rate_date` / `order_fx_rate_date`, the rows behind the
+/// reconciliation rates (from the decision, when it recorded them). And a
+/// statement lists the payee's claims it does not pay (`not_paid`, a
+/// [`NotPaid`] each): those held back on it (its rows of `held_back.csv`,
+/// adjustments that wait included), and the payee's claims dated in the
+/// period that are not payable yet (lock date, network approval) or earn
+/// nothing (duplicate, no order, refunded, ...), each with its reason.
+/// Totals are unchanged. The CSV adds the columns `fx_rate_date`,
+/// `claim_fx_rate_date`, `order_fx_rate_date`, `not_paid_status` and
+/// `lock_at`, and `not_paid` rows; the HTML shows "(rate of <date>)"
+/// beside a rate and a section "Your claims not paid on this statement".
+/// A statement of format 13 or earlier has none of them and renders as
+/// issued.
+pub const FORMAT_VERSION: u32 = 14;
 
 /// The payee key of a network's partner: `<network>:<partner id>`. Partner
 /// ids are the network's own, so the same id on two networks is two payees.
@@ -196,6 +213,73 @@ pub struct Statement {
     pub bonuses: Vec<BonusLine>,
     /// The sums.
     pub totals: Totals,
+    /// The payee's claims this statement does not pay, with why (format
+    /// 14; absent when there are none): held back on it, not payable yet,
+    /// or earning nothing. They count in no total.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub not_paid: Vec<NotPaid>,
+}
+
+/// Why a claim of the payee is not paid on a statement ([`NotPaid`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NotPaidStatus {
+    /// Payable but left out of this statement (no FX rate for its date,
+    /// no rule in force, no basis): its row of `held_back.csv`. Paid by
+    /// the first statement generated once the cause is fixed.
+    HeldBack,
+    /// Paid earlier; its data changed but it cannot be priced today, so it
+    /// stays as credited and its adjustment waits (`held_back.csv` kind
+    /// `adjustment_waits`).
+    AdjustmentWaits,
+    /// Earning, but not payable yet: its lock date has not passed, or the
+    /// network has not approved it.
+    Pending,
+    /// Earns nothing: duplicate, no order, refunded, reversed, rejected,
+    /// awaiting its order, no FX rate into the program currency.
+    NotEarning,
+}
+
+impl NotPaidStatus {
+    /// snake_case name as used in files.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NotPaidStatus::HeldBack => "held_back",
+            NotPaidStatus::AdjustmentWaits => "adjustment_waits",
+            NotPaidStatus::Pending => "pending",
+            NotPaidStatus::NotEarning => "not_earning",
+        }
+    }
+}
+
+/// A claim (or bonus) of the payee that a statement does not pay, and why
+/// (format 14): its claims dated in the period that it does not pay, and
+/// claims of earlier periods it holds back.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NotPaid {
+    /// Why in one word.
+    pub status: NotPaidStatus,
+    /// The claim's network (none for a bonus).
+    pub network: Option<String>,
+    /// The claim's id at the network (none for a bonus).
+    pub claim_id: Option<String>,
+    /// A bonus held back (its id), instead of a claim.
+    pub bonus_id: Option<String>,
+    /// The matched order id, if any.
+    pub order_id: Option<String>,
+    /// Conversion date in the statement's timezone.
+    pub date: Option<NaiveDate>,
+    /// The claim's outcome.
+    pub outcome: Option<Outcome>,
+    /// A pending claim's lock date: when it can no longer change, payable
+    /// from then on (network approval aside); none for the others.
+    pub lock_at: Option<DateTime<Utc>>,
+    /// The amount the network claimed, in its currency.
+    pub claimed_amount: Option<Money>,
+    /// Why, in a sentence: `held_back.csv`'s reason for a claim held back,
+    /// the decision's for one that earns nothing.
+    pub reason: String,
 }
 
 /// A payable claim priced by a rule.
@@ -232,6 +316,11 @@ pub struct Line {
     /// FX rate program currency → payout currency used (percent and tiered
     /// rules).
     pub fx_rate: Option<Decimal>,
+    /// The date of the `[fx]` row behind `fx_rate` (format 14): the
+    /// line's date, or up to `max_age_days` before it; none when no row
+    /// was needed (one currency).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fx_rate_date: Option<NaiveDate>,
     /// Commission, rounded to the payout currency's minor unit.
     pub commission: Decimal,
     /// A remark, e.g. that a cap cut the line.
@@ -273,6 +362,13 @@ pub struct Trace {
     /// program currency, when it was in another (format 4).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub order_fx_rate: Option<Decimal>,
+    /// The date of the `[fx]` row behind `claim_fx_rate` (format 14; none
+    /// for decisions judged before reconciliation recorded it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub claim_fx_rate_date: Option<NaiveDate>,
+    /// The date of the `[fx]` row behind `order_fx_rate` (format 14).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub order_fx_rate_date: Option<NaiveDate>,
     /// The amount the network claimed, in its currency (format 10).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub claimed_amount: Option<Money>,
@@ -314,6 +410,14 @@ impl Trace {
             decided_at: d.decided_at,
             claim_fx_rate: d.fx_rate.filter(|_| converted(&d.claimed_amount)),
             order_fx_rate: d.order_fx_rate.filter(|_| converted(&d.order_amount)),
+            claim_fx_rate_date: d
+                .inputs
+                .fx_rate_date
+                .filter(|_| d.fx_rate.is_some() && converted(&d.claimed_amount)),
+            order_fx_rate_date: d
+                .inputs
+                .order_fx_rate_date
+                .filter(|_| d.order_fx_rate.is_some() && converted(&d.order_amount)),
             claimed_amount: d.claimed_amount.as_ref().map(minor_scale),
             order_amount: d.order_amount.as_ref().map(minor_scale),
             refunded_amount: d.refunded_amount.as_ref().map(minor_scale),
@@ -406,6 +510,9 @@ pub struct Adjustment {
     /// FX rate program → payout currency it is priced at now (format 13).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fx_rate: Option<Decimal>,
+    /// The date of the `[fx]` row behind `fx_rate` (format 14).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fx_rate_date: Option<NaiveDate>,
     /// The commission the network reports for the claim now, in its
     /// currency (format 13).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -431,6 +538,9 @@ pub struct BonusLine {
     /// FX rate program → payout currency on the period's last day (percent
     /// bonuses).
     pub fx_rate: Option<Decimal>,
+    /// The date of the `[fx]` row behind `fx_rate` (format 14).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fx_rate_date: Option<NaiveDate>,
     /// The bonus, rounded to the payout currency's minor unit.
     pub amount: Decimal,
 }
@@ -461,6 +571,10 @@ pub struct BonusAdjustment {
     /// FX rate program → payout currency on that statement's last day
     /// (percent bonuses).
     pub fx_rate: Option<Decimal>,
+    /// The date of the `[fx]` row behind `fx_rate`, when that row still
+    /// gives it (format 14).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fx_rate_date: Option<NaiveDate>,
     /// That statement's volume when the bonus was first judged: its bonus
     /// line's `volume`, else the volume its lines were paid on (program
     /// currency).

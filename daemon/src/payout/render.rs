@@ -106,6 +106,7 @@ pub fn csv_file(s: &Statement) -> Result<Vec<u8>, RenderError> {
     let v10 = s.format_version >= 10;
     let v12 = s.format_version >= 12;
     let v13 = s.format_version >= 13;
+    let v14 = s.format_version >= 14;
     let t = |x: &str| text_cell(x, v3);
     // The program currency: of the bases, the volume and the tolerance.
     let program_currency = s.volume.as_ref().map(|v| v.currency.as_str());
@@ -154,8 +155,27 @@ pub fn csv_file(s: &Statement) -> Result<Vec<u8>, RenderError> {
     if v13 {
         head.extend(FORMAT_13_COLUMNS);
     }
+    // Where the format-14 cells start.
+    let dates_at = head.len();
+    if v14 {
+        head.extend(FORMAT_14_COLUMNS);
+    }
     w.write_record(&head)?;
     let width = head.len();
+    // A row's format-14 cells: the rate's date and the trace's rates'
+    // dates (QA34c M2), then, on `not_paid` rows, status and lock date.
+    let dated = |row: &mut Vec<String>,
+                 fx_rate_date: Option<chrono::NaiveDate>,
+                 trace: Option<&super::model::Trace>| {
+        if v14 {
+            row.resize(dates_at, String::new());
+            row.extend([
+                opt(&fx_rate_date),
+                opt(&trace.and_then(|t| t.claim_fx_rate_date)),
+                opt(&trace.and_then(|t| t.order_fx_rate_date)),
+            ]);
+        }
+    };
     let cur = s.currency.as_str();
     for l in &s.lines {
         let mut row: Vec<String> = vec![
@@ -199,6 +219,7 @@ pub fn csv_file(s: &Statement) -> Result<Vec<u8>, RenderError> {
                 program_currency,
             ));
         }
+        dated(&mut row, l.fx_rate_date, l.trace.as_ref());
         row.resize(width, String::new());
         w.write_record(&row)?;
     }
@@ -258,6 +279,10 @@ pub fn csv_file(s: &Statement) -> Result<Vec<u8>, RenderError> {
                 program_currency,
             ));
         }
+        if v14 {
+            dated(&mut row, a.fx_rate_date, a.trace.as_ref());
+            row.resize(width, String::new());
+        }
         w.write_record(&row)?;
     }
     // Format 7: the bonus of an earlier statement corrected, in the bonus
@@ -307,6 +332,7 @@ pub fn csv_file(s: &Statement) -> Result<Vec<u8>, RenderError> {
                 a.previously_paid.to_string(),
             ]);
         }
+        dated(&mut row, a.fx_rate_date, None);
         row.resize(width, String::new());
         w.write_record(&row)?;
     }
@@ -330,6 +356,48 @@ pub fn csv_file(s: &Statement) -> Result<Vec<u8>, RenderError> {
             b.amount.to_string(),
             cur.into(),
         ];
+        dated(&mut row, b.fx_rate_date, None);
+        row.resize(width, String::new());
+        w.write_record(&row)?;
+    }
+    // Format 14 (QA34c M1): the payee's claims this statement does not
+    // pay, with why; no amount (they count in no total).
+    for n in &s.not_paid {
+        let mut row: Vec<String> = vec![
+            "not_paid".into(),
+            String::new(),
+            t(&opt(&n.network)),
+            t(&opt(&n.claim_id)),
+            t(&opt(&n.order_id)),
+            opt(&n.date),
+            String::new(),
+            String::new(),
+            String::new(),
+            t(&opt(&n.bonus_id)),
+            String::new(),
+            String::new(),
+            String::new(),
+            String::new(),
+            String::new(),
+            String::new(),
+            String::new(),
+            String::new(),
+            t(&n.reason),
+        ];
+        row.resize(outcome_at, String::new());
+        row.push(opt(&n.outcome.map(|o| o.as_str())));
+        row.resize(outcome_at + ADJUSTMENT_COLUMNS.len(), String::new());
+        row.extend([
+            opt(&n.claimed_amount.as_ref().map(|m| m.amount)),
+            opt(&n.claimed_amount.as_ref().map(|m| m.currency.clone())),
+        ]);
+        row.resize(dates_at + 3, String::new());
+        row.extend([
+            n.status.as_str().to_string(),
+            opt(&n
+                .lock_at
+                .map(|l| l.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true))),
+        ]);
         row.resize(width, String::new());
         w.write_record(&row)?;
     }
@@ -438,6 +506,19 @@ const FORMAT_13_COLUMNS: [&str; 4] = [
     "network_commission_currency",
     "volume_now",
     "tolerance_currency",
+];
+
+/// The columns a format-14 statement CSV adds (QA34c): the date of the
+/// `[fx]` row behind `fx_rate`, and of those behind the trace's
+/// `claim_fx_rate` and `order_fx_rate`; on `not_paid` rows, why the claim
+/// is not paid (`held_back`, `adjustment_waits`, `pending`, `not_earning`)
+/// and its lock date.
+const FORMAT_14_COLUMNS: [&str; 5] = [
+    "fx_rate_date",
+    "claim_fx_rate_date",
+    "order_fx_rate_date",
+    "not_paid_status",
+    "lock_at",
 ];
 
 fn format_13_cells(
@@ -775,6 +856,14 @@ pub fn html_file(s: &Statement, content_hash: &str) -> String {
         }
     };
     let cur = e(&s.currency);
+    // Format 14 (QA34c M2): a rate with the date of its `[fx]` row.
+    let v14 = s.format_version >= 14;
+    let rate_of =
+        |rate: &Option<rust_decimal::Decimal>, date: &Option<chrono::NaiveDate>| match (rate, date)
+        {
+            (Some(r), Some(d)) if v14 => format!("{r} (rate of {d})"),
+            _ => opt(rate),
+        };
     // Format 13 (QA33b L3): the FX columns name the conversion when the
     // program's currency is not the payout's.
     let fx_head = match s.volume.as_ref().map(|v| v.currency.as_str()) {
@@ -854,7 +943,7 @@ pub fn html_file(s: &Statement, content_hash: &str) -> String {
                 l.basis.as_ref().map(|b| e(&b.to_string())).unwrap_or_default() + &basis_from,
                 rule,
                 rate,
-                opt(&l.fx_rate),
+                rate_of(&l.fx_rate, &l.fx_rate_date),
                 l.commission,
                 note,
             );
@@ -897,7 +986,7 @@ pub fn html_file(s: &Statement, content_hash: &str) -> String {
                     let fx = a
                         .fx_rate
                         .filter(|r| *r != rust_decimal::Decimal::ONE)
-                        .map(|r| format!(", {fx_head} {r}"))
+                        .map(|r| format!(", {fx_head} {}", rate_of(&Some(r), &a.fx_rate_date)))
                         .unwrap_or_default();
                     format!("<br><small>priced now: {rule} {rate}{fx}</small>")
                 }
@@ -963,7 +1052,7 @@ pub fn html_file(s: &Statement, content_hash: &str) -> String {
                 b.threshold_volume,
                 b.volume,
                 rate,
-                opt(&b.fx_rate),
+                rate_of(&b.fx_rate, &b.fx_rate_date),
                 b.amount,
             );
         }
@@ -1002,12 +1091,69 @@ pub fn html_file(s: &Statement, content_hash: &str) -> String {
         "<tr class=\"total\"><td>Total payable</td><td class=\"n\">{} {cur}</td></tr>\n</table>",
         t.total_payable
     );
+    if v14 && !s.not_paid.is_empty() {
+        not_paid_html(&mut h, s, &e, tz, clock);
+    }
     let _ = write!(
         h,
         "<p class=\"hash\">Content hash (SHA-256 of the canonical JSON): {}</p>\n</body></html>\n",
         e(content_hash)
     );
     h
+}
+
+/// The section "Your claims not paid on this statement" of a format-14
+/// HTML (QA34c M1): each of the payee's claims the statement does not
+/// pay, with why in the partner's words. `e` escapes text from outside.
+fn not_paid_html(
+    h: &mut String,
+    s: &Statement,
+    e: &dyn Fn(&str) -> String,
+    tz: chrono_tz::Tz,
+    clock: Clock,
+) {
+    use super::model::NotPaidStatus;
+    h.push_str("<h2>Your claims not paid on this statement</h2>\n<table><tr><th>Date</th><th>Network</th><th>Claim</th><th>Order</th><th class=\"n\">Claimed</th><th>Status</th><th>Why</th></tr>\n");
+    for n in &s.not_paid {
+        let claim = match (&n.claim_id, &n.bonus_id) {
+            (Some(c), _) => e(c),
+            (None, Some(b)) => format!("bonus {}", e(b)),
+            (None, None) => String::new(),
+        };
+        let status = match n.status {
+            NotPaidStatus::HeldBack => "Held back: payable, paid on a later statement".to_string(),
+            NotPaidStatus::AdjustmentWaits => "Paid earlier; its correction waits".to_string(),
+            NotPaidStatus::Pending => "Not payable yet".to_string(),
+            NotPaidStatus::NotEarning => match n.outcome {
+                Some(o) => format!("Earns no commission ({})", o.as_str().replace('_', " ")),
+                None => "Earns no commission".to_string(),
+            },
+        };
+        let reason = match n.status {
+            // What `held_back.csv` tells the operator to do is not the
+            // partner's to do.
+            NotPaidStatus::HeldBack | NotPaidStatus::AdjustmentWaits => {
+                let r = n
+                    .reason
+                    .replace("; add it to [fx]", "")
+                    .replace("; add or widen a rule", "");
+                partner_reason(&r, tz, clock)
+            }
+            NotPaidStatus::Pending | NotPaidStatus::NotEarning => {
+                another_partner(partner_reason(&n.reason, tz, clock))
+            }
+        };
+        let _ = writeln!(
+            h,
+            "<tr><td>{}</td><td>{}</td><td>{claim}</td><td>{}</td><td class=\"n\">{}</td><td>{status}</td><td>{}</td></tr>",
+            opt(&n.date),
+            e(n.network.as_deref().unwrap_or("")),
+            e(n.order_id.as_deref().unwrap_or("")),
+            n.claimed_amount.as_ref().map(|m| e(&m.to_string())).unwrap_or_default(),
+            e(&reason),
+        );
+    }
+    h.push_str("</table>\n<p><small>These claims count in none of the totals above. A claim held back or not payable yet is paid on a later statement once it can be; one that earns no commission is not paid.</small></p>\n");
 }
 
 /// One row of `summary.csv`.

@@ -51,11 +51,49 @@ pub trait FxRates {
     fn max_age_days(&self) -> u32 {
         0
     }
+    /// [`FxRates::rate`] with the date of the row it came from (none for
+    /// one currency): by default the date asked for.
+    fn rate_with_date(
+        &self,
+        base: &str,
+        quote: &str,
+        date: NaiveDate,
+    ) -> Option<(Decimal, Option<NaiveDate>)> {
+        self.rate(base, quote, date)
+            .map(|r| (r, (base != quote).then_some(date)))
+    }
+}
+
+/// The date of the `[fx]` row that gives `shown`, the rate a statement
+/// prints for `base` → `quote` on `date` (format 14, QA34c M2): none when
+/// no rate is shown, the currencies are one, or the table gives another
+/// rate for that date now (a bonus keeps the rate it was paid at).
+fn rate_date(
+    fx: &dyn FxRates,
+    base: &str,
+    quote: &str,
+    date: NaiveDate,
+    shown: Option<Decimal>,
+) -> Option<NaiveDate> {
+    let shown = shown?;
+    match fx.rate_with_date(base, quote, date)? {
+        (r, row) if r == shown => row,
+        _ => None,
+    }
 }
 
 impl FxRates for crate::fx::FxTable {
     fn rate(&self, base: &str, quote: &str, date: NaiveDate) -> Option<Decimal> {
         crate::fx::FxTable::rate(self, base, quote, date)
+    }
+    fn rate_with_date(
+        &self,
+        base: &str,
+        quote: &str,
+        date: NaiveDate,
+    ) -> Option<(Decimal, Option<NaiveDate>)> {
+        self.found_rate(base, quote, date)
+            .map(|f| (f.rate, f.row.map(|r| r.date)))
     }
     fn max_age_days(&self) -> u32 {
         crate::fx::FxTable::max_age_days(self)
@@ -157,6 +195,11 @@ pub struct Context<'a> {
     pub status: Status,
     /// The version to stamp on the statements.
     pub version: u32,
+    /// When the decisions were judged (the run's now: statements reconcile
+    /// first), to tell a claim waiting for its lock date from one waiting
+    /// for the network's approval; none: each decision's `decided_at`
+    /// tells what it can.
+    pub judged_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// A claim left out of a statement, and why (it stays unpaid and is taken
@@ -301,12 +344,14 @@ pub fn payees_of(d: &Decision, history: &History) -> (String, Option<String>) {
     }
 }
 
-/// Whether a statement of the period ending `end` (first local date after
-/// it) reads the decision at all: a claim already paid (it may need an
-/// adjustment), or one payable now and dated before `end`. [`build_partner`]
+/// Whether a statement of `period` reads the decision at all: a claim
+/// already paid (it may need an adjustment), one payable now and dated
+/// before the period's end, or (format 14) one dated in the period, which
+/// the statement lists as not paid when it does not pay it. [`build_partner`]
 /// passes over every other decision, so leaving them out changes nothing.
-pub fn concerns(d: &Decision, history: &History, end: NaiveDate, tz: chrono_tz::Tz) -> bool {
-    (d.payable && local_date(d, tz) < end)
+pub fn concerns(d: &Decision, history: &History, period: &Period, tz: chrono_tz::Tz) -> bool {
+    let date = local_date(d, tz);
+    (date < period.end && (d.payable || date >= period.start))
         || (!history.paid.is_empty()
             && history
                 .paid
@@ -318,6 +363,8 @@ struct Candidate<'d> {
     date: NaiveDate,
     resolved: rules::Resolved<'d>,
     fx: Option<Decimal>,
+    /// The date of the `[fx]` row behind `fx`.
+    fx_date: Option<NaiveDate>,
 }
 
 /// Builds the statement of one payee (a [`payee_key`]) from its decisions
@@ -350,6 +397,8 @@ pub fn build_partner<'d>(
     let cur = config.payout_currency.as_str();
     let statement_id = format!("{}/{}/{}", cx.program, cx.period, payee);
     let (network, partner) = split_payee(payee);
+    // What this payee's statement holds back is what it adds to `skipped`.
+    let skipped_from = skipped.len();
     let mut skip = |d: &Decision, reason: String| {
         skipped.push(Skipped {
             partner_id: payee.to_string(),
@@ -417,7 +466,7 @@ pub fn build_partner<'d>(
                 );
                 continue;
             }
-            let Some(r) = fx.rate(&basis.currency, cur, date) else {
+            let Some((r, row)) = fx.rate_with_date(&basis.currency, cur, date) else {
                 skip(d, missing_rate(fx, &basis.currency, cur, date));
                 continue;
             };
@@ -425,13 +474,14 @@ pub fn build_partner<'d>(
                 skip(d, why);
                 continue;
             }
-            rate = Some(r);
+            rate = Some((r, row));
         }
         candidates.push(Candidate {
             d,
             date,
             resolved,
-            fx: rate,
+            fx: rate.map(|(r, _)| r),
+            fx_date: rate.and_then(|(_, row)| row),
         });
     }
 
@@ -485,6 +535,7 @@ pub fn build_partner<'d>(
             flat_amount: p.flat_amount,
             rate_detail: p.rate_detail,
             fx_rate: c.fx,
+            fx_rate_date: c.fx_date,
             commission: p.commission,
             note: p.note,
             trace: Some(Trace::of(c.d).tolerance_in(facts.volume_currency.as_deref())),
@@ -550,6 +601,11 @@ pub fn build_partner<'d>(
             flat_amount: target.priced.as_ref().and_then(|p| p.flat_amount),
             rate_detail: target.priced.as_ref().and_then(|p| p.rate_detail.clone()),
             fx_rate: target.priced.as_ref().and_then(|p| p.fx_rate),
+            // Format 14: priced now at the rate of the claim's date.
+            fx_rate_date: d.basis.as_ref().and_then(|b| {
+                let shown = target.priced.as_ref().and_then(|p| p.fx_rate);
+                rate_date(fx, &b.currency, cur, local_date(d, tz), shown)
+            }),
             network_commission: d.network_commission.as_ref().map(minor_scale),
         });
     }
@@ -616,6 +672,8 @@ pub fn build_partner<'d>(
             }
             (None, None) => continue,
         };
+        let vc = facts.volume_currency.as_deref().unwrap_or(cur);
+        let fx_rate_date = rate_date(fx, vc, cur, last_day, fx_rate);
         line_no += 1;
         bonuses.push(BonusLine {
             line_no,
@@ -627,6 +685,7 @@ pub fn build_partner<'d>(
             percent: b.percent,
             fixed_amount: b.amount.map(|a| at_minor_scale(a, cur)),
             fx_rate,
+            fx_rate_date,
             amount,
         });
     }
@@ -644,6 +703,14 @@ pub fn build_partner<'d>(
     {
         return None;
     }
+    let not_paid = not_paid(
+        cx,
+        payee,
+        decisions,
+        history,
+        &lines,
+        &skipped[skipped_from..],
+    );
     let r = |x: Decimal| rules::round_to_minor(x, cur);
     let lines_total = r(lines.iter().map(|l| l.commission).sum());
     let adjustments_total = r(adjustments
@@ -711,7 +778,117 @@ pub fn build_partner<'d>(
             carried_out,
             network_reported,
         },
+        not_paid,
     })
+}
+
+/// The payee's claims a statement does not pay, and why (format 14,
+/// QA34c M1: a partner's files were silent about a claim held back for
+/// want of an FX rate, and about its duplicates, refunds and rejections):
+/// first what it holds back (`held`, its rows of `held_back.csv`, in that
+/// order), then the payee's claims dated in the period that it neither
+/// pays nor holds back, in line order: earning but not payable yet
+/// (`pending`), or earning nothing (`not_earning`). A claim a finalised
+/// statement paid is not listed: its adjustments tell its story.
+fn not_paid(
+    cx: &Context<'_>,
+    payee: &str,
+    decisions: &[&Decision],
+    history: &History,
+    lines: &[Line],
+    held: &[Skipped],
+) -> Vec<NotPaid> {
+    let tz = cx.config.tz();
+    let (network, partner) = split_payee(payee);
+    let entry = |status, d: Option<&Decision>, reason: String| NotPaid {
+        status,
+        network: d.map(|d| d.claim.source.clone()),
+        claim_id: d.map(|d| d.claim.id.clone()),
+        bonus_id: None,
+        order_id: d.and_then(|d| d.order.as_ref().map(|o| o.id.clone())),
+        date: d.map(|d| local_date(d, tz)),
+        outcome: d.map(|d| d.outcome),
+        // Where it tells when the claim is paid.
+        lock_at: d
+            .filter(|_| status == NotPaidStatus::Pending)
+            .and_then(|d| d.lock_at),
+        claimed_amount: d.and_then(|d| d.claimed_amount.as_ref().map(minor_scale)),
+        reason,
+    };
+    let claim_of = |d: &Decision| format!("{}/{}", d.claim.source, d.claim.id);
+    let mut out = Vec::new();
+    let mut listed: HashSet<String> = lines
+        .iter()
+        .map(|l| format!("{}/{}", l.network, l.claim_id))
+        .collect();
+    for s in held {
+        let status = if s.waits {
+            NotPaidStatus::AdjustmentWaits
+        } else {
+            NotPaidStatus::HeldBack
+        };
+        if let Some(bonus) = s.claim.strip_prefix("bonus ") {
+            // `bonus <id>`, or `bonus <id> of <statement>` for one that
+            // waits.
+            let id = bonus.split_once(" of ").map_or(bonus, |(id, _)| id);
+            out.push(NotPaid {
+                bonus_id: Some(id.to_string()),
+                ..entry(status, None, s.reason.clone())
+            });
+            continue;
+        }
+        let d = decisions.iter().copied().find(|d| claim_of(d) == s.claim);
+        let mut e = entry(status, d, s.reason.clone());
+        if d.is_none() {
+            // Not expected: every claim held back is one of the payee's.
+            let (n, c) = s.claim.split_once('/').unwrap_or(("", s.claim.as_str()));
+            e.network = Some(n.to_string());
+            e.claim_id = Some(c.to_string());
+        }
+        listed.insert(s.claim.clone());
+        out.push(e);
+    }
+    for &d in decisions {
+        let date = local_date(d, tz);
+        if network != Some(d.claim.source.as_str())
+            || d.partner_id != partner
+            || date < cx.period.start
+            || date >= cx.period.end
+            || d.payable
+            || paid_entry(d, history).is_some()
+            || listed.contains(&claim_of(d))
+        {
+            continue;
+        }
+        if d.outcome.earns() {
+            out.push(entry(
+                NotPaidStatus::Pending,
+                Some(d),
+                pending_reason(d, cx.judged_at),
+            ));
+        } else {
+            out.push(entry(NotPaidStatus::NotEarning, Some(d), d.reason.clone()));
+        }
+    }
+    out
+}
+
+/// Why an earning claim is not payable yet, in a sentence, with its lock
+/// date as an RFC 3339 instant (the HTML shows it in the statement's zone).
+fn pending_reason(d: &Decision, judged_at: Option<chrono::DateTime<chrono::Utc>>) -> String {
+    use crate::reconcile::report::NotPayable;
+    let lock = d
+        .lock_at
+        .map(|l| l.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
+    match (NotPayable::of(d, judged_at.or(Some(d.decided_at))), lock) {
+        (Some(NotPayable::AwaitingNetworkApproval), Some(lock)) => format!(
+            "earns commission, but the program pays only claims the network has approved, and the network has not approved it yet (its lock date {lock} has passed); paid on the first statement generated once it does"
+        ),
+        (_, Some(lock)) => format!(
+            "earns commission once its lock date passes, {lock}: until then the order can still be refunded or the claim reversed; paid on the first statement generated after that"
+        ),
+        (_, None) => format!("earns commission but is not payable yet ({})", d.reason),
+    }
 }
 
 /// `m` with at least its currency's minor-unit digits.
@@ -1662,6 +1839,10 @@ fn bonus_adjustments(
     let sid = v.statement_id.as_str();
     let paid = history.bonuses.get(sid);
     let mut out = Vec::new();
+    // Format 14: the row behind a percent bonus's rate, of that
+    // statement's last day, while the table still gives that rate.
+    let vc = facts.volume_currency.as_deref().unwrap_or(cur);
+    let its_last_day = period_of(cx.program, config, sid).map(|p| p.last_day());
     let push = |bonus_id: &str,
                 terms: &PaidBonus,
                 target: Decimal,
@@ -1681,6 +1862,7 @@ fn bonus_adjustments(
             percent: terms.percent,
             fixed_amount: terms.fixed_amount,
             fx_rate: terms.fx_rate,
+            fx_rate_date: its_last_day.and_then(|day| rate_date(fx, vc, cur, day, terms.fx_rate)),
             original_volume: terms.original_volume,
             current_volume: v.now,
             original_amount: terms.original_amount,
@@ -1969,6 +2151,7 @@ percent = "10"
             period: Period::parse(config.period, "2026-W42").unwrap(),
             status: Status::Draft,
             version: 1,
+            judged_at: None,
         };
         let fx: BTreeMap<(String, String, NaiveDate), Decimal> = BTreeMap::new();
         let (s, skipped) = build_all(&cx, decisions, history, &fx);
@@ -2046,6 +2229,7 @@ percent = "10"
             period: Period::parse(config.period, period).unwrap(),
             status: Status::Draft,
             version: 1,
+            judged_at: None,
         };
         let fx: BTreeMap<(String, String, NaiveDate), Decimal> = BTreeMap::new();
         let (s, skipped) = build_all(&cx, decisions, history, &fx);
@@ -2086,22 +2270,30 @@ percent = "10"
         let mut d = sale("k1", "p1");
         d.claimed_amount = Some(Money::new(dec("90.00"), "GBP"));
         (d.fx_rate, d.order_fx_rate) = (Some(dec("1.11")), Some(Decimal::ONE));
+        // Format 14: with the dates of their `[fx]` rows.
+        d.inputs.fx_rate_date = NaiveDate::from_ymd_opt(2026, 9, 25);
+        d.inputs.order_fx_rate_date = NaiveDate::from_ymd_opt(2026, 9, 26);
         let t = Trace::of(&d);
         assert_eq!(
             (t.claim_fx_rate, t.order_fx_rate),
             (Some(dec("1.11")), None)
+        );
+        assert_eq!(
+            (t.claim_fx_rate_date, t.order_fx_rate_date),
+            (NaiveDate::from_ymd_opt(2026, 9, 25), None)
         );
         let s = run("[[rules]]\nid = \"cps\"\neffective_from = \"2026-01-01\"\nkind = \"percent\"\npercent = \"10\"\n", "2026-W40", &[d], &History::default());
         let csv = String::from_utf8(super::super::render::csv_file(&s[0]).unwrap()).unwrap();
         // claim_fx_rate, an empty order_fx_rate, then the (format 5)
         // adjustment columns, empty on a line but for its outcome (format
         // 10), then what the decision compared (format 10), then the
-        // network's commission, volume now and tolerance currency (13).
+        // network's commission, volume now and tolerance currency (13),
+        // then the rates' dates (14: no payout rate row for EUR → EUR).
         assert!(
             csv.lines()
                 .nth(1)
                 .unwrap()
-                .ends_with(",1.11,,matched,,,,90.00,GBP,100.00,,EUR,,,,,"),
+                .ends_with(",1.11,,matched,,,,90.00,GBP,100.00,,EUR,,,,,,,2026-09-25,,,"),
             "{csv}"
         );
     }
@@ -2146,11 +2338,11 @@ percent = "10"
         let csv = String::from_utf8(super::super::render::csv_file(s).unwrap()).unwrap();
         let rows: Vec<&str> = csv.lines().collect();
         assert!(
-            rows[1].ends_with(",amount_mismatch,,,,301.00,EUR,240.80,,EUR,2.41,,,,EUR"),
+            rows[1].ends_with(",amount_mismatch,,,,301.00,EUR,240.80,,EUR,2.41,,,,EUR,,,,,"),
             "{csv}"
         );
         assert!(
-            rows[2].ends_with(",partially_refunded,,,,100.00,EUR,240.80,45.04,EUR,,,,,"),
+            rows[2].ends_with(",partially_refunded,,,,100.00,EUR,240.80,45.04,EUR,,,,,,,,,,"),
             "{csv}"
         );
         let html = super::super::render::html_file(s, "h");
@@ -2247,6 +2439,7 @@ percent = "10"
             period: Period::parse(config.period, "2026-W40").unwrap(),
             status: Status::Draft,
             version: 1,
+            judged_at: None,
         };
         let day = NaiveDate::from_ymd_opt(2026, 9, 30).unwrap();
         let fx: BTreeMap<(String, String, NaiveDate), Decimal> =

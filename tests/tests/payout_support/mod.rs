@@ -322,6 +322,19 @@ pub fn assert_released_matches_statements(
 /// period's files are removed (`generate` writes them back from the
 /// store).
 pub fn reissue_as_format(book: &MemoryBook, dir: &Path, period: &str, format_version: u32) {
+    reissue_with(book, dir, period, &|s| s.format_version = format_version);
+}
+
+/// Rewrites each statement of a period finalised by today's code with
+/// `edit` (an earlier format's content), recorded as [`reissue_as_format`]
+/// does: rendered with its format's files, the period record with their
+/// hashes, the period's files removed.
+pub fn reissue_with(
+    book: &MemoryBook,
+    dir: &Path,
+    period: &str,
+    edit: &dyn Fn(&mut reckon::payout::model::Statement),
+) {
     use reckon::payout::book::{self, StatementBook};
     use reckon::payout::{lifecycle, render};
     let mut rec = lifecycle::period_records(book, "shop")
@@ -335,7 +348,7 @@ pub fn reissue_as_format(book: &MemoryBook, dir: &Path, period: &str, format_ver
         .unwrap()
         .into_iter()
         .map(|(mut s, _)| {
-            s.format_version = format_version;
+            edit(&mut s);
             let (files, bytes) = lifecycle::render_statement(&s).unwrap();
             summary.push(render::SummaryRow::of(&s, &files.content_hash));
             writes.push((
