@@ -294,6 +294,17 @@ impl Daemon {
                 Some((labels(&[("connector", &s.id)]), t.timestamp()))
             }),
         );
+        // A run going on for long is a hung one (ops QA34 D-L1).
+        family(
+            &mut out,
+            "reckon_connector_running_since_timestamp_seconds",
+            "gauge",
+            "When the connector's run in progress started (Unix time); no sample while it is not running.",
+            st.iter().filter_map(|s| {
+                let t = s.running_since.filter(|_| s.running)?;
+                Some((labels(&[("connector", &s.id)]), t.timestamp()))
+            }),
+        );
         out
     }
 
@@ -2918,6 +2929,14 @@ mod tests {
         let _plans = due_at(&daemon, &c, now);
         assert!(daemon.claim("net"));
         let since = daemon.status_snapshot()[0].running_since.unwrap();
+        let metrics = daemon.render_connector_metrics();
+        assert!(
+            metrics.contains(&format!(
+                "reckon_connector_running_since_timestamp_seconds{{connector=\"net\"}} {}\n",
+                since.timestamp()
+            )),
+            "{metrics}"
+        );
         let progress = StatusProgress::new(&daemon, "net", &NoProgress);
         let d = |s: &str| s.parse::<NaiveDate>().unwrap();
         progress.started(d("2026-01-01"), d("2026-03-31"), 2);
@@ -2960,5 +2979,8 @@ mod tests {
         daemon.release("net");
         let st = &daemon.status_snapshot()[0];
         assert_eq!((st.running_since, st.current_run.as_ref()), (None, None));
+        assert!(!daemon
+            .render_connector_metrics()
+            .contains("reckon_connector_running_since_timestamp_seconds{"));
     }
 }
