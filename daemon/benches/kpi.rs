@@ -153,6 +153,7 @@ fn generate() -> KpiInputs {
         reconcile_notes: Vec::new(),
         campaigns: Default::default(),
         claim_campaigns: Default::default(),
+        ..Default::default()
     }
 }
 

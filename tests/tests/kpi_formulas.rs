@@ -101,6 +101,7 @@ fn table() -> KpiInputs {
         reconcile_notes: Vec::new(),
         campaigns: Default::default(),
         claim_campaigns: Default::default(),
+        ..Default::default()
     }
 }
 

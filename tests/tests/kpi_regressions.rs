@@ -196,7 +196,7 @@ fn unknown_conversions_are_empty_not_zero_and_a_zero_cost_is_a_cost() {
     assert_eq!(tt.metric(Metric::Ctr), Some(dec("0.01")));
     assert!(
         r.notes.iter().any(|n| n.starts_with(
-            "1 spend row with clicks or impressions has no conversion figure on 2026-11-03 (sources: tiktok_ads; the platform sent none, e.g. TikTok's `-`)"
+            "1 spend row with clicks or impressions has no conversion figure on 2026-11-03 (sources: tiktok_ads; the platform sent none, e.g. TikTok's `-`, or the connector's settings turn conversion counting off"
         )),
         "{:?}",
         r.notes

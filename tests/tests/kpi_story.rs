@@ -59,6 +59,7 @@ fn inputs(s: &Story) -> KpiInputs {
         reconcile_notes: Vec::new(),
         campaigns: Default::default(),
         claim_campaigns: Default::default(),
+        ..Default::default()
     }
 }
 

@@ -43,6 +43,7 @@ fn writes_daily_and_monthly_files() {
             asked.push(*p);
             Ok::<KpiInputs, reckon::kpi::KpiError>(scenario.clone())
         },
+        |_, _| Ok(None),
     )
     .expect("written");
     assert_eq!(asked.len(), 2);

@@ -137,32 +137,61 @@ pub fn draw_all(data: &ChartData, currency: &str) -> Result<Vec<Chart>, KpiError
     ])
 }
 
-fn spend_revenue(data: &ChartData, currency: &str) -> Result<Chart, KpiError> {
-    let e = err("spend and revenue");
+/// A day's point: the known part of the amount, and whether part of it
+/// is unknown (a claim without a sale amount, an amount without an FX
+/// rate): such a point is marked, never drawn as if complete.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+struct Point {
+    known: f64,
+    partial: bool,
+}
+
+/// The spend and the revenue of each side, per day of the period.
+fn daily_points(data: &ChartData, sides: &[Series]) -> (Vec<Point>, Vec<Vec<Point>>) {
     let n = data.days.len();
     let index = |d: chrono::NaiveDate| data.days.iter().position(|x| *x == d);
-    // spend, then revenue per side, per day.
-    let sides = sides(data.view);
-    let mut spend = vec![0.0; n];
-    let mut revenue = vec![vec![0.0; n]; sides.len()];
+    let mut spend = vec![Point::default(); n];
+    let mut revenue = vec![vec![Point::default(); n]; sides.len()];
     for row in &data.by_day.rows {
         let Some(i) = row.key.day.and_then(index) else {
             continue;
         };
+        // Unknown amounts add nothing to the day's point, which shows the
+        // known part and is marked partial (QA34a A-M1: one claim without
+        // a sale amount drew the whole day's revenue at 0).
         let any = row.reported.or(row.reconciled).unwrap_or_default();
-        // Unknown amounts (a claim without a sale amount, no FX rate) add
-        // nothing to the day's point; the table leaves them empty and the
-        // notes count them.
-        spend[i] += any.metric(Metric::Spend).map(f).unwrap_or_default();
+        spend[i] = Point {
+            known: f(any.spend),
+            partial: !any.spend_known(),
+        };
         for (s, series) in sides.iter().enumerate() {
-            let known = (series.side)(row).and_then(|t| t.metric(Metric::Revenue));
-            revenue[s][i] += known.map(f).unwrap_or_default();
+            if let Some(t) = (series.side)(row) {
+                revenue[s][i] = Point {
+                    known: f(t.revenue),
+                    partial: !t.revenue_known(),
+                };
+            }
         }
     }
+    (spend, revenue)
+}
+
+/// The legend entry of the marks on partial days.
+pub const PARTIAL_LEGEND: &str = "partial day: known amounts only";
+
+fn spend_revenue(data: &ChartData, currency: &str) -> Result<Chart, KpiError> {
+    let e = err("spend and revenue");
+    let n = data.days.len();
+    let sides = sides(data.view);
+    let (spend, revenue) = daily_points(data, &sides);
     let max = spend
         .iter()
         .chain(revenue.iter().flatten())
-        .fold(0.0f64, |a, b| a.max(*b));
+        .fold(0.0f64, |a, b| a.max(b.known));
+    let any_partial = spend
+        .iter()
+        .chain(revenue.iter().flatten())
+        .any(|p| p.partial);
     // Head room at the top for the legend.
     let top = if max > 0.0 { max * 1.3 } else { 1.0 };
     let mut svg = String::new();
@@ -195,19 +224,33 @@ fn spend_revenue(data: &ChartData, currency: &str) -> Result<Chart, KpiError> {
             .y_label_formatter(&|y| format!("{y:.0}"))
             .draw()
             .map_err(|x| e(x.to_string()))?;
-        let mut draw = |name: String, color: RGBColor, ys: &[f64]| -> Result<(), KpiError> {
-            chart
-                .draw_series(LineSeries::new(
-                    ys.iter().enumerate().map(|(i, y)| (i as f64, *y)),
-                    color.stroke_width(2),
-                ))
-                .map_err(|x| e(x.to_string()))?
-                .label(name)
-                .legend(move |(x, y)| {
-                    PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2))
-                });
-            Ok(())
-        };
+        let mut legend_partial = any_partial;
+        let mut draw =
+            |name: String, color: RGBColor, ys: &[Point]| -> Result<(), KpiError> {
+                chart
+                    .draw_series(LineSeries::new(
+                        ys.iter().enumerate().map(|(i, y)| (i as f64, y.known)),
+                        color.stroke_width(2),
+                    ))
+                    .map_err(|x| e(x.to_string()))?
+                    .label(name)
+                    .legend(move |(x, y)| {
+                        PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2))
+                    });
+                // A hollow ring on each partial day (its known part).
+                let rings =
+                    chart
+                        .draw_series(ys.iter().enumerate().filter(|(_, y)| y.partial).map(
+                            |(i, y)| Circle::new((i as f64, y.known), 5, color.stroke_width(2)),
+                        ))
+                        .map_err(|x| e(x.to_string()))?;
+                if ys.iter().any(|y| y.partial) && std::mem::take(&mut legend_partial) {
+                    rings.label(PARTIAL_LEGEND).legend(|(x, y)| {
+                        Circle::new((x + 9, y), 5, BLACK.mix(0.7).stroke_width(2))
+                    });
+                }
+                Ok(())
+            };
         draw("spend".into(), BLUE_, &spend)?;
         for (s, series) in sides.iter().enumerate() {
             draw(
@@ -228,7 +271,13 @@ fn spend_revenue(data: &ChartData, currency: &str) -> Result<Chart, KpiError> {
     }
     Ok(Chart {
         id: "spend_revenue",
-        title: format!("Spend and revenue per day ({currency})"),
+        title: if any_partial {
+            format!(
+                "Spend and revenue per day ({currency}; ○: part of the day's amounts unknown, the known part drawn)"
+            )
+        } else {
+            format!("Spend and revenue per day ({currency})")
+        },
         svg,
     })
 }

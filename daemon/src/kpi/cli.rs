@@ -14,8 +14,10 @@ use super::{Dim, Format, Query, View};
 /// Arguments of `reckon kpi`.
 #[derive(Debug, clap::Args)]
 pub struct KpiArgs {
-    /// The period: a month `YYYY-MM` or days `YYYY-MM-DD..YYYY-MM-DD` (inclusive),
-    /// in the reporting timezone (`[daemon] timezone`).
+    /// The period: a month `YYYY-MM`, days `YYYY-MM-DD..YYYY-MM-DD` (inclusive),
+    /// an ISO week `YYYY-Www` or a half month `YYYY-MM-H1` / `YYYY-MM-H2`
+    /// (as weekly and semi-monthly statements name them), in the reporting
+    /// timezone (`[daemon] timezone`).
     #[arg(long)]
     pub period: Period,
     /// Dimensions to group by, comma-separated (e.g. `channel,campaign`);

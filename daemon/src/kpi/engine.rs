@@ -25,7 +25,7 @@ use super::config::{AttributionRule, CampaignMatch, KpiConfig};
 use super::metrics::Totals;
 use super::period::{Period, ReportingZone};
 use super::{Dim, KpiError, KpiInputs, Query};
-use crate::fx::FxTable;
+use crate::fx::{FoundRate, FxTable};
 use crate::reconcile::config::ProgramConfig;
 use crate::reconcile::model::Decision;
 
@@ -184,6 +184,57 @@ pub struct Report {
     pub rows: Vec<ReportRow>,
     /// All rows added up.
     pub total: ReportRow,
+    /// When and from what it was computed, and the `[fx]` rows it used.
+    pub provenance: Provenance,
+}
+
+/// When a report was computed and from what, so a file can be told from
+/// another version of itself (QA34a A-M2): every format states it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Provenance {
+    /// When the inputs were read ([`KpiInputs::generated_at`]); `None`
+    /// for inputs built by hand.
+    pub generated_at: Option<DateTime<Utc>>,
+    /// The store's change sequence number read before the inputs
+    /// ([`KpiInputs::store_seq`]): records stored up to it at least.
+    pub store_seq: Option<u64>,
+    /// Per program, when its decisions were judged (the `now` of its last
+    /// `reckon reconcile` run; `None`: never, or not recorded). Empty for
+    /// a view without the reconciled side.
+    pub judged_at: Vec<(String, Option<DateTime<Utc>>)>,
+    /// The `[fx]` rows that priced the report's amounts, by pair and day.
+    pub fx_rates: Vec<FxUsed>,
+    /// Set by the daemon for its summary files ([`super::summary`]).
+    pub revision: Option<Revision>,
+}
+
+/// One conversion rate a report used: 1 `base` in `quote` on `day`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FxUsed {
+    /// The amounts' currency.
+    pub base: String,
+    /// The reporting currency.
+    pub quote: String,
+    /// The day the amounts were priced at.
+    pub day: NaiveDate,
+    /// The rate used.
+    pub rate: Decimal,
+    /// The date of the `[fx]` row (the day, or up to `max_age_days`
+    /// before it).
+    pub rate_date: NaiveDate,
+    /// For a rate taken from the inverse pair (quote→base), that row's
+    /// own rate (the rate is 1/x rounded to 12 decimals).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub inverse_of: Option<Decimal>,
+}
+
+/// Which version of a daemon summary file this is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Revision {
+    /// 1 for the file's first version, then 2, 3, ... for each rewrite.
+    pub number: u64,
+    /// When the version it replaces was generated (`None` for the first).
+    pub supersedes: Option<DateTime<Utc>>,
 }
 
 /// Which side a fact belongs to.
@@ -393,11 +444,12 @@ impl Tally {
     }
 }
 
-/// Money → the reporting currency, with cached FX lookups.
+/// Money → the reporting currency, with cached FX lookups. The cache is
+/// also the record of the `[fx]` rows a report used ([`Converter::used`]).
 struct Converter<'a> {
     to: &'a str,
     fx: &'a FxTable,
-    cache: HashMap<String, HashMap<NaiveDate, Option<Decimal>>>,
+    cache: HashMap<String, HashMap<NaiveDate, Option<FoundRate>>>,
 }
 
 impl<'a> Converter<'a> {
@@ -416,14 +468,14 @@ impl<'a> Converter<'a> {
         if m.currency == self.to || m.amount.is_zero() {
             return Some(m.amount);
         }
-        let rate = match self
+        let found = match self
             .cache
             .get(m.currency.as_str())
             .and_then(|c| c.get(&day))
         {
             Some(r) => *r,
             None => {
-                let r = self.fx.rate(&m.currency, self.to, day);
+                let r = self.fx.found_rate(&m.currency, self.to, day);
                 self.cache
                     .entry(m.currency.clone())
                     .or_default()
@@ -431,7 +483,31 @@ impl<'a> Converter<'a> {
                 r
             }
         };
-        rate.and_then(|r| m.amount.checked_mul(r))
+        found.and_then(|f| m.amount.checked_mul(f.rate))
+    }
+
+    /// The `[fx]` rows the conversions so far used, by pair and day.
+    fn used(&self) -> Vec<FxUsed> {
+        let mut out: Vec<FxUsed> = self
+            .cache
+            .iter()
+            .flat_map(|(cur, days)| {
+                days.iter().filter_map(move |(day, found)| {
+                    let found = (*found)?;
+                    let row = found.row?;
+                    Some(FxUsed {
+                        base: cur.clone(),
+                        quote: self.to.to_owned(),
+                        day: *day,
+                        rate: found.rate,
+                        rate_date: row.date,
+                        inverse_of: row.inverse_of,
+                    })
+                })
+            })
+            .collect();
+        out.sort_by(|a, b| (&a.base, a.day).cmp(&(&b.base, b.day)));
+        out
     }
 }
 
@@ -615,7 +691,7 @@ impl<'a> Engine<'a> {
             let counted = query.view.has_reported();
             self.reconciled_facts(&query.period, &mut conv, &mut tally, counted, &mut sink);
         }
-        let report = self.finish(query, groups, tally);
+        let report = self.finish(query, groups, tally, conv.used());
         let overflowed = |t: &Option<Totals>| t.is_some_and(|t| t.overflowed > 0);
         if overflowed(&report.total.reported) || overflowed(&report.total.reconciled) {
             return Err(KpiError::TooLarge {
@@ -1012,6 +1088,7 @@ impl<'a> Engine<'a> {
         query: &Query,
         groups: HashMap<GroupKey<'a>, Acc<'a>>,
         tally: Tally,
+        fx_rates: Vec<FxUsed>,
     ) -> Report {
         let view = query.view;
         let by_source = query.by.contains(&Dim::Source);
@@ -1124,7 +1201,7 @@ impl<'a> Engine<'a> {
         let m = &tally.spend_without_conversions;
         if m.amounts > 0 {
             notes.push(format!(
-                "{} no conversion figure {} (sources: {}; the platform sent none, e.g. TikTok's `-`): reported conversions, CVR, CPA, revenue, ROAS, ROI and AOV are empty on the rows holding them and on the total (unknown, not 0).",
+                "{} no conversion figure {} (sources: {}; the platform sent none, e.g. TikTok's `-`, or the connector's settings turn conversion counting off: Meta `conversion_action_type = \"\"`, TikTok `conversion_metric = \"\"`): reported conversions, CVR, CPA, revenue, ROAS, ROI and AOV are empty on the rows holding them and on the total (unknown, not 0).",
                 count(m.amounts, "spend row with clicks or impressions has/spend rows with clicks or impressions have"),
                 m.days(),
                 m.sources()
@@ -1184,6 +1261,17 @@ impl<'a> Engine<'a> {
             notes,
             rows,
             total,
+            provenance: Provenance {
+                generated_at: inputs.generated_at,
+                store_seq: inputs.store_seq,
+                judged_at: if view.has_reconciled() {
+                    inputs.judged_at.clone()
+                } else {
+                    Vec::new()
+                },
+                fx_rates,
+                revision: None,
+            },
         }
     }
 }

@@ -24,7 +24,13 @@ pub fn load_inputs(
     now: chrono::DateTime<chrono::Utc>,
 ) -> Result<KpiInputs, KpiError> {
     let (start, end) = zone.bounds(period);
-    let mut inputs = KpiInputs::default();
+    let mut inputs = KpiInputs {
+        generated_at: Some(now),
+        // Read first: the records scanned below are at least those stored
+        // up to it.
+        store_seq: Some(store.last_seq()?),
+        ..KpiInputs::default()
+    };
     for item in store.scan_records(RecordKind::Spend, None) {
         if let Record::Spend(s) = item?.record {
             // Every row, of any day, feeds the campaign index: an order's
@@ -69,6 +75,7 @@ pub fn load_inputs(
                     .as_ref()
                     .is_some_and(|o| orders.contains(&(o.source.as_str(), o.id.as_str())))
         })?;
+        inputs.judged_at.push((p.id.clone(), j.judged_at));
         if any_records {
             let stale =
                 crate::reconcile::report::stale(j.decisions.iter().zip(j.due.iter().copied()), now);

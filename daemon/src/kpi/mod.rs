@@ -38,7 +38,9 @@ pub mod period;
 pub mod render;
 pub mod summary;
 
-pub use engine::{summarize, CommissionFn, KpiContext, Report, ReportRow, RowKey};
+pub use engine::{
+    summarize, CommissionFn, FxUsed, KpiContext, Provenance, Report, ReportRow, Revision, RowKey,
+};
 pub use metrics::{Metric, Totals};
 pub use period::{Period, ReportingZone};
 
@@ -75,6 +77,16 @@ pub struct KpiInputs {
     /// campaign from them (QA: an `everflow` row with no campaign on every
     /// month boundary).
     pub claim_campaigns: std::collections::HashMap<(String, String), String>,
+    /// When the inputs were read (the `now` given to
+    /// [`load::load_inputs`]): every output states it (QA34a A-M2).
+    pub generated_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// The store's change sequence number, read before the records: the
+    /// inputs hold every record stored up to it (and perhaps later ones).
+    pub store_seq: Option<u64>,
+    /// Per program (in config order), the instant its stored decisions
+    /// were judged at: the `now` of its last `reckon reconcile` run
+    /// (`None`: never reconciled, or not recorded).
+    pub judged_at: Vec<(String, Option<chrono::DateTime<chrono::Utc>>)>,
 }
 
 /// What the stored spend rows say about each campaign, over all days: its

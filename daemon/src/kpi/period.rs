@@ -16,6 +16,9 @@ pub struct Period {
     pub from: NaiveDate,
     /// Last day (inclusive).
     pub to: NaiveDate,
+    /// The statement period it was asked as (`2026-W44`, `2026-11-H1`),
+    /// which names it in the outputs; `None`: a month or a range of days.
+    pub cut: Option<crate::payout::period::Period>,
 }
 
 impl Period {
@@ -26,7 +29,11 @@ impl Period {
                 "{from}..{to}: the first day is after the last"
             )));
         }
-        Ok(Period { from, to })
+        Ok(Period {
+            from,
+            to,
+            cut: None,
+        })
     }
 
     /// The calendar month containing `day`.
@@ -38,12 +45,20 @@ impl Period {
             NaiveDate::from_ymd_opt(from.year(), from.month() + 1, 1)
         };
         let to = next.and_then(|n| n.pred_opt()).unwrap_or(from);
-        Period { from, to }
+        Period {
+            from,
+            to,
+            cut: None,
+        }
     }
 
     /// One day.
     pub fn day(day: NaiveDate) -> Period {
-        Period { from: day, to: day }
+        Period {
+            from: day,
+            to: day,
+            cut: None,
+        }
     }
 
     /// Whether `day` is in the period.
@@ -64,9 +79,12 @@ impl Period {
 }
 
 impl fmt::Display for Period {
-    /// `2026-11` for a whole month, else `2026-11-01..2026-11-15`.
+    /// `2026-11` for a whole month, `2026-W44` or `2026-11-H1` for a
+    /// period asked so, else `2026-11-01..2026-11-15`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.is_month() {
+        if let Some(cut) = &self.cut {
+            write!(f, "{cut}")
+        } else if self.is_month() {
             write!(f, "{}", self.from.format("%Y-%m"))
         } else {
             write!(f, "{}..{}", self.from, self.to)
@@ -81,15 +99,28 @@ impl std::str::FromStr for Period {
     }
 }
 
-/// Parses `YYYY-MM` or `YYYY-MM-DD..YYYY-MM-DD` (both days inclusive).
+/// Parses `YYYY-MM`, `YYYY-MM-DD..YYYY-MM-DD` (both days inclusive), or a
+/// statement period: an ISO week `YYYY-Www` or a half month `YYYY-MM-H1` /
+/// `YYYY-MM-H2`, read by the statements' own parser
+/// ([`crate::payout::period::Period::parse`], as `reckon reconcile report`
+/// reads them; QA34a A-L3).
 pub fn parse_period(s: &str) -> Result<Period, KpiError> {
     {
         let s = s.trim();
         let bad = || {
             KpiError::Period(format!(
-                "{s:?}: expected YYYY-MM (a month) or YYYY-MM-DD..YYYY-MM-DD (inclusive days)"
+                "{s:?}: expected YYYY-MM (a month) or YYYY-MM-DD..YYYY-MM-DD (inclusive days), or an ISO week YYYY-Www (e.g. 2026-W44) or half month YYYY-MM-H1 / YYYY-MM-H2"
             ))
         };
+        if let Some(cut) = statement_period(s)? {
+            let (from, to) = (cut.start, cut.last_day());
+            check_year(to)?;
+            return Ok(Period {
+                from,
+                to,
+                cut: Some(cut),
+            });
+        }
         // Days go through the CLI's shared parser, which tells a day that
         // does not exist (2026-02-30) from a malformed one.
         let day = |d: &str| -> Result<NaiveDate, KpiError> {
@@ -134,6 +165,25 @@ pub fn parse_period(s: &str) -> Result<Period, KpiError> {
         })?;
         Ok(Period::month_of(check_year(first)?))
     }
+}
+
+/// An ISO week or a half month, as statements name them; `None` when `s`
+/// has neither form; an error naming a week or month that does not exist
+/// (`2026-W54`).
+fn statement_period(s: &str) -> Result<Option<crate::payout::period::Period>, KpiError> {
+    use crate::payout::config::PeriodKind;
+    use crate::payout::period::Period as Cut;
+    for kind in [PeriodKind::Weekly, PeriodKind::SemiMonthly] {
+        match Cut::parse(kind, s) {
+            Ok(cut) => return Ok(Some(cut)),
+            Err(e) => {
+                if let Some(why) = e.out_of_range {
+                    return Err(KpiError::Period(format!("{s:?}: {why}")));
+                }
+            }
+        }
+    }
+    Ok(None)
 }
 
 /// The first year a period may start in: no marketing data predates 1970,

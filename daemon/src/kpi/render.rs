@@ -288,28 +288,129 @@ impl Grid {
     }
 }
 
+/// An instant as the KPI outputs print it: UTC, fractions of a second
+/// kept when there are any (as the discrepancy report prints `judged_at`).
+fn instant(t: chrono::DateTime<chrono::Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
+}
+
+/// The sentences stating when and from what the report was computed
+/// (QA34a A-M2): the Reckon version, the time, the store's change
+/// sequence number, which version of a daemon file this is, and for the
+/// reconciled view when each program's decisions were judged.
+pub fn provenance_lines(report: &Report) -> Vec<String> {
+    let p = &report.provenance;
+    let mut first = format!("Computed by Reckon {}", crate::VERSION);
+    if let Some(t) = p.generated_at {
+        first.push_str(&format!(" at {}", instant(t)));
+    }
+    if let Some(seq) = p.store_seq {
+        first.push_str(&format!(" from the records stored up to change {seq}"));
+    }
+    first.push('.');
+    let mut lines = vec![first];
+    if let Some(r) = p.revision {
+        lines.push(match r.supersedes {
+            Some(t) => format!(
+                "Revision {} of this file: it replaces the version generated at {} (records stored or changed since, or a later day, can change its figures).",
+                r.number,
+                instant(t)
+            ),
+            None => format!("Revision {} of this file.", r.number),
+        });
+    }
+    if !p.judged_at.is_empty() {
+        let each: Vec<String> = p
+            .judged_at
+            .iter()
+            .map(|(program, at)| match at {
+                Some(t) => format!(
+                    "program `{program}` as judged by its reconcile run of {}",
+                    instant(*t)
+                ),
+                None => format!("program `{program}` with no recorded reconcile run"),
+            })
+            .collect();
+        lines.push(format!(
+            "The reconciled view reads the stored decisions of {}.",
+            each.join("; ")
+        ));
+    }
+    lines
+}
+
+/// The `[fx]` rows a report used, one string per currency pair:
+/// `USD→EUR: 0.97 (row 2026-11-28) for 2026-11-29..2026-11-30, ...`;
+/// days priced by one row are one range.
+pub fn fx_compact(rates: &[super::FxUsed]) -> Vec<String> {
+    let mut pairs: Vec<(String, Vec<String>)> = Vec::new();
+    let mut i = 0;
+    while let Some(r) = rates.get(i) {
+        // The days of this pair priced by this row.
+        let mut last = r.day;
+        let mut j = i + 1;
+        while let Some(n) = rates.get(j).filter(|n| {
+            (&n.base, &n.quote, n.rate_date, n.rate) == (&r.base, &r.quote, r.rate_date, r.rate)
+        }) {
+            last = n.day;
+            j += 1;
+        }
+        let row = match r.inverse_of {
+            Some(x) => format!("1/{x}, {}→{} row {}", r.quote, r.base, r.rate_date),
+            None => format!("row {}", r.rate_date),
+        };
+        let days = if last == r.day {
+            r.day.to_string()
+        } else {
+            format!("{}..{last}", r.day)
+        };
+        let entry = format!("{} ({row}) for {days}", r.rate);
+        let pair = format!("{}→{}", r.base, r.quote);
+        match pairs.last_mut().filter(|(p, _)| *p == pair) {
+            Some((_, entries)) => entries.push(entry),
+            None => pairs.push((pair, vec![entry])),
+        }
+        i = j;
+    }
+    pairs
+        .into_iter()
+        .map(|(pair, entries)| format!("{pair}: {}", entries.join(", ")))
+        .collect()
+}
+
+/// The sentence listing the `[fx]` rows used, if any.
+fn fx_line(report: &Report) -> Option<String> {
+    let pairs = fx_compact(&report.provenance.fx_rates);
+    (!pairs.is_empty()).then(|| {
+        format!(
+            "[fx] rates used (1 unit of the first currency in the second; the row's date; the days it priced): {}.",
+            pairs.join("; ")
+        )
+    })
+}
+
 fn preamble_lines(report: &Report) -> Vec<String> {
     let q = &report.query;
     let by: Vec<&str> = q.by.iter().map(|d| d.as_str()).collect();
-    let mut lines = vec![
-        format!(
-            "KPI summary {} ({} to {}), view {}, {}, amounts in {}",
-            q.period,
-            q.period.from,
-            q.period.to,
-            q.view.as_str(),
-            // `--by ''` (QA21: it read "by total").
-            if by.is_empty() {
-                "not grouped (one total)".to_owned()
-            } else {
-                format!("by {}", by.join(", "))
-            },
-            report.currency
-        ),
-        report.day_boundaries.clone(),
-    ];
+    let mut lines = vec![format!(
+        "KPI summary {} ({} to {}), view {}, {}, amounts in {}",
+        q.period,
+        q.period.from,
+        q.period.to,
+        q.view.as_str(),
+        // `--by ''` (QA21: it read "by total").
+        if by.is_empty() {
+            "not grouped (one total)".to_owned()
+        } else {
+            format!("by {}", by.join(", "))
+        },
+        report.currency
+    )];
+    lines.extend(provenance_lines(report));
+    lines.push(report.day_boundaries.clone());
     lines.extend(report.zone_labels.iter().cloned());
     lines.extend(report.notes.iter().cloned());
+    lines.extend(fx_line(report));
     lines
 }
 
@@ -440,6 +541,46 @@ fn aligned(g: &Grid) -> String {
     out
 }
 
+/// The CSV's last columns, the same on every row (appended 2026-12, after
+/// the metrics, so readers by position are unaffected): when and from
+/// what the report was computed, and the `[fx]` rows it used.
+pub const CSV_PROVENANCE_COLUMNS: [&str; 7] = [
+    "generated_at",
+    "store_seq",
+    "reckon_version",
+    "judged_at",
+    "revision",
+    "supersedes",
+    "fx_rates",
+];
+
+/// The cells of [`CSV_PROVENANCE_COLUMNS`].
+fn csv_provenance(report: &Report) -> [String; 7] {
+    let p = &report.provenance;
+    let judged: Vec<String> = p
+        .judged_at
+        .iter()
+        .map(|(program, at)| {
+            format!(
+                "{program}: {}",
+                at.map(instant).unwrap_or_else(|| "none".into())
+            )
+        })
+        .collect();
+    [
+        p.generated_at.map(instant).unwrap_or_default(),
+        p.store_seq.map(|s| s.to_string()).unwrap_or_default(),
+        crate::VERSION.to_owned(),
+        crate::payout::render::text_cell(&judged.join("; "), true),
+        p.revision.map(|r| r.number.to_string()).unwrap_or_default(),
+        p.revision
+            .and_then(|r| r.supersedes)
+            .map(instant)
+            .unwrap_or_default(),
+        fx_compact(&p.fx_rates).join("; "),
+    ]
+}
+
 /// CSV: one header row, one row per group (no total row; JSON has it).
 pub fn csv(report: &Report) -> Result<String, KpiError> {
     let g = grid(report, false, false);
@@ -448,18 +589,28 @@ pub fn csv(report: &Report) -> Result<String, KpiError> {
         what: "CSV".into(),
         message: e.to_string(),
     };
-    w.write_record(&g.header).map_err(err)?;
+    let about = csv_provenance(report);
+    let header = g
+        .header
+        .iter()
+        .map(String::as_str)
+        .chain(CSV_PROVENANCE_COLUMNS);
+    w.write_record(header).map_err(err)?;
     for r in &g.rows {
         // Dimension cells are text from the platforms (partner and
         // campaign names): guarded against spreadsheet formulas, as in
         // statements. Metric cells are numbers and stay as they are.
-        let row = r.iter().enumerate().map(|(i, c)| {
-            if i < g.dims {
-                crate::payout::render::text_cell(c, true)
-            } else {
-                c.clone()
-            }
-        });
+        let row = r
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                if i < g.dims {
+                    crate::payout::render::text_cell(c, true)
+                } else {
+                    c.clone()
+                }
+            })
+            .chain(about.iter().cloned());
         w.write_record(row).map_err(err)?;
     }
     let bytes = w.into_inner().map_err(|e| KpiError::Render {
@@ -528,6 +679,19 @@ impl<'a> RowJson<'a> {
     }
 }
 
+/// `judged_at`: program → instant (or `null`), in config order.
+struct JudgedJson<'a>(&'a [(String, Option<chrono::DateTime<chrono::Utc>>)]);
+
+impl Serialize for JudgedJson<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut map = s.serialize_map(Some(self.0.len()))?;
+        for (program, at) in self.0 {
+            map.serialize_entry(program, &at.map(instant))?;
+        }
+        map.end()
+    }
+}
+
 #[derive(Serialize)]
 struct ReportJson<'a> {
     period: String,
@@ -537,9 +701,19 @@ struct ReportJson<'a> {
     by: &'a [Dim],
     timezone: &'a str,
     currency: &'a str,
+    generated_at: Option<String>,
+    store_seq: Option<u64>,
+    reckon_version: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    revision: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    supersedes: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    judged_at: Option<JudgedJson<'a>>,
     day_boundaries: &'a str,
     zone_labels: &'a [String],
     notes: &'a [String],
+    fx_rates: &'a [super::FxUsed],
     rows: Vec<RowJson<'a>>,
     total: RowJson<'a>,
 }
@@ -556,9 +730,23 @@ pub fn json(report: &Report) -> Result<String, KpiError> {
         by: &q.by,
         timezone: &report.timezone,
         currency: &report.currency,
+        generated_at: report.provenance.generated_at.map(instant),
+        store_seq: report.provenance.store_seq,
+        reckon_version: crate::VERSION,
+        revision: report.provenance.revision.map(|r| r.number),
+        supersedes: report
+            .provenance
+            .revision
+            .and_then(|r| r.supersedes)
+            .map(instant),
+        judged_at: q
+            .view
+            .has_reconciled()
+            .then_some(JudgedJson(&report.provenance.judged_at)),
         day_boundaries: &report.day_boundaries,
         zone_labels: &report.zone_labels,
         notes: &report.notes,
+        fx_rates: &report.provenance.fx_rates,
         rows: report
             .rows
             .iter()
@@ -614,6 +802,12 @@ pub fn html(report: &Report, charts: Option<&ChartData>) -> Result<String, KpiEr
     ));
     let lines = preamble_lines(report);
     out.push_str(&format!("<h1>{}</h1>\n", escape(&lines[0])));
+    for l in provenance_lines(report) {
+        out.push_str(&format!(
+            "<p class=\"meta provenance\">{}</p>\n",
+            escape(&l)
+        ));
+    }
     out.push_str(&format!(
         "<p class=\"meta\" id=\"day-boundaries\">{}</p>\n",
         escape(&report.day_boundaries)
@@ -627,6 +821,12 @@ pub fn html(report: &Report, charts: Option<&ChartData>) -> Result<String, KpiEr
             out.push_str(&format!("<li>{}</li>\n", escape(n)));
         }
         out.push_str("</ul>\n");
+    }
+    if let Some(l) = fx_line(report) {
+        out.push_str(&format!(
+            "<p class=\"meta\" id=\"fx-rates\">{}</p>\n",
+            escape(&l)
+        ));
     }
     if let Some(c) = charts {
         out.push_str("<div class=\"charts\">\n");

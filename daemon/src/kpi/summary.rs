@@ -12,7 +12,7 @@ use chrono::{DateTime, Datelike, Utc};
 
 use super::chart::ChartData;
 use super::config::SummariesConfig;
-use super::engine::{Engine, KpiContext};
+use super::engine::{Engine, KpiContext, Revision};
 use super::period::{Period, ReportingZone};
 use super::render::render;
 use super::{Format, KpiError, KpiInputs, Query};
@@ -81,6 +81,7 @@ pub fn summary_periods(zone: ReportingZone, now: DateTime<Utc>) -> (Period, Peri
         Period {
             from: month.from,
             to: yesterday,
+            cut: None,
         },
     )
 }
@@ -88,13 +89,16 @@ pub fn summary_periods(zone: ReportingZone, now: DateTime<Utc>) -> (Period, Peri
 /// Writes the daily and monthly summaries for a run at `now` into
 /// `<output_dir>/kpi/daily/<day>.<ext>` and `<output_dir>/kpi/monthly/<YYYY-MM>.<ext>`
 /// (the month's files are rewritten each day until the month is complete).
-/// `load` supplies the inputs of a period. Returns the files written.
+/// `load` supplies the inputs of a period; `revision` says which version
+/// of the files of (`daily` or `monthly`, file stem) this write is, which
+/// every format states (`None`: none stated). Returns the files written.
 pub fn write_summaries(
     ctx: KpiContext<'_>,
     cfg: &SummariesConfig,
     output_dir: &Path,
     now: DateTime<Utc>,
     mut load: impl FnMut(&Period) -> Result<KpiInputs, KpiError>,
+    mut revision: impl FnMut(&str, &str) -> Result<Option<Revision>, KpiError>,
 ) -> Result<Vec<PathBuf>, KpiError> {
     let (daily, monthly) = summary_periods(ctx.zone, now);
     let mut written = Vec::new();
@@ -114,7 +118,8 @@ pub fn write_summaries(
             view: cfg.view,
         };
         let engine = Engine::new(ctx, &inputs)?;
-        let report = engine.report(&query)?;
+        let mut report = engine.report(&query)?;
+        report.provenance.revision = revision(dir, &stem)?;
         let charts = match cfg.formats.contains(&Format::Html) {
             true => Some(ChartData::build(&engine, &query)?),
             false => None,
@@ -134,7 +139,29 @@ pub fn write_summaries(
     Ok(written)
 }
 
-/// [`write_summaries`] reading the inputs from the store.
+/// Which version of the current daily (or monthly) files the daemon last
+/// wrote: kept in the store's `kpi` tree under [`revision_key`], one entry
+/// per kind (a file of an earlier day or month is final and needs none).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct StoredRevision {
+    /// The file stem (`2026-11-30`, `2026-11`).
+    pub stem: String,
+    /// Its revision number.
+    pub revision: u64,
+    /// When that version was generated.
+    pub generated_at: DateTime<Utc>,
+}
+
+/// The `kpi` tree's key of the last written revision of `daily` or
+/// `monthly` files.
+pub fn revision_key(dir: &str) -> String {
+    format!("summaries/revision/{dir}")
+}
+
+/// [`write_summaries`] reading the inputs from the store, each file
+/// numbered: revision 1 for a new stem, then one more (naming the version
+/// it replaces) each time the daemon writes the same file again (QA34a
+/// A-M2: a rewritten file looked like its earlier version).
 pub fn write_scheduled_summaries(
     ctx: KpiContext<'_>,
     cfg: &SummariesConfig,
@@ -143,9 +170,36 @@ pub fn write_scheduled_summaries(
     output_dir: &Path,
     now: DateTime<Utc>,
 ) -> Result<Vec<PathBuf>, KpiError> {
-    write_summaries(ctx, cfg, output_dir, now, |p| {
-        super::load::load_inputs(store, programs, ctx.zone, p, now)
-    })
+    let tree = store.domain("kpi")?;
+    let mut written = Vec::new();
+    let files = write_summaries(
+        ctx,
+        cfg,
+        output_dir,
+        now,
+        |p| super::load::load_inputs(store, programs, ctx.zone, p, now),
+        |dir, stem| {
+            let last: Option<StoredRevision> = tree.get(&revision_key(dir))?;
+            let (number, supersedes) = match last {
+                Some(l) if l.stem == stem => (l.revision.saturating_add(1), Some(l.generated_at)),
+                _ => (1, None),
+            };
+            let stored = StoredRevision {
+                stem: stem.to_owned(),
+                revision: number,
+                generated_at: now,
+            };
+            let value = serde_json::to_value(&stored).map_err(|e| KpiError::Render {
+                what: "summary revision".into(),
+                message: e.to_string(),
+            })?;
+            written.push((revision_key(dir), Some(value)));
+            Ok(Some(Revision { number, supersedes }))
+        },
+    )?;
+    // After the files: a failed write leaves the count where it was.
+    tree.apply(written)?;
+    Ok(files)
 }
 
 /// Writes `bytes` to `path` through a temporary file and a rename.

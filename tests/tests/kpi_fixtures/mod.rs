@@ -380,5 +380,6 @@ pub fn two_network_scenario() -> KpiInputs {
         reconcile_notes: Vec::new(),
         campaigns: Default::default(),
         claim_campaigns: Default::default(),
+        ..Default::default()
     }
 }
