@@ -543,7 +543,12 @@ fn the_readmes_rounding_example_holds() {
         "9032.365",
         ConversionStatus::Approved,
     );
-    let mut d = decision(&c, Some(&o), reckon::reconcile::model::Outcome::Matched, true);
+    let mut d = decision(
+        &c,
+        Some(&o),
+        reckon::reconcile::model::Outcome::Matched,
+        true,
+    );
     d.network_commission = Some(eur("10808.89"));
     let inputs = KpiInputs {
         claims: vec![c],
