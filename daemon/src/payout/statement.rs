@@ -2211,6 +2211,89 @@ percent = "10"
         );
     }
 
+    /// Format 14 (QA34c M1): a statement lists the payee's claims it does
+    /// not pay: one of an earlier period it holds back, a paid one whose
+    /// adjustment waits, and the period's claims not payable yet, waiting
+    /// for their lock date or, that passed, for the network's approval.
+    #[test]
+    fn a_statement_lists_what_it_holds_back_waits_on_and_does_not_pay_yet() {
+        let config: CommissionConfig = toml::from_str(
+            "payout_currency = \"EUR\"\nperiod = \"weekly\"\n[[rules]]\nid = \"cps\"\neffective_from = \"2026-01-01\"\nkind = \"percent\"\npercent = \"10\"\n",
+        )
+        .unwrap();
+        let cx = Context {
+            program: "shop",
+            config: &config,
+            period: Period::parse(config.period, "2026-W42").unwrap(),
+            status: Status::Draft,
+            version: 1,
+            judged_at: None,
+        };
+        let at = |s: &str| {
+            chrono::DateTime::parse_from_rfc3339(s)
+                .unwrap()
+                .with_timezone(&chrono::Utc)
+        };
+        // Paid on W40, now without a rate into the program currency.
+        let mut k2 = sale("k2", "p1");
+        (k2.outcome, k2.payable, k2.basis) = (Outcome::FxMissing, false, None);
+        k2.reason = "no USD→EUR rate for 2026-09-30; add it to [fx]".into();
+        // Of W40, payable, no basis for its percent rule.
+        let mut k3 = sale("k3", "p1");
+        k3.basis = None;
+        let mut k4 = sale("k4", "p1");
+        k4.occurred_at = at("2026-10-13T10:00:00Z");
+        let mut k5 = sale("k5", "p1");
+        (k5.occurred_at, k5.payable) = (at("2026-10-14T10:00:00Z"), false);
+        (k5.decided_at, k5.lock_at) =
+            (at("2026-10-15T00:00:00Z"), Some(at("2026-11-13T10:00:00Z")));
+        let mut k6 = k5.clone();
+        (k6.claim.id, k6.lock_at) = ("k6".into(), Some(at("2026-10-14T12:00:00Z")));
+        let fx: BTreeMap<(String, String, NaiveDate), Decimal> = BTreeMap::new();
+        let (s, skipped) = build_all(&cx, &[k2, k3, k4, k5, k6], &paid_to_p1(), &fx);
+        assert_eq!(skipped.len(), 2, "{skipped:?}");
+        let s = &s[0];
+        assert_eq!(s.lines.len(), 1);
+        let listed: Vec<_> = s
+            .not_paid
+            .iter()
+            .map(|n| {
+                (
+                    n.status,
+                    n.claim_id.as_deref().unwrap(),
+                    n.lock_at.is_some(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            listed,
+            [
+                (NotPaidStatus::HeldBack, "k3", false),
+                (NotPaidStatus::AdjustmentWaits, "k2", false),
+                (NotPaidStatus::Pending, "k5", true),
+                (NotPaidStatus::Pending, "k6", true),
+            ]
+        );
+        assert_eq!(s.not_paid[0].reason, skipped[0].reason);
+        assert_eq!(s.not_paid[0].date, NaiveDate::from_ymd_opt(2026, 9, 30));
+        assert_eq!(s.not_paid[1].reason, skipped[1].reason);
+        assert!(s.not_paid[2]
+            .reason
+            .starts_with("earns commission once its lock date passes, 2026-11-13T10:00:00Z"));
+        assert!(s.not_paid[3].reason.contains(
+            "the network has not approved it yet (its lock date 2026-10-14T12:00:00Z has passed)"
+        ));
+        let html = super::super::render::html_file(s, "h");
+        assert!(
+            html.contains("<td>Paid earlier; its correction waits</td>"),
+            "{html}"
+        );
+        assert!(
+            html.contains("its lock date 2026-10-14 12:00:00 UTC has passed"),
+            "{html}"
+        );
+    }
+
     #[test]
     fn a_paid_claim_that_stays_with_its_partner_needs_no_adjustment() {
         let s = build(&[sale("k2", "p1")], &paid_to_p1());
