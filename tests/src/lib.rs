@@ -225,6 +225,25 @@ impl Drop for RunningDaemon {
     }
 }
 
+/// A KPI CSV report without its `generated_at` column (each run states
+/// its own time, QA34a A-M2), to compare two runs' reports. Its cells hold
+/// no comma before that column (dimensions and metrics), so plain splitting
+/// finds it.
+pub fn kpi_csv_undated(csv: &str) -> String {
+    let at = csv
+        .lines()
+        .next()
+        .and_then(|h| h.split(',').position(|c| c == "generated_at"))
+        .expect("generated_at column");
+    csv.lines()
+        .map(|l| {
+            let mut cells: Vec<&str> = l.split(',').collect();
+            cells.remove(at);
+            cells.join(",") + "\n"
+        })
+        .collect()
+}
+
 /// A free loopback port (bound, then released): for a daemon's `listen`,
 /// or a port nothing listens on.
 pub fn free_port() -> u16 {

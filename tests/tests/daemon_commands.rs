@@ -393,23 +393,9 @@ fn finance_commands_run_in_the_daemon_with_the_outputs_of_a_stopped_one() {
         "kpi", "--period", "2026-08", "--by", "source", "--format", "csv",
     ]);
     // Each run states its own time (`generated_at`, QA34a A-M2).
-    let undated = |csv: String| -> Vec<String> {
-        let at = csv
-            .lines()
-            .next()
-            .and_then(|h| h.split(',').position(|c| c == "generated_at"))
-            .expect("generated_at column");
-        csv.lines()
-            .map(|l| {
-                let mut cells: Vec<&str> = l.split(',').collect();
-                cells.remove(at);
-                cells.join(",")
-            })
-            .collect()
-    };
     assert_eq!(
-        undated(text(&local.stdout)),
-        undated(text(&kpi_through_daemon.stdout))
+        reckon_tests::kpi_csv_undated(&text(&local.stdout)),
+        reckon_tests::kpi_csv_undated(&text(&kpi_through_daemon.stdout))
     );
     let local = reckon(&[
         "records",

@@ -245,23 +245,6 @@ fn an_unwritable_out_file_names_the_os_error_once() {
     );
 }
 
-/// A CSV report without its `generated_at` column (each run has its own
-/// time), to compare two runs' reports.
-fn undated(csv: &str) -> String {
-    let at = csv
-        .lines()
-        .next()
-        .and_then(|h| h.split(',').position(|c| c == "generated_at"))
-        .expect("generated_at column");
-    csv.lines()
-        .map(|l| {
-            let mut cells: Vec<&str> = l.split(',').collect();
-            cells.remove(at);
-            cells.join(",") + "\n"
-        })
-        .collect()
-}
-
 /// QA20 R20-2: `--out` renamed a temporary file over the path: a symlink
 /// or a FIFO became a regular file (the link's target untouched, the
 /// FIFO's reader given nothing) and the command exited 0. A link is now
@@ -311,8 +294,8 @@ fn out_follows_a_link_writes_into_a_fifo_and_refuses_a_directory() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert_eq!(
-        undated(&std::fs::read_to_string(&target).unwrap()),
-        undated(&csv)
+        reckon_tests::kpi_csv_undated(&std::fs::read_to_string(&target).unwrap()),
+        reckon_tests::kpi_csv_undated(&csv)
     );
     assert!(std::fs::symlink_metadata(&link)
         .unwrap()
@@ -344,7 +327,10 @@ fn out_follows_a_link_writes_into_a_fifo_and_refuses_a_directory() {
     );
     let mut got = String::new();
     std::io::Read::read_to_string(&mut reader, &mut got).unwrap();
-    assert_eq!(undated(&got), undated(&csv));
+    assert_eq!(
+        reckon_tests::kpi_csv_undated(&got),
+        reckon_tests::kpi_csv_undated(&csv)
+    );
     assert!(std::fs::symlink_metadata(&fifo)
         .unwrap()
         .file_type()
