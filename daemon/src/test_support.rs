@@ -97,6 +97,7 @@ pub fn run_record(
         records_unchanged: 0,
         error: error.map(str::to_owned),
         retryable,
+        not_before: None,
     }
 }
 

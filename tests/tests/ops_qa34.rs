@@ -53,8 +53,8 @@ fn connector(dir: &Path, base_url: &str) -> reckon::config::ResolvedConnector {
 }
 
 /// How the scheduler would treat a sync of `net` against a platform that
-/// answers every request with `answer`.
-async fn failure_against(answer: axum::Router) -> Failure {
+/// answers every request with `answer`, and the run as recorded.
+async fn failure_against(answer: axum::Router) -> (Failure, RunRecord) {
     let server = reckon_tests::fakes::server::FakeServer::start(answer);
     let dir = tempfile::tempdir().unwrap();
     let c = connector(dir.path(), &server.base_url);
@@ -67,7 +67,8 @@ async fn failure_against(answer: axum::Router) -> Failure {
     let err = reckon::sync::run_sync(&ctx, &c, None, &NoProgress)
         .await
         .expect_err("the platform's answer cannot succeed");
-    Failure::of(&err)
+    let run = ctx.store.runs("net", 1).unwrap().remove(0);
+    (Failure::of(&err), run)
 }
 
 /// D-M2: the host did not wait out `Retry-After: 1200`, and the run's
@@ -82,13 +83,20 @@ async fn a_429_asking_for_a_long_wait_carries_the_wait_to_the_scheduler() {
             "slow down",
         )
     });
-    let failure = failure_against(answer).await;
+    let (failure, run) = failure_against(answer).await;
     assert_eq!(
         failure.wait,
         Some(chrono::Duration::seconds(1200)),
         "{failure:?}"
     );
     assert_eq!(failure.retries, MAX_RETRIES, "{failure:?}");
+    // Recorded with the run, so a restart keeps to it too.
+    let end = run.ended_at.unwrap();
+    assert_eq!(
+        run.not_before,
+        Some(end + chrono::Duration::seconds(1200)),
+        "{run:?}"
+    );
 }
 
 /// D-M1: a body that is not the JSON the platform documents is a bad
@@ -96,10 +104,11 @@ async fn a_429_asking_for_a_long_wait_carries_the_wait_to_the_scheduler() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_answer_that_cannot_be_read_is_retried_a_few_times() {
     let answer = axum::Router::new().fallback(|| async { "{\"data\": [" });
-    let failure = failure_against(answer).await;
+    let (failure, run) = failure_against(answer).await;
     assert!(failure.bad_answer, "{failure:?}");
     assert_eq!(failure.retries, BAD_ANSWER_RETRIES, "{failure:?}");
     assert_eq!(failure.wait, None);
+    assert_eq!(run.not_before, None);
 }
 
 /// B-M3: `reckon sync net` without dates, run after a backfill of `net`
@@ -134,6 +143,7 @@ fn a_run_that_replaces_a_cut_off_backfill_says_which_days_and_what_to_run() {
                 records_unchanged: 0,
                 error: Some("stopped".into()),
                 retryable: None,
+                not_before: None,
             })
             .unwrap();
         store.flush().unwrap();

@@ -731,6 +731,12 @@ pub enum Resume {
 /// connector.
 pub fn resume(plan: &mut Plan, last: Option<&RunRecord>, now: DateTime<Utc>) -> Option<Resume> {
     let last = last?;
+    // The platform's wait outlives the process: no run before it, retry or
+    // fire (ops QA34 D-M2; the hold was in memory only, so a restart during
+    // a 20-minute lock-out retried after 30 s).
+    if last.outcome == RunOutcome::Failed {
+        plan.hold_until = last.not_before.filter(|h| *h > now);
+    }
     match last.outcome {
         // Also when a fire was missed too (the start log says both).
         RunOutcome::Interrupted | RunOutcome::Running => {
@@ -747,6 +753,7 @@ pub fn resume(plan: &mut Plan, last: Option<&RunRecord>, now: DateTime<Utc>) -> 
         }
         RunOutcome::Failed if last.retryable == Some(true) && !plan.catch_up => {
             let at = now + retry_delay(1);
+            let at = plan.hold_until.map_or(at, |h| at.max(h));
             // The next fire comes first: it replaces the retry.
             if plan.next_fire.is_some_and(|f| f <= at) {
                 return None;
@@ -1345,6 +1352,9 @@ fn install_plans(
                     Install::Start => {
                         let last = daemon.store.runs(id, 1)?;
                         let resumed = resume(&mut p, last.first(), now);
+                        if let Some(h) = p.hold_until.filter(|_| c.config.enabled) {
+                            tracing::info!(connector = %id, not_before = %utc_text(h), "the platform asked for a wait longer than a run waits at the last run; no run of the connector before then");
+                        }
                         if let (Some(Resume::CutOff { .. }), Some(run)) = (&resumed, last.first()) {
                             let checkpoints = daemon.store.checkpoints(id)?;
                             let (scheduled_from, _) =
@@ -2341,6 +2351,49 @@ mod tests {
         install_plans(&daemon, &mut plans, now, Install::Start).unwrap();
         assert!(!plans["net"].catch_up);
         assert_eq!(daemon.status_snapshot()[0].consecutive_failures, 0);
+    }
+
+    /// Ops QA34 D-M2, across a restart: the platform's wait is recorded
+    /// with the failed run (`not_before`), so the daemon started during it
+    /// holds the retry and the fires until then (the hold was in memory
+    /// only: a restart retried after 30 s); a wait already over holds
+    /// nothing.
+    #[test]
+    fn a_platform_wait_recorded_with_the_last_run_holds_the_runs_after_a_restart() {
+        let c = connector("*/5 * * * *");
+        let dir = tempfile::tempdir().unwrap();
+        let daemon = test_daemon(dir.path(), &c);
+        // The real clock: status shows a hold while it is ahead of it.
+        let now = Utc::now();
+        let hold = now + Duration::minutes(19);
+        let mut run = run_record(
+            now - Duration::minutes(1),
+            RunOutcome::Failed,
+            Some("throttled"),
+            Some(true),
+        );
+        run.not_before = Some(hold);
+        daemon.store.save_run(&run).unwrap();
+        let mut plans = BTreeMap::new();
+        install_plans(&daemon, &mut plans, now, Install::Start).unwrap();
+        let p = &plans["net"];
+        assert_eq!(p.hold_until, Some(hold), "{p:?}");
+        // The next fire (within 5 minutes) comes before the retry would: it
+        // replaces it, and it is held.
+        assert_eq!(p.due(now), Some(hold), "{p:?}");
+        assert_eq!(
+            p.due(now + Duration::minutes(10)),
+            Some(hold),
+            "a fire inside the wait is held"
+        );
+        assert_eq!(daemon.status_snapshot()[0].held_until, Some(hold));
+
+        // Started after the wait: nothing held, the retry 30 s after start.
+        let later = hold + Duration::minutes(1);
+        daemon.status.lock().unwrap().clear();
+        let mut plans = BTreeMap::new();
+        install_plans(&daemon, &mut plans, later, Install::Start).unwrap();
+        assert_eq!(plans["net"].hold_until, None);
     }
 
     /// QA21 A21-4: `reckon status` and `reckon sync` print a run's retries

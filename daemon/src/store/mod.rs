@@ -312,6 +312,12 @@ pub struct RunRecord {
     /// runs recorded before this was kept.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retryable: Option<bool>,
+    /// For a failed run: the platform asked not to be called again before
+    /// this instant (a 429 whose wait is longer than a run waits). The
+    /// scheduler holds the connector's retries and fires until then, also
+    /// after a restart (ops QA34 D-M2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub not_before: Option<DateTime<Utc>>,
 }
 
 impl RunRecord {

@@ -549,6 +549,7 @@ fn a_run_left_running_by_a_dead_process_reads_as_interrupted() {
         records_unchanged: 0,
         error: None,
         retryable: None,
+        not_before: None,
     };
     store.save_run(&run).unwrap();
     assert_eq!(
@@ -627,6 +628,7 @@ fn runs_last_fire_and_domain_trees() {
         records_unchanged: 0,
         error: None,
         retryable: None,
+        not_before: None,
     };
     store.save_run(&run).unwrap();
     run.outcome = RunOutcome::Success;

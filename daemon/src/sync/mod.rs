@@ -580,6 +580,7 @@ pub async fn run_sync_with(
         records_unchanged: 0,
         error: None,
         retryable: None,
+        not_before: None,
     };
     // Before the run is recorded: from here on every way out records its end.
     let writer = PageWriter::new(ctx.store.clone(), 1).map_err(|e| {
@@ -748,6 +749,10 @@ pub async fn run_sync_with(
             };
             run.error = Some(f.to_string());
             run.retryable = (run.outcome == RunOutcome::Failed).then(|| f.retryable());
+            run.not_before = (f.platform_wait())
+                .and_then(|w| chrono::Duration::from_std(w).ok())
+                .zip(run.ended_at)
+                .map(|(w, end)| end + w);
             Err(f)
         }
         (None, Err(e)) => {
