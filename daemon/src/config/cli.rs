@@ -257,7 +257,7 @@ pub fn check(
         Some(Settled::Checked {
             by_daemon, terms, ..
         }) => {
-            for edit in &terms.edits {
+            for edit in terms.edits.iter().chain(&terms.unpaid) {
                 let _ = writeln!(err, "warning: {}", crate::display_safe::visible(edit));
             }
             let _ = writeln!(

@@ -1143,7 +1143,11 @@ fn check_programs(
                 errors.push(map.error(&format!("programs[{i}].commission.{key}"), message));
             }
             for (key, entry) in partner_refs(c) {
-                if let Some(message) = unknown_partner_network(entry, &p.claims) {
+                if let Some(mut message) = unknown_partner_network(entry, &p.claims) {
+                    // A manual adjustment names one payee: no bare id.
+                    if key.starts_with("manual_adjustments") {
+                        message = message.replace(", or the bare partner id for every network", "");
+                    }
                     errors.push(map.error(&format!("programs[{i}].commission.{key}"), message));
                 }
             }
@@ -1152,7 +1156,8 @@ fn check_programs(
 }
 
 /// Every partner entry of a commission section (`partner_groups` members,
-/// `rules[].partners`, `bonuses[].partners`, `overrides[].partner`), each
+/// `rules[].partners`, `bonuses[].partners`, `overrides[].partner`,
+/// `manual_adjustments[].partner`), each
 /// with its key path under `commission`, in config order.
 fn partner_refs(c: &crate::payout::config::CommissionConfig) -> Vec<(String, &str)> {
     fn list<'a>(key: &str, ids: &'a [String]) -> impl Iterator<Item = (String, &'a str)> {
@@ -1173,6 +1178,12 @@ fn partner_refs(c: &crate::payout::config::CommissionConfig) -> Vec<(String, &st
     }
     for (i, o) in c.overrides.iter().enumerate() {
         out.push((format!("overrides[{i}].partner"), o.partner.as_str()));
+    }
+    for (i, m) in c.manual_adjustments.iter().enumerate() {
+        out.push((
+            format!("manual_adjustments[{i}].partner"),
+            m.partner.as_str(),
+        ));
     }
     out
 }

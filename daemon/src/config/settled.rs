@@ -21,8 +21,10 @@
 //! the matching or `[fx]` settings differ from those recorded with the
 //! latest finalised period (a new tolerance re-judges claims already
 //! paid), and notes the finalised periods that have no recorded terms (finalised
-//! before they were recorded). The daemon's reload logs the same warnings
-//! ([`log_term_changes`]).
+//! before they were recorded). It warns too about each manual adjustment
+//! no statement will ever pay: its period is finalised without it, or
+//! starts before a finalised period (QA34c M4). The daemon's reload logs
+//! the same warnings ([`log_term_changes`]).
 //!
 //! What it is not: it reads the store only (the statements in
 //! `output_dir` are checked by `reckon statements`), and it is not part of
@@ -95,6 +97,11 @@ pub struct Terms {
     /// terms.
     #[serde(default)]
     pub unrecorded: Vec<String>,
+    /// One warning per manual adjustment no statement will ever pay (its
+    /// period is finalised without it, or starts before a finalised one:
+    /// [`crate::payout::lifecycle::unpaid_manual_adjustments`], QA34c M4).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unpaid: Vec<String>,
 }
 
 /// The answer of `reckon config settled --terms` (the daemon's).
@@ -142,6 +149,15 @@ pub fn terms(book: &dyn crate::payout::book::StatementBook, cfg: &Config) -> Ter
                 program.id
             )),
         }
+        // Damage is reported above or by the settled checks.
+        if let Ok(unpaid) = crate::payout::lifecycle::unpaid_manual_adjustments(
+            book,
+            &program.id,
+            &commission,
+            None,
+        ) {
+            out.unpaid.extend(unpaid);
+        }
     }
     out
 }
@@ -160,7 +176,8 @@ pub fn log_term_changes(store: &crate::store::Store, cfg: &Config) {
             return;
         }
     };
-    for edit in terms(&book, cfg).edits {
+    let terms = terms(&book, cfg);
+    for edit in terms.edits.iter().chain(&terms.unpaid) {
         tracing::warn!("SIGHUP: {edit}");
     }
 }

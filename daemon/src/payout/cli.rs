@@ -678,9 +678,11 @@ pub fn print_report(
         r.partners,
         r.lines,
         r.adjustments,
-        match r.bonus_adjustments {
-            0 => String::new(),
-            n => format!(" ({n} of bonuses)"),
+        match (r.bonus_adjustments, r.manual_adjustments) {
+            (0, 0) => String::new(),
+            (n, 0) => format!(" ({n} of bonuses)"),
+            (0, m) => format!(", {m} manual adjustment(s)"),
+            (n, m) => format!(" ({n} of bonuses), {m} manual adjustment(s)"),
         },
         money(r.total_payable),
         money(r.carried_out - r.owed_back),

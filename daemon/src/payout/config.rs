@@ -56,6 +56,12 @@ pub struct CommissionConfig {
     /// rule's figures.
     #[serde(default)]
     pub overrides: Vec<OverrideConfig>,
+    /// `[[programs.commission.manual_adjustments]]`: one-off amounts paid
+    /// to (or taken back from) one payee on the statement of one period,
+    /// with the reason and the lines they correct (a rule that was wrong
+    /// when lines were paid: QA34c M4).
+    #[serde(default)]
+    pub manual_adjustments: Vec<ManualAdjustmentConfig>,
 }
 
 /// Length of a statement period.
@@ -212,6 +218,40 @@ pub struct OverrideConfig {
     pub cap_per_period: Option<Decimal>,
 }
 
+/// One `[[programs.commission.manual_adjustments]]` entry: `amount` paid
+/// to `partner` on its statement of `period`, once, with `reason` (and the
+/// statement lines it corrects) printed beside it. What Reckon cannot
+/// compute itself: a rule that was wrong when lines were paid reprices
+/// nothing already paid (paid lines keep their terms).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ManualAdjustmentConfig {
+    /// Unique within the program, never reused: finalising records it with
+    /// the period's terms.
+    pub id: String,
+    /// The payee, as statements name it: `network:partner id`.
+    pub partner: String,
+    /// The period (of the program's period kind) whose statement pays it.
+    pub period: String,
+    /// In the payout currency, to its minor unit; negative takes money back.
+    #[serde(deserialize_with = "crate::config::decimal::string")]
+    pub amount: Decimal,
+    /// Why, in words the partner reads on the statement.
+    pub reason: String,
+    /// The statement lines it corrects, `<program>/<period>/<payee>#<line>`
+    /// (as an adjustment's `refers_to` names them), or whole statements.
+    #[serde(default)]
+    pub refers_to: Vec<String>,
+}
+
+impl ManualAdjustmentConfig {
+    /// Its period, when it names one of `kind` (validated by
+    /// [`CommissionConfig::validate`]).
+    pub fn period_of(&self, kind: PeriodKind) -> Option<super::period::Period> {
+        super::period::Period::parse(kind, &self.period).ok()
+    }
+}
+
 /// A config mistake, naming the program, the entry and the key.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("[programs.commission] of program `{program}`, {entry}: {message}")]
@@ -228,6 +268,16 @@ impl CommissionConfig {
     /// The minimum payout (0 when not set).
     pub fn minimum(&self) -> Decimal {
         self.minimum_payout.unwrap_or(Decimal::ZERO)
+    }
+
+    /// The manual adjustments the statements of `period` pay, in config
+    /// order.
+    pub fn manual_adjustments_of(
+        &self,
+        period: &super::period::Period,
+    ) -> impl Iterator<Item = &ManualAdjustmentConfig> + '_ {
+        let period = *period;
+        (self.manual_adjustments.iter()).filter(move |m| m.period_of(self.period) == Some(period))
     }
 
     /// The configured timezone (validated by [`CommissionConfig::validate`]).
@@ -488,8 +538,94 @@ impl CommissionConfig {
                 err(&entry, m);
             }
         }
+        // Each problem at its key (`manual_adjustments[0].amount`), so the
+        // error names the line to fix.
+        let mut manual_ids = std::collections::BTreeSet::new();
+        for (i, m) in self.manual_adjustments.iter().enumerate() {
+            let mut msgs: Vec<(&str, String)> = Vec::new();
+            if m.id.trim().is_empty() {
+                msgs.push((
+                    "id",
+                    "manual adjustment id is empty; give each one a unique id, never reused".into(),
+                ));
+            } else if !manual_ids.insert(m.id.clone()) {
+                msgs.push((
+                    "id",
+                    format!(
+                        "manual adjustment id `{}` is used twice; ids must be unique (and never reused)",
+                        m.id
+                    ),
+                ));
+            }
+            // The payee key statements use: a network's partner, never a
+            // bare id (it would name one partner on every network).
+            match super::model::split_payee(&m.partner) {
+                (Some(_), id) if !id.is_empty() && m.partner.trim() == m.partner => {}
+                _ => msgs.push((
+                    "partner",
+                    format!(
+                        "{:?} is not a payee: write `network:partner id` as statements name it, e.g. \"impact:1201\"",
+                        m.partner
+                    ),
+                )),
+            }
+            if let Err(e) = super::period::Period::parse(self.period, &m.period) {
+                msgs.push(("period", e.to_string()));
+            }
+            if m.amount.is_zero() {
+                msgs.push((
+                    "amount",
+                    "amount is 0; write the amount to pay (negative to take money back)".into(),
+                ));
+            } else if m.amount.abs() >= plugin_api::validate::MAX_AMOUNT {
+                msgs.push((
+                    "amount",
+                    format!(
+                        "amount {} is not below {} in size, the bound on amounts Reckon handles",
+                        m.amount,
+                        plugin_api::validate::MAX_AMOUNT
+                    ),
+                ));
+            } else if let Some(f) = finer(m.amount) {
+                msgs.push(("amount", format!("amount {f}")));
+            }
+            if m.reason.trim().is_empty() {
+                msgs.push((
+                    "reason",
+                    "reason is empty; say why, in words the partner reads on the statement".into(),
+                ));
+            }
+            for (j, r) in m.refers_to.iter().enumerate() {
+                if !refers_to_ok(r) {
+                    msgs.push((
+                        "refers_to",
+                        format!(
+                            "refers_to[{j}] {r:?} names no statement line: write `<program>/<period>/<network>:<partner>#<line>` as an adjustment's refers_to does, e.g. \"{program}/2026-10/impact:1201#3\""
+                        ),
+                    ));
+                }
+            }
+            for (key, m2) in msgs {
+                err(
+                    &format!("manual_adjustments[{i}].{key} (id `{}`)", m.id),
+                    m2,
+                );
+            }
+        }
         out
     }
+}
+
+/// Whether a manual adjustment's `refers_to` entry has the form of a
+/// statement line (`<program>/<period>/<payee>#<line>`) or statement id.
+fn refers_to_ok(r: &str) -> bool {
+    let (id, line) = match r.split_once('#') {
+        Some((id, line)) => (id, Some(line)),
+        None => (r, None),
+    };
+    let mut parts = id.splitn(3, '/');
+    let parts_ok = (0..3).all(|_| parts.next().is_some_and(|p| !p.trim().is_empty()));
+    parts_ok && line.is_none_or(|l| l.parse::<u32>().is_ok_and(|n| n > 0))
 }
 
 fn check_tiers(tiers: &[TierConfig]) -> Result<(), String> {

@@ -391,6 +391,8 @@ pub struct Report {
     pub adjustments: usize,
     /// Of `adjustments`, those of bonuses.
     pub bonus_adjustments: usize,
+    /// Manual adjustments over all statements (not in `adjustments`).
+    pub manual_adjustments: usize,
     /// Sum of total payable (payout currency).
     pub total_payable: Decimal,
     /// Sum of balances carried out.
@@ -815,6 +817,90 @@ fn check_not_superseded(
     Ok(warnings)
 }
 
+/// The manual adjustments of `config` that no statement pays and none
+/// ever will (QA34c M4), one warning each: those whose period is finalised
+/// without them (added or moved there after the finalise, or its payee's
+/// statement lacks them), and those whose period starts before a finalised
+/// one (such a period can no longer be generated). `closing` is a period
+/// being finalised now, counted as finalised with its manual adjustments
+/// paid. Reads the period records and, per manual adjustment of a
+/// finalised period, its payee's statement.
+pub fn unpaid_manual_adjustments(
+    b: &dyn StatementBook,
+    program: &str,
+    config: &CommissionConfig,
+    closing: Option<&Period>,
+) -> Result<Vec<String>, PayoutError> {
+    if config.manual_adjustments.is_empty() {
+        return Ok(Vec::new());
+    }
+    #[derive(serde::Deserialize)]
+    struct Id {
+        id: String,
+    }
+    #[derive(serde::Deserialize)]
+    struct Paid {
+        #[serde(default)]
+        manual_adjustments: Vec<Id>,
+    }
+    let finalised: Vec<PeriodRecord> = period_records(b, program)?
+        .into_iter()
+        .filter(|r| r.status == Status::Finalised)
+        .collect();
+    let is_finalised =
+        |p: &Period| closing == Some(p) || finalised.iter().any(|r| r.period == p.to_string());
+    let latest = (finalised.iter().map(|r| (r.period_start, r.period.clone())))
+        .chain(closing.map(|c| (c.start, c.to_string())))
+        .max();
+    // The first period of the program's kind a manual adjustment can
+    // still be paid on: not finalised, starting no earlier than the latest
+    // finalised one.
+    let first_open = |from: Period| {
+        let mut next = from;
+        while latest
+            .as_ref()
+            .is_some_and(|(start, _)| next.start < *start)
+            || is_finalised(&next)
+        {
+            next = next.next();
+        }
+        next
+    };
+    let mut out = Vec::new();
+    for m in &config.manual_adjustments {
+        let Some(p) = m.period_of(config.period) else {
+            continue;
+        };
+        let never = if closing == Some(&p) {
+            None
+        } else if let Some(rec) = finalised.iter().find(|r| r.period == p.to_string()) {
+            let paid = rec.partners.iter().any(|f| f.partner_id == m.partner)
+                && (final_record::<Paid>(b, program, &rec.period, &m.partner)?.0)
+                    .manual_adjustments
+                    .iter()
+                    .any(|a| a.id == m.id);
+            (!paid).then(|| format!("period {p} was finalised without it"))
+        } else {
+            latest
+                .as_ref()
+                .filter(|(start, _)| p.start < *start)
+                .map(|(_, later)| {
+                    format!("period {p} starts before {later}, which is finalised, so no statement of {p} can be generated any more")
+                })
+        };
+        if let Some(why) = never {
+            out.push(format!(
+                "manual adjustment `{}` of program `{program}` ({} to `{}` on {p}) is never paid: {why}; to pay it, give it a period not finalised yet (the first is {})",
+                m.id,
+                m.amount,
+                m.partner,
+                first_open(p)
+            ));
+        }
+    }
+    Ok(out)
+}
+
 fn config_for<'a>(inputs: &Inputs<'a>) -> Result<&'a CommissionConfig, PayoutError> {
     inputs.config.validate(inputs.program)?;
     Ok(inputs.config)
@@ -1188,16 +1274,20 @@ fn run(
 ) -> Result<Report, PayoutError> {
     let when = Closing { early, terms };
     match inputs.decisions {
-        Decisions::Slice(all) => run_with(inputs, period_name, status, when, |history, _, tz| {
-            let groups = statement::group_by_partner(all, history, tz);
-            Ok((
-                ProgramFacts::of(all),
-                Box::new(groups.into_iter().map(|(p, v)| Ok((p, Batch::Borrowed(v))))),
-            ))
-        }),
+        Decisions::Slice(all) => {
+            run_with(inputs, period_name, status, when, |history, period, tz| {
+                let standing = statement::standing_payees(history, inputs.config, period);
+                let groups = statement::group_by_partner(all, history, tz, standing);
+                Ok((
+                    ProgramFacts::of(all),
+                    Box::new(groups.into_iter().map(|(p, v)| Ok((p, Batch::Borrowed(v))))),
+                ))
+            })
+        }
         Decisions::Source(source) => {
             run_with(inputs, period_name, status, when, |history, period, tz| {
-                by_payee(source, history, period, tz)
+                let standing = statement::standing_payees(history, inputs.config, period);
+                by_payee(source, history, period, tz, standing)
             })
         }
     }
@@ -1220,6 +1310,7 @@ fn by_payee<'s>(
     history: &History,
     period: &Period,
     tz: chrono_tz::Tz,
+    standing: std::collections::BTreeSet<String>,
 ) -> Result<(ProgramFacts, Groups<'s>), PayoutError> {
     /// One payee's decisions as stored, end to end.
     #[derive(Default)]
@@ -1240,8 +1331,8 @@ fn by_payee<'s>(
             }
         }
     })?;
-    for payee in history.balances.keys() {
-        by.entry(payee.clone()).or_default();
+    for payee in standing {
+        by.entry(payee).or_default();
     }
     let groups = by.into_iter().map(move |(payee, group)| {
         let mut start = 0;
@@ -1308,12 +1399,12 @@ fn run_partitioned(
         period_name,
         status,
         Closing::default(),
-        move |history, _, _tz| {
-            // Partners that only have a balance carried in get a statement too:
-            // merge them (sorted) with the partitions (sorted).
-            let mut balances: Vec<String> = history.balances.keys().cloned().collect();
-            balances.sort();
-            let mut balances = balances.into_iter().peekable();
+        move |history, period, _tz| {
+            // Partners that only have a balance carried in (or a manual
+            // adjustment of the period) get a statement too: merge them
+            // (sorted) with the partitions (sorted).
+            let standing = statement::standing_payees(history, inputs.config, period);
+            let mut balances = standing.into_iter().peekable();
             let mut parts = partitions.peekable();
             let mut last: Option<String> = None;
             let groups: Groups<'_> = Box::new(std::iter::from_fn(move || {
@@ -1376,6 +1467,15 @@ fn run_with<'g>(
         return reproduce(inputs.book, inputs.output_dir, rec, inputs.step);
     }
     let mut warnings = check_not_superseded(inputs.book, inputs.program, &period)?;
+    // QA34c M4: a manual adjustment this finalise (or an earlier one)
+    // leaves unpaid for good.
+    let closing = (status == Status::Finalised).then_some(&period);
+    warnings.extend(unpaid_manual_adjustments(
+        inputs.book,
+        inputs.program,
+        config,
+        closing,
+    )?);
     let version = existing.as_ref().map_or(1, |r| r.version + 1);
     let history = load_history(inputs.book, inputs.program)?;
     warnings.extend(history.warnings.iter().cloned());
@@ -1402,6 +1502,7 @@ fn run_with<'g>(
         lines: 0,
         adjustments: 0,
         bonus_adjustments: 0,
+        manual_adjustments: 0,
         total_payable: Decimal::ZERO,
         carried_out: Decimal::ZERO,
         owed_back: Decimal::ZERO,
@@ -1485,6 +1586,7 @@ fn run_with<'g>(
         report.lines += s.lines.len();
         report.adjustments += s.adjustments.len() + s.bonus_adjustments.len();
         report.bonus_adjustments += s.bonus_adjustments.len();
+        report.manual_adjustments += s.manual_adjustments.len();
         report.total_payable += s.totals.total_payable;
         report.carried_out += s.totals.carried_out;
         report.owed_back += s.totals.carried_out.min(Decimal::ZERO);
@@ -2293,6 +2395,7 @@ fn reproduce(
         lines: 0,
         adjustments: 0,
         bonus_adjustments: 0,
+        manual_adjustments: 0,
         total_payable: Decimal::ZERO,
         carried_out: Decimal::ZERO,
         owed_back: Decimal::ZERO,
@@ -2313,6 +2416,7 @@ fn reproduce(
         report.lines += s.lines.len();
         report.adjustments += s.adjustments.len() + s.bonus_adjustments.len();
         report.bonus_adjustments += s.bonus_adjustments.len();
+        report.manual_adjustments += s.manual_adjustments.len();
         report.total_payable += s.totals.total_payable;
         report.carried_out += s.totals.carried_out;
         report.owed_back += s.totals.carried_out.min(Decimal::ZERO);

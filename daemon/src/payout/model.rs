@@ -114,7 +114,13 @@ use crate::reconcile::model::Outcome;
 /// `lock_at`, and `not_paid` rows; the HTML shows "(rate of <date>)"
 /// beside a rate and a section "Your claims not paid on this statement".
 /// A statement of format 13 or earlier has none of them and renders as
-/// issued.
+/// issued. Format 14 also adds `manual_adjustments` (QA34c M4, absent
+/// when there are none): the amounts `[[programs.commission.
+/// manual_adjustments]]` pays the payee on the statement of their period,
+/// each with its id, reason and the lines it corrects; `totals.adjustments`
+/// counts them. The CSV has a `manual_adjustment` row for each (the id in
+/// `rule_id`, the reason in `note`, the lines in `refers_to`) and the HTML
+/// a section "Manual adjustments".
 pub const FORMAT_VERSION: u32 = 14;
 
 /// The payee key of a network's partner: `<network>:<partner id>`. Partner
@@ -211,6 +217,12 @@ pub struct Statement {
     pub bonus_adjustments: Vec<BonusAdjustment>,
     /// Bonuses reached in the period.
     pub bonuses: Vec<BonusLine>,
+    /// Amounts the program's config pays this payee on this period's
+    /// statement by hand, with why (format 14; absent when there are
+    /// none): corrections Reckon cannot compute, such as a rule that was
+    /// wrong when lines were paid. `totals.adjustments` counts them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub manual_adjustments: Vec<ManualAdjustment>,
     /// The sums.
     pub totals: Totals,
     /// The payee's claims this statement does not pay, with why (format
@@ -287,7 +299,7 @@ pub struct NotPaid {
 #[serde(deny_unknown_fields)]
 pub struct Line {
     /// Line number, unique within the statement (lines, then adjustments,
-    /// then bonus adjustments, then bonuses).
+    /// then bonus adjustments, then bonuses, then manual adjustments).
     pub line_no: u32,
     /// The network (connector id) the claim came from.
     pub network: String,
@@ -590,9 +602,30 @@ pub struct BonusAdjustment {
     pub amount: Decimal,
 }
 
+/// A manual adjustment (format 14): an amount the program's config pays
+/// the payee on the statement of one period
+/// (`[[programs.commission.manual_adjustments]]`), once.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ManualAdjustment {
+    /// Line number within this statement (after the bonuses).
+    pub line_no: u32,
+    /// Its id in the config.
+    pub id: String,
+    /// The amount (negative: taken back), payout currency.
+    pub amount: Decimal,
+    /// Why, as the config writes it.
+    pub reason: String,
+    /// The statement lines it corrects (`<statement id>#<line>`), as the
+    /// config lists them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub refers_to: Vec<String>,
+}
+
 /// The statement's sums, all in the payout currency.
 ///
-/// `subtotal = lines + adjustments + bonuses + carried_in`; when `subtotal >=
+/// `subtotal = lines + adjustments + bonuses + carried_in` (`adjustments`
+/// counting the manual ones); when `subtotal >=
 /// minimum_payout` (and positive) it is all payable, otherwise it is all
 /// carried out: `total_payable + carried_out = subtotal` always.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -600,8 +633,10 @@ pub struct BonusAdjustment {
 pub struct Totals {
     /// Sum of `lines[].commission`.
     pub lines: Decimal,
-    /// Sum of `adjustments[].amount` and (format 7)
-    /// `bonus_adjustments[].amount`: the corrections of earlier statements.
+    /// Sum of `adjustments[].amount`, (format 7)
+    /// `bonus_adjustments[].amount` and (format 14)
+    /// `manual_adjustments[].amount`: the corrections of earlier
+    /// statements.
     pub adjustments: Decimal,
     /// Sum of `bonuses[].amount`.
     pub bonuses: Decimal,

@@ -360,6 +360,34 @@ pub fn csv_file(s: &Statement) -> Result<Vec<u8>, RenderError> {
         row.resize(width, String::new());
         w.write_record(&row)?;
     }
+    // Format 14 (QA34c M4): manual adjustments, the id in `rule_id` (as
+    // a bonus row's bonus), the lines corrected in `refers_to`, the reason
+    // in `note`.
+    for m in &s.manual_adjustments {
+        let mut row: Vec<String> = vec![
+            "manual_adjustment".into(),
+            m.line_no.to_string(),
+            String::new(),
+            String::new(),
+            String::new(),
+            String::new(),
+            String::new(),
+            String::new(),
+            String::new(),
+            t(&m.id),
+            String::new(),
+            String::new(),
+            String::new(),
+            String::new(),
+            String::new(),
+            m.amount.to_string(),
+            cur.into(),
+            t(&m.refers_to.join(" ")),
+            t(&m.reason),
+        ];
+        row.resize(width, String::new());
+        w.write_record(&row)?;
+    }
     // Format 14 (QA34c M1): the payee's claims this statement does not
     // pay, with why; no amount (they count in no total).
     for n in &s.not_paid {
@@ -1057,6 +1085,31 @@ pub fn html_file(s: &Statement, content_hash: &str) -> String {
             );
         }
         h.push_str("</table>\n");
+    }
+    // Format 14 (QA34c M4): amounts paid by hand, with why and the lines
+    // they correct.
+    if !s.manual_adjustments.is_empty() {
+        h.push_str("<h2>Manual adjustments</h2>\n<table><tr><th class=\"n\">#</th><th>Reference</th><th>Reason</th><th>Corrects</th><th class=\"n\">Amount</th></tr>\n");
+        for m in &s.manual_adjustments {
+            let corrects = m
+                .refers_to
+                .iter()
+                .map(|r| match r.rsplit_once('#') {
+                    Some((id, line)) => format!("{} line {}", e(id), e(line)),
+                    None => e(r),
+                })
+                .collect::<Vec<_>>()
+                .join("<br>");
+            let _ = writeln!(
+                h,
+                "<tr><td class=\"n\">{}</td><td>{}</td><td>{}</td><td>{corrects}</td><td class=\"n\">{}</td></tr>",
+                m.line_no,
+                e(&m.id),
+                e(&m.reason),
+                m.amount,
+            );
+        }
+        h.push_str("</table>\n<p><small>Corrections made by hand, for what the statements could not compute (for example lines paid at a rate that was wrong at the time). They count in Adjustments below.</small></p>\n");
     }
     let t = &s.totals;
     h.push_str("<h2>Totals</h2>\n<table>\n");

@@ -292,10 +292,14 @@ pub fn sort_for_statement(v: &mut [&Decision], tz: chrono_tz::Tz) {
 /// the network moved to another partner after it was paid is in two
 /// groups: the partner that was paid (which takes the payment back) and
 /// the partner it belongs to now (which is paid it as a new line).
+///
+/// `standing` are payees with a statement whatever their decisions
+/// ([`standing_payees`]): an empty group each when they have none.
 pub fn group_by_partner<'d>(
     decisions: &'d [Decision],
     history: &History,
     tz: chrono_tz::Tz,
+    standing: BTreeSet<String>,
 ) -> BTreeMap<String, Vec<&'d Decision>> {
     let mut by: BTreeMap<String, Vec<&Decision>> = BTreeMap::new();
     for d in decisions {
@@ -308,10 +312,29 @@ pub fn group_by_partner<'d>(
     for v in by.values_mut() {
         sort_for_statement(v, tz);
     }
-    for partner in history.balances.keys() {
-        by.entry(partner.clone()).or_default();
+    for partner in standing {
+        by.entry(partner).or_default();
     }
     by
+}
+
+/// The payees a statement of `period` is built for whatever their
+/// decisions: those with a balance carried in, and those a manual
+/// adjustment of the period pays (QA34c M4: a payee with nothing else in
+/// the period is still paid it). [`build_partner`] returns none for a
+/// payee with nothing to state.
+pub fn standing_payees(
+    history: &History,
+    config: &CommissionConfig,
+    period: &Period,
+) -> BTreeSet<String> {
+    (history.balances.keys().cloned())
+        .chain(
+            config
+                .manual_adjustments_of(period)
+                .map(|m| m.partner.clone()),
+        )
+        .collect()
 }
 
 /// The claim's entry in the ledger of paid claims, if a finalised
@@ -369,7 +392,8 @@ struct Candidate<'d> {
 
 /// Builds the statement of one payee (a [`payee_key`]) from its decisions
 /// (sorted as by [`group_by_partner`]). Returns `None` when there is
-/// nothing to state (no line, no adjustment, no balance).
+/// nothing to state (no line, no adjustment, no manual adjustment, no
+/// balance).
 ///
 /// A claim in the ledger is adjusted here only if the ledger says this payee
 /// was paid it; if the decision now names another partner, the adjustment
@@ -690,6 +714,23 @@ pub fn build_partner<'d>(
         });
     }
 
+    // 6. Manual adjustments of the period for this payee (format 14,
+    // QA34c M4): paid on this period's statement only, as configured.
+    let mut manual_adjustments = Vec::new();
+    for m in config.manual_adjustments_of(&cx.period) {
+        if m.partner != payee {
+            continue;
+        }
+        line_no += 1;
+        manual_adjustments.push(ManualAdjustment {
+            line_no,
+            id: m.id.clone(),
+            amount: at_minor_scale(m.amount, cur),
+            reason: m.reason.clone(),
+            refers_to: m.refers_to.clone(),
+        });
+    }
+
     let carried_in = history
         .balances
         .get(payee)
@@ -699,6 +740,7 @@ pub fn build_partner<'d>(
         && adjustments.is_empty()
         && bonus_adjustments.is_empty()
         && bonuses.is_empty()
+        && manual_adjustments.is_empty()
         && carried_in.is_zero()
     {
         return None;
@@ -717,6 +759,7 @@ pub fn build_partner<'d>(
         .iter()
         .map(|a| a.amount)
         .chain(bonus_adjustments.iter().map(|a| a.amount))
+        .chain(manual_adjustments.iter().map(|a| a.amount))
         .sum());
     let bonuses_total = r(bonuses.iter().map(|b| b.amount).sum());
     let subtotal = r(lines_total + adjustments_total + bonuses_total + carried_in);
@@ -767,6 +810,7 @@ pub fn build_partner<'d>(
         adjustments,
         bonus_adjustments,
         bonuses,
+        manual_adjustments,
         totals: Totals {
             lines: lines_total,
             adjustments: adjustments_total,
@@ -2040,7 +2084,8 @@ pub fn build_all(
     let mut out = Vec::new();
     // Only finalising records them.
     let mut settlements = Vec::new();
-    for (partner, ds) in group_by_partner(decisions, history, tz) {
+    let standing = standing_payees(history, cx.config, &cx.period);
+    for (partner, ds) in group_by_partner(decisions, history, tz, standing) {
         if let Some(s) = build_partner(
             cx,
             &facts,
@@ -2298,6 +2343,79 @@ percent = "10"
     fn a_paid_claim_that_stays_with_its_partner_needs_no_adjustment() {
         let s = build(&[sale("k2", "p1")], &paid_to_p1());
         assert!(s.is_empty(), "{s:?}");
+    }
+
+    /// QA34c M4: a manual adjustment is on its payee's statement of its
+    /// period only, in `totals.adjustments`, after the other rows; a payee
+    /// with nothing else in the period gets a statement for it.
+    #[test]
+    fn a_manual_adjustment_is_on_its_payees_statement_of_its_period_only() {
+        let config = r#"
+[[rules]]
+id = "cps"
+effective_from = "2026-01-01"
+kind = "percent"
+percent = "10"
+[[manual_adjustments]]
+id = "fix-p1"
+partner = "g1:p1"
+period = "2026-W40"
+amount = "2.5"
+reason = "paid at 10 % instead of 12.5 %"
+refers_to = ["shop/2026-W39/g1:p1#1"]
+[[manual_adjustments]]
+id = "back-p9"
+partner = "g1:p9"
+period = "2026-W40"
+amount = "-1.00"
+reason = "overpaid"
+[[manual_adjustments]]
+id = "next-p1"
+partner = "g1:p1"
+period = "2026-W41"
+amount = "1.00"
+reason = "later"
+"#;
+        let s = run(config, "2026-W40", &[sale("k1", "p1")], &History::default());
+        let got: Vec<_> = s
+            .iter()
+            .map(|s| {
+                (
+                    s.partner_id.as_str(),
+                    s.manual_adjustments
+                        .iter()
+                        .map(|m| (m.line_no, m.id.as_str(), m.amount.to_string()))
+                        .collect::<Vec<_>>(),
+                    s.totals.adjustments.to_string(),
+                    s.totals.subtotal.to_string(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (
+                    "p1",
+                    vec![(2, "fix-p1", "2.50".into())],
+                    "2.50".into(),
+                    "12.50".into()
+                ),
+                (
+                    "p9",
+                    vec![(1, "back-p9", "-1.00".into())],
+                    "-1.00".into(),
+                    "-1.00".into()
+                ),
+            ]
+        );
+        assert_eq!(
+            s[0].manual_adjustments[0].refers_to,
+            ["shop/2026-W39/g1:p1#1"]
+        );
+        assert_eq!(s[1].totals.carried_out, dec("-1.00"));
+        let s = run(config, "2026-W41", &[], &History::default());
+        assert_eq!(s.len(), 1);
+        assert_eq!(s[0].manual_adjustments[0].id, "next-p1");
     }
 
     /// Statements of `period` under `rules` (TOML of `[[rules]]` tables).

@@ -19,7 +19,9 @@
 //! a statement file. Periods finalised before terms were recorded have no
 //! record; they are listed as such, never an error.
 use super::book::{self, StatementBook};
-use super::config::{BonusConfig, CommissionConfig, OverrideConfig, PeriodKind, RuleConfig};
+use super::config::{
+    BonusConfig, CommissionConfig, ManualAdjustmentConfig, OverrideConfig, PeriodKind, RuleConfig,
+};
 use super::lifecycle::{period_records, PayoutError};
 use super::model::{Statement, Status};
 use crate::reconcile::config::ProgramConfig;
@@ -59,7 +61,7 @@ impl TermsInForce {
 
 /// The rule, override and bonus ids a period's statements used: each
 /// line's rule and override, each bonus line's and bonus adjustment's
-/// bonus.
+/// bonus, and each manual adjustment paid.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UsedTerms {
     /// Rule ids of lines.
@@ -71,6 +73,9 @@ pub struct UsedTerms {
     /// Bonus ids of bonus lines and bonus adjustments.
     #[serde(default)]
     pub bonuses: BTreeSet<String>,
+    /// Ids of the manual adjustments paid (QA34c M4).
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub manual_adjustments: BTreeSet<String>,
 }
 
 impl UsedTerms {
@@ -87,6 +92,9 @@ impl UsedTerms {
         }
         for b in &s.bonus_adjustments {
             self.bonuses.insert(b.bonus_id.clone());
+        }
+        for m in &s.manual_adjustments {
+            self.manual_adjustments.insert(m.id.clone());
         }
     }
 }
@@ -201,6 +209,17 @@ fn bonus_terms(b: &BonusConfig) -> Value {
     })
 }
 
+fn manual_terms(m: &ManualAdjustmentConfig) -> Value {
+    json!({
+        "id": m.id,
+        "partner": m.partner,
+        "period": m.period,
+        "amount": m.amount.normalize().to_string(),
+        "reason": m.reason,
+        "refers_to": m.refers_to,
+    })
+}
+
 /// `[programs.commission]` as JSON: every setting that prices or pays
 /// (not `draft_schedule`, which only says when drafts are written).
 /// Decimals are normalised strings (`10`, not `10.0`), so a rewrite of the
@@ -215,6 +234,7 @@ pub fn commission_terms(c: &CommissionConfig) -> Value {
         "rules": c.rules.iter().map(rule_terms).collect::<Vec<_>>(),
         "overrides": c.overrides.iter().map(override_terms).collect::<Vec<_>>(),
         "bonuses": c.bonuses.iter().map(bonus_terms).collect::<Vec<_>>(),
+        "manual_adjustments": c.manual_adjustments.iter().map(manual_terms).collect::<Vec<_>>(),
     })
 }
 
@@ -269,6 +289,8 @@ pub enum EntryKind {
     Override,
     /// `[[programs.commission.bonuses]]`.
     Bonus,
+    /// `[[programs.commission.manual_adjustments]]`.
+    ManualAdjustment,
 }
 
 impl EntryKind {
@@ -277,6 +299,7 @@ impl EntryKind {
             EntryKind::Rule => "rule",
             EntryKind::Override => "override",
             EntryKind::Bonus => "bonus",
+            EntryKind::ManualAdjustment => "manual adjustment",
         }
     }
     fn list(self) -> &'static str {
@@ -284,6 +307,7 @@ impl EntryKind {
             EntryKind::Rule => "rules",
             EntryKind::Override => "overrides",
             EntryKind::Bonus => "bonuses",
+            EntryKind::ManualAdjustment => "manual_adjustments",
         }
     }
 }
@@ -322,6 +346,11 @@ impl std::fmt::Display for TermChange {
             (None, _) => write!(
                 f,
                 "{word} `{id}` of program `{program}`: {} when {periods} finalised, no longer in the config now; lines it paid keep those terms, claims of those periods not paid yet are priced by the rules configured now; {show}",
+                self.was
+            ),
+            (Some(now), EntryKind::ManualAdjustment) => write!(
+                f,
+                "{word} `{id}` of program `{program}`: {} when {periods} finalised, {now} now; a manual adjustment is paid once, on its period's statement: what was paid stays as paid, and the edit pays nothing; to pay or take back a further amount, add a manual adjustment with a new id for a period not finalised yet; {show}",
                 self.was
             ),
             (Some(now), EntryKind::Bonus) => write!(
@@ -452,12 +481,18 @@ pub fn term_changes(
             (EntryKind::Rule, &t.used.rules),
             (EntryKind::Override, &t.used.overrides),
             (EntryKind::Bonus, &t.used.bonuses),
+            (EntryKind::ManualAdjustment, &t.used.manual_adjustments),
         ] {
             for id in used {
                 let Some(then) = entry(&t.commission, kind, id) else {
                     continue;
                 };
-                if entry(&now, kind, id) == Some(then) {
+                let current = entry(&now, kind, id);
+                // A manual adjustment paid is done with: removing it from
+                // the config afterwards is tidying up, not a change.
+                if current == Some(then)
+                    || (current.is_none() && kind == EntryKind::ManualAdjustment)
+                {
                     continue;
                 }
                 match seen
@@ -526,7 +561,7 @@ fn entry<'v>(commission: &'v Value, kind: EntryKind, id: &str) -> Option<&'v Val
 }
 
 /// The fields that say what an entry pays (the headline), in order.
-const PRICE_FIELDS: [&str; 8] = [
+const PRICE_FIELDS: [&str; 9] = [
     "kind",
     "amount",
     "percent",
@@ -535,6 +570,7 @@ const PRICE_FIELDS: [&str; 8] = [
     "cap_per_period",
     "threshold_volume",
     "partner",
+    "period",
 ];
 
 /// `then` and `now` described for a message: the headline (what it pays),
@@ -598,6 +634,12 @@ pub fn headline(kind: EntryKind, v: &Value) -> String {
         })
     };
     let mut out = match kind {
+        EntryKind::ManualAdjustment => format!(
+            "{} to {} on {}",
+            s("amount").unwrap_or_default(),
+            s("partner").unwrap_or_default(),
+            s("period").unwrap_or_default()
+        ),
         EntryKind::Bonus => {
             let from = s("threshold_volume").unwrap_or_default();
             match (s("amount"), s("percent")) {
@@ -687,6 +729,27 @@ pub fn describe(t: &PeriodTerms) -> String {
                 }
             );
         }
+    }
+    // The manual adjustments the period paid (those of other periods in
+    // the config then are not its terms).
+    let manual = c
+        .get(EntryKind::ManualAdjustment.list())
+        .and_then(Value::as_array);
+    for e in manual.into_iter().flatten() {
+        let id = e.get("id").and_then(Value::as_str).unwrap_or_default();
+        if !t.used.manual_adjustments.contains(id) {
+            continue;
+        }
+        let refers = match e.get("refers_to").and_then(Value::as_array) {
+            Some(r) if !r.is_empty() => format!(", refers_to {}", shown(&Value::Array(r.clone()))),
+            _ => String::new(),
+        };
+        let _ = writeln!(
+            out,
+            "  manual adjustment {id}: {}, reason {:?}{refers}",
+            headline(EntryKind::ManualAdjustment, e),
+            e.get("reason").and_then(Value::as_str).unwrap_or_default()
+        );
     }
     let p = &t.program_settings;
     let m = p.get("match").cloned().unwrap_or(Value::Null);
@@ -869,6 +932,40 @@ mod tests {
             term_changes(&b, "acme", &commission(""), &CurrentSettings::default()).unwrap();
         assert_eq!(review.changes, Vec::new());
         assert_eq!(review.unrecorded, vec!["2026-10".to_owned()]);
+    }
+
+    /// QA34c M4: a manual adjustment a finalised period paid, edited in
+    /// place since, is named with what was paid; one it did not pay, or
+    /// removed from the config since, is not.
+    #[test]
+    fn a_manual_adjustment_paid_and_edited_since_is_named() {
+        const MANUAL: &str = "[[manual_adjustments]]\nid = \"fix\"\npartner = \"net:p1\"\nperiod = \"2026-10\"\namount = \"12.34\"\nreason = \"12 % instead of 13 %\"\n[[manual_adjustments]]\nid = \"other\"\npartner = \"net:p2\"\nperiod = \"2026-11\"\namount = \"1\"\nreason = \"x\"\n";
+        let b = book::MemoryBook::new();
+        let paid = commission(&format!("{CPS_10}{MANUAL}"));
+        finalised(&b, "2026-10", &paid, &["cps-10"]);
+        let k = terms_key("acme", "2026-10");
+        let mut t: PeriodTerms = book::decode(&k, b.get(&k).unwrap().unwrap()).unwrap();
+        t.used.manual_adjustments.insert("fix".into());
+        b.apply(vec![(k, Some(book::encode(&t)))]).unwrap();
+        let review = |text: &str| {
+            term_changes(&b, "acme", &commission(text), &CurrentSettings::default()).unwrap()
+        };
+        assert_eq!(review(&format!("{CPS_10}{MANUAL}")), TermReview::default());
+        let edited = review(&format!(
+            "{CPS_10}{}",
+            MANUAL
+                .replace("\"12.34\"", "\"13.340\"")
+                .replace("\"1\"", "\"2\"")
+        ));
+        let [change] = edited.changes.as_slice() else {
+            panic!("{edited:?}")
+        };
+        assert_eq!(change.kind, EntryKind::ManualAdjustment);
+        assert_eq!(change.was, "12.34 to net:p1 on 2026-10");
+        assert_eq!(change.now.as_deref(), Some("13.34 to net:p1 on 2026-10"));
+        assert_eq!(review(CPS_10), TermReview::default());
+        assert!(describe(&t).contains("  manual adjustment fix: 12.34 to net:p1 on 2026-10, reason \"12 % instead of 13 %\"\n"));
+        assert!(!describe(&t).contains("other"));
     }
 
     #[test]
