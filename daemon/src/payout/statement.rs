@@ -860,6 +860,14 @@ fn not_paid(
         reason,
     };
     let claim_of = |d: &Decision| format!("{}/{}", d.claim.source, d.claim.id);
+    // The payee's decisions by `network/claim`, for the claims held back
+    // (built only when some are: a lookup each, not a scan each).
+    let mut by_claim: HashMap<String, &Decision> = HashMap::new();
+    if !held.is_empty() {
+        for &d in decisions {
+            by_claim.entry(claim_of(d)).or_insert(d);
+        }
+    }
     let mut out = Vec::new();
     let mut listed: HashSet<String> = lines
         .iter()
@@ -881,7 +889,7 @@ fn not_paid(
             });
             continue;
         }
-        let d = decisions.iter().copied().find(|d| claim_of(d) == s.claim);
+        let d = by_claim.get(&s.claim).copied();
         let mut e = entry(status, d, s.reason.clone());
         if d.is_none() {
             // Not expected: every claim held back is one of the payee's.
