@@ -2113,6 +2113,18 @@ pub fn build_all(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The draft of program `shop` for `period` (of `config`'s kind).
+    fn draft_of_shop<'c>(config: &'c CommissionConfig, period: &str) -> Context<'c> {
+        Context {
+            program: "shop",
+            config,
+            period: Period::parse(config.period, period).unwrap(),
+            status: Status::Draft,
+            version: 1,
+            judged_at: None,
+        }
+    }
     use crate::reconcile::model::{MatchedBy, Outcome, RecordRef};
     use std::str::FromStr;
 
@@ -2198,14 +2210,7 @@ percent = "10"
 "#,
         )
         .unwrap();
-        let cx = Context {
-            program: "shop",
-            config: &config,
-            period: Period::parse(config.period, "2026-W42").unwrap(),
-            status: Status::Draft,
-            version: 1,
-            judged_at: None,
-        };
+        let cx = draft_of_shop(&config, "2026-W42");
         let fx: BTreeMap<(String, String, NaiveDate), Decimal> = BTreeMap::new();
         let (s, skipped) = build_all(&cx, decisions, history, &fx);
         assert!(skipped.is_empty(), "{skipped:?}");
@@ -2274,14 +2279,7 @@ percent = "10"
             "payout_currency = \"EUR\"\nperiod = \"weekly\"\n[[rules]]\nid = \"cps\"\neffective_from = \"2026-01-01\"\nkind = \"percent\"\npercent = \"10\"\n",
         )
         .unwrap();
-        let cx = Context {
-            program: "shop",
-            config: &config,
-            period: Period::parse(config.period, "2026-W42").unwrap(),
-            status: Status::Draft,
-            version: 1,
-            judged_at: None,
-        };
+        let cx = draft_of_shop(&config, "2026-W42");
         let at = |s: &str| {
             chrono::DateTime::parse_from_rfc3339(s)
                 .unwrap()
@@ -2432,14 +2430,7 @@ reason = "later"
             "payout_currency = \"EUR\"\nperiod = \"weekly\"\n{rules}"
         ))
         .unwrap();
-        let cx = Context {
-            program: "shop",
-            config: &config,
-            period: Period::parse(config.period, period).unwrap(),
-            status: Status::Draft,
-            version: 1,
-            judged_at: None,
-        };
+        let cx = draft_of_shop(&config, period);
         let fx: BTreeMap<(String, String, NaiveDate), Decimal> = BTreeMap::new();
         let (s, skipped) = build_all(&cx, decisions, history, &fx);
         assert!(skipped.is_empty(), "{skipped:?}");
@@ -2642,14 +2633,7 @@ reason = "later"
             "payout_currency = \"GBP\"\nperiod = \"weekly\"\n[[rules]]\nid = \"cps\"\neffective_from = \"2026-01-01\"\nkind = \"percent\"\npercent = \"10\"\n",
         )
         .unwrap();
-        let cx = Context {
-            program: "shop",
-            config: &config,
-            period: Period::parse(config.period, "2026-W40").unwrap(),
-            status: Status::Draft,
-            version: 1,
-            judged_at: None,
-        };
+        let cx = draft_of_shop(&config, "2026-W40");
         let day = NaiveDate::from_ymd_opt(2026, 9, 30).unwrap();
         let fx: BTreeMap<(String, String, NaiveDate), Decimal> =
             [(("EUR".to_owned(), "GBP".to_owned(), day), dec("999999999"))].into();
