@@ -215,11 +215,17 @@ pub fn rate_limit_wait(resp: &Response) -> Option<i64> {
     Some(v)
 }
 
+/// Whole seconds (`7`), or with a fraction (`2.0`, as Shopify writes
+/// `Retry-After`; QA35c M1), rounded up: never less than asked.
 fn seconds(v: &str) -> Option<i64> {
-    v.trim()
-        .parse::<u64>()
-        .ok()
-        .map(|s| i64::try_from(s).unwrap_or(i64::MAX))
+    let v = v.trim();
+    let (whole, frac) = v.split_once('.').unwrap_or((v, ""));
+    let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+    if whole.is_empty() || !digits(whole) || !digits(frac) || (v.contains('.') && frac.is_empty()) {
+        return None;
+    }
+    let s = i64::try_from(whole.parse::<u64>().ok()?).unwrap_or(i64::MAX);
+    Some(s.saturating_add(i64::from(frac.bytes().any(|b| b != b'0'))))
 }
 
 /// Seconds, or an HTTP date less the answer's `Date` (0 when past).
@@ -404,6 +410,16 @@ mod tests {
             }
         };
         assert_eq!(retry_after(&resp(&[("retry-after", " 7 ")])), Some(7));
+        // Fractions (Shopify's `2.0`, QA35c M1), rounded up.
+        assert_eq!(retry_after(&resp(&[("retry-after", "2.0")])), Some(2));
+        assert_eq!(retry_after(&resp(&[("retry-after", "2.25")])), Some(3));
+        assert_eq!(
+            rate_limit_wait(&resp(&[("ratelimit-reset", "0.5")])),
+            Some(1)
+        );
+        for bad in ["-1", "1e3", ".5", "5.", "1.2.3"] {
+            assert_eq!(retry_after(&resp(&[("retry-after", bad)])), None, "{bad}");
+        }
         for later in [
             "Sun, 29 Nov 2026 04:02:00 GMT",
             "Sunday, 29-Nov-26 04:02:00 GMT",

@@ -586,13 +586,23 @@ pub fn is_hidden_control(c: char) -> bool {
 /// a record's key), so it cannot forge a line or make the line read as
 /// other text (QA31-C F6: a U+202E in a record id turned the rest of the
 /// error line around).
+///
+/// The [`is_invisible`] characters (a zero-width space, the byte-order
+/// mark...) are escaped too: in a log line or an error they only hide,
+/// and a key `7900<U+200B>` read as a plain `7900` in the error that
+/// refused it for that character (QA35c L4). Except the zero-width
+/// joiner and non-joiner (U+200C, U+200D), which join emoji and letters
+/// of several scripts in names.
 pub fn escape_controls(s: &str) -> String {
-    if !s.chars().any(is_hidden_control) {
+    let hidden = |c: char| {
+        is_hidden_control(c) || (is_invisible(c) && !matches!(c, '\u{200C}' | '\u{200D}'))
+    };
+    if !s.chars().any(hidden) {
         return s.to_owned();
     }
     let mut out = String::with_capacity(s.len() + 8);
     for c in s.chars() {
-        if is_hidden_control(c) {
+        if hidden(c) {
             out.extend(c.escape_default());
         } else {
             out.push(c);
@@ -849,6 +859,11 @@ mod tests {
             // What is escaped in a line and is not a control character is
             // also refused in an id.
             assert!(c.is_control() || is_invisible(c), "U+{:04X}", u32::from(c));
+        }
+        // Invisible characters that only hide are escaped (QA35c L4).
+        for c in ['\u{200B}', '\u{2060}', '\u{FEFF}', '\u{00AD}'] {
+            let shown = escape_controls(&format!("7900{c}"));
+            assert_eq!(shown, format!("7900{}", c.escape_default()));
         }
         // Text of any script is left as it is.
         for s in ["Müller & Söhne", "شريك", "ダ 🙂", "a\u{200D}b"] {

@@ -376,18 +376,18 @@ pub fn retry_after(
         .map(|d| d.as_secs())
         .unwrap_or(0);
     if let Some(v) = headers.get("retry-after").map(|v| v.trim()) {
-        if let Ok(secs) = v.parse::<u64>() {
-            return Some(Duration::from_secs(secs));
+        if let Some(wait) = seconds(v) {
+            return Some(wait);
         }
         if let Ok(at) = httpdate::parse_http_date(v) {
             return Some(at.duration_since(now).unwrap_or(Duration::ZERO));
         }
     }
-    if let Some(secs) = headers
+    if let Some(wait) = headers
         .get("ratelimit-reset")
-        .and_then(|v| v.trim().parse::<u64>().ok())
+        .and_then(|v| seconds(v.trim()))
     {
-        return Some(Duration::from_secs(secs));
+        return Some(wait);
     }
     if let Some(v) = headers
         .get("x-ratelimit-reset")
@@ -400,6 +400,33 @@ pub fn retry_after(
         });
     }
     None
+}
+
+/// A wait in seconds as a header writes it: whole (`7`) or with a fraction
+/// (`2.0`, what Shopify sends; QA35c M1: it was not read, so the host fell
+/// back to its own backoff), rounded up to the millisecond. None for
+/// anything else (a sign, an exponent, a date).
+fn seconds(v: &str) -> Option<Duration> {
+    let (whole, frac) = v.split_once('.').unwrap_or((v, ""));
+    let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+    if whole.is_empty() || !digits(whole) || !digits(frac) || (v.contains('.') && frac.is_empty()) {
+        return None;
+    }
+    let secs = whole.parse::<u64>().ok()?;
+    let mut ms = 0u64;
+    for (i, b) in frac.bytes().enumerate() {
+        let d = u64::from(b - b'0');
+        match i {
+            0..=2 => ms += d * 10u64.pow(2 - i as u32),
+            // Any further non-zero digit rounds up: never wait less than asked.
+            _ if d > 0 => {
+                ms += 1;
+                break;
+            }
+            _ => {}
+        }
+    }
+    Some(Duration::from_secs(secs) + Duration::from_millis(ms))
 }
 
 /// Exponential backoff for `attempt` (0-based) with up to +50% jitter.
@@ -1438,7 +1465,26 @@ mod tests {
             retry_after(&h("ratelimit-reset", "3"), now),
             Some(Duration::from_secs(3))
         );
-        assert_eq!(retry_after(&h("retry-after", "soon"), now), None);
+        // Fractions, as Shopify writes them (QA35c M1), rounded up to the ms.
+        assert_eq!(
+            retry_after(&h("retry-after", "2.0"), now),
+            Some(Duration::from_secs(2))
+        );
+        assert_eq!(
+            retry_after(&h("retry-after", "0.2"), now),
+            Some(Duration::from_millis(200))
+        );
+        assert_eq!(
+            retry_after(&h("retry-after", "1.0001"), now),
+            Some(Duration::from_millis(1001))
+        );
+        assert_eq!(
+            retry_after(&h("ratelimit-reset", "1.5"), now),
+            Some(Duration::from_millis(1500))
+        );
+        for bad in ["soon", "-1", "1e3", ".5", "5.", "1.2.3", "+3", ""] {
+            assert_eq!(retry_after(&h("retry-after", bad), now), None, "{bad}");
+        }
         assert_eq!(retry_after(&BTreeMap::new(), now), None);
     }
 
