@@ -551,7 +551,7 @@ fn check_refund(
 /// An amount with more decimals than its currency has (JPY 10.5) is an
 /// error: the currency has no such amount, so the value is mistyped or in
 /// another currency. Trailing zeros do not count (`10.00` JPY is 10).
-fn check_decimals(value: Decimal, currency: &str, digits: u32) -> Result<(), String> {
+pub(crate) fn check_decimals(value: Decimal, currency: &str, digits: u32) -> Result<(), String> {
     if value.normalize().scale() > digits {
         return Err(format!(
             "{value} has more decimals than {currency} has ({digits}); check the amount and the currency"

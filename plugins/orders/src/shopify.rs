@@ -3,8 +3,10 @@
 //! `GET /admin/api/2024-10/orders.json?status=any&updated_at_min=..&updated_at_max=..&limit=N`,
 //! then the `Link` header's `rel="next"` URL (`?limit=N&page_info=CURSOR`; with
 //! `page_info` Shopify accepts no other filter) until there is none. Each page
-//! is committed with a checkpoint holding the window and the next cursor, so a
-//! crashed session resumes at the page it was on.
+//! is committed with a checkpoint holding the window, the next cursor and
+//! that page's number, so a crashed session resumes at the page it was on.
+//! A stored cursor Shopify refuses (HTTP 400: cursors expire) is dropped
+//! and the window read again from its first page.
 //!
 //! Days: the window's days are the connector's `timezone`'s
 //! ([`Cx::timezone`]), as for the affiliate connectors: `updated_at_min` is
@@ -18,12 +20,14 @@
 //! a full bucket answers 429 with `Retry-After` (seconds, may be fractional).
 //! The plugin sleeps for `Retry-After` and retries the same page (the host may
 //! already absorb 429s; this covers hosts that pass them through), and slows
-//! down before the bucket is full by reading `X-Shopify-Shop-Api-Call-Limit`.
+//! down before the bucket is full by reading `X-Shopify-Shop-Api-Call-Limit`
+//! (a pause before the next page's request; none after the last page).
 //!
 //! Mapping of one order to a canonical [`Order`] is in [`to_order`]; the
 //! decisions (net amount, refund amount, status) are documented there and in
-//! docs/arch/orders.md. What this is not: no customer lookups (the order's
-//! `customer.orders_count` is used when present, see [`to_order`]).
+//! ARCHITECTURE.md, "Orders connector and postbacks". What this is not: no
+//! customer lookups (the order's `customer.orders_count` is used when
+//! present, see [`to_order`]).
 
 use crate::attribution::Attribution;
 use crate::config::Settings;
@@ -65,16 +69,49 @@ pub async fn read(cx: &Cx, settings: &Settings) -> Result<(), PluginError> {
     let mut page_info: Option<String> = resumed
         .and_then(|cp| cp.state.get("page_info").and_then(Value::as_str))
         .map(str::to_owned);
+    // The number of the page a stored cursor points at (QA35 C-L1: errors
+    // called a resumed page "page 1"). A checkpoint of an older version
+    // has none: its pages are then counted from the resumed one.
+    let stored_page = resumed
+        .and_then(|cp| cp.state.get("page").and_then(Value::as_u64))
+        .and_then(|p| u32::try_from(p).ok());
+    let mut resuming = page_info.is_some();
+    let mut page = if resuming {
+        stored_page.unwrap_or(1)
+    } else {
+        1
+    };
+    let mut counted_from_resume = resuming && stored_page.is_none();
     let mut watermark = cx
         .checkpoint(STREAM)
         .map(|cp| cp.watermark.max(from))
         .unwrap_or(from);
 
     let endpoint = format!("{}/admin/api/{API_VERSION}/orders.json", cx.base_url());
-    let mut page = 1u32;
     let mut orders_total = 0usize;
+    // The pause the last answer's call-limit header asks for, taken before
+    // the next request only (QA35 C-L3: it was also taken after the last).
+    let mut pause: Option<(i64, String)> = None;
     loop {
-        let what = format!("stream `{STREAM}` page {page}");
+        let what = if counted_from_resume {
+            format!(
+                "stream `{STREAM}` page {page} of this session, which resumed at a stored cursor"
+            )
+        } else {
+            format!("stream `{STREAM}` page {page}")
+        };
+        if let Some((wait_ms, call_limit)) = pause.take() {
+            // Up to 10 minutes: said, not silent (QA25 N6).
+            cx.info(
+                "pausing for Shopify's call limit",
+                &[
+                    ("page", &what),
+                    ("wait_ms", &wait_ms),
+                    ("call_limit", &call_limit),
+                ],
+            );
+            cx.sleep_for(Duration::milliseconds(wait_ms)).await?;
+        }
         let req = match &page_info {
             // With page_info Shopify accepts only limit (and fields).
             Some(cursor) => Request::get(&endpoint)
@@ -88,6 +125,31 @@ pub async fn read(cx: &Cx, settings: &Settings) -> Result<(), PluginError> {
         }
         .label(format!("orders page {page}"));
         let resp = send_throttled(cx, settings, req, &what).await?;
+        pause = call_limit_pause(&resp);
+        if resuming && resp.status == 400 {
+            // Shopify answers 400 (`{"errors":{"page_info":["Invalid
+            // value."]}}`) for a cursor it no longer accepts: a stored one
+            // may be days old. The window is read again from its first
+            // page: its orders are upserts (QA35 C-L1: every rerun failed).
+            cx.warn(
+                "the stored cursor was refused; reading the window again from its first page",
+                &[
+                    ("page", &what),
+                    ("status", &resp.status),
+                    ("window", &window_key),
+                ],
+            );
+            resuming = false;
+            counted_from_resume = false;
+            page_info = None;
+            page = 1;
+            continue;
+        }
+        resuming = false;
+        let resp = resp.ok().map_err(|e| PluginError {
+            message: format!("{what}: {}", e.message),
+            ..e
+        })?;
         let orders = parse_page(&resp.body)
             .map_err(|e| PluginError::bad_response(format!("{what}: {e}")))?;
         for (i, o) in orders.iter().enumerate() {
@@ -105,16 +167,24 @@ pub async fn read(cx: &Cx, settings: &Settings) -> Result<(), PluginError> {
         if page_info.is_none() {
             watermark = watermark.max(to);
         }
+        let next_page = page.saturating_add(1);
         cx.commit(Checkpoint {
             stream: STREAM.into(),
             watermark,
-            state: json!({ "window": window_key, "page_info": page_info }),
+            state: json!({
+                "window": window_key,
+                "page_info": page_info,
+                // The number of the page the cursor points at, for errors
+                // of a session that resumes there (unknown when this
+                // session's own count began at an unnumbered cursor).
+                "page": page_info.as_ref().filter(|_| !counted_from_resume).map(|_| next_page),
+            }),
             covers: None,
         });
         if page_info.is_none() {
             break;
         }
-        page += 1;
+        page = next_page;
     }
     cx.debug(
         "stream done",
@@ -220,9 +290,8 @@ pub async fn check(cx: &Cx) -> Result<(), PluginError> {
 /// Sends a request; on a 429 the host has already waited out and retried
 /// up to its own limit (5), sleeps `Retry-After` and asks again, at most
 /// `max_throttle_retries` times (each ask is up to 6 requests: QA found the
-/// default of 10 meant 66 requests per page); slows down when the call-limit
-/// header says the bucket is nearly full. Other statuses go through
-/// [`Response::ok`] with `what` prefixed to the message.
+/// default of 10 meant 66 requests per page). Any other answer is returned
+/// as is, for the caller to check ([`Response::ok`]).
 async fn send_throttled(
     cx: &Cx,
     settings: &Settings,
@@ -232,48 +301,37 @@ async fn send_throttled(
     let mut throttled = 0u32;
     loop {
         let resp = cx.http(req.clone()).await?;
-        if resp.status == 429 {
-            throttled += 1;
-            if throttled > settings.max_throttle_retries {
-                return Err(PluginError::retryable(
-                    plugin_api::ErrorKind::RateLimited,
-                    format!(
-                        "{what}: still throttled (HTTP 429) after {throttled} asks, each retried by the host (max_throttle_retries = {}); the next run tries again",
-                        settings.max_throttle_retries
-                    ),
-                ));
-            }
-            let wait_ms = retry_after_ms(resp.header("retry-after")).unwrap_or(2_000);
-            cx.warn(
-                "throttled by Shopify, waiting",
-                &[
-                    ("page", &what),
-                    ("wait_ms", &wait_ms),
-                    ("attempt", &throttled),
-                ],
-            );
-            cx.sleep_for(Duration::milliseconds(wait_ms)).await?;
-            continue;
+        if resp.status != 429 {
+            return Ok(resp);
         }
-        let resp = resp.ok().map_err(|e| PluginError {
-            message: format!("{what}: {}", e.message),
-            ..e
-        })?;
-        let call_limit = resp.header("x-shopify-shop-api-call-limit");
-        if let Some(wait_ms) = call_limit_pause_ms(call_limit) {
-            // Up to 10 minutes: said, not silent (QA25 N6).
-            cx.info(
-                "pausing for Shopify's call limit",
-                &[
-                    ("page", &what),
-                    ("wait_ms", &wait_ms),
-                    ("call_limit", &call_limit.unwrap_or_default()),
-                ],
-            );
-            cx.sleep_for(Duration::milliseconds(wait_ms)).await?;
+        throttled += 1;
+        if throttled > settings.max_throttle_retries {
+            return Err(PluginError::retryable(
+                plugin_api::ErrorKind::RateLimited,
+                format!(
+                    "{what}: still throttled (HTTP 429) after {throttled} asks, each retried by the host (max_throttle_retries = {}); the next run tries again",
+                    settings.max_throttle_retries
+                ),
+            ));
         }
-        return Ok(resp);
+        let wait_ms = retry_after_ms(resp.header("retry-after")).unwrap_or(2_000);
+        cx.warn(
+            "throttled by Shopify, waiting",
+            &[
+                ("page", &what),
+                ("wait_ms", &wait_ms),
+                ("attempt", &throttled),
+            ],
+        );
+        cx.sleep_for(Duration::milliseconds(wait_ms)).await?;
     }
+}
+
+/// The pause an answer's `X-Shopify-Shop-Api-Call-Limit` asks for before
+/// the next request ([`call_limit_pause_ms`]) and the header, for the log.
+fn call_limit_pause(resp: &Response) -> Option<(i64, String)> {
+    let header = resp.header("x-shopify-shop-api-call-limit");
+    call_limit_pause_ms(header).map(|ms| (ms, header.unwrap_or_default().to_owned()))
 }
 
 /// The longest wait a header can ask for: 10 minutes (the host caps one
@@ -359,16 +417,86 @@ fn id_text(v: &Value, name: &str) -> Result<String, String> {
     }
 }
 
-fn money_field(o: &Value, name: &str) -> Result<Decimal, String> {
-    parse::decimal(field(o, name))
-        .map_err(|e| format!("field `{name}`: {e}"))?
-        .ok_or_else(|| format!("field `{name}` is missing"))
+/// Reads the amounts of one order under the rules of files mode and
+/// postbacks (QA35 C-M2: `1.23457E+05` was stored as 123457): written in
+/// full ([`parse::plain_decimal_str`]: no exponent, no digit separators),
+/// no more decimals than the order's currency has, below 10^15
+/// ([`plugin_api::validate::amount_too_large`]). Shopify sends amounts as
+/// strings; a JSON number is read from its literal ([`LiteralNumbers`]).
+/// As every amount is below 10^15, the sums of an order's amounts stay far
+/// inside `Decimal`'s range (about 7.9e28): they are added without checks.
+struct Amounts<'a> {
+    currency: &'a str,
+    digits: u32,
 }
 
-fn opt_money_field(o: &Value, name: &str) -> Result<Decimal, String> {
-    Ok(parse::decimal(field(o, name))
-        .map_err(|e| format!("field `{name}`: {e}"))?
-        .unwrap_or_default())
+impl Amounts<'_> {
+    /// One amount; `Ok(None)` for null, `""` and `"-"`.
+    fn value(&self, v: &Value) -> Result<Option<Decimal>, String> {
+        let d = match v {
+            Value::Null => None,
+            Value::String(s) => parse::plain_decimal_str(s)?,
+            // Only integers are numbers here: LiteralNumbers keeps any
+            // other number as a string of its literal.
+            Value::Number(n) => parse::plain_decimal_str(&n.to_string())?,
+            other => return Err(format!("expected an amount, got {other}")),
+        };
+        if let Some(d) = d {
+            if let Some(why) = plugin_api::validate::amount_too_large(d) {
+                return Err(format!("{d} {why}"));
+            }
+            crate::files::check_decimals(d, self.currency, self.digits)?;
+        }
+        Ok(d)
+    }
+
+    /// Field `name` of `o`, if given.
+    fn field(&self, o: &Value, name: &str) -> Result<Option<Decimal>, String> {
+        self.value(field(o, name))
+            .map_err(|e| format!("field `{name}`: {e}"))
+    }
+
+    /// Field `name` of `o`, which must be given.
+    fn required(&self, o: &Value, name: &str) -> Result<Decimal, String> {
+        self.field(o, name)?
+            .ok_or_else(|| format!("field `{name}` is missing"))
+    }
+
+    /// Field `name` of `o`; absent is zero.
+    fn or_zero(&self, o: &Value, name: &str) -> Result<Decimal, String> {
+        Ok(self.field(o, name)?.unwrap_or_default())
+    }
+
+    /// The shop-currency amount of money bag `name`
+    /// (`name.shop_money.amount`), if given.
+    fn bag(&self, o: &Value, name: &str) -> Result<Option<Decimal>, String> {
+        match field(o, name) {
+            Value::Null => Ok(None),
+            bag => match bag.pointer("/shop_money/amount") {
+                Some(amount) => self
+                    .value(amount)
+                    .map_err(|e| format!("field `{name}.shop_money.amount`: {e}")),
+                None => Err(format!(
+                    "field `{name}`: expected a money bag {{\"shop_money\": {{\"amount\": ..}}}}, got {bag}"
+                )),
+            },
+        }
+    }
+
+    /// A refund line item's amount `name` (`subtotal`, `total_tax`): its
+    /// money bag `<name>_set` (a decimal string in the shop currency, what
+    /// newer API versions are built on), else `name` (which Shopify sends
+    /// as a JSON number); one of them must be given (QA35 C-M5: a line item
+    /// without `subtotal` counted as zero and its refund vanished).
+    fn bag_or_field(&self, o: &Value, name: &str) -> Result<Decimal, String> {
+        let bag = format!("{name}_set");
+        match self.bag(o, &bag)? {
+            Some(d) => Ok(d),
+            None => self.field(o, name)?.ok_or_else(|| {
+                format!("field `{name}` is missing (and so is `{bag}.shop_money.amount`)")
+            }),
+        }
+    }
 }
 
 fn time_field(o: &Value, name: &str) -> Result<Option<DateTime<Utc>>, String> {
@@ -390,15 +518,15 @@ fn array<'a>(o: &'a Value, name: &str) -> Result<&'a [Value], String> {
     }
 }
 
-/// The error for amounts of a response whose sum or difference leaves
-/// `Decimal`'s range: each amount is read without a bound (the host bounds
-/// only the finished record), so they are added with `checked_*` (QA24 F4).
-fn beyond_range(what: String) -> String {
-    format!("{what} beyond the amount range (about ±7.9e28)")
+/// Text field `name` compared without case (`"Refund"` is `"refund"`).
+fn text_is(o: &Value, name: &str, expected: &str) -> bool {
+    field(o, name)
+        .as_str()
+        .is_some_and(|s| s.trim().eq_ignore_ascii_case(expected))
 }
 
 /// Sum of `tax_lines[].price` of each element of `items`.
-fn tax_lines_sum(items: &[Value], path: &str) -> Result<Decimal, String> {
+fn tax_lines_sum(amounts: &Amounts, items: &[Value], path: &str) -> Result<Decimal, String> {
     let mut sum = Decimal::ZERO;
     for (i, item) in items.iter().enumerate() {
         for (j, t) in array(item, "tax_lines")
@@ -406,13 +534,9 @@ fn tax_lines_sum(items: &[Value], path: &str) -> Result<Decimal, String> {
             .iter()
             .enumerate()
         {
-            let price =
-                opt_money_field(t, "price").map_err(|e| format!("{path}[{i}].tax_lines: {e}"))?;
-            sum = sum.checked_add(price).ok_or_else(|| {
-                beyond_range(format!(
-                    "{path}[{i}].tax_lines[{j}]: field `price`: the tax lines' prices add up"
-                ))
-            })?;
+            sum += amounts
+                .or_zero(t, "price")
+                .map_err(|e| format!("{path}[{i}].tax_lines[{j}]: {e}"))?;
         }
     }
     Ok(sum)
@@ -423,18 +547,35 @@ fn tax_lines_sum(items: &[Value], path: &str) -> Result<Decimal, String> {
 /// - `order_id` is the numeric `id`; `alt_ids` are `name` (`#1001`), the
 ///   name without `#`, and `order_number` (deduplicated): affiliate pixels
 ///   usually quote the human number.
+/// - every amount is read as in files mode ([`Amounts`]): written in full,
+///   no more decimals than `currency` has, below 10^15.
 /// - `amount` is net of tax and shipping, in the shop currency (`currency`):
 ///   `subtotal_price` (line items after discounts, before shipping) minus,
 ///   when `taxes_included` is true, the tax on the line items (`total_tax`
 ///   minus the shipping lines' tax). Duties and tips are not in `subtotal_price`.
-/// - each refund's amount is also net of tax and shipping: the sum of its
-///   `refund_line_items[].subtotal` (minus their `total_tax` when taxes are
-///   included); a refund without line items (an amount-only refund) counts its
-///   successful `refund` transactions minus any `shipping_refund` adjustment.
+///   `taxes_included` must be `true` or `false`; absent or null is false.
+/// - each refund's amount is also net of tax and shipping:
+///   - with line items: the sum of their `subtotal` (minus their
+///     `total_tax` when taxes are included), each read from its money bag
+///     (`subtotal_set.shop_money.amount`) or else the plain field; a line
+///     item with neither is an error;
+///   - without (an amount-only refund): its successful `refund`
+///     transactions (`kind` and `status` compared without case), less
+///     the shipping it refunds with its tax (`order_adjustments` of kind
+///     `shipping_refund`, `amount` + `tax_amount`; `refund_shipping_lines`,
+///     `subtotal_amount_set` + `tax_amount_set`), times the order's share
+///     net of tax, `amount / (amount + line items' tax)`, rounded to the
+///     currency's minor unit half away from zero. The transactions are
+///     what the customer got back, tax included, so this removes the
+///     refund's tax pro rata (QA35 C-L2) and it is net like `amount`.
+///
 ///   Time: `processed_at`, else `created_at`. Zero refunds are dropped.
-/// - status: `cancelled_at` set or `voided` → cancelled; `refunded`,
+/// - status: `cancelled_at` set (an RFC 3339 time; null or `""` is not
+///   cancelled, anything else an error), `voided` or `expired` (an
+///   authorization never captured: no revenue) → cancelled; `refunded`,
 ///   `partially_refunded`; `paid` → fulfilled when `fulfillment_status` is
-///   `fulfilled`, else paid; `pending`/`authorized`/`partially_paid`/`expired` → open.
+///   `fulfilled`, else paid; `pending`/`authorized`/`partially_paid` → open;
+///   `financial_status` absent or null is `pending`; any other value is an error.
 /// - `customer.id`; `new_customer` from `customer.orders_count` (≤ 1 → new)
 ///   when present (Shopify removed it from the order's customer in 2022-04;
 ///   the fake and older proxies send it), else unknown.
@@ -468,24 +609,37 @@ pub fn to_order(o: &Value, settings: &Settings) -> Result<Order, String> {
                 field(o, "currency")
             )
         })?;
-    let taxes_included = field(o, "taxes_included").as_bool().unwrap_or(false);
+    let amounts = Amounts {
+        currency: &currency,
+        digits: plugin_api::currency::minor_unit_digits(&currency).unwrap_or(2),
+    };
+    // A boolean, as Shopify sends it (QA35 C-M5: `"true"` read as false).
+    let taxes_included = match field(o, "taxes_included") {
+        Value::Null => false,
+        Value::Bool(b) => *b,
+        other => {
+            return Err(format!(
+                "field `taxes_included`: expected true or false, got {other}"
+            ))
+        }
+    };
 
-    let subtotal = money_field(o, "subtotal_price")?;
+    let subtotal = amounts.required(o, "subtotal_price")?;
+    let total_tax = amounts.or_zero(o, "total_tax")?;
+    let shipping_tax = tax_lines_sum(&amounts, array(o, "shipping_lines")?, "shipping_lines")?;
+    let line_tax = (total_tax - shipping_tax).max(Decimal::ZERO);
     let amount = if taxes_included {
-        let total_tax = opt_money_field(o, "total_tax")?;
-        let shipping_tax = tax_lines_sum(array(o, "shipping_lines")?, "shipping_lines")?;
-        let line_tax = total_tax.checked_sub(shipping_tax).ok_or_else(|| {
-            beyond_range("field `total_tax`: the total tax less the shipping lines' tax is".into())
-        })?;
-        subtotal
-            .checked_sub(line_tax.max(Decimal::ZERO))
-            .ok_or_else(|| {
-                beyond_range(
-                    "field `subtotal_price`: the subtotal less the line items' tax is".into(),
-                )
-            })?
+        subtotal - line_tax
     } else {
         subtotal
+    };
+    // The part of what the customer paid for the line items that is net of
+    // tax, for amount-only refunds.
+    let gross = amount + line_tax;
+    let net_share = if gross > Decimal::ZERO {
+        (amount / gross).clamp(Decimal::ZERO, Decimal::ONE)
+    } else {
+        Decimal::ONE
     };
 
     let mut refunds = Vec::new();
@@ -496,8 +650,8 @@ pub fn to_order(o: &Value, settings: &Settings) -> Result<Order, String> {
                 .map_err(|e| format!("refunds[{i}].{e}"))?
                 .ok_or_else(|| format!("refunds[{i}]: field `created_at` is missing"))?,
         };
-        let refund_amount =
-            refund_net(r, taxes_included).map_err(|e| format!("refunds[{i}].{e}"))?;
+        let refund_amount = refund_net(r, &amounts, taxes_included, net_share)
+            .map_err(|e| format!("refunds[{i}].{e}"))?;
         if refund_amount > Decimal::ZERO {
             refunds.push(Refund {
                 amount: Money::new(refund_amount, currency.clone()),
@@ -506,9 +660,21 @@ pub fn to_order(o: &Value, settings: &Settings) -> Result<Order, String> {
         }
     }
 
-    let financial = field(o, "financial_status").as_str().unwrap_or("pending");
-    let cancelled = !matches!(field(o, "cancelled_at"), Value::Null);
-    let status = if cancelled || financial == "voided" {
+    let financial = match field(o, "financial_status") {
+        Value::Null => "pending",
+        Value::String(s) => s.as_str(),
+        other => {
+            return Err(format!(
+                "field `financial_status`: expected a status, got {other}"
+            ))
+        }
+    };
+    // Read like any time (QA35 C-M5: `""`, `false` or `"not a date"`
+    // cancelled the order).
+    let cancelled = time_field(o, "cancelled_at")?.is_some();
+    let status = if cancelled || matches!(financial, "voided" | "expired") {
+        // `expired`: the authorization lapsed uncaptured, no revenue, as
+        // `voided` (QA35 C-M6: it was open, and its claims payable).
         OrderStatus::Cancelled
     } else {
         match financial {
@@ -518,7 +684,7 @@ pub fn to_order(o: &Value, settings: &Settings) -> Result<Order, String> {
                 OrderStatus::Fulfilled
             }
             "paid" => OrderStatus::Paid,
-            "pending" | "authorized" | "partially_paid" | "expired" => OrderStatus::Open,
+            "pending" | "authorized" | "partially_paid" => OrderStatus::Open,
             other => return Err(format!("field `financial_status`: unknown value {other:?}")),
         }
     };
@@ -573,62 +739,64 @@ pub fn to_order(o: &Value, settings: &Settings) -> Result<Order, String> {
     })
 }
 
-/// A refund's amount net of tax and shipping (see [`to_order`]).
-fn refund_net(r: &Value, taxes_included: bool) -> Result<Decimal, String> {
+/// A refund's amount net of tax and shipping (see [`to_order`]);
+/// `net_share` is the order's `amount / (amount + line items' tax)`.
+fn refund_net(
+    r: &Value,
+    amounts: &Amounts,
+    taxes_included: bool,
+    net_share: Decimal,
+) -> Result<Decimal, String> {
     let items = array(r, "refund_line_items")?;
     if !items.is_empty() {
         let mut sum = Decimal::ZERO;
         for (i, li) in items.iter().enumerate() {
-            let subtotal = opt_money_field(li, "subtotal")
-                .map_err(|e| format!("refund_line_items[{i}]: {e}"))?;
-            sum = sum.checked_add(subtotal).ok_or_else(|| {
-                beyond_range(format!(
-                    "refund_line_items[{i}]: field `subtotal`: the refund line items' subtotals add up"
-                ))
-            })?;
+            let at = |e: String| format!("refund_line_items[{i}]: {e}");
+            sum += amounts.bag_or_field(li, "subtotal").map_err(at)?;
             if taxes_included {
-                let tax = opt_money_field(li, "total_tax")
-                    .map_err(|e| format!("refund_line_items[{i}]: {e}"))?;
-                sum = sum.checked_sub(tax).ok_or_else(|| {
-                    beyond_range(format!(
-                        "refund_line_items[{i}]: field `total_tax`: the refund line items' subtotals less their tax are"
-                    ))
-                })?;
+                sum -= amounts.bag_or_field(li, "total_tax").map_err(at)?;
             }
         }
         return Ok(sum.max(Decimal::ZERO));
     }
-    let mut sum = Decimal::ZERO;
+    // An amount-only refund: what the customer got back, tax included.
+    let mut paid_back = Decimal::ZERO;
     for (i, t) in array(r, "transactions")?.iter().enumerate() {
-        let kind = t.get("kind").and_then(Value::as_str);
-        let status = t.get("status").and_then(Value::as_str);
-        if kind == Some("refund") && status.is_none_or(|s| s == "success") {
-            let amount = money_field(t, "amount").map_err(|e| format!("transactions[{i}]: {e}"))?;
-            sum = sum.checked_add(amount).ok_or_else(|| {
-                beyond_range(format!(
-                    "transactions[{i}]: field `amount`: the refund transactions' amounts add up"
-                ))
-            })?;
+        let succeeded = match field(t, "status") {
+            Value::Null => true,
+            _ => text_is(t, "status", "success"),
+        };
+        if text_is(t, "kind", "refund") && succeeded {
+            paid_back += amounts
+                .required(t, "amount")
+                .map_err(|e| format!("transactions[{i}]: {e}"))?;
         }
     }
+    // Less the shipping it refunds, with the shipping's tax: an order
+    // adjustment in versions before 2024-10, a refund shipping line since.
+    let mut shipping = Decimal::ZERO;
     for (i, adj) in array(r, "order_adjustments")?.iter().enumerate() {
-        if adj.get("kind").and_then(Value::as_str) == Some("shipping_refund") {
-            let a = opt_money_field(adj, "amount")
-                .map_err(|e| format!("order_adjustments[{i}]: {e}"))?;
-            let t = opt_money_field(adj, "tax_amount")
-                .map_err(|e| format!("order_adjustments[{i}]: {e}"))?;
-            sum = a
-                .abs()
-                .checked_add(t.abs())
-                .and_then(|shipping| sum.checked_sub(shipping))
-                .ok_or_else(|| {
-                    beyond_range(format!(
-                        "order_adjustments[{i}]: fields `amount` and `tax_amount`: the refund less its shipping refund is"
-                    ))
-                })?;
+        if text_is(adj, "kind", "shipping_refund") {
+            let at = |e: String| format!("order_adjustments[{i}]: {e}");
+            shipping += amounts.or_zero(adj, "amount").map_err(at)?.abs();
+            shipping += amounts.or_zero(adj, "tax_amount").map_err(at)?.abs();
         }
     }
-    Ok(sum.max(Decimal::ZERO))
+    for (i, line) in array(r, "refund_shipping_lines")?.iter().enumerate() {
+        let at = |e: String| format!("refund_shipping_lines[{i}]: {e}");
+        for bag in ["subtotal_amount_set", "tax_amount_set"] {
+            shipping += amounts
+                .bag(line, bag)
+                .map_err(at)?
+                .unwrap_or_default()
+                .abs();
+        }
+    }
+    let merchandise = (paid_back - shipping).max(Decimal::ZERO);
+    Ok((merchandise * net_share).round_dp_with_strategy(
+        amounts.digits,
+        plugin_api::rust_decimal::RoundingStrategy::MidpointAwayFromZero,
+    ))
 }
 
 #[cfg(test)]

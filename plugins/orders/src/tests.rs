@@ -215,80 +215,392 @@ fn shopify_malformed_order_names_page_order_and_field_and_commits_nothing() {
     assert!(out.committed.is_empty() && out.checkpoints.is_empty());
 }
 
+/// One order of a page, `extra` replacing or adding its fields: USD,
+/// subtotal 100.00, paid.
+fn shopify_order(extra: plugin_api::serde_json::Value) -> plugin_api::serde_json::Value {
+    let mut o = json!({ "id": 1001, "name": "#1001", "created_at": "2026-11-01T10:00:00Z",
+                        "currency": "USD", "subtotal_price": "100.00", "financial_status": "paid" });
+    for (k, v) in extra.as_object().unwrap() {
+        o[k] = v.clone();
+    }
+    o
+}
+
+/// Runs a session on one page holding `body` (a JSON text, so a number's
+/// literal is served as written).
+fn shopify_page(body: String) -> plugin_api::testing::Outcome {
+    FakeHost::handler(move |_| Reply {
+        status: 200,
+        headers: Default::default(),
+        body: body.clone().into_bytes(),
+    })
+    .run::<Orders>(open_read(
+        "shop",
+        "http://fake",
+        shopify_settings(250),
+        window(),
+    ))
+}
+
+/// The order one page of `order` gives, or the session's error message.
+fn shopify_one(order: plugin_api::serde_json::Value) -> Result<Order, String> {
+    let out = shopify_page(json!({ "orders": [order] }).to_string());
+    match out.result {
+        Ok(()) => Ok(order_of(&out)),
+        Err(e) => {
+            assert_eq!((e.kind, e.retryable), (ErrorKind::BadResponse, false));
+            assert!(
+                e.message
+                    .starts_with("stream `orders` page 1, record 1 (order 1001 #1001): "),
+                "{}",
+                e.message
+            );
+            assert!(out.committed.is_empty());
+            Err(e.message)
+        }
+    }
+}
+
+fn order_of(out: &plugin_api::testing::Outcome) -> Order {
+    assert_eq!(out.committed.len(), 1, "{:?}", out.result);
+    order(&out.committed[0]).clone()
+}
+
 /// QA24 F4-A/B: amounts read without a bound were added with the `Decimal`
-/// operators and panicked the plugin (`Addition overflowed`); each sum is
-/// now a bad response naming the order and the field.
+/// operators and panicked the plugin (`Addition overflowed`). Since QA35
+/// C-M2 every amount is refused at 10^15 when read (as in files mode), so
+/// no sum of them leaves the range: each is a bad response naming the
+/// order and the field.
 #[test]
-fn shopify_amounts_adding_up_beyond_the_decimal_range_name_order_and_field() {
+fn shopify_amounts_of_a_quadrillion_or_more_name_order_and_field() {
     let big = "70000000000000000000000000000";
     let neg = "-70000000000000000000000000000";
     let cases = [
         (
             json!({ "refunds": [{ "created_at": "2026-11-02T00:00:00Z",
-                "refund_line_items": [{ "subtotal": big }, { "subtotal": big }] }] }),
-            "refunds[0].refund_line_items[1]: field `subtotal`: the refund line items' \
-             subtotals add up beyond the amount range",
+                "refund_line_items": [{ "subtotal": "1" }, { "subtotal": big }] }] }),
+            "refunds[0].refund_line_items[1]: field `subtotal`: ",
         ),
         (
             json!({ "taxes_included": true, "refunds": [{ "created_at": "2026-11-02T00:00:00Z",
-                "refund_line_items": [{ "subtotal": neg, "total_tax": big }] }] }),
-            "refunds[0].refund_line_items[0]: field `total_tax`",
+                "refund_line_items": [{ "subtotal": "1", "total_tax": big }] }] }),
+            "refunds[0].refund_line_items[0]: field `total_tax`: ",
         ),
         (
             json!({ "refunds": [{ "created_at": "2026-11-02T00:00:00Z", "transactions": [
-                { "kind": "refund", "amount": big }, { "kind": "refund", "amount": big }] }] }),
-            "refunds[0].transactions[1]: field `amount`",
+                { "kind": "refund", "amount": "1" }, { "kind": "refund", "amount": big }] }] }),
+            "refunds[0].transactions[1]: field `amount`: ",
         ),
         (
             json!({ "refunds": [{ "created_at": "2026-11-02T00:00:00Z",
-                "transactions": [{ "kind": "refund", "amount": neg }],
-                "order_adjustments": [{ "kind": "shipping_refund", "amount": big }] }] }),
-            "refunds[0].order_adjustments[0]: fields `amount` and `tax_amount`",
+                "transactions": [{ "kind": "refund", "amount": "1" }],
+                "order_adjustments": [{ "kind": "shipping_refund", "amount": neg }] }] }),
+            "refunds[0].order_adjustments[0]: field `amount`: ",
         ),
         (
-            json!({ "taxes_included": true, "total_tax": neg,
-                "shipping_lines": [{ "tax_lines": [{ "price": big }] }] }),
-            "field `total_tax`: the total tax less the shipping lines' tax is beyond the amount range",
+            json!({ "taxes_included": true, "total_tax": neg }),
+            "field `total_tax`: ",
         ),
         (
-            json!({ "taxes_included": true, "total_tax": "1",
-                "shipping_lines": [{ "tax_lines": [{ "price": big }, { "price": big }] }] }),
-            "shipping_lines[0].tax_lines[1]: field `price`",
+            json!({ "shipping_lines": [{ "tax_lines": [{ "price": "1" }, { "price": big }] }] }),
+            "shipping_lines[0].tax_lines[1]: field `price`: ",
         ),
         (
-            json!({ "subtotal_price": neg, "taxes_included": true, "total_tax": big }),
-            "field `subtotal_price`: the subtotal less the line items' tax is",
+            json!({ "subtotal_price": "1000000000000000" }),
+            "field `subtotal_price`: ",
         ),
     ];
     for (extra, field) in cases {
-        let mut o = json!({ "id": 1001, "name": "#1001", "created_at": "2026-11-01T10:00:00Z",
-                            "currency": "USD", "subtotal_price": "100.00", "financial_status": "paid" });
-        for (k, v) in extra.as_object().unwrap() {
-            o[k] = v.clone();
-        }
-        let page = json!({ "orders": [o] });
-        let out = FakeHost::handler(move |_| Reply::json(200, &page)).run::<Orders>(open_read(
-            "shop",
-            "http://fake",
-            shopify_settings(250),
-            window(),
-        ));
-        let err = out.result.unwrap_err();
-        assert_eq!((err.kind, err.retryable), (ErrorKind::BadResponse, false));
-        assert!(
-            err.message
-                .starts_with("stream `orders` page 1, record 1 (order 1001 #1001): "),
-            "{}",
-            err.message
-        );
-        assert!(err.message.contains(field), "{}", err.message);
-        assert!(
-            err.message.contains("beyond the amount range"),
-            "{}",
-            err.message
-        );
-        assert!(out.committed.is_empty());
+        let err = shopify_one(shopify_order(extra)).unwrap_err();
+        assert!(err.contains(field), "{err}");
+        assert!(err.contains("is not below 1000000000000000"), "{err}");
     }
+}
+
+/// QA35 C-M2: Shopify amounts were read leniently: `"1.23457E+05"` (a
+/// spreadsheet's 123456.78) was stored as 123457, `"1_000.00"` as 1000,
+/// `"10.005"` USD as is, where files mode and postbacks refuse them. Now
+/// they follow the same rules, with an error naming page, record, order
+/// and field.
+#[test]
+fn shopify_amounts_follow_the_rules_of_files_mode() {
+    let refund = |field: &str, value: &str| {
+        json!({ "refunds": [{ "created_at": "2026-11-02T00:00:00Z",
+            "refund_line_items": [{ field: value, "total_tax": "0.00" }] }] })
+    };
+    let cases = [
+        (
+            json!({ "subtotal_price": "1.23457E+05" }),
+            "field `subtotal_price`: \"1.23457E+05\" is in scientific notation",
+        ),
+        (
+            json!({ "subtotal_price": "1_000.00" }),
+            "field `subtotal_price`: \"1_000.00\" has a digit separator",
+        ),
+        (
+            json!({ "subtotal_price": "10.005" }),
+            "field `subtotal_price`: 10.005 has more decimals than USD has (2)",
+        ),
+        (
+            json!({ "currency": "JPY", "subtotal_price": "1000.5" }),
+            "field `subtotal_price`: 1000.5 has more decimals than JPY has (0)",
+        ),
+        (
+            json!({ "total_tax": "1.9E+1" }),
+            "field `total_tax`: \"1.9E+1\" is in scientific notation",
+        ),
+        (
+            refund("subtotal", "1e1"),
+            "refunds[0].refund_line_items[0]: field `subtotal`: \"1e1\" is in scientific notation",
+        ),
+        (
+            refund("subtotal_set", "x"),
+            "refunds[0].refund_line_items[0]: field `subtotal_set`: expected a money bag",
+        ),
+        (
+            json!({ "refunds": [{ "created_at": "2026-11-02T00:00:00Z",
+                "transactions": [{ "kind": "refund", "amount": "5e1" }] }] }),
+            "refunds[0].transactions[0]: field `amount`: \"5e1\" is in scientific notation",
+        ),
+        (
+            json!({ "shipping_lines": [{ "tax_lines": [{ "price": "0.955" }] }] }),
+            "shipping_lines[0].tax_lines[0]: field `price`: 0.955 has more decimals",
+        ),
+        (
+            json!({ "refunds": [{ "created_at": "2026-11-02T00:00:00Z",
+                "transactions": [{ "kind": "refund", "amount": "10.00" }],
+                "refund_shipping_lines": [{ "subtotal_amount_set": { "shop_money": { "amount": "1,5" } } }] }] }),
+            "refunds[0].refund_shipping_lines[0]: field `subtotal_amount_set.shop_money.amount`: \"1,5\" is not a decimal number",
+        ),
+    ];
+    for (extra, expected) in cases {
+        let err = shopify_one(shopify_order(extra)).unwrap_err();
+        assert!(err.contains(expected), "{expected}\n{err}");
+    }
+    // The refund set as a money bag in place of the plain field.
+    let set_case = json!({ "refunds": [{ "created_at": "2026-11-02T00:00:00Z",
+        "refund_line_items": [{ "subtotal_set": { "shop_money": { "amount": "1.5e1" } } }] }] });
+    let err = shopify_one(shopify_order(set_case)).unwrap_err();
+    assert!(err.contains("is in scientific notation"), "{err}");
+
+    // Numbers are read from their literal under the same rules: Shopify
+    // sends a refund line item's `subtotal` as a JSON number (`60.5`).
+    let page = |subtotal: &str| {
+        format!(
+            r##"{{"orders": [{{"id": 1001, "name": "#1001", "created_at": "2026-11-01T10:00:00Z",
+            "currency": "USD", "subtotal_price": 100.50, "financial_status": "partially_refunded",
+            "refunds": [{{"created_at": "2026-11-02T00:00:00Z",
+                          "refund_line_items": [{{"subtotal": {subtotal}, "total_tax": 0.0}}]}}]}}]}}"##
+        )
+    };
+    let out = shopify_page(page("60.5"));
+    out.result.as_ref().unwrap();
+    let o = order_of(&out);
+    assert_eq!(o.amount.amount, d("100.50"));
+    assert_eq!(o.refunds[0].amount.amount, d("60.5"));
+    let out = shopify_page(page("6.05e1"));
+    let err = out.result.unwrap_err().message;
+    assert!(
+        err.contains("refunds[0].refund_line_items[0]: field `subtotal`: \"6.05e1\" is in scientific notation"),
+        "{err}"
+    );
+    // Trailing zeros are no decimals: 1000.00 JPY is 1000.
+    let o = shopify_one(shopify_order(
+        json!({ "currency": "JPY", "subtotal_price": "1000.00" }),
+    ))
+    .unwrap();
+    assert_eq!(o.amount.amount, d("1000"));
+}
+
+/// QA35 C-M5: `cancelled_at` cancelled the order whatever it held (`""`,
+/// `false`, `"not a date"`), and `taxes_included: "true"` counted as
+/// false (the amount then kept its tax). Now `cancelled_at` is read like
+/// any time and `taxes_included` must be a boolean.
+#[test]
+fn shopify_cancelled_at_and_taxes_included_are_read_strictly() {
+    let status = |extra| shopify_one(shopify_order(extra)).map(|o| o.status);
+    assert_eq!(status(json!({ "cancelled_at": "" })), Ok(OrderStatus::Paid));
+    assert_eq!(
+        status(json!({ "cancelled_at": null })),
+        Ok(OrderStatus::Paid)
+    );
+    assert_eq!(
+        status(json!({ "cancelled_at": "2026-11-01T12:00:00-05:00" })),
+        Ok(OrderStatus::Cancelled)
+    );
+    for (bad, expected) in [
+        (
+            json!({ "cancelled_at": "not a date" }),
+            "field `cancelled_at`: \"not a date\" is not an RFC 3339 timestamp",
+        ),
+        (
+            json!({ "cancelled_at": false }),
+            "field `cancelled_at`: expected a timestamp, got false",
+        ),
+        (
+            json!({ "taxes_included": "true" }),
+            "field `taxes_included`: expected true or false, got \"true\"",
+        ),
+        (
+            json!({ "taxes_included": 1 }),
+            "field `taxes_included`: expected true or false, got 1",
+        ),
+        (
+            json!({ "financial_status": 1 }),
+            "field `financial_status`: expected a status, got 1",
+        ),
+    ] {
+        let err = status(bad).unwrap_err();
+        assert!(err.contains(expected), "{expected}\n{err}");
+    }
+    let amount = |extra| shopify_one(shopify_order(extra)).unwrap().amount.amount;
+    let taxed = json!({ "subtotal_price": "119.00", "total_tax": "19.00" });
+    assert_eq!(amount(taxed.clone()), d("119.00"));
+    let mut included = taxed;
+    included["taxes_included"] = json!(true);
+    assert_eq!(amount(included), d("100.00"));
+}
+
+/// QA35 C-M5: a refund line item without `subtotal` counted as zero, so
+/// its refund vanished (a claim on a half-refunded order stayed matched
+/// at the full amount); the newer money-bag form (`subtotal_set`) was not
+/// read; transactions written `"Refund"` / `"SUCCESS"` were skipped.
+#[test]
+fn shopify_refund_line_items_read_their_money_bags_and_never_vanish() {
+    let bag = |amount: &str| json!({ "shop_money": { "amount": amount, "currency_code": "EUR" } });
+    let refund = |line: plugin_api::serde_json::Value| {
+        json!({ "currency": "EUR", "subtotal_price": "119.00", "total_tax": "19.00",
+                "taxes_included": true, "financial_status": "partially_refunded",
+                "refunds": [{ "created_at": "2026-11-02T00:00:00Z", "refund_line_items": [line],
+                    "transactions": [{ "kind": "refund", "status": "success", "amount": "59.50" }] }] })
+    };
+    let refunded = |extra| -> Result<Vec<Decimal>, String> {
+        shopify_one(shopify_order(extra))
+            .map(|o| o.refunds.iter().map(|r| r.amount.amount).collect())
+    };
+    // The money bags alone.
+    assert_eq!(
+        refunded(refund(json!({ "line_item_id": 1, "quantity": 1,
+            "subtotal_set": bag("59.50"), "total_tax_set": bag("9.50") }))),
+        Ok(vec![d("50.00")])
+    );
+    // Both forms: the bag (the exact decimal string) is read.
+    assert_eq!(
+        refunded(refund(json!({ "subtotal": 59.5, "total_tax": 9.5,
+            "subtotal_set": bag("59.50"), "total_tax_set": bag("9.50") }))),
+        Ok(vec![d("50.00")])
+    );
+    // Neither: an error naming the line item, not a vanished refund.
+    let err = refunded(refund(json!({ "line_item_id": 1, "quantity": 1 }))).unwrap_err();
+    assert!(
+        err.contains(
+            "refunds[0].refund_line_items[0]: field `subtotal` is missing (and so is `subtotal_set.shop_money.amount`)"
+        ),
+        "{err}"
+    );
+    // Taxes included: the line item's tax is needed to take it off.
+    let err = refunded(refund(json!({ "subtotal": "59.50" }))).unwrap_err();
+    assert!(
+        err.contains("refunds[0].refund_line_items[0]: field `total_tax` is missing"),
+        "{err}"
+    );
+    // An amount-only refund's transaction kind and status, in any case.
+    let amount_only = json!({ "financial_status": "refunded", "refunds": [{
+        "created_at": "2026-11-02T00:00:00Z",
+        "transactions": [{ "kind": "Refund", "status": "SUCCESS", "amount": "100.00" },
+                         { "kind": "refund", "status": "failure", "amount": "100.00" },
+                         { "kind": "sale", "status": "success", "amount": "100.00" }] }] });
+    assert_eq!(refunded(amount_only), Ok(vec![d("100.00")]));
+}
+
+/// QA35 C-M6: an `expired` order (authorized, never captured: no revenue)
+/// was open, so its claims became payable; it is cancelled, like `voided`.
+#[test]
+fn shopify_expired_orders_are_cancelled_and_unpaid_ones_open() {
+    for (financial, expected) in [
+        ("expired", OrderStatus::Cancelled),
+        ("voided", OrderStatus::Cancelled),
+        ("pending", OrderStatus::Open),
+        ("authorized", OrderStatus::Open),
+        ("partially_paid", OrderStatus::Open),
+        ("paid", OrderStatus::Paid),
+    ] {
+        let o = shopify_one(shopify_order(json!({ "financial_status": financial }))).unwrap();
+        assert_eq!(o.status, expected, "{financial}");
+    }
+    let err = shopify_one(shopify_order(json!({ "financial_status": "EXPIRED" }))).unwrap_err();
+    assert!(
+        err.contains("field `financial_status`: unknown value \"EXPIRED\""),
+        "{err}"
+    );
+}
+
+/// QA35 C-L2: an amount-only refund counted the transactions, which carry
+/// the tax, against an order amount net of tax: half of a 119.00 payment
+/// (100.00 + 19.00 tax) back lowered the basis by 59.50, not 50.00. The
+/// refund is now net of tax pro rata, `paid back × amount / (amount + line
+/// items' tax)`, after taking off the shipping it refunds, rounded to the
+/// currency's minor unit.
+#[test]
+fn shopify_amount_only_refunds_are_net_of_tax() {
+    let refund_of = |order: plugin_api::serde_json::Value,
+                     refund: plugin_api::serde_json::Value| {
+        let mut extra = order;
+        let mut r = refund;
+        r["created_at"] = json!("2026-11-02T00:00:00Z");
+        extra["financial_status"] = json!("partially_refunded");
+        extra["refunds"] = json!([r]);
+        let o = shopify_one(shopify_order(extra)).unwrap();
+        (o.amount.amount, o.refunds[0].amount.amount)
+    };
+    let paid_back = |amount: &str| {
+        json!({ "refund_line_items": [],
+                "transactions": [{ "kind": "refund", "status": "success", "amount": amount }] })
+    };
+    let excluded =
+        json!({ "subtotal_price": "100.00", "total_tax": "19.00", "taxes_included": false });
+    let included =
+        json!({ "subtotal_price": "119.00", "total_tax": "19.00", "taxes_included": true });
+    assert_eq!(
+        refund_of(excluded.clone(), paid_back("59.50")),
+        (d("100.00"), d("50.00"))
+    );
+    assert_eq!(
+        refund_of(included.clone(), paid_back("59.50")),
+        (d("100.00"), d("50.00"))
+    );
+    // 10.00 × 100 / 119 = 8.403…
+    assert_eq!(refund_of(excluded, paid_back("10.00")).1, d("8.40"));
+    // Half away from zero at the minor unit: 0.21 × 50 / 100 = 0.105.
+    let half_taxed = json!({ "subtotal_price": "50.00", "total_tax": "50.00" });
+    assert_eq!(refund_of(half_taxed, paid_back("0.21")).1, d("0.11"));
+    // JPY: no decimals.
+    let yen = json!({ "currency": "JPY", "subtotal_price": "1000", "total_tax": "100" });
+    assert_eq!(refund_of(yen, paid_back("333")).1, d("303"));
+    // No tax: the refund as paid back.
+    assert_eq!(refund_of(json!({}), paid_back("12.34")).1, d("12.34"));
+
+    // Everything back, shipping (6.00 + 1.14 tax) included: the shipping
+    // and its tax are taken off first, as a refund shipping line (2024-10)
+    // or an order adjustment (earlier versions); the shipping line's tax
+    // is not the line items'.
+    let shipped = json!({ "subtotal_price": "100.00", "total_tax": "20.14",
+        "shipping_lines": [{ "price": "6.00", "tax_lines": [{ "price": "1.14" }] }] });
+    let bag = |amount: &str| json!({ "shop_money": { "amount": amount, "currency_code": "USD" } });
+    let mut with_lines = paid_back("126.14");
+    with_lines["refund_shipping_lines"] = json!([{ "subtotal_amount_set": bag("6.00"),
+                                                    "tax_amount_set": bag("1.14") }]);
+    assert_eq!(
+        refund_of(shipped.clone(), with_lines),
+        (d("100.00"), d("100.00"))
+    );
+    let mut with_adjustment = paid_back("126.14");
+    with_adjustment["order_adjustments"] = json!([{ "kind": "shipping_refund",
+                                                    "amount": "-6.00", "tax_amount": "-1.14" }]);
+    assert_eq!(
+        refund_of(shipped, with_adjustment),
+        (d("100.00"), d("100.00"))
+    );
 }
 
 #[test]
@@ -320,25 +632,53 @@ fn shopify_endless_throttling_gives_up_with_a_retryable_error() {
 }
 
 /// QA25 N6: the pause for a nearly full call-limit bucket (up to 10
-/// minutes) slept without a word.
+/// minutes) slept without a word. QA35 C-L3: it was also taken after the
+/// last page, when no request follows; it is taken before the next one.
 #[test]
-fn shopify_call_limit_pause_is_logged() {
-    let out = FakeHost::handler(|_| Reply {
-        status: 200,
-        headers: [(
+fn shopify_call_limit_pause_is_logged_and_taken_before_the_next_page_only() {
+    let page = |link: Option<&str>| {
+        let mut headers: std::collections::BTreeMap<String, String> = [(
             "x-shopify-shop-api-call-limit".to_owned(),
             "400/400".to_owned(),
         )]
-        .into(),
-        body: b"{\"orders\": []}".to_vec(),
-    })
-    .run::<Orders>(open_read(
-        "shop",
-        "http://fake",
-        shopify_settings(250),
-        window(),
-    ));
+        .into();
+        if let Some(l) = link {
+            headers.insert("link".into(), format!("<{l}>; rel=\"next\""));
+        }
+        Reply {
+            status: 200,
+            headers,
+            body: b"{\"orders\": []}".to_vec(),
+        }
+    };
+    let open = || open_read("shop", "http://fake", shopify_settings(250), window());
+    // One page: nothing follows, no pause.
+    let out = FakeHost::handler(move |_| page(None)).run::<Orders>(open());
     out.result.as_ref().unwrap();
+    assert!(out.sleeps.is_empty(), "{:?}", out.sleeps);
+    assert!(out
+        .logs
+        .iter()
+        .all(|l| l.message != "pausing for Shopify's call limit"));
+
+    // Two pages: one pause, before the second request.
+    let out = FakeHost::handler(move |req| {
+        if req.url.contains("page_info") {
+            page(None)
+        } else {
+            page(Some(
+                "http://fake/admin/api/2024-10/orders.json?limit=250&page_info=P2",
+            ))
+        }
+    })
+    .run::<Orders>(open());
+    out.result.as_ref().unwrap();
+    assert_eq!(out.requests.len(), 2);
+    assert_eq!(out.sleeps.len(), 1);
+    assert_eq!(
+        (out.request_times[1] - out.request_times[0]).num_seconds(),
+        100
+    );
     let pause = out
         .logs
         .iter()
@@ -347,7 +687,160 @@ fn shopify_call_limit_pause_is_logged() {
     assert_eq!(pause.level, plugin_api::protocol::LogLevel::Info);
     assert_eq!(pause.fields["wait_ms"], "100000");
     assert_eq!(pause.fields["call_limit"], "400/400");
-    assert_eq!(out.sleeps.len(), 1);
+    assert_eq!(pause.fields["page"], "stream `orders` page 2");
+}
+
+/// A checkpoint of window 2026-11-01..2026-11-02 whose cursor is `CUR`,
+/// with the page number it points at when `page` is given.
+fn resumed_open(page: Option<u32>) -> plugin_api::protocol::SessionOpen {
+    let mut open = open_read("shop", "http://fake", shopify_settings(250), window());
+    let mut state = json!({ "window": "2026-11-01..2026-11-02", "page_info": "CUR" });
+    if let Some(p) = page {
+        state["page"] = json!(p);
+    }
+    open.checkpoints.insert(
+        shopify::STREAM.into(),
+        Checkpoint {
+            stream: shopify::STREAM.into(),
+            watermark: window().from.and_time(NaiveTime::MIN).and_utc(),
+            state,
+            covers: None,
+        },
+    );
+    open
+}
+
+/// QA35 C-L1: a stored cursor Shopify no longer accepts (HTTP 400, as for
+/// an expired `page_info`) failed every rerun of the window, as "page 1".
+/// The window is read again from its first page instead.
+#[test]
+fn shopify_a_refused_stored_cursor_reads_the_window_again_from_its_first_page() {
+    let out = FakeHost::handler(|req| {
+        if req.url.contains("page_info=CUR") {
+            Reply::json(
+                400,
+                &json!({ "errors": { "page_info": ["Invalid value."] } }),
+            )
+        } else {
+            assert!(
+                req.url.contains("status=any&updated_at_min="),
+                "{}",
+                req.url
+            );
+            Reply::json(200, &json!({ "orders": [shopify_order(json!({}))] }))
+        }
+    })
+    .run::<Orders>(resumed_open(Some(3)));
+    out.result.as_ref().unwrap();
+    assert_eq!(out.requests.len(), 2);
+    assert_eq!(out.committed.len(), 1);
+    let warn = out
+        .logs
+        .iter()
+        .find(|l| l.message.starts_with("the stored cursor was refused"))
+        .expect("the restart is logged");
+    assert_eq!(warn.fields["page"], "stream `orders` page 3");
+    assert_eq!(
+        out.checkpoints.last().unwrap().watermark.to_rfc3339(),
+        "2026-11-03T00:00:00+00:00"
+    );
+
+    // A 400 for a cursor of this session is an error, not a loop.
+    let out = FakeHost::handler(|req| {
+        if req.url.contains("page_info") {
+            Reply::json(
+                400,
+                &json!({ "errors": { "page_info": ["Invalid value."] } }),
+            )
+        } else {
+            let mut r = Reply::json(200, &json!({ "orders": [] }));
+            r.headers.insert(
+                "link".into(),
+                "<http://fake/admin/api/2024-10/orders.json?limit=250&page_info=P2>; rel=\"next\""
+                    .into(),
+            );
+            r
+        }
+    })
+    .run::<Orders>(resumed_open(Some(3)));
+    let err = out.result.unwrap_err();
+    assert!(
+        err.message
+            .starts_with("stream `orders` page 2: request failed (HTTP 400)"),
+        "{}",
+        err.message
+    );
+    assert_eq!(out.requests.len(), 3);
+}
+
+/// QA35 C-L1: an error on a page resumed from a checkpoint said "page 1".
+/// The checkpoint now holds the page number its cursor points at; one of
+/// an older version (without it) says the count starts at the resume.
+#[test]
+fn shopify_a_resumed_page_is_named_by_its_number() {
+    let bad = || {
+        FakeHost::handler(|_| {
+            Reply::json(
+                200,
+                &json!({ "orders": [shopify_order(json!({ "subtotal_price": "1e3" }))] }),
+            )
+        })
+    };
+    let err = bad()
+        .run::<Orders>(resumed_open(Some(3)))
+        .result
+        .unwrap_err();
+    assert!(
+        err.message
+            .starts_with("stream `orders` page 3, record 1 (order 1001 #1001): "),
+        "{}",
+        err.message
+    );
+    let err = bad().run::<Orders>(resumed_open(None)).result.unwrap_err();
+    assert!(
+        err.message.starts_with(
+            "stream `orders` page 1 of this session, which resumed at a stored cursor, record 1"
+        ),
+        "{}",
+        err.message
+    );
+
+    // Each page's checkpoint holds the number of the page its cursor
+    // points at; the last (no cursor) none; a session resumed at an
+    // unnumbered cursor numbers none.
+    let two_pages = || {
+        FakeHost::handler(|req| {
+            let mut r = Reply::json(200, &json!({ "orders": [] }));
+            if !req.url.contains("page_info=P2") {
+                r.headers.insert(
+                    "link".into(),
+                    "<http://fake/admin/api/2024-10/orders.json?limit=250&page_info=P2>; rel=\"next\""
+                        .into(),
+                );
+            }
+            r
+        })
+    };
+    let pages = |out: plugin_api::testing::Outcome| {
+        out.result.unwrap();
+        out.checkpoints
+            .iter()
+            .map(|c| c.state["page"].clone())
+            .collect::<Vec<_>>()
+    };
+    let fresh = open_read("shop", "http://fake", shopify_settings(250), window());
+    assert_eq!(
+        pages(two_pages().run::<Orders>(fresh)),
+        [json!(2), json!(null)]
+    );
+    assert_eq!(
+        pages(two_pages().run::<Orders>(resumed_open(Some(4)))),
+        [json!(5), json!(null)]
+    );
+    assert_eq!(
+        pages(two_pages().run::<Orders>(resumed_open(None))),
+        [json!(null), json!(null)]
+    );
 }
 
 fn files_settings() -> plugin_api::serde_json::Value {

@@ -9,11 +9,18 @@
 //! - `GET /admin/api/2024-10/shop.json` for credential checks;
 //! - `X-Shopify-Access-Token` auth (401 with Shopify's error body);
 //! - throttling on demand: 429 with `Retry-After: 1.0` and
-//!   `X-Shopify-Shop-Api-Call-Limit: 40/40`;
+//!   `X-Shopify-Shop-Api-Call-Limit: 40/40`; the call-limit header of other
+//!   answers set on demand ([`ShopifyFake::set_call_limit`]);
+//! - cursors that expire on demand ([`ShopifyFake::expire_cursors`]): 400
+//!   `{"errors":{"page_info":["Invalid value."]}}`, as Shopify answers one;
 //! - orders with money as decimal strings, `-05:00` offsets, taxes included
 //!   or not, shipping lines with tax, discount codes, landing-site click ids
 //!   and UTM, note attributes, customers with `orders_count`, refunds with
-//!   `refund_line_items` and transactions, cancellations.
+//!   `refund_line_items` (plain fields and money bags, or the bags only:
+//!   [`ShopifyFake::serve_money_bags_only`]) and transactions, amount-only
+//!   refunds (no line items; shipping refunded as `refund_shipping_lines`,
+//!   as since 2024-10: [`ShopifyFake::add_amount_only_refund`]),
+//!   cancellations, any `financial_status` ([`ShopifyFake::set_financial_status`]).
 //!
 //! The data come from a seeded generator ([`ShopifyFake::generate`]); the
 //! canonical orders the connector must produce are [`ShopifyFake::truth`]
@@ -150,6 +157,8 @@ impl FakeOrder {
             return OrderStatus::Cancelled;
         }
         match self.financial_status() {
+            // An authorization voided, or lapsed uncaptured: no revenue.
+            "voided" | "expired" => OrderStatus::Cancelled,
             "refunded" => OrderStatus::Refunded,
             "partially_refunded" => OrderStatus::PartiallyRefunded,
             "paid" if self.fulfilled => OrderStatus::Fulfilled,
@@ -158,7 +167,8 @@ impl FakeOrder {
         }
     }
 
-    fn to_json(&self, currency: &str) -> Value {
+    fn to_json(&self, inner: &Inner) -> Value {
+        let currency = inner.config.currency.as_str();
         let tz = FixedOffset::west_opt(5 * 3600).expect("offset");
         let t = |d: DateTime<Utc>| d.with_timezone(&tz).to_rfc3339();
         let subtotal = if self.taxes_included {
@@ -189,27 +199,65 @@ impl FakeOrder {
         if let Some(c) = &self.note_click {
             notes.push(json!({"name": "_ef_transaction_id", "value": c}));
         }
+        let bag = |amount: Decimal| {
+            json!({"shop_money": {"amount": amount.to_string(), "currency_code": currency},
+                   "presentment_money": {"amount": amount.to_string(), "currency_code": currency}})
+        };
         let refunds: Vec<Value> = self
             .refunds
             .iter()
             .map(|r| {
-                let line_subtotal = if self.taxes_included {
-                    r.net + r.tax
-                } else {
-                    r.net
+                let (line_items, shipping_lines, paid_back) = match inner.amount_only.get(&r.id) {
+                    // No line items: the transactions say what went back
+                    // (merchandise with its tax, and the shipping refunded,
+                    // which the refund shipping lines detail).
+                    Some(&with_shipping) => {
+                        let mut paid_back = r.net + r.tax;
+                        let mut lines = Vec::new();
+                        if with_shipping {
+                            let shipping_net = if self.taxes_included {
+                                self.shipping - self.shipping_tax
+                            } else {
+                                self.shipping
+                            };
+                            paid_back += shipping_net + self.shipping_tax;
+                            lines.push(json!({
+                                "id": r.id + 3, "shipping_line_id": self.id * 10 + 1,
+                                "subtotal_amount_set": bag(shipping_net),
+                                "tax_amount_set": bag(self.shipping_tax)
+                            }));
+                        }
+                        (Vec::new(), lines, paid_back)
+                    }
+                    None => {
+                        let line_subtotal = if self.taxes_included {
+                            r.net + r.tax
+                        } else {
+                            r.net
+                        };
+                        let mut line = json!({
+                            "id": r.id + 1, "quantity": 1, "line_item_id": self.id * 10,
+                            "subtotal": line_subtotal.to_string(), "total_tax": r.tax.to_string(),
+                            "subtotal_set": bag(line_subtotal), "total_tax_set": bag(r.tax)
+                        });
+                        if inner.money_bags_only {
+                            if let Some(m) = line.as_object_mut() {
+                                m.remove("subtotal");
+                                m.remove("total_tax");
+                            }
+                        }
+                        (vec![line], Vec::new(), r.net + r.tax)
+                    }
                 };
                 json!({
                     "id": r.id, "order_id": self.id,
                     "created_at": t(r.at), "processed_at": t(r.at),
                     "note": null, "restock": true,
-                    "refund_line_items": [{
-                        "id": r.id + 1, "quantity": 1, "line_item_id": self.id * 10,
-                        "subtotal": line_subtotal.to_string(), "total_tax": r.tax.to_string(),
-                        "subtotal_set": {"shop_money": {"amount": line_subtotal.to_string(), "currency_code": currency}}
-                    }],
+                    "refund_line_items": line_items,
+                    "refund_shipping_lines": shipping_lines,
                     "transactions": [{
                         "id": r.id + 2, "kind": "refund", "status": "success",
-                        "amount": (r.net + r.tax).to_string(), "currency": currency, "gateway": "bogus"
+                        "amount": paid_back.to_string(), "currency": currency, "gateway": "bogus"
                     }],
                     "order_adjustments": []
                 })
@@ -300,6 +348,15 @@ struct Inner {
     throttle_count: u64,
     requests: u64,
     throttled: u64,
+    /// Refunds served without line items (amount-only), by id: whether
+    /// they also refund the shipping.
+    amount_only: BTreeMap<u64, bool>,
+    /// Serve refund line items' amounts as money bags only.
+    money_bags_only: bool,
+    /// Cursors of an earlier generation are refused ([`ShopifyFake::expire_cursors`]).
+    cursor_generation: u64,
+    /// The used part of `X-Shopify-Shop-Api-Call-Limit: used/40` on answers.
+    call_limit_used: u32,
 }
 
 /// A fake shop; cheap to clone (shared state).
@@ -407,6 +464,10 @@ impl ShopifyFake {
                 throttle_count: 0,
                 requests: 0,
                 throttled: 0,
+                amount_only: BTreeMap::new(),
+                money_bags_only: false,
+                cursor_generation: 0,
+                call_limit_used: 1,
             })),
         }
     }
@@ -450,6 +511,63 @@ impl ShopifyFake {
         });
         o.updated_at = at;
         o.id
+    }
+
+    /// Adds an amount-only refund (no line items) to the order at `index`,
+    /// processed at `at`: `paid_back` of the merchandise, tax included,
+    /// and, if `with_shipping`, all of the shipping with its tax (detailed
+    /// as a refund shipping line). What the connector must report is the
+    /// merchandise net of tax, pro rata: `paid_back × net / (net +
+    /// items_tax)`, to the cent, half away from zero. Returns the order id.
+    pub fn add_amount_only_refund(
+        &self,
+        index: usize,
+        paid_back: Decimal,
+        with_shipping: bool,
+        at: DateTime<Utc>,
+    ) -> u64 {
+        let mut inner = self.lock();
+        let id = inner.next_refund_id;
+        inner.next_refund_id += 10;
+        inner.amount_only.insert(id, with_shipping);
+        let o = &mut inner.orders[index];
+        let net = (paid_back * o.net / (o.net + o.items_tax))
+            .round_dp_with_strategy(2, rust_decimal::RoundingStrategy::MidpointAwayFromZero);
+        o.refunds.push(FakeRefund {
+            id,
+            at,
+            net,
+            tax: paid_back - net,
+        });
+        o.updated_at = at;
+        o.id
+    }
+
+    /// Serves refund line items' amounts only as money bags
+    /// (`subtotal_set`, `total_tax_set`), without `subtotal` / `total_tax`.
+    pub fn serve_money_bags_only(&self, on: bool) {
+        self.lock().money_bags_only = on;
+    }
+
+    /// Sets the order at `index`'s `financial_status` before refunds
+    /// (`paid`, `pending`, `expired`, ...). Returns the order id.
+    pub fn set_financial_status(&self, index: usize, status: &'static str) -> u64 {
+        let mut inner = self.lock();
+        let o = &mut inner.orders[index];
+        o.base_financial = status;
+        o.fulfilled &= status == "paid";
+        o.id
+    }
+
+    /// Expires every cursor handed out so far: a request with one is
+    /// answered 400 `{"errors":{"page_info":["Invalid value."]}}`.
+    pub fn expire_cursors(&self) {
+        self.lock().cursor_generation += 1;
+    }
+
+    /// Answers carry `X-Shopify-Shop-Api-Call-Limit: <used>/40` (default 1).
+    pub fn set_call_limit(&self, used: u32) {
+        self.lock().call_limit_used = used;
     }
 
     /// Cancels the order at `index` at `at`. Returns the order id.
@@ -522,19 +640,24 @@ impl ShopifyFake {
         }
         let orders_path = format!("/admin/api/{API_VERSION}/orders.json");
         let shop_path = format!("/admin/api/{API_VERSION}/shop.json");
-        if path == shop_path {
-            return ok(
+        let call_limit = format!("{}/40", inner.call_limit_used);
+        let mut reply = if path == shop_path {
+            ok(
                 json!({"shop": {"id": 1, "name": "Fake Shop", "currency": inner.config.currency}}),
                 None,
-            );
-        }
-        if path != orders_path {
+            )
+        } else if path != orders_path {
             return error(404, json!({"errors": "Not Found"}));
-        }
-        match list_orders(&inner, &origin, &params) {
-            Ok(r) => r,
-            Err(msg) => error(400, json!({"errors": msg})),
-        }
+        } else {
+            match list_orders(&inner, &origin, &params) {
+                Ok(r) => r,
+                Err(msg) => error(400, json!({"errors": msg})),
+            }
+        };
+        reply
+            .headers
+            .insert("x-shopify-shop-api-call-limit".into(), call_limit);
+        reply
     }
 }
 
@@ -544,6 +667,9 @@ struct Cursor {
     status: String,
     min: Option<String>,
     max: Option<String>,
+    /// The fake's cursor generation when handed out.
+    #[serde(default)]
+    generation: u64,
 }
 
 fn list_orders(inner: &Inner, origin: &str, params: &[(String, String)]) -> Result<Reply, Value> {
@@ -569,13 +695,16 @@ fn list_orders(inner: &Inner, origin: &str, params: &[(String, String)]) -> Resu
                 .decode(p)
                 .map_err(|_| json!({"page_info": ["Invalid value."]}))?;
             serde_json::from_slice::<Cursor>(&bytes)
-                .map_err(|_| json!({"page_info": ["Invalid value."]}))?
+                .ok()
+                .filter(|c| c.generation == inner.cursor_generation)
+                .ok_or_else(|| json!({"page_info": ["Invalid value."]}))?
         }
         None => Cursor {
             last_id: 0,
             status: get("status").unwrap_or("open").to_owned(),
             min: get("updated_at_min").map(str::to_owned),
             max: get("updated_at_max").map(str::to_owned),
+            generation: inner.cursor_generation,
         },
     };
     let parse_t = |s: &Option<String>, name: &str| -> Result<Option<DateTime<Utc>>, Value> {
@@ -609,7 +738,7 @@ fn list_orders(inner: &Inner, origin: &str, params: &[(String, String)]) -> Resu
     }
     let has_next = page.len() > limit;
     page.truncate(limit);
-    let body = json!({"orders": page.iter().map(|o| o.to_json(&inner.config.currency)).collect::<Vec<_>>()});
+    let body = json!({"orders": page.iter().map(|o| o.to_json(inner)).collect::<Vec<_>>()});
     let url_for = |c: &Cursor| {
         let token = base64::engine::general_purpose::URL_SAFE_NO_PAD
             .encode(serde_json::to_vec(c).unwrap_or_default());
@@ -622,6 +751,7 @@ fn list_orders(inner: &Inner, origin: &str, params: &[(String, String)]) -> Resu
             status: cursor.status.clone(),
             min: cursor.min.clone(),
             max: cursor.max.clone(),
+            generation: cursor.generation,
         };
         links.push(format!("<{}>; rel=\"previous\"", url_for(&prev)));
     }
@@ -631,6 +761,7 @@ fn list_orders(inner: &Inner, origin: &str, params: &[(String, String)]) -> Resu
             status: cursor.status.clone(),
             min: cursor.min.clone(),
             max: cursor.max.clone(),
+            generation: cursor.generation,
         };
         links.push(format!("<{}>; rel=\"next\"", url_for(&next)));
     }
