@@ -234,5 +234,31 @@ fn a_backfill_run_by_the_daemon_shows_its_client_the_rate_limit_waits() {
     assert!(waits[0].starts_with(" INFO "), "{stderr}");
     // Its own lines only: nothing of the daemon's other work.
     assert!(!stderr.contains("daemon started"), "{stderr}");
+    // QA35a M1: as JSON, a forwarded line keeps its numbers and its
+    // connector, as a standalone run's line does.
+    let out = std::process::Command::new(reckon_tests::reckon_bin())
+        .current_dir(root)
+        .args([
+            "--config",
+            "reckon.toml",
+            "--log-format",
+            "json",
+            "sync",
+            "net",
+        ])
+        .args(["--from", &day, "--to", &day])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let finished: serde_json::Value = stderr
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|l| l["fields"]["message"] == "sync finished")
+        .unwrap_or_else(|| panic!("no `sync finished` line: {stderr}"));
+    assert_eq!(finished["fields"]["connector"], "net", "{finished}");
+    for n in ["new", "changed", "unchanged", "pages", "requests"] {
+        assert!(finished["fields"][n].is_u64(), "{n}: {finished}");
+    }
     daemon.stop();
 }

@@ -879,12 +879,8 @@ async fn sync_run(
     // prints them (ops QA34 B-L1).
     let forwarding = {
         let lines = lines.clone();
-        crate::sync::forward::forward(id, move |level, message, fields| {
-            let line = if json {
-                crate::sync::cli::json_log_line(level, message, serde_json::json!(fields))
-            } else {
-                crate::sync::forward::text_line(level, message, fields)
-            };
+        crate::sync::forward::forward(id, move |l| {
+            let line = if json { l.json() } else { l.text() };
             let _ = lines.send((ERR, line.into_bytes()));
         })
     };

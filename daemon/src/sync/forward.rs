@@ -13,9 +13,24 @@ use std::fmt::Write as _;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-/// What a forwarded line is handed to: level (`INFO`), message, and the
-/// event's other fields.
-type Sink = Arc<dyn Fn(&str, &str, &BTreeMap<String, String>) + Send + Sync>;
+/// One forwarded log line: what a standalone run's log line holds.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Line {
+    /// `INFO`, `WARN`...
+    pub level: &'static str,
+    /// The event's target (`reckon::plugins::http`).
+    pub target: String,
+    /// Its message.
+    pub message: String,
+    /// Its other fields, `connector` included, with their types: a number
+    /// stays a number in a JSON log line (ops QA35a M1: every value was
+    /// forwarded as a string, so `jq '.fields.new + .fields.changed'`
+    /// concatenated them where a standalone run's line added them).
+    pub fields: BTreeMap<String, serde_json::Value>,
+}
+
+/// What a forwarded line is handed to.
+type Sink = Arc<dyn Fn(&Line) + Send + Sync>;
 
 /// The connectors whose log lines are forwarded, and to what.
 static SINKS: Mutex<BTreeMap<String, Sink>> = Mutex::new(BTreeMap::new());
@@ -34,10 +49,7 @@ impl std::fmt::Debug for Forwarding {
 
 /// Starts forwarding the log lines that name `connector` to `sink` (one
 /// run of a connector at a time: a later forwarding of it replaces this).
-pub fn forward(
-    connector: &str,
-    sink: impl Fn(&str, &str, &BTreeMap<String, String>) + Send + Sync + 'static,
-) -> Forwarding {
+pub fn forward(connector: &str, sink: impl Fn(&Line) + Send + Sync + 'static) -> Forwarding {
     let mut sinks = SINKS.lock().unwrap_or_else(|p| p.into_inner());
     if sinks.insert(connector.to_owned(), Arc::new(sink)).is_none() {
         COUNT.fetch_add(1, Ordering::SeqCst);
@@ -54,15 +66,26 @@ impl Drop for Forwarding {
     }
 }
 
-/// A log line as text: `LEVEL message key=value ...` (as a standalone
-/// run's log line, without its time and target).
-pub fn text_line(level: &str, message: &str, fields: &BTreeMap<String, String>) -> String {
-    let mut line = format!("{level:>5} {message}");
-    for (k, v) in fields {
-        let _ = write!(line, " {k}={v}");
+impl Line {
+    /// As text: `LEVEL message key=value ...` (a standalone run's log line,
+    /// without its time and target; text values unquoted, as it writes them).
+    pub fn text(&self) -> String {
+        let mut line = format!("{:>5} {}", self.level, self.message);
+        for (k, v) in &self.fields {
+            let _ = match v {
+                serde_json::Value::String(s) => write!(line, " {k}={s}"),
+                v => write!(line, " {k}={v}"),
+            };
+        }
+        line.push('\n');
+        line
     }
-    line.push('\n');
-    line
+
+    /// As a JSON log line, the shape `--log-format json` writes.
+    pub fn json(&self) -> String {
+        let fields = serde_json::Value::Object(self.fields.clone().into_iter().collect());
+        crate::cli::output::json_log_line(&self.target, self.level, &self.message, fields)
+    }
 }
 
 /// The `tracing` layer that forwards; see the module.
@@ -72,25 +95,41 @@ pub struct Layer;
 #[derive(Default)]
 struct Fields {
     message: String,
-    rest: BTreeMap<String, String>,
+    rest: BTreeMap<String, serde_json::Value>,
 }
 
-impl tracing::field::Visit for Fields {
-    fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
-        match field.name() {
-            "message" => self.message = value.to_owned(),
-            name => {
-                self.rest.insert(name.to_owned(), value.to_owned());
+impl Fields {
+    fn put(&mut self, field: &tracing::field::Field, value: serde_json::Value) {
+        match (field.name(), value) {
+            ("message", serde_json::Value::String(m)) => self.message = m,
+            ("message", v) => self.message = v.to_string(),
+            (name, v) => {
+                self.rest.insert(name.to_owned(), v);
             }
         }
     }
+}
+
+/// Each value as the JSON formatter of `tracing-subscriber` writes it:
+/// numbers and booleans as such, the rest as text.
+impl tracing::field::Visit for Fields {
+    fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
+        self.put(field, value.into());
+    }
+    fn record_u64(&mut self, field: &tracing::field::Field, value: u64) {
+        self.put(field, value.into());
+    }
+    fn record_i64(&mut self, field: &tracing::field::Field, value: i64) {
+        self.put(field, value.into());
+    }
+    fn record_bool(&mut self, field: &tracing::field::Field, value: bool) {
+        self.put(field, value.into());
+    }
+    fn record_f64(&mut self, field: &tracing::field::Field, value: f64) {
+        self.put(field, value.into());
+    }
     fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
-        match field.name() {
-            "message" => self.message = format!("{value:?}"),
-            name => {
-                self.rest.insert(name.to_owned(), format!("{value:?}"));
-            }
-        }
+        self.put(field, format!("{value:?}").into());
     }
 }
 
@@ -103,20 +142,22 @@ impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Layer {
         }
         let mut fields = Fields::default();
         event.record(&mut fields);
-        let Some(connector) = fields.rest.remove("connector") else {
+        let Some(serde_json::Value::String(connector)) = fields.rest.get("connector") else {
             return;
         };
         let sink = SINKS
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .get(&connector)
+            .get(connector)
             .cloned();
         if let Some(sink) = sink {
-            sink(
-                event.metadata().level().as_str(),
-                &fields.message,
-                &fields.rest,
-            );
+            let meta = event.metadata();
+            sink(&Line {
+                level: meta.level().as_str(),
+                target: meta.target().to_owned(),
+                message: fields.message,
+                fields: fields.rest,
+            });
         }
     }
 }
@@ -132,8 +173,8 @@ mod tests {
         let subscriber = tracing_subscriber::registry().with(Layer);
         tracing::subscriber::with_default(subscriber, || {
             let sink = got.clone();
-            let forwarding = forward("fwd_net", move |level, message, fields| {
-                sink.lock().unwrap().push(text_line(level, message, fields));
+            let forwarding = forward("fwd_net", move |line| {
+                sink.lock().unwrap().push(line.clone());
             });
             tracing::info!(connector = %"fwd_net", wait_ms = 1000, "throttled (HTTP 429); waiting before retrying");
             tracing::warn!(connector = "fwd_other", "not this one");
@@ -141,9 +182,42 @@ mod tests {
             drop(forwarding);
             tracing::info!(connector = "fwd_net", "after the run");
         });
+        let got = got.lock().unwrap();
+        assert_eq!(got.len(), 1);
         assert_eq!(
-            *got.lock().unwrap(),
-            [" INFO throttled (HTTP 429); waiting before retrying wait_ms=1000\n"]
+            got[0].text(),
+            " INFO throttled (HTTP 429); waiting before retrying connector=fwd_net wait_ms=1000\n"
         );
+    }
+
+    /// QA35a M1: forwarded JSON lines had every value as a string and no
+    /// `connector`, where a standalone run's line has numbers and it.
+    #[test]
+    fn a_forwarded_json_line_keeps_its_types_its_connector_and_its_target() {
+        let got = Arc::new(Mutex::new(Vec::new()));
+        let subscriber = tracing_subscriber::registry().with(Layer);
+        tracing::subscriber::with_default(subscriber, || {
+            let sink = got.clone();
+            let _forwarding = forward("fwd_types", move |line| {
+                sink.lock().unwrap().push(line.json());
+            });
+            tracing::info!(
+                connector = "fwd_types",
+                new = 3u64,
+                changed = 0u64,
+                late = -1i64,
+                ok = true,
+                stream = "orders",
+                "sync finished"
+            );
+        });
+        let line: serde_json::Value = serde_json::from_str(&got.lock().unwrap()[0]).unwrap();
+        assert_eq!(
+            line["fields"],
+            serde_json::json!({"message": "sync finished", "connector": "fwd_types",
+                "new": 3, "changed": 0, "late": -1, "ok": true, "stream": "orders"})
+        );
+        assert_eq!(line["level"], "INFO");
+        assert_eq!(line["target"], module_path!());
     }
 }
