@@ -53,7 +53,7 @@ pub enum Target {
 #[derive(Debug, thiserror::Error)]
 pub enum OutError {
     /// A directory.
-    #[error("{0} is a directory; give a file name (e.g. {0}/report.csv)")]
+    #[error("{0} is a directory; give a file name in it, with the extension of the --format you ask for (e.g. {0}/report.csv, .json or .html)")]
     Directory(String),
     /// A descriptor of the daemon.
     #[error("{path} names file descriptor {fd} of the reckon daemon, which runs this command, not one of yours; leave out --out and redirect the output instead (`> FILE`, `| CMD`)")]
@@ -470,7 +470,7 @@ mod tests {
         assert_eq!(
             e.to_string(),
             format!(
-                "{0} is a directory; give a file name (e.g. {0}/report.csv)",
+                "{0} is a directory; give a file name in it, with the extension of the --format you ask for (e.g. {0}/report.csv, .json or .html)",
                 dir.path().display()
             )
         );

@@ -199,6 +199,19 @@ pub struct SummaryRow {
     pub payee: String,
 }
 
+/// `totals` with every outcome of [`super::model::ALL_OUTCOMES`], in its order.
+fn every_outcome<S: serde::Serializer>(
+    totals: &BTreeMap<Outcome, u64>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    use serde::ser::SerializeMap;
+    let mut m = s.serialize_map(Some(super::model::ALL_OUTCOMES.len()))?;
+    for o in super::model::ALL_OUTCOMES {
+        m.serialize_entry(&o, totals.get(&o).unwrap_or(&0))?;
+    }
+    m.end()
+}
+
 /// Money totals of one network's claims in one claim currency and
 /// commission currency: the sums of its summary rows (all partners and
 /// outcomes), and the basis of its payable claims.
@@ -506,7 +519,10 @@ pub struct Report {
     pub store_as_of: Option<chrono::DateTime<chrono::Utc>>,
     /// Claims in the period.
     pub claims: u64,
-    /// Claims by outcome.
+    /// Claims by outcome. The JSON names every outcome, 0 for those with
+    /// no claim, so a loader with a fixed schema reads each month
+    /// (QA35a L3: `network_reversed` was absent from a month without one).
+    #[serde(serialize_with = "every_outcome")]
     pub totals: BTreeMap<Outcome, u64>,
     /// Per network, partner, outcome, claim and commission currency.
     pub summary: Vec<SummaryRow>,
@@ -1668,8 +1684,21 @@ mod payable_tests {
             json["program_totals"],
             serde_json::json!({"payable": 3, "basis": "352.00", "payable_basis": "302.00"})
         );
-        // The outcome counts are untouched.
+        // The outcome counts are untouched; every outcome is named, 0 for
+        // those with no claim (QA35a L3).
         assert_eq!(json["totals"]["matched"], 4);
+        let named: std::collections::BTreeSet<&str> = json["totals"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(|k| k.as_str())
+            .collect();
+        let all: std::collections::BTreeSet<&str> = super::super::model::ALL_OUTCOMES
+            .iter()
+            .map(|o| o.as_str())
+            .collect();
+        assert_eq!(named, all);
+        assert_eq!(json["totals"]["fx_missing"], 0);
         // Each network total is the sum of its summary rows.
         for n in &r.network_totals {
             let rows = r.summary.iter().filter(|s| {
