@@ -214,3 +214,64 @@ fn the_daemon_outlives_the_reader_of_its_log() {
     assert_eq!(status.code(), Some(0), "{status:?}");
     assert!(!s.data_dir.join("reckon.sock").exists());
 }
+
+/// QA35a L2: `reckon records export | head -1` through the daemon exits 0,
+/// as a standalone export does, but the daemon logged a WARN `command for
+/// a client failed … broken pipe` for it, which WARN-based alerting picks
+/// up. The client stopping to read is not a failure.
+#[test]
+fn an_export_whose_reader_stops_is_no_failure_in_the_daemons_log() {
+    let data = Arc::new(FakeData {
+        per_day: 3000,
+        requests: Default::default(),
+    });
+    let server = reckon_tests::fakes::server::FakeServer::start(router(data));
+    let port = reckon_tests::free_port();
+    let s = setup(
+        &server.base_url,
+        "0 0 1 1 *",
+        &format!("listen = \"127.0.0.1:{port}\""),
+    );
+    let to = chrono::Utc::now().date_naive();
+    let from = (to - chrono::Duration::days(1)).to_string();
+    let sync = reckon(&s.config)
+        .args([
+            "sync",
+            "examplenet",
+            "--from",
+            &from,
+            "--to",
+            &to.to_string(),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        sync.status.success(),
+        "{}",
+        String::from_utf8_lossy(&sync.stderr)
+    );
+    let mut command = reckon(&s.config);
+    command.env("RUST_LOG", "reckon=debug").arg("run");
+    let mut daemon = reckon_tests::RunningDaemon::spawn(&mut command, s.dir.path().join("run.log"));
+    daemon.wait_for_log(&["daemon started"]);
+    // 6,000 conversions, ~2 MB of JSON lines: far more than the socket
+    // holds, so the daemon is still writing when the client has gone.
+    let mut child = reckon(&s.config)
+        .args([
+            "records",
+            "export",
+            "--kind",
+            "conversions",
+            "--format",
+            "jsonl",
+        ])
+        .stdout(closed())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    assert_eq!(wait(&mut child).code(), Some(0));
+    daemon.wait_for_log(&["the client stopped reading the command's output"]);
+    let log = daemon.log_text();
+    assert!(!log.contains("command for a client failed"), "{log}");
+    daemon.stop();
+}

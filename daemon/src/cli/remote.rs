@@ -674,6 +674,7 @@ fn run(
     let _turn = writes(&command).then(crate::schedule::hooks::exclusive);
     // A bug in a command (a panic) fails that command with an error that
     // says so; the client was told the daemon had died (QA20 R20-1).
+    let mut panicked = false;
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match command {
         Command::Records(cmd) => crate::store::cli::run(config, cmd, &mut con),
         Command::Reconcile(a) => crate::reconcile::cli::run(config, a, &mut con),
@@ -683,6 +684,7 @@ fn run(
         _ => Err(anyhow::anyhow!("this command does not run in the daemon")),
     }))
     .unwrap_or_else(|payload| {
+        panicked = true;
         Err(anyhow::anyhow!(
             "internal error in the daemon (a bug, please report it): {}; the daemon runs on",
             crate::panic_message(&*payload)
@@ -691,8 +693,23 @@ fn run(
     let code = match result {
         Ok(c) if c == ExitCode::SUCCESS => 0,
         Ok(_) => 1,
+        // The client stopped reading (`| head`): the end a standalone
+        // command takes quietly, exit 0 (QA35a L2: logged as a WARN).
+        Err(e) if super::is_broken_pipe(&e) => {
+            tracing::debug!(command = %request.argv.join(" "), "the client stopped reading the command's output");
+            0
+        }
         Err(e) => {
-            tracing::warn!(command = %request.argv.join(" "), error = %format!("{e:#}"), "command for a client failed");
+            // The client is told; the daemon's log says so at INFO (a
+            // trace of an unpaid claim, a bad argument: not the daemon's
+            // trouble; QA35a L2), and a bug in the daemon at ERROR.
+            let command = request.argv.join(" ");
+            let error = format!("{e:#}");
+            if panicked {
+                tracing::error!(%command, %error, "command for a client failed");
+            } else {
+                tracing::info!(%command, %error, "command for a client failed");
+            }
             let hint = out_file
                 .as_deref()
                 .filter(|_| permission_denied(&e))
