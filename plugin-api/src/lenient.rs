@@ -135,6 +135,33 @@ impl Scalar<'_> {
         self.text().map(Cow::into_owned)
     }
 
+    /// An id (a partner's, a record's): a non-empty string (trimmed) or a
+    /// whole number, the same id whichever the platform sends: `101`,
+    /// `"101"` and `101.0` are `"101"`. A number with a fraction or an
+    /// exponent is refused, as no id has one (QA35d M3: a platform that
+    /// began sending `101.0` re-keyed every stored claim to a new payee
+    /// "101.0"). `None` for null and `""`; `Err` for `true`, an object...
+    pub fn id(&self, field: &str) -> Result<Option<String>, String> {
+        match self {
+            Scalar::Null => Ok(None),
+            Scalar::Str(s) => Ok(Some(s.trim()).filter(|t| !t.is_empty()).map(str::to_owned)),
+            Scalar::Number(n) => {
+                let whole = match n.split_once('.') {
+                    Some((w, f)) if !n.contains(['e', 'E']) && f.bytes().all(|b| b == b'0') => w,
+                    None if !n.contains(['e', 'E']) => n,
+                    _ => {
+                        return Err(format!(
+                            "field `{field}`: {n} is not a whole number, and an id sent as a number must be one"
+                        ))
+                    }
+                };
+                Ok(Some(whole.to_owned()))
+            }
+            Scalar::Bool(b) => Err(format!("field `{field}`: expected an id, got {b}")),
+            Scalar::Other(what) => Err(format!("field `{field}`: expected an id, got {what}")),
+        }
+    }
+
     /// A decimal from a number (exactly, from its literal: see
     /// [`number_decimal`]) or numeric string; `None` for null, `""`, `"-"`.
     pub fn decimal(&self, field: &str) -> Result<Option<Decimal>, String> {
@@ -446,6 +473,26 @@ mod tests {
 
     /// Strings, placeholders and the other shapes behave as before the
     /// literal reading.
+    /// QA35d M3: a partner id drifting from `101` to `101.0` made a new
+    /// payee "101.0".
+    #[test]
+    fn ids_are_the_same_whichever_shape_they_come_in() {
+        for json in ["101", r#""101""#, r#"" 101 ""#, "101.0", "101.000"] {
+            assert_eq!(
+                scalar(json).id("MediaPartnerId"),
+                Ok(Some("101".into())),
+                "{json}"
+            );
+        }
+        assert_eq!(scalar(r#""p-7""#).id("a"), Ok(Some("p-7".into())));
+        assert_eq!(scalar("null").id("a"), Ok(None));
+        assert_eq!(scalar(r#""""#).id("a"), Ok(None));
+        for json in ["101.5", "1e2", "1.0e2", "true", "{}"] {
+            let e = scalar(json).id("MediaPartnerId").unwrap_err();
+            assert!(e.starts_with("field `MediaPartnerId`: "), "{json}: {e}");
+        }
+    }
+
     #[test]
     fn strings_placeholders_and_other_values() {
         assert_eq!(scalar(r#""12.50""#).decimal("a"), Ok(Some(dec("12.50"))));
