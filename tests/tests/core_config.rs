@@ -725,3 +725,43 @@ amount = "2.00"
         "{err}"
     );
 }
+
+/// QA35a M2: with `RECKON_CONFIG=` (set, empty: an env file's leftover),
+/// an explicit `--config FILE` failed with clap's "a value is required for
+/// '--config'", blaming the flag the user did type. The flag wins.
+#[test]
+fn an_explicit_config_wins_over_an_empty_reckon_config() {
+    let fixture = "config/broken/malformed.toml";
+    let forms: [Vec<String>; 3] = [
+        vec![
+            "--config".into(),
+            fixture.into(),
+            "config".into(),
+            "check".into(),
+        ],
+        vec![
+            format!("--config={fixture}"),
+            "config".into(),
+            "check".into(),
+        ],
+        vec![
+            "config".into(),
+            "check".into(),
+            "--config".into(),
+            fixture.into(),
+        ],
+    ];
+    for args in &forms {
+        for empty in ["", " "] {
+            let out = Command::new(reckon_tests::reckon_bin())
+                .current_dir(workspace())
+                .args(args)
+                .env("RECKON_CONFIG", empty)
+                .output()
+                .unwrap();
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(1), "{args:?} {empty:?}: {stderr}");
+            assert!(stderr.contains("malformed.toml"), "{args:?}: {stderr}");
+        }
+    }
+}

@@ -77,9 +77,18 @@ pub fn parse() -> Cli {
     if json_logs_asked(&args) {
         output::errors_as_json();
     }
-    if let Some(why) = empty_config_env(std::env::var_os("RECKON_CONFIG"), &args) {
+    let env = std::env::var_os("RECKON_CONFIG");
+    if let Some(why) = empty_config_env(env.clone(), &args) {
         output::fail(&format!("error: {why}"));
         std::process::exit(2);
+    }
+    if env.is_some_and(|v| v.to_string_lossy().trim().is_empty()) {
+        // Set but empty, and `--config` given (else refused above): the
+        // flag wins, as over any value. clap refused the empty value
+        // before looking at the flag (QA35a M2: "a value is required for
+        // '--config'"). Nothing else runs yet: no thread reads the
+        // environment while it changes.
+        std::env::remove_var("RECKON_CONFIG");
     }
     match try_parse_from(args.clone()) {
         Ok(cli) => cli,
