@@ -305,3 +305,55 @@ fn a_negative_amount_names_file_line_and_column() {
         "{stderr}"
     );
 }
+
+/// Ops QA35a M4: a window ending today was stored as synced to midnight
+/// after today (the shop's watermark is its window's end), the day still
+/// running: a month-end check said nothing of an orders sync last run in
+/// the morning of the 30th, and with `lookback_days = 0` the next run
+/// began the next day, never reading the rest of that day. The daemon
+/// stores a watermark no later than the sync.
+#[test]
+fn a_window_ending_today_is_stored_as_synced_up_to_now() {
+    let fake = ShopifyFake::generate(ShopifyConfig {
+        orders: 5,
+        seed: 7,
+        ..ShopifyConfig::default()
+    });
+    let server = FakeServer::start(router(fake));
+    let s = setup(&format!(
+        "[[connectors]]\nid = \"shop\"\nplugin = \"orders\"\nschedule = \"0 * * * *\"\ntimezone = \"UTC\"\n\
+         lookback_days = 0\n\n[connectors.settings]\nmode = \"shopify\"\nbase_url = \"{}\"\n\
+         access_token = {{ secret = \"env:RECKON_TEST_SHOPIFY_TOKEN\" }}\n",
+        server.base_url
+    ));
+    let today = chrono::Utc::now().date_naive();
+    let yesterday = (today - chrono::Duration::days(1)).to_string();
+    let before = chrono::Utc::now();
+    ok(reckon(
+        &s.config,
+        &[
+            "sync",
+            "shop",
+            "--from",
+            &yesterday,
+            "--to",
+            &today.to_string(),
+        ],
+    ));
+    let after = chrono::Utc::now();
+    let out = ok(reckon(
+        &s.config,
+        &["records", "checkpoints", "--source", "shop"],
+    ));
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let watermark = text
+        .lines()
+        .find_map(|l| l.split("watermark ").nth(1))
+        .and_then(|w| w.split(';').next())
+        .and_then(|w| chrono::DateTime::parse_from_rfc3339(w.trim()).ok())
+        .unwrap_or_else(|| panic!("no watermark in: {text}"));
+    assert!(
+        watermark >= before - chrono::Duration::seconds(5) && watermark <= after,
+        "stored watermark {watermark} is not the time of the sync ({before}..{after}): {text}"
+    );
+}

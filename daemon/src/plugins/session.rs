@@ -599,6 +599,14 @@ impl Driver<'_> {
         let watermark = cp.watermark;
         let previous = self.watermarks.get(&stream).copied();
         self.empty_pages.committed(&cp, n, previous);
+        // Stored no later than the session's clock: a window ending today
+        // is read up to now, not to the end of the day the plugin names
+        // (midnight after its last day). Stored as that, the rest of the
+        // day counted as synced: a month-end check said nothing of an
+        // orders sync that last ran at 07:00 on the 30th, and with
+        // `lookback_days = 0` the next run began the day after (ops QA35a
+        // M4). The session itself goes on with the plugin's watermark.
+        cp.watermark = cp.watermark.min(self.now);
         let stats = self.sink.commit(records, cp).map_err(|e| {
             self.err(
                 ErrorKind::Internal,
