@@ -423,3 +423,60 @@ fn generate_and_finalize_warn_about_connectors_synced_part_way_into_the_period()
         "{err}"
     );
 }
+
+/// Ops QA35a M3: with its stderr on a full disk (`2>>log`), `statements
+/// finalize` finalised the period but exited 1 at its first warning and
+/// never printed its result; through the daemon a command stopped there.
+/// Diagnostics that cannot be written are dropped: the exit status and
+/// the result are the work's, standalone and through the daemon.
+#[test]
+fn a_command_whose_stderr_is_on_a_full_disk_does_its_work_and_says_so() {
+    let (dir, config) = setup();
+    let store = Store::open(&dir.path().join("data")).unwrap();
+    store_sales(
+        &store,
+        &[("S1", at("2026-09-05T10:00:00Z"), "100.00")],
+        Some(at("2026-09-16T00:00:00Z")),
+        Some(at("2026-09-20T12:30:00Z")),
+    );
+    drop(store);
+    let full = || {
+        std::process::Stdio::from(
+            std::fs::OpenOptions::new()
+                .write(true)
+                .open("/dev/full")
+                .unwrap(),
+        )
+    };
+    let run = |args: &[&str]| {
+        Command::new(reckon_tests::reckon_bin())
+            .arg("--config")
+            .arg(&config)
+            .args(args)
+            .env(KEY_ENV, "k")
+            .env_remove("RECKON_CONFIG")
+            .stderr(full())
+            .output()
+            .unwrap()
+    };
+    // Each warns that `net` and `shop` are synced part-way (see above).
+    let out = run(&statements("generate", "2026-09"));
+    assert!(out.status.success(), "{}", text(&out.stdout));
+    let out = run(&statements("finalize", "2026-09"));
+    assert!(out.status.success(), "{}", text(&out.stdout));
+    assert!(
+        text(&out.stdout).contains("finalised version 2"),
+        "{}",
+        text(&out.stdout)
+    );
+    // Through the daemon.
+    let daemon = start_daemon(&config);
+    let out = run(&statements("generate", "2026-10"));
+    let log = daemon.stop();
+    assert!(out.status.success(), "{}\n{log}", text(&out.stdout));
+    assert!(
+        text(&out.stdout).contains("draft version 1"),
+        "{}",
+        text(&out.stdout)
+    );
+}

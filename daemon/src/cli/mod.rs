@@ -384,7 +384,7 @@ impl Console {
     pub fn terminal() -> Console {
         Console {
             out: Box::new(output::stdout()),
-            err: Box::new(std::io::stderr()),
+            err: Box::new(output::diagnostics()),
             daemon_store: None,
         }
     }
@@ -395,7 +395,7 @@ impl Console {
     pub fn terminal_unread() -> Console {
         Console {
             out: Box::new(output::Unread::new(output::stdout())),
-            err: Box::new(output::Unread::new(std::io::stderr())),
+            err: Box::new(output::diagnostics()),
             daemon_store: None,
         }
     }

@@ -89,6 +89,35 @@ pub fn json_log_line(
     format!("{line}\n")
 }
 
+/// Standard error as a command writes its diagnostics (warnings, notes,
+/// progress, the error that ends it): a line that cannot be written, for
+/// whatever reason (its reader gone, a log file on a full disk), is
+/// dropped, and the command goes on. What a command does, and its exit
+/// status, never depend on whether its diagnostics could be written
+/// (QA35a M3: with `2>>log` on a full volume a sync through the daemon
+/// stopped at its first line and exited 1; `statements finalize`
+/// finalised and exited 1 without printing its result). Its results
+/// (stdout) are [`Unread`]: other errors there are errors.
+pub fn diagnostics() -> Diagnostics<std::io::Stderr> {
+    Diagnostics(std::io::stderr())
+}
+
+/// See [`diagnostics`].
+#[derive(Debug)]
+pub struct Diagnostics<W>(pub W);
+
+impl<W: Write> Write for Diagnostics<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let _ = self.0.write_all(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        let _ = self.0.flush();
+        Ok(())
+    }
+}
+
 /// A writer whose reader may go away: after the first broken pipe (the
 /// reader closed its end) every write succeeds and is dropped. Other
 /// errors are returned.
@@ -384,6 +413,18 @@ mod tests {
         w.flush().unwrap();
         let mut w = LogWriter(Full);
         assert_eq!(w.write(b"x").unwrap(), 1);
+    }
+
+    /// QA35a M3: diagnostics a full disk refuses are dropped.
+    #[test]
+    fn diagnostics_nobody_can_write_are_dropped() {
+        for mut w in [
+            Diagnostics(Box::new(Full) as Box<dyn Write>),
+            Diagnostics(Box::new(Closed)),
+        ] {
+            writeln!(w, "warning: synced only up to ...").unwrap();
+            w.flush().unwrap();
+        }
     }
 
     #[test]

@@ -204,12 +204,12 @@ pub fn forward(
     let (mut out, mut err): (Box<dyn Write>, Box<dyn Write>) = if output_only {
         (
             Box::new(super::output::stdout()),
-            Box::new(std::io::stderr()),
+            Box::new(super::output::diagnostics()),
         )
     } else {
         (
             Box::new(super::output::Unread::new(super::output::stdout())),
-            Box::new(super::output::Unread::new(std::io::stderr())),
+            Box::new(super::output::diagnostics()),
         )
     };
     if sync {

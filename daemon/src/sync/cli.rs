@@ -301,7 +301,7 @@ pub fn run(
     drop(progress);
     // The run is over; its last lines go to whoever still reads: a reader
     // that went away (`| head`) changes neither the work nor the status.
-    let stderr = crate::cli::output::Unread::new(std::io::stderr());
+    let stderr = crate::cli::output::diagnostics();
     let mut err: Box<dyn std::io::Write> = if json {
         Box::new(JsonErr::new(stderr))
     } else {
