@@ -1,11 +1,17 @@
 //! One Impact `Action` (PascalCase JSON) into a canonical [`Conversion`], and
 //! the paging envelope every list endpoint shares.
 //!
-//! Rows are read as `serde_json::Value` and converted field by field, so an
-//! error names the field. Impact sends many numbers as strings (`"12.50"`,
+//! Rows are read as [`Scalar`]s and converted field by field, so an error
+//! names the field. Impact sends many numbers as strings (`"12.50"`,
 //! `"28763"`), empty strings for absent dates, and timestamps with any UTC
 //! offset; all of that is accepted here. Money is exact: amounts are parsed
 //! from their literal text into decimals, never through a float.
+//!
+//! What drifted answers get (QA35d): a page whose counts say more follow
+//! but that gives no next-page URI, a missing or empty `Payout` / `Amount`,
+//! and a timestamp without a UTC offset are refused, naming the page or the
+//! action and field; ids are read with [`Scalar::id`], so `101`, `"101"`
+//! and `101.0` are the same partner.
 
 use plugin_api::currency;
 use plugin_api::lenient::Scalar;
@@ -30,8 +36,14 @@ impl Envelope {
     /// The envelope of a page from its `@page`, `@numpages` and
     /// `@nextpageuri` fields (each a string or a number; absent reads as 0
     /// or no next page). Paging stops after this page (`next` is `None`)
-    /// when `@nextpageuri` is empty or `@page` has reached `@numpages`, as
-    /// the reference says for every list endpoint.
+    /// when `@page` has reached `@numpages`, or when `@nextpageuri` is
+    /// empty on a page whose counts say it is the last, as the reference
+    /// says for every list endpoint.
+    ///
+    /// A page whose own counts say more follow (`@page` < `@numpages`) but
+    /// that gives no `@nextpageuri` (missing or `""`) is refused: taken as
+    /// the last page, the run would end "ok" without the rest and mark its
+    /// window complete (QA35d H3). The caller names the stream and page.
     pub(crate) fn read(
         page: &Scalar<'_>,
         num_pages: &Scalar<'_>,
@@ -44,15 +56,36 @@ impl Envelope {
         };
         let page = num(page, "@page")?;
         let num_pages = num(num_pages, "@numpages")?;
-        let next = if num_pages > 0 && page >= num_pages {
-            None
-        } else {
-            next.string()
-        };
+        if num_pages > 0 && page >= num_pages {
+            return Ok(Envelope {
+                page,
+                num_pages,
+                next: None,
+            });
+        }
+        let uri = next.string();
+        if uri.is_none() && page < num_pages {
+            let shown = if page == 0 {
+                "missing".to_owned()
+            } else {
+                page.to_string()
+            };
+            let sent = match next {
+                Scalar::Null => "missing",
+                Scalar::Str(_) => "empty",
+                _ => "not a URI",
+            };
+            return Err(format!(
+                "Impact's paging envelope says more pages follow (@page {shown}, @numpages \
+                 {num_pages}) but its @nextpageuri is {sent}: expected the relative URI of \
+                 page {}; the page is refused rather than taken as the last one",
+                page + 1
+            ));
+        }
         Ok(Envelope {
             page,
             num_pages,
-            next,
+            next: uri,
         })
     }
 }
@@ -115,22 +148,61 @@ struct ActionsPage<'a> {
 
 type Time = plugin_api::chrono::DateTime<plugin_api::chrono::Utc>;
 
+/// A timestamp field: RFC 3339 **with** a UTC offset (`Z`, `-05:00`), as
+/// the reference says Impact sends them; `None` when absent or empty.
+///
+/// One without an offset (`2026-10-03T00:30:00`) is refused, naming the
+/// field: its instant is unknown (the account's zone? UTC?), and read as
+/// UTC an action could move to another day, or at a month's end to another
+/// statement period, without a word (QA35d M2; CAKE refuses the same).
+/// `plugin_api::parse::timestamp`, which reads such text as UTC, is not
+/// used here.
 fn opt_time(v: &Scalar<'_>, field: &str) -> Result<Option<Time>, String> {
     match v {
         Scalar::Null => Ok(None),
         Scalar::Str(s) if s.trim().is_empty() => Ok(None),
-        Scalar::Str(s) => parse::timestamp(s)
-            .map(Some)
-            .map_err(|e| format!("field `{field}`: {e}")),
+        Scalar::Str(s) => {
+            let t = s.trim();
+            if let Ok(d) = plugin_api::chrono::DateTime::parse_from_rfc3339(t) {
+                return Ok(Some(d.with_timezone(&plugin_api::chrono::Utc)));
+            }
+            if parse::timestamp(t).is_ok() {
+                return Err(format!(
+                    "field `{field}`: {s:?} has no UTC offset; Impact sends its timestamps \
+                     with one (`2026-10-03T00:30:00-04:00`, `...Z`), and without it the \
+                     instant is unknown, so the action is refused rather than read as UTC"
+                ));
+            }
+            Err(format!(
+                "field `{field}`: {s:?} is not an RFC 3339 timestamp with a UTC offset"
+            ))
+        }
         _ => Err(format!("field `{field}`: expected a timestamp string")),
     }
 }
 
-fn money(v: &Scalar<'_>, field: &str, currency: Option<&str>) -> Result<Option<Money>, String> {
-    match (v.decimal(field)?, currency) {
-        (None, _) => Ok(None),
-        (Some(a), Some(c)) => Ok(Some(Money::new(a, c))),
-        (Some(_), None) => Err(format!(
+/// A money field every action carries: `Payout` (the commission) and
+/// `Amount` (the sale amount). The reference's action model lists both as
+/// numbers of every action, with no note that either may be left out, and
+/// every sample it cites carries both (`0` / `"0.00"` when there is none,
+/// as for a reversed action). So a missing, `""`, `"-"` or null one is
+/// refused, naming the field: read as "unknown", it silently replaced the
+/// stored commission or sale amount in a new revision (QA35d M1).
+fn money(v: &Scalar<'_>, field: &str, currency: Option<&str>) -> Result<Money, String> {
+    let amount = v.decimal(field)?.ok_or_else(|| {
+        let got = match v {
+            Scalar::Null => "missing or null".to_owned(),
+            Scalar::Str(s) => format!("{s:?}"),
+            other => other.text().map(|t| t.into_owned()).unwrap_or_default(),
+        };
+        format!(
+            "field `{field}` is {got}: Impact sends it on every action (0 when there is none), \
+             so the action is refused rather than stored without it"
+        )
+    })?;
+    match currency {
+        Some(c) => Ok(Money::new(amount, c)),
+        None => Err(format!(
             "field `{field}` has an amount but field `Currency` is missing"
         )),
     }
@@ -194,21 +266,21 @@ fn convert(row: &ActionRow<'_>) -> Result<Record, String> {
     let event_type = classify(&row.event_code, &row.tracker);
     Ok(Record::Conversion(Conversion {
         source: String::new(), // stamped by the host
-        external_id: row.id.string().ok_or("field `Id` is missing or empty")?,
-        order_id: row.oid.string(),
+        external_id: row.id.id("Id")?.ok_or("field `Id` is missing or empty")?,
+        order_id: row.oid.id("Oid")?,
         click_id: None,
         clicked_at: opt_time(&row.referring_date, "ReferringDate")?,
         partner_id: row
             .partner_id
-            .string()
+            .id("MediaPartnerId")?
             .ok_or("field `MediaPartnerId` is missing or empty")?,
         partner_name: row.partner_name.string(),
-        campaign_id: row.campaign_id.string(),
+        campaign_id: row.campaign_id.id("CampaignId")?,
         event_type,
         occurred_at: opt_time(&row.event_date, "EventDate")?
             .ok_or("field `EventDate` is missing")?,
-        sale_amount: money(&row.amount, "Amount", currency.as_deref())?,
-        commission: money(&row.payout, "Payout", currency.as_deref())?,
+        sale_amount: Some(money(&row.amount, "Amount", currency.as_deref())?),
+        commission: Some(money(&row.payout, "Payout", currency.as_deref())?),
         status: status(
             &row.state
                 .text()

@@ -48,7 +48,8 @@ struct CampaignsPage<'a> {
 }
 
 /// Parses one `/Campaigns` page: its envelope and the ids it lists (a row
-/// without an `Id` is passed over). A body without the `Campaigns` array
+/// without an `Id` is passed over; one with an `Id` that is no id, such as
+/// `4242.5`, is an error). A body without the `Campaigns` array
 /// (an error object sent with HTTP 200) is an error, not an empty page.
 pub fn parse_campaigns_page(body: &[u8]) -> Result<(Envelope, Vec<String>), String> {
     let p: CampaignsPage<'_> = plugin_api::serde_json::from_slice(body).map_err(|e| {
@@ -64,7 +65,18 @@ pub fn parse_campaigns_page(body: &[u8]) -> Result<(Envelope, Vec<String>), Stri
             action::answered(body)
         ));
     };
-    Ok((env, rows.iter().filter_map(|r| r.id.string()).collect()))
+    // Ids as `Scalar::id` reads them, so a campaign sent as `4242.0` is
+    // still campaign 4242 (QA35d M3).
+    let mut ids = Vec::with_capacity(rows.len());
+    for (i, r) in rows.iter().enumerate() {
+        if let Some(id) =
+            r.id.id("Id")
+                .map_err(|e| format!("record {}: {e}", i + 1))?
+        {
+            ids.push(id);
+        }
+    }
+    Ok((env, ids))
 }
 
 /// The configured campaigns (`settings.campaign_ids`, in their order) that

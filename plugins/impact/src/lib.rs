@@ -28,7 +28,8 @@
 //!   any single-action route (none is documented).
 //! - Paging: an `@`-envelope of **string** fields (`"@page": "1"`,
 //!   `"@numpages"`, `"@nextpageuri"`); `@nextpageuri` is a path relative to
-//!   the host, empty on the last page.
+//!   the host, empty on the last page. A page whose `@page` < `@numpages`
+//!   but whose `@nextpageuri` is missing or empty is refused (QA35d H3).
 //! - Rate limits: 429 with `X-RateLimit-*` (brand) or `X-RateLimit-*-hour` +
 //!   `RateLimit-Reset` (partner); see [`client`].
 //!
@@ -68,7 +69,12 @@
 //! becomes a revision.
 //!
 //! A malformed action fails its page: nothing of that page is committed, and
-//! the error names the stream, campaign, page, action id and field.
+//! the error names the stream, campaign, page, action id and field. So do a
+//! missing, `""` or null `Payout` or `Amount` (every action has both, `0`
+//! when there is none), a timestamp without a UTC offset, and an id sent as
+//! a number with a fraction; `101`, `"101"` and `101.0` are the same id
+//! (QA35d M1-M3). The pages before a failed one stay committed, and the
+//! window is not marked complete.
 
 mod action;
 mod action_updates;

@@ -950,3 +950,45 @@ fn the_widest_window_stays_within_impacts_45_days_across_a_dst_change() {
     assert_eq!(span, Duration::days(44) + Duration::hours(1));
     assert!(span <= Duration::days(45));
 }
+
+/// QA35d H3, for `check`: a `/Campaigns` page saying more follow
+/// (`@page` < `@numpages`) without a `@nextpageuri` ended the list there,
+/// and a campaign on a later page was reported "not visible to account".
+/// Now the check fails naming the page and what was expected.
+#[test]
+fn check_refuses_a_campaign_page_saying_more_follow_without_a_next_page_uri() {
+    for next in [None, Some("")] {
+        let out = FakeHost::handler(move |_| {
+            let mut body = json!({"@page": "1", "@numpages": "2", "Campaigns": [{"Id": "999"}]});
+            if let Some(n) = next {
+                body["@nextpageuri"] = json!(n);
+            }
+            Reply::json(200, &body)
+        })
+        .run::<Impact>(open_check("imp", "http://fake", settings()));
+        let err = out.result.unwrap_err();
+        assert_eq!(err.kind, ErrorKind::BadResponse, "{}", err.message);
+        let sent = if next.is_none() { "missing" } else { "empty" };
+        assert_eq!(
+            err.message,
+            format!(
+                "check: campaigns page 1: Impact's paging envelope says more pages follow \
+                 (@page 1, @numpages 2) but its @nextpageuri is {sent}: expected the relative \
+                 URI of page 2; the page is refused rather than taken as the last one"
+            )
+        );
+    }
+    // The last page may have an empty (or no) next URI, and a campaign Id
+    // sent as a whole float is that campaign (QA35d M3).
+    let (env, ids) = campaigns::parse_campaigns_page(
+        br#"{"@page":"2","@numpages":"2","Campaigns":[{"Id":1000.0},{"Id":"998"}]}"#,
+    )
+    .unwrap();
+    assert!(env.next.is_none());
+    assert_eq!(ids, ["1000", "998"]);
+    let e = campaigns::parse_campaigns_page(
+        br#"{"@page":"1","@numpages":"1","Campaigns":[{"Id":1000.5}]}"#,
+    )
+    .unwrap_err();
+    assert!(e.starts_with("record 1: field `Id`: 1000.5"), "{e}");
+}

@@ -344,19 +344,14 @@ async fn read_transactions(
                 &what,
             )
             .await?;
-        let body: Value = resp.json(&what)?;
-        let (items, has_more) =
-            row::page(&body).map_err(|e| PluginError::bad_response(format!("{what}: {e}")))?;
-        for (i, t) in items.iter().enumerate() {
-            row::add_transaction(t, &mut transactions).map_err(|e| {
-                PluginError::bad_response(format!(
-                    "{what}: record {n} (key {}): {e}",
-                    row::row_key(t),
-                    n = i + 1
-                ))
-            })?;
-        }
-        after = items.last().and_then(|t| row::opt_text(t, "key"));
+        let row::TransactionsPage {
+            items,
+            has_more,
+            last_key,
+        } = row::parse_transactions_page(&resp.body)
+            .map_err(|e| PluginError::bad_response(format!("{what}: {e}")))?;
+        transactions.extend(items);
+        after = last_key;
         if has_more && after.is_none() {
             return Err(more_after_empty(&what));
         }

@@ -8,8 +8,15 @@
 //! - The **transaction** a reward pays on (the customer's payment the vendor
 //!   reported) gives the sale amount (cents of its `currency`) and the order
 //!   id (its `key`, the vendor's own id). It is read from the reward's
-//!   embedded `transaction` object, or, when that carries only a key, from
-//!   the session's transaction lookup.
+//!   embedded `transaction` object, or, when that carries only a key (no
+//!   `amount` at all), from the session's transaction lookup. A
+//!   transaction's `amount` "may be 0 but not null" (reference): one sent
+//!   as `""` or null, embedded or listed, is an error naming the reward (or
+//!   transaction) and the field, never a sale of 0.00 (QA35d H4).
+//! - **Ids** (`key`, `partnership.partner_key`, `transaction.key`,
+//!   `offer.key`, a listed transaction's `key`) are read with
+//!   [`Scalar::id`]: `101`, `"101"` and `101.0` are one id, and a number
+//!   with a fraction is an error (QA35d M3).
 //! - **Currency.** The reference's Reward has no `currency` of its own; only
 //!   the Transaction has one. A reward's currency (commission and sale) is
 //!   the reward's `currency` if it sends one, else its embedded
@@ -25,7 +32,7 @@
 //!   Any other value is an error naming the field, never a guess.
 
 use plugin_api::currency;
-use plugin_api::lenient::Scalar;
+use plugin_api::lenient::{record_error, Scalar};
 use plugin_api::parse;
 use plugin_api::serde_json::Value;
 use plugin_api::{Conversion, ConversionStatus, EventType, Money, Record, Utm};
@@ -42,25 +49,6 @@ pub fn opt_text(row: &Value, field: &str) -> Option<String> {
         Value::String(s) if !s.trim().is_empty() => Some(s.trim().to_owned()),
         Value::Number(n) => Some(n.to_string()),
         _ => None,
-    }
-}
-
-fn cents(row: &Value, field: &str) -> Result<Option<i64>, String> {
-    parse::integer(row.get(field).unwrap_or(&Value::Null))
-        .map_err(|e| format!("field `{field}`: {e} (PartnerStack amounts are integer cents)"))
-}
-
-fn currency_of(row: &Value, field: &str) -> Result<Option<String>, String> {
-    match opt_text(row, field) {
-        None => Ok(None),
-        Some(c) => {
-            let c = c.to_ascii_uppercase();
-            if currency::is_known(&c) {
-                Ok(Some(c))
-            } else {
-                Err(format!("field `{field}`: {c:?} is not an ISO-4217 code"))
-            }
-        }
     }
 }
 
@@ -96,16 +84,6 @@ fn event_type(name: &str) -> EventType {
 /// The key of a row for error messages.
 pub fn row_key(row: &Value) -> String {
     opt_text(row, "key").unwrap_or_else(|| "?".into())
-}
-
-/// Reads one transaction into the lookup (its currency as sent, if any:
-/// the reward that uses it falls back to `default_currency`, and says so).
-pub fn add_transaction(row: &Value, into: &mut Transactions) -> Result<(), String> {
-    let key = opt_text(row, "key").ok_or("field `key` is missing")?;
-    let amount = cents(row, "amount")?.ok_or("field `amount` is missing")?;
-    let cur = currency_of(row, "currency")?;
-    into.insert(key, (amount, cur));
-    Ok(())
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -152,15 +130,44 @@ struct Partnership<'a> {
     last_name: Scalar<'a>,
 }
 
+/// A transaction: embedded in a reward, or an item of `/transactions`.
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
 struct Txn<'a> {
     #[serde(borrow)]
     key: Scalar<'a>,
-    #[serde(borrow)]
-    amount: Scalar<'a>,
+    /// `None` when the object has no `amount` key at all (an embedded
+    /// transaction that carries only its key); `Some(Scalar::Null)` for an
+    /// `amount` sent as null.
+    #[serde(borrow, deserialize_with = "present")]
+    amount: Option<Scalar<'a>>,
     #[serde(borrow)]
     currency: Scalar<'a>,
+}
+
+/// A field that is there, whatever its value (null included): serde calls
+/// this only for a key the object has, so absent stays `None`.
+fn present<'de: 'a, 'a, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Scalar<'a>>, D::Error> {
+    Scalar::deserialize(d).map(Some)
+}
+
+/// A transaction's amount when the transaction sends one: integer cents,
+/// which the reference says "may be 0 but not null". An empty string or a
+/// null is refused, naming the field: the lenient reader takes both for "no
+/// amount", and an embedded transaction's `""` was stored as a sale of 0.00
+/// (QA35d H4).
+fn txn_cents(v: &Scalar<'_>, field: &str) -> Result<i64, String> {
+    t_cents(v, field)?.ok_or_else(|| {
+        let got = match v {
+            Scalar::Str(s) => format!("{s:?}"),
+            _ => "null".to_owned(),
+        };
+        format!(
+            "field `{field}` is {got}: a transaction's amount is integer cents, 0 when there \
+             is none, never empty or null; the record is refused rather than stored with an \
+             unknown or zero sale"
+        )
+    })
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -170,6 +177,20 @@ struct Keyed<'a> {
     key: Scalar<'a>,
     #[serde(borrow)]
     name: Scalar<'a>,
+}
+
+#[derive(Debug, Deserialize)]
+struct TransactionsBody<'a> {
+    #[serde(borrow)]
+    data: Option<TransactionsData<'a>>,
+}
+
+#[derive(Debug, Deserialize)]
+struct TransactionsData<'a> {
+    #[serde(borrow, default)]
+    items: Option<Vec<Txn<'a>>>,
+    #[serde(borrow, default)]
+    has_more: Scalar<'a>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -226,14 +247,17 @@ fn convert(
     default_currency: &str,
 ) -> Result<(Record, bool), String> {
     let txn = row.transaction.as_ref();
-    let txn_key = txn.and_then(|t| t.key.string());
+    let txn_key = match txn {
+        Some(t) => t.key.id("transaction.key")?,
+        None => None,
+    };
     let looked_up = txn_key.as_ref().and_then(|k| transactions.get(k));
-    // The sale amount: the embedded transaction's, else the lookup's.
-    let sale_cents: Option<i64> = match txn {
-        Some(t) if t.amount != Scalar::Null => {
-            Some(t_cents(&t.amount, "transaction.amount")?.unwrap_or(0))
-        }
-        _ => looked_up.map(|(a, _)| *a),
+    // The sale amount: the embedded transaction's when it sends one (an
+    // empty or null one is an error), else the lookup's (an embedded
+    // transaction with only its key).
+    let sale_cents: Option<i64> = match txn.and_then(|t| t.amount.as_ref()) {
+        Some(a) => Some(txn_cents(a, "transaction.amount")?),
+        None => looked_up.map(|(a, _)| *a),
     };
     // The transaction's currency: the embedded object's (even without an
     // amount), else the looked-up transaction's.
@@ -251,10 +275,23 @@ fn convert(
     let sale_cur = or_default(txn_cur.as_ref().or(reward_cur.as_ref()));
     let amount = t_cents(&row.amount, "amount")?.ok_or("field `amount` is missing")?;
     let p = row.partnership.as_ref();
-    let partner_id = p
-        .and_then(|p| p.partner_key.string().or_else(|| p.key.string()))
-        .or_else(|| row.customer.as_ref().and_then(|c| c.partner_key.string()))
-        .ok_or("field `partnership.partner_key` is missing")?;
+    // Ids as `Scalar::id` reads them: `101`, `"101"` and `101.0` are one
+    // partner (QA35d M3).
+    let from_partnership = match p {
+        Some(p) => match p.partner_key.id("partnership.partner_key")? {
+            Some(k) => Some(k),
+            None => p.key.id("partnership.key")?,
+        },
+        None => None,
+    };
+    let partner_id = match from_partnership {
+        Some(k) => k,
+        None => match &row.customer {
+            Some(c) => c.partner_key.id("customer.partner_key")?,
+            None => None,
+        }
+        .ok_or("field `partnership.partner_key` is missing")?,
+    };
     let partner_name = p.and_then(|p| {
         p.name
             .string()
@@ -274,13 +311,16 @@ fn convert(
         .ok_or("field `reward_status` is missing")?;
     let record = Record::Conversion(Conversion {
         source: String::new(), // stamped by the host
-        external_id: row.key.string().ok_or("field `key` is missing")?,
+        external_id: row.key.id("key")?.ok_or("field `key` is missing")?,
         order_id: txn_key,
         click_id: None,
         clicked_at: None,
         partner_id,
         partner_name,
-        campaign_id: row.offer.as_ref().and_then(|o| o.key.string()),
+        campaign_id: match &row.offer {
+            Some(o) => o.key.id("offer.key")?,
+            None => None,
+        },
         event_type: event_type(&trigger),
         occurred_at: t_millis(&row.created_at, "created_at")?
             .ok_or("field `created_at` is missing")?,
@@ -295,22 +335,61 @@ fn convert(
     Ok((record, defaulted))
 }
 
-/// A list page: `data.items` and `data.has_more`.
-pub fn page(body: &Value) -> Result<(&[Value], bool), String> {
-    let data = body.get("data").ok_or("field `data` is missing")?;
-    let items = match data.get("items") {
-        Some(Value::Array(a)) => a.as_slice(),
-        _ => return Err("field `data.items` is missing or not an array".into()),
-    };
-    let has_more = data
-        .get("has_more")
-        .and_then(Value::as_bool)
-        .ok_or("field `data.has_more` is missing")?;
-    Ok((items, has_more))
+/// A parsed transactions page.
+#[derive(Debug)]
+pub struct TransactionsPage {
+    /// The page's items, in order, under their key (as [`Scalar::id`]
+    /// reads it, the way a reward's `transaction.key` is read).
+    pub items: Vec<(String, (i64, Option<String>))>,
+    /// More transactions follow.
+    pub has_more: bool,
+    /// The last item's key as sent (the next cursor).
+    pub last_key: Option<String>,
 }
 
-/// Which reward of a page serde could not read, for the error message.
-fn locate(body: &[u8], e: &plugin_api::serde_json::Error) -> String {
+/// Parses a `/transactions` page: each item's key, amount (integer cents,
+/// required: "may be 0 but not null") and currency (if it names one). The
+/// error names the item and field.
+pub fn parse_transactions_page(body: &[u8]) -> Result<TransactionsPage, String> {
+    let p: TransactionsBody<'_> = plugin_api::serde_json::from_slice(body)
+        .map_err(|e| locate(body, &e, |t| record_error::<Txn>(t)))?;
+    let data = p.data.ok_or("field `data` is missing")?;
+    let rows = data
+        .items
+        .ok_or("field `data.items` is missing or not an array")?;
+    let has_more = data
+        .has_more
+        .as_bool()
+        .ok_or("field `data.has_more` is missing")?;
+    let mut items = Vec::with_capacity(rows.len());
+    for (i, t) in rows.iter().enumerate() {
+        let item = || -> Result<(String, (i64, Option<String>)), String> {
+            let key = t.key.id("key")?.ok_or("field `key` is missing")?;
+            let amount = match &t.amount {
+                Some(a) => txn_cents(a, "amount")?,
+                None => return Err("field `amount` is missing".into()),
+            };
+            Ok((key, (amount, t_currency(&t.currency, "currency")?)))
+        };
+        items.push(item().map_err(|e| {
+            let key = t.key.string().unwrap_or_else(|| "?".into());
+            format!("record {n} (key {key}): {e}", n = i + 1)
+        })?);
+    }
+    Ok(TransactionsPage {
+        items,
+        has_more,
+        last_key: rows.last().and_then(|t| t.key.string()),
+    })
+}
+
+/// Which item of a page serde could not read, for the error message;
+/// `why` re-reads one item's text (`lenient::record_error` of its type).
+fn locate(
+    body: &[u8],
+    e: &plugin_api::serde_json::Error,
+    why: impl Fn(&str) -> Option<String>,
+) -> String {
     let Ok(v) = plugin_api::serde_json::from_slice::<Value>(body) else {
         return plugin_api::sdk::malformed_json(body, e);
     };
@@ -322,7 +401,7 @@ fn locate(body: &[u8], e: &plugin_api::serde_json::Error) -> String {
         for (i, r) in rows.iter().enumerate() {
             // Scalar fields need the row's text (see `lenient::record_error`).
             let text = r.to_string();
-            if let Some(re) = plugin_api::lenient::record_error::<RewardRow>(&text) {
+            if let Some(re) = why(&text) {
                 return format!("record {n} (key {}): {re}", row_key(r), n = i + 1);
             }
         }
@@ -350,8 +429,8 @@ pub fn parse_rewards_page(
     transactions: &Transactions,
     default_currency: &str,
 ) -> Result<RewardsPage, String> {
-    let p: RewardsBody<'_> =
-        plugin_api::serde_json::from_slice(body).map_err(|e| locate(body, &e))?;
+    let p: RewardsBody<'_> = plugin_api::serde_json::from_slice(body)
+        .map_err(|e| locate(body, &e, |t| record_error::<RewardRow>(t)))?;
     let data = p.data.ok_or("field `data` is missing")?;
     let items = data
         .items

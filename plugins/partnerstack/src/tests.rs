@@ -892,3 +892,60 @@ fn created_bounds_are_the_connectors_zone_days() {
         );
     }
 }
+
+/// QA35d M3/H4: ids are read with `Scalar::id` both in the transactions
+/// list and in a reward's embedded `transaction.key`, so a list key sent as
+/// `5501.0` still gives the reward that names `5501` its sale amount; a
+/// listed transaction whose `amount` is `""` is refused naming it.
+#[test]
+fn transactions_list_keys_match_rewards_whatever_their_shape_and_need_an_amount() {
+    let rewards = json!({"data": {"has_more": false, "items": [{
+        "key": "rew_n", "amount": 500, "reward_status": "approved",
+        "created_at": 1_793_527_200_000i64, "partnership": {"partner_key": 101.0},
+        "transaction": {"key": 5501}, "offer": {"key": 7.0},
+    }]}, "message": "ok", "status": 200});
+    let run = |txns: Value| {
+        let rewards = rewards.clone();
+        FakeHost::handler(move |req| {
+            if req.url.contains("/transactions") {
+                Reply::json(200, &txns)
+            } else {
+                Reply::json(200, &rewards)
+            }
+        })
+        .run::<PartnerStack>(open_read(
+            "ps",
+            "http://fake/api/v2",
+            json!({ "review_days": 0 }),
+            window(),
+        ))
+    };
+    let list = |amount: Value| {
+        json!({"data": {"has_more": false, "items": [
+            {"key": 5501.0, "amount": amount, "currency": "EUR"},
+        ]}, "message": "ok", "status": 200})
+    };
+    let out = run(list(json!(12_345)));
+    out.result.as_ref().unwrap();
+    let c = conv(&out.committed[0]);
+    assert_eq!(c.order_id.as_deref(), Some("5501"));
+    assert_eq!(c.partner_id, "101");
+    assert_eq!(c.campaign_id.as_deref(), Some("7"));
+    let sale = c.sale_amount.as_ref().unwrap();
+    assert_eq!(
+        (sale.amount, sale.currency.as_str()),
+        (Decimal::new(12_345, 2), "EUR")
+    );
+    let out = run(list(json!("")));
+    let err = out.result.unwrap_err();
+    assert_eq!(err.kind, ErrorKind::BadResponse);
+    assert!(
+        err.message.starts_with(
+            "transactions page 1: record 1 (key 5501.0): field `amount` is \"\": a \
+             transaction's amount is integer cents"
+        ),
+        "{}",
+        err.message
+    );
+    assert!(out.committed.is_empty());
+}

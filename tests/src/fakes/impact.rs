@@ -39,6 +39,13 @@
 //! [`ImpactFake::set_payout`] and [`ImpactFake::reverse`] (both logged in
 //! `/ActionUpdates` and moving the last-updated date), and
 //! [`ImpactFake::corrupt`].
+//!
+//! API drift (QA35d), answers that stray from the reference the way a
+//! platform's do when it changes without notice: [`ImpactFake::next_page`]
+//! drops or empties `@nextpageuri` on pages that are not the last, and
+//! [`ImpactFake::set_field`] serves one field of an action as any value
+//! (`""` or null for an amount, a timestamp without a UTC offset, an id as
+//! a float such as `10003.0`).
 
 use super::affiliate::{self, param, split_url, FakeApi, Shared, Throttle, Truth};
 use chrono::{DateTime, Duration, FixedOffset, NaiveDate, NaiveTime, Utc};
@@ -142,6 +149,19 @@ enum DateFilter {
     Locking,
 }
 
+/// How `@nextpageuri` is served on a page that is not the last.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum NextPage {
+    /// As the reference documents it: the next page's relative URI.
+    #[default]
+    AsDocumented,
+    /// Renamed (`@nextPageUri`), so `@nextpageuri` is missing, from page
+    /// `from` on (1: every page).
+    Renamed { from: usize },
+    /// `""` although `@page` < `@numpages`, from page `from` on.
+    Empty { from: usize },
+}
+
 /// The fake's state.
 #[derive(Debug)]
 pub struct ImpactFake {
@@ -165,7 +185,11 @@ pub struct ImpactFake {
     /// The reference documents no default for `/Campaigns`; a test sets a
     /// small one to spread the campaigns ([`Params::campaigns`]) over pages.
     pub campaigns_page_size: usize,
+    /// `@nextpageuri` drift on every list endpoint (default: none).
+    pub next_page: NextPage,
     corrupt: Option<(String, &'static str)>,
+    /// `(action id, field, value)` served instead of what the action has.
+    fields: Vec<(String, &'static str, Value)>,
     requests: u64,
 }
 
@@ -238,7 +262,9 @@ impl ImpactFake {
             limit_per_window: 1000,
             epoch_reset: false,
             campaigns_page_size: 20_000,
+            next_page: NextPage::AsDocumented,
             corrupt: None,
+            fields: Vec::new(),
             requests: 0,
         }
     }
@@ -335,6 +361,17 @@ impl ImpactFake {
         self.corrupt = Some((id.to_owned(), field));
     }
 
+    /// Serves `field` of action `id` as `value` from now on (replacing an
+    /// earlier value set for that field): a drifted answer such as
+    /// `"Payout": ""`, an `EventDate` without an offset or a
+    /// `MediaPartnerId` of `10003.0`. The world itself is unchanged
+    /// ([`ImpactFake::truth`] is what the action really is).
+    pub fn set_field(&mut self, id: &str, field: &'static str, value: Value) {
+        self.index(id);
+        self.fields.retain(|(i, f, _)| !(i == id && *f == field));
+        self.fields.push((id.to_owned(), field, value));
+    }
+
     /// Data requests answered (including 429s).
     pub fn requests(&self) -> u64 {
         self.requests
@@ -392,6 +429,11 @@ impl ImpactFake {
         if let Some((id, field)) = &self.corrupt {
             if *id == a.id {
                 v[*field] = json!("1,5O");
+            }
+        }
+        for (id, field, value) in &self.fields {
+            if *id == a.id {
+                v[*field] = value.clone();
             }
         }
         v
@@ -569,6 +611,16 @@ impl ImpactFake {
             "@nextpageuri": if page < num_pages { uri(page + 1) } else { String::new() },
             "@lastpageuri": uri(num_pages),
         });
+        match self.next_page {
+            NextPage::AsDocumented => {}
+            NextPage::Renamed { from } if page >= from => {
+                let uri = body["@nextpageuri"].take();
+                body.as_object_mut().unwrap().remove("@nextpageuri");
+                body["@nextPageUri"] = uri;
+            }
+            NextPage::Empty { from } if page >= from => body["@nextpageuri"] = json!(""),
+            NextPage::Renamed { .. } | NextPage::Empty { .. } => {}
+        }
         body[key] = Value::Array(slice);
         affiliate::json(200, &body, &self.rate_headers())
     }

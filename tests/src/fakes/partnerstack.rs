@@ -24,6 +24,10 @@
 //! [`PartnerStackFake::refund`] (paid → `paid_and_refunded`) and
 //! [`PartnerStackFake::corrupt`], and empty one page of a list while it
 //! still says more follow with [`PartnerStackFake::empty_page`].
+//!
+//! API drift (QA35d): [`PartnerStackFake::set_field`] serves any field of a
+//! reward, nested ones included (`/transaction/amount` as `""`, a
+//! `/partnership/partner_key` as a number), as any value.
 
 use super::affiliate::{self, param, split_url, FakeApi, Shared, Throttle, Truth};
 use chrono::{DateTime, Duration, NaiveDate, NaiveTime, Utc};
@@ -104,6 +108,9 @@ pub struct PartnerStackFake {
     /// `Retry-After` seconds sent with a 429.
     pub retry_after_secs: u64,
     corrupt: Option<(String, &'static str)>,
+    /// `(reward key, JSON pointer, value)` served instead of what the
+    /// reward has ([`PartnerStackFake::set_field`]).
+    fields: Vec<(String, String, Value)>,
     /// List requests answered so far: rewards, transactions (429s not
     /// counted).
     served: [u64; 2],
@@ -189,6 +196,7 @@ impl PartnerStackFake {
             throttle: Throttle::default(),
             retry_after_secs: 1,
             corrupt: None,
+            fields: Vec::new(),
             served: [0; 2],
             empty: Vec::new(),
         }
@@ -269,6 +277,19 @@ impl PartnerStackFake {
         self.corrupt = Some((key.to_owned(), field));
     }
 
+    /// Serves the field at `pointer` (a JSON pointer into the reward as
+    /// rendered: `/transaction/amount`, `/partnership/partner_key`) of
+    /// reward `key` as `value` from now on, replacing an earlier value set
+    /// there; the field's object must be in the answer (a reward that
+    /// embeds its transaction whole, for `/transaction/...`). The world
+    /// itself is unchanged ([`PartnerStackFake::truth`]).
+    pub fn set_field(&mut self, key: &str, pointer: &str, value: Value) {
+        assert!(self.rewards.iter().any(|r| r.key == key), "no reward {key}");
+        self.fields.retain(|(k, p, _)| !(k == key && p == pointer));
+        self.fields
+            .push((key.to_owned(), pointer.to_owned(), value));
+    }
+
     /// Answers the list request of `resource` (`rewards` or
     /// `transactions`) that comes after `n` more of them (`n = 0`: the next
     /// one) with no items, yet `has_more` as the full page would have said:
@@ -322,6 +343,16 @@ impl PartnerStackFake {
         if let Some((key, field)) = &self.corrupt {
             if *key == r.key {
                 v[*field] = json!("12.34");
+            }
+        }
+        for (key, pointer, value) in &self.fields {
+            if *key == r.key {
+                let (parent, field) = pointer.rsplit_once('/').expect("a JSON pointer");
+                let at = v
+                    .pointer_mut(parent)
+                    .and_then(Value::as_object_mut)
+                    .unwrap_or_else(|| panic!("reward {key} has no object at {parent:?}"));
+                at.insert(field.to_owned(), value.clone());
             }
         }
         v
