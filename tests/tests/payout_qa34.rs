@@ -327,6 +327,40 @@ fn trace_gives_an_unpaid_claims_lock_date_and_whether_it_has_passed() {
     store.flush().unwrap();
     drop(store);
 
+    // QA35a L1: as JSON, the same answer as a document on stdout, exit 1.
+    let out = reckon(
+        &config,
+        &[
+            "statements",
+            "trace",
+            "--program",
+            "shop-eu",
+            "--claim",
+            "net/L1",
+            "--format",
+            "json",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["on_statement"], false, "{doc}");
+    assert_eq!(doc["entries"], serde_json::json!([]), "{doc}");
+    assert_eq!(doc["decision"]["outcome"], "matched", "{doc}");
+    assert_eq!(doc["decision"]["payable"], false, "{doc}");
+    assert_eq!(doc["not_payable_reason"], "lock_pending", "{doc}");
+    assert!(
+        doc["explanation"]
+            .as_str()
+            .unwrap()
+            .starts_with("Reckon's decision for it: matched, not payable: "),
+        "{doc}"
+    );
+    assert!(
+        text(&out.stderr).contains("is on no statement"),
+        "{}",
+        text(&out.stderr)
+    );
+
     let err = unpaid(&config, "net/L1");
     assert!(
         err.contains("matched, not payable: ")

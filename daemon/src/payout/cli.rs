@@ -397,13 +397,16 @@ fn trace(
         // Only here is the decision looked up (a failure to read it is
         // not the answer).
         let decided = crate::reconcile::load_decision(store, &program.id, network, claim);
+        // The instant the program's last run judged at (one key read):
+        // whether a lock date has passed since.
+        let judged_at = match &decided {
+            Ok(Some(_)) => crate::reconcile::standing(store, program, None)
+                .ok()
+                .and_then(|s| s.judged_at),
+            _ => None,
+        };
         let what = match &decided {
             Ok(Some(d)) => {
-                // The instant the program's last run judged at (one key
-                // read): whether a lock date has passed since.
-                let judged_at = crate::reconcile::standing(store, program, None)
-                    .ok()
-                    .and_then(|s| s.judged_at);
                 super::trace::unpaid_answer(
                     d,
                     judged_at,
@@ -419,15 +422,43 @@ fn trace(
             Ok(None) => "Reckon has no decision for it (not a claim of this program, or not reconciled yet: `reckon reconcile --program ...`)".to_owned(),
             Err(e) => format!("its decision could not be read: {e}"),
         };
-        anyhow::bail!(
+        let message = format!(
             "claim `{}` of program `{}` is on no statement (finalised or draft); {}",
             visible(&name),
             program.id,
             visible(&what)
         );
+        if args.format == TraceFormat::Json {
+            // The same answer as a document on stdout, exit 1 as in text
+            // (QA35a L1: a script tracing unpaid claims got nothing to
+            // parse): no entries, the decision and why it is not paid.
+            let decision = decided.as_ref().ok().and_then(Option::as_ref);
+            let mut doc = serde_json::to_value(&t)?;
+            if let serde_json::Value::Object(m) = &mut doc {
+                m.insert("on_statement".into(), false.into());
+                m.insert("decision".into(), serde_json::to_value(decision)?);
+                m.insert(
+                    "not_payable_reason".into(),
+                    serde_json::to_value(
+                        decision
+                            .and_then(|d| crate::reconcile::report::NotPayable::of(d, judged_at)),
+                    )?,
+                );
+                m.insert("explanation".into(), what.clone().into());
+            }
+            serde_json::to_writer_pretty(&mut con.out, &doc)?;
+            con.out.write_all(b"\n")?;
+            let _ = writeln!(con.err, "error: {message}");
+            return Ok(ExitCode::FAILURE);
+        }
+        anyhow::bail!("{message}");
     }
     if args.format == TraceFormat::Json {
-        serde_json::to_writer_pretty(&mut con.out, &t)?;
+        let mut doc = serde_json::to_value(&t)?;
+        if let serde_json::Value::Object(m) = &mut doc {
+            m.insert("on_statement".into(), true.into());
+        }
+        serde_json::to_writer_pretty(&mut con.out, &doc)?;
         con.out.write_all(b"\n")?;
         return Ok(ExitCode::SUCCESS);
     }
