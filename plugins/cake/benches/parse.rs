@@ -49,9 +49,9 @@ fn main() {
     let start = Instant::now();
     let cpu_start = cpu_ns();
     for _ in 0..runs {
-        let (_, records) =
+        let page =
             reckon_plugin_cake::parse_page(&body, &currencies, Approved, None).expect("parses");
-        assert_eq!(records.len(), rows);
+        assert_eq!(page.records.len(), rows);
     }
     let elapsed = start.elapsed();
     let cpu = cpu_ns().zip(cpu_start).map(|(b, a)| b.saturating_sub(a));

@@ -84,7 +84,11 @@
 //! A page with no new row while `row_count` says rows remain fails the
 //! session (the pages before it stay committed) rather than end the stream
 //! as complete without them (QA34-D H2), as the Everflow and TikTok
-//! connectors fail theirs. Without `row_count` an empty page is the end.
+//! connectors fail theirs. Without `row_count` an empty page is the end;
+//! but an answer without the `d.event_conversions` array (renamed, or
+//! another answer sent with HTTP 200) is no page at all: it fails the
+//! session naming the stream, the row and the keys `d` has, rather than end
+//! the changes stream as complete without its restatements (QA35d H1).
 //!
 //! ## Paging without `row_count`
 //! `row_count` is documented for `EventConversions` only, and only by
@@ -97,8 +101,10 @@
 //! ends there; on a later page it is an error rather than a guess.
 //!
 //! Row mapping, dates (`/Date(ms)/` or ISO; offset-less times in the
-//! `instance_timezone` setting) and dispositions: see [`row`]. CAKE's
-//! record has no sale amount (see [`row`]). A malformed row fails its page:
+//! `instance_timezone` setting), dispositions, ids and amounts: see [`row`].
+//! CAKE's record has no sale amount (see [`row`]); `order_total` sent empty
+//! is logged as a warning naming the records. A record without `paid`, or
+//! with `paid.amount` null or `""`, is malformed. A malformed row fails its page:
 //! nothing of that page is committed, and the error names the stream, the
 //! page's first row, the `event_conversion_id` and the field.
 
@@ -121,7 +127,7 @@ use plugin_api::{Connector, ConversionStatus, Cx, Manifest, PluginError, Request
 /// that.
 pub type Client = Throttled<RetryAfter>;
 
-pub use row::{parse_currencies, parse_page, Currencies, PageError};
+pub use row::{parse_currencies, parse_page, Currencies, Page, PageError};
 
 /// The connector type. It has no fields: all state lives in the session.
 #[derive(Debug)]
@@ -401,6 +407,28 @@ fn base_params() -> Value {
     })
 }
 
+/// Logs a page's optional fields sent empty and read as unknown (see
+/// [`row::Page::warnings`]), one warning per field naming its records (the
+/// first ten, and how many), so a field that used to carry a value and now
+/// comes empty is visible (QA35d M1).
+fn warn_empty(cx: &Cx, what: &str, warnings: &row::Warnings) {
+    for (field, ids) in warnings {
+        let mut shown = ids.iter().take(10).cloned().collect::<Vec<_>>().join(", ");
+        if ids.len() > 10 {
+            shown.push_str(", ...");
+        }
+        cx.warn(
+            "CAKE sent an optional amount empty (null or \"\"); it is stored as unknown for these conversions",
+            &[
+                ("page", &what),
+                ("field", field),
+                ("records", &ids.len()),
+                ("event_conversion_ids", &shown),
+            ],
+        );
+    }
+}
+
 /// Maps a page that could not be read: a date-time without an offset and no
 /// `instance_timezone` is a config error naming the connector; the rest as
 /// [`cake_error`].
@@ -553,13 +581,18 @@ async fn read_rows(
                 &what,
             )
             .await?;
-        let (total, records) = row::parse_page(
+        let row::Page {
+            total,
+            records,
+            warnings,
+        } = row::parse_page(
             &resp.body,
             reading.currencies,
             reading.undispositioned,
             reading.instance_tz,
         )
         .map_err(|e| page_error(cx, &what, e))?;
+        warn_empty(cx, &what, &warnings);
         let answered = records.len() as u64;
         // More rows than asked for: the instance ignores `row_limit` (and
         // presumably `start_at_row`). On the first page that is the whole
@@ -611,10 +644,15 @@ async fn read_rows(
         let n = records.len() as u64;
         // Row 0 is a row of its own unless row 1 (or any row of this page:
         // an instance that reads 0 as 1) is the same conversion.
-        let zero = zero.filter(|z| {
-            let key = z.key();
-            !records.iter().any(|r| r.key() == key)
-        });
+        let zero = zero
+            .filter(|(z, _)| {
+                let key = z.key();
+                !records.iter().any(|r| r.key() == key)
+            })
+            .map(|(z, warnings)| {
+                warn_empty(cx, &format!("stream `{}` row 0", stream.name), &warnings);
+                z
+            });
         if !overlap {
             row_zero = zero.is_some();
         }
@@ -728,7 +766,7 @@ async fn probe_row_zero(
     stream: &Stream,
     url: &str,
     params: &Value,
-) -> Result<Option<plugin_api::Record>, PluginError> {
+) -> Result<Option<(plugin_api::Record, row::Warnings)>, PluginError> {
     let mut params = params.clone();
     params["start_at_row"] = json!(0);
     params["row_limit"] = json!(1);
@@ -748,7 +786,11 @@ async fn probe_row_zero(
         reading.undispositioned,
         reading.instance_tz,
     ) {
-        Ok((_, rows)) if rows.len() == 1 => Ok(rows.into_iter().next()),
+        Ok(page) if page.records.len() == 1 => {
+            // Row 0 is usually row 1 again, which the first page warns
+            // about; a row of its own is warned about here.
+            Ok(page.records.into_iter().next().map(|r| (r, page.warnings)))
+        }
         Ok(_) => Ok(None),
         Err(PageError::Malformed(m)) if m.starts_with("CAKE answered success=false") => {
             cx.debug(

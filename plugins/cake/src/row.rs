@@ -28,7 +28,22 @@
 //!   configured `no_disposition_status`.
 //! - Ids: `event_conversion_id` is the key, `transaction_id` (the
 //!   advertiser's `#tid#`) the order id, `click_request_session_id` (CAKE's
-//!   request session, `#reqid#`) the click id.
+//!   request session, `#reqid#`) the click id. Every id is read with
+//!   [`Scalar::id`]: `201`, `"201"` and `201.0` are the same id, and a
+//!   number with a fraction is refused (QA35d M3).
+//! - Amounts (QA35d M1): `paid` is on every record the reference lists (the
+//!   affiliate's payout, 0 when none), so a record without it, or whose
+//!   `paid.amount` is `null`, `""` or a placeholder, fails its page naming
+//!   the record and field; read as unknown it would erase a commission
+//!   already stored. `order_total`, which the reference does not list, may
+//!   be absent; sent empty (`null`, `""`) it leaves the sale amount unknown
+//!   and the page carries a warning naming the records ([`Page::warnings`]).
+//! - Shapes: the answer must hold `d.event_conversions` (an answer without
+//!   it is not an empty page: QA35d H1), and the objects a record is read
+//!   from (`paid`, `received`, `source_affiliate`, `site_offer`,
+//!   `current_disposition`, its `disposition_type`, `event_info`) must be
+//!   objects; another shape is an error naming the field and what it got
+//!   (QA35d L1).
 
 use chrono_tz::Tz;
 use plugin_api::chrono::{DateTime, NaiveDateTime, TimeZone, Utc};
@@ -36,9 +51,11 @@ use plugin_api::lenient::Scalar;
 use plugin_api::parse;
 use plugin_api::serde_json::Value;
 use plugin_api::{Conversion, ConversionStatus, EventType, Money, Record, Utm};
+use serde::de::{Deserializer, MapAccess, Visitor};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::fmt;
+use std::marker::PhantomData;
 
 /// Why a page (or one of its rows) could not be read.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -179,9 +196,44 @@ fn opt_date(
     }
 }
 
+/// Reads an object field as `T`: `None` for null (or, with
+/// `#[serde(default)]`, absent), an error for any shape but an object.
+/// serde reads a struct from an array too, element by element in field
+/// order (`paid: [1, 6.5]` would be currency 1, amount 6.5), and names only
+/// the type it expected for a number (QA35d L1); [`locate`] names the field.
+fn object<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    struct Obj<T>(PhantomData<T>);
+    impl<'de, T: Deserialize<'de>> Visitor<'de> for Obj<T> {
+        type Value = Option<T>;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("an object")
+        }
+        fn visit_unit<E>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_none<E>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+            T::deserialize(serde::de::value::MapAccessDeserializer::new(map)).map(Some)
+        }
+    }
+    d.deserialize_any(Obj(PhantomData))
+}
+
+/// Reads a field that may be absent as `Some` whenever it is sent, `null`
+/// included (`Option<Scalar>` alone reads `null` as absent).
+fn sent<'de: 'a, 'a, D: Deserializer<'de>>(d: D) -> Result<Option<Scalar<'a>>, D::Error> {
+    Scalar::deserialize(d).map(Some)
+}
+
 #[derive(Debug, Deserialize)]
 struct Outer<'a> {
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "object")]
     d: Option<Inner<'a>>,
 }
 
@@ -210,23 +262,24 @@ struct Row<'a> {
     last_updated: Scalar<'a>,
     #[serde(borrow)]
     click_date: Scalar<'a>,
-    #[serde(borrow)]
+    #[serde(borrow, deserialize_with = "object")]
     source_affiliate: Option<Affiliate<'a>>,
-    #[serde(borrow)]
+    #[serde(borrow, deserialize_with = "object")]
     site_offer: Option<Offer<'a>>,
-    #[serde(borrow)]
+    #[serde(borrow, deserialize_with = "object")]
     paid: Option<Amount<'a>>,
-    #[serde(borrow)]
+    #[serde(borrow, deserialize_with = "object")]
     received: Option<Amount<'a>>,
-    #[serde(borrow)]
-    order_total: Scalar<'a>,
+    /// `None` when not sent, `Some(Scalar::Null)` when sent as `null`.
+    #[serde(borrow, deserialize_with = "sent")]
+    order_total: Option<Scalar<'a>>,
     #[serde(borrow)]
     transaction_id: Scalar<'a>,
     #[serde(borrow)]
     click_request_session_id: Scalar<'a>,
-    #[serde(borrow)]
+    #[serde(borrow, deserialize_with = "object")]
     current_disposition: Option<Disposition<'a>>,
-    #[serde(borrow)]
+    #[serde(borrow, deserialize_with = "object")]
     event_info: Option<EventInfo<'a>>,
 }
 
@@ -258,7 +311,7 @@ struct Amount<'a> {
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
 struct Disposition<'a> {
-    #[serde(borrow)]
+    #[serde(borrow, deserialize_with = "object")]
     disposition_type: Option<DispositionType<'a>>,
 }
 
@@ -276,26 +329,51 @@ struct EventInfo<'a> {
     event_name: Scalar<'a>,
 }
 
-fn money(
-    v: Option<&Amount<'_>>,
-    field: &str,
-    currencies: &Currencies,
-) -> Result<Option<Money>, String> {
-    let Some(obj) = v else {
-        return Ok(None);
-    };
-    let Some(amount) = obj.amount.decimal(&format!("{field}.amount"))? else {
-        return Ok(None);
-    };
-    let id = obj
-        .currency_id
-        .integer(&format!("{field}.currency_id"))?
-        .ok_or_else(|| format!("field `{field}.currency_id` is missing"))?;
-    let code = currencies.get(&id).ok_or_else(|| {
-        format!("field `{field}.currency_id`: {id} is not in the Currencies lookup")
-    })?;
-    Ok(Some(Money::new(amount, code.clone())))
+/// What a [`Scalar`] that holds no value was sent as, for an error.
+fn empty_shape(v: &Scalar<'_>) -> String {
+    match v {
+        Scalar::Str(s) => format!("{s:?}"),
+        _ => "missing or null".into(),
+    }
 }
+
+/// The ISO code of CAKE currency id `v` (field `field`).
+fn currency(v: &Scalar<'_>, field: &str, currencies: &Currencies) -> Result<String, String> {
+    let id = v
+        .integer(field)?
+        .ok_or_else(|| format!("field `{field}` is missing"))?;
+    currencies
+        .get(&id)
+        .cloned()
+        .ok_or_else(|| format!("field `{field}`: {id} is not in the Currencies lookup"))
+}
+
+/// The commission: `paid{currency_id, amount}`, on every record the
+/// reference lists (0 when the affiliate earns nothing). Missing, or an
+/// amount that is `null`, `""` or a placeholder, is an error naming the
+/// field: read as unknown it would erase a commission already stored
+/// (QA35d M1).
+fn paid(v: Option<&Amount<'_>>, currencies: &Currencies) -> Result<Money, String> {
+    let obj = v.ok_or(
+        "field `paid` is missing or null: CAKE sends every conversion's payout as \
+         `paid{currency_id, amount}`; the commission is not stored as unknown",
+    )?;
+    let amount = obj.amount.decimal("paid.amount")?.ok_or_else(|| {
+        format!(
+            "field `paid.amount` is {}: CAKE sends every conversion's payout as a number \
+             (0 when none); the commission is not stored as unknown",
+            empty_shape(&obj.amount)
+        )
+    })?;
+    Ok(Money::new(
+        amount,
+        currency(&obj.currency_id, "paid.currency_id", currencies)?,
+    ))
+}
+
+/// The dispositions CAKE documents (`UpdateConversionEvents`), as they are
+/// listed in an error.
+const DISPOSITIONS: &str = "Approved, Pending, Rejected or Returned (any case), or none";
 
 /// Maps a disposition type name (`None` when the conversion has none).
 pub fn status(
@@ -311,8 +389,9 @@ pub fn status(
         "rejected" => Ok(ConversionStatus::Rejected),
         "returned" => Ok(ConversionStatus::Reversed),
         "" | "no_change" => Ok(undispositioned),
-        other => Err(format!(
-            "field `current_disposition.disposition_type.disposition_type_name`: unknown value {other:?}"
+        _ => Err(format!(
+            "field `current_disposition.disposition_type.disposition_type_name`: unknown value \
+             {name:?} (expected {DISPOSITIONS})"
         )),
     }
 }
@@ -334,12 +413,14 @@ fn event_type(name: &str) -> EventType {
     }
 }
 
-/// Converts one row; the error names the field.
+/// Converts one row; the error names the field. `warnings` gets the
+/// fields the row sent empty that are read as unknown.
 fn to_conversion(
     row: &Row<'_>,
     currencies: &Currencies,
     undispositioned: ConversionStatus,
     instance_tz: Option<Tz>,
+    warnings: &mut Vec<&'static str>,
 ) -> Result<Record, PageError> {
     let aff = row.source_affiliate.as_ref();
     let disposition = row
@@ -352,30 +433,53 @@ fn to_conversion(
         .as_ref()
         .and_then(|e| e.event_name.string())
         .unwrap_or_default();
-    let received = money(row.received.as_ref(), "received", currencies)?;
     // Not in the reference's record (which has no sale amount at all): read
-    // only where an instance sends it.
-    let sale_amount = match (row.order_total.decimal("order_total")?, received) {
-        (Some(a), Some(m)) => Some(Money::new(a, m.currency)),
-        _ => None,
+    // only where an instance sends it, in `received`'s currency. Sent empty,
+    // the sale amount is unknown, and the caller warns.
+    let sale_amount = match &row.order_total {
+        None => None,
+        Some(total) => match total.decimal("order_total")? {
+            None => {
+                warnings.push("order_total");
+                None
+            }
+            Some(a) => {
+                let received = row.received.as_ref().ok_or(
+                    "field `order_total` has an amount but field `received` (its currency) is missing",
+                )?;
+                Some(Money::new(
+                    a,
+                    currency(&received.currency_id, "received.currency_id", currencies)?,
+                ))
+            }
+        },
     };
     Ok(Record::Conversion(Conversion {
         source: String::new(), // stamped by the host
         external_id: row
             .event_conversion_id
-            .string()
+            .id("event_conversion_id")?
             .ok_or("field `event_conversion_id` is missing")?,
-        order_id: row.transaction_id.string(),
-        click_id: row.click_request_session_id.string(),
+        order_id: row.transaction_id.id("transaction_id")?,
+        click_id: row
+            .click_request_session_id
+            .id("click_request_session_id")?,
         clicked_at: opt_date(&row.click_date, "click_date", instance_tz)?,
         partner_id: aff
-            .and_then(|a| a.source_affiliate_id.string())
+            .map(|a| {
+                a.source_affiliate_id
+                    .id("source_affiliate.source_affiliate_id")
+            })
+            .transpose()?
+            .flatten()
             .ok_or("field `source_affiliate.source_affiliate_id` is missing")?,
         partner_name: aff.and_then(|a| a.source_affiliate_name.string()),
         campaign_id: row
             .site_offer
             .as_ref()
-            .and_then(|o| o.site_offer_id.string()),
+            .map(|o| o.site_offer_id.id("site_offer.site_offer_id"))
+            .transpose()?
+            .flatten(),
         event_type: event_type(&event_name),
         occurred_at: opt_date(
             &row.event_conversion_date,
@@ -384,7 +488,7 @@ fn to_conversion(
         )?
         .ok_or("field `event_conversion_date` is missing")?,
         sale_amount,
-        commission: money(row.paid.as_ref(), "paid", currencies)?,
+        commission: Some(paid(row.paid.as_ref(), currencies)?),
         status: status(disposition.as_deref(), undispositioned)?,
         status_changed_at: opt_date(&row.last_updated, "last_updated", instance_tz)?,
         locked_at: None,
@@ -408,42 +512,138 @@ pub fn envelope(body: &Value) -> Result<&Value, String> {
     Ok(d)
 }
 
-/// Which record of a page serde could not read, for the error message.
+/// What a JSON value is, for an error about a field of the wrong shape.
+fn shape(v: &Value) -> String {
+    match v {
+        Value::Null => "null".into(),
+        Value::Bool(b) => format!("{b}"),
+        Value::Number(n) => format!("a number ({n})"),
+        Value::String(s) => format!("a string ({s:?})"),
+        Value::Array(_) => "an array".into(),
+        Value::Object(_) => "an object".into(),
+    }
+}
+
+/// The objects a record is read from, and what each holds.
+const ROW_OBJECTS: &[(&str, &str)] = &[
+    ("paid", "{currency_id, amount}"),
+    ("received", "{currency_id, amount}"),
+    (
+        "source_affiliate",
+        "{source_affiliate_id, source_affiliate_name}",
+    ),
+    ("site_offer", "{site_offer_id, ...}"),
+    ("current_disposition", "{disposition_type, ...}"),
+    (
+        "current_disposition.disposition_type",
+        "{disposition_type_name, ...}",
+    ),
+    ("event_info", "{event_name, ...}"),
+];
+
+/// The first of [`ROW_OBJECTS`] that `row` holds with another shape than an
+/// object (null stands for absent), as an error naming it.
+fn not_an_object(row: &Value) -> Option<String> {
+    ROW_OBJECTS.iter().find_map(|(path, holds)| {
+        let found = path
+            .split('.')
+            .try_fold(row, |at, k| at.get(k).filter(|x| !x.is_null()))?;
+        (!found.is_object()).then(|| {
+            format!(
+                "field `{path}`: expected an object {holds}, got {}",
+                shape(found)
+            )
+        })
+    })
+}
+
+/// Which record of a page serde could not read, for the error message: the
+/// field of a wrong shape when it is one of the objects read (serde names
+/// only the type it expected: `expected struct Amount`), else serde's
+/// reason.
 fn locate(body: &[u8], e: &plugin_api::serde_json::Error) -> String {
     let Ok(v) = plugin_api::serde_json::from_slice::<Value>(body) else {
         return format!("malformed JSON: {e}");
     };
-    if let Some(rows) = v
-        .get("d")
+    let d = v.get("d").filter(|d| !d.is_null());
+    if let Some(d) = d.filter(|d| !d.is_object()) {
+        return format!("field `d`: expected an object, got {}", shape(d));
+    }
+    match d.and_then(|d| d.get("event_conversions")) {
+        None | Some(Value::Null | Value::Array(_)) => {}
+        Some(other) => {
+            return format!(
+                "field `d.event_conversions`: expected an array of event conversions, got {}",
+                shape(other)
+            )
+        }
+    }
+    if let Some(rows) = d
         .and_then(|d| d.get("event_conversions"))
         .and_then(Value::as_array)
     {
         for (i, r) in rows.iter().enumerate() {
+            let n = i + 1;
+            if !r.is_object() {
+                return format!("record {n}: expected an object, got {}", shape(r));
+            }
+            let id = r
+                .get("event_conversion_id")
+                .map(|v| v.to_string())
+                .unwrap_or_else(|| "?".into());
+            if let Some(m) = not_an_object(r) {
+                return format!("record {n} (event_conversion_id {id}): {m}");
+            }
             // Scalar fields need the row's text (see `lenient::record_error`).
             let text = r.to_string();
             if let Some(re) = plugin_api::lenient::record_error::<Row>(&text) {
-                let id = r
-                    .get("event_conversion_id")
-                    .map(|v| v.to_string())
-                    .unwrap_or_else(|| "?".into());
-                return format!("record {n} (event_conversion_id {id}): {re}", n = i + 1);
+                return format!("record {n} (event_conversion_id {id}): {re}");
             }
         }
     }
     format!("unexpected answer shape: {e}")
 }
 
-/// Parses an `EventConversions` / `EventConversionChanges` answer: the
-/// total `row_count` when CAKE sends one (the reference documents it for
-/// `EventConversions` only; `None` when absent, never read as 0), and the
-/// records. Date-times without an offset are read in `instance_tz`. The
-/// error names the record and field.
+/// The keys of the answer's `d` object, for an error about a missing one
+/// (a renamed key shows there).
+fn d_keys(body: &[u8]) -> String {
+    let v = plugin_api::serde_json::from_slice::<Value>(body).unwrap_or(Value::Null);
+    let names: Vec<_> = (v.get("d").and_then(Value::as_object).into_iter().flatten())
+        .map(|(k, _)| format!("`{}`", plugin_api::validate::escape_controls(k)))
+        .collect();
+    format!("`d` has: {}", names.join(", "))
+}
+
+/// A page of `EventConversions` / `EventConversionChanges`, read.
+#[derive(Debug)]
+pub struct Page {
+    /// The total `row_count` when CAKE sends one (the reference documents
+    /// it for `EventConversions` only; `None` when absent, never read as 0).
+    pub total: Option<u64>,
+    /// The records, in the answer's order.
+    pub records: Vec<Record>,
+    /// Fields the page sent empty (`null`, `""`) that are optional and so
+    /// read as unknown, each with the `event_conversion_id`s of its
+    /// records: the caller logs them as a warning, so a drift (a field that
+    /// used to carry a value) is visible.
+    pub warnings: Warnings,
+}
+
+/// Optional fields sent empty, each with the keys of its records.
+pub type Warnings = BTreeMap<&'static str, Vec<String>>;
+
+/// Parses an `EventConversions` / `EventConversionChanges` answer.
+/// Date-times without an offset are read in `instance_tz`. The error names
+/// the record and field. An answer without `d.event_conversions` (renamed,
+/// or another answer sent with HTTP 200) is an error, never an empty page:
+/// read as one, the changes stream (which has no `row_count`) ended as
+/// complete and a reversal was never stored (QA35d H1).
 pub fn parse_page(
     body: &[u8],
     currencies: &Currencies,
     undispositioned: ConversionStatus,
     instance_tz: Option<Tz>,
-) -> Result<(Option<u64>, Vec<Record>), PageError> {
+) -> Result<Page, PageError> {
     let outer: Outer<'_> =
         plugin_api::serde_json::from_slice(body).map_err(|e| locate(body, &e))?;
     let d = outer.d.ok_or("the answer has no `d` object")?;
@@ -459,11 +659,20 @@ pub fn parse_page(
             Some(u64::try_from(n).map_err(|_| format!("field `row_count`: {n} is negative"))?)
         }
     };
-    let rows = d.event_conversions.unwrap_or_default();
-    let mut out = Vec::with_capacity(rows.len());
+    let Some(rows) = d.event_conversions else {
+        let count = total.map_or(String::new(), |t| format!("row_count is {t}; "));
+        return Err(PageError::Malformed(format!(
+            "the answer has no `d.event_conversions` array (not a page of event conversions; \
+             {count}{})",
+            d_keys(body)
+        )));
+    };
+    let mut records = Vec::with_capacity(rows.len());
+    let mut warnings = Warnings::new();
     for (i, row) in rows.iter().enumerate() {
-        out.push(
-            to_conversion(row, currencies, undispositioned, instance_tz).map_err(|e| {
+        let mut empty = Vec::new();
+        let record = to_conversion(row, currencies, undispositioned, instance_tz, &mut empty)
+            .map_err(|e| {
                 let id = row
                     .event_conversion_id
                     .string()
@@ -472,10 +681,17 @@ pub fn parse_page(
                     "record {n} (event_conversion_id {id}): ",
                     n = i + 1
                 ))
-            })?,
-        );
+            })?;
+        for field in empty {
+            warnings.entry(field).or_default().push(record.key());
+        }
+        records.push(record);
     }
-    Ok((total, out))
+    Ok(Page {
+        total,
+        records,
+        warnings,
+    })
 }
 
 /// Parses the `Currencies` lookup.

@@ -691,6 +691,7 @@ fn short_answer(report: usize, keep: usize) -> FakeHost {
                     "event_conversion_id": id,
                     "event_conversion_date": "/Date(1793527200000)/",
                     "source_affiliate": {"source_affiliate_id": 55},
+                    "paid": {"currency_id": 1, "amount": 2.5},
                 })
             })
             .collect();
@@ -773,6 +774,7 @@ fn a_backfill_leaves_out_the_changes_of_conversions_after_its_window() {
                     "event_conversion_id": id,
                     "event_conversion_date": format!("/Date({ms})/"),
                     "source_affiliate": {"source_affiliate_id": 55},
+                    "paid": {"currency_id": 1, "amount": 2.5},
                 })
             })
             .collect();
@@ -812,6 +814,7 @@ fn an_answer_longer_than_row_limit_on_the_first_page_is_the_whole_set() {
                 "event_conversion_id": id,
                 "event_conversion_date": "/Date(1793527200000)/",
                 "source_affiliate": {"source_affiliate_id": 55},
+                "paid": {"currency_id": 1, "amount": 2.5},
             }))
             .collect();
         Reply::json(200, &json!({"d": {"success": true, "event_conversions": rows}}))
@@ -893,6 +896,7 @@ fn row_0_refused_means_rows_count_from_1() {
                 "event_conversion_id": id,
                 "event_conversion_date": "/Date(1793527200000)/",
                 "source_affiliate": {"source_affiliate_id": 55},
+                "paid": {"currency_id": 1, "amount": 2.5},
             }))
             .collect();
         Reply::json(200, &json!({"d": {"success": true, "row_count": 2, "event_conversions": rows}}))
@@ -944,4 +948,56 @@ fn an_instance_zone_other_than_the_connectors_is_warned_about() {
     assert_eq!(warned[0]["connector_timezone"], "America/Los_Angeles");
     assert!(run("America/New_York", Some("America/New_York")).is_empty());
     assert!(run("America/New_York", None).is_empty());
+}
+
+/// QA35d H1: an answer without `d.event_conversions` (null, renamed) is no
+/// empty page; `success: false` is still CAKE's refusal (which the row-0
+/// request reads as "rows count from 1").
+#[test]
+fn an_answer_without_its_event_conversions_array_is_an_error() {
+    let currencies: Currencies = [(1, "USD".to_owned())].into_iter().collect();
+    let parse = |body: Value| {
+        row::parse_page(
+            &plugin_api::serde_json::to_vec(&body).unwrap(),
+            &currencies,
+            ConversionStatus::Approved,
+            None,
+        )
+    };
+    assert!(
+        parse(json!({"d": {"success": true, "event_conversions": []}}))
+            .unwrap()
+            .records
+            .is_empty()
+    );
+    for body in [
+        json!({"d": {"success": true, "event_conversions": null}}),
+        json!({"d": {"success": true, "conversions": []}}),
+    ] {
+        let e = parse(body).unwrap_err().to_string();
+        assert!(
+            e.starts_with("the answer has no `d.event_conversions` array"),
+            "{e}"
+        );
+    }
+    let e = parse(json!({"d": {"success": true, "row_count": 3, "rows": []}}))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("row_count is 3; `d` has: `row_count`, `rows`, `success`"),
+        "{e}"
+    );
+    let e = parse(json!({"d": {"success": false, "message": "Invalid start_at_row"}}))
+        .unwrap_err()
+        .to_string();
+    assert_eq!(e, "CAKE answered success=false: Invalid start_at_row");
+    let e = parse(json!({"d": {"success": true, "event_conversions": {"1": {}}}}))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains(
+            "field `d.event_conversions`: expected an array of event conversions, got an object"
+        ),
+        "{e}"
+    );
 }

@@ -20,8 +20,11 @@
 //!   `{from, to, timezone_id, show_conversions, show_events}` →
 //!   `{conversions: [...], paging: {page, page_size, total_count}}`. Pages
 //!   are 1-based; more follow while `page × page_size < total_count`, with
-//!   `page` the page requested. An answer echoing another `paging.page`, or
-//!   an empty page while more are said to remain, is a bad response.
+//!   `page` the page requested. An answer echoing another `paging.page`, an
+//!   empty page while more are said to remain, a page with fewer rows than
+//!   `total_count` and `page_size` put on it, or an answer without the
+//!   `conversions` array is a bad response (the pages before stay
+//!   committed; the window is not marked complete).
 //!   Only the prior 365 days can be queried: Everflow's 400 for a window
 //!   reaching further back becomes an error naming the earliest day (see
 //!   [`earliest_day`]); the window is not clamped (which would silently
@@ -41,7 +44,11 @@
 //! days; a changed row is an upsert of the same key (a new revision).
 //!
 //! A malformed row fails its page: nothing of that page is committed, and
-//! the error names the page, the `conversion_id` and the field.
+//! the error names the page, the `conversion_id` and the field. A row
+//! without its `payout` or `sale_amount` (null, `""`) is malformed: the
+//! reference gives every raw conversion both, and reading one as unknown
+//! would erase an amount already stored. Ids are read the same whether sent
+//! as `11`, `"11"` or `11.0` (see [`row`]).
 
 pub mod client;
 mod config;
@@ -365,7 +372,25 @@ async fn read_conversions(
                 paging.total_count, paging.page_size
             )));
         }
-        rows += records.len() as u64;
+        // Fewer rows than `paging` puts on this page: rows were left out of
+        // the answer (a truncated page, a changed API), and taking it as it
+        // is would mark the window complete without them (QA35d M4: 3 rows
+        // stored of a `total_count` of 5, the run `ok`). The pages before
+        // stay committed.
+        let (got, expected) = (records.len() as u64, paging.rows_on(page));
+        if got < expected {
+            let first = (page - 1)
+                .saturating_mul(paging.page_size)
+                .saturating_add(1);
+            return Err(PluginError::bad_response(format!(
+                "{what}: {got} rows, but paging.total_count {} with paging.page_size {} puts \
+                 {expected} on page {page} (rows {first}..={}): rows are missing from the answer",
+                paging.total_count,
+                paging.page_size,
+                first.saturating_add(expected - 1)
+            )));
+        }
+        rows += got;
         for r in records {
             cx.emit(r);
         }

@@ -19,13 +19,35 @@
 //! `event`, documented as `"Base"` for the base conversion and the event's
 //! name otherwise, and by `is_event`; when both are sent they must agree
 //! (see [`is_event`]).
+//!
+//! Ids (`conversion_id`, `transaction_id`, `order_id`, the affiliate's and
+//! the offer's) are read with [`Scalar::id`]: `11`, `"11"` and `11.0` are
+//! the same id `"11"`, and a number with a fraction or exponent is refused
+//! (QA35d M3: `network_affiliate_id` drifting to `11.0` made a new payee).
+//!
+//! Amounts: the reference types `payout` and `sale_amount` as numbers on
+//! every raw conversion (0 when there is none), so a row whose `payout` or
+//! `sale_amount` is missing, `null`, `""` or another placeholder fails its
+//! page naming the record and the field, rather than turn a stored amount
+//! into unknown (QA35d M1). `sale_amount` 0 is "no sale amount".
+//!
+//! Shapes: the answer must hold a `conversions` array (a page without one is
+//! not an empty page: QA35d H1), and the objects the row is read from
+//! (`paging`, `relationship`, `relationship.affiliate`, `relationship.offer`,
+//! `query_parameters`) must be objects: serde would read a struct from an
+//! array element by element, so `[{...}]` or `[7, "Aff"]` are refused, and
+//! the error names the field and what it got (QA35d L1).
 
 use plugin_api::currency;
 use plugin_api::lenient::Scalar;
 use plugin_api::parse;
 use plugin_api::rust_decimal::Decimal;
+use plugin_api::serde_json::Value;
 use plugin_api::{Conversion, ConversionStatus, EventType, Money, Record, Utm};
+use serde::de::{Deserializer, MapAccess, Visitor};
 use serde::Deserialize;
+use std::fmt;
+use std::marker::PhantomData;
 
 /// A page of `/networks/reporting/conversions`.
 #[derive(Debug)]
@@ -45,14 +67,50 @@ impl Page {
     pub fn has_more_after(&self, requested: u64) -> bool {
         requested.saturating_mul(self.page_size) < self.total_count
     }
+
+    /// How many rows page `requested` holds by `total_count` and
+    /// `page_size`: a full page, the rest on the last one, 0 past the end.
+    pub fn rows_on(&self, requested: u64) -> u64 {
+        let before = requested.saturating_sub(1).saturating_mul(self.page_size);
+        self.total_count.saturating_sub(before).min(self.page_size)
+    }
 }
 
 #[derive(Debug, Deserialize)]
 struct Body<'a> {
     #[serde(borrow, default)]
     conversions: Option<Vec<Row<'a>>>,
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "object")]
     paging: Option<Paging<'a>>,
+}
+
+/// Reads an object field as `T`: `None` for null (or, with
+/// `#[serde(default)]`, absent), an error for any shape but an object.
+/// serde reads a struct from an array too, element by element in field
+/// order, so `relationship.affiliate: [{...}]` became an affiliate without
+/// an id, and `[7, "Aff"]` would be affiliate 7 (QA35d L1).
+fn object<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    struct Obj<T>(PhantomData<T>);
+    impl<'de, T: Deserialize<'de>> Visitor<'de> for Obj<T> {
+        type Value = Option<T>;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("an object")
+        }
+        fn visit_unit<E>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_none<E>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+            T::deserialize(serde::de::value::MapAccessDeserializer::new(map)).map(Some)
+        }
+    }
+    d.deserialize_any(Obj(PhantomData))
 }
 
 #[derive(Debug, Deserialize)]
@@ -99,9 +157,9 @@ struct Row<'a> {
     network_affiliate_id: Scalar<'a>,
     #[serde(borrow)]
     network_offer_id: Scalar<'a>,
-    #[serde(borrow)]
+    #[serde(borrow, deserialize_with = "object")]
     query_parameters: Option<Utms<'a>>,
-    #[serde(borrow)]
+    #[serde(borrow, deserialize_with = "object")]
     relationship: Option<Relationship<'a>>,
 }
 
@@ -123,9 +181,9 @@ struct Utms<'a> {
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
 struct Relationship<'a> {
-    #[serde(borrow)]
+    #[serde(borrow, deserialize_with = "object")]
     affiliate: Option<Party<'a>>,
-    #[serde(borrow)]
+    #[serde(borrow, deserialize_with = "object")]
     offer: Option<Party<'a>>,
 }
 
@@ -185,52 +243,79 @@ pub fn is_event(event: Option<&str>, is_event: Option<bool>) -> Result<bool, Str
     }
 }
 
+/// An amount Everflow sends on every raw conversion (`payout`,
+/// `sale_amount`: a number, 0 when there is none). Missing, `null`, `""` or
+/// a placeholder is an error naming the field: read as unknown, it would
+/// silently replace an amount already stored (QA35d M1).
+fn amount(v: &Scalar<'_>, field: &str) -> Result<Decimal, String> {
+    v.decimal(field)?.ok_or_else(|| {
+        let got = match v {
+            Scalar::Str(s) => format!("{s:?}"),
+            _ => "missing or null".into(),
+        };
+        format!(
+            "field `{field}` is {got}: Everflow sends it on every raw conversion as a number \
+             (0 when there is none); the amount is not stored as unknown"
+        )
+    })
+}
+
 /// Converts one row; the error names the field.
 fn to_conversion(row: &Row<'_>) -> Result<Record, String> {
     let rel = row.relationship.as_ref();
     let affiliate = rel.and_then(|r| r.affiliate.as_ref());
     let offer = rel.and_then(|r| r.offer.as_ref());
-    let partner_id = affiliate
-        .and_then(|a| a.network_affiliate_id.string())
-        .or_else(|| row.network_affiliate_id.string())
-        .ok_or("field `relationship.affiliate.network_affiliate_id` is missing")?;
-    let payout = row.payout.decimal("payout")?;
-    let sale = row
-        .sale_amount
-        .decimal("sale_amount")?
-        .filter(|a| !a.is_zero());
-    let currency = match row.currency_id.text() {
-        Some(c) => {
-            let c = c.to_ascii_uppercase();
-            if !currency::is_known(&c) {
-                return Err(format!(
-                    "field `currency_id`: {c:?} is not an ISO-4217 code"
-                ));
-            }
-            Some(c)
-        }
-        None if payout.is_some() || sale.is_some() => {
-            return Err("field `currency_id` is missing but the row has amounts".into())
-        }
-        None => None,
+    // The affiliate and offer are documented under `relationship`; a flat
+    // `network_affiliate_id` / `network_offer_id` is read when it is not.
+    let partner_id = match affiliate
+        .map(|a| {
+            a.network_affiliate_id
+                .id("relationship.affiliate.network_affiliate_id")
+        })
+        .transpose()?
+        .flatten()
+    {
+        Some(id) => id,
+        None => row
+            .network_affiliate_id
+            .id("network_affiliate_id")?
+            .ok_or("field `relationship.affiliate.network_affiliate_id` is missing")?,
     };
-    let money = |a: Option<Decimal>| a.zip(currency.as_deref()).map(|(a, c)| Money::new(a, c));
+    let campaign_id = match offer
+        .map(|o| o.network_offer_id.id("relationship.offer.network_offer_id"))
+        .transpose()?
+        .flatten()
+    {
+        Some(id) => Some(id),
+        None => row.network_offer_id.id("network_offer_id")?,
+    };
+    let payout = amount(&row.payout, "payout")?;
+    let sale = Some(amount(&row.sale_amount, "sale_amount")?).filter(|a| !a.is_zero());
+    // Every row has a payout, so every row needs its currency.
+    let currency = row
+        .currency_id
+        .text()
+        .ok_or("field `currency_id` is missing but the row has amounts")?
+        .to_ascii_uppercase();
+    if !currency::is_known(&currency) {
+        return Err(format!(
+            "field `currency_id`: {currency:?} is not an ISO-4217 code"
+        ));
+    }
     let utm = row.query_parameters.as_ref();
     let u = |f: for<'r> fn(&'r Utms<'r>) -> &'r Scalar<'r>| utm.and_then(|q| f(q).string());
     Ok(Record::Conversion(Conversion {
         source: String::new(), // stamped by the host
         external_id: row
             .conversion_id
-            .string()
+            .id("conversion_id")?
             .ok_or("field `conversion_id` is missing")?,
-        order_id: row.order_id.string(),
-        click_id: row.transaction_id.string(),
+        order_id: row.order_id.id("order_id")?,
+        click_id: row.transaction_id.id("transaction_id")?,
         clicked_at: epoch(&row.click_unix_timestamp, "click_unix_timestamp")?,
         partner_id,
         partner_name: affiliate.and_then(|a| a.name.string()),
-        campaign_id: offer
-            .and_then(|o| o.network_offer_id.string())
-            .or_else(|| row.network_offer_id.string()),
+        campaign_id,
         event_type: if is_event(row.event.text().as_deref(), row.is_event.flag("is_event")?)? {
             EventType::Other
         } else {
@@ -238,8 +323,8 @@ fn to_conversion(row: &Row<'_>) -> Result<Record, String> {
         },
         occurred_at: epoch(&row.conversion_unix_timestamp, "conversion_unix_timestamp")?
             .ok_or("field `conversion_unix_timestamp` is missing")?,
-        sale_amount: money(sale),
-        commission: money(payout),
+        sale_amount: sale.map(|a| Money::new(a, &currency)),
+        commission: Some(Money::new(payout, &currency)),
         status: status(
             &row.status.text().ok_or("field `status` is missing")?,
             row.is_scrub.flag("is_scrub")?.unwrap_or(false),
@@ -257,22 +342,86 @@ fn to_conversion(row: &Row<'_>) -> Result<Record, String> {
     }))
 }
 
-/// Which record of a page serde could not read, for the error message.
+/// What a JSON value is, for an error about a field of the wrong shape.
+fn shape(v: &Value) -> String {
+    match v {
+        Value::Null => "null".into(),
+        Value::Bool(b) => format!("{b}"),
+        Value::Number(n) => format!("a number ({n})"),
+        Value::String(s) => format!("a string ({s:?})"),
+        Value::Array(_) => "an array".into(),
+        Value::Object(_) => "an object".into(),
+    }
+}
+
+/// The first of `fields` (dotted paths) that `v` holds with another shape
+/// than an object (null stands for absent), as an error naming it.
+fn not_an_object(v: &Value, fields: &[&str]) -> Option<String> {
+    fields.iter().find_map(|path| {
+        let found = path
+            .split('.')
+            .try_fold(v, |at, k| at.get(k).filter(|x| !x.is_null()))?;
+        (!found.is_object())
+            .then(|| format!("field `{path}`: expected an object, got {}", shape(found)))
+    })
+}
+
+/// The keys of an answer's top-level object, for an error about a missing
+/// one: ``its keys: `data`, `paging` `` (a renamed key shows there).
+fn keys(body: &[u8]) -> String {
+    let v = plugin_api::serde_json::from_slice::<Value>(body).unwrap_or(Value::Null);
+    let names: Vec<_> = (v.as_object().into_iter().flatten())
+        .map(|(k, _)| format!("`{}`", plugin_api::validate::escape_controls(k)))
+        .collect();
+    format!("its keys: {}", names.join(", "))
+}
+
+/// The objects a row is read from.
+const ROW_OBJECTS: &[&str] = &[
+    "relationship",
+    "relationship.affiliate",
+    "relationship.offer",
+    "query_parameters",
+];
+
+/// Which record of a page serde could not read, for the error message: the
+/// field of a wrong shape when it is one of the objects read (serde names
+/// only the type it expected), else serde's reason.
 fn locate(body: &[u8], e: &plugin_api::serde_json::Error) -> String {
-    use plugin_api::serde_json::Value;
     let Ok(v) = plugin_api::serde_json::from_slice::<Value>(body) else {
         return plugin_api::sdk::malformed_json(body, e);
     };
+    match v.get("conversions") {
+        None | Some(Value::Null | Value::Array(_)) => {}
+        Some(other) => {
+            return format!(
+                "field `conversions`: expected an array of conversions, got {}",
+                shape(other)
+            )
+        }
+    }
+    if let Some(m) = not_an_object(&v, &["paging"]) {
+        return format!("{m} (expected {{page, page_size, total_count}})");
+    }
     if let Some(rows) = v.get("conversions").and_then(Value::as_array) {
         for (i, r) in rows.iter().enumerate() {
+            // As the other errors name it: a string without its quotes.
+            let id = match r.get("conversion_id") {
+                Some(Value::String(s)) => s.clone(),
+                Some(v) => v.to_string(),
+                None => "?".into(),
+            };
+            let n = i + 1;
+            if !r.is_object() {
+                return format!("record {n}: expected an object, got {}", shape(r));
+            }
+            if let Some(m) = not_an_object(r, ROW_OBJECTS) {
+                return format!("record {n} (conversion_id {id}): {m}");
+            }
             // Scalar fields need the row's text (see `lenient::record_error`).
             let text = r.to_string();
             if let Some(re) = plugin_api::lenient::record_error::<Row>(&text) {
-                let id = r
-                    .get("conversion_id")
-                    .map(|v| v.to_string())
-                    .unwrap_or_else(|| "?".into());
-                return format!("record {n} (conversion_id {id}): {re}", n = i + 1);
+                return format!("record {n} (conversion_id {id}): {re}");
             }
         }
     }
@@ -280,7 +429,10 @@ fn locate(body: &[u8], e: &plugin_api::serde_json::Error) -> String {
 }
 
 /// Parses a whole page body (used by the stream and the parse benchmark);
-/// the error names the record and field.
+/// the error names the record and field. An answer without a `conversions`
+/// array (renamed, or an error object sent with HTTP 200) is an error, never
+/// an empty page: read as one, a run on a single page stored nothing and
+/// marked its window complete (QA35d H1).
 pub fn parse_page(body: &[u8]) -> Result<(Page, Vec<Record>), String> {
     let parsed: Body<'_> =
         plugin_api::serde_json::from_slice(body).map_err(|e| locate(body, &e))?;
@@ -295,7 +447,13 @@ pub fn parse_page(body: &[u8]) -> Result<(Page, Vec<Record>), String> {
         page_size: num(&paging.page_size, "page_size")?,
         total_count: num(&paging.total_count, "total_count")?,
     };
-    let rows = parsed.conversions.unwrap_or_default();
+    let Some(rows) = parsed.conversions else {
+        return Err(format!(
+            "the answer has no `conversions` array (not a page of conversions; paging.total_count is {}; {})",
+            page.total_count,
+            keys(body)
+        ));
+    };
     let mut out = Vec::with_capacity(rows.len());
     for (i, row) in rows.iter().enumerate() {
         out.push(to_conversion(row).map_err(|e| {

@@ -560,3 +560,37 @@ fn an_empty_page_while_paging_says_more_remain_is_a_bad_response() {
     );
     assert_eq!(out.committed.len(), 1, "page 1 stays committed");
 }
+
+/// QA35d H1/L1: an answer without the `conversions` array (null, renamed)
+/// is no empty page, and a page part of another shape names the field.
+#[test]
+fn a_page_without_its_conversions_array_or_of_another_shape_is_an_error() {
+    let paging = json!({"page": 1, "page_size": 2000, "total_count": 0});
+    let parse = |body: Value| row::parse_page(&plugin_api::serde_json::to_vec(&body).unwrap());
+    parse(json!({"conversions": [], "paging": paging})).unwrap();
+    for (body, expected) in [
+        (
+            json!({"conversions": null, "paging": paging}),
+            "the answer has no `conversions` array (not a page of conversions; paging.total_count is 0; its keys: `conversions`, `paging`)",
+        ),
+        (
+            json!({"rows": [], "paging": paging}),
+            "its keys: `paging`, `rows`",
+        ),
+        (
+            json!({"conversions": {"c1": {}}, "paging": paging}),
+            "field `conversions`: expected an array of conversions, got an object",
+        ),
+        (
+            json!({"conversions": [], "paging": [1, 2000, 0]}),
+            "field `paging`: expected an object, got an array",
+        ),
+        (
+            json!({"conversions": ["c1"], "paging": paging}),
+            "record 1: expected an object, got a string (\"c1\")",
+        ),
+    ] {
+        let e = parse(body).unwrap_err();
+        assert!(e.contains(expected), "{expected:?} not in {e}");
+    }
+}

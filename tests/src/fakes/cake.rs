@@ -39,7 +39,9 @@
 //! take a conversion out of every report with [`CakeFake::remove`],
 //! change the result set *between two pages* with [`CakeFake::after_reports`],
 //! and empty one answer while its `row_count` says rows remain with
-//! [`CakeFake::empty_report`].
+//! [`CakeFake::empty_report`], and serve API drift (a renamed key, an id as
+//! a float, an amount sent empty or as a number) with [`CakeFake::drift`]
+//! (QA35d).
 
 use super::affiliate::{self, param, split_url, FakeApi, Shared, Throttle, Truth};
 use chrono::{DateTime, Duration, NaiveDate, NaiveDateTime, NaiveTime, TimeZone, Utc};
@@ -118,6 +120,23 @@ pub struct Row {
     pub transaction_id: Option<String>,
 }
 
+/// Ways CAKE's answers could drift from the reference, served on demand so
+/// that tests see the connector notice them (QA35d). The default serves
+/// none.
+#[derive(Debug, Clone, Default)]
+pub struct Drift {
+    /// `(method, key)`: that method's rows (`EventConversions`,
+    /// `EventConversionChanges`) under `key` instead of `event_conversions`.
+    pub records_key: Option<(&'static str, &'static str)>,
+    /// The affiliate's and the offer's ids as JSON floats (`201.0`) instead
+    /// of integers.
+    pub float_ids: bool,
+    /// Fields of one conversion sent as another value: `(event conversion
+    /// id, dotted path, value)`, e.g. `paid.amount` as `""`, or `paid` as a
+    /// number. A path that does not exist is added.
+    pub fields: Vec<(u64, &'static str, Value)>,
+}
+
 /// The fake's state.
 #[derive(Debug)]
 pub struct CakeFake {
@@ -153,6 +172,8 @@ pub struct CakeFake {
     /// The numbers of the report requests to answer with no rows
     /// ([`CakeFake::empty_report`]).
     empty: Vec<u64>,
+    /// API drift served (none by default).
+    pub drift: Drift,
 }
 
 /// A change [`CakeFake::after_reports`] applies between two pages.
@@ -273,6 +294,7 @@ impl CakeFake {
             reports: 0,
             pending: Vec::new(),
             empty: Vec::new(),
+            drift: Drift::default(),
         }
     }
 
@@ -390,14 +412,21 @@ impl CakeFake {
             }
         };
         let num = |d: Decimal| json!(d.to_f64().unwrap_or_default());
+        let id = |n: u64| {
+            if self.drift.float_ids {
+                json!(n as f64)
+            } else {
+                json!(n)
+            }
+        };
         let mut v = json!({
             "event_conversion_id": r.id,
             "event_conversion_date": date(r.at),
             "last_updated": date(r.last_updated),
             "click_date": date(r.at - Duration::minutes(17)),
-            "source_affiliate": {"source_affiliate_id": r.affiliate, "source_affiliate_name": format!("Affiliate {}", r.affiliate)},
+            "source_affiliate": {"source_affiliate_id": id(r.affiliate), "source_affiliate_name": format!("Affiliate {}", r.affiliate)},
             "brand_advertiser": {"brand_advertiser_id": 3, "brand_advertiser_name": "Shop"},
-            "site_offer": {"site_offer_id": r.offer, "site_offer_name": format!("Offer {}", r.offer)},
+            "site_offer": {"site_offer_id": id(r.offer), "site_offer_name": format!("Offer {}", r.offer)},
             "creative": {"creative_id": 1},
             "sub_id_1": "s1", "sub_id_2": "", "sub_id_3": "", "sub_id_4": "", "sub_id_5": "",
             "source_type": "Affiliate",
@@ -426,6 +455,11 @@ impl CakeFake {
                 } else {
                     v[*field] = json!("garbage");
                 }
+            }
+        }
+        for (id, path, value) in &self.drift.fields {
+            if *id == r.id {
+                super::everflow::set_path(&mut v, path, value.clone());
             }
         }
         v
@@ -536,6 +570,12 @@ impl CakeFake {
             .collect();
         let mut d = json!({"__type": format!("Cake.Reports.{method}Response"), "success": true, "message": "",
                            "event_conversions": page});
+        if let Some((_, key)) = self.drift.records_key.filter(|(m, _)| *m == method) {
+            let rows = d["event_conversions"].take();
+            let o = d.as_object_mut().expect("an object");
+            o.remove("event_conversions");
+            o.insert(key.to_owned(), rows);
+        }
         // `row_count` is documented (third-party code only) for
         // EventConversions; the Changes method's page documents none.
         if !changes {

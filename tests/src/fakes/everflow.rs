@@ -20,7 +20,9 @@
 //! Data comes from a seed ([`Params`]); [`EverflowFake::truth`] is the ground
 //! truth of a UTC window. Tests change the world between pulls with
 //! [`EverflowFake::set_status`], [`EverflowFake::set_payout`],
-//! [`EverflowFake::reverse`] and [`EverflowFake::corrupt`].
+//! [`EverflowFake::reverse`] and [`EverflowFake::corrupt`], and serve API
+//! drift (a renamed key, an id as a float, an amount sent empty, rows left
+//! out of a page) with [`EverflowFake::drift`] (QA35d).
 
 use super::affiliate::{self, param, split_url, FakeApi, Shared, Throttle, Truth};
 use chrono::{DateTime, Duration, NaiveDate, NaiveDateTime, NaiveTime, TimeZone, Utc};
@@ -85,6 +87,38 @@ pub struct Row {
     pub event: Option<&'static str>,
 }
 
+/// Ways Everflow's answers could drift from the reference, served on
+/// demand so that tests see the connector notice them (QA35d). The default
+/// serves none.
+#[derive(Debug, Clone, Default)]
+pub struct Drift {
+    /// The rows under this key instead of `conversions` (`paging` as
+    /// before).
+    pub records_key: Option<&'static str>,
+    /// The affiliate's and the offer's ids as JSON floats (`11.0`) instead
+    /// of integers.
+    pub float_ids: bool,
+    /// Fields of one conversion sent as another value: `(conversion id,
+    /// dotted path, value)`, e.g. `payout` as `null`, or
+    /// `relationship.affiliate` as an array. A path that does not exist is
+    /// added.
+    pub fields: Vec<(String, &'static str, Value)>,
+    /// Conversions left out of every answer while `paging.total_count`
+    /// still counts them (their page comes back short).
+    pub left_out: Vec<String>,
+}
+
+/// Sets the dotted `path` of `v` to `value` (adding the last key if needed).
+pub(crate) fn set_path(v: &mut Value, path: &str, value: Value) {
+    let (parent, key) = match path.rsplit_once('.') {
+        Some((p, k)) => (format!("/{}", p.replace('.', "/")), k),
+        None => (String::new(), path),
+    };
+    if let Some(Value::Object(o)) = v.pointer_mut(&parent) {
+        o.insert(key.to_owned(), value);
+    }
+}
+
 /// The fake's state.
 #[derive(Debug)]
 pub struct EverflowFake {
@@ -104,6 +138,8 @@ pub struct EverflowFake {
     /// A key of another family (an affiliate's): it reads
     /// `/v1/meta/timezones` like any key, and gets 403 on `/v1/networks/*`.
     pub affiliate_key: String,
+    /// API drift served (none by default).
+    pub drift: Drift,
 }
 
 /// The time zones `/v1/meta/timezones` lists. 67 (UTC) and 80 (New York)
@@ -173,6 +209,7 @@ impl EverflowFake {
             used: 0,
             corrupt: None,
             affiliate_key: "ef-affiliate-key".into(),
+            drift: Drift::default(),
         }
     }
 
@@ -238,6 +275,13 @@ impl EverflowFake {
 
     fn render(&self, r: &Row) -> Value {
         let num = money;
+        let id = |n: u64| {
+            if self.drift.float_ids {
+                json!(n as f64)
+            } else {
+                json!(n)
+            }
+        };
         let mut v = json!({
             "conversion_id": r.id,
             "conversion_unix_timestamp": r.at.timestamp(),
@@ -260,14 +304,19 @@ impl EverflowFake {
             "error_code": 0, "error_message": "", "notes": "",
             "query_parameters": {"utm_source": "partner", "utm_medium": "affiliate"},
             "relationship": {
-                "offer": {"network_offer_id": r.offer, "network_id": 1, "name": format!("Offer {}", r.offer), "offer_status": "active"},
+                "offer": {"network_offer_id": id(r.offer), "network_id": 1, "name": format!("Offer {}", r.offer), "offer_status": "active"},
                 "advertiser": {"network_advertiser_id": 3, "network_id": 1, "name": "Shop"},
-                "affiliate": {"network_affiliate_id": r.affiliate, "network_id": 1, "name": format!("Affiliate {}", r.affiliate), "account_status": "active"}
+                "affiliate": {"network_affiliate_id": id(r.affiliate), "network_id": 1, "name": format!("Affiliate {}", r.affiliate), "account_status": "active"}
             }
         });
         if let Some((id, field)) = &self.corrupt {
             if *id == r.id {
                 v[*field] = json!("twelve");
+            }
+        }
+        for (id, path, value) in &self.drift.fields {
+            if *id == r.id {
+                set_path(&mut v, path, value.clone());
             }
         }
         v
@@ -365,12 +414,20 @@ impl EverflowFake {
             .into_iter()
             .skip((page - 1) * size)
             .take(size)
+            .filter(|r| !self.drift.left_out.contains(&r.id))
             .map(|r| self.render(r))
             .collect();
-        Ok(json!({
+        let mut answer = json!({
             "conversions": conversions,
             "paging": {"page": page, "page_size": size, "total_count": total},
-        }))
+        });
+        if let Some(key) = self.drift.records_key {
+            let rows = answer["conversions"].take();
+            let o = answer.as_object_mut().expect("an object");
+            o.remove("conversions");
+            o.insert(key.to_owned(), rows);
+        }
+        Ok(answer)
     }
 }
 
