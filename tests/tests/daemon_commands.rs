@@ -766,7 +766,8 @@ fn a_backfill_whose_client_goes_away_stops_and_frees_its_connector() {
 
     // While it waits, the connector is busy for everyone else.
     let busy = reckon_in(root, &config, &backfill);
-    assert_eq!(busy.status.code(), Some(1));
+    // 75 (EX_TEMPFAIL): busy, run it again later (QA35a L5).
+    assert_eq!(busy.status.code(), Some(75));
     assert!(
         text(&busy.stderr).contains("connector `examplenet` is running now"),
         "{}",
@@ -784,7 +785,7 @@ fn a_backfill_whose_client_goes_away_stops_and_frees_its_connector() {
             "--reset",
         ],
     );
-    assert_eq!(reset.status.code(), Some(1), "{}", text(&reset.stdout));
+    assert_eq!(reset.status.code(), Some(75), "{}", text(&reset.stdout));
     assert!(
         text(&reset.stderr).contains(
             "connector `examplenet` is running now (a scheduled run or a `reckon sync`), and its run would write the checkpoint back"

@@ -286,6 +286,9 @@ pub fn main(cli: Cli) -> ExitCode {
     } else {
         Console::terminal_unread()
     };
+    // `run` refused a store in use (another daemon) is not "try again
+    // soon", nor is the demo's choice of directory.
+    let may_be_busy = !matches!(cli.command, Command::Run(_) | Command::Demo(_));
     let result = match cli.command {
         Command::PluginHost(args) => crate::plugins::cli::plugin_host(args),
         Command::Plugins(cmd) => crate::plugins::cli::run(&cli.config, cmd),
@@ -309,9 +312,32 @@ pub fn main(cli: Cli) -> ExitCode {
         Err(e) => {
             // JSON lines for `run` and `sync` logging JSON.
             output::fail(&format!("error: {}", error_text(&e)));
-            ExitCode::FAILURE
+            if may_be_busy && is_busy(&e) {
+                ExitCode::from(EX_BUSY)
+            } else {
+                ExitCode::FAILURE
+            }
         }
     }
+}
+
+/// The exit status of a command refused because something else holds
+/// what it needs for now: the data directory (another reckon process, a
+/// backup holding `reckon.lock`), or, through the daemon, the connector
+/// (a run of it in progress). EX_TEMPFAIL: run it again later; a script
+/// can tell it from a failure (QA35a L5: all were 1, so a nightly job
+/// could not tell "busy" from "failed").
+pub const EX_BUSY: u8 = 75;
+
+/// Whether `e` is the store refusing a data directory another process
+/// holds.
+fn is_busy(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        matches!(
+            c.downcast_ref::<crate::store::StoreError>(),
+            Some(crate::store::StoreError::Locked { .. })
+        )
+    })
 }
 
 /// A command's error as printed: with its causes, except that output this

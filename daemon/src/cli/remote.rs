@@ -570,7 +570,7 @@ async fn handle(conn: tokio::net::UnixStream, daemon: Arc<Daemon>, refused: Opti
                                 "error: connector `{id}` is running now (a scheduled run or a `reckon sync`), and its run would write the checkpoint back; reset it when the run ends (`reckon status`)\n"
                             );
                             let _ = tx.send((ERR, message.into_bytes())).await;
-                            let _ = tx.send((EXIT, vec![1])).await;
+                            let _ = tx.send((EXIT, vec![super::EX_BUSY])).await;
                         }),
                         held => {
                             let store = daemon.store.clone();
@@ -858,7 +858,7 @@ async fn sync_run(
             err,
             "error: connector `{id}` is running now (a scheduled run or another `reckon sync`); run this again when it ends (`reckon status`)"
         );
-        return 1;
+        return super::EX_BUSY;
     }
     let _release = Release(daemon, id);
     // Stop after the current page when the daemon stops or the client goes.
