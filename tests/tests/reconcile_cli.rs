@@ -451,8 +451,12 @@ fn now_reproduces_what_was_stored_then_and_the_next_run_returns_to_the_present()
         .concat();
         serde_json::from_str(&reckon(&cfg, &args)).unwrap()
     };
+    // Every outcome is named, 0 when none (QA35a L3).
     let counts = |m: &BTreeMap<(String, String), Outcome>| -> serde_json::Value {
-        let mut c = BTreeMap::<&str, u64>::new();
+        let mut c: BTreeMap<&str, u64> = reckon::reconcile::model::ALL_OUTCOMES
+            .iter()
+            .map(|o| (o.as_str(), 0))
+            .collect();
         for o in m.values() {
             *c.entry(o.as_str()).or_default() += 1;
         }
