@@ -107,3 +107,70 @@ fn a_status_answer_that_is_not_a_reckon_status_is_refused_in_both_modes() {
         assert!(err.contains("is not a reckon daemon"), "json={json}: {err}");
     }
 }
+
+/// QA35a L7 and L5: while the README's backup recipe holds `reckon.lock`
+/// (`flock`), `reckon status` blamed a `listen` change, and a command
+/// exited 1 as if it had failed. Status now says a process that is not
+/// reckon holds it; a command exits 75, busy.
+#[test]
+fn a_backup_holding_the_lock_is_named_by_status_and_makes_commands_busy() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = reckon_tests::free_port();
+    let config = dir.path().join("reckon.toml");
+    std::fs::write(
+        &config,
+        format!("[daemon]\ndata_dir = \"data\"\nlisten = \"127.0.0.1:{port}\"\n"),
+    )
+    .unwrap();
+    let reckon = |args: &[&str]| {
+        std::process::Command::new(reckon_tests::reckon_bin())
+            .arg("--config")
+            .arg(&config)
+            .args(args)
+            .env_remove("RECKON_CONFIG")
+            .output()
+            .unwrap()
+    };
+    drop(reckon::store::Store::open(&dir.path().join("data")).unwrap());
+    let lock = dir.path().join("data/reckon.lock");
+    // As after the last reckon process: its pid, of a process now gone.
+    let mut gone = std::process::Command::new("true").spawn().unwrap();
+    let pid = gone.id();
+    gone.wait().unwrap();
+    std::fs::write(&lock, pid.to_string()).unwrap();
+    // Waits (up to 10 s) for the store's own lock to be let go.
+    let mut backup = std::process::Command::new("flock")
+        .args(["--wait", "10"])
+        .arg(&lock)
+        .args(["sleep", "60"])
+        .spawn()
+        .unwrap();
+    let held = reckon_tests::poll_until(Duration::from_secs(10), || {
+        let free = std::process::Command::new("flock")
+            .arg("--nonblock")
+            .arg(&lock)
+            .arg("true")
+            .status()
+            .unwrap();
+        (!free.success()).then_some(())
+    });
+    assert!(held.is_some(), "flock did not take {}", lock.display());
+    let out = reckon(&["status"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(
+        err.contains("no reckon daemon holds its data_dir")
+            && err.contains("a backup holding reckon.lock?")
+            && !err.contains("`listen` change"),
+        "{err}"
+    );
+    let out = reckon(&["records", "export", "--kind", "orders"]);
+    assert_eq!(
+        out.status.code(),
+        Some(75),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let _ = backup.kill();
+    let _ = backup.wait();
+}

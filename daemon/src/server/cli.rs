@@ -268,9 +268,8 @@ fn where_else(config: &Path, data_dir: Option<&Path>, addr: std::net::SocketAddr
     match crate::store::held_by_another_process(data_dir) {
         Err(crate::store::StoreError::Locked { pid, command, .. }) => {
             let restarted = "it listens on the address its config had when it started (a `listen` change needs a restart; its log line `daemon started` names the address); give that address with `reckon status --addr HOST:PORT`";
-            let shown = crate::store::holder(pid, command.as_deref())
-                .map(|h| format!(" ({h})"))
-                .unwrap_or_default();
+            let holder = crate::store::holder(pid, command.as_deref());
+            let shown = holder.as_ref().map(|h| format!(" ({h})")).unwrap_or_default();
             let dir = data_dir.display();
             // A one-shot command holds the store while it runs (QA29-A L5:
             // a `reckon sync` was taken for a daemon listening elsewhere).
@@ -278,6 +277,12 @@ fn where_else(config: &Path, data_dir: Option<&Path>, addr: std::net::SocketAddr
                 Some(true) => format!("{asked}, but the daemon{shown} holds its data_dir {dir}: {restarted}"),
                 Some(false) => format!(
                     "{asked}, and a one-shot command{shown}, not the daemon, holds its data_dir {dir}; is `reckon run` running with this config? (It cannot start while the command holds the store.)"
+                ),
+                // No live reckon wrote the lock file: the README's backup
+                // recipe (`flock reckon.lock`), not a daemon listening
+                // elsewhere (QA35a L7).
+                None if holder.is_none() => format!(
+                    "{asked}, and no reckon daemon holds its data_dir {dir}: a process that is not reckon (a backup holding reckon.lock?) holds it; start `reckon run` once that ends"
                 ),
                 None => format!("{asked}, but a process{shown} holds its data_dir {dir}: if that is `reckon run`, {restarted}"),
             }
