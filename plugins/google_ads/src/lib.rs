@@ -23,6 +23,12 @@
 //! - **Units**: int64 fields arrive as strings (`impressions`, `clicks`,
 //!   `costMicros`), doubles as JSON numbers (`conversions`,
 //!   `conversionsValue`); fields at their default are left out and read as 0.
+//!   An answer the reference does not describe is a bad response, never
+//!   "no rows" or "no cost" (the host zeroes stored rows a complete pass no
+//!   longer has): a batch without `results` but with another key, a row
+//!   without `metrics` or with a metric not selected (a renamed field), and
+//!   a request whose two or more rows with clicks all lack `costMicros` (a
+//!   lone one is stored at cost 0 with a WARN). See [`rows`].
 //!   Cost is converted exactly with [`Money::from_micros`](plugin_api::Money::from_micros).
 //! - **Quota**: `RESOURCE_EXHAUSTED` (HTTP 429, or an error element inside the
 //!   stream) is waited out with `cx.sleep_for` for Google's `retryDelay`
@@ -268,30 +274,32 @@ async fn read_spend(cx: &Cx, settings: &Settings) -> Result<(), PluginError> {
         requests += 1;
         let what = format!("request {requests} (days {from}..{to})");
         let query = gaql::spend(settings.level, from, to);
-        let mut spend = search_stream(cx, settings, &query, &what, |resp| {
+        let (mut spend, mut cost) = search_stream(cx, settings, &query, &what, |resp| {
             let mut out = Vec::new();
-            rows::parse_stream(&resp.body, &account, settings.level, &mut out)?;
-            Ok(out)
+            let cost = rows::parse_stream(&resp.body, &account, settings.level, &mut out)?;
+            Ok((out, cost))
         })
         .await?;
         if settings.level != Level::Campaign {
             // Performance Max has no ad groups: its cost is only reported by
             // campaign, so it is read separately (same days, same checkpoint).
             let what = format!("request {requests} (Performance Max, days {from}..{to})");
-            let pmax = search_stream(
+            let (pmax, pmax_cost) = search_stream(
                 cx,
                 settings,
                 &gaql::performance_max(from, to),
                 &what,
                 |resp| {
                     let mut out = Vec::new();
-                    rows::parse_stream(&resp.body, &account, Level::Campaign, &mut out)?;
-                    Ok(out)
+                    let cost = rows::parse_stream(&resp.body, &account, Level::Campaign, &mut out)?;
+                    Ok((out, cost))
                 },
             )
             .await?;
             spend.extend(pmax);
+            cost.add(pmax_cost);
         }
+        check_cost(cx, &what, &cost)?;
         rows += spend.len();
         for s in spend {
             if s.day < from || s.day > to {
@@ -316,6 +324,28 @@ async fn read_spend(cx: &Cx, settings: &Settings) -> Result<(), PluginError> {
             ("timezone", &account.timezone),
         ],
     );
+    Ok(())
+}
+
+/// Refuses a request's answers whose rows with clicks all lack
+/// `metrics.costMicros` (two or more: QA35d M4, a renamed or dropped field
+/// read as spend 0), and warns about a lone one (a real zero cost is left
+/// out by proto3 too, so it cannot be told apart).
+fn check_cost(cx: &Cx, what: &str, cost: &rows::CostCheck) -> Result<(), PluginError> {
+    let example = cost.example.as_deref().unwrap_or("");
+    if cost.no_cost_anywhere() {
+        return Err(PluginError::bad_response(format!(
+            "connector `{}`: stream `{SPEND}` {what}: none of the {} rows with clicks has `metrics.costMicros` (first: {example}): Google leaves out a zero cost, but not on every row with clicks, so the answer's shape changed; nothing of these days is stored",
+            cx.connector_id(),
+            cost.clicked
+        )));
+    }
+    if cost.lone_row_without_cost() {
+        cx.warn(
+            "the only row with clicks has no `metrics.costMicros`: stored with spend 0 (Google leaves out a zero cost; if the account had spend that day, the API's answer changed)",
+            &[("request", &what), ("row", &example)],
+        );
+    }
     Ok(())
 }
 

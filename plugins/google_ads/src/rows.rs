@@ -10,14 +10,31 @@
 //! Rows are deserialised into borrowed structs (fast path); numbers are read
 //! leniently (string or number) and converted exactly, never through a float
 //! sum. Errors name the batch, the row, its ids and the field.
+//!
+//! ## A changed answer is an error, not "no rows" (QA35d H2, M4)
+//!
+//! The host sets stored rows of a complete pass that the answer no longer
+//! has to zero, so an answer misread as empty would zero real spend. Hence:
+//! - a batch without `results` is an empty batch only when its other keys
+//!   are ones Google sends (`fieldMask`, `requestId`,
+//!   `queryResourceConsumption`, `summaryRow`): rows under any other key
+//!   (`rows`, ...) are a changed API and fail the request;
+//! - every row has `metrics` (the query selects them), and `metrics` holds
+//!   only the five selected fields: Google answers the fields a query
+//!   selects and no others, so another name (`costAmount`) is a renamed
+//!   field, not one to ignore;
+//! - a left-out `costMicros` is a zero cost (proto3), but not on every row
+//!   with clicks: [`CostCheck`] counts them for the caller.
 
 use crate::config::Level;
 pub use plugin_api::lenient::Num;
 use plugin_api::parse;
 use plugin_api::rust_decimal::Decimal;
 use plugin_api::{Channel, Money, Spend};
+use serde::de::{Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde::Deserialize;
 use std::borrow::Cow;
+use std::fmt;
 
 /// The account facts every row needs: read once from the `customer` resource.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -30,12 +47,90 @@ pub struct Account {
     pub timezone: String,
 }
 
-#[derive(Debug, Deserialize)]
+/// One element of the stream: rows, or an error. Keys other than the
+/// documented ones are kept by name ([`Batch::unknown`]).
+#[derive(Debug, Default)]
 struct Batch<'a> {
-    #[serde(borrow, default)]
-    results: Vec<Row<'a>>,
-    #[serde(default)]
+    results: Option<Vec<Row<'a>>>,
     error: Option<plugin_api::serde_json::Value>,
+    unknown: Vec<String>,
+}
+
+/// The keys of a batch besides `results` and `error` (S-GA-docs:
+/// `SearchGoogleAdsStreamResponse`).
+const BATCH_KEYS: [&str; 4] = [
+    "fieldMask",
+    "requestId",
+    "queryResourceConsumption",
+    "summaryRow",
+];
+
+/// A key of an object the plugin reads: one of `known` (by index), or
+/// another (by name, allocated only then).
+enum Key {
+    Known(usize),
+    Other(String),
+}
+
+/// Reads an object key as a [`Key`] among `known`.
+struct KeySeed(&'static [&'static str]);
+
+impl<'de> serde::de::DeserializeSeed<'de> for KeySeed {
+    type Value = Key;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Key, D::Error> {
+        d.deserialize_identifier(self)
+    }
+}
+
+impl<'de> Visitor<'de> for KeySeed {
+    type Value = Key;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a field name")
+    }
+    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Key, E> {
+        Ok(match self.0.iter().position(|k| *k == v) {
+            Some(i) => Key::Known(i),
+            None => Key::Other(v.to_owned()),
+        })
+    }
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Batch<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> Visitor<'de> for V<'a> {
+            type Value = Batch<'a>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a searchStream batch object")
+            }
+            fn visit_map<M: MapAccess<'de>>(self, mut m: M) -> Result<Batch<'a>, M::Error> {
+                const KEYS: &[&str] = &[
+                    "results",
+                    "error",
+                    BATCH_KEYS[0],
+                    BATCH_KEYS[1],
+                    BATCH_KEYS[2],
+                    BATCH_KEYS[3],
+                ];
+                let mut b = Batch::default();
+                while let Some(key) = m.next_key_seed(KeySeed(KEYS))? {
+                    match key {
+                        Key::Known(0) => b.results = m.next_value()?,
+                        Key::Known(1) => b.error = m.next_value()?,
+                        Key::Known(_) => {
+                            m.next_value::<IgnoredAny>()?;
+                        }
+                        Key::Other(name) => {
+                            m.next_value::<IgnoredAny>()?;
+                            b.unknown.push(name);
+                        }
+                    }
+                }
+                Ok(b)
+            }
+        }
+        d.deserialize_map(V(std::marker::PhantomData))
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -76,19 +171,57 @@ struct AdGroupAd<'a> {
     ad: Option<Entity<'a>>,
 }
 
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
+/// A row's `metrics`: the five the queries select, and the names of any
+/// other key (which Google does not send: a renamed field).
+#[derive(Debug, Default)]
 struct Metrics<'a> {
-    #[serde(borrow, default)]
     impressions: Option<Num<'a>>,
-    #[serde(borrow, default)]
     clicks: Option<Num<'a>>,
-    #[serde(borrow, default)]
     cost_micros: Option<Num<'a>>,
-    #[serde(borrow, default)]
     conversions: Option<Num<'a>>,
-    #[serde(borrow, default)]
     conversions_value: Option<Num<'a>>,
+    unknown: Vec<String>,
+}
+
+/// The metrics the queries select, as the answer names them.
+const METRICS: &[&str] = &[
+    "impressions",
+    "clicks",
+    "costMicros",
+    "conversions",
+    "conversionsValue",
+];
+
+impl<'de: 'a, 'a> Deserialize<'de> for Metrics<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> Visitor<'de> for V<'a> {
+            type Value = Metrics<'a>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("an object of metrics")
+            }
+            fn visit_map<M: MapAccess<'de>>(self, mut m: M) -> Result<Metrics<'a>, M::Error> {
+                let mut x = Metrics::default();
+                while let Some(key) = m.next_key_seed(KeySeed(METRICS))? {
+                    let slot = match key {
+                        Key::Known(0) => &mut x.impressions,
+                        Key::Known(1) => &mut x.clicks,
+                        Key::Known(2) => &mut x.cost_micros,
+                        Key::Known(3) => &mut x.conversions,
+                        Key::Known(_) => &mut x.conversions_value,
+                        Key::Other(name) => {
+                            m.next_value::<IgnoredAny>()?;
+                            x.unknown.push(name);
+                            continue;
+                        }
+                    };
+                    *slot = m.next_value()?;
+                }
+                Ok(x)
+            }
+        }
+        d.deserialize_map(V(std::marker::PhantomData))
+    }
 }
 
 /// Why a response could not be turned into records.
@@ -117,44 +250,123 @@ fn id_text(n: &Option<Num<'_>>) -> Option<String> {
     })
 }
 
-/// Parses a whole searchStream body, appending one [`Spend`] per row.
+/// The rows with clicks of one request's answers, and those of them without
+/// `metrics.costMicros`. proto3 leaves a zero cost out, so one such row can
+/// be genuine; every row with clicks without a cost is a changed API
+/// (QA35d M4: `costMicros` renamed, every row stored at spend 0).
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct CostCheck {
+    /// Rows with clicks > 0.
+    pub clicked: usize,
+    /// Of those, rows without `metrics.costMicros`.
+    pub clicked_without_cost: usize,
+    /// The first row with clicks but no cost, for messages (`batch 1, row
+    /// 2 (campaign 7, ad group 8)`).
+    pub example: Option<String>,
+}
+
+impl CostCheck {
+    /// Adds another answer's count (the Performance Max query's).
+    pub fn add(&mut self, o: CostCheck) {
+        self.clicked += o.clicked;
+        self.clicked_without_cost += o.clicked_without_cost;
+        self.example = self.example.take().or(o.example);
+    }
+
+    /// Every row with clicks, two or more of them, has no cost: the field
+    /// was dropped or renamed, not zero. One such row alone may be a real
+    /// zero cost, and failing on it would stop the account's syncs for good.
+    pub fn no_cost_anywhere(&self) -> bool {
+        self.clicked >= 2 && self.clicked_without_cost == self.clicked
+    }
+
+    /// A single row with clicks, and it has no cost: worth a warning.
+    pub fn lone_row_without_cost(&self) -> bool {
+        self.clicked == 1 && self.clicked_without_cost == 1
+    }
+}
+
+/// `batch B, row R (campaign C, ad group G)`, for messages.
+fn describe(b: usize, r: usize, row: &Row<'_>) -> String {
+    let ids = [
+        (
+            "campaign",
+            row.campaign.as_ref().and_then(|c| id_text(&c.id)),
+        ),
+        (
+            "ad group",
+            row.ad_group.as_ref().and_then(|c| id_text(&c.id)),
+        ),
+    ]
+    .iter()
+    .filter_map(|(k, v)| v.as_ref().map(|v| format!("{k} {v}")))
+    .collect::<Vec<_>>()
+    .join(", ");
+    format!("batch {}, row {} ({ids})", b + 1, r + 1)
+}
+
+/// Parses a whole searchStream body, appending one [`Spend`] per row, and
+/// counts the rows with clicks but no cost ([`CostCheck`]).
 pub fn parse_stream(
     body: &[u8],
     account: &Account,
     level: Level,
     out: &mut Vec<Spend>,
-) -> Result<(), StreamError> {
+) -> Result<CostCheck, StreamError> {
     let batches: Vec<Batch<'_>> = match plugin_api::serde_json::from_slice(body) {
         Ok(b) => b,
         Err(e) => return Err(StreamError::Malformed(locate_json_error(body, e))),
     };
+    let mut check = CostCheck::default();
     for (b, batch) in batches.iter().enumerate() {
         if let Some(err) = &batch.error {
             return Err(StreamError::Upstream(err.clone()));
         }
-        out.reserve(batch.results.len());
-        for (r, row) in batch.results.iter().enumerate() {
-            let spend = to_spend(row, account, level).map_err(|e| {
-                let ids = [
-                    (
-                        "campaign",
-                        row.campaign.as_ref().and_then(|c| id_text(&c.id)),
-                    ),
-                    (
-                        "ad group",
-                        row.ad_group.as_ref().and_then(|c| id_text(&c.id)),
-                    ),
-                ]
-                .iter()
-                .filter_map(|(k, v)| v.as_ref().map(|v| format!("{k} {v}")))
-                .collect::<Vec<_>>()
-                .join(", ");
-                StreamError::Malformed(format!("batch {}, row {} ({ids}): {e}", b + 1, r + 1))
-            })?;
+        let Some(results) = &batch.results else {
+            // proto3 leaves an empty `results` out: a batch of only the
+            // documented keys is empty. Any other key may hold the rows
+            // under a new name (QA35d H2: `rows`), and reading it as "no
+            // rows" would zero the stored spend of these days.
+            if !batch.unknown.is_empty() {
+                return Err(StreamError::Malformed(format!(
+                    "batch {}: no `results` array, but {}: Google Ads sends the rows in `results`, beside {} (the answer's shape changed; nothing of these days is stored)",
+                    b + 1,
+                    batch
+                        .unknown
+                        .iter()
+                        .map(|k| format!("`{k}`"))
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    BATCH_KEYS
+                        .iter()
+                        .map(|k| format!("`{k}`"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )));
+            }
+            continue;
+        };
+        out.reserve(results.len());
+        for (r, row) in results.iter().enumerate() {
+            let spend = to_spend(row, account, level)
+                .map_err(|e| StreamError::Malformed(format!("{}: {e}", describe(b, r, row))))?;
+            if spend.clicks > 0 {
+                check.clicked += 1;
+                if row
+                    .metrics
+                    .as_ref()
+                    .is_some_and(|m| m.cost_micros.is_none())
+                {
+                    check.clicked_without_cost += 1;
+                    if check.example.is_none() {
+                        check.example = Some(describe(b, r, row));
+                    }
+                }
+            }
             out.push(spend);
         }
     }
-    Ok(())
+    Ok(check)
 }
 
 /// Finds the JSON path of a structural error (slow path, only on failure).
@@ -262,7 +474,18 @@ fn to_spend(row: &Row<'_>, account: &Account, level: Level) -> Result<Spend, Str
         ),
         _ => None,
     };
-    let m = row.metrics.as_ref();
+    // The queries select metrics, so every row has them (`{}` at worst): a
+    // row without is a changed answer, not a row without activity.
+    let metrics = row.metrics.as_ref().ok_or(
+        "field `metrics` is missing: the query selects metrics, so every row Google Ads sends has them (the answer's shape changed)",
+    )?;
+    if let Some(name) = metrics.unknown.first() {
+        return Err(format!(
+            "field `metrics.{name}` was not asked for: the query selects metrics {} only, and Google Ads answers only the fields a query selects (a renamed field? the answer's shape changed)",
+            METRICS.join(", ")
+        ));
+    }
+    let m = Some(metrics);
     let impressions = count(m.and_then(|m| m.impressions.as_ref()), "impressions")?;
     let clicks = count(m.and_then(|m| m.clicks.as_ref()), "clicks")?;
     let micros = match m.and_then(|m| m.cost_micros.as_ref()) {

@@ -320,12 +320,21 @@ fn to_spend(
         Level::Ad => Some(id_text(&row.ad_id).ok_or("field `ad_id` is missing")?),
         _ => None,
     };
+    // A left-out `spend` is 0 (insights leave out fields without a
+    // figure), but one sent as `""` or `"-"` is no amount Meta documents:
+    // read as 0, it replaced the stored spend beside the clicks (QA35d M1,
+    // found on TikTok).
     let amount = match &row.spend {
         None => Decimal::ZERO,
         Some(n) => n
             .decimal()
             .map_err(|e| format!("field `spend`: {e}"))?
-            .unwrap_or(Decimal::ZERO),
+            .ok_or_else(|| {
+                format!(
+                    "field `spend`: {} is not an amount: expected a number such as \"12.34\"",
+                    n.text()
+                )
+            })?,
     };
     let (conversions, value) = if counted.action_type.is_empty() {
         (None, None)

@@ -720,3 +720,50 @@ fn attribution_window_figures_beyond_the_decimal_range_are_a_row_error() {
          windows' figures add up beyond the amount range (about ±7.9e28)"
     );
 }
+
+/// QA35d M1 (found on TikTok, the same here): `spend` sent as `""` or
+/// `"-"` was read as 0 and replaced the stored spend beside the clicks.
+/// It is a bad answer naming the row and field; a left-out `spend` (a
+/// row without a figure) stays 0.
+#[test]
+fn an_empty_or_dash_spend_is_a_bad_answer_not_zero() {
+    let run = |spend: Option<&'static str>| {
+        FakeHost::handler(move |req| {
+            if req.url.contains("/act_42?") {
+                return account_reply();
+            }
+            let mut r = row("2026-11-01", "77", "0");
+            match spend {
+                Some(s) => r["spend"] = json!(s),
+                None => {
+                    r.as_object_mut().unwrap().remove("spend");
+                }
+            }
+            Reply::json(200, &json!({"data": [r], "paging": {}}))
+        })
+        .run::<MetaAds>(open_read(
+            "meta",
+            "http://fake",
+            json!({ "ad_account_id": "42", "report_mode": "sync" }),
+            window("2026-11-01", "2026-11-01"),
+        ))
+    };
+    for s in ["", " ", "-"] {
+        let out = run(Some(s));
+        let err = out.result.clone().unwrap_err();
+        assert_eq!(err.kind, ErrorKind::BadResponse);
+        for part in [
+            "row 1",
+            "campaign 77",
+            &format!("field `spend`: {s:?} is not an amount"),
+        ] {
+            assert!(err.message.contains(part), "{part}: {}", err.message);
+        }
+        assert!(out.committed.is_empty());
+    }
+    let out = run(None);
+    out.result.as_ref().unwrap();
+    assert_eq!(spend(&out.committed[0]).spend.amount, Decimal::ZERO);
+    let out = run(Some("0"));
+    out.result.as_ref().unwrap();
+}

@@ -14,11 +14,14 @@
 //!   (setting `level`); at most 30 days per request (`days_per_request`),
 //!   pages while `page < total_page`, one checkpoint per page, the days
 //!   finished with the last page. An answer echoing another
-//!   `page_info.page`, or an empty page before `total_page`, is a bad
-//!   response. Currency and timezone are read first from
+//!   `page_info.page`, an empty page before `total_page` or while
+//!   `total_number` puts rows on it, or a `data` without `list`, is a bad
+//!   response (an empty answer would make the host zero the stored rows). Currency and timezone are read first from
 //!   `advertiser/info/`; daily rows are in the advertiser's timezone.
 //! - **Units**: metrics are strings in the advertiser's currency (major
-//!   units); `"-"` means missing (read as 0). Conversions come from the
+//!   units); `"-"` means missing (0 for spend, impressions and clicks,
+//!   unknown for conversions and value); a requested metric left out, null
+//!   or `""` is a bad response. Conversions come from the
 //!   `conversion_metric` (default `conversion`), value from the optional
 //!   `conversion_value_metric`.
 //! - **Errors and throttling** arrive as HTTP 200 with a non-zero `code`:
@@ -314,6 +317,18 @@ async fn read_spend(cx: &Cx, settings: &Settings) -> Result<(), PluginError> {
                 return Err(bad(format!(
                     "no rows, yet data.page_info.total_page is {}: more pages said to remain after an empty one",
                     parsed.total_pages
+                )));
+            }
+            // An empty page the report's own count puts rows on: taken as
+            // the end, the host would zero the stored rows of these days
+            // (QA35d H2).
+            let before = (page - 1).saturating_mul(u64::from(settings.page_size));
+            if let Some(total) = parsed
+                .total_number
+                .filter(|&t| parsed.spend.is_empty() && t > before)
+            {
+                return Err(bad(format!(
+                    "no rows, yet data.page_info.total_number is {total} ({before} on the pages before): the report's rows are missing from the answer; nothing of this page is stored"
                 )));
             }
             for s in parsed.spend {

@@ -7,6 +7,12 @@
 //! string and a missing one is `"-"`: stored as missing (`None`) in the
 //! record's optional fields (conversions, value), as 0 in the others. A non-zero `code` is an error even
 //! with HTTP 200 (see [`crate::api`]).
+//!
+//! What the reference does not document is an error naming the row and
+//! field, never a 0 (QA35d H2, M1): a `data` without `list` (the host would
+//! read it as "no rows" and zero the stored spend of the days), and a metric
+//! that was asked for but is left out, null, `""` or not a number. Only
+//! `"-"` is TikTok's "no figure".
 
 use crate::config::Level;
 pub use plugin_api::lenient::Num;
@@ -53,11 +59,16 @@ impl<'de: 'a, 'a> Deserialize<'de> for Pairs<'a> {
 }
 
 impl Pairs<'_> {
-    fn get(&self, key: &str) -> Option<&Num<'_>> {
+    /// The key's value, `Some(None)` when it is null.
+    fn entry(&self, key: &str) -> Option<&Option<Num<'_>>> {
         self.0
             .iter()
             .find(|(k, _)| matches!(k, Num::Str(s) if s == key))
-            .and_then(|(_, v)| v.as_ref())
+            .map(|(_, v)| v)
+    }
+
+    fn get(&self, key: &str) -> Option<&Num<'_>> {
+        self.entry(key).and_then(Option::as_ref)
     }
 }
 
@@ -71,14 +82,18 @@ struct Envelope<'a> {
 struct Data<'a> {
     #[serde(default)]
     page_info: Option<PageInfo>,
+    /// Required: a `data` without it is a changed answer, not a page
+    /// without rows (QA35d H2).
     #[serde(borrow, default)]
-    list: Vec<Row<'a>>,
+    list: Option<Vec<Row<'a>>>,
 }
 
 #[derive(Debug, Deserialize)]
 struct PageInfo {
     #[serde(default)]
     page: Option<u64>,
+    #[serde(default)]
+    total_number: Option<u64>,
     #[serde(default)]
     total_page: Option<u64>,
 }
@@ -100,6 +115,8 @@ pub struct Parsed {
     pub total_pages: u64,
     /// `page_info.page`, the page the answer is for, when sent.
     pub page: Option<u64>,
+    /// `page_info.total_number`, the report's rows on all pages, when sent.
+    pub total_number: Option<u64>,
 }
 
 /// Which metrics to read for conversions and value.
@@ -139,8 +156,12 @@ pub fn parse_page(body: &[u8], account: &Account, m: Metrics<'_>) -> Result<Pars
         .and_then(|p| p.total_page)
         .ok_or("field `data.page_info.total_page` is missing")?;
     let page = data.page_info.as_ref().and_then(|p| p.page);
-    let mut spend = Vec::with_capacity(data.list.len());
-    for (i, row) in data.list.iter().enumerate() {
+    let total_number = data.page_info.as_ref().and_then(|p| p.total_number);
+    let Some(list) = &data.list else {
+        return Err(missing_list(body, total_number));
+    };
+    let mut spend = Vec::with_capacity(list.len());
+    for (i, row) in list.iter().enumerate() {
         let s = to_spend(row, account, m).map_err(|e| {
             let ids = [
                 (
@@ -172,7 +193,30 @@ pub fn parse_page(body: &[u8], account: &Account, m: Metrics<'_>) -> Result<Pars
         spend,
         total_pages,
         page,
+        total_number,
     })
+}
+
+/// The error for a `data` without `list`, naming the keys it has instead.
+fn missing_list(body: &[u8], total_number: Option<u64>) -> String {
+    use plugin_api::serde_json::Value;
+    let keys = plugin_api::serde_json::from_slice::<Value>(body)
+        .ok()
+        .and_then(|v| {
+            v.get("data")?.as_object().map(|o| {
+                o.keys()
+                    .map(|k| format!("`{k}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            })
+        })
+        .unwrap_or_default();
+    let total = total_number
+        .map(|n| format!(", and data.page_info.total_number is {n}"))
+        .unwrap_or_default();
+    format!(
+        "field `data.list` is missing (`data` has {keys}{total}): TikTok sends the report's rows in `data.list` (the answer's shape changed; nothing of this page is stored)"
+    )
 }
 
 fn shape_error(v: &plugin_api::serde_json::Value) -> Option<String> {
@@ -202,25 +246,53 @@ fn shape_error(v: &plugin_api::serde_json::Value) -> Option<String> {
     None
 }
 
-fn count(row: &Row<'_>, field: &str) -> Result<u64, String> {
-    match row.metrics.get(field) {
-        None => Ok(0),
-        Some(n) => match n.decimal() {
-            Ok(None) => Ok(0),
-            Ok(Some(_)) => n
-                .count()
-                .map_err(|e| format!("field `metrics.{field}`: {e}")),
-            Err(e) => Err(format!("field `metrics.{field}`: {e}")),
-        },
+/// A metric that was asked for, as TikTok's reference has it: a string
+/// number, or `"-"` for no figure (`None`). Left out, null, `""` or any
+/// other text is not an answer the reference knows, and would otherwise
+/// be stored as 0 or unknown in place of a real figure (QA35d M1: `""`
+/// stored spend 0 beside the clicks).
+fn metric(row: &Row<'_>, field: &str) -> Result<Option<Decimal>, String> {
+    let n = match row.metrics.entry(field) {
+        None => {
+            return Err(format!(
+                "field `metrics.{field}` is missing: it was asked for (TikTok sends \"-\" for no figure)"
+            ))
+        }
+        Some(None) => {
+            return Err(format!(
+                "field `metrics.{field}` is null: expected a number, or \"-\" for no figure"
+            ))
+        }
+        Some(Some(n)) => n,
+    };
+    if let Num::Str(s) = n {
+        match s.trim() {
+            "-" => return Ok(None),
+            "" => {
+                return Err(format!(
+                    "field `metrics.{field}` is an empty string: expected a number, or \"-\" for no figure"
+                ))
+            }
+            _ => {}
+        }
+    }
+    match n.decimal() {
+        Ok(Some(d)) => Ok(Some(d)),
+        Ok(None) => Err(format!(
+            "field `metrics.{field}`: {} is not a number, nor TikTok's \"-\" for no figure",
+            n.text()
+        )),
+        Err(e) => Err(format!("field `metrics.{field}`: {e}")),
     }
 }
 
-fn decimal(row: &Row<'_>, field: &str) -> Result<Option<Decimal>, String> {
-    match row.metrics.get(field) {
-        None => Ok(None),
-        Some(n) => n
-            .decimal()
+/// A count metric: `"-"` is 0 (every record has it).
+fn count(row: &Row<'_>, field: &str) -> Result<u64, String> {
+    match (metric(row, field)?, row.metrics.get(field)) {
+        (Some(_), Some(n)) => n
+            .count()
             .map_err(|e| format!("field `metrics.{field}`: {e}")),
+        _ => Ok(0),
     }
 }
 
@@ -252,19 +324,19 @@ fn to_spend(row: &Row<'_>, account: &Account, m: Metrics<'_>) -> Result<Spend, S
         Level::Ad => Some(id(row, "ad_id")?),
         _ => None,
     };
-    let amount = decimal(row, "spend")?.unwrap_or(Decimal::ZERO);
-    // The optional fields stay missing when TikTok has no figure (`"-"`, or
-    // the metric left out): unknown is not zero. Spend, impressions and
-    // clicks are not optional in `Spend`, so a missing one is 0.
+    let amount = metric(row, "spend")?.unwrap_or(Decimal::ZERO);
+    // The optional fields stay missing when TikTok has no figure (`"-"`):
+    // unknown is not zero. Spend, impressions and clicks are not optional
+    // in `Spend`, so `"-"` there is 0 (documented).
     let conversions = if m.conversions.is_empty() {
         None
     } else {
-        decimal(row, m.conversions)?.map(|c| c.normalize())
+        metric(row, m.conversions)?.map(|c| c.normalize())
     };
     let value = if m.value.is_empty() {
         None
     } else {
-        decimal(row, m.value)?.map(|v| Money::new(v.normalize(), account.currency.clone()))
+        metric(row, m.value)?.map(|v| Money::new(v.normalize(), account.currency.clone()))
     };
     Ok(Spend {
         source: String::new(),

@@ -448,3 +448,120 @@ fn an_empty_page_before_total_page_or_an_answer_for_another_page_is_a_bad_respon
     // report (total_page 0).
     run(|p| page(vec![], p, 0)).result.unwrap();
 }
+
+/// QA35d M1: `""` in `spend` was stored as 0 beside the clicks. `"-"` is
+/// TikTok's only "no figure"; `""`, null or a metric left out that was
+/// asked for is a bad answer naming the row and field, in every metric.
+#[test]
+fn an_empty_null_or_left_out_metric_is_a_bad_answer_naming_the_field() {
+    let run = |field: &'static str, value: Option<Value>| {
+        FakeHost::handler(move |req| {
+            if req.url.contains("advertiser/info") {
+                return info_reply();
+            }
+            let mut r = row("2026-11-01", "4.20");
+            r["metrics"]["total_complete_payment_rate"] = json!("9.90");
+            match &value {
+                Some(v) => r["metrics"][field] = v.clone(),
+                None => {
+                    r["metrics"].as_object_mut().unwrap().remove(field);
+                }
+            }
+            let mut first = row("2026-11-01", "1");
+            first["metrics"]["total_complete_payment_rate"] = json!("-");
+            page(vec![first, r], 1, 1)
+        })
+        .run::<TiktokAds>(open_read(
+            "tt",
+            "http://fake",
+            json!({ "advertiser_id": "7001", "conversion_value_metric": "total_complete_payment_rate" }),
+            window("2026-11-01", "2026-11-01"),
+        ))
+    };
+    for field in [
+        "spend",
+        "impressions",
+        "clicks",
+        "conversion",
+        "total_complete_payment_rate",
+    ] {
+        for (value, what) in [
+            (Some(json!("")), " is an empty string"),
+            (Some(json!(" ")), " is an empty string"),
+            (Some(Value::Null), " is null"),
+            (None, " is missing: it was asked for"),
+            (Some(json!("--")), r#": "--" is not a number"#),
+        ] {
+            let out = run(field, value.clone());
+            let e = out.result.unwrap_err();
+            assert_eq!(e.kind, ErrorKind::BadResponse, "{field} {value:?}");
+            for part in [
+                "stream `spend` days 2026-11-01..2026-11-01 page 1",
+                "row 2 (campaign 9, ad group 5)",
+                &format!("field `metrics.{field}`{what}"),
+            ] {
+                assert!(e.message.contains(part), "{part}: {}", e.message);
+            }
+            assert!(out.committed.is_empty(), "{field} {value:?}");
+        }
+    }
+}
+
+/// QA35d H2: a page whose rows moved from `data.list` to another key, or
+/// an empty `data.list` while `page_info.total_number` counts rows on it,
+/// was read as "no rows": the window was complete, and the host zeroed
+/// every stored row of its days.
+#[test]
+fn a_page_without_its_list_or_with_rows_counted_but_missing_is_a_bad_answer() {
+    let run = |data: Value| {
+        FakeHost::handler(move |req| {
+            if req.url.contains("advertiser/info") {
+                return info_reply();
+            }
+            Reply::json(
+                200,
+                &json!({"code": 0, "message": "OK", "request_id": "r", "data": data.clone()}),
+            )
+        })
+        .run::<TiktokAds>(open_read(
+            "tt",
+            "http://fake",
+            json!({ "advertiser_id": "7001", "page_size": 2 }),
+            window("2026-11-01", "2026-11-01"),
+        ))
+    };
+    let info = json!({"page": 1, "page_size": 2, "total_number": 6, "total_page": 1});
+    let out = run(json!({"page_info": info, "rows": [row("2026-11-01", "1")]}));
+    let e = out.result.unwrap_err();
+    assert_eq!(e.kind, ErrorKind::BadResponse);
+    assert!(
+        e.message.contains("page 1: field `data.list` is missing (`data` has `page_info`, `rows`, and data.page_info.total_number is 6)"),
+        "{}",
+        e.message
+    );
+    assert!(out.checkpoints.is_empty());
+
+    let out = run(json!({"page_info": info, "list": []}));
+    let e = out.result.unwrap_err();
+    assert_eq!(e.kind, ErrorKind::BadResponse);
+    assert!(
+        e.message.contains(
+            "page 1: no rows, yet data.page_info.total_number is 6 (0 on the pages before)"
+        ),
+        "{}",
+        e.message
+    );
+    assert!(out.checkpoints.is_empty());
+
+    // An empty report still ends the window (total_number 0), and so does
+    // a report without the count.
+    for info in [
+        json!({"page": 1, "page_size": 2, "total_number": 0, "total_page": 0}),
+        json!({"page": 1, "page_size": 2, "total_page": 0}),
+    ] {
+        let out = run(json!({"page_info": info, "list": []}));
+        out.result.unwrap();
+        assert_eq!(out.checkpoints.len(), 1);
+        assert!(out.checkpoints[0].covers.is_some());
+    }
+}

@@ -13,7 +13,10 @@
 //! groups) and only `FROM campaign` reports its cost, also under a `WHERE
 //! campaign.advertising_channel_type = 'PERFORMANCE_MAX'` filter.
 //! Quota errors are HTTP 429 `RESOURCE_EXHAUSTED` with a `GoogleAdsFailure`
-//! carrying `quotaErrorDetails.retryDelay`.
+//! carrying `quotaErrorDetails.retryDelay`. An empty answer is one batch
+//! without `results` (proto3 JSON leaves an empty list out).
+//! [`GoogleFake::set_drift`] serves a changed API instead ([`Drift`]:
+//! `results` or `costMicros` renamed, cost or `metrics` left out).
 //!
 //! The data come from a seeded [`wire::Universe`]; [`GoogleFake::truth`] is the
 //! ground truth a sync must reproduce. [`GoogleFake::restate`] changes one
@@ -695,6 +698,25 @@ impl Default for Config {
     }
 }
 
+/// An API drift the fake serves instead of the reference's answer (QA35d),
+/// set while it runs ([`GoogleFake::set_drift`]): how a changed API looks
+/// the morning after, to check the plugin refuses it rather than reading
+/// "no rows" or "no cost".
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Drift {
+    /// The reference's answers.
+    #[default]
+    None,
+    /// Data batches carry their rows under `rows` instead of `results`.
+    ResultsRenamed,
+    /// `metrics.costMicros` is sent as `metrics.costAmount`.
+    CostRenamed,
+    /// `metrics.costMicros` is left out of every row.
+    CostMissing,
+    /// The rows of the first campaign served have no `metrics` object.
+    MetricsMissing,
+}
+
 /// The fake: config, data and counters.
 #[derive(Debug)]
 pub struct GoogleFake {
@@ -710,9 +732,19 @@ pub struct GoogleFake {
     limiter: Option<wire::PerSecond>,
     /// Data requests to answer with a quota error, set at run time.
     pub throttle: wire::Countdown,
+    drift: Mutex<Drift>,
 }
 
 impl GoogleFake {
+    /// Serves `drift` from the next data request on.
+    pub fn set_drift(&self, drift: Drift) {
+        *self.drift.lock().unwrap() = drift;
+    }
+
+    fn drift(&self) -> Drift {
+        *self.drift.lock().unwrap()
+    }
+
     /// A fake over `universe` (micros and fractional conversions are kept).
     pub fn new(config: Config, mut universe: Universe) -> Arc<GoogleFake> {
         universe.cents = false;
@@ -726,6 +758,7 @@ impl GoogleFake {
             data_requests: AtomicU64::new(0),
             quota_errors_sent: AtomicU64::new(0),
             throttle: wire::Countdown::default(),
+            drift: Mutex::new(Drift::None),
         })
     }
 
@@ -940,6 +973,18 @@ impl GoogleFake {
     /// Renders rows as a searchStream body.
     pub fn render(&self, rows: &[wire::Row], level: Level) -> String {
         let cid = &self.config.customer_id;
+        let drift = self.drift();
+        let rows_key = if drift == Drift::ResultsRenamed {
+            "rows"
+        } else {
+            "results"
+        };
+        let cost_key = if drift == Drift::CostRenamed {
+            "costAmount"
+        } else {
+            "costMicros"
+        };
+        let no_metrics = rows.first().map(|r| r.campaign);
         let mut s = String::with_capacity(rows.len() * 520 + 64);
         s.push('[');
         let mut corrupted = false;
@@ -947,7 +992,7 @@ impl GoogleFake {
             if b > 0 {
                 s.push(',');
             }
-            s.push_str(r#"{"results":["#);
+            let _ = write!(s, r#"{{"{rows_key}":["#);
             for (i, r) in batch.iter().enumerate() {
                 if i > 0 {
                     s.push(',');
@@ -977,6 +1022,10 @@ impl GoogleFake {
                         id = wire::ad_id(c, g, a)
                     );
                 }
+                if drift == Drift::MetricsMissing && Some(c) == no_metrics {
+                    s.push('}');
+                    continue;
+                }
                 // proto3 JSON: fields at their default are left out.
                 s.push_str(r#","metrics":{"#);
                 let mut fields: Vec<String> = Vec::with_capacity(5);
@@ -990,8 +1039,8 @@ impl GoogleFake {
                 if Some(r.day) == self.config.corrupt_day && !corrupted {
                     corrupted = true;
                     fields.push(r#""costMicros":"12x5""#.to_owned());
-                } else if m.cost_micros > 0 {
-                    fields.push(format!(r#""costMicros":"{}""#, m.cost_micros));
+                } else if m.cost_micros > 0 && drift != Drift::CostMissing {
+                    fields.push(format!(r#""{cost_key}":"{}""#, m.cost_micros));
                 }
                 if m.conversion_halves > 0 {
                     fields.push(format!(r#""conversions":{}"#, m.conversions()));
@@ -1008,7 +1057,8 @@ impl GoogleFake {
             );
         }
         if rows.is_empty() {
-            s.push_str(r#"{"results":[],"fieldMask":"segments.date","requestId":"fake-empty"}"#);
+            // proto3 JSON leaves an empty `results` out.
+            s.push_str(r#"{"fieldMask":"segments.date","requestId":"fake-empty"}"#);
         }
         s.push(']');
         s

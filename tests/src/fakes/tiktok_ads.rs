@@ -10,7 +10,9 @@
 //! Reports page with `page` /
 //! `page_size` (≤ 1000) and `page_info.total_page`; `dimensions` and
 //! `metrics` are JSON arrays in the query; every metric is a string and
-//! missing ones are `"-"`.
+//! missing ones are `"-"`. [`TiktokFake::set_drift`] serves a changed API
+//! instead ([`Drift`]: `data.list` renamed or emptied under the same
+//! `page_info`, `spend` as `""` or left out).
 //!
 //! Data come from a seeded [`Universe`]; [`TiktokFake::truth`] is the ground
 //! truth (conversions are `conversion`, value `total_complete_payment_rate`).
@@ -70,6 +72,25 @@ impl Default for Config {
     }
 }
 
+/// An API drift the fake serves instead of the reference's answer (QA35d),
+/// set while it runs ([`TiktokFake::set_drift`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Drift {
+    /// The reference's answers.
+    #[default]
+    None,
+    /// Report pages carry their rows under `data.rows` instead of
+    /// `data.list` (`page_info` unchanged).
+    ListRenamed,
+    /// Report pages have an empty `data.list` while `page_info` still
+    /// counts the rows (`total_number`, `total_page`).
+    ListEmptied,
+    /// `spend` is `""` on every row.
+    SpendEmpty,
+    /// `spend` is left out of every row.
+    SpendMissing,
+}
+
 /// The fake.
 #[derive(Debug)]
 pub struct TiktokFake {
@@ -84,6 +105,7 @@ pub struct TiktokFake {
     request_ids: AtomicU64,
     /// Report requests to answer with 40100, set at run time.
     pub throttle: wire::Countdown,
+    drift: std::sync::Mutex<Drift>,
 }
 
 impl TiktokFake {
@@ -99,7 +121,13 @@ impl TiktokFake {
             rate_limits_sent: AtomicU64::new(0),
             request_ids: AtomicU64::new(0),
             throttle: wire::Countdown::default(),
+            drift: std::sync::Mutex::new(Drift::None),
         })
+    }
+
+    /// Serves `drift` from the next report request on.
+    pub fn set_drift(&self, drift: Drift) {
+        *self.drift.lock().unwrap() = drift;
     }
 
     /// The rows a sync of `level` over `from..=to` must store.
@@ -242,10 +270,21 @@ impl TiktokFake {
             .config
             .corrupt_day
             .map(|d| rows.partition_point(|r| r.day < d));
+        let drift = *self.drift.lock().unwrap();
+        let slice = if drift == Drift::ListEmptied {
+            &[]
+        } else {
+            slice
+        };
+        let list_key = if drift == Drift::ListRenamed {
+            "rows"
+        } else {
+            "list"
+        };
         let mut s = String::with_capacity(slice.len() * 420 + 200);
         let _ = write!(
             s,
-            r#"{{"page_info":{{"page":{page},"page_size":{page_size},"total_number":{},"total_page":{total_page}}},"list":["#,
+            r#"{{"page_info":{{"page":{page},"page_size":{page_size},"total_number":{},"total_page":{total_page}}},"{list_key}":["#,
             rows.len()
         );
         for (i, r) in slice.iter().enumerate() {
@@ -265,10 +304,15 @@ impl TiktokFake {
             );
             let corrupt =
                 first_corrupt == Some(start + i) && self.config.corrupt_day == Some(r.day);
-            for (k, name) in metrics.iter().enumerate() {
-                if k > 0 {
+            let mut first = true;
+            for name in &metrics {
+                if name == "spend" && drift == Drift::SpendMissing {
+                    continue;
+                }
+                if !first {
                     s.push(',');
                 }
+                first = false;
                 let m = &r.m;
                 let value = match name.as_str() {
                     "campaign_id" => json_str(&r.campaign_id()),
@@ -284,6 +328,7 @@ impl TiktokFake {
                         _ => String::new(),
                     }),
                     "spend" if corrupt => "\"12.3.4\"".to_owned(),
+                    "spend" if drift == Drift::SpendEmpty => "\"\"".to_owned(),
                     "spend" => format!("\"{}\"", m.cost()),
                     "impressions" => format!("\"{}\"", m.impressions),
                     "clicks" => format!("\"{}\"", m.clicks),
