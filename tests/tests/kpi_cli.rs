@@ -479,10 +479,17 @@ fn records_newer_than_the_last_reconcile_run_are_flagged() {
     let text = std::fs::read_to_string(&path).expect("config");
     std::fs::write(&path, format!("{text}{PROGRAM}")).expect("config");
 
-    // Never reconciled.
+    // Never reconciled: written, but exit status 1, as `reconcile report`
+    // (QA35a L6).
     let out = kpi(tmp.path(), &["--period", "2026-11", "--format", "json"]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(
-        out.status.success(),
+        String::from_utf8_lossy(&out.stderr).contains("error: program(s) main not reconciled"),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
@@ -757,8 +764,9 @@ fn a_program_reconciled_in_an_older_layout_reads_as_not_reconciled_until_a_run()
     }
 
     let out = kpi(tmp.path(), &["--period", "2026-11", "--format", "json"]);
-    assert!(
-        out.status.success(),
+    assert_eq!(
+        out.status.code(),
+        Some(1),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );

@@ -127,5 +127,15 @@ pub fn run(
     for n in warnings(args.format, args.out.is_some(), &notes, &inputs) {
         writeln!(con.err, "warning: {n}")?;
     }
+    // The report is written; its reconciled figures are not (QA35a L6:
+    // exit 0 where `reconcile report` exits 1 for the same state).
+    if !inputs.not_reconciled.is_empty() {
+        writeln!(
+            con.err,
+            "error: program(s) {} not reconciled: the report's reconciled figures leave out their affiliate orders; run `reckon reconcile` and report again",
+            inputs.not_reconciled.join(", ")
+        )?;
+        return Ok(ExitCode::FAILURE);
+    }
     Ok(ExitCode::SUCCESS)
 }

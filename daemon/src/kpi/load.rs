@@ -80,6 +80,9 @@ pub fn load_inputs(
             let stale =
                 crate::reconcile::report::stale(j.decisions.iter().zip(j.due.iter().copied()), now);
             let unjudged = crate::reconcile::unjudged(store, p)?;
+            if !unjudged.ran {
+                inputs.not_reconciled.push(p.id.clone());
+            }
             inputs
                 .reconcile_notes
                 .extend(freshness_notes(&p.id, &unjudged, stale.as_ref()));

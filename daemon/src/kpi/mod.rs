@@ -87,6 +87,10 @@ pub struct KpiInputs {
     /// were judged at: the `now` of its last `reckon reconcile` run
     /// (`None`: never reconciled, or not recorded).
     pub judged_at: Vec<(String, Option<chrono::DateTime<chrono::Utc>>)>,
+    /// The programs never reconciled (or whose last full run did not
+    /// finish): `reckon kpi` writes its report and exits 1, as `reckon
+    /// reconcile report` does, so a scheduled export notices (QA35a L6).
+    pub not_reconciled: Vec<String>,
 }
 
 /// What the stored spend rows say about each campaign, over all days: its
