@@ -255,7 +255,7 @@ fn stop_on_signal(stream: &std::os::unix::net::UnixStream, json: bool) {
                 let code = tokio::select! { _ = t.recv() => 143, _ = i.recv() => 130 };
                 let note = "stopping after the current page commits (the daemon runs the sync; a second signal ends this command at once)...";
                 if json {
-                    let line = crate::sync::cli::json_log_line("WARN", note, serde_json::Value::Null);
+                    let line = crate::sync::cli::json_log_line("INFO", note, serde_json::Value::Null);
                     let _ = std::io::stderr().write_all(line.as_bytes());
                 } else {
                     crate::errln!("{note}");

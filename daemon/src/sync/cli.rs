@@ -281,8 +281,10 @@ pub fn run(
                 signal(SignalKind::interrupt()),
             ) {
                 tokio::select! { _ = t.recv() => {}, _ = i.recv() => {} }
+                // Stopping on purpose is not a failure: INFO, not WARN
+                // (QA35a L8: WARN-based alerts fired on every stop).
                 if json {
-                    tracing::warn!("stopping after the current page commits");
+                    tracing::info!("stopping after the current page commits");
                 } else {
                     crate::errln!("stopping after the current page commits...");
                 }
@@ -368,9 +370,45 @@ pub fn report(
                 ExitCode::SUCCESS
             })
         }
+        // Stopped on purpose (a signal, the daemon stopping): said, not an
+        // error (INFO in JSON; QA35a L8).
+        Err(e @ super::SyncError::Interrupted(_)) => {
+            writeln!(err, "note: {e}")?;
+            Ok(ExitCode::FAILURE)
+        }
         Err(e) => {
             writeln!(err, "error: {e}")?;
             Ok(ExitCode::FAILURE)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// QA35a L8: a sync stopped on purpose ended with an ERROR line, which
+    /// WARN-based alerts fire on; it is a note (INFO), and still exit 1
+    /// (the window is not complete).
+    #[test]
+    fn a_sync_stopped_on_purpose_ends_with_a_note_not_an_error() {
+        let result = Err(super::super::SyncError::Interrupted("net".into()));
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        let code = report(&result, None, &mut out, &mut JsonErr::new(&mut err)).unwrap();
+        assert_eq!(code, ExitCode::FAILURE);
+        let line: serde_json::Value = serde_json::from_slice(&err).unwrap();
+        assert_eq!(line["level"], "INFO", "{line}");
+        assert!(
+            line["fields"]["message"]
+                .as_str()
+                .unwrap()
+                .starts_with("connector `net`: stopped after committing its current page"),
+            "{line}"
+        );
+        let mut text = Vec::new();
+        report(&result, None, &mut out, &mut text).unwrap();
+        assert!(String::from_utf8(text)
+            .unwrap()
+            .starts_with("note: connector `net`"));
     }
 }
