@@ -244,6 +244,20 @@ token_url = "{base}/token""#,
     fake.set_drift(google::Drift::None);
     assert_ok(&d.sync(), "sync after the drift");
     assert_eq!(d.export(), stored);
+
+    // A documented answer with no rows at all (an account that stopped, or
+    // a drift no check caught): every stored row of the days is zeroed, and
+    // the daemon says so at WARN, not INFO.
+    fake.set_drift(google::Drift::NoRows);
+    let out = d.sync();
+    assert_ok(&out, "sync of no rows");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("WARN")
+            && err.contains("the platform reported none of the stored spend rows of these days"),
+        "{err}"
+    );
+    assert!(d.export().iter().all(|(s, _)| s.spend.amount.is_zero()));
 }
 
 /// QA35d H2 (TikTok part) and M1: `data.list` renamed or emptied while

@@ -264,7 +264,10 @@ impl StoreSink<'_> {
     /// session did not deliver, set to zero: the platform reports no
     /// activity for them any more (a restatement to nothing, or rows of a
     /// `level` no longer pulled). Rows already zero are left alone.
-    fn not_delivered(&self, covers: &Covers) -> Result<Vec<Record>, StoreError> {
+    /// The stored rows of `covers` the session did not deliver, zeroed
+    /// (those not at zero already), and how many of its stored rows it did
+    /// deliver.
+    fn not_delivered(&self, covers: &Covers) -> Result<(Vec<Record>, usize), StoreError> {
         let Covers { account_id, days } = covers;
         let first = format!("{account_id}/{}", days.from);
         // `0` sorts after the `/` that follows a day in a key.
@@ -273,19 +276,20 @@ impl StoreSink<'_> {
             self.ctx
                 .store
                 .records_between(RecordKind::Spend, &self.source, &first, &last)?;
-        Ok(stored
-            .into_iter()
-            .filter_map(|s| match s.record {
-                Record::Spend(s)
-                    if s.account_id == *account_id
-                        && (days.from..=days.to).contains(&s.day)
-                        && !self.delivered.contains(&s.key()) =>
-                {
-                    zeroed(s).map(Record::Spend)
-                }
-                _ => None,
-            })
-            .collect())
+        let mut delivered = 0;
+        let mut gone = Vec::new();
+        for s in stored {
+            let Record::Spend(s) = s.record else { continue };
+            if s.account_id != *account_id || !(days.from..=days.to).contains(&s.day) {
+                continue;
+            }
+            if self.delivered.contains(&s.key()) {
+                delivered += 1;
+            } else if let Some(z) = zeroed(s) {
+                gone.push(Record::Spend(z));
+            }
+        }
+        Ok((gone, delivered))
     }
 
     /// Waits for every submitted page to commit.
@@ -330,12 +334,25 @@ impl SessionSink for StoreSink<'_> {
         let mut checkpoint = checkpoint;
         // Stored without it: it speaks of this session only.
         if let Some(covers) = checkpoint.covers.take() {
-            let gone = self.not_delivered(&covers).map_err(|e| e.to_string())?;
-            if !gone.is_empty() {
+            let (gone, delivered) = self.not_delivered(&covers).map_err(|e| e.to_string())?;
+            let days = format!("{}..{}", covers.days.from, covers.days.to);
+            if !gone.is_empty() && delivered == 0 {
+                // Not one stored row of those days came back: an account
+                // with no spend any more, or an answer the plugin misread
+                // as empty (QA35d H2: a renamed rows key zeroed every
+                // stored row with only this line at INFO). Said louder.
+                tracing::warn!(
+                    connector = %self.source,
+                    account = %covers.account_id,
+                    days = %days,
+                    rows = gone.len(),
+                    "the platform reported none of the stored spend rows of these days: all are set to zero; if the account had spend then, its answer has changed (check the connector's log and `reckon records history`)"
+                );
+            } else if !gone.is_empty() {
                 tracing::info!(
                     connector = %self.source,
                     account = %covers.account_id,
-                    days = %format!("{}..{}", covers.days.from, covers.days.to),
+                    days = %days,
                     rows = gone.len(),
                     "spend rows the platform no longer reports are set to zero"
                 );

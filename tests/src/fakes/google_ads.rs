@@ -715,6 +715,9 @@ pub enum Drift {
     CostMissing,
     /// The rows of the first campaign served have no `metrics` object.
     MetricsMissing,
+    /// No rows at all, as Google answers for an account with no spend (a
+    /// batch without `results`): a documented answer, read as "nothing".
+    NoRows,
 }
 
 /// The fake: config, data and counters.
@@ -966,7 +969,11 @@ impl GoogleFake {
             );
         };
         let pmax_only = query.contains("campaign.advertising_channel_type = 'PERFORMANCE_MAX'");
-        let rows = self.served(level, pmax_only, from, to);
+        let rows = if self.drift() == Drift::NoRows {
+            Vec::new()
+        } else {
+            self.served(level, pmax_only, from, to)
+        };
         FakeResponse::json(200, self.render(&rows, level))
     }
 
