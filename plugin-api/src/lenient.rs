@@ -104,6 +104,52 @@ pub fn number_decimal(literal: &str) -> Result<Decimal, String> {
     Ok(d)
 }
 
+/// Reads an object field as `T` (`#[serde(deserialize_with =
+/// "plugin_api::lenient::object")]`): `None` for null (or, with
+/// `#[serde(default)]`, absent), an error for any shape but an object.
+/// serde reads a struct from an array too, element by element in field
+/// order, so `relationship.affiliate: [7, "Aff"]` would be affiliate 7, and
+/// names only the type it expected for a number (QA35d L1).
+pub fn object<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    use serde::de::{MapAccess, Visitor};
+    struct Obj<T>(std::marker::PhantomData<T>);
+    impl<'de, T: Deserialize<'de>> Visitor<'de> for Obj<T> {
+        type Value = Option<T>;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("an object")
+        }
+        fn visit_unit<E>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_none<E>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+            T::deserialize(serde::de::value::MapAccessDeserializer::new(map)).map(Some)
+        }
+    }
+    d.deserialize_any(Obj(std::marker::PhantomData))
+}
+
+/// What a JSON value is, for an error about a field of the wrong shape:
+/// `null`, `true`, `a number (6.5)`, `a string ("x")`, `an array`, `an
+/// object`.
+pub fn shape(v: &serde_json::Value) -> String {
+    use serde_json::Value;
+    match v {
+        Value::Null => "null".into(),
+        Value::Bool(b) => format!("{b}"),
+        Value::Number(n) => format!("a number ({n})"),
+        Value::String(s) => format!("a string ({s:?})"),
+        Value::Array(_) => "an array".into(),
+        Value::Object(_) => "an object".into(),
+    }
+}
+
 /// Why serde_json could not read one record's JSON `text` as `T`, without
 /// serde_json's "at line 1 column N" (a position inside the record, not the
 /// page); `None` when it reads. For the error path of typed page parsers:

@@ -51,11 +51,10 @@ use plugin_api::lenient::Scalar;
 use plugin_api::parse;
 use plugin_api::serde_json::Value;
 use plugin_api::{Conversion, ConversionStatus, EventType, Money, Record, Utm};
-use serde::de::{Deserializer, MapAccess, Visitor};
+use serde::de::Deserializer;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::fmt;
-use std::marker::PhantomData;
 
 /// Why a page (or one of its rows) could not be read.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -196,35 +195,6 @@ fn opt_date(
     }
 }
 
-/// Reads an object field as `T`: `None` for null (or, with
-/// `#[serde(default)]`, absent), an error for any shape but an object.
-/// serde reads a struct from an array too, element by element in field
-/// order (`paid: [1, 6.5]` would be currency 1, amount 6.5), and names only
-/// the type it expected for a number (QA35d L1); [`locate`] names the field.
-fn object<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
-where
-    D: Deserializer<'de>,
-    T: Deserialize<'de>,
-{
-    struct Obj<T>(PhantomData<T>);
-    impl<'de, T: Deserialize<'de>> Visitor<'de> for Obj<T> {
-        type Value = Option<T>;
-        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            f.write_str("an object")
-        }
-        fn visit_unit<E>(self) -> Result<Self::Value, E> {
-            Ok(None)
-        }
-        fn visit_none<E>(self) -> Result<Self::Value, E> {
-            Ok(None)
-        }
-        fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
-            T::deserialize(serde::de::value::MapAccessDeserializer::new(map)).map(Some)
-        }
-    }
-    d.deserialize_any(Obj(PhantomData))
-}
-
 /// Reads a field that may be absent as `Some` whenever it is sent, `null`
 /// included (`Option<Scalar>` alone reads `null` as absent).
 fn sent<'de: 'a, 'a, D: Deserializer<'de>>(d: D) -> Result<Option<Scalar<'a>>, D::Error> {
@@ -233,7 +203,7 @@ fn sent<'de: 'a, 'a, D: Deserializer<'de>>(d: D) -> Result<Option<Scalar<'a>>, D
 
 #[derive(Debug, Deserialize)]
 struct Outer<'a> {
-    #[serde(borrow, default, deserialize_with = "object")]
+    #[serde(borrow, default, deserialize_with = "plugin_api::lenient::object")]
     d: Option<Inner<'a>>,
 }
 
@@ -262,13 +232,13 @@ struct Row<'a> {
     last_updated: Scalar<'a>,
     #[serde(borrow)]
     click_date: Scalar<'a>,
-    #[serde(borrow, deserialize_with = "object")]
+    #[serde(borrow, deserialize_with = "plugin_api::lenient::object")]
     source_affiliate: Option<Affiliate<'a>>,
-    #[serde(borrow, deserialize_with = "object")]
+    #[serde(borrow, deserialize_with = "plugin_api::lenient::object")]
     site_offer: Option<Offer<'a>>,
-    #[serde(borrow, deserialize_with = "object")]
+    #[serde(borrow, deserialize_with = "plugin_api::lenient::object")]
     paid: Option<Amount<'a>>,
-    #[serde(borrow, deserialize_with = "object")]
+    #[serde(borrow, deserialize_with = "plugin_api::lenient::object")]
     received: Option<Amount<'a>>,
     /// `None` when not sent, `Some(Scalar::Null)` when sent as `null`.
     #[serde(borrow, deserialize_with = "sent")]
@@ -277,9 +247,9 @@ struct Row<'a> {
     transaction_id: Scalar<'a>,
     #[serde(borrow)]
     click_request_session_id: Scalar<'a>,
-    #[serde(borrow, deserialize_with = "object")]
+    #[serde(borrow, deserialize_with = "plugin_api::lenient::object")]
     current_disposition: Option<Disposition<'a>>,
-    #[serde(borrow, deserialize_with = "object")]
+    #[serde(borrow, deserialize_with = "plugin_api::lenient::object")]
     event_info: Option<EventInfo<'a>>,
 }
 
@@ -311,7 +281,7 @@ struct Amount<'a> {
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
 struct Disposition<'a> {
-    #[serde(borrow, deserialize_with = "object")]
+    #[serde(borrow, deserialize_with = "plugin_api::lenient::object")]
     disposition_type: Option<DispositionType<'a>>,
 }
 
@@ -512,18 +482,6 @@ pub fn envelope(body: &Value) -> Result<&Value, String> {
     Ok(d)
 }
 
-/// What a JSON value is, for an error about a field of the wrong shape.
-fn shape(v: &Value) -> String {
-    match v {
-        Value::Null => "null".into(),
-        Value::Bool(b) => format!("{b}"),
-        Value::Number(n) => format!("a number ({n})"),
-        Value::String(s) => format!("a string ({s:?})"),
-        Value::Array(_) => "an array".into(),
-        Value::Object(_) => "an object".into(),
-    }
-}
-
 /// The objects a record is read from, and what each holds.
 const ROW_OBJECTS: &[(&str, &str)] = &[
     ("paid", "{currency_id, amount}"),
@@ -551,7 +509,7 @@ fn not_an_object(row: &Value) -> Option<String> {
         (!found.is_object()).then(|| {
             format!(
                 "field `{path}`: expected an object {holds}, got {}",
-                shape(found)
+                plugin_api::lenient::shape(found)
             )
         })
     })
@@ -567,14 +525,17 @@ fn locate(body: &[u8], e: &plugin_api::serde_json::Error) -> String {
     };
     let d = v.get("d").filter(|d| !d.is_null());
     if let Some(d) = d.filter(|d| !d.is_object()) {
-        return format!("field `d`: expected an object, got {}", shape(d));
+        return format!(
+            "field `d`: expected an object, got {}",
+            plugin_api::lenient::shape(d)
+        );
     }
     match d.and_then(|d| d.get("event_conversions")) {
         None | Some(Value::Null | Value::Array(_)) => {}
         Some(other) => {
             return format!(
                 "field `d.event_conversions`: expected an array of event conversions, got {}",
-                shape(other)
+                plugin_api::lenient::shape(other)
             )
         }
     }
@@ -585,7 +546,10 @@ fn locate(body: &[u8], e: &plugin_api::serde_json::Error) -> String {
         for (i, r) in rows.iter().enumerate() {
             let n = i + 1;
             if !r.is_object() {
-                return format!("record {n}: expected an object, got {}", shape(r));
+                return format!(
+                    "record {n}: expected an object, got {}",
+                    plugin_api::lenient::shape(r)
+                );
             }
             let id = r
                 .get("event_conversion_id")

@@ -44,10 +44,7 @@ use plugin_api::parse;
 use plugin_api::rust_decimal::Decimal;
 use plugin_api::serde_json::Value;
 use plugin_api::{Conversion, ConversionStatus, EventType, Money, Record, Utm};
-use serde::de::{Deserializer, MapAccess, Visitor};
 use serde::Deserialize;
-use std::fmt;
-use std::marker::PhantomData;
 
 /// A page of `/networks/reporting/conversions`.
 #[derive(Debug)]
@@ -80,37 +77,8 @@ impl Page {
 struct Body<'a> {
     #[serde(borrow, default)]
     conversions: Option<Vec<Row<'a>>>,
-    #[serde(borrow, default, deserialize_with = "object")]
+    #[serde(borrow, default, deserialize_with = "plugin_api::lenient::object")]
     paging: Option<Paging<'a>>,
-}
-
-/// Reads an object field as `T`: `None` for null (or, with
-/// `#[serde(default)]`, absent), an error for any shape but an object.
-/// serde reads a struct from an array too, element by element in field
-/// order, so `relationship.affiliate: [{...}]` became an affiliate without
-/// an id, and `[7, "Aff"]` would be affiliate 7 (QA35d L1).
-fn object<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
-where
-    D: Deserializer<'de>,
-    T: Deserialize<'de>,
-{
-    struct Obj<T>(PhantomData<T>);
-    impl<'de, T: Deserialize<'de>> Visitor<'de> for Obj<T> {
-        type Value = Option<T>;
-        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            f.write_str("an object")
-        }
-        fn visit_unit<E>(self) -> Result<Self::Value, E> {
-            Ok(None)
-        }
-        fn visit_none<E>(self) -> Result<Self::Value, E> {
-            Ok(None)
-        }
-        fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
-            T::deserialize(serde::de::value::MapAccessDeserializer::new(map)).map(Some)
-        }
-    }
-    d.deserialize_any(Obj(PhantomData))
 }
 
 #[derive(Debug, Deserialize)]
@@ -157,9 +125,9 @@ struct Row<'a> {
     network_affiliate_id: Scalar<'a>,
     #[serde(borrow)]
     network_offer_id: Scalar<'a>,
-    #[serde(borrow, deserialize_with = "object")]
+    #[serde(borrow, deserialize_with = "plugin_api::lenient::object")]
     query_parameters: Option<Utms<'a>>,
-    #[serde(borrow, deserialize_with = "object")]
+    #[serde(borrow, deserialize_with = "plugin_api::lenient::object")]
     relationship: Option<Relationship<'a>>,
 }
 
@@ -181,9 +149,9 @@ struct Utms<'a> {
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
 struct Relationship<'a> {
-    #[serde(borrow, deserialize_with = "object")]
+    #[serde(borrow, deserialize_with = "plugin_api::lenient::object")]
     affiliate: Option<Party<'a>>,
-    #[serde(borrow, deserialize_with = "object")]
+    #[serde(borrow, deserialize_with = "plugin_api::lenient::object")]
     offer: Option<Party<'a>>,
 }
 
@@ -342,18 +310,6 @@ fn to_conversion(row: &Row<'_>) -> Result<Record, String> {
     }))
 }
 
-/// What a JSON value is, for an error about a field of the wrong shape.
-fn shape(v: &Value) -> String {
-    match v {
-        Value::Null => "null".into(),
-        Value::Bool(b) => format!("{b}"),
-        Value::Number(n) => format!("a number ({n})"),
-        Value::String(s) => format!("a string ({s:?})"),
-        Value::Array(_) => "an array".into(),
-        Value::Object(_) => "an object".into(),
-    }
-}
-
 /// The first of `fields` (dotted paths) that `v` holds with another shape
 /// than an object (null stands for absent), as an error naming it.
 fn not_an_object(v: &Value, fields: &[&str]) -> Option<String> {
@@ -361,8 +317,12 @@ fn not_an_object(v: &Value, fields: &[&str]) -> Option<String> {
         let found = path
             .split('.')
             .try_fold(v, |at, k| at.get(k).filter(|x| !x.is_null()))?;
-        (!found.is_object())
-            .then(|| format!("field `{path}`: expected an object, got {}", shape(found)))
+        (!found.is_object()).then(|| {
+            format!(
+                "field `{path}`: expected an object, got {}",
+                plugin_api::lenient::shape(found)
+            )
+        })
     })
 }
 
@@ -396,7 +356,7 @@ fn locate(body: &[u8], e: &plugin_api::serde_json::Error) -> String {
         Some(other) => {
             return format!(
                 "field `conversions`: expected an array of conversions, got {}",
-                shape(other)
+                plugin_api::lenient::shape(other)
             )
         }
     }
@@ -413,7 +373,10 @@ fn locate(body: &[u8], e: &plugin_api::serde_json::Error) -> String {
             };
             let n = i + 1;
             if !r.is_object() {
-                return format!("record {n}: expected an object, got {}", shape(r));
+                return format!(
+                    "record {n}: expected an object, got {}",
+                    plugin_api::lenient::shape(r)
+                );
             }
             if let Some(m) = not_an_object(r, ROW_OBJECTS) {
                 return format!("record {n} (conversion_id {id}): {m}");
