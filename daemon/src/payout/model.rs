@@ -247,9 +247,16 @@ pub enum NotPaidStatus {
     /// Earning, but not payable yet: its lock date has not passed, or the
     /// network has not approved it.
     Pending,
-    /// Earns nothing: duplicate, no order, refunded, reversed, rejected,
-    /// awaiting its order, no FX rate into the program currency.
+    /// Earns nothing: duplicate, no order, refunded, reversed, rejected
+    /// (and, on statements generated before 2026-12-02, the two of
+    /// `Undecided`).
     NotEarning,
+    /// Not judged for good yet: awaiting its order (within the grace
+    /// period) or an exchange rate into the program currency. Judged again
+    /// when it comes, and paid if it earns (QA36b M1: the partner read
+    /// "Earns no commission (fx missing)" and Reckon's own "add it to
+    /// [fx]").
+    Undecided,
 }
 
 impl NotPaidStatus {
@@ -260,6 +267,7 @@ impl NotPaidStatus {
             NotPaidStatus::AdjustmentWaits => "adjustment_waits",
             NotPaidStatus::Pending => "pending",
             NotPaidStatus::NotEarning => "not_earning",
+            NotPaidStatus::Undecided => "undecided",
         }
     }
 }

@@ -1181,11 +1181,17 @@ fn not_paid_html(
                 Some(o) => format!("Earns no commission ({})", o.as_str().replace('_', " ")),
                 None => "Earns no commission".to_string(),
             },
+            NotPaidStatus::Undecided => match n.outcome {
+                Some(crate::reconcile::model::Outcome::FxMissing) => {
+                    "Not decided yet: an exchange rate is missing".to_string()
+                }
+                _ => "Not decided yet: its order is awaited".to_string(),
+            },
         };
         let reason = match n.status {
             // What `held_back.csv` tells the operator to do is not the
             // partner's to do.
-            NotPaidStatus::HeldBack | NotPaidStatus::AdjustmentWaits => {
+            NotPaidStatus::HeldBack | NotPaidStatus::AdjustmentWaits | NotPaidStatus::Undecided => {
                 let r = n
                     .reason
                     .replace("; add it to [fx]", "")
@@ -1206,7 +1212,17 @@ fn not_paid_html(
             e(&reason),
         );
     }
-    h.push_str("</table>\n<p><small>These claims count in none of the totals above. A claim held back or not payable yet is paid on a later statement once it can be; one that earns no commission is not paid.</small></p>\n");
+    // The sentence of statements issued before `Undecided` existed is kept,
+    // so they render as issued.
+    let undecided = s
+        .not_paid
+        .iter()
+        .any(|n| n.status == NotPaidStatus::Undecided);
+    h.push_str(if undecided {
+        "</table>\n<p><small>These claims count in none of the totals above. A claim held back or not payable yet is paid on a later statement once it can be; one not decided yet is judged again once its order or exchange rate is in, and paid on a later statement if it earns; one that earns no commission is not paid.</small></p>\n"
+    } else {
+        "</table>\n<p><small>These claims count in none of the totals above. A claim held back or not payable yet is paid on a later statement once it can be; one that earns no commission is not paid.</small></p>\n"
+    });
 }
 
 /// One row of `summary.csv`.

@@ -918,6 +918,8 @@ fn not_paid(
                 Some(d),
                 pending_reason(d, cx.judged_at),
             ));
+        } else if matches!(d.outcome, Outcome::AwaitingOrder | Outcome::FxMissing) {
+            out.push(entry(NotPaidStatus::Undecided, Some(d), d.reason.clone()));
         } else {
             out.push(entry(NotPaidStatus::NotEarning, Some(d), d.reason.clone()));
         }
@@ -2341,6 +2343,69 @@ percent = "10"
         );
         assert!(
             html.contains("its lock date 2026-10-14 12:00:00 UTC has passed"),
+            "{html}"
+        );
+    }
+
+    /// QA36b M1: a claim awaiting its order or an exchange rate into the
+    /// program currency is not decided yet: listed as `undecided`, and the
+    /// partner's HTML says so, without Reckon's own "add it to [fx]"; it
+    /// read "Earns no commission (fx missing)".
+    #[test]
+    fn a_claim_awaiting_its_order_or_a_rate_is_undecided_not_earning_nothing() {
+        let config: CommissionConfig = toml::from_str(
+            "payout_currency = \"EUR\"\nperiod = \"weekly\"\n[[rules]]\nid = \"cps\"\neffective_from = \"2026-01-01\"\nkind = \"percent\"\npercent = \"10\"\n",
+        )
+        .unwrap();
+        let cx = draft_of_shop(&config, "2026-W42");
+        let at = |s: &str| {
+            chrono::DateTime::parse_from_rfc3339(s)
+                .unwrap()
+                .with_timezone(&chrono::Utc)
+        };
+        let mut fx = sale("f1", "p1");
+        (fx.occurred_at, fx.outcome, fx.payable, fx.basis) =
+            (at("2026-10-13T10:00:00Z"), Outcome::FxMissing, false, None);
+        fx.reason = "no USD→EUR rate for 2026-10-13 or the 7 days before; add it to [fx]".into();
+        let mut wait = sale("w1", "p1");
+        (wait.occurred_at, wait.outcome, wait.payable, wait.basis) = (
+            at("2026-10-14T10:00:00Z"),
+            Outcome::AwaitingOrder,
+            false,
+            None,
+        );
+        wait.reason = "no order yet; the grace period ends 2026-10-21T10:00:00Z".into();
+        let mut dup = sale("d1", "p1");
+        (dup.occurred_at, dup.outcome, dup.payable) =
+            (at("2026-10-15T10:00:00Z"), Outcome::Duplicate, false);
+        let paid = sale("k4", "p1");
+        let mut paid = paid;
+        paid.occurred_at = at("2026-10-13T12:00:00Z");
+        let rates: BTreeMap<(String, String, NaiveDate), Decimal> = BTreeMap::new();
+        let (s, _) = build_all(&cx, &[fx, wait, dup, paid], &History::default(), &rates);
+        let s = &s[0];
+        let listed: Vec<_> = (s.not_paid.iter())
+            .map(|n| (n.status, n.claim_id.as_deref().unwrap()))
+            .collect();
+        assert_eq!(
+            listed,
+            [
+                (NotPaidStatus::Undecided, "f1"),
+                (NotPaidStatus::Undecided, "w1"),
+                (NotPaidStatus::NotEarning, "d1"),
+            ]
+        );
+        assert_eq!(NotPaidStatus::Undecided.as_str(), "undecided");
+        let html = super::super::render::html_file(s, "h");
+        assert!(
+            html.contains("<td>Not decided yet: an exchange rate is missing</td>")
+                && html.contains("<td>Not decided yet: its order is awaited</td>")
+                && html.contains("Earns no commission (duplicate)"),
+            "{html}"
+        );
+        assert!(!html.contains("add it to [fx]"), "{html}");
+        assert!(
+            html.contains("one not decided yet is judged again"),
             "{html}"
         );
     }
