@@ -3288,3 +3288,40 @@ fn a_new_programs_ledgers_start_empty_and_are_not_said_to_be_derived() {
     assert_eq!(history.ledgers_derived_from, 0);
     assert!(history.bonuses.is_empty() && history.released.is_empty());
 }
+
+/// QA36b M2: an EUR program over USD orders without `[fx]` rates: every
+/// claim is `fx_missing` at reconciliation, on no statement and in no
+/// `held_back.csv`, and `generate` said "0 statement(s)" without a word.
+/// It now warns, with the count and the earliest claim, both ways the
+/// decisions are read.
+#[test]
+fn claims_without_a_rate_into_the_program_currency_are_warned_about() {
+    let c = config(CPS_MIN);
+    let tmp = tempfile::tempdir().unwrap();
+    let book = MemoryBook::new();
+    let fxr = no_fx();
+    let missing = |id: &str, at: &str| {
+        let mut d = sale(id, "p1", at, "100.00");
+        (d.outcome, d.payable, d.basis) = (Outcome::FxMissing, false, None);
+        d.reason = format!("no USD→EUR rate for {}; add it to [fx]", &at[..10]);
+        d
+    };
+    let ds = vec![
+        missing("B", "2026-10-06T10:00:00Z"),
+        missing("A", "2026-10-05T10:00:00Z"),
+        sale("C", "p1", "2026-10-07T10:00:00Z", "50.00"),
+    ];
+    for inp in [
+        inputs(&c, &ds, &fxr, &book, tmp.path()),
+        inputs_slice(&c, &ds, &fxr, &book, tmp.path()),
+    ] {
+        let r = reckon::payout::generate(&inp, "2026-10").unwrap();
+        assert!(
+            r.warnings.iter().any(|w| w.starts_with(
+                "2 claim(s) of program `shop` have no exchange rate into the program currency (`fx_missing`; the earliest: awin/A: no USD→EUR rate for 2026-10-05; add it to [fx])"
+            )),
+            "{:?}",
+            r.warnings
+        );
+    }
+}

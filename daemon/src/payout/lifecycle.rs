@@ -1393,7 +1393,10 @@ fn run_partitioned(
     volume_currency: Option<String>,
     partitions: &mut dyn Iterator<Item = Result<Partition, PayoutError>>,
 ) -> Result<Report, PayoutError> {
-    let facts = ProgramFacts { volume_currency };
+    let facts = ProgramFacts {
+        volume_currency,
+        ..ProgramFacts::default()
+    };
     run_with(
         inputs,
         period_name,
@@ -1490,6 +1493,18 @@ fn run_with<'g>(
     };
     let tz = config.tz();
     let (facts, groups) = groups(&history, &period, tz)?;
+    // Claims reconciliation could not convert into the program currency
+    // are on no statement and in no `held_back.csv` (QA36b M2: an EUR
+    // program over USD orders without `[fx]` gave "0 statement(s)" and no
+    // word).
+    if facts.fx_missing > 0 {
+        warnings.push(format!(
+            "{} claim(s) of program `{}` have no exchange rate into the program currency (`fx_missing`; the earliest: {}): they are on no statement until `[fx]` has the rates; add them and run `reckon reconcile` (the next drafts pay those that earn)",
+            facts.fx_missing,
+            inputs.program,
+            facts.fx_missing_first.as_deref().unwrap_or("?")
+        ));
+    }
 
     let staging = Staging::new(&dir)?;
     let mut report = Report {

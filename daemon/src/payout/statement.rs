@@ -219,10 +219,15 @@ pub struct Skipped {
 }
 
 /// The program-wide facts every partner's statement shares.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct ProgramFacts {
     /// The program currency (of the commission bases), if any basis exists.
     pub volume_currency: Option<String>,
+    /// Claims of the program with no exchange rate into the program
+    /// currency (`fx_missing`): on no statement until `[fx]` has the rate.
+    pub fx_missing: u64,
+    /// The earliest of them: its claim and the decision's reason.
+    pub fx_missing_first: Option<String>,
 }
 
 impl ProgramFacts {
@@ -239,11 +244,24 @@ impl ProgramFacts {
 #[derive(Debug, Default)]
 pub struct FactsCount {
     bases: BTreeMap<String, usize>,
+    fx_missing: u64,
+    fx_missing_first: Option<(chrono::DateTime<chrono::Utc>, String)>,
 }
 
 impl FactsCount {
     /// Counts one decision.
     pub fn add(&mut self, d: &Decision) {
+        if d.outcome == Outcome::FxMissing {
+            self.fx_missing += 1;
+            if self
+                .fx_missing_first
+                .as_ref()
+                .is_none_or(|(at, _)| d.occurred_at < *at)
+            {
+                let what = format!("{}/{}: {}", d.claim.source, d.claim.id, d.reason);
+                self.fx_missing_first = Some((d.occurred_at, what));
+            }
+        }
         if let Some(b) = &d.basis {
             match self.bases.get_mut(b.currency.as_str()) {
                 Some(n) => *n += 1,
@@ -263,6 +281,8 @@ impl FactsCount {
         }
         ProgramFacts {
             volume_currency: best.map(|(c, _)| c.to_string()),
+            fx_missing: self.fx_missing,
+            fx_missing_first: self.fx_missing_first.as_ref().map(|(_, w)| w.clone()),
         }
     }
 }
