@@ -1020,6 +1020,11 @@ kind = "percent"
         "[[overrides]]\nid = \"o\"\npartner = \"\"\nrule = \"x\"\npercent = \"6\"",
         "overrides[0] (id `o`): partner entry \"\" names no partner",
     );
+    // QA36b L2: the rule's kind as the config writes it, not "Percent".
+    refused(
+        "[[overrides]]\nid = \"o\"\npartner = \"awin:1\"\nrule = \"x\"\namount = \"6\"",
+        "rule `x` is kind = \"percent\"; override only its own figures",
+    );
     let c = config(CPS_MIN);
     let tmp = tempfile::tempdir().unwrap();
     let book = MemoryBook::new();

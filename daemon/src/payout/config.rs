@@ -522,8 +522,13 @@ impl CommissionConfig {
                     };
                     if !fits {
                         msgs.push(format!(
-                            "rule `{}` is {:?}; override only its own figures (flat: amount, percent: percent, tiered: tiers) or cap_per_period",
-                            rule.id, rule.kind
+                            "rule `{}` is kind = \"{}\"; override only its own figures (flat: amount, percent: percent, tiered: tiers) or cap_per_period",
+                            rule.id,
+                            match rule.kind {
+                                RuleKind::Flat => "flat",
+                                RuleKind::Percent => "percent",
+                                RuleKind::Tiered => "tiered",
+                            }
                         ));
                     }
                 }
