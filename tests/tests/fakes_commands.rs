@@ -233,3 +233,27 @@ fn throttle_makes_an_ad_fake_answer_its_rate_limit_error_then_recover() {
     assert_ne!(codes[2], 40100);
     assert_eq!(world.tiktok.rate_limits_sent.load(SeqCst), 2);
 }
+
+/// QA36b L3: `--days 0` and an `--end` in the future were accepted, a
+/// story no sync could read; refused as `reckon demo` refuses them.
+#[test]
+fn a_story_of_no_days_or_in_the_future_is_refused() {
+    let tomorrow = (chrono::Utc::now().date_naive() + chrono::Duration::days(1)).to_string();
+    for (args, want) in [
+        (
+            vec!["--days", "0"],
+            "--days 0: give 1 to 3650 days of sales",
+        ),
+        (vec!["--end", &tomorrow[..]], "is in the future"),
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_reckon-fakes"))
+            .args(&args)
+            .stdin(Stdio::null())
+            .output()
+            .expect("run reckon-fakes");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains(want), "{args:?}: {err}");
+        assert!(out.stdout.is_empty(), "{args:?}");
+    }
+}

@@ -75,7 +75,18 @@ fn main() {
     let parsed = (|| -> Result<(u64, u32, NaiveDate), String> {
         let seed = arg(&args, "--seed")?.unwrap_or(42);
         let days = arg(&args, "--days")?.unwrap_or(45);
-        let end = arg(&args, "--end")?.unwrap_or_else(|| default_end(Utc::now().date_naive()));
+        let today = Utc::now().date_naive();
+        let end = arg(&args, "--end")?.unwrap_or_else(|| default_end(today));
+        // As `reckon demo` refuses them (QA36b L3: accepted without a word,
+        // a story nobody could sync).
+        if !(1..=3650).contains(&days) {
+            return Err(format!("--days {days}: give 1 to 3650 days of sales"));
+        }
+        if end > today {
+            return Err(format!(
+                "--end {end} is in the future (today is {today}): a sync pulls only days that have happened. Give a day up to today, or leave --end out (20 days ago, so every lock date has passed)"
+            ));
+        }
         Ok((seed, days, end))
     })();
     let (seed, days, end) = match parsed {
