@@ -682,6 +682,38 @@ pub const ALIASES: &[(&str, &[&str])] = &[
     ("utm_term", &["utm_term"]),
 ];
 
+/// The fields that are ids: matched as written, so two ways of writing
+/// one id would make two conversions, partners or orders. A JSON number
+/// is read as the id it names ([`body_params`]), and a Unicode space
+/// inside one is refused ([`parse_input`]).
+const ID_FIELDS: &[&str] = &[
+    "transaction_id",
+    "click_id",
+    "order_id",
+    "partner_id",
+    "campaign_id",
+    "coupon",
+];
+
+/// The field a parameter name is one of the accepted names of.
+fn field_of(name: &str) -> Option<&'static str> {
+    let lower = name.to_ascii_lowercase();
+    ALIASES
+        .iter()
+        .find(|(_, names)| names.iter().any(|n| *n == lower))
+        .map(|(field, _)| *field)
+}
+
+/// A space other than the ASCII one inside an id (a no-break space
+/// U+00A0, an em space U+2003, ...): it shows as a space, so `A 100` and
+/// `A<U+00A0>100` would look like one id and be two (QA36 A-L3). Controls
+/// and invisible characters are left to the host's checks, which name them.
+fn unicode_space(v: &str) -> Option<char> {
+    v.chars().find(|&c| {
+        c.is_whitespace() && c != ' ' && !c.is_control() && !plugin_api::validate::is_invisible(c)
+    })
+}
+
 /// What one postback says; absent fields keep the stored value.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct PostbackInput {
@@ -717,24 +749,71 @@ pub struct PostbackInput {
     pub utm: Utm,
 }
 
+/// Status names and their synonyms (compared case-insensitively), by
+/// status; the first of each is its canonical name. The numeric codes are
+/// those of networks that send `1`/`0`/`-1` (a network whose codes mean
+/// otherwise must map them in its postback template).
+const STATUSES: &[(ConversionStatus, &[&str])] = &[
+    (
+        ConversionStatus::Pending,
+        &["pending", "new", "open", "hold", "held", "0"],
+    ),
+    (
+        ConversionStatus::Approved,
+        &[
+            "approved",
+            "approve",
+            "confirmed",
+            "valid",
+            "paid",
+            "locked",
+            "1",
+        ],
+    ),
+    (
+        ConversionStatus::Reversed,
+        &[
+            "reversed",
+            "reverse",
+            "refunded",
+            "returned",
+            "cancelled",
+            "canceled",
+        ],
+    ),
+    (
+        ConversionStatus::Rejected,
+        &["rejected", "reject", "declined", "invalid", "fraud", "-1"],
+    ),
+];
+
+/// A status's canonical name, as postbacks send it.
+fn status_name(s: ConversionStatus) -> &'static str {
+    STATUSES
+        .iter()
+        .find(|(status, _)| *status == s)
+        .map_or("unknown", |(_, names)| names[0])
+}
+
+/// A status parameter's value; an unknown one is a 400 listing every
+/// accepted name (QA36 A-L4: it listed only the four canonical ones).
 fn parse_status(s: &str) -> Result<ConversionStatus, String> {
-    Ok(match s.trim().to_ascii_lowercase().as_str() {
-        "pending" | "new" | "hold" | "held" | "0" | "open" => ConversionStatus::Pending,
-        "approved" | "approve" | "confirmed" | "paid" | "locked" | "1" | "valid" => {
-            ConversionStatus::Approved
-        }
-        "reversed" | "reverse" | "refunded" | "cancelled" | "canceled" | "returned" => {
-            ConversionStatus::Reversed
-        }
-        "rejected" | "reject" | "declined" | "invalid" | "fraud" | "-1" => {
-            ConversionStatus::Rejected
-        }
-        other => {
-            return Err(format!(
-                "status {other:?} is not one of pending, approved, reversed, rejected"
-            ))
-        }
-    })
+    let t = s.trim().to_ascii_lowercase();
+    STATUSES
+        .iter()
+        .find(|(_, names)| names.contains(&t.as_str()))
+        .map(|(status, _)| *status)
+        .ok_or_else(|| {
+            let accepted: Vec<String> = STATUSES
+                .iter()
+                .map(|(_, names)| format!("{} ({})", names[0], names[1..].join(", ")))
+                .collect();
+            format!(
+                "status {:?} is not one of pending, approved, reversed, rejected; accepted, with their synonyms: {}",
+                s.trim(),
+                accepted.join("; ")
+            )
+        })
 }
 
 /// Event names and their synonyms (compared case-insensitively); the first
@@ -901,10 +980,7 @@ pub fn parse_input(
         if lower == cfg.token_param || lower == cfg.signature_param {
             continue;
         }
-        let Some((field, _)) = ALIASES
-            .iter()
-            .find(|(_, names)| names.iter().any(|n| *n == lower))
-        else {
+        let Some(field) = field_of(name) else {
             continue;
         };
         let value = value.trim();
@@ -914,6 +990,12 @@ pub fn parse_input(
         if looks_unsubstituted(value) {
             return Err(format!(
                 "parameter `{name}` = {value:?} looks like a macro the network did not substitute"
+            ));
+        }
+        if let Some(c) = unicode_space(value).filter(|_| ID_FIELDS.contains(&field)) {
+            return Err(format!(
+                "parameter `{name}` = {value:?} holds the space character U+{:04X}, not the ASCII space: the id would look like another one; send it with ASCII spaces only",
+                u32::from(c)
             ));
         }
         match by_field.get(field) {
@@ -1059,6 +1141,25 @@ pub fn merge(
                 .as_ref()
                 .map(|c| c.to_ascii_uppercase())
         });
+    // A conversion's amounts are in one currency, and `currency` names the
+    // currency of the amounts the postback sends (QA36 A-M7: a
+    // currency-only correction answered `duplicate`, and a new amount in a
+    // new currency left the stored payout in the old one). A currency other
+    // than a stored amount's, for an amount this postback does not send, is
+    // refused: whether that amount is in the new currency is unknown.
+    if let (Some(new), Some(e)) = (&input.currency, existing) {
+        for (param, sent, stored) in [
+            ("amount", input.amount.is_some(), &e.sale_amount),
+            ("payout", input.payout.is_some(), &e.commission),
+        ] {
+            if let Some(m) = stored.as_ref().filter(|m| !sent && m.currency != *new) {
+                return Err(format!(
+                    "currency {new} differs from the currency of conversion `{}`'s stored {param} ({} {}), which this postback does not send: send every amount of the conversion (`amount` and `payout`) with the new currency, or leave `currency` out",
+                    input.key, m.amount, m.currency
+                ));
+            }
+        }
+    }
     let money = |amount: Option<Decimal>, old: Option<&Money>| -> Result<Option<Money>, String> {
         match amount {
             Some(a) => {
@@ -1382,15 +1483,32 @@ enum WriteResult {
     Failed(String),
 }
 
+/// Where a status stands in a conversion's life: networks move a
+/// conversion forward, pending, then approved, then reversed or rejected
+/// (a rejected pending conversion skips approved).
+fn status_rank(s: ConversionStatus) -> u8 {
+    match s {
+        ConversionStatus::Pending => 0,
+        ConversionStatus::Approved => 1,
+        ConversionStatus::Reversed | ConversionStatus::Rejected => 2,
+    }
+}
+
 /// Why a delivery that would change `existing` into `merged` is out of
 /// date, if it is (QA10 M1: replaying an older postback after a change
 /// rolled the conversion back). `earlier` are the conversion's superseded
-/// values, oldest first.
+/// values, oldest first; `first_seen` is when the conversion was first
+/// stored (when its status was set, if it has no status time).
 ///
 /// - A status time older than the stored one is stale.
 /// - Without a newer status time, a delivery whose result equals a
 ///   superseded value (apart from the status change time, which the server
 ///   sets) is a replay of an older postback: it would undo what came after.
+/// - Without a status time newer than the stored status's, a delivery that
+///   moves the status back (approved to pending, reversed or rejected to
+///   approved or pending) is an older delivery arriving late (QA36 A-H3: a
+///   network retrying a timed-out `approved` after the `reversed` re-approved
+///   the sale).
 ///
 /// A network restoring an earlier state on purpose sends the status time of
 /// that change (`status_time`), newer than the stored one.
@@ -1399,9 +1517,11 @@ fn stale_reason(
     merged: &Conversion,
     status_time: Option<DateTime<Utc>>,
     earlier: &[Conversion],
+    first_seen: DateTime<Utc>,
 ) -> Option<String> {
     let stored_time = existing.status_changed_at;
     let fmt = |t: DateTime<Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true);
+    let backwards = status_rank(merged.status) < status_rank(existing.status);
     match (status_time, stored_time) {
         (Some(t), Some(stored)) if t < stored => {
             return Some(format!(
@@ -1411,7 +1531,10 @@ fn stale_reason(
             ))
         }
         (Some(t), Some(stored)) if t > stored => return None,
-        (Some(_), None) => return None,
+        // No stored status time: the stored status is the one the
+        // conversion was first stored with, so a move back needs a status
+        // time after `first_seen`.
+        (Some(t), None) if !backwards || t > first_seen => return None,
         _ => {}
     }
     let same_state = |old: &Conversion| {
@@ -1419,10 +1542,19 @@ fn stale_reason(
         old.status_changed_at = merged.status_changed_at;
         old == *merged
     };
-    earlier.iter().any(same_state).then(|| {
-        format!(
+    if earlier.iter().any(same_state) {
+        return Some(format!(
             "this postback would restore an earlier, superseded revision of conversion `{}` (see `reckon records history --kind conversions --source {} --key <transaction id>`): it is a replay of an older delivery and was not applied; to restore that state on purpose, send `status_time` with the time of the change",
             merged.external_id, merged.source
+        ));
+    }
+    backwards.then(|| {
+        format!(
+            "this postback would move conversion `{}` back from {} to {}: networks move a conversion forward (pending, approved, then reversed or rejected), so it is taken for an older delivery arriving late and was not applied; to move it back on purpose, send `status_time` with the time of the change, after the stored status's {}",
+            merged.external_id,
+            status_name(existing.status),
+            status_name(merged.status),
+            fmt(stored_time.unwrap_or(first_seen))
         )
     })
 }
@@ -1466,8 +1598,9 @@ fn spawn_writer(store: Store, commits: Option<Commits>) -> tokio::sync::mpsc::Un
 fn write_batch(store: &Store, jobs: Vec<Job>, commits: Option<&Commits>) {
     let now = Utc::now();
     // Pending values of this group by (source, key), so several postbacks of
-    // one key in a group apply in order.
-    let mut pending: HashMap<(String, String), Conversion> = HashMap::new();
+    // one key in a group apply in order, each with when the conversion was
+    // first stored (`now` if in this group), for [`stale_reason`].
+    let mut pending: HashMap<(String, String), (Conversion, DateTime<Utc>)> = HashMap::new();
     // Records to commit per source; a key repeats only after a cut, so every
     // changed value of a key becomes its own revision.
     let mut chunk: BTreeMap<String, Vec<Record>> = BTreeMap::new();
@@ -1499,7 +1632,7 @@ fn write_batch(store: &Store, jobs: Vec<Job>, commits: Option<&Commits>) {
             Some(c) => Some(c.clone()),
             None => match store.get_record(RecordKind::Conversion, &source, &job.input.key) {
                 Ok(Some(stored)) => match stored.record {
-                    Record::Conversion(c) => Some(c),
+                    Record::Conversion(c) => Some((c, stored.first_seen)),
                     _ => None,
                 },
                 Ok(None) => None,
@@ -1510,6 +1643,8 @@ fn write_batch(store: &Store, jobs: Vec<Job>, commits: Option<&Commits>) {
                 }
             },
         };
+        let first_seen = existing.as_ref().map_or(now, |(_, t)| *t);
+        let existing = existing.map(|(c, _)| c);
         let merged = match merge(existing.as_ref(), &job.input, &job.cfg, now)
             .and_then(|m| mask_known_secrets(&job.cfg.id, m))
         {
@@ -1540,7 +1675,13 @@ fn write_batch(store: &Store, jobs: Vec<Job>, commits: Option<&Commits>) {
                     continue;
                 }
             };
-            if let Some(reason) = stale_reason(e, &merged, job.input.status_changed_at, &earlier) {
+            if let Some(reason) = stale_reason(
+                e,
+                &merged,
+                job.input.status_changed_at,
+                &earlier,
+                first_seen,
+            ) {
                 results.push(WriteResult::Stale(reason));
                 continue;
             }
@@ -1561,7 +1702,7 @@ fn write_batch(store: &Store, jobs: Vec<Job>, commits: Option<&Commits>) {
                 .entry(source)
                 .or_default()
                 .push(Record::Conversion(merged.clone()));
-            pending.insert(k, merged);
+            pending.insert(k, (merged, first_seen));
         }
         results.push(WriteResult::Done(outcome, 0));
     }
@@ -1909,6 +2050,20 @@ fn form_pairs(bytes: &[u8], cfg: &PostbackConfig) -> Result<Vec<(String, String)
     Ok(out)
 }
 
+/// Why a body of this content type is not read, if it is not: a
+/// multipart body was split on `&` as a form, and its fields read as
+/// missing ("transaction_id is required", QA36 A-M8). Answered 415.
+fn unsupported_body(headers: &HeaderMap, body: &[u8]) -> Option<String> {
+    let ctype = header(headers, "content-type")?.to_ascii_lowercase();
+    let media_type = ctype.split(';').next().unwrap_or("").trim();
+    (!body.is_empty() && (media_type.starts_with("multipart/") || media_type.contains("xml")))
+        .then(|| {
+            format!(
+                "the body is {media_type}, which postbacks do not read; send a query string, an application/x-www-form-urlencoded body or a JSON object body (application/json)"
+            )
+        })
+}
+
 /// A form or JSON body's parameters. A JSON body is read with every key
 /// kept ([`plugin_api::json_object`]), so a key sent twice with different
 /// values is refused by [`parse_input`] like a repeated query parameter
@@ -1936,10 +2091,17 @@ fn body_params(
     let ctype = header(headers, "content-type")
         .unwrap_or("")
         .to_ascii_lowercase();
-    let looks_json = ctype.contains("json")
-        || (!ctype.contains("form")
-            && body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{'));
+    let media_type = ctype.split(';').next().unwrap_or("").trim();
+    let starts_like_json = body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
+    let looks_json = media_type.contains("json")
+        || (media_type != "application/x-www-form-urlencoded" && starts_like_json);
     if !looks_json {
+        if starts_like_json {
+            return Err(
+                "the body is a JSON object but is sent as application/x-www-form-urlencoded; send it with Content-Type: application/json"
+                    .into(),
+            );
+        }
         return form_pairs(body, cfg);
     }
     let text = std::str::from_utf8(body)
@@ -1958,8 +2120,27 @@ fn body_params(
     for ((k, v), (_, raw)) in pairs.into_iter().zip(literals) {
         let s = match v {
             serde_json::Value::String(s) => s,
-            serde_json::Value::Number(n) => plugin_api::json_object::number_literal(raw)
-                .map_or_else(|| n.to_string(), str::to_owned),
+            serde_json::Value::Number(n) => {
+                let literal = plugin_api::json_object::number_literal(raw)
+                    .map_or_else(|| n.to_string(), str::to_owned);
+                // QA36 A-H2: an id sent as `555.0` or `1.01e2` (a JSON
+                // serializer holding ids as doubles) was stored as written,
+                // a new conversion or payee beside `555`. Read as the id it
+                // names, as connectors read ids.
+                if field_of(&k).is_some_and(|f| ID_FIELDS.contains(&f)) {
+                    match plugin_api::lenient::Scalar::Number(literal.as_str().into()).id(&k) {
+                        Ok(Some(id)) => id,
+                        Ok(None) => continue,
+                        Err(_) => {
+                            return Err(format!(
+                                "parameter `{k}` is the JSON number {literal}, which is not a whole number: an id sent as a number must be one (send the id as it is written, as a string)"
+                            ))
+                        }
+                    }
+                } else {
+                    literal
+                }
+            }
             // QA29-D L5: `{"tid": true}` was stored as the id "true".
             serde_json::Value::Bool(_) if is_read(cfg, &k) => {
                 return Err(format!(
@@ -2056,6 +2237,14 @@ async fn handle(
     };
     let query = query.unwrap_or_default();
     let body: &[u8] = if method == Method::POST { &body } else { &[] };
+    if let Some(e) = unsupported_body(&headers, body) {
+        return reply(
+            &id,
+            Outcome::BadRequest,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            json!({ "error": e }),
+        );
+    }
     let params = form_pairs(query.as_bytes(), &endpoint.cfg).and_then(|mut params| {
         if endpoint.cfg.auth == PostbackAuth::Hmac && !body.is_empty() {
             refuse_unsigned_query_fields(&endpoint.cfg, &params)?;
