@@ -28,11 +28,19 @@
 //! - **Paging**: cursor paging; `paging.next` says whether there is another
 //!   page, `paging.cursors.after` is sent back as `after`. The `next` URL
 //!   itself is never followed: it carries the access token, which a plugin
-//!   must never see.
+//!   must never see. A page of rows without `paging`, or without `next` but
+//!   with keys Graph does not send, is a bad response; a full page without
+//!   `next` is followed once more with its `cursors.after` (a real last page
+//!   then answers no rows), never taken for the end of the pull (the host
+//!   zeroes the stored rows a complete pass did not deliver; QA36 A-H1). A
+//!   key given again on a later page with other figures is a WARN. A report
+//!   run is read only once it says `Job Completed` at 100 %.
 //! - **Units**: every metric is a string in the account's currency (major
 //!   units). `actions` / `action_values` give conversions and value for the
 //!   one configured `conversion_action_type` (never a sum of overlapping
-//!   purchase types).
+//!   purchase types). A metric left out is 0; one sent as null, `""`, `"-"`
+//!   or not a plain number fails the page naming row and field (see
+//!   [`rows`]).
 //! - **Throttling**: error codes 4, 17, 32, 613 and 80000-80014 (by code, not
 //!   HTTP status: an `error` object in a 2xx answer counts too) are waited
 //!   out with a doubling back-off; the usage headers
@@ -48,10 +56,12 @@ pub use config::{ClicksMetric, Level, ReportMode, Settings};
 use plugin_api::chrono::Duration;
 use plugin_api::progress::{chunks, Progress};
 use plugin_api::protocol::{AuthSpec, PluginKind, RecordKind, StreamSpec, Window};
+use plugin_api::rust_decimal::Decimal;
 use plugin_api::serde_json::{json, Value};
+use plugin_api::Spend;
 use plugin_api::{Connector, Cx, ErrorKind, Manifest, PluginError, Record, Request, Response};
 use rows::Account;
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 
 /// The connector type.
 #[derive(Debug)]
@@ -322,6 +332,29 @@ enum ChunkEnd {
     JobFailed(String),
 }
 
+/// A row's figures, to tell a key given again with other figures from a
+/// harmless repeat (a page boundary shifted by a new row).
+#[derive(Debug, PartialEq, Eq)]
+struct Figures {
+    impressions: u64,
+    clicks: u64,
+    spend: Decimal,
+    conversions: Option<Decimal>,
+    value: Option<Decimal>,
+}
+
+impl Figures {
+    fn of(s: &Spend) -> Figures {
+        Figures {
+            impressions: s.impressions,
+            clicks: s.clicks,
+            spend: s.spend.amount,
+            conversions: s.platform_conversions,
+            value: s.platform_conversion_value.as_ref().map(|v| v.amount),
+        }
+    }
+}
+
 struct Chunk<'a> {
     cx: &'a Cx,
     settings: &'a Settings,
@@ -339,6 +372,8 @@ impl Chunk<'_> {
         let cx = self.cx;
         let mut after: Option<String> = None;
         let mut page = 1u32;
+        // The figures of every key of the pull's earlier pages.
+        let mut seen: HashMap<String, Figures> = HashMap::new();
         loop {
             let what = format!("{} page {page}", self.label);
             let mut req = base.clone().label(what.clone());
@@ -362,6 +397,19 @@ impl Chunk<'_> {
                     cx.connector_id()
                 ))
             })?;
+            if let Some(first) = parsed.window_gaps.first() {
+                cx.warn(
+                    "the counted action has none of the requested attribution windows: its conversions and value are counted 0 (Meta leaves out a window without a figure; if the action had conversions under them, its answer changed)",
+                    &[
+                        ("stream", &SPEND as &dyn std::fmt::Display),
+                        ("page", &what),
+                        ("rows", &parsed.window_gaps.len()),
+                        ("first", first),
+                    ],
+                );
+            }
+            let rows = parsed.spend.len();
+            let mut this_page = Vec::with_capacity(rows);
             for s in parsed.spend {
                 if s.day < self.from || s.day > self.to {
                     return Err(PluginError::bad_response(format!(
@@ -371,9 +419,47 @@ impl Chunk<'_> {
                         s.day
                     )));
                 }
+                let key = s.key();
+                let figures = Figures::of(&s);
+                if seen.get(&key).is_some_and(|f| *f != figures) {
+                    // Which figure is true is unknown; the later one is
+                    // stored, as the host does within one page (QA36 A-M6).
+                    cx.warn(
+                        "the pull holds this key twice with different figures (on an earlier page and on this one); the later one is stored",
+                        &[("stream", &SPEND as &dyn std::fmt::Display), ("page", &what), ("key", &key)],
+                    );
+                }
+                this_page.push((key, figures));
                 cx.emit(Record::Spend(s));
             }
-            match parsed.after {
+            // Keys within one page are the host's to check.
+            seen.extend(this_page);
+            // A page without `next` is the last one, unless it is full: Graph
+            // leaves `next` out of the last page, and a full last page cannot
+            // be told from one whose `next` was dropped. Asked once more, a
+            // real last page answers no rows (QA36 A-H1: the rest of the
+            // pull was never asked for and the host zeroed it).
+            let next = match (parsed.after, parsed.last_cursor) {
+                (Some(a), _) => Some(a),
+                (None, last) if rows >= self.settings.page_size as usize => match last {
+                    Some(a) => {
+                        cx.debug(
+                            "a full page without `paging.next`: asking once more with its cursor",
+                            &[("stream", &SPEND as &dyn std::fmt::Display), ("page", &what)],
+                        );
+                        Some(a)
+                    }
+                    None => {
+                        return Err(PluginError::bad_response(format!(
+                            "connector `{}`: stream `{SPEND}` {what}: a full page ({rows} rows, `limit` {}) without `paging.next` or `paging.cursors.after`: Graph sends `next` while more pages follow, and the cursors with every page of rows; this page cannot be told from the last (the answer's shape changed; the pages before it stay stored)",
+                            cx.connector_id(),
+                            self.settings.page_size
+                        )))
+                    }
+                },
+                _ => None,
+            };
+            match next {
                 Some(a) if after.as_deref() == Some(a.as_str()) => {
                     return Err(PluginError::bad_response(format!(
                         "connector `{}`: stream `{SPEND}` {what}: field `paging.cursors.after` repeats the previous cursor {a:?}; stopping instead of looping",
@@ -440,6 +526,7 @@ impl Chunk<'_> {
         let deadline = cx.now() + Duration::seconds(i64::from(settings.job_timeout_secs));
         let mut polls = 0u32;
         let mut last_wait_log = None;
+        let mut warned_short = false;
         loop {
             polls += 1;
             let poll_what = format!("{what} {run_id} poll {polls}");
@@ -458,12 +545,32 @@ impl Chunk<'_> {
                 .and_then(Value::as_str)
                 .unwrap_or("")
                 .to_owned();
-            let pct = status
-                .get("async_percent_completion")
-                .map(|v| v.to_string())
-                .unwrap_or_default();
+            let percent = status.get("async_percent_completion");
+            let pct = percent.map(|v| v.to_string()).unwrap_or_default();
             match state.as_str() {
-                "Job Completed" => break,
+                // Meta reports 100 with a completed run: below it, the run's
+                // rows may be short, and read as complete the host would
+                // zero the rest (QA36 A-M1). Polled again until it says 100
+                // or the run times out.
+                "Job Completed" => match percent.and_then(percent_value) {
+                    Some(p) if p >= Decimal::ONE_HUNDRED => break,
+                    Some(_) => {
+                        if !warned_short {
+                            warned_short = true;
+                            cx.warn(
+                                "report run says `Job Completed` below 100 %: not read as complete, polling again",
+                                &[("stream", &SPEND as &dyn std::fmt::Display), ("report_run", &run_id), ("percent_complete", &pct)],
+                            );
+                        }
+                    }
+                    None => {
+                        return Err(PluginError::bad_response(format!(
+                            "connector `{}`: stream `{SPEND}` {poll_what}: `Job Completed` without a number in `async_percent_completion` (got {}): it was asked for, and Meta reports 100 when a run is complete; the run's rows are not read",
+                            cx.connector_id(),
+                            if pct.is_empty() { "nothing" } else { pct.as_str() }
+                        )))
+                    }
+                },
                 "Job Failed" | "Job Skipped" => {
                     return Ok(ChunkEnd::JobFailed(format!(
                         "report run {run_id} ended with `{state}`"
@@ -478,10 +585,15 @@ impl Chunk<'_> {
                 }
             }
             if cx.now() >= deadline {
+                let short = if state == "Job Completed" {
+                    " (a completed run says 100 %: not read as complete)"
+                } else {
+                    ""
+                };
                 return Err(PluginError::retryable(
                     ErrorKind::Upstream,
                     format!(
-                        "connector `{}`: stream `{SPEND}` {what}: report run {run_id} not done after {} s ({state}, {pct} %)",
+                        "connector `{}`: stream `{SPEND}` {what}: report run {run_id} not done after {} s ({state}, {pct} %){short}",
                         cx.connector_id(),
                         settings.job_timeout_secs
                     ),
@@ -516,6 +628,15 @@ impl Chunk<'_> {
             .await
             .map_err(|e| run_vanished(e, &run_id))?;
         Ok(ChunkEnd::Done)
+    }
+}
+
+/// `async_percent_completion`: a JSON number (Meta's) or a numeric string.
+fn percent_value(v: &Value) -> Option<Decimal> {
+    match v {
+        Value::Number(n) => plugin_api::lenient::number_decimal(&n.to_string()).ok(),
+        Value::String(s) => plugin_api::parse::plain_decimal_str(s).ok().flatten(),
+        _ => None,
     }
 }
 

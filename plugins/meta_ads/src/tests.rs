@@ -767,3 +767,402 @@ fn an_empty_or_dash_spend_is_a_bad_answer_not_zero() {
     let out = run(Some("0"));
     out.result.as_ref().unwrap();
 }
+
+/// Runs a one-day sync read whose insights pages come from `page(after)`
+/// (`after` the cursor asked for, `None` for the first page).
+fn run_pages(
+    settings: Value,
+    page: impl Fn(Option<String>) -> Value + 'static,
+) -> plugin_api::testing::Outcome {
+    let mut settings = settings;
+    settings["ad_account_id"] = json!("42");
+    settings["report_mode"] = json!("sync");
+    FakeHost::handler(move |req| {
+        if req.url.contains("/act_42?") {
+            return account_reply();
+        }
+        Reply::json(200, &page(query(req, "after")))
+    })
+    .run::<MetaAds>(open_read(
+        "meta",
+        "http://fake",
+        settings,
+        window("2026-11-01", "2026-11-01"),
+    ))
+}
+
+fn bad(out: &plugin_api::testing::Outcome, parts: &[&str]) {
+    let err = out.result.clone().unwrap_err();
+    assert_eq!(err.kind, ErrorKind::BadResponse, "{}", err.message);
+    for part in parts {
+        assert!(err.message.contains(part), "{part}: {}", err.message);
+    }
+    // The window is never complete: the host zeroes nothing.
+    assert!(out.checkpoints.iter().all(|c| c.covers.is_none()));
+}
+
+/// QA36 A-H1: a page of rows whose `paging` is renamed, or whose
+/// `paging` lacks `next` but has a key Graph does not send, ended the pull
+/// there (the host then zeroed the rows of the pages never asked for).
+#[test]
+fn a_page_of_rows_without_paging_or_with_a_renamed_next_is_a_bad_answer() {
+    let two = || {
+        json!([
+            row("2026-11-01", "1", "1.00"),
+            row("2026-11-01", "2", "2.00")
+        ])
+    };
+    let out = run_pages(
+        json!({}),
+        move |_| json!({"data": two(), "pagination": {"cursors": {"after": "p1"}, "next": "http://x"}}),
+    );
+    bad(
+        &out,
+        &[
+            "page 1",
+            "field `paging` is missing beside 2 rows (the page has `data`, `pagination`)",
+        ],
+    );
+    assert!(out.committed.is_empty());
+    let out = run_pages(
+        json!({}),
+        move |_| json!({"data": two(), "paging": {"cursors": {"after": "p1"}, "next_page": "http://x"}}),
+    );
+    bad(&out, &["no `paging.next`, but `paging.next_page`"]);
+    // A page without rows needs no `paging`: the end.
+    let out = run_pages(json!({}), |_| json!({"data": []}));
+    out.result.as_ref().unwrap();
+    assert!(out.checkpoints.last().unwrap().covers.is_some());
+}
+
+/// QA36 A-H1: a full page without `next` is followed once more with its
+/// cursor (a real last page then answers no rows); without a cursor it is
+/// a bad answer. A page that is not full ends the pull as before.
+#[test]
+fn a_full_page_without_next_is_followed_once_more_never_taken_for_the_end() {
+    let out = run_pages(json!({"page_size": 2}), |after| match after.as_deref() {
+        None => json!({"data": [row("2026-11-01", "1", "1.00"), row("2026-11-01", "2", "2.00")],
+                       "paging": {"cursors": {"before": "b", "after": "p1"}}}),
+        Some("p1") => {
+            json!({"data": [row("2026-11-01", "3", "3.00"), row("2026-11-01", "4", "4.00")],
+                            "paging": {"cursors": {"before": "p1", "after": "p2"}}})
+        }
+        Some("p2") => json!({"data": []}),
+        other => panic!("cursor {other:?}"),
+    });
+    out.result.as_ref().unwrap();
+    assert_eq!(out.committed.len(), 4);
+    assert_eq!(out.requests.len(), 4);
+    assert!(out.checkpoints.last().unwrap().covers.is_some());
+
+    let out = run_pages(
+        json!({"page_size": 2}),
+        |_| json!({"data": [row("2026-11-01", "1", "1.00"), row("2026-11-01", "2", "2.00")], "paging": {}}),
+    );
+    bad(
+        &out,
+        &[
+            "page 1",
+            "a full page (2 rows, `limit` 2) without `paging.next` or `paging.cursors.after`",
+        ],
+    );
+
+    let out = run_pages(json!({"page_size": 3}), |_| {
+        json!({"data": [row("2026-11-01", "1", "1.00"), row("2026-11-01", "2", "2.00")],
+               "paging": {"cursors": {"before": "b", "after": "a"}}})
+    });
+    out.result.as_ref().unwrap();
+    assert_eq!(out.requests.len(), 2);
+}
+
+/// A change made to a row.
+type Edit = fn(&mut Value);
+
+/// QA36 A-M2, A-M3, A-L1: figures sent as null, `""` or `"-"`, or with a
+/// digit separator, are bad answers naming row and field, never 0; a
+/// figure left out is 0 (Insights' "no figure").
+#[test]
+fn figures_sent_as_null_or_empty_are_bad_answers_and_left_out_ones_are_zero() {
+    let one = |edit: Edit| {
+        run_pages(json!({}), move |_| {
+            let mut r = row("2026-11-01", "7", "10.25");
+            r["actions"] = json!([{"action_type": "omni_purchase", "value": "3"}]);
+            r["action_values"] = json!([{"action_type": "omni_purchase", "value": "120.5"}]);
+            edit(&mut r);
+            json!({"data": [r], "paging": {"cursors": {"after": "a"}}})
+        })
+    };
+    let cases: [(Edit, &str); 8] = [
+        (
+            |r| r["spend"] = Value::Null,
+            "field `spend` is null: expected a number such as \"12.34\"",
+        ),
+        (
+            |r| r["impressions"] = json!(""),
+            "field `impressions`: \"\" is not a count",
+        ),
+        (|r| r["clicks"] = Value::Null, "field `clicks` is null"),
+        (
+            |r| r["impressions"] = json!("-"),
+            "field `impressions`: \"-\" is not a count",
+        ),
+        (
+            |r| r["action_values"][0]["value"] = json!(""),
+            "field `action_values` (omni_purchase, `value`): \"\" is not an amount",
+        ),
+        (
+            |r| r["actions"][0]["value"] = Value::Null,
+            "field `actions` (omni_purchase, `value`) is null",
+        ),
+        (
+            |r| r["spend"] = json!("1_010.25"),
+            "field `spend`: \"1_010.25\" has a digit separator",
+        ),
+        (
+            |r| {
+                r["date_start"] = json!("2026-11-01xyz");
+                r["date_stop"] = json!("2026-11-01xyz");
+            },
+            "field `date_start`: \"2026-11-01xyz\" is not a YYYY-MM-DD date",
+        ),
+    ];
+    for (edit, want) in cases {
+        let out = one(edit);
+        bad(&out, &["page 1", "row 1 (campaign 7, adset 9)", want]);
+        assert!(out.committed.is_empty());
+    }
+    let out = one(|r| {
+        let o = r.as_object_mut().unwrap();
+        o.remove("spend");
+        o.remove("impressions");
+    });
+    out.result.as_ref().unwrap();
+    let s = spend(&out.committed[0]);
+    assert_eq!((s.spend.amount, s.impressions), (Decimal::ZERO, 0));
+    assert_eq!(s.platform_conversions, Some(dec("3")));
+}
+
+/// QA36 A-M4: with attribution windows, a counted action whose window keys
+/// were renamed is a bad answer; one with only a non-zero `value` (Meta
+/// leaves out a window without a figure) counts 0 with a WARN naming it.
+#[test]
+fn an_action_without_the_requested_windows_is_an_error_or_a_warning() {
+    let windows = json!({"action_attribution_windows": ["7d_click", "1d_view"]});
+    let out = run_pages(windows.clone(), |_| {
+        let mut r = row("2026-11-01", "7", "1.00");
+        r["actions"] = json!([{"action_type": "omni_purchase", "value": "3", "7d_click_v2": "3"}]);
+        json!({"data": [r], "paging": {"cursors": {"after": "a"}}})
+    });
+    bad(
+        &out,
+        &["row 1", "field `actions` (omni_purchase): none of the requested attribution windows `7d_click`, `1d_view`, but `7d_click_v2`"],
+    );
+    let out = run_pages(windows.clone(), |_| {
+        let mut r = row("2026-11-01", "7", "1.00");
+        r["actions"] = json!([{"action_type": "omni_purchase", "value": "3"}]);
+        json!({"data": [r], "paging": {"cursors": {"after": "a"}}})
+    });
+    out.result.as_ref().unwrap();
+    assert_eq!(
+        spend(&out.committed[0]).platform_conversions,
+        Some(Decimal::ZERO)
+    );
+    let warn = out
+        .logs
+        .iter()
+        .find(|l| l.level == plugin_api::protocol::LogLevel::Warn)
+        .unwrap_or_else(|| panic!("no warning: {:?}", out.logs));
+    assert!(
+        warn.message
+            .contains("none of the requested attribution windows"),
+        "{warn:?}"
+    );
+    assert!(
+        warn.fields["first"].contains("row 1 (campaign 7, adset 9)")
+            && warn.fields["first"].contains("`actions` (omni_purchase) has `value` 3"),
+        "{warn:?}"
+    );
+    // One window present, the other left out (no figure): read.
+    let out = run_pages(windows, |_| {
+        let mut r = row("2026-11-01", "7", "1.00");
+        r["actions"] = json!([{"action_type": "omni_purchase", "value": "3", "7d_click": "2"}]);
+        json!({"data": [r], "paging": {"cursors": {"after": "a"}}})
+    });
+    out.result.as_ref().unwrap();
+    assert_eq!(
+        spend(&out.committed[0]).platform_conversions,
+        Some(dec("2"))
+    );
+    assert!(out
+        .logs
+        .iter()
+        .all(|l| l.level != plugin_api::protocol::LogLevel::Warn));
+}
+
+/// QA36 A-M5: ids are the same whichever shape they come in (`77`,
+/// `"77"`, `77.0`, `" 77 "`); a fraction or an exponent is refused.
+#[test]
+fn ids_read_the_same_in_every_shape_and_fractions_are_refused() {
+    for (campaign, adset) in [
+        (json!("77"), json!("9")),
+        (json!(77), json!(9)),
+        (json!(77.0), json!(" 9")),
+        (json!(" 77 "), json!("9 ")),
+    ] {
+        let (c, a) = (campaign.clone(), adset.clone());
+        let out = run_pages(json!({}), move |_| {
+            let mut r = row("2026-11-01", "0", "1.00");
+            r["campaign_id"] = c.clone();
+            r["adset_id"] = a.clone();
+            json!({"data": [r], "paging": {"cursors": {"after": "a"}}})
+        });
+        out.result.as_ref().unwrap();
+        let s = spend(&out.committed[0]);
+        assert_eq!(s.key(), "42/2026-11-01/77/9/-", "{campaign} {adset}");
+    }
+    for bad_id in [json!(77.5), json!(1e20)] {
+        let out = run_pages(json!({}), move |_| {
+            let mut r = row("2026-11-01", "0", "1.00");
+            r["campaign_id"] = bad_id.clone();
+            json!({"data": [r], "paging": {"cursors": {"after": "a"}}})
+        });
+        bad(
+            &out,
+            &["row 1", "field `campaign_id`", "is not a whole number"],
+        );
+    }
+}
+
+/// QA36 A-M6: a key given again on a later page of the pull with other
+/// figures is a WARN naming it (the later one is stored); an identical
+/// repeat is not worth a line.
+#[test]
+fn a_key_repeated_on_a_later_page_with_other_figures_is_a_warning() {
+    for (spend_again, warned) in [("99.99", true), ("2.00", false)] {
+        let out = run_pages(json!({"page_size": 2}), move |after| {
+            match after.as_deref() {
+                None => {
+                    json!({"data": [row("2026-11-01", "1", "1.00"), row("2026-11-01", "2", "2.00")],
+                           "paging": {"cursors": {"after": "p1"}, "next": "http://x"}})
+                }
+                Some("p1") => json!({"data": [row("2026-11-01", "2", spend_again)],
+                                "paging": {"cursors": {"after": "p2"}}}),
+                other => panic!("cursor {other:?}"),
+            }
+        });
+        out.result.as_ref().unwrap();
+        let warns: Vec<_> = out
+            .logs
+            .iter()
+            .filter(|l| l.level == plugin_api::protocol::LogLevel::Warn)
+            .collect();
+        assert_eq!(warns.len(), usize::from(warned), "{:?}", out.logs);
+        if warned {
+            assert!(warns[0].message.contains("twice with different figures"));
+            assert_eq!(warns[0].fields["key"], "42/2026-11-01/2/9/-");
+            assert!(warns[0].fields["page"].contains("page 2"));
+        }
+    }
+}
+
+/// QA36 A-M1: a report run that says `Job Completed` below 100 % is not
+/// read: it is polled again (a WARN says why) and read at 100 %. Without
+/// a percentage, `Job Completed` is a bad answer.
+#[test]
+fn a_report_run_is_read_only_once_it_says_100_percent() {
+    let run = |statuses: Vec<Value>| {
+        let mut polls = 0usize;
+        FakeHost::handler(move |req| {
+            let path = req.url.split('?').next().unwrap().to_owned();
+            match (req.method.as_str(), path.as_str()) {
+                ("GET", "http://fake/v22.0/act_42") => account_reply(),
+                ("POST", _) => Reply::json(200, &json!({"report_run_id": "6001"})),
+                ("GET", "http://fake/v22.0/6001") => {
+                    polls += 1;
+                    Reply::json(200, &statuses[(polls - 1).min(statuses.len() - 1)])
+                }
+                ("GET", "http://fake/v22.0/6001/insights") => {
+                    assert!(polls >= statuses.len(), "read at poll {polls}");
+                    Reply::json(200, &json!({"data": [row("2026-11-01", "1", "5.5")], "paging": {"cursors": {"after": "a"}}}))
+                }
+                other => panic!("unexpected {other:?}"),
+            }
+        })
+        .run::<MetaAds>(open_read(
+            "meta",
+            "http://fake",
+            json!({ "ad_account_id": "42", "report_mode": "async", "poll_interval_secs": 0 }),
+            window("2026-11-01", "2026-11-01"),
+        ))
+    };
+    let out = run(vec![
+        json!({"async_status": "Job Completed", "async_percent_completion": 40}),
+        json!({"async_status": "Job Completed", "async_percent_completion": 40}),
+        json!({"async_status": "Job Completed", "async_percent_completion": 100}),
+    ]);
+    out.result.as_ref().unwrap();
+    assert_eq!(out.committed.len(), 1);
+    let warns: Vec<_> = out
+        .logs
+        .iter()
+        .filter(|l| l.level == plugin_api::protocol::LogLevel::Warn)
+        .collect();
+    assert_eq!(warns.len(), 1, "{:?}", out.logs);
+    assert!(warns[0].message.contains("below 100 %"), "{:?}", warns[0]);
+    assert_eq!(warns[0].fields["report_run"], "6001");
+
+    let out = run(vec![json!({"async_status": "Job Completed"})]);
+    bad(
+        &out,
+        &[
+            "report run 6001 poll 1",
+            "`Job Completed` without a number in `async_percent_completion`",
+        ],
+    );
+}
+
+/// QA36 A-L2, A-L5: a row in another currency than the account's is a bad
+/// answer (an ad account has one currency); an account `currency` of the
+/// wrong type is said as such, not as missing.
+#[test]
+fn another_currency_is_refused_and_a_currency_of_the_wrong_type_is_named() {
+    let out = run_pages(json!({}), |_| {
+        let mut r = row("2026-11-01", "7", "1.00");
+        r["account_currency"] = json!("USD");
+        json!({"data": [r], "paging": {"cursors": {"after": "a"}}})
+    });
+    bad(
+        &out,
+        &[
+            "row 1",
+            "field `account_currency`: \"USD\", but the ad account's currency is EUR",
+        ],
+    );
+    let out = run_pages(json!({}), |_| {
+        let mut r = row("2026-11-01", "7", "1.00");
+        r["account_currency"] = json!("eur");
+        json!({"data": [r], "paging": {"cursors": {"after": "a"}}})
+    });
+    out.result.as_ref().unwrap();
+    assert_eq!(spend(&out.committed[0]).spend.currency, "EUR");
+
+    let out = FakeHost::handler(|_| {
+        Reply::json(
+            200,
+            &json!({"account_id": "42", "currency": 840, "timezone_name": "Europe/Paris"}),
+        )
+    })
+    .run::<MetaAds>(open_read(
+        "meta",
+        "http://fake",
+        json!({ "ad_account_id": "42" }),
+        window("2026-11-01", "2026-11-01"),
+    ));
+    let err = out.result.unwrap_err();
+    assert!(
+        err.message
+            .contains("field `currency` is a number (840): expected a string such as \"USD\""),
+        "{}",
+        err.message
+    );
+}

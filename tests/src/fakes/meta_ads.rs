@@ -36,6 +36,12 @@
 //! Data come from a seeded [`Universe`]; [`MetaFake::truth`] is the ground
 //! truth, archived and deleted objects included (conversions are
 //! `omni_purchase`).
+//!
+//! [`MetaFake::set_drift`] serves a changed API instead ([`Drift`], QA36):
+//! `paging` renamed or without `next`, figures sent as null or `""`, window
+//! keys renamed, ids as JSON numbers or padded, a report run that says
+//! `Job Completed` early, a row repeated with other figures, a row in
+//! another currency.
 
 use super::google_ads::wire::{self, json_str, FakeRequest, FakeResponse, Handle, Level, Universe};
 use base64::Engine;
@@ -97,6 +103,39 @@ impl Default for Config {
             corrupt_day: None,
         }
     }
+}
+
+/// An API drift the fake serves instead of the reference's answer (QA36),
+/// set while it runs ([`MetaFake::set_drift`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Drift {
+    /// The reference's answers.
+    #[default]
+    None,
+    /// Pages carry `pagination` instead of `paging` (same content).
+    PagingRenamed,
+    /// `paging` has its `cursors` but never `next`.
+    NextDropped,
+    /// The first row of each page has `"spend": null`.
+    SpendNull,
+    /// The first row of each page has `"impressions": ""`.
+    ImpressionsEmpty,
+    /// Every `action_values` entry has `"value": null`.
+    ValueNull,
+    /// Window keys are renamed `<window>_v2`.
+    WindowsRenamed,
+    /// `campaign_id` is a JSON number written `<id>.0`, and `adset_id` a
+    /// string with a leading space.
+    IdsReshaped,
+    /// Report runs say `Job Completed` at 40 % on their first poll, when
+    /// their insights hold the first 40 % of the rows; 100 % after.
+    CompletedEarly,
+    /// Every page after the first starts with the previous page's last row
+    /// again, its spend 1.00 higher.
+    RowRepeated,
+    /// The first row of each page has `account_currency` `"EUR"` (the
+    /// account's is not).
+    CurrencyOther,
 }
 
 /// Which attribution a report was asked for.
@@ -249,6 +288,7 @@ pub struct MetaFake {
     /// Bumped by every [`MetaFake::set_status`].
     status_generation: AtomicU64,
     filtered: Mutex<Option<Filtered>>,
+    drift: Mutex<Drift>,
 }
 
 fn b64(n: usize) -> String {
@@ -281,7 +321,17 @@ impl MetaFake {
             statuses: Mutex::new(BTreeMap::new()),
             status_generation: AtomicU64::new(0),
             filtered: Mutex::new(None),
+            drift: Mutex::new(Drift::None),
         })
+    }
+
+    /// Serves `drift` from the next request on.
+    pub fn set_drift(&self, drift: Drift) {
+        *self.drift.lock().unwrap() = drift;
+    }
+
+    fn drift(&self) -> Drift {
+        *self.drift.lock().unwrap()
     }
 
     /// Sets the own status of the object with platform id `id` (a campaign,
@@ -642,7 +692,15 @@ impl MetaFake {
             },
         };
         let end = (offset + limit).min(rows.len());
-        let slice = rows.get(offset..end).unwrap_or(&[]);
+        let drift = self.drift();
+        let mut slice: Vec<wire::Row> = rows.get(offset..end).unwrap_or(&[]).to_vec();
+        if drift == Drift::RowRepeated && offset > 0 && !slice.is_empty() {
+            let mut again = rows[offset - 1].clone();
+            again.m.cost_micros += 1_000_000;
+            slice.insert(0, again);
+        }
+        // The repeated row is not one of `rows`: offsets count from it.
+        let skip = usize::from(drift == Drift::RowRepeated && offset > 0 && !slice.is_empty());
         let mut s = String::with_capacity(slice.len() * 700 + 256);
         s.push_str(r#"{"data":["#);
         let c = &self.config;
@@ -662,30 +720,60 @@ impl MetaFake {
             };
             field(&mut s, "account_id", json_str(&c.account_id));
             field(&mut s, "account_name", json_str("Fake shop"));
-            field(&mut s, "account_currency", json_str(&c.currency));
-            field(&mut s, "campaign_id", json_str(&r.campaign_id()));
+            let currency = if drift == Drift::CurrencyOther && i == 0 {
+                if c.currency == "EUR" {
+                    "USD"
+                } else {
+                    "EUR"
+                }
+            } else {
+                c.currency.as_str()
+            };
+            field(&mut s, "account_currency", json_str(currency));
+            let campaign_id = if drift == Drift::IdsReshaped {
+                format!("{}.0", r.campaign_id())
+            } else {
+                json_str(&r.campaign_id())
+            };
+            field(&mut s, "campaign_id", campaign_id);
             field(&mut s, "campaign_name", json_str(&wire::campaign_name(cid)));
             if let (Some(g), true) = (r.ad_group, level != Level::Campaign) {
-                field(&mut s, "adset_id", json_str(&wire::ad_group_id(cid, g)));
+                let id = wire::ad_group_id(cid, g);
+                let id = if drift == Drift::IdsReshaped {
+                    format!(" {id}")
+                } else {
+                    id
+                };
+                field(&mut s, "adset_id", json_str(&id));
                 field(&mut s, "adset_name", json_str(&wire::ad_group_name(cid, g)));
             }
             if let (Some(g), Some(a), Level::Ad) = (r.ad_group, r.ad, level) {
                 field(&mut s, "ad_id", json_str(&wire::ad_id(cid, g, a)));
                 field(&mut s, "ad_name", json_str(&wire::ad_name(cid, g, a)));
             }
-            let spend = if Some(r.day) == c.corrupt_day && offset + i == first_of_day(rows, r.day) {
-                "12,34".to_owned()
+            let spend = if Some(r.day) == c.corrupt_day
+                && i >= skip
+                && offset + i - skip == first_of_day(rows, r.day)
+            {
+                r#""12,34""#.to_owned()
+            } else if drift == Drift::SpendNull && i == 0 {
+                "null".to_owned()
             } else {
-                m.cost().to_string()
+                format!(r#""{}""#, m.cost())
             };
-            field(&mut s, "impressions", format!(r#""{}""#, m.impressions));
+            let impressions = if drift == Drift::ImpressionsEmpty && i == 0 {
+                String::new()
+            } else {
+                m.impressions.to_string()
+            };
+            field(&mut s, "impressions", format!(r#""{impressions}""#));
             field(&mut s, "clicks", format!(r#""{}""#, m.clicks));
             field(
                 &mut s,
                 "inline_link_clicks",
                 format!(r#""{}""#, link_clicks(m)),
             );
-            field(&mut s, "spend", format!(r#""{spend}""#));
+            field(&mut s, "spend", spend);
             // Without the ad sets' own (unified) attribution settings Meta
             // counts purchases under other windows: the fake's stand-in is one
             // more purchase worth 1.00 wherever there were purchases.
@@ -710,7 +798,12 @@ impl MetaFake {
                         } else {
                             truth
                         };
-                        format!(r#","{w}":"{share}""#)
+                        let suffix = if drift == Drift::WindowsRenamed {
+                            "_v2"
+                        } else {
+                            ""
+                        };
+                        format!(r#","{w}{suffix}":"{share}""#)
                     })
                     .collect()
             };
@@ -753,7 +846,12 @@ impl MetaFake {
                         .iter()
                         .map(|t| {
                             let w = windows(m.value(), view_value);
-                            format!(r#"{{"action_type":"{t}","value":"{v}"{w}}}"#)
+                            let v = if drift == Drift::ValueNull {
+                                "null".to_owned()
+                            } else {
+                                format!(r#""{v}""#)
+                            };
+                            format!(r#"{{"action_type":"{t}","value":{v}{w}}}"#)
                         })
                         .collect();
                     field(&mut s, "action_values", format!("[{}]", values.join(",")));
@@ -763,13 +861,18 @@ impl MetaFake {
         }
         s.push(']');
         if !slice.is_empty() {
+            let key = if drift == Drift::PagingRenamed {
+                "pagination"
+            } else {
+                "paging"
+            };
             let _ = write!(
                 s,
-                r#","paging":{{"cursors":{{"before":"{}","after":"{}"}}"#,
+                r#","{key}":{{"cursors":{{"before":"{}","after":"{}"}}"#,
                 b64(offset),
                 b64(end)
             );
-            if end < rows.len() {
+            if end < rows.len() && drift != Drift::NextDropped {
                 let mut next = url::form_urlencoded::Serializer::new(String::new());
                 for (k, v) in &req.query {
                     if k != "after" && k != "access_token" {
@@ -878,7 +981,9 @@ impl MetaFake {
                 };
                 job.polls += 1;
                 let total = self.config.async_polls.max(1);
-                let (status, pct) = if job.polls >= total {
+                let (status, pct) = if self.drift() == Drift::CompletedEarly {
+                    ("Job Completed", if job.polls == 1 { 40 } else { 100 })
+                } else if job.polls >= total {
                     (if job.fails { "Job Failed" } else { "Job Completed" }, 100)
                 } else {
                     match job.polls {
@@ -898,7 +1003,17 @@ impl MetaFake {
             ("GET", [_v, run, "insights"]) => {
                 let job = self.jobs.lock().unwrap().get(*run).cloned();
                 match job {
-                    Some(j) if j.polls >= self.config.async_polls.max(1) && !j.fails => {
+                    Some(j) if self.drift() == Drift::CompletedEarly && j.polls == 1 => {
+                        // What Meta has so far: the first 40 % of the rows.
+                        let rows = self.report_rows(j.level, j.from, j.to, &j.ask.filters);
+                        let part = rows[..rows.len() * 2 / 5].to_vec();
+                        self.page(req, &part, j.level, &j.ask)
+                    }
+                    Some(j)
+                        if (j.polls >= self.config.async_polls.max(1)
+                            || (self.drift() == Drift::CompletedEarly && j.polls > 1))
+                            && !j.fails =>
+                    {
                         let rows = self.report_rows(j.level, j.from, j.to, &j.ask.filters);
                         self.page(req, &rows, j.level, &j.ask)
                     }
