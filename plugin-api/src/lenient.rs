@@ -135,6 +135,44 @@ where
     d.deserialize_any(Obj(std::marker::PhantomData))
 }
 
+/// A key of an object a hand-written `Deserialize` reads: one of the keys
+/// it knows (by index into its list), or another (by name, allocated only
+/// then), so a parser can tell an answer's documented keys from a drifted
+/// one (QA35d, QA36: a renamed rows or paging key must not read as "no
+/// rows").
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Key {
+    /// `known[i]`.
+    Known(usize),
+    /// Any other key.
+    Other(String),
+}
+
+/// Reads an object key as a [`Key`] among `known`
+/// (`map.next_key_seed(KeySeed(&KNOWN))`).
+#[derive(Debug, Clone, Copy)]
+pub struct KeySeed(pub &'static [&'static str]);
+
+impl<'de> serde::de::DeserializeSeed<'de> for KeySeed {
+    type Value = Key;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Key, D::Error> {
+        d.deserialize_identifier(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for KeySeed {
+    type Value = Key;
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a field name")
+    }
+    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Key, E> {
+        Ok(match self.0.iter().position(|k| *k == v) {
+            Some(i) => Key::Known(i),
+            None => Key::Other(v.to_owned()),
+        })
+    }
+}
+
 /// What a JSON value is, for an error about a field of the wrong shape:
 /// `null`, `true`, `a number (6.5)`, `a string ("x")`, `an array`, `an
 /// object`.

@@ -28,6 +28,7 @@
 
 use crate::config::Level;
 pub use plugin_api::lenient::Num;
+use plugin_api::lenient::{Key, KeySeed};
 use plugin_api::parse;
 use plugin_api::rust_decimal::Decimal;
 use plugin_api::{Channel, Money, Spend};
@@ -64,36 +65,6 @@ const BATCH_KEYS: [&str; 4] = [
     "queryResourceConsumption",
     "summaryRow",
 ];
-
-/// A key of an object the plugin reads: one of `known` (by index), or
-/// another (by name, allocated only then).
-enum Key {
-    Known(usize),
-    Other(String),
-}
-
-/// Reads an object key as a [`Key`] among `known`.
-struct KeySeed(&'static [&'static str]);
-
-impl<'de> serde::de::DeserializeSeed<'de> for KeySeed {
-    type Value = Key;
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Key, D::Error> {
-        d.deserialize_identifier(self)
-    }
-}
-
-impl<'de> Visitor<'de> for KeySeed {
-    type Value = Key;
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("a field name")
-    }
-    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Key, E> {
-        Ok(match self.0.iter().position(|k| *k == v) {
-            Some(i) => Key::Known(i),
-            None => Key::Other(v.to_owned()),
-        })
-    }
-}
 
 impl<'de: 'a, 'a> Deserialize<'de> for Batch<'a> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {

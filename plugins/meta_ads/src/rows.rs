@@ -32,7 +32,7 @@
 use crate::config::{ClicksMetric, Level, WINDOWS};
 use plugin_api::chrono::NaiveDate;
 pub use plugin_api::lenient::Num;
-use plugin_api::lenient::{number_decimal, shape, Scalar};
+use plugin_api::lenient::{number_decimal, shape, Key, KeySeed, Scalar};
 use plugin_api::parse;
 use plugin_api::rust_decimal::Decimal;
 use plugin_api::serde_json::Value;
@@ -146,35 +146,6 @@ const ACTION_KEYS: [&str; 10] = [
     WINDOWS[6],
     WINDOWS[7],
 ];
-
-/// A key of an object: one of `known` (by index), or another (by name,
-/// allocated only then).
-enum Key {
-    Known(usize),
-    Other(String),
-}
-
-struct KeySeed(&'static [&'static str]);
-
-impl<'de> serde::de::DeserializeSeed<'de> for KeySeed {
-    type Value = Key;
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Key, D::Error> {
-        d.deserialize_identifier(self)
-    }
-}
-
-impl<'de> Visitor<'de> for KeySeed {
-    type Value = Key;
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("a field name")
-    }
-    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Key, E> {
-        Ok(match self.0.iter().position(|k| *k == v) {
-            Some(i) => Key::Known(i),
-            None => Key::Other(v.to_owned()),
-        })
-    }
-}
 
 impl<'de: 'a, 'a> Deserialize<'de> for Action<'a> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
