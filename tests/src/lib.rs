@@ -547,3 +547,55 @@ pub fn spend_backfill(
     );
     (stored, ms)
 }
+
+/// Asserts that a command ran to success, printing its output when not.
+pub fn assert_success(out: &std::process::Output, what: &str) {
+    assert!(
+        out.status.success(),
+        "{what} failed ({}):\nstdout: {}\nstderr: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The spend rows of a `reckon records export --kind spend --format
+/// jsonl`, with their revisions, in the export's (key) order.
+pub fn exported_spend(stdout: &[u8]) -> Vec<(plugin_api::Spend, u64)> {
+    String::from_utf8_lossy(stdout)
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).expect("export line");
+            let spend = match serde_json::from_value::<plugin_api::Record>(v["record"].clone())
+                .expect("a record")
+            {
+                plugin_api::Record::Spend(s) => s,
+                other => panic!("not spend: {other:?}"),
+            };
+            (spend, v["revision"].as_u64().expect("revision"))
+        })
+        .collect()
+}
+
+/// Asserts that a `reckon sync` of `connector` against a drifted API
+/// (QA35d, QA36) failed with an error holding every one of `parts` and
+/// the connector, and set no stored spend row to zero.
+pub fn assert_drift_refused(
+    drift: &str,
+    out: &std::process::Output,
+    parts: &[&str],
+    connector: &str,
+) {
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success(),
+        "{drift}: the sync succeeded on a drifted answer:\n{err}"
+    );
+    for part in parts.iter().chain(&[connector]) {
+        assert!(err.contains(part), "{drift}: `{part}` not in:\n{err}");
+    }
+    assert!(
+        !err.contains("no longer reports") && !err.contains("reported none"),
+        "{drift}: stored rows were zeroed:\n{err}"
+    );
+}

@@ -101,20 +101,7 @@ page_size = 4
             "records", "export", "--kind", "spend", "--source", CONNECTOR, "--format", "jsonl",
         ]);
         assert_ok(&out, "export");
-        String::from_utf8(out.stdout)
-            .unwrap()
-            .lines()
-            .map(|l| {
-                let v: serde_json::Value = serde_json::from_str(l).unwrap();
-                let spend = match serde_json::from_value::<plugin_api::Record>(v["record"].clone())
-                    .unwrap()
-                {
-                    plugin_api::Record::Spend(s) => s,
-                    other => panic!("not spend: {other:?}"),
-                };
-                (spend, v["revision"].as_u64().unwrap())
-            })
-            .collect()
+        reckon_tests::exported_spend(&out.stdout)
     }
 
     /// A first sync stores every row once, some with spend and purchases.
@@ -135,18 +122,7 @@ page_size = 4
     /// every one of `parts`, zeroes nothing and changes nothing.
     fn refuses(&self, drift: &str, parts: &[&str], baseline: &[(Spend, u64)]) {
         let out = self.sync();
-        let err = String::from_utf8_lossy(&out.stderr);
-        assert!(
-            !out.status.success(),
-            "{drift}: the sync succeeded on a drifted answer:\n{err}"
-        );
-        for part in parts.iter().chain(&[CONNECTOR]) {
-            assert!(err.contains(part), "{drift}: `{part}` not in:\n{err}");
-        }
-        assert!(
-            !err.contains("no longer reports") && !err.contains("reported none"),
-            "{drift}: stored rows were zeroed:\n{err}"
-        );
+        reckon_tests::assert_drift_refused(drift, &out, parts, CONNECTOR);
         assert_eq!(self.export(), baseline, "{drift}: the stored spend changed");
     }
 
@@ -166,13 +142,7 @@ page_size = 4
 }
 
 fn assert_ok(out: &Output, what: &str) {
-    assert!(
-        out.status.success(),
-        "{what} failed ({}):\nstdout: {}\nstderr: {}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    reckon_tests::assert_success(out, what);
 }
 
 fn fake() -> (Arc<MetaFake>, FakeServer, usize) {
