@@ -493,6 +493,18 @@ fn records_newer_than_the_last_reconcile_run_are_flagged() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    // The platforms' own numbers read no decision: exit 0 (QA37 R-M1).
+    let reported = kpi(
+        tmp.path(),
+        &[
+            "--period", "2026-11", "--format", "json", "--view", "reported",
+        ],
+    );
+    assert!(
+        reported.status.success(),
+        "{}",
+        String::from_utf8_lossy(&reported.stderr)
+    );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
     assert!(
         v["notes"]

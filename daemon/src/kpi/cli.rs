@@ -129,7 +129,9 @@ pub fn run(
     }
     // The report is written; its reconciled figures are not (QA35a L6:
     // exit 0 where `reconcile report` exits 1 for the same state).
-    if !inputs.not_reconciled.is_empty() {
+    // The reported view reads no decision: nothing is missing from it
+    // (QA37 R-M1: a scheduled export of the platforms' numbers failed).
+    if query.view != super::View::Reported && !inputs.not_reconciled.is_empty() {
         writeln!(
             con.err,
             "error: program(s) {} not reconciled: the report's reconciled figures leave out their affiliate orders; run `reckon reconcile` and report again",

@@ -1499,7 +1499,7 @@ fn run_with<'g>(
     // word).
     if facts.fx_missing > 0 {
         warnings.push(format!(
-            "{} claim(s) of program `{}` have no exchange rate into the program currency (`fx_missing`; the earliest: {}): they are on no statement until `[fx]` has the rates; add them and run `reckon reconcile` (the next drafts pay those that earn)",
+            "{} claim(s) of program `{}` have no exchange rate into the program currency (`fx_missing`; the earliest: {}): no statement pays them until `[fx]` has the rates (their partners' statements list them as not decided yet); add them and run `reckon reconcile` (the next drafts pay those that earn)",
             facts.fx_missing,
             inputs.program,
             facts.fx_missing_first.as_deref().unwrap_or("?")

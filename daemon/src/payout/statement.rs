@@ -939,7 +939,10 @@ fn not_paid(
                 pending_reason(d, cx.judged_at),
             ));
         } else if matches!(d.outcome, Outcome::AwaitingOrder | Outcome::FxMissing) {
-            out.push(entry(NotPaidStatus::Undecided, Some(d), d.reason.clone()));
+            // What the operator is told to do is not the partner's to do:
+            // not in the statement's JSON or CSV either (QA37 R-L3).
+            let reason = d.reason.replace("; add it to [fx]", "");
+            out.push(entry(NotPaidStatus::Undecided, Some(d), reason));
         } else {
             out.push(entry(NotPaidStatus::NotEarning, Some(d), d.reason.clone()));
         }
@@ -2424,6 +2427,8 @@ percent = "10"
             "{html}"
         );
         assert!(!html.contains("add it to [fx]"), "{html}");
+        // Nor in the JSON (QA37 R-L3).
+        assert!(s.not_paid.iter().all(|n| !n.reason.contains("[fx]")));
         assert!(
             html.contains("one not decided yet is judged again"),
             "{html}"

@@ -277,21 +277,26 @@ fn convert(
     let p = row.partnership.as_ref();
     // Ids as `Scalar::id` reads them: `101`, `"101"` and `101.0` are one
     // partner (QA35d M3).
-    let from_partnership = match p {
-        Some(p) => match p.partner_key.id("partnership.partner_key")? {
-            Some(k) => Some(k),
-            None => p.key.id("partnership.key")?,
-        },
+    // The partner's key: the partnership's `partner_key`, else the
+    // customer's, and only then the partnership's own `key` (QA37 R-M3: a
+    // null `partnership.partner_key` filed the claim under the partnership
+    // key, another payee, though `customer.partner_key` named the partner).
+    let partnership_partner = match p {
+        Some(p) => p.partner_key.id("partnership.partner_key")?,
         None => None,
     };
-    let partner_id = match from_partnership {
-        Some(k) => k,
-        None => match &row.customer {
-            Some(c) => c.partner_key.id("customer.partner_key")?,
-            None => None,
-        }
-        .ok_or("field `partnership.partner_key` is missing")?,
+    let customer_partner = match (&partnership_partner, &row.customer) {
+        (None, Some(c)) => c.partner_key.id("customer.partner_key")?,
+        _ => None,
     };
+    let partnership_key = match (&partnership_partner, &customer_partner, p) {
+        (None, None, Some(p)) => p.key.id("partnership.key")?,
+        _ => None,
+    };
+    let partner_id = partnership_partner
+        .or(customer_partner)
+        .or(partnership_key)
+        .ok_or("field `partnership.partner_key` is missing")?;
     let partner_name = p.and_then(|p| {
         p.name
             .string()

@@ -949,3 +949,28 @@ fn transactions_list_keys_match_rewards_whatever_their_shape_and_need_an_amount(
     );
     assert!(out.committed.is_empty());
 }
+
+/// QA37 R-M3: a null `partnership.partner_key` filed the claim under the
+/// partnership's own key (`pshp_1`, another payee), though
+/// `customer.partner_key` named the partner.
+#[test]
+fn a_null_partnership_partner_key_falls_back_to_the_customers_partner() {
+    let mut r = reward("rew_x", "2026-11-02T10:00:00Z", "approved", "available");
+    r["partnership"]["partner_key"] = Value::Null;
+    r["customer"] = json!({"key": "cust_1", "partner_key": "part_b"});
+    let body = json!({"data": {"items": [r], "has_more": false}}).to_string();
+    let page = row::parse_rewards_page(body.as_bytes(), &row::Transactions::new(), "USD").unwrap();
+    let Record::Conversion(c) = &page.records[0] else {
+        panic!("not a conversion")
+    };
+    assert_eq!(c.partner_id, "part_b");
+    // With neither partner key, the partnership's key is still the last resort.
+    let mut r = reward("rew_y", "2026-11-02T10:00:00Z", "approved", "available");
+    r["partnership"]["partner_key"] = Value::Null;
+    let body = json!({"data": {"items": [r], "has_more": false}}).to_string();
+    let page = row::parse_rewards_page(body.as_bytes(), &row::Transactions::new(), "USD").unwrap();
+    let Record::Conversion(c) = &page.records[0] else {
+        panic!("not a conversion")
+    };
+    assert_eq!(c.partner_id, "pshp_1");
+}
