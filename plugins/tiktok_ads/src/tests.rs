@@ -553,6 +553,21 @@ fn a_page_without_its_list_or_with_rows_counted_but_missing_is_a_bad_answer() {
     );
     assert!(out.checkpoints.is_empty());
 
+    // QA37 R-M2: a page short of what the count puts on it (2 asked, 3
+    // counted, 1 sent).
+    let short = json!({"page": 1, "page_size": 2, "total_number": 3, "total_page": 2});
+    let out = run(json!({"page_info": short, "list": [row("2026-11-01", "1")]}));
+    let e = out.result.unwrap_err();
+    assert_eq!(e.kind, ErrorKind::BadResponse);
+    assert!(
+        e.message.contains(
+            "page 1: 1 rows, but data.page_info.total_number 3 with page_size 2 puts 2 on page 1"
+        ),
+        "{}",
+        e.message
+    );
+    assert!(out.checkpoints.is_empty());
+
     // An empty report still ends the window (total_number 0), and so does
     // a report without the count.
     for info in [
