@@ -287,14 +287,14 @@ fn a_claim_is_traced_to_every_line_and_adjustment_that_paid_it() {
     assert!(!out.status.success());
     let err = text(&out.stderr);
     assert!(
-        err.contains("is on no statement (finalised or draft); Reckon's decision for it: ")
+        err.contains("is paid on no statement (finalised or draft: a statement may list it among the claims it does not pay); Reckon's decision for it: ")
             && err.contains(&format!("{}, not payable: ", unpaid.outcome.as_str())),
         "{err}"
     );
     let out = trace(&config, &format!("{network}/no-such-claim"), false);
     assert!(
         text(&out.stderr).contains(&format!(
-            "claim `{network}/no-such-claim` of program `shop-us` is on no statement (finalised or draft); Reckon has no decision for it"
+            "claim `{network}/no-such-claim` of program `shop-us` is paid on no statement (finalised or draft: a statement may list it among the claims it does not pay); Reckon has no decision for it"
         )),
         "{}",
         text(&out.stderr)

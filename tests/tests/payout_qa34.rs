@@ -210,7 +210,7 @@ fn unpaid(config: &Path, claim: &str) -> String {
     assert!(
         !out.status.success()
             && err.contains(&format!(
-                "claim `{claim}` of program `shop-eu` is on no statement (finalised or draft); Reckon's decision for it: matched, "
+                "claim `{claim}` of program `shop-eu` is paid on no statement (finalised or draft: a statement may list it among the claims it does not pay); Reckon's decision for it: matched, "
             )),
         "{}{err}",
         text(&out.stdout)
@@ -356,7 +356,7 @@ fn trace_gives_an_unpaid_claims_lock_date_and_whether_it_has_passed() {
         "{doc}"
     );
     assert!(
-        text(&out.stderr).contains("is on no statement"),
+        text(&out.stderr).contains("is paid on no statement"),
         "{}",
         text(&out.stderr)
     );

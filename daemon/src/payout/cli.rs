@@ -423,7 +423,7 @@ fn trace(
             Err(e) => format!("its decision could not be read: {e}"),
         };
         let message = format!(
-            "claim `{}` of program `{}` is on no statement (finalised or draft); {}",
+            "claim `{}` of program `{}` is paid on no statement (finalised or draft: a statement may list it among the claims it does not pay); {}",
             visible(&name),
             program.id,
             visible(&what)

@@ -346,7 +346,7 @@ impl SessionSink for StoreSink<'_> {
                     account = %covers.account_id,
                     days = %days,
                     rows = gone.len(),
-                    "the platform reported none of the stored spend rows of these days: all are set to zero; if the account had spend then, its answer has changed (check the connector's log and `reckon records history`)"
+                    "the platform reported none of the stored spend rows of these days: all are set to zero; if the account had spend then and the connector's `level` did not change (a new level stores new rows and zeroes the old ones), its answer has changed (check the connector's log and `reckon records history`)"
                 );
             } else if !gone.is_empty() {
                 tracing::info!(
