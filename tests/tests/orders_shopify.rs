@@ -9,7 +9,6 @@ use reckon_plugin_orders::Orders;
 use reckon_tests::fakes::shopify::{totals, ShopifyConfig, ShopifyFake};
 use rust_decimal::Decimal;
 use serde_json::json;
-use std::collections::BTreeMap;
 
 fn window() -> Window {
     Window {
@@ -29,14 +28,7 @@ fn open(page_size: u32) -> SessionOpen {
 
 /// Runs one session against the fake, injecting auth like the host.
 fn pull(fake: &ShopifyFake, open: SessionOpen) -> Outcome {
-    let fake = fake.clone();
-    let token = fake.token();
-    FakeHost::handler(move |req| {
-        let mut headers: BTreeMap<String, String> = req.headers.clone();
-        headers.insert("x-shopify-access-token".into(), token.clone());
-        fake.handle(&req.method, &req.url, &headers)
-    })
-    .run::<Orders>(open)
+    FakeHost::handler(fake.host_handler()).run::<Orders>(open)
 }
 
 fn orders(out: &Outcome) -> Vec<Order> {

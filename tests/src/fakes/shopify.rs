@@ -481,6 +481,20 @@ impl ShopifyFake {
         self.lock().config.token.clone()
     }
 
+    /// The fake as a `FakeHost` handler, adding the access token to each
+    /// request as the host does (a plugin never sees the secret).
+    pub fn host_handler(
+        &self,
+    ) -> impl FnMut(&plugin_api::protocol::HttpRequest) -> Reply + 'static {
+        let fake = self.clone();
+        let token = fake.token();
+        move |req| {
+            let mut headers = req.headers.clone();
+            headers.insert("x-shopify-access-token".into(), token.clone());
+            fake.handle(&req.method, &req.url, &headers)
+        }
+    }
+
     /// The canonical orders the connector must produce, by order id order.
     pub fn truth(&self) -> Vec<Order> {
         let inner = self.lock();
