@@ -1024,6 +1024,9 @@ type OldEntries<'o> =
 /// With one, a full run at 1M × 1.1M waited ~2.8 s of its passes for sled.
 const WRITER_QUEUE: usize = 64;
 
+/// Bytes a full run's writer applies between two flushes of the store.
+const WRITER_FLUSH_BYTES: usize = 32 << 20;
+
 /// Applies a full run's batches, in order, on a thread of its own, while
 /// the run judges and encodes the next ones: sled's inserts were a quarter
 /// of a full run's CPU time, all of it on the run's one thread.
@@ -1039,8 +1042,17 @@ impl<'s> Writer<'s> {
         // writer catches up, instead of the run waiting for it.
         let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<KeyWrite>>(WRITER_QUEUE);
         let thread = scope.spawn(move || {
+            let mut unflushed = 0usize;
             for batch in rx {
+                unflushed += batch
+                    .iter()
+                    .map(|(k, v)| k.len() + v.as_ref().map_or(0, Vec::len))
+                    .sum::<usize>();
                 b.kv_apply(batch)?;
+                if unflushed >= WRITER_FLUSH_BYTES {
+                    b.flush()?;
+                    unflushed = 0;
+                }
             }
             Ok(())
         });
