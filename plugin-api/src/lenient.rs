@@ -201,6 +201,26 @@ pub fn record_error<'de, T: Deserialize<'de>>(text: &'de str) -> Option<String> 
     Some(full.strip_suffix(&position).unwrap_or(&full).to_owned())
 }
 
+/// The id a JSON number's literal names (see [`Scalar::id`]): `101` and
+/// `101.0` name `"101"`; `Err` says why one names none: "has a fraction"
+/// (`101.5`) or "has an exponent" (`1.0e2`, how a double may print).
+pub fn whole_id(n: &str) -> Result<&str, &'static str> {
+    if n.contains(['e', 'E']) {
+        return Err("has an exponent");
+    }
+    match n.split_once('.') {
+        None => Ok(n),
+        Some((w, f)) if f.bytes().all(|b| b == b'0') => Ok(w),
+        Some(_) => Err("has a fraction"),
+    }
+}
+
+fn number_id(n: &str, field: &str) -> Result<String, String> {
+    whole_id(n).map(str::to_owned).map_err(|why| {
+        format!("field `{field}`: {n} {why}, and an id sent as a number must be a whole number written in full")
+    })
+}
+
 impl Scalar<'_> {
     /// Text of a non-empty string (trimmed) or of a number; `None` otherwise.
     pub fn text(&self) -> Option<Cow<'_, str>> {
@@ -229,18 +249,7 @@ impl Scalar<'_> {
         match self {
             Scalar::Null => Ok(None),
             Scalar::Str(s) => Ok(Some(s.trim()).filter(|t| !t.is_empty()).map(str::to_owned)),
-            Scalar::Number(n) => {
-                let whole = match n.split_once('.') {
-                    Some((w, f)) if !n.contains(['e', 'E']) && f.bytes().all(|b| b == b'0') => w,
-                    None if !n.contains(['e', 'E']) => n,
-                    _ => {
-                        return Err(format!(
-                            "field `{field}`: {n} is not a whole number, and an id sent as a number must be one"
-                        ))
-                    }
-                };
-                Ok(Some(whole.to_owned()))
-            }
+            Scalar::Number(n) => number_id(n, field).map(Some),
             Scalar::Bool(b) => Err(format!("field `{field}`: expected an id, got {b}")),
             Scalar::Other(what) => Err(format!("field `{field}`: expected an id, got {what}")),
         }
@@ -366,6 +375,15 @@ impl<'de: 'a, 'a> Deserialize<'de> for Num<'a> {
 }
 
 impl Num<'_> {
+    /// An id, read as [`Scalar::id`] reads one: `"101"`, `101` and `101.0`
+    /// are `"101"`; `None` for `""`.
+    pub fn id(&self, field: &str) -> Result<Option<String>, String> {
+        match self {
+            Num::Str(s) => Ok(Some(s.trim()).filter(|t| !t.is_empty()).map(str::to_owned)),
+            Num::Number(n) => number_id(n, field).map(Some),
+        }
+    }
+
     /// The value as written, for messages (a string quoted).
     pub fn text(&self) -> String {
         match self {

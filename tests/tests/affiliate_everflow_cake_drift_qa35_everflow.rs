@@ -191,7 +191,7 @@ fn everflow_ids_sent_as_whole_floats_are_the_same_ids_and_a_fraction_is_refused(
         &e.message,
         &[
             &format!("conversion_id {id}"),
-            "field `relationship.affiliate.network_affiliate_id`: 11.5 is not a whole number",
+            "field `relationship.affiliate.network_affiliate_id`: 11.5 has a fraction",
         ],
     );
 }

@@ -765,3 +765,50 @@ fn an_explicit_config_wins_over_an_empty_reckon_config() {
         }
     }
 }
+
+/// QA37 R-L5: an empty `RECKON_CONFIG` is refused only by commands that
+/// read the config; `--version`, `demo --help` and `status --addr` never
+/// read it and ran into the refusal all the same.
+#[test]
+fn an_empty_reckon_config_blocks_only_commands_that_read_the_config() {
+    let run = |args: &[&str]| {
+        Command::new(reckon_tests::reckon_bin())
+            .current_dir(workspace())
+            .args(args)
+            .env("RECKON_CONFIG", "")
+            .output()
+            .unwrap()
+    };
+    for args in [&["--version"][..], &["demo", "--help"]] {
+        let out = run(args);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    // No daemon listens there: the answer is about the address, not the
+    // variable.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let out = run(&["status", "--addr", &format!("127.0.0.1:{port}")]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("RECKON_CONFIG"), "{stderr}");
+    for args in [
+        &["status"][..],
+        &["records", "export", "--kind", "orders"],
+        &["config", "check"],
+    ] {
+        let out = run(args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains("RECKON_CONFIG is set but empty"),
+            "{args:?}: {stderr}"
+        );
+    }
+}

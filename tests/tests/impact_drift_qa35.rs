@@ -226,7 +226,7 @@ fn impact_ids_sent_as_whole_floats_are_the_same_ids_and_fractions_are_refused() 
     bad_response(
         &out,
         &[&format!(
-            "(Id {id}): field `MediaPartnerId`: 10003.5 is not a whole number"
+            "(Id {id}): field `MediaPartnerId`: 10003.5 has a fraction"
         )],
     );
     assert!(out.committed.is_empty());

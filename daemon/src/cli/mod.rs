@@ -78,19 +78,16 @@ pub fn parse() -> Cli {
         output::errors_as_json();
     }
     let env = std::env::var_os("RECKON_CONFIG");
-    if let Some(why) = empty_config_env(env.clone(), &args) {
-        output::fail(&format!("error: {why}"));
-        std::process::exit(2);
-    }
+    let empty_env = empty_config_env(env.clone(), &args);
     if env.is_some_and(|v| v.to_string_lossy().trim().is_empty()) {
-        // Set but empty, and `--config` given (else refused above): the
-        // flag wins, as over any value. clap refused the empty value
-        // before looking at the flag (QA35a M2: "a value is required for
-        // '--config'"). Nothing else runs yet: no thread reads the
-        // environment while it changes.
+        // Set but empty: clap refuses the empty value before looking at
+        // `--config` (QA35a M2: "a value is required for '--config'"), so
+        // it is removed; `--config` wins, as over any value, and a command
+        // that reads the config without one is refused below. Nothing
+        // else runs yet: no thread reads the environment while it changes.
         std::env::remove_var("RECKON_CONFIG");
     }
-    match try_parse_from(args.clone()) {
+    let cli = match try_parse_from(args.clone()) {
         Ok(cli) => cli,
         // clap's error, up to its first blank line (`error: the following
         // required arguments were not provided:` and the arguments), on
@@ -106,6 +103,22 @@ pub fn parse() -> Cli {
             std::process::exit(e.exit_code());
         }
         Err(e) => e.exit(),
+    };
+    // Only where the config would be read: `--version`, `--help`, `demo`
+    // and `status --addr` never read it (QA37 R-L5).
+    if let Some(why) = empty_env.filter(|_| reads_config(&cli.command)) {
+        output::fail(&format!("error: {why}"));
+        std::process::exit(2);
+    }
+    cli
+}
+
+/// Whether `command` reads the config file (`--config`, `RECKON_CONFIG`).
+fn reads_config(command: &Command) -> bool {
+    match command {
+        Command::Demo(_) | Command::PluginHost(_) => false,
+        Command::Status(a) => a.addr.is_none(),
+        _ => true,
     }
 }
 
@@ -243,7 +256,7 @@ pub fn empty_config_env(
         a == "--config" || a.starts_with("--config=")
     });
     (empty && !flag).then(|| {
-        "the environment variable RECKON_CONFIG is set but empty: set it to the config file, or unset it (`unset RECKON_CONFIG`) to use --config or ./reckon.toml".to_owned()
+        "the environment variable RECKON_CONFIG is set but empty: set it to the config file, pass --config FILE, or unset it (`unset RECKON_CONFIG`) to use ./reckon.toml".to_owned()
     })
 }
 

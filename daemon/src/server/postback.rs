@@ -685,7 +685,8 @@ pub const ALIASES: &[(&str, &[&str])] = &[
 /// The fields that are ids: matched as written, so two ways of writing
 /// one id would make two conversions, partners or orders. A JSON number
 /// is read as the id it names ([`body_params`]), and a Unicode space
-/// inside one is refused ([`parse_input`]).
+/// or a control or invisible character
+/// inside one is refused, naming the parameter ([`parse_input`]).
 const ID_FIELDS: &[&str] = &[
     "transaction_id",
     "click_id",
@@ -704,13 +705,24 @@ fn field_of(name: &str) -> Option<&'static str> {
         .map(|(field, _)| *field)
 }
 
-/// A space other than the ASCII one inside an id (a no-break space
-/// U+00A0, an em space U+2003, ...): it shows as a space, so `A 100` and
-/// `A<U+00A0>100` would look like one id and be two (QA36 A-L3). Controls
-/// and invisible characters are left to the host's checks, which name them.
-fn unicode_space(v: &str) -> Option<char> {
-    v.chars().find(|&c| {
-        c.is_whitespace() && c != ' ' && !c.is_control() && !plugin_api::validate::is_invisible(c)
+/// A character an id may not hold, with what is wrong with it: a control
+/// or invisible character (the host refuses these in every record, but
+/// named the record's field, `external_id`, not the parameter sent: QA37
+/// R-L6), or a space other than the ASCII one (a no-break space U+00A0, an
+/// em space U+2003, ...), which shows as a space, so `A 100` and
+/// `A<U+00A0>100` would look like one id and be two (QA36 A-L3).
+fn odd_id_char(v: &str) -> Option<String> {
+    v.chars().find_map(|c| {
+        let what = if c.is_control() {
+            "the control character U+{:04X}, which no id holds"
+        } else if plugin_api::validate::is_invisible(c) {
+            "the invisible character U+{:04X} (a text-direction control, zero-width character or line separator): the id would show as other text, or as an id it is not"
+        } else if c.is_whitespace() && c != ' ' {
+            "the space character U+{:04X}, not the ASCII space: the id would look like another one; send it with ASCII spaces only"
+        } else {
+            return None;
+        };
+        Some(what.replace("U+{:04X}", &format!("U+{:04X}", u32::from(c))))
     })
 }
 
@@ -992,11 +1004,8 @@ pub fn parse_input(
                 "parameter `{name}` = {value:?} looks like a macro the network did not substitute"
             ));
         }
-        if let Some(c) = unicode_space(value).filter(|_| ID_FIELDS.contains(&field)) {
-            return Err(format!(
-                "parameter `{name}` = {value:?} holds the space character U+{:04X}, not the ASCII space: the id would look like another one; send it with ASCII spaces only",
-                u32::from(c)
-            ));
+        if let Some(what) = odd_id_char(value).filter(|_| ID_FIELDS.contains(&field)) {
+            return Err(format!("parameter `{name}` = {value:?} holds {what}"));
         }
         match by_field.get(field) {
             Some((first, _)) if *first == value => {}
@@ -2128,12 +2137,11 @@ fn body_params(
                 // a new conversion or payee beside `555`. Read as the id it
                 // names, as connectors read ids.
                 if field_of(&k).is_some_and(|f| ID_FIELDS.contains(&f)) {
-                    match plugin_api::lenient::Scalar::Number(literal.as_str().into()).id(&k) {
-                        Ok(Some(id)) => id,
-                        Ok(None) => continue,
-                        Err(_) => {
+                    match plugin_api::lenient::whole_id(&literal) {
+                        Ok(id) => id.to_owned(),
+                        Err(why) => {
                             return Err(format!(
-                                "parameter `{k}` is the JSON number {literal}, which is not a whole number: an id sent as a number must be one (send the id as it is written, as a string)"
+                                "parameter `{k}` is the JSON number {literal}, which {why}: an id sent as a number must be a whole number written in full (send the id as it is written, as a string)"
                             ))
                         }
                     }
@@ -2455,21 +2463,27 @@ mod tests {
     /// be typed into `records history --key`. A postback's record now gets
     /// the checks of every plugin record.
     #[test]
-    fn a_postback_record_gets_the_host_checks() {
+    fn a_postback_id_with_a_control_or_invisible_character_is_refused_naming_the_parameter() {
         let c = cfg();
-        let input = parse_input(&params("tid=t27%00x&affid=p1"), &c, now()).unwrap();
-        let e = merge(None, &input, &c, now()).unwrap_err();
+        // Ids are refused naming the parameter sent (QA37 R-L6).
+        let e = parse_input(&params("tid=t27%00x&affid=p1"), &c, now()).unwrap_err();
         assert_eq!(
             e,
-            "field `external_id`: \"t27\\0x\" holds a control character"
+            "parameter `tid` = \"t27\\0x\" holds the control character U+0000, which no id holds"
         );
         // QA28-E F5: a text-direction override in a partner id showed
         // `a<U+202E>fdp.exe` as `aexe.pdf` in a spreadsheet.
-        let input = parse_input(&params("tid=t28&affid=a%E2%80%AEfdp.exe"), &c, now()).unwrap();
-        let e = merge(None, &input, &c, now()).unwrap_err();
+        let e = parse_input(&params("tid=t28&affid=a%E2%80%AEfdp.exe"), &c, now()).unwrap_err();
         assert!(
             e.starts_with(
-                "field `partner_id`: \"a\\u{202e}fdp.exe\" holds the invisible character U+202E"
+                "parameter `affid` = \"a\\u{202e}fdp.exe\" holds the invisible character U+202E"
+            ),
+            "{e}"
+        );
+        let e = parse_input(&params("tid=zw2%E2%80%8B&affid=p1"), &c, now()).unwrap_err();
+        assert!(
+            e.starts_with(
+                "parameter `tid` = \"zw2\\u{200b}\" holds the invisible character U+200B"
             ),
             "{e}"
         );

@@ -214,6 +214,17 @@ pub fn channel(kind: Option<&str>) -> Channel {
     }
 }
 
+/// An id field: `"101"`, `101` and `101.0` are one id ([`Num::id`]; QA37
+/// R-L4: a float id had split a spend row in two); missing or `""` is an
+/// error.
+fn id_of(n: Option<&Num<'_>>, field: &str) -> Result<String, String> {
+    n.map(|n| n.id(field))
+        .transpose()?
+        .flatten()
+        .ok_or_else(|| format!("field `{field}` is missing"))
+}
+
+/// An id as written, for messages.
 fn id_text(n: &Option<Num<'_>>) -> Option<String> {
     n.as_ref().map(|n| match n {
         Num::Str(s) => s.to_string(),
@@ -424,25 +435,25 @@ fn to_spend(row: &Row<'_>, account: &Account, level: Level) -> Result<Spend, Str
         .ok_or("field `segments.date` is missing")?;
     let day = parse::date(date).map_err(|e| format!("field `segments.date`: {e}"))?;
     let campaign = row.campaign.as_ref().ok_or("field `campaign` is missing")?;
-    let campaign_id = id_text(&campaign.id).ok_or("field `campaign.id` is missing")?;
+    let campaign_id = id_of(campaign.id.as_ref(), "campaign.id")?;
     let (ad_group_id, ad_group_name) = match level {
         Level::Campaign => (None, None),
         Level::AdGroup | Level::Ad => {
             let g = row.ad_group.as_ref().ok_or("field `adGroup` is missing")?;
             (
-                Some(id_text(&g.id).ok_or("field `adGroup.id` is missing")?),
+                Some(id_of(g.id.as_ref(), "adGroup.id")?),
                 Some(g.name.as_deref().unwrap_or_default().to_owned()),
             )
         }
     };
     let ad_id = match level {
-        Level::Ad => Some(
+        Level::Ad => Some(id_of(
             row.ad_group_ad
                 .as_ref()
                 .and_then(|a| a.ad.as_ref())
-                .and_then(|a| id_text(&a.id))
-                .ok_or("field `adGroupAd.ad.id` is missing")?,
-        ),
+                .and_then(|a| a.id.as_ref()),
+            "adGroupAd.ad.id",
+        )?),
         _ => None,
     };
     // The queries select metrics, so every row has them (`{}` at worst): a

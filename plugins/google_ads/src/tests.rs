@@ -418,3 +418,69 @@ fn a_finished_window_is_pulled_whole_again_by_the_next_session() {
         .all(|c| c.watermark.to_rfc3339() == "2026-11-03T00:00:00+00:00"));
     assert_eq!(out.checkpoints[1].state["complete"], true);
 }
+
+/// QA37 R-L4: an id sent as a JSON number is the id it names, `8.0` the
+/// same as `"8"` (a float id had split a spend row in two); a fraction or
+/// an exponent is a bad answer naming the field.
+#[test]
+fn ids_sent_as_numbers_are_the_same_ids_and_fractions_are_refused() {
+    let run = |campaign: Value, ad_group: Value| {
+        FakeHost::handler(move |req| {
+            let body = req.body.as_deref().unwrap_or("");
+            if body.contains("FROM customer") {
+                return Reply::json(200, &plugin_api::serde_json::from_str(CUSTOMER).unwrap());
+            }
+            let date = if body.contains("'2026-11-02'") {
+                "2026-11-02"
+            } else {
+                "2026-11-01"
+            };
+            Reply::json(
+                200,
+                &json!([{ "results": [{ "segments": {"date": date},
+                   "campaign": {"id": campaign, "name": "C"}, "adGroup": {"id": ad_group, "name": "G"},
+                   "metrics": {"costMicros": "5000000"} }] }]),
+            )
+        })
+        .run::<GoogleAds>(open_read("gads", "http://fake", settings(), window()))
+    };
+    for (campaign, ad_group) in [
+        (json!("7"), json!("8")),
+        (json!(7), json!(8)),
+        (json!(7.0), json!(8.00)),
+    ] {
+        let out = run(campaign.clone(), ad_group.clone());
+        out.result.as_ref().unwrap();
+        // The Performance Max query gets the same rows: campaign level.
+        let keys: std::collections::BTreeSet<_> = out
+            .committed
+            .iter()
+            .map(|r| {
+                let s = spend(r);
+                (s.campaign_id.clone(), s.ad_group_id.clone())
+            })
+            .collect();
+        assert_eq!(
+            keys,
+            [
+                ("7".to_owned(), None),
+                ("7".to_owned(), Some("8".to_owned()))
+            ]
+            .into(),
+            "{campaign} {ad_group}"
+        );
+    }
+    for (ad_group, why) in [
+        (json!(8.5), "has a fraction"),
+        (json!(8e20), "has an exponent"),
+    ] {
+        let out = run(json!("7"), ad_group);
+        let err = out.result.clone().unwrap_err();
+        assert_eq!(err.kind, ErrorKind::BadResponse);
+        assert!(
+            err.message.contains("field `adGroup.id`") && err.message.contains(why),
+            "{}",
+            err.message
+        );
+    }
+}

@@ -1028,7 +1028,11 @@ fn ids_read_the_same_in_every_shape_and_fractions_are_refused() {
         });
         bad(
             &out,
-            &["row 1", "field `campaign_id`", "is not a whole number"],
+            &[
+                "row 1",
+                "field `campaign_id`",
+                "an id sent as a number must be a whole number",
+            ],
         );
     }
 }

@@ -296,8 +296,17 @@ fn count(row: &Row<'_>, field: &str) -> Result<u64, String> {
     }
 }
 
+/// An id: `"101"`, `101` and `101.0` are one id ([`Num::id`]; QA37 R-L4:
+/// a float id had split a spend row in two); missing, `""` or `"-"` is an
+/// error.
 fn id(row: &Row<'_>, field: &str) -> Result<String, String> {
-    text(row.dimensions.get(field).or(row.metrics.get(field)))
+    row.dimensions
+        .get(field)
+        .or(row.metrics.get(field))
+        .map(|n| n.id(field))
+        .transpose()?
+        .flatten()
+        .filter(|id| id != "-")
         .ok_or_else(|| format!("field `{field}` is missing"))
 }
 

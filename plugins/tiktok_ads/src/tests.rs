@@ -580,3 +580,54 @@ fn a_page_without_its_list_or_with_rows_counted_but_missing_is_a_bad_answer() {
         assert!(out.checkpoints[0].covers.is_some());
     }
 }
+
+/// QA37 R-L4: an id sent as a JSON number is the id it names, `5.0` the
+/// same as `"5"` (a float id had split a spend row in two); a fraction or
+/// an exponent is a bad answer naming the field.
+#[test]
+fn ids_sent_as_numbers_are_the_same_ids_and_fractions_are_refused() {
+    let run = |adgroup: Value, campaign: Value| {
+        FakeHost::handler(move |req| {
+            if req.url.contains("advertiser/info") {
+                return info_reply();
+            }
+            let mut r = row("2026-11-01", "1.00");
+            r["dimensions"]["adgroup_id"] = adgroup.clone();
+            r["metrics"]["campaign_id"] = campaign.clone();
+            page(vec![r], 1, 1)
+        })
+        .run::<TiktokAds>(open_read(
+            "tt",
+            "http://fake",
+            json!({ "advertiser_id": "7001" }),
+            window("2026-11-01", "2026-11-01"),
+        ))
+    };
+    for (adgroup, campaign) in [
+        (json!("5"), json!("9")),
+        (json!(5), json!(9)),
+        (json!(5.0), json!(9.00)),
+    ] {
+        let out = run(adgroup.clone(), campaign.clone());
+        out.result.as_ref().unwrap();
+        let s = spend(&out.committed[0]);
+        assert_eq!(
+            (s.campaign_id.as_str(), s.ad_group_id.as_deref()),
+            ("9", Some("5")),
+            "{adgroup} {campaign}"
+        );
+    }
+    for (adgroup, why) in [
+        (json!(5.5), "has a fraction"),
+        (json!(5e20), "has an exponent"),
+    ] {
+        let out = run(adgroup, json!("9"));
+        let err = out.result.clone().unwrap_err();
+        assert_eq!(err.kind, ErrorKind::BadResponse);
+        assert!(
+            err.message.contains("field `adgroup_id`") && err.message.contains(why),
+            "{}",
+            err.message
+        );
+    }
+}
