@@ -387,6 +387,76 @@ fn duplicate_tie_breaks_on_conversion_time_then_source_priority_then_id() {
     assert_eq!(d[1].outcome, Outcome::Duplicate);
 }
 
+/// QA38a H1, H3: a claim whose time cannot be right loses the contest to
+/// one whose time can, whatever the rule says of the times themselves: a
+/// click after its own conversion, a click sent in the future, or a
+/// postback dated when it arrived months after the order (its conversion
+/// time, with no click time). Its reason says why.
+#[test]
+fn a_claim_whose_time_cannot_be_right_loses_to_one_whose_time_can() {
+    // The order: 2026-11-02 10:00; the honest claim clicked 09:00.
+    let mut honest = claim("impact", "C9", Some("A-900"));
+    honest.clicked_at = Some(t("2026-11-02T09:00:00Z"));
+    let cheats = [
+        // Clicked 55 minutes after its own conversion (10:05).
+        (
+            Some("2026-11-02T11:00:00Z"),
+            "2026-11-02T10:05:00Z",
+            "is after its conversion",
+        ),
+        // Clicked four weeks in the future.
+        (
+            Some("2026-12-30T00:00:00Z"),
+            "2026-11-02T10:05:00Z",
+            "is after its conversion",
+        ),
+        // A postback with no click time, dated when it arrived.
+        (
+            None,
+            "2027-01-02T04:38:00Z",
+            "more than 24 h (`fuzzy_window_hours`) after the order was created",
+        ),
+    ];
+    for (click, conversion, why) in cheats {
+        let mut cheat = claim("everflow", "E9", Some("a-900"));
+        cheat.partner_id = "cheat".into();
+        cheat.clicked_at = click.map(t);
+        cheat.occurred_at = t(conversion);
+        let d = run(vec![honest.clone(), cheat], vec![order("A-900")]);
+        // Sorted by (source, id): everflow/E9, impact/C9.
+        assert_eq!(d[1].outcome, Outcome::Matched, "{click:?}: {}", d[1].reason);
+        assert!(
+            d[1].reason
+                .contains("a time that can be right, while the other's"),
+            "{}",
+            d[1].reason
+        );
+        assert_eq!(d[0].outcome, Outcome::Duplicate, "{click:?}");
+        assert!(d[0].reason.contains(why), "{}", d[0].reason);
+        assert!(
+            d[0].reason
+                .contains("which wins on a time that can be right, while this claim's"),
+            "{}",
+            d[0].reason
+        );
+    }
+    // Both times wrong: the rule decides between them as before.
+    let mut late = honest.clone();
+    late.clicked_at = Some(t("2026-11-05T00:00:00Z"));
+    let mut later = claim("everflow", "E9", Some("A-900"));
+    later.clicked_at = Some(t("2026-11-06T00:00:00Z"));
+    let d = run(vec![late, later], vec![order("A-900")]);
+    assert_eq!(d[0].outcome, Outcome::Matched, "{}", d[0].reason);
+    assert!(d[0].reason.contains("last click"), "{}", d[0].reason);
+    // Within the window, a conversion time after the order is a time that
+    // can be right: the rule decides (a later conversion wins last click).
+    let mut soon = claim("everflow", "E9", Some("A-900"));
+    soon.occurred_at = t("2026-11-02T12:00:00Z");
+    let d = run(vec![honest.clone(), soon], vec![order("A-900")]);
+    assert_eq!(d[0].outcome, Outcome::Matched, "{}", d[0].reason);
+    assert!(d[0].reason.contains("last click"), "{}", d[0].reason);
+}
+
 #[test]
 fn network_reversed_and_rejected_keep_their_order_but_never_compete() {
     let mut rev = claim("impact", "C7", Some("A-700"));

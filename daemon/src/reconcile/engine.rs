@@ -114,7 +114,13 @@ use super::config::{AttributionRule, ProgramConfig};
 /// decision records the dates (`inputs.fx_rate_date`,
 /// `inputs.order_fx_rate_date`): no outcome or basis changed, so every
 /// `decided_at` stays.
-pub const JUDGE_VERSION: u32 = 14;
+/// 15 (QA38a H1/H3): in an attribution contest, a claim whose time cannot
+/// be right (its click after its own conversion, or its click time, else
+/// conversion time, more than `fuzzy_window_hours` after its order was
+/// created) ranks after every claim whose time can be; before, a click
+/// sent in the future, or a postback dated when it arrived months after
+/// the order, won last click.
+pub const JUDGE_VERSION: u32 = 15;
 use super::model::{Decision, DecisionInputs, MatchedBy, Outcome, RecordRef};
 use crate::fx::{FoundRate, FxTable, RateRow};
 use chrono::{DateTime, Duration, NaiveDate, Utc};
@@ -513,6 +519,34 @@ fn attribution_time(c: &Conversion) -> DateTime<Utc> {
     c.clicked_at.unwrap_or(c.occurred_at)
 }
 
+/// Why claim `c`'s time in an attribution contest on an order created at
+/// `created` cannot be right, if it cannot: its click is after its own
+/// conversion, or its time (click, else conversion) is more than the
+/// program's `fuzzy_window_hours` after the order was created (a click
+/// sent in the future, or a postback dated when it arrived, months after
+/// the sale: QA38a H1, H3). `None` when it can be.
+fn implausible_time(
+    program: &ProgramConfig,
+    c: &Conversion,
+    created: DateTime<Utc>,
+) -> Option<String> {
+    if let Some(click) = c.clicked_at.filter(|t| *t > c.occurred_at) {
+        return Some(format!(
+            "click time ({}) is after its conversion ({})",
+            fmt_time(click),
+            fmt_time(c.occurred_at)
+        ));
+    }
+    let hours = program.matching.fuzzy_window_hours;
+    (attribution_time(c) > created + chrono::Duration::hours(i64::from(hours))).then(|| {
+        format!(
+            "time {} is more than {hours} h (`fuzzy_window_hours`) after the order was created ({})",
+            contest_time(c),
+            fmt_time(created)
+        )
+    })
+}
+
 /// What an attribution contest compares of a claim. Claims are numbered in
 /// (source, external id) order, so comparing numbers compares keys.
 #[derive(Clone, Copy)]
@@ -522,6 +556,9 @@ struct Rival {
     competes: bool,
     /// Matched only by coupon: loses to a claim that names the order.
     fuzzy: bool,
+    /// Its time cannot be right ([`implausible_time`]): loses to a claim
+    /// whose time can be.
+    implausible: bool,
     /// Its part in mirrored copies.
     mirror: Mirror,
 }
@@ -533,6 +570,7 @@ impl Rival {
             rank: program.source_rank(&c.source) as u32,
             competes: competes(c),
             fuzzy: false,
+            implausible: false,
             mirror: Mirror::of(program, &c.source),
         }
     }
@@ -572,6 +610,7 @@ fn contest_order(program: &ProgramConfig, rivals: &[Rival], a: u32, b: u32) -> O
     let (ra, rb) = (&rivals[a as usize], &rivals[b as usize]);
     ra.fuzzy
         .cmp(&rb.fuzzy)
+        .then(ra.implausible.cmp(&rb.implausible))
         .then_with(|| deciding(program, ra, rb).0)
         .then_with(|| a.cmp(&b))
 }
@@ -1260,7 +1299,13 @@ impl<'a, C: Inputs<ClaimInput> + ?Sized, O: Inputs<OrderInput> + ?Sized> Plan<'a
         }
         // An uncontested order needs no list.
         contests.retain(|_, v| v.len() > 1);
-        for v in contests.values_mut() {
+        for (&oi, v) in &mut contests {
+            let created = order(oi as usize).created_at;
+            for &j in v.iter() {
+                let c = claims.get(j as usize);
+                rivals[j as usize].implausible =
+                    implausible_time(program, &c.claim, created).is_some();
+            }
             v.sort_by(|&a, &b| contest_order(program, &rivals, a, b));
         }
         Plan {
@@ -1281,6 +1326,8 @@ impl<'a, C: Inputs<ClaimInput> + ?Sized, O: Inputs<OrderInput> + ?Sized> Plan<'a
     fn why_won(&self, w: &Rival, l: &Rival) -> Won {
         if w.fuzzy != l.fuzzy {
             Won::Exact
+        } else if w.implausible != l.implausible {
+            Won::Plausible
         } else {
             match deciding(self.program, w, l).1 {
                 Some(c) => Won::By(c),
@@ -1445,6 +1492,8 @@ enum Won {
     /// It names the order (order id or click id); the loser matched only
     /// by coupon.
     Exact,
+    /// Its time can be right; the loser's cannot ([`implausible_time`]).
+    Plausible,
     /// By this criterion of the attribution rule.
     By(Criterion),
     /// Everything else equal: the smaller (source, claim id).
@@ -1462,7 +1511,13 @@ enum Side {
 
 /// What decided the contest between the winner `w` and the loser `l`, as
 /// the end of "wins on …" in the reason of the claim on `side`.
-fn won_on(program: &ProgramConfig, w: &Conversion, l: &Conversion, won: Won, side: Side) -> String {
+fn won_on(
+    program: &ProgramConfig,
+    (w, l): (&Conversion, &Conversion),
+    created: DateTime<Utc>,
+    won: Won,
+    side: Side,
+) -> String {
     let times = || format!("({} vs {})", contest_time(w), contest_time(l));
     // The click times the rule compares: `source_priority` breaks a tie of
     // ranks on the last click.
@@ -1475,6 +1530,13 @@ fn won_on(program: &ProgramConfig, w: &Conversion, l: &Conversion, won: Won, sid
             Side::Loser => "naming the order, while this claim matched it only by coupon".to_owned(),
             Side::Winner => "naming the order, while the other matched it only by coupon".to_owned(),
         },
+        Won::Plausible => {
+            let why = implausible_time(program, l, created).unwrap_or_default();
+            match side {
+                Side::Loser => format!("a time that can be right, while this claim's {why}"),
+                Side::Winner => format!("a time that can be right, while the other's {why}"),
+            }
+        }
         Won::By(Criterion::LastClick) => format!("last click {}", times()),
         Won::By(Criterion::FirstClick) => format!("first click {}", times()),
         Won::By(Criterion::SourcePriority) => {
@@ -1804,7 +1866,7 @@ fn judge(
             order_name(o),
             w.source,
             w.external_id,
-            won_on(program, w, claim, won, Side::Loser)
+            won_on(program, (w, claim), order.created_at, won, Side::Loser)
         );
         return d;
     }
@@ -1812,11 +1874,23 @@ fn judge(
         (0, _) | (_, None) => id_note,
         (1, Some((r, won))) => format!(
             "{id_note}; won over 1 other claim on {}",
-            won_on(program, claim, &r.claim, won, Side::Winner)
+            won_on(
+                program,
+                (claim, &r.claim),
+                order.created_at,
+                won,
+                Side::Winner
+            )
         ),
         (n, Some((r, won))) => format!(
             "{id_note}; won over {n} other claims, the closest on {}",
-            won_on(program, claim, &r.claim, won, Side::Winner)
+            won_on(
+                program,
+                (claim, &r.claim),
+                order.created_at,
+                won,
+                Side::Winner
+            )
         ),
     };
 
