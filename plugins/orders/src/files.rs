@@ -11,6 +11,31 @@
 //! revisions). One checkpoint is committed per file read, so a file is
 //! stored entirely or not at all.
 //!
+//! ## An order id in several files
+//! A drop of daily "orders changed today" exports gives an order again in
+//! the file of the day it was refunded or corrected. The file last in name
+//! order that gives an order id (its record key, as written) wins, on
+//! every run: when a file is read (again), its orders whose id a file
+//! later in name order (still listed) also gives are not emitted, so a
+//! re-read older file does not undo the later values (QA38b H1: a refund
+//! vanished when one line was appended to the older file). That later
+//! file's values stay: it was stored before, or is read in the same run.
+//! One INFO per file says how many of its orders were left to later
+//! files, naming one and the file that gives it.
+//!
+//! To know those ids, each run first reads every file (to hash it) and,
+//! from the first changed file on, parses the files after it, keeping only
+//! a map from order id to the last file giving it; the changed files are
+//! then read again and stored in name order. A file that does not parse
+//! fails the session (an unchanged one too, when it was parsed for its
+//! ids). Changed files before it are stored only when it and every file
+//! after it were never stored: otherwise an order they share with it could
+//! be undone, so nothing is stored until it is fixed.
+//!
+//! A later file deleted from the drop is not undone: its values stay until
+//! an earlier file giving the same order is read again, whose values are
+//! then stored (no listed later file gives that order any more).
+//!
 //! ## Columns (CSV header / JSONL keys)
 //! | column | required | meaning |
 //! |---|---|---|
@@ -33,7 +58,8 @@
 //! contradicting the refunds, a JSONL key given twice, an `order_id`
 //! already seen in the file) fails the session with an error naming the file, line, column and
 //! order id; orders of that file are not stored (earlier files
-//! are), and the file is read again on the next run once fixed.
+//! are, unless it or a file after it was stored before: see above), and
+//! the file is read again on the next run once fixed.
 
 use crate::attribution::Attribution;
 use crate::config::Settings;
@@ -46,6 +72,7 @@ use plugin_api::serde_json::value::RawValue;
 use plugin_api::serde_json::{json, Map, Value};
 use plugin_api::{Cx, Money, Order, OrderStatus, PluginError, Record, Refund, Utm};
 use sha2::{Digest, Sha256};
+use std::collections::HashMap;
 
 /// The separator of a header cell that is really a whole header written
 /// with another separator (`order_id;created_at;amount`, as spreadsheets in
@@ -98,7 +125,13 @@ pub const COLUMNS: &[&str] = &[
     "new_customer",
 ];
 
-/// Reads every new or changed file.
+/// A file's size and SHA-256, as the checkpoint remembers it.
+fn fingerprint(bytes: &[u8]) -> Value {
+    json!({ "size": bytes.len(), "sha256": hex::encode(Sha256::digest(bytes)) })
+}
+
+/// Reads every new or changed file; an order id also in a file later in
+/// name order is left to that file (see the module docs).
 pub async fn read(cx: &Cx, settings: &Settings) -> Result<(), PluginError> {
     let listing = cx.list_files().await?;
     let listing = String::from_utf8_lossy(&listing).into_owned();
@@ -126,20 +159,83 @@ pub async fn read(cx: &Cx, settings: &Settings) -> Result<(), PluginError> {
         .map(|cp| cp.watermark.max(cx.now()))
         .unwrap_or_else(|| cx.now());
 
-    let (mut read_count, mut skipped, mut orders) = (0usize, 0usize, 0usize);
-    for name in names {
+    // Pass 1: which files changed and, after the first changed one, which
+    // file last in name order gives each order id (its record key). Stops
+    // at the first file that does not parse.
+    let mut changed = Vec::with_capacity(names.len());
+    let mut first_changed: Option<usize> = None;
+    let mut last_file: HashMap<String, usize> = HashMap::new();
+    let mut bad: Option<(usize, PluginError)> = None;
+    for (i, name) in names.iter().enumerate() {
         let bytes = cx.read_file(name).await?;
-        let seen = json!({ "size": bytes.len(), "sha256": hex::encode(Sha256::digest(&bytes)) });
-        if prev_files.get(name) == Some(&seen) {
-            skipped += 1;
+        changed.push(prev_files.get(*name) != Some(&fingerprint(&bytes)));
+        let Some(first) = first_changed else {
+            first_changed = changed[i].then_some(i);
             continue;
+        };
+        match parse_file(name, &bytes, settings) {
+            Ok(orders) => {
+                for o in orders {
+                    last_file.insert(o.order_id, i);
+                }
+            }
+            Err(e) if changed[i] => {
+                bad = Some((i, PluginError::bad_response(e.to_string())));
+                break;
+            }
+            Err(e) => {
+                let why = format!(
+                    "{e} (the file is unchanged: it was read again because `{}` before it \
+                     changed, and an order in both is taken from the later file)",
+                    names[first]
+                );
+                bad = Some((i, PluginError::bad_response(why)));
+                break;
+            }
         }
+    }
+    // Changed files before a file that does not parse are stored only when
+    // it and the files after it were never stored: else an order of theirs
+    // may be one it gives, which a store of the earlier file would undo.
+    let until = match &bad {
+        Some((k, _)) if names[*k..].iter().any(|n| prev_files.contains_key(*n)) => 0,
+        Some((k, _)) => *k,
+        None => names.len(),
+    };
+
+    // Pass 2: store the changed files, each with its checkpoint.
+    let (mut read_count, mut orders, mut left_total) = (0usize, 0usize, 0usize);
+    for i in (0..until).filter(|i| changed[*i]) {
+        let name = names[i];
+        let bytes = cx.read_file(name).await?;
+        let seen = fingerprint(&bytes);
         let parsed = parse_file(name, &bytes, settings)
             .map_err(|e| PluginError::bad_response(e.to_string()))?;
-        orders += parsed.len();
+        let (mut left, mut example) = (0usize, None);
         for o in parsed {
-            cx.emit(Record::Order(o));
+            match last_file.get(&o.order_id) {
+                Some(&later) if later > i => {
+                    left += 1;
+                    example.get_or_insert((o.order_id, later));
+                }
+                _ => {
+                    orders += 1;
+                    cx.emit(Record::Order(o));
+                }
+            }
         }
+        if let Some((id, later)) = example {
+            cx.info(
+                "orders also in a later file are left to it",
+                &[
+                    ("file", &name),
+                    ("orders", &left),
+                    ("example", &id),
+                    ("later_file", &names[later]),
+                ],
+            );
+        }
+        left_total += left;
         files.insert(name.to_owned(), seen);
         cx.commit(Checkpoint {
             stream: STREAM.into(),
@@ -148,6 +244,9 @@ pub async fn read(cx: &Cx, settings: &Settings) -> Result<(), PluginError> {
             covers: None,
         });
         read_count += 1;
+    }
+    if let Some((_, e)) = bad {
+        return Err(e);
     }
     // Forget files that disappeared, even when nothing was read.
     cx.commit(Checkpoint {
@@ -160,8 +259,9 @@ pub async fn read(cx: &Cx, settings: &Settings) -> Result<(), PluginError> {
         "files done",
         &[
             ("read", &read_count),
-            ("unchanged", &skipped),
+            ("unchanged", &(names.len() - read_count)),
             ("orders", &orders),
+            ("left_to_later_files", &left_total),
         ],
     );
     Ok(())

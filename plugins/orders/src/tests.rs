@@ -1429,3 +1429,210 @@ fn files_jsonl_number_amounts_are_read_exactly_and_refuse_exponents() {
         "{e}"
     );
 }
+
+// QA38b H1: an order id in two files of the drop. The file last in name
+// order wins on every run; a re-read older file leaves such orders alone.
+
+const HEADER: &str = "order_id,created_at,amount,currency,refund_amount,refunded_at\n";
+/// The older export: X5 not refunded, X6 only here.
+const OLD: &str = "X5,2026-10-07T12:00:00Z,60.00,USD,,\nX6,2026-10-08T12:00:00Z,50.00,USD,,\n";
+/// A later export: X5 refunded.
+const NEW: &str = "X5,2026-10-07T12:00:00Z,60.00,USD,60.00,2026-11-12T00:00:00Z\n";
+
+/// One files-mode session over `files` (name, content), resuming from `cp`.
+fn drop_run(
+    files: &[(&str, String)],
+    settings: plugin_api::serde_json::Value,
+    cp: Option<&Checkpoint>,
+) -> plugin_api::testing::Outcome {
+    let mut open = open_read("drop", "", settings, window());
+    if let Some(cp) = cp {
+        open.checkpoints.insert(files::STREAM.into(), cp.clone());
+    }
+    let mut host = FakeHost::handler(|_| panic!("no HTTP"));
+    for (name, content) in files {
+        host = host.with_file(name, content.clone());
+    }
+    host.run::<Orders>(open)
+}
+
+/// The committed orders as `(id, refunded)`.
+fn stored(out: &plugin_api::testing::Outcome) -> Vec<(String, Decimal)> {
+    out.committed
+        .iter()
+        .map(|r| (order(r).order_id.clone(), order(r).refunded()))
+        .collect()
+}
+
+fn pairs(v: &[(&str, &str)]) -> Vec<(String, Decimal)> {
+    v.iter().map(|(id, r)| (id.to_string(), d(r))).collect()
+}
+
+/// The QA reproduction: the older file is read again (a line appended);
+/// X5 is not emitted from it, so the later file's refund stays, and the
+/// skip is said once for the file. Without the fix X5 came back unrefunded.
+#[test]
+fn files_a_reread_older_file_leaves_an_order_of_a_later_file_to_it() {
+    let a = format!("{HEADER}{OLD}");
+    let y = format!("{HEADER}{NEW}");
+    let first = drop_run(&[("a.csv", a.clone())], files_settings(), None);
+    first.result.as_ref().unwrap();
+    let cp = first.checkpoints.last().unwrap();
+    let second = drop_run(
+        &[("a.csv", a.clone()), ("y.csv", y.clone())],
+        files_settings(),
+        Some(cp),
+    );
+    second.result.as_ref().unwrap();
+    assert_eq!(stored(&second), pairs(&[("X5", "60.00")]));
+    let cp = second.checkpoints.last().unwrap();
+
+    let appended = format!("{a}X8,2026-11-07T12:00:00Z,1.00,USD,,\n");
+    let third = drop_run(
+        &[("a.csv", appended), ("y.csv", y)],
+        files_settings(),
+        Some(cp),
+    );
+    third.result.as_ref().unwrap();
+    // X6 and X8 are only in a.csv: emitted; X5 is y.csv's.
+    assert_eq!(stored(&third), pairs(&[("X6", "0"), ("X8", "0")]));
+    let info = third
+        .logs
+        .iter()
+        .find(|l| l.message == "orders also in a later file are left to it")
+        .expect("the skip is logged");
+    assert_eq!(info.level, plugin_api::protocol::LogLevel::Info);
+    assert_eq!(info.fields["file"], "a.csv");
+    assert_eq!(info.fields["orders"], "1");
+    assert_eq!(info.fields["example"], "X5");
+    assert_eq!(info.fields["later_file"], "y.csv");
+    let done = third
+        .logs
+        .iter()
+        .find(|l| l.message == "files done")
+        .unwrap();
+    assert_eq!(done.fields["left_to_later_files"], "1");
+    // The checkpoint still remembers both files, in the same format.
+    let files = third.checkpoints.last().unwrap().state["files"]
+        .as_object()
+        .unwrap();
+    assert_eq!(files.len(), 2);
+    assert!(files["a.csv"]["sha256"].is_string());
+}
+
+/// Both files new (or both changed) in one run: X5 is emitted once, from
+/// the later file; X6, only in the older one, is emitted from it. Without
+/// the fix X5 was emitted twice (older values, then later ones).
+#[test]
+fn files_changed_together_give_each_shared_order_once_from_the_later_file() {
+    let a = format!("{HEADER}{OLD}");
+    let y = format!("{HEADER}{NEW}");
+    let first = drop_run(
+        &[("a.csv", a.clone()), ("y.csv", y.clone())],
+        files_settings(),
+        None,
+    );
+    first.result.as_ref().unwrap();
+    assert_eq!(
+        stored(&first),
+        pairs(&[("X6", "0"), ("X5", "60.00")]),
+        "X6 from a.csv, X5 from y.csv only"
+    );
+
+    // Both change in the next run.
+    let a2 = format!("{a}X8,2026-11-07T12:00:00Z,1.00,USD,,\n");
+    let y2 = format!("{y}X9,2026-11-08T12:00:00Z,2.00,USD,,\n");
+    let second = drop_run(
+        &[("a.csv", a2), ("y.csv", y2)],
+        files_settings(),
+        first.checkpoints.last(),
+    );
+    second.result.as_ref().unwrap();
+    assert_eq!(
+        stored(&second),
+        pairs(&[("X6", "0"), ("X8", "0"), ("X5", "60.00"), ("X9", "0")])
+    );
+}
+
+/// The later file deleted: nothing is emitted until the older file changes;
+/// then its values are stored, as no listed later file gives X5 any more.
+#[test]
+fn files_a_deleted_later_file_leaves_its_values_until_the_older_file_changes() {
+    let a = format!("{HEADER}{OLD}");
+    let y = format!("{HEADER}{NEW}");
+    let first = drop_run(
+        &[("a.csv", a.clone()), ("y.csv", y)],
+        files_settings(),
+        None,
+    );
+    first.result.as_ref().unwrap();
+
+    let second = drop_run(
+        &[("a.csv", a.clone())],
+        files_settings(),
+        first.checkpoints.last(),
+    );
+    second.result.as_ref().unwrap();
+    assert!(second.committed.is_empty(), "{:?}", stored(&second));
+    let cp = second.checkpoints.last().unwrap();
+    assert!(cp.state["files"].get("y.csv").is_none());
+
+    let a2 = format!("{a}X8,2026-11-07T12:00:00Z,1.00,USD,,\n");
+    let third = drop_run(&[("a.csv", a2)], files_settings(), Some(cp));
+    third.result.as_ref().unwrap();
+    assert_eq!(
+        stored(&third),
+        pairs(&[("X5", "0"), ("X6", "0"), ("X8", "0")])
+    );
+}
+
+/// A later file that does not parse fails the session, even unchanged (it
+/// is parsed for its ids when an earlier file changed); as it was stored
+/// before, nothing of the earlier file is stored until it is fixed.
+#[test]
+fn files_a_later_file_that_does_not_parse_fails_the_session_and_stores_nothing() {
+    let a = format!("{HEADER}{OLD}");
+    // No currency column: read with default_currency EUR.
+    let y = "order_id,created_at,amount,refund_amount,refunded_at\n\
+             X5,2026-10-07T12:00:00Z,60.00,60.00,2026-11-12T00:00:00Z\n"
+        .to_owned();
+    let first = drop_run(
+        &[("a.csv", a.clone()), ("y.csv", y.clone())],
+        files_settings(),
+        None,
+    );
+    first.result.as_ref().unwrap();
+    let cp = first.checkpoints.last().unwrap();
+
+    // default_currency removed, a.csv changed: y.csv, unchanged, no longer parses.
+    let no_default = json!({ "mode": "files", "directory": "/srv/orders" });
+    let a2 = format!("{a}X8,2026-11-07T12:00:00Z,1.00,USD,,\n");
+    let out = drop_run(&[("a.csv", a2.clone()), ("y.csv", y)], no_default, Some(cp));
+    let err = out.result.as_ref().unwrap_err();
+    assert_eq!(err.kind, ErrorKind::BadResponse);
+    assert!(
+        err.message.starts_with("file `y.csv` line 2")
+            && err.message.contains("(`currency`)")
+            && err.message.ends_with(
+                "(the file is unchanged: it was read again because `a.csv` before it \
+                 changed, and an order in both is taken from the later file)"
+            ),
+        "{}",
+        err.message
+    );
+    assert!(out.committed.is_empty() && out.uncommitted.is_empty());
+    assert!(out.checkpoints.is_empty());
+
+    // A changed later file with a bad value: the same, without the note.
+    let bad_y = format!("{HEADER}X5,2026-10-07T12:00:00Z,6O.00,USD,,\n");
+    let out = drop_run(
+        &[("a.csv", a2), ("y.csv", bad_y)],
+        files_settings(),
+        Some(cp),
+    );
+    assert_eq!(
+        out.result.as_ref().unwrap_err().message,
+        "file `y.csv` line 2, column 3 (`amount`), order X5: \"6O.00\" is not a decimal number"
+    );
+    assert!(out.committed.is_empty());
+}
