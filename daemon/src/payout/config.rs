@@ -600,14 +600,18 @@ impl CommissionConfig {
                     "reason is empty; say why, in words the partner reads on the statement".into(),
                 ));
             }
+            // QA38c C-M2: what the config alone tells of a reference (its
+            // form, its program, its period); whether the statement and
+            // line exist is checked against the store when its period's
+            // statements are generated or finalised.
+            let own = m.period_of(self.period);
             for (j, r) in m.refers_to.iter().enumerate() {
-                if !refers_to_ok(r) {
-                    msgs.push((
-                        "refers_to",
-                        format!(
-                            "refers_to[{j}] {r:?} names no statement line: write `<program>/<period>/<network>:<partner>#<line>` as an adjustment's refers_to does, e.g. \"{program}/2026-10/impact:1201#3\""
-                        ),
-                    ));
+                let problem = match Reference::parse(program, r) {
+                    Err(e) => Some(e),
+                    Ok(rf) => own.and_then(|p| rf.not_before(&p)),
+                };
+                if let Some(e) = problem {
+                    msgs.push(("refers_to", format!("refers_to[{j}] {r:?} {e}")));
                 }
             }
             for (key, m2) in msgs {
@@ -621,16 +625,100 @@ impl CommissionConfig {
     }
 }
 
-/// Whether a manual adjustment's `refers_to` entry has the form of a
-/// statement line (`<program>/<period>/<payee>#<line>`) or statement id.
-fn refers_to_ok(r: &str) -> bool {
-    let (id, line) = match r.split_once('#') {
-        Some((id, line)) => (id, Some(line)),
-        None => (r, None),
-    };
-    let mut parts = id.splitn(3, '/');
-    let parts_ok = (0..3).all(|_| parts.next().is_some_and(|p| !p.trim().is_empty()));
-    parts_ok && line.is_none_or(|l| l.parse::<u32>().is_ok_and(|n| n > 0))
+/// A manual adjustment's `refers_to` entry, read: the statement it names,
+/// `<program>/<period>/<payee>`, and the line (`#<n>` after the last `#`:
+/// a partner id may hold `#`), when it names one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Reference<'r> {
+    /// The statement's period, of whichever kind its name is (a period
+    /// finalised before the program changed its `period` kind keeps its
+    /// name).
+    pub period: super::period::Period,
+    /// The payee, as the statement id names it.
+    pub payee: &'r str,
+    /// The line, when it names one (1 or more).
+    pub line: Option<u32>,
+}
+
+impl<'r> Reference<'r> {
+    /// `r`, an entry of a manual adjustment of `program`; or what is wrong
+    /// with it, to follow ``refers_to[0] "…" ``. A reference names a
+    /// statement of the adjustment's own program (QA38c C-M2), and no
+    /// control character (no id holds one, so a newline separates the
+    /// references in the statement CSV: C-L1).
+    pub fn parse(program: &str, r: &'r str) -> Result<Reference<'r>, String> {
+        let form = format!(
+            "write `<program>/<period>/<network>:<partner>#<line>` as an adjustment's refers_to does (or a statement id without `#<line>`), e.g. \"{program}/2026-10/impact:1201#3\""
+        );
+        if r.chars().any(char::is_control) {
+            return Err(format!(
+                "holds a control character, which no statement id does: {form}"
+            ));
+        }
+        let no_line = || format!("names no statement line: {form}");
+        let (id, line) = match r.rsplit_once('#') {
+            Some((id, n)) if !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()) => {
+                match n.parse::<u32>() {
+                    Ok(n) if n > 0 => (id, Some(n)),
+                    _ => return Err(no_line()),
+                }
+            }
+            Some(_) => return Err(no_line()),
+            None => (r, None),
+        };
+        let Some(rest) = id
+            .strip_prefix(program)
+            .and_then(|rest| rest.strip_prefix('/'))
+        else {
+            let parts: Vec<&str> = id.splitn(3, '/').collect();
+            return Err(match parts.as_slice() {
+                [other, period, payee]
+                    if [other, period, payee].iter().all(|p| !p.trim().is_empty()) =>
+                {
+                    format!(
+                        "names program `{other}`, not `{program}`: a manual adjustment corrects statements of its own program (`{program}/<period>/<network>:<partner>#<line>`); one for another program's statement goes in that program's manual_adjustments"
+                    )
+                }
+                _ => no_line(),
+            });
+        };
+        let (period, payee) = match rest.split_once('/') {
+            Some((period, payee)) if !period.is_empty() && !payee.trim().is_empty() => {
+                (period, payee)
+            }
+            _ => return Err(no_line()),
+        };
+        let period = super::period::Period::of_any_kind(period).ok_or_else(|| {
+            format!(
+                "names period `{period}`, which is no period: write it as statement ids do, YYYY-MM (monthly), YYYY-MM-H1 or YYYY-MM-H2 (semi-monthly) or YYYY-Www (weekly)"
+            )
+        })?;
+        Ok(Reference {
+            period,
+            payee,
+            line,
+        })
+    }
+
+    /// Why the reference cannot name a line already issued when the
+    /// statement of `own` (the adjustment's period) pays it: a period that
+    /// starts after `own`, or `own` itself (its lines are not issued
+    /// before it is, and a draft renumbers them). A period of another kind
+    /// starting the same day passes: after a change of `period` kind it may
+    /// be finalised first.
+    pub fn not_before(&self, own: &super::period::Period) -> Option<String> {
+        let q = self.period;
+        let which = if q == *own {
+            format!("names period {q}, the adjustment's own period")
+        } else if q.start > own.start {
+            format!("names period {q}, after the adjustment's period {own}")
+        } else {
+            return None;
+        };
+        Some(format!(
+            "{which}: a manual adjustment corrects lines of statements finalised before the one that pays it; name a line of an earlier period, or give the adjustment a later `period`"
+        ))
+    }
 }
 
 fn check_tiers(tiers: &[TierConfig]) -> Result<(), String> {
@@ -660,4 +748,90 @@ fn check_tiers(tiers: &[TierConfig]) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The `refers_to` problems of a monthly program `jp` whose one manual
+    /// adjustment is paid on `period` and refers to `refs`.
+    fn refers_to_problems(period: &str, refs: &[&str]) -> Vec<String> {
+        let refs: Vec<String> = refs.iter().map(|r| format!("{r:?}")).collect();
+        let c: CommissionConfig = toml::from_str(&format!(
+            "payout_currency = \"JPY\"\n[[manual_adjustments]]\nid = \"fix\"\npartner = \"pb_jp:+44 20\"\nperiod = \"{period}\"\namount = \"5\"\nreason = \"two refs\"\nrefers_to = [{}]\n",
+            refs.join(", ")
+        ))
+        .unwrap();
+        c.problems("jp")
+            .into_iter()
+            .map(|e| {
+                assert_eq!(e.entry, "manual_adjustments[0].refers_to (id `fix`)");
+                e.message
+            })
+            .collect()
+    }
+
+    /// QA38c C-M2: another program, a later period, the adjustment's own
+    /// period and a name that is no period are config errors at
+    /// `refers_to`, naming the entry; an earlier period of another kind
+    /// passes (a period finalised before a change of `period` kind keeps
+    /// its name), as do a partner id holding a space, `#` or `/`.
+    #[test]
+    fn a_reference_names_an_earlier_statement_of_its_own_program() {
+        assert_eq!(
+            refers_to_problems(
+                "2026-12",
+                &[
+                    "jp/2026-10/pb_jp:+44 20#1",
+                    "jp/2026-11/pb_jp:+44 20",
+                    "jp/2026-W40/pb_jp:a#b/c#12",
+                    "jp/2026-11-H2/pb_jp:x#1",
+                ]
+            ),
+            Vec::<String>::new()
+        );
+        let problems = refers_to_problems(
+            "2026-12",
+            &[
+                "zz/2031-01/x:y#1",
+                "jp/2031-01/pb_jp:+44 20#1",
+                "jp/2026-12/pb_jp:+44 20#1",
+                "jp/2026-13/pb_jp:+44 20#1",
+                "jp/2026-10/pb_jp:+44 20#0",
+                "jp/2026-10/pb_jp:a#b",
+                "jp/2026-10/pb_jp:a\nb#1",
+                "line 3",
+            ],
+        );
+        let want = [
+            "refers_to[0] \"zz/2031-01/x:y#1\" names program `zz`, not `jp`: a manual adjustment corrects statements of its own program (`jp/<period>/<network>:<partner>#<line>`)",
+            "refers_to[1] \"jp/2031-01/pb_jp:+44 20#1\" names period 2031-01, after the adjustment's period 2026-12: a manual adjustment corrects lines of statements finalised before the one that pays it",
+            "refers_to[2] \"jp/2026-12/pb_jp:+44 20#1\" names period 2026-12, the adjustment's own period:",
+            "refers_to[3] \"jp/2026-13/pb_jp:+44 20#1\" names period `2026-13`, which is no period: write it as statement ids do, YYYY-MM (monthly)",
+            "refers_to[4] \"jp/2026-10/pb_jp:+44 20#0\" names no statement line: write `<program>/<period>/<network>:<partner>#<line>`",
+            "refers_to[5] \"jp/2026-10/pb_jp:a#b\" names no statement line:",
+            "refers_to[6] \"jp/2026-10/pb_jp:a\\nb#1\" holds a control character, which no statement id does",
+            "refers_to[7] \"line 3\" names no statement line:",
+        ];
+        assert_eq!(problems.len(), want.len(), "{problems:#?}");
+        for (got, want) in problems.iter().zip(want) {
+            assert!(
+                got.starts_with(want),
+                "{got}\n  does not start with\n{want}"
+            );
+        }
+    }
+
+    /// The parts of a reference, the line after the last `#`.
+    #[test]
+    fn a_reference_reads_its_period_payee_and_line() {
+        let r = Reference::parse("jp", "jp/2026-W40/pb_jp:a#b/c#12").unwrap();
+        assert_eq!(
+            (r.period.to_string(), r.payee, r.line),
+            ("2026-W40".to_string(), "pb_jp:a#b/c", Some(12))
+        );
+        let r = Reference::parse("jp", "jp/2026-10/pb_jp:+44 20").unwrap();
+        assert_eq!((r.payee, r.line), ("pb_jp:+44 20", None));
+    }
 }

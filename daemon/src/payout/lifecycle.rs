@@ -24,7 +24,7 @@
 //! the store).
 
 use super::book::{self, Balance, FinalRecord, PartnerFiles, PeriodRecord, StatementBook};
-use super::config::{CommissionConfig, CommissionConfigError};
+use super::config::{CommissionConfig, CommissionConfigError, Reference};
 use super::files::{self, FileError, Staging};
 use super::model::{
     payee_key, split_payee, BonusAdjustment, BonusLine, PaidBonus, PaidClaim, Statement, Status,
@@ -901,6 +901,137 @@ pub fn unpaid_manual_adjustments(
     Ok(out)
 }
 
+/// What the store tells of the `refers_to` of the manual adjustments the
+/// statements of `period` pay (QA38c C-M2; the config alone checks form,
+/// program and period order: [`Reference`]):
+///
+/// - a reference into a finalised period must name one of its statements,
+///   and a line that statement has: else a config error at the
+///   adjustment's `refers_to` (the first is returned);
+/// - a reference into a period the store has not finalised cannot be
+///   checked: a warning (with the adjustment's id and the reference) when
+///   that period never will be finalised (of another kind than the
+///   program's periods, or starting before a finalised period; or
+///   `closing`: `period` is being finalised). Not an error: a statement
+///   issued before Reckon (or outside this store) is named the same way.
+///   A period that may still be finalised first passes a draft run.
+///
+/// Reads the period records and the statements referred to by line.
+pub fn check_refers_to(
+    b: &dyn StatementBook,
+    program: &str,
+    config: &CommissionConfig,
+    period: &Period,
+    closing: bool,
+) -> Result<Vec<String>, PayoutError> {
+    #[derive(serde::Deserialize)]
+    struct Numbered {
+        line_no: u32,
+    }
+    /// The numbered rows of a statement (a `not_paid` entry has none).
+    #[derive(serde::Deserialize)]
+    struct Lines {
+        #[serde(default)]
+        lines: Vec<Numbered>,
+        #[serde(default)]
+        adjustments: Vec<Numbered>,
+        #[serde(default)]
+        bonus_adjustments: Vec<Numbered>,
+        #[serde(default)]
+        bonuses: Vec<Numbered>,
+        #[serde(default)]
+        manual_adjustments: Vec<Numbered>,
+    }
+    let ours = (config.manual_adjustments.iter().enumerate())
+        .filter(|(_, m)| m.period_of(config.period) == Some(*period) && !m.refers_to.is_empty())
+        .collect::<Vec<_>>();
+    if ours.is_empty() {
+        return Ok(Vec::new());
+    }
+    let finalised: Vec<PeriodRecord> = period_records(b, program)?
+        .into_iter()
+        .filter(|r| r.status == Status::Finalised)
+        .collect();
+    let kind = super::period::PeriodKindOrd::from(config.period);
+    let mut warnings = Vec::new();
+    for (i, m) in ours {
+        for (j, r) in m.refers_to.iter().enumerate() {
+            // Form, program and order are the config's to refuse.
+            let Ok(rf) = Reference::parse(program, r) else {
+                continue;
+            };
+            let q = rf.period;
+            let refused = |message: String| {
+                PayoutError::from(CommissionConfigError {
+                    program: program.into(),
+                    entry: format!("manual_adjustments[{i}].refers_to (id `{}`)", m.id),
+                    message: format!("refers_to[{j}] {r:?} {message}"),
+                })
+            };
+            let Some(rec) = finalised.iter().find(|f| f.period == q.to_string()) else {
+                let later = (finalised.iter())
+                    .filter(|f| f.period_start > q.start)
+                    .min_by_key(|f| f.period_start);
+                let never = if q.kind != kind {
+                    Some(format!(
+                        "program `{program}` has {} periods",
+                        kind_name(config.period)
+                    ))
+                } else if let Some(f) = later {
+                    Some(format!("it starts before {}, which is finalised", f.period))
+                } else {
+                    closing.then(|| format!("it starts before {period}, being finalised now"))
+                };
+                if let Some(why) = never {
+                    warnings.push(format!(
+                        "manual adjustment `{}` of program `{program}` ({} to `{}` on {period}): refers_to[{j}] {r:?} names period {q}, which this store never finalised and never will ({why}), so the reference cannot be checked and is printed as written; correct it if it should name a statement Reckon issued",
+                        m.id, m.amount, m.partner
+                    ));
+                }
+                continue;
+            };
+            if !rec.partners.iter().any(|f| f.partner_id == rf.payee) {
+                return Err(refused(format!(
+                    "names no finalised statement: period {q} was finalised without a statement of `{}` ({} statement(s); `reckon statements show --program {program} --period {q}` lists them); correct the reference",
+                    rf.payee,
+                    rec.partners.len()
+                )));
+            }
+            let Some(n) = rf.line else {
+                continue;
+            };
+            let s: Lines = final_record(b, program, &rec.period, rf.payee)?.0;
+            let numbers: Vec<u32> = (s.lines.iter())
+                .chain(&s.adjustments)
+                .chain(&s.bonus_adjustments)
+                .chain(&s.bonuses)
+                .chain(&s.manual_adjustments)
+                .map(|l| l.line_no)
+                .collect();
+            if !numbers.contains(&n) {
+                return Err(refused(format!(
+                    "names no line: the finalised statement {program}/{q}/{} has {}; correct the line number",
+                    rf.payee,
+                    match numbers.iter().max() {
+                        Some(last) => format!("lines 1 to {last}"),
+                        None => "no lines".into(),
+                    }
+                )));
+            }
+        }
+    }
+    Ok(warnings)
+}
+
+/// A period kind as the config writes it.
+fn kind_name(kind: super::config::PeriodKind) -> &'static str {
+    match kind {
+        super::config::PeriodKind::Monthly => "monthly",
+        super::config::PeriodKind::SemiMonthly => "semi_monthly",
+        super::config::PeriodKind::Weekly => "weekly",
+    }
+}
+
 fn config_for<'a>(inputs: &Inputs<'a>) -> Result<&'a CommissionConfig, PayoutError> {
     inputs.config.validate(inputs.program)?;
     Ok(inputs.config)
@@ -1478,6 +1609,16 @@ fn run_with<'g>(
         inputs.program,
         config,
         closing,
+    )?);
+    // QA38c C-M2: a manual adjustment that refers to a statement or line
+    // its finalised period never issued is refused before anything is
+    // written.
+    warnings.extend(check_refers_to(
+        inputs.book,
+        inputs.program,
+        config,
+        &period,
+        closing.is_some(),
     )?);
     let version = existing.as_ref().map_or(1, |r| r.version + 1);
     let history = load_history(inputs.book, inputs.program)?;

@@ -121,7 +121,13 @@ use crate::reconcile::model::Outcome;
 /// counts them. The CSV has a `manual_adjustment` row for each (the id in
 /// `rule_id`, the reason in `note`, the lines in `refers_to`) and the HTML
 /// a section "Manual adjustments".
-pub const FORMAT_VERSION: u32 = 14;
+/// 15 (QA38c C-L1) separates a manual adjustment's references in its CSV
+/// `refers_to` cell with a newline (one per line, as the HTML lists them),
+/// not a space: a partner id may hold a space, never a control character
+/// (nor may a reference: [`super::config::Reference`]). JSON, HTML and
+/// every other CSV cell are format 14's but for `format_version`; a
+/// format-14 statement renders as issued.
+pub const FORMAT_VERSION: u32 = 15;
 
 /// The payee key of a network's partner: `<network>:<partner id>`. Partner
 /// ids are the network's own, so the same id on two networks is two payees.

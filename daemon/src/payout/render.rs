@@ -107,6 +107,9 @@ pub fn csv_file(s: &Statement) -> Result<Vec<u8>, RenderError> {
     let v12 = s.format_version >= 12;
     let v13 = s.format_version >= 13;
     let v14 = s.format_version >= 14;
+    // Format 15 (QA38c C-L1): a manual adjustment's references one per
+    // line of their cell; a space (format 14) also occurs in partner ids.
+    let references = if s.format_version >= 15 { "\n" } else { " " };
     let t = |x: &str| text_cell(x, v3);
     // The program currency: of the bases, the volume and the tolerance.
     let program_currency = s.volume.as_ref().map(|v| v.currency.as_str());
@@ -361,8 +364,9 @@ pub fn csv_file(s: &Statement) -> Result<Vec<u8>, RenderError> {
         w.write_record(&row)?;
     }
     // Format 14 (QA34c M4): manual adjustments, the id in `rule_id` (as
-    // a bonus row's bonus), the lines corrected in `refers_to`, the reason
-    // in `note`.
+    // a bonus row's bonus), the lines corrected in `refers_to` (from
+    // format 15 one per line: no reference holds a control character), the
+    // reason in `note`.
     for m in &s.manual_adjustments {
         let mut row: Vec<String> = vec![
             "manual_adjustment".into(),
@@ -382,7 +386,7 @@ pub fn csv_file(s: &Statement) -> Result<Vec<u8>, RenderError> {
             String::new(),
             m.amount.to_string(),
             cur.into(),
-            t(&m.refers_to.join(" ")),
+            t(&m.refers_to.join(references)),
             t(&m.reason),
         ];
         row.resize(width, String::new());
