@@ -97,7 +97,7 @@ fn each_rate_shown_gives_the_date_of_its_fx_row() {
     let r = reckon::payout::generate(&inputs(&c, &oct, &rates, &b, tmp.path()), "2026-10").unwrap();
     let s = statements_in(&r.dir).remove("p1").unwrap();
     assert_eq!(s.format_version, FORMAT_VERSION);
-    assert_eq!(s.format_version, 14);
+    assert!(s.format_version >= 14, "{}", s.format_version);
 
     let l = &s.lines[0];
     assert_eq!(
@@ -401,7 +401,7 @@ fn a_format_13_statement_renders_restores_and_verifies_as_issued() {
     ];
     let r = reckon::payout::finalize(&inputs(&c, &oct, &rates, &b, tmp.path()), "2026-10").unwrap();
     let today: Statement = statements_in(&r.dir).remove("p1").unwrap();
-    assert_eq!(today.format_version, 14);
+    assert!(today.format_version >= 14, "{}", today.format_version);
     assert_eq!(today.not_paid.len(), 1);
     assert_eq!(today.totals, issued.totals);
     reissue_with(&b, &r.dir, "2026-10", &|s| *s = issued.clone());

@@ -581,7 +581,8 @@ percent = "10"
         &config,
         format!(
             "{text}{}{}",
-            manual("late", "2026-08"),
+            // Its own period may not be referred to (QA38c C-M2): July's.
+            manual("late", "2026-08").replace("/2026-08/", "/2026-07/"),
             manual("fix", "2026-09")
         ),
     )
