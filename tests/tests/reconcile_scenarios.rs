@@ -410,10 +410,11 @@ fn a_claim_whose_time_cannot_be_right_loses_to_one_whose_time_can() {
             "2026-11-02T10:05:00Z",
             "is after its conversion",
         ),
-        // A postback with no click time, dated when it arrived.
+        // A postback with no click time, dated when it arrived, weeks
+        // after the sale (within `order_window_days`, so it matches).
         (
             None,
-            "2027-01-02T04:38:00Z",
+            "2026-11-20T04:38:00Z",
             "more than 24 h (`fuzzy_window_hours`) after the order was created",
         ),
     ];
@@ -455,6 +456,65 @@ fn a_claim_whose_time_cannot_be_right_loses_to_one_whose_time_can() {
     let d = run(vec![honest.clone(), soon], vec![order("A-900")]);
     assert_eq!(d[0].outcome, Outcome::Matched, "{}", d[0].reason);
     assert!(d[0].reason.contains("last click"), "{}", d[0].reason);
+}
+
+/// QA38a H2: an order its order id (or click id) names is not the claim's
+/// sale when it was created more than `order_window_days` (30) from the
+/// conversion, either way: a conversion months before the order existed,
+/// or an old order's id guessed, was matched and paid. The claim is
+/// `no_order` at once, its reason naming the order and the gap.
+#[test]
+fn an_order_too_far_in_time_from_the_conversion_is_not_its_sale() {
+    // The order: 2026-11-02 10:00.
+    let mut early = claim("impact", "C10", Some("A-1000"));
+    early.occurred_at = t("2026-06-24T12:00:00Z");
+    let mut guess = claim("everflow", "E10", Some("a-1000"));
+    guess.occurred_at = t("2026-12-10T12:00:00Z");
+    let mut by_click = claim("awin", "W10", None);
+    by_click.click_id = Some("clk-1000".into());
+    by_click.occurred_at = t("2026-06-24T12:00:00Z");
+    let mut o = order("A-1000");
+    o.click_ids = vec!["clk-1000".into()];
+    let d = run(vec![early, guess, by_click], vec![o.clone()]);
+    // Sorted by (source, id): awin/W10, everflow/E10, impact/C10.
+    for (d, quoted, days, side) in [
+        (&d[0], "click id", 130, "after"),
+        (&d[1], "order id", 38, "before"),
+        (&d[2], "order id", 130, "after"),
+    ] {
+        assert_eq!(d.outcome, Outcome::NoOrder, "{}", d.reason);
+        assert!(!d.payable);
+        assert!(d.order.is_none());
+        assert!(
+            d.reason.starts_with(&format!(
+                "order shop/A-1000 carries its {quoted} but was created 2026-11-02T10:00:00Z ({days} days {side} the conversion"
+            )) && d.reason.contains("more than `order_window_days` (30) apart"),
+            "{}",
+            d.reason
+        );
+    }
+    // Within the window, either way: matched as before.
+    let mut soon = claim("impact", "C11", Some("A-1000"));
+    soon.occurred_at = t("2026-12-01T10:00:00Z");
+    let mut before = claim("everflow", "E11", Some("A-1000"));
+    before.occurred_at = t("2026-10-04T10:00:00Z");
+    for c in [soon, before] {
+        let d = run(vec![c], vec![o.clone()]);
+        assert_eq!(d[0].outcome, Outcome::Matched, "{}", d[0].reason);
+    }
+    // A wider window matches the far claim.
+    let mut p = program();
+    p.matching.order_window_days = 200;
+    let mut early = claim("impact", "C10", Some("A-1000"));
+    early.occurred_at = t("2026-06-24T12:00:00Z");
+    let d = decide(
+        &p,
+        &claims(vec![early]),
+        &orders(vec![order("A-1000")]),
+        &FxTable::empty(),
+        t(NOW),
+    );
+    assert_eq!(d[0].outcome, Outcome::Matched, "{}", d[0].reason);
 }
 
 #[test]

@@ -22,6 +22,7 @@
 //! amount_tolerance_abs = "0.50"       # program currency
 //! amount_tolerance_pct = "1"          # percent of the order amount
 //! fuzzy_window_hours = 24
+//! order_window_days = 30              # order id / click id matches: days between conversion and order
 //! coupon_matching = true
 //! ```
 use rust_decimal::Decimal;
@@ -138,6 +139,13 @@ pub struct MatchConfig {
     /// order's creation.
     #[serde(default = "default_fuzzy_window_hours")]
     pub fuzzy_window_hours: u32,
+    /// Order-id and click-id matches: the most days between the
+    /// conversion and the order's creation, either way. An order further
+    /// off is not the claim's sale (a conversion months before the order
+    /// existed, an old order's id guessed, a postback dated when it arrived
+    /// long after the sale: QA38a H2, H3).
+    #[serde(default = "default_order_window_days")]
+    pub order_window_days: u32,
     /// Whether a claim with neither order id nor click id match may match an
     /// order by coupon + amount within tolerance + time within the window.
     #[serde(default)]
@@ -148,12 +156,20 @@ fn default_fuzzy_window_hours() -> u32 {
     24
 }
 
+/// The default of [`MatchConfig::order_window_days`].
+pub const DEFAULT_ORDER_WINDOW_DAYS: u32 = 30;
+
+fn default_order_window_days() -> u32 {
+    DEFAULT_ORDER_WINDOW_DAYS
+}
+
 impl Default for MatchConfig {
     fn default() -> Self {
         MatchConfig {
             amount_tolerance_abs: Decimal::ZERO,
             amount_tolerance_pct: Decimal::ZERO,
             fuzzy_window_hours: default_fuzzy_window_hours(),
+            order_window_days: default_order_window_days(),
             coupon_matching: false,
         }
     }
@@ -298,6 +314,17 @@ impl ProgramConfig {
                 );
             }
         }
+        match self.matching.order_window_days {
+            0 => err(
+                "match.order_window_days",
+                "0 days would match no order by id; give the most days a conversion and its order may be apart (default 30)".to_owned(),
+            ),
+            days if days > MAX_WINDOW_DAYS => err(
+                "match.order_window_days",
+                format!("{days} days is more than the {MAX_WINDOW_DAYS} (ten years) allowed"),
+            ),
+            _ => {}
+        }
         if self.matching.fuzzy_window_hours > MAX_WINDOW_DAYS * 24 {
             err(
                 "match.fuzzy_window_hours",
@@ -370,6 +397,11 @@ impl ProgramConfig {
             text
         } else {
             format!("{text}|mirrors={:?}", self.mirrors)
+        };
+        // Appended only when not the default, as above.
+        let text = match self.matching.order_window_days {
+            DEFAULT_ORDER_WINDOW_DAYS => text,
+            days => format!("{text}|order_window_days={days}"),
         };
         // FX days follow the calendar (a change re-judges every claim);
         // UTC, the only calendar before, adds nothing.

@@ -120,7 +120,13 @@ use super::config::{AttributionRule, ProgramConfig};
 /// created) ranks after every claim whose time can be; before, a click
 /// sent in the future, or a postback dated when it arrived months after
 /// the order, won last click.
-pub const JUDGE_VERSION: u32 = 15;
+/// 16 (QA38a H2): an order found by order id or click id more than
+/// `[programs.match] order_window_days` (default 30) from the claim's
+/// conversion, either way, is not its sale: the claim is `no_order` with a
+/// reason naming the order and the gap (it may still match by click id or
+/// coupon). Before, a conversion months before the order existed, or an
+/// old order's id guessed, was matched and paid.
+pub const JUDGE_VERSION: u32 = 16;
 use super::model::{Decision, DecisionInputs, MatchedBy, Outcome, RecordRef};
 use crate::fx::{FoundRate, FxTable, RateRow};
 use chrono::{DateTime, Duration, NaiveDate, Utc};
@@ -514,6 +520,24 @@ fn round_money(amount: Decimal, currency: &str) -> Decimal {
     amount.round_dp_with_strategy(dp, RoundingStrategy::MidpointAwayFromZero)
 }
 
+/// Whether a conversion at `occurred` is too far in time from an order
+/// created at `created` to be its sale: more than the program's
+/// `order_window_days` apart, either way (QA38a H2: a conversion 131 days
+/// before its order existed, or an old order's id guessed, was paid).
+fn too_far(program: &ProgramConfig, occurred: DateTime<Utc>, created: DateTime<Utc>) -> bool {
+    (occurred - created).abs() > Duration::days(i64::from(program.matching.order_window_days))
+}
+
+/// What an unmatched claim came closest to, for its reason.
+#[derive(Clone, Copy, Default)]
+struct Miss<'a> {
+    /// Its coupon's nearest order beyond tolerance ([`coupon_near_miss`]).
+    near: Option<&'a OrderInput>,
+    /// The order its order id or click id names, too far in time
+    /// ([`too_far`]).
+    far: Option<(&'a OrderInput, MatchedBy)>,
+}
+
 /// The time a claim competes with under the click rules.
 fn attribution_time(c: &Conversion) -> DateTime<Utc> {
     c.clicked_at.unwrap_or(c.occurred_at)
@@ -726,11 +750,22 @@ pub fn match_claim(
                     Some(group) => pick_by_id(program, fx, claim, group, &order).map_or(i, |p| p.0),
                     None => i,
                 };
-                return Some((i, MatchedBy::OrderId));
+                // Too far in time: not its sale ([`too_far`]), as in
+                // `Plan::with_facts`.
+                if !too_far(program, claim.occurred_at, orders[i as usize].created_at) {
+                    return Some((i, MatchedBy::OrderId));
+                }
             }
         }
     }
-    match_after_order_id(program, fx, claim, order, index)
+    match match_after_order_id(program, fx, claim, order, index) {
+        Some((i, MatchedBy::ClickId))
+            if too_far(program, claim.occurred_at, orders[i as usize].created_at) =>
+        {
+            None
+        }
+        m => m,
+    }
 }
 
 /// Rules 2 and 3 of [`match_claim`] (click id, then coupon), for a claim
@@ -1079,6 +1114,7 @@ impl OrderFacts {
         OrderPrep {
             ids: self.ids,
             index,
+            created: self.created,
         }
     }
 }
@@ -1088,6 +1124,8 @@ impl OrderFacts {
 pub struct OrderPrep {
     ids: OrderIds,
     index: OrderIndex,
+    /// Each order's creation ([`too_far`]).
+    created: Vec<DateTime<Utc>>,
 }
 
 impl std::fmt::Debug for OrderFacts {
@@ -1123,6 +1161,8 @@ impl std::fmt::Debug for ClaimFacts {
 pub struct ClaimFacts {
     quoted: Texts,
     rivals: Vec<Rival>,
+    /// Each claim's conversion time ([`too_far`]).
+    occurred: Vec<DateTime<Utc>>,
     /// The last key pushed (debug builds): contests compare claim numbers
     /// as keys ([`contest_order`]), so claims must come in key order.
     previous: Option<(String, String)>,
@@ -1133,6 +1173,7 @@ impl ClaimFacts {
     pub fn with_capacity(n: usize) -> ClaimFacts {
         ClaimFacts {
             rivals: Vec::with_capacity(n),
+            occurred: Vec::with_capacity(n),
             ..ClaimFacts::default()
         }
     }
@@ -1141,6 +1182,7 @@ impl ClaimFacts {
     pub fn push(&mut self, program: &ProgramConfig, c: &Conversion) {
         self.quoted.push(c.order_id.as_deref());
         self.rivals.push(Rival::of(program, c));
+        self.occurred.push(c.occurred_at);
         if cfg!(debug_assertions) {
             let key = (c.source.clone(), c.external_id.clone());
             debug_assert!(
@@ -1167,6 +1209,9 @@ pub struct Plan<'a, C: Inputs<ClaimInput> + ?Sized, O: Inputs<OrderInput> + ?Siz
     contests: FxHashMap<u32, Vec<u32>>,
     /// Unmatched claim → its coupon near miss ([`coupon_near_miss`]).
     near: FxHashMap<u32, u32>,
+    /// Unmatched claim → the order its order id or click id names, too far
+    /// in time from its conversion ([`too_far`]).
+    far: FxHashMap<u32, (u32, MatchedBy)>,
     /// Mirrored copy → the claim it copies (matched to the same order).
     copies: FxHashMap<u32, u32>,
     /// Claim matched by an order id several orders share → how many
@@ -1234,11 +1279,15 @@ impl<'a, C: Inputs<ClaimInput> + ?Sized, O: Inputs<OrderInput> + ?Sized> Plan<'a
             }
         };
         let ClaimFacts {
-            quoted, mut rivals, ..
+            quoted,
+            mut rivals,
+            occurred,
+            ..
         } = claim_facts;
         let OrderPrep {
             ids: order_ids,
             index,
+            created,
         } = order_prep;
         let threads = super::join::default_threads(orders.len() + claims.len());
         let by_id = order_ids.join(&quoted, threads);
@@ -1273,11 +1322,29 @@ impl<'a, C: Inputs<ClaimInput> + ?Sized, O: Inputs<OrderInput> + ?Sized> Plan<'a
                 }
             }
         }
+        // An order found by id too far in time from the conversion is not
+        // the claim's sale ([`too_far`]); the claim may still match by click
+        // id or coupon.
+        let mut far: FxHashMap<u32, (u32, MatchedBy)> = FxHashMap::default();
+        for (j, m) in matches.iter_mut().enumerate() {
+            if let Some((o, by)) = *m {
+                if too_far(program, occurred[j], created[o as usize]) {
+                    far.insert(j as u32, (o, by));
+                    *m = None;
+                }
+            }
+        }
         let mut near: FxHashMap<u32, u32> = FxHashMap::default();
         for (j, m) in matches.iter_mut().enumerate() {
             if m.is_none() {
                 let claim = &claims.get(j).claim;
                 *m = match_after_order_id(program, fx, claim, order, &index);
+                if let Some((o, MatchedBy::ClickId)) = *m {
+                    if too_far(program, occurred[j], created[o as usize]) {
+                        far.entry(j as u32).or_insert((o, MatchedBy::ClickId));
+                        *m = None;
+                    }
+                }
                 if m.is_none() {
                     if let Some(o) = coupon_near_miss(program, fx, claim, order, &index) {
                         near.insert(j as u32, o);
@@ -1317,6 +1384,7 @@ impl<'a, C: Inputs<ClaimInput> + ?Sized, O: Inputs<OrderInput> + ?Sized> Plan<'a
             rivals,
             contests,
             near,
+            far,
             copies,
             id_ties,
         }
@@ -1364,7 +1432,15 @@ impl<'a, C: Inputs<ClaimInput> + ?Sized, O: Inputs<OrderInput> + ?Sized> Plan<'a
                 .near
                 .get(&(j as u32))
                 .map(|&o| self.orders.get(o as usize));
-            return judge(self.program, self.fx, now, c, Err(near.as_deref()));
+            let far = self
+                .far
+                .get(&(j as u32))
+                .map(|&(o, by)| (self.orders.get(o as usize), by));
+            let miss = Miss {
+                near: near.as_deref(),
+                far: far.as_ref().map(|(o, by)| (o.as_ref(), *by)),
+            };
+            return judge(self.program, self.fx, now, c, Err(miss));
         };
         let order = self.orders.get(oi as usize);
         let contest = self.contests.get(&oi).map_or(&[][..], Vec::as_slice);
@@ -1680,7 +1756,7 @@ fn judge(
     fx: &FxTable,
     now: DateTime<Utc>,
     c: &ClaimInput,
-    matched: Result<Matched<'_>, Option<&OrderInput>>,
+    matched: Result<Matched<'_>, Miss<'_>>,
 ) -> Decision {
     let claim = &c.claim;
     let cur = program.currency.as_str();
@@ -1732,7 +1808,8 @@ fn judge(
     }
 
     // 2. No order.
-    let near = matched.as_ref().err().copied().flatten();
+    let miss = matched.as_ref().err().copied().unwrap_or_default();
+    let near = miss.near;
     let Ok(Matched {
         order: o,
         by,
@@ -1743,6 +1820,26 @@ fn judge(
         id_tie,
     }) = matched
     else {
+        // An order its id names, too far in time to be its sale: no order,
+        // whatever the grace period (waiting will not bring it closer).
+        if let Some((fo, by)) = miss.far {
+            let created = fo.order.created_at;
+            let days = (claim.occurred_at - created).num_days().abs();
+            let quoted = match by {
+                MatchedBy::ClickId => "click id",
+                _ => "order id",
+            };
+            d.outcome = Outcome::NoOrder;
+            d.reason = format!(
+                "order {} carries its {quoted} but was created {} ({days} days {} the conversion at {}), more than `order_window_days` ({}) apart: it is not this claim's sale",
+                order_name(fo),
+                fmt_time(created),
+                if created > claim.occurred_at { "after" } else { "before" },
+                fmt_time(claim.occurred_at),
+                program.matching.order_window_days,
+            );
+            return d;
+        }
         let deadline = days_after(claim.occurred_at, program.no_order_grace_days);
         let mut quoted: Vec<String> = Vec::new();
         if let Some(id) = &claim.order_id {
