@@ -1180,6 +1180,19 @@ pub fn merge(
             None => Ok(old.cloned()),
         }
     };
+    // A sale amount finer than its currency's minor unit (`100.995` USD)
+    // is no price: an order file refuses it, and a postback's became a
+    // commission basis (QA38a L1). The network's own commission may be
+    // finer (some report fractions of a cent); Reckon prices its own.
+    if let (Some(a), Some(c)) = (input.amount, currency.as_deref()) {
+        let digits = plugin_api::currency::minor_unit_digits(c).unwrap_or(2);
+        if a.normalize().scale() > digits {
+            return Err(format!(
+                "amount {a} has more decimals than {c} has ({digits}): send the sale amount as charged, e.g. {}",
+                a.round_dp_with_strategy(digits, rust_decimal::RoundingStrategy::MidpointAwayFromZero)
+            ));
+        }
+    }
     let default_status = parse_status(&cfg.default_status)?;
     let status = input
         .status
@@ -2451,6 +2464,25 @@ mod tests {
         assert!(e("tid=1&amount=1000000000000000")
             .starts_with("amount \"1000000000000000\" is not below 1000000000000000 in size"));
         assert!(e("tid=1&payout=-2").contains("payout \"-2\" is negative"));
+        // A sale amount finer than its currency (QA38a L1); trailing zeros
+        // and a finer network commission are fine.
+        let merged = |q: &str| {
+            merge(
+                None,
+                &parse_input(&params(q), &cfg(), now()).unwrap(),
+                &cfg(),
+                now(),
+            )
+        };
+        let err = merged("tid=1&affid=p&amount=100.995&currency=USD").unwrap_err();
+        assert!(
+            err.starts_with("amount 100.995 has more decimals than USD has (2)"),
+            "{err}"
+        );
+        assert!(merged("tid=1&affid=p&amount=1000.5&currency=JPY").is_err());
+        assert!(merged("tid=1&affid=p&amount=100.990&currency=USD").is_ok());
+        assert!(merged("tid=1&affid=p&amount=10.125&currency=KWD").is_ok());
+        assert!(merged("tid=1&affid=p&amount=10&payout=0.125&currency=USD").is_ok());
         let amount = |q: &str| parse_input(&params(q), &cfg(), now()).unwrap().amount;
         assert_eq!(amount("tid=1&amount=12%2C34"), Some(Decimal::new(1234, 2)));
         assert_eq!(amount("tid=1&amount=1%2C5"), Some(Decimal::new(15, 1)));
