@@ -265,7 +265,7 @@ fn several_references_are_one_per_line_of_their_csv_cell() {
     let r = reckon::payout::finalize(&inputs(&c, &oct, &rates, &b, tmp.path()), "2026-11").unwrap();
     let files = read_dir(&r.dir);
     let s = statements_in(&r.dir).remove("p1").unwrap();
-    assert_eq!(s.format_version, 15);
+    assert!(s.format_version >= 15, "{}", s.format_version);
     assert_eq!(s.manual_adjustments[0].refers_to, refs);
     assert_eq!(
         manual_refers_to(&files["awin.p1.csv"]),

@@ -127,7 +127,15 @@ use crate::reconcile::model::Outcome;
 /// (nor may a reference: [`super::config::Reference`]). JSON, HTML and
 /// every other CSV cell are format 14's but for `format_version`; a
 /// format-14 statement renders as issued.
-pub const FORMAT_VERSION: u32 = 15;
+/// 16 (QA38c C-L2) guards the CSV's text cells losslessly
+/// ([`super::render::Guard::Lossless`]): a cell that starts with `'` gets
+/// a `'` before it too, as one starting with `=`, `+`, `-`, `@`, a tab or
+/// a carriage return does, so `=x` and `'=x` are written `'=x` and `''=x`
+/// (format 15 wrote both `'=x`); so does the period's `summary.csv` for
+/// its format-16 rows. JSON and HTML are format 15's but for
+/// `format_version`, and a statement whose text cells start with no `'`
+/// has format 15's CSV; a format-15 statement renders as issued.
+pub const FORMAT_VERSION: u32 = 16;
 
 /// The payee key of a network's partner: `<network>:<partner id>`. Partner
 /// ids are the network's own, so the same id on two networks is two payees.

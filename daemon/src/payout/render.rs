@@ -99,8 +99,10 @@ fn opt<T: ToString>(v: &Option<T>) -> String {
 /// three decision columns, as they were issued.
 pub fn csv_file(s: &Statement) -> Result<Vec<u8>, RenderError> {
     // Format 3 guards text cells against formulas and adds each line's
-    // trace; earlier formats are rendered exactly as they were issued.
+    // trace, format 16 guards them losslessly; earlier formats are
+    // rendered exactly as they were issued.
     let v3 = s.format_version >= 3;
+    let guard = Guard::of_format(s.format_version);
     let v4 = s.format_version >= 4;
     let v5 = s.format_version >= 5;
     let v10 = s.format_version >= 10;
@@ -110,7 +112,7 @@ pub fn csv_file(s: &Statement) -> Result<Vec<u8>, RenderError> {
     // Format 15 (QA38c C-L1): a manual adjustment's references one per
     // line of their cell; a space (format 14) also occurs in partner ids.
     let references = if s.format_version >= 15 { "\n" } else { " " };
-    let t = |x: &str| text_cell(x, v3);
+    let t = |x: &str| guarded_cell(x, guard);
     // The program currency: of the bases, the volume and the tolerance.
     let program_currency = s.volume.as_ref().map(|v| v.currency.as_str());
     // A format-13 cell; empty before (formats 12 and earlier had none).
@@ -203,7 +205,7 @@ pub fn csv_file(s: &Statement) -> Result<Vec<u8>, RenderError> {
             t(&opt(&l.note)),
         ];
         if v3 {
-            row.extend(trace_cells(l.trace.as_ref()));
+            row.extend(trace_cells(l.trace.as_ref(), guard));
         }
         if v4 {
             row.extend(fx_cells(l.trace.as_ref()));
@@ -258,7 +260,7 @@ pub fn csv_file(s: &Statement) -> Result<Vec<u8>, RenderError> {
             t(&a.reason),
         ];
         if v3 {
-            row.extend(trace_cells(a.trace.as_ref()));
+            row.extend(trace_cells(a.trace.as_ref(), guard));
         }
         if v4 {
             row.extend(fx_cells(a.trace.as_ref()));
@@ -487,12 +489,12 @@ const TRACE_COLUMNS: [&str; 4] = [
     "decided_at",
 ];
 
-fn trace_cells(t: Option<&super::model::Trace>) -> Vec<String> {
+fn trace_cells(t: Option<&super::model::Trace>, guard: Guard) -> Vec<String> {
     match t {
         None => vec![String::new(); TRACE_COLUMNS.len()],
         Some(t) => vec![
             t.claim_revision.to_string(),
-            text_cell(&opt(&t.order_source), true),
+            guarded_cell(&opt(&t.order_source), guard),
             opt(&t.order_revision),
             t.decided_at
                 .to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
@@ -812,18 +814,56 @@ fn instant_at(s: &str, tz: chrono_tz::Tz, clock: Clock) -> Option<(String, usize
     Some((clock.show(at.with_timezone(&tz)), end + 1))
 }
 
+/// How a CSV text cell is guarded against spreadsheet formulas
+/// ([`guarded_cell`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Guard {
+    /// The text as is (statements of formats 1 and 2).
+    None,
+    /// A `'` before text starting with `=`, `+`, `-`, `@`, a tab or a
+    /// carriage return (statements of formats 3 to 15). Lossy: text that
+    /// already starts with `'` is left as is, so `=x` and `'=x` are both
+    /// written `'=x` (QA38c C-L2).
+    Formulas,
+    /// As [`Guard::Formulas`], and a `'` before text starting with `'` too
+    /// (statements from format 16, and every other CSV Reckon writes):
+    /// `=x` is written `'=x` and `'=x` `''=x`, so taking one `'` off a
+    /// cell that starts with one always gives the text back.
+    Lossless,
+}
+
+impl Guard {
+    /// The guard of a statement of format `version`.
+    pub fn of_format(version: u32) -> Guard {
+        match version {
+            0..=2 => Guard::None,
+            3..=15 => Guard::Formulas,
+            _ => Guard::Lossless,
+        }
+    }
+}
+
 /// A text cell for a CSV a spreadsheet may open: one starting with `=`,
 /// `+`, `-`, `@`, a tab or a carriage return would run as a formula there
 /// (a partner names itself `=HYPERLINK(...)`), so it gets a leading `'`
-/// (OWASP's advice), which spreadsheets show as text. Amounts are never
-/// passed through here: "-5.00" stays a number. `guard` false keeps the
-/// text as is (statements issued before format 3).
-pub fn text_cell(s: &str, guard: bool) -> String {
-    if guard && s.starts_with(['=', '+', '-', '@', '\t', '\r']) {
-        format!("'{s}")
-    } else {
-        s.to_owned()
+/// (OWASP's advice), which spreadsheets show as text; with
+/// [`Guard::Lossless`] so does one starting with `'`. Amounts are never
+/// passed through here: "-5.00" stays a number.
+pub fn guarded_cell(s: &str, guard: Guard) -> String {
+    let formula = s.starts_with(['=', '+', '-', '@', '\t', '\r']);
+    let quoted = s.starts_with('\'');
+    match guard {
+        Guard::Formulas if formula => format!("'{s}"),
+        Guard::Lossless if formula || quoted => format!("'{s}"),
+        _ => s.to_owned(),
     }
+}
+
+/// [`guarded_cell`] with [`Guard::Lossless`], or the text as is when
+/// `guard` is false: for the CSVs that are not statements (reports, KPI
+/// tables, record exports, `held_back.csv`).
+pub fn text_cell(s: &str, guard: bool) -> String {
+    guarded_cell(s, if guard { Guard::Lossless } else { Guard::None })
 }
 
 fn esc(s: &str) -> String {
@@ -1252,9 +1292,11 @@ pub struct SummaryRow {
     pub carried_out: String,
     /// Content hash.
     pub content_hash: String,
-    /// Guard the text cells against formulas ([`text_cell`]; statements of
-    /// format 3 on).
+    /// Guard the text cells against formulas (statements of format 3 on).
     pub guard: bool,
+    /// The statement's format version: how the text cells are guarded
+    /// ([`Guard::of_format`]).
+    pub format_version: u32,
 }
 
 impl SummaryRow {
@@ -1264,6 +1306,7 @@ impl SummaryRow {
             partner_id: s.payee(),
             partner_name: s.partner_name.clone().unwrap_or_default(),
             guard: s.format_version >= 3,
+            format_version: s.format_version,
             statement_id: s.statement_id.clone(),
             status: s.status.as_str().into(),
             version: s.version,
@@ -1292,16 +1335,17 @@ pub fn summary_csv(rows: &[SummaryRow]) -> Result<Vec<u8>, RenderError> {
         "content_hash",
     ])?;
     for r in rows {
+        let t = |x: &str| guarded_cell(x, Guard::of_format(r.format_version));
         w.write_record([
-            &text_cell(&r.partner_id, r.guard),
-            &text_cell(&r.partner_name, r.guard),
+            &t(&r.partner_id),
+            &t(&r.partner_name),
             &r.total_payable,
             &r.currency,
             &r.carried_in,
             &r.carried_out,
             &r.status,
             &r.version.to_string(),
-            &text_cell(&r.statement_id, r.guard),
+            &t(&r.statement_id),
             &r.content_hash,
         ])?;
     }
@@ -1402,6 +1446,46 @@ pub fn statement_stem(s: &Statement) -> String {
     payee_stem(&s.payee())
 }
 
+/// The file stems of one period directory's statements, asked for in the
+/// order they are written and recorded (payee order): [`statement_stem`]
+/// of each, except that from format 16 a stem equal, ignoring case, to one
+/// given before (`awin.abc` after `awin.ABC`: one file on a case-insensitive
+/// filesystem, macOS's or a Windows share's, which one would overwrite)
+/// gets `~` and the first 16 hex digits of the SHA-256 of its payee key,
+/// as a stem too long for a name does (QA38c C-L3). Stems are ASCII
+/// ([`encode_id`]), so ASCII case is all there is to fold. A stem that
+/// collides with none keeps the name it always had; statements of earlier
+/// formats keep [`statement_stem`] (their names are recorded).
+#[derive(Debug, Default)]
+pub struct PeriodStems {
+    /// The stems given so far, in lower case.
+    folded: std::collections::HashSet<String>,
+}
+
+impl PeriodStems {
+    /// The stem of `s`, the next statement of the period.
+    pub fn stem(&mut self, s: &Statement) -> String {
+        self.next(&s.payee(), s.format_version)
+    }
+
+    fn next(&mut self, payee: &str, format_version: u32) -> String {
+        let stem = payee_stem(payee);
+        if format_version < 16 || self.folded.insert(stem.to_ascii_lowercase()) {
+            return stem;
+        }
+        // `~` is never in a stem that was not given a hash (`encode_id`
+        // writes it `%7E`), and the hash is of this payee alone.
+        let max = MAX_NAME_BYTES - LONGEST_EXTENSION.len();
+        let hashed = if stem.len() + HASH_SUFFIX_BYTES <= max {
+            format!("{stem}~{}", id_hash(payee))
+        } else {
+            shortened(&stem, payee)
+        };
+        self.folded.insert(hashed.to_ascii_lowercase());
+        hashed
+    }
+}
+
 /// The longest file or directory name that ext4, XFS, btrfs, APFS and NTFS
 /// take, in bytes.
 pub const MAX_NAME_BYTES: usize = 255;
@@ -1468,6 +1552,20 @@ fn fit_name(stem: String, id: &str, max: usize) -> String {
     if stem.len() <= max {
         return stem;
     }
+    shortened(&stem, id)
+}
+
+/// `~` and [`id_hash`]: what a stem is given to tell it apart.
+const HASH_SUFFIX_BYTES: usize = 17;
+
+/// The first 16 hex digits of the SHA-256 of `id`.
+fn id_hash(id: &str) -> String {
+    sha256_hex(id.as_bytes())[..16].to_owned()
+}
+
+/// `stem`'s first bytes up to [`SHORTENED_PREFIX_BYTES`], cut before a
+/// `%XX` rather than inside one, then `~` and [`id_hash`] of `id`.
+fn shortened(stem: &str, id: &str) -> String {
     let bytes = stem.as_bytes();
     let mut cut = 0;
     while cut < bytes.len() {
@@ -1477,7 +1575,7 @@ fn fit_name(stem: String, id: &str, max: usize) -> String {
         }
         cut += step;
     }
-    format!("{}~{}", &stem[..cut], &sha256_hex(id.as_bytes())[..16])
+    format!("{}~{}", &stem[..cut], id_hash(id))
 }
 
 #[cfg(test)]
@@ -1544,6 +1642,83 @@ mod tests {
         assert_eq!(file_stem(&"x".repeat(255)), "x".repeat(255));
         let dir = file_stem(&"x".repeat(256));
         assert_eq!(dir.len(), 200 + 17);
+    }
+
+    /// QA38c C-L2: `=x` and `'=x` (and `-5`, `'-5`) were written alike;
+    /// the lossless guard also quotes a leading `'`, so taking one `'` off
+    /// a cell that starts with one gives the text back. Statements of
+    /// formats 3 to 15 keep the guard they were issued with.
+    #[test]
+    fn the_lossless_guard_tells_every_two_texts_apart() {
+        let texts = [
+            "=x", "'=x", "''=x", "-5", "'-5", "'", "''", "x", "'x", "@a", "\tb", "",
+        ];
+        let unguard = |c: &str| c.strip_prefix('\'').unwrap_or(c).to_owned();
+        for t in texts {
+            let cell = guarded_cell(t, Guard::Lossless);
+            let safe = !cell.starts_with(['=', '+', '-', '@', '\t', '\r']);
+            assert!(safe, "{t:?} → {cell:?}");
+            let reads = if cell.starts_with('\'') {
+                unguard(&cell)
+            } else {
+                cell.clone()
+            };
+            assert_eq!(reads, t, "{cell:?}");
+            assert_eq!(text_cell(t, true), cell);
+            assert_eq!(text_cell(t, false), t);
+        }
+        assert_eq!(guarded_cell("'=x", Guard::Lossless), "''=x");
+        assert_eq!(guarded_cell("'x", Guard::Lossless), "''x");
+        // As issued before format 16: lossy; before format 3: none.
+        assert_eq!(Guard::of_format(15), Guard::Formulas);
+        assert_eq!(guarded_cell("=x", Guard::Formulas), "'=x");
+        assert_eq!(guarded_cell("'=x", Guard::Formulas), "'=x");
+        assert_eq!(Guard::of_format(2), Guard::None);
+        assert_eq!(guarded_cell("=x", Guard::None), "=x");
+        assert_eq!(Guard::of_format(16), Guard::Lossless);
+        assert_eq!(
+            Guard::of_format(super::super::model::FORMAT_VERSION),
+            Guard::Lossless
+        );
+    }
+
+    /// QA38c C-L3: `awin:ABC` and `awin:abc` had the stems `awin.ABC` and
+    /// `awin.abc`, one file on a case-insensitive filesystem. From format
+    /// 16 every stem after the first of those equal ignoring case gets a
+    /// hash of its payee; every other stem is as it always was.
+    #[test]
+    fn stems_equal_ignoring_case_are_told_apart_from_format_16() {
+        let mut stems = PeriodStems::default();
+        let given: Vec<String> = ["awin:ABC", "awin:Abc", "awin:abc", "awin:abd", "cj:abc"]
+            .iter()
+            .map(|p| stems.next(p, 16))
+            .collect();
+        assert_eq!(
+            given,
+            [
+                "awin.ABC".to_owned(),
+                format!("awin.Abc~{}", id_hash("awin:Abc")),
+                format!("awin.abc~{}", id_hash("awin:abc")),
+                "awin.abd".to_owned(),
+                "cj.abc".to_owned(),
+            ]
+        );
+        let folded: std::collections::HashSet<String> =
+            given.iter().map(|s| s.to_ascii_lowercase()).collect();
+        assert_eq!(folded.len(), given.len());
+        // A name that needs its hash still fits, cut as a long one is.
+        let long = format!("awin:{}", "a".repeat(245));
+        let first = stems.next(&long.to_uppercase().replacen("AWIN", "awin", 1), 16);
+        assert_eq!(first.len(), 250);
+        let second = stems.next(&long, 16);
+        assert_eq!(
+            second,
+            format!("awin.{}~{}", "a".repeat(195), id_hash(&long))
+        );
+        // Statements of earlier formats keep the names recorded for them.
+        let mut old = PeriodStems::default();
+        assert_eq!(old.next("awin:ABC", 15), "awin.ABC");
+        assert_eq!(old.next("awin:abc", 15), "awin.abc");
     }
 
     #[test]

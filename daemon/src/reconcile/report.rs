@@ -551,6 +551,23 @@ pub fn not_reconciled_sentence(program: &str) -> String {
     )
 }
 
+/// The decision's inputs with its amounts written as statements write
+/// them (QA38c C-L5: a tolerance of 0 read `0` here and `0.00` on the
+/// statement): `tolerance_applied` exactly as a statement line's trace has
+/// it ([`crate::payout::model::Trace::tolerance_in`]: cut toward zero to
+/// the program currency's minor unit, at least that many digits), and
+/// `amount_tolerance_abs` with at least those digits (never cut: it is the
+/// configured value).
+fn inputs_as_statements_write_them(d: &Decision, currency: &str) -> super::model::DecisionInputs {
+    let mut inputs = d.inputs.clone();
+    inputs.amount_tolerance_abs =
+        plugin_api::currency::at_minor_scale(inputs.amount_tolerance_abs, currency);
+    inputs.tolerance_applied = crate::payout::model::Trace::of(d)
+        .tolerance_in(Some(currency))
+        .tolerance_applied;
+    inputs
+}
+
 fn money(m: &Option<plugin_api::Money>) -> Option<String> {
     m.as_ref().map(|m| format!("{} {}", value(m), m.currency))
 }
@@ -712,7 +729,7 @@ pub fn build_judged(
                 basis_currency: currency_of(&d.basis),
                 network_commission_value: d.network_commission.as_ref().map(value),
                 commission_currency: currency_of(&d.network_commission),
-                inputs: d.inputs.clone(),
+                inputs: inputs_as_statements_write_them(d, currency),
                 payable: d.payable,
                 lock_at: d
                     .lock_at
@@ -1353,6 +1370,52 @@ mod amount_tests {
         assert_eq!(&summary.records().next().unwrap().unwrap()[col], text);
         assert!(render(&r, Format::Html).contains(text));
         assert!(render(&r, Format::Json).contains(text));
+    }
+
+    /// QA38c C-L5: a tolerance of 0 read `0` in the listing and the JSON
+    /// but `0.00` on the statement line of the same decision. Both now
+    /// write it as the statement does: cut toward zero to the program
+    /// currency's minor unit, with at least its digits; the configured
+    /// absolute tolerance with at least those digits.
+    #[test]
+    fn tolerances_are_written_as_statements_write_them() {
+        let period: Period = "2026-11".parse().unwrap();
+        let shown = |currency: &str, abs: &str, applied: &str| {
+            let mut decided = decision();
+            decided.basis = Some(Money::new(d("190.5"), currency));
+            decided.inputs.amount_tolerance_abs = d(abs);
+            decided.inputs.tolerance_applied = Some(d(applied));
+            let r = build("shop", currency, period, chrono_tz::UTC, &[decided.clone()]);
+            let csv = render(&r, Format::Csv);
+            let listing = csv.split("\n\n").nth(1).unwrap();
+            let mut listing = csv::Reader::from_reader(listing.as_bytes());
+            let at = listing
+                .headers()
+                .unwrap()
+                .iter()
+                .position(|h| h == "tolerance_applied")
+                .unwrap();
+            let cell = listing.records().next().unwrap().unwrap()[at].to_string();
+            let json: serde_json::Value = serde_json::from_str(&render(&r, Format::Json)).unwrap();
+            let inputs = json["discrepancies"][0]["inputs"].clone();
+            // The statement line's trace of the same decision.
+            let trace = crate::payout::model::Trace::of(&decided).tolerance_in(Some(currency));
+            let on_statement = trace.tolerance_applied.unwrap().to_string();
+            assert_eq!(cell, on_statement);
+            assert_eq!(inputs["tolerance_applied"], on_statement.as_str());
+            (
+                cell,
+                inputs["amount_tolerance_abs"].as_str().unwrap().to_owned(),
+            )
+        };
+        assert_eq!(shown("USD", "0", "0"), ("0.00".into(), "0.00".into()));
+        // 1 % of 168.82; a configured 0.005 is kept, never cut.
+        assert_eq!(
+            shown("USD", "0.005", "1.6882"),
+            ("1.68".into(), "0.005".into())
+        );
+        assert_eq!(shown("JPY", "0", "0"), ("0".into(), "0".into()));
+        assert_eq!(shown("KWD", "1", "0.5"), ("0.500".into(), "1.000".into()));
     }
 
     /// QA (new user, 2026-11-30): the listing's amounts were only text
