@@ -488,7 +488,7 @@ fn an_order_too_far_in_time_from_the_conversion_is_not_its_sale() {
         assert!(
             d.reason.starts_with(&format!(
                 "order shop/A-1000 carries its {quoted} but was created 2026-11-02T10:00:00Z ({days} days {side} the conversion"
-            )) && d.reason.contains("more than `order_window_days` (30) apart"),
+            )) && d.reason.contains("more than `order_window_days` (30 days) apart"),
             "{}",
             d.reason
         );
@@ -515,6 +515,22 @@ fn an_order_too_far_in_time_from_the_conversion_is_not_its_sale() {
         t(NOW),
     );
     assert_eq!(d[0].outcome, Outcome::Matched, "{}", d[0].reason);
+    // A gap under two days is given in hours.
+    p.matching.order_window_days = 1;
+    let mut near = claim("impact", "C12", Some("A-1000"));
+    near.occurred_at = t("2026-10-31T20:00:00Z");
+    let d = decide(
+        &p,
+        &claims(vec![near]),
+        &orders(vec![order("A-1000")]),
+        &FxTable::empty(),
+        t(NOW),
+    );
+    assert!(
+        d[0].reason.contains("(38 hours after the conversion at 2026-10-31T20:00:00Z), more than `order_window_days` (1 day) apart"),
+        "{}",
+        d[0].reason
+    );
 }
 
 #[test]

@@ -1824,19 +1824,26 @@ fn judge(
         // whatever the grace period (waiting will not bring it closer).
         if let Some((fo, by)) = miss.far {
             let created = fo.order.created_at;
-            let days = (claim.occurred_at - created).num_days().abs();
+            let gap = (claim.occurred_at - created).abs();
+            let gap = match gap.num_days() {
+                0 | 1 => format!("{} hours", gap.num_hours()),
+                days => format!("{days} days"),
+            };
             let quoted = match by {
                 MatchedBy::ClickId => "click id",
                 _ => "order id",
             };
             d.outcome = Outcome::NoOrder;
             d.reason = format!(
-                "order {} carries its {quoted} but was created {} ({days} days {} the conversion at {}), more than `order_window_days` ({}) apart: it is not this claim's sale",
+                "order {} carries its {quoted} but was created {} ({gap} {} the conversion at {}), more than `order_window_days` ({}) apart: it is not this claim's sale",
                 order_name(fo),
                 fmt_time(created),
                 if created > claim.occurred_at { "after" } else { "before" },
                 fmt_time(claim.occurred_at),
-                program.matching.order_window_days,
+                match program.matching.order_window_days {
+                    1 => "1 day".to_owned(),
+                    n => format!("{n} days"),
+                },
             );
             return d;
         }
