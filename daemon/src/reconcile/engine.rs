@@ -554,6 +554,9 @@ fn implausible_time(
     c: &Conversion,
     created: DateTime<Utc>,
 ) -> Option<String> {
+    if !is_implausible(program, attribution_time(c), c.occurred_at, created) {
+        return None;
+    }
     if let Some(click) = c.clicked_at.filter(|t| *t > c.occurred_at) {
         return Some(format!(
             "click time ({}) is after its conversion ({})",
@@ -562,13 +565,25 @@ fn implausible_time(
         ));
     }
     let hours = program.matching.fuzzy_window_hours;
-    (attribution_time(c) > created + chrono::Duration::hours(i64::from(hours))).then(|| {
-        format!(
-            "time {} is more than {hours} h (`fuzzy_window_hours`) after the order was created ({})",
-            contest_time(c),
-            fmt_time(created)
-        )
-    })
+    Some(format!(
+        "time {} is more than {hours} h (`fuzzy_window_hours`) after the order was created ({})",
+        contest_time(c),
+        fmt_time(created)
+    ))
+}
+
+/// [`implausible_time`] from a claim's attribution time `at` (its click
+/// time, else its conversion time) and conversion time alone, so a full
+/// run decides its contests without decoding a record: a click time is
+/// after the conversion exactly when `at` is.
+fn is_implausible(
+    program: &ProgramConfig,
+    at: DateTime<Utc>,
+    occurred: DateTime<Utc>,
+    created: DateTime<Utc>,
+) -> bool {
+    let hours = i64::from(program.matching.fuzzy_window_hours);
+    at > occurred || at > created + chrono::Duration::hours(hours)
 }
 
 /// What an attribution contest compares of a claim. Claims are numbered in
@@ -1367,11 +1382,10 @@ impl<'a, C: Inputs<ClaimInput> + ?Sized, O: Inputs<OrderInput> + ?Sized> Plan<'a
         // An uncontested order needs no list.
         contests.retain(|_, v| v.len() > 1);
         for (&oi, v) in &mut contests {
-            let created = order(oi as usize).created_at;
+            let order_created = created[oi as usize];
             for &j in v.iter() {
-                let c = claims.get(j as usize);
-                rivals[j as usize].implausible =
-                    implausible_time(program, &c.claim, created).is_some();
+                let r = &mut rivals[j as usize];
+                r.implausible = is_implausible(program, r.at, occurred[j as usize], order_created);
             }
             v.sort_by(|&a, &b| contest_order(program, &rivals, a, b));
         }
