@@ -7,6 +7,10 @@
 //! `=x` and `'=x` are written `'=x` and `''=x`, not both `'=x`. A
 //! format-15 statement renders, restores and verifies as issued.
 //!
+//! C-L3: payees whose file stems are equal ignoring case (`awin:ABC`,
+//! `awin:abc`) get names a case-insensitive filesystem tells apart, from
+//! format 16; a format-15 period keeps the names recorded for it.
+//!
 //! C-L5: `tolerance_applied` read `0` in the report and `0.00` on the
 //! statement line of the same decision.
 
@@ -171,4 +175,56 @@ fn the_report_writes_a_tolerance_as_the_statement_does() {
     let inputs = &json["discrepancies"][0]["inputs"];
     assert_eq!(inputs["tolerance_applied"], "0.00", "{inputs}");
     assert_eq!(inputs["amount_tolerance_abs"], "0.00", "{inputs}");
+}
+
+/// C-L3: `awin:ABC` keeps `awin.ABC.*`; `awin:abc`, the same name ignoring
+/// case, gets a hash of its payee key. Verify, show and restore find them;
+/// the period as format 15 issued it keeps the names it was recorded with.
+#[test]
+fn payees_equal_ignoring_case_get_file_names_a_case_insensitive_share_tells_apart() {
+    let c = config(RULES);
+    let tmp = tempfile::tempdir().unwrap();
+    let b = MemoryBook::new();
+    let rates = no_fx();
+    let oct = vec![
+        sale("C1", "ABC", "2026-10-05T10:00:00Z", "100.00"),
+        sale("C2", "abc", "2026-10-06T10:00:00Z", "200.00"),
+        sale("C3", "abd", "2026-10-07T10:00:00Z", "300.00"),
+    ];
+    let r = reckon::payout::finalize(&inputs(&c, &oct, &rates, &b, tmp.path()), "2026-10").unwrap();
+    let hash = &reckon::payout::render::sha256_hex(b"awin:abc")[..16];
+    let names: Vec<String> = read_dir(&r.dir).into_keys().collect();
+    let mut want: Vec<String> = ["awin.ABC", &format!("awin.abc~{hash}"), "awin.abd"]
+        .iter()
+        .flat_map(|stem| ["csv", "html", "json"].map(|ext| format!("{stem}.{ext}")))
+        .chain(["summary.csv".to_string()])
+        .collect();
+    want.sort();
+    assert_eq!(names, want);
+    let folded: std::collections::BTreeSet<String> =
+        names.iter().map(|n| n.to_ascii_lowercase()).collect();
+    assert_eq!(folded.len(), names.len(), "{names:?}");
+    let statements = statements_in(&r.dir);
+    assert_eq!(statements["abc"].lines[0].claim_id, "C2");
+
+    let v = reckon::payout::verify(&b, tmp.path(), "shop", "2026-10").unwrap();
+    assert!(v.problems.is_empty(), "{:?}", v.problems);
+    let shown = reckon::payout::lifecycle::show(&b, tmp.path(), "shop", "2026-10").unwrap();
+    assert_eq!(shown.rows.len(), 3);
+    // Lost files are restored under the same names.
+    std::fs::remove_dir_all(&r.dir).unwrap();
+    let again =
+        reckon::payout::generate(&inputs(&c, &oct, &rates, &b, tmp.path()), "2026-10").unwrap();
+    assert!(again.already_finalised);
+    assert_eq!(read_dir(&r.dir).into_keys().collect::<Vec<_>>(), want);
+
+    // As format 15 issued it: the names it was recorded with.
+    reissue_as_format(&b, &r.dir, "2026-10", 15);
+    let again =
+        reckon::payout::generate(&inputs(&c, &oct, &rates, &b, tmp.path()), "2026-10").unwrap();
+    assert!(again.already_finalised);
+    let v15 = read_dir(&r.dir);
+    assert!(v15.contains_key("awin.ABC.json") && v15.contains_key("awin.abc.json"));
+    let v = reckon::payout::verify(&b, tmp.path(), "shop", "2026-10").unwrap();
+    assert!(v.problems.is_empty(), "{:?}", v.problems);
 }

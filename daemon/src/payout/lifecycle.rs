@@ -1668,6 +1668,7 @@ fn run_with<'g>(
         warnings: Vec::new(),
     };
     let mut partners = Vec::new();
+    let mut stems = render::PeriodStems::default();
     let mut summary = Vec::new();
     let mut batch: Vec<(String, Option<book::Encoded>)> = Vec::new();
     // Ledger entries released by moved claims, deleted before `batch` so
@@ -1737,7 +1738,7 @@ fn run_with<'g>(
             s.closed_early_at = early;
             used.add(&s);
         }
-        let (files, canonical) = write_statement(&staging, &s)?;
+        let (files, canonical) = write_statement(&staging, &s, &mut stems)?;
         report.partners += 1;
         report.lines += s.lines.len();
         report.adjustments += s.adjustments.len() + s.bonus_adjustments.len();
@@ -2308,12 +2309,15 @@ fn differs_from_draft(dir: &Path, version: u32, rows: &[SummaryRow]) -> Option<S
     ))
 }
 
-/// Renders one statement's three files into the staging directory.
+/// Renders one statement's three files into the staging directory, named
+/// by the period's next stem ([`render::PeriodStems`]).
 fn write_statement(
     staging: &Staging,
     s: &Statement,
+    stems: &mut render::PeriodStems,
 ) -> Result<(PartnerFiles, Vec<u8>), PayoutError> {
-    let (files, bytes) = render_statement(s)?;
+    let (mut files, bytes) = render_statement(s)?;
+    files.stem = stems.stem(s);
     let stem = &files.stem;
     staging.write(&format!("{stem}.json"), bytes.json)?;
     staging.write(&format!("{stem}.csv"), bytes.csv)?;
@@ -2334,7 +2338,9 @@ pub struct RenderedFiles {
     pub html: String,
 }
 
-/// Renders a statement's files and their hashes.
+/// Renders a statement's files and their hashes; `stem` is
+/// [`render::statement_stem`], which a period's writer replaces with its
+/// [`render::PeriodStems`] stem.
 pub fn render_statement(s: &Statement) -> Result<(PartnerFiles, RenderedFiles), PayoutError> {
     let canonical = render::canonical_json(s)?;
     let content_hash = render::sha256_hex(&canonical);
@@ -2560,8 +2566,11 @@ fn reproduce(
         skipped: Vec::new(),
         warnings: Vec::new(),
     };
+    // The stems as the period's files were written: in recorded order.
+    let mut stems = render::PeriodStems::default();
     for ((s, fr), p) in finalised_statements(b, rec)?.into_iter().zip(&rec.partners) {
-        let (files, bytes) = render_statement(&s)?;
+        let (mut files, bytes) = render_statement(&s)?;
+        files.stem = stems.stem(&s);
         if files != *p || fr.content_hash != p.content_hash {
             return Err(PayoutError::StoreMismatch {
                 program: rec.program.clone(),

@@ -135,6 +135,10 @@ use crate::reconcile::model::Outcome;
 /// its format-16 rows. JSON and HTML are format 15's but for
 /// `format_version`, and a statement whose text cells start with no `'`
 /// has format 15's CSV; a format-15 statement renders as issued.
+/// And (QA38c C-L3) from format 16 a period's file stems equal ignoring
+/// case (`awin.ABC`, `awin.abc`) are told apart by a hash of the payee on
+/// all but the first in payee order (`render::PeriodStems`); stems of
+/// earlier formats are as recorded.
 pub const FORMAT_VERSION: u32 = 16;
 
 /// The payee key of a network's partner: `<network>:<partner id>`. Partner

@@ -344,12 +344,14 @@ pub fn reissue_with(
         .unwrap();
     let mut writes = Vec::new();
     let mut summary = Vec::new();
+    let mut stems = render::PeriodStems::default();
     rec.partners = lifecycle::finalised_statements(book, &rec)
         .unwrap()
         .into_iter()
         .map(|(mut s, _)| {
             edit(&mut s);
-            let (files, bytes) = lifecycle::render_statement(&s).unwrap();
+            let (mut files, bytes) = lifecycle::render_statement(&s).unwrap();
+            files.stem = stems.stem(&s);
             summary.push(render::SummaryRow::of(&s, &files.content_hash));
             writes.push((
                 book::key(&["final", "shop", period, &s.payee()]),
