@@ -75,30 +75,6 @@ fn october() -> Vec<Decision> {
     ]
 }
 
-/// The records of a CSV (RFC 4180: a quoted cell may hold commas, doubled
-/// quotes and line breaks).
-fn records(csv: &[u8]) -> Vec<Vec<String>> {
-    let (mut out, mut row, mut cell, mut quoted) = (Vec::new(), Vec::new(), String::new(), false);
-    let text = std::str::from_utf8(csv).unwrap();
-    let mut chars = text.chars().peekable();
-    while let Some(ch) = chars.next() {
-        match ch {
-            '"' if quoted && chars.peek() == Some(&'"') => {
-                cell.push('"');
-                chars.next();
-            }
-            '"' => quoted = !quoted,
-            ',' if !quoted => row.push(std::mem::take(&mut cell)),
-            '\n' if !quoted => {
-                row.push(std::mem::take(&mut cell));
-                out.push(std::mem::take(&mut row));
-            }
-            ch => cell.push(ch),
-        }
-    }
-    out
-}
-
 /// The `refers_to` cell of the CSV's one `manual_adjustment` row.
 fn manual_refers_to(csv: &[u8]) -> String {
     let rows = records(csv);

@@ -387,11 +387,12 @@ pub fn statements_in(dir: &Path) -> BTreeMap<String, reckon::payout::model::Stat
         .collect()
 }
 
-/// The cells of one CSV record (RFC 4180: a quoted cell may hold commas
-/// and doubled quotes; the statements' cells hold no line breaks).
-pub fn cells(line: &str) -> Vec<String> {
-    let (mut out, mut cell, mut quoted) = (Vec::new(), String::new(), false);
-    let mut chars = line.chars().peekable();
+/// The records of a CSV (RFC 4180: a quoted cell may hold commas, doubled
+/// quotes and line breaks, as a format-15 `refers_to` cell does).
+pub fn records(csv: &[u8]) -> Vec<Vec<String>> {
+    let (mut out, mut row, mut cell, mut quoted) = (Vec::new(), Vec::new(), String::new(), false);
+    let text = std::str::from_utf8(csv).unwrap();
+    let mut chars = text.chars().peekable();
     while let Some(ch) = chars.next() {
         match ch {
             '"' if quoted && chars.peek() == Some(&'"') => {
@@ -399,23 +400,35 @@ pub fn cells(line: &str) -> Vec<String> {
                 chars.next();
             }
             '"' => quoted = !quoted,
-            ',' if !quoted => out.push(std::mem::take(&mut cell)),
+            ',' if !quoted => row.push(std::mem::take(&mut cell)),
+            '\n' if !quoted => {
+                row.push(std::mem::take(&mut cell));
+                out.push(std::mem::take(&mut row));
+            }
             ch => cell.push(ch),
         }
     }
-    out.push(cell);
+    if !cell.is_empty() || !row.is_empty() {
+        row.push(cell);
+        out.push(row);
+    }
     out
+}
+
+/// The cells of one CSV record.
+pub fn cells(line: &str) -> Vec<String> {
+    records(line.as_bytes())
+        .into_iter()
+        .next()
+        .unwrap_or_default()
 }
 
 /// The CSV's rows of `section`, each as (column name → cell), read by
 /// header name as an AP or audit system reads them.
 pub fn rows_by_name(csv: &[u8], section: &str) -> Vec<BTreeMap<String, String>> {
-    let text = std::str::from_utf8(csv).unwrap();
-    let mut lines = text.lines();
-    let head = cells(lines.next().unwrap());
-    lines
-        .map(cells)
-        .filter(|row| row[0] == section)
+    let mut rows = records(csv).into_iter();
+    let head = rows.next().unwrap();
+    rows.filter(|row| row[0] == section)
         .map(|row| {
             assert_eq!(row.len(), head.len(), "{row:?}");
             head.iter().cloned().zip(row).collect()
