@@ -92,7 +92,10 @@ fn opt<T: ToString>(v: &Option<T>) -> String {
 }
 
 /// The `<partner>.csv` file: one row per line, adjustment, bonus
-/// adjustment (format 7) and bonus, then one row per total. A bonus
+/// adjustment (format 7), bonus, manual adjustment (format 14) and
+/// `not_paid` entry (format 14), then one row per total, one
+/// `total_network_reported` row per currency (format 13) and a
+/// `closed_early_at` row (format 11, closed early only). A bonus
 /// adjustment's original volume, original bonus and previously paid are
 /// under `original_basis`, `original_commission` and `previously_paid`
 /// from format 12; formats 10 and 11 are rendered with them under the last
@@ -545,8 +548,8 @@ const FORMAT_13_COLUMNS: [&str; 4] = [
 /// The columns a format-14 statement CSV adds (QA34c): the date of the
 /// `[fx]` row behind `fx_rate`, and of those behind the trace's
 /// `claim_fx_rate` and `order_fx_rate`; on `not_paid` rows, why the claim
-/// is not paid (`held_back`, `adjustment_waits`, `pending`, `not_earning`)
-/// and its lock date.
+/// is not paid (`held_back`, `adjustment_waits`, `pending`, `undecided`,
+/// `not_earning`) and its lock date.
 const FORMAT_14_COLUMNS: [&str; 5] = [
     "fx_rate_date",
     "claim_fx_rate_date",

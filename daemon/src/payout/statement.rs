@@ -214,7 +214,8 @@ pub struct Skipped {
     pub reason: String,
     /// Not a claim held back but an adjustment that waits: a line or bonus
     /// already paid stays as credited until it can be priced again (no
-    /// rule in force, no FX rate). Not listed in `held_back.csv`.
+    /// rule in force, no FX rate). Listed in `held_back.csv` with kind
+    /// `adjustment_waits` (format 13 on).
     pub waits: bool,
 }
 
