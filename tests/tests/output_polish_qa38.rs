@@ -23,15 +23,6 @@ use reckon::reconcile::model::Decision;
 use reckon::reconcile::report::{self, Format, Period};
 use std::collections::BTreeMap;
 
-const RULES: &str = r#"
-payout_currency = "EUR"
-[[rules]]
-id = "cps"
-effective_from = "2026-01-01"
-kind = "percent"
-percent = "10"
-"#;
-
 /// Two partners the format-15 guard wrote alike: `-5` named `=x` with
 /// claim `=x`, and `'-5` named `'=x` with claim `'=x`.
 fn look_alikes() -> Vec<Decision> {
@@ -75,7 +66,7 @@ fn unguard(cell: &str) -> &str {
 
 #[test]
 fn the_formula_guard_tells_a_quoted_text_from_the_text_it_quotes() {
-    let c = config(RULES);
+    let c = config(CPS_EUR);
     let tmp = tempfile::tempdir().unwrap();
     let b = MemoryBook::new();
     let rates = no_fx();
@@ -149,7 +140,7 @@ fn the_discrepancy_report_tells_the_look_alike_partners_apart() {
 /// statement line and in the report's listing and JSON.
 #[test]
 fn the_report_writes_a_tolerance_as_the_statement_does() {
-    let c = config(RULES);
+    let c = config(CPS_EUR);
     let tmp = tempfile::tempdir().unwrap();
     let b = MemoryBook::new();
     let rates = no_fx();
@@ -182,7 +173,7 @@ fn the_report_writes_a_tolerance_as_the_statement_does() {
 /// the period as format 15 issued it keeps the names it was recorded with.
 #[test]
 fn payees_equal_ignoring_case_get_file_names_a_case_insensitive_share_tells_apart() {
-    let c = config(RULES);
+    let c = config(CPS_EUR);
     let tmp = tempfile::tempdir().unwrap();
     let b = MemoryBook::new();
     let rates = no_fx();

@@ -35,18 +35,9 @@ fn commissions(s: &Statement) -> Vec<String> {
     s.lines.iter().map(|l| l.commission.to_string()).collect()
 }
 
-const CPS: &str = r#"
-payout_currency = "EUR"
-[[rules]]
-id = "cps"
-effective_from = "2026-01-01"
-kind = "percent"
-percent = "10"
-"#;
-
 #[test]
 fn cps_with_a_partial_refund() {
-    let c = config(CPS);
+    let c = config(CPS_EUR);
     let ds = vec![
         sale("A", "p1", "2026-11-03T10:00:00Z", "200.00"),
         // order 150.00, 50.00 refunded before the statement: basis 100.00
@@ -341,7 +332,7 @@ percent = "12"
 
 #[test]
 fn fx_conversion_records_the_rate() {
-    let c = config(CPS);
+    let c = config(CPS_EUR);
     let rates = fx(&[
         ("USD", "EUR", "2026-11-05", "0.9234"),
         ("USD", "EUR", "2026-11-20", "0.9100"),
@@ -456,7 +447,7 @@ percent = "10"
 
 #[test]
 fn refund_after_finalisation_is_clawed_back_next_period() {
-    let c = config(CPS);
+    let c = config(CPS_EUR);
     let tmp = tempfile::tempdir().unwrap();
     let book = MemoryBook::new();
     let fxr = no_fx();
@@ -553,7 +544,7 @@ fn a_clawback_larger_than_the_earnings_is_reported_as_owed_back() {
     // October pays A (20.00) to p1 and B (10.00) to p2; in November A is
     // refunded in full and p1 earns nothing new: p1 carries −20.00 (owes it
     // back), p2 earns C (30.00, payable). The report keeps the two apart.
-    let c = config(CPS);
+    let c = config(CPS_EUR);
     let tmp = tempfile::tempdir().unwrap();
     let book = MemoryBook::new();
     let fxr = no_fx();

@@ -326,7 +326,7 @@ fn a_change_to_stored_data_after_finalisation_never_alters_a_finalised_file() {
 
 #[test]
 fn verify_detects_a_tampered_file_and_generate_restores_it() {
-    let c = config(CPS_MIN);
+    let c = config(CPS_EUR);
     let tmp = tempfile::tempdir().unwrap();
     let book = MemoryBook::new();
     let fxr = no_fx();
@@ -437,7 +437,7 @@ fn verify_detects_a_tampered_file_and_generate_restores_it() {
 /// stderr; the finalised period said nothing of it.
 #[test]
 fn a_claim_held_back_for_a_missing_rate_is_listed_in_held_back_csv_which_verify_covers() {
-    let c = config(&CPS_MIN.replace("payout_currency = \"EUR\"", "payout_currency = \"USD\""));
+    let c = config(&CPS_EUR.replace("payout_currency = \"EUR\"", "payout_currency = \"USD\""));
     let tmp = tempfile::tempdir().unwrap();
     let book = MemoryBook::new();
     let fxr = fx(&[("EUR", "USD", "2026-10-05", "1.10")]);
@@ -494,7 +494,7 @@ fn a_claim_held_back_for_a_missing_rate_is_listed_in_held_back_csv_which_verify_
 fn a_percent_bonus_held_back_for_a_missing_rate_is_paid_once_the_rate_exists() {
     let c = config(&format!(
         "{}\n[[bonuses]]\nid = \"pct\"\neffective_from = \"2026-01-01\"\nthreshold_volume = \"100\"\npercent = \"1\"\n",
-        CPS_MIN.replace("payout_currency = \"EUR\"", "payout_currency = \"USD\"")
+        CPS_EUR.replace("payout_currency = \"EUR\"", "payout_currency = \"USD\"")
     ));
     let tmp = tempfile::tempdir().unwrap();
     let book = MemoryBook::new();
@@ -552,18 +552,9 @@ fn edit(path: &Path, from: &str, to: &str) {
     std::fs::write(path, text.replacen(from, to, 1)).unwrap();
 }
 
-const CPS_MIN: &str = r#"
-payout_currency = "EUR"
-[[rules]]
-id = "cps"
-effective_from = "2026-01-01"
-kind = "percent"
-percent = "10"
-"#;
-
 #[test]
 fn regenerating_a_draft_replaces_it_and_claims_are_paid_once() {
-    let c = config(CPS_MIN);
+    let c = config(CPS_EUR);
     let tmp = tempfile::tempdir().unwrap();
     let book = MemoryBook::new();
     let fxr = no_fx();
@@ -623,7 +614,7 @@ fn regenerating_a_draft_replaces_it_and_claims_are_paid_once() {
 /// statement (found by the settle fixer, QA13).
 #[test]
 fn a_line_no_rule_prices_any_more_is_left_as_paid() {
-    let before = config(CPS_MIN);
+    let before = config(CPS_EUR);
     let after = config(
         r#"
 payout_currency = "EUR"
@@ -708,7 +699,7 @@ percent = "12"
 /// was reversed.
 #[test]
 fn a_paid_claim_whose_rate_goes_missing_is_left_as_paid_until_it_returns() {
-    let c = config(CPS_MIN);
+    let c = config(CPS_EUR);
     let tmp = tempfile::tempdir().unwrap();
     let book = MemoryBook::new();
     let fxr = no_fx();
@@ -779,8 +770,8 @@ fn a_paid_claim_whose_rate_goes_missing_is_left_as_paid_until_it_returns() {
 /// its record goes.
 #[test]
 fn finalising_a_period_retires_the_drafts_it_makes_final_never() {
-    let monthly = config(CPS_MIN);
-    let semi = config(&format!("period = \"semi_monthly\"\n{CPS_MIN}"));
+    let monthly = config(CPS_EUR);
+    let semi = config(&format!("period = \"semi_monthly\"\n{CPS_EUR}"));
     let tmp = tempfile::tempdir().unwrap();
     let book = MemoryBook::new();
     let fxr = no_fx();
@@ -920,7 +911,7 @@ fn finalising_a_period_retires_the_drafts_it_makes_final_never() {
 /// path; `output_dir` itself may be a symlink.
 #[test]
 fn a_symlinked_directory_under_output_dir_is_refused_and_nothing_is_moved() {
-    let c = config(CPS_MIN);
+    let c = config(CPS_EUR);
     let tmp = tempfile::tempdir().unwrap();
     let victim = tmp.path().join("victim");
     std::fs::create_dir(&victim).unwrap();
@@ -1025,7 +1016,7 @@ kind = "percent"
         "[[overrides]]\nid = \"o\"\npartner = \"awin:1\"\nrule = \"x\"\namount = \"6\"",
         "rule `x` is kind = \"percent\"; override only its own figures",
     );
-    let c = config(CPS_MIN);
+    let c = config(CPS_EUR);
     let tmp = tempfile::tempdir().unwrap();
     let book = MemoryBook::new();
     let fxr = no_fx();
@@ -1109,7 +1100,7 @@ amount = "5"
 
 #[test]
 fn scheduled_drafts_cover_the_open_periods() {
-    let c = config(CPS_MIN);
+    let c = config(CPS_EUR);
     let tmp = tempfile::tempdir().unwrap();
     let book = MemoryBook::new();
     let fxr = no_fx();
@@ -1145,7 +1136,7 @@ fn scheduled_drafts_cover_the_open_periods() {
 
 #[test]
 fn finalising_warns_when_the_figures_differ_from_the_reviewed_draft() {
-    let c = config(CPS_MIN);
+    let c = config(CPS_EUR);
     let tmp = tempfile::tempdir().unwrap();
     let book = MemoryBook::new();
     let fxr = no_fx();
@@ -1292,7 +1283,7 @@ fn partitions_that_give_a_moved_claim_only_to_its_new_partner_are_refused() {
     // October pays A to p1; the network then moves A to p9. Partitions by
     // the decision's partner give A to p9 only: p9 would be paid and p1
     // never give it back, so the run is refused and nothing is recorded.
-    let c = config(CPS_MIN);
+    let c = config(CPS_EUR);
     let tmp = tempfile::tempdir().unwrap();
     let book = MemoryBook::new();
     let fxr = no_fx();
@@ -1327,7 +1318,7 @@ fn partitions_that_give_a_moved_claim_only_to_its_new_partner_are_refused() {
 
 #[test]
 fn format_6_traces_each_line_and_guards_csv_text_and_formats_2_to_5_render_as_issued() {
-    let c = config(CPS_MIN);
+    let c = config(CPS_EUR);
     let tmp = tempfile::tempdir().unwrap();
     let book = MemoryBook::new();
     let fxr = no_fx();
@@ -1484,7 +1475,7 @@ fn assert_every_run_refused(inp: &reckon::payout::Inputs<'_>, periods: &[&str], 
 /// September and October again (9032.77 instead of 1924.09).
 #[test]
 fn a_new_store_refuses_to_overwrite_or_pay_again_finalised_statements_it_did_not_issue() {
-    let c = config(CPS_MIN);
+    let c = config(CPS_EUR);
     let tmp = tempfile::tempdir().unwrap();
     let fxr = no_fx();
     let ds = vec![
@@ -1543,7 +1534,7 @@ fn a_new_store_refuses_to_overwrite_or_pay_again_finalised_statements_it_did_not
 /// 2026-10` wrote "draft version 2" over the finalised, paid October files.
 #[test]
 fn a_store_restored_from_an_older_backup_refuses_to_overwrite_later_finalised_statements() {
-    let c = config(CPS_MIN);
+    let c = config(CPS_EUR);
     let tmp = tempfile::tempdir().unwrap();
     let fxr = no_fx();
     let ds = vec![
@@ -1596,7 +1587,7 @@ fn a_store_restored_from_an_older_backup_refuses_to_overwrite_later_finalised_st
 #[test]
 fn a_finalize_interrupted_before_its_files_are_swapped_in_is_named_and_rerun_gives_the_same_bytes()
 {
-    let c = config(CPS_MIN);
+    let c = config(CPS_EUR);
     let fxr = no_fx();
     let ds = vec![
         sale("A", "p1", "2026-10-05T10:00:00Z", "200.00"),
@@ -1653,7 +1644,7 @@ fn a_finalize_interrupted_before_its_files_are_swapped_in_is_named_and_rerun_giv
 /// until the next run. A failed run removes it, and changes nothing.
 #[test]
 fn a_run_that_fails_while_staging_removes_its_staging_directory_and_records_nothing() {
-    let c = config(CPS_MIN);
+    let c = config(CPS_EUR);
     let fxr = no_fx();
     let ds = vec![sale("A", "p1", "2026-10-05T10:00:00Z", "200.00")];
     let tmp = tempfile::tempdir().unwrap();
@@ -1690,7 +1681,7 @@ fn a_run_that_fails_while_staging_removes_its_staging_directory_and_records_noth
 /// has paid claims of its connectors.
 #[test]
 fn a_program_whose_connectors_were_paid_under_another_id_is_refused() {
-    let c = config(CPS_MIN);
+    let c = config(CPS_EUR);
     let tmp = tempfile::tempdir().unwrap();
     let book = MemoryBook::new();
     let fxr = no_fx();
@@ -1724,7 +1715,7 @@ fn a_program_whose_connectors_were_paid_under_another_id_is_refused() {
 /// a network added, or a paid network kept, passes.
 #[test]
 fn config_changes_that_a_finalised_period_settled_are_refused() {
-    let c = config(CPS_MIN);
+    let c = config(CPS_EUR);
     let tmp = tempfile::tempdir().unwrap();
     let book = MemoryBook::new();
     let fxr = no_fx();
@@ -1733,7 +1724,7 @@ fn config_changes_that_a_finalised_period_settled_are_refused() {
         reckon::payout::lifecycle::check_settled(&book, &program_of("shop", claims, "EUR"), c)
     };
     // Nothing finalised yet: anything goes.
-    let usd = config(&CPS_MIN.replace("\"EUR\"", "\"USD\""));
+    let usd = config(&CPS_EUR.replace("\"EUR\"", "\"USD\""));
     check(&["cj"], &usd).unwrap();
     reckon::payout::finalize(&inputs(&c, &ds, &fxr, &book, tmp.path()), "2026-10").unwrap();
     check(&["awin"], &c).unwrap();
@@ -1768,7 +1759,7 @@ fn config_changes_that_a_finalised_period_settled_are_refused() {
     );
 
     // F4: the statement was issued in UTC (no timezone given).
-    let ny = config(&format!("timezone = \"America/New_York\"\n{CPS_MIN}"));
+    let ny = config(&format!("timezone = \"America/New_York\"\n{CPS_EUR}"));
     let e = check(&["awin"], &ny).unwrap_err().to_string();
     assert!(
         e.starts_with("program `shop`: the timezone is America/New_York in the config, but finalised period 2026-10 was issued in UTC."),
@@ -1791,7 +1782,7 @@ fn config_changes_that_a_finalised_period_settled_are_refused() {
     // The same zone written out is the same.
     check(
         &["awin"],
-        &config(&format!("timezone = \"UTC\"\n{CPS_MIN}")),
+        &config(&format!("timezone = \"UTC\"\n{CPS_EUR}")),
     )
     .unwrap();
 }
@@ -1806,7 +1797,7 @@ fn config_changes_that_a_finalised_period_settled_are_refused() {
 #[test]
 fn verify_tells_missing_files_from_an_interrupted_finalize_and_periods_that_will_have_no_statements(
 ) {
-    let c = config(CPS_MIN);
+    let c = config(CPS_EUR);
     let tmp = tempfile::tempdir().unwrap();
     let book = MemoryBook::new();
     let fxr = no_fx();
@@ -1909,7 +1900,7 @@ fn verify_tells_missing_files_from_an_interrupted_finalize_and_periods_that_will
 /// naming other payees at that version is still refused.
 #[test]
 fn a_hand_edited_summary_of_a_finalised_period_is_restored_not_taken_for_an_older_store() {
-    let c = config(CPS_MIN);
+    let c = config(CPS_EUR);
     let tmp = tempfile::tempdir().unwrap();
     let book = MemoryBook::new();
     let fxr = no_fx();
@@ -2036,7 +2027,7 @@ fn a_hand_edited_summary_of_a_finalised_period_is_restored_not_taken_for_an_olde
 /// not advise generating it.
 #[test]
 fn show_and_verify_on_a_store_older_than_the_files_say_so() {
-    let c = config(CPS_MIN);
+    let c = config(CPS_EUR);
     let tmp = tempfile::tempdir().unwrap();
     let fxr = no_fx();
     let ds = vec![
@@ -2220,7 +2211,7 @@ percent = "10"
 /// characters as they were).
 #[test]
 fn format_8_html_shows_bidi_characters_as_escapes_and_a_format_7_period_still_verifies() {
-    let c = config(CPS_MIN);
+    let c = config(CPS_EUR);
     let tmp = tempfile::tempdir().unwrap();
     let book = MemoryBook::new();
     let fxr = no_fx();
@@ -2295,7 +2286,7 @@ fn format_8_html_shows_bidi_characters_as_escapes_and_a_format_7_period_still_ve
 /// period still verifies and is restored as issued.
 #[test]
 fn format_11_says_a_statement_was_closed_early_and_a_format_10_period_still_verifies() {
-    let c = config(CPS_MIN);
+    let c = config(CPS_EUR);
     let tmp = tempfile::tempdir().unwrap();
     let book = MemoryBook::new();
     let fxr = no_fx();
@@ -3301,7 +3292,7 @@ fn a_new_programs_ledgers_start_empty_and_are_not_said_to_be_derived() {
 /// decisions are read.
 #[test]
 fn claims_without_a_rate_into_the_program_currency_are_warned_about() {
-    let c = config(CPS_MIN);
+    let c = config(CPS_EUR);
     let tmp = tempfile::tempdir().unwrap();
     let book = MemoryBook::new();
     let fxr = no_fx();

@@ -19,35 +19,7 @@ use reckon::reconcile::model::Decision;
 /// of EUR bases paid in EUR, monthly, minimum payout 50.00, then
 /// `manual` (`[[programs.commission.manual_adjustments]]` tables).
 fn config_text(manual: &str) -> String {
-    format!(
-        r#"
-[[connectors]]
-id = "shop"
-plugin = "example"
-schedule = "0 * * * *"
-
-[[connectors]]
-id = "awin"
-plugin = "example"
-schedule = "0 * * * *"
-
-[[programs]]
-id = "shop"
-currency = "EUR"
-claims = ["awin"]
-orders = ["shop"]
-
-[programs.commission]
-payout_currency = "EUR"
-minimum_payout = "50.00"
-
-[[programs.commission.rules]]
-id = "cps"
-effective_from = "2026-01-01"
-kind = "percent"
-percent = "10"
-{manual}"#
-    )
+    shop_config("minimum_payout = \"50.00\"\n", manual)
 }
 
 /// A manual adjustment table.

@@ -12,15 +12,6 @@ use reckon::payout::model::{Statement, Status};
 use reckon::payout::render;
 use std::path::Path;
 
-const CPS: &str = r#"
-payout_currency = "EUR"
-[[rules]]
-id = "cps"
-effective_from = "2026-01-01"
-kind = "percent"
-percent = "10"
-"#;
-
 fn statements_in(dir: &Path) -> Vec<Statement> {
     read_dir(dir)
         .into_iter()
@@ -43,7 +34,7 @@ fn claims_listed(dir: &Path) -> Vec<String> {
 /// anyway is called so by `verify` and `show`.
 #[test]
 fn finalising_a_period_brings_the_drafts_of_later_periods_up_to_date() {
-    let c = config(CPS);
+    let c = config(CPS_EUR);
     let tmp = tempfile::tempdir().unwrap();
     let book = MemoryBook::new();
     let fxr = no_fx();
@@ -288,7 +279,7 @@ fn config_check_warns_about_an_override_that_never_applies() {
 #[test]
 fn a_take_back_only_statement_keeps_the_name_and_says_credited_when_nothing_was_paid() {
     for (minimum, paid) in [("25.00", false), ("0", true)] {
-        let c = config(&format!("minimum_payout = \"{minimum}\"\n{CPS}"));
+        let c = config(&format!("minimum_payout = \"{minimum}\"\n{CPS_EUR}"));
         let tmp = tempfile::tempdir().unwrap();
         let book = MemoryBook::new();
         let fxr = no_fx();

@@ -13,15 +13,6 @@ use reckon::payout::model::{Statement, FORMAT_VERSION};
 use reckon::payout::render;
 use reckon::reconcile::model::{Outcome, RecordRef};
 
-const CPS: &str = r#"
-payout_currency = "EUR"
-[[rules]]
-id = "cps"
-effective_from = "2026-01-01"
-kind = "percent"
-percent = "10"
-"#;
-
 /// QA32d F1 (MEDIUM): eu/2026-07's `bonus_adjustment` row read by header
 /// gave `refunded_amount` 700.00, `order_currency` 20.00 and
 /// `tolerance_applied` 20.00, and nothing under `original_basis`,
@@ -192,7 +183,7 @@ fn on_order(
 /// its start (the HTML's "another partner" and "credited here" rewrite it).
 #[test]
 fn an_adjustment_names_the_order_its_trace_matched_and_says_the_order_changed() {
-    let c = config(CPS);
+    let c = config(CPS_EUR);
     let tmp = tempfile::tempdir().unwrap();
     let b = MemoryBook::new();
     let fxr = no_fx();

@@ -35,20 +35,11 @@ impl FxRates for AgedRates {
     }
 }
 
-const CPS: &str = r#"
-payout_currency = "EUR"
-[[rules]]
-id = "cps"
-effective_from = "2026-01-01"
-kind = "percent"
-percent = "10"
-"#;
-
 /// D-M2: the network's commission is on each line, and the totals give
 /// its sum beside the commission paid (CSV, JSON, HTML).
 #[test]
 fn each_line_and_the_totals_show_the_commission_the_network_reported() {
-    let c = config(CPS);
+    let c = config(CPS_EUR);
     let tmp = tempfile::tempdir().unwrap();
     let b = MemoryBook::new();
     let fxr = no_fx();
@@ -170,8 +161,8 @@ amount = "25"
 /// since changes nothing), the FX rate, a marginal tier split.
 #[test]
 fn a_repriced_adjustment_shows_the_rule_rate_split_and_fx_it_is_priced_on() {
-    let before = config(CPS);
-    let edited = config(&CPS.replace("percent = \"10\"", "percent = \"11\""));
+    let before = config(CPS_EUR);
+    let edited = config(&CPS_EUR.replace("percent = \"10\"", "percent = \"11\""));
     let tmp = tempfile::tempdir().unwrap();
     let b = MemoryBook::new();
     let fxr = no_fx();
@@ -356,7 +347,7 @@ percent = "10"
 /// name the conversion when the program's currency is not the payout's.
 #[test]
 fn a_missing_rate_reads_as_in_reconciliation_and_the_fx_column_names_its_currencies() {
-    let c = config(CPS);
+    let c = config(CPS_EUR);
     let tmp = tempfile::tempdir().unwrap();
     let b = MemoryBook::new();
     let usd = |id: &str, at: &str| {
@@ -399,7 +390,7 @@ fn a_missing_rate_reads_as_in_reconciliation_and_the_fx_column_names_its_currenc
 /// format-12 period restores and verifies.
 #[test]
 fn a_format_12_statement_renders_restores_and_verifies_as_issued() {
-    let c = config(CPS);
+    let c = config(CPS_EUR);
     let tmp = tempfile::tempdir().unwrap();
     let b = MemoryBook::new();
     let fxr = fx(&[("USD", "EUR", "2026-10-05", "0.9300")]);

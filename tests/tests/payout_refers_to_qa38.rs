@@ -16,34 +16,7 @@ use reckon::reconcile::model::Decision;
 /// Program `shop`: claims of `awin`, 10 % of EUR bases paid in EUR,
 /// monthly, then `manual` (`[[programs.commission.manual_adjustments]]`).
 fn config_text(manual: &str) -> String {
-    format!(
-        r#"
-[[connectors]]
-id = "shop"
-plugin = "example"
-schedule = "0 * * * *"
-
-[[connectors]]
-id = "awin"
-plugin = "example"
-schedule = "0 * * * *"
-
-[[programs]]
-id = "shop"
-currency = "EUR"
-claims = ["awin"]
-orders = ["shop"]
-
-[programs.commission]
-payout_currency = "EUR"
-
-[[programs.commission.rules]]
-id = "cps"
-effective_from = "2026-01-01"
-kind = "percent"
-percent = "10"
-{manual}"#
-    )
+    shop_config("", manual)
 }
 
 /// A manual adjustment of 5.00 to `awin:p1` on `period`, referring to

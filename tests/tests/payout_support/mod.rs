@@ -435,3 +435,50 @@ pub fn rows_by_name(csv: &[u8], section: &str) -> Vec<BTreeMap<String, String>> 
         })
         .collect()
 }
+
+/// Commission terms: 10 % of every claim's basis, paid in EUR (the body of
+/// a `[programs.commission]` table, for [`config`]).
+pub const CPS_EUR: &str = r#"
+payout_currency = "EUR"
+[[rules]]
+id = "cps"
+effective_from = "2026-01-01"
+kind = "percent"
+percent = "10"
+"#;
+
+/// A whole config: connectors `shop` (orders) and `awin` (claims) and
+/// program `shop`, 10 % of EUR bases paid in EUR, monthly; `commission`
+/// goes into its `[programs.commission]` table (e.g. a `minimum_payout`),
+/// `manual` after its rules (`[[programs.commission.manual_adjustments]]`
+/// tables).
+pub fn shop_config(commission: &str, manual: &str) -> String {
+    format!(
+        r#"
+[[connectors]]
+id = "shop"
+plugin = "example"
+schedule = "0 * * * *"
+
+[[connectors]]
+id = "awin"
+plugin = "example"
+schedule = "0 * * * *"
+
+[[programs]]
+id = "shop"
+currency = "EUR"
+claims = ["awin"]
+orders = ["shop"]
+
+[programs.commission]
+payout_currency = "EUR"
+{commission}
+[[programs.commission.rules]]
+id = "cps"
+effective_from = "2026-01-01"
+kind = "percent"
+percent = "10"
+{manual}"#
+    )
+}
