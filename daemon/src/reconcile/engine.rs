@@ -1988,28 +1988,21 @@ fn judge(
         );
         return d;
     }
-    let contest_note = match (contest.saturating_sub(1), runner_up) {
-        (0, _) | (_, None) => id_note,
-        (1, Some((r, won))) => format!(
-            "{id_note}; won over 1 other claim on {}",
-            won_on(
+    let contest_note = match runner_up.filter(|_| contest > 1) {
+        None => id_note,
+        Some((r, won)) => {
+            let on = won_on(
                 program,
                 (claim, &r.claim),
                 order.created_at,
                 won,
-                Side::Winner
-            )
-        ),
-        (n, Some((r, won))) => format!(
-            "{id_note}; won over {n} other claims, the closest on {}",
-            won_on(
-                program,
-                (claim, &r.claim),
-                order.created_at,
-                won,
-                Side::Winner
-            )
-        ),
+                Side::Winner,
+            );
+            match contest - 1 {
+                1 => format!("{id_note}; won over 1 other claim on {on}"),
+                n => format!("{id_note}; won over {n} other claims, the closest on {on}"),
+            }
+        }
     };
 
     // 5. FX.
