@@ -196,7 +196,7 @@ fn a_weekend_claim_names_the_rate_row_of_friday_and_rows_carry_the_payee_key() {
     let listing: Vec<&str> = listing.lines().collect();
     assert!(
         listing[0].ends_with(
-            ",payable,lock_at,not_payable_reason,payee,order_source,order_id,claim_fx_rate_date,order_fx_rate_date"
+            ",payable,lock_at,not_payable_reason,payee,order_source,order_id,claim_fx_rate_date,order_fx_rate_date,event_type,event_conflict"
         ),
         "{csv}"
     );
@@ -205,7 +205,7 @@ fn a_weekend_claim_names_the_rate_row_of_friday_and_rows_carry_the_payee_key() {
         .find(|l| l.starts_with("impact,c-sat,"))
         .unwrap();
     assert!(
-        sat_row.ends_with(",impact:p1,shop,O-1,2026-10-09,"),
+        sat_row.ends_with(",impact:p1,shop,O-1,2026-10-09,,sale,false"),
         "{sat_row}"
     );
 

@@ -1751,3 +1751,77 @@ fn a_no_order_claim_names_its_nearest_coupon_miss() {
     let d = run(vec![c], vec![late]);
     assert!(!d[0].reason.contains("nearest"), "{}", d[0].reason);
 }
+
+/// QA38a A-M2: the network's event type picks the commission rule, and
+/// leads and signups are recorded as orders of amount 0.00 (README). A lead
+/// on an order with an amount, or a sale on an order of 0.00, is judged as
+/// usual (the order is found, the amounts agree), and its reason says the
+/// two disagree; a lead on a 0.00 order, a sale on a priced one, and an
+/// `other` event (an upsell) on a priced one say nothing.
+#[test]
+fn a_lead_on_a_priced_order_or_a_sale_on_a_zero_order_says_so() {
+    use plugin_api::EventType;
+    let priced = order("S-1");
+    let mut zero = order("L-1");
+    zero.amount = m("0.00", "USD");
+    let mut zero2 = order("L-2");
+    zero2.amount = m("0.00", "USD");
+    let with = |id: &str, oid: &str, event: EventType, amount: Option<&str>| {
+        let mut c = claim("impact", id, Some(oid));
+        c.event_type = event;
+        c.sale_amount = amount.map(|a| m(a, "USD"));
+        c
+    };
+    let priced_upsell = order("S-2");
+    let mut d = run(
+        vec![
+            with("LEAD-ON-SALE", "S-1", EventType::Lead, Some("100.00")),
+            with("SALE-ON-LEAD", "L-1", EventType::Sale, Some("0.00")),
+            with("LEAD-ON-LEAD", "L-2", EventType::Signup, None),
+            with("UPSELL", "S-2", EventType::Other, Some("100.00")),
+        ],
+        vec![priced, zero, zero2, priced_upsell],
+    );
+    d.sort_by(|a, b| a.claim.id.cmp(&b.claim.id));
+    let by = |id: &str| d.iter().find(|d| d.claim.id == id).expect(id);
+    for id in ["LEAD-ON-SALE", "SALE-ON-LEAD", "LEAD-ON-LEAD", "UPSELL"] {
+        assert_eq!(by(id).outcome, Outcome::Matched, "{id}");
+        assert!(by(id).payable, "{id}");
+    }
+    assert!(
+        by("LEAD-ON-SALE").reason.ends_with(
+            "; the network reports a lead, but order shop/S-1 has an amount of 100.00 USD, \
+             as a sale has: the lead commission rules price it; check the event with the network"
+        ),
+        "{}",
+        by("LEAD-ON-SALE").reason
+    );
+    assert!(
+        by("SALE-ON-LEAD").reason.ends_with(
+            "; the network reports a sale, but order shop/L-1 has an amount of 0.00 USD, \
+             as a lead or signup has: the sale commission rules price it; check the event with the network"
+        ),
+        "{}",
+        by("SALE-ON-LEAD").reason
+    );
+    for id in ["LEAD-ON-LEAD", "UPSELL"] {
+        assert!(
+            !by(id).reason.contains("network reports"),
+            "{id}: {}",
+            by(id).reason
+        );
+    }
+    for (id, conflict) in [
+        ("LEAD-ON-SALE", true),
+        ("SALE-ON-LEAD", true),
+        ("LEAD-ON-LEAD", false),
+        ("UPSELL", false),
+    ] {
+        assert_eq!(
+            reckon::reconcile::engine::event_conflict(by(id)),
+            conflict,
+            "{id}"
+        );
+    }
+    assert_golden("event_conflict", &d);
+}

@@ -126,11 +126,15 @@ use super::config::{AttributionRule, ProgramConfig};
 /// reason naming the order and the gap (it may still match by click id or
 /// coupon). Before, a conversion months before the order existed, or an
 /// old order's id guessed, was matched and paid.
-pub const JUDGE_VERSION: u32 = 16;
+/// 17 (QA38a A-M2): an earning claim whose network event type and order
+/// disagree (a lead or signup on an order with an amount, a sale on an
+/// order of 0.00) says so in its reason ([`event_conflict`]); nothing
+/// else changed, so every `decided_at` stays.
+pub const JUDGE_VERSION: u32 = 17;
 use super::model::{Decision, DecisionInputs, MatchedBy, Outcome, RecordRef};
 use crate::fx::{FoundRate, FxTable, RateRow};
 use chrono::{DateTime, Duration, NaiveDate, Utc};
-use plugin_api::{Conversion, ConversionStatus, Money, Order, OrderStatus};
+use plugin_api::{Conversion, ConversionStatus, EventType, Money, Order, OrderStatus};
 use rust_decimal::{Decimal, RoundingStrategy};
 use rustc_hash::FxHashMap;
 use std::borrow::Cow;
@@ -2221,14 +2225,54 @@ fn judge(
 }
 
 /// An earning decision is payable once its lock date has passed, and, when
-/// the program requires it, the network has approved the claim.
+/// the program requires it, the network has approved the claim. Its reason
+/// says when the network's event type and the order disagree
+/// ([`event_conflict`]).
 fn settle(program: &ProgramConfig, claim: &Conversion, now: DateTime<Utc>, d: &mut Decision) {
+    if let (true, Some(o), Some(m)) = (event_conflict(d), &d.order, &d.order_amount) {
+        let word = d.event_type.as_str();
+        let order_is = match d.event_type {
+            EventType::Sale => "as a lead or signup has",
+            _ => "as a sale has",
+        };
+        let note = format!(
+            "; the network reports a {word}, but order {}/{} has an amount of {} {}, {order_is}: \
+             the {word} commission rules price it; check the event with the network",
+            o.source,
+            o.id,
+            fmt_amount(m.amount, &m.currency),
+            m.currency
+        );
+        d.reason.push_str(&note);
+    }
     let locked = d.lock_at.is_some_and(|l| now >= l);
     d.payable = locked && !awaits_network_approval(program, claim);
     if locked && !d.payable {
         d.reason.push_str(
             "; not payable while the network has the claim pending (require_network_approval)",
         );
+    }
+}
+
+/// True when an earning decision's order disagrees with the network's event
+/// type (QA38a A-M2). Leads and signups are recorded as orders of amount
+/// 0.00 (README, "Leads and signups are judged like sales"), so a lead or
+/// signup matched to an order with an amount is a sale the network calls a
+/// lead, and a sale matched to an order of 0.00 is a lead it calls a sale.
+/// The commission rule is still chosen by the network's event type; the
+/// reason says so and the report lists the claim.
+pub fn event_conflict(d: &Decision) -> bool {
+    let earning = matches!(
+        d.outcome,
+        Outcome::Matched | Outcome::AmountMismatch | Outcome::PartiallyRefunded
+    );
+    let Some(order) = d.order_amount.as_ref().filter(|_| earning) else {
+        return false;
+    };
+    match d.event_type {
+        EventType::Lead | EventType::Signup => order.amount > Decimal::ZERO,
+        EventType::Sale => order.amount.is_zero(),
+        EventType::Install | EventType::Other => false,
     }
 }
 

@@ -353,6 +353,14 @@ pub struct DiscrepancyRow {
     /// The date of the `[fx]` row behind `order_fx_rate`, as
     /// `claim_fx_rate_date`.
     pub order_fx_rate_date: Option<NaiveDate>,
+    // Appended 2026-12-02 (QA38a A-M2).
+    /// The event type the network reported; it chooses the commission rule.
+    pub event_type: plugin_api::EventType,
+    /// The network's event type and the order disagree
+    /// ([`engine::event_conflict`](super::engine::event_conflict)): a lead
+    /// or signup on an order with an amount, or a sale on an order of 0.00.
+    /// Such a claim is listed even when `matched`.
+    pub event_conflict: bool,
 }
 
 /// Why an earning claim (`matched`, `amount_mismatch`,
@@ -691,7 +699,8 @@ pub fn build_judged(
             // row of the partner (a name sent on one claim only).
             names.insert((d.claim.source.as_str(), d.partner_id.as_str()), name);
         }
-        if all_claims || d.outcome != Outcome::Matched {
+        let event_conflict = super::engine::event_conflict(d);
+        if all_claims || d.outcome != Outcome::Matched || event_conflict {
             // A rate is shown only where a currency was converted (a
             // same-currency "rate" is 1 and says nothing).
             let claim_converted =
@@ -740,6 +749,8 @@ pub fn build_judged(
                 order_id: d.order.as_ref().map(|o| o.id.clone()),
                 claim_fx_rate_date: (d.inputs.fx_rate_date).filter(|_| claim_converted),
                 order_fx_rate_date: (d.inputs.order_fx_rate_date).filter(|_| order_converted),
+                event_type: d.event_type,
+                event_conflict,
             });
         }
     }
@@ -874,7 +885,10 @@ const PAYABLE_COLUMNS: std::ops::Range<usize> = 27..30;
 /// the payee key and the order's source and id before them, which its
 /// network and order columns already say).
 const FX_DATE_COLUMNS: std::ops::Range<usize> = 33..35;
-const DISCREPANCY_HEADER: [&str; 35] = [
+/// Where the event type and whether it disagrees with the order are
+/// (appended 2026-12-02).
+const EVENT_COLUMNS: std::ops::Range<usize> = 35..37;
+const DISCREPANCY_HEADER: [&str; 37] = [
     "network",
     "claim_id",
     "partner_id",
@@ -910,6 +924,8 @@ const DISCREPANCY_HEADER: [&str; 35] = [
     "order_id",
     "claim_fx_rate_date",
     "order_fx_rate_date",
+    "event_type",
+    "event_conflict",
 ];
 
 /// The HTML's totals table (JSON `network_totals`, `program_totals`).
@@ -956,7 +972,7 @@ fn summary_cells(report: &Report, r: &SummaryRow, guard: bool) -> [String; 16] {
     ]
 }
 
-fn discrepancy_cells(r: &DiscrepancyRow, guard: bool) -> [String; 35] {
+fn discrepancy_cells(r: &DiscrepancyRow, guard: bool) -> [String; 37] {
     let rate = |r: &Option<Decimal>| r.map(|r| r.to_string()).unwrap_or_default();
     let date = |d: &Option<NaiveDate>| d.map(|d| d.to_string()).unwrap_or_default();
     let o = |s: &Option<String>| s.clone().unwrap_or_default();
@@ -999,6 +1015,8 @@ fn discrepancy_cells(r: &DiscrepancyRow, guard: bool) -> [String; 35] {
         t(&o(&r.order_id)),
         date(&r.claim_fx_rate_date),
         date(&r.order_fx_rate_date),
+        r.event_type.as_str().to_owned(),
+        r.event_conflict.to_string(),
     ]
 }
 
@@ -1189,9 +1207,13 @@ fn html(r: &Report) -> String {
     // decimal columns appended for spreadsheets are left out; the payable
     // flag, the lock date and why not payable follow the text columns,
     // then the `[fx]` rows' dates (the payee key and the order's source
-    // and id repeat the network, partner and order columns).
+    // and id repeat the network, partner and order columns), then the event
+    // type and "yes" where it disagrees with the order.
     let shown = |i: &usize| {
-        *i < DISCREPANCY_TEXT_COLUMNS || PAYABLE_COLUMNS.contains(i) || FX_DATE_COLUMNS.contains(i)
+        *i < DISCREPANCY_TEXT_COLUMNS
+            || PAYABLE_COLUMNS.contains(i)
+            || FX_DATE_COLUMNS.contains(i)
+            || EVENT_COLUMNS.contains(i)
     };
     let header: Vec<&str> = (0..DISCREPANCY_HEADER.len())
         .filter(shown)
@@ -1203,6 +1225,7 @@ fn html(r: &Report) -> String {
         r.discrepancies.iter().map(|row| {
             let mut cells = discrepancy_cells(row, false).to_vec();
             cells[PAYABLE_COLUMNS.start] = if row.payable { "yes" } else { "no" }.to_owned();
+            cells[EVENT_COLUMNS.start + 1] = if row.event_conflict { "yes" } else { "" }.to_owned();
             let cells: Vec<String> = (cells.into_iter().enumerate())
                 .filter(|(i, _)| shown(i))
                 .map(|(_, c)| c)
@@ -1326,6 +1349,40 @@ mod amount_tests {
                 ("p2", Outcome::PartiallyRefunded, None),
             ]
         );
+    }
+
+    /// QA38a A-M2: a lead matched to an order with an amount is listed
+    /// although `matched`, with its event type and `event_conflict` in
+    /// every format; a plain matched sale is not listed.
+    #[test]
+    fn a_matched_claim_whose_event_disagrees_with_its_order_is_listed() {
+        let period: Period = "2026-11".parse().unwrap();
+        let mut lead = decision();
+        lead.claim = rr("awin", "lead-on-sale");
+        lead.event_type = EventType::Lead;
+        lead.outcome = Outcome::Matched;
+        let mut sale = decision();
+        sale.claim = rr("awin", "sale");
+        sale.outcome = Outcome::Matched;
+        let r = build("shop", "USD", period, chrono_tz::UTC, &[lead, sale]);
+        let listed: Vec<(&str, EventType, bool)> = (r.discrepancies.iter())
+            .map(|d| (d.claim_id.as_str(), d.event_type, d.event_conflict))
+            .collect();
+        assert_eq!(listed, [("lead-on-sale", EventType::Lead, true)]);
+        let csv = render(&r, Format::Csv);
+        let listing = csv.split("\n\n").nth(1).unwrap();
+        let mut rows = listing.lines();
+        assert!(rows.next().unwrap().ends_with(",event_type,event_conflict"));
+        assert!(rows.next().unwrap().ends_with(",lead,true"), "{listing}");
+        let json = render(&r, Format::Json);
+        assert!(json.contains("\"event_type\": \"lead\""), "{json}");
+        assert!(json.contains("\"event_conflict\": true"), "{json}");
+        let html = render(&r, Format::Html);
+        assert!(
+            html.contains("<th>event type</th><th>event conflict</th>"),
+            "{html}"
+        );
+        assert!(html.contains("<td>lead</td><td>yes</td>"), "{html}");
     }
 
     /// QA10 L6: a partner name with a right-to-left override and a
@@ -1609,7 +1666,7 @@ mod payable_tests {
         let listing = csv.split("\n\n").nth(1).unwrap();
         let mut reader = csv::Reader::from_reader(listing.as_bytes());
         let head: Vec<String> = reader.headers().unwrap().iter().map(String::from).collect();
-        assert_eq!(head.len(), 35);
+        assert_eq!(head.len(), 37);
         assert_eq!(head[16], "decided_at");
         assert_eq!(head[26], "tolerance_applied");
         assert_eq!(&head[27..30], ["payable", "lock_at", "not_payable_reason"]);
@@ -1646,17 +1703,17 @@ mod payable_tests {
         // HTML: after the text columns, people's yes/no.
         let html = render(&r, Format::Html);
         assert!(
-            html.contains("<th>decided at</th><th>payable</th><th>lock at</th><th>not payable reason</th><th>claim fx rate date</th><th>order fx rate date</th></tr>"),
+            html.contains("<th>decided at</th><th>payable</th><th>lock at</th><th>not payable reason</th><th>claim fx rate date</th><th>order fx rate date</th><th>event type</th><th>event conflict</th></tr>"),
             "{html}"
         );
         assert!(
             html.contains(
-                "<td>2026-11-20T00:00:00Z</td><td>no</td><td>2026-11-30T12:00:00.500Z</td><td>lock_pending</td><td></td><td></td></tr>"
+                "<td>2026-11-20T00:00:00Z</td><td>no</td><td>2026-11-30T12:00:00.500Z</td><td>lock_pending</td><td></td><td></td><td>sale</td><td></td></tr>"
             ),
             "{html}"
         );
         assert!(
-            html.contains("<td>2026-11-20T00:00:00Z</td><td>yes</td><td>2026-11-15T00:00:00Z</td><td></td><td></td><td></td></tr>"),
+            html.contains("<td>2026-11-20T00:00:00Z</td><td>yes</td><td>2026-11-15T00:00:00Z</td><td></td><td></td><td></td><td>sale</td><td></td></tr>"),
             "{html}"
         );
     }
