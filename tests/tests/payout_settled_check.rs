@@ -238,6 +238,75 @@ fn config_check_reports_each_change_a_finalised_period_settled() {
     assert_eq!(code, 0, "{out}{err}");
 }
 
+/// QA38c C-M2: a manual adjustment whose `refers_to` names a statement or
+/// a line that a finalised period never issued is an error of `config
+/// check` at its key, as the drafts of its period would refuse it (before,
+/// only `generate` found it); a reference into a period this store never
+/// finalised and never will is a warning; a good reference passes.
+#[test]
+fn config_check_refuses_a_manual_adjustment_referring_to_what_was_never_issued() {
+    let (dir, config) = setup();
+    finalise_august(dir.path(), &config);
+    let original = std::fs::read_to_string(&config).unwrap();
+    let summary = std::fs::read_to_string(
+        dir.path()
+            .join("out/statements/shop-us/2026-08/summary.csv"),
+    )
+    .unwrap();
+    let payee = (summary.lines().skip(1))
+        .map(|l| l.split(',').next().unwrap())
+        .find(|p| p.starts_with("awin:"))
+        .unwrap()
+        .to_owned();
+    let with_refs = |refs: &[String]| {
+        format!(
+            "{original}\n[[programs.commission.manual_adjustments]]\nid = \"fix\"\npartner = {payee:?}\nperiod = \"2026-09\"\namount = \"5.00\"\nreason = \"repriced\"\nrefers_to = {refs:?}\n"
+        )
+    };
+    let good = format!("shop-us/2026-08/{payee}#1");
+
+    for (bad, why) in [
+        (
+            "shop-us/2026-08/awin:nobody#1".to_owned(),
+            "names no finalised statement: period 2026-08 was finalised without a statement of `awin:nobody`",
+        ),
+        (
+            format!("shop-us/2026-08/{payee}#9999"),
+            "names no line: the finalised statement shop-us/2026-08/",
+        ),
+    ] {
+        std::fs::write(&config, with_refs(&[good.clone(), bad.clone()])).unwrap();
+        let (code, out, err) = check(&config);
+        assert_eq!(code, 1, "{out}{err}");
+        for w in [
+            "`programs[0].commission.manual_adjustments[0].refers_to`: ",
+            &format!("refers_to[1] {bad:?} {why}"),
+            "reckon.toml: 1 error(s); nothing was started",
+        ] {
+            assert!(err.contains(w), "{w} missing from:\n{err}");
+        }
+    }
+
+    // July was never finalised and never will be (August is): a warning.
+    std::fs::write(
+        &config,
+        with_refs(&[good.clone(), format!("shop-us/2026-07/{payee}#1")]),
+    )
+    .unwrap();
+    let (code, out, err) = check(&config);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        err.contains("warning: manual adjustment `fix` of program `shop-us`")
+            && err.contains("names period 2026-07, which this store never finalised and never will (it starts before 2026-08, which is finalised)"),
+        "{err}"
+    );
+
+    std::fs::write(&config, with_refs(&[good])).unwrap();
+    let (code, out, err) = check(&config);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(!err.contains("refers_to"), "{err}");
+}
+
 /// `reckon run` on `config` (its log in `run.log` beside it), once its
 /// command socket is ready.
 fn start_daemon(config: &Path) -> RunningDaemon {

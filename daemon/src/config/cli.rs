@@ -257,7 +257,10 @@ pub fn check(
         Some(Settled::Checked {
             by_daemon, terms, ..
         }) => {
-            for edit in terms.edits.iter().chain(&terms.unpaid) {
+            for edit in (terms.edits.iter())
+                .chain(&terms.unpaid)
+                .chain(&terms.unchecked_references)
+            {
                 let _ = writeln!(err, "warning: {}", crate::display_safe::visible(edit));
             }
             let _ = writeln!(

@@ -102,6 +102,11 @@ pub struct Terms {
     /// [`crate::payout::lifecycle::unpaid_manual_adjustments`], QA34c M4).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub unpaid: Vec<String>,
+    /// One warning per manual adjustment reference into a period this
+    /// store never finalised and never will, which cannot be checked
+    /// ([`crate::payout::lifecycle::check_refers_to`], QA38c C-M2).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unchecked_references: Vec<String>,
 }
 
 /// The answer of `reckon config settled --terms` (the daemon's).
@@ -158,6 +163,13 @@ pub fn terms(book: &dyn crate::payout::book::StatementBook, cfg: &Config) -> Ter
         ) {
             out.unpaid.extend(unpaid);
         }
+        // References the store cannot check (refusals are the settled
+        // checks').
+        if let Ok((_, unchecked)) =
+            crate::payout::lifecycle::check_all_refers_to(book, &program.id, &commission)
+        {
+            out.unchecked_references.extend(unchecked);
+        }
     }
     out
 }
@@ -177,7 +189,10 @@ pub fn log_term_changes(store: &crate::store::Store, cfg: &Config) {
         }
     };
     let terms = terms(&book, cfg);
-    for edit in terms.edits.iter().chain(&terms.unpaid) {
+    for edit in (terms.edits.iter())
+        .chain(&terms.unpaid)
+        .chain(&terms.unchecked_references)
+    {
         tracing::warn!("SIGHUP: {edit}");
     }
 }
@@ -200,6 +215,13 @@ pub fn refusals(store: &crate::store::Store, cfg: &Config) -> Result<Vec<Refusal
             // say): an error too.
             Err(e) => vec![e],
         };
+        // QA38c C-M2: a manual adjustment's `refers_to` naming a statement
+        // or line its finalised period never issued: the drafts of its
+        // period would refuse it.
+        match lifecycle::check_all_refers_to(&book, &program.id, &commission) {
+            Ok((refused, _)) => found.extend(refused),
+            Err(e) => found.push(e),
+        }
         // Finalised statements in `output_dir` this store did not issue (a
         // store restored from an older backup): every run would refuse.
         if let Err(e) = crate::payout::issued::check(&book, &cfg.daemon.output_dir, &program.id) {
@@ -229,6 +251,11 @@ fn path_of(cfg: &Config, i: usize, e: &PayoutError) -> String {
             }
         }
         PayoutError::PaidConnectorRemoved { .. } => format!("programs[{i}].claims"),
+        // `manual_adjustments[k].refers_to (id `x`)`: the key before the id.
+        PayoutError::Config(c) if c.entry.starts_with("manual_adjustments[") => {
+            let key = c.entry.split(" (").next().unwrap_or_default();
+            format!("programs[{i}].commission.{key}")
+        }
         PayoutError::SettledChanged {
             key: "currency", ..
         } => format!("programs[{i}].currency"),

@@ -1023,6 +1023,31 @@ pub fn check_refers_to(
     Ok(warnings)
 }
 
+/// [`check_refers_to`] for every period a manual adjustment with a
+/// `refers_to` is paid in, as `reckon config check` runs it (no period is
+/// being finalised): the references each period's drafts would refuse
+/// (the first per period) and the warnings about references that cannot
+/// be checked.
+pub fn check_all_refers_to(
+    b: &dyn StatementBook,
+    program: &str,
+    config: &CommissionConfig,
+) -> Result<(Vec<PayoutError>, Vec<String>), PayoutError> {
+    let periods: std::collections::BTreeSet<Period> = (config.manual_adjustments.iter())
+        .filter(|m| !m.refers_to.is_empty())
+        .filter_map(|m| m.period_of(config.period))
+        .collect();
+    let (mut refused, mut warnings) = (Vec::new(), Vec::new());
+    for period in periods {
+        match check_refers_to(b, program, config, &period, false) {
+            Ok(w) => warnings.extend(w),
+            Err(e @ PayoutError::Config(_)) => refused.push(e),
+            Err(e) => return Err(e),
+        }
+    }
+    Ok((refused, warnings))
+}
+
 /// A period kind as the config writes it.
 fn kind_name(kind: super::config::PeriodKind) -> &'static str {
     match kind {
