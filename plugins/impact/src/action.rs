@@ -11,7 +11,8 @@
 //! but that gives no next-page URI, a missing or empty `Payout` / `Amount`,
 //! and a timestamp without a UTC offset are refused, naming the page or the
 //! action and field; ids are read with [`Scalar::id`], so `101`, `"101"`
-//! and `101.0` are the same partner.
+//! and `101.0` are the same partner. So is a page whose rows differ from
+//! its envelope's own counts (QA37 R-M2, [`check_rows`]).
 
 use plugin_api::currency;
 use plugin_api::lenient::Scalar;
@@ -21,7 +22,79 @@ use plugin_api::serde_json::Value;
 use plugin_api::{Conversion, ConversionStatus, EventType, Money, Record, Utm};
 use serde::Deserialize;
 
-/// The `@`-envelope of a list page; every field arrives as a string.
+/// The `@`-envelope fields of a list page as sent (strings, or numbers):
+/// `Null` when absent. Read with the rows by [`ListPage`].
+#[derive(Debug, Default)]
+pub(crate) struct RawEnvelope<'a> {
+    page: Scalar<'a>,
+    num_pages: Scalar<'a>,
+    page_size: Scalar<'a>,
+    total: Scalar<'a>,
+    start: Scalar<'a>,
+    end: Scalar<'a>,
+    next: Scalar<'a>,
+}
+
+/// A row of a list endpoint, and the key its rows sit under (`Actions`,
+/// `Campaigns`).
+pub(crate) trait ListRow<'de>: Deserialize<'de> {
+    const KEY: &'static str;
+}
+
+/// One page of a list endpoint: its `@`-envelope and its rows, `None` when
+/// the body has no `R::KEY` array (or it is null). Every paged reader of
+/// the plugin reads its pages through this, so each envelope is read, and
+/// checked by [`Envelope::read`], the same way. Other keys are skipped.
+#[derive(Debug)]
+pub(crate) struct ListPage<'a, R> {
+    pub envelope: RawEnvelope<'a>,
+    pub rows: Option<Vec<R>>,
+}
+
+impl<'de, R: ListRow<'de>> Deserialize<'de> for ListPage<'de, R> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::{IgnoredAny, MapAccess, Visitor};
+        use std::borrow::Cow;
+        struct PageVisitor<R>(std::marker::PhantomData<R>);
+        impl<'de, R: ListRow<'de>> Visitor<'de> for PageVisitor<R> {
+            type Value = ListPage<'de, R>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                write!(f, "an object with an `{}` array", R::KEY)
+            }
+            fn visit_map<M: MapAccess<'de>>(self, mut map: M) -> Result<Self::Value, M::Error> {
+                let mut page = ListPage {
+                    envelope: RawEnvelope::default(),
+                    rows: None,
+                };
+                while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+                    let env = &mut page.envelope;
+                    let field = match key.as_ref() {
+                        "@page" => &mut env.page,
+                        "@numpages" => &mut env.num_pages,
+                        "@pagesize" => &mut env.page_size,
+                        "@total" => &mut env.total,
+                        "@start" => &mut env.start,
+                        "@end" => &mut env.end,
+                        "@nextpageuri" => &mut env.next,
+                        k if k == R::KEY => {
+                            page.rows = map.next_value()?;
+                            continue;
+                        }
+                        _ => {
+                            map.next_value::<IgnoredAny>()?;
+                            continue;
+                        }
+                    };
+                    *field = map.next_value()?;
+                }
+                Ok(page)
+            }
+        }
+        d.deserialize_map(PageVisitor(std::marker::PhantomData))
+    }
+}
+
+/// The `@`-envelope of a list page, read and checked against its rows.
 #[derive(Debug)]
 pub struct Envelope {
     /// `@page` (1-based).
@@ -33,61 +106,146 @@ pub struct Envelope {
 }
 
 impl Envelope {
-    /// The envelope of a page from its `@page`, `@numpages` and
-    /// `@nextpageuri` fields (each a string or a number; absent reads as 0
-    /// or no next page). Paging stops after this page (`next` is `None`)
-    /// when `@page` has reached `@numpages`, or when `@nextpageuri` is
-    /// empty on a page whose counts say it is the last, as the reference
-    /// says for every list endpoint.
+    /// The envelope of a page of `rows` rows, from its `@page`,
+    /// `@numpages` and `@nextpageuri` fields (each a string or a number;
+    /// absent reads as 0 or no next page). Paging stops after this page
+    /// (`next` is `None`) when `@page` has reached `@numpages`, or when
+    /// `@nextpageuri` is empty on a page whose counts say it is the last, as
+    /// the reference says for every list endpoint.
     ///
     /// A page whose own counts say more follow (`@page` < `@numpages`) but
     /// that gives no `@nextpageuri` (missing or `""`) is refused: taken as
     /// the last page, the run would end "ok" without the rest and mark its
-    /// window complete (QA35d H3). The caller names the stream and page.
-    pub(crate) fn read(
-        page: &Scalar<'_>,
-        num_pages: &Scalar<'_>,
-        next: &Scalar<'_>,
-    ) -> Result<Envelope, String> {
+    /// window complete (QA35d H3). So is a page whose rows do not match its
+    /// own counts ([`check_rows`]). The caller names the stream and page.
+    pub(crate) fn read(raw: &RawEnvelope<'_>, rows: usize) -> Result<Envelope, String> {
         let num = |v: &Scalar<'_>, k: &str| -> Result<u64, String> {
             Ok(v.integer(&format!("envelope field {k}"))?
                 .and_then(|n| u64::try_from(n).ok())
                 .unwrap_or(0))
         };
-        let page = num(page, "@page")?;
-        let num_pages = num(num_pages, "@numpages")?;
-        if num_pages > 0 && page >= num_pages {
-            return Ok(Envelope {
+        let page = num(&raw.page, "@page")?;
+        let num_pages = num(&raw.num_pages, "@numpages")?;
+        let env = if num_pages > 0 && page >= num_pages {
+            Envelope {
                 page,
                 num_pages,
                 next: None,
-            });
+            }
+        } else {
+            let uri = raw.next.string();
+            if uri.is_none() && page < num_pages {
+                let shown = if page == 0 {
+                    "missing".to_owned()
+                } else {
+                    page.to_string()
+                };
+                let sent = match raw.next {
+                    Scalar::Null => "missing",
+                    Scalar::Str(_) => "empty",
+                    _ => "not a URI",
+                };
+                return Err(format!(
+                    "Impact's paging envelope says more pages follow (@page {shown}, @numpages \
+                     {num_pages}) but its @nextpageuri is {sent}: expected the relative URI of \
+                     page {}; the page is refused rather than taken as the last one",
+                    page + 1
+                ));
+            }
+            Envelope {
+                page,
+                num_pages,
+                next: uri,
+            }
+        };
+        check_rows(raw, rows, env.next.is_none())?;
+        Ok(env)
+    }
+}
+
+/// An envelope count (`@pagesize`, `@total`, `@start`, `@end`): `None` when
+/// absent or null (the check it serves is skipped: not every endpoint need
+/// send it); an error naming the field when it is there but no whole number
+/// (`""` too: taken as absent, a renamed or garbled count would turn its
+/// check off without a word).
+fn count(v: &Scalar<'_>, key: &str) -> Result<Option<i64>, String> {
+    let bad =
+        |e: String| format!("Impact's paging envelope: {e}; its row counts cannot be checked");
+    match v {
+        Scalar::Null => Ok(None),
+        Scalar::Str(s) if s.trim().is_empty() || s.trim() == "-" => {
+            Err(bad(format!("field `{key}`: {s:?} is not a number")))
         }
-        let uri = next.string();
-        if uri.is_none() && page < num_pages {
-            let shown = if page == 0 {
-                "missing".to_owned()
-            } else {
-                page.to_string()
-            };
-            let sent = match next {
-                Scalar::Null => "missing",
-                Scalar::Str(_) => "empty",
-                _ => "not a URI",
-            };
+        _ => v.integer(key).map_err(bad),
+    }
+}
+
+/// Refuses a page whose number of rows differs from what its own envelope
+/// counts (QA37 R-M2: 19 `Actions` under `"@start": "0", "@end": "19",
+/// "@total": "20"` synced ok, one row silently missed; a missed action
+/// update is a missed reversal, a commission paid that should have been
+/// taken back). Everflow refuses the same ("rows are missing from the
+/// answer"). Three counts, each checked when the envelope carries it:
+///
+/// - `@start`..=`@end`, the 0-based positions of the page's first and last
+///   row, hold `@end - @start + 1` rows. That inclusive range cannot say
+///   "none": an empty page is accepted with `@end` at `@start` (what the
+///   loopback fake writes; the reference does not say what Impact writes)
+///   or below it, and `@total` tells whether it is the end.
+/// - A page other than the last holds `@pagesize` rows.
+/// - The last page's rows end at `@total`: `@start` + rows = `@total`.
+///
+/// Fewer rows mean rows are missing from the answer; more mean it holds
+/// rows its envelope does not count. Either way the page is refused as a
+/// bad answer, nothing of it stored, rather than read as it is.
+fn check_rows(raw: &RawEnvelope<'_>, rows: usize, last: bool) -> Result<(), String> {
+    let page_size = count(&raw.page_size, "@pagesize")?;
+    let total = count(&raw.total, "@total")?;
+    let start = count(&raw.start, "@start")?;
+    let end = count(&raw.end, "@end")?;
+    for (key, n) in [
+        ("@pagesize", page_size),
+        ("@total", total),
+        ("@start", start),
+    ] {
+        if let Some(n) = n.filter(|n| *n < 0) {
             return Err(format!(
-                "Impact's paging envelope says more pages follow (@page {shown}, @numpages \
-                 {num_pages}) but its @nextpageuri is {sent}: expected the relative URI of \
-                 page {}; the page is refused rather than taken as the last one",
-                page + 1
+                "Impact's paging envelope: field `{key}`: {n} is negative, not a row count; \
+                 its row counts cannot be checked"
             ));
         }
-        Ok(Envelope {
-            page,
-            num_pages,
-            next: uri,
-        })
     }
+    let got = i64::try_from(rows).unwrap_or(i64::MAX);
+    let refuse = |expected: i64, counted: String| {
+        let meaning = if got < expected {
+            "rows are missing from the answer"
+        } else {
+            "the answer holds rows its envelope does not count"
+        };
+        let noun = if got == 1 { "row" } else { "rows" };
+        Err(format!(
+            "{got} {noun}, but Impact's paging envelope counts {} on this page ({counted}): \
+             {meaning}",
+            expected.max(0)
+        ))
+    };
+    if let (Some(s), Some(e)) = (start, end) {
+        let expected = e.saturating_sub(s).saturating_add(1);
+        let empty = got == 0 && e <= s;
+        if got != expected && !empty {
+            return refuse(expected, format!("@start {s}, @end {e}"));
+        }
+    }
+    if let Some(size) = page_size.filter(|size| !last && got < *size) {
+        return refuse(size, format!("@pagesize {size}, not the last page"));
+    }
+    if let (Some(s), Some(t), true) = (start, total, last) {
+        let expected = t.saturating_sub(s);
+        if got != expected {
+            return refuse(expected, format!("@start {s}, @total {t}, the last page"));
+        }
+    }
+    Ok(())
 }
 
 /// A string field, or a number rendered as text; `None` when absent or empty.
@@ -134,16 +292,8 @@ struct ActionRow<'a> {
     promo: Scalar<'a>,
 }
 
-#[derive(Debug, Deserialize)]
-struct ActionsPage<'a> {
-    #[serde(rename = "@page", borrow, default)]
-    page: Scalar<'a>,
-    #[serde(rename = "@numpages", borrow, default)]
-    num_pages: Scalar<'a>,
-    #[serde(rename = "@nextpageuri", borrow, default)]
-    next: Scalar<'a>,
-    #[serde(rename = "Actions", borrow, default)]
-    actions: Option<Vec<ActionRow<'a>>>,
+impl<'de> ListRow<'de> for ActionRow<'de> {
+    const KEY: &'static str = "Actions";
 }
 
 type Time = plugin_api::chrono::DateTime<plugin_api::chrono::Utc>;
@@ -313,19 +463,19 @@ fn locate(body: &[u8], e: &plugin_api::serde_json::Error) -> String {
 /// Parses a whole `/Actions` page body into records (used by the stream and
 /// the parse benchmark). The error names the record and field.
 pub fn parse_actions_page(body: &[u8]) -> Result<(Envelope, Vec<Record>), String> {
-    let p: ActionsPage<'_> =
+    let p: ListPage<'_, ActionRow<'_>> =
         plugin_api::serde_json::from_slice(body).map_err(|e| locate(body, &e))?;
-    let env = Envelope::read(&p.page, &p.num_pages, &p.next)?;
     // A page without the list (an error object such as
     // `{"Status":"ERROR","Message":"Invalid CampaignId"}` sent with HTTP
     // 200, or a changed API) is not an empty page: read as one, the run
     // would succeed with nothing and commit its checkpoints (QA6 F6).
-    let Some(rows) = p.actions else {
+    let Some(rows) = p.rows else {
         return Err(format!(
             "the answer has no `Actions` array (not a page of actions){}",
             answered(body)
         ));
     };
+    let env = Envelope::read(&p.envelope, rows.len())?;
     let mut out = Vec::with_capacity(rows.len());
     for (i, row) in rows.iter().enumerate() {
         out.push(convert(row).map_err(|e| {

@@ -3,8 +3,10 @@
 //!
 //! The list is paged like every Impact list endpoint, and read the way the
 //! `/Actions` streams read theirs (module [`crate::actions`]): the same
-//! string-valued `@`-envelope ([`Envelope::read`]: no next page once
-//! `@nextpageuri` is empty or `@page` reaches `@numpages`), the relative
+//! string-valued `@`-envelope, read with the rows by
+//! [`action::ListPage`] and checked by [`Envelope::read`] (no next page
+//! once `@nextpageuri` is empty or `@page` reaches `@numpages`; a page
+//! whose rows differ from its counts is refused), the relative
 //! `@nextpageuri` asked for through [`relative_request`]. Rows sit under
 //! `Campaigns`. QA30 L1: only the first page was read, so a campaign listed
 //! on page 2 was reported "not visible to account". No `PageSize` is sent:
@@ -19,7 +21,7 @@
 //!
 //! What it is not: a stream; campaigns are not stored.
 
-use crate::action::{self, Envelope};
+use crate::action::{self, Envelope, ListPage, ListRow};
 use crate::client::Client;
 use crate::config::Settings;
 use crate::relative_request;
@@ -35,36 +37,31 @@ struct CampaignRow<'a> {
     id: Scalar<'a>,
 }
 
-#[derive(Debug, Deserialize)]
-struct CampaignsPage<'a> {
-    #[serde(rename = "@page", borrow, default)]
-    page: Scalar<'a>,
-    #[serde(rename = "@numpages", borrow, default)]
-    num_pages: Scalar<'a>,
-    #[serde(rename = "@nextpageuri", borrow, default)]
-    next: Scalar<'a>,
-    #[serde(rename = "Campaigns", borrow, default)]
-    campaigns: Option<Vec<CampaignRow<'a>>>,
+impl<'de> ListRow<'de> for CampaignRow<'de> {
+    const KEY: &'static str = "Campaigns";
 }
 
 /// Parses one `/Campaigns` page: its envelope and the ids it lists (a row
 /// without an `Id` is passed over; one with an `Id` that is no id, such as
 /// `4242.5`, is an error). A body without the `Campaigns` array
-/// (an error object sent with HTTP 200) is an error, not an empty page.
+/// (an error object sent with HTTP 200) is an error, not an empty page, and
+/// so is a page whose rows differ from its envelope's counts (rows are
+/// counted whether or not they have an `Id`).
 pub fn parse_campaigns_page(body: &[u8]) -> Result<(Envelope, Vec<String>), String> {
-    let p: CampaignsPage<'_> = plugin_api::serde_json::from_slice(body).map_err(|e| {
-        match plugin_api::serde_json::from_slice::<plugin_api::serde_json::Value>(body) {
-            Ok(_) => format!("unexpected page shape: {e}"),
-            Err(_) => plugin_api::sdk::malformed_json(body, &e),
-        }
-    })?;
-    let env = Envelope::read(&p.page, &p.num_pages, &p.next)?;
-    let Some(rows) = p.campaigns else {
+    let p: ListPage<'_, CampaignRow<'_>> =
+        plugin_api::serde_json::from_slice(body).map_err(|e| {
+            match plugin_api::serde_json::from_slice::<plugin_api::serde_json::Value>(body) {
+                Ok(_) => format!("unexpected page shape: {e}"),
+                Err(_) => plugin_api::sdk::malformed_json(body, &e),
+            }
+        })?;
+    let Some(rows) = p.rows else {
         return Err(format!(
             "the answer has no `Campaigns` array (not a page of campaigns){}",
             action::answered(body)
         ));
     };
+    let env = Envelope::read(&p.envelope, rows.len())?;
     // Ids as `Scalar::id` reads them, so a campaign sent as `4242.0` is
     // still campaign 4242 (QA35d M3).
     let mut ids = Vec::with_capacity(rows.len());

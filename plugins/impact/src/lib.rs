@@ -29,7 +29,10 @@
 //! - Paging: an `@`-envelope of **string** fields (`"@page": "1"`,
 //!   `"@numpages"`, `"@nextpageuri"`); `@nextpageuri` is a path relative to
 //!   the host, empty on the last page. A page whose `@page` < `@numpages`
-//!   but whose `@nextpageuri` is missing or empty is refused (QA35d H3).
+//!   but whose `@nextpageuri` is missing or empty is refused (QA35d H3), and
+//!   so is one whose rows differ from its own counts (`@start`..`@end`,
+//!   `@pagesize` before the last page, `@total` on the last), each checked
+//!   when sent (QA37 R-M2; `action::check_rows`).
 //! - Rate limits: 429 with `X-RateLimit-*` (brand) or `X-RateLimit-*-hour` +
 //!   `RateLimit-Reset` (partner); see [`client`].
 //!

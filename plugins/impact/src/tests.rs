@@ -992,3 +992,246 @@ fn check_refuses_a_campaign_page_saying_more_follow_without_a_next_page_uri() {
     .unwrap_err();
     assert!(e.starts_with("record 1: field `Id`: 1000.5"), "{e}");
 }
+
+/// The envelope of a page of `n` actions whose `@` fields are `envelope`,
+/// or the parse error.
+fn page_of(envelope: Value, n: usize) -> Result<Envelope, String> {
+    let mut body = envelope;
+    body["Actions"] = (0..n)
+        .map(|i| action(&format!("a.{i}"), json!("1.00")))
+        .collect();
+    parse_actions_page(body.to_string().as_bytes()).map(|(env, _)| env)
+}
+
+/// QA37 R-M2: a page holding 19 `Actions` under `"@start": "0", "@end":
+/// "19", "@total": "20"` synced ok, a row silently missed (a missed action
+/// update is a missed reversal). Now a page whose rows differ from
+/// `@end - @start + 1` is refused, whether fewer or more, as Everflow
+/// refuses one short of its `total_count`.
+#[test]
+fn a_page_with_fewer_or_more_rows_than_its_start_and_end_count_is_refused() {
+    let env = json!({"@page": "1", "@numpages": "1", "@pagesize": "20000",
+                     "@total": "20", "@start": "0", "@end": "19", "@nextpageuri": ""});
+    assert_eq!(
+        page_of(env.clone(), 19).unwrap_err(),
+        "19 rows, but Impact's paging envelope counts 20 on this page (@start 0, @end 19): \
+         rows are missing from the answer"
+    );
+    assert_eq!(
+        page_of(env.clone(), 21).unwrap_err(),
+        "21 rows, but Impact's paging envelope counts 20 on this page (@start 0, @end 19): \
+         the answer holds rows its envelope does not count"
+    );
+    page_of(env, 20).unwrap();
+    // Numbers as JSON numbers are read the same; a later page too.
+    let later = json!({"@page": 3, "@numpages": 3, "@start": 40, "@end": 44,
+                       "@total": 45, "@nextpageuri": ""});
+    page_of(later.clone(), 5).unwrap();
+    assert!(page_of(later, 4)
+        .unwrap_err()
+        .starts_with("4 rows, but Impact's paging envelope counts 5 on this page"));
+}
+
+/// A page other than the last holds `@pagesize` rows: one short of it is
+/// refused even when its own `@start`/`@end` agree with its rows.
+#[test]
+fn a_page_short_of_its_page_size_that_is_not_the_last_is_refused() {
+    let env = |end: &str| {
+        json!({"@page": "1", "@numpages": "2", "@pagesize": "20", "@total": "40",
+               "@start": "0", "@end": end, "@nextpageuri": "/Advertisers/IRsid1/Actions?Page=2"})
+    };
+    assert_eq!(
+        page_of(env("18"), 19).unwrap_err(),
+        "19 rows, but Impact's paging envelope counts 20 on this page (@pagesize 20, not the \
+         last page): rows are missing from the answer"
+    );
+    let full = page_of(env("19"), 20).unwrap();
+    assert!(full.next.is_some());
+}
+
+/// The last page's rows end at `@total`: one short of it (its `@start` and
+/// `@end` agreeing with its rows) is refused, and so is one past it.
+#[test]
+fn a_last_page_short_of_or_past_its_total_is_refused() {
+    let env = |end: &str| {
+        json!({"@page": "2", "@numpages": "2", "@pagesize": "20", "@total": "40",
+               "@start": "20", "@end": end, "@nextpageuri": ""})
+    };
+    assert_eq!(
+        page_of(env("38"), 19).unwrap_err(),
+        "19 rows, but Impact's paging envelope counts 20 on this page (@start 20, @total 40, \
+         the last page): rows are missing from the answer"
+    );
+    assert_eq!(
+        page_of(env("40"), 21).unwrap_err(),
+        "21 rows, but Impact's paging envelope counts 20 on this page (@start 20, @total 40, \
+         the last page): the answer holds rows its envelope does not count"
+    );
+    assert!(page_of(env("39"), 20).unwrap().next.is_none());
+}
+
+/// An empty answer is read as one: Impact's inclusive `@start..@end` cannot
+/// count zero rows, so `@end` at `@start` (what the fake writes) or below
+/// it is taken as none, and `@total` says whether rows are due. An empty
+/// page whose range or total counts rows is refused.
+#[test]
+fn an_empty_answer_is_read_unless_its_envelope_counts_rows() {
+    for end in ["0", "-1"] {
+        let env = json!({"@page": "1", "@numpages": "1", "@pagesize": "20000",
+                         "@total": "0", "@start": "0", "@end": end, "@nextpageuri": ""});
+        page_of(env, 0).unwrap();
+    }
+    let env = json!({"@page": "1", "@numpages": "1", "@start": "0", "@end": "19",
+                     "@nextpageuri": ""});
+    assert_eq!(
+        page_of(env, 0).unwrap_err(),
+        "0 rows, but Impact's paging envelope counts 20 on this page (@start 0, @end 19): \
+         rows are missing from the answer"
+    );
+    let env = json!({"@page": "1", "@numpages": "1", "@total": "1", "@start": "0",
+                     "@end": "0", "@nextpageuri": ""});
+    assert_eq!(
+        page_of(env, 0).unwrap_err(),
+        "0 rows, but Impact's paging envelope counts 1 on this page (@start 0, @total 1, the \
+         last page): rows are missing from the answer"
+    );
+}
+
+/// Each count is checked only when the envelope sends it (older or other
+/// endpoints may not): the same short page is read without the count and
+/// refused with it.
+#[test]
+fn a_count_the_envelope_does_not_send_skips_its_check() {
+    let last = json!({"@page": "2", "@numpages": "2", "@nextpageuri": ""});
+    let not_last = json!({"@page": "1", "@numpages": "2", "@nextpageuri": "/p2"});
+    let with = |base: &Value, extra: Value| {
+        let mut env = base.clone();
+        for (k, v) in extra.as_object().unwrap() {
+            env[k] = v.clone();
+        }
+        env
+    };
+    let cases = [
+        // Only one of @start / @end: no range to count.
+        (with(&last, json!({"@start": "20"})), true),
+        (with(&last, json!({"@end": "39"})), true),
+        (with(&last, json!({"@start": "20", "@end": "39"})), false),
+        // @total without @start: where the page begins is unknown.
+        (with(&last, json!({"@total": "40"})), true),
+        (with(&last, json!({"@total": "40", "@start": "20"})), false),
+        // @pagesize: only pages before the last are full.
+        (with(&last, json!({"@pagesize": "20"})), true),
+        (with(&not_last, json!({})), true),
+        (with(&not_last, json!({"@pagesize": "20"})), false),
+    ];
+    for (env, read) in cases {
+        let got = page_of(env.clone(), 19);
+        assert_eq!(got.is_ok(), read, "{env}: {got:?}");
+        if let Err(e) = got {
+            assert!(e.ends_with("rows are missing from the answer"), "{e}");
+        }
+    }
+    // All absent: any number of rows is a page.
+    page_of(json!({"@page": "1", "@numpages": "1"}), 19).unwrap();
+}
+
+/// A count that is there but is no whole number is an error naming it,
+/// not a check silently skipped.
+#[test]
+fn a_count_that_is_not_a_number_is_an_error_naming_it() {
+    let cases = [
+        (
+            "@total",
+            json!("twenty"),
+            "field `@total`: \"twenty\" is not an integer",
+        ),
+        ("@start", json!(""), "field `@start`: \"\" is not a number"),
+        (
+            "@end",
+            json!("19.5"),
+            "field `@end`: \"19.5\" is not an integer",
+        ),
+        (
+            "@pagesize",
+            json!(true),
+            "field `@pagesize`: expected an integer, got true",
+        ),
+        (
+            "@end",
+            json!([19]),
+            "field `@end`: expected an integer, got an array",
+        ),
+        (
+            "@start",
+            json!("-1"),
+            "field `@start`: -1 is negative, not a row count",
+        ),
+    ];
+    for (key, value, says) in cases {
+        let mut env = json!({"@page": "1", "@numpages": "1", "@start": "0", "@end": "0",
+                             "@nextpageuri": ""});
+        env[key] = value;
+        assert_eq!(
+            page_of(env, 1).unwrap_err(),
+            format!("Impact's paging envelope: {says}; its row counts cannot be checked")
+        );
+    }
+}
+
+/// Through the stream: the page short of its envelope's count fails the
+/// run as a bad answer naming stream, campaign and page; the page before
+/// stays committed, nothing of the short one is, and the window is not
+/// complete. The campaign list (`check`) is checked the same way.
+#[test]
+fn a_short_page_fails_the_stream_and_the_check_keeping_the_pages_before() {
+    let mut n = 0;
+    let out = FakeHost::handler(move |_| {
+        n += 1;
+        let (page, next, ids) = if n == 1 {
+            ("1", "/p2", vec!["ok.1", "ok.2"])
+        } else {
+            ("2", "", vec!["lost.3"])
+        };
+        let start = if n == 1 { "0" } else { "2" };
+        let end = if n == 1 { "1" } else { "3" };
+        let rows: Vec<Value> = ids.iter().map(|id| action(id, json!("1.00"))).collect();
+        Reply::json(
+            200,
+            &json!({"@page": page, "@numpages": "2", "@pagesize": "2", "@total": "4",
+                    "@start": start, "@end": end, "@nextpageuri": next, "Actions": rows}),
+        )
+    })
+    .run::<Impact>(open_read("imp", "http://fake", settings(), window()));
+    let err = out.result.unwrap_err();
+    assert_eq!(err.kind, ErrorKind::BadResponse, "{}", err.message);
+    assert_eq!(
+        err.message,
+        "stream `actions` campaign 1000 page 2: 1 row, but Impact's paging envelope counts 2 \
+         on this page (@start 2, @end 3): rows are missing from the answer"
+    );
+    let ids: Vec<_> = out
+        .committed
+        .iter()
+        .map(|r| conv(r).external_id.clone())
+        .collect();
+    assert_eq!(ids, ["ok.1", "ok.2"]);
+    assert!(out.uncommitted.is_empty());
+    assert_eq!(out.checkpoints.len(), 1);
+    assert_eq!(out.checkpoints[0].state["complete"], json!(false));
+
+    let out = FakeHost::handler(|_| {
+        Reply::json(
+            200,
+            &json!({"@page": "1", "@numpages": "1", "@total": "2", "@start": "0",
+                    "@end": "1", "@nextpageuri": "", "Campaigns": [{"Id": "1000"}]}),
+        )
+    })
+    .run::<Impact>(open_check("imp", "http://fake", settings()));
+    let err = out.result.unwrap_err();
+    assert_eq!(err.kind, ErrorKind::BadResponse, "{}", err.message);
+    assert_eq!(
+        err.message,
+        "check: campaigns page 1: 1 row, but Impact's paging envelope counts 2 on this page \
+         (@start 0, @end 1): rows are missing from the answer"
+    );
+}

@@ -42,10 +42,11 @@
 //!
 //! API drift (QA35d), answers that stray from the reference the way a
 //! platform's do when it changes without notice: [`ImpactFake::next_page`]
-//! drops or empties `@nextpageuri` on pages that are not the last, and
+//! drops or empties `@nextpageuri` on pages that are not the last,
 //! [`ImpactFake::set_field`] serves one field of an action as any value
 //! (`""` or null for an amount, a timestamp without a UTC offset, an id as
-//! a float such as `10003.0`).
+//! a float such as `10003.0`), and [`ImpactFake::dropped_row`] leaves a
+//! row out of a page its envelope still counts (QA37).
 
 use super::affiliate::{self, param, split_url, FakeApi, Shared, Throttle, Truth};
 use chrono::{DateTime, Duration, FixedOffset, NaiveDate, NaiveTime, Utc};
@@ -187,6 +188,10 @@ pub struct ImpactFake {
     pub campaigns_page_size: usize,
     /// `@nextpageuri` drift on every list endpoint (default: none).
     pub next_page: NextPage,
+    /// Drift (QA37 R-M2): page `n` of every list answer leaves out its
+    /// last row while its envelope (`@start`, `@end`, `@total`) still
+    /// counts it (default: none).
+    pub dropped_row: Option<usize>,
     corrupt: Option<(String, &'static str)>,
     /// `(action id, field, value)` served instead of what the action has.
     fields: Vec<(String, &'static str, Value)>,
@@ -263,6 +268,7 @@ impl ImpactFake {
             epoch_reset: false,
             campaigns_page_size: 20_000,
             next_page: NextPage::AsDocumented,
+            dropped_row: None,
             corrupt: None,
             fields: Vec::new(),
             requests: 0,
@@ -581,7 +587,7 @@ impl ImpactFake {
         let total = rows.len();
         let num_pages = total.div_ceil(size).max(1);
         let start = (page - 1) * size;
-        let slice: Vec<Value> = rows.into_iter().skip(start).take(size).collect();
+        let mut slice: Vec<Value> = rows.into_iter().skip(start).take(size).collect();
         let base_q: Vec<String> = q
             .iter()
             .filter(|(k, _)| k != "Page")
@@ -620,6 +626,9 @@ impl ImpactFake {
             }
             NextPage::Empty { from } if page >= from => body["@nextpageuri"] = json!(""),
             NextPage::Renamed { .. } | NextPage::Empty { .. } => {}
+        }
+        if self.dropped_row == Some(page) {
+            slice.pop();
         }
         body[key] = Value::Array(slice);
         affiliate::json(200, &body, &self.rate_headers())
