@@ -1344,7 +1344,7 @@ fn format_6_traces_each_line_and_guards_csv_text_and_formats_2_to_5_render_as_is
     let csv = String::from_utf8(files["awin.p1.csv"].clone()).unwrap();
     assert!(csv.contains(",'-A1,"), "{csv}");
     assert!(csv.lines().next().unwrap().ends_with(
-        ",claim_revision,order_source,order_revision,decided_at,claim_fx_rate,order_fx_rate,outcome,original_basis,original_commission,previously_credited,claimed_amount,claimed_currency,order_amount,refunded_amount,order_currency,tolerance_applied,network_commission,network_commission_currency,volume_now,tolerance_currency,fx_rate_date,claim_fx_rate_date,order_fx_rate_date,not_paid_status,lock_at"
+        ",claim_revision,order_source,order_revision,decided_at,claim_fx_rate,order_fx_rate,outcome,original_basis,original_commission,previously_credited,claimed_amount,claimed_currency,order_amount,refunded_amount,order_currency,tolerance_applied,network_commission,network_commission_currency,volume_now,tolerance_currency,fx_rate_date,claim_fx_rate_date,order_fx_rate_date,not_paid_status,lock_at,statement_id,payee,status,version"
     ));
     assert!(csv.contains(",3,shop,"), "{csv}");
     // The HTML shows the trace up to format 5 (format 6 leaves it to the
@@ -2662,9 +2662,10 @@ fn a_bonus_no_longer_reached_after_a_refund_is_taken_back_once_over_drafts_and_p
     // what was credited under `original_basis`, `original_commission` and
     // `previously_paid`, the six decision columns after them empty, and
     // (format 13) the four columns after those, (format 14) the five
-    // after those (a fixed bonus has no rate, so no rate date).
+    // after those (a fixed bonus has no rate, so no rate date), then
+    // (format 17) the statement the row is of.
     assert!(
-        row.ends_with(",,620.00,20.00,20.00,,,,,,,,,,,,,,,"),
+        row.ends_with(",,620.00,20.00,20.00,,,,,,,,,,,,,,,,shop/2026-10/awin:p1,awin:p1,draft,2"),
         "{row}"
     );
     assert!(csv.contains("\ntotal_adjustments,"), "{csv}");

@@ -139,7 +139,14 @@ use crate::reconcile::model::Outcome;
 /// case (`awin.ABC`, `awin.abc`) are told apart by a hash of the payee on
 /// all but the first in payee order (`render::PeriodStems`); stems of
 /// earlier formats are as recorded.
-pub const FORMAT_VERSION: u32 = 16;
+/// 17 (QA38c C-M1) adds four columns at the end of the CSV, filled on
+/// every row: the statement's `statement_id`, `payee` (`<network>:<partner
+/// id>`), `status` and `version`, as `summary.csv` has them
+/// (`render::STATEMENT_COLUMNS`): a CSV read on its own names its payee
+/// and statement, and a draft's CSV differs from the finalised one. JSON and
+/// HTML are format 16's but for `format_version`; a format-16 statement
+/// renders as issued.
+pub const FORMAT_VERSION: u32 = 17;
 
 /// The payee key of a network's partner: `<network>:<partner id>`. Partner
 /// ids are the network's own, so the same id on two networks is two payees.

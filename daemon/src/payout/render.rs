@@ -99,7 +99,9 @@ fn opt<T: ToString>(v: &Option<T>) -> String {
 /// adjustment's original volume, original bonus and previously paid are
 /// under `original_basis`, `original_commission` and `previously_paid`
 /// from format 12; formats 10 and 11 are rendered with them under the last
-/// three decision columns, as they were issued.
+/// three decision columns, as they were issued. From format 17 every row
+/// ends with [`STATEMENT_COLUMNS`]: the statement id, payee, status and
+/// version, as `summary.csv` writes them.
 pub fn csv_file(s: &Statement) -> Result<Vec<u8>, RenderError> {
     // Format 3 guards text cells against formulas and adds each line's
     // trace, format 16 guards them losslessly; earlier formats are
@@ -168,8 +170,18 @@ pub fn csv_file(s: &Statement) -> Result<Vec<u8>, RenderError> {
     if v14 {
         head.extend(FORMAT_14_COLUMNS);
     }
-    w.write_record(&head)?;
+    // The cells of a row before the format-17 ones.
     let width = head.len();
+    // Format 17 (QA38c C-M1): every row names the statement it is of, so
+    // a CSV read on its own (copied out of its directory, or a draft
+    // picked up as the month's bill) says whose, which and whether final.
+    let named = if s.format_version >= 17 {
+        head.extend(STATEMENT_COLUMNS);
+        statement_cells(s, guard)
+    } else {
+        Vec::new()
+    };
+    w.write_record(&head)?;
     // A row's format-14 cells: the rate's date and the trace's rates'
     // dates (QA34c M2), then, on `not_paid` rows, status and lock date.
     let dated = |row: &mut Vec<String>,
@@ -229,7 +241,7 @@ pub fn csv_file(s: &Statement) -> Result<Vec<u8>, RenderError> {
         }
         dated(&mut row, l.fx_rate_date, l.trace.as_ref());
         row.resize(width, String::new());
-        w.write_record(&row)?;
+        write_row(&mut w, &row, &named)?;
     }
     for a in &s.adjustments {
         let mut row: Vec<String> = vec![
@@ -291,7 +303,7 @@ pub fn csv_file(s: &Statement) -> Result<Vec<u8>, RenderError> {
             dated(&mut row, a.fx_rate_date, a.trace.as_ref());
             row.resize(width, String::new());
         }
-        w.write_record(&row)?;
+        write_row(&mut w, &row, &named)?;
     }
     // Format 7: the bonus of an earlier statement corrected, in the bonus
     // row's columns (volume now as the basis, the bonus id as the rule),
@@ -342,7 +354,7 @@ pub fn csv_file(s: &Statement) -> Result<Vec<u8>, RenderError> {
         }
         dated(&mut row, a.fx_rate_date, None);
         row.resize(width, String::new());
-        w.write_record(&row)?;
+        write_row(&mut w, &row, &named)?;
     }
     for b in &s.bonuses {
         let mut row: Vec<String> = vec![
@@ -366,7 +378,7 @@ pub fn csv_file(s: &Statement) -> Result<Vec<u8>, RenderError> {
         ];
         dated(&mut row, b.fx_rate_date, None);
         row.resize(width, String::new());
-        w.write_record(&row)?;
+        write_row(&mut w, &row, &named)?;
     }
     // Format 14 (QA34c M4): manual adjustments, the id in `rule_id` (as
     // a bonus row's bonus), the lines corrected in `refers_to` (from
@@ -395,7 +407,7 @@ pub fn csv_file(s: &Statement) -> Result<Vec<u8>, RenderError> {
             t(&m.reason),
         ];
         row.resize(width, String::new());
-        w.write_record(&row)?;
+        write_row(&mut w, &row, &named)?;
     }
     // Format 14 (QA34c M1): the payee's claims this statement does not
     // pay, with why; no amount (they count in no total).
@@ -436,7 +448,7 @@ pub fn csv_file(s: &Statement) -> Result<Vec<u8>, RenderError> {
                 .map(|l| l.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true))),
         ]);
         row.resize(width, String::new());
-        w.write_record(&row)?;
+        write_row(&mut w, &row, &named)?;
     }
     let t = &s.totals;
     for (name, v) in [
@@ -454,7 +466,7 @@ pub fn csv_file(s: &Statement) -> Result<Vec<u8>, RenderError> {
         row[0] = name;
         row[15] = &amount;
         row[16] = cur;
-        w.write_record(&row)?;
+        write_row(&mut w, &row, &named)?;
     }
     // Format 13 (QA33d M2): what the network reported for the lines, one
     // row per currency it reported in, beside `total_lines`.
@@ -464,7 +476,7 @@ pub fn csv_file(s: &Statement) -> Result<Vec<u8>, RenderError> {
         row[0] = "total_network_reported";
         row[15] = &amount;
         row[16] = &m.currency;
-        w.write_record(&row)?;
+        write_row(&mut w, &row, &named)?;
     }
     // Format 11 (QA31-A L4): the instant a period finalised early was
     // closed, in `date`, and what it means, in `note`.
@@ -478,10 +490,42 @@ pub fn csv_file(s: &Statement) -> Result<Vec<u8>, RenderError> {
         row[0] = "closed_early_at";
         row[5] = &instant;
         row[18] = &note;
-        w.write_record(&row)?;
+        write_row(&mut w, &row, &named)?;
     }
     w.into_inner()
         .map_err(|e| RenderError::NotCanonical(format!("csv buffer: {e}")))
+}
+
+/// Writes one row of a statement CSV: its cells, then the format-17
+/// cells `named` (none before format 17).
+fn write_row<T: AsRef<[u8]>>(
+    w: &mut csv::Writer<Vec<u8>>,
+    row: &[T],
+    named: &[String],
+) -> Result<(), csv::Error> {
+    w.write_record(
+        row.iter()
+            .map(AsRef::as_ref)
+            .chain(named.iter().map(String::as_bytes)),
+    )
+}
+
+/// The columns every row of a format-17 statement CSV ends with (QA38c
+/// C-M1): the statement it is of, its payee (`<network>:<partner id>`),
+/// status (`draft` or `finalised`) and version, as `summary.csv` has
+/// them, so a CSV read on its own tells a draft from a final bill and
+/// names the vendor.
+const STATEMENT_COLUMNS: [&str; 4] = ["statement_id", "payee", "status", "version"];
+
+/// A statement's [`STATEMENT_COLUMNS`] cells, the text ones guarded as
+/// `summary.csv` guards them ([`SummaryRow`]).
+fn statement_cells(s: &Statement, guard: Guard) -> Vec<String> {
+    vec![
+        guarded_cell(&s.statement_id, guard),
+        guarded_cell(&s.payee(), guard),
+        s.status.as_str().to_string(),
+        s.version.to_string(),
+    ]
 }
 
 /// The trace columns of a format-3 statement CSV.

@@ -2579,14 +2579,37 @@ reason = "later"
         // adjustment columns, empty on a line but for its outcome (format
         // 10), then what the decision compared (format 10), then the
         // network's commission, volume now and tolerance currency (13),
-        // then the rates' dates (14: no payout rate row for EUR → EUR).
+        // then the rates' dates (14: no payout rate row for EUR → EUR),
+        // then the statement the row is of (17).
         assert!(
-            csv.lines()
-                .nth(1)
-                .unwrap()
-                .ends_with(",1.11,,matched,,,,90.00,GBP,100.00,,EUR,,,,,,,2026-09-25,,,"),
+            csv.lines().nth(1).unwrap().ends_with(
+                ",1.11,,matched,,,,90.00,GBP,100.00,,EUR,,,,,,,2026-09-25,,,,shop/2026-W40/g1:p1,g1:p1,draft,1"
+            ),
             "{csv}"
         );
+    }
+
+    /// QA38c C-M1: the statement id and payee every row of a format-17
+    /// CSV ends with are text cells under the statement's formula guard,
+    /// as in `summary.csv`; status and version are codes.
+    #[test]
+    fn the_csv_names_its_statement_under_the_formula_guard() {
+        let rules = "[[rules]]\nid = \"cps\"\neffective_from = \"2026-01-01\"\nkind = \"percent\"\npercent = \"10\"\n";
+        let mut s = run(rules, "2026-W40", &[sale("k1", "p1")], &History::default()).remove(0);
+        s.statement_id = "=x/2026-W40/g1:p1".into();
+        let csv = String::from_utf8(super::super::render::csv_file(&s).unwrap()).unwrap();
+        let summary =
+            super::super::render::summary_csv(&[super::super::render::SummaryRow::of(&s, "h")])
+                .unwrap();
+        assert!(
+            String::from_utf8(summary)
+                .unwrap()
+                .contains(",draft,1,'=x/2026-W40/g1:p1,h\n"),
+            "summary.csv guards it so"
+        );
+        for row in csv.lines().skip(1) {
+            assert!(row.ends_with(",'=x/2026-W40/g1:p1,g1:p1,draft,1"), "{csv}");
+        }
     }
 
     /// QA18 A1: a line says what its basis came from (format 10): its
@@ -2629,11 +2652,15 @@ reason = "later"
         let csv = String::from_utf8(super::super::render::csv_file(s).unwrap()).unwrap();
         let rows: Vec<&str> = csv.lines().collect();
         assert!(
-            rows[1].ends_with(",amount_mismatch,,,,301.00,EUR,240.80,,EUR,2.41,,,,EUR,,,,,"),
+            rows[1].ends_with(
+                ",amount_mismatch,,,,301.00,EUR,240.80,,EUR,2.41,,,,EUR,,,,,,shop/2026-W40/g1:p1,g1:p1,draft,1"
+            ),
             "{csv}"
         );
         assert!(
-            rows[2].ends_with(",partially_refunded,,,,100.00,EUR,240.80,45.04,EUR,,,,,,,,,,"),
+            rows[2].ends_with(
+                ",partially_refunded,,,,100.00,EUR,240.80,45.04,EUR,,,,,,,,,,,shop/2026-W40/g1:p1,g1:p1,draft,1"
+            ),
             "{csv}"
         );
         let html = super::super::render::html_file(s, "h");
