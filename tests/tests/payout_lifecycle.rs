@@ -1028,53 +1028,11 @@ kind = "percent"
 
 #[test]
 fn statement_outputs_snapshot() {
-    let c = config(
-        r#"
-payout_currency = "EUR"
-minimum_payout = "10"
-[[rules]]
-id = "cpa-lead"
-effective_from = "2026-01-01"
-event_types = ["lead"]
-kind = "flat"
-amount = "2.50"
-[[rules]]
-id = "cps"
-effective_from = "2026-01-01"
-kind = "tiered"
-tier_mode = "marginal"
-tiers = [{ from_volume = "0", percent = "10" }, { from_volume = "400", percent = "12" }]
-[[bonuses]]
-id = "fixed-300"
-effective_from = "2026-01-01"
-threshold_volume = "300"
-amount = "5"
-"#,
-    );
+    let c = config(SNAPSHOT_RULES);
     let tmp = tempfile::tempdir().unwrap();
     let book = MemoryBook::new();
-    let fxr = fx(&[("USD", "EUR", "2026-11-09", "0.9")]);
-    let a = sale("A", "p<1>", "2026-10-05T10:00:00Z", "200.00");
-    let b = sale("B", "p<1>", "2026-10-06T10:00:00Z", "100.00");
-    reckon::payout::finalize(
-        &inputs(&c, &[a.clone(), b.clone()], &fxr, &book, tmp.path()),
-        "2026-10",
-    )
-    .unwrap();
-    let nov = vec![
-        partly_refunded(a, "150.00"),
-        refunded(b),
-        sale("C", "p<1>", "2026-11-07T10:00:00Z", "300.00"),
-        sale("D", "p<1>", "2026-11-08T10:00:00Z", "250.00"),
-        claim(
-            "awin",
-            "L",
-            "p<1>",
-            EventType::Lead,
-            "2026-11-09T10:00:00Z",
-            None,
-        ),
-    ];
+    let (oct, nov, fxr) = snapshot_months();
+    reckon::payout::finalize(&inputs(&c, &oct, &fxr, &book, tmp.path()), "2026-10").unwrap();
     let r =
         reckon::payout::finalize(&inputs(&c, &nov, &fxr, &book, tmp.path()), "2026-11").unwrap();
     let files = read_dir(&r.dir);

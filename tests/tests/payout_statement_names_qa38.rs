@@ -11,7 +11,6 @@
 mod payout_support;
 
 use payout_support::*;
-use plugin_api::EventType;
 use reckon::payout::book::MemoryBook;
 use reckon::payout::model::{Statement, FORMAT_VERSION};
 use reckon::payout::render;
@@ -146,28 +145,6 @@ const FORMAT_16_CSV_SHA256: &str =
 const FORMAT_16_HTML_SHA256: &str =
     "2e79dfd26c3af5e02513f11a080472110b450f65c9af89ac9a211cedeb79295b";
 
-const SNAPSHOT_RULES: &str = r#"
-payout_currency = "EUR"
-minimum_payout = "10"
-[[rules]]
-id = "cpa-lead"
-effective_from = "2026-01-01"
-event_types = ["lead"]
-kind = "flat"
-amount = "2.50"
-[[rules]]
-id = "cps"
-effective_from = "2026-01-01"
-kind = "tiered"
-tier_mode = "marginal"
-tiers = [{ from_volume = "0", percent = "10" }, { from_volume = "400", percent = "12" }]
-[[bonuses]]
-id = "fixed-300"
-effective_from = "2026-01-01"
-threshold_volume = "300"
-amount = "5"
-"#;
-
 /// A format-16 statement renders as issued (44 cells, no names), is
 /// restored byte for byte by `generate` of its finalised period and
 /// verifies; the format-17 statement's JSON and HTML are its own but for
@@ -177,25 +154,8 @@ fn a_format_16_statement_renders_restores_and_verifies_as_issued() {
     let c = config(SNAPSHOT_RULES);
     let tmp = tempfile::tempdir().unwrap();
     let b = MemoryBook::new();
-    let rates = fx(&[("USD", "EUR", "2026-11-09", "0.9")]);
-    let a = sale("A", "p<1>", "2026-10-05T10:00:00Z", "200.00");
-    let bb = sale("B", "p<1>", "2026-10-06T10:00:00Z", "100.00");
-    let oct = vec![a.clone(), bb.clone()];
+    let (oct, nov, rates) = snapshot_months();
     reckon::payout::finalize(&inputs(&c, &oct, &rates, &b, tmp.path()), "2026-10").unwrap();
-    let nov = vec![
-        partly_refunded(a, "150.00"),
-        refunded(bb),
-        sale("C", "p<1>", "2026-11-07T10:00:00Z", "300.00"),
-        sale("D", "p<1>", "2026-11-08T10:00:00Z", "250.00"),
-        claim(
-            "awin",
-            "L",
-            "p<1>",
-            EventType::Lead,
-            "2026-11-09T10:00:00Z",
-            None,
-        ),
-    ];
     let r = reckon::payout::finalize(&inputs(&c, &nov, &rates, &b, tmp.path()), "2026-11").unwrap();
     let today: Statement = statements_in(&r.dir).remove("p<1>").unwrap();
     assert_eq!(today.format_version, FORMAT_VERSION);

@@ -482,3 +482,62 @@ percent = "10"
 {manual}"#
     )
 }
+
+/// The statement of the snapshot tests (`payout_lifecycle`'s
+/// `statement_outputs_snapshot`, and the format tests that compare with
+/// it): a lead rule, a marginal tier and a bonus, paid in EUR with a
+/// 10.00 minimum.
+pub const SNAPSHOT_RULES: &str = r#"
+payout_currency = "EUR"
+minimum_payout = "10"
+[[rules]]
+id = "cpa-lead"
+effective_from = "2026-01-01"
+event_types = ["lead"]
+kind = "flat"
+amount = "2.50"
+[[rules]]
+id = "cps"
+effective_from = "2026-01-01"
+kind = "tiered"
+tier_mode = "marginal"
+tiers = [{ from_volume = "0", percent = "10" }, { from_volume = "400", percent = "12" }]
+[[bonuses]]
+id = "fixed-300"
+effective_from = "2026-01-01"
+threshold_volume = "300"
+amount = "5"
+"#;
+
+/// The snapshot statement's months for payee `awin:p<1>`: October's two
+/// sales (finalise it first), then November's decisions: one of them
+/// partly refunded, the other refunded, two new sales and a lead. The
+/// rates: USD→EUR 0.9 on 2026-11-09.
+pub fn snapshot_months() -> (
+    Vec<Decision>,
+    Vec<Decision>,
+    BTreeMap<(String, String, NaiveDate), Decimal>,
+) {
+    let a = sale("A", "p<1>", "2026-10-05T10:00:00Z", "200.00");
+    let b = sale("B", "p<1>", "2026-10-06T10:00:00Z", "100.00");
+    let october = vec![a.clone(), b.clone()];
+    let november = vec![
+        partly_refunded(a, "150.00"),
+        refunded(b),
+        sale("C", "p<1>", "2026-11-07T10:00:00Z", "300.00"),
+        sale("D", "p<1>", "2026-11-08T10:00:00Z", "250.00"),
+        claim(
+            "awin",
+            "L",
+            "p<1>",
+            EventType::Lead,
+            "2026-11-09T10:00:00Z",
+            None,
+        ),
+    ];
+    (
+        october,
+        november,
+        fx(&[("USD", "EUR", "2026-11-09", "0.9")]),
+    )
+}
