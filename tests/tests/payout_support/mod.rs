@@ -129,8 +129,11 @@ pub fn partly_refunded(mut dcs: Decision, net: &str) -> Decision {
     dcs
 }
 
+/// FX rates by (base, quote, date), as [`fx`] builds them.
+pub type Rates = BTreeMap<(String, String, NaiveDate), Decimal>;
+
 /// An FX table from `(base, quote, date, rate)` rows.
-pub fn fx(rows: &[(&str, &str, &str, &str)]) -> BTreeMap<(String, String, NaiveDate), Decimal> {
+pub fn fx(rows: &[(&str, &str, &str, &str)]) -> Rates {
     rows.iter()
         .map(|(b, q, dt, r)| ((b.to_string(), q.to_string(), day(dt)), d(r)))
         .collect()
@@ -513,11 +516,7 @@ amount = "5"
 /// sales (finalise it first), then November's decisions: one of them
 /// partly refunded, the other refunded, two new sales and a lead. The
 /// rates: USD→EUR 0.9 on 2026-11-09.
-pub fn snapshot_months() -> (
-    Vec<Decision>,
-    Vec<Decision>,
-    BTreeMap<(String, String, NaiveDate), Decimal>,
-) {
+pub fn snapshot_months() -> (Vec<Decision>, Vec<Decision>, Rates) {
     let a = sale("A", "p<1>", "2026-10-05T10:00:00Z", "200.00");
     let b = sale("B", "p<1>", "2026-10-06T10:00:00Z", "100.00");
     let october = vec![a.clone(), b.clone()];
