@@ -533,6 +533,165 @@ fn an_order_too_far_in_time_from_the_conversion_is_not_its_sale() {
     );
 }
 
+/// QA39a A-H1: `order_window_days` leaves the orders too far in time out
+/// before rule 1 or 2 chooses among the orders sharing an id or a click id,
+/// and a click id that names only orders too far in time falls through to
+/// the coupon rule. Before, the tie-breaks chose first (an order's own id
+/// before an alternative id, the id as the claim writes it, the amount
+/// within tolerance), the chosen order was then too far, and the claim was
+/// `no_order` although a sale of the same id, or its coupon, was there.
+#[test]
+fn orders_too_far_in_time_are_left_out_before_the_tie_breaks() {
+    // The claims convert 2026-11-02 10:05; "old" orders are from June.
+    let june = "2026-06-01T10:00:00Z";
+    let old = |id: &str| {
+        let mut o = order(id);
+        o.created_at = t(june);
+        o
+    };
+    // 1. The claim's id is an old order's own id and a new order's
+    //    alternative id.
+    let mut own_old = old("7777");
+    own_old.amount = m("20.00", "USD");
+    let mut alt_new = order("N-7777");
+    alt_new.alt_ids = vec!["7777".into()];
+    // 2. Written as the claim writes it (old) vs case-folded (new).
+    let exact_old = old("WW-1");
+    let folded_new = order("ww-1");
+    // 3. A click shared by an old order whose amount fits and a new one
+    //    that does not.
+    let mut click_old = old("CK-OLD");
+    click_old.click_ids = vec!["ck-10".into()];
+    let mut click_new = order("CK-NEW");
+    click_new.click_ids = vec!["ck-10".into()];
+    click_new.amount = m("70.00", "USD");
+    // 4. A click naming only an old order, and a coupon naming a new one.
+    let mut click_only_old = old("CW-OLD");
+    click_only_old.click_ids = vec!["cw-clk".into()];
+    let mut coupon_new = order("CW-NEW");
+    coupon_new.coupon = Some("CWNEW".into());
+
+    let mut by_click = claim("impact", "C-CK", None);
+    by_click.click_id = Some("ck-10".into());
+    let mut click_then_coupon = claim("impact", "C-CW", None);
+    click_then_coupon.click_id = Some("cw-clk".into());
+    click_then_coupon.coupon = Some("cwnew".into());
+    let mut d = run(
+        vec![
+            claim("impact", "C-7777", Some("7777")),
+            claim("impact", "C-WW", Some("WW-1")),
+            by_click,
+            click_then_coupon,
+        ],
+        vec![
+            own_old,
+            alt_new,
+            exact_old,
+            folded_new,
+            click_old,
+            click_new,
+            click_only_old,
+            coupon_new,
+        ],
+    );
+    d.sort_by(|a, b| a.claim.id.cmp(&b.claim.id));
+    let by = |id: &str| d.iter().find(|d| d.claim.id == id).expect(id);
+    let got: Vec<(&str, Outcome, Option<&str>, Option<MatchedBy>)> = (d.iter())
+        .map(|d| {
+            let o = d.order.as_ref().map(|o| o.id.as_str());
+            (d.claim.id.as_str(), d.outcome, o, d.matched_by)
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (
+                "C-7777",
+                Outcome::Matched,
+                Some("N-7777"),
+                Some(MatchedBy::OrderId)
+            ),
+            (
+                "C-CK",
+                Outcome::AmountMismatch,
+                Some("CK-NEW"),
+                Some(MatchedBy::ClickId)
+            ),
+            (
+                "C-CW",
+                Outcome::Matched,
+                Some("CW-NEW"),
+                Some(MatchedBy::Coupon)
+            ),
+            (
+                "C-WW",
+                Outcome::Matched,
+                Some("ww-1"),
+                Some(MatchedBy::OrderId)
+            ),
+        ]
+    );
+    for id in ["C-7777", "C-WW"] {
+        assert!(
+            by(id).reason.contains(
+                "; 2 orders carry order id `"
+            ) && by(id).reason.contains(
+                "once trimmed and case-folded: this one is the only one created within `order_window_days` (30 days) of the conversion"
+            ),
+            "{id}: {}",
+            by(id).reason
+        );
+    }
+    assert!(d.iter().all(|d| d.payable), "{d:#?}");
+
+    // Every order too far: `no_order`, naming the one the tie-breaks pick.
+    let d = run(
+        vec![claim("impact", "C-7777", Some("7777"))],
+        vec![old("7777"), {
+            let mut o = old("N-7777");
+            o.alt_ids = vec!["7777".into()];
+            o
+        }],
+    );
+    assert_eq!(d[0].outcome, Outcome::NoOrder, "{}", d[0].reason);
+    assert!(
+        d[0].reason.starts_with(
+            "order shop/7777 carries its order id but was created 2026-06-01T10:00:00Z"
+        ),
+        "{}",
+        d[0].reason
+    );
+
+    // Three orders share the id, two of them new: of those, rule 1 as
+    // before (the one written as the claim writes it), and the reason
+    // says so.
+    let mut newer = order("ww-1 ");
+    newer.created_at = t("2026-11-01T10:00:00Z");
+    let d = run(
+        vec![claim("impact", "C-WW", Some("ww-1"))],
+        vec![old("WW-1"), order("Ww-1"), newer],
+    );
+    assert_eq!(d[0].order.as_ref().map(|o| o.id.as_str()), Some("ww-1 "));
+    assert!(
+        d[0].reason.contains(
+            "; 3 orders carry order id `ww-1` once trimmed and case-folded: this one has it written as the claim writes it, of the 2 created within `order_window_days` (30 days) of the conversion"
+        ),
+        "{}",
+        d[0].reason
+    );
+    assert_golden(
+        "order_window_ties",
+        &run(
+            vec![claim("impact", "C-7777", Some("7777"))],
+            vec![old("7777"), {
+                let mut o = order("N-7777");
+                o.alt_ids = vec!["7777".into()];
+                o
+            }],
+        ),
+    );
+}
+
 #[test]
 fn network_reversed_and_rejected_keep_their_order_but_never_compete() {
     let mut rev = claim("impact", "C7", Some("A-700"));

@@ -130,7 +130,13 @@ use super::config::{AttributionRule, ProgramConfig};
 /// disagree (a lead or signup on an order with an amount, a sale on an
 /// order of 0.00) says so in its reason ([`event_conflict`]); nothing
 /// else changed, so every `decided_at` stays.
-pub const JUDGE_VERSION: u32 = 17;
+/// 18 (QA39a A-H1): orders too far in time ([`too_far`]) are left out
+/// before rule 1 or 2 chooses among the orders sharing the claim's id or
+/// click id ([`pick_in_window`], [`match_after_order_id`]), and a click id
+/// naming only such orders falls through to the coupon rule. Before, the
+/// window was applied to the order the tie-breaks had chosen: a claim
+/// whose id also named a recent order was `no_order`.
+pub const JUDGE_VERSION: u32 = 18;
 use super::model::{Decision, DecisionInputs, MatchedBy, Outcome, RecordRef};
 use crate::fx::{FoundRate, FxTable, RateRow};
 use chrono::{DateTime, Duration, NaiveDate, Utc};
@@ -761,54 +767,69 @@ pub fn match_claim(
     buf: &mut String,
 ) -> Option<(u32, MatchedBy)> {
     let order = |i: usize| Cow::Borrowed(orders[i]);
+    let created = |i: u32| orders[i as usize].created_at;
     if let Some(oid) = &claim.order_id {
         normalize_into(oid, buf);
         if !buf.is_empty() {
             if let Some(i) = index.by_order_id(buf) {
-                let i = match index.ties.group(buf) {
-                    Some(group) => pick_by_id(program, fx, claim, group, &order).map_or(i, |p| p.0),
-                    None => i,
+                // Orders too far in time are not its sale ([`too_far`]), as
+                // in `Plan::with_facts`.
+                let group = index.ties.group(buf).unwrap_or(&[]);
+                let group = if group.is_empty() {
+                    &[(i, true)][..]
+                } else {
+                    group
                 };
-                // Too far in time: not its sale ([`too_far`]), as in
-                // `Plan::with_facts`.
-                if !too_far(program, claim.occurred_at, orders[i as usize].created_at) {
+                if let Ok((i, _)) = pick_in_window(program, fx, claim, group, &created, &order) {
                     return Some((i, MatchedBy::OrderId));
                 }
             }
         }
     }
-    match match_after_order_id(program, fx, claim, order, index) {
-        Some((i, MatchedBy::ClickId))
-            if too_far(program, claim.occurred_at, orders[i as usize].created_at) =>
-        {
-            None
-        }
-        m => m,
-    }
+    match_after_order_id(program, fx, claim, order, &created, index).0
 }
 
 /// Rules 2 and 3 of [`match_claim`] (click id, then coupon), for a claim
-/// whose order id matched nothing.
+/// whose order id matched nothing. The orders sharing its click id that
+/// are too far in time from the conversion ([`too_far`]) are left out;
+/// when that leaves none, the second value is the one the click id would
+/// have matched had time not counted, and the coupon rule is tried.
 fn match_after_order_id<'o>(
     program: &ProgramConfig,
     fx: &FxTable,
     claim: &Conversion,
     order: impl Fn(usize) -> Cow<'o, Order>,
+    created: &impl Fn(u32) -> DateTime<Utc>,
     index: &OrderIndex,
-) -> Option<(u32, MatchedBy)> {
+) -> (Option<(u32, MatchedBy)>, Option<u32>) {
+    let mut far = None;
     if let Some(click) = claim.click_id.as_deref().and_then(normalize_click_id) {
-        if let Some(i) = closest_by_click(program, fx, claim, index.by_click_id(click), &order) {
-            return Some((i, MatchedBy::ClickId));
+        let all = index.by_click_id(click);
+        let near = |&i: &u32| !too_far(program, claim.occurred_at, created(i));
+        let picked = if all.iter().all(near) {
+            closest_by_click(program, fx, claim, all, &order)
+        } else {
+            let within: Vec<u32> = all.iter().copied().filter(near).collect();
+            let picked = closest_by_click(program, fx, claim, &within, &order);
+            if picked.is_none() {
+                far = closest_by_click(program, fx, claim, all, &order);
+            }
+            picked
+        };
+        if let Some(i) = picked {
+            return (Some((i, MatchedBy::ClickId)), None);
         }
     }
     if program.matching.coupon_matching {
-        let candidates = coupon_candidates(program, fx, claim, &order, index)?;
-        return candidates
-            .filter_map(|(i, dt, diff, tol)| (diff <= tol).then_some((dt, diff, i)))
-            .min()
-            .map(|(_, _, i)| (i, MatchedBy::Coupon));
+        let coupon = coupon_candidates(program, fx, claim, &order, index).and_then(|candidates| {
+            candidates
+                .filter_map(|(i, dt, diff, tol)| (diff <= tol).then_some((dt, diff, i)))
+                .min()
+                .map(|(_, _, i)| (i, MatchedBy::Coupon))
+        });
+        return (coupon, far);
     }
-    None
+    (None, far)
 }
 
 /// Of the orders sharing the claim's click id (`orders`, earliest created
@@ -1026,6 +1047,60 @@ enum IdWhy {
     Exact,
     /// It fits the claim best, as among orders sharing a click id.
     Fit,
+    /// It is the only one created within `order_window_days` of the
+    /// conversion ([`too_far`]).
+    InWindow,
+}
+
+/// How claim's order was told apart from the other orders sharing its
+/// normalised order id, for its reason.
+#[derive(Debug, Clone, Copy)]
+struct IdTie {
+    /// Orders carrying the id.
+    orders: u32,
+    /// Of those, the ones created within `order_window_days` of the
+    /// conversion: the only ones rule 1 chooses among.
+    within: u32,
+    /// Why this one, of those.
+    why: IdWhy,
+}
+
+/// Rule 1 for a claim whose normalised order id is shared by `group`:
+/// the orders too far in time from the conversion ([`too_far`]) are left
+/// out, then [`pick_by_id`] chooses among the rest. `Err` holds the order
+/// rule 1 would have named had time not counted, when every order of the
+/// group is too far.
+fn pick_in_window<'o>(
+    program: &ProgramConfig,
+    fx: &FxTable,
+    claim: &Conversion,
+    group: &[(u32, bool)],
+    created: &impl Fn(u32) -> DateTime<Utc>,
+    order: &impl Fn(usize) -> Cow<'o, Order>,
+) -> Result<(u32, IdTie), u32> {
+    let within: Vec<(u32, bool)> = (group.iter().copied())
+        .filter(|&(i, _)| !too_far(program, claim.occurred_at, created(i)))
+        .collect();
+    let tie = |i: u32, why: IdWhy| {
+        let (orders, within) = (group.len() as u32, within.len() as u32);
+        let why = if within == 1 && orders > 1 {
+            IdWhy::InWindow
+        } else {
+            why
+        };
+        (
+            i,
+            IdTie {
+                orders,
+                within,
+                why,
+            },
+        )
+    };
+    match pick_by_id(program, fx, claim, &within, order) {
+        Some((i, why)) => Ok(tie(i, why)),
+        None => Err(pick_by_id(program, fx, claim, group, order).map_or(group[0].0, |p| p.0)),
+    }
 }
 
 /// Of the orders sharing the claim's normalised order id (`group`), the
@@ -1235,7 +1310,7 @@ pub struct Plan<'a, C: Inputs<ClaimInput> + ?Sized, O: Inputs<OrderInput> + ?Siz
     copies: FxHashMap<u32, u32>,
     /// Claim matched by an order id several orders share → how many
     /// share it and why its order was taken ([`pick_by_id`]).
-    id_ties: FxHashMap<u32, (u32, IdWhy)>,
+    id_ties: FxHashMap<u32, IdTie>,
 }
 
 impl<C: Inputs<ClaimInput> + ?Sized, O: Inputs<OrderInput> + ?Sized> std::fmt::Debug
@@ -1321,34 +1396,40 @@ impl<'a, C: Inputs<ClaimInput> + ?Sized, O: Inputs<OrderInput> + ?Sized> Plan<'a
             .map(|m| m.map(|o| (o, MatchedBy::OrderId)))
             .collect();
         // The join takes the first order of an id; where several share it
-        // (rare), rule 1 picks among them.
-        let mut id_ties: FxHashMap<u32, (u32, IdWhy)> = FxHashMap::default();
-        let ties = &index.ties;
-        if !ties.is_empty() {
-            let mut buf = String::new();
-            for (j, m) in matches.iter_mut().enumerate() {
-                let Some((o, _)) = m.as_mut().filter(|(o, _)| ties.tied.contains(o)) else {
-                    continue;
-                };
-                let claim = &claims.get(j).claim;
-                normalize_into(claim.order_id.as_deref().unwrap_or_default(), &mut buf);
-                let Some(group) = ties.group(&buf) else {
-                    continue;
-                };
-                if let Some((picked, why)) = pick_by_id(program, fx, claim, group, &order) {
-                    *o = picked;
-                    id_ties.insert(j as u32, (group.len() as u32, why));
-                }
-            }
-        }
-        // An order found by id too far in time from the conversion is not
-        // the claim's sale ([`too_far`]); the claim may still match by click
-        // id or coupon.
+        // (rare), rule 1 picks among those not too far in time from the
+        // conversion ([`too_far`]). An order found by id too far in time is
+        // not the claim's sale: the claim may still match by click id or
+        // coupon.
+        let mut id_ties: FxHashMap<u32, IdTie> = FxHashMap::default();
         let mut far: FxHashMap<u32, (u32, MatchedBy)> = FxHashMap::default();
+        let ties = &index.ties;
+        let at = |i: u32| created[i as usize];
+        let mut buf = String::new();
         for (j, m) in matches.iter_mut().enumerate() {
-            if let Some((o, by)) = *m {
-                if too_far(program, occurred[j], created[o as usize]) {
-                    far.insert(j as u32, (o, by));
+            let Some((o, _)) = *m else {
+                continue;
+            };
+            let tied = (!ties.is_empty() && ties.tied.contains(&o)).then(|| claims.get(j));
+            if let Some(c) = &tied {
+                normalize_into(c.claim.order_id.as_deref().unwrap_or_default(), &mut buf);
+            }
+            let group = tied
+                .as_ref()
+                .and_then(|c| Some((&c.claim, ties.group(&buf)?)));
+            let picked = match group {
+                Some((claim, group)) => {
+                    pick_in_window(program, fx, claim, group, &at, &order).map(|(picked, tie)| {
+                        id_ties.insert(j as u32, tie);
+                        picked
+                    })
+                }
+                None if too_far(program, occurred[j], at(o)) => Err(o),
+                None => Ok(o),
+            };
+            match picked {
+                Ok(picked) => *m = Some((picked, MatchedBy::OrderId)),
+                Err(named) => {
+                    far.insert(j as u32, (named, MatchedBy::OrderId));
                     *m = None;
                 }
             }
@@ -1357,12 +1438,11 @@ impl<'a, C: Inputs<ClaimInput> + ?Sized, O: Inputs<OrderInput> + ?Sized> Plan<'a
         for (j, m) in matches.iter_mut().enumerate() {
             if m.is_none() {
                 let claim = &claims.get(j).claim;
-                *m = match_after_order_id(program, fx, claim, order, &index);
-                if let Some((o, MatchedBy::ClickId)) = *m {
-                    if too_far(program, occurred[j], created[o as usize]) {
-                        far.entry(j as u32).or_insert((o, MatchedBy::ClickId));
-                        *m = None;
-                    }
+                let (found, click_far) =
+                    match_after_order_id(program, fx, claim, order, &at, &index);
+                *m = found;
+                if let Some(o) = click_far {
+                    far.entry(j as u32).or_insert((o, MatchedBy::ClickId));
                 }
                 if m.is_none() {
                     if let Some(o) = coupon_near_miss(program, fx, claim, order, &index) {
@@ -1577,7 +1657,7 @@ struct Matched<'m> {
     copy_of: Option<(&'m ClaimInput, Option<&'m ClaimInput>)>,
     /// When several orders share the order id it matched by: how many,
     /// and why this one ([`pick_by_id`]).
-    id_tie: Option<(u32, IdWhy)>,
+    id_tie: Option<IdTie>,
 }
 
 /// Why a contest's winner beat a claim.
@@ -1935,14 +2015,28 @@ fn judge(
     };
     let order = &o.order;
     // Orders sharing the id: said in every reason of a matched claim.
-    let id_note = id_tie.map_or_else(String::new, |(n, why)| {
+    let id_note = id_tie.map_or_else(String::new, |tie| {
         let quoted = claim.order_id.as_deref().unwrap_or_default().trim();
-        let why = match why {
+        let days = program.matching.order_window_days;
+        let why = match tie.why {
             IdWhy::OwnId => "has it as its own id, the others as an alternative id",
             IdWhy::Exact => "has it written as the claim writes it",
             IdWhy::Fit => "fits the claim best, as among orders sharing a click id (amount within tolerance, then closest in time, then closest amount, then earliest created)",
+            IdWhy::InWindow => "is the only one created within `order_window_days`",
         };
-        format!("; {n} orders carry order id `{quoted}` once trimmed and case-folded: this one {why}")
+        let n = tie.orders;
+        let mut note =
+            format!("; {n} orders carry order id `{quoted}` once trimmed and case-folded: this one {why}");
+        if tie.why == IdWhy::InWindow {
+            let _ = write!(note, " ({days} days) of the conversion");
+        } else if tie.within < n {
+            let _ = write!(
+                note,
+                ", of the {} created within `order_window_days` ({days} days) of the conversion",
+                tie.within
+            );
+        }
+        note
     });
 
     // 3. A mirrored copy: the claim it copies is judged in its place.
