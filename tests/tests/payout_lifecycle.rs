@@ -3280,3 +3280,45 @@ fn claims_without_a_rate_into_the_program_currency_are_warned_about() {
         );
     }
 }
+
+/// QA39b B-M1: a statement closed early says the period's conversions
+/// after that instant are on the next statement, and they are: a claim
+/// converted after the close (a postback may be dated up to a day ahead)
+/// is neither a line nor a `not_paid` entry of the statement closed
+/// before it, and the next period's statement pays it. Before, it was a
+/// line of the statement closed before it was converted.
+#[test]
+fn a_claim_converted_after_an_early_close_is_on_the_next_statement() {
+    let c = config(CPS_EUR);
+    let tmp = tempfile::tempdir().unwrap();
+    let book = MemoryBook::new();
+    let fxr = no_fx();
+    let closed = at("2026-10-20T15:30:00Z");
+    let before = sale("B", "p1", "2026-10-20T15:29:59Z", "100.00");
+    let after = sale("C", "p1", "2026-10-20T15:30:01Z", "200.00");
+    let mut pending_after = sale("D", "p1", "2026-10-21T10:00:00Z", "50.00");
+    pending_after.payable = false;
+    let oct = vec![before, after.clone(), pending_after];
+    let r = reckon::payout::finalize_early(
+        &inputs(&c, &oct, &fxr, &book, tmp.path()),
+        "2026-10",
+        closed,
+    )
+    .unwrap();
+    let s = &read_statements(&r.dir)[0];
+    let lines: Vec<&str> = s.lines.iter().map(|l| l.claim_id.as_str()).collect();
+    assert_eq!(lines, ["B"]);
+    // D, not payable and converted after the close, is not listed either.
+    assert!(s.not_paid.is_empty(), "{:?}", s.not_paid);
+    let v = reckon::payout::verify(&book, tmp.path(), "shop", "2026-10").unwrap();
+    assert!(v.problems.is_empty(), "{:?}", v.problems);
+
+    // November's statement pays C.
+    let r =
+        reckon::payout::generate(&inputs(&c, &oct, &fxr, &book, tmp.path()), "2026-11").unwrap();
+    let s = &read_statements(&r.dir)[0];
+    let lines: Vec<(&str, String)> = (s.lines.iter())
+        .map(|l| (l.claim_id.as_str(), l.commission.to_string()))
+        .collect();
+    assert_eq!(lines, [("C", "20.00".to_owned())]);
+}

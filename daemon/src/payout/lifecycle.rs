@@ -1656,6 +1656,7 @@ fn run_with<'g>(
         version,
         // Statements reconcile first: the decisions are judged now.
         judged_at: Some(chrono::Utc::now()),
+        closed_early_at: early.filter(|_| status == Status::Finalised),
     };
     let tz = config.tz();
     let (facts, groups) = groups(&history, &period, tz)?;

@@ -200,6 +200,10 @@ pub struct Context<'a> {
     /// for the network's approval; none: each decision's `decided_at`
     /// tells what it can.
     pub judged_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// When a period finalised early (`--early`) was closed: claims
+    /// converted after it are the next statement's, as the statement says
+    /// (QA39b B-M1: they were lines of the statement closed before them).
+    pub closed_early_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// A claim left out of a statement, and why (it stays unpaid and is taken
@@ -296,6 +300,12 @@ fn order_key(d: &Decision, tz: chrono_tz::Tz) -> (NaiveDate, i64, &str, &str) {
         d.claim.source.as_str(),
         d.claim.id.as_str(),
     )
+}
+
+/// Whether claim `d` was converted after its period was closed early
+/// ([`Context::closed_early_at`]): the next statement's.
+fn after_close(cx: &Context<'_>, d: &Decision) -> bool {
+    cx.closed_early_at.is_some_and(|at| d.occurred_at > at)
 }
 
 fn local_date(d: &Decision, tz: chrono_tz::Tz) -> NaiveDate {
@@ -470,7 +480,7 @@ pub fn build_partner<'d>(
             continue;
         }
         let date = local_date(d, tz);
-        if !d.payable || date >= cx.period.end {
+        if !d.payable || date >= cx.period.end || after_close(cx, d) {
             continue;
         }
         let Some(resolved) =
@@ -927,6 +937,7 @@ fn not_paid(
             || d.partner_id != partner
             || date < cx.period.start
             || date >= cx.period.end
+            || after_close(cx, d)
             || d.payable
             || paid_entry(d, history).is_some()
             || listed.contains(&claim_of(d))
@@ -2149,6 +2160,7 @@ mod tests {
             status: Status::Draft,
             version: 1,
             judged_at: None,
+            closed_early_at: None,
         }
     }
     use crate::reconcile::model::{MatchedBy, Outcome, RecordRef};
