@@ -25,6 +25,7 @@ fn statements(
         status: Status::Draft,
         version: 1,
         judged_at: None,
+        closed_early_at: None,
     };
     let (s, skipped) = build_all(&cx, decisions, &History::default(), fx);
     assert!(skipped.is_empty(), "unexpected skipped claims: {skipped:?}");
@@ -363,6 +364,7 @@ fn fx_conversion_records_the_rate() {
         status: Status::Draft,
         version: 1,
         judged_at: None,
+        closed_early_at: None,
     };
     let ds2 = vec![usd("F3", "2026-11-06T12:00:00Z", "10.00")];
     let (s, skipped) = build_all(&cx, &ds2, &History::default(), &rates);
