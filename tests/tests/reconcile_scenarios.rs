@@ -1984,3 +1984,25 @@ fn a_lead_on_a_priced_order_or_a_sale_on_a_zero_order_says_so() {
     }
     assert_golden("event_conflict", &d);
 }
+
+/// QA39a A-L2: "created within 1 hours".
+#[test]
+fn a_one_hour_coupon_window_is_one_hour_in_reasons() {
+    let mut p = program();
+    p.matching.fuzzy_window_hours = 1;
+    let mut c = claim("impact", "C-H", None);
+    c.coupon = Some("SAVE".into());
+    let d = decide(
+        &p,
+        &claims(vec![c]),
+        &orders(vec![]),
+        &FxTable::empty(),
+        t(NOW),
+    );
+    assert!(
+        d[0].reason
+            .contains("coupon `SAVE` (amount within tolerance, created within 1 hour)"),
+        "{}",
+        d[0].reason
+    );
+}

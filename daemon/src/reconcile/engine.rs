@@ -135,7 +135,8 @@ use super::config::{AttributionRule, ProgramConfig};
 /// click id ([`pick_in_window`], [`match_after_order_id`]), and a click id
 /// naming only such orders falls through to the coupon rule. Before, the
 /// window was applied to the order the tie-breaks had chosen: a claim
-/// whose id also named a recent order was `no_order`.
+/// whose id also named a recent order was `no_order`. Also (QA39a A-L2) a
+/// one-hour coupon window reads "within 1 hour" in reasons.
 pub const JUDGE_VERSION: u32 = 18;
 use super::model::{Decision, DecisionInputs, MatchedBy, Outcome, RecordRef};
 use crate::fx::{FoundRate, FxTable, RateRow};
@@ -1955,10 +1956,11 @@ fn judge(
         }
         if program.matching.coupon_matching {
             if let Some(coupon) = &claim.coupon {
+                let h = program.matching.fuzzy_window_hours;
                 quoted.push(format!(
-                    "coupon `{}` (amount within tolerance, created within {} hours)",
+                    "coupon `{}` (amount within tolerance, created within {h} {})",
                     coupon.trim(),
-                    program.matching.fuzzy_window_hours
+                    if h == 1 { "hour" } else { "hours" }
                 ));
             }
         }
