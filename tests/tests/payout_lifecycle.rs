@@ -3322,3 +3322,75 @@ fn a_claim_converted_after_an_early_close_is_on_the_next_statement() {
         .collect();
     assert_eq!(lines, [("C", "20.00".to_owned())]);
 }
+
+/// QA39b B-L2: a percent bonus is priced at the FX rate of its statement's
+/// last day; closing a period early (`--early`) held back every percent
+/// bonus, that day being still to come, and asked for a rate of the
+/// future. A statement closed early prices them at the rate of the day it
+/// was closed (its last day), and a bonus it held back for want of that
+/// day's rate is paid at that day's rate by the next period generated
+/// once the rate exists, whatever the period's last day's rate.
+#[test]
+fn a_period_closed_early_prices_its_percent_bonuses_at_the_rate_of_its_close_day() {
+    let c = config(&format!(
+        "{}\n[[bonuses]]\nid = \"pct\"\neffective_from = \"2026-01-01\"\nthreshold_volume = \"100\"\npercent = \"1\"\n",
+        CPS_EUR.replace("payout_currency = \"EUR\"", "payout_currency = \"USD\"")
+    ));
+    let ds = vec![sale("A", "p1", "2026-10-05T10:00:00Z", "500.00")];
+    let closed = at("2026-10-20T15:30:00Z");
+    let rates = fx(&[
+        ("EUR", "USD", "2026-10-05", "0.80"),
+        ("EUR", "USD", "2026-10-20", "0.90"),
+    ]);
+
+    // The close day's rate there: 1 % of 500.00 EUR at 0.90 = 4.50 USD.
+    let tmp = tempfile::tempdir().unwrap();
+    let book = MemoryBook::new();
+    let oct = reckon::payout::finalize_early(
+        &inputs(&c, &ds, &rates, &book, tmp.path()),
+        "2026-10",
+        closed,
+    )
+    .unwrap();
+    assert!(oct.skipped.is_empty(), "{:?}", oct.skipped);
+    let s = &read_statements(&oct.dir)[0];
+    let b = &s.bonuses[0];
+    assert_eq!(
+        (b.fx_rate, b.fx_rate_date, b.amount),
+        (Some(d("0.90")), Some(day("2026-10-20")), d("4.50"))
+    );
+
+    // Not there: held back, the warning asking for the close day's rate.
+    let tmp = tempfile::tempdir().unwrap();
+    let book = MemoryBook::new();
+    let before = fx(&[("EUR", "USD", "2026-10-05", "0.80")]);
+    let oct = reckon::payout::finalize_early(
+        &inputs(&c, &ds, &before, &book, tmp.path()),
+        "2026-10",
+        closed,
+    )
+    .unwrap();
+    assert!(
+        oct.warnings.iter().any(|w| w
+            == "partner `awin:p1`: bonus pct left out: no EUR→USD rate for 2026-10-20; add it to [fx], and the next period generated pays the bonus"),
+        "{:?}",
+        oct.warnings
+    );
+    // The rate of 2026-10-20 added (2026-10-31 has none): November pays
+    // the bonus at it, once.
+    let nov =
+        reckon::payout::finalize(&inputs(&c, &ds, &rates, &book, tmp.path()), "2026-11").unwrap();
+    let s = read_statements(&nov.dir);
+    let adjustments: Vec<_> = s.iter().flat_map(|s| &s.bonus_adjustments).collect();
+    assert_eq!(adjustments.len(), 1, "{adjustments:?} {:?}", nov.skipped);
+    let a = adjustments[0];
+    assert_eq!(
+        (a.bonus_id.as_str(), a.fx_rate, a.fx_rate_date, a.amount),
+        ("pct", Some(d("0.90")), Some(day("2026-10-20")), d("4.50"))
+    );
+    let dec =
+        reckon::payout::generate(&inputs(&c, &ds, &rates, &book, tmp.path()), "2026-12").unwrap();
+    assert!(read_statements(&dec.dir)
+        .iter()
+        .all(|s| s.bonus_adjustments.is_empty()));
+}

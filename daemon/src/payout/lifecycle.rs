@@ -538,6 +538,9 @@ pub fn load_history(b: &dyn StatementBook, program: &str) -> Result<History, Pay
         if rec.status != Status::Finalised {
             continue;
         }
+        if let Some(at) = closed_early_at(b, &rec)? {
+            h.closed_early.insert(rec.period.clone(), at);
+        }
         let Some(text) = &rec.held_back_csv else {
             continue;
         };
@@ -561,6 +564,24 @@ pub fn load_history(b: &dyn StatementBook, program: &str) -> Result<History, Pay
         }
     }
     Ok(h)
+}
+
+/// When a finalised period was closed early (`--early`): its statements'
+/// `closed_early_at`, read from the first (they all have the same; the
+/// rest of its JSON is skipped, not kept).
+fn closed_early_at(
+    b: &dyn StatementBook,
+    rec: &PeriodRecord,
+) -> Result<Option<chrono::DateTime<chrono::Utc>>, PayoutError> {
+    #[derive(serde::Deserialize)]
+    struct ClosedEarly {
+        closed_early_at: Option<chrono::DateTime<chrono::Utc>>,
+    }
+    let Some(first) = rec.partners.first() else {
+        return Ok(None);
+    };
+    let (c, _): (ClosedEarly, _) = final_record(b, &rec.program, &rec.period, &first.partner_id)?;
+    Ok(c.closed_early_at)
 }
 
 /// The bonuses a period's `held_back.csv` lists: (payee cell as written,

@@ -165,6 +165,10 @@ pub struct History {
     /// [`held_back_key`], then bonus id. A later run pays them once it can
     /// ([`bonus_adjustments`]), the volume changed or not.
     pub held_back_bonuses: HashMap<String, BTreeSet<String>>,
+    /// When each finalised period closed early (`--early`) was closed, by
+    /// period name: its percent bonuses are priced at the FX rate of that
+    /// day ([`bonus_rate_day`]), and judged again at it.
+    pub closed_early: HashMap<String, chrono::DateTime<chrono::Utc>>,
 }
 
 /// A finalised statement as [`reprice`] priced it again: the inputs of its
@@ -684,8 +688,11 @@ pub fn build_partner<'d>(
         }
     }
 
-    // 5. Bonuses in force on the period's last day.
+    // 5. Bonuses in force on the period's last day; a percent bonus at
+    // the FX rate of the statement's last day (the day it closed, when it
+    // closed early: [`bonus_rate_day`]).
     let last_day = cx.period.last_day();
+    let rate_day = bonus_rate_day(&cx.period, cx.closed_early_at, tz);
     let mut bonuses = Vec::new();
     for b in &config.bonuses {
         if !rules::bonus_applies(config, b, network, partner, last_day)
@@ -700,13 +707,13 @@ pub fn build_partner<'d>(
             (Some(a), _) => (rules::round_to_minor(a, cur), None),
             (None, Some(p)) => {
                 let vc = facts.volume_currency.as_deref().unwrap_or(cur);
-                let Some(r) = fx.rate(vc, cur, last_day) else {
+                let Some(r) = fx.rate(vc, cur, rate_day) else {
                     skipped.push(Skipped {
                         partner_id: payee.to_string(),
                         claim: format!("bonus {}", b.id),
                         reason: format!(
                             "{}, and the next period generated pays the bonus",
-                            missing_rate(fx, vc, cur, last_day)
+                            missing_rate(fx, vc, cur, rate_day)
                         ),
                         waits: false,
                     });
@@ -727,8 +734,15 @@ pub fn build_partner<'d>(
             }
             (None, None) => continue,
         };
+        // A bonus that comes to nothing (a percentage of a volume of 0.00,
+        // flat lead lines only, over a threshold of 0) is no line (QA39b
+        // B-L1): the statement did not reach it, as a later bonus
+        // adjustment judges it ([`bonus_adjustments`]).
+        if amount.is_zero() {
+            continue;
+        }
         let vc = facts.volume_currency.as_deref().unwrap_or(cur);
-        let fx_rate_date = rate_date(fx, vc, cur, last_day, fx_rate);
+        let fx_rate_date = rate_date(fx, vc, cur, rate_day, fx_rate);
         line_no += 1;
         bonuses.push(BonusLine {
             line_no,
@@ -1001,6 +1015,9 @@ struct Priced {
     rate_percent: Option<Decimal>,
     flat_amount: Option<Decimal>,
     rate_detail: Option<String>,
+    /// What a cap did to it (`capped: 41.61 cut to 20.02 (cap 60.00 per
+    /// period)`): the line's note, and the end of its adjustment's reason
+    /// ([`claim_reason`]).
     note: Option<String>,
 }
 
@@ -1159,18 +1176,20 @@ fn claim_reason(d: &Decision, paid: &PaidClaim, target: &Target) -> String {
         // Earning again after a reversal (a refund or reversal undone,
         // a duplicate contest won back): the reversed amount is repaid.
         format!(
-            "claim earns again (`{}`: {}); the commission reversed earlier is paid back",
+            "claim earns again (`{}`: {}); the commission reversed earlier is paid back{}",
             d.outcome.as_str(),
-            d.reason
+            d.reason,
+            cap_clause(target)
         )
     } else if target.changes.is_empty() && target.own_price_unchanged {
         // Back at its first price after an adjustment that was not a
         // reversal (QA: a tier restored read "earns again").
         format!(
-            "line back at its first price, {}: what earlier adjustments changed is undone (`{}`: {})",
+            "line back at its first price, {}: what earlier adjustments changed is undone (`{}`: {}){}",
             target.amount,
             d.outcome.as_str(),
-            d.reason
+            d.reason,
+            cap_clause(target)
         )
     } else if target.changes.is_empty() {
         // Format 13 (QA33d M4, M5): the volume, then and now, and the
@@ -1180,21 +1199,36 @@ fn claim_reason(d: &Decision, paid: &PaidClaim, target: &Target) -> String {
             .map(|(then, now)| format!(" ({then} → {now})"))
             .unwrap_or_default();
         format!(
-            "repriced with the other lines of statement {}: their volume changed{volume}, so its tiers and caps give this line {} now (`{}`: {}){}",
+            "repriced with the other lines of statement {}: their volume changed{volume}, so its tiers and caps give this line {} now (`{}`: {}){}{}",
             paid.statement_id,
             target.amount,
             d.outcome.as_str(),
             d.reason,
+            cap_clause(target),
             waiting_note(&target.waiting)
         )
     } else {
         format!(
-            "{}; repriced to {} (`{}`: {})",
+            "{}; repriced to {} (`{}`: {}){}",
             target.changes.join("; "),
             target.amount,
             d.outcome.as_str(),
-            d.reason
+            d.reason,
+            cap_clause(target)
         )
+    }
+}
+
+/// What a reason adds for a claim a cap cuts now, in its line's words
+/// (QA39b B-M2: the printed terms, basis × rate × FX, did not give the
+/// amount and nothing said why): `; capped: 41.61 cut to 20.02 (cap 60.00
+/// per period)`. Empty when no cap cuts it, or when its amount is not the
+/// capped price (the original commission scaled by a rule edited in
+/// place since: see [`reprice`]).
+fn cap_clause(target: &Target) -> String {
+    match &target.capped {
+        Some((note, price)) if *price == target.amount => format!("; {note}"),
+        _ => String::new(),
     }
 }
 
@@ -1216,6 +1250,9 @@ struct Target {
     /// The claims of its statement whose own adjustment waits (they count
     /// in the volume as they are now), for the reason (QA33d M5).
     waiting: Vec<String>,
+    /// A cap cuts its price now: the cap's note (as its line's) and that
+    /// price, for the reason ([`cap_clause`]).
+    capped: Option<(String, Decimal)>,
 }
 
 impl Target {
@@ -1229,6 +1266,7 @@ impl Target {
             priced: None,
             volume_change: None,
             waiting: Vec::new(),
+            capped: None,
         }
     }
 }
@@ -1781,6 +1819,7 @@ fn reprice<'d, 'h>(
                     priced,
                     volume_change,
                     waiting: waiting.clone(),
+                    capped: pn.note.clone().map(|note| (note, pn.commission)),
                 },
             );
         }
@@ -1877,6 +1916,22 @@ fn bonus_at(
     Some(rules::round_to_minor(exact, cur))
 }
 
+/// The day whose FX rate prices a statement's percent bonuses: its last
+/// day, the period's, or for a statement closed early (`closed_early_at`)
+/// the day it was closed, in the program's timezone (QA39b B-L2: the
+/// period's last day was still to come, so every percent bonus was held
+/// back for a rate that could not exist yet).
+pub fn bonus_rate_day(
+    period: &Period,
+    closed_early_at: Option<chrono::DateTime<chrono::Utc>>,
+    tz: chrono_tz::Tz,
+) -> NaiveDate {
+    let last_day = period.last_day();
+    closed_early_at.map_or(last_day, |at| {
+        at.with_timezone(&tz).date_naive().min(last_day)
+    })
+}
+
 /// The period of an earlier statement of the program, from its id
 /// (`<program>/<period>/<payee>`), read with the config's period kind or,
 /// if that changed since, any kind.
@@ -1929,9 +1984,16 @@ fn bonus_adjustments(
     let paid = history.bonuses.get(sid);
     let mut out = Vec::new();
     // Format 14: the row behind a percent bonus's rate, of that
-    // statement's last day, while the table still gives that rate.
+    // statement's last day (its close day, if it closed early), while the
+    // table still gives that rate.
     let vc = facts.volume_currency.as_deref().unwrap_or(cur);
-    let its_last_day = period_of(cx.program, config, sid).map(|p| p.last_day());
+    let its_rate_day = period_of(cx.program, config, sid).map(|p| {
+        bonus_rate_day(
+            &p,
+            history.closed_early.get(&p.to_string()).copied(),
+            config.tz(),
+        )
+    });
     let push = |bonus_id: &str,
                 terms: &PaidBonus,
                 target: Decimal,
@@ -1951,7 +2013,7 @@ fn bonus_adjustments(
             percent: terms.percent,
             fixed_amount: terms.fixed_amount,
             fx_rate: terms.fx_rate,
-            fx_rate_date: its_last_day.and_then(|day| rate_date(fx, vc, cur, day, terms.fx_rate)),
+            fx_rate_date: its_rate_day.and_then(|day| rate_date(fx, vc, cur, day, terms.fx_rate)),
             original_volume: terms.original_volume,
             current_volume: v.now,
             original_amount: terms.original_amount,
@@ -1997,6 +2059,7 @@ fn bonus_adjustments(
         return out;
     }
     let last_day = period.last_day();
+    let rate_day = its_rate_day.unwrap_or(last_day);
     for b in &config.bonuses {
         let was_held_back = held_back.is_some_and(|h| h.contains(&b.id));
         if (v.now == v.then && !was_held_back)
@@ -2009,13 +2072,13 @@ fn bonus_adjustments(
         let fx_rate = match b.percent {
             Some(_) if b.amount.is_none() => {
                 let vc = facts.volume_currency.as_deref().unwrap_or(cur);
-                let Some(r) = fx.rate(vc, cur, last_day) else {
+                let Some(r) = fx.rate(vc, cur, rate_day) else {
                     skipped.push(Skipped {
                         partner_id: payee.to_string(),
                         claim: format!("bonus {} of {sid}", b.id),
                         reason: format!(
                             "{}; the bonus adjustment waits until the rate exists",
-                            missing_rate(fx, vc, cur, last_day)
+                            missing_rate(fx, vc, cur, rate_day)
                         ),
                         waits: true,
                     });
@@ -2083,9 +2146,17 @@ fn bonus_reason(
     target: Decimal,
 ) -> String {
     let head = format!("bonus `{id}` of statement {sid}");
+    let before = v.settled.unwrap_or(p.original_volume);
     let reason = if v.now < p.threshold_volume {
         format!(
             "{head} no longer reached: volume {} < threshold {}; the bonus credited for it is taken back",
+            v.now, p.threshold_volume
+        )
+    } else if !credited_before && before >= p.threshold_volume {
+        // Reached before but never credited: it came to 0.00 (no bonus
+        // line, QA39b B-L1), or it is judged since the volume changed.
+        format!(
+            "{head} credited nothing at volume {before} (no bonus line there); at volume {} ≥ threshold {} it gives {target}: the bonus is paid",
             v.now, p.threshold_volume
         )
     } else if p.paid_total.is_zero() {
@@ -2840,6 +2911,80 @@ reason = "later"
         );
     }
 
+    /// QA39b B-M2: an adjustment of a line a cap cuts says so, in its
+    /// line's words, whether the claim changed itself (its basis restated)
+    /// or only its statement's other lines did: its printed terms (basis ×
+    /// rate) do not give its amount, the cap does.
+    #[test]
+    fn an_adjustment_of_a_capped_line_says_the_cap_cut_it() {
+        // 10 %, cap 35.00: k1 300.00 gives 30.00, k2 200.00 gives 20.00
+        // cut to the 5.00 left.
+        let rules = "[[rules]]\nid = \"cps\"\neffective_from = \"2026-01-01\"\nkind = \"percent\"\npercent = \"10\"\ncap_per_period = \"35\"\n";
+        let w40 = run(
+            rules,
+            "2026-W40",
+            &[
+                with_basis(sale("k1", "p1"), "300.00"),
+                with_basis(sale("k2", "p1"), "200.00"),
+            ],
+            &History::default(),
+        );
+        assert_eq!(
+            w40[0].lines[1].note.as_deref(),
+            Some("capped: 20.00 cut to 5.00 (cap 35.00 per period)")
+        );
+        let history = finalise(&w40);
+        let mut k1 = with_basis(sale("k1", "p1"), "250.00");
+        k1.outcome = Outcome::PartiallyRefunded;
+        // k1 refunded down to 250.00 (25.00): k2 gets the 10.00 left.
+        let w41 = run(
+            rules,
+            "2026-W41",
+            &[k1.clone(), with_basis(sale("k2", "p1"), "200.00")],
+            &history,
+        );
+        assert_eq!(
+            adjustments(&w41),
+            [
+                ("k1".to_string(), dec("-5.00")),
+                ("k2".to_string(), dec("5.00"))
+            ]
+        );
+        let reason = &w41[0].adjustments[1].reason;
+        assert!(
+            reason.starts_with("repriced with the other lines of statement shop/2026-W40/g1:p1: their volume changed (500.00 → 450.00), so its tiers and caps give this line 10.00 now (")
+                && reason.ends_with("); capped: 20.00 cut to 10.00 (cap 35.00 per period)"),
+            "{reason}"
+        );
+        // k2 restated up to 300.00 too: 30.00, cut to the same 10.00.
+        let w41 = run(
+            rules,
+            "2026-W41",
+            &[k1, with_basis(sale("k2", "p1"), "300.00")],
+            &history,
+        );
+        assert_eq!(adjustments(&w41)[1], ("k2".to_string(), dec("5.00")));
+        let reason = &w41[0].adjustments[1].reason;
+        assert_eq!(
+            reason,
+            "basis 200.00 → 300.00; repriced to 10.00 (`matched`: order id matches); capped: 30.00 cut to 10.00 (cap 35.00 per period)"
+        );
+        // The printed terms alone do not give 10.00: 10 % of 300.00.
+        assert_eq!(w41[0].adjustments[1].rate_percent, Some(dec("10")));
+        // Not cut now: nothing about a cap (k1 refunded down to 100.00
+        // leaves 25.00 of room for k2's 20.00).
+        let mut k1 = with_basis(sale("k1", "p1"), "100.00");
+        k1.outcome = Outcome::PartiallyRefunded;
+        let w41 = run(
+            rules,
+            "2026-W41",
+            &[k1, with_basis(sale("k2", "p1"), "200.00")],
+            &history,
+        );
+        let reason = &w41[0].adjustments[1].reason;
+        assert!(!reason.contains("capped"), "{reason}");
+    }
+
     #[test]
     fn a_refund_below_an_all_volume_tier_reprices_the_other_lines_of_its_statement() {
         // 600 + 600 = 1200 reaches the 8 % tier: 48.00 each. k2 is then
@@ -3373,5 +3518,128 @@ reason = "later"
             &history,
         );
         assert!(adjustments(&again).is_empty(), "{again:?}");
+    }
+
+    /// QA39b B-L1: a percent bonus that comes to 0.00 (threshold 0, a
+    /// volume of 0.00: flat lead lines) is no line; once the volume grows,
+    /// a bonus adjustment pays it, referring to the statement (it had no
+    /// bonus line), and says it credited nothing before.
+    #[test]
+    fn a_bonus_of_nothing_is_no_line_and_is_paid_once_the_volume_gives_it_something() {
+        let rules = "[[rules]]\nid = \"lead\"\neffective_from = \"2026-01-01\"\nevent_types = [\"lead\"]\nkind = \"flat\"\namount = \"2.50\"\n\
+            [[bonuses]]\nid = \"half\"\neffective_from = \"2026-01-01\"\nthreshold_volume = \"0\"\npercent = \"1\"\n";
+        let lead = |basis: &str| {
+            let mut d = with_basis(sale("k1", "p1"), basis);
+            d.event_type = plugin_api::EventType::Lead;
+            d
+        };
+        let w40 = run(rules, "2026-W40", &[lead("0.00")], &History::default());
+        assert_eq!(w40[0].lines[0].commission, dec("2.50"));
+        assert_eq!(w40[0].volume.as_ref().map(|v| v.amount), Some(dec("0.00")));
+        assert!(w40[0].bonuses.is_empty(), "{:?}", w40[0].bonuses);
+        assert_eq!(w40[0].totals.bonuses, dec("0.00"));
+        let history = finalise_onto(History::default(), &w40);
+        // The lead's basis restated to 200.00: its flat 2.50 stands, the
+        // bonus is 1 % of 200.00.
+        let w41 = run(rules, "2026-W41", &[lead("200.00")], &history);
+        assert!(adjustments(&w41).is_empty(), "{w41:?}");
+        let a = &w41[0].bonus_adjustments[0];
+        assert_eq!(
+            (
+                a.bonus_id.as_str(),
+                a.original_line_no,
+                a.original_amount,
+                a.previously_paid,
+                a.amount
+            ),
+            ("half", None, dec("0.00"), dec("0.00"), dec("2.00"))
+        );
+        assert_eq!(
+            a.reason,
+            "bonus `half` of statement shop/2026-W40/g1:p1 credited nothing at volume 0.00 (no bonus line there); at volume 200.00 ≥ threshold 0.00 it gives 2.00: the bonus is paid"
+        );
+        // Paid once.
+        let history = finalise_onto(history, &w41);
+        assert!(run(rules, "2026-W42", &[lead("200.00")], &history).is_empty());
+    }
+
+    /// QA39b B-L2: a statement closed early (`--early`) prices its percent
+    /// bonuses at the FX rate of the day it was closed, its last day (the
+    /// period's was still to come: every percent bonus was held back, for
+    /// a rate that could not exist yet); a bonus it held back for want of
+    /// that day's rate is paid at that day's rate later.
+    #[test]
+    fn a_statement_closed_early_prices_its_percent_bonus_at_the_rate_of_its_close_day() {
+        let config: CommissionConfig = toml::from_str(
+            "payout_currency = \"USD\"\nperiod = \"weekly\"\n\
+            [[rules]]\nid = \"cps\"\neffective_from = \"2026-01-01\"\nkind = \"percent\"\npercent = \"10\"\n\
+            [[bonuses]]\nid = \"pct\"\neffective_from = \"2026-01-01\"\nthreshold_volume = \"50\"\npercent = \"1\"\n",
+        )
+        .unwrap();
+        let closed = chrono::DateTime::parse_from_rfc3339("2026-09-30T12:00:00Z")
+            .unwrap()
+            .with_timezone(&chrono::Utc);
+        let early = Context {
+            status: Status::Finalised,
+            closed_early_at: Some(closed),
+            ..draft_of_shop(&config, "2026-W40")
+        };
+        // The sale is of 2026-09-30; W40 runs to 2026-10-04.
+        let sept_30 = NaiveDate::from_ymd_opt(2026, 9, 30).unwrap();
+        let key = |day| ("EUR".to_string(), "USD".to_string(), day);
+        let fx: BTreeMap<(String, String, NaiveDate), Decimal> =
+            [(key(sept_30), dec("0.90"))].into();
+        let k1 = [sale("k1", "p1")];
+        let (w40, skipped) = build_all(&early, &k1, &History::default(), &fx);
+        assert!(skipped.is_empty(), "{skipped:?}");
+        let b = &w40[0].bonuses[0];
+        // 1 % of 100.00 EUR at 0.90.
+        assert_eq!(
+            (b.fx_rate, b.fx_rate_date, b.amount),
+            (Some(dec("0.90")), Some(sept_30), dec("0.90"))
+        );
+        // Not closed early: the rate of the period's last day, not there.
+        let (s, skipped) = build_all(
+            &draft_of_shop(&config, "2026-W40"),
+            &k1,
+            &History::default(),
+            &fx,
+        );
+        assert!(s[0].bonuses.is_empty());
+        assert!(
+            skipped[0]
+                .reason
+                .starts_with("no EUR→USD rate for 2026-10-04"),
+            "{skipped:?}"
+        );
+
+        // Closed early without the close day's rate: held back, then paid
+        // at that day's rate once it exists (not at the period's last
+        // day's, which the table still lacks).
+        let mut history = finalise(&w40);
+        history.held_back_bonuses.insert(
+            held_back_key("shop", "2026-W40", "g1:p1"),
+            BTreeSet::from(["pct".to_string()]),
+        );
+        history.closed_early.insert("2026-W40".into(), closed);
+        let w41 = draft_of_shop(&config, "2026-W41");
+        let (s, skipped) = build_all(&w41, &k1, &history, &fx);
+        assert!(skipped.is_empty(), "{skipped:?}");
+        let a = &s[0].bonus_adjustments[0];
+        assert_eq!(
+            (a.bonus_id.as_str(), a.fx_rate, a.fx_rate_date, a.amount),
+            ("pct", Some(dec("0.90")), Some(sept_30), dec("0.90"))
+        );
+        // Had it not closed early, the adjustment would wait for the rate
+        // of the period's last day.
+        history.closed_early.clear();
+        let (s, skipped) = build_all(&w41, &k1, &history, &fx);
+        assert!(s.iter().all(|s| s.bonus_adjustments.is_empty()));
+        assert!(
+            skipped[0]
+                .reason
+                .starts_with("no EUR→USD rate for 2026-10-04"),
+            "{skipped:?}"
+        );
     }
 }
