@@ -209,6 +209,44 @@ fn unknown_conversions_are_empty_not_zero_and_a_zero_cost_is_a_cost() {
     assert_eq!(vt.metric(Metric::Cpa), Some(Decimal::ZERO));
 }
 
+/// QA40b B-M1: a spend row with no conversion figure but a conversion
+/// value (TikTok with `conversion_metric = ""` and a value metric) has
+/// unknown conversions, CVR, CPA and AOV, and a known revenue, ROAS and
+/// ROI; the note says revenue, ROAS and ROI are empty only where no value
+/// was sent (it said they were empty, above a row that showed them).
+#[test]
+fn a_row_with_a_value_but_no_conversion_count_keeps_its_revenue() {
+    let mut inputs = two_network_scenario();
+    inputs.spend.push(spend(
+        "tiktok_ads",
+        "2026-11-03",
+        "Europe/Berlin",
+        ("t-1", "Brand"),
+        Channel::Video,
+        500,
+        5,
+        "10.00",
+        None,
+        Some("80.00"),
+    ));
+    let r = report(&inputs, "2026-11", &[Dim::Source], View::Reported);
+    let tt = find(&r, |x| x.key.source.as_deref() == Some("tiktok_ads"))
+        .reported
+        .expect("rep");
+    for m in [Metric::Conversions, Metric::Cvr, Metric::Cpa, Metric::Aov] {
+        assert_eq!(tt.metric(m), None, "{m:?}");
+    }
+    assert_eq!(tt.metric(Metric::Revenue), Some(dec("80.00")));
+    assert_eq!(tt.metric(Metric::Roas), Some(dec("8")));
+    assert!(
+        r.notes.iter().any(|n| n.contains(
+            "reported conversions, CVR, CPA and AOV are empty on the rows holding them and on the total (unknown, not 0), and so are revenue, ROAS and ROI where the platform sent no conversion value either."
+        )),
+        "{:?}",
+        r.notes
+    );
+}
+
 /// Finance QA29 F2: a winning claim without any commission figure (a
 /// tiered rule, whose rate depends on the period's volume, and a network
 /// that reported none) counted 0.00: a partner its statement paid 40.00

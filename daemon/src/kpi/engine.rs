@@ -1201,7 +1201,7 @@ impl<'a> Engine<'a> {
         let m = &tally.spend_without_conversions;
         if m.amounts > 0 {
             notes.push(format!(
-                "{} no conversion figure {} (sources: {}; the platform sent none, e.g. TikTok's `-`, or the connector's settings turn conversion counting off: Meta `conversion_action_type = \"\"`, TikTok `conversion_metric = \"\"`): reported conversions, CVR, CPA, revenue, ROAS, ROI and AOV are empty on the rows holding them and on the total (unknown, not 0).",
+                "{} no conversion figure {} (sources: {}; the platform sent none, e.g. TikTok's `-`, or the connector's settings turn conversion counting off: Meta `conversion_action_type = \"\"`, TikTok `conversion_metric = \"\"`): reported conversions, CVR, CPA and AOV are empty on the rows holding them and on the total (unknown, not 0), and so are revenue, ROAS and ROI where the platform sent no conversion value either.",
                 count(m.amounts, "spend row with clicks or impressions has/spend rows with clicks or impressions have"),
                 m.days(),
                 m.sources()
