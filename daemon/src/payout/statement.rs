@@ -705,6 +705,9 @@ pub fn build_partner<'d>(
         }
         let (amount, fx_rate) = match (b.amount, b.percent) {
             (Some(a), _) => (rules::round_to_minor(a, cur), None),
+            // A percentage of a volume of 0.00 is nothing at any rate: no
+            // line, and nothing held back for want of one (QA39b B-L1).
+            (None, Some(_)) if volume.is_zero() => continue,
             (None, Some(p)) => {
                 let vc = facts.volume_currency.as_deref().unwrap_or(cur);
                 let Some(r) = fx.rate(vc, cur, rate_day) else {
@@ -3561,6 +3564,22 @@ reason = "later"
         // Paid once.
         let history = finalise_onto(history, &w41);
         assert!(run(rules, "2026-W42", &[lead("200.00")], &history).is_empty());
+
+        // Paid in USD, with no EUR→USD rate at all: a percentage of 0.00
+        // is nothing at any rate, so nothing is held back either.
+        let config: CommissionConfig = toml::from_str(&format!(
+            "payout_currency = \"USD\"\nperiod = \"weekly\"\n{rules}"
+        ))
+        .unwrap();
+        let no_rates: BTreeMap<(String, String, NaiveDate), Decimal> = BTreeMap::new();
+        let (s, skipped) = build_all(
+            &draft_of_shop(&config, "2026-W40"),
+            &[lead("0.00")],
+            &History::default(),
+            &no_rates,
+        );
+        assert!(skipped.is_empty(), "{skipped:?}");
+        assert!(s[0].bonuses.is_empty(), "{:?}", s[0].bonuses);
     }
 
     /// QA39b B-L2: a statement closed early (`--early`) prices its percent
