@@ -518,3 +518,53 @@ fn sums_beyond_the_decimal_range_are_an_error_not_a_panic() {
     )
     .is_ok());
 }
+
+/// QA40b B-L1: a partner's name in a row came from the first claim the
+/// row met, or the partner id when that claim had no name, so one partner
+/// was "Pub One" on one day and "p1" on the next. Every row of a partner
+/// now carries one name: the last in claim key order, whatever the period
+/// (as statements name payees).
+#[test]
+fn every_row_of_a_partner_carries_one_name() {
+    let mut inputs = KpiInputs::default();
+    let named = claim(
+        "s2s",
+        "C1",
+        "O1",
+        ("p1", "Pub One"),
+        "2026-11-02T10:00:00Z",
+        "100.00",
+        "10.00",
+        ConversionStatus::Approved,
+    );
+    let mut unnamed = claim(
+        "s2s",
+        "C5",
+        "O5",
+        ("p1", ""),
+        "2026-11-03T16:00:00Z",
+        "50.00",
+        "5.00",
+        ConversionStatus::Approved,
+    );
+    unnamed.partner_name = None;
+    inputs.claims = vec![named, unnamed];
+    let names = |period: &str| -> Vec<(Option<chrono::NaiveDate>, String)> {
+        let r = report(&inputs, period, &[Dim::Day, Dim::Partner], View::Reported);
+        (r.rows.iter())
+            .map(|x| (x.key.day, x.key.partner.clone().unwrap_or_default()))
+            .collect()
+    };
+    assert_eq!(
+        names("2026-11"),
+        [
+            (Some(day("2026-11-02")), "Pub One".to_owned()),
+            (Some(day("2026-11-03")), "Pub One".to_owned()),
+        ]
+    );
+    // A period holding only the unnamed claim still names the partner.
+    assert_eq!(
+        names("2026-11-03..2026-11-03"),
+        [(Some(day("2026-11-03")), "Pub One".to_owned())]
+    );
+}

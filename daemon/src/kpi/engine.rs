@@ -302,6 +302,10 @@ pub struct Engine<'a> {
     /// Earning decisions by the order they stand on: (order source, order id).
     earning: HashMap<(&'a str, &'a str), Vec<&'a Decision>>,
     claims: HashMap<(&'a str, &'a str), &'a Conversion>,
+    /// Each partner's name by (network, partner id): the last name in
+    /// claim key order, whatever the period, as statements name payees
+    /// (QA40b B-L1: a row took the first claim's, or the id).
+    partner_names: HashMap<(&'a str, &'a str), &'a str>,
     /// Each program's calendar ([`ProgramConfig::calendar`]).
     calendars: HashMap<&'a str, chrono_tz::Tz>,
 }
@@ -624,6 +628,19 @@ impl<'a> Engine<'a> {
             .iter()
             .map(|c| ((c.source.as_str(), c.external_id.as_str()), c))
             .collect();
+        let mut named: Vec<&Conversion> = (inputs.claims.iter())
+            .filter(|c| c.partner_name.is_some())
+            .collect();
+        named
+            .sort_unstable_by(|a, b| (&a.source, &a.external_id).cmp(&(&b.source, &b.external_id)));
+        let partner_names = (named.into_iter())
+            .filter_map(|c| {
+                Some((
+                    (c.source.as_str(), c.partner_id.as_str()),
+                    c.partner_name.as_deref()?,
+                ))
+            })
+            .collect();
         let calendars = ctx
             .programs
             .iter()
@@ -638,6 +655,7 @@ impl<'a> Engine<'a> {
             connector_channel,
             earning,
             claims,
+            partner_names,
             calendars,
         })
     }
@@ -1129,7 +1147,10 @@ impl<'a> Engine<'a> {
                             crate::payout::model::payee_key(src, id)
                         }
                     }),
-                    partner: k.partner.map(|_| acc.partner_name.to_owned()),
+                    partner: k.partner.map(|p| {
+                        let name = self.partner_names.get(&p).copied();
+                        name.unwrap_or(acc.partner_name).to_owned()
+                    }),
                 };
                 ReportRow {
                     key,
