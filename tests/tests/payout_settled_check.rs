@@ -279,8 +279,7 @@ fn config_check_refuses_a_manual_adjustment_referring_to_what_was_never_issued()
         let (code, out, err) = check(&config);
         assert_eq!(code, 1, "{out}{err}");
         for w in [
-            "`programs[0].commission.manual_adjustments[0].refers_to`: ",
-            &format!("refers_to[1] {bad:?} {why}"),
+            &format!("`programs[0].commission.manual_adjustments[0].refers_to`: program `shop-us`, manual_adjustments[0].refers_to (id `fix`): refers_to[1] {bad:?} {why}"),
             "reckon.toml: 1 error(s); nothing was started",
         ] {
             assert!(err.contains(w), "{w} missing from:\n{err}");

@@ -230,10 +230,14 @@ pub fn refusals(store: &crate::store::Store, cfg: &Config) -> Result<Vec<Refusal
         out.extend(found.into_iter().map(|e| Refusal {
             program: program.id.clone(),
             path: path_of(cfg, i, &e),
-            message: if e.program() == Some(program.id.as_str()) {
-                e.to_string()
-            } else {
-                format!("program `{}`: {e}", program.id)
+            message: match &e {
+                // Its own "[programs.commission] of program `id`, " would
+                // repeat what the key path and this prefix say.
+                PayoutError::Config(c) => {
+                    format!("program `{}`, {}: {}", program.id, c.entry, c.message)
+                }
+                _ if e.program() == Some(program.id.as_str()) => e.to_string(),
+                _ => format!("program `{}`: {e}", program.id),
             },
         }));
     }
