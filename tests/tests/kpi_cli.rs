@@ -649,6 +649,7 @@ fn an_orders_channel_does_not_depend_on_the_period() {
         let inputs = reckon::kpi::load::load_inputs(
             &store,
             &config.programs,
+            &fx,
             zone,
             &q.period,
             at("2026-12-01T00:00:00Z"),

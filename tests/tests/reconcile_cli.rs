@@ -1356,3 +1356,102 @@ fn report_names_a_missing_out_directory_and_notes_an_empty_month() {
         "note: program `shop-us` has no claims in 2025-01 (the month of their conversion time in UTC): the report is empty"
     );
 }
+
+/// QA40a A-M1, A-M2: the report of the stored decisions said nothing when
+/// a refund was synced after the last run (kpi said so), nor when the
+/// program's `[[programs]]` entry was edited since (the decisions were
+/// judged with the old tolerance). Both are now warnings, on stderr, in
+/// the JSON (`out_of_date`) and in the HTML; the report still lists the
+/// decisions as they were judged, and a run clears both.
+#[test]
+fn the_report_says_when_records_or_the_config_changed_since_the_last_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(dir.path());
+    let spec = past(SynthSpec::benchmark(60, 17));
+    let data = seed_store(dir.path(), &spec);
+    reckon(&cfg, &["reconcile"]);
+    let report = |format: &str| {
+        reckon_with_stderr(
+            &cfg,
+            &[
+                "reconcile",
+                "report",
+                "--program",
+                "shop-us",
+                "--period",
+                "2026-08",
+                "--format",
+                format,
+            ],
+        )
+    };
+    let (json, err) = report("json");
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert!(v.get("out_of_date").is_none(), "{v}");
+    assert!(!err.contains("warning"), "{err}");
+
+    // A refund synced, not reconciled.
+    let mut order = data.orders[0].clone();
+    order.refunds.push(plugin_api::Refund {
+        amount: order.amount.clone(),
+        at: spec.start + chrono::Duration::days(3),
+    });
+    let store = Store::open(&dir.path().join("data")).unwrap();
+    store
+        .commit_page(
+            SHOP,
+            &[plugin_api::Record::Order(order)],
+            None,
+            chrono::Utc::now(),
+        )
+        .unwrap();
+    drop(store);
+    let (json, err) = report("json");
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let notes = v["out_of_date"].as_array().expect("out_of_date").clone();
+    assert_eq!(notes.len(), 1, "{v}");
+    let note = notes[0].as_str().unwrap();
+    assert!(
+        note.starts_with("Reconciliation of program `shop-us` is out of date: 1 order stored after its last run (")
+            && note.ends_with(") is not judged yet (a refund, a reversal or a new claim since is not in this report); run `reckon reconcile` and report again."),
+        "{note}"
+    );
+    assert!(err.contains(&format!("warning: {note}")), "{err}");
+    let (html, _) = report("html");
+    assert!(
+        html.contains("<strong>Out of date:</strong> Reconciliation of program"),
+        "{html}"
+    );
+
+    // The tolerance edited as well.
+    let text = std::fs::read_to_string(&cfg).unwrap();
+    std::fs::write(
+        &cfg,
+        text.replace(
+            "amount_tolerance_abs = \"0.50\"",
+            "amount_tolerance_abs = \"5\"",
+        ),
+    )
+    .unwrap();
+    let (json, err) = report("json");
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let notes = v["out_of_date"].as_array().expect("out_of_date").clone();
+    assert_eq!(notes.len(), 2, "{v}");
+    assert!(
+        notes[0].as_str().unwrap().starts_with(
+            "program `shop-us`: its `[[programs]]` entry has changed since its last run ("
+        ),
+        "{v}"
+    );
+    assert!(
+        err.contains("its decisions were judged before and are shown as they were"),
+        "{err}"
+    );
+
+    // A run clears both.
+    reckon(&cfg, &["reconcile"]);
+    let (json, err) = report("json");
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert!(v.get("out_of_date").is_none(), "{v}");
+    assert!(!err.contains("warning"), "{err}");
+}

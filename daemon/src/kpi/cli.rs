@@ -108,8 +108,9 @@ pub fn run(
         by: dims(&args.by),
         view: args.view,
     };
-    let inputs = super::load::load_inputs(&store, &cfg.programs, zone, &query.period, Utc::now())?;
     let fx = crate::reconcile::fx_table(&cfg).context("loading [fx] rates")?;
+    let inputs =
+        super::load::load_inputs(&store, &cfg.programs, &fx, zone, &query.period, Utc::now())?;
     let rules = super::commission::from_rules(&cfg.programs);
     let ctx = KpiContext {
         zone,

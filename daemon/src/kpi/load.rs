@@ -15,10 +15,12 @@ use crate::store::Store;
 /// Loads what a summary of `period` needs. Spend rows are selected by their
 /// own local day; claims and orders by the reporting zone's day boundaries.
 /// When the period has records, notes per program whether its decisions are
-/// out of date at `now` ([`KpiInputs::reconcile_notes`]).
+/// out of date at `now` ([`KpiInputs::reconcile_notes`]), its `[fx]`
+/// table compared with `fx`.
 pub fn load_inputs(
     store: &Store,
     programs: &[ProgramConfig],
+    fx: &crate::fx::FxTable,
     zone: ReportingZone,
     period: &Period,
     now: chrono::DateTime<chrono::Utc>,
@@ -64,6 +66,7 @@ pub fn load_inputs(
         .map(|o| (o.source.as_str(), o.order_id.as_str()))
         .collect();
     let mut decisions = Vec::new();
+    let fx_fingerprint = fx.fingerprint();
     let any_records =
         !(inputs.spend.is_empty() && inputs.claims.is_empty() && inputs.orders.is_empty());
     for p in programs {
@@ -86,6 +89,16 @@ pub fn load_inputs(
             inputs
                 .reconcile_notes
                 .extend(freshness_notes(&p.id, &unjudged, stale.as_ref()));
+            if unjudged.ran {
+                inputs
+                    .reconcile_notes
+                    .extend(crate::reconcile::out_of_date_notes(
+                        store,
+                        p,
+                        &fx_fingerprint,
+                        "a new order shows as `unattributed`",
+                    )?);
+            }
         }
         decisions.extend(j.decisions);
     }
@@ -119,10 +132,10 @@ pub fn load_inputs(
 }
 
 /// What a reader of the reconciled view must know about a program's
-/// decisions: never reconciled, records stored after the last run (not
-/// judged yet: a new order shows as `unattributed`), or decisions judged
-/// before a deadline of their own that has passed since (the sentence of
-/// `reckon reconcile report`).
+/// decisions: never reconciled, or decisions judged before a deadline of
+/// their own that has passed since (the sentence of `reckon reconcile
+/// report`). Records stored after the last run, and a config changed
+/// since, are [`crate::reconcile::out_of_date_notes`]'.
 pub fn freshness_notes(
     program: &str,
     unjudged: &crate::reconcile::Unjudged,
@@ -135,31 +148,6 @@ pub fn freshness_notes(
         ));
         return notes;
     }
-    if unjudged.claims > 0 || unjudged.orders > 0 {
-        let mut what = Vec::new();
-        if unjudged.claims > 0 {
-            what.push(plural(unjudged.claims, "claim"));
-        }
-        if unjudged.orders > 0 {
-            what.push(plural(unjudged.orders, "order"));
-        }
-        let when = unjudged.judged_at.map_or_else(String::new, |t| {
-            format!(
-                " ({})",
-                t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
-            )
-        });
-        // "1 order ... is", "1 claim and 1 order ... are".
-        let verb = if unjudged.claims + unjudged.orders == 1 {
-            "is"
-        } else {
-            "are"
-        };
-        notes.push(format!(
-            "Reconciliation of program `{program}` is out of date: {} stored after its last run{when} {verb} not judged yet (a new order shows as `unattributed`); run `reckon reconcile` and report again.",
-            what.join(" and ")
-        ));
-    }
     if let Some(s) = stale {
         notes.push(format!(
             "Program `{program}`: {}",
@@ -167,12 +155,4 @@ pub fn freshness_notes(
         ));
     }
     notes
-}
-
-fn plural(n: u64, noun: &str) -> String {
-    if n == 1 {
-        format!("1 {noun}")
-    } else {
-        format!("{n} {noun}s")
-    }
 }

@@ -177,7 +177,7 @@ pub fn write_scheduled_summaries(
         cfg,
         output_dir,
         now,
-        |p| super::load::load_inputs(store, programs, ctx.zone, p, now),
+        |p| super::load::load_inputs(store, programs, ctx.fx, ctx.zone, p, now),
         |dir, stem| {
             let last: Option<StoredRevision> = tree.get(&revision_key(dir))?;
             let (number, supersedes) = match last {

@@ -172,6 +172,14 @@ pub fn run(config: &Path, args: ReconcileArgs, con: &mut Console) -> anyhow::Res
             );
             rep.as_of = r.as_of;
             rep.stale = stale;
+            if ran && r.as_of.is_none() {
+                rep.out_of_date = super::out_of_date_notes(
+                    &store,
+                    &program,
+                    &loaded.fx.fingerprint(),
+                    "a refund, a reversal or a new claim since is not in this report",
+                )?;
+            }
             rep.store_as_of = store_as_of;
             rep.not_reconciled = !ran;
             if !ran {
@@ -241,6 +249,9 @@ pub fn run(config: &Path, args: ReconcileArgs, con: &mut Console) -> anyhow::Res
             }
             if let Some(s) = &rep.stale {
                 writeln!(con.err, "warning: {}", s.sentence(judged_at))?;
+            }
+            for note in &rep.out_of_date {
+                writeln!(con.err, "warning: {note}")?;
             }
             let text = report::render(&rep, r.format);
             match &r.out {

@@ -631,6 +631,75 @@ pub struct Unjudged {
     pub orders: u64,
 }
 
+/// Why a reader of `program`'s stored decisions (`reconcile report`,
+/// `kpi`) must be told they may be out of date, one sentence each, beyond
+/// their own deadlines ([`report::stale`]): its `[[programs]]` entry,
+/// the `[fx]` table (`fx_fingerprint`) or the judging rules changed since
+/// its last run (those decisions are read as they were judged until the
+/// next, full, run), or claims or orders were stored after it (the
+/// `consequence` of that for the reader ends the sentence). None for a
+/// program never reconciled (readers say so on their own) or judged as of
+/// a past instant (`--now`, said on its own too). QA40a A-M1, A-M2: the
+/// report showed a refund synced since, or a tolerance edited since, as
+/// if judged, without a word.
+pub fn out_of_date_notes(
+    store: &Store,
+    program: &ProgramConfig,
+    fx_fingerprint: &str,
+    consequence: &str,
+) -> Result<Vec<String>, StoreError> {
+    let mut notes = Vec::new();
+    let st = standing(store, program, Some(fx_fingerprint))?;
+    let when = st.judged_at.map_or_else(String::new, |t| {
+        format!(
+            " ({})",
+            t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+        )
+    });
+    let changed = match st.state {
+        Standing::ConfigChanged => Some("its `[[programs]]` entry has changed"),
+        Standing::FxChanged => Some("the `[fx]` rates have changed"),
+        Standing::OlderRules => Some("this release judges by newer rules"),
+        _ => None,
+    };
+    if let Some(what) = changed {
+        notes.push(format!(
+            "program `{}`: {what} since its last run{when}: its decisions were judged before and are shown as they were; the next run judges every claim again (`reckon reconcile`, or the daemon after its next sync).",
+            program.id
+        ));
+    }
+    let u = unjudged(store, program)?;
+    if u.ran && (u.claims > 0 || u.orders > 0) {
+        let mut what = Vec::new();
+        if u.claims > 0 {
+            what.push(plural(u.claims, "claim"));
+        }
+        if u.orders > 0 {
+            what.push(plural(u.orders, "order"));
+        }
+        // "1 order ... is", "1 claim and 1 order ... are".
+        let verb = if u.claims + u.orders == 1 {
+            "is"
+        } else {
+            "are"
+        };
+        notes.push(format!(
+            "Reconciliation of program `{}` is out of date: {} stored after its last run{when} {verb} not judged yet ({consequence}); run `reckon reconcile` and report again.",
+            program.id,
+            what.join(" and ")
+        ));
+    }
+    Ok(notes)
+}
+
+fn plural(n: u64, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
+}
+
 /// The claims and orders stored after `program`'s last run (the change log
 /// after the run's `last_seq`, as the next incremental run reads it), each
 /// record counted once. Not read when the program never ran.

@@ -520,6 +520,12 @@ pub struct Report {
     /// passed since (absent when none, and for `--as-of` reports).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stale: Option<Stale>,
+    /// Why else the stored decisions may be out of date, one sentence each
+    /// ([`super::out_of_date_notes`]): the program's config, `[fx]` or the
+    /// judging rules changed since its last run, or claims or orders were
+    /// stored after it. Absent when none, and for `--as-of` reports.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub out_of_date: Vec<String>,
     /// Stored decisions of a `reckon reconcile --now T` run: judged from
     /// the store as it stood at `T` (records stored later left out).
     /// Absent otherwise.
@@ -778,6 +784,7 @@ pub fn build_judged(
         as_of: None,
         judged_at,
         stale: None,
+        out_of_date: Vec::new(),
         store_as_of: None,
         claims,
         totals,
@@ -1140,6 +1147,13 @@ fn html(r: &Report) -> String {
             out,
             "<p class=\"stale\"><strong>Out of date:</strong> {}</p>",
             esc(&s.sentence(r.judged_at))
+        );
+    }
+    for note in &r.out_of_date {
+        let _ = writeln!(
+            out,
+            "<p class=\"stale\"><strong>Out of date:</strong> {}</p>",
+            esc(note)
         );
     }
     if r.claims == 0 && !r.not_reconciled {
