@@ -650,6 +650,24 @@ fn reckon_with_stderr(cfg: &Path, args: &[&str]) -> (String, String) {
     )
 }
 
+/// `reconcile report` of program `shop-us` for 2026-08 in `format`:
+/// (stdout, stderr).
+fn august_report(cfg: &Path, format: &str) -> (String, String) {
+    reckon_with_stderr(
+        cfg,
+        &[
+            "reconcile",
+            "report",
+            "--program",
+            "shop-us",
+            "--period",
+            "2026-08",
+            "--format",
+            format,
+        ],
+    )
+}
+
 /// QA findings of 2026-11-29 (M2, L3, M7): after `reckon reconcile --now
 /// T` the report showed T's decisions with an empty `as_of` and nothing
 /// else to say when they were judged, its CSV did not name the month's
@@ -661,21 +679,7 @@ fn the_report_names_the_instant_its_decisions_were_judged_and_warns_when_they_ar
     let mut spec = past(SynthSpec::benchmark(60, 13));
     spec.no_order_pct = 20;
     seed_store(dir.path(), &spec);
-    let report = |format: &str| {
-        reckon_with_stderr(
-            &cfg,
-            &[
-                "reconcile",
-                "report",
-                "--program",
-                "shop-us",
-                "--period",
-                "2026-08",
-                "--format",
-                format,
-            ],
-        )
-    };
+    let report = |format: &str| august_report(&cfg, format);
     // Judged on the month's second day: orders unlocked, ghost claims
     // awaiting their order. Both deadlines passed months ago.
     let then = spec.start + chrono::Duration::days(1);
@@ -1370,21 +1374,7 @@ fn the_report_says_when_records_or_the_config_changed_since_the_last_run() {
     let spec = past(SynthSpec::benchmark(60, 17));
     let data = seed_store(dir.path(), &spec);
     reckon(&cfg, &["reconcile"]);
-    let report = |format: &str| {
-        reckon_with_stderr(
-            &cfg,
-            &[
-                "reconcile",
-                "report",
-                "--program",
-                "shop-us",
-                "--period",
-                "2026-08",
-                "--format",
-                format,
-            ],
-        )
-    };
+    let report = |format: &str| august_report(&cfg, format);
     let (json, err) = report("json");
     let v: serde_json::Value = serde_json::from_str(&json).unwrap();
     assert!(v.get("out_of_date").is_none(), "{v}");
