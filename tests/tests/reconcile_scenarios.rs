@@ -2006,3 +2006,37 @@ fn a_one_hour_coupon_window_is_one_hour_in_reasons() {
         d[0].reason
     );
 }
+
+/// QA41 A-M1: a 0.00 order (a recorded lead) that is cancelled, or marked
+/// refunded with no refund amount, is `refunded` and its reason says
+/// which; it read "was fully refunded (0.00 USD)", a refund that never
+/// happened.
+#[test]
+fn a_cancelled_zero_order_says_it_was_cancelled_not_refunded() {
+    let mut cancelled = order("L-1");
+    cancelled.amount = m("0.00", "USD");
+    cancelled.status = OrderStatus::Cancelled;
+    let mut marked = order("L-2");
+    marked.amount = m("0.00", "USD");
+    marked.status = OrderStatus::Refunded;
+    let d = run(
+        vec![
+            claim("impact", "C-1", Some("L-1")),
+            claim("impact", "C-2", Some("L-2")),
+        ],
+        vec![cancelled, marked],
+    );
+    assert_eq!(d[0].outcome, Outcome::Refunded);
+    assert!(
+        d[0].reason.starts_with("order shop/L-1 was cancelled"),
+        "{}",
+        d[0].reason
+    );
+    assert_eq!(d[1].outcome, Outcome::Refunded);
+    assert!(
+        d[1].reason
+            .starts_with("order shop/L-2 is marked refunded (no refund amount given)"),
+        "{}",
+        d[1].reason
+    );
+}

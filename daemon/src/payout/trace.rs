@@ -487,7 +487,7 @@ pub fn unpaid_answer(
         d.outcome.as_str(),
         match (d.payable, holding) {
             (true, true) => "payable, but held back (not paid on a statement yet)",
-            (true, false) => "payable (not paid on a statement yet: the next drafts of its period or a later one pay it)",
+            (true, false) => "payable (not paid on a statement yet: the next drafts of its period pay it, or, once that period is finalised (a claim converted after an early close), of a later one)",
             (false, _) => "not payable",
         },
         d.reason

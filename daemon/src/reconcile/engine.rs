@@ -137,7 +137,10 @@ use super::config::{AttributionRule, ProgramConfig};
 /// window was applied to the order the tie-breaks had chosen: a claim
 /// whose id also named a recent order was `no_order`. Also (QA39a A-L2) a
 /// one-hour coupon window reads "within 1 hour" in reasons.
-pub const JUDGE_VERSION: u32 = 18;
+/// 19 (QA41 A-M1): a cancelled order of 0.00, or one marked refunded with
+/// no refund amount, says so in its claim's reason; it read "was fully
+/// refunded (0.00 USD)". Reasons only: every `decided_at` stays.
+pub const JUDGE_VERSION: u32 = 19;
 use super::model::{Decision, DecisionInputs, MatchedBy, Outcome, RecordRef};
 use crate::fx::{FoundRate, FxTable, RateRow};
 use chrono::{DateTime, Duration, NaiveDate, Utc};
@@ -2139,7 +2142,7 @@ fn judge(
         || matches!(order.status, OrderStatus::Refunded | OrderStatus::Cancelled);
     if fully {
         d.outcome = Outcome::Refunded;
-        d.reason = if refunded >= order.amount.amount {
+        d.reason = if refunded > Decimal::ZERO && refunded >= order.amount.amount {
             format!(
                 "order {} was fully refunded ({} {})",
                 order_name(o),
