@@ -95,6 +95,7 @@ pub fn load_inputs(
                     .extend(crate::reconcile::out_of_date_notes(
                         store,
                         p,
+                        &unjudged,
                         &fx_fingerprint,
                         "a new order shows as `unattributed`",
                     )?);

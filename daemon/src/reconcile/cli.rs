@@ -176,6 +176,7 @@ pub fn run(config: &Path, args: ReconcileArgs, con: &mut Console) -> anyhow::Res
                 rep.out_of_date = super::out_of_date_notes(
                     &store,
                     &program,
+                    &super::unjudged(&store, &program)?,
                     &loaded.fx.fingerprint(),
                     "a refund, a reversal or a new claim since is not in this report",
                 )?;

@@ -636,8 +636,9 @@ pub struct Unjudged {
 /// their own deadlines ([`report::stale`]): its `[[programs]]` entry,
 /// the `[fx]` table (`fx_fingerprint`) or the judging rules changed since
 /// its last run (those decisions are read as they were judged until the
-/// next, full, run), or claims or orders were stored after it (the
-/// `consequence` of that for the reader ends the sentence). None for a
+/// next, full, run), or claims or orders were stored after it (`u`, the
+/// caller's [`unjudged`]; the `consequence` of that for the reader ends
+/// the sentence). None for a
 /// program never reconciled (readers say so on their own) or judged as of
 /// a past instant (`--now`, said on its own too). QA40a A-M1, A-M2: the
 /// report showed a refund synced since, or a tolerance edited since, as
@@ -645,6 +646,7 @@ pub struct Unjudged {
 pub fn out_of_date_notes(
     store: &Store,
     program: &ProgramConfig,
+    u: &Unjudged,
     fx_fingerprint: &str,
     consequence: &str,
 ) -> Result<Vec<String>, StoreError> {
@@ -668,7 +670,6 @@ pub fn out_of_date_notes(
             program.id
         ));
     }
-    let u = unjudged(store, program)?;
     if u.ran && (u.claims > 0 || u.orders > 0) {
         let mut what = Vec::new();
         if u.claims > 0 {
