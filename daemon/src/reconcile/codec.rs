@@ -13,7 +13,10 @@
 //! decision that is left out when empty, so the values written before it
 //! read unchanged: the `[fx]` row dates (`inputs.fx_rate_date`,
 //! `inputs.order_fx_rate_date`, `JUDGE_VERSION` 14) follow `due` as a `1`
-//! and two optional dates when either is set.
+//! and two optional dates when either is set; then the settings recorded
+//! since `JUDGE_VERSION` 20 (`inputs.order_window_days`,
+//! `inputs.source_priority`, `inputs.require_network_approval`) as a `2`
+//! and three options when any is set.
 //!
 //! What it is not: a general serde format. Every type here is encoded by
 //! hand, and the round trip is tested for every field.
@@ -124,6 +127,13 @@ impl<'a> Reader<'a> {
     /// True when every byte was read.
     pub fn is_empty(&self) -> bool {
         self.buf.is_empty()
+    }
+    /// The next byte, none at the end: the tag of an optional tail.
+    fn next_tag(&mut self) -> Result<Option<u8>, CodecError> {
+        if self.is_empty() {
+            return Ok(None);
+        }
+        self.byte().map(Some)
     }
     fn byte(&mut self) -> Result<u8, CodecError> {
         let (&b, rest) = self
@@ -367,6 +377,9 @@ fn read_decision(r: &mut Reader<'_>) -> Result<Decision, CodecError> {
             // Read after `due` ([`decode_decision`]).
             fx_rate_date: None,
             order_fx_rate_date: None,
+            order_window_days: None,
+            source_priority: None,
+            require_network_approval: None,
         },
     })
 }
@@ -394,6 +407,15 @@ pub fn encode_decision_into(buf: &mut Vec<u8>, sd: &StoredDecision) {
         w.opt(&i.fx_rate_date, Writer::date);
         w.opt(&i.order_fx_rate_date, Writer::date);
     }
+    if i.order_window_days.is_some()
+        || i.source_priority.is_some()
+        || i.require_network_approval.is_some()
+    {
+        w.byte(2);
+        w.opt(&i.order_window_days, |w, d| w.uint(u128::from(*d)));
+        w.opt(&i.source_priority, |w, v| write_strs(w, v));
+        w.opt(&i.require_network_approval, |w, b| w.bool(*b));
+    }
     *buf = w.buf;
 }
 
@@ -407,18 +429,34 @@ pub fn decode_decision(b: &[u8]) -> Result<StoredDecision, CodecError> {
         coupon: r.opt_str()?,
     };
     let due = r.opt(Reader::time)?;
-    // The `[fx]` row dates: absent in values written before them, and
-    // when neither is set (one value, one encoding).
-    if !r.is_empty() {
-        if r.byte()? != 1 {
-            return err("bad tag of a decision's FX row dates");
-        }
+    // Optional tails, each absent in values written before it and when
+    // none of its fields is set (one value, one encoding): `1`, the `[fx]`
+    // row dates; `2`, the settings recorded since JUDGE_VERSION 20.
+    let mut tag = r.next_tag()?;
+    if tag == Some(1) {
         let i = &mut decision.inputs;
         i.fx_rate_date = r.opt(Reader::date)?;
         i.order_fx_rate_date = r.opt(Reader::date)?;
         if i.fx_rate_date.is_none() && i.order_fx_rate_date.is_none() {
             return err("empty FX row dates written");
         }
+        tag = r.next_tag()?;
+    }
+    if tag == Some(2) {
+        let i = &mut decision.inputs;
+        i.order_window_days = r.opt(Reader::u32)?;
+        i.source_priority = r.opt(read_strs)?;
+        i.require_network_approval = r.opt(Reader::bool)?;
+        if i.order_window_days.is_none()
+            && i.source_priority.is_none()
+            && i.require_network_approval.is_none()
+        {
+            return err("empty recorded settings written");
+        }
+        tag = r.next_tag()?;
+    }
+    if tag.is_some() {
+        return err("bad tag of a decision's optional part");
     }
     if !r.is_empty() {
         return err("trailing bytes after a decision");
@@ -645,6 +683,9 @@ mod tests {
                     coupon_matching: true,
                     fx_rate_date: Some("2026-10-09".parse().unwrap()),
                     order_fx_rate_date: Some("0001-01-01".parse().unwrap()),
+                    order_window_days: Some(30),
+                    source_priority: Some(vec!["impact".into(), "awin é".into()]),
+                    require_network_approval: Some(false),
                 },
             },
             keys: ClaimKeys {
@@ -701,6 +742,9 @@ mod tests {
         let mut sd = full();
         sd.decision.inputs.fx_rate_date = None;
         sd.decision.inputs.order_fx_rate_date = None;
+        sd.decision.inputs.order_window_days = None;
+        sd.decision.inputs.source_priority = None;
+        sd.decision.inputs.require_network_approval = None;
         let before = encode_decision(&sd);
         assert_eq!(decode_decision(&before).unwrap(), sd);
         let mut one = sd.clone();
@@ -716,8 +760,48 @@ mod tests {
         empty_tail.extend([1, 0, 0]);
         assert!(decode_decision(&empty_tail).is_err());
         let mut bad_tag = before;
-        bad_tag.extend([2, 0, 1, 0]);
+        bad_tag.extend([3, 0, 1, 0]);
         assert!(decode_decision(&bad_tag).is_err());
+    }
+
+    /// The settings recorded since JUDGE_VERSION 20 (QA39a A-L4) are a
+    /// second optional tail, after the FX row dates or alone: values
+    /// written before read with none, each field round trips on its own,
+    /// the tails come in order, and an empty one is refused.
+    #[test]
+    fn recorded_settings_are_a_second_optional_tail() {
+        let mut sd = full();
+        let i = &mut sd.decision.inputs;
+        (i.order_window_days, i.source_priority, i.require_network_approval) = (None, None, None);
+        let before = encode_decision(&sd);
+        assert_eq!(decode_decision(&before).unwrap(), sd);
+        let mut alone = sd.clone();
+        alone.decision.inputs.fx_rate_date = None;
+        alone.decision.inputs.order_fx_rate_date = None;
+        alone.decision.inputs.require_network_approval = Some(true);
+        let b = encode_decision(&alone);
+        assert_eq!(decode_decision(&b).unwrap(), alone);
+        assert_eq!(&b[b.len() - 5..], [2, 0, 0, 1, 1], "tag, none, none, some true");
+        for set in 0..3 {
+            let mut one = sd.clone();
+            let i = &mut one.decision.inputs;
+            match set {
+                0 => i.order_window_days = Some(365),
+                1 => i.source_priority = Some(Vec::new()),
+                _ => i.require_network_approval = Some(false),
+            }
+            let b = encode_decision(&one);
+            assert_eq!(decode_decision(&b).unwrap(), one);
+            assert_eq!(encode_decision(&decode_decision(&b).unwrap()), b);
+        }
+        let mut empty_tail = before.clone();
+        empty_tail.extend([2, 0, 0, 0]);
+        assert!(decode_decision(&empty_tail).is_err());
+        // The FX tail after the settings tail is out of order.
+        let settings = encode_decision(&alone);
+        let mut swapped = settings.clone();
+        swapped.extend([1, 1, 0x80, 0x1d, 0]);
+        assert!(decode_decision(&swapped).is_err());
     }
 
     #[test]

@@ -140,7 +140,10 @@ use super::config::{AttributionRule, ProgramConfig};
 /// 19 (QA41 A-M1): a cancelled order of 0.00, or one marked refunded with
 /// no refund amount, says so in its claim's reason; it read "was fully
 /// refunded (0.00 USD)". Reasons only: every `decided_at` stays.
-pub const JUDGE_VERSION: u32 = 19;
+/// 20 (QA39a A-L4): a decision's `inputs` also record the program's
+/// `order_window_days`, `source_priority` and `require_network_approval`,
+/// which decide outcomes too. Inputs only: every `decided_at` stays.
+pub const JUDGE_VERSION: u32 = 20;
 use super::model::{Decision, DecisionInputs, MatchedBy, Outcome, RecordRef};
 use crate::fx::{FoundRate, FxTable, RateRow};
 use chrono::{DateTime, Duration, NaiveDate, Utc};
@@ -1771,6 +1774,9 @@ fn inputs(program: &ProgramConfig, tolerance_applied: Option<Decimal>) -> Decisi
         coupon_matching: program.matching.coupon_matching,
         fx_rate_date: None,
         order_fx_rate_date: None,
+        order_window_days: Some(program.matching.order_window_days),
+        source_priority: Some(program.source_priority.clone()),
+        require_network_approval: Some(program.require_network_approval),
     }
 }
 

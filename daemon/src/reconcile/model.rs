@@ -210,4 +210,16 @@ pub struct DecisionInputs {
     /// The date of the `[fx]` row behind `order_fx_rate`, as `fx_rate_date`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub order_fx_rate_date: Option<NaiveDate>,
+    /// `[programs.match] order_window_days`: the most days between the
+    /// conversion and an order matched by id or click id. This and the two
+    /// below are none in decisions judged before `JUDGE_VERSION` 20 (QA39a
+    /// A-L4), and left out of JSON when none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub order_window_days: Option<u32>,
+    /// The program's `source_priority` list (empty when it has none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_priority: Option<Vec<String>>,
+    /// The program's `require_network_approval`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub require_network_approval: Option<bool>,
 }
