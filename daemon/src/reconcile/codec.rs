@@ -772,7 +772,11 @@ mod tests {
     fn recorded_settings_are_a_second_optional_tail() {
         let mut sd = full();
         let i = &mut sd.decision.inputs;
-        (i.order_window_days, i.source_priority, i.require_network_approval) = (None, None, None);
+        (
+            i.order_window_days,
+            i.source_priority,
+            i.require_network_approval,
+        ) = (None, None, None);
         let before = encode_decision(&sd);
         assert_eq!(decode_decision(&before).unwrap(), sd);
         let mut alone = sd.clone();
@@ -781,7 +785,11 @@ mod tests {
         alone.decision.inputs.require_network_approval = Some(true);
         let b = encode_decision(&alone);
         assert_eq!(decode_decision(&b).unwrap(), alone);
-        assert_eq!(&b[b.len() - 5..], [2, 0, 0, 1, 1], "tag, none, none, some true");
+        assert_eq!(
+            &b[b.len() - 5..],
+            [2, 0, 0, 1, 1],
+            "tag, none, none, some true"
+        );
         for set in 0..3 {
             let mut one = sd.clone();
             let i = &mut one.decision.inputs;
