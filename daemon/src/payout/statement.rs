@@ -100,6 +100,18 @@ impl FxRates for crate::fx::FxTable {
     }
 }
 
+/// Whether a percentage (or tiers) of `amount` in `from` asks `[fx]` for
+/// a rate into the payout currency `to`: not when the amount is 0.00 in
+/// another currency, as it is 0.00 at any rate. Such a line or bonus shows
+/// no rate and no rate date, is never held back for want of one, and a
+/// rate added to `[fx]` later changes nothing of it (a percent bonus on a
+/// volume of 0.00, QA39b B-L1; a percent line on a basis of 0.00, QA41
+/// A-L1). A flat amount asks no rate anyway (it is in the payout
+/// currency); one currency keeps its rate 1.
+fn asks_rate(amount: Decimal, from: &str, to: &str) -> bool {
+    !amount.is_zero() || from == to
+}
+
 /// What statements say of a missing exchange rate, in reconciliation's
 /// words (QA33b L2: statements said "no FX rate JPY→USD for 2026-10-20;
 /// add it to the rates table", reconciliation "no USD→JPY rate for
@@ -525,15 +537,17 @@ pub fn build_partner<'d>(
                 );
                 continue;
             }
-            let Some((r, row)) = fx.rate_with_date(&basis.currency, cur, date) else {
-                skip(d, missing_rate(fx, &basis.currency, cur, date));
-                continue;
-            };
-            if let Err(why) = rules::priceable(basis.amount, &basis.currency, cur, Some(r)) {
-                skip(d, why);
-                continue;
+            if asks_rate(basis.amount, &basis.currency, cur) {
+                let Some((r, row)) = fx.rate_with_date(&basis.currency, cur, date) else {
+                    skip(d, missing_rate(fx, &basis.currency, cur, date));
+                    continue;
+                };
+                if let Err(why) = rules::priceable(basis.amount, &basis.currency, cur, Some(r)) {
+                    skip(d, why);
+                    continue;
+                }
+                rate = Some((r, row));
             }
-            rate = Some((r, row));
         }
         candidates.push(Candidate {
             d,
@@ -693,6 +707,7 @@ pub fn build_partner<'d>(
     // closed early: [`bonus_rate_day`]).
     let last_day = cx.period.last_day();
     let rate_day = bonus_rate_day(&cx.period, cx.closed_early_at, tz);
+    let vc = facts.volume_currency.as_deref().unwrap_or(cur);
     let mut bonuses = Vec::new();
     for b in &config.bonuses {
         if !rules::bonus_applies(config, b, network, partner, last_day)
@@ -707,9 +722,8 @@ pub fn build_partner<'d>(
             (Some(a), _) => (rules::round_to_minor(a, cur), None),
             // A percentage of a volume of 0.00 is nothing at any rate: no
             // line, and nothing held back for want of one (QA39b B-L1).
-            (None, Some(_)) if volume.is_zero() => continue,
+            (None, Some(_)) if !asks_rate(volume, vc, cur) => continue,
             (None, Some(p)) => {
-                let vc = facts.volume_currency.as_deref().unwrap_or(cur);
                 let Some(r) = fx.rate(vc, cur, rate_day) else {
                     skipped.push(Skipped {
                         partner_id: payee.to_string(),
@@ -744,7 +758,6 @@ pub fn build_partner<'d>(
         if amount.is_zero() {
             continue;
         }
-        let vc = facts.volume_currency.as_deref().unwrap_or(cur);
         let fx_rate_date = rate_date(fx, vc, cur, rate_day, fx_rate);
         line_no += 1;
         bonuses.push(BonusLine {
@@ -1420,7 +1433,9 @@ fn reprice<'d, 'h>(
                             fx_rate: d
                                 .basis
                                 .as_ref()
-                                .filter(|_| basis.is_some())
+                                .filter(|b| {
+                                    basis.is_some() && asks_rate(b.amount, &b.currency, cur)
+                                })
                                 .and_then(|b| fx.rate(&b.currency, cur, date)),
                             claim_fx_rate: trace.claim_fx_rate,
                             order_fx_rate: trace.order_fx_rate,
@@ -1559,6 +1574,7 @@ fn reprice<'d, 'h>(
                     None
                 }
                 Some(r) if needs_fx(r) => match (&d.basis, basis) {
+                    (Some(b), Some(amount)) if !asks_rate(amount, &b.currency, cur) => None,
                     (Some(b), Some(amount)) => {
                         let rate = fx.rate(&b.currency, cur, date);
                         match rate.map(|r| rules::priceable(amount, &b.currency, cur, Some(r))) {
@@ -2073,8 +2089,9 @@ fn bonus_adjustments(
             continue;
         }
         let fx_rate = match b.percent {
-            Some(_) if b.amount.is_none() => {
-                let vc = facts.volume_currency.as_deref().unwrap_or(cur);
+            // A percentage of a volume of 0.00 waits for no rate: it is
+            // nothing, as the bonus line would be.
+            Some(_) if b.amount.is_none() && asks_rate(v.now, vc, cur) => {
                 let Some(r) = fx.rate(vc, cur, rate_day) else {
                     skipped.push(Skipped {
                         partner_id: payee.to_string(),
@@ -3580,6 +3597,65 @@ reason = "later"
         );
         assert!(skipped.is_empty(), "{skipped:?}");
         assert!(s[0].bonuses.is_empty(), "{:?}", s[0].bonuses);
+    }
+
+    /// QA41 A-L1: a percent line on a basis of 0.00 in another currency is
+    /// 0.00 at any rate, so it asks `[fx]` for none, as a percent bonus on
+    /// a volume of 0.00 does: neither when it is paid (it was held back),
+    /// nor when it is repriced after its date was restated (its adjustment
+    /// waited for the rate), nor when a rate exists (it shows none, so a
+    /// rate added later changes nothing).
+    #[test]
+    fn a_percent_line_on_a_basis_of_nothing_asks_no_rate() {
+        let config: CommissionConfig = toml::from_str(
+            "payout_currency = \"USD\"\nperiod = \"weekly\"\n\
+            [[rules]]\nid = \"cps\"\neffective_from = \"2026-01-01\"\nkind = \"percent\"\npercent = \"10\"\n",
+        )
+        .unwrap();
+        let no_rates: BTreeMap<(String, String, NaiveDate), Decimal> = BTreeMap::new();
+        let day = NaiveDate::from_ymd_opt(2026, 9, 30).unwrap();
+        let rates: BTreeMap<(String, String, NaiveDate), Decimal> =
+            [(("EUR".to_owned(), "USD".to_owned(), day), dec("1.10"))].into();
+        let zero = with_basis(sale("k1", "p1"), "0.00");
+        let w40 = draft_of_shop(&config, "2026-W40");
+        let (s, skipped) = build_all(
+            &w40,
+            std::slice::from_ref(&zero),
+            &History::default(),
+            &no_rates,
+        );
+        assert!(skipped.is_empty(), "{skipped:?}");
+        let l = &s[0].lines[0];
+        assert_eq!(
+            (l.commission, l.fx_rate, l.fx_rate_date),
+            (dec("0.00"), None, None)
+        );
+        let (with_rate, _) = build_all(
+            &w40,
+            std::slice::from_ref(&zero),
+            &History::default(),
+            &rates,
+        );
+        assert_eq!(with_rate[0].lines, s[0].lines);
+        // A basis that is something still needs its rate.
+        let (_, skipped) = build_all(&w40, &[sale("k2", "p1")], &History::default(), &no_rates);
+        assert_eq!(skipped.len(), 1, "{skipped:?}");
+
+        // Paid, then restated a day earlier: repriced without a rate, to
+        // nothing again.
+        let history = finalise_onto(History::default(), &s);
+        let mut earlier = zero;
+        earlier.occurred_at -= chrono::Duration::days(1);
+        for fx in [&no_rates, &rates] {
+            let (s, skipped) = build_all(
+                &draft_of_shop(&config, "2026-W41"),
+                std::slice::from_ref(&earlier),
+                &history,
+                fx,
+            );
+            assert!(skipped.is_empty(), "{skipped:?}");
+            assert!(adjustments(&s).is_empty(), "{s:?}");
+        }
     }
 
     /// QA39b B-L2: a statement closed early (`--early`) prices its percent
