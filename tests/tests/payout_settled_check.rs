@@ -286,6 +286,38 @@ fn config_check_refuses_a_manual_adjustment_referring_to_what_was_never_issued()
         }
     }
 
+    // QA41 A-L3: every bad reference is an error of the one run, each at
+    // its adjustment's key and line (the first of each period was, so
+    // three took three runs to find).
+    let bad = [
+        format!("shop-us/2026-08/{payee}#9999"),
+        "shop-us/2026-08/awin:nobody".to_owned(),
+        format!("shop-us/2026-08/{payee}#9998"),
+    ];
+    let mut three = original.clone();
+    for (k, r) in bad.iter().enumerate() {
+        three.push_str(&format!(
+            "\n[[programs.commission.manual_adjustments]]\nid = \"fix-{k}\"\npartner = {payee:?}\nperiod = \"2026-09\"\namount = \"5.00\"\nreason = \"repriced\"\nrefers_to = [{good:?}, {r:?}]\n"
+        ));
+    }
+    std::fs::write(&config, &three).unwrap();
+    let (code, out, err) = check(&config);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(
+        err.contains("reckon.toml: 3 error(s); nothing was started"),
+        "{err}"
+    );
+    for (k, r) in bad.iter().enumerate() {
+        let line = 1 + three
+            .lines()
+            .position(|l| l.starts_with("refers_to = ") && l.contains(r.as_str()))
+            .unwrap();
+        let w = format!(
+            "reckon.toml:{line}:13: `programs[0].commission.manual_adjustments[{k}].refers_to`: program `shop-us`, manual_adjustments[{k}].refers_to (id `fix-{k}`): refers_to[1] {r:?} names no"
+        );
+        assert!(err.contains(&w), "{w} missing from:\n{err}");
+    }
+
     // July was never finalised and never will be (August is): a warning.
     std::fs::write(
         &config,

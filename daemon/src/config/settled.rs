@@ -32,7 +32,7 @@
 //! refuse a config for it (the drafts of such a program are refused and
 //! shown in `/status`).
 use super::{Config, ConfigError};
-use crate::payout::book::{BookError, StoreBook};
+use crate::payout::book::{BookError, StatementBook, StoreBook};
 use crate::payout::lifecycle::{self, PayoutError};
 use serde::{Deserialize, Serialize};
 use std::io::Write as _;
@@ -116,18 +116,68 @@ struct Answer {
     terms: Terms,
 }
 
+/// The `refers_to` findings of one program's manual adjustments
+/// ([`lifecycle::check_all_refers_to`]), which both [`refusals`] and
+/// [`terms`] report: found once per check, as they read the period
+/// records and every statement referred to by line.
+struct References {
+    /// Every reference its drafts would refuse, or why the store could not
+    /// tell.
+    refused: Vec<PayoutError>,
+    /// The references into periods this store never finalised and never
+    /// will (warnings).
+    unchecked: Vec<String>,
+}
+
+/// Each program of `cfg` with a commission: its index, itself and its
+/// commission (with the reporting timezone when it sets none).
+fn commissions(
+    cfg: &Config,
+) -> impl Iterator<
+    Item = (
+        usize,
+        &crate::reconcile::config::ProgramConfig,
+        crate::payout::config::CommissionConfig,
+    ),
+> {
+    cfg.programs.iter().enumerate().filter_map(|(i, program)| {
+        let commission = program.commission.as_ref()?;
+        Some((
+            i,
+            program,
+            commission
+                .clone()
+                .with_default_timezone(cfg.daemon.timezone.0),
+        ))
+    })
+}
+
+/// [`References`] of each program of [`commissions`], in that order.
+fn references(book: &dyn StatementBook, cfg: &Config) -> Vec<References> {
+    commissions(cfg)
+        .map(|(_, program, commission)| {
+            match lifecycle::check_all_refers_to(book, &program.id, &commission) {
+                Ok((refused, unchecked)) => References { refused, unchecked },
+                Err(e) => References {
+                    refused: vec![e],
+                    unchecked: Vec::new(),
+                },
+            }
+        })
+        .collect()
+}
+
 /// [`Terms`] of `cfg`'s programs with a commission over `book`: edits
 /// since finalised periods, and periods without recorded terms. Cheap: one
 /// period scan and one key per finalised period of each program.
-pub fn terms(book: &dyn crate::payout::book::StatementBook, cfg: &Config) -> Terms {
+pub fn terms(book: &dyn StatementBook, cfg: &Config) -> Terms {
+    terms_with(book, cfg, &references(book, cfg))
+}
+
+/// [`terms`], with the programs' [`References`] found already.
+fn terms_with(book: &dyn StatementBook, cfg: &Config, references: &[References]) -> Terms {
     let mut out = Terms::default();
-    for program in &cfg.programs {
-        let Some(commission) = &program.commission else {
-            continue;
-        };
-        let commission = commission
-            .clone()
-            .with_default_timezone(cfg.daemon.timezone.0);
+    for ((_, program, commission), refs) in commissions(cfg).zip(references) {
         let now = crate::payout::terms::CurrentSettings {
             program: crate::payout::terms::program_terms(program),
             fx: crate::payout::terms::fx_settings(cfg.fx.as_ref()),
@@ -165,11 +215,8 @@ pub fn terms(book: &dyn crate::payout::book::StatementBook, cfg: &Config) -> Ter
         }
         // References the store cannot check (refusals are the settled
         // checks').
-        if let Ok((_, unchecked)) =
-            crate::payout::lifecycle::check_all_refers_to(book, &program.id, &commission)
-        {
-            out.unchecked_references.extend(unchecked);
-        }
+        out.unchecked_references
+            .extend(refs.unchecked.iter().cloned());
     }
     out
 }
@@ -201,15 +248,20 @@ pub fn log_term_changes(store: &crate::store::Store, cfg: &Config) {
 /// `store`, in program order.
 pub fn refusals(store: &crate::store::Store, cfg: &Config) -> Result<Vec<Refusal>, BookError> {
     let book = StoreBook::open(store)?;
+    let references = references(&book, cfg);
+    Ok(refusals_with(&book, cfg, references))
+}
+
+/// [`refusals`] over `book`, with the programs' [`References`] found
+/// already.
+fn refusals_with(
+    book: &dyn StatementBook,
+    cfg: &Config,
+    references: Vec<References>,
+) -> Vec<Refusal> {
     let mut out = Vec::new();
-    for (i, program) in cfg.programs.iter().enumerate() {
-        let Some(commission) = &program.commission else {
-            continue;
-        };
-        let commission = commission
-            .clone()
-            .with_default_timezone(cfg.daemon.timezone.0);
-        let mut found = match lifecycle::settled_refusals(&book, program, &commission) {
+    for ((i, program, commission), refs) in commissions(cfg).zip(references) {
+        let mut found = match lifecycle::settled_refusals(book, program, &commission) {
             Ok(found) => found,
             // What the drafts would fail with (a damaged statement,
             // say): an error too.
@@ -218,13 +270,10 @@ pub fn refusals(store: &crate::store::Store, cfg: &Config) -> Result<Vec<Refusal
         // QA38c C-M2: a manual adjustment's `refers_to` naming a statement
         // or line its finalised period never issued: the drafts of its
         // period would refuse it.
-        match lifecycle::check_all_refers_to(&book, &program.id, &commission) {
-            Ok((refused, _)) => found.extend(refused),
-            Err(e) => found.push(e),
-        }
+        found.extend(refs.refused);
         // Finalised statements in `output_dir` this store did not issue (a
         // store restored from an older backup): every run would refuse.
-        if let Err(e) = crate::payout::issued::check(&book, &cfg.daemon.output_dir, &program.id) {
+        if let Err(e) = crate::payout::issued::check(book, &cfg.daemon.output_dir, &program.id) {
             found.push(e);
         }
         out.extend(found.into_iter().map(|e| Refusal {
@@ -241,7 +290,7 @@ pub fn refusals(store: &crate::store::Store, cfg: &Config) -> Result<Vec<Refusal
             },
         }));
     }
-    Ok(out)
+    out
 }
 
 /// The key path a refusal of `cfg.programs[i]` is about.
@@ -382,10 +431,13 @@ fn through_daemon(
 /// The name of the hidden `reckon config` subcommand the daemon runs.
 pub const SETTLED_COMMAND: &str = "settled";
 
-/// The refusals and the terms' findings of `cfg` over `store`.
+/// The refusals and the terms' findings of `cfg` over `store`, the manual
+/// adjustments' references checked once for both.
 fn answer(store: &crate::store::Store, cfg: &Config) -> Result<Answer, BookError> {
-    let refusals = refusals(store, cfg)?;
-    let terms = terms(&StoreBook::open(store)?, cfg);
+    let book = StoreBook::open(store)?;
+    let references = references(&book, cfg);
+    let terms = terms_with(&book, cfg, &references);
+    let refusals = refusals_with(&book, cfg, references);
     Ok(Answer { refusals, terms })
 }
 

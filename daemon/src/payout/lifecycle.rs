@@ -928,7 +928,8 @@ pub fn unpaid_manual_adjustments(
 ///
 /// - a reference into a finalised period must name one of its statements,
 ///   and a line that statement has: else a config error at the
-///   adjustment's `refers_to` (the first is returned);
+///   adjustment's `refers_to`, one per such reference (QA41 A-L3: `config
+///   check` showed the first only, so three took three runs to find);
 /// - a reference into a period the store has not finalised cannot be
 ///   checked: a warning (with the adjustment's id and the reference) when
 ///   that period never will be finalised (of another kind than the
@@ -937,14 +938,16 @@ pub fn unpaid_manual_adjustments(
 ///   issued before Reckon (or outside this store) is named the same way.
 ///   A period that may still be finalised first passes a draft run.
 ///
-/// Reads the period records and the statements referred to by line.
-pub fn check_refers_to(
+/// Returns the refusals and the warnings; an error only when the store
+/// cannot be read. Reads the period records and the statements referred
+/// to by line.
+fn refers_to_findings(
     b: &dyn StatementBook,
     program: &str,
     config: &CommissionConfig,
     period: &Period,
     closing: bool,
-) -> Result<Vec<String>, PayoutError> {
+) -> Result<(Vec<PayoutError>, Vec<String>), PayoutError> {
     #[derive(serde::Deserialize)]
     struct Numbered {
         line_no: u32,
@@ -966,15 +969,15 @@ pub fn check_refers_to(
     let ours = (config.manual_adjustments.iter().enumerate())
         .filter(|(_, m)| m.period_of(config.period) == Some(*period) && !m.refers_to.is_empty())
         .collect::<Vec<_>>();
+    let (mut refused, mut warnings) = (Vec::new(), Vec::new());
     if ours.is_empty() {
-        return Ok(Vec::new());
+        return Ok((refused, warnings));
     }
     let finalised: Vec<PeriodRecord> = period_records(b, program)?
         .into_iter()
         .filter(|r| r.status == Status::Finalised)
         .collect();
     let kind = super::period::PeriodKindOrd::from(config.period);
-    let mut warnings = Vec::new();
     for (i, m) in ours {
         for (j, r) in m.refers_to.iter().enumerate() {
             // Form, program and order are the config's to refuse.
@@ -982,7 +985,7 @@ pub fn check_refers_to(
                 continue;
             };
             let q = rf.period;
-            let refused = |message: String| {
+            let refusal = |message: String| {
                 PayoutError::from(CommissionConfigError {
                     program: program.into(),
                     entry: format!("manual_adjustments[{i}].refers_to (id `{}`)", m.id),
@@ -1012,11 +1015,12 @@ pub fn check_refers_to(
                 continue;
             };
             if !rec.partners.iter().any(|f| f.partner_id == rf.payee) {
-                return Err(refused(format!(
+                refused.push(refusal(format!(
                     "names no finalised statement: period {q} was finalised without a statement of `{}` ({} statement(s); `reckon statements show --program {program} --period {q}` lists them); correct the reference",
                     rf.payee,
                     rec.partners.len()
                 )));
+                continue;
             }
             let Some(n) = rf.line else {
                 continue;
@@ -1030,7 +1034,7 @@ pub fn check_refers_to(
                 .map(|l| l.line_no)
                 .collect();
             if !numbers.contains(&n) {
-                return Err(refused(format!(
+                refused.push(refusal(format!(
                     "names no line: the finalised statement {program}/{q}/{} has {}; correct the line number",
                     rf.payee,
                     match numbers.iter().max() {
@@ -1041,14 +1045,29 @@ pub fn check_refers_to(
             }
         }
     }
-    Ok(warnings)
+    Ok((refused, warnings))
 }
 
-/// [`check_refers_to`] for every period a manual adjustment with a
+/// [`refers_to_findings`] for the drafts of `period` (or its finalise:
+/// `closing`): the warnings, or the first reference refused.
+pub fn check_refers_to(
+    b: &dyn StatementBook,
+    program: &str,
+    config: &CommissionConfig,
+    period: &Period,
+    closing: bool,
+) -> Result<Vec<String>, PayoutError> {
+    let (refused, warnings) = refers_to_findings(b, program, config, period, closing)?;
+    match refused.into_iter().next() {
+        Some(first) => Err(first),
+        None => Ok(warnings),
+    }
+}
+
+/// [`refers_to_findings`] for every period a manual adjustment with a
 /// `refers_to` is paid in, as `reckon config check` runs it (no period is
-/// being finalised): the references each period's drafts would refuse
-/// (the first per period) and the warnings about references that cannot
-/// be checked.
+/// being finalised): every reference the drafts of its period would
+/// refuse, and the warnings about references that cannot be checked.
 pub fn check_all_refers_to(
     b: &dyn StatementBook,
     program: &str,
@@ -1060,11 +1079,9 @@ pub fn check_all_refers_to(
         .collect();
     let (mut refused, mut warnings) = (Vec::new(), Vec::new());
     for period in periods {
-        match check_refers_to(b, program, config, &period, false) {
-            Ok(w) => warnings.extend(w),
-            Err(e @ PayoutError::Config(_)) => refused.push(e),
-            Err(e) => return Err(e),
-        }
+        let (r, w) = refers_to_findings(b, program, config, &period, false)?;
+        refused.extend(r);
+        warnings.extend(w);
     }
     Ok((refused, warnings))
 }
