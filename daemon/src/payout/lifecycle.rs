@@ -352,12 +352,20 @@ pub struct StoredDecisions<'s> {
 
 impl DecisionSource for StoredDecisions<'_> {
     fn scan(&self, each: &mut dyn FnMut(&Decision, &[u8])) -> Result<(), PayoutError> {
-        crate::reconcile::scan_decisions(self.store, self.program, each).map_err(|e| {
-            PayoutError::Decisions {
+        let whole =
+            crate::reconcile::scan_decisions(self.store, self.program, each).map_err(|e| {
+                PayoutError::Decisions {
+                    program: self.program.into(),
+                    reason: e.to_string(),
+                }
+            })?;
+        if !whole {
+            return Err(PayoutError::Decisions {
                 program: self.program.into(),
-                reason: e.to_string(),
-            }
-        })
+                reason: format!("the program has no finished reconcile run (never reconciled, or its last full run was cut short), so its stored decisions may be partial; run `reckon reconcile --program {}` and try again", self.program),
+            });
+        }
+        Ok(())
     }
     fn decode(&self, stored: &[u8]) -> Result<Decision, PayoutError> {
         crate::reconcile::decode_stored_decision(stored).map_err(|e| PayoutError::Decisions {

@@ -74,7 +74,9 @@
 //! buckets and the log's deletion) and the state in one atomic batch.
 //! A full run's batches are applied by one writer thread, in order, while
 //! the run judges the next pass ([`Writer`]): the state goes in the last
-//! batch, after every other, and a failed batch fails the run.
+//! batch, after every other, and a failed batch fails the run. Readers
+//! read no decisions without a state (part of a cut-short full run's may be
+//! in the buckets): [`whole_run_state`].
 
 use super::backend::KeyValue;
 use super::backend::{KeyWrite, ReconBackend};
@@ -2211,6 +2213,9 @@ pub fn load_stored_decision<B: ReconBackend>(
     source: &str,
     id: &str,
 ) -> Result<Option<Decision>, StoreError> {
+    if whole_run_state(b, program)?.is_none() {
+        return Ok(None);
+    }
     let pp = program_prefix(program);
     let log = Log::load(b, &pp)?;
     let dk = decision_key(&(source.to_owned(), id.to_owned()));
@@ -2315,17 +2320,34 @@ pub fn is_this_layout(s: &ProgramState) -> bool {
 
 /// Calls `each` with every stored decision of a program, in bucket order
 /// (not claim order), decoded and as stored ([`codec::encode_decision`]).
+/// False (and `each` never called) when the program has no finished run
+/// to read ([`whole_run_state`]): its buckets may hold part of a full run.
 pub fn scan_stored_decisions<B: ReconBackend>(
     b: &B,
     program: &str,
     mut each: impl FnMut(&Decision, &[u8]),
-) -> Result<(), StoreError> {
+) -> Result<bool, StoreError> {
+    if whole_run_state(b, program)?.is_none() {
+        return Ok(false);
+    }
     let pp = program_prefix(program);
     let log = Log::load(b, &pp)?;
     each_in_buckets(b, &pp, "D/", &log, |k, v| {
         each(&decode_decision(k, v)?.decision, v);
         Ok(())
-    })
+    })?;
+    Ok(true)
+}
+
+/// The stored state's bytes when the program's decisions are whole: a
+/// run state this version reads ([`stored_state`]). None: never
+/// reconciled, a full run under way or cut short (it deletes the state
+/// first and writes it last, so the buckets hold part of its decisions:
+/// QA42b B-H1), or a layout this version does not read. Readers of
+/// decisions read nothing then.
+fn whole_run_state<B: ReconBackend>(b: &B, program: &str) -> Result<Option<Vec<u8>>, StoreError> {
+    Ok(b.kv_get(&state_key(program))?
+        .filter(|v| decode_state(v).is_some_and(|s| is_read(&s))))
 }
 
 pub(crate) fn decision_prefix(program: &str) -> String {
@@ -2343,11 +2365,30 @@ fn load_into<B: ReconBackend, T>(
     decision: impl Fn(&T) -> &Decision,
 ) -> Result<Vec<T>, StoreError> {
     let pp = program_prefix(program);
-    let log = Log::load(b, &pp)?;
-    each_in_buckets(b, &pp, "D/", &log, |k, v| {
-        out.extend(take(decode_decision(k, v)?));
-        Ok(())
-    })?;
+    // Read between two reads of the state: a run that began or ended
+    // meanwhile (the daemon reconciles beside its readers) may have left
+    // part of its decisions in what was read, so the read is made again
+    // (at most twice more; then the last read is kept).
+    for attempt in 0..3 {
+        let Some(before) = whole_run_state(b, program)? else {
+            out.clear();
+            return Ok(out);
+        };
+        out.clear();
+        let log = Log::load(b, &pp)?;
+        each_in_buckets(b, &pp, "D/", &log, |k, v| {
+            out.extend(take(decode_decision(k, v)?));
+            Ok(())
+        })?;
+        match whole_run_state(b, program)? {
+            None => {
+                out.clear();
+                return Ok(out);
+            }
+            Some(after) if after != before && attempt < 2 => continue,
+            Some(_) => break,
+        }
+    }
     // In logical key order (`d/<source>/<id>`, escaped).
     out.sort_by_cached_key(|t| {
         let d = decision(t);
@@ -3061,6 +3102,57 @@ amount_tolerance_abs = "0.50"
             ..b
         };
         assert!(run_program(&b, &p, &fx, now, false).unwrap().full);
+    }
+
+    /// QA42b B-H1: a full run cut short after some of its batches were
+    /// written leaves part of its decisions in the buckets and no state;
+    /// every reader then reads none (reports and kpi showed the part, and
+    /// after a config change a mix of old and new rules' decisions).
+    #[test]
+    fn a_full_run_cut_short_leaves_nothing_for_readers() {
+        let spec = SynthSpec::benchmark(3000, 5);
+        let (p, fx, now) = (program(), FxTable::empty(), spec.settled_now());
+        // Call 1 removes the state, call 2 writes the first batch, call 3
+        // (the second batch) fails.
+        let b = FailingApply {
+            inner: backend(&spec),
+            calls: Default::default(),
+            fail_at: 3,
+        };
+        assert!(run_program_with(&b, &p, &fx, now, false, 1000).is_err());
+        assert_eq!(stored_state(&b.inner, &p.id).unwrap(), None);
+        let written = (b.inner.kv_scan(decision_prefix(&p.id).as_bytes()))
+            .map(|r| codec::bucket_len(&r.unwrap().1).unwrap())
+            .sum::<usize>();
+        assert!(written > 0, "the first batch holds decisions");
+        assert!(load_stored_decisions(&b.inner, &p.id).unwrap().is_empty());
+        let earning = |d: &Decision| d.outcome.earns();
+        assert!(load_stored_decisions_due_where(&b.inner, &p.id, earning)
+            .unwrap()
+            .is_empty());
+        let mut seen = 0;
+        assert!(!scan_stored_decisions(&b.inner, &p.id, |_, _| seen += 1).unwrap());
+        assert_eq!(seen, 0);
+        // The next run is full, and then every decision reads.
+        let b = FailingApply {
+            fail_at: usize::MAX,
+            ..b
+        };
+        assert!(run_program(&b, &p, &fx, now, false).unwrap().full);
+        let all = load_stored_decisions(&b.inner, &p.id).unwrap();
+        assert_eq!(all.len(), synth::generate(&spec).claims.len());
+        assert!(written < all.len(), "the cut-short run wrote part of them");
+        let c = &all[0].claim;
+        assert!(load_stored_decision(&b.inner, &p.id, &c.source, &c.id)
+            .unwrap()
+            .is_some());
+        assert!(scan_stored_decisions(&b.inner, &p.id, |_, _| {}).unwrap());
+        // A state gone again (a full run under way): no decision reads.
+        b.inner.kv_apply(vec![(state_key(&p.id), None)]).unwrap();
+        assert_eq!(
+            load_stored_decision(&b.inner, &p.id, &c.source, &c.id).unwrap(),
+            None
+        );
     }
 
     #[test]

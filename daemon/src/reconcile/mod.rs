@@ -518,7 +518,11 @@ pub fn run_with<B: ReconBackend>(
 }
 
 /// The latest decisions of a program, as stored by the last reconcile run,
-/// in claim (source, external id) order.
+/// in claim (source, external id) order. None when the program has no
+/// finished run (never reconciled, or its last full run was cut short: its
+/// buckets may hold part of that run's decisions, QA42b B-H1); read
+/// between two reads of its run state, again when a run began or ended
+/// meanwhile.
 /// CONTRACT: payout reads decisions through [`scan_decisions`] (and
 /// [`decode_stored_decision`]), kpi through [`load_judgements_where`]; all
 /// of them, this one too, go through `incremental::load_stored_decisions*`
@@ -530,12 +534,15 @@ pub fn load_decisions(store: &Store, program: &str) -> Result<Vec<model::Decisio
 
 /// [`load_decisions`] one at a time: `each` gets every decision of the
 /// program, in no particular order, decoded and as stored (a quarter of
-/// the memory; [`decode_stored_decision`] decodes it again).
+/// the memory; [`decode_stored_decision`] decodes it again). False when
+/// the program has no finished run: never reconciled, or its last full run
+/// was cut short, so what its buckets hold may be part of that run's
+/// decisions (QA42b B-H1); `each` is never called then.
 pub fn scan_decisions(
     store: &Store,
     program: &str,
     each: impl FnMut(&model::Decision, &[u8]),
-) -> Result<(), StoreError> {
+) -> Result<bool, StoreError> {
     incremental::scan_stored_decisions(&StoreBackend::new(store)?, program, each)
 }
 
