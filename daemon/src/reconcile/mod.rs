@@ -610,9 +610,13 @@ pub fn load_judgements_where(
     let state = incremental::stored_state(&b, program)?;
     let ran = state.is_some();
     let (judged_at, store_as_of) = state.map_or((None, None), |s| (s.judged_at, s.as_of));
-    let (decisions, due) = incremental::load_stored_decisions_due_where(&b, program, keep)?
-        .into_iter()
-        .unzip();
+    let (decisions, due): (Vec<_>, Vec<_>) =
+        incremental::load_stored_decisions_due_where(&b, program, keep)?
+            .into_iter()
+            .unzip();
+    // A full run that began meanwhile (the daemon's) leaves nothing to
+    // read: the program is not reconciled for this reader.
+    let ran = ran && (!decisions.is_empty() || incremental::stored_state(&b, program)?.is_some());
     Ok(StoredJudgements {
         decisions,
         due,
