@@ -518,7 +518,9 @@ fn records_newer_than_the_last_reconcile_run_are_flagged() {
     {
         let store = Store::open(&tmp.path().join("data")).expect("store");
         let fx = reckon::reconcile::fx_table(&config).expect("fx");
-        reckon::reconcile::run(&store, &config.programs, &fx, at("2026-12-01T00:00:00Z"))
+        // Judged now, as `kpi` reads it: judged at a fixed past instant,
+        // a lock date passed since (2026-12-02T10:00) reads as stale.
+        reckon::reconcile::run(&store, &config.programs, &fx, chrono::Utc::now())
             .expect("reconcile");
         store.flush().expect("flush");
     }

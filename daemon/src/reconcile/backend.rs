@@ -146,12 +146,12 @@ pub struct AsOf<'a> {
     scratch: Option<Scratch>,
 }
 
-/// [`AsOf::scratch`]'s in-memory `recon` tree: the keys under `keep`
-/// only; writes of other keys are dropped.
+/// [`AsOf::scratch`]'s in-memory `recon` tree: the keys under the `keep`
+/// prefixes only; writes of other keys are dropped.
 #[derive(Debug)]
 struct Scratch {
     tree: Mutex<BTreeMap<Vec<u8>, Vec<u8>>>,
-    keep: Vec<u8>,
+    keep: Vec<Vec<u8>>,
 }
 
 impl<'a> AsOf<'a> {
@@ -165,15 +165,19 @@ impl<'a> AsOf<'a> {
     }
 
     /// `store` as of `at`, with a `recon` tree of its own in memory,
-    /// starting empty and keeping only the keys under `keep` (writes of
-    /// others are dropped: a full run never reads back what it wrote
-    /// outside the bucket it is merging). A run over it is a full run whose
-    /// decisions never reach the store.
-    pub fn scratch(store: &'a Store, at: DateTime<Utc>, keep: &[u8]) -> Result<Self, StoreError> {
+    /// starting empty and keeping only the keys under the `keep` prefixes
+    /// (writes of others are dropped: a full run never reads back what it
+    /// wrote outside the bucket it is merging). A run over it is a full run
+    /// whose decisions never reach the store.
+    pub fn scratch(
+        store: &'a Store,
+        at: DateTime<Utc>,
+        keep: &[&[u8]],
+    ) -> Result<Self, StoreError> {
         Ok(AsOf {
             scratch: Some(Scratch {
                 tree: Mutex::new(BTreeMap::new()),
-                keep: keep.to_vec(),
+                keep: keep.iter().map(|k| k.to_vec()).collect(),
             }),
             ..AsOf::new(store, at)?
         })
@@ -276,7 +280,8 @@ impl ReconBackend for AsOf<'_> {
     fn kv_apply(&self, batch: Vec<KeyWrite>) -> Result<(), StoreError> {
         match (&self.scratch, self.scratch_tree()) {
             (Some(s), Some(mut tree)) => {
-                let kept = batch.into_iter().filter(|(k, _)| k.starts_with(&s.keep));
+                let kept =
+                    (batch.into_iter()).filter(|(k, _)| s.keep.iter().any(|p| k.starts_with(p)));
                 apply_map(&mut tree, kept.collect());
                 Ok(())
             }

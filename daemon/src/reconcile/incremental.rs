@@ -276,7 +276,7 @@ fn tail_ref(key: &str) -> Option<Key2> {
 pub(crate) fn program_prefix(p: &str) -> String {
     format!("{}/", esc(p))
 }
-fn state_key(p: &str) -> Vec<u8> {
+pub(crate) fn state_key(p: &str) -> Vec<u8> {
     format!("{}/s", esc(p)).into_bytes()
 }
 fn decision_key(c: &Key2) -> String {

@@ -564,9 +564,11 @@ pub fn decisions_as_of(
     keep: impl FnMut(&model::Decision) -> bool,
 ) -> Result<Vec<model::Decision>, ReconcileError> {
     config::validate_programs(std::slice::from_ref(program))?;
-    // Only the decision buckets are read back.
+    // Only the decision buckets are read back, and the run's state, which
+    // tells readers its decisions are whole.
     let decisions = incremental::decision_prefix(&program.id);
-    let view = backend::AsOf::scratch(store, at, decisions.as_bytes())?;
+    let state = incremental::state_key(&program.id);
+    let view = backend::AsOf::scratch(store, at, &[decisions.as_bytes(), &state])?;
     incremental::run_program(&view, program, fx, at, true)?;
     Ok(incremental::load_stored_decisions_where(
         &view,
