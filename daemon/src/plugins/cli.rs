@@ -625,17 +625,10 @@ pub fn plugin_host(args: PluginHostArgs) -> anyhow::Result<ExitCode> {
 /// SHA-256 the parent hashed when it loaded it, which it always passes),
 /// when a file was put in its place since: an upgrade that replaced the
 /// libraries under a running daemon read as "sha256 mismatch: pinned …"
-/// with no pin configured (QA33-A L2). `None` when it is the same, or
-/// cannot be read here (the load then says why).
+/// with no pin configured (QA33-A L2). `None` when it is the same or no
+/// hash was given; see [`super::loader::replaced_since_loaded`].
 fn replaced_since_loaded(lib: &std::path::Path, loaded: Option<&str>) -> Option<String> {
-    let loaded = loaded?;
-    let now = super::loader::sha256_hex(&std::fs::read(lib).ok()?);
-    (!now.eq_ignore_ascii_case(loaded)).then(|| {
-        format!(
-            "{} was replaced since reckon loaded it (loaded sha256 {loaded}, the file now has {now}); restart reckon to load the new file",
-            lib.display()
-        )
-    })
+    super::loader::replaced_since_loaded(lib, loaded?)
 }
 
 /// Makes this `plugin-host` child die with the reckon process that started

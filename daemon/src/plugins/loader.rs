@@ -14,6 +14,14 @@
 //! `reckon plugin-host --describe` child, or a thread when the caller is not
 //! the `reckon` binary), and its manifest id must equal the header's id.
 //!
+//! What `dlopen` maps is never the user's file itself but a private, sealed
+//! copy of the bytes that were hashed ([`PrivateCopy`]): a plugin rebuilt
+//! and copied over the loaded file (`cp` rewrites the same inode) cannot
+//! change the code mapped in this process (QA42a A-H1: the daemon crashed
+//! with SIGSEGV at the next in-process run, or at its exit). Whether the
+//! file at the path is still the one loaded is checked before each session
+//! ([`replaced_since_loaded`]).
+//!
 //! Libraries are never unloaded: a loaded [`libloading::Library`] is leaked,
 //! so the function pointers in [`PluginFns`] stay valid for the life of the
 //! process. Loads are cached by (canonical path, SHA-256), so a sync that
@@ -24,6 +32,7 @@
 #![allow(unsafe_code)]
 
 use super::describe::{DescribeFailure, DescribeHost, DescribeOptions};
+pub use super::manifest::check_manifest;
 use super::{LoadError, Plugin};
 use plugin_api::abi::{
     write_to_vec, FunctionTable, PluginHeader, ABI_MAJOR, ENTRY_SYMBOL, FLAG_PANIC_UNWIND, MAGIC,
@@ -354,19 +363,16 @@ fn unix_now() -> i64 {
 }
 
 /// A library file opened once: its SHA-256 is computed from this open file
-/// and [`open_library`] `dlopen`s this same file, so a file swapped in at
-/// the path after the hash was taken is never what gets loaded.
+/// and [`open_library`] loads a private copy of this same file's bytes
+/// ([`LibraryFile::private_copy`]), so neither a file swapped in at the
+/// path after the hash was taken nor a write into the file after it is
+/// ever what gets mapped.
 ///
-/// On Linux `dlopen` is given `/proc/self/fd/N`, which names the open file
-/// itself, whatever the path now points at. Elsewhere (no such name for an
-/// open file that `dlopen` accepts) it is given the path again: a file
-/// renamed over it between the hash and the `dlopen` is loaded unverified.
-/// That window is milliseconds and needs write access to the plugin
-/// directory, which the directory and permission checks are there to deny.
-/// On every platform a write *into* the same file (not a rename over it)
-/// after the hash changes what is mapped; the not-world-writable check is
-/// the guard there (copying into a sealed memfd would close it, at the cost
-/// of unshared, unevictable memory per process; not done).
+/// Off Linux (and on Linux without `/proc`) there is no copy: `dlopen` is
+/// given the path again, so a file renamed over it between the hash and
+/// the `dlopen` is loaded unverified (a window of milliseconds that needs
+/// write access to the plugin directory, which the directory and permission
+/// checks deny), and a write into the loaded file changes the mapped code.
 #[derive(Debug)]
 pub struct LibraryFile {
     file: std::fs::File,
@@ -440,20 +446,116 @@ impl LibraryFile {
         &self.path
     }
 
-    /// What `dlopen` is given: a name of the open file itself where the
-    /// platform has one (Linux: `/proc/self/fd/N`), else the path.
-    pub fn dlopen_path(&self) -> PathBuf {
+    /// What `dlopen` is to map: on Linux, a sealed memfd holding a copy of
+    /// the bytes read through this open file, hashed as they are copied
+    /// and refused unless they hash to [`LibraryFile::sha256`] (the file
+    /// was being written meanwhile); it is named `/proc/self/fd/N`. Nothing
+    /// written to the plugin file later reaches it, and the seals keep
+    /// anyone from writing into the copy. The cost: each loaded library
+    /// holds its whole file (debug info included) in memory, once per
+    /// process that loads it. Elsewhere, or without `/proc`, the file
+    /// itself by its path (a warning says so on Linux).
+    pub fn private_copy(self) -> Result<PrivateCopy, LoadError> {
         #[cfg(target_os = "linux")]
         {
+            use rustix::fs::{fcntl_add_seals, memfd_create, MemfdFlags, SealFlags};
             use std::os::fd::AsRawFd;
-            let by_fd = PathBuf::from(format!("/proc/self/fd/{}", self.file.as_raw_fd()));
-            if by_fd.exists() {
-                return by_fd;
+            let path = self.path.as_path();
+            let name = path.file_name().unwrap_or_default();
+            let copy = memfd_create(name, MemfdFlags::CLOEXEC | MemfdFlags::ALLOW_SEALING)
+                .map_err(|e| refused(path, format!("cannot make the private copy to load: {e}")))?;
+            let copy = std::fs::File::from(copy);
+            let copied = copy_hashed(&self.file, &copy)
+                .map_err(|e| refused(path, format!("cannot make the private copy to load: {e}")))?;
+            if copied != self.sha256 {
+                return Err(refused(
+                    path,
+                    format!(
+                        "the file changed while it was being loaded (it hashed to {}, then read as {copied}): \
+                         a copy or build still writing it? Try again once it is complete, and put a new \
+                         build in place with `install` or a rename, not by copying over the file",
+                        self.sha256
+                    ),
+                ));
             }
-            tracing::warn!(path = %self.path.display(),
-                "/proc is not mounted: loading the plugin by its path, so a file renamed over it after its hash was checked would be loaded unverified");
+            fcntl_add_seals(
+                &copy,
+                SealFlags::SHRINK | SealFlags::GROW | SealFlags::WRITE | SealFlags::SEAL,
+            )
+            .map_err(|e| refused(path, format!("cannot seal its private copy: {e}")))?;
+            let by_fd = PathBuf::from(format!("/proc/self/fd/{}", copy.as_raw_fd()));
+            if by_fd.exists() {
+                return Ok(PrivateCopy {
+                    file: copy,
+                    dlopen_path: by_fd,
+                });
+            }
+            tracing::warn!(path = %path.display(),
+                "/proc is not mounted: loading the plugin by its path, so a file renamed over it after its hash was checked would be loaded unverified, and a build copied over it later would change the code this process runs");
         }
-        self.path.clone()
+        Ok(PrivateCopy {
+            dlopen_path: self.path.clone(),
+            file: self.file,
+        })
+    }
+}
+
+/// What [`open_library`] hands `dlopen` (see [`LibraryFile::private_copy`]):
+/// the open file and the name `dlopen` is given for it.
+#[derive(Debug)]
+pub struct PrivateCopy {
+    file: std::fs::File,
+    dlopen_path: PathBuf,
+}
+
+impl PrivateCopy {
+    /// The name `dlopen` is given (`/proc/self/fd/N` for a copy).
+    pub fn dlopen_path(&self) -> &Path {
+        &self.dlopen_path
+    }
+}
+
+/// Copies everything `from` holds (from its start) into `to`, returning the
+/// SHA-256 of the bytes copied.
+#[cfg(target_os = "linux")]
+fn copy_hashed(from: &std::fs::File, mut to: &std::fs::File) -> std::io::Result<String> {
+    use std::io::{Read, Seek, Write};
+    let mut from = from;
+    from.seek(std::io::SeekFrom::Start(0))?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        let n = from.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+        to.write_all(&buf[..n])?;
+    }
+    Ok(hex::encode(hasher.finalize()))
+}
+
+/// Why the plugin file at `path` is no longer the library loaded from it
+/// with SHA-256 `loaded`: a new build was put in its place (by a copy over
+/// it or a rename), or it was removed. `None` while it holds the same
+/// bytes. Checked before each session, in-process or in a child (QA42a
+/// A-H1), and by the `plugin-host` child before it loads anything (QA33-A
+/// L2: an upgrade under a running daemon read as "sha256 mismatch:
+/// pinned …" with no pin configured). The hash is remembered by the file's
+/// identity (`file_sha256`), so an unchanged file costs an `fstat`.
+pub fn replaced_since_loaded(path: &Path, loaded: &str) -> Option<String> {
+    match sha256_of_path(path) {
+        Ok(now) if now.eq_ignore_ascii_case(loaded) => None,
+        Ok(now) => Some(format!(
+            "{} was replaced since reckon loaded it (loaded sha256 {loaded}, the file now has {now}); \
+             restart reckon to load the new file",
+            path.display()
+        )),
+        Err(e) => Some(format!(
+            "{} cannot be read since reckon loaded it (sha256 {loaded}): {e}; put the plugin file back, \
+             or restart reckon to load what the plugin directory holds now",
+            path.display()
+        )),
     }
 }
 
@@ -537,25 +639,27 @@ pub(crate) fn elf_truncation(file: &std::fs::File) -> Option<String> {
     None
 }
 
-/// Opens a library (the very file `file` hashed, see [`LibraryFile`]) and
-/// checks its header. The library is leaked (never unloaded). Does no
-/// directory checks: callers do them first.
+/// Opens a library (a private copy of the very bytes `file` hashed, see
+/// [`LibraryFile::private_copy`]) and checks its header. The library is
+/// leaked (never unloaded). Does no directory checks: callers do them first.
 pub fn open_library(file: LibraryFile) -> Result<(HeaderFields, PluginFns), LoadError> {
-    let path = file.path.as_path();
-    // SAFETY: loading a library runs its initialisers. Plugins are Rust
-    // cdylibs built against plugin-api, which have none; the file already
-    // passed the directory, permission and pin checks, and this loads the
-    // file those checks read.
+    let path = file.path.clone();
+    let path = path.as_path();
+    let copy = file.private_copy()?;
     // A truncated library (a copy still running or cut short) makes the
     // dynamic loader touch pages past the end of the file: SIGBUS, which
     // kills this process, the daemon on SIGHUP included.
-    if let Some(why) = elf_truncation(&file.file) {
+    if let Some(why) = elf_truncation(&copy.file) {
         return Err(refused(
             path,
             format!("{why}: a copy still in progress or cut short? copy the library again"),
         ));
     }
-    let dlopen_path = file.dlopen_path();
+    let dlopen_path = copy.dlopen_path.clone();
+    // SAFETY: loading a library runs its initialisers. Plugins are Rust
+    // cdylibs built against plugin-api, which have none; the file already
+    // passed the directory, permission and pin checks, and this loads a
+    // private copy of the very bytes those checks read.
     let lib = unsafe { libloading::Library::new(&dlopen_path) }.map_err(|e| {
         // The loader names the file by the descriptor it was given; the
         // error names it by its path.
@@ -568,11 +672,11 @@ pub fn open_library(file: LibraryFile) -> Result<(HeaderFields, PluginFns), Load
         )
     })?;
     let lib: &'static libloading::Library = Box::leak(Box::new(lib));
-    // The descriptor stays open as long as the library (for ever): the
-    // dynamic loader knows the library by the name `/proc/self/fd/N` and
-    // would hand this library back for a later `dlopen` of the same name,
-    // so that number must never be reused for another file.
-    std::mem::forget(file.file);
+    // The copy's descriptor stays open as long as the library (for ever):
+    // the dynamic loader knows the library by the name `/proc/self/fd/N`
+    // and would hand this library back for a later `dlopen` of the same
+    // name, so that number must never be reused for another file.
+    std::mem::forget(copy.file);
     // SAFETY: the symbol's type is the ABI's `EntryFn`; a library exporting
     // the name with another type is malformed beyond what we can detect, and
     // the header's magic is checked before anything else is trusted.
@@ -747,35 +851,6 @@ pub fn manifest_from(
 fn hung() -> &'static Mutex<HashSet<(PathBuf, String)>> {
     static HUNG: OnceLock<Mutex<HashSet<(PathBuf, String)>>> = OnceLock::new();
     HUNG.get_or_init(|| Mutex::new(HashSet::new()))
-}
-
-/// Sanity checks on a manifest that the host relies on.
-pub fn check_manifest(m: &Manifest) -> Result<(), String> {
-    if m.id.is_empty()
-        || !m
-            .id
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
-    {
-        return Err(format!(
-            "`id` `{}` must be non-empty lower-case letters, digits and `_`",
-            m.id
-        ));
-    }
-    if m.streams.is_empty() {
-        return Err("`streams` is empty: a plugin must declare at least one stream".into());
-    }
-    let mut names = std::collections::BTreeSet::new();
-    for s in &m.streams {
-        if s.name.is_empty() || !names.insert(s.name.as_str()) {
-            return Err(format!("stream name `{}` is empty or repeated", s.name));
-        }
-    }
-    if !m.config_schema.is_object() {
-        return Err("`config_schema` is not a JSON object".into());
-    }
-    // The settings `auth` names exist and hold secrets (QA7 F2, F3).
-    plugin_api::validate::auth_settings(m)
 }
 
 struct Cached {
@@ -1220,9 +1295,10 @@ mod tests {
         assert_eq!(file.sha256(), vetted);
         #[cfg(target_os = "linux")]
         {
-            let loaded = file.dlopen_path();
+            let copy = file.private_copy().unwrap();
+            let loaded = copy.dlopen_path();
             assert!(loaded.starts_with("/proc/self/fd/"), "{}", loaded.display());
-            assert_eq!(std::fs::read(&loaded).unwrap(), b"the vetted library");
+            assert_eq!(std::fs::read(loaded).unwrap(), b"the vetted library");
         }
 
         // The file now at the path does not match the pin: refused.
@@ -1239,6 +1315,88 @@ mod tests {
         // Without a pin it is hashed as it is.
         let now = LibraryFile::open(&path, None).unwrap();
         assert_eq!(now.sha256(), sha256_hex(b"something else"));
+    }
+
+    /// QA42a A-H1: a rebuilt plugin copied over the loaded file (`cp`
+    /// rewrites the same inode) changed the code mapped in the daemon,
+    /// which crashed (SIGSEGV) at the next in-process run or at its exit.
+    /// What is loaded is a sealed private copy: a write into the file does
+    /// not reach it, nor can anyone write into the copy; and the file is
+    /// then named as replaced, or as gone once removed.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn what_is_loaded_is_a_sealed_copy_that_a_write_into_the_file_does_not_change() {
+        use std::io::Write;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("libplugin.so");
+        std::fs::write(&path, b"build one").unwrap();
+        let loaded_sha = sha256_hex(b"build one");
+        let copy = LibraryFile::open(&path, None)
+            .unwrap()
+            .private_copy()
+            .unwrap();
+        assert_eq!(replaced_since_loaded(&path, &loaded_sha), None);
+
+        // `cp` over it: same inode, truncated and rewritten.
+        let inode = |p: &Path| std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(p).unwrap());
+        let before = inode(&path);
+        std::fs::write(&path, b"build two, longer").unwrap();
+        assert_eq!(inode(&path), before);
+        assert_eq!(std::fs::read(copy.dlopen_path()).unwrap(), b"build one");
+        let why = replaced_since_loaded(&path, &loaded_sha).unwrap();
+        assert_eq!(
+            why,
+            format!(
+                "{} was replaced since reckon loaded it (loaded sha256 {loaded_sha}, the file now has {}); \
+                 restart reckon to load the new file",
+                path.display(),
+                sha256_hex(b"build two, longer")
+            )
+        );
+        // The same bytes put back are the same library.
+        std::fs::write(&path, b"build one").unwrap();
+        assert_eq!(replaced_since_loaded(&path, &loaded_sha), None);
+
+        // The copy is sealed against writes, growing and shrinking.
+        let mut writer = std::fs::OpenOptions::new()
+            .write(true)
+            .open(copy.dlopen_path())
+            .unwrap();
+        assert!(writer.write_all(b"patched").is_err());
+        assert!(writer.set_len(1).is_err());
+        assert_eq!(std::fs::read(copy.dlopen_path()).unwrap(), b"build one");
+
+        std::fs::remove_file(&path).unwrap();
+        let why = replaced_since_loaded(&path, &loaded_sha).unwrap();
+        assert!(
+            why.starts_with(&format!(
+                "{} cannot be read since reckon loaded it (sha256 {loaded_sha}): ",
+                path.display()
+            )) && why.ends_with("put the plugin file back, or restart reckon to load what the plugin directory holds now"),
+            "{why}"
+        );
+    }
+
+    /// A file still being written between its hash and its copy (a build
+    /// copied in place while reckon loads it) is refused, not loaded half
+    /// old, half new.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_file_rewritten_between_its_hash_and_its_copy_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("libplugin.so");
+        std::fs::write(&path, b"build one").unwrap();
+        let file = LibraryFile::open(&path, None).unwrap();
+        std::fs::write(&path, b"build two").unwrap();
+        let e = file.private_copy().unwrap_err().to_string();
+        assert!(
+            e.contains(&format!(
+                "the file changed while it was being loaded (it hashed to {}, then read as {})",
+                sha256_hex(b"build one"),
+                sha256_hex(b"build two")
+            )) && e.contains("with `install` or a rename, not by copying over the file"),
+            "{e}"
+        );
     }
 
     #[cfg(unix)]

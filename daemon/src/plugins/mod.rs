@@ -6,7 +6,8 @@
 //!
 //! | module | job |
 //! |---|---|
-//! | [`loader`] | the only `dlopen`: directory, permission, pin and header checks; describe; never unload |
+//! | [`loader`] | the only `dlopen` (of a private copy of the file): directory, permission, pin and header checks; describe; never unload; whether a loaded file was replaced since |
+//! | [`manifest`] | the checks of a plugin's manifest at load: id, streams of the plugin's record type, `config_schema`'s shape, `allowed_hosts`, `auth` |
 //! | [`describe`] | where describe runs (a `reckon plugin-host --describe` child, or a thread) and its deadline |
 //! | [`transport`] | in-process (blocking thread) and subprocess (`reckon plugin-host`) carriers behind one trait |
 //! | [`http`] | the HTTP executor: allowed hosts, auth injection, retries, 429s, rate limit, size cap, redaction |
@@ -24,6 +25,7 @@ pub mod describe;
 pub mod files;
 pub mod http;
 pub mod loader;
+pub mod manifest;
 pub mod plugin_log;
 pub mod session;
 pub mod transport;
@@ -97,6 +99,20 @@ impl Plugin {
     /// the log, `plugins list`, `plugins check` and `config check`.
     pub fn outdated(&self) -> Option<&'static str> {
         (self.protocol_fingerprint == 0).then_some(OUTDATED_PLUGIN)
+    }
+
+    /// Why this plugin may not start another session: its file was
+    /// replaced (a new build copied over it or renamed onto it) or removed
+    /// since it was loaded ([`loader::replaced_since_loaded`]). What runs
+    /// is a private copy of the bytes loaded, so a session never runs a
+    /// file that changed under it; this makes the change known instead of
+    /// silently running the old build (QA42a A-H1). `None` for a plugin
+    /// with no library ([`Plugin::from_manifest`]).
+    pub fn replaced(&self) -> Option<String> {
+        if self.sha256.is_empty() {
+            return None;
+        }
+        loader::replaced_since_loaded(&self.path, &self.sha256)
     }
 }
 

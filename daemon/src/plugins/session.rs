@@ -180,6 +180,17 @@ pub async fn run(
         sha256 = %plugin.sha256.get(..12).unwrap_or_default(),
         connector = %connector, mode = ?open.mode,
         isolation = ?options.isolation, "session started");
+    // Before either transport: an in-process session would run the build
+    // loaded earlier without a word, and a child would load the new file
+    // (QA42a A-H1); both are refused alike.
+    if let Some(why) = plugin.replaced() {
+        return Err(fail(
+            &connector,
+            ErrorKind::Config,
+            false,
+            format!("plugin `{}`: {why}", manifest.id),
+        ));
+    }
     let transport: Box<dyn Transport> = match options.isolation {
         Isolation::InProcess => Box::new(
             InProcess::open(&plugin, &connector, open_json, options.step_deadline)
