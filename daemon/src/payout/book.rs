@@ -263,11 +263,26 @@ fn recover_locked(book: &dyn StatementBook, program: &str) -> Result<(), BookErr
         serde_json::from_str(&text).map_err(|e| damaged(e.to_string()))
     };
     let mut entries = 0;
+    // The periods it records (QA42b B-M1: the warning named no period).
+    let period_prefix = prefix(&["period", program]);
+    let mut periods = Vec::new();
     for n in 0..head.parts.len() {
-        entries += part(n)?.len();
+        let part = part(n)?;
+        entries += part.len();
+        periods.extend(
+            part.iter()
+                .filter_map(|(k, _)| k.strip_prefix(&period_prefix))
+                .map(str::to_owned),
+        );
     }
+    let periods = if periods.is_empty() {
+        "none".to_owned()
+    } else {
+        periods.join(", ")
+    };
     tracing::warn!(
         program,
+        periods = %periods,
         entries,
         "statements: a write cut short (a full disk, a crash) is completed from its log"
     );

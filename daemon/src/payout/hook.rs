@@ -1,10 +1,12 @@
 //! The daemon's scheduled drafts: after a sync, each program whose
 //! `draft_schedule` fired since the last draft run gets the drafts of its
 //! open periods regenerated ([`super::generate_open_drafts`]). Finalising is
-//! never automatic.
+//! never automatic, but a finalise cut short after the store recorded it
+//! gets its files completed, at the daemon's start and after each sync
+//! ([`complete_cut_short_at_start`], [`run_due`]; QA42b B-M1).
 
 use super::book::{self, StatementBook, StoreBook};
-use super::lifecycle::{self, Decisions, Inputs, PayoutError, StoredDecisions};
+use super::lifecycle::{self, Completion, Decisions, Inputs, PayoutError, StoredDecisions};
 use crate::schedule::hooks::{PostSync, SyncEvent};
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
@@ -83,13 +85,133 @@ fn fired_since(
         .is_none_or(|fire| fire <= now)
 }
 
-/// Forgets the draft runs of programs a reload removed.
+/// Forgets the draft runs (and the runs cut short, [`cut_short`]) of
+/// programs a reload removed.
 pub fn forget_programs(removed: &[&String]) {
     with_drafts(|d| {
         for id in removed {
             d.remove(id.as_str());
         }
     });
+    with_cut_short(|c| c.retain(|(program, _), _| !removed.contains(&program)));
+}
+
+/// A statements run of a period, cut short (a kill, a crash), that the
+/// daemon could not complete ([`complete_cut_short`]), for `/status`
+/// (QA42b B-M1: such a period showed nowhere but the log).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct CutShort {
+    /// Program id.
+    pub program: String,
+    /// Period name.
+    pub period: String,
+    /// Why it could not be completed, and what to run.
+    pub error: String,
+}
+
+/// The runs cut short that could not be completed, by (program, period):
+/// why. Tried again after each sync ([`run_due`]).
+static CUT_SHORT: std::sync::Mutex<BTreeMap<(String, String), String>> =
+    std::sync::Mutex::new(BTreeMap::new());
+
+fn with_cut_short<T>(f: impl FnOnce(&mut BTreeMap<(String, String), String>) -> T) -> T {
+    f(&mut CUT_SHORT
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner))
+}
+
+/// The statements runs cut short that this process could not complete, by
+/// program and period.
+pub fn cut_short() -> Vec<CutShort> {
+    with_cut_short(|c| {
+        c.iter()
+            .map(|((program, period), error)| CutShort {
+                program: program.clone(),
+                period: period.clone(),
+                error: error.clone(),
+            })
+            .collect()
+    })
+}
+
+/// At the daemon's start: completes the statements runs that were cut
+/// short ([`complete_cut_short`]) for every program with statements,
+/// before any sync or client command runs. Failures are logged and listed
+/// in `/status` ([`cut_short`]), never stop the start.
+pub fn complete_cut_short_at_start(store: &crate::store::Store, config: &crate::config::Config) {
+    let _turn = crate::schedule::hooks::exclusive();
+    // Opening the book completes a write its redo log holds.
+    let book = match StoreBook::open(store) {
+        Ok(b) => b,
+        Err(error) => {
+            tracing::warn!(%error, "statements: runs cut short not looked for; the first scheduled draft run tries again");
+            return;
+        }
+    };
+    for program in config.programs.iter().filter(|p| p.commission.is_some()) {
+        complete_cut_short(&book, &config.daemon.output_dir, &program.id);
+    }
+}
+
+/// Completes the file side of `program`'s statements runs that were cut
+/// short ([`lifecycle::complete_interrupted`] of the periods with a staging
+/// directory beside them, and of those that failed before): a finalise
+/// the store records gets its files written back from the store; a run
+/// that recorded nothing has its staging directory removed. Each is
+/// logged with program and period; one that fails is logged once (its
+/// repeats at debug level) and listed in [`cut_short`] until it is done.
+/// Call with the turn to write ([`crate::schedule::hooks::exclusive`]).
+fn complete_cut_short(book: &StoreBook, output_dir: &std::path::Path, program: &str) {
+    let mut periods = match lifecycle::cut_short_periods(output_dir, program) {
+        Ok(p) => p,
+        Err(error) => {
+            tracing::warn!(program, %error, "statements: could not look for runs cut short");
+            return;
+        }
+    };
+    periods.extend(with_cut_short(|c| {
+        c.keys()
+            .filter(|(p, _)| p == program)
+            .map(|(_, period)| period.clone())
+            .collect::<Vec<_>>()
+    }));
+    periods.sort();
+    periods.dedup();
+    for (period, done) in lifecycle::complete_interrupted(book, output_dir, program, &periods) {
+        let key = (program.to_owned(), period.clone());
+        match done {
+            Ok(Completion::Finalised(report)) => {
+                if report.restored.is_empty() {
+                    tracing::info!(program, period = %period, "statements: removed what a finalize cut short left beside its files (they were in place)");
+                } else {
+                    tracing::warn!(
+                        program,
+                        period = %period,
+                        version = report.version,
+                        files = report.restored.len(),
+                        "statements: a finalize cut short before its files were swapped in is completed: the finalised files were written back from the store"
+                    );
+                }
+                for w in &report.warnings {
+                    tracing::warn!(program, period = %period, "{w}");
+                }
+                with_cut_short(|c| c.remove(&key));
+            }
+            Ok(Completion::Unrecorded) => {
+                tracing::info!(program, period = %period, "statements: removed the staging directory of a run cut short before it recorded anything");
+                with_cut_short(|c| c.remove(&key));
+            }
+            Err(e) => {
+                let error = e.to_string();
+                let new = with_cut_short(|c| c.insert(key, error.clone())) != Some(error.clone());
+                if new {
+                    tracing::warn!(program, period = %period, %error, "statements: a run cut short could not be completed");
+                } else {
+                    tracing::debug!(program, period = %period, %error, "statements: a run cut short still could not be completed");
+                }
+            }
+        }
+    }
 }
 
 /// Each program's scheduled drafts in this process, in id order.
@@ -222,6 +344,9 @@ pub fn run_due(
     let mut done = Vec::new();
     let mut failed = Vec::new();
     for program in &config.programs {
+        if program.commission.is_some() {
+            complete_cut_short(&book, &config.daemon.output_dir, &program.id);
+        }
         match run_program(store, config, &book, program, now) {
             Ok(true) => {
                 let _ = record(&program.id, now, None, |_| true);
@@ -481,6 +606,11 @@ mod tests {
                 program: program(),
                 period: period(),
                 partner: "p1".into(),
+            },
+            PayoutError::FinaliseInterrupted {
+                program: program(),
+                period: period(),
+                error: Box::new(PayoutError::File(file())),
             },
         ]
     }

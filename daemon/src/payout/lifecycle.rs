@@ -199,6 +199,18 @@ pub enum PayoutError {
         /// What failed.
         error: FileError,
     },
+    /// A finalise recorded in the store whose files were not swapped in
+    /// (the run was cut short) could not be completed from the store
+    /// ([`complete_interrupted`]).
+    #[error("program `{program}`: a finalize of {period} was interrupted (the store records it finalised, but its files are not in place) and writing its files back from the store failed: {error}. Fix that and run `reckon statements finalize --program {program} --period {period}`, which writes the recorded statements byte for byte")]
+    FinaliseInterrupted {
+        /// Program.
+        program: String,
+        /// Period.
+        period: String,
+        /// Why the files could not be written back.
+        error: Box<PayoutError>,
+    },
     /// Streamed partitions were not in partner order.
     #[error("statement input: {0}")]
     Partitions(String),
@@ -232,6 +244,7 @@ impl PayoutError {
             | E::StillOpen { program, .. }
             | E::UnknownFinalised { program, .. }
             | E::StoreMismatch { program, .. }
+            | E::FinaliseInterrupted { program, .. }
             | E::NoCommission(program) => Some(program),
             E::Config(_)
             | E::Period(_)
@@ -2856,6 +2869,27 @@ fn not_recorded(
     })
 }
 
+/// Whether `name` is a period's name as its directory is named.
+fn is_period_name(name: &str) -> bool {
+    Period::of_any_kind(name).is_some_and(|p| p.to_string() == name)
+}
+
+/// Removes what a run of `period` that recorded nothing left beside its
+/// directory (QA42b B-L2: after a first `generate` was killed, `show` and
+/// `verify` said "no statements recorded" and left `.<period>.staging`).
+/// The store records nothing of the period, so nothing is lost; a name
+/// that is no period is left alone.
+fn drop_unrecorded_staging(
+    output_dir: &Path,
+    program: &str,
+    period: &str,
+) -> Result<(), PayoutError> {
+    if is_period_name(period) {
+        files::recover(&checked_period_dir(output_dir, program, period)?)?;
+    }
+    Ok(())
+}
+
 /// The result of [`verify`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Verification {
@@ -2885,6 +2919,7 @@ pub fn verify(
         // Files the store never recorded (a store restored from before
         // them) are named as such, not "generate it first" (QA).
         super::issued::check(b, output_dir, program)?;
+        drop_unrecorded_staging(output_dir, program, period)?;
         return Err(not_recorded(b, output_dir, program, period)?);
     };
     let dir = checked_period_dir(output_dir, program, period)?;
@@ -3032,6 +3067,7 @@ pub fn show(
         // As `verify` (finance QA16 L3: "run generate first", which a store
         // older than the files is refused).
         super::issued::check(b, output_dir, program)?;
+        drop_unrecorded_staging(output_dir, program, period)?;
         return Err(not_recorded(b, output_dir, program, period)?);
     };
     let mut rows = Vec::new();
@@ -3063,6 +3099,118 @@ pub fn show(
         files_not_recorded: not_recorded,
         stale,
     })
+}
+
+/// What [`complete_interrupted`] did about a run of one period that was cut
+/// short.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Completion {
+    /// A finalise the store records (its redo log completed, or recorded
+    /// before the kill) whose files were not swapped in: the finalised
+    /// files were written back from the store, as `generate` restores
+    /// them (the report's `restored` names the files rewritten).
+    Finalised(Box<Report>),
+    /// A run the store recorded nothing of (a first `generate` or
+    /// `finalize` killed before recording): its staging directory was
+    /// removed, losing nothing.
+    Unrecorded,
+}
+
+/// The periods of `program` with a staging (`.<period>.staging`) or
+/// set-aside (`.<period>.old`) directory beside their directory under
+/// `output_dir`: what a run cut short (a kill, a crash) leaves. Sorted;
+/// none when the program has no directory.
+pub fn cut_short_periods(output_dir: &Path, program: &str) -> Result<Vec<String>, FileError> {
+    let dir = super::issued::program_dir(output_dir, program);
+    let entries = match std::fs::read_dir(&dir) {
+        Ok(rd) => rd,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(error) => {
+            return Err(FileError {
+                action: "list",
+                path: dir.display().to_string(),
+                error,
+            })
+        }
+    };
+    let mut periods = std::collections::BTreeSet::new();
+    for e in entries {
+        let name = e
+            .map_err(|error| FileError {
+                action: "list",
+                path: dir.display().to_string(),
+                error,
+            })?
+            .file_name()
+            .to_string_lossy()
+            .into_owned();
+        let period = name.strip_prefix('.').and_then(|n| {
+            n.strip_suffix(".staging")
+                .or_else(|| n.strip_suffix(".old"))
+        });
+        // Only a period's name: another hidden directory is not ours.
+        if let Some(p) = period.filter(|p| is_period_name(p)) {
+            periods.insert(p.to_owned());
+        }
+    }
+    Ok(periods.into_iter().collect())
+}
+
+/// Completes the file side of `program`'s runs that were cut short, for
+/// the daemon (at its start and after each sync, QA42b
+/// B-M1: after a kill between recording a finalise and swapping its files
+/// in, the store was completed from its redo log but the period directory
+/// kept the drafts and the staging directory until someone ran a command
+/// of that period). For each period in `periods` (usually
+/// [`cut_short_periods`]):
+/// - recorded finalised: its files are made the recorded ones, as
+///   `generate` does for a finalised period (the swap completed or the
+///   files written back byte for byte from the store);
+/// - recorded nothing: the staging directory is removed;
+/// - a draft: left as it is (the scheduled drafts regenerate open
+///   periods; `verify` and `show` say what to run).
+///
+/// Run after the book is recovered ([`book::StoreBook::open`]) and with no
+/// statements run of the program under way (the daemon's turn to write).
+/// One result per period acted on, in order; a failure of one does not
+/// stop the others.
+pub fn complete_interrupted(
+    b: &dyn StatementBook,
+    output_dir: &Path,
+    program: &str,
+    periods: &[String],
+) -> Vec<(String, Result<Completion, PayoutError>)> {
+    let mut out = Vec::new();
+    for period in periods {
+        let done = (|| match load_period(b, program, period)? {
+            Some(rec) if rec.status == Status::Finalised => {
+                let restore = || {
+                    let dir = checked_period_dir(output_dir, program, period)?;
+                    files::recover(&dir)?;
+                    super::issued::check(b, output_dir, program)?;
+                    reproduce(b, output_dir, &rec, &|_| {})
+                };
+                restore()
+                    .map(|r| Some(Completion::Finalised(Box::new(r))))
+                    .map_err(|e| PayoutError::FinaliseInterrupted {
+                        program: program.into(),
+                        period: period.clone(),
+                        error: Box::new(e),
+                    })
+            }
+            Some(_) => Ok(None),
+            None => {
+                files::recover(&checked_period_dir(output_dir, program, period)?)?;
+                Ok(Some(Completion::Unrecorded))
+            }
+        })();
+        match done {
+            Ok(None) => {}
+            Ok(Some(c)) => out.push((period.clone(), Ok(c))),
+            Err(e) => out.push((period.clone(), Err(e))),
+        }
+    }
+    out
 }
 
 /// For the scheduler: regenerates the drafts of the open periods — the one

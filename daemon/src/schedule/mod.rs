@@ -953,6 +953,9 @@ pub async fn run_daemon_with_signals(
 
     let mut plans: BTreeMap<String, Plan> = BTreeMap::new();
     install_plans(&daemon, &mut plans, now, Install::Start)?;
+    // A statements finalise cut short by the last stop (a kill, a crash)
+    // gets its files completed before anything else runs (QA42b B-M1).
+    crate::payout::hook::complete_cut_short_at_start(&store, &daemon.runtime().config);
 
     // HTTP server.
     let listener = tokio::net::TcpListener::from_std(listener)?;
@@ -2684,6 +2687,7 @@ mod tests {
             programs: vec![],
             reconciliation: vec![],
             drafts: vec![],
+            cut_short: vec![],
             store_failure: None,
             config_state: None,
             draft_schedules: vec![],

@@ -44,6 +44,12 @@ pub struct StatusReport {
     /// (those with a `draft_schedule` that came due), in id order.
     #[serde(default)]
     pub drafts: Vec<crate::payout::hook::DraftRuns>,
+    /// Statements runs cut short (a kill, a crash) whose files the daemon
+    /// could not complete, by program and period, each with why and what
+    /// to run (QA42b B-M1); tried again after each sync. Empty from a
+    /// daemon of before 2026-12-02.
+    #[serde(default)]
+    pub cut_short: Vec<crate::payout::hook::CutShort>,
     /// Why the store refuses every write, once it does (the daemon stops
     /// then; a restart recovers): [`crate::store::Store::failure`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -224,6 +230,7 @@ impl StatusReport {
             programs: crate::reconcile::last_runs(),
             reconciliation: reconciliation(d),
             drafts: crate::payout::hook::draft_runs(),
+            cut_short: crate::payout::hook::cut_short(),
             store_failure: d.store.failure(),
             config_state: Some(d.config_state.status(&d.config_path)),
             draft_schedules: draft_schedules(&d.store, &d.runtime().config, Utc::now()),
@@ -424,6 +431,15 @@ impl StatusReport {
             }
         }
         self.render_drafts(&mut out, t);
+        if !self.cut_short.is_empty() {
+            let _ = writeln!(
+                out,
+                "\nstatements runs cut short, not completed (tried again after each sync):"
+            );
+            for c in &self.cut_short {
+                let _ = writeln!(out, "  {} {}: {}", c.program, c.period, c.error);
+            }
+        }
         if let Some(k) = &self.kpi_summaries {
             let failing = k.runs.last_error.as_ref();
             if k.enabled {
@@ -758,6 +774,7 @@ mod tests {
                 },
             ],
             postbacks: vec![],
+            cut_short: vec![],
             store_failure: None,
             programs: vec![],
             reconciliation: vec![],
@@ -802,6 +819,7 @@ mod tests {
             store_size_bytes: Some(1),
             connectors: vec![],
             postbacks: vec![],
+            cut_short: vec![],
             store_failure: None,
             config_state: None,
             draft_schedules: vec![],
@@ -889,6 +907,7 @@ mod tests {
         let older = r#"{"program":"c","at":"2026-11-29T08:00:00Z","full":true,"claims_judged":3,"decisions_changed":3,"payable":1,"error":null}"#;
         let older: crate::reconcile::LastRun = serde_json::from_str(older).unwrap();
         let text = StatusReport {
+            cut_short: vec![],
             store_failure: None,
             programs: vec![older],
             drafts: vec![],
@@ -969,6 +988,7 @@ mod tests {
                 },
             ],
             drafts: vec![],
+            cut_short: vec![],
             store_failure: None,
             config_state: None,
             draft_schedules: vec![],
@@ -1207,6 +1227,7 @@ schedule = "0 6 * * *"
                     ..crate::schedule::hooks::HookRuns::NONE
                 },
             }],
+            cut_short: vec![],
             store_failure: None,
             config_state: Some(ConfigStatus {
                 loaded_at: at,
@@ -1362,6 +1383,7 @@ schedule = "0 6 * * *"
             programs: vec![],
             reconciliation: vec![],
             drafts: vec![],
+            cut_short: vec![],
             store_failure: None,
             config_state: Some(ConfigStatus {
                 loaded_at: at,
