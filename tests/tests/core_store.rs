@@ -84,7 +84,7 @@ fn second_process_on_the_same_data_dir_is_refused() {
     let command = reckon::store::process_command(holder).unwrap();
     assert!(
         err.contains(&format!(
-            "is in use by another reckon process (pid {holder}, `{command}`, lock held); stop it first"
+            "is in use by another reckon process (pid {holder}, `{command}`, lock held); wait for it to finish and run this again (or stop it)"
         )),
         "{err}"
     );

@@ -79,12 +79,19 @@ pub const RESERVED_TREES: &[&str] = &[
 pub enum StoreError {
     /// Another process holds the data directory.
     #[error(
-        "data directory {path} is in use by another reckon process{}; stop it first",
+        "data directory {path} is in use by another reckon process{}; {}",
         match holder(*pid, command.as_deref()) {
             Some(h) => format!(" ({h}, lock held)"),
             // No live reckon wrote the lock file (ops QA13 OPS-12: the
             // README's backup recipe holds it with `flock`).
             None => " or a backup holding reckon.lock (lock held)".to_owned(),
+        },
+        // QA42b B-L3: "stop it first" told an operator to stop a backfill
+        // or a finalize that ends on its own (stopping a finalize is what
+        // leaves it interrupted).
+        match pid.and_then(is_daemon_process) {
+            Some(true) => "stop it first (one daemon per data directory)",
+            _ => "wait for it to finish and run this again (or stop it)",
         }
     )]
     Locked {

@@ -237,7 +237,7 @@ fn a_lock_held_by_something_other_than_a_live_reckon_mentions_a_backup() {
     fs2::FileExt::try_lock_exclusive(&backup).unwrap();
     let err = Store::open(dir.path()).unwrap_err().to_string();
     assert!(
-        err.contains("is in use by another reckon process or a backup holding reckon.lock (lock held); stop it first"),
+        err.contains("is in use by another reckon process or a backup holding reckon.lock (lock held); wait for it to finish and run this again (or stop it)"),
         "{err}"
     );
 }
