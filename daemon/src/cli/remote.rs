@@ -116,12 +116,18 @@ pub fn forwardable(cmd: &Command) -> bool {
 }
 
 /// Whether `cmd` writes decisions or statements (it waits for the turn of
-/// the post-sync hooks).
+/// the post-sync hooks). `show` and `verify` count: they complete a swap
+/// cut short and remove a staging directory of a period with no record
+/// (`files::recover`), which would remove the staging directory of a
+/// `generate` of that period running beside them.
 fn writes(cmd: &Command) -> bool {
     use crate::payout::cli::StatementsCommand as S;
     match cmd {
         Command::Reconcile(r) => r.command.is_none(),
-        Command::Statements(s) => matches!(s, S::Generate(_) | S::Finalize(_)),
+        Command::Statements(s) => matches!(
+            s,
+            S::Generate(_) | S::Finalize(_) | S::Show(_) | S::Verify(_)
+        ),
         _ => false,
     }
 }
