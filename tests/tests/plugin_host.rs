@@ -981,11 +981,52 @@ async fn a_backwards_checkpoint_is_rejected() {
 /// then started at "today less the lookback".
 #[tokio::test]
 async fn a_watermark_in_the_future_is_rejected() {
-    invalid_output(
-        json!({ "fault": "future_checkpoint" }),
-        "stream `conversions`: checkpoint watermark 2027-11-08T00:00:00+00:00 is in the future: after ",
-    )
-    .await;
+    // The fault commits the window's first day plus its 7 days and a year.
+    // After the plugin's first yield the session's clock is the host's real
+    // one, so the window is the week up to today: with the fixed
+    // `window()`, that watermark (2027-11-08) stops being in the future once
+    // the real clock passes it.
+    let today = Utc::now().date_naive();
+    let w = Window {
+        from: today - chrono::Days::new(6),
+        to: today,
+    };
+    let future =
+        w.from.and_time(chrono::NaiveTime::MIN).and_utc() + chrono::Duration::days(7 + 365);
+    let needle = format!(
+        "stream `conversions`: checkpoint watermark {} is in the future: after ",
+        future.to_rfc3339()
+    );
+    for iso in BOTH {
+        let dir = plugin_dir();
+        let plugin = load(dir.path(), "faulty", None).unwrap();
+        let mut o = open(
+            "flaky_net",
+            "https://faulty.invalid",
+            json!({ "fault": "future_checkpoint" }),
+        );
+        o.window = Some(w);
+        o.now = Utc::now();
+        let mut sink = MemSink::default();
+        let r = run(
+            &plugin,
+            o,
+            policy("flaky_net"),
+            options(iso, Duration::from_secs(10)),
+            &mut sink,
+        )
+        .await;
+        let e = expect_err(r);
+        assert_eq!(e.kind, ErrorKind::Protocol, "{iso:?}: {e}");
+        assert!(!e.retryable);
+        assert!(
+            e.message
+                .contains("plugin `faulty` produced invalid output"),
+            "{e}"
+        );
+        assert!(e.message.contains(&needle), "{iso:?}: {e}");
+        assert_eq!(sink.keys(), ["c1"], "{iso:?}");
+    }
 }
 
 /// QA7 F5: a stream's first watermark 400 days before the window made the
