@@ -385,6 +385,52 @@ pub fn example_affiliate(id: &str, env: &str) -> String {
     )
 }
 
+/// A daemon config listening on `port` with program `shop-us`: claims of
+/// three disabled example-plugin connectors (`impact`, `everflow`, `awin`,
+/// their `api_key` the environment variable `key_env`), orders from a file
+/// drop (`shop`, disabled), 10 % commission in USD.
+pub fn shop_us_daemon_config(port: u16, key_env: &str) -> String {
+    let affiliate = |id: &str| example_affiliate(id, key_env);
+    format!(
+        r#"[daemon]
+data_dir = "data"
+plugin_dir = "plugins"
+output_dir = "out"
+listen = "127.0.0.1:{port}"
+timezone = "UTC"
+
+{}{}{}[[connectors]]
+id = "shop"
+plugin = "orders"
+schedule = "0 * * * *"
+enabled = false
+[connectors.settings]
+mode = "files"
+directory = "drop"
+
+[[programs]]
+id = "shop-us"
+currency = "USD"
+claims = ["impact", "everflow", "awin"]
+orders = ["shop"]
+return_window_days = 30
+no_order_grace_days = 7
+
+[programs.commission]
+payout_currency = "USD"
+
+[[programs.commission.rules]]
+id = "cps"
+effective_from = "2026-01-01"
+kind = "percent"
+percent = "10"
+"#,
+        affiliate("impact"),
+        affiliate("everflow"),
+        affiliate("awin")
+    )
+}
+
 /// The connectors of the synthetic store ([`store_synth`]: claims of
 /// `impact`, `everflow` and `awin`, orders of `shop`), disabled, and the
 /// program `shop-us` over them, for a config's middle (add `[daemon]`
@@ -598,4 +644,72 @@ pub fn assert_drift_refused(
         !err.contains("no longer reports") && !err.contains("reported none"),
         "{drift}: stored rows were zeroed:\n{err}"
     );
+}
+
+/// A child process (`reckon run`, say) whose stderr log lines are read as
+/// they come, on a thread of their own. A failed test leaves no child
+/// running: it is killed when dropped.
+#[derive(Debug)]
+pub struct LoggedChild {
+    /// The process.
+    pub child: std::process::Child,
+    lines: std::sync::mpsc::Receiver<String>,
+    log: Vec<String>,
+}
+
+impl LoggedChild {
+    /// Spawns `command` with its stderr piped to the reader.
+    pub fn spawn(command: &mut std::process::Command) -> LoggedChild {
+        use std::io::BufRead as _;
+        let mut child = command
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("spawn");
+        let (tx, lines) = std::sync::mpsc::channel();
+        let stderr = child.stderr.take().expect("piped stderr");
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stderr)
+                .lines()
+                .map_while(Result::ok)
+            {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        LoggedChild {
+            child,
+            lines,
+            log: Vec::new(),
+        }
+    }
+
+    /// Reads log lines until one contains `needle` (true), or `within`
+    /// passes or the log ends (false).
+    pub fn wait_for(&mut self, needle: &str, within: std::time::Duration) -> bool {
+        let end = std::time::Instant::now() + within;
+        while let Some(left) = end.checked_duration_since(std::time::Instant::now()) {
+            let Ok(line) = self.lines.recv_timeout(left) else {
+                return false;
+            };
+            let hit = line.contains(needle);
+            self.log.push(line);
+            if hit {
+                return true;
+            }
+        }
+        false
+    }
+
+    /// The lines read so far.
+    pub fn log(&self) -> String {
+        self.log.join("\n")
+    }
+}
+
+impl Drop for LoggedChild {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }

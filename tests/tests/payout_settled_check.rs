@@ -15,45 +15,7 @@ use std::process::{Command, Output};
 /// Programs `shop-us` (claims of three example-plugin connectors, 10 % in
 /// USD) and its orders from a file drop; the daemon listens on `port`.
 fn config_text(port: u16) -> String {
-    let affiliate = |id: &str| reckon_tests::example_affiliate(id, "SETTLED_TEST_KEY");
-    format!(
-        r#"[daemon]
-data_dir = "data"
-plugin_dir = "plugins"
-output_dir = "out"
-listen = "127.0.0.1:{port}"
-timezone = "UTC"
-
-{}{}{}[[connectors]]
-id = "shop"
-plugin = "orders"
-schedule = "0 * * * *"
-enabled = false
-[connectors.settings]
-mode = "files"
-directory = "drop"
-
-[[programs]]
-id = "shop-us"
-currency = "USD"
-claims = ["impact", "everflow", "awin"]
-orders = ["shop"]
-return_window_days = 30
-no_order_grace_days = 7
-
-[programs.commission]
-payout_currency = "USD"
-
-[[programs.commission.rules]]
-id = "cps"
-effective_from = "2026-01-01"
-kind = "percent"
-percent = "10"
-"#,
-        affiliate("impact"),
-        affiliate("everflow"),
-        affiliate("awin")
-    )
+    reckon_tests::shop_us_daemon_config(port, "SETTLED_TEST_KEY")
 }
 
 /// A directory with the plugins, the drop directory and the config; no

@@ -17,10 +17,9 @@ use axum::{Json, Router};
 use reckon::store::{RunOutcome, RunRecord, Store};
 use serde_json::json;
 use std::collections::HashMap;
-use std::io::BufRead;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{mpsc, Arc};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// How long the fake asks the daemon to wait after its first page.
@@ -59,10 +58,19 @@ async fn conversions(
 }
 
 /// `reckon run` with its log lines read as they come.
-struct Daemon {
-    child: std::process::Child,
-    lines: mpsc::Receiver<String>,
-    log: Vec<String>,
+struct Daemon(reckon_tests::LoggedChild);
+
+impl std::ops::Deref for Daemon {
+    type Target = reckon_tests::LoggedChild;
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Daemon {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.0
+    }
 }
 
 impl Daemon {
@@ -88,48 +96,7 @@ impl Daemon {
     }
 
     fn spawn(command: &mut std::process::Command) -> Daemon {
-        let mut child = command
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        let (tx, lines) = mpsc::channel();
-        let stderr = child.stderr.take().unwrap();
-        std::thread::spawn(move || {
-            for line in std::io::BufReader::new(stderr)
-                .lines()
-                .map_while(Result::ok)
-            {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        Daemon {
-            child,
-            lines,
-            log: Vec::new(),
-        }
-    }
-
-    /// Reads log lines until one contains `needle` (true) or `within` passes
-    /// or the log ends (false).
-    fn wait_for(&mut self, needle: &str, within: Duration) -> bool {
-        let end = Instant::now() + within;
-        while let Some(left) = end.checked_duration_since(Instant::now()) {
-            let Ok(line) = self.lines.recv_timeout(left) else {
-                return false;
-            };
-            let hit = line.contains(needle);
-            self.log.push(line);
-            if hit {
-                return true;
-            }
-        }
-        false
-    }
-
-    fn log(&self) -> String {
-        self.log.join("\n")
+        Daemon(reckon_tests::LoggedChild::spawn(command))
     }
 
     /// Sends SIGTERM and waits for a clean exit; returns how long it took.
@@ -153,14 +120,6 @@ impl Daemon {
         let status = exited.unwrap_or_else(|| panic!("reckon run did not exit:\n{}", self.log()));
         assert!(status.success(), "{status:?}\n{}", self.log());
         took
-    }
-}
-
-/// A failed test leaves no daemon running.
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

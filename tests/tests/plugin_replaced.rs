@@ -26,12 +26,11 @@ use reckon_tests::fakes::example::{router, ExampleApi, ExampleData};
 use reckon_tests::fakes::server::FakeServer;
 use serde_json::json;
 use std::collections::BTreeMap;
-use std::io::BufRead;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const KEY: &str = "sk_live_REPLACED_4242";
 
@@ -246,65 +245,15 @@ async fn a_build_renamed_over_a_loaded_in_process_plugin_is_refused_not_run_sile
 }
 
 /// `reckon run` with its log lines read as they come.
-struct Daemon {
-    child: std::process::Child,
-    lines: std::sync::mpsc::Receiver<String>,
-    log: Vec<String>,
-}
+struct Daemon;
 
 impl Daemon {
-    fn start(config: &Path) -> Daemon {
-        let mut child = core_support::reckon(config)
-            .arg("run")
-            .env("RUST_LOG", "info")
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        let (tx, lines) = std::sync::mpsc::channel();
-        let stderr = child.stderr.take().unwrap();
-        std::thread::spawn(move || {
-            for line in std::io::BufReader::new(stderr)
-                .lines()
-                .map_while(Result::ok)
-            {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        Daemon {
-            child,
-            lines,
-            log: Vec::new(),
-        }
-    }
-
-    /// Reads log lines until one contains `needle` (true), or `within`
-    /// passes or the log ends (false).
-    fn wait_for(&mut self, needle: &str, within: Duration) -> bool {
-        let end = Instant::now() + within;
-        while let Some(left) = end.checked_duration_since(Instant::now()) {
-            let Ok(line) = self.lines.recv_timeout(left) else {
-                return false;
-            };
-            let hit = line.contains(needle);
-            self.log.push(line);
-            if hit {
-                return true;
-            }
-        }
-        false
-    }
-
-    fn log(&self) -> String {
-        self.log.join("\n")
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+    fn start(config: &Path) -> reckon_tests::LoggedChild {
+        reckon_tests::LoggedChild::spawn(
+            core_support::reckon(config)
+                .arg("run")
+                .env("RUST_LOG", "info"),
+        )
     }
 }
 
