@@ -259,3 +259,41 @@ fn show_and_verify_remove_the_staging_of_a_period_with_no_record() {
         assert!(!staging.exists(), "{op}: {:?}", names(&program_dir));
     }
 }
+
+/// QA43 C-M1: a `verify` between the kill and the daemon's restart
+/// reports the interrupted finalise, and its recovery removes the staging
+/// directory. The daemon's start still completes the finalise: the store
+/// records August finalised while its files are the draft of an earlier
+/// version, which no staging directory has to point out.
+#[test]
+fn a_finalise_cut_short_and_verified_before_the_restart_is_completed_all_the_same() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    reckon_tests::install_plugins(&root.join("plugins"), &["example", "orders"]);
+    std::fs::create_dir(root.join("drop")).unwrap();
+    let config = root.join("reckon.toml");
+    std::fs::write(&config, config_text(reckon_tests::free_port())).unwrap();
+    let finalised = finalise_cut_short(root, &config);
+    let program_dir = root.join("out/statements/shop-us");
+    let verify = statements(&config, "verify", "2026-08");
+    assert!(!verify.status.success());
+    assert!(
+        text(&verify.stdout).contains("a finalize of 2026-08 was interrupted"),
+        "{}{}",
+        text(&verify.stdout),
+        text(&verify.stderr)
+    );
+    assert_eq!(names(&program_dir), ["2026-08"], "the staging is gone");
+
+    let daemon = start_daemon(&config);
+    let log = daemon.log_text();
+    assert!(
+        log.contains("a finalize cut short before its files were swapped in is completed")
+            && log.contains("period=2026-08"),
+        "{log}"
+    );
+    assert_eq!(contents(&program_dir.join("2026-08")), finalised);
+    let verify = statements(&config, "verify", "2026-08");
+    assert!(verify.status.success(), "{}", text(&verify.stdout));
+    daemon.stop();
+}

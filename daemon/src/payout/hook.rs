@@ -169,6 +169,12 @@ fn complete_cut_short(book: &StoreBook, output_dir: &std::path::Path, program: &
             return;
         }
     };
+    match lifecycle::behind_record_periods(book, output_dir, program) {
+        Ok(behind) => periods.extend(behind),
+        Err(error) => {
+            tracing::warn!(program, %error, "statements: could not look for finalised periods whose files are drafts");
+        }
+    }
     periods.extend(with_cut_short(|c| {
         c.keys()
             .filter(|(p, _)| p == program)

@@ -3156,6 +3156,41 @@ pub fn cut_short_periods(output_dir: &Path, program: &str) -> Result<Vec<String>
     Ok(periods.into_iter().collect())
 }
 
+/// The periods of `program` the store records finalised whose files are
+/// an earlier draft (`summary.csv`: `draft`, a version below the record's):
+/// a finalise cut short between recording and swapping its files in whose
+/// staging directory is gone, so [`cut_short_periods`] does not see it
+/// (QA43 C-M1: a `verify` between the crash and the daemon's restart
+/// reported the interrupted finalise and its `files::recover` removed the
+/// staging directory; the period then stayed draft files for good). A
+/// period without files is left out: a removed directory is not a run cut
+/// short (`verify` says to run `generate`).
+pub fn behind_record_periods(
+    b: &dyn StatementBook,
+    output_dir: &Path,
+    program: &str,
+) -> Result<Vec<String>, PayoutError> {
+    let dir = super::issued::program_dir(output_dir, program);
+    let mut out = Vec::new();
+    for rec in period_records(b, program)? {
+        if rec.status != Status::Finalised {
+            continue;
+        }
+        let Ok(bytes) = std::fs::read(dir.join(&rec.period).join("summary.csv")) else {
+            continue;
+        };
+        if render::sha256_hex(&bytes) == rec.summary_sha256 {
+            continue;
+        }
+        if let Some((Status::Draft, version)) = super::issued::summary_status(&bytes) {
+            if version < rec.version {
+                out.push(rec.period);
+            }
+        }
+    }
+    Ok(out)
+}
+
 /// Completes the file side of `program`'s runs that were cut short, for
 /// the daemon (at its start and after each sync, QA42b
 /// B-M1: after a kill between recording a finalise and swapping its files
