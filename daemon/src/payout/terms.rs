@@ -253,6 +253,7 @@ pub fn program_terms(p: &ProgramConfig) -> Value {
             "amount_tolerance_abs": p.matching.amount_tolerance_abs.normalize().to_string(),
             "amount_tolerance_pct": p.matching.amount_tolerance_pct.normalize().to_string(),
             "fuzzy_window_hours": p.matching.fuzzy_window_hours,
+            "order_window_days": p.matching.order_window_days,
             "coupon_matching": p.matching.coupon_matching,
         },
         "require_network_approval": p.require_network_approval,
@@ -400,7 +401,9 @@ impl std::fmt::Display for SettingsChange {
 
 /// The fields of two recorded settings values that differ (a nested object
 /// such as `match` by `match.<field>`), shown as [`shown`] does; `skip`
-/// names fields left out.
+/// names fields left out, and so is a field `then` does not hold: one
+/// recorded only since a later release (`match.order_window_days`, QA43
+/// C-M2), which a period finalised before it cannot tell.
 fn differing_fields(then: &Value, now: &Value, skip: &[&str]) -> Vec<(String, String, String)> {
     fn flat(prefix: &str, v: &Value, out: &mut BTreeMap<String, Value>) {
         match v.as_object() {
@@ -422,8 +425,7 @@ fn differing_fields(then: &Value, now: &Value, skip: &[&str]) -> Vec<(String, St
     let (mut a, mut b) = (BTreeMap::new(), BTreeMap::new());
     flat("", then, &mut a);
     flat("", now, &mut b);
-    let keys: BTreeSet<&String> = a.keys().chain(b.keys()).collect();
-    (keys.into_iter())
+    (a.keys())
         .filter(|k| !skip.contains(&k.as_str()) && a.get(*k) != b.get(*k))
         .map(|k| {
             let show = |m: &BTreeMap<String, Value>| shown(m.get(k).unwrap_or(&Value::Null));
@@ -755,16 +757,20 @@ pub fn describe(t: &PeriodTerms) -> String {
     let m = p.get("match").cloned().unwrap_or(Value::Null);
     let _ = writeln!(
         out,
-        "  matching: currency {}, claims {}, orders {}, return window {} days, no-order grace {} days, attribution {}, tolerance {} abs / {} %, fuzzy window {} h, coupon matching {}, network approval required {}",
+        "  matching: currency {}, claims {}, orders {}, return window {} days, no-order grace {} days, attribution {}, source priority {}, tolerance {} abs / {} %, fuzzy window {} h, order window {}, coupon matching {}, network approval required {}",
         s(p, "currency"),
         s(p, "claims"),
         s(p, "orders"),
         s(p, "return_window_days"),
         s(p, "no_order_grace_days"),
         s(p, "attribution"),
+        s(p, "source_priority"),
         s(&m, "amount_tolerance_abs"),
         s(&m, "amount_tolerance_pct"),
         s(&m, "fuzzy_window_hours"),
+        // Recorded since 2026-12-02 (QA43 C-M2).
+        m.get("order_window_days")
+            .map_or_else(|| "not recorded".to_owned(), |d| format!("{} days", shown(d))),
         s(&m, "coupon_matching"),
         s(p, "require_network_approval"),
     );
@@ -921,6 +927,27 @@ mod tests {
                 ("max_age_days".into(), "0".into(), "3".into()),
             ]
         );
+        // QA43 C-M2: `order_window_days` decides outcomes too.
+        let mut narrow = program("0.5");
+        narrow.matching.order_window_days = 1;
+        let review = term_changes(&b, "acme", &c, &now(&narrow, None)).unwrap();
+        let [w] = review.settings.as_slice() else {
+            panic!("{review:?}")
+        };
+        assert_eq!(
+            w.fields,
+            vec![("match.order_window_days".into(), "30".into(), "1".into())]
+        );
+        // A period finalised before it was recorded cannot tell: not named.
+        let k = terms_key("acme", "2026-10");
+        let mut t: PeriodTerms = book::decode(&k, b.get(&k).unwrap().unwrap()).unwrap();
+        t.program_settings["match"]
+            .as_object_mut()
+            .unwrap()
+            .remove("order_window_days");
+        b.apply(vec![(k, Some(book::encode(&t)))]).unwrap();
+        let review = term_changes(&b, "acme", &c, &now(&narrow, None)).unwrap();
+        assert_eq!(review, TermReview::default());
     }
 
     #[test]
