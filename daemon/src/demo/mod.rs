@@ -38,7 +38,8 @@ pub struct DemoArgs {
     /// directory with anything else in it is refused.
     #[arg(long, default_value = "reckon-demo")]
     pub out: PathBuf,
-    /// Days of business in the story (1 to 3650).
+    /// Days of business in the story (1 to 358; the story's syncs reach at
+    /// most 365 days back, Everflow's limit).
     #[arg(long, default_value_t = 45, value_parser = clap::value_parser!(u32).range(1..=MAX_DAYS as i64))]
     pub days: u32,
     /// Seed of the story (same seed and end date, same figures: records,
@@ -61,35 +62,51 @@ pub struct DemoArgs {
     pub log_format: Option<crate::config::LogFormat>,
 }
 
-/// Most `--days` of a story.
-const MAX_DAYS: u32 = 3650;
+/// Most `--days` of a story: with `--end` today, its syncs (from a week
+/// before its first day) reach back [`EVERFLOW_DAYS`] days.
+const MAX_DAYS: u32 = EVERFLOW_DAYS - 7;
+
+/// How far back Everflow's reporting API (and its fake) serves: "only the
+/// prior 365 days" (reference/connector-apis.md), the shortest reach of the
+/// demo's platforms.
+const EVERFLOW_DAYS: u32 = 365;
+
+/// The story's last day when `--end` is not given: every lock date
+/// (network locks, 7-day return window, 3-day grace) has passed when the
+/// demo reconciles. `reckon-fakes` has the same default.
+const DEFAULT_END_DAYS_AGO: i64 = 20;
 
 /// Refuses arguments the demo would fail on half way (after starting the
 /// fakes and syncing): an `--end` after `today` (the syncs may not pull
-/// days that have not happened), a story starting before 2000-01-08 (its
-/// syncs start a week earlier, and no day before 2000 is synced).
-/// (`--days` out of 1..=3650 is refused by the parser.)
+/// days that have not happened), and a story whose syncs (from a week
+/// before its first day) reach further back than Everflow serves (QA43
+/// C-M3: `--days 1000` failed at the Everflow sync; `--days` read "1 to
+/// 3650"). (`--days` out of 1..=[`MAX_DAYS`] is refused by the parser.)
 pub fn validate(args: &DemoArgs, today: NaiveDate) -> anyhow::Result<()> {
-    if let Some(end) = args.end {
-        if end > today {
+    let days = chrono::Duration::days;
+    let end = match args.end {
+        Some(end) if end > today => {
             bail!("--end {end} is in the future (today is {today}): the demo syncs the story's days, which must have happened. Give a day up to today, or leave --end out (20 days ago, so every lock date has passed)");
         }
-        // The syncs start a week before the story's first day.
-        let first_synced = end - chrono::Duration::days(i64::from(args.days) - 1 + 7);
-        let earliest = NaiveDate::from_ymd_opt(2000, 1, 8).unwrap_or(NaiveDate::MIN);
-        if first_synced < NaiveDate::from_ymd_opt(2000, 1, 1).unwrap_or(NaiveDate::MIN) {
-            let story_start = end - chrono::Duration::days(i64::from(args.days) - 1);
-            let fewer = if args.days > 1 {
-                " or fewer --days"
-            } else {
-                ""
-            };
-            bail!(
-                "--end {end} with --days {} starts the story on {story_start}, and the demo syncs from a week before its first day: no story starts before {earliest} (Reckon syncs no day before 2000). Give a later --end (from {}){fewer}",
-                args.days,
-                earliest + chrono::Duration::days(i64::from(args.days) - 1)
-            );
-        }
+        Some(end) => end,
+        None => today - days(DEFAULT_END_DAYS_AGO),
+    };
+    // The syncs start a week before the story's first day.
+    let first_synced = end - days(i64::from(args.days) - 1 + 7);
+    // Everflow refuses a start before this instant's day less 365 days.
+    let earliest = today - days(i64::from(EVERFLOW_DAYS) - 1);
+    if first_synced < earliest {
+        let story_start = end - days(i64::from(args.days) - 1);
+        let most = (end - earliest).num_days() + 1 - 7;
+        let fewer = if most >= 1 {
+            format!("give at most {most} --days with this --end, or a later --end")
+        } else {
+            format!("give an --end from {} on", earliest + days(7))
+        };
+        bail!(
+            "--days {} with --end {end} starts the story on {story_start}, and the demo syncs from a week before it ({first_synced}): more than {EVERFLOW_DAYS} days before today ({today}), further back than Everflow's reporting API serves (the prior {EVERFLOW_DAYS} days); {fewer}",
+            args.days
+        );
     }
     Ok(())
 }
@@ -540,28 +557,46 @@ mod tests {
         );
         let a = parse(&["--end", "2026-11-20"]).unwrap();
         validate(&a, day("2026-11-20")).unwrap();
-        let a = parse(&["--end", "2000-02-01", "--days", "30"]).unwrap();
-        let e = validate(&a, day("2026-11-20")).unwrap_err().to_string();
+    }
+
+    // QA43 C-M3: `--days 1000` failed half way, at the Everflow sync (its
+    // API serves the prior 365 days); the demo syncs from a week before
+    // the story's first day.
+    #[test]
+    fn a_story_further_back_than_everflow_serves_is_refused_up_front() {
+        let today = day("2026-11-20");
+        // With `--end` today: 358 days reach back to 365 days ago.
+        let a = parse(&["--end", "2026-11-20", "--days", "358"]).unwrap();
+        validate(&a, today).unwrap();
+        assert!(parse(&["--days", "359"]).is_err());
+        // With the default end (20 days ago): 338.
+        validate(&parse(&["--days", "338"]).unwrap(), today).unwrap();
+        let e = validate(&parse(&["--days", "339"]).unwrap(), today)
+            .unwrap_err()
+            .to_string();
         assert!(
-            e.contains("starts the story on 2000-01-03")
-                && e.contains("no story starts before 2000-01-08")
-                && e.contains("from 2000-02-06) or fewer --days"),
+            e.contains("--days 339 with --end 2026-10-31 starts the story on 2025-11-27")
+                && e.contains("(2025-11-20): more than 365 days before today (2026-11-20)")
+                && e.ends_with("give at most 338 --days with this --end, or a later --end"),
             "{e}"
         );
-        // One day: "fewer --days" cannot help (QA21 A21-3).
-        let a = parse(&["--end", "2000-01-07", "--days", "1"]).unwrap();
-        let e = validate(&a, day("2026-11-20")).unwrap_err().to_string();
-        assert!(e.ends_with("Give a later --end (from 2000-01-08)"), "{e}");
-        let a = parse(&["--end", "2000-01-08", "--days", "1"]).unwrap();
-        validate(&a, day("2026-11-20")).unwrap();
+        // An end so far back that no story fits.
+        let a = parse(&["--end", "2025-11-25", "--days", "1"]).unwrap();
+        let e = validate(&a, today).unwrap_err().to_string();
+        assert!(e.ends_with("give an --end from 2025-11-28 on"), "{e}");
+        validate(
+            &parse(&["--end", "2025-11-28", "--days", "1"]).unwrap(),
+            today,
+        )
+        .unwrap();
     }
 
     // QA6 F13: `--days 0` ran the whole demo on an empty story.
     #[test]
-    fn days_must_be_between_1_and_3650() {
+    fn days_must_be_between_1_and_358() {
         let e = parse(&["--days", "0"]).unwrap_err().to_string();
-        assert!(e.contains("--days") && e.contains("1..=3650"), "{e}");
-        assert!(parse(&["--days", "3651"]).is_err());
+        assert!(e.contains("--days") && e.contains("1..=358"), "{e}");
+        assert!(parse(&["--days", "359"]).is_err());
         assert_eq!(parse(&["--days", "1"]).unwrap().days, 1);
     }
 
