@@ -261,10 +261,13 @@ fn store_of_some_megabytes(dir: &Path) {
 /// QA21 A21-2: with its `db` file cut short and its snapshot gone, sled
 /// recovered nothing and the store opened empty (`records export`: "0
 /// record(s) exported", exit 0). A directory that held a store with no
-/// schema version left is damaged.
+/// schema version left is damaged. (Cut to 0 or 64 bytes, so sled can
+/// recover nothing: cut at 100 kB or 1 MB, what it recovered depended on
+/// where its flusher had put the schema version, and under load it
+/// sometimes did, failing this test 2 times in 18.)
 #[test]
 fn a_store_that_recovers_nothing_is_damaged_not_empty() {
-    for cut in [100_000u64, 1_000_000] {
+    for cut in [0u64, 64] {
         let dir = tempfile::tempdir().unwrap();
         store_of_some_megabytes(dir.path());
         let store_dir = dir.path().join("store");
