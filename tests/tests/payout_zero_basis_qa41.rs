@@ -113,8 +113,8 @@ percent = "10"
 
     // Later periods, with the rate there, adjust nothing of it.
     for period in ["2026-10", "2026-11"] {
-        let r = reckon::payout::finalize(&inputs(&c, &ds, &after, &book, tmp.path()), period)
-            .unwrap();
+        let r =
+            reckon::payout::finalize(&inputs(&c, &ds, &after, &book, tmp.path()), period).unwrap();
         assert!(r.skipped.is_empty(), "{period}: {:?}", r.skipped);
         assert_eq!(r.adjustments, 0, "{period}: {:?}", r.warnings);
     }
