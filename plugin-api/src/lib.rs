@@ -31,6 +31,7 @@ pub mod abi;
 pub mod currency;
 pub mod json_object;
 pub mod lenient;
+pub mod manifest;
 pub mod parse;
 pub mod progress;
 pub mod protocol;

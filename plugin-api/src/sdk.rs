@@ -1364,6 +1364,7 @@ mod tests {
                         name: "X-Acme-Key".into(),
                         value: "api_key".into(),
                     }),
+                    streams: crate::testing::conversions_stream(),
                     ..Manifest::bare("forgetful")
                 }
             }
@@ -1474,7 +1475,10 @@ mod tests {
         struct Sleeper;
         impl Connector for Sleeper {
             fn manifest() -> Manifest {
-                Manifest::bare("sleeper")
+                Manifest {
+                    streams: crate::testing::conversions_stream(),
+                    ..Manifest::bare("sleeper")
+                }
             }
             async fn check(_cx: Cx) -> Result<(), PluginError> {
                 Ok(())

@@ -275,8 +275,11 @@ impl FakeHost {
     /// whose answer it just committed ([`crate::validate::RepeatedRequests`]),
     /// or asking for another after [`crate::validate::MAX_EMPTY_PAGES`]
     /// empty pages in a row (a retryable `upstream` error,
-    /// [`crate::validate::EmptyPages`]), and refuses a manifest whose `auth` names a setting that is not a
-    /// declared `x-secret` one ([`crate::validate::auth_settings`]). A
+    /// [`crate::validate::EmptyPages`]), and refuses a manifest the daemon's
+    /// loader refuses ([`crate::manifest::check`]: streams of another record
+    /// type than the kind's, a malformed `config_schema`, an
+    /// `allowed_hosts` entry that is not a host name, an `auth` naming a
+    /// setting that is not a declared `x-secret` one). A
     /// replay fails when recorded exchanges are left unused (unless
     /// [`FakeHost::allow_unused_exchanges`]). Each page is reviewed as the
     /// daemon reviews it ([`crate::review::Review`]): secrets given with
@@ -297,7 +300,8 @@ impl FakeHost {
             result: Err(PluginError::new(crate::protocol::ErrorKind::Config, why)),
         };
         // The daemon refuses to load such a plugin at all.
-        if let Err(why) = crate::validate::auth_settings(&manifest) {
+        // (No regex engine here: any settings `pattern` string passes.)
+        if let Err(why) = crate::manifest::check(&manifest, &|_| None) {
             return config_error(format!("manifest: {why}"));
         }
         // The daemon accepts a secret reference only for an `x-secret`
@@ -663,6 +667,20 @@ pub fn open_read(
             .unwrap_or_default(),
         timezone: None,
     }
+}
+
+/// One stream of conversions: what the crate's test connectors of
+/// [`Manifest::bare`] (an affiliate) declare, as [`FakeHost`] refuses a
+/// manifest without streams as the daemon does.
+#[cfg(test)]
+pub(crate) fn conversions_stream() -> Vec<crate::protocol::StreamSpec> {
+    vec![crate::protocol::StreamSpec {
+        name: "conversions".into(),
+        record: crate::protocol::RecordKind::Conversion,
+        primary_key: vec!["external_id".into()],
+        cursor: None,
+        default_lookback_days: 1,
+    }]
 }
 
 /// A check session open message for tests.
@@ -1230,6 +1248,46 @@ mod host_check_tests {
         assert!(
             error(&out).starts_with(
                 "manifest: `auth` setting `api_token` is not marked \"x-secret\": true"
+            ),
+            "{}",
+            error(&out)
+        );
+        assert!(out.requests.is_empty() && out.committed.is_empty());
+    }
+
+    /// `Bad` declaring its stream of another record type than its kind's.
+    struct OrdersOfAnAffiliate;
+    impl Connector for OrdersOfAnAffiliate {
+        fn manifest() -> Manifest {
+            let mut m = Bad::manifest();
+            m.streams[0].record = RecordKind::Order;
+            m
+        }
+        async fn check(cx: Cx) -> Result<(), PluginError> {
+            Bad::check(cx).await
+        }
+        async fn read(cx: Cx) -> Result<(), PluginError> {
+            Bad::read(cx).await
+        }
+    }
+
+    /// QA42a A-M1: the loader refuses a manifest whose stream is not of its
+    /// kind's record type (and a malformed `config_schema`, an
+    /// `allowed_hosts` entry that is not a host name); so does the fake
+    /// host, so a plugin's own tests meet it before `plugins check` does.
+    #[test]
+    fn a_manifest_the_loader_refuses_is_refused_by_the_fake_host_too() {
+        let day = chrono::NaiveDate::from_ymd_opt(2026, 11, 1).unwrap_or_default();
+        let out = FakeHost::handler(|_| Reply::json(200, &serde_json::json!({})))
+            .run::<OrdersOfAnAffiliate>(open_read(
+            "acmeaff",
+            "https://api.bad.example",
+            serde_json::json!({ "mode": "good" }),
+            Window { from: day, to: day },
+        ));
+        assert!(
+            error(&out).starts_with(
+                "manifest: plugin `bad` is of kind `affiliate`, whose streams hold conversions records, but its stream `conversions` declares orders records"
             ),
             "{}",
             error(&out)

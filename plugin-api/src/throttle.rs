@@ -278,7 +278,10 @@ mod tests {
     struct Three;
     impl Connector for Three {
         fn manifest() -> Manifest {
-            Manifest::bare("three")
+            Manifest {
+                streams: crate::testing::conversions_stream(),
+                ..Manifest::bare("three")
+            }
         }
         async fn check(_cx: Cx) -> Result<(), PluginError> {
             Ok(())
