@@ -478,11 +478,31 @@ impl LibraryFile {
                     ),
                 ));
             }
-            fcntl_add_seals(
-                &copy,
-                SealFlags::SHRINK | SealFlags::GROW | SealFlags::WRITE | SealFlags::SEAL,
-            )
-            .map_err(|e| refused(path, format!("cannot seal its private copy: {e}")))?;
+            // F_SEAL_FUTURE_WRITE (Linux 5.1): no write to the copy from
+            // now on. F_SEAL_WRITE first waits for the kernel to drop its
+            // own references to the pages just written, and under load
+            // gave up with EBUSY now and then (a pin of a page still in
+            // another CPU's batch: `plugins check` refused a sound plugin,
+            // "cannot seal its private copy: Device or resource busy");
+            // it is the fallback on kernels without FUTURE_WRITE, retried.
+            let seal = |write: SealFlags| {
+                fcntl_add_seals(
+                    &copy,
+                    SealFlags::SHRINK | SealFlags::GROW | write | SealFlags::SEAL,
+                )
+            };
+            let mut sealed = seal(SealFlags::FUTURE_WRITE);
+            if sealed == Err(rustix::io::Errno::INVAL) {
+                sealed = seal(SealFlags::WRITE);
+                for wait_ms in [1, 5, 20, 50, 100, 200] {
+                    if sealed != Err(rustix::io::Errno::BUSY) {
+                        break;
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(wait_ms));
+                    sealed = seal(SealFlags::WRITE);
+                }
+            }
+            sealed.map_err(|e| refused(path, format!("cannot seal its private copy: {e}")))?;
             let by_fd = PathBuf::from(format!("/proc/self/fd/{}", copy.as_raw_fd()));
             if by_fd.exists() {
                 return Ok(PrivateCopy {
