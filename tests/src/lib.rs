@@ -273,6 +273,22 @@ pub fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
     Some((status, body.to_owned()))
 }
 
+/// The synthetic month the payout suites finalise (`SynthSpec::benchmark(200,
+/// 7)` from 2026-08-01, long past: every claim is judged for good), stored
+/// in a new store at `data`, which is closed again.
+pub fn store_august(data: &std::path::Path) {
+    let mut spec = reckon::reconcile::synth::SynthSpec::benchmark(200, 7);
+    spec.start = chrono::DateTime::parse_from_rfc3339("2026-08-01T00:00:00Z")
+        .expect("a time")
+        .with_timezone(&chrono::Utc);
+    let store = reckon::store::Store::open(data).expect("open the store");
+    store_synth(
+        &store,
+        &reckon::reconcile::synth::generate(&spec),
+        spec.start,
+    );
+}
+
 /// Stores a synthetic program's claims and orders (`reconcile::synth`) as
 /// their connectors would, first seen at `at`, and flushes.
 pub fn store_synth(

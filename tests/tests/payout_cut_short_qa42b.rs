@@ -9,7 +9,6 @@
 //! `reckon status` said nothing.
 
 use reckon::payout::book::{self, StatementBook as _, StoreBook};
-use reckon::reconcile::synth::{generate, SynthSpec};
 use reckon::store::Store;
 use reckon_tests::RunningDaemon;
 use std::path::{Path, PathBuf};
@@ -93,13 +92,7 @@ fn start_daemon(config: &Path) -> RunningDaemon {
 /// the drafts and `.2026-08.staging` the finalised files. Returns the
 /// finalised files, as an uninterrupted finalise leaves them.
 fn finalise_cut_short(dir: &Path, config: &Path) -> Vec<(String, Vec<u8>)> {
-    let mut spec = SynthSpec::benchmark(200, 7);
-    spec.start = chrono::DateTime::parse_from_rfc3339("2026-08-01T00:00:00Z")
-        .unwrap()
-        .with_timezone(&chrono::Utc);
-    let store = Store::open(&dir.join("data")).unwrap();
-    reckon_tests::store_synth(&store, &generate(&spec), spec.start);
-    drop(store);
+    reckon_tests::store_august(&dir.join("data"));
     let out = statements(config, "generate", "2026-08");
     assert!(out.status.success(), "{}", text(&out.stderr));
     let program_dir = dir.join("out/statements/shop-us");

@@ -6,7 +6,6 @@
 //! checks over its store). Ops QA: the check passed, and the change was
 //! found only when the next drafts were refused.
 
-use reckon::reconcile::synth::{generate, SynthSpec};
 use reckon::store::Store;
 use reckon_tests::RunningDaemon;
 use std::path::{Path, PathBuf};
@@ -32,13 +31,7 @@ fn setup() -> (tempfile::TempDir, PathBuf) {
 /// Stores a month of claims and orders (August 2026, long past: every claim
 /// is judged for good) and finalises August.
 fn finalise_august(dir: &Path, config: &Path) {
-    let mut spec = SynthSpec::benchmark(200, 7);
-    spec.start = chrono::DateTime::parse_from_rfc3339("2026-08-01T00:00:00Z")
-        .unwrap()
-        .with_timezone(&chrono::Utc);
-    let store = Store::open(&dir.join("data")).unwrap();
-    reckon_tests::store_synth(&store, &generate(&spec), spec.start);
-    drop(store);
+    reckon_tests::store_august(&dir.join("data"));
     let out = reckon(
         config,
         &[
@@ -361,14 +354,8 @@ fn config_check_has_the_daemon_holding_the_store_run_the_settled_checks() {
 fn a_store_older_than_the_finalised_statements_is_refused_before_anything_is_written() {
     let (dir, config) = setup();
     // The "backup": a store with the month's data but no statements yet.
-    let mut spec = SynthSpec::benchmark(200, 7);
-    spec.start = chrono::DateTime::parse_from_rfc3339("2026-08-01T00:00:00Z")
-        .unwrap()
-        .with_timezone(&chrono::Utc);
     let backup = dir.path().join("backup");
-    let store = Store::open(&backup).unwrap();
-    reckon_tests::store_synth(&store, &generate(&spec), spec.start);
-    drop(store);
+    reckon_tests::store_august(&backup);
     finalise_august(dir.path(), &config);
     std::fs::remove_dir_all(dir.path().join("data")).unwrap();
     std::fs::rename(&backup, dir.path().join("data")).unwrap();
