@@ -68,8 +68,9 @@ pub fn check(
     let settled = if errors.iter().any(|e| e.path == "daemon.data_dir") {
         None
     } else {
-        // Opening the store may migrate it: logged, as by every command
-        // that opens it.
+        // The check opens the store without migrating it (an older
+        // release must still open it); what sled logs as it opens goes to
+        // stderr, as for every command that opens it.
         crate::schedule::cli::init_command_logging();
         Some(super::settled::check(config, &loaded))
     };

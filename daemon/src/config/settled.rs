@@ -346,14 +346,20 @@ pub fn check(config_path: &Path, cfg: &Config) -> Settled {
     if let Some(why) = not_the_owner(data_dir) {
         return Settled::Skipped(why);
     }
-    match crate::store::Store::open(data_dir) {
-        Ok(store) => match answer(&store, cfg) {
-            Ok(Answer { refusals, terms }) => Settled::Checked {
-                refusals,
-                terms,
-                by_daemon: false,
+    // Opened as it is: a check before an upgrade must not migrate the
+    // store, which would make the running release refuse it (QA44b B-M1).
+    let opened = crate::store::Store::open_unmigrated(data_dir, crate::store::DEFAULT_CACHE_MB);
+    match opened {
+        Ok(store) => match older_schema(&store) {
+            Some(why) => Settled::Skipped(why),
+            None => match answer(&store, cfg) {
+                Ok(Answer { refusals, terms }) => Settled::Checked {
+                    refusals,
+                    terms,
+                    by_daemon: false,
+                },
+                Err(e) => Settled::Unreadable(e.to_string()),
             },
-            Err(e) => Settled::Unreadable(e.to_string()),
         },
         Err(crate::store::StoreError::Locked { path, pid, command }) => Settled::Skipped(format!(
             "another process holds the store in {path}{} and no reckon daemon answers on its command socket (a `reckon sync` or another command, a backup holding the lock, or a daemon without its socket); run `reckon config check` again once it has finished",
@@ -363,6 +369,20 @@ pub fn check(config_path: &Path, cfg: &Config) -> Settled {
         )),
         Err(e) => Settled::Unreadable(e.to_string()),
     }
+}
+
+/// Why the store is not checked when an older release wrote it: its layout
+/// may not be this release's, and migrating it here would make that release
+/// refuse it. `None` at this release's schema.
+fn older_schema(store: &crate::store::Store) -> Option<String> {
+    let found = store.schema_version().ok()?;
+    (found < crate::store::SCHEMA_VERSION).then(|| {
+        format!(
+            "the store in {} was written by an older release (store schema {found}; this reckon's is {}). This check does not migrate it, so that release can still open it; the check runs once this release has migrated the store, at its first start (`reckon run`, or any command that opens the store)",
+            store.dir().display(),
+            crate::store::SCHEMA_VERSION
+        )
+    })
 }
 
 /// Why the store in `data_dir` is not opened by this process, when its
@@ -617,6 +637,29 @@ percent = "10"
                 by_daemon: false
             }
         );
+    }
+
+    /// QA44b B-M1: the new release's check before switching migrated the
+    /// store (schema 3 → 4), and the running release then refused it.
+    #[test]
+    fn a_store_of_an_older_release_is_skipped_and_not_migrated() {
+        let tmp = tempfile::tempdir().unwrap();
+        let data = tmp.path().join("data");
+        crate::store::Store::open(&data)
+            .unwrap()
+            .set_schema_version(3)
+            .unwrap();
+        let cfg = config(&format!("data_dir = {:?}", data.display().to_string()), "");
+        let Settled::Skipped(why) = check(&tmp.path().join("reckon.toml"), &cfg) else {
+            panic!("not skipped");
+        };
+        assert!(
+            why.contains("written by an older release (store schema 3; this reckon's is 4)")
+                && why.contains("does not migrate it"),
+            "{why}"
+        );
+        let store = crate::store::Store::open_unmigrated(&data, 64).unwrap();
+        assert_eq!(store.schema_version().unwrap(), 3);
     }
 
     #[test]

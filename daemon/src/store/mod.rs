@@ -1340,6 +1340,20 @@ impl Store {
     /// whose cache holds the whole store reads nodes without decoding them
     /// again (an incremental reconciliation reads ~60k random keys).
     pub fn open_with_cache(dir: &Path, cache_mb: u64) -> Result<Store, StoreError> {
+        let store = Store::open_unmigrated(dir, cache_mb)?;
+        store.migrate()?;
+        store.close_stale_runs()?;
+        Ok(store)
+    }
+
+    /// Opens the store as it is, for a check that must change nothing an
+    /// older release could not read (`reckon config check` before an
+    /// upgrade, QA44b B-M1): no migration, and runs left `running` stay
+    /// so. A store written by a newer Reckon is refused as by
+    /// [`Store::open`]; one written by an older release opens, and
+    /// [`Store::schema_version`] says which (below [`SCHEMA_VERSION`]: its
+    /// layout may not be this release's, so read nothing of it).
+    pub fn open_unmigrated(dir: &Path, cache_mb: u64) -> Result<Store, StoreError> {
         refuse_another_owner(dir)?;
         std::fs::create_dir_all(dir).map_err(|e| {
             not_writable(dir, dir, &e).unwrap_or_else(|| {
@@ -1419,8 +1433,13 @@ impl Store {
                 detail: "it holds no data although this data directory held a store; if it never held data (a first start cut short), remove the data directory and start again".into(),
             });
         }
-        store.migrate()?;
-        store.close_stale_runs()?;
+        let found = store.schema_version()?;
+        if found > SCHEMA_VERSION {
+            return Err(StoreError::SchemaTooNew {
+                found,
+                supported: SCHEMA_VERSION,
+            });
+        }
         Ok(store)
     }
 
@@ -1501,7 +1520,7 @@ impl Store {
         }
     }
 
-    fn set_schema_version(&self, v: u32) -> Result<(), StoreError> {
+    pub(crate) fn set_schema_version(&self, v: u32) -> Result<(), StoreError> {
         self.inner
             .meta
             .insert(META_SCHEMA, &v.to_be_bytes())

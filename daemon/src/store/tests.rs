@@ -503,6 +503,36 @@ fn newer_schema_is_refused() {
     );
 }
 
+/// `open_unmigrated` (what `config check` opens) changes nothing an older
+/// release could not read: a schema-3 store stays at 3 with its records,
+/// and a store of a newer release is refused as by `open` (QA44b B-M1:
+/// a check before switching made the running release refuse its store).
+#[test]
+fn opening_unmigrated_leaves_an_older_schema_as_it_is() {
+    let dir = tempfile::tempdir().unwrap();
+    let convs: Vec<Record> = (0..5).map(|i| conv(&format!("c{i:02}"), i)).collect();
+    {
+        let store = Store::open(dir.path()).unwrap();
+        store.commit_page("net", &convs, None, Utc::now()).unwrap();
+        store.set_schema_version(3).unwrap();
+    }
+    {
+        let store = Store::open_unmigrated(dir.path(), DEFAULT_CACHE_MB).unwrap();
+        assert_eq!(store.schema_version().unwrap(), 3);
+        assert_eq!(store.count_records(RecordKind::Conversion, Some("net")), 5);
+    }
+    // Still 3 when opened again, and `open` migrates it as before.
+    let store = Store::open_unmigrated(dir.path(), DEFAULT_CACHE_MB).unwrap();
+    assert_eq!(store.schema_version().unwrap(), 3);
+    drop(store);
+    let store = Store::open(dir.path()).unwrap();
+    assert_eq!(store.schema_version().unwrap(), SCHEMA_VERSION);
+    store.set_schema_version(SCHEMA_VERSION + 1).unwrap();
+    drop(store);
+    let err = Store::open_unmigrated(dir.path(), DEFAULT_CACHE_MB).unwrap_err();
+    assert!(matches!(err, StoreError::SchemaTooNew { .. }), "{err}");
+}
+
 /// Schema 4 rewrites nothing: a schema-3 store keeps its records and
 /// change log, and its version becomes 4, which a schema-3 binary refuses
 /// (QA33-A H2: older releases wrote beside ledgers they do not keep).
