@@ -290,3 +290,35 @@ fn a_finalise_cut_short_and_verified_before_the_restart_is_completed_all_the_sam
     assert!(verify.status.success(), "{}", text(&verify.stdout));
     daemon.stop();
 }
+
+/// QA44b B-L2: a `finalize` killed after staging its files but before
+/// recording them leaves `.2026-08.staging` (files saying `finalised`)
+/// beside a period the store records as a draft. The daemon's start removes
+/// it and says so; the draft files stay as recorded.
+#[test]
+fn the_daemons_start_removes_an_unrecorded_staging_beside_a_draft() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    reckon_tests::install_plugins(&root.join("plugins"), &["example", "orders"]);
+    std::fs::create_dir(root.join("drop")).unwrap();
+    let config = root.join("reckon.toml");
+    std::fs::write(&config, config_text(reckon_tests::free_port())).unwrap();
+    reckon_tests::store_august(&root.join("data"));
+    let out = statements(&config, "generate", "2026-08");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let program_dir = root.join("out/statements/shop-us");
+    let drafts = contents(&program_dir.join("2026-08"));
+    let staging = program_dir.join(".2026-08.staging");
+    copy_dir(&program_dir.join("2026-08"), &staging);
+    std::fs::write(staging.join("summary.csv"), "status,finalised\n").unwrap();
+
+    let daemon = start_daemon(&config);
+    let log = daemon.log_text();
+    assert!(
+        log.contains("left beside the files of a draft period") && log.contains("period=2026-08"),
+        "{log}"
+    );
+    assert_eq!(names(&program_dir), ["2026-08"]);
+    assert_eq!(contents(&program_dir.join("2026-08")), drafts);
+    daemon.stop();
+}

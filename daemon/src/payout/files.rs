@@ -112,7 +112,8 @@ pub fn staging_dir(period_dir: &Path) -> PathBuf {
     sibling(period_dir, "staging")
 }
 
-fn old_dir(period_dir: &Path) -> PathBuf {
+/// Where a swap moves the period's earlier set aside.
+pub fn old_dir(period_dir: &Path) -> PathBuf {
     sibling(period_dir, "old")
 }
 

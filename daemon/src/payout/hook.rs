@@ -203,6 +203,10 @@ fn complete_cut_short(book: &StoreBook, output_dir: &std::path::Path, program: &
                 }
                 with_cut_short(|c| c.remove(&key));
             }
+            Ok(Completion::Draft(version)) => {
+                tracing::info!(program, period = %period, version, "statements: completed or removed what a run cut short left beside the files of a draft period (the store records the draft)");
+                with_cut_short(|c| c.remove(&key));
+            }
             Ok(Completion::Unrecorded) => {
                 tracing::info!(program, period = %period, "statements: removed the staging directory of a run cut short before it recorded anything");
                 with_cut_short(|c| c.remove(&key));

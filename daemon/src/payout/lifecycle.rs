@@ -3114,6 +3114,10 @@ pub enum Completion {
     /// `finalize` killed before recording): its staging directory was
     /// removed, losing nothing.
     Unrecorded,
+    /// A period the store records as a draft of this version: what a run
+    /// cut short left beside its files was completed or removed
+    /// ([`files::recover`]), losing nothing.
+    Draft(u32),
 }
 
 /// The periods of `program` with a staging (`.<period>.staging`) or
@@ -3202,8 +3206,12 @@ pub fn behind_record_periods(
 ///   `generate` does for a finalised period (the swap completed or the
 ///   files written back byte for byte from the store);
 /// - recorded nothing: the staging directory is removed;
-/// - a draft: left as it is (the scheduled drafts regenerate open
-///   periods; `verify` and `show` say what to run).
+/// - a draft: its files are put as every command puts them first
+///   ([`files::recover`]): a swap stopped half way is completed with the
+///   staged set (which the store recorded), a staging directory the store
+///   never recorded (a `finalize` or `generate` killed before recording) is
+///   removed (QA44b B-L2: it stayed, its files saying `finalised`, until a
+///   command of that period ran).
 ///
 /// Run after the book is recovered ([`book::StoreBook::open`]) and with no
 /// statements run of the program under way (the daemon's turn to write).
@@ -3233,7 +3241,12 @@ pub fn complete_interrupted(
                         error: Box::new(e),
                     })
             }
-            Some(_) => Ok(None),
+            Some(rec) => {
+                let dir = checked_period_dir(output_dir, program, period)?;
+                let left = files::staging_dir(&dir).exists() || files::old_dir(&dir).exists();
+                files::recover(&dir)?;
+                Ok(left.then_some(Completion::Draft(rec.version)))
+            }
             None => {
                 files::recover(&checked_period_dir(output_dir, program, period)?)?;
                 Ok(Some(Completion::Unrecorded))
