@@ -177,6 +177,50 @@ pub fn needs_run(store: &Store, program: &ProgramConfig, fx: &FxTable) -> Result
     Ok(!state.is_some_and(|s| incremental::is_current(&s, program, fx)))
 }
 
+/// The programs whose claims or orders changed after their last run: a
+/// run the daemon owed when it stopped (postbacks acknowledged within the
+/// moments before a SIGTERM or a kill, whose run waits for more to gather,
+/// QA44a A-M1; a sync killed after committing pages): [`unjudged`] of
+/// each. Programs with no run state are left to [`needs_run`], which the
+/// first sync answers.
+pub fn behind(store: &Store, programs: &[ProgramConfig]) -> Result<Vec<ProgramConfig>, StoreError> {
+    let mut out = Vec::new();
+    for p in programs {
+        let u = unjudged(store, p)?;
+        if u.claims + u.orders > 0 {
+            out.push(p.clone());
+        }
+    }
+    Ok(out)
+}
+
+/// At the daemon's start, before anything else runs: reconciles the
+/// programs [`behind`] their records, as the hook after the sync or the
+/// postbacks that stored them would have (shown in `/status` as any run).
+/// Failures are logged; the next sync's hook tries again.
+pub fn catch_up_at_start(store: &Store, config: &crate::config::Config) {
+    let _turn = crate::schedule::hooks::exclusive();
+    let programs = match behind(store, &config.programs) {
+        Ok(p) if p.is_empty() => return,
+        Ok(p) => p,
+        Err(error) => {
+            tracing::warn!(%error, "reconcile: could not look for programs with records stored since their last run; the next sync reconciles them");
+            return;
+        }
+    };
+    let ids: Vec<&str> = programs.iter().map(|p| p.id.as_str()).collect();
+    tracing::info!(
+        programs = %ids.join(","),
+        "reconcile: records were stored since these programs' last run (postbacks or a sync just before the last stop): reconciling them"
+    );
+    let outcome = fx_table(config)
+        .map_err(ReconcileError::Fx)
+        .and_then(|fx| run(store, &programs, &fx, Utc::now()));
+    if let Err(error) = outcome {
+        tracing::warn!(%error, "reconcile: the run at start failed; the next sync's run tries again");
+    }
+}
+
 /// Where a program's stored decisions stand ([`standing`]): whether the
 /// next run must be a full one, and why.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -776,6 +820,48 @@ mod tests {
             "id = \"{id}\"\ncurrency = \"USD\"\nclaims = [\"net\"]\norders = [\"shop\"]\n"
         ))
         .unwrap()
+    }
+
+    /// QA44a A-M1: postbacks acknowledged just before a SIGTERM were never
+    /// judged after the restart (their run waits for more to gather, and
+    /// the stop cut it), and `/status` said `reconciled`. A program whose
+    /// claims or orders changed after its last run is behind, and the
+    /// daemon's start reconciles it; records of other sources do not count.
+    #[test]
+    fn a_program_with_claims_stored_after_its_last_run_is_behind() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let p = program("behind-test-program");
+        let conv = crate::test_support::conversion;
+        store
+            .commit_page("net", &[conv("a", 1)], None, Utc::now())
+            .unwrap();
+        let programs = std::slice::from_ref(&p);
+        assert!(behind(&store, programs).unwrap().is_empty(), "never run");
+        run(&store, programs, &FxTable::empty(), Utc::now()).unwrap();
+        assert!(behind(&store, programs).unwrap().is_empty());
+        store
+            .commit_page("other", &[conv("b", 1)], None, Utc::now())
+            .unwrap();
+        assert!(
+            behind(&store, programs).unwrap().is_empty(),
+            "not its source"
+        );
+        store
+            .commit_page("net", &[conv("c", 1)], None, Utc::now())
+            .unwrap();
+        let ids = |v: Vec<ProgramConfig>| v.into_iter().map(|p| p.id).collect::<Vec<_>>();
+        assert_eq!(ids(behind(&store, programs).unwrap()), [p.id.clone()]);
+        let config: crate::config::Config = toml::from_str(&format!(
+            "[daemon]\ndata_dir = {:?}\n[[programs]]\nid = \"{}\"\ncurrency = \"USD\"\nclaims = [\"net\"]\norders = [\"shop\"]\n",
+            dir.path().display().to_string(),
+            p.id
+        ))
+        .unwrap();
+        catch_up_at_start(&store, &config);
+        assert!(behind(&store, programs).unwrap().is_empty());
+        let last = last_runs().into_iter().find(|r| r.program == p.id).unwrap();
+        assert_eq!(last.error, None);
     }
 
     /// A full run deletes the program's state first: while it runs,

@@ -956,6 +956,9 @@ pub async fn run_daemon_with_signals(
     // A statements finalise cut short by the last stop (a kill, a crash)
     // gets its files completed before anything else runs (QA42b B-M1).
     crate::payout::hook::complete_cut_short_at_start(&store, &daemon.runtime().config);
+    // Records stored since a program's last run (postbacks acknowledged
+    // just before the last stop) are judged now, not at the next sync.
+    crate::reconcile::catch_up_at_start(&store, &daemon.runtime().config);
 
     // HTTP server.
     let listener = tokio::net::TcpListener::from_std(listener)?;
