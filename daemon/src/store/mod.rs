@@ -407,6 +407,61 @@ struct Inner {
     _lock: File,
 }
 
+/// How long a store's close waits for its last flush with no error from
+/// sled (see `Drop for Inner`).
+const CLOSE_FLUSH_LIMIT: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// sled flushes as the last handle of a tree drops, and after a write
+/// failed for good (a full disk) that flush can wait forever for a write
+/// that will never come (QA44a A-H1: a `statements finalize` whose disk
+/// filled never exited, holding `reckon.lock`; sled 0.34.7 waits in
+/// `make_stable` when the failing write's notice comes before the wait).
+/// So the close flush runs on a thread of its own: while it has not
+/// returned, sled's sticky error is looked at every 100 ms, and once there
+/// (or after [`CLOSE_FLUSH_LIMIT`], a flush no disk needs: sled flushes
+/// every 500 ms as it goes, and the writes that matter flush themselves)
+/// the sled handles are leaked instead of dropped; the process's exit ends
+/// the waiting thread, which to sled is a crash after its last flush.
+impl Drop for Inner {
+    fn drop(&mut self) {
+        use std::sync::mpsc::RecvTimeoutError;
+        let started = std::time::Instant::now();
+        let db = self.db.clone();
+        let (done, flushed) = std::sync::mpsc::channel();
+        let closing = std::thread::Builder::new()
+            .name("reckon-close".into())
+            .spawn(move || {
+                let _ = db.flush();
+                // Dropped before the answer: the store's own handles are
+                // then the last, and sled's files are closed (its lock
+                // released) when this drop returns.
+                drop(db);
+                let _ = done.send(());
+            });
+        if closing.is_err() {
+            return;
+        }
+        loop {
+            match flushed.recv_timeout(std::time::Duration::from_millis(100)) {
+                Ok(()) | Err(RecvTimeoutError::Disconnected) => return,
+                Err(RecvTimeoutError::Timeout) => {
+                    let failed = self.health.config.global_error().is_err();
+                    if failed || started.elapsed() > CLOSE_FLUSH_LIMIT {
+                        tracing::warn!(
+                            dir = %self.dir.display(),
+                            failed,
+                            waited_ms = started.elapsed().as_millis() as u64,
+                            "the store is closed without its last flush, which waits for a write that does not come (a full disk?); what sled flushed before is kept"
+                        );
+                        std::mem::forget(self.db.clone());
+                        return;
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// The store handle. Cheap to clone.
 #[derive(Clone)]
 pub struct Store {
