@@ -407,18 +407,31 @@ impl StatementBook for StoreBook {
         if free >= bytes {
             return Ok(());
         }
-        let size = |b: u64| match b {
-            b if b < 1 << 20 => format!("{} KiB", b.div_ceil(1 << 10)),
-            b => format!("{} MiB", b.div_ceil(1 << 20)),
-        };
-        Err(BookError::Store(format!(
-            "the disk holding {} has {} free; recording these statements needs about {}: \
-             free space and rerun (nothing was recorded)",
-            dir.display(),
-            size(free),
-            size(bytes)
-        )))
+        Err(BookError::Store(no_room(dir, free, bytes)))
     }
+}
+
+/// [`StoreBook::room_for`]'s refusal: what is free rounded down, what is
+/// needed rounded up, and the difference (QA44a A-L1: both rounded up read
+/// "has 17 MiB free; … needs about 17 MiB"). `free < bytes`.
+fn no_room(dir: &std::path::Path, free: u64, bytes: u64) -> String {
+    let size = |b: u64, up: bool| {
+        let (unit, name) = if b < 1 << 20 {
+            (1 << 10, "KiB")
+        } else {
+            (1 << 20, "MiB")
+        };
+        let n = if up { b.div_ceil(unit) } else { b / unit };
+        format!("{n} {name}")
+    };
+    format!(
+        "the disk holding {} has {} free; recording these statements needs about {} \
+         (with a 16 MiB reserve): free at least {} more and rerun (nothing was recorded)",
+        dir.display(),
+        size(free, false),
+        size(bytes, true),
+        size(bytes.saturating_sub(free), true)
+    )
 }
 
 fn sled_err(e: sled::Error) -> BookError {
@@ -725,6 +738,21 @@ mod commit_tests {
                 false => Err(BookError::Store(format!("no room for {bytes}"))),
             }
         }
+    }
+
+    #[test]
+    fn a_refusal_for_room_never_reads_as_enough() {
+        let mib = 1u64 << 20;
+        let text = no_room(
+            std::path::Path::new("/d"),
+            17 * mib + mib / 3,
+            17 * mib + mib / 2,
+        );
+        assert_eq!(
+            text,
+            "the disk holding /d has 17 MiB free; recording these statements needs about 18 MiB \
+             (with a 16 MiB reserve): free at least 171 KiB more and rerun (nothing was recorded)"
+        );
     }
 
     fn contents(book: &MemoryBook) -> Vec<(String, Value)> {
