@@ -22,8 +22,8 @@ pub const ENTRY_SYMBOL: &[u8] = b"reckon_plugin_entry\0";
 pub const MAGIC: u64 = u64::from_le_bytes(*b"RECKONPL");
 /// Incompatible changes bump this; the host refuses any other major.
 pub const ABI_MAJOR: u16 = 1;
-/// Compatible, append-only additions bump this.
-pub const ABI_MINOR: u16 = 0;
+/// Compatible, append-only additions bump this. 1: [`PluginHeader::build`].
+pub const ABI_MINOR: u16 = 1;
 /// Flag bit: the plugin was built with `panic = "unwind"`, so its shims can
 /// catch panics. Without it the host only runs the plugin in a subprocess.
 pub const FLAG_PANIC_UNWIND: u32 = 1;
@@ -31,6 +31,15 @@ pub const FLAG_PANIC_UNWIND: u32 = 1;
 pub const TARGET: &str = env!("RECKON_PLUGIN_TARGET");
 /// [`TARGET`] as a C string, for the header.
 pub const TARGET_C: &std::ffi::CStr = c_str(concat!(env!("RECKON_PLUGIN_TARGET"), "\0"));
+/// The commit this plugin-api was built from, as `<commit> <commit date,
+/// UTC>` (`build.rs`), or `unknown commit` outside a git checkout: the
+/// [`PluginHeader::build`] stamp of every plugin built with it. The host
+/// compares a bundled plugin's stamp with its own build, so a library
+/// left from another release is named although its version string and
+/// protocol fingerprint are the same.
+pub const BUILD: &str = env!("RECKON_PLUGIN_BUILD");
+/// [`BUILD`] as a C string, for the header.
+pub const BUILD_C: &std::ffi::CStr = c_str(concat!(env!("RECKON_PLUGIN_BUILD"), "\0"));
 /// Identifies the exact wire types a plugin was built with: FNV-1a (32
 /// bit) of `protocol.rs`, the file defining every record, event and action
 /// the plugin and the host exchange as JSON (several with
@@ -124,6 +133,11 @@ pub struct PluginHeader {
     pub target: *const c_char,
     /// The function table (append-only).
     pub functions: FunctionTable,
+    /// ABI 1.1: NUL-terminated [`BUILD`] of the plugin-api the plugin was
+    /// built with. A header of ABI 1.0 ends before it (`header_size` is
+    /// [`MIN_HEADER_SIZE`]): the host reads it only when `header_size`
+    /// covers it ([`HEADER_SIZE_WITH_BUILD`]).
+    pub build: *const c_char,
 }
 
 // SAFETY: the header is immutable static data; the pointers point at static,
@@ -170,12 +184,17 @@ const _: () = {
     assert!(offset_of!(PluginHeader, plugin_id) == 24);
     assert!(offset_of!(PluginHeader, functions) == 24 + 4 * size_of::<usize>());
     assert!(size_of::<FunctionTable>() == 4 * size_of::<usize>());
-    assert!(size_of::<PluginHeader>() == 24 + 8 * size_of::<usize>());
+    assert!(offset_of!(PluginHeader, build) == 24 + 8 * size_of::<usize>());
+    assert!(size_of::<PluginHeader>() == 24 + 9 * size_of::<usize>());
 };
 
 /// The smallest header a host accepts: everything up to and including the
-/// first function table of ABI 1.0.
-pub const MIN_HEADER_SIZE: usize = std::mem::size_of::<PluginHeader>();
+/// first function table of ABI 1.0 (the header of ABI 1.0 ended there).
+pub const MIN_HEADER_SIZE: usize = std::mem::offset_of!(PluginHeader, build);
+
+/// The smallest header holding [`PluginHeader::build`] (ABI 1.1).
+pub const HEADER_SIZE_WITH_BUILD: usize =
+    std::mem::offset_of!(PluginHeader, build) + std::mem::size_of::<*const c_char>();
 
 /// A `WriteFn` that appends to a `Vec<u8>` passed as `ctx`.
 ///

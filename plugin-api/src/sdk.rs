@@ -1058,6 +1058,7 @@ macro_rules! export_plugin {
                     session_step,
                     session_close,
                 },
+                build: $crate::abi::BUILD_C.as_ptr(),
             };
 
             /// The plugin's entry point: returns its static header.

@@ -202,7 +202,9 @@ fn plugins_describe_prints_text_and_json() {
     // Drop the machine-specific lines before snapshotting.
     let stable: String = out
         .lines()
-        .filter(|l| !l.starts_with("file: ") && !l.starts_with("sha256: "))
+        .filter(|l| {
+            !l.starts_with("file: ") && !l.starts_with("sha256: ") && !l.starts_with("build: ")
+        })
         .map(|l| format!("{l}\n"))
         .collect();
     insta::assert_snapshot!("describe_example", stable);
@@ -887,6 +889,108 @@ fn a_plugin_built_before_the_protocol_fingerprint_loads_with_a_warning() {
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("it loads, with a warning"), "{out}");
     assert!(out.contains(warning), "{out}");
+}
+
+/// QA44b B-H1: a bundled plugin's library left from another release (same
+/// version string, same protocol fingerprint) loads, but `plugins list`,
+/// `plugins check` and `plugins describe` name its build and this
+/// reckon's; `plugins list` shows each library's build. Built here from
+/// the example's library: its `build` stamp rewritten to another commit,
+/// then its `header_size` cut to ABI 1.0's (a header from before stamps).
+#[test]
+fn a_bundled_plugin_from_another_build_loads_with_a_warning() {
+    let build = plugin_api::abi::BUILD;
+    if build == "unknown commit" {
+        eprintln!("skipped: built outside a git checkout, so plugins carry no commit");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let installed = reckon_tests::install_plugins(dir.path(), &["example"]);
+    let lib = &installed[0];
+    let commit = build.split(' ').next().unwrap();
+    let row = |out: &str| {
+        out.lines()
+            .find(|l| l.starts_with("example "))
+            .unwrap_or_else(|| panic!("no example row:\n{out}"))
+            .split_whitespace()
+            .map(str::to_owned)
+            .collect::<Vec<_>>()
+    };
+    let (code, out) = reckon(&["plugins", "list", "--plugin-dir", "."], dir.path());
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(row(&out)[..3], ["example", "0.1.0", commit], "{out}");
+
+    // Another commit: every hex digit of the hash moved by one.
+    let other: String = commit
+        .chars()
+        .map(|c| {
+            let d = c.to_digit(16).unwrap();
+            char::from_digit((d + 1) % 16, 16).unwrap()
+        })
+        .collect();
+    let stamp = format!("{build}\0").into_bytes();
+    let mut bytes = std::fs::read(lib).unwrap();
+    let mut patched = 0;
+    while let Some(at) = bytes.windows(stamp.len()).position(|w| w == stamp) {
+        bytes[at..at + other.len()].copy_from_slice(other.as_bytes());
+        patched += 1;
+    }
+    assert!(
+        patched > 0,
+        "no build stamp `{build}` in the example's library"
+    );
+    std::fs::write(lib, &bytes).unwrap();
+    let other_build = format!("{other}{}", &build[commit.len()..]);
+    let warning = format!(
+        "is built from commit `{other_build}`, and this reckon from `{build}`: a library left from another release"
+    );
+    let (code, out) = reckon(&["plugins", "list", "--plugin-dir", "."], dir.path());
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(
+        row(&out)[..3],
+        ["example", "0.1.0", other.as_str()],
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!(
+            "warning: plugin `example` ({}) {warning}",
+            reckon_tests::plugin_file_name("example")
+        )),
+        "{out}"
+    );
+    let (code, out) = reckon(&["plugins", "check", lib.to_str().unwrap()], dir.path());
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("it loads, with a warning"), "{out}");
+    assert!(out.contains(&warning), "{out}");
+    assert!(out.contains(&format!("build: {other_build}\n")), "{out}");
+    let (code, out) = reckon(
+        &["plugins", "describe", "example", "--plugin-dir", "."],
+        dir.path(),
+    );
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains(&warning), "{out}");
+
+    // A header of ABI 1.0 (before stamps) ends before `build`: not read.
+    let mut prefix = b"RECKONPL".to_vec();
+    prefix.extend_from_slice(
+        &u32::try_from(std::mem::size_of::<plugin_api::abi::PluginHeader>())
+            .unwrap()
+            .to_le_bytes(),
+    );
+    let at = bytes
+        .windows(prefix.len())
+        .position(|w| w == prefix)
+        .expect("the example's header in its library");
+    let short = u32::try_from(plugin_api::abi::MIN_HEADER_SIZE).unwrap();
+    bytes[at + 8..at + 12].copy_from_slice(&short.to_le_bytes());
+    std::fs::write(lib, &bytes).unwrap();
+    let (code, out) = reckon(&["plugins", "list", "--plugin-dir", "."], dir.path());
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(row(&out)[..3], ["example", "0.1.0", "none"], "{out}");
+    assert!(
+        out.contains(&format!("is from a release before plugin build stamps (its header has none), and this reckon from `{build}`")),
+        "{out}"
+    );
 }
 
 /// A library, or a directory holding it, owned by another user lets that

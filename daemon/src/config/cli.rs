@@ -150,7 +150,7 @@ pub fn check(
             c.lookback_days,
             if c.config.enabled { "" } else { ", DISABLED" }
         );
-        if let Some(why) = c.plugin.outdated() {
+        for why in c.plugin.warnings() {
             let _ = writeln!(
                 out,
                 "  warning: its plugin library {} is {why}",

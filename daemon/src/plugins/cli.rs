@@ -153,9 +153,10 @@ pub fn run(config: &Path, cmd: PluginsCommand) -> anyhow::Result<ExitCode> {
                 .filter(|p| p.manifest.id == id && p.path != plugin.path)
                 .map(|p| {
                     format!(
-                        "{} (version {}, sha256 {})",
+                        "{} (version {}, build {}, sha256 {})",
                         p.path.file_name().unwrap_or_default().to_string_lossy(),
                         p.manifest.version,
+                        p.build_commit(),
                         p.sha256
                     )
                 })
@@ -166,6 +167,9 @@ pub fn run(config: &Path, cmd: PluginsCommand) -> anyhow::Result<ExitCode> {
                     plugin.path.file_name().unwrap_or_default().to_string_lossy(),
                     others.join(", ")
                 );
+            }
+            for why in plugin.warnings() {
+                crate::errln!("warning: {} is {why}", plugin.path.display());
             }
             if json {
                 crate::cli::write_stdout(&format!(
@@ -200,13 +204,16 @@ pub fn run(config: &Path, cmd: PluginsCommand) -> anyhow::Result<ExitCode> {
                 Ok((pins_note, plugin)) => {
                     // The exit status is the verdict: output nobody reads
                     // (a closed pipe) does not change it.
-                    let (passed, warning) = match plugin.outdated() {
-                        None => ("every check passed", String::new()),
-                        Some(why) => (
-                            "it loads, with a warning",
-                            format!("warning: {} is {why}\n", path.display()),
-                        ),
+                    let warnings = plugin.warnings();
+                    let passed = match warnings.len() {
+                        0 => "every check passed",
+                        1 => "it loads, with a warning",
+                        _ => "it loads, with warnings",
                     };
+                    let warning: String = warnings
+                        .iter()
+                        .map(|why| format!("warning: {} is {why}\n", path.display()))
+                        .collect();
                     let warning = warning + pins_note.as_deref().unwrap_or_default();
                     let _ = crate::cli::write_stdout(&format!(
                         "ok: {} is plugin `{}` {} ({passed}; plugin directory {})\n{warning}\n{}",
@@ -350,6 +357,7 @@ pub fn render_list(dir: &Path, found: &[Result<Arc<Plugin>, LoadError>]) -> Stri
     let mut rows = vec![[
         "ID".to_owned(),
         "VERSION".to_owned(),
+        "BUILD".to_owned(),
         "KIND".to_owned(),
         "STREAMS".to_owned(),
         "FILE".to_owned(),
@@ -360,6 +368,7 @@ pub fn render_list(dir: &Path, found: &[Result<Arc<Plugin>, LoadError>]) -> Stri
             Ok(p) => rows.push([
                 p.manifest.id.clone(),
                 p.manifest.version.clone(),
+                p.build_commit().to_owned(),
                 kind_name(&p.manifest),
                 p.manifest
                     .streams
@@ -384,7 +393,7 @@ pub fn render_list(dir: &Path, found: &[Result<Arc<Plugin>, LoadError>]) -> Stri
     if rows.len() == 1 {
         rows.clear();
     }
-    let widths: Vec<usize> = (0..5)
+    let widths: Vec<usize> = (0..6)
         .map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0))
         .collect();
     for r in &rows {
@@ -400,7 +409,7 @@ pub fn render_list(dir: &Path, found: &[Result<Arc<Plugin>, LoadError>]) -> Stri
         out.push_str(&format!("refused: {e}\n"));
     }
     for p in found.iter().flatten() {
-        if let Some(why) = p.outdated() {
+        for why in p.warnings() {
             let file = p.path.file_name().unwrap_or_default().to_string_lossy();
             out.push_str(&format!(
                 "warning: plugin `{}` ({file}) is {why}\n",
@@ -479,9 +488,12 @@ pub fn render_describe(p: &Plugin) -> String {
     o.push_str(&format!("kind: {}\n", kind_name(m)));
     o.push_str(&format!("{}\n\n", m.description));
     o.push_str(&format!(
-        "file: {}\nsha256: {}\npanic strategy: {}\n",
+        "file: {}\nsha256: {}\nbuild: {}\npanic strategy: {}\n",
         p.path.display(),
         p.sha256,
+        p.build
+            .as_deref()
+            .unwrap_or("none (built before plugin build stamps)"),
         if p.panic_unwind {
             "unwind (in-process allowed)"
         } else {
@@ -593,6 +605,7 @@ pub fn describe_json(p: &Plugin) -> Value {
         "sha256": p.sha256,
         "panic_unwind": p.panic_unwind,
         "abi_minor": p.abi_minor,
+        "build": p.build,
         "manifest": p.manifest,
     })
 }
@@ -707,5 +720,57 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("older plugin-api (no protocol fingerprint); rebuild it or replace it with this release's .so"));
+    }
+
+    /// QA44b B-H1: the list shows each library's build; a bundled plugin's
+    /// from another commit is warned about, an out-of-tree plugin's never.
+    #[test]
+    fn list_shows_builds_and_flags_a_bundled_plugin_from_another_build() {
+        let stamped = |id: &str, build: &str| {
+            let mut p = crate::test_support::plugin(id, plugin_api::abi::PROTOCOL_FINGERPRINT);
+            p.build = Some(build.to_owned());
+            Arc::new(p)
+        };
+        let ours = crate::plugins::THIS_BUILD;
+        let old = "4e1a6e0 2026-04-20 08:00 UTC";
+        let found = [
+            Ok(stamped("impact", ours)),
+            Ok(stamped("cake", old)),
+            Ok(stamped("acme_network", old)),
+        ];
+        let text = render_list(Path::new("plugins"), &found);
+        let rows: Vec<Vec<&str>> = text
+            .lines()
+            .filter(|l| !l.starts_with("warning:"))
+            .map(|l| l.split_whitespace().take(3).collect())
+            .collect();
+        let our_commit = ours.split(' ').next().unwrap_or_default();
+        let our_commit = if ours == crate::plugins::UNKNOWN_BUILD {
+            "unknown"
+        } else {
+            our_commit
+        };
+        assert_eq!(
+            rows,
+            [
+                vec!["ID", "VERSION", "BUILD"],
+                vec!["impact", "1", our_commit],
+                vec!["cake", "1", "4e1a6e0"],
+                vec!["acme_network", "1", "4e1a6e0"],
+            ],
+            "{text}"
+        );
+        let warnings: Vec<&str> = text.lines().filter(|l| l.starts_with("warning:")).collect();
+        if ours == crate::plugins::UNKNOWN_BUILD {
+            assert_eq!(warnings, Vec::<&str>::new(), "{text}");
+        } else {
+            assert_eq!(warnings.len(), 1, "{text}");
+            assert!(
+                warnings[0].starts_with(&format!(
+                    "warning: plugin `cake` (libreckon_plugin_cake.so) is built from commit `{old}`, and this reckon from `{ours}`"
+                )),
+                "{text}"
+            );
+        }
     }
 }

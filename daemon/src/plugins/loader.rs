@@ -35,8 +35,9 @@ use super::describe::{DescribeFailure, DescribeHost, DescribeOptions};
 pub use super::manifest::check_manifest;
 use super::{LoadError, Plugin};
 use plugin_api::abi::{
-    write_to_vec, FunctionTable, PluginHeader, ABI_MAJOR, ENTRY_SYMBOL, FLAG_PANIC_UNWIND, MAGIC,
-    MIN_HEADER_SIZE, PROTOCOL_FINGERPRINT, STATUS_OK, STATUS_PANIC, TARGET,
+    write_to_vec, FunctionTable, PluginHeader, ABI_MAJOR, ENTRY_SYMBOL, FLAG_PANIC_UNWIND,
+    HEADER_SIZE_WITH_BUILD, MAGIC, MIN_HEADER_SIZE, PROTOCOL_FINGERPRINT, STATUS_OK, STATUS_PANIC,
+    TARGET,
 };
 use plugin_api::protocol::{Manifest, PluginError, PROTOCOL_VERSION};
 use sha2::{Digest, Sha256};
@@ -213,6 +214,9 @@ pub struct HeaderFields {
     pub protocol_version: String,
     /// `target`.
     pub target: String,
+    /// `build` (ABI 1.1), `None` when `header_size` ends before it (a
+    /// plugin built before the stamp).
+    pub build: Option<String>,
 }
 
 /// Checks the fixed-size prefix (magic, header size, ABI major) that is read
@@ -726,9 +730,20 @@ pub fn open_library(file: LibraryFile) -> Result<(HeaderFields, PluginFns), Load
         )
     };
     check_header_prefix(magic, header_size, abi_major).map_err(|e| refused(path, e))?;
-    // SAFETY: magic, size and major match, so the plugin promises a full
-    // ABI-1 header of at least our size at `ptr`.
-    let header: &'static PluginHeader = unsafe { &*ptr };
+    // Magic, size and major match, so the plugin promises an ABI-1 header
+    // of `header_size` bytes at `ptr`: every field of ABI 1.0, and those
+    // appended since only when `header_size` covers them. So no reference
+    // to a whole `PluginHeader` (a plugin's may be shorter than ours):
+    // each field is read at its offset.
+    macro_rules! field {
+        ($name:ident) => {
+            // SAFETY: the field lies within the `header_size` bytes of
+            // static data the plugin promises (every use is of an ABI 1.0
+            // field, or checks `header_size` first); plain data, read
+            // unaligned.
+            unsafe { (&raw const (*ptr).$name).read_unaligned() }
+        };
+    }
     let text = |field: &str, p: *const std::ffi::c_char| -> Result<String, LoadError> {
         if p.is_null() {
             return Err(refused(
@@ -743,23 +758,29 @@ pub fn open_library(file: LibraryFile) -> Result<(HeaderFields, PluginFns), Load
             .map(str::to_owned)
             .map_err(|_| refused(path, format!("header field `{field}` is not UTF-8")))
     };
+    let build = if header_size as usize >= HEADER_SIZE_WITH_BUILD {
+        Some(text("build", field!(build))?)
+    } else {
+        None
+    };
     let fields = HeaderFields {
         magic,
         header_size,
         abi_major,
-        abi_minor: header.abi_minor,
-        flags: header.flags,
-        protocol_fingerprint: header.protocol_fingerprint,
-        plugin_id: text("plugin_id", header.plugin_id)?,
-        plugin_version: text("plugin_version", header.plugin_version)?,
-        protocol_version: text("protocol_version", header.protocol_version)?,
-        target: text("target", header.target)?,
+        abi_minor: field!(abi_minor),
+        flags: field!(flags),
+        protocol_fingerprint: field!(protocol_fingerprint),
+        plugin_id: text("plugin_id", field!(plugin_id))?,
+        plugin_version: text("plugin_version", field!(plugin_version))?,
+        protocol_version: text("protocol_version", field!(protocol_version))?,
+        target: text("target", field!(target))?,
+        build,
     };
     check_header(&fields).map_err(|e| refused(path, e))?;
     Ok((
         fields,
         PluginFns {
-            table: header.functions,
+            table: field!(functions),
         },
     ))
 }
@@ -919,9 +940,10 @@ pub fn load_file_with(
         sha256: sha.clone(),
         abi_minor: header.abi_minor,
         protocol_fingerprint: header.protocol_fingerprint,
+        build: header.build,
         fns,
     });
-    if let Some(why) = plugin.outdated() {
+    for why in plugin.warnings() {
         tracing::warn!(plugin = %plugin.manifest.id, path = %canonical.display(), "plugin library {why}");
     }
     if let Ok(mut c) = cache().lock() {
@@ -1148,6 +1170,7 @@ mod tests {
             plugin_version: "1".into(),
             protocol_version: PROTOCOL_VERSION.into(),
             target: TARGET.into(),
+            build: Some(plugin_api::abi::BUILD.into()),
         }
     }
 

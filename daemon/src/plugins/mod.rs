@@ -73,6 +73,10 @@ pub struct Plugin {
     /// Its header's `protocol_fingerprint`: 0 for a plugin built before the
     /// fingerprint existed ([`Plugin::outdated`]).
     pub protocol_fingerprint: u32,
+    /// Its header's `build` stamp: the commit its plugin-api was built from
+    /// (`<commit> <commit date, UTC>`, or `unknown commit`); `None` for a
+    /// plugin built before the stamp (ABI 1.0). See [`Plugin::build_mismatch`].
+    pub build: Option<String>,
     /// The function table (valid forever: libraries are never unloaded).
     pub(crate) fns: loader::PluginFns,
 }
@@ -88,6 +92,7 @@ impl Plugin {
             sha256: String::new(),
             abi_minor: 0,
             protocol_fingerprint: plugin_api::abi::PROTOCOL_FINGERPRINT,
+            build: Some(THIS_BUILD.to_owned()),
             fns: loader::PluginFns::unavailable(),
         }
     }
@@ -99,6 +104,34 @@ impl Plugin {
     /// the log, `plugins list`, `plugins check` and `config check`.
     pub fn outdated(&self) -> Option<&'static str> {
         (self.protocol_fingerprint == 0).then_some(OUTDATED_PLUGIN)
+    }
+
+    /// Why this library of a plugin that ships with Reckon looks left from
+    /// another release: see [`build_mismatch`].
+    pub fn build_mismatch(&self) -> Option<String> {
+        build_mismatch(&self.manifest.id, self.build.as_deref(), THIS_BUILD)
+    }
+
+    /// Everything that says this library should be replaced although it
+    /// loads ([`Plugin::outdated`], [`Plugin::build_mismatch`]), each a
+    /// phrase that follows "the library is": the log at load, `plugins
+    /// list`, `plugins check` and `config check` print them.
+    pub fn warnings(&self) -> Vec<String> {
+        self.outdated()
+            .map(str::to_owned)
+            .into_iter()
+            .chain(self.build_mismatch())
+            .collect()
+    }
+
+    /// The commit of its `build` stamp, for the `plugins list` column:
+    /// `none` without a stamp, `unknown` when built outside a git checkout.
+    pub fn build_commit(&self) -> &str {
+        match self.build.as_deref() {
+            None => "none",
+            Some(UNKNOWN_BUILD) => "unknown",
+            Some(b) => b.split_whitespace().next().unwrap_or("none"),
+        }
     }
 
     /// Why this plugin may not start another session: its file was
@@ -119,6 +152,69 @@ impl Plugin {
 /// [`Plugin::outdated`]'s warning (upgrade QA F2: an operator who forgot
 /// to replace the plugins ran the old mapping code without a word).
 pub const OUTDATED_PLUGIN: &str = "built against an older plugin-api (no protocol fingerprint); rebuild it or replace it with this release's .so (an old plugin runs its old mapping code and may change stored records)";
+
+/// This reckon's build, `<commit> <commit date, UTC>` or `unknown commit`
+/// (`daemon/build.rs`): what a bundled plugin's `build` stamp must name.
+pub const THIS_BUILD: &str = env!("RECKON_BUILD");
+
+/// The build stamp of a binary or plugin built outside a git checkout.
+pub const UNKNOWN_BUILD: &str = "unknown commit";
+
+/// The ids of the plugins that ship with Reckon (the crates under
+/// `plugins/` of its source). A release builds them with the daemon, from
+/// one commit, so their `build` stamp names the daemon's: another commit
+/// is a library left from another release ([`build_mismatch`]). A unit
+/// test keeps the list equal to `plugins/`.
+pub const BUNDLED_PLUGINS: [&str; 9] = [
+    "cake",
+    "everflow",
+    "example",
+    "google_ads",
+    "impact",
+    "meta_ads",
+    "orders",
+    "partnerstack",
+    "tiktok_ads",
+];
+
+/// Why the library of plugin `id`, stamped `build` (`None`: built before
+/// the stamp existed), looks left from another release than this reckon,
+/// built as `ours` (QA44b B-H1: after an upgrade that replaced only the
+/// binary, the old libraries said `impact 0.1.0` and had the same protocol
+/// fingerprint, and ran the old mapping code without a word). Only for a
+/// plugin that ships with Reckon ([`BUNDLED_PLUGINS`]): an out-of-tree
+/// plugin is built from its own sources, whenever. Nothing when either
+/// build is `unknown commit` (built outside a git checkout). A warning,
+/// not a refusal: the records and messages are the same (the protocol
+/// fingerprint matched), and a developer who rebuilt only the daemon must
+/// not lose their plugins.
+pub fn build_mismatch(id: &str, build: Option<&str>, ours: &str) -> Option<String> {
+    if !BUNDLED_PLUGINS.contains(&id) || ours == UNKNOWN_BUILD {
+        return None;
+    }
+    let theirs = match build {
+        Some(b) if b == UNKNOWN_BUILD || same_commit(b, ours) => return None,
+        Some(b) => format!("built from commit `{b}`"),
+        None => "from a release before plugin build stamps (its header has none)".to_owned(),
+    };
+    Some(format!(
+        "{theirs}, and this reckon from `{ours}`: a library left from another release, \
+         which runs that release's code (its mapping may change stored records); install \
+         this release's plugin libraries (README \"Upgrading, and rolling back\"), or, \
+         building from source, build them with this reckon (`cargo build --workspace`)"
+    ))
+}
+
+/// Whether two build stamps name one commit: their first words (the
+/// abbreviated hashes, which git may abbreviate to different lengths on
+/// two machines) agree as far as the shorter goes.
+fn same_commit(a: &str, b: &str) -> bool {
+    let (a, b) = (
+        a.split_whitespace().next().unwrap_or_default(),
+        b.split_whitespace().next().unwrap_or_default(),
+    );
+    !a.is_empty() && !b.is_empty() && (a.starts_with(b) || b.starts_with(a))
+}
 
 /// Lists plugin libraries (`*.so`/`*.dylib`) in `dir`, loading and describing
 /// each. Broken files are returned as errors, not skipped. Describe runs as
@@ -450,4 +546,87 @@ pub async fn run_session_with(
     tuning: SessionTuning,
 ) -> Result<SessionReport, SessionError> {
     session::run(plugin, open, policy, options, sink, tuning).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const OURS: &str = "8eb63f1 2026-05-02 10:15 UTC";
+
+    /// QA44b B-H1: a bundled plugin's library from another commit, or from
+    /// before stamps, is named; one of this build, or of any build of an
+    /// out-of-tree plugin, is not.
+    #[test]
+    fn a_bundled_plugin_from_another_build_is_warned_about() {
+        let old = "4e1a6e0 2026-04-20 08:00 UTC";
+        let why = build_mismatch("impact", Some(old), OURS).unwrap();
+        assert!(
+            why.starts_with(&format!(
+                "built from commit `{old}`, and this reckon from `{OURS}`: a library left from another release"
+            )),
+            "{why}"
+        );
+        assert!(
+            why.contains(
+                "install this release's plugin libraries (README \"Upgrading, and rolling back\")"
+            ),
+            "{why}"
+        );
+        let why = build_mismatch("cake", None, OURS).unwrap();
+        assert!(
+            why.starts_with(&format!("from a release before plugin build stamps (its header has none), and this reckon from `{OURS}`")),
+            "{why}"
+        );
+        // The same build, its hash abbreviated to another length elsewhere.
+        assert_eq!(build_mismatch("impact", Some(OURS), OURS), None);
+        assert_eq!(
+            build_mismatch("impact", Some("8eb63f1c9 2026-05-02 10:15 UTC"), OURS),
+            None
+        );
+        // Out-of-tree plugins: never, stamped or not.
+        assert_eq!(build_mismatch("acme_network", Some(old), OURS), None);
+        assert_eq!(build_mismatch("acme_network", None, OURS), None);
+        // Built outside a git checkout, either side: nothing to compare.
+        assert_eq!(build_mismatch("impact", Some(UNKNOWN_BUILD), OURS), None);
+        assert_eq!(build_mismatch("impact", Some(old), UNKNOWN_BUILD), None);
+        assert_eq!(build_mismatch("impact", None, UNKNOWN_BUILD), None);
+    }
+
+    /// [`Plugin::warnings`] carries both reasons, and the list column the
+    /// stamp's commit.
+    #[test]
+    fn a_plugin_s_warnings_and_build_column_come_from_its_header() {
+        let mut p = crate::test_support::plugin("impact", 0);
+        p.build = Some(THIS_BUILD.to_owned());
+        assert_eq!(p.warnings(), [OUTDATED_PLUGIN]);
+        p.protocol_fingerprint = plugin_api::abi::PROTOCOL_FINGERPRINT;
+        assert_eq!(p.warnings(), Vec::<String>::new());
+        p.build = None;
+        assert_eq!(p.build_commit(), "none");
+        assert_eq!(p.warnings().len(), usize::from(THIS_BUILD != UNKNOWN_BUILD));
+        p.build = Some(UNKNOWN_BUILD.to_owned());
+        assert_eq!(p.build_commit(), "unknown");
+        p.build = Some(OURS.to_owned());
+        assert_eq!(p.build_commit(), "8eb63f1");
+    }
+
+    /// [`BUNDLED_PLUGINS`] is the ids the crates under `plugins/` export.
+    #[test]
+    fn the_bundled_plugin_ids_are_those_under_plugins() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../plugins");
+        let mut ids: Vec<String> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| {
+                let lib = e.unwrap().path().join("src/lib.rs");
+                let src = std::fs::read_to_string(&lib).unwrap();
+                let (_, rest) = src
+                    .split_once("export_plugin!(id = \"")
+                    .unwrap_or_else(|| panic!("{}: no export_plugin!", lib.display()));
+                rest.split('"').next().unwrap_or_default().to_owned()
+            })
+            .collect();
+        ids.sort();
+        assert_eq!(ids, BUNDLED_PLUGINS);
+    }
 }

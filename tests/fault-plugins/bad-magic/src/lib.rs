@@ -47,6 +47,7 @@ static HEADER: PluginHeader = PluginHeader {
         session_step,
         session_close,
     },
+    build: plugin_api::abi::BUILD_C.as_ptr(),
 };
 
 /// The entry point, returning a header with the wrong magic.
