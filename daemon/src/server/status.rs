@@ -89,6 +89,52 @@ pub struct DraftSchedule {
     /// When the schedule last made the drafts, as stored; null: no run is
     /// recorded (`statements generate` by hand is not one).
     pub last_made: Option<DateTime<Utc>>,
+    /// The latest period recorded finalised; null: none (or a daemon of
+    /// before 2026-12-02).
+    #[serde(default)]
+    pub last_finalised: Option<String>,
+    /// The periods of the program's kind that ended after it and are not
+    /// finalised, oldest first (QA44c C-L3: after a long outage nothing
+    /// said which months still wait; they are finalised in order).
+    #[serde(default)]
+    pub ended_unfinalised: Vec<String>,
+}
+
+/// The latest period `records` hold finalised, and the periods of `kind`
+/// that ended after it (before the one holding `today`) and are not
+/// finalised, oldest first. Nothing when none is finalised: where the
+/// program's periods begin is then unknown.
+fn unfinalised(
+    records: &[crate::payout::book::PeriodRecord],
+    kind: crate::payout::config::PeriodKind,
+    today: chrono::NaiveDate,
+) -> (Option<String>, Vec<String>) {
+    use crate::payout::model::Status;
+    use crate::payout::period::Period;
+    let finalised = |r: &&crate::payout::book::PeriodRecord| r.status == Status::Finalised;
+    let Some(last) = records
+        .iter()
+        .filter(finalised)
+        .max_by_key(|r| r.period_start)
+    else {
+        return (None, Vec::new());
+    };
+    let Some(after) = Period::of_any_kind(&last.period) else {
+        return (Some(last.period.clone()), Vec::new());
+    };
+    let done: std::collections::BTreeSet<&str> = (records.iter().filter(finalised))
+        .map(|r| r.period.as_str())
+        .collect();
+    let mut open = Vec::new();
+    let mut p = Period::containing(kind, after.end);
+    while p.end <= today {
+        let name = p.to_string();
+        if !done.contains(name.as_str()) {
+            open.push(name);
+        }
+        p = p.next();
+    }
+    (Some(last.period.clone()), open)
 }
 
 /// The KPI summaries' schedule (`[kpi.summaries]`).
@@ -148,6 +194,12 @@ pub fn draft_schedules(
                 ),
                 None => (None, None),
             };
+            let records = (book.as_ref())
+                .and_then(|b| crate::payout::lifecycle::period_records(b, &p.id).ok())
+                .unwrap_or_default();
+            let today = now.with_timezone(&tz).date_naive();
+            let (last_finalised, ended_unfinalised) =
+                unfinalised(&records, commission.period, today);
             Some(DraftSchedule {
                 program: p.id.clone(),
                 schedule: commission.draft_schedule.clone(),
@@ -155,6 +207,8 @@ pub fn draft_schedules(
                 next_fire,
                 due_since,
                 last_made,
+                last_finalised,
+                ended_unfinalised,
             })
         })
         .collect()
@@ -505,6 +559,7 @@ impl StatusReport {
         for s in &self.draft_schedules {
             let Some(expr) = &s.schedule else {
                 let _ = writeln!(out, "  {}: on demand only (no draft_schedule)", s.program);
+                render_unfinalised(out, s);
                 continue;
             };
             let failure = self
@@ -532,6 +587,7 @@ impl StatusReport {
             if let Some(f) = failure {
                 let _ = writeln!(out, "    {f}");
             }
+            render_unfinalised(out, s);
         }
         // A program's failures from before a reload that removed it.
         for d in &self.drafts {
@@ -546,6 +602,27 @@ impl StatusReport {
 
 /// `next 2026-12-01 05:00:00 UTC`, or, when a fire came since the last
 /// run, that it is due and waits for a sync.
+/// Under a program's drafts line: the periods that ended and wait to be
+/// finalised, in order (the first and last of a long run).
+fn render_unfinalised(out: &mut String, s: &DraftSchedule) {
+    let (Some(last), [first, .., end] | [first @ end]) =
+        (&s.last_finalised, s.ended_unfinalised.as_slice())
+    else {
+        return;
+    };
+    let n = s.ended_unfinalised.len();
+    let which = match n {
+        1 => first.clone(),
+        2 => format!("{first} and {end}"),
+        _ => format!("{first} … {end} ({n} periods)"),
+    };
+    let _ = writeln!(
+        out,
+        "    ended and not finalised since {last}: {which}; finalise them in order (`reckon statements finalize --program {} --period {first}`)",
+        s.program
+    );
+}
+
 fn next_or_due(
     next: Option<DateTime<Utc>>,
     tz: &str,
@@ -1116,6 +1193,68 @@ schedule = "0 6 * * *"
     /// summary schedules until one ran in this process (`drafts: []`
     /// after a restart). Now each is listed with its next fire and its
     /// last run as the store has it (the keys the hooks write).
+    /// QA44c C-L3: back after 13 months, nothing said which months still
+    /// waited to be finalised. The periods that ended after the latest
+    /// finalised one are listed, oldest first, and said under the drafts.
+    #[test]
+    fn the_periods_that_ended_and_wait_to_be_finalised_are_listed_in_order() {
+        use crate::payout::config::PeriodKind;
+        use crate::payout::model::Status;
+        let rec = |period: &str, status| crate::payout::book::PeriodRecord {
+            book_version: 1,
+            program: "acme".into(),
+            period: period.into(),
+            period_start: format!("{period}-01").parse().unwrap(),
+            status,
+            version: 1,
+            partners: Vec::new(),
+            summary_sha256: String::new(),
+            held_back_csv: None,
+            recorded_at: None,
+        };
+        let day = |s: &str| s.parse::<chrono::NaiveDate>().unwrap();
+        let records = [
+            rec("2026-09", Status::Finalised),
+            rec("2026-10", Status::Finalised),
+            rec("2026-11", Status::Draft),
+        ];
+        assert_eq!(
+            unfinalised(&records, PeriodKind::Monthly, day("2026-12-02")),
+            (Some("2026-10".into()), vec!["2026-11".into()])
+        );
+        assert_eq!(
+            unfinalised(&records, PeriodKind::Monthly, day("2026-11-30")),
+            (Some("2026-10".into()), vec![])
+        );
+        let (last, open) = unfinalised(&records, PeriodKind::Monthly, day("2028-01-06"));
+        assert_eq!(open.len(), 14);
+        assert_eq!(
+            (open[0].as_str(), open[13].as_str()),
+            ("2026-11", "2027-12")
+        );
+        assert_eq!(
+            unfinalised(&records[2..], PeriodKind::Monthly, day("2028-01-06")),
+            (None, vec![])
+        );
+
+        let mut out = String::new();
+        let s = DraftSchedule {
+            program: "acme".into(),
+            schedule: None,
+            timezone: "UTC".into(),
+            next_fire: None,
+            due_since: None,
+            last_made: None,
+            last_finalised: last,
+            ended_unfinalised: open,
+        };
+        render_unfinalised(&mut out, &s);
+        assert_eq!(
+            out,
+            "    ended and not finalised since 2026-10: 2026-11 … 2027-12 (14 periods); finalise them in order (`reckon statements finalize --program acme --period 2026-11`)\n"
+        );
+    }
+
     #[test]
     fn draft_and_summary_schedules_show_their_stored_last_run_across_a_restart() {
         let dir = tempfile::tempdir().unwrap();
@@ -1133,6 +1272,8 @@ schedule = "0 6 * * *"
             // Never run: the fire of the last day is due.
             due_since: Some("2026-11-30T10:00:00Z".parse().unwrap()),
             last_made: None,
+            last_finalised: None,
+            ended_unfinalised: Vec::new(),
         };
         assert_eq!(drafts[0], acme);
         assert_eq!(
@@ -1204,6 +1345,8 @@ schedule = "0 6 * * *"
             next_fire: Some("2026-12-01T10:00:00Z".parse().unwrap()),
             due_since: None,
             last_made: Some(at),
+            last_finalised: None,
+            ended_unfinalised: Vec::new(),
         };
         let report = StatusReport {
             started_at: at,
