@@ -116,6 +116,7 @@ pub fn plugin(id: &str, fingerprint: u32) -> crate::plugins::Plugin {
         default_base_url: None,
         auth: None,
         max_window_days: None,
+        max_history_days: None,
         file_capability: None,
     };
     let mut p =

@@ -19,7 +19,9 @@
 //! - `allowed_hosts`: host names, no wildcards, schemes, ports or paths
 //!   (QA42a A-L2: `"*"` and `""` were accepted and never matched anything);
 //! - `auth`: the settings it names are declared secrets
-//!   ([`crate::validate::auth_settings`], QA7 F2, F3).
+//!   ([`crate::validate::auth_settings`], QA7 F2, F3);
+//! - `max_history_days`, when given, is at least 1 (0 would leave no day
+//!   a scheduled run may read).
 //!
 //! What this is not: no check of a connector's settings against the schema
 //! (that is `config::schema`), nor of what a plugin emits (`session`).
@@ -95,6 +97,14 @@ pub fn check(m: &Manifest, pattern: PatternCheck<'_>) -> Result<(), String> {
                  (the configured base_url's host is allowed without an entry)"
             ));
         }
+    }
+    if m.max_history_days == Some(0) {
+        return Err(
+            "`max_history_days` is 0, which would leave no day to read: give the number of days \
+             back the platform serves (e.g. 365 for \"only the prior 365 days\"), or None when \
+             it has no such limit"
+                .into(),
+        );
     }
     // The settings `auth` names exist and hold secrets (QA7 F2, F3).
     crate::validate::auth_settings(m)
@@ -424,6 +434,16 @@ mod tests {
 
     /// QA42a A-L2: `"*"` and `""` were accepted (and listed as the origins
     /// `https://*:443`, `https://:443`), and never matched any request.
+    #[test]
+    fn a_max_history_of_zero_days_is_refused() {
+        let mut m = manifest();
+        m.max_history_days = Some(0);
+        let e = check_manifest(&m).unwrap_err();
+        assert!(e.starts_with("`max_history_days` is 0"), "{e}");
+        m.max_history_days = Some(365);
+        assert_eq!(check_manifest(&m), Ok(()));
+    }
+
     #[test]
     fn an_allowed_host_that_is_not_a_host_name_is_refused() {
         let with = |host: &str| {

@@ -50,6 +50,14 @@ pub struct Manifest {
     /// The widest date window the platform accepts in one session; backfills
     /// are split into windows of at most this many days.
     pub max_window_days: Option<u32>,
+    /// How far back the platform serves data: only the prior this many days
+    /// (Everflow's raw conversions: 365). A scheduled run's re-pull of days
+    /// already read (the lookback before the oldest checkpoint) starts no
+    /// earlier than [`first_served_day`] instead of failing on the
+    /// platform's refusal; explicit backfills are not cut. `None`: no limit
+    /// known. Absent in manifests of plugins built before it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_history_days: Option<u32>,
     /// A read-only file capability: the host reads files under the configured
     /// directory (setting `directory`) matching these glob-like suffixes and
     /// feeds their bytes as [`Event::File`].
@@ -74,9 +82,23 @@ impl Manifest {
             default_base_url: None,
             auth: None,
             max_window_days: None,
+            max_history_days: None,
             file_capability: Default::default(),
         }
     }
+}
+
+/// The first day a window may start on at `today` for a platform that
+/// serves only the prior `max_history_days` days
+/// ([`Manifest::max_history_days`]): `today` less `max_history_days - 1`.
+/// The platform counts its days in its own time zone, which may be a day
+/// ahead of or behind the caller's `today`; starting one day later than
+/// the bare limit keeps an allowed window allowed in every zone.
+pub fn first_served_day(max_history_days: u32, today: NaiveDate) -> NaiveDate {
+    let back = u64::from(max_history_days.saturating_sub(1));
+    today
+        .checked_sub_days(chrono::Days::new(back))
+        .unwrap_or(NaiveDate::MIN)
 }
 
 /// The family of records a plugin produces.
@@ -1433,5 +1455,33 @@ mod tests {
         let frame = encode_frame(&Event::Start, b"");
         assert!(decode_frame::<Event>(&frame[..2]).is_err());
         assert!(decode_frame::<Event>(&frame[..frame.len() - 1]).is_err());
+    }
+
+    /// A manifest written before `max_history_days` existed (an older
+    /// plugin's) still reads, without a limit; one without a limit is
+    /// written without the field.
+    #[test]
+    fn max_history_days_is_optional_in_a_manifest() {
+        let mut json = serde_json::to_value(Manifest::bare("x")).unwrap();
+        assert!(json.get("max_history_days").is_none(), "{json}");
+        let m: Manifest = serde_json::from_value(json.clone()).unwrap();
+        assert_eq!(m.max_history_days, None);
+        json["max_history_days"] = 365.into();
+        let m: Manifest = serde_json::from_value(json).unwrap();
+        assert_eq!(m.max_history_days, Some(365));
+    }
+
+    /// Everflow's "prior 365 days", counted with a day's margin: a window
+    /// may start 364 days before today.
+    #[test]
+    fn the_first_served_day_keeps_a_days_margin() {
+        let today = NaiveDate::from_ymd_opt(2028, 1, 6).unwrap();
+        assert_eq!(
+            first_served_day(365, today),
+            NaiveDate::from_ymd_opt(2027, 1, 7).unwrap()
+        );
+        assert_eq!(first_served_day(1, today), today);
+        assert_eq!(first_served_day(0, today), today);
+        assert_eq!(first_served_day(u32::MAX, today), NaiveDate::MIN);
     }
 }

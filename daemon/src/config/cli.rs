@@ -157,6 +157,10 @@ pub fn check(
                 c.plugin.path.display()
             );
         }
+        // QA44c C-M1: a lookback the platform cannot serve in full.
+        if let Some(w) = crate::sync::lookback_warning(c) {
+            let _ = writeln!(out, "  warning: {w}");
+        }
         if !c.config.enabled {
             let _ = writeln!(out, "  never fires while disabled");
             continue;

@@ -819,6 +819,7 @@ mod tests {
             default_base_url: None,
             auth: None,
             max_window_days: None,
+            max_history_days: None,
             file_capability: None,
         }
     }

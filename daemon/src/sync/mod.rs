@@ -1,5 +1,6 @@
 //! One connector run: choose the window(s) from the last checkpoint and the
-//! lookback (or an explicit backfill range), open a plugin session per window,
+//! lookback, its re-pull cut to the days the platform serves (or an
+//! explicit backfill range, never cut), open a plugin session per window,
 //! commit every page with its checkpoint into the store, flush, and record the
 //! run in the history.
 //!
@@ -186,9 +187,11 @@ pub fn split_windows(from: NaiveDate, to: NaiveDate, max_days: Option<u32>) -> V
     out
 }
 
-/// The days a scheduled run pulls: from the oldest checkpoint of the
+/// The days a scheduled run wants: from the oldest checkpoint of the
 /// connector's streams (or today, when none has one yet: a first run)
-/// minus the lookback, through today, in the connector's timezone.
+/// minus the lookback, through today, in the connector's timezone. What it
+/// pulls is [`scheduled_days`]: these, with a re-pull reaching further back
+/// than the platform serves cut at the first day it serves.
 ///
 /// A stream without a checkpoint does not make the run a first run: a
 /// plugin may declare streams a given configuration never fills (the
@@ -199,6 +202,65 @@ pub fn scheduled_range(
     checkpoints: &std::collections::BTreeMap<String, Checkpoint>,
     now: DateTime<Utc>,
 ) -> (NaiveDate, NaiveDate) {
+    let days = wanted_days(connector, checkpoints, now);
+    (days.from, days.to)
+}
+
+/// The days a scheduled run pulls ([`scheduled_days`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ScheduledDays {
+    /// First day pulled.
+    pub from: NaiveDate,
+    /// Last day pulled: today in the connector's timezone.
+    pub to: NaiveDate,
+    /// The day of the oldest checkpoint (today on a first run): days from
+    /// it on may be unread; the days before are a re-pull.
+    pub oldest: NaiveDate,
+    /// No stream of the connector has a checkpoint yet.
+    pub first_run: bool,
+    /// Days of the lookback left out because the platform no longer serves
+    /// them (see [`scheduled_days`]).
+    pub left_out: Option<Window>,
+}
+
+/// [`scheduled_range`] with its window start clamped to the first day the
+/// platform serves ([`plugin_api::protocol::first_served_day`] of the
+/// manifest's `max_history_days`, on today in the connector's timezone)
+/// when the days cut off all lie before the oldest checkpoint: they were
+/// read before (or, on a first run, were never asked for but by the
+/// lookback), so nothing unread is skipped (QA44c C-M1: with
+/// `lookback_days` near Everflow's 365 days, a one-day outage made every
+/// scheduled run fail on the platform's refusal). When days from the
+/// oldest checkpoint on are older than that, nothing is cut: the platform
+/// refuses the window and the plugin's error says from which day to sync
+/// (those days cannot be read any more, which someone has to decide on).
+/// Explicit backfills are never clamped.
+pub fn scheduled_days(
+    connector: &ResolvedConnector,
+    checkpoints: &std::collections::BTreeMap<String, Checkpoint>,
+    now: DateTime<Utc>,
+) -> ScheduledDays {
+    let mut days = wanted_days(connector, checkpoints, now);
+    let Some(max) = connector.plugin.manifest.max_history_days else {
+        return days;
+    };
+    let first = plugin_api::protocol::first_served_day(max, days.to);
+    if days.from < first && first <= days.oldest {
+        days.left_out = first.pred_opt().map(|last| Window {
+            from: days.from,
+            to: last,
+        });
+        days.from = first;
+    }
+    days
+}
+
+/// [`scheduled_range`]'s days, nothing left out.
+fn wanted_days(
+    connector: &ResolvedConnector,
+    checkpoints: &std::collections::BTreeMap<String, Checkpoint>,
+    now: DateTime<Utc>,
+) -> ScheduledDays {
     let tz = connector.timezone;
     let today = now.with_timezone(&tz).date_naive();
     let streams = &connector.plugin.manifest.streams;
@@ -215,7 +277,70 @@ pub fn scheduled_range(
     let from = anchor
         .checked_sub_days(Days::new(u64::from(connector.lookback_days)))
         .unwrap_or(NaiveDate::MIN);
-    (from, today)
+    ScheduledDays {
+        from,
+        to: today,
+        oldest: anchor,
+        first_run: oldest.is_none(),
+        left_out: None,
+    }
+}
+
+/// Says, once per run, which days of the lookback a scheduled run leaves
+/// out ([`scheduled_days`]) and why.
+fn log_left_out(connector: &ResolvedConnector, days: &ScheduledDays) {
+    let (Some(cut), Some(max)) = (days.left_out, connector.plugin.manifest.max_history_days) else {
+        return;
+    };
+    let plugin = &connector.plugin.manifest.id;
+    let why = format!("plugin `{plugin}` serves only the prior {max} days");
+    let message = if days.first_run {
+        format!(
+            "the lookback's days {}..{} are not pulled: {why}, so this first run starts on {}",
+            cut.from, cut.to, days.from
+        )
+    } else {
+        format!(
+            "days {}..{} of the lookback are not re-pulled: {why}, so the run starts on {}; \
+             earlier runs read them, and a change made to them since is not seen",
+            cut.from, cut.to, days.from
+        )
+    };
+    tracing::info!(
+        connector = %connector.config.id,
+        from = %cut.from,
+        to = %cut.to,
+        lookback_days = connector.lookback_days,
+        oldest_checkpoint = %days.oldest,
+        max_history_days = max,
+        "{message}"
+    );
+}
+
+/// The `config check` warning for a `lookback_days` that reaches as far
+/// back as the connector's platform serves (the manifest's
+/// `max_history_days`, less the day of margin of
+/// [`plugin_api::protocol::first_served_day`]): scheduled runs then re-pull
+/// less than the lookback ([`scheduled_days`]), every run when it is
+/// longer, else each whose oldest checkpoint is older than today.
+pub fn lookback_warning(connector: &ResolvedConnector) -> Option<String> {
+    let max = connector.plugin.manifest.max_history_days?;
+    let lookback = connector.lookback_days;
+    let reach = max.saturating_sub(1);
+    let runs = match lookback.cmp(&reach) {
+        std::cmp::Ordering::Less => return None,
+        std::cmp::Ordering::Equal => {
+            "each scheduled run whose oldest checkpoint is older than today"
+        }
+        std::cmp::Ordering::Greater => "every scheduled run",
+    };
+    Some(format!(
+        "lookback_days = {lookback} reaches as far back as plugin `{}` serves (max_history_days = {max}; \
+         a run starts {reach} days before today at the earliest): {runs} re-pulls less than the lookback, \
+         and the days before that first day are not read again (the run logs which); a lookback of {reach} \
+         less d days is re-pulled in full while the oldest checkpoint is at most d days old",
+        connector.plugin.manifest.id,
+    ))
 }
 
 /// Hands pages to a [`PageWriter`] so the store writes page n while the
@@ -508,7 +633,7 @@ pub async fn check_connector(
     .await
 }
 
-/// Runs a connector once over `range` (default: [`scheduled_range`]), window
+/// Runs a connector once over `range` (default: [`scheduled_days`]), window
 /// by window, and records the run. Success is reported only after a flush.
 /// True when the connector reads a file directory (its manifest declares a
 /// file capability and its settings name the directory), not an API by
@@ -546,7 +671,11 @@ pub async fn run_sync_with(
     let started = Utc::now();
     let (from, to) = match range {
         Some(r) => r,
-        None => scheduled_range(connector, &ctx.store.checkpoints(&id)?, started),
+        None => {
+            let days = scheduled_days(connector, &ctx.store.checkpoints(&id)?, started);
+            log_left_out(connector, &days);
+            (days.from, days.to)
+        }
     };
     if from > to {
         return Err(SyncError::BadRange {
@@ -901,5 +1030,164 @@ mod tests {
             scheduled_range(&c, &Default::default(), now).0,
             d("2026-11-26")
         );
+    }
+
+    /// Connector `x` of the example plugin (streams `conversions` and
+    /// `reversals`) in `timezone`, with `lookback_days` and the manifest's
+    /// `max_history_days`.
+    fn connector(
+        timezone: &str,
+        lookback_days: u32,
+        max_history_days: Option<u32>,
+    ) -> ResolvedConnector {
+        use crate::plugins::Plugin;
+        use plugin_api::Connector;
+        let cfg = crate::config::parse(
+            &format!(
+                "[[connectors]]\nid = \"x\"\nplugin = \"example\"\nschedule = \"0 * * * *\"\n\
+                 timezone = \"{timezone}\"\nlookback_days = {lookback_days}\n\
+                 [connectors.settings]\napi_key = {{ secret = \"env:K\" }}\n"
+            ),
+            "reckon.toml",
+        )
+        .unwrap();
+        let load = |dir: &std::path::Path, _: &str, _: Option<&str>| {
+            let mut m = reckon_plugin_example::Example::manifest();
+            m.max_history_days = max_history_days;
+            Ok(Arc::new(Plugin::from_manifest(dir.join("x.so"), m)))
+        };
+        let secrets = |_: &crate::config::SecretRef| Ok("k".to_owned());
+        crate::config::resolve(&cfg, &load, &secrets)
+            .unwrap()
+            .remove(0)
+    }
+
+    /// Both streams of the example plugin checkpointed at `watermark`.
+    fn checkpoints(watermark: &str) -> std::collections::BTreeMap<String, Checkpoint> {
+        ["conversions", "reversals"]
+            .into_iter()
+            .map(|s| {
+                let cp = Checkpoint {
+                    stream: s.into(),
+                    watermark: watermark.parse().unwrap(),
+                    state: serde_json::Value::Null,
+                    covers: None,
+                };
+                (s.to_owned(), cp)
+            })
+            .collect()
+    }
+
+    fn window(from: &str, to: &str) -> Window {
+        Window {
+            from: d(from),
+            to: d(to),
+        }
+    }
+
+    /// QA44c C-M1, as reproduced: Everflow (365 days), `lookback_days =
+    /// 364`, last synced 2028-01-04, the daemon off two days. The window
+    /// 2027-01-05.. was refused on every run; the two days before
+    /// Everflow's first (2027-01-07) were stored already, so the run starts
+    /// there. With the default 90 days after nearly a year off (checkpoint
+    /// 2027-01-10) the same.
+    #[test]
+    fn a_scheduled_run_after_an_outage_starts_on_the_first_day_the_platform_serves() {
+        let now: DateTime<Utc> = "2028-01-06T10:00:00Z".parse().unwrap();
+        let c = connector("UTC", 364, Some(365));
+        let cps = checkpoints("2028-01-04T10:00:00Z");
+        assert_eq!(scheduled_range(&c, &cps, now).0, d("2027-01-05"), "wanted");
+        let days = scheduled_days(&c, &cps, now);
+        assert_eq!((days.from, days.to), (d("2027-01-07"), d("2028-01-06")));
+        assert_eq!(days.left_out, Some(window("2027-01-05", "2027-01-06")));
+        assert_eq!((days.oldest, days.first_run), (d("2028-01-04"), false));
+
+        let c = connector("UTC", 90, Some(365));
+        let days = scheduled_days(&c, &checkpoints("2027-01-10T08:00:00Z"), now);
+        assert_eq!(days.from, d("2027-01-07"));
+        assert_eq!(days.left_out, Some(window("2026-10-12", "2027-01-06")));
+    }
+
+    /// Days from the oldest checkpoint on were never read: cutting them
+    /// would skip them for good, so the window is left as it is and the
+    /// platform's refusal (with the plugin's "sync from" day) fails the run.
+    #[test]
+    fn unread_days_older_than_the_platform_serves_are_not_cut() {
+        let now: DateTime<Utc> = "2028-01-06T10:00:00Z".parse().unwrap();
+        let c = connector("UTC", 90, Some(365));
+        let cps = checkpoints("2027-01-06T23:00:00Z");
+        let days = scheduled_days(&c, &cps, now);
+        assert_eq!(days.from, d("2026-10-08"));
+        assert_eq!(days.left_out, None);
+        assert_eq!(days.from, scheduled_range(&c, &cps, now).0);
+        // The first day served is the oldest checkpoint's: cut before it.
+        let days = scheduled_days(&c, &checkpoints("2027-01-07T00:00:00Z"), now);
+        assert_eq!(days.from, d("2027-01-07"));
+    }
+
+    /// A plugin that declares no limit: the window is the lookback's, as
+    /// before; one within the limit is not touched either.
+    #[test]
+    fn without_max_history_days_or_within_it_nothing_is_cut() {
+        let now: DateTime<Utc> = "2028-01-06T10:00:00Z".parse().unwrap();
+        let cps = checkpoints("2028-01-04T10:00:00Z");
+        let days = scheduled_days(&connector("UTC", 364, None), &cps, now);
+        assert_eq!((days.from, days.left_out), (d("2027-01-05"), None));
+        let days = scheduled_days(&connector("UTC", 362, Some(365)), &cps, now);
+        assert_eq!((days.from, days.left_out), (d("2027-01-07"), None));
+    }
+
+    /// A first run (no checkpoint) with a lookback longer than the platform
+    /// serves starts on its first day; today and the first day are the
+    /// connector's timezone's (Los Angeles is still on the 5th at 05:00 UTC).
+    #[test]
+    fn a_first_run_is_cut_in_the_connectors_timezone() {
+        let now: DateTime<Utc> = "2028-01-06T05:00:00Z".parse().unwrap();
+        let c = connector("America/Los_Angeles", 400, Some(365));
+        let days = scheduled_days(&c, &Default::default(), now);
+        assert_eq!((days.from, days.to), (d("2027-01-06"), d("2028-01-05")));
+        assert_eq!(days.left_out, Some(window("2026-12-01", "2027-01-05")));
+        assert!(days.first_run);
+    }
+
+    /// The run says which days it left out and why, once, at INFO.
+    #[test]
+    fn the_days_left_out_are_logged() {
+        let now: DateTime<Utc> = "2028-01-06T10:00:00Z".parse().unwrap();
+        let c = connector("UTC", 364, Some(365));
+        let days = scheduled_days(&c, &checkpoints("2028-01-04T10:00:00Z"), now);
+        let lines = crate::test_support::json_lines(|| log_left_out(&c, &days));
+        assert_eq!(lines.len(), 1, "{lines:?}");
+        assert_eq!(lines[0]["level"], "INFO");
+        assert_eq!(lines[0]["fields"]["connector"], "x");
+        assert_eq!(lines[0]["fields"]["from"], "2027-01-05");
+        assert_eq!(lines[0]["fields"]["to"], "2027-01-06");
+        assert_eq!(
+            lines[0]["fields"]["message"],
+            "days 2027-01-05..2027-01-06 of the lookback are not re-pulled: plugin `example` serves \
+             only the prior 365 days, so the run starts on 2027-01-07; earlier runs read them, and a \
+             change made to them since is not seen"
+        );
+        let days = scheduled_days(&c, &checkpoints("2028-01-06T09:00:00Z"), now);
+        assert!(crate::test_support::json_lines(|| log_left_out(&c, &days)).is_empty());
+    }
+
+    /// `config check` warns from the lookback that reaches the first day
+    /// served (364 of Everflow's 365) on, not below it.
+    #[test]
+    fn config_check_warns_of_a_lookback_the_platform_cannot_serve() {
+        assert_eq!(lookback_warning(&connector("UTC", 363, Some(365))), None);
+        assert_eq!(lookback_warning(&connector("UTC", 3000, None)), None);
+        let w = lookback_warning(&connector("UTC", 364, Some(365))).unwrap();
+        assert!(
+            w.starts_with(
+                "lookback_days = 364 reaches as far back as plugin `example` serves \
+                 (max_history_days = 365; a run starts 364 days before today at the earliest): \
+                 each scheduled run whose oldest checkpoint is older than today re-pulls less"
+            ),
+            "{w}"
+        );
+        let w = lookback_warning(&connector("UTC", 400, Some(365))).unwrap();
+        assert!(w.contains("every scheduled run re-pulls less"), "{w}");
     }
 }

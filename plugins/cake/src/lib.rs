@@ -191,6 +191,7 @@ impl Connector for Cake {
                 value: "api_key".into(),
             }),
             max_window_days: Some(31),
+            max_history_days: None,
             file_capability: None,
         }
     }

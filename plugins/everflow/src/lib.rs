@@ -27,8 +27,13 @@
 //!   committed; the window is not marked complete).
 //!   Only the prior 365 days can be queried: Everflow's 400 for a window
 //!   reaching further back becomes an error naming the earliest day (see
-//!   [`earliest_day`]); the window is not clamped (which would silently
-//!   leave the older days unread) nor refused before Everflow answers.
+//!   [`earliest_day`]); the plugin does not clamp a window (which would
+//!   silently leave the older days unread) nor refuse one before Everflow
+//!   answers. The manifest declares the limit (`max_history_days`), so the
+//!   host starts a scheduled run's re-pull of days already read no earlier
+//!   than [`earliest_day`] (C-M1: with `lookback_days` near 365 a one-day
+//!   outage failed every scheduled run); unread days older than that, or
+//!   a backfill reaching further back, still get the error.
 //! - Money is a JSON number in the offer's currency (`currency_id`), not
 //!   converted; timestamps are epoch seconds.
 //! - Rate limits: per-customer 30-second windows with `X-RateLimit-Remaining`
@@ -114,6 +119,7 @@ impl Connector for Everflow {
                 value: "api_key".into(),
             }),
             max_window_days: Some(365),
+            max_history_days: Some(MAX_AGE_DAYS),
             file_capability: None,
         }
     }
@@ -271,16 +277,18 @@ async fn timezone_id(
 }
 
 /// How far back Everflow's raw conversions can be queried ("only the prior
-/// 365 days").
-pub const MAX_AGE_DAYS: i64 = 365;
+/// 365 days"); the manifest's `max_history_days`.
+pub const MAX_AGE_DAYS: u32 = 365;
 
 /// The first day a window may start on at `now`: the UTC date 364 days
 /// before today, so the window reaches back at most 365 days counting
 /// today. Everflow counts in the report's time zone, which may be a day
 /// ahead of or behind UTC; starting one day later than the bare UTC limit
-/// keeps an allowed window allowed in every zone.
+/// keeps an allowed window allowed in every zone. The host's rule for
+/// `max_history_days` ([`plugin_api::protocol::first_served_day`]), on
+/// the UTC date.
 pub fn earliest_day(now: DateTime<Utc>) -> NaiveDate {
-    now.date_naive() - Duration::days(MAX_AGE_DAYS - 1)
+    plugin_api::protocol::first_served_day(MAX_AGE_DAYS, now.date_naive())
 }
 
 /// Explains Everflow's refusal of a window that starts before

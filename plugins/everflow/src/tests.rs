@@ -258,6 +258,23 @@ fn a_flag_in_another_shape_or_flags_that_disagree_fail_the_row() {
     assert!(e.contains("conversion_id"), "{e}");
 }
 
+/// C-M1: the manifest declares Everflow's 365 days, and the host's first
+/// day for it is the plugin's own [`earliest_day`] (on the UTC date).
+#[test]
+fn the_manifest_declares_the_365_days_everflow_serves() {
+    let m = Everflow::manifest();
+    assert_eq!(m.max_history_days, Some(365));
+    let now: DateTime<Utc> = "2028-01-06T10:00:00Z".parse().unwrap();
+    assert_eq!(
+        plugin_api::protocol::first_served_day(m.max_history_days.unwrap(), now.date_naive()),
+        earliest_day(now)
+    );
+    assert_eq!(
+        earliest_day(now),
+        NaiveDate::from_ymd_opt(2027, 1, 7).unwrap()
+    );
+}
+
 /// Regression (QA L7): a window older than Everflow's 365 days failed on
 /// Everflow's bare 400. The 400 now says why and names the earliest day;
 /// the platform decides, so nothing is refused before it answers.

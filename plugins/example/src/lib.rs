@@ -94,6 +94,7 @@ impl Connector for Example {
                 token: "api_key".into(),
             }),
             max_window_days: Some(31),
+            max_history_days: None,
             file_capability: None,
         }
     }

@@ -133,6 +133,7 @@ impl Connector for GoogleAds {
                 ],
             }),
             max_window_days: Some(90),
+            max_history_days: None,
             file_capability: None,
         }
     }

@@ -106,6 +106,9 @@ pub const ACTION_UPDATES: &str = "action_updates";
 /// last 45 days and an hour, so windows are one day shorter (as PostHog's
 /// connector does).
 pub const MAX_WINDOW_DAYS: u32 = 44;
+/// How far back Impact serves (the manifest's `max_history_days`): a
+/// date range may start at most 3 years ago, so the prior 3 × 365 days.
+pub const MAX_HISTORY_DAYS: u32 = 3 * 365;
 /// Default trailing re-pull: longer than the usual locking period.
 pub const DEFAULT_LOOKBACK_DAYS: u32 = 65;
 /// Impact's smallest `PageSize`.
@@ -169,6 +172,7 @@ impl Connector for Impact {
                 password: "auth_token".into(),
             }),
             max_window_days: Some(MAX_WINDOW_DAYS),
+            max_history_days: Some(MAX_HISTORY_DAYS),
             file_capability: None,
         }
     }

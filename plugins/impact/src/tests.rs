@@ -454,6 +454,8 @@ fn manifest_marks_the_token_secret_and_caps_the_window() {
     let m = Impact::manifest();
     assert_eq!(m.id, "impact");
     assert_eq!(m.max_window_days, Some(44));
+    // "start ≤ 3 years ago".
+    assert_eq!(m.max_history_days, Some(1095));
     assert_eq!(
         m.config_schema["properties"]["auth_token"]["x-secret"],
         json!(true)

@@ -69,6 +69,9 @@ pub struct MetaAds;
 
 /// The one stream.
 pub const SPEND: &str = "spend";
+/// How far back Meta serves insights (the manifest's `max_history_days`):
+/// 37 months, else a 400; 1123 days, as Airbyte's connector counts them.
+pub const MAX_HISTORY_DAYS: u32 = 1123;
 /// Least seconds between two "waiting for report run" lines.
 const WAIT_LOG_EVERY_SECS: i64 = 10;
 
@@ -145,6 +148,7 @@ impl Connector for MetaAds {
                 value: "access_token".into(),
             }),
             max_window_days: Some(90),
+            max_history_days: Some(MAX_HISTORY_DAYS),
             file_capability: None,
         }
     }

@@ -109,6 +109,7 @@ impl Connector for Orders {
                 value: "access_token".into(),
             }),
             max_window_days: Some(31),
+            max_history_days: None,
             file_capability: Some(FileCapability {
                 directory_setting: "directory".into(),
                 suffixes: files::SUFFIXES.iter().map(|s| (*s).to_owned()).collect(),

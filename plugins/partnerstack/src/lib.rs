@@ -148,6 +148,7 @@ impl Connector for PartnerStack {
                 password: "private_key".into(),
             }),
             max_window_days: Some(92),
+            max_history_days: None,
             file_capability: None,
         }
     }

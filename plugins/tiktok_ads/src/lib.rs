@@ -109,6 +109,7 @@ impl Connector for TiktokAds {
                 value: "access_token".into(),
             }),
             max_window_days: Some(90),
+            max_history_days: None,
             file_capability: None,
         }
     }

@@ -259,6 +259,7 @@ impl Connector for Faulty {
             default_base_url: Some("https://faulty.invalid".into()),
             auth: None,
             max_window_days: None,
+            max_history_days: None,
             file_capability: Some(FileCapability {
                 directory_setting: "directory".into(),
                 suffixes: vec![".csv".into(), ".txt".into()],

@@ -29,6 +29,7 @@ impl Connector for Mismatch {
             default_base_url: None,
             auth: None,
             max_window_days: None,
+            max_history_days: None,
             file_capability: None,
         }
     }
