@@ -280,7 +280,7 @@ fn every_format_states_when_and_from_what_it_was_computed() {
     let header = lines.next().expect("header");
     // Appended after the metrics: readers by position are unaffected.
     assert_eq!(
-        header[header.len() - 7..],
+        header[header.len() - 8..],
         [
             "generated_at",
             "store_seq",
@@ -288,10 +288,11 @@ fn every_format_states_when_and_from_what_it_was_computed() {
             "judged_at",
             "revision",
             "supersedes",
-            "fx_rates"
+            "fx_rates",
+            "period"
         ]
     );
-    assert_eq!(header[header.len() - 8], "aov_diff");
+    assert_eq!(header[header.len() - 9], "aov_diff");
     let rows: Vec<Vec<String>> = lines.collect();
     assert!(!rows.is_empty(), "{csv}");
     for row in rows {
@@ -305,6 +306,7 @@ fn every_format_states_when_and_from_what_it_was_computed() {
         assert_eq!(cell("reckon_version"), reckon::VERSION);
         assert_eq!(cell("judged_at"), "main: 2026-11-05T05:59:00Z; other: none");
         assert_eq!(cell("fx_rates"), fx_text);
+        assert_eq!(cell("period"), "2026-11-02..2026-11-04");
     }
 
     // The reported view reads no decisions: no `judged_at`.

@@ -3,7 +3,11 @@
 //! the last time they were written.
 //!
 //! The last write time is kept in the store's `kpi` domain tree, so a
-//! restart neither repeats nor skips a due summary. Summaries are written
+//! restart neither repeats nor skips a due summary. A due write first
+//! catches up the days and months that ended since the last one
+//! ([`super::summary::catch_up`]: the daemon was down, or no sync ended
+//! after a fire), recording each day done, so a failure or restart there
+//! goes on where it stopped (QA44c C-H1). Summaries are written
 //! only when the config has a `[kpi]` section. Because the hook runs after
 //! syncs, a due summary is written by the first sync that ends after its
 //! fire time. A later sync that stores or changes records before the next
@@ -12,13 +16,16 @@
 //! in yesterday's daily file.
 use std::path::PathBuf;
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Duration, NaiveDate, Utc};
 
 use super::config::KpiConfig;
 use super::engine::KpiContext;
-use super::period::ReportingZone;
-use super::summary::{next_run, summary_periods, write_scheduled_summaries};
-use super::KpiError;
+use super::period::{Period, ReportingZone};
+use super::summary::{
+    catch_up, current_files, next_run, summary_periods, write_scheduled_summaries, CatchUp,
+    SummaryKind, CATCH_UP_DAYS, CATCH_UP_MONTHS,
+};
+use super::{Format, KpiError};
 use crate::config::Config;
 use crate::schedule::hooks::{PostSync, SyncEvent};
 use crate::store::Store;
@@ -35,6 +42,11 @@ pub const LAST_WRITE_KEY: &str = "summaries/last_write";
 /// written (read before they were computed): a sync whose records reach no
 /// further is in those files already, and does not write them again.
 pub const WRITTEN_SEQ_KEY: &str = "summaries/written_seq";
+
+/// Key of the last day whose daily file (and month's, when it ends it) a
+/// catch-up has written, while it is under way: the next write goes on
+/// after it. Removed by the write that completes the catch-up.
+pub const CAUGHT_UP_KEY: &str = "summaries/caught_up_through";
 
 /// When the summaries were last written, rewrites included (QA29-E L2:
 /// `/status` kept the scheduled write's time while the files were
@@ -244,39 +256,140 @@ fn attempt(
         commission: Some(&rules),
         programs: &config.programs,
     };
-    let files = write_scheduled_summaries(
-        ctx,
-        &kpi.summaries,
-        store,
-        &config.programs,
-        &config.daemon.output_dir,
-        now,
-    )?;
-    // One line a write (soak QA18 F7: a rewrite was logged twice).
     let dir = config.daemon.output_dir.join("kpi");
-    let stamp = serde_json::to_value(now).map_err(|e| KpiError::Render {
-        what: "summary timestamp".into(),
-        message: e.to_string(),
-    })?;
+    let write = |summaries: &[_]| {
+        write_scheduled_summaries(
+            ctx,
+            &kpi.summaries,
+            store,
+            &config.programs,
+            &config.daemon.output_dir,
+            now,
+            summaries,
+        )
+    };
+    // The days and months that ended since the last write (QA44c C-H1:
+    // after the daemon was down over a month end, the month's file stayed
+    // partial for good and the days between had no file).
+    let mut files = Vec::new();
+    if due {
+        let through: Option<NaiveDate> = tree.get(CAUGHT_UP_KEY)?;
+        let done = last.map(|l| summary_periods(zone, l).0.from).max(through);
+        let plan = catch_up(zone, done, now);
+        warn_left_out(&plan, kpi, &dir);
+        for (day, summaries) in &plan.steps {
+            let (written, mut entries) = write(summaries)?;
+            entries.push((CAUGHT_UP_KEY.to_owned(), Some(json(day)?)));
+            tree.apply(entries)?;
+            files.extend(written);
+        }
+        log_caught_up(&plan, last, &dir);
+    }
+    let (written, mut entries) = write(&current_files(zone, now))?;
+    files.extend(written);
+    // One line a write (soak QA18 F7: a rewrite was logged twice).
+    let stamp = json(&now)?;
     if rewrite {
         tracing::info!(
             files = files.len(),
             dir = %dir.display(),
             "KPI summaries written again: records were stored after they were written"
         );
-        tree.apply(vec![
+        entries.extend([
             (LAST_WRITE_KEY.to_owned(), Some(stamp)),
             (WRITTEN_SEQ_KEY.to_owned(), Some(seq)),
-        ])?;
+        ]);
+        tree.apply(entries)?;
         return Ok(Attempt::Written(files));
     }
     tracing::info!(files = files.len(), dir = %dir.display(), "KPI summaries written");
-    tree.apply(vec![
+    entries.extend([
         (LAST_RUN_KEY.to_owned(), Some(stamp.clone())),
         (LAST_WRITE_KEY.to_owned(), Some(stamp)),
         (WRITTEN_SEQ_KEY.to_owned(), Some(seq)),
-    ])?;
+        (CAUGHT_UP_KEY.to_owned(), None),
+    ]);
+    tree.apply(entries)?;
     Ok(Attempt::Written(files))
+}
+
+/// A value for the `kpi` tree.
+fn json(value: &impl serde::Serialize) -> Result<serde_json::Value, KpiError> {
+    serde_json::to_value(value).map_err(|e| KpiError::Render {
+        what: "KPI summary state".into(),
+        message: e.to_string(),
+    })
+}
+
+/// `first` alone, or `first..last`.
+fn span(first: impl std::fmt::Display, last: impl std::fmt::Display) -> String {
+    let (first, last) = (first.to_string(), last.to_string());
+    match first == last {
+        true => first,
+        false => format!("{first}..{last}"),
+    }
+}
+
+/// The INFO line naming the files a write caught up, if any.
+fn log_caught_up(plan: &CatchUp, last: Option<DateTime<Utc>>, dir: &std::path::Path) {
+    let (days, months) = (
+        plan.written(SummaryKind::Daily),
+        plan.written(SummaryKind::Monthly),
+    );
+    if days.is_none() && months.is_none() {
+        return;
+    }
+    let days = days.map(|(a, b)| span(a.from, b.from)).unwrap_or_default();
+    let months = months.map(|(a, b)| span(a, b)).unwrap_or_default();
+    let since = last.map(|l| l.to_rfc3339()).unwrap_or_default();
+    tracing::info!(
+        daily = %days,
+        monthly = %months,
+        last_run = %since,
+        dir = %dir.display(),
+        "KPI summaries caught up: the days and whole months that ended since the last scheduled write"
+    );
+}
+
+/// The WARN naming the files too far back for a catch-up, and the command
+/// that writes them.
+fn warn_left_out(plan: &CatchUp, kpi: &KpiConfig, dir: &std::path::Path) {
+    let mut left = Vec::new();
+    let mut example = None;
+    if let Some((first, last)) = plan.days_left {
+        left.push(format!("the daily files of {}", span(first, last)));
+        example = Some((Period::day(first), "daily", first.to_string()));
+    }
+    if let Some((first, last)) = plan.months_left {
+        left.push(format!("the month files of {}", span(first, last)));
+        example = Some((first, "monthly", first.to_string()));
+    }
+    let Some((period, kind, stem)) = example else {
+        return;
+    };
+    let by: Vec<&str> = kpi.summaries.by.iter().map(|d| d.as_str()).collect();
+    let by = match by.is_empty() {
+        true => "''".to_owned(),
+        false => by.join(","),
+    };
+    let format = kpi
+        .summaries
+        .formats
+        .first()
+        .copied()
+        .unwrap_or(Format::Csv);
+    let format_name = clap::ValueEnum::to_possible_value(&format)
+        .map(|v| v.get_name().to_owned())
+        .unwrap_or_else(|| format.extension().to_owned());
+    let path = dir
+        .join(kind)
+        .join(format!("{stem}.{}", format.extension()));
+    tracing::warn!(
+        "KPI summaries not caught up: {} ended more than {CATCH_UP_DAYS} days (daily files) or {CATCH_UP_MONTHS} months (month files) before yesterday and are not written; write each with `reckon kpi`, e.g. `reckon kpi --period {period} --by {by} --view {} --format {format_name} --out {}` (one command per period and format)",
+        left.join(" and "),
+        kpi.summaries.view.as_str(),
+        path.display(),
+    );
 }
 
 #[cfg(test)]
@@ -347,6 +460,147 @@ mod tests {
                 && text.contains("\nreckon_kpi_summaries_runs_total{outcome=\"ok\"} "),
             "{text}"
         );
+    }
+
+    /// A config writing CSV and JSON summaries at 06:00 UTC into `dir`.
+    fn summaries_config(dir: &std::path::Path) -> Config {
+        let text = format!(
+            r#"
+[daemon]
+data_dir = "{d}/data"
+output_dir = "{d}/out"
+
+[kpi]
+currency = "EUR"
+
+[kpi.summaries]
+formats = ["csv", "json"]
+"#,
+            d = dir.display()
+        );
+        crate::config::parse(&text, &dir.join("reckon.toml").display().to_string()).unwrap()
+    }
+
+    fn read_json(path: std::path::PathBuf) -> serde_json::Value {
+        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path:?}: {e}"));
+        serde_json::from_str(&text).unwrap()
+    }
+
+    /// QA44c C-H1: down from 31 December 12:00 to 2 January 12:00 (over
+    /// New Year), the daemon's first write after it catches up: 31
+    /// December gets its daily file and December's file becomes the whole
+    /// month (its CSV says so); an INFO line names them. It used to stay
+    /// `2026-12-01..2026-12-30` for good, and 31 December had no file.
+    #[test]
+    fn a_write_after_missed_fires_catches_up_the_days_and_months_that_ended() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = summaries_config(dir.path());
+        let kpi = config.kpi.clone().unwrap();
+        let store = Store::open(&dir.path().join("data")).unwrap();
+        let at = |s: &str| s.parse::<DateTime<Utc>>().unwrap();
+        let out = dir.path().join("out/kpi");
+        run_if_due(&store, &config, &kpi, at("2026-12-31T12:00:00Z"))
+            .unwrap()
+            .expect("due");
+        assert_eq!(
+            read_json(out.join("monthly/2026-12.json"))["period"],
+            "2026-12-01..2026-12-30"
+        );
+        let now = at("2027-01-02T12:00:00Z");
+        let mut files = None;
+        let lines = crate::test_support::json_lines_at(tracing::Level::INFO, || {
+            files = run_if_due(&store, &config, &kpi, now).unwrap();
+        });
+        // 31 December, December, then 1 January and January to date.
+        assert_eq!(files.expect("due").len(), 8);
+        assert_eq!(
+            read_json(out.join("daily/2026-12-31.json"))["period"],
+            "2026-12-31..2026-12-31"
+        );
+        let december = read_json(out.join("monthly/2026-12.json"));
+        assert_eq!(december["period"], "2026-12");
+        assert_eq!(
+            (
+                december["revision"].as_u64(),
+                december["generated_at"].as_str()
+            ),
+            (Some(2), Some("2027-01-02T12:00:00Z"))
+        );
+        let csv = std::fs::read_to_string(out.join("monthly/2026-12.csv")).unwrap();
+        let mut rows = csv.lines();
+        assert!(rows.next().unwrap().ends_with(",fx_rates,period"), "{csv}");
+        assert!(rows.all(|r| r.ends_with(",2026-12")), "{csv}");
+        assert_eq!(
+            read_json(out.join("monthly/2027-01.json"))["period"],
+            "2027-01-01..2027-01-01"
+        );
+        assert!(out.join("daily/2027-01-01.csv").exists());
+        let caught: Vec<_> = lines
+            .iter()
+            .filter(|l| {
+                l["fields"]["message"]
+                    .as_str()
+                    .is_some_and(|m| m.starts_with("KPI summaries caught up"))
+            })
+            .collect();
+        assert_eq!(caught.len(), 1, "{lines:?}");
+        let f = &caught[0]["fields"];
+        assert_eq!(
+            (&f["daily"], &f["monthly"], &f["last_run"]),
+            (
+                &serde_json::json!("2026-12-31"),
+                &serde_json::json!("2026-12"),
+                &serde_json::json!("2026-12-31T12:00:00+00:00")
+            )
+        );
+        // Done: the schedule counts from this write, and no catch-up is
+        // under way.
+        let tree = store.domain("kpi").unwrap();
+        assert_eq!(tree.get::<DateTime<Utc>>(LAST_RUN_KEY).unwrap(), Some(now));
+        assert_eq!(tree.get::<NaiveDate>(CAUGHT_UP_KEY).unwrap(), None);
+        // The next morning: no gap, the usual two summaries.
+        let next = run_if_due(&store, &config, &kpi, at("2027-01-03T06:30:00Z")).unwrap();
+        assert_eq!(next.expect("due").len(), 4);
+    }
+
+    /// Off 400 days: 12 whole months and 31 days are caught up; a WARN
+    /// names the files left out and the `reckon kpi` command writing one.
+    #[test]
+    fn a_catch_up_too_far_back_names_what_it_leaves_and_the_command() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = summaries_config(dir.path());
+        let kpi = config.kpi.clone().unwrap();
+        let store = Store::open(&dir.path().join("data")).unwrap();
+        let at = |s: &str| s.parse::<DateTime<Utc>>().unwrap();
+        run_if_due(&store, &config, &kpi, at("2026-12-31T12:00:00Z"))
+            .unwrap()
+            .expect("due");
+        let mut files = None;
+        let lines = crate::test_support::json_lines_at(tracing::Level::WARN, || {
+            files = run_if_due(&store, &config, &kpi, at("2028-02-04T12:00:00Z")).unwrap();
+        });
+        // (31 + 1 daily, 12 + 1 monthly) × csv, json.
+        assert_eq!(files.expect("due").len(), 90);
+        assert_eq!(lines.len(), 1, "{lines:?}");
+        let warning = lines[0]["fields"]["message"].as_str().unwrap();
+        let out = dir.path().join("out/kpi");
+        for part in [
+            "the daily files of 2026-12-31..2028-01-02 and the month files of 2026-12..2027-01",
+            "more than 31 days (daily files) or 12 months (month files)",
+            &format!(
+                "`reckon kpi --period 2026-12 --by channel,source --view both --format csv --out {}`",
+                out.join("monthly/2026-12.csv").display()
+            ),
+        ] {
+            assert!(warning.contains(part), "{part}\n{warning}");
+        }
+        assert!(!out.join("monthly/2027-01.json").exists());
+        assert_eq!(
+            read_json(out.join("monthly/2027-02.json"))["period"],
+            "2027-02"
+        );
+        assert!(!out.join("daily/2028-01-02.json").exists());
+        assert!(out.join("daily/2028-01-03.json").exists());
     }
 
     /// Soak QA18 F5: when the summaries were last written is a gauge, with

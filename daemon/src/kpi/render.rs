@@ -543,8 +543,11 @@ fn aligned(g: &Grid) -> String {
 
 /// The CSV's last columns, the same on every row (appended 2026-12, after
 /// the metrics, so readers by position are unaffected): when and from
-/// what the report was computed, and the `[fx]` rows it used.
-pub const CSV_PROVENANCE_COLUMNS: [&str; 7] = [
+/// what the report was computed, the `[fx]` rows it used, and the days it
+/// covers (`period`, as JSON's: `2026-12` for a whole month,
+/// `2026-12-01..2026-12-30` for part of one; appended last, QA44c C-H1: a
+/// month file written before the month ended looked like the whole month).
+pub const CSV_PROVENANCE_COLUMNS: [&str; 8] = [
     "generated_at",
     "store_seq",
     "reckon_version",
@@ -552,10 +555,11 @@ pub const CSV_PROVENANCE_COLUMNS: [&str; 7] = [
     "revision",
     "supersedes",
     "fx_rates",
+    "period",
 ];
 
 /// The cells of [`CSV_PROVENANCE_COLUMNS`].
-fn csv_provenance(report: &Report) -> [String; 7] {
+fn csv_provenance(report: &Report) -> [String; 8] {
     let p = &report.provenance;
     let judged: Vec<String> = p
         .judged_at
@@ -578,6 +582,7 @@ fn csv_provenance(report: &Report) -> [String; 7] {
             .map(instant)
             .unwrap_or_default(),
         fx_compact(&p.fx_rates).join("; "),
+        report.query.period.to_string(),
     ]
 }
 
