@@ -406,8 +406,13 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), KpiError> {
         path: path.display().to_string(),
         error,
     };
-    std::fs::write(&tmp, bytes).map_err(wrap)?;
-    std::fs::rename(&tmp, path).map_err(wrap)
+    // A failed write (a full disk) or rename leaves no partial `.tmp` in
+    // a directory BI jobs read (QA44a A-L2).
+    let written = std::fs::write(&tmp, bytes).and_then(|()| std::fs::rename(&tmp, path));
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    written.map_err(wrap)
 }
 
 #[cfg(test)]
@@ -416,6 +421,25 @@ mod tests {
 
     fn day(s: &str) -> NaiveDate {
         s.parse().unwrap()
+    }
+
+    /// QA44a A-L2: a write that failed left `NAME.csv.tmp` beside the
+    /// summaries. Here the rename fails (a directory holds the name), as
+    /// the write fails on a full disk: nothing is left.
+    #[test]
+    fn a_failed_write_leaves_no_temporary_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("2026-12-01.csv");
+        std::fs::create_dir(&path).unwrap();
+        std::fs::write(path.join("x"), "").unwrap();
+        let err = write_atomically(&path, b"a,b\n").unwrap_err();
+        assert!(err.to_string().contains("2026-12-01.csv"), "{err}");
+        let mut names: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        names.sort();
+        assert_eq!(names, ["2026-12-01.csv"]);
     }
 
     fn days(first: &str, last: &str) -> Period {
