@@ -518,6 +518,9 @@ pub fn render_describe(p: &Plugin) -> String {
             .map(auth_text)
             .unwrap_or_else(|| "none".into())
     ));
+    if let Some(d) = m.max_history_days {
+        o.push_str(&format!("max history: {d} days\n"));
+    }
     if let Some(d) = m.max_window_days {
         o.push_str(&format!("max window: {d} days\n"));
     }
@@ -700,6 +703,16 @@ mod tests {
             )),
             "{why}"
         );
+    }
+
+    /// `plugins describe` names how far back the platform serves data
+    /// (QA44c C-M1: what a scheduled re-pull is cut to), when it says.
+    #[test]
+    fn describe_names_the_platforms_history_limit() {
+        let mut p = crate::test_support::plugin("everflow", plugin_api::abi::PROTOCOL_FINGERPRINT);
+        assert!(!render_describe(&p).contains("max history"));
+        p.manifest.max_history_days = Some(365);
+        assert!(render_describe(&p).contains("\nmax history: 365 days\n"));
     }
 
     /// Upgrade QA F2: a plugin from before the protocol fingerprint loads,

@@ -747,7 +747,8 @@ pub async fn run_sync_with(
     tracing::info!(connector = %id, from = %from, to = %to, windows = windows.len(),
         plugin = %plugin.manifest.id, version = %plugin.manifest.version,
         file = %plugin.path.file_name().unwrap_or_default().to_string_lossy(),
-        sha256 = %plugin.sha256.get(..12).unwrap_or_default(), "sync started");
+        sha256 = %plugin.sha256.get(..12).unwrap_or_default(),
+        build = %plugin.build_commit(), "sync started");
     progress.started(from, to, windows.len());
 
     let mut sink = StoreSink {
