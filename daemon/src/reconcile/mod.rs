@@ -851,7 +851,10 @@ mod tests {
             .commit_page("net", &[conv("c", 1)], None, Utc::now())
             .unwrap();
         let ids = |v: Vec<ProgramConfig>| v.into_iter().map(|p| p.id).collect::<Vec<_>>();
-        assert_eq!(ids(behind(&store, programs).unwrap()), ["behind-test-program"]);
+        assert_eq!(
+            ids(behind(&store, programs).unwrap()),
+            ["behind-test-program"]
+        );
         let config: crate::config::Config = toml::from_str(&format!(
             "[daemon]\ndata_dir = {:?}\n[[programs]]\nid = \"{}\"\ncurrency = \"USD\"\nclaims = [\"net\"]\norders = [\"shop\"]\n",
             dir.path().display().to_string(),
