@@ -1023,6 +1023,20 @@ pub async fn run_daemon_with_signals(
     if let Some(reason) = daemon.store.failure() {
         on_store_failure(&mut stopped, reason);
     }
+    // sled's own flusher thread can be the first to fail (a full disk):
+    // nothing of reckon's sees it until its next store call, so a task
+    // looks at the error each second (an atomic load) and publishes it,
+    // which wakes this loop through `store_failure` (QA44a A-L4: a daemon
+    // ran on for 9.5 minutes, then exited 1 at SIGTERM).
+    let failure_probe = tokio::spawn({
+        let store = daemon.store.clone();
+        async move {
+            let mut each_second = tokio::time::interval(std::time::Duration::from_secs(1));
+            while store.failure().is_none() {
+                each_second.tick().await;
+            }
+        }
+    });
 
     loop {
         // Start everything due.
@@ -1134,15 +1148,23 @@ pub async fn run_daemon_with_signals(
     let _ = stop_tx.send(true);
     let _ = tokio::time::timeout(std::time::Duration::from_secs(1), server).await;
     after_postbacks.abort();
+    failure_probe.abort();
     // Commands run for clients had the same grace as the syncs.
     if let Some(commands) = commands {
         if tokio::time::timeout_at(deadline, commands).await.is_err() {
             tracing::warn!("a command run for a client is still running; leaving it");
         }
     }
-    // A store that failed refuses the flush too; it was reported above.
+    // A store that failed refuses the flush too: reported above, or (a
+    // failure no call had met yet) here, and the exit status is 75 either
+    // way.
     if matches!(stopped, Stopped::Signal) {
-        daemon.store.flush()?;
+        if let Err(e) = daemon.store.flush() {
+            match daemon.store.failure() {
+                Some(reason) => on_store_failure(&mut stopped, reason),
+                None => return Err(e.into()),
+            }
+        }
     }
     tracing::info!("daemon stopped");
     Ok(stopped)
