@@ -195,12 +195,29 @@ pub fn behind(store: &Store, programs: &[ProgramConfig]) -> Result<Vec<ProgramCo
 }
 
 /// At the daemon's start, before anything else runs: reconciles the
-/// programs [`behind`] their records, as the hook after the sync or the
-/// postbacks that stored them would have (shown in `/status` as any run).
-/// Failures are logged; the next sync's hook tries again.
+/// programs [`behind`] their records whose next run is incremental, as the
+/// hook after the sync or the postbacks that stored them would have (shown
+/// in `/status` as any run). Failures are logged; the next sync's hook
+/// tries again.
 pub fn catch_up_at_start(store: &Store, config: &crate::config::Config) {
     let _turn = crate::schedule::hooks::exclusive();
-    let programs = match behind(store, &config.programs) {
+    // Without FX rates no run can tell; the first sync's run reports it.
+    let Ok(fx) = fx_table(config) else {
+        return;
+    };
+    // Only incremental runs: a program due a full run (its config, the FX
+    // table or the judging rules changed) gets it after the first sync,
+    // as before, rather than holding up the start.
+    let behind = behind(store, &config.programs).and_then(|programs| {
+        let mut incremental = Vec::new();
+        for p in programs {
+            if !needs_run(store, &p, &fx)? {
+                incremental.push(p);
+            }
+        }
+        Ok(incremental)
+    });
+    let programs = match behind {
         Ok(p) if p.is_empty() => return,
         Ok(p) => p,
         Err(error) => {
@@ -213,10 +230,7 @@ pub fn catch_up_at_start(store: &Store, config: &crate::config::Config) {
         programs = %ids.join(","),
         "reconcile: records were stored since these programs' last run (postbacks or a sync just before the last stop): reconciling them"
     );
-    let outcome = fx_table(config)
-        .map_err(ReconcileError::Fx)
-        .and_then(|fx| run(store, &programs, &fx, Utc::now()));
-    if let Err(error) = outcome {
+    if let Err(error) = run(store, &programs, &fx, Utc::now()) {
         tracing::warn!(%error, "reconcile: the run at start failed; the next sync's run tries again");
     }
 }
@@ -855,13 +869,19 @@ mod tests {
             ids(behind(&store, programs).unwrap()),
             ["behind-test-program"]
         );
-        let config: crate::config::Config = toml::from_str(&format!(
-            "[daemon]\ndata_dir = {:?}\n[[programs]]\nid = \"{}\"\ncurrency = \"USD\"\nclaims = [\"net\"]\norders = [\"shop\"]\n",
-            dir.path().display().to_string(),
-            p.id
-        ))
-        .unwrap();
-        catch_up_at_start(&store, &config);
+        let config = |currency: &str| -> crate::config::Config {
+            toml::from_str(&format!(
+                "[daemon]\ndata_dir = {:?}\n[[programs]]\nid = \"{}\"\ncurrency = \"{currency}\"\nclaims = [\"net\"]\norders = [\"shop\"]\n",
+                dir.path().display().to_string(),
+                p.id
+            ))
+            .unwrap()
+        };
+        // A program due a full run (its config changed) is left to the
+        // first sync: the start is not held up by it.
+        catch_up_at_start(&store, &config("EUR"));
+        assert_eq!(ids(behind(&store, programs).unwrap()), [p.id.as_str()]);
+        catch_up_at_start(&store, &config("USD"));
         assert!(behind(&store, programs).unwrap().is_empty());
         let last = last_runs().into_iter().find(|r| r.program == p.id).unwrap();
         assert_eq!(last.error, None);
