@@ -516,7 +516,7 @@ pub(crate) fn answered(body: &[u8]) -> String {
 /// range, and its message says nothing of dates or counts), a range over 45
 /// days or older than 3 years (no `PageSize`).
 pub fn too_many_results(resp: &plugin_api::Response) -> bool {
-    if !(400..500).contains(&resp.status) || matches!(resp.status, 401 | 403 | 404 | 429) {
+    if !refused_query(resp) {
         return false;
     }
     let text = error_message(resp).to_ascii_lowercase();
@@ -524,6 +524,14 @@ pub fn too_many_results(resp: &plugin_api::Response) -> bool {
         && ["date", "too many", "exceed", "total"]
             .iter()
             .any(|w| text.contains(w))
+}
+
+/// Impact's refusal of a query's parameters: a 4xx other than 401/403
+/// (credentials), 404 (no such resource: a wrong SID or base URL) and 429
+/// (rate limit). Its 400s say what was wrong (a range over 45 days or older
+/// than 3 years, too many results, a bad `PageSize`).
+pub fn refused_query(resp: &plugin_api::Response) -> bool {
+    (400..500).contains(&resp.status) && !matches!(resp.status, 401 | 403 | 404 | 429)
 }
 
 /// `HTTP <status>: ` and the messages of an Impact error answer (`Message`

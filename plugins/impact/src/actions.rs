@@ -342,6 +342,9 @@ pub async fn read_passes(
     let window = cx.window()?;
     let tz = cx.timezone()?;
     let mut progress = Progress::resume(cx, stream, window, tz, passes);
+    // Impact serves only the prior 3 years: its refusal of a range starting
+    // before this day is explained (`explain_age`), never foreseen.
+    let earliest = crate::earliest_day(cx.now());
     let (mut pages, mut rows, mut skipped, mut splits) = (0u64, 0u64, 0u64, 0u64);
     while progress.campaign_pos < settings.campaign_ids.len() {
         let campaign = settings.campaign_ids[progress.campaign_pos];
@@ -349,6 +352,7 @@ pub async fn read_passes(
         let (start_param, end_param) = filter.params();
         let (from, to) = progress.range();
         let (start, end) = day_bounds(from, to, tz);
+        let too_old = from < earliest;
         let pass = filter.note();
         let note = progress.range_note(window);
         // A resumed range starts at its next page's number, so labels and
@@ -368,12 +372,18 @@ pub async fn read_passes(
             ));
             let what = format!("stream `{stream}` campaign {campaign}{pass} page {page_no}{note}");
             let resp = client
-                .send_allowing(req, &what, action::too_many_results)
+                .send_allowing(req, &what, |r| {
+                    action::too_many_results(r) || (too_old && action::refused_query(r))
+                })
                 .await?;
             if action::too_many_results(&resp) {
                 progress.split_refused(cx, stream, campaign, settings, &resp)?;
                 splits += 1;
                 break;
+            }
+            // Let through above only for a range starting too far back.
+            if action::refused_query(&resp) {
+                return Err(crate::explain_age(cx, window, &resp));
             }
             let (env, records) = action::parse_actions_page(&resp.body)
                 .map_err(|e| PluginError::bad_response(format!("{what}: {e}")))?;

@@ -71,6 +71,15 @@
 //! days) as well. Each re-pull upserts the same key, and a changed value
 //! becomes a revision.
 //!
+//! History: Impact serves actions for only the prior 3 years (a range
+//! starting earlier is refused with HTTP 400, "StartDate cannot be more than
+//! 3 years in the past"; the manifest's `max_history_days` is
+//! [`MAX_HISTORY_DAYS`]). The plugin neither refuses nor cuts such a window
+//! before asking: Impact decides. When Impact refuses a query (a 4xx other
+//! than 401/403/404/429) whose range starts before [`earliest_day`], the
+//! session fails with a config error naming the window, that day and
+//! Impact's words, instead of the bare 400 (QA44c C-L1).
+//!
 //! A malformed action fails its page: nothing of that page is committed, and
 //! the error names the stream, campaign, page, action id and field. So do a
 //! missing, `""` or null `Payout` or `Amount` (every action has both, `0`
@@ -88,9 +97,10 @@ mod config;
 #[allow(dead_code)] // the same file in every affiliate connector; not all read every shape
 pub use action::{parse_actions_page, Envelope};
 use config::Settings;
-use plugin_api::protocol::{AuthSpec, PluginKind, RecordKind, StreamSpec};
+use plugin_api::chrono::{DateTime, NaiveDate, Utc};
+use plugin_api::protocol::{AuthSpec, PluginKind, RecordKind, StreamSpec, Window};
 use plugin_api::serde_json::json;
-use plugin_api::{Connector, Cx, Manifest, PluginError, Request};
+use plugin_api::{Connector, Cx, Manifest, PluginError, Request, Response};
 
 /// The connector type. It has no fields: all state lives in the session.
 #[derive(Debug)]
@@ -216,6 +226,36 @@ impl Connector for Impact {
         }
         Ok(())
     }
+}
+
+/// The first day a window may start on at `now`: the UTC date 1094 days
+/// before today, so the window reaches back at most [`MAX_HISTORY_DAYS`]
+/// days counting today, a day later than the bare limit so that an allowed
+/// window stays allowed whichever zone Impact counts in. The host's rule for
+/// `max_history_days` ([`plugin_api::protocol::first_served_day`]), on the
+/// UTC date.
+pub fn earliest_day(now: DateTime<Utc>) -> NaiveDate {
+    plugin_api::protocol::first_served_day(MAX_HISTORY_DAYS, now.date_naive())
+}
+
+/// Explains Impact's refusal (`refusal`, a 4xx: see
+/// `action::refused_query`) of a query whose range starts before
+/// [`earliest_day`]: its bare 400 ("StartDate cannot be more than 3 years in
+/// the past") becomes a config error saying why and from which day to sync.
+/// The platform decides (its clock, its zone): a window is never refused
+/// here before it is asked for, nor cut, so tests and demos on fixed dates
+/// keep working as the years pass (QA44c C-L1).
+fn explain_age(cx: &Cx, window: Window, refusal: &Response) -> PluginError {
+    let earliest = earliest_day(cx.now());
+    PluginError::config(format!(
+        "connector `{}`: window {}..{} starts before {earliest}: Impact serves actions for \
+         only the prior 3 years, so days before {earliest} cannot be read; sync from \
+         {earliest} or later (Impact said: {})",
+        cx.connector_id(),
+        window.from,
+        window.to,
+        action::error_message(refusal)
+    ))
 }
 
 fn validate(cx: &Cx, settings: &Settings) -> Result<(), PluginError> {

@@ -1237,3 +1237,105 @@ fn a_short_page_fails_the_stream_and_the_check_keeping_the_pages_before() {
          (@start 0, @end 1): rows are missing from the answer"
     );
 }
+
+/// Impact's refusal of a range starting more than 3 years back, as the
+/// fake sends it.
+fn too_old() -> Reply {
+    let m = "StartDate cannot be more than 3 years in the past";
+    Reply::json(
+        400,
+        &json!({"Status": "ERROR", "Message": m, "Errors": [{"Field": "ActionDateStart", "Message": m}]}),
+    )
+}
+
+/// An Impact that answers every request with `reply`.
+fn answering(reply: fn() -> Reply) -> FakeHost {
+    FakeHost::handler(move |_| reply())
+}
+
+fn empty_page() -> Reply {
+    Reply::json(
+        200,
+        &json!({"@page": "1", "@numpages": "1", "@nextpageuri": "", "Actions": []}),
+    )
+}
+
+fn not_found() -> Reply {
+    Reply::json(404, &json!({"Status": "ERROR", "Message": "Not found"}))
+}
+
+/// QA44c C-L1: a window starting before the first day Impact serves (3 years
+/// back, with a day's margin) that Impact refuses fails with a config error
+/// saying why and from which day to sync, in every pass, not with the bare
+/// 400. The first day is the host's `max_history_days` rule on the UTC date
+/// of the session's clock (2026-11-28).
+#[test]
+fn a_window_impact_refuses_as_older_than_3_years_names_the_day_to_sync_from() {
+    let now = open_read("imp", "http://fake", settings(), window()).now;
+    let first = earliest_day(now);
+    assert_eq!(first, NaiveDate::from_ymd_opt(2023, 11, 30).unwrap());
+    assert_eq!(
+        first,
+        plugin_api::protocol::first_served_day(
+            Impact::manifest().max_history_days.unwrap(),
+            now.date_naive()
+        )
+    );
+    let old = Window {
+        from: first - Duration::days(3),
+        to: first + Duration::days(1),
+    };
+    for stream in [ACTIONS, ACTION_UPDATES] {
+        let mut open = open_read("imp", "http://fake", settings(), old);
+        open.streams = vec![stream.into()];
+        let out = answering(too_old).run::<Impact>(open);
+        let err = out.result.unwrap_err();
+        assert_eq!(err.kind, ErrorKind::Config, "{stream}: {}", err.message);
+        assert!(!err.retryable);
+        assert_eq!(
+            err.message,
+            "connector `imp`: window 2023-11-27..2023-12-01 starts before 2023-11-30: Impact \
+             serves actions for only the prior 3 years, so days before 2023-11-30 cannot be \
+             read; sync from 2023-11-30 or later (Impact said: HTTP 400: StartDate cannot be \
+             more than 3 years in the past)",
+            "{stream}"
+        );
+        // One query, and nothing committed.
+        assert_eq!(out.requests.len(), 1, "{stream}");
+        assert!(out.checkpoints.is_empty(), "{stream}");
+    }
+}
+
+/// Impact decides: an old window it serves is read (never refused or cut
+/// before asking); its refusal of a window from the first served day on, or
+/// a 404 of an old one, is not put down to age.
+#[test]
+fn only_a_refusal_of_a_window_starting_before_the_first_served_day_is_put_down_to_age() {
+    let now = open_read("imp", "http://fake", settings(), window()).now;
+    let first = earliest_day(now);
+    let from = |from: NaiveDate| Window {
+        from,
+        to: from + Duration::days(4),
+    };
+    let run = |w: Window, reply: fn() -> Reply| {
+        answering(reply).run::<Impact>(open_read("imp", "http://fake", settings(), w))
+    };
+
+    let out = run(from(first - Duration::days(400)), empty_page);
+    out.result.as_ref().unwrap();
+    let (asked, _) = days_of(&out.requests[0].url);
+    assert_eq!(asked, (first - Duration::days(400)).to_string(), "not cut");
+    assert_eq!(out.checkpoints.len(), 3);
+
+    let err = run(from(first), too_old).result.unwrap_err();
+    assert_eq!(err.kind, ErrorKind::Upstream, "{}", err.message);
+    assert!(err.message.contains("HTTP 400"), "{}", err.message);
+    assert!(!err.message.contains("sync from"), "{}", err.message);
+
+    let err = run(from(first - Duration::days(1)), not_found)
+        .result
+        .unwrap_err();
+    assert_eq!(err.kind, ErrorKind::Upstream, "{}", err.message);
+    assert!(err.message.contains("HTTP 404"), "{}", err.message);
+    assert!(!err.message.contains("sync from"), "{}", err.message);
+}
