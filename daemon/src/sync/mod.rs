@@ -221,6 +221,10 @@ pub struct ScheduledDays {
     /// Days of the lookback left out because the platform no longer serves
     /// them (see [`scheduled_days`]).
     pub left_out: Option<Window>,
+    /// The first day the platform serves, when days from the oldest
+    /// checkpoint on (unread) are older than it: the window is not cut, and
+    /// the platform is expected to refuse it.
+    pub too_old: Option<NaiveDate>,
 }
 
 /// [`scheduled_range`] with its window start clamped to the first day the
@@ -251,6 +255,8 @@ pub fn scheduled_days(
             to: last,
         });
         days.from = first;
+    } else if days.oldest < first {
+        days.too_old = Some(first);
     }
     days
 }
@@ -283,12 +289,28 @@ fn wanted_days(
         oldest: anchor,
         first_run: oldest.is_none(),
         left_out: None,
+        too_old: None,
     }
 }
 
 /// Says, once per run, which days of the lookback a scheduled run leaves
 /// out ([`scheduled_days`]) and why.
 fn log_left_out(connector: &ResolvedConnector, days: &ScheduledDays) {
+    if let (Some(first), Some(max)) = (days.too_old, connector.plugin.manifest.max_history_days) {
+        // Whatever the plugin says of the platform's refusal, the host
+        // names the day to sync from (QA45 R-M2).
+        tracing::warn!(
+            connector = %connector.config.id,
+            oldest_checkpoint = %days.oldest,
+            first_served = %first,
+            max_history_days = max,
+            "days from the last checkpoint ({}) on were never read, and plugin `{}` serves only the prior {max} days (from {first}): the platform will refuse this run; the days before {first} cannot be read anymore, so run `reckon sync {} --from {first} --to {}` once and the scheduled runs go on",
+            days.oldest,
+            connector.plugin.manifest.id,
+            connector.config.id,
+            days.to
+        );
+    }
     let (Some(cut), Some(max)) = (days.left_out, connector.plugin.manifest.max_history_days) else {
         return;
     };
@@ -1120,6 +1142,8 @@ mod tests {
         let days = scheduled_days(&c, &cps, now);
         assert_eq!(days.from, d("2026-10-08"));
         assert_eq!(days.left_out, None);
+        // Said before the run, with the day to sync from (QA45 R-M2).
+        assert_eq!(days.too_old, Some(d("2027-01-07")));
         assert_eq!(days.from, scheduled_range(&c, &cps, now).0);
         // The first day served is the oldest checkpoint's: cut before it.
         let days = scheduled_days(&c, &checkpoints("2027-01-07T00:00:00Z"), now);
