@@ -126,7 +126,14 @@ fn unfinalised(
         .map(|r| r.period.as_str())
         .collect();
     let mut open = Vec::new();
+    // A period starting before the latest finalised one's start cannot be
+    // generated (payout refuses it): after a change of period kind the
+    // first that can is later (QA45 R-M1: weekly W48 finalised, then
+    // monthly, listed 2026-11, which `finalize` refused).
     let mut p = Period::containing(kind, after.end);
+    while p.start < last.period_start {
+        p = p.next();
+    }
     while p.end <= today {
         let name = p.to_string();
         if !done.contains(name.as_str()) {
@@ -1235,6 +1242,24 @@ schedule = "0 6 * * *"
         assert_eq!(
             unfinalised(&records[2..], PeriodKind::Monthly, day("2028-01-06")),
             (None, vec![])
+        );
+        // QA45 R-M1: weekly W48 (from 11-23) finalised, then monthly: 2026-11
+        // starts before it and can never be finalised; 2026-12 comes first.
+        let mut w48 = rec("2026-11", Status::Finalised);
+        w48.period = "2026-W48".into();
+        w48.period_start = day("2026-11-23");
+        let weekly = [w48];
+        assert_eq!(
+            unfinalised(&weekly, PeriodKind::Monthly, day("2026-12-02")),
+            (Some("2026-W48".into()), vec![])
+        );
+        assert_eq!(
+            unfinalised(&weekly, PeriodKind::Monthly, day("2027-01-02")),
+            (Some("2026-W48".into()), vec!["2026-12".into()])
+        );
+        assert_eq!(
+            unfinalised(&weekly, PeriodKind::SemiMonthly, day("2026-12-17")),
+            (Some("2026-W48".into()), vec!["2026-12-H1".into()])
         );
 
         let mut out = String::new();
