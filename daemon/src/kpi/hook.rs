@@ -277,11 +277,25 @@ fn attempt(
         let done = last.map(|l| summary_periods(zone, l).0.from).max(through);
         let plan = catch_up(zone, done, now);
         warn_left_out(&plan, kpi, &dir);
-        for (day, summaries) in &plan.steps {
-            let (written, mut entries) = write(summaries)?;
-            entries.push((CAUGHT_UP_KEY.to_owned(), Some(json(day)?)));
-            tree.apply(entries)?;
-            files.extend(written);
+        for (i, (day, summaries)) in plan.steps.iter().enumerate() {
+            let step = write(summaries).and_then(|(written, mut entries)| {
+                entries.push((CAUGHT_UP_KEY.to_owned(), Some(json(day)?)));
+                tree.apply(entries)?;
+                Ok(written)
+            });
+            match step {
+                Ok(written) => files.extend(written),
+                Err(e) => {
+                    // What was caught up before the failure is said too
+                    // (QA45 R-L1: the line came only with the last step).
+                    let done = CatchUp {
+                        steps: plan.steps[..i].to_vec(),
+                        ..CatchUp::default()
+                    };
+                    log_caught_up(&done, last, &dir);
+                    return Err(e);
+                }
+            }
         }
         log_caught_up(&plan, last, &dir);
     }
@@ -339,8 +353,9 @@ fn log_caught_up(plan: &CatchUp, last: Option<DateTime<Utc>>, dir: &std::path::P
     if days.is_none() && months.is_none() {
         return;
     }
-    let days = days.map(|(a, b)| span(a.from, b.from)).unwrap_or_default();
-    let months = months.map(|(a, b)| span(a, b)).unwrap_or_default();
+    let none = || "none".to_owned();
+    let days = days.map_or_else(none, |(a, b)| span(a.from, b.from));
+    let months = months.map_or_else(none, |(a, b)| span(a, b));
     let since = last.map(|l| l.to_rfc3339()).unwrap_or_default();
     tracing::info!(
         daily = %days,
@@ -561,6 +576,55 @@ formats = ["csv", "json"]
         // The next morning: no gap, the usual two summaries.
         let next = run_if_due(&store, &config, &kpi, at("2027-01-03T06:30:00Z")).unwrap();
         assert_eq!(next.expect("due").len(), 4);
+    }
+
+    /// QA45 R-L1: a catch-up that failed part way said nothing of the
+    /// files it had written, and the resumed one printed `monthly=` empty.
+    #[test]
+    fn a_catch_up_cut_short_names_what_it_wrote_and_the_rest_when_resumed() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = summaries_config(dir.path());
+        let kpi = config.kpi.clone().unwrap();
+        let store = Store::open(&dir.path().join("data")).unwrap();
+        let at = |s: &str| s.parse::<DateTime<Utc>>().unwrap();
+        run_if_due(&store, &config, &kpi, at("2026-12-29T12:00:00Z"))
+            .unwrap()
+            .expect("due");
+        let blocked = dir.path().join("out/kpi/daily/2027-01-01.csv");
+        std::fs::create_dir_all(blocked.join("x")).unwrap();
+        let caught = |lines: &[serde_json::Value]| -> Vec<(String, String)> {
+            lines
+                .iter()
+                .filter(|l| {
+                    l["fields"]["message"]
+                        .as_str()
+                        .is_some_and(|m| m.starts_with("KPI summaries caught up"))
+                })
+                .map(|l| {
+                    let f = &l["fields"];
+                    (f["daily"].to_string(), f["monthly"].to_string())
+                })
+                .collect()
+        };
+        let now = at("2027-01-03T12:00:00Z");
+        let lines = crate::test_support::json_lines_at(tracing::Level::INFO, || {
+            assert!(run_if_due(&store, &config, &kpi, now).is_err());
+        });
+        assert_eq!(
+            caught(&lines),
+            [(
+                "\"2026-12-29..2026-12-31\"".to_owned(),
+                "\"2026-12\"".to_owned()
+            )]
+        );
+        std::fs::remove_dir_all(&blocked).unwrap();
+        let lines = crate::test_support::json_lines_at(tracing::Level::INFO, || {
+            run_if_due(&store, &config, &kpi, now).unwrap();
+        });
+        assert_eq!(
+            caught(&lines),
+            [("\"2027-01-01\"".to_owned(), "\"none\"".to_owned())]
+        );
     }
 
     /// Off 400 days: 12 whole months and 31 days are caught up; a WARN
