@@ -415,14 +415,20 @@ impl StatementBook for StoreBook {
 /// needed rounded up, and the difference (QA44a A-L1: both rounded up read
 /// "has 17 MiB free; … needs about 17 MiB"). `free < bytes`.
 fn no_room(dir: &std::path::Path, free: u64, bytes: u64) -> String {
+    // KiB below 1 MiB, else MiB to a tenth (QA45 R-L4: whole MiB read
+    // "10 MiB free; needs about 18 MiB; free at least 7 MiB more").
     let size = |b: u64, up: bool| {
-        let (unit, name) = if b < 1 << 20 {
-            (1 << 10, "KiB")
+        let (unit, tenths) = if b < 1 << 20 {
+            (1 << 10, false)
         } else {
-            (1 << 20, "MiB")
+            (1 << 20, true)
         };
+        let b = if tenths { b * 10 } else { b };
         let n = if up { b.div_ceil(unit) } else { b / unit };
-        format!("{n} {name}")
+        match tenths {
+            true => format!("{}.{} MiB", n / 10, n % 10),
+            false => format!("{n} KiB"),
+        }
     };
     format!(
         "the disk holding {} has {} free; recording these statements needs about {} \
@@ -750,8 +756,18 @@ mod commit_tests {
         );
         assert_eq!(
             text,
-            "the disk holding /d has 17 MiB free; recording these statements needs about 18 MiB \
+            "the disk holding /d has 17.3 MiB free; recording these statements needs about 17.5 MiB \
              (with a 16 MiB reserve): free at least 171 KiB more and rerun (nothing was recorded)"
+        );
+        let text = no_room(
+            std::path::Path::new("/d"),
+            10 * mib + mib * 95 / 100,
+            17 * mib + mib / 20,
+        );
+        assert!(
+            text.contains("has 10.9 MiB free; recording these statements needs about 17.1 MiB")
+                && text.contains("free at least 6.1 MiB more"),
+            "{text}"
         );
     }
 
