@@ -124,3 +124,23 @@ pub fn plugin(id: &str, fingerprint: u32) -> crate::plugins::Plugin {
     p.protocol_fingerprint = fingerprint;
     p
 }
+
+/// A period record of program `acme` for `period`, a month (its start is
+/// the 1st), with no files: for tests of what reads period records.
+pub fn period_record(
+    period: &str,
+    status: crate::payout::model::Status,
+) -> crate::payout::book::PeriodRecord {
+    crate::payout::book::PeriodRecord {
+        book_version: crate::payout::book::BOOK_VERSION,
+        program: "acme".into(),
+        period: period.into(),
+        period_start: format!("{period}-01").parse().unwrap(),
+        status,
+        version: 1,
+        partners: Vec::new(),
+        summary_sha256: String::new(),
+        held_back_csv: None,
+        recorded_at: None,
+    }
+}

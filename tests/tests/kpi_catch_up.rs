@@ -12,25 +12,6 @@ use plugin_api::{Channel, Record};
 use reckon::kpi::hook::run_if_due;
 use reckon::store::Store;
 
-const CONFIG: &str = r#"
-[daemon]
-data_dir = "data"
-output_dir = "out"
-timezone = "Europe/Berlin"
-
-[[connectors]]
-id = "google_ads"
-plugin = "google_ads"
-schedule = "0 * * * *"
-enabled = false
-
-[kpi]
-currency = "EUR"
-
-[kpi.summaries]
-formats = ["csv", "json"]
-"#;
-
 /// 10.00 EUR of Google spend on `d`.
 fn google(d: &str) -> Record {
     Record::Spend(spend(
@@ -71,8 +52,7 @@ fn csv_periods(dir: &Path, file: &str) -> Vec<String> {
 #[test]
 fn missed_days_and_months_are_caught_up_once() {
     let tmp = tempfile::tempdir().expect("tempdir");
-    std::fs::write(tmp.path().join("reckon.toml"), CONFIG).expect("config");
-    let config = reckon::config::load(&tmp.path().join("reckon.toml")).expect("config");
+    let config = summaries_daemon_config(tmp.path(), r#""csv", "json""#);
     let kpi = config.kpi.clone().expect("[kpi]");
     let store = Store::open(&tmp.path().join("data")).expect("store");
     let days: Vec<String> = (0..64)

@@ -324,25 +324,6 @@ fn every_format_states_when_and_from_what_it_was_computed() {
     assert!(json.get("judged_at").is_none(), "{json}");
 }
 
-const CONFIG: &str = r#"
-[daemon]
-data_dir = "data"
-output_dir = "out"
-timezone = "Europe/Berlin"
-
-[[connectors]]
-id = "google_ads"
-plugin = "google_ads"
-schedule = "0 * * * *"
-enabled = false
-
-[kpi]
-currency = "EUR"
-
-[kpi.summaries]
-formats = ["csv", "json", "table"]
-"#;
-
 fn google(d: &str, amount: &str) -> Record {
     Record::Spend(spend(
         "google_ads",
@@ -368,8 +349,7 @@ fn read(dir: &Path, file: &str) -> String {
 #[test]
 fn a_rewritten_summary_says_which_version_it_replaces() {
     let tmp = tempfile::tempdir().expect("tempdir");
-    std::fs::write(tmp.path().join("reckon.toml"), CONFIG).expect("config");
-    let config = reckon::config::load(&tmp.path().join("reckon.toml")).expect("config");
+    let config = summaries_daemon_config(tmp.path(), r#""csv", "json", "table""#);
     let kpi = config.kpi.clone().expect("[kpi]");
     let store = Store::open(&tmp.path().join("data")).expect("store");
     store

@@ -804,18 +804,7 @@ mod tests {
     const CPS_10: &str = "[[rules]]\nid = \"cps-10\"\neffective_from = \"2026-01-01\"\nkind = \"percent\"\npercent = \"10\"\n[[bonuses]]\nid = \"b\"\neffective_from = \"2026-01-01\"\nthreshold_volume = \"1000\"\namount = \"25\"\n";
 
     fn finalised(b: &book::MemoryBook, period: &str, c: &CommissionConfig, used: &[&str]) {
-        let rec = book::PeriodRecord {
-            book_version: 1,
-            program: "acme".into(),
-            period: period.into(),
-            period_start: format!("{period}-01").parse().unwrap(),
-            status: Status::Finalised,
-            version: 1,
-            partners: Vec::new(),
-            summary_sha256: String::new(),
-            held_back_csv: None,
-            recorded_at: None,
-        };
+        let rec = crate::test_support::period_record(period, Status::Finalised);
         let terms = PeriodTerms {
             book_version: 1,
             program: "acme".into(),

@@ -576,16 +576,8 @@ mod tests {
 
     fn record(period: &str, status: Status, held: Option<&str>) -> PeriodRecord {
         PeriodRecord {
-            book_version: book::BOOK_VERSION,
-            program: "acme".into(),
-            period: period.into(),
-            period_start: format!("{period}-01").parse().unwrap(),
-            status,
-            version: 1,
-            partners: Vec::new(),
-            summary_sha256: String::new(),
             held_back_csv: held.map(Into::into),
-            recorded_at: None,
+            ..crate::test_support::period_record(period, status)
         }
     }
 

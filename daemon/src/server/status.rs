@@ -1207,18 +1207,7 @@ schedule = "0 6 * * *"
     fn the_periods_that_ended_and_wait_to_be_finalised_are_listed_in_order() {
         use crate::payout::config::PeriodKind;
         use crate::payout::model::Status;
-        let rec = |period: &str, status| crate::payout::book::PeriodRecord {
-            book_version: 1,
-            program: "acme".into(),
-            period: period.into(),
-            period_start: format!("{period}-01").parse().unwrap(),
-            status,
-            version: 1,
-            partners: Vec::new(),
-            summary_sha256: String::new(),
-            held_back_csv: None,
-            recorded_at: None,
-        };
+        let rec = crate::test_support::period_record;
         let day = |s: &str| s.parse::<chrono::NaiveDate>().unwrap();
         let records = [
             rec("2026-09", Status::Finalised),

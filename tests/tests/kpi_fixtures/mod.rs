@@ -383,3 +383,32 @@ pub fn two_network_scenario() -> KpiInputs {
         ..Default::default()
     }
 }
+
+/// A daemon config in `dir` (data and output under it; Berlin time, a
+/// disabled Google Ads connector) writing KPI summaries in `formats` (a
+/// TOML array's items, e.g. `"csv", "json"`), loaded as the daemon loads
+/// it.
+pub fn summaries_daemon_config(dir: &std::path::Path, formats: &str) -> reckon::config::Config {
+    let text = format!(
+        r#"
+[daemon]
+data_dir = "data"
+output_dir = "out"
+timezone = "Europe/Berlin"
+
+[[connectors]]
+id = "google_ads"
+plugin = "google_ads"
+schedule = "0 * * * *"
+enabled = false
+
+[kpi]
+currency = "EUR"
+
+[kpi.summaries]
+formats = [{formats}]
+"#
+    );
+    std::fs::write(dir.join("reckon.toml"), text).expect("config");
+    reckon::config::load(&dir.join("reckon.toml")).expect("config")
+}
