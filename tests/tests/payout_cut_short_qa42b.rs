@@ -76,6 +76,17 @@ fn names(dir: &Path) -> Vec<String> {
     v
 }
 
+/// The suite's installation in `root`: the example and orders plugins, the
+/// file-drop directory and the config, whose daemon listens on `port`.
+/// Returns the config's path.
+fn install(root: &Path, port: u16) -> PathBuf {
+    reckon_tests::install_plugins(&root.join("plugins"), &["example", "orders"]);
+    std::fs::create_dir(root.join("drop")).unwrap();
+    let config = root.join("reckon.toml");
+    std::fs::write(&config, config_text(port)).unwrap();
+    config
+}
+
 /// `reckon run` on `config`, once its command socket is ready.
 fn start_daemon(config: &Path) -> RunningDaemon {
     let mut command = reckon_tests::run_command(config);
@@ -149,11 +160,8 @@ fn finalise_cut_short(dir: &Path, config: &Path) -> Vec<(String, Vec<u8>)> {
 fn a_finalise_cut_short_is_completed_by_the_daemons_start_and_status_lists_what_is_not() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
-    reckon_tests::install_plugins(&root.join("plugins"), &["example", "orders"]);
-    std::fs::create_dir(root.join("drop")).unwrap();
     let port = reckon_tests::free_port();
-    let config = root.join("reckon.toml");
-    std::fs::write(&config, config_text(port)).unwrap();
+    let config = install(root, port);
     let finalised = finalise_cut_short(root, &config);
     let program_dir = root.join("out/statements/shop-us");
     let september = program_dir.join(".2026-09.staging");
@@ -262,10 +270,7 @@ fn show_and_verify_remove_the_staging_of_a_period_with_no_record() {
 fn a_finalise_cut_short_and_verified_before_the_restart_is_completed_all_the_same() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
-    reckon_tests::install_plugins(&root.join("plugins"), &["example", "orders"]);
-    std::fs::create_dir(root.join("drop")).unwrap();
-    let config = root.join("reckon.toml");
-    std::fs::write(&config, config_text(reckon_tests::free_port())).unwrap();
+    let config = install(root, reckon_tests::free_port());
     let finalised = finalise_cut_short(root, &config);
     let program_dir = root.join("out/statements/shop-us");
     let verify = statements(&config, "verify", "2026-08");
@@ -299,10 +304,7 @@ fn a_finalise_cut_short_and_verified_before_the_restart_is_completed_all_the_sam
 fn the_daemons_start_removes_an_unrecorded_staging_beside_a_draft() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
-    reckon_tests::install_plugins(&root.join("plugins"), &["example", "orders"]);
-    std::fs::create_dir(root.join("drop")).unwrap();
-    let config = root.join("reckon.toml");
-    std::fs::write(&config, config_text(reckon_tests::free_port())).unwrap();
+    let config = install(root, reckon_tests::free_port());
     reckon_tests::store_august(&root.join("data"));
     let out = statements(&config, "generate", "2026-08");
     assert!(out.status.success(), "{}", text(&out.stderr));
