@@ -180,18 +180,36 @@ pub fn needs_run(store: &Store, program: &ProgramConfig, fx: &FxTable) -> Result
 /// The programs whose claims or orders changed after their last run: a
 /// run the daemon owed when it stopped (postbacks acknowledged within the
 /// moments before a SIGTERM or a kill, whose run waits for more to gather,
-/// QA44a A-M1; a sync killed after committing pages): [`unjudged`] of
-/// each. Programs with no run state are left to [`needs_run`], which the
-/// first sync answers.
+/// QA44a A-M1; a sync killed after committing pages): the change log
+/// after each one's last run, read up to the first of its records (as
+/// [`unjudged`] counts them). Programs with no run state are left to
+/// [`needs_run`], which the first sync answers.
 pub fn behind(store: &Store, programs: &[ProgramConfig]) -> Result<Vec<ProgramConfig>, StoreError> {
+    let b = StoreBackend::new(store)?;
     let mut out = Vec::new();
     for p in programs {
-        let u = unjudged(store, p)?;
-        if u.claims + u.orders > 0 {
-            out.push(p.clone());
+        let Some(state) = incremental::stored_state(&b, &p.id)? else {
+            continue;
+        };
+        for ch in store.changes_since(state.last_seq) {
+            let ch = ch?;
+            if judges(p, ch.kind, &ch.source) {
+                out.push(p.clone());
+                break;
+            }
         }
     }
     Ok(out)
+}
+
+/// Whether `program` judges records of `kind` from `source`: claims of its
+/// `claims` connectors, orders of its `orders` connectors.
+fn judges(program: &ProgramConfig, kind: plugin_api::RecordKind, source: &str) -> bool {
+    match kind {
+        plugin_api::RecordKind::Conversion => program.claims.iter().any(|c| c == source),
+        plugin_api::RecordKind::Order => program.orders.iter().any(|c| c == source),
+        plugin_api::RecordKind::Spend => false,
+    }
 }
 
 /// At the daemon's start, before anything else runs: reconciles the
@@ -788,12 +806,12 @@ pub fn unjudged(store: &Store, program: &ProgramConfig) -> Result<Unjudged, Stor
     let mut seen = std::collections::HashSet::new();
     for ch in store.changes_since(state.last_seq) {
         let ch = ch?;
+        if !judges(program, ch.kind, &ch.source) {
+            continue;
+        }
         let counter = match ch.kind {
-            plugin_api::RecordKind::Conversion if program.claims.contains(&ch.source) => {
-                &mut out.claims
-            }
-            plugin_api::RecordKind::Order if program.orders.contains(&ch.source) => &mut out.orders,
-            _ => continue,
+            plugin_api::RecordKind::Conversion => &mut out.claims,
+            _ => &mut out.orders,
         };
         if seen.insert((ch.kind, ch.source, ch.key)) {
             *counter += 1;
