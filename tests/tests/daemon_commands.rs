@@ -145,12 +145,20 @@ fn text(b: &[u8]) -> String {
 
 /// `reckon reconcile report` of `shop-us` for this month, as CSV.
 fn this_months_report(root: &Path, config: &Path) -> String {
-    let month = chrono::Utc::now().format("%Y-%m").to_string();
+    months_report(
+        root,
+        config,
+        &chrono::Utc::now().format("%Y-%m").to_string(),
+    )
+}
+
+/// `reckon reconcile report` of `shop-us` for `month`, as CSV.
+fn months_report(root: &Path, config: &Path, month: &str) -> String {
     let args = ["reconcile", "report", "--program", "shop-us", "--period"];
     let out = reckon_in(
         root,
         config,
-        &[&args[..], &[&month, "--format", "csv"]].concat(),
+        &[&args[..], &[month, "--format", "csv"]].concat(),
     );
     text(&out.stdout)
 }
@@ -492,6 +500,69 @@ fn a_postback_claim_is_judged_without_waiting_for_a_sync() {
     let log = daemon.stop();
     assert!(
         log.contains("reconciled program program=shop-us full=false judged=1 changed=1"),
+        "{log}"
+    );
+}
+
+/// QA44c C-L2: a decision that changes with time alone (here the 7 days'
+/// grace for a claim whose order never came) was re-judged only by a run a
+/// sync or postback started: with every connector failing, or disabled as
+/// here, `status` and the reports kept `awaiting_order` for good. The
+/// daemon's clock re-judges it once it comes due (`rejudge_interval_secs
+/// = 1` after the program's last run).
+#[test]
+fn a_grace_period_that_ends_is_rejudged_on_the_daemons_clock() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let config = root.join("reckon.toml");
+    let port = reckon_tests::free_port();
+    let text_ = config_text(port).replacen(
+        "timezone = \"UTC\"\n",
+        "timezone = \"UTC\"\nrejudge_interval_secs = 1\n",
+        1,
+    );
+    std::fs::write(&config, text_).unwrap();
+    seed(root);
+    let mut daemon = start_daemon(&config);
+    assert!(reckon_in(root, &config, &["reconcile"]).status.success());
+
+    // A claim whose order is unknown, its grace ending 10 s from now.
+    let occurred = chrono::Utc::now() - chrono::Duration::days(7) + chrono::Duration::seconds(10);
+    let answer = reckon_tests::http_get(
+        port,
+        &format!(
+            "/postback/pb?tid=pb-late-1&oid=NO-SUCH-ORDER&affid=p9&amount=80.00&occurred_at={}&token=not-used",
+            occurred.timestamp()
+        ),
+    );
+    assert_eq!(answer.map(|a| a.0), Some(200), "{}", daemon.log_text());
+    let month = occurred.format("%Y-%m").to_string();
+    let line = |csv: &str| {
+        (csv.lines())
+            .find(|l| l.starts_with("pb,p9,"))
+            .map(str::to_owned)
+    };
+    // The postback's own run: still within the grace.
+    daemon.wait_for_log(&["reconciled program program=shop-us full=false judged=1 changed=1"]);
+    let first = line(&months_report(root, &config, &month)).unwrap_or_default();
+    assert!(first.starts_with("pb,p9,,awaiting_order,USD,1,"), "{first}");
+
+    // No sync runs and no postback comes: the clock re-judges it.
+    daemon.wait_for_log(&["reconcile: decisions came due with time"]);
+    let then = reckon_tests::poll_until(Duration::from_secs(20), || {
+        line(&months_report(root, &config, &month)).filter(|l| l.contains(",no_order,"))
+    });
+    let then = then.unwrap_or_else(|| panic!("not re-judged:\n{}", daemon.log_text()));
+    assert!(then.starts_with("pb,p9,,no_order,USD,1,"), "{then}");
+    let (_, metrics) = reckon_tests::http_get(port, "/metrics").unwrap();
+    let runs =
+        "reckon_reconcile_runs_total{program=\"shop-us\",kind=\"incremental\",outcome=\"ok\"} ";
+    assert!(metrics.contains(&format!("{runs}2")), "{metrics}");
+    let log = daemon.stop();
+    assert_eq!(
+        log.matches("reconcile: decisions came due with time")
+            .count(),
+        1,
         "{log}"
     );
 }

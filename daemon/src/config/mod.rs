@@ -119,6 +119,13 @@ pub struct DaemonConfig {
     /// at that much memory (README, Sizing).
     #[serde(default = "default_store_cache_mb")]
     pub store_cache_mb: u64,
+    /// A program whose stored decisions came due to change with time alone
+    /// (a lock date or its `no_order_grace_days` passed) and that has had
+    /// no reconcile run for this many seconds is re-judged by the daemon's
+    /// clock ([`crate::reconcile::Clock`]), also while its syncs fail.
+    /// Default 900; 1 to 86400. Applied again on SIGHUP.
+    #[serde(default = "default_rejudge_interval_secs")]
+    pub rejudge_interval_secs: u64,
     /// A bearer token `/status` and `/metrics` require (`Authorization:
     /// Bearer <token>`), as a secret reference (`{ secret = "env:NAME" }`
     /// or `"file:PATH"`). None (the default): they answer anyone who can
@@ -170,6 +177,11 @@ fn default_max_http_connections() -> u32 {
 fn default_store_cache_mb() -> u64 {
     crate::store::DEFAULT_CACHE_MB
 }
+fn default_rejudge_interval_secs() -> u64 {
+    900
+}
+/// The longest `rejudge_interval_secs`: a day.
+pub const MAX_REJUDGE_INTERVAL_SECS: u64 = 86_400;
 /// The largest `store_cache_mb`: 1 TiB.
 pub const MAX_STORE_CACHE_MB: u64 = 1 << 20;
 fn default_true() -> bool {
@@ -196,6 +208,7 @@ impl Default for DaemonConfig {
             max_http_connections: default_max_http_connections(),
             log_format: LogFormat::default(),
             store_cache_mb: default_store_cache_mb(),
+            rejudge_interval_secs: default_rejudge_interval_secs(),
             status_token: None,
         }
     }
@@ -809,11 +822,12 @@ fn valid_id(id: &str) -> bool {
 /// stands for every connector): the message for a negative value names 1
 /// as the least, not serde's 0, which the user would then be refused
 /// (QA30-C L5).
-const AT_LEAST_ONE: [&str; 9] = [
+const AT_LEAST_ONE: [&str; 10] = [
     "daemon.max_concurrent_syncs",
     "daemon.http_header_timeout_secs",
     "daemon.max_http_connections",
     "daemon.store_cache_mb",
+    "daemon.rejudge_interval_secs",
     "connectors[].max_requests_per_run",
     "connectors[].timeout_secs",
     "connectors[].window_days",
@@ -884,6 +898,20 @@ fn check_semantics(
             format!(
                 "{} MiB is more than {MAX_STORE_CACHE_MB} (1 TiB): the cache is held in memory; set at most the store's size (`du -sh <data_dir>/store`) and less than the machine's memory",
                 daemon.store_cache_mb
+            ),
+        ));
+    }
+    if daemon.rejudge_interval_secs == 0 {
+        errors.push(map.error(
+            "daemon.rejudge_interval_secs",
+            "must be at least 1 (seconds); the default is 900",
+        ));
+    } else if daemon.rejudge_interval_secs > MAX_REJUDGE_INTERVAL_SECS {
+        errors.push(map.error(
+            "daemon.rejudge_interval_secs",
+            format!(
+                "{} seconds is more than {MAX_REJUDGE_INTERVAL_SECS} (a day): payable counts and outcomes would lag their lock dates and grace periods that long while no sync runs; the default is 900",
+                daemon.rejudge_interval_secs
             ),
         ));
     }

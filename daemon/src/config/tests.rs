@@ -1672,6 +1672,42 @@ fn store_cache_mb_is_read_and_bounded() {
     parse(&with("1048576"), "x.toml").unwrap();
 }
 
+/// `[daemon] rejudge_interval_secs`: 900 by default, a value read as
+/// written; 0, a negative and more than a day refused with what to set.
+#[test]
+fn rejudge_interval_secs_is_read_and_bounded() {
+    let with = |v: &str| {
+        format!("[daemon]\nrejudge_interval_secs = {v}\n{SHOP_NET_COMMISSION}payout_currency = \"USD\"\n")
+    };
+    let default = parse(
+        &with("1").replace("rejudge_interval_secs = 1\n", ""),
+        "x.toml",
+    );
+    assert_eq!(default.unwrap().daemon.rejudge_interval_secs, 900);
+    let read = |v: &str| parse(&with(v), "x.toml").map(|c| c.daemon.rejudge_interval_secs);
+    assert_eq!(read("1").unwrap(), 1);
+    assert_eq!(read("86400").unwrap(), 86_400);
+    let e = read("0").unwrap_err().to_string();
+    assert!(
+        e.contains(
+            "`daemon.rejudge_interval_secs`: must be at least 1 (seconds); the default is 900"
+        ),
+        "{e}"
+    );
+    let e = read("86401").unwrap_err().to_string();
+    assert!(
+        e.contains("`daemon.rejudge_interval_secs`: 86401 seconds is more than 86400 (a day)"),
+        "{e}"
+    );
+    let e = read("-5").unwrap_err().to_string();
+    assert!(
+        e.contains(
+            "`daemon.rejudge_interval_secs`: -5 is negative; expected a whole number of 1 or more"
+        ),
+        "{e}"
+    );
+}
+
 /// QA28-E F7: the daemon read a command-socket client's config path whole;
 /// `/dev/zero` filled memory until the host ran out. A config is a regular
 /// file of at most 4 MiB, refused unread otherwise (a FIFO without a

@@ -2294,6 +2294,46 @@ pub fn stored_state<B: ReconBackend>(
         .filter(is_read))
 }
 
+/// The earliest instant a stored decision of `program` changes with time
+/// alone (a lock date or a `no_order_grace_days` passes): its first `t/`
+/// key that the log does not delete, or the log's first `t/` put. None
+/// when no decision is due to change. Reads the `t/` keys up to the first
+/// such one, and the log.
+pub fn next_due<B: ReconBackend>(
+    b: &B,
+    program: &str,
+) -> Result<Option<DateTime<Utc>>, StoreError> {
+    let pp = program_prefix(program);
+    let log = Log::load(b, &pp)?;
+    let instant = |logical: &str| {
+        let t = logical["t/".len()..].split('/').next().unwrap_or("");
+        DateTime::parse_from_rfc3339(t)
+            .map(|t| t.with_timezone(&Utc))
+            .map_err(|e| StoreError::Corrupt {
+                tree: "recon".into(),
+                key: format!("{pp}{logical}"),
+                message: format!("not a due instant: {e}"),
+            })
+    };
+    let mut first = None;
+    for r in b.kv_scan(format!("{pp}t/").as_bytes()) {
+        let (k, _) = r?;
+        let logical = String::from_utf8_lossy(&k[pp.len()..]).into_owned();
+        if !log.entries.contains_key(&logical) {
+            first = Some(instant(&logical)?);
+            break;
+        }
+    }
+    let in_log = (log.entries.range("t/".to_owned()..))
+        .take_while(|(k, _)| k.starts_with("t/"))
+        .find(|(_, v)| v.is_some());
+    if let Some((k, _)) = in_log {
+        let t = instant(k)?;
+        first = Some(first.map_or(t, |f: DateTime<Utc>| f.min(t)));
+    }
+    Ok(first)
+}
+
 /// The program's run state as stored, whatever its FORMAT and whether or
 /// not this version reads its decisions ([`stored_state`] is what readers
 /// use): `Ok(None)` when there is none, `Ok(Some(None))` when there is one

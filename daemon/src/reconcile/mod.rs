@@ -253,6 +253,108 @@ pub fn catch_up_at_start(store: &Store, config: &crate::config::Config) {
     }
 }
 
+/// The daemon's own clock for decisions that change with time alone (a
+/// lock date or a program's `no_order_grace_days` passes, QA44c C-L2):
+/// without it such a decision was re-judged only by the next run a sync
+/// or postback started, so while every sync failed (or a program's
+/// platforms sent nothing new) `reckon status` kept the old payable count.
+/// A program is re-judged by the clock once one of its stored decisions
+/// has come due and it has had no run for `every` (`[daemon]
+/// rejudge_interval_secs`): a busy program's syncs do the work, a quiet
+/// one is re-judged at most `every` after its decisions come due.
+/// Programs due a full run wait for a sync, as documented for them.
+#[derive(Debug, Default)]
+pub struct Clock {
+    /// When the clock last ran each program (a failed run is not tried
+    /// again before `every` has passed).
+    tried: std::collections::BTreeMap<String, DateTime<Utc>>,
+}
+
+/// When the clock re-judges a program whose first decision comes due at
+/// `due`, last judged at `judged_at` and last tried by the clock at
+/// `tried`: not before its decisions change, nor within `every` of its
+/// last run or try.
+fn clock_at(
+    due: DateTime<Utc>,
+    judged_at: Option<DateTime<Utc>>,
+    tried: Option<DateTime<Utc>>,
+    every: chrono::Duration,
+) -> DateTime<Utc> {
+    [
+        Some(due),
+        judged_at.map(|t| t + every),
+        tried.map(|t| t + every),
+    ]
+    .into_iter()
+    .flatten()
+    .max()
+    .unwrap_or(due)
+}
+
+impl Clock {
+    /// Re-judges the programs due a clock run at `now` (an incremental
+    /// run, shown in `/status` as any run), and says when to look again:
+    /// at the next program's clock instant, within `every` at the latest
+    /// (a sync or a reload may have changed what is due). Failures are
+    /// logged; the programs are tried again after `every`.
+    pub fn tick(
+        &mut self,
+        store: &Store,
+        config: &crate::config::Config,
+        now: DateTime<Utc>,
+        every: std::time::Duration,
+    ) -> DateTime<Utc> {
+        let every = chrono::Duration::from_std(every).unwrap_or(chrono::Duration::days(1));
+        let mut next = now + every;
+        // Without FX rates no run can tell; the syncs' runs report it.
+        let Ok(fx) = fx_table(config) else {
+            return next;
+        };
+        let _turn = crate::schedule::hooks::exclusive();
+        let mut due_now = Vec::new();
+        let found = StoreBackend::new(store).and_then(|b| {
+            for p in &config.programs {
+                let Some(state) = incremental::stored_state(&b, &p.id)? else {
+                    continue;
+                };
+                if !incremental::is_current(&state, p, &fx) {
+                    continue;
+                }
+                let Some(due) = incremental::next_due(&b, &p.id)? else {
+                    continue;
+                };
+                let at = clock_at(due, state.judged_at, self.tried.get(&p.id).copied(), every);
+                if at <= now {
+                    due_now.push((p.clone(), due));
+                } else {
+                    next = next.min(at);
+                }
+            }
+            Ok(())
+        });
+        if let Err(error) = found {
+            tracing::warn!(%error, "reconcile: could not look for decisions due to change with time; looking again later");
+            return next;
+        }
+        if due_now.is_empty() {
+            return next;
+        }
+        for (p, due) in &due_now {
+            tracing::info!(
+                program = %p.id,
+                due_since = %due.format("%Y-%m-%d %H:%M:%S UTC"),
+                "reconcile: decisions came due with time (a lock date or grace period passed) and no sync or postback has reconciled the program since: reconciling it"
+            );
+            self.tried.insert(p.id.clone(), now);
+        }
+        let programs: Vec<ProgramConfig> = due_now.into_iter().map(|(p, _)| p).collect();
+        if let Err(error) = run(store, &programs, &fx, now) {
+            tracing::warn!(%error, "reconcile: the run for decisions due with time failed; trying again later");
+        }
+        next
+    }
+}
+
 /// Where a program's stored decisions stand ([`standing`]): whether the
 /// next run must be a full one, and why.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -903,6 +1005,87 @@ mod tests {
         assert!(behind(&store, programs).unwrap().is_empty());
         let last = last_runs().into_iter().find(|r| r.program == p.id).unwrap();
         assert_eq!(last.error, None);
+    }
+
+    /// QA44c C-L2: decisions that change with time alone (here a grace
+    /// period ending) were re-judged only by a run a sync or postback
+    /// started. The clock re-judges a program once its first decision came
+    /// due and it has had no run for `every`, and says when to look again.
+    #[test]
+    fn the_clock_rejudges_decisions_that_came_due_with_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let p = program("clock-test-program");
+        let config = |currency: &str| -> crate::config::Config {
+            toml::from_str(&format!(
+                "[daemon]\ndata_dir = {:?}\n[[programs]]\nid = \"{}\"\ncurrency = \"{currency}\"\nclaims = [\"net\"]\norders = [\"shop\"]\n",
+                dir.path().display().to_string(),
+                p.id
+            ))
+            .unwrap()
+        };
+        let t = |s: &str| s.parse::<DateTime<Utc>>().unwrap();
+        let conv = crate::test_support::conversion;
+        // Two claims with no order: awaiting it for the 7 days' grace.
+        let mut late = conv("b", 1);
+        if let plugin_api::Record::Conversion(c) = &mut late {
+            c.occurred_at = t("2026-01-02T03:04:35Z");
+        }
+        (store.commit_page(
+            "net",
+            &[conv("a", 1), late],
+            None,
+            t("2026-01-03T00:00:00Z"),
+        ))
+        .unwrap();
+        let fx = FxTable::empty();
+        let programs = std::slice::from_ref(&p);
+        run(&store, programs, &fx, t("2026-01-03T00:00:00Z")).unwrap();
+        let b = StoreBackend::new(&store).unwrap();
+        let (a_due, b_due) = (t("2026-01-09T03:04:05Z"), t("2026-01-09T03:04:35Z"));
+        assert_eq!(incremental::next_due(&b, &p.id).unwrap(), Some(a_due));
+        let outcome = |id: &str| {
+            load_decision(&store, &p.id, "net", id)
+                .unwrap()
+                .unwrap()
+                .outcome
+        };
+        let every = std::time::Duration::from_secs(60);
+        let mut clock = Clock::default();
+
+        // Not due yet: it looks again at the due instant.
+        let before = a_due - chrono::Duration::seconds(1);
+        assert_eq!(clock.tick(&store, &config("USD"), before, every), a_due);
+        assert_eq!(outcome("a"), model::Outcome::AwaitingOrder);
+        // Due: re-judged now, the run shown as any run.
+        let at = a_due + chrono::Duration::seconds(1);
+        let next = clock.tick(&store, &config("USD"), at, every);
+        assert_eq!(outcome("a"), model::Outcome::NoOrder);
+        assert_eq!(outcome("b"), model::Outcome::AwaitingOrder);
+        // The run's log deletes `a`'s due key, which the tree still holds.
+        assert_eq!(incremental::next_due(&b, &p.id).unwrap(), Some(b_due));
+        let last = last_runs().into_iter().find(|r| r.program == p.id).unwrap();
+        assert_eq!(
+            (last.full, last.claims_judged, last.error),
+            (false, 1, None)
+        );
+        // `b` comes due 30 s later, but the program ran just now: it is
+        // re-judged `every` after that run, not at once.
+        assert_eq!(next, at + chrono::Duration::seconds(60));
+        let soon = b_due + chrono::Duration::seconds(1);
+        assert_eq!(clock.tick(&store, &config("USD"), soon, every), next);
+        assert_eq!(outcome("b"), model::Outcome::AwaitingOrder);
+        // A program due a full run (its config changed) waits for a sync.
+        let later = next + chrono::Duration::seconds(1);
+        assert_eq!(
+            clock.tick(&store, &config("EUR"), later, every),
+            later + chrono::Duration::seconds(60)
+        );
+        assert_eq!(outcome("b"), model::Outcome::AwaitingOrder);
+        clock.tick(&store, &config("USD"), later, every);
+        assert_eq!(outcome("b"), model::Outcome::NoOrder);
+        // Nothing is due any more.
+        assert_eq!(incremental::next_due(&b, &p.id).unwrap(), None);
     }
 
     /// A full run deletes the program's state first: while it runs,

@@ -967,6 +967,7 @@ pub async fn run_daemon_with_signals(
     let (commits, committed) = tokio::sync::mpsc::unbounded_channel();
     let app = crate::server::app(daemon.clone(), Some(commits));
     let after_postbacks = tokio::spawn(hooks_after_postbacks(daemon.clone(), committed));
+    let rejudge = tokio::spawn(rejudge_on_the_clock(daemon.clone()));
     let limits = crate::server::listener::Limits::of(&daemon.started_with);
     let server = tokio::spawn(crate::server::listener::serve(
         listener, app, limits, stop_rx,
@@ -1148,6 +1149,7 @@ pub async fn run_daemon_with_signals(
     let _ = stop_tx.send(true);
     let _ = tokio::time::timeout(std::time::Duration::from_secs(1), server).await;
     after_postbacks.abort();
+    rejudge.abort();
     failure_probe.abort();
     // Commands run for clients had the same grace as the syncs.
     if let Some(commands) = commands {
@@ -1217,6 +1219,47 @@ async fn hooks_after_postbacks(
         })
         .await;
         seq_before = seq_after;
+    }
+}
+
+/// Re-judges, on the daemon's own clock, the programs whose decisions came
+/// due to change with time alone and that no sync or postback reconciled
+/// since ([`crate::reconcile::Clock`]), every `[daemon]
+/// rejudge_interval_secs` at most (read again each time, so a SIGHUP
+/// applies it). Ends at shutdown.
+async fn rejudge_on_the_clock(daemon: Arc<Daemon>) {
+    let mut clock = crate::reconcile::Clock::default();
+    let mut stop = daemon.shutdown.subscribe();
+    loop {
+        if daemon.shutdown.is_requested() {
+            return;
+        }
+        let store = daemon.store.clone();
+        let config = daemon.runtime().config.clone();
+        let every = std::time::Duration::from_secs(config.daemon.rejudge_interval_secs.max(1));
+        let tick = tokio::task::spawn_blocking(move || {
+            let now = Utc::now();
+            let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                clock.tick(&store, &config, now, every)
+            }));
+            let next = run.unwrap_or_else(|payload| {
+                tracing::error!(
+                    "reconcile: internal error (a bug, please report it) looking for decisions due with time: {}; looking again later",
+                    crate::panic_message(&*payload)
+                );
+                now + Duration::from_std(every).unwrap_or(Duration::hours(1))
+            });
+            (clock, next)
+        });
+        let Ok((back, next)) = tick.await else {
+            return;
+        };
+        clock = back;
+        let wait = (next - Utc::now()).to_std().unwrap_or_default();
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            _ = stop.changed() => return,
+        }
     }
 }
 
