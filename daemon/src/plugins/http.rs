@@ -54,10 +54,17 @@ impl Redactor {
         if secret.is_empty() {
             return;
         }
+        let form = url::form_urlencoded::byte_serialize(secret.as_bytes()).collect::<String>();
+        let component = plugin_api::sdk::encode_component(secret);
+        // Lower-case hex too (`%2f`): .NET's `UrlEncode` (CAKE) and many
+        // proxies echo a request so (QA46 S-H1: a Google refresh token,
+        // `1//…`, and a CAKE key were shown whole).
         for plain in [
             secret.to_owned(),
-            url::form_urlencoded::byte_serialize(secret.as_bytes()).collect::<String>(),
-            plugin_api::sdk::encode_component(secret),
+            lower_hex(&form),
+            form,
+            lower_hex(&component),
+            component,
         ] {
             for s in json_forms(&plain).into_iter().chain(html_forms(&plain)) {
                 if !self.needles.contains(&s) {
@@ -205,6 +212,24 @@ pub(crate) fn known_secrets() -> Vec<String> {
 /// quotes: serde's (`"`, `\\` and control characters escaped), with every
 /// non-ASCII character as `\uXXXX` (Python's default, hex in either case),
 /// and each of those with `/` as `\/` (PHP's default).
+/// `s` with the hex digits of each `%XX` escape in lower case.
+fn lower_hex(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut hex_left = 0;
+    for c in s.chars() {
+        if hex_left > 0 {
+            out.push(c.to_ascii_lowercase());
+            hex_left -= 1;
+        } else {
+            out.push(c);
+            if c == '%' {
+                hex_left = 2;
+            }
+        }
+    }
+    out
+}
+
 fn json_forms(s: &str) -> Vec<String> {
     let serde = serde_json::to_string(s).expect("a string serialises");
     let serde = serde[1..serde.len() - 1].to_owned();
@@ -1509,6 +1534,30 @@ mod tests {
         assert_eq!(r.redact("key=s3cr3t/+= x"), "key=*** x");
         assert_eq!(r.redact("key=s3cr3t%2F%2B%3D"), "key=***");
         assert_eq!(r.redact("nothing"), "nothing");
+    }
+
+    /// QA46 S-H1: a platform (or proxy) that echoes the request with
+    /// lower-case percent-encoding (.NET's `UrlEncode`: CAKE) showed a
+    /// Google refresh token (`1//…`) and a CAKE key whole, and a client
+    /// secret all but its first characters.
+    #[test]
+    fn redactor_masks_lower_case_percent_encoding() {
+        let mut r = Redactor::default();
+        let (token, key) = ("1//0gXq9Tok/abc+def=987", "CaKe/Key+Secret=Val&ue0123");
+        r.add(token);
+        r.add(key);
+        let echoed = "request body was: grant_type=refresh_token&refresh_token=1%2f%2f0gXq9Tok%2fabc%2bdef%3d987 and GET /get.asmx?api_key=CaKe%2fKey%2bSecret%3dVal%26ue0123 HTTP/1.1; space: a%20b";
+        let masked = r.redact(echoed);
+        assert_eq!(
+            masked,
+            "request body was: grant_type=refresh_token&refresh_token=*** and GET /get.asmx?api_key=*** HTTP/1.1; space: a%20b"
+        );
+        // Cut short by a plugin: no 4 characters of either survive.
+        let cut = &echoed[..echoed.find("3d987").unwrap()];
+        for secret in [token, key] {
+            assert!(!shows_part(&r.redact(cut), secret, 4), "{}", r.redact(cut));
+        }
+        assert_eq!(lower_hex("a%2Fb%3D%e9%"), "a%2fb%3d%e9%");
     }
 
     /// True if `text` shows `len` or more consecutive characters of `secret`.
