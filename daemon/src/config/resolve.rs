@@ -193,7 +193,7 @@ fn read_os_secret(base: &Path, r: &SecretRef) -> Result<String, String> {
                     path.display()
                 ));
             }
-            warn_if_readable_by_others(&path, &file);
+            warn_if_exposed(&path, &file);
             let mut s = String::new();
             std::io::Read::read_to_string(
                 &mut std::io::Read::take(&file, MAX_SECRET_FILE_BYTES + 1),
@@ -227,30 +227,99 @@ pub(crate) fn control_named(secret: &str) -> String {
     }
 }
 
-/// Logs a WARN, once per file and process, when a `file:` secret is
-/// readable by every user on the host (QA10 L1; what ssh refuses for a
-/// private key). Not an error: the value is still used.
-fn warn_if_readable_by_others(path: &Path, file: &std::fs::File) {
-    use std::os::unix::fs::PermissionsExt;
-    static WARNED: std::sync::Mutex<std::collections::BTreeSet<PathBuf>> =
+/// Logs a WARN, once per file, reason and process, for each way a `file:`
+/// secret is exposed: readable by every user on the host (QA10 L1; what
+/// ssh refuses for a private key); or open to being replaced, so whoever
+/// can replace it chooses the credential (QA46 S-M1: a postback's HMAC key
+/// in a world-writable directory, swapped by another local user, let them
+/// sign conversions after the next SIGHUP): writable by every user, owned
+/// by a user other than root or Reckon's, or under a directory that every
+/// user may write to without a sticky bit or that such a user owns (the
+/// rules the plugin loader refuses by, `plugins::loader::check_plugin_dir`).
+/// Not an error: the value is still used.
+fn warn_if_exposed(path: &Path, file: &std::fs::File) {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    static WARNED: std::sync::Mutex<std::collections::BTreeSet<(PathBuf, &'static str)>> =
         std::sync::Mutex::new(std::collections::BTreeSet::new());
-    let Ok(mode) = file.metadata().map(|m| m.permissions().mode()) else {
+    let Ok(meta) = file.metadata() else {
         return;
     };
-    if mode & 0o004 == 0 {
-        return;
-    }
-    let first = WARNED
-        .lock()
-        .map(|mut w| w.insert(path.to_path_buf()))
-        .unwrap_or(true);
-    if first {
-        tracing::warn!(
-            file = %path.display(),
-            mode = %format!("{:04o}", mode & 0o7777),
-            "secret file {} is readable by every user on this host: `chmod 0640` it (group of the reckon user) or `chmod 0600`",
-            path.display()
+    let mode = meta.permissions().mode();
+    let warn_once = |kind: &'static str, message: String| {
+        let first = WARNED
+            .lock()
+            .map(|mut w| w.insert((path.to_path_buf(), kind)))
+            .unwrap_or(true);
+        if first {
+            let mode = format!("{:04o}", mode & 0o7777);
+            tracing::warn!(file = %path.display(), %mode, "{message}");
+        }
+    };
+    if mode & 0o004 != 0 {
+        warn_once(
+            "readable",
+            format!(
+                "secret file {} is readable by every user on this host (mode {:04o}): `chmod 0640` it (group of the reckon user) or `chmod 0600`",
+                path.display(),
+                mode & 0o7777
+            ),
         );
+    }
+    if mode & 0o002 != 0 {
+        warn_once(
+            "writable",
+            format!(
+                "secret file {} is writable by every user on this host (mode {:04o}): anyone could put a credential of their choosing there, which the next start or SIGHUP uses; `chmod o-w` it",
+                path.display(),
+                mode & 0o7777
+            ),
+        );
+    }
+    let me = rustix::process::geteuid().as_raw();
+    let foreign = |uid: u32| uid != 0 && uid != me;
+    if foreign(meta.uid()) {
+        warn_once(
+            "owner",
+            format!(
+                "secret file {} belongs to uid {}, and Reckon runs as uid {me}: that user can change the credential Reckon uses; `chown root` it (or Reckon's user)",
+                path.display(),
+                meta.uid()
+            ),
+        );
+    }
+    let Ok(canonical) = std::fs::canonicalize(path) else {
+        return;
+    };
+    for d in canonical.ancestors().skip(1) {
+        let Ok(meta) = std::fs::metadata(d) else {
+            continue;
+        };
+        let mode = meta.permissions().mode();
+        if mode & 0o002 != 0 && mode & 0o1000 == 0 {
+            warn_once(
+                "directory",
+                format!(
+                    "secret file {} is in {}, which every user may write to without a sticky bit (mode {:04o}): anyone could replace the file with a credential of their choosing; move the secret to a directory only root or Reckon's user can write (e.g. /etc/reckon), or `chmod o-w {}`",
+                    path.display(),
+                    d.display(),
+                    mode & 0o7777,
+                    d.display()
+                ),
+            );
+            break;
+        }
+        if foreign(meta.uid()) {
+            warn_once(
+                "directory",
+                format!(
+                    "secret file {} is in {}, which belongs to uid {}, and Reckon runs as uid {me}: that user could replace the file; move the secret to a directory only root or Reckon's user owns (e.g. /etc/reckon)",
+                    path.display(),
+                    d.display(),
+                    meta.uid()
+                ),
+            );
+            break;
+        }
     }
 }
 

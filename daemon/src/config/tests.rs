@@ -1473,6 +1473,65 @@ api_key = {{ secret = "{value}" }}
     }
 }
 
+/// QA46 S-M1: a `file:` secret another user could replace (in a directory
+/// every user may write to, or writable by every user itself) was used
+/// without a word; only one readable by everyone was warned about. Each
+/// way is a WARN naming the file and what to do; the value is still used.
+#[test]
+fn a_secret_file_others_could_replace_is_warned_about() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let open = dir.path().join("open");
+    std::fs::create_dir(&open).unwrap();
+    std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let key = open.join("pb.key");
+    std::fs::write(&key, "k3y-value\n").unwrap();
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let reader = resolve::os_secret_reader(dir.path().to_path_buf());
+    let warnings = |name: &str| {
+        let mut value = None;
+        let lines = crate::test_support::json_lines_at(tracing::Level::WARN, || {
+            value = Some(reader(&SecretRef::File(name.into())));
+        });
+        assert_eq!(value.unwrap().unwrap(), "k3y-value");
+        (lines.iter())
+            .map(|l| l["fields"]["message"].as_str().unwrap().to_owned())
+            .collect::<Vec<_>>()
+    };
+    let shown = warnings("open/pb.key");
+    assert_eq!(shown.len(), 1, "{shown:?}");
+    assert!(
+        shown[0].starts_with(&format!(
+            "secret file {} is in {}, which every user may write to without a sticky bit (mode 0777): anyone could replace the file",
+            key.display(),
+            open.display()
+        )),
+        "{shown:?}"
+    );
+    // Once per file and reason.
+    assert_eq!(warnings("open/pb.key"), Vec::<String>::new());
+    // A file every user may read and write, in a directory of its own.
+    let other = dir.path().join("other.key");
+    std::fs::write(&other, "k3y-value").unwrap();
+    std::fs::set_permissions(&other, std::fs::Permissions::from_mode(0o666)).unwrap();
+    let shown = warnings("other.key");
+    assert_eq!(shown.len(), 2, "{shown:?}");
+    assert!(
+        shown[0].contains("is readable by every user on this host (mode 0666)"),
+        "{shown:?}"
+    );
+    assert!(
+        shown[1].contains("is writable by every user on this host (mode 0666): anyone could put a credential of their choosing there"),
+        "{shown:?}"
+    );
+    // A private file in a private directory: nothing.
+    std::fs::set_permissions(&other, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let private = dir.path().join("private.key");
+    std::fs::write(&private, "k3y-value").unwrap();
+    std::fs::set_permissions(&private, std::fs::Permissions::from_mode(0o600)).unwrap();
+    assert_eq!(warnings("private.key"), Vec::<String>::new());
+}
+
 /// QA20 R20-9: a `file:` secret naming a directory got a WARN about its
 /// mode ("readable by every user (mode 0755)") before the real error. The
 /// kind is checked first: one error, no WARN.
