@@ -726,6 +726,24 @@ fn odd_id_char(v: &str) -> Option<String> {
     })
 }
 
+/// A character a partner name may not hold (QA46 S-L1): a control
+/// character (a line break split the name's row in `summary.csv` for
+/// line-based tools) or an invisible one (a text-direction override showed
+/// `<U+202E>gnp.exe` as `exe.png` in statements and reports). Other spaces
+/// than the ASCII one are fine in a name: it is shown, not matched.
+fn odd_name_char(v: &str) -> Option<String> {
+    v.chars().find_map(|c| {
+        let what = if c.is_control() {
+            "the control character U+{:04X} (a line break, tab or other control), which would split or garble the name in statements and CSV files; send the name on one line"
+        } else if plugin_api::validate::is_invisible(c) {
+            "the invisible character U+{:04X} (a text-direction control, zero-width character or line separator): the name would show as other text in statements and reports"
+        } else {
+            return None;
+        };
+        Some(what.replace("U+{:04X}", &format!("U+{:04X}", u32::from(c))))
+    })
+}
+
 /// What one postback says; absent fields keep the stored value.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct PostbackInput {
@@ -1005,6 +1023,9 @@ pub fn parse_input(
             ));
         }
         if let Some(what) = odd_id_char(value).filter(|_| ID_FIELDS.contains(&field)) {
+            return Err(format!("parameter `{name}` = {value:?} holds {what}"));
+        }
+        if let Some(what) = odd_name_char(value).filter(|_| field == "partner_name") {
             return Err(format!("parameter `{name}` = {value:?} holds {what}"));
         }
         match by_field.get(field) {
@@ -2512,6 +2533,35 @@ mod tests {
             ),
             "{e}"
         );
+        // QA46 S-L1: a partner name is shown in statements and reports: no
+        // line breaks or text-direction controls either (other spaces are
+        // fine in a name).
+        let e = parse_input(
+            &params("tid=n1&affid=p1&partner_name=Line1%0D%0ALine2"),
+            &c,
+            now(),
+        )
+        .unwrap_err();
+        assert!(
+            e.starts_with("parameter `partner_name` = \"Line1\\r\\nLine2\" holds the control character U+000D (a line break"),
+            "{e}"
+        );
+        let e = parse_input(
+            &params("tid=n2&affid=p1&affiliate_name=%E2%80%AEgnp.exe"),
+            &c,
+            now(),
+        )
+        .unwrap_err();
+        assert!(
+            e.starts_with("parameter `affiliate_name` = \"\\u{202e}gnp.exe\" holds the invisible character U+202E"),
+            "{e}"
+        );
+        let ok = parse_input(
+            &params("tid=n3&affid=p1&partner_name=Acme%C2%A0GmbH"),
+            &c,
+            now(),
+        );
+        assert_eq!(ok.unwrap().partner_name.as_deref(), Some("Acme\u{a0}GmbH"));
         let e = parse_input(&params("tid=zw2%E2%80%8B&affid=p1"), &c, now()).unwrap_err();
         assert!(
             e.starts_with(
