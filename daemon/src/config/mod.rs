@@ -858,6 +858,24 @@ fn least_whole_number(path: &str) -> u32 {
     u32::from(AT_LEAST_ONE.contains(&key.as_str()))
 }
 
+/// Refuses `value` of `key` at 0 (`zero`: the message) or above `max`
+/// (`over`: the message).
+fn within(
+    map: &SourceMap,
+    errors: &mut Vec<ConfigError>,
+    key: &str,
+    value: u64,
+    max: u64,
+    zero: &str,
+    over: impl FnOnce() -> String,
+) {
+    if value == 0 {
+        errors.push(map.error(key, zero));
+    } else if value > max {
+        errors.push(map.error(key, over()));
+    }
+}
+
 fn check_semantics(
     now: chrono::DateTime<chrono::Utc>,
     daemon: &DaemonConfig,
@@ -868,53 +886,53 @@ fn check_semantics(
     if daemon.max_concurrent_syncs == 0 {
         errors.push(map.error("daemon.max_concurrent_syncs", "must be at least 1"));
     }
-    if daemon.http_header_timeout_secs == 0 {
-        errors.push(map.error("daemon.http_header_timeout_secs", "must be at least 1"));
-    } else if daemon.http_header_timeout_secs > MAX_HTTP_HEADER_TIMEOUT_SECS {
-        // QA24 F2: near u64::MAX the server's deadline overflowed and
-        // every connection panicked in hyper.
-        errors.push(map.error(
-            "daemon.http_header_timeout_secs",
+    // QA24 F2: near u64::MAX the server's deadline overflowed and every
+    // connection panicked in hyper.
+    let v = daemon.http_header_timeout_secs;
+    within(
+        map,
+        errors,
+        "daemon.http_header_timeout_secs",
+        v,
+        MAX_HTTP_HEADER_TIMEOUT_SECS,
+        "must be at least 1",
+        || {
             format!(
-                "{} is more than {MAX_HTTP_HEADER_TIMEOUT_SECS} seconds (an hour): a client that sends nothing would hold a connection that long; the default is 30",
-                daemon.http_header_timeout_secs
-            ),
-        ));
-    }
+        "{v} is more than {MAX_HTTP_HEADER_TIMEOUT_SECS} seconds (an hour): a client that sends nothing would hold a connection that long; the default is 30"
+    )
+        },
+    );
     if daemon.max_http_connections == 0 {
         errors.push(map.error("daemon.max_http_connections", "must be at least 1"));
     }
-    if daemon.store_cache_mb == 0 {
-        errors.push(map.error(
-            "daemon.store_cache_mb",
+    let (v, default) = (daemon.store_cache_mb, crate::store::DEFAULT_CACHE_MB);
+    within(
+        map,
+        errors,
+        "daemon.store_cache_mb",
+        v,
+        MAX_STORE_CACHE_MB,
+        &format!("must be at least 1 (MiB); the default is {default}"),
+        || {
             format!(
-                "must be at least 1 (MiB); the default is {}",
-                crate::store::DEFAULT_CACHE_MB
-            ),
-        ));
-    } else if daemon.store_cache_mb > MAX_STORE_CACHE_MB {
-        errors.push(map.error(
-            "daemon.store_cache_mb",
+        "{v} MiB is more than {MAX_STORE_CACHE_MB} (1 TiB): the cache is held in memory; set at most the store's size (`du -sh <data_dir>/store`) and less than the machine's memory"
+    )
+        },
+    );
+    let v = daemon.rejudge_interval_secs;
+    within(
+        map,
+        errors,
+        "daemon.rejudge_interval_secs",
+        v,
+        MAX_REJUDGE_INTERVAL_SECS,
+        "must be at least 1 (seconds); the default is 900",
+        || {
             format!(
-                "{} MiB is more than {MAX_STORE_CACHE_MB} (1 TiB): the cache is held in memory; set at most the store's size (`du -sh <data_dir>/store`) and less than the machine's memory",
-                daemon.store_cache_mb
-            ),
-        ));
-    }
-    if daemon.rejudge_interval_secs == 0 {
-        errors.push(map.error(
-            "daemon.rejudge_interval_secs",
-            "must be at least 1 (seconds); the default is 900",
-        ));
-    } else if daemon.rejudge_interval_secs > MAX_REJUDGE_INTERVAL_SECS {
-        errors.push(map.error(
-            "daemon.rejudge_interval_secs",
-            format!(
-                "{} seconds is more than {MAX_REJUDGE_INTERVAL_SECS} (a day): payable counts and outcomes would lag their lock dates and grace periods that long while no sync runs; the default is 900",
-                daemon.rejudge_interval_secs
-            ),
-        ));
-    }
+        "{v} seconds is more than {MAX_REJUDGE_INTERVAL_SECS} (a day): payable counts and outcomes would lag their lock dates and grace periods that long while no sync runs; the default is 900"
+    )
+        },
+    );
     let mut seen = std::collections::BTreeMap::new();
     for (i, c) in connectors {
         let i = *i;

@@ -956,6 +956,20 @@ mod tests {
         .unwrap()
     }
 
+    /// A daemon config on the store in `data_dir` with one program `id`
+    /// (as [`program`], in `currency`).
+    fn daemon_config(
+        data_dir: &std::path::Path,
+        id: &str,
+        currency: &str,
+    ) -> crate::config::Config {
+        toml::from_str(&format!(
+            "[daemon]\ndata_dir = {:?}\n[[programs]]\nid = \"{id}\"\ncurrency = \"{currency}\"\nclaims = [\"net\"]\norders = [\"shop\"]\n",
+            data_dir.display().to_string(),
+        ))
+        .unwrap()
+    }
+
     /// QA44a A-M1: postbacks acknowledged just before a SIGTERM were never
     /// judged after the restart (their run waits for more to gather, and
     /// the stop cut it), and `/status` said `reconciled`. A program whose
@@ -989,14 +1003,7 @@ mod tests {
             ids(behind(&store, programs).unwrap()),
             ["behind-test-program"]
         );
-        let config = |currency: &str| -> crate::config::Config {
-            toml::from_str(&format!(
-                "[daemon]\ndata_dir = {:?}\n[[programs]]\nid = \"{}\"\ncurrency = \"{currency}\"\nclaims = [\"net\"]\norders = [\"shop\"]\n",
-                dir.path().display().to_string(),
-                p.id
-            ))
-            .unwrap()
-        };
+        let config = |currency: &str| daemon_config(dir.path(), &p.id, currency);
         // A program due a full run (its config changed) is left to the
         // first sync: the start is not held up by it.
         catch_up_at_start(&store, &config("EUR"));
@@ -1016,14 +1023,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
         let p = program("clock-test-program");
-        let config = |currency: &str| -> crate::config::Config {
-            toml::from_str(&format!(
-                "[daemon]\ndata_dir = {:?}\n[[programs]]\nid = \"{}\"\ncurrency = \"{currency}\"\nclaims = [\"net\"]\norders = [\"shop\"]\n",
-                dir.path().display().to_string(),
-                p.id
-            ))
-            .unwrap()
-        };
+        let config = |currency: &str| daemon_config(dir.path(), &p.id, currency);
         let t = |s: &str| s.parse::<DateTime<Utc>>().unwrap();
         let conv = crate::test_support::conversion;
         // Two claims with no order: awaiting it for the 7 days' grace.
