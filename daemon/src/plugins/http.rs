@@ -44,6 +44,9 @@ use tokio::time::Instant;
 #[derive(Debug, Clone, Default)]
 pub struct Redactor {
     needles: Vec<String>,
+    /// The secrets of [`SHORT_SECRET`] characters or more, for
+    /// [`mask_encoded`].
+    long: Vec<Vec<u8>>,
 }
 
 impl Redactor {
@@ -74,6 +77,12 @@ impl Redactor {
         }
         // Longest first, so a secret containing another is masked whole.
         self.needles.sort_by_key(|s| std::cmp::Reverse(s.len()));
+        if secret.chars().count() >= SHORT_SECRET
+            && !self.long.iter().any(|l| l == secret.as_bytes())
+        {
+            self.long.push(secret.as_bytes().to_vec());
+            self.long.sort_by_key(|s| std::cmp::Reverse(s.len()));
+        }
     }
 
     /// The text with every secret replaced by `***`. A secret of
@@ -105,6 +114,15 @@ impl Redactor {
                 if out.contains(head) {
                     out = self.replace_cut(&out, head);
                 }
+            }
+        }
+        // URL-encoded by any encoder: which characters it escapes and the
+        // case of its hex differ (QA46 S-H1, QA47 R-H1: .NET's `UrlEncode`
+        // writes `%2f` and leaves `!()*`; `encodeURIComponent` leaves
+        // `!'()*~`), so no fixed set of forms covers them.
+        for secret in &self.long {
+            if let Some(masked) = mask_encoded(&out, secret) {
+                out = masked;
             }
         }
         out
@@ -212,6 +230,71 @@ pub(crate) fn known_secrets() -> Vec<String> {
 /// quotes: serde's (`"`, `\\` and control characters escaped), with every
 /// non-ASCII character as `\uXXXX` (Python's default, hex in either case),
 /// and each of those with `/` as `\/` (PHP's default).
+/// `text` with every place that spells `secret` URL-encoded in any way
+/// replaced by `***`: each byte of the secret as itself or as `%XX` (hex
+/// in either case), a space also as `+`, a `/` also as `\/` (JSON). As in
+/// [`Redactor::redact`], a place that agrees with the secret's first
+/// [`SHORT_SECRET`] bytes or more and then stops (a plugin cut the text)
+/// is masked as far as it goes. None when there is nothing to mask.
+fn mask_encoded(text: &str, secret: &[u8]) -> Option<String> {
+    let t = text.as_bytes();
+    let first = *secret.first()?;
+    let hex = |b: u8| (b as char).to_digit(16);
+    // How many bytes of the secret the text at `t` spells, and in how many
+    // of its own bytes.
+    let spell = |t: &[u8]| {
+        let (mut j, mut k) = (0, 0);
+        while k < secret.len() && j < t.len() {
+            let b = secret[k];
+            let escaped = match t.get(j..j + 3) {
+                Some([b'%', h, l]) => hex(*h).zip(hex(*l)).map(|(h, l)| h * 16 + l),
+                _ => None,
+            };
+            if escaped == Some(u32::from(b)) {
+                j += 3;
+            } else if t[j] == b || (b == b' ' && t[j] == b'+') {
+                j += 1;
+            } else if b == b'/' && t[j] == b'\\' && t.get(j + 1) == Some(&b'/') {
+                j += 2;
+            } else {
+                break;
+            }
+            k += 1;
+        }
+        // An escape the text ends inside (a cut): masked with the rest.
+        if t.get(j) == Some(&b'%') && t.len() - j < 3 {
+            j = t.len();
+        }
+        (k, j)
+    };
+    let enough = SHORT_SECRET.min(secret.len());
+    let mut out = String::new();
+    let (mut i, mut copied) = (0, 0);
+    while i < t.len() {
+        let c = t[i];
+        let may_start = c == first || c == b'%' || c == b'+' || c == b'\\';
+        if may_start && text.is_char_boundary(i) {
+            let (k, mut j) = spell(&t[i..]);
+            if k >= enough {
+                j += i;
+                while !text.is_char_boundary(j) {
+                    j -= 1;
+                }
+                out.push_str(&text[copied..i]);
+                out.push_str("***");
+                (i, copied) = (j, j);
+                continue;
+            }
+        }
+        i += 1;
+    }
+    if copied == 0 && out.is_empty() {
+        return None;
+    }
+    out.push_str(&text[copied..]);
+    Some(out)
+}
+
 /// `s` with the hex digits of each `%XX` escape in lower case.
 fn lower_hex(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
@@ -1558,6 +1641,41 @@ mod tests {
             assert!(!shows_part(&r.redact(cut), secret, 4), "{}", r.redact(cut));
         }
         assert_eq!(lower_hex("a%2Fb%3D%e9%"), "a%2fb%3d%e9%");
+    }
+
+    /// QA47 R-H1: encoders differ in which characters they escape, not only
+    /// in the case of their hex: .NET's `UrlEncode` leaves `!()*` and writes
+    /// `%2f`, JavaScript's `encodeURIComponent` leaves `!'()*~`, Python's
+    /// `quote` leaves `/`. A secret holding those was shown whole. Any
+    /// spelling of its bytes (themselves or `%XX`) is masked now.
+    #[test]
+    fn redactor_masks_a_secret_however_it_was_url_encoded() {
+        let secret = "Ke!y/Sec(ret)+42=x~yz 'q'*é";
+        let mut r = Redactor::default();
+        r.add(secret);
+        for echoed in [
+            // .NET UrlEncode
+            "Ke!y%2fSec(ret)%2b42%3dx%7eyz+%27q%27*%c3%a9",
+            // encodeURIComponent
+            "Ke!y%2FSec(ret)%2B42%3Dx~yz%20'q'*%C3%A9",
+            // Python quote (`/` safe), JSON-escaped `\/`
+            "Ke%21y\\/Sec%28ret%29%2B42%3Dx~yz%20%27q%27%2A%C3%A9",
+            // every byte escaped
+            "%4B%65%21%79%2F%53%65%63%28%72%65%74%29%2B%34%32%3D%78%7E%79%7A%20%27%71%27%2A%C3%A9",
+        ] {
+            let text = format!("GET /x?api_key={echoed}&b=1 HTTP/1.1");
+            assert_eq!(
+                r.redact(&text),
+                "GET /x?api_key=***&b=1 HTTP/1.1",
+                "{echoed}"
+            );
+            // Cut short by a plugin, two thirds of the way in.
+            let cut = &text[.."GET /x?api_key=".len() + echoed.len() * 2 / 3];
+            assert_eq!(r.redact(cut), "GET /x?api_key=***", "{cut}");
+        }
+        // Fewer than the first 8 bytes agreeing is not the secret.
+        assert_eq!(r.redact("Ke!y%2fSe and Ke!y/Sxx"), "Ke!y%2fSe and Ke!y/Sxx");
+        assert_eq!(mask_encoded("nothing here", secret.as_bytes()), None);
     }
 
     /// True if `text` shows `len` or more consecutive characters of `secret`.
