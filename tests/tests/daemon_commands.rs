@@ -509,19 +509,23 @@ fn a_postback_claim_is_judged_without_waiting_for_a_sync() {
 /// sync or postback started: with every connector failing, or disabled as
 /// here, `status` and the reports kept `awaiting_order` for good. The
 /// daemon's clock re-judges it once it comes due (`rejudge_interval_secs
-/// = 1` after the program's last run).
+/// = 1` after the program's last run). The interval is set by a SIGHUP,
+/// which wakes the clock (QA47 R-M1: lowered from a day, it applied only
+/// once the old day had passed).
 #[test]
 fn a_grace_period_that_ends_is_rejudged_on_the_daemons_clock() {
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path();
     let config = root.join("reckon.toml");
     let port = reckon_tests::free_port();
-    let text_ = config_text(port).replacen(
-        "timezone = \"UTC\"\n",
-        "timezone = \"UTC\"\nrejudge_interval_secs = 1\n",
-        1,
-    );
-    std::fs::write(&config, text_).unwrap();
+    let with_interval = |secs: u32| {
+        config_text(port).replacen(
+            "timezone = \"UTC\"\n",
+            &format!("timezone = \"UTC\"\nrejudge_interval_secs = {secs}\n"),
+            1,
+        )
+    };
+    std::fs::write(&config, with_interval(86_400)).unwrap();
     seed(root);
     let mut daemon = start_daemon(&config);
     assert!(reckon_in(root, &config, &["reconcile"]).status.success());
@@ -546,6 +550,9 @@ fn a_grace_period_that_ends_is_rejudged_on_the_daemons_clock() {
     daemon.wait_for_log(&["reconciled program program=shop-us full=false judged=1 changed=1"]);
     let first = line(&months_report(root, &config, &month)).unwrap_or_default();
     assert!(first.starts_with("pb,p9,,awaiting_order,USD,1,"), "{first}");
+    std::fs::write(&config, with_interval(1)).unwrap();
+    daemon.hup();
+    daemon.wait_for_log(&["rejudge_interval_secs=86400 -> 1"]);
 
     // No sync runs and no postback comes: the clock re-judges it.
     daemon.wait_for_log(&["reconcile: decisions came due with time"]);

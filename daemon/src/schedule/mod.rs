@@ -249,6 +249,9 @@ pub struct Daemon {
     /// When the running config was loaded, the last SIGHUP's outcome, and
     /// the text it came from (compared with the file for `/status`).
     pub config_state: config_state::ConfigTracker,
+    /// Told after each reload that took effect: the clock
+    /// ([`rejudge_on_the_clock`]) reads its interval again at once.
+    pub reloaded: tokio::sync::Notify,
 }
 
 impl Daemon {
@@ -949,6 +952,7 @@ pub async fn run_daemon_with_signals(
         active: Mutex::new(Default::default()),
         started_with,
         config_state: config_state::ConfigTracker::new(now, config_text),
+        reloaded: tokio::sync::Notify::new(),
     });
 
     let mut plans: BTreeMap<String, Plan> = BTreeMap::new();
@@ -1258,6 +1262,9 @@ async fn rejudge_on_the_clock(daemon: Arc<Daemon>) {
         let wait = (next - Utc::now()).to_std().unwrap_or_default();
         tokio::select! {
             _ = tokio::time::sleep(wait) => {}
+            // A reload may have shortened the interval (QA47 R-M1: lowered
+            // from a day, it applied only after the old day had passed).
+            _ = daemon.reloaded.notified() => {}
             _ = stop.changed() => return,
         }
     }
@@ -1896,6 +1903,7 @@ fn reload(daemon: &Daemon, plans: &mut BTreeMap<String, Plan>) -> Vec<&'static s
             {
                 crate::config::settled::log_term_changes(&daemon.store, &runtime.config);
             }
+            let runtime_rejudge = runtime.config.daemon.rejudge_interval_secs;
             let postbacks = runtime.config.postbacks.clone();
             for weak in postbacks
                 .iter()
@@ -1918,7 +1926,13 @@ fn reload(daemon: &Daemon, plans: &mut BTreeMap<String, Plan>) -> Vec<&'static s
                     v.into_iter().cloned().collect::<Vec<_>>().join(",")
                 }
             };
+            let rejudge = match (old.config.daemon.rejudge_interval_secs, runtime_rejudge) {
+                (a, b) if a == b => "unchanged".to_owned(),
+                (a, b) => format!("{a} -> {b}"),
+            };
             daemon.config_state.reloaded(Utc::now(), text, &restart);
+            // A permit if the clock is not waiting: it takes it next.
+            daemon.reloaded.notify_one();
             match install_plans(daemon, plans, Utc::now(), Install::Reload) {
                 Ok(()) => tracing::info!(
                     connectors = new_ids.len(),
@@ -1933,6 +1947,7 @@ fn reload(daemon: &Daemon, plans: &mut BTreeMap<String, Plan>) -> Vec<&'static s
                     programs_changed = %list(programs_changed),
                     fx_changed,
                     timezone = %timezone,
+                    rejudge_interval_secs = %rejudge,
                     status_token = %status_token,
                     "SIGHUP: config reloaded"
                 ),
@@ -2087,6 +2102,7 @@ mod tests {
         Daemon {
             started_with: cfg.daemon.clone(),
             config_state: config_state::ConfigTracker::new(Utc::now(), None),
+            reloaded: tokio::sync::Notify::new(),
             store: Store::open(dir).unwrap(),
             metrics: Arc::new(Metrics::default()),
             shutdown: crate::sync::Shutdown::new(),
