@@ -728,15 +728,24 @@ fn odd_id_char(v: &str) -> Option<String> {
 
 /// A character a partner name may not hold (QA46 S-L1): a control
 /// character (a line break split the name's row in `summary.csv` for
-/// line-based tools) or an invisible one (a text-direction override showed
-/// `<U+202E>gnp.exe` as `exe.png` in statements and reports). Other spaces
-/// than the ASCII one are fine in a name: it is shown, not matched.
+/// line-based tools), a text-direction control (`<U+202E>gnp.exe` showed
+/// as `exe.png` in statements and reports) or a line or paragraph
+/// separator. The other invisible characters an id may not hold are
+/// written in names: the zero-width joiner and non-joiner in Persian and
+/// Indic words and emoji sequences (QA47 R-M2), tag characters in flags;
+/// so are other spaces than the ASCII one: a name is shown, not matched.
 fn odd_name_char(v: &str) -> Option<String> {
+    let directs = |c: char| {
+        matches!(
+            c,
+            '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}'
+        )
+    };
     v.chars().find_map(|c| {
         let what = if c.is_control() {
             "the control character U+{:04X} (a line break, tab or other control), which would split or garble the name in statements and CSV files; send the name on one line"
-        } else if plugin_api::validate::is_invisible(c) {
-            "the invisible character U+{:04X} (a text-direction control, zero-width character or line separator): the name would show as other text in statements and reports"
+        } else if directs(c) || c == '\u{2028}' || c == '\u{2029}' {
+            "the invisible character U+{:04X} (a text-direction control or line separator): the name would show as other text in statements and reports"
         } else {
             return None;
         };
@@ -2562,6 +2571,23 @@ mod tests {
             now(),
         );
         assert_eq!(ok.unwrap().partner_name.as_deref(), Some("Acme\u{a0}GmbH"));
+        // QA47 R-M2: a zero-width non-joiner in a Persian word, a joiner in
+        // an emoji sequence are written in names.
+        for name in ["کتاب\u{200c}فروشی", "👩\u{200d}💻 Studio"] {
+            let sent = format!(
+                "tid=n4&affid=p1&partner_name={}",
+                plugin_api::sdk::encode_component(name)
+            );
+            let ok = parse_input(&params(&sent), &c, now());
+            assert_eq!(ok.unwrap().partner_name.as_deref(), Some(name));
+        }
+        let e = parse_input(
+            &params("tid=n5&affid=p1&partner_name=a%E2%80%A8b"),
+            &c,
+            now(),
+        )
+        .unwrap_err();
+        assert!(e.contains("holds the invisible character U+2028"), "{e}");
         let e = parse_input(&params("tid=zw2%E2%80%8B&affid=p1"), &c, now()).unwrap_err();
         assert!(
             e.starts_with(
