@@ -281,16 +281,26 @@ fn warn_if_exposed(path: &Path, file: &std::fs::File) {
         warn_once(
             "owner",
             format!(
-                "secret file {} belongs to uid {}, and Reckon runs as uid {me}: that user can change the credential Reckon uses; `chown root` it (or Reckon's user)",
+                "secret file {} belongs to uid {}, neither root nor the user this process runs as (uid {me}): that user can change the credential Reckon uses; make root its owner, readable by Reckon's group (`chown root:reckon {} && chmod 0640 {}`)",
                 path.display(),
-                meta.uid()
+                meta.uid(),
+                path.display(),
+                path.display()
             ),
         );
     }
     let Ok(canonical) = std::fs::canonicalize(path) else {
         return;
     };
-    for d in canonical.ancestors().skip(1) {
+    // The directories above the path as written too, symlinks not
+    // resolved: whoever may replace a symlink to the file replaces the
+    // secret (QA47 R-M3).
+    let written = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    for d in canonical
+        .ancestors()
+        .skip(1)
+        .chain(written.ancestors().skip(1))
+    {
         let Ok(meta) = std::fs::metadata(d) else {
             continue;
         };
@@ -312,7 +322,7 @@ fn warn_if_exposed(path: &Path, file: &std::fs::File) {
             warn_once(
                 "directory",
                 format!(
-                    "secret file {} is in {}, which belongs to uid {}, and Reckon runs as uid {me}: that user could replace the file; move the secret to a directory only root or Reckon's user owns (e.g. /etc/reckon)",
+                    "secret file {} is in {}, which belongs to uid {}, neither root nor the user this process runs as (uid {me}): that user could replace the file; keep secrets in a directory root owns (e.g. /etc/reckon)",
                     path.display(),
                     d.display(),
                     meta.uid()

@@ -1524,6 +1524,19 @@ fn a_secret_file_others_could_replace_is_warned_about() {
         shown[1].contains("is writable by every user on this host (mode 0666): anyone could put a credential of their choosing there"),
         "{shown:?}"
     );
+    // QA47 R-M3: a symlink to a private file, in a directory every user
+    // may write to: anyone could replace the link.
+    std::os::unix::fs::symlink(&other, open.join("link.key")).unwrap();
+    std::fs::set_permissions(&other, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let shown = warnings("open/link.key");
+    assert_eq!(shown.len(), 1, "{shown:?}");
+    assert!(
+        shown[0].contains(&format!(
+            "is in {}, which every user may write to without a sticky bit",
+            open.display()
+        )),
+        "{shown:?}"
+    );
     // A private file in a private directory: nothing.
     std::fs::set_permissions(&other, std::fs::Permissions::from_mode(0o600)).unwrap();
     let private = dir.path().join("private.key");
