@@ -694,3 +694,50 @@ fn another_users_command_while_the_daemon_runs_is_told_to_run_as_its_user() {
     );
     assert!(!err.contains("chown -R nobody"), "{err}");
 }
+
+/// QA48 I-M1: another user running `reckon status` with a copy of the
+/// daemon's config, unable to read its `status_token` file or to open the
+/// data directory's lock, was told the daemon answering was "another
+/// config's". Who holds the store cannot be told there: the answer names
+/// the token file it could not read.
+#[test]
+fn status_as_a_user_who_cannot_read_the_token_names_the_token_file() {
+    if !is_root() {
+        return; // Needs a second user: only root can run one.
+    }
+    let dir = open_to_all();
+    let port = reckon_tests::free_port();
+    let private = dir.path().join("private");
+    std::fs::create_dir(&private).unwrap();
+    chmod(&private, 0o700);
+    std::fs::write(
+        private.join("status.key"),
+        "0123456789abcdef0123456789abcdef",
+    )
+    .unwrap();
+    chmod(&private.join("status.key"), 0o600);
+    let config = dir.path().join("reckon.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[daemon]\ndata_dir = \"private/data\"\nlisten = \"127.0.0.1:{port}\"\nstatus_token = {{ secret = \"file:private/status.key\" }}\n"
+        ),
+    )
+    .unwrap();
+    chmod(&config, 0o644);
+    let mut daemon = reckon_tests::RunningDaemon::spawn(
+        &mut reckon_tests::run_command(&config),
+        dir.path().join("run.log"),
+    );
+    daemon.wait_for_log(&["daemon started"]);
+    let (code, err) = reckon_unprivileged(dir.path(), &["--config", "reckon.toml", "status"]);
+    assert_ne!(code, 0, "{err}");
+    assert!(
+        err.contains("answered HTTP 401, it needs the daemon's status token")
+            && err.contains("status.key")
+            && err.contains("Permission denied"),
+        "{err}"
+    );
+    assert!(!err.contains("another config's"), "{err}");
+    daemon.stop();
+}

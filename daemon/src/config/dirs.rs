@@ -164,17 +164,27 @@ pub fn owned_by(meta: &std::fs::Metadata) -> String {
 }
 
 /// How this user gets to write the existing directory `dir`: its owner
-/// adds the mode bits; another's directory is given to this user.
+/// adds the mode bits; root's directory (made by a command run as root) is
+/// given to this user; another user's is that user's to use (QA48 I-M2:
+/// the first advice to a user refused the service user's data directory
+/// was to `chown` it, which would take it from a daemon running as that
+/// user).
 pub fn take_over(dir: &Path, meta: &std::fs::Metadata) -> String {
     use std::os::unix::fs::MetadataExt;
+    let chown = format!(
+        "`chown -R {}:{} {}`",
+        this_user(),
+        this_group(),
+        shown_absolute(dir)
+    );
     if meta.uid() == rustix::process::geteuid().as_raw() {
         format!(": `chmod u+rwx {}`", shown_absolute(dir))
+    } else if meta.uid() == 0 {
+        format!(": as root, {chown} gives it to this user")
     } else {
+        let owner = user_name(meta.uid()).unwrap_or_else(|| format!("uid {}", meta.uid()));
         format!(
-            ": as root, `chown -R {}:{} {}` gives it to this user",
-            this_user(),
-            this_group(),
-            shown_absolute(dir)
+            ": run reckon as {owner}, the user it belongs to (`sudo -u {owner} reckon …`; a daemon on it runs as that user); only to give it to this user instead, and never while a daemon runs as {owner}, as root {chown}"
         )
     }
 }
@@ -362,6 +372,38 @@ fn whoami() -> String {
 
 #[cfg(test)]
 mod tests {
+    /// QA48 I-M2: another user's directory (a service user's data
+    /// directory) is that user's to use; root's is given to this user.
+    #[test]
+    fn another_users_directory_is_theirs_to_use() {
+        use std::os::unix::fs::MetadataExt;
+        let dir = tempfile::tempdir().unwrap();
+        let mine = std::fs::metadata(dir.path()).unwrap();
+        assert!(super::take_over(dir.path(), &mine).starts_with(": `chmod u+rwx "));
+        if rustix::process::geteuid().as_raw() != 0 {
+            return; // Only root can give a directory to another user.
+        }
+        let theirs = dir.path().join("theirs");
+        std::fs::create_dir(&theirs).unwrap();
+        std::os::unix::fs::chown(&theirs, Some(65534), Some(65534)).unwrap();
+        let meta = std::fs::metadata(&theirs).unwrap();
+        assert_eq!(meta.uid(), 65534);
+        let owner = super::user_name(65534).unwrap_or_else(|| "uid 65534".into());
+        let advice = super::take_over(&theirs, &meta);
+        assert!(
+            advice.starts_with(&format!(
+                ": run reckon as {owner}, the user it belongs to (`sudo -u {owner} reckon …`"
+            )),
+            "{advice}"
+        );
+        assert!(
+            advice.contains(&format!(
+                "never while a daemon runs as {owner}, as root `chown -R "
+            )),
+            "{advice}"
+        );
+    }
+
     use super::*;
 
     #[test]

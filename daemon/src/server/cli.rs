@@ -194,14 +194,15 @@ fn is_reckon_challenge(value: &[u8]) -> bool {
 }
 
 /// Whether the process holding `data_dir` may be `reckon run`: it is, or
-/// what holds it cannot be told. False when no other process holds it, or
-/// a one-shot command does (the daemon cannot start while it does).
+/// what holds it cannot be told (also when this user may not open its
+/// lock file). False when no other process holds it, or a one-shot command
+/// does (the daemon cannot start while it does).
 fn maybe_daemon_holds(data_dir: &Path) -> bool {
     match crate::store::held_by_another_process(data_dir) {
         Err(crate::store::StoreError::Locked { pid, .. }) => {
             pid.and_then(crate::store::is_daemon_process) != Some(false)
         }
-        _ => false,
+        _ => crate::store::lock_unreadable(data_dir),
     }
 }
 

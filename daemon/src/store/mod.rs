@@ -1347,6 +1347,14 @@ pub fn held_by_another_process(dir: &Path) -> Result<(), StoreError> {
     }
 }
 
+/// Whether `dir`'s lock file is there but this user may not open it, or
+/// may not reach it: whether a process holds the store cannot be told
+/// (QA48 I-M1: `reckon status` as another user took that for "no daemon
+/// holds it" and blamed another config's daemon).
+pub fn lock_unreadable(dir: &Path) -> bool {
+    matches!(File::open(dir.join(LOCK_FILE)), Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied)
+}
+
 /// The data directory's lock file. Every open writes its pid into it; it
 /// stays when the process ends, so it also shows that the directory has
 /// held a store ([`StoreError::Missing`]).
