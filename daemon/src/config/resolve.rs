@@ -232,11 +232,14 @@ pub(crate) fn control_named(secret: &str) -> String {
 /// ssh refuses for a private key); or open to being replaced, so whoever
 /// can replace it chooses the credential (QA46 S-M1: a postback's HMAC key
 /// in a world-writable directory, swapped by another local user, let them
-/// sign conversions after the next SIGHUP): writable by every user, owned
-/// by a user other than root or Reckon's, or under a directory that every
-/// user may write to without a sticky bit or that such a user owns (the
-/// rules the plugin loader refuses by, `plugins::loader::check_plugin_dir`).
-/// Not an error: the value is still used.
+/// sign conversions after the next SIGHUP): writable by every user or its
+/// group, owned by a user other than root or this process's, or reached
+/// through a directory ([`traversed_dirs`]: symlinks and `..` resolved as
+/// the kernel does, each symlink's own directory included) that every user
+/// or its group may write to without a sticky bit, or that such a user
+/// owns, or through a symlink such a user owns. The plugin loader's rules
+/// (`plugins::loader::check_plugin_dir`), as warnings: the value is still
+/// used.
 fn warn_if_exposed(path: &Path, file: &std::fs::File) {
     use std::os::unix::fs::{MetadataExt, PermissionsExt};
     static WARNED: std::sync::Mutex<std::collections::BTreeSet<(PathBuf, &'static str)>> =
@@ -244,8 +247,7 @@ fn warn_if_exposed(path: &Path, file: &std::fs::File) {
     let Ok(meta) = file.metadata() else {
         return;
     };
-    let mode = meta.permissions().mode();
-    let warn_once = |kind: &'static str, message: String| {
+    let warn_once = |kind: &'static str, mode: u32, message: String| {
         let first = WARNED
             .lock()
             .map(|mut w| w.insert((path.to_path_buf(), kind)))
@@ -255,82 +257,144 @@ fn warn_if_exposed(path: &Path, file: &std::fs::File) {
             tracing::warn!(file = %path.display(), %mode, "{message}");
         }
     };
+    let mode = meta.permissions().mode();
+    let shown = path.display();
+    let me = rustix::process::geteuid().as_raw();
+    let foreign = |uid: u32| uid != 0 && uid != me;
+    let user = |uid: u32| super::dirs::user_name(uid).unwrap_or_else(|| format!("uid {uid}"));
+    let group = |gid: u32| super::dirs::group_name(gid).unwrap_or_else(|| format!("gid {gid}"));
     if mode & 0o004 != 0 {
         warn_once(
             "readable",
+            mode,
             format!(
-                "secret file {} is readable by every user on this host (mode {:04o}): `chmod 0640` it (group of the reckon user) or `chmod 0600`",
-                path.display(),
+                "secret file {shown} is readable by every user on this host (mode {:04o}): `chmod 0640` it (group of the reckon user) or `chmod 0600`",
                 mode & 0o7777
             ),
         );
     }
-    if mode & 0o002 != 0 {
+    let writers = if mode & 0o002 != 0 {
+        Some("every user on this host".to_owned())
+    } else if mode & 0o020 != 0 {
+        Some(format!("every member of its group {}", group(meta.gid())))
+    } else {
+        None
+    };
+    if let Some(writers) = writers {
         warn_once(
             "writable",
+            mode,
             format!(
-                "secret file {} is writable by every user on this host (mode {:04o}): anyone could put a credential of their choosing there, which the next start or SIGHUP uses; `chmod o-w` it",
-                path.display(),
+                "secret file {shown} is writable by {writers} (mode {:04o}): they could put a credential of their choosing there, which the next start or SIGHUP uses; `chmod go-w` it",
                 mode & 0o7777
             ),
         );
     }
-    let me = rustix::process::geteuid().as_raw();
-    let foreign = |uid: u32| uid != 0 && uid != me;
     if foreign(meta.uid()) {
         warn_once(
             "owner",
+            mode,
             format!(
-                "secret file {} belongs to uid {}, neither root nor the user this process runs as (uid {me}): that user can change the credential Reckon uses; make root its owner, readable by Reckon's group (`chown root:reckon {} && chmod 0640 {}`)",
-                path.display(),
-                meta.uid(),
-                path.display(),
-                path.display()
+                "secret file {shown} belongs to {}, neither root nor the user this process runs as ({}): that user can change the credential Reckon uses; check its content (or write it again), then make root its owner, readable by Reckon's group (`chown root:reckon {shown} && chmod 0640 {shown}`)",
+                user(meta.uid()),
+                user(me)
             ),
         );
     }
-    let Ok(canonical) = std::fs::canonicalize(path) else {
-        return;
-    };
-    // The directories above the path as written too, symlinks not
-    // resolved: whoever may replace a symlink to the file replaces the
-    // secret (QA47 R-M3).
-    let written = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
-    for d in canonical
-        .ancestors()
-        .skip(1)
-        .chain(written.ancestors().skip(1))
-    {
-        let Ok(meta) = std::fs::metadata(d) else {
+    for (d, link) in traversed_dirs(path) {
+        let Ok(dm) = std::fs::metadata(&d) else {
             continue;
         };
-        let mode = meta.permissions().mode();
-        if mode & 0o002 != 0 && mode & 0o1000 == 0 {
-            warn_once(
-                "directory",
-                format!(
-                    "secret file {} is in {}, which every user may write to without a sticky bit (mode {:04o}): anyone could replace the file with a credential of their choosing; move the secret to a directory only root or Reckon's user can write (e.g. /etc/reckon), or `chmod o-w {}`",
-                    path.display(),
-                    d.display(),
-                    mode & 0o7777,
-                    d.display()
-                ),
-            );
-            break;
-        }
-        if foreign(meta.uid()) {
-            warn_once(
-                "directory",
-                format!(
-                    "secret file {} is in {}, which belongs to uid {}, neither root nor the user this process runs as (uid {me}): that user could replace the file; keep secrets in a directory root owns (e.g. /etc/reckon)",
-                    path.display(),
-                    d.display(),
-                    meta.uid()
-                ),
-            );
-            break;
+        let dmode = dm.permissions().mode();
+        let sticky = dmode & 0o1000 != 0;
+        let why = if dmode & 0o002 != 0 && !sticky {
+            format!(
+                "every user may write to without a sticky bit (mode {:04o}): anyone could replace the file with a credential of their choosing; move the secret to a directory only root can write (e.g. /etc/reckon), or `chmod o-w {}`",
+                dmode & 0o7777,
+                d.display()
+            )
+        } else if dmode & 0o020 != 0 && !sticky {
+            format!(
+                "every member of its group {} may write to (mode {:04o}): they could replace the file with a credential of their choosing; `chmod g-w {}` unless that group is only Reckon's",
+                group(dm.gid()),
+                dmode & 0o7777,
+                d.display()
+            )
+        } else if foreign(dm.uid()) {
+            format!(
+                "belongs to {}, neither root nor the user this process runs as ({}): that user could replace the file; keep secrets in a directory root owns (e.g. /etc/reckon)",
+                user(dm.uid()),
+                user(me)
+            )
+        } else if let Some(owner) = link.filter(|uid| foreign(*uid)) {
+            format!(
+                "holds a symlink on its path that belongs to {}: that user could point it elsewhere; name the file itself, or a link root owns",
+                user(owner)
+            )
+        } else {
+            continue;
+        };
+        warn_once(
+            "directory",
+            dmode,
+            format!(
+                "secret file {shown} is reached through {}, which {why}",
+                d.display()
+            ),
+        );
+        break;
+    }
+}
+
+/// The directories whose entries decide what `path` opens, in order: each
+/// directory an entry of the path is looked up in, with `..` and symlinks
+/// resolved as the kernel does (the directory a symlink stands in
+/// included, with the uid of the symlink, which its owner may change). A
+/// relative path starts at the working directory. At most 40 symlinks are
+/// followed (the kernel's limit).
+fn traversed_dirs(path: &Path) -> Vec<(PathBuf, Option<u32>)> {
+    use std::os::unix::fs::MetadataExt;
+    fn walk(cur: &mut PathBuf, rest: &Path, out: &mut Vec<(PathBuf, Option<u32>)>, hops: &mut u32) {
+        for part in rest.components() {
+            match part {
+                std::path::Component::RootDir => *cur = PathBuf::from("/"),
+                std::path::Component::ParentDir => {
+                    cur.pop();
+                }
+                std::path::Component::Normal(name) => {
+                    let next = cur.join(name);
+                    match std::fs::symlink_metadata(&next) {
+                        Ok(m) if m.file_type().is_symlink() && *hops < 40 => {
+                            out.push((cur.clone(), Some(m.uid())));
+                            *hops += 1;
+                            let Ok(target) = std::fs::read_link(&next) else {
+                                return;
+                            };
+                            walk(cur, &target, out, hops);
+                        }
+                        _ => {
+                            out.push((cur.clone(), None));
+                            *cur = next;
+                        }
+                    }
+                }
+                std::path::Component::CurDir | std::path::Component::Prefix(_) => {}
+            }
         }
     }
+    let mut cur = if path.is_absolute() {
+        PathBuf::from("/")
+    } else {
+        std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/"))
+    };
+    let mut out = Vec::new();
+    if !path.is_absolute() {
+        // The working directory's own ancestors, from the root.
+        let cwd = std::mem::replace(&mut cur, PathBuf::from("/"));
+        walk(&mut cur, &cwd, &mut out, &mut 0);
+    }
+    walk(&mut cur, path, &mut out, &mut 0);
+    out
 }
 
 /// Why a `base_url` with a query or fragment is refused; the value is not

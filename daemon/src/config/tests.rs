@@ -1502,7 +1502,7 @@ fn a_secret_file_others_could_replace_is_warned_about() {
     assert_eq!(shown.len(), 1, "{shown:?}");
     assert!(
         shown[0].starts_with(&format!(
-            "secret file {} is in {}, which every user may write to without a sticky bit (mode 0777): anyone could replace the file",
+            "secret file {} is reached through {}, which every user may write to without a sticky bit (mode 0777): anyone could replace the file",
             key.display(),
             open.display()
         )),
@@ -1521,7 +1521,7 @@ fn a_secret_file_others_could_replace_is_warned_about() {
         "{shown:?}"
     );
     assert!(
-        shown[1].contains("is writable by every user on this host (mode 0666): anyone could put a credential of their choosing there"),
+        shown[1].contains("is writable by every user on this host (mode 0666): they could put a credential of their choosing there"),
         "{shown:?}"
     );
     // QA47 R-M3: a symlink to a private file, in a directory every user
@@ -1532,16 +1532,33 @@ fn a_secret_file_others_could_replace_is_warned_about() {
     assert_eq!(shown.len(), 1, "{shown:?}");
     assert!(
         shown[0].contains(&format!(
-            "is in {}, which every user may write to without a sticky bit",
+            "is reached through {}, which every user may write to without a sticky bit",
             open.display()
         )),
         "{shown:?}"
     );
-    // A private file in a private directory: nothing.
-    std::fs::set_permissions(&other, std::fs::Permissions::from_mode(0o600)).unwrap();
+    // QA48 I-L1: a path that only passes through that directory with `..`
+    // is not reached through it.
     let private = dir.path().join("private.key");
     std::fs::write(&private, "k3y-value").unwrap();
     std::fs::set_permissions(&private, std::fs::Permissions::from_mode(0o600)).unwrap();
+    assert_eq!(warnings("open/../private.key"), Vec::<String>::new());
+    // QA48 I-M3: a directory its group may write to.
+    let shared = dir.path().join("shared");
+    std::fs::create_dir(&shared).unwrap();
+    std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o770)).unwrap();
+    std::fs::copy(&private, shared.join("pb.key")).unwrap();
+    let shown = warnings("shared/pb.key");
+    assert_eq!(shown.len(), 1, "{shown:?}");
+    assert!(
+        shown[0].contains(&format!(
+            "is reached through {}, which every member of its group ",
+            shared.display()
+        )) && shown[0].contains("may write to (mode 0770): they could replace the file"),
+        "{shown:?}"
+    );
+    // A private file in a private directory: nothing.
+    std::fs::set_permissions(&other, std::fs::Permissions::from_mode(0o600)).unwrap();
     assert_eq!(warnings("private.key"), Vec::<String>::new());
 }
 
