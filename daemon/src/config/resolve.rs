@@ -233,7 +233,7 @@ pub(crate) fn control_named(secret: &str) -> String {
 /// can replace it chooses the credential (QA46 S-M1: a postback's HMAC key
 /// in a world-writable directory, swapped by another local user, let them
 /// sign conversions after the next SIGHUP): writable by every user or its
-/// group, owned by a user other than root or this process's, or reached
+/// group (not a user private group, named as its owner), owned by a user other than root or this process's, or reached
 /// through a directory ([`traversed_dirs`]: symlinks and `..` resolved as
 /// the kernel does, each symlink's own directory included) that every user
 /// or its group may write to without a sticky bit, or that such a user
@@ -263,6 +263,13 @@ fn warn_if_exposed(path: &Path, file: &std::fs::File) {
     let foreign = |uid: u32| uid != 0 && uid != me;
     let user = |uid: u32| super::dirs::user_name(uid).unwrap_or_else(|| format!("uid {uid}"));
     let group = |gid: u32| super::dirs::group_name(gid).unwrap_or_else(|| format!("gid {gid}"));
+    // A group named as its owner is that user's own (user private groups,
+    // where a umask of 002 makes files group-writable): no other writer.
+    let shared_group = |uid: u32, gid: u32| {
+        let own =
+            super::dirs::user_name(uid).is_some_and(|u| super::dirs::group_name(gid) == Some(u));
+        !own
+    };
     if mode & 0o004 != 0 {
         warn_once(
             "readable",
@@ -275,7 +282,7 @@ fn warn_if_exposed(path: &Path, file: &std::fs::File) {
     }
     let writers = if mode & 0o002 != 0 {
         Some("every user on this host".to_owned())
-    } else if mode & 0o020 != 0 {
+    } else if mode & 0o020 != 0 && shared_group(meta.uid(), meta.gid()) {
         Some(format!("every member of its group {}", group(meta.gid())))
     } else {
         None
@@ -313,7 +320,7 @@ fn warn_if_exposed(path: &Path, file: &std::fs::File) {
                 dmode & 0o7777,
                 d.display()
             )
-        } else if dmode & 0o020 != 0 && !sticky {
+        } else if dmode & 0o020 != 0 && !sticky && shared_group(dm.uid(), dm.gid()) {
             format!(
                 "every member of its group {} may write to (mode {:04o}): they could replace the file with a credential of their choosing; `chmod g-w {}` unless that group is only Reckon's",
                 group(dm.gid()),
