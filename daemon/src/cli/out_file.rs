@@ -71,8 +71,8 @@ pub enum OutError {
     Io {
         /// The path (or link target) concerned.
         path: String,
-        /// The cause.
-        #[source]
+        /// The cause (in the message: not also a `source`, which `{:#}`
+        /// would print a second time, QA48 I-L4).
         error: std::io::Error,
     },
 }
@@ -300,6 +300,19 @@ mod tests {
         assert_eq!(std::fs::read_to_string(&p).unwrap(), "second\n");
         assert_eq!(names(dir.path()), ["k.csv"]);
         assert_eq!(out.text(), "");
+    }
+
+    /// QA48 I-L4: the OS error was in the message and its source, so an
+    /// error printed with its causes said it twice.
+    #[test]
+    fn an_out_path_that_cannot_be_written_says_why_once() {
+        let e = io(Path::new("/x/k.csv"))(std::io::Error::from_raw_os_error(13));
+        let shown = format!("{:#}", anyhow::Error::from(e));
+        assert_eq!(shown.matches("os error 13").count(), 1, "{shown}");
+        assert!(
+            shown.starts_with("cannot write /x/k.csv: Permission denied"),
+            "{shown}"
+        );
     }
 
     // QA20 R20-2: the link became a regular file; its target was untouched.
