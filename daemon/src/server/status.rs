@@ -738,8 +738,22 @@ fn render_config(
             .as_deref()
             .is_some_and(|e| e.contains(crate::schedule::EMPTIED_FILE))
     });
+    // Refused only for an `env:` secret the daemon's environment lacks:
+    // the file is fine and a reload cannot help (QA48 I-L2).
+    let env_only = rejected.is_some_and(|r| {
+        r.errors == 1
+            && r.first_error
+                .as_deref()
+                .is_some_and(|e| e.contains("the running daemon's environment does not have it"))
+    });
     let rejected = rejected.is_some();
     match c.file_differs {
+        Some(true) if env_only => {
+            let _ = writeln!(
+                out,
+                "  the file differs from the running config and is refused only for a variable the daemon's environment lacks (above): set it where the daemon is started and restart the daemon; a reload cannot add it, and `reckon config check` in your shell sees your environment, not the daemon's"
+            );
+        }
         Some(true) if emptied => {
             let _ = writeln!(
                 out,
@@ -1460,6 +1474,31 @@ schedule = "0 6 * * *"
         assert!(
             ok.contains("config: loaded 2026-11-30 07:00:00 UTC by the last reload\n  last reload: 2026-11-30 07:00:00 UTC ok\n  waiting for a restart: listen (the daemon runs with the values it started with)\n\n"),
             "{ok}"
+        );
+        // QA48 I-L2: refused only for a variable the daemon's environment
+        // lacks: a restart, not a fix of the file and a reload.
+        let env_only = StatusReport {
+            config_state: Some(ConfigStatus {
+                loaded_at: at,
+                last_reload: Some(LastReload {
+                    errors: 1,
+                    first_error: Some(format!(
+                        "reckon.toml:9:11: `connectors[1].settings.api_key`: secret of connector `cake` setting `api_key` not resolvable: environment variable `RECKON_CAKE_KEY` is not set; {}",
+                        crate::config::resolve::ENV_NOT_SET_ON_RELOAD
+                    )),
+                    ..rejected.clone()
+                }),
+                file_differs: Some(true),
+                reloads_ok: 0,
+                reloads_rejected: 1,
+            }),
+            ..report.clone()
+        }
+        .render();
+        assert!(
+            env_only.contains("refused only for a variable the daemon's environment lacks (above): set it where the daemon is started and restart the daemon")
+                && !env_only.contains("then reload (SIGHUP)"),
+            "{env_only}"
         );
         // An edit not reloaded: a reload runs it, but not a `[daemon]`
         // setting read at start (QA19 NEW-3: `listen` was said to reload).
