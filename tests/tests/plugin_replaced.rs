@@ -8,7 +8,7 @@
 //! Now a session runs the build it started with to its end, whatever is
 //! written to the file meanwhile, and the next session, in-process or in a
 //! child, is refused as the README says (`… was replaced since reckon
-//! loaded it …; restart reckon to load the new file`) until the file holds
+//! loaded it …; restart reckon, or reload it (SIGHUP), to load the new file`) until the file holds
 //! the loaded bytes again. The test process is the daemon here: without the
 //! fix it crashes (a failing test), or the refusal is missing. Needs
 //! `cargo build --workspace` first (plugins and the `reckon` binary).
@@ -142,7 +142,7 @@ fn assert_refused_as_replaced(r: Result<SessionReport, SessionError>, file: &Pat
         e.to_string().starts_with(&format!(
             "connector `net1`: plugin `example`: {} was replaced since reckon loaded it (loaded sha256 ",
             file.display()
-        )) && e.message.ends_with("); restart reckon to load the new file"),
+        )) && e.message.ends_with("); restart reckon, or reload it (SIGHUP), to load the new file"),
         "{iso:?}: {e}"
     );
 }

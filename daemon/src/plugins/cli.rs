@@ -697,7 +697,7 @@ mod tests {
         let why = replaced_since_loaded(&lib, Some(&loaded.to_uppercase())).unwrap();
         assert!(
             why.ends_with(&format!(
-                "was replaced since reckon loaded it (loaded sha256 {}, the file now has {}); restart reckon to load the new file",
+                "was replaced since reckon loaded it (loaded sha256 {}, the file now has {}); restart reckon, or reload it (SIGHUP), to load the new file",
                 loaded.to_uppercase(),
                 crate::plugins::loader::sha256_hex(b"new build")
             )),

@@ -572,7 +572,7 @@ pub fn replaced_since_loaded(path: &Path, loaded: &str) -> Option<String> {
         Ok(now) if now.eq_ignore_ascii_case(loaded) => None,
         Ok(now) => Some(format!(
             "{} was replaced since reckon loaded it (loaded sha256 {loaded}, the file now has {now}); \
-             restart reckon to load the new file",
+             restart reckon, or reload it (SIGHUP), to load the new file",
             path.display()
         )),
         Err(e) => Some(format!(
@@ -1391,7 +1391,7 @@ mod tests {
             why,
             format!(
                 "{} was replaced since reckon loaded it (loaded sha256 {loaded_sha}, the file now has {}); \
-                 restart reckon to load the new file",
+                 restart reckon, or reload it (SIGHUP), to load the new file",
                 path.display(),
                 sha256_hex(b"build two, longer")
             )
