@@ -153,7 +153,7 @@ impl PostSync for KpiSummaries {
             Ok(Attempt::Written(_)) => (None, true),
             // Warned already.
             Ok(Attempt::Deferred(why)) => (Some(why), true),
-            Err(e) => (Some(e.to_string()), false),
+            Err(e) => (Some(described(&e, event.config)), false),
         };
         let new = with_runs(|r| r.record(now, error.as_deref(), fired_since));
         match error {
@@ -164,6 +164,19 @@ impl PostSync for KpiSummaries {
             }
             _ => Ok(()),
         }
+    }
+}
+
+/// A failed write's message, with what is wrong with `output_dir` itself
+/// when something is: its owner, mode and the fix, as `config check` and
+/// `statements generate` say it (QA48 I-L5: the hook gave the bare OS
+/// error, in the log and `reckon status`).
+fn described(e: &KpiError, config: &Config) -> String {
+    match (e, crate::config::dirs::output_dir_problem(config)) {
+        (KpiError::Write { .. }, Some(problem)) => {
+            format!("{e}; `[daemon] output_dir`: {}", problem.message)
+        }
+        _ => e.to_string(),
     }
 }
 
@@ -494,6 +507,36 @@ formats = ["csv", "json"]
             d = dir.display()
         );
         crate::config::parse(&text, &dir.join("reckon.toml").display().to_string()).unwrap()
+    }
+
+    /// QA48 I-L5: a write that fails because of `output_dir` itself says
+    /// what is wrong with it and the fix, not only the OS error.
+    #[test]
+    fn a_failed_write_names_what_is_wrong_with_output_dir() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = summaries_config(dir.path());
+        let kpi = config.kpi.clone().unwrap();
+        let store = Store::open(&dir.path().join("data")).unwrap();
+        std::fs::write(dir.path().join("out"), "not a directory").unwrap();
+        let e = run_if_due(
+            &store,
+            &config,
+            &kpi,
+            "2026-12-31T12:00:00Z".parse().unwrap(),
+        )
+        .unwrap_err();
+        let shown = described(&e, &config);
+        assert!(shown.starts_with("writing "), "{shown}");
+        assert!(
+            shown.contains("; `[daemon] output_dir`: ")
+                && shown.contains("is not a directory")
+                && shown.contains("point `output_dir` at a directory this user can write"),
+            "{shown}"
+        );
+        // Another failure is said as it is.
+        std::fs::remove_file(dir.path().join("out")).unwrap();
+        let other = KpiError::MixedCurrencies("EUR, USD".into());
+        assert_eq!(described(&other, &config), other.to_string());
     }
 
     fn read_json(path: std::path::PathBuf) -> serde_json::Value {
