@@ -206,6 +206,24 @@ fn sighup_names_a_connector_whose_section_or_secret_value_changed() {
     d.hup();
     let line = d.reload_line(4);
     assert!(line.contains("connectors_changed=examplenet"), "{line}");
+    assert!(line.contains("plugins_changed=-"), "{line}");
+
+    // QA48 I-L3: a new build of its plugin installed (here the same
+    // library with a byte appended, which loads as before): the reload
+    // loads it and names the connector with the new file's sha256.
+    let lib = d
+        .path("plugins")
+        .join(reckon_tests::plugin_file_name("example"));
+    let mut bytes = std::fs::read(&lib).unwrap();
+    bytes.push(0);
+    std::fs::write(&lib, &bytes).unwrap();
+    d.hup();
+    let line = d.reload_line(5);
+    let sha = reckon::plugins::loader::sha256_hex(&bytes);
+    assert!(
+        line.contains(&format!("plugins_changed=examplenet@{}", &sha[..12])),
+        "{line}"
+    );
 }
 
 #[test]

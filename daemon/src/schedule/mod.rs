@@ -1802,6 +1802,29 @@ fn reload(daemon: &Daemon, plans: &mut BTreeMap<String, Plan>) -> Vec<&'static s
                 })
                 .map(|c| c.config.id.clone())
                 .collect();
+            // Connectors whose plugin library is another file now (a new
+            // build installed: the reload loads it; QA48 I-L3).
+            let old_sha: BTreeMap<&str, &str> = old
+                .connectors
+                .iter()
+                .map(|c| (c.config.id.as_str(), c.plugin.sha256.as_str()))
+                .collect();
+            let plugins_changed: Vec<String> = runtime
+                .connectors
+                .iter()
+                .filter(|c| {
+                    old_sha
+                        .get(c.config.id.as_str())
+                        .is_some_and(|o| *o != c.plugin.sha256)
+                })
+                .map(|c| {
+                    format!(
+                        "{}@{}",
+                        c.config.id,
+                        &c.plugin.sha256[..12.min(c.plugin.sha256.len())]
+                    )
+                })
+                .collect();
             // Programs (matching, commission) and [fx] apply from the next
             // reconcile and statement run; the log says which changed. Debug
             // text compares the whole parsed section.
@@ -1940,6 +1963,7 @@ fn reload(daemon: &Daemon, plans: &mut BTreeMap<String, Plan>) -> Vec<&'static s
                     connectors_added = %list(new_ids.difference(&old_ids).collect()),
                     connectors_removed = %list(old_ids.difference(&new_ids).collect()),
                     connectors_changed = %list(connectors_changed.iter().collect()),
+                    plugins_changed = %list(plugins_changed.iter().collect()),
                     postbacks = daemon.postbacks.status().len(),
                     postbacks_added = %list(changes.added.iter().collect()),
                     postbacks_removed = %list(changes.removed.iter().collect()),
