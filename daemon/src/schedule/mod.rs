@@ -1787,44 +1787,37 @@ fn reload(daemon: &Daemon, plans: &mut BTreeMap<String, Plan>) -> Vec<&'static s
                 let secrets = secrets.map(|(name, s)| (name.as_str(), s.0.as_str()));
                 (format!("{:?}", c.config), secrets.collect())
             }
-            let old_cc: BTreeMap<&str, _> = old
-                .connectors
-                .iter()
-                .map(|c| (c.config.id.as_str(), connector_state(c)))
-                .collect();
-            let connectors_changed: Vec<String> = runtime
-                .connectors
-                .iter()
-                .filter(|c| {
-                    old_cc
-                        .get(c.config.id.as_str())
-                        .is_some_and(|o| *o != connector_state(c))
-                })
+            // The connectors in both configs whose `key` differs.
+            fn changed<'a, K: PartialEq + 'a>(
+                old: &'a Runtime,
+                new: &'a Runtime,
+                key: impl Fn(&'a ResolvedConnector) -> K,
+            ) -> Vec<&'a ResolvedConnector> {
+                let before: BTreeMap<&str, K> = (old.connectors.iter())
+                    .map(|c| (c.config.id.as_str(), key(c)))
+                    .collect();
+                (new.connectors.iter())
+                    .filter(|c| {
+                        before
+                            .get(c.config.id.as_str())
+                            .is_some_and(|o| *o != key(c))
+                    })
+                    .collect()
+            }
+            let connectors_changed: Vec<String> = changed(&old, &runtime, connector_state)
+                .into_iter()
                 .map(|c| c.config.id.clone())
                 .collect();
             // Connectors whose plugin library is another file now (a new
             // build installed: the reload loads it; QA48 I-L3).
-            let old_sha: BTreeMap<&str, &str> = old
-                .connectors
-                .iter()
-                .map(|c| (c.config.id.as_str(), c.plugin.sha256.as_str()))
-                .collect();
-            let plugins_changed: Vec<String> = runtime
-                .connectors
-                .iter()
-                .filter(|c| {
-                    old_sha
-                        .get(c.config.id.as_str())
-                        .is_some_and(|o| *o != c.plugin.sha256)
-                })
-                .map(|c| {
-                    format!(
-                        "{}@{}",
-                        c.config.id,
-                        &c.plugin.sha256[..12.min(c.plugin.sha256.len())]
-                    )
-                })
-                .collect();
+            let plugins_changed: Vec<String> =
+                changed(&old, &runtime, |c| c.plugin.sha256.as_str())
+                    .into_iter()
+                    .map(|c| {
+                        let sha = &c.plugin.sha256;
+                        format!("{}@{}", c.config.id, &sha[..12.min(sha.len())])
+                    })
+                    .collect();
             // Programs (matching, commission) and [fx] apply from the next
             // reconcile and statement run; the log says which changed. Debug
             // text compares the whole parsed section.
@@ -1914,10 +1907,14 @@ fn reload(daemon: &Daemon, plans: &mut BTreeMap<String, Plan>) -> Vec<&'static s
             }
             // The reporting timezone (QA29-A L4: its change showed only as
             // the programs whose statements or KPI days depend on it).
-            let timezone = match (&old.config.daemon.timezone, &runtime.config.daemon.timezone) {
-                (a, b) if a == b => "unchanged".to_owned(),
-                (a, b) => format!("{a} -> {b}"),
-            };
+            fn change<T: PartialEq + std::fmt::Display>(a: T, b: T) -> String {
+                if a == b {
+                    "unchanged".to_owned()
+                } else {
+                    format!("{a} -> {b}")
+                }
+            }
+            let timezone = change(&old.config.daemon.timezone, &runtime.config.daemon.timezone);
             // A rule, override or bonus a finalised period used, edited
             // since (QA33d M6): said at WARN, as `config check` says it.
             if programs_changed
@@ -1949,10 +1946,7 @@ fn reload(daemon: &Daemon, plans: &mut BTreeMap<String, Plan>) -> Vec<&'static s
                     v.into_iter().cloned().collect::<Vec<_>>().join(",")
                 }
             };
-            let rejudge = match (old.config.daemon.rejudge_interval_secs, runtime_rejudge) {
-                (a, b) if a == b => "unchanged".to_owned(),
-                (a, b) => format!("{a} -> {b}"),
-            };
+            let rejudge = change(old.config.daemon.rejudge_interval_secs, runtime_rejudge);
             daemon.config_state.reloaded(Utc::now(), text, &restart);
             // A permit if the clock is not waiting: it takes it next.
             daemon.reloaded.notify_one();
