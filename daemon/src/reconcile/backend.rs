@@ -45,8 +45,9 @@ pub trait ReconBackend: Sync {
         source: &str,
         key: &str,
     ) -> Result<Option<Stored>, StoreError>;
-    /// One value of the `recon` tree.
-    fn kv_get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError>;
+    /// One value of the `recon` tree: sled's own value, shared with its
+    /// cache, not copied (an incremental run reads ~36k buckets).
+    fn kv_get(&self, key: &[u8]) -> Result<Option<sled::IVec>, StoreError>;
     /// Entries of the `recon` tree under `prefix`, in key order.
     fn kv_scan(&self, prefix: &[u8])
         -> Box<dyn Iterator<Item = Result<KeyValue, StoreError>> + '_>;
@@ -113,8 +114,8 @@ impl ReconBackend for StoreBackend<'_> {
     ) -> Result<Option<Stored>, StoreError> {
         self.store.get_record(kind, source, key)
     }
-    fn kv_get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
-        Ok(self.recon.get_raw(key)?.map(|v| v.to_vec()))
+    fn kv_get(&self, key: &[u8]) -> Result<Option<sled::IVec>, StoreError> {
+        self.recon.get_raw(key)
     }
     fn kv_scan(
         &self,
@@ -262,9 +263,9 @@ impl ReconBackend for AsOf<'_> {
             None => Ok(None),
         }
     }
-    fn kv_get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+    fn kv_get(&self, key: &[u8]) -> Result<Option<sled::IVec>, StoreError> {
         match self.scratch_tree() {
-            Some(tree) => Ok(tree.get(key).cloned()),
+            Some(tree) => Ok(tree.get(key).map(|v| v.as_slice().into())),
             None => self.inner.kv_get(key),
         }
     }
@@ -432,8 +433,8 @@ impl ReconBackend for MemoryBackend {
             .get(&(kind.as_str(), source.to_owned(), key.to_owned()))
             .cloned())
     }
-    fn kv_get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
-        Ok(self.lock().kv.get(key).cloned())
+    fn kv_get(&self, key: &[u8]) -> Result<Option<sled::IVec>, StoreError> {
+        Ok(self.lock().kv.get(key).map(|v| v.as_slice().into()))
     }
     fn kv_scan(
         &self,

@@ -569,20 +569,52 @@ pub fn bucket_len(b: &[u8]) -> Result<usize, CodecError> {
 
 /// Reads [`encode_bucket`]'s bytes.
 pub fn decode_bucket(b: &[u8]) -> Result<Vec<(String, Vec<u8>)>, CodecError> {
+    bucket_entries(b)?
+        .map(|e| e.map(|(k, v)| (k.to_owned(), v.to_vec())))
+        .collect()
+}
+
+/// [`encode_bucket`]'s entries, borrowed from its bytes, in key order; the
+/// last item is an error when the bytes do not end with the last entry.
+pub fn bucket_entries(b: &[u8]) -> Result<BucketEntries<'_>, CodecError> {
     let mut r = Reader::new(b);
     if r.byte()? != FORMAT {
         return err("unknown bucket format");
     }
-    let n = r.uint()?;
-    let mut out = Vec::new();
-    for _ in 0..n {
-        let k = r.str()?;
-        out.push((k, r.bytes()?.to_vec()));
+    let left = r.uint()?;
+    Ok(BucketEntries { r, left })
+}
+
+/// The iterator of [`bucket_entries`].
+#[derive(Debug)]
+pub struct BucketEntries<'a> {
+    r: Reader<'a>,
+    left: u128,
+}
+
+impl<'a> Iterator for BucketEntries<'a> {
+    type Item = Result<(&'a str, &'a [u8]), CodecError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.left == 0 {
+            if self.r.is_empty() {
+                return None;
+            }
+            // Reported once: the reader is emptied.
+            self.r = Reader::new(&[]);
+            return Some(err("trailing bytes after a bucket"));
+        }
+        self.left -= 1;
+        let entry = (self.r.bytes())
+            .and_then(|k| std::str::from_utf8(k).or_else(|_| err("bad UTF-8")))
+            .and_then(|k| Ok((k, self.r.bytes()?)));
+        if entry.is_err() {
+            // A broken entry ends the bucket.
+            self.left = 0;
+            self.r = Reader::new(&[]);
+        }
+        Some(entry)
     }
-    if !r.is_empty() {
-        return err("trailing bytes after a bucket");
-    }
-    Ok(out)
 }
 
 /// Leading byte of a decision-log value ([`encode_log`]).
@@ -832,6 +864,21 @@ mod tests {
         assert_eq!(back.len(), 2);
         assert_eq!(back[0], ("d/a/1".to_owned(), b"xy".to_vec()));
         assert!(decode_bucket(&[1, b'{']).is_err());
+        // Read in place: a short bucket, or bytes after its last entry,
+        // end in one error.
+        let borrowed: Vec<_> = bucket_entries(&b).unwrap().collect();
+        assert_eq!(
+            borrowed,
+            [Ok(("d/a/1", &b"xy"[..])), Ok(("d/a/2", &b""[..]))]
+        );
+        let mut longer = b.clone();
+        longer.push(0);
+        let read: Vec<_> = bucket_entries(&longer).unwrap().collect();
+        assert_eq!(read.len(), 3);
+        assert!(read[2].is_err());
+        assert!(decode_bucket(&longer).is_err());
+        let read: Vec<_> = bucket_entries(&b[..b.len() - 3]).unwrap().collect();
+        assert_eq!((read.len(), read[1].is_err()), (2, true));
         let log = encode_log(
             [
                 ("d/a", Some(&b"x"[..])),

@@ -1340,10 +1340,7 @@ fn read_ahead_on<B: ReconBackend>(
             let Some(bk) = buckets.get(&pk) else {
                 continue;
             };
-            let refs = bk
-                .entries
-                .range(prefix.clone()..)
-                .take_while(|(k, _)| k.starts_with(&prefix))
+            let refs = (bk.with_prefix(&prefix).into_iter())
                 .filter_map(|(k, _)| tail_ref(k))
                 .filter(|o| !order_loaded(o));
             order_keys.extend(refs);
@@ -1488,10 +1485,7 @@ fn bucket_entries(
 
 /// The bucket at tree key `pk` with the log laid over it.
 fn read_bucket<B: ReconBackend>(b: &B, log: &Log, pk: &[u8]) -> Result<Bucket, StoreError> {
-    let stored = b.kv_get(pk)?;
-    let mut entries = bucket_entries(pk, stored.as_deref())?;
-    log.overlay(pk, &mut entries);
-    Ok(Bucket { stored, entries })
+    Bucket::new(pk, b.kv_get(pk)?, log)
 }
 
 /// What [`each_in_buckets`] calls with each (logical key, value).
@@ -1569,7 +1563,7 @@ fn fold<B: ReconBackend>(
         .collect();
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
     let read = in_parallel(threads, &unread, |pk| Some(((*pk).clone(), b.kv_get(pk))));
-    let mut stored: BTreeMap<Vec<u8>, Option<Vec<u8>>> = BTreeMap::new();
+    let mut stored: BTreeMap<Vec<u8>, Option<sled::IVec>> = BTreeMap::new();
     for (pk, r) in read {
         stored.insert(pk, r?);
     }
@@ -1585,19 +1579,12 @@ fn fold<B: ReconBackend>(
             Some(bk) => bk,
             None => {
                 let stored = stored.remove(&pk).flatten();
-                let mut entries = bucket_entries(&pk, stored.as_deref())?;
-                for (k, v) in group {
-                    match v {
-                        Some(v) => entries.insert(k, v),
-                        None => entries.remove(&k),
-                    };
-                }
-                Bucket { stored, entries }
+                let mut bk = Bucket::new(&pk, stored, &Log::default())?;
+                bk.edits.extend(group);
+                bk
             }
         };
-        let value = (!bk.entries.is_empty())
-            .then(|| codec::encode_bucket(bk.entries.iter().map(|(k, v)| (k.as_str(), &v[..]))));
-        if value != bk.stored {
+        if let Some(value) = bk.new_value() {
             batch.push((pk, value));
         }
     }
@@ -1615,11 +1602,94 @@ fn fold_log<B: ReconBackend>(b: &B, pp: &str) -> Result<(), StoreError> {
     b.kv_apply(fold(b, pp, log, BTreeMap::new(), BTreeMap::new())?)
 }
 
-/// A bucket as loaded: its stored bytes and its entries, the log laid over
-/// them (then edited in place by a run).
+/// A bucket as a run holds it: its stored bytes, read where they lie, and
+/// the logical entries that differ from them: the log's, laid over them
+/// when it is read, then the run's edits (`None`: deleted). A lookup
+/// decodes only what it returns: a 10k-claim run reads ~24k index buckets
+/// of ~16 entries each, and decoding each into a map of its own made ~120
+/// MB of fresh memory a run, whose page faults were about half of a warm
+/// run (ARCHITECTURE.md, "Goal (c)").
 struct Bucket {
-    stored: Option<Vec<u8>>,
-    entries: BTreeMap<String, Vec<u8>>,
+    stored: Option<sled::IVec>,
+    edits: BTreeMap<String, Option<Vec<u8>>>,
+}
+
+impl Bucket {
+    /// The bucket stored at tree key `pk` (its bytes checked here, once),
+    /// with the entries `log` holds under `pk` laid over it.
+    fn new(pk: &[u8], stored: Option<sled::IVec>, log: &Log) -> Result<Bucket, StoreError> {
+        if let Some(v) = &stored {
+            for entry in codec::bucket_entries(v).map_err(|e| corrupt(pk, e))? {
+                entry.map_err(|e| corrupt(pk, e))?;
+            }
+        }
+        let edits = (log.by_pk.get(pk).into_iter().flatten())
+            .map(|k| (k.clone(), log.entries.get(k).cloned().flatten()))
+            .collect();
+        Ok(Bucket { stored, edits })
+    }
+
+    /// The stored entries, in key order (checked by [`Bucket::new`]).
+    fn stored(&self) -> impl Iterator<Item = (&str, &[u8])> {
+        (self.stored.as_deref())
+            .and_then(|v| codec::bucket_entries(v).ok())
+            .into_iter()
+            .flatten()
+            .map_while(Result::ok)
+    }
+
+    /// The value of logical key `key`.
+    fn get(&self, key: &str) -> Option<&[u8]> {
+        if let Some(v) = self.edits.get(key) {
+            return v.as_deref();
+        }
+        (self.stored())
+            .take_while(|(k, _)| *k <= key)
+            .find(|(k, _)| *k == key)
+            .map(|(_, v)| v)
+    }
+
+    /// The entries whose keys start with `prefix`, in key order.
+    fn with_prefix<'b>(&'b self, prefix: &str) -> Vec<(&'b str, &'b [u8])> {
+        let stored = (self.stored())
+            .skip_while(|(k, _)| *k < prefix)
+            .take_while(|(k, _)| k.starts_with(prefix))
+            .filter(|(k, _)| !self.edits.contains_key(*k));
+        let from = (
+            std::ops::Bound::Included(prefix),
+            std::ops::Bound::Unbounded,
+        );
+        let edited = (self.edits.range::<str, _>(from))
+            .take_while(|(k, _)| k.starts_with(prefix))
+            .filter_map(|(k, v)| Some((k.as_str(), v.as_deref()?)));
+        let mut all: Vec<(&str, &[u8])> = stored.chain(edited).collect();
+        all.sort_unstable_by_key(|(k, _)| *k);
+        all
+    }
+
+    /// Puts (or, with `None`, deletes) `key`; returns its value before.
+    fn put(&mut self, key: String, value: Option<Vec<u8>>) -> Option<Vec<u8>> {
+        let before = self.get(&key).map(<[u8]>::to_vec);
+        self.edits.insert(key, value);
+        before
+    }
+
+    /// The bucket's value to write (`None` inside: delete it), or `None`
+    /// when it is the stored one.
+    fn new_value(&self) -> Option<Option<Vec<u8>>> {
+        if self.edits.is_empty() {
+            return None;
+        }
+        let mut all: BTreeMap<&str, &[u8]> = self.stored().collect();
+        for (k, v) in &self.edits {
+            match v {
+                Some(v) => all.insert(k, v),
+                None => all.remove(k.as_str()),
+            };
+        }
+        let value = (!all.is_empty()).then(|| codec::encode_bucket(all.into_iter()));
+        (value.as_deref() != self.stored.as_deref()).then_some(value)
+    }
 }
 
 /// The program's logical entries over the tree and the log, for an
@@ -1665,7 +1735,7 @@ impl<'a, B: ReconBackend> Layer<'a, B> {
     fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
         let s = slot(key);
         self.with_bucket(slot_key(&self.pp, s, key), |bk| {
-            bk.entries.get(key).cloned()
+            bk.get(key).map(<[u8]>::to_vec)
         })
     }
 
@@ -1681,10 +1751,8 @@ impl<'a, B: ReconBackend> Layer<'a, B> {
     fn scan(&self, prefix: &str) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
         let s = prefix_slot(prefix);
         self.with_bucket(slot_key(&self.pp, s, prefix), |bk| {
-            bk.entries
-                .range(prefix.to_owned()..)
-                .take_while(|(k, _)| k.starts_with(prefix))
-                .map(|(k, v)| (k.clone(), v.clone()))
+            (bk.with_prefix(prefix).into_iter())
+                .map(|(k, v)| (k.to_owned(), v.to_vec()))
                 .collect()
         })
     }
@@ -1696,10 +1764,7 @@ impl<'a, B: ReconBackend> Layer<'a, B> {
             return Ok(());
         }
         let pk = slot_key(&self.pp, s, &key);
-        let before = self.with_bucket(pk, |bk| match value {
-            Some(v) => bk.entries.insert(key.clone(), v),
-            None => bk.entries.remove(&key),
-        })?;
+        let before = self.with_bucket(pk, |bk| bk.put(key.clone(), value))?;
         self.orig.entry(key).or_insert(before);
         Ok(())
     }
@@ -1739,7 +1804,9 @@ impl<'a, B: ReconBackend> Layer<'a, B> {
         let mut changes: BTreeMap<String, Option<Vec<u8>>> = BTreeMap::new();
         for (k, before) in self.orig {
             let pk = slot_key(&self.pp, slot(&k), &k);
-            let after = buckets.get(&pk).and_then(|bk| bk.entries.get(&k)).cloned();
+            let after = (buckets.get(&pk))
+                .and_then(|bk| bk.get(&k))
+                .map(<[u8]>::to_vec);
             if after != before {
                 changes.insert(k, after);
             }
@@ -1866,7 +1933,7 @@ fn incremental_run<B: ReconBackend>(
     }
     if touched_claims.is_empty() && touched_orders.is_empty() {
         let new = encode_state(&new_state);
-        if b.kv_get(&state_key(p))?.as_ref() != Some(&new) {
+        if b.kv_get(&state_key(p))?.as_deref() != Some(&new[..]) {
             b.kv_apply(vec![(state_key(p), Some(new))])?;
         }
         return Ok(summarize(p, false, &[], (0, 0), &new_state));
@@ -2220,7 +2287,7 @@ pub fn load_stored_decision<B: ReconBackend>(
     let log = Log::load(b, &pp)?;
     let dk = decision_key(&(source.to_owned(), id.to_owned()));
     let bucket = read_bucket(b, &log, &slot_key(&pp, slot(&dk), &dk))?;
-    match bucket.entries.get(&dk) {
+    match bucket.get(&dk) {
         Some(v) => Ok(Some(decode_decision(&dk, v)?.decision)),
         None => Ok(None),
     }
@@ -2385,7 +2452,10 @@ pub fn scan_stored_decisions<B: ReconBackend>(
 /// first and writes it last, so the buckets hold part of its decisions:
 /// QA42b B-H1), or a layout this version does not read. Readers of
 /// decisions read nothing then.
-fn whole_run_state<B: ReconBackend>(b: &B, program: &str) -> Result<Option<Vec<u8>>, StoreError> {
+fn whole_run_state<B: ReconBackend>(
+    b: &B,
+    program: &str,
+) -> Result<Option<sled::IVec>, StoreError> {
     Ok(b.kv_get(&state_key(program))?
         .filter(|v| decode_state(v).is_some_and(|s| is_read(&s))))
 }
@@ -2498,6 +2568,75 @@ amount_tolerance_abs = "0.50"
             load_stored_decision(&b, &p.id, "impact", "no-such-claim").unwrap(),
             None
         );
+    }
+
+    /// A bucket read in place: the log's entries and the run's edits laid
+    /// over its stored ones for every lookup, and its new value only when
+    /// that differs from the stored one.
+    #[test]
+    fn a_bucket_lays_the_log_and_the_runs_edits_over_its_stored_entries() {
+        let pk = b"P/X/\x00\x00\x00\x01".to_vec();
+        let stored = codec::encode_bucket(
+            [
+                ("io/a/s/1", &b"1"[..]),
+                ("io/a/s/2", b"2"),
+                ("io/b/s/3", b"3"),
+            ]
+            .into_iter(),
+        );
+        let mut log = Log::default();
+        log.entries.insert("io/a/s/2".into(), None);
+        log.entries.insert("io/a/s/4".into(), Some(b"4".to_vec()));
+        log.by_pk
+            .insert(pk.clone(), vec!["io/a/s/2".into(), "io/a/s/4".into()]);
+        let mut bk = Bucket::new(&pk, Some(stored.as_slice().into()), &log).unwrap();
+        assert_eq!(bk.get("io/a/s/1"), Some(&b"1"[..]));
+        assert_eq!(bk.get("io/a/s/2"), None);
+        assert_eq!(bk.get("io/a/s/4"), Some(&b"4"[..]));
+        assert_eq!(bk.get("io/c/s/9"), None);
+        let keys = |bk: &Bucket, prefix: &str| -> Vec<String> {
+            (bk.with_prefix(prefix).into_iter())
+                .map(|(k, _)| k.to_owned())
+                .collect()
+        };
+        assert_eq!(keys(&bk, "io/a/"), ["io/a/s/1", "io/a/s/4"]);
+        assert_eq!(keys(&bk, "io/b/"), ["io/b/s/3"]);
+        assert!(keys(&bk, "io/").len() == 3 && keys(&bk, "ic/").is_empty());
+        // Puts return the value before, log included.
+        assert_eq!(bk.put("io/a/s/4".into(), None), Some(b"4".to_vec()));
+        assert_eq!(bk.put("io/a/s/0".into(), Some(b"0".to_vec())), None);
+        assert_eq!(bk.put("io/b/s/3".into(), None), Some(b"3".to_vec()));
+        assert_eq!(keys(&bk, "io/"), ["io/a/s/0", "io/a/s/1"]);
+        let value = bk.new_value().unwrap().unwrap();
+        assert_eq!(
+            codec::decode_bucket(&value).unwrap(),
+            [
+                ("io/a/s/0".to_owned(), b"0".to_vec()),
+                ("io/a/s/1".to_owned(), b"1".to_vec())
+            ]
+        );
+        // Back to what is stored: nothing to write; everything gone: delete.
+        for k in ["io/a/s/0", "io/a/s/4"] {
+            bk.put(k.into(), None);
+        }
+        for (k, v) in [("io/a/s/2", b"2"), ("io/b/s/3", b"3")] {
+            bk.put(k.into(), Some(v.to_vec()));
+        }
+        assert_eq!(bk.new_value(), None);
+        for k in ["io/a/s/1", "io/a/s/2", "io/b/s/3"] {
+            bk.put(k.into(), None);
+        }
+        assert_eq!(bk.new_value(), Some(None));
+        // Unedited: nothing to write, nothing encoded.
+        let plain = Bucket::new(&pk, Some(stored.as_slice().into()), &Log::default()).unwrap();
+        assert_eq!(plain.new_value(), None);
+        // Broken bytes are refused when read, naming the key.
+        let mut broken = stored.clone();
+        broken.truncate(stored.len() - 1);
+        let e = Bucket::new(&pk, Some(broken.as_slice().into()), &Log::default())
+            .err()
+            .unwrap();
+        assert!(e.to_string().contains("P/X/"), "{e}");
     }
 
     #[test]
@@ -2946,7 +3085,7 @@ amount_tolerance_abs = "0.50"
         ) -> Result<Option<Stored>, StoreError> {
             self.inner.get_record(kind, source, key)
         }
-        fn kv_get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        fn kv_get(&self, key: &[u8]) -> Result<Option<sled::IVec>, StoreError> {
             self.inner.kv_get(key)
         }
         fn kv_scan(
