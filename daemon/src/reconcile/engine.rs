@@ -1337,6 +1337,10 @@ fn joined<T>(h: std::thread::ScopedJoinHandle<'_, T>) -> T {
     h.join().unwrap_or_else(|e| std::panic::resume_unwind(e))
 }
 
+/// Claims and orders from which a plan hands the join's freed memory back
+/// to the system.
+const RELEASE_AFTER_JOIN: usize = 200_000;
+
 impl<'a, C: Inputs<ClaimInput> + ?Sized, O: Inputs<OrderInput> + ?Sized> Plan<'a, C, O> {
     /// Matches every claim (rule 1 in bulk with [`super::join`], rules 2-3
     /// by [`OrderIndex`]) and decides the contests. `claims` and `orders`
@@ -1396,8 +1400,13 @@ impl<'a, C: Inputs<ClaimInput> + ?Sized, O: Inputs<OrderInput> + ?Sized> Plan<'a
         // The join's partitions, freed by now, sit in the allocator's free
         // pages; handing those back keeps them from adding to the memory the
         // rest of the plan takes (full run at 1M claims: peak 937–983 →
-        // 863–878 MiB, bench (b)).
-        crate::release_free_memory();
+        // 863–878 MiB, bench (b)). Not for a small plan (an incremental
+        // run's): its partitions are small, and the pages handed back are
+        // faulted in again by the rest of the run (bench (c'): ~20k page
+        // faults, ARCHITECTURE.md "Goal (c)").
+        if orders.len() + claims.len() >= RELEASE_AFTER_JOIN {
+            crate::release_free_memory();
+        }
         let mut matches: Vec<Option<(u32, MatchedBy)>> = by_id
             .into_iter()
             .map(|m| m.map(|o| (o, MatchedBy::OrderId)))
