@@ -419,6 +419,20 @@ pub fn encode_decision_into(buf: &mut Vec<u8>, sd: &StoredDecision) {
     *buf = w.buf;
 }
 
+/// The order a stored decision names, read without the rest of it (an
+/// incremental run needs it before it decodes the decision on a judging
+/// thread).
+pub fn decision_order(b: &[u8]) -> Result<Option<RecordRef>, CodecError> {
+    let mut r = Reader::new(b);
+    r.bytes()?; // program
+    r.record_ref()?; // claim
+    r.bytes()?; // partner id
+    r.opt(Reader::bytes)?; // partner name
+    r.byte()?; // event type
+    r.time()?; // occurred at
+    r.opt(Reader::record_ref)
+}
+
 /// Reads [`encode_decision`]'s bytes.
 pub fn decode_decision(b: &[u8]) -> Result<StoredDecision, CodecError> {
     let mut r = Reader::new(b);
@@ -762,8 +776,10 @@ mod tests {
                 serde_json::to_value(&sd.decision).unwrap()
             );
             assert_eq!(encode_decision(&back), b, "canonical");
+            assert_eq!(decision_order(&b).unwrap(), sd.decision.order);
         }
         assert!(decode_decision(&encode_decision(&full())[..40]).is_err());
+        assert!(decision_order(&encode_decision(&full())[..20]).is_err());
     }
 
     /// The `[fx]` row dates (JUDGE_VERSION 14) are an optional tail: a

@@ -2006,7 +2006,8 @@ fn incremental_run<B: ReconBackend>(
     // Load the affected claims, their old decisions and candidate orders.
     let closure_done = started.elapsed();
     let mut claims: BTreeMap<Key2, ClaimInput> = BTreeMap::new();
-    let mut olds: BTreeMap<Key2, Option<StoredDecision>> = BTreeMap::new();
+    // Stored decisions as stored: decoded on the judging threads.
+    let mut olds: BTreeMap<Key2, Option<Vec<u8>>> = BTreeMap::new();
     let mut orders: BTreeMap<Key2, OrderInput> = BTreeMap::new();
     let window = Duration::hours(i64::from(program.matching.fuzzy_window_hours));
     let ra = RefCell::new(ReadAhead::default());
@@ -2021,7 +2022,7 @@ fn incremental_run<B: ReconBackend>(
     let load_claim = |ov: &Layer<B>,
                       c: &Key2,
                       claims: &mut BTreeMap<Key2, ClaimInput>,
-                      olds: &mut BTreeMap<Key2, Option<StoredDecision>>,
+                      olds: &mut BTreeMap<Key2, Option<Vec<u8>>>,
                       orders: &mut BTreeMap<Key2, OrderInput>|
      -> Result<(), ReconcileError> {
         if claims.contains_key(c) {
@@ -2037,11 +2038,7 @@ fn incremental_run<B: ReconBackend>(
         };
         let ci = as_claim(s, &c.0)?;
         let keys = claim_keys(&ci.claim);
-        let dk = decision_key(c);
-        let old: Option<StoredDecision> = match ov.get(&dk)? {
-            Some(v) => Some(decode_decision(&dk, &v)?),
-            None => None,
-        };
+        let old = ov.get(&decision_key(c))?;
         // Candidate orders under every key the claim could match by.
         let mut cands: BTreeSet<Key2> = BTreeSet::new();
         if let Some(oid) = &keys.oid {
@@ -2101,9 +2098,12 @@ fn incremental_run<B: ReconBackend>(
             }
         }
     }
-    for old in olds.values().flatten() {
-        if let Some(o) = &old.decision.order {
-            contest_orders.insert((o.source.clone(), o.id.clone()));
+    for (c, old) in &olds {
+        let Some(old) = old else { continue };
+        let order =
+            codec::decision_order(old).map_err(|e| corrupt(decision_key(c).as_bytes(), e))?;
+        if let Some(o) = order {
+            contest_orders.insert((o.source, o.id));
         }
     }
     // Every claim sharing one of those orders joins the judgement.
@@ -2144,14 +2144,17 @@ fn incremental_run<B: ReconBackend>(
             let c = (d.claim.source.clone(), d.claim.id.clone());
             debug_assert_eq!(c, (ci.claim.source.clone(), ci.claim.external_id.clone()));
             let (outcome, payable) = (d.outcome, d.payable);
-            let old = stored.get(&c).and_then(Option::as_ref);
+            let old = match stored.get(&c).and_then(Option::as_ref) {
+                Some(v) => Some(decode_decision(&decision_key(&c), v)?),
+                None => None,
+            };
             let sd = stored_decision(program, d, &ci.claim);
-            let sd = match old {
+            let sd = match &old {
                 Some(o) => keep_decided_at(sd, o),
                 None => Some(sd),
             };
-            let change = sd.map(|sd| Change::of(c, sd, old, coupons));
-            (outcome, payable, change)
+            let change = sd.map(|sd| Change::of(c, sd, old.as_ref(), coupons));
+            Ok::<_, StoreError>((outcome, payable, change))
         },
     );
     let judge_done = started.elapsed();
@@ -2167,7 +2170,8 @@ fn incremental_run<B: ReconBackend>(
     // Payable decisions gained and lost, to keep the program's count.
     let (mut gained, mut lost) = (0u64, 0u64);
     let mut moves: Vec<(Key2, Option<Key2>, Option<Key2>)> = Vec::new();
-    for (outcome, payable, change) in judged {
+    for judged in judged {
+        let (outcome, payable, change) = judged?;
         *summary.by_outcome.entry(outcome).or_default() += 1;
         summary.payable += u64::from(payable);
         let Some(ch) = change else { continue };
