@@ -2466,6 +2466,100 @@ tiers = [{{ from_volume = "0", percent = "8" }}, {{ from_volume = "1000", percen
             ("A2".to_string(), d("-35.00"))
         ]
     );
+    // QA53: priced on the terms paid, the adjustments name them: the rule
+    // with no override (they named `p1deal` beside the rule's 5 %).
+    let named: Vec<(Option<String>, Option<String>, Option<rust_decimal::Decimal>)> =
+        read_statements(&oct.dir)
+            .iter()
+            .flat_map(|s| {
+                s.adjustments
+                    .iter()
+                    .map(|a| (a.rule_id.clone(), a.override_id.clone(), a.rate_percent))
+            })
+            .collect();
+    assert_eq!(
+        named,
+        [
+            (Some("tier".to_string()), None, Some(d("5"))),
+            (Some("tier".to_string()), None, Some(d("5")))
+        ]
+    );
+}
+
+/// QA53: a line paid under rule `r10` whose claim moved to a date another
+/// rule prices. The reason named as the rule it was paid under the one
+/// today's config has for its old date (`r11`, after `r10` was narrowed
+/// and `r11` added): the audit record of what was paid changed with a
+/// config edit. It names the terms paid, `r10`, whatever the config says
+/// now.
+#[test]
+fn an_adjustment_names_the_rule_a_line_was_paid_under_after_the_config_changed() {
+    let paid_on = config(
+        r#"
+payout_currency = "EUR"
+[[rules]]
+id = "r10"
+effective_from = "2026-01-01"
+effective_to = "2026-10-31"
+kind = "percent"
+percent = "10"
+[[rules]]
+id = "r12"
+effective_from = "2026-11-01"
+kind = "percent"
+percent = "12"
+"#,
+    );
+    let edited = config(
+        r#"
+payout_currency = "EUR"
+[[rules]]
+id = "r10"
+effective_from = "2026-01-01"
+effective_to = "2026-09-05"
+kind = "percent"
+percent = "10"
+[[rules]]
+id = "r11"
+effective_from = "2026-09-06"
+effective_to = "2026-10-31"
+kind = "percent"
+percent = "11"
+[[rules]]
+id = "r12"
+effective_from = "2026-11-01"
+kind = "percent"
+percent = "12"
+"#,
+    );
+    let tmp = tempfile::tempdir().unwrap();
+    let book = MemoryBook::new();
+    let fxr = no_fx();
+    let sept = vec![sale("M1", "p1", "2026-09-10T10:00:00Z", "100.00")];
+    let r = reckon::payout::finalize(&inputs(&paid_on, &sept, &fxr, &book, tmp.path()), "2026-09")
+        .unwrap();
+    assert_eq!(r.total_payable, d("10.00"));
+    let moved = vec![sale("M1", "p1", "2026-11-02T10:00:00Z", "100.00")];
+    for c in [&paid_on, &edited] {
+        let nov =
+            reckon::payout::generate(&inputs(c, &moved, &fxr, &book, tmp.path()), "2026-11").unwrap();
+        let adjustments: Vec<_> = read_statements(&nov.dir)
+            .into_iter()
+            .flat_map(|s| s.adjustments)
+            .collect();
+        assert_eq!(adjustments.len(), 1, "{adjustments:?}");
+        let a = &adjustments[0];
+        assert_eq!(a.amount, d("2.00"), "{a:?}");
+        assert!(
+            a.reason.contains("rule `r10` → `r12`"),
+            "the rule paid under, whatever the config says now: {}",
+            a.reason
+        );
+        assert_eq!(
+            (a.rule_id.as_deref(), a.override_id.as_deref(), a.rate_percent),
+            (Some("r12"), None, Some(d("12")))
+        );
+    }
 }
 
 /// QA14 N1 (HIGH): September paid 620 at the 10 % tier with a 20.00 bonus;

@@ -68,6 +68,29 @@ pub struct Resolved<'a> {
     pub pricing: Pricing<'a>,
     /// Cap per partner per period, payout currency.
     pub cap: Option<Decimal>,
+    /// The terms a line was paid on, when it is priced on them
+    /// ([`on_terms`]): they, not the config's rule and override of today,
+    /// name what prices it ([`Resolved::rule_id`]).
+    pub paid: Option<&'a super::model::PaidTerms>,
+}
+
+impl Resolved<'_> {
+    /// The id of the rule that prices: the paid terms' rule when priced on
+    /// them (QA53: a reason said "rule `cps-11` → `cps-12`" of a line
+    /// `cps-10` paid, after `cps-10` was narrowed and `cps-11` added).
+    pub fn rule_id(&self) -> &str {
+        self.paid.map_or(self.rule.id.as_str(), |t| t.rule_id.as_str())
+    }
+
+    /// The id of the override that prices, as [`Resolved::rule_id`] (QA53:
+    /// an adjustment priced on the terms paid, without an override, named
+    /// an override added since, with the paid rate).
+    pub fn override_id(&self) -> Option<&str> {
+        match self.paid {
+            Some(t) => t.override_id.as_deref(),
+            None => self.overridden_by.map(|o| o.id.as_str()),
+        }
+    }
 }
 
 fn in_force(from: Option<NaiveDate>, to: Option<NaiveDate>, date: NaiveDate) -> bool {
@@ -155,6 +178,7 @@ pub fn resolve<'a>(
         overridden_by,
         pricing,
         cap,
+        paid: None,
     })
 }
 
@@ -356,8 +380,8 @@ pub fn terms_of(r: &Resolved<'_>) -> super::model::PaidTerms {
         Pricing::Tiered(mode, tiers) => (RuleKind::Tiered, None, None, mode, tiers.to_vec()),
     };
     super::model::PaidTerms {
-        rule_id: r.rule.id.clone(),
-        override_id: r.overridden_by.map(|o| o.id.clone()),
+        rule_id: r.rule_id().to_owned(),
+        override_id: r.override_id().map(str::to_owned),
         kind,
         amount,
         percent,
@@ -390,6 +414,7 @@ pub fn on_terms<'a>(
     Some(Resolved {
         pricing,
         cap: t.cap,
+        paid: Some(t),
         ..r.clone()
     })
 }

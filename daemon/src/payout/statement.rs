@@ -521,7 +521,7 @@ pub fn build_partner<'d>(
                     d,
                     format!(
                         "rule `{}` is a percentage but the claim has no commission basis",
-                        resolved.rule.id
+                        resolved.rule_id()
                     ),
                 );
                 continue;
@@ -602,8 +602,8 @@ pub fn build_partner<'d>(
                 .basis
                 .as_ref()
                 .map(|m| Money::new(at_minor_scale(m.amount, &m.currency), m.currency.clone())),
-            rule_id: c.resolved.rule.id.clone(),
-            override_id: c.resolved.overridden_by.map(|o| o.id.clone()),
+            rule_id: c.resolved.rule_id().to_owned(),
+            override_id: c.resolved.override_id().map(str::to_owned),
             rate_percent: p.rate_percent,
             flat_amount: p.flat_amount,
             rate_detail: p.rate_detail,
@@ -1083,10 +1083,7 @@ fn price_lines(items: &[PriceIn<'_, '_>], cur: &str, volume_currency: Option<&st
         running_volume += basis_amount;
         p.commission = rules::round_to_minor(exact, cur);
         if let Some(cap) = resolved.cap {
-            let key = (
-                resolved.rule.id.as_str(),
-                resolved.overridden_by.map(|o| o.id.as_str()),
-            );
+            let key = (resolved.rule_id(), resolved.override_id());
             let used = cap_used.entry(key).or_default();
             let room = (cap - *used).max(Decimal::ZERO);
             if p.commission > room {
@@ -1748,9 +1745,9 @@ fn reprice<'d, 'h>(
                 ),
             };
             let rule_of = |r: &Option<rules::Resolved>| {
-                r.as_ref().map(|r| match r.overridden_by {
-                    Some(o) => format!("`{}` (override `{}`)", r.rule.id, o.id),
-                    None => format!("`{}`", r.rule.id),
+                r.as_ref().map(|r| match r.override_id() {
+                    Some(o) => format!("`{}` (override `{o}`)", r.rule_id()),
+                    None => format!("`{}`", r.rule_id()),
                 })
             };
             let same_rule = rule_of(&then.resolved) == rule_of(&now.resolved);
@@ -1821,8 +1818,8 @@ fn reprice<'d, 'h>(
                 ));
             }
             let priced = now.resolved.as_ref().map(|r| PricedNow {
-                rule_id: r.rule.id.clone(),
-                override_id: r.overridden_by.map(|o| o.id.clone()),
+                rule_id: r.rule_id().to_owned(),
+                override_id: r.override_id().map(str::to_owned),
                 rate_percent: pn.rate_percent,
                 flat_amount: pn.flat_amount,
                 rate_detail: pn.rate_detail.clone(),
