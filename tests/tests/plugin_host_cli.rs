@@ -662,6 +662,60 @@ fn a_truncated_library_is_refused_not_a_crash() {
     assert!(out.contains("libreckon_plugin_example_good.so"), "{out}");
 }
 
+/// `lib` with the first entry of its `.rela.dyn` made to point far outside
+/// the library: the dynamic loader faults applying it, as it did on a
+/// library with a flipped byte there (QA52). ELF64 little-endian only.
+fn with_a_relocation_that_faults(lib: &Path) {
+    let mut b = std::fs::read(lib).unwrap();
+    let u16_at = |b: &[u8], at: usize| u16::from_le_bytes(b[at..at + 2].try_into().unwrap()) as usize;
+    let u32_at = |b: &[u8], at: usize| u32::from_le_bytes(b[at..at + 4].try_into().unwrap()) as usize;
+    let u64_at = |b: &[u8], at: usize| u64::from_le_bytes(b[at..at + 8].try_into().unwrap()) as usize;
+    assert_eq!(&b[..5], b"\x7fELF\x02", "an ELF64 library");
+    let (shoff, shentsize, shnum, shstrndx) =
+        (u64_at(&b, 0x28), u16_at(&b, 0x3a), u16_at(&b, 0x3c), u16_at(&b, 0x3e));
+    let section = |i: usize| shoff + i * shentsize;
+    let names = u64_at(&b, section(shstrndx) + 0x18);
+    let rela = (0..shnum)
+        .find(|&i| {
+            let name = names + u32_at(&b, section(i));
+            b[name..].starts_with(b".rela.dyn\0")
+        })
+        .expect("a .rela.dyn section");
+    let entries = u64_at(&b, section(rela) + 0x18);
+    b[entries..entries + 8].copy_from_slice(&0x7fff_0000_0000u64.to_le_bytes());
+    std::fs::write(lib, b).unwrap();
+}
+
+/// QA52 (HIGH): a library whose loading crashes the process (a flipped
+/// byte in its relocations) made `plugins list`, `plugins check`, `config
+/// check`, `sync` and `run` die of SIGSEGV with nothing printed: each
+/// opened it in its own process. It is described in a child first, and
+/// refused there.
+#[test]
+fn a_library_that_crashes_the_process_loading_it_is_refused_and_reckon_survives() {
+    let dir = tempfile::tempdir().unwrap();
+    let installed = reckon_tests::install_plugins(dir.path(), &["example"]);
+    let good = std::fs::read(&installed[0]).unwrap();
+    with_a_relocation_that_faults(&installed[0]);
+    let expected = format!(
+        "refused: {}: describe crashed the plugin process describing it: killed by signal 11 SIGSEGV",
+        installed[0].display()
+    );
+    let (code, out) = reckon(
+        &["plugins", "check", installed[0].to_str().unwrap()],
+        dir.path(),
+    );
+    assert_eq!(code, 1, "{out}");
+    assert!(out.starts_with(&expected), "{out}");
+    // The listing goes on past it: a good copy under another name is listed.
+    std::fs::write(dir.path().join("libreckon_plugin_example_good.so"), &good).unwrap();
+    let d = dir.path().to_str().unwrap();
+    let (code, out) = reckon(&["plugins", "list", "--plugin-dir", d], dir.path());
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("killed by signal 11 SIGSEGV"), "{out}");
+    assert!(out.lines().any(|l| l.starts_with("example ")), "{out}");
+}
+
 /// QA7 F1: a watermark a year ahead, stored before the host checked it,
 /// wedged the stream (a fixed plugin was refused as "moves backwards" on
 /// every run) and only deleting the store got out. `reckon records

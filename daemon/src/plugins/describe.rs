@@ -91,8 +91,13 @@ pub enum DescribeFailure {
     TimedOut,
     /// The child could not be started.
     Spawn(String),
-    /// The child ended without answering (crash, abort, refused library).
+    /// The child ended without answering (abort, refused library).
     Crashed(String),
+    /// The child was killed by a signal without answering: loading or
+    /// describing the library crashed it (a damaged library whose
+    /// relocations fault, QA52). The library is not to be opened in this
+    /// process.
+    Killed(String),
     /// The child answered with something that is not a frame.
     Protocol(String),
 }
@@ -224,7 +229,13 @@ pub fn in_child(
     if let Some(why) = super::transport::crash_cause(&lines) {
         msg.push_str(&format!("; stderr: {why}"));
     }
-    if bytes.is_empty() {
+    #[cfg(unix)]
+    let killed = std::os::unix::process::ExitStatusExt::signal(&status).is_some();
+    #[cfg(not(unix))]
+    let killed = false;
+    if bytes.is_empty() && killed {
+        Err(DescribeFailure::Killed(msg))
+    } else if bytes.is_empty() {
         Err(DescribeFailure::Crashed(msg))
     } else {
         Err(DescribeFailure::Protocol(format!(

@@ -812,7 +812,21 @@ pub fn describe(
         DescribeHost::Child(exe) => super::describe::in_child(exe, path, sha256, opts.deadline),
         DescribeHost::Thread => super::describe::on_thread(*fns, opts.deadline),
     };
-    let out = out.map_err(|f| {
+    let out = out.map_err(|f| describe_refused(path, &key, f, opts))?;
+    manifest_from(path, header, out)
+}
+
+/// The refusal of a library whose describe failed as `f` (`key`: its
+/// canonical path and SHA-256, remembered when a thread hung).
+fn describe_refused(
+    path: &Path,
+    key: &(PathBuf, String),
+    f: DescribeFailure,
+    opts: &DescribeOptions,
+) -> LoadError {
+    let secs = human_duration(opts.deadline);
+    let thread = opts.host == DescribeHost::Thread;
+    {
         let reason = match f {
             DescribeFailure::TimedOut if thread => {
                 if let Ok(mut h) = hung().lock() {
@@ -830,7 +844,7 @@ pub fn describe(
                  hangs; the plugin process describing it was killed. Fix the plugin, or remove \
                  the file from the plugin directory"
             ),
-            DescribeFailure::Crashed(how) => format!(
+            DescribeFailure::Crashed(how) | DescribeFailure::Killed(how) => format!(
                 "describe crashed the plugin process describing it: {how}. Fix the plugin, or \
                  remove the file from the plugin directory"
             ),
@@ -839,8 +853,7 @@ pub fn describe(
             }
         };
         refused(path, reason)
-    })?;
-    manifest_from(path, header, out)
+    }
 }
 
 /// `10 s`, or `250 ms` below a second or when not whole seconds.
@@ -931,8 +944,30 @@ pub fn load_file_with(
             }
         }
     }
+    // Described in a child first, where a child is the host: a library
+    // that crashes (or hangs) the process loading it is refused before it
+    // is opened in this one (QA52: a flipped byte in a library's
+    // relocations made `sync`, `config check`, `plugins list` and `run`
+    // die of SIGSEGV with nothing printed). A child that refused the
+    // library or failed otherwise is left to the checks below, which say
+    // why more precisely.
+    let early = match &opts.host {
+        DescribeHost::Child(exe) => {
+            match super::describe::in_child(exe, &canonical, &sha, opts.deadline) {
+                Ok(out) => Some(out),
+                Err(f @ (DescribeFailure::Killed(_) | DescribeFailure::TimedOut)) => {
+                    return Err(describe_refused(&canonical, &(canonical.clone(), sha), f, opts));
+                }
+                Err(_) => None,
+            }
+        }
+        DescribeHost::Thread => None,
+    };
     let (header, fns) = open_library(file)?;
-    let manifest = describe(&canonical, &sha, &header, &fns, opts)?;
+    let manifest = match early {
+        Some(out) => manifest_from(&canonical, &header, out)?,
+        None => describe(&canonical, &sha, &header, &fns, opts)?,
+    };
     let plugin = Arc::new(Plugin {
         path: canonical.clone(),
         manifest,
