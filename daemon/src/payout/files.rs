@@ -178,6 +178,42 @@ pub fn set_aside(
 /// (an unfinished write, or the old set after an exchange) are dropped.
 /// Cheap when there is nothing to do (two `stat`s).
 pub fn recover(period_dir: &Path) -> Result<(), FileError> {
+    recover_with(period_dir, Leftovers::Refuse, |d| fs::remove_dir_all(d))
+}
+
+/// [`recover`] for a command that only reads the period's files (`show`,
+/// `verify`): a leftover old or staging directory that cannot be removed
+/// once the period directory is in place is left with a warning, not an
+/// error (QA52 M2: on an output filesystem mounted read-only, `verify`
+/// refused a period for the staging directory a run cut short had left,
+/// which nothing reads). A writer's `recover` still refuses: its staging
+/// directory must start empty.
+pub fn recover_to_read(period_dir: &Path) -> Result<(), FileError> {
+    recover_with(period_dir, Leftovers::Warn, |d| fs::remove_dir_all(d))
+}
+
+/// What [`recover_with`] does when a leftover directory cannot be removed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Leftovers {
+    /// Fails (a writer).
+    Refuse,
+    /// Logs a warning and goes on (a reader).
+    Warn,
+}
+
+/// [`recover`], removing leftover directories with `remove_dir`.
+fn recover_with(
+    period_dir: &Path,
+    leftovers: Leftovers,
+    remove_dir: impl Fn(&Path) -> std::io::Result<()>,
+) -> Result<(), FileError> {
+    let remove = |dir: &Path, what: &'static str| match remove_dir(dir) {
+        Err(error) if leftovers == Leftovers::Warn && error.kind() != std::io::ErrorKind::NotFound => {
+            tracing::warn!(dir = %dir.display(), %error, "directory left behind (nothing reads it); the next statements run that can write there removes it");
+            Ok(())
+        }
+        r => io(r, what, dir),
+    };
     let staging = staging_dir(period_dir);
     let old = old_dir(period_dir);
     for dir in [period_dir, &staging, &old] {
@@ -198,15 +234,11 @@ pub fn recover(period_dir: &Path) -> Result<(), FileError> {
             renamed = true;
         }
         if old.exists() {
-            io(fs::remove_dir_all(&old), "remove old statements", &old)?;
+            remove(&old, "remove old statements")?;
         }
     }
     if staging.exists() {
-        io(
-            fs::remove_dir_all(&staging),
-            "remove stale staging",
-            &staging,
-        )?;
+        remove(&staging, "remove stale staging")?;
     }
     if renamed {
         if let Some(parent) = period_dir.parent() {
@@ -457,6 +489,27 @@ mod tests {
         s.commit(&|step| steps.borrow_mut().push(step.to_string()))
             .unwrap();
         steps.into_inner()
+    }
+
+    /// QA52 M2: on a read-only output filesystem `verify` refused a period
+    /// for a leftover staging directory it could not remove. A reader
+    /// leaves it with a warning; a writer still refuses (its staging must
+    /// start empty). The filesystem's refusal is given to `recover_with`
+    /// (a test cannot mount read-only).
+    #[test]
+    fn a_leftover_a_reader_cannot_remove_is_left_and_a_writer_refuses() {
+        let tmp = tempfile::tempdir().unwrap();
+        let period = tmp.path().join("2026-10");
+        write_set(&period, "v1");
+        fs::create_dir(staging_dir(&period)).unwrap();
+        let read_only = |_: &Path| Err(std::io::Error::from(std::io::ErrorKind::ReadOnlyFilesystem));
+        recover_with(&period, Leftovers::Warn, read_only).unwrap();
+        assert!(staging_dir(&period).exists());
+        let err = recover_with(&period, Leftovers::Refuse, read_only).unwrap_err();
+        assert!(err.to_string().contains("remove stale staging"), "{err}");
+        // Where it can, a reader removes it as a writer does.
+        recover_to_read(&period).unwrap();
+        assert_eq!(names(tmp.path()), ["2026-10"]);
     }
 
     /// QA finding of 2026-11-29: the swap was two renames, and a kill

@@ -2885,7 +2885,7 @@ fn drop_unrecorded_staging(
     period: &str,
 ) -> Result<(), PayoutError> {
     if is_period_name(period) {
-        files::recover(&checked_period_dir(output_dir, program, period)?)?;
+        files::recover_to_read(&checked_period_dir(output_dir, program, period)?)?;
     }
     Ok(())
 }
@@ -2925,7 +2925,7 @@ pub fn verify(
     let dir = checked_period_dir(output_dir, program, period)?;
     let staged = files::staging_dir(&dir).exists();
     // a swap stopped between its renames is completed before reading
-    files::recover(&dir)?;
+    files::recover_to_read(&dir)?;
     let mut v = Verification {
         program: program.into(),
         period: period.into(),
@@ -3074,7 +3074,7 @@ pub fn show(
     let dir = checked_period_dir(output_dir, program, period)?;
     let staged = files::staging_dir(&dir).exists();
     // a swap stopped between its renames is completed before reading
-    files::recover(&dir)?;
+    files::recover_to_read(&dir)?;
     let not_recorded = files_not_recorded(&rec, &dir, staged);
     if rec.status == Status::Finalised {
         for (s, fr) in finalised_statements(b, &rec)? {
