@@ -1979,6 +1979,55 @@ fn a_hand_edited_summary_of_a_finalised_period_is_restored_not_taken_for_an_olde
     assert_eq!(read_dir(&dir), files);
 }
 
+/// QA52 M3: a `summary.csv` cut short (its last row cut mid-hash) was
+/// taken for another store's: every run of the program was refused as "the
+/// store is older than these files", advising a restore of the store. Its
+/// whole rows are this store's statements at the recorded version: `verify`
+/// names the damaged file, and `generate` writes it back.
+#[test]
+fn a_summary_cut_short_is_restored_not_taken_for_another_stores() {
+    let c = config(CPS_EUR);
+    let tmp = tempfile::tempdir().unwrap();
+    let book = MemoryBook::new();
+    let fxr = no_fx();
+    let ds = vec![
+        sale("A", "p1", "2026-10-05T10:00:00Z", "300.00"),
+        sale("B", "p2", "2026-10-06T10:00:00Z", "400.00"),
+    ];
+    let inp = inputs(&c, &ds, &fxr, &book, tmp.path());
+    reckon::payout::finalize(&inp, "2026-10").unwrap();
+    let dir = tmp.path().join("statements/shop/2026-10");
+    let files = read_dir(&dir);
+    let summary = &files["summary.csv"];
+    // Cut inside p2's row, within its content hash.
+    let text = String::from_utf8(summary.clone()).unwrap();
+    let p2 = String::from_utf8(files["awin.p2.json"].clone()).unwrap();
+    let p2_hash = p2
+        .split("\"content_hash\":\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap();
+    let cut = text.find(p2_hash).unwrap() + 20;
+    std::fs::write(dir.join("summary.csv"), &summary[..cut]).unwrap();
+    let v = reckon::payout::verify(&book, tmp.path(), "shop", "2026-10").unwrap();
+    assert!(
+        v.problems.iter().any(|p| p.starts_with("summary.csv: ")),
+        "{:?}",
+        v.problems
+    );
+    reckon::payout::generate(&inp, "2026-11").unwrap();
+    let r = reckon::payout::generate(&inp, "2026-10").unwrap();
+    assert!(r.already_finalised);
+    assert_eq!(read_dir(&dir), files);
+    // Cut to its header and first row: the same.
+    let rows: Vec<&str> = text.split_inclusive('\n').collect();
+    std::fs::write(dir.join("summary.csv"), rows[..2].concat()).unwrap();
+    reckon::payout::generate(&inp, "2026-10").unwrap();
+    assert_eq!(read_dir(&dir), files);
+}
+
 /// QA (new user F13, robustness F15): after restoring a store older than
 /// the files, `show` of a period the store has as a draft must say the
 /// files are newer, and `verify` of a period the store never recorded must
@@ -2468,15 +2517,18 @@ tiers = [{{ from_volume = "0", percent = "8" }}, {{ from_volume = "1000", percen
     );
     // QA53: priced on the terms paid, the adjustments name them: the rule
     // with no override (they named `p1deal` beside the rule's 5 %).
-    let named: Vec<(Option<String>, Option<String>, Option<rust_decimal::Decimal>)> =
-        read_statements(&oct.dir)
-            .iter()
-            .flat_map(|s| {
-                s.adjustments
-                    .iter()
-                    .map(|a| (a.rule_id.clone(), a.override_id.clone(), a.rate_percent))
-            })
-            .collect();
+    let named: Vec<(
+        Option<String>,
+        Option<String>,
+        Option<rust_decimal::Decimal>,
+    )> = read_statements(&oct.dir)
+        .iter()
+        .flat_map(|s| {
+            s.adjustments
+                .iter()
+                .map(|a| (a.rule_id.clone(), a.override_id.clone(), a.rate_percent))
+        })
+        .collect();
     assert_eq!(
         named,
         [
@@ -2541,8 +2593,8 @@ percent = "12"
     assert_eq!(r.total_payable, d("10.00"));
     let moved = vec![sale("M1", "p1", "2026-11-02T10:00:00Z", "100.00")];
     for c in [&paid_on, &edited] {
-        let nov =
-            reckon::payout::generate(&inputs(c, &moved, &fxr, &book, tmp.path()), "2026-11").unwrap();
+        let nov = reckon::payout::generate(&inputs(c, &moved, &fxr, &book, tmp.path()), "2026-11")
+            .unwrap();
         let adjustments: Vec<_> = read_statements(&nov.dir)
             .into_iter()
             .flat_map(|s| s.adjustments)
@@ -2556,7 +2608,11 @@ percent = "12"
             a.reason
         );
         assert_eq!(
-            (a.rule_id.as_deref(), a.override_id.as_deref(), a.rate_percent),
+            (
+                a.rule_id.as_deref(),
+                a.override_id.as_deref(),
+                a.rate_percent
+            ),
             (Some("r12"), None, Some(d("12")))
         );
     }

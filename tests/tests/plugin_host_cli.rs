@@ -667,12 +667,19 @@ fn a_truncated_library_is_refused_not_a_crash() {
 /// library with a flipped byte there (QA52). ELF64 little-endian only.
 fn with_a_relocation_that_faults(lib: &Path) {
     let mut b = std::fs::read(lib).unwrap();
-    let u16_at = |b: &[u8], at: usize| u16::from_le_bytes(b[at..at + 2].try_into().unwrap()) as usize;
-    let u32_at = |b: &[u8], at: usize| u32::from_le_bytes(b[at..at + 4].try_into().unwrap()) as usize;
-    let u64_at = |b: &[u8], at: usize| u64::from_le_bytes(b[at..at + 8].try_into().unwrap()) as usize;
+    let u16_at =
+        |b: &[u8], at: usize| u16::from_le_bytes(b[at..at + 2].try_into().unwrap()) as usize;
+    let u32_at =
+        |b: &[u8], at: usize| u32::from_le_bytes(b[at..at + 4].try_into().unwrap()) as usize;
+    let u64_at =
+        |b: &[u8], at: usize| u64::from_le_bytes(b[at..at + 8].try_into().unwrap()) as usize;
     assert_eq!(&b[..5], b"\x7fELF\x02", "an ELF64 library");
-    let (shoff, shentsize, shnum, shstrndx) =
-        (u64_at(&b, 0x28), u16_at(&b, 0x3a), u16_at(&b, 0x3c), u16_at(&b, 0x3e));
+    let (shoff, shentsize, shnum, shstrndx) = (
+        u64_at(&b, 0x28),
+        u16_at(&b, 0x3a),
+        u16_at(&b, 0x3c),
+        u16_at(&b, 0x3e),
+    );
     let section = |i: usize| shoff + i * shentsize;
     let names = u64_at(&b, section(shstrndx) + 0x18);
     let rela = (0..shnum)

@@ -208,7 +208,9 @@ fn recover_with(
     remove_dir: impl Fn(&Path) -> std::io::Result<()>,
 ) -> Result<(), FileError> {
     let remove = |dir: &Path, what: &'static str| match remove_dir(dir) {
-        Err(error) if leftovers == Leftovers::Warn && error.kind() != std::io::ErrorKind::NotFound => {
+        Err(error)
+            if leftovers == Leftovers::Warn && error.kind() != std::io::ErrorKind::NotFound =>
+        {
             tracing::warn!(dir = %dir.display(), %error, "directory left behind (nothing reads it); the next statements run that can write there removes it");
             Ok(())
         }
@@ -502,7 +504,8 @@ mod tests {
         let period = tmp.path().join("2026-10");
         write_set(&period, "v1");
         fs::create_dir(staging_dir(&period)).unwrap();
-        let read_only = |_: &Path| Err(std::io::Error::from(std::io::ErrorKind::ReadOnlyFilesystem));
+        let read_only =
+            |_: &Path| Err(std::io::Error::from(std::io::ErrorKind::ReadOnlyFilesystem));
         recover_with(&period, Leftovers::Warn, read_only).unwrap();
         assert!(staging_dir(&period).exists());
         let err = recover_with(&period, Leftovers::Refuse, read_only).unwrap_err();

@@ -79,7 +79,8 @@ impl Resolved<'_> {
     /// them (QA53: a reason said "rule `cps-11` → `cps-12`" of a line
     /// `cps-10` paid, after `cps-10` was narrowed and `cps-11` added).
     pub fn rule_id(&self) -> &str {
-        self.paid.map_or(self.rule.id.as_str(), |t| t.rule_id.as_str())
+        self.paid
+            .map_or(self.rule.id.as_str(), |t| t.rule_id.as_str())
     }
 
     /// The id of the override that prices, as [`Resolved::rule_id`] (QA53:

@@ -956,7 +956,12 @@ pub fn load_file_with(
             match super::describe::in_child(exe, &canonical, &sha, opts.deadline) {
                 Ok(out) => Some(out),
                 Err(f @ (DescribeFailure::Killed(_) | DescribeFailure::TimedOut)) => {
-                    return Err(describe_refused(&canonical, &(canonical.clone(), sha), f, opts));
+                    return Err(describe_refused(
+                        &canonical,
+                        &(canonical.clone(), sha),
+                        f,
+                        opts,
+                    ));
                 }
                 Err(_) => None,
             }
