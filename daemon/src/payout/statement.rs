@@ -633,6 +633,23 @@ pub fn build_partner<'d>(
         if delta > Decimal::ZERO && !d.payable {
             waiting.insert(paid.statement_id.as_str());
         }
+        // A paid claim that still earns but is no longer payable (the
+        // network has it pending again under `require_network_approval`)
+        // keeps its payment, and says so (QA53 M1: nothing in any file or
+        // in `trace` told that money was out on a claim the program says
+        // must not be paid).
+        if !d.payable
+            && delta >= Decimal::ZERO
+            && d.outcome.earns()
+            && d.partner_id == paid.partner_id
+        {
+            skipped.push(Skipped {
+                partner_id: payee.to_string(),
+                claim: format!("{}/{}", d.claim.source, d.claim.id),
+                reason: paid_not_payable(d, paid, delta, cx.judged_at, cur),
+                waits: true,
+            });
+        }
         if delta.is_zero() || (delta > Decimal::ZERO && !d.payable) {
             continue;
         }
@@ -990,6 +1007,39 @@ fn not_paid(
         }
     }
     out
+}
+
+/// Why a paid claim that still earns but is no longer payable keeps its
+/// payment (listed as an adjustment that waits).
+fn paid_not_payable(
+    d: &Decision,
+    paid: &PaidClaim,
+    increase: Decimal,
+    judged_at: Option<chrono::DateTime<chrono::Utc>>,
+    cur: &str,
+) -> String {
+    use crate::reconcile::report::NotPayable;
+    let why = match NotPayable::of(d, judged_at.or(Some(d.decided_at))) {
+        Some(NotPayable::AwaitingNetworkApproval) => {
+            "the program pays only claims the network has approved, and the network has it pending again"
+                .to_string()
+        }
+        _ => format!("its lock date has not passed ({})", d.reason),
+    };
+    let increase = if increase > Decimal::ZERO {
+        format!(
+            "; an increase of {} {cur} waits until it is payable again",
+            at_minor_scale(increase, cur)
+        )
+    } else {
+        String::new()
+    };
+    format!(
+        "paid {} {cur} (line {} of statement {}), and not payable now: {why}. What was paid stands{increase}; a reversal, rejection or refund is taken back",
+        at_minor_scale(paid.paid_total, cur),
+        paid.line_no,
+        paid.statement_id
+    )
 }
 
 /// Why an earning claim is not payable yet, in a sentence, with its lock
@@ -2617,15 +2667,25 @@ reason = "later"
 
     /// Statements of `period` under `rules` (TOML of `[[rules]]` tables).
     fn run(rules: &str, period: &str, decisions: &[Decision], history: &History) -> Vec<Statement> {
+        let (s, skipped) = run_all(rules, period, decisions, history);
+        assert!(skipped.is_empty(), "{skipped:?}");
+        s
+    }
+
+    /// [`run`], with what the statements leave out.
+    fn run_all(
+        rules: &str,
+        period: &str,
+        decisions: &[Decision],
+        history: &History,
+    ) -> (Vec<Statement>, Vec<Skipped>) {
         let config: CommissionConfig = toml::from_str(&format!(
             "payout_currency = \"EUR\"\nperiod = \"weekly\"\n{rules}"
         ))
         .unwrap();
         let cx = draft_of_shop(&config, period);
         let fx: BTreeMap<(String, String, NaiveDate), Decimal> = BTreeMap::new();
-        let (s, skipped) = build_all(&cx, decisions, history, &fx);
-        assert!(skipped.is_empty(), "{skipped:?}");
-        s
+        build_all(&cx, decisions, history, &fx)
     }
 
     /// The history after finalising `statements` (their lines).
@@ -3400,16 +3460,46 @@ reason = "later"
             [("bonus600".to_string(), dec("-20.00"))]
         );
 
-        // An increase waits while a claim of the statement is not payable.
+        // An increase waits while a claim of the statement is not payable;
+        // its payment stands, and the claim is listed as an adjustment
+        // that waits, saying so (QA53 M1: nothing said it).
         let mut pending = with_basis(sale("t2", "p1"), "450.00");
         pending.payable = false;
-        let w41 = run(
+        let (w41, skipped) = run_all(
+            &rules,
+            "2026-W41",
+            &[paid[0].clone(), pending.clone()],
+            &finalise_onto(History::default(), &w40),
+        );
+        assert!(w41.is_empty(), "{w41:?}");
+        assert_eq!(skipped.len(), 1, "{skipped:?}");
+        let (paid_line, reason) = (&w40[0].lines[1], &skipped[0].reason);
+        assert!(skipped[0].waits);
+        assert_eq!(skipped[0].claim, "g1/t2");
+        assert!(
+            reason.starts_with(&format!(
+                "paid {} EUR (line 2 of statement shop/2026-W40/g1:p1), and not payable now: ",
+                paid_line.commission
+            )) && reason.ends_with(
+                "What was paid stands; an increase of 15.00 EUR waits until it is payable again; a reversal, rejection or refund is taken back"
+            ),
+            "{reason}"
+        );
+        // With nothing to add, the same note without the increase.
+        let mut pending = paid[1].clone();
+        pending.payable = false;
+        let (_, skipped) = run_all(
             &rules,
             "2026-W41",
             &[paid[0].clone(), pending],
             &finalise_onto(History::default(), &w40),
         );
-        assert!(w41.is_empty(), "{w41:?}");
+        assert!(
+            skipped[0]
+                .reason
+                .ends_with("What was paid stands; a reversal, rejection or refund is taken back"),
+            "{skipped:?}"
+        );
     }
 
     #[test]
