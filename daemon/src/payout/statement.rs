@@ -416,12 +416,13 @@ pub fn payees_of(d: &Decision, history: &History) -> (String, Option<String>) {
 
 /// Whether a statement of `period` reads the decision at all: a claim
 /// already paid (it may need an adjustment), one payable now and dated
-/// before the period's end, or (format 14) one dated in the period, which
-/// the statement lists as not paid when it does not pay it. [`build_partner`]
+/// before the period's end, (format 14) one dated in the period, which
+/// the statement lists as not paid when it does not pay it, or one dated
+/// before it and not decided yet ([`undecided`]), which it lists too. [`build_partner`]
 /// passes over every other decision, so leaving them out changes nothing.
 pub fn concerns(d: &Decision, history: &History, period: &Period, tz: chrono_tz::Tz) -> bool {
     let date = local_date(d, tz);
-    (date < period.end && (d.payable || date >= period.start))
+    (date < period.end && (d.payable || date >= period.start || undecided(d)))
         || (!history.paid.is_empty()
             && history
                 .paid
@@ -910,7 +911,8 @@ pub fn build_partner<'d>(
 /// first what it holds back (`held`, its rows of `held_back.csv`, in that
 /// order), then the payee's claims dated in the period that it neither
 /// pays nor holds back, in line order: earning but not payable yet
-/// (`pending`), or earning nothing (`not_earning`). A claim a finalised
+/// (`pending`), not decided yet (`undecided`: also those dated before the
+/// period), or earning nothing (`not_earning`). A claim a finalised
 /// statement paid is not listed: its adjustments tell its story.
 fn not_paid(
     cx: &Context<'_>,
@@ -982,7 +984,7 @@ fn not_paid(
         let date = local_date(d, tz);
         if network != Some(d.claim.source.as_str())
             || d.partner_id != partner
-            || date < cx.period.start
+            || (date < cx.period.start && !undecided(d))
             || date >= cx.period.end
             || after_close(cx, d)
             || d.payable
@@ -997,7 +999,7 @@ fn not_paid(
                 Some(d),
                 pending_reason(d, cx.judged_at),
             ));
-        } else if matches!(d.outcome, Outcome::AwaitingOrder | Outcome::FxMissing) {
+        } else if undecided(d) {
             // What the operator is told to do is not the partner's to do:
             // not in the statement's JSON or CSV either (QA37 R-L3).
             let reason = d.reason.replace("; add it to [fx]", "");
@@ -1040,6 +1042,15 @@ fn paid_not_payable(
         paid.line_no,
         paid.statement_id
     )
+}
+
+/// A claim not decided yet: awaiting its order, or an exchange rate into
+/// the program currency. Listed as `undecided` by the statements of its
+/// period and of every later one until it is decided (QA53: an
+/// `fx_missing` claim dated in a finalised period was in no file, though
+/// `generate` said its partner's statement listed it).
+fn undecided(d: &Decision) -> bool {
+    matches!(d.outcome, Outcome::AwaitingOrder | Outcome::FxMissing)
 }
 
 /// Why an earning claim is not payable yet, in a sentence, with its lock
@@ -2555,8 +2566,22 @@ percent = "10"
         let paid = sale("k4", "p1");
         let mut paid = paid;
         paid.occurred_at = at("2026-10-13T12:00:00Z");
+        // QA53: dated in an earlier period (finalised, say) and not decided
+        // yet: listed too, until decided; an earlier duplicate is not.
+        let mut early_fx = fx.clone();
+        (early_fx.claim.id, early_fx.occurred_at) = ("f0".into(), at("2026-08-11T10:00:00Z"));
+        let mut early_dup = dup.clone();
+        (early_dup.claim.id, early_dup.occurred_at) = ("d0".into(), at("2026-08-11T10:00:00Z"));
         let rates: BTreeMap<(String, String, NaiveDate), Decimal> = BTreeMap::new();
-        let (s, _) = build_all(&cx, &[fx, wait, dup, paid], &History::default(), &rates);
+        let history = History::default();
+        let all = [fx, wait, dup, paid, early_fx, early_dup];
+        let tz = config.tz();
+        let concerned: Vec<Decision> = (all.iter())
+            .filter(|d| concerns(d, &history, &cx.period, tz))
+            .cloned()
+            .collect();
+        assert!(!concerned.iter().any(|d| d.claim.id == "d0"));
+        let (s, _) = build_all(&cx, &concerned, &history, &rates);
         let s = &s[0];
         let listed: Vec<_> = (s.not_paid.iter())
             .map(|n| (n.status, n.claim_id.as_deref().unwrap()))
@@ -2564,6 +2589,7 @@ percent = "10"
         assert_eq!(
             listed,
             [
+                (NotPaidStatus::Undecided, "f0"),
                 (NotPaidStatus::Undecided, "f1"),
                 (NotPaidStatus::Undecided, "w1"),
                 (NotPaidStatus::NotEarning, "d1"),
