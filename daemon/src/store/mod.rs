@@ -404,6 +404,8 @@ struct Inner {
     runs: sled::Tree,
     meta: sled::Tree,
     commit_lock: Mutex<()>,
+    /// The flush counter and its mark file ([`FlushMark`]).
+    flushes: Mutex<FlushMark>,
     _lock: File,
 }
 
@@ -1360,6 +1362,89 @@ pub fn lock_unreadable(dir: &Path) -> bool {
 /// held a store ([`StoreError::Missing`]).
 const LOCK_FILE: &str = "reckon.lock";
 
+/// `meta` key of the flush counter: [`Store::flush`] puts `n + 1` there
+/// (8 bytes, big-endian) before it asks sled to flush.
+const META_FLUSHES: &str = "flushes";
+
+/// The data directory's record of the flushes made: `flushed N synced M`,
+/// N the last flush sled returned from, M the last one [`Store::fsync`]
+/// made durable. Written after them, so a store whose counter is below M
+/// has lost what was durable (its files cut short, damaged, or an older
+/// copy put in their place), and one below N what sled had flushed (also
+/// what a power loss takes).
+pub const FLUSH_MARK: &str = "flushes.mark";
+
+/// The flush counter as this process knows it, and the mark file.
+#[derive(Debug)]
+struct FlushMark {
+    /// The last number put in `meta`.
+    next: u64,
+    /// The last number the mark file was given as flushed.
+    flushed: u64,
+    /// The last number made durable ([`Store::fsync`]).
+    synced: u64,
+    /// The mark file, opened at the first write.
+    file: Option<File>,
+}
+
+impl FlushMark {
+    /// Reads `flushed N synced M` from the mark file; `None` when there is
+    /// none (a store of a release before it, or never flushed) or it
+    /// cannot be read as written (then it is written anew).
+    fn read(path: &Path) -> Option<(u64, u64)> {
+        let text = std::fs::read_to_string(path).ok()?;
+        let mut w = text.split_whitespace();
+        match (w.next(), w.next(), w.next(), w.next()) {
+            (Some("flushed"), Some(f), Some("synced"), Some(s)) => {
+                Some((f.parse().ok()?, s.parse().ok()?))
+            }
+            _ => None,
+        }
+    }
+
+    /// Records flush `n` (made durable when `synced`) in the mark file.
+    /// The mark may lag behind the store (a write that failed is only
+    /// logged) but is never ahead of it.
+    fn record(&mut self, dir: &Path, n: u64, synced: bool) {
+        use std::io::{Seek, Write};
+        if n <= self.flushed && !(synced && n > self.synced) {
+            return;
+        }
+        self.flushed = self.flushed.max(n);
+        if synced {
+            self.synced = self.synced.max(n);
+        }
+        let path = dir.join(FLUSH_MARK);
+        let text = format!("flushed {:020} synced {:020}\n", self.flushed, self.synced);
+        let written = (|| -> std::io::Result<()> {
+            let created = self.file.is_none();
+            if created {
+                self.file = Some(
+                    std::fs::OpenOptions::new()
+                        .write(true)
+                        .create(true)
+                        .truncate(false)
+                        .open(&path)?,
+                );
+            }
+            let mut f = self.file.as_ref().expect("opened above");
+            // The same length every time: one small write over the last.
+            f.seek(std::io::SeekFrom::Start(0))?;
+            f.write_all(text.as_bytes())?;
+            if synced {
+                f.sync_data()?;
+                if created {
+                    File::open(dir)?.sync_all()?;
+                }
+            }
+            Ok(())
+        })();
+        if let Err(error) = written {
+            tracing::debug!(path = %path.display(), %error, "the flush mark was not written");
+        }
+    }
+}
+
 /// Calls `attempt` until it succeeds, fails other than `locked`, or `wait`
 /// has passed, polling every 5 ms: the two locks [`Store::open`] takes are
 /// released moments after a handle of this same process is dropped.
@@ -1478,6 +1563,12 @@ impl Store {
             dir: dir.to_path_buf(),
             db,
             commit_lock: Mutex::new(()),
+            flushes: Mutex::new(FlushMark {
+                next: 0,
+                flushed: 0,
+                synced: 0,
+                file: None,
+            }),
             _lock: lock,
         };
         let store = Store {
@@ -1503,7 +1594,52 @@ impl Store {
                 supported: SCHEMA_VERSION,
             });
         }
+        store.check_flushes(&db_dir)?;
         Ok(store)
+    }
+
+    /// Compares the store's flush counter with the data directory's mark
+    /// ([`FLUSH_MARK`]): sled recovers a `db` cut short (or an older copy)
+    /// to what it still holds and says nothing (QA: 200 of 8,000 records
+    /// gone, exit 0). Below what was made durable: refused as damaged.
+    /// Below what was flushed only (also what a power loss takes): opened,
+    /// with an ERROR naming what is missing.
+    fn check_flushes(&self, db_dir: &Path) -> Result<(), StoreError> {
+        let stored = match self.inner.meta.get(META_FLUSHES).map_err(|e| self.err(e))? {
+            None => 0,
+            Some(v) => <[u8; 8]>::try_from(v.as_ref())
+                .map(u64::from_be_bytes)
+                .map_err(|_| StoreError::Corrupt {
+                    tree: "meta".into(),
+                    key: META_FLUSHES.into(),
+                    message: format!("expected 8 bytes, found {}", v.len()),
+                })?,
+        };
+        let dir = &self.inner.dir;
+        let mark_path = dir.join(FLUSH_MARK);
+        let (flushed, synced) = FlushMark::read(&mark_path).unwrap_or((0, 0));
+        if stored < synced {
+            return Err(StoreError::Damaged {
+                path: db_dir.display().to_string(),
+                data_dir: dir.display().to_string(),
+                detail: format!(
+                    "it holds the store as of flush {stored}, but flush {synced} had been made durable before ({}): its files were cut short or damaged, or an older copy was put in their place. After restoring a backup of the store alone, restore the whole data directory (its `{FLUSH_MARK}` belongs with it); to open the store as it is and accept what it lost, remove {}",
+                    mark_path.display(),
+                    mark_path.display()
+                ),
+            });
+        }
+        if stored < flushed {
+            tracing::error!(
+                data_dir = %dir.display(),
+                store_flush = stored,
+                last_flush = flushed,
+                "the store has lost what it held after flush {stored} (flushes up to {flushed} had completed): power was lost before the disk kept them, or its files were cut short or replaced by an older copy; syncs fetch again what their lookback_days cover, postbacks received since are lost, run `reckon reconcile` and check `reckon status`"
+            );
+        }
+        let mut m = self.inner.flushes.lock().unwrap_or_else(|p| p.into_inner());
+        (m.next, m.flushed, m.synced) = (stored, stored, synced.min(stored));
+        Ok(())
     }
 
     /// Marks runs recorded as `running` as `interrupted`: the store is
@@ -2077,7 +2213,31 @@ impl Store {
 
     /// Makes everything committed so far durable (flush; see ARCHITECTURE.md).
     pub fn flush(&self) -> Result<(), StoreError> {
-        self.inner.db.flush().map(|_| ()).map_err(|e| self.err(e))
+        self.numbered_flush().map(|_| ())
+    }
+
+    /// [`Store::flush`], numbered: the counter goes to `meta` first (in
+    /// order, under the lock, so it only grows), then sled flushes, then
+    /// the mark file records the number. Returns it.
+    fn numbered_flush(&self) -> Result<u64, StoreError> {
+        let n = {
+            let mut m = self.inner.flushes.lock().unwrap_or_else(|p| p.into_inner());
+            let n = m.next + 1;
+            self.inner
+                .meta
+                .insert(META_FLUSHES, &n.to_be_bytes())
+                .map_err(|e| self.err(e))?;
+            m.next = n;
+            n
+        };
+        self.inner.db.flush().map_err(|e| self.err(e))?;
+        self.record_flush(n, false);
+        Ok(n)
+    }
+
+    fn record_flush(&self, n: u64, synced: bool) {
+        let mut m = self.inner.flushes.lock().unwrap_or_else(|p| p.into_inner());
+        m.record(&self.inner.dir, n, synced);
     }
 
     /// Flushes, then fsyncs sled's files and the data directory: use before an
@@ -2087,7 +2247,7 @@ impl Store {
     /// sled writes values larger than a quarter segment (~128 KiB, e.g. a
     /// big program's period record) without ever syncing them.
     pub fn fsync(&self) -> Result<(), StoreError> {
-        self.flush()?;
+        let n = self.numbered_flush()?;
         let db_dir = self.inner.dir.join("store");
         let mut dirs = vec![self.inner.dir.clone()];
         let mut todo = vec![db_dir];
@@ -2109,6 +2269,8 @@ impl Store {
                 let _ = f.sync_all();
             }
         }
+        // Only now is flush `n` durable.
+        self.record_flush(n, true);
         Ok(())
     }
 
