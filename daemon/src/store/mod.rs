@@ -126,6 +126,17 @@ pub enum StoreError {
         /// The OS error.
         cause: String,
     },
+    /// The data directory's filesystem is mounted read-only (QA52 L4: the
+    /// commands said to run as the owner or fix the permissions, where
+    /// `config check` said to remount).
+    #[error(
+        "data_dir {data_dir} is on a read-only filesystem ({path}: Read-only file system (os error 30)): remount it read-write (`mount -o remount,rw` on its mount point, or fix `/etc/fstab`). Reckon opens its store for writing, also for commands that only read it (`records export`, `statements show`, `reconcile report`, `kpi`); to read it where it is, copy the whole data_dir to a writable directory (README, Backup and restore) and point the config's `data_dir` at the copy"
+    )]
+    ReadOnlyFilesystem {
+        data_dir: String,
+        /// The file or directory refused.
+        path: String,
+    },
     /// A running reckon (the daemon) of another user holds the data
     /// directory, which this user may neither write nor reach through the
     /// daemon's command socket (QA28-E F8: the error said to `chown -R`
@@ -766,6 +777,12 @@ fn not_writable(data_dir: &Path, path: &Path, e: &std::io::Error) -> Option<Stor
     };
     if !refused {
         return None;
+    }
+    if e.kind() == ErrorKind::ReadOnlyFilesystem || e.raw_os_error() == Some(30) {
+        return Some(StoreError::ReadOnlyFilesystem {
+            data_dir: data_dir.display().to_string(),
+            path: path.display().to_string(),
+        });
     }
     // The daemon of another user holds it: run as that user, not `chown`.
     if let Err(StoreError::Locked { pid: Some(pid), .. }) = held_by_another_process(data_dir) {

@@ -1561,3 +1561,29 @@ fn the_flush_mark_follows_the_flushes() {
     std::fs::remove_file(&mark).unwrap();
     drop(Store::open(&dir).unwrap());
 }
+
+/// QA52 L4: on a data_dir mounted read-only the commands said to run as
+/// the owner or fix the permissions; `config check` said to remount. A
+/// read-only filesystem (EROFS) is named as such, with the remount.
+#[test]
+fn a_read_only_data_dir_says_to_remount() {
+    let tmp = tempfile::tempdir().unwrap();
+    let lock = tmp.path().join(LOCK_FILE);
+    let err = not_writable(tmp.path(), &lock, &std::io::Error::from_raw_os_error(30)).unwrap();
+    let text = err.to_string();
+    assert!(
+        matches!(err, StoreError::ReadOnlyFilesystem { .. }),
+        "{text}"
+    );
+    assert!(
+        text.starts_with(&format!(
+            "data_dir {} is on a read-only filesystem ({}: Read-only file system (os error 30)): remount it read-write",
+            tmp.path().display(),
+            lock.display()
+        )),
+        "{text}"
+    );
+    // Permission denied stays what it was.
+    let err = not_writable(tmp.path(), &lock, &std::io::Error::from_raw_os_error(13)).unwrap();
+    assert!(matches!(err, StoreError::NotWritable { .. }), "{err}");
+}
