@@ -187,6 +187,8 @@ fn terms_with(book: &dyn StatementBook, cfg: &Config, references: &[References])
                 out.edits
                     .extend(review.changes.iter().map(ToString::to_string));
                 out.edits
+                    .extend(review.added.iter().map(ToString::to_string));
+                out.edits
                     .extend(review.settings.iter().map(ToString::to_string));
                 if !review.unrecorded.is_empty() {
                     out.unrecorded.push(format!(

@@ -368,6 +368,36 @@ impl std::fmt::Display for TermChange {
     }
 }
 
+/// A rule or override of the config now that no finalised period's
+/// recorded terms have, in force on some days of those periods.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TermAdded {
+    /// Program id.
+    pub program: String,
+    /// Rule or override.
+    pub kind: EntryKind,
+    /// Its id.
+    pub id: String,
+    /// The finalised periods it is new to and in force in, in order.
+    pub periods: Vec<String>,
+}
+
+impl std::fmt::Display for TermAdded {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let periods = match self.periods.as_slice() {
+            [one] => format!("{one}, which was"),
+            many => format!("{}, which were", many.join(", ")),
+        };
+        write!(
+            f,
+            "{} `{}` of program `{}` is in force on days of {periods} finalised without it: claims of those days paid from now on (late claims, claims moved to another partner) are priced by it where it applies, lines already paid keep the terms they were paid on; if it is not meant for those days, set its `effective_from` after them",
+            self.kind.word(),
+            self.id,
+            self.program
+        )
+    }
+}
+
 /// The program's matching settings or `[fx]` settings that differ from
 /// those recorded with its latest finalised period (the next run re-judges
 /// every claim under the settings now; claims already paid whose outcome
@@ -444,6 +474,11 @@ const FX_NOT_COMPARED: [&str; 2] = ["rates_fingerprint", "inline_rates"];
 pub struct TermReview {
     /// Entries whose terms changed since a finalised period used them.
     pub changes: Vec<TermChange>,
+    /// Rules and overrides added since finalised periods and in force on
+    /// some of their days (QA53 L6: an override dated back into finalised
+    /// months passed `config check` without a word, and priced their late
+    /// claims).
+    pub added: Vec<TermAdded>,
     /// Matching or `[fx]` settings that differ from those recorded with
     /// the latest finalised period.
     pub settings: Vec<SettingsChange>,
@@ -473,12 +508,59 @@ pub fn term_changes(
     let mut review = TermReview::default();
     // (kind, id, terms then) → periods, in the order first seen.
     let mut seen: Vec<(EntryKind, String, Value, Vec<String>)> = Vec::new();
+    // Rules and overrides in force now, with their days.
+    let dated: Vec<(
+        EntryKind,
+        &str,
+        Option<chrono::NaiveDate>,
+        Option<chrono::NaiveDate>,
+    )> = (commission.rules.iter())
+        .map(|r| {
+            (
+                EntryKind::Rule,
+                r.id.as_str(),
+                Some(r.effective_from),
+                r.effective_to,
+            )
+        })
+        .chain((commission.overrides.iter()).map(|o| {
+            (
+                EntryKind::Override,
+                o.id.as_str(),
+                o.effective_from,
+                o.effective_to,
+            )
+        }))
+        .collect();
     for rec in &finalised {
         let Some(t) = load_terms(b, program, &rec.period)? else {
             review.unrecorded.push(rec.period.clone());
             continue;
         };
         let t = &*latest.insert(t);
+        if let Some(period) = super::period::Period::of_any_kind(&rec.period) {
+            let last = period.last_day();
+            for &(kind, id, from, to) in &dated {
+                let in_force =
+                    from.is_none_or(|f| f <= last) && to.is_none_or(|t| t >= period.start);
+                if !in_force || entry(&t.commission, kind, id).is_some() {
+                    continue;
+                }
+                match review
+                    .added
+                    .iter_mut()
+                    .find(|a| a.kind == kind && a.id == id)
+                {
+                    Some(a) => a.periods.push(rec.period.clone()),
+                    None => review.added.push(TermAdded {
+                        program: program.to_owned(),
+                        kind,
+                        id: id.to_owned(),
+                        periods: vec![rec.period.clone()],
+                    }),
+                }
+            }
+        }
         for (kind, used) in [
             (EntryKind::Rule, &t.used.rules),
             (EntryKind::Override, &t.used.overrides),
@@ -861,6 +943,36 @@ mod tests {
                 .contains("10 % when 2026-09, 2026-10 were finalised, no longer in the config now"),
             "{review:?}"
         );
+    }
+
+    /// QA53 L6: an override added with an `effective_from` in finalised
+    /// months is named with them; one starting after them, or a rule the
+    /// periods' terms had, is not.
+    #[test]
+    fn a_rule_or_override_added_with_days_in_finalised_periods_is_named() {
+        let b = book::MemoryBook::new();
+        finalised(&b, "2026-09", &commission(CPS_10), &["cps-10"]);
+        finalised(&b, "2026-10", &commission(CPS_10), &["cps-10"]);
+        let with = |from: &str| {
+            commission(&format!(
+                "{CPS_10}[[overrides]]\nid = \"p3-retro\"\nrule = \"cps-10\"\npartner = \"p3\"\npercent = \"12\"\neffective_from = \"{from}\"\n"
+            ))
+        };
+        let review =
+            term_changes(&b, "acme", &with("2026-10-15"), &CurrentSettings::default()).unwrap();
+        let [added] = review.added.as_slice() else {
+            panic!("{review:?}")
+        };
+        assert_eq!(
+            added.to_string(),
+            "override `p3-retro` of program `acme` is in force on days of 2026-10, which was finalised without it: claims of those days paid from now on (late claims, claims moved to another partner) are priced by it where it applies, lines already paid keep the terms they were paid on; if it is not meant for those days, set its `effective_from` after them"
+        );
+        let review =
+            term_changes(&b, "acme", &with("2026-09-01"), &CurrentSettings::default()).unwrap();
+        assert_eq!(review.added[0].periods, ["2026-09", "2026-10"]);
+        let review =
+            term_changes(&b, "acme", &with("2026-11-01"), &CurrentSettings::default()).unwrap();
+        assert_eq!(review, TermReview::default());
     }
 
     fn program(tolerance: &str) -> ProgramConfig {
